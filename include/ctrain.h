@@ -65,6 +65,9 @@ ct_status ct_dataset_load_idx(const char *images_path, const char *labels_path, 
 /* Loads MNIST's "train" or "test" part from dir (files named as in the original distribution,
  * optionally with .gz). */
 ct_status ct_dataset_load_mnist(const char *dir, const char *part, ct_dataset **out);
+/* A dataset from memory (copied): images (n, c, h, w) and labels (n), each label < classes. */
+ct_status ct_dataset_create(int64_t n, int c, int h, int w, int classes, const uint8_t *images,
+                            const uint8_t *labels, ct_dataset **out);
 void ct_dataset_free(ct_dataset *ds);
 int64_t ct_dataset_count(const ct_dataset *ds);
 int ct_dataset_channels(const ct_dataset *ds);
