@@ -127,6 +127,7 @@ typedef struct {
     int eval_batch_size; /* evaluation batch (256) */
     int workers;         /* loader threads (2); 0 = load in the training thread */
     int prefetch;        /* batches prepared ahead per worker (2) */
+    int data_on_device;  /* -1 auto, 0 off (loader + copies), 1 on (dataset resident on device) */
     float momentum;      /* SGD momentum (0) */
     float weight_decay;  /* L2 penalty added to the gradient (0) */
     int nesterov;        /* Nesterov momentum (0) */
@@ -172,6 +173,11 @@ ct_status ct_evaluate(ct_model *m, const ct_dataset *ds, const int32_t *idx, int
 ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, int64_t n_train,
                  const int32_t *val_idx, int64_t n_val, const ct_train_config *cfg,
                  const ct_callbacks *cb, ct_epoch_result *history);
+
+/* Which data path fit/evaluate use for this model's device with data_on_device (-1 auto):
+ * returns 1 when the dataset is kept resident on the device, and a reason in why. */
+int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_on_device,
+                             char *why, size_t why_bytes);
 
 /* Wall-clock seconds from a monotonic clock. */
 double ct_time_s(void);
