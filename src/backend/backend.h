@@ -56,6 +56,10 @@ struct ct_backend {
      * (0 <= slot < CT_MAX_COPY_SLOTS) after it. */
     ct_status (*h2d_async)(ct_backend *b, void *dst, const void *host_src, size_t bytes,
                            int slot);
+    /* Records that the compute stream has finished (so far) with the device buffer that the
+     * copies of `slot` fill: the next h2d_async with this slot waits (on the device) for that
+     * point before overwriting the buffer. */
+    ct_status (*compute_mark)(ct_backend *b, int slot);
     /* The compute stream waits (on the device) for the copy recorded in `slot`. */
     ct_status (*wait_copy)(ct_backend *b, int slot);
     /* The host waits until the copy recorded in `slot` has finished (its source is free). */

@@ -1,0 +1,300 @@
+/*
+ * cpu.c — the CPU backend: the reference implementation of every op in backend.h.
+ *
+ * Matrix products go to OpenBLAS (cblas_sgemm); the small elementwise and row-wise ops are
+ * plain loops that the compiler vectorises, parallelised with OpenMP when the work is large
+ * enough to pay for waking threads. "Device" memory is host memory, so copies are memcpy and
+ * the stream functions are no-ops.
+ */
+#include "backend/backend.h"
+#include "core/core.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* OpenBLAS extensions (declared in its cblas.h; repeated so other BLAS headers also build). */
+extern void openblas_set_num_threads(int num_threads);
+extern char *openblas_get_config(void);
+
+/* Below this many elements an elementwise loop runs on one thread. */
+#define CT_CPU_PARALLEL_MIN 32768
+#define CT_CPU_ALIGN_BYTES 64
+
+typedef struct {
+    ct_backend base; /* must be first */
+} ct_cpu;
+
+/* ------------------------------------------------------------------------------------------ */
+/* memory                                                                                      */
+
+static ct_status cpu_alloc(ct_backend *b, size_t bytes, void **out) {
+    size_t rounded = (bytes + CT_CPU_ALIGN_BYTES - 1) / CT_CPU_ALIGN_BYTES * CT_CPU_ALIGN_BYTES;
+    void *p = aligned_alloc(CT_CPU_ALIGN_BYTES, rounded ? rounded : CT_CPU_ALIGN_BYTES);
+    if (!p) return ct_fail(CT_ERR_NOMEM, "out of memory: asked for %zu bytes", bytes);
+    *out = p;
+    return CT_OK;
+}
+
+static void cpu_free(ct_backend *b, void *p) { free(p); }
+
+static ct_status cpu_memset0(ct_backend *b, void *p, size_t bytes) {
+    memset(p, 0, bytes);
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* stream                                                                                      */
+
+static ct_status cpu_copy(ct_backend *b, void *dst, const void *src, size_t bytes) {
+    if (dst != src) memcpy(dst, src, bytes);
+    return CT_OK;
+}
+
+static ct_status cpu_h2d_async(ct_backend *b, void *dst, const void *src, size_t bytes,
+                               int slot) {
+    if (slot < 0 || slot >= CT_MAX_COPY_SLOTS)
+        return ct_fail(CT_ERR_INVALID, "copy slot %d out of range", slot);
+    return cpu_copy(b, dst, src, bytes);
+}
+
+static ct_status cpu_nop_slot(ct_backend *b, int slot) { return CT_OK; }
+static ct_status cpu_sync(ct_backend *b) { return CT_OK; }
+
+/* ------------------------------------------------------------------------------------------ */
+/* ops                                                                                         */
+
+static ct_status cpu_gemm(ct_backend *b, int ta, int tb, int M, int N, int K, float alpha,
+                          const float *A, int lda, const float *B, int ldb, float beta, float *C,
+                          int ldc) {
+    if (M <= 0 || N <= 0) return CT_OK;
+    if (K <= 0) { /* C = beta*C */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] *= beta;
+        return CT_OK;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
+                N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return CT_OK;
+}
+
+static ct_status cpu_bias_add(ct_backend *b, float *y, const float *bias, int64_t outer,
+                              int64_t channels, int64_t inner) {
+    #pragma omp parallel for if (outer * channels * inner >= CT_CPU_PARALLEL_MIN)
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t c = 0; c < channels; c++) {
+            float *row = y + (o * channels + c) * inner; // (inner)
+            float v = bias[c];
+            for (int64_t i = 0; i < inner; i++) row[i] += v;
+        }
+    return CT_OK;
+}
+
+static ct_status cpu_bias_grad(ct_backend *b, float *dbias, const float *dy, int64_t outer,
+                               int64_t channels, int64_t inner) {
+    for (int64_t c = 0; c < channels; c++) dbias[c] = 0.0f;
+    if (inner == 1) { /* (outer, channels): sum the rows, vectorised along channels */
+        for (int64_t o = 0; o < outer; o++) {
+            const float *row = dy + o * channels;
+            for (int64_t c = 0; c < channels; c++) dbias[c] += row[c];
+        }
+        return CT_OK;
+    }
+    #pragma omp parallel for if (outer * channels * inner >= CT_CPU_PARALLEL_MIN)
+    for (int64_t c = 0; c < channels; c++) {
+        float s = 0.0f;
+        for (int64_t o = 0; o < outer; o++) {
+            const float *row = dy + (o * channels + c) * inner;
+            for (int64_t i = 0; i < inner; i++) s += row[i];
+        }
+        dbias[c] = s;
+    }
+    return CT_OK;
+}
+
+static inline float gelu(float x) { return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2)); }
+
+static ct_status cpu_act_forward(ct_backend *b, ct_act kind, float param, const float *x,
+                                 float *y, int64_t n) {
+    int par = n >= CT_CPU_PARALLEL_MIN;
+    switch (kind) {
+    case CT_ACT_RELU:
+        #pragma omp parallel for if (par)
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    case CT_ACT_LEAKY_RELU:
+        #pragma omp parallel for if (par)
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : param * x[i];
+        break;
+    case CT_ACT_SIGMOID:
+        #pragma omp parallel for if (par)
+        for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+        break;
+    case CT_ACT_TANH:
+        #pragma omp parallel for if (par)
+        for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+        break;
+    case CT_ACT_GELU:
+        #pragma omp parallel for if (par)
+        for (int64_t i = 0; i < n; i++) y[i] = gelu(x[i]);
+        break;
+    default: return ct_fail(CT_ERR_INVALID, "unknown activation %d", (int)kind);
+    }
+    return CT_OK;
+}
+
+static ct_status cpu_act_backward(ct_backend *b, ct_act kind, float param, const float *x,
+                                  const float *y, const float *dy, float *dx, int64_t n) {
+    int par = n >= CT_CPU_PARALLEL_MIN;
+    switch (kind) {
+    case CT_ACT_RELU:
+        #pragma omp parallel for if (par)
+        for (int64_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    case CT_ACT_LEAKY_RELU:
+        #pragma omp parallel for if (par)
+        for (int64_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : param * dy[i];
+        break;
+    case CT_ACT_SIGMOID:
+        #pragma omp parallel for if (par)
+        for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+        break;
+    case CT_ACT_TANH:
+        #pragma omp parallel for if (par)
+        for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+        break;
+    case CT_ACT_GELU: {
+        const float inv_sqrt_2pi = 0.3989422804014327f;
+        #pragma omp parallel for if (par)
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i];
+            float cdf = 0.5f * (1.0f + erff(v * (float)M_SQRT1_2));
+            float pdf = inv_sqrt_2pi * expf(-0.5f * v * v);
+            dx[i] = dy[i] * (cdf + v * pdf);
+        }
+        break;
+    }
+    default: return ct_fail(CT_ERR_INVALID, "unknown activation %d", (int)kind);
+    }
+    return CT_OK;
+}
+
+static ct_status cpu_xent(ct_backend *b, const float *logits, const uint8_t *labels, int64_t n,
+                          int classes, float grad_scale, float *dlogits, double *stats) {
+    double loss_sum = 0.0, correct = 0.0;
+    for (int64_t r = 0; r < n; r++) {
+        const float *z = logits + r * classes; // (classes)
+        int y = labels[r];
+        if (y >= classes) return ct_fail(CT_ERR_INVALID, "label %d >= %d classes", y, classes);
+        float zmax = z[0];
+        int arg = 0;
+        for (int c = 1; c < classes; c++)
+            if (z[c] > zmax) { zmax = z[c]; arg = c; }
+        float sum = 0.0f;
+        for (int c = 0; c < classes; c++) sum += expf(z[c] - zmax);
+        float logsum = logf(sum);
+        loss_sum += (double)(logsum - (z[y] - zmax));
+        correct += (arg == y);
+        if (dlogits) {
+            float *g = dlogits + r * classes;
+            float inv = 1.0f / sum;
+            for (int c = 0; c < classes; c++) g[c] = grad_scale * expf(z[c] - zmax) * inv;
+            g[y] -= grad_scale;
+        }
+    }
+    stats[0] += loss_sum;
+    stats[1] += correct;
+    return CT_OK;
+}
+
+static ct_status cpu_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,
+                               const int32_t *idx, int64_t n, int64_t row, float scale,
+                               float *dst, uint8_t *labels_dst) {
+    #pragma omp parallel for if (n * row >= CT_CPU_PARALLEL_MIN * 4)
+    for (int64_t i = 0; i < n; i++) {
+        int64_t s = idx ? idx[i] : i;
+        const uint8_t *in = src + s * row; // (row)
+        float *out = dst + i * row;        // (row)
+        for (int64_t j = 0; j < row; j++) out[j] = scale * (float)in[j];
+    }
+    if (labels_dst)
+        for (int64_t i = 0; i < n; i++) labels_dst[i] = labels_src[idx ? idx[i] : i];
+    return CT_OK;
+}
+
+static ct_status cpu_sgd_step(ct_backend *b, float *w, const float *g, float *m, int64_t n,
+                              float lr, float momentum, float wd, int nesterov, int first) {
+    int par = n >= CT_CPU_PARALLEL_MIN;
+    if (momentum == 0.0f) {
+        #pragma omp parallel for if (par)
+        for (int64_t i = 0; i < n; i++) w[i] -= lr * (g[i] + wd * w[i]);
+        return CT_OK;
+    }
+    #pragma omp parallel for if (par)
+    for (int64_t i = 0; i < n; i++) {
+        float d = g[i] + wd * w[i];
+        float v = first ? d : momentum * m[i] + d;
+        m[i] = v;
+        w[i] -= lr * (nesterov ? d + momentum * v : v);
+    }
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* creation                                                                                    */
+
+static void cpu_destroy(ct_backend *b) { free(b); }
+
+ct_status ct_cpu_backend_create(int threads, ct_backend **out) {
+    *out = NULL;
+    if (threads < 0) return ct_fail(CT_ERR_INVALID, "threads must be >= 0, got %d", threads);
+    if (threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (int)n : 1;
+    }
+    ct_cpu *c = ct_calloc(1, sizeof *c, "CPU backend");
+    if (!c) return CT_ERR_NOMEM;
+    ct_backend *b = &c->base;
+    b->name = "cpu";
+    b->host_is_device = 1;
+    b->threads = threads;
+    openblas_set_num_threads(threads);
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#endif
+    const char *cfg = openblas_get_config();
+    snprintf(b->description, sizeof b->description, "CPU: %d thread%s, %s%s", threads,
+             threads == 1 ? "" : "s", cfg ? cfg : "BLAS",
+             __builtin_cpu_supports("avx512f") ? ", AVX-512" :
+             __builtin_cpu_supports("avx2") ? ", AVX2" : "");
+    b->destroy = cpu_destroy;
+    b->alloc = cpu_alloc;
+    b->free = cpu_free;
+    b->host_alloc = cpu_alloc;
+    b->host_free = cpu_free;
+    b->memset0 = cpu_memset0;
+    b->h2d = cpu_copy;
+    b->d2h = cpu_copy;
+    b->d2d = cpu_copy;
+    b->h2d_async = cpu_h2d_async;
+    b->compute_mark = cpu_nop_slot;
+    b->wait_copy = cpu_nop_slot;
+    b->copy_done = cpu_nop_slot;
+    b->sync = cpu_sync;
+    b->gemm = cpu_gemm;
+    b->bias_add = cpu_bias_add;
+    b->bias_grad = cpu_bias_grad;
+    b->act_forward = cpu_act_forward;
+    b->act_backward = cpu_act_backward;
+    b->xent = cpu_xent;
+    b->gather_u8 = cpu_gather_u8;
+    b->sgd_step = cpu_sgd_step;
+    *out = b;
+    return CT_OK;
+}

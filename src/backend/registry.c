@@ -1,0 +1,131 @@
+/*
+ * registry.c — opening a device by name: "cpu", "cuda" or "auto" (best device, else the CPU).
+ *
+ * The CUDA backend lives in a plugin, libctrain_cuda.so, next to libctrain.so. It is loaded with
+ * dlopen() only when CUDA is asked for, so a machine without the CUDA libraries or without an
+ * NVIDIA driver runs the same binary on the CPU, and the reason CUDA was not used is kept for
+ * the user (ct_cuda_unavailable_reason).
+ */
+#define _GNU_SOURCE
+#include "backend/backend.h"
+#include "core/core.h"
+
+#include <dlfcn.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CT_CUDA_PLUGIN_NAME "libctrain_cuda.so"
+
+static pthread_mutex_t g_plugin_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *g_plugin;              /* dlopen handle, kept for the process's lifetime */
+static char g_cuda_reason[512];     /* why CUDA was not used ("" when it was) */
+
+/* Path of the plugin: $CTRAIN_CUDA_PLUGIN, else next to libctrain.so. */
+static void plugin_path(char *out, size_t bytes) {
+    const char *env = getenv("CTRAIN_CUDA_PLUGIN");
+    if (env && *env) {
+        snprintf(out, bytes, "%s", env);
+        return;
+    }
+    Dl_info info;
+    if (dladdr((void *)plugin_path, &info) && info.dli_fname) {
+        char copy[4096];
+        snprintf(copy, sizeof copy, "%s", info.dli_fname);
+        snprintf(out, bytes, "%s/%s", dirname(copy), CT_CUDA_PLUGIN_NAME);
+        return;
+    }
+    snprintf(out, bytes, "%s", CT_CUDA_PLUGIN_NAME);
+}
+
+/* Loads the plugin once; on failure sets the error and g_cuda_reason. */
+static ct_status load_plugin(void) {
+    pthread_mutex_lock(&g_plugin_lock);
+    ct_status s = CT_OK;
+    if (!g_plugin) {
+        char path[4096];
+        plugin_path(path, sizeof path);
+        g_plugin = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (!g_plugin) {
+            const char *why = dlerror();
+            if (access(path, F_OK) != 0)
+                s = ct_fail(CT_ERR_UNSUPPORTED, "ctrain was built without CUDA (no %s)", path);
+            else
+                s = ct_fail(CT_ERR_DEVICE, "cannot load the CUDA backend: %s", why ? why : path);
+        }
+    }
+    pthread_mutex_unlock(&g_plugin_lock);
+    if (s != CT_OK) snprintf(g_cuda_reason, sizeof g_cuda_reason, "%s", ct_last_error());
+    return s;
+}
+
+static ct_status open_cuda(ct_backend **out) {
+    CT_TRY(load_plugin());
+    ct_cuda_open_fn open_fn = (ct_cuda_open_fn)dlsym(g_plugin, CT_CUDA_OPEN_SYMBOL);
+    if (!open_fn) {
+        ct_status s = ct_fail(CT_ERR_DEVICE, "the CUDA plugin lacks %s", CT_CUDA_OPEN_SYMBOL);
+        snprintf(g_cuda_reason, sizeof g_cuda_reason, "%s", ct_last_error());
+        return s;
+    }
+    ct_status s = open_fn(0, out);
+    if (s != CT_OK) snprintf(g_cuda_reason, sizeof g_cuda_reason, "%s", ct_last_error());
+    else g_cuda_reason[0] = 0;
+    return s;
+}
+
+ct_status ct_backend_create(const char *name, int threads, ct_backend **out) {
+    *out = NULL;
+    if (!name || !strcmp(name, "cpu")) return ct_cpu_backend_create(threads, out);
+    if (!strcmp(name, "cuda")) {
+        ct_status s = open_cuda(out);
+        if (s != CT_OK) return ct_fail_context(s, "--device cuda");
+        (*out)->threads = threads;
+        return CT_OK;
+    }
+    if (!strcmp(name, "auto")) {
+        if (open_cuda(out) == CT_OK) {
+            (*out)->threads = threads;
+            return CT_OK;
+        }
+        ct_clear_error();
+        return ct_cpu_backend_create(threads, out);
+    }
+    return ct_fail(CT_ERR_INVALID, "unknown device \"%s\" (expected auto, cpu or cuda)", name);
+}
+
+void ct_backend_free(ct_backend *b) {
+    if (b) b->destroy(b);
+}
+
+const char *ct_backend_name(const ct_backend *b) { return b->name; }
+const char *ct_backend_description(const ct_backend *b) { return b->description; }
+const char *ct_cuda_unavailable_reason(void) { return g_cuda_reason; }
+
+ct_status ct_devices_list(char *buf, size_t bytes) {
+    ct_backend *cpu = NULL;
+    CT_TRY(ct_cpu_backend_create(0, &cpu));
+    int n = snprintf(buf, bytes, "cpu     %s\n", cpu->description);
+    ct_backend_free(cpu);
+    size_t used = n > 0 && (size_t)n < bytes ? (size_t)n : bytes - 1;
+    if (load_plugin() != CT_OK) {
+        snprintf(buf + used, bytes - used, "cuda    not available: %s\n", g_cuda_reason);
+        return CT_OK;
+    }
+    ct_cuda_list_fn list = (ct_cuda_list_fn)dlsym(g_plugin, CT_CUDA_LIST_SYMBOL);
+    if (!list) {
+        snprintf(buf + used, bytes - used, "cuda    not available: plugin lacks %s\n",
+                 CT_CUDA_LIST_SYMBOL);
+        return CT_OK;
+    }
+    int count = list(buf + used, bytes - used);
+    if (count < 0) {
+        snprintf(g_cuda_reason, sizeof g_cuda_reason, "%s", ct_last_error());
+        snprintf(buf + used, bytes - used, "cuda    not available: %s\n", g_cuda_reason);
+    } else if (count == 0) {
+        snprintf(buf + used, bytes - used, "cuda    no CUDA-capable GPU found\n");
+    }
+    return CT_OK;
+}

@@ -1,0 +1,134 @@
+/*
+ * layers.c — the dense layers: Linear, Flatten and the elementwise activations.
+ *
+ * Linear keeps PyTorch's layout: weight (out, in) row-major followed by bias (out), so that a
+ * checkpoint maps 1:1 onto a state_dict. Initialisation is PyTorch's default for nn.Linear:
+ * kaiming_uniform_(a=sqrt(5)) for the weight, i.e. U(-1/sqrt(in), 1/sqrt(in)), and the same
+ * bound for the bias.
+ */
+#include "nn/layer.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* Linear: y (N, out) = x (N, in) · W^T (in, out) + b                                          */
+
+static ct_status linear_setup(ct_layer *l) {
+    int64_t in = ct_layer_in_size(l);
+    if (l->cfg.linear.units <= 0)
+        return ct_fail(CT_ERR_INVALID, "linear: units must be positive, got %d",
+                       l->cfg.linear.units);
+    if (l->in_h != 1 || l->in_w != 1)
+        return ct_fail(CT_ERR_INVALID,
+                       "linear: input is (%d, %d, %d); put a flatten layer before it", l->in_c,
+                       l->in_h, l->in_w);
+    l->out_c = l->cfg.linear.units;
+    l->out_h = l->out_w = 1;
+    l->n_params = in * l->out_c + l->out_c;
+    return CT_OK;
+}
+
+static void uniform_fill(float *p, int64_t n, float bound, ct_rng *rng) {
+    for (int64_t i = 0; i < n; i++) p[i] = (2.0f * ct_rng_uniform(rng) - 1.0f) * bound;
+}
+
+static void linear_init(ct_layer *l, float *host, ct_rng *rng) {
+    int64_t in = ct_layer_in_size(l), out = l->out_c;
+    float bound = 1.0f / sqrtf((float)in);
+    uniform_fill(host, in * out, bound, rng);      /* weight (out, in) */
+    uniform_fill(host + in * out, out, bound, rng); /* bias (out) */
+}
+
+static ct_status linear_forward(ct_layer *l, ct_backend *b, const float *x, float *y, int n,
+                                int train) {
+    int in = (int)ct_layer_in_size(l), out = l->out_c;
+    const float *W = l->w, *bias = l->w + (int64_t)in * out; // (out, in), (out)
+    CT_TRY(b->gemm(b, 0, 1, n, out, in, 1.0f, x, in, W, in, 0.0f, y, out));
+    return b->bias_add(b, y, bias, n, out, 1);
+}
+
+static ct_status linear_backward(ct_layer *l, ct_backend *b, const float *x, const float *y,
+                                 const float *dy, float *dx, int n) {
+    int in = (int)ct_layer_in_size(l), out = l->out_c;
+    float *dW = l->dw, *db = l->dw + (int64_t)in * out; // (out, in), (out)
+    /* dW (out, in) = dy^T (out, N) · x (N, in) */
+    CT_TRY(b->gemm(b, 1, 0, out, in, n, 1.0f, dy, out, x, in, 0.0f, dW, in));
+    CT_TRY(b->bias_grad(b, db, dy, n, out, 1));
+    /* dx (N, in) = dy (N, out) · W (out, in) */
+    if (dx) CT_TRY(b->gemm(b, 0, 0, n, in, out, 1.0f, dy, out, l->w, in, 0.0f, dx, in));
+    return CT_OK;
+}
+
+const ct_layer_ops ct_linear_ops = {
+    .kind = "linear",
+    .setup = linear_setup,
+    .init = linear_init,
+    .forward = linear_forward,
+    .backward = linear_backward,
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Flatten: (C, H, W) -> (C*H*W, 1, 1); the output is the input buffer                         */
+
+static ct_status flatten_setup(ct_layer *l) {
+    l->out_c = (int)ct_layer_in_size(l);
+    l->out_h = l->out_w = 1;
+    l->n_params = 0;
+    return CT_OK;
+}
+
+const ct_layer_ops ct_flatten_ops = {
+    .kind = "flatten",
+    .setup = flatten_setup,
+    .aliases_input = 1,
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Activations: elementwise, shape preserved                                                   */
+
+static ct_status act_setup(ct_layer *l) {
+    l->out_c = l->in_c;
+    l->out_h = l->in_h;
+    l->out_w = l->in_w;
+    l->n_params = 0;
+    return CT_OK;
+}
+
+static ct_status act_forward(ct_layer *l, ct_backend *b, const float *x, float *y, int n,
+                             int train) {
+    return b->act_forward(b, l->cfg.act.kind, l->cfg.act.param, x, y,
+                          (int64_t)n * ct_layer_in_size(l));
+}
+
+static ct_status act_backward(ct_layer *l, ct_backend *b, const float *x, const float *y,
+                              const float *dy, float *dx, int n) {
+    if (!dx) return CT_OK;
+    return b->act_backward(b, l->cfg.act.kind, l->cfg.act.param, x, y, dy, dx,
+                           (int64_t)n * ct_layer_in_size(l));
+}
+
+const ct_layer_ops ct_act_ops = {
+    .kind = "activation",
+    .setup = act_setup,
+    .forward = act_forward,
+    .backward = act_backward,
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* registry                                                                                    */
+
+const ct_layer_ops *ct_layer_kind(const char *name, ct_act *act) {
+    static const struct { const char *name; ct_act act; } acts[] = {
+        {"relu", CT_ACT_RELU},       {"leakyrelu", CT_ACT_LEAKY_RELU}, {"sigmoid", CT_ACT_SIGMOID},
+        {"tanh", CT_ACT_TANH},       {"gelu", CT_ACT_GELU},
+    };
+    if (!strcmp(name, "linear")) return &ct_linear_ops;
+    if (!strcmp(name, "flatten")) return &ct_flatten_ops;
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
+        if (!strcmp(name, acts[i].name)) {
+            *act = acts[i].act;
+            return &ct_act_ops;
+        }
+    return NULL;
+}

@@ -1,0 +1,307 @@
+/*
+ * model.c — the sequential model: spec parsing, the one parameter buffer, forward, loss and
+ * backward.
+ *
+ * Spec grammar: a preset name, or comma-separated layers `kind` or `kind(arg, ...)`, e.g.
+ *     flatten,linear(32),relu,linear(10)
+ * Parameterised layers are named kindN (linear1, linear2, ...), which for the tutorial's MLP
+ * gives exactly the tutorial's state_dict names (linear1.weight, ...).
+ */
+#include "nn/model.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* presets                                                                                     */
+
+static const struct { const char *name, *spec; } k_presets[] = {
+    {"mlp", "flatten,linear(32),relu,linear(10)"}, /* the tutorial's Mnistmodel */
+};
+
+static const char *preset_spec(const char *name) {
+    for (size_t i = 0; i < sizeof k_presets / sizeof k_presets[0]; i++)
+        if (!strcmp(name, k_presets[i].name)) return k_presets[i].spec;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* parsing                                                                                     */
+
+#define CT_MAX_LAYER_ARGS 4
+
+typedef struct {
+    char kind[32];
+    double args[CT_MAX_LAYER_ARGS];
+    int n_args;
+    int pos; /* character offset in the spec, for error messages */
+} spec_token;
+
+static ct_status spec_error(const char *spec, int pos, const char *what) {
+    return ct_fail(CT_ERR_INVALID, "model spec \"%s\": %s at position %d (\"%.20s\")", spec, what,
+                   pos + 1, spec + pos);
+}
+
+/* Reads one token starting at spec[*pos]; advances past it and a following comma. */
+static ct_status spec_next(const char *spec, int *pos, spec_token *t) {
+    int p = *pos;
+    memset(t, 0, sizeof *t);
+    while (isspace((unsigned char)spec[p])) p++;
+    t->pos = p;
+    int k = 0;
+    while (isalnum((unsigned char)spec[p]) || spec[p] == '_') {
+        if (k + 1 >= (int)sizeof t->kind) return spec_error(spec, t->pos, "layer name too long");
+        t->kind[k++] = (char)tolower((unsigned char)spec[p++]);
+    }
+    if (k == 0) return spec_error(spec, t->pos, "expected a layer name");
+    while (isspace((unsigned char)spec[p])) p++;
+    if (spec[p] == '(') {
+        p++;
+        for (;;) {
+            while (isspace((unsigned char)spec[p])) p++;
+            if (spec[p] == ')' && t->n_args == 0) break;
+            if (t->n_args == CT_MAX_LAYER_ARGS) return spec_error(spec, p, "too many arguments");
+            char *end;
+            errno = 0;
+            double v = strtod(spec + p, &end);
+            if (end == spec + p || errno) return spec_error(spec, p, "expected a number");
+            t->args[t->n_args++] = v;
+            p = (int)(end - spec);
+            while (isspace((unsigned char)spec[p])) p++;
+            if (spec[p] == ',') { p++; continue; }
+            if (spec[p] == ')') break;
+            return spec_error(spec, p, "expected ',' or ')'");
+        }
+        p++; /* ')' */
+        while (isspace((unsigned char)spec[p])) p++;
+    }
+    if (spec[p] == ',') p++;
+    else if (spec[p] != 0) return spec_error(spec, p, "expected ','");
+    *pos = p;
+    return CT_OK;
+}
+
+static int is_int(double v) { return v == (double)(int)v; }
+
+/* Turns a token into a layer's kind and settings. */
+static ct_status spec_layer(const char *spec, const spec_token *t, ct_layer *l) {
+    ct_act act = CT_ACT_RELU;
+    const ct_layer_ops *ops = ct_layer_kind(t->kind, &act);
+    if (!ops) return spec_error(spec, t->pos, "unknown layer");
+    l->ops = ops;
+    if (ops == &ct_linear_ops) {
+        if (t->n_args != 1 || !is_int(t->args[0]) || t->args[0] < 1 || t->args[0] > 1 << 24)
+            return spec_error(spec, t->pos, "linear takes one positive integer: linear(units)");
+        l->cfg.linear.units = (int)t->args[0];
+    } else if (ops == &ct_act_ops) {
+        l->cfg.act.kind = act;
+        l->cfg.act.param = act == CT_ACT_LEAKY_RELU ? 0.01f : 0.0f;
+        if (act == CT_ACT_LEAKY_RELU && t->n_args == 1) l->cfg.act.param = (float)t->args[0];
+        else if (t->n_args != 0)
+            return spec_error(spec, t->pos, "this activation takes no arguments");
+    } else if (t->n_args != 0) {
+        return spec_error(spec, t->pos, "this layer takes no arguments");
+    }
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* creation                                                                                    */
+
+static ct_status model_alloc(ct_model *m, size_t bytes, void **out) {
+    if (m->n_owned == (int)(sizeof m->owned / sizeof m->owned[0]))
+        return ct_fail(CT_ERR_INVALID, "model: too many buffers");
+    CT_TRY(m->b->alloc(m->b, bytes ? bytes : 1, out));
+    m->owned[m->n_owned++] = *out;
+    return CT_OK;
+}
+
+/* Parses the spec into m->layers and works out every shape and parameter count. */
+static ct_status model_build(ct_model *m, const char *spec) {
+    int pos = 0, c = m->in_c, h = m->in_h, w = m->in_w;
+    int counts[8] = {0};
+    while (spec[pos]) {
+        if (m->n_layers == CT_MAX_LAYERS)
+            return ct_fail(CT_ERR_INVALID, "model spec: more than %d layers", CT_MAX_LAYERS);
+        spec_token t;
+        CT_TRY(spec_next(spec, &pos, &t));
+        ct_layer *l = &m->layers[m->n_layers];
+        CT_TRY(spec_layer(spec, &t, l));
+        l->in_c = c;
+        l->in_h = h;
+        l->in_w = w;
+        ct_status s = l->ops->setup(l);
+        if (s != CT_OK) return ct_fail_context(s, "model spec \"%s\" at position %d", spec, t.pos + 1);
+        if (l->n_params > 0) {
+            int kind_id = l->ops == &ct_linear_ops ? 0 : 1;
+            snprintf(l->name, sizeof l->name, "%s%d", t.kind, ++counts[kind_id]);
+        } else {
+            snprintf(l->name, sizeof l->name, "%s", t.kind);
+        }
+        c = l->out_c;
+        h = l->out_h;
+        w = l->out_w;
+        m->n_params += l->n_params;
+        m->n_layers++;
+    }
+    if (m->n_layers == 0) return ct_fail(CT_ERR_INVALID, "model spec is empty");
+    if (h != 1 || w != 1)
+        return ct_fail(CT_ERR_INVALID, "model spec \"%s\": the last layer must give a flat "
+                       "vector of class scores, not (%d, %d, %d)", spec, c, h, w);
+    m->classes = c;
+    return CT_OK;
+}
+
+ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, int in_w,
+                          int max_batch, uint64_t seed, ct_model **out) {
+    *out = NULL;
+    if (!spec || !*spec) return ct_fail(CT_ERR_INVALID, "model spec is empty");
+    if (in_c <= 0 || in_h <= 0 || in_w <= 0 || max_batch <= 0)
+        return ct_fail(CT_ERR_INVALID, "model: bad input shape (%d, %d, %d) or batch %d", in_c,
+                       in_h, in_w, max_batch);
+    const char *expanded = preset_spec(spec);
+    if (strlen(expanded ? expanded : spec) >= CT_SPEC_BYTES)
+        return ct_fail(CT_ERR_INVALID, "model spec longer than %d characters", CT_SPEC_BYTES - 1);
+    ct_model *m = ct_calloc(1, sizeof *m, "model");
+    if (!m) return CT_ERR_NOMEM;
+    m->b = b;
+    m->in_c = in_c;
+    m->in_h = in_h;
+    m->in_w = in_w;
+    m->max_batch = max_batch;
+    snprintf(m->spec, sizeof m->spec, "%s", expanded ? expanded : spec);
+    ct_status s = model_build(m, m->spec);
+    if (s != CT_OK) goto fail;
+    if (m->classes > 256) {
+        s = ct_fail(CT_ERR_INVALID, "model: %d outputs; labels are bytes, so at most 256 classes",
+                    m->classes);
+        goto fail;
+    }
+
+    /* one buffer of parameters, one of gradients, views for each layer */
+    size_t pbytes = (size_t)m->n_params * sizeof(float);
+    if ((s = model_alloc(m, pbytes, (void **)&m->params)) != CT_OK) goto fail;
+    if ((s = model_alloc(m, pbytes, (void **)&m->grads)) != CT_OK) goto fail;
+    int64_t off = 0, widest = ct_model_input_size(m);
+    for (int i = 0; i < m->n_layers; i++) {
+        ct_layer *l = &m->layers[i];
+        l->w = m->params + off;
+        l->dw = m->grads + off;
+        off += l->n_params;
+        if (ct_layer_out_size(l) > widest) widest = ct_layer_out_size(l);
+    }
+
+    /* activations: the input, then each layer's output (flatten reuses its input) */
+    size_t act_bytes;
+    if (!ct_mul_size((size_t)max_batch * sizeof(float), (size_t)widest, &act_bytes)) {
+        s = ct_fail(CT_ERR_INVALID, "model: activations too large");
+        goto fail;
+    }
+    if ((s = model_alloc(m, (size_t)max_batch * ct_model_input_size(m) * sizeof(float),
+                         (void **)&m->acts[0])) != CT_OK)
+        goto fail;
+    for (int i = 0; i < m->n_layers; i++) {
+        ct_layer *l = &m->layers[i];
+        if (l->ops->aliases_input) {
+            m->acts[i + 1] = m->acts[i];
+            continue;
+        }
+        size_t bytes = (size_t)max_batch * ct_layer_out_size(l) * sizeof(float);
+        if ((s = model_alloc(m, bytes, (void **)&m->acts[i + 1])) != CT_OK) goto fail;
+    }
+    for (int k = 0; k < 2; k++)
+        if ((s = model_alloc(m, act_bytes, (void **)&m->gbuf[k])) != CT_OK) goto fail;
+    if ((s = model_alloc(m, (size_t)max_batch, (void **)&m->labels)) != CT_OK) goto fail;
+    if ((s = model_alloc(m, 2 * sizeof(double), (void **)&m->stats)) != CT_OK) goto fail;
+
+    /* PyTorch's default initialisation, drawn on the host from (seed, init stream) */
+    float *host = ct_malloc(pbytes, "initial parameters");
+    if (!host) { s = CT_ERR_NOMEM; goto fail; }
+    ct_rng rng;
+    ct_rng_init(&rng, seed, CT_STREAM_INIT);
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].n_params) m->layers[i].ops->init(&m->layers[i], m->layers[i].w - m->params + host, &rng);
+    s = b->h2d(b, m->params, host, pbytes);
+    free(host);
+    if (s != CT_OK) goto fail;
+    *out = m;
+    return CT_OK;
+fail:
+    ct_model_free(m);
+    return s;
+}
+
+void ct_model_free(ct_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_owned; i++) m->b->free(m->b, m->owned[i]);
+    free(m);
+}
+
+int64_t ct_model_param_count(const ct_model *m) { return m->n_params; }
+int ct_model_num_classes(const ct_model *m) { return m->classes; }
+
+ct_status ct_model_get_params(const ct_model *m, float *host) {
+    return m->b->d2h(m->b, host, m->params, (size_t)m->n_params * sizeof(float));
+}
+
+ct_status ct_model_set_params(ct_model *m, const float *host) {
+    return m->b->h2d(m->b, m->params, host, (size_t)m->n_params * sizeof(float));
+}
+
+ct_status ct_model_summary(const ct_model *m, char *buf, size_t bytes) {
+    size_t used = 0;
+#define APPEND(...)                                                                   \
+    do {                                                                              \
+        int n_ = snprintf(buf + used, used < bytes ? bytes - used : 0, __VA_ARGS__);  \
+        if (n_ > 0) used += (size_t)n_;                                               \
+    } while (0)
+    APPEND("%-16s %-20s %12s\n", "Layer", "Output shape", "Param #");
+    APPEND("%-16s (%d, %d, %d)%*s %12s\n", "input", m->in_c, m->in_h, m->in_w, 0, "", "0");
+    for (int i = 0; i < m->n_layers; i++) {
+        const ct_layer *l = &m->layers[i];
+        char shape[64];
+        if (l->out_h == 1 && l->out_w == 1) snprintf(shape, sizeof shape, "(%d)", l->out_c);
+        else snprintf(shape, sizeof shape, "(%d, %d, %d)", l->out_c, l->out_h, l->out_w);
+        APPEND("%-16s %-20s %12lld\n", l->name, shape, (long long)l->n_params);
+    }
+    APPEND("Total params: %lld\n", (long long)m->n_params);
+#undef APPEND
+    if (used >= bytes) return ct_fail(CT_ERR_INVALID, "model summary: buffer too small");
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* forward, loss, backward                                                                     */
+
+ct_status ct_model_forward(ct_model *m, int n, int train) {
+    for (int i = 0; i < m->n_layers; i++) {
+        ct_layer *l = &m->layers[i];
+        if (l->ops->aliases_input) continue;
+        CT_TRY(l->ops->forward(l, m->b, m->acts[i], m->acts[i + 1], n, train));
+    }
+    return CT_OK;
+}
+
+ct_status ct_model_loss_backward(ct_model *m, int n, int train) {
+    ct_backend *b = m->b;
+    float *dy = train ? m->gbuf[0] : NULL; // (n, classes)
+    CT_TRY(b->xent(b, ct_model_logits(m), m->labels, n, m->classes, 1.0f / (float)n, dy,
+                   m->stats));
+    if (!train) return CT_OK;
+    for (int i = m->n_layers - 1; i >= 0; i--) {
+        ct_layer *l = &m->layers[i];
+        if (l->ops->aliases_input) continue; /* dx is dy */
+        /* the first layer with parameters needs no input gradient */
+        int need_dx = 0;
+        for (int j = 0; j < i; j++)
+            if (m->layers[j].n_params) need_dx = 1;
+        float *dx = need_dx ? (dy == m->gbuf[0] ? m->gbuf[1] : m->gbuf[0]) : NULL;
+        CT_TRY(l->ops->backward(l, b, m->acts[i], m->acts[i + 1], dy, dx, n));
+        if (!need_dx) break;
+        dy = dx;
+    }
+    return CT_OK;
+}

@@ -1,0 +1,376 @@
+/*
+ * train.c — fit and evaluate: the tutorial's `fit` and `evaluate`, with the data path of
+ * DESIGN.md.
+ *
+ * Two ways a batch reaches the model's input (both end in the gather_u8 op, which turns uint8
+ * pixels into floats on the device):
+ * - resident: the dataset sits in device memory (on the CPU: it already does), the epoch's
+ *   shuffled order is uploaded once per epoch, and each step gathers its rows from it;
+ * - streamed: loader workers fill pinned staging slots, each batch is uploaded asynchronously on
+ *   the copy stream into one of two device staging buffers, the upload of batch i+1 overlapping
+ *   the compute of batch i.
+ * Loss and accuracy are summed on the device and read back once per epoch.
+ */
+#include "loader/loader.h"
+#include "nn/model.h"
+#include "optim/optim.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CT_PIXEL_SCALE (1.0f / 255.0f) /* like torchvision's ToTensor */
+/* auto keeps the dataset on a GPU when it takes at most this fraction of free memory */
+#define CT_RESIDENT_MAX_FRACTION 0.25
+
+void ct_train_config_default(ct_train_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->phases[0] = (ct_phase){5, 0.5f};
+    cfg->phases[1] = (ct_phase){5, 0.1f};
+    cfg->num_phases = 2;
+    cfg->batch_size = 128;
+    cfg->eval_batch_size = 256;
+    cfg->workers = 2;
+    cfg->prefetch = 2;
+    cfg->data_on_device = -1;
+    cfg->seed = 42;
+}
+
+int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_on_device,
+                             char *why, size_t why_bytes) {
+    size_t bytes = (size_t)ct_dataset_count(ds) *
+                   ((size_t)ct_dataset_channels(ds) * ct_dataset_height(ds) * ct_dataset_width(ds) + 1);
+    if (data_on_device >= 0) {
+        snprintf(why, why_bytes, "%s (as asked)", data_on_device ? "resident on the device" :
+                 "streamed by loader workers");
+        return data_on_device;
+    }
+    if (m->b->host_is_device) {
+        snprintf(why, why_bytes, "streamed by loader workers (CPU)");
+        return 0;
+    }
+    (void)bytes;
+    snprintf(why, why_bytes, "resident on the device (%.1f MB)", (double)bytes / 1e6);
+    return 1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* feeding batches                                                                             */
+
+typedef struct {
+    ct_model *m;
+    ct_backend *b;
+    int64_t n, row;
+    int batch;
+    int resident;
+    /* resident */
+    const uint8_t *d_images, *d_labels; /* (count, row), (count) device */
+    int shuffle;
+    uint64_t seed;
+    const int32_t *idx;                 /* (n) host, not owned */
+    int32_t *h_order;                   /* (n) host */
+    int32_t *d_order;                   /* (n) device (== h_order on the CPU) */
+    /* streamed */
+    ct_loader *loader;
+    uint8_t *d_stage[2];                /* (batch, row) device staging, images */
+    uint8_t *d_stage_labels[2];         /* (batch) */
+} feeder;
+
+static void feeder_release(feeder *f) {
+    ct_backend *b = f->b;
+    ct_loader_free(f->loader);
+    for (int k = 0; k < 2; k++) {
+        if (!b->host_is_device) {
+            b->free(b, f->d_stage[k]);
+            b->free(b, f->d_stage_labels[k]);
+        }
+    }
+    if (f->d_order != f->h_order) b->free(b, f->d_order);
+    free(f->h_order);
+    memset(f, 0, sizeof *f);
+}
+
+/* Device copy of the whole dataset for resident feeding (the dataset itself on the CPU). */
+typedef struct {
+    const uint8_t *images, *labels;
+    uint8_t *owned_images, *owned_labels;
+} device_data;
+
+static ct_status device_data_init(device_data *d, ct_backend *b, const ct_dataset *ds) {
+    memset(d, 0, sizeof *d);
+    if (b->host_is_device) {
+        d->images = ct_dataset_images(ds);
+        d->labels = ct_dataset_labels(ds);
+        return CT_OK;
+    }
+    size_t n = (size_t)ct_dataset_count(ds);
+    size_t row = (size_t)ct_dataset_channels(ds) * ct_dataset_height(ds) * ct_dataset_width(ds);
+    CT_TRY(b->alloc(b, n * row, (void **)&d->owned_images));
+    CT_TRY(b->alloc(b, n, (void **)&d->owned_labels));
+    CT_TRY(b->h2d(b, d->owned_images, ct_dataset_images(ds), n * row));
+    CT_TRY(b->h2d(b, d->owned_labels, ct_dataset_labels(ds), n));
+    d->images = d->owned_images;
+    d->labels = d->owned_labels;
+    return CT_OK;
+}
+
+static void device_data_release(device_data *d, ct_backend *b) {
+    if (d->owned_images) b->free(b, d->owned_images);
+    if (d->owned_labels) b->free(b, d->owned_labels);
+    memset(d, 0, sizeof *d);
+}
+
+static ct_status feeder_init(feeder *f, ct_model *m, const ct_dataset *ds, const device_data *dd,
+                             const int32_t *idx, int64_t n, int batch, int shuffle, uint64_t seed,
+                             int workers, int prefetch) {
+    memset(f, 0, sizeof *f);
+    ct_backend *b = m->b;
+    f->m = m;
+    f->b = b;
+    f->n = n;
+    f->row = ct_model_input_size(m);
+    f->batch = batch;
+    f->shuffle = shuffle;
+    f->seed = seed;
+    f->idx = idx;
+    ct_status s;
+    if (dd) {
+        f->resident = 1;
+        f->d_images = dd->images;
+        f->d_labels = dd->labels;
+        f->h_order = ct_malloc((size_t)n * sizeof(int32_t), "epoch order");
+        if (!f->h_order) return CT_ERR_NOMEM;
+        if (b->host_is_device) f->d_order = f->h_order;
+        else if ((s = b->alloc(b, (size_t)n * sizeof(int32_t), (void **)&f->d_order))) goto fail;
+        return CT_OK;
+    }
+    if ((s = ct_loader_create(b, ds, idx, n, batch, shuffle, seed, workers, prefetch,
+                              &f->loader)))
+        goto fail;
+    if (!b->host_is_device)
+        for (int k = 0; k < 2; k++) {
+            if ((s = b->alloc(b, (size_t)(batch * f->row), (void **)&f->d_stage[k]))) goto fail;
+            if ((s = b->alloc(b, (size_t)batch, (void **)&f->d_stage_labels[k]))) goto fail;
+        }
+    return CT_OK;
+fail:
+    feeder_release(f);
+    return s;
+}
+
+typedef struct {
+    int train;               /* 1: forward, backward, update */
+    ct_optimizer *opt;
+    float lr;
+    int epoch;
+    const ct_callbacks *cb;
+    double t0;
+} pass_args;
+
+/* Runs one pass over the feeder's samples (an epoch, or an evaluation), adding loss and
+ * correct counts into m->stats. */
+static ct_status feeder_pass(feeder *f, int epoch, const pass_args *a) {
+    ct_model *m = f->m;
+    ct_backend *b = f->b;
+    float *x = ct_model_input(m); // (batch, row)
+    int64_t n_batches = (f->n + f->batch - 1) / f->batch, samples = 0;
+
+    if (f->resident) {
+        ct_epoch_order(f->idx, f->n, f->seed, epoch, f->shuffle, f->h_order);
+        if (f->d_order != f->h_order)
+            CT_TRY(b->h2d(b, f->d_order, f->h_order, (size_t)f->n * sizeof(int32_t)));
+    } else {
+        CT_TRY(ct_loader_start_epoch(f->loader, epoch));
+    }
+
+    ct_batch cur, nxt;
+    int have_next = 0, k = 0;
+    if (!f->resident) {
+        if (!ct_loader_next(f->loader, &cur)) return CT_OK;
+        if (!b->host_is_device) {
+            CT_TRY(b->h2d_async(b, f->d_stage[0], cur.images, (size_t)(cur.n * f->row), 0));
+            CT_TRY(b->h2d_async(b, f->d_stage_labels[0], cur.labels, (size_t)cur.n, 0));
+        }
+    }
+    for (int64_t i = 0; i < n_batches; i++) {
+        int64_t nb;
+        if (f->resident) {
+            nb = f->n - i * f->batch < f->batch ? f->n - i * f->batch : f->batch;
+            CT_TRY(b->gather_u8(b, f->d_images, f->d_labels, f->d_order + i * f->batch, nb,
+                                f->row, CT_PIXEL_SCALE, x, m->labels));
+        } else {
+            nb = cur.n;
+            /* start the upload of the next batch before computing this one */
+            have_next = ct_loader_next(f->loader, &nxt);
+            if (have_next && !b->host_is_device) {
+                CT_TRY(b->h2d_async(b, f->d_stage[1 - k], nxt.images, (size_t)(nxt.n * f->row), 1 - k));
+                CT_TRY(b->h2d_async(b, f->d_stage_labels[1 - k], nxt.labels, (size_t)nxt.n, 1 - k));
+            }
+            if (b->host_is_device) {
+                CT_TRY(b->gather_u8(b, cur.images, cur.labels, NULL, nb, f->row, CT_PIXEL_SCALE,
+                                    x, m->labels));
+            } else {
+                CT_TRY(b->wait_copy(b, k));
+                CT_TRY(b->gather_u8(b, f->d_stage[k], f->d_stage_labels[k], NULL, nb, f->row,
+                                    CT_PIXEL_SCALE, x, m->labels));
+                CT_TRY(b->compute_mark(b, k));
+                CT_TRY(b->copy_done(b, k)); /* the pinned slot may be refilled */
+            }
+            ct_loader_release(f->loader, &cur);
+            cur = nxt;
+            k = 1 - k;
+        }
+        CT_TRY(ct_model_forward(m, (int)nb, a->train));
+        CT_TRY(ct_model_loss_backward(m, (int)nb, a->train));
+        if (a->train) CT_TRY(ct_optimizer_step(a->opt, m->params, m->grads, a->lr));
+        samples += nb;
+        if (a->cb && a->cb->on_step &&
+            a->cb->on_step(a->cb->user, a->epoch, i + 1, n_batches, samples, ct_time_s() - a->t0)) {
+            if (!f->resident && have_next) ct_loader_release(f->loader, &cur);
+            return ct_fail(CT_ERR_INTERRUPTED, "training interrupted in epoch %d at batch %lld/%lld",
+                           a->epoch, (long long)(i + 1), (long long)n_batches);
+        }
+    }
+    return CT_OK;
+}
+
+/* Reads and clears the device statistics: mean loss and accuracy over count samples. */
+static ct_status take_stats(ct_model *m, int64_t count, ct_eval_result *r) {
+    double host[2];
+    CT_TRY(m->b->d2h(m->b, host, m->stats, sizeof host));
+    CT_TRY(m->b->memset0(m->b, m->stats, sizeof host));
+    r->count = count;
+    r->loss = count ? host[0] / (double)count : 0.0;
+    r->accuracy = count ? host[1] / (double)count : 0.0;
+    return CT_OK;
+}
+
+static ct_status check_batch(const ct_model *m, int batch, const char *what) {
+    if (batch <= 0) return ct_fail(CT_ERR_INVALID, "%s must be positive, got %d", what, batch);
+    if (batch > m->max_batch)
+        return ct_fail(CT_ERR_INVALID, "%s %d exceeds the model's maximum batch %d", what, batch,
+                       m->max_batch);
+    return CT_OK;
+}
+
+static ct_status check_data(const ct_model *m, const ct_dataset *ds) {
+    if (ct_dataset_channels(ds) != m->in_c || ct_dataset_height(ds) != m->in_h ||
+        ct_dataset_width(ds) != m->in_w)
+        return ct_fail(CT_ERR_INVALID, "dataset images are (%d, %d, %d) but the model takes "
+                       "(%d, %d, %d)", ct_dataset_channels(ds), ct_dataset_height(ds),
+                       ct_dataset_width(ds), m->in_c, m->in_h, m->in_w);
+    if (ct_dataset_classes(ds) > m->classes)
+        return ct_fail(CT_ERR_INVALID, "dataset has %d classes but the model outputs %d",
+                       ct_dataset_classes(ds), m->classes);
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* evaluate and fit                                                                            */
+
+ct_status ct_evaluate(ct_model *m, const ct_dataset *ds, const int32_t *idx, int64_t n,
+                      int batch_size, ct_eval_result *out) {
+    memset(out, 0, sizeof *out);
+    CT_TRY(check_batch(m, batch_size, "evaluation batch size"));
+    CT_TRY(check_data(m, ds));
+    int32_t *all = NULL;
+    if (!idx) {
+        n = ct_dataset_count(ds);
+        all = ct_malloc((size_t)n * sizeof(int32_t), "evaluation indices");
+        if (!all) return CT_ERR_NOMEM;
+        for (int64_t i = 0; i < n; i++) all[i] = (int32_t)i;
+        idx = all;
+    }
+    char why[128];
+    int resident = ct_data_on_device_choice(m, ds, -1, why, sizeof why);
+    device_data dd;
+    feeder f;
+    memset(&f, 0, sizeof f);
+    ct_status s = resident ? device_data_init(&dd, m->b, ds) : CT_OK;
+    if (!resident) memset(&dd, 0, sizeof dd);
+    if (s == CT_OK)
+        s = feeder_init(&f, m, ds, resident ? &dd : NULL, idx, n, batch_size, 0, 0, 0, 2);
+    if (s == CT_OK) s = m->b->memset0(m->b, m->stats, 2 * sizeof(double));
+    pass_args a = {.train = 0};
+    if (s == CT_OK) s = feeder_pass(&f, 0, &a);
+    if (s == CT_OK) s = take_stats(m, n, out);
+    if (f.b) feeder_release(&f);
+    device_data_release(&dd, m->b);
+    free(all);
+    return s;
+}
+
+ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, int64_t n_train,
+                 const int32_t *val_idx, int64_t n_val, const ct_train_config *cfg,
+                 const ct_callbacks *cb, ct_epoch_result *history) {
+    ct_backend *b = m->b;
+    CT_TRY(check_batch(m, cfg->batch_size, "batch size"));
+    CT_TRY(check_batch(m, cfg->eval_batch_size, "evaluation batch size"));
+    CT_TRY(check_data(m, ds));
+    if (n_train <= 0) return ct_fail(CT_ERR_INVALID, "no training samples");
+    if (cfg->num_phases <= 0 || cfg->num_phases > CT_MAX_PHASES)
+        return ct_fail(CT_ERR_INVALID, "schedule: %d phases (1..%d allowed)", cfg->num_phases,
+                       CT_MAX_PHASES);
+    for (int p = 0; p < cfg->num_phases; p++)
+        if (cfg->phases[p].epochs < 0 || !(cfg->phases[p].lr > 0.0f))
+            return ct_fail(CT_ERR_INVALID, "schedule phase %d: %d epochs at lr %g", p + 1,
+                           cfg->phases[p].epochs, cfg->phases[p].lr);
+
+    char why[128];
+    int resident = ct_data_on_device_choice(m, ds, cfg->data_on_device, why, sizeof why);
+    device_data dd;
+    memset(&dd, 0, sizeof dd);
+    feeder ftrain, fval;
+    memset(&ftrain, 0, sizeof ftrain);
+    memset(&fval, 0, sizeof fval);
+    ct_optimizer opt;
+    memset(&opt, 0, sizeof opt);
+    ct_status s = CT_OK;
+    if (resident && (s = device_data_init(&dd, b, ds))) goto done;
+    if ((s = feeder_init(&ftrain, m, ds, resident ? &dd : NULL, train_idx, n_train,
+                         cfg->batch_size, 1, cfg->seed, cfg->workers, cfg->prefetch)))
+        goto done;
+    if (n_val > 0 && (s = feeder_init(&fval, m, ds, resident ? &dd : NULL, val_idx, n_val,
+                                      cfg->eval_batch_size, 0, 0, 0, 2)))
+        goto done;
+    if ((s = ct_optimizer_init(&opt, b, m->n_params, cfg->momentum, cfg->weight_decay,
+                               cfg->nesterov)))
+        goto done;
+    if ((s = b->memset0(b, m->stats, 2 * sizeof(double)))) goto done;
+
+    int epoch = 0;
+    for (int p = 0; p < cfg->num_phases; p++) {
+        for (int e = 0; e < cfg->phases[p].epochs; e++, epoch++) {
+            ct_epoch_result r;
+            memset(&r, 0, sizeof r);
+            r.epoch = epoch;
+            r.phase = p;
+            r.lr = cfg->phases[p].lr;
+            double t0 = ct_time_s();
+            pass_args a = {.train = 1, .opt = &opt, .lr = r.lr, .epoch = epoch, .cb = cb, .t0 = t0};
+            if ((s = feeder_pass(&ftrain, epoch, &a))) goto done;
+            ct_eval_result tr;
+            if ((s = take_stats(m, n_train, &tr))) goto done; /* synchronises */
+            r.train_s = ct_time_s() - t0;
+            r.train_loss = tr.loss;
+            r.train_acc = tr.accuracy;
+            r.samples_per_s = r.train_s > 0 ? (double)n_train / r.train_s : 0.0;
+            if (n_val > 0) {
+                pass_args v = {.train = 0};
+                if ((s = feeder_pass(&fval, 0, &v))) goto done;
+                if ((s = take_stats(m, n_val, &r.val))) goto done;
+            }
+            if (history) history[epoch] = r;
+            if (cb && cb->on_epoch && cb->on_epoch(cb->user, &r)) {
+                s = ct_fail(CT_ERR_INTERRUPTED, "training stopped after epoch %d", epoch);
+                goto done;
+            }
+        }
+    }
+done:
+    ct_optimizer_release(&opt);
+    if (fval.b) feeder_release(&fval);
+    if (ftrain.b) feeder_release(&ftrain);
+    device_data_release(&dd, b);
+    return s;
+}
