@@ -29,8 +29,12 @@
 static ct_status gz_status(gzFile gz, const char *path, int saved_errno) {
     int err = Z_OK;
     const char *msg = gzerror(gz, &err);
-    const char *fd_prefix = msg[0] == '<' ? strstr(msg, ">: ") : NULL; /* "<fd:3>: " */
+    /* zlib prefixes "<fd:3>: " or "path: "; we name the file ourselves */
+    size_t path_len = strlen(path);
+    const char *fd_prefix = msg[0] == '<' ? strstr(msg, ">: ") : NULL;
     if (fd_prefix) msg = fd_prefix + 3;
+    else if (strncmp(msg, path, path_len) == 0 && strncmp(msg + path_len, ": ", 2) == 0)
+        msg += path_len + 2;
     switch (err) {
     case Z_OK:
     case Z_STREAM_END:
