@@ -95,6 +95,8 @@ struct ct_backend {
     ct_status (*gather_u8)(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,
                            const int32_t *idx, int64_t n, int64_t row, float scale, float *dst,
                            uint8_t *labels_dst);
+    /* dst[i] += src[i] for i < n (summing gradients of shards or ranks) */
+    ct_status (*add_into)(ct_backend *b, float *dst, const float *src, int64_t n);
     /* PyTorch SGD over n parameters: g += wd*w; m = momentum*m + g (m = g on the first step);
      * g = nesterov ? g + momentum*m : m; w -= lr*g. m may be NULL when momentum == 0. */
     ct_status (*sgd_step)(ct_backend *b, float *w, const float *g, float *m, int64_t n, float lr,

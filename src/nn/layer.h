@@ -23,10 +23,10 @@ typedef struct {
     void (*init)(ct_layer *l, float *host, ct_rng *rng);
     /* y = f(x) for n samples. train: 1 while training (dropout, batch norm). */
     ct_status (*forward)(ct_layer *l, ct_backend *b, const float *x, float *y, int n, int train);
-    /* Given x, y and dy: writes the parameter gradients into l->dw (overwriting) and, when dx is
-     * not NULL, the input gradient. */
+    /* Given x, y and dy: writes the parameter gradients into dw (n_params floats, overwriting)
+     * and, when dx is not NULL, the input gradient. */
     ct_status (*backward)(ct_layer *l, ct_backend *b, const float *x, const float *y,
-                          const float *dy, float *dx, int n);
+                          const float *dy, float *dx, float *dw, int n);
     int aliases_input; /* 1: y is x (flatten); forward/backward may be NULL */
 } ct_layer_ops;
 
@@ -36,7 +36,8 @@ struct ct_layer {
     int in_c, in_h, in_w;           /* per-sample input shape */
     int out_c, out_h, out_w;        /* per-sample output shape */
     int64_t n_params;               /* floats of parameters (weights then biases) */
-    float *w, *dw;                  /* views into the model's parameter and gradient buffers */
+    int64_t offset;                 /* where they start in the model's parameter buffer */
+    float *w;                       /* view into the model's parameter buffer */
     union {                         /* settings, by kind */
         struct { int units; } linear;
         struct { ct_act kind; float param; } act;

@@ -49,9 +49,9 @@ static ct_status linear_forward(ct_layer *l, ct_backend *b, const float *x, floa
 }
 
 static ct_status linear_backward(ct_layer *l, ct_backend *b, const float *x, const float *y,
-                                 const float *dy, float *dx, int n) {
+                                 const float *dy, float *dx, float *dw, int n) {
     int in = (int)ct_layer_in_size(l), out = l->out_c;
-    float *dW = l->dw, *db = l->dw + (int64_t)in * out; // (out, in), (out)
+    float *dW = dw, *db = dw + (int64_t)in * out; // (out, in), (out)
     /* dW (out, in) = dy^T (out, N) · x (N, in) */
     CT_TRY(b->gemm(b, 1, 0, out, in, n, 1.0f, dy, out, x, in, 0.0f, dW, in));
     CT_TRY(b->bias_grad(b, db, dy, n, out, 1));
@@ -102,7 +102,7 @@ static ct_status act_forward(ct_layer *l, ct_backend *b, const float *x, float *
 }
 
 static ct_status act_backward(ct_layer *l, ct_backend *b, const float *x, const float *y,
-                              const float *dy, float *dx, int n) {
+                              const float *dy, float *dx, float *dw, int n) {
     if (!dx) return CT_OK;
     return b->act_backward(b, l->cfg.act.kind, l->cfg.act.param, x, y, dy, dx,
                            (int64_t)n * ct_layer_in_size(l));

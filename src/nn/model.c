@@ -112,10 +112,40 @@ static ct_status spec_layer(const char *spec, const spec_token *t, ct_layer *l) 
 /* creation                                                                                    */
 
 static ct_status model_alloc(ct_model *m, size_t bytes, void **out) {
-    if (m->n_owned == (int)(sizeof m->owned / sizeof m->owned[0]))
-        return ct_fail(CT_ERR_INVALID, "model: too many buffers");
+    if (m->n_owned == m->cap_owned) {
+        int cap = m->cap_owned ? 2 * m->cap_owned : 64;
+        void **grown = realloc(m->owned, (size_t)cap * sizeof *grown);
+        if (!grown) return ct_fail(CT_ERR_NOMEM, "out of memory (model buffer list)");
+        m->owned = grown;
+        m->cap_owned = cap;
+    }
     CT_TRY(m->b->alloc(m->b, bytes ? bytes : 1, out));
     m->owned[m->n_owned++] = *out;
+    return CT_OK;
+}
+
+/* Allocates one shard's buffers: activations (flatten reuses its input), gradient ping-pong,
+ * labels, statistics and parameter gradients. */
+static ct_status shard_alloc(ct_model *m, ct_shard *sh, int64_t widest) {
+    size_t act_bytes;
+    if (!ct_mul_size((size_t)m->max_batch * sizeof(float), (size_t)widest, &act_bytes))
+        return ct_fail(CT_ERR_INVALID, "model: activations too large");
+    CT_TRY(model_alloc(m, (size_t)m->max_batch * ct_model_input_size(m) * sizeof(float),
+                       (void **)&sh->acts[0]));
+    for (int i = 0; i < m->n_layers; i++) {
+        ct_layer *l = &m->layers[i];
+        if (l->ops->aliases_input) {
+            sh->acts[i + 1] = sh->acts[i];
+            continue;
+        }
+        size_t bytes = (size_t)m->max_batch * ct_layer_out_size(l) * sizeof(float);
+        CT_TRY(model_alloc(m, bytes, (void **)&sh->acts[i + 1]));
+    }
+    for (int k = 0; k < 2; k++) CT_TRY(model_alloc(m, act_bytes, (void **)&sh->gbuf[k]));
+    CT_TRY(model_alloc(m, (size_t)m->max_batch, (void **)&sh->labels));
+    CT_TRY(model_alloc(m, 2 * sizeof(double), (void **)&sh->stats));
+    CT_TRY(model_alloc(m, (size_t)m->n_params * sizeof(float), (void **)&sh->grads));
+    CT_TRY(m->b->memset0(m->b, sh->stats, 2 * sizeof(double)));
     return CT_OK;
 }
 
@@ -181,41 +211,29 @@ ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, i
         goto fail;
     }
 
-    /* one buffer of parameters, one of gradients, views for each layer */
+    /* one buffer of parameters with a view for each layer; gradients and activations per shard */
     size_t pbytes = (size_t)m->n_params * sizeof(float);
     if ((s = model_alloc(m, pbytes, (void **)&m->params)) != CT_OK) goto fail;
-    if ((s = model_alloc(m, pbytes, (void **)&m->grads)) != CT_OK) goto fail;
     int64_t off = 0, widest = ct_model_input_size(m);
     for (int i = 0; i < m->n_layers; i++) {
         ct_layer *l = &m->layers[i];
+        l->offset = off;
         l->w = m->params + off;
-        l->dw = m->grads + off;
         off += l->n_params;
         if (ct_layer_out_size(l) > widest) widest = ct_layer_out_size(l);
     }
-
-    /* activations: the input, then each layer's output (flatten reuses its input) */
-    size_t act_bytes;
-    if (!ct_mul_size((size_t)max_batch * sizeof(float), (size_t)widest, &act_bytes)) {
-        s = ct_fail(CT_ERR_INVALID, "model: activations too large");
-        goto fail;
-    }
-    if ((s = model_alloc(m, (size_t)max_batch * ct_model_input_size(m) * sizeof(float),
-                         (void **)&m->acts[0])) != CT_OK)
-        goto fail;
-    for (int i = 0; i < m->n_layers; i++) {
-        ct_layer *l = &m->layers[i];
-        if (l->ops->aliases_input) {
-            m->acts[i + 1] = m->acts[i];
-            continue;
-        }
-        size_t bytes = (size_t)max_batch * ct_layer_out_size(l) * sizeof(float);
-        if ((s = model_alloc(m, bytes, (void **)&m->acts[i + 1])) != CT_OK) goto fail;
-    }
-    for (int k = 0; k < 2; k++)
-        if ((s = model_alloc(m, act_bytes, (void **)&m->gbuf[k])) != CT_OK) goto fail;
-    if ((s = model_alloc(m, (size_t)max_batch, (void **)&m->labels)) != CT_OK) goto fail;
-    if ((s = model_alloc(m, 2 * sizeof(double), (void **)&m->stats)) != CT_OK) goto fail;
+#ifdef _OPENMP
+    m->n_shards = b->host_is_device && b->threads > 1 ? b->threads : 1;
+#else
+    m->n_shards = 1;
+#endif
+    if (m->n_shards > CT_MAX_SHARDS) m->n_shards = CT_MAX_SHARDS;
+    for (int k = 0; k < m->n_shards; k++)
+        if ((s = shard_alloc(m, &m->shards[k], widest)) != CT_OK) goto fail;
+    m->grads = m->shards[0].grads;
+    m->acts = m->shards[0].acts;
+    m->labels = m->shards[0].labels;
+    m->stats = m->shards[0].stats;
 
     /* PyTorch's default initialisation, drawn on the host from (seed, init stream) */
     float *host = ct_malloc(pbytes, "initial parameters");
@@ -223,7 +241,7 @@ ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, i
     ct_rng rng;
     ct_rng_init(&rng, seed, CT_STREAM_INIT);
     for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i].n_params) m->layers[i].ops->init(&m->layers[i], m->layers[i].w - m->params + host, &rng);
+        if (m->layers[i].n_params) m->layers[i].ops->init(&m->layers[i], host + m->layers[i].offset, &rng);
     s = b->h2d(b, m->params, host, pbytes);
     free(host);
     if (s != CT_OK) goto fail;
@@ -237,6 +255,7 @@ fail:
 void ct_model_free(ct_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_owned; i++) m->b->free(m->b, m->owned[i]);
+    free(m->owned);
     free(m);
 }
 
@@ -276,32 +295,41 @@ ct_status ct_model_summary(const ct_model *m, char *buf, size_t bytes) {
 /* ------------------------------------------------------------------------------------------ */
 /* forward, loss, backward                                                                     */
 
-ct_status ct_model_forward(ct_model *m, int n, int train) {
+ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train) {
+    ct_shard *sh = &m->shards[s];
     for (int i = 0; i < m->n_layers; i++) {
         ct_layer *l = &m->layers[i];
         if (l->ops->aliases_input) continue;
-        CT_TRY(l->ops->forward(l, m->b, m->acts[i], m->acts[i + 1], n, train));
+        CT_TRY(l->ops->forward(l, m->b, sh->acts[i], sh->acts[i + 1], n, train));
     }
     return CT_OK;
 }
 
-ct_status ct_model_loss_backward(ct_model *m, int n, int train) {
+ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, float grad_scale) {
     ct_backend *b = m->b;
-    float *dy = train ? m->gbuf[0] : NULL; // (n, classes)
-    CT_TRY(b->xent(b, ct_model_logits(m), m->labels, n, m->classes, 1.0f / (float)n, dy,
-                   m->stats));
+    ct_shard *sh = &m->shards[s];
+    float *dy = train ? sh->gbuf[0] : NULL; // (n, classes)
+    CT_TRY(b->xent(b, sh->acts[m->n_layers], sh->labels, n, m->classes, grad_scale, dy,
+                   sh->stats));
     if (!train) return CT_OK;
-    for (int i = m->n_layers - 1; i >= 0; i--) {
+    /* the first layer with parameters needs no input gradient */
+    int first = 0;
+    while (first < m->n_layers && m->layers[first].n_params == 0) first++;
+    for (int i = m->n_layers - 1; i >= first; i--) {
         ct_layer *l = &m->layers[i];
         if (l->ops->aliases_input) continue; /* dx is dy */
-        /* the first layer with parameters needs no input gradient */
-        int need_dx = 0;
-        for (int j = 0; j < i; j++)
-            if (m->layers[j].n_params) need_dx = 1;
-        float *dx = need_dx ? (dy == m->gbuf[0] ? m->gbuf[1] : m->gbuf[0]) : NULL;
-        CT_TRY(l->ops->backward(l, b, m->acts[i], m->acts[i + 1], dy, dx, n));
-        if (!need_dx) break;
+        float *dx = i > first ? (dy == sh->gbuf[0] ? sh->gbuf[1] : sh->gbuf[0]) : NULL;
+        CT_TRY(l->ops->backward(l, b, sh->acts[i], sh->acts[i + 1], dy, dx,
+                                sh->grads + l->offset, n));
         dy = dx;
     }
     return CT_OK;
+}
+
+ct_status ct_model_forward(ct_model *m, int n, int train) {
+    return ct_model_forward_shard(m, 0, n, train);
+}
+
+ct_status ct_model_loss_backward(ct_model *m, int n, int train) {
+    return ct_model_loss_backward_shard(m, 0, n, train, 1.0f / (float)n);
 }

@@ -14,6 +14,19 @@
 #define CT_MAX_LAYERS 64
 #define CT_SPEC_BYTES 1024
 
+/* A shard processes a slice of each batch with its own buffers. On the CPU there is one shard
+ * per thread, each running the ops single-threaded, and their gradients are summed before the
+ * update: one fork/join per step instead of one per op. On a GPU there is one shard. */
+#define CT_MAX_SHARDS 64
+
+typedef struct {
+    float *acts[CT_MAX_LAYERS + 1]; /* acts[0]: input (max_batch, in); acts[i+1]: layer i's output */
+    float *gbuf[2];                 /* (max_batch, widest layer) input-gradient ping-pong */
+    uint8_t *labels;                /* (max_batch) device: labels of the shard's rows */
+    double *stats;                  /* (2) device: summed loss, correct predictions */
+    float *grads;                   /* (n_params) device: the shard's parameter gradients */
+} ct_shard;
+
 struct ct_model {
     ct_backend *b;                  /* not owned */
     char spec[CT_SPEC_BYTES];       /* the expanded layer string */
@@ -23,27 +36,32 @@ struct ct_model {
     int classes;                    /* outputs of the last layer */
     int max_batch;
     int64_t n_params;
-    float *params;                  /* (n_params) device */
-    float *grads;                   /* (n_params) device */
-    float *acts[CT_MAX_LAYERS + 1]; /* acts[0]: input (max_batch, in); acts[i+1]: layer i's output */
-    float *gbuf[2];                 /* (max_batch, largest layer size) input-gradient ping-pong */
-    uint8_t *labels;                /* (max_batch) device: labels of the current batch */
-    double *stats;                  /* (2) device: summed loss, correct predictions */
-    void *owned[CT_MAX_LAYERS + 8]; /* device allocations to free */
-    int n_owned;
+    float *params;                  /* (n_params) device; each layer's w is a view */
+    ct_shard shards[CT_MAX_SHARDS];
+    int n_shards;
+    /* shard 0's buffers under short names: the gradient the optimizer applies, the labels and
+     * statistics of a single-shard pass */
+    float *grads, **acts;
+    uint8_t *labels;
+    double *stats;
+    void **owned;                   /* device allocations to free */
+    int n_owned, cap_owned;
 };
 
-/* The model's input buffer (max_batch, C*H*W) and its logits after forward. */
-static inline float *ct_model_input(ct_model *m) { return m->acts[0]; }
-static inline float *ct_model_logits(ct_model *m) { return m->acts[m->n_layers]; }
+/* Shard 0's input buffer (max_batch, C*H*W) and its logits after forward. */
+static inline float *ct_model_input(ct_model *m) { return m->shards[0].acts[0]; }
+static inline float *ct_model_logits(ct_model *m) { return m->shards[0].acts[m->n_layers]; }
 static inline int64_t ct_model_input_size(const ct_model *m) {
     return (int64_t)m->in_c * m->in_h * m->in_w;
 }
 
-/* Runs the layers on the n samples in ct_model_input(m). */
+/* Runs the layers on the n samples in shard s's input. */
+ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train);
+/* Adds the loss and correct count of shard s's n samples (labels in its labels) to its stats;
+ * when training, also backpropagates d(loss sum)/d(logits) * grad_scale into its grads. */
+ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, float grad_scale);
+/* Single-shard forms on shard 0, gradient of the mean loss over the n samples. */
 ct_status ct_model_forward(ct_model *m, int n, int train);
-/* Adds the batch's loss and correct count (labels in m->labels) to m->stats; when training,
- * also writes d(mean loss)/d(logits) and backpropagates into m->grads. */
 ct_status ct_model_loss_backward(ct_model *m, int n, int train);
 
 #endif /* CT_MODEL_H */

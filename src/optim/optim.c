@@ -27,10 +27,17 @@ ct_status ct_optimizer_init(ct_optimizer *o, ct_backend *b, int64_t n, float mom
     return CT_OK;
 }
 
+ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, float lr,
+                                  int64_t p0, int64_t p1) {
+    return o->b->sgd_step(o->b, w + p0, g + p0, o->m ? o->m + p0 : NULL, p1 - p0, lr,
+                          o->momentum, o->weight_decay, o->nesterov, o->steps == 0);
+}
+
+void ct_optimizer_count_step(ct_optimizer *o) { o->steps++; }
+
 ct_status ct_optimizer_step(ct_optimizer *o, float *w, const float *g, float lr) {
-    ct_status s = o->b->sgd_step(o->b, w, g, o->m, o->n, lr, o->momentum, o->weight_decay,
-                                 o->nesterov, o->steps == 0);
-    o->steps++;
+    ct_status s = ct_optimizer_step_range(o, w, g, lr, 0, o->n);
+    ct_optimizer_count_step(o);
     return s;
 }
 

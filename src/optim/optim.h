@@ -19,8 +19,13 @@ typedef struct {
 
 ct_status ct_optimizer_init(ct_optimizer *o, ct_backend *b, int64_t n, float momentum,
                             float weight_decay, int nesterov);
-/* w -= update(g) at learning rate lr (one fused op). */
+/* w -= update(g) at learning rate lr (one fused op over the whole buffer). */
 ct_status ct_optimizer_step(ct_optimizer *o, float *w, const float *g, float lr);
+/* The same update on parameters [p0, p1) only (threads updating slices in parallel); call
+ * ct_optimizer_count_step once after all slices of a step. */
+ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, float lr,
+                                  int64_t p0, int64_t p1);
+void ct_optimizer_count_step(ct_optimizer *o);
 void ct_optimizer_release(ct_optimizer *o);
 
 #endif /* CT_OPTIM_H */

@@ -18,6 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define CT_PIXEL_SCALE (1.0f / 255.0f) /* like torchvision's ToTensor */
 /* auto keeps the dataset on a GPU when it takes at most this fraction of free memory */
@@ -167,12 +170,59 @@ typedef struct {
     double t0;
 } pass_args;
 
-/* Runs one pass over the feeder's samples (an epoch, or an evaluation), adding loss and
- * correct counts into m->stats. */
-static ct_status feeder_pass(feeder *f, int epoch, const pass_args *a) {
+/* One batch of nb rows whose pixels are at src (device; rows picked by idx, or consecutive when
+ * idx is NULL) and labels at labels. Each shard takes a contiguous slice of the rows; on the
+ * CPU the shards run on their own threads and, when training, then apply the update to their
+ * own slice of the parameters, summing every shard's gradient there. */
+static ct_status run_batch(feeder *f, const uint8_t *src, const uint8_t *labels,
+                           const int32_t *idx, int64_t nb, const pass_args *a) {
     ct_model *m = f->m;
     ct_backend *b = f->b;
-    float *x = ct_model_input(m); // (batch, row)
+    int S = m->n_shards;
+    ct_status st[CT_MAX_SHARDS] = {CT_OK};
+    float scale = 1.0f / (float)nb;
+    #pragma omp parallel num_threads(S) if (S > 1)
+    {
+#ifdef _OPENMP
+        int t = omp_get_thread_num();
+#else
+        int t = 0;
+#endif
+        int64_t r0 = nb * t / S, r1 = nb * (t + 1) / S, rows = r1 - r0;
+        ct_shard *sh = &m->shards[t];
+        ct_status s = CT_OK;
+        if (rows > 0) {
+            s = b->gather_u8(b, idx ? src : src + r0 * f->row, idx ? labels : labels + r0,
+                             idx ? idx + r0 : NULL, rows, f->row, CT_PIXEL_SCALE, sh->acts[0],
+                             sh->labels);
+            if (s == CT_OK) s = ct_model_forward_shard(m, t, (int)rows, a->train);
+            if (s == CT_OK) s = ct_model_loss_backward_shard(m, t, (int)rows, a->train, scale);
+        } else if (a->train) {
+            s = b->memset0(b, sh->grads, (size_t)m->n_params * sizeof(float));
+        }
+        st[t] = s;
+        if (a->train) {
+            #pragma omp barrier
+            int ok = 1;
+            for (int k = 0; k < S; k++) ok &= st[k] == CT_OK;
+            int64_t p0 = m->n_params * t / S, p1 = m->n_params * (t + 1) / S;
+            for (int k = 1; ok && k < S && s == CT_OK; k++)
+                s = b->add_into(b, m->grads + p0, m->shards[k].grads + p0, p1 - p0);
+            if (ok && s == CT_OK)
+                s = ct_optimizer_step_range(a->opt, m->params, m->grads, a->lr, p0, p1);
+            if (st[t] == CT_OK) st[t] = s;
+        }
+    }
+    for (int k = 0; k < S; k++)
+        if (st[k] != CT_OK) return st[k];
+    if (a->train) ct_optimizer_count_step(a->opt);
+    return CT_OK;
+}
+
+/* Runs one pass over the feeder's samples (an epoch, or an evaluation), adding loss and
+ * correct counts into the shards' stats. */
+static ct_status feeder_pass(feeder *f, int epoch, const pass_args *a) {
+    ct_backend *b = f->b;
     int64_t n_batches = (f->n + f->batch - 1) / f->batch, samples = 0;
 
     if (f->resident) {
@@ -196,8 +246,7 @@ static ct_status feeder_pass(feeder *f, int epoch, const pass_args *a) {
         int64_t nb;
         if (f->resident) {
             nb = f->n - i * f->batch < f->batch ? f->n - i * f->batch : f->batch;
-            CT_TRY(b->gather_u8(b, f->d_images, f->d_labels, f->d_order + i * f->batch, nb,
-                                f->row, CT_PIXEL_SCALE, x, m->labels));
+            CT_TRY(run_batch(f, f->d_images, f->d_labels, f->d_order + i * f->batch, nb, a));
         } else {
             nb = cur.n;
             /* start the upload of the next batch before computing this one */
@@ -207,12 +256,10 @@ static ct_status feeder_pass(feeder *f, int epoch, const pass_args *a) {
                 CT_TRY(b->h2d_async(b, f->d_stage_labels[1 - k], nxt.labels, (size_t)nxt.n, 1 - k));
             }
             if (b->host_is_device) {
-                CT_TRY(b->gather_u8(b, cur.images, cur.labels, NULL, nb, f->row, CT_PIXEL_SCALE,
-                                    x, m->labels));
+                CT_TRY(run_batch(f, cur.images, cur.labels, NULL, nb, a));
             } else {
                 CT_TRY(b->wait_copy(b, k));
-                CT_TRY(b->gather_u8(b, f->d_stage[k], f->d_stage_labels[k], NULL, nb, f->row,
-                                    CT_PIXEL_SCALE, x, m->labels));
+                CT_TRY(run_batch(f, f->d_stage[k], f->d_stage_labels[k], NULL, nb, a));
                 CT_TRY(b->compute_mark(b, k));
                 CT_TRY(b->copy_done(b, k)); /* the pinned slot may be refilled */
             }
@@ -220,9 +267,6 @@ static ct_status feeder_pass(feeder *f, int epoch, const pass_args *a) {
             cur = nxt;
             k = 1 - k;
         }
-        CT_TRY(ct_model_forward(m, (int)nb, a->train));
-        CT_TRY(ct_model_loss_backward(m, (int)nb, a->train));
-        if (a->train) CT_TRY(ct_optimizer_step(a->opt, m->params, m->grads, a->lr));
         samples += nb;
         if (a->cb && a->cb->on_step &&
             a->cb->on_step(a->cb->user, a->epoch, i + 1, n_batches, samples, ct_time_s() - a->t0)) {
@@ -234,14 +278,19 @@ static ct_status feeder_pass(feeder *f, int epoch, const pass_args *a) {
     return CT_OK;
 }
 
-/* Reads and clears the device statistics: mean loss and accuracy over count samples. */
+/* Reads and clears the shards' statistics: mean loss and accuracy over count samples. */
 static ct_status take_stats(ct_model *m, int64_t count, ct_eval_result *r) {
-    double host[2];
-    CT_TRY(m->b->d2h(m->b, host, m->stats, sizeof host));
-    CT_TRY(m->b->memset0(m->b, m->stats, sizeof host));
+    double sum[2] = {0.0, 0.0};
+    for (int k = 0; k < m->n_shards; k++) {
+        double host[2];
+        CT_TRY(m->b->d2h(m->b, host, m->shards[k].stats, sizeof host));
+        CT_TRY(m->b->memset0(m->b, m->shards[k].stats, sizeof host));
+        sum[0] += host[0];
+        sum[1] += host[1];
+    }
     r->count = count;
-    r->loss = count ? host[0] / (double)count : 0.0;
-    r->accuracy = count ? host[1] / (double)count : 0.0;
+    r->loss = count ? sum[0] / (double)count : 0.0;
+    r->accuracy = count ? sum[1] / (double)count : 0.0;
     return CT_OK;
 }
 
@@ -290,7 +339,8 @@ ct_status ct_evaluate(ct_model *m, const ct_dataset *ds, const int32_t *idx, int
     if (!resident) memset(&dd, 0, sizeof dd);
     if (s == CT_OK)
         s = feeder_init(&f, m, ds, resident ? &dd : NULL, idx, n, batch_size, 0, 0, 0, 2);
-    if (s == CT_OK) s = m->b->memset0(m->b, m->stats, 2 * sizeof(double));
+    ct_eval_result discard;
+    if (s == CT_OK) s = take_stats(m, 0, &discard); /* clears the statistics */
     pass_args a = {.train = 0};
     if (s == CT_OK) s = feeder_pass(&f, 0, &a);
     if (s == CT_OK) s = take_stats(m, n, out);
@@ -336,7 +386,8 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     if ((s = ct_optimizer_init(&opt, b, m->n_params, cfg->momentum, cfg->weight_decay,
                                cfg->nesterov)))
         goto done;
-    if ((s = b->memset0(b, m->stats, 2 * sizeof(double)))) goto done;
+    ct_eval_result discard;
+    if ((s = take_stats(m, 0, &discard))) goto done; /* clears the statistics */
 
     int epoch = 0;
     for (int p = 0; p < cfg->num_phases; p++) {

@@ -228,6 +228,12 @@ static ct_status cpu_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t 
     return CT_OK;
 }
 
+static ct_status cpu_add_into(ct_backend *b, float *dst, const float *src, int64_t n) {
+    #pragma omp parallel for if (n >= CT_CPU_PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+    return CT_OK;
+}
+
 static ct_status cpu_sgd_step(ct_backend *b, float *w, const float *g, float *m, int64_t n,
                               float lr, float momentum, float wd, int nesterov, int first) {
     int par = n >= CT_CPU_PARALLEL_MIN;
@@ -264,7 +270,8 @@ ct_status ct_cpu_backend_create(int threads, ct_backend **out) {
     b->name = "cpu";
     b->host_is_device = 1;
     b->threads = threads;
-    openblas_set_num_threads(threads);
+    /* The model runs one shard per thread (model.h), each calling single-threaded ops. */
+    openblas_set_num_threads(1);
 #ifdef _OPENMP
     omp_set_num_threads(threads);
 #endif
@@ -294,6 +301,7 @@ ct_status ct_cpu_backend_create(int threads, ct_backend **out) {
     b->act_backward = cpu_act_backward;
     b->xent = cpu_xent;
     b->gather_u8 = cpu_gather_u8;
+    b->add_into = cpu_add_into;
     b->sgd_step = cpu_sgd_step;
     *out = b;
     return CT_OK;
