@@ -128,9 +128,8 @@ static void test_install_accepts_right_file(void **state) {
     snprintf(tmp, sizeof tmp, "%s/.thing.tmp.1", dir);
     write_file(dir, ".thing.tmp.1", "abc", 3);
     /* upper-case hex is accepted too */
-    assert_int_equal(ct_install_verified(dir, "thing", tmp,
-                                         "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"),
-                     CT_OK);
+    const char *upper = "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD";
+    assert_int_equal(ct_install_verified(dir, "thing", tmp, upper), CT_OK);
     assert_int_equal(count_entries(dir, names, sizeof names), 1);
     assert_string_equal(names, "thing,");
     char path[700], hex[CT_SHA256_HEX_BYTES];
@@ -272,7 +271,10 @@ static void gzip_file(const char *src, const char *dst) {
     } while (done < n);
     uint32_t crc = crc32_of(p, n);
     uint8_t tail[8];
-    for (int i = 0; i < 4; i++) tail[i] = (uint8_t)(crc >> (8 * i)), tail[4 + i] = (uint8_t)(n >> (8 * i));
+    for (int i = 0; i < 4; i++) {
+        tail[i] = (uint8_t)(crc >> (8 * i));
+        tail[4 + i] = (uint8_t)(n >> (8 * i));
+    }
     fwrite(tail, 1, 8, out);
     free(p);
     fclose(in);

@@ -23,7 +23,7 @@ typedef struct {
 } bytes;
 
 static void put_be32(uint8_t *p, uint32_t v) {
-    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (24 - 8 * i));
 }
 
 /* An idx3 image file: header (n, h, w) followed by data_bytes bytes of a pattern. */

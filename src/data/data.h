@@ -42,8 +42,8 @@ typedef struct {
  * out->data. Memory grows with the data actually read, never from the header alone. */
 ct_status ct_idx_read(const char *path, uint32_t magic, ct_idx *out);
 
-/* Copies src (raw or gzip, decompressed on the way) to a new file dst (created exclusively,
- * mode 0644) and fsyncs it. On failure dst is removed. */
+/* Copies src (raw or gzip, decompressed on the way) to dst (created or truncated, mode 0644)
+ * and fsyncs it. On failure dst is removed. */
 ct_status ct_gunzip_file(const char *src, const char *dst);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -62,6 +62,8 @@ ct_status ct_install_verified(const char *dir, const char *name, const char *tmp
 
 /* Base URLs tried in order for the MNIST .gz files, unless $CTRAIN_MNIST_MIRRORS (base URLs
  * separated by spaces; "none" = skip the mirrors) says otherwise. */
-#define CT_MNIST_MIRRORS "https://ossci-datasets.s3.amazonaws.com/mnist/ http://yann.lecun.com/exdb/mnist/"
+#define CT_MNIST_MIRRORS                                \
+    "https://ossci-datasets.s3.amazonaws.com/mnist/ " \
+    "http://yann.lecun.com/exdb/mnist/"
 
 #endif /* CT_DATA_H */

@@ -254,8 +254,9 @@ ct_status ct_data_dir(const char *dir, const char *dataset, char *out, size_t ou
                        dataset);
     if (len < 0 || (size_t)len >= out_bytes) {
         out[0] = 0;
-        return ct_fail(CT_ERR_INVALID, "data folder path for %s is too long (%d bytes, room for %zu)",
-                       dataset, len, out_bytes - 1);
+        return ct_fail(CT_ERR_INVALID,
+                       "data folder path for %s is too long (%d bytes, room for %zu)", dataset,
+                       len, out_bytes - 1);
     }
     return CT_OK;
 }

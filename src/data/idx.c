@@ -156,11 +156,14 @@ static ct_status read_header(gzFile gz, const char *path, uint32_t magic, ct_idx
     return CT_OK;
 }
 
-/* Reads exactly x->data_bytes into a buffer grown as the data arrives (so a lying header on a
- * small gzip file cannot make us allocate gigabytes), then checks nothing follows. */
-static ct_status read_data(gzFile gz, const char *path, ct_idx *x, bool direct) {
+/* Reads exactly x->data_bytes, then checks that nothing follows. Unless the size was already
+ * checked against a raw file's length, the buffer grows as the data arrives, so a lying header
+ * on a small gzip file cannot make us allocate gigabytes. */
+static ct_status read_data(gzFile gz, const char *path, ct_idx *x, bool direct,
+                           bool size_checked) {
     size_t need = x->data_bytes;
-    size_t cap = direct || need < CT_IDX_FIRST_ALLOC_BYTES ? need : CT_IDX_FIRST_ALLOC_BYTES;
+    size_t cap = need;
+    if (!size_checked && cap > CT_IDX_FIRST_ALLOC_BYTES) cap = CT_IDX_FIRST_ALLOC_BYTES;
     uint8_t *buf = ct_malloc(cap, "IDX data");
     if (!buf) return ct_fail_context(CT_ERR_NOMEM, "%s", path);
     size_t have = 0;
@@ -246,8 +249,8 @@ ct_status ct_idx_read(const char *path, uint32_t magic, ct_idx *out) {
     ct_status s = read_header(gz, path, magic, &x, &header_bytes);
     if (s != CT_OK) goto done;
 
-    bool direct = gzdirect(gz) != 0;
-    if (direct && S_ISREG(st.st_mode)) {
+    bool direct = gzdirect(gz) != 0, size_checked = direct && S_ISREG(st.st_mode);
+    if (size_checked) {
         /* Raw file: compare with its size before allocating anything. */
         uint64_t body = (uint64_t)st.st_size - header_bytes;
         char what[96];
@@ -267,7 +270,7 @@ ct_status ct_idx_read(const char *path, uint32_t magic, ct_idx *out) {
             goto done;
         }
     }
-    s = read_data(gz, path, &x, direct);
+    s = read_data(gz, path, &x, direct, size_checked);
     if (s == CT_OK) *out = x;
 
 done:;
