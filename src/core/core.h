@@ -35,6 +35,10 @@ void ct_clear_error(void);
 void *ct_malloc(size_t bytes, const char *what);
 void *ct_calloc(size_t count, size_t size, const char *what);
 
+/* Asks the kernel to back a large buffer (datasets) with huge pages: a training step reads
+ * rows scattered over it, and 4 KiB pages would cost a TLB miss per row. Best effort. */
+void ct_advise_huge(void *p, size_t bytes);
+
 /* a*b (and a*b*c) with overflow detection: return false when the product does not fit. */
 static inline bool ct_mul_size(size_t a, size_t b, size_t *out) {
     return !__builtin_mul_overflow(a, b, out);

@@ -166,6 +166,7 @@ static ct_status read_data(gzFile gz, const char *path, ct_idx *x, bool direct,
     if (!size_checked && cap > CT_IDX_FIRST_ALLOC_BYTES) cap = CT_IDX_FIRST_ALLOC_BYTES;
     uint8_t *buf = ct_malloc(cap, "IDX data");
     if (!buf) return ct_fail_context(CT_ERR_NOMEM, "%s", path);
+    ct_advise_huge(buf, cap);
     size_t have = 0;
     ct_status s = CT_OK;
     while (have < need) {
@@ -179,6 +180,7 @@ static ct_status read_data(gzFile gz, const char *path, ct_idx *x, bool direct,
             }
             buf = bigger;
             cap = grown;
+            ct_advise_huge(buf, cap);
         }
         size_t got = 0;
         s = gz_read_full(gz, path, buf + have, cap - have, &got);

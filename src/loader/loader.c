@@ -23,6 +23,8 @@ typedef struct {
     uint8_t *labels; /* (batch_size) pinned */
     int state;
     int64_t batch;   /* batch index it holds (READY/TAKEN) */
+    int64_t next;    /* the batch it takes next: slot, slot + n_slots, ... (in order, so that a
+                      * worker ahead cannot take the slot of a batch still to come) */
 } slot_t;
 
 struct ct_loader {
@@ -82,7 +84,7 @@ static void *worker_main(void *arg) {
         uint64_t gen = gen_seen = l->generation;
         for (int64_t i = *id; i < l->n_batches; i += l->workers) {
             slot_t *s = &l->slots[i % l->n_slots];
-            while (!l->stop && l->generation == gen && s->state != SLOT_FREE)
+            while (!l->stop && l->generation == gen && (s->state != SLOT_FREE || s->next != i))
                 pthread_cond_wait(&l->freed, &l->lock);
             if (l->stop || l->generation != gen) break;
             s->state = SLOT_FILLING;
@@ -198,7 +200,10 @@ ct_status ct_loader_start_epoch(ct_loader *l, int epoch) {
         pthread_cond_wait(&l->freed, &l->lock);
     }
     ct_epoch_order(l->idx, l->n, l->seed, epoch, l->shuffle, l->order);
-    for (int i = 0; i < l->n_slots; i++) l->slots[i].state = SLOT_FREE;
+    for (int i = 0; i < l->n_slots; i++) {
+        l->slots[i].state = SLOT_FREE;
+        l->slots[i].next = i;
+    }
     l->next_batch = 0;
     l->paused = 0;
     pthread_cond_broadcast(&l->freed);
@@ -237,6 +242,7 @@ void ct_loader_release(ct_loader *l, const ct_batch *batch) {
     }
     pthread_mutex_lock(&l->lock);
     s->state = SLOT_FREE;
+    s->next = batch->index + l->n_slots;
     pthread_cond_broadcast(&l->freed);
     pthread_mutex_unlock(&l->lock);
 }

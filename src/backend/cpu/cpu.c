@@ -7,6 +7,7 @@
  * the stream functions are no-ops.
  */
 #include "backend/backend.h"
+#include "backend/cpu/kernels.h"
 #include "core/core.h"
 
 #include <cblas.h>
@@ -26,6 +27,8 @@ extern char *openblas_get_config(void);
 /* Below this many elements an elementwise loop runs on one thread. */
 #define CT_CPU_PARALLEL_MIN 32768
 #define CT_CPU_ALIGN_BYTES 64
+/* gather_u8 prefetches the row this many rows ahead */
+#define CT_GATHER_AHEAD 4
 
 typedef struct {
     ct_backend base; /* must be first */
@@ -57,28 +60,50 @@ static ct_status cpu_copy(ct_backend *b, void *dst, const void *src, size_t byte
     return CT_OK;
 }
 
+static ct_status check_slot(int slot) {
+    if (slot < 0 || slot >= CT_MAX_COPY_SLOTS)
+        return ct_fail(CT_ERR_INVALID, "copy slot %d out of range 0..%d", slot,
+                       CT_MAX_COPY_SLOTS - 1);
+    return CT_OK;
+}
+
 static ct_status cpu_h2d_async(ct_backend *b, void *dst, const void *src, size_t bytes,
                                int slot) {
-    if (slot < 0 || slot >= CT_MAX_COPY_SLOTS)
-        return ct_fail(CT_ERR_INVALID, "copy slot %d out of range", slot);
+    CT_TRY(check_slot(slot));
     return cpu_copy(b, dst, src, bytes);
 }
 
-static ct_status cpu_nop_slot(ct_backend *b, int slot) { return CT_OK; }
+/* compute_mark, wait_copy, copy_done: copies are synchronous, nothing to wait for */
+static ct_status cpu_nop_slot(ct_backend *b, int slot) { return check_slot(slot); }
 static ct_status cpu_sync(ct_backend *b) { return CT_OK; }
 
 /* ------------------------------------------------------------------------------------------ */
 /* ops                                                                                         */
+
+/* Where the register-blocked kernels beat single-threaded OpenBLAS (bench/gemm.c measures the
+ * training shapes): rank-1 kernels (TN, NN) need at least 16
+ * output columns; the dot-product kernel (NT) needs a long K to amortise its final sums. Very
+ * large products go to OpenBLAS, whose cache blocking wins there. */
+static int use_small_gemm(int ta, int tb, int M, int N, int K) {
+    if ((double)M * N * K > (double)(1 << 28)) return 0;
+    if (!ta && tb) return K >= 128;
+    if (!tb) return N >= 16;
+    return 0;
+}
 
 static ct_status cpu_gemm(ct_backend *b, int ta, int tb, int M, int N, int K, float alpha,
                           const float *A, int lda, const float *B, int ldb, float beta, float *C,
                           int ldc) {
     if (M <= 0 || N <= 0) return CT_OK;
     if (K <= 0) { /* C = beta*C */
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++) C[(size_t)i * ldc + j] *= beta;
+        for (int i = 0; i < M; i++) /* beta == 0: C is not read (BLAS semantics) */
+            for (int j = 0; j < N; j++)
+                C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
         return CT_OK;
     }
+    if (use_small_gemm(ta, tb, M, N, K) &&
+        ct_small_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+        return CT_OK;
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
                 N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return CT_OK;
@@ -213,15 +238,22 @@ static ct_status cpu_xent(ct_backend *b, const float *logits, const uint8_t *lab
     return CT_OK;
 }
 
+/* One row: out[j] = scale * in[j] (restrict: the uint8 source may not alias the floats, so the
+ * loop vectorises). */
+static void convert_row(const uint8_t *restrict in, float *restrict out, int64_t row, float scale) {
+    for (int64_t j = 0; j < row; j++) out[j] = scale * (float)in[j];
+}
+
 static ct_status cpu_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,
                                const int32_t *idx, int64_t n, int64_t row, float scale,
                                float *dst, uint8_t *labels_dst) {
     #pragma omp parallel for if (n * row >= CT_CPU_PARALLEL_MIN * 4)
     for (int64_t i = 0; i < n; i++) {
         int64_t s = idx ? idx[i] : i;
-        const uint8_t *in = src + s * row; // (row)
-        float *out = dst + i * row;        // (row)
-        for (int64_t j = 0; j < row; j++) out[j] = scale * (float)in[j];
+        if (idx && i + CT_GATHER_AHEAD < n) /* rows lie scattered over the dataset */
+            for (int64_t off = 0; off < row; off += 64)
+                __builtin_prefetch(src + (int64_t)idx[i + CT_GATHER_AHEAD] * row + off);
+        convert_row(src + s * row, dst + i * row, row, scale); // (row) -> (row)
     }
     if (labels_dst)
         for (int64_t i = 0; i < n; i++) labels_dst[i] = labels_src[idx ? idx[i] : i];
@@ -276,10 +308,16 @@ ct_status ct_cpu_backend_create(int threads, ct_backend **out) {
     omp_set_num_threads(threads);
 #endif
     const char *cfg = openblas_get_config();
-    snprintf(b->description, sizeof b->description, "CPU: %d thread%s, %s%s", threads,
-             threads == 1 ? "" : "s", cfg ? cfg : "BLAS",
-             __builtin_cpu_supports("avx512f") ? ", AVX-512" :
-             __builtin_cpu_supports("avx2") ? ", AVX2" : "");
+    char blas[64];
+    snprintf(blas, sizeof blas, "%s", cfg ? cfg : "BLAS");
+    if (strchr(blas, ' ')) *strchr(blas, ' ') = 0; /* "OpenBLAS 0.3.21 NO_LAPACKE ..." */
+    if (cfg && strchr(cfg, ' ')) {
+        const char *ver = strchr(cfg, ' ') + 1;
+        size_t len = strcspn(ver, " ");
+        snprintf(blas + strlen(blas), sizeof blas - strlen(blas), " %.*s", (int)len, ver);
+    }
+    snprintf(b->description, sizeof b->description, "CPU: %d thread%s, %s kernels, %s", threads,
+             threads == 1 ? "" : "s", ct_small_gemm_isa(), blas);
     b->destroy = cpu_destroy;
     b->alloc = cpu_alloc;
     b->free = cpu_free;

@@ -1,0 +1,121 @@
+/*
+ * kernels_impl.h — the body of kernels.c, included once per instruction set with KNAME(f)
+ * giving each copy's function names (see kernels.c). Not a header to include elsewhere.
+ */
+
+static inline v16 KNAME(load16)(const float *p) {
+    v16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void KNAME(store16)(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+
+static inline v16 KNAME(splat)(float x) { return (v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
+
+static inline float KNAME(hsum)(v16 v) {
+    float s = 0.0f;
+    for (int i = 0; i < 16; i++) s += v[i];
+    return s;
+}
+
+static inline void KNAME(put)(float *c, float acc, float alpha, float beta) {
+    *c = beta == 0.0f ? alpha * acc : alpha * acc + beta * *c;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* NT: dot products                                                                            */
+
+/* One (rm, rn) <= (4, 4) tile: C[i][j] for i < rm, j < rn. */
+static inline void KNAME(nt_tile)(int rm, int rn, int K, float alpha, const float *A, int lda,
+                           const float *B, int ldb, float beta, float *C, int ldc) {
+    v16 acc[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) acc[i][j] = KNAME(splat)(0.0f);
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        v16 a[4], b[4];
+        for (int i = 0; i < 4; i++) a[i] = i < rm ? KNAME(load16)(A + (size_t)i * lda + k) : KNAME(splat)(0.0f);
+        for (int j = 0; j < 4; j++) b[j] = j < rn ? KNAME(load16)(B + (size_t)j * ldb + k) : KNAME(splat)(0.0f);
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) acc[i][j] += a[i] * b[j];
+    }
+    for (int i = 0; i < rm; i++)
+        for (int j = 0; j < rn; j++) {
+            float s = KNAME(hsum)(acc[i][j]);
+            for (int kk = k; kk < K; kk++) s += A[(size_t)i * lda + kk] * B[(size_t)j * ldb + kk];
+            KNAME(put)(C + (size_t)i * ldc + j, s, alpha, beta);
+        }
+}
+
+void KNAME(gemm_nt)(int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                    int ldb, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i += 4) {
+        int rm = M - i < 4 ? M - i : 4;
+        for (int j = 0; j < N; j += 4) {
+            int rn = N - j < 4 ? N - j : 4;
+            if (rm == 4 && rn == 4)
+                KNAME(nt_tile)(4, 4, K, alpha, A + (size_t)i * lda, lda, B + (size_t)j * ldb, ldb, beta,
+                        C + (size_t)i * ldc + j, ldc);
+            else
+                KNAME(nt_tile)(rm, rn, K, alpha, A + (size_t)i * lda, lda, B + (size_t)j * ldb, ldb,
+                        beta, C + (size_t)i * ldc + j, ldc);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* TN and NN: rank-1 updates along rows of B                                                   */
+
+/* C[i][j0..j0+16*nv) for i < rm (<= 8): sum over k of a(i, k) * B[k][j0..]. a(i, k) is
+ * A[k*lda + i] (TN, a_row_stride 1, a_k_stride lda) or A[i*lda + k] (NN). */
+static inline void KNAME(rank1_tile)(int rm, int nv, int K, float alpha, const float *A, size_t a_i,
+                              size_t a_k, const float *B, int ldb, float beta, float *C, int ldc) {
+    v16 acc[8][2];
+    for (int i = 0; i < 8; i++) acc[i][0] = acc[i][1] = KNAME(splat)(0.0f);
+    for (int k = 0; k < K; k++) {
+        const float *brow = B + (size_t)k * ldb;
+        v16 b0 = KNAME(load16)(brow), b1 = nv > 1 ? KNAME(load16)(brow + 16) : KNAME(splat)(0.0f);
+        for (int i = 0; i < 8; i++) {
+            if (i >= rm) break;
+            v16 a = KNAME(splat)(A[i * a_i + k * a_k]);
+            acc[i][0] += a * b0;
+            if (nv > 1) acc[i][1] += a * b1;
+        }
+    }
+    for (int i = 0; i < rm; i++)
+        for (int v = 0; v < nv; v++) {
+            float *c = C + (size_t)i * ldc + 16 * v;
+            if (beta == 0.0f) KNAME(store16)(c, KNAME(splat)(alpha) * acc[i][v]);
+            else KNAME(store16)(c, KNAME(splat)(alpha) * acc[i][v] + KNAME(splat)(beta) * KNAME(load16)(c));
+        }
+}
+
+/* Columns past the last multiple of 16, one at a time. */
+static void KNAME(rank1_tail)(int M, int j0, int N, int K, float alpha, const float *A, size_t a_i,
+                       size_t a_k, const float *B, int ldb, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = j0; j < N; j++) {
+            float s = 0.0f;
+            for (int k = 0; k < K; k++) s += A[i * a_i + k * a_k] * B[(size_t)k * ldb + j];
+            KNAME(put)(C + (size_t)i * ldc + j, s, alpha, beta);
+        }
+}
+
+void KNAME(gemm_rank1)(int M, int N, int K, float alpha, const float *A, size_t a_i, size_t a_k,
+                       const float *B, int ldb, float beta, float *C, int ldc) {
+    int n16 = N / 16 * 16;
+    for (int i = 0; i < M; i += 8) {
+        int rm = M - i < 8 ? M - i : 8;
+        const float *Ai = A + (size_t)i * a_i;
+        float *Ci = C + (size_t)i * ldc;
+        int j = 0;
+        for (; j + 32 <= n16; j += 32) {
+            if (rm == 8) KNAME(rank1_tile)(8, 2, K, alpha, Ai, a_i, a_k, B + j, ldb, beta, Ci + j, ldc);
+            else KNAME(rank1_tile)(rm, 2, K, alpha, Ai, a_i, a_k, B + j, ldb, beta, Ci + j, ldc);
+        }
+        if (j < n16) KNAME(rank1_tile)(rm, 1, K, alpha, Ai, a_i, a_k, B + j, ldb, beta, Ci + j, ldc);
+    }
+    if (n16 < N) KNAME(rank1_tail)(M, n16, N, K, alpha, A, a_i, a_k, B, ldb, beta, C, ldc);
+}
+
