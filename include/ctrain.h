@@ -120,6 +120,15 @@ typedef struct {
 
 #define CT_MAX_PHASES 16
 
+/* A point inside a training run, to resume it exactly (checkpoints). */
+typedef struct {
+    int epoch;       /* the epoch to run next (0-based across phases) */
+    int64_t batch;   /* the batch within it to run next */
+    double loss_sum; /* summed training loss of that epoch's batches already run */
+    double correct;  /* correct training predictions among them */
+    double seconds;  /* training time already spent in that epoch */
+} ct_fit_position;
+
 typedef struct {
     ct_phase phases[CT_MAX_PHASES];
     int num_phases;
@@ -132,6 +141,9 @@ typedef struct {
     float weight_decay;  /* L2 penalty added to the gradient (0) */
     int nesterov;        /* Nesterov momentum (0) */
     uint64_t seed;       /* shuffling seed (the split and initialisation take their own) */
+    /* Where to start (all zero: a fresh run, which also resets the optimizer's state; else the
+     * model's optimizer state, e.g. from ct_model_set_optimizer_state, carries on). */
+    ct_fit_position resume;
 } ct_train_config;
 
 /* The tutorial's settings: 5 epochs at lr 0.5 then 5 at 0.1, batch 128/256, 2 workers. */
@@ -178,6 +190,18 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
  * returns 1 when the dataset is kept resident on the device, and a reason in why. */
 int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_on_device,
                              char *why, size_t why_bytes);
+
+/* Where the last ct_fit on m stopped: after an interruption, the step after the last completed
+ * one; after a finished run (or at each on_epoch callback), the start of the next epoch. */
+ct_fit_position ct_model_fit_position(const ct_model *m);
+/* The optimizer's state for checkpoints: floats of state (0 for plain SGD without momentum,
+ * else one momentum buffer per parameter) and the number of steps taken. */
+int64_t ct_model_optimizer_state_count(const ct_model *m);
+ct_status ct_model_get_optimizer_state(const ct_model *m, float *host, int64_t *steps);
+/* Restores it (count floats as returned by ct_model_optimizer_state_count for the same
+ * configuration); the next ct_fit with a non-zero resume position continues from it. */
+ct_status ct_model_set_optimizer_state(ct_model *m, const float *host, int64_t count,
+                                       int64_t steps);
 
 /* Wall-clock seconds from a monotonic clock. */
 double ct_time_s(void);

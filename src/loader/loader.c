@@ -37,6 +37,7 @@ struct ct_loader {
     uint64_t seed;
     slot_t slots[CT_MAX_COPY_SLOTS];
     int64_t next_batch;   /* the consumer's next batch; n_batches until the first epoch */
+    int64_t first_batch;  /* where this epoch started (resume) */
     uint64_t generation;  /* bumped by start_epoch; workers restart on a change */
     int stop;
     int paused;           /* start_epoch is rewriting the order */
@@ -82,7 +83,7 @@ static void *worker_main(void *arg) {
         while (!l->stop && (l->paused || l->generation == gen_seen)) pthread_cond_wait(&l->freed, &l->lock);
         if (l->stop) break;
         uint64_t gen = gen_seen = l->generation;
-        for (int64_t i = *id; i < l->n_batches; i += l->workers) {
+        for (int64_t i = l->first_batch + *id; i < l->n_batches; i += l->workers) {
             slot_t *s = &l->slots[i % l->n_slots];
             while (!l->stop && l->generation == gen && (s->state != SLOT_FREE || s->next != i))
                 pthread_cond_wait(&l->freed, &l->lock);
@@ -187,6 +188,13 @@ int64_t ct_loader_batches(const ct_loader *l) { return l->n_batches; }
 const int32_t *ct_loader_order(const ct_loader *l) { return l->order; }
 
 ct_status ct_loader_start_epoch(ct_loader *l, int epoch) {
+    return ct_loader_start_epoch_at(l, epoch, 0);
+}
+
+ct_status ct_loader_start_epoch_at(ct_loader *l, int epoch, int64_t first) {
+    if (first < 0 || first > l->n_batches)
+        return ct_fail(CT_ERR_INVALID, "loader: batch %lld outside 0..%lld", (long long)first,
+                       (long long)l->n_batches);
     pthread_mutex_lock(&l->lock);
     /* pause the workers and abandon the previous epoch; wait for fills in progress to end, as
      * they read the order we are about to rewrite */
@@ -200,11 +208,11 @@ ct_status ct_loader_start_epoch(ct_loader *l, int epoch) {
         pthread_cond_wait(&l->freed, &l->lock);
     }
     ct_epoch_order(l->idx, l->n, l->seed, epoch, l->shuffle, l->order);
-    for (int i = 0; i < l->n_slots; i++) {
+    for (int i = 0; i < l->n_slots; i++) { /* the first batch >= first that maps to slot i */
         l->slots[i].state = SLOT_FREE;
-        l->slots[i].next = i;
+        l->slots[i].next = first + ((i - first) % l->n_slots + l->n_slots) % l->n_slots;
     }
-    l->next_batch = 0;
+    l->first_batch = l->next_batch = first;
     l->paused = 0;
     pthread_cond_broadcast(&l->freed);
     pthread_mutex_unlock(&l->lock);

@@ -33,6 +33,8 @@ void ct_loader_free(ct_loader *l);
 int64_t ct_loader_batches(const ct_loader *l);
 /* Begins an epoch (abandoning any batches of the previous one not yet taken). */
 ct_status ct_loader_start_epoch(ct_loader *l, int epoch);
+/* The same, skipping the epoch's first `first` batches (resuming mid-epoch). */
+ct_status ct_loader_start_epoch_at(ct_loader *l, int epoch, int64_t first);
 /* The epoch's order of sample indices (n entries), valid until the next start_epoch. */
 const int32_t *ct_loader_order(const ct_loader *l);
 /* Waits for the next batch of the epoch: 1 with *out filled, 0 at the end of the epoch. */

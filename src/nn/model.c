@@ -254,6 +254,7 @@ fail:
 
 void ct_model_free(ct_model *m) {
     if (!m) return;
+    ct_optimizer_release(&m->opt);
     for (int i = 0; i < m->n_owned; i++) m->b->free(m->b, m->owned[i]);
     free(m->owned);
     free(m);

@@ -10,6 +10,7 @@
 #define CT_MODEL_H
 
 #include "nn/layer.h"
+#include "optim/optim.h"
 
 #define CT_MAX_LAYERS 64
 #define CT_SPEC_BYTES 1024
@@ -44,6 +45,8 @@ struct ct_model {
     float *grads, **acts;
     uint8_t *labels;
     double *stats;
+    ct_optimizer opt;               /* its state persists across ct_fit calls (resume) */
+    ct_fit_position pos;            /* where the last ct_fit stopped */
     void **owned;                   /* device allocations to free */
     int n_owned, cap_owned;
 };

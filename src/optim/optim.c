@@ -8,8 +8,7 @@
 #include <string.h>
 
 ct_status ct_optimizer_init(ct_optimizer *o, ct_backend *b, int64_t n, float momentum,
-                            float weight_decay, int nesterov) {
-    memset(o, 0, sizeof *o);
+                            float weight_decay, int nesterov, int fresh) {
     if (momentum < 0.0f) return ct_fail(CT_ERR_INVALID, "momentum must be >= 0, got %g", momentum);
     if (weight_decay < 0.0f)
         return ct_fail(CT_ERR_INVALID, "weight decay must be >= 0, got %g", weight_decay);
@@ -20,10 +19,12 @@ ct_status ct_optimizer_init(ct_optimizer *o, ct_backend *b, int64_t n, float mom
     o->momentum = momentum;
     o->weight_decay = weight_decay;
     o->nesterov = nesterov;
-    if (momentum > 0.0f) {
+    if (fresh) o->steps = 0;
+    if (momentum > 0.0f && !o->m) {
         CT_TRY(b->alloc(b, (size_t)n * sizeof(float), (void **)&o->m));
-        CT_TRY(b->memset0(b, o->m, (size_t)n * sizeof(float)));
+        fresh = 1;
     }
+    if (fresh && o->m) CT_TRY(b->memset0(b, o->m, (size_t)n * sizeof(float)));
     return CT_OK;
 }
 

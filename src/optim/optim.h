@@ -17,8 +17,10 @@ typedef struct {
     int64_t steps;   /* updates made so far */
 } ct_optimizer;
 
+/* Sets the hyperparameters; allocates the momentum buffer when needed. fresh: zero the state
+ * and the step count (a new run); else keep them (a resumed run). */
 ct_status ct_optimizer_init(ct_optimizer *o, ct_backend *b, int64_t n, float momentum,
-                            float weight_decay, int nesterov);
+                            float weight_decay, int nesterov, int fresh);
 /* w -= update(g) at learning rate lr (one fused op over the whole buffer). */
 ct_status ct_optimizer_step(ct_optimizer *o, float *w, const float *g, float lr);
 /* The same update on parameters [p0, p1) only (threads updating slices in parallel); call

@@ -219,18 +219,20 @@ static ct_status run_batch(feeder *f, const uint8_t *src, const uint8_t *labels,
     return CT_OK;
 }
 
-/* Runs one pass over the feeder's samples (an epoch, or an evaluation), adding loss and
- * correct counts into the shards' stats. */
-static ct_status feeder_pass(feeder *f, int epoch, const pass_args *a) {
+/* Runs one pass over the feeder's samples from batch `first` on (an epoch, or an evaluation),
+ * adding loss and correct counts into the shards' stats. *done: batches completed. */
+static ct_status feeder_pass(feeder *f, int epoch, int64_t first, const pass_args *a,
+                             int64_t *done) {
     ct_backend *b = f->b;
-    int64_t n_batches = (f->n + f->batch - 1) / f->batch, samples = 0;
+    int64_t n_batches = (f->n + f->batch - 1) / f->batch, samples = first * f->batch;
+    *done = first;
 
     if (f->resident) {
         ct_epoch_order(f->idx, f->n, f->seed, epoch, f->shuffle, f->h_order);
         if (f->d_order != f->h_order)
             CT_TRY(b->h2d(b, f->d_order, f->h_order, (size_t)f->n * sizeof(int32_t)));
     } else {
-        CT_TRY(ct_loader_start_epoch(f->loader, epoch));
+        CT_TRY(ct_loader_start_epoch_at(f->loader, epoch, first));
     }
 
     ct_batch cur, nxt;
@@ -242,7 +244,7 @@ static ct_status feeder_pass(feeder *f, int epoch, const pass_args *a) {
             CT_TRY(b->h2d_async(b, f->d_stage_labels[0], cur.labels, (size_t)cur.n, 0));
         }
     }
-    for (int64_t i = 0; i < n_batches; i++) {
+    for (int64_t i = first; i < n_batches; i++) {
         int64_t nb;
         if (f->resident) {
             nb = f->n - i * f->batch < f->batch ? f->n - i * f->batch : f->batch;
@@ -268,6 +270,7 @@ static ct_status feeder_pass(feeder *f, int epoch, const pass_args *a) {
             k = 1 - k;
         }
         samples += nb;
+        *done = i + 1;
         if (a->cb && a->cb->on_step &&
             a->cb->on_step(a->cb->user, a->epoch, i + 1, n_batches, samples, ct_time_s() - a->t0)) {
             if (!f->resident && have_next) ct_loader_release(f->loader, &cur);
@@ -342,12 +345,19 @@ ct_status ct_evaluate(ct_model *m, const ct_dataset *ds, const int32_t *idx, int
     ct_eval_result discard;
     if (s == CT_OK) s = take_stats(m, 0, &discard); /* clears the statistics */
     pass_args a = {.train = 0};
-    if (s == CT_OK) s = feeder_pass(&f, 0, &a);
+    int64_t done;
+    if (s == CT_OK) s = feeder_pass(&f, 0, 0, &a, &done);
     if (s == CT_OK) s = take_stats(m, n, out);
     if (f.b) feeder_release(&f);
     device_data_release(&dd, m->b);
     free(all);
     return s;
+}
+
+/* Loads a partial epoch's training statistics into shard 0 (resuming mid-epoch). */
+static ct_status put_stats(ct_model *m, double loss_sum, double correct) {
+    double host[2] = {loss_sum, correct};
+    return m->b->h2d(m->b, m->shards[0].stats, host, sizeof host);
 }
 
 ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, int64_t n_train,
@@ -361,10 +371,21 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     if (cfg->num_phases <= 0 || cfg->num_phases > CT_MAX_PHASES)
         return ct_fail(CT_ERR_INVALID, "schedule: %d phases (1..%d allowed)", cfg->num_phases,
                        CT_MAX_PHASES);
-    for (int p = 0; p < cfg->num_phases; p++)
+    int total_epochs = 0;
+    for (int p = 0; p < cfg->num_phases; p++) {
         if (cfg->phases[p].epochs < 0 || !(cfg->phases[p].lr > 0.0f))
             return ct_fail(CT_ERR_INVALID, "schedule phase %d: %d epochs at lr %g", p + 1,
                            cfg->phases[p].epochs, cfg->phases[p].lr);
+        total_epochs += cfg->phases[p].epochs;
+    }
+    const ct_fit_position *from = &cfg->resume;
+    int64_t n_batches = (n_train + cfg->batch_size - 1) / cfg->batch_size;
+    int fresh = from->epoch == 0 && from->batch == 0;
+    if (from->epoch < 0 || from->epoch > total_epochs || from->batch < 0 ||
+        from->batch >= n_batches || (from->epoch == total_epochs && from->batch))
+        return ct_fail(CT_ERR_INVALID, "resume position epoch %d batch %lld is outside this run "
+                       "(%d epochs of %lld batches)", from->epoch, (long long)from->batch,
+                       total_epochs, (long long)n_batches);
 
     char why[128];
     int resident = ct_data_on_device_choice(m, ds, cfg->data_on_device, why, sizeof why);
@@ -373,8 +394,6 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     feeder ftrain, fval;
     memset(&ftrain, 0, sizeof ftrain);
     memset(&fval, 0, sizeof fval);
-    ct_optimizer opt;
-    memset(&opt, 0, sizeof opt);
     ct_status s = CT_OK;
     if (resident && (s = device_data_init(&dd, b, ds))) goto done;
     if ((s = feeder_init(&ftrain, m, ds, resident ? &dd : NULL, train_idx, n_train,
@@ -383,34 +402,52 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     if (n_val > 0 && (s = feeder_init(&fval, m, ds, resident ? &dd : NULL, val_idx, n_val,
                                       cfg->eval_batch_size, 0, 0, 0, 2)))
         goto done;
-    if ((s = ct_optimizer_init(&opt, b, m->n_params, cfg->momentum, cfg->weight_decay,
-                               cfg->nesterov)))
+    if ((s = ct_optimizer_init(&m->opt, b, m->n_params, cfg->momentum, cfg->weight_decay,
+                               cfg->nesterov, fresh)))
         goto done;
     ct_eval_result discard;
     if ((s = take_stats(m, 0, &discard))) goto done; /* clears the statistics */
+    m->pos = *from;
 
     int epoch = 0;
     for (int p = 0; p < cfg->num_phases; p++) {
         for (int e = 0; e < cfg->phases[p].epochs; e++, epoch++) {
+            if (epoch < from->epoch) continue;
+            int64_t first = epoch == from->epoch ? from->batch : 0;
+            double before_s = first ? from->seconds : 0.0;
+            if (first && (s = put_stats(m, from->loss_sum, from->correct))) goto done;
             ct_epoch_result r;
             memset(&r, 0, sizeof r);
             r.epoch = epoch;
             r.phase = p;
             r.lr = cfg->phases[p].lr;
             double t0 = ct_time_s();
-            pass_args a = {.train = 1, .opt = &opt, .lr = r.lr, .epoch = epoch, .cb = cb, .t0 = t0};
-            if ((s = feeder_pass(&ftrain, epoch, &a))) goto done;
+            pass_args a = {.train = 1, .opt = &m->opt, .lr = r.lr, .epoch = epoch, .cb = cb,
+                           .t0 = t0 - before_s};
+            int64_t batches_done;
+            s = feeder_pass(&ftrain, epoch, first, &a, &batches_done);
+            if (s == CT_ERR_INTERRUPTED) { /* remember where, for a checkpoint */
+                char msg[1024];
+                snprintf(msg, sizeof msg, "%s", ct_last_error());
+                ct_eval_result part;
+                if (take_stats(m, 1, &part) == CT_OK)
+                    m->pos = (ct_fit_position){epoch, batches_done, part.loss, part.accuracy,
+                                               before_s + ct_time_s() - t0};
+                s = ct_fail(CT_ERR_INTERRUPTED, "%s", msg);
+            }
+            if (s) goto done;
             ct_eval_result tr;
             if ((s = take_stats(m, n_train, &tr))) goto done; /* synchronises */
-            r.train_s = ct_time_s() - t0;
+            r.train_s = before_s + ct_time_s() - t0;
             r.train_loss = tr.loss;
             r.train_acc = tr.accuracy;
             r.samples_per_s = r.train_s > 0 ? (double)n_train / r.train_s : 0.0;
             if (n_val > 0) {
                 pass_args v = {.train = 0};
-                if ((s = feeder_pass(&fval, 0, &v))) goto done;
+                if ((s = feeder_pass(&fval, 0, 0, &v, &batches_done))) goto done;
                 if ((s = take_stats(m, n_val, &r.val))) goto done;
             }
+            m->pos = (ct_fit_position){.epoch = epoch + 1};
             if (history) history[epoch] = r;
             if (cb && cb->on_epoch && cb->on_epoch(cb->user, &r)) {
                 s = ct_fail(CT_ERR_INTERRUPTED, "training stopped after epoch %d", epoch);
@@ -419,9 +456,34 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
         }
     }
 done:
-    ct_optimizer_release(&opt);
     if (fval.b) feeder_release(&fval);
     if (ftrain.b) feeder_release(&ftrain);
     device_data_release(&dd, b);
     return s;
+}
+
+ct_fit_position ct_model_fit_position(const ct_model *m) { return m->pos; }
+
+int64_t ct_model_optimizer_state_count(const ct_model *m) { return m->opt.m ? m->n_params : 0; }
+
+ct_status ct_model_get_optimizer_state(const ct_model *m, float *host, int64_t *steps) {
+    *steps = m->opt.steps;
+    if (!m->opt.m) return CT_OK;
+    return m->b->d2h(m->b, host, m->opt.m, (size_t)m->n_params * sizeof(float));
+}
+
+ct_status ct_model_set_optimizer_state(ct_model *m, const float *host, int64_t count,
+                                       int64_t steps) {
+    if (count != 0 && count != m->n_params)
+        return ct_fail(CT_ERR_INVALID, "optimizer state has %lld values; the model has %lld "
+                       "parameters", (long long)count, (long long)m->n_params);
+    if (steps < 0) return ct_fail(CT_ERR_INVALID, "optimizer step count %lld < 0", (long long)steps);
+    m->opt.steps = steps;
+    if (count == 0) return CT_OK;
+    if (!m->opt.m) {
+        m->opt.b = m->b;
+        m->opt.n = m->n_params;
+        CT_TRY(m->b->alloc(m->b, (size_t)m->n_params * sizeof(float), (void **)&m->opt.m));
+    }
+    return m->b->h2d(m->b, m->opt.m, host, (size_t)m->n_params * sizeof(float));
 }

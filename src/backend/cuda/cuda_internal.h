@@ -1,0 +1,84 @@
+/*
+ * cuda_internal.h — private to the CUDA plugin (libctrain_cuda.so): the backend's state, the
+ * checking macros every CUDA/cuBLAS call goes through, and the op entry points that
+ * cuda_ops.cu fills into the table.
+ *
+ * Nothing here is exported: the plugin builds with hidden visibility and a linker version script,
+ * so only ct_cuda_backend_open and ct_cuda_list_devices leave the .so.
+ */
+#ifndef CT_CUDA_INTERNAL_H
+#define CT_CUDA_INTERNAL_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+/* core.h and backend.h are C headers without extern "C" guards of their own. */
+extern "C" {
+#include "backend/backend.h"
+#include "core/core.h"
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* state                                                                                       */
+
+typedef struct {
+    ct_backend base;                              /* must be first: the table the caller sees */
+    int device;                                   /* CUDA device ordinal */
+    int sm_count;                                 /* multiprocessors, to size grid-stride grids */
+    cudaStream_t compute;                         /* every op and blocking copy runs here */
+    cudaStream_t copy;                            /* h2d_async uploads run here */
+    cudaEvent_t copied[CT_MAX_COPY_SLOTS];        /* recorded on `copy` after each upload */
+    cudaEvent_t released[CT_MAX_COPY_SLOTS];      /* recorded on `compute` by compute_mark */
+    cublasHandle_t cublas;                        /* bound to `compute` */
+    void *cublas_workspace;                       /* fixed workspace: no allocation inside ops */
+} ct_cuda;
+
+static inline ct_cuda *ct_cuda_of(ct_backend *b) { return (ct_cuda *)b; }
+
+/* ------------------------------------------------------------------------------------------ */
+/* error checking: record file:line, the call, CUDA's message and a hint; never print or exit  */
+
+/* Turns a failed CUDA call into a ct_status (CT_ERR_NOMEM for out-of-memory, else
+ * CT_ERR_DEVICE) with ct_last_error() = "file:line: call failed: message (name; hint)".
+ * Clears CUDA's (non-sticky) last-error slot so that later launch checks do not see it. */
+ct_status ct_cuda_fail(cudaError_t e, const char *file, int line, const char *call);
+ct_status ct_cublas_fail(cublasStatus_t s, const char *file, int line, const char *call);
+
+#define CT_CUDA_CHECK(call)                                                          \
+    do {                                                                             \
+        cudaError_t ct_cuda_e_ = (call);                                             \
+        if (ct_cuda_e_ != cudaSuccess)                                               \
+            return ct_cuda_fail(ct_cuda_e_, __FILE__, __LINE__, #call);              \
+    } while (0)
+
+#define CT_CUBLAS_CHECK(call)                                                        \
+    do {                                                                             \
+        cublasStatus_t ct_cublas_s_ = (call);                                        \
+        if (ct_cublas_s_ != CUBLAS_STATUS_SUCCESS)                                   \
+            return ct_cublas_fail(ct_cublas_s_, __FILE__, __LINE__, #call);          \
+    } while (0)
+
+/* After a <<<...>>> launch: a bad configuration shows up here; a fault inside the kernel shows
+ * up later, at the next blocking call (d2h, sync, copy_done). */
+#define CT_CUDA_CHECK_LAUNCH(kernel_name)                                            \
+    do {                                                                             \
+        cudaError_t ct_cuda_e_ = cudaGetLastError();                                 \
+        if (ct_cuda_e_ != cudaSuccess)                                               \
+            return ct_cuda_fail(ct_cuda_e_, __FILE__, __LINE__, kernel_name "<<<>>>"); \
+    } while (0)
+
+/* Makes the backend's device current on the calling thread (ops may come from any thread;
+ * cudaSetDevice is cheap when the device is already current). */
+#define CT_CUDA_BIND(cb) CT_CUDA_CHECK(cudaSetDevice((cb)->device))
+
+/* ------------------------------------------------------------------------------------------ */
+/* ops (cuda_ops.cu)                                                                           */
+
+/* Fills gemm, bias_add, bias_grad, act_forward, act_backward, xent, gather_u8, add_into and
+ * sgd_step. */
+void ct_cuda_fill_ops(ct_backend *b);
+/* Checks that this build has kernels the device can run (no cudaErrorNoKernelImageForDevice
+ * at the first op); also loads them now rather than lazily inside the first training step. */
+ct_status ct_cuda_probe_kernels(ct_cuda *cb);
+
+#endif /* CT_CUDA_INTERNAL_H */

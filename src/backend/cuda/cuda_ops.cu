@@ -1,0 +1,458 @@
+/*
+ * cuda_ops.cu — the CUDA backend's ops: cuBLAS GEMM and small kernels for bias, activations,
+ * softmax cross-entropy, uint8 row gather and the fused SGD step (semantics: backend.h; the
+ * reference is backend/cpu/cpu.c), plus add_into for summing gradients.
+ *
+ * Kernels are deliberately plain: grid-stride loops for elementwise work, one warp per row for
+ * the softmax, one block per channel (or a 32-channel tile) for bias gradients. Everything is
+ * launched on the compute stream; no op allocates or waits for the host.
+ */
+#include "backend/cuda/cuda_internal.h"
+
+#include <limits.h>
+#include <math.h>
+
+#define CT_THREADS 256              /* threads per block for 1-D kernels */
+#define CT_BLOCKS_PER_SM 32         /* grid-stride grids stop growing here */
+#define CT_WARP 32
+#define CT_XENT_ROWS_PER_BLOCK (CT_THREADS / CT_WARP) /* one warp per row */
+#define CT_TILE_ROWS 8              /* bias_grad over (outer, channels): a 32x8 thread tile */
+
+/* Blocks for a grid-stride loop over n items (n > 0). */
+static unsigned grid_for(const ct_cuda *cb, int64_t n) {
+    int64_t blocks = (n + CT_THREADS - 1) / CT_THREADS;
+    int64_t cap = (int64_t)cb->sm_count * CT_BLOCKS_PER_SM;
+    return (unsigned)(blocks < cap ? blocks : cap);
+}
+
+#define GRID_STRIDE(i, n)                                                                  \
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);              \
+         i += (int64_t)gridDim.x * blockDim.x)
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = CT_WARP / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* Sum over the block (blockDim.x a multiple of 32, at most 1024); the result is valid in
+ * thread 0. */
+__device__ float block_sum(float v) {
+    __shared__ float partial[CT_WARP];
+    int lane = threadIdx.x % CT_WARP, warp = threadIdx.x / CT_WARP;
+    v = warp_sum(v);
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    int warps = blockDim.x / CT_WARP;
+    v = threadIdx.x < warps ? partial[threadIdx.x] : 0.0f;
+    if (warp == 0) v = warp_sum(v);
+    return v;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* gemm                                                                                        */
+
+/* C(M, N) *= beta with row stride ldc (beta == 0 writes zeros, as BLAS does): gemm with K == 0. */
+__global__ void scale_matrix_kernel(float *C, int M, int N, int ldc, float beta) {
+    GRID_STRIDE(e, (int64_t)M * N) {
+        int64_t i = e / N, j = e - i * N;
+        float *c = C + i * ldc + j;
+        *c = beta == 0.0f ? 0.0f : beta * *c;
+    }
+}
+
+/* Row-major C = alpha*op(A)*op(B) + beta*C is column-major C^T = alpha*op(B)^T*op(A)^T + beta*C^T,
+ * and a row-major matrix read as column-major is its transpose: so cuBLAS gets B first, A second,
+ * the same transpose flags, and (N, M, K). */
+static ct_status cuda_gemm(ct_backend *b, int trans_a, int trans_b, int M, int N, int K,
+                           float alpha, const float *A, int lda, const float *B, int ldb,
+                           float beta, float *C, int ldc) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (M < 0 || N < 0 || K < 0)
+        return ct_fail(CT_ERR_INVALID, "gemm: negative size M=%d N=%d K=%d", M, N, K);
+    if (M == 0 || N == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    if (K == 0) {
+        scale_matrix_kernel<<<grid_for(cb, (int64_t)M * N), CT_THREADS, 0, cb->compute>>>(
+            C, M, N, ldc, beta);
+        CT_CUDA_CHECK_LAUNCH("scale_matrix_kernel");
+        return CT_OK;
+    }
+    cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    CT_CUBLAS_CHECK(cublasSgemm(cb->cublas, op_b, op_a, N, M, K, &alpha, B, ldb, A, lda, &beta,
+                                C, ldc));
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* bias                                                                                        */
+
+/* y(outer, channels, inner) += bias(channels); INNER1: inner == 1 (no division by inner). */
+template <bool INNER1>
+__global__ void bias_add_kernel(float *y, const float *bias, int64_t total, int64_t channels,
+                                int64_t inner) {
+    GRID_STRIDE(e, total) {
+        int64_t c = INNER1 ? e % channels : (e / inner) % channels;
+        y[e] += bias[c];
+    }
+}
+
+static ct_status cuda_bias_add(ct_backend *b, float *y, const float *bias, int64_t outer,
+                               int64_t channels, int64_t inner) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (outer < 0 || channels < 0 || inner < 0)
+        return ct_fail(CT_ERR_INVALID, "bias_add: negative size (%lld, %lld, %lld)",
+                       (long long)outer, (long long)channels, (long long)inner);
+    int64_t total = outer * channels * inner;
+    if (total == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    if (inner == 1)
+        bias_add_kernel<true><<<grid_for(cb, total), CT_THREADS, 0, cb->compute>>>(
+            y, bias, total, channels, inner);
+    else
+        bias_add_kernel<false><<<grid_for(cb, total), CT_THREADS, 0, cb->compute>>>(
+            y, bias, total, channels, inner);
+    CT_CUDA_CHECK_LAUNCH("bias_add_kernel");
+    return CT_OK;
+}
+
+/* dbias(channels) = column sums of dy(outer, channels): a block owns 32 channels; its 32x8
+ * threads read rows coalesced, then the 8 partial sums per channel are added. */
+__global__ void bias_grad_cols_kernel(float *dbias, const float *dy, int64_t outer,
+                                      int64_t channels) {
+    __shared__ float part[CT_TILE_ROWS][CT_WARP + 1];
+    int64_t c = (int64_t)blockIdx.x * CT_WARP + threadIdx.x;
+    float s = 0.0f;
+    if (c < channels)
+        for (int64_t o = threadIdx.y; o < outer; o += CT_TILE_ROWS) s += dy[o * channels + c];
+    part[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < channels) {
+        float t = 0.0f;
+        for (int k = 0; k < CT_TILE_ROWS; k++) t += part[k][threadIdx.x];
+        dbias[c] = t;
+    }
+}
+
+/* dbias(channels) = sums of dy(outer, channels, inner) over outer and inner: one block per
+ * channel (convolutions: inner = H*W). */
+__global__ void bias_grad_planes_kernel(float *dbias, const float *dy, int64_t outer,
+                                        int64_t channels, int64_t inner) {
+    int64_t c = blockIdx.x;
+    float s = 0.0f;
+    for (int64_t k = threadIdx.x; k < outer * inner; k += blockDim.x) {
+        int64_t o = k / inner, i = k - o * inner;
+        s += dy[(o * channels + c) * inner + i];
+    }
+    s = block_sum(s);
+    if (threadIdx.x == 0) dbias[c] = s;
+}
+
+static ct_status cuda_bias_grad(ct_backend *b, float *dbias, const float *dy, int64_t outer,
+                                int64_t channels, int64_t inner) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (outer < 0 || channels < 0 || inner < 0 || channels > INT_MAX)
+        return ct_fail(CT_ERR_INVALID, "bias_grad: bad size (%lld, %lld, %lld)",
+                       (long long)outer, (long long)channels, (long long)inner);
+    if (channels == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    if (outer == 0 || inner == 0) {
+        CT_CUDA_CHECK(cudaMemsetAsync(dbias, 0, (size_t)channels * sizeof(float), cb->compute));
+        return CT_OK;
+    }
+    if (inner == 1) {
+        dim3 block(CT_WARP, CT_TILE_ROWS);
+        unsigned grid = (unsigned)((channels + CT_WARP - 1) / CT_WARP);
+        bias_grad_cols_kernel<<<grid, block, 0, cb->compute>>>(dbias, dy, outer, channels);
+        CT_CUDA_CHECK_LAUNCH("bias_grad_cols_kernel");
+    } else {
+        bias_grad_planes_kernel<<<(unsigned)channels, CT_THREADS, 0, cb->compute>>>(
+            dbias, dy, outer, channels, inner);
+        CT_CUDA_CHECK_LAUNCH("bias_grad_planes_kernel");
+    }
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* activations                                                                                 */
+
+#define CT_SQRT1_2 0.70710678118654752440f
+#define CT_INV_SQRT_2PI 0.39894228040143267794f
+
+template <int KIND>
+__device__ __forceinline__ float act_f(float x, float param) {
+    if (KIND == CT_ACT_RELU) return x > 0.0f ? x : 0.0f;
+    if (KIND == CT_ACT_LEAKY_RELU) return x > 0.0f ? x : param * x;
+    if (KIND == CT_ACT_SIGMOID) return 1.0f / (1.0f + expf(-x));
+    if (KIND == CT_ACT_TANH) return tanhf(x);
+    return 0.5f * x * (1.0f + erff(x * CT_SQRT1_2)); /* GELU, exact */
+}
+
+/* f'(x) * dy, using x (ReLU, LeakyReLU, GELU) or y = f(x) (Sigmoid, Tanh), as the CPU does. */
+template <int KIND>
+__device__ __forceinline__ float act_df(float x, float y, float dy, float param) {
+    if (KIND == CT_ACT_RELU) return x > 0.0f ? dy : 0.0f;
+    if (KIND == CT_ACT_LEAKY_RELU) return x > 0.0f ? dy : param * dy;
+    if (KIND == CT_ACT_SIGMOID) return dy * y * (1.0f - y);
+    if (KIND == CT_ACT_TANH) return dy * (1.0f - y * y);
+    float cdf = 0.5f * (1.0f + erff(x * CT_SQRT1_2));
+    float pdf = CT_INV_SQRT_2PI * expf(-0.5f * x * x);
+    return dy * (cdf + x * pdf);
+}
+
+/* y(n) = f(x(n)); x == y allowed */
+template <int KIND>
+__global__ void act_forward_kernel(const float *x, float *y, int64_t n, float param) {
+    GRID_STRIDE(i, n) y[i] = act_f<KIND>(x[i], param);
+}
+
+/* dx(n) = f'(x) * dy(n); dx == dy allowed. x or y may be unused (and then NULL). */
+template <int KIND>
+__global__ void act_backward_kernel(const float *x, const float *y, const float *dy, float *dx,
+                                    int64_t n, float param) {
+    const bool uses_y = KIND == CT_ACT_SIGMOID || KIND == CT_ACT_TANH;
+    GRID_STRIDE(i, n) {
+        float xi = uses_y ? 0.0f : x[i];
+        float yi = uses_y ? y[i] : 0.0f;
+        dx[i] = act_df<KIND>(xi, yi, dy[i], param);
+    }
+}
+
+template <int KIND>
+static void launch_act_forward(const ct_cuda *cb, const float *x, float *y, int64_t n,
+                               float param) {
+    act_forward_kernel<KIND><<<grid_for(cb, n), CT_THREADS, 0, cb->compute>>>(x, y, n, param);
+}
+
+template <int KIND>
+static void launch_act_backward(const ct_cuda *cb, const float *x, const float *y,
+                                const float *dy, float *dx, int64_t n, float param) {
+    act_backward_kernel<KIND><<<grid_for(cb, n), CT_THREADS, 0, cb->compute>>>(x, y, dy, dx, n,
+                                                                               param);
+}
+
+static ct_status cuda_act_forward(ct_backend *b, ct_act kind, float param, const float *x,
+                                  float *y, int64_t n) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n < 0) return ct_fail(CT_ERR_INVALID, "act_forward: negative size %lld", (long long)n);
+    if ((unsigned)kind >= CT_ACT_COUNT)
+        return ct_fail(CT_ERR_INVALID, "unknown activation %d", (int)kind);
+    if (n == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    switch (kind) {
+    case CT_ACT_RELU: launch_act_forward<CT_ACT_RELU>(cb, x, y, n, param); break;
+    case CT_ACT_LEAKY_RELU: launch_act_forward<CT_ACT_LEAKY_RELU>(cb, x, y, n, param); break;
+    case CT_ACT_SIGMOID: launch_act_forward<CT_ACT_SIGMOID>(cb, x, y, n, param); break;
+    case CT_ACT_TANH: launch_act_forward<CT_ACT_TANH>(cb, x, y, n, param); break;
+    default: launch_act_forward<CT_ACT_GELU>(cb, x, y, n, param); break;
+    }
+    CT_CUDA_CHECK_LAUNCH("act_forward_kernel");
+    return CT_OK;
+}
+
+static ct_status cuda_act_backward(ct_backend *b, ct_act kind, float param, const float *x,
+                                   const float *y, const float *dy, float *dx, int64_t n) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n < 0) return ct_fail(CT_ERR_INVALID, "act_backward: negative size %lld", (long long)n);
+    if ((unsigned)kind >= CT_ACT_COUNT)
+        return ct_fail(CT_ERR_INVALID, "unknown activation %d", (int)kind);
+    if (n == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    switch (kind) {
+    case CT_ACT_RELU: launch_act_backward<CT_ACT_RELU>(cb, x, y, dy, dx, n, param); break;
+    case CT_ACT_LEAKY_RELU:
+        launch_act_backward<CT_ACT_LEAKY_RELU>(cb, x, y, dy, dx, n, param);
+        break;
+    case CT_ACT_SIGMOID: launch_act_backward<CT_ACT_SIGMOID>(cb, x, y, dy, dx, n, param); break;
+    case CT_ACT_TANH: launch_act_backward<CT_ACT_TANH>(cb, x, y, dy, dx, n, param); break;
+    default: launch_act_backward<CT_ACT_GELU>(cb, x, y, dy, dx, n, param); break;
+    }
+    CT_CUDA_CHECK_LAUNCH("act_backward_kernel");
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* softmax cross-entropy                                                                       */
+
+/* One warp per row of logits (n, classes). Each lane strides over the row: max and argmax,
+ * then the sum of exp, both reduced across the warp; the whole row is read before any lane
+ * writes dlogits, so dlogits may alias logits. Per block, the rows' losses and hits are added
+ * and then added once to stats[0] and stats[1] (double atomics). A label >= classes (the CPU
+ * reports it as an error) makes that row's loss NaN, so it cannot pass unnoticed. */
+__global__ void xent_kernel(const float *logits, const uint8_t *labels, int64_t n, int classes,
+                            float grad_scale, float *dlogits, double *stats) {
+    __shared__ float row_loss[CT_XENT_ROWS_PER_BLOCK];
+    __shared__ int row_hit[CT_XENT_ROWS_PER_BLOCK];
+    int lane = threadIdx.x % CT_WARP, warp = threadIdx.x / CT_WARP;
+    int64_t r = (int64_t)blockIdx.x * CT_XENT_ROWS_PER_BLOCK + warp;
+    float loss = 0.0f;
+    int hit = 0;
+    if (r < n) { /* uniform across the warp: the shuffles below see all 32 lanes */
+        const float *z = logits + r * classes; // (classes)
+        float zmax = -INFINITY;
+        int arg = INT_MAX;
+        for (int c = lane; c < classes; c += CT_WARP)
+            if (z[c] > zmax) { zmax = z[c]; arg = c; }
+        for (int o = CT_WARP / 2; o > 0; o /= 2) { /* larger value wins; ties: lower index */
+            float om = __shfl_xor_sync(0xffffffffu, zmax, o);
+            int oa = __shfl_xor_sync(0xffffffffu, arg, o);
+            if (om > zmax || (om == zmax && oa < arg)) { zmax = om; arg = oa; }
+        }
+        float sum = 0.0f;
+        for (int c = lane; c < classes; c += CT_WARP) sum += expf(z[c] - zmax);
+        sum = warp_sum(sum);
+        int y = labels[r];
+        float zy = y < classes ? z[y] : NAN;
+        loss = logf(sum) - (zy - zmax);
+        hit = arg == y;
+        __syncwarp(); /* every lane has read the row before any lane overwrites it */
+        if (dlogits) {
+            float *g = dlogits + r * classes; // (classes)
+            float inv = 1.0f / sum;
+            for (int c = lane; c < classes; c += CT_WARP) {
+                float p = expf(z[c] - zmax) * inv;
+                g[c] = grad_scale * (c == y ? p - 1.0f : p);
+            }
+        }
+    }
+    if (lane == 0) {
+        row_loss[warp] = loss;
+        row_hit[warp] = hit;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double block_loss = 0.0;
+        int block_hits = 0;
+        for (int k = 0; k < CT_XENT_ROWS_PER_BLOCK; k++) {
+            block_loss += (double)row_loss[k];
+            block_hits += row_hit[k];
+        }
+        atomicAdd(&stats[0], block_loss);
+        atomicAdd(&stats[1], (double)block_hits);
+    }
+}
+
+static ct_status cuda_xent(ct_backend *b, const float *logits, const uint8_t *labels, int64_t n,
+                           int classes, float grad_scale, float *dlogits, double *stats) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n < 0 || classes <= 0)
+        return ct_fail(CT_ERR_INVALID, "xent: bad shape (%lld, %d)", (long long)n, classes);
+    if (n == 0) return CT_OK;
+    int64_t blocks = (n + CT_XENT_ROWS_PER_BLOCK - 1) / CT_XENT_ROWS_PER_BLOCK;
+    if (blocks > INT_MAX)
+        return ct_fail(CT_ERR_INVALID, "xent: %lld rows is too many", (long long)n);
+    CT_CUDA_BIND(cb);
+    xent_kernel<<<(unsigned)blocks, CT_THREADS, 0, cb->compute>>>(logits, labels, n, classes,
+                                                                 grad_scale, dlogits, stats);
+    CT_CUDA_CHECK_LAUNCH("xent_kernel");
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* gather                                                                                      */
+
+/* dst(n, row) = scale * src(idx[i], row) as float; labels_dst(n) = labels_src(idx[i]).
+ * idx NULL: rows in order. */
+__global__ void gather_u8_kernel(const uint8_t *src, const uint8_t *labels_src, const int32_t *idx,
+                                 int64_t n, int64_t row, float scale, float *dst,
+                                 uint8_t *labels_dst) {
+    GRID_STRIDE(e, n * row) {
+        int64_t i = e / row, j = e - i * row;
+        int64_t s = idx ? (int64_t)idx[i] : i;
+        dst[e] = scale * (float)src[s * row + j];
+    }
+    if (labels_dst) GRID_STRIDE(i, n) labels_dst[i] = labels_src[idx ? (int64_t)idx[i] : i];
+}
+
+static ct_status cuda_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,
+                                const int32_t *idx, int64_t n, int64_t row, float scale,
+                                float *dst, uint8_t *labels_dst) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n < 0 || row < 0)
+        return ct_fail(CT_ERR_INVALID, "gather_u8: bad shape (%lld, %lld)", (long long)n,
+                       (long long)row);
+    if (labels_dst && !labels_src)
+        return ct_fail(CT_ERR_INVALID, "gather_u8: labels_dst without labels_src");
+    int64_t total = n * row > n ? n * row : n; /* the labels need n threads even if row == 0 */
+    if (total == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    gather_u8_kernel<<<grid_for(cb, total), CT_THREADS, 0, cb->compute>>>(
+        src, labels_src, idx, n, row, scale, dst, labels_dst);
+    CT_CUDA_CHECK_LAUNCH("gather_u8_kernel");
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* reductions                                                                                  */
+
+/* dst(n) += src(n); dst == src allowed */
+__global__ void add_into_kernel(float *dst, const float *src, int64_t n) {
+    GRID_STRIDE(i, n) dst[i] += src[i];
+}
+
+static ct_status cuda_add_into(ct_backend *b, float *dst, const float *src, int64_t n) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n < 0) return ct_fail(CT_ERR_INVALID, "add_into: negative size %lld", (long long)n);
+    if (n == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    add_into_kernel<<<grid_for(cb, n), CT_THREADS, 0, cb->compute>>>(dst, src, n);
+    CT_CUDA_CHECK_LAUNCH("add_into_kernel");
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* optimizer                                                                                   */
+
+/* PyTorch SGD over w(n), g(n), m(n): d = g + wd*w; with momentum (m != NULL)
+ * m = first ? d : momentum*m + d and d = nesterov ? d + momentum*m : m; then w -= lr*d. */
+__global__ void sgd_step_kernel(float *w, const float *g, float *m, int64_t n, float lr,
+                                float momentum, float weight_decay, int nesterov, int first_step) {
+    GRID_STRIDE(i, n) {
+        float wi = w[i];
+        float d = g[i] + weight_decay * wi;
+        if (m) {
+            float v = first_step ? d : momentum * m[i] + d;
+            m[i] = v;
+            d = nesterov ? d + momentum * v : v;
+        }
+        w[i] = wi - lr * d;
+    }
+}
+
+static ct_status cuda_sgd_step(ct_backend *b, float *w, const float *g, float *m, int64_t n,
+                               float lr, float momentum, float weight_decay, int nesterov,
+                               int first_step) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n < 0) return ct_fail(CT_ERR_INVALID, "sgd_step: negative size %lld", (long long)n);
+    if (momentum != 0.0f && !m)
+        return ct_fail(CT_ERR_INVALID, "sgd_step: momentum %g needs a momentum buffer",
+                       (double)momentum);
+    if (n == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    sgd_step_kernel<<<grid_for(cb, n), CT_THREADS, 0, cb->compute>>>(
+        w, g, momentum != 0.0f ? m : NULL, n, lr, momentum, weight_decay, nesterov, first_step);
+    CT_CUDA_CHECK_LAUNCH("sgd_step_kernel");
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* table                                                                                       */
+
+ct_status ct_cuda_probe_kernels(ct_cuda *cb) {
+    cudaFuncAttributes attr;
+    CT_CUDA_CHECK(cudaFuncGetAttributes(&attr, sgd_step_kernel));
+    CT_CUDA_CHECK(cudaFuncGetAttributes(&attr, xent_kernel));
+    return CT_OK;
+}
+
+void ct_cuda_fill_ops(ct_backend *b) {
+    b->gemm = cuda_gemm;
+    b->bias_add = cuda_bias_add;
+    b->bias_grad = cuda_bias_grad;
+    b->act_forward = cuda_act_forward;
+    b->act_backward = cuda_act_backward;
+    b->xent = cuda_xent;
+    b->gather_u8 = cuda_gather_u8;
+    b->add_into = cuda_add_into;
+    b->sgd_step = cuda_sgd_step;
+}
