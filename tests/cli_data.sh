@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# cli_data.sh — ctrain devices, ctrain data path, --device cuda without a GPU, and bad data
+# folders (garbage, truncated, empty files named like MNIST's): one-line error naming the file,
+# exit 1, no crash. Needs no data and no network (every folder it uses holds all four files).
+# Usage: bash tests/cli_data.sh path/to/ctrain
+set -u
+CT=${1:?usage: bash cli_data.sh path/to/ctrain}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1 # a core file, if any, would land here
+fails=0
+
+ok() { echo "ok   - $*"; }
+bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+run() {
+    "$CT" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    out=$(cat "$tmp/out")
+    err=$(cat "$tmp/err")
+}
+nlines() { printf '%s' "$1" | grep -c ''; }
+FILES="train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte"
+
+# ------------------------------------------------------------------ devices
+run devices
+if [ "$rc" -eq 0 ] && grep -q '^auto: ' <<<"$out" && grep -q 'cpu' <<<"$out"; then
+    ok "ctrain devices -> exit 0, lists the CPU and what auto picks"
+else
+    bad "ctrain devices -> exit $rc, stdout: $out, stderr: $err"
+fi
+auto_cuda=0
+grep -q '^auto: cuda' <<<"$out" && auto_cuda=1
+
+# ------------------------------------------------------------------ data path
+run data path --data /some/where
+[ "$rc" -eq 0 ] && [ "$out" = /some/where ] && ok "data path --data DIR -> DIR" ||
+    bad "data path --data /some/where -> exit $rc, '$out'"
+run data path --data=/some/where mnist
+[ "$rc" -eq 0 ] && [ "$out" = /some/where ] && ok "data path --data=DIR mnist -> DIR" ||
+    bad "data path --data=/some/where mnist -> exit $rc, '$out'"
+CTRAIN_DATA=/from/env run data path
+[ "$rc" -eq 0 ] && [ "$out" = /from/env ] && ok "data path with CTRAIN_DATA -> \$CTRAIN_DATA" ||
+    bad "CTRAIN_DATA=/from/env data path -> exit $rc, '$out'"
+
+# ------------------------------------------------------------------ bad data folders
+# expect_bad_file DIR WHAT: `ctrain train --data DIR` fails with exit 1 and one line naming a file
+expect_bad_file() {
+    local dir=$1 what=$2
+    run train --device cpu --data "$dir" --quiet
+    if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -q '^ctrain: ' <<<"$err" &&
+        grep -Eq "(train|t10k)-(images|labels)-idx[13]-ubyte" <<<"$err"; then
+        ok "$what -> exit 1: $err"
+    else
+        bad "$what -> expected exit 1 and one line naming the file; got exit $rc, stderr: $err"
+    fi
+}
+mkdir -p "$tmp/garbage" "$tmp/truncated" "$tmp/empty"
+for f in $FILES; do
+    head -c 4096 /dev/urandom >"$tmp/garbage/$f"
+    : >"$tmp/empty/$f"
+    cp "$tmp/garbage/$f" "$tmp/truncated/$f"
+done
+# a valid idx3 header (60000 x 28 x 28) with almost no pixels behind it
+printf '\x00\x00\x08\x03\x00\x00\xea\x60\x00\x00\x00\x1c\x00\x00\x00\x1c\x01\x02' \
+    >"$tmp/truncated/train-images-idx3-ubyte"
+expect_bad_file "$tmp/garbage" "garbage MNIST files"
+expect_bad_file "$tmp/truncated" "truncated image file"
+expect_bad_file "$tmp/empty" "empty MNIST files"
+
+# ------------------------------------------------------------------ --device cuda without a GPU
+if [ "$auto_cuda" -eq 1 ]; then
+    echo "SKIP device-cuda-missing: a usable CUDA device is present"
+else
+    run train --device cuda --data "$tmp/garbage"
+    if [ "$rc" -ne 0 ] && [ "$rc" -lt 128 ] && [ "$(nlines "$err")" -eq 1 ] &&
+        grep -q '^ctrain: ' <<<"$err" && ! ls "$tmp"/core* >/dev/null 2>&1; then
+        ok "train --device cuda without a GPU -> exit $rc: $err"
+    else
+        bad "train --device cuda without a GPU -> exit $rc, stderr: $err"
+    fi
+fi
+
+echo
+if [ "$fails" -eq 0 ]; then echo "cli_data: all checks passed"; else echo "cli_data: $fails check(s) failed"; fi
+[ "$fails" -eq 0 ]

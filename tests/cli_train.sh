@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# cli_train.sh — short real runs of `ctrain train` on MNIST: the exact output lines that bench
+# scripts parse, no progress bar on a non-terminal stderr, --quiet, a too-large --val-size, and
+# Ctrl-C (exit 130). Skips when the MNIST files are not in `ctrain data path`.
+# Usage: bash tests/cli_train.sh path/to/ctrain
+set -u
+CT=${1:?usage: bash cli_train.sh path/to/ctrain}
+tmp=$(mktemp -d)
+pid=""
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+fails=0
+
+ok() { echo "ok   - $*"; }
+bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+run() {
+    "$CT" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    out=$(cat "$tmp/out")
+    err=$(cat "$tmp/err")
+}
+count() { grep -Ec "$1" <<<"$out"; }
+
+# ------------------------------------------------------------------ the data, found the normal way
+dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    if [ ! -e "$dir/$f" ] && [ ! -e "$dir/$f.gz" ]; then
+        echo "SKIP cli_train: no MNIST in $dir (run: ctrain data fetch mnist)"
+        exit 0
+    fi
+done
+echo "data: $dir"
+
+# ------------------------------------------------------------------ one epoch, default output
+EPOCH_RE='^Epoch \[0\], val_loss: [0-9]+\.[0-9]{4}, val_acc: [0-9]\.[0-9]{4}$'
+BEFORE_RE='^Before training: val_loss: [0-9]+\.[0-9]{4}, val_acc: [0-9]\.[0-9]{4}$'
+TEST_RE='^test_loss: [0-9]+\.[0-9]{4}, test_acc: [0-9]\.[0-9]{4}$'
+TIME_RE='^Training time: [0-9]+\.[0-9]{3} s \([0-9]+\.[0-9]{3} s/epoch\)$'
+run train --epochs 1 --lr 0.5 --workers 1
+echo "$out" | sed 's/^/    | /'
+[ "$rc" -eq 0 ] && ok "train --epochs 1 --lr 0.5 --workers 1 -> exit 0" || bad "train -> exit $rc: $err"
+[ "$(count '^Epoch ')" -eq 1 ] && [ "$(count "$EPOCH_RE")" -eq 1 ] &&
+    ok "exactly one line 'Epoch [0], val_loss: X, val_acc: Y'" || bad "Epoch line(s) wrong"
+[ "$(count "$BEFORE_RE")" -eq 1 ] && ok "one 'Before training: ...' line" || bad "Before training line wrong"
+[ "$(count "$TEST_RE")" -eq 1 ] && ok "one 'test_loss: X, test_acc: Y' line" || bad "test_loss line wrong"
+[ "$(count "$TIME_RE")" -eq 1 ] && ok "one 'Training time: T s (S s/epoch)' line" || bad "Training time line wrong"
+grep -q '^Device: ' <<<"$out" && grep -Eq '^Model: 784 -> 32 -> ReLU -> 10 \(25450 parameters\)$' <<<"$out" &&
+    ok "Device and Model lines" || bad "Device/Model lines missing"
+acc=$(grep -E "$EPOCH_RE" <<<"$out" | sed 's/.*val_acc: //')
+awk -v a="${acc:-0}" 'BEGIN { exit !(a > 0.85) }' && ok "val_acc $acc > 0.85 after one epoch" ||
+    bad "val_acc '$acc' after one epoch (expected > 0.85)"
+if grep -q $'\r' "$tmp/err" || grep -q $'\033' "$tmp/err" || grep -q 'samples/s' "$tmp/err"; then
+    bad "progress bar characters on a non-terminal stderr"
+else
+    ok "no progress bar on a non-terminal stderr (stderr: $(wc -c <"$tmp/err") bytes)"
+fi
+
+# ------------------------------------------------------------------ --quiet: only the result lines
+run train --schedule 1@0.5 --quiet --batch-size 256 --workers 0
+if [ "$rc" -eq 0 ] && [ "$(grep -c '' <<<"$out")" -eq 4 ] && [ "$(count "$EPOCH_RE")" -eq 1 ] &&
+    [ "$(count "$TEST_RE")" -eq 1 ] && [ ! -s "$tmp/err" ]; then
+    ok "--quiet -> just Before/Epoch/test/time lines, empty stderr"
+else
+    bad "--quiet -> exit $rc, stdout: $out, stderr: $err"
+fi
+
+# ------------------------------------------------------------------ --val-size too large
+run train --val-size 60000 --quiet
+if [ "$rc" -eq 2 ] && grep -q -- '--val-size' <<<"$err" && [ "$(grep -c '' <<<"$err")" -eq 1 ]; then
+    ok "--val-size 60000 -> exit 2: $err"
+else
+    bad "--val-size 60000 -> exit $rc, stderr: $err"
+fi
+
+# ------------------------------------------------------------------ Ctrl-C stops cleanly (130)
+"$CT" train --epochs 500 --lr 0.1 --quiet >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 1 600); do # up to 60 s for the first epoch line (the handler is set by then)
+    grep -q '^Epoch \[0\]' "$tmp/out" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+done
+kill -INT "$pid" 2>/dev/null
+for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid"
+    wait "$pid" 2>/dev/null
+    bad "SIGINT did not stop training within 30 s"
+else
+    wait "$pid"
+    rc=$?
+    if [ "$rc" -eq 130 ] && grep -q 'interrupted' "$tmp/err" && ! grep -q '^test_loss' "$tmp/out"; then
+        ok "SIGINT during training -> exit 130: $(cat "$tmp/err")"
+    else
+        bad "SIGINT -> exit $rc, stderr: $(cat "$tmp/err")"
+    fi
+fi
+pid=""
+
+echo
+if [ "$fails" -eq 0 ]; then echo "cli_train: all checks passed"; else echo "cli_train: $fails check(s) failed"; fi
+[ "$fails" -eq 0 ]

@@ -1,0 +1,373 @@
+/*
+ * args.c — strict flag parsing and the flag tables' help output (see args.h).
+ */
+#include "args.h"
+
+#include "ctrain.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <float.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HELP_COLUMN 28 /* where the help text of a flag starts */
+#define HELP_WIDTH 96  /* help lines end before this column when they can */
+
+/* ------------------------------------------------------------------------------------------ */
+/* errors                                                                                      */
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fputs("ctrain: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (cmd && *cmd)
+        fprintf(stderr, " (see ctrain %s --help)\n", cmd);
+    else
+        fputs(" (see ctrain --help)\n", stderr);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_lib_error(int status) {
+    const char *msg = ct_last_error();
+    if (!msg || !*msg) msg = ct_status_name((ct_status)status);
+    fputs("ctrain: ", stderr);
+    /* one line: fold any newline the message carries */
+    for (const char *p = msg; *p; p++) fputc(*p == '\n' || *p == '\r' ? ' ' : *p, stderr);
+    fputc('\n', stderr);
+    return CLI_EXIT_ERROR;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* numbers                                                                                     */
+
+int cli_parse_long(const char *s, long min, long max, long *out) {
+    if (!s || !*s || isspace((unsigned char)s[0])) return -1;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end) return -1;
+    if (errno == ERANGE || v < min || v > max) return -2;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_u64(const char *s, uint64_t *out) {
+    if (!s || !isdigit((unsigned char)s[0])) return -1; /* strtoull would accept "-1" */
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end) return -1;
+    if (errno == ERANGE || v > UINT64_MAX) return -2;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int cli_parse_double(const char *s, double *out) {
+    if (!s || !*s || isspace((unsigned char)s[0])) return -1;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end) return -1;
+    if (isnan(v) || (isinf(v) && errno != ERANGE)) return -1; /* "nan", "inf" */
+    if (errno == ERANGE && fabs(v) > 1.0) return -2;            /* 1e999 (underflow is kept) */
+    *out = v;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* flag values                                                                                 */
+
+static const char *range_words(const cli_flag *f) {
+    int integer = f->kind == CLI_INT || f->kind == CLI_I64 || f->kind == CLI_U64;
+    switch (f->range) {
+    case CLI_POSITIVE: return integer ? "a positive integer" : "a positive number";
+    case CLI_NONNEG: return integer ? "a non-negative integer" : "a non-negative number";
+    case CLI_FRACTION: return "a number in [0, 1)";
+    case CLI_ANY: break;
+    }
+    return integer ? "an integer" : "a number";
+}
+
+static int choice_ok(const char *choices, const char *v) {
+    size_t n = strlen(v);
+    for (const char *c = choices; *c;) {
+        const char *bar = strchr(c, '|');
+        size_t len = bar ? (size_t)(bar - c) : strlen(c);
+        if (len == n && strncmp(c, v, n) == 0) return 1;
+        c += len + (bar ? 1 : 0);
+    }
+    return 0;
+}
+
+static void print_choices(FILE *f, const char *choices) {
+    for (const char *c = choices; *c; c++) {
+        if (*c == '|')
+            fputs(", ", f);
+        else
+            fputc(*c, f);
+    }
+}
+
+/* Stores value v into flag f; on error prints it and returns CLI_PARSE_ERROR. */
+static cli_parse_result set_value(const char *cmd, cli_flag *f, const char *v) {
+    const char *what = range_words(f);
+    long lv = 0;
+    double dv = 0;
+    uint64_t uv = 0;
+    int r = 0;
+    switch (f->kind) {
+    case CLI_INT:
+    case CLI_I64: {
+        long lo = f->kind == CLI_INT ? INT_MIN : LONG_MIN, hi = f->kind == CLI_INT ? INT_MAX : LONG_MAX;
+        r = cli_parse_long(v, lo, hi, &lv);
+        if (r == -2)
+            return cli_usage_error(cmd, "--%s: %s is out of range (expected %s of at most %ld)",
+                                   f->name, v, what, hi), CLI_PARSE_ERROR;
+        if (r == 0 && ((f->range == CLI_POSITIVE && lv <= 0) || (f->range == CLI_NONNEG && lv < 0)))
+            r = -1;
+        if (r) break;
+        if (f->kind == CLI_INT) *(int *)f->dst = (int)lv;
+        else *(int64_t *)f->dst = (int64_t)lv;
+        return CLI_PARSE_OK;
+    }
+    case CLI_U64:
+        r = cli_parse_u64(v, &uv);
+        if (r == -2)
+            return cli_usage_error(cmd, "--%s: %s is out of range (expected an integer of at most "
+                                   "%" PRIu64 ")", f->name, v, UINT64_MAX), CLI_PARSE_ERROR;
+        if (r == 0 && f->range == CLI_POSITIVE && uv == 0) r = -1;
+        if (r) break;
+        *(uint64_t *)f->dst = uv;
+        return CLI_PARSE_OK;
+    case CLI_FLOAT: {
+        r = cli_parse_double(v, &dv);
+        if (r == 0 && fabs(dv) > FLT_MAX) r = -2;
+        if (r == -2)
+            return cli_usage_error(cmd, "--%s: %s is out of range (expected %s)", f->name, v, what),
+                   CLI_PARSE_ERROR;
+        float fv = (float)dv;
+        if (r == 0 && ((f->range == CLI_POSITIVE && !(fv > 0)) || (f->range == CLI_NONNEG && fv < 0) ||
+                       (f->range == CLI_FRACTION && !(fv >= 0 && fv < 1))))
+            r = -1;
+        if (r) break;
+        *(float *)f->dst = fv;
+        return CLI_PARSE_OK;
+    }
+    case CLI_STR:
+        if (!*v)
+            return cli_usage_error(cmd, "--%s: expected a non-empty %s", f->name,
+                                   f->metavar ? f->metavar : "value"), CLI_PARSE_ERROR;
+        *(const char **)f->dst = v;
+        return CLI_PARSE_OK;
+    case CLI_CHOICE:
+        if (!choice_ok(f->choices, v)) {
+            fprintf(stderr, "ctrain: --%s: expected one of ", f->name);
+            print_choices(stderr, f->choices);
+            fprintf(stderr, ", got \"%s\" (see ctrain %s --help)\n", v, cmd);
+            return CLI_PARSE_ERROR;
+        }
+        *(const char **)f->dst = v;
+        return CLI_PARSE_OK;
+    case CLI_SWITCH:
+        *(int *)f->dst = 1;
+        return CLI_PARSE_OK;
+    }
+    cli_usage_error(cmd, "--%s: expected %s, got \"%s\"", f->name, what, v);
+    return CLI_PARSE_ERROR;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the parser                                                                                  */
+
+cli_flag *cli_find(cli_flag *flags, int nflags, const char *name) {
+    for (int i = 0; i < nflags; i++)
+        if (strcmp(flags[i].name, name) == 0) return &flags[i];
+    return NULL;
+}
+
+/* Edit distance (insert, delete, substitute), for "did you mean" on short names. */
+static int edit_distance(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > 40 || nb > 40) return 99;
+    int row[41];
+    for (size_t j = 0; j <= nb; j++) row[j] = (int)j;
+    for (size_t i = 1; i <= na; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= nb; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[nb];
+}
+
+static const char *suggest(cli_flag *flags, int nflags, const char *name) {
+    const char *best = NULL;
+    int best_d = 3; /* suggest only close names */
+    for (int i = 0; i < nflags; i++) {
+        int d = edit_distance(name, flags[i].name);
+        if (d < best_d) best_d = d, best = flags[i].name;
+    }
+    return best;
+}
+
+static void fill_default(cli_flag *f) {
+    if (f->def) {
+        snprintf(f->def_buf, sizeof f->def_buf, "%s", f->def);
+        return;
+    }
+    switch (f->kind) {
+    case CLI_INT: snprintf(f->def_buf, sizeof f->def_buf, "%d", *(int *)f->dst); break;
+    case CLI_I64: snprintf(f->def_buf, sizeof f->def_buf, "%" PRId64, *(int64_t *)f->dst); break;
+    case CLI_U64: snprintf(f->def_buf, sizeof f->def_buf, "%" PRIu64, *(uint64_t *)f->dst); break;
+    case CLI_FLOAT: snprintf(f->def_buf, sizeof f->def_buf, "%g", (double)*(float *)f->dst); break;
+    case CLI_STR:
+    case CLI_CHOICE: {
+        const char *s = *(const char **)f->dst;
+        snprintf(f->def_buf, sizeof f->def_buf, "%s", s ? s : "");
+        break;
+    }
+    case CLI_SWITCH: snprintf(f->def_buf, sizeof f->def_buf, "%s", *(int *)f->dst ? "on" : "off"); break;
+    }
+}
+
+cli_parse_result cli_parse(const char *cmd, cli_flag *flags, int nflags, int argc, char **argv,
+                           const char **pos, int max_pos, int *npos) {
+    int n = 0, flags_done = 0;
+    for (int i = 0; i < nflags; i++) {
+        fill_default(&flags[i]); /* before any value changes, for --help */
+        flags[i].seen = 0;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!flags_done && strcmp(a, "--") == 0) {
+            flags_done = 1;
+            continue;
+        }
+        if (!flags_done && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) return CLI_PARSE_HELP;
+        if (flags_done || a[0] != '-' || a[1] == 0) { /* positional ("-" alone counts as one) */
+            if (n >= max_pos) {
+                cli_usage_error(cmd, "unexpected argument \"%s\"", a);
+                return CLI_PARSE_ERROR;
+            }
+            pos[n++] = a;
+            continue;
+        }
+        if (a[1] != '-') {
+            cli_usage_error(cmd, "unknown flag %s (flags are long: --name)", a);
+            return CLI_PARSE_ERROR;
+        }
+        /* --name or --name=value */
+        char name[64];
+        const char *eq = strchr(a + 2, '=');
+        size_t len = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
+        if (len == 0 || len >= sizeof name) {
+            cli_usage_error(cmd, "unknown flag %.*s", (int)(len + 2 < 80 ? len + 2 : 80), a);
+            return CLI_PARSE_ERROR;
+        }
+        memcpy(name, a + 2, len);
+        name[len] = 0;
+        cli_flag *f = cli_find(flags, nflags, name);
+        if (!f) {
+            const char *s = suggest(flags, nflags, name);
+            if (s)
+                cli_usage_error(cmd, "unknown flag --%s (did you mean --%s?)", name, s);
+            else
+                cli_usage_error(cmd, "unknown flag --%s", name);
+            return CLI_PARSE_ERROR;
+        }
+        f->seen = 1;
+        if (f->kind == CLI_SWITCH) {
+            if (eq) {
+                cli_usage_error(cmd, "--%s: takes no value, got \"%s\"", name, eq + 1);
+                return CLI_PARSE_ERROR;
+            }
+            *(int *)f->dst = 1;
+            continue;
+        }
+        const char *v;
+        if (eq) {
+            v = eq + 1;
+        } else if (i + 1 < argc && !(argv[i + 1][0] == '-' && argv[i + 1][1] == '-')) {
+            v = argv[++i]; /* a value may start with one dash ("-1"): it is then checked */
+        } else {
+            if (f->kind == CLI_STR)
+                cli_usage_error(cmd, "--%s: missing value (expected %s)", name,
+                                f->metavar ? f->metavar : "a value");
+            else if (f->kind == CLI_CHOICE)
+                cli_usage_error(cmd, "--%s: missing value (expected %s)", name, f->choices);
+            else
+                cli_usage_error(cmd, "--%s: missing value (expected %s)", name, range_words(f));
+            return CLI_PARSE_ERROR;
+        }
+        if (set_value(cmd, f, v) != CLI_PARSE_OK) return CLI_PARSE_ERROR;
+    }
+    if (npos) *npos = n;
+    return CLI_PARSE_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* help                                                                                        */
+
+void cli_print_flags(FILE *out, cli_flag *flags, int nflags) {
+    for (int i = 0; i < nflags; i++) {
+        cli_flag *f = &flags[i];
+        if (!f->def_buf[0]) fill_default(f);
+        char left[96];
+        if (f->kind == CLI_SWITCH)
+            snprintf(left, sizeof left, "  --%s", f->name);
+        else
+            snprintf(left, sizeof left, "  --%s %s", f->name, f->metavar ? f->metavar : "VALUE");
+        int w = (int)strlen(left);
+        fputs(left, out);
+        if (w >= HELP_COLUMN - 1) {
+            fputc('\n', out);
+            w = 0;
+        }
+        fprintf(out, "%*s", HELP_COLUMN - w, "");
+        int col = HELP_COLUMN; /* column of the cursor, to keep lines under HELP_WIDTH */
+        for (const char *p = f->help; *p; p++) {
+            fputc(*p, out);
+            col++;
+            if (*p == '\n') {
+                fprintf(out, "%*s", HELP_COLUMN, "");
+                col = HELP_COLUMN;
+            }
+        }
+        char extra[160] = "";
+        size_t n = 0;
+        if (f->kind == CLI_CHOICE) {
+            n += (size_t)snprintf(extra + n, sizeof extra - n, " (");
+            for (const char *c = f->choices; *c && n + 3 < sizeof extra; c++) {
+                if (*c == '|') {
+                    extra[n++] = ',';
+                    extra[n++] = ' ';
+                } else {
+                    extra[n++] = *c;
+                }
+            }
+            extra[n] = 0;
+            n += (size_t)snprintf(extra + n, sizeof extra - n, ")");
+        }
+        if (f->kind != CLI_SWITCH && f->def_buf[0] && n < sizeof extra)
+            n += (size_t)snprintf(extra + n, sizeof extra - n, " [default: %s]", f->def_buf);
+        if (col + (int)strlen(extra) > HELP_WIDTH && col > HELP_COLUMN)
+            fprintf(out, "\n%*s%s", HELP_COLUMN - 1, "", extra);
+        else
+            fputs(extra, out);
+        fputc('\n', out);
+    }
+    fprintf(out, "  --help, -h%*sshow this help\n", HELP_COLUMN - 12, "");
+}

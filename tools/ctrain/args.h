@@ -1,0 +1,81 @@
+/*
+ * args.h — flag parsing for the ctrain command-line tool.
+ *
+ * Each command describes its flags in a table of cli_flag (name, kind, allowed range, where the
+ * value goes, help text). cli_parse walks argv once: long flags take `--flag value` or
+ * `--flag=value`, switches take no value, `--help`/`-h` asks for help, `--` ends the flags.
+ * Numbers are parsed strictly (the whole text, range-checked). A bad flag prints one line
+ *     ctrain: --lr: expected a positive number, got "abc" (see ctrain train --help)
+ * on stderr; the command then exits with CLI_EXIT_USAGE.
+ */
+#ifndef CTRAIN_CLI_ARGS_H
+#define CTRAIN_CLI_ARGS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* exit codes of the tool */
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_ERROR = 1,        /* the library failed: ctrain: <ct_last_error()> */
+    CLI_EXIT_USAGE = 2,        /* a bad command line */
+    CLI_EXIT_INTERRUPTED = 130 /* Ctrl-C (128 + SIGINT) */
+};
+
+typedef enum {
+    CLI_INT,    /* int */
+    CLI_I64,    /* int64_t */
+    CLI_U64,    /* uint64_t (no sign allowed) */
+    CLI_FLOAT,  /* float, finite */
+    CLI_STR,    /* const char *, non-empty */
+    CLI_CHOICE, /* const char *, one of the '|'-separated words in choices */
+    CLI_SWITCH  /* int set to 1; takes no value */
+} cli_kind;
+
+typedef enum {
+    CLI_ANY = 0,
+    CLI_POSITIVE, /* > 0 */
+    CLI_NONNEG,   /* >= 0 */
+    CLI_FRACTION  /* 0 <= x < 1 */
+} cli_range;
+
+typedef struct {
+    const char *name;    /* without the dashes: "lr" */
+    cli_kind kind;
+    cli_range range;
+    void *dst;           /* int*, int64_t*, uint64_t*, float*, const char** or int* (switch) */
+    const char *metavar; /* "X", "N", "DIR" (help only) */
+    const char *help;    /* may contain '\n' for more lines */
+    const char *def;     /* default as shown in help; NULL = the value *dst holds before parsing */
+    const char *choices; /* CLI_CHOICE: "auto|cpu|cuda" */
+    int seen;            /* set by cli_parse when the flag was given */
+    char def_buf[48];    /* filled by cli_parse/cli_print_flags from *dst when def is NULL */
+} cli_flag;
+
+typedef enum { CLI_PARSE_OK = 0, CLI_PARSE_HELP = 1, CLI_PARSE_ERROR = 2 } cli_parse_result;
+
+/* Parses argv[1..argc) of command cmd ("train"; used in messages). Positional arguments go into
+ * pos[0..max_pos) (count in *npos; pos may be NULL when max_pos is 0). On a bad command line,
+ * prints the one-line error and returns CLI_PARSE_ERROR. */
+cli_parse_result cli_parse(const char *cmd, cli_flag *flags, int nflags, int argc, char **argv,
+                           const char **pos, int max_pos, int *npos);
+
+/* Prints the flags table for --help: "  --name METAVAR   help (default: X)". */
+void cli_print_flags(FILE *f, cli_flag *flags, int nflags);
+
+/* Finds a flag by name (without dashes); NULL if absent. */
+cli_flag *cli_find(cli_flag *flags, int nflags, const char *name);
+
+/* Prints "ctrain: <message> (see ctrain CMD --help)" on stderr; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints "ctrain: <ct_last_error()>" (on one line) on stderr; returns CLI_EXIT_ERROR. */
+int cli_lib_error(int status);
+
+/* Strict number parsing: the whole of s, no leading space, range-checked. 0 on success,
+ * -1 when s is not a number of that kind, -2 when it is out of range. */
+int cli_parse_long(const char *s, long min, long max, long *out);
+int cli_parse_u64(const char *s, uint64_t *out);
+int cli_parse_double(const char *s, double *out);
+
+#endif /* CTRAIN_CLI_ARGS_H */

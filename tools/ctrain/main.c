@@ -1,0 +1,78 @@
+/*
+ * main.c — the ctrain command-line tool: dispatch to a command, and the top-level help.
+ *
+ *     ctrain train [flags]        train a model (default: the PyTorch MNIST tutorial's MLP)
+ *     ctrain devices              list the compute devices and which one "auto" picks
+ *     ctrain data fetch|path      download MNIST / print where it lives
+ */
+#include "args.h"
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fputs("ctrain " CTRAIN_VERSION_STRING " — train neural networks on an NVIDIA GPU, or the CPU\n"
+          "\n"
+          "usage: ctrain <command> [flags]\n"
+          "\n"
+          "commands:\n"
+          "  train          train a model; by default the PyTorch MNIST tutorial's MLP\n"
+          "                 (784 -> 32 -> ReLU -> 10, 5 epochs at lr 0.5 then 5 at lr 0.1)\n"
+          "  devices        list the compute devices and the one --device auto picks\n"
+          "  data fetch     download MNIST (SHA-256 verified) into the data folder\n"
+          "  data path      print the data folder\n"
+          "  help [CMD]     show this help, or a command's help\n"
+          "\n"
+          "flags:\n"
+          "  --help, -h     show help (also: ctrain <command> --help)\n"
+          "  --version      print the version\n"
+          "\n"
+          "environment:\n"
+          "  CTRAIN_DATA    the data folder when --data is not given\n"
+          "                 (else ~/.cache/ctrain/mnist)\n"
+          "\n"
+          "exit status: 0 ok, 1 error, 2 bad command line, 130 interrupted (Ctrl-C)\n"
+          "\n"
+          "examples:\n"
+          "  ctrain train                          the tutorial, on the GPU when there is one\n"
+          "  ctrain train --device cpu --threads 4\n"
+          "  ctrain train --epochs 3 --lr 0.1 --hidden 128\n"
+          "  ctrain train --schedule 5@0.5,5@0.1,5@0.01 --momentum 0.9\n",
+          f);
+}
+
+/* help for one command; returns 0, or 2 when there is no such command */
+static int command_help(const char *cmd) {
+    if (strcmp(cmd, "train") == 0)
+        train_help(stdout);
+    else if (strcmp(cmd, "data") == 0)
+        data_help(stdout);
+    else if (strcmp(cmd, "devices") == 0)
+        devices_help(stdout);
+    else
+        return cli_usage_error(NULL, "unknown command \"%s\"", cmd);
+    return CLI_EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        if (strcmp(cmd, "help") == 0 && argc > 2) return command_help(argv[2]);
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("ctrain %s\n", CTRAIN_VERSION_STRING);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "devices") == 0) return cmd_devices(argc - 1, argv + 1);
+    if (strcmp(cmd, "data") == 0) return cmd_data(argc - 1, argv + 1);
+    if (cmd[0] == '-') return cli_usage_error(NULL, "unknown flag %s (a command comes first)", cmd);
+    return cli_usage_error(NULL, "unknown command \"%s\"", cmd);
+}

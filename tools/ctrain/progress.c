@@ -1,0 +1,109 @@
+/*
+ * progress.c — the training progress bar (see progress.h).
+ */
+#include "progress.h"
+
+#include "ctrain.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#define BAR_MAX_WIDTH 30 /* characters between the brackets */
+#define BAR_MIN_WIDTH 10
+#define LINE_MAX_BYTES 256
+
+void progress_init(progress_bar *p, int enabled, int total_epochs) {
+    memset(p, 0, sizeof *p);
+    p->enabled = enabled;
+    p->total_epochs = total_epochs;
+    p->last_draw_s = -1.0;
+}
+
+static int terminal_columns(void) {
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    return 80;
+}
+
+/* "0.4s", "2m05s", "1h03m" */
+static void format_eta(char *out, size_t n, double s) {
+    if (s < 0) s = 0;
+    if (s < 60)
+        snprintf(out, n, "%.1fs", s);
+    else if (s < 3600)
+        snprintf(out, n, "%dm%02ds", (int)(s / 60), (int)s % 60);
+    else
+        snprintf(out, n, "%dh%02dm", (int)(s / 3600), ((int)s % 3600) / 60);
+}
+
+void progress_step(progress_bar *p, int epoch, int64_t done, int64_t total, int64_t samples,
+                   double elapsed_s) {
+    if (!p->enabled || total <= 0) return;
+    double now = ct_time_s();
+    int first = p->drawn_len == 0, last = done >= total;
+    if (!first && !last && now - p->last_draw_s < PROGRESS_REDRAW_S) return;
+    p->last_draw_s = now;
+
+    /* the parts around the bar */
+    char head[48], tail[96], eta[24];
+    snprintf(head, sizeof head, "epoch %d/%d ", epoch + 1, p->total_epochs);
+    double rate = elapsed_s > 0 ? (double)samples / elapsed_s : 0.0;
+    double left_s = done > 0 ? elapsed_s * (double)(total - done) / (double)done : 0.0;
+    format_eta(eta, sizeof eta, left_s);
+    snprintf(tail, sizeof tail, " %lld/%lld  %.0f samples/s  ETA %s", (long long)done,
+             (long long)total, rate, eta);
+
+    /* fit the line into the terminal, never wrapping (a wrapped line cannot be erased with \r) */
+    int cols = terminal_columns() - 1;
+    if (cols > LINE_MAX_BYTES - 1) cols = LINE_MAX_BYTES - 1;
+    int width = cols - (int)strlen(head) - (int)strlen(tail) - 2;
+    if (width > BAR_MAX_WIDTH) width = BAR_MAX_WIDTH;
+
+    char line[LINE_MAX_BYTES];
+    int len = snprintf(line, sizeof line, "%s", head);
+    if (width >= BAR_MIN_WIDTH) {
+        int fill = (int)((double)width * (double)done / (double)total);
+        if (fill > width) fill = width;
+        line[len++] = '[';
+        for (int i = 0; i < width; i++)
+            line[len++] = i < fill ? '=' : (i == fill ? '>' : ' ');
+        line[len++] = ']';
+        line[len] = 0;
+    }
+    len += snprintf(line + len, sizeof line - (size_t)len, "%s", tail);
+    if (len > cols) len = cols > 0 ? cols : 0;
+
+    /* one write: \r, the line, and spaces over what a longer previous line left */
+    char buf[2 * LINE_MAX_BYTES + 2];
+    int n = 0;
+    buf[n++] = '\r';
+    memcpy(buf + n, line, (size_t)len);
+    n += len;
+    int pad = p->drawn_len > len ? p->drawn_len - len : 0;
+    memset(buf + n, ' ', (size_t)pad);
+    n += pad;
+    fwrite(buf, 1, (size_t)n, stderr);
+    fflush(stderr);
+    p->drawn_len = len + pad > 0 ? len + pad : 1;
+}
+
+void progress_clear(progress_bar *p) {
+    if (!p->enabled || p->drawn_len == 0) return;
+    const char *term = getenv("TERM");
+    if (term && *term && strcmp(term, "dumb") != 0) {
+        fputs("\r\033[K", stderr); /* also erases what the terminal echoed after the bar (^C) */
+    } else {
+        char buf[2 * LINE_MAX_BYTES + 8];
+        int n = 0, w = p->drawn_len + 4; /* drawn_len < LINE_MAX_BYTES; + an echoed ^C */
+        buf[n++] = '\r';
+        memset(buf + n, ' ', (size_t)w);
+        n += w;
+        buf[n++] = '\r';
+        fwrite(buf, 1, (size_t)n, stderr);
+    }
+    fflush(stderr);
+    p->drawn_len = 0;
+}

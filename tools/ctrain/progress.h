@@ -1,0 +1,33 @@
+/*
+ * progress.h — the one-line training progress bar on stderr.
+ *
+ *     epoch 3/10 [=========>         ] 210/391  61234 samples/s  ETA 0.4s
+ *
+ * Drawn only when enabled (the CLI enables it when stderr is a terminal and --quiet is off),
+ * redrawn at most every PROGRESS_REDRAW_S with '\r', cut to the terminal's width so that it
+ * never wraps, and erased (progress_clear) before anything else is printed.
+ */
+#ifndef CTRAIN_CLI_PROGRESS_H
+#define CTRAIN_CLI_PROGRESS_H
+
+#include <stdint.h>
+
+#define PROGRESS_REDRAW_S 0.1
+
+typedef struct {
+    int enabled;
+    int total_epochs; /* for "epoch 3/10" */
+    int drawn_len;    /* characters on the line now (0 = nothing drawn) */
+    double last_draw_s;
+} progress_bar;
+
+void progress_init(progress_bar *p, int enabled, int total_epochs);
+/* After a training step: epoch is 0-based; done/total count the epoch's batches; samples and
+ * elapsed_s count from the epoch's start. Redraws when PROGRESS_REDRAW_S has passed (and at
+ * the first and last step). */
+void progress_step(progress_bar *p, int epoch, int64_t done, int64_t total, int64_t samples,
+                   double elapsed_s);
+/* Erases the bar (if drawn) so that the cursor is at the start of an empty line. */
+void progress_clear(progress_bar *p);
+
+#endif /* CTRAIN_CLI_PROGRESS_H */
