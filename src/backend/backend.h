@@ -48,7 +48,8 @@ struct ct_backend {
     ct_status (*memset0)(ct_backend *b, void *p, size_t bytes);
 
     /* -------------------------------------------------------------------- stream */
-    /* Blocking copies (parameters, results). h2d waits for nothing; d2h waits for compute. */
+    /* Blocking copies (parameters, results), ordered after the work already queued: h2d may
+     * overwrite a buffer that queued ops read, so it waits for them; d2h waits for compute. */
     ct_status (*h2d)(ct_backend *b, void *dst, const void *host_src, size_t bytes);
     ct_status (*d2h)(ct_backend *b, void *host_dst, const void *src, size_t bytes);
     ct_status (*d2d)(ct_backend *b, void *dst, const void *src, size_t bytes);
