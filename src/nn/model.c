@@ -222,12 +222,9 @@ ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, i
         off += l->n_params;
         if (ct_layer_out_size(l) > widest) widest = ct_layer_out_size(l);
     }
-#ifdef _OPENMP
     m->n_shards = b->host_is_device && b->threads > 1 ? b->threads : 1;
-#else
-    m->n_shards = 1;
-#endif
     if (m->n_shards > CT_MAX_SHARDS) m->n_shards = CT_MAX_SHARDS;
+    if (m->n_shards > 1 && (s = ct_pool_create(m->n_shards, &m->pool)) != CT_OK) goto fail;
     for (int k = 0; k < m->n_shards; k++)
         if ((s = shard_alloc(m, &m->shards[k], widest)) != CT_OK) goto fail;
     m->grads = m->shards[0].grads;
@@ -254,6 +251,7 @@ fail:
 
 void ct_model_free(ct_model *m) {
     if (!m) return;
+    ct_pool_free(m->pool);
     ct_optimizer_release(&m->opt);
     for (int i = 0; i < m->n_owned; i++) m->b->free(m->b, m->owned[i]);
     free(m->owned);

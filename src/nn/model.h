@@ -9,6 +9,7 @@
 #ifndef CT_MODEL_H
 #define CT_MODEL_H
 
+#include "core/pool.h"
 #include "nn/layer.h"
 #include "optim/optim.h"
 
@@ -40,6 +41,7 @@ struct ct_model {
     float *params;                  /* (n_params) device; each layer's w is a view */
     ct_shard shards[CT_MAX_SHARDS];
     int n_shards;
+    ct_pool *pool;                  /* n_shards threads (NULL for one shard) */
     /* shard 0's buffers under short names: the gradient the optimizer applies, the labels and
      * statistics of a single-shard pass */
     float *grads, **acts;

@@ -18,9 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #define CT_PIXEL_SCALE (1.0f / 255.0f) /* like torchvision's ToTensor */
 /* auto keeps the dataset on a GPU when it takes at most this fraction of free memory */
@@ -48,9 +45,10 @@ int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_o
                  "streamed by loader workers");
         return data_on_device;
     }
-    if (m->b->host_is_device) {
-        snprintf(why, why_bytes, "streamed by loader workers (CPU)");
-        return 0;
+    if (m->b->host_is_device) { /* RAM is the device's memory: gather straight from it */
+        snprintf(why, why_bytes, "resident in RAM, gathered by the training threads "
+                 "(--data-on-device off: loader workers)");
+        return 1;
     }
     (void)bytes;
     snprintf(why, why_bytes, "resident on the device (%.1f MB)", (double)bytes / 1e6);
@@ -172,49 +170,53 @@ typedef struct {
 
 /* One batch of nb rows whose pixels are at src (device; rows picked by idx, or consecutive when
  * idx is NULL) and labels at labels. Each shard takes a contiguous slice of the rows; on the
- * CPU the shards run on their own threads and, when training, then apply the update to their
- * own slice of the parameters, summing every shard's gradient there. */
+ * CPU the shards run on the model's thread pool and, when training, then apply the update to
+ * their own slice of the parameters, summing every shard's gradient there. */
+typedef struct {
+    feeder *f;
+    const uint8_t *src, *labels;
+    const int32_t *idx;
+    int64_t nb;
+    const pass_args *a;
+    ct_status st[CT_MAX_SHARDS];
+} batch_job;
+
+static void batch_shard(void *arg, int t, int S) {
+    batch_job *j = arg;
+    ct_model *m = j->f->m;
+    ct_backend *b = j->f->b;
+    int64_t r0 = j->nb * t / S, r1 = j->nb * (t + 1) / S, rows = r1 - r0, row = j->f->row;
+    ct_shard *sh = &m->shards[t];
+    ct_status s = CT_OK;
+    if (rows > 0) {
+        s = b->gather_u8(b, j->idx ? j->src : j->src + r0 * row,
+                         j->idx ? j->labels : j->labels + r0, j->idx ? j->idx + r0 : NULL, rows,
+                         row, CT_PIXEL_SCALE, sh->acts[0], sh->labels);
+        if (s == CT_OK) s = ct_model_forward_shard(m, t, (int)rows, j->a->train);
+        if (s == CT_OK)
+            s = ct_model_loss_backward_shard(m, t, (int)rows, j->a->train, 1.0f / (float)j->nb);
+    } else if (j->a->train) {
+        s = b->memset0(b, sh->grads, (size_t)m->n_params * sizeof(float));
+    }
+    j->st[t] = s;
+    if (!j->a->train) return;
+    ct_pool_barrier(m->pool);
+    for (int k = 0; k < S; k++)
+        if (j->st[k] != CT_OK) return;
+    int64_t p0 = m->n_params * t / S, p1 = m->n_params * (t + 1) / S;
+    for (int k = 1; k < S && s == CT_OK; k++)
+        s = b->add_into(b, m->grads + p0, m->shards[k].grads + p0, p1 - p0);
+    if (s == CT_OK) s = ct_optimizer_step_range(j->a->opt, m->params, m->grads, j->a->lr, p0, p1);
+    if (s != CT_OK) j->st[t] = s; /* read only after the join */
+}
+
 static ct_status run_batch(feeder *f, const uint8_t *src, const uint8_t *labels,
                            const int32_t *idx, int64_t nb, const pass_args *a) {
     ct_model *m = f->m;
-    ct_backend *b = f->b;
-    int S = m->n_shards;
-    ct_status st[CT_MAX_SHARDS] = {CT_OK};
-    float scale = 1.0f / (float)nb;
-    #pragma omp parallel num_threads(S) if (S > 1)
-    {
-#ifdef _OPENMP
-        int t = omp_get_thread_num();
-#else
-        int t = 0;
-#endif
-        int64_t r0 = nb * t / S, r1 = nb * (t + 1) / S, rows = r1 - r0;
-        ct_shard *sh = &m->shards[t];
-        ct_status s = CT_OK;
-        if (rows > 0) {
-            s = b->gather_u8(b, idx ? src : src + r0 * f->row, idx ? labels : labels + r0,
-                             idx ? idx + r0 : NULL, rows, f->row, CT_PIXEL_SCALE, sh->acts[0],
-                             sh->labels);
-            if (s == CT_OK) s = ct_model_forward_shard(m, t, (int)rows, a->train);
-            if (s == CT_OK) s = ct_model_loss_backward_shard(m, t, (int)rows, a->train, scale);
-        } else if (a->train) {
-            s = b->memset0(b, sh->grads, (size_t)m->n_params * sizeof(float));
-        }
-        st[t] = s;
-        if (a->train) {
-            #pragma omp barrier
-            int ok = 1;
-            for (int k = 0; k < S; k++) ok &= st[k] == CT_OK;
-            int64_t p0 = m->n_params * t / S, p1 = m->n_params * (t + 1) / S;
-            for (int k = 1; ok && k < S && s == CT_OK; k++)
-                s = b->add_into(b, m->grads + p0, m->shards[k].grads + p0, p1 - p0);
-            if (ok && s == CT_OK)
-                s = ct_optimizer_step_range(a->opt, m->params, m->grads, a->lr, p0, p1);
-            if (st[t] == CT_OK) st[t] = s;
-        }
-    }
-    for (int k = 0; k < S; k++)
-        if (st[k] != CT_OK) return st[k];
+    batch_job j = {.f = f, .src = src, .labels = labels, .idx = idx, .nb = nb, .a = a};
+    ct_pool_run(m->pool, batch_shard, &j);
+    for (int k = 0; k < m->n_shards; k++)
+        if (j.st[k] != CT_OK) return j.st[k];
     if (a->train) ct_optimizer_count_step(a->opt);
     return CT_OK;
 }
@@ -371,6 +373,13 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     if (cfg->num_phases <= 0 || cfg->num_phases > CT_MAX_PHASES)
         return ct_fail(CT_ERR_INVALID, "schedule: %d phases (1..%d allowed)", cfg->num_phases,
                        CT_MAX_PHASES);
+    if (cfg->workers < 0 || cfg->workers > 64)
+        return ct_fail(CT_ERR_INVALID, "workers must be in 0..64, got %d", cfg->workers);
+    if (cfg->prefetch < 0) return ct_fail(CT_ERR_INVALID, "prefetch must be >= 0, got %d",
+                                          cfg->prefetch);
+    if (cfg->data_on_device < -1 || cfg->data_on_device > 1)
+        return ct_fail(CT_ERR_INVALID, "data_on_device must be -1 (auto), 0 or 1, got %d",
+                       cfg->data_on_device);
     int total_epochs = 0;
     for (int p = 0; p < cfg->num_phases; p++) {
         if (cfg->phases[p].epochs < 0 || !(cfg->phases[p].lr > 0.0f))

@@ -1,10 +1,12 @@
 /*
  * cpu.c — the CPU backend: the reference implementation of every op in backend.h.
  *
- * Matrix products go to OpenBLAS (cblas_sgemm); the small elementwise and row-wise ops are
- * plain loops that the compiler vectorises, parallelised with OpenMP when the work is large
- * enough to pay for waking threads. "Device" memory is host memory, so copies are memcpy and
- * the stream functions are no-ops.
+ * Every op runs on the calling thread: the model gives each CPU thread its own shard of the
+ * batch (nn/model.h), so threads split work once per step rather than once per op. Matrix
+ * products use the register-blocked kernels of kernels.c for the small training shapes and
+ * single-threaded OpenBLAS otherwise; loops that matter are in kernels.c too, compiled per
+ * instruction set. "Device" memory is host memory: copies are memcpy and the stream functions
+ * only check their arguments.
  */
 #include "backend/backend.h"
 #include "backend/cpu/kernels.h"
@@ -16,16 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* OpenBLAS extensions (declared in its cblas.h; repeated so other BLAS headers also build). */
 extern void openblas_set_num_threads(int num_threads);
 extern char *openblas_get_config(void);
 
-/* Below this many elements an elementwise loop runs on one thread. */
-#define CT_CPU_PARALLEL_MIN 32768
 #define CT_CPU_ALIGN_BYTES 64
 /* gather_u8 prefetches the row this many rows ahead */
 #define CT_GATHER_AHEAD 4
@@ -111,7 +108,10 @@ static ct_status cpu_gemm(ct_backend *b, int ta, int tb, int M, int N, int K, fl
 
 static ct_status cpu_bias_add(ct_backend *b, float *y, const float *bias, int64_t outer,
                               int64_t channels, int64_t inner) {
-    #pragma omp parallel for if (outer * channels * inner >= CT_CPU_PARALLEL_MIN)
+    if (inner == 1) {
+        ct_bias_rows(y, bias, outer, channels);
+        return CT_OK;
+    }
     for (int64_t o = 0; o < outer; o++)
         for (int64_t c = 0; c < channels; c++) {
             float *row = y + (o * channels + c) * inner; // (inner)
@@ -123,15 +123,10 @@ static ct_status cpu_bias_add(ct_backend *b, float *y, const float *bias, int64_
 
 static ct_status cpu_bias_grad(ct_backend *b, float *dbias, const float *dy, int64_t outer,
                                int64_t channels, int64_t inner) {
-    for (int64_t c = 0; c < channels; c++) dbias[c] = 0.0f;
     if (inner == 1) { /* (outer, channels): sum the rows, vectorised along channels */
-        for (int64_t o = 0; o < outer; o++) {
-            const float *row = dy + o * channels;
-            for (int64_t c = 0; c < channels; c++) dbias[c] += row[c];
-        }
+        ct_colsum(dbias, dy, outer, channels);
         return CT_OK;
     }
-    #pragma omp parallel for if (outer * channels * inner >= CT_CPU_PARALLEL_MIN)
     for (int64_t c = 0; c < channels; c++) {
         float s = 0.0f;
         for (int64_t o = 0; o < outer; o++) {
@@ -147,26 +142,20 @@ static inline float gelu(float x) { return 0.5f * x * (1.0f + erff(x * (float)M_
 
 static ct_status cpu_act_forward(ct_backend *b, ct_act kind, float param, const float *x,
                                  float *y, int64_t n) {
-    int par = n >= CT_CPU_PARALLEL_MIN;
     switch (kind) {
     case CT_ACT_RELU:
-        #pragma omp parallel for if (par)
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        ct_relu_forward(x, y, n);
         break;
     case CT_ACT_LEAKY_RELU:
-        #pragma omp parallel for if (par)
         for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : param * x[i];
         break;
     case CT_ACT_SIGMOID:
-        #pragma omp parallel for if (par)
         for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
         break;
     case CT_ACT_TANH:
-        #pragma omp parallel for if (par)
         for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
         break;
     case CT_ACT_GELU:
-        #pragma omp parallel for if (par)
         for (int64_t i = 0; i < n; i++) y[i] = gelu(x[i]);
         break;
     default: return ct_fail(CT_ERR_INVALID, "unknown activation %d", (int)kind);
@@ -176,27 +165,21 @@ static ct_status cpu_act_forward(ct_backend *b, ct_act kind, float param, const 
 
 static ct_status cpu_act_backward(ct_backend *b, ct_act kind, float param, const float *x,
                                   const float *y, const float *dy, float *dx, int64_t n) {
-    int par = n >= CT_CPU_PARALLEL_MIN;
     switch (kind) {
     case CT_ACT_RELU:
-        #pragma omp parallel for if (par)
-        for (int64_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+        ct_relu_backward(x, dy, dx, n);
         break;
     case CT_ACT_LEAKY_RELU:
-        #pragma omp parallel for if (par)
         for (int64_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : param * dy[i];
         break;
     case CT_ACT_SIGMOID:
-        #pragma omp parallel for if (par)
         for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
         break;
     case CT_ACT_TANH:
-        #pragma omp parallel for if (par)
         for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
         break;
     case CT_ACT_GELU: {
         const float inv_sqrt_2pi = 0.3989422804014327f;
-        #pragma omp parallel for if (par)
         for (int64_t i = 0; i < n; i++) {
             float v = x[i];
             float cdf = 0.5f * (1.0f + erff(v * (float)M_SQRT1_2));
@@ -238,22 +221,15 @@ static ct_status cpu_xent(ct_backend *b, const float *logits, const uint8_t *lab
     return CT_OK;
 }
 
-/* One row: out[j] = scale * in[j] (restrict: the uint8 source may not alias the floats, so the
- * loop vectorises). */
-static void convert_row(const uint8_t *restrict in, float *restrict out, int64_t row, float scale) {
-    for (int64_t j = 0; j < row; j++) out[j] = scale * (float)in[j];
-}
-
 static ct_status cpu_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,
                                const int32_t *idx, int64_t n, int64_t row, float scale,
                                float *dst, uint8_t *labels_dst) {
-    #pragma omp parallel for if (n * row >= CT_CPU_PARALLEL_MIN * 4)
     for (int64_t i = 0; i < n; i++) {
         int64_t s = idx ? idx[i] : i;
         if (idx && i + CT_GATHER_AHEAD < n) /* rows lie scattered over the dataset */
             for (int64_t off = 0; off < row; off += 64)
                 __builtin_prefetch(src + (int64_t)idx[i + CT_GATHER_AHEAD] * row + off);
-        convert_row(src + s * row, dst + i * row, row, scale); // (row) -> (row)
+        ct_convert_u8(src + s * row, dst + i * row, row, scale); // (row) -> (row)
     }
     if (labels_dst)
         for (int64_t i = 0; i < n; i++) labels_dst[i] = labels_src[idx ? idx[i] : i];
@@ -261,20 +237,16 @@ static ct_status cpu_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t 
 }
 
 static ct_status cpu_add_into(ct_backend *b, float *dst, const float *src, int64_t n) {
-    #pragma omp parallel for if (n >= CT_CPU_PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++) dst[i] += src[i];
     return CT_OK;
 }
 
 static ct_status cpu_sgd_step(ct_backend *b, float *w, const float *g, float *m, int64_t n,
                               float lr, float momentum, float wd, int nesterov, int first) {
-    int par = n >= CT_CPU_PARALLEL_MIN;
     if (momentum == 0.0f) {
-        #pragma omp parallel for if (par)
         for (int64_t i = 0; i < n; i++) w[i] -= lr * (g[i] + wd * w[i]);
         return CT_OK;
     }
-    #pragma omp parallel for if (par)
     for (int64_t i = 0; i < n; i++) {
         float d = g[i] + wd * w[i];
         float v = first ? d : momentum * m[i] + d;
@@ -304,9 +276,6 @@ ct_status ct_cpu_backend_create(int threads, ct_backend **out) {
     b->threads = threads;
     /* The model runs one shard per thread (model.h), each calling single-threaded ops. */
     openblas_set_num_threads(1);
-#ifdef _OPENMP
-    omp_set_num_threads(threads);
-#endif
     const char *cfg = openblas_get_config();
     char blas[64];
     snprintf(blas, sizeof blas, "%s", cfg ? cfg : "BLAS");

@@ -15,6 +15,7 @@
 #include "backend/cpu/kernels.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 typedef float v16 __attribute__((vector_size(64)));
@@ -42,48 +43,82 @@ typedef void (*gemm_rank1_fn)(int M, int N, int K, float alpha, const float *A, 
 #include "backend/cpu/kernels_impl.h"
 #undef KNAME
 
-static gemm_nt_fn g_nt;
-static gemm_rank1_fn g_rank1;
-static const char *g_isa = "baseline";
+/* One instruction set's versions of every kernel. */
+typedef struct {
+    const char *isa;
+    gemm_nt_fn nt;
+    gemm_rank1_fn rank1;
+    void (*convert_u8)(const uint8_t *in, float *out, int64_t n, float scale);
+    void (*relu_forward)(const float *x, float *y, int64_t n);
+    void (*relu_backward)(const float *x, const float *dy, float *dx, int64_t n);
+    void (*bias_rows)(float *y, const float *bias, int64_t rows, int64_t cols);
+    void (*colsum)(float *db, const float *dy, int64_t rows, int64_t cols);
+} kernel_set;
+
+#define KERNEL_SET(isa_name, sfx)                                                              \
+    {isa_name, gemm_nt_##sfx, gemm_rank1_##sfx, convert_u8_##sfx, relu_forward_##sfx,          \
+     relu_backward_##sfx, bias_rows_##sfx, colsum_##sfx}
+
+static const kernel_set k_base = KERNEL_SET("baseline", base);
+#if defined(__x86_64__)
+static const kernel_set k_v3 = KERNEL_SET("AVX2", v3);
+static const kernel_set k_v4 = KERNEL_SET("AVX-512", v4);
+#endif
+static const kernel_set *g_k;
 
 static void pick_kernels(void) {
-    g_nt = gemm_nt_base;
-    g_rank1 = gemm_rank1_base;
+    const kernel_set *k = &k_base;
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
-        g_nt = gemm_nt_v4;
-        g_rank1 = gemm_rank1_v4;
-        g_isa = "AVX-512";
-    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        g_nt = gemm_nt_v3;
-        g_rank1 = gemm_rank1_v3;
-        g_isa = "AVX2";
-    }
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
+        k = &k_v4;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        k = &k_v3;
 #endif
+    __atomic_store_n(&g_k, k, __ATOMIC_RELEASE);
 }
 
-const char *ct_small_gemm_isa(void) {
-    if (!g_nt) pick_kernels();
-    return g_isa;
+static inline const kernel_set *kernels(void) {
+    const kernel_set *k = __atomic_load_n(&g_k, __ATOMIC_ACQUIRE);
+    if (!k) {
+        pick_kernels();
+        k = g_k;
+    }
+    return k;
+}
+
+const char *ct_small_gemm_isa(void) { return kernels()->isa; }
+
+void ct_convert_u8(const uint8_t *in, float *out, int64_t n, float scale) {
+    kernels()->convert_u8(in, out, n, scale);
+}
+void ct_relu_forward(const float *x, float *y, int64_t n) { kernels()->relu_forward(x, y, n); }
+void ct_relu_backward(const float *x, const float *dy, float *dx, int64_t n) {
+    kernels()->relu_backward(x, dy, dx, n);
+}
+void ct_bias_rows(float *y, const float *bias, int64_t rows, int64_t cols) {
+    kernels()->bias_rows(y, bias, rows, cols);
+}
+void ct_colsum(float *db, const float *dy, int64_t rows, int64_t cols) {
+    kernels()->colsum(db, dy, rows, cols);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 
 int ct_small_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc) {
-    if (!g_nt) pick_kernels();
+    const kernel_set *k = kernels();
     if (!ta && tb) {
-        g_nt(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        k->nt(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return 1;
     }
     if (ta && !tb) { /* A is (K, M): a(i, k) = A[k*lda + i] */
-        g_rank1(M, N, K, alpha, A, 1, (size_t)lda, B, ldb, beta, C, ldc);
+        k->rank1(M, N, K, alpha, A, 1, (size_t)lda, B, ldb, beta, C, ldc);
         return 1;
     }
     if (!ta && !tb) { /* A is (M, K): a(i, k) = A[i*lda + k] */
-        g_rank1(M, N, K, alpha, A, (size_t)lda, 1, B, ldb, beta, C, ldc);
+        k->rank1(M, N, K, alpha, A, (size_t)lda, 1, B, ldb, beta, C, ldc);
         return 1;
     }
     return 0;

@@ -119,3 +119,31 @@ void KNAME(gemm_rank1)(int M, int N, int K, float alpha, const float *A, size_t 
     if (n16 < N) KNAME(rank1_tail)(M, n16, N, K, alpha, A, a_i, a_k, B, ldb, beta, C, ldc);
 }
 
+
+/* ------------------------------------------------------------------------------------------ */
+/* elementwise and row-wise loops: restrict pointers so that they vectorise                    */
+
+void KNAME(convert_u8)(const uint8_t *restrict in, float *restrict out, int64_t n, float scale) {
+    for (int64_t j = 0; j < n; j++) out[j] = scale * (float)in[j];
+}
+
+void KNAME(relu_forward)(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void KNAME(relu_backward)(const float *x, const float *dy, float *dx, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+/* y(rows, cols) += bias(cols) */
+void KNAME(bias_rows)(float *restrict y, const float *restrict bias, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) y[r * cols + c] += bias[c];
+}
+
+/* db(cols) = sum over rows of dy(rows, cols) */
+void KNAME(colsum)(float *restrict db, const float *restrict dy, int64_t rows, int64_t cols) {
+    for (int64_t c = 0; c < cols; c++) db[c] = 0.0f;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) db[c] += dy[r * cols + c];
+}
