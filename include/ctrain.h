@@ -35,6 +35,8 @@ typedef enum {
 
 const char *ct_last_error(void);            /* message of the last failure on this thread */
 const char *ct_status_name(ct_status s);    /* "invalid argument", "I/O error", ... */
+/* The library's version, "MAJOR.MINOR.PATCH" (CMake's project VERSION). */
+const char *ct_version(void);
 
 /* ------------------------------------------------------------------------------------------ */
 /* devices                                                                                     */
@@ -109,6 +111,9 @@ ct_status ct_model_summary(const ct_model *m, char *buf, size_t buf_bytes);
 /* Copies all parameters (in layer order) to/from host memory: count = ct_model_param_count. */
 ct_status ct_model_get_params(const ct_model *m, float *host);
 ct_status ct_model_set_params(ct_model *m, const float *host);
+/* Class probabilities (softmax of the logits, inference mode) of n inputs: x (n, C*H*W) host
+ * floats scaled like training's inputs (pixel / 255); probs (n, classes) host. */
+ct_status ct_model_predict(ct_model *m, const float *x, int64_t n, float *probs);
 
 /* ------------------------------------------------------------------------------------------ */
 /* training                                                                                    */

@@ -13,6 +13,7 @@
 #include "args.h"
 #include "cli.h"
 #include "progress.h"
+#include "train.h"
 
 #include "ctrain.h"
 
@@ -23,34 +24,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SCHEDULE_BYTES 512
-#define MAX_TOTAL_EPOCHS 1000000 /* a sanity bound: history holds one entry per epoch */
-#define MODEL_SPEC_BYTES 256
-
 /* ------------------------------------------------------------------------------------------ */
 /* options                                                                                     */
 
-typedef struct {
-    const char *data_dir;
-    int64_t val_size;
-    const char *model;
-    int hidden;
-    const char *schedule;
-    int epochs;
-    float lr;
-    int batch_size, eval_batch_size;
-    float momentum, weight_decay;
-    int nesterov;
-    uint64_t seed;
-    const char *device;
-    int threads, workers, prefetch;
-    const char *data_on_device;
-    int quiet;
-    char schedule_default[SCHEDULE_BYTES];
-    ct_train_config cfg; /* the library's defaults, then the flags */
-} train_opts;
-
-enum { NUM_TRAIN_FLAGS = 19 };
+enum { NUM_TRAIN_FLAGS = 24 };
 
 static void format_schedule(const ct_phase *ph, int n, char *out, size_t out_bytes) {
     size_t len = 0;
@@ -132,6 +109,22 @@ static int make_flags(train_opts *o, cli_flag *f) {
                  "stream batches through the loader (off)"},
         {.name = "quiet", .kind = CLI_SWITCH, .dst = &o->quiet,
          .help = "no progress bar, no Device/Model/Data/Plan lines"},
+        {.name = "save", .kind = CLI_STR, .dst = &o->save_dir, .metavar = "DIR",
+         .help = "checkpoint into DIR (model.safetensors, train_state.safetensors)\n"
+                 "at the end, on Ctrl-C and every --save-every epochs",
+         .def = "none; with --resume, the resumed folder"},
+        {.name = "save-every", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->save_every,
+         .metavar = "N", .help = "also checkpoint after every N epochs (0: only at the end)"},
+        {.name = "resume", .kind = CLI_STR, .dst = &o->resume_dir, .metavar = "DIR",
+         .help = "continue the run saved in DIR exactly where it stopped; its\n"
+                 "settings are kept (see below)", .def = "none"},
+        {.name = "plot", .kind = CLI_STR, .dst = &o->plot_dir, .metavar = "DIR",
+         .help = "after each epoch draw DIR/loss.png and DIR/accuracy.png",
+         .def = "none"},
+        {.name = "log", .kind = CLI_STR, .dst = &o->log_path, .metavar = "FILE",
+         .help = "one JSON object per epoch per line (epoch, phase, lr,\n"
+                 "train_loss, train_acc, val_loss, val_acc, seconds, samples_per_s)",
+         .def = "none"},
     };
     memcpy(f, t, sizeof t);
     return NUM_TRAIN_FLAGS;
@@ -160,8 +153,26 @@ void train_help(FILE *out) {
           "  test_loss: L, test_acc: A\n"
           "  Training time: T s (S s/epoch)              T: wall time of training and validation;\n"
           "                                              S: median training time of one epoch\n"
-          "A progress bar is drawn on stderr when it is a terminal. Ctrl-C stops after the\n"
-          "current step (exit 130); a second Ctrl-C ends the process at once.\n",
+          "A progress bar is drawn on stderr when it is a terminal. Ctrl-C (or SIGTERM) stops\n"
+          "after the current step, checkpoints when --save (or --resume) names a folder, says\n"
+          "how to resume, and exits 130; a second Ctrl-C ends the process at once.\n"
+          "\n"
+          "checkpoints (--save DIR):\n"
+          "  DIR/model.safetensors        the weights under PyTorch state_dict names (linear1.weight\n"
+          "                               [32, 784], ...) and metadata (spec, input shape, accuracy)\n"
+          "  DIR/train_state.safetensors  all a resume needs: weights, optimizer state, position in\n"
+          "                               the epoch, settings and history\n"
+          "  Each file is replaced atomically: a kill during a save leaves the previous one whole.\n"
+          "\n"
+          "resuming (--resume DIR): the run continues from where it was saved and prints the same\n"
+          "numbers as a run never stopped (on the CPU, same --threads). Its settings come from the\n"
+          "checkpoint; flags that change the results (--model, --hidden, --val-size, --seed,\n"
+          "--batch-size, --eval-batch-size, --momentum, --weight-decay, --nesterov) may be given\n"
+          "only with the saved value. --epochs N extends or shortens the run to N epochs in all\n"
+          "(the last phase's learning rate continues), --schedule/--lr replace the schedule if\n"
+          "the epochs already run keep their learning rate. --device, --threads, --workers,\n"
+          "--prefetch, --data-on-device, --data, --quiet, --plot, --log may differ.\n"
+          "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }
 
@@ -249,23 +260,27 @@ static int finish_options(train_opts *o, cli_flag *flags, int nflags) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* callbacks and Ctrl-C                                                                        */
+/* callbacks, Ctrl-C and SIGTERM                                                               */
 
 static volatile sig_atomic_t g_interrupted = 0;
 
-static void on_sigint(int sig) {
+static void on_signal(int sig) {
     (void)sig;
-    g_interrupted = 1; /* SA_RESETHAND: a second Ctrl-C gets the default action */
+    g_interrupted = 1; /* SA_RESETHAND: a second signal gets the default action */
 }
 
 typedef struct {
     progress_bar bar;
     int epochs_done;
+    train_run *run;
+    int test_stop_epoch;     /* CTRAIN_TEST_INTERRUPT_AT=EPOCH:BATCH raises SIGINT there */
+    int64_t test_stop_batch;
 } fit_state;
 
 static int on_step(void *user, int epoch, int64_t done, int64_t total, int64_t samples,
                    double elapsed_s) {
     fit_state *st = user;
+    if (epoch == st->test_stop_epoch && done == st->test_stop_batch) raise(SIGINT);
     if (g_interrupted) return 1;
     progress_step(&st->bar, epoch, done, total, samples, elapsed_s);
     return 0;
@@ -273,10 +288,16 @@ static int on_step(void *user, int epoch, int64_t done, int64_t total, int64_t s
 
 static int on_epoch(void *user, const ct_epoch_result *r) {
     fit_state *st = user;
+    train_run *run = st->run;
     progress_clear(&st->bar);
     printf("Epoch [%d], val_loss: %.4f, val_acc: %.4f\n", r->epoch, r->val.loss, r->val.accuracy);
     fflush(stdout);
     st->epochs_done++;
+    train_epoch_outputs(run, r->epoch + 1);
+    int every = run->o->save_every;
+    if (run->save_dir && every > 0 && (r->epoch + 1) % every == 0 && !g_interrupted &&
+        r->epoch + 1 < run->total_epochs && train_save(run, NULL) != 0)
+        return 1; /* a checkpoint that cannot be written stops the run (message printed) */
     return g_interrupted ? 1 : 0;
 }
 
@@ -300,7 +321,7 @@ static double median_train_s(const ct_epoch_result *h, int n) {
 /* ------------------------------------------------------------------------------------------ */
 /* the command                                                                                 */
 
-static void print_plan(const train_opts *o, int total_epochs) {
+static void print_plan(const train_opts *o, int total_epochs, const char *save_dir) {
     const ct_train_config *c = &o->cfg;
     char sched[SCHEDULE_BYTES];
     format_schedule(c->phases, c->num_phases, sched, sizeof sched);
@@ -308,7 +329,28 @@ static void print_plan(const train_opts *o, int total_epochs) {
            sched, c->batch_size);
     if (c->momentum > 0) printf(", momentum %g%s", (double)c->momentum, c->nesterov ? " (Nesterov)" : "");
     if (c->weight_decay > 0) printf(", weight decay %g", (double)c->weight_decay);
-    printf(", seed %llu\n", (unsigned long long)o->seed);
+    printf(", seed %llu", (unsigned long long)o->seed);
+    if (save_dir) printf(", saving to %s", save_dir);
+    printf("\n");
+}
+
+/* What to say when the run stops early: where it stopped, what was saved, how to go on. */
+static void report_interrupt(const train_run *run, int saved_ok) {
+    ct_fit_position p = ct_model_fit_position(run->m);
+    if (p.batch > 0) {
+        int64_t n_batches = (run->n_train + run->o->cfg.batch_size - 1) / run->o->cfg.batch_size;
+        fprintf(stderr, "ctrain: interrupted in epoch %d at batch %lld/%lld", p.epoch,
+                (long long)p.batch, (long long)n_batches);
+    } else {
+        fprintf(stderr, "ctrain: interrupted after %d of %d epochs", p.epoch, run->total_epochs);
+    }
+    if (!run->save_dir)
+        fprintf(stderr, "; nothing saved (give --save DIR to checkpoint)\n");
+    else if (saved_ok)
+        fprintf(stderr, "; saved to %s\nctrain: resume with: ctrain train --resume %s\n",
+                run->save_dir, run->save_dir);
+    else
+        fprintf(stderr, "; the checkpoint in %s could not be updated\n", run->save_dir);
 }
 
 int cmd_train(int argc, char **argv) {
@@ -321,7 +363,16 @@ int cmd_train(int argc, char **argv) {
     case CLI_PARSE_ERROR: return CLI_EXIT_USAGE;
     case CLI_PARSE_OK: break;
     }
-    if (finish_options(&o, flags, nflags) != CLI_EXIT_OK) return CLI_EXIT_USAGE;
+    ct_checkpoint *ck = NULL; /* the train state being resumed */
+    if (o.resume_dir) {
+        int r = train_resume_options(&o, flags, nflags, &ck);
+        if (r != CLI_EXIT_OK) return r;
+    }
+    if (finish_options(&o, flags, nflags) != CLI_EXIT_OK ||
+        (ck && train_resume_check_schedule(&o, ck) != CLI_EXIT_OK)) {
+        ct_checkpoint_free(ck);
+        return CLI_EXIT_USAGE;
+    }
     const ct_train_config *cfg = &o.cfg;
     int total_epochs = 0;
     for (int i = 0; i < cfg->num_phases; i++) total_epochs += cfg->phases[i].epochs;
@@ -330,7 +381,11 @@ int cmd_train(int argc, char **argv) {
     int32_t *train_idx = NULL, *val_idx = NULL;
     ct_backend *b = NULL;
     ct_model *m = NULL;
-    ct_epoch_result *history = NULL;
+    train_run run;
+    memset(&run, 0, sizeof run);
+    run.o = &o;
+    run.total_epochs = total_epochs;
+    run.save_dir = o.save_dir ? o.save_dir : o.resume_dir;
     int rc = CLI_EXIT_ERROR;
     ct_status s;
 
@@ -346,26 +401,28 @@ int cmd_train(int argc, char **argv) {
     }
 
     /* 2. the data folder, fetched when files are missing */
-    char dir[PATH_MAX];
-    if ((s = ct_data_dir(o.data_dir, "mnist", dir, sizeof dir)) != CT_OK) goto lib_error;
-    if (!mnist_files_present(dir)) {
-        fprintf(stderr, "MNIST not found in %s: fetching it\n", dir);
-        if ((s = ct_data_fetch_mnist(dir, cli_log_line, NULL)) != CT_OK) goto lib_error;
+    if ((s = ct_data_dir(o.data_dir, "mnist", run.data_dir, sizeof run.data_dir)) != CT_OK)
+        goto lib_error;
+    if (!mnist_files_present(run.data_dir)) {
+        fprintf(stderr, "MNIST not found in %s: fetching it\n", run.data_dir);
+        if ((s = ct_data_fetch_mnist(run.data_dir, cli_log_line, NULL)) != CT_OK) goto lib_error;
     }
 
     /* 3. train (60000) and test (10000), train split into train/val */
-    if ((s = ct_dataset_load_mnist(dir, "train", &train)) != CT_OK) goto lib_error;
-    if ((s = ct_dataset_load_mnist(dir, "test", &test)) != CT_OK) goto lib_error;
+    if ((s = ct_dataset_load_mnist(run.data_dir, "train", &train)) != CT_OK) goto lib_error;
+    if ((s = ct_dataset_load_mnist(run.data_dir, "test", &test)) != CT_OK) goto lib_error;
     int64_t n_all = ct_dataset_count(train);
     if (o.val_size >= n_all) {
         rc = cli_usage_error("train", "--val-size: %lld leaves no training images (the training set "
                              "has %lld)", (long long)o.val_size, (long long)n_all);
         goto done;
     }
-    int64_t n_val = o.val_size, n_train = n_all - o.val_size;
-    if ((s = ct_split_indices(n_all, n_val, o.seed, &train_idx, &val_idx)) != CT_OK) goto lib_error;
+    run.n_val = o.val_size;
+    run.n_train = n_all - o.val_size;
+    if ((s = ct_split_indices(n_all, run.n_val, o.seed, &train_idx, &val_idx)) != CT_OK)
+        goto lib_error;
 
-    /* 4. the model */
+    /* 4. the model: new, or the resumed run's (weights, optimizer state, position, history) */
     int in_c = ct_dataset_channels(train), in_h = ct_dataset_height(train);
     int in_w = ct_dataset_width(train), classes = ct_dataset_classes(train);
     char spec[MODEL_SPEC_BYTES];
@@ -376,6 +433,23 @@ int cmd_train(int argc, char **argv) {
         snprintf(spec, sizeof spec, "%s", o.model);
     int max_batch = cfg->batch_size > cfg->eval_batch_size ? cfg->batch_size : cfg->eval_batch_size;
     if ((s = ct_model_create(b, spec, in_c, in_h, in_w, max_batch, o.seed, &m)) != CT_OK) goto lib_error;
+    run.m = m;
+    run.history = calloc((size_t)total_epochs + 1, sizeof *run.history);
+    if (!run.history) {
+        fprintf(stderr, "ctrain: out of memory (history of %d epochs)\n", total_epochs);
+        goto done;
+    }
+    int resumed_epochs = 0;
+    if (ck) {
+        ct_train_config saved;
+        ct_epoch_result *hist = NULL;
+        if ((s = ct_checkpoint_load_train_state(ck, m, &saved, &run.before, &hist,
+                                                &resumed_epochs)) != CT_OK)
+            goto lib_error;
+        memcpy(run.history, hist, (size_t)resumed_epochs * sizeof *hist);
+        free(hist);
+        o.cfg.resume = saved.resume;
+    }
     if (!o.quiet) {
         long long params = (long long)ct_model_param_count(m);
         if (is_mlp)
@@ -393,59 +467,93 @@ int cmd_train(int argc, char **argv) {
             snprintf(where, sizeof where, "%s, %d worker%s", why, cfg->workers,
                      cfg->workers == 1 ? "" : "s");
         printf("Data: %lld train / %lld val / %lld test images (%dx%dx%d), %s\n",
-               (long long)n_train, (long long)n_val, (long long)ct_dataset_count(test), in_c, in_h,
-               in_w, where);
-        print_plan(&o, total_epochs);
+               (long long)run.n_train, (long long)run.n_val, (long long)ct_dataset_count(test),
+               in_c, in_h, in_w, where);
+        print_plan(&o, total_epochs, run.save_dir);
     }
     fflush(stdout);
+    if (run.save_dir && cli_mkdirs(run.save_dir) != 0) goto done;
+    if (o.plot_dir && cli_mkdirs(o.plot_dir) != 0) goto done;
+    if (train_log_open(&run, resumed_epochs) != 0) goto done;
 
-    /* 5. the tutorial's history = [evaluate(model, val_loader)] */
+    /* 5. the tutorial's history = [evaluate(model, val_loader)]; a resumed run has it */
     ct_eval_result ev;
-    if ((s = ct_evaluate(m, train, val_idx, n_val, cfg->eval_batch_size, &ev)) != CT_OK) goto lib_error;
-    printf("Before training: val_loss: %.4f, val_acc: %.4f\n", ev.loss, ev.accuracy);
+    if (ck) {
+        ct_fit_position p = cfg->resume;
+        int64_t n_batches = (run.n_train + cfg->batch_size - 1) / cfg->batch_size;
+        if (!o.quiet)
+            printf("Resumed from %s: epoch %d, batch %lld/%lld\n", o.resume_dir, p.epoch,
+                   (long long)p.batch, (long long)n_batches);
+        ct_checkpoint_free(ck);
+        ck = NULL;
+    } else {
+        if ((s = ct_evaluate(m, train, val_idx, run.n_val, cfg->eval_batch_size, &ev)) != CT_OK)
+            goto lib_error;
+        run.before = ev;
+        printf("Before training: val_loss: %.4f, val_acc: %.4f\n", ev.loss, ev.accuracy);
+    }
     fflush(stdout);
 
-    /* 6. fit, with Ctrl-C turned into a clean stop */
-    history = calloc((size_t)total_epochs, sizeof *history);
-    if (!history) {
-        fprintf(stderr, "ctrain: out of memory (history of %d epochs)\n", total_epochs);
-        goto done;
-    }
-    fit_state st = {.epochs_done = 0};
+    /* 6. fit, with Ctrl-C and SIGTERM turned into a clean stop (and a checkpoint) */
+    fit_state st = {.epochs_done = 0, .run = &run, .test_stop_epoch = -1};
+    const char *stop_at = getenv("CTRAIN_TEST_INTERRUPT_AT");
+    long long stop_batch = 0;
+    if (stop_at && sscanf(stop_at, "%d:%lld", &st.test_stop_epoch, &stop_batch) == 2)
+        st.test_stop_batch = stop_batch;
+    else
+        st.test_stop_epoch = -1;
     progress_init(&st.bar, !o.quiet && isatty(STDERR_FILENO), total_epochs);
     ct_callbacks cb = {.on_step = on_step, .on_epoch = on_epoch, .user = &st};
-    struct sigaction sa, old_sa;
+    struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
+    sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESETHAND;
     sigemptyset(&sa.sa_mask);
     g_interrupted = 0;
-    sigaction(SIGINT, &sa, &old_sa);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     double t0 = ct_time_s();
-    s = ct_fit(m, train, train_idx, n_train, val_idx, n_val, cfg, &cb, history);
+    s = ct_fit(m, train, train_idx, run.n_train, val_idx, run.n_val, cfg, &cb, run.history);
     double fit_s = ct_time_s() - t0;
-    sigaction(SIGINT, &old_sa, NULL);
     progress_clear(&st.bar);
-    if (s == CT_ERR_INTERRUPTED || g_interrupted) {
-        fprintf(stderr, "ctrain: interrupted after %d of %d epochs\n", st.epochs_done, total_epochs);
+    if (s == CT_ERR_INTERRUPTED || (s == CT_OK && g_interrupted)) {
+        int saved_ok = run.save_dir ? train_save(&run, NULL) == 0 : 0;
+        report_interrupt(&run, saved_ok);
         rc = CLI_EXIT_INTERRUPTED;
-        goto done;
+        goto restore;
     }
-    if (s != CT_OK) goto lib_error;
+    if (s != CT_OK) goto lib_error_restore;
 
-    /* 7. the test set, and the time */
+    /* 7. the test set, the time, and the final checkpoint */
     if ((s = ct_evaluate(m, test, NULL, ct_dataset_count(test), cfg->eval_batch_size, &ev)) != CT_OK)
-        goto lib_error;
+        goto lib_error_restore;
     printf("test_loss: %.4f, test_acc: %.4f\n", ev.loss, ev.accuracy);
-    printf("Training time: %.3f s (%.3f s/epoch)\n", fit_s, median_train_s(history, st.epochs_done));
+    printf("Training time: %.3f s (%.3f s/epoch)\n", fit_s,
+           median_train_s(run.history + resumed_epochs, st.epochs_done));
     fflush(stdout);
     rc = CLI_EXIT_OK;
-    goto done;
+    if (run.save_dir) {
+        if (train_save(&run, &ev) != 0) rc = CLI_EXIT_ERROR;
+        else if (!o.quiet) printf("Saved: %s\n", run.save_dir);
+    }
+    if (g_interrupted && rc == CLI_EXIT_OK) { /* a signal during the test or the save */
+        report_interrupt(&run, run.save_dir != NULL);
+        rc = CLI_EXIT_INTERRUPTED;
+    }
+    goto restore;
 
+lib_error_restore:
+    rc = cli_lib_error(s);
+restore:
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    goto done;
 lib_error:
     rc = cli_lib_error(s);
 done:
-    free(history);
+    if (run.log) fclose(run.log);
+    ct_checkpoint_free(ck);
+    free(run.history);
     ct_model_free(m);
     ct_backend_free(b);
     free(train_idx);

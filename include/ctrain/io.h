@@ -1,0 +1,186 @@
+/*
+ * ctrain/io.h — what training leaves behind: safetensors checkpoints (PyTorch state_dict names),
+ * images read for prediction, plots and image grids written as PNG, one JSON line per epoch.
+ *
+ * Checkpoint folder (written by `ctrain train --save DIR`):
+ *     DIR/model.safetensors        the parameters under PyTorch state_dict names, and metadata
+ *     DIR/train_state.safetensors  all a resume needs: a copy of the parameters ("model." + name),
+ *                                  the optimizer's state ("optimizer." + name + ".momentum_buffer"),
+ *                                  and in its metadata the fit position, step count, training
+ *                                  configuration and history
+ * Tensor names: each layer with parameters is named kindN (linear1, conv2, batchnorm3: N counts
+ * the layers with parameters of that kind... as the model names them, see ct_model_tensor_info)
+ * and its tensors are NAME.weight and NAME.bias in PyTorch's layout — linear (out, in), conv
+ * (out, in, kh, kw) — plus, for batch norm, the buffers NAME.running_mean, NAME.running_var and
+ * NAME.num_batches_tracked (I64 scalar).
+ *
+ * Every file is written atomically: DIR/.NAME.tmp.PID, fsync, rename over NAME, fsync DIR. A
+ * process killed at any moment leaves the previous file whole. (Test hook: the environment
+ * variable CTRAIN_TEST_SAVE_DELAY_MS makes writers sleep that long between 16 KiB chunks.)
+ *
+ * Reading validates the whole file first: a bad file is a CT_ERR_FORMAT whose message starts
+ * with the file's path and says what is wrong, on one line.
+ */
+#ifndef CTRAIN_IO_H
+#define CTRAIN_IO_H
+
+#include "ctrain.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* a model's tensors under their PyTorch names                                                 */
+
+#define CT_TENSOR_MAX_DIMS 8
+#define CT_TENSOR_NAME_BYTES 128
+
+typedef struct {
+    char name[CT_TENSOR_NAME_BYTES]; /* "linear1.weight" */
+    int ndim;                        /* 0 for a scalar */
+    int64_t shape[CT_TENSOR_MAX_DIMS];
+    int64_t offset;                  /* first float in the model's parameter (or buffer) area */
+    int64_t count;                   /* elements */
+    int is_buffer;                   /* 1: a buffer (running statistics), not a parameter */
+} ct_tensor_info;
+
+/* The expanded layer string and the per-sample input shape the model was built for. */
+const char *ct_model_spec(const ct_model *m);
+void ct_model_input_shape(const ct_model *m, int *c, int *h, int *w);
+/* Tensors of the model's state_dict, in layer order (parameters of every layer, then its
+ * buffers). */
+int ct_model_tensor_count(const ct_model *m);
+ct_status ct_model_tensor_info(const ct_model *m, int i, ct_tensor_info *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* writing checkpoints                                                                         */
+
+typedef struct {
+    const char *key, *value; /* both UTF-8; values are stored as strings (safetensors' rule) */
+} ct_meta;
+
+/* Writes m's parameters (and buffers) to path as safetensors, with metadata: format "pt",
+ * ctrain_version, model_spec, input_shape ("[1, 28, 28]"), classes, param_count, then extra. */
+ct_status ct_save_model(const ct_model *m, const char *path, const ct_meta *extra, int n_extra);
+
+typedef struct {
+    const ct_train_config *cfg;    /* the run's configuration; cfg->resume is ignored: the */
+                                   /* position saved is ct_model_fit_position(m) */
+    const ct_eval_result *before;  /* validation before training (NULL: none) */
+    const ct_epoch_result *history; /* the epochs run so far */
+    int n_history;
+    const ct_meta *extra;          /* more metadata (the tool's options) */
+    int n_extra;
+} ct_train_state;
+
+/* Writes everything a resume needs to path: tensors "model.NAME" (a copy of the parameters and
+ * buffers, so that the file is a complete resume point on its own) and "optimizer.NAME.SLOT"
+ * (SLOT: momentum_buffer for SGD; exp_avg, exp_avg_sq for a two-slot optimizer), and metadata:
+ * position (JSON: epoch, batch, loss_sum, correct, seconds), optimizer_steps, config (JSON),
+ * history (JSON: before and epochs), ctrain_version, model_spec, input_shape, then extra. */
+ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_train_state *st);
+
+/* ------------------------------------------------------------------------------------------ */
+/* reading checkpoints                                                                         */
+
+typedef struct ct_checkpoint ct_checkpoint;
+
+/* Reads and validates a safetensors file: the header length, the JSON header (parsed with
+ * jansson), every entry's dtype, shape and data_offsets (inside the data, no overlaps, no
+ * holes, sizes matching the shapes), metadata values being strings. */
+ct_status ct_checkpoint_open(const char *path, ct_checkpoint **out);
+void ct_checkpoint_free(ct_checkpoint *c);
+const char *ct_checkpoint_path(const ct_checkpoint *c);
+/* A metadata value, NULL when the key is absent. */
+const char *ct_checkpoint_meta(const ct_checkpoint *c, const char *key);
+int ct_checkpoint_tensor_count(const ct_checkpoint *c);
+/* Tensor i (in the header's order): name, dtype ("F32", "I64", ...), shape and raw
+ * little-endian data (not aligned: copy it out with memcpy). */
+ct_status ct_checkpoint_tensor(const ct_checkpoint *c, int i, const char **name,
+                               const char **dtype, int *ndim, const int64_t **shape,
+                               const void **data);
+
+/* Builds the model the checkpoint describes: spec (NULL: the metadata's model_spec, else one
+ * inferred from a chain of linearN tensors: flatten,linear(a),relu,...,linear(z)), input shape
+ * from the metadata's input_shape, else in_c/in_h/in_w; then loads its parameters (names
+ * without prefix, or with "model." in a train state). */
+ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, const char *spec,
+                                     int in_c, int in_h, int in_w, int max_batch,
+                                     ct_model **out);
+/* Copies the tensors PREFIX + name into m: every tensor of the model must be there, F32 (I64
+ * for num_batches_tracked) with the model's shape, and no other tensor may carry the prefix. */
+ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const char *prefix);
+
+/* From a train state, without a model: its configuration, resume = the saved position. */
+ct_status ct_checkpoint_train_config(const ct_checkpoint *c, ct_train_config *cfg);
+/* From a train state: loads the parameters and the optimizer's state into m, fills *cfg (the
+ * saved configuration, resume = the saved position), *before (may be NULL) and *history
+ * (malloc'd, *n_history entries; the caller frees it). */
+ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
+                                         ct_train_config *cfg, ct_eval_result *before,
+                                         ct_epoch_result **history, int *n_history);
+
+/* ------------------------------------------------------------------------------------------ */
+/* metrics as JSON                                                                             */
+
+/* One epoch as a JSON object on one line (no newline): {"epoch": 0, "phase": 0, "lr": 0.5,
+ * "train_loss": ..., "train_acc": ..., "val_loss": ..., "val_acc": ..., "seconds": ...,
+ * "samples_per_s": ...}; non-finite numbers are null. Returns the length, or -1 when it does
+ * not fit in buf. */
+int ct_epoch_json(const ct_epoch_result *r, char *buf, size_t buf_bytes);
+
+/* ------------------------------------------------------------------------------------------ */
+/* images in                                                                                   */
+
+typedef struct {
+    int w, h;         /* pixels */
+    int c;            /* 1 (grey) or 3 (RGB) */
+    uint8_t *pixels;  /* (h, w, c) */
+} ct_image;
+
+/* Reads a PNG (libpng) or a PBM/PGM/PPM/PAM image (libnetpbm), telling them apart by their
+ * first bytes. Any bit depth; palette and alpha are resolved (alpha over white). */
+ct_status ct_image_load(const char *path, ct_image *out);
+void ct_image_free(ct_image *img); /* frees the pixels; accepts an empty image */
+
+typedef enum {
+    CT_FIT_PAD = 0,  /* pad to a square with the background, then resize (area average) */
+    CT_FIT_STRETCH,  /* resize to the input's size as it is */
+    CT_FIT_DIGIT     /* like MNIST was made: crop to the ink, scale it into a 20/28 box, put its
+                      * centre of mass at the centre */
+} ct_image_fit;
+
+/* Turns an image into one model input (c, h, w) of floats in [0, 1] (pixel / 255): channels
+ * converted (grey from RGB by luminance 0.299 R + 0.587 G + 0.114 B), inverted when invert is
+ * 1, or when it is -1 (auto) and the border is mostly light (MNIST digits are light on black),
+ * then fitted. *inverted (may be NULL) says whether it was. */
+ct_status ct_image_to_input(const ct_image *img, int c, int h, int w, int invert,
+                            ct_image_fit fit, float *out, int *inverted);
+
+/* ------------------------------------------------------------------------------------------ */
+/* pictures out (cairo)                                                                        */
+
+typedef struct {
+    const char *label;   /* legend text */
+    const double *x, *y; /* n points; non-finite y values are skipped */
+    int n;
+} ct_series;
+
+/* A line chart as PNG (width x height pixels): axes with ticks and numbers, axis labels, a
+ * title, a legend, one coloured line with markers per series. */
+ct_status ct_plot_png(const char *path, const char *title, const char *xlabel,
+                      const char *ylabel, const ct_series *series, int n_series, int width,
+                      int height);
+
+/* A grid of images like torchvision's make_grid (padding 2) as PNG: images (n, c, h, w) uint8,
+ * cols per row, each scaled by scale, with its label under it; with preds (may be NULL) the
+ * prediction too, and wrong ones framed and labelled in red. title may be NULL. */
+ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int h, int w,
+                      const int *labels, const int *preds, int cols, int scale,
+                      const char *title);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CTRAIN_IO_H */

@@ -1,0 +1,132 @@
+/*
+ * atomic.c — atomic file replacement (see atomic.h).
+ */
+#include "io/atomic.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* "dir/name" → dir ("." when none) and name */
+static void split_path(const char *path, char *dir, size_t dir_bytes, const char **name) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(dir, dir_bytes, ".");
+        *name = path;
+    } else if (slash == path) {
+        snprintf(dir, dir_bytes, "/");
+        *name = slash + 1;
+    } else {
+        snprintf(dir, dir_bytes, "%.*s", (int)(slash - path), path);
+        *name = slash + 1;
+    }
+}
+
+/* Removes dir/.name.tmp.PID files whose process is gone (a save that was killed). */
+static void remove_stale(const char *dir, const char *name) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char prefix[PATH_MAX];
+    snprintf(prefix, sizeof prefix, ".%s.tmp.", name);
+    size_t plen = strlen(prefix);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, plen) != 0) continue;
+        char *end;
+        long pid = strtol(e->d_name + plen, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
+        char p[PATH_MAX];
+        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p) unlink(p);
+    }
+    closedir(d);
+}
+
+ct_status ct_afile_open(ct_afile *f, const char *path) {
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    char dir[PATH_MAX];
+    const char *name;
+    if (strlen(path) >= sizeof f->path) return ct_fail(CT_ERR_IO, "%s: path too long", path);
+    split_path(path, dir, sizeof dir, &name);
+    if (!*name) return ct_fail(CT_ERR_IO, "%s: not a file name", path);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    if (snprintf(f->tmp, sizeof f->tmp, "%s/.%s.tmp.%ld", dir, name, (long)getpid()) >=
+        (int)sizeof f->tmp)
+        return ct_fail(CT_ERR_IO, "%s: path too long", path);
+    remove_stale(dir, name);
+    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f->fd < 0) return ct_fail(CT_ERR_IO, "%s: cannot create: %s", f->tmp, strerror(errno));
+    const char *delay = getenv("CTRAIN_TEST_SAVE_DELAY_MS");
+    f->delay_ms = delay ? strtol(delay, NULL, 10) : 0;
+    if (f->delay_ms < 0) f->delay_ms = 0;
+    return CT_OK;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR) {}
+}
+
+ct_status ct_afile_write(ct_afile *f, const void *data, size_t n) {
+    if (f->failed) return f->failed;
+    if (f->fd < 0) return f->failed = ct_fail(CT_ERR_IO, "%s: not open", f->path);
+    const char *p = data;
+    while (n > 0) {
+        /* chunks end on multiples of the chunk size, so that the delay hook sees whole chunks */
+        size_t room = CT_AFILE_CHUNK_BYTES - f->written % CT_AFILE_CHUNK_BYTES;
+        size_t len = n < room ? n : room;
+        ssize_t w = write(f->fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return f->failed = ct_fail(CT_ERR_IO, "%s: write failed: %s", f->tmp, strerror(errno));
+        }
+        p += w;
+        n -= (size_t)w;
+        f->written += (size_t)w;
+        if (f->delay_ms && f->written % CT_AFILE_CHUNK_BYTES == 0) sleep_ms(f->delay_ms);
+    }
+    return CT_OK;
+}
+
+ct_status ct_afile_commit(ct_afile *f) {
+    ct_status s = f->failed;
+    if (s == CT_OK && f->fd < 0) s = ct_fail(CT_ERR_IO, "%s: not open", f->path);
+    if (s == CT_OK && fsync(f->fd) != 0)
+        s = ct_fail(CT_ERR_IO, "%s: fsync failed: %s", f->tmp, strerror(errno));
+    if (f->fd >= 0 && close(f->fd) != 0 && s == CT_OK)
+        s = ct_fail(CT_ERR_IO, "%s: close failed: %s", f->tmp, strerror(errno));
+    f->fd = -1;
+    if (s == CT_OK && rename(f->tmp, f->path) != 0)
+        s = ct_fail(CT_ERR_IO, "%s: cannot rename %s over it: %s", f->path, f->tmp,
+                    strerror(errno));
+    if (s != CT_OK) {
+        unlink(f->tmp);
+        return s;
+    }
+    char dir[PATH_MAX];
+    const char *name;
+    split_path(f->path, dir, sizeof dir, &name);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return ct_fail(CT_ERR_IO, "%s: cannot open to sync: %s", dir, strerror(errno));
+    int r = fsync(dfd);
+    int e = errno;
+    close(dfd);
+    if (r != 0 && e != EINVAL) /* some file systems cannot sync a folder */
+        return ct_fail(CT_ERR_IO, "%s: fsync of the folder failed: %s", dir, strerror(e));
+    return CT_OK;
+}
+
+void ct_afile_abort(ct_afile *f) {
+    if (f->fd >= 0) {
+        close(f->fd);
+        f->fd = -1;
+        unlink(f->tmp);
+    }
+}

@@ -1,0 +1,272 @@
+/*
+ * checkpoint.c — a model to and from safetensors: ct_save_model, ct_checkpoint_load_params,
+ * ct_checkpoint_create_model (and the tensor lists train_state.c shares).
+ *
+ * model.safetensors holds the tensors of ct_model_tensor_info under their own names, F32, and
+ * metadata: format "pt" (what PyTorch's safetensors helpers write), ctrain_version, model_spec,
+ * input_shape, classes, param_count, and whatever the caller adds (the tool adds the dataset,
+ * epoch and accuracies).
+ */
+#include "io/checkpoint.h"
+
+#include "io/json_out.h"
+#include "nn/model.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* tensor lists                                                                                */
+
+void ct_tensor_list_free(ct_tensor_list *l) {
+    free(l->t);
+    free(l->names);
+    free(l->info);
+    memset(l, 0, sizeof *l);
+}
+
+ct_status ct_tensor_list_model(const ct_model *m, const float *params, const char *prefix,
+                               ct_tensor_list *out) {
+    memset(out, 0, sizeof *out);
+    int n = ct_model_tensor_count(m);
+    out->info = ct_calloc((size_t)(n ? n : 1), sizeof *out->info, "tensor list");
+    out->t = ct_calloc((size_t)(n ? n : 1), sizeof *out->t, "tensor list");
+    out->names = ct_calloc((size_t)(n ? n : 1), CT_LIST_NAME_BYTES, "tensor names");
+    if (!out->info || !out->t || !out->names) {
+        ct_tensor_list_free(out);
+        return CT_ERR_NOMEM;
+    }
+    for (int i = 0; i < n; i++) {
+        ct_status s = ct_model_tensor_info(m, i, &out->info[i]);
+        if (s) {
+            ct_tensor_list_free(out);
+            return s;
+        }
+        char *name = out->names + (size_t)i * CT_LIST_NAME_BYTES;
+        snprintf(name, CT_LIST_NAME_BYTES, "%s%s", prefix, out->info[i].name);
+        out->t[i] = (ct_st_tensor){.name = name, .dtype = "F32", .ndim = out->info[i].ndim,
+                                   .shape = out->info[i].shape,
+                                   .data = params + out->info[i].offset};
+    }
+    out->n = n;
+    return CT_OK;
+}
+
+void ct_shape_text(const int64_t *shape, int ndim, char *buf, size_t bytes) {
+    size_t used = (size_t)snprintf(buf, bytes, "[");
+    for (int d = 0; d < ndim && used < bytes; d++)
+        used += (size_t)snprintf(buf + used, bytes - used, "%s%lld", d ? ", " : "",
+                                 (long long)shape[d]);
+    if (used < bytes) snprintf(buf + used, bytes - used, "]");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* saving                                                                                      */
+
+int ct_model_meta(const ct_model *m, char (*buf)[CT_META_VALUE_BYTES], ct_meta *out) {
+    int c, h, w, n = 0;
+    ct_model_input_shape(m, &c, &h, &w);
+    out[n++] = (ct_meta){"ctrain_version", ct_version()};
+    out[n++] = (ct_meta){"model_spec", ct_model_spec(m)};
+    snprintf(buf[0], CT_META_VALUE_BYTES, "[%d, %d, %d]", c, h, w);
+    out[n++] = (ct_meta){"input_shape", buf[0]};
+    snprintf(buf[1], CT_META_VALUE_BYTES, "%d", ct_model_num_classes(m));
+    out[n++] = (ct_meta){"classes", buf[1]};
+    snprintf(buf[2], CT_META_VALUE_BYTES, "%lld", (long long)ct_model_param_count(m));
+    out[n++] = (ct_meta){"param_count", buf[2]};
+    return n;
+}
+
+ct_status ct_save_model(const ct_model *m, const char *path, const ct_meta *extra, int n_extra) {
+    if (n_extra < 0 || (n_extra > 0 && !extra))
+        return ct_fail(CT_ERR_INVALID, "%s: bad metadata list", path);
+    int64_t np = ct_model_param_count(m);
+    float *host = ct_malloc((size_t)(np ? np : 1) * sizeof(float), "parameters to save");
+    if (!host) return CT_ERR_NOMEM;
+    ct_meta *meta = ct_calloc((size_t)n_extra + CT_MODEL_META_MAX + 1, sizeof *meta, "metadata");
+    ct_tensor_list l = {0};
+    char buf[CT_MODEL_META_MAX][CT_META_VALUE_BYTES];
+    ct_status s = meta ? ct_model_get_params(m, host) : CT_ERR_NOMEM;
+    if (s == CT_OK) s = ct_tensor_list_model(m, host, "", &l);
+    if (s == CT_OK) {
+        int n = 0;
+        meta[n++] = (ct_meta){"format", "pt"};
+        n += ct_model_meta(m, buf, meta + n);
+        for (int i = 0; i < n_extra; i++) meta[n++] = extra[i];
+        s = ct_st_write(path, l.t, l.n, meta, n);
+    }
+    ct_tensor_list_free(&l);
+    free(meta);
+    free(host);
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* loading                                                                                     */
+
+ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const char *prefix) {
+    if (!prefix) prefix = "";
+    size_t plen = strlen(prefix);
+    int64_t np = ct_model_param_count(m);
+    float *host = ct_malloc((size_t)(np ? np : 1) * sizeof(float), "parameters to load");
+    if (!host) return CT_ERR_NOMEM;
+    ct_tensor_list l = {0};
+    ct_status s = ct_tensor_list_model(m, host, prefix, &l);
+    for (int i = 0; i < l.n && s == CT_OK; i++) {
+        int k = ct_checkpoint_find(c, l.t[i].name);
+        if (k < 0) {
+            s = ct_fail(CT_ERR_FORMAT, "%s: missing tensor %s (the model \"%s\" has it)",
+                        c->path, l.t[i].name, ct_model_spec(m));
+            break;
+        }
+        const ct_st_entry *e = &c->t[k];
+        if (strcmp(e->dtype, "F32") != 0) {
+            s = ct_fail(CT_ERR_FORMAT, "%s: tensor %s has dtype %s; ctrain reads F32", c->path,
+                        e->name, e->dtype);
+            break;
+        }
+        int same = e->ndim == l.info[i].ndim;
+        for (int d = 0; same && d < e->ndim; d++) same = e->shape[d] == l.info[i].shape[d];
+        if (!same) {
+            char got[160], want[160];
+            ct_shape_text(e->shape, e->ndim, got, sizeof got);
+            ct_shape_text(l.info[i].shape, l.info[i].ndim, want, sizeof want);
+            s = ct_fail(CT_ERR_FORMAT, "%s: tensor %s has shape %s but the model \"%s\" needs %s",
+                        c->path, e->name, got, ct_model_spec(m), want);
+            break;
+        }
+        memcpy(host + l.info[i].offset, c->data + e->begin, (size_t)l.info[i].count * sizeof(float));
+    }
+    /* strict, like load_state_dict(strict=True): no tensor of the file may be left over */
+    for (int k = 0; k < c->n && s == CT_OK; k++) {
+        if (strncmp(c->t[k].name, prefix, plen) != 0) continue;
+        int found = 0;
+        for (int i = 0; i < l.n && !found; i++) found = !strcmp(l.t[i].name, c->t[k].name);
+        if (!found)
+            s = ct_fail(CT_ERR_FORMAT, "%s: unexpected tensor %s (the model \"%s\" has no such "
+                        "tensor)", c->path, c->t[k].name, ct_model_spec(m));
+    }
+    if (s == CT_OK) s = ct_model_set_params(m, host);
+    ct_tensor_list_free(&l);
+    free(host);
+    return s;
+}
+
+const char *ct_checkpoint_prefix(const ct_checkpoint *c) {
+    const char *f = ct_checkpoint_meta(c, "format");
+    return f && !strcmp(f, CT_TRAIN_STATE_FORMAT) ? "model." : "";
+}
+
+/* "flatten,linear(a),relu,...,linear(z)" from tensors PREFIXlinear1.weight ... linearK.weight
+ * (each with its bias, nothing else), for files without a model_spec (a PyTorch state_dict). */
+static ct_status infer_spec(const ct_checkpoint *c, const char *prefix, char *spec, size_t bytes) {
+    size_t used = (size_t)snprintf(spec, bytes, "flatten");
+    int layers = 0, own = 0;
+    int64_t prev_out = -1;
+    for (int k = 0; k < c->n; k++) own += !strncmp(c->t[k].name, prefix, strlen(prefix));
+    for (int i = 1;; i++) {
+        char w[CT_LIST_NAME_BYTES], b[CT_LIST_NAME_BYTES];
+        snprintf(w, sizeof w, "%slinear%d.weight", prefix, i);
+        snprintf(b, sizeof b, "%slinear%d.bias", prefix, i);
+        int kw = ct_checkpoint_find(c, w), kb = ct_checkpoint_find(c, b);
+        if (kw < 0) break;
+        const ct_st_entry *e = &c->t[kw];
+        if (e->ndim != 2 || kb < 0 || (prev_out >= 0 && e->shape[1] != prev_out))
+            return ct_fail(CT_ERR_FORMAT, "%s: no model_spec in the metadata, and %s is not a "
+                           "linear layer following the one before (give the spec: --spec)",
+                           c->path, w);
+        used += (size_t)snprintf(spec + used, used < bytes ? bytes - used : 0, "%s,linear(%lld)",
+                                 layers ? ",relu" : "", (long long)e->shape[0]);
+        prev_out = e->shape[0];
+        layers++;
+    }
+    if (layers == 0 || own != 2 * layers)
+        return ct_fail(CT_ERR_FORMAT, "%s: no model_spec in the metadata, and the tensors are not "
+                       "a chain of linearN layers (give the spec: --spec)", c->path);
+    if (used >= bytes) return ct_fail(CT_ERR_FORMAT, "%s: inferred model spec too long", c->path);
+    return CT_OK;
+}
+
+/* input_shape "[c, h, w]" (JSON) → *c, *h, *w; 0 when absent; an error when malformed. */
+static ct_status meta_shape(const ct_checkpoint *c, int *in_c, int *in_h, int *in_w) {
+    const char *v = ct_checkpoint_meta(c, "input_shape");
+    if (!v) return CT_OK;
+    json_error_t err;
+    json_t *a = json_loads(v, 0, &err);
+    int dims[3] = {0, 0, 0}, ok = json_is_array(a) && json_array_size(a) == 3;
+    for (int d = 0; ok && d < 3; d++) {
+        json_t *x = json_array_get(a, (size_t)d);
+        ok = json_is_integer(x) && json_integer_value(x) > 0 && json_integer_value(x) <= 1 << 20;
+        if (ok) dims[d] = (int)json_integer_value(x);
+    }
+    json_decref(a);
+    if (!ok)
+        return ct_fail(CT_ERR_FORMAT, "%s: metadata input_shape \"%.40s\" is not [C, H, W]",
+                       c->path, v);
+    *in_c = dims[0];
+    *in_h = dims[1];
+    *in_w = dims[2];
+    return CT_OK;
+}
+
+ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, const char *spec,
+                                     int in_c, int in_h, int in_w, int max_batch,
+                                     ct_model **out) {
+    *out = NULL;
+    const char *prefix = ct_checkpoint_prefix(c);
+    char inferred[CT_SPEC_BYTES];
+    if (!spec) spec = ct_checkpoint_meta(c, "model_spec");
+    if (!spec) {
+        CT_TRY(infer_spec(c, prefix, inferred, sizeof inferred));
+        spec = inferred;
+    }
+    CT_TRY(meta_shape(c, &in_c, &in_h, &in_w));
+    if (in_c <= 0 || in_h <= 0 || in_w <= 0)
+        return ct_fail(CT_ERR_FORMAT, "%s: no input_shape in the metadata", c->path);
+    ct_model *m;
+    ct_status s = ct_model_create(b, spec, in_c, in_h, in_w, max_batch, 0, &m);
+    if (s) return ct_fail_context(s, "%s", c->path);
+    if ((s = ct_checkpoint_load_params(c, m, prefix)) != CT_OK) {
+        ct_model_free(m);
+        return s;
+    }
+    *out = m;
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* metrics as JSON                                                                             */
+
+void ct_epoch_json_write(ct_jsonw *j, const ct_epoch_result *r, int with_count) {
+    ct_jw_printf(j, "{\"epoch\": %d, \"phase\": %d, \"lr\": ", r->epoch, r->phase);
+    ct_jw_float(j, r->lr);
+    ct_jw_key(j, 0, "train_loss");
+    ct_jw_double(j, r->train_loss);
+    ct_jw_key(j, 0, "train_acc");
+    ct_jw_double(j, r->train_acc);
+    ct_jw_key(j, 0, "val_loss");
+    ct_jw_double(j, r->val.loss);
+    ct_jw_key(j, 0, "val_acc");
+    ct_jw_double(j, r->val.accuracy);
+    if (with_count) ct_jw_printf(j, ", \"val_count\": %lld", (long long)r->val.count);
+    ct_jw_key(j, 0, "seconds");
+    ct_jw_double(j, r->train_s);
+    ct_jw_key(j, 0, "samples_per_s");
+    ct_jw_double(j, r->samples_per_s);
+    ct_jw_raw(j, "}", 1);
+}
+
+int ct_epoch_json(const ct_epoch_result *r, char *buf, size_t bytes) {
+    ct_jsonw j;
+    ct_jw_init(&j);
+    ct_epoch_json_write(&j, r, 0);
+    int n = -1;
+    if (!j.failed && j.len < bytes) {
+        memcpy(buf, j.buf, j.len + 1);
+        n = (int)j.len;
+    }
+    ct_jw_free(&j);
+    return n;
+}

@@ -1,0 +1,41 @@
+/*
+ * checkpoint.h — what checkpoint.c and train_state.c share: a model's tensors as a list ready
+ * for ct_st_write, the model's own metadata, and JSON of an epoch.
+ */
+#ifndef CT_IO_CHECKPOINT_H
+#define CT_IO_CHECKPOINT_H
+
+#include "io/json_out.h"
+#include "io/safetensors.h"
+
+#define CT_LIST_NAME_BYTES (CT_TENSOR_NAME_BYTES + 32) /* a prefix + a name + a slot */
+#define CT_MODEL_META_MAX 8                            /* entries ct_model_meta may add */
+#define CT_META_VALUE_BYTES 64
+#define CT_TRAIN_STATE_FORMAT "ctrain-train-state"     /* metadata "format" of a train state */
+
+typedef struct {
+    ct_st_tensor *t;      /* (n) names point into names, data into the caller's buffer */
+    ct_tensor_info *info; /* (n) */
+    char *names;          /* (n, CT_LIST_NAME_BYTES) */
+    int n;
+} ct_tensor_list;
+
+/* The model's tensors named PREFIX + name, with data at params + offset. */
+ct_status ct_tensor_list_model(const ct_model *m, const float *params, const char *prefix,
+                               ct_tensor_list *out);
+void ct_tensor_list_free(ct_tensor_list *l);
+
+/* ctrain_version, model_spec, input_shape, classes, param_count into out (values in buf);
+ * returns how many (at most CT_MODEL_META_MAX). */
+int ct_model_meta(const ct_model *m, char (*buf)[CT_META_VALUE_BYTES], ct_meta *out);
+
+/* "[32, 784]" */
+void ct_shape_text(const int64_t *shape, int ndim, char *buf, size_t bytes);
+
+/* "model." for a train state, "" for a model file. */
+const char *ct_checkpoint_prefix(const ct_checkpoint *c);
+
+/* One epoch as JSON (ct_epoch_json's object; with_count adds val_count). */
+void ct_epoch_json_write(ct_jsonw *j, const ct_epoch_result *r, int with_count);
+
+#endif /* CT_IO_CHECKPOINT_H */

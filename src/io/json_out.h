@@ -1,0 +1,30 @@
+/*
+ * json_out.h — writing JSON text into a growing buffer (the safetensors header, metadata values,
+ * metric lines). Parsing is jansson's job; writing is simple enough to do here, exactly as we
+ * want it: numbers that read back to the same double (%.17g), non-finite numbers as null, and
+ * strings escaped with invalid UTF-8 replaced by U+FFFD (a JSON parser would reject the header).
+ *
+ * Errors are sticky: after an allocation failure every call does nothing and failed is set.
+ */
+#ifndef CT_IO_JSON_OUT_H
+#define CT_IO_JSON_OUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char *buf;   /* NUL-terminated text (NULL until something is written) */
+    size_t len, cap;
+    int failed;  /* an allocation failed */
+} ct_jsonw;
+
+void ct_jw_init(ct_jsonw *j);
+void ct_jw_free(ct_jsonw *j);
+void ct_jw_raw(ct_jsonw *j, const char *text, size_t n); /* appends text as it is */
+void ct_jw_printf(ct_jsonw *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ct_jw_string(ct_jsonw *j, const char *s);           /* "s", escaped */
+void ct_jw_double(ct_jsonw *j, double v);                /* %.17g, or null */
+void ct_jw_float(ct_jsonw *j, float v);                  /* %.9g (reads back to the float) */
+void ct_jw_key(ct_jsonw *j, int first, const char *key); /* [,]"key": */
+
+#endif /* CT_IO_JSON_OUT_H */

@@ -1,0 +1,345 @@
+/*
+ * plot.c — pictures out, drawn with cairo and written as PNG (atomically, see atomic.h):
+ * ct_plot_png, a line chart like the tutorial's matplotlib plots (axes, "nice" ticks, grid,
+ * axis labels, title, legend placed where it hides no point), and ct_grid_png, a grid of
+ * dataset images like torchvision's make_grid, with labels and predictions.
+ */
+#include "io/atomic.h"
+
+#include "ctrain/io.h"
+
+#include <cairo.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FONT "DejaVu Sans"
+#define TICKS_WANTED 6
+#define MARKER_RADIUS 3.5
+#define LINE_WIDTH 2.0
+#define GRID_PAD 2 /* make_grid's padding */
+#define LEGEND_SAMPLES 16 /* points per line segment tested against the legend box */
+
+/* matplotlib's tab10 colours */
+static const double k_colours[][3] = {
+    {0.122, 0.467, 0.706}, {1.000, 0.498, 0.055}, {0.173, 0.627, 0.173}, {0.839, 0.153, 0.157},
+    {0.580, 0.404, 0.741}, {0.549, 0.337, 0.294}, {0.890, 0.467, 0.761}, {0.498, 0.498, 0.498},
+};
+#define N_COLOURS (int)(sizeof k_colours / sizeof k_colours[0])
+
+/* ------------------------------------------------------------------------------------------ */
+/* writing a surface                                                                           */
+
+static cairo_status_t png_sink(void *closure, const unsigned char *data, unsigned int n) {
+    return ct_afile_write(closure, data, n) == CT_OK ? CAIRO_STATUS_SUCCESS
+                                                     : CAIRO_STATUS_WRITE_ERROR;
+}
+
+static ct_status write_png(cairo_surface_t *surface, const char *path) {
+    cairo_surface_flush(surface);
+    if (cairo_surface_status(surface) != CAIRO_STATUS_SUCCESS)
+        return ct_fail(CT_ERR_INVALID, "%s: drawing failed: %s", path,
+                       cairo_status_to_string(cairo_surface_status(surface)));
+    ct_afile f;
+    CT_TRY(ct_afile_open(&f, path));
+    cairo_status_t cs = cairo_surface_write_to_png_stream(surface, png_sink, &f);
+    if (cs != CAIRO_STATUS_SUCCESS) {
+        ct_status s = f.failed ? f.failed : ct_fail(CT_ERR_IO, "%s: PNG encoding failed: %s",
+                                                    path, cairo_status_to_string(cs));
+        ct_afile_abort(&f);
+        return s;
+    }
+    return ct_afile_commit(&f);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* line charts                                                                                 */
+
+typedef struct {
+    double lo, hi;      /* axis range: the data's, with a margin */
+    double first, step; /* the first tick and the step between ticks */
+    int decimals;       /* for tick labels */
+} axis;
+
+#define AXIS_MARGIN 0.04 /* of the data's range on each side, so no point sits on the frame */
+
+/* A "nice" tick step (1, 2 or 5 times a power of ten) giving about TICKS_WANTED ticks over
+ * lo..hi. integer: steps of at least 1. */
+static void nice_axis(double lo, double hi, int integer, axis *a) {
+    if (!(hi > lo)) {
+        double pad = fabs(lo) > 0 ? fabs(lo) * 0.1 : 1.0;
+        lo -= pad;
+        hi += pad;
+    }
+    double raw = (hi - lo) / (TICKS_WANTED - 1), p = pow(10.0, floor(log10(raw)));
+    double f = raw / p, step = (f <= 1.0 ? 1.0 : f <= 2.0 ? 2.0 : f <= 5.0 ? 5.0 : 10.0) * p;
+    if (integer && step < 1.0) step = 1.0;
+    a->step = step;
+    a->lo = lo - AXIS_MARGIN * (hi - lo);
+    a->hi = hi + AXIS_MARGIN * (hi - lo);
+    a->first = ceil(a->lo / step - 1e-9) * step;
+    a->decimals = step >= 1.0 ? 0 : (int)ceil(-log10(step) - 1e-9);
+}
+
+typedef struct {
+    double x0, y0, x1, y1; /* plot area in pixels (y0 top) */
+    axis ax, ay;
+} frame;
+
+static double px_x(const frame *f, double x) {
+    return f->x0 + (x - f->ax.lo) / (f->ax.hi - f->ax.lo) * (f->x1 - f->x0);
+}
+static double px_y(const frame *f, double y) {
+    return f->y1 - (y - f->ay.lo) / (f->ay.hi - f->ay.lo) * (f->y1 - f->y0);
+}
+
+static void text_at(cairo_t *cr, const char *s, double x, double y, double ax, double ay) {
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, s, &e);
+    cairo_move_to(cr, x - e.x_bearing - ax * e.width, y - e.y_bearing - ay * e.height);
+    cairo_show_text(cr, s);
+}
+
+static void draw_axes(cairo_t *cr, const frame *f, const char *xlabel, const char *ylabel) {
+    char buf[64];
+    cairo_set_font_size(cr, 12);
+    cairo_set_line_width(cr, 1.0);
+    for (double v = f->ay.first; v <= f->ay.hi + f->ay.step * 1e-6; v += f->ay.step) {
+        double y = round(px_y(f, v)) + 0.5;
+        cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+        cairo_move_to(cr, f->x0, y);
+        cairo_line_to(cr, f->x1, y);
+        cairo_stroke(cr);
+        cairo_set_source_rgb(cr, 0, 0, 0);
+        cairo_move_to(cr, f->x0 - 5, y);
+        cairo_line_to(cr, f->x0, y);
+        cairo_stroke(cr);
+        snprintf(buf, sizeof buf, "%.*f", f->ay.decimals, fabs(v) < 1e-12 ? 0.0 : v);
+        text_at(cr, buf, f->x0 - 8, y, 1.0, 0.5);
+    }
+    for (double v = f->ax.first; v <= f->ax.hi + f->ax.step * 1e-6; v += f->ax.step) {
+        double x = round(px_x(f, v)) + 0.5;
+        cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+        cairo_move_to(cr, x, f->y0);
+        cairo_line_to(cr, x, f->y1);
+        cairo_stroke(cr);
+        cairo_set_source_rgb(cr, 0, 0, 0);
+        cairo_move_to(cr, x, f->y1);
+        cairo_line_to(cr, x, f->y1 + 5);
+        cairo_stroke(cr);
+        snprintf(buf, sizeof buf, "%.*f", f->ax.decimals, fabs(v) < 1e-12 ? 0.0 : v);
+        text_at(cr, buf, x, f->y1 + 8, 0.5, 0.0);
+    }
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    cairo_rectangle(cr, round(f->x0) + 0.5, round(f->y0) + 0.5, round(f->x1 - f->x0),
+                    round(f->y1 - f->y0));
+    cairo_stroke(cr);
+    cairo_set_font_size(cr, 14);
+    text_at(cr, xlabel ? xlabel : "", (f->x0 + f->x1) / 2, f->y1 + 30, 0.5, 0.0);
+    cairo_save(cr);
+    cairo_translate(cr, f->x0 - 62, (f->y0 + f->y1) / 2);
+    cairo_rotate(cr, -M_PI / 2);
+    text_at(cr, ylabel ? ylabel : "", 0, 0, 0.5, 0.0);
+    cairo_restore(cr);
+}
+
+static void draw_series(cairo_t *cr, const frame *f, const ct_series *s, const double *rgb) {
+    cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
+    cairo_set_line_width(cr, LINE_WIDTH);
+    int pen = 0;
+    for (int i = 0; i < s->n; i++) {
+        if (!isfinite(s->x[i]) || !isfinite(s->y[i])) {
+            pen = 0;
+            continue;
+        }
+        if (pen) cairo_line_to(cr, px_x(f, s->x[i]), px_y(f, s->y[i]));
+        else cairo_move_to(cr, px_x(f, s->x[i]), px_y(f, s->y[i]));
+        pen = 1;
+    }
+    cairo_stroke(cr);
+    for (int i = 0; i < s->n; i++) {
+        if (!isfinite(s->x[i]) || !isfinite(s->y[i])) continue;
+        cairo_arc(cr, px_x(f, s->x[i]), px_y(f, s->y[i]), MARKER_RADIUS, 0, 2 * M_PI);
+        cairo_fill(cr);
+    }
+}
+
+/* Legend in the corner (of four) that covers the fewest points. */
+static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n) {
+    cairo_set_font_size(cr, 12);
+    double tw = 0;
+    for (int i = 0; i < n; i++) {
+        cairo_text_extents_t e;
+        cairo_text_extents(cr, s[i].label ? s[i].label : "", &e);
+        tw = e.x_advance > tw ? e.x_advance : tw;
+    }
+    double lh = 18, bw = tw + 44, bh = n * lh + 10, m = 10, best_x = 0, best_y = 0;
+    int best = -1;
+    for (int corner = 0; corner < 4; corner++) {
+        double bx = corner & 1 ? f->x0 + m : f->x1 - m - bw;
+        double by = corner & 2 ? f->y1 - m - bh : f->y0 + m;
+        int hidden = 0; /* points of the lines (sampled along each segment) under the box */
+        for (int k = 0; k < n; k++)
+            for (int i = 0; i < s[k].n; i++)
+                for (int t = 0; t < LEGEND_SAMPLES && (t == 0 || i + 1 < s[k].n); t++) {
+                    double u = (double)t / LEGEND_SAMPLES, x0 = s[k].x[i], y0 = s[k].y[i];
+                    double x1 = t ? s[k].x[i + 1] : x0, y1 = t ? s[k].y[i + 1] : y0;
+                    double x = px_x(f, x0 + u * (x1 - x0)), y = px_y(f, y0 + u * (y1 - y0));
+                    hidden += (t ? 1 : LEGEND_SAMPLES) * (x >= bx - 4 && x <= bx + bw + 4 &&
+                                                          y >= by - 4 && y <= by + bh + 4);
+                }
+        if (best < 0 || hidden < best) best = hidden, best_x = bx, best_y = by;
+    }
+    cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
+    cairo_rectangle(cr, best_x, best_y, bw, bh);
+    cairo_fill_preserve(cr);
+    cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
+    cairo_set_line_width(cr, 1.0);
+    cairo_stroke(cr);
+    for (int k = 0; k < n; k++) {
+        const double *rgb = k_colours[k % N_COLOURS];
+        double y = best_y + 5 + lh * k + lh / 2;
+        cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
+        cairo_set_line_width(cr, LINE_WIDTH);
+        cairo_move_to(cr, best_x + 8, y);
+        cairo_line_to(cr, best_x + 32, y);
+        cairo_stroke(cr);
+        cairo_arc(cr, best_x + 20, y, MARKER_RADIUS, 0, 2 * M_PI);
+        cairo_fill(cr);
+        cairo_set_source_rgb(cr, 0, 0, 0);
+        text_at(cr, s[k].label ? s[k].label : "", best_x + 38, y, 0.0, 0.5);
+    }
+}
+
+ct_status ct_plot_png(const char *path, const char *title, const char *xlabel,
+                      const char *ylabel, const ct_series *series, int n_series, int width,
+                      int height) {
+    if (width < 200 || height < 150 || width > 8192 || height > 8192 || n_series < 0 ||
+        (n_series && !series))
+        return ct_fail(CT_ERR_INVALID, "%s: plot of %dx%d pixels with %d series", path, width,
+                       height, n_series);
+    double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
+    int integer_x = 1;
+    for (int k = 0; k < n_series; k++)
+        for (int i = 0; i < series[k].n; i++) {
+            double x = series[k].x[i], y = series[k].y[i];
+            if (!isfinite(x) || !isfinite(y)) continue;
+            xmin = fmin(xmin, x), xmax = fmax(xmax, x), ymin = fmin(ymin, y), ymax = fmax(ymax, y);
+            integer_x &= x == floor(x);
+        }
+    if (!(xmax >= xmin)) xmin = 0, xmax = 1, ymin = 0, ymax = 1; /* nothing to draw yet */
+    frame f = {.x0 = 90, .y0 = 50, .x1 = width - 25, .y1 = height - 60};
+    nice_axis(xmin, xmax, integer_x, &f.ax);
+    nice_axis(ymin, ymax, 0, &f.ay);
+
+    cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
+    cairo_t *cr = cairo_create(surface);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    draw_axes(cr, &f, xlabel, ylabel);
+    cairo_save(cr);
+    cairo_rectangle(cr, f.x0, f.y0, f.x1 - f.x0, f.y1 - f.y0);
+    cairo_clip(cr);
+    for (int k = 0; k < n_series; k++) draw_series(cr, &f, &series[k], k_colours[k % N_COLOURS]);
+    cairo_restore(cr);
+    if (n_series > 0) draw_legend(cr, &f, series, n_series);
+    cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+    cairo_set_font_size(cr, 16);
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    text_at(cr, title ? title : "", (f.x0 + f.x1) / 2, 16, 0.5, 0.0);
+    ct_status s = cairo_status(cr) == CAIRO_STATUS_SUCCESS
+                      ? write_png(surface, path)
+                      : ct_fail(CT_ERR_INVALID, "%s: drawing failed: %s", path,
+                                cairo_status_to_string(cairo_status(cr)));
+    cairo_destroy(cr);
+    cairo_surface_destroy(surface);
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* image grids                                                                                 */
+
+/* One dataset image (c, h, w) as a cairo surface (grey or RGB). */
+static cairo_surface_t *image_surface(const uint8_t *img, int c, int h, int w) {
+    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
+    if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) return s;
+    cairo_surface_flush(s);
+    unsigned char *data = cairo_image_surface_get_data(s);
+    int stride = cairo_image_surface_get_stride(s);
+    size_t plane = (size_t)h * w;
+    for (int y = 0; y < h; y++) {
+        uint32_t *row = (uint32_t *)(data + (size_t)y * stride);
+        for (int x = 0; x < w; x++) {
+            size_t i = (size_t)y * w + x;
+            uint32_t r = img[i], g = c >= 3 ? img[plane + i] : r, b = c >= 3 ? img[2 * plane + i] : r;
+            row[x] = r << 16 | g << 8 | b;
+        }
+    }
+    cairo_surface_mark_dirty(s);
+    return s;
+}
+
+ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int h, int w,
+                      const int *labels, const int *preds, int cols, int scale,
+                      const char *title) {
+    if (n <= 0 || (c != 1 && c != 3) || h <= 0 || w <= 0 || cols <= 0 || scale <= 0 ||
+        !images || (int64_t)w * scale > 4096 || (int64_t)h * scale > 4096 || n > 4096)
+        return ct_fail(CT_ERR_INVALID, "%s: grid of %d images (%d, %d, %d), %d columns, scale "
+                       "%d", path, n, c, h, w, cols, scale);
+    if (cols > n) cols = n;
+    int rows = (n + cols - 1) / cols, label_h = labels ? 18 : 0, title_h = title ? 30 : 0;
+    int cell_w = w * scale + GRID_PAD, cell_h = h * scale + GRID_PAD + label_h;
+    int width = cols * cell_w + GRID_PAD, height = title_h + rows * cell_h + GRID_PAD;
+    if (width < 160) width = 160;
+    if ((int64_t)width * height > (1 << 26))
+        return ct_fail(CT_ERR_INVALID, "%s: a grid of %dx%d pixels is too large", path, width,
+                       height);
+    cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
+    cairo_t *cr = cairo_create(surface);
+    cairo_set_source_rgb(cr, 0, 0, 0); /* make_grid's pad_value 0 */
+    cairo_paint(cr);
+    cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+    if (title) {
+        cairo_set_font_size(cr, 14);
+        cairo_set_source_rgb(cr, 1, 1, 1);
+        text_at(cr, title, width / 2.0, 8, 0.5, 0.0);
+    }
+    cairo_set_font_size(cr, 13);
+    for (int i = 0; i < n; i++) {
+        double x = GRID_PAD + (i % cols) * cell_w, y = title_h + GRID_PAD + (i / cols) * cell_h;
+        cairo_surface_t *img = image_surface(images + (size_t)i * c * h * w, c, h, w);
+        cairo_save(cr);
+        cairo_translate(cr, x, y);
+        cairo_scale(cr, scale, scale);
+        cairo_set_source_surface(cr, img, 0, 0);
+        cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST);
+        cairo_paint(cr);
+        cairo_restore(cr);
+        cairo_surface_destroy(img);
+        if (!labels) continue;
+        int wrong = preds && preds[i] != labels[i];
+        char text[32];
+        if (preds && wrong) snprintf(text, sizeof text, "%d \u2192 %d", labels[i], preds[i]);
+        else snprintf(text, sizeof text, "%d", labels[i]);
+        if (wrong) { /* a red frame inside the cell, and the label in red */
+            cairo_set_source_rgb(cr, 0.9, 0.1, 0.1);
+            cairo_set_line_width(cr, 2.0);
+            cairo_rectangle(cr, x + 1, y + 1, w * scale - 2, h * scale - 2);
+            cairo_stroke(cr);
+        } else if (preds) {
+            cairo_set_source_rgb(cr, 0.5, 0.9, 0.5);
+        } else {
+            cairo_set_source_rgb(cr, 1, 1, 1);
+        }
+        text_at(cr, text, x + w * scale / 2.0, y + h * scale + 3, 0.5, 0.0);
+    }
+    ct_status s = cairo_status(cr) == CAIRO_STATUS_SUCCESS
+                      ? write_png(surface, path)
+                      : ct_fail(CT_ERR_INVALID, "%s: drawing failed: %s", path,
+                                cairo_status_to_string(cairo_status(cr)));
+    cairo_destroy(cr);
+    cairo_surface_destroy(surface);
+    return s;
+}

@@ -1,0 +1,410 @@
+/*
+ * train_state.c — train_state.safetensors: everything `ctrain train --resume` needs.
+ *
+ * Tensors: "model.NAME" (a copy of the parameters: the file is a complete resume point even if
+ * a kill lands between the renames of the two files of a save) and "optimizer.NAME.SLOT" (the
+ * optimizer's state viewed per parameter tensor: SLOT momentum_buffer for SGD; exp_avg and
+ * exp_avg_sq for a two-slot optimizer such as Adam; a state whose size is not a multiple of the
+ * parameter count is one flat tensor "optimizer.state").
+ * Metadata (values are strings; JSON where structured):
+ *     format "ctrain-train-state", ctrain_version, model_spec, input_shape, classes, param_count
+ *     position          {"epoch": E, "batch": B, "loss_sum": L, "correct": C, "seconds": S}
+ *     optimizer_steps   "N"
+ *     optimizer_state   {"count": N, "slots": ["momentum_buffer"]}
+ *     config            {"phases": [[5, 0.5], [5, 0.1]], "batch_size": 128, ..., "seed": "42"}
+ *     history           {"before": {"loss": ..., "accuracy": ..., "count": ...} | null,
+ *                        "epochs": [{"epoch": 0, ... as ct_epoch_json, "val_count": N}, ...]}
+ *     + the caller's extra entries (the tool's options: dataset, val_size, ...)
+ * Doubles are written with 17 significant digits, so they read back bit for bit.
+ */
+#include "io/checkpoint.h"
+
+#include "nn/model.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SLOTS 8
+
+/* Slot names for a state of k floats per parameter. */
+static const char *slot_name(int k, int j, char *buf, size_t bytes) {
+    if (k == 1) return "momentum_buffer";
+    if (k == 2) return j == 0 ? "exp_avg" : "exp_avg_sq";
+    snprintf(buf, bytes, "state%d", j);
+    return buf;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* saving                                                                                      */
+
+static void config_json(ct_jsonw *j, const ct_train_config *c) {
+    ct_jw_raw(j, "{\"phases\": [", 12);
+    for (int p = 0; p < c->num_phases; p++) {
+        ct_jw_printf(j, "%s[%d, ", p ? ", " : "", c->phases[p].epochs);
+        ct_jw_float(j, c->phases[p].lr);
+        ct_jw_raw(j, "]", 1);
+    }
+    ct_jw_printf(j, "], \"batch_size\": %d, \"eval_batch_size\": %d, \"workers\": %d, "
+                 "\"prefetch\": %d, \"data_on_device\": %d, \"momentum\": ",
+                 c->batch_size, c->eval_batch_size, c->workers, c->prefetch, c->data_on_device);
+    ct_jw_float(j, c->momentum);
+    ct_jw_key(j, 0, "weight_decay");
+    ct_jw_float(j, c->weight_decay);
+    ct_jw_printf(j, ", \"nesterov\": %d, \"seed\": \"%llu\"}", c->nesterov,
+                 (unsigned long long)c->seed);
+}
+
+static void history_json(ct_jsonw *j, const ct_train_state *st) {
+    ct_jw_raw(j, "{\"before\": ", 11);
+    if (st->before) {
+        ct_jw_raw(j, "{\"loss\": ", 9);
+        ct_jw_double(j, st->before->loss);
+        ct_jw_key(j, 0, "accuracy");
+        ct_jw_double(j, st->before->accuracy);
+        ct_jw_printf(j, ", \"count\": %lld}", (long long)st->before->count);
+    } else {
+        ct_jw_raw(j, "null", 4);
+    }
+    ct_jw_raw(j, ", \"epochs\": [", 13);
+    for (int i = 0; i < st->n_history; i++) {
+        if (i) ct_jw_raw(j, ", ", 2);
+        ct_epoch_json_write(j, &st->history[i], 1);
+    }
+    ct_jw_raw(j, "]}", 2);
+}
+
+ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_train_state *st) {
+    if (!st || !st->cfg || st->n_history < 0 || (st->n_history && !st->history) ||
+        st->n_extra < 0 || (st->n_extra && !st->extra))
+        return ct_fail(CT_ERR_INVALID, "%s: bad train state arguments", path);
+    int64_t np = ct_model_param_count(m), count = ct_model_optimizer_state_count(m), steps = 0;
+    int k = np > 0 && count > 0 && count % np == 0 && count / np <= MAX_SLOTS ? (int)(count / np) : 0;
+    float *params = ct_malloc((size_t)(np ? np : 1) * sizeof(float), "parameters to save");
+    float *state = ct_malloc((size_t)(count ? count : 1) * sizeof(float), "optimizer state");
+    ct_tensor_list lp = {0}, ls[MAX_SLOTS];
+    memset(ls, 0, sizeof ls);
+    ct_st_tensor *all = NULL;
+    ct_meta *meta = ct_calloc((size_t)st->n_extra + CT_MODEL_META_MAX + 8, sizeof *meta, "metadata");
+    ct_jsonw jpos, jcfg, jhist, jopt;
+    ct_jw_init(&jpos);
+    ct_jw_init(&jcfg);
+    ct_jw_init(&jhist);
+    ct_jw_init(&jopt);
+    ct_status s = params && state && meta ? CT_OK : CT_ERR_NOMEM;
+    if (s == CT_OK) s = ct_model_get_params(m, params);
+    if (s == CT_OK) s = ct_model_get_optimizer_state(m, state, &steps);
+    if (s == CT_OK) s = ct_tensor_list_model(m, params, "model.", &lp);
+    int n_all = lp.n;
+    char slot_buf[MAX_SLOTS][16];
+    for (int j = 0; j < k && s == CT_OK; j++) {
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "optimizer.");
+        s = ct_tensor_list_model(m, state + (int64_t)j * np, prefix, &ls[j]);
+        /* "optimizer.NAME" → "optimizer.NAME.SLOT" */
+        const char *slot = slot_name(k, j, slot_buf[j], sizeof slot_buf[j]);
+        for (int i = 0; s == CT_OK && i < ls[j].n; i++) {
+            char *name = ls[j].names + (size_t)i * CT_LIST_NAME_BYTES;
+            size_t len = strlen(name);
+            snprintf(name + len, CT_LIST_NAME_BYTES - len, ".%s", slot);
+        }
+        n_all += ls[j].n;
+    }
+    int64_t flat_shape[1] = {count};
+    if (s == CT_OK) {
+        all = ct_calloc((size_t)n_all + 1, sizeof *all, "tensor list");
+        if (!all) s = CT_ERR_NOMEM;
+    }
+    if (s == CT_OK) {
+        int n = 0;
+        for (int i = 0; i < lp.n; i++) all[n++] = lp.t[i];
+        for (int j = 0; j < k; j++)
+            for (int i = 0; i < ls[j].n; i++) all[n++] = ls[j].t[i];
+        if (count > 0 && k == 0)
+            all[n++] = (ct_st_tensor){"optimizer.state", "F32", 1, flat_shape, state};
+        n_all = n;
+
+        ct_fit_position p = ct_model_fit_position(m);
+        ct_jw_printf(&jpos, "{\"epoch\": %d, \"batch\": %lld, \"loss_sum\": ", p.epoch,
+                     (long long)p.batch);
+        ct_jw_double(&jpos, p.loss_sum);
+        ct_jw_key(&jpos, 0, "correct");
+        ct_jw_double(&jpos, p.correct);
+        ct_jw_key(&jpos, 0, "seconds");
+        ct_jw_double(&jpos, p.seconds);
+        ct_jw_raw(&jpos, "}", 1);
+        config_json(&jcfg, st->cfg);
+        history_json(&jhist, st);
+        ct_jw_printf(&jopt, "{\"count\": %lld, \"steps\": %lld, \"slots\": [", (long long)count,
+                     (long long)steps);
+        for (int j = 0; j < k; j++) {
+            if (j) ct_jw_raw(&jopt, ", ", 2);
+            ct_jw_string(&jopt, slot_name(k, j, slot_buf[j], sizeof slot_buf[j]));
+        }
+        ct_jw_raw(&jopt, "]}", 2);
+        if (jpos.failed || jcfg.failed || jhist.failed || jopt.failed)
+            s = ct_fail(CT_ERR_NOMEM, "out of memory (train state metadata)");
+    }
+    if (s == CT_OK) {
+        char buf[CT_MODEL_META_MAX][CT_META_VALUE_BYTES];
+        int n = 0;
+        meta[n++] = (ct_meta){"format", CT_TRAIN_STATE_FORMAT};
+        n += ct_model_meta(m, buf, meta + n);
+        meta[n++] = (ct_meta){"position", jpos.buf};
+        meta[n++] = (ct_meta){"optimizer_state", jopt.buf};
+        meta[n++] = (ct_meta){"config", jcfg.buf};
+        meta[n++] = (ct_meta){"history", jhist.buf};
+        for (int i = 0; i < st->n_extra; i++) meta[n++] = st->extra[i];
+        s = ct_st_write(path, all, n_all, meta, n);
+    }
+    ct_jw_free(&jpos);
+    ct_jw_free(&jcfg);
+    ct_jw_free(&jhist);
+    ct_jw_free(&jopt);
+    for (int j = 0; j < MAX_SLOTS; j++) ct_tensor_list_free(&ls[j]);
+    ct_tensor_list_free(&lp);
+    free(all);
+    free(meta);
+    free(state);
+    free(params);
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* loading                                                                                     */
+
+#define BAD(...) ct_fail(CT_ERR_FORMAT, __VA_ARGS__)
+
+/* Parses metadata key as a JSON object (*out, to json_decref). */
+static ct_status meta_json(const ct_checkpoint *c, const char *key, json_t **out) {
+    const char *v = ct_checkpoint_meta(c, key);
+    if (!v) return BAD("%s: no \"%s\" in the metadata", c->path, key);
+    json_error_t err;
+    *out = json_loads(v, 0, &err);
+    if (!*out) return BAD("%s: metadata %s: malformed JSON: %s", c->path, key, err.text);
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return BAD("%s: metadata %s is not a JSON object", c->path, key);
+    }
+    return CT_OK;
+}
+
+/* Field readers: 0 when absent or of the wrong type. null reads as NaN for doubles. */
+static int get_int(const json_t *o, const char *k, long long lo, long long hi, long long *out) {
+    const json_t *v = json_object_get(o, k);
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) return 0;
+    *out = json_integer_value(v);
+    return 1;
+}
+
+static int get_double(const json_t *o, const char *k, double *out) {
+    const json_t *v = json_object_get(o, k);
+    if (json_is_null(v)) {
+        *out = NAN;
+        return 1;
+    }
+    if (!json_is_number(v)) return 0;
+    *out = json_number_value(v);
+    return 1;
+}
+
+#define NEED_INT(obj, key, lo, hi, dst, what)                                                 \
+    do {                                                                                      \
+        long long v_;                                                                         \
+        if (!get_int(obj, key, lo, hi, &v_))                                                  \
+            return BAD("%s: %s: \"%s\" missing or out of range", c->path, what, key);         \
+        dst = v_;                                                                             \
+    } while (0)
+#define NEED_DOUBLE(obj, key, dst, what)                                                      \
+    do {                                                                                      \
+        if (!get_double(obj, key, &(dst)))                                                    \
+            return BAD("%s: %s: \"%s\" missing or not a number", c->path, what, key);         \
+    } while (0)
+
+static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_config *cfg) {
+    const json_t *ph = json_object_get(o, "phases");
+    if (!json_is_array(ph) || json_array_size(ph) < 1 || json_array_size(ph) > CT_MAX_PHASES)
+        return BAD("%s: config: \"phases\" is not a list of 1..%d [epochs, lr]", c->path,
+                   CT_MAX_PHASES);
+    cfg->num_phases = (int)json_array_size(ph);
+    for (int p = 0; p < cfg->num_phases; p++) {
+        const json_t *e = json_array_get(ph, (size_t)p);
+        const json_t *ep = json_array_get(e, 0), *lr = json_array_get(e, 1);
+        if (!json_is_array(e) || json_array_size(e) != 2 || !json_is_integer(ep) ||
+            json_integer_value(ep) < 0 || json_integer_value(ep) > 1000000 ||
+            !json_is_number(lr) || !(json_number_value(lr) > 0))
+            return BAD("%s: config: phase %d is not [epochs, lr]", c->path, p + 1);
+        cfg->phases[p].epochs = (int)json_integer_value(ep);
+        cfg->phases[p].lr = (float)json_number_value(lr);
+    }
+    const char *what = "config";
+    NEED_INT(o, "batch_size", 1, 1 << 30, cfg->batch_size, what);
+    NEED_INT(o, "eval_batch_size", 1, 1 << 30, cfg->eval_batch_size, what);
+    NEED_INT(o, "workers", 0, 1 << 16, cfg->workers, what);
+    NEED_INT(o, "prefetch", 0, 1 << 16, cfg->prefetch, what);
+    NEED_INT(o, "data_on_device", -1, 1, cfg->data_on_device, what);
+    NEED_INT(o, "nesterov", 0, 1, cfg->nesterov, what);
+    double mom, wd;
+    NEED_DOUBLE(o, "momentum", mom, what);
+    NEED_DOUBLE(o, "weight_decay", wd, what);
+    cfg->momentum = (float)mom;
+    cfg->weight_decay = (float)wd;
+    const json_t *seed = json_object_get(o, "seed");
+    char *end;
+    if (!json_is_string(seed) || !*json_string_value(seed) ||
+        (cfg->seed = strtoull(json_string_value(seed), &end, 10), *end))
+        return BAD("%s: config: \"seed\" is not a number in a string", c->path);
+    return CT_OK;
+}
+
+static ct_status parse_position(const ct_checkpoint *c, const json_t *o, ct_fit_position *p) {
+    const char *what = "position";
+    NEED_INT(o, "epoch", 0, 1000000, p->epoch, what);
+    NEED_INT(o, "batch", 0, INT64_MAX, p->batch, what);
+    NEED_DOUBLE(o, "loss_sum", p->loss_sum, what);
+    NEED_DOUBLE(o, "correct", p->correct, what);
+    NEED_DOUBLE(o, "seconds", p->seconds, what);
+    return CT_OK;
+}
+
+static ct_status parse_epoch(const ct_checkpoint *c, const json_t *o, ct_epoch_result *r) {
+    const char *what = "history";
+    if (!json_is_object(o)) return BAD("%s: history: an epoch is not a JSON object", c->path);
+    double lr;
+    NEED_INT(o, "epoch", 0, 1000000, r->epoch, what);
+    NEED_INT(o, "phase", 0, CT_MAX_PHASES - 1, r->phase, what);
+    NEED_DOUBLE(o, "lr", lr, what);
+    r->lr = (float)lr;
+    NEED_DOUBLE(o, "train_loss", r->train_loss, what);
+    NEED_DOUBLE(o, "train_acc", r->train_acc, what);
+    NEED_DOUBLE(o, "val_loss", r->val.loss, what);
+    NEED_DOUBLE(o, "val_acc", r->val.accuracy, what);
+    NEED_INT(o, "val_count", 0, INT64_MAX, r->val.count, what);
+    NEED_DOUBLE(o, "seconds", r->train_s, what);
+    NEED_DOUBLE(o, "samples_per_s", r->samples_per_s, what);
+    return CT_OK;
+}
+
+static ct_status parse_history(const ct_checkpoint *c, const json_t *o, ct_eval_result *before,
+                               ct_epoch_result **out, int *n_out) {
+    const json_t *b = json_object_get(o, "before"), *ep = json_object_get(o, "epochs");
+    ct_eval_result bf = {0};
+    if (b && !json_is_null(b)) {
+        const char *what = "history.before";
+        NEED_DOUBLE(b, "loss", bf.loss, what);
+        NEED_DOUBLE(b, "accuracy", bf.accuracy, what);
+        NEED_INT(b, "count", 0, INT64_MAX, bf.count, what);
+    }
+    if (before) *before = bf;
+    if (!json_is_array(ep)) return BAD("%s: history: \"epochs\" is not a list", c->path);
+    int n = (int)json_array_size(ep);
+    ct_epoch_result *h = ct_calloc((size_t)(n ? n : 1), sizeof *h, "history");
+    if (!h) return CT_ERR_NOMEM;
+    for (int i = 0; i < n; i++) {
+        ct_status s = parse_epoch(c, json_array_get(ep, (size_t)i), &h[i]);
+        if (s == CT_OK && h[i].epoch != i)
+            s = BAD("%s: history: entry %d is epoch %d", c->path, i, h[i].epoch);
+        if (s) {
+            free(h);
+            return s;
+        }
+    }
+    *out = h;
+    *n_out = n;
+    return CT_OK;
+}
+
+/* Reads the optimizer tensors back into one flat state of count floats and restores it. */
+static ct_status load_optimizer(const ct_checkpoint *c, ct_model *m, const json_t *o) {
+    long long count, steps;
+    if (!get_int(o, "count", 0, INT64_MAX, &count) || !get_int(o, "steps", 0, INT64_MAX, &steps))
+        return BAD("%s: optimizer_state: \"count\" or \"steps\" missing", c->path);
+    int64_t np = ct_model_param_count(m);
+    if (count == 0) return ct_model_set_optimizer_state(m, NULL, 0, steps);
+    float *state = ct_malloc((size_t)count * sizeof(float), "optimizer state");
+    if (!state) return CT_ERR_NOMEM;
+    int k = np > 0 && count % np == 0 && count / np <= MAX_SLOTS ? (int)(count / np) : 0;
+    const json_t *slots = json_object_get(o, "slots");
+    ct_status s = CT_OK;
+    if (k && (!json_is_array(slots) || (int)json_array_size(slots) != k))
+        s = BAD("%s: optimizer_state: %lld values need %d slots", c->path, count, k);
+    ct_tensor_list l = {0};
+    for (int j = 0; j < k && s == CT_OK; j++) {
+        const char *slot = json_string_value(json_array_get(slots, (size_t)j));
+        if (!slot) s = BAD("%s: optimizer_state: slot %d is not a string", c->path, j);
+        if (s == CT_OK) s = ct_tensor_list_model(m, state + (int64_t)j * np, "", &l);
+        for (int i = 0; i < l.n && s == CT_OK; i++) {
+            char name[CT_LIST_NAME_BYTES + 64];
+            snprintf(name, sizeof name, "optimizer.%s.%s", l.info[i].name, slot);
+            int t = ct_checkpoint_find(c, name);
+            if (t < 0) s = BAD("%s: missing tensor %s", c->path, name);
+            else if (strcmp(c->t[t].dtype, "F32") || c->t[t].numel != l.info[i].count)
+                s = BAD("%s: tensor %s: expected F32 with %lld values", c->path, name,
+                        (long long)l.info[i].count);
+            else
+                memcpy(state + (int64_t)j * np + l.info[i].offset, c->data + c->t[t].begin,
+                       (size_t)l.info[i].count * sizeof(float));
+        }
+        ct_tensor_list_free(&l);
+    }
+    if (s == CT_OK && !k) {
+        int t = ct_checkpoint_find(c, "optimizer.state");
+        if (t < 0 || strcmp(c->t[t].dtype, "F32") || c->t[t].numel != count)
+            s = BAD("%s: tensor optimizer.state missing or not F32 with %lld values", c->path,
+                    count);
+        else
+            memcpy(state, c->data + c->t[t].begin, (size_t)count * sizeof(float));
+    }
+    if (s == CT_OK) s = ct_model_set_optimizer_state(m, state, count, steps);
+    if (s != CT_OK && s != CT_ERR_FORMAT) s = ct_fail_context(s, "%s", c->path);
+    free(state);
+    return s;
+}
+
+static ct_status check_format(const ct_checkpoint *c) {
+    const char *format = ct_checkpoint_meta(c, "format");
+    if (!format || strcmp(format, CT_TRAIN_STATE_FORMAT) != 0)
+        return BAD("%s: not a ctrain train state (metadata format \"%s\", expected \"%s\")",
+                   c->path, format ? format : "", CT_TRAIN_STATE_FORMAT);
+    return CT_OK;
+}
+
+ct_status ct_checkpoint_train_config(const ct_checkpoint *c, ct_train_config *cfg) {
+    ct_train_config_default(cfg);
+    CT_TRY(check_format(c));
+    json_t *jcfg = NULL, *jpos = NULL;
+    ct_status s = meta_json(c, "config", &jcfg);
+    if (s == CT_OK) s = meta_json(c, "position", &jpos);
+    if (s == CT_OK) s = parse_config(c, jcfg, cfg);
+    if (s == CT_OK) s = parse_position(c, jpos, &cfg->resume);
+    json_decref(jcfg);
+    json_decref(jpos);
+    return s;
+}
+
+ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
+                                         ct_train_config *cfg, ct_eval_result *before,
+                                         ct_epoch_result **history, int *n_history) {
+    *history = NULL;
+    *n_history = 0;
+    json_t *jhist = NULL, *jopt = NULL;
+    ct_status s = ct_checkpoint_train_config(c, cfg);
+    if (s == CT_OK) s = meta_json(c, "history", &jhist);
+    if (s == CT_OK) s = meta_json(c, "optimizer_state", &jopt);
+    if (s == CT_OK) s = ct_checkpoint_load_params(c, m, "model.");
+    if (s == CT_OK) s = load_optimizer(c, m, jopt);
+    if (s == CT_OK) s = parse_history(c, jhist, before, history, n_history);
+    if (s == CT_OK && *n_history != cfg->resume.epoch) {
+        s = BAD("%s: history has %d epochs but the position is epoch %d", c->path, *n_history,
+                cfg->resume.epoch);
+        free(*history);
+        *history = NULL;
+        *n_history = 0;
+    }
+    json_decref(jhist);
+    json_decref(jopt);
+    return s;
+}

@@ -1,0 +1,79 @@
+/*
+ * train.h — what the files of `ctrain train` share: its options, and the state of a run that
+ * the epoch callback and the checkpoint code (train_save.c) use.
+ */
+#ifndef CTRAIN_CLI_TRAIN_H
+#define CTRAIN_CLI_TRAIN_H
+
+#include "args.h"
+
+#include "ctrain.h"
+#include "ctrain/io.h"
+
+#include <limits.h>
+#include <stdio.h>
+
+#define SCHEDULE_BYTES 512
+#define MAX_TOTAL_EPOCHS 1000000 /* a sanity bound: history holds one entry per epoch */
+#define MODEL_SPEC_BYTES 256
+
+typedef struct {
+    const char *data_dir;
+    int64_t val_size;
+    const char *model;
+    int hidden;
+    const char *schedule;
+    int epochs;
+    float lr;
+    int batch_size, eval_batch_size;
+    float momentum, weight_decay;
+    int nesterov;
+    uint64_t seed;
+    const char *device;
+    int threads, workers, prefetch;
+    const char *data_on_device;
+    int quiet;
+    const char *save_dir, *resume_dir, *plot_dir, *log_path;
+    int save_every;
+    char schedule_default[SCHEDULE_BYTES];
+    char schedule_resumed[SCHEDULE_BYTES]; /* the schedule a resumed run follows */
+    char model_resumed[MODEL_SPEC_BYTES];  /* --model of the run being resumed */
+    char device_resumed[16];               /* and its --device */
+    ct_train_config cfg; /* the library's defaults, then the flags */
+} train_opts;
+
+/* A run in progress, for the callbacks and for saving. */
+typedef struct {
+    train_opts *o;
+    ct_model *m;
+    const char *save_dir;        /* where checkpoints go (NULL: none) */
+    char data_dir[PATH_MAX];     /* the resolved data folder */
+    int64_t n_train, n_val;
+    int total_epochs;
+    ct_epoch_result *history;    /* (total_epochs) */
+    ct_eval_result before;       /* validation before training */
+    FILE *log;                   /* --log, or NULL */
+    int saves;                   /* checkpoints written */
+} train_run;
+
+/* With --resume: reads DIR/train_state.safetensors' options and checks the flags given against
+ * them (a flag that changes the results must match; --epochs/--schedule may extend the run).
+ * Fills the unset options from the checkpoint. Returns CLI_EXIT_OK, CLI_EXIT_USAGE or
+ * CLI_EXIT_ERROR (message printed); *ck receives the opened train state. */
+int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoint **ck);
+/* Checks a resumed schedule against the saved one (same lr for every epoch already run). */
+int train_resume_check_schedule(const train_opts *o, const ct_checkpoint *ck);
+
+/* Writes SAVE/model.safetensors and SAVE/train_state.safetensors for the model's current
+ * position; test (may be NULL) adds the test results to the model's metadata. Prints the error
+ * and returns non-zero on failure. */
+int train_save(train_run *r, const ct_eval_result *test);
+/* After each epoch: the --log line and the --plot pictures (errors printed, not fatal). */
+void train_epoch_outputs(train_run *r, int n_epochs);
+/* Opens --log (truncated) and writes the n_epochs lines already in the history (a resume). */
+int train_log_open(train_run *r, int n_epochs);
+
+/* mkdir -p; prints the error and returns non-zero on failure. */
+int cli_mkdirs(const char *dir);
+
+#endif /* CTRAIN_CLI_TRAIN_H */

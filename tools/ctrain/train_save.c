@@ -1,0 +1,324 @@
+/*
+ * train_save.c — what `ctrain train` leaves behind and picks up again: checkpoints (--save,
+ * --save-every, on Ctrl-C), resuming (--resume: the saved settings, checked against the flags
+ * given), the --log lines and the --plot pictures.
+ *
+ * The tool's own options travel in the train state's metadata as strings: dataset, data_dir,
+ * model (the --model flag), hidden, val_size, device, threads, save_every, schedule. The
+ * library keeps the training configuration (batch sizes, optimizer, phases, seed) itself.
+ */
+#include "cli.h"
+#include "train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define PLOT_WIDTH 800
+#define PLOT_HEIGHT 500
+
+int cli_mkdirs(const char *dir) {
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
+        fprintf(stderr, "ctrain: %s: path too long\n", dir);
+        return 1;
+    }
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != 0) continue;
+        char c = *p;
+        *p = 0;
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            fprintf(stderr, "ctrain: %s: cannot create the folder: %s\n", path, strerror(errno));
+            return 1;
+        }
+        *p = c;
+        if (!c) break;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "ctrain: %s: not a folder\n", dir);
+        return 1;
+    }
+    return 0;
+}
+
+/* "5@0.5,5@0.1" with every digit the float needs (%.9g), so that it parses back exactly. */
+static void schedule_text(const ct_phase *ph, int n, char *out, size_t bytes) {
+    size_t used = 0;
+    out[0] = 0;
+    for (int i = 0; i < n && used < bytes; i++)
+        used += (size_t)snprintf(out + used, bytes - used, "%s%d@%.9g", i ? "," : "",
+                                 ph[i].epochs, (double)ph[i].lr);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* resuming                                                                                    */
+
+/* The saved value of an option of the tool, or NULL (message printed). */
+static const char *saved_opt(const ct_checkpoint *ck, const char *key) {
+    const char *v = ct_checkpoint_meta(ck, key);
+    if (!v)
+        fprintf(stderr, "ctrain: %s: no \"%s\" in the metadata (not saved by ctrain train?)\n",
+                ct_checkpoint_path(ck), key);
+    return v;
+}
+
+static int differs(const char *dir, const char *flag, const char *given, const char *saved) {
+    return cli_usage_error("train", "--%s %s: the run in %s was saved with %s, and a resumed run "
+                           "keeps the settings that change its results", flag, given, dir, saved);
+}
+
+int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoint **out) {
+    char path[PATH_MAX];
+    *out = NULL;
+    snprintf(path, sizeof path, "%s/train_state.safetensors", o->resume_dir);
+    ct_checkpoint *ck;
+    ct_status s = ct_checkpoint_open(path, &ck);
+    if (s != CT_OK) return cli_lib_error(s);
+    ct_train_config saved;
+    if ((s = ct_checkpoint_train_config(ck, &saved)) != CT_OK) {
+        ct_checkpoint_free(ck);
+        return cli_lib_error(s);
+    }
+    const char *model = saved_opt(ck, "model"), *hidden = saved_opt(ck, "hidden");
+    const char *val_size = saved_opt(ck, "val_size"), *device = saved_opt(ck, "device");
+    const char *threads = saved_opt(ck, "threads");
+    const char *save_every = ct_checkpoint_meta(ck, "save_every");
+    if (!model || !hidden || !val_size || !device || !threads) {
+        ct_checkpoint_free(ck);
+        return CLI_EXIT_ERROR;
+    }
+    const char *dir = o->resume_dir;
+    char given[64], was[64];
+    int rc = CLI_EXIT_OK;
+#define SEEN(name) (cli_find(flags, nflags, name)->seen)
+    /* settings that change the results: equal, or taken from the checkpoint */
+    if (SEEN("model") && strcmp(o->model, model) != 0) rc = differs(dir, "model", o->model, model);
+    snprintf(o->model_resumed, sizeof o->model_resumed, "%s", model);
+    o->model = o->model_resumed;
+    long v;
+    if (rc == CLI_EXIT_OK && SEEN("hidden") && (cli_parse_long(hidden, 1, INT_MAX, &v) || v != o->hidden)) {
+        snprintf(given, sizeof given, "%d", o->hidden);
+        rc = differs(dir, "hidden", given, hidden);
+    } else if (cli_parse_long(hidden, 1, INT_MAX, &v) == 0) {
+        o->hidden = (int)v;
+    }
+    if (rc == CLI_EXIT_OK && SEEN("val-size") && (cli_parse_long(val_size, 1, LONG_MAX, &v) || v != o->val_size)) {
+        snprintf(given, sizeof given, "%lld", (long long)o->val_size);
+        rc = differs(dir, "val-size", given, val_size);
+    } else if (cli_parse_long(val_size, 1, LONG_MAX, &v) == 0) {
+        o->val_size = v;
+    }
+#define SAME_NUM(name, field, saved_value, fmt, cast)                                          \
+    do {                                                                                        \
+        if (rc == CLI_EXIT_OK && SEEN(name) && o->field != (saved_value)) {                     \
+            snprintf(given, sizeof given, fmt, (cast)o->field);                                 \
+            snprintf(was, sizeof was, fmt, (cast)(saved_value));                                \
+            rc = differs(dir, name, given, was);                                                \
+        }                                                                                       \
+        o->field = saved_value;                                                                 \
+    } while (0)
+    SAME_NUM("seed", seed, saved.seed, "%llu", unsigned long long);
+    SAME_NUM("batch-size", batch_size, saved.batch_size, "%d", int);
+    SAME_NUM("eval-batch-size", eval_batch_size, saved.eval_batch_size, "%d", int);
+    SAME_NUM("momentum", momentum, saved.momentum, "%.9g", double);
+    SAME_NUM("weight-decay", weight_decay, saved.weight_decay, "%.9g", double);
+    if (rc == CLI_EXIT_OK && SEEN("nesterov") && !saved.nesterov)
+        rc = differs(dir, "nesterov", "(on)", "Nesterov off");
+    o->nesterov = saved.nesterov;
+#undef SAME_NUM
+    /* settings that do not change the results: the flags, else the checkpoint's */
+    if (!SEEN("workers")) o->workers = saved.workers;
+    if (!SEEN("prefetch") && saved.prefetch > 0) o->prefetch = saved.prefetch;
+    if (!SEEN("data-on-device"))
+        o->data_on_device = saved.data_on_device > 0 ? "on" : saved.data_on_device == 0 ? "off" : "auto";
+    if (!SEEN("device")) {
+        snprintf(o->device_resumed, sizeof o->device_resumed, "%s", device);
+        o->device = o->device_resumed;
+        if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda")) o->device = "auto";
+    }
+    if (!SEEN("threads") && cli_parse_long(threads, 0, INT_MAX, &v) == 0) o->threads = (int)v;
+    if (!SEEN("save-every") && save_every && cli_parse_long(save_every, 0, INT_MAX, &v) == 0)
+        o->save_every = (int)v;
+    /* the schedule: the saved one, extended or cut by --epochs, or replaced */
+    int total = 0;
+    for (int i = 0; i < saved.num_phases; i++) total += saved.phases[i].epochs;
+    cli_flag *fe = cli_find(flags, nflags, "epochs"), *fl = cli_find(flags, nflags, "lr");
+    cli_flag *fs = cli_find(flags, nflags, "schedule");
+    if (rc == CLI_EXIT_OK && !fs->seen) {
+        ct_phase ph[CT_MAX_PHASES];
+        int n = 0;
+        if (fl->seen) {
+            ph[n++] = (ct_phase){fe->seen ? o->epochs : total, o->lr};
+        } else if (fe->seen) {
+            int left = o->epochs;
+            for (int i = 0; i < saved.num_phases && left > 0; i++) {
+                int e = i == saved.num_phases - 1 || saved.phases[i].epochs > left ? left
+                                                                                   : saved.phases[i].epochs;
+                ph[n++] = (ct_phase){e, saved.phases[i].lr};
+                left -= e;
+            }
+        } else {
+            memcpy(ph, saved.phases, sizeof ph);
+            n = saved.num_phases;
+        }
+        schedule_text(ph, n, o->schedule_resumed, sizeof o->schedule_resumed);
+        o->schedule = o->schedule_resumed;
+        fs->seen = 1; /* finish_options parses it; --epochs/--lr have been folded in */
+        fe->seen = fl->seen = 0;
+    }
+#undef SEEN
+    if (rc != CLI_EXIT_OK) {
+        ct_checkpoint_free(ck);
+        return rc;
+    }
+    *out = ck;
+    return CLI_EXIT_OK;
+}
+
+static float lr_at(const ct_phase *ph, int n, int epoch) {
+    for (int i = 0; i < n; i++) {
+        if (epoch < ph[i].epochs) return ph[i].lr;
+        epoch -= ph[i].epochs;
+    }
+    return NAN;
+}
+
+int train_resume_check_schedule(const train_opts *o, const ct_checkpoint *ck) {
+    ct_train_config saved;
+    if (ct_checkpoint_train_config(ck, &saved) != CT_OK) return cli_lib_error(CT_ERR_FORMAT);
+    const ct_train_config *c = &o->cfg;
+    int total = 0, done = saved.resume.epoch + (saved.resume.batch > 0);
+    for (int i = 0; i < c->num_phases; i++) total += c->phases[i].epochs;
+    if (total < done)
+        return cli_usage_error("train", "--epochs/--schedule: %d epochs in all, but the run in %s "
+                               "has already done %s%d", total, o->resume_dir,
+                               saved.resume.batch > 0 ? "part of epoch " : "",
+                               saved.resume.batch > 0 ? saved.resume.epoch : done);
+    for (int e = 0; e < done; e++) {
+        float was = lr_at(saved.phases, saved.num_phases, e), now = lr_at(c->phases, c->num_phases, e);
+        if (was != now)
+            return cli_usage_error("train", "--schedule/--lr: epoch %d already ran at lr %g, but "
+                                   "the new schedule gives %g (the run in %s keeps the learning "
+                                   "rate of the epochs it has run)", e, (double)was, (double)now,
+                                   o->resume_dir);
+    }
+    return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* saving                                                                                      */
+
+int train_save(train_run *r, const ct_eval_result *test) {
+    const train_opts *o = r->o;
+    ct_fit_position p = ct_model_fit_position(r->m);
+    char path[PATH_MAX], hidden[24], val_size[24], threads[24], every[24], sched[SCHEDULE_BYTES];
+    snprintf(hidden, sizeof hidden, "%d", o->hidden);
+    snprintf(val_size, sizeof val_size, "%lld", (long long)o->val_size);
+    snprintf(threads, sizeof threads, "%d", o->threads);
+    snprintf(every, sizeof every, "%d", o->save_every);
+    schedule_text(o->cfg.phases, o->cfg.num_phases, sched, sizeof sched);
+    ct_meta state_meta[] = {
+        {"dataset", "mnist"},  {"data_dir", r->data_dir}, {"model", o->model},
+        {"hidden", hidden},    {"val_size", val_size},    {"device", o->device},
+        {"threads", threads},  {"save_every", every},     {"schedule", sched},
+    };
+    ct_train_state st = {.cfg = &o->cfg, .before = &r->before, .history = r->history,
+                         .n_history = p.epoch, .extra = state_meta,
+                         .n_extra = (int)(sizeof state_meta / sizeof state_meta[0])};
+    snprintf(path, sizeof path, "%s/train_state.safetensors", r->save_dir);
+    ct_status s = ct_save_train_state(r->m, path, &st);
+
+    /* the model file: what a user of the weights wants to know */
+    char epoch[24], batch[24], seed[24], vl[32], va[32], tl[32], ta[32];
+    ct_meta model_meta[12];
+    int n = 0;
+    snprintf(epoch, sizeof epoch, "%d", p.epoch);
+    snprintf(batch, sizeof batch, "%lld", (long long)p.batch);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    model_meta[n++] = (ct_meta){"dataset", "mnist"};
+    model_meta[n++] = (ct_meta){"input_scale", "pixel / 255"};
+    model_meta[n++] = (ct_meta){"epoch", epoch};
+    if (p.batch > 0) model_meta[n++] = (ct_meta){"batch", batch};
+    model_meta[n++] = (ct_meta){"seed", seed};
+    if (p.epoch > 0) {
+        const ct_epoch_result *last = &r->history[p.epoch - 1];
+        snprintf(vl, sizeof vl, "%.6f", last->val.loss);
+        snprintf(va, sizeof va, "%.6f", last->val.accuracy);
+        model_meta[n++] = (ct_meta){"val_loss", vl};
+        model_meta[n++] = (ct_meta){"val_acc", va};
+    }
+    if (test) {
+        snprintf(tl, sizeof tl, "%.6f", test->loss);
+        snprintf(ta, sizeof ta, "%.6f", test->accuracy);
+        model_meta[n++] = (ct_meta){"test_loss", tl};
+        model_meta[n++] = (ct_meta){"test_acc", ta};
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", r->save_dir);
+    if (s == CT_OK) s = ct_save_model(r->m, path, model_meta, n);
+    if (s != CT_OK) return cli_lib_error(s);
+    r->saves++;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* --log and --plot                                                                            */
+
+static int log_line(train_run *r, const ct_epoch_result *e) {
+    char line[1024];
+    int n = ct_epoch_json(e, line, sizeof line);
+    if (n < 0 || fprintf(r->log, "%s\n", line) < 0 || fflush(r->log) != 0) {
+        fprintf(stderr, "ctrain: --log %s: cannot write: %s\n", r->o->log_path, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+int train_log_open(train_run *r, int n_epochs) {
+    if (!r->o->log_path) return 0;
+    r->log = fopen(r->o->log_path, "w");
+    if (!r->log) {
+        fprintf(stderr, "ctrain: --log %s: cannot open: %s\n", r->o->log_path, strerror(errno));
+        return 1;
+    }
+    for (int i = 0; i < n_epochs; i++)
+        if (log_line(r, &r->history[i])) return 1;
+    return 0;
+}
+
+/* loss.png and accuracy.png from the validation before training and the n epochs. */
+static void plots(train_run *r, int n) {
+    double *buf = malloc(sizeof(double) * (size_t)(n + 1) * 6);
+    if (!buf) return;
+    double *xv = buf, *xt = buf + (n + 1), *vloss = xt + (n + 1), *tloss = vloss + (n + 1);
+    double *vacc = tloss + (n + 1), *tacc = vacc + (n + 1);
+    xv[0] = 0;
+    vloss[0] = r->before.count ? r->before.loss : NAN;
+    vacc[0] = r->before.count ? r->before.accuracy : NAN;
+    for (int i = 0; i < n; i++) {
+        xv[i + 1] = xt[i] = i + 1;
+        vloss[i + 1] = r->history[i].val.loss;
+        vacc[i + 1] = r->history[i].val.accuracy;
+        tloss[i] = r->history[i].train_loss;
+        tacc[i] = r->history[i].train_acc;
+    }
+    ct_series loss[2] = {{"train loss", xt, tloss, n}, {"validation loss", xv, vloss, n + 1}};
+    ct_series acc[2] = {{"validation accuracy", xv, vacc, n + 1}, {"train accuracy", xt, tacc, n}};
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/loss.png", r->o->plot_dir);
+    ct_status s = ct_plot_png(path, "Loss vs. No. of epochs", "epoch", "loss", loss,
+                              r->n_val > 0 ? 2 : 1, PLOT_WIDTH, PLOT_HEIGHT);
+    snprintf(path, sizeof path, "%s/accuracy.png", r->o->plot_dir);
+    if (s == CT_OK)
+        s = ct_plot_png(path, "Accuracy vs. No. of epochs", "epoch", "accuracy", acc, 2,
+                        PLOT_WIDTH, PLOT_HEIGHT);
+    if (s != CT_OK) cli_lib_error(s);
+    free(buf);
+}
+
+void train_epoch_outputs(train_run *r, int n_epochs) {
+    if (r->log) log_line(r, &r->history[n_epochs - 1]);
+    if (r->o->plot_dir) plots(r, n_epochs);
+}
