@@ -32,6 +32,25 @@ typedef enum {
     CT_ACT_COUNT
 } ct_act;
 
+/* A 2-D convolution as torch.nn.Conv2d computes it (a cross-correlation; groups 1, dilation 1,
+ * zero padding): x (n, c, h, w) with weight (oc, c, kh, kw) gives y (n, oc, oh, ow), where
+ * oh = (h + 2*pad_h - kh) / stride_h + 1 and ow = (w + 2*pad_w - kw) / stride_w + 1. */
+typedef struct {
+    int n, c, h, w;                      /* input */
+    int oc, kh, kw;                      /* filters */
+    int stride_h, stride_w, pad_h, pad_w;
+    int oh, ow;                          /* output plane */
+} ct_conv2d_desc;
+
+/* A 2-D pooling window (torch.nn.MaxPool2d / AvgPool2d, floor mode): x (n, c, h, w) gives
+ * y (n, c, oh, ow) with oh, ow as for ct_conv2d_desc. Requires pad <= kernel / 2 (as PyTorch),
+ * so that every window holds at least one input element. */
+typedef struct {
+    int n, c, h, w;
+    int kh, kw, stride_h, stride_w, pad_h, pad_w;
+    int oh, ow;
+} ct_pool2d_desc;
+
 struct ct_backend {
     /* -------------------------------------------------------------------- device */
     const char *name;           /* "cpu" or "cuda" */
@@ -102,6 +121,87 @@ struct ct_backend {
      * g = nesterov ? g + momentum*m : m; w -= lr*g. m may be NULL when momentum == 0. */
     ct_status (*sgd_step)(ct_backend *b, float *w, const float *g, float *m, int64_t n, float lr,
                           float momentum, float weight_decay, int nesterov, int first_step);
+
+    /* -------------------------------------------------------------------- ops: CNNs (issue 5) */
+    /* Bytes of device workspace the three conv2d ops need for d (the CPU: one image's im2col
+     * columns; CUDA: the whole batch's columns and a transposed output). */
+    size_t (*conv2d_workspace)(ct_backend *b, const ct_conv2d_desc *d);
+    /* y (n, oc, oh, ow) = conv(x (n, c, h, w), weight (oc, c, kh, kw)) + bias (oc); bias may be
+     * NULL. ws: conv2d_workspace(d) bytes, clobbered. */
+    ct_status (*conv2d_forward)(ct_backend *b, const ct_conv2d_desc *d, const float *x,
+                                const float *weight, const float *bias, float *y, void *ws);
+    /* dx (n, c, h, w) = the gradient of the input for dy (n, oc, oh, ow) (overwrites dx). */
+    ct_status (*conv2d_backward_data)(ct_backend *b, const ct_conv2d_desc *d, const float *dy,
+                                      const float *weight, float *dx, void *ws);
+    /* dweight (oc, c, kh, kw) = sum over the batch of dy ⋆ x, and dbias (oc) = sums of dy over
+     * (n, oh, ow) when dbias is not NULL (both overwritten). */
+    ct_status (*conv2d_backward_filter)(ct_backend *b, const ct_conv2d_desc *d, const float *x,
+                                        const float *dy, float *dweight, float *dbias, void *ws);
+    /* y (n, c, oh, ow) = max over each window (padding counts as -inf); argmax (n, c, oh, ow)
+     * receives the index ih*w + iw of the maximum within its input plane: scanning the window in
+     * row-major order, an element replaces the best so far when it is greater or NaN (as
+     * PyTorch: the first maximum wins, a NaN beats numbers); the first element when all are -inf. */
+    ct_status (*maxpool2d_forward)(ct_backend *b, const ct_pool2d_desc *d, const float *x,
+                                   float *y, int32_t *argmax);
+    /* dx (n, c, h, w) = for each input element, the sum of the dy of the outputs whose argmax
+     * it is, added in increasing output order (overwrites dx). */
+    ct_status (*maxpool2d_backward)(ct_backend *b, const ct_pool2d_desc *d, const float *dy,
+                                    const int32_t *argmax, float *dx);
+    /* y (n, c, oh, ow) = mean over each window of kh*kw elements, padding counted as zeros
+     * (count_include_pad=True, PyTorch's default). */
+    ct_status (*avgpool2d_forward)(ct_backend *b, const ct_pool2d_desc *d, const float *x,
+                                   float *y);
+    /* dx (n, c, h, w) = sum over the windows holding each element of dy / (kh*kw), in
+     * increasing output order (overwrites dx). */
+    ct_status (*avgpool2d_backward)(ct_backend *b, const ct_pool2d_desc *d, const float *dy,
+                                    float *dx);
+    /* Inverted dropout of n elements that are elements first .. first+n-1 of a larger tensor:
+     * element e is kept when (word >> 8) >= (uint32_t)((double)p * 16777216.0), word being
+     * word e % 4 of ct_philox4x32(seed, stream, e / 4) (core.h); kept elements are multiplied by
+     * 1/(1-p) (as a float), dropped ones are 0. p >= 1 drops everything. The same (seed, stream,
+     * e) gives the same decision on every backend, however the tensor is split.
+     * Forward: y = mask(x) (x == y allowed). */
+    ct_status (*dropout_forward)(ct_backend *b, const float *x, float *y, int64_t n, float p,
+                                 uint64_t seed, uint64_t stream, uint64_t first);
+    /* Backward: dx = mask(dy) with the same arguments as the forward (dx == dy allowed). */
+    ct_status (*dropout_backward)(ct_backend *b, const float *dy, float *dx, int64_t n, float p,
+                                  uint64_t seed, uint64_t stream, uint64_t first);
+    /* Batch normalisation of x (n, c, inner) per channel (BatchNorm1d: inner 1; BatchNorm2d:
+     * inner h*w): y = (x - mean) * invstd * gamma + beta, invstd = 1 / sqrt(var + eps).
+     * train: mean and the biased var are those of x over (n, inner) (accumulated in double);
+     * save_mean, save_invstd (c) receive them for the backward; when running_mean and
+     * running_var (c) are not NULL they are updated as PyTorch does:
+     * r = (1 - momentum) * r + momentum * s, with the unbiased variance (m/(m-1), m = n*inner,
+     * m > 1; the biased one when m == 1). Not train: mean and var are the running ones, and
+     * save_* are not written (may be NULL). */
+    ct_status (*batchnorm_forward)(ct_backend *b, int train, const float *x, float *y,
+                                   int64_t n, int64_t c, int64_t inner, const float *gamma,
+                                   const float *beta, float eps, float momentum,
+                                   float *running_mean, float *running_var, float *save_mean,
+                                   float *save_invstd);
+    /* The training-mode backward from the forward's save_mean and save_invstd: with
+     * xhat = (x - mean) * invstd, dbeta = sum dy, dgamma = sum dy * xhat (over (n, inner),
+     * overwritten) and dx = gamma * invstd / m * (m * dy - dbeta - xhat * dgamma), m = n*inner
+     * (dx may be NULL). */
+    ct_status (*batchnorm_backward)(ct_backend *b, const float *x, const float *dy, float *dx,
+                                    int64_t n, int64_t c, int64_t inner, const float *gamma,
+                                    const float *save_mean, const float *save_invstd,
+                                    float *dgamma, float *dbeta);
+    /* torch.optim.Adam / AdamW (amsgrad off) over n parameters at step t >= 1 (1 on the first
+     * update): decoupled ? w *= 1 - lr*wd : g += wd*w; m = beta1*m + (1-beta1)*g;
+     * v = beta2*v + (1-beta2)*g*g; w -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps) with
+     * bc1 = 1 - beta1^t, bc2 = 1 - beta2^t computed in double on the host. */
+    ct_status (*adam_step)(ct_backend *b, float *w, const float *g, float *m, float *v, int64_t n,
+                           float lr, float beta1, float beta2, float eps, float weight_decay,
+                           int decoupled, int64_t t);
+    /* *out = sum of x[i]^2 for i < n, accumulated in double (out: one double in device
+     * memory, overwritten). The global gradient norm is the sqrt of the sum of such parts. */
+    ct_status (*sumsq)(ct_backend *b, const float *x, int64_t n, double *out);
+    /* torch.nn.utils.clip_grad_norm_: norm = sqrt(parts[0] + ... + parts[n_parts-1]) (device
+     * doubles from sumsq); when max_norm / (norm + 1e-6) < 1, x (n) is multiplied by it (as a
+     * float). */
+    ct_status (*clip_scale)(ct_backend *b, float *x, int64_t n, const double *parts, int n_parts,
+                            float max_norm);
 };
 
 /* Opens the CPU backend (threads 0 = all cores). */

@@ -9,6 +9,7 @@
  * only check their arguments.
  */
 #include "backend/backend.h"
+#include "backend/cpu/cpu_nn.h"
 #include "backend/cpu/kernels.h"
 #include "core/core.h"
 
@@ -310,6 +311,7 @@ ct_status ct_cpu_backend_create(int threads, ct_backend **out) {
     b->gather_u8 = cpu_gather_u8;
     b->add_into = cpu_add_into;
     b->sgd_step = cpu_sgd_step;
+    ct_cpu_fill_nn_ops(b); /* cpu_nn.c: conv, pooling, dropout, batch norm, Adam, norms */
     *out = b;
     return CT_OK;
 }

@@ -355,6 +355,7 @@ static void fill_table(ct_cuda *cb, const cudaDeviceProp *prop) {
     b->copy_done = cuda_copy_done;
     b->sync = cuda_sync;
     ct_cuda_fill_ops(b);
+    ct_cuda_fill_nn_ops(b); /* cuda_nn.cu: conv, pooling, dropout, batch norm, Adam, norms */
 }
 
 extern "C" __attribute__((visibility("default"))) ct_status

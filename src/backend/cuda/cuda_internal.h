@@ -77,6 +77,9 @@ ct_status ct_cublas_fail(cublasStatus_t s, const char *file, int line, const cha
 /* Fills gemm, bias_add, bias_grad, act_forward, act_backward, xent, gather_u8, add_into and
  * sgd_step. */
 void ct_cuda_fill_ops(ct_backend *b);
+/* Fills the CNN ops (cuda_nn.cu): conv2d_*, maxpool2d_*, avgpool2d_*, dropout_*,
+ * batchnorm_*, adam_step, sumsq and clip_scale. */
+void ct_cuda_fill_nn_ops(ct_backend *b);
 /* Checks that this build has kernels the device can run (no cudaErrorNoKernelImageForDevice
  * at the first op); also loads them now rather than lazily inside the first training step. */
 ct_status ct_cuda_probe_kernels(ct_cuda *cb);

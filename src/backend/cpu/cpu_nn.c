@@ -1,0 +1,472 @@
+/*
+ * cpu_nn.c — the CPU reference of the CNN ops of backend.h: conv2d (im2col + the backend's
+ * gemm, one image at a time), max/average pooling, dropout from the counter-based Philox
+ * generator, batch normalisation, the Adam/AdamW update and the gradient-norm pair
+ * (sumsq, clip_scale).
+ *
+ * Every op here is single-threaded: on the CPU the model runs one shard per thread (model.h),
+ * and each shard calls the ops on its own rows. The loops are plain so that the compiler can
+ * vectorise them. Reductions (batch norm statistics, sums of squares) accumulate in double.
+ */
+#include "backend/cpu/cpu_nn.h"
+#include "core/core.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* conv2d: im2col + gemm per image                                                             */
+
+static int conv_is_pointwise(const ct_conv2d_desc *d) { /* 1x1, stride 1, no padding */
+    return d->kh == 1 && d->kw == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_h == 0 &&
+           d->pad_w == 0;
+}
+
+static ct_status conv_check(const ct_conv2d_desc *d, const char *op) {
+    if (d->n < 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->oc <= 0 || d->kh <= 0 ||
+        d->kw <= 0 || d->stride_h <= 0 || d->stride_w <= 0 || d->pad_h < 0 || d->pad_w < 0 ||
+        d->oh != (d->h + 2 * d->pad_h - d->kh) / d->stride_h + 1 ||
+        d->ow != (d->w + 2 * d->pad_w - d->kw) / d->stride_w + 1 || d->oh <= 0 || d->ow <= 0)
+        return ct_fail(CT_ERR_INVALID, "%s: inconsistent shape (n %d, c %d, %dx%d, oc %d, kernel "
+                       "%dx%d, stride %d,%d, pad %d,%d, out %dx%d)", op, d->n, d->c, d->h, d->w,
+                       d->oc, d->kh, d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w, d->oh,
+                       d->ow);
+    return CT_OK;
+}
+
+static size_t cpu_conv2d_workspace(ct_backend *b, const ct_conv2d_desc *d) {
+    if (conv_is_pointwise(d)) return 0;
+    return (size_t)d->c * d->kh * d->kw * d->oh * d->ow * sizeof(float); // (C*KH*KW, OH*OW)
+}
+
+/* The output columns [*lo, *hi) whose input column ox*stride + x0 lies inside [0, w). */
+static void valid_columns(int x0, int stride, int w, int ow, int *lo, int *hi) {
+    int a = x0 >= 0 ? 0 : (-x0 + stride - 1) / stride;
+    int b = w - x0 <= 0 ? 0 : (w - x0 + stride - 1) / stride;
+    *lo = a < ow ? a : ow;
+    *hi = b < ow ? b : ow;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* cols (c*kh*kw, oh*ow) from one image x (c, h, w); out-of-image positions are 0. */
+static void im2col(const ct_conv2d_desc *d, const float *restrict x, float *restrict cols) {
+    const int P = d->oh * d->ow, sw = d->stride_w;
+    for (int ci = 0; ci < d->c; ci++)
+        for (int ki = 0; ki < d->kh; ki++)
+            for (int kj = 0; kj < d->kw; kj++) {
+                float *row = cols + (size_t)((ci * d->kh + ki) * d->kw + kj) * P; // (OH*OW)
+                const float *plane = x + (size_t)ci * d->h * d->w;
+                const int x0 = kj - d->pad_w;
+                int lo, hi;
+                valid_columns(x0, sw, d->w, d->ow, &lo, &hi);
+                for (int oy = 0; oy < d->oh; oy++) {
+                    int iy = oy * d->stride_h - d->pad_h + ki;
+                    float *out = row + oy * d->ow;
+                    if (iy < 0 || iy >= d->h) {
+                        memset(out, 0, (size_t)d->ow * sizeof(float));
+                        continue;
+                    }
+                    const float *in = plane + (size_t)iy * d->w; // (W)
+                    for (int ox = 0; ox < lo; ox++) out[ox] = 0.0f;
+                    if (sw == 1 && hi > lo)
+                        memcpy(out + lo, in + lo + x0, (size_t)(hi - lo) * sizeof(float));
+                    else
+                        for (int ox = lo; ox < hi; ox++) out[ox] = in[ox * sw + x0];
+                    for (int ox = hi; ox < d->ow; ox++) out[ox] = 0.0f;
+                }
+            }
+}
+
+/* x (c, h, w) = cols (c*kh*kw, oh*ow) put back in place, overlapping taps added. */
+static void col2im(const ct_conv2d_desc *d, const float *restrict cols, float *restrict x) {
+    const int P = d->oh * d->ow, sw = d->stride_w;
+    memset(x, 0, (size_t)d->c * d->h * d->w * sizeof(float));
+    for (int ci = 0; ci < d->c; ci++)
+        for (int ki = 0; ki < d->kh; ki++)
+            for (int kj = 0; kj < d->kw; kj++) {
+                const float *row = cols + (size_t)((ci * d->kh + ki) * d->kw + kj) * P;
+                float *plane = x + (size_t)ci * d->h * d->w;
+                const int x0 = kj - d->pad_w;
+                int lo, hi;
+                valid_columns(x0, sw, d->w, d->ow, &lo, &hi);
+                for (int oy = 0; oy < d->oh; oy++) {
+                    int iy = oy * d->stride_h - d->pad_h + ki;
+                    if (iy < 0 || iy >= d->h) continue;
+                    const float *in = row + oy * d->ow;
+                    float *out = plane + (size_t)iy * d->w; // (W)
+                    for (int ox = lo; ox < hi; ox++) out[ox * sw + x0] += in[ox];
+                }
+            }
+}
+
+static ct_status cpu_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, const float *x,
+                                    const float *weight, const float *bias, float *y, void *ws) {
+    CT_TRY(conv_check(d, "conv2d_forward"));
+    const int K = d->c * d->kh * d->kw, P = d->oh * d->ow;
+    const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
+    for (int i = 0; i < d->n; i++) {
+        const float *cols = x + i * in_size; // (K, P)
+        if (!conv_is_pointwise(d)) {
+            im2col(d, x + i * in_size, ws);
+            cols = ws;
+        }
+        /* y_i (OC, P) = weight (OC, K) · cols (K, P) */
+        CT_TRY(b->gemm(b, 0, 0, d->oc, P, K, 1.0f, weight, K, cols, P, 0.0f, y + i * out_size, P));
+    }
+    if (bias) CT_TRY(b->bias_add(b, y, bias, d->n, d->oc, P));
+    return CT_OK;
+}
+
+static ct_status cpu_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *d, const float *dy,
+                                          const float *weight, float *dx, void *ws) {
+    CT_TRY(conv_check(d, "conv2d_backward_data"));
+    const int K = d->c * d->kh * d->kw, P = d->oh * d->ow;
+    const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
+    for (int i = 0; i < d->n; i++) {
+        int direct = conv_is_pointwise(d);
+        float *dcols = direct ? dx + i * in_size : ws; // (K, P)
+        /* dcols (K, P) = weight^T (K, OC) · dy_i (OC, P) */
+        CT_TRY(b->gemm(b, 1, 0, K, P, d->oc, 1.0f, weight, K, dy + i * out_size, P, 0.0f, dcols, P));
+        if (!direct) col2im(d, dcols, dx + i * in_size);
+    }
+    return CT_OK;
+}
+
+static ct_status cpu_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc *d, const float *x,
+                                            const float *dy, float *dweight, float *dbias,
+                                            void *ws) {
+    CT_TRY(conv_check(d, "conv2d_backward_filter"));
+    const int K = d->c * d->kh * d->kw, P = d->oh * d->ow;
+    const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
+    if (d->n == 0) memset(dweight, 0, (size_t)d->oc * K * sizeof(float));
+    for (int i = 0; i < d->n; i++) {
+        const float *cols = x + i * in_size; // (K, P)
+        if (!conv_is_pointwise(d)) {
+            im2col(d, x + i * in_size, ws);
+            cols = ws;
+        }
+        /* dweight (OC, K) += dy_i (OC, P) · cols^T (P, K) */
+        CT_TRY(b->gemm(b, 0, 1, d->oc, K, P, 1.0f, dy + i * out_size, P, cols, P,
+                       i ? 1.0f : 0.0f, dweight, K));
+    }
+    if (dbias) CT_TRY(b->bias_grad(b, dbias, dy, d->n, d->oc, P));
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* pooling                                                                                     */
+
+static ct_status pool_check(const ct_pool2d_desc *d, const char *op) {
+    if (d->n < 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->kh <= 0 || d->kw <= 0 ||
+        d->stride_h <= 0 || d->stride_w <= 0 || d->pad_h < 0 || d->pad_w < 0 ||
+        2 * d->pad_h > d->kh || 2 * d->pad_w > d->kw ||
+        d->oh != (d->h + 2 * d->pad_h - d->kh) / d->stride_h + 1 ||
+        d->ow != (d->w + 2 * d->pad_w - d->kw) / d->stride_w + 1 || d->oh <= 0 || d->ow <= 0)
+        return ct_fail(CT_ERR_INVALID, "%s: inconsistent shape (n %d, c %d, %dx%d, kernel %dx%d, "
+                       "stride %d,%d, pad %d,%d, out %dx%d)", op, d->n, d->c, d->h, d->w, d->kh,
+                       d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w, d->oh, d->ow);
+    return CT_OK;
+}
+
+/* The common 2x2 window, stride 2, no padding: y and argmax of one plane. */
+static void maxpool_2x2(const ct_pool2d_desc *d, const float *restrict xp, float *restrict y,
+                        int32_t *restrict argmax) {
+    for (int oy = 0; oy < d->oh; oy++) {
+        const float *r0 = xp + (size_t)(2 * oy) * d->w, *r1 = r0 + d->w;
+        for (int ox = 0; ox < d->ow; ox++) {
+            const float v[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
+            float best = v[0];
+            int k = 0;
+            for (int q = 1; q < 4; q++)
+                if (v[q] > best || isnan(v[q])) best = v[q], k = q;
+            y[oy * d->ow + ox] = best;
+            argmax[oy * d->ow + ox] = (2 * oy + (k >> 1)) * d->w + 2 * ox + (k & 1);
+        }
+    }
+}
+
+static ct_status cpu_maxpool2d_forward(ct_backend *b, const ct_pool2d_desc *d, const float *x,
+                                       float *y, int32_t *argmax) {
+    CT_TRY(pool_check(d, "maxpool2d_forward"));
+    const int64_t planes = (int64_t)d->n * d->c, HW = (int64_t)d->h * d->w, P = d->oh * d->ow;
+    const int fast = d->kh == 2 && d->kw == 2 && d->stride_h == 2 && d->stride_w == 2 &&
+                     d->pad_h == 0 && d->pad_w == 0;
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * HW; // (H, W)
+        if (fast) {
+            maxpool_2x2(d, xp, y + pl * P, argmax + pl * P);
+            continue;
+        }
+        for (int oy = 0; oy < d->oh; oy++)
+            for (int ox = 0; ox < d->ow; ox++) {
+                int y0 = oy * d->stride_h - d->pad_h, x0 = ox * d->stride_w - d->pad_w;
+                int y1 = y0 + d->kh < d->h ? y0 + d->kh : d->h;
+                int x1 = x0 + d->kw < d->w ? x0 + d->kw : d->w;
+                if (y0 < 0) y0 = 0;
+                if (x0 < 0) x0 = 0;
+                float best = -INFINITY;
+                int32_t arg = y0 * d->w + x0;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++) {
+                        float v = xp[iy * d->w + ix];
+                        if (v > best || isnan(v)) {
+                            best = v;
+                            arg = iy * d->w + ix;
+                        }
+                    }
+                y[pl * P + oy * d->ow + ox] = best;
+                argmax[pl * P + oy * d->ow + ox] = arg;
+            }
+    }
+    return CT_OK;
+}
+
+static ct_status cpu_maxpool2d_backward(ct_backend *b, const ct_pool2d_desc *d, const float *dy,
+                                        const int32_t *argmax, float *dx) {
+    CT_TRY(pool_check(d, "maxpool2d_backward"));
+    const int64_t planes = (int64_t)d->n * d->c, HW = (int64_t)d->h * d->w, P = d->oh * d->ow;
+    memset(dx, 0, (size_t)(planes * HW) * sizeof(float));
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t o = 0; o < P; o++) {
+            int32_t a = argmax[pl * P + o];
+            if (a < 0 || a >= HW)
+                return ct_fail(CT_ERR_INVALID, "maxpool2d_backward: argmax %d outside a %dx%d "
+                               "plane", a, d->h, d->w);
+            dx[pl * HW + a] += dy[pl * P + o];
+        }
+    return CT_OK;
+}
+
+static ct_status cpu_avgpool2d_forward(ct_backend *b, const ct_pool2d_desc *d, const float *x,
+                                       float *y) {
+    CT_TRY(pool_check(d, "avgpool2d_forward"));
+    const int64_t planes = (int64_t)d->n * d->c, HW = (int64_t)d->h * d->w, P = d->oh * d->ow;
+    const float inv = 1.0f / (float)(d->kh * d->kw);
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * HW;
+        for (int oy = 0; oy < d->oh; oy++)
+            for (int ox = 0; ox < d->ow; ox++) {
+                int y0 = oy * d->stride_h - d->pad_h, x0 = ox * d->stride_w - d->pad_w;
+                int y1 = y0 + d->kh < d->h ? y0 + d->kh : d->h;
+                int x1 = x0 + d->kw < d->w ? x0 + d->kw : d->w;
+                if (y0 < 0) y0 = 0;
+                if (x0 < 0) x0 = 0;
+                float s = 0.0f;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++) s += xp[iy * d->w + ix];
+                y[pl * P + oy * d->ow + ox] = s * inv;
+            }
+    }
+    return CT_OK;
+}
+
+static ct_status cpu_avgpool2d_backward(ct_backend *b, const ct_pool2d_desc *d, const float *dy,
+                                        float *dx) {
+    CT_TRY(pool_check(d, "avgpool2d_backward"));
+    const int64_t planes = (int64_t)d->n * d->c, HW = (int64_t)d->h * d->w, P = d->oh * d->ow;
+    const float inv = 1.0f / (float)(d->kh * d->kw);
+    memset(dx, 0, (size_t)(planes * HW) * sizeof(float));
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float *dp = dx + pl * HW;
+        for (int oy = 0; oy < d->oh; oy++)
+            for (int ox = 0; ox < d->ow; ox++) {
+                int y0 = oy * d->stride_h - d->pad_h, x0 = ox * d->stride_w - d->pad_w;
+                int y1 = y0 + d->kh < d->h ? y0 + d->kh : d->h;
+                int x1 = x0 + d->kw < d->w ? x0 + d->kw : d->w;
+                if (y0 < 0) y0 = 0;
+                if (x0 < 0) x0 = 0;
+                float g = dy[pl * P + oy * d->ow + ox] * inv;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++) dp[iy * d->w + ix] += g;
+            }
+    }
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* dropout                                                                                     */
+
+/* out (n) = mask(in): see backend.h for the mask. */
+static ct_status dropout_apply(const float *in, float *out, int64_t n, float p, uint64_t seed,
+                               uint64_t stream, uint64_t first, const char *op) {
+    if (n < 0 || !(p >= 0.0f))
+        return ct_fail(CT_ERR_INVALID, "%s: bad size %lld or p %g", op, (long long)n, (double)p);
+    if (p >= 1.0f) {
+        memset(out, 0, (size_t)n * sizeof(float));
+        return CT_OK;
+    }
+    const uint32_t thr = (uint32_t)((double)p * 16777216.0);
+    const float scale = 1.0f / (1.0f - p);
+    uint32_t words[4];
+    uint64_t e = first;
+    for (int64_t i = 0; i < n;) {
+        ct_philox4x32(seed, stream, e >> 2, words);
+        for (int k = (int)(e & 3); k < 4 && i < n; k++, i++, e++)
+            out[i] = (words[k] >> 8) >= thr ? in[i] * scale : 0.0f;
+    }
+    return CT_OK;
+}
+
+static ct_status cpu_dropout_forward(ct_backend *b, const float *x, float *y, int64_t n, float p,
+                                     uint64_t seed, uint64_t stream, uint64_t first) {
+    return dropout_apply(x, y, n, p, seed, stream, first, "dropout_forward");
+}
+
+static ct_status cpu_dropout_backward(ct_backend *b, const float *dy, float *dx, int64_t n,
+                                      float p, uint64_t seed, uint64_t stream, uint64_t first) {
+    return dropout_apply(dy, dx, n, p, seed, stream, first, "dropout_backward");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* batch normalisation over x (n, c, inner)                                                    */
+
+static ct_status cpu_batchnorm_forward(ct_backend *b, int train, const float *x, float *y,
+                                       int64_t n, int64_t c, int64_t inner, const float *gamma,
+                                       const float *beta, float eps, float momentum,
+                                       float *running_mean, float *running_var, float *save_mean,
+                                       float *save_invstd) {
+    const int64_t m = n * inner;
+    if (n < 0 || c <= 0 || inner <= 0 || (train && m == 0))
+        return ct_fail(CT_ERR_INVALID, "batchnorm_forward: bad shape (%lld, %lld, %lld)",
+                       (long long)n, (long long)c, (long long)inner);
+    for (int64_t ch = 0; ch < c; ch++) {
+        float mean_f, invstd_f;
+        if (train) {
+            double sum = 0.0, sq = 0.0;
+            for (int64_t i = 0; i < n; i++) {
+                const float *row = x + (i * c + ch) * inner; // (inner)
+                for (int64_t k = 0; k < inner; k++) sum += row[k];
+            }
+            double mean = sum / (double)m;
+            for (int64_t i = 0; i < n; i++) {
+                const float *row = x + (i * c + ch) * inner;
+                for (int64_t k = 0; k < inner; k++) sq += (row[k] - mean) * (row[k] - mean);
+            }
+            double var = sq / (double)m;
+            mean_f = (float)mean;
+            invstd_f = (float)(1.0 / sqrt(var + (double)eps));
+            save_mean[ch] = mean_f;
+            save_invstd[ch] = invstd_f;
+            if (running_mean && running_var) {
+                float unbiased = (float)(m > 1 ? var * (double)m / (double)(m - 1) : var);
+                running_mean[ch] = (1.0f - momentum) * running_mean[ch] + momentum * mean_f;
+                running_var[ch] = (1.0f - momentum) * running_var[ch] + momentum * unbiased;
+            }
+        } else {
+            mean_f = running_mean[ch];
+            invstd_f = (float)(1.0 / sqrt((double)running_var[ch] + (double)eps));
+        }
+        const float scale = invstd_f * gamma[ch], shift = beta[ch];
+        for (int64_t i = 0; i < n; i++) {
+            const float *in = x + (i * c + ch) * inner;
+            float *out = y + (i * c + ch) * inner;
+            for (int64_t k = 0; k < inner; k++) out[k] = (in[k] - mean_f) * scale + shift;
+        }
+    }
+    return CT_OK;
+}
+
+static ct_status cpu_batchnorm_backward(ct_backend *b, const float *x, const float *dy, float *dx,
+                                        int64_t n, int64_t c, int64_t inner, const float *gamma,
+                                        const float *save_mean, const float *save_invstd,
+                                        float *dgamma, float *dbeta) {
+    const int64_t m = n * inner;
+    if (n <= 0 || c <= 0 || inner <= 0)
+        return ct_fail(CT_ERR_INVALID, "batchnorm_backward: bad shape (%lld, %lld, %lld)",
+                       (long long)n, (long long)c, (long long)inner);
+    for (int64_t ch = 0; ch < c; ch++) {
+        const double mean = save_mean[ch], invstd = save_invstd[ch];
+        double sdy = 0.0, sdyx = 0.0;
+        for (int64_t i = 0; i < n; i++) {
+            const float *xr = x + (i * c + ch) * inner, *gr = dy + (i * c + ch) * inner;
+            for (int64_t k = 0; k < inner; k++) {
+                sdy += gr[k];
+                sdyx += gr[k] * ((xr[k] - mean) * invstd);
+            }
+        }
+        dbeta[ch] = (float)sdy;
+        dgamma[ch] = (float)sdyx;
+        if (!dx) continue;
+        const double k1 = (double)gamma[ch] * invstd / (double)m;
+        for (int64_t i = 0; i < n; i++) {
+            const float *xr = x + (i * c + ch) * inner, *gr = dy + (i * c + ch) * inner;
+            float *out = dx + (i * c + ch) * inner;
+            for (int64_t k = 0; k < inner; k++) {
+                double xhat = (xr[k] - mean) * invstd;
+                out[k] = (float)(k1 * ((double)m * gr[k] - sdy - xhat * sdyx));
+            }
+        }
+    }
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Adam / AdamW                                                                                */
+
+static ct_status cpu_adam_step(ct_backend *b, float *restrict w, const float *restrict g,
+                               float *restrict m, float *restrict v, int64_t n, float lr,
+                               float beta1, float beta2, float eps, float wd, int decoupled,
+                               int64_t t) {
+    if (n < 0 || t < 1)
+        return ct_fail(CT_ERR_INVALID, "adam_step: bad size %lld or step %lld", (long long)n,
+                       (long long)t);
+    const float step_size = (float)((double)lr / (1.0 - pow((double)beta1, (double)t)));
+    const float bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, (double)t));
+    const float omb1 = 1.0f - beta1, omb2 = 1.0f - beta2;
+    const float decay = decoupled ? 1.0f - lr * wd : 1.0f, l2 = decoupled ? 0.0f : wd;
+    for (int64_t i = 0; i < n; i++) {
+        float wi = w[i] * decay;
+        float gi = g[i] + l2 * w[i];
+        float mi = beta1 * m[i] + omb1 * gi;
+        float vi = beta2 * v[i] + omb2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        w[i] = wi - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
+    }
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* gradient norm                                                                               */
+
+static ct_status cpu_sumsq(ct_backend *b, const float *x, int64_t n, double *out) {
+    if (n < 0) return ct_fail(CT_ERR_INVALID, "sumsq: negative size %lld", (long long)n);
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    *out = s;
+    return CT_OK;
+}
+
+static ct_status cpu_clip_scale(ct_backend *b, float *x, int64_t n, const double *parts,
+                                int n_parts, float max_norm) {
+    if (n < 0 || n_parts < 1)
+        return ct_fail(CT_ERR_INVALID, "clip_scale: bad size %lld or %d parts", (long long)n,
+                       n_parts);
+    double total = 0.0;
+    for (int k = 0; k < n_parts; k++) total += parts[k];
+    double coef = (double)max_norm / (sqrt(total) + 1e-6);
+    if (!(coef < 1.0)) return CT_OK;
+    const float c = (float)coef;
+    for (int64_t i = 0; i < n; i++) x[i] *= c;
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+void ct_cpu_fill_nn_ops(ct_backend *b) {
+    b->conv2d_workspace = cpu_conv2d_workspace;
+    b->conv2d_forward = cpu_conv2d_forward;
+    b->conv2d_backward_data = cpu_conv2d_backward_data;
+    b->conv2d_backward_filter = cpu_conv2d_backward_filter;
+    b->maxpool2d_forward = cpu_maxpool2d_forward;
+    b->maxpool2d_backward = cpu_maxpool2d_backward;
+    b->avgpool2d_forward = cpu_avgpool2d_forward;
+    b->avgpool2d_backward = cpu_avgpool2d_backward;
+    b->dropout_forward = cpu_dropout_forward;
+    b->dropout_backward = cpu_dropout_backward;
+    b->batchnorm_forward = cpu_batchnorm_forward;
+    b->batchnorm_backward = cpu_batchnorm_backward;
+    b->adam_step = cpu_adam_step;
+    b->sumsq = cpu_sumsq;
+    b->clip_scale = cpu_clip_scale;
+}

@@ -1,0 +1,669 @@
+/*
+ * cuda_nn.cu — the CUDA backend's CNN ops (semantics: backend.h; the reference is
+ * backend/cpu/cpu_nn.c, which these mirror operation for operation): conv2d through a batched
+ * im2col + one cuBLAS GEMM per chunk of images, max/average pooling, dropout from the same
+ * Philox counter as the CPU, batch normalisation, the Adam/AdamW update and the gradient-norm
+ * pair (sumsq, clip_scale).
+ *
+ * Determinism: pooling and col2im backward gather (each input element sums its windows in
+ * increasing output order, like the CPU's scatter) instead of scattering with atomics; batch
+ * norm reduces one channel per block in double. Only sumsq adds block partials with double
+ * atomics (the order of those additions may vary in the last bits).
+ */
+#include "backend/cuda/cuda_internal.h"
+
+#include <limits.h>
+#include <math.h>
+
+#define CT_NN_THREADS 256       /* threads per block */
+#define CT_NN_BLOCKS_PER_SM 32  /* grid-stride grids stop growing here */
+#define CT_NN_MAX_WARPS 32
+/* conv2d processes the batch in chunks whose workspace (columns + transposed output) stays
+ * under this, so that large batches do not need gigabytes of scratch */
+#define CT_CONV_WORKSPACE_CAP_BYTES ((size_t)256 << 20)
+
+static unsigned nn_grid(const ct_cuda *cb, int64_t n) {
+    int64_t blocks = (n + CT_NN_THREADS - 1) / CT_NN_THREADS;
+    int64_t cap = (int64_t)cb->sm_count * CT_NN_BLOCKS_PER_SM;
+    if (blocks < 1) blocks = 1;
+    return (unsigned)(blocks < cap ? blocks : cap);
+}
+
+#define NN_GRID_STRIDE(i, n)                                                               \
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);              \
+         i += (int64_t)gridDim.x * blockDim.x)
+
+/* Sum over the block in double (blockDim.x a multiple of 32, at most 1024); valid in every
+ * thread on return. */
+__device__ double block_sum_double(double v) {
+    __shared__ double partial[CT_NN_MAX_WARPS];
+    __shared__ double total;
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+    __syncthreads(); /* partial/total may still be read by a previous call */
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double t = 0.0;
+        for (int k = 0; k < (int)(blockDim.x / 32); k++) t += partial[k];
+        total = t;
+    }
+    __syncthreads();
+    return total;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* conv2d                                                                                      */
+
+static ct_status conv_check(const ct_conv2d_desc *d, const char *op) {
+    if (d->n < 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->oc <= 0 || d->kh <= 0 ||
+        d->kw <= 0 || d->stride_h <= 0 || d->stride_w <= 0 || d->pad_h < 0 || d->pad_w < 0 ||
+        d->oh != (d->h + 2 * d->pad_h - d->kh) / d->stride_h + 1 ||
+        d->ow != (d->w + 2 * d->pad_w - d->kw) / d->stride_w + 1 || d->oh <= 0 || d->ow <= 0)
+        return ct_fail(CT_ERR_INVALID, "%s: inconsistent shape (n %d, c %d, %dx%d, oc %d, kernel "
+                       "%dx%d, stride %d,%d, pad %d,%d, out %dx%d)", op, d->n, d->c, d->h, d->w,
+                       d->oc, d->kh, d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w, d->oh,
+                       d->ow);
+    return CT_OK;
+}
+
+/* Images per chunk: the workspace of a chunk is (K + OC) * chunk * P floats. */
+static int conv_chunk(const ct_conv2d_desc *d) {
+    size_t per_image = (size_t)(d->c * d->kh * d->kw + d->oc) * d->oh * d->ow * sizeof(float);
+    size_t chunk = CT_CONV_WORKSPACE_CAP_BYTES / per_image;
+    if (chunk < 1) chunk = 1;
+    return (int)(chunk < (size_t)d->n ? chunk : (size_t)d->n);
+}
+
+static size_t cuda_conv2d_workspace(ct_backend *b, const ct_conv2d_desc *d) {
+    return (size_t)(d->c * d->kh * d->kw + d->oc) * d->oh * d->ow * conv_chunk(d) * sizeof(float);
+}
+
+/* cols (K, nc*P) from images x (nc, C, H, W): cols[k][j*P + p], zero outside the image. */
+__global__ void im2col_kernel(const float *x, float *cols, ct_conv2d_desc d, int nc) {
+    const int64_t P = (int64_t)d.oh * d.ow, K = (int64_t)d.c * d.kh * d.kw;
+    NN_GRID_STRIDE(e, K * nc * P) {
+        int64_t k = e / (nc * P), r = e - k * nc * P, j = r / P, p = r - j * P;
+        int oy = (int)(p / d.ow), ox = (int)(p - (int64_t)oy * d.ow);
+        int ci = (int)(k / (d.kh * d.kw)), kk = (int)(k - (int64_t)ci * d.kh * d.kw);
+        int ki = kk / d.kw, kj = kk - ki * d.kw;
+        int iy = oy * d.stride_h - d.pad_h + ki, ix = ox * d.stride_w - d.pad_w + kj;
+        cols[e] = iy >= 0 && iy < d.h && ix >= 0 && ix < d.w
+                      ? x[((j * d.c + ci) * (int64_t)d.h + iy) * d.w + ix]
+                      : 0.0f;
+    }
+}
+
+/* dx (nc, C, H, W) = cols (K, nc*P) folded back: each input element sums its (ki, kj) taps in
+ * increasing order (the CPU's col2im adds them in that order too). */
+__global__ void col2im_kernel(const float *cols, float *dx, ct_conv2d_desc d, int nc) {
+    const int64_t P = (int64_t)d.oh * d.ow, HW = (int64_t)d.h * d.w;
+    NN_GRID_STRIDE(e, (int64_t)nc * d.c * HW) {
+        int64_t jc = e / HW, q = e - jc * HW;
+        int j = (int)(jc / d.c), ci = (int)(jc - (int64_t)j * d.c);
+        int iy = (int)(q / d.w), ix = (int)(q - (int64_t)iy * d.w);
+        float s = 0.0f;
+        for (int ki = 0; ki < d.kh; ki++) {
+            int ty = iy + d.pad_h - ki;
+            if (ty < 0 || ty % d.stride_h) continue;
+            int oy = ty / d.stride_h;
+            if (oy >= d.oh) continue;
+            for (int kj = 0; kj < d.kw; kj++) {
+                int tx = ix + d.pad_w - kj;
+                if (tx < 0 || tx % d.stride_w) continue;
+                int ox = tx / d.stride_w;
+                if (ox >= d.ow) continue;
+                int64_t k = ((int64_t)ci * d.kh + ki) * d.kw + kj;
+                s += cols[k * nc * P + (int64_t)j * P + (int64_t)oy * d.ow + ox];
+            }
+        }
+        dx[e] = s;
+    }
+}
+
+/* y (nc, OC, P) = t (OC, nc*P) transposed per image, + bias (OC) when not NULL */
+__global__ void conv_out_kernel(const float *t, const float *bias, float *y, int oc, int nc,
+                                int64_t P) {
+    NN_GRID_STRIDE(e, (int64_t)nc * oc * P) {
+        int64_t jo = e / P, p = e - jo * P;
+        int j = (int)(jo / oc), o = (int)(jo - (int64_t)j * oc);
+        float v = t[(int64_t)o * nc * P + (int64_t)j * P + p];
+        y[e] = bias ? v + bias[o] : v;
+    }
+}
+
+/* t (OC, nc*P) = dy (nc, OC, P) transposed per image */
+__global__ void conv_dy_kernel(const float *dy, float *t, int oc, int nc, int64_t P) {
+    NN_GRID_STRIDE(e, (int64_t)nc * oc * P) {
+        int64_t jo = e / P, p = e - jo * P;
+        int j = (int)(jo / oc), o = (int)(jo - (int64_t)j * oc);
+        t[(int64_t)o * nc * P + (int64_t)j * P + p] = dy[e];
+    }
+}
+
+static ct_status cuda_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, const float *x,
+                                     const float *weight, const float *bias, float *y, void *ws) {
+    ct_cuda *cb = ct_cuda_of(b);
+    CT_TRY(conv_check(d, "conv2d_forward"));
+    if (d->n == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    const int K = d->c * d->kh * d->kw, chunk = conv_chunk(d);
+    const int64_t P = (int64_t)d->oh * d->ow, in_size = (int64_t)d->c * d->h * d->w;
+    float *cols = (float *)ws, *t = cols + (int64_t)K * chunk * P; // (K, nc*P), (OC, nc*P)
+    for (int i0 = 0; i0 < d->n; i0 += chunk) {
+        int nc = d->n - i0 < chunk ? d->n - i0 : chunk;
+        int cols_n = (int)(nc * P);
+        im2col_kernel<<<nn_grid(cb, (int64_t)K * cols_n), CT_NN_THREADS, 0, cb->compute>>>(
+            x + i0 * in_size, cols, *d, nc);
+        CT_CUDA_CHECK_LAUNCH("im2col_kernel");
+        /* t (OC, nc*P) = weight (OC, K) · cols (K, nc*P) */
+        CT_TRY(b->gemm(b, 0, 0, d->oc, cols_n, K, 1.0f, weight, K, cols, cols_n, 0.0f, t, cols_n));
+        conv_out_kernel<<<nn_grid(cb, (int64_t)d->oc * cols_n), CT_NN_THREADS, 0, cb->compute>>>(
+            t, bias, y + (int64_t)i0 * d->oc * P, d->oc, nc, P);
+        CT_CUDA_CHECK_LAUNCH("conv_out_kernel");
+    }
+    return CT_OK;
+}
+
+static ct_status cuda_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *d,
+                                           const float *dy, const float *weight, float *dx,
+                                           void *ws) {
+    ct_cuda *cb = ct_cuda_of(b);
+    CT_TRY(conv_check(d, "conv2d_backward_data"));
+    if (d->n == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    const int K = d->c * d->kh * d->kw, chunk = conv_chunk(d);
+    const int64_t P = (int64_t)d->oh * d->ow, in_size = (int64_t)d->c * d->h * d->w;
+    float *cols = (float *)ws, *t = cols + (int64_t)K * chunk * P;
+    for (int i0 = 0; i0 < d->n; i0 += chunk) {
+        int nc = d->n - i0 < chunk ? d->n - i0 : chunk;
+        int cols_n = (int)(nc * P);
+        conv_dy_kernel<<<nn_grid(cb, (int64_t)d->oc * cols_n), CT_NN_THREADS, 0, cb->compute>>>(
+            dy + (int64_t)i0 * d->oc * P, t, d->oc, nc, P);
+        CT_CUDA_CHECK_LAUNCH("conv_dy_kernel");
+        /* cols (K, nc*P) = weight^T (K, OC) · t (OC, nc*P) */
+        CT_TRY(b->gemm(b, 1, 0, K, cols_n, d->oc, 1.0f, weight, K, t, cols_n, 0.0f, cols, cols_n));
+        col2im_kernel<<<nn_grid(cb, (int64_t)nc * in_size), CT_NN_THREADS, 0, cb->compute>>>(
+            cols, dx + i0 * in_size, *d, nc);
+        CT_CUDA_CHECK_LAUNCH("col2im_kernel");
+    }
+    return CT_OK;
+}
+
+static ct_status cuda_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc *d,
+                                             const float *x, const float *dy, float *dweight,
+                                             float *dbias, void *ws) {
+    ct_cuda *cb = ct_cuda_of(b);
+    CT_TRY(conv_check(d, "conv2d_backward_filter"));
+    CT_CUDA_BIND(cb);
+    const int K = d->c * d->kh * d->kw;
+    const int64_t P = (int64_t)d->oh * d->ow, in_size = (int64_t)d->c * d->h * d->w;
+    if (d->n == 0) {
+        CT_CUDA_CHECK(cudaMemsetAsync(dweight, 0, (size_t)d->oc * K * sizeof(float), cb->compute));
+        if (dbias) CT_CUDA_CHECK(cudaMemsetAsync(dbias, 0, (size_t)d->oc * sizeof(float), cb->compute));
+        return CT_OK;
+    }
+    const int chunk = conv_chunk(d);
+    float *cols = (float *)ws, *t = cols + (int64_t)K * chunk * P;
+    for (int i0 = 0; i0 < d->n; i0 += chunk) {
+        int nc = d->n - i0 < chunk ? d->n - i0 : chunk;
+        int cols_n = (int)(nc * P);
+        conv_dy_kernel<<<nn_grid(cb, (int64_t)d->oc * cols_n), CT_NN_THREADS, 0, cb->compute>>>(
+            dy + (int64_t)i0 * d->oc * P, t, d->oc, nc, P);
+        CT_CUDA_CHECK_LAUNCH("conv_dy_kernel");
+        im2col_kernel<<<nn_grid(cb, (int64_t)K * cols_n), CT_NN_THREADS, 0, cb->compute>>>(
+            x + i0 * in_size, cols, *d, nc);
+        CT_CUDA_CHECK_LAUNCH("im2col_kernel");
+        /* dweight (OC, K) (+)= t (OC, nc*P) · cols^T (nc*P, K) */
+        CT_TRY(b->gemm(b, 0, 1, d->oc, K, cols_n, 1.0f, t, cols_n, cols, cols_n,
+                       i0 ? 1.0f : 0.0f, dweight, K));
+    }
+    if (dbias) CT_TRY(b->bias_grad(b, dbias, dy, d->n, d->oc, P));
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* pooling                                                                                     */
+
+static ct_status pool_check(const ct_pool2d_desc *d, const char *op) {
+    if (d->n < 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->kh <= 0 || d->kw <= 0 ||
+        d->stride_h <= 0 || d->stride_w <= 0 || d->pad_h < 0 || d->pad_w < 0 ||
+        2 * d->pad_h > d->kh || 2 * d->pad_w > d->kw ||
+        d->oh != (d->h + 2 * d->pad_h - d->kh) / d->stride_h + 1 ||
+        d->ow != (d->w + 2 * d->pad_w - d->kw) / d->stride_w + 1 || d->oh <= 0 || d->ow <= 0)
+        return ct_fail(CT_ERR_INVALID, "%s: inconsistent shape (n %d, c %d, %dx%d, kernel %dx%d, "
+                       "stride %d,%d, pad %d,%d, out %dx%d)", op, d->n, d->c, d->h, d->w, d->kh,
+                       d->kw, d->stride_h, d->stride_w, d->pad_h, d->pad_w, d->oh, d->ow);
+    return CT_OK;
+}
+
+/* The window of output (oy, ox) clipped to the image: rows [y0, y1), columns [x0, x1). */
+__device__ __forceinline__ void pool_window(const ct_pool2d_desc &d, int oy, int ox, int *y0,
+                                            int *y1, int *x0, int *x1) {
+    int a = oy * d.stride_h - d.pad_h, c = ox * d.stride_w - d.pad_w;
+    *y1 = a + d.kh < d.h ? a + d.kh : d.h;
+    *x1 = c + d.kw < d.w ? c + d.kw : d.w;
+    *y0 = a < 0 ? 0 : a;
+    *x0 = c < 0 ? 0 : c;
+}
+
+/* The outputs whose windows hold input (iy, ix): rows [*o0, *o1], columns [*p0, *p1]. */
+__device__ __forceinline__ void pool_covering(const ct_pool2d_desc &d, int iy, int ix, int *o0,
+                                              int *o1, int *p0, int *p1) {
+    int a = iy + d.pad_h - d.kh, c = ix + d.pad_w - d.kw;
+    *o0 = a < 0 ? 0 : a / d.stride_h + 1;
+    *p0 = c < 0 ? 0 : c / d.stride_w + 1;
+    int e = (iy + d.pad_h) / d.stride_h, f = (ix + d.pad_w) / d.stride_w;
+    *o1 = e < d.oh - 1 ? e : d.oh - 1;
+    *p1 = f < d.ow - 1 ? f : d.ow - 1;
+}
+
+__global__ void maxpool_forward_kernel(const float *x, float *y, int32_t *argmax,
+                                       ct_pool2d_desc d) {
+    const int64_t P = (int64_t)d.oh * d.ow, HW = (int64_t)d.h * d.w;
+    NN_GRID_STRIDE(e, (int64_t)d.n * d.c * P) {
+        int64_t pl = e / P, p = e - pl * P;
+        int oy = (int)(p / d.ow), ox = (int)(p - (int64_t)oy * d.ow), y0, y1, x0, x1;
+        pool_window(d, oy, ox, &y0, &y1, &x0, &x1);
+        const float *xp = x + pl * HW;
+        float best = -INFINITY;
+        int32_t arg = y0 * d.w + x0;
+        for (int iy = y0; iy < y1; iy++)
+            for (int ix = x0; ix < x1; ix++) {
+                float v = xp[iy * d.w + ix];
+                if (v > best || isnan(v)) {
+                    best = v;
+                    arg = iy * d.w + ix;
+                }
+            }
+        y[e] = best;
+        argmax[e] = arg;
+    }
+}
+
+__global__ void maxpool_backward_kernel(const float *dy, const int32_t *argmax, float *dx,
+                                        ct_pool2d_desc d) {
+    const int64_t P = (int64_t)d.oh * d.ow, HW = (int64_t)d.h * d.w;
+    NN_GRID_STRIDE(e, (int64_t)d.n * d.c * HW) {
+        int64_t pl = e / HW, q = e - pl * HW;
+        int iy = (int)(q / d.w), ix = (int)(q - (int64_t)iy * d.w), o0, o1, p0, p1;
+        pool_covering(d, iy, ix, &o0, &o1, &p0, &p1);
+        float s = 0.0f;
+        for (int oy = o0; oy <= o1; oy++)
+            for (int ox = p0; ox <= p1; ox++) {
+                int64_t o = pl * P + (int64_t)oy * d.ow + ox;
+                if (argmax[o] == (int32_t)q) s += dy[o];
+            }
+        dx[e] = s;
+    }
+}
+
+__global__ void avgpool_forward_kernel(const float *x, float *y, ct_pool2d_desc d, float inv) {
+    const int64_t P = (int64_t)d.oh * d.ow, HW = (int64_t)d.h * d.w;
+    NN_GRID_STRIDE(e, (int64_t)d.n * d.c * P) {
+        int64_t pl = e / P, p = e - pl * P;
+        int oy = (int)(p / d.ow), ox = (int)(p - (int64_t)oy * d.ow), y0, y1, x0, x1;
+        pool_window(d, oy, ox, &y0, &y1, &x0, &x1);
+        const float *xp = x + pl * HW;
+        float s = 0.0f;
+        for (int iy = y0; iy < y1; iy++)
+            for (int ix = x0; ix < x1; ix++) s += xp[iy * d.w + ix];
+        y[e] = s * inv;
+    }
+}
+
+__global__ void avgpool_backward_kernel(const float *dy, float *dx, ct_pool2d_desc d, float inv) {
+    const int64_t P = (int64_t)d.oh * d.ow, HW = (int64_t)d.h * d.w;
+    NN_GRID_STRIDE(e, (int64_t)d.n * d.c * HW) {
+        int64_t pl = e / HW, q = e - pl * HW;
+        int iy = (int)(q / d.w), ix = (int)(q - (int64_t)iy * d.w), o0, o1, p0, p1;
+        pool_covering(d, iy, ix, &o0, &o1, &p0, &p1);
+        float s = 0.0f;
+        for (int oy = o0; oy <= o1; oy++)
+            for (int ox = p0; ox <= p1; ox++) s += dy[pl * P + (int64_t)oy * d.ow + ox] * inv;
+        dx[e] = s;
+    }
+}
+
+static ct_status cuda_maxpool2d_forward(ct_backend *b, const ct_pool2d_desc *d, const float *x,
+                                        float *y, int32_t *argmax) {
+    ct_cuda *cb = ct_cuda_of(b);
+    CT_TRY(pool_check(d, "maxpool2d_forward"));
+    int64_t total = (int64_t)d->n * d->c * d->oh * d->ow;
+    if (total == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    maxpool_forward_kernel<<<nn_grid(cb, total), CT_NN_THREADS, 0, cb->compute>>>(x, y, argmax, *d);
+    CT_CUDA_CHECK_LAUNCH("maxpool_forward_kernel");
+    return CT_OK;
+}
+
+static ct_status cuda_maxpool2d_backward(ct_backend *b, const ct_pool2d_desc *d, const float *dy,
+                                         const int32_t *argmax, float *dx) {
+    ct_cuda *cb = ct_cuda_of(b);
+    CT_TRY(pool_check(d, "maxpool2d_backward"));
+    int64_t total = (int64_t)d->n * d->c * d->h * d->w;
+    if (total == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    maxpool_backward_kernel<<<nn_grid(cb, total), CT_NN_THREADS, 0, cb->compute>>>(dy, argmax,
+                                                                                   dx, *d);
+    CT_CUDA_CHECK_LAUNCH("maxpool_backward_kernel");
+    return CT_OK;
+}
+
+static ct_status cuda_avgpool2d_forward(ct_backend *b, const ct_pool2d_desc *d, const float *x,
+                                        float *y) {
+    ct_cuda *cb = ct_cuda_of(b);
+    CT_TRY(pool_check(d, "avgpool2d_forward"));
+    int64_t total = (int64_t)d->n * d->c * d->oh * d->ow;
+    if (total == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    float inv = 1.0f / (float)(d->kh * d->kw);
+    avgpool_forward_kernel<<<nn_grid(cb, total), CT_NN_THREADS, 0, cb->compute>>>(x, y, *d, inv);
+    CT_CUDA_CHECK_LAUNCH("avgpool_forward_kernel");
+    return CT_OK;
+}
+
+static ct_status cuda_avgpool2d_backward(ct_backend *b, const ct_pool2d_desc *d, const float *dy,
+                                         float *dx) {
+    ct_cuda *cb = ct_cuda_of(b);
+    CT_TRY(pool_check(d, "avgpool2d_backward"));
+    int64_t total = (int64_t)d->n * d->c * d->h * d->w;
+    if (total == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    float inv = 1.0f / (float)(d->kh * d->kw);
+    avgpool_backward_kernel<<<nn_grid(cb, total), CT_NN_THREADS, 0, cb->compute>>>(dy, dx, *d,
+                                                                                   inv);
+    CT_CUDA_CHECK_LAUNCH("avgpool_backward_kernel");
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* dropout                                                                                     */
+
+/* ct_philox4x32 of core.c, word for word. */
+__device__ __forceinline__ void philox4x32(uint64_t key, uint64_t hi, uint64_t lo,
+                                           uint32_t out[4]) {
+    const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+    uint32_t c0 = (uint32_t)lo, c1 = (uint32_t)(lo >> 32), c2 = (uint32_t)hi,
+             c3 = (uint32_t)(hi >> 32);
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int round = 0; round < 10; round++) {
+        uint32_t h0 = __umulhi(M0, c0), l0 = M0 * c0, h1 = __umulhi(M1, c2), l1 = M1 * c2;
+        uint32_t n0 = h1 ^ c1 ^ k0, n2 = h0 ^ c3 ^ k1;
+        c1 = l1;
+        c3 = l0;
+        c0 = n0;
+        c2 = n2;
+        k0 += W0;
+        k1 += W1;
+    }
+    out[0] = c0;
+    out[1] = c1;
+    out[2] = c2;
+    out[3] = c3;
+}
+
+/* out (n) = mask(in): one thread per Philox block of 4 elements. */
+__global__ void dropout_kernel(const float *in, float *out, int64_t n, uint64_t seed,
+                               uint64_t stream, uint64_t first, uint32_t thr, float scale) {
+    const uint64_t b0 = first >> 2, blocks = ((first + (uint64_t)n - 1) >> 2) - b0 + 1;
+    NN_GRID_STRIDE(k, (int64_t)blocks) {
+        uint32_t words[4];
+        uint64_t blk = b0 + (uint64_t)k;
+        philox4x32(seed, stream, blk, words);
+        for (int q = 0; q < 4; q++) {
+            uint64_t e = (blk << 2) + q;
+            if (e < first || e >= first + (uint64_t)n) continue;
+            int64_t i = (int64_t)(e - first);
+            out[i] = (words[q] >> 8) >= thr ? in[i] * scale : 0.0f;
+        }
+    }
+}
+
+static ct_status dropout_apply(ct_backend *b, const float *in, float *out, int64_t n, float p,
+                               uint64_t seed, uint64_t stream, uint64_t first, const char *op) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n < 0 || !(p >= 0.0f))
+        return ct_fail(CT_ERR_INVALID, "%s: bad size %lld or p %g", op, (long long)n, (double)p);
+    if (n == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    if (p >= 1.0f) {
+        CT_CUDA_CHECK(cudaMemsetAsync(out, 0, (size_t)n * sizeof(float), cb->compute));
+        return CT_OK;
+    }
+    const uint32_t thr = (uint32_t)((double)p * 16777216.0);
+    const float scale = 1.0f / (1.0f - p);
+    dropout_kernel<<<nn_grid(cb, n / 4 + 2), CT_NN_THREADS, 0, cb->compute>>>(
+        in, out, n, seed, stream, first, thr, scale);
+    CT_CUDA_CHECK_LAUNCH("dropout_kernel");
+    return CT_OK;
+}
+
+static ct_status cuda_dropout_forward(ct_backend *b, const float *x, float *y, int64_t n, float p,
+                                      uint64_t seed, uint64_t stream, uint64_t first) {
+    return dropout_apply(b, x, y, n, p, seed, stream, first, "dropout_forward");
+}
+
+static ct_status cuda_dropout_backward(ct_backend *b, const float *dy, float *dx, int64_t n,
+                                       float p, uint64_t seed, uint64_t stream, uint64_t first) {
+    return dropout_apply(b, dy, dx, n, p, seed, stream, first, "dropout_backward");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* batch normalisation over x (n, c, inner): one block per channel for the statistics          */
+
+__device__ __forceinline__ int64_t bn_index(int64_t e, int64_t c, int64_t ch, int64_t inner) {
+    int64_t i = e / inner, k = e - i * inner;
+    return (i * c + ch) * inner + k;
+}
+
+/* Per channel (block): mean and biased variance in double (two passes), save_mean and
+ * save_invstd, and the running statistics when given. */
+__global__ void bn_stats_kernel(const float *x, int64_t n, int64_t c, int64_t inner, float eps,
+                                float momentum, float *running_mean, float *running_var,
+                                float *save_mean, float *save_invstd) {
+    const int64_t ch = blockIdx.x, m = n * inner;
+    double s = 0.0;
+    for (int64_t e = threadIdx.x; e < m; e += blockDim.x) s += x[bn_index(e, c, ch, inner)];
+    double mean = block_sum_double(s) / (double)m;
+    double q = 0.0;
+    for (int64_t e = threadIdx.x; e < m; e += blockDim.x) {
+        double dv = x[bn_index(e, c, ch, inner)] - mean;
+        q += dv * dv;
+    }
+    double var = block_sum_double(q) / (double)m;
+    if (threadIdx.x == 0) {
+        float mean_f = (float)mean;
+        save_mean[ch] = mean_f;
+        save_invstd[ch] = (float)(1.0 / sqrt(var + (double)eps));
+        if (running_mean && running_var) {
+            float unbiased = (float)(m > 1 ? var * (double)m / (double)(m - 1) : var);
+            running_mean[ch] = (1.0f - momentum) * running_mean[ch] + momentum * mean_f;
+            running_var[ch] = (1.0f - momentum) * running_var[ch] + momentum * unbiased;
+        }
+    }
+}
+
+/* y = (x - mean) * (invstd * gamma) + beta with the saved (train) or running (eval) stats. */
+__global__ void bn_apply_kernel(const float *x, float *y, int64_t total, int64_t c, int64_t inner,
+                                const float *gamma, const float *beta, const float *mean,
+                                const float *invstd, const float *running_var, float eps) {
+    NN_GRID_STRIDE(e, total) {
+        int64_t ch = (e / inner) % c;
+        float is = running_var ? (float)(1.0 / sqrt((double)running_var[ch] + (double)eps))
+                               : invstd[ch];
+        y[e] = (x[e] - mean[ch]) * (is * gamma[ch]) + beta[ch];
+    }
+}
+
+/* Per channel (block): dbeta, dgamma, then dx (when not NULL). */
+__global__ void bn_backward_kernel(const float *x, const float *dy, float *dx, int64_t n,
+                                   int64_t c, int64_t inner, const float *gamma,
+                                   const float *save_mean, const float *save_invstd,
+                                   float *dgamma, float *dbeta) {
+    const int64_t ch = blockIdx.x, m = n * inner;
+    const double mean = save_mean[ch], invstd = save_invstd[ch];
+    double sdy = 0.0, sdyx = 0.0;
+    for (int64_t e = threadIdx.x; e < m; e += blockDim.x) {
+        int64_t i = bn_index(e, c, ch, inner);
+        sdy += dy[i];
+        sdyx += dy[i] * ((x[i] - mean) * invstd);
+    }
+    sdy = block_sum_double(sdy);
+    sdyx = block_sum_double(sdyx);
+    if (threadIdx.x == 0) {
+        dbeta[ch] = (float)sdy;
+        dgamma[ch] = (float)sdyx;
+    }
+    if (!dx) return;
+    const double k1 = (double)gamma[ch] * invstd / (double)m;
+    for (int64_t e = threadIdx.x; e < m; e += blockDim.x) {
+        int64_t i = bn_index(e, c, ch, inner);
+        double xhat = (x[i] - mean) * invstd;
+        dx[i] = (float)(k1 * ((double)m * dy[i] - sdy - xhat * sdyx));
+    }
+}
+
+static ct_status cuda_batchnorm_forward(ct_backend *b, int train, const float *x, float *y,
+                                        int64_t n, int64_t c, int64_t inner, const float *gamma,
+                                        const float *beta, float eps, float momentum,
+                                        float *running_mean, float *running_var, float *save_mean,
+                                        float *save_invstd) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n < 0 || c <= 0 || c > INT_MAX || inner <= 0 || (train && n == 0))
+        return ct_fail(CT_ERR_INVALID, "batchnorm_forward: bad shape (%lld, %lld, %lld)",
+                       (long long)n, (long long)c, (long long)inner);
+    if (n == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    int64_t total = n * c * inner;
+    if (train) {
+        bn_stats_kernel<<<(unsigned)c, CT_NN_THREADS, 0, cb->compute>>>(
+            x, n, c, inner, eps, momentum, running_mean, running_var, save_mean, save_invstd);
+        CT_CUDA_CHECK_LAUNCH("bn_stats_kernel");
+        bn_apply_kernel<<<nn_grid(cb, total), CT_NN_THREADS, 0, cb->compute>>>(
+            x, y, total, c, inner, gamma, beta, save_mean, save_invstd, NULL, eps);
+    } else {
+        bn_apply_kernel<<<nn_grid(cb, total), CT_NN_THREADS, 0, cb->compute>>>(
+            x, y, total, c, inner, gamma, beta, running_mean, NULL, running_var, eps);
+    }
+    CT_CUDA_CHECK_LAUNCH("bn_apply_kernel");
+    return CT_OK;
+}
+
+static ct_status cuda_batchnorm_backward(ct_backend *b, const float *x, const float *dy, float *dx,
+                                         int64_t n, int64_t c, int64_t inner, const float *gamma,
+                                         const float *save_mean, const float *save_invstd,
+                                         float *dgamma, float *dbeta) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n <= 0 || c <= 0 || c > INT_MAX || inner <= 0)
+        return ct_fail(CT_ERR_INVALID, "batchnorm_backward: bad shape (%lld, %lld, %lld)",
+                       (long long)n, (long long)c, (long long)inner);
+    CT_CUDA_BIND(cb);
+    bn_backward_kernel<<<(unsigned)c, CT_NN_THREADS, 0, cb->compute>>>(
+        x, dy, dx, n, c, inner, gamma, save_mean, save_invstd, dgamma, dbeta);
+    CT_CUDA_CHECK_LAUNCH("bn_backward_kernel");
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Adam / AdamW                                                                                */
+
+__global__ void adam_kernel(float *w, const float *g, float *m, float *v, int64_t n,
+                            float beta1, float beta2, float omb1, float omb2, float eps,
+                            float decay, float l2, float step_size, float bc2_sqrt) {
+    NN_GRID_STRIDE(i, n) {
+        float w0 = w[i];
+        float wi = w0 * decay;
+        float gi = g[i] + l2 * w0;
+        float mi = beta1 * m[i] + omb1 * gi;
+        float vi = beta2 * v[i] + omb2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        w[i] = wi - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
+    }
+}
+
+static ct_status cuda_adam_step(ct_backend *b, float *w, const float *g, float *m, float *v,
+                                int64_t n, float lr, float beta1, float beta2, float eps,
+                                float wd, int decoupled, int64_t t) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n < 0 || t < 1)
+        return ct_fail(CT_ERR_INVALID, "adam_step: bad size %lld or step %lld", (long long)n,
+                       (long long)t);
+    if (n == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    const float step_size = (float)((double)lr / (1.0 - pow((double)beta1, (double)t)));
+    const float bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, (double)t));
+    const float decay = decoupled ? 1.0f - lr * wd : 1.0f, l2 = decoupled ? 0.0f : wd;
+    adam_kernel<<<nn_grid(cb, n), CT_NN_THREADS, 0, cb->compute>>>(
+        w, g, m, v, n, beta1, beta2, 1.0f - beta1, 1.0f - beta2, eps, decay, l2, step_size,
+        bc2_sqrt);
+    CT_CUDA_CHECK_LAUNCH("adam_kernel");
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* gradient norm                                                                               */
+
+__global__ void sumsq_kernel(const float *x, int64_t n, double *out) {
+    double s = 0.0;
+    NN_GRID_STRIDE(i, n) s += (double)x[i] * x[i];
+    s = block_sum_double(s);
+    if (threadIdx.x == 0) atomicAdd(out, s);
+}
+
+static ct_status cuda_sumsq(ct_backend *b, const float *x, int64_t n, double *out) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n < 0) return ct_fail(CT_ERR_INVALID, "sumsq: negative size %lld", (long long)n);
+    CT_CUDA_BIND(cb);
+    CT_CUDA_CHECK(cudaMemsetAsync(out, 0, sizeof(double), cb->compute));
+    if (n == 0) return CT_OK;
+    sumsq_kernel<<<nn_grid(cb, n), CT_NN_THREADS, 0, cb->compute>>>(x, n, out);
+    CT_CUDA_CHECK_LAUNCH("sumsq_kernel");
+    return CT_OK;
+}
+
+/* x *= min(1, max_norm / (sqrt(sum of parts) + 1e-6)), the norm read on the device */
+__global__ void clip_scale_kernel(float *x, int64_t n, const double *parts, int n_parts,
+                                  float max_norm) {
+    double total = 0.0;
+    for (int k = 0; k < n_parts; k++) total += parts[k];
+    double coef = (double)max_norm / (sqrt(total) + 1e-6);
+    if (!(coef < 1.0)) return;
+    const float c = (float)coef;
+    NN_GRID_STRIDE(i, n) x[i] *= c;
+}
+
+static ct_status cuda_clip_scale(ct_backend *b, float *x, int64_t n, const double *parts,
+                                 int n_parts, float max_norm) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n < 0 || n_parts < 1)
+        return ct_fail(CT_ERR_INVALID, "clip_scale: bad size %lld or %d parts", (long long)n,
+                       n_parts);
+    if (n == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    clip_scale_kernel<<<nn_grid(cb, n), CT_NN_THREADS, 0, cb->compute>>>(x, n, parts, n_parts,
+                                                                        max_norm);
+    CT_CUDA_CHECK_LAUNCH("clip_scale_kernel");
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+void ct_cuda_fill_nn_ops(ct_backend *b) {
+    b->conv2d_workspace = cuda_conv2d_workspace;
+    b->conv2d_forward = cuda_conv2d_forward;
+    b->conv2d_backward_data = cuda_conv2d_backward_data;
+    b->conv2d_backward_filter = cuda_conv2d_backward_filter;
+    b->maxpool2d_forward = cuda_maxpool2d_forward;
+    b->maxpool2d_backward = cuda_maxpool2d_backward;
+    b->avgpool2d_forward = cuda_avgpool2d_forward;
+    b->avgpool2d_backward = cuda_avgpool2d_backward;
+    b->dropout_forward = cuda_dropout_forward;
+    b->dropout_backward = cuda_dropout_backward;
+    b->batchnorm_forward = cuda_batchnorm_forward;
+    b->batchnorm_backward = cuda_batchnorm_backward;
+    b->adam_step = cuda_adam_step;
+    b->sumsq = cuda_sumsq;
+    b->clip_scale = cuda_clip_scale;
+}

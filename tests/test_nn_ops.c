@@ -1,0 +1,513 @@
+/*
+ * test_nn_ops.c — the CNN ops of the backend table (conv2d, pooling, dropout, batch norm, Adam,
+ * sumsq/clip_scale) against naive double-precision references written here, on several shapes
+ * per op (strides, padding, odd sizes), on every backend that can be opened: "cpu" always,
+ * "cuda" when a GPU is there (else one "SKIP cuda: why" line and its cases are skipped).
+ * Outputs are pre-filled with garbage so that "overwrites" is checked too.
+ */
+#include "testutil.h"
+
+#include "backend/backend.h"
+#include "core/core.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { BK_CPU, BK_CUDA, BK_COUNT };
+static ct_backend *g_backends[BK_COUNT];
+static int k_ids[BK_COUNT] = {BK_CPU, BK_CUDA};
+
+static ct_backend *backend_of(void **state) {
+    int id = *(const int *)*state;
+    if (!g_backends[id]) skip();
+    return g_backends[id];
+}
+
+#define OK(expr)                                                                          \
+    do {                                                                                  \
+        ct_status ok_s_ = (expr);                                                         \
+        if (ok_s_ != CT_OK)                                                               \
+            fail_msg("%s -> %s: %s", #expr, ct_status_name(ok_s_), ct_last_error());      \
+    } while (0)
+
+#define GARBAGE 777.0f
+
+static void *hmalloc(size_t bytes) {
+    void *p = malloc(bytes ? bytes : 1);
+    assert_non_null(p);
+    return p;
+}
+static void *dalloc(ct_backend *b, size_t bytes) {
+    void *p = NULL;
+    OK(b->alloc(b, bytes ? bytes : 1, &p));
+    return p;
+}
+static void *dput(ct_backend *b, const void *host, size_t bytes) {
+    void *p = dalloc(b, bytes);
+    OK(b->h2d(b, p, host, bytes));
+    return p;
+}
+/* A device buffer of n floats, all GARBAGE. */
+static float *dgarbage(ct_backend *b, size_t n) {
+    float *h = hmalloc(n * 4);
+    for (size_t i = 0; i < n; i++) h[i] = GARBAGE;
+    float *d = dput(b, h, n * 4);
+    free(h);
+    return d;
+}
+static void dget(ct_backend *b, void *host, const void *dev, size_t bytes) {
+    OK(b->d2h(b, host, dev, bytes));
+}
+static void fill(ct_rng *r, float *p, size_t n, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * ct_rng_uniform(r);
+}
+static void near(const char *what, size_t i, double got, double ref, double tol) {
+    if (!(fabs(got - ref) <= tol))
+        fail_msg("%s [%zu]: got %.9g, expected %.9g (|diff| %.3g > tolerance %.3g)", what, i, got,
+                 ref, fabs(got - ref), tol);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* conv2d                                                                                      */
+
+typedef struct { int n, c, h, w, oc, k, s, p; } conv_case;
+static const conv_case k_convs[] = {
+    {2, 1, 6, 6, 3, 3, 1, 0},   {3, 2, 7, 5, 4, 3, 2, 1}, {1, 3, 5, 5, 2, 1, 1, 0}, /* 1x1 */
+    {4, 3, 9, 8, 5, 5, 1, 2},   {2, 4, 8, 8, 6, 2, 2, 0}, {1, 1, 1, 1, 1, 1, 1, 0},
+    {5, 6, 12, 12, 8, 3, 1, 1}, {2, 2, 6, 7, 3, 4, 3, 2},
+};
+
+static void test_conv2d(void **state) {
+    ct_backend *b = backend_of(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 21, 0);
+    for (size_t t = 0; t < sizeof k_convs / sizeof k_convs[0]; t++) {
+        conv_case cc = k_convs[t];
+        ct_conv2d_desc d = {.n = cc.n, .c = cc.c, .h = cc.h, .w = cc.w, .oc = cc.oc, .kh = cc.k,
+                            .kw = cc.k, .stride_h = cc.s, .stride_w = cc.s, .pad_h = cc.p,
+                            .pad_w = cc.p};
+        d.oh = (cc.h + 2 * cc.p - cc.k) / cc.s + 1;
+        d.ow = (cc.w + 2 * cc.p - cc.k) / cc.s + 1;
+        size_t nx = (size_t)cc.n * cc.c * cc.h * cc.w, K = (size_t)cc.c * cc.k * cc.k;
+        size_t nw = cc.oc * K, ny = (size_t)cc.n * cc.oc * d.oh * d.ow;
+        float *x = hmalloc(nx * 4), *w = hmalloc(nw * 4), *bias = hmalloc(cc.oc * 4);
+        float *dy = hmalloc(ny * 4), *y = hmalloc(ny * 4), *dx = hmalloc(nx * 4);
+        float *dw = hmalloc(nw * 4), *db = hmalloc(cc.oc * 4);
+        double *yr = calloc(ny, 8), *dxr = calloc(nx, 8), *dwr = calloc(nw, 8);
+        double *dbr = calloc(cc.oc, 8), *mag = calloc(ny, 8);
+        fill(&rng, x, nx, -1, 1);
+        fill(&rng, w, nw, -1, 1);
+        fill(&rng, bias, cc.oc, -1, 1);
+        fill(&rng, dy, ny, -1, 1);
+        for (int i = 0; i < cc.n; i++)
+            for (int o = 0; o < cc.oc; o++)
+                for (int oy = 0; oy < d.oh; oy++)
+                    for (int ox = 0; ox < d.ow; ox++) {
+                        size_t yi = (((size_t)i * cc.oc + o) * d.oh + oy) * d.ow + ox;
+                        double acc = bias[o];
+                        for (int ci = 0; ci < cc.c; ci++)
+                            for (int ki = 0; ki < cc.k; ki++)
+                                for (int kj = 0; kj < cc.k; kj++) {
+                                    int iy = oy * cc.s - cc.p + ki, ix = ox * cc.s - cc.p + kj;
+                                    if (iy < 0 || iy >= cc.h || ix < 0 || ix >= cc.w) continue;
+                                    size_t xi = (((size_t)i * cc.c + ci) * cc.h + iy) * cc.w + ix;
+                                    size_t wi = (((size_t)o * cc.c + ci) * cc.k + ki) * cc.k + kj;
+                                    acc += (double)w[wi] * x[xi];
+                                    mag[yi] += fabs((double)w[wi] * x[xi]);
+                                    dxr[xi] += (double)w[wi] * dy[yi];
+                                    dwr[wi] += (double)x[xi] * dy[yi];
+                                }
+                        yr[yi] = acc;
+                        dbr[o] += dy[yi];
+                    }
+        char what[128];
+        snprintf(what, sizeof what, "conv2d n%d c%d %dx%d oc%d k%d s%d p%d", cc.n, cc.c, cc.h,
+                 cc.w, cc.oc, cc.k, cc.s, cc.p);
+        size_t wsb = b->conv2d_workspace(b, &d);
+        void *ws = wsb ? dalloc(b, wsb) : NULL;
+        float *d_x = dput(b, x, nx * 4), *d_w = dput(b, w, nw * 4), *d_b = dput(b, bias, cc.oc * 4);
+        float *d_dy = dput(b, dy, ny * 4), *d_y = dgarbage(b, ny), *d_dx = dgarbage(b, nx);
+        float *d_dw = dgarbage(b, nw), *d_db = dgarbage(b, cc.oc);
+        for (int with_bias = 1; with_bias >= 0; with_bias--) {
+            OK(b->conv2d_forward(b, &d, d_x, d_w, with_bias ? d_b : NULL, d_y, ws));
+            dget(b, y, d_y, ny * 4);
+            for (size_t i = 0; i < ny; i++) {
+                double ref = yr[i] - (with_bias ? 0.0 : bias[(i / (d.oh * d.ow)) % cc.oc]);
+                near(what, i, y[i], ref, 1e-5 * sqrt((double)K) * (mag[i] + 1));
+            }
+        }
+        OK(b->conv2d_backward_data(b, &d, d_dy, d_w, d_dx, ws));
+        dget(b, dx, d_dx, nx * 4);
+        for (size_t i = 0; i < nx; i++) near("conv2d dx", i, dx[i], dxr[i], 1e-5 * (1 + fabs(dxr[i])) * cc.oc);
+        OK(b->conv2d_backward_filter(b, &d, d_x, d_dy, d_dw, d_db, ws));
+        dget(b, dw, d_dw, nw * 4);
+        dget(b, db, d_db, cc.oc * 4);
+        for (size_t i = 0; i < nw; i++)
+            near("conv2d dweight", i, dw[i], dwr[i], 1e-5 * (1 + fabs(dwr[i])) * sqrt((double)ny));
+        for (int o = 0; o < cc.oc; o++) near("conv2d dbias", o, db[o], dbr[o], 1e-5 * sqrt((double)ny));
+        b->free(b, ws);
+        b->free(b, d_x); b->free(b, d_w); b->free(b, d_b); b->free(b, d_dy); b->free(b, d_y);
+        b->free(b, d_dx); b->free(b, d_dw); b->free(b, d_db);
+        free(x); free(w); free(bias); free(dy); free(y); free(dx); free(dw); free(db);
+        free(yr); free(dxr); free(dwr); free(dbr); free(mag);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* pooling                                                                                     */
+
+typedef struct { int n, c, h, w, k, s, p; } pool_case;
+static const pool_case k_pools[] = {
+    {2, 3, 6, 6, 2, 2, 0}, {1, 2, 7, 5, 3, 2, 1}, {3, 1, 5, 5, 3, 1, 1},
+    {2, 2, 9, 9, 2, 1, 0}, {1, 1, 1, 1, 1, 1, 0}, {2, 4, 28, 28, 2, 2, 0},
+};
+
+static ct_pool2d_desc pool_desc(pool_case pc) {
+    ct_pool2d_desc d = {.n = pc.n, .c = pc.c, .h = pc.h, .w = pc.w, .kh = pc.k, .kw = pc.k,
+                        .stride_h = pc.s, .stride_w = pc.s, .pad_h = pc.p, .pad_w = pc.p};
+    d.oh = (pc.h + 2 * pc.p - pc.k) / pc.s + 1;
+    d.ow = (pc.w + 2 * pc.p - pc.k) / pc.s + 1;
+    return d;
+}
+
+static void test_pool(void **state) {
+    ct_backend *b = backend_of(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 22, 0);
+    for (size_t t = 0; t < sizeof k_pools / sizeof k_pools[0]; t++) {
+        pool_case pc = k_pools[t];
+        ct_pool2d_desc d = pool_desc(pc);
+        size_t HW = (size_t)pc.h * pc.w, P = (size_t)d.oh * d.ow, planes = (size_t)pc.n * pc.c;
+        size_t nx = planes * HW, ny = planes * P;
+        float *x = hmalloc(nx * 4), *dy = hmalloc(ny * 4), *y = hmalloc(ny * 4);
+        float *dx = hmalloc(nx * 4);
+        int32_t *am = hmalloc(ny * 4), *amr = hmalloc(ny * 4);
+        double *ymax = hmalloc(ny * 8), *yavg = hmalloc(ny * 8);
+        double *dxmax = calloc(nx, 8), *dxavg = calloc(nx, 8);
+        /* few distinct values: ties happen, and the first maximum must win */
+        for (size_t i = 0; i < nx; i++) x[i] = (float)ct_rng_below(&rng, 7) - 3.0f;
+        fill(&rng, dy, ny, -1, 1);
+        for (size_t pl = 0; pl < planes; pl++)
+            for (int oy = 0; oy < d.oh; oy++)
+                for (int ox = 0; ox < d.ow; ox++) {
+                    size_t o = pl * P + oy * d.ow + ox;
+                    double best = -INFINITY, sum = 0;
+                    int arg = -1;
+                    for (int ky = 0; ky < pc.k; ky++)
+                        for (int kx = 0; kx < pc.k; kx++) {
+                            int iy = oy * pc.s - pc.p + ky, ix = ox * pc.s - pc.p + kx;
+                            if (iy < 0 || iy >= pc.h || ix < 0 || ix >= pc.w) continue;
+                            double v = x[pl * HW + iy * pc.w + ix];
+                            sum += v;
+                            if (arg < 0 || v > best) best = v, arg = iy * pc.w + ix;
+                        }
+                    ymax[o] = best;
+                    amr[o] = arg;
+                    yavg[o] = sum / (pc.k * pc.k);
+                    dxmax[pl * HW + arg] += dy[o];
+                    for (int ky = 0; ky < pc.k; ky++)
+                        for (int kx = 0; kx < pc.k; kx++) {
+                            int iy = oy * pc.s - pc.p + ky, ix = ox * pc.s - pc.p + kx;
+                            if (iy < 0 || iy >= pc.h || ix < 0 || ix >= pc.w) continue;
+                            dxavg[pl * HW + iy * pc.w + ix] += dy[o] / (pc.k * pc.k);
+                        }
+                }
+        float *d_x = dput(b, x, nx * 4), *d_dy = dput(b, dy, ny * 4), *d_y = dgarbage(b, ny);
+        float *d_dx = dgarbage(b, nx);
+        int32_t *d_am = dalloc(b, ny * 4);
+        OK(b->maxpool2d_forward(b, &d, d_x, d_y, d_am));
+        dget(b, y, d_y, ny * 4);
+        dget(b, am, d_am, ny * 4);
+        for (size_t i = 0; i < ny; i++) {
+            near("maxpool y", i, y[i], ymax[i], 0.0);
+            near("maxpool argmax (first maximum)", i, am[i], amr[i], 0.0);
+        }
+        OK(b->maxpool2d_backward(b, &d, d_dy, d_am, d_dx));
+        dget(b, dx, d_dx, nx * 4);
+        for (size_t i = 0; i < nx; i++) near("maxpool dx", i, dx[i], dxmax[i], 1e-6 * pc.k * pc.k);
+        OK(b->avgpool2d_forward(b, &d, d_x, d_y));
+        dget(b, y, d_y, ny * 4);
+        for (size_t i = 0; i < ny; i++) near("avgpool y", i, y[i], yavg[i], 1e-6 * pc.k * pc.k);
+        OK(b->avgpool2d_backward(b, &d, d_dy, d_dx));
+        dget(b, dx, d_dx, nx * 4);
+        for (size_t i = 0; i < nx; i++) near("avgpool dx", i, dx[i], dxavg[i], 1e-6 * pc.k * pc.k);
+        b->free(b, d_x); b->free(b, d_dy); b->free(b, d_y); b->free(b, d_dx); b->free(b, d_am);
+        free(x); free(dy); free(y); free(dx); free(am); free(amr); free(ymax); free(yavg);
+        free(dxmax); free(dxavg);
+    }
+}
+
+/* A NaN in a window wins (PyTorch's max pooling propagates NaN). */
+static void test_maxpool_nan(void **state) {
+    ct_backend *b = backend_of(state);
+    ct_pool2d_desc d = pool_desc((pool_case){1, 1, 2, 2, 2, 2, 0});
+    const float x[4] = {1.0f, NAN, 5.0f, 2.0f};
+    float y;
+    int32_t am;
+    float *d_x = dput(b, x, sizeof x), *d_y = dalloc(b, 4);
+    int32_t *d_am = dalloc(b, 4);
+    OK(b->maxpool2d_forward(b, &d, d_x, d_y, d_am));
+    dget(b, &y, d_y, 4);
+    dget(b, &am, d_am, 4);
+    assert_true(isnan(y));
+    assert_int_equal(am, 1);
+    b->free(b, d_x); b->free(b, d_y); b->free(b, d_am);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* dropout                                                                                     */
+
+static void test_dropout(void **state) {
+    ct_backend *b = backend_of(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 23, 0);
+    enum { N = 10007 };
+    const float ps[] = {0.0f, 0.25f, 0.5f, 0.9f, 1.0f};
+    const uint64_t seed = 0x1234567890abcdefull, stream = (4ull << 56) | (3ull << 40) | 17;
+    float *x = hmalloc(N * 4), *y = hmalloc(N * 4), *y2 = hmalloc(N * 4);
+    fill(&rng, x, N, -2, 2);
+    float *d_x = dput(b, x, N * 4), *d_y = dgarbage(b, N);
+    for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) {
+        float p = ps[k];
+        const uint64_t first = 4 * 1000 + 3; /* not aligned to a Philox block */
+        OK(b->dropout_forward(b, d_x, d_y, N, p, seed, stream, first));
+        dget(b, y, d_y, N * 4);
+        uint32_t thr = (uint32_t)((double)p * 16777216.0);
+        float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+        int64_t kept = 0;
+        for (int64_t i = 0; i < N; i++) {
+            uint64_t e = first + i;
+            uint32_t words[4];
+            ct_philox4x32(seed, stream, e >> 2, words);
+            int keep = p < 1.0f && (words[e & 3] >> 8) >= thr;
+            kept += keep;
+            near("dropout forward", i, y[i], keep ? x[i] * scale : 0.0f, 0.0);
+        }
+        double frac = (double)kept / N;
+        if (fabs(frac - (1 - p)) > 0.03) fail_msg("dropout p=%g kept %.3f", p, frac);
+        /* split in two pieces at any row: the same values (the mask follows the element) */
+        OK(b->dropout_forward(b, d_x, d_y, 5000, p, seed, stream, first));
+        OK(b->dropout_forward(b, d_x + 5000, d_y + 5000, N - 5000, p, seed, stream, first + 5000));
+        dget(b, y2, d_y, N * 4);
+        assert_memory_equal(y, y2, N * 4);
+        /* backward applies the same mask; in place */
+        OK(b->h2d(b, d_y, x, N * 4));
+        OK(b->dropout_backward(b, d_y, d_y, N, p, seed, stream, first));
+        dget(b, y2, d_y, N * 4);
+        assert_memory_equal(y, y2, N * 4);
+    }
+    /* another step (stream) gives another mask */
+    OK(b->dropout_forward(b, d_x, d_y, N, 0.5f, seed, stream + 1, 0));
+    dget(b, y, d_y, N * 4);
+    OK(b->dropout_forward(b, d_x, d_y, N, 0.5f, seed, stream, 0));
+    dget(b, y2, d_y, N * 4);
+    int same = 0;
+    for (int i = 0; i < N; i++) same += (y[i] == 0) == (y2[i] == 0);
+    if (same > N * 0.6) fail_msg("dropout masks of two steps agree on %d of %d", same, N);
+    b->free(b, d_x); b->free(b, d_y);
+    free(x); free(y); free(y2);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* batch norm                                                                                  */
+
+static void test_batchnorm(void **state) {
+    ct_backend *b = backend_of(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 24, 0);
+    const int64_t shapes[][3] = {{4, 3, 1}, {5, 2, 9}, {64, 16, 1}, {3, 8, 49}, {1, 4, 1}};
+    const float eps = 1e-5f, mom = 0.1f;
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        int64_t n = shapes[t][0], c = shapes[t][1], inner = shapes[t][2], m = n * inner;
+        size_t nx = (size_t)(n * c * inner);
+        float *x = hmalloc(nx * 4), *dy = hmalloc(nx * 4), *y = hmalloc(nx * 4);
+        float *dx = hmalloc(nx * 4), *g = hmalloc(c * 4), *be = hmalloc(c * 4);
+        float *rm = hmalloc(c * 4), *rv = hmalloc(c * 4), *sv = hmalloc(2 * c * 4);
+        float *dg = hmalloc(2 * c * 4);
+        fill(&rng, x, nx, -3, 5);
+        fill(&rng, dy, nx, -1, 1);
+        fill(&rng, g, c, 0.5f, 1.5f);
+        fill(&rng, be, c, -1, 1);
+        fill(&rng, rm, c, -0.5f, 0.5f);
+        fill(&rng, rv, c, 0.5f, 2.0f);
+        float *d_x = dput(b, x, nx * 4), *d_dy = dput(b, dy, nx * 4), *d_y = dgarbage(b, nx);
+        float *d_dx = dgarbage(b, nx), *d_g = dput(b, g, c * 4), *d_be = dput(b, be, c * 4);
+        float *d_rm = dput(b, rm, c * 4), *d_rv = dput(b, rv, c * 4), *d_sv = dgarbage(b, 2 * c);
+        float *d_dg = dgarbage(b, 2 * c);
+        char what[96];
+        snprintf(what, sizeof what, "batchnorm (%lld, %lld, %lld)", (long long)n, (long long)c,
+                 (long long)inner);
+        OK(b->batchnorm_forward(b, 1, d_x, d_y, n, c, inner, d_g, d_be, eps, mom, d_rm, d_rv,
+                                d_sv, d_sv + c));
+        dget(b, y, d_y, nx * 4);
+        dget(b, sv, d_sv, 2 * c * 4);
+        float rm2[16], rv2[16];
+        dget(b, rm2, d_rm, c * 4);
+        dget(b, rv2, d_rv, c * 4);
+        OK(b->batchnorm_backward(b, d_x, d_dy, d_dx, n, c, inner, d_g, d_sv, d_sv + c, d_dg,
+                                 d_dg + c));
+        dget(b, dx, d_dx, nx * 4);
+        dget(b, dg, d_dg, 2 * c * 4);
+        for (int64_t ch = 0; ch < c; ch++) {
+            double mean = 0, var = 0, sdy = 0, sdyx = 0;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t k = 0; k < inner; k++) mean += x[(i * c + ch) * inner + k];
+            mean /= m;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t k = 0; k < inner; k++) {
+                    double v = x[(i * c + ch) * inner + k] - mean;
+                    var += v * v;
+                }
+            var /= m;
+            double is = 1 / sqrt(var + eps);
+            near("batchnorm save_mean", ch, sv[ch], mean, 1e-6 * (1 + fabs(mean)));
+            near("batchnorm save_invstd", ch, sv[c + ch], is, 1e-6 * is);
+            near("batchnorm running_mean", ch, rm2[ch], 0.9 * rm[ch] + 0.1 * mean, 1e-6);
+            double unb = m > 1 ? var * m / (m - 1) : var;
+            near("batchnorm running_var", ch, rv2[ch], 0.9 * rv[ch] + 0.1 * unb, 1e-5 * (1 + unb));
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t k = 0; k < inner; k++) {
+                    size_t e = (i * c + ch) * inner + k;
+                    double xh = (x[e] - mean) * is;
+                    near(what, e, y[e], xh * g[ch] + be[ch], 1e-5 * (1 + fabs(xh)));
+                    sdy += dy[e];
+                    sdyx += dy[e] * xh;
+                }
+            near("batchnorm dbeta", ch, dg[c + ch], sdy, 1e-5 * m);
+            near("batchnorm dgamma", ch, dg[ch], sdyx, 1e-5 * m);
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t k = 0; k < inner; k++) {
+                    size_t e = (i * c + ch) * inner + k;
+                    double xh = (x[e] - mean) * is;
+                    double ref = g[ch] * is / m * (m * dy[e] - sdy - xh * sdyx);
+                    near("batchnorm dx", e, dx[e], ref, 1e-4 * (1 + fabs(ref)));
+                }
+        }
+        /* eval: the running statistics (as updated) */
+        OK(b->batchnorm_forward(b, 0, d_x, d_y, n, c, inner, d_g, d_be, eps, mom, d_rm, d_rv,
+                                NULL, NULL));
+        dget(b, y, d_y, nx * 4);
+        for (size_t e = 0; e < nx; e++) {
+            int64_t ch = (e / inner) % c;
+            double ref = (x[e] - rm2[ch]) / sqrt((double)rv2[ch] + eps) * g[ch] + be[ch];
+            near("batchnorm eval", e, y[e], ref, 1e-5 * (1 + fabs(ref)));
+        }
+        /* no running statistics given: they are not touched (other CPU shards) */
+        OK(b->batchnorm_forward(b, 1, d_x, d_y, n, c, inner, d_g, d_be, eps, mom, NULL, NULL,
+                                d_sv, d_sv + c));
+        b->free(b, d_x); b->free(b, d_dy); b->free(b, d_y); b->free(b, d_dx); b->free(b, d_g);
+        b->free(b, d_be); b->free(b, d_rm); b->free(b, d_rv); b->free(b, d_sv); b->free(b, d_dg);
+        free(x); free(dy); free(y); free(dx); free(g); free(be); free(rm); free(rv); free(sv);
+        free(dg);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Adam / AdamW against torch.optim's algorithm in double                                      */
+
+static void test_adam(void **state) {
+    ct_backend *b = backend_of(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 25, 0);
+    const struct { float lr, b1, b2, eps, wd; int decoupled; } cfgs[] = {
+        {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 0}, {1e-2f, 0.8f, 0.99f, 1e-6f, 0.1f, 0},
+        {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 1}, {5e-2f, 0.5f, 0.9f, 1e-3f, 0.5f, 1},
+    };
+    enum { N = 1001, STEPS = 4 };
+    for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
+        float *w = hmalloc(N * 4), *g = hmalloc(N * 4), *mv = hmalloc(2 * N * 4);
+        double wr[N], mr[N] = {0}, vr[N] = {0};
+        fill(&rng, w, N, -1, 1);
+        for (int i = 0; i < N; i++) wr[i] = w[i];
+        memset(mv, 0, 2 * N * 4);
+        float *d_w = dput(b, w, N * 4), *d_g = dalloc(b, N * 4), *d_mv = dput(b, mv, 2 * N * 4);
+        for (int t = 1; t <= STEPS; t++) {
+            fill(&rng, g, N, -1, 1);
+            if (t == 2) g[0] = 0.0f; /* a zero gradient: eps keeps the step finite */
+            OK(b->h2d(b, d_g, g, N * 4));
+            OK(b->adam_step(b, d_w, d_g, d_mv, d_mv + N, N, cfgs[c].lr, cfgs[c].b1, cfgs[c].b2,
+                            cfgs[c].eps, cfgs[c].wd, cfgs[c].decoupled, t));
+            for (int i = 0; i < N; i++) {
+                double gi = g[i], lr = cfgs[c].lr, wd = cfgs[c].wd;
+                if (cfgs[c].decoupled) wr[i] *= 1 - lr * wd;
+                else gi += wd * wr[i];
+                mr[i] = cfgs[c].b1 * mr[i] + (1 - cfgs[c].b1) * gi;
+                vr[i] = cfgs[c].b2 * vr[i] + (1 - cfgs[c].b2) * gi * gi;
+                double bc1 = 1 - pow(cfgs[c].b1, t), bc2 = 1 - pow(cfgs[c].b2, t);
+                wr[i] -= lr / bc1 * mr[i] / (sqrt(vr[i]) / sqrt(bc2) + cfgs[c].eps);
+            }
+            dget(b, w, d_w, N * 4);
+            dget(b, mv, d_mv, 2 * N * 4);
+            char what[96];
+            snprintf(what, sizeof what, "adam lr=%g wd=%g decoupled=%d step %d", cfgs[c].lr,
+                     cfgs[c].wd, cfgs[c].decoupled, t);
+            for (int i = 0; i < N; i++) {
+                near(what, i, w[i], wr[i], 2e-6 * (1 + fabs(wr[i])));
+                near("adam exp_avg", i, mv[i], mr[i], 1e-6 * (1 + fabs(mr[i])));
+                near("adam exp_avg_sq", i, mv[N + i], vr[i], 1e-6 * (1 + fabs(vr[i])));
+            }
+        }
+        b->free(b, d_w); b->free(b, d_g); b->free(b, d_mv);
+        free(w); free(g); free(mv);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* sumsq and clip_scale (clip_grad_norm_)                                                      */
+
+static void test_clip(void **state) {
+    ct_backend *b = backend_of(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 26, 0);
+    enum { N = 50001 };
+    float *x = hmalloc(N * 4), *y = hmalloc(N * 4);
+    fill(&rng, x, N, -1, 1);
+    double ss = 0, parts[3];
+    for (int i = 0; i < N; i++) ss += (double)x[i] * x[i];
+    float *d_x = dput(b, x, N * 4);
+    double *d_parts = dalloc(b, 3 * sizeof(double));
+    /* three slices, as CPU shards do */
+    OK(b->sumsq(b, d_x, 20000, d_parts));
+    OK(b->sumsq(b, d_x + 20000, 30000, d_parts + 1));
+    OK(b->sumsq(b, d_x + 50000, 1, d_parts + 2));
+    dget(b, parts, d_parts, sizeof parts);
+    near("sumsq total", 0, parts[0] + parts[1] + parts[2], ss, 1e-9 * ss);
+    double norm = sqrt(ss);
+    const float maxes[] = {(float)(norm * 2), (float)(norm / 3)};
+    for (int k = 0; k < 2; k++) {
+        OK(b->h2d(b, d_x, x, N * 4));
+        OK(b->clip_scale(b, d_x, N, d_parts, 3, maxes[k]));
+        dget(b, y, d_x, N * 4);
+        double coef = maxes[k] / (norm + 1e-6);
+        if (coef > 1) coef = 1;
+        for (int i = 0; i < N; i++) near("clip_scale", i, y[i], x[i] * coef, 1e-6 * fabs(x[i]));
+    }
+    b->free(b, d_x); b->free(b, d_parts);
+    free(x); free(y);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+#define ON_EACH(f) \
+    {#f " (cpu)", f, NULL, NULL, &k_ids[BK_CPU]}, {#f " (cuda)", f, NULL, NULL, &k_ids[BK_CUDA]}
+
+int main(void) {
+    if (ct_backend_create("cpu", 0, &g_backends[BK_CPU]) != CT_OK) {
+        fprintf(stderr, "cannot open the CPU backend: %s\n", ct_last_error());
+        return 1;
+    }
+    if (ct_backend_create("cuda", 0, &g_backends[BK_CUDA]) != CT_OK) {
+        printf("SKIP cuda: %s\n", ct_last_error());
+        g_backends[BK_CUDA] = NULL;
+    }
+    const struct CMUnitTest tests[] = {
+        ON_EACH(test_conv2d),    ON_EACH(test_pool), ON_EACH(test_maxpool_nan),
+        ON_EACH(test_dropout),   ON_EACH(test_batchnorm), ON_EACH(test_adam),
+        ON_EACH(test_clip),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    for (int i = 0; i < BK_COUNT; i++) ct_backend_free(g_backends[i]);
+    return rc;
+}
