@@ -15,19 +15,41 @@
 
 typedef struct ct_layer ct_layer;
 
+/* What one forward or backward call of a layer knows besides its tensors (set by the model for
+ * each shard pass; the backward of a step sees the same values as its forward). */
+typedef struct {
+    int train;        /* 1 while training (dropout, batch norm) */
+    void *scratch;    /* the layer's per-shard scratch (ops->scratch_bytes), NULL when none */
+    int64_t row0;     /* the shard's first row within the whole batch: dropout masks do not
+                       * depend on the shard count, and only the shard with row0 == 0 updates
+                       * batch norm's running statistics */
+    uint64_t seed;    /* the model's seed (dropout masks) */
+    int64_t step;     /* optimizer steps taken so far: dropout draws a new mask each step */
+} ct_layer_ctx;
+
 typedef struct {
     const char *kind; /* "linear", "relu", ... as written in model specs */
-    /* Works out out_c/out_h/out_w and n_params from in_* and the settings. */
+    /* Works out out_c/out_h/out_w, n_params and n_buffers from in_* and the settings. */
     ct_status (*setup)(ct_layer *l);
     /* Writes the layer's initial parameters (n_params floats) into host, PyTorch's default. */
     void (*init)(ct_layer *l, float *host, ct_rng *rng);
-    /* y = f(x) for n samples. train: 1 while training (dropout, batch norm). */
-    ct_status (*forward)(ct_layer *l, ct_backend *b, const float *x, float *y, int n, int train);
+    /* y = f(x) for n samples. */
+    ct_status (*forward)(ct_layer *l, ct_backend *b, const float *x, float *y, int n,
+                         const ct_layer_ctx *ctx);
     /* Given x, y and dy: writes the parameter gradients into dw (n_params floats, overwriting)
      * and, when dx is not NULL, the input gradient. */
     ct_status (*backward)(ct_layer *l, ct_backend *b, const float *x, const float *y,
-                          const float *dy, float *dx, float *dw, int n);
+                          const float *dy, float *dx, float *dw, int n, const ct_layer_ctx *ctx);
     int aliases_input; /* 1: y is x (flatten); forward/backward may be NULL */
+    /* Optional, may be NULL: takes the spec arguments (kind(a, b, ...)); returns NULL when they
+     * are valid, else what is wrong ("conv takes conv(out_channels, kernel[, stride[, pad]])"). */
+    const char *(*configure)(ct_layer *l, const double *args, int n_args);
+    /* Optional: bytes of device scratch one shard needs for up to max_batch samples (im2col
+     * workspace, pooling argmax, batch norm's saved statistics), after setup. */
+    size_t (*scratch_bytes)(const ct_layer *l, ct_backend *b, int max_batch);
+    /* Optional: initial values of the layer's buffers (n_buffers floats; batch norm's running
+     * mean 0 and running variance 1). */
+    void (*init_buffers)(ct_layer *l, float *host);
 } ct_layer_ops;
 
 struct ct_layer {
@@ -38,9 +60,18 @@ struct ct_layer {
     int64_t n_params;               /* floats of parameters (weights then biases) */
     int64_t offset;                 /* where they start in the model's parameter buffer */
     float *w;                       /* view into the model's parameter buffer */
+    int index;                      /* position in the model (dropout: one stream per layer) */
+    int64_t n_buffers;              /* floats of non-trained state (PyTorch buffers) */
+    int64_t buf_offset;             /* where they start in the model's buffer area */
+    float *buf;                     /* view into the model's buffer area */
     union {                         /* settings, by kind */
         struct { int units; } linear;
         struct { ct_act kind; float param; } act;
+        struct { int out_c, kernel, stride, pad; } conv;   /* conv(out_c, k[, stride[, pad]]) */
+        struct { int kernel, stride, pad; } pool;          /* maxpool/avgpool(k[, stride[, pad]]) */
+        struct { float p; } dropout;                       /* dropout(p) */
+        /* batchnorm[(eps[, momentum])]: buffers running_mean (C) then running_var (C) */
+        struct { float eps, momentum; int64_t batches_tracked; } bn;
     } cfg;
 };
 
@@ -51,8 +82,10 @@ static inline int64_t ct_layer_out_size(const ct_layer *l) {
     return (int64_t)l->out_c * l->out_h * l->out_w;
 }
 
-/* The known layer kinds (layers.c). */
+/* The known layer kinds (layers.c; conv_layers.c). */
 extern const ct_layer_ops ct_linear_ops, ct_flatten_ops, ct_act_ops;
+extern const ct_layer_ops ct_conv2d_ops, ct_maxpool2d_ops, ct_avgpool2d_ops, ct_dropout_ops,
+    ct_batchnorm_ops;
 /* Finds a kind by the name used in specs ("linear", "relu", "tanh", ...). For activation names
  * *act receives which one. Returns NULL when unknown. */
 const ct_layer_ops *ct_layer_kind(const char *name, ct_act *act);

@@ -41,7 +41,7 @@ static void linear_init(ct_layer *l, float *host, ct_rng *rng) {
 }
 
 static ct_status linear_forward(ct_layer *l, ct_backend *b, const float *x, float *y, int n,
-                                int train) {
+                                const ct_layer_ctx *ctx) {
     int in = (int)ct_layer_in_size(l), out = l->out_c;
     const float *W = l->w, *bias = l->w + (int64_t)in * out; // (out, in), (out)
     CT_TRY(b->gemm(b, 0, 1, n, out, in, 1.0f, x, in, W, in, 0.0f, y, out));
@@ -49,7 +49,8 @@ static ct_status linear_forward(ct_layer *l, ct_backend *b, const float *x, floa
 }
 
 static ct_status linear_backward(ct_layer *l, ct_backend *b, const float *x, const float *y,
-                                 const float *dy, float *dx, float *dw, int n) {
+                                 const float *dy, float *dx, float *dw, int n,
+                                 const ct_layer_ctx *ctx) {
     int in = (int)ct_layer_in_size(l), out = l->out_c;
     float *dW = dw, *db = dw + (int64_t)in * out; // (out, in), (out)
     /* dW (out, in) = dy^T (out, N) · x (N, in) */
@@ -96,13 +97,14 @@ static ct_status act_setup(ct_layer *l) {
 }
 
 static ct_status act_forward(ct_layer *l, ct_backend *b, const float *x, float *y, int n,
-                             int train) {
+                             const ct_layer_ctx *ctx) {
     return b->act_forward(b, l->cfg.act.kind, l->cfg.act.param, x, y,
                           (int64_t)n * ct_layer_in_size(l));
 }
 
 static ct_status act_backward(ct_layer *l, ct_backend *b, const float *x, const float *y,
-                              const float *dy, float *dx, float *dw, int n) {
+                              const float *dy, float *dx, float *dw, int n,
+                              const ct_layer_ctx *ctx) {
     if (!dx) return CT_OK;
     return b->act_backward(b, l->cfg.act.kind, l->cfg.act.param, x, y, dy, dx,
                            (int64_t)n * ct_layer_in_size(l));
@@ -123,8 +125,12 @@ const ct_layer_ops *ct_layer_kind(const char *name, ct_act *act) {
         {"relu", CT_ACT_RELU},       {"leakyrelu", CT_ACT_LEAKY_RELU}, {"sigmoid", CT_ACT_SIGMOID},
         {"tanh", CT_ACT_TANH},       {"gelu", CT_ACT_GELU},
     };
-    if (!strcmp(name, "linear")) return &ct_linear_ops;
-    if (!strcmp(name, "flatten")) return &ct_flatten_ops;
+    static const ct_layer_ops *const kinds[] = {
+        &ct_linear_ops,    &ct_flatten_ops, &ct_conv2d_ops,    &ct_maxpool2d_ops,
+        &ct_avgpool2d_ops, &ct_dropout_ops, &ct_batchnorm_ops,
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(name, kinds[i]->kind)) return kinds[i];
     for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
         if (!strcmp(name, acts[i].name)) {
             *act = acts[i].act;

@@ -4,8 +4,9 @@
  *
  * Spec grammar: a preset name, or comma-separated layers `kind` or `kind(arg, ...)`, e.g.
  *     flatten,linear(32),relu,linear(10)
- * Parameterised layers are named kindN (linear1, linear2, ...), which for the tutorial's MLP
- * gives exactly the tutorial's state_dict names (linear1.weight, ...).
+ * Parameterised layers are named kindN (linear1, linear2, conv1, batchnorm1, ...), which for
+ * the tutorial's MLP gives exactly the tutorial's state_dict names (linear1.weight, ...).
+ * Presets: mlp (the tutorial's), lenet5, cnn (the Keras MNIST convnet).
  */
 #include "nn/model.h"
 
@@ -20,6 +21,12 @@
 
 static const struct { const char *name, *spec; } k_presets[] = {
     {"mlp", "flatten,linear(32),relu,linear(10)"}, /* the tutorial's Mnistmodel */
+    /* LeNet-5 as PyTorch tutorials write it for 28x28 inputs (ReLU, max pooling) */
+    {"lenet5", "conv(6,5,1,2),relu,maxpool(2),conv(16,5),relu,maxpool(2),flatten,linear(120),"
+               "relu,linear(84),relu,linear(10)"},
+    /* the classic Keras MNIST convnet (examples/mnist_cnn.py) */
+    {"cnn", "conv(32,3),relu,conv(64,3),relu,maxpool(2),dropout(0.25),flatten,linear(128),relu,"
+            "dropout(0.5),linear(10)"},
 };
 
 static const char *preset_spec(const char *name) {
@@ -102,6 +109,9 @@ static ct_status spec_layer(const char *spec, const spec_token *t, ct_layer *l) 
         if (act == CT_ACT_LEAKY_RELU && t->n_args == 1) l->cfg.act.param = (float)t->args[0];
         else if (t->n_args != 0)
             return spec_error(spec, t->pos, "this activation takes no arguments");
+    } else if (ops->configure) { /* conv, pooling, dropout, batchnorm (conv_layers.c) */
+        const char *why = ops->configure(l, t->args, t->n_args);
+        if (why) return spec_error(spec, t->pos, why);
     } else if (t->n_args != 0) {
         return spec_error(spec, t->pos, "this layer takes no arguments");
     }
@@ -146,13 +156,17 @@ static ct_status shard_alloc(ct_model *m, ct_shard *sh, int64_t widest) {
     CT_TRY(model_alloc(m, 2 * sizeof(double), (void **)&sh->stats));
     CT_TRY(model_alloc(m, (size_t)m->n_params * sizeof(float), (void **)&sh->grads));
     CT_TRY(m->b->memset0(m->b, sh->stats, 2 * sizeof(double)));
+    for (int i = 0; i < m->n_layers; i++) { /* im2col workspace, argmax, saved statistics */
+        const ct_layer *l = &m->layers[i];
+        size_t bytes = l->ops->scratch_bytes ? l->ops->scratch_bytes(l, m->b, m->max_batch) : 0;
+        if (bytes) CT_TRY(model_alloc(m, bytes, &sh->scratch[i]));
+    }
     return CT_OK;
 }
 
 /* Parses the spec into m->layers and works out every shape and parameter count. */
 static ct_status model_build(ct_model *m, const char *spec) {
     int pos = 0, c = m->in_c, h = m->in_h, w = m->in_w;
-    int counts[8] = {0};
     while (spec[pos]) {
         if (m->n_layers == CT_MAX_LAYERS)
             return ct_fail(CT_ERR_INVALID, "model spec: more than %d layers", CT_MAX_LAYERS);
@@ -163,11 +177,13 @@ static ct_status model_build(ct_model *m, const char *spec) {
         l->in_c = c;
         l->in_h = h;
         l->in_w = w;
+        l->index = m->n_layers;
         ct_status s = l->ops->setup(l);
         if (s != CT_OK) return ct_fail_context(s, "model spec \"%s\" at position %d", spec, t.pos + 1);
-        if (l->n_params > 0) {
-            int kind_id = l->ops == &ct_linear_ops ? 0 : 1;
-            snprintf(l->name, sizeof l->name, "%s%d", t.kind, ++counts[kind_id]);
+        if (l->n_params > 0) { /* kindN: the Nth layer of this kind (conv1, linear2, ...) */
+            int same = 1;
+            for (int j = 0; j < m->n_layers; j++) same += m->layers[j].ops == l->ops;
+            snprintf(l->name, sizeof l->name, "%s%d", t.kind, same);
         } else {
             snprintf(l->name, sizeof l->name, "%s", t.kind);
         }
@@ -202,6 +218,7 @@ ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, i
     m->in_h = in_h;
     m->in_w = in_w;
     m->max_batch = max_batch;
+    m->seed = seed;
     snprintf(m->spec, sizeof m->spec, "%s", expanded ? expanded : spec);
     ct_status s = model_build(m, m->spec);
     if (s != CT_OK) goto fail;
@@ -231,6 +248,10 @@ ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, i
     m->acts = m->shards[0].acts;
     m->labels = m->shards[0].labels;
     m->stats = m->shards[0].stats;
+    if ((s = model_alloc(m, (size_t)m->n_shards * sizeof(double), (void **)&m->norm_parts)))
+        goto fail;
+    if ((s = ct_model_buffers_init(m)) != CT_OK) goto fail; /* model_buffers.c */
+
 
     /* PyTorch's default initialisation, drawn on the host from (seed, init stream) */
     float *host = ct_malloc(pbytes, "initial parameters");
@@ -253,6 +274,7 @@ void ct_model_free(ct_model *m) {
     if (!m) return;
     ct_pool_free(m->pool);
     ct_optimizer_release(&m->opt);
+    m->b->free(m->b, m->buffers);
     for (int i = 0; i < m->n_owned; i++) m->b->free(m->b, m->owned[i]);
     free(m->owned);
     free(m);
@@ -294,12 +316,20 @@ ct_status ct_model_summary(const ct_model *m, char *buf, size_t bytes) {
 /* ------------------------------------------------------------------------------------------ */
 /* forward, loss, backward                                                                     */
 
+/* What shard s's layers need to know for this pass (layer i's scratch filled in per call). */
+static ct_layer_ctx shard_ctx(const ct_model *m, const ct_shard *sh, int train) {
+    return (ct_layer_ctx){.train = train, .row0 = sh->row0, .seed = m->seed,
+                          .step = m->opt.steps};
+}
+
 ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train) {
     ct_shard *sh = &m->shards[s];
+    ct_layer_ctx ctx = shard_ctx(m, sh, train);
     for (int i = 0; i < m->n_layers; i++) {
         ct_layer *l = &m->layers[i];
         if (l->ops->aliases_input) continue;
-        CT_TRY(l->ops->forward(l, m->b, sh->acts[i], sh->acts[i + 1], n, train));
+        ctx.scratch = sh->scratch[i];
+        CT_TRY(l->ops->forward(l, m->b, sh->acts[i], sh->acts[i + 1], n, &ctx));
     }
     return CT_OK;
 }
@@ -311,6 +341,7 @@ ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, flo
     CT_TRY(b->xent(b, sh->acts[m->n_layers], sh->labels, n, m->classes, grad_scale, dy,
                    sh->stats));
     if (!train) return CT_OK;
+    ct_layer_ctx ctx = shard_ctx(m, sh, train);
     /* the first layer with parameters needs no input gradient */
     int first = 0;
     while (first < m->n_layers && m->layers[first].n_params == 0) first++;
@@ -318,8 +349,9 @@ ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, flo
         ct_layer *l = &m->layers[i];
         if (l->ops->aliases_input) continue; /* dx is dy */
         float *dx = i > first ? (dy == sh->gbuf[0] ? sh->gbuf[1] : sh->gbuf[0]) : NULL;
+        ctx.scratch = sh->scratch[i];
         CT_TRY(l->ops->backward(l, b, sh->acts[i], sh->acts[i + 1], dy, dx,
-                                sh->grads + l->offset, n));
+                                sh->grads + l->offset, n, &ctx));
         dy = dx;
     }
     return CT_OK;

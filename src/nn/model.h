@@ -27,6 +27,9 @@ typedef struct {
     uint8_t *labels;                /* (max_batch) device: labels of the shard's rows */
     double *stats;                  /* (2) device: summed loss, correct predictions */
     float *grads;                   /* (n_params) device: the shard's parameter gradients */
+    void *scratch[CT_MAX_LAYERS];   /* layer i's scratch (ops->scratch_bytes) or NULL */
+    int64_t row0;                   /* first row of the shard's slice within the current batch
+                                     * (set by the caller before forward; 0 for one shard) */
 } ct_shard;
 
 struct ct_model {
@@ -47,6 +50,13 @@ struct ct_model {
     float *grads, **acts;
     uint8_t *labels;
     double *stats;
+    uint64_t seed;                  /* the creation seed: initialisation, dropout masks */
+    /* Buffers (PyTorch's register_buffer): state that is not trained but belongs in a
+     * checkpoint — batch norm's running_mean (C) then running_var (C), per layer in order, each
+     * layer's buf a view; num_batches_tracked is the host counter layer.cfg.bn.batches_tracked. */
+    float *buffers;                 /* (n_buffers) device */
+    int64_t n_buffers;
+    double *norm_parts;             /* (n_shards) device: gradient sums of squares (clipping) */
     ct_optimizer opt;               /* its state persists across ct_fit calls (resume) */
     ct_fit_position pos;            /* where the last ct_fit stopped */
     void **owned;                   /* device allocations to free */
@@ -65,6 +75,9 @@ ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train);
 /* Adds the loss and correct count of shard s's n samples (labels in its labels) to its stats;
  * when training, also backpropagates d(loss sum)/d(logits) * grad_scale into its grads. */
 ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, float grad_scale);
+/* Lays out the layers' buffers (n_buffers each) in one device area and writes their initial
+ * values (model_buffers.c; called by ct_model_create). */
+ct_status ct_model_buffers_init(ct_model *m);
 /* Single-shard forms on shard 0, gradient of the mean loss over the n samples. */
 ct_status ct_model_forward(ct_model *m, int n, int train);
 ct_status ct_model_loss_backward(ct_model *m, int n, int train);

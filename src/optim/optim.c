@@ -1,35 +1,70 @@
 /*
- * optim.c — SGD with PyTorch's semantics (momentum, dampening 0, Nesterov, weight decay),
- * applied by one backend op over the whole parameter buffer.
+ * optim.c — SGD with PyTorch's semantics (momentum, dampening 0, Nesterov, weight decay) and
+ * Adam/AdamW (torch.optim.Adam / AdamW, amsgrad off), each applied by one backend op over the
+ * whole parameter buffer (or a slice of it per CPU thread).
  */
 #include "optim/optim.h"
 #include "core/core.h"
 
 #include <string.h>
 
+static ct_status alloc_state(ct_backend *b, int64_t n, float **p) {
+    if (*p) return CT_OK;
+    CT_TRY(b->alloc(b, (size_t)n * sizeof(float), (void **)p));
+    return b->memset0(b, *p, (size_t)n * sizeof(float));
+}
+
+static void free_state(ct_backend *b, float **p) {
+    if (b && *p) b->free(b, *p);
+    *p = NULL;
+}
+
 ct_status ct_optimizer_init(ct_optimizer *o, ct_backend *b, int64_t n, float momentum,
                             float weight_decay, int nesterov, int fresh) {
-    if (momentum < 0.0f) return ct_fail(CT_ERR_INVALID, "momentum must be >= 0, got %g", momentum);
-    if (weight_decay < 0.0f)
-        return ct_fail(CT_ERR_INVALID, "weight decay must be >= 0, got %g", weight_decay);
-    if (nesterov && momentum <= 0.0f)
-        return ct_fail(CT_ERR_INVALID, "Nesterov momentum requires a momentum > 0");
+    ct_train_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.momentum = momentum;
+    cfg.weight_decay = weight_decay;
+    cfg.nesterov = nesterov;
+    return ct_optimizer_init_config(o, b, n, &cfg, fresh);
+}
+
+ct_status ct_optimizer_init_config(ct_optimizer *o, ct_backend *b, int64_t n,
+                                   const ct_train_config *cfg, int fresh) {
+    CT_TRY(ct_train_config_check(cfg));
+    int adam = cfg->optimizer != CT_SGD;
+    if (!fresh && o->steps > 0 && o->m && adam != (o->v != NULL))
+        return ct_fail(CT_ERR_INVALID, "the optimizer state to resume is %s's but this run uses "
+                       "%s", o->v ? "Adam" : "SGD", adam ? "Adam" : "SGD");
+    if (o->b && o->b != b) { /* state from another device cannot be reused */
+        free_state(o->b, &o->m);
+        free_state(o->b, &o->v);
+    }
     o->b = b;
     o->n = n;
-    o->momentum = momentum;
-    o->weight_decay = weight_decay;
-    o->nesterov = nesterov;
+    o->kind = cfg->optimizer;
+    o->momentum = cfg->momentum;
+    o->weight_decay = cfg->weight_decay;
+    if (cfg->optimizer == CT_ADAMW && o->weight_decay == 0.0f)
+        o->weight_decay = CT_ADAMW_WEIGHT_DECAY;
+    o->nesterov = cfg->nesterov;
+    o->beta1 = cfg->beta1 != 0.0f ? cfg->beta1 : CT_ADAM_BETA1;
+    o->beta2 = cfg->beta2 != 0.0f ? cfg->beta2 : CT_ADAM_BETA2;
+    o->eps = cfg->eps != 0.0f ? cfg->eps : CT_ADAM_EPS;
     if (fresh) o->steps = 0;
-    if (momentum > 0.0f && !o->m) {
-        CT_TRY(b->alloc(b, (size_t)n * sizeof(float), (void **)&o->m));
-        fresh = 1;
-    }
-    if (fresh && o->m) CT_TRY(b->memset0(b, o->m, (size_t)n * sizeof(float)));
+    if (fresh || !adam) free_state(b, &o->v);
+    if (fresh || (!adam && o->momentum == 0.0f)) free_state(b, &o->m);
+    if (adam || o->momentum > 0.0f) CT_TRY(alloc_state(b, n, &o->m));
+    if (adam) CT_TRY(alloc_state(b, n, &o->v));
     return CT_OK;
 }
 
 ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, float lr,
                                   int64_t p0, int64_t p1) {
+    if (o->kind != CT_SGD)
+        return o->b->adam_step(o->b, w + p0, g + p0, o->m + p0, o->v + p0, p1 - p0, lr, o->beta1,
+                               o->beta2, o->eps, o->weight_decay, o->kind == CT_ADAMW,
+                               o->steps + 1);
     return o->b->sgd_step(o->b, w + p0, g + p0, o->m ? o->m + p0 : NULL, p1 - p0, lr,
                           o->momentum, o->weight_decay, o->nesterov, o->steps == 0);
 }
@@ -43,6 +78,44 @@ ct_status ct_optimizer_step(ct_optimizer *o, float *w, const float *g, float lr)
 }
 
 void ct_optimizer_release(ct_optimizer *o) {
-    if (o->b && o->m) o->b->free(o->b, o->m);
-    o->m = NULL;
+    free_state(o->b, &o->m);
+    free_state(o->b, &o->v);
+}
+
+int64_t ct_optimizer_state_count(const ct_optimizer *o) {
+    return (o->m ? o->n : 0) + (o->v ? o->n : 0);
+}
+
+ct_status ct_optimizer_get_state(const ct_optimizer *o, float *host) {
+    size_t bytes = (size_t)o->n * sizeof(float);
+    if (o->m) CT_TRY(o->b->d2h(o->b, host, o->m, bytes));
+    if (o->v) CT_TRY(o->b->d2h(o->b, host + o->n, o->v, bytes));
+    return CT_OK;
+}
+
+ct_status ct_optimizer_set_state(ct_optimizer *o, ct_backend *b, int64_t n, const float *host,
+                                 int64_t count, int64_t steps) {
+    if (count != 0 && count != n && count != 2 * n)
+        return ct_fail(CT_ERR_INVALID, "optimizer state has %lld values; the model has %lld "
+                       "parameters (expected 0, %lld for SGD with momentum or %lld for Adam)",
+                       (long long)count, (long long)n, (long long)n, 2 * (long long)n);
+    if (steps < 0) return ct_fail(CT_ERR_INVALID, "optimizer step count %lld < 0", (long long)steps);
+    if (o->b && o->b != b) ct_optimizer_release(o);
+    o->b = b;
+    o->n = n;
+    o->steps = steps;
+    size_t bytes = (size_t)n * sizeof(float);
+    if (count == 0) { /* plain SGD: no state */
+        free_state(b, &o->m);
+        free_state(b, &o->v);
+        return CT_OK;
+    }
+    CT_TRY(alloc_state(b, n, &o->m));
+    CT_TRY(b->h2d(b, o->m, host, bytes));
+    if (count == n) {
+        free_state(b, &o->v);
+        return CT_OK;
+    }
+    CT_TRY(alloc_state(b, n, &o->v));
+    return b->h2d(b, o->v, host + n, bytes);
 }

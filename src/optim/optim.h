@@ -1,24 +1,39 @@
 /*
  * optim.h — optimizers: one fused update over the model's one parameter buffer.
  *
- * The optimizer's state (momentum buffer) is one device buffer parallel to the parameters.
+ * SGD (momentum, Nesterov, weight decay), Adam and AdamW with PyTorch's semantics and defaults.
+ * The optimizer's state is one or two device buffers parallel to the parameters: SGD's momentum
+ * buffer (when momentum > 0), Adam's exp_avg (m) and exp_avg_sq (v).
  */
 #ifndef CT_OPTIM_H
 #define CT_OPTIM_H
 
 #include "backend/backend.h"
 
+#define CT_ADAM_BETA1 0.9f
+#define CT_ADAM_BETA2 0.999f
+#define CT_ADAM_EPS 1e-8f
+#define CT_ADAMW_WEIGHT_DECAY 0.01f
+
 typedef struct {
     ct_backend *b;   /* not owned */
     int64_t n;       /* parameters */
-    float momentum, weight_decay;
+    ct_optimizer_kind kind;
+    float momentum, weight_decay; /* weight_decay: SGD/Adam L2 term, AdamW decoupled decay */
     int nesterov;
-    float *m;        /* (n) device: momentum buffer, NULL when momentum == 0 */
+    float beta1, beta2, eps;      /* Adam/AdamW (defaults filled in) */
+    float *m;        /* (n) device: SGD momentum buffer (NULL when momentum == 0), Adam exp_avg */
+    float *v;        /* (n) device: Adam exp_avg_sq, NULL for SGD */
     int64_t steps;   /* updates made so far */
 } ct_optimizer;
 
-/* Sets the hyperparameters; allocates the momentum buffer when needed. fresh: zero the state
- * and the step count (a new run); else keep them (a resumed run). */
+/* Sets the kind and hyperparameters from cfg (optimizer, momentum, weight_decay, nesterov,
+ * beta1, beta2, eps; zero fields take PyTorch's defaults) and allocates the state it needs.
+ * fresh: zero the state and the step count (a new run); else keep them (a resumed run; missing
+ * buffers start at zero, and Adam refuses SGD's state and the reverse). */
+ct_status ct_optimizer_init_config(ct_optimizer *o, ct_backend *b, int64_t n,
+                                   const ct_train_config *cfg, int fresh);
+/* The same for SGD with these settings. */
 ct_status ct_optimizer_init(ct_optimizer *o, ct_backend *b, int64_t n, float momentum,
                             float weight_decay, int nesterov, int fresh);
 /* w -= update(g) at learning rate lr (one fused op over the whole buffer). */
@@ -29,5 +44,13 @@ ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, flo
                                   int64_t p0, int64_t p1);
 void ct_optimizer_count_step(ct_optimizer *o);
 void ct_optimizer_release(ct_optimizer *o);
+
+/* State for checkpoints: floats held (0, n for SGD with momentum, 2n for Adam: m then v). */
+int64_t ct_optimizer_state_count(const ct_optimizer *o);
+ct_status ct_optimizer_get_state(const ct_optimizer *o, float *host);
+/* Restores count floats (0, n or 2n) for n parameters on b; the kind is checked at the next
+ * ct_optimizer_init. */
+ct_status ct_optimizer_set_state(ct_optimizer *o, ct_backend *b, int64_t n, const float *host,
+                                 int64_t count, int64_t steps);
 
 #endif /* CT_OPTIM_H */

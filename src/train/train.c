@@ -162,7 +162,8 @@ fail:
 typedef struct {
     int train;               /* 1: forward, backward, update */
     ct_optimizer *opt;
-    float lr;
+    float lr;                /* this step's learning rate */
+    const ct_train_config *cfg; /* when set, lr follows its schedule (ct_schedule_lr) */
     int epoch;
     const ct_callbacks *cb;
     double t0;
@@ -188,6 +189,7 @@ static void batch_shard(void *arg, int t, int S) {
     int64_t r0 = j->nb * t / S, r1 = j->nb * (t + 1) / S, rows = r1 - r0, row = j->f->row;
     ct_shard *sh = &m->shards[t];
     ct_status s = CT_OK;
+    sh->row0 = r0; /* dropout masks by global row; batch norm's running stats from row 0 */
     if (rows > 0) {
         s = b->gather_u8(b, j->idx ? j->src : j->src + r0 * row,
                          j->idx ? j->labels : j->labels + r0, j->idx ? j->idx + r0 : NULL, rows,
@@ -206,6 +208,12 @@ static void batch_shard(void *arg, int t, int S) {
     int64_t p0 = m->n_params * t / S, p1 = m->n_params * (t + 1) / S;
     for (int k = 1; k < S && s == CT_OK; k++)
         s = b->add_into(b, m->grads + p0, m->shards[k].grads + p0, p1 - p0);
+    if (j->a->cfg && j->a->cfg->clip_norm > 0.0f) { /* clip_grad_norm_ of the summed gradient */
+        if (s == CT_OK) s = b->sumsq(b, m->grads + p0, p1 - p0, m->norm_parts + t);
+        ct_pool_barrier(m->pool); /* every slice's part is in */
+        if (s == CT_OK)
+            s = b->clip_scale(b, m->grads + p0, p1 - p0, m->norm_parts, S, j->a->cfg->clip_norm);
+    }
     if (s == CT_OK) s = ct_optimizer_step_range(j->a->opt, m->params, m->grads, j->a->lr, p0, p1);
     if (s != CT_OK) j->st[t] = s; /* read only after the join */
 }
@@ -223,7 +231,7 @@ static ct_status run_batch(feeder *f, const uint8_t *src, const uint8_t *labels,
 
 /* Runs one pass over the feeder's samples from batch `first` on (an epoch, or an evaluation),
  * adding loss and correct counts into the shards' stats. *done: batches completed. */
-static ct_status feeder_pass(feeder *f, int epoch, int64_t first, const pass_args *a,
+static ct_status feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a,
                              int64_t *done) {
     ct_backend *b = f->b;
     int64_t n_batches = (f->n + f->batch - 1) / f->batch, samples = first * f->batch;
@@ -248,6 +256,7 @@ static ct_status feeder_pass(feeder *f, int epoch, int64_t first, const pass_arg
     }
     for (int64_t i = first; i < n_batches; i++) {
         int64_t nb;
+        if (a->train && a->cfg) a->lr = ct_schedule_lr(a->cfg, a->epoch, i, n_batches);
         if (f->resident) {
             nb = f->n - i * f->batch < f->batch ? f->n - i * f->batch : f->batch;
             CT_TRY(run_batch(f, f->d_images, f->d_labels, f->d_order + i * f->batch, nb, a));
@@ -411,9 +420,7 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     if (n_val > 0 && (s = feeder_init(&fval, m, ds, resident ? &dd : NULL, val_idx, n_val,
                                       cfg->eval_batch_size, 0, 0, 0, 2)))
         goto done;
-    if ((s = ct_optimizer_init(&m->opt, b, m->n_params, cfg->momentum, cfg->weight_decay,
-                               cfg->nesterov, fresh)))
-        goto done;
+    if ((s = ct_optimizer_init_config(&m->opt, b, m->n_params, cfg, fresh))) goto done;
     ct_eval_result discard;
     if ((s = take_stats(m, 0, &discard))) goto done; /* clears the statistics */
     m->pos = *from;
@@ -429,10 +436,10 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
             memset(&r, 0, sizeof r);
             r.epoch = epoch;
             r.phase = p;
-            r.lr = cfg->phases[p].lr;
+            r.lr = ct_schedule_lr(cfg, epoch, 0, n_batches); /* at the epoch's first step */
             double t0 = ct_time_s();
-            pass_args a = {.train = 1, .opt = &m->opt, .lr = r.lr, .epoch = epoch, .cb = cb,
-                           .t0 = t0 - before_s};
+            pass_args a = {.train = 1, .opt = &m->opt, .lr = r.lr, .cfg = cfg, .epoch = epoch,
+                           .cb = cb, .t0 = t0 - before_s};
             int64_t batches_done;
             s = feeder_pass(&ftrain, epoch, first, &a, &batches_done);
             if (s == CT_ERR_INTERRUPTED) { /* remember where, for a checkpoint */
@@ -473,26 +480,18 @@ done:
 
 ct_fit_position ct_model_fit_position(const ct_model *m) { return m->pos; }
 
-int64_t ct_model_optimizer_state_count(const ct_model *m) { return m->opt.m ? m->n_params : 0; }
+/* Optimizer state (optim.c): SGD's momentum buffer (n_params), or Adam's exp_avg then
+ * exp_avg_sq (2 * n_params). */
+int64_t ct_model_optimizer_state_count(const ct_model *m) {
+    return ct_optimizer_state_count(&m->opt);
+}
 
 ct_status ct_model_get_optimizer_state(const ct_model *m, float *host, int64_t *steps) {
     *steps = m->opt.steps;
-    if (!m->opt.m) return CT_OK;
-    return m->b->d2h(m->b, host, m->opt.m, (size_t)m->n_params * sizeof(float));
+    return ct_optimizer_get_state(&m->opt, host);
 }
 
 ct_status ct_model_set_optimizer_state(ct_model *m, const float *host, int64_t count,
                                        int64_t steps) {
-    if (count != 0 && count != m->n_params)
-        return ct_fail(CT_ERR_INVALID, "optimizer state has %lld values; the model has %lld "
-                       "parameters", (long long)count, (long long)m->n_params);
-    if (steps < 0) return ct_fail(CT_ERR_INVALID, "optimizer step count %lld < 0", (long long)steps);
-    m->opt.steps = steps;
-    if (count == 0) return CT_OK;
-    if (!m->opt.m) {
-        m->opt.b = m->b;
-        m->opt.n = m->n_params;
-        CT_TRY(m->b->alloc(m->b, (size_t)m->n_params * sizeof(float), (void **)&m->opt.m));
-    }
-    return m->b->h2d(m->b, m->opt.m, host, (size_t)m->n_params * sizeof(float));
+    return ct_optimizer_set_state(&m->opt, m->b, m->n_params, host, count, steps);
 }

@@ -1,0 +1,137 @@
+/*
+ * schedule.c — learning-rate schedules, computed in closed form from the position in the run
+ * (so a resumed run gets exactly the lr of an uninterrupted one), and the checks of the
+ * optimizer and schedule settings of a ct_train_config.
+ *
+ * With g = epoch * steps_per_epoch + step the global step (0-based), T the run's steps and
+ * base the lr of the phase holding `epoch`:
+ *   phases:   base
+ *   step:     base * gamma^floor(epoch / step_size)                  (StepLR, per epoch)
+ *   cosine:   eta_min + (base - eta_min) * (1 + cos(pi * g / T)) / 2  (CosineAnnealingLR)
+ *   onecycle: OneCycleLR(max_lr = base, total_steps = T, pct_start, div_factor,
+ *             final_div_factor, anneal_strategy="cos", three_phase=False), lr only
+ * then times the linear warm-up factor s + (1 - s) * min(g, W) / W (LinearLR(start_factor = s,
+ * total_iters = W), chained by multiplication as torch's ChainedScheduler does).
+ */
+#include "core/core.h"
+
+#include <math.h>
+
+#define CT_STEP_GAMMA 0.1
+#define CT_ONECYCLE_PCT_START 0.3
+#define CT_ONECYCLE_DIV 25.0
+#define CT_ONECYCLE_FINAL_DIV 1e4
+#define CT_WARMUP_START_FACTOR (1.0 / 3.0)
+
+static double or_default(float v, double def) { return v != 0.0f ? (double)v : def; }
+
+/* OneCycleLR's cosine annealing from start to end as pct goes from 0 to 1. */
+static double anneal_cos(double start, double end, double pct) {
+    return end + (start - end) / 2.0 * (cos(M_PI * pct) + 1.0);
+}
+
+/* OneCycleLR (two phases) at step g of total. */
+static double onecycle(const ct_train_config *cfg, double max_lr, int64_t g, int64_t total) {
+    double initial = max_lr / or_default(cfg->div_factor, CT_ONECYCLE_DIV);
+    double min_lr = initial / or_default(cfg->final_div_factor, CT_ONECYCLE_FINAL_DIV);
+    double end1 = or_default(cfg->pct_start, CT_ONECYCLE_PCT_START) * (double)total - 1.0;
+    double end2 = (double)total - 1.0;
+    if ((double)g <= end1 && end1 > 0.0) return anneal_cos(initial, max_lr, (double)g / end1);
+    if (end1 < 0.0) end1 = 0.0;
+    if (end2 <= end1) return min_lr;
+    double pct = ((double)g - end1) / (end2 - end1);
+    return anneal_cos(max_lr, min_lr, pct > 1.0 ? 1.0 : pct);
+}
+
+float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe) {
+    int total_epochs = 0, e = 0;
+    double base = cfg->num_phases > 0 ? cfg->phases[cfg->num_phases - 1].lr : 0.0;
+    for (int p = 0; p < cfg->num_phases; p++) total_epochs += cfg->phases[p].epochs;
+    for (int p = 0; p < cfg->num_phases; p++) {
+        if (epoch < e + cfg->phases[p].epochs) {
+            base = cfg->phases[p].lr;
+            break;
+        }
+        e += cfg->phases[p].epochs;
+    }
+    if (spe < 1) spe = 1;
+    int64_t g = (int64_t)epoch * spe + step, total = (int64_t)total_epochs * spe;
+    double lr = base;
+    switch (cfg->schedule) {
+    case CT_SCHED_STEP:
+        if (cfg->step_size > 0)
+            lr = base * pow(or_default(cfg->gamma, CT_STEP_GAMMA), (double)(epoch / cfg->step_size));
+        break;
+    case CT_SCHED_COSINE: {
+        double eta_min = cfg->eta_min;
+        lr = total > 0 ? eta_min + (base - eta_min) * (1.0 + cos(M_PI * (double)g / (double)total)) / 2.0
+                       : base;
+        break;
+    }
+    case CT_SCHED_ONECYCLE: lr = onecycle(cfg, base, g, total); break;
+    default: break;
+    }
+    int64_t warm = cfg->warmup_steps > 0 ? cfg->warmup_steps : (int64_t)cfg->warmup_epochs * spe;
+    if (warm > 0) {
+        double s = or_default(cfg->warmup_start_factor, CT_WARMUP_START_FACTOR);
+        lr *= s + (1.0 - s) * (double)(g < warm ? g : warm) / (double)warm;
+    }
+    return (float)lr;
+}
+
+ct_status ct_train_config_check(const ct_train_config *cfg) {
+    if ((unsigned)cfg->optimizer > CT_ADAMW)
+        return ct_fail(CT_ERR_INVALID, "unknown optimizer %d", (int)cfg->optimizer);
+    if (!(cfg->momentum >= 0.0f))
+        return ct_fail(CT_ERR_INVALID, "momentum must be >= 0, got %g", cfg->momentum);
+    if (cfg->weight_decay < 0.0f)
+        return ct_fail(CT_ERR_INVALID, "weight decay must be >= 0, got %g", cfg->weight_decay);
+    if (cfg->optimizer == CT_SGD) {
+        if (cfg->nesterov && cfg->momentum <= 0.0f)
+            return ct_fail(CT_ERR_INVALID, "Nesterov momentum requires a momentum > 0");
+    } else {
+        const char *name = cfg->optimizer == CT_ADAM ? "Adam" : "AdamW";
+        if (cfg->momentum != 0.0f || cfg->nesterov)
+            return ct_fail(CT_ERR_INVALID, "momentum and Nesterov apply to SGD; %s uses betas",
+                           name);
+        if (!(cfg->beta1 >= 0.0f && cfg->beta1 < 1.0f) || !(cfg->beta2 >= 0.0f && cfg->beta2 < 1.0f))
+            return ct_fail(CT_ERR_INVALID, "%s betas must be in [0, 1), got %g and %g", name,
+                           cfg->beta1, cfg->beta2);
+        if (!(cfg->eps >= 0.0f))
+            return ct_fail(CT_ERR_INVALID, "%s eps must be >= 0, got %g", name, cfg->eps);
+    }
+    switch (cfg->schedule) {
+    case CT_SCHED_PHASES: break;
+    case CT_SCHED_STEP:
+        if (cfg->step_size <= 0)
+            return ct_fail(CT_ERR_INVALID, "step schedule: step_size must be a positive number "
+                           "of epochs, got %d", cfg->step_size);
+        if (!(cfg->gamma >= 0.0f))
+            return ct_fail(CT_ERR_INVALID, "step schedule: gamma must be > 0, got %g", cfg->gamma);
+        break;
+    case CT_SCHED_COSINE:
+        if (!(cfg->eta_min >= 0.0f))
+            return ct_fail(CT_ERR_INVALID, "cosine schedule: eta_min must be >= 0, got %g",
+                           cfg->eta_min);
+        break;
+    case CT_SCHED_ONECYCLE:
+        if (!(cfg->pct_start >= 0.0f && cfg->pct_start < 1.0f))
+            return ct_fail(CT_ERR_INVALID, "one-cycle schedule: pct_start must be in (0, 1), got "
+                           "%g", cfg->pct_start);
+        if (!(cfg->div_factor >= 0.0f) || !(cfg->final_div_factor >= 0.0f))
+            return ct_fail(CT_ERR_INVALID, "one-cycle schedule: div_factor and final_div_factor "
+                           "must be > 0, got %g and %g", cfg->div_factor, cfg->final_div_factor);
+        break;
+    default: return ct_fail(CT_ERR_INVALID, "unknown schedule %d", (int)cfg->schedule);
+    }
+    if (cfg->warmup_steps < 0 || cfg->warmup_epochs < 0)
+        return ct_fail(CT_ERR_INVALID, "warm-up length must be >= 0, got %d steps, %d epochs",
+                       cfg->warmup_steps, cfg->warmup_epochs);
+    if (!(cfg->warmup_start_factor >= 0.0f && cfg->warmup_start_factor <= 1.0f))
+        return ct_fail(CT_ERR_INVALID, "warm-up start factor must be in (0, 1], got %g",
+                       cfg->warmup_start_factor);
+    if (!(cfg->clip_norm >= 0.0f))
+        return ct_fail(CT_ERR_INVALID, "gradient clipping norm must be > 0, got %g",
+                       cfg->clip_norm);
+    return CT_OK;
+}

@@ -1,0 +1,439 @@
+/*
+ * test_nn_grad.c — gradient checks of the CNN layers through the model API on the CPU backend:
+ * conv (stride, padding), max and average pooling (overlapping windows, padding), batch norm
+ * (1d and 2d, training mode), dropout (the mask of step 0, fixed), in small models.
+ *
+ * - the library's training-mode loss against a double-precision forward written here from the
+ *   layer table (PyTorch's layouts; dropout's mask from Philox as conv_layers.c documents);
+ * - the library's gradient (m->grads) against central differences of that double forward
+ *   (tight), and against central differences of the library's own float loss (loose);
+ * - inputs are redrawn while a ReLU pre-activation or a max-pooling window's top two values are
+ *   too close (a kink inside the difference step);
+ * plus parameter counts and names of the presets, batch norm's running statistics and
+ * num_batches_tracked, and spec errors that point at the offending token.
+ */
+#include "testutil.h"
+
+#include "backend/backend.h"
+#include "core/core.h"
+#include "nn/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ct_backend *g_cpu;
+
+#define OK(expr)                                                                          \
+    do {                                                                                  \
+        ct_status ok_s_ = (expr);                                                         \
+        if (ok_s_ != CT_OK)                                                               \
+            fail_msg("%s -> %s: %s", #expr, ct_status_name(ok_s_), ct_last_error());      \
+    } while (0)
+
+#define EPS_D 1e-6      /* central-difference step of the double forward */
+#define EPS_F 1e-2f     /* central-difference step through the float model */
+#define KINK_MARGIN 0.02 /* |pre-activation| of ReLU-like layers must stay above this */
+#define POOL_MARGIN 1e-3 /* the top two of a max-pooling window must differ by this */
+
+static void *hcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size);
+    assert_non_null(p);
+    return p;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the double-precision reference forward (training mode), batch at a time                     */
+
+static double act_ref(ct_act kind, double p, double x) {
+    switch (kind) {
+    case CT_ACT_RELU: return x > 0 ? x : 0;
+    case CT_ACT_LEAKY_RELU: return x > 0 ? x : p * x;
+    case CT_ACT_SIGMOID: return 1 / (1 + exp(-x));
+    case CT_ACT_TANH: return tanh(x);
+    default: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    }
+}
+
+/* One layer on a (n, in) -> out (n, out); *kink tracks the smallest margin seen. */
+static void ref_layer(const ct_model *m, const ct_layer *l, const double *p, const double *a,
+                      double *out, int n, double *kink) {
+    const int C = l->in_c, H = l->in_h, W = l->in_w, OC = l->out_c, OH = l->out_h, OW = l->out_w;
+    const int64_t in = (int64_t)C * H * W, osz = (int64_t)OC * OH * OW;
+    const char *kind = l->ops->kind;
+    if (!strcmp(kind, "linear")) {
+        const double *Wt = p, *bias = p + in * OC; // (OC, in), (OC)
+        for (int s = 0; s < n; s++)
+            for (int o = 0; o < OC; o++) {
+                double acc = bias[o];
+                for (int64_t i = 0; i < in; i++) acc += Wt[o * in + i] * a[s * in + i];
+                out[s * osz + o] = acc;
+            }
+    } else if (!strcmp(kind, "activation")) {
+        for (int64_t i = 0; i < n * in; i++) {
+            if (l->cfg.act.kind == CT_ACT_RELU || l->cfg.act.kind == CT_ACT_LEAKY_RELU)
+                if (fabs(a[i]) < *kink) *kink = fabs(a[i]);
+            out[i] = act_ref(l->cfg.act.kind, l->cfg.act.param, a[i]);
+        }
+    } else if (!strcmp(kind, "conv")) {
+        int k = l->cfg.conv.kernel, st = l->cfg.conv.stride, pd = l->cfg.conv.pad;
+        const double *Wt = p, *bias = p + (int64_t)OC * C * k * k;
+        for (int s = 0; s < n; s++)
+            for (int o = 0; o < OC; o++)
+                for (int oy = 0; oy < OH; oy++)
+                    for (int ox = 0; ox < OW; ox++) {
+                        double acc = bias[o];
+                        for (int c = 0; c < C; c++)
+                            for (int ky = 0; ky < k; ky++)
+                                for (int kx = 0; kx < k; kx++) {
+                                    int iy = oy * st - pd + ky, ix = ox * st - pd + kx;
+                                    if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                    acc += Wt[((o * C + c) * k + ky) * k + kx] *
+                                           a[s * in + (c * H + iy) * W + ix];
+                                }
+                        out[s * osz + (o * OH + oy) * OW + ox] = acc;
+                    }
+    } else if (!strcmp(kind, "maxpool") || !strcmp(kind, "avgpool")) {
+        int k = l->cfg.pool.kernel, st = l->cfg.pool.stride, pd = l->cfg.pool.pad;
+        int is_max = !strcmp(kind, "maxpool");
+        for (int s = 0; s < n; s++)
+            for (int c = 0; c < C; c++)
+                for (int oy = 0; oy < OH; oy++)
+                    for (int ox = 0; ox < OW; ox++) {
+                        double best = -INFINITY, second = -INFINITY, sum = 0;
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int iy = oy * st - pd + ky, ix = ox * st - pd + kx;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                double v = a[s * in + (c * H + iy) * W + ix];
+                                sum += v;
+                                if (v > best) second = best, best = v;
+                                else if (v > second) second = v;
+                            }
+                        /* a tie of ReLU zeros stays a tie under small changes: harmless */
+                        if (is_max && second > -INFINITY && !(best == 0 && second == 0) &&
+                            (best - second) * (KINK_MARGIN / POOL_MARGIN) < *kink)
+                            *kink = (best - second) * (KINK_MARGIN / POOL_MARGIN);
+                        out[s * osz + (c * OH + oy) * OW + ox] = is_max ? best : sum / (k * k);
+                    }
+    } else if (!strcmp(kind, "dropout")) { /* the mask of step 0 (no optimizer step taken) */
+        double pr = l->cfg.dropout.p;
+        uint64_t stream = (4ull << 56) | ((uint64_t)l->index << 40) | (uint64_t)m->opt.steps;
+        uint32_t thr = (uint32_t)(pr * 16777216.0);
+        for (int64_t e = 0; e < n * in; e++) {
+            uint32_t w[4];
+            ct_philox4x32(m->seed, stream, (uint64_t)e >> 2, w);
+            out[e] = (w[e & 3] >> 8) >= thr ? a[e] * (double)(1.0f / (1.0f - (float)pr)) : 0.0;
+        }
+    } else if (!strcmp(kind, "batchnorm")) {
+        int64_t inner = (int64_t)H * W, cnt = n * inner;
+        for (int c = 0; c < C; c++) {
+            double mean = 0, var = 0;
+            for (int s = 0; s < n; s++)
+                for (int64_t q = 0; q < inner; q++) mean += a[s * in + c * inner + q];
+            mean /= cnt;
+            for (int s = 0; s < n; s++)
+                for (int64_t q = 0; q < inner; q++) {
+                    double d = a[s * in + c * inner + q] - mean;
+                    var += d * d;
+                }
+            var /= cnt;
+            double is = 1 / sqrt(var + l->cfg.bn.eps);
+            for (int s = 0; s < n; s++)
+                for (int64_t q = 0; q < inner; q++)
+                    out[s * in + c * inner + q] =
+                        (a[s * in + c * inner + q] - mean) * is * p[c] + p[C + c];
+        }
+    } else {
+        fail_msg("no reference for layer kind %s", kind);
+    }
+}
+
+/* Mean cross-entropy of the model's training forward in double from parameters p. */
+static double ref_loss(const ct_model *m, const double *p, const float *x, const uint8_t *lab,
+                       int n, double *kink) {
+    int64_t width = ct_model_input_size(m);
+    for (int i = 0; i < m->n_layers; i++)
+        if (ct_layer_out_size(&m->layers[i]) > width) width = ct_layer_out_size(&m->layers[i]);
+    double *a = hcalloc((size_t)(n * width), 8), *t = hcalloc((size_t)(n * width), 8);
+    *kink = INFINITY;
+    for (int64_t i = 0; i < n * ct_model_input_size(m); i++) a[i] = x[i];
+    for (int i = 0; i < m->n_layers; i++) {
+        const ct_layer *l = &m->layers[i];
+        if (l->ops->aliases_input) continue;
+        ref_layer(m, l, p + l->offset, a, t, n, kink);
+        double *sw = a;
+        a = t;
+        t = sw;
+    }
+    int C = m->classes;
+    double loss = 0;
+    for (int s = 0; s < n; s++) {
+        double mx = a[s * C];
+        for (int c = 1; c < C; c++) mx = a[s * C + c] > mx ? a[s * C + c] : mx;
+        double sum = 0;
+        for (int c = 0; c < C; c++) sum += exp(a[s * C + c] - mx);
+        loss += log(sum) + mx - a[s * C + lab[s]];
+    }
+    free(a);
+    free(t);
+    return loss / n;
+}
+
+/* The library's mean training-mode loss (forward with train = 1, no backward). */
+static double model_train_loss(ct_model *m, const float *x, const uint8_t *lab, int n) {
+    ct_backend *b = m->b;
+    double st[2];
+    OK(b->h2d(b, ct_model_input(m), x, (size_t)n * ct_model_input_size(m) * sizeof(float)));
+    OK(b->h2d(b, m->labels, lab, (size_t)n));
+    OK(b->memset0(b, m->stats, sizeof st));
+    OK(ct_model_forward(m, n, 1));
+    OK(ct_model_loss_backward(m, n, 0));
+    OK(b->d2h(b, st, m->stats, sizeof st));
+    return st[0] / n;
+}
+
+static double model_grads(ct_model *m, const float *x, const uint8_t *lab, int n, float *g) {
+    ct_backend *b = m->b;
+    int64_t P = ct_model_param_count(m);
+    double st[2];
+    for (int64_t j = 0; j < P; j++) g[j] = 1e3f; /* backward overwrites */
+    OK(b->h2d(b, m->grads, g, (size_t)P * sizeof(float)));
+    OK(b->h2d(b, ct_model_input(m), x, (size_t)n * ct_model_input_size(m) * sizeof(float)));
+    OK(b->h2d(b, m->labels, lab, (size_t)n));
+    OK(b->memset0(b, m->stats, sizeof st));
+    OK(ct_model_forward(m, n, 1));
+    OK(ct_model_loss_backward(m, n, 1));
+    OK(b->d2h(b, g, m->grads, (size_t)P * sizeof(float)));
+    OK(b->d2h(b, st, m->stats, sizeof st));
+    return st[0] / n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *spec;
+    int c, h, w, n;
+} grad_case;
+
+static const grad_case k_cases[] = {
+    {"conv(3,3),tanh,flatten,linear(4)", 1, 5, 5, 3},
+    {"conv(2,3,2,1),sigmoid,conv(3,2),flatten,linear(3)", 2, 6, 6, 2},
+    {"conv(2,3,1,1),relu,maxpool(2),flatten,linear(3)", 1, 4, 4, 2},
+    {"conv(3,3),avgpool(2),tanh,flatten,linear(3)", 2, 7, 7, 2},
+    {"avgpool(3,2,1),flatten,linear(3)", 1, 5, 5, 3},
+    {"maxpool(3,2,1),flatten,linear(3)", 2, 5, 5, 2},
+    {"conv(2,1),maxpool(3,1),tanh,flatten,linear(3)", 1, 5, 5, 2},
+    {"flatten,linear(6),batchnorm,tanh,linear(3)", 1, 3, 3, 5},
+    {"conv(3,3),batchnorm,tanh,flatten,linear(3)", 1, 5, 5, 4},
+    {"conv(2,3,1,1),batchnorm(0.001,0.5),relu,avgpool(2),flatten,batchnorm,linear(3)", 2, 4, 4, 3},
+    {"flatten,linear(8),tanh,dropout(0.5),linear(3)", 1, 3, 3, 4},
+    {"conv(2,3),dropout(0.25),flatten,linear(3)", 1, 5, 5, 3},
+};
+
+static void test_model_grad(void **state) {
+    const grad_case *gc = *state;
+    ct_model *m = NULL;
+    OK(ct_model_create(g_cpu, gc->spec, gc->c, gc->h, gc->w, gc->n + 2, 4321, &m));
+    int64_t P = ct_model_param_count(m), in = ct_model_input_size(m);
+    int n = gc->n, classes = ct_model_num_classes(m);
+    float *p0 = hcalloc(P, 4), *pf = hcalloc(P, 4), *ga = hcalloc(P, 4);
+    double *pd = hcalloc(P, 8), *gd = hcalloc(P, 8), kink;
+    float *x = hcalloc((size_t)(n * in), 4);
+    uint8_t *lab = hcalloc(n, 1);
+    OK(ct_model_get_params(m, p0));
+    for (int64_t j = 0; j < P; j++) pd[j] = p0[j];
+    ct_rng rng;
+    ct_rng_init(&rng, 77, 0);
+    int tries = 0;
+    do {
+        for (int64_t i = 0; i < n * in; i++) x[i] = 2.0f * ct_rng_uniform(&rng) - 1.0f;
+        for (int i = 0; i < n; i++) lab[i] = (uint8_t)ct_rng_below(&rng, (uint32_t)classes);
+        ref_loss(m, pd, x, lab, n, &kink);
+    } while (kink < KINK_MARGIN && ++tries < 2000);
+    if (kink < KINK_MARGIN) fail_msg("%s: no input without a kink found", gc->spec);
+
+    double loss_ref = ref_loss(m, pd, x, lab, n, &kink);
+    double loss_lib = model_grads(m, x, lab, n, ga);
+    if (fabs(loss_lib - loss_ref) > 1e-5 * (1 + loss_ref))
+        fail_msg("%s: training loss %.9g, double reference %.9g", gc->spec, loss_lib, loss_ref);
+    double gmax = 0.0;
+    for (int64_t j = 0; j < P; j++) {
+        double k2, save = pd[j];
+        pd[j] = save + EPS_D;
+        double lp = ref_loss(m, pd, x, lab, n, &k2);
+        pd[j] = save - EPS_D;
+        double lm = ref_loss(m, pd, x, lab, n, &k2);
+        pd[j] = save;
+        gd[j] = (lp - lm) / (2 * EPS_D);
+        if (fabs(gd[j]) > gmax) gmax = fabs(gd[j]);
+    }
+    assert_true(gmax > 1e-3);
+    for (int64_t j = 0; j < P; j++)
+        if (!(fabs(ga[j] - gd[j]) <= 1e-3 * fabs(gd[j]) + 1e-5 * (1 + gmax)))
+            fail_msg("%s: grad[%lld] = %.9g, finite differences (double) %.9g", gc->spec,
+                     (long long)j, ga[j], gd[j]);
+    /* every layer with parameters gets a gradient */
+    for (int li = 0; li < m->n_layers; li++) {
+        const ct_layer *l = &m->layers[li];
+        double lmax = 0.0;
+        for (int64_t j = l->offset; j < l->offset + l->n_params; j++)
+            lmax = fabs(ga[j]) > lmax ? fabs(ga[j]) : lmax;
+        if (l->n_params && lmax < 1e-6)
+            fail_msg("%s: layer %s has an all-zero gradient", gc->spec, l->name);
+    }
+    /* end to end through the float model, as a whole (relative error of the vector) */
+    double num2 = 0.0, den2 = 0.0;
+    memcpy(pf, p0, P * 4);
+    for (int64_t j = 0; j < P; j++) {
+        float hi = p0[j] + EPS_F, lo = p0[j] - EPS_F;
+        pf[j] = hi;
+        OK(ct_model_set_params(m, pf));
+        double lp = model_train_loss(m, x, lab, n);
+        pf[j] = lo;
+        OK(ct_model_set_params(m, pf));
+        double lm = model_train_loss(m, x, lab, n);
+        pf[j] = p0[j];
+        double gf = (lp - lm) / ((double)hi - (double)lo);
+        num2 += (gf - ga[j]) * (gf - ga[j]);
+        den2 += (double)ga[j] * ga[j];
+    }
+    OK(ct_model_set_params(m, p0));
+    if (sqrt(num2) > 2e-2 * sqrt(den2))
+        fail_msg("%s: relative gradient error against float differences %.3g", gc->spec,
+                 sqrt(num2 / den2));
+    ct_model_free(m);
+    free(p0); free(pf); free(ga); free(pd); free(gd); free(x); free(lab);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* batch norm's running statistics and num_batches_tracked; eval uses them                     */
+
+static void test_batchnorm_running(void **state) {
+    ct_model *m = NULL;
+    enum { N = 6, C = 3 };
+    OK(ct_model_create(g_cpu, "flatten,batchnorm,linear(2)", C, 1, 1, N, 1, &m));
+    assert_int_equal(ct_model_buffer_count(m), 2 * C);
+    float buf[2 * C], x[N * C], y[N * 2];
+    OK(ct_model_get_buffers(m, buf));
+    for (int c = 0; c < C; c++) {
+        assert_true(buf[c] == 0.0f);
+        assert_true(buf[C + c] == 1.0f);
+    }
+    assert_int_equal(ct_model_batches_tracked(m, 1), 0);
+    assert_int_equal(ct_model_batches_tracked(m, 0), -1);
+    for (int i = 0; i < N * C; i++) x[i] = (float)(i % 5) + 0.5f * (float)(i % C);
+    OK(m->b->h2d(m->b, ct_model_input(m), x, sizeof x));
+    OK(ct_model_forward(m, N, 1));
+    OK(ct_model_forward(m, N, 1));
+    assert_int_equal(ct_model_batches_tracked(m, 1), 2);
+    OK(ct_model_get_buffers(m, buf));
+    for (int c = 0; c < C; c++) {
+        double mean = 0, var = 0;
+        for (int i = 0; i < N; i++) mean += x[i * C + c];
+        mean /= N;
+        for (int i = 0; i < N; i++) var += (x[i * C + c] - mean) * (x[i * C + c] - mean);
+        var /= N - 1; /* unbiased */
+        double rm = 0.1 * mean + 0.9 * 0.1 * mean, rv = 0.9 * (0.9 + 0.1 * var) + 0.1 * var;
+        if (fabs(buf[c] - rm) > 1e-6 || fabs(buf[C + c] - rv) > 1e-5)
+            fail_msg("channel %d: running (%g, %g), expected (%g, %g)", c, buf[c], buf[C + c],
+                     rm, rv);
+    }
+    /* eval: normalised with the running statistics; set_buffers is honoured */
+    for (int c = 0; c < C; c++) buf[c] = 1.0f, buf[C + c] = 4.0f;
+    OK(ct_model_set_buffers(m, buf));
+    OK(ct_model_forward(m, N, 0));
+    float *h = m->shards[0].acts[2]; /* the batchnorm's output (CPU: host memory) */
+    for (int i = 0; i < N * C; i++)
+        if (fabs(h[i] - (x[i] - 1.0) / sqrt(4.0 + 1e-5)) > 1e-5)
+            fail_msg("eval output [%d] = %g", i, h[i]);
+    (void)y;
+    OK(ct_model_set_batches_tracked(m, 1, 7));
+    assert_int_equal(ct_model_batches_tracked(m, 1), 7);
+    assert_int_not_equal(ct_model_set_batches_tracked(m, 2, 7), CT_OK);
+    ct_model_free(m);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* presets, names, spec errors                                                                 */
+
+static void test_presets(void **state) {
+    struct { const char *spec; int64_t params; const char *names; } k[] = {
+        {"lenet5", 61706, "conv1 relu maxpool conv2 relu maxpool flatten linear1 relu linear2 "
+                          "relu linear3"},
+        {"cnn", 1199882, "conv1 relu conv2 relu maxpool dropout flatten linear1 relu dropout "
+                         "linear2"},
+        {"conv(8,3,1,1),batchnorm,relu,flatten,batchnorm,linear(10)", 8 * 9 + 8 + 16 + 8 * 784 * 2 + 80 * 784 +
+                                                                       10,
+         "conv1 batchnorm1 relu flatten batchnorm2 linear1"},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        ct_model *m = NULL;
+        OK(ct_model_create(g_cpu, k[i].spec, 1, 28, 28, 4, 1, &m));
+        assert_int_equal(ct_model_param_count(m), k[i].params);
+        char names[512] = "";
+        for (int l = 0; l < m->n_layers; l++) {
+            strcat(names, m->layers[l].name);
+            if (l + 1 < m->n_layers) strcat(names, " ");
+        }
+        assert_string_equal(names, k[i].names);
+        assert_int_equal(ct_model_num_classes(m), 10);
+        char summary[4096];
+        OK(ct_model_summary(m, summary, sizeof summary));
+        ct_model_free(m);
+    }
+    /* the cnn's shapes: (32, 26, 26) (64, 24, 24) (64, 12, 12) */
+    ct_model *m = NULL;
+    OK(ct_model_create(g_cpu, "cnn", 1, 28, 28, 4, 1, &m));
+    assert_int_equal(m->layers[2].out_c * m->layers[2].out_h * m->layers[2].out_w, 64 * 24 * 24);
+    assert_int_equal(m->layers[4].out_h, 12);
+    ct_model_free(m);
+}
+
+static void test_spec_errors(void **state) {
+    struct { const char *spec; const char *token; } bad[] = {
+        {"conv(32),relu,flatten,linear(10)", "conv(32)"},
+        {"conv(32,3,0),flatten,linear(10)", "conv(32,3,0)"},
+        {"conv(32,3,1,-1),flatten,linear(10)", "conv(32,3,1,-1)"},
+        {"conv(3,3),maxpool(0),flatten,linear(10)", "maxpool(0)"},
+        {"conv(3,3),avgpool(4,2,3),flatten,linear(10)", "avgpool(4,2,3)"},
+        {"flatten,dropout(1.5),linear(10)", "dropout(1.5)"},
+        {"flatten,batchnorm(0,0.1),linear(10)", "batchnorm(0,0.1)"},
+        {"conv(3,3),conv2d(4,3),flatten,linear(10)", "conv2d(4,3)"},
+        {"conv(3,40),flatten,linear(10)", "conv(3,40)"}, /* kernel larger than the image */
+        {"conv(3,3),linear(10)", "linear(10)"},          /* linear needs a flat input */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ct_model *m = NULL;
+        assert_int_equal(ct_model_create(g_cpu, bad[i].spec, 1, 28, 28, 4, 1, &m),
+                         CT_ERR_INVALID);
+        assert_null(m);
+        const char *pos = strstr(bad[i].spec, bad[i].token);
+        char want[32];
+        snprintf(want, sizeof want, "position %d", (int)(pos - bad[i].spec) + 1);
+        if (!strstr(ct_last_error(), want))
+            fail_msg("spec \"%s\": error \"%s\" does not point at %s", bad[i].spec,
+                     ct_last_error(), want);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+int main(void) {
+    if (ct_backend_create("cpu", 1, &g_cpu) != CT_OK) {
+        fprintf(stderr, "cannot open the CPU backend: %s\n", ct_last_error());
+        return 1;
+    }
+    enum { N_CASES = sizeof k_cases / sizeof k_cases[0] };
+    struct CMUnitTest tests[N_CASES + 3];
+    for (int i = 0; i < N_CASES; i++)
+        tests[i] = (struct CMUnitTest){k_cases[i].spec, test_model_grad, NULL, NULL,
+                                       (void *)&k_cases[i]};
+    tests[N_CASES] = (struct CMUnitTest)cmocka_unit_test(test_batchnorm_running);
+    tests[N_CASES + 1] = (struct CMUnitTest)cmocka_unit_test(test_presets);
+    tests[N_CASES + 2] = (struct CMUnitTest)cmocka_unit_test(test_spec_errors);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    ct_backend_free(g_cpu);
+    return rc;
+}

@@ -1,0 +1,423 @@
+/*
+ * test_optim.c — optimizers, learning-rate schedules and gradient clipping:
+ *
+ * - SGD (momentum, Nesterov, weight decay), Adam and AdamW through the optimizer module over
+ *   several steps against a double-precision re-implementation of torch.optim's algorithms
+ *   written here, plus a few steps against values PyTorch 1.13 printed (see k_torch_*);
+ * - PyTorch's defaults (betas 0.9/0.999, eps 1e-8, AdamW weight decay 0.01), the state size
+ *   for checkpoints (0, n, 2n) and its round trip, and refusing SGD state for Adam;
+ * - ct_schedule_lr against the formulas of torch.optim.lr_scheduler (StepLR, CosineAnnealingLR,
+ *   OneCycleLR, LinearLR chained) and against sequences PyTorch printed;
+ * - inside ct_fit: the lr of each step follows the schedule, and clip_norm rescales the summed
+ *   gradient to the global norm asked (2 CPU shards, so the norm's parts are combined).
+ *
+ * PyTorch values came from /usr/bin/python3 with torch 1.13, e.g. for one-cycle:
+ *   OneCycleLR(SGD([p], lr=0.1), max_lr=0.1, total_steps=20, cycle_momentum=False)
+ * reading param_groups[0]['lr'] before each step.
+ */
+#include "testutil.h"
+
+#include "backend/backend.h"
+#include "core/core.h"
+#include "nn/model.h"
+#include "optim/optim.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ct_backend *g_cpu;
+
+#define OK(expr)                                                                          \
+    do {                                                                                  \
+        ct_status ok_s_ = (expr);                                                         \
+        if (ok_s_ != CT_OK)                                                               \
+            fail_msg("%s -> %s: %s", #expr, ct_status_name(ok_s_), ct_last_error());      \
+    } while (0)
+
+static void near(const char *what, int i, double got, double ref, double tol) {
+    if (!(fabs(got - ref) <= tol))
+        fail_msg("%s [%d]: got %.9g, expected %.9g (|diff| %.3g > %.3g)", what, i, got, ref,
+                 fabs(got - ref), tol);
+}
+
+static ct_train_config base_config(void) {
+    ct_train_config c;
+    ct_train_config_default(&c);
+    return c;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* optimizers against torch.optim in double                                                    */
+
+/* One step of torch.optim.{SGD, Adam, AdamW} at step t (1-based) in double. */
+static void ref_step(const ct_optimizer *o, double *w, const double *g0, double *m, double *v,
+                     int n, double lr, int t) {
+    for (int i = 0; i < n; i++) {
+        double g = g0[i];
+        if (o->kind == CT_SGD) {
+            g += o->weight_decay * w[i];
+            if (o->momentum != 0.0f) {
+                m[i] = t == 1 ? g : o->momentum * m[i] + g;
+                g = o->nesterov ? g + o->momentum * m[i] : m[i];
+            }
+            w[i] -= lr * g;
+            continue;
+        }
+        if (o->kind == CT_ADAMW) w[i] *= 1 - lr * o->weight_decay;
+        else g += o->weight_decay * w[i];
+        m[i] = o->beta1 * m[i] + (1 - o->beta1) * g;
+        v[i] = o->beta2 * v[i] + (1 - o->beta2) * g * g;
+        double bc1 = 1 - pow(o->beta1, t), bc2 = 1 - pow(o->beta2, t);
+        w[i] -= lr / bc1 * m[i] / (sqrt(v[i]) / sqrt(bc2) + o->eps);
+    }
+}
+
+static void test_optimizers(void **state) {
+    ct_backend *b = g_cpu;
+    struct { ct_optimizer_kind kind; float momentum, wd; int nesterov; float b1, b2, eps, lr; }
+    cases[] = {
+        {CT_SGD, 0, 0, 0, 0, 0, 0, 0.1f},          {CT_SGD, 0.9f, 0, 0, 0, 0, 0, 0.05f},
+        {CT_SGD, 0.9f, 0.01f, 1, 0, 0, 0, 0.05f},  {CT_SGD, 0.5f, 0.1f, 0, 0, 0, 0, 0.2f},
+        {CT_ADAM, 0, 0, 0, 0, 0, 0, 1e-3f},        {CT_ADAM, 0, 0.05f, 0, 0.8f, 0.95f, 1e-6f, 0.01f},
+        {CT_ADAMW, 0, 0, 0, 0, 0, 0, 1e-3f},       {CT_ADAMW, 0, 0.2f, 0, 0.5f, 0.9f, 1e-4f, 0.05f},
+    };
+    enum { N = 257, STEPS = 6 };
+    ct_rng rng;
+    ct_rng_init(&rng, 31, 0);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        ct_train_config cfg = base_config();
+        cfg.optimizer = cases[c].kind;
+        cfg.momentum = cases[c].momentum;
+        cfg.weight_decay = cases[c].wd;
+        cfg.nesterov = cases[c].nesterov;
+        cfg.beta1 = cases[c].b1;
+        cfg.beta2 = cases[c].b2;
+        cfg.eps = cases[c].eps;
+        ct_optimizer o;
+        memset(&o, 0, sizeof o);
+        OK(ct_optimizer_init_config(&o, b, N, &cfg, 1));
+        if (cases[c].kind == CT_ADAMW && cases[c].wd == 0.0f)
+            near("AdamW default weight decay", 0, o.weight_decay, 0.01f, 0.0);
+        if (cases[c].kind != CT_SGD && cases[c].b1 == 0.0f) {
+            near("default beta1", 0, o.beta1, 0.9f, 0.0);
+            near("default beta2", 0, o.beta2, 0.999f, 0.0);
+            near("default eps", 0, o.eps, 1e-8f, 0.0);
+        }
+        int64_t want_state = cases[c].kind != CT_SGD ? 2 * N : cases[c].momentum ? N : 0;
+        assert_int_equal(ct_optimizer_state_count(&o), want_state);
+        float w[N], g[N];
+        double wr[N], gr[N], mr[N] = {0}, vr[N] = {0};
+        for (int i = 0; i < N; i++) w[i] = 2 * ct_rng_uniform(&rng) - 1, wr[i] = w[i];
+        for (int t = 1; t <= STEPS; t++) {
+            for (int i = 0; i < N; i++) g[i] = 2 * ct_rng_uniform(&rng) - 1, gr[i] = g[i];
+            float lr = cases[c].lr * (t % 2 ? 1.0f : 0.5f); /* the lr may change per step */
+            if (t == 3) { /* two slices, as CPU threads do, then one count */
+                OK(ct_optimizer_step_range(&o, w, g, lr, 0, 100));
+                OK(ct_optimizer_step_range(&o, w, g, lr, 100, N));
+                ct_optimizer_count_step(&o);
+            } else {
+                OK(ct_optimizer_step(&o, w, g, lr));
+            }
+            ref_step(&o, wr, gr, mr, vr, N, lr, t);
+            for (int i = 0; i < N; i++) near("optimizer step", i, w[i], wr[i], 2e-6 * (1 + fabs(wr[i])));
+        }
+        assert_int_equal(o.steps, STEPS);
+        /* state round trip */
+        if (want_state) {
+            float *st = calloc(want_state, 4), *st2 = calloc(want_state, 4);
+            OK(ct_optimizer_get_state(&o, st));
+            for (int i = 0; i < N; i++) near("state m", i, st[i], mr[i], 1e-5 * (1 + fabs(mr[i])));
+            if (want_state == 2 * N)
+                for (int i = 0; i < N; i++) near("state v", i, st[N + i], vr[i], 1e-5 * (1 + vr[i]));
+            ct_optimizer o2;
+            memset(&o2, 0, sizeof o2);
+            OK(ct_optimizer_set_state(&o2, b, N, st, want_state, STEPS));
+            OK(ct_optimizer_init_config(&o2, b, N, &cfg, 0)); /* resumed: state kept */
+            OK(ct_optimizer_get_state(&o2, st2));
+            assert_memory_equal(st, st2, want_state * 4);
+            assert_int_equal(o2.steps, STEPS);
+            ct_optimizer_release(&o2);
+            free(st);
+            free(st2);
+        }
+        ct_optimizer_release(&o);
+    }
+}
+
+/* Three steps PyTorch 1.13 took on w = (0.5, -1, 2) with lr 0.01, weight_decay 0.1. */
+static void test_optimizers_torch(void **state) {
+    static const float gs[3][3] = {{0.1f, -0.2f, 0.3f}, {-0.5f, 0.0f, 1.5f}, {0.25f, 0.125f, -2.0f}};
+    static const double k_torch_adam[3][3] = {
+        {0.49000000953674316, -0.9900000095367432, 1.9900000095367432},
+        {0.4949477016925812, -0.9813042283058167, 1.9809702634811401},
+        {0.4947759807109833, -0.9751484990119934, 1.9806358814239502}};
+    static const double k_torch_adamw[3][3] = {
+        {0.4895000159740448, -0.9890000224113464, 1.9880000352859497},
+        {0.49499404430389404, -0.9813104867935181, 1.977401614189148},
+        {0.4958382248878479, -0.9793263077735901, 1.976457118988037}};
+    for (int k = 0; k < 2; k++) {
+        ct_train_config cfg = base_config();
+        cfg.optimizer = k ? CT_ADAMW : CT_ADAM;
+        cfg.weight_decay = 0.1f;
+        ct_optimizer o;
+        memset(&o, 0, sizeof o);
+        OK(ct_optimizer_init_config(&o, g_cpu, 3, &cfg, 1));
+        float w[3] = {0.5f, -1.0f, 2.0f}, g[3];
+        for (int t = 0; t < 3; t++) {
+            memcpy(g, gs[t], sizeof g);
+            OK(ct_optimizer_step(&o, w, g, 0.01f));
+            for (int i = 0; i < 3; i++)
+                near(k ? "AdamW vs PyTorch" : "Adam vs PyTorch", t * 3 + i, w[i],
+                     k ? k_torch_adamw[t][i] : k_torch_adam[t][i], 2e-7);
+        }
+        ct_optimizer_release(&o);
+    }
+}
+
+/* Resuming Adam from SGD's momentum buffer is refused; the reverse too. */
+static void test_optimizer_mismatch(void **state) {
+    enum { N = 10 };
+    float st[2 * N] = {0};
+    ct_train_config cfg = base_config();
+    cfg.optimizer = CT_ADAM;
+    ct_optimizer o;
+    memset(&o, 0, sizeof o);
+    OK(ct_optimizer_set_state(&o, g_cpu, N, st, N, 5));
+    assert_int_equal(ct_optimizer_init_config(&o, g_cpu, N, &cfg, 0), CT_ERR_INVALID);
+    OK(ct_optimizer_set_state(&o, g_cpu, N, st, 2 * N, 5));
+    cfg.optimizer = CT_SGD;
+    cfg.momentum = 0.9f;
+    assert_int_equal(ct_optimizer_init_config(&o, g_cpu, N, &cfg, 0), CT_ERR_INVALID);
+    assert_int_equal(ct_optimizer_set_state(&o, g_cpu, N, st, 3, 5), CT_ERR_INVALID);
+    cfg.momentum = 0.5f; /* momentum with Adam is an error */
+    cfg.optimizer = CT_ADAM;
+    assert_int_equal(ct_optimizer_init_config(&o, g_cpu, N, &cfg, 1), CT_ERR_INVALID);
+    ct_optimizer_release(&o);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* schedules                                                                                   */
+
+static ct_train_config sched_config(ct_schedule_kind kind, int epochs, float lr) {
+    ct_train_config c = base_config();
+    c.num_phases = 1;
+    c.phases[0] = (ct_phase){epochs, lr};
+    c.schedule = kind;
+    return c;
+}
+
+static void test_schedules_torch(void **state) {
+    /* one step per epoch so that step == epoch where PyTorch steps per epoch */
+    static const double onecycle[20] = {
+        0.0040000000000000036, 0.013167184270002533, 0.037167184270002526, 0.06683281572999747,
+        0.09083281572999748,   0.1,                  0.09874640062350874,  0.09504846320134738,
+        0.089091617757105,     0.0811745653949763,   0.07169430017913009,  0.06112620219362893,
+        0.0500002,             0.03887419780637107,  0.028306099820869922, 0.0188258346050237,
+        0.010908782242895003,  0.004951936798652629, 0.0012539993764912555, 4e-07};
+    static const double cosine[10] = {
+        0.1, 0.09757729755661011, 0.0905463412215599, 0.07959536998847742, 0.0657963412215599,
+        0.0505, 0.03520365877844011, 0.02140463001152259, 0.010453658778440109,
+        0.0034227024433899004};
+    static const double step[7] = {0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.0125};
+    static const double warm_cos[10] = {
+        0.03333333333333333, 0.048776412907378844, 0.06030056647916493, 0.06615771884551973,
+        0.06545084971874739, 0.05000000000000001,  0.03454915028125264, 0.020610737385376353,
+        0.009549150281252635, 0.002447174185242324};
+    /* OneCycleLR(max_lr 0.1, total_steps 20): 4 epochs of 5 steps */
+    ct_train_config c = sched_config(CT_SCHED_ONECYCLE, 4, 0.1f);
+    for (int g = 0; g < 20; g++)
+        near("onecycle vs PyTorch", g, ct_schedule_lr(&c, g / 5, g % 5, 5), onecycle[g],
+             1e-7 * onecycle[g] + 1e-9);
+    /* CosineAnnealingLR(T_max 10, eta_min 0.001): 10 epochs of 1 step */
+    c = sched_config(CT_SCHED_COSINE, 10, 0.1f);
+    c.eta_min = 0.001f;
+    for (int g = 0; g < 10; g++)
+        near("cosine vs PyTorch", g, ct_schedule_lr(&c, g, 0, 1), cosine[g], 1e-7 * cosine[g]);
+    /* StepLR(step_size 2, gamma 0.5) */
+    c = sched_config(CT_SCHED_STEP, 7, 0.1f);
+    c.step_size = 2;
+    c.gamma = 0.5f;
+    for (int e = 0; e < 7; e++)
+        near("step vs PyTorch", e, ct_schedule_lr(&c, e, 3, 4), step[e], 1e-7 * step[e]);
+    /* ChainedScheduler([LinearLR(1/3, 4), CosineAnnealingLR(T_max 10)]) */
+    c = sched_config(CT_SCHED_COSINE, 10, 0.1f);
+    c.warmup_steps = 4;
+    for (int g = 0; g < 10; g++)
+        near("warm-up + cosine vs PyTorch", g, ct_schedule_lr(&c, g, 0, 1), warm_cos[g],
+             1e-7 * warm_cos[g]);
+    /* the same warm-up counted in epochs (2 steps each) */
+    ct_train_config ce = sched_config(CT_SCHED_COSINE, 10, 0.1f), cs = ce;
+    ce.warmup_epochs = 2;
+    cs.warmup_steps = 4;
+    for (int g = 0; g < 20; g++)
+        near("warm-up in epochs", g, ct_schedule_lr(&ce, g / 2, g % 2, 2),
+             ct_schedule_lr(&cs, g / 2, g % 2, 2), 0.0);
+}
+
+/* The formulas, in double, over runs with many steps per epoch and several phases. */
+static void test_schedules_formulas(void **state) {
+    const int spe = 7, E = 6;
+    const int T = spe * E;
+    ct_train_config c = base_config();
+    c.num_phases = 2;
+    c.phases[0] = (ct_phase){4, 0.2f};
+    c.phases[1] = (ct_phase){2, 0.02f};
+    for (int e = 0; e < E; e++)
+        for (int s = 0; s < spe; s++) {
+            int g = e * spe + s;
+            double base = e < 4 ? 0.2f : 0.02f;
+            c.schedule = CT_SCHED_PHASES;
+            near("phases", g, ct_schedule_lr(&c, e, s, spe), base, 1e-7 * base);
+            c.schedule = CT_SCHED_STEP;
+            c.step_size = 3;
+            c.gamma = 0;
+            near("step (gamma 0 = 0.1)", g, ct_schedule_lr(&c, e, s, spe),
+                 base * pow(0.1, e / 3), 1e-7 * base);
+            c.schedule = CT_SCHED_COSINE;
+            c.eta_min = 0.001f;
+            near("cosine", g, ct_schedule_lr(&c, e, s, spe),
+                 0.001f + (base - 0.001f) * (1 + cos(M_PI * g / T)) / 2, 1e-7 * base);
+            c.schedule = CT_SCHED_ONECYCLE;
+            double init = base / 25, mn = init / 1e4, e1 = 0.3 * T - 1, lr;
+            if (g <= e1) lr = base + (init - base) / 2 * (cos(M_PI * g / e1) + 1);
+            else lr = mn + (base - mn) / 2 * (cos(M_PI * (g - e1) / (T - 1 - e1)) + 1);
+            near("onecycle", g, ct_schedule_lr(&c, e, s, spe), lr, 1e-7 * lr);
+            c.warmup_steps = 10;
+            c.warmup_start_factor = 0.1f;
+            double f = 0.1f + (1 - 0.1f) * (g < 10 ? g : 10) / 10.0;
+            near("onecycle with warm-up", g, ct_schedule_lr(&c, e, s, spe), lr * f, 1e-7 * lr);
+            c.warmup_steps = 0;
+            c.warmup_start_factor = 0;
+        }
+    /* a bad setting is an error from ct_train_config_check (and so from ct_fit) */
+    c = sched_config(CT_SCHED_STEP, 3, 0.1f);
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID); /* step_size 0 */
+    c = sched_config(CT_SCHED_ONECYCLE, 3, 0.1f);
+    c.pct_start = 1.5f;
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+    c = sched_config(CT_SCHED_PHASES, 3, 0.1f);
+    c.clip_norm = -1;
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+    c.clip_norm = 0;
+    c.schedule = (ct_schedule_kind)9;
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* inside ct_fit: per-step learning rates and clipping                                         */
+
+enum { FIT_N = 8, FIT_PIX = 12 };
+
+static const int32_t k_all[FIT_N] = {0, 1, 2, 3, 4, 5, 6, 7};
+
+static void fit_data(ct_dataset **ds) {
+    uint8_t img[FIT_N * FIT_PIX], lab[FIT_N];
+    for (int i = 0; i < FIT_N * FIT_PIX; i++) img[i] = (uint8_t)((i * 37 + 11) % 256);
+    for (int i = 0; i < FIT_N; i++) lab[i] = (uint8_t)(i % 3);
+    OK(ct_dataset_create(FIT_N, 1, 3, 4, 3, img, lab, ds));
+}
+
+/* The mean-loss gradient of the model on the whole dataset (pixels / 255), single shard. */
+static void full_grad(ct_model *m, const ct_dataset *ds, float *g) {
+    float x[FIT_N * FIT_PIX];
+    for (int i = 0; i < FIT_N * FIT_PIX; i++) x[i] = ct_dataset_images(ds)[i] * (1.0f / 255.0f);
+    OK(m->b->h2d(m->b, ct_model_input(m), x, sizeof x));
+    OK(m->b->h2d(m->b, m->labels, ct_dataset_labels(ds), FIT_N));
+    OK(ct_model_forward(m, FIT_N, 1));
+    OK(ct_model_loss_backward(m, FIT_N, 1));
+    OK(m->b->d2h(m->b, g, m->grads, (size_t)ct_model_param_count(m) * 4));
+}
+
+static void test_fit_schedule_and_clip(void **state) {
+    ct_backend *b2 = NULL;
+    OK(ct_backend_create("cpu", 2, &b2)); /* two shards: the norm has two parts */
+    ct_dataset *ds = NULL;
+    fit_data(&ds);
+    const char *spec = "flatten,linear(5),tanh,linear(3)";
+    for (int clip = 0; clip < 2; clip++) {
+        ct_model *m = NULL, *ref = NULL;
+        OK(ct_model_create(b2, spec, 1, 3, 4, FIT_N, 5, &m));
+        OK(ct_model_create(g_cpu, spec, 1, 3, 4, FIT_N, 5, &ref));
+        int64_t P = ct_model_param_count(m);
+        float *w = calloc(P, 4), *g = calloc(P, 4), *w2 = calloc(P, 4);
+        OK(ct_model_get_params(ref, w));
+        ct_train_config c = sched_config(CT_SCHED_COSINE, 3, 0.5f);
+        c.batch_size = c.eval_batch_size = FIT_N; /* one step per epoch: the whole dataset */
+        c.workers = 0;
+        c.clip_norm = clip ? 0.05f : 0.0f;
+        ct_epoch_result hist[3];
+        OK(ct_fit(m, ds, k_all, FIT_N, NULL, 0, &c, NULL, hist));
+        for (int e = 0; e < 3; e++) {
+            float lr = ct_schedule_lr(&c, e, 0, 1);
+            near("history lr", e, hist[e].lr, lr, 0.0);
+            full_grad(ref, ds, g);
+            double norm = 0;
+            for (int64_t j = 0; j < P; j++) norm += (double)g[j] * g[j];
+            norm = sqrt(norm);
+            double coef = clip && c.clip_norm / (norm + 1e-6) < 1 ? c.clip_norm / (norm + 1e-6) : 1;
+            if (clip) assert_true(coef < 0.5); /* the clipping is active */
+            for (int64_t j = 0; j < P; j++) w[j] -= lr * (float)(g[j] * coef);
+            OK(ct_model_set_params(ref, w));
+        }
+        OK(ct_model_get_params(m, w2));
+        for (int64_t j = 0; j < P; j++)
+            near(clip ? "fit with clipping" : "fit with a cosine schedule", (int)j, w2[j], w[j],
+                 1e-5);
+        ct_model_free(m);
+        ct_model_free(ref);
+        free(w); free(g); free(w2);
+    }
+    ct_dataset_free(ds);
+    ct_backend_free(b2);
+}
+
+/* ct_fit with Adam: the model's optimizer state is exposed as 2 * params. */
+static void test_fit_adam_state(void **state) {
+    ct_dataset *ds = NULL;
+    fit_data(&ds);
+    ct_model *m = NULL;
+    OK(ct_model_create(g_cpu, "flatten,linear(4),relu,linear(3)", 1, 3, 4, FIT_N, 5, &m));
+    ct_train_config c = sched_config(CT_SCHED_ONECYCLE, 2, 0.01f);
+    c.optimizer = CT_ADAMW;
+    c.batch_size = 4;
+    c.eval_batch_size = FIT_N;
+    c.workers = 0;
+    OK(ct_fit(m, ds, k_all, FIT_N, NULL, 0, &c, NULL, NULL));
+    int64_t P = ct_model_param_count(m), steps = 0;
+    assert_int_equal(ct_model_optimizer_state_count(m), 2 * P);
+    float *st = calloc(2 * P, 4);
+    OK(ct_model_get_optimizer_state(m, st, &steps));
+    assert_int_equal(steps, 4);
+    double vsum = 0;
+    for (int64_t j = 0; j < P; j++) vsum += st[P + j];
+    assert_true(vsum > 0); /* exp_avg_sq is filled */
+    free(st);
+    c.optimizer = CT_SGD; /* back to plain SGD: no state */
+    OK(ct_fit(m, ds, k_all, FIT_N, NULL, 0, &c, NULL, NULL));
+    assert_int_equal(ct_model_optimizer_state_count(m), 0);
+    c.optimizer = CT_ADAM; /* a bad setting reaches the caller from ct_fit */
+    c.beta2 = 1.5f;
+    assert_int_equal(ct_fit(m, ds, k_all, FIT_N, NULL, 0, &c, NULL, NULL), CT_ERR_INVALID);
+    ct_model_free(m);
+    ct_dataset_free(ds);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+int main(void) {
+    if (ct_backend_create("cpu", 1, &g_cpu) != CT_OK) {
+        fprintf(stderr, "cannot open the CPU backend: %s\n", ct_last_error());
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_optimizers),         cmocka_unit_test(test_optimizers_torch),
+        cmocka_unit_test(test_optimizer_mismatch), cmocka_unit_test(test_schedules_torch),
+        cmocka_unit_test(test_schedules_formulas), cmocka_unit_test(test_fit_schedule_and_clip),
+        cmocka_unit_test(test_fit_adam_state),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    ct_backend_free(g_cpu);
+    return rc;
+}
