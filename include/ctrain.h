@@ -67,6 +67,14 @@ ct_status ct_dataset_load_idx(const char *images_path, const char *labels_path, 
 /* Loads MNIST's "train" or "test" part from dir (files named as in the original distribution,
  * optionally with .gz). */
 ct_status ct_dataset_load_mnist(const char *dir, const char *part, ct_dataset **out);
+/* Loads Fashion-MNIST's "train" or "test" part (the same IDX file names as MNIST, optionally
+ * .gz) from dir; dir NULL: /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist)
+ * when there, else ct_data_dir(NULL, "fashion-mnist"). */
+ct_status ct_dataset_load_fashion_mnist(const char *dir, const char *part, ct_dataset **out);
+/* Loads CIFAR-10 (binary version) from dir (or its cifar-10-batches-bin subfolder; dir NULL:
+ * ct_data_dir(NULL, "cifar10")): "train" = data_batch_1.bin .. data_batch_5.bin, "test" =
+ * test_batch.bin; records of 1 label byte + 3072 pixel bytes (3, 32, 32). Images (N, 3, 32, 32). */
+ct_status ct_dataset_load_cifar10(const char *dir, const char *part, ct_dataset **out);
 /* A dataset from memory (copied): images (n, c, h, w) and labels (n), each label < classes. */
 ct_status ct_dataset_create(int64_t n, int c, int h, int w, int classes, const uint8_t *images,
                             const uint8_t *labels, ct_dataset **out);
@@ -111,6 +119,15 @@ ct_status ct_model_summary(const ct_model *m, char *buf, size_t buf_bytes);
 /* Copies all parameters (in layer order) to/from host memory: count = ct_model_param_count. */
 ct_status ct_model_get_params(const ct_model *m, float *host);
 ct_status ct_model_set_params(ct_model *m, const float *host);
+/* Buffers: state that is not trained but is saved with the model (PyTorch's buffers): for each
+ * batchnorm layer in order, running_mean (C) then running_var (C). */
+int64_t ct_model_buffer_count(const ct_model *m);
+ct_status ct_model_get_buffers(const ct_model *m, float *host);
+ct_status ct_model_set_buffers(ct_model *m, const float *host);
+/* num_batches_tracked of layer `layer` (0-based position in the spec) when it is a batchnorm
+ * layer, else -1; and setting it (checkpoints). */
+int64_t ct_model_batches_tracked(const ct_model *m, int layer);
+ct_status ct_model_set_batches_tracked(ct_model *m, int layer, int64_t count);
 /* Class probabilities (softmax of the logits, inference mode) of n inputs: x (n, C*H*W) host
  * floats scaled like training's inputs (pixel / 255); probs (n, classes) host. */
 ct_status ct_model_predict(ct_model *m, const float *x, int64_t n, float *probs);
@@ -124,6 +141,22 @@ typedef struct {
 } ct_phase;
 
 #define CT_MAX_PHASES 16
+
+typedef enum {
+    CT_SGD = 0, /* torch.optim.SGD: momentum, nesterov, weight_decay (an L2 term) */
+    CT_ADAM,    /* torch.optim.Adam: weight_decay is an L2 term added to the gradient */
+    CT_ADAMW    /* torch.optim.AdamW: decoupled weight decay w -= lr*wd*w (0 means 0.01) */
+} ct_optimizer_kind;
+
+/* How the learning rate moves within the run. The base lr is the current phase's lr, so with
+ * one phase (--lr) each schedule is exactly its torch.optim.lr_scheduler namesake; with
+ * several phases the schedule shapes each phase's lr, progress counted over the whole run. */
+typedef enum {
+    CT_SCHED_PHASES = 0, /* constant within each phase (the phases' lrs) */
+    CT_SCHED_STEP,       /* StepLR: lr * gamma^floor(epoch / step_size), per epoch */
+    CT_SCHED_COSINE,     /* CosineAnnealingLR to eta_min over all steps of the run, per step */
+    CT_SCHED_ONECYCLE    /* OneCycleLR (cos, max_lr = lr, momentum not cycled), per step */
+} ct_schedule_kind;
 
 /* A point inside a training run, to resume it exactly (checkpoints). */
 typedef struct {
@@ -149,7 +182,31 @@ typedef struct {
     /* Where to start (all zero: a fresh run, which also resets the optimizer's state; else the
      * model's optimizer state, e.g. from ct_model_set_optimizer_state, carries on). */
     ct_fit_position resume;
+    /* ---- optimizers, schedules, clipping: zero means off or PyTorch's default */
+    ct_optimizer_kind optimizer; /* CT_SGD (default), CT_ADAM, CT_ADAMW */
+    float beta1, beta2;          /* Adam/AdamW betas (0: 0.9 and 0.999) */
+    float eps;                   /* Adam/AdamW epsilon, added outside the sqrt (0: 1e-8) */
+    ct_schedule_kind schedule;   /* CT_SCHED_PHASES (default) ... */
+    int step_size;               /* step: epochs between decays (required, > 0) */
+    float gamma;                 /* step: decay factor (0: 0.1) */
+    float eta_min;               /* cosine: the final lr (0) */
+    float pct_start;             /* onecycle: fraction of steps rising (0: 0.3) */
+    float div_factor;            /* onecycle: initial lr = lr / div_factor (0: 25) */
+    float final_div_factor;      /* onecycle: final lr = initial / final_div_factor (0: 1e4) */
+    /* Linear warm-up (LinearLR, chained: it multiplies the schedule's lr): the factor goes from
+     * warmup_start_factor to 1 over warmup_steps optimizer steps, or warmup_epochs epochs when
+     * warmup_steps is 0 (both 0: no warm-up). */
+    int warmup_steps;
+    int warmup_epochs;
+    float warmup_start_factor;   /* (0: 1/3, LinearLR's default) */
+    float clip_norm;             /* clip the gradient's global L2 norm to this (0: off) */
 } ct_train_config;
+
+/* The learning rate of step `step` (0-based) of epoch `epoch` (0-based, across phases), with
+ * steps_per_epoch steps in every epoch, under cfg's phases, schedule and warm-up. */
+float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_t steps_per_epoch);
+/* Checks the optimizer and schedule settings of cfg (ct_fit does this too). */
+ct_status ct_train_config_check(const ct_train_config *cfg);
 
 /* The tutorial's settings: 5 epochs at lr 0.5 then 5 at 0.1, batch 128/256, 2 workers. */
 void ct_train_config_default(ct_train_config *cfg);
@@ -200,7 +257,8 @@ int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_o
  * one; after a finished run (or at each on_epoch callback), the start of the next epoch. */
 ct_fit_position ct_model_fit_position(const ct_model *m);
 /* The optimizer's state for checkpoints: floats of state (0 for plain SGD without momentum,
- * else one momentum buffer per parameter) and the number of steps taken. */
+ * one momentum buffer per parameter for SGD with momentum, and for Adam/AdamW exp_avg then
+ * exp_avg_sq: 2 per parameter) and the number of steps taken. */
 int64_t ct_model_optimizer_state_count(const ct_model *m);
 ct_status ct_model_get_optimizer_state(const ct_model *m, float *host, int64_t *steps);
 /* Restores it (count floats as returned by ct_model_optimizer_state_count for the same
