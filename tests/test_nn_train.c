@@ -6,7 +6,9 @@
  *   square, at random places on a noisy background) with Adam and a one-cycle schedule;
  * - dropout masks do not depend on the number of CPU shards: the same run on 1 and 2 threads
  *   ends with the same parameters (up to the summation order of the gradients);
- * - evaluation is deterministic (dropout off, batch norm on its running statistics).
+ * - evaluation is deterministic (dropout off, batch norm on its running statistics);
+ * - CUDA, when there, ends the same run as the CPU on one thread (one shard) with the same
+ *   parameters and running statistics (else "SKIP cuda: why").
  */
 #include "testutil.h"
 
@@ -146,10 +148,69 @@ static void test_dropout_shard_invariance(void **state) {
     ct_dataset_free(ds);
 }
 
+/* CUDA (when there) against the CPU on one thread (one shard each): the same run of a CNN with
+ * every new layer ends with the same parameters and running statistics, to float tolerance. */
+static void test_cuda_matches_cpu(void **state) {
+    ct_backend *bk[2] = {NULL, NULL};
+    if (ct_backend_create("cuda", 0, &bk[1]) != CT_OK)
+        TU_SKIP("cuda", "%s", ct_last_error());
+    OK(ct_backend_create("cpu", 1, &bk[0]));
+    ct_dataset *ds = make_shapes(200, 6);
+    const char *spec = "conv(6,3,1,1),batchnorm,relu,maxpool(2),conv(8,3,2,1),tanh,avgpool(3,1,1),"
+                       "flatten,dropout(0.3),linear(12),batchnorm,gelu,linear(3)";
+    float *p[2], *bufs[2];
+    int64_t P = 0, B = 0;
+    ct_epoch_result hist[2][2];
+    for (int k = 0; k < 2; k++) {
+        ct_model *m = NULL;
+        OK(ct_model_create(bk[k], spec, 1, S, S, 64, 8, &m));
+        ct_train_config c;
+        ct_train_config_default(&c);
+        c.num_phases = 1;
+        c.phases[0] = (ct_phase){2, 0.003f};
+        c.optimizer = CT_ADAMW;
+        c.schedule = CT_SCHED_COSINE;
+        c.warmup_steps = 3;
+        c.clip_norm = 1.0f;
+        c.batch_size = 40;
+        c.eval_batch_size = 64;
+        c.workers = 0;
+        c.data_on_device = 1;
+        int32_t *tr = range(0, 160), *va = range(160, 40);
+        OK(ct_fit(m, ds, tr, 160, va, 40, &c, NULL, hist[k]));
+        P = ct_model_param_count(m);
+        B = ct_model_buffer_count(m);
+        p[k] = malloc((size_t)P * 4);
+        bufs[k] = malloc((size_t)B * 4);
+        OK(ct_model_get_params(m, p[k]));
+        OK(ct_model_get_buffers(m, bufs[k]));
+        ct_model_free(m);
+        free(tr);
+        free(va);
+    }
+    for (int e = 0; e < 2; e++)
+        if (fabs(hist[0][e].train_loss - hist[1][e].train_loss) > 1e-3 * (1 + hist[0][e].train_loss))
+            fail_msg("epoch %d: training loss cpu %.6f, cuda %.6f", e, hist[0][e].train_loss,
+                     hist[1][e].train_loss);
+    for (int64_t j = 0; j < P; j++)
+        if (fabs(p[0][j] - p[1][j]) > 1e-3 * (1 + fabs(p[0][j])))
+            fail_msg("parameter %lld: cpu %.7g, cuda %.7g", (long long)j, p[0][j], p[1][j]);
+    for (int64_t j = 0; j < B; j++)
+        if (fabs(bufs[0][j] - bufs[1][j]) > 1e-3 * (1 + fabs(bufs[0][j])))
+            fail_msg("buffer %lld: cpu %.7g, cuda %.7g", (long long)j, bufs[0][j], bufs[1][j]);
+    for (int k = 0; k < 2; k++) {
+        free(p[k]);
+        free(bufs[k]);
+        ct_backend_free(bk[k]);
+    }
+    ct_dataset_free(ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cnn_learns_shapes),
         cmocka_unit_test(test_dropout_shard_invariance),
+        cmocka_unit_test(test_cuda_matches_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
