@@ -135,6 +135,10 @@ ct_status ct_model_predict(ct_model *m, const float *x, int64_t n, float *probs)
 /* ------------------------------------------------------------------------------------------ */
 /* training                                                                                    */
 
+/* A handle on a data-parallel job of several processes (see "data-parallel training" below);
+ * NULL: a single process. */
+typedef struct ct_dist ct_dist;
+
 typedef struct {
     int epochs;  /* epochs in this phase */
     float lr;    /* learning rate during it */
@@ -200,6 +204,9 @@ typedef struct {
     int warmup_epochs;
     float warmup_start_factor;   /* (0: 1/3, LinearLR's default) */
     float clip_norm;             /* clip the gradient's global L2 norm to this (0: off) */
+    /* Data-parallel training across the processes of an MPI job (ct_dist_init), or NULL for a
+     * single process. Every rank must call ct_fit with the same model, data and settings. */
+    ct_dist *dist;
 } ct_train_config;
 
 /* The learning rate of step `step` (0-based) of epoch `epoch` (0-based, across phases), with
@@ -242,6 +249,11 @@ typedef struct {
 ct_status ct_evaluate(ct_model *m, const ct_dataset *ds, const int32_t *idx, int64_t n,
                       int batch_size, ct_eval_result *out);
 
+/* ct_evaluate split across the ranks of dist (each evaluates its share of the samples, the
+ * sums are reduced, every rank gets the result); dist NULL is ct_evaluate. Collective. */
+ct_status ct_evaluate_dist(ct_model *m, const ct_dataset *ds, const int32_t *idx, int64_t n,
+                           int batch_size, ct_dist *dist, ct_eval_result *out);
+
 /* Trains on train_idx of ds, validating on val_idx after each epoch. history (may be NULL)
  * receives one entry per epoch; it must hold the total number of epochs of all phases. */
 ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, int64_t n_train,
@@ -265,6 +277,48 @@ ct_status ct_model_get_optimizer_state(const ct_model *m, float *host, int64_t *
  * configuration); the next ct_fit with a non-zero resume position continues from it. */
 ct_status ct_model_set_optimizer_state(ct_model *m, const float *host, int64_t count,
                                        int64_t steps);
+
+/* ------------------------------------------------------------------------------------------ */
+/* data-parallel training across processes (MPI)                                               */
+/*
+ * `mpirun -np N ctrain train ...` runs N copies of the same program (ranks). With a ct_dist in
+ * ct_train_config.dist, ct_fit splits every global batch by rank (rank r computes rows
+ * [nb*r/N, nb*(r+1)/N) of each batch of nb rows: the batch size keeps its meaning), sums the
+ * gradients of all ranks with one all-reduce over the model's gradient buffer per step, and
+ * steps the optimizer identically on every rank; validation (and ct_evaluate_dist) is split
+ * across ranks and reduced. Every rank must make the same calls with the same model, data and
+ * settings: ct_fit checks that at its start, and that the parameters still agree at its end.
+ * Calls that take a ct_dist are collective, and MPI is used only from the thread that called
+ * ct_dist_init. Every ct_dist_* function accepts NULL (a single process).
+ */
+
+/* Joins the job when the environment says an MPI launcher started this process as one of
+ * several (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK), initialising MPI; otherwise sets *out to
+ * NULL and leaves MPI untouched, so that a plain run behaves as it always did. In a build
+ * without MPI, a launch of several processes fails with CT_ERR_UNSUPPORTED. */
+ct_status ct_dist_init(ct_dist **out);
+/* Leaves the job (MPI_Finalize) and frees d. */
+void ct_dist_finalize(ct_dist *d);
+/* After an error that only this rank may have seen: ends every process of the job with
+ * exit_code (MPI_Abort), since the others may be waiting for this one in an all-reduce.
+ * Returns, doing nothing, for a single process and when the last failure of a ct_dist check
+ * happened on every rank (ct_dist_error_shared), so that each can finalize and exit normally. */
+void ct_dist_abort(ct_dist *d, int exit_code);
+/* 1 when the last failure of a ct_dist check happened on every rank (a refused launch). */
+int ct_dist_error_shared(const ct_dist *d);
+int ct_dist_rank(const ct_dist *d);       /* 0 .. size-1; 0 for NULL */
+int ct_dist_size(const ct_dist *d);       /* processes in the job; 1 for NULL */
+int ct_dist_local_rank(const ct_dist *d); /* among the ranks on this host; 0 for NULL */
+int ct_dist_local_size(const ct_dist *d); /* ranks on this host; 1 for NULL */
+/* One line, e.g. "2 ranks on 1 host (Open MPI v4.1.4)"; "1 process" for NULL. */
+const char *ct_dist_description(const ct_dist *d);
+/* Collective start-up check that n bytes (a settings text) are the same on every rank. When
+ * they are not, fails on every rank with "rank R was launched with different settings than
+ * rank 0 (what: rank 0 has "--seed=42", rank R has "--seed=43")", naming the first differing
+ * space-separated field of a text. */
+ct_status ct_dist_check_same(ct_dist *d, const void *bytes, size_t n, const char *what);
+/* Why this build cannot train across processes, or "" when it can ("built without MPI ..."). */
+const char *ct_dist_unavailable_reason(void);
 
 /* Wall-clock seconds from a monotonic clock. */
 double ct_time_s(void);

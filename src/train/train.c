@@ -11,6 +11,7 @@
  *   the compute of batch i.
  * Loss and accuracy are summed on the device and read back once per epoch.
  */
+#include "dist/dist.h"
 #include "loader/loader.h"
 #include "nn/model.h"
 #include "optim/optim.h"
@@ -167,6 +168,7 @@ typedef struct {
     int epoch;
     const ct_callbacks *cb;
     double t0;
+    ct_dist *dist;           /* training across ranks: this rank's rows, all-reduced gradient */
 } pass_args;
 
 /* One batch of nb rows whose pixels are at src (device; rows picked by idx, or consecutive when
@@ -180,13 +182,18 @@ typedef struct {
     int64_t nb;
     const pass_args *a;
     ct_status st[CT_MAX_SHARDS];
+    ct_status reduce_st;     /* the all-reduce across ranks (thread 0) */
 } batch_job;
 
 static void batch_shard(void *arg, int t, int S) {
     batch_job *j = arg;
     ct_model *m = j->f->m;
     ct_backend *b = j->f->b;
-    int64_t r0 = j->nb * t / S, r1 = j->nb * (t + 1) / S, rows = r1 - r0, row = j->f->row;
+    /* this rank's rows [g0, g1) of the batch (all of them for one process), then the shard's */
+    int64_t g0, g1;
+    ct_dist_share(j->a->dist, j->nb, &g0, &g1);
+    int64_t r0 = g0 + (g1 - g0) * t / S, r1 = g0 + (g1 - g0) * (t + 1) / S, rows = r1 - r0;
+    int64_t row = j->f->row;
     ct_shard *sh = &m->shards[t];
     ct_status s = CT_OK;
     sh->row0 = r0; /* dropout masks by global row; batch norm's running stats from row 0 */
@@ -208,6 +215,15 @@ static void batch_shard(void *arg, int t, int S) {
     int64_t p0 = m->n_params * t / S, p1 = m->n_params * (t + 1) / S;
     for (int k = 1; k < S && s == CT_OK; k++)
         s = b->add_into(b, m->grads + p0, m->shards[k].grads + p0, p1 - p0);
+    if (ct_dist_active(j->a->dist)) { /* then across ranks: one all-reduce of the whole buffer */
+        if (s != CT_OK) j->st[t] = s;
+        ct_pool_barrier(m->pool); /* every slice is summed */
+        for (int k = 0; k < S; k++)
+            if (j->st[k] != CT_OK) return;
+        if (t == 0) j->reduce_st = ct_dist_allreduce_device_f32(j->a->dist, b, m->grads, m->n_params);
+        ct_pool_barrier(m->pool);
+        if (j->reduce_st != CT_OK) return;
+    }
     if (j->a->cfg && j->a->cfg->clip_norm > 0.0f) { /* clip_grad_norm_ of the summed gradient */
         if (s == CT_OK) s = b->sumsq(b, m->grads + p0, p1 - p0, m->norm_parts + t);
         ct_pool_barrier(m->pool); /* every slice's part is in */
@@ -225,6 +241,7 @@ static ct_status run_batch(feeder *f, const uint8_t *src, const uint8_t *labels,
     ct_pool_run(m->pool, batch_shard, &j);
     for (int k = 0; k < m->n_shards; k++)
         if (j.st[k] != CT_OK) return j.st[k];
+    if (j.reduce_st != CT_OK) return j.reduce_st;
     if (a->train) ct_optimizer_count_step(a->opt);
     return CT_OK;
 }
@@ -282,8 +299,11 @@ static ct_status feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a,
         }
         samples += nb;
         *done = i + 1;
-        if (a->cb && a->cb->on_step &&
-            a->cb->on_step(a->cb->user, a->epoch, i + 1, n_batches, samples, ct_time_s() - a->t0)) {
+        int stop = a->cb && a->cb->on_step &&
+                   a->cb->on_step(a->cb->user, a->epoch, i + 1, n_batches, samples,
+                                  ct_time_s() - a->t0);
+        if (a->dist) CT_TRY(ct_dist_any(a->dist, &stop)); /* all ranks stop at the same step */
+        if (stop) {
             if (!f->resident && have_next) ct_loader_release(f->loader, &cur);
             return ct_fail(CT_ERR_INTERRUPTED, "training interrupted in epoch %d at batch %lld/%lld",
                            a->epoch, (long long)(i + 1), (long long)n_batches);
@@ -292,8 +312,9 @@ static ct_status feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a,
     return CT_OK;
 }
 
-/* Reads and clears the shards' statistics: mean loss and accuracy over count samples. */
-static ct_status take_stats(ct_model *m, int64_t count, ct_eval_result *r) {
+/* Reads and clears the shards' statistics, summed over the ranks of dist (collective): mean
+ * loss and accuracy over count samples. */
+static ct_status take_stats_dist(ct_model *m, int64_t count, ct_eval_result *r, ct_dist *dist) {
     double sum[2] = {0.0, 0.0};
     for (int k = 0; k < m->n_shards; k++) {
         double host[2];
@@ -302,10 +323,16 @@ static ct_status take_stats(ct_model *m, int64_t count, ct_eval_result *r) {
         sum[0] += host[0];
         sum[1] += host[1];
     }
+    CT_TRY(ct_dist_allreduce_sum_f64(dist, sum, 2));
     r->count = count;
     r->loss = count ? sum[0] / (double)count : 0.0;
     r->accuracy = count ? sum[1] / (double)count : 0.0;
     return CT_OK;
+}
+
+/* The statistics of this process alone. */
+static ct_status take_stats(ct_model *m, int64_t count, ct_eval_result *r) {
+    return take_stats_dist(m, count, r, NULL);
 }
 
 static ct_status check_batch(const ct_model *m, int batch, const char *what) {
@@ -333,6 +360,11 @@ static ct_status check_data(const ct_model *m, const ct_dataset *ds) {
 
 ct_status ct_evaluate(ct_model *m, const ct_dataset *ds, const int32_t *idx, int64_t n,
                       int batch_size, ct_eval_result *out) {
+    return ct_evaluate_dist(m, ds, idx, n, batch_size, NULL, out);
+}
+
+ct_status ct_evaluate_dist(ct_model *m, const ct_dataset *ds, const int32_t *idx, int64_t n,
+                           int batch_size, ct_dist *dist, ct_eval_result *out) {
     memset(out, 0, sizeof *out);
     CT_TRY(check_batch(m, batch_size, "evaluation batch size"));
     CT_TRY(check_data(m, ds));
@@ -351,14 +383,16 @@ ct_status ct_evaluate(ct_model *m, const ct_dataset *ds, const int32_t *idx, int
     memset(&f, 0, sizeof f);
     ct_status s = resident ? device_data_init(&dd, m->b, ds) : CT_OK;
     if (!resident) memset(&dd, 0, sizeof dd);
-    if (s == CT_OK)
-        s = feeder_init(&f, m, ds, resident ? &dd : NULL, idx, n, batch_size, 0, 0, 0, 2);
+    int64_t lo, hi; /* this rank's share of the samples */
+    ct_dist_share(dist, n, &lo, &hi);
+    if (s == CT_OK && hi > lo)
+        s = feeder_init(&f, m, ds, resident ? &dd : NULL, idx + lo, hi - lo, batch_size, 0, 0, 0, 2);
     ct_eval_result discard;
     if (s == CT_OK) s = take_stats(m, 0, &discard); /* clears the statistics */
     pass_args a = {.train = 0};
     int64_t done;
-    if (s == CT_OK) s = feeder_pass(&f, 0, 0, &a, &done);
-    if (s == CT_OK) s = take_stats(m, n, out);
+    if (s == CT_OK && f.b) s = feeder_pass(&f, 0, 0, &a, &done);
+    if (s == CT_OK) s = take_stats_dist(m, n, out, dist);
     if (f.b) feeder_release(&f);
     device_data_release(&dd, m->b);
     free(all);
@@ -404,6 +438,7 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
         return ct_fail(CT_ERR_INVALID, "resume position epoch %d batch %lld is outside this run "
                        "(%d epochs of %lld batches)", from->epoch, (long long)from->batch,
                        total_epochs, (long long)n_batches);
+    CT_TRY(ct_dist_check_fit(cfg->dist, m, ds, train_idx, n_train, val_idx, n_val, cfg));
 
     char why[128];
     int resident = ct_data_on_device_choice(m, ds, cfg->data_on_device, why, sizeof why);
@@ -417,8 +452,10 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     if ((s = feeder_init(&ftrain, m, ds, resident ? &dd : NULL, train_idx, n_train,
                          cfg->batch_size, 1, cfg->seed, cfg->workers, cfg->prefetch)))
         goto done;
-    if (n_val > 0 && (s = feeder_init(&fval, m, ds, resident ? &dd : NULL, val_idx, n_val,
-                                      cfg->eval_batch_size, 0, 0, 0, 2)))
+    int64_t v0, v1; /* this rank's share of the validation samples */
+    ct_dist_share(cfg->dist, n_val, &v0, &v1);
+    if (v1 > v0 && (s = feeder_init(&fval, m, ds, resident ? &dd : NULL, val_idx + v0, v1 - v0,
+                                    cfg->eval_batch_size, 0, 0, 0, 2)))
         goto done;
     if ((s = ct_optimizer_init_config(&m->opt, b, m->n_params, cfg, fresh))) goto done;
     ct_eval_result discard;
@@ -431,7 +468,9 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
             if (epoch < from->epoch) continue;
             int64_t first = epoch == from->epoch ? from->batch : 0;
             double before_s = first ? from->seconds : 0.0;
-            if (first && (s = put_stats(m, from->loss_sum, from->correct))) goto done;
+            if (first && ct_dist_rank(cfg->dist) == 0 && /* the sums are over all ranks */
+                (s = put_stats(m, from->loss_sum, from->correct)))
+                goto done;
             ct_epoch_result r;
             memset(&r, 0, sizeof r);
             r.epoch = epoch;
@@ -439,38 +478,42 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
             r.lr = ct_schedule_lr(cfg, epoch, 0, n_batches); /* at the epoch's first step */
             double t0 = ct_time_s();
             pass_args a = {.train = 1, .opt = &m->opt, .lr = r.lr, .cfg = cfg, .epoch = epoch,
-                           .cb = cb, .t0 = t0 - before_s};
+                           .cb = cb, .t0 = t0 - before_s, .dist = cfg->dist};
             int64_t batches_done;
             s = feeder_pass(&ftrain, epoch, first, &a, &batches_done);
             if (s == CT_ERR_INTERRUPTED) { /* remember where, for a checkpoint */
                 char msg[1024];
                 snprintf(msg, sizeof msg, "%s", ct_last_error());
                 ct_eval_result part;
-                if (take_stats(m, 1, &part) == CT_OK)
+                if (take_stats_dist(m, 1, &part, cfg->dist) == CT_OK)
                     m->pos = (ct_fit_position){epoch, batches_done, part.loss, part.accuracy,
                                                before_s + ct_time_s() - t0};
                 s = ct_fail(CT_ERR_INTERRUPTED, "%s", msg);
             }
             if (s) goto done;
             ct_eval_result tr;
-            if ((s = take_stats(m, n_train, &tr))) goto done; /* synchronises */
+            if ((s = take_stats_dist(m, n_train, &tr, cfg->dist))) goto done; /* synchronises */
             r.train_s = before_s + ct_time_s() - t0;
             r.train_loss = tr.loss;
             r.train_acc = tr.accuracy;
             r.samples_per_s = r.train_s > 0 ? (double)n_train / r.train_s : 0.0;
+            if ((s = ct_dist_sync_buffers(cfg->dist, m))) goto done; /* rank 0's running stats */
             if (n_val > 0) {
                 pass_args v = {.train = 0};
-                if ((s = feeder_pass(&fval, 0, 0, &v, &batches_done))) goto done;
-                if ((s = take_stats(m, n_val, &r.val))) goto done;
+                if (fval.b && (s = feeder_pass(&fval, 0, 0, &v, &batches_done))) goto done;
+                if ((s = take_stats_dist(m, n_val, &r.val, cfg->dist))) goto done;
             }
             m->pos = (ct_fit_position){.epoch = epoch + 1};
             if (history) history[epoch] = r;
-            if (cb && cb->on_epoch && cb->on_epoch(cb->user, &r)) {
+            int stop = cb && cb->on_epoch && cb->on_epoch(cb->user, &r);
+            if ((s = ct_dist_any(cfg->dist, &stop))) goto done;
+            if (stop) {
                 s = ct_fail(CT_ERR_INTERRUPTED, "training stopped after epoch %d", epoch);
                 goto done;
             }
         }
     }
+    s = ct_dist_check_in_sync(cfg->dist, m); /* the ranks' parameters still agree */
 done:
     if (fval.b) feeder_release(&fval);
     if (ftrain.b) feeder_release(&ftrain);

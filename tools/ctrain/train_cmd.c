@@ -12,6 +12,7 @@
  */
 #include "args.h"
 #include "cli.h"
+#include "dist_cli.h"
 #include "progress.h"
 #include "train.h"
 
@@ -336,6 +337,7 @@ static void print_plan(const train_opts *o, int total_epochs, const char *save_d
 
 /* What to say when the run stops early: where it stopped, what was saved, how to go on. */
 static void report_interrupt(const train_run *run, int saved_ok) {
+    if (ct_dist_rank(run->o->cfg.dist) != 0) return; /* rank 0 speaks for the job */
     ct_fit_position p = ct_model_fit_position(run->m);
     if (p.batch > 0) {
         int64_t n_batches = (run->n_train + run->o->cfg.batch_size - 1) / run->o->cfg.batch_size;
@@ -373,6 +375,19 @@ int cmd_train(int argc, char **argv) {
         ct_checkpoint_free(ck);
         return CLI_EXIT_USAGE;
     }
+    /* under mpirun -np N: one rank of a data-parallel job; only rank 0 prints and writes files */
+    ct_dist *dist = NULL;
+    if (cli_dist_start(&dist, o.quiet, argc, argv) != CLI_EXIT_OK) {
+        ct_checkpoint_free(ck);
+        return CLI_EXIT_ERROR;
+    }
+    int quiet_rank = ct_dist_rank(dist) != 0;
+    if (quiet_rank) {
+        o.quiet = 1;
+        o.plot_dir = NULL;
+        o.log_path = NULL;
+    }
+    o.cfg.dist = dist;
     const ct_train_config *cfg = &o.cfg;
     int total_epochs = 0;
     for (int i = 0; i < cfg->num_phases; i++) total_epochs += cfg->phases[i].epochs;
@@ -385,7 +400,7 @@ int cmd_train(int argc, char **argv) {
     memset(&run, 0, sizeof run);
     run.o = &o;
     run.total_epochs = total_epochs;
-    run.save_dir = o.save_dir ? o.save_dir : o.resume_dir;
+    run.save_dir = quiet_rank ? NULL : o.save_dir ? o.save_dir : o.resume_dir;
     int rc = CLI_EXIT_ERROR;
     ct_status s;
 
@@ -404,6 +419,10 @@ int cmd_train(int argc, char **argv) {
     if ((s = ct_data_dir(o.data_dir, "mnist", run.data_dir, sizeof run.data_dir)) != CT_OK)
         goto lib_error;
     if (!mnist_files_present(run.data_dir)) {
+        if (dist) {
+            rc = cli_dist_missing_data(dist, run.data_dir);
+            goto done;
+        }
         fprintf(stderr, "MNIST not found in %s: fetching it\n", run.data_dir);
         if ((s = ct_data_fetch_mnist(run.data_dir, cli_log_line, NULL)) != CT_OK) goto lib_error;
     }
@@ -487,7 +506,8 @@ int cmd_train(int argc, char **argv) {
         ct_checkpoint_free(ck);
         ck = NULL;
     } else {
-        if ((s = ct_evaluate(m, train, val_idx, run.n_val, cfg->eval_batch_size, &ev)) != CT_OK)
+        if ((s = ct_evaluate_dist(m, train, val_idx, run.n_val, cfg->eval_batch_size, dist,
+                                  &ev)) != CT_OK)
             goto lib_error;
         run.before = ev;
         printf("Before training: val_loss: %.4f, val_acc: %.4f\n", ev.loss, ev.accuracy);
@@ -525,7 +545,8 @@ int cmd_train(int argc, char **argv) {
     if (s != CT_OK) goto lib_error_restore;
 
     /* 7. the test set, the time, and the final checkpoint */
-    if ((s = ct_evaluate(m, test, NULL, ct_dataset_count(test), cfg->eval_batch_size, &ev)) != CT_OK)
+    if ((s = ct_evaluate_dist(m, test, NULL, ct_dataset_count(test), cfg->eval_batch_size, dist,
+                              &ev)) != CT_OK)
         goto lib_error_restore;
     printf("test_loss: %.4f, test_acc: %.4f\n", ev.loss, ev.accuracy);
     printf("Training time: %.3f s (%.3f s/epoch)\n", fit_s,
@@ -543,13 +564,13 @@ int cmd_train(int argc, char **argv) {
     goto restore;
 
 lib_error_restore:
-    rc = cli_lib_error(s);
+    rc = cli_dist_error(dist, s);
 restore:
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     goto done;
 lib_error:
-    rc = cli_lib_error(s);
+    rc = cli_dist_error(dist, s);
 done:
     if (run.log) fclose(run.log);
     ct_checkpoint_free(ck);
@@ -560,5 +581,5 @@ done:
     free(val_idx);
     ct_dataset_free(test);
     ct_dataset_free(train);
-    return rc;
+    return cli_dist_end(dist, rc); /* after an error on this rank only: ends the whole job */
 }

@@ -1,0 +1,229 @@
+/*
+ * dist.c — what the MPI and the no-MPI builds share: detecting a launch by mpirun, the public
+ * ct_dist_* functions, the share of a batch each rank computes, the start-up check that every
+ * rank was launched with the same settings, and the device-buffer all-reduce.
+ */
+#include "dist/dist.h"
+#include "core/core.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Settings texts longer than this are compared by hash only (no field-by-field message). */
+#define CT_DIST_DESCRIBE_MAX_BYTES 4096
+
+/* ------------------------------------------------------------------------------------------ */
+/* launch detection                                                                            */
+
+/* The number of processes an MPI launcher started, from the variables it sets: Open MPI's
+ * mpirun (OMPI_COMM_WORLD_SIZE), MPICH/Hydra and PMI-1/2 launchers (PMI_SIZE), and PMIx
+ * launchers such as `srun --mpi=pmix` (PMIX_RANK, size unknown: -1). 0: not launched by one. */
+static int launched_size(void) {
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) {
+            long n = strtol(v, NULL, 10);
+            return n > 0 && n < (1L << 30) ? (int)n : 0;
+        }
+    }
+    if (getenv("PMIX_RANK")) return -1;
+    return 0;
+}
+
+ct_status ct_dist_init(ct_dist **out) {
+    *out = NULL;
+    int n = launched_size();
+    if (n == 0 || n == 1) return CT_OK; /* a single process: MPI stays untouched */
+    ct_dist *d = ct_calloc(1, sizeof *d, "ct_dist");
+    if (!d) return CT_ERR_NOMEM;
+    ct_status s = ct_dist_transport_init(d, n);
+    if (s != CT_OK) {
+        free(d);
+        return s;
+    }
+    if (d->size <= 1) { /* e.g. PMIx with one process */
+        ct_dist_finalize(d);
+        return CT_OK;
+    }
+    *out = d;
+    return CT_OK;
+}
+
+void ct_dist_finalize(ct_dist *d) {
+    if (!d) return;
+    ct_dist_transport_finalize(d);
+    free(d->staging);
+    free(d);
+}
+
+void ct_dist_abort(ct_dist *d, int exit_code) {
+    if (!ct_dist_active(d) || d->shared_error) return;
+    ct_dist_transport_abort(d, exit_code);
+}
+
+int ct_dist_error_shared(const ct_dist *d) { return d ? d->shared_error : 0; }
+int ct_dist_rank(const ct_dist *d) { return d ? d->rank : 0; }
+int ct_dist_size(const ct_dist *d) { return d ? d->size : 1; }
+int ct_dist_local_rank(const ct_dist *d) { return d ? d->local_rank : 0; }
+int ct_dist_local_size(const ct_dist *d) { return d ? d->local_size : 1; }
+const char *ct_dist_description(const ct_dist *d) { return d ? d->description : "1 process"; }
+const char *ct_dist_unavailable_reason(void) { return ct_dist_transport_unavailable(); }
+
+/* ------------------------------------------------------------------------------------------ */
+/* collectives                                                                                 */
+
+void ct_dist_share(const ct_dist *d, int64_t n, int64_t *lo, int64_t *hi) {
+    if (!ct_dist_active(d)) {
+        *lo = 0;
+        *hi = n;
+        return;
+    }
+    *lo = n * d->rank / d->size;
+    *hi = n * (d->rank + 1) / d->size;
+}
+
+ct_status ct_dist_allreduce_sum_f32(ct_dist *d, float *buf, int64_t n) {
+    if (!ct_dist_active(d) || n <= 0) return CT_OK;
+    return ct_dist_transport_allreduce(d, buf, n, 0);
+}
+
+ct_status ct_dist_allreduce_sum_f64(ct_dist *d, double *buf, int64_t n) {
+    if (!ct_dist_active(d) || n <= 0) return CT_OK;
+    return ct_dist_transport_allreduce(d, buf, n, 1);
+}
+
+ct_status ct_dist_allreduce_device_f32(ct_dist *d, ct_backend *b, float *dbuf, int64_t n) {
+    if (!ct_dist_active(d) || n <= 0) return CT_OK;
+    double t0 = ct_time_s();
+    size_t bytes = (size_t)n * sizeof(float);
+    ct_status s;
+    if (b->host_is_device) {
+        s = ct_dist_transport_allreduce(d, dbuf, n, 0);
+    } else {
+        if (d->staging_bytes < bytes) {
+            float *p = ct_malloc(bytes, "all-reduce staging buffer");
+            if (!p) return CT_ERR_NOMEM;
+            free(d->staging);
+            d->staging = p;
+            d->staging_bytes = bytes;
+        }
+        CT_TRY(b->d2h(b, d->staging, dbuf, bytes));
+        CT_TRY(ct_dist_transport_allreduce(d, d->staging, n, 0));
+        s = b->h2d(b, dbuf, d->staging, bytes);
+    }
+    d->reduce_calls++;
+    d->reduce_bytes += (int64_t)bytes;
+    d->reduce_s += ct_time_s() - t0;
+    return s;
+}
+
+ct_status ct_dist_any(ct_dist *d, int *flag) {
+    if (!ct_dist_active(d)) return CT_OK;
+    int v = *flag != 0;
+    CT_TRY(ct_dist_transport_max_int(d, &v));
+    *flag = v;
+    return CT_OK;
+}
+
+ct_status ct_dist_bcast(ct_dist *d, void *buf, size_t bytes, int root) {
+    if (!ct_dist_active(d) || bytes == 0) return CT_OK;
+    return ct_dist_transport_bcast(d, buf, bytes, root);
+}
+
+ct_status ct_dist_allgather_u64(ct_dist *d, uint64_t value, uint64_t *all) {
+    if (!ct_dist_active(d)) {
+        all[0] = value;
+        return CT_OK;
+    }
+    return ct_dist_transport_allgather_u64(d, value, all);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the start-up check                                                                          */
+
+static inline uint64_t mix64(uint64_t x) { /* splitmix64's finaliser */
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+uint64_t ct_hash64(const void *bytes, size_t n, uint64_t h) {
+    const unsigned char *p = bytes;
+    h = mix64(h ^ (0x9e3779b97f4a7c15ULL + n));
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0x100000001b3ULL;
+        h ^= h >> 29;
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, p + i, n - i);
+    return mix64(h ^ tail);
+}
+
+static int is_text(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e) return 0;
+    return 1;
+}
+
+/* The first space-separated field where a and b differ: "rank 0 has \"seed=42\", rank R has
+ * \"seed=43\"". */
+static void describe_difference(const char *a, size_t na, const char *b, size_t nb, int r,
+                                char *out, size_t out_bytes) {
+    size_t i = 0, start = 0;
+    while (i < na && i < nb && a[i] == b[i]) {
+        if (a[i] == ' ') start = i + 1;
+        i++;
+    }
+    size_t ea = start, eb = start;
+    while (ea < na && a[ea] != ' ') ea++;
+    while (eb < nb && b[eb] != ' ') eb++;
+    snprintf(out, out_bytes, "rank 0 has \"%.*s\", rank %d has \"%.*s\"", (int)(ea - start),
+             a + start, r, (int)(eb - start), b + start);
+}
+
+ct_status ct_dist_check_same(ct_dist *d, const void *bytes, size_t n, const char *what) {
+    if (!ct_dist_active(d)) return CT_OK;
+    uint64_t *all = ct_malloc((size_t)d->size * sizeof *all, "settings hashes");
+    if (!all) return CT_ERR_NOMEM;
+    ct_status s = ct_dist_allgather_u64(d, ct_hash64(bytes, n, 0), all);
+    int bad = 0;
+    for (int r = 1; s == CT_OK && r < d->size && !bad; r++)
+        if (all[r] != all[0]) bad = r;
+    free(all);
+    if (s != CT_OK || !bad) return s;
+
+    /* every rank knows that rank `bad` differs; fetch both texts to say how */
+    char detail[512];
+    uint64_t n0 = n, nb = n;
+    snprintf(detail, sizeof detail, "they differ");
+    CT_TRY(ct_dist_bcast(d, &n0, sizeof n0, 0));
+    CT_TRY(ct_dist_bcast(d, &nb, sizeof nb, bad));
+    if (n0 <= CT_DIST_DESCRIBE_MAX_BYTES && nb <= CT_DIST_DESCRIBE_MAX_BYTES) {
+        char *t0 = ct_calloc(1, (size_t)n0 + 1, "settings"), *tb = ct_calloc(1, (size_t)nb + 1, "settings");
+        if (!t0 || !tb) {
+            free(t0);
+            free(tb);
+            return CT_ERR_NOMEM;
+        }
+        if (d->rank == 0) memcpy(t0, bytes, (size_t)n0);
+        if (d->rank == bad) memcpy(tb, bytes, (size_t)nb);
+        s = ct_dist_bcast(d, t0, (size_t)n0, 0);
+        if (s == CT_OK) s = ct_dist_bcast(d, tb, (size_t)nb, bad);
+        if (s == CT_OK && is_text(t0, (size_t)n0) && is_text(tb, (size_t)nb))
+            describe_difference(t0, (size_t)n0, tb, (size_t)nb, bad, detail, sizeof detail);
+        free(t0);
+        free(tb);
+        if (s != CT_OK) return s;
+    }
+    d->shared_error = 1;
+    return ct_fail(CT_ERR_INVALID, "rank %d was launched with different settings than rank 0 "
+                   "(%s: %s); every rank must run the same command on the same data", bad, what,
+                   detail);
+}

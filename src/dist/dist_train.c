@@ -1,0 +1,125 @@
+/*
+ * dist_train.c — what ct_fit does besides the gradient all-reduce when it trains across ranks:
+ * the start-up check that every rank has the same settings, data, model and state; the
+ * broadcast of batch norm's running statistics (only the shard holding row 0 of each batch,
+ * which is on rank 0, updates them, as a single process does); and the end check that the
+ * parameters are still the same everywhere.
+ */
+#include "dist/dist.h"
+#include "core/core.h"
+#include "nn/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Hashes of the model's parameters, buffers and optimizer state (host copies). */
+typedef struct {
+    uint64_t params, buffers, state;
+    int64_t n_state, steps;
+} model_hashes;
+
+static ct_status hash_model(ct_model *m, model_hashes *h) {
+    memset(h, 0, sizeof *h);
+    int64_t n_params = ct_model_param_count(m), n_buffers = ct_model_buffer_count(m);
+    h->n_state = ct_model_optimizer_state_count(m);
+    int64_t most = n_params > n_buffers ? n_params : n_buffers;
+    if (h->n_state > most) most = h->n_state;
+    float *host = ct_malloc((size_t)(most > 0 ? most : 1) * sizeof(float), "model hash copy");
+    if (!host) return CT_ERR_NOMEM;
+    ct_status s = ct_model_get_params(m, host);
+    if (s == CT_OK) h->params = ct_hash64(host, (size_t)n_params * sizeof(float), 0);
+    if (s == CT_OK) s = ct_model_get_buffers(m, host);
+    if (s == CT_OK) h->buffers = ct_hash64(host, (size_t)n_buffers * sizeof(float), 0);
+    if (s == CT_OK) s = ct_model_get_optimizer_state(m, host, &h->steps);
+    if (s == CT_OK) h->state = ct_hash64(host, (size_t)h->n_state * sizeof(float), 0);
+    free(host);
+    return s;
+}
+
+ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
+                            const int32_t *train_idx, int64_t n_train, const int32_t *val_idx,
+                            int64_t n_val, const ct_train_config *cfg) {
+    if (!ct_dist_active(d)) return CT_OK;
+    d->shared_error = 0;
+    char phases[CT_MAX_PHASES * 32] = "";
+    size_t len = 0;
+    for (int p = 0; p < cfg->num_phases && p < CT_MAX_PHASES && len < sizeof phases; p++)
+        len += (size_t)snprintf(phases + len, sizeof phases - len, "%s%d@%.9g", p ? "," : "",
+                                cfg->phases[p].epochs, (double)cfg->phases[p].lr);
+    char spec[CT_SPEC_BYTES];
+    snprintf(spec, sizeof spec, "%s", m->spec);
+    for (char *c = spec; *c; c++)
+        if (*c == ' ') *c = '_'; /* fields are space-separated */
+    const ct_fit_position *r = &cfg->resume;
+    size_t n_pixels = (size_t)ct_dataset_count(ds) * (size_t)ct_dataset_channels(ds) *
+                      (size_t)ct_dataset_height(ds) * (size_t)ct_dataset_width(ds);
+    uint64_t data = ct_hash64(ct_dataset_images(ds), n_pixels, 0);
+    data = ct_hash64(ct_dataset_labels(ds), (size_t)ct_dataset_count(ds), data);
+    model_hashes h;
+    CT_TRY(hash_model(m, &h));
+    /* the settings first, so that a differing flag is named before what it causes */
+    char text[2048];
+    snprintf(text, sizeof text,
+             "phases=%s batch=%d eval_batch=%d optimizer=%d momentum=%.9g weight_decay=%.9g "
+             "nesterov=%d betas=%.9g,%.9g eps=%.9g schedule=%d step_size=%d gamma=%.9g "
+             "eta_min=%.9g onecycle=%.9g,%.9g,%.9g warmup=%d,%d,%.9g clip_norm=%.9g seed=%llu "
+             "resume=%d,%lld,%.17g,%.17g device=%s model=%s "
+             "data=%lldx%dx%dx%d,%016llx train=%lld,%016llx val=%lld,%016llx "
+             "parameters=%016llx buffers=%016llx optimizer_state=%lld,%016llx,%lld",
+             phases, cfg->batch_size, cfg->eval_batch_size, (int)cfg->optimizer,
+             (double)cfg->momentum, (double)cfg->weight_decay, cfg->nesterov, (double)cfg->beta1,
+             (double)cfg->beta2, (double)cfg->eps, (int)cfg->schedule, cfg->step_size,
+             (double)cfg->gamma, (double)cfg->eta_min, (double)cfg->pct_start,
+             (double)cfg->div_factor, (double)cfg->final_div_factor, cfg->warmup_steps,
+             cfg->warmup_epochs, (double)cfg->warmup_start_factor, (double)cfg->clip_norm,
+             (unsigned long long)cfg->seed, r->epoch, (long long)r->batch, r->loss_sum,
+             r->correct, m->b->name, spec, (long long)ct_dataset_count(ds),
+             ct_dataset_channels(ds), ct_dataset_height(ds), ct_dataset_width(ds),
+             (unsigned long long)data, (long long)n_train,
+             (unsigned long long)ct_hash64(train_idx, (size_t)n_train * sizeof(int32_t), 0),
+             (long long)n_val,
+             (unsigned long long)(val_idx ? ct_hash64(val_idx, (size_t)n_val * sizeof(int32_t), 0) : 0),
+             (unsigned long long)h.params, (unsigned long long)h.buffers, (long long)h.n_state,
+             (unsigned long long)h.state, (long long)h.steps);
+    return ct_dist_check_same(d, text, strlen(text), "training settings");
+}
+
+ct_status ct_dist_sync_buffers(ct_dist *d, ct_model *m) {
+    int64_t n = ct_model_buffer_count(m);
+    if (!ct_dist_active(d) || n == 0) return CT_OK;
+    float *host = ct_malloc((size_t)n * sizeof(float), "buffer broadcast");
+    int64_t tracked[CT_MAX_LAYERS];
+    if (!host) return CT_ERR_NOMEM;
+    ct_status s = ct_model_get_buffers(m, host);
+    for (int i = 0; i < m->n_layers; i++) tracked[i] = ct_model_batches_tracked(m, i);
+    if (s == CT_OK) s = ct_dist_bcast(d, host, (size_t)n * sizeof(float), 0);
+    if (s == CT_OK) s = ct_dist_bcast(d, tracked, (size_t)m->n_layers * sizeof(int64_t), 0);
+    if (s == CT_OK && d->rank != 0) {
+        s = ct_model_set_buffers(m, host);
+        for (int i = 0; i < m->n_layers && s == CT_OK; i++)
+            if (tracked[i] >= 0) s = ct_model_set_batches_tracked(m, i, tracked[i]);
+    }
+    free(host);
+    return s;
+}
+
+ct_status ct_dist_check_in_sync(ct_dist *d, ct_model *m) {
+    if (!ct_dist_active(d)) return CT_OK;
+    d->shared_error = 0;
+    model_hashes h;
+    CT_TRY(hash_model(m, &h));
+    uint64_t mine = ct_hash64(&h, sizeof h, 0);
+    uint64_t *all = ct_malloc((size_t)d->size * sizeof *all, "parameter hashes");
+    if (!all) return CT_ERR_NOMEM;
+    ct_status s = ct_dist_allgather_u64(d, mine, all);
+    int bad = 0;
+    for (int r = 1; s == CT_OK && r < d->size && !bad; r++)
+        if (all[r] != all[0]) bad = r;
+    free(all);
+    if (s != CT_OK || !bad) return s;
+    d->shared_error = 1;
+    return ct_fail(CT_ERR_DEVICE, "after training, rank %d's parameters or optimizer state differ "
+                   "from rank 0's: the ranks did not apply the same updates (a bug, or ranks on "
+                   "devices that compute differently)", bad);
+}

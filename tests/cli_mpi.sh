@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# cli_mpi.sh — data-parallel `ctrain train` under Open MPI's mpirun (issue 7), on this machine:
+#   - 2 ranks × 1 thread give the epoch lines of 1 process × 2 threads (the same rows per shard)
+#     and of 1 process × 1 thread, to float tolerance; only rank 0 prints them;
+#   - the same with the shared-memory transport switched off (--mca btl tcp,self);
+#   - 3 ranks with a batch that does not divide by 3 (uneven shares) agree with 3 threads;
+#   - a launch with different flags on one rank is refused with a message;
+#   - an error on one rank (its data folder is empty) ends the job (MPI_Abort) with the message;
+#   - a rank killed with SIGKILL ends the job with an error within a bounded time (no hang).
+# Skips when ctrain was built without MPI, when mpirun is not Open MPI's, or without MNIST.
+# Usage: bash tests/cli_mpi.sh path/to/ctrain
+set -u
+CT=${1:?usage: bash cli_mpi.sh path/to/ctrain}
+CT=$(cd "$(dirname "$CT")" && pwd)/$(basename "$CT")
+tmp=$(mktemp -d)
+job=""
+trap '[ -n "$job" ] && kill -KILL "$job" 2>/dev/null; rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+fails=0
+ok() { echo "ok   - $*"; }
+bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+skip() { echo "SKIP cli_mpi: $*"; exit 0; }
+
+# ------------------------------------------------------------------ what this build and host have
+lib=$(dirname "$CT")/libctrain.so
+if ! { ldd "$lib" 2>/dev/null || ldd "$CT"; } | grep -q 'libmpi'; then
+    skip "ctrain was built without MPI (install libopenmpi-dev openmpi-bin and rebuild)"
+fi
+command -v mpirun >/dev/null || skip "no mpirun in PATH (Debian: openmpi-bin)"
+mpirun --version 2>&1 | grep -q 'Open MPI' || skip "mpirun is not Open MPI's ($(mpirun --version 2>&1 | head -1))"
+dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    [ -e "$dir/$f" ] || [ -e "$dir/$f.gz" ] || skip "no MNIST in $dir (run: ctrain data fetch mnist)"
+done
+# Containers run as root; this machine has few cores (--oversubscribe lets 3 ranks share 2).
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1
+# Open MPI keeps memory until exit; a sanitizer build should not count that as our leak.
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+MPIRUN=(timeout 120 mpirun --bind-to none)
+
+# run NAME CMD...: stdout → NAME.out, stderr → NAME.err, exit status → $rc
+run() {
+    local name=$1
+    shift
+    "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+    rc=$?
+}
+# result lines of a run: "Before training: ...", "Epoch [i], ...", "test_loss: ..."
+results() { grep -E '^(Before training|Epoch \[[0-9]+\]|test_loss)' "$tmp/$1.out"; }
+# same NAME1 NAME2 TOL: the same result lines, every number within TOL
+same() {
+    local a b
+    a=$(results "$1") b=$(results "$2")
+    [ -n "$a" ] && [ "$(wc -l <<<"$a")" -eq "$(wc -l <<<"$b")" ] || return 1
+    paste -d'|' <(tr -c '0-9.\n' ' ' <<<"$a") <(tr -c '0-9.\n' ' ' <<<"$b") |
+        awk -F'|' -v tol="$3" '{
+            n = split($1, x, " "); m = split($2, y, " ");
+            if (n != m) bad = 1;
+            for (i = 1; i <= n; i++) { d = x[i] - y[i]; if (d < 0) d = -d; if (d > tol) bad = 1;
+                                       if (d > worst) worst = d }
+        } END { printf "%g\n", (worst > 0 ? worst : 0) > "/dev/stderr"; exit bad }' 2>"$tmp/worst"
+}
+show() { sed 's/^/    | /' "$tmp/$1.out"; }
+
+echo "data: $dir; $(mpirun --version 2>&1 | head -1)"
+FLAGS=(train --epochs 2 --lr 0.5 --val-size 10000 --quiet)
+quick=0 # a sanitizer build is ~10x slower: fewer, shorter runs (test_dist covers the library)
+if ldd "$CT" 2>/dev/null | grep -q libasan; then
+    quick=1
+    FLAGS=(train --epochs 1 --lr 0.5 --val-size 50000 --quiet)
+    echo "sanitizer build: 1 epoch on 10000 images, no TCP and 3-rank runs"
+fi
+
+# ------------------------------------------------------------------ 2 ranks = 1 process
+run one2 "$CT" "${FLAGS[@]}" --threads 2
+run one1 "$CT" "${FLAGS[@]}" --threads 1
+t0=$(date +%s.%N)
+run mpi2 "${MPIRUN[@]}" -np 2 "$CT" "${FLAGS[@]}" --threads 1
+t1=$(date +%s.%N)
+show mpi2
+if [ "$rc" -eq 0 ]; then ok "mpirun -np 2 ctrain train --threads 1 -> exit 0 ($(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s)"
+else bad "mpirun -np 2 -> exit $rc: $(head -c 2000 "$tmp/mpi2.err")"; fi
+[ "$(grep -c '^Epoch \[0\]' "$tmp/mpi2.out")" -eq 1 ] && [ "$(grep -c '^test_loss' "$tmp/mpi2.out")" -eq 1 ] &&
+    ok "one copy of the output (rank 0's)" || bad "expected one Epoch [0] and one test_loss line"
+same mpi2 one2 2e-3 && ok "2 ranks x 1 thread = 1 process x 2 threads (largest difference $(cat "$tmp/worst"))" ||
+    { bad "2 ranks vs 1 process x 2 threads differ:"; show one2; }
+same mpi2 one1 2e-3 && ok "2 ranks x 1 thread ~ 1 process x 1 thread (largest difference $(cat "$tmp/worst"), tolerance 2e-3)" ||
+    { bad "2 ranks vs 1 process x 1 thread differ beyond 2e-3:"; show one1; }
+
+# ------------------------------------------------------------------ the network path
+[ "$quick" -eq 1 ] || {
+run tcp "${MPIRUN[@]}" --mca btl tcp,self -np 2 "$CT" "${FLAGS[@]}" --threads 1
+[ "$rc" -eq 0 ] && same tcp one2 2e-3 &&
+    ok "over TCP (--mca btl tcp,self): the same lines (largest difference $(cat "$tmp/worst"))" ||
+    { bad "over TCP: exit $rc: $(head -c 2000 "$tmp/tcp.err")"; show tcp; }
+
+# ------------------------------------------------------------------ uneven shares: 100 rows / 3
+SMALL=(train --epochs 1 --lr 0.1 --val-size 50000 --batch-size 100 --eval-batch-size 70 --quiet)
+run one3 "$CT" "${SMALL[@]}" --threads 3
+run mpi3 "${MPIRUN[@]}" -np 3 "$CT" "${SMALL[@]}" --threads 1
+[ "$rc" -eq 0 ] && same mpi3 one3 2e-3 &&
+    ok "3 ranks, batch 100 (shares 33/33/34) = 1 process x 3 threads (largest difference $(cat "$tmp/worst"))" ||
+    { bad "3 ranks: exit $rc: $(head -c 2000 "$tmp/mpi3.err")"; show mpi3; show one3; }
+}
+
+# ------------------------------------------------------------------ a mismatched launch is refused
+run seed "${MPIRUN[@]}" -np 2 bash -c 'exec "$0" train --epochs 1 --quiet --threads 1 --seed $((42 + OMPI_COMM_WORLD_RANK))' "$CT"
+if [ "$rc" -ne 0 ] && grep -q 'rank 1 was launched with different settings than rank 0 (command line: rank 0 has "--seed=42", rank 1 has "--seed=43")' "$tmp/seed.err" &&
+    ! grep -q '^Epoch' "$tmp/seed.out"; then
+    ok "--seed differing on rank 1 -> exit $rc: $(grep -m1 'rank 1 was' "$tmp/seed.err")"
+else
+    bad "mismatched --seed -> exit $rc: $(head -c 2000 "$tmp/seed.err")"
+fi
+
+# ------------------------------------------------------------------ an error on one rank ends the job
+mkdir -p "$tmp/empty"
+start=$(date +%s)
+run fail "${MPIRUN[@]}" -np 2 bash -c 'd=$1; [ "$OMPI_COMM_WORLD_RANK" = 1 ] && d=$2; exec "$0" train --epochs 5 --quiet --threads 1 --data "$d"' "$CT" "$dir" "$tmp/empty"
+took=$(($(date +%s) - start))
+if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q 'ctrain: rank 1: MNIST not found' "$tmp/fail.err" && [ "$took" -le 60 ]; then
+    ok "rank 1 without data -> the job ends, exit $rc after ${took} s: $(grep -m1 'rank 1:' "$tmp/fail.err")"
+else
+    bad "rank 1 without data -> exit $rc after ${took} s: $(head -c 2000 "$tmp/fail.err")"
+fi
+
+# ------------------------------------------------------------------ a killed rank ends the job
+"${MPIRUN[@]}" -np 2 "$CT" train --epochs 1000 --lr 0.1 --quiet --threads 1 >"$tmp/kill.out" 2>"$tmp/kill.err" &
+job=$!
+victim=""
+for _ in $(seq 1 600); do # up to 60 s until training runs (rank 0 printed its first line)
+    if grep -q '^Before training' "$tmp/kill.out"; then
+        mpirun_pid=$(pgrep -P "$job" -x mpirun || echo "$job")
+        victim=$(pgrep -P "$mpirun_pid" -x ctrain | sort -n | tail -1)
+        [ -n "$victim" ] && break
+    fi
+    kill -0 "$job" 2>/dev/null || break
+    sleep 0.1
+done
+if [ -z "$victim" ]; then
+    bad "could not find a rank to kill: $(head -c 2000 "$tmp/kill.err")"
+else
+    start=$(date +%s)
+    kill -KILL "$victim"
+    wait "$job"
+    rc=$?
+    took=$(($(date +%s) - start))
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$took" -le 30 ]; then
+        ok "SIGKILL of one rank (pid $victim) -> the job ends, exit $rc after ${took} s"
+    else
+        bad "SIGKILL of one rank -> exit $rc after ${took} s (124: hung until the timeout)"
+    fi
+    grep -m2 -E 'exited on signal|killed|Killed' "$tmp/kill.err" | sed 's/^/    | /'
+fi
+job=""
+
+echo
+if [ "$fails" -eq 0 ]; then echo "cli_mpi: all checks passed"; else echo "cli_mpi: $fails check(s) failed"; fi
+[ "$fails" -eq 0 ]

@@ -1,0 +1,110 @@
+/*
+ * dist_cli.c — `ctrain train` as one rank of `mpirun -np N ctrain train ...` (see dist_cli.h and
+ * the library's ct_dist in ctrain.h). Rank 0 does all the talking and all the writing (epoch
+ * lines, progress bar, logs, plots, checkpoints); every rank loads the same data (and the same
+ * checkpoint with --resume) and computes its share of each batch.
+ */
+#include "dist_cli.h"
+#include "args.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Flags that describe one rank's machine or rank 0's outputs: they may differ between ranks. */
+static const char *const k_per_rank_flags[] = {
+    "threads", "workers", "prefetch", "data", "data-on-device", "quiet",
+    "save", "save-every", "resume", "plot", "log",
+};
+
+/* "--flag" or "--flag=value" → is flag one of k_per_rank_flags? */
+static int per_rank_flag(const char *arg) {
+    if (strncmp(arg, "--", 2) != 0) return 0;
+    size_t len = strcspn(arg + 2, "=");
+    for (size_t i = 0; i < sizeof k_per_rank_flags / sizeof k_per_rank_flags[0]; i++)
+        if (strlen(k_per_rank_flags[i]) == len && !strncmp(arg + 2, k_per_rank_flags[i], len))
+            return 1;
+    return 0;
+}
+
+/* The command line as "--flag=value ..." fields without the per-rank flags: what must match. */
+static char *command_text(int argc, char **argv) {
+    size_t bytes = 1;
+    for (int i = 0; i < argc; i++) bytes += strlen(argv[i]) + 2;
+    char *text = malloc(bytes), *p = text;
+    if (!text) return NULL;
+    *p = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        /* a flag's value is the next word when it has no '=' and the word is not a flag */
+        int joined = !strncmp(a, "--", 2) && !strchr(a, '=') && i + 1 < argc &&
+                     strncmp(argv[i + 1], "--", 2) != 0;
+        if (!per_rank_flag(a)) {
+            p += sprintf(p, "%s%s", p == text ? "" : " ", a);
+            if (joined) p += sprintf(p, "=%s", argv[i + 1]);
+        }
+        if (joined) i++;
+    }
+    for (char *c = text; *c; c++)
+        if (*c == '\n' || *c == '\t') *c = '_';
+    return text;
+}
+
+int cli_dist_start(ct_dist **out, int quiet, int argc, char **argv) {
+    *out = NULL;
+    ct_dist *d = NULL;
+    ct_status s = ct_dist_init(&d);
+    if (s != CT_OK) return cli_lib_error(s);
+    if (!d) return CLI_EXIT_OK; /* a single process */
+    char *text = command_text(argc, argv);
+    s = text ? ct_dist_check_same(d, text, strlen(text), "command line") : CT_ERR_NOMEM;
+    free(text);
+    if (s != CT_OK) {
+        int rc = cli_dist_error(d, s);
+        ct_dist_abort(d, rc); /* returns when every rank refused together */
+        ct_dist_finalize(d);
+        return rc;
+    }
+    /* one GPU per rank on each host: the CUDA backend opens the first visible device */
+    if (ct_dist_local_size(d) > 1 && !getenv("CUDA_VISIBLE_DEVICES")) {
+        char gpu[16];
+        snprintf(gpu, sizeof gpu, "%d", ct_dist_local_rank(d));
+        setenv("CUDA_VISIBLE_DEVICES", gpu, 1);
+    }
+    if (ct_dist_rank(d) != 0) {
+        fflush(stdout);
+        if (!freopen("/dev/null", "w", stdout)) { /* then it prints; harmless */ }
+    } else if (!quiet) {
+        printf("Ranks: %s; each computes 1/%d of every batch (--threads is per rank)\n",
+               ct_dist_description(d), ct_dist_size(d));
+        fflush(stdout);
+    }
+    *out = d;
+    return CLI_EXIT_OK;
+}
+
+int cli_dist_error(ct_dist *d, int status) {
+    if (ct_dist_rank(d) == 0) return cli_lib_error(status);
+    if (ct_dist_error_shared(d)) return CLI_EXIT_ERROR; /* rank 0 says it */
+    const char *msg = ct_last_error();
+    if (!msg || !*msg) msg = ct_status_name((ct_status)status);
+    fprintf(stderr, "ctrain: rank %d: ", ct_dist_rank(d));
+    for (const char *p = msg; *p; p++) fputc(*p == '\n' || *p == '\r' ? ' ' : *p, stderr);
+    fputc('\n', stderr);
+    return CLI_EXIT_ERROR;
+}
+
+int cli_dist_missing_data(ct_dist *d, const char *dir) {
+    fprintf(stderr, "ctrain: rank %d: MNIST not found in %s; under mpirun every rank would fetch "
+            "it at once: run `ctrain data fetch mnist` on every host first\n", ct_dist_rank(d), dir);
+    return CLI_EXIT_ERROR;
+}
+
+int cli_dist_end(ct_dist *d, int rc) {
+    if (!d) return rc;
+    fflush(stdout);
+    fflush(stderr);
+    if (rc == CLI_EXIT_ERROR) ct_dist_abort(d, rc); /* returns when the failure was shared */
+    ct_dist_finalize(d);
+    return rc;
+}

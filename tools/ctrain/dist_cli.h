@@ -1,0 +1,29 @@
+/*
+ * dist_cli.h — `mpirun -np N ctrain train ...`: what the command does as one rank of a
+ * data-parallel job (dist_cli.c). A plain run (no mpirun) gets a NULL ct_dist and none of this
+ * changes anything.
+ */
+#ifndef CTRAIN_CLI_DIST_H
+#define CTRAIN_CLI_DIST_H
+
+#include "ctrain.h"
+
+/* Joins the job when launched by an MPI launcher (ct_dist_init), checks that every rank got the
+ * same command line (flags that only describe this rank's machine may differ: --threads,
+ * --workers, --prefetch, --data, --data-on-device, --quiet and rank 0's outputs --save,
+ * --save-every, --resume, --plot, --log), points each rank of a host at its own GPU
+ * (CUDA_VISIBLE_DEVICES = local rank, unless set), and on ranks other than 0 sends stdout to
+ * /dev/null: only rank 0 prints results. Rank 0 prints a "Ranks:" line unless quiet. Returns
+ * CLI_EXIT_OK, or CLI_EXIT_ERROR after printing the error (and leaving the job). */
+int cli_dist_start(ct_dist **out, int quiet, int argc, char **argv);
+/* cli_lib_error for a rank: rank 0 (or a single process) prints "ctrain: <message>", another
+ * rank "ctrain: rank R: <message>" unless every rank failed the same check (then only rank 0
+ * speaks). Returns CLI_EXIT_ERROR. */
+int cli_dist_error(ct_dist *d, int status);
+/* MISSING data under mpirun: every rank would fetch at once; says to fetch first, returns 1. */
+int cli_dist_missing_data(ct_dist *d, const char *dir);
+/* Leaves the job and returns rc; after an error that the other ranks may not have seen
+ * (rc == CLI_EXIT_ERROR), ends the whole job at once instead (MPI_Abort with exit code 1). */
+int cli_dist_end(ct_dist *d, int rc);
+
+#endif /* CTRAIN_CLI_DIST_H */
