@@ -6,8 +6,9 @@
 #include "dist/dist.h"
 #include "core/core.h"
 
-#define CT_NO_MPI_REASON \
-    "built without MPI (CMake found no MPI; install libopenmpi-dev and openmpi-bin, then rebuild)"
+#define CT_NO_MPI_REASON                                                                       \
+    "built without MPI (CTRAIN_MPI=OFF, or no MPI found: install Debian's libopenmpi-dev and "  \
+    "openmpi-bin, then rebuild)"
 
 const char *ct_dist_transport_unavailable(void) { return CT_NO_MPI_REASON; }
 
