@@ -78,9 +78,24 @@ run data --help
     bad "ctrain data --help -> exit $rc"
 run devices --help
 [ "$rc" -eq 0 ] && ok "ctrain devices --help -> exit 0" || bad "ctrain devices --help -> exit $rc"
+for c in eval predict show; do
+    run $c --help
+    [ "$rc" -eq 0 ] && grep -q -- '--model' <<<"$out" && ok "ctrain $c --help -> exit 0" ||
+        bad "ctrain $c --help -> exit $rc"
+    run help $c
+    [ "$rc" -eq 0 ] && grep -q "usage: ctrain $c" <<<"$out" && ok "ctrain help $c" || bad "ctrain help $c -> exit $rc"
+done
+run --help
+for c in eval predict show; do
+    grep -q "^  $c " <<<"$out" && ok "ctrain --help lists $c" || bad "ctrain --help lacks $c"
+done
+run train --help
+missing=""
+for f in save save-every resume plot log; do grep -qe "--$f\b" <<<"$out" || missing="$missing --$f"; done
+[ -z "$missing" ] && ok "train --help documents the checkpoint flags" || bad "train --help lacks:$missing"
 
 # ------------------------------------------------------------------ unknown commands and flags
-expect_usage '"eval"' eval
+expect_usage '"evaluate"' evaluate
 expect_usage '"frobnicate"' frobnicate
 expect_usage '--bogus' --bogus
 expect_usage '--bogus' train --bogus
@@ -135,6 +150,34 @@ expect_usage '--schedule' train --schedule ''
 expect_usage '--schedule' train --schedule "$(printf '1@0.1,%.0s' {1..16})1@0.1"
 expect_usage '--schedule' train --schedule 1@0.1 --epochs 3
 expect_usage '--hidden' train --model 'flatten,linear(10)' --hidden 8
+expect_usage '--save-every' train --save-every -1
+expect_usage '--save' train --save ''
+expect_usage '--model' eval
+expect_usage '--model' predict x.png
+expect_usage 'no IMAGE' predict --model m
+expect_usage '--invert' predict --model m --invert maybe x.png
+expect_usage '--fit' predict --model m --fit crop x.png
+expect_usage '--top' predict --model m --top 0 x.png
+expect_usage '--dataset' eval --model m --dataset imagenet
+expect_usage '--count' show --count 0
+expect_usage '--count' show --count 5000
+expect_usage '--wrong' show --wrong
+expect_usage '--part' show --part val
+expect_usage '"stray"' eval --model m stray
+
+# ------------------------------------------------------------------ files that are not there
+run train --resume "$tmp/nothing-here"
+if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -q 'nothing-here/train_state.safetensors' <<<"$err"; then
+    ok "train --resume MISSING -> exit 1, one line naming the file"
+else
+    bad "train --resume MISSING -> exit $rc, stderr: $err"
+fi
+run predict --model "$tmp/nothing-here" x.png
+if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -q 'nothing-here' <<<"$err"; then
+    ok "predict --model MISSING -> exit 1, one line naming the file"
+else
+    bad "predict --model MISSING -> exit $rc, stderr: $err"
+fi
 
 echo
 if [ "$fails" -eq 0 ]; then echo "cli_usage: all checks passed"; else echo "cli_usage: $fails check(s) failed"; fi

@@ -8,11 +8,12 @@
  *                                  the optimizer's state ("optimizer." + name + ".momentum_buffer"),
  *                                  and in its metadata the fit position, step count, training
  *                                  configuration and history
- * Tensor names: each layer with parameters is named kindN (linear1, conv2, batchnorm3: N counts
- * the layers with parameters of that kind... as the model names them, see ct_model_tensor_info)
- * and its tensors are NAME.weight and NAME.bias in PyTorch's layout — linear (out, in), conv
- * (out, in, kh, kw) — plus, for batch norm, the buffers NAME.running_mean, NAME.running_var and
- * NAME.num_batches_tracked (I64 scalar).
+ * Tensor names: each layer with parameters is named kindN, the Nth layer of that kind in the
+ * spec (linear1, linear2, conv1, batchnorm1), and its tensors are NAME.weight and NAME.bias in
+ * PyTorch's layout — linear (out, in), conv (out, in, k, k), batchnorm (C) — plus, for batch
+ * norm, the buffers NAME.running_mean (C), NAME.running_var (C) and NAME.num_batches_tracked
+ * (I64, a scalar). A module whose attributes carry these names loads them with
+ * load_state_dict; the tutorial's Mnistmodel (linear1, linear2) does as it is.
  *
  * Every file is written atomically: DIR/.NAME.tmp.PID, fsync, rename over NAME, fsync DIR. A
  * process killed at any moment leaves the previous file whole. (Test hook: the environment
@@ -36,20 +37,27 @@ extern "C" {
 #define CT_TENSOR_MAX_DIMS 8
 #define CT_TENSOR_NAME_BYTES 128
 
+typedef enum {
+    CT_TENSOR_PARAM = 0, /* a slice of the parameters (F32) */
+    CT_TENSOR_BUFFER,    /* a slice of the buffers: batch norm's running statistics (F32) */
+    CT_TENSOR_COUNTER    /* batch norm's num_batches_tracked: an I64 scalar */
+} ct_tensor_kind;
+
 typedef struct {
     char name[CT_TENSOR_NAME_BYTES]; /* "linear1.weight" */
     int ndim;                        /* 0 for a scalar */
     int64_t shape[CT_TENSOR_MAX_DIMS];
-    int64_t offset;                  /* first float in the model's parameter (or buffer) area */
+    int64_t offset;                  /* first float in the parameters (or the buffers) */
     int64_t count;                   /* elements */
-    int is_buffer;                   /* 1: a buffer (running statistics), not a parameter */
+    ct_tensor_kind kind;
+    int layer;                       /* the layer it belongs to (0-based position) */
 } ct_tensor_info;
 
 /* The expanded layer string and the per-sample input shape the model was built for. */
 const char *ct_model_spec(const ct_model *m);
 void ct_model_input_shape(const ct_model *m, int *c, int *h, int *w);
-/* Tensors of the model's state_dict, in layer order (parameters of every layer, then its
- * buffers). */
+/* Tensors of the model's state_dict, in layer order (each layer's parameters, then its
+ * buffers), as PyTorch's state_dict orders them. */
 int ct_model_tensor_count(const ct_model *m);
 ct_status ct_model_tensor_info(const ct_model *m, int i, ct_tensor_info *out);
 

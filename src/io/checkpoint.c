@@ -27,8 +27,53 @@ void ct_tensor_list_free(ct_tensor_list *l) {
     memset(l, 0, sizeof *l);
 }
 
-ct_status ct_tensor_list_model(const ct_model *m, const float *params, const char *prefix,
-                               ct_tensor_list *out) {
+ct_status ct_host_state_get(const ct_model *m, ct_host_state *hs) {
+    memset(hs, 0, sizeof *hs);
+    hs->params = ct_malloc((size_t)(m->n_params ? m->n_params : 1) * sizeof(float), "parameters");
+    hs->counters = ct_calloc((size_t)m->n_layers + 1, sizeof(int64_t), "counters");
+    if (m->n_buffers)
+        hs->buffers = ct_malloc((size_t)m->n_buffers * sizeof(float), "buffers");
+    if (!hs->params || !hs->counters || (m->n_buffers && !hs->buffers)) {
+        ct_host_state_free(hs);
+        return CT_ERR_NOMEM;
+    }
+    ct_status s = ct_model_get_params(m, hs->params);
+    if (s == CT_OK && m->n_buffers)
+        s = m->b->d2h(m->b, hs->buffers, m->buffers, (size_t)m->n_buffers * sizeof(float));
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].ops == &ct_batchnorm_ops) hs->counters[i] = m->layers[i].cfg.bn.batches_tracked;
+    if (s != CT_OK) ct_host_state_free(hs);
+    return s;
+}
+
+ct_status ct_host_state_set(ct_model *m, const ct_host_state *hs) {
+    CT_TRY(ct_model_set_params(m, hs->params));
+    if (m->n_buffers)
+        CT_TRY(m->b->h2d(m->b, m->buffers, hs->buffers, (size_t)m->n_buffers * sizeof(float)));
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].ops == &ct_batchnorm_ops) m->layers[i].cfg.bn.batches_tracked = hs->counters[i];
+    return CT_OK;
+}
+
+void ct_host_state_free(ct_host_state *hs) {
+    free(hs->params);
+    free(hs->buffers);
+    free(hs->counters);
+    memset(hs, 0, sizeof *hs);
+}
+
+/* Where tensor t's data lives in hs. */
+static void *tensor_data(const ct_host_state *hs, const ct_tensor_info *t) {
+    switch (t->kind) {
+    case CT_TENSOR_PARAM: return hs->params + t->offset;
+    case CT_TENSOR_BUFFER: return hs->buffers + t->offset;
+    case CT_TENSOR_COUNTER: return hs->counters + t->layer;
+    }
+    return NULL;
+}
+
+ct_status ct_tensor_list_model(const ct_model *m, const ct_host_state *hs, const char *prefix,
+                               int params_only, ct_tensor_list *out) {
     memset(out, 0, sizeof *out);
     int n = ct_model_tensor_count(m);
     out->info = ct_calloc((size_t)(n ? n : 1), sizeof *out->info, "tensor list");
@@ -38,19 +83,24 @@ ct_status ct_tensor_list_model(const ct_model *m, const float *params, const cha
         ct_tensor_list_free(out);
         return CT_ERR_NOMEM;
     }
+    int k = 0;
     for (int i = 0; i < n; i++) {
-        ct_status s = ct_model_tensor_info(m, i, &out->info[i]);
+        ct_tensor_info *info = &out->info[k];
+        ct_status s = ct_model_tensor_info(m, i, info);
         if (s) {
             ct_tensor_list_free(out);
             return s;
         }
-        char *name = out->names + (size_t)i * CT_LIST_NAME_BYTES;
-        snprintf(name, CT_LIST_NAME_BYTES, "%s%s", prefix, out->info[i].name);
-        out->t[i] = (ct_st_tensor){.name = name, .dtype = "F32", .ndim = out->info[i].ndim,
-                                   .shape = out->info[i].shape,
-                                   .data = params + out->info[i].offset};
+        if (params_only && info->kind != CT_TENSOR_PARAM) continue;
+        char *name = out->names + (size_t)k * CT_LIST_NAME_BYTES;
+        snprintf(name, CT_LIST_NAME_BYTES, "%s%s", prefix, info->name);
+        out->t[k] = (ct_st_tensor){.name = name,
+                                   .dtype = info->kind == CT_TENSOR_COUNTER ? "I64" : "F32",
+                                   .ndim = info->ndim, .shape = info->shape,
+                                   .data = tensor_data(hs, info)};
+        k++;
     }
-    out->n = n;
+    out->n = k;
     return CT_OK;
 }
 
@@ -82,14 +132,13 @@ int ct_model_meta(const ct_model *m, char (*buf)[CT_META_VALUE_BYTES], ct_meta *
 ct_status ct_save_model(const ct_model *m, const char *path, const ct_meta *extra, int n_extra) {
     if (n_extra < 0 || (n_extra > 0 && !extra))
         return ct_fail(CT_ERR_INVALID, "%s: bad metadata list", path);
-    int64_t np = ct_model_param_count(m);
-    float *host = ct_malloc((size_t)(np ? np : 1) * sizeof(float), "parameters to save");
-    if (!host) return CT_ERR_NOMEM;
+    ct_host_state hs;
+    CT_TRY(ct_host_state_get(m, &hs));
     ct_meta *meta = ct_calloc((size_t)n_extra + CT_MODEL_META_MAX + 1, sizeof *meta, "metadata");
     ct_tensor_list l = {0};
     char buf[CT_MODEL_META_MAX][CT_META_VALUE_BYTES];
-    ct_status s = meta ? ct_model_get_params(m, host) : CT_ERR_NOMEM;
-    if (s == CT_OK) s = ct_tensor_list_model(m, host, "", &l);
+    ct_status s = meta ? CT_OK : CT_ERR_NOMEM;
+    if (s == CT_OK) s = ct_tensor_list_model(m, &hs, "", 0, &l);
     if (s == CT_OK) {
         int n = 0;
         meta[n++] = (ct_meta){"format", "pt"};
@@ -99,7 +148,7 @@ ct_status ct_save_model(const ct_model *m, const char *path, const ct_meta *extr
     }
     ct_tensor_list_free(&l);
     free(meta);
-    free(host);
+    ct_host_state_free(&hs);
     return s;
 }
 
@@ -109,11 +158,10 @@ ct_status ct_save_model(const ct_model *m, const char *path, const ct_meta *extr
 ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const char *prefix) {
     if (!prefix) prefix = "";
     size_t plen = strlen(prefix);
-    int64_t np = ct_model_param_count(m);
-    float *host = ct_malloc((size_t)(np ? np : 1) * sizeof(float), "parameters to load");
-    if (!host) return CT_ERR_NOMEM;
+    ct_host_state hs;
+    CT_TRY(ct_host_state_get(m, &hs)); /* every value is overwritten below */
     ct_tensor_list l = {0};
-    ct_status s = ct_tensor_list_model(m, host, prefix, &l);
+    ct_status s = ct_tensor_list_model(m, &hs, prefix, 0, &l);
     for (int i = 0; i < l.n && s == CT_OK; i++) {
         int k = ct_checkpoint_find(c, l.t[i].name);
         if (k < 0) {
@@ -122,9 +170,9 @@ ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const c
             break;
         }
         const ct_st_entry *e = &c->t[k];
-        if (strcmp(e->dtype, "F32") != 0) {
-            s = ct_fail(CT_ERR_FORMAT, "%s: tensor %s has dtype %s; ctrain reads F32", c->path,
-                        e->name, e->dtype);
+        if (strcmp(e->dtype, l.t[i].dtype) != 0) {
+            s = ct_fail(CT_ERR_FORMAT, "%s: tensor %s has dtype %s; ctrain reads %s", c->path,
+                        e->name, e->dtype, l.t[i].dtype);
             break;
         }
         int same = e->ndim == l.info[i].ndim;
@@ -137,7 +185,9 @@ ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const c
                         c->path, e->name, got, ct_model_spec(m), want);
             break;
         }
-        memcpy(host + l.info[i].offset, c->data + e->begin, (size_t)l.info[i].count * sizeof(float));
+        memcpy((void *)l.t[i].data, c->data + e->begin, (size_t)(e->end - e->begin));
+        if (l.info[i].kind == CT_TENSOR_COUNTER && hs.counters[l.info[i].layer] < 0)
+            s = ct_fail(CT_ERR_FORMAT, "%s: tensor %s is negative", c->path, e->name);
     }
     /* strict, like load_state_dict(strict=True): no tensor of the file may be left over */
     for (int k = 0; k < c->n && s == CT_OK; k++) {
@@ -148,9 +198,9 @@ ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const c
             s = ct_fail(CT_ERR_FORMAT, "%s: unexpected tensor %s (the model \"%s\" has no such "
                         "tensor)", c->path, c->t[k].name, ct_model_spec(m));
     }
-    if (s == CT_OK) s = ct_model_set_params(m, host);
+    if (s == CT_OK) s = ct_host_state_set(m, &hs);
     ct_tensor_list_free(&l);
-    free(host);
+    ct_host_state_free(&hs);
     return s;
 }
 

@@ -13,6 +13,19 @@
 #define CT_META_VALUE_BYTES 64
 #define CT_TRAIN_STATE_FORMAT "ctrain-train-state"     /* metadata "format" of a train state */
 
+/* The model's state on the host: what a checkpoint holds. */
+typedef struct {
+    float *params;      /* (n_params) */
+    float *buffers;     /* (n_buffers), NULL when none */
+    int64_t *counters;  /* (n_layers): batch norm's num_batches_tracked per layer */
+} ct_host_state;
+
+/* Allocates and fills hs from the model (device to host). */
+ct_status ct_host_state_get(const ct_model *m, ct_host_state *hs);
+/* Copies hs into the model (host to device). */
+ct_status ct_host_state_set(ct_model *m, const ct_host_state *hs);
+void ct_host_state_free(ct_host_state *hs);
+
 typedef struct {
     ct_st_tensor *t;      /* (n) names point into names, data into the caller's buffer */
     ct_tensor_info *info; /* (n) */
@@ -20,9 +33,10 @@ typedef struct {
     int n;
 } ct_tensor_list;
 
-/* The model's tensors named PREFIX + name, with data at params + offset. */
-ct_status ct_tensor_list_model(const ct_model *m, const float *params, const char *prefix,
-                               ct_tensor_list *out);
+/* The model's tensors named PREFIX + name, with their data in hs; params_only: only the
+ * parameters (for optimizer state laid out like them: hs->params is then that state). */
+ct_status ct_tensor_list_model(const ct_model *m, const ct_host_state *hs, const char *prefix,
+                               int params_only, ct_tensor_list *out);
 void ct_tensor_list_free(ct_tensor_list *l);
 
 /* ctrain_version, model_spec, input_shape, classes, param_count into out (values in buf);

@@ -4,10 +4,12 @@
  * The scheme (the model names each layer with parameters kindN, model.c):
  *     linear:    NAME.weight (out, in)         NAME.bias (out)
  *     conv:      NAME.weight (out, in, k, k)   NAME.bias (out)
- *     batchnorm: NAME.weight (C)               NAME.bias (C)
- * Parameters are stored weight then bias in the model's one buffer, so each tensor is a slice of
- * it. A kind with parameters that is not listed here gets one flat tensor NAME.params, which
- * ctrain reads back but PyTorch has no name for: add the kind here when adding such a layer.
+ *     batchnorm: NAME.weight (C)  NAME.bias (C)  and the buffers NAME.running_mean (C),
+ *                NAME.running_var (C), NAME.num_batches_tracked (I64 scalar)
+ * Parameters are stored weight then bias in the model's one buffer, buffers in its buffer area,
+ * so each tensor is a slice of one of them. A kind with parameters that is not listed here gets
+ * one flat tensor NAME.params, which ctrain reads back but PyTorch has no name for: add the kind
+ * here when adding such a layer.
  */
 #include "nn/model.h"
 
@@ -16,7 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define LAYER_MAX_TENSORS 4
+#define LAYER_MAX_TENSORS 8
 
 const char *ct_model_spec(const ct_model *m) { return m->spec; }
 
@@ -26,8 +28,8 @@ void ct_model_input_shape(const ct_model *m, int *c, int *h, int *w) {
     *w = m->in_w;
 }
 
-static void set(ct_tensor_info *t, const ct_layer *l, const char *what, int64_t offset,
-                int ndim, const int64_t *shape) {
+static void set(ct_tensor_info *t, const ct_layer *l, const char *what, ct_tensor_kind kind,
+                int64_t offset, int ndim, const int64_t *shape) {
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s.%s", l->name, what);
     t->ndim = ndim;
@@ -37,38 +39,39 @@ static void set(ct_tensor_info *t, const ct_layer *l, const char *what, int64_t 
         t->count *= shape[d];
     }
     t->offset = offset;
-}
-
-static int kind_is(const ct_layer *l, const char *a, const char *b) {
-    const char *k = l->ops->kind;
-    return !strcmp(k, a) || (b && !strcmp(k, b));
+    t->kind = kind;
+    t->layer = l->index;
 }
 
 /* The tensors of layer l (at most LAYER_MAX_TENSORS) into out; returns how many. */
 static int layer_tensors(const ct_layer *l, ct_tensor_info *out) {
-    if (l->n_params <= 0) return 0;
     int64_t n = l->n_params, o = l->out_c, in = ct_layer_in_size(l), off = l->offset;
-    if (kind_is(l, "linear", NULL) && n == o * in + o) {
-        set(&out[0], l, "weight", off, 2, (int64_t[]){o, in});
-        set(&out[1], l, "bias", off + o * in, 1, (int64_t[]){o});
+    if (l->ops == &ct_linear_ops && n == o * in + o) {
+        set(&out[0], l, "weight", CT_TENSOR_PARAM, off, 2, (int64_t[]){o, in});
+        set(&out[1], l, "bias", CT_TENSOR_PARAM, off + o * in, 1, (int64_t[]){o});
         return 2;
     }
-    if (kind_is(l, "conv", "conv2d") && o > 0 && l->in_c > 0 && (n - o) % (o * l->in_c) == 0) {
-        int64_t kk = (n - o) / (o * l->in_c), k = 1;
-        while (k * k < kk) k++;
-        if (k * k == kk) {
-            set(&out[0], l, "weight", off, 4, (int64_t[]){o, l->in_c, k, k});
-            set(&out[1], l, "bias", off + n - o, 1, (int64_t[]){o});
-            return 2;
-        }
-    }
-    if (strncmp(l->ops->kind, "batchnorm", 9) == 0 && n == 2 * o) {
-        set(&out[0], l, "weight", off, 1, (int64_t[]){o});
-        set(&out[1], l, "bias", off + o, 1, (int64_t[]){o});
+    int64_t k = l->cfg.conv.kernel;
+    if (l->ops == &ct_conv2d_ops && n == o * l->in_c * k * k + o) {
+        set(&out[0], l, "weight", CT_TENSOR_PARAM, off, 4, (int64_t[]){o, l->in_c, k, k});
+        set(&out[1], l, "bias", CT_TENSOR_PARAM, off + n - o, 1, (int64_t[]){o});
         return 2;
     }
-    set(&out[0], l, "params", off, 1, (int64_t[]){n});
-    return 1;
+    int64_t c = l->in_c;
+    if (l->ops == &ct_batchnorm_ops && n == 2 * c && l->n_buffers == 2 * c) {
+        set(&out[0], l, "weight", CT_TENSOR_PARAM, off, 1, (int64_t[]){c});
+        set(&out[1], l, "bias", CT_TENSOR_PARAM, off + c, 1, (int64_t[]){c});
+        set(&out[2], l, "running_mean", CT_TENSOR_BUFFER, l->buf_offset, 1, (int64_t[]){c});
+        set(&out[3], l, "running_var", CT_TENSOR_BUFFER, l->buf_offset + c, 1, (int64_t[]){c});
+        set(&out[4], l, "num_batches_tracked", CT_TENSOR_COUNTER, 0, 0, NULL);
+        return 5;
+    }
+    int k_out = 0;
+    if (n > 0) set(&out[k_out++], l, "params", CT_TENSOR_PARAM, off, 1, (int64_t[]){n});
+    if (l->n_buffers > 0)
+        set(&out[k_out++], l, "buffers", CT_TENSOR_BUFFER, l->buf_offset, 1,
+            (int64_t[]){l->n_buffers});
+    return k_out;
 }
 
 int ct_model_tensor_count(const ct_model *m) {
@@ -83,7 +86,7 @@ ct_status ct_model_tensor_info(const ct_model *m, int i, ct_tensor_info *out) {
     ct_tensor_info t[LAYER_MAX_TENSORS];
     for (int k = 0; k < m->n_layers; k++) {
         int n = layer_tensors(&m->layers[k], t);
-        if (i < at + n) {
+        if (i >= 0 && i < at + n) {
             *out = t[i - at];
             return CT_OK;
         }

@@ -11,7 +11,9 @@
  *     position          {"epoch": E, "batch": B, "loss_sum": L, "correct": C, "seconds": S}
  *     optimizer_steps   "N"
  *     optimizer_state   {"count": N, "slots": ["momentum_buffer"]}
- *     config            {"phases": [[5, 0.5], [5, 0.1]], "batch_size": 128, ..., "seed": "42"}
+ *     config            {"phases": [[5, 0.5], [5, 0.1]], "batch_size": 128, ..., "seed": "42",
+ *                        "optimizer": 0, "schedule": 0, ..., "clip_norm": 0} (every field of
+ *                        ct_train_config but resume; enums as numbers)
  *     history           {"before": {"loss": ..., "accuracy": ..., "count": ...} | null,
  *                        "epochs": [{"epoch": 0, ... as ct_epoch_json, "val_count": N}, ...]}
  *     + the caller's extra entries (the tool's options: dataset, val_size, ...)
@@ -53,8 +55,23 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
     ct_jw_float(j, c->momentum);
     ct_jw_key(j, 0, "weight_decay");
     ct_jw_float(j, c->weight_decay);
-    ct_jw_printf(j, ", \"nesterov\": %d, \"seed\": \"%llu\"}", c->nesterov,
+    ct_jw_printf(j, ", \"nesterov\": %d, \"seed\": \"%llu\"", c->nesterov,
                  (unsigned long long)c->seed);
+    /* optimizer, schedule, warm-up and clipping (enums as their numbers) */
+    ct_jw_printf(j, ", \"optimizer\": %d, \"schedule\": %d, \"step_size\": %d, "
+                 "\"warmup_steps\": %d, \"warmup_epochs\": %d", (int)c->optimizer,
+                 (int)c->schedule, c->step_size, c->warmup_steps, c->warmup_epochs);
+    const struct { const char *key; float v; } floats[] = {
+        {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
+        {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
+        {"final_div_factor", c->final_div_factor},
+        {"warmup_start_factor", c->warmup_start_factor}, {"clip_norm", c->clip_norm},
+    };
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
+        ct_jw_key(j, 0, floats[i].key);
+        ct_jw_float(j, floats[i].v);
+    }
+    ct_jw_raw(j, "}", 1);
 }
 
 static void history_json(ct_jsonw *j, const ct_train_state *st) {
@@ -82,7 +99,8 @@ ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_trai
         return ct_fail(CT_ERR_INVALID, "%s: bad train state arguments", path);
     int64_t np = ct_model_param_count(m), count = ct_model_optimizer_state_count(m), steps = 0;
     int k = np > 0 && count > 0 && count % np == 0 && count / np <= MAX_SLOTS ? (int)(count / np) : 0;
-    float *params = ct_malloc((size_t)(np ? np : 1) * sizeof(float), "parameters to save");
+    ct_host_state hs;
+    CT_TRY(ct_host_state_get(m, &hs));
     float *state = ct_malloc((size_t)(count ? count : 1) * sizeof(float), "optimizer state");
     ct_tensor_list lp = {0}, ls[MAX_SLOTS];
     memset(ls, 0, sizeof ls);
@@ -93,16 +111,16 @@ ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_trai
     ct_jw_init(&jcfg);
     ct_jw_init(&jhist);
     ct_jw_init(&jopt);
-    ct_status s = params && state && meta ? CT_OK : CT_ERR_NOMEM;
-    if (s == CT_OK) s = ct_model_get_params(m, params);
+    ct_status s = state && meta ? CT_OK : CT_ERR_NOMEM;
     if (s == CT_OK) s = ct_model_get_optimizer_state(m, state, &steps);
-    if (s == CT_OK) s = ct_tensor_list_model(m, params, "model.", &lp);
+    if (s == CT_OK) s = ct_tensor_list_model(m, &hs, "model.", 0, &lp);
     int n_all = lp.n;
     char slot_buf[MAX_SLOTS][16];
     for (int j = 0; j < k && s == CT_OK; j++) {
         char prefix[32];
         snprintf(prefix, sizeof prefix, "optimizer.");
-        s = ct_tensor_list_model(m, state + (int64_t)j * np, prefix, &ls[j]);
+        ct_host_state view = {.params = state + (int64_t)j * np};
+        s = ct_tensor_list_model(m, &view, prefix, 1, &ls[j]);
         /* "optimizer.NAME" → "optimizer.NAME.SLOT" */
         const char *slot = slot_name(k, j, slot_buf[j], sizeof slot_buf[j]);
         for (int i = 0; s == CT_OK && i < ls[j].n; i++) {
@@ -168,7 +186,7 @@ ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_trai
     free(all);
     free(meta);
     free(state);
-    free(params);
+    ct_host_state_free(&hs);
     return s;
 }
 
@@ -252,6 +270,24 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     NEED_DOUBLE(o, "weight_decay", wd, what);
     cfg->momentum = (float)mom;
     cfg->weight_decay = (float)wd;
+    /* optimizer, schedule, warm-up, clipping: absent in older files (then 0: the defaults) */
+    long long v;
+    if (get_int(o, "optimizer", 0, CT_ADAMW, &v)) cfg->optimizer = (ct_optimizer_kind)v;
+    if (get_int(o, "schedule", 0, CT_SCHED_ONECYCLE, &v)) cfg->schedule = (ct_schedule_kind)v;
+    if (get_int(o, "step_size", 0, INT32_MAX, &v)) cfg->step_size = (int)v;
+    if (get_int(o, "warmup_steps", 0, INT32_MAX, &v)) cfg->warmup_steps = (int)v;
+    if (get_int(o, "warmup_epochs", 0, INT32_MAX, &v)) cfg->warmup_epochs = (int)v;
+    struct { const char *key; float *dst; } floats[] = {
+        {"beta1", &cfg->beta1}, {"beta2", &cfg->beta2}, {"eps", &cfg->eps},
+        {"gamma", &cfg->gamma}, {"eta_min", &cfg->eta_min}, {"pct_start", &cfg->pct_start},
+        {"div_factor", &cfg->div_factor}, {"final_div_factor", &cfg->final_div_factor},
+        {"warmup_start_factor", &cfg->warmup_start_factor}, {"clip_norm", &cfg->clip_norm},
+    };
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
+        double d;
+        if (json_object_get(o, floats[i].key) && get_double(o, floats[i].key, &d) && isfinite(d))
+            *floats[i].dst = (float)d;
+    }
     const json_t *seed = json_object_get(o, "seed");
     char *end;
     if (!json_is_string(seed) || !*json_string_value(seed) ||
@@ -335,7 +371,8 @@ static ct_status load_optimizer(const ct_checkpoint *c, ct_model *m, const json_
     for (int j = 0; j < k && s == CT_OK; j++) {
         const char *slot = json_string_value(json_array_get(slots, (size_t)j));
         if (!slot) s = BAD("%s: optimizer_state: slot %d is not a string", c->path, j);
-        if (s == CT_OK) s = ct_tensor_list_model(m, state + (int64_t)j * np, "", &l);
+        ct_host_state view = {.params = state + (int64_t)j * np};
+        if (s == CT_OK) s = ct_tensor_list_model(m, &view, "", 1, &l);
         for (int i = 0; i < l.n && s == CT_OK; i++) {
             char name[CT_LIST_NAME_BYTES + 64];
             snprintf(name, sizeof name, "optimizer.%s.%s", l.info[i].name, slot);

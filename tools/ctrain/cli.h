@@ -8,19 +8,57 @@
 #ifndef CTRAIN_CLI_H
 #define CTRAIN_CLI_H
 
-#include <stdio.h>
+#include "args.h"
 
-#ifndef CTRAIN_VERSION_STRING
-#define CTRAIN_VERSION_STRING "0.1.0" /* keep in step with project(VERSION) in CMakeLists.txt */
-#endif
+#include "ctrain.h"
+#include "ctrain/io.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 int cmd_train(int argc, char **argv);   /* train_cmd.c */
+int cmd_eval(int argc, char **argv);    /* eval_cmd.c */
+int cmd_predict(int argc, char **argv); /* eval_cmd.c */
+int cmd_show(int argc, char **argv);    /* show_cmd.c */
 int cmd_data(int argc, char **argv);    /* data_cmd.c */
 int cmd_devices(int argc, char **argv); /* data_cmd.c */
 
 void train_help(FILE *f);
+void eval_help(FILE *f);
+void predict_help(FILE *f);
+void show_help(FILE *f);
 void data_help(FILE *f);
 void devices_help(FILE *f);
+
+/* A saved model opened for use (model_io.c). */
+typedef struct {
+    char path[PATH_MAX]; /* the .safetensors file */
+    ct_backend *b;
+    ct_checkpoint *ck;   /* its metadata stays readable */
+    ct_model *m;
+} cli_model;
+
+/* DIR → DIR/model.safetensors; a file stays as it is. */
+void cli_model_file(const char *arg, char *out, size_t bytes);
+/* Opens the model saved at arg (a folder or a file) on a device; spec (may be NULL) and the
+ * input shape are used when the file does not record them. Prints the error and returns
+ * CLI_EXIT_ERROR on failure. */
+int cli_open_model(const char *arg, const char *device, int threads, const char *spec, int in_c,
+                   int in_h, int in_w, int max_batch, cli_model *out);
+void cli_close_model(cli_model *cm);
+/* The two halves of cli_open_model: reading (and validating) the file, then building the model
+ * (which cli_close_model frees, with the file, on failure). */
+int cli_open_checkpoint(const char *arg, cli_model *out);
+int cli_build_model(cli_model *cm, const char *device, int threads, const char *spec, int in_c,
+                    int in_h, int in_w, int max_batch);
+/* Loads part ("train" or "test") of a dataset (mnist), fetching it when missing. Prints the
+ * error and returns non-zero on failure. */
+int cli_load_dataset(const char *dataset, const char *data_dir, const char *part,
+                     ct_dataset **out);
+/* Images first..first+n of ds as model inputs (pixel / 255), malloc'd; NULL (message printed)
+ * when out of memory. */
+float *cli_dataset_inputs(const ct_dataset *ds, int64_t first, int64_t n);
 
 /* 1 when the four MNIST files (raw or .gz) are in dir. */
 int mnist_files_present(const char *dir);

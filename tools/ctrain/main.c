@@ -2,6 +2,9 @@
  * main.c — the ctrain command-line tool: dispatch to a command, and the top-level help.
  *
  *     ctrain train [flags]        train a model (default: the PyTorch MNIST tutorial's MLP)
+ *     ctrain eval --model DIR     test-set loss, accuracy, per-class accuracy, confusion matrix
+ *     ctrain predict --model DIR IMAGE...   class probabilities of PNG/PGM images
+ *     ctrain show [--model DIR]   a grid of dataset images with labels (and predictions)
  *     ctrain devices              list the compute devices and which one "auto" picks
  *     ctrain data fetch|path      download MNIST / print where it lives
  */
@@ -12,13 +15,19 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fputs("ctrain " CTRAIN_VERSION_STRING " — train neural networks on an NVIDIA GPU, or the CPU\n"
-          "\n"
+    fprintf(f, "ctrain %s — train neural networks on an NVIDIA GPU, or the CPU\n", ct_version());
+    fputs("\n"
           "usage: ctrain <command> [flags]\n"
           "\n"
           "commands:\n"
           "  train          train a model; by default the PyTorch MNIST tutorial's MLP\n"
-          "                 (784 -> 32 -> ReLU -> 10, 5 epochs at lr 0.5 then 5 at lr 0.1)\n"
+          "                 (784 -> 32 -> ReLU -> 10, 5 epochs at lr 0.5 then 5 at lr 0.1);\n"
+          "                 --save DIR checkpoints it, --resume DIR continues it\n"
+          "  eval           a saved model on the test set: loss, accuracy, per-class accuracy\n"
+          "                 and the confusion matrix\n"
+          "  predict        the classes of PNG/PGM images by a saved model\n"
+          "  show           a grid of dataset images with their labels (and a model's\n"
+          "                 predictions, the wrong ones in red) as PNG\n"
           "  devices        list the compute devices and the one --device auto picks\n"
           "  data fetch     download MNIST (SHA-256 verified) into the data folder\n"
           "  data path      print the data folder\n"
@@ -38,7 +47,12 @@ static void usage(FILE *f) {
           "  ctrain train                          the tutorial, on the GPU when there is one\n"
           "  ctrain train --device cpu --threads 4\n"
           "  ctrain train --epochs 3 --lr 0.1 --hidden 128\n"
-          "  ctrain train --schedule 5@0.5,5@0.1,5@0.01 --momentum 0.9\n",
+          "  ctrain train --schedule 5@0.5,5@0.1,5@0.01 --momentum 0.9\n"
+          "  ctrain train --save run1 --plot run1 --log run1/log.jsonl\n"
+          "  ctrain train --resume run1 --epochs 15\n"
+          "  ctrain eval --model run1\n"
+          "  ctrain predict --model run1 digit.png\n"
+          "  ctrain show --model run1 --out grid.png\n",
           f);
 }
 
@@ -46,6 +60,12 @@ static void usage(FILE *f) {
 static int command_help(const char *cmd) {
     if (strcmp(cmd, "train") == 0)
         train_help(stdout);
+    else if (strcmp(cmd, "eval") == 0)
+        eval_help(stdout);
+    else if (strcmp(cmd, "predict") == 0)
+        predict_help(stdout);
+    else if (strcmp(cmd, "show") == 0)
+        show_help(stdout);
     else if (strcmp(cmd, "data") == 0)
         data_help(stdout);
     else if (strcmp(cmd, "devices") == 0)
@@ -67,10 +87,13 @@ int main(int argc, char **argv) {
         return CLI_EXIT_OK;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
-        printf("ctrain %s\n", CTRAIN_VERSION_STRING);
+        printf("ctrain %s\n", ct_version());
         return CLI_EXIT_OK;
     }
     if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "predict") == 0) return cmd_predict(argc - 1, argv + 1);
+    if (strcmp(cmd, "show") == 0) return cmd_show(argc - 1, argv + 1);
     if (strcmp(cmd, "devices") == 0) return cmd_devices(argc - 1, argv + 1);
     if (strcmp(cmd, "data") == 0) return cmd_data(argc - 1, argv + 1);
     if (cmd[0] == '-') return cli_usage_error(NULL, "unknown flag %s (a command comes first)", cmd);

@@ -123,8 +123,8 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     SAME_NUM("seed", seed, saved.seed, "%llu", unsigned long long);
     SAME_NUM("batch-size", batch_size, saved.batch_size, "%d", int);
     SAME_NUM("eval-batch-size", eval_batch_size, saved.eval_batch_size, "%d", int);
-    SAME_NUM("momentum", momentum, saved.momentum, "%.9g", double);
-    SAME_NUM("weight-decay", weight_decay, saved.weight_decay, "%.9g", double);
+    SAME_NUM("momentum", momentum, saved.momentum, "%g", double);
+    SAME_NUM("weight-decay", weight_decay, saved.weight_decay, "%g", double);
     if (rc == CLI_EXIT_OK && SEEN("nesterov") && !saved.nesterov)
         rc = differs(dir, "nesterov", "(on)", "Nesterov off");
     o->nesterov = saved.nesterov;

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# cli_checkpoint.sh — checkpoints in and out of ctrain, checked by an independent implementation
+# (tests/st_tool.py: Python's standard library only):
+#   - a checkpoint ctrain wrote is read by the Python reader: names, shapes, metadata; and its
+#     values give, in a pure-Python forward pass, the probabilities `ctrain predict` prints;
+#   - files the Python writer made (no metadata; or ctrain's) are evaluated by `ctrain eval` with
+#     the loss and accuracy the Python side computes;
+#   - every kind of bad file is one line on stderr naming the file, exit 1, never a crash.
+# Skips when the MNIST files are not in `ctrain data path` or python3 is missing.
+# Usage: bash tests/cli_checkpoint.sh path/to/ctrain
+set -u
+CT=${1:?usage: bash cli_checkpoint.sh path/to/ctrain}
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+fails=0
+
+ok() { echo "ok   - $*"; }
+bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+run() {
+    "$CT" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    out=$(cat "$tmp/out")
+    err=$(cat "$tmp/err")
+}
+py() { python3 "$here/st_tool.py" "$@"; }
+nlines() { printf '%s' "$1" | grep -c ''; }
+
+dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
+for f in t10k-images-idx3-ubyte t10k-labels-idx1-ubyte train-images-idx3-ubyte train-labels-idx1-ubyte; do
+    if [ ! -e "$dir/$f" ] && [ ! -e "$dir/$f.gz" ]; then
+        echo "SKIP cli_checkpoint: no MNIST in $dir (run: ctrain data fetch mnist)"
+        exit 0
+    fi
+done
+command -v python3 >/dev/null || { echo "SKIP cli_checkpoint: no python3"; exit 0; }
+
+# compare_probs EXPECTED_FILE: every "IMAGE: C (P)  top 10: c p, ..." line of $out against the
+# expected probabilities (one line of 10 per image), within 2e-4 (4 decimals are printed)
+compare_probs() {
+    python3 - "$1" "$tmp/out" <<'EOF'
+import sys
+expect = [list(map(float, l.split())) for l in open(sys.argv[1])]
+got = []
+for line in open(sys.argv[2]):
+    probs = [0.0] * 10
+    for part in line.split("top 10:")[1].replace("[inverted]", "").split(","):
+        c, p = part.split()
+        probs[int(c)] = float(p)
+    got.append(probs)
+assert len(got) == len(expect), (len(got), len(expect))
+worst = max(abs(a - b) for e, g in zip(expect, got) for a, b in zip(e, g))
+print("max difference %.6f" % worst)
+sys.exit(0 if worst <= 2e-4 else 1)
+EOF
+}
+
+# ------------------------------------------------------------------ ctrain writes, Python reads
+run train --epochs 1 --lr 0.5 --val-size 1000 --workers 0 --quiet --save "$tmp/run"
+test_line=$(grep '^test_loss' <<<"$out")
+if [ "$rc" -eq 0 ] && [ -s run/model.safetensors ] && [ -s run/train_state.safetensors ]; then
+    ok "train --save run -> model.safetensors and train_state.safetensors"
+else
+    bad "train --save -> exit $rc: $err"
+fi
+[ -z "$(ls -A run | grep -v safetensors)" ] && ok "no temporary files left in run/" || bad "left in run/: $(ls -A run)"
+py read run/model.safetensors >"$tmp/read" 2>&1
+if grep -qx 'linear1.weight F32 \[32, 784\]' "$tmp/read" && grep -qx 'linear1.bias F32 \[32\]' "$tmp/read" &&
+    grep -qx 'linear2.weight F32 \[10, 32\]' "$tmp/read" && grep -qx 'linear2.bias F32 \[10\]' "$tmp/read" &&
+    [ "$(grep -vc '^meta' "$tmp/read")" -eq 4 ]; then
+    ok "the Python reader finds the tutorial's state_dict: linear1.weight [32, 784] ... linear2.bias [10]"
+else
+    bad "Python reader: $(cat "$tmp/read")"
+fi
+acc=$(sed 's/.*test_acc: //' <<<"$test_line")
+if grep -qx 'meta model_spec = flatten,linear(32),relu,linear(10)' "$tmp/read" &&
+    grep -qx 'meta input_shape = \[1, 28, 28\]' "$tmp/read" && grep -qx 'meta format = pt' "$tmp/read" &&
+    grep -q "^meta test_acc = ${acc}" "$tmp/read" && grep -qx 'meta epoch = 1' "$tmp/read"; then
+    ok "metadata: format pt, model_spec, input_shape, epoch, test_acc $acc"
+else
+    bad "metadata: $(grep '^meta' "$tmp/read" | tr '\n' ';')"
+fi
+py read run/train_state.safetensors >"$tmp/read2" 2>&1
+grep -q '^model.linear1.weight F32 \[32, 784\]' "$tmp/read2" && grep -q '^meta position = {"epoch": 1, "batch": 0' "$tmp/read2" &&
+    grep -q '^meta config = {"phases": \[\[1, 0.5\]\]' "$tmp/read2" &&
+    ok "train state: model.* tensors, position and config in the metadata" || bad "train state: $(head -c 600 "$tmp/read2")"
+
+for i in 0 1 2 3 4 5; do py export "$dir" "$i" "$tmp/img$i.pgm"; done
+py forward run/model.safetensors "$dir" 6 >"$tmp/expect"
+run predict --model run --top 10 img0.pgm img1.pgm img2.pgm img3.pgm img4.pgm img5.pgm
+if [ "$rc" -eq 0 ] && d=$(compare_probs "$tmp/expect"); then
+    ok "a pure-Python forward pass with the file's values gives ctrain predict's probabilities ($d)"
+else
+    bad "Python forward vs ctrain predict -> exit $rc: $d $err"
+fi
+
+run eval --model run
+if [ "$rc" -eq 0 ] && grep -qxF "$test_line" <<<"$out"; then
+    ok "eval --model run prints train's test line: $test_line"
+else
+    bad "eval -> exit $rc, $(head -3 <<<"$out") $err"
+fi
+
+# ------------------------------------------------------------------ Python writes, ctrain reads
+mkdir -p const mlp
+py write-const const/model.safetensors 3
+run eval --model const
+expect=$(py const-expect "$dir" 3)
+if [ "$rc" -eq 0 ] && grep -qxF "$expect" <<<"$out" && grep -q '^Model: flatten,linear(10) (7850 parameters)' <<<"$out"; then
+    ok "a Python-written file (no metadata: spec inferred) predicting 3 everywhere: $expect"
+else
+    bad "eval of the constant model -> exit $rc, expected $expect, got: $(head -3 <<<"$out") $err"
+fi
+if grep -qx '  class 3: 1.0000 (1010/1010)' <<<"$out" && grep -qx '  class 0: 0.0000 (0/980)' <<<"$out" &&
+    grep -qE '^   0 +0 +0 +0 +980 +0 +0 +0 +0 +0 +0$' <<<"$out"; then
+    ok "its per-class accuracy and confusion matrix (all in column 3)"
+else
+    bad "per-class / confusion of the constant model: $out"
+fi
+py write-mlp mlp/model.safetensors 11 16 --meta
+py forward mlp/model.safetensors "$dir" 6 >"$tmp/expect"
+run predict --model mlp/model.safetensors --top 10 img0.pgm img1.pgm img2.pgm img3.pgm img4.pgm img5.pgm
+if [ "$rc" -eq 0 ] && d=$(compare_probs "$tmp/expect"); then
+    ok "a Python-written MLP (784 -> 16 -> 10, with metadata): ctrain predict matches Python ($d)"
+else
+    bad "Python MLP -> exit $rc: $d $err"
+fi
+run eval --model mlp --spec 'flatten,linear(16),relu,linear(10)'
+[ "$rc" -eq 0 ] && ok "eval --spec (the same layers as the file's)" || bad "eval --spec -> exit $rc: $err"
+
+# ------------------------------------------------------------------ bad files
+mkdir -p bad
+check_bad() { # CASE WORDS
+    local case=$1 words=$2
+    py bad "$tmp/bad" "$case"
+    run predict --model "$tmp/bad" img0.pgm
+    if [ "$rc" -eq 1 ] && [ -z "$out" ] && [ "$(nlines "$err")" -eq 1 ] &&
+        grep -q "^ctrain: $tmp/bad/model.safetensors: " <<<"$err" && grep -qF -- "$words" <<<"$err"; then
+        ok "$case -> exit 1: ${err#ctrain: $tmp/}"
+    else
+        bad "$case -> exit $rc (expected 1 and one line with \"$words\"): $err"
+    fi
+}
+check_bad truncated "too short"
+check_bad truncated-data "out of bounds"
+check_bad header-past-end "runs past the end"
+check_bad malformed-json "malformed JSON"
+check_bad not-object "does not start with '{'"
+check_bad metadata-not-string "not a string"
+check_bad dtype-f64 "has dtype F64; ctrain reads F32"
+check_bad unknown-dtype 'unknown dtype "Q4"'
+check_bad offsets-out-of-bounds "out of bounds"
+check_bad offsets-overlap "overlap"
+check_bad shape-mismatch "hold 100352 bytes but shape and dtype F32 need 12800"
+check_bad wrong-shape-for-model "has shape [16, 784] but the model"
+check_bad missing-tensor "missing tensor linear2.bias"
+run eval --model "$tmp/bad"
+[ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && ok "eval with a bad file -> exit 1, one line" ||
+    bad "eval with a bad file -> exit $rc: $err"
+cp bad/model.safetensors bad/train_state.safetensors
+run train --resume "$tmp/bad" --quiet
+[ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -q 'train_state.safetensors' <<<"$err" &&
+    ok "train --resume with a bad train state -> exit 1: ${err#ctrain: $tmp/}" || bad "resume of a bad file -> exit $rc: $err"
+cp run/model.safetensors bad/train_state.safetensors
+run train --resume "$tmp/bad" --quiet
+[ "$rc" -eq 1 ] && grep -q 'not a ctrain train state' <<<"$err" &&
+    ok "train --resume with a model file -> exit 1: ${err#ctrain: $tmp/}" || bad "resume of a model file -> exit $rc: $err"
+
+echo
+if [ "$fails" -eq 0 ]; then echo "cli_checkpoint: all checks passed"; else echo "cli_checkpoint: $fails check(s) failed"; fi
+[ "$fails" -eq 0 ]

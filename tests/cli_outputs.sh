@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# cli_outputs.sh — what a run leaves for people and other tools: --plot (loss.png, accuracy.png),
+# --log (JSON lines), `ctrain eval` (per-class accuracy, confusion matrix), `ctrain show` (image
+# grids), `ctrain predict` (PNG and PGM, grey and colour, any size, dark on light). PNGs are
+# decoded by tests/st_tool.py (Python's zlib) and checked for size and for not being blank.
+# Skips when the MNIST files are not in `ctrain data path` or python3 is missing.
+# Usage: bash tests/cli_outputs.sh path/to/ctrain
+set -u
+CT=${1:?usage: bash cli_outputs.sh path/to/ctrain}
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+fails=0
+
+ok() { echo "ok   - $*"; }
+bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+run() {
+    "$CT" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    out=$(cat "$tmp/out")
+    err=$(cat "$tmp/err")
+}
+py() { python3 "$here/st_tool.py" "$@"; }
+
+dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    if [ ! -e "$dir/$f" ] && [ ! -e "$dir/$f.gz" ]; then
+        echo "SKIP cli_outputs: no MNIST in $dir (run: ctrain data fetch mnist)"
+        exit 0
+    fi
+done
+command -v python3 >/dev/null || { echo "SKIP cli_outputs: no python3"; exit 0; }
+
+# png_ok FILE W H: the PNG's size, more than 8 distinct colours, at least 1% not background
+png_ok() {
+    local info
+    info=$(py png "$1" 2>&1)
+    if awk -v w="$2" -v h="$3" '{ exit !($1 == w && $2 == h && $3 > 8 && $4 > 0.01) }' <<<"$info"; then
+        ok "$1: ${2}x$3, not blank (colours, non-background fraction: $(cut -d' ' -f3,4 <<<"$info"))"
+    else
+        bad "$1: expected ${2}x$3 and not blank, got: $info"
+    fi
+}
+
+# ------------------------------------------------------------------ --plot and --log
+run train --epochs 2 --lr 0.5 --val-size 1000 --quiet --save run --plot plots --log run.jsonl
+[ "$rc" -eq 0 ] && ok "train --plot plots --log run.jsonl -> exit 0" || bad "train -> exit $rc: $err"
+png_ok plots/loss.png 800 500
+png_ok plots/accuracy.png 800 500
+python3 - run.jsonl "$tmp/out" <<'EOF' && ok "run.jsonl: 2 JSON lines with every field; val_acc as printed" || bad "run.jsonl: $(cat run.jsonl)"
+import json, re, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 2, lines
+printed = re.findall(r"^Epoch \[(\d+)\], val_loss: ([\d.]+), val_acc: ([\d.]+)$", open(sys.argv[2]).read(), re.M)
+for i, line in enumerate(lines):
+    r = json.loads(line)
+    keys = ["epoch", "phase", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "samples_per_s"]
+    assert list(r) == keys, list(r)
+    assert r["epoch"] == i and r["phase"] == 0 and abs(r["lr"] - 0.5) < 1e-6
+    assert "%.4f" % r["val_acc"] == printed[i][2] and "%.4f" % r["val_loss"] == printed[i][1]
+    assert r["seconds"] > 0 and r["samples_per_s"] > 0 and 0 < r["train_acc"] <= 1
+EOF
+# a resumed run rewrites the log from the checkpoint's history, then goes on; the plots follow
+run train --resume run --epochs 3 --quiet --plot plots --log run.jsonl
+[ "$rc" -eq 0 ] && [ "$(grep -c '' run.jsonl)" -eq 3 ] && grep -q '"epoch": 2,' run.jsonl &&
+    ok "after --resume run --epochs 3: run.jsonl has epochs 0, 1, 2" || bad "resumed log -> exit $rc: $(cat run.jsonl) $err"
+png_ok plots/loss.png 800 500
+
+# ------------------------------------------------------------------ eval: the tables
+run eval --model run
+python3 - "$tmp/out" <<'EOF' && ok "eval: 10 per-class lines, a 10x10 confusion matrix of 10000 images, its diagonal = test_acc" || bad "eval output: $out $err"
+import re, sys
+text = open(sys.argv[1]).read()
+acc = float(re.search(r"^test_loss: [\d.]+, test_acc: ([\d.]+)$", text, re.M).group(1))
+classes = re.findall(r"^  class (\d): ([\d.]+) \((\d+)/(\d+)\)$", text, re.M)
+assert [int(c[0]) for c in classes] == list(range(10)), classes
+rows = [list(map(int, l.split()[1:])) for l in text.split("predicted class):\n")[1].splitlines()[1:]]
+assert len(rows) == 10 and all(len(r) == 10 for r in rows), rows
+total = sum(map(sum, rows))
+assert total == 10000, total
+assert abs(sum(rows[i][i] for i in range(10)) / total - acc) < 1e-4
+assert all(int(classes[i][2]) == rows[i][i] and int(classes[i][3]) == sum(rows[i]) for i in range(10))
+EOF
+
+# ------------------------------------------------------------------ show: grids
+run show --out grid.png --count 16 --cols 4
+[ "$rc" -eq 0 ] && [ "$out" = "Wrote grid.png: 16 images" ] && ok "show --count 16 --cols 4: $out" || bad "show -> exit $rc: $out $err"
+png_ok grid.png $((4 * (28 * 3 + 2) + 2)) $((30 + 4 * (28 * 3 + 2 + 18) + 2))
+run show --model run --out pred.png --count 64
+[ "$rc" -eq 0 ] && grep -Eq '^Wrote pred.png: 64 images, [0-9]+ wrong$' <<<"$out" && ok "show --model run: $out" ||
+    bad "show --model -> exit $rc: $out $err"
+png_ok pred.png $((8 * 86 + 2)) $((30 + 8 * 104 + 2))
+run show --model run --wrong --count 6 --cols 3 --scale 2 --part train --out wrong.png
+[ "$rc" -eq 0 ] && [ "$out" = "Wrote wrong.png: 6 images, 6 wrong" ] && ok "show --wrong: $out" ||
+    bad "show --wrong -> exit $rc: $out $err"
+png_ok wrong.png $((3 * (28 * 2 + 2) + 2)) $((30 + 2 * (28 * 2 + 2 + 18) + 2))
+
+# ------------------------------------------------------------------ predict: files of every kind
+for i in 0 1 2; do
+    py export "$dir" $i "d$i.png"
+    py export "$dir" $i "d$i.pgm"
+    py export "$dir" $i "d$i-inv-rgb.png"
+done
+run predict --model run d0.png d0.pgm d0-inv-rgb.png d1.png d1.pgm d1-inv-rgb.png d2.png d2.pgm d2-inv-rgb.png
+classes=$(sed 's/^[^:]*: \([0-9]\) .*/\1/' <<<"$out" | tr -d '\n')
+if [ "$rc" -eq 0 ] && [ "$(grep -c '' <<<"$out")" -eq 9 ] && [ "${classes:0:3}" = "777" ] &&
+    [ "${classes:3:3}" = "222" ] && [ "${classes:6:3}" = "111" ]; then
+    ok "predict: test images 0, 1, 2 as grey PNG, PGM and 84x84 dark-on-light RGB PNG -> 7, 2, 1"
+else
+    bad "predict -> exit $rc, classes $classes: $out $err"
+fi
+grep -E '^d0-inv-rgb.png: 7 \(0\.[0-9]{4}\)  top 3: 7 0\.[0-9]{4}, [0-9] 0\.[0-9]{4}, [0-9] 0\.[0-9]{4}  \[inverted\]$' <<<"$out" >/dev/null &&
+    ! grep -q 'd0.png.*inverted' <<<"$out" && ok "the dark-on-light picture was inverted (auto), the MNIST ones not" ||
+    bad "inversion marks: $out"
+run predict --model run --fit digit --top 1 d0-inv-rgb.png
+grep -Eq '^d0-inv-rgb.png: 7 \(0\.[0-9]{4}\)  top 1: 7 0\.[0-9]{4}  \[inverted\]$' <<<"$out" &&
+    ok "predict --fit digit --top 1: $out" || bad "--fit digit -> exit $rc: $out $err"
+printf 'P5\n28 28\n255\n' >short.pgm
+run predict --model run short.pgm d1.png
+[ "$rc" -eq 1 ] && grep -q '^d1.png: 2 ' <<<"$out" && grep -q '^ctrain: short.pgm: ' <<<"$err" &&
+    ok "an unreadable image: one line on stderr, the others still classified, exit 1" ||
+    bad "unreadable image -> exit $rc: $out $err"
+
+echo
+if [ "$fails" -eq 0 ]; then echo "cli_outputs: all checks passed"; else echo "cli_outputs: $fails check(s) failed"; fi
+[ "$fails" -eq 0 ]

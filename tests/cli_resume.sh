@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# cli_resume.sh — `ctrain train --resume` continues exactly: a run stopped and resumed prints the
+# same "Epoch [k]" lines as one never stopped, and ends with a byte-identical model file. Stops
+# tried: at an epoch boundary (--save, then --resume --epochs N), in the middle of an epoch (a
+# SIGINT at a chosen step through CTRAIN_TEST_INTERRUPT_AT, and a real SIGINT wherever it lands),
+# SIGTERM, a SIGKILL after a --save-every checkpoint. Then the flags a resumed run refuses.
+# Skips when the MNIST files are not in `ctrain data path`.
+# Usage: bash tests/cli_resume.sh path/to/ctrain
+set -u
+CT=${1:?usage: bash cli_resume.sh path/to/ctrain}
+tmp=$(mktemp -d)
+pid=""
+trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+fails=0
+
+ok() { echo "ok   - $*"; }
+bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+run() {
+    "$CT" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    out=$(cat "$tmp/out")
+    err=$(cat "$tmp/err")
+}
+nlines() { printf '%s' "$1" | grep -c ''; }
+epochs() { grep -h '^Epoch ' "$@"; }
+
+dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    if [ ! -e "$dir/$f" ] && [ ! -e "$dir/$f.gz" ]; then
+        echo "SKIP cli_resume: no MNIST in $dir (run: ctrain data fetch mnist)"
+        exit 0
+    fi
+done
+
+# The run: 3 epochs, SGD with Nesterov momentum (optimizer state to carry over), 1000 val images.
+SET=(--lr 0.1 --momentum 0.9 --nesterov --val-size 1000 --batch-size 100 --quiet)
+
+# ------------------------------------------------------------------ the run never stopped
+"$CT" train --epochs 3 "${SET[@]}" --save straight >straight.out 2>straight.err
+rc=$?
+[ "$rc" -eq 0 ] && [ "$(epochs straight.out | wc -l)" -eq 3 ] && ok "straight: 3 epochs" ||
+    bad "straight run -> exit $rc: $(cat straight.err)"
+same_as_straight() { # WHAT DIR OUTFILES...: epoch lines and the final model file
+    local what=$1 d=$2
+    shift 2
+    if [ "$(epochs "$@")" = "$(epochs straight.out)" ]; then
+        ok "$what: the same Epoch lines as the straight run"
+    else
+        bad "$what: Epoch lines differ:"$'\n'"$(epochs "$@")"$'\n'"straight:"$'\n'"$(epochs straight.out)"
+    fi
+    if cmp -s "$d/model.safetensors" straight/model.safetensors; then
+        ok "$what: model.safetensors byte-identical to the straight run's"
+    else
+        bad "$what: model.safetensors differs from the straight run's"
+    fi
+}
+
+# ------------------------------------------------------------------ stopped at an epoch boundary
+"$CT" train --epochs 1 "${SET[@]}" --save b >b1.out 2>b1.err
+"$CT" train --resume b --epochs 3 --quiet >b2.out 2>b2.err
+rc=$?
+[ "$rc" -eq 0 ] && ! grep -q '^Before training' b2.out && ok "--resume b --epochs 3 -> exit 0" ||
+    bad "--resume b --epochs 3 -> exit $rc: $(cat b2.err)"
+same_as_straight "1 epoch + resume to 3" b b1.out b2.out
+
+# ------------------------------------------------------------------ SIGINT in the middle of epoch 1
+CTRAIN_TEST_INTERRUPT_AT=1:137 "$CT" train --epochs 3 "${SET[@]}" --save c >c1.out 2>c1.err
+rc=$?
+if [ "$rc" -eq 130 ] && grep -q 'interrupted in epoch 1 at batch 137/590' c1.err &&
+    grep -q 'resume with: ctrain train --resume c' c1.err && ! grep -q '^test_loss' c1.out; then
+    ok "SIGINT at epoch 1 step 137 -> exit 130, saved, says how to resume"
+else
+    bad "SIGINT at a step -> exit $rc: $(cat c1.err)"
+fi
+grep -aqF '\"epoch\": 1, \"batch\": 137,' c/train_state.safetensors && ok "the train state holds epoch 1, batch 137" ||
+    bad "position not in c/train_state.safetensors"
+"$CT" train --resume c --quiet >c2.out 2>c2.err
+rc=$?
+[ "$rc" -eq 0 ] && ok "--resume c -> exit 0" || bad "--resume c -> exit $rc: $(cat c2.err)"
+same_as_straight "interrupted mid-epoch + resumed" c c1.out c2.out
+
+# ------------------------------------------------------------------ a real SIGINT, wherever it lands
+"$CT" train --epochs 3 "${SET[@]}" --save d >d1.out 2>d1.err &
+pid=$!
+for _ in $(seq 1 600); do
+    grep -q '^Epoch \[0\]' d1.out && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+done
+kill -INT "$pid" 2>/dev/null
+wait "$pid"
+rc=$?
+pid=""
+if [ "$rc" -eq 130 ] && grep -q 'resume with: ctrain train --resume d' d1.err; then
+    ok "SIGINT after epoch 0 -> exit 130: $(head -1 d1.err)"
+    "$CT" train --resume d --quiet >d2.out 2>d2.err
+    rc=$?
+    [ "$rc" -eq 0 ] && ok "--resume d -> exit 0" || bad "--resume d -> exit $rc: $(cat d2.err)"
+    same_as_straight "real SIGINT + resumed" d d1.out d2.out
+elif [ "$rc" -eq 0 ]; then
+    ok "SIGINT came after the run ended (a loaded machine): nothing to resume"
+else
+    bad "real SIGINT -> exit $rc: $(cat d1.err)"
+fi
+
+# ------------------------------------------------------------------ SIGTERM without --save
+"$CT" train --epochs 50 "${SET[@]}" >e.out 2>e.err &
+pid=$!
+for _ in $(seq 1 600); do
+    grep -q '^Epoch \[0\]' e.out && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+done
+kill -TERM "$pid" 2>/dev/null
+wait "$pid"
+rc=$?
+pid=""
+[ "$rc" -eq 130 ] && grep -q 'nothing saved' e.err && ok "SIGTERM without --save -> exit 130: $(cat e.err)" ||
+    bad "SIGTERM -> exit $rc: $(cat e.err)"
+
+# ------------------------------------------------------------------ --save-every, then SIGKILL
+"$CT" train --epochs 3 "${SET[@]}" --save f --save-every 1 >f1.out 2>f1.err &
+pid=$!
+for _ in $(seq 1 1200); do
+    [ -e f/model.safetensors ] && grep -aqF '\"epoch\": 1,' f/train_state.safetensors 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.02
+done
+kill -KILL "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+pid=""
+n_done=$(grep -ao '"position": "{\\"epoch\\": [0-9]*' f/train_state.safetensors | grep -o '[0-9]*$')
+if [ -n "$n_done" ] && [ "$n_done" -ge 1 ]; then
+    ok "--save-every 1: a checkpoint after epoch $n_done survived SIGKILL"
+    "$CT" train --resume f --quiet >f2.out 2>f2.err
+    rc=$?
+    [ "$rc" -eq 0 ] && ok "--resume f -> exit 0" || bad "--resume f -> exit $rc: $(cat f2.err)"
+    head -n "$n_done" <(epochs f1.out) >f1.kept # the epochs the checkpoint covers
+    same_as_straight "--save-every + SIGKILL + resumed" f f1.kept f2.out
+else
+    bad "--save-every 1: no checkpoint after epoch 0 ($(ls -A f 2>&1))"
+fi
+
+# ------------------------------------------------------------------ what a resumed run refuses
+refused() { # WHAT ARGS...
+    local what=$1
+    shift
+    run train --resume b "$@"
+    if [ "$rc" -eq 2 ] && [ "$(nlines "$err")" -eq 1 ] && grep -qF -- "$what" <<<"$err"; then
+        ok "--resume b $* -> exit 2: ${err#ctrain: }"
+    else
+        bad "--resume b $* -> exit $rc (expected 2 naming $what): $err"
+    fi
+}
+refused '--batch-size 64' --batch-size 64
+refused '--momentum 0.5' --momentum 0.5
+refused '--seed 7' --seed 7
+refused '--val-size 2000' --val-size 2000
+refused '--model' --model 'flatten,linear(10)'
+refused '--hidden 64' --hidden 64
+refused 'already ran at lr 0.1' --lr 0.5
+refused 'already ran at lr 0.1' --schedule 1@0.1,2@0.2
+refused 'has already done 3' --epochs 2
+run train --resume b --epochs 3 --lr 0.1 --momentum 0.9 --nesterov --val-size 1000 --batch-size 100 --seed 42 --quiet
+[ "$rc" -eq 0 ] && grep -q '^test_loss' <<<"$out" && ! grep -q '^Epoch' <<<"$out" &&
+    ok "--resume with the same flags again: nothing left to train, the test line" || bad "same flags -> exit $rc: $err"
+
+echo
+if [ "$fails" -eq 0 ]; then echo "cli_resume: all checks passed"; else echo "cli_resume: $fails check(s) failed"; fi
+[ "$fails" -eq 0 ]

@@ -1,0 +1,310 @@
+/*
+ * eval_cmd.c — `ctrain eval` (a saved model on the test set: loss, accuracy, per-class accuracy,
+ * confusion matrix) and `ctrain predict` (class probabilities of image files).
+ *
+ * eval's first result line is train's test line, from the same code path:
+ *     test_loss: 0.0912, test_acc: 0.9712
+ * predict prints one line per image:
+ *     digit.png: 7 (0.9812)  top 3: 7 0.9812, 2 0.0101, 3 0.0050
+ */
+#include "cli.h"
+
+#include <string.h>
+
+#define EVAL_BATCH 256
+#define MNIST_C 1 /* the input shape assumed for a file that records none (predict) */
+#define MNIST_HW 28
+
+/* ------------------------------------------------------------------------------------------ */
+/* ctrain eval                                                                                 */
+
+typedef struct {
+    const char *model, *dataset, *data_dir, *device, *spec;
+    int threads, batch_size;
+} eval_opts;
+
+enum { NUM_EVAL_FLAGS = 7 };
+
+static int eval_flags(eval_opts *o, cli_flag *f) {
+    memset(o, 0, sizeof *o);
+    o->dataset = "mnist";
+    o->device = "auto";
+    o->batch_size = EVAL_BATCH;
+    cli_flag t[NUM_EVAL_FLAGS] = {
+        {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "PATH",
+         .help = "a checkpoint folder (its model.safetensors) or a .safetensors file",
+         .def = "required"},
+        {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
+         .choices = "mnist", .help = "whose test set"},
+        {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
+         .help = "the data folder (fetched there when missing)",
+         .def = "$CTRAIN_DATA, else ~/.cache/ctrain/mnist"},
+        {.name = "spec", .kind = CLI_STR, .dst = &o->spec, .metavar = "SPEC",
+         .help = "the model's layers, for a file that does not record them\n"
+                 "(a chain of linearN tensors is read as an MLP with ReLU)",
+         .def = "the file's model_spec"},
+        {.name = "batch-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->batch_size,
+         .metavar = "N", .help = "evaluation batch size"},
+        {.name = "device", .kind = CLI_CHOICE, .dst = &o->device, .metavar = "NAME",
+         .choices = "auto|cpu|cuda", .help = "where to run"},
+        {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->threads,
+         .metavar = "N", .help = "CPU threads (0 = all cores)"},
+    };
+    memcpy(f, t, sizeof t);
+    return NUM_EVAL_FLAGS;
+}
+
+void eval_help(FILE *out) {
+    eval_opts o;
+    cli_flag flags[NUM_EVAL_FLAGS];
+    int n = eval_flags(&o, flags);
+    fputs("usage: ctrain eval --model PATH [flags]\n"
+          "\n"
+          "Evaluates a saved model (ctrain train --save DIR, or any safetensors file with the\n"
+          "model's tensors under PyTorch state_dict names) on the test set, and prints:\n"
+          "  Model: SPEC (N parameters) from FILE\n"
+          "  test_loss: L, test_acc: A\n"
+          "  the accuracy of each class, and the confusion matrix (rows: true class, columns:\n"
+          "  predicted class)\n"
+          "\n"
+          "flags:\n",
+          out);
+    cli_print_flags(out, flags, n);
+}
+
+static void print_confusion(const int64_t *cm, int k) {
+    printf("Per-class accuracy:\n");
+    for (int t = 0; t < k; t++) {
+        int64_t total = 0;
+        for (int p = 0; p < k; p++) total += cm[t * k + p];
+        printf("  class %d: %.4f (%lld/%lld)\n", t, total ? (double)cm[t * k + t] / total : 0.0,
+               (long long)cm[t * k + t], (long long)total);
+    }
+    printf("Confusion matrix (rows: true class, columns: predicted class):\n     ");
+    for (int p = 0; p < k; p++) printf(" %5d", p);
+    printf("\n");
+    for (int t = 0; t < k; t++) {
+        printf("  %2d ", t);
+        for (int p = 0; p < k; p++) printf(" %5lld", (long long)cm[t * k + p]);
+        printf("\n");
+    }
+}
+
+int cmd_eval(int argc, char **argv) {
+    eval_opts o;
+    cli_flag flags[NUM_EVAL_FLAGS];
+    int nflags = eval_flags(&o, flags);
+    switch (cli_parse("eval", flags, nflags, argc, argv, NULL, 0, NULL)) {
+    case CLI_PARSE_HELP: eval_help(stdout); return CLI_EXIT_OK;
+    case CLI_PARSE_ERROR: return CLI_EXIT_USAGE;
+    case CLI_PARSE_OK: break;
+    }
+    if (!o.model) return cli_usage_error("eval", "--model: missing (the model to evaluate)");
+    cli_model cm;
+    int rc = cli_open_checkpoint(o.model, &cm); /* a bad file fails before any data is read */
+    if (rc != CLI_EXIT_OK) return rc;
+    ct_dataset *test = NULL;
+    if ((rc = cli_load_dataset(o.dataset, o.data_dir, "test", &test)) != CLI_EXIT_OK) {
+        cli_close_model(&cm);
+        return rc;
+    }
+    rc = cli_build_model(&cm, o.device, o.threads, o.spec, ct_dataset_channels(test),
+                         ct_dataset_height(test), ct_dataset_width(test), o.batch_size);
+    if (rc != CLI_EXIT_OK) {
+        ct_dataset_free(test);
+        return rc;
+    }
+    ct_model *m = cm.m;
+    int k = ct_model_num_classes(m);
+    int64_t n = ct_dataset_count(test);
+    printf("Model: %s (%lld parameters) from %s\n", ct_model_spec(m),
+           (long long)ct_model_param_count(m), cm.path);
+    ct_eval_result ev;
+    ct_status s = ct_evaluate(m, test, NULL, n, o.batch_size, &ev);
+    float *probs = NULL, *x = NULL;
+    int64_t *conf = calloc((size_t)k * k, sizeof *conf);
+    if (s != CT_OK) {
+        rc = cli_lib_error(s);
+        goto done;
+    }
+    printf("test_loss: %.4f, test_acc: %.4f\n", ev.loss, ev.accuracy);
+    /* per-sample predictions, a chunk at a time */
+    int64_t chunk = 4096;
+    probs = malloc((size_t)chunk * k * sizeof *probs);
+    if (!probs || !conf) {
+        fprintf(stderr, "ctrain: out of memory\n");
+        rc = CLI_EXIT_ERROR;
+        goto done;
+    }
+    const uint8_t *labels = ct_dataset_labels(test);
+    for (int64_t i0 = 0; i0 < n; i0 += chunk) {
+        int64_t len = n - i0 < chunk ? n - i0 : chunk;
+        if (!(x = cli_dataset_inputs(test, i0, len))) {
+            rc = CLI_EXIT_ERROR;
+            goto done;
+        }
+        if ((s = ct_model_predict(m, x, len, probs)) != CT_OK) {
+            rc = cli_lib_error(s);
+            goto done;
+        }
+        for (int64_t i = 0; i < len; i++) {
+            int best = 0;
+            for (int c = 1; c < k; c++)
+                if (probs[i * k + c] > probs[i * k + best]) best = c;
+            if (labels[i0 + i] < k) conf[labels[i0 + i] * k + best]++;
+        }
+        free(x);
+        x = NULL;
+    }
+    print_confusion(conf, k);
+    rc = CLI_EXIT_OK;
+done:
+    fflush(stdout);
+    free(x);
+    free(probs);
+    free(conf);
+    cli_close_model(&cm);
+    ct_dataset_free(test);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* ctrain predict                                                                              */
+
+typedef struct {
+    const char *model, *device, *spec, *invert, *fit;
+    int threads, top;
+} predict_opts;
+
+enum { NUM_PREDICT_FLAGS = 7 };
+
+static int predict_flags(predict_opts *o, cli_flag *f) {
+    memset(o, 0, sizeof *o);
+    o->device = "auto";
+    o->invert = "auto";
+    o->fit = "pad";
+    o->top = 3;
+    cli_flag t[NUM_PREDICT_FLAGS] = {
+        {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "PATH",
+         .help = "a checkpoint folder (its model.safetensors) or a .safetensors file",
+         .def = "required"},
+        {.name = "invert", .kind = CLI_CHOICE, .dst = &o->invert, .metavar = "WHEN",
+         .choices = "auto|yes|no",
+         .help = "make dark-on-light pictures light-on-dark like MNIST;\n"
+                 "auto: when the picture's border is mostly light"},
+        {.name = "fit", .kind = CLI_CHOICE, .dst = &o->fit, .metavar = "HOW",
+         .choices = "pad|stretch|digit",
+         .help = "pad: keep the aspect ratio, pad with the background, then\n"
+                 "scale (area averaging); stretch: scale to the input size;\n"
+                 "digit: as MNIST was made (crop to the ink, scale it into a\n"
+                 "20x20 box of 28x28, centre of mass at the centre)"},
+        {.name = "top", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->top, .metavar = "K",
+         .help = "how many of the most probable classes to print"},
+        {.name = "spec", .kind = CLI_STR, .dst = &o->spec, .metavar = "SPEC",
+         .help = "the model's layers, for a file that does not record them",
+         .def = "the file's model_spec"},
+        {.name = "device", .kind = CLI_CHOICE, .dst = &o->device, .metavar = "NAME",
+         .choices = "auto|cpu|cuda", .help = "where to run"},
+        {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->threads,
+         .metavar = "N", .help = "CPU threads (0 = all cores)"},
+    };
+    memcpy(f, t, sizeof t);
+    return NUM_PREDICT_FLAGS;
+}
+
+void predict_help(FILE *out) {
+    predict_opts o;
+    cli_flag flags[NUM_PREDICT_FLAGS];
+    int n = predict_flags(&o, flags);
+    fputs("usage: ctrain predict --model PATH [flags] IMAGE...\n"
+          "\n"
+          "Classifies images with a saved model. Images: PNG (read with libpng) or PBM, PGM,\n"
+          "PPM, PAM (read with libnetpbm), greyscale or colour (made grey by luminance\n"
+          "0.299 R + 0.587 G + 0.114 B for a one-channel model; transparency over white), any\n"
+          "size (fitted to the model's input, see --fit). Pixels are scaled to [0, 1] as in\n"
+          "training. MNIST digits are light on a dark background: a picture whose border is\n"
+          "mostly light (a dark digit on paper) is inverted first, unless --invert no.\n"
+          "\n"
+          "output, one line per image (stdout):\n"
+          "  IMAGE: CLASS (P)  top K: CLASS P, CLASS P, ...\n"
+          "An image that cannot be read is reported on stderr; the others are still classified\n"
+          "and the exit status is 1.\n"
+          "\n"
+          "flags:\n",
+          out);
+    cli_print_flags(out, flags, n);
+}
+
+/* Classifies one image; prints its line. 0 on success. */
+static int predict_one(cli_model *cm, const predict_opts *o, const char *path, float *x,
+                       float *probs) {
+    int c, h, w, k = ct_model_num_classes(cm->m), inverted = 0;
+    ct_model_input_shape(cm->m, &c, &h, &w);
+    ct_image img;
+    ct_status s = ct_image_load(path, &img);
+    int invert = !strcmp(o->invert, "yes") ? 1 : !strcmp(o->invert, "no") ? 0 : -1;
+    ct_image_fit fit = !strcmp(o->fit, "stretch") ? CT_FIT_STRETCH
+                       : !strcmp(o->fit, "digit") ? CT_FIT_DIGIT : CT_FIT_PAD;
+    if (s == CT_OK) s = ct_image_to_input(&img, c, h, w, invert, fit, x, &inverted);
+    ct_image_free(&img);
+    if (s == CT_OK) s = ct_model_predict(cm->m, x, 1, probs);
+    if (s != CT_OK) {
+        cli_lib_error(s);
+        return 1;
+    }
+    int top = o->top < k ? o->top : k, order[256];
+    for (int i = 0; i < k && i < 256; i++) order[i] = i;
+    for (int i = 0; i < top; i++) /* partial selection sort: the top classes first */
+        for (int j = i + 1; j < k && j < 256; j++)
+            if (probs[order[j]] > probs[order[i]]) {
+                int t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+    printf("%s: %d (%.4f)  top %d:", path, order[0], (double)probs[order[0]], top);
+    for (int i = 0; i < top; i++) printf("%s %d %.4f", i ? "," : "", order[i], (double)probs[order[i]]);
+    printf("%s\n", inverted ? "  [inverted]" : "");
+    fflush(stdout);
+    return 0;
+}
+
+int cmd_predict(int argc, char **argv) {
+    predict_opts o;
+    cli_flag flags[NUM_PREDICT_FLAGS];
+    int nflags = predict_flags(&o, flags), npos = 0;
+    const char **pos = calloc((size_t)(argc > 0 ? argc : 1), sizeof *pos);
+    if (!pos) return CLI_EXIT_ERROR;
+    int rc = CLI_EXIT_OK;
+    switch (cli_parse("predict", flags, nflags, argc, argv, pos, argc, &npos)) {
+    case CLI_PARSE_HELP: predict_help(stdout); free(pos); return CLI_EXIT_OK;
+    case CLI_PARSE_ERROR: free(pos); return CLI_EXIT_USAGE;
+    case CLI_PARSE_OK: break;
+    }
+    if (!o.model) rc = cli_usage_error("predict", "--model: missing (the model to use)");
+    else if (npos == 0) rc = cli_usage_error("predict", "no IMAGE given");
+    if (rc != CLI_EXIT_OK) {
+        free(pos);
+        return rc;
+    }
+    cli_model cm;
+    rc = cli_open_model(o.model, o.device, o.threads, o.spec, MNIST_C, MNIST_HW, MNIST_HW, 1, &cm);
+    if (rc != CLI_EXIT_OK) {
+        free(pos);
+        return rc;
+    }
+    int c, h, w;
+    ct_model_input_shape(cm.m, &c, &h, &w);
+    float *x = malloc((size_t)c * h * w * sizeof *x);
+    float *probs = malloc((size_t)ct_model_num_classes(cm.m) * sizeof *probs);
+    if (!x || !probs) {
+        fprintf(stderr, "ctrain: out of memory\n");
+        rc = CLI_EXIT_ERROR;
+    }
+    for (int i = 0; i < npos && x && probs; i++)
+        if (predict_one(&cm, &o, pos[i], x, probs) != 0) rc = CLI_EXIT_ERROR;
+    free(x);
+    free(probs);
+    cli_close_model(&cm);
+    free(pos);
+    return rc;
+}

@@ -1,0 +1,81 @@
+/*
+ * model_io.c — what eval, predict and show share: finding a saved model (a checkpoint folder or
+ * a .safetensors file), building it on a device, and loading a dataset's part (fetched first
+ * when missing, as `ctrain train` does).
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void cli_model_file(const char *arg, char *out, size_t bytes) {
+    struct stat st;
+    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(out, bytes, "%s/model.safetensors", arg);
+    else
+        snprintf(out, bytes, "%s", arg);
+}
+
+int cli_open_checkpoint(const char *arg, cli_model *out) {
+    memset(out, 0, sizeof *out);
+    cli_model_file(arg, out->path, sizeof out->path);
+    ct_status s = ct_checkpoint_open(out->path, &out->ck);
+    return s == CT_OK ? CLI_EXIT_OK : cli_lib_error(s);
+}
+
+int cli_build_model(cli_model *cm, const char *device, int threads, const char *spec, int in_c,
+                    int in_h, int in_w, int max_batch) {
+    ct_status s = ct_backend_create(device, threads, &cm->b);
+    if (s == CT_OK)
+        s = ct_checkpoint_create_model(cm->ck, cm->b, spec, in_c, in_h, in_w, max_batch, &cm->m);
+    if (s != CT_OK) {
+        cli_close_model(cm);
+        return cli_lib_error(s);
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_open_model(const char *arg, const char *device, int threads, const char *spec, int in_c,
+                   int in_h, int in_w, int max_batch, cli_model *out) {
+    int rc = cli_open_checkpoint(arg, out);
+    if (rc == CLI_EXIT_OK) rc = cli_build_model(out, device, threads, spec, in_c, in_h, in_w, max_batch);
+    return rc;
+}
+
+void cli_close_model(cli_model *cm) {
+    ct_model_free(cm->m);
+    ct_checkpoint_free(cm->ck);
+    ct_backend_free(cm->b);
+    cm->m = NULL;
+    cm->ck = NULL;
+    cm->b = NULL;
+}
+
+int cli_load_dataset(const char *dataset, const char *data_dir, const char *part,
+                     ct_dataset **out) {
+    *out = NULL;
+    if (strcmp(dataset, "mnist") != 0)
+        return cli_usage_error(NULL, "--dataset: unknown dataset \"%s\" (available: mnist)", dataset);
+    char dir[PATH_MAX];
+    ct_status s = ct_data_dir(data_dir, dataset, dir, sizeof dir);
+    if (s != CT_OK) return cli_lib_error(s);
+    if (!mnist_files_present(dir)) {
+        fprintf(stderr, "MNIST not found in %s: fetching it\n", dir);
+        if ((s = ct_data_fetch_mnist(dir, cli_log_line, NULL)) != CT_OK) return cli_lib_error(s);
+    }
+    if ((s = ct_dataset_load_mnist(dir, part, out)) != CT_OK) return cli_lib_error(s);
+    return CLI_EXIT_OK;
+}
+
+float *cli_dataset_inputs(const ct_dataset *ds, int64_t first, int64_t n) {
+    int64_t row = (int64_t)ct_dataset_channels(ds) * ct_dataset_height(ds) * ct_dataset_width(ds);
+    float *x = malloc((size_t)(n * row) * sizeof(float));
+    if (!x) {
+        fprintf(stderr, "ctrain: out of memory (%lld images)\n", (long long)n);
+        return NULL;
+    }
+    const uint8_t *px = ct_dataset_images(ds) + first * row;
+    for (int64_t i = 0; i < n * row; i++) x[i] = px[i] * (1.0f / 255.0f); /* as training does */
+    return x;
+}

@@ -1,0 +1,183 @@
+/*
+ * show_cmd.c — `ctrain show`: a grid of dataset images as PNG, like torchvision's make_grid in
+ * the tutorial, each with its label; with --model also the model's prediction, the wrong ones
+ * framed and labelled in red ("7 → 2": label 7, predicted 2).
+ */
+#include "cli.h"
+
+#include <string.h>
+
+#define PREDICT_CHUNK 4096
+
+typedef struct {
+    const char *dataset, *data_dir, *part, *model, *out, *device, *spec;
+    int count, cols, scale, wrong, threads;
+    int64_t start;
+} show_opts;
+
+enum { NUM_SHOW_FLAGS = 13 };
+
+static int show_flags(show_opts *o, cli_flag *f) {
+    memset(o, 0, sizeof *o);
+    o->dataset = "mnist";
+    o->part = "test";
+    o->out = "grid.png";
+    o->device = "auto";
+    o->count = 64;
+    o->cols = 8;
+    o->scale = 3;
+    cli_flag t[NUM_SHOW_FLAGS] = {
+        {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
+         .choices = "mnist", .help = "which images"},
+        {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
+         .help = "the data folder (fetched there when missing)",
+         .def = "$CTRAIN_DATA, else ~/.cache/ctrain/mnist"},
+        {.name = "part", .kind = CLI_CHOICE, .dst = &o->part, .metavar = "PART",
+         .choices = "test|train", .help = "the test or the training images"},
+        {.name = "start", .kind = CLI_I64, .range = CLI_NONNEG, .dst = &o->start,
+         .metavar = "N", .help = "the first image shown"},
+        {.name = "count", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->count,
+         .metavar = "N", .help = "how many images (at most 1024)"},
+        {.name = "cols", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->cols, .metavar = "N",
+         .help = "images per row (make_grid's nrow)"},
+        {.name = "scale", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->scale,
+         .metavar = "N", .help = "pixels per image pixel (1..16)"},
+        {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "PATH",
+         .help = "also show this saved model's predictions", .def = "none"},
+        {.name = "wrong", .kind = CLI_SWITCH, .dst = &o->wrong,
+         .help = "show only images the model gets wrong (needs --model)"},
+        {.name = "out", .kind = CLI_STR, .dst = &o->out, .metavar = "FILE",
+         .help = "the PNG to write"},
+        {.name = "spec", .kind = CLI_STR, .dst = &o->spec, .metavar = "SPEC",
+         .help = "the model's layers, for a file that does not record them",
+         .def = "the file's model_spec"},
+        {.name = "device", .kind = CLI_CHOICE, .dst = &o->device, .metavar = "NAME",
+         .choices = "auto|cpu|cuda", .help = "where to run the model"},
+        {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->threads,
+         .metavar = "N", .help = "CPU threads (0 = all cores)"},
+    };
+    memcpy(f, t, sizeof t);
+    return NUM_SHOW_FLAGS;
+}
+
+void show_help(FILE *out) {
+    show_opts o;
+    cli_flag flags[NUM_SHOW_FLAGS];
+    int n = show_flags(&o, flags);
+    fputs("usage: ctrain show [flags]\n"
+          "\n"
+          "Writes a grid of dataset images (like torchvision's make_grid: black padding of 2\n"
+          "pixels) as a PNG, each image with its label under it. With --model, each also gets\n"
+          "the model's prediction: right ones are labelled in green, wrong ones framed in red\n"
+          "and labelled \"LABEL → PREDICTION\" in red.\n"
+          "\n"
+          "flags:\n",
+          out);
+    cli_print_flags(out, flags, n);
+}
+
+/* argmax of each of the n rows of probs (n, k) */
+static void argmax_rows(const float *probs, int64_t n, int k, int *out) {
+    for (int64_t i = 0; i < n; i++) {
+        int best = 0;
+        for (int c = 1; c < k; c++)
+            if (probs[i * k + c] > probs[i * k + best]) best = c;
+        out[i] = best;
+    }
+}
+
+int cmd_show(int argc, char **argv) {
+    show_opts o;
+    cli_flag flags[NUM_SHOW_FLAGS];
+    int nflags = show_flags(&o, flags);
+    switch (cli_parse("show", flags, nflags, argc, argv, NULL, 0, NULL)) {
+    case CLI_PARSE_HELP: show_help(stdout); return CLI_EXIT_OK;
+    case CLI_PARSE_ERROR: return CLI_EXIT_USAGE;
+    case CLI_PARSE_OK: break;
+    }
+    if (o.count > 1024) return cli_usage_error("show", "--count: %d is more than 1024", o.count);
+    if (o.scale > 16) return cli_usage_error("show", "--scale: %d is more than 16", o.scale);
+    if (o.wrong && !o.model) return cli_usage_error("show", "--wrong: needs --model");
+    ct_dataset *ds = NULL;
+    int rc = cli_load_dataset(o.dataset, o.data_dir, o.part, &ds);
+    if (rc != CLI_EXIT_OK) return rc;
+    int64_t n_all = ct_dataset_count(ds);
+    int c = ct_dataset_channels(ds), h = ct_dataset_height(ds), w = ct_dataset_width(ds);
+    size_t row = (size_t)c * h * w;
+    if (o.start >= n_all) {
+        ct_dataset_free(ds);
+        return cli_usage_error("show", "--start: %lld is past the last image (%lld images)",
+                               (long long)o.start, (long long)n_all);
+    }
+    cli_model cm;
+    memset(&cm, 0, sizeof cm);
+    if (o.model && (rc = cli_open_model(o.model, o.device, o.threads, o.spec, c, h, w,
+                                        256, &cm)) != CLI_EXIT_OK) {
+        ct_dataset_free(ds);
+        return rc;
+    }
+    uint8_t *images = malloc((size_t)o.count * row);
+    int *labels = malloc((size_t)o.count * sizeof *labels), *preds = NULL;
+    int *chunk_pred = malloc(PREDICT_CHUNK * sizeof *chunk_pred);
+    float *probs = cm.m ? malloc((size_t)PREDICT_CHUNK * ct_model_num_classes(cm.m) * sizeof *probs) : NULL;
+    if (cm.m) preds = malloc((size_t)o.count * sizeof *preds);
+    int n = 0, wrong = 0;
+    rc = CLI_EXIT_ERROR;
+    if (!images || !labels || !chunk_pred || (cm.m && (!preds || !probs))) {
+        fprintf(stderr, "ctrain: out of memory\n");
+        goto done;
+    }
+    /* walk the dataset from --start, a chunk at a time, taking the images to show */
+    for (int64_t i0 = o.start; i0 < n_all && n < o.count; i0 += PREDICT_CHUNK) {
+        int64_t len = n_all - i0 < PREDICT_CHUNK ? n_all - i0 : PREDICT_CHUNK;
+        if (!o.wrong && len > o.count - n) len = o.count - n;
+        if (cm.m) {
+            float *x = cli_dataset_inputs(ds, i0, len);
+            ct_status s = x ? ct_model_predict(cm.m, x, len, probs) : CT_ERR_NOMEM;
+            free(x);
+            if (s != CT_OK) {
+                if (x) cli_lib_error(s);
+                goto done;
+            }
+            argmax_rows(probs, len, ct_model_num_classes(cm.m), chunk_pred);
+        }
+        for (int64_t i = 0; i < len && n < o.count; i++) {
+            int label = ct_dataset_labels(ds)[i0 + i], bad = cm.m && chunk_pred[i] != label;
+            if (o.wrong && !bad) continue;
+            memcpy(images + (size_t)n * row, ct_dataset_images(ds) + (size_t)(i0 + i) * row, row);
+            labels[n] = label;
+            if (preds) preds[n] = chunk_pred[i];
+            wrong += bad;
+            n++;
+        }
+    }
+    if (n == 0) {
+        fprintf(stderr, "ctrain: no image to show (the model gets every image from %lld on right)\n",
+                (long long)o.start);
+        goto done;
+    }
+    char title[160];
+    if (cm.m)
+        snprintf(title, sizeof title, "%s %s: label%s (%d of %d wrong)", o.dataset, o.part,
+                 " \u2192 prediction", wrong, n);
+    else
+        snprintf(title, sizeof title, "%s %s from %lld: labels", o.dataset, o.part,
+                 (long long)o.start);
+    ct_status s = ct_grid_png(o.out, images, n, c, h, w, labels, preds, o.cols, o.scale, title);
+    if (s != CT_OK) {
+        cli_lib_error(s);
+        goto done;
+    }
+    if (cm.m) printf("Wrote %s: %d images, %d wrong\n", o.out, n, wrong);
+    else printf("Wrote %s: %d images\n", o.out, n);
+    rc = CLI_EXIT_OK;
+done:
+    free(images);
+    free(labels);
+    free(preds);
+    free(chunk_pred);
+    free(probs);
+    cli_close_model(&cm);
+    ct_dataset_free(ds);
+    return rc;
+}
