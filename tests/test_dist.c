@@ -203,6 +203,17 @@ static void test_collectives(void **state) {
     float g[3] = {1, 2, 3};
     assert_int_equal(ct_dist_allreduce_device_f32(g_dist, b, g, 3), CT_OK);
     assert_true(g[0] == 2 && g[1] == 4 && g[2] == 6);
+    /* a device whose memory is not the host's (a GPU) goes through the staging buffer: the
+     * CPU backend's table with host_is_device cleared (its d2h/h2d copy host memory) */
+    ct_backend staged = *b;
+    staged.host_is_device = 0;
+    float big[1000];
+    for (int i = 0; i < 1000; i++) big[i] = (float)(i * (r + 1));
+    assert_int_equal(ct_dist_allreduce_device_f32(g_dist, &staged, big, 1000), CT_OK);
+    for (int i = 0; i < 1000; i++) assert_true(big[i] == (float)(3 * i));
+    assert_true(g_dist->staging_bytes >= sizeof big);
+    assert_int_equal(g_dist->reduce_calls, 2);
+    assert_int_equal(g_dist->reduce_bytes, (int64_t)(sizeof g + sizeof big));
     ct_backend_free(b);
     int flag = r == 1;
     assert_int_equal(ct_dist_any(g_dist, &flag), CT_OK);
