@@ -41,6 +41,15 @@ static void plugin_path(char *out, size_t bytes) {
     snprintf(out, bytes, "%s", CT_CUDA_PLUGIN_NAME);
 }
 
+/* Is there an NVIDIA driver at all? Checked before loading the plugin, because loading it pulls
+ * in cuBLAS (~160 MB resident, ~1 s) only to find out there is no driver. */
+static ct_status probe_driver(void) {
+    void *h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+    if (!h) return ct_fail(CT_ERR_DEVICE, "no NVIDIA driver found (libcuda.so.1 cannot be loaded)");
+    dlclose(h);
+    return CT_OK;
+}
+
 /* Loads the plugin once; on failure sets the error and g_cuda_reason. */
 static ct_status load_plugin(void) {
     pthread_mutex_lock(&g_plugin_lock);
@@ -48,13 +57,14 @@ static ct_status load_plugin(void) {
     if (!g_plugin) {
         char path[4096];
         plugin_path(path, sizeof path);
-        g_plugin = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-        if (!g_plugin) {
-            const char *why = dlerror();
-            if (access(path, F_OK) != 0)
-                s = ct_fail(CT_ERR_UNSUPPORTED, "ctrain was built without CUDA (no %s)", path);
-            else
+        if (access(path, F_OK) != 0) {
+            s = ct_fail(CT_ERR_UNSUPPORTED, "ctrain was built without CUDA (no %s)", path);
+        } else if ((s = probe_driver()) == CT_OK) {
+            g_plugin = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+            if (!g_plugin) {
+                const char *why = dlerror();
                 s = ct_fail(CT_ERR_DEVICE, "cannot load the CUDA backend: %s", why ? why : path);
+            }
         }
     }
     pthread_mutex_unlock(&g_plugin_lock);
