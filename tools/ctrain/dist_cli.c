@@ -4,12 +4,15 @@
  * lines, progress bar, logs, plots, checkpoints); every rank loads the same data (and the same
  * checkpoint with --resume) and computes its share of each batch.
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "dist_cli.h"
 #include "args.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Flags that describe one rank's machine or rank 0's outputs: they may differ between ranks. */
 static const char *const k_per_rank_flags[] = {
@@ -81,6 +84,15 @@ int cli_dist_start(ct_dist **out, int quiet, int argc, char **argv) {
     }
     *out = d;
     return CLI_EXIT_OK;
+}
+
+int cli_dist_threads(const ct_dist *d, int threads) {
+    if (!d || threads > 0) return threads;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = online > 0 ? (int)(online / ct_dist_local_size(d)) : 1;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < n) n = CPU_COUNT(&set);
+    return n > 0 ? n : 1;
 }
 
 int cli_dist_error(ct_dist *d, int status) {

@@ -16,6 +16,10 @@
  * /dev/null: only rank 0 prints results. Rank 0 prints a "Ranks:" line unless quiet. Returns
  * CLI_EXIT_OK, or CLI_EXIT_ERROR after printing the error (and leaving the job). */
 int cli_dist_start(ct_dist **out, int quiet, int argc, char **argv);
+/* --threads for this rank: as given when > 0; for 0 (all cores) under mpirun, the cores this
+ * rank may run on (mpirun binds ranks to cores by default) and at most its share of the host's
+ * cores (online cores / ranks on this host), at least 1. */
+int cli_dist_threads(const ct_dist *d, int threads);
 /* cli_lib_error for a rank: rank 0 (or a single process) prints "ctrain: <message>", another
  * rank "ctrain: rank R: <message>" unless every rank failed the same check (then only rank 0
  * speaks). Returns CLI_EXIT_ERROR. */

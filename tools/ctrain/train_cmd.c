@@ -99,7 +99,8 @@ static int make_flags(train_opts *o, cli_flag *f) {
          .help = "where to train; auto = CUDA if usable, else the CPU;\n"
                  "cuda fails when no usable GPU is found"},
         {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->threads,
-         .metavar = "N", .help = "CPU threads for the CPU device (0 = all cores)"},
+         .metavar = "N", .help = "CPU threads for the CPU device (0 = all cores;\n"
+                                  "under mpirun: per rank, 0 = the rank's share)"},
         {.name = "workers", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->workers,
          .metavar = "N", .help = "data loader threads (0 = load in the training thread)"},
         {.name = "prefetch", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->prefetch,
@@ -381,6 +382,7 @@ int cmd_train(int argc, char **argv) {
         ct_checkpoint_free(ck);
         return CLI_EXIT_ERROR;
     }
+    o.threads = cli_dist_threads(dist, o.threads); /* --threads 0: this rank's share of cores */
     int quiet_rank = ct_dist_rank(dist) != 0;
     if (quiet_rank) {
         o.quiet = 1;
