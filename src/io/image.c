@@ -46,7 +46,7 @@ static ct_status load_png(const char *path, ct_image *out) {
     memset(&pi, 0, sizeof pi);
     pi.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_file(&pi, path))
-        return ct_fail(CT_ERR_FORMAT, "%s: PNG: %s", path, pi.message);
+        return ct_fail(CT_ERR_FORMAT, "%s: not a readable PNG (libpng: %s)", path, pi.message);
     ct_status s = check_size(path, (long)pi.width, (long)pi.height);
     if (s) {
         png_image_free(&pi);
@@ -63,7 +63,8 @@ static ct_status load_png(const char *path, ct_image *out) {
     }
     if (!png_image_finish_read(&pi, NULL, buf, 0, NULL)) {
         free(buf);
-        return ct_fail(CT_ERR_FORMAT, "%s: PNG: %s", path, pi.message);
+        return ct_fail(CT_ERR_FORMAT, "%s: cannot decode the PNG, truncated or corrupt? (libpng: %s)",
+                       path, pi.message);
     }
     out->w = (int)pi.width;
     out->h = (int)pi.height;

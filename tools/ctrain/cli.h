@@ -52,12 +52,17 @@ void cli_close_model(cli_model *cm);
 int cli_open_checkpoint(const char *arg, cli_model *out);
 int cli_build_model(cli_model *cm, const char *device, int threads, const char *spec, int in_c,
                     int in_h, int in_w, int max_batch);
-/* Loads part ("train" or "test") of a dataset (mnist), fetching it when missing. Prints the
- * error and returns non-zero on failure. */
+#define CLI_DATASETS "mnist|fashion-mnist|cifar10" /* what eval and show read */
+/* Loads part ("train" or "test") of a dataset: mnist (fetched when missing), fashion-mnist,
+ * cifar10 (see ct_dataset_load_*; data_dir NULL: their default folders). Prints the error and
+ * returns non-zero on failure. */
 int cli_load_dataset(const char *dataset, const char *data_dir, const char *part,
                      ct_dataset **out);
 /* Images first..first+n of ds as model inputs (pixel / 255), malloc'd; NULL (message printed)
  * when out of memory. */
+/* The dataset to use: the flag's when given (seen), else the one the model's metadata names,
+ * else the flag's default. */
+const char *cli_dataset_of(const cli_model *cm, const char *given, int seen);
 float *cli_dataset_inputs(const ct_dataset *ds, int64_t first, int64_t n);
 
 /* 1 when the four MNIST files (raw or .gz) are in dir. */

@@ -2,7 +2,7 @@
  * eval_cmd.c — `ctrain eval` (a saved model on the test set: loss, accuracy, per-class accuracy,
  * confusion matrix) and `ctrain predict` (class probabilities of image files).
  *
- * eval's first result line is train's test line, from the same code path:
+ * eval's result line is train's test line, from the same code path:
  *     test_loss: 0.0912, test_acc: 0.9712
  * predict prints one line per image:
  *     digit.png: 7 (0.9812)  top 3: 7 0.9812, 2 0.0101, 3 0.0050
@@ -35,10 +35,10 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
          .help = "a checkpoint folder (its model.safetensors) or a .safetensors file",
          .def = "required"},
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
-         .choices = "mnist", .help = "whose test set"},
+         .choices = CLI_DATASETS, .help = "whose test set", .def = "the model's, else mnist"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
-         .help = "the data folder (fetched there when missing)",
-         .def = "$CTRAIN_DATA, else ~/.cache/ctrain/mnist"},
+         .help = "the data folder (MNIST is fetched there when missing)",
+         .def = "the dataset's usual folder"},
         {.name = "spec", .kind = CLI_STR, .dst = &o->spec, .metavar = "SPEC",
          .help = "the model's layers, for a file that does not record them\n"
                  "(a chain of linearN tensors is read as an MLP with ReLU)",
@@ -63,7 +63,8 @@ void eval_help(FILE *out) {
           "Evaluates a saved model (ctrain train --save DIR, or any safetensors file with the\n"
           "model's tensors under PyTorch state_dict names) on the test set, and prints:\n"
           "  Model: SPEC (N parameters) from FILE\n"
-          "  test_loss: L, test_acc: A\n"
+          "  Data: DATASET test set, N images\n"
+          "  test_loss: L, test_acc: A                 (as ctrain train prints it)\n"
           "  the accuracy of each class, and the confusion matrix (rows: true class, columns:\n"
           "  predicted class)\n"
           "\n"
@@ -104,6 +105,7 @@ int cmd_eval(int argc, char **argv) {
     int rc = cli_open_checkpoint(o.model, &cm); /* a bad file fails before any data is read */
     if (rc != CLI_EXIT_OK) return rc;
     ct_dataset *test = NULL;
+    o.dataset = cli_dataset_of(&cm, o.dataset, cli_find(flags, nflags, "dataset")->seen);
     if ((rc = cli_load_dataset(o.dataset, o.data_dir, "test", &test)) != CLI_EXIT_OK) {
         cli_close_model(&cm);
         return rc;
@@ -119,6 +121,7 @@ int cmd_eval(int argc, char **argv) {
     int64_t n = ct_dataset_count(test);
     printf("Model: %s (%lld parameters) from %s\n", ct_model_spec(m),
            (long long)ct_model_param_count(m), cm.path);
+    printf("Data: %s test set, %lld images\n", o.dataset, (long long)n);
     ct_eval_result ev;
     ct_status s = ct_evaluate(m, test, NULL, n, o.batch_size, &ev);
     float *probs = NULL, *x = NULL;

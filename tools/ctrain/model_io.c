@@ -52,14 +52,31 @@ void cli_close_model(cli_model *cm) {
     cm->b = NULL;
 }
 
+const char *cli_dataset_of(const cli_model *cm, const char *given, int seen) {
+    const char *saved = cm->ck ? ct_checkpoint_meta(cm->ck, "dataset") : NULL;
+    if (seen || !saved) return given;
+    for (const char *k = CLI_DATASETS; *k;) { /* one of the '|'-separated names */
+        size_t len = strcspn(k, "|");
+        if (strlen(saved) == len && strncmp(k, saved, len) == 0) return saved;
+        k += len + (k[len] == '|');
+    }
+    return given;
+}
+
 int cli_load_dataset(const char *dataset, const char *data_dir, const char *part,
                      ct_dataset **out) {
     *out = NULL;
+    ct_status s;
+    if (strcmp(dataset, "fashion-mnist") == 0 || strcmp(dataset, "cifar10") == 0) {
+        s = dataset[0] == 'f' ? ct_dataset_load_fashion_mnist(data_dir, part, out)
+                              : ct_dataset_load_cifar10(data_dir, part, out);
+        return s == CT_OK ? CLI_EXIT_OK : cli_lib_error(s);
+    }
     if (strcmp(dataset, "mnist") != 0)
-        return cli_usage_error(NULL, "--dataset: unknown dataset \"%s\" (available: mnist)", dataset);
+        return cli_usage_error(NULL, "--dataset: unknown dataset \"%s\" (available: %s)", dataset,
+                               CLI_DATASETS);
     char dir[PATH_MAX];
-    ct_status s = ct_data_dir(data_dir, dataset, dir, sizeof dir);
-    if (s != CT_OK) return cli_lib_error(s);
+    if ((s = ct_data_dir(data_dir, dataset, dir, sizeof dir)) != CT_OK) return cli_lib_error(s);
     if (!mnist_files_present(dir)) {
         fprintf(stderr, "MNIST not found in %s: fetching it\n", dir);
         if ((s = ct_data_fetch_mnist(dir, cli_log_line, NULL)) != CT_OK) return cli_lib_error(s);

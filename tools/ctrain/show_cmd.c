@@ -28,10 +28,10 @@ static int show_flags(show_opts *o, cli_flag *f) {
     o->scale = 3;
     cli_flag t[NUM_SHOW_FLAGS] = {
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
-         .choices = "mnist", .help = "which images"},
+         .choices = CLI_DATASETS, .help = "which images", .def = "the model's, else mnist"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
-         .help = "the data folder (fetched there when missing)",
-         .def = "$CTRAIN_DATA, else ~/.cache/ctrain/mnist"},
+         .help = "the data folder (MNIST is fetched there when missing)",
+         .def = "the dataset's usual folder"},
         {.name = "part", .kind = CLI_CHOICE, .dst = &o->part, .metavar = "PART",
          .choices = "test|train", .help = "the test or the training images"},
         {.name = "start", .kind = CLI_I64, .range = CLI_NONNEG, .dst = &o->start,
@@ -98,21 +98,27 @@ int cmd_show(int argc, char **argv) {
     if (o.count > 1024) return cli_usage_error("show", "--count: %d is more than 1024", o.count);
     if (o.scale > 16) return cli_usage_error("show", "--scale: %d is more than 16", o.scale);
     if (o.wrong && !o.model) return cli_usage_error("show", "--wrong: needs --model");
-    ct_dataset *ds = NULL;
-    int rc = cli_load_dataset(o.dataset, o.data_dir, o.part, &ds);
+    cli_model cm;
+    memset(&cm, 0, sizeof cm);
+    int rc = o.model ? cli_open_checkpoint(o.model, &cm) : CLI_EXIT_OK; /* a bad file fails first */
     if (rc != CLI_EXIT_OK) return rc;
+    o.dataset = cli_dataset_of(&cm, o.dataset, cli_find(flags, nflags, "dataset")->seen);
+    ct_dataset *ds = NULL;
+    if ((rc = cli_load_dataset(o.dataset, o.data_dir, o.part, &ds)) != CLI_EXIT_OK) {
+        cli_close_model(&cm);
+        return rc;
+    }
     int64_t n_all = ct_dataset_count(ds);
     int c = ct_dataset_channels(ds), h = ct_dataset_height(ds), w = ct_dataset_width(ds);
     size_t row = (size_t)c * h * w;
     if (o.start >= n_all) {
         ct_dataset_free(ds);
+        cli_close_model(&cm);
         return cli_usage_error("show", "--start: %lld is past the last image (%lld images)",
                                (long long)o.start, (long long)n_all);
     }
-    cli_model cm;
-    memset(&cm, 0, sizeof cm);
-    if (o.model && (rc = cli_open_model(o.model, o.device, o.threads, o.spec, c, h, w,
-                                        256, &cm)) != CLI_EXIT_OK) {
+    if (o.model && (rc = cli_build_model(&cm, o.device, o.threads, o.spec, c, h, w, 256)) !=
+                       CLI_EXIT_OK) {
         ct_dataset_free(ds);
         return rc;
     }
