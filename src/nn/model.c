@@ -252,7 +252,6 @@ ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, i
         goto fail;
     if ((s = ct_model_buffers_init(m)) != CT_OK) goto fail; /* model_buffers.c */
 
-
     /* PyTorch's default initialisation, drawn on the host from (seed, init stream) */
     float *host = ct_malloc(pbytes, "initial parameters");
     if (!host) { s = CT_ERR_NOMEM; goto fail; }
