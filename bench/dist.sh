@@ -7,7 +7,8 @@
 #    (median of the run's epochs, best of BENCH_REPS runs) and samples/s (50000 / that).
 # 2. build/bench_dist (bench/dist_step.c) for the MLP and the `cnn` preset with 1 and 2 ranks:
 #    seconds per step, the all-reduce's seconds per step, and the bytes all-reduced per step
-#    (4 × parameters: one all-reduce over the contiguous gradient buffer).
+#    (4 × parameters: one all-reduce over the contiguous gradient buffer); then the all-reduce
+#    alone over shared memory and over TCP (fastest and median of 200 calls).
 # 3. A projection for N ranks on a BENCH_GBPS (25) Gb/s network with the global batch fixed
 #    (strong scaling, as `mpirun -np N ctrain train --batch-size 128`): compute per step
 #    t1 / N (t1: one rank's measured step), ring all-reduce 2(N-1)/N × bytes / bandwidth +
@@ -104,6 +105,20 @@ for model in mlp cnn; do
             PARAMS[$model]=$(field params "$line")
         fi
     done
+done
+echo
+
+# ------------------------------------------------------------------ 2b. the all-reduce alone
+echo "## The all-reduce alone (2 ranks, $((200)) calls: fastest / median)"
+echo
+echo "| bytes | shared memory µs | TCP (--mca btl tcp,self) µs |"
+echo "| --- | --- | --- |"
+for model in mlp cnn; do
+    [ -n "${PARAMS[$model]:-}" ] || continue
+    shm=$("${MPIRUN[@]}" -np 2 "$BUILD/bench_dist" --allreduce "${PARAMS[$model]}" 2>/dev/null)
+    tcp=$("${MPIRUN[@]}" --mca btl tcp,self -np 2 "$BUILD/bench_dist" --allreduce "${PARAMS[$model]}" 2>/dev/null)
+    echo "| $((4 * PARAMS[$model])) ($model) | $(field min_us "$shm") / $(field median_us "$shm") |" \
+         "$(field min_us "$tcp") / $(field median_us "$tcp") |"
 done
 echo
 

@@ -5,11 +5,15 @@
  * per second, and the all-reduce's bytes and seconds per step (ct_dist's counters).
  * Build: cmake --build build --target bench_dist
  * Run:   [mpirun -np N] build/bench_dist SPEC BATCH STEPS THREADS     (bench/dist.sh runs it)
+ *        [mpirun -np N] build/bench_dist --allreduce FLOATS   the all-reduce alone: the fastest
+ *        and the median of REPS calls over FLOATS floats (the transport's cost, without the
+ *        waiting for a slower rank that a training step adds)
  */
 #include "dist/dist.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define EPOCHS 2 /* epoch 0 warms caches and the allocator; epoch 1 is measured */
 
@@ -36,9 +40,39 @@ static int fail(ct_dist *d, const char *what) {
     return 1;
 }
 
+#define ALLREDUCE_REPS 200
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int allreduce_only(int64_t n) {
+    ct_dist *d = NULL;
+    if (ct_dist_init(&d) != CT_OK) return fail(NULL, "ct_dist_init");
+    float *buf = calloc((size_t)n, sizeof *buf);
+    double t[ALLREDUCE_REPS];
+    if (!buf) return fail(d, "memory");
+    for (int i = 0; i < ALLREDUCE_REPS; i++) {
+        double t0 = ct_time_s();
+        if (ct_dist_allreduce_sum_f32(d, buf, n)) return fail(d, "all-reduce");
+        t[i] = ct_time_s() - t0;
+    }
+    qsort(t, ALLREDUCE_REPS, sizeof t[0], cmp_double);
+    if (ct_dist_rank(d) == 0)
+        printf("allreduce floats=%lld bytes=%lld ranks=%d min_us=%.1f median_us=%.1f\n",
+               (long long)n, (long long)(4 * n), ct_dist_size(d), 1e6 * t[0],
+               1e6 * t[ALLREDUCE_REPS / 2]);
+    free(buf);
+    ct_dist_finalize(d);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "--allreduce")) return allreduce_only(atoll(argv[2]));
     if (argc != 5) {
-        fprintf(stderr, "usage: [mpirun -np N] bench_dist SPEC BATCH STEPS THREADS\n");
+        fprintf(stderr, "usage: [mpirun -np N] bench_dist SPEC BATCH STEPS THREADS\n"
+                        "       [mpirun -np N] bench_dist --allreduce FLOATS\n");
         return 2;
     }
     const char *spec = argv[1];
