@@ -8,6 +8,7 @@
  * instruction set. "Device" memory is host memory: copies are memcpy and the stream functions
  * only check their arguments.
  */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "backend/backend.h"
 #include "backend/cpu/cpu_nn.h"
 #include "backend/cpu/kernels.h"
@@ -15,6 +16,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,7 +268,10 @@ ct_status ct_cpu_backend_create(int threads, ct_backend **out) {
     *out = NULL;
     if (threads < 0) return ct_fail(CT_ERR_INVALID, "threads must be >= 0, got %d", threads);
     if (threads == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        /* the cores this process may run on (taskset, mpirun binding), else all online */
+        cpu_set_t set;
+        long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                            : sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)n : 1;
     }
     ct_cpu *c = ct_calloc(1, sizeof *c, "CPU backend");
