@@ -134,7 +134,7 @@ def med(vals):
 def fmt(v, digits=3, unit=""):
     if v is None:
         return "n/a"
-    if isinstance(v, float) and abs(v) >= 100:
+    if digits > 1 and isinstance(v, float) and abs(v) >= 100:
         return "%.1f%s" % (v, unit)
     return ("%." + str(digits) + "f%s") % (v, unit)
 
