@@ -21,7 +21,9 @@ run() {
     out=$(cat "$tmp/out")
     err=$(cat "$tmp/err")
 }
-py() { python3 "$here/st_tool.py" "$@"; }
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3 # the system one starts fastest
+py() { "$PY" "$here/st_tool.py" "$@"; }
 
 dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
@@ -30,7 +32,7 @@ for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte 
         exit 0
     fi
 done
-command -v python3 >/dev/null || { echo "SKIP cli_outputs: no python3"; exit 0; }
+command -v "$PY" >/dev/null || { echo "SKIP cli_outputs: no python3"; exit 0; }
 
 # png_ok FILE W H: the PNG's size, more than 8 distinct colours, at least 1% not background
 png_ok() {
@@ -48,7 +50,7 @@ run train --epochs 2 --lr 0.5 --val-size 1000 --quiet --save run --plot plots --
 [ "$rc" -eq 0 ] && ok "train --plot plots --log run.jsonl -> exit 0" || bad "train -> exit $rc: $err"
 png_ok plots/loss.png 800 500
 png_ok plots/accuracy.png 800 500
-python3 - run.jsonl "$tmp/out" <<'EOF' && ok "run.jsonl: 2 JSON lines with every field; val_acc as printed" || bad "run.jsonl: $(cat run.jsonl)"
+"$PY" - run.jsonl "$tmp/out" <<'EOF' && ok "run.jsonl: 2 JSON lines with every field; val_acc as printed" || bad "run.jsonl: $(cat run.jsonl)"
 import json, re, sys
 lines = open(sys.argv[1]).read().splitlines()
 assert len(lines) == 2, lines
@@ -69,7 +71,7 @@ png_ok plots/loss.png 800 500
 
 # ------------------------------------------------------------------ eval: the tables
 run eval --model run
-python3 - "$tmp/out" <<'EOF' && ok "eval: 10 per-class lines, a 10x10 confusion matrix of 10000 images, its diagonal = test_acc" || bad "eval output: $out $err"
+"$PY" - "$tmp/out" <<'EOF' && ok "eval: 10 per-class lines, a 10x10 confusion matrix of 10000 images, its diagonal = test_acc" || bad "eval output: $out $err"
 import re, sys
 text = open(sys.argv[1]).read()
 acc = float(re.search(r"^test_loss: [\d.]+, test_acc: ([\d.]+)$", text, re.M).group(1))
