@@ -93,6 +93,13 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     const char *dir = o->resume_dir;
     char given[64], was[64];
     int rc = CLI_EXIT_OK;
+    /* Every setting of the library's configuration comes from the checkpoint (optimizer kind,
+     * betas, lr schedule, warm-up, clipping...); finish_options then sets the ones that have
+     * flags, from the flags checked below. A new flag that changes the results must be added to
+     * these checks, or a resumed run would quietly take the flag's default. */
+    ct_train_config keep = o->cfg;
+    o->cfg = saved;
+    o->cfg.resume = keep.resume;
 #define SEEN(name) (cli_find(flags, nflags, name)->seen)
     /* settings that change the results: equal, or taken from the checkpoint */
     if (SEEN("model") && strcmp(o->model, model) != 0) rc = differs(dir, "model", o->model, model);
