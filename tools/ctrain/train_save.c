@@ -312,13 +312,13 @@ static void plots(train_run *r, int n) {
         tacc[i] = r->history[i].train_acc;
     }
     ct_series loss[2] = {{"train loss", xt, tloss, n}, {"validation loss", xv, vloss, n + 1}};
-    ct_series acc[2] = {{"validation accuracy", xv, vacc, n + 1}, {"train accuracy", xt, tacc, n}};
+    ct_series acc[2] = {{"train accuracy", xt, tacc, n}, {"validation accuracy", xv, vacc, n + 1}};
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/loss.png", r->o->plot_dir);
     ct_status s = ct_plot_png(path, "Loss vs. No. of epochs", "epoch", "loss", loss,
                               r->n_val > 0 ? 2 : 1, PLOT_WIDTH, PLOT_HEIGHT);
     snprintf(path, sizeof path, "%s/accuracy.png", r->o->plot_dir);
-    if (s == CT_OK)
+    if (s == CT_OK) /* train in blue, validation in orange, as in loss.png */
         s = ct_plot_png(path, "Accuracy vs. No. of epochs", "epoch", "accuracy", acc, 2,
                         PLOT_WIDTH, PLOT_HEIGHT);
     if (s != CT_OK) cli_lib_error(s);
