@@ -125,7 +125,8 @@ int cmd_show(int argc, char **argv) {
     uint8_t *images = malloc((size_t)o.count * row);
     int *labels = malloc((size_t)o.count * sizeof *labels), *preds = NULL;
     int *chunk_pred = malloc(PREDICT_CHUNK * sizeof *chunk_pred);
-    float *probs = cm.m ? malloc((size_t)PREDICT_CHUNK * ct_model_num_classes(cm.m) * sizeof *probs) : NULL;
+    int k = cm.m ? ct_model_num_classes(cm.m) : 0;
+    float *probs = cm.m ? malloc((size_t)PREDICT_CHUNK * k * sizeof *probs) : NULL;
     if (cm.m) preds = malloc((size_t)o.count * sizeof *preds);
     int n = 0, wrong = 0;
     rc = CLI_EXIT_ERROR;
@@ -145,7 +146,7 @@ int cmd_show(int argc, char **argv) {
                 if (x) cli_lib_error(s);
                 goto done;
             }
-            argmax_rows(probs, len, ct_model_num_classes(cm.m), chunk_pred);
+            argmax_rows(probs, len, k, chunk_pred);
         }
         for (int64_t i = 0; i < len && n < o.count; i++) {
             int label = ct_dataset_labels(ds)[i0 + i], bad = cm.m && chunk_pred[i] != label;

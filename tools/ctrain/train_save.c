@@ -106,13 +106,15 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     snprintf(o->model_resumed, sizeof o->model_resumed, "%s", model);
     o->model = o->model_resumed;
     long v;
-    if (rc == CLI_EXIT_OK && SEEN("hidden") && (cli_parse_long(hidden, 1, INT_MAX, &v) || v != o->hidden)) {
+    if (rc == CLI_EXIT_OK && SEEN("hidden") &&
+        (cli_parse_long(hidden, 1, INT_MAX, &v) || v != o->hidden)) {
         snprintf(given, sizeof given, "%d", o->hidden);
         rc = differs(dir, "hidden", given, hidden);
     } else if (cli_parse_long(hidden, 1, INT_MAX, &v) == 0) {
         o->hidden = (int)v;
     }
-    if (rc == CLI_EXIT_OK && SEEN("val-size") && (cli_parse_long(val_size, 1, LONG_MAX, &v) || v != o->val_size)) {
+    if (rc == CLI_EXIT_OK && SEEN("val-size") &&
+        (cli_parse_long(val_size, 1, LONG_MAX, &v) || v != o->val_size)) {
         snprintf(given, sizeof given, "%lld", (long long)o->val_size);
         rc = differs(dir, "val-size", given, val_size);
     } else if (cli_parse_long(val_size, 1, LONG_MAX, &v) == 0) {
@@ -162,8 +164,8 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         } else if (fe->seen) {
             int left = o->epochs;
             for (int i = 0; i < saved.num_phases && left > 0; i++) {
-                int e = i == saved.num_phases - 1 || saved.phases[i].epochs > left ? left
-                                                                                   : saved.phases[i].epochs;
+                int last = i == saved.num_phases - 1;
+                int e = last || saved.phases[i].epochs > left ? left : saved.phases[i].epochs;
                 ph[n++] = (ct_phase){e, saved.phases[i].lr};
                 left -= e;
             }
