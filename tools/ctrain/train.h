@@ -19,6 +19,7 @@
 
 typedef struct {
     const char *data_dir;
+    const char *dataset;     /* mnist, fashion-mnist, cifar10 */
     int64_t val_size;
     const char *model;
     int hidden;
@@ -39,6 +40,17 @@ typedef struct {
     char schedule_resumed[SCHEDULE_BYTES]; /* the schedule a resumed run follows */
     char model_resumed[MODEL_SPEC_BYTES];  /* --model of the run being resumed */
     char device_resumed[16];               /* and its --device */
+    /* optimizer, lr schedule, warm-up, clipping (finish_options puts them into cfg) */
+    const char *optimizer;   /* sgd, adam, adamw */
+    const char *betas;       /* "B1,B2" or NULL */
+    float beta1, beta2, eps;
+    const char *lr_schedule; /* phases, step, cosine, onecycle */
+    int step_size;
+    float gamma, eta_min, pct_start;
+    int warmup_epochs;
+    float warmup_start_factor, clip_norm;
+    char betas_resumed[64];
+    char dataset_resumed[32];
     ct_train_config cfg; /* the library's defaults, then the flags */
 } train_opts;
 
@@ -72,6 +84,12 @@ int train_save(train_run *r, const ct_eval_result *test);
 void train_epoch_outputs(train_run *r, int n_epochs);
 /* Opens --log (truncated) and writes the n_epochs lines already in the history (a resume). */
 int train_log_open(train_run *r, int n_epochs);
+
+/* --optimizer / --lr-schedule names <-> the library's kinds (-1: unknown name). */
+int train_optimizer_kind(const char *name);
+int train_schedule_kind(const char *name);
+const char *train_optimizer_name(int kind);
+const char *train_schedule_name(int kind);
 
 /* mkdir -p; prints the error and returns non-zero on failure. */
 int cli_mkdirs(const char *dir);

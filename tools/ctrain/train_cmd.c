@@ -28,7 +28,30 @@
 /* ------------------------------------------------------------------------------------------ */
 /* options                                                                                     */
 
-enum { NUM_TRAIN_FLAGS = 24 };
+enum { NUM_TRAIN_FLAGS = 36 };
+
+#define ADAM_DEFAULT_LR 1e-3f  /* torch.optim.Adam/AdamW's default lr */
+#define SINGLE_PHASE_EPOCHS 10 /* --lr or a non-phase schedule without --epochs */
+
+static const char *const k_optimizers[] = {"sgd", "adam", "adamw"};
+static const char *const k_schedules[] = {"phases", "step", "cosine", "onecycle"};
+
+int train_optimizer_kind(const char *name) {
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, k_optimizers[i]) == 0) return i;
+    return -1;
+}
+int train_schedule_kind(const char *name) {
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, k_schedules[i]) == 0) return i;
+    return -1;
+}
+const char *train_optimizer_name(int kind) {
+    return kind >= 0 && kind < 3 ? k_optimizers[kind] : "sgd";
+}
+const char *train_schedule_name(int kind) {
+    return kind >= 0 && kind < 4 ? k_schedules[kind] : "phases";
+}
 
 static void format_schedule(const ct_phase *ph, int n, char *out, size_t out_bytes) {
     size_t len = 0;
@@ -43,6 +66,9 @@ static void opts_init(train_opts *o) {
     ct_train_config_default(&o->cfg);
     format_schedule(o->cfg.phases, o->cfg.num_phases, o->schedule_default, sizeof o->schedule_default);
     o->val_size = 10000;
+    o->dataset = "mnist";
+    o->optimizer = "sgd";
+    o->lr_schedule = "phases";
     o->model = "mlp";
     o->hidden = 32;
     o->schedule = o->schedule_default;
@@ -63,25 +89,32 @@ static void opts_init(train_opts *o) {
 /* Fills flags[NUM_TRAIN_FLAGS] pointing into o. */
 static int make_flags(train_opts *o, cli_flag *f) {
     cli_flag t[NUM_TRAIN_FLAGS] = {
+        {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
+         .choices = CLI_DATASETS,
+         .help = "what to train on; the input shape and classes come from it\n"
+                 "(fashion-mnist: /usr/share/datasets/fashion-mnist when there)"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
-         .help = "folder with the MNIST files (fetched there when missing)",
-         .def = "$CTRAIN_DATA, else ~/.cache/ctrain/mnist"},
+         .help = "folder with the dataset's files (MNIST: fetched there\nwhen missing)",
+         .def = "$CTRAIN_DATA, else ~/.cache/ctrain/DATASET"},
         {.name = "val-size", .kind = CLI_I64, .range = CLI_POSITIVE, .dst = &o->val_size,
          .metavar = "N", .help = "training images held out for validation\n(a seeded random split)"},
         {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
-         .help = "\"mlp\" (flatten,linear(HIDDEN),relu,linear(10)), another\n"
-                 "preset, or layers: \"flatten,linear(64),relu,linear(10)\""},
+         .help = "\"mlp\" (flatten,linear(HIDDEN),relu,linear(CLASSES)), lenet5,\n"
+                 "cnn, or layers: \"flatten,linear(64),relu,linear(10)\"\n"
+                 "(see ctrain summary --help)"},
         {.name = "hidden", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->hidden,
          .metavar = "N", .help = "hidden units of --model mlp"},
         {.name = "schedule", .kind = CLI_STR, .dst = &o->schedule, .metavar = "PHASES",
          .help = "training phases EPOCHS@LR,EPOCHS@LR,... (at most 16)"},
         {.name = "epochs", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->epochs,
          .metavar = "N",
-         .help = "train N epochs at one learning rate (--lr, else 0.5)\ninstead of --schedule",
-         .def = "the schedule"},
+         .help = "train N epochs at one learning rate (--lr, else 0.5;\n"
+                 "adam/adamw: 0.001) instead of --schedule",
+         .def = "the schedule; adam/adamw: 10"},
         {.name = "lr", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->lr, .metavar = "X",
-         .help = "one learning rate for all epochs (--epochs, else 10)\ninstead of --schedule",
-         .def = "the schedule"},
+         .help = "one learning rate for all epochs (--epochs, else 10)\n"
+                 "instead of --schedule; the base lr of --lr-schedule",
+         .def = "the schedule; adam/adamw: 0.001"},
         {.name = "batch-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->batch_size,
          .metavar = "N", .help = "training batch size"},
         {.name = "eval-batch-size", .kind = CLI_INT, .range = CLI_POSITIVE,
@@ -92,6 +125,37 @@ static int make_flags(train_opts *o, cli_flag *f) {
          .metavar = "X", .help = "L2 penalty added to the gradient"},
         {.name = "nesterov", .kind = CLI_SWITCH, .dst = &o->nesterov,
          .help = "Nesterov momentum (needs --momentum > 0)"},
+        {.name = "optimizer", .kind = CLI_CHOICE, .dst = &o->optimizer, .metavar = "NAME",
+         .choices = "sgd|adam|adamw",
+         .help = "torch.optim's SGD, Adam or AdamW (PyTorch's defaults); with\n"
+                 "adam/adamw and no --lr/--schedule: 10 epochs at lr 0.001"},
+        {.name = "betas", .kind = CLI_STR, .dst = &o->betas, .metavar = "B1,B2",
+         .help = "Adam/AdamW betas, each in (0, 1)", .def = "0.9,0.999"},
+        {.name = "eps", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->eps, .metavar = "X",
+         .help = "Adam/AdamW epsilon", .def = "1e-08"},
+        {.name = "lr-schedule", .kind = CLI_CHOICE, .dst = &o->lr_schedule, .metavar = "NAME",
+         .choices = "phases|step|cosine|onecycle",
+         .help = "phases: --schedule's constant lr per phase; step, cosine,\n"
+                 "onecycle: PyTorch's StepLR, CosineAnnealingLR, OneCycleLR\n"
+                 "over --epochs (else 10) from --lr (the max lr for onecycle)"},
+        {.name = "step-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->step_size,
+         .metavar = "N", .help = "step: epochs between decays (required)", .def = "none"},
+        {.name = "gamma", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->gamma,
+         .metavar = "X", .help = "step: lr decay factor", .def = "0.1"},
+        {.name = "eta-min", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->eta_min,
+         .metavar = "X", .help = "cosine: the final lr", .def = "0"},
+        {.name = "pct-start", .kind = CLI_FLOAT, .range = CLI_FRACTION, .dst = &o->pct_start,
+         .metavar = "X", .help = "onecycle: fraction of the steps rising, in (0, 1)",
+         .def = "0.3"},
+        {.name = "warmup-epochs", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->warmup_epochs,
+         .metavar = "N", .help = "linear warm-up (LinearLR) over the first N epochs,\n"
+                                  "multiplying any schedule's lr"},
+        {.name = "warmup-start-factor", .kind = CLI_FLOAT, .range = CLI_POSITIVE,
+         .dst = &o->warmup_start_factor, .metavar = "X",
+         .help = "warm-up's first lr factor, in (0, 1]", .def = "0.333333"},
+        {.name = "clip-grad-norm", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->clip_norm,
+         .metavar = "X", .help = "clip the gradients' global L2 norm to X (0: off)",
+         .def = "off"},
         {.name = "seed", .kind = CLI_U64, .range = CLI_NONNEG, .dst = &o->seed, .metavar = "N",
          .help = "seeds the split, the initial weights and the shuffling"},
         {.name = "device", .kind = CLI_CHOICE, .dst = &o->device, .metavar = "NAME",
@@ -143,7 +207,8 @@ void train_help(FILE *out) {
           "60000), evaluated on the validation part before training and after every epoch, and on\n"
           "the 10000 test images at the end. The defaults reproduce the PyTorch tutorial: an MLP\n"
           "784 -> 32 -> ReLU -> 10, SGD, 5 epochs at lr 0.5 then 5 at lr 0.1, batch 128.\n"
-          "Missing MNIST files are downloaded first (see ctrain data --help).\n"
+          "Missing MNIST files are downloaded first (see ctrain data --help). --dataset picks\n"
+          "Fashion-MNIST or CIFAR-10 instead (same split: --val-size of the training set).\n"
           "\n"
           "flags:\n",
           out);
@@ -168,8 +233,10 @@ void train_help(FILE *out) {
           "\n"
           "resuming (--resume DIR): the run continues from where it was saved and prints the same\n"
           "numbers as a run never stopped (on the CPU, same --threads). Its settings come from the\n"
-          "checkpoint; flags that change the results (--model, --hidden, --val-size, --seed,\n"
-          "--batch-size, --eval-batch-size, --momentum, --weight-decay, --nesterov) may be given\n"
+          "checkpoint; flags that change the results (--dataset, --model, --hidden, --val-size,\n"
+          "--seed, --batch-size, --eval-batch-size, --momentum, --weight-decay, --nesterov,\n"
+          "--optimizer, --betas, --eps, --lr-schedule, --step-size, --gamma, --eta-min,\n"
+          "--pct-start, --warmup-epochs, --warmup-start-factor, --clip-grad-norm) may be given\n"
           "only with the saved value. --epochs N extends or shortens the run to N epochs in all\n"
           "(the last phase's learning rate continues), --schedule/--lr replace the schedule if\n"
           "the epochs already run keep their learning rate. --device, --threads, --workers,\n"
@@ -220,22 +287,80 @@ static int parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, si
     return 0;
 }
 
+/* "B1,B2" → two floats in [0, 1); -1 when malformed. */
+static int parse_betas(const char *s, float *b1, float *b2) {
+    char buf[64];
+    const char *comma = strchr(s, ',');
+    if (!comma || (size_t)(comma - s) >= sizeof buf) return -1;
+    memcpy(buf, s, (size_t)(comma - s));
+    buf[comma - s] = 0;
+    double x, y;
+    if (cli_parse_double(buf, &x) != 0 || cli_parse_double(comma + 1, &y) != 0) return -1;
+    if (!(x > 0 && x < 1) || !(y > 0 && y < 1)) return -1; /* 0 would mean the default */
+    *b1 = (float)x;
+    *b2 = (float)y;
+    return 0;
+}
+
 /* Checks the flags against each other and fills o->cfg; prints the error and returns 2. */
 static int finish_options(train_opts *o, cli_flag *flags, int nflags) {
     int seen_epochs = cli_find(flags, nflags, "epochs")->seen;
     int seen_lr = cli_find(flags, nflags, "lr")->seen;
     int seen_schedule = cli_find(flags, nflags, "schedule")->seen;
+#define SEEN(name) (cli_find(flags, nflags, name)->seen)
     ct_train_config *c = &o->cfg;
+    int opt = train_optimizer_kind(o->optimizer), sched = train_schedule_kind(o->lr_schedule);
+    int adam = opt == CT_ADAM || opt == CT_ADAMW;
+    /* the optimizer's own flags */
+    if (adam && SEEN("momentum") && o->momentum != 0)
+        return cli_usage_error("train", "--momentum: applies to --optimizer sgd (%s uses --betas)",
+                               o->optimizer);
+    if (adam && o->nesterov)
+        return cli_usage_error("train", "--nesterov: applies to --optimizer sgd (%s uses --betas)",
+                               o->optimizer);
+    if (!adam && (SEEN("betas") || SEEN("eps")))
+        return cli_usage_error("train", "--%s: applies to --optimizer adam or adamw (got %s)",
+                               SEEN("betas") ? "betas" : "eps", o->optimizer);
+    if (SEEN("betas") && parse_betas(o->betas, &o->beta1, &o->beta2) != 0)
+        return cli_usage_error("train", "--betas: expected B1,B2 with each in (0, 1), got \"%s\"",
+                               o->betas);
+    /* the schedule's own flags */
+    static const struct { const char *flag; int sched; } only[] = {
+        {"step-size", CT_SCHED_STEP}, {"gamma", CT_SCHED_STEP}, {"eta-min", CT_SCHED_COSINE},
+        {"pct-start", CT_SCHED_ONECYCLE}};
+    for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
+        if (SEEN(only[i].flag) && sched != only[i].sched)
+            return cli_usage_error("train", "--%s: applies to --lr-schedule %s (got %s)",
+                                   only[i].flag, train_schedule_name(only[i].sched),
+                                   o->lr_schedule);
+    if (sched == CT_SCHED_STEP && o->step_size <= 0)
+        return cli_usage_error("train", "--step-size: required with --lr-schedule step");
+    if (SEEN("pct-start") && !(o->pct_start > 0))
+        return cli_usage_error("train", "--pct-start: expected a number in (0, 1), got %g",
+                               (double)o->pct_start);
+    if (SEEN("warmup-start-factor") && !(o->warmup_start_factor <= 1))
+        return cli_usage_error("train", "--warmup-start-factor: expected a number in (0, 1], "
+                               "got %g", (double)o->warmup_start_factor);
+    if (SEEN("warmup-start-factor") && o->warmup_epochs <= 0)
+        return cli_usage_error("train", "--warmup-start-factor: needs --warmup-epochs > 0");
+    /* a fresh run's --schedule is only for phases; a resumed one's is its folded schedule */
+    if (!o->resume_dir && seen_schedule && sched != CT_SCHED_PHASES)
+        return cli_usage_error("train", "--schedule: only with --lr-schedule phases (%s takes "
+                               "--epochs and --lr)", o->lr_schedule);
     if (seen_schedule && (seen_epochs || seen_lr))
         return cli_usage_error("train", "--schedule: cannot be combined with --%s",
                                seen_epochs ? "epochs" : "lr");
     if (seen_epochs && o->epochs > MAX_TOTAL_EPOCHS)
         return cli_usage_error("train", "--epochs: %d is out of range (at most %d)", o->epochs,
                                MAX_TOTAL_EPOCHS);
-    if (seen_epochs || seen_lr) {
+    if (!seen_schedule && adam && !seen_lr) { /* PyTorch's Adam default: lr 1e-3 */
+        c->phases[0].epochs = seen_epochs ? o->epochs : SINGLE_PHASE_EPOCHS;
+        c->phases[0].lr = ADAM_DEFAULT_LR;
+        c->num_phases = 1;
+    } else if (seen_epochs || seen_lr || (!seen_schedule && sched != CT_SCHED_PHASES)) {
         int total = 0;
         for (int i = 0; i < c->num_phases; i++) total += c->phases[i].epochs;
-        c->phases[0].epochs = seen_epochs ? o->epochs : (total > 0 ? total : 10);
+        c->phases[0].epochs = seen_epochs ? o->epochs : (total > 0 ? total : SINGLE_PHASE_EPOCHS);
         c->phases[0].lr = o->lr;
         c->num_phases = 1;
     } else {
@@ -248,6 +373,7 @@ static int finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                o->model);
     if (o->nesterov && !(o->momentum > 0))
         return cli_usage_error("train", "--nesterov: needs --momentum > 0");
+#undef SEEN
     c->batch_size = o->batch_size;
     c->eval_batch_size = o->eval_batch_size;
     c->workers = o->workers;
@@ -258,6 +384,23 @@ static int finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->weight_decay = o->weight_decay;
     c->nesterov = o->nesterov;
     c->seed = o->seed;
+    c->optimizer = (ct_optimizer_kind)opt;
+    c->beta1 = o->beta1;
+    c->beta2 = o->beta2;
+    c->eps = o->eps;
+    c->schedule = (ct_schedule_kind)sched;
+    c->step_size = o->step_size;
+    c->gamma = o->gamma;
+    c->eta_min = o->eta_min;
+    c->pct_start = o->pct_start;
+    c->warmup_epochs = o->warmup_epochs;
+    c->warmup_start_factor = o->warmup_start_factor;
+    c->clip_norm = o->clip_norm;
+    /* the library's own check, for whatever combination the flags above let through */
+    if (ct_train_config_check(c) != CT_OK) {
+        const char *msg = ct_last_error();
+        return cli_usage_error("train", "%s", msg && *msg ? msg : "bad optimizer settings");
+    }
     return CLI_EXIT_OK;
 }
 
@@ -327,10 +470,31 @@ static void print_plan(const train_opts *o, int total_epochs, const char *save_d
     const ct_train_config *c = &o->cfg;
     char sched[SCHEDULE_BYTES];
     format_schedule(c->phases, c->num_phases, sched, sizeof sched);
-    printf("Plan: %d epoch%s (%s), batch %d, SGD", total_epochs, total_epochs == 1 ? "" : "s",
-           sched, c->batch_size);
+    static const char *const names[] = {"SGD", "Adam", "AdamW"};
+    printf("Plan: %d epoch%s (%s), batch %d, %s", total_epochs, total_epochs == 1 ? "" : "s",
+           sched, c->batch_size, names[(unsigned)c->optimizer < 3 ? c->optimizer : 0]);
     if (c->momentum > 0) printf(", momentum %g%s", (double)c->momentum, c->nesterov ? " (Nesterov)" : "");
+    if (c->optimizer != CT_SGD)
+        printf(" (betas %g,%g, eps %g)", (double)(c->beta1 > 0 ? c->beta1 : 0.9f),
+               (double)(c->beta2 > 0 ? c->beta2 : 0.999f), (double)(c->eps > 0 ? c->eps : 1e-8f));
     if (c->weight_decay > 0) printf(", weight decay %g", (double)c->weight_decay);
+    switch (c->schedule) {
+    case CT_SCHED_STEP:
+        printf(", step lr every %d epoch%s x%g", c->step_size, c->step_size == 1 ? "" : "s",
+               (double)(c->gamma > 0 ? c->gamma : 0.1f));
+        break;
+    case CT_SCHED_COSINE: printf(", cosine lr to %g", (double)c->eta_min); break;
+    case CT_SCHED_ONECYCLE:
+        printf(", one-cycle lr (pct_start %g)", (double)(c->pct_start > 0 ? c->pct_start : 0.3f));
+        break;
+    case CT_SCHED_PHASES: break;
+    }
+    if (c->warmup_epochs > 0 || c->warmup_steps > 0)
+        printf(", warm-up %d %s from x%g", c->warmup_steps > 0 ? c->warmup_steps : c->warmup_epochs,
+               c->warmup_steps > 0 ? "steps" : "epochs",
+               (double)(c->warmup_start_factor > 0 ? c->warmup_start_factor : 1.0f / 3.0f));
+    if (c->clip_norm > 0) printf(", clip grad norm %g", (double)c->clip_norm);
+    if (strcmp(o->dataset, "mnist") != 0) printf(", dataset %s", o->dataset);
     printf(", seed %llu", (unsigned long long)o->seed);
     if (save_dir) printf(", saving to %s", save_dir);
     printf("\n");
@@ -417,21 +581,29 @@ int cmd_train(int argc, char **argv) {
         fflush(stdout); /* before any fetch log on stderr */
     }
 
-    /* 2. the data folder, fetched when files are missing */
-    if ((s = ct_data_dir(o.data_dir, "mnist", run.data_dir, sizeof run.data_dir)) != CT_OK)
-        goto lib_error;
-    if (!mnist_files_present(run.data_dir)) {
-        if (dist) {
-            rc = cli_dist_missing_data(dist, run.data_dir);
+    /* 2. the data folder (MNIST: fetched when files are missing) */
+    if (strcmp(o.dataset, "mnist") == 0) {
+        if ((s = ct_data_dir(o.data_dir, "mnist", run.data_dir, sizeof run.data_dir)) != CT_OK)
+            goto lib_error;
+        if (!mnist_files_present(run.data_dir)) {
+            if (dist) {
+                rc = cli_dist_missing_data(dist, run.data_dir);
+                goto done;
+            }
+            fprintf(stderr, "MNIST not found in %s: fetching it\n", run.data_dir);
+            if ((s = ct_data_fetch_mnist(run.data_dir, cli_log_line, NULL)) != CT_OK) goto lib_error;
+        }
+        /* 3. train (60000) and test (10000), train split into train/val */
+        if ((s = ct_dataset_load_mnist(run.data_dir, "train", &train)) != CT_OK) goto lib_error;
+        if ((s = ct_dataset_load_mnist(run.data_dir, "test", &test)) != CT_OK) goto lib_error;
+    } else {
+        snprintf(run.data_dir, sizeof run.data_dir, "%s", o.data_dir ? o.data_dir : "(default)");
+        if (cli_load_dataset(o.dataset, o.data_dir, "train", &train) != CLI_EXIT_OK ||
+            cli_load_dataset(o.dataset, o.data_dir, "test", &test) != CLI_EXIT_OK) {
+            rc = CLI_EXIT_ERROR; /* message printed */
             goto done;
         }
-        fprintf(stderr, "MNIST not found in %s: fetching it\n", run.data_dir);
-        if ((s = ct_data_fetch_mnist(run.data_dir, cli_log_line, NULL)) != CT_OK) goto lib_error;
     }
-
-    /* 3. train (60000) and test (10000), train split into train/val */
-    if ((s = ct_dataset_load_mnist(run.data_dir, "train", &train)) != CT_OK) goto lib_error;
-    if ((s = ct_dataset_load_mnist(run.data_dir, "test", &test)) != CT_OK) goto lib_error;
     int64_t n_all = ct_dataset_count(train);
     if (o.val_size >= n_all) {
         rc = cli_usage_error("train", "--val-size: %lld leaves no training images (the training set "

@@ -4,8 +4,10 @@
  * given), the --log lines and the --plot pictures.
  *
  * The tool's own options travel in the train state's metadata as strings: dataset, data_dir,
- * model (the --model flag), hidden, val_size, device, threads, save_every, schedule. The
- * library keeps the training configuration (batch sizes, optimizer, phases, seed) itself.
+ * model (the --model flag), hidden, val_size, device, threads, save_every, schedule, and for
+ * reading only: optimizer, lr_schedule. The library keeps the training configuration (batch
+ * sizes, optimizer and its betas/eps, lr schedule and its settings, warm-up, clipping, phases,
+ * seed) itself; a resume checks the flags given against it.
  */
 #include "cli.h"
 #include "train.h"
@@ -137,6 +139,54 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     if (rc == CLI_EXIT_OK && SEEN("nesterov") && !saved.nesterov)
         rc = differs(dir, "nesterov", "(on)", "Nesterov off");
     o->nesterov = saved.nesterov;
+    /* the dataset (absent in older files: MNIST) */
+    const char *dataset = ct_checkpoint_meta(ck, "dataset");
+    if (!dataset) dataset = "mnist";
+    if (rc == CLI_EXIT_OK && SEEN("dataset") && strcmp(o->dataset, dataset) != 0)
+        rc = differs(dir, "dataset", o->dataset, dataset);
+    snprintf(o->dataset_resumed, sizeof o->dataset_resumed, "%s", dataset);
+    o->dataset = o->dataset_resumed;
+    /* optimizer, lr schedule, warm-up, clipping */
+    const char *opt_saved = train_optimizer_name(saved.optimizer);
+    if (rc == CLI_EXIT_OK && SEEN("optimizer") && strcmp(o->optimizer, opt_saved) != 0)
+        rc = differs(dir, "optimizer", o->optimizer, opt_saved);
+    o->optimizer = opt_saved;
+    const char *sched_saved = train_schedule_name(saved.schedule);
+    if (rc == CLI_EXIT_OK && SEEN("lr-schedule") && strcmp(o->lr_schedule, sched_saved) != 0)
+        rc = differs(dir, "lr-schedule", o->lr_schedule, sched_saved);
+    o->lr_schedule = sched_saved;
+    if (rc == CLI_EXIT_OK && SEEN("betas")) {
+        float b1 = 0, b2 = 0;
+        char *comma = strchr(o->betas, ',');
+        double x = 0, y = 0;
+        if (comma) {
+            *comma = 0; /* o->betas points into argv */
+            if (cli_parse_double(o->betas, &x) == 0 && cli_parse_double(comma + 1, &y) == 0)
+                b1 = (float)x, b2 = (float)y;
+            *comma = ',';
+        }
+        float s1 = saved.beta1 > 0 ? saved.beta1 : 0.9f, s2 = saved.beta2 > 0 ? saved.beta2 : 0.999f;
+        if (b1 != s1 || b2 != s2) {
+            snprintf(was, sizeof was, "%g,%g", (double)s1, (double)s2);
+            rc = differs(dir, "betas", o->betas, was);
+        }
+    }
+    if (saved.beta1 > 0 || saved.beta2 > 0) {
+        snprintf(o->betas_resumed, sizeof o->betas_resumed, "%.9g,%.9g",
+                 (double)(saved.beta1 > 0 ? saved.beta1 : 0.9f),
+                 (double)(saved.beta2 > 0 ? saved.beta2 : 0.999f));
+        o->betas = o->betas_resumed;
+    }
+    o->beta1 = saved.beta1;
+    o->beta2 = saved.beta2;
+    SAME_NUM("eps", eps, saved.eps, "%g", double);
+    SAME_NUM("step-size", step_size, saved.step_size, "%d", int);
+    SAME_NUM("gamma", gamma, saved.gamma, "%g", double);
+    SAME_NUM("eta-min", eta_min, saved.eta_min, "%g", double);
+    SAME_NUM("pct-start", pct_start, saved.pct_start, "%g", double);
+    SAME_NUM("warmup-epochs", warmup_epochs, saved.warmup_epochs, "%d", int);
+    SAME_NUM("warmup-start-factor", warmup_start_factor, saved.warmup_start_factor, "%g", double);
+    SAME_NUM("clip-grad-norm", clip_norm, saved.clip_norm, "%g", double);
 #undef SAME_NUM
     /* settings that do not change the results: the flags, else the checkpoint's */
     if (!SEEN("workers")) o->workers = saved.workers;
@@ -230,9 +280,11 @@ int train_save(train_run *r, const ct_eval_result *test) {
     snprintf(every, sizeof every, "%d", o->save_every);
     schedule_text(o->cfg.phases, o->cfg.num_phases, sched, sizeof sched);
     ct_meta state_meta[] = {
-        {"dataset", "mnist"},  {"data_dir", r->data_dir}, {"model", o->model},
-        {"hidden", hidden},    {"val_size", val_size},    {"device", o->device},
-        {"threads", threads},  {"save_every", every},     {"schedule", sched},
+        {"dataset", o->dataset}, {"data_dir", r->data_dir}, {"model", o->model},
+        {"hidden", hidden},      {"val_size", val_size},    {"device", o->device},
+        {"threads", threads},    {"save_every", every},     {"schedule", sched},
+        {"optimizer", train_optimizer_name(o->cfg.optimizer)},
+        {"lr_schedule", train_schedule_name(o->cfg.schedule)},
     };
     ct_train_state st = {.cfg = &o->cfg, .before = &r->before, .history = r->history,
                          .n_history = p.epoch, .extra = state_meta,
@@ -242,12 +294,14 @@ int train_save(train_run *r, const ct_eval_result *test) {
 
     /* the model file: what a user of the weights wants to know */
     char epoch[24], batch[24], seed[24], vl[32], va[32], tl[32], ta[32];
-    ct_meta model_meta[12];
+    ct_meta model_meta[14];
     int n = 0;
     snprintf(epoch, sizeof epoch, "%d", p.epoch);
     snprintf(batch, sizeof batch, "%lld", (long long)p.batch);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
-    model_meta[n++] = (ct_meta){"dataset", "mnist"};
+    model_meta[n++] = (ct_meta){"dataset", o->dataset};
+    model_meta[n++] = (ct_meta){"optimizer", train_optimizer_name(o->cfg.optimizer)};
+    model_meta[n++] = (ct_meta){"lr_schedule", train_schedule_name(o->cfg.schedule)};
     model_meta[n++] = (ct_meta){"input_scale", "pixel / 255"};
     model_meta[n++] = (ct_meta){"epoch", epoch};
     if (p.batch > 0) model_meta[n++] = (ct_meta){"batch", batch};
