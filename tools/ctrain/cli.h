@@ -23,6 +23,7 @@ int cmd_predict(int argc, char **argv); /* eval_cmd.c */
 int cmd_show(int argc, char **argv);    /* show_cmd.c */
 int cmd_data(int argc, char **argv);    /* data_cmd.c */
 int cmd_devices(int argc, char **argv); /* data_cmd.c */
+int cmd_summary(int argc, char **argv); /* summary_cmd.c */
 
 void train_help(FILE *f);
 void eval_help(FILE *f);
@@ -30,6 +31,7 @@ void predict_help(FILE *f);
 void show_help(FILE *f);
 void data_help(FILE *f);
 void devices_help(FILE *f);
+void summary_help(FILE *f);
 
 /* A saved model opened for use (model_io.c). */
 typedef struct {

@@ -5,6 +5,7 @@
  *     ctrain eval --model DIR     test-set loss, accuracy, per-class accuracy, confusion matrix
  *     ctrain predict --model DIR IMAGE...   class probabilities of PNG/PGM images
  *     ctrain show [--model DIR]   a grid of dataset images with labels (and predictions)
+ *     ctrain summary [--model SPEC]   layers, output shapes and parameter counts of a model
  *     ctrain devices              list the compute devices and which one "auto" picks
  *     ctrain data fetch|path      download MNIST / print where it lives
  */
@@ -28,6 +29,8 @@ static void usage(FILE *f) {
           "  predict        the classes of PNG/PGM images by a saved model\n"
           "  show           a grid of dataset images with their labels (and a model's\n"
           "                 predictions, the wrong ones in red) as PNG\n"
+          "  summary        a model's layers, output shapes and parameter counts (like\n"
+          "                 Keras' model.summary), for --model SPEC on --dataset's inputs\n"
           "  devices        list the compute devices and the one --device auto picks\n"
           "  data fetch     download MNIST (SHA-256 verified) into the data folder\n"
           "  data path      print the data folder\n"
@@ -50,6 +53,8 @@ static void usage(FILE *f) {
           "  ctrain train --schedule 5@0.5,5@0.1,5@0.01 --momentum 0.9\n"
           "  ctrain train --save run1 --plot run1 --log run1/log.jsonl\n"
           "  ctrain train --resume run1 --epochs 15\n"
+          "  ctrain train --model cnn --optimizer adam --lr-schedule cosine --epochs 12\n"
+          "  ctrain summary --model cnn\n"
           "  ctrain eval --model run1\n"
           "  ctrain predict --model run1 digit.png\n"
           "  ctrain show --model run1 --out grid.png\n",
@@ -70,6 +75,8 @@ static int command_help(const char *cmd) {
         data_help(stdout);
     else if (strcmp(cmd, "devices") == 0)
         devices_help(stdout);
+    else if (strcmp(cmd, "summary") == 0)
+        summary_help(stdout);
     else
         return cli_usage_error(NULL, "unknown command \"%s\"", cmd);
     return CLI_EXIT_OK;
@@ -95,6 +102,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "predict") == 0) return cmd_predict(argc - 1, argv + 1);
     if (strcmp(cmd, "show") == 0) return cmd_show(argc - 1, argv + 1);
     if (strcmp(cmd, "devices") == 0) return cmd_devices(argc - 1, argv + 1);
+    if (strcmp(cmd, "summary") == 0) return cmd_summary(argc - 1, argv + 1);
     if (strcmp(cmd, "data") == 0) return cmd_data(argc - 1, argv + 1);
     if (cmd[0] == '-') return cli_usage_error(NULL, "unknown flag %s (a command comes first)", cmd);
     return cli_usage_error(NULL, "unknown command \"%s\"", cmd);

@@ -1,0 +1,112 @@
+/*
+ * summary_cmd.c — `ctrain summary`: a model's layers, output shapes and parameter counts, like
+ * Keras' model.summary() or torchinfo, for a spec built on a dataset's input shape. Nothing is
+ * loaded: the shapes of the datasets are known (MNIST and Fashion-MNIST 1x28x28, CIFAR-10
+ * 3x32x32, 10 classes each); the model is built on the CPU with one thread.
+ */
+#include "args.h"
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SUMMARY_BYTES (1 << 16)
+
+typedef struct {
+    const char *model, *dataset;
+    int hidden;
+} summary_opts;
+
+enum { NUM_SUMMARY_FLAGS = 3 };
+
+static int summary_flags(summary_opts *o, cli_flag *f) {
+    cli_flag t[NUM_SUMMARY_FLAGS] = {
+        {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
+         .help = "a preset (mlp, lenet5, cnn) or layers, as ctrain train --model"},
+        {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
+         .choices = CLI_DATASETS, .help = "the input shape and classes to build for"},
+        {.name = "hidden", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->hidden,
+         .metavar = "N", .help = "hidden units of --model mlp"},
+    };
+    memcpy(f, t, sizeof t);
+    return NUM_SUMMARY_FLAGS;
+}
+
+static void opts_init(summary_opts *o) {
+    o->model = "mlp";
+    o->dataset = "mnist";
+    o->hidden = 32;
+}
+
+void summary_help(FILE *out) {
+    summary_opts o;
+    cli_flag flags[NUM_SUMMARY_FLAGS];
+    opts_init(&o);
+    int n = summary_flags(&o, flags);
+    fputs("usage: ctrain summary [--model SPEC] [--dataset NAME] [--hidden N]\n"
+          "\n"
+          "Prints each layer of the model (as ctrain train --model builds it), its output shape\n"
+          "and parameter count, and the totals, like Keras' model.summary() or torchinfo.\n"
+          "Input shapes: mnist and fashion-mnist 1x28x28, cifar10 3x32x32 (10 classes each).\n"
+          "A malformed layer string is an error naming the offending layer.\n"
+          "\n"
+          "flags:\n",
+          out);
+    cli_print_flags(out, flags, n);
+    fputs("\n"
+          "examples:\n"
+          "  ctrain summary                        the tutorial's MLP (25450 parameters)\n"
+          "  ctrain summary --model cnn\n"
+          "  ctrain summary --model \"conv(8,3),relu,maxpool(2),flatten,linear(10)\" --dataset cifar10\n",
+          out);
+}
+
+int cmd_summary(int argc, char **argv) {
+    summary_opts o;
+    cli_flag flags[NUM_SUMMARY_FLAGS];
+    opts_init(&o);
+    int nflags = summary_flags(&o, flags);
+    switch (cli_parse("summary", flags, nflags, argc, argv, NULL, 0, NULL)) {
+    case CLI_PARSE_HELP: summary_help(stdout); return CLI_EXIT_OK;
+    case CLI_PARSE_ERROR: return CLI_EXIT_USAGE;
+    case CLI_PARSE_OK: break;
+    }
+    int is_mlp = strcmp(o.model, "mlp") == 0;
+    if (!is_mlp && cli_find(flags, nflags, "hidden")->seen)
+        return cli_usage_error("summary", "--hidden: only applies to --model mlp (got --model %s)",
+                               o.model);
+    int in_c = 1, in_h = 28, in_w = 28, classes = 10;
+    if (strcmp(o.dataset, "cifar10") == 0) in_c = 3, in_h = 32, in_w = 32;
+    char spec[512];
+    if (is_mlp)
+        snprintf(spec, sizeof spec, "flatten,linear(%d),relu,linear(%d)", o.hidden, classes);
+    else
+        snprintf(spec, sizeof spec, "%s", o.model);
+    ct_backend *b = NULL;
+    ct_model *m = NULL;
+    char *buf = NULL;
+    int rc = CLI_EXIT_ERROR;
+    ct_status s;
+    if ((s = ct_backend_create("cpu", 1, &b)) != CT_OK ||
+        (s = ct_model_create(b, spec, in_c, in_h, in_w, 1, 0, &m)) != CT_OK) {
+        rc = cli_lib_error(s);
+        goto done;
+    }
+    if (!(buf = malloc(SUMMARY_BYTES))) {
+        fprintf(stderr, "ctrain: out of memory\n");
+        goto done;
+    }
+    if ((s = ct_model_summary(m, buf, SUMMARY_BYTES)) != CT_OK) {
+        rc = cli_lib_error(s);
+        goto done;
+    }
+    printf("Model: %s, input %dx%dx%d (%s)\n", is_mlp ? "mlp" : spec, in_c, in_h, in_w, o.dataset);
+    fputs(buf, stdout);
+    if (*buf && buf[strlen(buf) - 1] != '\n') fputc('\n', stdout);
+    rc = CLI_EXIT_OK;
+done:
+    free(buf);
+    ct_model_free(m);
+    ct_backend_free(b);
+    return rc;
+}
