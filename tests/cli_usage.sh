@@ -165,6 +165,100 @@ expect_usage '--wrong' show --wrong
 expect_usage '--part' show --part val
 expect_usage '"stray"' eval --model m stray
 
+# ------------------------------------------------------------------ optimizers, schedules, datasets
+run train --help
+missing=""
+for f in dataset optimizer betas eps lr-schedule step-size gamma eta-min pct-start warmup-epochs \
+    warmup-start-factor clip-grad-norm; do
+    grep -qe "--$f\b" <<<"$out" || missing="$missing --$f"
+done
+[ -z "$missing" ] && ok "train --help documents the optimizer/schedule/dataset flags" ||
+    bad "train --help lacks:$missing"
+missing=""
+for d in 'default: sgd' 'default: phases' 'default: 0.9,0.999' 'default: 1e-08' 'default: mnist' \
+    'adam/adamw: 0.001'; do
+    grep -qF "$d" <<<"$out" || missing="$missing [$d]"
+done
+[ -z "$missing" ] && ok "train --help shows the new defaults" || bad "train --help lacks:$missing"
+expect_usage '--optimizer' train --optimizer rmsprop
+expect_usage '--optimizer' train --optimizer ''
+expect_usage '--momentum' train --optimizer adam --momentum 0.9
+expect_usage '--nesterov' train --optimizer adamw --nesterov
+expect_usage '--betas' train --optimizer adam --betas 0.9
+expect_usage '--betas' train --optimizer adam --betas 0.9,1
+expect_usage '--betas' train --optimizer adam --betas a,b
+expect_usage '--betas' train --betas 0.9,0.99
+expect_usage '--eps' train --optimizer adam --eps 0
+expect_usage '--eps' train --optimizer adam --eps -1e-8
+expect_usage '--eps' train --eps 1e-6
+expect_usage '--lr-schedule' train --lr-schedule linear
+expect_usage '--step-size' train --lr-schedule step
+expect_usage '--step-size' train --lr-schedule step --step-size 0
+expect_usage '--step-size' train --step-size 2
+expect_usage '--gamma' train --lr-schedule step --step-size 2 --gamma 0
+expect_usage '--gamma' train --lr-schedule cosine --gamma 0.5
+expect_usage '--eta-min' train --lr-schedule cosine --eta-min -1
+expect_usage '--eta-min' train --eta-min 0.01
+expect_usage '--pct-start' train --lr-schedule onecycle --pct-start 0
+expect_usage '--pct-start' train --lr-schedule onecycle --pct-start 1
+expect_usage '--pct-start' train --pct-start 0.2
+expect_usage '--schedule' train --lr-schedule cosine --schedule 5@0.1
+expect_usage '--warmup-epochs' train --warmup-epochs -1
+expect_usage '--warmup-epochs' train --warmup-epochs x
+expect_usage '--warmup-start-factor' train --warmup-epochs 1 --warmup-start-factor 0
+expect_usage '--warmup-start-factor' train --warmup-epochs 1 --warmup-start-factor 1.5
+expect_usage '--warmup-start-factor' train --warmup-start-factor 0.5
+expect_usage '--clip-grad-norm' train --clip-grad-norm -1
+expect_usage '--clip-grad-norm' train --clip-grad-norm inf
+expect_usage '--dataset' train --dataset imagenet
+expect_usage '--dataset' summary --dataset imagenet
+expect_usage '--hidden' summary --hidden 0
+expect_usage '--hidden' summary --model cnn --hidden 8
+expect_usage '--bogus' summary --bogus
+
+# ------------------------------------------------------------------ ctrain summary
+run summary --help
+[ "$rc" -eq 0 ] && grep -q -- '--model' <<<"$out" && ok "ctrain summary --help -> exit 0" ||
+    bad "ctrain summary --help -> exit $rc"
+run help summary
+[ "$rc" -eq 0 ] && grep -q "usage: ctrain summary" <<<"$out" && ok "ctrain help summary" ||
+    bad "ctrain help summary -> exit $rc"
+run --help
+grep -q "^  summary " <<<"$out" && ok "ctrain --help lists summary" || bad "ctrain --help lacks summary"
+run summary
+if [ "$rc" -eq 0 ] && grep -q 'Total params: 25450' <<<"$out" && grep -q 'linear1' <<<"$out" &&
+    grep -Eq '\(784\)' <<<"$out"; then
+    ok "summary (mlp) -> 25450 total params"
+else
+    bad "summary (mlp) -> exit $rc, stdout: $out, stderr: $err"
+fi
+run summary --model cnn
+if [ "$rc" -eq 0 ] && grep -q 'Total params: 1199882' <<<"$out" && grep -q '(64, 12, 12)' <<<"$out"; then
+    ok "summary --model cnn -> 1199882 total params"
+else
+    bad "summary --model cnn -> exit $rc, stdout: $out, stderr: $err"
+fi
+run summary --model lenet5
+if [ "$rc" -eq 0 ] && grep -q 'conv1' <<<"$out" && grep -q 'Total params: ' <<<"$out"; then
+    ok "summary --model lenet5 prints ($(grep 'Total params' <<<"$out"))"
+else
+    bad "summary --model lenet5 -> exit $rc, stderr: $err"
+fi
+run summary --model 'conv(8,3),relu,maxpool(2),flatten,linear(10)' --dataset cifar10
+if [ "$rc" -eq 0 ] && grep -q '(8, 30, 30)' <<<"$out" && grep -q 'Total params: 18234' <<<"$out"; then
+    ok "summary --dataset cifar10 -> built on 3x32x32"
+else
+    bad "summary --dataset cifar10 -> exit $rc, stdout: $out, stderr: $err"
+fi
+run summary --hidden 64
+grep -q 'Total params: 50890' <<<"$out" && ok "summary --hidden 64 -> 50890" || bad "summary --hidden 64: $out"
+run summary --model 'conv(32,3),relu,maxpoo(2)'
+if [ "$rc" -ne 0 ] && [ -z "$out" ] && [ "$(nlines "$err")" -eq 1 ] && grep -q 'maxpoo' <<<"$err"; then
+    ok "summary of a malformed spec -> exit $rc, one line naming maxpoo: $err"
+else
+    bad "summary of a malformed spec -> exit $rc, stdout: $out, stderr: $err"
+fi
+
 # ------------------------------------------------------------------ files that are not there
 run train --resume "$tmp/nothing-here"
 if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -q 'nothing-here/train_state.safetensors' <<<"$err"; then

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# cli_models.sh — short real runs of `ctrain train` beyond the tutorial: Adam, a small CNN, a
+# non-phase lr schedule with warm-up and clipping, and Fashion-MNIST (when Debian's
+# dataset-fashion-mnist is installed). Prints SKIP <name>: <why> for what cannot run here.
+# Usage: bash tests/cli_models.sh path/to/ctrain
+set -u
+CT=${1:?usage: bash cli_models.sh path/to/ctrain}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+fails=0
+
+ok() { echo "ok   - $*"; }
+bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+run() {
+    "$CT" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    out=$(cat "$tmp/out")
+    err=$(cat "$tmp/err")
+}
+EPOCH_RE='^Epoch \[0\], val_loss: [0-9]+\.[0-9]{4}, val_acc: [0-9]\.[0-9]{4}$'
+# expect_acc NAME MIN ARGS...: runs ctrain train ARGS; exit 0 and epoch 0's val_acc > MIN
+expect_acc() {
+    local name=$1 min=$2
+    shift 2
+    local t0=$SECONDS
+    run train "$@"
+    local acc
+    acc=$(grep -E "$EPOCH_RE" <<<"$out" | sed 's/.*val_acc: //')
+    if [ "$rc" -eq 0 ] && awk -v a="${acc:-0}" -v m="$min" 'BEGIN { exit !(a > m) }'; then
+        ok "$name: val_acc $acc > $min ($((SECONDS - t0)) s)"
+    else
+        bad "$name: exit $rc, val_acc '$acc' (expected > $min), stderr: $err"
+    fi
+}
+
+dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
+have_mnist=1
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    [ -e "$dir/$f" ] || [ -e "$dir/$f.gz" ] || have_mnist=0
+done
+
+if [ "$have_mnist" -eq 1 ]; then
+    expect_acc "adam" 0.85 --optimizer adam --epochs 1 --lr 0.001 --val-size 10000 --quiet
+    # without --lr, Adam takes PyTorch's 1e-3: the Plan line says so
+    run train --optimizer adamw --epochs 1 --val-size 59000 --lr-schedule cosine --warmup-epochs 1 \
+        --clip-grad-norm 1
+    plan=$(grep '^Plan: ' <<<"$out")
+    if [ "$rc" -eq 0 ] && grep -qF '(1@0.001)' <<<"$plan" && grep -q 'AdamW' <<<"$plan" &&
+        grep -q 'cosine' <<<"$plan" && grep -q 'warm-up 1 epochs' <<<"$plan" &&
+        grep -q 'clip grad norm 1' <<<"$plan"; then
+        ok "adamw + cosine + warm-up + clipping runs: $plan"
+    else
+        bad "adamw + cosine run -> exit $rc, plan: $plan, stderr: $err"
+    fi
+    expect_acc "tiny cnn" 0.8 --model "conv(4,3),relu,maxpool(2),flatten,linear(10)" --epochs 1 \
+        --lr 0.1 --quiet
+    expect_acc "step schedule" 0.85 --lr-schedule step --step-size 1 --gamma 0.5 --epochs 1 \
+        --lr 0.5 --quiet
+    # the new settings travel with a checkpoint and bind a resume
+    run train --optimizer adam --lr-schedule onecycle --epochs 1 --lr 0.01 --val-size 59000 \
+        --save "$tmp/run" --quiet
+    run train --resume "$tmp/run" --optimizer sgd
+    if [ "$rc" -eq 2 ] && grep -q -- '--optimizer sgd' <<<"$err" && grep -q 'adam' <<<"$err"; then
+        ok "resume with another --optimizer -> exit 2"
+    else
+        bad "resume with another --optimizer -> exit $rc, stderr: $err"
+    fi
+    run train --resume "$tmp/run" --lr-schedule cosine
+    [ "$rc" -eq 2 ] && grep -q -- '--lr-schedule' <<<"$err" && ok "resume with another --lr-schedule -> exit 2" ||
+        bad "resume with another --lr-schedule -> exit $rc, stderr: $err"
+    run train --resume "$tmp/run" --dataset fashion-mnist
+    [ "$rc" -eq 2 ] && grep -q -- '--dataset' <<<"$err" && ok "resume with another --dataset -> exit 2" ||
+        bad "resume with another --dataset -> exit $rc, stderr: $err"
+    run train --resume "$tmp/run" --optimizer adam --epochs 2 --quiet
+    [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" && ok "resume --epochs 2 with the same --optimizer" ||
+        bad "resume --epochs 2 -> exit $rc, stderr: $err"
+else
+    echo "SKIP adam, tiny cnn, schedules: no MNIST in $dir (run: ctrain data fetch mnist)"
+fi
+
+fm=/usr/share/datasets/fashion-mnist
+if [ -d "$fm" ]; then
+    expect_acc "fashion-mnist" 0.6 --dataset fashion-mnist --epochs 1 --quiet
+    run train --dataset fashion-mnist --epochs 1 --lr 0.5 --val-size 59000 --save "$tmp/fm"
+    if [ "$rc" -eq 0 ] && grep -q 'dataset fashion-mnist' <<<"$out" &&
+        grep -a -q '"dataset":"fashion-mnist"\|"dataset": *"fashion-mnist"' "$tmp/fm/model.safetensors"; then
+        ok "fashion-mnist: named in the Plan line and the model's metadata"
+    else
+        bad "fashion-mnist --save -> exit $rc, stdout: $out, stderr: $err"
+    fi
+else
+    echo "SKIP fashion-mnist: $fm not found (apt-get install dataset-fashion-mnist)"
+fi
+
+echo
+if [ "$fails" -eq 0 ]; then echo "cli_models: all checks passed"; else echo "cli_models: $fails check(s) failed"; fi
+[ "$fails" -eq 0 ]
