@@ -298,7 +298,9 @@ ct_status ct_model_summary(const ct_model *m, char *buf, size_t bytes) {
         if (n_ > 0) used += (size_t)n_;                                               \
     } while (0)
     APPEND("%-16s %-20s %12s\n", "Layer", "Output shape", "Param #");
-    APPEND("%-16s (%d, %d, %d)%*s %12s\n", "input", m->in_c, m->in_h, m->in_w, 0, "", "0");
+    char in_shape[64];
+    snprintf(in_shape, sizeof in_shape, "(%d, %d, %d)", m->in_c, m->in_h, m->in_w);
+    APPEND("%-16s %-20s %12s\n", "input", in_shape, "0");
     for (int i = 0; i < m->n_layers; i++) {
         const ct_layer *l = &m->layers[i];
         char shape[64];
