@@ -15,13 +15,6 @@
 
 #define REC 3073
 
-#define OK(expr)                                                                          \
-    do {                                                                                  \
-        ct_status ok_s_ = (expr);                                                         \
-        if (ok_s_ != CT_OK)                                                               \
-            fail_msg("%s -> %s: %s", #expr, ct_status_name(ok_s_), ct_last_error());      \
-    } while (0)
-
 /* Record r of file f: label (f + r) % 10, pixel p = (f * 31 + r * 7 + p) % 251. */
 static void make_record(int f, int r, uint8_t *rec) {
     rec[0] = (uint8_t)((f + r) % 10);

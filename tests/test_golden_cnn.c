@@ -20,13 +20,6 @@ enum { B = 6, C = 1, H = 10, W = 10, K = 5, N_TENSORS = 12, N_BN = 2 };
 static const char *k_spec = "conv(4,3,1,1),relu,batchnorm,maxpool(2),conv(6,3,2,1),tanh,"
                             "avgpool(3,1,1),flatten,linear(16),gelu,batchnorm,linear(5)";
 
-#define OK(expr)                                                                          \
-    do {                                                                                  \
-        ct_status ok_s_ = (expr);                                                         \
-        if (ok_s_ != CT_OK)                                                               \
-            fail_msg("%s -> %s: %s", #expr, ct_status_name(ok_s_), ct_last_error());      \
-    } while (0)
-
 typedef struct {
     double logits[B * K], loss, adamw[5], eval_loss;
     struct { char name[32]; double sum, sumsq; int idx[3]; double pick[3]; } grad[N_TENSORS];

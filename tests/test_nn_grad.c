@@ -25,13 +25,6 @@
 
 static ct_backend *g_cpu;
 
-#define OK(expr)                                                                          \
-    do {                                                                                  \
-        ct_status ok_s_ = (expr);                                                         \
-        if (ok_s_ != CT_OK)                                                               \
-            fail_msg("%s -> %s: %s", #expr, ct_status_name(ok_s_), ct_last_error());      \
-    } while (0)
-
 #define EPS_D 1e-6      /* central-difference step of the double forward */
 #define EPS_F 1e-2f     /* central-difference step through the float model */
 #define KINK_MARGIN 0.02 /* |pre-activation| of ReLU-like layers must stay above this */

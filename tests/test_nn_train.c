@@ -19,13 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OK(expr)                                                                          \
-    do {                                                                                  \
-        ct_status ok_s_ = (expr);                                                         \
-        if (ok_s_ != CT_OK)                                                               \
-            fail_msg("%s -> %s: %s", #expr, ct_status_name(ok_s_), ct_last_error());      \
-    } while (0)
-
 enum { S = 12, N_TRAIN = 1200, N_VAL = 300, N_ALL = N_TRAIN + N_VAL };
 
 /* n images (n, 1, 12, 12) of the three shapes, label = shape. */

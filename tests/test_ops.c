@@ -32,34 +32,6 @@ static ct_backend *backend_of(void **state) {
     return g_backends[id];
 }
 
-#define OK(expr)                                                                          \
-    do {                                                                                  \
-        ct_status ok_s_ = (expr);                                                         \
-        if (ok_s_ != CT_OK)                                                               \
-            fail_msg("%s -> %s: %s", #expr, ct_status_name(ok_s_), ct_last_error());      \
-    } while (0)
-
-static void *hmalloc(size_t bytes) {
-    void *p = malloc(bytes ? bytes : 1);
-    assert_non_null(p);
-    return p;
-}
-static void *dalloc(ct_backend *b, size_t bytes) {
-    void *p = NULL;
-    OK(b->alloc(b, bytes, &p));
-    assert_non_null(p);
-    return p;
-}
-/* A device copy of host[0..bytes). */
-static void *dput(ct_backend *b, const void *host, size_t bytes) {
-    void *p = dalloc(b, bytes);
-    OK(b->h2d(b, p, host, bytes));
-    return p;
-}
-static void dget(ct_backend *b, void *host, const void *dev, size_t bytes) {
-    OK(b->d2h(b, host, dev, bytes));
-}
-
 static float urand(ct_rng *r, float lo, float hi) { return lo + (hi - lo) * ct_rng_uniform(r); }
 static void fill(ct_rng *r, float *p, size_t n, float lo, float hi) {
     for (size_t i = 0; i < n; i++) p[i] = urand(r, lo, hi);

@@ -29,13 +29,6 @@
 
 static ct_backend *g_cpu;
 
-#define OK(expr)                                                                          \
-    do {                                                                                  \
-        ct_status ok_s_ = (expr);                                                         \
-        if (ok_s_ != CT_OK)                                                               \
-            fail_msg("%s -> %s: %s", #expr, ct_status_name(ok_s_), ct_last_error());      \
-    } while (0)
-
 static void near(const char *what, int i, double got, double ref, double tol) {
     if (!(fabs(got - ref) <= tol))
         fail_msg("%s [%d]: got %.9g, expected %.9g (|diff| %.3g > %.3g)", what, i, got, ref,

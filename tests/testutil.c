@@ -57,3 +57,26 @@ const char *tu_mnist_dir(const char *test) {
     }
     return dir;
 }
+
+void *hmalloc(size_t bytes) {
+    void *p = calloc(1, bytes ? bytes : 1);
+    assert_non_null(p);
+    return p;
+}
+
+void *dalloc(ct_backend *b, size_t bytes) {
+    void *p = NULL;
+    OK(b->alloc(b, bytes ? bytes : 1, &p));
+    assert_non_null(p);
+    return p;
+}
+
+void *dput(ct_backend *b, const void *host, size_t bytes) {
+    void *p = dalloc(b, bytes);
+    OK(b->h2d(b, p, host, bytes));
+    return p;
+}
+
+void dget(ct_backend *b, void *host, const void *dev, size_t bytes) {
+    OK(b->d2h(b, host, dev, bytes));
+}
