@@ -9,21 +9,13 @@
 # Skips when the MNIST files are not in `ctrain data path` or python3 is missing.
 # Usage: bash tests/cli_checkpoint.sh path/to/ctrain
 set -u
+. "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
 CT=${1:?usage: bash cli_checkpoint.sh path/to/ctrain}
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
-fails=0
 
-ok() { echo "ok   - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
-run() {
-    "$CT" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    out=$(cat "$tmp/out")
-    err=$(cat "$tmp/err")
-}
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3 # the system one starts fastest
 py() { "$PY" "$here/st_tool.py" "$@"; }
@@ -170,5 +162,4 @@ run train --resume "$tmp/bad" --quiet
     ok "train --resume with a model file -> exit 1: ${err#ctrain: $tmp/}" || bad "resume of a model file -> exit $rc: $err"
 
 echo
-if [ "$fails" -eq 0 ]; then echo "cli_checkpoint: all checks passed"; else echo "cli_checkpoint: $fails check(s) failed"; fi
-[ "$fails" -eq 0 ]
+finish cli_checkpoint

@@ -7,15 +7,12 @@
 # Skips when the MNIST files are not in `ctrain data path`.
 # Usage: bash tests/cli_checkpoint_kill.sh path/to/ctrain
 set -u
+. "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
 CT=${1:?usage: bash cli_checkpoint_kill.sh path/to/ctrain}
 tmp=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
-fails=0
-
-ok() { echo "ok   - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
 
 dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
@@ -85,5 +82,4 @@ grep '^test_loss' straight.out | cmp -s - <(grep '^test_loss' r.out) &&
     bad "test line differs from a straight run: $(grep test_loss straight.out) vs $(grep test_loss r.out)"
 
 echo
-if [ "$fails" -eq 0 ]; then echo "cli_checkpoint_kill: all checks passed"; else echo "cli_checkpoint_kill: $fails check(s) failed"; fi
-[ "$fails" -eq 0 ]
+finish cli_checkpoint_kill

@@ -4,20 +4,12 @@
 # exit 1, no crash. Needs no data and no network (every folder it uses holds all four files).
 # Usage: bash tests/cli_data.sh path/to/ctrain
 set -u
+. "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
 CT=${1:?usage: bash cli_data.sh path/to/ctrain}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1 # a core file, if any, would land here
-fails=0
 
-ok() { echo "ok   - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
-run() {
-    "$CT" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    out=$(cat "$tmp/out")
-    err=$(cat "$tmp/err")
-}
 nlines() { printf '%s' "$1" | grep -c ''; }
 FILES="train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte"
 
@@ -81,5 +73,4 @@ else
 fi
 
 echo
-if [ "$fails" -eq 0 ]; then echo "cli_data: all checks passed"; else echo "cli_data: $fails check(s) failed"; fi
-[ "$fails" -eq 0 ]
+finish cli_data

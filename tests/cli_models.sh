@@ -4,20 +4,12 @@
 # dataset-fashion-mnist is installed). Prints SKIP <name>: <why> for what cannot run here.
 # Usage: bash tests/cli_models.sh path/to/ctrain
 set -u
+. "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
 CT=${1:?usage: bash cli_models.sh path/to/ctrain}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
-fails=0
 
-ok() { echo "ok   - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
-run() {
-    "$CT" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    out=$(cat "$tmp/out")
-    err=$(cat "$tmp/err")
-}
 EPOCH_RE='^Epoch \[0\], val_loss: [0-9]+\.[0-9]{4}, val_acc: [0-9]\.[0-9]{4}$'
 # expect_acc NAME MIN ARGS...: runs ctrain train ARGS; exit 0 and epoch 0's val_acc > MIN
 expect_acc() {
@@ -94,5 +86,4 @@ else
 fi
 
 echo
-if [ "$fails" -eq 0 ]; then echo "cli_models: all checks passed"; else echo "cli_models: $fails check(s) failed"; fi
-[ "$fails" -eq 0 ]
+finish cli_models

@@ -10,15 +10,13 @@
 # Skips when ctrain was built without MPI, when mpirun is not Open MPI's, or without MNIST.
 # Usage: bash tests/cli_mpi.sh path/to/ctrain
 set -u
+. "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
 CT=${1:?usage: bash cli_mpi.sh path/to/ctrain}
 CT=$(cd "$(dirname "$CT")" && pwd)/$(basename "$CT")
 tmp=$(mktemp -d)
 job=""
 trap '[ -n "$job" ] && kill -KILL "$job" 2>/dev/null; rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
-fails=0
-ok() { echo "ok   - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
 skip() { echo "SKIP cli_mpi: $*"; exit 0; }
 
 # ------------------------------------------------------------------ what this build and host have
@@ -157,5 +155,4 @@ fi
 job=""
 
 echo
-if [ "$fails" -eq 0 ]; then echo "cli_mpi: all checks passed"; else echo "cli_mpi: $fails check(s) failed"; fi
-[ "$fails" -eq 0 ]
+finish cli_mpi

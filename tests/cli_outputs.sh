@@ -6,21 +6,13 @@
 # Skips when the MNIST files are not in `ctrain data path` or python3 is missing.
 # Usage: bash tests/cli_outputs.sh path/to/ctrain
 set -u
+. "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
 CT=${1:?usage: bash cli_outputs.sh path/to/ctrain}
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
-fails=0
 
-ok() { echo "ok   - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
-run() {
-    "$CT" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    out=$(cat "$tmp/out")
-    err=$(cat "$tmp/err")
-}
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3 # the system one starts fastest
 py() { "$PY" "$here/st_tool.py" "$@"; }
@@ -125,5 +117,4 @@ run predict --model run short.pgm d1.png
     bad "unreadable image -> exit $rc: $out $err"
 
 echo
-if [ "$fails" -eq 0 ]; then echo "cli_outputs: all checks passed"; else echo "cli_outputs: $fails check(s) failed"; fi
-[ "$fails" -eq 0 ]
+finish cli_outputs

@@ -7,21 +7,13 @@
 # Skips when the MNIST files are not in `ctrain data path`.
 # Usage: bash tests/cli_resume.sh path/to/ctrain
 set -u
+. "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
 CT=${1:?usage: bash cli_resume.sh path/to/ctrain}
 tmp=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
-fails=0
 
-ok() { echo "ok   - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
-run() {
-    "$CT" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    out=$(cat "$tmp/out")
-    err=$(cat "$tmp/err")
-}
 nlines() { printf '%s' "$1" | grep -c ''; }
 epochs() { grep -h '^Epoch ' "$@"; }
 
@@ -167,5 +159,4 @@ run train --resume b --epochs 3 --lr 0.1 --momentum 0.9 --nesterov --val-size 10
     ok "--resume with the same flags again: nothing left to train, the test line" || bad "same flags -> exit $rc: $err"
 
 echo
-if [ "$fails" -eq 0 ]; then echo "cli_resume: all checks passed"; else echo "cli_resume: $fails check(s) failed"; fi
-[ "$fails" -eq 0 ]
+finish cli_resume

@@ -4,21 +4,13 @@
 # Ctrl-C (exit 130). Skips when the MNIST files are not in `ctrain data path`.
 # Usage: bash tests/cli_train.sh path/to/ctrain
 set -u
+. "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
 CT=${1:?usage: bash cli_train.sh path/to/ctrain}
 tmp=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
-fails=0
 
-ok() { echo "ok   - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
-run() {
-    "$CT" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    out=$(cat "$tmp/out")
-    err=$(cat "$tmp/err")
-}
 count() { grep -Ec "$1" <<<"$out"; }
 
 # ------------------------------------------------------------------ the data, found the normal way
@@ -98,5 +90,4 @@ fi
 pid=""
 
 echo
-if [ "$fails" -eq 0 ]; then echo "cli_train: all checks passed"; else echo "cli_train: $fails check(s) failed"; fi
-[ "$fails" -eq 0 ]
+finish cli_train

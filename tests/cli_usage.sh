@@ -3,21 +3,13 @@
 # and a one-line error naming the flag for every kind of bad value. Needs no data and no GPU.
 # Usage: bash tests/cli_usage.sh path/to/ctrain
 set -u
+. "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
 CT=${1:?usage: bash cli_usage.sh path/to/ctrain}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
-fails=0
 
-ok() { echo "ok   - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
 # run ARGS...: runs ctrain; sets rc, out (stdout), err (stderr)
-run() {
-    "$CT" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    out=$(cat "$tmp/out")
-    err=$(cat "$tmp/err")
-}
 nlines() { printf '%s' "$1" | grep -c ''; }
 
 # expect_usage WHAT ARGS...: exit 2, nothing on stdout, one line on stderr containing WHAT
@@ -274,5 +266,4 @@ else
 fi
 
 echo
-if [ "$fails" -eq 0 ]; then echo "cli_usage: all checks passed"; else echo "cli_usage: $fails check(s) failed"; fi
-[ "$fails" -eq 0 ]
+finish cli_usage
