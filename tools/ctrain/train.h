@@ -16,6 +16,7 @@
 #define SCHEDULE_BYTES 512
 #define MAX_TOTAL_EPOCHS 1000000 /* a sanity bound: history holds one entry per epoch */
 #define MODEL_SPEC_BYTES 256
+#define NUM_TRAIN_FLAGS 36       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -40,7 +41,7 @@ typedef struct {
     char schedule_resumed[SCHEDULE_BYTES]; /* the schedule a resumed run follows */
     char model_resumed[MODEL_SPEC_BYTES];  /* --model of the run being resumed */
     char device_resumed[16];               /* and its --device */
-    /* optimizer, lr schedule, warm-up, clipping (finish_options puts them into cfg) */
+    /* optimizer, lr schedule, warm-up, clipping (train_finish_options puts them into cfg) */
     const char *optimizer;   /* sgd, adam, adamw */
     const char *betas;       /* "B1,B2" or NULL */
     float beta1, beta2, eps;
@@ -53,6 +54,14 @@ typedef struct {
     char dataset_resumed[32];
     ct_train_config cfg; /* the library's defaults, then the flags */
 } train_opts;
+
+/* train_opts.c: the defaults; the flag table pointing into o (returns NUM_TRAIN_FLAGS); the
+ * checks of the parsed flags against each other, which fill o->cfg (prints the error and
+ * returns CLI_EXIT_USAGE); "5@0.5,5@0.1" from phases. */
+void train_opts_init(train_opts *o);
+int train_make_flags(train_opts *o, cli_flag *flags);
+int train_finish_options(train_opts *o, cli_flag *flags, int nflags);
+void train_format_schedule(const ct_phase *ph, int n, char *out, size_t out_bytes);
 
 /* A run in progress, for the callbacks and for saving. */
 typedef struct {

@@ -96,7 +96,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     char given[64], was[64];
     int rc = CLI_EXIT_OK;
     /* Every setting of the library's configuration comes from the checkpoint (optimizer kind,
-     * betas, lr schedule, warm-up, clipping...); finish_options then sets the ones that have
+     * betas, lr schedule, warm-up, clipping...); train_finish_options then sets the ones that have
      * flags, from the flags checked below. A new flag that changes the results must be added to
      * these checks, or a resumed run would quietly take the flag's default. */
     ct_train_config keep = o->cfg;
@@ -225,7 +225,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         }
         schedule_text(ph, n, o->schedule_resumed, sizeof o->schedule_resumed);
         o->schedule = o->schedule_resumed;
-        fs->seen = 1; /* finish_options parses it; --epochs/--lr have been folded in */
+        fs->seen = 1; /* train_finish_options parses it; --epochs/--lr have been folded in */
         fe->seen = fl->seen = 0;
     }
 #undef SEEN

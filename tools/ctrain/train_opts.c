@@ -1,0 +1,390 @@
+/*
+ * train_opts.c — the flags of `ctrain train`: their table, the help text, and the checks that
+ * turn them into a ct_train_config (train_cmd.c runs the training).
+ */
+#include "args.h"
+#include "cli.h"
+#include "train.h"
+
+#include "ctrain.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* options                                                                                     */
+
+#define ADAM_DEFAULT_LR 1e-3f  /* torch.optim.Adam/AdamW's default lr */
+#define SINGLE_PHASE_EPOCHS 10 /* --lr or a non-phase schedule without --epochs */
+
+static const char *const k_optimizers[] = {"sgd", "adam", "adamw"};
+static const char *const k_schedules[] = {"phases", "step", "cosine", "onecycle"};
+
+int train_optimizer_kind(const char *name) {
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, k_optimizers[i]) == 0) return i;
+    return -1;
+}
+int train_schedule_kind(const char *name) {
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, k_schedules[i]) == 0) return i;
+    return -1;
+}
+const char *train_optimizer_name(int kind) {
+    return kind >= 0 && kind < 3 ? k_optimizers[kind] : "sgd";
+}
+const char *train_schedule_name(int kind) {
+    return kind >= 0 && kind < 4 ? k_schedules[kind] : "phases";
+}
+
+void train_format_schedule(const ct_phase *ph, int n, char *out, size_t out_bytes) {
+    size_t len = 0;
+    out[0] = 0;
+    for (int i = 0; i < n && len < out_bytes; i++)
+        len += (size_t)snprintf(out + len, out_bytes - len, "%s%d@%g", i ? "," : "", ph[i].epochs,
+                                (double)ph[i].lr);
+}
+
+void train_opts_init(train_opts *o) {
+    memset(o, 0, sizeof *o);
+    ct_train_config_default(&o->cfg);
+    train_format_schedule(o->cfg.phases, o->cfg.num_phases, o->schedule_default, sizeof o->schedule_default);
+    o->val_size = 10000;
+    o->dataset = "mnist";
+    o->optimizer = "sgd";
+    o->lr_schedule = "phases";
+    o->model = "mlp";
+    o->hidden = 32;
+    o->schedule = o->schedule_default;
+    o->lr = o->cfg.num_phases > 0 ? o->cfg.phases[0].lr : 0.5f;
+    o->batch_size = o->cfg.batch_size;
+    o->eval_batch_size = o->cfg.eval_batch_size;
+    o->momentum = o->cfg.momentum;
+    o->weight_decay = o->cfg.weight_decay;
+    o->nesterov = o->cfg.nesterov;
+    o->seed = 42;
+    o->device = "auto";
+    o->threads = 0;
+    o->workers = o->cfg.workers;
+    o->prefetch = o->cfg.prefetch > 0 ? o->cfg.prefetch : 2;
+    o->data_on_device = "auto";
+}
+
+/* Fills flags[NUM_TRAIN_FLAGS] pointing into o. */
+int train_make_flags(train_opts *o, cli_flag *f) {
+    cli_flag t[NUM_TRAIN_FLAGS] = {
+        {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
+         .choices = CLI_DATASETS,
+         .help = "what to train on; the input shape and classes come from it\n"
+                 "(fashion-mnist: /usr/share/datasets/fashion-mnist when there)"},
+        {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
+         .help = "folder with the dataset's files (MNIST: fetched there\nwhen missing)",
+         .def = "$CTRAIN_DATA, else ~/.cache/ctrain/DATASET"},
+        {.name = "val-size", .kind = CLI_I64, .range = CLI_POSITIVE, .dst = &o->val_size,
+         .metavar = "N", .help = "training images held out for validation\n(a seeded random split)"},
+        {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
+         .help = "\"mlp\" (flatten,linear(HIDDEN),relu,linear(CLASSES)), lenet5,\n"
+                 "cnn, or layers: \"flatten,linear(64),relu,linear(10)\"\n"
+                 "(see ctrain summary --help)"},
+        {.name = "hidden", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->hidden,
+         .metavar = "N", .help = "hidden units of --model mlp"},
+        {.name = "schedule", .kind = CLI_STR, .dst = &o->schedule, .metavar = "PHASES",
+         .help = "training phases EPOCHS@LR,EPOCHS@LR,... (at most 16)"},
+        {.name = "epochs", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->epochs,
+         .metavar = "N",
+         .help = "train N epochs at one learning rate (--lr, else 0.5;\n"
+                 "adam/adamw: 0.001) instead of --schedule",
+         .def = "the schedule; adam/adamw: 10"},
+        {.name = "lr", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->lr, .metavar = "X",
+         .help = "one learning rate for all epochs (--epochs, else 10)\n"
+                 "instead of --schedule; the base lr of --lr-schedule",
+         .def = "the schedule; adam/adamw: 0.001"},
+        {.name = "batch-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->batch_size,
+         .metavar = "N", .help = "training batch size"},
+        {.name = "eval-batch-size", .kind = CLI_INT, .range = CLI_POSITIVE,
+         .dst = &o->eval_batch_size, .metavar = "N", .help = "validation and test batch size"},
+        {.name = "momentum", .kind = CLI_FLOAT, .range = CLI_FRACTION, .dst = &o->momentum,
+         .metavar = "X", .help = "SGD momentum"},
+        {.name = "weight-decay", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->weight_decay,
+         .metavar = "X", .help = "L2 penalty added to the gradient"},
+        {.name = "nesterov", .kind = CLI_SWITCH, .dst = &o->nesterov,
+         .help = "Nesterov momentum (needs --momentum > 0)"},
+        {.name = "optimizer", .kind = CLI_CHOICE, .dst = &o->optimizer, .metavar = "NAME",
+         .choices = "sgd|adam|adamw",
+         .help = "torch.optim's SGD, Adam or AdamW (PyTorch's defaults); with\n"
+                 "adam/adamw and no --lr/--schedule: 10 epochs at lr 0.001"},
+        {.name = "betas", .kind = CLI_STR, .dst = &o->betas, .metavar = "B1,B2",
+         .help = "Adam/AdamW betas, each in (0, 1)", .def = "0.9,0.999"},
+        {.name = "eps", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->eps, .metavar = "X",
+         .help = "Adam/AdamW epsilon", .def = "1e-08"},
+        {.name = "lr-schedule", .kind = CLI_CHOICE, .dst = &o->lr_schedule, .metavar = "NAME",
+         .choices = "phases|step|cosine|onecycle",
+         .help = "phases: --schedule's constant lr per phase; step, cosine,\n"
+                 "onecycle: PyTorch's StepLR, CosineAnnealingLR, OneCycleLR\n"
+                 "over --epochs (else 10) from --lr (the max lr for onecycle)"},
+        {.name = "step-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->step_size,
+         .metavar = "N", .help = "step: epochs between decays (required)", .def = "none"},
+        {.name = "gamma", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->gamma,
+         .metavar = "X", .help = "step: lr decay factor", .def = "0.1"},
+        {.name = "eta-min", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->eta_min,
+         .metavar = "X", .help = "cosine: the final lr", .def = "0"},
+        {.name = "pct-start", .kind = CLI_FLOAT, .range = CLI_FRACTION, .dst = &o->pct_start,
+         .metavar = "X", .help = "onecycle: fraction of the steps rising, in (0, 1)",
+         .def = "0.3"},
+        {.name = "warmup-epochs", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->warmup_epochs,
+         .metavar = "N", .help = "linear warm-up (LinearLR) over the first N epochs,\n"
+                                  "multiplying any schedule's lr"},
+        {.name = "warmup-start-factor", .kind = CLI_FLOAT, .range = CLI_POSITIVE,
+         .dst = &o->warmup_start_factor, .metavar = "X",
+         .help = "warm-up's first lr factor, in (0, 1]", .def = "0.333333"},
+        {.name = "clip-grad-norm", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->clip_norm,
+         .metavar = "X", .help = "clip the gradients' global L2 norm to X (0: off)",
+         .def = "off"},
+        {.name = "seed", .kind = CLI_U64, .range = CLI_NONNEG, .dst = &o->seed, .metavar = "N",
+         .help = "seeds the split, the initial weights and the shuffling"},
+        {.name = "device", .kind = CLI_CHOICE, .dst = &o->device, .metavar = "NAME",
+         .choices = "auto|cpu|cuda",
+         .help = "where to train; auto = CUDA if usable, else the CPU;\n"
+                 "cuda fails when no usable GPU is found"},
+        {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->threads,
+         .metavar = "N", .help = "CPU threads for the CPU device (0 = all cores;\n"
+                                  "under mpirun: per rank, 0 = the rank's share)"},
+        {.name = "workers", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->workers,
+         .metavar = "N", .help = "data loader threads (0 = load in the training thread)"},
+        {.name = "prefetch", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->prefetch,
+         .metavar = "N", .help = "batches each loader thread prepares ahead"},
+        {.name = "data-on-device", .kind = CLI_CHOICE, .dst = &o->data_on_device,
+         .metavar = "MODE", .choices = "auto|on|off",
+         .help = "keep the whole dataset in device memory (on), or\n"
+                 "stream batches through the loader (off)"},
+        {.name = "quiet", .kind = CLI_SWITCH, .dst = &o->quiet,
+         .help = "no progress bar, no Device/Model/Data/Plan lines"},
+        {.name = "save", .kind = CLI_STR, .dst = &o->save_dir, .metavar = "DIR",
+         .help = "checkpoint into DIR (model.safetensors, train_state.safetensors)\n"
+                 "at the end, on Ctrl-C and every --save-every epochs",
+         .def = "none; with --resume, the resumed folder"},
+        {.name = "save-every", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->save_every,
+         .metavar = "N", .help = "also checkpoint after every N epochs (0: only at the end)"},
+        {.name = "resume", .kind = CLI_STR, .dst = &o->resume_dir, .metavar = "DIR",
+         .help = "continue the run saved in DIR exactly where it stopped; its\n"
+                 "settings are kept (see below)", .def = "none"},
+        {.name = "plot", .kind = CLI_STR, .dst = &o->plot_dir, .metavar = "DIR",
+         .help = "after each epoch draw DIR/loss.png and DIR/accuracy.png",
+         .def = "none"},
+        {.name = "log", .kind = CLI_STR, .dst = &o->log_path, .metavar = "FILE",
+         .help = "one JSON object per epoch per line (epoch, phase, lr,\n"
+                 "train_loss, train_acc, val_loss, val_acc, seconds, samples_per_s)",
+         .def = "none"},
+    };
+    memcpy(f, t, sizeof t);
+    return NUM_TRAIN_FLAGS;
+}
+
+void train_help(FILE *out) {
+    train_opts o;
+    cli_flag flags[NUM_TRAIN_FLAGS];
+    train_opts_init(&o);
+    int n = train_make_flags(&o, flags);
+    fputs("usage: ctrain train [flags]\n"
+          "\n"
+          "Trains a model on MNIST: 50000 training / 10000 validation images (seeded split of the\n"
+          "60000), evaluated on the validation part before training and after every epoch, and on\n"
+          "the 10000 test images at the end. The defaults reproduce the PyTorch tutorial: an MLP\n"
+          "784 -> 32 -> ReLU -> 10, SGD, 5 epochs at lr 0.5 then 5 at lr 0.1, batch 128.\n"
+          "Missing MNIST files are downloaded first (see ctrain data --help). --dataset picks\n"
+          "Fashion-MNIST or CIFAR-10 instead (same split: --val-size of the training set).\n"
+          "\n"
+          "flags:\n",
+          out);
+    cli_print_flags(out, flags, n);
+    fputs("\n"
+          "output (stdout, one line each, 4 decimals):\n"
+          "  Before training: val_loss: L, val_acc: A\n"
+          "  Epoch [E], val_loss: L, val_acc: A         E counts from 0 across all phases\n"
+          "  test_loss: L, test_acc: A\n"
+          "  Training time: T s (S s/epoch)              T: wall time of training and validation;\n"
+          "                                              S: median training time of one epoch\n"
+          "A progress bar is drawn on stderr when it is a terminal. Ctrl-C (or SIGTERM) stops\n"
+          "after the current step, checkpoints when --save (or --resume) names a folder, says\n"
+          "how to resume, and exits 130; a second Ctrl-C ends the process at once.\n"
+          "\n"
+          "checkpoints (--save DIR):\n"
+          "  DIR/model.safetensors        the weights under PyTorch state_dict names (linear1.weight\n"
+          "                               [32, 784], ...) and metadata (spec, input shape, accuracy)\n"
+          "  DIR/train_state.safetensors  all a resume needs: weights, optimizer state, position in\n"
+          "                               the epoch, settings and history\n"
+          "  Each file is replaced atomically: a kill during a save leaves the previous one whole.\n"
+          "\n"
+          "resuming (--resume DIR): the run continues from where it was saved and prints the same\n"
+          "numbers as a run never stopped (on the CPU, same --threads). Its settings come from the\n"
+          "checkpoint; flags that change the results (--dataset, --model, --hidden, --val-size,\n"
+          "--seed, --batch-size, --eval-batch-size, --momentum, --weight-decay, --nesterov,\n"
+          "--optimizer, --betas, --eps, --lr-schedule, --step-size, --gamma, --eta-min,\n"
+          "--pct-start, --warmup-epochs, --warmup-start-factor, --clip-grad-norm) may be given\n"
+          "only with the saved value. --epochs N extends or shortens the run to N epochs in all\n"
+          "(the last phase's learning rate continues), --schedule/--lr replace the schedule if\n"
+          "the epochs already run keep their learning rate. --device, --threads, --workers,\n"
+          "--prefetch, --data-on-device, --data, --quiet, --plot, --log may differ.\n"
+          "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
+          out);
+}
+
+/* "5@0.5,5@0.1" → phases; on error writes a message into err and returns -1. */
+static int parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, size_t err_bytes) {
+    int n = 0;
+    long total = 0;
+    const char *p = s;
+    if (!*s) return snprintf(err, err_bytes, "expected EPOCHS@LR[,EPOCHS@LR...], got \"\""), -1;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char part[64];
+        if (n >= CT_MAX_PHASES)
+            return snprintf(err, err_bytes, "at most %d phases, got \"%s\"", CT_MAX_PHASES, s), -1;
+        if (len == 0 || len >= sizeof part)
+            return snprintf(err, err_bytes, "phase %d: expected EPOCHS@LR, got \"%.*s\"", n + 1,
+                            (int)(len < 40 ? len : 40), p), -1;
+        memcpy(part, p, len);
+        part[len] = 0;
+        char *at = strchr(part, '@');
+        long epochs = 0;
+        double lr = 0;
+        if (!at)
+            return snprintf(err, err_bytes, "phase %d: expected EPOCHS@LR, got \"%s\"", n + 1, part), -1;
+        *at = 0;
+        if (cli_parse_long(part, 1, MAX_TOTAL_EPOCHS, &epochs) != 0)
+            return snprintf(err, err_bytes, "phase %d: expected a positive number of epochs, got \"%s\"",
+                            n + 1, part), -1;
+        if (cli_parse_double(at + 1, &lr) != 0 || !(lr > 0) || !((float)lr > 0) || lr > 1e30)
+            return snprintf(err, err_bytes, "phase %d: expected a positive learning rate, got \"%s\"",
+                            n + 1, at + 1), -1;
+        total += epochs;
+        if (total > MAX_TOTAL_EPOCHS)
+            return snprintf(err, err_bytes, "more than %d epochs in all", MAX_TOTAL_EPOCHS), -1;
+        ph[n].epochs = (int)epochs;
+        ph[n].lr = (float)lr;
+        n++;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    *n_out = n;
+    return 0;
+}
+
+/* "B1,B2" → two floats in [0, 1); -1 when malformed. */
+static int parse_betas(const char *s, float *b1, float *b2) {
+    char buf[64];
+    const char *comma = strchr(s, ',');
+    if (!comma || (size_t)(comma - s) >= sizeof buf) return -1;
+    memcpy(buf, s, (size_t)(comma - s));
+    buf[comma - s] = 0;
+    double x, y;
+    if (cli_parse_double(buf, &x) != 0 || cli_parse_double(comma + 1, &y) != 0) return -1;
+    if (!(x > 0 && x < 1) || !(y > 0 && y < 1)) return -1; /* 0 would mean the default */
+    *b1 = (float)x;
+    *b2 = (float)y;
+    return 0;
+}
+
+/* Checks the flags against each other and fills o->cfg; prints the error and returns 2. */
+int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
+    int seen_epochs = cli_find(flags, nflags, "epochs")->seen;
+    int seen_lr = cli_find(flags, nflags, "lr")->seen;
+    int seen_schedule = cli_find(flags, nflags, "schedule")->seen;
+#define SEEN(name) (cli_find(flags, nflags, name)->seen)
+    ct_train_config *c = &o->cfg;
+    int opt = train_optimizer_kind(o->optimizer), sched = train_schedule_kind(o->lr_schedule);
+    int adam = opt == CT_ADAM || opt == CT_ADAMW;
+    /* the optimizer's own flags */
+    if (adam && SEEN("momentum") && o->momentum != 0)
+        return cli_usage_error("train", "--momentum: applies to --optimizer sgd (%s uses --betas)",
+                               o->optimizer);
+    if (adam && o->nesterov)
+        return cli_usage_error("train", "--nesterov: applies to --optimizer sgd (%s uses --betas)",
+                               o->optimizer);
+    if (!adam && (SEEN("betas") || SEEN("eps")))
+        return cli_usage_error("train", "--%s: applies to --optimizer adam or adamw (got %s)",
+                               SEEN("betas") ? "betas" : "eps", o->optimizer);
+    if (SEEN("betas") && parse_betas(o->betas, &o->beta1, &o->beta2) != 0)
+        return cli_usage_error("train", "--betas: expected B1,B2 with each in (0, 1), got \"%s\"",
+                               o->betas);
+    /* the schedule's own flags */
+    static const struct { const char *flag; int sched; } only[] = {
+        {"step-size", CT_SCHED_STEP}, {"gamma", CT_SCHED_STEP}, {"eta-min", CT_SCHED_COSINE},
+        {"pct-start", CT_SCHED_ONECYCLE}};
+    for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
+        if (SEEN(only[i].flag) && sched != only[i].sched)
+            return cli_usage_error("train", "--%s: applies to --lr-schedule %s (got %s)",
+                                   only[i].flag, train_schedule_name(only[i].sched),
+                                   o->lr_schedule);
+    if (sched == CT_SCHED_STEP && o->step_size <= 0)
+        return cli_usage_error("train", "--step-size: required with --lr-schedule step");
+    if (SEEN("pct-start") && !(o->pct_start > 0))
+        return cli_usage_error("train", "--pct-start: expected a number in (0, 1), got %g",
+                               (double)o->pct_start);
+    if (SEEN("warmup-start-factor") && !(o->warmup_start_factor <= 1))
+        return cli_usage_error("train", "--warmup-start-factor: expected a number in (0, 1], "
+                               "got %g", (double)o->warmup_start_factor);
+    if (SEEN("warmup-start-factor") && o->warmup_epochs <= 0)
+        return cli_usage_error("train", "--warmup-start-factor: needs --warmup-epochs > 0");
+    /* a fresh run's --schedule is only for phases; a resumed one's is its folded schedule */
+    if (!o->resume_dir && seen_schedule && sched != CT_SCHED_PHASES)
+        return cli_usage_error("train", "--schedule: only with --lr-schedule phases (%s takes "
+                               "--epochs and --lr)", o->lr_schedule);
+    if (seen_schedule && (seen_epochs || seen_lr))
+        return cli_usage_error("train", "--schedule: cannot be combined with --%s",
+                               seen_epochs ? "epochs" : "lr");
+    if (seen_epochs && o->epochs > MAX_TOTAL_EPOCHS)
+        return cli_usage_error("train", "--epochs: %d is out of range (at most %d)", o->epochs,
+                               MAX_TOTAL_EPOCHS);
+    if (!seen_schedule && adam && !seen_lr) { /* PyTorch's Adam default: lr 1e-3 */
+        c->phases[0].epochs = seen_epochs ? o->epochs : SINGLE_PHASE_EPOCHS;
+        c->phases[0].lr = ADAM_DEFAULT_LR;
+        c->num_phases = 1;
+    } else if (seen_epochs || seen_lr || (!seen_schedule && sched != CT_SCHED_PHASES)) {
+        int total = 0;
+        for (int i = 0; i < c->num_phases; i++) total += c->phases[i].epochs;
+        c->phases[0].epochs = seen_epochs ? o->epochs : (total > 0 ? total : SINGLE_PHASE_EPOCHS);
+        c->phases[0].lr = o->lr;
+        c->num_phases = 1;
+    } else {
+        char err[256];
+        if (parse_schedule(o->schedule, c->phases, &c->num_phases, err, sizeof err) != 0)
+            return cli_usage_error("train", "--schedule: %s", err);
+    }
+    if (strcmp(o->model, "mlp") != 0 && cli_find(flags, nflags, "hidden")->seen)
+        return cli_usage_error("train", "--hidden: only applies to --model mlp (got --model %s)",
+                               o->model);
+    if (o->nesterov && !(o->momentum > 0))
+        return cli_usage_error("train", "--nesterov: needs --momentum > 0");
+#undef SEEN
+    c->batch_size = o->batch_size;
+    c->eval_batch_size = o->eval_batch_size;
+    c->workers = o->workers;
+    c->prefetch = o->prefetch;
+    c->data_on_device = strcmp(o->data_on_device, "on") == 0 ? 1
+                        : strcmp(o->data_on_device, "off") == 0 ? 0 : -1;
+    c->momentum = o->momentum;
+    c->weight_decay = o->weight_decay;
+    c->nesterov = o->nesterov;
+    c->seed = o->seed;
+    c->optimizer = (ct_optimizer_kind)opt;
+    c->beta1 = o->beta1;
+    c->beta2 = o->beta2;
+    c->eps = o->eps;
+    c->schedule = (ct_schedule_kind)sched;
+    c->step_size = o->step_size;
+    c->gamma = o->gamma;
+    c->eta_min = o->eta_min;
+    c->pct_start = o->pct_start;
+    c->warmup_epochs = o->warmup_epochs;
+    c->warmup_start_factor = o->warmup_start_factor;
+    c->clip_norm = o->clip_norm;
+    /* the library's own check, for whatever combination the flags above let through */
+    if (ct_train_config_check(c) != CT_OK) {
+        const char *msg = ct_last_error();
+        return cli_usage_error("train", "%s", msg && *msg ? msg : "bad optimizer settings");
+    }
+    return CLI_EXIT_OK;
+}
