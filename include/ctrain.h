@@ -145,6 +145,7 @@ typedef struct {
 } ct_phase;
 
 #define CT_MAX_PHASES 16
+#define CT_MAX_AUGMENT_PAD 255 /* ct_train_config.augment_pad */
 
 typedef enum {
     CT_SGD = 0, /* torch.optim.SGD: momentum, nesterov, weight_decay (an L2 term) */
@@ -204,6 +205,13 @@ typedef struct {
     int warmup_epochs;
     float warmup_start_factor;   /* (0: 1/3, LinearLR's default) */
     float clip_norm;             /* clip the gradient's global L2 norm to this (0: off) */
+    /* ---- augmentation of the training images (never of validation or test), as torchvision's
+     * RandomCrop(size, padding=augment_pad) then RandomHorizontalFlip(). Off by default: digits
+     * must not be mirrored. Each image's draws come from (seed, epoch, its place in the epoch),
+     * so they are the same on every device, thread count, rank count and after a resume. */
+    int augment_pad;             /* random crop after zero-padding every side by this (0: off;
+                                  * at most CT_MAX_AUGMENT_PAD) */
+    int augment_flip;            /* 1: mirror left-right with probability 1/2 */
     /* Data-parallel training across the processes of an MPI job (ct_dist_init), or NULL for a
      * single process. Every rank must call ct_fit with the same model, data and settings. */
     ct_dist *dist;

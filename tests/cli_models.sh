@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cli_models.sh — short real runs of `ctrain train` beyond the tutorial: Adam, a small CNN, a
-# non-phase lr schedule with warm-up and clipping, and Fashion-MNIST (when Debian's
+# non-phase lr schedule with warm-up and clipping, augmentation, and Fashion-MNIST (when Debian's
 # dataset-fashion-mnist is installed). Prints SKIP <name>: <why> for what cannot run here.
 # Usage: bash tests/cli_models.sh path/to/ctrain
 set -u
@@ -51,7 +51,15 @@ if [ "$have_mnist" -eq 1 ]; then
         --lr 0.5 --quiet
     # the new settings travel with a checkpoint and bind a resume
     run train --optimizer adam --lr-schedule onecycle --epochs 1 --lr 0.01 --val-size 59000 \
-        --save "$tmp/run" --quiet
+        --augment crop=1 --save "$tmp/run"
+    plan=$(grep '^Plan: ' <<<"$out")
+    [ "$rc" -eq 0 ] && grep -qF 'augment: random crop (padding 1)' <<<"$plan" &&
+        ok "--augment crop=1 runs and is named in the Plan line" ||
+        bad "--augment crop=1 -> exit $rc, plan: $plan, stderr: $err"
+    run train --resume "$tmp/run" --augment crop=1,flip
+    [ "$rc" -eq 2 ] && grep -q -- '--augment crop=1,flip' <<<"$err" && grep -q 'crop=1' <<<"$err" &&
+        ok "resume with another --augment -> exit 2" ||
+        bad "resume with another --augment -> exit $rc, stderr: $err"
     run train --resume "$tmp/run" --optimizer sgd
     if [ "$rc" -eq 2 ] && grep -q -- '--optimizer sgd' <<<"$err" && grep -q 'adam' <<<"$err"; then
         ok "resume with another --optimizer -> exit 2"
@@ -64,7 +72,7 @@ if [ "$have_mnist" -eq 1 ]; then
     run train --resume "$tmp/run" --dataset fashion-mnist
     [ "$rc" -eq 2 ] && grep -q -- '--dataset' <<<"$err" && ok "resume with another --dataset -> exit 2" ||
         bad "resume with another --dataset -> exit $rc, stderr: $err"
-    run train --resume "$tmp/run" --optimizer adam --epochs 2 --quiet
+    run train --resume "$tmp/run" --optimizer adam --augment crop=1 --epochs 2 --quiet
     [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" && ok "resume --epochs 2 with the same --optimizer" ||
         bad "resume --epochs 2 -> exit $rc, stderr: $err"
 else
@@ -83,6 +91,35 @@ if [ -d "$fm" ]; then
     fi
 else
     echo "SKIP fashion-mnist: $fm not found (apt-get install dataset-fashion-mnist)"
+fi
+
+# CIFAR-10's binary format (the real set cannot be downloaded here): a small random set written
+# here trains end to end, and --augment auto turns crop + flip on for it (not for digits)
+if python3 -c 'pass' 2>/dev/null; then
+    mkdir -p "$tmp/cifar"
+    python3 - "$tmp/cifar" <<'PY'
+import os, random, sys
+random.seed(3)
+def batch(name, n):
+    with open(os.path.join(sys.argv[1], name), "wb") as f:
+        for _ in range(n):
+            f.write(bytes([random.randrange(10)]) + bytes(random.randrange(256) for _ in range(3072)))
+for i in range(1, 6):
+    batch("data_batch_%d.bin" % i, 24)
+batch("test_batch.bin", 20)
+PY
+    tiny='conv(4,3),relu,maxpool(2),flatten,linear(10)'
+    run train --dataset cifar10 --data "$tmp/cifar" --val-size 40 --epochs 1 --lr 0.01 --model "$tiny"
+    plan=$(grep '^Plan: ' <<<"$out")
+    [ "$rc" -eq 0 ] && grep -qF 'augment: random crop (padding 4) + horizontal flip' <<<"$plan" &&
+        grep -q '^test_loss: ' <<<"$out" && ok "cifar10 trains, with crop + flip by default: $plan" ||
+        bad "cifar10 (auto augment) -> exit $rc, plan: $plan, stderr: $err"
+    run train --dataset cifar10 --data "$tmp/cifar" --val-size 40 --epochs 1 --lr 0.01 --model "$tiny" \
+        --augment off
+    [ "$rc" -eq 0 ] && ! grep -q 'augment' <<<"$out" && ok "cifar10 --augment off: no augmentation" ||
+        bad "cifar10 --augment off -> exit $rc, stdout: $out, stderr: $err"
+else
+    echo "SKIP cifar10: no python3 to write the test's files"
 fi
 
 echo

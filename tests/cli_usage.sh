@@ -161,7 +161,7 @@ expect_usage '"stray"' eval --model m stray
 run train --help
 missing=""
 for f in dataset optimizer betas eps lr-schedule step-size gamma eta-min pct-start warmup-epochs \
-    warmup-start-factor clip-grad-norm; do
+    warmup-start-factor clip-grad-norm augment; do
     grep -qe "--$f\b" <<<"$out" || missing="$missing --$f"
 done
 [ -z "$missing" ] && ok "train --help documents the optimizer/schedule/dataset flags" ||
@@ -173,6 +173,12 @@ for d in 'default: sgd' 'default: phases' 'default: 0.9,0.999' 'default: 1e-08' 
 done
 [ -z "$missing" ] && ok "train --help shows the new defaults" || bad "train --help lacks:$missing"
 expect_usage '--optimizer' train --optimizer rmsprop
+expect_usage '--augment' train --augment blur
+expect_usage '--augment' train --augment crop=0
+expect_usage '--augment' train --augment crop=256
+expect_usage '--augment' train --augment crop=2,
+expect_usage '--augment' train --augment flip,flip
+expect_usage '--augment' train --augment ''
 expect_usage '--optimizer' train --optimizer ''
 expect_usage '--momentum' train --optimizer adam --momentum 0.9
 expect_usage '--nesterov' train --optimizer adamw --nesterov

@@ -6,9 +6,10 @@
  *   square, at random places on a noisy background) with Adam and a one-cycle schedule;
  * - dropout masks do not depend on the number of CPU shards: the same run on 1 and 2 threads
  *   ends with the same parameters (up to the summation order of the gradients);
+ * - augmentation (crop, flip) is the same whatever the threads and the data path;
  * - evaluation is deterministic (dropout off, batch norm on its running statistics);
  * - CUDA, when there, ends the same run as the CPU on one thread (one shard) with the same
- *   parameters and running statistics (else "SKIP cuda: why").
+ *   parameters and running statistics, augmentation included (else "SKIP cuda: why").
  */
 #include "testutil.h"
 
@@ -141,6 +142,57 @@ static void test_dropout_shard_invariance(void **state) {
     ct_dataset_free(ds);
 }
 
+/* Augmentation (random crop with padding, flip): the same run on 1 thread with the dataset
+ * resident and on 2 threads through the loader workers ends with the same parameters (each
+ * image's transform follows its place in the epoch, not the thread or path that gathers it);
+ * and it does change the training (the same run without it ends elsewhere). */
+static void test_augment_invariance(void **state) {
+    ct_dataset *ds = make_shapes(96, 5);
+    const char *spec = "conv(4,3),relu,flatten,linear(16),relu,linear(3)";
+    const struct { int threads, on_device, pad, flip; } runs[] = {
+        {1, 1, 2, 1}, {2, 0, 2, 1}, {1, 1, 0, 0}};
+    float *p[3];
+    int64_t P = 0;
+    for (int k = 0; k < 3; k++) {
+        ct_backend *b = NULL;
+        OK(ct_backend_create("cpu", runs[k].threads, &b));
+        ct_model *m = NULL;
+        OK(ct_model_create(b, spec, 1, S, S, 32, 5, &m));
+        ct_train_config c;
+        ct_train_config_default(&c);
+        c.num_phases = 1;
+        c.phases[0] = (ct_phase){2, 0.05f};
+        c.momentum = 0.9f;
+        c.batch_size = 31;
+        c.eval_batch_size = 32;
+        c.workers = runs[k].on_device ? 0 : 2;
+        c.data_on_device = runs[k].on_device;
+        c.augment_pad = runs[k].pad;
+        c.augment_flip = runs[k].flip;
+        int32_t *tr = range(0, 96);
+        OK(ct_fit(m, ds, tr, 96, NULL, 0, &c, NULL, NULL));
+        P = ct_model_param_count(m);
+        p[k] = malloc((size_t)P * 4);
+        OK(ct_model_get_params(m, p[k]));
+        ct_model_free(m);
+        ct_backend_free(b);
+        free(tr);
+    }
+    double diff = 0, off = 0, mag = 0;
+    for (int64_t j = 0; j < P; j++) {
+        diff = fmax(diff, fabs(p[0][j] - p[1][j]));
+        off = fmax(off, fabs(p[0][j] - p[2][j]));
+        mag = fmax(mag, fabs(p[0][j]));
+    }
+    if (diff > 1e-4 * mag)
+        fail_msg("augmented, 1 thread resident vs 2 threads streamed: parameters differ by %.3g "
+                 "(max |p| %.3g)", diff, mag);
+    if (!(off > 1e-2 * mag))
+        fail_msg("augmentation on vs off: parameters differ by only %.3g (max |p| %.3g)", off, mag);
+    for (int k = 0; k < 3; k++) free(p[k]);
+    ct_dataset_free(ds);
+}
+
 /* CUDA (when there) against the CPU on one thread (one shard each): the same run of a CNN with
  * every new layer ends with the same parameters and running statistics, to float tolerance. */
 static void test_cuda_matches_cpu(void **state) {
@@ -165,6 +217,8 @@ static void test_cuda_matches_cpu(void **state) {
         c.schedule = CT_SCHED_COSINE;
         c.warmup_steps = 3;
         c.clip_norm = 1.0f;
+        c.augment_pad = 2;
+        c.augment_flip = 1;
         c.batch_size = 40;
         c.eval_batch_size = 64;
         c.workers = 0;
@@ -203,6 +257,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cnn_learns_shapes),
         cmocka_unit_test(test_dropout_shard_invariance),
+        cmocka_unit_test(test_augment_invariance),
         cmocka_unit_test(test_cuda_matches_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -407,7 +407,7 @@ static void test_gather(void **state) {
             memset(out_lab, 0xAB, sizeof out_lab);
             OK(b->h2d(b, d_out, out, out_bytes));
             OK(b->h2d(b, d_out_lab, out_lab, (size_t)n + 1));
-            OK(b->gather_u8(b, d_src, d_lab, use_idx, n, row, scale, d_out,
+            OK(b->gather_u8(b, d_src, d_lab, use_idx, n, row, scale, NULL, d_out,
                             mode == 2 ? NULL : d_out_lab));
             dget(b, out, d_out, out_bytes);
             dget(b, out_lab, d_out_lab, (size_t)n + 1);
@@ -430,6 +430,85 @@ static void test_gather(void **state) {
         b->free(b, d_out_lab);
         free(src); free(lab); free(idx); free(out);
     }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* gather_u8 with augmentation, against torchvision's recipe done literally: pad the image with */
+/* zeros into a larger buffer, cut the (h, w) window at (ty, tx), mirror it when the coin says.  */
+
+static void test_gather_augment(void **state) {
+    ct_backend *b = backend_of(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 16, 0);
+    const int cases[][5] = {/* c, h, w, pad, flip */
+                            {1, 28, 28, 2, 0}, {3, 32, 32, 4, 1}, {2, 5, 7, 3, 1},
+                            {1, 4, 4, 6, 1},   {1, 28, 28, 0, 1}, {1, 9, 9, 0, 0}};
+    const int64_t rows = 40, n = 33;
+    const float scale = 1.0f / 255.0f;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int c = cases[k][0], h = cases[k][1], w = cases[k][2], pad = cases[k][3];
+        const int64_t row = (int64_t)c * h * w;
+        const int ph = h + 2 * pad, pw = w + 2 * pad;
+        ct_augment aug = {.c = c, .h = h, .w = w, .pad = pad, .flip = cases[k][4], .seed = 99,
+                          .stream = 12345 + k, .first = 1000 * k + 7};
+        uint8_t *src = hmalloc((size_t)(rows * row)), *lab = hmalloc((size_t)rows);
+        int32_t *idx = hmalloc((size_t)n * 4);
+        float *out = hmalloc((size_t)(n * row) * 4), *padded = hmalloc((size_t)c * ph * pw * 4);
+        uint8_t out_lab[33];
+        for (int64_t i = 0; i < rows * row; i++) src[i] = (uint8_t)(1 + ct_rng_below(&rng, 255));
+        for (int64_t i = 0; i < rows; i++) lab[i] = (uint8_t)ct_rng_below(&rng, 10);
+        for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
+        uint8_t *d_src = dput(b, src, (size_t)(rows * row)), *d_lab = dput(b, lab, (size_t)rows);
+        int32_t *d_idx = dput(b, idx, (size_t)n * 4);
+        float *d_out = dalloc(b, (size_t)(n * row) * 4);
+        uint8_t *d_out_lab = dalloc(b, (size_t)n);
+        for (int use_idx = 0; use_idx < 2; use_idx++) {
+            OK(b->gather_u8(b, d_src, d_lab, use_idx ? d_idx : NULL, n, row, scale, &aug, d_out,
+                            d_out_lab));
+            dget(b, out, d_out, (size_t)(n * row) * 4);
+            dget(b, out_lab, d_out_lab, (size_t)n);
+            int flips = 0, zeros = 0;
+            for (int64_t i = 0; i < n; i++) {
+                const uint8_t *img = src + (use_idx ? idx[i] : i) * row;
+                uint32_t r[4];
+                ct_philox4x32(aug.seed, aug.stream, aug.first + (uint64_t)i, r);
+                int ty = (int)(r[0] % (uint32_t)(2 * pad + 1)), tx = (int)(r[1] % (uint32_t)(2 * pad + 1));
+                int flip = aug.flip && (r[2] & 1);
+                flips += flip;
+                for (int64_t e = 0; e < (int64_t)c * ph * pw; e++) padded[e] = 0.0f;
+                for (int ch = 0; ch < c; ch++)
+                    for (int y = 0; y < h; y++)
+                        for (int x = 0; x < w; x++)
+                            padded[((int64_t)ch * ph + y + pad) * pw + x + pad] =
+                                scale * (float)img[((int64_t)ch * h + y) * w + x];
+                for (int ch = 0; ch < c; ch++)
+                    for (int y = 0; y < h; y++)
+                        for (int x = 0; x < w; x++) {
+                            int cx = flip ? w - 1 - x : x; /* the crop's column shown at x */
+                            float ref = padded[((int64_t)ch * ph + ty + y) * pw + tx + cx];
+                            size_t at = (size_t)(i * row + ((int64_t)ch * h + y) * w + x);
+                            zeros += out[at] == 0.0f;
+                            char what[96];
+                            snprintf(what, sizeof what, "augmented gather (%d,%d,%d) pad %d flip %d%s",
+                                     c, h, w, pad, aug.flip, use_idx ? "" : " idx NULL");
+                            if (out[at] != ref) near(what, at, out[at], ref, 0.0);
+                        }
+                near("augmented gather's label", (size_t)i, out_lab[i], lab[use_idx ? idx[i] : i], 0.0);
+            }
+            if (aug.flip) assert_true(flips > 0 && flips < n); /* the coin shows both sides */
+            if (pad == 0) assert_int_equal(zeros, 0);         /* src has no zero pixel */
+            if (pad >= h) assert_true(zeros > 0);
+        }
+        b->free(b, d_src); b->free(b, d_lab); b->free(b, d_idx); b->free(b, d_out);
+        b->free(b, d_out_lab);
+        free(src); free(lab); free(idx); free(out); free(padded);
+    }
+    /* a row that is not c*h*w is refused */
+    ct_augment bad = {.c = 1, .h = 2, .w = 2, .pad = 1};
+    float *d_o = dalloc(b, 5 * 4);
+    uint8_t *d_s = dalloc(b, 5);
+    assert_int_equal(b->gather_u8(b, d_s, NULL, NULL, 1, 5, 1.0f, &bad, d_o, NULL), CT_ERR_INVALID);
+    b->free(b, d_o); b->free(b, d_s);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -618,7 +697,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         ON_EACH(test_gemm),   ON_EACH(test_gemm_k0), ON_EACH(test_bias),
         ON_EACH(test_act),    ON_EACH(test_xent),    ON_EACH(test_xent_large_logits),
-        ON_EACH(test_gather), ON_EACH(test_add_into), ON_EACH(test_sgd),     ON_EACH(test_memory),
+        ON_EACH(test_gather), ON_EACH(test_gather_augment), ON_EACH(test_add_into), ON_EACH(test_sgd),     ON_EACH(test_memory),
         ON_EACH(test_copy_slot_range),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -414,10 +414,12 @@ static void test_resume_exact(void **state) {
     small_config(&cfg);
     cfg.momentum = 0.9f;
     cfg.phases[0].lr = 0.05f;
-    const struct { int workers, on_device; } paths[] = {{2, 0}, {0, 1}};
+    /* the second path also augments: each image's crop and flip follow its place in the epoch */
+    const struct { int workers, on_device, augment; } paths[] = {{2, 0, 0}, {0, 1, 1}};
     for (int pi = 0; pi < 2; pi++) {
         cfg.workers = paths[pi].workers;
         cfg.data_on_device = paths[pi].on_device;
+        cfg.augment_pad = cfg.augment_flip = paths[pi].augment;
         memset(&cfg.resume, 0, sizeof cfg.resume);
         ct_model *ref = make_model(f, 7);
         int64_t n_params = ct_model_param_count(ref);
@@ -549,6 +551,9 @@ static void test_bad_configs(void **state) {
     small_config(&cfg); cfg.phases[0].epochs = -1; EXPECT_INVALID("negative epochs");
     small_config(&cfg); cfg.workers = -1; EXPECT_INVALID("workers -1");
     small_config(&cfg); cfg.workers = 100000; EXPECT_INVALID("workers 100000");
+    small_config(&cfg); cfg.augment_pad = -1; EXPECT_INVALID("augment pad -1");
+    small_config(&cfg); cfg.augment_pad = CT_MAX_AUGMENT_PAD + 1; EXPECT_INVALID("augment pad too big");
+    small_config(&cfg); cfg.augment_flip = 2; EXPECT_INVALID("augment flip 2");
 #undef EXPECT_INVALID
 
     /* no training samples */

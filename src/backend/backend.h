@@ -32,6 +32,29 @@ typedef enum {
     CT_ACT_COUNT
 } ct_act;
 
+/* Data augmentation of training images while they are gathered, as torchvision's
+ * RandomCrop(size=(h, w), padding=pad) followed by RandomHorizontalFlip(): image i of the batch
+ * (c, h, w) is zero-padded by pad on every side, cropped back to (h, w) at the offset (ty, tx)
+ * in [0, 2*pad]^2, then mirrored left-right when its flip bit is set (and flip is on). The draws
+ * of image i are words 0, 1 and 2 of Philox (key seed, counter (stream, first + i)): ty =
+ * w0 % (2*pad+1), tx = w1 % (2*pad+1), flip = w2 & 1. So an image's transform depends only on
+ * (seed, stream, its position), the same on every backend, thread count and resume. */
+typedef struct {
+    int c, h, w;
+    int pad;           /* 0: no crop */
+    int flip;          /* 0 or 1 */
+    uint64_t seed, stream, first;
+} ct_augment;
+
+/* The (ty, tx, flip) of image i of a (see ct_augment), from Philox words w. */
+#define CT_AUGMENT_DRAW(a, w, ty, tx, fl)                                                      \
+    do {                                                                                       \
+        uint32_t span_ = 2u * (uint32_t)(a)->pad + 1u;                                         \
+        (ty) = (int)((w)[0] % span_);                                                          \
+        (tx) = (int)((w)[1] % span_);                                                          \
+        (fl) = (a)->flip ? (int)((w)[2] & 1u) : 0;                                             \
+    } while (0)
+
 /* A 2-D convolution as torch.nn.Conv2d computes it (a cross-correlation; groups 1, dilation 1,
  * zero padding): x (n, c, h, w) with weight (oc, c, kh, kw) gives y (n, oc, oh, ow), where
  * oh = (h + 2*pad_h - kh) / stride_h + 1 and ow = (w + 2*pad_w - kw) / stride_w + 1. */
@@ -111,10 +134,11 @@ struct ct_backend {
     ct_status (*xent)(ct_backend *b, const float *logits, const uint8_t *labels, int64_t n,
                       int classes, float grad_scale, float *dlogits, double *stats);
     /* dst[i][j] = scale * src[idx[i]][j] for i < n, j < row; labels_dst[i] = labels_src[idx[i]]
-     * (idx NULL: rows in order). Pixels travel as uint8 and become float here. */
+     * (idx NULL: rows in order). Pixels travel as uint8 and become float here. aug (may be
+     * NULL) crops and flips each row on the way (ct_augment; row must be c*h*w). */
     ct_status (*gather_u8)(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,
-                           const int32_t *idx, int64_t n, int64_t row, float scale, float *dst,
-                           uint8_t *labels_dst);
+                           const int32_t *idx, int64_t n, int64_t row, float scale,
+                           const ct_augment *aug, float *dst, uint8_t *labels_dst);
     /* dst[i] += src[i] for i < n (summing gradients of shards or ranks) */
     ct_status (*add_into)(ct_backend *b, float *dst, const float *src, int64_t n);
     /* PyTorch SGD over n parameters: g += wd*w; m = momentum*m + g (m = g on the first step);

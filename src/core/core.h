@@ -64,6 +64,7 @@ uint32_t ct_rng_below(ct_rng *r, uint32_t n); /* uniform in [0, n), unbiased */
 /* Fisher–Yates shuffle of idx[0..n). */
 void ct_rng_shuffle_i32(ct_rng *r, int32_t *idx, int64_t n);
 
-enum { CT_STREAM_INIT = 1, CT_STREAM_SPLIT = 2, CT_STREAM_SHUFFLE = 3, CT_STREAM_DROPOUT = 4 };
+enum { CT_STREAM_INIT = 1, CT_STREAM_SPLIT = 2, CT_STREAM_SHUFFLE = 3, CT_STREAM_DROPOUT = 4,
+       CT_STREAM_AUGMENT = 5 };
 
 #endif /* CT_CORE_H */

@@ -59,8 +59,9 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  (unsigned long long)c->seed);
     /* optimizer, schedule, warm-up and clipping (enums as their numbers) */
     ct_jw_printf(j, ", \"optimizer\": %d, \"schedule\": %d, \"step_size\": %d, "
-                 "\"warmup_steps\": %d, \"warmup_epochs\": %d", (int)c->optimizer,
-                 (int)c->schedule, c->step_size, c->warmup_steps, c->warmup_epochs);
+                 "\"warmup_steps\": %d, \"warmup_epochs\": %d, \"augment_pad\": %d, "
+                 "\"augment_flip\": %d", (int)c->optimizer, (int)c->schedule, c->step_size,
+                 c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -277,6 +278,8 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     if (get_int(o, "step_size", 0, INT32_MAX, &v)) cfg->step_size = (int)v;
     if (get_int(o, "warmup_steps", 0, INT32_MAX, &v)) cfg->warmup_steps = (int)v;
     if (get_int(o, "warmup_epochs", 0, INT32_MAX, &v)) cfg->warmup_epochs = (int)v;
+    if (get_int(o, "augment_pad", 0, CT_MAX_AUGMENT_PAD, &v)) cfg->augment_pad = (int)v;
+    if (get_int(o, "augment_flip", 0, 1, &v)) cfg->augment_flip = (int)v;
     struct { const char *key; float *dst; } floats[] = {
         {"beta1", &cfg->beta1}, {"beta2", &cfg->beta2}, {"eps", &cfg->eps},
         {"gamma", &cfg->gamma}, {"eta_min", &cfg->eta_min}, {"pct_start", &cfg->pct_start},

@@ -133,5 +133,11 @@ ct_status ct_train_config_check(const ct_train_config *cfg) {
     if (!(cfg->clip_norm >= 0.0f))
         return ct_fail(CT_ERR_INVALID, "gradient clipping norm must be > 0, got %g",
                        cfg->clip_norm);
+    if (cfg->augment_pad < 0 || cfg->augment_pad > CT_MAX_AUGMENT_PAD)
+        return ct_fail(CT_ERR_INVALID, "augmentation crop padding must be in [0, %d], got %d",
+                       CT_MAX_AUGMENT_PAD, cfg->augment_pad);
+    if (cfg->augment_flip != 0 && cfg->augment_flip != 1)
+        return ct_fail(CT_ERR_INVALID, "augmentation flip must be 0 or 1, got %d",
+                       cfg->augment_flip);
     return CT_OK;
 }

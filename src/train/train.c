@@ -23,6 +23,8 @@
 #define CT_PIXEL_SCALE (1.0f / 255.0f) /* like torchvision's ToTensor */
 /* auto keeps the dataset on a GPU when it takes at most this fraction of free memory */
 #define CT_RESIDENT_MAX_FRACTION 0.25
+/* Philox counter_hi of the augmentation draws: purpose above, epoch below */
+#define CT_AUGMENT_PURPOSE_SHIFT 56
 
 void ct_train_config_default(ct_train_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -180,6 +182,7 @@ typedef struct {
     const uint8_t *src, *labels;
     const int32_t *idx;
     int64_t nb;
+    int64_t pos;             /* the batch's first row's place in the epoch (augmentation) */
     const pass_args *a;
     ct_status st[CT_MAX_SHARDS];
     ct_status reduce_st;     /* the all-reduce across ranks (thread 0) */
@@ -197,10 +200,20 @@ static void batch_shard(void *arg, int t, int S) {
     ct_shard *sh = &m->shards[t];
     ct_status s = CT_OK;
     sh->row0 = r0; /* dropout masks by global row; batch norm's running stats from row 0 */
+    const ct_train_config *cfg = j->a->cfg;
+    ct_augment aug, *augp = NULL;
+    if (j->a->train && cfg && (cfg->augment_pad > 0 || cfg->augment_flip)) {
+        aug = (ct_augment){.c = m->in_c, .h = m->in_h, .w = m->in_w, .pad = cfg->augment_pad,
+                           .flip = cfg->augment_flip, .seed = cfg->seed,
+                           .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) |
+                                     (uint64_t)j->a->epoch,
+                           .first = (uint64_t)(j->pos + r0)};
+        augp = &aug;
+    }
     if (rows > 0) {
         s = b->gather_u8(b, j->idx ? j->src : j->src + r0 * row,
                          j->idx ? j->labels : j->labels + r0, j->idx ? j->idx + r0 : NULL, rows,
-                         row, CT_PIXEL_SCALE, sh->acts[0], sh->labels);
+                         row, CT_PIXEL_SCALE, augp, sh->acts[0], sh->labels);
         if (s == CT_OK) s = ct_model_forward_shard(m, t, (int)rows, j->a->train);
         if (s == CT_OK)
             s = ct_model_loss_backward_shard(m, t, (int)rows, j->a->train, 1.0f / (float)j->nb);
@@ -235,9 +248,10 @@ static void batch_shard(void *arg, int t, int S) {
 }
 
 static ct_status run_batch(feeder *f, const uint8_t *src, const uint8_t *labels,
-                           const int32_t *idx, int64_t nb, const pass_args *a) {
+                           const int32_t *idx, int64_t nb, int64_t pos, const pass_args *a) {
     ct_model *m = f->m;
-    batch_job j = {.f = f, .src = src, .labels = labels, .idx = idx, .nb = nb, .a = a};
+    batch_job j = {.f = f, .src = src, .labels = labels, .idx = idx, .nb = nb, .pos = pos,
+                   .a = a};
     ct_pool_run(m->pool, batch_shard, &j);
     for (int k = 0; k < m->n_shards; k++)
         if (j.st[k] != CT_OK) return j.st[k];
@@ -276,7 +290,8 @@ static ct_status feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a,
         if (a->train && a->cfg) a->lr = ct_schedule_lr(a->cfg, a->epoch, i, n_batches);
         if (f->resident) {
             nb = f->n - i * f->batch < f->batch ? f->n - i * f->batch : f->batch;
-            CT_TRY(run_batch(f, f->d_images, f->d_labels, f->d_order + i * f->batch, nb, a));
+            CT_TRY(run_batch(f, f->d_images, f->d_labels, f->d_order + i * f->batch, nb,
+                             i * f->batch, a));
         } else {
             nb = cur.n;
             /* start the upload of the next batch before computing this one */
@@ -286,10 +301,10 @@ static ct_status feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a,
                 CT_TRY(b->h2d_async(b, f->d_stage_labels[1 - k], nxt.labels, (size_t)nxt.n, 1 - k));
             }
             if (b->host_is_device) {
-                CT_TRY(run_batch(f, cur.images, cur.labels, NULL, nb, a));
+                CT_TRY(run_batch(f, cur.images, cur.labels, NULL, nb, i * f->batch, a));
             } else {
                 CT_TRY(b->wait_copy(b, k));
-                CT_TRY(run_batch(f, f->d_stage[k], f->d_stage_labels[k], NULL, nb, a));
+                CT_TRY(run_batch(f, f->d_stage[k], f->d_stage_labels[k], NULL, nb, i * f->batch, a));
                 CT_TRY(b->compute_mark(b, k));
                 CT_TRY(b->copy_done(b, k)); /* the pinned slot may be refilled */
             }

@@ -16,7 +16,7 @@
 #define SCHEDULE_BYTES 512
 #define MAX_TOTAL_EPOCHS 1000000 /* a sanity bound: history holds one entry per epoch */
 #define MODEL_SPEC_BYTES 256
-#define NUM_TRAIN_FLAGS 36       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 37       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -50,6 +50,8 @@ typedef struct {
     float gamma, eta_min, pct_start;
     int warmup_epochs;
     float warmup_start_factor, clip_norm;
+    const char *augment;     /* auto, off, or "crop[=PAD],flip" */
+    char augment_resumed[32];
     char betas_resumed[64];
     char dataset_resumed[32];
     ct_train_config cfg; /* the library's defaults, then the flags */
@@ -62,6 +64,12 @@ void train_opts_init(train_opts *o);
 int train_make_flags(train_opts *o, cli_flag *flags);
 int train_finish_options(train_opts *o, cli_flag *flags, int nflags);
 void train_format_schedule(const ct_phase *ph, int n, char *out, size_t out_bytes);
+/* --augment SPEC for dataset into a crop padding and a flip switch (auto: crop=4,flip for
+ * cifar10, off otherwise); -1 with a message in err when malformed. */
+int train_parse_augment(const char *spec, const char *dataset, int *pad, int *flip, char *err,
+                        size_t err_bytes);
+/* The canonical --augment text of (pad, flip): "off", "crop=4", "flip", "crop=4,flip". */
+void train_format_augment(int pad, int flip, char *out, size_t out_bytes);
 
 /* A run in progress, for the callbacks and for saving. */
 typedef struct {

@@ -115,6 +115,11 @@ static void print_plan(const train_opts *o, int total_epochs, const char *save_d
                c->warmup_steps > 0 ? "steps" : "epochs",
                (double)(c->warmup_start_factor > 0 ? c->warmup_start_factor : 1.0f / 3.0f));
     if (c->clip_norm > 0) printf(", clip grad norm %g", (double)c->clip_norm);
+    if (c->augment_pad > 0 || c->augment_flip) {
+        printf(", augment:");
+        if (c->augment_pad > 0) printf(" random crop (padding %d)", c->augment_pad);
+        if (c->augment_flip) printf("%s horizontal flip", c->augment_pad > 0 ? " +" : "");
+    }
     if (strcmp(o->dataset, "mnist") != 0) printf(", dataset %s", o->dataset);
     printf(", seed %llu", (unsigned long long)o->seed);
     if (save_dir) printf(", saving to %s", save_dir);

@@ -69,6 +69,7 @@ void train_opts_init(train_opts *o) {
     o->workers = o->cfg.workers;
     o->prefetch = o->cfg.prefetch > 0 ? o->cfg.prefetch : 2;
     o->data_on_device = "auto";
+    o->augment = "auto";
 }
 
 /* Fills flags[NUM_TRAIN_FLAGS] pointing into o. */
@@ -141,6 +142,11 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "clip-grad-norm", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->clip_norm,
          .metavar = "X", .help = "clip the gradients' global L2 norm to X (0: off)",
          .def = "off"},
+        {.name = "augment", .kind = CLI_STR, .dst = &o->augment, .metavar = "SPEC",
+         .help = "augment the training images, as torchvision's RandomCrop(padding=P)\n"
+                 "and RandomHorizontalFlip: off, or crop[=P] (P pixels, default 4),\n"
+                 "flip, or crop[=P],flip; auto = crop=4,flip for cifar10, off for\n"
+                 "digits and fashion-mnist"},
         {.name = "seed", .kind = CLI_U64, .range = CLI_NONNEG, .dst = &o->seed, .metavar = "N",
          .help = "seeds the split, the initial weights and the shuffling"},
         {.name = "device", .kind = CLI_CHOICE, .dst = &o->device, .metavar = "NAME",
@@ -221,11 +227,11 @@ void train_help(FILE *out) {
           "checkpoint; flags that change the results (--dataset, --model, --hidden, --val-size,\n"
           "--seed, --batch-size, --eval-batch-size, --momentum, --weight-decay, --nesterov,\n"
           "--optimizer, --betas, --eps, --lr-schedule, --step-size, --gamma, --eta-min,\n"
-          "--pct-start, --warmup-epochs, --warmup-start-factor, --clip-grad-norm) may be given\n"
-          "only with the saved value. --epochs N extends or shortens the run to N epochs in all\n"
-          "(the last phase's learning rate continues), --schedule/--lr replace the schedule if\n"
-          "the epochs already run keep their learning rate. --device, --threads, --workers,\n"
-          "--prefetch, --data-on-device, --data, --quiet, --plot, --log may differ.\n"
+          "--pct-start, --warmup-epochs, --warmup-start-factor, --clip-grad-norm, --augment) may\n"
+          "be given only with the saved value. --epochs N extends or shortens the run to N\n"
+          "epochs in all (the last phase's learning rate continues), --schedule/--lr replace the\n"
+          "schedule if the epochs already run keep their learning rate. --device, --threads,\n"
+          "--workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log may differ.\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }
@@ -270,6 +276,50 @@ static int parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, si
     }
     *n_out = n;
     return 0;
+}
+
+#define AUGMENT_DEFAULT_PAD 4 /* torchvision's CIFAR recipe: RandomCrop(32, padding=4) */
+
+int train_parse_augment(const char *spec, const char *dataset, int *pad, int *flip, char *err,
+                        size_t err_bytes) {
+    *pad = 0;
+    *flip = 0;
+    if (strcmp(spec, "off") == 0) return 0;
+    if (strcmp(spec, "auto") == 0) {
+        if (strcmp(dataset, "cifar10") == 0) *pad = AUGMENT_DEFAULT_PAD, *flip = 1;
+        return 0;
+    }
+    const char *p = spec;
+    int seen_crop = 0;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char part[32];
+        if (len == 0 || len >= sizeof part)
+            return snprintf(err, err_bytes, "expected off, auto, or crop[=P] and/or flip "
+                            "separated by a comma, got \"%s\"", spec), -1;
+        memcpy(part, p, len);
+        part[len] = 0;
+        long v = AUGMENT_DEFAULT_PAD;
+        if (strcmp(part, "flip") == 0 && !*flip) {
+            *flip = 1;
+        } else if (strncmp(part, "crop", 4) == 0 && (part[4] == 0 || part[4] == '=') && !seen_crop) {
+            if (part[4] == '=' && cli_parse_long(part + 5, 1, CT_MAX_AUGMENT_PAD, &v) != 0)
+                return snprintf(err, err_bytes, "crop=P: P must be a whole number of pixels in "
+                                "[1, %d], got \"%s\"", CT_MAX_AUGMENT_PAD, part + 5), -1;
+            *pad = (int)v;
+            seen_crop = 1;
+        } else {
+            return snprintf(err, err_bytes, "unknown or repeated part \"%s\" in \"%s\" "
+                            "(expected off, auto, or crop[=P] and/or flip)", part, spec), -1;
+        }
+        if (!p[len]) return 0;
+        p += len + 1;
+    }
+}
+
+void train_format_augment(int pad, int flip, char *out, size_t out_bytes) {
+    if (pad > 0) snprintf(out, out_bytes, "crop=%d%s", pad, flip ? ",flip" : "");
+    else snprintf(out, out_bytes, "%s", flip ? "flip" : "off");
 }
 
 /* "B1,B2" → two floats in [0, 1); -1 when malformed. */
@@ -359,6 +409,10 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (o->nesterov && !(o->momentum > 0))
         return cli_usage_error("train", "--nesterov: needs --momentum > 0");
 #undef SEEN
+    char err[256];
+    if (train_parse_augment(o->augment, o->dataset, &c->augment_pad, &c->augment_flip, err,
+                            sizeof err) != 0)
+        return cli_usage_error("train", "--augment: %s", err);
     c->batch_size = o->batch_size;
     c->eval_batch_size = o->eval_batch_size;
     c->workers = o->workers;

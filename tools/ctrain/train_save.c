@@ -188,6 +188,18 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     SAME_NUM("warmup-start-factor", warmup_start_factor, saved.warmup_start_factor, "%g", double);
     SAME_NUM("clip-grad-norm", clip_norm, saved.clip_norm, "%g", double);
 #undef SAME_NUM
+    /* augmentation (absent in older files: off) */
+    train_format_augment(saved.augment_pad, saved.augment_flip, o->augment_resumed,
+                         sizeof o->augment_resumed);
+    if (rc == CLI_EXIT_OK && SEEN("augment")) {
+        int pad, flip;
+        char err[256];
+        if (train_parse_augment(o->augment, dataset, &pad, &flip, err, sizeof err) != 0)
+            rc = cli_usage_error("train", "--augment: %s", err);
+        else if (pad != saved.augment_pad || flip != saved.augment_flip)
+            rc = differs(dir, "augment", o->augment, o->augment_resumed);
+    }
+    o->augment = o->augment_resumed;
     /* settings that do not change the results: the flags, else the checkpoint's */
     if (!SEEN("workers")) o->workers = saved.workers;
     if (!SEEN("prefetch") && saved.prefetch > 0) o->prefetch = saved.prefetch;

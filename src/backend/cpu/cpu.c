@@ -224,15 +224,46 @@ static ct_status cpu_xent(ct_backend *b, const float *logits, const uint8_t *lab
     return CT_OK;
 }
 
+/* One image (c, h, w) of src into dst, cropped and flipped as ct_augment describes. */
+static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, float scale,
+                        uint64_t pos) {
+    uint32_t w4[4];
+    int ty, tx, fl;
+    ct_philox4x32(a->seed, a->stream, a->first + pos, w4);
+    CT_AUGMENT_DRAW(a, w4, ty, tx, fl);
+    const int h = a->h, w = a->w, dy = ty - a->pad, dx = tx - a->pad;
+    /* output columns x whose source column x + dx (before the flip) lies inside the image */
+    const int x0 = dx < 0 ? -dx : 0, x1 = dx > 0 ? w - dx : w;
+    for (int ch = 0; ch < a->c; ch++)
+        for (int y = 0; y < h; y++) {
+            float *out = dst + ((int64_t)ch * h + y) * w;
+            int sy = y + dy;
+            if (sy < 0 || sy >= h || x0 >= x1) {
+                memset(out, 0, (size_t)w * sizeof *out);
+                continue;
+            }
+            const uint8_t *in = src + ((int64_t)ch * h + sy) * w;
+            for (int x = 0; x < x0; x++) out[fl ? w - 1 - x : x] = 0.0f;
+            for (int x = x1; x < w; x++) out[fl ? w - 1 - x : x] = 0.0f;
+            if (!fl) ct_convert_u8(in + x0 + dx, out + x0, x1 - x0, scale);
+            else
+                for (int x = x0; x < x1; x++) out[w - 1 - x] = scale * (float)in[x + dx];
+        }
+}
+
 static ct_status cpu_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,
                                const int32_t *idx, int64_t n, int64_t row, float scale,
-                               float *dst, uint8_t *labels_dst) {
+                               const ct_augment *aug, float *dst, uint8_t *labels_dst) {
+    if (aug && (int64_t)aug->c * aug->h * aug->w != row)
+        return ct_fail(CT_ERR_INVALID, "gather_u8: augmenting images of (%d, %d, %d) but rows "
+                       "have %lld values", aug->c, aug->h, aug->w, (long long)row);
     for (int64_t i = 0; i < n; i++) {
         int64_t s = idx ? idx[i] : i;
         if (idx && i + CT_GATHER_AHEAD < n) /* rows lie scattered over the dataset */
             for (int64_t off = 0; off < row; off += 64)
                 __builtin_prefetch(src + (int64_t)idx[i + CT_GATHER_AHEAD] * row + off);
-        ct_convert_u8(src + s * row, dst + i * row, row, scale); // (row) -> (row)
+        if (aug) augment_row(aug, src + s * row, dst + i * row, scale, (uint64_t)i);
+        else ct_convert_u8(src + s * row, dst + i * row, row, scale); // (row) -> (row)
     }
     if (labels_dst)
         for (int64_t i = 0; i < n; i++) labels_dst[i] = labels_src[idx ? idx[i] : i];

@@ -364,18 +364,49 @@ __global__ void gather_u8_kernel(const uint8_t *src, const uint8_t *labels_src, 
     if (labels_dst) GRID_STRIDE(i, n) labels_dst[i] = labels_src[idx ? (int64_t)idx[i] : i];
 }
 
+/* gather_u8_kernel with each image cropped and flipped as ct_augment says (the CPU's
+ * augment_row, one output pixel per thread; each thread draws its image's Philox block). */
+__global__ void gather_u8_augment_kernel(const uint8_t *src, const int32_t *idx, int64_t n,
+                                         int64_t row, float scale, ct_augment a, float *dst) {
+    GRID_STRIDE(e, n * row) {
+        int64_t i = e / row, j = e - i * row;
+        int64_t s = idx ? (int64_t)idx[i] : i;
+        int x = (int)(j % a.w), y = (int)(j / a.w % a.h), ch = (int)(j / ((int64_t)a.w * a.h));
+        uint32_t w4[4];
+        int ty, tx, fl;
+        philox4x32(a.seed, a.stream, a.first + (uint64_t)i, w4);
+        CT_AUGMENT_DRAW(&a, w4, ty, tx, fl);
+        int sy = y + ty - a.pad, sx = (fl ? a.w - 1 - x : x) + tx - a.pad;
+        dst[e] = sy >= 0 && sy < a.h && sx >= 0 && sx < a.w
+                     ? scale * (float)src[s * row + ((int64_t)ch * a.h + sy) * a.w + sx]
+                     : 0.0f;
+    }
+}
+
 static ct_status cuda_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,
                                 const int32_t *idx, int64_t n, int64_t row, float scale,
-                                float *dst, uint8_t *labels_dst) {
+                                const ct_augment *aug, float *dst, uint8_t *labels_dst) {
     ct_cuda *cb = ct_cuda_of(b);
     if (n < 0 || row < 0)
         return ct_fail(CT_ERR_INVALID, "gather_u8: bad shape (%lld, %lld)", (long long)n,
                        (long long)row);
     if (labels_dst && !labels_src)
         return ct_fail(CT_ERR_INVALID, "gather_u8: labels_dst without labels_src");
+    if (aug && (int64_t)aug->c * aug->h * aug->w != row)
+        return ct_fail(CT_ERR_INVALID, "gather_u8: augmenting images of (%d, %d, %d) but rows "
+                       "have %lld values", aug->c, aug->h, aug->w, (long long)row);
     int64_t total = n * row > n ? n * row : n; /* the labels need n threads even if row == 0 */
     if (total == 0) return CT_OK;
     CT_CUDA_BIND(cb);
+    if (aug) {
+        if (n * row > 0) {
+            gather_u8_augment_kernel<<<grid_for(cb, n * row), CT_THREADS, 0, cb->compute>>>(
+                src, idx, n, row, scale, *aug, dst);
+            CT_CUDA_CHECK_LAUNCH("gather_u8_augment_kernel");
+        }
+        if (!labels_dst) return CT_OK;
+        src = NULL, row = 0, dst = NULL, total = n; /* the labels only */
+    }
     gather_u8_kernel<<<grid_for(cb, total), CT_THREADS, 0, cb->compute>>>(
         src, labels_src, idx, n, row, scale, dst, labels_dst);
     CT_CUDA_CHECK_LAUNCH("gather_u8_kernel");
