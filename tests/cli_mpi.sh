@@ -88,6 +88,13 @@ else bad "mpirun -np 2 -> exit $rc: $(head -c 2000 "$tmp/mpi2.err")"; fi
     { same mpi2 one1 2e-3 && ok "2 ranks x 1 thread ~ 1 process x 1 thread (largest difference $(cat "$tmp/worst"), tolerance 2e-3)" ||
       { bad "2 ranks vs 1 process x 1 thread differ beyond 2e-3:"; show one1; }; }
 
+# rank 0 says how the gradients are summed (CPU ranks: MPI in host memory)
+run say "${MPIRUN[@]}" -np 2 "$CT" train --epochs 1 --lr 0.5 --val-size 59000 --threads 1
+grep -q '^Gradients: summed across ranks with MPI_Allreduce in host memory$' "$tmp/say.out" &&
+    [ "$(grep -c '^Gradients: ' "$tmp/say.out")" -eq 1 ] &&
+    ok "rank 0 prints one 'Gradients: summed across ranks with MPI_Allreduce in host memory' line" ||
+    bad "no (or more than one) Gradients line: exit $rc: $(head -c 1000 "$tmp/say.out")"
+
 # ------------------------------------------------------------------ the network path
 [ "$quick" -eq 1 ] || {
 run tcp "${MPIRUN[@]}" --mca btl tcp,self -np 2 "$CT" "${FLAGS[@]}" --threads 1

@@ -512,6 +512,40 @@ static void test_gather_augment(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* collectives (NCCL on CUDA): a communicator of one rank sums nothing away. The cross-rank sum  */
+/* itself needs two GPUs (scripts/gpu-check runs mpirun when it has them).                       */
+
+static void test_collectives_one_rank(void **state) {
+    ct_backend *b = backend_of(state);
+    if (b->host_is_device) { /* the CPU sums through MPI in host memory: no device collectives */
+        assert_null(b->coll_available);
+        assert_null(b->coll_allreduce_sum_f32);
+        return;
+    }
+    if (!b->coll_available) TU_SKIP("nccl", "this build of the %s backend has no NCCL", b->name);
+    if (b->coll_available(b) != CT_OK) TU_SKIP("nccl", "%s", ct_last_error());
+    const int64_t n = 1000;
+    float *h = hmalloc((size_t)n * 4), *back = hmalloc((size_t)n * 4);
+    for (int64_t i = 0; i < n; i++) h[i] = (float)i * 0.5f - 7.0f;
+    float *d = dput(b, h, (size_t)n * 4);
+    assert_int_equal(b->coll_allreduce_sum_f32(b, d, n), CT_ERR_INVALID); /* no communicator */
+    unsigned char id[CT_COLL_ID_BYTES];
+    size_t bytes = sizeof id;
+    OK(b->coll_id(b, id, &bytes));
+    assert_int_equal(bytes, CT_COLL_ID_BYTES);
+    assert_int_equal(b->coll_init(b, id, bytes, 1, 1), CT_ERR_INVALID); /* rank >= nranks */
+    OK(b->coll_init(b, id, bytes, 1, 0));
+    OK(b->coll_allreduce_sum_f32(b, d, n));
+    dget(b, back, d, (size_t)n * 4);
+    for (int64_t i = 0; i < n; i++) near("one-rank all-reduce", (size_t)i, back[i], h[i], 0.0);
+    assert_non_null(strstr(b->coll_name(b), "NCCL"));
+    b->coll_release(b);
+    assert_int_equal(b->coll_allreduce_sum_f32(b, d, n), CT_ERR_INVALID);
+    b->free(b, d);
+    free(h); free(back);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* add_into: dst += src (also dst == src)                                                      */
 
 static void test_add_into(void **state) {
@@ -697,7 +731,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         ON_EACH(test_gemm),   ON_EACH(test_gemm_k0), ON_EACH(test_bias),
         ON_EACH(test_act),    ON_EACH(test_xent),    ON_EACH(test_xent_large_logits),
-        ON_EACH(test_gather), ON_EACH(test_gather_augment), ON_EACH(test_add_into), ON_EACH(test_sgd),     ON_EACH(test_memory),
+        ON_EACH(test_gather), ON_EACH(test_gather_augment), ON_EACH(test_collectives_one_rank), ON_EACH(test_add_into), ON_EACH(test_sgd),     ON_EACH(test_memory),
         ON_EACH(test_copy_slot_range),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

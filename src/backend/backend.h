@@ -226,7 +226,23 @@ struct ct_backend {
      * float). */
     ct_status (*clip_scale)(ct_backend *b, float *x, int64_t n, const double *parts, int n_parts,
                             float max_norm);
+
+    /* ------------------------------------- collectives across the processes of a job (issue 7)
+     * The GPUs of an MPI job sum their gradients with a device library (CUDA: NCCL, loaded at
+     * run time); NULL on the CPU, whose ranks all-reduce host memory through MPI. Protocol
+     * (dist.c): every rank asks coll_available; when all can, rank 0's coll_id is broadcast and
+     * every rank calls coll_init with it; then coll_allreduce_sum_f32 sums in place across the
+     * ranks, asynchronously on the compute stream like any op. coll_release leaves the
+     * communicator (also done by destroy). */
+    ct_status (*coll_available)(ct_backend *b);          /* loads the library; the reason if not */
+    ct_status (*coll_id)(ct_backend *b, void *id, size_t *bytes); /* *bytes <= CT_COLL_ID_BYTES */
+    ct_status (*coll_init)(ct_backend *b, const void *id, size_t bytes, int nranks, int rank);
+    ct_status (*coll_allreduce_sum_f32)(ct_backend *b, float *buf, int64_t n);
+    void (*coll_release)(ct_backend *b);
+    const char *(*coll_name)(ct_backend *b);             /* "NCCL 2.27.3" once loaded */
 };
+
+#define CT_COLL_ID_BYTES 128 /* ncclUniqueId */
 
 /* Opens the CPU backend (threads 0 = all cores). */
 ct_status ct_cpu_backend_create(int threads, ct_backend **out);

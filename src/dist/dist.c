@@ -1,7 +1,7 @@
 /*
  * dist.c — what the MPI and the no-MPI builds share: detecting a launch by mpirun, the public
  * ct_dist_* functions, the share of a batch each rank computes, the start-up check that every
- * rank was launched with the same settings, and the device-buffer all-reduce.
+ * rank was launched with the same settings (the device-buffer all-reduce is in dist_device.c).
  */
 #include "dist/dist.h"
 #include "core/core.h"
@@ -92,31 +92,6 @@ ct_status ct_dist_allreduce_sum_f32(ct_dist *d, float *buf, int64_t n) {
 ct_status ct_dist_allreduce_sum_f64(ct_dist *d, double *buf, int64_t n) {
     if (!ct_dist_active(d) || n <= 0) return CT_OK;
     return ct_dist_transport_allreduce(d, buf, n, 1);
-}
-
-ct_status ct_dist_allreduce_device_f32(ct_dist *d, ct_backend *b, float *dbuf, int64_t n) {
-    if (!ct_dist_active(d) || n <= 0) return CT_OK;
-    double t0 = ct_time_s();
-    size_t bytes = (size_t)n * sizeof(float);
-    ct_status s;
-    if (b->host_is_device) {
-        s = ct_dist_transport_allreduce(d, dbuf, n, 0);
-    } else {
-        if (d->staging_bytes < bytes) {
-            float *p = ct_malloc(bytes, "all-reduce staging buffer");
-            if (!p) return CT_ERR_NOMEM;
-            free(d->staging);
-            d->staging = p;
-            d->staging_bytes = bytes;
-        }
-        CT_TRY(b->d2h(b, d->staging, dbuf, bytes));
-        CT_TRY(ct_dist_transport_allreduce(d, d->staging, n, 0));
-        s = b->h2d(b, dbuf, d->staging, bytes);
-    }
-    d->reduce_calls++;
-    d->reduce_bytes += (int64_t)bytes;
-    d->reduce_s += ct_time_s() - t0;
-    return s;
 }
 
 ct_status ct_dist_any(ct_dist *d, int *flag) {

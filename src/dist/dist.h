@@ -31,6 +31,11 @@ struct ct_dist {
     char description[256];      /* "2 ranks (1 per host × 2 hosts), Open MPI v4.1.4" */
     float *staging;             /* host copy of a device buffer being all-reduced (GPU ranks) */
     size_t staging_bytes;
+    /* the device all-reduce (dist_device.c): the backend it was set up for, whether that
+     * backend's collectives (NCCL) carry it, and a line saying how gradients are summed */
+    ct_backend *coll_b;
+    int coll_ready;
+    char reduce_path[320];
     /* counters for benchmarks: gradient all-reduces, their bytes and seconds */
     int64_t reduce_calls, reduce_bytes;
     double reduce_s;
@@ -47,8 +52,9 @@ void ct_dist_share(const ct_dist *d, int64_t n, int64_t *lo, int64_t *hi);
  * INT_MAX go in pieces). Every rank gets bitwise the same result. */
 ct_status ct_dist_allreduce_sum_f32(ct_dist *d, float *buf, int64_t n);
 ct_status ct_dist_allreduce_sum_f64(ct_dist *d, double *buf, int64_t n);
-/* The sum of a device buffer of backend b: in place on the CPU (its device memory is host
- * memory), else copied through a host staging buffer (d2h, all-reduce, h2d). */
+/* The sum of a device buffer of backend b (collective): in place on the CPU (its device memory
+ * is host memory); on GPUs with the backend's collectives (NCCL) when ct_dist_use_backend set
+ * them up, else copied through a host staging buffer (d2h, MPI all-reduce, h2d). */
 ct_status ct_dist_allreduce_device_f32(ct_dist *d, ct_backend *b, float *dbuf, int64_t n);
 /* *flag = 1 on every rank when it is non-zero on any rank (a collective "stop"). */
 ct_status ct_dist_any(ct_dist *d, int *flag);

@@ -42,6 +42,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
                             int64_t n_val, const ct_train_config *cfg) {
     if (!ct_dist_active(d)) return CT_OK;
     d->shared_error = 0;
+    CT_TRY(ct_dist_use_backend(d, m->b)); /* how the gradients will be summed (collective) */
     char phases[CT_MAX_PHASES * 32] = "";
     size_t len = 0;
     for (int p = 0; p < cfg->num_phases && p < CT_MAX_PHASES && len < sizeof phases; p++)

@@ -204,6 +204,12 @@ int cmd_train(int argc, char **argv) {
                       why && *why;
         printf("Device: %s (%s%s%s)\n", ct_backend_name(b), ct_backend_description(b),
                say_why ? "; CUDA not used: " : "", say_why ? why : "");
+    }
+    if (dist) { /* collective: every rank, quiet or not */
+        if ((s = ct_dist_use_backend(dist, b)) != CT_OK) goto lib_error;
+        if (!o.quiet) printf("Gradients: summed across ranks with %s\n", ct_dist_reduce_path(dist));
+    }
+    if (!o.quiet) {
         fflush(stdout); /* before any fetch log on stderr */
     }
 

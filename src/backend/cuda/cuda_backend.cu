@@ -293,6 +293,9 @@ static void cuda_destroy(ct_backend *b) {
     if (!b) return;
     ct_cuda *cb = ct_cuda_of(b);
     (void)cudaSetDevice(cb->device);
+#ifdef CT_HAVE_NCCL
+    ct_cuda_coll_free(cb);
+#endif
     if (cb->copy) (void)cudaStreamSynchronize(cb->copy);
     if (cb->compute) (void)cudaStreamSynchronize(cb->compute);
     if (cb->cublas) (void)cublasDestroy(cb->cublas);
@@ -356,6 +359,9 @@ static void fill_table(ct_cuda *cb, const cudaDeviceProp *prop) {
     b->sync = cuda_sync;
     ct_cuda_fill_ops(b);
     ct_cuda_fill_nn_ops(b); /* cuda_nn.cu: conv, pooling, dropout, batch norm, Adam, norms */
+#ifdef CT_HAVE_NCCL
+    ct_cuda_fill_coll_ops(b); /* cuda_coll.cu: NCCL all-reduce across ranks */
+#endif
 }
 
 extern "C" __attribute__((visibility("default"))) ct_status

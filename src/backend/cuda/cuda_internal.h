@@ -31,6 +31,7 @@ typedef struct {
     cudaEvent_t released[CT_MAX_COPY_SLOTS];      /* recorded on `compute` by compute_mark */
     cublasHandle_t cublas;                        /* bound to `compute` */
     void *cublas_workspace;                       /* fixed workspace: no allocation inside ops */
+    void *coll;                                   /* NCCL, once loaded (cuda_coll.cu) */
 } ct_cuda;
 
 static inline ct_cuda *ct_cuda_of(ct_backend *b) { return (ct_cuda *)b; }
@@ -80,6 +81,10 @@ void ct_cuda_fill_ops(ct_backend *b);
 /* Fills the CNN ops (cuda_nn.cu): conv2d_*, maxpool2d_*, avgpool2d_*, dropout_*,
  * batchnorm_*, adam_step, sumsq and clip_scale. */
 void ct_cuda_fill_nn_ops(ct_backend *b);
+/* Fills the collective ops (cuda_coll.cu: NCCL, when the build found nccl.h); frees what they
+ * hold (the communicator, the library), called by destroy. */
+void ct_cuda_fill_coll_ops(ct_backend *b);
+void ct_cuda_coll_free(ct_cuda *cb);
 /* Checks that this build has kernels the device can run (no cudaErrorNoKernelImageForDevice
  * at the first op); also loads them now rather than lazily inside the first training step. */
 ct_status ct_cuda_probe_kernels(ct_cuda *cb);
