@@ -241,6 +241,7 @@ typedef struct {
     ct_eval_result val; /* validation after the epoch */
     double train_s;     /* seconds spent in the training part of the epoch */
     double samples_per_s;
+    double val_s;       /* seconds of the validation pass after it (0: none) */
 } ct_epoch_result;
 
 typedef struct {

@@ -49,11 +49,12 @@ assert len(lines) == 2, lines
 printed = re.findall(r"^Epoch \[(\d+)\], val_loss: ([\d.]+), val_acc: ([\d.]+)$", open(sys.argv[2]).read(), re.M)
 for i, line in enumerate(lines):
     r = json.loads(line)
-    keys = ["epoch", "phase", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "samples_per_s"]
+    keys = ["epoch", "phase", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "samples_per_s",
+            "val_seconds"]
     assert list(r) == keys, list(r)
     assert r["epoch"] == i and r["phase"] == 0 and abs(r["lr"] - 0.5) < 1e-6
     assert "%.4f" % r["val_acc"] == printed[i][2] and "%.4f" % r["val_loss"] == printed[i][1]
-    assert r["seconds"] > 0 and r["samples_per_s"] > 0 and 0 < r["train_acc"] <= 1
+    assert r["seconds"] > 0 and r["samples_per_s"] > 0 and r["val_seconds"] > 0 and 0 < r["train_acc"] <= 1
 EOF
 # a resumed run rewrites the log from the checkpoint's history, then goes on; the plots follow
 run train --resume run --epochs 3 --quiet --plot plots --log run.jsonl

@@ -36,6 +36,8 @@ echo "$out" | sed 's/^/    | /'
 [ "$(count "$BEFORE_RE")" -eq 1 ] && ok "one 'Before training: ...' line" || bad "Before training line wrong"
 [ "$(count "$TEST_RE")" -eq 1 ] && ok "one 'test_loss: X, test_acc: Y' line" || bad "test_loss line wrong"
 [ "$(count "$TIME_RE")" -eq 1 ] && ok "one 'Training time: T s (S s/epoch)' line" || bad "Training time line wrong"
+[ "$(count '^Validation time: [0-9]+\.[0-9]{3} s \([0-9]+\.[0-9]{3} s/pass\)$')" -eq 1 ] &&
+    ok "one 'Validation time: V s (P s/pass)' line" || bad "Validation time line wrong"
 grep -q '^Device: ' <<<"$out" && grep -Eq '^Model: 784 -> 32 -> ReLU -> 10 \(25450 parameters\)$' <<<"$out" &&
     ok "Device and Model lines" || bad "Device/Model lines missing"
 acc=$(grep -E "$EPOCH_RE" <<<"$out" | sed 's/.*val_acc: //')

@@ -324,6 +324,7 @@ static ct_status parse_epoch(const ct_checkpoint *c, const json_t *o, ct_epoch_r
     NEED_INT(o, "val_count", 0, INT64_MAX, r->val.count, what);
     NEED_DOUBLE(o, "seconds", r->train_s, what);
     NEED_DOUBLE(o, "samples_per_s", r->samples_per_s, what);
+    if (!get_double(o, "val_seconds", &r->val_s)) r->val_s = 0.0; /* absent in older files */
     return CT_OK;
 }
 

@@ -514,9 +514,11 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
             r.samples_per_s = r.train_s > 0 ? (double)n_train / r.train_s : 0.0;
             if ((s = ct_dist_sync_buffers(cfg->dist, m))) goto done; /* rank 0's running stats */
             if (n_val > 0) {
+                double tv = ct_time_s();
                 pass_args v = {.train = 0};
                 if (fval.b && (s = feeder_pass(&fval, 0, 0, &v, &batches_done))) goto done;
                 if ((s = take_stats_dist(m, n_val, &r.val, cfg->dist))) goto done;
+                r.val_s = ct_time_s() - tv;
             }
             m->pos = (ct_fit_position){.epoch = epoch + 1};
             if (history) history[epoch] = r;

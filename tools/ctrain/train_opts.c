@@ -180,7 +180,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .def = "none"},
         {.name = "log", .kind = CLI_STR, .dst = &o->log_path, .metavar = "FILE",
          .help = "one JSON object per epoch per line (epoch, phase, lr,\n"
-                 "train_loss, train_acc, val_loss, val_acc, seconds, samples_per_s)",
+                 "train_loss, train_acc, val_loss, val_acc, seconds, samples_per_s,\n"
+                 "val_seconds)",
          .def = "none"},
     };
     memcpy(f, t, sizeof t);
@@ -211,6 +212,8 @@ void train_help(FILE *out) {
           "  test_loss: L, test_acc: A\n"
           "  Training time: T s (S s/epoch)              T: wall time of training and validation;\n"
           "                                              S: median training time of one epoch\n"
+          "  Validation time: V s (P s/pass)             V: all validation passes after the\n"
+          "                                              epochs, P: their median (not --quiet)\n"
           "A progress bar is drawn on stderr when it is a terminal. Ctrl-C (or SIGTERM) stops\n"
           "after the current step, checkpoints when --save (or --resume) names a folder, says\n"
           "how to resume, and exits 130; a second Ctrl-C ends the process at once.\n"
