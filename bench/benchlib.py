@@ -218,6 +218,26 @@ def cmd_report(a):
                 fmt(row["tuned"]), fmt(gf / row["tuned"], 1) if row["tuned"] else "n/a",
                 ratio(row["ctrain"], row["tuned"])))
 
+    cnn = [r for r in recs if r["phase"] == "cnn"]
+    if cnn:
+        out.append("")
+        out.append("## The `cnn` preset (Keras MNIST convnet, 1,199,882 parameters): one epoch, Adam lr 1e-3, batch 128\n")
+        out.append("Same data (seeded 50000/10000 split), same network, same optimizer and batch; "
+                   "ctrain `build/ctrain train --model cnn --optimizer adam --epochs 1`, PyTorch "
+                   "`bench/tuned.py --model cnn --optimizer adam --epochs 1 --lr 0.001` (its `--threads`, as "
+                   "printed above; ctrain uses every core).\n")
+        out.append("| program | runs ok | training epoch (s) | images/s | val acc after 1 epoch | whole job (s) | peak RSS (MiB) |")
+        out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+        row = {}
+        for p, label in (("ctrain", "ctrain"), ("tuned", "PyTorch (same network, tuned loop)")):
+            sm = summarize([r for r in cnn if r["program"] == p])
+            row[p] = sm
+            out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                label, sm["reps"], fmt(sm["epoch"], 2), fmt(50000 / sm["epoch"], 0) if sm["epoch"] else "n/a",
+                fmt(sm["val_acc"], 4), fmt(sm["job"], 1), fmt(sm["rss"], 0)))
+        out.append("")
+        out.append("ctrain / PyTorch, training epoch: %s" % ratio(row["ctrain"]["epoch"], row["tuned"]["epoch"]))
+
     errs = [r for r in recs if "error" in r]
     if errs:
         out.append("")
@@ -235,7 +255,7 @@ def main():
     p = sub.add_parser("parse")
     p.add_argument("--kind", choices=["ctrain", "torch"], required=True)
     p.add_argument("--program", required=True)
-    p.add_argument("--phase", default="main", choices=["main", "scaling"])
+    p.add_argument("--phase", default="main", choices=["main", "scaling", "cnn"])
     p.add_argument("--rep", type=int, default=1)
     p.add_argument("--hidden", type=int)
     p.add_argument("--batch", type=int)

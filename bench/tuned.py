@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""The tutorial's model and schedule in a tuned PyTorch loop: the whole dataset as one float
+"""The tutorial's model and schedule in a tuned PyTorch loop (or, with --model cnn, ctrain's `cnn`
+preset, the Keras MNIST convnet, for the CNN row of bench/run): the whole dataset as one float
 tensor on the device (pixels / 255, once), a torch.randperm per epoch, batches by index
 (no DataLoader, no per-sample transforms), evaluation under torch.no_grad(),
 torch.set_num_threads(--threads, default 2).
@@ -44,6 +45,10 @@ ap.add_argument("--eval-batch-size", type=int, default=256)
 ap.add_argument("--epochs-schedule", default="5@0.5,5@0.1", help="EPOCHS@LR,... (default %(default)s)")
 ap.add_argument("--epochs", type=int, default=None, help="with --lr: replaces the schedule by EPOCHS@LR")
 ap.add_argument("--lr", type=float, default=None)
+ap.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
+                help="mlp: 784->H->ReLU->10; cnn: ctrain's `cnn` preset (the Keras MNIST convnet)")
+ap.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
+                help="torch.optim.SGD or torch.optim.Adam (PyTorch's defaults but lr)")
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--seed", type=int, default=42)
 args = ap.parse_args()
@@ -77,12 +82,20 @@ x_train, y_train = x_all[train_idx].contiguous(), y_all[train_idx].contiguous()
 x_val, y_val = x_all[val_idx].contiguous(), y_all[val_idx].contiguous()
 del x_all, y_all
 
-model = nn.Sequential(nn.Linear(784, args.hidden), nn.ReLU(), nn.Linear(args.hidden, 10)).to(device)
+if args.model == "mlp":
+    model = nn.Sequential(nn.Linear(784, args.hidden), nn.ReLU(), nn.Linear(args.hidden, 10))
+else:  # conv(32,3),relu,conv(64,3),relu,maxpool(2),dropout(0.25),flatten,linear(128),relu,dropout(0.5),linear(10)
+    model = nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(),
+        nn.Dropout(0.5), nn.Linear(128, 10))
+model = model.to(device)
 TIMES = {"epoch": [], "eval": []}
 
 
 @torch.no_grad()
 def evaluate(x, y):
+    model.eval()
     t0 = time.perf_counter()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
@@ -102,7 +115,11 @@ epoch_no = 0
 n = x_train.shape[0]
 bs = args.batch_size
 for n_epochs, lr in schedule:
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    if args.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=lr)
+    model.train()
     for _ in range(n_epochs):
         t0 = time.perf_counter()
         order = torch.randperm(n, device=device)
@@ -115,6 +132,7 @@ for n_epochs, lr in schedule:
         sync()
         TIMES["epoch"].append(time.perf_counter() - t0)
         val_loss, val_acc = evaluate(x_val, y_val)
+        model.train()
         print("Epoch [{}], val_loss: {:.4f}, val_acc: {:.4f}".format(epoch_no, val_loss, val_acc), flush=True)
         epoch_no += 1
 
@@ -126,6 +144,7 @@ print(json.dumps({
     "device": device.type,
     "torch": torch.__version__,
     "threads": torch.get_num_threads(),
+    "model": args.model,
     "hidden": args.hidden,
     "batch_size": bs,
     "epoch_times": [round(t, 6) for t in TIMES["epoch"]],
