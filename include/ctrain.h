@@ -329,12 +329,13 @@ ct_status ct_dist_check_same(ct_dist *d, const void *bytes, size_t n, const char
 /* Collective: makes b the device whose gradient buffers the ranks sum. GPU ranks use the
  * backend's collectives (NCCL, one GPU per rank, its id broadcast over MPI) when every rank can
  * load them, else MPI through host memory; set CTRAIN_NCCL=0 to choose the latter. CPU ranks
- * use MPI_Allreduce in place. ct_fit calls it too; calling it first lets a program say how
- * gradients will be summed (ct_dist_reduce_path). The backend owns the communicator: call
- * this again with a new backend if b is freed. */
+ * use MPI_Allreduce in place. ct_fit calls it too (a no-op when nothing changed); calling it
+ * first lets a program say how gradients will be summed (ct_dist_reduce_path). The backend
+ * owns the communicator and leaves it when freed. Fails (and the job must be aborted) only
+ * when the ranks cannot agree, e.g. one is stuck in NCCL's set-up for two minutes. */
 ct_status ct_dist_use_backend(ct_dist *d, ct_backend *b);
-/* e.g. "NCCL 2.27.3 on the GPUs", "MPI_Allreduce in host memory", or the MPI fallback and why;
- * "" before ct_dist_use_backend or for a single process. */
+/* e.g. "NCCL 2.27.3 on the GPUs (one per rank)", "MPI_Allreduce in host memory", or the MPI
+ * fallback and why; "" before ct_dist_use_backend or for a single process. */
 const char *ct_dist_reduce_path(const ct_dist *d);
 /* Why this build cannot train across processes, or "" when it can ("built without MPI ..."). */
 const char *ct_dist_unavailable_reason(void);

@@ -57,7 +57,7 @@ if [ "$have_mnist" -eq 1 ]; then
         ok "--augment crop=1 runs and is named in the Plan line" ||
         bad "--augment crop=1 -> exit $rc, plan: $plan, stderr: $err"
     run train --resume "$tmp/run" --augment crop=1,flip
-    [ "$rc" -eq 2 ] && grep -q -- '--augment crop=1,flip' <<<"$err" && grep -q 'crop=1' <<<"$err" &&
+    [ "$rc" -eq 2 ] && grep -q -- '--augment crop=1,flip' <<<"$err" && grep -q 'saved with crop=1,' <<<"$err" &&
         ok "resume with another --augment -> exit 2" ||
         bad "resume with another --augment -> exit $rc, stderr: $err"
     run train --resume "$tmp/run" --optimizer sgd

@@ -88,6 +88,16 @@ else bad "mpirun -np 2 -> exit $rc: $(head -c 2000 "$tmp/mpi2.err")"; fi
     { same mpi2 one1 2e-3 && ok "2 ranks x 1 thread ~ 1 process x 1 thread (largest difference $(cat "$tmp/worst"), tolerance 2e-3)" ||
       { bad "2 ranks vs 1 process x 1 thread differ beyond 2e-3:"; show one1; }; }
 
+# augmentation draws follow each image's place in the epoch, not the rank that gathers it
+[ "$quick" -eq 1 ] || {
+AUG=(train --epochs 1 --lr 0.5 --val-size 50000 --quiet --augment crop=2,flip)
+run aug1 "$CT" "${AUG[@]}" --threads 2
+run aug2 "${MPIRUN[@]}" -np 2 "$CT" "${AUG[@]}" --threads 1
+[ "$rc" -eq 0 ] && same aug2 aug1 2e-3 &&
+    ok "--augment crop=2,flip: 2 ranks x 1 thread = 1 process x 2 threads (largest difference $(cat "$tmp/worst"))" ||
+    { bad "--augment: 2 ranks vs 1 process differ (exit $rc):"; show aug2; show aug1; }
+}
+
 # rank 0 says how the gradients are summed (CPU ranks: MPI in host memory)
 run say "${MPIRUN[@]}" -np 2 "$CT" train --epochs 1 --lr 0.5 --val-size 59000 --threads 1
 grep -q '^Gradients: summed across ranks with MPI_Allreduce in host memory$' "$tmp/say.out" &&

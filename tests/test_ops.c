@@ -534,12 +534,16 @@ static void test_collectives_one_rank(void **state) {
     OK(b->coll_id(b, id, &bytes));
     assert_int_equal(bytes, CT_COLL_ID_BYTES);
     assert_int_equal(b->coll_init(b, id, bytes, 1, 1), CT_ERR_INVALID); /* rank >= nranks */
+    assert_false(b->coll_joined(b));
     OK(b->coll_init(b, id, bytes, 1, 0));
+    assert_true(b->coll_joined(b));
+    assert_int_equal(b->coll_init(b, id, bytes, 1, 0), CT_ERR_INVALID); /* already joined */
     OK(b->coll_allreduce_sum_f32(b, d, n));
     dget(b, back, d, (size_t)n * 4);
     for (int64_t i = 0; i < n; i++) near("one-rank all-reduce", (size_t)i, back[i], h[i], 0.0);
     assert_non_null(strstr(b->coll_name(b), "NCCL"));
     b->coll_release(b);
+    assert_false(b->coll_joined(b));
     assert_int_equal(b->coll_allreduce_sum_f32(b, d, n), CT_ERR_INVALID);
     b->free(b, d);
     free(h); free(back);

@@ -37,7 +37,8 @@ typedef enum {
  * (c, h, w) is zero-padded by pad on every side, cropped back to (h, w) at the offset (ty, tx)
  * in [0, 2*pad]^2, then mirrored left-right when its flip bit is set (and flip is on). The draws
  * of image i are words 0, 1 and 2 of Philox (key seed, counter (stream, first + i)): ty =
- * w0 % (2*pad+1), tx = w1 % (2*pad+1), flip = w2 & 1. So an image's transform depends only on
+ * w0 % (2*pad+1), tx = w1 % (2*pad+1), flip = w2 & 1 (the modulo's bias, below 1e-7 for
+ * pad <= 255, is kept: it is part of the results). So an image's transform depends only on
  * (seed, stream, its position), the same on every backend, thread count and resume. */
 typedef struct {
     int c, h, w;
@@ -230,13 +231,14 @@ struct ct_backend {
     /* ------------------------------------- collectives across the processes of a job (issue 7)
      * The GPUs of an MPI job sum their gradients with a device library (CUDA: NCCL, loaded at
      * run time); NULL on the CPU, whose ranks all-reduce host memory through MPI. Protocol
-     * (dist.c): every rank asks coll_available; when all can, rank 0's coll_id is broadcast and
-     * every rank calls coll_init with it; then coll_allreduce_sum_f32 sums in place across the
-     * ranks, asynchronously on the compute stream like any op. coll_release leaves the
-     * communicator (also done by destroy). */
+     * (dist/dist_device.c): every rank asks coll_available; when all can, rank 0's coll_id is
+     * broadcast and every rank calls coll_init with it; then coll_allreduce_sum_f32 sums in
+     * place across the ranks, asynchronously on the compute stream like any op. The backend
+     * owns its communicator: coll_release leaves it, and destroy does too. */
     ct_status (*coll_available)(ct_backend *b);          /* loads the library; the reason if not */
     ct_status (*coll_id)(ct_backend *b, void *id, size_t *bytes); /* *bytes <= CT_COLL_ID_BYTES */
     ct_status (*coll_init)(ct_backend *b, const void *id, size_t bytes, int nranks, int rank);
+    int (*coll_joined)(ct_backend *b);                   /* 1 while in a communicator */
     ct_status (*coll_allreduce_sum_f32)(ct_backend *b, float *buf, int64_t n);
     void (*coll_release)(ct_backend *b);
     const char *(*coll_name)(ct_backend *b);             /* "NCCL 2.27.3" once loaded */

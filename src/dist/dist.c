@@ -94,13 +94,15 @@ ct_status ct_dist_allreduce_sum_f64(ct_dist *d, double *buf, int64_t n) {
     return ct_dist_transport_allreduce(d, buf, n, 1);
 }
 
-ct_status ct_dist_any(ct_dist *d, int *flag) {
+ct_status ct_dist_any_within(ct_dist *d, int *flag, double timeout_s) {
     if (!ct_dist_active(d)) return CT_OK;
     int v = *flag != 0;
-    CT_TRY(ct_dist_transport_max_int(d, &v));
+    CT_TRY(ct_dist_transport_max_int(d, &v, timeout_s));
     *flag = v;
     return CT_OK;
 }
+
+ct_status ct_dist_any(ct_dist *d, int *flag) { return ct_dist_any_within(d, flag, 0.0); }
 
 ct_status ct_dist_bcast(ct_dist *d, void *buf, size_t bytes, int root) {
     if (!ct_dist_active(d) || bytes == 0) return CT_OK;

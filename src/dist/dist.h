@@ -58,6 +58,9 @@ ct_status ct_dist_allreduce_sum_f64(ct_dist *d, double *buf, int64_t n);
 ct_status ct_dist_allreduce_device_f32(ct_dist *d, ct_backend *b, float *dbuf, int64_t n);
 /* *flag = 1 on every rank when it is non-zero on any rank (a collective "stop"). */
 ct_status ct_dist_any(ct_dist *d, int *flag);
+/* ct_dist_any that fails after timeout_s seconds without every rank's answer (some rank is stuck
+ * elsewhere, e.g. in a library's own handshake): the caller must then end the job. */
+ct_status ct_dist_any_within(ct_dist *d, int *flag, double timeout_s);
 /* Copies root's bytes to every rank. */
 ct_status ct_dist_bcast(ct_dist *d, void *buf, size_t bytes, int root);
 /* all[r] = rank r's value (all has size entries). */
@@ -92,7 +95,9 @@ ct_status ct_dist_transport_init(ct_dist *d, int launched_size);
 void ct_dist_transport_finalize(ct_dist *d);
 void ct_dist_transport_abort(ct_dist *d, int exit_code);
 ct_status ct_dist_transport_allreduce(ct_dist *d, void *buf, int64_t n, int is_double);
-ct_status ct_dist_transport_max_int(ct_dist *d, int *value);
+/* MPI_MAX over the ranks; timeout_s > 0: fails (leaving the reduction pending: the job must
+ * then be aborted) when the other ranks have not all joined within that many seconds. */
+ct_status ct_dist_transport_max_int(ct_dist *d, int *value, double timeout_s);
 ct_status ct_dist_transport_bcast(ct_dist *d, void *buf, size_t bytes, int root);
 ct_status ct_dist_transport_allgather_u64(ct_dist *d, uint64_t value, uint64_t *all);
 /* "" when this build has MPI, else why not. */

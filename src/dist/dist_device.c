@@ -16,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* How long the ranks wait for each other at the end of NCCL's set-up. */
+#define CT_COLL_SETUP_TIMEOUT_S 120.0
+
 const char *ct_dist_reduce_path(const ct_dist *d) { return d ? d->reduce_path : ""; }
 
 /* Every rank goes through host memory; why: this rank's reason, or NULL when another rank's. */
@@ -26,8 +29,14 @@ static ct_status use_host_path(ct_dist *d, const char *why) {
 }
 
 ct_status ct_dist_use_backend(ct_dist *d, ct_backend *b) {
-    if (!ct_dist_active(d) || !b || d->coll_b == b) return CT_OK;
-    if (d->coll_b && d->coll_ready && d->coll_b->coll_release) d->coll_b->coll_release(d->coll_b);
+    if (!ct_dist_active(d) || !b) return CT_OK;
+    /* 0. already set up for b on every rank? (b's own state says whether it is still in a
+     * communicator: the pointer alone could be a new backend at a freed one's address) */
+    int again = d->coll_b == b && (!d->coll_ready || (b->coll_joined && b->coll_joined(b)));
+    int redo = !again;
+    CT_TRY(ct_dist_any(d, &redo));
+    if (!redo) return CT_OK;
+    if (b->coll_joined && b->coll_joined(b)) b->coll_release(b); /* b is alive: ours to leave */
     d->coll_b = b;
     d->coll_ready = 0;
     /* 1. can every rank load the library? (a CPU rank cannot; each rank takes part in every
@@ -59,13 +68,18 @@ ct_status ct_dist_use_backend(ct_dist *d, ct_backend *b) {
     }
     CT_TRY(ct_dist_bcast(d, &msg, sizeof msg, 0));
     if (msg.failed) return use_host_path(d, why[0] ? why : NULL);
-    /* 3. join the communicator; if any rank failed, all leave it */
+    /* 3. join the communicator. NCCL's set-up waits for every rank: if this one failed while
+     * others are still inside it, they never reach the agreement, so it is bounded in time and
+     * a timeout is an error that ends the job (the caller aborts) rather than a hang. When
+     * every rank answers and any failed, all leave the communicator and use the host path. */
     int failed = b->coll_init(b, msg.id, (size_t)msg.bytes, d->size, d->rank) != CT_OK;
     if (failed) snprintf(why, sizeof why, "%s", ct_last_error());
     any = failed;
-    CT_TRY(ct_dist_any(d, &any));
+    if (ct_dist_any_within(d, &any, CT_COLL_SETUP_TIMEOUT_S) != CT_OK)
+        return ct_fail(CT_ERR_DEVICE, "NCCL set-up: %s, and %s", failed ? why : "this rank joined",
+                       ct_last_error());
     if (any) {
-        if (!failed && b->coll_release) b->coll_release(b);
+        if (!failed) b->coll_release(b);
         return use_host_path(d, failed ? why : NULL);
     }
     d->coll_ready = 1;
@@ -82,7 +96,8 @@ ct_status ct_dist_allreduce_device_f32(ct_dist *d, ct_backend *b, float *dbuf, i
     if (b->host_is_device) {
         s = ct_dist_transport_allreduce(d, dbuf, n, 0);
     } else if (d->coll_ready && d->coll_b == b) {
-        s = b->coll_allreduce_sum_f32(b, dbuf, n); /* queued on the compute stream */
+        /* queued on the compute stream: reduce_s below counts the queueing, not the transfer */
+        s = b->coll_allreduce_sum_f32(b, dbuf, n);
     } else {
         if (d->staging_bytes < bytes) {
             float *p = ct_malloc(bytes, "all-reduce staging buffer");

@@ -14,6 +14,7 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* MPI counts are ints: longer buffers are reduced in pieces of this many elements. */
 #define CT_MPI_MAX_COUNT ((int64_t)1 << 30)
@@ -98,11 +99,27 @@ ct_status ct_dist_transport_allreduce(ct_dist *d, void *buf, int64_t n, int is_d
     return CT_OK;
 }
 
-ct_status ct_dist_transport_max_int(ct_dist *d, int *value) {
+ct_status ct_dist_transport_max_int(ct_dist *d, int *value, double timeout_s) {
     (void)d;
-    MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, value, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD),
-            "MPI_Allreduce");
-    return CT_OK;
+    if (timeout_s <= 0.0) {
+        MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, value, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD),
+                "MPI_Allreduce");
+        return CT_OK;
+    }
+    /* the same reduction, polled: a rank that never joins makes this fail instead of wait */
+    MPI_Request req;
+    MPI_TRY(MPI_Iallreduce(MPI_IN_PLACE, value, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD, &req),
+            "MPI_Iallreduce");
+    double deadline = ct_time_s() + timeout_s;
+    for (;;) {
+        int done = 0;
+        MPI_TRY(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "MPI_Test");
+        if (done) return CT_OK;
+        if (ct_time_s() > deadline)
+            return ct_fail(CT_ERR_DEVICE, "the other ranks did not answer within %g s", timeout_s);
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
 }
 
 ct_status ct_dist_transport_bcast(ct_dist *d, void *buf, size_t bytes, int root) {

@@ -31,8 +31,8 @@ ct_status ct_dist_transport_allreduce(ct_dist *d, void *buf, int64_t n, int is_d
     return ct_fail(CT_ERR_UNSUPPORTED, "%s", CT_NO_MPI_REASON);
 }
 
-ct_status ct_dist_transport_max_int(ct_dist *d, int *value) {
-    (void)d; (void)value;
+ct_status ct_dist_transport_max_int(ct_dist *d, int *value, double timeout_s) {
+    (void)d; (void)value; (void)timeout_s;
     return ct_fail(CT_ERR_UNSUPPORTED, "%s", CT_NO_MPI_REASON);
 }
 

@@ -60,7 +60,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
     model_hashes h;
     CT_TRY(hash_model(m, &h));
     /* the settings first, so that a differing flag is named before what it causes */
-    char text[2048];
+    char text[4096];
     snprintf(text, sizeof text,
              "phases=%s batch=%d eval_batch=%d optimizer=%d momentum=%.9g weight_decay=%.9g "
              "nesterov=%d betas=%.9g,%.9g eps=%.9g schedule=%d step_size=%d gamma=%.9g "

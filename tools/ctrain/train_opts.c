@@ -74,7 +74,7 @@ void train_opts_init(train_opts *o) {
 
 /* Fills flags[NUM_TRAIN_FLAGS] pointing into o. */
 int train_make_flags(train_opts *o, cli_flag *f) {
-    cli_flag t[NUM_TRAIN_FLAGS] = {
+    cli_flag t[] = {
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
          .choices = CLI_DATASETS,
          .help = "what to train on; the input shape and classes come from it\n"
@@ -184,6 +184,7 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "val_seconds)",
          .def = "none"},
     };
+    _Static_assert(sizeof t / sizeof t[0] == NUM_TRAIN_FLAGS, "NUM_TRAIN_FLAGS is the table's size");
     memcpy(f, t, sizeof t);
     return NUM_TRAIN_FLAGS;
 }

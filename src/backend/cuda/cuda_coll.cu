@@ -3,7 +3,9 @@
  *
  * NCCL is loaded with dlopen on first use, not linked: the plugin (and with it the CUDA
  * backend) must still load on a machine without libnccl, where multi-process jobs then
- * all-reduce through host memory and MPI (src/dist/dist.c says why). The communicator is made
+ * all-reduce through host memory and MPI (src/dist/dist_device.c decides, with every rank).
+ * Once loaded, the library stays loaded for the life of the process (a thread NCCL started,
+ * e.g. rank 0's bootstrap listener, may outlive a failed set-up). The communicator is made
  * from an ncclUniqueId that rank 0 creates and MPI broadcasts; one GPU per rank. The sum runs
  * in place on the compute stream, so it is ordered after the backward and before the optimizer
  * step like any other op, with no host synchronisation.
@@ -79,8 +81,10 @@ static ct_status coll_available(ct_backend *b) {
     }
     int v = 0;
     if (a->get_version(&v) != ncclSuccess) v = 0;
-    /* NCCL_VERSION_CODE is major*10000 + minor*100 + patch since 2.9 */
-    snprintf(a->name, sizeof a->name, "NCCL %d.%d.%d", v / 10000, v / 100 % 100, v % 100);
+    /* the version code: major*10000 + minor*100 + patch since 2.9, major*1000 + minor*100 +
+     * patch before */
+    if (v >= 10000) snprintf(a->name, sizeof a->name, "NCCL %d.%d.%d", v / 10000, v / 100 % 100, v % 100);
+    else snprintf(a->name, sizeof a->name, "NCCL %d.%d.%d", v / 1000, v / 100 % 10, v % 100);
     cb->coll = a;
     return CT_OK;
 }
@@ -108,7 +112,9 @@ static ct_status coll_init(ct_backend *b, const void *id, size_t bytes, int nran
     ncclUniqueId u;
     memcpy(&u, id, sizeof u);
     CT_CUDA_BIND(cb);
-    NCCL_CHECK(b, a->comm_init_rank(&a->comm, nranks, u, rank));
+    ncclComm_t comm = NULL; /* kept only on success */
+    NCCL_CHECK(b, a->comm_init_rank(&comm, nranks, u, rank));
+    a->comm = comm;
     return CT_OK;
 }
 
@@ -131,6 +137,11 @@ static void coll_release(ct_backend *b) {
     a->comm = NULL;
 }
 
+static int coll_joined(ct_backend *b) {
+    nccl_api *a = api_of(b);
+    return a && a->comm;
+}
+
 static const char *coll_name(ct_backend *b) {
     nccl_api *a = api_of(b);
     return a ? a->name : "NCCL";
@@ -140,8 +151,7 @@ void ct_cuda_coll_free(ct_cuda *cb) {
     nccl_api *a = (nccl_api *)cb->coll;
     if (!a) return;
     coll_release(&cb->base);
-    dlclose(a->lib);
-    free(a);
+    free(a); /* the library stays loaded (see the top) */
     cb->coll = NULL;
 }
 
@@ -149,6 +159,7 @@ void ct_cuda_fill_coll_ops(ct_backend *b) {
     b->coll_available = coll_available;
     b->coll_id = coll_id;
     b->coll_init = coll_init;
+    b->coll_joined = coll_joined;
     b->coll_allreduce_sum_f32 = coll_allreduce_sum_f32;
     b->coll_release = coll_release;
     b->coll_name = coll_name;
