@@ -11,6 +11,7 @@
 #include "testutil.h"
 
 #include "core/core.h"
+#include "nn/model.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -630,6 +631,43 @@ static void test_evaluate_untrained(void **state) {
     ct_model_free(m);
 }
 
+/* --data-on-device auto: RAM on the CPU; on a GPU, resident when the pixels and labels take at
+ * most a quarter of the free device memory (a stand-in backend reports the free memory). */
+static size_t g_fake_free;
+static ct_status fake_mem_info(ct_backend *b, size_t *free_bytes, size_t *total_bytes) {
+    (void)b;
+    *free_bytes = g_fake_free;
+    *total_bytes = 2 * g_fake_free;
+    return CT_OK;
+}
+
+static void test_data_on_device_choice(void **state) {
+    fixture *f = *state;
+    ct_model *m = make_model(f, 5);
+    char why[256];
+    assert_int_equal(ct_data_on_device_choice(m, f->ds, -1, why, sizeof why), 1);
+    assert_non_null(strstr(why, "resident in RAM"));
+    assert_int_equal(ct_data_on_device_choice(m, f->ds, 0, why, sizeof why), 0);
+    assert_non_null(strstr(why, "as asked"));
+    ct_backend *cpu = m->b, gpu = *cpu; /* the CPU's table, posing as a device with its own memory */
+    gpu.host_is_device = 0;
+    gpu.mem_info = fake_mem_info;
+    m->b = &gpu;
+    const size_t bytes = (size_t)N_SAMPLES * (SIDE * SIDE + 1);
+    g_fake_free = 4 * bytes;
+    assert_int_equal(ct_data_on_device_choice(m, f->ds, -1, why, sizeof why), 1);
+    assert_non_null(strstr(why, "resident on the device"));
+    g_fake_free = 4 * bytes - 4;
+    assert_int_equal(ct_data_on_device_choice(m, f->ds, -1, why, sizeof why), 0);
+    assert_non_null(strstr(why, "over a quarter"));
+    assert_int_equal(ct_data_on_device_choice(m, f->ds, 1, why, sizeof why), 1); /* as asked */
+    gpu.mem_info = NULL;
+    assert_int_equal(ct_data_on_device_choice(m, f->ds, -1, why, sizeof why), 0);
+    assert_non_null(strstr(why, "unknown"));
+    m->b = cpu;
+    ct_model_free(m);
+}
+
 static void test_default_config(void **state) {
     (void)state;
     ct_train_config cfg;
@@ -658,6 +696,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_determinism, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_configs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_data_on_device_choice, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,6 +89,8 @@ struct ct_backend {
     ct_status (*host_alloc)(ct_backend *b, size_t bytes, void **out); /* pinned host memory */
     void (*host_free)(ct_backend *b, void *p);                       /* accepts NULL */
     ct_status (*memset0)(ct_backend *b, void *p, size_t bytes);
+    /* Free and total device memory in bytes (NULL when the device's memory is the host's). */
+    ct_status (*mem_info)(ct_backend *b, size_t *free_bytes, size_t *total_bytes);
 
     /* -------------------------------------------------------------------- stream */
     /* Blocking copies (parameters, results), ordered after the work already queued: h2d may

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #define CT_PIXEL_SCALE (1.0f / 255.0f) /* like torchvision's ToTensor */
-/* auto keeps the dataset on a GPU when it takes at most this fraction of free memory */
+/* auto keeps the dataset on a GPU when it takes at most this fraction of its free memory */
 #define CT_RESIDENT_MAX_FRACTION 0.25
 /* Philox counter_hi of the augmentation draws: purpose above, epoch below */
 #define CT_AUGMENT_PURPOSE_SHIFT 56
@@ -43,18 +43,33 @@ int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_o
                              char *why, size_t why_bytes) {
     size_t bytes = (size_t)ct_dataset_count(ds) *
                    ((size_t)ct_dataset_channels(ds) * ct_dataset_height(ds) * ct_dataset_width(ds) + 1);
+    ct_backend *b = m->b;
     if (data_on_device >= 0) {
         snprintf(why, why_bytes, "%s (as asked)", data_on_device ? "resident on the device" :
                  "streamed by loader workers");
         return data_on_device;
     }
-    if (m->b->host_is_device) { /* RAM is the device's memory: gather straight from it */
+    if (b->host_is_device) { /* RAM is the device's memory: gather straight from it */
         snprintf(why, why_bytes, "resident in RAM, gathered by the training threads "
                  "(--data-on-device off: loader workers)");
         return 1;
     }
-    (void)bytes;
-    snprintf(why, why_bytes, "resident on the device (%.1f MB)", (double)bytes / 1e6);
+    /* a GPU: resident when the pixels take at most a quarter of the free memory */
+    size_t free_bytes = 0, total_bytes = 0;
+    if (!b->mem_info || b->mem_info(b, &free_bytes, &total_bytes) != CT_OK) {
+        snprintf(why, why_bytes, "streamed by loader workers (the device's free memory is "
+                 "unknown; --data-on-device on: resident)");
+        return 0;
+    }
+    if ((double)bytes > CT_RESIDENT_MAX_FRACTION * (double)free_bytes) {
+        snprintf(why, why_bytes, "streamed by loader workers: %.1f MB is over a quarter of the "
+                 "device's %.1f MB free (--data-on-device on: resident)", (double)bytes / 1e6,
+                 (double)free_bytes / 1e6);
+        return 0;
+    }
+    snprintf(why, why_bytes, "resident on the device (%.1f MB, %.1f MB free; "
+             "--data-on-device off: loader workers)", (double)bytes / 1e6,
+             (double)free_bytes / 1e6);
     return 1;
 }
 
@@ -391,7 +406,7 @@ ct_status ct_evaluate_dist(ct_model *m, const ct_dataset *ds, const int32_t *idx
         for (int64_t i = 0; i < n; i++) all[i] = (int32_t)i;
         idx = all;
     }
-    char why[128];
+    char why[256];
     int resident = ct_data_on_device_choice(m, ds, -1, why, sizeof why);
     device_data dd;
     feeder f;
@@ -455,7 +470,7 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
                        total_epochs, (long long)n_batches);
     CT_TRY(ct_dist_check_fit(cfg->dist, m, ds, train_idx, n_train, val_idx, n_val, cfg));
 
-    char why[128];
+    char why[256];
     int resident = ct_data_on_device_choice(m, ds, cfg->data_on_device, why, sizeof why);
     device_data dd;
     memset(&dd, 0, sizeof dd);

@@ -190,6 +190,12 @@ static void cuda_host_free(ct_backend *b, void *p) {
     (void)cudaGetLastError();
 }
 
+static ct_status cuda_mem_info(ct_backend *b, size_t *free_bytes, size_t *total_bytes) {
+    CT_CUDA_BIND(ct_cuda_of(b));
+    CT_CUDA_CHECK(cudaMemGetInfo(free_bytes, total_bytes));
+    return CT_OK;
+}
+
 static ct_status cuda_memset0(ct_backend *b, void *p, size_t bytes) {
     ct_cuda *cb = ct_cuda_of(b);
     if (bytes == 0) return CT_OK;
@@ -349,6 +355,7 @@ static void fill_table(ct_cuda *cb, const cudaDeviceProp *prop) {
     b->host_alloc = cuda_host_alloc;
     b->host_free = cuda_host_free;
     b->memset0 = cuda_memset0;
+    b->mem_info = cuda_mem_info;
     b->h2d = cuda_h2d;
     b->d2h = cuda_d2h;
     b->d2d = cuda_d2d;
