@@ -9,6 +9,7 @@
  * vectorise them. Reductions (batch norm statistics, sums of squares) accumulate in double.
  */
 #include "backend/cpu/cpu_nn.h"
+#include "backend/cpu/kernels.h"
 #include "core/core.h"
 
 #include <math.h>
@@ -286,6 +287,9 @@ static ct_status cpu_avgpool2d_backward(ct_backend *b, const ct_pool2d_desc *d, 
 /* ------------------------------------------------------------------------------------------ */
 /* dropout                                                                                     */
 
+/* Philox blocks drawn at a time by dropout (a stack buffer of 4x as many words). */
+#define CT_DROPOUT_CHUNK_BLOCKS 256
+
 /* out (n) = mask(in): see backend.h for the mask. */
 static ct_status dropout_apply(const float *in, float *out, int64_t n, float p, uint64_t seed,
                                uint64_t stream, uint64_t first, const char *op) {
@@ -297,12 +301,17 @@ static ct_status dropout_apply(const float *in, float *out, int64_t n, float p, 
     }
     const uint32_t thr = (uint32_t)((double)p * 16777216.0);
     const float scale = 1.0f / (1.0f - p);
-    uint32_t words[4];
-    uint64_t e = first;
+    uint32_t words[4 * CT_DROPOUT_CHUNK_BLOCKS];
+    uint64_t e = first; /* the element index of out[i] in the whole tensor */
     for (int64_t i = 0; i < n;) {
-        ct_philox4x32(seed, stream, e >> 2, words);
-        for (int k = (int)(e & 3); k < 4 && i < n; k++, i++, e++)
-            out[i] = (words[k] >> 8) >= thr ? in[i] * scale : 0.0f;
+        /* the blocks holding elements e .. e + (n - i) - 1, at most a chunk of them */
+        int64_t skip = (int64_t)(e & 3), blocks = (skip + (n - i) + 3) / 4;
+        if (blocks > CT_DROPOUT_CHUNK_BLOCKS) blocks = CT_DROPOUT_CHUNK_BLOCKS;
+        ct_philox_blocks(seed, stream, e >> 2, blocks, words);
+        int64_t take = 4 * blocks - skip < n - i ? 4 * blocks - skip : n - i;
+        ct_dropout_mask(words + skip, in + i, out + i, take, thr, scale);
+        i += take;
+        e += (uint64_t)take;
     }
     return CT_OK;
 }

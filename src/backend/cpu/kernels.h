@@ -17,6 +17,12 @@ void ct_relu_forward(const float *x, float *y, int64_t n);
 void ct_relu_backward(const float *x, const float *dy, float *dx, int64_t n);
 void ct_bias_rows(float *y, const float *bias, int64_t rows, int64_t cols); /* y += bias */
 void ct_colsum(float *db, const float *dy, int64_t rows, int64_t cols);    /* db = sum rows */
+/* Philox4x32-10 blocks (key, counter (hi, lo0 + b)) for b < nblocks into out[4*b .. 4*b+3]:
+ * bit for bit core.c's ct_philox4x32, many lanes at once. */
+void ct_philox_blocks(uint64_t key, uint64_t hi, uint64_t lo0, int64_t nblocks, uint32_t *out);
+/* out[i] = (words[i] >> 8) >= thr ? in[i] * scale : 0 (in == out allowed) */
+void ct_dropout_mask(const uint32_t *words, const float *in, float *out, int64_t n, uint32_t thr,
+                     float scale);
 
 /* The instruction set the kernels use on this CPU: "AVX-512", "AVX2" or "baseline". */
 const char *ct_small_gemm_isa(void);

@@ -147,3 +147,50 @@ void KNAME(colsum)(float *restrict db, const float *restrict dy, int64_t rows, i
     for (int64_t r = 0; r < rows; r++)
         for (int64_t c = 0; c < cols; c++) db[c] += dy[r * cols + c];
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Philox4x32-10 (core.c's ct_philox4x32) for nblocks consecutive counters lo0, lo0+1, ...:     */
+/* out[4*b .. 4*b+3] = block b. 16 lanes at a time, so that the rounds vectorise.               */
+
+void KNAME(philox_blocks)(uint64_t key, uint64_t hi, uint64_t lo0, int64_t nblocks,
+                          uint32_t *restrict out) {
+    const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+    for (int64_t b = 0; b < nblocks; b += 16) {
+        uint32_t c0[16], c1[16], c2[16], c3[16];
+        for (int l = 0; l < 16; l++) {
+            uint64_t lo = lo0 + (uint64_t)(b + l);
+            c0[l] = (uint32_t)lo;
+            c1[l] = (uint32_t)(lo >> 32);
+            c2[l] = (uint32_t)hi;
+            c3[l] = (uint32_t)(hi >> 32);
+        }
+        uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+        for (int round = 0; round < 10; round++) {
+            for (int l = 0; l < 16; l++) {
+                uint64_t p0 = (uint64_t)M0 * c0[l], p1 = (uint64_t)M1 * c2[l];
+                uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0;
+                uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
+                c1[l] = (uint32_t)p1;
+                c3[l] = (uint32_t)p0;
+                c0[l] = n0;
+                c2[l] = n2;
+            }
+            k0 += W0;
+            k1 += W1;
+        }
+        int64_t m = nblocks - b < 16 ? nblocks - b : 16;
+        for (int64_t l = 0; l < m; l++) {
+            uint32_t *o = out + 4 * (b + l);
+            o[0] = c0[l];
+            o[1] = c1[l];
+            o[2] = c2[l];
+            o[3] = c3[l];
+        }
+    }
+}
+
+/* out = (word >> 8) >= thr ? in * scale : 0 (dropout's mask; in == out allowed) */
+void KNAME(dropout_mask)(const uint32_t *restrict words, const float *in, float *out, int64_t n,
+                         uint32_t thr, float scale) {
+    for (int64_t i = 0; i < n; i++) out[i] = (words[i] >> 8) >= thr ? in[i] * scale : 0.0f;
+}
