@@ -102,43 +102,59 @@ static void test_cnn_learns_shapes(void **state) {
     free(va);
 }
 
+/* The small run both invariance tests make: spec on 96 shapes, 2 epochs of SGD with momentum,
+ * batch 31 (uneven shards), on `threads` CPU threads with cfg's data path and augmentation.
+ * Returns the final parameters (malloc'd; *P of them). */
+static float *small_run(const ct_dataset *ds, const char *spec, int threads, int data_on_device,
+                        int augment_pad, int augment_flip, int64_t *P) {
+    ct_backend *b = NULL;
+    OK(ct_backend_create("cpu", threads, &b));
+    ct_model *m = NULL;
+    OK(ct_model_create(b, spec, 1, S, S, 32, 5, &m));
+    ct_train_config c;
+    ct_train_config_default(&c);
+    c.num_phases = 1;
+    c.phases[0] = (ct_phase){2, 0.05f};
+    c.momentum = 0.9f;
+    c.batch_size = 31;
+    c.eval_batch_size = 32;
+    c.data_on_device = data_on_device;
+    c.workers = data_on_device == 0 ? 2 : 0;
+    c.augment_pad = augment_pad;
+    c.augment_flip = augment_flip;
+    int32_t *tr = range(0, 96);
+    OK(ct_fit(m, ds, tr, 96, NULL, 0, &c, NULL, NULL));
+    *P = ct_model_param_count(m);
+    float *p = malloc((size_t)*P * 4);
+    assert_non_null(p);
+    OK(ct_model_get_params(m, p));
+    ct_model_free(m);
+    ct_backend_free(b);
+    free(tr);
+    return p;
+}
+
+/* max |a - b| and max |a| over n */
+static void max_diff(const float *a, const float *b, int64_t n, double *diff, double *mag) {
+    *diff = *mag = 0;
+    for (int64_t j = 0; j < n; j++) {
+        *diff = fmax(*diff, fabs(a[j] - b[j]));
+        *mag = fmax(*mag, fabs(a[j]));
+    }
+}
+
 /* The same run with dropout on one thread and on two: dropout masks follow the global row. */
 static void test_dropout_shard_invariance(void **state) {
     ct_dataset *ds = make_shapes(96, 4);
     const char *spec = "conv(4,3),relu,flatten,dropout(0.5),linear(16),relu,dropout(0.3),linear(3)";
-    float *p[2];
     int64_t P = 0;
-    for (int k = 0; k < 2; k++) {
-        ct_backend *b = NULL;
-        OK(ct_backend_create("cpu", k + 1, &b));
-        ct_model *m = NULL;
-        OK(ct_model_create(b, spec, 1, S, S, 32, 5, &m));
-        ct_train_config c;
-        ct_train_config_default(&c);
-        c.num_phases = 1;
-        c.phases[0] = (ct_phase){2, 0.05f};
-        c.momentum = 0.9f;
-        c.batch_size = 31; /* uneven shards */
-        c.eval_batch_size = 32;
-        c.workers = 0;
-        int32_t *tr = range(0, 96);
-        OK(ct_fit(m, ds, tr, 96, NULL, 0, &c, NULL, NULL));
-        P = ct_model_param_count(m);
-        p[k] = malloc((size_t)P * 4);
-        OK(ct_model_get_params(m, p[k]));
-        ct_model_free(m);
-        ct_backend_free(b);
-        free(tr);
-    }
-    double diff = 0, mag = 0;
-    for (int64_t j = 0; j < P; j++) {
-        diff = fmax(diff, fabs(p[0][j] - p[1][j]));
-        mag = fmax(mag, fabs(p[0][j]));
-    }
+    float *p1 = small_run(ds, spec, 1, -1, 0, 0, &P), *p2 = small_run(ds, spec, 2, -1, 0, 0, &P);
+    double diff, mag;
+    max_diff(p1, p2, P, &diff, &mag);
     if (diff > 1e-4 * mag) fail_msg("1 vs 2 threads: parameters differ by %.3g (max |p| %.3g)",
                                     diff, mag);
-    free(p[0]);
-    free(p[1]);
+    free(p1);
+    free(p2);
     ct_dataset_free(ds);
 }
 
@@ -149,47 +165,21 @@ static void test_dropout_shard_invariance(void **state) {
 static void test_augment_invariance(void **state) {
     ct_dataset *ds = make_shapes(96, 5);
     const char *spec = "conv(4,3),relu,flatten,linear(16),relu,linear(3)";
-    const struct { int threads, on_device, pad, flip; } runs[] = {
-        {1, 1, 2, 1}, {2, 0, 2, 1}, {1, 1, 0, 0}};
-    float *p[3];
     int64_t P = 0;
-    for (int k = 0; k < 3; k++) {
-        ct_backend *b = NULL;
-        OK(ct_backend_create("cpu", runs[k].threads, &b));
-        ct_model *m = NULL;
-        OK(ct_model_create(b, spec, 1, S, S, 32, 5, &m));
-        ct_train_config c;
-        ct_train_config_default(&c);
-        c.num_phases = 1;
-        c.phases[0] = (ct_phase){2, 0.05f};
-        c.momentum = 0.9f;
-        c.batch_size = 31;
-        c.eval_batch_size = 32;
-        c.workers = runs[k].on_device ? 0 : 2;
-        c.data_on_device = runs[k].on_device;
-        c.augment_pad = runs[k].pad;
-        c.augment_flip = runs[k].flip;
-        int32_t *tr = range(0, 96);
-        OK(ct_fit(m, ds, tr, 96, NULL, 0, &c, NULL, NULL));
-        P = ct_model_param_count(m);
-        p[k] = malloc((size_t)P * 4);
-        OK(ct_model_get_params(m, p[k]));
-        ct_model_free(m);
-        ct_backend_free(b);
-        free(tr);
-    }
-    double diff = 0, off = 0, mag = 0;
-    for (int64_t j = 0; j < P; j++) {
-        diff = fmax(diff, fabs(p[0][j] - p[1][j]));
-        off = fmax(off, fabs(p[0][j] - p[2][j]));
-        mag = fmax(mag, fabs(p[0][j]));
-    }
+    float *resident = small_run(ds, spec, 1, 1, 2, 1, &P);
+    float *streamed = small_run(ds, spec, 2, 0, 2, 1, &P);
+    float *plain = small_run(ds, spec, 1, 1, 0, 0, &P);
+    double diff, off, mag;
+    max_diff(resident, streamed, P, &diff, &mag);
     if (diff > 1e-4 * mag)
         fail_msg("augmented, 1 thread resident vs 2 threads streamed: parameters differ by %.3g "
                  "(max |p| %.3g)", diff, mag);
+    max_diff(resident, plain, P, &off, &mag);
     if (!(off > 1e-2 * mag))
         fail_msg("augmentation on vs off: parameters differ by only %.3g (max |p| %.3g)", off, mag);
-    for (int k = 0; k < 3; k++) free(p[k]);
+    free(resident);
+    free(streamed);
+    free(plain);
     ct_dataset_free(ds);
 }
 
