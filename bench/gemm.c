@@ -70,5 +70,14 @@ int main(void) {
     run(1, 0, 512, 784, 64, "dW, hidden 512");
     run(0, 1, 64, 2048, 784, "forward, hidden 2048");
     run(1, 0, 2048, 784, 64, "dW, hidden 2048");
+    /* the cnn preset, one image (conv) or half a batch (dense) per thread */
+    run(0, 0, 32, 676, 9, "cnn conv1 forward");
+    run(0, 1, 32, 9, 676, "cnn conv1 dW");
+    run(0, 0, 64, 576, 288, "cnn conv2 forward");
+    run(1, 0, 288, 576, 64, "cnn conv2 dx (cols)");
+    run(0, 1, 64, 288, 576, "cnn conv2 dW");
+    run(0, 1, 64, 128, 9216, "cnn dense forward");
+    run(1, 0, 128, 9216, 64, "cnn dense dW");
+    run(0, 0, 64, 9216, 128, "cnn dense dx");
     return 0;
 }
