@@ -103,7 +103,8 @@ static void test_cnn_learns_shapes(void **state) {
 }
 
 /* The small run both invariance tests make: spec on 96 shapes, 2 epochs of SGD with momentum,
- * batch 31 (uneven shards), on `threads` CPU threads with cfg's data path and augmentation.
+ * batch 31 (uneven shards), on `threads` CPU threads with the given data path (-1 auto, 0 the
+ * loader workers, 1 resident) and augmentation.
  * Returns the final parameters (malloc'd; *P of them). */
 static float *small_run(const ct_dataset *ds, const char *spec, int threads, int data_on_device,
                         int augment_pad, int augment_flip, int64_t *P) {

@@ -54,7 +54,8 @@ int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_o
                  "(--data-on-device off: loader workers)");
         return 1;
     }
-    /* a GPU: resident when the pixels take at most a quarter of the free memory */
+    /* a GPU: resident when the pixels and labels take at most a quarter of the free memory.
+     * Each call (and each MPI rank) decides on its own: either path gives the same results. */
     size_t free_bytes = 0, total_bytes = 0;
     if (!b->mem_info || b->mem_info(b, &free_bytes, &total_bytes) != CT_OK) {
         snprintf(why, why_bytes, "streamed by loader workers (the device's free memory is "
@@ -62,8 +63,8 @@ int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_o
         return 0;
     }
     if ((double)bytes > CT_RESIDENT_MAX_FRACTION * (double)free_bytes) {
-        snprintf(why, why_bytes, "streamed by loader workers: %.1f MB is over a quarter of the "
-                 "device's %.1f MB free (--data-on-device on: resident)", (double)bytes / 1e6,
+        snprintf(why, why_bytes, "streamed by loader workers (%.1f MB is over a quarter of the "
+                 "device's %.1f MB free; --data-on-device on: resident)", (double)bytes / 1e6,
                  (double)free_bytes / 1e6);
         return 0;
     }
