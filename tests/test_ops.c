@@ -11,6 +11,7 @@
 #include "testutil.h"
 
 #include "backend/backend.h"
+#include "backend/cpu/kernels.h"
 #include "core/core.h"
 
 #include <math.h>
@@ -724,6 +725,9 @@ static void test_copy_slot_range(void **state) {
     {#f " (cpu)", f, NULL, NULL, &k_ids[BK_CPU]}, {#f " (cuda)", f, NULL, NULL, &k_ids[BK_CUDA]}
 
 int main(void) {
+    const char *isa = getenv("CTRAIN_CPU_ISA");
+    printf("CPU kernels: %s%s%s%s\n", ct_small_gemm_isa(), isa ? " (CTRAIN_CPU_ISA=" : "",
+           isa ? isa : "", isa ? ")" : "");
     if (ct_backend_create("cpu", 0, &g_backends[BK_CPU]) != CT_OK) {
         fprintf(stderr, "cannot open the CPU backend: %s\n", ct_last_error());
         return 1;

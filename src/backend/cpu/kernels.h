@@ -24,7 +24,8 @@ void ct_philox_blocks(uint64_t key, uint64_t hi, uint64_t lo0, int64_t nblocks, 
 void ct_dropout_mask(const uint32_t *words, const float *in, float *out, int64_t n, uint32_t thr,
                      float scale);
 
-/* The instruction set the kernels use on this CPU: "AVX-512", "AVX2" or "baseline". */
+/* The instruction set the kernels use on this CPU: "AVX-512", "AVX2" or "baseline" (the best the
+ * CPU has, or a lower one named by CTRAIN_CPU_ISA=avx2|baseline). */
 const char *ct_small_gemm_isa(void);
 
 #endif
