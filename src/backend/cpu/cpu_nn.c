@@ -78,6 +78,11 @@ static void im2col(const ct_conv2d_desc *d, const float *restrict x, float *rest
             }
 }
 
+/* out[i] += in[i] for i < n (a row of columns back into the image: they never overlap) */
+static void add_row(float *restrict out, const float *restrict in, int n) {
+    for (int i = 0; i < n; i++) out[i] += in[i];
+}
+
 /* x (c, h, w) = cols (c*kh*kw, oh*ow) put back in place, overlapping taps added. */
 static void col2im(const ct_conv2d_desc *d, const float *restrict cols, float *restrict x) {
     const int P = d->oh * d->ow, sw = d->stride_w;
@@ -95,7 +100,10 @@ static void col2im(const ct_conv2d_desc *d, const float *restrict cols, float *r
                     if (iy < 0 || iy >= d->h) continue;
                     const float *in = row + oy * d->ow;
                     float *out = plane + (size_t)iy * d->w; // (W)
-                    for (int ox = lo; ox < hi; ox++) out[ox * sw + x0] += in[ox];
+                    if (sw == 1) /* contiguous: vectorises */
+                        add_row(out + lo + x0, in + lo, hi - lo);
+                    else
+                        for (int ox = lo; ox < hi; ox++) out[ox * sw + x0] += in[ox];
                 }
             }
 }

@@ -13,6 +13,7 @@
  * and finish with C = alpha * acc + beta * C (C is not read when beta == 0).
  */
 #include "backend/cpu/kernels.h"
+#include "core/core.h" /* ct_philox4x32 */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -30,18 +31,24 @@ typedef void (*gemm_rank1_fn)(int M, int N, int K, float alpha, const float *A, 
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v4")
 #define KNAME(f) f##_v4
+#define CT_KERNELS_VEC64 1 /* 64-bit lane multiplies (vpmullq) */
 #include "backend/cpu/kernels_impl.h"
+#undef CT_KERNELS_VEC64
 #undef KNAME
 #pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v3")
 #define KNAME(f) f##_v3
+#define CT_KERNELS_VEC64 0
 #include "backend/cpu/kernels_impl.h"
+#undef CT_KERNELS_VEC64
 #undef KNAME
 #pragma GCC pop_options
 #endif
 #define KNAME(f) f##_base
+#define CT_KERNELS_VEC64 0
 #include "backend/cpu/kernels_impl.h"
+#undef CT_KERNELS_VEC64
 #undef KNAME
 
 /* One instruction set's versions of every kernel. */

@@ -150,43 +150,50 @@ void KNAME(colsum)(float *restrict db, const float *restrict dy, int64_t rows, i
 
 /* ------------------------------------------------------------------------------------------ */
 /* Philox4x32-10 (core.c's ct_philox4x32) for nblocks consecutive counters lo0, lo0+1, ...:     */
-/* out[4*b .. 4*b+3] = block b. 16 lanes at a time, so that the rounds vectorise.               */
+/* out[4*b .. 4*b+3] = block b; 8 blocks at a time where the rounds vectorise (AVX-512).        */
 
 void KNAME(philox_blocks)(uint64_t key, uint64_t hi, uint64_t lo0, int64_t nblocks,
                           uint32_t *restrict out) {
-    const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
-    for (int64_t b = 0; b < nblocks; b += 16) {
-        uint32_t c0[16], c1[16], c2[16], c3[16];
-        for (int l = 0; l < 16; l++) {
+#if CT_KERNELS_VEC64
+    /* 8 blocks per vector: each 32-bit word in a 64-bit lane, so that the 32x32->64 products
+     * of a round are one vector multiply and their halves a shift and a mask (AVX-512 only:
+     * without 64-bit lane multiplies this is slower than one block at a time) */
+    typedef uint64_t u64x8 __attribute__((vector_size(64)));
+    const uint64_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+    const u64x8 low = {0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu,
+                       0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu};
+    for (int64_t b = 0; b < nblocks; b += 8) {
+        u64x8 c0, c1, c2, c3;
+        for (int l = 0; l < 8; l++) {
             uint64_t lo = lo0 + (uint64_t)(b + l);
-            c0[l] = (uint32_t)lo;
-            c1[l] = (uint32_t)(lo >> 32);
-            c2[l] = (uint32_t)hi;
-            c3[l] = (uint32_t)(hi >> 32);
+            c0[l] = lo & 0xFFFFFFFFu;
+            c1[l] = lo >> 32;
+            c2[l] = hi & 0xFFFFFFFFu;
+            c3[l] = hi >> 32;
         }
-        uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+        uint64_t k0 = key & 0xFFFFFFFFu, k1 = key >> 32;
         for (int round = 0; round < 10; round++) {
-            for (int l = 0; l < 16; l++) {
-                uint64_t p0 = (uint64_t)M0 * c0[l], p1 = (uint64_t)M1 * c2[l];
-                uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0;
-                uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
-                c1[l] = (uint32_t)p1;
-                c3[l] = (uint32_t)p0;
-                c0[l] = n0;
-                c2[l] = n2;
-            }
-            k0 += W0;
-            k1 += W1;
+            u64x8 p0 = c0 * M0, p1 = c2 * M1; /* both factors below 2^32 */
+            u64x8 n0 = (p1 >> 32) ^ c1 ^ k0, n2 = (p0 >> 32) ^ c3 ^ k1;
+            c1 = p1 & low;
+            c3 = p0 & low;
+            c0 = n0;
+            c2 = n2;
+            k0 = (k0 + W0) & 0xFFFFFFFFu;
+            k1 = (k1 + W1) & 0xFFFFFFFFu;
         }
-        int64_t m = nblocks - b < 16 ? nblocks - b : 16;
+        int64_t m = nblocks - b < 8 ? nblocks - b : 8;
         for (int64_t l = 0; l < m; l++) {
             uint32_t *o = out + 4 * (b + l);
-            o[0] = c0[l];
-            o[1] = c1[l];
-            o[2] = c2[l];
-            o[3] = c3[l];
+            o[0] = (uint32_t)c0[l];
+            o[1] = (uint32_t)c1[l];
+            o[2] = (uint32_t)c2[l];
+            o[3] = (uint32_t)c3[l];
         }
     }
+#else
+    for (int64_t b = 0; b < nblocks; b++) ct_philox4x32(key, hi, lo0 + (uint64_t)b, out + 4 * b);
+#endif
 }
 
 /* out = (word >> 8) >= thr ? in * scale : 0 (dropout's mask; in == out allowed) */
