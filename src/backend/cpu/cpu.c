@@ -130,12 +130,9 @@ static ct_status cpu_bias_grad(ct_backend *b, float *dbias, const float *dy, int
         ct_colsum(dbias, dy, outer, channels);
         return CT_OK;
     }
-    for (int64_t c = 0; c < channels; c++) {
+    for (int64_t c = 0; c < channels; c++) { /* (outer, channels, inner): vectorised along inner */
         float s = 0.0f;
-        for (int64_t o = 0; o < outer; o++) {
-            const float *row = dy + (o * channels + c) * inner;
-            for (int64_t i = 0; i < inner; i++) s += row[i];
-        }
+        for (int64_t o = 0; o < outer; o++) s += ct_sum_f32(dy + (o * channels + c) * inner, inner);
         dbias[c] = s;
     }
     return CT_OK;

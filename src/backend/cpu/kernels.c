@@ -61,6 +61,7 @@ typedef struct {
     void (*relu_backward)(const float *x, const float *dy, float *dx, int64_t n);
     void (*bias_rows)(float *y, const float *bias, int64_t rows, int64_t cols);
     void (*colsum)(float *db, const float *dy, int64_t rows, int64_t cols);
+    float (*sum)(const float *x, int64_t n);
     void (*philox_blocks)(uint64_t key, uint64_t hi, uint64_t lo0, int64_t nblocks, uint32_t *out);
     void (*dropout_mask)(const uint32_t *words, const float *in, float *out, int64_t n,
                          uint32_t thr, float scale);
@@ -68,7 +69,8 @@ typedef struct {
 
 #define KERNEL_SET(isa_name, sfx)                                                              \
     {isa_name, gemm_nt_##sfx, gemm_rank1_##sfx, convert_u8_##sfx, relu_forward_##sfx,          \
-     relu_backward_##sfx, bias_rows_##sfx, colsum_##sfx, philox_blocks_##sfx, dropout_mask_##sfx}
+     relu_backward_##sfx, bias_rows_##sfx, colsum_##sfx, sum_##sfx, philox_blocks_##sfx,         \
+     dropout_mask_##sfx}
 
 static const kernel_set k_base = KERNEL_SET("baseline", base);
 #if defined(__x86_64__)
@@ -119,6 +121,7 @@ void ct_bias_rows(float *y, const float *bias, int64_t rows, int64_t cols) {
 void ct_colsum(float *db, const float *dy, int64_t rows, int64_t cols) {
     kernels()->colsum(db, dy, rows, cols);
 }
+float ct_sum_f32(const float *x, int64_t n) { return kernels()->sum(x, n); }
 void ct_philox_blocks(uint64_t key, uint64_t hi, uint64_t lo0, int64_t nblocks, uint32_t *out) {
     kernels()->philox_blocks(key, hi, lo0, nblocks, out);
 }

@@ -17,6 +17,7 @@ void ct_relu_forward(const float *x, float *y, int64_t n);
 void ct_relu_backward(const float *x, const float *dy, float *dx, int64_t n);
 void ct_bias_rows(float *y, const float *bias, int64_t rows, int64_t cols); /* y += bias */
 void ct_colsum(float *db, const float *dy, int64_t rows, int64_t cols);    /* db = sum rows */
+float ct_sum_f32(const float *x, int64_t n); /* x[0] + ... + x[n-1], in a fixed order */
 /* Philox4x32-10 blocks (key, counter (hi, lo0 + b)) for b < nblocks into out[4*b .. 4*b+3]:
  * bit for bit core.c's ct_philox4x32, many lanes at once. */
 void ct_philox_blocks(uint64_t key, uint64_t hi, uint64_t lo0, int64_t nblocks, uint32_t *out);

@@ -141,6 +141,16 @@ void KNAME(bias_rows)(float *restrict y, const float *restrict bias, int64_t row
         for (int64_t c = 0; c < cols; c++) y[r * cols + c] += bias[c];
 }
 
+/* the sum of x[0..n), 16 partial sums then the tail (a fixed order: deterministic) */
+float KNAME(sum)(const float *x, int64_t n) {
+    v16 acc = KNAME(splat)(0.0f);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) acc += KNAME(load16)(x + i);
+    float s = KNAME(hsum)(acc);
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
 /* db(cols) = sum over rows of dy(rows, cols) */
 void KNAME(colsum)(float *restrict db, const float *restrict dy, int64_t rows, int64_t cols) {
     for (int64_t c = 0; c < cols; c++) db[c] = 0.0f;
