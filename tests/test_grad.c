@@ -29,17 +29,6 @@ static ct_backend *g_cpu;
 #define EPS_F 1e-2f    /* central-difference step through the float model */
 #define KINK_MARGIN 0.02 /* |pre-activation| of ReLU-like layers must stay above this */
 
-/* f(x) in double; PyTorch's conventions. */
-static double act_ref(ct_act kind, double p, double x) {
-    switch (kind) {
-    case CT_ACT_RELU: return x > 0 ? x : 0;
-    case CT_ACT_LEAKY_RELU: return x > 0 ? x : p * x;
-    case CT_ACT_SIGMOID: return 1 / (1 + exp(-x));
-    case CT_ACT_TANH: return tanh(x);
-    default: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
-    }
-}
-
 /* Mean softmax cross-entropy of the model in double, from double parameters p (layer order,
  * each linear's weight (out, in) then bias (out)). *correct: argmax hits; *kink: the smallest
  * |pre-activation| seen by a ReLU or LeakyReLU. */
@@ -76,7 +65,7 @@ static double ref_loss(const ct_model *m, const double *p, const float *x, const
             for (int64_t i = 0; i < size; i++) {
                 if (l->cfg.act.kind == CT_ACT_RELU || l->cfg.act.kind == CT_ACT_LEAKY_RELU)
                     if (fabs(a[i]) < *kink) *kink = fabs(a[i]);
-                a[i] = act_ref(l->cfg.act.kind, l->cfg.act.param, a[i]);
+                a[i] = tu_act_ref(l->cfg.act.kind, l->cfg.act.param, a[i]);
             }
         }
         assert_int_equal(off, ct_model_param_count(m));
@@ -90,37 +79,6 @@ static double ref_loss(const ct_model *m, const double *p, const float *x, const
         *correct += arg == lab[s];
     }
     return loss / n;
-}
-
-/* The library's mean loss on (x, lab): stats zeroed, forward and loss without training. */
-static double model_loss(ct_model *m, const float *x, const uint8_t *lab, int n, double *correct) {
-    ct_backend *b = m->b;
-    double st[2];
-    OK(b->h2d(b, ct_model_input(m), x, (size_t)n * ct_model_input_size(m) * sizeof(float)));
-    OK(b->h2d(b, m->labels, lab, (size_t)n));
-    OK(b->memset0(b, m->stats, sizeof st));
-    OK(ct_model_forward(m, n, 0));
-    OK(ct_model_loss_backward(m, n, 0));
-    OK(b->d2h(b, st, m->stats, sizeof st));
-    if (correct) *correct = st[1];
-    return st[0] / n;
-}
-
-/* One training pass: m->grads (overwritten, so first filled with garbage) and the mean loss. */
-static double model_grads(ct_model *m, const float *x, const uint8_t *lab, int n, float *g) {
-    ct_backend *b = m->b;
-    int64_t P = ct_model_param_count(m);
-    double st[2];
-    for (int64_t j = 0; j < P; j++) g[j] = 1e3f;
-    OK(b->h2d(b, m->grads, g, (size_t)P * sizeof(float)));
-    OK(b->h2d(b, ct_model_input(m), x, (size_t)n * ct_model_input_size(m) * sizeof(float)));
-    OK(b->h2d(b, m->labels, lab, (size_t)n));
-    OK(b->memset0(b, m->stats, sizeof st));
-    OK(ct_model_forward(m, n, 1));
-    OK(ct_model_loss_backward(m, n, 1));
-    OK(b->d2h(b, g, m->grads, (size_t)P * sizeof(float)));
-    OK(b->d2h(b, st, m->stats, sizeof st));
-    return st[0] / n;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -172,16 +130,16 @@ static void test_model_grad(void **state) {
 
     /* the loss: library (eval pass and training pass) against the double forward */
     double correct_lib, loss_ref = ref_loss(m, pd, x, lab, n, &correct, &kink);
-    double loss_lib = model_loss(m, x, lab, n, &correct_lib);
+    double loss_lib = tu_model_pass(m, x, lab, n, 0, NULL, &correct_lib);
     if (fabs(loss_lib - loss_ref) > 1e-5 * (1 + loss_ref))
         fail_msg("%s: mean loss %.9g, double reference %.9g", gc->spec, loss_lib, loss_ref);
     assert_int_equal((int)correct_lib, correct);
-    double loss_train = model_grads(m, x, lab, n, ga);
+    double loss_train = tu_model_pass(m, x, lab, n, 1, ga, NULL);
     if (fabs(loss_train - loss_ref) > 1e-5 * (1 + loss_ref))
         fail_msg("%s: training-pass mean loss %.9g, reference %.9g", gc->spec, loss_train,
                  loss_ref);
     /* a second pass gives the same gradient (backward overwrites, it does not accumulate) */
-    model_grads(m, x, lab, n, ga2);
+    tu_model_pass(m, x, lab, n, 1, ga2, NULL);
     for (int64_t j = 0; j < P; j++)
         if (ga2[j] != ga[j])
             fail_msg("%s: grad[%lld] %.9g then %.9g", gc->spec, (long long)j, ga[j], ga2[j]);
@@ -223,10 +181,10 @@ static void test_model_grad(void **state) {
         float hi = p0[j] + EPS_F, lo = p0[j] - EPS_F;
         pf[j] = hi;
         OK(ct_model_set_params(m, pf));
-        double lp = model_loss(m, x, lab, n, NULL);
+        double lp = tu_model_pass(m, x, lab, n, 0, NULL, NULL);
         pf[j] = lo;
         OK(ct_model_set_params(m, pf));
-        double lm = model_loss(m, x, lab, n, NULL);
+        double lm = tu_model_pass(m, x, lab, n, 0, NULL, NULL);
         pf[j] = p0[j];
         double gf = (lp - lm) / ((double)hi - (double)lo);
         if (!(fabs(gf - ga[j]) <= 1e-2 * fabs(ga[j]) + 2e-4))

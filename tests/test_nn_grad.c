@@ -39,16 +39,6 @@ static void *hcalloc(size_t n, size_t size) {
 /* ------------------------------------------------------------------------------------------ */
 /* the double-precision reference forward (training mode), batch at a time                     */
 
-static double act_ref(ct_act kind, double p, double x) {
-    switch (kind) {
-    case CT_ACT_RELU: return x > 0 ? x : 0;
-    case CT_ACT_LEAKY_RELU: return x > 0 ? x : p * x;
-    case CT_ACT_SIGMOID: return 1 / (1 + exp(-x));
-    case CT_ACT_TANH: return tanh(x);
-    default: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
-    }
-}
-
 /* One layer on a (n, in) -> out (n, out); *kink tracks the smallest margin seen. */
 static void ref_layer(const ct_model *m, const ct_layer *l, const double *p, const double *a,
                       double *out, int n, double *kink) {
@@ -67,7 +57,7 @@ static void ref_layer(const ct_model *m, const ct_layer *l, const double *p, con
         for (int64_t i = 0; i < n * in; i++) {
             if (l->cfg.act.kind == CT_ACT_RELU || l->cfg.act.kind == CT_ACT_LEAKY_RELU)
                 if (fabs(a[i]) < *kink) *kink = fabs(a[i]);
-            out[i] = act_ref(l->cfg.act.kind, l->cfg.act.param, a[i]);
+            out[i] = tu_act_ref(l->cfg.act.kind, l->cfg.act.param, a[i]);
         }
     } else if (!strcmp(kind, "conv")) {
         int k = l->cfg.conv.kernel, st = l->cfg.conv.stride, pd = l->cfg.conv.pad;
@@ -174,35 +164,6 @@ static double ref_loss(const ct_model *m, const double *p, const float *x, const
     return loss / n;
 }
 
-/* The library's mean training-mode loss (forward with train = 1, no backward). */
-static double model_train_loss(ct_model *m, const float *x, const uint8_t *lab, int n) {
-    ct_backend *b = m->b;
-    double st[2];
-    OK(b->h2d(b, ct_model_input(m), x, (size_t)n * ct_model_input_size(m) * sizeof(float)));
-    OK(b->h2d(b, m->labels, lab, (size_t)n));
-    OK(b->memset0(b, m->stats, sizeof st));
-    OK(ct_model_forward(m, n, 1));
-    OK(ct_model_loss_backward(m, n, 0));
-    OK(b->d2h(b, st, m->stats, sizeof st));
-    return st[0] / n;
-}
-
-static double model_grads(ct_model *m, const float *x, const uint8_t *lab, int n, float *g) {
-    ct_backend *b = m->b;
-    int64_t P = ct_model_param_count(m);
-    double st[2];
-    for (int64_t j = 0; j < P; j++) g[j] = 1e3f; /* backward overwrites */
-    OK(b->h2d(b, m->grads, g, (size_t)P * sizeof(float)));
-    OK(b->h2d(b, ct_model_input(m), x, (size_t)n * ct_model_input_size(m) * sizeof(float)));
-    OK(b->h2d(b, m->labels, lab, (size_t)n));
-    OK(b->memset0(b, m->stats, sizeof st));
-    OK(ct_model_forward(m, n, 1));
-    OK(ct_model_loss_backward(m, n, 1));
-    OK(b->d2h(b, g, m->grads, (size_t)P * sizeof(float)));
-    OK(b->d2h(b, st, m->stats, sizeof st));
-    return st[0] / n;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -248,7 +209,7 @@ static void test_model_grad(void **state) {
     if (kink < KINK_MARGIN) fail_msg("%s: no input without a kink found", gc->spec);
 
     double loss_ref = ref_loss(m, pd, x, lab, n, &kink);
-    double loss_lib = model_grads(m, x, lab, n, ga);
+    double loss_lib = tu_model_pass(m, x, lab, n, 1, ga, NULL);
     if (fabs(loss_lib - loss_ref) > 1e-5 * (1 + loss_ref))
         fail_msg("%s: training loss %.9g, double reference %.9g", gc->spec, loss_lib, loss_ref);
     double gmax = 0.0;
@@ -283,10 +244,10 @@ static void test_model_grad(void **state) {
         float hi = p0[j] + EPS_F, lo = p0[j] - EPS_F;
         pf[j] = hi;
         OK(ct_model_set_params(m, pf));
-        double lp = model_train_loss(m, x, lab, n);
+        double lp = tu_model_pass(m, x, lab, n, 1, NULL, NULL);
         pf[j] = lo;
         OK(ct_model_set_params(m, pf));
-        double lm = model_train_loss(m, x, lab, n);
+        double lm = tu_model_pass(m, x, lab, n, 1, NULL, NULL);
         pf[j] = p0[j];
         double gf = (lp - lm) / ((double)hi - (double)lo);
         num2 += (gf - ga[j]) * (gf - ga[j]);

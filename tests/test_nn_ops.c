@@ -8,7 +8,6 @@
 #include "testutil.h"
 
 #include "backend/backend.h"
-#include "backend/cpu/kernels.h"
 #include "core/core.h"
 
 #include <math.h>
@@ -472,17 +471,7 @@ static void test_clip(void **state) {
     {#f " (cpu)", f, NULL, NULL, &k_ids[BK_CPU]}, {#f " (cuda)", f, NULL, NULL, &k_ids[BK_CUDA]}
 
 int main(void) {
-    const char *isa = getenv("CTRAIN_CPU_ISA");
-    printf("CPU kernels: %s%s%s%s\n", ct_small_gemm_isa(), isa ? " (CTRAIN_CPU_ISA=" : "",
-           isa ? isa : "", isa ? ")" : "");
-    if (ct_backend_create("cpu", 0, &g_backends[BK_CPU]) != CT_OK) {
-        fprintf(stderr, "cannot open the CPU backend: %s\n", ct_last_error());
-        return 1;
-    }
-    if (ct_backend_create("cuda", 0, &g_backends[BK_CUDA]) != CT_OK) {
-        printf("SKIP cuda: %s\n", ct_last_error());
-        g_backends[BK_CUDA] = NULL;
-    }
+    tu_open_backends(&g_backends[BK_CPU], &g_backends[BK_CUDA]);
     const struct CMUnitTest tests[] = {
         ON_EACH(test_conv2d),    ON_EACH(test_pool), ON_EACH(test_maxpool_nan),
         ON_EACH(test_dropout),   ON_EACH(test_batchnorm), ON_EACH(test_adam),

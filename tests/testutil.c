@@ -3,6 +3,9 @@
  */
 #define _GNU_SOURCE
 #include "testutil.h"
+#include "backend/cpu/kernels.h"
+
+#include <math.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,4 +82,48 @@ void *dput(ct_backend *b, const void *host, size_t bytes) {
 
 void dget(ct_backend *b, void *host, const void *dev, size_t bytes) {
     OK(b->d2h(b, host, dev, bytes));
+}
+
+void tu_open_backends(ct_backend **cpu, ct_backend **cuda) {
+    const char *isa = getenv("CTRAIN_CPU_ISA");
+    printf("CPU kernels: %s%s%s%s\n", ct_small_gemm_isa(), isa ? " (CTRAIN_CPU_ISA=" : "",
+           isa ? isa : "", isa ? ")" : "");
+    if (ct_backend_create("cpu", 0, cpu) != CT_OK) {
+        fprintf(stderr, "cannot open the CPU backend: %s\n", ct_last_error());
+        exit(1);
+    }
+    if (ct_backend_create("cuda", 0, cuda) != CT_OK) {
+        printf("SKIP cuda: %s\n", ct_last_error());
+        *cuda = NULL;
+    }
+}
+
+double tu_act_ref(ct_act kind, double p, double x) {
+    switch (kind) {
+    case CT_ACT_RELU: return x > 0 ? x : 0;
+    case CT_ACT_LEAKY_RELU: return x > 0 ? x : p * x;
+    case CT_ACT_SIGMOID: return 1 / (1 + exp(-x));
+    case CT_ACT_TANH: return tanh(x);
+    default: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    }
+}
+
+double tu_model_pass(ct_model *m, const float *x, const uint8_t *lab, int n, int train, float *g,
+                     double *correct) {
+    ct_backend *b = m->b;
+    int64_t P = ct_model_param_count(m);
+    double st[2];
+    if (g) {
+        for (int64_t j = 0; j < P; j++) g[j] = 1e3f;
+        OK(b->h2d(b, m->grads, g, (size_t)P * sizeof(float)));
+    }
+    OK(b->h2d(b, ct_model_input(m), x, (size_t)n * ct_model_input_size(m) * sizeof(float)));
+    OK(b->h2d(b, m->labels, lab, (size_t)n));
+    OK(b->memset0(b, m->stats, sizeof st));
+    OK(ct_model_forward(m, n, train));
+    OK(ct_model_loss_backward(m, n, g != NULL));
+    if (g) OK(b->d2h(b, g, m->grads, (size_t)P * sizeof(float)));
+    OK(b->d2h(b, st, m->stats, sizeof st));
+    if (correct) *correct = st[1];
+    return st[0] / n;
 }

@@ -12,6 +12,7 @@
 
 #include "ctrain.h"
 #include "backend/backend.h"
+#include "nn/model.h"
 
 /* Writes bytes to a fresh file in a per-process temporary folder; returns its path (static
  * storage, valid until the next call with the same slot 0..7). */
@@ -35,6 +36,20 @@ void *hmalloc(size_t bytes);
 void *dalloc(ct_backend *b, size_t bytes);
 void *dput(ct_backend *b, const void *host, size_t bytes);
 void dget(ct_backend *b, void *host, const void *dev, size_t bytes);
+
+/* The test programs' backends: the CPU (or exit 1 with the reason) and CUDA (NULL after
+ * "SKIP cuda: why"); first prints which CPU kernel set runs ("CPU kernels: AVX2
+ * (CTRAIN_CPU_ISA=avx2)"). */
+void tu_open_backends(ct_backend **cpu, ct_backend **cuda);
+
+/* Gradient checks: an activation in double with PyTorch's conventions (the f of ct_act), and
+ * one pass of the library's model over (x, lab): forward in training mode when train, the loss,
+ * and when g is not NULL the backward (the model's gradients are first filled with garbage,
+ * since backward overwrites them) with the gradients copied to g. Returns the mean loss;
+ * *correct (may be NULL) gets the argmax hits. */
+double tu_act_ref(ct_act kind, double p, double x);
+double tu_model_pass(ct_model *m, const float *x, const uint8_t *lab, int n, int train, float *g,
+                     double *correct);
 
 /* Prints "SKIP name: why" and tells cmocka the test was skipped. */
 #define TU_SKIP(name, ...) do { printf("SKIP %s: ", name); printf(__VA_ARGS__); printf("\n"); skip(); } while (0)
