@@ -242,6 +242,7 @@ typedef struct {
     double train_s;     /* seconds spent in the training part of the epoch */
     double samples_per_s;
     double val_s;       /* seconds of the validation pass after it (0: none) */
+    int64_t graph_steps; /* training steps replayed from a recorded CUDA graph (0 on the CPU) */
 } ct_epoch_result;
 
 typedef struct {
@@ -277,6 +278,11 @@ int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_o
 /* Where the last ct_fit on m stopped: after an interruption, the step after the last completed
  * one; after a finished run (or at each on_epoch callback), the start of the next epoch. */
 ct_fit_position ct_model_fit_position(const ct_model *m);
+/* On a GPU, ct_fit records one full training step as a CUDA graph each epoch and replays it
+ * for the epoch's other full batches (ct_epoch_result.graph_steps counts them). When the last
+ * ct_fit could not, why ("off (...)"); "" when it did, or on a device without graphs (the CPU).
+ * CTRAIN_CUDA_GRAPH=0 in the environment turns recording off. */
+const char *ct_model_step_graph(const ct_model *m);
 /* The optimizer's state for checkpoints: floats of state (0 for plain SGD without momentum,
  * one momentum buffer per parameter for SGD with momentum, and for Adam/AdamW exp_avg then
  * exp_avg_sq: 2 per parameter) and the number of steps taken. */

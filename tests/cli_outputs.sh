@@ -50,8 +50,9 @@ printed = re.findall(r"^Epoch \[(\d+)\], val_loss: ([\d.]+), val_acc: ([\d.]+)$"
 for i, line in enumerate(lines):
     r = json.loads(line)
     keys = ["epoch", "phase", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "samples_per_s",
-            "val_seconds"]
+            "val_seconds", "graph_steps"]
     assert list(r) == keys, list(r)
+    assert isinstance(r["graph_steps"], int) and r["graph_steps"] >= 0  # > 0 on a GPU only
     assert r["epoch"] == i and r["phase"] == 0 and abs(r["lr"] - 0.5) < 1e-6
     assert "%.4f" % r["val_acc"] == printed[i][2] and "%.4f" % r["val_loss"] == printed[i][1]
     assert r["seconds"] > 0 and r["samples_per_s"] > 0 and r["val_seconds"] > 0 and 0 < r["train_acc"] <= 1

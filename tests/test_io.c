@@ -544,7 +544,7 @@ static void test_epoch_json(void **state) {
     (void)state;
     ct_epoch_result r = {.epoch = 3, .phase = 1, .lr = 0.1f, .train_loss = 0.25, .train_acc = 0.5,
                          .val = {NAN, 0.75, 10}, .train_s = 2.0, .samples_per_s = 1000,
-                         .val_s = 0.125};
+                         .val_s = 0.125, .graph_steps = 390};
     char buf[512];
     int n = ct_epoch_json(&r, buf, sizeof buf);
     assert_int_equal(n, (int)strlen(buf));
@@ -552,7 +552,8 @@ static void test_epoch_json(void **state) {
     assert_non_null(strstr(buf, "\"train_loss\": 0.25"));
     assert_non_null(strstr(buf, "\"val_loss\": null"));
     assert_non_null(strstr(buf, "\"val_acc\": 0.75"));
-    assert_non_null(strstr(buf, "\"samples_per_s\": 1000, \"val_seconds\": 0.125}"));
+    assert_non_null(strstr(buf, "\"samples_per_s\": 1000, \"val_seconds\": 0.125, "
+                                "\"graph_steps\": 390}"));
     assert_null(strchr(buf, '\n'));
     assert_int_equal(ct_epoch_json(&r, buf, 20), -1);
 }

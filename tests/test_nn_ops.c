@@ -249,7 +249,7 @@ static void test_dropout(void **state) {
         /* not aligned to a Philox block; once, the block counter crosses 2^32 mid-tensor (and in
          * the middle of a 16-lane group of the vectorised generator) */
         const uint64_t first = k == 2 ? (1ull << 34) - 4 * 2008 + 3 : 4 * 1000 + 3;
-        OK(b->dropout_forward(b, d_x, d_y, N, p, seed, stream, first));
+        OK(b->dropout_forward(b, d_x, d_y, N, p, seed, stream, first, NULL));
         dget(b, y, d_y, N * 4);
         uint32_t thr = (uint32_t)((double)p * 16777216.0);
         float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
@@ -265,20 +265,32 @@ static void test_dropout(void **state) {
         double frac = (double)kept / N;
         if (fabs(frac - (1 - p)) > 0.03) fail_msg("dropout p=%g kept %.3f", p, frac);
         /* split in two pieces at any row: the same values (the mask follows the element) */
-        OK(b->dropout_forward(b, d_x, d_y, 5000, p, seed, stream, first));
-        OK(b->dropout_forward(b, d_x + 5000, d_y + 5000, N - 5000, p, seed, stream, first + 5000));
+        OK(b->dropout_forward(b, d_x, d_y, 5000, p, seed, stream, first, NULL));
+        OK(b->dropout_forward(b, d_x + 5000, d_y + 5000, N - 5000, p, seed, stream, first + 5000,
+                              NULL));
         dget(b, y2, d_y, N * 4);
         assert_memory_equal(y, y2, N * 4);
         /* backward applies the same mask; in place */
         OK(b->h2d(b, d_y, x, N * 4));
-        OK(b->dropout_backward(b, d_y, d_y, N, p, seed, stream, first));
+        OK(b->dropout_backward(b, d_y, d_y, N, p, seed, stream, first, NULL));
         dget(b, y2, d_y, N * 4);
         assert_memory_equal(y, y2, N * 4);
+        /* the step from device memory (sv): stream + sv->step */
+        ct_step_vars sv = {.step = 17};
+        ct_step_vars *d_sv = dput(b, &sv, sizeof sv);
+        OK(b->dropout_forward(b, d_x, d_y, N, p, seed, stream - 17, first, d_sv));
+        dget(b, y2, d_y, N * 4);
+        assert_memory_equal(y, y2, N * 4);
+        OK(b->h2d(b, d_y, x, N * 4));
+        OK(b->dropout_backward(b, d_y, d_y, N, p, seed, stream - 17, first, d_sv));
+        dget(b, y2, d_y, N * 4);
+        assert_memory_equal(y, y2, N * 4);
+        b->free(b, d_sv);
     }
     /* another step (stream) gives another mask */
-    OK(b->dropout_forward(b, d_x, d_y, N, 0.5f, seed, stream + 1, 0));
+    OK(b->dropout_forward(b, d_x, d_y, N, 0.5f, seed, stream + 1, 0, NULL));
     dget(b, y, d_y, N * 4);
-    OK(b->dropout_forward(b, d_x, d_y, N, 0.5f, seed, stream, 0));
+    OK(b->dropout_forward(b, d_x, d_y, N, 0.5f, seed, stream, 0, NULL));
     dget(b, y2, d_y, N * 4);
     int same = 0;
     for (int i = 0; i < N; i++) same += (y[i] == 0) == (y2[i] == 0);
@@ -400,12 +412,21 @@ static void test_adam(void **state) {
         for (int i = 0; i < N; i++) wr[i] = w[i];
         memset(mv, 0, 2 * N * 4);
         float *d_w = dput(b, w, N * 4), *d_g = dalloc(b, N * 4), *d_mv = dput(b, mv, 2 * N * 4);
+        ct_step_vars *d_sv = dalloc(b, sizeof(ct_step_vars));
         for (int t = 1; t <= STEPS; t++) {
             fill(&rng, g, N, -1, 1);
             if (t == 2) g[0] = 0.0f; /* a zero gradient: eps keeps the step finite */
             OK(b->h2d(b, d_g, g, N * 4));
-            OK(b->adam_step(b, d_w, d_g, d_mv, d_mv + N, N, cfgs[c].lr, cfgs[c].b1, cfgs[c].b2,
-                            cfgs[c].eps, cfgs[c].wd, cfgs[c].decoupled, t));
+            /* every other step takes lr and the bias corrections from device memory (sv); the
+             * arguments lr and t are then wrong on purpose */
+            int use_sv = (t + (int)c) % 2;
+            ct_step_vars sv = {.lr = cfgs[c].lr};
+            ct_adam_factors(cfgs[c].lr, cfgs[c].b1, cfgs[c].b2, t, &sv.adam_step_size,
+                            &sv.adam_bc2_sqrt);
+            OK(b->h2d(b, d_sv, &sv, sizeof sv));
+            OK(b->adam_step(b, d_w, d_g, d_mv, d_mv + N, N, use_sv ? 7.0f : cfgs[c].lr,
+                            cfgs[c].b1, cfgs[c].b2, cfgs[c].eps, cfgs[c].wd, cfgs[c].decoupled,
+                            use_sv ? 100 : t, use_sv ? d_sv : NULL));
             for (int i = 0; i < N; i++) {
                 double gi = g[i], lr = cfgs[c].lr, wd = cfgs[c].wd;
                 if (cfgs[c].decoupled) wr[i] *= 1 - lr * wd;
@@ -426,7 +447,7 @@ static void test_adam(void **state) {
                 near("adam exp_avg_sq", i, mv[N + i], vr[i], 1e-6 * (1 + fabs(vr[i])));
             }
         }
-        b->free(b, d_w); b->free(b, d_g); b->free(b, d_mv);
+        b->free(b, d_w); b->free(b, d_g); b->free(b, d_mv); b->free(b, d_sv);
         free(w); free(g); free(mv);
     }
 }

@@ -87,6 +87,9 @@ static void test_cnn_learns_shapes(void **state) {
         fail_msg("validation accuracy %.3f after 4 epochs (expected >= 0.95)",
                  hist[3].val.accuracy);
     assert_true(hist[3].train_loss < hist[0].train_loss);
+    /* num_batches_tracked counts every training step (1200 / 32: 38 an epoch), on all threads'
+     * shards together, not once per shard; evaluation does not count */
+    assert_int_equal(ct_model_batches_tracked(m, 1), 4 * 38);
     /* evaluation is deterministic: dropout is off, batch norm uses its running statistics */
     ct_eval_result r1, r2;
     OK(ct_evaluate(m, ds, va, N_VAL, 64, &r1));
@@ -95,6 +98,7 @@ static void test_cnn_learns_shapes(void **state) {
         fail_msg("evaluation depends on the batch: loss %.7f vs %.7f", r1.loss, r2.loss);
     if (fabs(r1.accuracy - hist[3].val.accuracy) > 1e-9)
         fail_msg("evaluate %.4f vs the fit's validation %.4f", r1.accuracy, hist[3].val.accuracy);
+    assert_int_equal(ct_model_batches_tracked(m, 1), 4 * 38);
     ct_model_free(m);
     ct_dataset_free(ds);
     ct_backend_free(b);
@@ -185,19 +189,23 @@ static void test_augment_invariance(void **state) {
 }
 
 /* CUDA (when there) against the CPU on one thread (one shard each): the same run of a CNN with
- * every new layer ends with the same parameters and running statistics, to float tolerance. */
+ * every new layer ends with the same parameters and running statistics, to float tolerance.
+ * CUDA runs it twice: replaying each epoch's recorded step (CUDA graph), and op by op
+ * (CTRAIN_CUDA_GRAPH=0); the CPU records nothing. */
 static void test_cuda_matches_cpu(void **state) {
-    ct_backend *bk[2] = {NULL, NULL};
+    ct_backend *bk[3] = {NULL, NULL, NULL};
     if (ct_backend_create("cuda", 0, &bk[1]) != CT_OK)
         TU_SKIP("cuda", "%s", ct_last_error());
     OK(ct_backend_create("cpu", 1, &bk[0]));
+    bk[2] = bk[1];
     ct_dataset *ds = make_shapes(200, 6);
     const char *spec = "conv(6,3,1,1),batchnorm,relu,maxpool(2),conv(8,3,2,1),tanh,avgpool(3,1,1),"
                        "flatten,dropout(0.3),linear(12),batchnorm,gelu,linear(3)";
-    float *p[2], *bufs[2];
+    float *p[3], *bufs[3];
     int64_t P = 0, B = 0;
-    ct_epoch_result hist[2][2];
-    for (int k = 0; k < 2; k++) {
+    ct_epoch_result hist[3][2];
+    for (int k = 0; k < 3; k++) {
+        if (k == 2) setenv("CTRAIN_CUDA_GRAPH", "0", 1);
         ct_model *m = NULL;
         OK(ct_model_create(bk[k], spec, 1, S, S, 64, 8, &m));
         ct_train_config c;
@@ -216,6 +224,23 @@ static void test_cuda_matches_cpu(void **state) {
         c.data_on_device = 1;
         int32_t *tr = range(0, 160), *va = range(160, 40);
         OK(ct_fit(m, ds, tr, 160, va, 40, &c, NULL, hist[k]));
+        unsetenv("CTRAIN_CUDA_GRAPH");
+        const char *note = ct_model_step_graph(m);
+        for (int e = 0; e < 2; e++) /* 4 full batches an epoch: all replayed on CUDA */
+            if (hist[k][e].graph_steps != (k == 1 ? 4 : 0))
+                fail_msg("run %d epoch %d: %lld steps replayed from a graph (%s)", k, e,
+                         (long long)hist[k][e].graph_steps, note);
+        if (k == 2) assert_string_equal(note, "off (CTRAIN_CUDA_GRAPH=0)");
+        else assert_string_equal(note, "");
+        int bn_layers = 0; /* num_batches_tracked: every step counts, replayed or not */
+        for (int i = 0; i < 20; i++) { /* -1: not a batch norm layer, or no such layer */
+            int64_t t = ct_model_batches_tracked(m, i);
+            if (t == -1) continue;
+            bn_layers++;
+            if (t != 8) fail_msg("run %d: layer %d tracked %lld batches, not 2 x 4", k, i,
+                                 (long long)t);
+        }
+        assert_int_equal(bn_layers, 2);
         P = ct_model_param_count(m);
         B = ct_model_buffer_count(m);
         p[k] = malloc((size_t)P * 4);
@@ -236,11 +261,17 @@ static void test_cuda_matches_cpu(void **state) {
     for (int64_t j = 0; j < B; j++)
         if (fabs(bufs[0][j] - bufs[1][j]) > 1e-3 * (1 + fabs(bufs[0][j])))
             fail_msg("buffer %lld: cpu %.7g, cuda %.7g", (long long)j, bufs[0][j], bufs[1][j]);
-    for (int k = 0; k < 2; k++) {
+    /* the same kernels in the same order: only atomic sums' order may differ */
+    for (int64_t j = 0; j < P; j++)
+        if (fabs(p[1][j] - p[2][j]) > 1e-5 * (1 + fabs(p[1][j])))
+            fail_msg("parameter %lld: cuda graph %.7g, op by op %.7g", (long long)j, p[1][j],
+                     p[2][j]);
+    for (int k = 0; k < 3; k++) {
         free(p[k]);
         free(bufs[k]);
-        ct_backend_free(bk[k]);
     }
+    ct_backend_free(bk[0]);
+    ct_backend_free(bk[1]);
     ct_dataset_free(ds);
 }
 

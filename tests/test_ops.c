@@ -407,7 +407,7 @@ static void test_gather(void **state) {
             memset(out_lab, 0xAB, sizeof out_lab);
             OK(b->h2d(b, d_out, out, out_bytes));
             OK(b->h2d(b, d_out_lab, out_lab, (size_t)n + 1));
-            OK(b->gather_u8(b, d_src, d_lab, use_idx, n, row, scale, NULL, d_out,
+            OK(b->gather_u8(b, d_src, d_lab, use_idx, n, row, scale, NULL, NULL, d_out,
                             mode == 2 ? NULL : d_out_lab));
             dget(b, out, d_out, out_bytes);
             dget(b, out_lab, d_out_lab, (size_t)n + 1);
@@ -463,8 +463,8 @@ static void test_gather_augment(void **state) {
         float *d_out = dalloc(b, (size_t)(n * row) * 4);
         uint8_t *d_out_lab = dalloc(b, (size_t)n);
         for (int use_idx = 0; use_idx < 2; use_idx++) {
-            OK(b->gather_u8(b, d_src, d_lab, use_idx ? d_idx : NULL, n, row, scale, &aug, d_out,
-                            d_out_lab));
+            OK(b->gather_u8(b, d_src, d_lab, use_idx ? d_idx : NULL, n, row, scale, &aug, NULL,
+                            d_out, d_out_lab));
             dget(b, out, d_out, (size_t)(n * row) * 4);
             dget(b, out_lab, d_out_lab, (size_t)n);
             int flips = 0, zeros = 0;
@@ -507,8 +507,79 @@ static void test_gather_augment(void **state) {
     ct_augment bad = {.c = 1, .h = 2, .w = 2, .pad = 1};
     float *d_o = dalloc(b, 5 * 4);
     uint8_t *d_s = dalloc(b, 5);
-    assert_int_equal(b->gather_u8(b, d_s, NULL, NULL, 1, 5, 1.0f, &bad, d_o, NULL), CT_ERR_INVALID);
+    assert_int_equal(b->gather_u8(b, d_s, NULL, NULL, 1, 5, 1.0f, &bad, NULL, d_o, NULL),
+                     CT_ERR_INVALID);
     b->free(b, d_o); b->free(b, d_s);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* a step's scalars in device memory (ct_step_vars): step_load walks the epoch's table, and     */
+/* gather_u8 with sv is gather_u8 with idx and aug->first moved on by sv->pos                    */
+
+static void test_step_vars(void **state) {
+    ct_backend *b = backend_of(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 17, 0);
+    ct_step_vars table[3], cur;
+    for (int k = 0; k < 3; k++)
+        table[k] = (ct_step_vars){.pos = 128 * k + 5, .step = 1000 + (uint64_t)k,
+                                  .lr = 0.5f / (float)(k + 1), .adam_step_size = 0.25f * k,
+                                  .adam_bc2_sqrt = 0.125f * k, .first = k == 0};
+    ct_step_vars *d_table = dput(b, table, sizeof table), *d_cur = dalloc(b, sizeof cur);
+    int64_t cursor = 1, *d_cursor = dput(b, &cursor, sizeof cursor);
+    for (int k = 1; k < 3; k++) {
+        OK(b->step_load(b, d_cur, d_table, d_cursor));
+        dget(b, &cur, d_cur, sizeof cur);
+        assert_memory_equal(&cur, &table[k], sizeof cur);
+    }
+    dget(b, &cursor, d_cursor, sizeof cursor);
+    assert_int_equal(cursor, 3);
+
+    const int c = 3, h = 8, w = 8;
+    const int64_t rows = 20, row = (int64_t)c * h * w, n = 9, pos = 6;
+    uint8_t *src = hmalloc((size_t)(rows * row)), *lab = hmalloc((size_t)rows);
+    int32_t idx[15];
+    for (int64_t i = 0; i < rows * row; i++) src[i] = (uint8_t)ct_rng_u32(&rng);
+    for (int64_t i = 0; i < rows; i++) lab[i] = (uint8_t)ct_rng_below(&rng, 10);
+    for (int i = 0; i < 15; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
+    size_t out_bytes = (size_t)(n * row) * 4;
+    float *want = hmalloc(out_bytes), *got = hmalloc(out_bytes);
+    uint8_t want_lab[9], got_lab[9];
+    uint8_t *d_src = dput(b, src, (size_t)(rows * row)), *d_lab = dput(b, lab, (size_t)rows);
+    int32_t *d_idx = dput(b, idx, sizeof idx);
+    float *d_out = dalloc(b, out_bytes);
+    uint8_t *d_out_lab = dalloc(b, (size_t)n);
+    ct_step_vars sv = {.pos = pos};
+    ct_step_vars *d_sv = dput(b, &sv, sizeof sv);
+    for (int augment = 0; augment < 2; augment++) {
+        ct_augment aug = {.c = c, .h = h, .w = w, .pad = 2, .flip = 1, .seed = 7, .stream = 3,
+                          .first = 11};
+        ct_augment moved = aug;
+        moved.first += (uint64_t)pos;
+        OK(b->gather_u8(b, d_src, d_lab, d_idx + pos, n, row, 0.5f, augment ? &moved : NULL,
+                        NULL, d_out, d_out_lab));
+        dget(b, want, d_out, out_bytes);
+        dget(b, want_lab, d_out_lab, (size_t)n);
+        OK(b->memset0(b, d_out, out_bytes));
+        OK(b->gather_u8(b, d_src, d_lab, d_idx, n, row, 0.5f, augment ? &aug : NULL, d_sv, d_out,
+                        d_out_lab));
+        dget(b, got, d_out, out_bytes);
+        dget(b, got_lab, d_out_lab, (size_t)n);
+        assert_memory_equal(want, got, out_bytes);
+        assert_memory_equal(want_lab, got_lab, (size_t)n);
+        /* without idx (the streamed path) only the augmentation's position moves */
+        OK(b->gather_u8(b, d_src, NULL, NULL, n, row, 0.5f, augment ? &moved : NULL, NULL, d_out,
+                        NULL));
+        dget(b, want, d_out, out_bytes);
+        OK(b->gather_u8(b, d_src, NULL, NULL, n, row, 0.5f, augment ? &aug : NULL, d_sv, d_out,
+                        NULL));
+        dget(b, got, d_out, out_bytes);
+        assert_memory_equal(want, got, out_bytes);
+    }
+    b->free(b, d_table); b->free(b, d_cur); b->free(b, d_cursor); b->free(b, d_src);
+    b->free(b, d_lab); b->free(b, d_idx); b->free(b, d_out); b->free(b, d_out_lab);
+    b->free(b, d_sv);
+    free(src); free(lab); free(want); free(got);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -606,11 +677,18 @@ static void test_sgd(void **state) {
             for (int64_t i = 0; i < n; i++) m[i] = 123.0f, wr[i] = w[i]; /* garbage momentum */
             int has_m = cfgs[c].momentum != 0.0f;
             float *d_w = dput(b, w, bytes), *d_g = dalloc(b, bytes), *d_m = dput(b, m, bytes);
+            ct_step_vars *d_sv = dalloc(b, sizeof(ct_step_vars));
             for (int t = 0; t < STEPS; t++) {
                 fill(&rng, g, n, -1, 1);
                 OK(b->h2d(b, d_g, g, bytes));
-                OK(b->sgd_step(b, d_w, d_g, has_m ? d_m : NULL, n, cfgs[c].lr, cfgs[c].momentum,
-                               cfgs[c].wd, cfgs[c].nesterov, t == 0));
+                /* every other step takes lr and the first-step flag from device memory (sv),
+                 * the arguments then being wrong on purpose */
+                int use_sv = (t + (int)c) % 2;
+                ct_step_vars sv = {.lr = cfgs[c].lr, .first = t == 0};
+                OK(b->h2d(b, d_sv, &sv, sizeof sv));
+                OK(b->sgd_step(b, d_w, d_g, has_m ? d_m : NULL, n, use_sv ? 99.0f : cfgs[c].lr,
+                               cfgs[c].momentum, cfgs[c].wd, cfgs[c].nesterov,
+                               use_sv ? t != 0 : t == 0, use_sv ? d_sv : NULL));
                 double mo = cfgs[c].momentum;
                 for (int64_t i = 0; i < n; i++) {
                     double d = g[i] + (double)cfgs[c].wd * wr[i];
@@ -631,7 +709,7 @@ static void test_sgd(void **state) {
                     if (has_m) near(what, i, m[i], mr[i], 1e-5 * fabs(mr[i]) + 1e-6);
                 }
             }
-            b->free(b, d_w); b->free(b, d_g); b->free(b, d_m);
+            b->free(b, d_w); b->free(b, d_g); b->free(b, d_m); b->free(b, d_sv);
             free(w); free(g); free(m); free(wr); free(mr);
         }
 }
@@ -728,7 +806,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         ON_EACH(test_gemm),   ON_EACH(test_gemm_k0), ON_EACH(test_bias),
         ON_EACH(test_act),    ON_EACH(test_xent),    ON_EACH(test_xent_large_logits),
-        ON_EACH(test_gather), ON_EACH(test_gather_augment), ON_EACH(test_collectives_one_rank), ON_EACH(test_add_into), ON_EACH(test_sgd),     ON_EACH(test_memory),
+        ON_EACH(test_gather), ON_EACH(test_gather_augment), ON_EACH(test_step_vars), ON_EACH(test_collectives_one_rank), ON_EACH(test_add_into), ON_EACH(test_sgd),     ON_EACH(test_memory),
         ON_EACH(test_copy_slot_range),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -107,8 +107,16 @@ static void test_optimizers(void **state) {
             for (int i = 0; i < N; i++) g[i] = 2 * ct_rng_uniform(&rng) - 1, gr[i] = g[i];
             float lr = cases[c].lr * (t % 2 ? 1.0f : 0.5f); /* the lr may change per step */
             if (t == 3) { /* two slices, as CPU threads do, then one count */
-                OK(ct_optimizer_step_range(&o, w, g, lr, 0, 100));
-                OK(ct_optimizer_step_range(&o, w, g, lr, 100, N));
+                OK(ct_optimizer_step_range(&o, w, g, lr, NULL, 0, 100));
+                OK(ct_optimizer_step_range(&o, w, g, lr, NULL, 100, N));
+                ct_optimizer_count_step(&o);
+            } else if (t % 2 == 0) { /* the step's scalars from a step table row (ct_fit's way;
+                                      * the CPU's device memory is this host memory) */
+                ct_step_vars sv;
+                ct_optimizer_step_vars(&o, 0, lr, 0, &sv);
+                assert_int_equal(sv.step, t - 1);
+                assert_int_equal(sv.first, t == 1);
+                OK(ct_optimizer_step_range(&o, w, g, 1e3f, &sv, 0, N)); /* lr from sv, not 1e3 */
                 ct_optimizer_count_step(&o);
             } else {
                 OK(ct_optimizer_step(&o, w, g, lr));

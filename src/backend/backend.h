@@ -18,6 +18,7 @@
 
 #include "ctrain.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,21 @@ typedef struct {
         (tx) = (int)((w)[1] % span_);                                                          \
         (fl) = (a)->flip ? (int)((w)[2] & 1u) : 0;                                             \
     } while (0)
+
+/* The scalars of a training step that change from one step to the next. The training loop
+ * writes an epoch's table of them to device memory once per epoch; the first op of each step,
+ * step_load, copies the step's row into one device-resident ct_step_vars that the ops read on
+ * the device (`sv` below). So the step's ops keep the same arguments from step to step, and a
+ * step recorded once (a CUDA graph) replays every later step correctly. An op given sv == NULL
+ * uses its own arguments instead (like cuBLAS's host pointer mode). */
+typedef struct {
+    int64_t pos;          /* the batch's first row in the epoch order (gather_u8) */
+    uint64_t step;        /* optimizer updates before this step, < 2^40 (dropout's stream) */
+    float lr;             /* the learning rate of this update */
+    float adam_step_size; /* lr / (1 - beta1^t), t = step + 1, as adam_step computes it */
+    float adam_bc2_sqrt;  /* sqrt(1 - beta2^t) */
+    int32_t first;        /* 1 on the optimizer's first update (SGD's momentum starts as g) */
+} ct_step_vars;
 
 /* A 2-D convolution as torch.nn.Conv2d computes it (a cross-correlation; groups 1, dilation 1,
  * zero padding): x (n, c, h, w) with weight (oc, c, kh, kw) gives y (n, oc, oh, ow), where
@@ -138,16 +154,25 @@ struct ct_backend {
                       int classes, float grad_scale, float *dlogits, double *stats);
     /* dst[i][j] = scale * src[idx[i]][j] for i < n, j < row; labels_dst[i] = labels_src[idx[i]]
      * (idx NULL: rows in order). Pixels travel as uint8 and become float here. aug (may be
-     * NULL) crops and flips each row on the way (ct_augment; row must be c*h*w). */
+     * NULL) crops and flips each row on the way (ct_augment; row must be c*h*w). With sv, the
+     * rows are idx[sv->pos + i] (when idx is given) and aug->first is taken as
+     * aug->first + sv->pos. */
     ct_status (*gather_u8)(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,
                            const int32_t *idx, int64_t n, int64_t row, float scale,
-                           const ct_augment *aug, float *dst, uint8_t *labels_dst);
+                           const ct_augment *aug, const ct_step_vars *sv, float *dst,
+                           uint8_t *labels_dst);
     /* dst[i] += src[i] for i < n (summing gradients of shards or ranks) */
     ct_status (*add_into)(ct_backend *b, float *dst, const float *src, int64_t n);
     /* PyTorch SGD over n parameters: g += wd*w; m = momentum*m + g (m = g on the first step);
-     * g = nesterov ? g + momentum*m : m; w -= lr*g. m may be NULL when momentum == 0. */
+     * g = nesterov ? g + momentum*m : m; w -= lr*g. m may be NULL when momentum == 0.
+     * With sv, lr and first_step are sv->lr and sv->first. */
     ct_status (*sgd_step)(ct_backend *b, float *w, const float *g, float *m, int64_t n, float lr,
-                          float momentum, float weight_decay, int nesterov, int first_step);
+                          float momentum, float weight_decay, int nesterov, int first_step,
+                          const ct_step_vars *sv);
+    /* *cur = table[*cursor], then *cursor += 1 (all three in device memory): the first op of a
+     * training step (see ct_step_vars). */
+    ct_status (*step_load)(ct_backend *b, ct_step_vars *cur, const ct_step_vars *table,
+                           int64_t *cursor);
 
     /* -------------------------------------------------------------------- ops: CNNs (issue 5) */
     /* Bytes of device workspace the three conv2d ops need for d (the CPU: one image's im2col
@@ -186,13 +211,16 @@ struct ct_backend {
      * element e is kept when (word >> 8) >= (uint32_t)((double)p * 16777216.0), word being
      * word e % 4 of ct_philox4x32(seed, stream, e / 4) (core.h); kept elements are multiplied by
      * 1/(1-p) (as a float), dropped ones are 0. p >= 1 drops everything. The same (seed, stream,
-     * e) gives the same decision on every backend, however the tensor is split.
+     * e) gives the same decision on every backend, however the tensor is split. With sv, the
+     * stream is stream + sv->step.
      * Forward: y = mask(x) (x == y allowed). */
     ct_status (*dropout_forward)(ct_backend *b, const float *x, float *y, int64_t n, float p,
-                                 uint64_t seed, uint64_t stream, uint64_t first);
+                                 uint64_t seed, uint64_t stream, uint64_t first,
+                                 const ct_step_vars *sv);
     /* Backward: dx = mask(dy) with the same arguments as the forward (dx == dy allowed). */
     ct_status (*dropout_backward)(ct_backend *b, const float *dy, float *dx, int64_t n, float p,
-                                  uint64_t seed, uint64_t stream, uint64_t first);
+                                  uint64_t seed, uint64_t stream, uint64_t first,
+                                  const ct_step_vars *sv);
     /* Batch normalisation of x (n, c, inner) per channel (BatchNorm1d: inner 1; BatchNorm2d:
      * inner h*w): y = (x - mean) * invstd * gamma + beta, invstd = 1 / sqrt(var + eps).
      * train: mean and the biased var are those of x over (n, inner) (accumulated in double);
@@ -217,10 +245,12 @@ struct ct_backend {
     /* torch.optim.Adam / AdamW (amsgrad off) over n parameters at step t >= 1 (1 on the first
      * update): decoupled ? w *= 1 - lr*wd : g += wd*w; m = beta1*m + (1-beta1)*g;
      * v = beta2*v + (1-beta2)*g*g; w -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps) with
-     * bc1 = 1 - beta1^t, bc2 = 1 - beta2^t computed in double on the host. */
+     * bc1 = 1 - beta1^t, bc2 = 1 - beta2^t computed in double on the host: in float,
+     * step_size = lr / bc1 and bc2_sqrt = sqrt(bc2) (ct_adam_factors). With sv, lr,
+     * step_size and bc2_sqrt are sv's (t is then only checked to be >= 1). */
     ct_status (*adam_step)(ct_backend *b, float *w, const float *g, float *m, float *v, int64_t n,
                            float lr, float beta1, float beta2, float eps, float weight_decay,
-                           int decoupled, int64_t t);
+                           int decoupled, int64_t t, const ct_step_vars *sv);
     /* *out = sum of x[i]^2 for i < n, accumulated in double (out: one double in device
      * memory, overwritten). The global gradient norm is the sqrt of the sum of such parts. */
     ct_status (*sumsq)(ct_backend *b, const float *x, int64_t n, double *out);
@@ -244,7 +274,24 @@ struct ct_backend {
     ct_status (*coll_allreduce_sum_f32)(ct_backend *b, float *buf, int64_t n);
     void (*coll_release)(ct_backend *b);
     const char *(*coll_name)(ct_backend *b);             /* "NCCL 2.27.3" once loaded */
+
+    /* ------------------------------------- recorded steps (CUDA graphs); NULL on the CPU
+     * graph_begin starts recording the ops queued on the compute stream by this thread (they
+     * do not run); graph_end stops it and makes *graph a replayable copy of them, or fails
+     * (the recording is dropped, nothing ran) when one of them cannot be recorded. A replay
+     * runs the same ops with the same arguments, asynchronously like an op. */
+    ct_status (*graph_begin)(ct_backend *b);
+    ct_status (*graph_end)(ct_backend *b, void **graph);
+    ct_status (*graph_launch)(ct_backend *b, void *graph);
+    void (*graph_free)(ct_backend *b, void *graph);      /* accepts NULL */
 };
+
+/* Adam's bias-corrected factors for update t >= 1, as adam_step computes them. */
+static inline void ct_adam_factors(float lr, float beta1, float beta2, int64_t t,
+                                   float *step_size, float *bc2_sqrt) {
+    *step_size = (float)((double)lr / (1.0 - pow((double)beta1, (double)t)));
+    *bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, (double)t));
+}
 
 #define CT_COLL_ID_BYTES 128 /* ncclUniqueId */
 

@@ -307,6 +307,7 @@ void ct_epoch_json_write(ct_jsonw *j, const ct_epoch_result *r, int with_count) 
     ct_jw_double(j, r->samples_per_s);
     ct_jw_key(j, 0, "val_seconds");
     ct_jw_double(j, r->val_s);
+    ct_jw_printf(j, ", \"graph_steps\": %lld", (long long)r->graph_steps);
     ct_jw_raw(j, "}", 1);
 }
 

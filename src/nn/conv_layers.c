@@ -216,10 +216,11 @@ static const char *dropout_configure(ct_layer *l, const double *a, int n) {
     return NULL;
 }
 
+/* With ctx->sv the op adds the step (sv->step) on the device. */
 static uint64_t dropout_stream(const ct_layer *l, const ct_layer_ctx *ctx) {
     return ((uint64_t)CT_STREAM_DROPOUT << CT_DROPOUT_PURPOSE_SHIFT) |
            ((uint64_t)l->index << CT_DROPOUT_LAYER_SHIFT) |
-           ((uint64_t)ctx->step & ((1ull << CT_DROPOUT_LAYER_SHIFT) - 1));
+           (ctx->sv ? 0 : (uint64_t)ctx->step & ((1ull << CT_DROPOUT_LAYER_SHIFT) - 1));
 }
 
 static ct_status dropout_forward(ct_layer *l, ct_backend *b, const float *x, float *y, int n,
@@ -228,7 +229,7 @@ static ct_status dropout_forward(ct_layer *l, ct_backend *b, const float *x, flo
     if (!ctx->train || l->cfg.dropout.p == 0.0f)
         return b->d2d(b, y, x, (size_t)count * sizeof(float));
     return b->dropout_forward(b, x, y, count, l->cfg.dropout.p, ctx->seed,
-                              dropout_stream(l, ctx), (uint64_t)(ctx->row0 * size));
+                              dropout_stream(l, ctx), (uint64_t)(ctx->row0 * size), ctx->sv);
 }
 
 static ct_status dropout_backward(ct_layer *l, ct_backend *b, const float *x, const float *y,
@@ -239,7 +240,7 @@ static ct_status dropout_backward(ct_layer *l, ct_backend *b, const float *x, co
     if (!ctx->train || l->cfg.dropout.p == 0.0f)
         return b->d2d(b, dx, dy, (size_t)count * sizeof(float));
     return b->dropout_backward(b, dy, dx, count, l->cfg.dropout.p, ctx->seed,
-                               dropout_stream(l, ctx), (uint64_t)(ctx->row0 * size));
+                               dropout_stream(l, ctx), (uint64_t)(ctx->row0 * size), ctx->sv);
 }
 
 static ct_status dropout_setup(ct_layer *l) {
@@ -309,7 +310,9 @@ static ct_status bn_forward(ct_layer *l, ct_backend *b, const float *x, float *y
     CT_TRY(b->batchnorm_forward(b, ctx->train, x, y, n, C, inner, l->w, l->w + C, l->cfg.bn.eps,
                                 l->cfg.bn.momentum, update || !ctx->train ? l->buf : NULL,
                                 update || !ctx->train ? l->buf + C : NULL, save, save + C));
-    if (update) l->cfg.bn.batches_tracked++;
+    /* a host counter: inside ct_fit (sv) the training loop counts each step instead, as a
+     * replayed step (CUDA graph) runs no host code */
+    if (update && !ctx->sv) l->cfg.bn.batches_tracked++;
     return CT_OK;
 }
 

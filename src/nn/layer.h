@@ -25,6 +25,8 @@ typedef struct {
                        * batch norm's running statistics */
     uint64_t seed;    /* the model's seed (dropout masks) */
     int64_t step;     /* optimizer steps taken so far: dropout draws a new mask each step */
+    const ct_step_vars *sv; /* device: the step's scalars while ct_fit trains (step is then
+                             * sv->step, read on the device), else NULL */
 } ct_layer_ctx;
 
 typedef struct {

@@ -58,6 +58,9 @@ struct ct_model {
     int64_t n_buffers;
     double *norm_parts;             /* (n_shards) device: gradient sums of squares (clipping) */
     ct_optimizer opt;               /* its state persists across ct_fit calls (resume) */
+    const ct_step_vars *sv;         /* device: the step's scalars while ct_fit trains, else NULL */
+    char graph_note[256];           /* why the last ct_fit did not record its steps ("": it did,
+                                     * or the device has no graphs) */
     ct_fit_position pos;            /* where the last ct_fit stopped */
     void **owned;                   /* device allocations to free */
     int n_owned, cap_owned;
@@ -75,6 +78,9 @@ ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train);
 /* Adds the loss and correct count of shard s's n samples (labels in its labels) to its stats;
  * when training, also backpropagates d(loss sum)/d(logits) * grad_scale into its grads. */
 ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, float grad_scale);
+/* Adds one training step to every batch norm layer's num_batches_tracked (ct_fit, whose steps
+ * may replay without running layer code on the host). */
+void ct_model_count_batchnorm_step(ct_model *m);
 /* Lays out the layers' buffers (n_buffers each) in one device area and writes their initial
  * values (model_buffers.c; called by ct_model_create). */
 ct_status ct_model_buffers_init(ct_model *m);

@@ -52,6 +52,11 @@ int64_t ct_model_batches_tracked(const ct_model *m, int layer) {
     return m->layers[layer].cfg.bn.batches_tracked;
 }
 
+void ct_model_count_batchnorm_step(ct_model *m) {
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].ops == &ct_batchnorm_ops) m->layers[i].cfg.bn.batches_tracked++;
+}
+
 ct_status ct_model_set_batches_tracked(ct_model *m, int layer, int64_t count) {
     if (layer < 0 || layer >= m->n_layers || m->layers[layer].ops != &ct_batchnorm_ops)
         return ct_fail(CT_ERR_INVALID, "layer %d is not a batchnorm layer", layer);

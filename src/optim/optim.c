@@ -60,19 +60,30 @@ ct_status ct_optimizer_init_config(ct_optimizer *o, ct_backend *b, int64_t n,
 }
 
 ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, float lr,
-                                  int64_t p0, int64_t p1) {
+                                  const ct_step_vars *sv, int64_t p0, int64_t p1) {
     if (o->kind != CT_SGD)
         return o->b->adam_step(o->b, w + p0, g + p0, o->m + p0, o->v + p0, p1 - p0, lr, o->beta1,
                                o->beta2, o->eps, o->weight_decay, o->kind == CT_ADAMW,
-                               o->steps + 1);
+                               o->steps + 1, sv);
     return o->b->sgd_step(o->b, w + p0, g + p0, o->m ? o->m + p0 : NULL, p1 - p0, lr,
-                          o->momentum, o->weight_decay, o->nesterov, o->steps == 0);
+                          o->momentum, o->weight_decay, o->nesterov, o->steps == 0, sv);
+}
+
+void ct_optimizer_step_vars(const ct_optimizer *o, int64_t ahead, float lr, int64_t pos,
+                            ct_step_vars *out) {
+    int64_t done = o->steps + ahead; /* updates before this one */
+    memset(out, 0, sizeof *out);
+    out->pos = pos;
+    out->step = (uint64_t)done;
+    out->lr = lr;
+    out->first = done == 0;
+    ct_adam_factors(lr, o->beta1, o->beta2, done + 1, &out->adam_step_size, &out->adam_bc2_sqrt);
 }
 
 void ct_optimizer_count_step(ct_optimizer *o) { o->steps++; }
 
 ct_status ct_optimizer_step(ct_optimizer *o, float *w, const float *g, float lr) {
-    ct_status s = ct_optimizer_step_range(o, w, g, lr, 0, o->n);
+    ct_status s = ct_optimizer_step_range(o, w, g, lr, NULL, 0, o->n);
     ct_optimizer_count_step(o);
     return s;
 }

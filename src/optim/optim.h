@@ -41,7 +41,12 @@ ct_status ct_optimizer_step(ct_optimizer *o, float *w, const float *g, float lr)
 /* The same update on parameters [p0, p1) only (threads updating slices in parallel); call
  * ct_optimizer_count_step once after all slices of a step. */
 ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, float lr,
-                                  int64_t p0, int64_t p1);
+                                  const ct_step_vars *sv, int64_t p0, int64_t p1);
+/* The ct_step_vars of the update `ahead` updates after the next one (0: the next), at learning
+ * rate lr, for a batch starting at row pos of the epoch. With sv (device) the step range
+ * above reads lr and the step from there instead of from lr and o->steps. */
+void ct_optimizer_step_vars(const ct_optimizer *o, int64_t ahead, float lr, int64_t pos,
+                            ct_step_vars *out);
 void ct_optimizer_count_step(ct_optimizer *o);
 void ct_optimizer_release(ct_optimizer *o);
 

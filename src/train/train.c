@@ -10,6 +10,11 @@
  *   the copy stream into one of two device staging buffers, the upload of batch i+1 overlapping
  *   the compute of batch i.
  * Loss and accuracy are summed on the device and read back once per epoch.
+ *
+ * What changes from one training step to the next (the batch's place in the order, the lr,
+ * Adam's bias corrections, the dropout step) comes from the epoch's step table in device memory
+ * (ct_step_vars), so a step's ops keep their arguments: on a GPU the first full step of an
+ * epoch is recorded as a CUDA graph and the other full steps replay it, one launch per step.
  */
 #include "dist/dist.h"
 #include "loader/loader.h"
@@ -94,10 +99,25 @@ typedef struct {
     ct_loader *loader;
     uint8_t *d_stage[2];                /* (batch, row) device staging, images */
     uint8_t *d_stage_labels[2];         /* (batch) */
+    /* training: the epoch's step table (backend.h, ct_step_vars) */
+    ct_step_vars *h_steps;              /* (batches) host */
+    ct_step_vars *d_steps;              /* (batches) device */
+    ct_step_vars *d_cur;                /* the running step's row (device) */
+    int64_t *d_cursor;                  /* the next row of d_steps (device) */
+    void *graph;                        /* this epoch's recorded full-batch step, once recorded */
+    int graph_off;                      /* 1: steps are not recorded (see ct_model_step_graph) */
+    int64_t graph_steps;                /* steps replayed from graph this epoch */
 } feeder;
+
+#define CT_MAX_GRAPH_NOTE 256
 
 static void feeder_release(feeder *f) {
     ct_backend *b = f->b;
+    if (f->graph) b->graph_free(b, f->graph);
+    b->free(b, f->d_steps);
+    b->free(b, f->d_cur);
+    b->free(b, f->d_cursor);
+    free(f->h_steps);
     ct_loader_free(f->loader);
     for (int k = 0; k < 2; k++) {
         if (!b->host_is_device) {
@@ -178,6 +198,30 @@ fail:
     return s;
 }
 
+/* The training feeder's step table, and whether its steps are recorded as a graph (a backend
+ * with graph ops; resident data, one shard, one process: the streamed path alternates between
+ * two staging buffers, and the host all-reduce reads gradients back each step). */
+static ct_status feeder_init_steps(feeder *f, const ct_dist *dist) {
+    ct_backend *b = f->b;
+    ct_model *m = f->m;
+    int64_t batches = (f->n + f->batch - 1) / f->batch;
+    f->h_steps = ct_malloc((size_t)batches * sizeof(ct_step_vars), "step table");
+    if (!f->h_steps) return CT_ERR_NOMEM;
+    CT_TRY(b->alloc(b, (size_t)batches * sizeof(ct_step_vars), (void **)&f->d_steps));
+    CT_TRY(b->alloc(b, sizeof(ct_step_vars), (void **)&f->d_cur));
+    CT_TRY(b->alloc(b, sizeof(int64_t), (void **)&f->d_cursor));
+    const char *env = getenv("CTRAIN_CUDA_GRAPH");
+    const char *why = NULL;
+    if (!b->graph_begin) why = "";
+    else if (env && strcmp(env, "0") == 0) why = "off (CTRAIN_CUDA_GRAPH=0)";
+    else if (!f->resident) why = "off (the data is streamed; --data-on-device on records steps)";
+    else if (m->n_shards != 1) why = "off (more than one shard)";
+    else if (ct_dist_active(dist)) why = "off (gradients are all-reduced across processes)";
+    f->graph_off = why != NULL;
+    snprintf(m->graph_note, sizeof m->graph_note, "%s", why ? why : "");
+    return CT_OK;
+}
+
 typedef struct {
     int train;               /* 1: forward, backward, update */
     ct_optimizer *opt;
@@ -187,10 +231,13 @@ typedef struct {
     const ct_callbacks *cb;
     double t0;
     ct_dist *dist;           /* training across ranks: this rank's rows, all-reduced gradient */
+    const ct_step_vars *sv;  /* training: the step's scalars on the device (feeder's d_cur) */
 } pass_args;
 
 /* One batch of nb rows whose pixels are at src (device; rows picked by idx, or consecutive when
- * idx is NULL) and labels at labels. Each shard takes a contiguous slice of the rows; on the
+ * idx is NULL) and labels at labels; pos is its first row in the epoch, and idx the epoch's
+ * whole order (when training, the gather op adds pos on the device: the step table's sv->pos).
+ * Each shard takes a contiguous slice of the rows; on the
  * CPU the shards run on the model's thread pool and, when training, then apply the update to
  * their own slice of the parameters, summing every shard's gradient there. */
 typedef struct {
@@ -217,19 +264,22 @@ static void batch_shard(void *arg, int t, int S) {
     ct_status s = CT_OK;
     sh->row0 = r0; /* dropout masks by global row; batch norm's running stats from row 0 */
     const ct_train_config *cfg = j->a->cfg;
+    const ct_step_vars *sv = j->a->sv;
+    int64_t pos = sv ? 0 : j->pos; /* what the host adds; with sv the device adds sv->pos */
     ct_augment aug, *augp = NULL;
     if (j->a->train && cfg && (cfg->augment_pad > 0 || cfg->augment_flip)) {
         aug = (ct_augment){.c = m->in_c, .h = m->in_h, .w = m->in_w, .pad = cfg->augment_pad,
                            .flip = cfg->augment_flip, .seed = cfg->seed,
                            .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) |
                                      (uint64_t)j->a->epoch,
-                           .first = (uint64_t)(j->pos + r0)};
+                           .first = (uint64_t)(pos + r0)};
         augp = &aug;
     }
     if (rows > 0) {
         s = b->gather_u8(b, j->idx ? j->src : j->src + r0 * row,
-                         j->idx ? j->labels : j->labels + r0, j->idx ? j->idx + r0 : NULL, rows,
-                         row, CT_PIXEL_SCALE, augp, sh->acts[0], sh->labels);
+                         j->idx ? j->labels : j->labels + r0,
+                         j->idx ? j->idx + pos + r0 : NULL, rows, row, CT_PIXEL_SCALE, augp, sv,
+                         sh->acts[0], sh->labels);
         if (s == CT_OK) s = ct_model_forward_shard(m, t, (int)rows, j->a->train);
         if (s == CT_OK)
             s = ct_model_loss_backward_shard(m, t, (int)rows, j->a->train, 1.0f / (float)j->nb);
@@ -259,20 +309,67 @@ static void batch_shard(void *arg, int t, int S) {
         if (s == CT_OK)
             s = b->clip_scale(b, m->grads + p0, p1 - p0, m->norm_parts, S, j->a->cfg->clip_norm);
     }
-    if (s == CT_OK) s = ct_optimizer_step_range(j->a->opt, m->params, m->grads, j->a->lr, p0, p1);
+    if (s == CT_OK)
+        s = ct_optimizer_step_range(j->a->opt, m->params, m->grads, j->a->lr, sv, p0, p1);
     if (s != CT_OK) j->st[t] = s; /* read only after the join */
+}
+
+/* The ops of one step, queued (or recorded, between graph_begin and graph_end). */
+static ct_status queue_batch(batch_job *j) {
+    feeder *f = j->f;
+    ct_model *m = f->m;
+    if (j->a->sv) CT_TRY(f->b->step_load(f->b, f->d_cur, f->d_steps, f->d_cursor));
+    ct_pool_run(m->pool, batch_shard, j);
+    for (int k = 0; k < m->n_shards; k++)
+        if (j->st[k] != CT_OK) return j->st[k];
+    return j->reduce_st;
+}
+
+/* Records the step of j as this epoch's graph. Nothing runs while recording, so when that
+ * fails the step runs as usual afterwards, and later steps are not recorded. */
+static void record_batch(batch_job *j) {
+    feeder *f = j->f;
+    ct_backend *b = f->b;
+    ct_model *m = f->m;
+    ct_status s = b->graph_begin(b);
+    if (s == CT_OK) {
+        ct_status q = queue_batch(j);
+        char msg[CT_MAX_GRAPH_NOTE];
+        snprintf(msg, sizeof msg, "%s", ct_last_error());
+        s = b->graph_end(b, &f->graph); /* always: it leaves the recording mode */
+        if (q != CT_OK) {
+            s = q;
+            ct_fail(q, "%s", msg);
+        }
+    }
+    if (s == CT_OK) return;
+    if (f->graph) b->graph_free(b, f->graph);
+    f->graph = NULL;
+    f->graph_off = 1;
+    snprintf(m->graph_note, sizeof m->graph_note, "off (recording the step failed: %s)",
+             ct_last_error());
+    memset(j->st, 0, sizeof j->st);
+    j->reduce_st = CT_OK;
 }
 
 static ct_status run_batch(feeder *f, const uint8_t *src, const uint8_t *labels,
                            const int32_t *idx, int64_t nb, int64_t pos, const pass_args *a) {
-    ct_model *m = f->m;
     batch_job j = {.f = f, .src = src, .labels = labels, .idx = idx, .nb = nb, .pos = pos,
                    .a = a};
-    ct_pool_run(m->pool, batch_shard, &j);
-    for (int k = 0; k < m->n_shards; k++)
-        if (j.st[k] != CT_OK) return j.st[k];
-    if (j.reduce_st != CT_OK) return j.reduce_st;
-    if (a->train) ct_optimizer_count_step(a->opt);
+    /* full batches of a training epoch replay one recorded step (the last, shorter batch and
+     * everything on the CPU are queued op by op) */
+    int replay = a->train && a->sv && !f->graph_off && nb == f->batch;
+    if (replay && !f->graph) record_batch(&j);
+    if (replay && f->graph) {
+        CT_TRY(f->b->graph_launch(f->b, f->graph));
+        f->graph_steps++;
+    } else {
+        CT_TRY(queue_batch(&j));
+    }
+    if (a->train) {
+        ct_optimizer_count_step(a->opt);
+        if (a->sv) ct_model_count_batchnorm_step(f->m); /* the layers leave it to us (sv) */
+    }
     return CT_OK;
 }
 
@@ -291,6 +388,21 @@ static ct_status feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a,
     } else {
         CT_TRY(ct_loader_start_epoch_at(f->loader, epoch, first));
     }
+    a->sv = NULL;
+    if (a->train && f->d_steps) { /* the epoch's step table, from batch `first` on */
+        for (int64_t i = first; i < n_batches; i++) {
+            float lr = a->cfg ? ct_schedule_lr(a->cfg, a->epoch, i, n_batches) : a->lr;
+            ct_optimizer_step_vars(a->opt, i - first, lr, i * f->batch, &f->h_steps[i]);
+        }
+        if (first < n_batches)
+            CT_TRY(b->h2d(b, f->d_steps + first, f->h_steps + first,
+                          (size_t)(n_batches - first) * sizeof(ct_step_vars)));
+        CT_TRY(b->h2d(b, f->d_cursor, &first, sizeof first));
+        if (f->graph) b->graph_free(b, f->graph); /* recorded with last epoch's constants */
+        f->graph = NULL;
+        f->graph_steps = 0;
+        a->sv = f->d_cur;
+    }
 
     ct_batch cur, nxt;
     int have_next = 0, k = 0;
@@ -303,11 +415,9 @@ static ct_status feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a,
     }
     for (int64_t i = first; i < n_batches; i++) {
         int64_t nb;
-        if (a->train && a->cfg) a->lr = ct_schedule_lr(a->cfg, a->epoch, i, n_batches);
         if (f->resident) {
             nb = f->n - i * f->batch < f->batch ? f->n - i * f->batch : f->batch;
-            CT_TRY(run_batch(f, f->d_images, f->d_labels, f->d_order + i * f->batch, nb,
-                             i * f->batch, a));
+            CT_TRY(run_batch(f, f->d_images, f->d_labels, f->d_order, nb, i * f->batch, a));
         } else {
             nb = cur.n;
             /* start the upload of the next batch before computing this one */
@@ -481,7 +591,8 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     ct_status s = CT_OK;
     if (resident && (s = device_data_init(&dd, b, ds))) goto done;
     if ((s = feeder_init(&ftrain, m, ds, resident ? &dd : NULL, train_idx, n_train,
-                         cfg->batch_size, 1, cfg->seed, cfg->workers, cfg->prefetch)))
+                         cfg->batch_size, 1, cfg->seed, cfg->workers, cfg->prefetch)) ||
+        (s = feeder_init_steps(&ftrain, cfg->dist)))
         goto done;
     int64_t v0, v1; /* this rank's share of the validation samples */
     ct_dist_share(cfg->dist, n_val, &v0, &v1);
@@ -511,7 +622,10 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
             pass_args a = {.train = 1, .opt = &m->opt, .lr = r.lr, .cfg = cfg, .epoch = epoch,
                            .cb = cb, .t0 = t0 - before_s, .dist = cfg->dist};
             int64_t batches_done;
+            m->sv = ftrain.d_cur; /* the layers read the step's scalars there */
             s = feeder_pass(&ftrain, epoch, first, &a, &batches_done);
+            m->sv = NULL;
+            r.graph_steps = ftrain.graph_steps;
             if (s == CT_ERR_INTERRUPTED) { /* remember where, for a checkpoint */
                 char msg[1024];
                 snprintf(msg, sizeof msg, "%s", ct_last_error());
@@ -555,6 +669,8 @@ done:
 }
 
 ct_fit_position ct_model_fit_position(const ct_model *m) { return m->pos; }
+
+const char *ct_model_step_graph(const ct_model *m) { return m->graph_note; }
 
 /* Optimizer state (optim.c): SGD's momentum buffer (n_params), or Adam's exp_avg then
  * exp_avg_sq (2 * n_params). */

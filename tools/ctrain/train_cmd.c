@@ -366,6 +366,15 @@ int cmd_train(int argc, char **argv) {
         printf("Validation time: %.3f s (%.3f s/pass)\n", val_total,
                median_s(run.history + resumed_epochs, st.epochs_done, 1));
     }
+    if (!o.quiet && st.epochs_done > 0) { /* on a GPU: how the steps ran */
+        long long replayed = 0;
+        for (int i = 0; i < st.epochs_done; i++) replayed += run.history[resumed_epochs + i].graph_steps;
+        const char *note = ct_model_step_graph(m);
+        if (note[0]) printf("Step graphs: %s\n", note);
+        else if (replayed > 0)
+            printf("Step graphs: %lld training steps replayed from a recorded CUDA graph\n",
+                   replayed);
+    }
     fflush(stdout);
     rc = CLI_EXIT_OK;
     if (run.save_dir) {

@@ -181,7 +181,7 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "log", .kind = CLI_STR, .dst = &o->log_path, .metavar = "FILE",
          .help = "one JSON object per epoch per line (epoch, phase, lr,\n"
                  "train_loss, train_acc, val_loss, val_acc, seconds, samples_per_s,\n"
-                 "val_seconds)",
+                 "val_seconds, graph_steps)",
          .def = "none"},
     };
     _Static_assert(sizeof t / sizeof t[0] == NUM_TRAIN_FLAGS, "NUM_TRAIN_FLAGS is the table's size");
@@ -215,6 +215,9 @@ void train_help(FILE *out) {
           "                                              S: median training time of one epoch\n"
           "  Validation time: V s (P s/pass)             V: all validation passes after the\n"
           "                                              epochs, P: their median (not --quiet)\n"
+          "  Step graphs: G training steps replayed ...  on a GPU (not --quiet): the steps run\n"
+          "                                              from a recorded CUDA graph (all full\n"
+          "                                              batches), or why none were\n"
           "A progress bar is drawn on stderr when it is a terminal. Ctrl-C (or SIGTERM) stops\n"
           "after the current step, checkpoints when --save (or --resume) names a folder, says\n"
           "how to resume, and exits 130; a second Ctrl-C ends the process at once.\n"

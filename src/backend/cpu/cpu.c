@@ -250,10 +250,20 @@ static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, flo
 
 static ct_status cpu_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,
                                const int32_t *idx, int64_t n, int64_t row, float scale,
-                               const ct_augment *aug, float *dst, uint8_t *labels_dst) {
+                               const ct_augment *aug, const ct_step_vars *sv, float *dst,
+                               uint8_t *labels_dst) {
     if (aug && (int64_t)aug->c * aug->h * aug->w != row)
         return ct_fail(CT_ERR_INVALID, "gather_u8: augmenting images of (%d, %d, %d) but rows "
                        "have %lld values", aug->c, aug->h, aug->w, (long long)row);
+    ct_augment moved;
+    if (sv) { /* the step's rows: sv is host memory here */
+        if (idx) idx += sv->pos;
+        if (aug) {
+            moved = *aug;
+            moved.first += (uint64_t)sv->pos;
+            aug = &moved;
+        }
+    }
     for (int64_t i = 0; i < n; i++) {
         int64_t s = idx ? idx[i] : i;
         if (idx && i + CT_GATHER_AHEAD < n) /* rows lie scattered over the dataset */
@@ -273,7 +283,12 @@ static ct_status cpu_add_into(ct_backend *b, float *dst, const float *src, int64
 }
 
 static ct_status cpu_sgd_step(ct_backend *b, float *w, const float *g, float *m, int64_t n,
-                              float lr, float momentum, float wd, int nesterov, int first) {
+                              float lr, float momentum, float wd, int nesterov, int first,
+                              const ct_step_vars *sv) {
+    if (sv) {
+        lr = sv->lr;
+        first = sv->first;
+    }
     if (momentum == 0.0f) {
         for (int64_t i = 0; i < n; i++) w[i] -= lr * (g[i] + wd * w[i]);
         return CT_OK;
@@ -284,6 +299,13 @@ static ct_status cpu_sgd_step(ct_backend *b, float *w, const float *g, float *m,
         m[i] = v;
         w[i] -= lr * (nesterov ? d + momentum * v : v);
     }
+    return CT_OK;
+}
+
+static ct_status cpu_step_load(ct_backend *b, ct_step_vars *cur, const ct_step_vars *table,
+                               int64_t *cursor) {
+    *cur = table[*cursor];
+    *cursor += 1;
     return CT_OK;
 }
 
@@ -344,6 +366,7 @@ ct_status ct_cpu_backend_create(int threads, ct_backend **out) {
     b->gather_u8 = cpu_gather_u8;
     b->add_into = cpu_add_into;
     b->sgd_step = cpu_sgd_step;
+    b->step_load = cpu_step_load;
     ct_cpu_fill_nn_ops(b); /* cpu_nn.c: conv, pooling, dropout, batch norm, Adam, norms */
     *out = b;
     return CT_OK;

@@ -325,13 +325,17 @@ static ct_status dropout_apply(const float *in, float *out, int64_t n, float p, 
 }
 
 static ct_status cpu_dropout_forward(ct_backend *b, const float *x, float *y, int64_t n, float p,
-                                     uint64_t seed, uint64_t stream, uint64_t first) {
-    return dropout_apply(x, y, n, p, seed, stream, first, "dropout_forward");
+                                     uint64_t seed, uint64_t stream, uint64_t first,
+                                     const ct_step_vars *sv) {
+    return dropout_apply(x, y, n, p, seed, stream + (sv ? sv->step : 0), first,
+                         "dropout_forward");
 }
 
 static ct_status cpu_dropout_backward(ct_backend *b, const float *dy, float *dx, int64_t n,
-                                      float p, uint64_t seed, uint64_t stream, uint64_t first) {
-    return dropout_apply(dy, dx, n, p, seed, stream, first, "dropout_backward");
+                                      float p, uint64_t seed, uint64_t stream, uint64_t first,
+                                      const ct_step_vars *sv) {
+    return dropout_apply(dy, dx, n, p, seed, stream + (sv ? sv->step : 0), first,
+                         "dropout_backward");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -423,12 +427,18 @@ static ct_status cpu_batchnorm_backward(ct_backend *b, const float *x, const flo
 static ct_status cpu_adam_step(ct_backend *b, float *restrict w, const float *restrict g,
                                float *restrict m, float *restrict v, int64_t n, float lr,
                                float beta1, float beta2, float eps, float wd, int decoupled,
-                               int64_t t) {
+                               int64_t t, const ct_step_vars *sv) {
     if (n < 0 || t < 1)
         return ct_fail(CT_ERR_INVALID, "adam_step: bad size %lld or step %lld", (long long)n,
                        (long long)t);
-    const float step_size = (float)((double)lr / (1.0 - pow((double)beta1, (double)t)));
-    const float bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, (double)t));
+    float step_size, bc2_sqrt;
+    if (sv) {
+        lr = sv->lr;
+        step_size = sv->adam_step_size;
+        bc2_sqrt = sv->adam_bc2_sqrt;
+    } else {
+        ct_adam_factors(lr, beta1, beta2, t, &step_size, &bc2_sqrt);
+    }
     const float omb1 = 1.0f - beta1, omb2 = 1.0f - beta2;
     const float decay = decoupled ? 1.0f - lr * wd : 1.0f, l2 = decoupled ? 0.0f : wd;
     for (int64_t i = 0; i < n; i++) {

@@ -292,6 +292,48 @@ static ct_status cuda_sync(ct_backend *b) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* recorded steps: CUDA graphs of the compute stream                                          */
+
+static ct_status cuda_graph_begin(ct_backend *b) {
+    ct_cuda *cb = ct_cuda_of(b);
+    CT_CUDA_BIND(cb);
+    /* thread-local: only this thread's unsafe calls (a blocking copy, say) break the recording */
+    CT_CUDA_CHECK(cudaStreamBeginCapture(cb->compute, cudaStreamCaptureModeThreadLocal));
+    return CT_OK;
+}
+
+static ct_status cuda_graph_end(ct_backend *b, void **graph) {
+    ct_cuda *cb = ct_cuda_of(b);
+    *graph = NULL;
+    cudaGraph_t g = NULL;
+    cudaError_t e = cudaStreamEndCapture(cb->compute, &g);
+    if (e != cudaSuccess) {
+        if (g) (void)cudaGraphDestroy(g);
+        return ct_cuda_fail(e, __FILE__, __LINE__, "cudaStreamEndCapture(compute, &graph)");
+    }
+    cudaGraphExec_t x = NULL;
+    e = cudaGraphInstantiate(&x, g, 0);
+    (void)cudaGraphDestroy(g); /* the executable copy is independent of it */
+    if (e != cudaSuccess)
+        return ct_cuda_fail(e, __FILE__, __LINE__, "cudaGraphInstantiate(&exec, graph, 0)");
+    *graph = (void *)x;
+    return CT_OK;
+}
+
+static ct_status cuda_graph_launch(ct_backend *b, void *graph) {
+    ct_cuda *cb = ct_cuda_of(b);
+    CT_CUDA_BIND(cb);
+    CT_CUDA_CHECK(cudaGraphLaunch((cudaGraphExec_t)graph, cb->compute));
+    return CT_OK;
+}
+
+/* In-flight replays finish first: CUDA frees an executing graph when it completes. */
+static void cuda_graph_free(ct_backend *b, void *graph) {
+    if (graph) (void)cudaGraphExecDestroy((cudaGraphExec_t)graph);
+    (void)b;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* creation and destruction                                                                    */
 
 /* Frees whatever part of cb exists (open may fail half-way). Never touches the error slot. */
@@ -364,6 +406,10 @@ static void fill_table(ct_cuda *cb, const cudaDeviceProp *prop) {
     b->wait_copy = cuda_wait_copy;
     b->copy_done = cuda_copy_done;
     b->sync = cuda_sync;
+    b->graph_begin = cuda_graph_begin;
+    b->graph_end = cuda_graph_end;
+    b->graph_launch = cuda_graph_launch;
+    b->graph_free = cuda_graph_free;
     ct_cuda_fill_ops(b);
     ct_cuda_fill_nn_ops(b); /* cuda_nn.cu: conv, pooling, dropout, batch norm, Adam, norms */
 #ifdef CT_HAVE_NCCL

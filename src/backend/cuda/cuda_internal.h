@@ -11,6 +11,7 @@
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <math.h> /* here, outside the extern "C" below (backend.h includes it too) */
 
 /* core.h and backend.h are C headers without extern "C" guards of their own. */
 extern "C" {

@@ -382,7 +382,9 @@ static ct_status cuda_avgpool2d_backward(ct_backend *b, const ct_pool2d_desc *d,
 
 /* out (n) = mask(in): one thread per Philox block of 4 elements. */
 __global__ void dropout_kernel(const float *in, float *out, int64_t n, uint64_t seed,
-                               uint64_t stream, uint64_t first, uint32_t thr, float scale) {
+                               uint64_t stream, uint64_t first, uint32_t thr, float scale,
+                               const ct_step_vars *sv) {
+    if (sv) stream += sv->step;
     const uint64_t b0 = first >> 2, blocks = ((first + (uint64_t)n - 1) >> 2) - b0 + 1;
     NN_GRID_STRIDE(k, (int64_t)blocks) {
         uint32_t words[4];
@@ -398,7 +400,8 @@ __global__ void dropout_kernel(const float *in, float *out, int64_t n, uint64_t 
 }
 
 static ct_status dropout_apply(ct_backend *b, const float *in, float *out, int64_t n, float p,
-                               uint64_t seed, uint64_t stream, uint64_t first, const char *op) {
+                               uint64_t seed, uint64_t stream, uint64_t first,
+                               const ct_step_vars *sv, const char *op) {
     ct_cuda *cb = ct_cuda_of(b);
     if (n < 0 || !(p >= 0.0f))
         return ct_fail(CT_ERR_INVALID, "%s: bad size %lld or p %g", op, (long long)n, (double)p);
@@ -411,19 +414,21 @@ static ct_status dropout_apply(ct_backend *b, const float *in, float *out, int64
     const uint32_t thr = (uint32_t)((double)p * 16777216.0);
     const float scale = 1.0f / (1.0f - p);
     dropout_kernel<<<nn_grid(cb, n / 4 + 2), CT_NN_THREADS, 0, cb->compute>>>(
-        in, out, n, seed, stream, first, thr, scale);
+        in, out, n, seed, stream, first, thr, scale, sv);
     CT_CUDA_CHECK_LAUNCH("dropout_kernel");
     return CT_OK;
 }
 
 static ct_status cuda_dropout_forward(ct_backend *b, const float *x, float *y, int64_t n, float p,
-                                      uint64_t seed, uint64_t stream, uint64_t first) {
-    return dropout_apply(b, x, y, n, p, seed, stream, first, "dropout_forward");
+                                      uint64_t seed, uint64_t stream, uint64_t first,
+                                      const ct_step_vars *sv) {
+    return dropout_apply(b, x, y, n, p, seed, stream, first, sv, "dropout_forward");
 }
 
 static ct_status cuda_dropout_backward(ct_backend *b, const float *dy, float *dx, int64_t n,
-                                       float p, uint64_t seed, uint64_t stream, uint64_t first) {
-    return dropout_apply(b, dy, dx, n, p, seed, stream, first, "dropout_backward");
+                                       float p, uint64_t seed, uint64_t stream, uint64_t first,
+                                       const ct_step_vars *sv) {
+    return dropout_apply(b, dy, dx, n, p, seed, stream, first, sv, "dropout_backward");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -547,7 +552,13 @@ static ct_status cuda_batchnorm_backward(ct_backend *b, const float *x, const fl
 
 __global__ void adam_kernel(float *w, const float *g, float *m, float *v, int64_t n,
                             float beta1, float beta2, float omb1, float omb2, float eps,
-                            float decay, float l2, float step_size, float bc2_sqrt) {
+                            float decay, float l2, float step_size, float bc2_sqrt,
+                            const ct_step_vars *sv, float wd, int decoupled) {
+    if (sv) { /* this step's factors, as cuda_adam_step computes them from its arguments */
+        step_size = sv->adam_step_size;
+        bc2_sqrt = sv->adam_bc2_sqrt;
+        if (decoupled) decay = 1.0f - sv->lr * wd;
+    }
     NN_GRID_STRIDE(i, n) {
         float w0 = w[i];
         float wi = w0 * decay;
@@ -562,19 +573,19 @@ __global__ void adam_kernel(float *w, const float *g, float *m, float *v, int64_
 
 static ct_status cuda_adam_step(ct_backend *b, float *w, const float *g, float *m, float *v,
                                 int64_t n, float lr, float beta1, float beta2, float eps,
-                                float wd, int decoupled, int64_t t) {
+                                float wd, int decoupled, int64_t t, const ct_step_vars *sv) {
     ct_cuda *cb = ct_cuda_of(b);
     if (n < 0 || t < 1)
         return ct_fail(CT_ERR_INVALID, "adam_step: bad size %lld or step %lld", (long long)n,
                        (long long)t);
     if (n == 0) return CT_OK;
     CT_CUDA_BIND(cb);
-    const float step_size = (float)((double)lr / (1.0 - pow((double)beta1, (double)t)));
-    const float bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, (double)t));
+    float step_size, bc2_sqrt;
+    ct_adam_factors(lr, beta1, beta2, t, &step_size, &bc2_sqrt);
     const float decay = decoupled ? 1.0f - lr * wd : 1.0f, l2 = decoupled ? 0.0f : wd;
     adam_kernel<<<nn_grid(cb, n), CT_NN_THREADS, 0, cb->compute>>>(
         w, g, m, v, n, beta1, beta2, 1.0f - beta1, 1.0f - beta2, eps, decay, l2, step_size,
-        bc2_sqrt);
+        bc2_sqrt, sv, wd, decoupled);
     CT_CUDA_CHECK_LAUNCH("adam_kernel");
     return CT_OK;
 }

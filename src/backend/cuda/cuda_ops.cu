@@ -352,10 +352,11 @@ static ct_status cuda_xent(ct_backend *b, const float *logits, const uint8_t *la
 /* gather                                                                                      */
 
 /* dst(n, row) = scale * src(idx[i], row) as float; labels_dst(n) = labels_src(idx[i]).
- * idx NULL: rows in order. */
+ * idx NULL: rows in order. With sv, idx starts sv->pos further on. */
 __global__ void gather_u8_kernel(const uint8_t *src, const uint8_t *labels_src, const int32_t *idx,
                                  int64_t n, int64_t row, float scale, float *dst,
-                                 uint8_t *labels_dst) {
+                                 uint8_t *labels_dst, const ct_step_vars *sv) {
+    if (sv && idx) idx += sv->pos;
     GRID_STRIDE(e, n * row) {
         int64_t i = e / row, j = e - i * row;
         int64_t s = idx ? (int64_t)idx[i] : i;
@@ -367,7 +368,12 @@ __global__ void gather_u8_kernel(const uint8_t *src, const uint8_t *labels_src, 
 /* gather_u8_kernel with each image cropped and flipped as ct_augment says (the CPU's
  * augment_row, one output pixel per thread; each thread draws its image's Philox block). */
 __global__ void gather_u8_augment_kernel(const uint8_t *src, const int32_t *idx, int64_t n,
-                                         int64_t row, float scale, ct_augment a, float *dst) {
+                                         int64_t row, float scale, ct_augment a, float *dst,
+                                         const ct_step_vars *sv) {
+    if (sv) {
+        if (idx) idx += sv->pos;
+        a.first += (uint64_t)sv->pos;
+    }
     GRID_STRIDE(e, n * row) {
         int64_t i = e / row, j = e - i * row;
         int64_t s = idx ? (int64_t)idx[i] : i;
@@ -385,7 +391,8 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const int32_t *idx,
 
 static ct_status cuda_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,
                                 const int32_t *idx, int64_t n, int64_t row, float scale,
-                                const ct_augment *aug, float *dst, uint8_t *labels_dst) {
+                                const ct_augment *aug, const ct_step_vars *sv, float *dst,
+                                uint8_t *labels_dst) {
     ct_cuda *cb = ct_cuda_of(b);
     if (n < 0 || row < 0)
         return ct_fail(CT_ERR_INVALID, "gather_u8: bad shape (%lld, %lld)", (long long)n,
@@ -401,14 +408,14 @@ static ct_status cuda_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t
     if (aug) {
         if (n * row > 0) {
             gather_u8_augment_kernel<<<grid_for(cb, n * row), CT_THREADS, 0, cb->compute>>>(
-                src, idx, n, row, scale, *aug, dst);
+                src, idx, n, row, scale, *aug, dst, sv);
             CT_CUDA_CHECK_LAUNCH("gather_u8_augment_kernel");
         }
         if (!labels_dst) return CT_OK;
         src = NULL, row = 0, dst = NULL, total = n; /* the labels only */
     }
     gather_u8_kernel<<<grid_for(cb, total), CT_THREADS, 0, cb->compute>>>(
-        src, labels_src, idx, n, row, scale, dst, labels_dst);
+        src, labels_src, idx, n, row, scale, dst, labels_dst, sv);
     CT_CUDA_CHECK_LAUNCH("gather_u8_kernel");
     return CT_OK;
 }
@@ -437,7 +444,12 @@ static ct_status cuda_add_into(ct_backend *b, float *dst, const float *src, int6
 /* PyTorch SGD over w(n), g(n), m(n): d = g + wd*w; with momentum (m != NULL)
  * m = first ? d : momentum*m + d and d = nesterov ? d + momentum*m : m; then w -= lr*d. */
 __global__ void sgd_step_kernel(float *w, const float *g, float *m, int64_t n, float lr,
-                                float momentum, float weight_decay, int nesterov, int first_step) {
+                                float momentum, float weight_decay, int nesterov, int first_step,
+                                const ct_step_vars *sv) {
+    if (sv) {
+        lr = sv->lr;
+        first_step = sv->first;
+    }
     GRID_STRIDE(i, n) {
         float wi = w[i];
         float d = g[i] + weight_decay * wi;
@@ -452,7 +464,7 @@ __global__ void sgd_step_kernel(float *w, const float *g, float *m, int64_t n, f
 
 static ct_status cuda_sgd_step(ct_backend *b, float *w, const float *g, float *m, int64_t n,
                                float lr, float momentum, float weight_decay, int nesterov,
-                               int first_step) {
+                               int first_step, const ct_step_vars *sv) {
     ct_cuda *cb = ct_cuda_of(b);
     if (n < 0) return ct_fail(CT_ERR_INVALID, "sgd_step: negative size %lld", (long long)n);
     if (momentum != 0.0f && !m)
@@ -461,8 +473,23 @@ static ct_status cuda_sgd_step(ct_backend *b, float *w, const float *g, float *m
     if (n == 0) return CT_OK;
     CT_CUDA_BIND(cb);
     sgd_step_kernel<<<grid_for(cb, n), CT_THREADS, 0, cb->compute>>>(
-        w, g, momentum != 0.0f ? m : NULL, n, lr, momentum, weight_decay, nesterov, first_step);
+        w, g, momentum != 0.0f ? m : NULL, n, lr, momentum, weight_decay, nesterov, first_step,
+        sv);
     CT_CUDA_CHECK_LAUNCH("sgd_step_kernel");
+    return CT_OK;
+}
+
+__global__ void step_load_kernel(ct_step_vars *cur, const ct_step_vars *table, int64_t *cursor) {
+    *cur = table[*cursor];
+    *cursor += 1;
+}
+
+static ct_status cuda_step_load(ct_backend *b, ct_step_vars *cur, const ct_step_vars *table,
+                                int64_t *cursor) {
+    ct_cuda *cb = ct_cuda_of(b);
+    CT_CUDA_BIND(cb);
+    step_load_kernel<<<1, 1, 0, cb->compute>>>(cur, table, cursor);
+    CT_CUDA_CHECK_LAUNCH("step_load_kernel");
     return CT_OK;
 }
 
@@ -486,4 +513,5 @@ void ct_cuda_fill_ops(ct_backend *b) {
     b->gather_u8 = cuda_gather_u8;
     b->add_into = cuda_add_into;
     b->sgd_step = cuda_sgd_step;
+    b->step_load = cuda_step_load;
 }
