@@ -375,6 +375,32 @@ static void test_xent_large_logits(void **state) {
     b->free(b, d_z); b->free(b, d_g); b->free(b, d_lab); b->free(b, d_st);
 }
 
+/* Diverged rows count the same on every backend: the argmax scans from z[0] and takes a later
+ * element only when it is greater, so a NaN z[0] or a row of -inf gives class 0, and a later
+ * NaN is never taken. */
+static void test_xent_argmax_nan(void **state) {
+    ct_backend *b = backend_of(state);
+    enum { N = 4, C = 40 }; /* more classes than a warp's lanes */
+    float z[N * C];
+    for (int i = 0; i < N * C; i++) z[i] = (float)(i % 7) - 3.0f;
+    z[0 * C] = NAN;                                      /* row 0: class 0 */
+    for (int c = 0; c < C; c++) z[1 * C + c] = -INFINITY; /* row 1: class 0 */
+    z[2 * C + 35] = 50.0f;                               /* row 2: class 35, NaN before it */
+    z[2 * C + 3] = NAN;
+    z[3 * C + 0] = -INFINITY;                            /* row 3: class 33 beats the NaN */
+    z[3 * C + 33] = 9.0f;
+    z[3 * C + 34] = NAN;
+    const uint8_t lab[N] = {0, 0, 35, 33};
+    float *d_z = dput(b, z, sizeof z);
+    uint8_t *d_lab = dput(b, lab, sizeof lab);
+    double st[2], *d_st = dalloc(b, sizeof st);
+    OK(b->memset0(b, d_st, sizeof st));
+    OK(b->xent(b, d_z, d_lab, N, C, 1.0f, NULL, d_st));
+    dget(b, st, d_st, sizeof st);
+    if (st[1] != N) fail_msg("%s: %g of %d diverged rows counted correct", b->name, st[1], N);
+    b->free(b, d_z); b->free(b, d_lab); b->free(b, d_st);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* gather_u8                                                                                   */
 
@@ -805,7 +831,7 @@ int main(void) {
     tu_open_backends(&g_backends[BK_CPU], &g_backends[BK_CUDA]);
     const struct CMUnitTest tests[] = {
         ON_EACH(test_gemm),   ON_EACH(test_gemm_k0), ON_EACH(test_bias),
-        ON_EACH(test_act),    ON_EACH(test_xent),    ON_EACH(test_xent_large_logits),
+        ON_EACH(test_act),    ON_EACH(test_xent),    ON_EACH(test_xent_large_logits), ON_EACH(test_xent_argmax_nan),
         ON_EACH(test_gather), ON_EACH(test_gather_augment), ON_EACH(test_step_vars), ON_EACH(test_collectives_one_rank), ON_EACH(test_add_into), ON_EACH(test_sgd),     ON_EACH(test_memory),
         ON_EACH(test_copy_slot_range),
     };

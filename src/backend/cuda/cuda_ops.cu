@@ -298,6 +298,9 @@ __global__ void xent_kernel(const float *logits, const uint8_t *labels, int64_t 
             int oa = __shfl_xor_sync(0xffffffffu, arg, o);
             if (om > zmax || (om == zmax && oa < arg)) { zmax = om; arg = oa; }
         }
+        /* as the CPU, which scans from z[0]: a NaN z[0] or a row of -inf is class 0 (the
+         * loss of such a row is NaN or inf either way) */
+        if (arg == INT_MAX || isnan(z[0])) arg = 0;
         float sum = 0.0f;
         for (int c = lane; c < classes; c += CT_WARP) sum += expf(z[c] - zmax);
         sum = warp_sum(sum);
