@@ -43,9 +43,15 @@ const char *ct_version(void);
 
 typedef struct ct_backend ct_backend;      /* a compute device: "cpu" or "cuda" */
 
-/* Opens a device by name: "cpu", "cuda" or "auto" (CUDA when built with it and a GPU with a
- * working driver is present, else the CPU). threads: CPU threads to use, 0 = all cores. */
+/* Opens a device by name: "cpu", "cuda" (GPU 0), "cuda:N" (GPU N, as PyTorch numbers them) or
+ * "auto" (CUDA when built with it and a GPU with a working driver is present, else the CPU).
+ * threads: CPU threads to use, 0 = all cores. */
 ct_status ct_backend_create(const char *name, int threads, ct_backend **out);
+/* The same for process local_rank of those sharing a host (MPI ranks): "cuda" and "auto" take
+ * GPU local_rank modulo the number of GPUs, so each rank of a host gets its own GPU while there
+ * are enough; "cuda:N" is GPU N whatever the rank. */
+ct_status ct_backend_create_local(const char *name, int threads, int local_rank,
+                                  ct_backend **out);
 void ct_backend_free(ct_backend *b);
 const char *ct_backend_name(const ct_backend *b);     /* "cpu" or "cuda" */
 /* One line describing the device, e.g. "CPU: 2 threads, OpenBLAS 0.3.21, AVX-512". */

@@ -72,5 +72,13 @@ else
     fi
 fi
 
+# a GPU that is not there (with or without GPUs): one line naming it, exit 1
+run train --device cuda:999999 --data "$tmp/garbage"
+if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -q '^ctrain: .*cuda:999999' <<<"$err"; then
+    ok "train --device cuda:999999 -> exit 1: $err"
+else
+    bad "train --device cuda:999999 -> exit $rc, stderr: $err"
+fi
+
 echo
 finish cli_data

@@ -128,6 +128,11 @@ expect_usage '--seed' train --seed -3
 expect_usage '--momentum' train --momentum 1.5
 expect_usage '--weight-decay' train --weight-decay -0.1
 expect_usage '--device' train --device gpu
+expect_usage '--device' train --device cuda:
+expect_usage '--device' train --device cuda:x
+expect_usage '--device' train --device cuda:-1
+expect_usage '--device' train --device cuda:1234567
+expect_usage '--device' eval --device cuda1
 expect_usage '--data-on-device' train --data-on-device maybe
 expect_usage '--nesterov' train --nesterov=1
 expect_usage '--nesterov' train --nesterov

@@ -72,38 +72,63 @@ static ct_status load_plugin(void) {
     return s;
 }
 
-static ct_status open_cuda(ct_backend **out) {
+/* Opens GPU `device`; device < 0: GPU (-1 - device) modulo the number of GPUs (a rank's GPU). */
+static ct_status open_cuda(int device, ct_backend **out) {
     CT_TRY(load_plugin());
     ct_cuda_open_fn open_fn = (ct_cuda_open_fn)dlsym(g_plugin, CT_CUDA_OPEN_SYMBOL);
-    if (!open_fn) {
-        ct_status s = ct_fail(CT_ERR_DEVICE, "the CUDA plugin lacks %s", CT_CUDA_OPEN_SYMBOL);
+    ct_cuda_list_fn list = (ct_cuda_list_fn)dlsym(g_plugin, CT_CUDA_LIST_SYMBOL);
+    if (!open_fn || !list) {
+        ct_status s = ct_fail(CT_ERR_DEVICE, "the CUDA plugin lacks %s", !open_fn ?
+                              CT_CUDA_OPEN_SYMBOL : CT_CUDA_LIST_SYMBOL);
         snprintf(g_cuda_reason, sizeof g_cuda_reason, "%s", ct_last_error());
         return s;
     }
-    ct_status s = open_fn(0, out);
+    if (device < 0) {
+        int count = list(NULL, 0);
+        device = count > 0 ? (-1 - device) % count : 0; /* none: open reports it */
+    }
+    ct_status s = open_fn(device, out);
     if (s != CT_OK) snprintf(g_cuda_reason, sizeof g_cuda_reason, "%s", ct_last_error());
     else g_cuda_reason[0] = 0;
     return s;
 }
 
+/* "cuda:N" -> N (0 <= N < 10^6), else -1. */
+static int cuda_ordinal(const char *name) {
+    if (strncmp(name, "cuda:", 5) != 0) return -1;
+    const char *d = name + 5;
+    size_t n = strspn(d, "0123456789");
+    if (n == 0 || n > 6 || d[n]) return -1;
+    return atoi(d);
+}
+
 ct_status ct_backend_create(const char *name, int threads, ct_backend **out) {
+    return ct_backend_create_local(name, threads, 0, out);
+}
+
+ct_status ct_backend_create_local(const char *name, int threads, int local_rank,
+                                  ct_backend **out) {
     *out = NULL;
+    if (local_rank < 0)
+        return ct_fail(CT_ERR_INVALID, "local rank must be >= 0, got %d", local_rank);
     if (!name || !strcmp(name, "cpu")) return ct_cpu_backend_create(threads, out);
-    if (!strcmp(name, "cuda")) {
-        ct_status s = open_cuda(out);
-        if (s != CT_OK) return ct_fail_context(s, "--device cuda");
+    int ordinal = cuda_ordinal(name);
+    if (!strcmp(name, "cuda") || ordinal >= 0) {
+        ct_status s = open_cuda(ordinal >= 0 ? ordinal : -1 - local_rank, out);
+        if (s != CT_OK) return ct_fail_context(s, "--device %s", name);
         (*out)->threads = threads;
         return CT_OK;
     }
     if (!strcmp(name, "auto")) {
-        if (open_cuda(out) == CT_OK) {
+        if (open_cuda(-1 - local_rank, out) == CT_OK) {
             (*out)->threads = threads;
             return CT_OK;
         }
         ct_clear_error();
         return ct_cpu_backend_create(threads, out);
     }
-    return ct_fail(CT_ERR_INVALID, "unknown device \"%s\" (expected auto, cpu or cuda)", name);
+    return ct_fail(CT_ERR_INVALID, "unknown device \"%s\" (expected auto, cpu, cuda or cuda:N)",
+                   name);
 }
 
 void ct_backend_free(ct_backend *b) {

@@ -68,12 +68,6 @@ int cli_dist_start(ct_dist **out, int quiet, int argc, char **argv) {
         ct_dist_finalize(d);
         return rc;
     }
-    /* one GPU per rank on each host: the CUDA backend opens the first visible device */
-    if (ct_dist_local_size(d) > 1 && !getenv("CUDA_VISIBLE_DEVICES")) {
-        char gpu[16];
-        snprintf(gpu, sizeof gpu, "%d", ct_dist_local_rank(d));
-        setenv("CUDA_VISIBLE_DEVICES", gpu, 1);
-    }
     if (ct_dist_rank(d) != 0) {
         fflush(stdout);
         if (!freopen("/dev/null", "w", stdout)) { /* then it prints; harmless */ }

@@ -46,7 +46,7 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
         {.name = "batch-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->batch_size,
          .metavar = "N", .help = "evaluation batch size"},
         {.name = "device", .kind = CLI_CHOICE, .dst = &o->device, .metavar = "NAME",
-         .choices = "auto|cpu|cuda", .help = "where to run"},
+         .choices = "auto|cpu|cuda|cuda:N", .help = "where to run"},
         {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->threads,
          .metavar = "N", .help = "CPU threads (0 = all cores)"},
     };
@@ -207,7 +207,7 @@ static int predict_flags(predict_opts *o, cli_flag *f) {
          .help = "the model's layers, for a file that does not record them",
          .def = "the file's model_spec"},
         {.name = "device", .kind = CLI_CHOICE, .dst = &o->device, .metavar = "NAME",
-         .choices = "auto|cpu|cuda", .help = "where to run"},
+         .choices = "auto|cpu|cuda|cuda:N", .help = "where to run"},
         {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->threads,
          .metavar = "N", .help = "CPU threads (0 = all cores)"},
     };

@@ -52,7 +52,7 @@ static int show_flags(show_opts *o, cli_flag *f) {
          .help = "the model's layers, for a file that does not record them",
          .def = "the file's model_spec"},
         {.name = "device", .kind = CLI_CHOICE, .dst = &o->device, .metavar = "NAME",
-         .choices = "auto|cpu|cuda", .help = "where to run the model"},
+         .choices = "auto|cpu|cuda|cuda:N", .help = "where to run the model"},
         {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->threads,
          .metavar = "N", .help = "CPU threads (0 = all cores)"},
     };

@@ -199,8 +199,12 @@ int cmd_train(int argc, char **argv) {
     int rc = CLI_EXIT_ERROR;
     ct_status s;
 
-    /* 1. the device first: a wrong --device fails before any download or load */
-    if ((s = ct_backend_create(o.device, o.threads, &b)) != CT_OK) goto lib_error;
+    /* 1. the device first: a wrong --device fails before any download or load. Under mpirun,
+     * each rank of a host takes its own GPU (local rank modulo the GPUs), by ordinal rather
+     * than CUDA_VISIBLE_DEVICES, which MPI_Init may already have made too late to set. */
+    if ((s = ct_backend_create_local(o.device, o.threads, dist ? ct_dist_local_rank(dist) : 0,
+                                     &b)) != CT_OK)
+        goto lib_error;
     if (!o.quiet) {
         const char *why = ct_cuda_unavailable_reason();
         int say_why = strcmp(o.device, "auto") == 0 && strcmp(ct_backend_name(b), "cuda") != 0 &&

@@ -150,9 +150,10 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "seed", .kind = CLI_U64, .range = CLI_NONNEG, .dst = &o->seed, .metavar = "N",
          .help = "seeds the split, the initial weights and the shuffling"},
         {.name = "device", .kind = CLI_CHOICE, .dst = &o->device, .metavar = "NAME",
-         .choices = "auto|cpu|cuda",
+         .choices = "auto|cpu|cuda|cuda:N",
          .help = "where to train; auto = CUDA if usable, else the CPU;\n"
-                 "cuda fails when no usable GPU is found"},
+                 "cuda (GPU 0; under mpirun each rank of a host its\n"
+                 "own) or cuda:N fails when no usable GPU is found"},
         {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->threads,
          .metavar = "N", .help = "CPU threads for the CPU device (0 = all cores;\n"
                                   "under mpirun: per rank, 0 = the rank's share)"},
