@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cli_train.sh — short real runs of `ctrain train` on MNIST: the exact output lines that bench
-# scripts parse, no progress bar on a non-terminal stderr, --quiet, a too-large --val-size, and
-# Ctrl-C (exit 130). Skips when the MNIST files are not in `ctrain data path`.
+# scripts parse, no progress bar on a non-terminal stderr, --quiet, a too-large --val-size,
+# --patience (early stopping, and resuming such a run), and Ctrl-C (exit 130). Skips when the MNIST files are not in `ctrain data path`.
 # Usage: bash tests/cli_train.sh path/to/ctrain
 set -u
 . "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
@@ -65,6 +65,57 @@ if [ "$rc" -eq 2 ] && grep -q -- '--val-size' <<<"$err" && [ "$(grep -c '' <<<"$
 else
     bad "--val-size 60000 -> exit $rc, stderr: $err"
 fi
+
+# ------------------------------------------------------------------ --patience (early stopping)
+# stops after the first epoch whose best val_loss is N epochs old, not before; then tests and
+# saves as a finished run; a resume keeps the patience and applies it to the whole history
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+# patience_ok N [STOPPED [FROM]]: the Epoch lines of $out obey patience N from epoch FROM on (a
+# resumed run's first); STOPPED=1 (default): the last one stopped, 0: none did
+patience_ok() {
+    "$PY" - "$1" "${2:-1}" "${3:-0}" "$out" <<'EOF'
+import re, sys
+n, stopped, start, text = int(sys.argv[1]), sys.argv[2] == "1", int(sys.argv[3]), sys.argv[4]
+losses = [float(v) for v in re.findall(r"^Epoch \[\d+\], val_loss: ([0-9.]+)", text, re.M)]
+best, stop_at = None, None
+for e, v in enumerate(losses):
+    if best is None or v < losses[best]:
+        best = e
+    if e >= start and e - best >= n:
+        stop_at = e
+        break
+if stopped:
+    assert stop_at == len(losses) - 1, (losses, stop_at)
+    m = re.search(r"^Early stopping after epoch (\d+) \((\d+) of (\d+) epochs run\): val_loss has not "
+                  r"improved for %d epochs? \(best ([0-9.]+) at epoch (\d+)\)$" % n, text, re.M)
+    assert m and int(m.group(1)) == stop_at and int(m.group(5)) == best, (m and m.groups(), best)
+else:
+    assert stop_at is None and "Early stopping" not in text, (losses, stop_at)
+EOF
+}
+run train --epochs 30 --lr 0.5 --val-size 1000 --patience 2 --save "$tmp/early" --log "$tmp/early.jsonl"
+n_epochs=$(count '^Epoch ')
+if [ "$rc" -eq 0 ] && [ "$n_epochs" -lt 30 ] && [ "$(count "$TEST_RE")" -eq 1 ] && patience_ok 2 &&
+    [ "$(grep -c '' "$tmp/early.jsonl")" -eq "$n_epochs" ] && [ -f "$tmp/early/model.safetensors" ]; then
+    ok "--patience 2: stopped after $n_epochs of 30 epochs, tested and saved: $(grep '^Early' <<<"$out")"
+else
+    bad "--patience 2 -> exit $rc ($n_epochs epochs): $out $err"
+fi
+full=$out
+run train --resume "$tmp/early" --epochs 30 --quiet
+out="$(grep '^Epoch ' <<<"$full")
+$out"
+if [ "$rc" -eq 0 ] && grep -q '^Early stopping' <<<"$out" && patience_ok 2 1 "$n_epochs"; then
+    ok "--resume of an early-stopped run: one more epoch at least, then patience 2 (kept) over the whole history ($(count '^Epoch ') epochs in all)"
+elif [ "$rc" -eq 0 ] && [ "$(count '^Epoch ')" -eq 30 ] && patience_ok 2 0 "$n_epochs"; then
+    ok "--resume of an early-stopped run: ran on to 30 epochs, never 2 epochs without a better val_loss"
+else
+    bad "--resume of an early-stopped run -> exit $rc: $out $err"
+fi
+run train --epochs 3 --lr 0.5 --val-size 1000 --patience 0 --quiet
+[ "$rc" -eq 0 ] && [ "$(count '^Epoch ')" -eq 3 ] && ! grep -q '^Early' <<<"$out" &&
+    ok "--patience 0: off (3 of 3 epochs)" || bad "--patience 0 -> exit $rc: $out $err"
 
 # ------------------------------------------------------------------ Ctrl-C stops cleanly (130)
 "$CT" train --epochs 500 --lr 0.1 --quiet >"$tmp/out" 2>"$tmp/err" &

@@ -16,7 +16,7 @@
 #define SCHEDULE_BYTES 512
 #define MAX_TOTAL_EPOCHS 1000000 /* a sanity bound: history holds one entry per epoch */
 #define MODEL_SPEC_BYTES 256
-#define NUM_TRAIN_FLAGS 37       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 38       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -37,6 +37,7 @@ typedef struct {
     int quiet;
     const char *save_dir, *resume_dir, *plot_dir, *log_path;
     int save_every;
+    int patience;            /* early stopping: epochs without a better val_loss (0: off) */
     char schedule_default[SCHEDULE_BYTES];
     char schedule_resumed[SCHEDULE_BYTES]; /* the schedule a resumed run follows */
     char model_resumed[MODEL_SPEC_BYTES];  /* --model of the run being resumed */

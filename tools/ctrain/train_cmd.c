@@ -21,6 +21,7 @@
 #include "ctrain.h"
 
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,22 @@ typedef struct {
     train_run *run;
     int test_stop_epoch;     /* CTRAIN_TEST_INTERRUPT_AT=EPOCH:BATCH raises SIGINT there */
     int64_t test_stop_batch;
+    int early_epoch;         /* --patience stopped the run after this epoch (-1: it did not) */
+    int best_epoch;          /* the epoch of the lowest val_loss so far */
 } fit_state;
+
+/* --patience: Keras' EarlyStopping(monitor="val_loss", min_delta=0, patience=N) over the whole
+ * history (a resumed run's epochs included): stop when the best val_loss is N epochs old. */
+static int patience_says_stop(fit_state *st, const train_run *run, int epoch) {
+    int best = -1;
+    for (int e = 0; e <= epoch; e++) /* strictly lower improves; NaN never does */
+        if (best < 0 ? !isnan(run->history[e].val.loss)
+                     : run->history[e].val.loss < run->history[best].val.loss)
+            best = e;
+    st->best_epoch = best;
+    int patience = run->o->patience;
+    return patience > 0 && epoch - (best < 0 ? -1 : best) >= patience;
+}
 
 static int on_step(void *user, int epoch, int64_t done, int64_t total, int64_t samples,
                    double elapsed_s) {
@@ -62,6 +78,10 @@ static int on_epoch(void *user, const ct_epoch_result *r) {
     fflush(stdout);
     st->epochs_done++;
     train_epoch_outputs(run, r->epoch + 1);
+    if (patience_says_stop(st, run, r->epoch) && r->epoch + 1 < run->total_epochs) {
+        st->early_epoch = r->epoch;
+        return 1; /* the final checkpoint follows */
+    }
     int every = run->o->save_every;
     if (run->save_dir && every > 0 && (r->epoch + 1) % every == 0 && !g_interrupted &&
         r->epoch + 1 < run->total_epochs && train_save(run, NULL) != 0)
@@ -118,6 +138,7 @@ static void print_plan(const train_opts *o, int total_epochs, const char *save_d
                c->warmup_steps > 0 ? "steps" : "epochs",
                (double)(c->warmup_start_factor > 0 ? c->warmup_start_factor : 1.0f / 3.0f));
     if (c->clip_norm > 0) printf(", clip grad norm %g", (double)c->clip_norm);
+    if (o->patience > 0) printf(", early stopping (patience %d)", o->patience);
     if (c->augment_pad > 0 || c->augment_flip) {
         printf(", augment:");
         if (c->augment_pad > 0) printf(" random crop (padding %d)", c->augment_pad);
@@ -328,7 +349,7 @@ int cmd_train(int argc, char **argv) {
     fflush(stdout);
 
     /* 6. fit, with Ctrl-C and SIGTERM turned into a clean stop (and a checkpoint) */
-    fit_state st = {.epochs_done = 0, .run = &run, .test_stop_epoch = -1};
+    fit_state st = {.epochs_done = 0, .run = &run, .test_stop_epoch = -1, .early_epoch = -1};
     const char *stop_at = getenv("CTRAIN_TEST_INTERRUPT_AT");
     long long stop_batch = 0;
     if (stop_at && sscanf(stop_at, "%d:%lld", &st.test_stop_epoch, &stop_batch) == 2)
@@ -349,6 +370,17 @@ int cmd_train(int argc, char **argv) {
     s = ct_fit(m, train, train_idx, run.n_train, val_idx, run.n_val, cfg, &cb, run.history);
     double fit_s = ct_time_s() - t0;
     progress_clear(&st.bar);
+    if (s == CT_ERR_INTERRUPTED && st.early_epoch >= 0 && !g_interrupted) { /* --patience */
+        printf("Early stopping after epoch %d (%d of %d epochs run): val_loss has not improved "
+               "for %d epoch%s", st.early_epoch, st.early_epoch + 1, total_epochs, o.patience,
+               o.patience == 1 ? "" : "s");
+        if (st.best_epoch >= 0)
+            printf(" (best %.4f at epoch %d)\n", run.history[st.best_epoch].val.loss,
+                   st.best_epoch);
+        else
+            printf(" (it is NaN)\n");
+        s = CT_OK;
+    }
     if (s == CT_ERR_INTERRUPTED || (s == CT_OK && g_interrupted)) {
         int saved_ok = run.save_dir ? train_save(&run, NULL) == 0 : 0;
         report_interrupt(&run, saved_ok);

@@ -173,6 +173,10 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .def = "none; with --resume, the resumed folder"},
         {.name = "save-every", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->save_every,
          .metavar = "N", .help = "also checkpoint after every N epochs (0: only at the end)"},
+        {.name = "patience", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->patience,
+         .metavar = "N", .help = "stop early when val_loss has not improved for N epochs\n"
+                                  "(Keras' EarlyStopping; the last weights are kept)",
+         .def = "off"},
         {.name = "resume", .kind = CLI_STR, .dst = &o->resume_dir, .metavar = "DIR",
          .help = "continue the run saved in DIR exactly where it stopped; its\n"
                  "settings are kept (see below)", .def = "none"},
@@ -239,7 +243,8 @@ void train_help(FILE *out) {
           "be given only with the saved value. --epochs N extends or shortens the run to N\n"
           "epochs in all (the last phase's learning rate continues), --schedule/--lr replace the\n"
           "schedule if the epochs already run keep their learning rate. --device, --threads,\n"
-          "--workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log may differ.\n"
+          "--workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log, --patience\n"
+          "may differ.\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }

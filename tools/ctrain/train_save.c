@@ -4,10 +4,10 @@
  * given), the --log lines and the --plot pictures.
  *
  * The tool's own options travel in the train state's metadata as strings: dataset, data_dir,
- * model (the --model flag), hidden, val_size, device, threads, save_every, schedule, and for
- * reading only: optimizer, lr_schedule. The library keeps the training configuration (batch
- * sizes, optimizer and its betas/eps, lr schedule and its settings, warm-up, clipping, phases,
- * seed) itself; a resume checks the flags given against it.
+ * model (the --model flag), hidden, val_size, device, threads, save_every, patience, schedule,
+ * and for reading only: optimizer, lr_schedule. The library keeps the training configuration
+ * (batch sizes, optimizer and its betas/eps, lr schedule and its settings, warm-up, clipping,
+ * phases, seed) itself; a resume checks the flags given against it.
  */
 #include "cli.h"
 #include "train.h"
@@ -88,6 +88,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     const char *val_size = saved_opt(ck, "val_size"), *device = saved_opt(ck, "device");
     const char *threads = saved_opt(ck, "threads");
     const char *save_every = ct_checkpoint_meta(ck, "save_every");
+    const char *patience = ct_checkpoint_meta(ck, "patience"); /* absent in older files */
     if (!model || !hidden || !val_size || !device || !threads) {
         ct_checkpoint_free(ck);
         return CLI_EXIT_ERROR;
@@ -208,11 +209,15 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     if (!SEEN("device")) {
         snprintf(o->device_resumed, sizeof o->device_resumed, "%s", device);
         o->device = o->device_resumed;
-        if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda")) o->device = "auto";
+        if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda") &&
+            strncmp(o->device, "cuda:", 5))
+            o->device = "auto";
     }
     if (!SEEN("threads") && cli_parse_long(threads, 0, INT_MAX, &v) == 0) o->threads = (int)v;
     if (!SEEN("save-every") && save_every && cli_parse_long(save_every, 0, INT_MAX, &v) == 0)
         o->save_every = (int)v;
+    if (!SEEN("patience") && patience && cli_parse_long(patience, 0, INT_MAX, &v) == 0)
+        o->patience = (int)v;
     /* the schedule: the saved one, extended or cut by --epochs, or replaced */
     int total = 0;
     for (int i = 0; i < saved.num_phases; i++) total += saved.phases[i].epochs;
@@ -285,16 +290,19 @@ int train_resume_check_schedule(const train_opts *o, const ct_checkpoint *ck) {
 int train_save(train_run *r, const ct_eval_result *test) {
     const train_opts *o = r->o;
     ct_fit_position p = ct_model_fit_position(r->m);
-    char path[PATH_MAX], hidden[24], val_size[24], threads[24], every[24], sched[SCHEDULE_BYTES];
+    char path[PATH_MAX], hidden[24], val_size[24], threads[24], every[24], patience[24],
+        sched[SCHEDULE_BYTES];
     snprintf(hidden, sizeof hidden, "%d", o->hidden);
     snprintf(val_size, sizeof val_size, "%lld", (long long)o->val_size);
     snprintf(threads, sizeof threads, "%d", o->threads);
     snprintf(every, sizeof every, "%d", o->save_every);
+    snprintf(patience, sizeof patience, "%d", o->patience);
     schedule_text(o->cfg.phases, o->cfg.num_phases, sched, sizeof sched);
     ct_meta state_meta[] = {
         {"dataset", o->dataset}, {"data_dir", r->data_dir}, {"model", o->model},
         {"hidden", hidden},      {"val_size", val_size},    {"device", o->device},
         {"threads", threads},    {"save_every", every},     {"schedule", sched},
+        {"patience", patience},
         {"optimizer", train_optimizer_name(o->cfg.optimizer)},
         {"lr_schedule", train_schedule_name(o->cfg.schedule)},
     };
