@@ -131,6 +131,7 @@ expect_usage '--device' train --device gpu
 expect_usage '--patience' train --patience -1
 expect_usage '--patience' train --patience soon
 expect_usage '--device' train --device cuda:
+expect_usage '--device' train --device cuda:N
 expect_usage '--device' train --device cuda:x
 expect_usage '--device' train --device cuda:-1
 expect_usage '--device' train --device cuda:1234567

@@ -74,7 +74,9 @@ void ct_optimizer_step_vars(const ct_optimizer *o, int64_t ahead, float lr, int6
     int64_t done = o->steps + ahead; /* updates before this one */
     memset(out, 0, sizeof *out);
     out->pos = pos;
-    out->step = (uint64_t)done;
+    /* dropout adds the step to its stream, whose bits from 40 up name the layer
+     * (conv_layers.c): as there, the step wraps at 2^40 rather than reach them */
+    out->step = (uint64_t)done & ((1ull << 40) - 1);
     out->lr = lr;
     out->first = done == 0;
     ct_adam_factors(lr, o->beta1, o->beta2, done + 1, &out->adam_step_size, &out->adam_bc2_sqrt);

@@ -106,6 +106,7 @@ typedef struct {
     int64_t *d_cursor;                  /* the next row of d_steps (device) */
     void *graph;                        /* this epoch's recorded full-batch step, once recorded */
     int graph_off;                      /* 1: steps are not recorded (see ct_model_step_graph) */
+    int warm;                           /* a full training step has run op by op */
     int64_t graph_steps;                /* steps replayed from graph this epoch */
 } feeder;
 
@@ -357,8 +358,10 @@ static ct_status run_batch(feeder *f, const uint8_t *src, const uint8_t *labels,
     batch_job j = {.f = f, .src = src, .labels = labels, .idx = idx, .nb = nb, .pos = pos,
                    .a = a};
     /* full batches of a training epoch replay one recorded step (the last, shorter batch and
-     * everything on the CPU are queued op by op) */
-    int replay = a->train && a->sv && !f->graph_off && nb == f->batch;
+     * everything on the CPU are queued op by op), except the fit's first: run op by op, it
+     * loads the kernels and sets up cuBLAS outside any recording */
+    int replay = a->train && a->sv && !f->graph_off && nb == f->batch && f->warm;
+    if (a->train && nb == f->batch) f->warm = 1;
     if (replay && !f->graph) record_batch(&j);
     if (replay && f->graph) {
         CT_TRY(f->b->graph_launch(f->b, f->graph));
@@ -368,7 +371,11 @@ static ct_status run_batch(feeder *f, const uint8_t *src, const uint8_t *labels,
     }
     if (a->train) {
         ct_optimizer_count_step(a->opt);
-        if (a->sv) ct_model_count_batchnorm_step(f->m); /* the layers leave it to us (sv) */
+        /* the layers leave num_batches_tracked to us (sv); as they did, only the process whose
+         * share holds the batch's row 0 counts (rank 0's counter is the one kept) */
+        int64_t g0, g1;
+        ct_dist_share(a->dist, nb, &g0, &g1);
+        if (a->sv && g0 == 0 && g1 > 0) ct_model_count_batchnorm_step(f->m);
     }
     return CT_OK;
 }

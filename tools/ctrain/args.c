@@ -101,9 +101,9 @@ static int choice_ok(const char *choices, const char *v) {
     for (const char *c = choices; *c;) {
         const char *bar = strchr(c, '|');
         size_t len = bar ? (size_t)(bar - c) : strlen(c);
-        if (len == n && strncmp(c, v, n) == 0) return 1;
-        if (len >= 2 && c[len - 2] == ':' && c[len - 1] == 'N' && n > len - 1 &&
-            strncmp(c, v, len - 1) == 0) {
+        int pattern = len >= 2 && c[len - 2] == ':' && c[len - 1] == 'N';
+        if (!pattern && len == n && strncmp(c, v, n) == 0) return 1;
+        if (pattern && n > len - 1 && strncmp(c, v, len - 1) == 0) {
             size_t digits = strspn(v + len - 1, "0123456789");
             if (digits >= 1 && digits <= 6 && len - 1 + digits == n) return 1;
         }

@@ -557,7 +557,7 @@ __global__ void adam_kernel(float *w, const float *g, float *m, float *v, int64_
     if (sv) { /* this step's factors, as cuda_adam_step computes them from its arguments */
         step_size = sv->adam_step_size;
         bc2_sqrt = sv->adam_bc2_sqrt;
-        if (decoupled) decay = 1.0f - sv->lr * wd;
+        if (decoupled) decay = __fsub_rn(1.0f, __fmul_rn(sv->lr, wd)); /* no FMA: as the host */
     }
     NN_GRID_STRIDE(i, n) {
         float w0 = w[i];
