@@ -129,6 +129,12 @@ expect_usage '--momentum' train --momentum 1.5
 expect_usage '--weight-decay' train --weight-decay -0.1
 expect_usage '--device' train --device gpu
 expect_usage '--patience' train --patience -1
+# ctrain's switches in the environment: a value it does not know is refused, not ignored
+for bad_env in CTRAIN_CPU_ISA=avx9 CTRAIN_CUDA_GRAPH=maybe CTRAIN_NCCL=off CTRAIN_CPU_ISA=; do
+    export "$bad_env"
+    expect_usage "${bad_env%%=*}" train --epochs 1
+    unset "${bad_env%%=*}"
+done
 expect_usage '--patience' train --patience soon
 expect_usage '--device' train --device cuda:
 expect_usage '--device' train --device cuda:N

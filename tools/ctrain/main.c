@@ -47,6 +47,7 @@ static void usage(FILE *f) {
           "  CTRAIN_CUDA_GRAPH=0  run GPU training steps op by op instead of replaying\n"
           "                 one recorded CUDA graph per epoch\n"
           "  CTRAIN_NCCL=0  sum GPU ranks' gradients through MPI, not NCCL\n"
+          "  (other values of these three are refused)\n"
           "\n"
           "exit status: 0 ok, 1 error, 2 bad command line, 130 interrupted (Ctrl-C)\n"
           "\n"
@@ -86,7 +87,32 @@ static int command_help(const char *cmd) {
     return CLI_EXIT_OK;
 }
 
+/* ctrain's switches in the environment (see usage): a value the library would not understand
+ * is refused here, in one line, rather than quietly ignored. CTRAIN_DATA is checked where used. */
+static int check_environment(void) {
+    static const struct { const char *name, *values, *words; } vars[] = {
+        {"CTRAIN_CPU_ISA", "avx2|baseline", "avx2 or baseline"},
+        {"CTRAIN_CUDA_GRAPH", "0|1", "0 (off) or 1"},
+        {"CTRAIN_NCCL", "0|1", "0 (off) or 1"},
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i].name);
+        if (!v) continue;
+        size_t n = strlen(v);
+        for (const char *c = vars[i].values; *c;) {
+            size_t len = strcspn(c, "|");
+            if (len == n && strncmp(c, v, n) == 0) goto next;
+            c += len + (c[len] == '|');
+        }
+        return cli_usage_error(NULL, "environment: %s=\"%s\": expected %s", vars[i].name, v,
+                               vars[i].words);
+    next:;
+    }
+    return CLI_EXIT_OK;
+}
+
 int main(int argc, char **argv) {
+    if (check_environment() != CLI_EXIT_OK) return CLI_EXIT_USAGE;
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;
