@@ -166,7 +166,8 @@ typedef enum {
     CT_SCHED_PHASES = 0, /* constant within each phase (the phases' lrs) */
     CT_SCHED_STEP,       /* StepLR: lr * gamma^floor(epoch / step_size), per epoch */
     CT_SCHED_COSINE,     /* CosineAnnealingLR to eta_min over all steps of the run, per step */
-    CT_SCHED_ONECYCLE    /* OneCycleLR (cos, max_lr = lr, momentum not cycled), per step */
+    CT_SCHED_ONECYCLE,   /* OneCycleLR (cos, max_lr = lr, momentum not cycled), per step */
+    CT_SCHED_PLATEAU     /* ReduceLROnPlateau on val_loss: lr * gamma^(cuts so far), per epoch */
 } ct_schedule_kind;
 
 /* A point inside a training run, to resume it exactly (checkpoints). */
@@ -199,7 +200,9 @@ typedef struct {
     float eps;                   /* Adam/AdamW epsilon, added outside the sqrt (0: 1e-8) */
     ct_schedule_kind schedule;   /* CT_SCHED_PHASES (default) ... */
     int step_size;               /* step: epochs between decays (required, > 0) */
-    float gamma;                 /* step: decay factor (0: 0.1) */
+    float gamma;                 /* step, plateau: decay factor (0: 0.1) */
+    int plateau_patience;        /* plateau: epochs without a better val_loss (by more than
+                                  * 1e-4 of it, PyTorch's threshold) before a cut (0: 10) */
     float eta_min;               /* cosine: the final lr (0) */
     float pct_start;             /* onecycle: fraction of steps rising (0: 0.3) */
     float div_factor;            /* onecycle: initial lr = lr / div_factor (0: 25) */
@@ -226,6 +229,12 @@ typedef struct {
 /* The learning rate of step `step` (0-based) of epoch `epoch` (0-based, across phases), with
  * steps_per_epoch steps in every epoch, under cfg's phases, schedule and warm-up. */
 float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_t steps_per_epoch);
+/* ReduceLROnPlateau(mode="min", factor=gamma, patience, threshold=1e-4 relative, cooldown=0,
+ * min_lr=0, eps=1e-8) replayed over the validation losses of epochs 0..n-1: the number of
+ * cuts it made (0 unless cfg's schedule is CT_SCHED_PLATEAU). Epoch n then trains at
+ * ct_schedule_lr(...) * gamma^cuts: a function of the run's history, so a resumed run gets the
+ * lr of an uninterrupted one. */
+int ct_plateau_cuts(const ct_train_config *cfg, const double *val_losses, int n);
 /* Checks the optimizer and schedule settings of cfg (ct_fit does this too). */
 ct_status ct_train_config_check(const ct_train_config *cfg);
 

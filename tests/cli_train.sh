@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli_train.sh — short real runs of `ctrain train` on MNIST: the exact output lines that bench
 # scripts parse, no progress bar on a non-terminal stderr, --quiet, a too-large --val-size,
-# --patience (early stopping, and resuming such a run), and Ctrl-C (exit 130). Skips when the MNIST files are not in `ctrain data path`.
+# --patience (early stopping, and resuming such a run), --lr-schedule plateau, and Ctrl-C
+# (exit 130). Skips when the MNIST files are not in `ctrain data path`.
 # Usage: bash tests/cli_train.sh path/to/ctrain
 set -u
 . "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
@@ -116,6 +117,29 @@ fi
 run train --epochs 3 --lr 0.5 --val-size 1000 --patience 0 --quiet
 [ "$rc" -eq 0 ] && [ "$(count '^Epoch ')" -eq 3 ] && ! grep -q '^Early' <<<"$out" &&
     ok "--patience 0: off (3 of 3 epochs)" || bad "--patience 0 -> exit $rc: $out $err"
+
+# ------------------------------------------------------------------ --lr-schedule plateau
+# each epoch's lr (--log) is --lr times gamma per cut of ReduceLROnPlateau over the val_loss so far
+run train --lr-schedule plateau --lr 0.5 --gamma 0.5 --lr-patience 1 --epochs 12 --val-size 1000 \
+    --quiet --log "$tmp/plateau.jsonl"
+if [ "$rc" -eq 0 ] && "$PY" - "$tmp/plateau.jsonl" <<'EOF'; then
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+best, bad, cuts = float("inf"), 0, 0
+for r in rows:
+    assert abs(r["lr"] - 0.5 * 0.5 ** cuts) < 1e-9, (r["epoch"], r["lr"], cuts)
+    if r["val_loss"] < best * (1 - 1e-4):
+        best, bad = r["val_loss"], 0
+    else:
+        bad += 1
+    if bad > 1:
+        cuts, bad = cuts + 1, 0
+assert len(rows) == 12 and rows[-1]["lr"] < 0.5, rows
+EOF
+    ok "--lr-schedule plateau: the logged lr of 12 epochs follows ReduceLROnPlateau(patience 1, factor 0.5)"
+else
+    bad "--lr-schedule plateau -> exit $rc: $err $(cat "$tmp/plateau.jsonl" 2>/dev/null)"
+fi
 
 # ------------------------------------------------------------------ Ctrl-C stops cleanly (130)
 "$CT" train --epochs 500 --lr 0.1 --quiet >"$tmp/out" 2>"$tmp/err" &

@@ -129,6 +129,10 @@ expect_usage '--momentum' train --momentum 1.5
 expect_usage '--weight-decay' train --weight-decay -0.1
 expect_usage '--device' train --device gpu
 expect_usage '--patience' train --patience -1
+expect_usage '--lr-patience' train --lr-patience 3
+expect_usage '--lr-patience' train --lr-schedule plateau --lr-patience 0
+expect_usage '--gamma' train --lr-schedule plateau --gamma 1.5
+expect_usage '--gamma' train --lr-schedule cosine --gamma 0.5
 # ctrain's switches in the environment: a value it does not know is refused, not ignored
 for bad_env in CTRAIN_CPU_ISA=avx9 CTRAIN_CUDA_GRAPH=maybe CTRAIN_NCCL=off CTRAIN_CPU_ISA=; do
     export "$bad_env"

@@ -7,7 +7,8 @@
  * - PyTorch's defaults (betas 0.9/0.999, eps 1e-8, AdamW weight decay 0.01), the state size
  *   for checkpoints (0, n, 2n) and its round trip, and refusing SGD state for Adam;
  * - ct_schedule_lr against the formulas of torch.optim.lr_scheduler (StepLR, CosineAnnealingLR,
- *   OneCycleLR, LinearLR chained) and against sequences PyTorch printed;
+ *   OneCycleLR, LinearLR chained) and against sequences PyTorch printed; ReduceLROnPlateau's
+ *   cuts (ct_plateau_cuts) against PyTorch, and inside ct_fit, resumed or not;
  * - inside ct_fit: the lr of each step follows the schedule, and clip_norm rescales the summed
  *   gradient to the global norm asked (2 CPU shards, so the norm's parts are combined).
  *
@@ -407,6 +408,102 @@ static void test_fit_adam_state(void **state) {
 
 /* ------------------------------------------------------------------------------------------ */
 
+/* ReduceLROnPlateau(SGD([p], lr=0.5), mode="min", factor=0.1, patience=P) stepped with each
+ * value of a sequence, the lr read after each step (torch 1.13, /usr/bin/python3): the number of
+ * cuts, log(lr / 0.5) / log(0.1). "flat" meets the eps rule (no cut below 1e-8 of change). */
+static void test_plateau_torch(void **state) {
+    static const double a[15] = {1.0, 0.9, 0.95, 0.97, 0.89, 0.89, 0.8999, 0.88991, 0.5, 0.6,
+                                 0.7, 0.8, 0.9, 0.55, 0.56};
+    static const double nan_seq[10] = {1.0, NAN, NAN, 0.99999, 0.5, NAN, 0.4, 0.4, 0.4, 0.4};
+    static const double flat[14] = {2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2};
+    static const struct { const double *seq; int n, patience; int cuts[15]; } cases[] = {
+        {a, 15, 1, {0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 3, 3, 4, 4, 5}},
+        {a, 15, 2, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 2}},
+        {a, 15, 3, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1}},
+        {nan_seq, 10, 1, {0, 0, 1, 1, 1, 1, 1, 1, 2, 2}},
+        {nan_seq, 10, 2, {0, 0, 0, 1, 1, 1, 1, 1, 1, 2}},
+        {nan_seq, 10, 3, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+        {flat, 14, 1, {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6}},
+        {flat, 14, 2, {0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4}},
+        {flat, 14, 3, {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3}},
+    };
+    ct_train_config c = sched_config(CT_SCHED_PLATEAU, 20, 0.5f);
+    OK(ct_train_config_check(&c));
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        c.plateau_patience = cases[k].patience;
+        for (int n = 1; n <= cases[k].n; n++)
+            if (ct_plateau_cuts(&c, cases[k].seq, n) != cases[k].cuts[n - 1])
+                fail_msg("plateau case %zu (patience %d) after %d epochs: %d cuts, PyTorch %d", k,
+                         cases[k].patience, n, ct_plateau_cuts(&c, cases[k].seq, n),
+                         cases[k].cuts[n - 1]);
+    }
+    /* 0 cuts under other schedules; the default patience is PyTorch's 10 */
+    c.schedule = CT_SCHED_STEP;
+    assert_int_equal(ct_plateau_cuts(&c, flat, 14), 0);
+    c = sched_config(CT_SCHED_PLATEAU, 20, 0.5f);
+    assert_int_equal(ct_plateau_cuts(&c, flat, 11), 0);
+    assert_int_equal(ct_plateau_cuts(&c, flat, 12), 1);
+    c.gamma = 1.0f; /* a factor that cuts nothing is refused */
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+}
+
+/* Inside ct_fit the plateau's cuts reach the lr of the next epoch (the history's lr), and a run
+ * resumed at an epoch boundary gets the same lrs from the history it is given. */
+static void test_fit_plateau(void **state) {
+    ct_dataset *ds = NULL;
+    fit_data(&ds);
+    const char *spec = "flatten,linear(5),tanh,linear(3)";
+    enum { E = 8 };
+    ct_epoch_result full[E], part[E];
+    float *w_full = NULL, *w_part = NULL;
+    int64_t P = 0;
+    for (int resumed = 0; resumed < 2; resumed++) {
+        ct_model *m = NULL;
+        OK(ct_model_create(g_cpu, spec, 1, 3, 4, FIT_N, 5, &m));
+        ct_train_config c = sched_config(CT_SCHED_PLATEAU, E, 4.0f); /* too high: it wobbles */
+        c.plateau_patience = 1;
+        c.gamma = 0.5f;
+        c.batch_size = 8;
+        c.eval_batch_size = FIT_N;
+        c.workers = 0;
+        ct_epoch_result *h = resumed ? part : full;
+        memset(h, 0, sizeof full);
+        if (!resumed) {
+            OK(ct_fit(m, ds, k_all, FIT_N, k_all, FIT_N, &c, NULL, h));
+        } else { /* the first 3 epochs, then the rest from the saved history */
+            c.phases[0].epochs = 3;
+            OK(ct_fit(m, ds, k_all, FIT_N, k_all, FIT_N, &c, NULL, h));
+            c.phases[0].epochs = E;
+            c.resume = (ct_fit_position){.epoch = 3};
+            OK(ct_fit(m, ds, k_all, FIT_N, k_all, FIT_N, &c, NULL, h));
+        }
+        double losses[E];
+        for (int e = 0; e < E; e++) losses[e] = h[e].val.loss;
+        for (int e = 0; e < E; e++)
+            near("plateau lr", e, h[e].lr, 4.0 * pow(0.5, ct_plateau_cuts(&c, losses, e)), 0.0);
+        if (!resumed) assert_true(ct_plateau_cuts(&c, losses, E - 1) > 0); /* it did cut */
+        P = ct_model_param_count(m);
+        float *w = malloc((size_t)P * 4);
+        OK(ct_model_get_params(m, w));
+        if (resumed) w_part = w;
+        else w_full = w;
+        ct_model_free(m);
+    }
+    for (int e = 0; e < E; e++) near("resumed plateau lr", e, part[e].lr, full[e].lr, 0.0);
+    assert_memory_equal(w_full, w_part, (size_t)P * 4);
+    free(w_full);
+    free(w_part);
+    /* without validation, or without a history to read, the plateau cannot run */
+    ct_model *m = NULL;
+    OK(ct_model_create(g_cpu, spec, 1, 3, 4, FIT_N, 5, &m));
+    ct_train_config c = sched_config(CT_SCHED_PLATEAU, 2, 0.1f);
+    c.workers = 0;
+    assert_int_equal(ct_fit(m, ds, k_all, FIT_N, NULL, 0, &c, NULL, full), CT_ERR_INVALID);
+    assert_int_equal(ct_fit(m, ds, k_all, FIT_N, k_all, FIT_N, &c, NULL, NULL), CT_ERR_INVALID);
+    ct_model_free(m);
+    ct_dataset_free(ds);
+}
+
 int main(void) {
     if (ct_backend_create("cpu", 1, &g_cpu) != CT_OK) {
         fprintf(stderr, "cannot open the CPU backend: %s\n", ct_last_error());
@@ -416,7 +513,8 @@ int main(void) {
         cmocka_unit_test(test_optimizers),         cmocka_unit_test(test_optimizers_torch),
         cmocka_unit_test(test_optimizer_mismatch), cmocka_unit_test(test_schedules_torch),
         cmocka_unit_test(test_schedules_formulas), cmocka_unit_test(test_fit_schedule_and_clip),
-        cmocka_unit_test(test_fit_adam_state),
+        cmocka_unit_test(test_fit_adam_state),     cmocka_unit_test(test_plateau_torch),
+        cmocka_unit_test(test_fit_plateau),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ct_backend_free(g_cpu);

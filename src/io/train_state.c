@@ -59,9 +59,10 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  (unsigned long long)c->seed);
     /* optimizer, schedule, warm-up and clipping (enums as their numbers) */
     ct_jw_printf(j, ", \"optimizer\": %d, \"schedule\": %d, \"step_size\": %d, "
-                 "\"warmup_steps\": %d, \"warmup_epochs\": %d, \"augment_pad\": %d, "
-                 "\"augment_flip\": %d", (int)c->optimizer, (int)c->schedule, c->step_size,
-                 c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip);
+                 "\"plateau_patience\": %d, \"warmup_steps\": %d, \"warmup_epochs\": %d, "
+                 "\"augment_pad\": %d, \"augment_flip\": %d", (int)c->optimizer,
+                 (int)c->schedule, c->step_size, c->plateau_patience, c->warmup_steps,
+                 c->warmup_epochs, c->augment_pad, c->augment_flip);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -274,8 +275,9 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     /* optimizer, schedule, warm-up, clipping: absent in older files (then 0: the defaults) */
     long long v;
     if (get_int(o, "optimizer", 0, CT_ADAMW, &v)) cfg->optimizer = (ct_optimizer_kind)v;
-    if (get_int(o, "schedule", 0, CT_SCHED_ONECYCLE, &v)) cfg->schedule = (ct_schedule_kind)v;
+    if (get_int(o, "schedule", 0, CT_SCHED_PLATEAU, &v)) cfg->schedule = (ct_schedule_kind)v;
     if (get_int(o, "step_size", 0, INT32_MAX, &v)) cfg->step_size = (int)v;
+    if (get_int(o, "plateau_patience", 0, INT32_MAX, &v)) cfg->plateau_patience = (int)v;
     if (get_int(o, "warmup_steps", 0, INT32_MAX, &v)) cfg->warmup_steps = (int)v;
     if (get_int(o, "warmup_epochs", 0, INT32_MAX, &v)) cfg->warmup_epochs = (int)v;
     if (get_int(o, "augment_pad", 0, CT_MAX_AUGMENT_PAD, &v)) cfg->augment_pad = (int)v;

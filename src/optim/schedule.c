@@ -10,6 +10,7 @@
  *   cosine:   eta_min + (base - eta_min) * (1 + cos(pi * g / T)) / 2  (CosineAnnealingLR)
  *   onecycle: OneCycleLR(max_lr = base, total_steps = T, pct_start, div_factor,
  *             final_div_factor, anneal_strategy="cos", three_phase=False), lr only
+ *   plateau:  base (ct_fit multiplies by gamma^cuts, ct_plateau_cuts over the history)
  * then times the linear warm-up factor s + (1 - s) * min(g, W) / W (LinearLR(start_factor = s,
  * total_iters = W), chained by multiplication as torch's ChainedScheduler does).
  */
@@ -22,6 +23,9 @@
 #define CT_ONECYCLE_DIV 25.0
 #define CT_ONECYCLE_FINAL_DIV 1e4
 #define CT_WARMUP_START_FACTOR (1.0 / 3.0)
+#define CT_PLATEAU_PATIENCE 10
+#define CT_PLATEAU_THRESHOLD 1e-4 /* relative: better means below best * (1 - 1e-4) */
+#define CT_PLATEAU_EPS 1e-8       /* a cut smaller than this is not made */
 
 static double or_default(float v, double def) { return v != 0.0f ? (double)v : def; }
 
@@ -43,17 +47,41 @@ static double onecycle(const ct_train_config *cfg, double max_lr, int64_t g, int
     return anneal_cos(max_lr, min_lr, pct > 1.0 ? 1.0 : pct);
 }
 
-float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe) {
-    int total_epochs = 0, e = 0;
-    double base = cfg->num_phases > 0 ? cfg->phases[cfg->num_phases - 1].lr : 0.0;
-    for (int p = 0; p < cfg->num_phases; p++) total_epochs += cfg->phases[p].epochs;
+/* The lr of the phase holding epoch (the last phase's past the end). */
+static double phase_lr(const ct_train_config *cfg, int epoch) {
+    int e = 0;
     for (int p = 0; p < cfg->num_phases; p++) {
-        if (epoch < e + cfg->phases[p].epochs) {
-            base = cfg->phases[p].lr;
-            break;
-        }
+        if (epoch < e + cfg->phases[p].epochs) return cfg->phases[p].lr;
         e += cfg->phases[p].epochs;
     }
+    return cfg->num_phases > 0 ? cfg->phases[cfg->num_phases - 1].lr : 0.0;
+}
+
+int ct_plateau_cuts(const ct_train_config *cfg, const double *val_losses, int n) {
+    if (cfg->schedule != CT_SCHED_PLATEAU) return 0;
+    int patience = cfg->plateau_patience > 0 ? cfg->plateau_patience : CT_PLATEAU_PATIENCE;
+    double factor = or_default(cfg->gamma, CT_STEP_GAMMA), best = INFINITY;
+    int bad = 0, cuts = 0;
+    for (int e = 0; e < n; e++) {
+        if (val_losses[e] < best * (1.0 - CT_PLATEAU_THRESHOLD)) { /* NaN is never better */
+            best = val_losses[e];
+            bad = 0;
+        } else {
+            bad++;
+        }
+        if (bad > patience) {
+            double lr = phase_lr(cfg, e) * pow(factor, (double)cuts);
+            if (lr - lr * factor > CT_PLATEAU_EPS) cuts++;
+            bad = 0;
+        }
+    }
+    return cuts;
+}
+
+float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe) {
+    int total_epochs = 0;
+    double base = phase_lr(cfg, epoch);
+    for (int p = 0; p < cfg->num_phases; p++) total_epochs += cfg->phases[p].epochs;
     if (spe < 1) spe = 1;
     int64_t g = (int64_t)epoch * spe + step, total = (int64_t)total_epochs * spe;
     double lr = base;
@@ -121,6 +149,14 @@ ct_status ct_train_config_check(const ct_train_config *cfg) {
         if (!(cfg->div_factor >= 0.0f) || !(cfg->final_div_factor >= 0.0f))
             return ct_fail(CT_ERR_INVALID, "one-cycle schedule: div_factor and final_div_factor "
                            "must be > 0, got %g and %g", cfg->div_factor, cfg->final_div_factor);
+        break;
+    case CT_SCHED_PLATEAU:
+        if (!(cfg->gamma >= 0.0f && cfg->gamma < 1.0f))
+            return ct_fail(CT_ERR_INVALID, "plateau schedule: gamma (the factor) must be in "
+                           "(0, 1), got %g", cfg->gamma);
+        if (cfg->plateau_patience < 0)
+            return ct_fail(CT_ERR_INVALID, "plateau schedule: patience must be >= 1, got %d",
+                           cfg->plateau_patience);
         break;
     default: return ct_fail(CT_ERR_INVALID, "unknown schedule %d", (int)cfg->schedule);
     }

@@ -21,6 +21,7 @@
 #include "nn/model.h"
 #include "optim/optim.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +229,7 @@ typedef struct {
     ct_optimizer *opt;
     float lr;                /* this step's learning rate */
     const ct_train_config *cfg; /* when set, lr follows its schedule (ct_schedule_lr) */
+    double lr_scale;         /* times the schedule's lr: the plateau cuts so far (gamma^cuts) */
     int epoch;
     const ct_callbacks *cb;
     double t0;
@@ -398,7 +400,9 @@ static ct_status feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a,
     a->sv = NULL;
     if (a->train && f->d_steps) { /* the epoch's step table, from batch `first` on */
         for (int64_t i = first; i < n_batches; i++) {
-            float lr = a->cfg ? ct_schedule_lr(a->cfg, a->epoch, i, n_batches) : a->lr;
+            float lr = a->cfg ? (float)(ct_schedule_lr(a->cfg, a->epoch, i, n_batches) *
+                                        a->lr_scale)
+                              : a->lr;
             ct_optimizer_step_vars(a->opt, i - first, lr, i * f->batch, &f->h_steps[i]);
         }
         if (first < n_batches)
@@ -586,8 +590,15 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
         return ct_fail(CT_ERR_INVALID, "resume position epoch %d batch %lld is outside this run "
                        "(%d epochs of %lld batches)", from->epoch, (long long)from->batch,
                        total_epochs, (long long)n_batches);
+    if (cfg->schedule == CT_SCHED_PLATEAU && (n_val <= 0 || !history))
+        return ct_fail(CT_ERR_INVALID, "the plateau schedule follows val_loss: it needs "
+                       "validation samples and the history (with a resume's earlier epochs)");
     CT_TRY(ct_dist_check_fit(cfg->dist, m, ds, train_idx, n_train, val_idx, n_val, cfg));
 
+    double *val_losses = NULL; /* (total_epochs) the plateau schedule's input */
+    if (cfg->schedule == CT_SCHED_PLATEAU &&
+        !(val_losses = ct_malloc((size_t)(total_epochs + 1) * sizeof(double), "val losses")))
+        return CT_ERR_NOMEM;
     char why[256];
     int resident = ct_data_on_device_choice(m, ds, cfg->data_on_device, why, sizeof why);
     device_data dd;
@@ -624,9 +635,16 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
             memset(&r, 0, sizeof r);
             r.epoch = epoch;
             r.phase = p;
-            r.lr = ct_schedule_lr(cfg, epoch, 0, n_batches); /* at the epoch's first step */
+            double lr_scale = 1.0; /* ReduceLROnPlateau: the cuts of the epochs so far */
+            if (cfg->schedule == CT_SCHED_PLATEAU) {
+                for (int k = 0; k < epoch; k++) val_losses[k] = history[k].val.loss;
+                lr_scale = pow(cfg->gamma > 0.0f ? cfg->gamma : 0.1,
+                               ct_plateau_cuts(cfg, val_losses, epoch));
+            }
+            r.lr = (float)(ct_schedule_lr(cfg, epoch, 0, n_batches) * lr_scale); /* first step */
             double t0 = ct_time_s();
-            pass_args a = {.train = 1, .opt = &m->opt, .lr = r.lr, .cfg = cfg, .epoch = epoch,
+            pass_args a = {.train = 1, .opt = &m->opt, .lr = r.lr, .cfg = cfg,
+                           .lr_scale = lr_scale, .epoch = epoch,
                            .cb = cb, .t0 = t0 - before_s, .dist = cfg->dist};
             int64_t batches_done;
             m->sv = ftrain.d_cur; /* the layers read the step's scalars there */
@@ -672,6 +690,7 @@ done:
     if (fval.b) feeder_release(&fval);
     if (ftrain.b) feeder_release(&ftrain);
     device_data_release(&dd, b);
+    free(val_losses);
     return s;
 }
 

@@ -16,7 +16,7 @@
 #define SCHEDULE_BYTES 512
 #define MAX_TOTAL_EPOCHS 1000000 /* a sanity bound: history holds one entry per epoch */
 #define MODEL_SPEC_BYTES 256
-#define NUM_TRAIN_FLAGS 38       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 39       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -49,6 +49,7 @@ typedef struct {
     const char *lr_schedule; /* phases, step, cosine, onecycle */
     int step_size;
     float gamma, eta_min, pct_start;
+    int lr_patience;         /* plateau: epochs without a better val_loss before a cut (0: 10) */
     int warmup_epochs;
     float warmup_start_factor, clip_norm;
     const char *augment;     /* auto, off, or "crop[=PAD],flip" */

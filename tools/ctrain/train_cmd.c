@@ -128,6 +128,11 @@ static void print_plan(const train_opts *o, int total_epochs, const char *save_d
                (double)(c->gamma > 0 ? c->gamma : 0.1f));
         break;
     case CT_SCHED_COSINE: printf(", cosine lr to %g", (double)c->eta_min); break;
+    case CT_SCHED_PLATEAU:
+        printf(", lr x%g after %d epochs without a better val_loss",
+               (double)(c->gamma > 0 ? c->gamma : 0.1f),
+               c->plateau_patience > 0 ? c->plateau_patience : 10);
+        break;
     case CT_SCHED_ONECYCLE:
         printf(", one-cycle lr (pct_start %g)", (double)(c->pct_start > 0 ? c->pct_start : 0.3f));
         break;

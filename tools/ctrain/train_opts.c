@@ -19,23 +19,28 @@
 #define SINGLE_PHASE_EPOCHS 10 /* --lr or a non-phase schedule without --epochs */
 
 static const char *const k_optimizers[] = {"sgd", "adam", "adamw"};
-static const char *const k_schedules[] = {"phases", "step", "cosine", "onecycle"};
+static const char *const k_schedules[] = {"phases", "step", "cosine", "onecycle", "plateau"};
+
+#define N_OPTIMIZERS (int)(sizeof k_optimizers / sizeof k_optimizers[0])
+#define N_SCHEDULES (int)(sizeof k_schedules / sizeof k_schedules[0])
+_Static_assert(sizeof k_schedules / sizeof k_schedules[0] == CT_SCHED_PLATEAU + 1,
+               "a name for every ct_schedule_kind");
 
 int train_optimizer_kind(const char *name) {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < N_OPTIMIZERS; i++)
         if (strcmp(name, k_optimizers[i]) == 0) return i;
     return -1;
 }
 int train_schedule_kind(const char *name) {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < N_SCHEDULES; i++)
         if (strcmp(name, k_schedules[i]) == 0) return i;
     return -1;
 }
 const char *train_optimizer_name(int kind) {
-    return kind >= 0 && kind < 3 ? k_optimizers[kind] : "sgd";
+    return kind >= 0 && kind < N_OPTIMIZERS ? k_optimizers[kind] : "sgd";
 }
 const char *train_schedule_name(int kind) {
-    return kind >= 0 && kind < 4 ? k_schedules[kind] : "phases";
+    return kind >= 0 && kind < N_SCHEDULES ? k_schedules[kind] : "phases";
 }
 
 void train_format_schedule(const ct_phase *ph, int n, char *out, size_t out_bytes) {
@@ -120,14 +125,18 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "eps", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->eps, .metavar = "X",
          .help = "Adam/AdamW epsilon", .def = "1e-08"},
         {.name = "lr-schedule", .kind = CLI_CHOICE, .dst = &o->lr_schedule, .metavar = "NAME",
-         .choices = "phases|step|cosine|onecycle",
+         .choices = "phases|step|cosine|onecycle|plateau",
          .help = "phases: --schedule's constant lr per phase; step, cosine,\n"
-                 "onecycle: PyTorch's StepLR, CosineAnnealingLR, OneCycleLR\n"
-                 "over --epochs (else 10) from --lr (the max lr for onecycle)"},
+                 "onecycle, plateau: PyTorch's StepLR, CosineAnnealingLR,\n"
+                 "OneCycleLR, ReduceLROnPlateau (on val_loss) over --epochs\n"
+                 "(else 10) from --lr (the max lr for onecycle)"},
         {.name = "step-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->step_size,
          .metavar = "N", .help = "step: epochs between decays (required)", .def = "none"},
         {.name = "gamma", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->gamma,
-         .metavar = "X", .help = "step: lr decay factor", .def = "0.1"},
+         .metavar = "X", .help = "step, plateau: lr decay factor", .def = "0.1"},
+        {.name = "lr-patience", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->lr_patience,
+         .metavar = "N", .help = "plateau: epochs without a better val_loss before the lr\n"
+                                  "is cut", .def = "10"},
         {.name = "eta-min", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->eta_min,
          .metavar = "X", .help = "cosine: the final lr", .def = "0"},
         {.name = "pct-start", .kind = CLI_FLOAT, .range = CLI_FRACTION, .dst = &o->pct_start,
@@ -238,13 +247,13 @@ void train_help(FILE *out) {
           "numbers as a run never stopped (on the CPU, same --threads). Its settings come from the\n"
           "checkpoint; flags that change the results (--dataset, --model, --hidden, --val-size,\n"
           "--seed, --batch-size, --eval-batch-size, --momentum, --weight-decay, --nesterov,\n"
-          "--optimizer, --betas, --eps, --lr-schedule, --step-size, --gamma, --eta-min,\n"
-          "--pct-start, --warmup-epochs, --warmup-start-factor, --clip-grad-norm, --augment) may\n"
-          "be given only with the saved value. --epochs N extends or shortens the run to N\n"
-          "epochs in all (the last phase's learning rate continues), --schedule/--lr replace the\n"
-          "schedule if the epochs already run keep their learning rate. --device, --threads,\n"
-          "--workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log, --patience\n"
-          "may differ.\n"
+          "--optimizer, --betas, --eps, --lr-schedule, --step-size, --gamma, --lr-patience,\n"
+          "--eta-min, --pct-start, --warmup-epochs, --warmup-start-factor, --clip-grad-norm,\n"
+          "--augment) may be given only with the saved value. --epochs N extends or shortens\n"
+          "the run to N epochs in all (the last phase's learning rate continues), --schedule/--lr\n"
+          "replace the schedule if the epochs already run keep their learning rate. --device,\n"
+          "--threads, --workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log,\n"
+          "--patience may differ.\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }
@@ -374,8 +383,14 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                o->betas);
     /* the schedule's own flags */
     static const struct { const char *flag; int sched; } only[] = {
-        {"step-size", CT_SCHED_STEP}, {"gamma", CT_SCHED_STEP}, {"eta-min", CT_SCHED_COSINE},
-        {"pct-start", CT_SCHED_ONECYCLE}};
+        {"step-size", CT_SCHED_STEP}, {"eta-min", CT_SCHED_COSINE},
+        {"pct-start", CT_SCHED_ONECYCLE}, {"lr-patience", CT_SCHED_PLATEAU}};
+    if (SEEN("gamma") && sched != CT_SCHED_STEP && sched != CT_SCHED_PLATEAU)
+        return cli_usage_error("train", "--gamma: applies to --lr-schedule step or plateau (got "
+                               "%s)", o->lr_schedule);
+    if (SEEN("gamma") && sched == CT_SCHED_PLATEAU && !(o->gamma < 1))
+        return cli_usage_error("train", "--gamma: the plateau factor must be below 1, got %g",
+                               (double)o->gamma);
     for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
         if (SEEN(only[i].flag) && sched != only[i].sched)
             return cli_usage_error("train", "--%s: applies to --lr-schedule %s (got %s)",
@@ -443,6 +458,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->schedule = (ct_schedule_kind)sched;
     c->step_size = o->step_size;
     c->gamma = o->gamma;
+    c->plateau_patience = o->lr_patience;
     c->eta_min = o->eta_min;
     c->pct_start = o->pct_start;
     c->warmup_epochs = o->warmup_epochs;
