@@ -52,6 +52,15 @@ static const conv_case k_convs[] = {
     {2, 1, 6, 6, 3, 3, 1, 0},   {3, 2, 7, 5, 4, 3, 2, 1}, {1, 3, 5, 5, 2, 1, 1, 0}, /* 1x1 */
     {4, 3, 9, 8, 5, 5, 1, 2},   {2, 4, 8, 8, 6, 2, 2, 0}, {1, 1, 1, 1, 1, 1, 1, 0},
     {5, 6, 12, 12, 8, 3, 1, 1}, {2, 2, 6, 7, 3, 4, 3, 2},
+    /* 3x3 stride 1 with >= 16 channels in and out: the CPU's Winograd F(4x4, 3x3) path
+     * (cpu_winograd.c). Odd sizes (partial 4x4 tiles), padding 0, 1, 2, odd channel counts, the
+     * cnn preset's conv2 (32 -> 64, 26x26), and 37 images of 2x2 tiles (148 tiles: a full block
+     * of 128 and one of 20 with padding lanes) */
+    {2, 16, 9, 11, 16, 3, 1, 1}, {1, 17, 7, 6, 20, 3, 1, 0},  {2, 24, 5, 5, 16, 3, 1, 2},
+    {3, 32, 26, 26, 64, 3, 1, 0}, {37, 16, 6, 6, 16, 3, 1, 1}, {1, 64, 3, 3, 32, 3, 1, 1},
+    /* the same kinds of layer that stay on im2col: too few channels, stride 2, 5x5 */
+    {2, 16, 9, 9, 8, 3, 1, 1},   {2, 8, 9, 9, 16, 3, 1, 1},   {2, 16, 9, 9, 16, 3, 2, 1},
+    {1, 16, 9, 9, 16, 5, 1, 2},
 };
 
 static void test_conv2d(void **state) {
@@ -127,6 +136,92 @@ static void test_conv2d(void **state) {
         b->free(b, d_dx); b->free(b, d_dw); b->free(b, d_db);
         free(x); free(w); free(bias); free(dy); free(y); free(dx); free(dw); free(db);
         free(yr); free(dxr); free(dwr); free(dbr); free(mag);
+    }
+}
+
+/* Finite differences of the forward op against both backward ops, on shapes of both CPU paths
+ * (Winograd and im2col): with L(x, w) = <r, conv(x, w)>, the central difference
+ * (L(x + h v) - L(x - h v)) / 2h must equal <backward_data(r), v>, and likewise along a
+ * direction u of the weights <backward_filter(x, r), u>. conv is linear in each argument, so the
+ * difference has no truncation error: what is left is float rounding, which the tolerance bounds
+ * by 1e-6 (~10 float epsilons) of the sum of the absolute values of the terms of both sides
+ * (measured: at most 1.6e-8 of it on these shapes, every kernel set). */
+static double conv_loss(ct_backend *b, const ct_conv2d_desc *d, const float *x, const float *w,
+                        const float *r, size_t ny, void *ws, double *mag) {
+    float *d_x = dput(b, x, (size_t)d->n * d->c * d->h * d->w * 4);
+    float *d_w = dput(b, w, (size_t)d->oc * d->c * d->kh * d->kw * 4), *d_y = dgarbage(b, ny);
+    float *y = hmalloc(ny * 4);
+    OK(b->conv2d_forward(b, d, d_x, d_w, NULL, d_y, ws));
+    dget(b, y, d_y, ny * 4);
+    double l = 0.0;
+    for (size_t i = 0; i < ny; i++) {
+        l += (double)r[i] * y[i];
+        *mag += fabs((double)r[i] * y[i]);
+    }
+    b->free(b, d_x); b->free(b, d_w); b->free(b, d_y);
+    free(y);
+    return l;
+}
+
+static void test_conv2d_fd(void **state) {
+    ct_backend *b = backend_of(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 27, 0);
+    static const conv_case cases[] = {
+        {3, 32, 26, 26, 64, 3, 1, 0}, {2, 16, 9, 11, 16, 3, 1, 1}, {37, 16, 6, 6, 16, 3, 1, 1},
+        {2, 24, 5, 5, 16, 3, 1, 2},   {2, 8, 9, 9, 16, 3, 1, 1},   {2, 16, 9, 9, 16, 3, 2, 1},
+    };
+    const float h = 0.5f;
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        conv_case cc = cases[t];
+        ct_conv2d_desc d = {.n = cc.n, .c = cc.c, .h = cc.h, .w = cc.w, .oc = cc.oc, .kh = cc.k,
+                            .kw = cc.k, .stride_h = cc.s, .stride_w = cc.s, .pad_h = cc.p,
+                            .pad_w = cc.p};
+        d.oh = (cc.h + 2 * cc.p - cc.k) / cc.s + 1;
+        d.ow = (cc.w + 2 * cc.p - cc.k) / cc.s + 1;
+        size_t nx = (size_t)cc.n * cc.c * cc.h * cc.w, nw = (size_t)cc.oc * cc.c * cc.k * cc.k;
+        size_t ny = (size_t)cc.n * cc.oc * d.oh * d.ow;
+        float *x = hmalloc(nx * 4), *w = hmalloc(nw * 4), *r = hmalloc(ny * 4);
+        float *v = hmalloc(nx * 4), *u = hmalloc(nw * 4), *dx = hmalloc(nx * 4);
+        float *dw = hmalloc(nw * 4), *xp = hmalloc(nx * 4), *wp = hmalloc(nw * 4);
+        fill(&rng, x, nx, -1, 1);
+        fill(&rng, w, nw, -1, 1);
+        fill(&rng, r, ny, -1, 1);
+        fill(&rng, v, nx, -1, 1);
+        fill(&rng, u, nw, -1, 1);
+        size_t wsb = b->conv2d_workspace(b, &d);
+        void *ws = wsb ? dalloc(b, wsb) : NULL;
+        float *d_x = dput(b, x, nx * 4), *d_w = dput(b, w, nw * 4), *d_r = dput(b, r, ny * 4);
+        float *d_dx = dgarbage(b, nx), *d_dw = dgarbage(b, nw), *d_db = dgarbage(b, cc.oc);
+        OK(b->conv2d_backward_data(b, &d, d_r, d_w, d_dx, ws));
+        OK(b->conv2d_backward_filter(b, &d, d_x, d_r, d_dw, d_db, ws));
+        dget(b, dx, d_dx, nx * 4);
+        dget(b, dw, d_dw, nw * 4);
+        char what[128];
+        for (int wrt = 0; wrt < 2; wrt++) { /* 0: along v in x, 1: along u in the weights */
+            const size_t n = wrt ? nw : nx;
+            const float *dir = wrt ? u : v, *grad = wrt ? dw : dx, *at = wrt ? w : x;
+            float *moved = wrt ? wp : xp;
+            /* the steps as taken in float: (at + h dir) - (at - h dir) is 2 h dir up to rounding,
+             * so the predicted difference uses the steps themselves */
+            double mag = 0.0, predicted = 0.0;
+            for (size_t i = 0; i < n; i++) {
+                float up = at[i] + h * dir[i], down = at[i] - h * dir[i];
+                predicted += (double)grad[i] * ((double)up - down);
+                mag += fabs((double)grad[i] * ((double)up - down));
+                moved[i] = up;
+            }
+            double lp = conv_loss(b, &d, wrt ? x : moved, wrt ? moved : w, r, ny, ws, &mag);
+            for (size_t i = 0; i < n; i++) moved[i] = at[i] - h * dir[i];
+            double lm = conv_loss(b, &d, wrt ? x : moved, wrt ? moved : w, r, ny, ws, &mag);
+            snprintf(what, sizeof what, "conv2d finite difference d/d%s n%d c%d %dx%d oc%d k%d "
+                     "s%d p%d", wrt ? "w" : "x", cc.n, cc.c, cc.h, cc.w, cc.oc, cc.k, cc.s, cc.p);
+            near(what, 0, lp - lm, predicted, 1e-6 * mag);
+        }
+        b->free(b, ws);
+        b->free(b, d_x); b->free(b, d_w); b->free(b, d_r); b->free(b, d_dx); b->free(b, d_dw);
+        b->free(b, d_db);
+        free(x); free(w); free(r); free(v); free(u); free(dx); free(dw); free(xp); free(wp);
     }
 }
 
@@ -494,7 +589,7 @@ static void test_clip(void **state) {
 int main(void) {
     tu_open_backends(&g_backends[BK_CPU], &g_backends[BK_CUDA]);
     const struct CMUnitTest tests[] = {
-        ON_EACH(test_conv2d),    ON_EACH(test_pool), ON_EACH(test_maxpool_nan),
+        ON_EACH(test_conv2d),    ON_EACH(test_conv2d_fd), ON_EACH(test_pool), ON_EACH(test_maxpool_nan),
         ON_EACH(test_dropout),   ON_EACH(test_batchnorm), ON_EACH(test_adam),
         ON_EACH(test_clip),
     };

@@ -176,7 +176,9 @@ struct ct_backend {
 
     /* -------------------------------------------------------------------- ops: CNNs (issue 5) */
     /* Bytes of device workspace the three conv2d ops need for d (the CPU: one image's im2col
-     * columns; CUDA: the whole batch's columns and a transposed output). */
+     * columns, or for 3x3 stride-1 layers with 16+ channels Winograd's transformed filters and
+     * a block of tiles; CUDA: the whole batch's columns and a transposed output). It may grow
+     * with d->n: a workspace sized for the largest batch serves every smaller one. */
     size_t (*conv2d_workspace)(ct_backend *b, const ct_conv2d_desc *d);
     /* y (n, oc, oh, ow) = conv(x (n, c, h, w), weight (oc, c, kh, kw)) + bias (oc); bias may be
      * NULL. ws: conv2d_workspace(d) bytes, clobbered. */

@@ -1,6 +1,7 @@
 /*
  * cpu_nn.c — the CPU reference of the CNN ops of backend.h: conv2d (im2col + the backend's
- * gemm, one image at a time), max/average pooling, dropout from the counter-based Philox
+ * gemm, one image at a time; 3x3 stride-1 layers with enough channels by Winograd F(4x4, 3x3),
+ * cpu_winograd.c), max/average pooling, dropout from the counter-based Philox
  * generator, batch normalisation, the Adam/AdamW update and the gradient-norm pair
  * (sumsq, clip_scale).
  *
@@ -9,6 +10,7 @@
  * vectorise them. Reductions (batch norm statistics, sums of squares) accumulate in double.
  */
 #include "backend/cpu/cpu_nn.h"
+#include "backend/cpu/cpu_winograd.h"
 #include "backend/cpu/kernels.h"
 #include "core/core.h"
 
@@ -37,6 +39,7 @@ static ct_status conv_check(const ct_conv2d_desc *d, const char *op) {
 
 static size_t cpu_conv2d_workspace(ct_backend *b, const ct_conv2d_desc *d) {
     if (conv_is_pointwise(d)) return 0;
+    if (ct_wino_eligible(d)) return ct_wino_workspace(d);
     return (size_t)d->c * d->kh * d->kw * d->oh * d->ow * sizeof(float); // (C*KH*KW, OH*OW)
 }
 
@@ -111,6 +114,7 @@ static void col2im(const ct_conv2d_desc *d, const float *restrict cols, float *r
 static ct_status cpu_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                                     const float *weight, const float *bias, float *y, void *ws) {
     CT_TRY(conv_check(d, "conv2d_forward"));
+    if (ct_wino_eligible(d)) return ct_wino_forward(b, d, x, weight, bias, y, ws);
     const int K = d->c * d->kh * d->kw, P = d->oh * d->ow;
     const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
     for (int i = 0; i < d->n; i++) {
@@ -129,6 +133,7 @@ static ct_status cpu_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, cons
 static ct_status cpu_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *d, const float *dy,
                                           const float *weight, float *dx, void *ws) {
     CT_TRY(conv_check(d, "conv2d_backward_data"));
+    if (ct_wino_eligible(d)) return ct_wino_backward_data(b, d, dy, weight, dx, ws);
     const int K = d->c * d->kh * d->kw, P = d->oh * d->ow;
     const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
     for (int i = 0; i < d->n; i++) {
@@ -145,6 +150,10 @@ static ct_status cpu_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc 
                                             const float *dy, float *dweight, float *dbias,
                                             void *ws) {
     CT_TRY(conv_check(d, "conv2d_backward_filter"));
+    if (ct_wino_eligible(d)) {
+        CT_TRY(ct_wino_backward_filter(b, d, x, dy, dweight, ws));
+        return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, d->oh * d->ow) : CT_OK;
+    }
     const int K = d->c * d->kh * d->kw, P = d->oh * d->ow;
     const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
     if (d->n == 0) memset(dweight, 0, (size_t)d->oc * K * sizeof(float));
