@@ -201,8 +201,9 @@ typedef struct {
     ct_schedule_kind schedule;   /* CT_SCHED_PHASES (default) ... */
     int step_size;               /* step: epochs between decays (required, > 0) */
     float gamma;                 /* step, plateau: decay factor (0: 0.1) */
-    int plateau_patience;        /* plateau: epochs without a better val_loss (by more than
-                                  * 1e-4 of it, PyTorch's threshold) before a cut (0: 10) */
+    int plateau_patience;        /* plateau: PyTorch's patience, the epochs without a better
+                                  * val_loss (by more than 1e-4 of it) tolerated; the lr is cut
+                                  * after patience + 1 of them (0: 10) */
     float eta_min;               /* cosine: the final lr (0) */
     float pct_start;             /* onecycle: fraction of steps rising (0: 0.3) */
     float div_factor;            /* onecycle: initial lr = lr / div_factor (0: 25) */
@@ -280,7 +281,10 @@ ct_status ct_evaluate_dist(ct_model *m, const ct_dataset *ds, const int32_t *idx
                            int batch_size, ct_dist *dist, ct_eval_result *out);
 
 /* Trains on train_idx of ds, validating on val_idx after each epoch. history (may be NULL)
- * receives one entry per epoch; it must hold the total number of epochs of all phases. */
+ * receives one entry per epoch; it must hold the total number of epochs of all phases. With
+ * the plateau schedule history is required, and a resumed run's must already hold the epochs
+ * before cfg->resume.epoch (their val losses decide the lr; an entry without validation
+ * samples is refused). */
 ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, int64_t n_train,
                  const int32_t *val_idx, int64_t n_val, const ct_train_config *cfg,
                  const ct_callbacks *cb, ct_epoch_result *history);

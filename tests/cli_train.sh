@@ -72,13 +72,14 @@ fi
 # saves as a finished run; a resume keeps the patience and applies it to the whole history
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-# patience_ok N [STOPPED [FROM]]: the Epoch lines of $out obey patience N from epoch FROM on (a
-# resumed run's first); STOPPED=1 (default): the last one stopped, 0: none did
+# patience_ok LOG N [STOPPED [FROM]]: the val losses of --log file LOG (exact, not the printed
+# 4 decimals) obey patience N from epoch FROM on (a resumed run's first), and $out's Early
+# stopping line says so; STOPPED=1 (default): the last epoch stopped, 0: none did
 patience_ok() {
-    "$PY" - "$1" "${2:-1}" "${3:-0}" "$out" <<'EOF'
-import re, sys
-n, stopped, start, text = int(sys.argv[1]), sys.argv[2] == "1", int(sys.argv[3]), sys.argv[4]
-losses = [float(v) for v in re.findall(r"^Epoch \[\d+\], val_loss: ([0-9.]+)", text, re.M)]
+    "$PY" - "$1" "$2" "${3:-1}" "${4:-0}" "$out" <<'EOF'
+import json, re, sys
+log, n, stopped, start, text = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4]), sys.argv[5]
+losses = [json.loads(l)["val_loss"] for l in open(log)]
 best, stop_at = None, None
 for e, v in enumerate(losses):
     if best is None or v < losses[best]:
@@ -97,19 +98,18 @@ EOF
 }
 run train --epochs 30 --lr 0.5 --val-size 1000 --patience 2 --save "$tmp/early" --log "$tmp/early.jsonl"
 n_epochs=$(count '^Epoch ')
-if [ "$rc" -eq 0 ] && [ "$n_epochs" -lt 30 ] && [ "$(count "$TEST_RE")" -eq 1 ] && patience_ok 2 &&
+if [ "$rc" -eq 0 ] && [ "$n_epochs" -lt 30 ] && [ "$(count "$TEST_RE")" -eq 1 ] &&
+    patience_ok "$tmp/early.jsonl" 2 &&
     [ "$(grep -c '' "$tmp/early.jsonl")" -eq "$n_epochs" ] && [ -f "$tmp/early/model.safetensors" ]; then
     ok "--patience 2: stopped after $n_epochs of 30 epochs, tested and saved: $(grep '^Early' <<<"$out")"
 else
     bad "--patience 2 -> exit $rc ($n_epochs epochs): $out $err"
 fi
-full=$out
-run train --resume "$tmp/early" --epochs 30 --quiet
-out="$(grep '^Epoch ' <<<"$full")
-$out"
-if [ "$rc" -eq 0 ] && grep -q '^Early stopping' <<<"$out" && patience_ok 2 1 "$n_epochs"; then
-    ok "--resume of an early-stopped run: one more epoch at least, then patience 2 (kept) over the whole history ($(count '^Epoch ') epochs in all)"
-elif [ "$rc" -eq 0 ] && [ "$(count '^Epoch ')" -eq 30 ] && patience_ok 2 0 "$n_epochs"; then
+run train --resume "$tmp/early" --epochs 30 --quiet --log "$tmp/early2.jsonl" # the whole history
+if [ "$rc" -eq 0 ] && grep -q '^Early stopping' <<<"$out" && patience_ok "$tmp/early2.jsonl" 2 1 "$n_epochs"; then
+    ok "--resume of an early-stopped run: one more epoch at least, then patience 2 (kept) over the whole history ($(grep -c '' "$tmp/early2.jsonl") epochs in all)"
+elif [ "$rc" -eq 0 ] && [ "$(grep -c '' "$tmp/early2.jsonl")" -eq 30 ] &&
+    patience_ok "$tmp/early2.jsonl" 2 0 "$n_epochs"; then
     ok "--resume of an early-stopped run: ran on to 30 epochs, never 2 epochs without a better val_loss"
 else
     bad "--resume of an early-stopped run -> exit $rc: $out $err"

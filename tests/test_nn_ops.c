@@ -54,8 +54,8 @@ static const conv_case k_convs[] = {
     {5, 6, 12, 12, 8, 3, 1, 1}, {2, 2, 6, 7, 3, 4, 3, 2},
     /* 3x3 stride 1 with >= 16 channels in and out: the CPU's Winograd F(4x4, 3x3) path
      * (cpu_winograd.c). Odd sizes (partial 4x4 tiles), padding 0, 1, 2, odd channel counts, the
-     * cnn preset's conv2 (32 -> 64, 26x26), and 37 images of 2x2 tiles (148 tiles: a full block
-     * of 128 and one of 20 with padding lanes) */
+     * cnn preset's conv2 (32 -> 64, 26x26), and 37 images of 2x2 tiles (148 tiles: two full
+     * blocks of 64 and one of 20 with padding lanes) */
     {2, 16, 9, 11, 16, 3, 1, 1}, {1, 17, 7, 6, 20, 3, 1, 0},  {2, 24, 5, 5, 16, 3, 1, 2},
     {3, 32, 26, 26, 64, 3, 1, 0}, {37, 16, 6, 6, 16, 3, 1, 1}, {1, 64, 3, 3, 32, 3, 1, 1},
     /* the same kinds of layer that stay on im2col: too few channels, stride 2, 5x5 */

@@ -155,8 +155,8 @@ ct_status ct_train_config_check(const ct_train_config *cfg) {
             return ct_fail(CT_ERR_INVALID, "plateau schedule: gamma (the factor) must be in "
                            "(0, 1), got %g", cfg->gamma);
         if (cfg->plateau_patience < 0)
-            return ct_fail(CT_ERR_INVALID, "plateau schedule: patience must be >= 1, got %d",
-                           cfg->plateau_patience);
+            return ct_fail(CT_ERR_INVALID, "plateau schedule: patience must be >= 1 (0: 10), "
+                           "got %d", cfg->plateau_patience);
         break;
     default: return ct_fail(CT_ERR_INVALID, "unknown schedule %d", (int)cfg->schedule);
     }

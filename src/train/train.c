@@ -593,6 +593,10 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     if (cfg->schedule == CT_SCHED_PLATEAU && (n_val <= 0 || !history))
         return ct_fail(CT_ERR_INVALID, "the plateau schedule follows val_loss: it needs "
                        "validation samples and the history (with a resume's earlier epochs)");
+    for (int k = 0; cfg->schedule == CT_SCHED_PLATEAU && k < from->epoch; k++)
+        if (history[k].val.count <= 0)
+            return ct_fail(CT_ERR_INVALID, "the plateau schedule resumes from the history, but "
+                           "epoch %d of it has no validation result", k);
     CT_TRY(ct_dist_check_fit(cfg->dist, m, ds, train_idx, n_train, val_idx, n_val, cfg));
 
     double *val_losses = NULL; /* (total_epochs) the plateau schedule's input */

@@ -128,11 +128,12 @@ static void print_plan(const train_opts *o, int total_epochs, const char *save_d
                (double)(c->gamma > 0 ? c->gamma : 0.1f));
         break;
     case CT_SCHED_COSINE: printf(", cosine lr to %g", (double)c->eta_min); break;
-    case CT_SCHED_PLATEAU:
-        printf(", lr x%g after %d epochs without a better val_loss",
-               (double)(c->gamma > 0 ? c->gamma : 0.1f),
-               c->plateau_patience > 0 ? c->plateau_patience : 10);
+    case CT_SCHED_PLATEAU: { /* PyTorch's patience N: the cut comes after N + 1 bad epochs */
+        int patience = c->plateau_patience > 0 ? c->plateau_patience : 10;
+        printf(", plateau lr x%g (patience %d: cut after %d epochs without a better val_loss)",
+               (double)(c->gamma > 0 ? c->gamma : 0.1f), patience, patience + 1);
         break;
+    }
     case CT_SCHED_ONECYCLE:
         printf(", one-cycle lr (pct_start %g)", (double)(c->pct_start > 0 ? c->pct_start : 0.3f));
         break;
@@ -375,7 +376,9 @@ int cmd_train(int argc, char **argv) {
     s = ct_fit(m, train, train_idx, run.n_train, val_idx, run.n_val, cfg, &cb, run.history);
     double fit_s = ct_time_s() - t0;
     progress_clear(&st.bar);
-    if (s == CT_ERR_INTERRUPTED && st.early_epoch >= 0 && !g_interrupted) { /* --patience */
+    /* --patience: every rank decides alike (the val losses are all-reduced), whatever signal
+     * reached which rank; a signal is still honoured after the test and the save below */
+    if (s == CT_ERR_INTERRUPTED && st.early_epoch >= 0) {
         printf("Early stopping after epoch %d (%d of %d epochs run): val_loss has not improved "
                "for %d epoch%s", st.early_epoch, st.early_epoch + 1, total_epochs, o.patience,
                o.patience == 1 ? "" : "s");

@@ -135,8 +135,9 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "gamma", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->gamma,
          .metavar = "X", .help = "step, plateau: lr decay factor", .def = "0.1"},
         {.name = "lr-patience", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->lr_patience,
-         .metavar = "N", .help = "plateau: epochs without a better val_loss before the lr\n"
-                                  "is cut", .def = "10"},
+         .metavar = "N", .help = "plateau: PyTorch's patience, the epochs without a better\n"
+                                  "val_loss tolerated (the lr is cut after N + 1)",
+         .def = "10"},
         {.name = "eta-min", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->eta_min,
          .metavar = "X", .help = "cosine: the final lr", .def = "0"},
         {.name = "pct-start", .kind = CLI_FLOAT, .range = CLI_FRACTION, .dst = &o->pct_start,

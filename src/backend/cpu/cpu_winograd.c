@@ -39,6 +39,9 @@
                                   about the L2; measured, 64 beat 32, 128 and 256 in each op */
 #define WINO_MIN_CH 16         /* below this many input or output channels the products are
                                   too thin to pay for the transforms (conv1 of cnn has 1) */
+#define WINO_MAX_U_BYTES (16u << 20) /* the transformed filters sit in every CPU thread's
+                                  workspace: wider layers (over ~340 x 340 channels) stay on
+                                  im2col rather than hold 16+ MiB per thread */
 
 /* F(4x4, 3x3) with the interpolation points 0, 1, -1, 2, -2 (and infinity). */
 static const float k_bt[WINO_A][WINO_A] = {
@@ -111,7 +114,15 @@ typedef struct {
                       float *dx);
 } wino_kernels;
 
-#if defined(__x86_64__)
+/* The transforms use GCC's vector extensions (__builtin_shuffle; __builtin_shufflevector from
+ * GCC 12): with another compiler the layers stay on im2col (ct_wino_eligible says no). */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#define WINO_BUILT 1
+#else
+#define WINO_BUILT 0
+#endif
+
+#if WINO_BUILT && defined(__x86_64__)
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v4")
 #define WNAME(f) f##_v4
@@ -125,12 +136,17 @@ typedef struct {
 #undef WNAME
 #pragma GCC pop_options
 #endif
+#if WINO_BUILT
 #define WNAME(f) f##_base
 #include "backend/cpu/cpu_winograd_impl.h"
 #undef WNAME
+#endif
 
 /* The transforms for the instruction set the GEMM kernels use (CTRAIN_CPU_ISA included). */
 static const wino_kernels *pick(void) {
+#if !WINO_BUILT
+    return NULL; /* never asked: no layer is eligible */
+#else
     static const wino_kernels base = {input_tf_base, output_tf_base, output_adj_base,
                                        input_adj_base};
 #if defined(__x86_64__)
@@ -141,14 +157,16 @@ static const wino_kernels *pick(void) {
     if (strcmp(isa, "AVX2") == 0) return &v3;
 #endif
     return &base;
+#endif
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* shapes and workspace                                                                        */
 
 int ct_wino_eligible(const ct_conv2d_desc *d) {
-    return d->kh == 3 && d->kw == 3 && d->stride_h == 1 && d->stride_w == 1 &&
-           d->c >= WINO_MIN_CH && d->oc >= WINO_MIN_CH;
+    return WINO_BUILT && d->kh == 3 && d->kw == 3 && d->stride_h == 1 && d->stride_w == 1 &&
+           d->c >= WINO_MIN_CH && d->oc >= WINO_MIN_CH &&
+           (size_t)WINO_A * WINO_A * d->oc * d->c * sizeof(float) <= WINO_MAX_U_BYTES;
 }
 
 static int64_t tiles_of(int hout, int wout) {
