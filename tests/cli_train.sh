@@ -96,7 +96,8 @@ else:
     assert stop_at is None and "Early stopping" not in text, (losses, stop_at)
 EOF
 }
-run train --epochs 30 --lr 0.5 --val-size 1000 --patience 2 --save "$tmp/early" --log "$tmp/early.jsonl"
+run train --epochs 30 --lr 0.5 --val-size 1000 --patience 2 --save "$tmp/early" --log "$tmp/early.jsonl" \
+    --save-best
 n_epochs=$(count '^Epoch ')
 if [ "$rc" -eq 0 ] && [ "$n_epochs" -lt 30 ] && [ "$(count "$TEST_RE")" -eq 1 ] &&
     patience_ok "$tmp/early.jsonl" 2 &&
@@ -104,6 +105,22 @@ if [ "$rc" -eq 0 ] && [ "$n_epochs" -lt 30 ] && [ "$(count "$TEST_RE")" -eq 1 ] 
     ok "--patience 2: stopped after $n_epochs of 30 epochs, tested and saved: $(grep '^Early' <<<"$out")"
 else
     bad "--patience 2 -> exit $rc ($n_epochs epochs): $out $err"
+fi
+# --save-best: best.safetensors holds the epoch of the lowest val_loss (its metadata says which)
+best_ok() {
+    "$PY" - "$1" "$2" <<'EOF'
+import json, struct, sys
+losses = [json.loads(l)["val_loss"] for l in open(sys.argv[2])]
+best = min(range(len(losses)), key=lambda e: (losses[e], e))
+raw = open(sys.argv[1], "rb").read()
+meta = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])["__metadata__"]
+assert int(meta["epoch"]) == best + 1 and abs(float(meta["val_loss"]) - losses[best]) < 1e-6, (meta, losses)
+EOF
+}
+if best_ok "$tmp/early/best.safetensors" "$tmp/early.jsonl"; then
+    ok "--save-best: best.safetensors is the epoch of the lowest val_loss"
+else
+    bad "--save-best: $(ls "$tmp/early")"
 fi
 run train --resume "$tmp/early" --epochs 30 --quiet --log "$tmp/early2.jsonl" # the whole history
 if [ "$rc" -eq 0 ] && grep -q '^Early stopping' <<<"$out" && patience_ok "$tmp/early2.jsonl" 2 1 "$n_epochs"; then
@@ -114,6 +131,12 @@ elif [ "$rc" -eq 0 ] && [ "$(grep -c '' "$tmp/early2.jsonl")" -eq 30 ] &&
 else
     bad "--resume of an early-stopped run -> exit $rc: $out $err"
 fi
+best_ok "$tmp/early/best.safetensors" "$tmp/early2.jsonl" &&
+    ok "--save-best kept by --resume: best.safetensors follows the whole history" ||
+    bad "--save-best after --resume"
+run eval --model "$tmp/early/best.safetensors"
+[ "$rc" -eq 0 ] && [ "$(count "$TEST_RE")" -eq 1 ] && ok "ctrain eval --model DIR/best.safetensors" ||
+    bad "eval of best.safetensors -> exit $rc: $err"
 run train --epochs 3 --lr 0.5 --val-size 1000 --patience 0 --quiet
 [ "$rc" -eq 0 ] && [ "$(count '^Epoch ')" -eq 3 ] && ! grep -q '^Early' <<<"$out" &&
     ok "--patience 0: off (3 of 3 epochs)" || bad "--patience 0 -> exit $rc: $out $err"

@@ -129,6 +129,7 @@ expect_usage '--momentum' train --momentum 1.5
 expect_usage '--weight-decay' train --weight-decay -0.1
 expect_usage '--device' train --device gpu
 expect_usage '--patience' train --patience -1
+expect_usage '--save-best' train --save-best
 expect_usage '--lr-patience' train --lr-patience 3
 expect_usage '--lr-patience' train --lr-schedule plateau --lr-patience 0
 expect_usage '--gamma' train --lr-schedule plateau --gamma 1.5

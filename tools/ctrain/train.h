@@ -16,7 +16,7 @@
 #define SCHEDULE_BYTES 512
 #define MAX_TOTAL_EPOCHS 1000000 /* a sanity bound: history holds one entry per epoch */
 #define MODEL_SPEC_BYTES 256
-#define NUM_TRAIN_FLAGS 39       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 40       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -38,6 +38,7 @@ typedef struct {
     const char *save_dir, *resume_dir, *plot_dir, *log_path;
     int save_every;
     int patience;            /* early stopping: epochs without a better val_loss (0: off) */
+    int save_best;           /* also keep SAVE/best.safetensors, the lowest val_loss's weights */
     char schedule_default[SCHEDULE_BYTES];
     char schedule_resumed[SCHEDULE_BYTES]; /* the schedule a resumed run follows */
     char model_resumed[MODEL_SPEC_BYTES];  /* --model of the run being resumed */
@@ -99,6 +100,9 @@ int train_resume_check_schedule(const train_opts *o, const ct_checkpoint *ck);
  * position; test (may be NULL) adds the test results to the model's metadata. Prints the error
  * and returns non-zero on failure. */
 int train_save(train_run *r, const ct_eval_result *test);
+/* Writes SAVE/best.safetensors (the model's weights now, with the metadata of epoch, whose
+ * val_loss is the lowest so far). Prints the error and returns non-zero on failure. */
+int train_save_best(train_run *r, int epoch);
 /* After each epoch: the --log line and the --plot pictures (errors printed, not fatal). */
 void train_epoch_outputs(train_run *r, int n_epochs);
 /* Opens --log (truncated) and writes the n_epochs lines already in the history (a resume). */

@@ -48,15 +48,21 @@ typedef struct {
     int best_epoch;          /* the epoch of the lowest val_loss so far */
 } fit_state;
 
-/* --patience: Keras' EarlyStopping(monitor="val_loss", min_delta=0, patience=N) over the whole
- * history (a resumed run's epochs included): stop when the best val_loss is N epochs old. */
-static int patience_says_stop(fit_state *st, const train_run *run, int epoch) {
+/* The epoch of the lowest val_loss among 0..epoch of the history (a resumed run's included):
+ * the first of equals, strictly lower improves, NaN never does; -1 when all are NaN. */
+static int best_epoch(const train_run *run, int epoch) {
     int best = -1;
-    for (int e = 0; e <= epoch; e++) /* strictly lower improves; NaN never does */
+    for (int e = 0; e <= epoch; e++)
         if (best < 0 ? !isnan(run->history[e].val.loss)
                      : run->history[e].val.loss < run->history[best].val.loss)
             best = e;
-    st->best_epoch = best;
+    return best;
+}
+
+/* --patience: Keras' EarlyStopping(monitor="val_loss", min_delta=0, patience=N): stop when the
+ * best val_loss is N epochs old. */
+static int patience_says_stop(fit_state *st, const train_run *run, int epoch) {
+    int best = st->best_epoch = best_epoch(run, epoch);
     int patience = run->o->patience;
     return patience > 0 && epoch - (best < 0 ? -1 : best) >= patience;
 }
@@ -78,6 +84,9 @@ static int on_epoch(void *user, const ct_epoch_result *r) {
     fflush(stdout);
     st->epochs_done++;
     train_epoch_outputs(run, r->epoch + 1);
+    if (run->save_dir && run->o->save_best && best_epoch(run, r->epoch) == r->epoch &&
+        train_save_best(run, r->epoch) != 0)
+        return 1; /* as a checkpoint that cannot be written (message printed) */
     if (patience_says_stop(st, run, r->epoch) && r->epoch + 1 < run->total_epochs) {
         st->early_epoch = r->epoch;
         return 1; /* the final checkpoint follows */

@@ -183,6 +183,9 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .def = "none; with --resume, the resumed folder"},
         {.name = "save-every", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->save_every,
          .metavar = "N", .help = "also checkpoint after every N epochs (0: only at the end)"},
+        {.name = "save-best", .kind = CLI_SWITCH, .dst = &o->save_best,
+         .help = "also keep DIR/best.safetensors: the weights of the epoch with\n"
+                 "the lowest val_loss so far (Keras' save_best_only)"},
         {.name = "patience", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->patience,
          .metavar = "N", .help = "stop early when val_loss has not improved for N epochs\n"
                                   "(Keras' EarlyStopping; the last weights are kept)",
@@ -242,6 +245,8 @@ void train_help(FILE *out) {
           "                               [32, 784], ...) and metadata (spec, input shape, accuracy)\n"
           "  DIR/train_state.safetensors  all a resume needs: weights, optimizer state, position in\n"
           "                               the epoch, settings and history\n"
+          "  DIR/best.safetensors         with --save-best: the weights of the epoch with the\n"
+          "                               lowest val_loss, as model.safetensors\n"
           "  Each file is replaced atomically: a kill during a save leaves the previous one whole.\n"
           "\n"
           "resuming (--resume DIR): the run continues from where it was saved and prints the same\n"
@@ -407,6 +412,9 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                "got %g", (double)o->warmup_start_factor);
     if (SEEN("warmup-start-factor") && o->warmup_epochs <= 0)
         return cli_usage_error("train", "--warmup-start-factor: needs --warmup-epochs > 0");
+    if (o->save_best && !o->save_dir && !o->resume_dir)
+        return cli_usage_error("train", "--save-best: needs --save DIR (or --resume DIR) to "
+                               "write DIR/best.safetensors in");
     /* a fresh run's --schedule is only for phases; a resumed one's is its folded schedule */
     if (!o->resume_dir && seen_schedule && sched != CT_SCHED_PHASES)
         return cli_usage_error("train", "--schedule: only with --lr-schedule phases (%s takes "

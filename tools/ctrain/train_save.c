@@ -89,6 +89,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     const char *threads = saved_opt(ck, "threads");
     const char *save_every = ct_checkpoint_meta(ck, "save_every");
     const char *patience = ct_checkpoint_meta(ck, "patience"); /* absent in older files */
+    const char *save_best = ct_checkpoint_meta(ck, "save_best");
     if (!model || !hidden || !val_size || !device || !threads) {
         ct_checkpoint_free(ck);
         return CLI_EXIT_ERROR;
@@ -219,6 +220,8 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         o->save_every = (int)v;
     if (!SEEN("patience") && patience && cli_parse_long(patience, 0, INT_MAX, &v) == 0)
         o->patience = (int)v;
+    if (!SEEN("save-best") && save_best && cli_parse_long(save_best, 0, 1, &v) == 0)
+        o->save_best = (int)v;
     /* the schedule: the saved one, extended or cut by --epochs, or replaced */
     int total = 0;
     for (int i = 0; i < saved.num_phases; i++) total += saved.phases[i].epochs;
@@ -288,32 +291,11 @@ int train_resume_check_schedule(const train_opts *o, const ct_checkpoint *ck) {
 /* ------------------------------------------------------------------------------------------ */
 /* saving                                                                                      */
 
-int train_save(train_run *r, const ct_eval_result *test) {
+/* The model file at position p (p.epoch epochs done): the weights and what a user of them
+ * wants to know; test (may be NULL) adds the test results. */
+static ct_status save_model_file(const train_run *r, const char *path, ct_fit_position p,
+                                 const ct_eval_result *test) {
     const train_opts *o = r->o;
-    ct_fit_position p = ct_model_fit_position(r->m);
-    char path[PATH_MAX], hidden[24], val_size[24], threads[24], every[24], patience[24],
-        sched[SCHEDULE_BYTES];
-    snprintf(hidden, sizeof hidden, "%d", o->hidden);
-    snprintf(val_size, sizeof val_size, "%lld", (long long)o->val_size);
-    snprintf(threads, sizeof threads, "%d", o->threads);
-    snprintf(every, sizeof every, "%d", o->save_every);
-    snprintf(patience, sizeof patience, "%d", o->patience);
-    schedule_text(o->cfg.phases, o->cfg.num_phases, sched, sizeof sched);
-    ct_meta state_meta[] = {
-        {"dataset", o->dataset}, {"data_dir", r->data_dir}, {"model", o->model},
-        {"hidden", hidden},      {"val_size", val_size},    {"device", o->device},
-        {"threads", threads},    {"save_every", every},     {"schedule", sched},
-        {"patience", patience},
-        {"optimizer", train_optimizer_name(o->cfg.optimizer)},
-        {"lr_schedule", train_schedule_name(o->cfg.schedule)},
-    };
-    ct_train_state st = {.cfg = &o->cfg, .before = &r->before, .history = r->history,
-                         .n_history = p.epoch, .extra = state_meta,
-                         .n_extra = (int)(sizeof state_meta / sizeof state_meta[0])};
-    snprintf(path, sizeof path, "%s/train_state.safetensors", r->save_dir);
-    ct_status s = ct_save_train_state(r->m, path, &st);
-
-    /* the model file: what a user of the weights wants to know */
     char epoch[24], batch[24], seed[24], vl[32], va[32], tl[32], ta[32];
     ct_meta model_meta[14];
     int n = 0;
@@ -340,11 +322,46 @@ int train_save(train_run *r, const ct_eval_result *test) {
         model_meta[n++] = (ct_meta){"test_loss", tl};
         model_meta[n++] = (ct_meta){"test_acc", ta};
     }
+    return ct_save_model(r->m, path, model_meta, n);
+}
+
+int train_save(train_run *r, const ct_eval_result *test) {
+    const train_opts *o = r->o;
+    ct_fit_position p = ct_model_fit_position(r->m);
+    char path[PATH_MAX], hidden[24], val_size[24], threads[24], every[24], patience[24],
+        best[8], sched[SCHEDULE_BYTES];
+    snprintf(hidden, sizeof hidden, "%d", o->hidden);
+    snprintf(val_size, sizeof val_size, "%lld", (long long)o->val_size);
+    snprintf(threads, sizeof threads, "%d", o->threads);
+    snprintf(every, sizeof every, "%d", o->save_every);
+    snprintf(patience, sizeof patience, "%d", o->patience);
+    snprintf(best, sizeof best, "%d", o->save_best);
+    schedule_text(o->cfg.phases, o->cfg.num_phases, sched, sizeof sched);
+    ct_meta state_meta[] = {
+        {"dataset", o->dataset}, {"data_dir", r->data_dir}, {"model", o->model},
+        {"hidden", hidden},      {"val_size", val_size},    {"device", o->device},
+        {"threads", threads},    {"save_every", every},     {"schedule", sched},
+        {"patience", patience},  {"save_best", best},
+        {"optimizer", train_optimizer_name(o->cfg.optimizer)},
+        {"lr_schedule", train_schedule_name(o->cfg.schedule)},
+    };
+    ct_train_state st = {.cfg = &o->cfg, .before = &r->before, .history = r->history,
+                         .n_history = p.epoch, .extra = state_meta,
+                         .n_extra = (int)(sizeof state_meta / sizeof state_meta[0])};
+    snprintf(path, sizeof path, "%s/train_state.safetensors", r->save_dir);
+    ct_status s = ct_save_train_state(r->m, path, &st);
     snprintf(path, sizeof path, "%s/model.safetensors", r->save_dir);
-    if (s == CT_OK) s = ct_save_model(r->m, path, model_meta, n);
+    if (s == CT_OK) s = save_model_file(r, path, p, test);
     if (s != CT_OK) return cli_lib_error(s);
     r->saves++;
     return 0;
+}
+
+int train_save_best(train_run *r, int epoch) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/best.safetensors", r->save_dir);
+    ct_status s = save_model_file(r, path, (ct_fit_position){.epoch = epoch + 1}, NULL);
+    return s != CT_OK ? cli_lib_error(s) : 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
