@@ -269,6 +269,13 @@ else
 fi
 run summary --hidden 64
 grep -q 'Total params: 50890' <<<"$out" && ok "summary --hidden 64 -> 50890" || bad "summary --hidden 64: $out"
+run summary --model 'conv(8,3),batchnorm,relu,flatten,linear(10)'
+if [ "$rc" -eq 0 ] && grep -q '^Total params: 54186 (0.21 MiB as float32)$' <<<"$out" &&
+    grep -q '^Trainable params: 54186$' <<<"$out" && grep -q '^Non-trainable buffers: 16 ' <<<"$out"; then
+    ok "summary with batch norm: 54186 trainable, 16 buffer values"
+else
+    bad "summary with batch norm -> exit $rc, stdout: $out"
+fi
 run summary --model 'conv(32,3),relu,maxpoo(2)'
 if [ "$rc" -ne 0 ] && [ -z "$out" ] && [ "$(nlines "$err")" -eq 1 ] && grep -q 'maxpoo' <<<"$err"; then
     ok "summary of a malformed spec -> exit $rc, one line naming maxpoo: $err"

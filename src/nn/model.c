@@ -308,7 +308,13 @@ ct_status ct_model_summary(const ct_model *m, char *buf, size_t bytes) {
         else snprintf(shape, sizeof shape, "(%d, %d, %d)", l->out_c, l->out_h, l->out_w);
         APPEND("%-16s %-20s %12lld\n", l->name, shape, (long long)l->n_params);
     }
-    APPEND("Total params: %lld\n", (long long)m->n_params);
+    /* as Keras: the total with its size, then what the optimizer trains and what it does not
+     * (batch norm's running mean and variance: PyTorch's buffers, Keras' non-trainable) */
+    APPEND("Total params: %lld (%.2f MiB as float32)\n", (long long)m->n_params,
+           (double)m->n_params * 4.0 / (1 << 20));
+    APPEND("Trainable params: %lld\n", (long long)m->n_params);
+    APPEND("Non-trainable buffers: %lld (batch norm's running statistics)\n",
+           (long long)m->n_buffers);
 #undef APPEND
     if (used >= bytes) return ct_fail(CT_ERR_INVALID, "model summary: buffer too small");
     return CT_OK;
