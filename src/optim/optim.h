@@ -48,6 +48,9 @@ ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, flo
 void ct_optimizer_step_vars(const ct_optimizer *o, int64_t ahead, float lr, int64_t pos,
                             ct_step_vars *out);
 void ct_optimizer_count_step(ct_optimizer *o);
+/* gamma^ct_plateau_cuts(cfg, val_losses, n) (gamma's default included): what the plateau
+ * schedule multiplies epoch n's lr by (1 under the other schedules). */
+double ct_plateau_lr_scale(const ct_train_config *cfg, const double *val_losses, int n);
 void ct_optimizer_release(ct_optimizer *o);
 
 /* State for checkpoints: floats held (0, n for SGD with momentum, 2n for Adam: m then v). */

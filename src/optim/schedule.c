@@ -78,6 +78,10 @@ int ct_plateau_cuts(const ct_train_config *cfg, const double *val_losses, int n)
     return cuts;
 }
 
+double ct_plateau_lr_scale(const ct_train_config *cfg, const double *val_losses, int n) {
+    return pow(or_default(cfg->gamma, CT_STEP_GAMMA), (double)ct_plateau_cuts(cfg, val_losses, n));
+}
+
 float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe) {
     int total_epochs = 0;
     double base = phase_lr(cfg, epoch);

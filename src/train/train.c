@@ -21,7 +21,6 @@
 #include "nn/model.h"
 #include "optim/optim.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,14 +226,12 @@ static ct_status feeder_init_steps(feeder *f, const ct_dist *dist) {
 typedef struct {
     int train;               /* 1: forward, backward, update */
     ct_optimizer *opt;
-    float lr;                /* this step's learning rate */
-    const ct_train_config *cfg; /* when set, lr follows its schedule (ct_schedule_lr) */
+    const ct_train_config *cfg; /* training: the lr follows its schedule (ct_schedule_lr) */
     double lr_scale;         /* times the schedule's lr: the plateau cuts so far (gamma^cuts) */
     int epoch;
     const ct_callbacks *cb;
     double t0;
     ct_dist *dist;           /* training across ranks: this rank's rows, all-reduced gradient */
-    const ct_step_vars *sv;  /* training: the step's scalars on the device (feeder's d_cur) */
 } pass_args;
 
 /* One batch of nb rows whose pixels are at src (device; rows picked by idx, or consecutive when
@@ -267,7 +264,7 @@ static void batch_shard(void *arg, int t, int S) {
     ct_status s = CT_OK;
     sh->row0 = r0; /* dropout masks by global row; batch norm's running stats from row 0 */
     const ct_train_config *cfg = j->a->cfg;
-    const ct_step_vars *sv = j->a->sv;
+    const ct_step_vars *sv = j->a->train ? m->sv : NULL; /* the step table's row (ct_fit) */
     int64_t pos = sv ? 0 : j->pos; /* what the host adds; with sv the device adds sv->pos */
     ct_augment aug, *augp = NULL;
     if (j->a->train && cfg && (cfg->augment_pad > 0 || cfg->augment_flip)) {
@@ -313,7 +310,8 @@ static void batch_shard(void *arg, int t, int S) {
             s = b->clip_scale(b, m->grads + p0, p1 - p0, m->norm_parts, S, j->a->cfg->clip_norm);
     }
     if (s == CT_OK)
-        s = ct_optimizer_step_range(j->a->opt, m->params, m->grads, j->a->lr, sv, p0, p1);
+        s = ct_optimizer_step_range(j->a->opt, m->params, m->grads, 0.0f /* sv's */, sv, p0,
+                                    p1);
     if (s != CT_OK) j->st[t] = s; /* read only after the join */
 }
 
@@ -321,7 +319,7 @@ static void batch_shard(void *arg, int t, int S) {
 static ct_status queue_batch(batch_job *j) {
     feeder *f = j->f;
     ct_model *m = f->m;
-    if (j->a->sv) CT_TRY(f->b->step_load(f->b, f->d_cur, f->d_steps, f->d_cursor));
+    if (j->a->train) CT_TRY(f->b->step_load(f->b, f->d_cur, f->d_steps, f->d_cursor));
     ct_pool_run(m->pool, batch_shard, j);
     for (int k = 0; k < m->n_shards; k++)
         if (j->st[k] != CT_OK) return j->st[k];
@@ -362,7 +360,7 @@ static ct_status run_batch(feeder *f, const uint8_t *src, const uint8_t *labels,
     /* full batches of a training epoch replay one recorded step (the last, shorter batch and
      * everything on the CPU are queued op by op), except the fit's first: run op by op, it
      * loads the kernels and sets up cuBLAS outside any recording */
-    int replay = a->train && a->sv && !f->graph_off && nb == f->batch && f->warm;
+    int replay = a->train && !f->graph_off && nb == f->batch && f->warm;
     if (a->train && nb == f->batch) f->warm = 1;
     if (replay && !f->graph) record_batch(&j);
     if (replay && f->graph) {
@@ -377,7 +375,7 @@ static ct_status run_batch(feeder *f, const uint8_t *src, const uint8_t *labels,
          * share holds the batch's row 0 counts (rank 0's counter is the one kept) */
         int64_t g0, g1;
         ct_dist_share(a->dist, nb, &g0, &g1);
-        if (a->sv && g0 == 0 && g1 > 0) ct_model_count_batchnorm_step(f->m);
+        if (g0 == 0 && g1 > 0) ct_model_count_batchnorm_step(f->m);
     }
     return CT_OK;
 }
@@ -397,12 +395,9 @@ static ct_status feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a,
     } else {
         CT_TRY(ct_loader_start_epoch_at(f->loader, epoch, first));
     }
-    a->sv = NULL;
-    if (a->train && f->d_steps) { /* the epoch's step table, from batch `first` on */
+    if (a->train) { /* the epoch's step table, from batch `first` on (read through m->sv) */
         for (int64_t i = first; i < n_batches; i++) {
-            float lr = a->cfg ? (float)(ct_schedule_lr(a->cfg, a->epoch, i, n_batches) *
-                                        a->lr_scale)
-                              : a->lr;
+            float lr = (float)(ct_schedule_lr(a->cfg, a->epoch, i, n_batches) * a->lr_scale);
             ct_optimizer_step_vars(a->opt, i - first, lr, i * f->batch, &f->h_steps[i]);
         }
         if (first < n_batches)
@@ -412,7 +407,6 @@ static ct_status feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a,
         if (f->graph) b->graph_free(b, f->graph); /* recorded with last epoch's constants */
         f->graph = NULL;
         f->graph_steps = 0;
-        a->sv = f->d_cur;
     }
 
     ct_batch cur, nxt;
@@ -642,16 +636,15 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
             double lr_scale = 1.0; /* ReduceLROnPlateau: the cuts of the epochs so far */
             if (cfg->schedule == CT_SCHED_PLATEAU) {
                 for (int k = 0; k < epoch; k++) val_losses[k] = history[k].val.loss;
-                lr_scale = pow(cfg->gamma > 0.0f ? cfg->gamma : 0.1,
-                               ct_plateau_cuts(cfg, val_losses, epoch));
+                lr_scale = ct_plateau_lr_scale(cfg, val_losses, epoch);
             }
             r.lr = (float)(ct_schedule_lr(cfg, epoch, 0, n_batches) * lr_scale); /* first step */
             double t0 = ct_time_s();
-            pass_args a = {.train = 1, .opt = &m->opt, .lr = r.lr, .cfg = cfg,
-                           .lr_scale = lr_scale, .epoch = epoch,
+            pass_args a = {.train = 1, .opt = &m->opt, .cfg = cfg, .lr_scale = lr_scale,
+                           .epoch = epoch,
                            .cb = cb, .t0 = t0 - before_s, .dist = cfg->dist};
             int64_t batches_done;
-            m->sv = ftrain.d_cur; /* the layers read the step's scalars there */
+            m->sv = ftrain.d_cur; /* the step's scalars: the layers, gather and update read them */
             s = feeder_pass(&ftrain, epoch, first, &a, &batches_done);
             m->sv = NULL;
             r.graph_steps = ftrain.graph_steps;
