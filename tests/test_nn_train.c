@@ -276,12 +276,79 @@ static void test_cuda_matches_cpu(void **state) {
     ct_dataset_free(ds);
 }
 
+/* The MLP on CUDA (when there) trains through the fused two-kernel step (mlp_sgd_step): with
+ * graphs, op by op (CTRAIN_CUDA_GRAPH=0) and, for comparison, through the layers' ops
+ * (CTRAIN_CUDA_FUSED=0); all end where the CPU does, to float tolerance. */
+static void test_cuda_fused_mlp(void **state) {
+    ct_backend *cpu = NULL, *gpu = NULL;
+    if (ct_backend_create("cuda", 0, &gpu) != CT_OK) TU_SKIP("cuda", "%s", ct_last_error());
+    OK(ct_backend_create("cpu", 1, &cpu));
+    ct_dataset *ds = make_shapes(230, 8);
+    static const char *const env[4][2] = {{NULL, NULL}, {NULL, NULL},
+                                          {"CTRAIN_CUDA_GRAPH", "0"}, {"CTRAIN_CUDA_FUSED", "0"}};
+    float *p[4];
+    int64_t P = 0;
+    ct_epoch_result hist[4][3];
+    for (int k = 0; k < 4; k++) {
+        if (env[k][0]) setenv(env[k][0], env[k][1], 1);
+        ct_model *m = NULL;
+        OK(ct_model_create(k ? gpu : cpu, "flatten,linear(32),relu,linear(3)", 1, S, S, 64, 9, &m));
+        ct_train_config c;
+        ct_train_config_default(&c);
+        c.num_phases = 1;
+        c.phases[0] = (ct_phase){3, 0.2f};
+        c.schedule = CT_SCHED_COSINE;
+        c.momentum = 0.9f;
+        c.weight_decay = 1e-4f;
+        c.batch_size = 40; /* 170 rows: 4 full batches and one of 10 */
+        c.eval_batch_size = 64;
+        c.workers = 0;
+        c.data_on_device = 1;
+        int32_t *tr = range(0, 170), *va = range(170, 60);
+        OK(ct_fit(m, ds, tr, 170, va, 60, &c, NULL, hist[k]));
+        if (env[k][0]) unsetenv(env[k][0]);
+        const char *fused = ct_model_fused_step(m);
+        if (k == 0) assert_string_equal(fused, "");
+        else if (k == 3) assert_string_equal(fused, "off (CTRAIN_CUDA_FUSED=0)");
+        else if (strncmp(fused, "on", 2) != 0) fail_msg("run %d: fused step %s", k, fused);
+        for (int e = 0; e < 3; e++)
+            if (hist[k][e].graph_steps != (k == 1 || k == 3 ? 4 - (e == 0) : 0))
+                fail_msg("run %d epoch %d: %lld steps replayed from a graph (%s)", k, e,
+                         (long long)hist[k][e].graph_steps, ct_model_step_graph(m));
+        P = ct_model_param_count(m);
+        p[k] = malloc((size_t)P * 4);
+        OK(ct_model_get_params(m, p[k]));
+        ct_model_free(m);
+        free(tr);
+        free(va);
+    }
+    for (int k = 1; k < 4; k++) {
+        for (int e = 0; e < 3; e++)
+            if (fabs(hist[0][e].train_loss - hist[k][e].train_loss) > 1e-3 * (1 + hist[0][e].train_loss) ||
+                fabs(hist[0][e].val.loss - hist[k][e].val.loss) > 1e-3 * (1 + hist[0][e].val.loss))
+                fail_msg("run %d epoch %d: losses cpu %.6f/%.6f, cuda %.6f/%.6f", k, e,
+                         hist[0][e].train_loss, hist[0][e].val.loss, hist[k][e].train_loss,
+                         hist[k][e].val.loss);
+        for (int64_t j = 0; j < P; j++)
+            if (fabs(p[0][j] - p[k][j]) > 1e-3 * (1 + fabs(p[0][j])))
+                fail_msg("run %d parameter %lld: cpu %.7g, cuda %.7g", k, (long long)j, p[0][j],
+                         p[k][j]);
+    }
+    /* the fused kernels sum in a fixed order: replayed or not, the same bits */
+    if (memcmp(p[1], p[2], (size_t)P * 4) != 0) fail_msg("fused: graph and op by op differ");
+    for (int k = 0; k < 4; k++) free(p[k]);
+    ct_backend_free(cpu);
+    ct_backend_free(gpu);
+    ct_dataset_free(ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cnn_learns_shapes),
         cmocka_unit_test(test_dropout_shard_invariance),
         cmocka_unit_test(test_augment_invariance),
         cmocka_unit_test(test_cuda_matches_cpu),
+        cmocka_unit_test(test_cuda_fused_mlp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

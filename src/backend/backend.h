@@ -91,6 +91,29 @@ typedef struct {
     int oh, ow;
 } ct_pool2d_desc;
 
+/* One training step of the MLP flatten -> linear(hidden) -> ReLU -> linear(classes) with softmax
+ * cross-entropy and SGD, as one fused op (mlp_sgd_step): the same arithmetic as gather_u8 (no
+ * augmentation), the layers' forward and backward, xent and sgd_step over the parameters, up
+ * to the order of float sums. The batch is rows idx[pos + i], i < n, of the resident dataset;
+ * w holds W1 (hidden, in), b1 (hidden), W2 (classes, hidden), b2 (classes) as the linear layers
+ * lay them out, m (NULL without momentum) likewise. The step's gradients are not kept. */
+typedef struct {
+    int64_t n;                      /* rows of the batch (> 0) */
+    int in, hidden, classes;
+    const uint8_t *images, *labels; /* (count, in), (count): the dataset on the device */
+    const int32_t *idx;             /* the epoch's order of dataset rows */
+    int64_t pos;                    /* the batch's first place in idx (sv: sv->pos) */
+    float scale;                    /* pixel scale (gather_u8's) */
+    float grad_scale;               /* d(loss) / d(sum of the rows' losses): 1 / batch */
+    float *w, *m;                   /* parameters, momentum buffer or NULL */
+    float lr;                       /* sv: sv->lr */
+    float momentum, weight_decay;
+    int nesterov;
+    int first;                      /* the optimizer's first update (sv: sv->first) */
+    double *stats;                  /* (2) device: += the rows' summed loss and correct count */
+    void *ws;                       /* mlp_sgd_workspace(b, this) bytes of device memory */
+} ct_mlp_sgd_desc;
+
 struct ct_backend {
     /* -------------------------------------------------------------------- device */
     const char *name;           /* "cpu" or "cuda" */
@@ -261,6 +284,14 @@ struct ct_backend {
      * float). */
     ct_status (*clip_scale)(ct_backend *b, float *x, int64_t n, const double *parts, int n_parts,
                             float max_norm);
+
+    /* ------------------------------------- fused steps; NULL where a backend has none (the CPU)
+     * Bytes of workspace mlp_sgd_step needs for d's shapes and up to d->n rows, or 0 when the
+     * fused step does not support them (the layers' ops then train this model). */
+    size_t (*mlp_sgd_workspace)(ct_backend *b, const ct_mlp_sgd_desc *d);
+    /* One training step of the MLP of ct_mlp_sgd_desc: gather, forward, loss, backward and the
+     * SGD update, reading pos, lr and first from sv when it is not NULL. */
+    ct_status (*mlp_sgd_step)(ct_backend *b, const ct_mlp_sgd_desc *d, const ct_step_vars *sv);
 
     /* ------------------------------------- collectives across the processes of a job (issue 7)
      * The GPUs of an MPI job sum their gradients with a device library (CUDA: NCCL, loaded at

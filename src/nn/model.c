@@ -371,3 +371,20 @@ ct_status ct_model_forward(ct_model *m, int n, int train) {
 ct_status ct_model_loss_backward(ct_model *m, int n, int train) {
     return ct_model_loss_backward_shard(m, 0, n, train, 1.0f / (float)n);
 }
+
+int ct_model_mlp_shape(const ct_model *m, int *in, int *hidden, int *classes) {
+    int k = m->n_layers == 4 && m->layers[0].ops == &ct_flatten_ops ? 1 : 0;
+    if (m->n_layers - k != 3) return 0;
+    const ct_layer *l1 = &m->layers[k], *act = &m->layers[k + 1], *l2 = &m->layers[k + 2];
+    if (l1->ops != &ct_linear_ops || act->ops != &ct_act_ops ||
+        act->cfg.act.kind != CT_ACT_RELU || l2->ops != &ct_linear_ops)
+        return 0;
+    if (l1->offset != 0 || l2->offset != l1->n_params || m->n_params != l1->n_params + l2->n_params)
+        return 0; /* not the layout the fused step assumes */
+    int64_t n_in = ct_layer_in_size(l1);
+    if (n_in > (1 << 30)) return 0;
+    *in = (int)n_in;
+    *hidden = l1->out_c;
+    *classes = l2->out_c;
+    return 1;
+}

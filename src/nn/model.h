@@ -61,6 +61,8 @@ struct ct_model {
     const ct_step_vars *sv;         /* device: the step's scalars while ct_fit trains, else NULL */
     char graph_note[256];           /* why the last ct_fit did not record its steps ("": it did,
                                      * or the device has no graphs) */
+    char fused_note[128];           /* whether the last ct_fit trained through the backend's
+                                     * fused MLP step, or why not ("": the device has none) */
     ct_fit_position pos;            /* where the last ct_fit stopped */
     void **owned;                   /* device allocations to free */
     int n_owned, cap_owned;
@@ -78,6 +80,9 @@ ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train);
 /* Adds the loss and correct count of shard s's n samples (labels in its labels) to its stats;
  * when training, also backpropagates d(loss sum)/d(logits) * grad_scale into its grads. */
 ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, float grad_scale);
+/* 1 when m is [flatten,] linear(hidden), relu, linear(classes) on `in` features with its
+ * parameters laid out as ct_mlp_sgd_desc says (the backend's fused MLP step can train it). */
+int ct_model_mlp_shape(const ct_model *m, int *in, int *hidden, int *classes);
 /* Adds one training step to every batch norm layer's num_batches_tracked (ct_fit, whose steps
  * may replay without running layer code on the host). */
 void ct_model_count_batchnorm_step(ct_model *m);

@@ -108,6 +108,8 @@ typedef struct {
     int graph_off;                      /* 1: steps are not recorded (see ct_model_step_graph) */
     int warm;                           /* a full training step has run op by op */
     int64_t graph_steps;                /* steps replayed from graph this epoch */
+    int fused;                          /* 1: training steps are the backend's mlp_sgd_step */
+    ct_mlp_sgd_desc mlp;                /* its fixed part (shapes, workspace) */
 } feeder;
 
 #define CT_MAX_GRAPH_NOTE 256
@@ -115,6 +117,7 @@ typedef struct {
 static void feeder_release(feeder *f) {
     ct_backend *b = f->b;
     if (f->graph) b->graph_free(b, f->graph);
+    if (f->mlp.ws) b->free(b, f->mlp.ws);
     b->free(b, f->d_steps);
     b->free(b, f->d_cur);
     b->free(b, f->d_cursor);
@@ -197,6 +200,44 @@ static ct_status feeder_init(feeder *f, ct_model *m, const ct_dataset *ds, const
 fail:
     feeder_release(f);
     return s;
+}
+
+/* Whether the training steps run as the backend's fused MLP step (mlp_sgd_step): a model of
+ * that shape (ct_model_mlp_shape), plain SGD without clipping or augmentation, resident data,
+ * one shard and one process (the fused step keeps no gradient to sum or clip). If so, allocates
+ * its workspace; the reason when not is kept for ct_model_fused_step. */
+static ct_status feeder_init_fused(feeder *f, const ct_train_config *cfg) {
+    ct_backend *b = f->b;
+    ct_model *m = f->m;
+    ct_mlp_sgd_desc *d = &f->mlp;
+    const char *env = getenv("CTRAIN_CUDA_FUSED"), *why = NULL;
+    if (!b->mlp_sgd_step) why = "";
+    else if (env && strcmp(env, "0") == 0) why = "off (CTRAIN_CUDA_FUSED=0)";
+    else if (!ct_model_mlp_shape(m, &d->in, &d->hidden, &d->classes))
+        why = "off (the model is not [flatten,] linear, relu, linear)";
+    else if (cfg->optimizer != CT_SGD) why = "off (the optimizer is not SGD)";
+    else if (cfg->clip_norm > 0.0f) why = "off (gradient clipping)";
+    else if (cfg->augment_pad > 0 || cfg->augment_flip) why = "off (augmentation)";
+    else if (!f->resident) why = "off (the data is streamed)";
+    else if (m->n_shards != 1) why = "off (more than one shard)";
+    else if (ct_dist_active(cfg->dist)) why = "off (gradients are all-reduced across processes)";
+    size_t bytes = 0;
+    if (!why) {
+        d->n = f->batch;
+        if (!(bytes = b->mlp_sgd_workspace(b, d)))
+            why = "off (the fused step does not take these layer sizes)";
+    }
+    if (why) {
+        memset(d, 0, sizeof *d);
+        snprintf(m->fused_note, sizeof m->fused_note, "%s", why);
+        return CT_OK;
+    }
+    CT_TRY(b->alloc(b, bytes, &d->ws));
+    d->scale = CT_PIXEL_SCALE;
+    f->fused = 1;
+    snprintf(m->fused_note, sizeof m->fused_note, "on (each training step: the MLP's fused "
+             "kernels)");
+    return CT_OK;
 }
 
 /* The training feeder's step table, and whether its steps are recorded as a graph (a backend
@@ -320,6 +361,22 @@ static ct_status queue_batch(batch_job *j) {
     feeder *f = j->f;
     ct_model *m = f->m;
     if (j->a->train) CT_TRY(f->b->step_load(f->b, f->d_cur, f->d_steps, f->d_cursor));
+    if (j->a->train && f->fused) { /* resident rows: src, labels and idx are the dataset's */
+        ct_mlp_sgd_desc d = f->mlp;
+        d.n = j->nb;
+        d.images = j->src;
+        d.labels = j->labels;
+        d.idx = j->idx;
+        d.pos = m->sv ? 0 : j->pos;
+        d.grad_scale = 1.0f / (float)j->nb;
+        d.w = m->params;
+        d.m = m->opt.m;
+        d.momentum = m->opt.momentum;
+        d.weight_decay = m->opt.weight_decay;
+        d.nesterov = m->opt.nesterov;
+        d.stats = m->stats;
+        return f->b->mlp_sgd_step(f->b, &d, m->sv); /* pos, lr and first: the step table's */
+    }
     ct_pool_run(m->pool, batch_shard, j);
     for (int k = 0; k < m->n_shards; k++)
         if (j->st[k] != CT_OK) return j->st[k];
@@ -608,7 +665,7 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     if (resident && (s = device_data_init(&dd, b, ds))) goto done;
     if ((s = feeder_init(&ftrain, m, ds, resident ? &dd : NULL, train_idx, n_train,
                          cfg->batch_size, 1, cfg->seed, cfg->workers, cfg->prefetch)) ||
-        (s = feeder_init_steps(&ftrain, cfg->dist)))
+        (s = feeder_init_steps(&ftrain, cfg->dist)) || (s = feeder_init_fused(&ftrain, cfg)))
         goto done;
     int64_t v0, v1; /* this rank's share of the validation samples */
     ct_dist_share(cfg->dist, n_val, &v0, &v1);
@@ -694,6 +751,8 @@ done:
 ct_fit_position ct_model_fit_position(const ct_model *m) { return m->pos; }
 
 const char *ct_model_step_graph(const ct_model *m) { return m->graph_note; }
+
+const char *ct_model_fused_step(const ct_model *m) { return m->fused_note; }
 
 /* Optimizer state (optim.c): SGD's momentum buffer (n_params), or Adam's exp_avg then
  * exp_avg_sq (2 * n_params). */

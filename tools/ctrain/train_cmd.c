@@ -427,6 +427,8 @@ int cmd_train(int argc, char **argv) {
         else if (replayed > 0)
             printf("Step graphs: %lld training steps replayed from a recorded CUDA graph\n",
                    replayed);
+        const char *fused = ct_model_fused_step(m);
+        if (fused[0]) printf("Fused step: %s\n", fused);
     }
     fflush(stdout);
     rc = CLI_EXIT_OK;

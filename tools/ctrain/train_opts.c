@@ -236,6 +236,8 @@ void train_help(FILE *out) {
           "  Step graphs: G training steps replayed ...  on a GPU (not --quiet): the steps run\n"
           "                                              from a recorded CUDA graph (the full\n"
           "                                              batches but the first), or why none\n"
+          "  Fused step: on (...) | off (why)            on a GPU (not --quiet): whether each\n"
+          "                                              step of an MLP ran as two fused kernels\n"
           "A progress bar is drawn on stderr when it is a terminal. Ctrl-C (or SIGTERM) stops\n"
           "after the current step, checkpoints when --save (or --resume) names a folder, says\n"
           "how to resume, and exits 130; a second Ctrl-C ends the process at once.\n"

@@ -503,7 +503,7 @@ ct_status ct_cuda_probe_kernels(ct_cuda *cb) {
     cudaFuncAttributes attr;
     CT_CUDA_CHECK(cudaFuncGetAttributes(&attr, sgd_step_kernel));
     CT_CUDA_CHECK(cudaFuncGetAttributes(&attr, xent_kernel));
-    return CT_OK;
+    return ct_cuda_probe_mlp_kernels();
 }
 
 void ct_cuda_fill_ops(ct_backend *b) {

@@ -1,0 +1,399 @@
+/*
+ * test_cuda_emu.cu — the fused MLP step's kernels (src/backend/cuda/cuda_mlp_kernels.cuh) run
+ * on the host, block by block and thread by thread, against a double-precision step.
+ *
+ * The kernels' bodies are written as phases (CT_PHASE) that the host runs thread after thread;
+ * this checks their indexing, their shared-memory layout, the partial last block, the sums and
+ * the SGD update on any machine, without a GPU. Then the CPU backend is given the emulated
+ * step as its mlp_sgd_step, so that ct_fit's fused path (which only a GPU takes) trains a whole
+ * run here and is compared with the layers' ops. On a GPU the same bodies run as kernels
+ * (test_nn_train trains the MLP fused and op by op and compares).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" { /* C headers without guards of their own */
+#include "backend/backend.h"
+#include "core/core.h"
+}
+#include "backend/cuda/cuda_mlp_kernels.cuh"
+#include "ctrain.h"
+
+static int failures = 0;
+
+#define CHECK(cond, ...)                                                                       \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                        \
+            printf(__VA_ARGS__);                                                               \
+            printf("\n");                                                                      \
+            failures++;                                                                        \
+        }                                                                                      \
+    } while (0)
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint32_t rnd(void) { /* xorshift64*: the test's own data */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (uint32_t)((rng_state * 0x2545F4914F6CDD1Dull) >> 32);
+}
+static float uniform(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() >> 8) / 16777216.0f; }
+
+typedef struct {
+    int64_t n;
+    int in, hidden, classes;
+    int nt;                   /* threads per block the host plays */
+    float momentum, wd;
+    int nesterov;
+    int steps;                /* consecutive steps, the later ones through a step table */
+} config;
+
+/* One SGD step of the MLP in double, with the same order of operations as PyTorch's. */
+static void reference_step(const ct_mlp_sgd_desc *d, int64_t pos, float lr, int first,
+                           double *w, double *m, double stats[2]) {
+    const int K = d->in, H = d->hidden, C = d->classes;
+    const int64_t n = d->n, P = (int64_t)H * K + H + (int64_t)C * H + C;
+    double *g = (double *)calloc((size_t)P, sizeof(double));
+    double *x = (double *)malloc(sizeof(double) * (size_t)K);
+    double *z1 = (double *)malloc(sizeof(double) * (size_t)H);
+    double *z2 = (double *)malloc(sizeof(double) * (size_t)C);
+    double *dz1 = (double *)malloc(sizeof(double) * (size_t)H);
+    double *W1 = w, *B1 = w + (int64_t)H * K, *W2 = B1 + H, *B2 = W2 + (int64_t)C * H;
+    double *gW1 = g, *gB1 = g + (int64_t)H * K, *gW2 = gB1 + H, *gB2 = gW2 + (int64_t)C * H;
+    for (int64_t i = 0; i < n; i++) {
+        int32_t row = d->idx[pos + i];
+        int y = d->labels[row];
+        for (int k = 0; k < K; k++) x[k] = (double)(d->scale * (float)d->images[(int64_t)row * K + k]);
+        for (int j = 0; j < H; j++) {
+            double s = B1[j];
+            for (int k = 0; k < K; k++) s += W1[(int64_t)j * K + k] * x[k];
+            z1[j] = s;
+        }
+        double zmax = -INFINITY;
+        int arg = 0;
+        for (int c = 0; c < C; c++) {
+            double s = B2[c];
+            for (int j = 0; j < H; j++) s += W2[(int64_t)c * H + j] * (z1[j] > 0 ? z1[j] : 0.0);
+            z2[c] = s;
+            if (s > zmax) { zmax = s; arg = c; }
+        }
+        double sum = 0.0;
+        for (int c = 0; c < C; c++) sum += exp(z2[c] - zmax);
+        stats[0] += log(sum) - (z2[y] - zmax);
+        stats[1] += arg == y;
+        for (int j = 0; j < H; j++) dz1[j] = 0.0;
+        for (int c = 0; c < C; c++) {
+            double dz = d->grad_scale * (exp(z2[c] - zmax) / sum - (c == y ? 1.0 : 0.0));
+            gB2[c] += dz;
+            for (int j = 0; j < H; j++) {
+                gW2[(int64_t)c * H + j] += dz * (z1[j] > 0 ? z1[j] : 0.0);
+                dz1[j] += dz * W2[(int64_t)c * H + j];
+            }
+        }
+        for (int j = 0; j < H; j++) {
+            double dj = z1[j] > 0 ? dz1[j] : 0.0;
+            gB1[j] += dj;
+            for (int k = 0; k < K; k++) gW1[(int64_t)j * K + k] += dj * x[k];
+        }
+    }
+    for (int64_t p = 0; p < P; p++) {
+        double dv = g[p] + d->weight_decay * w[p];
+        if (d->momentum != 0.0f) {
+            m[p] = first ? dv : d->momentum * m[p] + dv;
+            dv = d->nesterov ? dv + d->momentum * m[p] : m[p];
+        }
+        w[p] -= lr * dv;
+    }
+    free(g), free(x), free(z1), free(z2), free(dz1);
+}
+
+/* Both kernels over all their blocks, as the GPU would run them (one after the other). */
+static void emulate_step(const ct_mlp_args &a, int nt) {
+    const ct_mlp_sgd_desc &d = a.d;
+    size_t rows_bytes = ct_mlp_rows_smem(d.in, d.hidden, d.classes);
+    size_t upd_bytes = ct_mlp_update_smem(d.hidden, d.classes);
+    float *smem = (float *)malloc(rows_bytes > upd_bytes ? rows_bytes : upd_bytes);
+    for (int64_t bid = 0; bid < ct_mlp_row_blocks(d.n); bid++) {
+        memset(smem, 0xff, rows_bytes); /* NaN: a read before a write shows */
+        ct_mlp_rows_block(a, (int)bid, nt, smem);
+    }
+    for (int bid = 0; bid <= ct_mlp_col_blocks(d.in); bid++) {
+        memset(smem, 0xff, upd_bytes);
+        ct_mlp_update_block(a, bid, nt, smem);
+    }
+    free(smem);
+}
+
+static void run_config(const config *c) {
+    const int K = c->in, H = c->hidden, C = c->classes;
+    const int64_t count = 3 * c->n + 5, P = (int64_t)H * K + H + (int64_t)C * H + C;
+    uint8_t *images = (uint8_t *)malloc((size_t)(count * K));
+    uint8_t *labels = (uint8_t *)malloc((size_t)count);
+    int32_t *idx = (int32_t *)malloc(sizeof(int32_t) * (size_t)count);
+    for (int64_t i = 0; i < count * K; i++) images[i] = (uint8_t)(rnd() % 256);
+    for (int64_t i = 0; i < count; i++) labels[i] = (uint8_t)(rnd() % (uint32_t)C);
+    for (int64_t i = 0; i < count; i++) idx[i] = (int32_t)i;
+    for (int64_t i = count - 1; i > 0; i--) { /* a shuffled order */
+        int64_t j = rnd() % (uint32_t)(i + 1);
+        int32_t t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+    float *w = (float *)malloc(sizeof(float) * (size_t)P);
+    float *m = (float *)calloc((size_t)P, sizeof(float));
+    double *wr = (double *)malloc(sizeof(double) * (size_t)P);
+    double *mr = (double *)calloc((size_t)P, sizeof(double));
+    float bound1 = 1.0f / sqrtf((float)K), bound2 = 1.0f / sqrtf((float)H);
+    for (int64_t p = 0; p < P; p++) {
+        w[p] = p < (int64_t)H * K + H ? uniform(-bound1, bound1) : uniform(-bound2, bound2);
+        wr[p] = w[p];
+    }
+    double stats[2] = {0.0, 0.0}, stats_ref[2] = {0.0, 0.0};
+    float *ws = (float *)malloc(sizeof(float) * (size_t)ct_mlp_ws_floats(c->n, H, C));
+    ct_step_vars table[8];
+    memset(table, 0, sizeof table);
+
+    ct_mlp_sgd_desc d;
+    memset(&d, 0, sizeof d);
+    d.n = c->n;
+    d.in = K, d.hidden = H, d.classes = C;
+    d.images = images, d.labels = labels, d.idx = idx;
+    d.scale = 1.0f / 255.0f;
+    d.grad_scale = 1.0f / (float)c->n;
+    d.w = w;
+    d.m = c->momentum != 0.0f ? m : NULL;
+    d.momentum = c->momentum, d.weight_decay = c->wd, d.nesterov = c->nesterov;
+    d.stats = stats;
+    d.ws = ws;
+    for (int s = 0; s < c->steps; s++) {
+        int64_t pos = (s * 7 + 1) % (count - c->n + 1); /* a different batch each step */
+        float lr = 0.5f / (float)(s + 1);
+        ct_mlp_args a;
+        a.d = d;
+        a.h = ws;
+        a.dz1 = a.h + c->n * H;
+        a.dz2 = a.dz1 + c->n * H;
+        a.bstats = a.dz2 + c->n * C;
+        if (s == 0) { /* the first step from the descriptor, the later ones from a table */
+            a.sv = NULL;
+            a.d.pos = pos, a.d.lr = lr, a.d.first = 1;
+        } else {
+            table[s].pos = pos, table[s].lr = lr, table[s].first = 0;
+            a.sv = &table[s];
+            a.d.pos = -1, a.d.lr = NAN, a.d.first = 1; /* must not be read */
+        }
+        emulate_step(a, c->nt);
+        reference_step(&d, pos, lr, s == 0, wr, mr, stats_ref);
+    }
+    double worst = 0.0;
+    int64_t worst_p = 0;
+    for (int64_t p = 0; p < P; p++) {
+        double err = fabs((double)w[p] - wr[p]) / (1e-3 + fabs(wr[p]));
+        if (!(err <= worst)) worst = err, worst_p = p;
+        if (d.m) {
+            double em = fabs((double)m[p] - mr[p]) / (1e-3 + fabs(mr[p]));
+            CHECK(em < 1e-3, "momentum[%lld] %g vs %g", (long long)p, (double)m[p], mr[p]);
+            if (!(em < 1e-3)) break;
+        }
+    }
+    printf("n %lld in %d hidden %d classes %d threads %d momentum %g wd %g nesterov %d steps %d: "
+           "worst relative error of the weights %.2e (param %lld), loss %.6f vs %.6f, hits %g vs %g\n",
+           (long long)c->n, K, H, C, c->nt, (double)c->momentum, (double)c->wd, c->nesterov,
+           c->steps, worst, (long long)worst_p, stats[0], stats_ref[0], stats[1], stats_ref[1]);
+    CHECK(worst < 1e-3, "weights differ from the double-precision step");
+    CHECK(fabs(stats[0] - stats_ref[0]) < 1e-4 * (1.0 + fabs(stats_ref[0])), "loss sum %g vs %g",
+          stats[0], stats_ref[0]);
+    CHECK(stats[1] == stats_ref[1], "correct count %g vs %g", stats[1], stats_ref[1]);
+    free(images), free(labels), free(idx), free(w), free(m), free(wr), free(mr), free(ws);
+}
+
+/* A label outside the classes makes the batch's loss NaN instead of passing unnoticed. */
+static void bad_label_is_nan(void) {
+    const int K = 5, H = 3, C = 2;
+    uint8_t images[2 * K], labels[2] = {1, 7};
+    int32_t idx[2] = {0, 1};
+    float w[H * K + H + C * H + C];
+    for (int i = 0; i < (int)(sizeof w / sizeof w[0]); i++) w[i] = 0.1f;
+    memset(images, 9, sizeof images);
+    double stats[2] = {0.0, 0.0};
+    float ws[64];
+    ct_mlp_args a;
+    memset(&a, 0, sizeof a);
+    a.d.n = 2, a.d.in = K, a.d.hidden = H, a.d.classes = C;
+    a.d.images = images, a.d.labels = labels, a.d.idx = idx;
+    a.d.scale = 1.0f, a.d.grad_scale = 0.5f, a.d.w = w, a.d.lr = 0.0f, a.d.stats = stats;
+    a.h = ws, a.dz1 = ws + 6, a.dz2 = ws + 12, a.bstats = ws + 16;
+    emulate_step(a, 64);
+    CHECK(isnan(stats[0]), "a label >= classes gave the loss %g, not NaN", stats[0]);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* ct_fit's fused path on the CPU, through the emulated kernels                                 */
+
+static size_t emu_workspace(ct_backend *b, const ct_mlp_sgd_desc *d) {
+    (void)b;
+    return ct_mlp_workspace_bytes(d);
+}
+
+static int emu_steps = 0;
+static ct_status emu_step(ct_backend *b, const ct_mlp_sgd_desc *d, const ct_step_vars *sv) {
+    (void)b;
+    if (!ct_mlp_workspace_bytes(d)) return ct_fail(CT_ERR_INVALID, "emu_step: bad shape");
+    emulate_step(ct_mlp_make_args(d, sv), CT_MLP_THREADS);
+    emu_steps++;
+    return CT_OK;
+}
+
+#define FIT_N 300 /* images of 1x12x12: 200 to train (3 batches of 64 and one of 8), 100 to check */
+
+typedef struct {
+    ct_epoch_result hist[3];
+    float *params;
+    int64_t P;
+    char note[128];
+    int steps; /* emulated steps run */
+} fit_run;
+
+static void fit(ct_dataset *ds, int fused, int clip, fit_run *out) {
+    ct_backend *b = NULL;
+    ct_model *m = NULL;
+    if (ct_backend_create("cpu", 1, &b) != CT_OK) {
+        CHECK(0, "cpu backend: %s", ct_last_error());
+        return;
+    }
+    if (fused) {
+        b->mlp_sgd_workspace = emu_workspace;
+        b->mlp_sgd_step = emu_step;
+    }
+    CHECK(ct_model_create(b, "flatten,linear(24),relu,linear(5)", 1, 12, 12, 64, 7, &m) == CT_OK,
+          "model: %s", ct_last_error());
+    ct_train_config c;
+    ct_train_config_default(&c);
+    c.num_phases = 1;
+    c.phases[0].epochs = 3;
+    c.phases[0].lr = 0.2f;
+    c.schedule = CT_SCHED_COSINE; /* a new lr every step: the step table's */
+    c.momentum = 0.9f;
+    c.nesterov = 1;
+    c.weight_decay = 1e-3f;
+    c.clip_norm = clip ? 1.0f : 0.0f;
+    c.batch_size = 64;
+    c.eval_batch_size = 50;
+    c.workers = 0;
+    c.data_on_device = 1;
+    int32_t tr[200], va[100];
+    for (int i = 0; i < 200; i++) tr[i] = i;
+    for (int i = 0; i < 100; i++) va[i] = 200 + i;
+    emu_steps = 0;
+    CHECK(ct_fit(m, ds, tr, 200, va, 100, &c, NULL, out->hist) == CT_OK, "fit: %s",
+          ct_last_error());
+    out->steps = emu_steps;
+    snprintf(out->note, sizeof out->note, "%s", ct_model_fused_step(m));
+    out->P = ct_model_param_count(m);
+    out->params = (float *)malloc(sizeof(float) * (size_t)out->P);
+    CHECK(ct_model_get_params(m, out->params) == CT_OK, "params: %s", ct_last_error());
+    ct_model_free(m);
+    ct_backend_free(b);
+}
+
+static void fit_compare(const fit_run *x, const fit_run *y, double tol, const char *what) {
+    for (int e = 0; e < 3; e++) {
+        const ct_epoch_result *a = &x->hist[e], *b = &y->hist[e];
+        CHECK(fabs(a->train_loss - b->train_loss) <= tol * (1 + fabs(b->train_loss)) &&
+                  fabs(a->val.loss - b->val.loss) <= tol * (1 + fabs(b->val.loss)) &&
+                  fabs(a->train_acc - b->train_acc) <= 1.5 / 200 &&
+                  fabs(a->val.accuracy - b->val.accuracy) <= 1.5 / 100,
+              "%s, epoch %d: train %.6f/%.4f vs %.6f/%.4f, val %.6f/%.4f vs %.6f/%.4f", what, e,
+              a->train_loss, a->train_acc, b->train_loss, b->train_acc, a->val.loss,
+              a->val.accuracy, b->val.loss, b->val.accuracy);
+    }
+    double worst = 0.0;
+    for (int64_t p = 0; p < x->P && x->P == y->P; p++) {
+        double err = fabs((double)x->params[p] - y->params[p]) / (1e-2 + fabs(y->params[p]));
+        if (!(err <= worst)) worst = err;
+    }
+    printf("%s: worst relative parameter difference %.2e, last val_loss %.6f vs %.6f\n", what,
+           worst, x->hist[2].val.loss, y->hist[2].val.loss);
+    CHECK(x->P == y->P && worst <= tol, "%s: parameters differ by %.3g", what, worst);
+}
+
+static void fit_through_fused_step(void) {
+    uint8_t *img = (uint8_t *)malloc(FIT_N * 144), lab[FIT_N];
+    for (int i = 0; i < FIT_N; i++) { /* class = the brightest of five bands, plus noise */
+        int y = (int)(rnd() % 5);
+        lab[i] = (uint8_t)y;
+        for (int k = 0; k < 144; k++)
+            img[i * 144 + k] = (uint8_t)(rnd() % 80 + (k / 12 / 3 == y % 4 && k % 12 < 6 + y ? 150 : 0));
+    }
+    ct_dataset *ds = NULL;
+    if (ct_dataset_create(FIT_N, 1, 12, 12, 5, img, lab, &ds) != CT_OK) {
+        CHECK(0, "dataset: %s", ct_last_error());
+        free(img);
+        return;
+    }
+    fit_run ops, fused, clipped_ops, clipped;
+    memset(&ops, 0, sizeof ops), memset(&fused, 0, sizeof fused);
+    memset(&clipped_ops, 0, sizeof clipped_ops), memset(&clipped, 0, sizeof clipped);
+    fit(ds, 0, 0, &ops);
+    fit(ds, 1, 0, &fused);
+    CHECK(strcmp(ops.note, "") == 0, "a CPU without a fused step: note \"%s\"", ops.note);
+    CHECK(strncmp(fused.note, "on", 2) == 0, "fused: note \"%s\"", fused.note);
+    CHECK(fused.steps == 3 * 4, "fused: %d steps through the fused kernels, not 3 epochs x 4",
+          fused.steps);
+    fit_compare(&fused, &ops, 2e-4, "ct_fit, fused vs the layers' ops");
+    CHECK(fused.hist[2].val.loss < 0.7 * fused.hist[0].train_loss, "fused: did not learn (%.4f "
+          "after 3 epochs, %.4f in the first)", fused.hist[2].val.loss, fused.hist[0].train_loss);
+    /* clipping needs the gradient, which the fused step does not keep: the layers' ops train */
+    fit(ds, 0, 1, &clipped_ops);
+    fit(ds, 1, 1, &clipped);
+    CHECK(strcmp(clipped.note, "off (gradient clipping)") == 0, "clipped: note \"%s\"",
+          clipped.note);
+    CHECK(clipped.steps == 0, "clipped: %d fused steps", clipped.steps);
+    fit_compare(&clipped, &clipped_ops, 0.0, "ct_fit with clipping, fused op present vs absent");
+    /* and CTRAIN_CUDA_FUSED=0 turns it off */
+    fit_run off;
+    memset(&off, 0, sizeof off);
+    setenv("CTRAIN_CUDA_FUSED", "0", 1);
+    fit(ds, 1, 0, &off);
+    unsetenv("CTRAIN_CUDA_FUSED");
+    CHECK(strcmp(off.note, "off (CTRAIN_CUDA_FUSED=0)") == 0, "off: note \"%s\"", off.note);
+    fit_compare(&off, &ops, 0.0, "ct_fit with CTRAIN_CUDA_FUSED=0 vs the layers' ops");
+    free(ops.params), free(fused.params), free(clipped_ops.params), free(clipped.params);
+    free(off.params);
+    ct_dataset_free(ds);
+    free(img);
+}
+
+int main(void) {
+    const config configs[] = {
+        /* the tutorial's step: MNIST rows, 32 hidden units, 10 classes, a full batch */
+        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 0.0f, 0, 3},
+        /* the epoch's last batch (50000 % 128 = 80), momentum and weight decay */
+        {80, 784, 32, 10, CT_MLP_THREADS, 0.9f, 5e-4f, 0, 3},
+        /* a partial rows block, a partial column tile, Nesterov, another thread count */
+        {13, 37, 7, 3, 96, 0.9f, 0.0f, 1, 3},
+        /* more rows than one round of the update (RC), the widest shapes it takes */
+        {150, 100, 64, 32, CT_MLP_THREADS, 0.5f, 1e-3f, 0, 2},
+        /* one row */
+        {1, 784, 32, 10, 32, 0.0f, 0.0f, 0, 2},
+    };
+    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) run_config(&configs[i]);
+    bad_label_is_nan();
+    fit_through_fused_step();
+    /* MNIST rows at the widest hidden and class counts cuda_mlp.cu takes fit in the 48 KiB of
+     * shared memory a block gets without opting in */
+    CHECK(ct_mlp_rows_smem(784, 64, 32) <= 48 * 1024, "rows kernel needs %zu bytes",
+          ct_mlp_rows_smem(784, 64, 32));
+    CHECK(ct_mlp_update_smem(64, 32) <= 48 * 1024, "update kernel needs %zu bytes",
+          ct_mlp_update_smem(64, 32));
+    if (failures) {
+        printf("%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("all fused-MLP kernel checks passed on the host\n");
+    return 0;
+}
