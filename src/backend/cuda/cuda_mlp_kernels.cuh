@@ -39,8 +39,11 @@
 #ifdef __CUDA_ARCH__
 #define CT_PHASE(t, nt)                                                                     \
     for (int t = (int)threadIdx.x, ct_once_ = 1; ct_once_; ct_once_ = 0, __syncthreads())
+/* keep several loads of W1 in flight per lane: the step waits on memory, not arithmetic */
+#define CT_MLP_UNROLL _Pragma("unroll 8")
 #else
 #define CT_PHASE(t, nt) for (int t = 0; t < (nt); t++)
+#define CT_MLP_UNROLL
 #endif
 
 /* What both kernels get (by value). ws is carved into h (n, hidden), dz1 (n, hidden),
@@ -143,6 +146,7 @@ static inline __host__ __device__ void ct_mlp_rows_block(const ct_mlp_args &a, i
             float acc[CT_MLP_ROWS];
             for (int r = 0; r < R; r++) acc[r] = 0.0f;
             const float *wj = W1 + (int64_t)j * K;
+            CT_MLP_UNROLL
             for (int k = lane; k < K; k += L) {
                 float wv = wj[k];
                 for (int r = 0; r < R; r++) acc[r] += wv * xs[r * K + k];
