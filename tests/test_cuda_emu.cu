@@ -49,7 +49,7 @@ typedef struct {
     int nt;                   /* threads per block the host plays */
     float momentum, wd;
     int nesterov;
-    int steps;                /* consecutive steps, the later ones through a step table */
+    int steps;                /* consecutive steps: descriptor, sv, then the step table */
 } config;
 
 /* One SGD step of the MLP in double, with the same order of operations as PyTorch's. */
@@ -178,15 +178,27 @@ static void run_config(const config *c) {
         a.dz1 = a.h + c->n * H;
         a.dz2 = a.dz1 + c->n * H;
         a.bstats = a.dz2 + c->n * C;
-        if (s == 0) { /* the first step from the descriptor, the later ones from a table */
-            a.sv = NULL;
+        /* the first step from the descriptor; the second from sv; the later ones from the
+         * table at the cursor, which the step advances (copying its row to cur) */
+        int64_t cursor = s;
+        ct_step_vars cur;
+        memset(&cur, 0xff, sizeof cur);
+        table[s].pos = pos, table[s].lr = lr, table[s].first = 0;
+        a.sv = NULL;
+        if (s == 0) {
             a.d.pos = pos, a.d.lr = lr, a.d.first = 1;
         } else {
-            table[s].pos = pos, table[s].lr = lr, table[s].first = 0;
-            a.sv = &table[s];
             a.d.pos = -1, a.d.lr = NAN, a.d.first = 1; /* must not be read */
+            if (s == 1) a.sv = &table[s];
+            else a.d.table = table, a.d.cursor = &cursor, a.d.cur = &cur;
         }
         emulate_step(a, c->nt);
+        if (s >= 2) {
+            CHECK(cursor == s + 1, "step %d: the cursor is %lld after the step", s,
+                  (long long)cursor);
+            CHECK(memcmp(&cur, &table[s], sizeof cur) == 0, "step %d: cur is not the table's row",
+                  s);
+        }
         reference_step(&d, pos, lr, s == 0, wr, mr, stats_ref);
     }
     double worst = 0.0;
@@ -371,15 +383,15 @@ static void fit_through_fused_step(void) {
 int main(void) {
     const config configs[] = {
         /* the tutorial's step: MNIST rows, 32 hidden units, 10 classes, a full batch */
-        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 0.0f, 0, 3},
+        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 0.0f, 0, 4},
         /* the epoch's last batch (50000 % 128 = 80), momentum and weight decay */
         {80, 784, 32, 10, CT_MLP_THREADS, 0.9f, 5e-4f, 0, 3},
         /* a partial rows block, a partial column tile, Nesterov, another thread count */
-        {13, 37, 7, 3, 96, 0.9f, 0.0f, 1, 3},
+        {13, 37, 7, 3, 96, 0.9f, 0.0f, 1, 4},
         /* more rows than one round of the update (RC), the widest shapes it takes */
-        {150, 100, 64, 32, CT_MLP_THREADS, 0.5f, 1e-3f, 0, 2},
+        {150, 100, 64, 32, CT_MLP_THREADS, 0.5f, 1e-3f, 0, 3},
         /* one row */
-        {1, 784, 32, 10, 32, 0.0f, 0.0f, 0, 2},
+        {1, 784, 32, 10, 32, 0.0f, 0.0f, 0, 3},
     };
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) run_config(&configs[i]);
     bad_label_is_nan();

@@ -112,6 +112,12 @@ typedef struct {
     int first;                      /* the optimizer's first update (sv: sv->first) */
     double *stats;                  /* (2) device: += the rows' summed loss and correct count */
     void *ws;                       /* mlp_sgd_workspace(b, this) bytes of device memory */
+    /* The step table (device), or NULL: then the op also does step_load's work (*cur =
+     * table[*cursor], *cursor += 1) and takes pos, lr and first from that row (sv unused), one
+     * launch fewer per step than step_load followed by the op. */
+    const ct_step_vars *table;
+    int64_t *cursor;
+    ct_step_vars *cur;
 } ct_mlp_sgd_desc;
 
 struct ct_backend {
@@ -290,7 +296,8 @@ struct ct_backend {
      * fused step does not support them (the layers' ops then train this model). */
     size_t (*mlp_sgd_workspace)(ct_backend *b, const ct_mlp_sgd_desc *d);
     /* One training step of the MLP of ct_mlp_sgd_desc: gather, forward, loss, backward and the
-     * SGD update, reading pos, lr and first from sv when it is not NULL. */
+     * SGD update, reading pos, lr and first from d->table (see there), else from sv when it is
+     * not NULL, else from d. */
     ct_status (*mlp_sgd_step)(ct_backend *b, const ct_mlp_sgd_desc *d, const ct_step_vars *sv);
 
     /* ------------------------------------- collectives across the processes of a job (issue 7)

@@ -360,9 +360,11 @@ static void batch_shard(void *arg, int t, int S) {
 static ct_status queue_batch(batch_job *j) {
     feeder *f = j->f;
     ct_model *m = f->m;
-    if (j->a->train) CT_TRY(f->b->step_load(f->b, f->d_cur, f->d_steps, f->d_cursor));
     if (j->a->train && f->fused) { /* resident rows: src, labels and idx are the dataset's */
         ct_mlp_sgd_desc d = f->mlp;
+        d.table = f->d_steps; /* the op loads the step's row itself: no step_load launch */
+        d.cursor = f->d_cursor;
+        d.cur = f->d_cur;
         d.n = j->nb;
         d.images = j->src;
         d.labels = j->labels;
@@ -375,8 +377,9 @@ static ct_status queue_batch(batch_job *j) {
         d.weight_decay = m->opt.weight_decay;
         d.nesterov = m->opt.nesterov;
         d.stats = m->stats;
-        return f->b->mlp_sgd_step(f->b, &d, m->sv); /* pos, lr and first: the step table's */
+        return f->b->mlp_sgd_step(f->b, &d, NULL); /* pos, lr and first: the step table's */
     }
+    if (j->a->train) CT_TRY(f->b->step_load(f->b, f->d_cur, f->d_steps, f->d_cursor));
     ct_pool_run(m->pool, batch_shard, j);
     for (int k = 0; k < m->n_shards; k++)
         if (j->st[k] != CT_OK) return j->st[k];

@@ -31,7 +31,8 @@ static ct_status cuda_mlp_sgd_step(ct_backend *b, const ct_mlp_sgd_desc *d,
     if (!ct_mlp_workspace_bytes(d))
         return ct_fail(CT_ERR_INVALID, "mlp_sgd_step: unsupported shape (n %lld, in %d, hidden "
                        "%d, classes %d)", (long long)d->n, d->in, d->hidden, d->classes);
-    if (!d->images || !d->labels || !d->idx || !d->w || !d->stats || !d->ws)
+    if (!d->images || !d->labels || !d->idx || !d->w || !d->stats || !d->ws ||
+        (d->table && (!d->cursor || !d->cur)))
         return ct_fail(CT_ERR_INVALID, "mlp_sgd_step: a NULL buffer");
     if (d->momentum != 0.0f && !d->m)
         return ct_fail(CT_ERR_INVALID, "mlp_sgd_step: momentum %g needs a momentum buffer",

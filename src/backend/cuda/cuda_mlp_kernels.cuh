@@ -21,6 +21,10 @@
  *     adds the batch's loss and hits to stats in block order.
  * Parameters (as the layers lay them out): W1 (hidden, in), b1 (hidden), W2 (classes, hidden),
  * b2 (classes); the momentum buffer, when there is one, is laid out alike.
+ *
+ * With the step table (d.table), the rows kernel reads its row at *d.cursor and block 0 copies
+ * it to *d.cur; the update kernel reads *d.cur and its last block advances *d.cursor. So no
+ * block reads the cursor after it moves, and the step needs no step_load launch.
  */
 #ifndef CT_CUDA_MLP_KERNELS_CUH
 #define CT_CUDA_MLP_KERNELS_CUH
@@ -50,7 +54,8 @@
  * dz2 (n, classes) and the rows kernel's per-block loss and hits (2 per block). */
 typedef struct {
     ct_mlp_sgd_desc d;
-    const ct_step_vars *sv; /* device: pos, lr and first come from here when not NULL */
+    const ct_step_vars *sv; /* device: pos, lr and first come from here when not NULL (and
+                             * d.table is NULL) */
     float *h, *dz1, *dz2, *bstats;
 } ct_mlp_args;
 
@@ -125,7 +130,9 @@ static inline __host__ __device__ void ct_mlp_rows_block(const ct_mlp_args &a, i
                                                          float *smem) {
     const ct_mlp_sgd_desc &d = a.d;
     const int R = CT_MLP_ROWS, L = CT_MLP_LANES, K = d.in, H = d.hidden, C = d.classes;
-    const int64_t pos = a.sv ? a.sv->pos : d.pos, r0 = (int64_t)bid * R;
+    /* with the step table, its row at the cursor (which only the update kernel advances) */
+    const ct_step_vars *sv = d.table ? d.table + *d.cursor : a.sv;
+    const int64_t pos = sv ? sv->pos : d.pos, r0 = (int64_t)bid * R;
     const int rows = d.n - r0 < R ? (int)(d.n - r0) : R;
     const int32_t *order = d.idx + pos + r0;
     const float *W1 = d.w, *B1 = W1 + (int64_t)H * K, *W2 = B1 + H, *B2 = W2 + (int64_t)C * H;
@@ -135,6 +142,7 @@ static inline __host__ __device__ void ct_mlp_rows_block(const ct_mlp_args &a, i
     float *zs = hs + R * H;                /* (R, C): logits, then dz2 */
     float *rs = zs + R * C;                /* (R, 2): loss and hit of each row */
     CT_PHASE(t, nt) { /* gather; rows past the batch are zeros (computed, never stored) */
+        if (d.table && bid == 0 && t == 0) *d.cur = *sv; /* step_load's copy */
         for (int e = t; e < R * K; e += nt) {
             int r = e / K, k = e - r * K;
             xs[e] = r < rows ? d.scale * (float)d.images[(int64_t)order[r] * K + k] : 0.0f;
@@ -219,9 +227,11 @@ static inline __host__ __device__ void ct_mlp_update_block(const ct_mlp_args &a,
                                                            float *smem) {
     const ct_mlp_sgd_desc &d = a.d;
     const int K = d.in, H = d.hidden, C = d.classes, KT = CT_MLP_KT, RC = CT_MLP_RC;
-    const int64_t n = d.n, pos = a.sv ? a.sv->pos : d.pos;
-    const float lr = a.sv ? a.sv->lr : d.lr;
-    const int first = a.sv ? a.sv->first : d.first;
+    /* with the step table, the row the rows kernel copied to cur (the cursor moves on below) */
+    const ct_step_vars *sv = d.table ? d.cur : a.sv;
+    const int64_t n = d.n, pos = sv ? sv->pos : d.pos;
+    const float lr = sv ? sv->lr : d.lr;
+    const int first = sv ? sv->first : d.first;
     const int32_t *order = d.idx + pos;
     if (bid < ct_mlp_col_blocks(K)) { /* W1 columns [k0, k0 + KT) */
         const int k0 = bid * KT;
@@ -305,6 +315,7 @@ static inline __host__ __device__ void ct_mlp_update_block(const ct_mlp_args &a,
             }
             d.stats[0] += loss;
             d.stats[1] += hits;
+            if (d.table) *d.cursor += 1; /* no block of this kernel reads it */
         }
     }
 }
