@@ -73,6 +73,11 @@ ct_status ct_dataset_load_idx(const char *images_path, const char *labels_path, 
 /* Loads MNIST's "train" or "test" part from dir (files named as in the original distribution,
  * optionally with .gz). */
 ct_status ct_dataset_load_mnist(const char *dir, const char *part, ct_dataset **out);
+/* Loads the "train" or "test" part of any dataset stored as MNIST is (KMNIST, EMNIST, one's
+ * own): dir's train-images-idx3-ubyte and train-labels-idx1-ubyte, or t10k-*, each optionally
+ * .gz, images of any height and width. Its classes are 0 .. the largest label of the part
+ * (at most 256). dir NULL: ct_data_dir(NULL, "idx"). */
+ct_status ct_dataset_load_idx_dir(const char *dir, const char *part, ct_dataset **out);
 /* Loads Fashion-MNIST's "train" or "test" part (the same IDX file names as MNIST, optionally
  * .gz) from dir; dir NULL: /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist)
  * when there, else ct_data_dir(NULL, "fashion-mnist"). */

@@ -59,6 +59,46 @@ expect_bad_file "$tmp/garbage" "garbage MNIST files"
 expect_bad_file "$tmp/truncated" "truncated image file"
 expect_bad_file "$tmp/empty" "empty MNIST files"
 
+# ------------------------------------------------------------------ --dataset idx
+# any images stored as MNIST is: 10x12 images of 13 classes (a bright pixel per class), the
+# labels gzipped; the classes come from the labels, the shape from the images
+mkdir -p "$tmp/idx"
+python3 - "$tmp/idx" <<'PY'
+import gzip, random, struct, sys
+random.seed(5)
+for prefix, n in (("train", 400), ("t10k", 100)):
+    labels = bytes(random.randrange(13) for _ in range(n))
+    pixels = bytes(250 if k % 13 == y else random.randrange(60) for y in labels for k in range(120))
+    with open(f"{sys.argv[1]}/{prefix}-images-idx3-ubyte", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 10, 12) + pixels)
+    with gzip.open(f"{sys.argv[1]}/{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + labels)
+PY
+run train --device cpu --dataset idx --data "$tmp/idx" --val-size 50 --epochs 3 --lr 0.2 --save "$tmp/idxrun"
+if [ "$rc" -eq 0 ] && grep -q '^Model: 120 -> 32 -> ReLU -> 13 ' <<<"$out" &&
+    grep -q '350 train / 50 val / 100 test images (1x10x12)' <<<"$out" && grep -q '^test_acc\|test_acc:' <<<"$out"; then
+    ok "train --dataset idx: 1x10x12 images, 13 classes from the labels"
+else
+    bad "train --dataset idx -> exit $rc, stdout: $out, stderr: $err"
+fi
+run eval --model "$tmp/idxrun" --data "$tmp/idx"
+[ "$rc" -eq 0 ] && grep -q '^Data: idx test set, 100 images' <<<"$out" &&
+    ok "eval of an idx model reads its dataset from the checkpoint" ||
+    bad "eval --model (idx) --data DIR -> exit $rc, stdout: $out, stderr: $err"
+CTRAIN_DATA="$tmp/nothing-here" run eval --model "$tmp/idxrun"
+if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -q 't10k-images-idx3-ubyte.*--data DIR' <<<"$err"; then
+    ok "eval of an idx model without its folder -> exit 1: $err"
+else
+    bad "eval (idx) without --data -> exit $rc, stderr: $err"
+fi
+run summary --dataset idx --data "$tmp/idx"
+[ "$rc" -eq 0 ] && grep -q 'linear2 .*(13)' <<<"$out" && grep -q '(1, 10, 12)' <<<"$out" &&
+    ok "summary --dataset idx reads the shape and classes" ||
+    bad "summary --dataset idx -> exit $rc, stdout: $out, stderr: $err"
+run summary --data "$tmp/idx"
+[ "$rc" -eq 2 ] && ok "summary --data without --dataset idx -> exit 2" ||
+    bad "summary --data (mnist) -> exit $rc, stderr: $err"
+
 # ------------------------------------------------------------------ --device cuda without a GPU
 if [ "$auto_cuda" -eq 1 ]; then
     echo "SKIP device-cuda-missing: a usable CUDA device is present"

@@ -397,6 +397,40 @@ static void test_mnist_lookup(void **state) {
     assert_int_equal(ct_dataset_load_mnist(dir, NULL, &ds), CT_ERR_INVALID);
 }
 
+/* Any dataset stored as MNIST is (--dataset idx): classes from the labels, up to 256, any
+ * image size, and a missing file named with what the folder must hold. */
+static void test_idx_dir(void **state) {
+    char dir[600], path[700];
+    snprintf(dir, sizeof dir, "%s/any-idx", tu_tmpdir());
+    mkdir(dir, 0755);
+    static const uint8_t labels[4] = {0, 46, 3, 46}; /* EMNIST balanced has 47 classes */
+    bytes im = images(4, 5, 7), l = idx1(4, labels, 4);
+    struct { const char *name; bytes b; } files[2] = {{"train-images-idx3-ubyte", im},
+                                                      {"train-labels-idx1-ubyte.gz", l}};
+    for (int k = 0; k < 2; k++) {
+        bytes b = k ? gzip_stored(files[k].b.p, files[k].b.n) : files[k].b;
+        snprintf(path, sizeof path, "%s/%s", dir, files[k].name);
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(b.p, 1, b.n, f), b.n);
+        fclose(f);
+        free(b.p);
+    }
+    free(l.p);
+    ct_dataset *ds = NULL;
+    assert_int_equal(ct_dataset_load_idx_dir(dir, "train", &ds), CT_OK);
+    assert_int_equal(ct_dataset_count(ds), 4);
+    assert_int_equal(ct_dataset_height(ds), 5);
+    assert_int_equal(ct_dataset_width(ds), 7);
+    assert_int_equal(ct_dataset_classes(ds), 47);
+    ct_dataset_free(ds);
+    assert_int_equal(ct_dataset_load_idx_dir(dir, "test", &ds), CT_ERR_IO);
+    assert_null(ds);
+    assert_non_null(strstr(ct_last_error(), "t10k-images-idx3-ubyte"));
+    assert_non_null(strstr(ct_last_error(), "--data DIR"));
+    assert_int_equal(ct_dataset_load_idx_dir(dir, "val", &ds), CT_ERR_INVALID);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* split                                                                                       */
 
@@ -516,6 +550,7 @@ int main(void) {
         cmocka_unit_test(test_trailing_garbage),  cmocka_unit_test(test_zero_and_overflow),
         cmocka_unit_test(test_counts_and_labels), cmocka_unit_test(test_corrupt_gzip),
         cmocka_unit_test(test_create),            cmocka_unit_test(test_mnist_lookup),
+        cmocka_unit_test(test_idx_dir),
         cmocka_unit_test(test_split),             cmocka_unit_test(test_data_dir),
         cmocka_unit_test(test_real_mnist),
     };

@@ -54,7 +54,7 @@ void cli_close_model(cli_model *cm);
 int cli_open_checkpoint(const char *arg, cli_model *out);
 int cli_build_model(cli_model *cm, const char *device, int threads, const char *spec, int in_c,
                     int in_h, int in_w, int max_batch);
-#define CLI_DATASETS "mnist|fashion-mnist|cifar10" /* what eval and show read */
+#define CLI_DATASETS "mnist|fashion-mnist|cifar10|idx" /* what eval and show read */
 /* Loads part ("train" or "test") of a dataset: mnist (fetched when missing), fashion-mnist,
  * cifar10 (see ct_dataset_load_*; data_dir NULL: their default folders). Prints the error and
  * returns non-zero on failure. */

@@ -67,9 +67,11 @@ int cli_load_dataset(const char *dataset, const char *data_dir, const char *part
                      ct_dataset **out) {
     *out = NULL;
     ct_status s;
-    if (strcmp(dataset, "fashion-mnist") == 0 || strcmp(dataset, "cifar10") == 0) {
-        s = dataset[0] == 'f' ? ct_dataset_load_fashion_mnist(data_dir, part, out)
-                              : ct_dataset_load_cifar10(data_dir, part, out);
+    if (strcmp(dataset, "fashion-mnist") == 0 || strcmp(dataset, "cifar10") == 0 ||
+        strcmp(dataset, "idx") == 0) {
+        s = dataset[0] == 'f'   ? ct_dataset_load_fashion_mnist(data_dir, part, out)
+            : dataset[0] == 'c' ? ct_dataset_load_cifar10(data_dir, part, out)
+                                : ct_dataset_load_idx_dir(data_dir, part, out);
         return s == CT_OK ? CLI_EXIT_OK : cli_lib_error(s);
     }
     if (strcmp(dataset, "mnist") != 0)

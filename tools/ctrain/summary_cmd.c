@@ -1,8 +1,9 @@
 /*
  * summary_cmd.c — `ctrain summary`: a model's layers, output shapes and parameter counts, like
- * Keras' model.summary() or torchinfo, for a spec built on a dataset's input shape. Nothing is
- * loaded: the shapes of the datasets are known (MNIST and Fashion-MNIST 1x28x28, CIFAR-10
- * 3x32x32, 10 classes each); the model is built on the CPU with one thread.
+ * Keras' model.summary() or torchinfo, for a spec built on a dataset's input shape. The shapes
+ * of the named datasets are known (MNIST and Fashion-MNIST 1x28x28, CIFAR-10 3x32x32, 10
+ * classes each); an idx dataset's come from its training files (--data). The model is built on
+ * the CPU with one thread.
  */
 #include "args.h"
 #include "cli.h"
@@ -13,11 +14,11 @@
 #define SUMMARY_BYTES (1 << 16)
 
 typedef struct {
-    const char *model, *dataset;
+    const char *model, *dataset, *data_dir;
     int hidden;
 } summary_opts;
 
-enum { NUM_SUMMARY_FLAGS = 3 };
+enum { NUM_SUMMARY_FLAGS = 4 };
 
 static int summary_flags(summary_opts *o, cli_flag *f) {
     cli_flag t[NUM_SUMMARY_FLAGS] = {
@@ -25,6 +26,9 @@ static int summary_flags(summary_opts *o, cli_flag *f) {
          .help = "a preset (mlp, lenet5, cnn) or layers, as ctrain train --model"},
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
          .choices = CLI_DATASETS, .help = "the input shape and classes to build for"},
+        {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
+         .help = "--dataset idx: the folder of its IDX files (read for the shape)",
+         .def = "$CTRAIN_DATA, else ~/.cache/ctrain/idx"},
         {.name = "hidden", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->hidden,
          .metavar = "N", .help = "hidden units of --model mlp"},
     };
@@ -35,6 +39,7 @@ static int summary_flags(summary_opts *o, cli_flag *f) {
 static void opts_init(summary_opts *o) {
     o->model = "mlp";
     o->dataset = "mnist";
+    o->data_dir = NULL;
     o->hidden = 32;
 }
 
@@ -43,11 +48,12 @@ void summary_help(FILE *out) {
     cli_flag flags[NUM_SUMMARY_FLAGS];
     opts_init(&o);
     int n = summary_flags(&o, flags);
-    fputs("usage: ctrain summary [--model SPEC] [--dataset NAME] [--hidden N]\n"
+    fputs("usage: ctrain summary [--model SPEC] [--dataset NAME] [--data DIR] [--hidden N]\n"
           "\n"
           "Prints each layer of the model (as ctrain train --model builds it), its output shape\n"
           "and parameter count, and the totals, like Keras' model.summary() or torchinfo.\n"
-          "Input shapes: mnist and fashion-mnist 1x28x28, cifar10 3x32x32 (10 classes each).\n"
+          "Input shapes: mnist and fashion-mnist 1x28x28, cifar10 3x32x32 (10 classes each);\n"
+          "idx: read from its training files in --data DIR.\n"
           "A malformed layer string is an error naming the offending layer.\n"
           "\n"
           "flags:\n",
@@ -75,8 +81,19 @@ int cmd_summary(int argc, char **argv) {
     if (!is_mlp && cli_find(flags, nflags, "hidden")->seen)
         return cli_usage_error("summary", "--hidden: only applies to --model mlp (got --model %s)",
                                o.model);
+    if (strcmp(o.dataset, "idx") != 0 && cli_find(flags, nflags, "data")->seen)
+        return cli_usage_error("summary", "--data: only read for --dataset idx (got %s)",
+                               o.dataset);
     int in_c = 1, in_h = 28, in_w = 28, classes = 10;
     if (strcmp(o.dataset, "cifar10") == 0) in_c = 3, in_h = 32, in_w = 32;
+    if (strcmp(o.dataset, "idx") == 0) { /* its files say */
+        ct_dataset *ds = NULL;
+        int rc = cli_load_dataset(o.dataset, o.data_dir, "train", &ds);
+        if (rc != CLI_EXIT_OK) return rc;
+        in_c = ct_dataset_channels(ds), in_h = ct_dataset_height(ds);
+        in_w = ct_dataset_width(ds), classes = ct_dataset_classes(ds);
+        ct_dataset_free(ds);
+    }
     char spec[512];
     if (is_mlp)
         snprintf(spec, sizeof spec, "flatten,linear(%d),relu,linear(%d)", o.hidden, classes);

@@ -83,7 +83,10 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
          .choices = CLI_DATASETS,
          .help = "what to train on; the input shape and classes come from it\n"
-                 "(fashion-mnist: /usr/share/datasets/fashion-mnist when there)"},
+                 "(fashion-mnist: /usr/share/datasets/fashion-mnist when there;\n"
+                 "idx: any images stored as MNIST is, e.g. KMNIST or EMNIST, in\n"
+                 "--data DIR: the four files' names as MNIST's, any image size,\n"
+                 "classes 0 .. the largest label)"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
          .help = "folder with the dataset's files (MNIST: fetched there\nwhen missing)",
          .def = "$CTRAIN_DATA, else ~/.cache/ctrain/DATASET"},
@@ -219,7 +222,8 @@ void train_help(FILE *out) {
           "the 10000 test images at the end. The defaults reproduce the PyTorch tutorial: an MLP\n"
           "784 -> 32 -> ReLU -> 10, SGD, 5 epochs at lr 0.5 then 5 at lr 0.1, batch 128.\n"
           "Missing MNIST files are downloaded first (see ctrain data --help). --dataset picks\n"
-          "Fashion-MNIST or CIFAR-10 instead (same split: --val-size of the training set).\n"
+          "Fashion-MNIST, CIFAR-10 or any IDX files instead (same split: --val-size of the\n"
+          "training set).\n"
           "\n"
           "flags:\n",
           out);
