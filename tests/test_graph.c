@@ -334,6 +334,32 @@ static ct_status w_alloc(ct_backend *b, size_t bytes, void **out) {
     CT_TRY(refuse_recorded(b, "alloc"));
     return CPU(b)->alloc(CPU(b), bytes, out);
 }
+/* the streamed path's events and the rest of memory management: none inside a recording */
+static ct_status w_compute_mark(ct_backend *b, int slot) {
+    CT_TRY(refuse_recorded(b, "compute_mark"));
+    return CPU(b)->compute_mark(CPU(b), slot);
+}
+static ct_status w_wait_copy(ct_backend *b, int slot) {
+    CT_TRY(refuse_recorded(b, "wait_copy"));
+    return CPU(b)->wait_copy(CPU(b), slot);
+}
+static ct_status w_copy_done(ct_backend *b, int slot) {
+    CT_TRY(refuse_recorded(b, "copy_done"));
+    return CPU(b)->copy_done(CPU(b), slot);
+}
+static ct_status w_host_alloc(ct_backend *b, size_t bytes, void **out) {
+    CT_TRY(refuse_recorded(b, "host_alloc"));
+    return CPU(b)->host_alloc(CPU(b), bytes, out);
+}
+static void w_free(ct_backend *b, void *p) {
+    (void)refuse_recorded(b, "free");
+    CPU(b)->free(CPU(b), p);
+}
+static ct_status w_mem_info(ct_backend *b, size_t *free_bytes, size_t *total_bytes) {
+    CT_TRY(refuse_recorded(b, "mem_info"));
+    if (!CPU(b)->mem_info) return ct_fail(CT_ERR_DEVICE, "no mem_info");
+    return CPU(b)->mem_info(CPU(b), free_bytes, total_bytes);
+}
 
 static ct_status w_add_into(ct_backend *b, float *dst, const float *src, int64_t n) {
     rec_op *o = rec(b, R_ADD_INTO);
@@ -479,6 +505,12 @@ static ct_backend *recording_backend(int graphs, int refuse) {
     b->h2d_async = w_h2d_async;
     b->sync = w_sync;
     b->alloc = w_alloc;
+    b->compute_mark = w_compute_mark;
+    b->wait_copy = w_wait_copy;
+    b->copy_done = w_copy_done;
+    b->host_alloc = w_host_alloc;
+    b->free = w_free;
+    if (CPU(b)->mem_info) b->mem_info = w_mem_info;
     if (graphs) {
         b->graph_begin = w_graph_begin;
         b->graph_end = w_graph_end;

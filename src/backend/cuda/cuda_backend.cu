@@ -75,6 +75,7 @@ ct_status ct_cuda_fail(cudaError_t e, const char *file, int line, const char *ca
 }
 
 ct_status ct_cublas_fail(cublasStatus_t st, const char *file, int line, const char *call) {
+    (void)cudaGetLastError(); /* as ct_cuda_fail: a launch error cuBLAS left is not ours */
     const char *hint = "";
     if (st == CUBLAS_STATUS_ALLOC_FAILED) hint = "; hint: GPU memory is exhausted";
     else if (st == CUBLAS_STATUS_INVALID_VALUE) hint = "; hint: bad matrix sizes or strides";
@@ -175,7 +176,7 @@ static ct_status cuda_host_alloc(ct_backend *b, size_t bytes, void **out) {
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
         *out = NULL;
-        return ct_fail(CT_ERR_NOMEM,
+        return ct_fail(e == cudaErrorMemoryAllocation ? CT_ERR_NOMEM : CT_ERR_DEVICE,
                        "%s:%d: cannot allocate %.1f MiB of pinned host memory: %s (%s)",
                        base_name(__FILE__), __LINE__, bytes / CT_MIB, cudaGetErrorString(e),
                        cudaGetErrorName(e));
@@ -305,6 +306,7 @@ static ct_status cuda_graph_begin(ct_backend *b) {
 static ct_status cuda_graph_end(ct_backend *b, void **graph) {
     ct_cuda *cb = ct_cuda_of(b);
     *graph = NULL;
+    CT_CUDA_BIND(cb);
     cudaGraph_t g = NULL;
     cudaError_t e = cudaStreamEndCapture(cb->compute, &g);
     if (e != cudaSuccess) {
@@ -329,8 +331,10 @@ static ct_status cuda_graph_launch(ct_backend *b, void *graph) {
 
 /* In-flight replays finish first: CUDA frees an executing graph when it completes. */
 static void cuda_graph_free(ct_backend *b, void *graph) {
-    if (graph) (void)cudaGraphExecDestroy((cudaGraphExec_t)graph);
-    (void)b;
+    if (!graph) return;
+    (void)cudaSetDevice(ct_cuda_of(b)->device);
+    (void)cudaGraphExecDestroy((cudaGraphExec_t)graph);
+    (void)cudaGetLastError();
 }
 
 /* ------------------------------------------------------------------------------------------ */
