@@ -302,8 +302,9 @@ int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_o
 /* Where the last ct_fit on m stopped: after an interruption, the step after the last completed
  * one; after a finished run (or at each on_epoch callback), the start of the next epoch. */
 ct_fit_position ct_model_fit_position(const ct_model *m);
-/* On a GPU, ct_fit records one full training step as a CUDA graph each epoch and replays it
- * for the epoch's other full batches (ct_epoch_result.graph_steps counts them). When the last
+/* On a GPU, ct_fit records runs of consecutive full training steps (8, or
+ * CTRAIN_CUDA_GRAPH_STEPS from 1 to 64) as CUDA graphs once an epoch and replays them for the
+ * epoch's full batches (ct_epoch_result.graph_steps counts the steps replayed). When the last
  * ct_fit could not, why ("off (...)"); "" when it did, or on a device without graphs (the CPU).
  * CTRAIN_CUDA_GRAPH=0 in the environment turns recording off. */
 const char *ct_model_step_graph(const ct_model *m);

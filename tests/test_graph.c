@@ -567,11 +567,16 @@ static int stop_mid_epoch(void *user, int epoch, int64_t done, int64_t total, in
     return epoch == 1 && done == 2;
 }
 
-/* Trains spec on the data with the recording backend (graphs on or off); cnn: AdamW, warm-up,
- * cosine, clipping, augmentation, batch 16 (7 full batches and one of 8 per epoch); else SGD
- * with Nesterov momentum, batch 25 (4 full and one of 20), stopped in epoch 1 after 2 steps
- * and resumed there. */
-static run_result train(const ct_dataset *ds, const char *spec, int cnn, int graphs, int refuse) {
+/* Trains spec on the data with the recording backend (graphs on or off, `run` steps per
+ * multi-step recording: CTRAIN_CUDA_GRAPH_STEPS); cnn: AdamW, warm-up, cosine, clipping,
+ * augmentation, batch 16 (7 full batches and one of 8 per epoch); else SGD with Nesterov
+ * momentum, batch 25 (4 full and one of 20), stopped in epoch 1 after 2 steps (after 3 when
+ * they ran as one recording of 3) and resumed there. */
+static run_result train(const ct_dataset *ds, const char *spec, int cnn, int graphs, int refuse,
+                        int run) {
+    char run_text[16];
+    snprintf(run_text, sizeof run_text, "%d", run);
+    setenv("CTRAIN_CUDA_GRAPH_STEPS", run_text, 1);
     ct_backend *b = recording_backend(graphs, refuse);
     ct_model *m = NULL;
     OK(ct_model_create(b, spec, 1, S, S, 32, 13, &m));
@@ -609,7 +614,7 @@ static run_result train(const ct_dataset *ds, const char *spec, int cnn, int gra
                          CT_ERR_INTERRUPTED);
         c.resume = ct_model_fit_position(m);
         assert_int_equal(c.resume.epoch, 1);
-        assert_int_equal(c.resume.batch, 2);
+        assert_int_equal(c.resume.batch, graphs && run == 3 ? 3 : 2);
         OK(ct_fit(m, ds, idx, N_TRAIN, idx + N_TRAIN, N_ALL - N_TRAIN, &c, NULL, r.hist));
     }
     r.P = ct_model_param_count(m);
@@ -625,6 +630,7 @@ static run_result train(const ct_dataset *ds, const char *spec, int cnn, int gra
     r.refused = rb(b)->refused;
     ct_model_free(m);
     ct_backend_free(b);
+    unsetenv("CTRAIN_CUDA_GRAPH_STEPS");
     return r;
 }
 
@@ -651,26 +657,44 @@ static const char *k_cnn = "conv(4,3,1,1),batchnorm,relu,maxpool(2),conv(6,3,1,1
 
 static void test_cnn_replayed_equals_op_by_op(void **state) {
     ct_dataset *ds = make_data();
-    run_result eager = train(ds, k_cnn, 1, 0, 0), graph = train(ds, k_cnn, 1, 1, 0);
+    run_result eager = train(ds, k_cnn, 1, 0, 0, 1), graph = train(ds, k_cnn, 1, 1, 0, 1),
+               runs = train(ds, k_cnn, 1, 1, 0, 3);
     same_run(&graph, &eager, "cnn");
+    same_run(&runs, &eager, "cnn, 3 steps per recording");
     /* 7 full batches an epoch: each epoch recorded once, the fit's first step op by op */
     assert_int_equal(graph.recordings, EPOCHS);
     assert_int_equal(graph.launches, 7 * EPOCHS - 1);
-    for (int k = 0; k < EPOCHS; k++) assert_int_equal(graph.hist[k].graph_steps, 7 - (k == 0));
+    for (int k = 0; k < EPOCHS; k++) {
+        assert_int_equal(graph.hist[k].graph_steps, 7 - (k == 0));
+        assert_int_equal(runs.hist[k].graph_steps, 7 - (k == 0));
+    }
+    /* in runs of 3: epoch 0 steps 1-3 and 4-6 (one recording); later epochs 0-2 and 3-5, then
+     * step 6 alone (two recordings) */
+    assert_int_equal(runs.recordings, 1 + 2 * (EPOCHS - 1));
+    assert_int_equal(runs.launches, 2 + 3 * (EPOCHS - 1));
     assert_string_equal(graph.note, "");
     assert_int_equal(eager.launches, 0);
     assert_int_equal(eager.hist[0].graph_steps, 0);
     assert_int_equal(graph.tracked, 8 * EPOCHS); /* every step counted, replayed or not */
+    assert_int_equal(runs.tracked, 8 * EPOCHS);
     free_result(&eager);
     free_result(&graph);
+    free_result(&runs);
     ct_dataset_free(ds);
 }
 
 static void test_mlp_resumed_replayed_equals_op_by_op(void **state) {
     ct_dataset *ds = make_data();
     const char *spec = "flatten,linear(16),relu,linear(3)";
-    run_result eager = train(ds, spec, 0, 0, 0), graph = train(ds, spec, 0, 1, 0);
+    run_result eager = train(ds, spec, 0, 0, 0, 1), graph = train(ds, spec, 0, 1, 0, 1),
+               runs = train(ds, spec, 0, 1, 0, 3);
     same_run(&graph, &eager, "mlp, resumed mid-epoch");
+    same_run(&runs, &eager, "mlp, resumed mid-epoch, 3 steps per recording");
+    /* in runs of 3: epoch 0's steps 1-3; epoch 1's 0-2 (the stop asked at 2 comes after 3);
+     * resumed: step 3 op by op (warming up), epoch 2's 0-2 and then 3 alone */
+    assert_int_equal(runs.recordings, 1 + 1 + 2);
+    assert_int_equal(runs.launches, 1 + 1 + 2);
+    free_result(&runs);
     /* 4 full batches an epoch. The first fit: epoch 0's first op by op and 3 replayed, epoch
      * 1's first 2 replayed (then the stop); the resumed fit: epoch 1's third op by op (a new
      * fit warms up again) and its fourth replayed, epoch 2's 4 replayed. Each epoch of each fit
@@ -684,7 +708,7 @@ static void test_mlp_resumed_replayed_equals_op_by_op(void **state) {
 
 static void test_failed_recording_runs_op_by_op(void **state) {
     ct_dataset *ds = make_data();
-    run_result eager = train(ds, k_cnn, 1, 0, 0), failed = train(ds, k_cnn, 1, 1, 1);
+    run_result eager = train(ds, k_cnn, 1, 0, 0, 1), failed = train(ds, k_cnn, 1, 1, 1, 3);
     same_run(&failed, &eager, "cnn after a failed recording");
     assert_int_equal(failed.recordings, 0);
     assert_int_equal(failed.launches, 0);
@@ -696,11 +720,39 @@ static void test_failed_recording_runs_op_by_op(void **state) {
     ct_dataset_free(ds);
 }
 
+/* A run length that makes no sense is refused, naming the variable. */
+static void test_bad_run_length(void **state) {
+    ct_dataset *ds = make_data();
+    ct_backend *b = recording_backend(1, 0);
+    ct_model *m = NULL;
+    OK(ct_model_create(b, "flatten,linear(3)", 1, S, S, 32, 13, &m));
+    ct_train_config c;
+    ct_train_config_default(&c);
+    c.workers = 0;
+    c.batch_size = 25;
+    c.eval_batch_size = 32;
+    int32_t idx[N_ALL];
+    for (int i = 0; i < N_ALL; i++) idx[i] = i;
+    static const char *const bad[] = {"0", "65", "3x", ""};
+    for (int k = 0; k < 4; k++) {
+        setenv("CTRAIN_CUDA_GRAPH_STEPS", bad[k], 1);
+        assert_int_equal(ct_fit(m, ds, idx, N_TRAIN, idx + N_TRAIN, N_ALL - N_TRAIN, &c, NULL,
+                                NULL),
+                         CT_ERR_INVALID);
+        assert_non_null(strstr(ct_last_error(), "CTRAIN_CUDA_GRAPH_STEPS"));
+    }
+    unsetenv("CTRAIN_CUDA_GRAPH_STEPS");
+    ct_model_free(m);
+    ct_backend_free(b);
+    ct_dataset_free(ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cnn_replayed_equals_op_by_op),
         cmocka_unit_test(test_mlp_resumed_replayed_equals_op_by_op),
         cmocka_unit_test(test_failed_recording_runs_op_by_op),
+        cmocka_unit_test(test_bad_run_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

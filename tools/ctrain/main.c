@@ -46,10 +46,12 @@ static void usage(FILE *f) {
           "  CTRAIN_CPU_ISA avx2 or baseline: CPU kernels below the CPU's best (tests)\n"
           "  CTRAIN_CUDA_GRAPH=0  run GPU training steps op by op instead of replaying\n"
           "                 one recorded CUDA graph per epoch\n"
+          "  CTRAIN_CUDA_GRAPH_STEPS=N  GPU training steps per recorded graph, 1..64\n"
+          "                 (default 8: one launch runs 8 steps)\n"
           "  CTRAIN_CUDA_FUSED=0  train the MLP on a GPU through the layers' ops instead\n"
           "                 of its fused two-kernel step\n"
           "  CTRAIN_NCCL=0  sum GPU ranks' gradients through MPI, not NCCL\n"
-          "  (other values of these four are refused)\n"
+          "  (other values of these five are refused)\n"
           "\n"
           "exit status: 0 ok, 1 error, 2 bad command line, 130 interrupted (Ctrl-C)\n"
           "\n"
@@ -95,12 +97,20 @@ static int check_environment(void) {
     static const struct { const char *name, *values, *words; } vars[] = {
         {"CTRAIN_CPU_ISA", "avx2|baseline", "avx2 or baseline"},
         {"CTRAIN_CUDA_GRAPH", "0|1", "0 (off) or 1"},
+        {"CTRAIN_CUDA_GRAPH_STEPS", NULL, "a number of steps, 1..64"},
         {"CTRAIN_CUDA_FUSED", "0|1", "0 (off) or 1"},
         {"CTRAIN_NCCL", "0|1", "0 (off) or 1"},
     };
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i].name);
         if (!v) continue;
+        if (!vars[i].values) { /* a count, 1..64 (as the library takes it) */
+            char *end;
+            long k = strtol(v, &end, 10);
+            if (end != v && !*end && k >= 1 && k <= 64) continue;
+            return cli_usage_error(NULL, "environment: %s=\"%s\": expected %s", vars[i].name, v,
+                                   vars[i].words);
+        }
         size_t n = strlen(v);
         for (const char *c = vars[i].values; *c;) {
             size_t len = strcspn(c, "|");
