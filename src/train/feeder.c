@@ -44,7 +44,6 @@ void ct_feeder_release(feeder *f) {
     memset(f, 0, sizeof *f);
 }
 
-
 ct_status ct_device_data_init(device_data *d, ct_backend *b, const ct_dataset *ds) {
     memset(d, 0, sizeof *d);
     if (b->host_is_device) {
@@ -119,7 +118,7 @@ ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
     if (!b->mlp_sgd_step) why = "";
     else if (env && strcmp(env, "0") == 0) why = "off (CTRAIN_CUDA_FUSED=0)";
     else if (!ct_model_mlp_shape(m, &d->in, &d->hidden, &d->classes))
-        why = "off (the model is not [flatten,] linear, relu, linear)";
+        why = ""; /* not the kind of model it is for: nothing to say */
     else if (cfg->optimizer != CT_SGD) why = "off (the optimizer is not SGD)";
     else if (cfg->clip_norm > 0.0f) why = "off (gradient clipping)";
     else if (cfg->augment_pad > 0 || cfg->augment_flip) why = "off (augmentation)";
@@ -179,7 +178,6 @@ ct_status ct_feeder_init_steps(feeder *f, const ct_dist *dist) {
     }
     return CT_OK;
 }
-
 
 /* One batch of nb rows whose pixels are at src (device; rows picked by idx, or consecutive when
  * idx is NULL) and labels at labels; pos is its first row in the epoch, and idx the epoch's
