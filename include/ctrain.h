@@ -268,7 +268,10 @@ typedef struct {
 
 typedef struct {
     /* after each training step; done/total count batches of this epoch. Return non-zero to
-     * stop (fit then returns CT_ERR_INTERRUPTED). May be NULL. */
+     * stop (fit then returns CT_ERR_INTERRUPTED; on a GPU the steps of a recorded run are
+     * queued together, so a stop asked within a run comes after its last step, up to
+     * CTRAIN_CUDA_GRAPH_STEPS - 1 steps later: ct_model_fit_position says where). May be
+     * NULL. */
     int (*on_step)(void *user, int epoch, int64_t done, int64_t total, int64_t samples,
                    double elapsed_s);
     /* after each epoch's validation; return non-zero to stop. May be NULL. */

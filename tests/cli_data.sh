@@ -91,6 +91,12 @@ if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -q 't10k-images-idx3-
 else
     bad "eval (idx) without --data -> exit $rc, stderr: $err"
 fi
+# resumed from elsewhere without --data: the saved folder is used
+(cd / && "$CT" train --resume "$tmp/idxrun" --epochs 4 --quiet >"$tmp/out" 2>"$tmp/err")
+rc=$?
+[ "$rc" -eq 0 ] && grep -q '^test_acc\|test_acc:' "$tmp/out" &&
+    ok "train --resume (idx) without --data finds the saved folder" ||
+    bad "train --resume (idx) -> exit $rc, stderr: $(cat "$tmp/err")"
 run summary --dataset idx --data "$tmp/idx"
 [ "$rc" -eq 0 ] && grep -q 'linear2 .*(13)' <<<"$out" && grep -q '(1, 10, 12)' <<<"$out" &&
     ok "summary --dataset idx reads the shape and classes" ||

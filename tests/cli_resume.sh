@@ -57,7 +57,8 @@ rc=$?
 same_as_straight "1 epoch + resume to 3" b b1.out b2.out
 
 # ------------------------------------------------------------------ SIGINT in the middle of epoch 1
-CTRAIN_TEST_INTERRUPT_AT=1:137 "$CT" train --epochs 3 "${SET[@]}" --save c >c1.out 2>c1.err
+# (one step per recorded graph: on a GPU a stop asked within a run of 8 lands after the run)
+CTRAIN_CUDA_GRAPH_STEPS=1 CTRAIN_TEST_INTERRUPT_AT=1:137 "$CT" train --epochs 3 "${SET[@]}" --save c >c1.out 2>c1.err
 rc=$?
 if [ "$rc" -eq 130 ] && grep -q 'interrupted in epoch 1 at batch 137/590' c1.err &&
     grep -q 'resume with: ctrain train --resume c' c1.err && ! grep -q '^test_loss' c1.out; then

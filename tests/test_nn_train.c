@@ -190,8 +190,8 @@ static void test_augment_invariance(void **state) {
 
 /* CUDA (when there) against the CPU on one thread (one shard each): the same run of a CNN with
  * every new layer ends with the same parameters and running statistics, to float tolerance.
- * CUDA runs it twice: replaying each epoch's recorded step (CUDA graph), and op by op
- * (CTRAIN_CUDA_GRAPH=0); the CPU records nothing. */
+ * CUDA runs it twice: replaying each epoch's recorded steps (CUDA graphs, in runs of 2), and op
+ * by op (CTRAIN_CUDA_GRAPH=0); the CPU records nothing. */
 static void test_cuda_matches_cpu(void **state) {
     ct_backend *bk[3] = {NULL, NULL, NULL};
     if (ct_backend_create("cuda", 0, &bk[1]) != CT_OK)
@@ -206,6 +206,7 @@ static void test_cuda_matches_cpu(void **state) {
     ct_epoch_result hist[3][2];
     for (int k = 0; k < 3; k++) {
         if (k == 2) setenv("CTRAIN_CUDA_GRAPH", "0", 1);
+        if (k == 1) setenv("CTRAIN_CUDA_GRAPH_STEPS", "2", 1); /* runs of 2 recorded steps */
         ct_model *m = NULL;
         OK(ct_model_create(bk[k], spec, 1, S, S, 64, 8, &m));
         ct_train_config c;
@@ -225,6 +226,7 @@ static void test_cuda_matches_cpu(void **state) {
         int32_t *tr = range(0, 160), *va = range(160, 40);
         OK(ct_fit(m, ds, tr, 160, va, 40, &c, NULL, hist[k]));
         unsetenv("CTRAIN_CUDA_GRAPH");
+        unsetenv("CTRAIN_CUDA_GRAPH_STEPS");
         const char *note = ct_model_step_graph(m);
         for (int e = 0; e < 2; e++) /* 4 full batches an epoch, replayed on CUDA but the
                                      * fit's first (run op by op, before any recording) */
@@ -284,7 +286,9 @@ static void test_cuda_fused_mlp(void **state) {
     if (ct_backend_create("cuda", 0, &gpu) != CT_OK) TU_SKIP("cuda", "%s", ct_last_error());
     OK(ct_backend_create("cpu", 1, &cpu));
     ct_dataset *ds = make_shapes(230, 8);
-    static const char *const env[4][2] = {{NULL, NULL}, {NULL, NULL},
+    /* run 1 records runs of 2 fused steps (a run of 8 never forms in 4 full batches) */
+    static const char *const env[4][2] = {{NULL, NULL},
+                                          {"CTRAIN_CUDA_GRAPH_STEPS", "2"},
                                           {"CTRAIN_CUDA_GRAPH", "0"}, {"CTRAIN_CUDA_FUSED", "0"}};
     float *p[4];
     int64_t P = 0;

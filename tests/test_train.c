@@ -502,10 +502,34 @@ static void test_resume_exact(void **state) {
         assert_memory_equal(got, want, (size_t)n_params * sizeof *got);
         free(got);
 
+        /* a stop after an epoch's last step (before its validation) resumes from there */
+        memset(&cfg.resume, 0, sizeof cfg.resume);
+        ct_model *m3 = make_model(f, 7);
+        recorder_init(&rec);
+        rec.stop_at_epoch = 1;
+        rec.stop_at_step = (N_TRAIN + 31) / 32;
+        assert_int_equal(ct_fit(m3, f->ds, f->train_idx, N_TRAIN, f->val_idx, N_VAL, &cfg, &cb, hist),
+                         CT_ERR_INTERRUPTED);
+        cfg.resume = ct_model_fit_position(m3);
+        assert_int_equal(cfg.resume.epoch, 1);
+        assert_int_equal(cfg.resume.batch, (N_TRAIN + 31) / 32);
+        assert_int_equal(ct_fit(m3, f->ds, f->train_idx, N_TRAIN, f->val_idx, N_VAL, &cfg, NULL, hist),
+                         CT_OK);
+        got = params_of(m3);
+        if (memcmp(got, want, (size_t)n_params * sizeof *got) != 0)
+            fail_msg("workers %d data_on_device %d: resumed after an epoch's last step, the "
+                     "parameters differ from the uninterrupted run", cfg.workers,
+                     cfg.data_on_device);
+        assert_memory_equal(&hist[1].val.loss, &ref_hist[1].val.loss, sizeof(double));
+        assert_true(fabs(hist[1].train_loss - ref_hist[1].train_loss) <=
+                    1e-12 * ref_hist[1].train_loss);
+        free(got);
+        ct_model_free(m3);
+
         /* positions outside the run are errors */
         const ct_fit_position bad[] = {
             {.epoch = EPOCHS + 1}, {.epoch = -1}, {.epoch = 0, .batch = -1},
-            {.epoch = 1, .batch = (N_TRAIN + 31) / 32}, {.epoch = EPOCHS, .batch = 1},
+            {.epoch = 1, .batch = (N_TRAIN + 31) / 32 + 1}, {.epoch = EPOCHS, .batch = 1},
         };
         for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
             cfg.resume = bad[k];

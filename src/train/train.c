@@ -191,8 +191,9 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     const ct_fit_position *from = &cfg->resume;
     int64_t n_batches = (n_train + cfg->batch_size - 1) / cfg->batch_size;
     int fresh = from->epoch == 0 && from->batch == 0;
+    /* batch == n_batches: stopped after the epoch's last step, before its validation */
     if (from->epoch < 0 || from->epoch > total_epochs || from->batch < 0 ||
-        from->batch >= n_batches || (from->epoch == total_epochs && from->batch))
+        from->batch > n_batches || (from->epoch == total_epochs && from->batch))
         return ct_fail(CT_ERR_INVALID, "resume position epoch %d batch %lld is outside this run "
                        "(%d epochs of %lld batches)", from->epoch, (long long)from->batch,
                        total_epochs, (long long)n_batches);

@@ -45,7 +45,7 @@ static void usage(FILE *f) {
           "                 (else ~/.cache/ctrain/mnist)\n"
           "  CTRAIN_CPU_ISA avx2 or baseline: CPU kernels below the CPU's best (tests)\n"
           "  CTRAIN_CUDA_GRAPH=0  run GPU training steps op by op instead of replaying\n"
-          "                 one recorded CUDA graph per epoch\n"
+          "                 recorded runs of them (CUDA graphs)\n"
           "  CTRAIN_CUDA_GRAPH_STEPS=N  GPU training steps per recorded graph, 1..64\n"
           "                 (default 8: one launch runs 8 steps)\n"
           "  CTRAIN_CUDA_FUSED=0  train the MLP on a GPU through the layers' ops instead\n"

@@ -57,6 +57,7 @@ typedef struct {
     char augment_resumed[32];
     char betas_resumed[64];
     char dataset_resumed[32];
+    char data_dir_resumed[PATH_MAX]; /* --data of the run being resumed (not MNIST's) */
     ct_train_config cfg; /* the library's defaults, then the flags */
 } train_opts;
 

@@ -272,7 +272,10 @@ int cmd_train(int argc, char **argv) {
         if ((s = ct_dataset_load_mnist(run.data_dir, "train", &train)) != CT_OK) goto lib_error;
         if ((s = ct_dataset_load_mnist(run.data_dir, "test", &test)) != CT_OK) goto lib_error;
     } else {
-        snprintf(run.data_dir, sizeof run.data_dir, "%s", o.data_dir ? o.data_dir : "(default)");
+        /* saved in the train state: absolute, so that a resume from elsewhere finds it */
+        char abs_dir[PATH_MAX];
+        const char *dir = o.data_dir && realpath(o.data_dir, abs_dir) ? abs_dir : o.data_dir;
+        snprintf(run.data_dir, sizeof run.data_dir, "%s", dir ? dir : "(default)");
         if (cli_load_dataset(o.dataset, o.data_dir, "train", &train) != CLI_EXIT_OK ||
             cli_load_dataset(o.dataset, o.data_dir, "test", &test) != CLI_EXIT_OK) {
             rc = CLI_EXIT_ERROR; /* message printed */
@@ -293,6 +296,8 @@ int cmd_train(int argc, char **argv) {
     /* 4. the model: new, or the resumed run's (weights, optimizer state, position, history) */
     int in_c = ct_dataset_channels(train), in_h = ct_dataset_height(train);
     int in_w = ct_dataset_width(train), classes = ct_dataset_classes(train);
+    if (ct_dataset_classes(test) > classes) /* idx: classes come from each part's labels */
+        classes = ct_dataset_classes(test);
     char spec[MODEL_SPEC_BYTES];
     int is_mlp = strcmp(o.model, "mlp") == 0;
     if (is_mlp)

@@ -148,6 +148,14 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         rc = differs(dir, "dataset", o->dataset, dataset);
     snprintf(o->dataset_resumed, sizeof o->dataset_resumed, "%s", dataset);
     o->dataset = o->dataset_resumed;
+    /* the data folder, unless --data says: MNIST's is where it always is (verified, fetched
+     * when missing); another dataset given --data (idx has no usual folder) is found there */
+    const char *data_dir = ct_checkpoint_meta(ck, "data_dir");
+    if (!SEEN("data") && data_dir && strcmp(dataset, "mnist") != 0 &&
+        strcmp(data_dir, "(default)") != 0) {
+        snprintf(o->data_dir_resumed, sizeof o->data_dir_resumed, "%s", data_dir);
+        o->data_dir = o->data_dir_resumed;
+    }
     /* optimizer, lr schedule, warm-up, clipping */
     const char *opt_saved = train_optimizer_name(saved.optimizer);
     if (rc == CLI_EXIT_OK && SEEN("optimizer") && strcmp(o->optimizer, opt_saved) != 0)
