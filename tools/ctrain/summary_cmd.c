@@ -2,8 +2,8 @@
  * summary_cmd.c — `ctrain summary`: a model's layers, output shapes and parameter counts, like
  * Keras' model.summary() or torchinfo, for a spec built on a dataset's input shape. The shapes
  * of the named datasets are known (MNIST and Fashion-MNIST 1x28x28, CIFAR-10 3x32x32, 10
- * classes each); an idx dataset's come from its training files (--data). The model is built on
- * the CPU with one thread.
+ * classes each); an idx dataset's come from its files (--data). The model is built on the CPU
+ * with one thread.
  */
 #include "args.h"
 #include "cli.h"
@@ -27,7 +27,7 @@ static int summary_flags(summary_opts *o, cli_flag *f) {
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
          .choices = CLI_DATASETS, .help = "the input shape and classes to build for"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
-         .help = "--dataset idx: the folder of its IDX files (read for the shape)",
+         .help = "--dataset idx: the folder of its IDX files (read for the shape\nand classes)",
          .def = "$CTRAIN_DATA, else ~/.cache/ctrain/idx"},
         {.name = "hidden", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->hidden,
          .metavar = "N", .help = "hidden units of --model mlp"},
@@ -53,7 +53,7 @@ void summary_help(FILE *out) {
           "Prints each layer of the model (as ctrain train --model builds it), its output shape\n"
           "and parameter count, and the totals, like Keras' model.summary() or torchinfo.\n"
           "Input shapes: mnist and fashion-mnist 1x28x28, cifar10 3x32x32 (10 classes each);\n"
-          "idx: read from its training files in --data DIR.\n"
+          "idx: read from its files in --data DIR.\n"
           "A malformed layer string is an error naming the offending layer.\n"
           "\n"
           "flags:\n",
@@ -86,13 +86,19 @@ int cmd_summary(int argc, char **argv) {
                                o.dataset);
     int in_c = 1, in_h = 28, in_w = 28, classes = 10;
     if (strcmp(o.dataset, "cifar10") == 0) in_c = 3, in_h = 32, in_w = 32;
-    if (strcmp(o.dataset, "idx") == 0) { /* its files say */
-        ct_dataset *ds = NULL;
+    if (strcmp(o.dataset, "idx") == 0) { /* its files say, as for ctrain train */
+        ct_dataset *ds = NULL, *test = NULL;
         int rc = cli_load_dataset(o.dataset, o.data_dir, "train", &ds);
-        if (rc != CLI_EXIT_OK) return rc;
+        if (rc == CLI_EXIT_OK) rc = cli_load_dataset(o.dataset, o.data_dir, "test", &test);
+        if (rc != CLI_EXIT_OK) {
+            ct_dataset_free(ds);
+            return rc;
+        }
         in_c = ct_dataset_channels(ds), in_h = ct_dataset_height(ds);
         in_w = ct_dataset_width(ds), classes = ct_dataset_classes(ds);
+        if (ct_dataset_classes(test) > classes) classes = ct_dataset_classes(test);
         ct_dataset_free(ds);
+        ct_dataset_free(test);
     }
     char spec[512];
     if (is_mlp)

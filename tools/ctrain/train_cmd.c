@@ -430,7 +430,7 @@ int cmd_train(int argc, char **argv) {
         const char *note = ct_model_step_graph(m);
         if (note[0]) printf("Step graphs: %s\n", note);
         else if (replayed > 0)
-            printf("Step graphs: %lld training steps replayed from a recorded CUDA graph\n",
+            printf("Step graphs: %lld training steps replayed from recorded CUDA graphs\n",
                    replayed);
         const char *fused = ct_model_fused_step(m);
         if (fused[0]) printf("Fused step: %s\n", fused);
