@@ -238,7 +238,7 @@ void train_help(FILE *out) {
           "  Validation time: V s (P s/pass)             V: all validation passes after the\n"
           "                                              epochs, P: their median (not --quiet)\n"
           "  Step graphs: G training steps replayed ...  on a GPU (not --quiet): the steps run\n"
-          "                                              from a recorded CUDA graph (the full\n"
+          "                                              from recorded CUDA graphs (the full\n"
           "                                              batches but the first), or why none\n"
           "  Fused step: on (...) | off (why)            on a GPU (not --quiet): whether each\n"
           "                                              step of an MLP ran as two fused kernels\n"
