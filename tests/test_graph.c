@@ -34,7 +34,7 @@
 
 typedef enum {
     R_GATHER, R_STEP_LOAD, R_GEMM, R_BIAS_ADD, R_BIAS_GRAD, R_ACT_F, R_ACT_B, R_XENT, R_SGD,
-    R_ADAM, R_CONV_F, R_CONV_BD, R_CONV_BF, R_MAXPOOL_F, R_MAXPOOL_B, R_AVGPOOL_F, R_AVGPOOL_B,
+    R_ADAM, R_CONV_F, R_CONV_BD, R_CONV_BF, R_CONV_B, R_MAXPOOL_F, R_MAXPOOL_B, R_AVGPOOL_F, R_AVGPOOL_B,
     R_DROPOUT_F, R_DROPOUT_B, R_BN_F, R_BN_B, R_SUMSQ, R_CLIP, R_MEMSET0, R_D2D, R_ADD_INTO
 } rec_kind;
 
@@ -200,6 +200,16 @@ static ct_status w_conv_bf(ct_backend *b, const ct_conv2d_desc *d, const float *
     if (!o) return CPU(b)->conv2d_backward_filter(CPU(b), d, x, dy, dw, db, ws);
     o->conv = *d, o->p[0] = (void *)x, o->p[1] = (void *)dy, o->p[2] = dw, o->p[3] = db;
     o->p[4] = ws;
+    return CT_OK;
+}
+
+static ct_status w_conv_b(ct_backend *b, const ct_conv2d_desc *d, const float *x,
+                          const float *dy, const float *w, float *dx, float *dw, float *db,
+                          void *ws) {
+    rec_op *o = rec(b, R_CONV_B);
+    if (!o) return CPU(b)->conv2d_backward(CPU(b), d, x, dy, w, dx, dw, db, ws);
+    o->conv = *d, o->p[0] = (void *)x, o->p[1] = (void *)dy, o->p[2] = (void *)w, o->p[3] = dx;
+    o->p[4] = dw, o->p[5] = db, o->p[6] = ws;
     return CT_OK;
 }
 
@@ -396,6 +406,8 @@ static ct_status replay(ct_backend *c, const rec_op *o) {
     case R_CONV_F: return c->conv2d_forward(c, &o->conv, p[0], p[1], p[2], p[3], p[4]);
     case R_CONV_BD: return c->conv2d_backward_data(c, &o->conv, p[0], p[1], p[2], p[3]);
     case R_CONV_BF: return c->conv2d_backward_filter(c, &o->conv, p[0], p[1], p[2], p[3], p[4]);
+    case R_CONV_B:
+        return c->conv2d_backward(c, &o->conv, p[0], p[1], p[2], p[3], p[4], p[5], p[6]);
     case R_MAXPOOL_F: return c->maxpool2d_forward(c, &o->pool, p[0], p[1], p[2]);
     case R_MAXPOOL_B: return c->maxpool2d_backward(c, &o->pool, p[0], p[1], p[2]);
     case R_AVGPOOL_F: return c->avgpool2d_forward(c, &o->pool, p[0], p[1]);
@@ -486,6 +498,7 @@ static ct_backend *recording_backend(int graphs, int refuse) {
     b->adam_step = w_adam;
     b->conv2d_forward = w_conv_f;
     b->conv2d_backward_data = w_conv_bd;
+    b->conv2d_backward = w_conv_b;
     b->conv2d_backward_filter = w_conv_bf;
     b->maxpool2d_forward = w_maxpool_f;
     b->maxpool2d_backward = w_maxpool_b;

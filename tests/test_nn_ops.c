@@ -131,6 +131,25 @@ static void test_conv2d(void **state) {
         for (size_t i = 0; i < nw; i++)
             near("conv2d dweight", i, dw[i], dwr[i], 1e-5 * (1 + fabs(dwr[i])) * sqrt((double)ny));
         for (int o = 0; o < cc.oc; o++) near("conv2d dbias", o, db[o], dbr[o], 1e-5 * sqrt((double)ny));
+        if (b->conv2d_backward) { /* both at once: the two ops' results, bit for bit */
+            float *dx2 = hmalloc(nx * 4), *dw2 = hmalloc(nw * 4), *db2 = hmalloc(cc.oc * 4);
+            for (int with_dx = 1; with_dx >= 0; with_dx--) {
+                float *d_dx2 = dgarbage(b, nx), *d_dw2 = dgarbage(b, nw), *d_db2 = dgarbage(b, cc.oc);
+                OK(b->conv2d_backward(b, &d, d_x, d_dy, d_w, with_dx ? d_dx2 : NULL, d_dw2, d_db2,
+                                      ws));
+                dget(b, dw2, d_dw2, nw * 4);
+                dget(b, db2, d_db2, cc.oc * 4);
+                if (memcmp(dw2, dw, nw * 4) || memcmp(db2, db, cc.oc * 4))
+                    fail_msg("%s: conv2d_backward's dweight/dbias differ from the two ops'", what);
+                if (with_dx) {
+                    dget(b, dx2, d_dx2, nx * 4);
+                    if (memcmp(dx2, dx, nx * 4))
+                        fail_msg("%s: conv2d_backward's dx differs from backward_data's", what);
+                }
+                b->free(b, d_dx2); b->free(b, d_dw2); b->free(b, d_db2);
+            }
+            free(dx2); free(dw2); free(db2);
+        }
         b->free(b, ws);
         b->free(b, d_x); b->free(b, d_w); b->free(b, d_b); b->free(b, d_dy); b->free(b, d_y);
         b->free(b, d_dx); b->free(b, d_dw); b->free(b, d_db);

@@ -220,6 +220,12 @@ struct ct_backend {
      * (n, oh, ow) when dbias is not NULL (both overwritten). */
     ct_status (*conv2d_backward_filter)(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                                         const float *dy, float *dweight, float *dbias, void *ws);
+    /* Optional (NULL: a layer calls conv2d_backward_filter, then conv2d_backward_data when it
+     * wants dx): both at once, with those two ops' results (dx may be NULL); on the CPU's
+     * Winograd path dy is then transformed once instead of twice. */
+    ct_status (*conv2d_backward)(ct_backend *b, const ct_conv2d_desc *d, const float *x,
+                                 const float *dy, const float *weight, float *dx, float *dweight,
+                                 float *dbias, void *ws);
     /* y (n, c, oh, ow) = max over each window (padding counts as -inf); argmax (n, c, oh, ow)
      * receives the index ih*w + iw of the maximum within its input plane: scanning the window in
      * row-major order, an element replaces the best so far when it is greater or NaN (as

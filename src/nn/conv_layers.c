@@ -101,8 +101,10 @@ static ct_status conv_backward(ct_layer *l, ct_backend *b, const float *x, const
                                const float *dy, float *dx, float *dw, int n,
                                const ct_layer_ctx *ctx) {
     ct_conv2d_desc d = conv_desc(l, n);
-    CT_TRY(b->conv2d_backward_filter(b, &d, x, dy, dw, dw + (l->n_params - l->out_c),
-                                     ctx->scratch));
+    float *db = dw + (l->n_params - l->out_c);
+    if (b->conv2d_backward) /* both in one pass where the backend has it */
+        return b->conv2d_backward(b, &d, x, dy, l->w, dx, dw, db, ctx->scratch);
+    CT_TRY(b->conv2d_backward_filter(b, &d, x, dy, dw, db, ctx->scratch));
     if (dx) CT_TRY(b->conv2d_backward_data(b, &d, dy, l->w, dx, ctx->scratch));
     return CT_OK;
 }

@@ -171,6 +171,18 @@ static ct_status cpu_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc 
     return CT_OK;
 }
 
+static ct_status cpu_conv2d_backward(ct_backend *b, const ct_conv2d_desc *d, const float *x,
+                                     const float *dy, const float *weight, float *dx,
+                                     float *dweight, float *dbias, void *ws) {
+    CT_TRY(conv_check(d, "conv2d_backward"));
+    if (dx && ct_wino_eligible(d)) { /* one transform of dy for both */
+        CT_TRY(ct_wino_backward(b, d, x, dy, weight, dx, dweight, ws));
+        return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, d->oh * d->ow) : CT_OK;
+    }
+    CT_TRY(cpu_conv2d_backward_filter(b, d, x, dy, dweight, dbias, ws));
+    return dx ? cpu_conv2d_backward_data(b, d, dy, weight, dx, ws) : CT_OK;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* pooling                                                                                     */
 
@@ -494,6 +506,7 @@ void ct_cpu_fill_nn_ops(ct_backend *b) {
     b->conv2d_forward = cpu_conv2d_forward;
     b->conv2d_backward_data = cpu_conv2d_backward_data;
     b->conv2d_backward_filter = cpu_conv2d_backward_filter;
+    b->conv2d_backward = cpu_conv2d_backward;
     b->maxpool2d_forward = cpu_maxpool2d_forward;
     b->maxpool2d_backward = cpu_maxpool2d_backward;
     b->avgpool2d_forward = cpu_avgpool2d_forward;

@@ -182,11 +182,12 @@ static int block_width(const ct_conv2d_desc *d) {
     return round16(t < WINO_TB ? t : WINO_TB);
 }
 
-/* U (36, oc, c), then V and M: 36 matrices (max(c, oc), block) each, pos_stride apart. */
+/* U (36, oc, c), then V and M: 36 matrices (max(c, oc), block) each, pos_stride apart, then
+ * dU (36, oc, c) for ct_wino_backward (which needs U and dU at once). */
 size_t ct_wino_workspace(const ct_conv2d_desc *d) {
     int wide = d->c > d->oc ? d->c : d->oc;
     return (size_t)WINO_A * WINO_A *
-           ((size_t)d->oc * d->c + 2 * pos_stride(wide, block_width(d))) * sizeof(float);
+           (2 * (size_t)d->oc * d->c + 2 * pos_stride(wide, block_width(d))) * sizeof(float);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -282,12 +283,16 @@ static wino_geom geom_of(const ct_conv2d_desc *d) {
     return (wino_geom){d->n, d->c, d->h, d->w, d->oc, d->oh, d->ow, d->pad_h, d->pad_w};
 }
 
-/* The workspace's three parts for d. */
+/* The workspace's first three parts for d (the fourth, dU, follows M: ws_dU). */
 static void ws_parts(const ct_conv2d_desc *d, void *ws, float **U, float **V, float **M) {
     size_t wide = (size_t)(d->c > d->oc ? d->c : d->oc);
     *U = ws;
     *V = *U + (size_t)WINO_A * WINO_A * d->oc * d->c;
     *M = *V + WINO_A * WINO_A * pos_stride((int)wide, block_width(d));
+}
+static float *ws_dU(const ct_conv2d_desc *d, float *M) {
+    size_t wide = (size_t)(d->c > d->oc ? d->c : d->oc);
+    return M + WINO_A * WINO_A * pos_stride((int)wide, block_width(d));
 }
 
 ct_status ct_wino_forward(ct_backend *b, const ct_conv2d_desc *d, const float *x,
@@ -345,6 +350,46 @@ ct_status ct_wino_backward_filter(ct_backend *b, const ct_conv2d_desc *d, const 
             CT_TRY(b->gemm(b, 0, 1, d->oc, d->c, tp, 1.0f, dM + p * pos_stride(d->oc, tp), tp,
                            V + p * pos_stride(d->c, tp), tp, g0 ? 1.0f : 0.0f,
                            dU + (size_t)p * d->oc * d->c, d->c));
+    }
+    filter_adj(dU, d->oc, d->c, dweight);
+    return CT_OK;
+}
+
+/* Both: per block, x's and dy's transforms, dU += dM · V^T, then dV = U^T · dM (into V, which
+ * the product just consumed) and its inverse transform into dx. The same products in the same
+ * order as ct_wino_backward_filter then ct_wino_backward_data, so the same results, with dy
+ * transformed once instead of twice. */
+ct_status ct_wino_backward(ct_backend *b, const ct_conv2d_desc *d, const float *x,
+                           const float *dy, const float *weight, float *dx, float *dweight,
+                           void *ws) {
+    float *U, *V, *dM;
+    ws_parts(d, ws, &U, &V, &dM);
+    float *dU = ws_dU(d, dM);
+    const wino_kernels *ks = pick();
+    wino_geom g = geom_of(d);
+    const int64_t total = (int64_t)d->n * tiles_of(d->oh, d->ow);
+    memset(dx, 0, (size_t)d->n * d->c * d->h * d->w * sizeof(float));
+    if (total == 0) {
+        memset(dweight, 0, (size_t)d->oc * d->c * 9 * sizeof(float));
+        return CT_OK;
+    }
+    filter_tf(weight, d->oc, d->c, U);
+    wino_tile tiles[WINO_TB];
+    for (int64_t g0 = 0; g0 < total; g0 += WINO_TB) {
+        const int cnt = (int)(total - g0 < WINO_TB ? total - g0 : WINO_TB), tp = round16(cnt);
+        block_tiles(&g, g0, cnt, tp, tiles);
+        ks->input_tf(&g, x, tiles, tp, V);
+        ks->output_adj(&g, dy, tiles, tp, dM);
+        for (int p = 0; p < WINO_A * WINO_A; p++) { /* dU[p] (oc, c) += dM[p] · V[p]^T */
+            CT_TRY(b->gemm(b, 0, 1, d->oc, d->c, tp, 1.0f, dM + p * pos_stride(d->oc, tp), tp,
+                           V + p * pos_stride(d->c, tp), tp, g0 ? 1.0f : 0.0f,
+                           dU + (size_t)p * d->oc * d->c, d->c));
+            /* dV[p] (c, tp) = U[p]^T · dM[p] (oc, tp), over V[p] now that it is used */
+            CT_TRY(b->gemm(b, 1, 0, d->c, tp, d->oc, 1.0f, U + (size_t)p * d->oc * d->c, d->c,
+                           dM + p * pos_stride(d->oc, tp), tp, 0.0f,
+                           V + p * pos_stride(d->c, tp), tp));
+        }
+        ks->input_adj(&g, V, tiles, cnt, tp, dx);
     }
     filter_adj(dU, d->oc, d->c, dweight);
     return CT_OK;

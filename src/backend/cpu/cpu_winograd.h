@@ -20,5 +20,9 @@ ct_status ct_wino_backward_data(ct_backend *b, const ct_conv2d_desc *d, const fl
 /* dweight only: the caller sums dbias. */
 ct_status ct_wino_backward_filter(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                                   const float *dy, float *dweight, void *ws);
+/* dx and dweight together (the caller sums dbias): the two ops' results, dy transformed once. */
+ct_status ct_wino_backward(ct_backend *b, const ct_conv2d_desc *d, const float *x,
+                           const float *dy, const float *weight, float *dx, float *dweight,
+                           void *ws);
 
 #endif
