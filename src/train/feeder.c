@@ -321,8 +321,8 @@ static void record_batch(batch_job *j, int steps, void **slot) {
 
 /* Full batches of a training epoch replay recorded steps (the last, shorter batch and
  * everything on the CPU are queued op by op), except the fit's first: run op by op, it loads
- * the kernels and sets up cuBLAS outside any recording. Can `steps` steps from here replay
- * one recording? */
+ * the kernels and sets up cuBLAS outside any recording. Can a step of nb rows from here replay
+ * a recording (of it alone, or of a run of full steps from it)? */
 static int can_replay(const feeder *f, const pass_args *a, int64_t nb) {
     return a->train && !f->graph_off && nb == f->batch && f->warm;
 }
