@@ -312,10 +312,10 @@ ct_fit_position ct_model_fit_position(const ct_model *m);
  * CTRAIN_CUDA_GRAPH=0 in the environment turns recording off. */
 const char *ct_model_step_graph(const ct_model *m);
 /* On a GPU, ct_fit trains the tutorial's kind of model ([flatten,] linear, relu, linear, with
- * plain SGD, no clipping or augmentation, resident data, one process) through one fused step
- * of two kernels instead of the layers' fifteen ops: "on (...)" when the last ct_fit did, else
- * "off (why)"; "" for other models and on a device without a fused step (the CPU).
- * CTRAIN_CUDA_FUSED=0 in the environment turns it off. */
+ * SGD, Adam or AdamW, no clipping or augmentation, resident data, one process) through one
+ * fused step of two kernels instead of the layers' fifteen ops: "on (...)" when the last
+ * ct_fit did, else "off (why)"; "" for other models and on a device without a fused step (the
+ * CPU). CTRAIN_CUDA_FUSED=0 in the environment turns it off. */
 const char *ct_model_fused_step(const ct_model *m);
 /* The optimizer's state for checkpoints: floats of state (0 for plain SGD without momentum,
  * one momentum buffer per parameter for SGD with momentum, and for Adam/AdamW exp_avg then

@@ -5,7 +5,7 @@
  * The kernels' bodies are written as phases (CT_PHASE) that the host runs thread after thread;
  * this checks their indexing, their shared-memory layout, the partial last block, the sums and
  * the SGD update on any machine, without a GPU. Then the CPU backend is given the emulated
- * step as its mlp_sgd_step, so that ct_fit's fused path (which only a GPU takes) trains a whole
+ * step as its mlp_step, so that ct_fit's fused path (which only a GPU takes) trains a whole
  * run here and is compared with the layers' ops. On a GPU the same bodies run as kernels
  * (test_nn_train trains the MLP fused and op by op and compares).
  */
@@ -50,11 +50,14 @@ typedef struct {
     float momentum, wd;
     int nesterov;
     int steps;                /* consecutive steps: descriptor, sv, then the step table */
+    ct_optimizer_kind opt;    /* Adam/AdamW: betas 0.9, 0.999, eps 1e-8; wd as weight decay */
 } config;
 
-/* One SGD step of the MLP in double, with the same order of operations as PyTorch's. */
-static void reference_step(const ct_mlp_sgd_desc *d, int64_t pos, float lr, int first,
-                           double *w, double *m, double stats[2]) {
+/* One step of the MLP in double, with the same order of operations as PyTorch's optimizers
+ * (Adam's factors from the float ones the op is given, as ct_adam_factors makes them). */
+static void reference_step(const ct_mlp_step_desc *d, int64_t pos, float lr, int first,
+                           float step_size, float bc2_sqrt, double *w, double *m, double *v,
+                           double stats[2]) {
     const int K = d->in, H = d->hidden, C = d->classes;
     const int64_t n = d->n, P = (int64_t)H * K + H + (int64_t)C * H + C;
     double *g = (double *)calloc((size_t)P, sizeof(double));
@@ -101,6 +104,15 @@ static void reference_step(const ct_mlp_sgd_desc *d, int64_t pos, float lr, int 
         }
     }
     for (int64_t p = 0; p < P; p++) {
+        if (d->opt != CT_SGD) {
+            int decoupled = d->opt == CT_ADAMW;
+            double gi = g[p] + (decoupled ? 0.0 : d->weight_decay * w[p]);
+            if (decoupled) w[p] *= 1.0 - (double)lr * d->weight_decay;
+            m[p] = d->beta1 * m[p] + (1.0 - d->beta1) * gi;
+            v[p] = d->beta2 * v[p] + (1.0 - d->beta2) * gi * gi;
+            w[p] -= step_size * (m[p] / (sqrt(v[p]) / bc2_sqrt + d->eps));
+            continue;
+        }
         double dv = g[p] + d->weight_decay * w[p];
         if (d->momentum != 0.0f) {
             m[p] = first ? dv : d->momentum * m[p] + dv;
@@ -113,7 +125,7 @@ static void reference_step(const ct_mlp_sgd_desc *d, int64_t pos, float lr, int 
 
 /* Both kernels over all their blocks, as the GPU would run them (one after the other). */
 static void emulate_step(const ct_mlp_args &a, int nt) {
-    const ct_mlp_sgd_desc &d = a.d;
+    const ct_mlp_step_desc &d = a.d;
     size_t rows_bytes = ct_mlp_rows_smem(d.in, d.hidden, d.classes);
     size_t upd_bytes = ct_mlp_update_smem(d.hidden, d.classes);
     float *smem = (float *)malloc(rows_bytes > upd_bytes ? rows_bytes : upd_bytes);
@@ -145,8 +157,10 @@ static void run_config(const config *c) {
     }
     float *w = (float *)malloc(sizeof(float) * (size_t)P);
     float *m = (float *)calloc((size_t)P, sizeof(float));
+    float *v = (float *)calloc((size_t)P, sizeof(float));
     double *wr = (double *)malloc(sizeof(double) * (size_t)P);
     double *mr = (double *)calloc((size_t)P, sizeof(double));
+    double *vr = (double *)calloc((size_t)P, sizeof(double));
     float bound1 = 1.0f / sqrtf((float)K), bound2 = 1.0f / sqrtf((float)H);
     for (int64_t p = 0; p < P; p++) {
         w[p] = p < (int64_t)H * K + H ? uniform(-bound1, bound1) : uniform(-bound2, bound2);
@@ -157,21 +171,26 @@ static void run_config(const config *c) {
     ct_step_vars table[8];
     memset(table, 0, sizeof table);
 
-    ct_mlp_sgd_desc d;
+    ct_mlp_step_desc d;
     memset(&d, 0, sizeof d);
     d.n = c->n;
     d.in = K, d.hidden = H, d.classes = C;
     d.images = images, d.labels = labels, d.idx = idx;
     d.scale = 1.0f / 255.0f;
     d.grad_scale = 1.0f / (float)c->n;
+    d.opt = c->opt;
     d.w = w;
-    d.m = c->momentum != 0.0f ? m : NULL;
+    d.m = c->opt != CT_SGD || c->momentum != 0.0f ? m : NULL;
+    d.v = c->opt != CT_SGD ? v : NULL;
     d.momentum = c->momentum, d.weight_decay = c->wd, d.nesterov = c->nesterov;
+    d.beta1 = 0.9f, d.beta2 = 0.999f, d.eps = 1e-8f;
     d.stats = stats;
     d.ws = ws;
     for (int s = 0; s < c->steps; s++) {
         int64_t pos = (s * 7 + 1) % (count - c->n + 1); /* a different batch each step */
-        float lr = 0.5f / (float)(s + 1);
+        float lr = (c->opt == CT_SGD ? 0.5f : 0.01f) / (float)(s + 1);
+        float step_size, bc2_sqrt;
+        ct_adam_factors(lr, d.beta1, d.beta2, s + 1, &step_size, &bc2_sqrt);
         ct_mlp_args a;
         a.d = d;
         a.h = ws;
@@ -184,11 +203,14 @@ static void run_config(const config *c) {
         ct_step_vars cur;
         memset(&cur, 0xff, sizeof cur);
         table[s].pos = pos, table[s].lr = lr, table[s].first = 0;
+        table[s].adam_step_size = step_size, table[s].adam_bc2_sqrt = bc2_sqrt;
         a.sv = NULL;
         if (s == 0) {
             a.d.pos = pos, a.d.lr = lr, a.d.first = 1;
-        } else {
-            a.d.pos = -1, a.d.lr = NAN, a.d.first = 1; /* must not be read */
+            a.d.adam_step_size = step_size, a.d.adam_bc2_sqrt = bc2_sqrt;
+        } else { /* must not be read */
+            a.d.pos = -1, a.d.lr = NAN, a.d.first = 1, a.d.adam_step_size = NAN;
+            a.d.adam_bc2_sqrt = NAN;
             if (s == 1) a.sv = &table[s];
             else a.d.table = table, a.d.cursor = &cursor, a.d.cur = &cur;
         }
@@ -199,28 +221,42 @@ static void run_config(const config *c) {
             CHECK(memcmp(&cur, &table[s], sizeof cur) == 0, "step %d: cur is not the table's row",
                   s);
         }
-        reference_step(&d, pos, lr, s == 0, wr, mr, stats_ref);
+        reference_step(&d, pos, lr, s == 0, step_size, bc2_sqrt, wr, mr, vr, stats_ref);
     }
     double worst = 0.0;
-    int64_t worst_p = 0;
+    int64_t worst_p = 0, off = 0;
     for (int64_t p = 0; p < P; p++) {
         double err = fabs((double)w[p] - wr[p]) / (1e-3 + fabs(wr[p]));
         if (!(err <= worst)) worst = err, worst_p = p;
+        off += !(err < 1e-3);
         if (d.m) {
             double em = fabs((double)m[p] - mr[p]) / (1e-3 + fabs(mr[p]));
             CHECK(em < 1e-3, "momentum[%lld] %g vs %g", (long long)p, (double)m[p], mr[p]);
             if (!(em < 1e-3)) break;
         }
+        if (d.v) {
+            double ev = fabs((double)v[p] - vr[p]) / (1e-9 + fabs(vr[p]));
+            CHECK(ev < 1e-3, "exp_avg_sq[%lld] %g vs %g", (long long)p, (double)v[p], vr[p]);
+            if (!(ev < 1e-3)) break;
+        }
     }
-    printf("n %lld in %d hidden %d classes %d threads %d momentum %g wd %g nesterov %d steps %d: "
+    printf("%s n %lld in %d hidden %d classes %d threads %d momentum %g wd %g nesterov %d steps %d: "
            "worst relative error of the weights %.2e (param %lld), loss %.6f vs %.6f, hits %g vs %g\n",
-           (long long)c->n, K, H, C, c->nt, (double)c->momentum, (double)c->wd, c->nesterov,
+           c->opt == CT_SGD ? "sgd" : c->opt == CT_ADAM ? "adam" : "adamw", (long long)c->n, K,
+           H, C, c->nt, (double)c->momentum, (double)c->wd, c->nesterov,
            c->steps, worst, (long long)worst_p, stats[0], stats_ref[0], stats[1], stats_ref[1]);
-    CHECK(worst < 1e-3, "weights differ from the double-precision step");
+    /* Adam divides m by sqrt(v): a weight whose gradients are as small as their rounding moves
+     * by up to lr either way, so a few such weights may differ (m and v are checked above) */
+    int64_t allowed = c->opt == CT_SGD ? 0 : P / 1000;
+    if (off) printf("  %lld of %lld weights off by more than 1e-3 (%lld allowed)\n", (long long)off,
+                    (long long)P, (long long)allowed);
+    CHECK(off <= allowed && worst < (c->opt == CT_SGD ? 1e-3 : 1e-1),
+          "weights differ from the double-precision step");
     CHECK(fabs(stats[0] - stats_ref[0]) < 1e-4 * (1.0 + fabs(stats_ref[0])), "loss sum %g vs %g",
           stats[0], stats_ref[0]);
     CHECK(stats[1] == stats_ref[1], "correct count %g vs %g", stats[1], stats_ref[1]);
     free(images), free(labels), free(idx), free(w), free(m), free(wr), free(mr), free(ws);
+    free(v), free(vr);
 }
 
 /* A label outside the classes makes the batch's loss NaN instead of passing unnoticed. */
@@ -246,13 +282,13 @@ static void bad_label_is_nan(void) {
 /* ------------------------------------------------------------------------------------------ */
 /* ct_fit's fused path on the CPU, through the emulated kernels                                 */
 
-static size_t emu_workspace(ct_backend *b, const ct_mlp_sgd_desc *d) {
+static size_t emu_workspace(ct_backend *b, const ct_mlp_step_desc *d) {
     (void)b;
     return ct_mlp_workspace_bytes(d);
 }
 
 static int emu_steps = 0;
-static ct_status emu_step(ct_backend *b, const ct_mlp_sgd_desc *d, const ct_step_vars *sv) {
+static ct_status emu_step(ct_backend *b, const ct_mlp_step_desc *d, const ct_step_vars *sv) {
     (void)b;
     if (!ct_mlp_workspace_bytes(d)) return ct_fail(CT_ERR_INVALID, "emu_step: bad shape");
     emulate_step(ct_mlp_make_args(d, sv), CT_MLP_THREADS);
@@ -270,7 +306,7 @@ typedef struct {
     int steps; /* emulated steps run */
 } fit_run;
 
-static void fit(ct_dataset *ds, int fused, int clip, fit_run *out) {
+static void fit(ct_dataset *ds, int fused, int clip, ct_optimizer_kind opt, fit_run *out) {
     ct_backend *b = NULL;
     ct_model *m = NULL;
     if (ct_backend_create("cpu", 1, &b) != CT_OK) {
@@ -278,8 +314,8 @@ static void fit(ct_dataset *ds, int fused, int clip, fit_run *out) {
         return;
     }
     if (fused) {
-        b->mlp_sgd_workspace = emu_workspace;
-        b->mlp_sgd_step = emu_step;
+        b->mlp_workspace = emu_workspace;
+        b->mlp_step = emu_step;
     }
     CHECK(ct_model_create(b, "flatten,linear(24),relu,linear(5)", 1, 12, 12, 64, 7, &m) == CT_OK,
           "model: %s", ct_last_error());
@@ -287,11 +323,12 @@ static void fit(ct_dataset *ds, int fused, int clip, fit_run *out) {
     ct_train_config_default(&c);
     c.num_phases = 1;
     c.phases[0].epochs = 3;
-    c.phases[0].lr = 0.2f;
+    c.phases[0].lr = opt == CT_SGD ? 0.2f : 0.01f;
     c.schedule = CT_SCHED_COSINE; /* a new lr every step: the step table's */
-    c.momentum = 0.9f;
-    c.nesterov = 1;
-    c.weight_decay = 1e-3f;
+    c.optimizer = opt;
+    c.momentum = opt == CT_SGD ? 0.9f : 0.0f;
+    c.nesterov = opt == CT_SGD;
+    c.weight_decay = opt == CT_ADAMW ? 0.05f : 1e-3f;
     c.clip_norm = clip ? 1.0f : 0.0f;
     c.batch_size = 64;
     c.eval_batch_size = 50;
@@ -350,8 +387,8 @@ static void fit_through_fused_step(void) {
     fit_run ops, fused, clipped_ops, clipped;
     memset(&ops, 0, sizeof ops), memset(&fused, 0, sizeof fused);
     memset(&clipped_ops, 0, sizeof clipped_ops), memset(&clipped, 0, sizeof clipped);
-    fit(ds, 0, 0, &ops);
-    fit(ds, 1, 0, &fused);
+    fit(ds, 0, 0, CT_SGD, &ops);
+    fit(ds, 1, 0, CT_SGD, &fused);
     CHECK(strcmp(ops.note, "") == 0, "a CPU without a fused step: note \"%s\"", ops.note);
     CHECK(strncmp(fused.note, "on", 2) == 0, "fused: note \"%s\"", fused.note);
     CHECK(fused.steps == 3 * 4, "fused: %d steps through the fused kernels, not 3 epochs x 4",
@@ -360,8 +397,8 @@ static void fit_through_fused_step(void) {
     CHECK(fused.hist[2].val.loss < 0.7 * fused.hist[0].train_loss, "fused: did not learn (%.4f "
           "after 3 epochs, %.4f in the first)", fused.hist[2].val.loss, fused.hist[0].train_loss);
     /* clipping needs the gradient, which the fused step does not keep: the layers' ops train */
-    fit(ds, 0, 1, &clipped_ops);
-    fit(ds, 1, 1, &clipped);
+    fit(ds, 0, 1, CT_SGD, &clipped_ops);
+    fit(ds, 1, 1, CT_SGD, &clipped);
     CHECK(strcmp(clipped.note, "off (gradient clipping)") == 0, "clipped: note \"%s\"",
           clipped.note);
     CHECK(clipped.steps == 0, "clipped: %d fused steps", clipped.steps);
@@ -370,12 +407,24 @@ static void fit_through_fused_step(void) {
     fit_run off;
     memset(&off, 0, sizeof off);
     setenv("CTRAIN_CUDA_FUSED", "0", 1);
-    fit(ds, 1, 0, &off);
+    fit(ds, 1, 0, CT_SGD, &off);
     unsetenv("CTRAIN_CUDA_FUSED");
     CHECK(strcmp(off.note, "off (CTRAIN_CUDA_FUSED=0)") == 0, "off: note \"%s\"", off.note);
     fit_compare(&off, &ops, 0.0, "ct_fit with CTRAIN_CUDA_FUSED=0 vs the layers' ops");
     free(ops.params), free(fused.params), free(clipped_ops.params), free(clipped.params);
     free(off.params);
+    /* Adam and AdamW (decoupled decay) through the fused step too */
+    for (int k = 0; k < 2; k++) {
+        ct_optimizer_kind opt = k ? CT_ADAMW : CT_ADAM;
+        fit_run a_ops, a_fused;
+        memset(&a_ops, 0, sizeof a_ops), memset(&a_fused, 0, sizeof a_fused);
+        fit(ds, 0, 0, opt, &a_ops);
+        fit(ds, 1, 0, opt, &a_fused);
+        CHECK(a_fused.steps == 3 * 4, "%s: %d fused steps", k ? "adamw" : "adam", a_fused.steps);
+        fit_compare(&a_fused, &a_ops, 1e-4, k ? "ct_fit with AdamW, fused vs the layers' ops"
+                                              : "ct_fit with Adam, fused vs the layers' ops");
+        free(a_ops.params), free(a_fused.params);
+    }
     ct_dataset_free(ds);
     free(img);
 }
@@ -383,15 +432,18 @@ static void fit_through_fused_step(void) {
 int main(void) {
     const config configs[] = {
         /* the tutorial's step: MNIST rows, 32 hidden units, 10 classes, a full batch */
-        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 0.0f, 0, 4},
+        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 0.0f, 0, 4, CT_SGD},
         /* the epoch's last batch (50000 % 128 = 80), momentum and weight decay */
-        {80, 784, 32, 10, CT_MLP_THREADS, 0.9f, 5e-4f, 0, 3},
+        {80, 784, 32, 10, CT_MLP_THREADS, 0.9f, 5e-4f, 0, 3, CT_SGD},
         /* a partial rows block, a partial column tile, Nesterov, another thread count */
-        {13, 37, 7, 3, 96, 0.9f, 0.0f, 1, 4},
+        {13, 37, 7, 3, 96, 0.9f, 0.0f, 1, 4, CT_SGD},
         /* more rows than one round of the update (RC), the widest shapes it takes */
-        {150, 100, 64, 32, CT_MLP_THREADS, 0.5f, 1e-3f, 0, 3},
+        {150, 100, 64, 32, CT_MLP_THREADS, 0.5f, 1e-3f, 0, 3, CT_SGD},
         /* one row */
-        {1, 784, 32, 10, 32, 0.0f, 0.0f, 0, 3},
+        {1, 784, 32, 10, 32, 0.0f, 0.0f, 0, 3, CT_SGD},
+        /* Adam with an L2 term, and AdamW's decoupled decay (a partial block and tile too) */
+        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 1e-3f, 0, 4, CT_ADAM},
+        {13, 37, 7, 3, 96, 0.0f, 0.01f, 0, 4, CT_ADAMW},
     };
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) run_config(&configs[i]);
     bad_label_is_nan();

@@ -278,7 +278,7 @@ static void test_cuda_matches_cpu(void **state) {
     ct_dataset_free(ds);
 }
 
-/* The MLP on CUDA (when there) trains through the fused two-kernel step (mlp_sgd_step): with
+/* The MLP on CUDA (when there) trains through the fused two-kernel step (mlp_step): with
  * graphs, op by op (CTRAIN_CUDA_GRAPH=0) and, for comparison, through the layers' ops
  * (CTRAIN_CUDA_FUSED=0); all end where the CPU does, to float tolerance. */
 static void test_cuda_fused_mlp(void **state) {
@@ -346,6 +346,53 @@ static void test_cuda_fused_mlp(void **state) {
     ct_dataset_free(ds);
 }
 
+/* The fused step with AdamW on CUDA (when there) against the CPU's layers' ops. */
+static void test_cuda_fused_mlp_adamw(void **state) {
+    ct_backend *bk[2] = {NULL, NULL};
+    if (ct_backend_create("cuda", 0, &bk[1]) != CT_OK) TU_SKIP("cuda", "%s", ct_last_error());
+    OK(ct_backend_create("cpu", 1, &bk[0]));
+    ct_dataset *ds = make_shapes(230, 10);
+    float *p[2];
+    int64_t P = 0;
+    ct_epoch_result hist[2][3];
+    for (int k = 0; k < 2; k++) {
+        ct_model *m = NULL;
+        OK(ct_model_create(bk[k], "flatten,linear(32),relu,linear(3)", 1, S, S, 64, 9, &m));
+        ct_train_config c;
+        ct_train_config_default(&c);
+        c.num_phases = 1;
+        c.phases[0] = (ct_phase){3, 0.003f};
+        c.optimizer = CT_ADAMW;
+        c.schedule = CT_SCHED_ONECYCLE;
+        c.batch_size = 40;
+        c.eval_batch_size = 64;
+        c.workers = 0;
+        c.data_on_device = 1;
+        int32_t *tr = range(0, 170), *va = range(170, 60);
+        OK(ct_fit(m, ds, tr, 170, va, 60, &c, NULL, hist[k]));
+        if (k == 1 && strncmp(ct_model_fused_step(m), "on", 2) != 0)
+            fail_msg("AdamW on CUDA: fused step %s", ct_model_fused_step(m));
+        P = ct_model_param_count(m);
+        p[k] = malloc((size_t)P * 4);
+        OK(ct_model_get_params(m, p[k]));
+        ct_model_free(m);
+        free(tr);
+        free(va);
+    }
+    for (int e = 0; e < 3; e++)
+        if (fabs(hist[0][e].val.loss - hist[1][e].val.loss) > 1e-3 * (1 + hist[0][e].val.loss))
+            fail_msg("AdamW epoch %d: val loss cpu %.6f, cuda %.6f", e, hist[0][e].val.loss,
+                     hist[1][e].val.loss);
+    for (int64_t j = 0; j < P; j++)
+        if (fabs(p[0][j] - p[1][j]) > 1e-3 * (1 + fabs(p[0][j])))
+            fail_msg("AdamW parameter %lld: cpu %.7g, cuda %.7g", (long long)j, p[0][j], p[1][j]);
+    free(p[0]);
+    free(p[1]);
+    ct_backend_free(bk[0]);
+    ct_backend_free(bk[1]);
+    ct_dataset_free(ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cnn_learns_shapes),
@@ -353,6 +400,7 @@ int main(void) {
         cmocka_unit_test(test_augment_invariance),
         cmocka_unit_test(test_cuda_matches_cpu),
         cmocka_unit_test(test_cuda_fused_mlp),
+        cmocka_unit_test(test_cuda_fused_mlp_adamw),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

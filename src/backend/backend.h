@@ -92,11 +92,12 @@ typedef struct {
 } ct_pool2d_desc;
 
 /* One training step of the MLP flatten -> linear(hidden) -> ReLU -> linear(classes) with softmax
- * cross-entropy and SGD, as one fused op (mlp_sgd_step): the same arithmetic as gather_u8 (no
- * augmentation), the layers' forward and backward, xent and sgd_step over the parameters, up
- * to the order of float sums. The batch is rows idx[pos + i], i < n, of the resident dataset;
- * w holds W1 (hidden, in), b1 (hidden), W2 (classes, hidden), b2 (classes) as the linear layers
- * lay them out, m (NULL without momentum) likewise. The step's gradients are not kept. */
+ * cross-entropy and SGD, Adam or AdamW, as one fused op (mlp_step): the same arithmetic as
+ * gather_u8 (no augmentation), the layers' forward and backward, xent and sgd_step / adam_step
+ * over the parameters, up to the order of float sums. The batch is rows idx[pos + i], i < n, of
+ * the resident dataset; w holds W1 (hidden, in), b1 (hidden), W2 (classes, hidden), b2
+ * (classes) as the linear layers lay them out, m and v likewise. The step's gradients are not
+ * kept. */
 typedef struct {
     int64_t n;                      /* rows of the batch (> 0) */
     int in, hidden, classes;
@@ -105,20 +106,25 @@ typedef struct {
     int64_t pos;                    /* the batch's first place in idx (sv: sv->pos) */
     float scale;                    /* pixel scale (gather_u8's) */
     float grad_scale;               /* d(loss) / d(sum of the rows' losses): 1 / batch */
-    float *w, *m;                   /* parameters, momentum buffer or NULL */
+    ct_optimizer_kind opt;          /* CT_SGD, CT_ADAM or CT_ADAMW */
+    float *w;                       /* parameters */
+    float *m;                       /* SGD: momentum buffer or NULL; Adam: exp_avg */
+    float *v;                       /* Adam: exp_avg_sq */
     float lr;                       /* sv: sv->lr */
-    float momentum, weight_decay;
+    float momentum, weight_decay;   /* weight_decay: SGD/Adam's L2 term, AdamW's decay */
     int nesterov;
-    int first;                      /* the optimizer's first update (sv: sv->first) */
+    int first;                      /* SGD's first update (sv: sv->first) */
+    float beta1, beta2, eps;        /* Adam */
+    float adam_step_size, adam_bc2_sqrt; /* Adam's factors (sv: sv's; see ct_adam_factors) */
     double *stats;                  /* (2) device: += the rows' summed loss and correct count */
-    void *ws;                       /* mlp_sgd_workspace(b, this) bytes of device memory */
+    void *ws;                       /* mlp_workspace(b, this) bytes of device memory */
     /* The step table (device), or NULL: then the op also does step_load's work (*cur =
-     * table[*cursor], *cursor += 1) and takes pos, lr and first from that row (sv unused), one
+     * table[*cursor], *cursor += 1) and takes its step's values from that row (sv unused), one
      * launch fewer per step than step_load followed by the op. */
     const ct_step_vars *table;
     int64_t *cursor;
     ct_step_vars *cur;
-} ct_mlp_sgd_desc;
+} ct_mlp_step_desc;
 
 struct ct_backend {
     /* -------------------------------------------------------------------- device */
@@ -298,13 +304,13 @@ struct ct_backend {
                             float max_norm);
 
     /* ------------------------------------- fused steps; NULL where a backend has none (the CPU)
-     * Bytes of workspace mlp_sgd_step needs for d's shapes and up to d->n rows, or 0 when the
+     * Bytes of workspace mlp_step needs for d's shapes and up to d->n rows, or 0 when the
      * fused step does not support them (the layers' ops then train this model). */
-    size_t (*mlp_sgd_workspace)(ct_backend *b, const ct_mlp_sgd_desc *d);
-    /* One training step of the MLP of ct_mlp_sgd_desc: gather, forward, loss, backward and the
-     * SGD update, reading pos, lr and first from d->table (see there), else from sv when it is
-     * not NULL, else from d. */
-    ct_status (*mlp_sgd_step)(ct_backend *b, const ct_mlp_sgd_desc *d, const ct_step_vars *sv);
+    size_t (*mlp_workspace)(ct_backend *b, const ct_mlp_step_desc *d);
+    /* One training step of the MLP of ct_mlp_step_desc: gather, forward, loss, backward and the
+     * update, reading pos, lr, first and Adam's factors from d->table (see there), else from sv
+     * when it is not NULL, else from d. */
+    ct_status (*mlp_step)(ct_backend *b, const ct_mlp_step_desc *d, const ct_step_vars *sv);
 
     /* ------------------------------------- collectives across the processes of a job (issue 7)
      * The GPUs of an MPI job sum their gradients with a device library (CUDA: NCCL, loaded at

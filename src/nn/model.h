@@ -81,7 +81,7 @@ ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train);
  * when training, also backpropagates d(loss sum)/d(logits) * grad_scale into its grads. */
 ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, float grad_scale);
 /* 1 when m is [flatten,] linear(hidden), relu, linear(classes) on `in` features with its
- * parameters laid out as ct_mlp_sgd_desc says (the backend's fused MLP step can train it). */
+ * parameters laid out as ct_mlp_step_desc says (the backend's fused MLP step can train it). */
 int ct_model_mlp_shape(const ct_model *m, int *in, int *hidden, int *classes);
 /* Adds one training step to every batch norm layer's num_batches_tracked (ct_fit, whose steps
  * may replay without running layer code on the host). */

@@ -106,20 +106,19 @@ fail:
     return s;
 }
 
-/* Whether the training steps run as the backend's fused MLP step (mlp_sgd_step): a model of
- * that shape (ct_model_mlp_shape), plain SGD without clipping or augmentation, resident data,
+/* Whether the training steps run as the backend's fused MLP step (mlp_step): a model of
+ * that shape (ct_model_mlp_shape), any optimizer, no clipping or augmentation, resident data,
  * one shard and one process (the fused step keeps no gradient to sum or clip). If so, allocates
  * its workspace; the reason when not is kept for ct_model_fused_step. */
 ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
     ct_backend *b = f->b;
     ct_model *m = f->m;
-    ct_mlp_sgd_desc *d = &f->mlp;
+    ct_mlp_step_desc *d = &f->mlp;
     const char *env = getenv("CTRAIN_CUDA_FUSED"), *why = NULL;
-    if (!b->mlp_sgd_step) why = "";
+    if (!b->mlp_step) why = "";
     else if (env && strcmp(env, "0") == 0) why = "off (CTRAIN_CUDA_FUSED=0)";
     else if (!ct_model_mlp_shape(m, &d->in, &d->hidden, &d->classes))
         why = ""; /* not the kind of model it is for: nothing to say */
-    else if (cfg->optimizer != CT_SGD) why = "off (the optimizer is not SGD)";
     else if (cfg->clip_norm > 0.0f) why = "off (gradient clipping)";
     else if (cfg->augment_pad > 0 || cfg->augment_flip) why = "off (augmentation)";
     else if (!f->resident) why = "off (the data is streamed)";
@@ -128,7 +127,7 @@ ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
     size_t bytes = 0;
     if (!why) {
         d->n = f->batch;
-        if (!(bytes = b->mlp_sgd_workspace(b, d)))
+        if (!(bytes = b->mlp_workspace(b, d)))
             why = "off (the fused step does not take these layer sizes)";
     }
     if (why) {
@@ -265,7 +264,7 @@ static ct_status queue_batch(batch_job *j) {
     feeder *f = j->f;
     ct_model *m = f->m;
     if (j->a->train && f->fused) { /* resident rows: src, labels and idx are the dataset's */
-        ct_mlp_sgd_desc d = f->mlp;
+        ct_mlp_step_desc d = f->mlp;
         d.table = f->d_steps; /* the op loads the step's row itself: no step_load launch */
         d.cursor = f->d_cursor;
         d.cur = f->d_cur;
@@ -275,13 +274,18 @@ static ct_status queue_batch(batch_job *j) {
         d.idx = j->idx;
         d.pos = m->sv ? 0 : j->pos;
         d.grad_scale = 1.0f / (float)j->nb;
+        d.opt = m->opt.kind;
         d.w = m->params;
         d.m = m->opt.m;
+        d.v = m->opt.v;
         d.momentum = m->opt.momentum;
         d.weight_decay = m->opt.weight_decay;
         d.nesterov = m->opt.nesterov;
+        d.beta1 = m->opt.beta1;
+        d.beta2 = m->opt.beta2;
+        d.eps = m->opt.eps;
         d.stats = m->stats;
-        return f->b->mlp_sgd_step(f->b, &d, NULL); /* pos, lr and first: the step table's */
+        return f->b->mlp_step(f->b, &d, NULL); /* the step's lr etc.: the step table's */
     }
     if (j->a->train) CT_TRY(f->b->step_load(f->b, f->d_cur, f->d_steps, f->d_cursor));
     ct_pool_run(m->pool, batch_shard, j);

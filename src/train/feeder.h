@@ -46,8 +46,8 @@ typedef struct {
     int graph_off;                      /* 1: steps are not recorded (see ct_model_step_graph) */
     int warm;                           /* a full training step has run op by op */
     int64_t graph_steps;                /* steps replayed from graph this epoch */
-    int fused;                          /* 1: training steps are the backend's mlp_sgd_step */
-    ct_mlp_sgd_desc mlp;                /* its fixed part (shapes, workspace) */
+    int fused;                          /* 1: training steps are the backend's mlp_step */
+    ct_mlp_step_desc mlp;                /* its fixed part (shapes, workspace) */
 } feeder;
 
 /* Device copy of the whole dataset for resident feeding (the dataset itself on the CPU). */

@@ -82,7 +82,7 @@ void ct_cuda_fill_ops(ct_backend *b);
 /* Fills the CNN ops (cuda_nn.cu): conv2d_*, maxpool2d_*, avgpool2d_*, dropout_*,
  * batchnorm_*, adam_step, sumsq and clip_scale. */
 void ct_cuda_fill_nn_ops(ct_backend *b);
-/* Fills the fused MLP step (cuda_mlp.cu): mlp_sgd_workspace, mlp_sgd_step. */
+/* Fills the fused MLP step (cuda_mlp.cu): mlp_workspace, mlp_step. */
 void ct_cuda_fill_mlp_ops(ct_backend *b);
 ct_status ct_cuda_probe_mlp_kernels(void);
 /* Fills the collective ops (cuda_coll.cu: NCCL, when the build found nccl.h); frees what they

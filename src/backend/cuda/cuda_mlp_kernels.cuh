@@ -1,5 +1,5 @@
 /*
- * cuda_mlp_kernels.cuh — the fused MLP training step (backend.h, mlp_sgd_step) as two kernels,
+ * cuda_mlp_kernels.cuh — the fused MLP training step (backend.h, mlp_step) as two kernels,
  * written so that the same source also runs on the host, where a test can check it without a
  * GPU (tests/test_cuda_emu.cu).
  *
@@ -16,11 +16,11 @@
  *     dz2 = grad_scale * (softmax - onehot), dh = dz2 W2, dz1 = dh * (z1 > 0). Writes h, dz1,
  *     dz2 of its rows and its rows' loss and hits to the workspace.
  *   update kernel: blocks 0 .. ceil(in / KT) - 1 each own KT columns of W1: dW1 = dz1^T x over
- *     the batch (x gathered again from uint8), then the SGD update of those weights; the last
- *     block owns b1, W2 and b2 (db1 = sum dz1, dW2 = dz2^T h, db2 = sum dz2), updates them, and
- *     adds the batch's loss and hits to stats in block order.
+ *     the batch (x gathered again from uint8), then the optimizer's update of those weights
+ *     (SGD, Adam or AdamW); the last block owns b1, W2 and b2 (db1 = sum dz1, dW2 = dz2^T h,
+ *     db2 = sum dz2), updates them, and adds the batch's loss and hits to stats in block order.
  * Parameters (as the layers lay them out): W1 (hidden, in), b1 (hidden), W2 (classes, hidden),
- * b2 (classes); the momentum buffer, when there is one, is laid out alike.
+ * b2 (classes); the optimizer's state (SGD's momentum, Adam's m and v) is laid out alike.
  *
  * With the step table (d.table), the rows kernel reads its row at *d.cursor and block 0 copies
  * it to *d.cur; the update kernel reads *d.cur and its last block advances *d.cursor. So no
@@ -53,7 +53,7 @@
 /* What both kernels get (by value). ws is carved into h (n, hidden), dz1 (n, hidden),
  * dz2 (n, classes) and the rows kernel's per-block loss and hits (2 per block). */
 typedef struct {
-    ct_mlp_sgd_desc d;
+    ct_mlp_step_desc d;
     const ct_step_vars *sv; /* device: pos, lr and first come from here when not NULL (and
                              * d.table is NULL) */
     float *h, *dz1, *dz2, *bstats;
@@ -87,8 +87,8 @@ static inline __host__ __device__ size_t ct_mlp_update_smem(int hidden, int clas
 #define CT_MLP_MAX_HIDDEN 64   /* with MNIST's 784 inputs the rows kernel's shared memory is */
 #define CT_MLP_MAX_CLASSES 32  /* then just under 48 KiB */
 
-/* Bytes of workspace for d (mlp_sgd_workspace), or 0 when the kernels do not take its shapes. */
-static inline size_t ct_mlp_workspace_bytes(const ct_mlp_sgd_desc *d) {
+/* Bytes of workspace for d (mlp_workspace), or 0 when the kernels do not take its shapes. */
+static inline size_t ct_mlp_workspace_bytes(const ct_mlp_step_desc *d) {
     if (d->n <= 0 || d->n > INT32_MAX || d->in <= 0 || d->hidden <= 0 ||
         d->hidden > CT_MLP_MAX_HIDDEN || d->classes <= 0 || d->classes > CT_MLP_MAX_CLASSES)
         return 0;
@@ -99,10 +99,10 @@ static inline size_t ct_mlp_workspace_bytes(const ct_mlp_sgd_desc *d) {
 }
 
 /* The kernels' arguments for d and sv, the workspace carved up (m dropped without momentum). */
-static inline ct_mlp_args ct_mlp_make_args(const ct_mlp_sgd_desc *d, const ct_step_vars *sv) {
+static inline ct_mlp_args ct_mlp_make_args(const ct_mlp_step_desc *d, const ct_step_vars *sv) {
     ct_mlp_args a;
     a.d = *d;
-    if (d->momentum == 0.0f) a.d.m = NULL;
+    if (d->opt == CT_SGD && d->momentum == 0.0f) a.d.m = NULL;
     a.sv = sv;
     a.h = (float *)d->ws;
     a.dz1 = a.h + d->n * d->hidden;
@@ -111,24 +111,41 @@ static inline ct_mlp_args ct_mlp_make_args(const ct_mlp_sgd_desc *d, const ct_st
     return a;
 }
 
-/* PyTorch's SGD on w[i] with gradient g, as sgd_step (cuda_ops.cu, cpu.c). */
-static inline __host__ __device__ void ct_mlp_sgd(float *w, float *m, int64_t i, float g,
-                                                  float lr, float momentum, float wd,
-                                                  int nesterov, int first) {
-    float wi = w[i];
-    float d = g + wd * wi;
-    if (m) {
-        float v = first ? d : momentum * m[i] + d;
-        m[i] = v;
-        d = nesterov ? d + momentum * v : v;
+/* The optimizer's update of parameter i with gradient g, as sgd_step and adam_step do it
+ * (cuda_ops.cu, cuda_nn.cu; cpu.c). lr, first, step_size, bc2_sqrt: this step's. */
+static inline __host__ __device__ void ct_mlp_update(const ct_mlp_step_desc &d, int64_t i, float g,
+                                                     float lr, int first, float step_size,
+                                                     float bc2_sqrt) {
+    float w0 = d.w[i];
+    if (d.opt == CT_SGD) {
+        float dv = g + d.weight_decay * w0;
+        if (d.m) {
+            float mv = first ? dv : d.momentum * d.m[i] + dv;
+            d.m[i] = mv;
+            dv = d.nesterov ? dv + d.momentum * mv : mv;
+        }
+        d.w[i] = w0 - lr * dv;
+        return;
     }
-    w[i] = wi - lr * d;
+    const int decoupled = d.opt == CT_ADAMW;
+#ifdef __CUDA_ARCH__
+    const float decay = decoupled ? __fsub_rn(1.0f, __fmul_rn(lr, d.weight_decay)) : 1.0f;
+#else
+    const float decay = decoupled ? 1.0f - lr * d.weight_decay : 1.0f;
+#endif
+    float wi = w0 * decay;
+    float gi = g + (decoupled ? 0.0f : d.weight_decay) * w0;
+    float mi = d.beta1 * d.m[i] + (1.0f - d.beta1) * gi;
+    float vi = d.beta2 * d.v[i] + (1.0f - d.beta2) * gi * gi;
+    d.m[i] = mi;
+    d.v[i] = vi;
+    d.w[i] = wi - step_size * (mi / (sqrtf(vi) / bc2_sqrt + d.eps));
 }
 
 /* The rows kernel's block `bid` of nt threads; smem: ct_mlp_rows_smem bytes. */
 static inline __host__ __device__ void ct_mlp_rows_block(const ct_mlp_args &a, int bid, int nt,
                                                          float *smem) {
-    const ct_mlp_sgd_desc &d = a.d;
+    const ct_mlp_step_desc &d = a.d;
     const int R = CT_MLP_ROWS, L = CT_MLP_LANES, K = d.in, H = d.hidden, C = d.classes;
     /* with the step table, its row at the cursor (which only the update kernel advances) */
     const ct_step_vars *sv = d.table ? d.table + *d.cursor : a.sv;
@@ -225,13 +242,15 @@ static inline __host__ __device__ void ct_mlp_rows_block(const ct_mlp_args &a, i
 /* The update kernel's block `bid` of nt threads; smem: ct_mlp_update_smem bytes. */
 static inline __host__ __device__ void ct_mlp_update_block(const ct_mlp_args &a, int bid, int nt,
                                                            float *smem) {
-    const ct_mlp_sgd_desc &d = a.d;
+    const ct_mlp_step_desc &d = a.d;
     const int K = d.in, H = d.hidden, C = d.classes, KT = CT_MLP_KT, RC = CT_MLP_RC;
     /* with the step table, the row the rows kernel copied to cur (the cursor moves on below) */
     const ct_step_vars *sv = d.table ? d.cur : a.sv;
     const int64_t n = d.n, pos = sv ? sv->pos : d.pos;
     const float lr = sv ? sv->lr : d.lr;
     const int first = sv ? sv->first : d.first;
+    const float step_size = sv ? sv->adam_step_size : d.adam_step_size;
+    const float bc2_sqrt = sv ? sv->adam_bc2_sqrt : d.adam_bc2_sqrt;
     const int32_t *order = d.idx + pos;
     if (bid < ct_mlp_col_blocks(K)) { /* W1 columns [k0, k0 + KT) */
         const int k0 = bid * KT;
@@ -264,8 +283,7 @@ static inline __host__ __device__ void ct_mlp_update_block(const ct_mlp_args &a,
             for (int e = t; e < H * KT; e += nt) {
                 int j = e / KT, k = k0 + (e - j * KT);
                 if (k < K)
-                    ct_mlp_sgd(d.w, d.m, (int64_t)j * K + k, acc[e], lr, d.momentum,
-                               d.weight_decay, d.nesterov, first);
+                    ct_mlp_update(d, (int64_t)j * K + k, acc[e], lr, first, step_size, bc2_sqrt);
             }
         }
         return;
@@ -305,8 +323,7 @@ static inline __host__ __device__ void ct_mlp_update_block(const ct_mlp_args &a,
     }
     CT_PHASE(t, nt) {
         for (int e = t; e < P; e += nt)
-            ct_mlp_sgd(d.w, d.m, base + e, acc[e], lr, d.momentum, d.weight_decay, d.nesterov,
-                       first);
+            ct_mlp_update(d, base + e, acc[e], lr, first, step_size, bc2_sqrt);
         if (t == 0) { /* the batch's loss and hits, in block order */
             double loss = 0.0, hits = 0.0;
             for (int64_t k = 0; k < ct_mlp_row_blocks(n); k++) {
