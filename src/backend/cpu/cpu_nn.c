@@ -133,7 +133,7 @@ static ct_status cpu_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, cons
 static ct_status cpu_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *d, const float *dy,
                                           const float *weight, float *dx, void *ws) {
     CT_TRY(conv_check(d, "conv2d_backward_data"));
-    if (ct_wino_eligible(d)) return ct_wino_backward_data(b, d, dy, weight, dx, ws);
+    if (ct_wino_eligible(d)) return ct_wino_backward(b, d, NULL, dy, weight, dx, NULL, ws);
     const int K = d->c * d->kh * d->kw, P = d->oh * d->ow;
     const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
     for (int i = 0; i < d->n; i++) {
@@ -151,7 +151,7 @@ static ct_status cpu_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc 
                                             void *ws) {
     CT_TRY(conv_check(d, "conv2d_backward_filter"));
     if (ct_wino_eligible(d)) {
-        CT_TRY(ct_wino_backward_filter(b, d, x, dy, dweight, ws));
+        CT_TRY(ct_wino_backward(b, d, x, dy, NULL, NULL, dweight, ws));
         return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, d->oh * d->ow) : CT_OK;
     }
     const int K = d->c * d->kh * d->kw, P = d->oh * d->ow;

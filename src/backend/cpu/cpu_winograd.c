@@ -304,61 +304,11 @@ ct_status ct_wino_forward(ct_backend *b, const ct_conv2d_desc *d, const float *x
     return wino_run(b, &g, d->n, U, x, bias, y, V, M);
 }
 
-/* The adjoint of the forward algorithm: dV[p] = U[p]^T · (A dY AT)[p], dx = sum over tiles of
- * B dV BT (the input gradient of the same tiles, with the same unflipped filters). */
-ct_status ct_wino_backward_data(ct_backend *b, const ct_conv2d_desc *d, const float *dy,
-                                const float *weight, float *dx, void *ws) {
-    float *U, *dV, *dM;
-    ws_parts(d, ws, &U, &dV, &dM);
-    const wino_kernels *ks = pick();
-    wino_geom g = geom_of(d);
-    filter_tf(weight, d->oc, d->c, U);
-    memset(dx, 0, (size_t)d->n * d->c * d->h * d->w * sizeof(float));
-    const int64_t total = (int64_t)d->n * tiles_of(d->oh, d->ow);
-    wino_tile tiles[WINO_TB];
-    for (int64_t g0 = 0; g0 < total; g0 += WINO_TB) {
-        const int cnt = (int)(total - g0 < WINO_TB ? total - g0 : WINO_TB), tp = round16(cnt);
-        block_tiles(&g, g0, cnt, tp, tiles);
-        ks->output_adj(&g, dy, tiles, tp, dM);
-        for (int p = 0; p < WINO_A * WINO_A; p++) /* dV[p] (c, tp) = U[p]^T · dM[p] (oc, tp) */
-            CT_TRY(b->gemm(b, 1, 0, d->c, tp, d->oc, 1.0f, U + (size_t)p * d->oc * d->c, d->c,
-                           dM + p * pos_stride(d->oc, tp), tp, 0.0f,
-                           dV + p * pos_stride(d->c, tp), tp));
-        ks->input_adj(&g, dV, tiles, cnt, tp, dx);
-    }
-    return CT_OK;
-}
-
-ct_status ct_wino_backward_filter(ct_backend *b, const ct_conv2d_desc *d, const float *x,
-                                  const float *dy, float *dweight, void *ws) {
-    float *dU, *V, *dM;
-    ws_parts(d, ws, &dU, &V, &dM);
-    const wino_kernels *ks = pick();
-    wino_geom g = geom_of(d);
-    const int64_t total = (int64_t)d->n * tiles_of(d->oh, d->ow);
-    if (total == 0) {
-        memset(dweight, 0, (size_t)d->oc * d->c * 9 * sizeof(float));
-        return CT_OK;
-    }
-    wino_tile tiles[WINO_TB];
-    for (int64_t g0 = 0; g0 < total; g0 += WINO_TB) {
-        const int cnt = (int)(total - g0 < WINO_TB ? total - g0 : WINO_TB), tp = round16(cnt);
-        block_tiles(&g, g0, cnt, tp, tiles);
-        ks->input_tf(&g, x, tiles, tp, V);
-        ks->output_adj(&g, dy, tiles, tp, dM);
-        for (int p = 0; p < WINO_A * WINO_A; p++) /* dU[p] (oc, c) += dM[p] · V[p]^T */
-            CT_TRY(b->gemm(b, 0, 1, d->oc, d->c, tp, 1.0f, dM + p * pos_stride(d->oc, tp), tp,
-                           V + p * pos_stride(d->c, tp), tp, g0 ? 1.0f : 0.0f,
-                           dU + (size_t)p * d->oc * d->c, d->c));
-    }
-    filter_adj(dU, d->oc, d->c, dweight);
-    return CT_OK;
-}
-
-/* Both: per block, x's and dy's transforms, dU += dM · V^T, then dV = U^T · dM (into V, which
- * the product just consumed) and its inverse transform into dx. The same products in the same
- * order as ct_wino_backward_filter then ct_wino_backward_data, so the same results, with dy
- * transformed once instead of twice. */
+/* The adjoint of the forward algorithm, per block of tiles: dM = A dY AT (dy's transform);
+ * with dweight, dU[p] += dM[p] · V[p]^T (V: x's transform) and finally dweight = G^T dU G; with
+ * dx, dV[p] = U[p]^T · dM[p] (into V, which the first product has consumed) and dx = sum over
+ * tiles of B dV BT (the input gradient of the same tiles, with the same unflipped filters).
+ * Asked for both, dy is transformed once; each result is the same as when asked alone. */
 ct_status ct_wino_backward(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                            const float *dy, const float *weight, float *dx, float *dweight,
                            void *ws) {
@@ -368,29 +318,29 @@ ct_status ct_wino_backward(ct_backend *b, const ct_conv2d_desc *d, const float *
     const wino_kernels *ks = pick();
     wino_geom g = geom_of(d);
     const int64_t total = (int64_t)d->n * tiles_of(d->oh, d->ow);
-    memset(dx, 0, (size_t)d->n * d->c * d->h * d->w * sizeof(float));
-    if (total == 0) {
-        memset(dweight, 0, (size_t)d->oc * d->c * 9 * sizeof(float));
-        return CT_OK;
+    if (dx) {
+        filter_tf(weight, d->oc, d->c, U);
+        memset(dx, 0, (size_t)d->n * d->c * d->h * d->w * sizeof(float));
     }
-    filter_tf(weight, d->oc, d->c, U);
+    if (dweight && total == 0) memset(dweight, 0, (size_t)d->oc * d->c * 9 * sizeof(float));
     wino_tile tiles[WINO_TB];
     for (int64_t g0 = 0; g0 < total; g0 += WINO_TB) {
         const int cnt = (int)(total - g0 < WINO_TB ? total - g0 : WINO_TB), tp = round16(cnt);
         block_tiles(&g, g0, cnt, tp, tiles);
-        ks->input_tf(&g, x, tiles, tp, V);
+        if (dweight) ks->input_tf(&g, x, tiles, tp, V);
         ks->output_adj(&g, dy, tiles, tp, dM);
-        for (int p = 0; p < WINO_A * WINO_A; p++) { /* dU[p] (oc, c) += dM[p] · V[p]^T */
-            CT_TRY(b->gemm(b, 0, 1, d->oc, d->c, tp, 1.0f, dM + p * pos_stride(d->oc, tp), tp,
-                           V + p * pos_stride(d->c, tp), tp, g0 ? 1.0f : 0.0f,
-                           dU + (size_t)p * d->oc * d->c, d->c));
-            /* dV[p] (c, tp) = U[p]^T · dM[p] (oc, tp), over V[p] now that it is used */
-            CT_TRY(b->gemm(b, 1, 0, d->c, tp, d->oc, 1.0f, U + (size_t)p * d->oc * d->c, d->c,
-                           dM + p * pos_stride(d->oc, tp), tp, 0.0f,
-                           V + p * pos_stride(d->c, tp), tp));
+        for (int p = 0; p < WINO_A * WINO_A; p++) {
+            if (dweight) /* dU[p] (oc, c) += dM[p] · V[p]^T */
+                CT_TRY(b->gemm(b, 0, 1, d->oc, d->c, tp, 1.0f, dM + p * pos_stride(d->oc, tp),
+                               tp, V + p * pos_stride(d->c, tp), tp, g0 ? 1.0f : 0.0f,
+                               dU + (size_t)p * d->oc * d->c, d->c));
+            if (dx) /* dV[p] (c, tp) = U[p]^T · dM[p] (oc, tp), over V[p] */
+                CT_TRY(b->gemm(b, 1, 0, d->c, tp, d->oc, 1.0f, U + (size_t)p * d->oc * d->c,
+                               d->c, dM + p * pos_stride(d->oc, tp), tp, 0.0f,
+                               V + p * pos_stride(d->c, tp), tp));
         }
-        ks->input_adj(&g, V, tiles, cnt, tp, dx);
+        if (dx) ks->input_adj(&g, V, tiles, cnt, tp, dx);
     }
-    filter_adj(dU, d->oc, d->c, dweight);
+    if (dweight && total > 0) filter_adj(dU, d->oc, d->c, dweight);
     return CT_OK;
 }
