@@ -154,35 +154,35 @@ static ct_status find_file(const char *dir, const char *name, char *path, size_t
     return ct_fail(CT_ERR_IO, "%s/%s: file not found (nor %s.gz); %s", dir, name, name, hint);
 }
 
-/* The IDX file names of a part ("train" or "test"), as MNIST's distribution names them. */
-static ct_status idx_names(const char *what, const char *part, const char **prefix) {
-    if (part && strcmp(part, "train") == 0) *prefix = "train";
-    else if (part && strcmp(part, "test") == 0) *prefix = "t10k";
+ct_status ct_idx_load_part(const char *dir, const char *part, const char *what, int classes,
+                           const char *hint, ct_dataset **out) {
+    if (!out) return ct_fail(CT_ERR_INVALID, "loading %s: out is NULL", what);
+    *out = NULL;
+    const char *prefix;
+    if (part && strcmp(part, "train") == 0) prefix = "train";
+    else if (part && strcmp(part, "test") == 0) prefix = "t10k";
     else
         return ct_fail(CT_ERR_INVALID, "%s part \"%s\" is unknown (expected train or test)", what,
                        part ? part : "(null)");
-    return CT_OK;
-}
-
-ct_status ct_dataset_load_idx_dir(const char *dir, const char *part, ct_dataset **out) {
-    if (!out) return ct_fail(CT_ERR_INVALID, "ct_dataset_load_idx_dir: out is NULL");
-    *out = NULL;
-    const char *prefix = NULL;
-    CT_TRY(idx_names("IDX dataset", part, &prefix));
-    char default_dir[PATH_MAX];
-    if (!dir) {
-        CT_TRY(ct_data_dir(NULL, "idx", default_dir, sizeof default_dir));
-        dir = default_dir;
-    }
-    static const char hint[] = "the idx dataset is a folder of train-images-idx3-ubyte, "
-                               "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
-                               "t10k-labels-idx1-ubyte (each may be .gz), given with --data DIR";
     char name[64], images[PATH_MAX], labels[PATH_MAX];
     snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
     CT_TRY(find_file(dir, name, images, sizeof images, hint));
     snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
     CT_TRY(find_file(dir, name, labels, sizeof labels, hint));
-    CT_TRY(ct_dataset_load_idx(images, labels, CT_MAX_CLASSES, out));
+    return ct_dataset_load_idx(images, labels, classes, out);
+}
+
+ct_status ct_dataset_load_idx_dir(const char *dir, const char *part, ct_dataset **out) {
+    char default_dir[PATH_MAX];
+    if (!dir) {
+        CT_TRY(ct_data_dir(NULL, "idx", default_dir, sizeof default_dir));
+        dir = default_dir;
+    }
+    CT_TRY(ct_idx_load_part(dir, part, "IDX dataset", CT_MAX_CLASSES,
+                            "the idx dataset is a folder of train-images-idx3-ubyte, "
+                            "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
+                            "t10k-labels-idx1-ubyte (each may be .gz), given with --data DIR",
+                            out));
     int top = 0; /* the classes are the labels seen: 0 .. the largest */
     for (int64_t i = 0; i < (*out)->n; i++)
         if ((*out)->labels[i] > top) top = (*out)->labels[i];
@@ -191,22 +191,13 @@ ct_status ct_dataset_load_idx_dir(const char *dir, const char *part, ct_dataset 
 }
 
 ct_status ct_dataset_load_mnist(const char *dir, const char *part, ct_dataset **out) {
-    if (!out) return ct_fail(CT_ERR_INVALID, "ct_dataset_load_mnist: out is NULL");
-    *out = NULL;
-    const char *prefix = NULL;
-    CT_TRY(idx_names("MNIST", part, &prefix));
     char default_dir[PATH_MAX];
     if (!dir) {
         CT_TRY(ct_data_dir(NULL, "mnist", default_dir, sizeof default_dir));
         dir = default_dir;
     }
-    char name[64], images[PATH_MAX], labels[PATH_MAX];
-    snprintf(name, sizeof name, "%s-images-idx3-ubyte", prefix);
-    static const char hint[] = "fetch MNIST with `ctrain data fetch mnist`";
-    CT_TRY(find_file(dir, name, images, sizeof images, hint));
-    snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
-    CT_TRY(find_file(dir, name, labels, sizeof labels, hint));
-    return ct_dataset_load_idx(images, labels, 10, out);
+    return ct_idx_load_part(dir, part, "MNIST", 10,
+                            "fetch MNIST with `ctrain data fetch mnist`", out);
 }
 
 /* ------------------------------------------------------------------------------------------ */
