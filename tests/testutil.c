@@ -93,9 +93,18 @@ void tu_open_backends(ct_backend **cpu, ct_backend **cuda) {
         exit(1);
     }
     if (ct_backend_create("cuda", 0, cuda) != CT_OK) {
+        if (tu_needed("cuda")) {
+            fprintf(stderr, "FAIL cuda is required (CTRAIN_TEST_NEED=cuda): %s\n", ct_last_error());
+            exit(1);
+        }
         printf("SKIP cuda: %s\n", ct_last_error());
         *cuda = NULL;
     }
+}
+
+int tu_needed(const char *name) {
+    const char *need = getenv("CTRAIN_TEST_NEED");
+    return need && !strcmp(need, name);
 }
 
 double tu_act_ref(ct_act kind, double p, double x) {

@@ -38,7 +38,7 @@ void *dput(ct_backend *b, const void *host, size_t bytes);
 void dget(ct_backend *b, void *host, const void *dev, size_t bytes);
 
 /* The test programs' backends: the CPU (or exit 1 with the reason) and CUDA (NULL after
- * "SKIP cuda: why"); first prints which CPU kernel set runs ("CPU kernels: AVX2
+ * "SKIP cuda: why"; exit 1 when cuda is required, tu_needed); first prints which CPU kernel set runs ("CPU kernels: AVX2
  * (CTRAIN_CPU_ISA=avx2)"). */
 void tu_open_backends(ct_backend **cpu, ct_backend **cuda);
 
@@ -51,7 +51,19 @@ double tu_act_ref(ct_act kind, double p, double x);
 double tu_model_pass(ct_model *m, const float *x, const uint8_t *lab, int n, int train, float *g,
                      double *correct);
 
-/* Prints "SKIP name: why" and tells cmocka the test was skipped. */
-#define TU_SKIP(name, ...) do { printf("SKIP %s: ", name); printf(__VA_ARGS__); printf("\n"); skip(); } while (0)
+/* Is `name` required here (CTRAIN_TEST_NEED=name, as the CUDA emulator's runs of the tests set
+ * CTRAIN_TEST_NEED=cuda)? Then what would be skipped fails instead. */
+int tu_needed(const char *name);
+
+/* Prints "SKIP name: why" and tells cmocka the test was skipped; fails it instead when name is
+ * required (tu_needed). */
+#define TU_SKIP(name, ...)                                                                   \
+    do {                                                                                     \
+        printf("%s %s: ", tu_needed(name) ? "FAIL (CTRAIN_TEST_NEED) " : "SKIP", name);    \
+        printf(__VA_ARGS__);                                                                 \
+        printf("\n");                                                                        \
+        if (tu_needed(name)) fail();                                                         \
+        skip();                                                                              \
+    } while (0)
 
 #endif

@@ -5,7 +5,7 @@
  * some fifteen launches of a few microseconds each, mostly waiting. Here it is two kernels (the
  * rows kernel: everything that is per row, from gather to dz1; the update kernel: the weight
  * gradients, summed over the batch, and the optimizer's update), whose bodies live in
- * cuda_mlp_kernels.cuh so that a host test runs the same code (tests/test_cuda_emu.cu).
+ * cuda_mlp_kernels.cuh so that a host test runs the same code (tests/test_mlp_kernels.cu).
  */
 #include "backend/cuda/cuda_internal.h"
 #include "backend/cuda/cuda_mlp_kernels.cuh"

@@ -1,7 +1,7 @@
 /*
  * cuda_mlp_kernels.cuh — the fused MLP training step (backend.h, mlp_step) as two kernels,
  * written so that the same source also runs on the host, where a test can check it without a
- * GPU (tests/test_cuda_emu.cu).
+ * GPU (tests/test_mlp_kernels.cu).
  *
  * A block's work is a sequence of phases, each written as CT_PHASE(t, nt) { ... }: on the GPU
  * the body runs once in every thread t = threadIdx.x and ends with __syncthreads(); on the host

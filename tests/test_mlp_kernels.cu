@@ -1,5 +1,5 @@
 /*
- * test_cuda_emu.cu — the fused MLP step's kernels (src/backend/cuda/cuda_mlp_kernels.cuh) run
+ * test_mlp_kernels.cu — the fused MLP step's kernels (src/backend/cuda/cuda_mlp_kernels.cuh) run
  * on the host, block by block and thread by thread, against a double-precision step.
  *
  * The kernels' bodies are written as phases (CT_PHASE) that the host runs thread after thread;

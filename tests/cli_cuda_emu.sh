@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# cli_cuda_emu.sh — `ctrain --device cuda` on the CUDA emulator (tests/cuda_emu: the CUDA
+# plugin's own sources built for the CPU): the tool's GPU paths, end to end, without a GPU.
+#   - devices lists the emulated GPU and auto picks it
+#   - the default job (1 epoch) on cuda gives the CPU's results, along every path a GPU takes:
+#     fused MLP step + recorded graphs (the default), op by op (CTRAIN_CUDA_FUSED=0), not
+#     recorded (CTRAIN_CUDA_GRAPH=0), streamed by loader workers (--data-on-device off)
+#   - the cnn preset on a small MNIST cut: cuda as the CPU; its checkpoint evaluates on the CPU
+#   - mpirun -np 2 --device cuda (GPU ranks without NCCL all-reduce through MPI) as 1 process
+# Usage: bash tests/cli_cuda_emu.sh path/to/ctrain path/to/libctrain_cuda_emu.so
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/clilib.sh"
+. "$HERE/small_mnist.sh"
+CT=${1:?usage: bash cli_cuda_emu.sh path/to/ctrain path/to/libctrain_cuda_emu.so}
+export CTRAIN_CUDA_PLUGIN=${2:?usage: bash cli_cuda_emu.sh path/to/ctrain path/to/libctrain_cuda_emu.so}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+
+# train NAME ARGS...: `ctrain train ARGS` with stdout in NAME.out, stderr in NAME.err, $rc
+train() {
+    local name=$1
+    shift
+    "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+    rc=$?
+    [ "$rc" -eq 0 ] || bad "$name: exit $rc: $(head -c 1500 "$tmp/$name.err")"
+}
+# result lines of a run: "Before training: ...", "Epoch [i], ...", "test_loss: ..."
+results() { grep -E '^(Before training|Epoch \[[0-9]+\]|test_loss)' "$tmp/$1.out"; }
+# same A B TOL: the same result lines in runs A and B, every number within TOL; prints the worst
+same() {
+    local a b
+    a=$(results "$1") b=$(results "$2")
+    [ -n "$a" ] && [ "$(wc -l <<<"$a")" -eq "$(wc -l <<<"$b")" ] || { echo "(no results)"; return 1; }
+    paste -d'|' <(tr -c '0-9.\n' ' ' <<<"$a") <(tr -c '0-9.\n' ' ' <<<"$b") |
+        awk -F'|' -v tol="$3" '{
+            n = split($1, x, " "); m = split($2, y, " ");
+            if (n != m) bad = 1;
+            for (i = 1; i <= n; i++) { d = x[i] - y[i]; if (d < 0) d = -d; if (d > tol) bad = 1;
+                                       if (d > worst) worst = d }
+        } END { printf "worst difference %g", worst; exit bad }'
+}
+compare() { # compare A B TOL WHAT
+    local w
+    if w=$(same "$1" "$2" "$3"); then ok "$4: the same results ($w, tolerance $3)"
+    else bad "$4: results differ ($w): $(results "$1" | tr '\n' ' ') vs $(results "$2" | tr '\n' ' ')"; fi
+}
+has() { grep -q "$2" "$tmp/$1.out" && ok "$1: '$2'" || bad "$1: no '$2' in: $(head -c 1500 "$tmp/$1.out")"; }
+
+# ------------------------------------------------------------------ devices
+run devices
+if [ "$rc" -eq 0 ] && grep -q '^cuda:0 .*ctrain CUDA emulator' <<<"$out" && grep -q '^auto: cuda' <<<"$out"; then
+    ok "devices: lists the emulated GPU, auto picks it"
+else
+    bad "devices: exit $rc: $out $err"
+fi
+
+# ------------------------------------------------------------------ the default job, 1 epoch
+dir=$("$CT" data path)
+have_mnist=1
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    [ -e "$dir/$f" ] || [ -e "$dir/$f.gz" ] || have_mnist=0
+done
+if [ "$have_mnist" -eq 0 ]; then
+    echo "SKIP mnist: no MNIST in $dir (run: ctrain data fetch mnist): no default-job, cnn or mpirun runs"
+    finish cli_cuda_emu
+    exit $?
+fi
+JOB=(train --epochs 1 --threads 1)
+train cpu "$CT" "${JOB[@]}" --device cpu
+train fused "$CT" "${JOB[@]}" --device cuda
+has fused "^Device: cuda (CUDA: ctrain CUDA emulator"
+has fused "^Fused step: on"
+has fused "^Step graphs: 389 training steps replayed"
+compare cpu fused 0.002 "default job on cuda (fused step, graphs) vs cpu"
+CTRAIN_CUDA_FUSED=0 train opbyop "$CT" "${JOB[@]}" --device cuda
+has opbyop "^Fused step: off (CTRAIN_CUDA_FUSED=0)"
+compare cpu opbyop 0.002 "op by op (CTRAIN_CUDA_FUSED=0) vs cpu"
+CTRAIN_CUDA_GRAPH=0 train nograph "$CT" "${JOB[@]}" --device cuda
+has nograph "^Step graphs: off (CTRAIN_CUDA_GRAPH=0)"
+compare cpu nograph 0.002 "not recorded (CTRAIN_CUDA_GRAPH=0) vs cpu"
+train streamed "$CT" "${JOB[@]}" --device cuda --data-on-device off
+has streamed "streamed by loader workers"
+compare cpu streamed 0.002 "streamed (--data-on-device off) vs cpu"
+
+# ------------------------------------------------------------------ cnn on a small cut
+small_mnist "$dir" "$tmp/small" 1280 512 || bad "could not cut a small MNIST from $dir"
+SMALL=(train --dataset idx --data "$tmp/small" --val-size 256 --model cnn --epochs 2 --lr 0.05 --threads 1)
+train cnn_cpu "$CT" "${SMALL[@]}" --device cpu
+train cnn_cuda "$CT" "${SMALL[@]}" --device cuda --save "$tmp/ck"
+compare cnn_cpu cnn_cuda 0.002 "cnn, 2 epochs on 1024 images at lr 0.05: cuda vs cpu"
+run eval --model "$tmp/ck" --dataset idx --data "$tmp/small" --device cpu
+if [ "$rc" -eq 0 ] && grep -q "$(grep -o 'test_acc: [0-9.]*' "$tmp/cnn_cuda.out")" <<<"$out"; then
+    ok "the cuda run's checkpoint evaluates on the cpu to its test accuracy"
+else
+    bad "eval on cpu of the cuda checkpoint: exit $rc: $out $err"
+fi
+
+# ------------------------------------------------------------------ 2 ranks on cuda
+if command -v mpirun >/dev/null && mpirun --version 2>&1 | grep -q 'Open MPI' &&
+    { ldd "$(dirname "$CT")/libctrain.so" 2>/dev/null || ldd "$CT"; } | grep -q libmpi; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+    MLP=(train --dataset idx --data "$tmp/small" --val-size 256 --epochs 2 --threads 1 --quiet --device cuda)
+    train one "$CT" "${MLP[@]}"
+    train two timeout 120 mpirun --bind-to none -np 2 "$CT" "${MLP[@]}"
+    compare one two 0.002 "mpirun -np 2 --device cuda vs 1 process"
+else
+    echo "SKIP mpirun: no Open MPI mpirun, or ctrain built without MPI"
+fi
+
+finish cli_cuda_emu

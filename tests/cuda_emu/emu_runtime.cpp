@@ -1,0 +1,574 @@
+/*
+ * emu_runtime.cpp — the CUDA emulator's runtime and cuBLAS: device memory, pinned memory,
+ * streams, events, graphs and sgemm, with the checks a GPU's runtime makes.
+ *
+ * - Device memory is one arena that the host cannot touch: it is mapped PROT_NONE except while
+ *   queued work runs, so host code that dereferences a device pointer faults at once (and is
+ *   named). New device and pinned memory reads as NaN (0xff bytes), as uninitialised memory
+ *   may. Copies and memsets must stay inside one allocation. Under AddressSanitizer the gaps
+ *   between allocations are poisoned, so a kernel reading past its buffer is reported.
+ * - Work is queued in issue order and runs when the host waits for it: a stream or event
+ *   synchronisation, a copy to pageable memory, cudaFree. A copy from pinned memory reads it
+ *   when it runs (as DMA would); a copy from pageable memory reads it at once (as CUDA stages
+ *   it).
+ * - Capture (cudaStreamBeginCapture) records what is queued on the stream into a graph; the
+ *   capturing thread's unsafe calls (allocation, synchronisation, copies to or from pageable
+ *   memory) fail with cudaErrorStreamCaptureUnsupported and invalidate the capture.
+ * - One device, "ctrain CUDA emulator", sm_90, CTRAIN_CUDA_EMU_MEM_MIB MiB (default 4096).
+ */
+#include "cublas_v2.h"
+#include "emu_internal.h"
+
+#include <cblas.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define EMU_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define EMU_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define EMU_POISON(p, n) ((void)(p), (void)(n))
+#define EMU_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+struct ct_emu_graph {
+    std::vector<std::function<void()>> ops;
+};
+struct ct_emu_stream {
+    ct_emu_graph *capture = nullptr; /* recording into this graph */
+    std::thread::id owner;           /* the thread that began the capture */
+    bool invalidated = false;
+};
+struct ct_emu_event {
+    int unused;
+};
+struct ct_emu_cublas {
+    cudaStream_t stream = nullptr;
+};
+
+namespace {
+
+const size_t kAlign = 256;   /* cudaMalloc's alignment; also the gap after each allocation */
+std::recursive_mutex g_mu;   /* every call; queued work runs under it */
+thread_local cudaError_t t_last = cudaSuccess;
+
+/* ---- device memory: an arena with first-fit allocation ------------------------------------ */
+char *g_arena = nullptr;
+size_t g_arena_bytes = 0, g_high = 0, g_used = 0;
+std::map<size_t, size_t> g_free;  /* offset -> bytes */
+std::map<size_t, size_t> g_alloc; /* offset -> bytes asked for (the block is that, rounded,
+                                   * plus a gap of kAlign) */
+std::map<uintptr_t, size_t> g_pinned; /* cudaHostAlloc'd ranges */
+int g_open = 0;                       /* device memory accessible (nesting depth) */
+
+size_t round_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+size_t page_round(size_t n) {
+    size_t p = (size_t)sysconf(_SC_PAGESIZE);
+    return (n + p - 1) / p * p;
+}
+
+void open_memory() {
+    if (g_open++ == 0 && g_high > 0) mprotect(g_arena, page_round(g_high), PROT_READ | PROT_WRITE);
+}
+void close_memory() {
+    if (--g_open == 0 && g_high > 0) mprotect(g_arena, page_round(g_high), PROT_NONE);
+}
+
+#if !defined(__SANITIZE_ADDRESS__) /* AddressSanitizer reports faults itself */
+struct sigaction g_old_segv;
+void on_segv(int sig, siginfo_t *info, void *uctx) {
+    char *a = (char *)info->si_addr;
+    if (g_arena && a >= g_arena && a < g_arena + g_arena_bytes) {
+        auto it = g_alloc.upper_bound((size_t)(a - g_arena));
+        if (it != g_alloc.begin()) --it;
+        ct_emu_fatal("the host touched device memory at %p (offset %zu into an allocation of %zu "
+                     "bytes): device pointers need d2h/h2d", (void *)a,
+                     (size_t)(a - g_arena) - it->first, it->second);
+    }
+    sigaction(SIGSEGV, &g_old_segv, nullptr); /* not ours: fault again, the old way */
+    (void)sig;
+    (void)uctx;
+}
+#endif
+
+bool arena_init() {
+    if (g_arena) return true;
+    const char *env = getenv("CTRAIN_CUDA_EMU_MEM_MIB");
+    size_t mib = env && atol(env) > 0 ? (size_t)atol(env) : 4096;
+    g_arena_bytes = mib << 20;
+    void *p = mmap(nullptr, g_arena_bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED) return false;
+    g_arena = (char *)p;
+    g_free[0] = g_arena_bytes;
+    EMU_POISON(g_arena, g_arena_bytes);
+#if !defined(__SANITIZE_ADDRESS__)
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &g_old_segv);
+#endif
+    return true;
+}
+
+void *arena_alloc(size_t bytes) {
+    size_t need = round_up(bytes ? bytes : 1) + kAlign;
+    for (auto it = g_free.begin(); it != g_free.end(); ++it) {
+        if (it->second < need) continue;
+        size_t off = it->first, rest = it->second - need;
+        g_free.erase(it);
+        if (rest) g_free[off + need] = rest;
+        g_alloc[off] = bytes;
+        g_used += need - kAlign;
+        if (off + need > g_high) g_high = off + need;
+        char *p = g_arena + off;
+        EMU_UNPOISON(p, bytes);
+        open_memory();
+        memset(p, 0xff, bytes); /* uninitialised: NaN as floats */
+        close_memory();
+        return p;
+    }
+    return nullptr;
+}
+
+bool arena_free(void *ptr) {
+    auto it = g_alloc.find((size_t)((char *)ptr - g_arena));
+    if (!g_arena || (char *)ptr < g_arena || it == g_alloc.end()) return false;
+    size_t off = it->first, bytes = round_up(it->second ? it->second : 1) + kAlign;
+    EMU_POISON(g_arena + off, bytes);
+    g_used -= bytes - kAlign;
+    g_alloc.erase(it);
+    auto next = g_free.lower_bound(off);
+    if (next != g_free.end() && next->first == off + bytes) { /* merge with the block after */
+        bytes += next->second;
+        g_free.erase(next);
+    }
+    auto prev = g_free.lower_bound(off);
+    if (prev != g_free.begin() && (--prev)->first + prev->second == off) {
+        prev->second += bytes;
+    } else {
+        g_free[off] = bytes;
+    }
+    return true;
+}
+
+/* Is [p, p + bytes) inside one device allocation? */
+bool in_device(const void *p, size_t bytes) {
+    const char *c = (const char *)p;
+    if (!g_arena || c < g_arena || c >= g_arena + g_arena_bytes) return false;
+    auto it = g_alloc.upper_bound((size_t)(c - g_arena));
+    if (it == g_alloc.begin()) return false;
+    --it;
+    return (size_t)(c - g_arena) + bytes <= it->first + it->second;
+}
+
+bool is_pinned(const void *p, size_t bytes) {
+    auto it = g_pinned.upper_bound((uintptr_t)p);
+    if (it == g_pinned.begin()) return false;
+    --it;
+    return (uintptr_t)p + bytes <= it->first + it->second;
+}
+
+/* ---- streams and the queue -------------------------------------------------------------- */
+std::deque<std::function<void()>> g_queue;
+std::vector<ct_emu_stream *> g_streams;
+
+void enqueue(cudaStream_t s, std::function<void()> op) {
+    if (s && s->capture) s->capture->ops.push_back(std::move(op));
+    else g_queue.push_back(std::move(op));
+}
+
+/* Runs all queued work (the host waits for the device). */
+void flush() {
+    if (g_queue.empty()) return;
+    open_memory();
+    while (!g_queue.empty()) {
+        std::function<void()> op = std::move(g_queue.front());
+        g_queue.pop_front();
+        op();
+    }
+    close_memory();
+}
+
+/* An unsafe call while this thread captures: the capture is invalidated. */
+bool capture_violation() {
+    bool hit = false;
+    for (ct_emu_stream *s : g_streams)
+        if (s->capture && s->owner == std::this_thread::get_id()) {
+            s->invalidated = true;
+            hit = true;
+        }
+    return hit;
+}
+
+cudaError_t ret(cudaError_t e) {
+    if (e != cudaSuccess) t_last = e;
+    return e;
+}
+
+} // namespace
+
+#define LOCK std::lock_guard<std::recursive_mutex> lock_(g_mu)
+
+/* ------------------------------------------------------------------------------------------ */
+/* errors, devices                                                                             */
+
+cudaError_t cudaGetLastError(void) {
+    cudaError_t e = t_last;
+    t_last = cudaSuccess;
+    return e;
+}
+
+const char *cudaGetErrorName(cudaError_t e) {
+    switch (e) {
+#define N(x) case x: return #x;
+    N(cudaSuccess) N(cudaErrorInvalidValue) N(cudaErrorMemoryAllocation)
+    N(cudaErrorInitializationError) N(cudaErrorInvalidConfiguration) N(cudaErrorStubLibrary)
+    N(cudaErrorInsufficientDriver) N(cudaErrorDevicesUnavailable)
+    N(cudaErrorInvalidDeviceFunction) N(cudaErrorNoDevice) N(cudaErrorInvalidDevice)
+    N(cudaErrorNoKernelImageForDevice) N(cudaErrorUnsupportedPtxVersion)
+    N(cudaErrorInvalidResourceHandle) N(cudaErrorIllegalAddress) N(cudaErrorLaunchOutOfResources)
+    N(cudaErrorIllegalInstruction) N(cudaErrorMisalignedAddress) N(cudaErrorLaunchFailure)
+    N(cudaErrorStreamCaptureUnsupported) N(cudaErrorStreamCaptureInvalidated)
+    N(cudaErrorStreamCaptureWrongThread)
+#undef N
+    }
+    return "cudaErrorUnknown";
+}
+
+const char *cudaGetErrorString(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureWrongThread: return "attempt to terminate a thread-local capture sequence from another thread";
+    default: return cudaGetErrorName(e);
+    }
+}
+
+cudaError_t cudaGetDeviceCount(int *count) {
+    *count = 1;
+    return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int device) {
+    return ret(device == 0 ? cudaSuccess : cudaErrorInvalidDevice);
+}
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device) {
+    LOCK;
+    if (device != 0) return ret(cudaErrorInvalidDevice);
+    if (!arena_init()) return ret(cudaErrorInitializationError);
+    memset(prop, 0, sizeof *prop);
+    snprintf(prop->name, sizeof prop->name, "ctrain CUDA emulator");
+    prop->totalGlobalMem = g_arena_bytes;
+    prop->major = 9;
+    prop->minor = 0;
+    prop->multiProcessorCount = 2; /* small grids: grid-stride loops do the rest */
+    return cudaSuccess;
+}
+cudaError_t cudaDriverGetVersion(int *v) {
+    *v = 13000;
+    return cudaSuccess;
+}
+cudaError_t cudaRuntimeGetVersion(int *v) {
+    *v = 13000;
+    return cudaSuccess;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* memory                                                                                      */
+
+cudaError_t cudaMalloc(void **p, size_t bytes) {
+    LOCK;
+    *p = nullptr;
+    if (capture_violation()) return ret(cudaErrorStreamCaptureUnsupported);
+    if (!arena_init()) return ret(cudaErrorInitializationError);
+    *p = arena_alloc(bytes);
+    return ret(*p ? cudaSuccess : cudaErrorMemoryAllocation);
+}
+
+cudaError_t cudaFree(void *p) {
+    LOCK;
+    if (capture_violation()) return ret(cudaErrorStreamCaptureUnsupported);
+    if (!p) return cudaSuccess;
+    flush(); /* cudaFree waits for the device */
+    return ret(arena_free(p) ? cudaSuccess : cudaErrorInvalidValue);
+}
+
+cudaError_t cudaHostAlloc(void **p, size_t bytes, unsigned flags) {
+    LOCK;
+    (void)flags;
+    *p = nullptr;
+    if (capture_violation()) return ret(cudaErrorStreamCaptureUnsupported);
+    size_t n = round_up(bytes ? bytes : 1);
+    void *q = aligned_alloc(kAlign, n);
+    if (!q) return ret(cudaErrorMemoryAllocation);
+    memset(q, 0xff, n);
+    g_pinned[(uintptr_t)q] = bytes;
+    *p = q;
+    return cudaSuccess;
+}
+
+cudaError_t cudaFreeHost(void *p) {
+    LOCK;
+    if (capture_violation()) return ret(cudaErrorStreamCaptureUnsupported);
+    if (!p) return cudaSuccess;
+    auto it = g_pinned.find((uintptr_t)p);
+    if (it == g_pinned.end()) return ret(cudaErrorInvalidValue);
+    flush();
+    g_pinned.erase(it);
+    free(p);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
+    LOCK;
+    if (!arena_init()) return ret(cudaErrorInitializationError);
+    *total_bytes = g_arena_bytes;
+    *free_bytes = g_arena_bytes - g_used;
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t s) {
+    LOCK;
+    if (bytes == 0) return cudaSuccess;
+    if (!in_device(p, bytes)) return ret(cudaErrorInvalidValue);
+    enqueue(s, [p, value, bytes]() { memset(p, value, bytes); });
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t s) {
+    LOCK;
+    if (bytes == 0) return cudaSuccess;
+    bool dev_dst = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+    bool dev_src = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+    if (kind < cudaMemcpyHostToDevice || kind > cudaMemcpyDeviceToDevice ||
+        (dev_dst && !in_device(dst, bytes)) || (dev_src && !in_device(src, bytes)) ||
+        (!dev_dst && in_device(dst, 1)) || (!dev_src && in_device(src, 1)))
+        return ret(cudaErrorInvalidValue);
+    bool pageable = (!dev_src && !is_pinned(src, bytes)) || (!dev_dst && !is_pinned(dst, bytes));
+    if (pageable && capture_violation()) return ret(cudaErrorStreamCaptureUnsupported);
+    if (kind == cudaMemcpyHostToDevice && pageable) { /* staged now: src may change at once */
+        auto copy = std::make_shared<std::vector<char>>((const char *)src, (const char *)src + bytes);
+        enqueue(s, [dst, copy]() { memcpy(dst, copy->data(), copy->size()); });
+        return cudaSuccess;
+    }
+    enqueue(s, [dst, src, bytes]() { memmove(dst, src, bytes); });
+    if (kind == cudaMemcpyDeviceToHost && pageable) flush(); /* returns when the data is there */
+    return cudaSuccess;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* streams, events, graphs                                                                     */
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
+    LOCK;
+    (void)flags;
+    *s = new ct_emu_stream;
+    g_streams.push_back(*s);
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+    LOCK;
+    if (!s) return ret(cudaErrorInvalidResourceHandle);
+    flush();
+    for (size_t i = 0; i < g_streams.size(); i++)
+        if (g_streams[i] == s) g_streams.erase(g_streams.begin() + (long)i);
+    delete s->capture;
+    delete s;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+    LOCK;
+    (void)s;
+    if (capture_violation()) return ret(cudaErrorStreamCaptureUnsupported);
+    flush();
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags) {
+    (void)s, (void)flags; /* one queue in issue order: what was recorded before has run first */
+    return e ? cudaSuccess : ret(cudaErrorInvalidResourceHandle);
+}
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) {
+    (void)flags;
+    *e = new ct_emu_event;
+    return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+    delete e;
+    return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+    (void)s;
+    return e ? cudaSuccess : ret(cudaErrorInvalidResourceHandle);
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+    LOCK;
+    if (!e) return ret(cudaErrorInvalidResourceHandle);
+    if (capture_violation()) return ret(cudaErrorStreamCaptureUnsupported);
+    flush();
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
+    LOCK;
+    (void)mode;
+    if (!s || s->capture) return ret(cudaErrorInvalidValue);
+    s->capture = new ct_emu_graph;
+    s->owner = std::this_thread::get_id();
+    s->invalidated = false;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g) {
+    LOCK;
+    *g = nullptr;
+    if (!s || !s->capture) return ret(cudaErrorInvalidValue);
+    if (s->owner != std::this_thread::get_id()) return ret(cudaErrorStreamCaptureWrongThread);
+    ct_emu_graph *graph = s->capture;
+    s->capture = nullptr;
+    if (s->invalidated) {
+        delete graph;
+        return ret(cudaErrorStreamCaptureInvalidated);
+    }
+    *g = graph;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *x, cudaGraph_t g, unsigned long long flags) {
+    (void)flags;
+    if (!g) return ret(cudaErrorInvalidValue);
+    *x = new ct_emu_graph(*g);
+    return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+    delete g;
+    return cudaSuccess;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t x) {
+    LOCK;
+    flush(); /* a graph still queued finishes first */
+    delete x;
+    return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t x, cudaStream_t s) {
+    LOCK;
+    if (!x) return ret(cudaErrorInvalidValue);
+    enqueue(s, [x]() {
+        for (auto &op : x->ops) op();
+    });
+    return cudaSuccess;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* kernels                                                                                     */
+
+void ct_emu_launch(const void *key, const ct_emu_config &c, std::function<void()> body) {
+    LOCK;
+    const dim3 &g = c.grid, &b = c.block;
+    uint64_t threads = (uint64_t)b.x * b.y * b.z;
+    if (threads == 0 || threads > 1024 || b.x > 1024 || b.y > 1024 || b.z > 64 || g.x == 0 ||
+        g.y == 0 || g.z == 0 || g.x > 0x7fffffffu || g.y > 65535 || g.z > 65535) {
+        t_last = cudaErrorInvalidConfiguration;
+        return;
+    }
+    if (c.smem > 48 * 1024) { /* more needs cudaFuncSetAttribute, which the plugin never calls */
+        t_last = cudaErrorInvalidValue;
+        return;
+    }
+    enqueue(c.stream, [key, c, body]() { ct_emu_run_kernel(key, c, body); });
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* cuBLAS                                                                                      */
+
+cublasStatus_t cublasCreate(cublasHandle_t *h) {
+    *h = new ct_emu_cublas;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasDestroy(cublasHandle_t h) {
+    LOCK;
+    flush();
+    delete h;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) {
+    if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    h->stream = s;
+    return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *ws, size_t bytes) {
+    LOCK;
+    if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    return bytes == 0 || in_device(ws, bytes) ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_INVALID_VALUE;
+}
+cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode) {
+    (void)mode;
+    return h ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED;
+}
+
+cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
+                           int n, int k, const float *alpha, const float *A, int lda,
+                           const float *B, int ldb, const float *beta, float *C, int ldc) {
+    LOCK;
+    if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    int rows_a = ta == CUBLAS_OP_N ? m : k, rows_b = tb == CUBLAS_OP_N ? k : n;
+    if (m < 0 || n < 0 || k < 0 || lda < (rows_a > 1 ? rows_a : 1) ||
+        ldb < (rows_b > 1 ? rows_b : 1) || ldc < (m > 1 ? m : 1))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+    /* every matrix in one device allocation (the last column need only reach its last row) */
+    int cols_a = ta == CUBLAS_OP_N ? k : m, cols_b = tb == CUBLAS_OP_N ? n : k;
+    if ((k > 0 && (!in_device(A, ((size_t)(cols_a - 1) * lda + rows_a) * sizeof(float)) ||
+                   !in_device(B, ((size_t)(cols_b - 1) * ldb + rows_b) * sizeof(float)))) ||
+        !in_device(C, ((size_t)(n - 1) * ldc + m) * sizeof(float)))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    float al = *alpha, be = *beta; /* host pointer mode: read at the call */
+    CBLAS_TRANSPOSE a = ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans;
+    CBLAS_TRANSPOSE b = tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans;
+    enqueue(h->stream, [=]() {
+        cblas_sgemm(CblasColMajor, a, b, m, n, k, al, A, lda, B, ldb, be, C, ldc);
+    });
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+const char *cublasGetStatusName(cublasStatus_t s) {
+    switch (s) {
+    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    }
+    return "CUBLAS_STATUS_UNKNOWN";
+}
+const char *cublasGetStatusString(cublasStatus_t s) {
+    switch (s) {
+    case CUBLAS_STATUS_SUCCESS: return "success";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "the library was not initialized";
+    case CUBLAS_STATUS_INVALID_VALUE: return "an invalid numeric value was used as an argument";
+    default: return cublasGetStatusName(s);
+    }
+}

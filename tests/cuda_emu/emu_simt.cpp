@@ -1,0 +1,240 @@
+/*
+ * emu_simt.cpp — the CUDA emulator's kernel executor: a launch's blocks run one after another,
+ * and a block's threads run as fibers (ucontext) that switch only where CUDA makes threads meet:
+ * __syncthreads (every live thread of the block), __syncwarp and the warp shuffles (every live
+ * thread of the warp). A barrier that some threads can never reach is reported, not hung on.
+ *
+ * Most kernels have no barrier at all. Each kernel's first launch runs on fibers and notes
+ * whether any thread met a barrier; a kernel that met none runs its later launches as plain
+ * calls, thread after thread (CTRAIN_CUDA_EMU_FIBERS=1: always fibers). Should such a kernel
+ * meet a barrier after all, the emulator stops and says so.
+ *
+ * A fiber starts with makecontext/setcontext and then switches with _setjmp/_longjmp, which
+ * make no system call (swapcontext saves the signal mask each time: ten times slower here).
+ * Under AddressSanitizer, which follows swapcontext but not a longjmp to another stack, every
+ * switch is a swapcontext.
+ */
+#include "emu_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <setjmp.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+
+#include <unordered_map>
+#include <vector>
+
+uint3 threadIdx, blockIdx;
+dim3 blockDim, gridDim;
+
+void ct_emu_fatal(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "ctrain CUDA emulator: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    abort();
+}
+
+namespace {
+
+enum { RUNNABLE, AT_WARP_BARRIER, AT_BLOCK_BARRIER, DONE };
+
+#if defined(__SANITIZE_ADDRESS__)
+const size_t kStackBytes = 256 << 10;
+#else
+const size_t kStackBytes = 64 << 10;
+#endif
+const int kMaxThreads = 1024;
+const int kWarp = 32;
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CT_EMU_SWAPCONTEXT 1
+#else
+#define CT_EMU_SWAPCONTEXT 0
+#endif
+
+struct Fiber {
+    ucontext_t ctx;
+    jmp_buf jb;
+    bool started;
+    int state;
+    uint3 idx;
+};
+
+struct Block {
+    const std::function<void()> *body = nullptr;
+    bool fibers = false;       /* threads run as fibers (else as plain calls) */
+    bool met_barrier = false;  /* some thread of this launch met a barrier */
+    int nthreads = 0, current = 0;
+    ucontext_t scheduler;
+    jmp_buf scheduler_jb;
+    std::vector<Fiber> fiber;
+    std::vector<uint64_t> exchange; /* one slot per thread for the shuffles */
+    std::vector<unsigned char> smem;
+};
+
+Block g_block;           /* the runtime runs one launch at a time (under its lock) */
+char *g_stacks = nullptr; /* kMaxThreads stacks of kStackBytes */
+std::unordered_map<const void *, bool> g_plain; /* kernel -> may run as plain calls */
+
+int linear(const uint3 &t) {
+    return (int)(t.x + blockDim.x * (t.y + blockDim.y * t.z));
+}
+
+void fiber_main() {
+    Block &b = g_block;
+    (*b.body)();
+    b.fiber[b.current].state = DONE;
+#if !CT_EMU_SWAPCONTEXT
+    _longjmp(b.scheduler_jb, 1);
+#endif
+    /* else: returns to b.scheduler through uc_link */
+}
+
+/* The scheduler runs fiber f until it waits at a barrier or ends. */
+void resume(Block &b, Fiber &f) {
+#if CT_EMU_SWAPCONTEXT
+    swapcontext(&b.scheduler, &f.ctx);
+#else
+    if (_setjmp(b.scheduler_jb) == 0) {
+        if (!f.started) {
+            f.started = true;
+            setcontext(&f.ctx);
+        }
+        _longjmp(f.jb, 1);
+    }
+#endif
+}
+
+/* The current thread stops at a barrier of the given kind until the scheduler releases it. */
+void wait_at(int kind) {
+    Block &b = g_block;
+    b.met_barrier = true;
+    if (!b.fibers)
+        ct_emu_fatal("a kernel met a barrier in a launch run as plain calls (its first launch met "
+                     "none); rerun with CTRAIN_CUDA_EMU_FIBERS=1");
+    Fiber &f = b.fiber[b.current];
+    f.state = kind;
+#if CT_EMU_SWAPCONTEXT
+    swapcontext(&f.ctx, &b.scheduler);
+#else
+    if (_setjmp(f.jb) == 0) _longjmp(b.scheduler_jb, 1);
+#endif
+    threadIdx = f.idx;
+}
+
+/* Releases the threads waiting at a barrier that every live thread it spans has reached.
+ * Returns the number still live. */
+int release(Block &b) {
+    int live = 0, at_block = 0;
+    for (int w = 0; w * kWarp < b.nthreads; w++) {
+        int lo = w * kWarp, hi = lo + kWarp < b.nthreads ? lo + kWarp : b.nthreads;
+        int wlive = 0, wwait = 0;
+        for (int t = lo; t < hi; t++) {
+            int s = b.fiber[t].state;
+            if (s != DONE) wlive++;
+            if (s == AT_WARP_BARRIER) wwait++;
+            if (s == AT_BLOCK_BARRIER) at_block++;
+        }
+        live += wlive;
+        if (wlive > 0 && wwait == wlive)
+            for (int t = lo; t < hi; t++) b.fiber[t].state = RUNNABLE;
+    }
+    if (live > 0 && at_block == live)
+        for (int t = 0; t < b.nthreads; t++) b.fiber[t].state = RUNNABLE;
+    return live;
+}
+
+void run_block_fibers(Block &b) {
+    if (!g_stacks) {
+        void *p = mmap(nullptr, kStackBytes * kMaxThreads, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) ct_emu_fatal("cannot map %zu bytes of fiber stacks",
+                                          kStackBytes * kMaxThreads);
+        g_stacks = (char *)p;
+    }
+    for (int t = 0; t < b.nthreads; t++) {
+        Fiber &f = b.fiber[t];
+        getcontext(&f.ctx);
+        f.ctx.uc_stack.ss_sp = g_stacks + (size_t)t * kStackBytes;
+        f.ctx.uc_stack.ss_size = kStackBytes;
+        f.ctx.uc_link = &b.scheduler;
+        makecontext(&f.ctx, fiber_main, 0);
+        f.started = false;
+        f.state = RUNNABLE;
+    }
+    for (;;) {
+        for (int t = 0; t < b.nthreads; t++) {
+            Fiber &f = b.fiber[t];
+            if (f.state != RUNNABLE) continue;
+            b.current = t;
+            threadIdx = f.idx;
+            resume(b, f);
+        }
+        int live = release(b);
+        if (live == 0) return;
+        bool runnable = false;
+        for (int t = 0; t < b.nthreads && !runnable; t++) runnable = b.fiber[t].state == RUNNABLE;
+        if (!runnable)
+            ct_emu_fatal("block (%u, %u, %u): %d threads wait at barriers that the others never "
+                         "reach (a barrier or shuffle inside divergent code)",
+                         blockIdx.x, blockIdx.y, blockIdx.z, live);
+    }
+}
+
+} // namespace
+
+void ct_emu_syncthreads(void) { wait_at(AT_BLOCK_BARRIER); }
+void ct_emu_syncwarp(void) { wait_at(AT_WARP_BARRIER); }
+
+void *ct_emu_dynamic_smem(void) { return g_block.smem.data(); }
+
+uint64_t ct_emu_shfl_xor(uint64_t bits, int lane_mask) {
+    Block &b = g_block;
+    int me = linear(threadIdx);
+    b.exchange[me] = bits;
+    wait_at(AT_WARP_BARRIER);
+    int other = (me & ~(kWarp - 1)) | ((me & (kWarp - 1)) ^ (lane_mask & (kWarp - 1)));
+    uint64_t r = other < b.nthreads ? b.exchange[other] : bits;
+    wait_at(AT_WARP_BARRIER); /* nobody overwrites its slot before every lane has read */
+    return r;
+}
+
+void ct_emu_run_kernel(const void *key, const ct_emu_config &c, const std::function<void()> &body) {
+    static const bool always_fibers = getenv("CTRAIN_CUDA_EMU_FIBERS") &&
+                                      atoi(getenv("CTRAIN_CUDA_EMU_FIBERS")) != 0;
+    Block &b = g_block;
+    auto known = g_plain.find(key);
+    b.body = &body;
+    b.fibers = always_fibers || known == g_plain.end() || !known->second;
+    b.met_barrier = false;
+    b.nthreads = (int)(c.block.x * c.block.y * c.block.z);
+    b.fiber.resize(b.nthreads);
+    b.exchange.assign(b.nthreads, 0);
+    b.smem.assign(c.smem > 0 ? c.smem : 1, 0xff); /* uninitialised shared memory reads NaN */
+    gridDim = c.grid;
+    blockDim = c.block;
+    for (unsigned z = 0; z < c.grid.z; z++)
+        for (unsigned y = 0; y < c.grid.y; y++)
+            for (unsigned x = 0; x < c.grid.x; x++) {
+                blockIdx = uint3{x, y, z};
+                for (int t = 0; t < b.nthreads; t++)
+                    b.fiber[t].idx = uint3{t % c.block.x, t / c.block.x % c.block.y,
+                                           t / (c.block.x * c.block.y)};
+                if (c.smem > 0) memset(b.smem.data(), 0xff, c.smem);
+                if (b.fibers) {
+                    run_block_fibers(b);
+                } else {
+                    for (int t = 0; t < b.nthreads; t++) {
+                        threadIdx = b.fiber[t].idx;
+                        body();
+                    }
+                }
+            }
+    if (known == g_plain.end()) g_plain[key] = !b.met_barrier;
+    b.body = nullptr;
+}
