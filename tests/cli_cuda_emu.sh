@@ -56,6 +56,13 @@ else
     bad "devices: exit $rc: $out $err"
 fi
 
+CTRAIN_CUDA_PLUGIN=$tmp/none.so run train --device cuda --epochs 1
+if [ "$rc" -eq 1 ] && [ "$err" = "ctrain: --device cuda: CTRAIN_CUDA_PLUGIN=$tmp/none.so: no such file" ]; then
+    ok "a missing CTRAIN_CUDA_PLUGIN file -> exit 1, one line naming it"
+else
+    bad "CTRAIN_CUDA_PLUGIN=missing: exit $rc, stderr: $err"
+fi
+
 # ------------------------------------------------------------------ the default job, 1 epoch
 dir=$("$CT" data path)
 have_mnist=1

@@ -57,9 +57,12 @@ static ct_status load_plugin(void) {
     if (!g_plugin) {
         char path[4096];
         plugin_path(path, sizeof path);
+        const char *env = getenv("CTRAIN_CUDA_PLUGIN");
         if (access(path, F_OK) != 0) {
-            s = ct_fail(CT_ERR_UNSUPPORTED, "ctrain was built without CUDA (no %s)", path);
-        } else if (getenv("CTRAIN_CUDA_PLUGIN") || (s = probe_driver()) == CT_OK) {
+            s = env && *env ? ct_fail(CT_ERR_DEVICE, "CTRAIN_CUDA_PLUGIN=%s: no such file", env)
+                            : ct_fail(CT_ERR_UNSUPPORTED, "ctrain was built without CUDA (no %s)",
+                                      path);
+        } else if ((env && *env) || (s = probe_driver()) == CT_OK) {
             /* a plugin named explicitly (the CUDA emulator of tests/cuda_emu, say) is loaded
              * as it is: the real one reports a missing driver itself */
             g_plugin = dlopen(path, RTLD_NOW | RTLD_LOCAL);

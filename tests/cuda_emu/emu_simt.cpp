@@ -9,7 +9,7 @@
  * calls, thread after thread (CTRAIN_CUDA_EMU_FIBERS=1: always fibers). Should such a kernel
  * meet a barrier after all, the emulator stops and says so.
  *
- * A fiber starts with makecontext/setcontext and then switches with _setjmp/_longjmp, which
+ * A fiber starts once (makecontext/setcontext) and then switches with _setjmp/_longjmp, which
  * make no system call (swapcontext saves the signal mask each time: ten times slower here).
  * Under AddressSanitizer, which follows swapcontext but not a longjmp to another stack, every
  * switch is a swapcontext.
@@ -85,14 +85,20 @@ int linear(const uint3 &t) {
     return (int)(t.x + blockDim.x * (t.y + blockDim.y * t.z));
 }
 
+/* A fiber runs the body for its thread of each block in turn: it is made once and then only
+ * switched to (under AddressSanitizer it is made again for every block and returns). */
 void fiber_main() {
     Block &b = g_block;
-    (*b.body)();
-    b.fiber[b.current].state = DONE;
-#if !CT_EMU_SWAPCONTEXT
-    _longjmp(b.scheduler_jb, 1);
+    for (;;) {
+        (*b.body)();
+        Fiber &f = b.fiber[b.current];
+        f.state = DONE;
+#if CT_EMU_SWAPCONTEXT
+        return; /* to b.scheduler through uc_link */
+#else
+        if (_setjmp(f.jb) == 0) _longjmp(b.scheduler_jb, 1);
 #endif
-    /* else: returns to b.scheduler through uc_link */
+    }
 }
 
 /* The scheduler runs fiber f until it waits at a barrier or ends. */
@@ -159,13 +165,14 @@ void run_block_fibers(Block &b) {
     }
     for (int t = 0; t < b.nthreads; t++) {
         Fiber &f = b.fiber[t];
+        f.state = RUNNABLE;
+        if (f.started && !CT_EMU_SWAPCONTEXT) continue;
         getcontext(&f.ctx);
         f.ctx.uc_stack.ss_sp = g_stacks + (size_t)t * kStackBytes;
         f.ctx.uc_stack.ss_size = kStackBytes;
         f.ctx.uc_link = &b.scheduler;
         makecontext(&f.ctx, fiber_main, 0);
         f.started = false;
-        f.state = RUNNABLE;
     }
     for (;;) {
         for (int t = 0; t < b.nthreads; t++) {
@@ -213,7 +220,7 @@ void ct_emu_run_kernel(const void *key, const ct_emu_config &c, const std::funct
     b.fibers = always_fibers || known == g_plain.end() || !known->second;
     b.met_barrier = false;
     b.nthreads = (int)(c.block.x * c.block.y * c.block.z);
-    b.fiber.resize(b.nthreads);
+    b.fiber.resize(kMaxThreads); /* once: a fiber's jmp_buf must not move */
     b.exchange.assign(b.nthreads, 0);
     b.smem.assign(c.smem > 0 ? c.smem : 1, 0xff); /* uninitialised shared memory reads NaN */
     gridDim = c.grid;
