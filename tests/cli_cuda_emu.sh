@@ -6,7 +6,8 @@
 #     fused MLP step + recorded graphs (the default), op by op (CTRAIN_CUDA_FUSED=0), not
 #     recorded (CTRAIN_CUDA_GRAPH=0), streamed by loader workers (--data-on-device off)
 #   - the cnn preset on a small MNIST cut: cuda as the CPU; its checkpoint evaluates on the CPU
-#   - mpirun -np 2 --device cuda (GPU ranks without NCCL all-reduce through MPI) as 1 process
+#   - mpirun -np 2 --device cuda as 1 process: with NCCL (the emulator's) on 2 emulated GPUs,
+#     through MPI when 2 ranks share 1; a killed rank ends the job
 # Usage: bash tests/cli_cuda_emu.sh path/to/ctrain path/to/libctrain_cuda_emu.so
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -105,13 +106,51 @@ else
 fi
 
 # ------------------------------------------------------------------ 2 ranks on cuda
+# two emulated GPUs: NCCL (the emulator's, through shared memory); one GPU for two ranks: NCCL
+# refuses it and every rank falls back to MPI through host memory
 if command -v mpirun >/dev/null && mpirun --version 2>&1 | grep -q 'Open MPI' &&
     { ldd "$(dirname "$CT")/libctrain.so" 2>/dev/null || ldd "$CT"; } | grep -q libmpi; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-    MLP=(train --dataset idx --data "$tmp/small" --val-size 256 --epochs 2 --threads 1 --quiet --device cuda)
+    MPIRUN=(timeout 120 mpirun --bind-to none -np 2)
+    MLP=(train --dataset idx --data "$tmp/small" --val-size 256 --epochs 2 --threads 1 --device cuda)
     train one "$CT" "${MLP[@]}"
-    train two timeout 120 mpirun --bind-to none -np 2 "$CT" "${MLP[@]}"
-    compare one two 0.002 "mpirun -np 2 --device cuda vs 1 process"
+    CTRAIN_CUDA_EMU_DEVICES=2 train nccl "${MPIRUN[@]}" "$CT" "${MLP[@]}"
+    has nccl "^Gradients: summed across ranks with NCCL .* on the GPUs (one per rank)"
+    compare one nccl 0.002 "mpirun -np 2 --device cuda, NCCL on 2 GPUs, vs 1 process"
+    train shared "${MPIRUN[@]}" "$CT" "${MLP[@]}"
+    has shared "^Gradients: summed across ranks with MPI_Allreduce through host memory (NCCL not used: .*two ranks on one device"
+    compare one shared 0.002 "mpirun -np 2 --device cuda, 1 GPU (MPI through the host), vs 1 process"
+    # a rank killed while the other waits in the NCCL all-reduce: mpirun ends the job
+    CTRAIN_CUDA_EMU_DEVICES=2 "${MPIRUN[@]}" "$CT" "${MLP[@]}" --epochs 1000 --quiet >"$tmp/kill.out" 2>"$tmp/kill.err" &
+    job=$!
+    victim=""
+    for _ in $(seq 1 600); do # up to 60 s until training runs (rank 0 printed its first line)
+        if grep -q '^Before training' "$tmp/kill.out"; then
+            mpirun_pid=$(pgrep -P "$job" -x mpirun || echo "$job")
+            victim=$(pgrep -P "$mpirun_pid" -x ctrain | sort -n | tail -1)
+            [ -n "$victim" ] && break
+        fi
+        kill -0 "$job" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$victim" ]; then
+        bad "could not find a rank to kill: $(head -c 1500 "$tmp/kill.err")"
+        kill -KILL "$job" 2>/dev/null
+    else
+        start=$(date +%s)
+        kill -KILL "$victim"
+        wait "$job"
+        rc=$?
+        took=$(($(date +%s) - start))
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$took" -le 30 ]; then
+            ok "SIGKILL of one NCCL rank -> the job ends, exit $rc after ${took} s"
+        else
+            bad "SIGKILL of one NCCL rank -> exit $rc after ${took} s (124: hung until the timeout)"
+        fi
+    fi
+    leftover=$(ls /dev/shm 2>/dev/null | grep -c '^ctrain-emu-nccl-')
+    [ "$leftover" -eq 0 ] && ok "no shared-memory segment left behind" ||
+        bad "$leftover ctrain-emu-nccl-* segments left in /dev/shm"
 else
     echo "SKIP mpirun: no Open MPI mpirun, or ctrain built without MPI"
 fi

@@ -14,7 +14,8 @@
  * - Capture (cudaStreamBeginCapture) records what is queued on the stream into a graph; the
  *   capturing thread's unsafe calls (allocation, synchronisation, copies to or from pageable
  *   memory) fail with cudaErrorStreamCaptureUnsupported and invalidate the capture.
- * - One device, "ctrain CUDA emulator", sm_90, CTRAIN_CUDA_EMU_MEM_MIB MiB (default 4096).
+ * - CTRAIN_CUDA_EMU_DEVICES devices (default 1), "ctrain CUDA emulator", sm_90, sharing one
+ *   arena of CTRAIN_CUDA_EMU_MEM_MIB MiB (default 4096).
  */
 #include "cublas_v2.h"
 #include "emu_internal.h"
@@ -264,16 +265,27 @@ const char *cudaGetErrorString(cudaError_t e) {
     }
 }
 
+/* CTRAIN_CUDA_EMU_DEVICES (1..8, default 1) devices, all alike (and sharing one arena). */
+static int device_count() {
+    const char *env = getenv("CTRAIN_CUDA_EMU_DEVICES");
+    int n = env ? atoi(env) : 1;
+    return n >= 1 && n <= 8 ? n : 1;
+}
+static thread_local int t_device = 0;
+
 cudaError_t cudaGetDeviceCount(int *count) {
-    *count = 1;
+    *count = device_count();
     return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int device) {
-    return ret(device == 0 ? cudaSuccess : cudaErrorInvalidDevice);
+    if (device < 0 || device >= device_count()) return ret(cudaErrorInvalidDevice);
+    t_device = device;
+    return cudaSuccess;
 }
+int ct_emu_current_device(void) { return t_device; }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device) {
     LOCK;
-    if (device != 0) return ret(cudaErrorInvalidDevice);
+    if (device < 0 || device >= device_count()) return ret(cudaErrorInvalidDevice);
     if (!arena_init()) return ret(cudaErrorInitializationError);
     memset(prop, 0, sizeof *prop);
     snprintf(prop->name, sizeof prop->name, "ctrain CUDA emulator");
@@ -480,6 +492,19 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t x, cudaStream_t s) {
         for (auto &op : x->ops) op();
     });
     return cudaSuccess;
+}
+
+void ct_emu_run_now(const std::function<void()> &fn) {
+    LOCK;
+    flush();
+    open_memory();
+    fn();
+    close_memory();
+}
+
+bool ct_emu_in_device(const void *p, size_t bytes) {
+    LOCK;
+    return in_device(p, bytes);
 }
 
 /* ------------------------------------------------------------------------------------------ */

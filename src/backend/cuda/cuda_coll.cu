@@ -20,9 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The library loaded (the CUDA emulator of tests/cuda_emu builds this file with its own NCCL,
+ * inside its plugin, and names that) */
+#ifndef CT_NCCL_SONAME
+#define CT_NCCL_SONAME "libnccl.so.2"
+#endif
+
 static_assert(sizeof(ncclUniqueId) == CT_COLL_ID_BYTES, "CT_COLL_ID_BYTES is ncclUniqueId's size");
 
-/* The NCCL functions we call, resolved from libnccl.so.2. */
+/* The NCCL functions we call, resolved from CT_NCCL_SONAME. */
 typedef struct {
     void *lib;
     decltype(&ncclGetVersion) get_version;
@@ -56,7 +62,7 @@ static ct_status nccl_fail(ct_backend *b, ncclResult_t r, const char *call) {
 static ct_status coll_available(ct_backend *b) {
     ct_cuda *cb = ct_cuda_of(b);
     if (cb->coll) return CT_OK;
-    void *lib = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+    void *lib = dlopen(CT_NCCL_SONAME, RTLD_NOW | RTLD_LOCAL);
     if (!lib) return ct_fail(CT_ERR_DEVICE, "NCCL cannot be loaded: %s", dlerror());
     nccl_api *a = (nccl_api *)calloc(1, sizeof *a);
     if (!a) {
@@ -77,7 +83,7 @@ static ct_status coll_available(ct_backend *b) {
     if (missing) {
         dlclose(lib);
         free(a);
-        return ct_fail(CT_ERR_DEVICE, "NCCL (libnccl.so.2) lacks %s", missing);
+        return ct_fail(CT_ERR_DEVICE, "NCCL (" CT_NCCL_SONAME ") lacks %s", missing);
     }
     int v = 0;
     if (a->get_version(&v) != ncclSuccess) v = 0;

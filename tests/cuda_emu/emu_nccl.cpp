@@ -1,0 +1,178 @@
+/*
+ * emu_nccl.cpp — the CUDA emulator's NCCL: the ranks of an MPI job on one machine (each its own
+ * process and emulated GPU) sum their buffers through POSIX shared memory.
+ *
+ * - ncclGetUniqueId names a shared-memory segment; ncclCommInitRank maps it (rank 0 creates
+ *   it and a process-shared barrier in it; the others wait up to 60 s for it), and, as NCCL,
+ *   refuses two ranks on one device (ncclInvalidUsage). Once every rank is in, the name is
+ *   unlinked: nothing is left behind, whatever happens later.
+ * - ncclAllReduce (float32, sum) runs when called, after the stream's queued work (on a GPU
+ *   the collective runs once every rank has queued it, and every rank queues it in the same
+ *   order; waiting for it to run on the host instead could deadlock against a rank waiting in
+ *   MPI): each rank copies a chunk into its slot, all meet, each adds the slots in rank order
+ *   (the same sum, bit for bit, on every rank), all meet again.
+ * - A rank that dies leaves the others waiting at the barrier, as NCCL's kernels would; mpirun
+ *   ends the job.
+ */
+#include "emu_internal.h"
+#include "nccl.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+
+namespace {
+
+const size_t kChunk = (size_t)1 << 20; /* floats per rank per round */
+const int kMaxRanks = 64;
+
+struct Shared {
+    pthread_barrier_t barrier;
+    std::atomic<int> ready;  /* rank 0 has set the barrier up */
+    int device[kMaxRanks];   /* each rank's device, to refuse two ranks on one */
+};                           /* then nranks slots of kChunk floats */
+
+size_t shared_bytes(int nranks) { return sizeof(Shared) + (size_t)nranks * kChunk * sizeof(float); }
+float *slot(Shared *sh, int rank) { return (float *)(sh + 1) + (size_t)rank * kChunk; }
+
+double now_s() {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+} // namespace
+
+struct ct_emu_nccl_comm {
+    Shared *sh;
+    size_t bytes;
+    int nranks, rank;
+};
+
+ncclResult_t ncclGetVersion(int *version) {
+    *version = 0; /* shown as "NCCL 0.0.0": not a real one */
+    return ncclSuccess;
+}
+
+ncclResult_t ncclGetUniqueId(ncclUniqueId *id) {
+    memset(id, 0, sizeof *id);
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    snprintf(id->internal, sizeof id->internal, "/ctrain-emu-nccl-%d-%lld-%ld", (int)getpid(),
+             (long long)t.tv_sec, t.tv_nsec);
+    return ncclSuccess;
+}
+
+ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int rank) {
+    *comm = nullptr;
+    if (nranks < 1 || nranks > kMaxRanks || rank < 0 || rank >= nranks ||
+        id.internal[0] != '/' || !memchr(id.internal, 0, sizeof id.internal))
+        return ncclInvalidArgument;
+    size_t bytes = shared_bytes(nranks);
+    int fd = -1;
+    if (rank == 0) {
+        fd = shm_open(id.internal, O_CREAT | O_EXCL | O_RDWR, 0600);
+        if (fd < 0 || ftruncate(fd, (off_t)bytes) != 0) {
+            if (fd >= 0) close(fd);
+            return ncclSystemError;
+        }
+    } else {
+        double t0 = now_s();
+        struct stat st;
+        while ((fd = shm_open(id.internal, O_RDWR, 0600)) < 0 ||
+               fstat(fd, &st) != 0 || (size_t)st.st_size < bytes) {
+            if (fd >= 0) close(fd);
+            if (now_s() - t0 > 60) return ncclRemoteError;
+            usleep(1000);
+        }
+    }
+    void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) return ncclSystemError;
+    Shared *sh = (Shared *)p;
+    if (rank == 0) {
+        pthread_barrierattr_t attr;
+        pthread_barrierattr_init(&attr);
+        pthread_barrierattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+        pthread_barrier_init(&sh->barrier, &attr, (unsigned)nranks);
+        pthread_barrierattr_destroy(&attr);
+        sh->ready.store(1, std::memory_order_release);
+    } else {
+        double t0 = now_s();
+        while (sh->ready.load(std::memory_order_acquire) != 1) {
+            if (now_s() - t0 > 60) {
+                munmap(p, bytes);
+                return ncclRemoteError;
+            }
+            usleep(1000);
+        }
+    }
+    sh->device[rank] = ct_emu_current_device();
+    pthread_barrier_wait(&sh->barrier); /* everyone has mapped it and said its device */
+    if (rank == 0) shm_unlink(id.internal);
+    bool shared_device = false;
+    for (int r = 0; r < nranks; r++)
+        if (r != rank && sh->device[r] == sh->device[rank]) shared_device = true;
+    pthread_barrier_wait(&sh->barrier); /* everyone has read the devices */
+    if (shared_device) {
+        fprintf(stderr, "ctrain CUDA emulator: NCCL: rank %d and another rank are both on "
+                "device %d\n", rank, sh->device[rank]);
+        munmap(p, bytes);
+        return ncclInvalidUsage;
+    }
+    *comm = new ct_emu_nccl_comm{sh, bytes, nranks, rank};
+    return ncclSuccess;
+}
+
+ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t type,
+                           ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream) {
+    (void)stream;
+    if (!comm) return ncclInvalidArgument;
+    if (type != ncclFloat32 || op != ncclSum) return ncclInvalidArgument;
+    if (count == 0) return ncclSuccess;
+    if (!ct_emu_in_device(send, count * sizeof(float)) ||
+        !ct_emu_in_device(recv, count * sizeof(float)))
+        return ncclInvalidArgument; /* NCCL takes device buffers only */
+    ct_emu_run_now([&]() {
+        Shared *sh = comm->sh;
+        const float *in = (const float *)send;
+        float *out = (float *)recv;
+        for (size_t off = 0; off < count; off += kChunk) {
+            size_t n = count - off < kChunk ? count - off : kChunk;
+            memcpy(slot(sh, comm->rank), in + off, n * sizeof(float));
+            pthread_barrier_wait(&sh->barrier);
+            for (size_t i = 0; i < n; i++) {
+                float s = slot(sh, 0)[i];
+                for (int r = 1; r < comm->nranks; r++) s += slot(sh, r)[i];
+                out[off + i] = s;
+            }
+            pthread_barrier_wait(&sh->barrier); /* every rank has read every slot */
+        }
+    });
+    return ncclSuccess;
+}
+
+ncclResult_t ncclCommDestroy(ncclComm_t comm) {
+    if (!comm) return ncclInvalidArgument;
+    munmap(comm->sh, comm->bytes);
+    delete comm;
+    return ncclSuccess;
+}
+
+const char *ncclGetErrorString(ncclResult_t r) {
+    switch (r) {
+    case ncclSuccess: return "no error";
+    case ncclSystemError: return "unhandled system error (shared memory)";
+    case ncclInvalidArgument: return "invalid argument";
+    case ncclInvalidUsage: return "invalid usage (two ranks on one device)";
+    case ncclRemoteError: return "remote process exited or there was a network error";
+    default: return "NCCL emulator error";
+    }
+}
