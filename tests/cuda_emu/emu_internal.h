@@ -12,13 +12,17 @@
  * with device memory open to access. */
 void ct_emu_run_kernel(const void *key, const ct_emu_config &c, const std::function<void()> &body);
 
-/* Runs fn now, after all queued work, with device memory open: what must happen when it is
- * called (emu_nccl.cpp: a collective, which on a GPU runs once every rank has queued it). */
-void ct_emu_run_now(const std::function<void()> &fn);
+/* Runs fn now, after the work queued on s, with device memory open: what must happen when it
+ * is called (emu_nccl.cpp: a collective, which on a GPU runs once every rank has queued it). */
+void ct_emu_run_now(cudaStream_t s, const std::function<void()> &fn);
 /* The calling thread's current device (cudaSetDevice). */
 int ct_emu_current_device(void);
 /* Is [p, p + bytes) inside one device allocation? */
 bool ct_emu_in_device(const void *p, size_t bytes);
+
+/* Is a in the guard page below a fiber's stack? And the stacks' size. */
+bool ct_emu_in_stack_guard(const void *a);
+size_t ct_emu_stack_bytes(void);
 
 /* Prints "ctrain CUDA emulator: <message>" to stderr and aborts: what a GPU would hang or
  * fault on (a deadlocked barrier, a kernel that diverges on one). */

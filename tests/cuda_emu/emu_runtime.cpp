@@ -7,10 +7,16 @@
  *   named). New device and pinned memory reads as NaN (0xff bytes), as uninitialised memory
  *   may. Copies and memsets must stay inside one allocation. Under AddressSanitizer the gaps
  *   between allocations are poisoned, so a kernel reading past its buffer is reported.
- * - Work is queued in issue order and runs when the host waits for it: a stream or event
- *   synchronisation, a copy to pageable memory, cudaFree. A copy from pinned memory reads it
- *   when it runs (as DMA would); a copy from pageable memory reads it at once (as CUDA stages
- *   it).
+ * - Each stream queues its work and runs it as late as it may: when the host waits for it (a
+ *   stream or event synchronisation, a copy to pageable memory, cudaFree) or when a stream that
+ *   waits for one of its events (cudaStreamWaitEvent) gets to the wait, and then only as far as
+ *   that event. So a kernel that reads what another stream copies without waiting for it reads
+ *   stale data, and a copy that may overwrite a buffer still in use does, as on a GPU at its
+ *   worst. CTRAIN_CUDA_EMU_EAGER=N makes the N-th stream created run its work as soon as it is
+ *   issued instead (the plugin's first is its compute stream, its second the copy stream): then
+ *   a consumer that does not wait for a lazy producer reads what was there before. A copy from
+ *   pinned memory reads it when it runs (as DMA would); a copy from pageable
+ *   memory reads it at once (as CUDA stages it).
  * - Capture (cudaStreamBeginCapture) records what is queued on the stream into a graph; the
  *   capturing thread's unsafe calls (allocation, synchronisation, copies to or from pageable
  *   memory) fail with cudaErrorStreamCaptureUnsupported and invalidate the capture.
@@ -48,12 +54,17 @@ struct ct_emu_graph {
     std::vector<std::function<void()>> ops;
 };
 struct ct_emu_stream {
-    ct_emu_graph *capture = nullptr; /* recording into this graph */
-    std::thread::id owner;           /* the thread that began the capture */
+    std::deque<std::function<void()>> queue; /* issued, not yet run */
+    uint64_t issued = 0, done = 0;           /* operations issued and run so far */
+    bool running = false;                    /* inside run_until (a cycle of waits is a bug) */
+    bool eager = false;                      /* runs its work when issued (CTRAIN_CUDA_EMU_EAGER) */
+    ct_emu_graph *capture = nullptr;         /* recording into this graph */
+    std::thread::id owner;                   /* the thread that began the capture */
     bool invalidated = false;
 };
 struct ct_emu_event {
-    int unused;
+    ct_emu_stream *stream = nullptr; /* complete once stream->done >= seq (never recorded: now) */
+    uint64_t seq = 0;
 };
 struct ct_emu_cublas {
     cudaStream_t stream = nullptr;
@@ -92,12 +103,18 @@ struct sigaction g_old_segv;
 void on_segv(int sig, siginfo_t *info, void *uctx) {
     char *a = (char *)info->si_addr;
     if (g_arena && a >= g_arena && a < g_arena + g_arena_bytes) {
-        auto it = g_alloc.upper_bound((size_t)(a - g_arena));
-        if (it != g_alloc.begin()) --it;
-        ct_emu_fatal("the host touched device memory at %p (offset %zu into an allocation of %zu "
-                     "bytes): device pointers need d2h/h2d", (void *)a,
-                     (size_t)(a - g_arena) - it->first, it->second);
+        size_t off = (size_t)(a - g_arena);
+        auto it = g_alloc.upper_bound(off);
+        if (it != g_alloc.begin() && off < std::prev(it)->first + std::prev(it)->second)
+            ct_emu_fatal("the host touched device memory at %p (byte %zu of an allocation of %zu "
+                         "bytes): device memory is reached through d2h/h2d", (void *)a,
+                         off - std::prev(it)->first, std::prev(it)->second);
+        ct_emu_fatal("the host touched device memory at %p, in no live allocation (freed, or "
+                     "past the end of one)", (void *)a);
     }
+    if (ct_emu_in_stack_guard(a))
+        ct_emu_fatal("a kernel thread overflowed its stack of %zu KiB (a fiber's)",
+                     ct_emu_stack_bytes() >> 10);
     sigaction(SIGSEGV, &g_old_segv, nullptr); /* not ours: fault again, the old way */
     (void)sig;
     (void)uctx;
@@ -119,7 +136,7 @@ bool arena_init() {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_segv;
-    sa.sa_flags = SA_SIGINFO;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK; /* a fiber's overflowed stack cannot run it */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, &g_old_segv);
 #endif
@@ -184,25 +201,48 @@ bool is_pinned(const void *p, size_t bytes) {
     return (uintptr_t)p + bytes <= it->first + it->second;
 }
 
-/* ---- streams and the queue -------------------------------------------------------------- */
-std::deque<std::function<void()>> g_queue;
-std::vector<ct_emu_stream *> g_streams;
+/* ---- streams: one queue each, run as late as the host or another stream makes them ---------- */
+ct_emu_stream g_legacy;                   /* stream 0 */
+std::vector<ct_emu_stream *> g_streams = {&g_legacy};
+std::vector<ct_emu_stream *> g_retired; /* destroyed (all their work run) */
+
+ct_emu_stream *stream_of(cudaStream_t s) { return s ? s : &g_legacy; }
+void run_until(ct_emu_stream *st, uint64_t seq);
 
 void enqueue(cudaStream_t s, std::function<void()> op) {
-    if (s && s->capture) s->capture->ops.push_back(std::move(op));
-    else g_queue.push_back(std::move(op));
+    ct_emu_stream *st = stream_of(s);
+    if (st->capture) {
+        st->capture->ops.push_back(std::move(op));
+        return;
+    }
+    st->queue.push_back(std::move(op));
+    st->issued++;
+    if (st->eager) run_until(st, st->issued);
 }
 
-/* Runs all queued work (the host waits for the device). */
-void flush() {
-    if (g_queue.empty()) return;
+/* Runs st's operations until `seq` of them have run (a wait for another stream's event runs
+ * that stream as far as the event, and no further). */
+void run_until(ct_emu_stream *st, uint64_t seq) {
+    if (st->done >= seq) return;
+    if (st->running) ct_emu_fatal("streams wait for each other's events in a cycle");
+    st->running = true;
     open_memory();
-    while (!g_queue.empty()) {
-        std::function<void()> op = std::move(g_queue.front());
-        g_queue.pop_front();
+    while (st->done < seq) {
+        std::function<void()> op = std::move(st->queue.front());
+        st->queue.pop_front();
         op();
+        st->done++;
     }
     close_memory();
+    st->running = false;
+}
+
+/* The host waits for stream s (cudaStreamSynchronize). */
+void finish(ct_emu_stream *st) { run_until(st, st->issued); }
+
+/* The host waits for the whole device (cudaFree, cudaDeviceSynchronize). */
+void finish_all() {
+    for (size_t i = 0; i < g_streams.size(); i++) finish(g_streams[i]);
 }
 
 /* An unsafe call while this thread captures: the capture is invalidated. */
@@ -320,7 +360,7 @@ cudaError_t cudaFree(void *p) {
     LOCK;
     if (capture_violation()) return ret(cudaErrorStreamCaptureUnsupported);
     if (!p) return cudaSuccess;
-    flush(); /* cudaFree waits for the device */
+    finish_all(); /* cudaFree waits for the device */
     return ret(arena_free(p) ? cudaSuccess : cudaErrorInvalidValue);
 }
 
@@ -344,7 +384,7 @@ cudaError_t cudaFreeHost(void *p) {
     if (!p) return cudaSuccess;
     auto it = g_pinned.find((uintptr_t)p);
     if (it == g_pinned.end()) return ret(cudaErrorInvalidValue);
-    flush();
+    finish_all();
     g_pinned.erase(it);
     free(p);
     return cudaSuccess;
@@ -384,7 +424,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
         return cudaSuccess;
     }
     enqueue(s, [dst, src, bytes]() { memmove(dst, src, bytes); });
-    if (kind == cudaMemcpyDeviceToHost && pageable) flush(); /* returns when the data is there */
+    if (kind == cudaMemcpyDeviceToHost && pageable) finish(stream_of(s)); /* the data is there */
     return cudaSuccess;
 }
 
@@ -396,31 +436,40 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
     (void)flags;
     *s = new ct_emu_stream;
     g_streams.push_back(*s);
+    static int created = 0;
+    const char *eager = getenv("CTRAIN_CUDA_EMU_EAGER");
+    (*s)->eager = eager && atoi(eager) == ++created;
     return cudaSuccess;
 }
 
 cudaError_t cudaStreamDestroy(cudaStream_t s) {
     LOCK;
     if (!s) return ret(cudaErrorInvalidResourceHandle);
-    flush();
+    finish(s); /* its work completes; the handle goes at once */
     for (size_t i = 0; i < g_streams.size(); i++)
         if (g_streams[i] == s) g_streams.erase(g_streams.begin() + (long)i);
     delete s->capture;
-    delete s;
+    s->capture = nullptr;
+    g_retired.push_back(s); /* kept: an event or another stream's wait may still name it */
     return cudaSuccess;
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     LOCK;
-    (void)s;
     if (capture_violation()) return ret(cudaErrorStreamCaptureUnsupported);
-    flush();
+    finish(stream_of(s));
     return cudaSuccess;
 }
 
+/* s's later work waits for the work e marks (as recorded now); a never-recorded e: no wait */
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags) {
-    (void)s, (void)flags; /* one queue in issue order: what was recorded before has run first */
-    return e ? cudaSuccess : ret(cudaErrorInvalidResourceHandle);
+    LOCK;
+    (void)flags;
+    if (!e) return ret(cudaErrorInvalidResourceHandle);
+    if (!e->stream || stream_of(s)->capture) return cudaSuccess; /* (no cross-stream captures) */
+    ct_emu_event mark = *e;
+    enqueue(s, [mark]() { run_until(mark.stream, mark.seq); });
+    return cudaSuccess;
 }
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) {
@@ -432,15 +481,21 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
     delete e;
     return cudaSuccess;
 }
+/* e marks the work issued to s so far */
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
-    (void)s;
-    return e ? cudaSuccess : ret(cudaErrorInvalidResourceHandle);
+    LOCK;
+    if (!e) return ret(cudaErrorInvalidResourceHandle);
+    ct_emu_stream *st = stream_of(s);
+    if (st->capture) return cudaSuccess; /* (no cross-stream captures) */
+    e->stream = st;
+    e->seq = st->issued;
+    return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
     LOCK;
     if (!e) return ret(cudaErrorInvalidResourceHandle);
     if (capture_violation()) return ret(cudaErrorStreamCaptureUnsupported);
-    flush();
+    if (e->stream) run_until(e->stream, e->seq);
     return cudaSuccess;
 }
 
@@ -481,7 +536,7 @@ cudaError_t cudaGraphDestroy(cudaGraph_t g) {
 }
 cudaError_t cudaGraphExecDestroy(cudaGraphExec_t x) {
     LOCK;
-    flush(); /* a graph still queued finishes first */
+    finish_all(); /* a graph still queued finishes first */
     delete x;
     return cudaSuccess;
 }
@@ -494,9 +549,9 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t x, cudaStream_t s) {
     return cudaSuccess;
 }
 
-void ct_emu_run_now(const std::function<void()> &fn) {
+void ct_emu_run_now(cudaStream_t s, const std::function<void()> &fn) {
     LOCK;
-    flush();
+    finish(stream_of(s));
     open_memory();
     fn();
     close_memory();
@@ -509,6 +564,14 @@ bool ct_emu_in_device(const void *p, size_t bytes) {
 
 /* ------------------------------------------------------------------------------------------ */
 /* kernels                                                                                     */
+
+void ct_emu_check_pointer(const void *p, int index) {
+    LOCK;
+    const char *c = (const char *)p;
+    if (!p || (g_arena && c >= g_arena && c <= g_arena + g_arena_bytes) || is_pinned(p, 0)) return;
+    ct_emu_fatal("a kernel launch's argument %d is %p, neither device nor pinned memory (on a GPU "
+                 "the kernel faults on it)", index, p);
+}
 
 void ct_emu_launch(const void *key, const ct_emu_config &c, std::function<void()> body) {
     LOCK;
@@ -535,7 +598,7 @@ cublasStatus_t cublasCreate(cublasHandle_t *h) {
 }
 cublasStatus_t cublasDestroy(cublasHandle_t h) {
     LOCK;
-    flush();
+    finish_all();
     delete h;
     return CUBLAS_STATUS_SUCCESS;
 }

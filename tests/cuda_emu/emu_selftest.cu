@@ -52,6 +52,42 @@ __global__ void divergent_kernel(float *x) {
     x[threadIdx.x] = v;
 }
 
+/* lanes 16-31 return, lanes 0-15 shuffle over the full mask */
+__global__ void exited_lanes_kernel(float *x) {
+    if (threadIdx.x % 32 >= 16) return;
+    x[threadIdx.x] = __shfl_xor_sync(0xffffffffu, x[threadIdx.x], 1);
+}
+
+/* the second warp returns before the block's barrier */
+__global__ void early_return_kernel(float *x) {
+    if (threadIdx.x >= 32) return;
+    __syncthreads();
+    x[threadIdx.x] = 1.0f;
+}
+
+/* reads static shared memory that no thread wrote */
+__global__ void unwritten_shared_kernel(float *x) {
+    __shared__ float never[64];
+    __syncthreads();
+    x[threadIdx.x] = never[threadIdx.x];
+}
+
+/* deep recursion on a fiber (a barrier first, so that it runs on one) */
+__device__ float deep(int n) {
+    volatile char pad[4096];
+    pad[0] = (char)n;
+    return n == 0 ? 0.0f : deep(n - 1) + pad[0];
+}
+__global__ void overflow_kernel(float *x) {
+    __syncthreads();
+    x[threadIdx.x] = deep(1 << 20);
+}
+
+__global__ void copy_kernel(const float *src, float *dst, int n) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+        dst[i] = src[i];
+}
+
 /* Runs f in a child process; returns its stderr and whether it was killed by a signal. */
 template <class F>
 static bool dies(F f, char *err, size_t bytes) {
@@ -147,6 +183,33 @@ int main(void) {
           "a capture with unsafe calls in it ends invalidated");
     (void)cudaGetLastError();
 
+    /* streams run as late as they may: a kernel that does not wait for another stream's copy
+     * reads what was there before; with cudaStreamWaitEvent it reads the copy */
+    cudaStream_t copy;
+    cudaEvent_t copied;
+    CUDA_OK(cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking));
+    CUDA_OK(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming));
+    CUDA_OK(cudaMemsetAsync(d_in, 0, n * sizeof(float), s));
+    CUDA_OK(cudaStreamSynchronize(s));
+    for (int i = 0; i < n; i++) pinned[i] = 5.0f;
+    CUDA_OK(cudaMemcpyAsync(d_in, pinned, n * sizeof(float), cudaMemcpyHostToDevice, copy));
+    copy_kernel<<<2, 128, 0, s>>>(d_in, d_out, blocks);
+    CUDA_OK(cudaMemcpyAsync(two, d_out, sizeof two, cudaMemcpyDeviceToHost, s));
+    CHECK(two[0] == 0.0f, "a kernel that did not wait for the other stream's copy read %g", two[0]);
+    CUDA_OK(cudaEventRecord(copied, copy));
+    CUDA_OK(cudaStreamWaitEvent(s, copied, 0));
+    copy_kernel<<<2, 128, 0, s>>>(d_in, d_out, blocks);
+    CUDA_OK(cudaMemcpyAsync(two, d_out, sizeof two, cudaMemcpyDeviceToHost, s));
+    CHECK(two[0] == 5.0f, "a kernel that waited for the copy's event read %g", two[0]);
+    CUDA_OK(cudaEventDestroy(copied));
+    CUDA_OK(cudaStreamDestroy(copy));
+
+    /* static shared memory no thread wrote reads NaN */
+    unwritten_shared_kernel<<<1, 64, 0, s>>>(d_in);
+    CUDA_OK(cudaMemcpyAsync(two, d_in, sizeof two, cudaMemcpyDeviceToHost, s));
+    CHECK(isnan(two[0]) && isnan(two[1]), "unwritten static shared memory read %g, %g", two[0],
+          two[1]);
+
     /* bad launches and copies fail as on a GPU */
     add_one_kernel<<<1, 2048, 0, s>>>(d_in, n);
     CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration, "2048 threads per block");
@@ -168,6 +231,28 @@ int main(void) {
     }, err, sizeof err);
     CHECK(died && strstr(err, "wait at barriers that the others never reach"),
           "a shuffle and a barrier in divergent code: died %d, stderr: %s", died, err);
+    struct {
+        const char *what, *message;
+        void (*kernel)(float *);
+    } undefined[] = {
+        {"a full-mask shuffle with exited lanes", "lanes have returned", exited_lanes_kernel},
+        {"a barrier after some threads returned", "__syncthreads reached by", early_return_kernel},
+#if !defined(__SANITIZE_ADDRESS__)
+        {"a stack overflow", "overflowed its stack", overflow_kernel},
+#endif
+    };
+    for (auto &u : undefined) {
+        died = dies([&]() {
+            u.kernel<<<1, 64, 0, s>>>(d_in);
+            cudaStreamSynchronize(s);
+        }, err, sizeof err);
+        CHECK(died && strstr(err, u.message), "%s: died %d, stderr: %s", u.what, died, err);
+    }
+    died = dies([&]() {
+        copy_kernel<<<1, 32, 0, s>>>(host, d_in, 1); /* a host pointer to a kernel */
+    }, err, sizeof err);
+    CHECK(died && strstr(err, "argument 0 is"), "a host pointer to a kernel: died %d, stderr: %s",
+          died, err);
     died = dies([&]() {
         volatile float *d = d_in;
         d[0] = 1.0f; /* the host writing device memory */

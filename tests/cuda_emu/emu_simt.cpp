@@ -14,12 +14,16 @@
  * Under AddressSanitizer, which follows swapcontext but not a longjmp to another stack, every
  * switch is a swapcontext.
  */
+/* _longjmp onto another fiber's stack is what the fibers do; the fortified longjmp refuses
+ * any jump that is not back up the caller's own stack */
+#undef _FORTIFY_SOURCE
 #include "emu_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 
@@ -43,11 +47,8 @@ namespace {
 
 enum { RUNNABLE, AT_WARP_BARRIER, AT_BLOCK_BARRIER, DONE };
 
-#if defined(__SANITIZE_ADDRESS__)
-const size_t kStackBytes = 256 << 10;
-#else
-const size_t kStackBytes = 64 << 10;
-#endif
+const size_t kStackBytes = 1 << 20; /* each, with a guard page below (mapped, not committed) */
+const size_t kGuardBytes = 4096;
 const int kMaxThreads = 1024;
 const int kWarp = 32;
 
@@ -75,10 +76,12 @@ struct Block {
     std::vector<Fiber> fiber;
     std::vector<uint64_t> exchange; /* one slot per thread for the shuffles */
     std::vector<unsigned char> smem;
+    std::vector<void *> statics; /* static shared memory made undefined in this block */
 };
 
 Block g_block;           /* the runtime runs one launch at a time (under its lock) */
-char *g_stacks = nullptr; /* kMaxThreads stacks of kStackBytes */
+char *g_stacks = nullptr; /* kMaxThreads of a guard page and a stack of kStackBytes */
+const size_t kSlotBytes = kGuardBytes + kStackBytes;
 std::unordered_map<const void *, bool> g_plain; /* kernel -> may run as plain calls */
 
 int linear(const uint3 &t) {
@@ -133,10 +136,12 @@ void wait_at(int kind) {
     threadIdx = f.idx;
 }
 
-/* Releases the threads waiting at a barrier that every live thread it spans has reached.
- * Returns the number still live. */
+/* Releases the threads waiting at a barrier that every thread it spans has reached. Returns
+ * the number still live. A barrier that some of its threads have returned without reaching
+ * (a full-mask shuffle or __syncwarp with exited lanes, __syncthreads after some threads
+ * returned) is undefined on a GPU: the emulator stops there. */
 int release(Block &b) {
-    int live = 0, at_block = 0;
+    int live = 0, at_block = 0, done = 0;
     for (int w = 0; w * kWarp < b.nthreads; w++) {
         int lo = w * kWarp, hi = lo + kWarp < b.nthreads ? lo + kWarp : b.nthreads;
         int wlive = 0, wwait = 0;
@@ -146,10 +151,19 @@ int release(Block &b) {
             if (s == AT_WARP_BARRIER) wwait++;
             if (s == AT_BLOCK_BARRIER) at_block++;
         }
+        if (wwait > 0 && wlive < hi - lo)
+            ct_emu_fatal("block (%u, %u, %u), warp %d: a shuffle or __syncwarp over all lanes, "
+                         "but %d of its %d lanes have returned", blockIdx.x, blockIdx.y,
+                         blockIdx.z, w, hi - lo - wlive, hi - lo);
         live += wlive;
+        done += hi - lo - wlive;
         if (wlive > 0 && wwait == wlive)
             for (int t = lo; t < hi; t++) b.fiber[t].state = RUNNABLE;
     }
+    if (at_block > 0 && done > 0)
+        ct_emu_fatal("block (%u, %u, %u): __syncthreads reached by %d threads after %d of the "
+                     "block's %d returned", blockIdx.x, blockIdx.y, blockIdx.z, at_block, done,
+                     b.nthreads);
     if (live > 0 && at_block == live)
         for (int t = 0; t < b.nthreads; t++) b.fiber[t].state = RUNNABLE;
     return live;
@@ -157,18 +171,28 @@ int release(Block &b) {
 
 void run_block_fibers(Block &b) {
     if (!g_stacks) {
-        void *p = mmap(nullptr, kStackBytes * kMaxThreads, PROT_READ | PROT_WRITE,
+        void *p = mmap(nullptr, kSlotBytes * kMaxThreads, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED) ct_emu_fatal("cannot map %zu bytes of fiber stacks",
-                                          kStackBytes * kMaxThreads);
+                                          kSlotBytes * kMaxThreads);
+        for (int t = 0; t < kMaxThreads; t++) mprotect((char *)p + t * kSlotBytes, kGuardBytes, PROT_NONE);
         g_stacks = (char *)p;
+    }
+    /* a stack overflow's SIGSEGV is handled on a stack of its own (emu_runtime.cpp) */
+    static thread_local bool alt_stack = false;
+    if (!alt_stack) {
+        stack_t ss;
+        ss.ss_size = 64 << 10;
+        ss.ss_sp = malloc(ss.ss_size); /* kept for the thread's life */
+        ss.ss_flags = 0;
+        if (ss.ss_sp && sigaltstack(&ss, nullptr) == 0) alt_stack = true;
     }
     for (int t = 0; t < b.nthreads; t++) {
         Fiber &f = b.fiber[t];
         f.state = RUNNABLE;
         if (f.started && !CT_EMU_SWAPCONTEXT) continue;
         getcontext(&f.ctx);
-        f.ctx.uc_stack.ss_sp = g_stacks + (size_t)t * kStackBytes;
+        f.ctx.uc_stack.ss_sp = g_stacks + (size_t)t * kSlotBytes + kGuardBytes;
         f.ctx.uc_stack.ss_size = kStackBytes;
         f.ctx.uc_link = &b.scheduler;
         makecontext(&f.ctx, fiber_main, 0);
@@ -188,17 +212,32 @@ void run_block_fibers(Block &b) {
         for (int t = 0; t < b.nthreads && !runnable; t++) runnable = b.fiber[t].state == RUNNABLE;
         if (!runnable)
             ct_emu_fatal("block (%u, %u, %u): %d threads wait at barriers that the others never "
-                         "reach (a barrier or shuffle inside divergent code)",
+                         "reach (a __syncthreads and a shuffle in divergent code)",
                          blockIdx.x, blockIdx.y, blockIdx.z, live);
     }
 }
 
 } // namespace
 
+bool ct_emu_in_stack_guard(const void *a) {
+    const char *c = (const char *)a;
+    return g_stacks && c >= g_stacks && c < g_stacks + kSlotBytes * kMaxThreads &&
+           (size_t)(c - g_stacks) % kSlotBytes < kGuardBytes;
+}
+size_t ct_emu_stack_bytes(void) { return kStackBytes; }
+
 void ct_emu_syncthreads(void) { wait_at(AT_BLOCK_BARRIER); }
 void ct_emu_syncwarp(void) { wait_at(AT_WARP_BARRIER); }
 
 void *ct_emu_dynamic_smem(void) { return g_block.smem.data(); }
+
+void ct_emu_static_smem(void *p, size_t bytes) {
+    Block &b = g_block;
+    for (void *q : b.statics)
+        if (q == p) return;
+    b.statics.push_back(p);
+    memset(p, 0xff, bytes);
+}
 
 uint64_t ct_emu_shfl_xor(uint64_t bits, int lane_mask) {
     Block &b = g_block;
@@ -233,6 +272,7 @@ void ct_emu_run_kernel(const void *key, const ct_emu_config &c, const std::funct
                     b.fiber[t].idx = uint3{t % c.block.x, t / c.block.x % c.block.y,
                                            t / (c.block.x * c.block.y)};
                 if (c.smem > 0) memset(b.smem.data(), 0xff, c.smem);
+                b.statics.clear();
                 if (b.fibers) {
                     run_block_fibers(b);
                 } else {

@@ -49,6 +49,8 @@ extern dim3 blockDim, gridDim;
 void ct_emu_syncthreads(void);
 void ct_emu_syncwarp(void);
 void *ct_emu_dynamic_smem(void);
+/* Static shared memory p: filled with 0xff by the first thread of each block to get here. */
+void ct_emu_static_smem(void *p, size_t bytes);
 uint64_t ct_emu_shfl_xor(uint64_t bits, int lane_mask);
 #define __syncthreads() ct_emu_syncthreads()
 static inline void __syncwarp(unsigned mask = 0xffffffffu) {
@@ -201,6 +203,14 @@ typedef struct {
  * thread. key identifies the kernel (whether its threads need fibers is learnt per kernel). */
 void ct_emu_launch(const void *key, const ct_emu_config &c, std::function<void()> body);
 
+/* A kernel's pointer argument must be NULL, device memory or pinned memory (which a GPU can
+ * reach): anything else stops the run, naming the argument (index from 0). */
+void ct_emu_check_pointer(const void *p, int index);
+template <class T>
+static inline void ct_emu_check_arg(const T &v, int index) {
+    if constexpr (std::is_pointer<T>::value) ct_emu_check_pointer((const void *)v, index);
+}
+
 template <class... P>
 struct ct_emu_kernel {
     void (*f)(P...);
@@ -208,6 +218,8 @@ struct ct_emu_kernel {
     /* The arguments are converted to the parameters' types and copied now, as a launch does;
      * each thread gets its own copy of them, as on a GPU. */
     void operator()(P... a) const {
+        int index = 0;
+        (ct_emu_check_arg(a, index++), ...);
         std::tuple<typename std::decay<P>::type...> args(a...);
         void (*fn)(P...) = f;
         ct_emu_launch((const void *)fn, c, [fn, args]() { std::apply(fn, args); });
