@@ -47,6 +47,7 @@ compare() { # compare A B TOL WHAT
     if w=$(same "$1" "$2" "$3"); then ok "$4: the same results ($w, tolerance $3)"
     else bad "$4: results differ ($w): $(results "$1" | tr '\n' ' ') vs $(results "$2" | tr '\n' ' ')"; fi
 }
+nlines() { printf '%s' "$1" | grep -c ''; }
 has() { grep -q "$2" "$tmp/$1.out" && ok "$1: '$2'" || bad "$1: no '$2' in: $(head -c 1500 "$tmp/$1.out")"; }
 
 # ------------------------------------------------------------------ devices
@@ -108,6 +109,20 @@ if [ "$rc" -eq 0 ] && [ -n "$acc" ] && grep -qF "$acc" <<<"$out"; then
     ok "the cuda run's checkpoint evaluates on the cpu to its test accuracy"
 else
     bad "eval on cpu of the cuda checkpoint: exit $rc: $out $err"
+fi
+
+# ------------------------------------------------------------------ little device memory
+# (32 MiB of it go to cuBLAS's workspace) data that would take over a quarter of what is free
+# is streamed, and the run says why; --data-on-device on then runs out, in one line with sizes
+TINY=(train --dataset idx --data "$tmp/small" --val-size 256 --epochs 1 --threads 1 --device cuda)
+CTRAIN_CUDA_EMU_MEM_MIB=36 train lowmem "$CT" "${TINY[@]}"
+has lowmem "streamed by loader workers (1.0 MB is over a quarter of the device's .* free"
+CTRAIN_CUDA_EMU_MEM_MIB=33 run "${TINY[@]}" --data-on-device on
+if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] &&
+    grep -qE '^ctrain: CUDA out of memory: asked for [0-9.]+ MiB, [0-9.]+ MiB free of 33.0 MiB' <<<"$err"; then
+    ok "out of device memory -> exit 1, one line with what was asked and what is free"
+else
+    bad "out of device memory: exit $rc, stderr: $err"
 fi
 
 # ------------------------------------------------------------------ 2 ranks on cuda
