@@ -4,8 +4,8 @@
  *
  * - Device memory is one arena that the host cannot touch: it is mapped PROT_NONE except while
  *   queued work runs, so host code that dereferences a device pointer faults at once (and is
- *   named). New device and pinned memory reads as NaN (0xff bytes), as uninitialised memory
- *   may. Copies and memsets must stay inside one allocation. Under AddressSanitizer the gaps
+ *   named). New device (under 16 MiB) and pinned memory reads as NaN (0xff bytes), as
+ *   uninitialised memory may. Copies and memsets must stay inside one allocation. Under AddressSanitizer the gaps
  *   between allocations are poisoned, so a kernel reading past its buffer is reported.
  * - Each stream queues its work and runs it as late as it may: when the host waits for it (a
  *   stream or event synchronisation, a copy to pageable memory, cudaFree) or when a stream that
@@ -73,6 +73,9 @@ struct ct_emu_cublas {
 namespace {
 
 const size_t kAlign = 256;   /* cudaMalloc's alignment; also the gap after each allocation */
+/* Allocations this large are not filled with NaN: untouched pages keep the arena's mprotect
+ * calls cheap (cuBLAS's 32 MiB workspace), and a buffer this size is written before use. */
+const size_t kFillLimit = (size_t)16 << 20;
 std::recursive_mutex g_mu;   /* every call; queued work runs under it */
 thread_local cudaError_t t_last = cudaSuccess;
 
@@ -86,8 +89,10 @@ std::map<uintptr_t, size_t> g_pinned; /* cudaHostAlloc'd ranges */
 int g_open = 0;                       /* device memory accessible (nesting depth) */
 
 size_t round_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+/* The arena is opened and closed in whole 2 MiB pages: with transparent huge pages (asked for
+ * below) an mprotect then changes one entry per 2 MiB instead of 512. */
 size_t page_round(size_t n) {
-    size_t p = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t p = (size_t)2 << 20;
     return (n + p - 1) / p * p;
 }
 
@@ -126,10 +131,13 @@ bool arena_init() {
     const char *env = getenv("CTRAIN_CUDA_EMU_MEM_MIB");
     size_t mib = env && atol(env) > 0 ? (size_t)atol(env) : 4096;
     g_arena_bytes = mib << 20;
-    void *p = mmap(nullptr, g_arena_bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
-    if (p == MAP_FAILED) return false;
-    g_arena = (char *)p;
+    const size_t huge = (size_t)2 << 20;
+    void *m = mmap(nullptr, g_arena_bytes + huge, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) return false;
+    char *p = (char *)(((uintptr_t)m + huge - 1) & ~(uintptr_t)(huge - 1)); /* 2 MiB aligned */
+    madvise(p, g_arena_bytes, MADV_HUGEPAGE); /* (only a hint) */
+    g_arena = p;
     g_free[0] = g_arena_bytes;
     EMU_POISON(g_arena, g_arena_bytes);
 #if !defined(__SANITIZE_ADDRESS__)
@@ -155,9 +163,11 @@ void *arena_alloc(size_t bytes) {
         if (off + need > g_high) g_high = off + need;
         char *p = g_arena + off;
         EMU_UNPOISON(p, bytes);
-        open_memory();
-        memset(p, 0xff, bytes); /* uninitialised: NaN as floats */
-        close_memory();
+        if (bytes < kFillLimit) { /* uninitialised: NaN as floats */
+            open_memory();
+            memset(p, 0xff, bytes);
+            close_memory();
+        }
         return p;
     }
     return nullptr;
@@ -204,7 +214,8 @@ bool is_pinned(const void *p, size_t bytes) {
 /* ---- streams: one queue each, run as late as the host or another stream makes them ---------- */
 ct_emu_stream g_legacy;                   /* stream 0 */
 std::vector<ct_emu_stream *> g_streams = {&g_legacy};
-std::vector<ct_emu_stream *> g_retired; /* destroyed (all their work run) */
+/* destroyed streams (all their work run), kept for good: never freed, not even at exit */
+std::vector<ct_emu_stream *> &g_retired = *new std::vector<ct_emu_stream *>;
 
 ct_emu_stream *stream_of(cudaStream_t s) { return s ? s : &g_legacy; }
 void run_until(ct_emu_stream *st, uint64_t seq);
@@ -592,7 +603,12 @@ void ct_emu_launch(const void *key, const ct_emu_config &c, std::function<void()
 /* ------------------------------------------------------------------------------------------ */
 /* cuBLAS                                                                                      */
 
+extern "C" void openblas_set_num_threads(int num_threads);
+
 cublasStatus_t cublasCreate(cublasHandle_t *h) {
+    /* one thread, as the CPU backend sets it: OpenBLAS's idle workers spin (sched_yield) and
+     * would take the cores from the emulated kernels and from other ranks */
+    openblas_set_num_threads(1);
     *h = new ct_emu_cublas;
     return CUBLAS_STATUS_SUCCESS;
 }

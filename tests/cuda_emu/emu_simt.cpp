@@ -47,7 +47,11 @@ namespace {
 
 enum { RUNNABLE, AT_WARP_BARRIER, AT_BLOCK_BARRIER, DONE };
 
+#if defined(__SANITIZE_ADDRESS__) /* which clears a stack's shadow at every swapcontext */
+const size_t kStackBytes = 256 << 10;
+#else
 const size_t kStackBytes = 1 << 20; /* each, with a guard page below (mapped, not committed) */
+#endif
 const size_t kGuardBytes = 4096;
 const int kMaxThreads = 1024;
 const int kWarp = 32;
@@ -178,15 +182,17 @@ void run_block_fibers(Block &b) {
         for (int t = 0; t < kMaxThreads; t++) mprotect((char *)p + t * kSlotBytes, kGuardBytes, PROT_NONE);
         g_stacks = (char *)p;
     }
+#if !defined(__SANITIZE_ADDRESS__) /* (which reports faults itself) */
     /* a stack overflow's SIGSEGV is handled on a stack of its own (emu_runtime.cpp) */
-    static thread_local bool alt_stack = false;
+    static thread_local void *alt_stack = nullptr; /* kept for the thread's life */
     if (!alt_stack) {
         stack_t ss;
         ss.ss_size = 64 << 10;
-        ss.ss_sp = malloc(ss.ss_size); /* kept for the thread's life */
+        ss.ss_sp = alt_stack = malloc(ss.ss_size);
         ss.ss_flags = 0;
-        if (ss.ss_sp && sigaltstack(&ss, nullptr) == 0) alt_stack = true;
+        if (ss.ss_sp) sigaltstack(&ss, nullptr);
     }
+#endif
     for (int t = 0; t < b.nthreads; t++) {
         Fiber &f = b.fiber[t];
         f.state = RUNNABLE;
