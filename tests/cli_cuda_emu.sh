@@ -16,7 +16,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 CT=${1:?usage: bash cli_cuda_emu.sh path/to/ctrain path/to/libctrain_cuda_emu.so}
 export CTRAIN_CUDA_PLUGIN=${2:?usage: bash cli_cuda_emu.sh path/to/ctrain path/to/libctrain_cuda_emu.so}
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+job=""
+trap '[ -n "$job" ] && kill -KILL "$job" 2>/dev/null; rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
 # train NAME ARGS...: `ctrain train ARGS` with stdout in NAME.out, stderr in NAME.err, $rc
@@ -27,25 +28,9 @@ train() {
     rc=$?
     [ "$rc" -eq 0 ] || bad "$name: exit $rc: $(head -c 1500 "$tmp/$name.err")"
 }
-# result lines of a run: "Before training: ...", "Epoch [i], ...", "test_loss: ..."
-results() { grep -E '^(Before training|Epoch \[[0-9]+\]|test_loss)' "$tmp/$1.out"; }
-# same A B TOL: the same result lines in runs A and B, every number within TOL; prints the worst
-same() {
-    local a b
-    a=$(results "$1") b=$(results "$2")
-    [ -n "$a" ] && [ "$(wc -l <<<"$a")" -eq "$(wc -l <<<"$b")" ] || { echo "(no results)"; return 1; }
-    paste -d'|' <(tr -c '0-9.\n' ' ' <<<"$a") <(tr -c '0-9.\n' ' ' <<<"$b") |
-        awk -F'|' -v tol="$3" '{
-            n = split($1, x, " "); m = split($2, y, " ");
-            if (n != m) bad = 1;
-            for (i = 1; i <= n; i++) { d = x[i] - y[i]; if (d < 0) d = -d; if (d > tol) bad = 1;
-                                       if (d > worst) worst = d }
-        } END { printf "worst difference %g", worst; exit bad }'
-}
 compare() { # compare A B TOL WHAT
-    local w
-    if w=$(same "$1" "$2" "$3"); then ok "$4: the same results ($w, tolerance $3)"
-    else bad "$4: results differ ($w): $(results "$1" | tr '\n' ' ') vs $(results "$2" | tr '\n' ' ')"; fi
+    if same "$1" "$2" "$3"; then ok "$4: the same results (largest difference $(cat "$tmp/worst"), tolerance $3)"
+    else bad "$4: results differ: $(results "$1" | tr '\n' ' ') vs $(results "$2" | tr '\n' ' ')"; fi
 }
 nlines() { printf '%s' "$1" | grep -c ''; }
 has() { grep -q "$2" "$tmp/$1.out" && ok "$1: '$2'" || bad "$1: no '$2' in: $(head -c 1500 "$tmp/$1.out")"; }
@@ -145,31 +130,7 @@ if command -v mpirun >/dev/null && mpirun --version 2>&1 | grep -q 'Open MPI' &&
     # a rank killed while the other waits in the NCCL all-reduce: mpirun ends the job
     CTRAIN_CUDA_EMU_DEVICES=2 "${MPIRUN[@]}" "$CT" "${MLP[@]}" --epochs 1000 --quiet >"$tmp/kill.out" 2>"$tmp/kill.err" &
     job=$!
-    victim=""
-    for _ in $(seq 1 600); do # up to 60 s until training runs (rank 0 printed its first line)
-        if grep -q '^Before training' "$tmp/kill.out"; then
-            mpirun_pid=$(pgrep -P "$job" -x mpirun || echo "$job")
-            victim=$(pgrep -P "$mpirun_pid" -x ctrain | sort -n | tail -1)
-            [ -n "$victim" ] && break
-        fi
-        kill -0 "$job" 2>/dev/null || break
-        sleep 0.1
-    done
-    if [ -z "$victim" ]; then
-        bad "could not find a rank to kill: $(head -c 1500 "$tmp/kill.err")"
-        kill -KILL "$job" 2>/dev/null
-    else
-        start=$(date +%s)
-        kill -KILL "$victim"
-        wait "$job"
-        rc=$?
-        took=$(($(date +%s) - start))
-        if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$took" -le 30 ]; then
-            ok "SIGKILL of one NCCL rank -> the job ends, exit $rc after ${took} s"
-        else
-            bad "SIGKILL of one NCCL rank -> exit $rc after ${took} s (124: hung until the timeout)"
-        fi
-    fi
+    kill_a_rank "$job" "$tmp/kill.out" "$tmp/kill.err" "NCCL on 2 emulated GPUs"
     leftover=$(ls /dev/shm 2>/dev/null | grep -c '^ctrain-emu-nccl-')
     [ "$leftover" -eq 0 ] && ok "no shared-memory segment left behind" ||
         bad "$leftover ctrain-emu-nccl-* segments left in /dev/shm"

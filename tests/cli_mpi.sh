@@ -44,21 +44,6 @@ run() {
     "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
     rc=$?
 }
-# result lines of a run: "Before training: ...", "Epoch [i], ...", "test_loss: ..."
-results() { grep -E '^(Before training|Epoch \[[0-9]+\]|test_loss)' "$tmp/$1.out"; }
-# same NAME1 NAME2 TOL: the same result lines, every number within TOL
-same() {
-    local a b
-    a=$(results "$1") b=$(results "$2")
-    [ -n "$a" ] && [ "$(wc -l <<<"$a")" -eq "$(wc -l <<<"$b")" ] || return 1
-    paste -d'|' <(tr -c '0-9.\n' ' ' <<<"$a") <(tr -c '0-9.\n' ' ' <<<"$b") |
-        awk -F'|' -v tol="$3" '{
-            n = split($1, x, " "); m = split($2, y, " ");
-            if (n != m) bad = 1;
-            for (i = 1; i <= n; i++) { d = x[i] - y[i]; if (d < 0) d = -d; if (d > tol) bad = 1;
-                                       if (d > worst) worst = d }
-        } END { printf "%g\n", (worst > 0 ? worst : 0) > "/dev/stderr"; exit bad }' 2>"$tmp/worst"
-}
 show() { sed 's/^/    | /' "$tmp/$1.out"; }
 
 echo "data: $dir; $(mpirun --version 2>&1 | head -1)"
@@ -144,32 +129,7 @@ fi
 # ------------------------------------------------------------------ a killed rank ends the job
 "${MPIRUN[@]}" -np 2 "$CT" train --epochs 1000 --lr 0.1 --quiet --threads 1 >"$tmp/kill.out" 2>"$tmp/kill.err" &
 job=$!
-victim=""
-for _ in $(seq 1 600); do # up to 60 s until training runs (rank 0 printed its first line)
-    if grep -q '^Before training' "$tmp/kill.out"; then
-        mpirun_pid=$(pgrep -P "$job" -x mpirun || echo "$job")
-        victim=$(pgrep -P "$mpirun_pid" -x ctrain | sort -n | tail -1)
-        [ -n "$victim" ] && break
-    fi
-    kill -0 "$job" 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$victim" ]; then
-    bad "could not find a rank to kill: $(head -c 2000 "$tmp/kill.err")"
-else
-    start=$(date +%s)
-    kill -KILL "$victim"
-    wait "$job"
-    rc=$?
-    took=$(($(date +%s) - start))
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$took" -le 30 ]; then
-        ok "SIGKILL of one rank (pid $victim) -> the job ends, exit $rc after ${took} s"
-    else
-        bad "SIGKILL of one rank -> exit $rc after ${took} s (124: hung until the timeout)"
-    fi
-    grep -m2 -E 'exited on signal|killed|Killed' "$tmp/kill.err" | sed 's/^/    | /'
-fi
-job=""
+kill_a_rank "$job" "$tmp/kill.out" "$tmp/kill.err" "2 ranks"
 
 echo
 finish cli_mpi

@@ -2,6 +2,8 @@
 #   ok MSG / bad MSG   print one check's result (bad counts it in $fails)
 #   run ARGS...        runs "$CT" ARGS with stdout in $out, stderr in $err, exit status in $rc
 #                      (the caller sets CT and tmp)
+#   results, same      a run's result lines; two runs' within a tolerance
+#   kill_a_rank        SIGKILL one rank of a background mpirun training; the job must end
 #   finish NAME        prints the summary line; its status is 0 only when no check failed
 fails=0
 
@@ -12,6 +14,55 @@ run() {
     rc=$?
     out=$(cat "$tmp/out")
     err=$(cat "$tmp/err")
+}
+# results NAME: the result lines of the run whose stdout is $tmp/NAME.out ("Before training:
+# ...", "Epoch [i], ...", "test_loss: ...")
+results() { grep -E '^(Before training|Epoch \[[0-9]+\]|test_loss)' "$tmp/$1.out"; }
+# same NAME1 NAME2 TOL: the same result lines, every number within TOL (the largest difference
+# goes to $tmp/worst)
+same() {
+    local a b
+    a=$(results "$1") b=$(results "$2")
+    [ -n "$a" ] && [ "$(wc -l <<<"$a")" -eq "$(wc -l <<<"$b")" ] || return 1
+    paste -d'|' <(tr -c '0-9.\n' ' ' <<<"$a") <(tr -c '0-9.\n' ' ' <<<"$b") |
+        awk -F'|' -v tol="$3" '{
+            n = split($1, x, " "); m = split($2, y, " ");
+            if (n != m) bad = 1;
+            for (i = 1; i <= n; i++) { d = x[i] - y[i]; if (d < 0) d = -d; if (d > tol) bad = 1;
+                                       if (d > worst) worst = d }
+        } END { printf "%g\n", (worst > 0 ? worst : 0) > "/dev/stderr"; exit bad }' 2>"$tmp/worst"
+}
+# kill_a_rank JOB OUT ERR WHAT: JOB is a background mpirun training whose rank 0 prints to OUT;
+# once training runs (up to 60 s), SIGKILLs its last rank and checks that the job ends with an
+# error within 30 s (no hang); sets $job to "" when done
+kill_a_rank() {
+    local victim="" mpirun_pid start took
+    for _ in $(seq 1 600); do
+        if grep -q '^Before training' "$2"; then
+            mpirun_pid=$(pgrep -P "$1" -x mpirun || echo "$1")
+            victim=$(pgrep -P "$mpirun_pid" -x ctrain | sort -n | tail -1)
+            [ -n "$victim" ] && break
+        fi
+        kill -0 "$1" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$victim" ]; then
+        bad "$4: could not find a rank to kill: $(head -c 2000 "$3")"
+        kill -KILL "$1" 2>/dev/null
+    else
+        start=$(date +%s)
+        kill -KILL "$victim"
+        wait "$1"
+        rc=$?
+        took=$(($(date +%s) - start))
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$took" -le 30 ]; then
+            ok "$4: SIGKILL of one rank (pid $victim) -> the job ends, exit $rc after ${took} s"
+        else
+            bad "$4: SIGKILL of one rank -> exit $rc after ${took} s (124: hung until the timeout)"
+        fi
+        grep -m2 -E 'exited on signal|killed|Killed' "$3" | sed 's/^/    | /'
+    fi
+    job=""
 }
 finish() {
     if [ "$fails" -eq 0 ]; then echo "$1: all checks passed"; else echo "$1: $fails check(s) failed"; fi
