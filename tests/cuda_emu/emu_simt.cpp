@@ -1,8 +1,9 @@
 /*
  * emu_simt.cpp — the CUDA emulator's kernel executor: a launch's blocks run one after another,
- * and a block's threads run as fibers (ucontext) that switch only where CUDA makes threads meet:
- * __syncthreads (every live thread of the block), __syncwarp and the warp shuffles (every live
- * thread of the warp). A barrier that some threads can never reach is reported, not hung on.
+ * and a block's threads run as fibers that switch only where CUDA makes threads meet:
+ * __syncthreads (every thread of the block), __syncwarp and the warp shuffles (every lane of
+ * the warp). A barrier that some of its threads can never reach (they wait elsewhere, or have
+ * returned) is reported, not hung on or passed.
  *
  * Most kernels have no barrier at all. Each kernel's first launch runs on fibers and notes
  * whether any thread met a barrier; a kernel that met none runs its later launches as plain
