@@ -5,6 +5,7 @@
 #   results, same      a run's result lines; two runs' within a tolerance
 #   kill_a_rank        SIGKILL one rank of a background mpirun training; the job must end
 #   finish NAME        prints the summary line; its status is 0 only when no check failed
+#                      (with CTRAIN_TEST_NEED=cuda, it also checks that auto was CUDA)
 fails=0
 
 ok() { echo "ok   - $*"; }
@@ -65,6 +66,13 @@ kill_a_rank() {
     job=""
 }
 finish() {
+    if [ "${CTRAIN_TEST_NEED:-}" = cuda ]; then # the runs were meant for CUDA (the emulator's)
+        if "$CT" devices 2>/dev/null | grep -q '^auto: cuda'; then
+            ok "--device auto is CUDA here (CTRAIN_TEST_NEED=cuda)"
+        else
+            bad "CTRAIN_TEST_NEED=cuda, but --device auto is not CUDA: $("$CT" devices 2>&1 | tail -n 1)"
+        fi
+    fi
     if [ "$fails" -eq 0 ]; then echo "$1: all checks passed"; else echo "$1: $fails check(s) failed"; fi
     [ "$fails" -eq 0 ]
 }
