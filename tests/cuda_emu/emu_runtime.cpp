@@ -5,8 +5,9 @@
  * - Device memory is one arena that the host cannot touch: it is mapped PROT_NONE except while
  *   queued work runs, so host code that dereferences a device pointer faults at once (and is
  *   named). New device (under 16 MiB) and pinned memory reads as NaN (0xff bytes), as
- *   uninitialised memory may. Copies and memsets must stay inside one allocation. Under AddressSanitizer the gaps
- *   between allocations are poisoned, so a kernel reading past its buffer is reported.
+ *   uninitialised memory may. Copies and memsets must stay inside one allocation. Under
+ *   AddressSanitizer the gaps between allocations are poisoned, so a kernel reading past its
+ *   buffer is reported.
  * - Each stream queues its work and runs it as late as it may: when the host waits for it (a
  *   stream or event synchronisation, a copy to pageable memory, cudaFree) or when a stream that
  *   waits for one of its events (cudaStreamWaitEvent) gets to the wait, and then only as far as
@@ -15,8 +16,8 @@
  *   worst. CTRAIN_CUDA_EMU_EAGER=N makes the N-th stream created run its work as soon as it is
  *   issued instead (the plugin's first is its compute stream, its second the copy stream): then
  *   a consumer that does not wait for a lazy producer reads what was there before. A copy from
- *   pinned memory reads it when it runs (as DMA would); a copy from pageable
- *   memory reads it at once (as CUDA stages it).
+ *   pinned memory reads it when it runs (as DMA would); a copy from pageable memory reads it at
+ *   once (as CUDA stages it).
  * - Capture (cudaStreamBeginCapture) records what is queued on the stream into a graph; the
  *   capturing thread's unsafe calls (allocation, synchronisation, copies to or from pageable
  *   memory) fail with cudaErrorStreamCaptureUnsupported and invalidate the capture.
@@ -174,8 +175,10 @@ void *arena_alloc(size_t bytes) {
 }
 
 bool arena_free(void *ptr) {
-    auto it = g_alloc.find((size_t)((char *)ptr - g_arena));
-    if (!g_arena || (char *)ptr < g_arena || it == g_alloc.end()) return false;
+    char *c = (char *)ptr;
+    if (!g_arena || c < g_arena || c >= g_arena + g_arena_bytes) return false;
+    auto it = g_alloc.find((size_t)(c - g_arena));
+    if (it == g_alloc.end()) return false;
     size_t off = it->first, bytes = round_up(it->second ? it->second : 1) + kAlign;
     EMU_POISON(g_arena + off, bytes);
     g_used -= bytes - kAlign;
