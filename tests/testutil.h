@@ -38,8 +38,8 @@ void *dput(ct_backend *b, const void *host, size_t bytes);
 void dget(ct_backend *b, void *host, const void *dev, size_t bytes);
 
 /* The test programs' backends: the CPU (or exit 1 with the reason) and CUDA (NULL after
- * "SKIP cuda: why"; exit 1 when cuda is required, tu_needed); first prints which CPU kernel set runs ("CPU kernels: AVX2
- * (CTRAIN_CPU_ISA=avx2)"). */
+ * "SKIP cuda: why"; exit 1 when cuda is required, tu_needed); first prints which CPU kernel
+ * set runs ("CPU kernels: AVX2 (CTRAIN_CPU_ISA=avx2)"). */
 void tu_open_backends(ct_backend **cpu, ct_backend **cuda);
 
 /* Gradient checks: an activation in double with PyTorch's conventions (the f of ct_act), and
@@ -59,7 +59,7 @@ int tu_needed(const char *name);
  * required (tu_needed). */
 #define TU_SKIP(name, ...)                                                                   \
     do {                                                                                     \
-        printf("%s %s: ", tu_needed(name) ? "FAIL (CTRAIN_TEST_NEED) " : "SKIP", name);    \
+        printf("%s %s: ", tu_needed(name) ? "FAIL (CTRAIN_TEST_NEED)" : "SKIP", name);    \
         printf(__VA_ARGS__);                                                                 \
         printf("\n");                                                                        \
         if (tu_needed(name)) fail();                                                         \
