@@ -15,16 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { BK_CPU, BK_CUDA, BK_COUNT };
-static ct_backend *g_backends[BK_COUNT];
-static int k_ids[BK_COUNT] = {BK_CPU, BK_CUDA};
-
-static ct_backend *backend_of(void **state) {
-    int id = *(const int *)*state;
-    if (!g_backends[id]) skip();
-    return g_backends[id];
-}
-
 #define GARBAGE 777.0f
 
 /* A device buffer of n floats, all GARBAGE. */
@@ -34,14 +24,6 @@ static float *dgarbage(ct_backend *b, size_t n) {
     float *d = dput(b, h, n * 4);
     free(h);
     return d;
-}
-static void fill(ct_rng *r, float *p, size_t n, float lo, float hi) {
-    for (size_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * ct_rng_uniform(r);
-}
-static void near(const char *what, size_t i, double got, double ref, double tol) {
-    if (!(fabs(got - ref) <= tol))
-        fail_msg("%s [%zu]: got %.9g, expected %.9g (|diff| %.3g > tolerance %.3g)", what, i, got,
-                 ref, fabs(got - ref), tol);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -64,7 +46,7 @@ static const conv_case k_convs[] = {
 };
 
 static void test_conv2d(void **state) {
-    ct_backend *b = backend_of(state);
+    ct_backend *b = tu_backend(state);
     ct_rng rng;
     ct_rng_init(&rng, 21, 0);
     for (size_t t = 0; t < sizeof k_convs / sizeof k_convs[0]; t++) {
@@ -81,10 +63,10 @@ static void test_conv2d(void **state) {
         float *dw = hmalloc(nw * 4), *db = hmalloc(cc.oc * 4);
         double *yr = calloc(ny, 8), *dxr = calloc(nx, 8), *dwr = calloc(nw, 8);
         double *dbr = calloc(cc.oc, 8), *mag = calloc(ny, 8);
-        fill(&rng, x, nx, -1, 1);
-        fill(&rng, w, nw, -1, 1);
-        fill(&rng, bias, cc.oc, -1, 1);
-        fill(&rng, dy, ny, -1, 1);
+        tu_fill(&rng, x, nx, -1, 1);
+        tu_fill(&rng, w, nw, -1, 1);
+        tu_fill(&rng, bias, cc.oc, -1, 1);
+        tu_fill(&rng, dy, ny, -1, 1);
         for (int i = 0; i < cc.n; i++)
             for (int o = 0; o < cc.oc; o++)
                 for (int oy = 0; oy < d.oh; oy++)
@@ -119,18 +101,18 @@ static void test_conv2d(void **state) {
             dget(b, y, d_y, ny * 4);
             for (size_t i = 0; i < ny; i++) {
                 double ref = yr[i] - (with_bias ? 0.0 : bias[(i / (d.oh * d.ow)) % cc.oc]);
-                near(what, i, y[i], ref, 1e-5 * sqrt((double)K) * (mag[i] + 1));
+                tu_near(what, i, y[i], ref, 1e-5 * sqrt((double)K) * (mag[i] + 1));
             }
         }
         OK(b->conv2d_backward_data(b, &d, d_dy, d_w, d_dx, ws));
         dget(b, dx, d_dx, nx * 4);
-        for (size_t i = 0; i < nx; i++) near("conv2d dx", i, dx[i], dxr[i], 1e-5 * (1 + fabs(dxr[i])) * cc.oc);
+        for (size_t i = 0; i < nx; i++) tu_near("conv2d dx", i, dx[i], dxr[i], 1e-5 * (1 + fabs(dxr[i])) * cc.oc);
         OK(b->conv2d_backward_filter(b, &d, d_x, d_dy, d_dw, d_db, ws));
         dget(b, dw, d_dw, nw * 4);
         dget(b, db, d_db, cc.oc * 4);
         for (size_t i = 0; i < nw; i++)
-            near("conv2d dweight", i, dw[i], dwr[i], 1e-5 * (1 + fabs(dwr[i])) * sqrt((double)ny));
-        for (int o = 0; o < cc.oc; o++) near("conv2d dbias", o, db[o], dbr[o], 1e-5 * sqrt((double)ny));
+            tu_near("conv2d dweight", i, dw[i], dwr[i], 1e-5 * (1 + fabs(dwr[i])) * sqrt((double)ny));
+        for (int o = 0; o < cc.oc; o++) tu_near("conv2d dbias", o, db[o], dbr[o], 1e-5 * sqrt((double)ny));
         if (b->conv2d_backward) { /* both at once: the two ops' results, bit for bit */
             float *dx2 = hmalloc(nx * 4), *dw2 = hmalloc(nw * 4), *db2 = hmalloc(cc.oc * 4);
             for (int with_dx = 1; with_dx >= 0; with_dx--) {
@@ -183,7 +165,7 @@ static double conv_loss(ct_backend *b, const ct_conv2d_desc *d, const float *x, 
 }
 
 static void test_conv2d_fd(void **state) {
-    ct_backend *b = backend_of(state);
+    ct_backend *b = tu_backend(state);
     ct_rng rng;
     ct_rng_init(&rng, 27, 0);
     static const conv_case cases[] = {
@@ -203,11 +185,11 @@ static void test_conv2d_fd(void **state) {
         float *x = hmalloc(nx * 4), *w = hmalloc(nw * 4), *r = hmalloc(ny * 4);
         float *v = hmalloc(nx * 4), *u = hmalloc(nw * 4), *dx = hmalloc(nx * 4);
         float *dw = hmalloc(nw * 4), *xp = hmalloc(nx * 4), *wp = hmalloc(nw * 4);
-        fill(&rng, x, nx, -1, 1);
-        fill(&rng, w, nw, -1, 1);
-        fill(&rng, r, ny, -1, 1);
-        fill(&rng, v, nx, -1, 1);
-        fill(&rng, u, nw, -1, 1);
+        tu_fill(&rng, x, nx, -1, 1);
+        tu_fill(&rng, w, nw, -1, 1);
+        tu_fill(&rng, r, ny, -1, 1);
+        tu_fill(&rng, v, nx, -1, 1);
+        tu_fill(&rng, u, nw, -1, 1);
         size_t wsb = b->conv2d_workspace(b, &d);
         void *ws = wsb ? dalloc(b, wsb) : NULL;
         float *d_x = dput(b, x, nx * 4), *d_w = dput(b, w, nw * 4), *d_r = dput(b, r, ny * 4);
@@ -235,7 +217,7 @@ static void test_conv2d_fd(void **state) {
             double lm = conv_loss(b, &d, wrt ? x : moved, wrt ? moved : w, r, ny, ws, &mag);
             snprintf(what, sizeof what, "conv2d finite difference d/d%s n%d c%d %dx%d oc%d k%d "
                      "s%d p%d", wrt ? "w" : "x", cc.n, cc.c, cc.h, cc.w, cc.oc, cc.k, cc.s, cc.p);
-            near(what, 0, lp - lm, predicted, 1e-6 * mag);
+            tu_near(what, 0, lp - lm, predicted, 1e-6 * mag);
         }
         b->free(b, ws);
         b->free(b, d_x); b->free(b, d_w); b->free(b, d_r); b->free(b, d_dx); b->free(b, d_dw);
@@ -262,7 +244,7 @@ static ct_pool2d_desc pool_desc(pool_case pc) {
 }
 
 static void test_pool(void **state) {
-    ct_backend *b = backend_of(state);
+    ct_backend *b = tu_backend(state);
     ct_rng rng;
     ct_rng_init(&rng, 22, 0);
     for (size_t t = 0; t < sizeof k_pools / sizeof k_pools[0]; t++) {
@@ -277,7 +259,7 @@ static void test_pool(void **state) {
         double *dxmax = calloc(nx, 8), *dxavg = calloc(nx, 8);
         /* few distinct values: ties happen, and the first maximum must win */
         for (size_t i = 0; i < nx; i++) x[i] = (float)ct_rng_below(&rng, 7) - 3.0f;
-        fill(&rng, dy, ny, -1, 1);
+        tu_fill(&rng, dy, ny, -1, 1);
         for (size_t pl = 0; pl < planes; pl++)
             for (int oy = 0; oy < d.oh; oy++)
                 for (int ox = 0; ox < d.ow; ox++) {
@@ -310,18 +292,18 @@ static void test_pool(void **state) {
         dget(b, y, d_y, ny * 4);
         dget(b, am, d_am, ny * 4);
         for (size_t i = 0; i < ny; i++) {
-            near("maxpool y", i, y[i], ymax[i], 0.0);
-            near("maxpool argmax (first maximum)", i, am[i], amr[i], 0.0);
+            tu_near("maxpool y", i, y[i], ymax[i], 0.0);
+            tu_near("maxpool argmax (first maximum)", i, am[i], amr[i], 0.0);
         }
         OK(b->maxpool2d_backward(b, &d, d_dy, d_am, d_dx));
         dget(b, dx, d_dx, nx * 4);
-        for (size_t i = 0; i < nx; i++) near("maxpool dx", i, dx[i], dxmax[i], 1e-6 * pc.k * pc.k);
+        for (size_t i = 0; i < nx; i++) tu_near("maxpool dx", i, dx[i], dxmax[i], 1e-6 * pc.k * pc.k);
         OK(b->avgpool2d_forward(b, &d, d_x, d_y));
         dget(b, y, d_y, ny * 4);
-        for (size_t i = 0; i < ny; i++) near("avgpool y", i, y[i], yavg[i], 1e-6 * pc.k * pc.k);
+        for (size_t i = 0; i < ny; i++) tu_near("avgpool y", i, y[i], yavg[i], 1e-6 * pc.k * pc.k);
         OK(b->avgpool2d_backward(b, &d, d_dy, d_dx));
         dget(b, dx, d_dx, nx * 4);
-        for (size_t i = 0; i < nx; i++) near("avgpool dx", i, dx[i], dxavg[i], 1e-6 * pc.k * pc.k);
+        for (size_t i = 0; i < nx; i++) tu_near("avgpool dx", i, dx[i], dxavg[i], 1e-6 * pc.k * pc.k);
         b->free(b, d_x); b->free(b, d_dy); b->free(b, d_y); b->free(b, d_dx); b->free(b, d_am);
         free(x); free(dy); free(y); free(dx); free(am); free(amr); free(ymax); free(yavg);
         free(dxmax); free(dxavg);
@@ -330,7 +312,7 @@ static void test_pool(void **state) {
 
 /* A NaN in a window wins (PyTorch's max pooling propagates NaN). */
 static void test_maxpool_nan(void **state) {
-    ct_backend *b = backend_of(state);
+    ct_backend *b = tu_backend(state);
     ct_pool2d_desc d = pool_desc((pool_case){1, 1, 2, 2, 2, 2, 0});
     const float x[4] = {1.0f, NAN, 5.0f, 2.0f};
     float y;
@@ -349,14 +331,14 @@ static void test_maxpool_nan(void **state) {
 /* dropout                                                                                     */
 
 static void test_dropout(void **state) {
-    ct_backend *b = backend_of(state);
+    ct_backend *b = tu_backend(state);
     ct_rng rng;
     ct_rng_init(&rng, 23, 0);
     enum { N = 10007 };
     const float ps[] = {0.0f, 0.25f, 0.5f, 0.9f, 1.0f};
     const uint64_t seed = 0x1234567890abcdefull, stream = (4ull << 56) | (3ull << 40) | 17;
     float *x = hmalloc(N * 4), *y = hmalloc(N * 4), *y2 = hmalloc(N * 4);
-    fill(&rng, x, N, -2, 2);
+    tu_fill(&rng, x, N, -2, 2);
     float *d_x = dput(b, x, N * 4), *d_y = dgarbage(b, N);
     for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) {
         float p = ps[k];
@@ -374,7 +356,7 @@ static void test_dropout(void **state) {
             ct_philox4x32(seed, stream, e >> 2, words);
             int keep = p < 1.0f && (words[e & 3] >> 8) >= thr;
             kept += keep;
-            near("dropout forward", i, y[i], keep ? x[i] * scale : 0.0f, 0.0);
+            tu_near("dropout forward", i, y[i], keep ? x[i] * scale : 0.0f, 0.0);
         }
         double frac = (double)kept / N;
         if (fabs(frac - (1 - p)) > 0.03) fail_msg("dropout p=%g kept %.3f", p, frac);
@@ -417,7 +399,7 @@ static void test_dropout(void **state) {
 /* batch norm                                                                                  */
 
 static void test_batchnorm(void **state) {
-    ct_backend *b = backend_of(state);
+    ct_backend *b = tu_backend(state);
     ct_rng rng;
     ct_rng_init(&rng, 24, 0);
     const int64_t shapes[][3] = {{4, 3, 1}, {5, 2, 9}, {64, 16, 1}, {3, 8, 49}, {1, 4, 1}};
@@ -429,12 +411,12 @@ static void test_batchnorm(void **state) {
         float *dx = hmalloc(nx * 4), *g = hmalloc(c * 4), *be = hmalloc(c * 4);
         float *rm = hmalloc(c * 4), *rv = hmalloc(c * 4), *sv = hmalloc(2 * c * 4);
         float *dg = hmalloc(2 * c * 4);
-        fill(&rng, x, nx, -3, 5);
-        fill(&rng, dy, nx, -1, 1);
-        fill(&rng, g, c, 0.5f, 1.5f);
-        fill(&rng, be, c, -1, 1);
-        fill(&rng, rm, c, -0.5f, 0.5f);
-        fill(&rng, rv, c, 0.5f, 2.0f);
+        tu_fill(&rng, x, nx, -3, 5);
+        tu_fill(&rng, dy, nx, -1, 1);
+        tu_fill(&rng, g, c, 0.5f, 1.5f);
+        tu_fill(&rng, be, c, -1, 1);
+        tu_fill(&rng, rm, c, -0.5f, 0.5f);
+        tu_fill(&rng, rv, c, 0.5f, 2.0f);
         float *d_x = dput(b, x, nx * 4), *d_dy = dput(b, dy, nx * 4), *d_y = dgarbage(b, nx);
         float *d_dx = dgarbage(b, nx), *d_g = dput(b, g, c * 4), *d_be = dput(b, be, c * 4);
         float *d_rm = dput(b, rm, c * 4), *d_rv = dput(b, rv, c * 4), *d_sv = dgarbage(b, 2 * c);
@@ -465,27 +447,27 @@ static void test_batchnorm(void **state) {
                 }
             var /= m;
             double is = 1 / sqrt(var + eps);
-            near("batchnorm save_mean", ch, sv[ch], mean, 1e-6 * (1 + fabs(mean)));
-            near("batchnorm save_invstd", ch, sv[c + ch], is, 1e-6 * is);
-            near("batchnorm running_mean", ch, rm2[ch], 0.9 * rm[ch] + 0.1 * mean, 1e-6);
+            tu_near("batchnorm save_mean", ch, sv[ch], mean, 1e-6 * (1 + fabs(mean)));
+            tu_near("batchnorm save_invstd", ch, sv[c + ch], is, 1e-6 * is);
+            tu_near("batchnorm running_mean", ch, rm2[ch], 0.9 * rm[ch] + 0.1 * mean, 1e-6);
             double unb = m > 1 ? var * m / (m - 1) : var;
-            near("batchnorm running_var", ch, rv2[ch], 0.9 * rv[ch] + 0.1 * unb, 1e-5 * (1 + unb));
+            tu_near("batchnorm running_var", ch, rv2[ch], 0.9 * rv[ch] + 0.1 * unb, 1e-5 * (1 + unb));
             for (int64_t i = 0; i < n; i++)
                 for (int64_t k = 0; k < inner; k++) {
                     size_t e = (i * c + ch) * inner + k;
                     double xh = (x[e] - mean) * is;
-                    near(what, e, y[e], xh * g[ch] + be[ch], 1e-5 * (1 + fabs(xh)));
+                    tu_near(what, e, y[e], xh * g[ch] + be[ch], 1e-5 * (1 + fabs(xh)));
                     sdy += dy[e];
                     sdyx += dy[e] * xh;
                 }
-            near("batchnorm dbeta", ch, dg[c + ch], sdy, 1e-5 * m);
-            near("batchnorm dgamma", ch, dg[ch], sdyx, 1e-5 * m);
+            tu_near("batchnorm dbeta", ch, dg[c + ch], sdy, 1e-5 * m);
+            tu_near("batchnorm dgamma", ch, dg[ch], sdyx, 1e-5 * m);
             for (int64_t i = 0; i < n; i++)
                 for (int64_t k = 0; k < inner; k++) {
                     size_t e = (i * c + ch) * inner + k;
                     double xh = (x[e] - mean) * is;
                     double ref = g[ch] * is / m * (m * dy[e] - sdy - xh * sdyx);
-                    near("batchnorm dx", e, dx[e], ref, 1e-4 * (1 + fabs(ref)));
+                    tu_near("batchnorm dx", e, dx[e], ref, 1e-4 * (1 + fabs(ref)));
                 }
         }
         /* eval: the running statistics (as updated) */
@@ -495,7 +477,7 @@ static void test_batchnorm(void **state) {
         for (size_t e = 0; e < nx; e++) {
             int64_t ch = (e / inner) % c;
             double ref = (x[e] - rm2[ch]) / sqrt((double)rv2[ch] + eps) * g[ch] + be[ch];
-            near("batchnorm eval", e, y[e], ref, 1e-5 * (1 + fabs(ref)));
+            tu_near("batchnorm eval", e, y[e], ref, 1e-5 * (1 + fabs(ref)));
         }
         /* no running statistics given: they are not touched (other CPU shards) */
         OK(b->batchnorm_forward(b, 1, d_x, d_y, n, c, inner, d_g, d_be, eps, mom, NULL, NULL,
@@ -511,7 +493,7 @@ static void test_batchnorm(void **state) {
 /* Adam / AdamW against torch.optim's algorithm in double                                      */
 
 static void test_adam(void **state) {
-    ct_backend *b = backend_of(state);
+    ct_backend *b = tu_backend(state);
     ct_rng rng;
     ct_rng_init(&rng, 25, 0);
     const struct { float lr, b1, b2, eps, wd; int decoupled; } cfgs[] = {
@@ -522,13 +504,13 @@ static void test_adam(void **state) {
     for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
         float *w = hmalloc(N * 4), *g = hmalloc(N * 4), *mv = hmalloc(2 * N * 4);
         double wr[N], mr[N] = {0}, vr[N] = {0};
-        fill(&rng, w, N, -1, 1);
+        tu_fill(&rng, w, N, -1, 1);
         for (int i = 0; i < N; i++) wr[i] = w[i];
         memset(mv, 0, 2 * N * 4);
         float *d_w = dput(b, w, N * 4), *d_g = dalloc(b, N * 4), *d_mv = dput(b, mv, 2 * N * 4);
         ct_step_vars *d_sv = dalloc(b, sizeof(ct_step_vars));
         for (int t = 1; t <= STEPS; t++) {
-            fill(&rng, g, N, -1, 1);
+            tu_fill(&rng, g, N, -1, 1);
             if (t == 2) g[0] = 0.0f; /* a zero gradient: eps keeps the step finite */
             OK(b->h2d(b, d_g, g, N * 4));
             /* every other step takes lr and the bias corrections from device memory (sv); the
@@ -556,9 +538,9 @@ static void test_adam(void **state) {
             snprintf(what, sizeof what, "adam lr=%g wd=%g decoupled=%d step %d", cfgs[c].lr,
                      cfgs[c].wd, cfgs[c].decoupled, t);
             for (int i = 0; i < N; i++) {
-                near(what, i, w[i], wr[i], 2e-6 * (1 + fabs(wr[i])));
-                near("adam exp_avg", i, mv[i], mr[i], 1e-6 * (1 + fabs(mr[i])));
-                near("adam exp_avg_sq", i, mv[N + i], vr[i], 1e-6 * (1 + fabs(vr[i])));
+                tu_near(what, i, w[i], wr[i], 2e-6 * (1 + fabs(wr[i])));
+                tu_near("adam exp_avg", i, mv[i], mr[i], 1e-6 * (1 + fabs(mr[i])));
+                tu_near("adam exp_avg_sq", i, mv[N + i], vr[i], 1e-6 * (1 + fabs(vr[i])));
             }
         }
         b->free(b, d_w); b->free(b, d_g); b->free(b, d_mv); b->free(b, d_sv);
@@ -570,12 +552,12 @@ static void test_adam(void **state) {
 /* sumsq and clip_scale (clip_grad_norm_)                                                      */
 
 static void test_clip(void **state) {
-    ct_backend *b = backend_of(state);
+    ct_backend *b = tu_backend(state);
     ct_rng rng;
     ct_rng_init(&rng, 26, 0);
     enum { N = 50001 };
     float *x = hmalloc(N * 4), *y = hmalloc(N * 4);
-    fill(&rng, x, N, -1, 1);
+    tu_fill(&rng, x, N, -1, 1);
     double ss = 0, parts[3];
     for (int i = 0; i < N; i++) ss += (double)x[i] * x[i];
     float *d_x = dput(b, x, N * 4);
@@ -585,7 +567,7 @@ static void test_clip(void **state) {
     OK(b->sumsq(b, d_x + 20000, 30000, d_parts + 1));
     OK(b->sumsq(b, d_x + 50000, 1, d_parts + 2));
     dget(b, parts, d_parts, sizeof parts);
-    near("sumsq total", 0, parts[0] + parts[1] + parts[2], ss, 1e-9 * ss);
+    tu_near("sumsq total", 0, parts[0] + parts[1] + parts[2], ss, 1e-9 * ss);
     double norm = sqrt(ss);
     const float maxes[] = {(float)(norm * 2), (float)(norm / 3)};
     for (int k = 0; k < 2; k++) {
@@ -594,7 +576,7 @@ static void test_clip(void **state) {
         dget(b, y, d_x, N * 4);
         double coef = maxes[k] / (norm + 1e-6);
         if (coef > 1) coef = 1;
-        for (int i = 0; i < N; i++) near("clip_scale", i, y[i], x[i] * coef, 1e-6 * fabs(x[i]));
+        for (int i = 0; i < N; i++) tu_near("clip_scale", i, y[i], x[i] * coef, 1e-6 * fabs(x[i]));
     }
     b->free(b, d_x); b->free(b, d_parts);
     free(x); free(y);
@@ -602,17 +584,14 @@ static void test_clip(void **state) {
 
 /* ------------------------------------------------------------------------------------------ */
 
-#define ON_EACH(f) \
-    {#f " (cpu)", f, NULL, NULL, &k_ids[BK_CPU]}, {#f " (cuda)", f, NULL, NULL, &k_ids[BK_CUDA]}
-
 int main(void) {
-    tu_open_backends(&g_backends[BK_CPU], &g_backends[BK_CUDA]);
+    tu_open_backends(&tu_backends[TU_CPU], &tu_backends[TU_CUDA]);
     const struct CMUnitTest tests[] = {
-        ON_EACH(test_conv2d),    ON_EACH(test_conv2d_fd), ON_EACH(test_pool), ON_EACH(test_maxpool_nan),
-        ON_EACH(test_dropout),   ON_EACH(test_batchnorm), ON_EACH(test_adam),
-        ON_EACH(test_clip),
+        TU_ON_EACH(test_conv2d),  TU_ON_EACH(test_conv2d_fd), TU_ON_EACH(test_pool),
+        TU_ON_EACH(test_maxpool_nan), TU_ON_EACH(test_dropout), TU_ON_EACH(test_batchnorm),
+        TU_ON_EACH(test_adam),    TU_ON_EACH(test_clip),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    for (int i = 0; i < BK_COUNT; i++) ct_backend_free(g_backends[i]);
+    tu_close_backends();
     return rc;
 }

@@ -102,6 +102,32 @@ void tu_open_backends(ct_backend **cpu, ct_backend **cuda) {
     }
 }
 
+ct_backend *tu_backends[TU_NBACKENDS];
+int tu_backend_ids[TU_NBACKENDS] = {TU_CPU, TU_CUDA};
+
+ct_backend *tu_backend(void **state) {
+    int id = *(const int *)*state;
+    if (!tu_backends[id]) skip();
+    return tu_backends[id];
+}
+
+void tu_close_backends(void) {
+    for (int i = 0; i < TU_NBACKENDS; i++) {
+        ct_backend_free(tu_backends[i]);
+        tu_backends[i] = NULL;
+    }
+}
+
+void tu_near(const char *what, size_t i, double got, double ref, double tol) {
+    if (!(fabs(got - ref) <= tol))
+        fail_msg("%s [%zu]: got %.9g, expected %.9g (|diff| %.3g > tolerance %.3g)", what, i, got,
+                 ref, fabs(got - ref), tol);
+}
+
+void tu_fill(ct_rng *r, float *p, size_t n, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * ct_rng_uniform(r);
+}
+
 int tu_needed(const char *name) {
     const char *need = getenv("CTRAIN_TEST_NEED");
     return need && !strcmp(need, name);

@@ -12,6 +12,7 @@
 
 #include "ctrain.h"
 #include "backend/backend.h"
+#include "core/core.h"
 #include "nn/model.h"
 
 /* Writes bytes to a fresh file in a per-process temporary folder; returns its path (static
@@ -41,6 +42,23 @@ void dget(ct_backend *b, void *host, const void *dev, size_t bytes);
  * "SKIP cuda: why"; exit 1 when cuda is required, tu_needed); first prints which CPU kernel
  * set runs ("CPU kernels: AVX2 (CTRAIN_CPU_ISA=avx2)"). */
 void tu_open_backends(ct_backend **cpu, ct_backend **cuda);
+
+/* Programs whose cases run once per backend: main opens tu_backends with tu_open_backends,
+ * lists each case f as TU_ON_EACH(f) ("f (cpu)" and "f (cuda)"), and frees them with
+ * tu_close_backends; a case gets its backend from tu_backend(state), which skips the case when
+ * that backend could not be opened (the one "SKIP cuda: why" line is printed at the start). */
+enum { TU_CPU, TU_CUDA, TU_NBACKENDS };
+extern ct_backend *tu_backends[TU_NBACKENDS];
+extern int tu_backend_ids[TU_NBACKENDS];
+#define TU_ON_EACH(f)                                                                        \
+    {#f " (cpu)", f, NULL, NULL, &tu_backend_ids[TU_CPU]},                                   \
+    {#f " (cuda)", f, NULL, NULL, &tu_backend_ids[TU_CUDA]}
+ct_backend *tu_backend(void **state);
+void tu_close_backends(void);
+/* Fails the test unless |got - ref| <= tol (NaN fails): "what [i]: got, expected, diff". */
+void tu_near(const char *what, size_t i, double got, double ref, double tol);
+/* p[0..n) uniform in [lo, hi) from r. */
+void tu_fill(ct_rng *r, float *p, size_t n, float lo, float hi);
 
 /* Gradient checks: an activation in double with PyTorch's conventions (the f of ct_act), and
  * one pass of the library's model over (x, lab): forward in training mode when train, the loss,

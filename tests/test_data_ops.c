@@ -1,0 +1,356 @@
+/*
+ * test_data_ops.c — the data and memory ops of the backend table (backend/backend.h: the
+ * uint8 row gather with and without augmentation, a step's scalars in device memory,
+ * collectives on one rank, allocation, copies and slots) against references written here, on
+ * every backend that can be opened, as test_ops.c does for the arithmetic ops.
+ */
+#include "testutil.h"
+
+#include "backend/backend.h"
+#include "core/core.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* gather_u8                                                                                   */
+
+static void test_gather(void **state) {
+    ct_backend *b = tu_backend(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 15, 0);
+    const int64_t shapes[][3] = {{50, 13, 17}, {1000, 784, 128}, {1, 1, 1}}; /* rows, row, n */
+    const float scale = 1.0f / 255.0f;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int64_t rows = shapes[s][0], row = shapes[s][1], n = shapes[s][2];
+        uint8_t *src = hmalloc((size_t)(rows * row)), *lab = hmalloc((size_t)rows);
+        int32_t *idx = hmalloc((size_t)n * 4);
+        for (int64_t i = 0; i < rows * row; i++) src[i] = (uint8_t)ct_rng_u32(&rng);
+        for (int64_t i = 0; i < rows; i++) lab[i] = (uint8_t)ct_rng_below(&rng, 10);
+        for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
+        idx[0] = (int32_t)(rows - 1); /* the last row, the first row and a repeat */
+        if (n > 2) idx[1] = 0, idx[2] = idx[n - 1];
+        /* one extra row / label after the n written: must stay untouched */
+        size_t out_bytes = (size_t)((n + 1) * row) * 4;
+        float *out = hmalloc(out_bytes);
+        uint8_t out_lab[129 + 1];
+        uint8_t *d_src = dput(b, src, (size_t)(rows * row)), *d_lab = dput(b, lab, (size_t)rows);
+        int32_t *d_idx = dput(b, idx, (size_t)n * 4);
+        float *d_out = dalloc(b, out_bytes);
+        uint8_t *d_out_lab = dalloc(b, (size_t)n + 1);
+        for (int mode = 0; mode < 3; mode++) { /* idx; idx NULL; no labels */
+            const int32_t *use_idx = mode == 1 ? NULL : d_idx;
+            for (size_t i = 0; i < out_bytes / 4; i++) out[i] = -1.0f;
+            memset(out_lab, 0xAB, sizeof out_lab);
+            OK(b->h2d(b, d_out, out, out_bytes));
+            OK(b->h2d(b, d_out_lab, out_lab, (size_t)n + 1));
+            OK(b->gather_u8(b, d_src, d_lab, use_idx, n, row, scale, NULL, NULL, d_out,
+                            mode == 2 ? NULL : d_out_lab));
+            dget(b, out, d_out, out_bytes);
+            dget(b, out_lab, d_out_lab, (size_t)n + 1);
+            char what[80];
+            snprintf(what, sizeof what, "gather_u8 (%lld of %lld rows of %lld)%s", (long long)n,
+                     (long long)rows, (long long)row, mode == 1 ? " idx NULL" : "");
+            for (int64_t i = 0; i < n; i++) {
+                int64_t from = mode == 1 ? i : idx[i];
+                for (int64_t j = 0; j < row; j++)
+                    tu_near(what, (size_t)(i * row + j), out[i * row + j],
+                         src[from * row + j] / 255.0, 2e-7);
+                if (mode != 2) tu_near("gathered label", (size_t)i, out_lab[i], lab[from], 0.0);
+                else tu_near("label not asked for", (size_t)i, out_lab[i], 0xAB, 0.0);
+            }
+            for (int64_t j = 0; j < row; j++)
+                tu_near("row after n", (size_t)j, out[n * row + j], -1.0, 0.0);
+            tu_near("label after n", (size_t)n, out_lab[n], 0xAB, 0.0);
+        }
+        b->free(b, d_src); b->free(b, d_lab); b->free(b, d_idx); b->free(b, d_out);
+        b->free(b, d_out_lab);
+        free(src); free(lab); free(idx); free(out);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* gather_u8 with augmentation, against torchvision's recipe done literally: pad the image with */
+/* zeros into a larger buffer, cut the (h, w) window at (ty, tx), mirror it when the coin says.  */
+
+static void test_gather_augment(void **state) {
+    ct_backend *b = tu_backend(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 16, 0);
+    const int cases[][5] = {/* c, h, w, pad, flip */
+                            {1, 28, 28, 2, 0}, {3, 32, 32, 4, 1}, {2, 5, 7, 3, 1},
+                            {1, 4, 4, 6, 1},   {1, 28, 28, 0, 1}, {1, 9, 9, 0, 0}};
+    const int64_t rows = 40, n = 33;
+    const float scale = 1.0f / 255.0f;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int c = cases[k][0], h = cases[k][1], w = cases[k][2], pad = cases[k][3];
+        const int64_t row = (int64_t)c * h * w;
+        const int ph = h + 2 * pad, pw = w + 2 * pad;
+        ct_augment aug = {.c = c, .h = h, .w = w, .pad = pad, .flip = cases[k][4], .seed = 99,
+                          .stream = 12345 + k, .first = 1000 * k + 7};
+        uint8_t *src = hmalloc((size_t)(rows * row)), *lab = hmalloc((size_t)rows);
+        int32_t *idx = hmalloc((size_t)n * 4);
+        float *out = hmalloc((size_t)(n * row) * 4), *padded = hmalloc((size_t)c * ph * pw * 4);
+        uint8_t out_lab[33];
+        for (int64_t i = 0; i < rows * row; i++) src[i] = (uint8_t)(1 + ct_rng_below(&rng, 255));
+        for (int64_t i = 0; i < rows; i++) lab[i] = (uint8_t)ct_rng_below(&rng, 10);
+        for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
+        uint8_t *d_src = dput(b, src, (size_t)(rows * row)), *d_lab = dput(b, lab, (size_t)rows);
+        int32_t *d_idx = dput(b, idx, (size_t)n * 4);
+        float *d_out = dalloc(b, (size_t)(n * row) * 4);
+        uint8_t *d_out_lab = dalloc(b, (size_t)n);
+        for (int use_idx = 0; use_idx < 2; use_idx++) {
+            OK(b->gather_u8(b, d_src, d_lab, use_idx ? d_idx : NULL, n, row, scale, &aug, NULL,
+                            d_out, d_out_lab));
+            dget(b, out, d_out, (size_t)(n * row) * 4);
+            dget(b, out_lab, d_out_lab, (size_t)n);
+            int flips = 0, zeros = 0;
+            for (int64_t i = 0; i < n; i++) {
+                const uint8_t *img = src + (use_idx ? idx[i] : i) * row;
+                uint32_t r[4];
+                ct_philox4x32(aug.seed, aug.stream, aug.first + (uint64_t)i, r);
+                int ty = (int)(r[0] % (uint32_t)(2 * pad + 1)), tx = (int)(r[1] % (uint32_t)(2 * pad + 1));
+                int flip = aug.flip && (r[2] & 1);
+                flips += flip;
+                for (int64_t e = 0; e < (int64_t)c * ph * pw; e++) padded[e] = 0.0f;
+                for (int ch = 0; ch < c; ch++)
+                    for (int y = 0; y < h; y++)
+                        for (int x = 0; x < w; x++)
+                            padded[((int64_t)ch * ph + y + pad) * pw + x + pad] =
+                                scale * (float)img[((int64_t)ch * h + y) * w + x];
+                for (int ch = 0; ch < c; ch++)
+                    for (int y = 0; y < h; y++)
+                        for (int x = 0; x < w; x++) {
+                            int cx = flip ? w - 1 - x : x; /* the crop's column shown at x */
+                            float ref = padded[((int64_t)ch * ph + ty + y) * pw + tx + cx];
+                            size_t at = (size_t)(i * row + ((int64_t)ch * h + y) * w + x);
+                            zeros += out[at] == 0.0f;
+                            char what[96];
+                            snprintf(what, sizeof what, "augmented gather (%d,%d,%d) pad %d flip %d%s",
+                                     c, h, w, pad, aug.flip, use_idx ? "" : " idx NULL");
+                            if (out[at] != ref) tu_near(what, at, out[at], ref, 0.0);
+                        }
+                tu_near("augmented gather's label", (size_t)i, out_lab[i], lab[use_idx ? idx[i] : i], 0.0);
+            }
+            if (aug.flip) assert_true(flips > 0 && flips < n); /* the coin shows both sides */
+            if (pad == 0) assert_int_equal(zeros, 0);         /* src has no zero pixel */
+            if (pad >= h) assert_true(zeros > 0);
+        }
+        b->free(b, d_src); b->free(b, d_lab); b->free(b, d_idx); b->free(b, d_out);
+        b->free(b, d_out_lab);
+        free(src); free(lab); free(idx); free(out); free(padded);
+    }
+    /* a row that is not c*h*w is refused */
+    ct_augment bad = {.c = 1, .h = 2, .w = 2, .pad = 1};
+    float *d_o = dalloc(b, 5 * 4);
+    uint8_t *d_s = dalloc(b, 5);
+    assert_int_equal(b->gather_u8(b, d_s, NULL, NULL, 1, 5, 1.0f, &bad, NULL, d_o, NULL),
+                     CT_ERR_INVALID);
+    b->free(b, d_o); b->free(b, d_s);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* a step's scalars in device memory (ct_step_vars): step_load walks the epoch's table, and     */
+/* gather_u8 with sv is gather_u8 with idx and aug->first moved on by sv->pos                    */
+
+static void test_step_vars(void **state) {
+    ct_backend *b = tu_backend(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 17, 0);
+    ct_step_vars table[3], cur;
+    for (int k = 0; k < 3; k++)
+        table[k] = (ct_step_vars){.pos = 128 * k + 5, .step = 1000 + (uint64_t)k,
+                                  .lr = 0.5f / (float)(k + 1), .adam_step_size = 0.25f * k,
+                                  .adam_bc2_sqrt = 0.125f * k, .first = k == 0};
+    ct_step_vars *d_table = dput(b, table, sizeof table), *d_cur = dalloc(b, sizeof cur);
+    int64_t cursor = 1, *d_cursor = dput(b, &cursor, sizeof cursor);
+    for (int k = 1; k < 3; k++) {
+        OK(b->step_load(b, d_cur, d_table, d_cursor));
+        dget(b, &cur, d_cur, sizeof cur);
+        assert_memory_equal(&cur, &table[k], sizeof cur);
+    }
+    dget(b, &cursor, d_cursor, sizeof cursor);
+    assert_int_equal(cursor, 3);
+
+    const int c = 3, h = 8, w = 8;
+    const int64_t rows = 20, row = (int64_t)c * h * w, n = 9, pos = 6;
+    uint8_t *src = hmalloc((size_t)(rows * row)), *lab = hmalloc((size_t)rows);
+    int32_t idx[15];
+    for (int64_t i = 0; i < rows * row; i++) src[i] = (uint8_t)ct_rng_u32(&rng);
+    for (int64_t i = 0; i < rows; i++) lab[i] = (uint8_t)ct_rng_below(&rng, 10);
+    for (int i = 0; i < 15; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
+    size_t out_bytes = (size_t)(n * row) * 4;
+    float *want = hmalloc(out_bytes), *got = hmalloc(out_bytes);
+    uint8_t want_lab[9], got_lab[9];
+    uint8_t *d_src = dput(b, src, (size_t)(rows * row)), *d_lab = dput(b, lab, (size_t)rows);
+    int32_t *d_idx = dput(b, idx, sizeof idx);
+    float *d_out = dalloc(b, out_bytes);
+    uint8_t *d_out_lab = dalloc(b, (size_t)n);
+    ct_step_vars sv = {.pos = pos};
+    ct_step_vars *d_sv = dput(b, &sv, sizeof sv);
+    for (int augment = 0; augment < 2; augment++) {
+        ct_augment aug = {.c = c, .h = h, .w = w, .pad = 2, .flip = 1, .seed = 7, .stream = 3,
+                          .first = 11};
+        ct_augment moved = aug;
+        moved.first += (uint64_t)pos;
+        OK(b->gather_u8(b, d_src, d_lab, d_idx + pos, n, row, 0.5f, augment ? &moved : NULL,
+                        NULL, d_out, d_out_lab));
+        dget(b, want, d_out, out_bytes);
+        dget(b, want_lab, d_out_lab, (size_t)n);
+        OK(b->memset0(b, d_out, out_bytes));
+        OK(b->gather_u8(b, d_src, d_lab, d_idx, n, row, 0.5f, augment ? &aug : NULL, d_sv, d_out,
+                        d_out_lab));
+        dget(b, got, d_out, out_bytes);
+        dget(b, got_lab, d_out_lab, (size_t)n);
+        assert_memory_equal(want, got, out_bytes);
+        assert_memory_equal(want_lab, got_lab, (size_t)n);
+        /* without idx (the streamed path) only the augmentation's position moves */
+        OK(b->gather_u8(b, d_src, NULL, NULL, n, row, 0.5f, augment ? &moved : NULL, NULL, d_out,
+                        NULL));
+        dget(b, want, d_out, out_bytes);
+        OK(b->gather_u8(b, d_src, NULL, NULL, n, row, 0.5f, augment ? &aug : NULL, d_sv, d_out,
+                        NULL));
+        dget(b, got, d_out, out_bytes);
+        assert_memory_equal(want, got, out_bytes);
+    }
+    b->free(b, d_table); b->free(b, d_cur); b->free(b, d_cursor); b->free(b, d_src);
+    b->free(b, d_lab); b->free(b, d_idx); b->free(b, d_out); b->free(b, d_out_lab);
+    b->free(b, d_sv);
+    free(src); free(lab); free(want); free(got);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* collectives (NCCL on CUDA): a communicator of one rank sums nothing away. The cross-rank sum  */
+/* itself needs two GPUs (scripts/gpu-check runs mpirun when it has them).                       */
+
+static void test_collectives_one_rank(void **state) {
+    ct_backend *b = tu_backend(state);
+    if (b->host_is_device) { /* the CPU sums through MPI in host memory: no device collectives */
+        assert_null(b->coll_available);
+        assert_null(b->coll_allreduce_sum_f32);
+        return;
+    }
+    if (!b->coll_available) TU_SKIP("nccl", "this build of the %s backend has no NCCL", b->name);
+    if (b->coll_available(b) != CT_OK) TU_SKIP("nccl", "%s", ct_last_error());
+    const int64_t n = 1000;
+    float *h = hmalloc((size_t)n * 4), *back = hmalloc((size_t)n * 4);
+    for (int64_t i = 0; i < n; i++) h[i] = (float)i * 0.5f - 7.0f;
+    float *d = dput(b, h, (size_t)n * 4);
+    assert_int_equal(b->coll_allreduce_sum_f32(b, d, n), CT_ERR_INVALID); /* no communicator */
+    unsigned char id[CT_COLL_ID_BYTES];
+    size_t bytes = sizeof id;
+    OK(b->coll_id(b, id, &bytes));
+    assert_int_equal(bytes, CT_COLL_ID_BYTES);
+    assert_int_equal(b->coll_init(b, id, bytes, 1, 1), CT_ERR_INVALID); /* rank >= nranks */
+    assert_false(b->coll_joined(b));
+    OK(b->coll_init(b, id, bytes, 1, 0));
+    assert_true(b->coll_joined(b));
+    assert_int_equal(b->coll_init(b, id, bytes, 1, 0), CT_ERR_INVALID); /* already joined */
+    OK(b->coll_allreduce_sum_f32(b, d, n));
+    dget(b, back, d, (size_t)n * 4);
+    for (int64_t i = 0; i < n; i++) tu_near("one-rank all-reduce", (size_t)i, back[i], h[i], 0.0);
+    assert_non_null(strstr(b->coll_name(b), "NCCL"));
+    b->coll_release(b);
+    assert_false(b->coll_joined(b));
+    assert_int_equal(b->coll_allreduce_sum_f32(b, d, n), CT_ERR_INVALID);
+    b->free(b, d);
+    free(h); free(back);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* memory and copies                                                                           */
+
+static void test_memory(void **state) {
+    ct_backend *b = tu_backend(state);
+    const size_t sizes[] = {1, 4099, 1 << 20};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s];
+        uint8_t *h = hmalloc(n), *back = hmalloc(n);
+        for (size_t i = 0; i < n; i++) h[i] = (uint8_t)(i * 31 + 7);
+        uint8_t *d1 = dput(b, h, n), *d2 = dalloc(b, n);
+        OK(b->d2d(b, d2, d1, n));
+        memset(back, 0, n);
+        dget(b, back, d2, n);
+        assert_memory_equal(back, h, n);
+        OK(b->memset0(b, d2, n));
+        dget(b, back, d2, n);
+        for (size_t i = 0; i < n; i++) assert_int_equal(back[i], 0);
+        if (n >= 3) { /* offsets: bytes [1, n-1) zeroed in d1, then copied into d2 at +1 */
+            OK(b->memset0(b, d1 + 1, n - 2));
+            OK(b->d2d(b, d2 + 1, d1 + 1, n - 2));
+            dget(b, back, d1, n);
+            assert_int_equal(back[0], h[0]);
+            assert_int_equal(back[n - 1], h[n - 1]);
+            for (size_t i = 1; i + 1 < n; i++) assert_int_equal(back[i], 0);
+        }
+        b->free(b, d1);
+        b->free(b, d2);
+        free(h);
+        free(back);
+    }
+    b->free(b, NULL);
+    b->host_free(b, NULL);
+
+    /* pinned staging round trip: upload on the copy stream, an op reads it after wait_copy,
+     * compute_mark frees the slot, a second upload into the same buffer, read back both */
+    enum { N = 3000 };
+    const int slots[] = {0, 5, CT_MAX_COPY_SLOTS - 1};
+    for (size_t k = 0; k < sizeof slots / sizeof slots[0]; k++) {
+        int slot = slots[k];
+        float *pin = NULL, back[N];
+        OK(b->host_alloc(b, N * 4, (void **)&pin));
+        assert_non_null(pin);
+        for (int i = 0; i < N; i++) pin[i] = (float)(i % 7) - 3.0f;
+        float *d_in = dalloc(b, N * 4), *d_out = dalloc(b, N * 4);
+        OK(b->h2d_async(b, d_in, pin, N * 4, slot));
+        OK(b->wait_copy(b, slot));
+        OK(b->act_forward(b, CT_ACT_RELU, 0.0f, d_in, d_out, N));
+        OK(b->compute_mark(b, slot));
+        OK(b->copy_done(b, slot));
+        for (int i = 0; i < N; i++) pin[i] = (float)(i + slot);
+        OK(b->h2d_async(b, d_in, pin, N * 4, slot));
+        OK(b->wait_copy(b, slot));
+        OK(b->copy_done(b, slot));
+        OK(b->sync(b));
+        dget(b, back, d_out, sizeof back);
+        for (int i = 0; i < N; i++)
+            tu_near("relu of the first upload", i, back[i], i % 7 > 3 ? i % 7 - 3 : 0, 0.0);
+        dget(b, back, d_in, sizeof back);
+        for (int i = 0; i < N; i++) tu_near("second upload", i, back[i], i + slot, 0.0);
+        b->free(b, d_in);
+        b->free(b, d_out);
+        b->host_free(b, pin);
+    }
+}
+
+/* A copy slot outside [0, CT_MAX_COPY_SLOTS) is refused by every slot function. */
+static void test_copy_slot_range(void **state) {
+    ct_backend *b = tu_backend(state);
+    float h[4] = {1, 2, 3, 4};
+    float *d = dalloc(b, sizeof h);
+    const int bad[] = {-1, CT_MAX_COPY_SLOTS};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(b->h2d_async(b, d, h, sizeof h, bad[k]), CT_ERR_INVALID);
+        assert_int_equal(b->compute_mark(b, bad[k]), CT_ERR_INVALID);
+        assert_int_equal(b->wait_copy(b, bad[k]), CT_ERR_INVALID);
+        assert_int_equal(b->copy_done(b, bad[k]), CT_ERR_INVALID);
+    }
+    OK(b->sync(b));
+    b->free(b, d);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+int main(void) {
+    tu_open_backends(&tu_backends[TU_CPU], &tu_backends[TU_CUDA]);
+    const struct CMUnitTest tests[] = {
+        TU_ON_EACH(test_gather), TU_ON_EACH(test_gather_augment),  TU_ON_EACH(test_step_vars),
+        TU_ON_EACH(test_collectives_one_rank), TU_ON_EACH(test_memory),
+        TU_ON_EACH(test_copy_slot_range),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    tu_close_backends();
+    return rc;
+}
