@@ -156,6 +156,7 @@ typedef struct {
 } ct_phase;
 
 #define CT_MAX_PHASES 16
+#define CT_MAX_WORKERS 64 /* ct_train_config.workers */
 #define CT_MAX_AUGMENT_PAD 255 /* ct_train_config.augment_pad */
 
 typedef enum {
@@ -189,7 +190,8 @@ typedef struct {
     int num_phases;
     int batch_size;      /* training batch (128) */
     int eval_batch_size; /* evaluation batch (256) */
-    int workers;         /* loader threads (2); 0 = load in the training thread */
+    int workers;         /* loader threads (2), at most CT_MAX_WORKERS; 0 = load in the training
+                          * thread */
     int prefetch;        /* batches prepared ahead per worker (2) */
     int data_on_device;  /* -1 auto, 0 off (loader + copies), 1 on (dataset resident on device) */
     float momentum;      /* SGD momentum (0) */

@@ -121,6 +121,10 @@ expect_usage '--eval-batch-size' train --eval-batch-size 0
 expect_usage '--val-size' train --val-size 0
 expect_usage '--val-size' train --val-size -1
 expect_usage '--workers' train --workers -1
+expect_usage '--workers' train --workers 65
+expect_usage '--hidden' summary --hidden 16777217
+expect_usage '--model' summary --model ./run1
+expect_usage '--model' summary --model 'flatten,linear(300000),relu,linear(300000),linear(10)'
 expect_usage '--threads' train --threads -1
 expect_usage '--threads' train --threads two
 expect_usage '--hidden' train --hidden 0

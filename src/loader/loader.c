@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CT_LOADER_MAX_WORKERS 64
-
 enum { SLOT_FREE = 0, SLOT_FILLING, SLOT_READY, SLOT_TAKEN };
 
 typedef struct {
@@ -43,9 +41,9 @@ struct ct_loader {
     int paused;           /* start_epoch is rewriting the order */
     pthread_mutex_t lock;
     pthread_cond_t filled, freed; /* READY appeared / FREE appeared or epoch changed */
-    pthread_t threads[CT_LOADER_MAX_WORKERS];
+    pthread_t threads[CT_MAX_WORKERS];
     int n_threads;
-    struct worker_arg { struct ct_loader *l; int id; } args[CT_LOADER_MAX_WORKERS];
+    struct worker_arg { struct ct_loader *l; int id; } args[CT_MAX_WORKERS];
 };
 
 void ct_epoch_order(const int32_t *idx, int64_t n, uint64_t seed, int epoch, int shuffle,
@@ -112,9 +110,9 @@ ct_status ct_loader_create(ct_backend *b, const ct_dataset *ds, const int32_t *i
     *out = NULL;
     if (n <= 0) return ct_fail(CT_ERR_INVALID, "loader: no samples");
     if (batch_size <= 0) return ct_fail(CT_ERR_INVALID, "loader: batch size must be positive");
-    if (workers < 0 || workers > CT_LOADER_MAX_WORKERS)
+    if (workers < 0 || workers > CT_MAX_WORKERS)
         return ct_fail(CT_ERR_INVALID, "loader: workers must be in 0..%d, got %d",
-                       CT_LOADER_MAX_WORKERS, workers);
+                       CT_MAX_WORKERS, workers);
     if (prefetch < 1) prefetch = 1;
     int64_t count = ct_dataset_count(ds);
     for (int64_t i = 0; i < n; i++)

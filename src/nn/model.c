@@ -101,7 +101,8 @@ static ct_status spec_layer(const char *spec, const spec_token *t, ct_layer *l) 
     l->ops = ops;
     if (ops == &ct_linear_ops) {
         if (t->n_args != 1 || !is_int(t->args[0]) || t->args[0] < 1 || t->args[0] > 1 << 24)
-            return spec_error(spec, t->pos, "linear takes one positive integer: linear(units)");
+            return spec_error(spec, t->pos, "linear takes one integer in 1..16777216: "
+                              "linear(units)");
         l->cfg.linear.units = (int)t->args[0];
     } else if (ops == &ct_act_ops) {
         l->cfg.act.kind = act;
@@ -167,6 +168,10 @@ static ct_status shard_alloc(ct_model *m, ct_shard *sh, int64_t widest) {
 /* Parses the spec into m->layers and works out every shape and parameter count. */
 static ct_status model_build(ct_model *m, const char *spec) {
     int pos = 0, c = m->in_c, h = m->in_h, w = m->in_w;
+    /* the kernels index one sample's values and a layer's parameters with 32-bit ints */
+    if ((int64_t)c * h * w > INT32_MAX)
+        return ct_fail(CT_ERR_INVALID, "model: an input of (%d, %d, %d) is more than 2^31 - 1 "
+                       "values", c, h, w);
     while (spec[pos]) {
         if (m->n_layers == CT_MAX_LAYERS)
             return ct_fail(CT_ERR_INVALID, "model spec: more than %d layers", CT_MAX_LAYERS);
@@ -180,6 +185,10 @@ static ct_status model_build(ct_model *m, const char *spec) {
         l->index = m->n_layers;
         ct_status s = l->ops->setup(l);
         if (s != CT_OK) return ct_fail_context(s, "model spec \"%s\" at position %d", spec, t.pos + 1);
+        if (ct_layer_out_size(l) > INT32_MAX || l->n_params > INT32_MAX)
+            return ct_fail(CT_ERR_INVALID, "model spec \"%s\" at position %d: %s of (%d, %d, %d) "
+                           "gives more than 2^31 - 1 %s", spec, t.pos + 1, t.kind, c, h, w,
+                           l->n_params > INT32_MAX ? "parameters" : "outputs per image");
         if (l->n_params > 0) { /* kindN: the Nth layer of this kind (conv1, linear2, ...) */
             int same = 1;
             for (int j = 0; j < m->n_layers; j++) same += m->layers[j].ops == l->ops;
@@ -194,6 +203,9 @@ static ct_status model_build(ct_model *m, const char *spec) {
         m->n_layers++;
     }
     if (m->n_layers == 0) return ct_fail(CT_ERR_INVALID, "model spec is empty");
+    if (m->n_params > INT32_MAX)
+        return ct_fail(CT_ERR_INVALID, "model spec \"%s\": %lld parameters, more than 2^31 - 1",
+                       spec, (long long)m->n_params);
     if (h != 1 || w != 1)
         return ct_fail(CT_ERR_INVALID, "model spec \"%s\": the last layer must give a flat "
                        "vector of class scores, not (%d, %d, %d)", spec, c, h, w);

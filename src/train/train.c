@@ -174,8 +174,9 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     if (cfg->num_phases <= 0 || cfg->num_phases > CT_MAX_PHASES)
         return ct_fail(CT_ERR_INVALID, "schedule: %d phases (1..%d allowed)", cfg->num_phases,
                        CT_MAX_PHASES);
-    if (cfg->workers < 0 || cfg->workers > 64)
-        return ct_fail(CT_ERR_INVALID, "workers must be in 0..64, got %d", cfg->workers);
+    if (cfg->workers < 0 || cfg->workers > CT_MAX_WORKERS)
+        return ct_fail(CT_ERR_INVALID, "workers must be in 0..%d, got %d", CT_MAX_WORKERS,
+                       cfg->workers);
     if (cfg->prefetch < 0) return ct_fail(CT_ERR_INVALID, "prefetch must be >= 0, got %d",
                                           cfg->prefetch);
     if (cfg->data_on_device < -1 || cfg->data_on_device > 1)

@@ -110,9 +110,14 @@ int cmd_summary(int argc, char **argv) {
     char *buf = NULL;
     int rc = CLI_EXIT_ERROR;
     ct_status s;
-    if ((s = ct_backend_create("cpu", 1, &b)) != CT_OK ||
-        (s = ct_model_create(b, spec, in_c, in_h, in_w, 1, 0, &m)) != CT_OK) {
+    if ((s = ct_backend_create("cpu", 1, &b)) != CT_OK) {
         rc = cli_lib_error(s);
+        goto done;
+    }
+    if ((s = ct_model_create(b, spec, in_c, in_h, in_w, 1, 0, &m)) != CT_OK) {
+        rc = s == CT_ERR_INVALID ? cli_usage_error("summary", "--%s: %s", is_mlp ? "hidden" : "model",
+                                                   ct_last_error())
+                                 : cli_lib_error(s);
         goto done;
     }
     if (!(buf = malloc(SUMMARY_BYTES))) {

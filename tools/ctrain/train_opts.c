@@ -171,7 +171,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .metavar = "N", .help = "CPU threads for the CPU device (0 = all cores;\n"
                                   "under mpirun: per rank, 0 = the rank's share)"},
         {.name = "workers", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->workers,
-         .metavar = "N", .help = "data loader threads (0 = load in the training thread)"},
+         .metavar = "N", .help = "data loader threads, at most 64 (0 = load in the training\n"
+                                  "thread)"},
         {.name = "prefetch", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->prefetch,
          .metavar = "N", .help = "batches each loader thread prepares ahead"},
         {.name = "data-on-device", .kind = CLI_CHOICE, .dst = &o->data_on_device,
@@ -245,7 +246,8 @@ void train_help(FILE *out) {
           "A progress bar is drawn on stderr when it is a terminal. Ctrl-C (or SIGTERM) stops\n"
           "after the current step (on a GPU: the current run of recorded steps), checkpoints\n"
           "when --save (or --resume) names a folder, says how to resume, and exits 130; a\n"
-          "second Ctrl-C ends the process at once.\n"
+          "second Ctrl-C ends the process at once. A --log line or --plot picture that cannot\n"
+          "be written is reported once; the training goes on, and ctrain then exits 1.\n"
           "\n"
           "checkpoints (--save DIR):\n"
           "  DIR/model.safetensors        the weights under PyTorch state_dict names (linear1.weight\n"
@@ -450,6 +452,9 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (strcmp(o->model, "mlp") != 0 && cli_find(flags, nflags, "hidden")->seen)
         return cli_usage_error("train", "--hidden: only applies to --model mlp (got --model %s)",
                                o->model);
+    if (o->workers > CT_MAX_WORKERS)
+        return cli_usage_error("train", "--workers: %d is out of range (at most %d)", o->workers,
+                               CT_MAX_WORKERS);
     if (o->nesterov && !(o->momentum > 0))
         return cli_usage_error("train", "--nesterov: needs --momentum > 0");
 #undef SEEN
