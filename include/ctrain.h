@@ -281,7 +281,8 @@ typedef struct {
     void *user;
 } ct_callbacks;
 
-/* Evaluates the model on the samples idx[0..n) of ds (idx NULL = all samples in order). */
+/* Evaluates the model on the samples idx[0..n) of ds (idx NULL = all samples in order). A
+ * batch_size above n is n: the model's max_batch need not be larger. */
 ct_status ct_evaluate(ct_model *m, const ct_dataset *ds, const int32_t *idx, int64_t n,
                       int batch_size, ct_eval_result *out);
 
@@ -294,7 +295,9 @@ ct_status ct_evaluate_dist(ct_model *m, const ct_dataset *ds, const int32_t *idx
  * receives one entry per epoch; it must hold the total number of epochs of all phases. With
  * the plateau schedule history is required, and a resumed run's must already hold the epochs
  * before cfg->resume.epoch (their val losses decide the lr; an entry without validation
- * samples is refused). */
+ * samples is refused). A batch size above the training (evaluation: validation) samples is
+ * that many, one batch, as PyTorch's DataLoader makes it; the model's max_batch need not be
+ * larger. */
 ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, int64_t n_train,
                  const int32_t *val_idx, int64_t n_val, const ct_train_config *cfg,
                  const ct_callbacks *cb, ct_epoch_result *history);

@@ -59,6 +59,20 @@ else
     bad "--quiet -> exit $rc, stdout: $out, stderr: $err"
 fi
 
+# ------------------------------------------------------------------ a batch larger than the data
+# is all of it in one batch, as PyTorch's DataLoader makes it: the same numbers as a batch of
+# exactly the 59000 training images (the 1000 validation, the 10000 test), no 2^30-image buffers
+"$CT" train --epochs 2 --lr 0.5 --val-size 1000 --quiet --batch-size 1073741824 \
+    --eval-batch-size 1073741824 >"$tmp/huge.out" 2>"$tmp/huge.err"
+rc_huge=$?
+"$CT" train --epochs 2 --lr 0.5 --val-size 1000 --quiet --batch-size 59000 \
+    --eval-batch-size 10000 >"$tmp/whole.out" 2>"$tmp/whole.err"
+if [ "$rc_huge" -eq 0 ] && same huge whole 0; then
+    ok "--batch-size 2^30 on 59000 images: the numbers of --batch-size 59000"
+else
+    bad "--batch-size 2^30 -> exit $rc_huge: $(cat "$tmp/huge.err") $(results huge) vs $(results whole)"
+fi
+
 # ------------------------------------------------------------------ --val-size too large
 run train --val-size 60000 --quiet
 if [ "$rc" -eq 2 ] && grep -q -- '--val-size' <<<"$err" && [ "$(grep -c '' <<<"$err")" -eq 1 ]; then

@@ -124,11 +124,12 @@ ct_status ct_evaluate(ct_model *m, const ct_dataset *ds, const int32_t *idx, int
 ct_status ct_evaluate_dist(ct_model *m, const ct_dataset *ds, const int32_t *idx, int64_t n,
                            int batch_size, ct_dist *dist, ct_eval_result *out) {
     memset(out, 0, sizeof *out);
+    if (!idx) n = ct_dataset_count(ds);
+    if (batch_size > n && n > 0) batch_size = (int)n; /* all of them in one batch */
     CT_TRY(check_batch(m, batch_size, "evaluation batch size"));
     CT_TRY(check_data(m, ds));
     int32_t *all = NULL;
     if (!idx) {
-        n = ct_dataset_count(ds);
         all = ct_malloc((size_t)n * sizeof(int32_t), "evaluation indices");
         if (!all) return CT_ERR_NOMEM;
         for (int64_t i = 0; i < n; i++) all[i] = (int32_t)i;
@@ -167,6 +168,15 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
                  const int32_t *val_idx, int64_t n_val, const ct_train_config *cfg,
                  const ct_callbacks *cb, ct_epoch_result *history) {
     ct_backend *b = m->b;
+    /* a batch larger than the samples is all of them in one batch, as PyTorch's DataLoader
+     * makes it: a model needs a max_batch of at most the sample counts */
+    ct_train_config clamped;
+    if ((cfg->batch_size > n_train && n_train > 0) || (cfg->eval_batch_size > n_val && n_val > 0)) {
+        clamped = *cfg;
+        if (clamped.batch_size > n_train && n_train > 0) clamped.batch_size = (int)n_train;
+        if (clamped.eval_batch_size > n_val && n_val > 0) clamped.eval_batch_size = (int)n_val;
+        cfg = &clamped;
+    }
     CT_TRY(check_batch(m, cfg->batch_size, "batch size"));
     CT_TRY(check_batch(m, cfg->eval_batch_size, "evaluation batch size"));
     CT_TRY(check_data(m, ds));

@@ -110,8 +110,10 @@ int cmd_eval(int argc, char **argv) {
         cli_close_model(&cm);
         return rc;
     }
+    int64_t n_all = ct_dataset_count(test); /* a batch above it is all of them */
     rc = cli_build_model(&cm, o.device, o.threads, o.spec, ct_dataset_channels(test),
-                         ct_dataset_height(test), ct_dataset_width(test), o.batch_size);
+                         ct_dataset_height(test), ct_dataset_width(test),
+                         o.batch_size < n_all ? o.batch_size : (int)n_all);
     if (rc != CLI_EXIT_OK) {
         ct_dataset_free(test);
         return rc;

@@ -304,8 +304,16 @@ int cmd_train(int argc, char **argv) {
         snprintf(spec, sizeof spec, "flatten,linear(%d),relu,linear(%d)", o.hidden, classes);
     else
         snprintf(spec, sizeof spec, "%s", o.model);
-    int max_batch = cfg->batch_size > cfg->eval_batch_size ? cfg->batch_size : cfg->eval_batch_size;
-    if ((s = ct_model_create(b, spec, in_c, in_h, in_w, max_batch, o.seed, &m)) != CT_OK) goto lib_error;
+    /* the largest batch fit and evaluate make: a batch size above the samples is all of them */
+    int64_t n_test = ct_dataset_count(test), n_eval = run.n_val > n_test ? run.n_val : n_test;
+    int64_t train_b = cfg->batch_size < run.n_train ? cfg->batch_size : run.n_train;
+    int64_t eval_b = cfg->eval_batch_size < n_eval ? cfg->eval_batch_size : n_eval;
+    int max_batch = (int)(train_b > eval_b ? train_b : eval_b);
+    if ((s = ct_model_create(b, spec, in_c, in_h, in_w, max_batch, o.seed, &m)) != CT_OK) {
+        if (s != CT_ERR_INVALID || o.resume_dir) goto lib_error; /* a resume's spec: its file's */
+        rc = cli_usage_error("train", "--%s: %s", is_mlp ? "hidden" : "model", ct_last_error());
+        goto done;
+    }
     run.m = m;
     run.history = calloc((size_t)total_epochs + 1, sizeof *run.history);
     if (!run.history) {
