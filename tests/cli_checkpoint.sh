@@ -149,6 +149,12 @@ check_bad offsets-overlap "overlap"
 check_bad shape-mismatch "hold 100352 bytes but shape and dtype F32 need 12800"
 check_bad wrong-shape-for-model "has shape [16, 784] but the model"
 check_bad missing-tensor "missing tensor linear2.bias"
+check_bad input-too-large "more than 2^31 - 1 values"
+mkfifo fifo.safetensors
+timeout 20 "$CT" eval --model fifo.safetensors >"$tmp/out" 2>"$tmp/err"
+rc=$? err=$(cat "$tmp/err")
+[ "$rc" -eq 1 ] && [ "$err" = "ctrain: fifo.safetensors: not a regular file" ] &&
+    ok "a FIFO as the model -> exit 1 at once: ${err#ctrain: }" || bad "a FIFO as the model -> exit $rc: $err"
 run eval --model "$tmp/bad"
 [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && ok "eval with a bad file -> exit 1, one line" ||
     bad "eval with a bad file -> exit $rc: $err"
@@ -160,6 +166,40 @@ cp run/model.safetensors bad/train_state.safetensors
 run train --resume "$tmp/bad" --quiet
 [ "$rc" -eq 1 ] && grep -q 'not a ctrain train state' <<<"$err" &&
     ok "train --resume with a model file -> exit 1: ${err#ctrain: $tmp/}" || bad "resume of a model file -> exit $rc: $err"
+
+# a train state with a value out of range: refused, naming the file and the value, before any
+# work (not taken for a bad flag, not quietly replaced by a default)
+bad_state() { # WHAT WORDS KEY VALUE [FIELD]
+    local what=$1 words=$2
+    shift 2
+    rm -rf st && cp -r run st && py meta st/train_state.safetensors "$@"
+    run train --resume "$tmp/st" --epochs 2 --quiet
+    if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && [ -z "$out" ] &&
+        grep -q "^ctrain: $tmp/st/train_state.safetensors: " <<<"$err" && grep -qF -- "$words" <<<"$err"; then
+        ok "train state with $what -> exit 1: ${err#ctrain: $tmp/}"
+    else
+        bad "train state with $what -> exit $rc (expected 1 and one line with \"$words\"): $err"
+    fi
+}
+bad_state "val_size x50" 'metadata "val_size" is "x50"' val_size x50
+bad_state "device gpu" 'metadata "device" is "gpu"' device gpu
+bad_state "momentum -1" "config: momentum must be >= 0" config -1 momentum
+bad_state 'schedule "x"' 'config: "schedule" is not an integer' config '"x"' schedule
+bad_state "eps []" 'config: "eps" is not a finite number' config '[]' eps
+bad_state "a huge optimizer count" '"count" 1000000000000 is more than' optimizer_state 1000000000000 count
+
+# a save that fails between its two files (here model.safetensors cannot be replaced) puts the
+# previous train state back: the folder keeps the old pair, and nothing else
+rm -rf pair && cp -r run pair && rm pair/model.safetensors && mkdir pair/model.safetensors
+cp pair/train_state.safetensors state.before
+run train --resume "$tmp/pair" --epochs 2 --quiet
+if [ "$rc" -eq 1 ] && grep -q "model.safetensors: cannot rename" <<<"$err" &&
+    cmp -s state.before pair/train_state.safetensors &&
+    [ "$(ls -A pair | tr '\n' ' ')" = "model.safetensors train_state.safetensors " ]; then
+    ok "a save failing at its second file -> exit 1, the previous train state back"
+else
+    bad "a save failing at its second file -> exit $rc, $(ls -A pair | tr '\n' ' '), $err"
+fi
 
 echo
 finish cli_checkpoint

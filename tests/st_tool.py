@@ -12,6 +12,8 @@ Python 3 standard library only (struct, json, zlib): nothing here shares code wi
     st_tool.py write-const FILE CLASS    one linear layer 784 -> 10, zero weights, bias 1 at
                                          CLASS: every image is predicted CLASS
     st_tool.py bad DIR CASE              writes DIR/model.safetensors broken as CASE says
+    st_tool.py meta FILE KEY VALUE [FIELD]   sets metadata KEY of FILE to the string VALUE, or
+                                         FIELD of the JSON object in KEY to the JSON VALUE
     st_tool.py forward FILE MNIST_DIR N  class probabilities of the first N test images, by a
                                          pure-Python forward pass of the MLP in FILE
     st_tool.py export MNIST_DIR I OUT    test image I as OUT (.png grey, .pgm, or -inv-rgb.png:
@@ -192,6 +194,9 @@ def cmd_bad(args):
     elif case == "metadata-not-string":
         header["__metadata__"]["input_shape"] = [1, 28, 28]
         rewrite(header)
+    elif case == "input-too-large":  # each side allowed, but 2^31 values per image
+        header["__metadata__"]["input_shape"] = "[1, 46341, 46341]"
+        rewrite(header)
     else:
         print("unknown case " + case)
         return 2
@@ -312,9 +317,27 @@ def cmd_png(args):
     return 0
 
 
+def cmd_meta(args):
+    path, key, value = args[0], args[1], args[2]
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    if len(args) > 3:
+        obj = json.loads(header["__metadata__"][key])
+        obj[args[3]] = json.loads(value)
+        value = json.dumps(obj)
+    header["__metadata__"][key] = value
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+    return 0
+
+
 COMMANDS = {"read": cmd_read, "write-mlp": cmd_write_mlp, "write-const": cmd_write_const,
             "bad": cmd_bad, "forward": cmd_forward, "export": cmd_export, "png": cmd_png,
-            "const-expect": cmd_const_expect}
+            "const-expect": cmd_const_expect, "meta": cmd_meta}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

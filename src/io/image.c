@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define CT_IMAGE_MAX_PIXELS (1 << 26) /* 64 Mpixel: larger pictures are refused */
 #define DIGIT_BOX_FRACTION (20.0 / 28.0) /* MNIST: digits fit a 20x20 box in a 28x28 field */
@@ -153,6 +154,10 @@ static ct_status load_pnm(const char *path, ct_image *out) {
 
 ct_status ct_image_load(const char *path, ct_image *out) {
     memset(out, 0, sizeof *out);
+    struct stat st; /* read twice (the magic, then the image), so a file; and open() would wait
+                     * on a FIFO */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return ct_fail(CT_ERR_IO, "%s: not a regular file", path);
     FILE *f = fopen(path, "rb");
     if (!f) return ct_fail(CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     unsigned char magic[8] = {0};

@@ -135,25 +135,53 @@ void ct_checkpoint_free(ct_checkpoint *c) {
     free(c);
 }
 
-static ct_status read_file(ct_checkpoint *c, const char *path) {
+/* Opens path and reads its header: the 8-byte length and the JSON after it, which parse()
+ * checks against the file's size alone, so that the data (which may be gigabytes of something
+ * else) is read only when the header describes it (read_data). When the first 9 bytes cannot
+ * begin a safetensors header, only they are read, and parse() refuses the file from them. */
+static ct_status read_header(ct_checkpoint *c, const char *path, FILE **out) {
+    *out = NULL;
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) /* before open(), which waits on a FIFO */
+        return ct_fail(CT_ERR_IO, "%s: not a regular file", path);
     FILE *f = fopen(path, "rb");
     if (!f) return ct_fail(CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
         return ct_fail(CT_ERR_IO, "%s: not a regular file", path);
     }
     c->size = (size_t)st.st_size;
-    c->file = ct_malloc(c->size ? c->size : 1, "checkpoint file");
+    unsigned char head[9] = {0};
+    size_t got = fread(head, 1, c->size < 9 ? c->size : 9, f), want = got;
+    uint64_t n = 0;
+    for (int k = 0; k < 8; k++) n |= (uint64_t)head[k] << (8 * k);
+    if (c->size >= 9 && n <= c->size - 8 && n <= CT_ST_MAX_HEADER_BYTES && n >= 2 && head[8] == '{')
+        want = 8 + (size_t)n;
+    c->file = ct_malloc(want > 9 ? want : 9, "checkpoint header");
     if (!c->file) {
         fclose(f);
         return CT_ERR_NOMEM;
     }
-    size_t got = c->size ? fread(c->file, 1, c->size, f) : 0;
-    int err = ferror(f);
-    fclose(f);
-    if (got != c->size || err)
+    memcpy(c->file, head, got);
+    if (want > got) got += fread(c->file + got, 1, want - got, f);
+    if (got != want || ferror(f)) {
+        fclose(f);
         return ct_fail(CT_ERR_IO, "%s: read %zu of %zu bytes", path, got, c->size);
+    }
+    *out = f;
+    return CT_OK;
+}
+
+/* After parse(): the whole file, the data after the header. */
+static ct_status read_data(ct_checkpoint *c, FILE *f) {
+    size_t have = (size_t)(c->data - c->file); /* the header: 8 + its length */
+    uint8_t *all = realloc(c->file, c->size ? c->size : 1);
+    if (!all) return ct_fail(CT_ERR_NOMEM, "out of memory (%zu bytes for %s)", c->size, c->path);
+    c->file = all;
+    c->data = all + have;
+    size_t got = have + fread(all + have, 1, c->size - have, f);
+    if (got != c->size || ferror(f))
+        return ct_fail(CT_ERR_IO, "%s: read %zu of %zu bytes", c->path, got, c->size);
     return CT_OK;
 }
 
@@ -327,8 +355,11 @@ ct_status ct_checkpoint_open(const char *path, ct_checkpoint **out) {
         free(c);
         return ct_fail(CT_ERR_NOMEM, "out of memory (checkpoint path)");
     }
-    ct_status s = read_file(c, path);
+    FILE *f;
+    ct_status s = read_header(c, path, &f);
     if (s == CT_OK) s = parse(c);
+    if (s == CT_OK) s = read_data(c, f);
+    if (f) fclose(f);
     if (s != CT_OK) {
         ct_checkpoint_free(c);
         return s;

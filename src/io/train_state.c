@@ -273,15 +273,24 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     cfg->momentum = (float)mom;
     cfg->weight_decay = (float)wd;
     /* optimizer, schedule, warm-up, clipping: absent in older files (then 0: the defaults) */
-    long long v;
-    if (get_int(o, "optimizer", 0, CT_ADAMW, &v)) cfg->optimizer = (ct_optimizer_kind)v;
-    if (get_int(o, "schedule", 0, CT_SCHED_PLATEAU, &v)) cfg->schedule = (ct_schedule_kind)v;
-    if (get_int(o, "step_size", 0, INT32_MAX, &v)) cfg->step_size = (int)v;
-    if (get_int(o, "plateau_patience", 0, INT32_MAX, &v)) cfg->plateau_patience = (int)v;
-    if (get_int(o, "warmup_steps", 0, INT32_MAX, &v)) cfg->warmup_steps = (int)v;
-    if (get_int(o, "warmup_epochs", 0, INT32_MAX, &v)) cfg->warmup_epochs = (int)v;
-    if (get_int(o, "augment_pad", 0, CT_MAX_AUGMENT_PAD, &v)) cfg->augment_pad = (int)v;
-    if (get_int(o, "augment_flip", 0, 1, &v)) cfg->augment_flip = (int)v;
+    /* ... but one that is there must be valid */
+#define OPT_INT(key, lo, hi, dst)                                                             \
+    do {                                                                                      \
+        long long v_;                                                                         \
+        if (json_object_get(o, key) && !get_int(o, key, lo, hi, &v_))                         \
+            return BAD("%s: config: \"%s\" is not an integer in %lld..%lld", c->path, key,   \
+                       (long long)(lo), (long long)(hi));                                     \
+        if (json_object_get(o, key)) dst = v_;                                                \
+    } while (0)
+    OPT_INT("optimizer", 0, CT_ADAMW, cfg->optimizer);
+    OPT_INT("schedule", 0, CT_SCHED_PLATEAU, cfg->schedule);
+    OPT_INT("step_size", 0, INT32_MAX, cfg->step_size);
+    OPT_INT("plateau_patience", 0, INT32_MAX, cfg->plateau_patience);
+    OPT_INT("warmup_steps", 0, INT32_MAX, cfg->warmup_steps);
+    OPT_INT("warmup_epochs", 0, INT32_MAX, cfg->warmup_epochs);
+    OPT_INT("augment_pad", 0, CT_MAX_AUGMENT_PAD, cfg->augment_pad);
+    OPT_INT("augment_flip", 0, 1, cfg->augment_flip);
+#undef OPT_INT
     struct { const char *key; float *dst; } floats[] = {
         {"beta1", &cfg->beta1}, {"beta2", &cfg->beta2}, {"eps", &cfg->eps},
         {"gamma", &cfg->gamma}, {"eta_min", &cfg->eta_min}, {"pct_start", &cfg->pct_start},
@@ -290,8 +299,10 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         double d;
-        if (json_object_get(o, floats[i].key) && get_double(o, floats[i].key, &d) && isfinite(d))
-            *floats[i].dst = (float)d;
+        if (!json_object_get(o, floats[i].key)) continue;
+        if (!get_double(o, floats[i].key, &d) || !isfinite(d))
+            return BAD("%s: config: \"%s\" is not a finite number", c->path, floats[i].key);
+        *floats[i].dst = (float)d;
     }
     const json_t *seed = json_object_get(o, "seed");
     char *end;
@@ -366,6 +377,9 @@ static ct_status load_optimizer(const ct_checkpoint *c, ct_model *m, const json_
         return BAD("%s: optimizer_state: \"count\" or \"steps\" missing", c->path);
     int64_t np = ct_model_param_count(m);
     if (count == 0) return ct_model_set_optimizer_state(m, NULL, 0, steps);
+    if (count > MAX_SLOTS * np) /* before it sizes an allocation */
+        return BAD("%s: optimizer_state: \"count\" %lld is more than %d values per parameter "
+                   "(%lld parameters)", c->path, count, MAX_SLOTS, (long long)np);
     float *state = ct_malloc((size_t)count * sizeof(float), "optimizer state");
     if (!state) return CT_ERR_NOMEM;
     int k = np > 0 && count % np == 0 && count / np <= MAX_SLOTS ? (int)(count / np) : 0;
@@ -423,6 +437,8 @@ ct_status ct_checkpoint_train_config(const ct_checkpoint *c, ct_train_config *cf
     if (s == CT_OK) s = meta_json(c, "position", &jpos);
     if (s == CT_OK) s = parse_config(c, jcfg, cfg);
     if (s == CT_OK) s = parse_position(c, jpos, &cfg->resume);
+    if (s == CT_OK && ct_train_config_check(cfg) != CT_OK) /* the saved settings, as a run's */
+        s = ct_fail_context(CT_ERR_FORMAT, "%s: config", c->path);
     json_decref(jcfg);
     json_decref(jpos);
     return s;

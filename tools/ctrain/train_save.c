@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define PLOT_WIDTH 800
 #define PLOT_HEIGHT 500
@@ -67,6 +68,20 @@ static const char *saved_opt(const ct_checkpoint *ck, const char *key) {
     return v;
 }
 
+/* The saved integer option key, in lo..hi: 0 with *out set (left alone when an optional key is
+ * absent), or -1 with the message printed. */
+static int saved_long(const ct_checkpoint *ck, const char *key, int required, long lo, long hi,
+                      long *out) {
+    const char *v = required ? saved_opt(ck, key) : ct_checkpoint_meta(ck, key);
+    if (!v) return required ? -1 : 0;
+    if (cli_parse_long(v, lo, hi, out) != 0) {
+        fprintf(stderr, "ctrain: %s: metadata \"%s\" is \"%.40s\", not an integer in %ld..%ld\n",
+                ct_checkpoint_path(ck), key, v, lo, hi);
+        return -1;
+    }
+    return 0;
+}
+
 static int differs(const char *dir, const char *flag, const char *given, const char *saved) {
     return cli_usage_error("train", "--%s %s: the run in %s was saved with %s, and a resumed run "
                            "keeps the settings that change its results", flag, given, dir, saved);
@@ -86,11 +101,23 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     }
     const char *model = saved_opt(ck, "model"), *hidden = saved_opt(ck, "hidden");
     const char *val_size = saved_opt(ck, "val_size"), *device = saved_opt(ck, "device");
-    const char *threads = saved_opt(ck, "threads");
-    const char *save_every = ct_checkpoint_meta(ck, "save_every");
-    const char *patience = ct_checkpoint_meta(ck, "patience"); /* absent in older files */
-    const char *save_best = ct_checkpoint_meta(ck, "save_best");
-    if (!model || !hidden || !val_size || !device || !threads) {
+    /* the numbers, checked before anything is taken from them; save_every, patience and
+     * save_best are absent in older files */
+    long hidden_v = 0, val_size_v = 0, threads_v = 0, every_v = -1, patience_v = -1, best_v = -1;
+    if (!model || !hidden || !val_size || !device ||
+        saved_long(ck, "hidden", 1, 1, 1 << 24, &hidden_v) ||
+        saved_long(ck, "val_size", 1, 1, LONG_MAX, &val_size_v) ||
+        saved_long(ck, "threads", 1, 0, INT_MAX, &threads_v) ||
+        saved_long(ck, "save_every", 0, 0, INT_MAX, &every_v) ||
+        saved_long(ck, "patience", 0, 0, INT_MAX, &patience_v) ||
+        saved_long(ck, "save_best", 0, 0, 1, &best_v)) {
+        ct_checkpoint_free(ck);
+        return CLI_EXIT_ERROR;
+    }
+    if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda") &&
+        !(strncmp(device, "cuda:", 5) == 0 && cli_parse_long(device + 5, 0, INT_MAX, &(long){0}) == 0)) {
+        fprintf(stderr, "ctrain: %s: metadata \"device\" is \"%.40s\", not auto, cpu, cuda or "
+                "cuda:N\n", ct_checkpoint_path(ck), device);
         ct_checkpoint_free(ck);
         return CLI_EXIT_ERROR;
     }
@@ -109,21 +136,16 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     if (SEEN("model") && strcmp(o->model, model) != 0) rc = differs(dir, "model", o->model, model);
     snprintf(o->model_resumed, sizeof o->model_resumed, "%s", model);
     o->model = o->model_resumed;
-    long v;
-    if (rc == CLI_EXIT_OK && SEEN("hidden") &&
-        (cli_parse_long(hidden, 1, INT_MAX, &v) || v != o->hidden)) {
+    if (rc == CLI_EXIT_OK && SEEN("hidden") && hidden_v != o->hidden) {
         snprintf(given, sizeof given, "%d", o->hidden);
         rc = differs(dir, "hidden", given, hidden);
-    } else if (cli_parse_long(hidden, 1, INT_MAX, &v) == 0) {
-        o->hidden = (int)v;
     }
-    if (rc == CLI_EXIT_OK && SEEN("val-size") &&
-        (cli_parse_long(val_size, 1, LONG_MAX, &v) || v != o->val_size)) {
+    o->hidden = (int)hidden_v;
+    if (rc == CLI_EXIT_OK && SEEN("val-size") && val_size_v != o->val_size) {
         snprintf(given, sizeof given, "%lld", (long long)o->val_size);
         rc = differs(dir, "val-size", given, val_size);
-    } else if (cli_parse_long(val_size, 1, LONG_MAX, &v) == 0) {
-        o->val_size = v;
     }
+    o->val_size = val_size_v;
 #define SAME_NUM(name, field, saved_value, fmt, cast)                                          \
     do {                                                                                        \
         if (rc == CLI_EXIT_OK && SEEN(name) && o->field != (saved_value)) {                     \
@@ -219,17 +241,11 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     if (!SEEN("device")) {
         snprintf(o->device_resumed, sizeof o->device_resumed, "%s", device);
         o->device = o->device_resumed;
-        if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda") &&
-            strncmp(o->device, "cuda:", 5))
-            o->device = "auto";
     }
-    if (!SEEN("threads") && cli_parse_long(threads, 0, INT_MAX, &v) == 0) o->threads = (int)v;
-    if (!SEEN("save-every") && save_every && cli_parse_long(save_every, 0, INT_MAX, &v) == 0)
-        o->save_every = (int)v;
-    if (!SEEN("patience") && patience && cli_parse_long(patience, 0, INT_MAX, &v) == 0)
-        o->patience = (int)v;
-    if (!SEEN("save-best") && save_best && cli_parse_long(save_best, 0, 1, &v) == 0)
-        o->save_best = (int)v;
+    if (!SEEN("threads")) o->threads = (int)threads_v;
+    if (!SEEN("save-every") && every_v >= 0) o->save_every = (int)every_v;
+    if (!SEEN("patience") && patience_v >= 0) o->patience = (int)patience_v;
+    if (!SEEN("save-best") && best_v >= 0) o->save_best = (int)best_v;
     /* the schedule: the saved one, extended or cut by --epochs, or replaced */
     int total = 0;
     for (int i = 0; i < saved.num_phases; i++) total += saved.phases[i].epochs;
@@ -356,11 +372,31 @@ int train_save(train_run *r, const ct_eval_result *test) {
     ct_train_state st = {.cfg = &o->cfg, .before = &r->before, .history = r->history,
                          .n_history = p.epoch, .extra = state_meta,
                          .n_extra = (int)(sizeof state_meta / sizeof state_meta[0])};
-    snprintf(path, sizeof path, "%s/train_state.safetensors", r->save_dir);
-    ct_status s = ct_save_train_state(r->m, path, &st);
+    /* Each file is replaced atomically; the pair is kept together too when the second one fails
+     * (a full disk, a file that cannot be replaced): the previous train state, kept as a hard
+     * link, is put back, so that the folder holds the old pair, or no train state when there was
+     * none. (A process killed between the two leaves the new train state, which a resume goes
+     * by, and the old model.) */
+    char state[PATH_MAX], prev[PATH_MAX + 8];
+    snprintf(state, sizeof state, "%s/train_state.safetensors", r->save_dir);
+    snprintf(prev, sizeof prev, "%s/.train_state.safetensors.prev", r->save_dir);
+    unlink(prev);
+    struct stat sb;
+    int had_state = stat(state, &sb) == 0, kept = had_state && link(state, prev) == 0;
+    ct_status s = ct_save_train_state(r->m, state, &st);
+    if (s != CT_OK) {
+        if (kept) unlink(prev);
+        return cli_lib_error(s);
+    }
     snprintf(path, sizeof path, "%s/model.safetensors", r->save_dir);
-    if (s == CT_OK) s = save_model_file(r, path, p, test);
-    if (s != CT_OK) return cli_lib_error(s);
+    if ((s = save_model_file(r, path, p, test)) != CT_OK) {
+        int rc = cli_lib_error(s);
+        if (kept ? rename(prev, state) != 0 : !had_state && unlink(state) != 0)
+            fprintf(stderr, "ctrain: %s: could not be put back as it was: %s\n", state,
+                    strerror(errno));
+        return rc;
+    }
+    if (kept) unlink(prev);
     r->saves++;
     return 0;
 }
