@@ -118,5 +118,20 @@ run predict --model run short.pgm d1.png
     ok "an unreadable image: one line on stderr, the others still classified, exit 1" ||
     bad "unreadable image -> exit $rc: $out $err"
 
+# --log or --plot that cannot be written (/dev/full; loss.png a folder, which not even root can
+# replace with a file): the training still runs to its end, each failure is said once, and the
+# exit status says the run did not give all it was asked for
+mkdir -p noplot/loss.png
+run train --epochs 2 --lr 0.5 --val-size 1000 --quiet --log /dev/full --plot noplot
+want="--log and --plot"
+if [ "$rc" -eq 1 ] && grep -q '^test_loss: ' <<<"$out" && [ "$(grep -c '^Epoch' <<<"$out")" -eq 2 ] &&
+    [ "$(grep -c 'ctrain: --log /dev/full: cannot write' <<<"$err")" -eq 1 ] &&
+    [ "$(grep -c '^ctrain: noplot/loss.png: ' <<<"$err")" -eq 1 ] &&
+    grep -qx "ctrain: the training finished, but $want could not be written (above)" <<<"$err"; then
+    ok "$want failing: the training ran to its end, exit 1, each said once"
+else
+    bad "$want failing -> exit $rc: $out $err"
+fi
+
 echo
 finish cli_outputs

@@ -62,7 +62,9 @@ ct_status ct_afile_open(ct_afile *f, const char *path) {
         return ct_fail(CT_ERR_IO, "%s: path too long", path);
     remove_stale(dir, name);
     f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (f->fd < 0) return ct_fail(CT_ERR_IO, "%s: cannot create: %s", f->tmp, strerror(errno));
+    if (f->fd < 0) /* the message names the file the user asked for first */
+        return ct_fail(CT_ERR_IO, "%s: cannot create %s to write it: %s", f->path, f->tmp,
+                       strerror(errno));
     const char *delay = getenv("CTRAIN_TEST_SAVE_DELAY_MS");
     f->delay_ms = delay ? strtol(delay, NULL, 10) : 0;
     if (f->delay_ms < 0) f->delay_ms = 0;
@@ -85,7 +87,7 @@ ct_status ct_afile_write(ct_afile *f, const void *data, size_t n) {
         ssize_t w = write(f->fd, p, len);
         if (w < 0) {
             if (errno == EINTR) continue;
-            return f->failed = ct_fail(CT_ERR_IO, "%s: write failed: %s", f->tmp, strerror(errno));
+            return f->failed = ct_fail(CT_ERR_IO, "%s: write failed: %s", f->path, strerror(errno));
         }
         p += w;
         n -= (size_t)w;
@@ -99,9 +101,9 @@ ct_status ct_afile_commit(ct_afile *f) {
     ct_status s = f->failed;
     if (s == CT_OK && f->fd < 0) s = ct_fail(CT_ERR_IO, "%s: not open", f->path);
     if (s == CT_OK && fsync(f->fd) != 0)
-        s = ct_fail(CT_ERR_IO, "%s: fsync failed: %s", f->tmp, strerror(errno));
+        s = ct_fail(CT_ERR_IO, "%s: fsync failed: %s", f->path, strerror(errno));
     if (f->fd >= 0 && close(f->fd) != 0 && s == CT_OK)
-        s = ct_fail(CT_ERR_IO, "%s: close failed: %s", f->tmp, strerror(errno));
+        s = ct_fail(CT_ERR_IO, "%s: close failed: %s", f->path, strerror(errno));
     f->fd = -1;
     if (s == CT_OK && rename(f->tmp, f->path) != 0)
         s = ct_fail(CT_ERR_IO, "%s: cannot rename %s over it: %s", f->path, f->tmp,

@@ -293,7 +293,7 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
     int cell_w = w * scale + GRID_PAD, cell_h = h * scale + GRID_PAD + label_h;
     int width = cols * cell_w + GRID_PAD, height = title_h + rows * cell_h + GRID_PAD;
     if (width < 160) width = 160;
-    if ((int64_t)width * height > (1 << 26))
+    if ((int64_t)width * height > (1 << 26) || width > 32767 || height > 32767) /* cairo's */
         return ct_fail(CT_ERR_INVALID, "%s: a grid of %dx%d pixels is too large", path, width,
                        height);
     cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);

@@ -86,6 +86,7 @@ typedef struct {
     ct_epoch_result *history;    /* (total_epochs) */
     ct_eval_result before;       /* validation before training */
     FILE *log;                   /* --log, or NULL */
+    int outputs_failed;          /* a --log line or a --plot picture could not be written */
     int saves;                   /* checkpoints written */
 } train_run;
 
@@ -104,7 +105,8 @@ int train_save(train_run *r, const ct_eval_result *test);
 /* Writes SAVE/best.safetensors (the model's weights now, with the metadata of epoch, whose
  * val_loss is the lowest so far). Prints the error and returns non-zero on failure. */
 int train_save_best(train_run *r, int epoch);
-/* After each epoch: the --log line and the --plot pictures (errors printed, not fatal). */
+/* After each epoch: the --log line and the --plot pictures (errors printed, the first of each
+ * kind, and remembered in outputs_failed: not fatal to the training, but to the exit status). */
 void train_epoch_outputs(train_run *r, int n_epochs);
 /* Opens --log (truncated) and writes the n_epochs lines already in the history (a resume). */
 int train_log_open(train_run *r, int n_epochs);

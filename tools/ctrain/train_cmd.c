@@ -449,6 +449,10 @@ int cmd_train(int argc, char **argv) {
         if (train_save(&run, &ev) != 0) rc = CLI_EXIT_ERROR;
         else if (!o.quiet) printf("Saved: %s\n", run.save_dir);
     }
+    if (rc == CLI_EXIT_OK && run.outputs_failed)
+        fprintf(stderr, "ctrain: the training finished, but %s could not be written (above)\n",
+                run.outputs_failed == 3 ? "--log and --plot" : run.outputs_failed == 1 ? "--log"
+                                                                                       : "--plot");
     if (g_interrupted && rc == CLI_EXIT_OK) { /* a signal during the test or the save */
         report_interrupt(&run, run.save_dir != NULL);
         rc = CLI_EXIT_INTERRUPTED;
@@ -473,5 +477,7 @@ done:
     free(val_idx);
     ct_dataset_free(test);
     ct_dataset_free(train);
-    return cli_dist_end(dist, rc); /* after an error on this rank only: ends the whole job */
+    rc = cli_dist_end(dist, rc); /* after an error on this rank only: ends the whole job */
+    /* --log/--plot (rank 0's) failed after a training that did not: exit 1, but no abort */
+    return rc == CLI_EXIT_OK && run.outputs_failed ? CLI_EXIT_ERROR : rc;
 }

@@ -415,7 +415,10 @@ static int log_line(train_run *r, const ct_epoch_result *e) {
     char line[1024];
     int n = ct_epoch_json(e, line, sizeof line);
     if (n < 0 || fprintf(r->log, "%s\n", line) < 0 || fflush(r->log) != 0) {
-        fprintf(stderr, "ctrain: --log %s: cannot write: %s\n", r->o->log_path, strerror(errno));
+        if (!(r->outputs_failed & 1))
+            fprintf(stderr, "ctrain: --log %s: cannot write: %s\n", r->o->log_path,
+                    strerror(errno));
+        r->outputs_failed |= 1;
         return 1;
     }
     return 0;
@@ -436,7 +439,11 @@ int train_log_open(train_run *r, int n_epochs) {
 /* loss.png and accuracy.png from the validation before training and the n epochs. */
 static void plots(train_run *r, int n) {
     double *buf = malloc(sizeof(double) * (size_t)(n + 1) * 6);
-    if (!buf) return;
+    if (!buf) {
+        if (!(r->outputs_failed & 2)) fprintf(stderr, "ctrain: --plot: out of memory\n");
+        r->outputs_failed |= 2;
+        return;
+    }
     double *xv = buf, *xt = buf + (n + 1), *vloss = xt + (n + 1), *tloss = vloss + (n + 1);
     double *vacc = tloss + (n + 1), *tacc = vacc + (n + 1);
     xv[0] = 0;
@@ -459,7 +466,8 @@ static void plots(train_run *r, int n) {
     if (s == CT_OK) /* train in blue, validation in orange, as in loss.png */
         s = ct_plot_png(path, "Accuracy vs. No. of epochs", "epoch", "accuracy", acc, 2,
                         PLOT_WIDTH, PLOT_HEIGHT);
-    if (s != CT_OK) cli_lib_error(s);
+    if (s != CT_OK && !(r->outputs_failed & 2)) cli_lib_error(s);
+    if (s != CT_OK) r->outputs_failed |= 2;
     free(buf);
 }
 
