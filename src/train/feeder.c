@@ -25,6 +25,11 @@
 
 void ct_feeder_release(feeder *f) {
     ct_backend *b = f->b;
+    if (!b->host_is_device) { /* after an error, copies may still read the pinned buffers */
+        char keep[1024];
+        snprintf(keep, sizeof keep, "%s", ct_last_error()); /* the error being reported */
+        if (b->sync(b) != CT_OK) ct_fail(CT_OK, "%s", keep);
+    }
     for (int k = 0; k < 2; k++)
         if (f->graph[k]) b->graph_free(b, f->graph[k]);
     if (f->mlp.ws) b->free(b, f->mlp.ws);
@@ -439,7 +444,10 @@ ct_status ct_feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a, int6
         }
         if (a->dist) CT_TRY(ct_dist_any(a->dist, &stop)); /* all ranks stop at the same step */
         if (stop) {
-            if (!f->resident && have_next) ct_loader_release(f->loader, &cur);
+            if (!f->resident && have_next) { /* its upload may still be reading the slot */
+                if (!b->host_is_device) CT_TRY(b->copy_done(b, k));
+                ct_loader_release(f->loader, &cur);
+            }
             return ct_fail(CT_ERR_INTERRUPTED, "training interrupted in epoch %d at batch %lld/%lld",
                            a->epoch, (long long)*done, (long long)n_batches);
         }
