@@ -172,8 +172,11 @@ run train --resume "$tmp/bad" --quiet
 bad_state() { # WHAT WORDS KEY VALUE [FIELD]
     local what=$1 words=$2
     shift 2
-    rm -rf st && cp -r run st && py meta st/train_state.safetensors "$@"
-    run train --resume "$tmp/st" --epochs 2 --quiet
+    rm -rf st && cp -r run st && py meta st/train_state.safetensors "$@" && check_state "$what" "$words"
+}
+check_state() { # WHAT WORDS: resuming st is refused so
+    local what=$1 words=$2
+    run train --resume "$tmp/st" --quiet
     if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && [ -z "$out" ] &&
         grep -q "^ctrain: $tmp/st/train_state.safetensors: " <<<"$err" && grep -qF -- "$words" <<<"$err"; then
         ok "train state with $what -> exit 1: ${err#ctrain: $tmp/}"
@@ -187,6 +190,11 @@ bad_state "momentum -1" "config: momentum must be >= 0" config -1 momentum
 bad_state 'schedule "x"' 'config: "schedule" is not an integer' config '"x"' schedule
 bad_state "eps []" 'config: "eps" is not a finite number' config '[]' eps
 bad_state "a huge optimizer count" '"count" 1000000000000 is more than' optimizer_state 1000000000000 count
+bad_state 'dataset ""' 'metadata "dataset" is ""' dataset ''
+bad_state 'model ""' 'metadata "model": model spec is empty' model ''
+rm -rf st && cp -r run st && py meta st/train_state.safetensors history '[]' epochs &&
+    py meta st/train_state.safetensors position 0 epoch && py meta st/train_state.safetensors position 100000 batch &&
+    check_state "a position past the epoch's batches" 'position epoch 0 batch 100000 is outside this run (1 epochs of 461 batches)'
 
 # a save that fails between its two files (here model.safetensors cannot be replaced) puts the
 # previous train state back: the folder keeps the old pair, and nothing else

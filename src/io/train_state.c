@@ -455,6 +455,11 @@ ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
     if (s == CT_OK) s = meta_json(c, "optimizer_state", &jopt);
     if (s == CT_OK) s = ct_checkpoint_load_params(c, m, "model.");
     if (s == CT_OK) s = load_optimizer(c, m, jopt);
+    int64_t count = ct_model_optimizer_state_count(m), np = ct_model_param_count(m);
+    if (s == CT_OK && count && count != (cfg->optimizer == CT_SGD ? 1 : 2) * np)
+        s = BAD("%s: optimizer_state holds %lld values for %lld parameters, which is not %s's "
+                "state (config \"optimizer\")", c->path, (long long)count, (long long)np,
+                cfg->optimizer == CT_SGD ? "SGD" : "Adam");
     if (s == CT_OK) s = parse_history(c, jhist, before, history, n_history);
     if (s == CT_OK && *n_history != cfg->resume.epoch) {
         s = BAD("%s: history has %d epochs but the position is epoch %d", c->path, *n_history,

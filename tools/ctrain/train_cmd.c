@@ -310,7 +310,12 @@ int cmd_train(int argc, char **argv) {
     int64_t eval_b = cfg->eval_batch_size < n_eval ? cfg->eval_batch_size : n_eval;
     int max_batch = (int)(train_b > eval_b ? train_b : eval_b);
     if ((s = ct_model_create(b, spec, in_c, in_h, in_w, max_batch, o.seed, &m)) != CT_OK) {
-        if (s != CT_ERR_INVALID || o.resume_dir) goto lib_error; /* a resume's spec: its file's */
+        if (s == CT_ERR_INVALID && o.resume_dir) { /* a resume's spec is its file's */
+            fprintf(stderr, "ctrain: %s/train_state.safetensors: metadata \"model\": %s\n",
+                    o.resume_dir, ct_last_error());
+            goto done;
+        }
+        if (s != CT_ERR_INVALID) goto lib_error;
         rc = cli_usage_error("train", "--%s: %s", is_mlp ? "hidden" : "model", ct_last_error());
         goto done;
     }
@@ -330,6 +335,15 @@ int cmd_train(int argc, char **argv) {
         memcpy(run.history, hist, (size_t)resumed_epochs * sizeof *hist);
         free(hist);
         o.cfg.resume = saved.resume;
+        ct_fit_position p = saved.resume; /* within this run (ct_fit checks it too, nameless) */
+        int64_t batch = cfg->batch_size < run.n_train ? cfg->batch_size : run.n_train;
+        int64_t n_batches = (run.n_train + batch - 1) / batch;
+        if (p.epoch > total_epochs || p.batch > n_batches || (p.epoch == total_epochs && p.batch)) {
+            fprintf(stderr, "ctrain: %s: position epoch %d batch %lld is outside this run (%d "
+                    "epochs of %lld batches)\n", ct_checkpoint_path(ck), p.epoch,
+                    (long long)p.batch, total_epochs, (long long)n_batches);
+            goto done;
+        }
     }
     if (!o.quiet) {
         long long params = (long long)ct_model_param_count(m);
@@ -361,7 +375,8 @@ int cmd_train(int argc, char **argv) {
     ct_eval_result ev;
     if (ck) {
         ct_fit_position p = cfg->resume;
-        int64_t n_batches = (run.n_train + cfg->batch_size - 1) / cfg->batch_size;
+        int64_t batch = cfg->batch_size < run.n_train ? cfg->batch_size : run.n_train;
+        int64_t n_batches = (run.n_train + batch - 1) / batch;
         if (!o.quiet)
             printf("Resumed from %s: epoch %d, batch %lld/%lld\n", o.resume_dir, p.epoch,
                    (long long)p.batch, (long long)n_batches);
