@@ -123,6 +123,15 @@ fi
 run eval --model mlp --spec 'flatten,linear(16),relu,linear(10)'
 [ "$rc" -eq 0 ] && ok "eval --spec (the same layers as the file's)" || bad "eval --spec -> exit $rc: $err"
 
+# summary of a saved model, on the shape it was saved with (like Keras' summary of a loaded one)
+run summary --model run
+[ "$rc" -eq 0 ] && grep -q "^Model: flatten,linear(32),relu,linear(10), input 1x28x28, from run/model.safetensors$" <<<"$out" &&
+    grep -q "^Total params: 25450 " <<<"$out" && ok "summary --model run: its layers and 25450 parameters" ||
+    bad "summary --model run -> exit $rc: $out $err"
+run summary --model run --dataset cifar10
+[ "$rc" -eq 2 ] && grep -q -- "--dataset: for a layer spec, not a saved model" <<<"$err" &&
+    ok "summary --model run --dataset cifar10 -> exit 2" || bad "summary of a saved model with --dataset -> exit $rc: $err"
+
 # ------------------------------------------------------------------ bad files
 mkdir -p bad
 check_bad() { # CASE WORDS

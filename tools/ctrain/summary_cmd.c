@@ -2,14 +2,16 @@
  * summary_cmd.c — `ctrain summary`: a model's layers, output shapes and parameter counts, like
  * Keras' model.summary() or torchinfo, for a spec built on a dataset's input shape. The shapes
  * of the named datasets are known (MNIST and Fashion-MNIST 1x28x28, CIFAR-10 3x32x32, 10
- * classes each); an idx dataset's come from its files (--data). The model is built on the CPU
- * with one thread.
+ * classes each); an idx dataset's come from its files (--data). A saved model (a folder or a
+ * .safetensors file) is shown on its own input shape. The model is built on the CPU with one
+ * thread.
  */
 #include "args.h"
 #include "cli.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define SUMMARY_BYTES (1 << 16)
 
@@ -23,7 +25,8 @@ enum { NUM_SUMMARY_FLAGS = 4 };
 static int summary_flags(summary_opts *o, cli_flag *f) {
     cli_flag t[NUM_SUMMARY_FLAGS] = {
         {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
-         .help = "a preset (mlp, lenet5, cnn) or layers, as ctrain train --model"},
+         .help = "a preset (mlp, lenet5, cnn) or layers, as ctrain train --model;\n"
+                 "or a saved model (a --save folder or a .safetensors file)"},
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
          .choices = CLI_DATASETS, .help = "the input shape and classes to build for"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
@@ -54,7 +57,9 @@ void summary_help(FILE *out) {
           "and parameter count, and the totals, like Keras' model.summary() or torchinfo.\n"
           "Input shapes: mnist and fashion-mnist 1x28x28, cifar10 3x32x32 (10 classes each);\n"
           "idx: read from its files in --data DIR.\n"
-          "A malformed layer string is an error naming the offending layer.\n"
+          "A malformed layer string is an error naming the offending layer. A saved model (a\n"
+          "--save folder or a .safetensors file, as ctrain eval --model takes it) is shown on\n"
+          "the input shape it was saved with.\n"
           "\n"
           "flags:\n",
           out);
@@ -63,8 +68,33 @@ void summary_help(FILE *out) {
           "examples:\n"
           "  ctrain summary                        the tutorial's MLP (25450 parameters)\n"
           "  ctrain summary --model cnn\n"
+          "  ctrain summary --model run1           the model saved by ctrain train --save run1\n"
           "  ctrain summary --model \"conv(8,3),relu,maxpool(2),flatten,linear(10)\" --dataset cifar10\n",
           out);
+}
+
+/* The summary of the model saved at arg (a folder or a .safetensors file), on its own shapes. */
+static int summary_saved(const char *arg) {
+    cli_model cm;
+    int rc = cli_open_model(arg, "cpu", 1, NULL, 0, 0, 0, 1, &cm);
+    char *buf = rc == CLI_EXIT_OK ? malloc(SUMMARY_BYTES) : NULL;
+    if (rc == CLI_EXIT_OK && !buf) {
+        fprintf(stderr, "ctrain: out of memory\n");
+        rc = CLI_EXIT_ERROR;
+    }
+    ct_status s;
+    if (rc == CLI_EXIT_OK && (s = ct_model_summary(cm.m, buf, SUMMARY_BYTES)) != CT_OK)
+        rc = cli_lib_error(s);
+    if (rc == CLI_EXIT_OK) {
+        int c, h, w;
+        ct_model_input_shape(cm.m, &c, &h, &w);
+        printf("Model: %s, input %dx%dx%d, from %s\n", ct_model_spec(cm.m), c, h, w, cm.path);
+        fputs(buf, stdout);
+        if (*buf && buf[strlen(buf) - 1] != '\n') fputc('\n', stdout);
+    }
+    free(buf);
+    cli_close_model(&cm);
+    return rc;
 }
 
 int cmd_summary(int argc, char **argv) {
@@ -76,6 +106,18 @@ int cmd_summary(int argc, char **argv) {
     case CLI_PARSE_HELP: summary_help(stdout); return CLI_EXIT_OK;
     case CLI_PARSE_ERROR: return CLI_EXIT_USAGE;
     case CLI_PARSE_OK: break;
+    }
+    char file[PATH_MAX];
+    cli_model_file(o.model, file, sizeof file);
+    size_t len = strlen(file);
+    struct stat st;
+    if (stat(file, &st) == 0 && S_ISREG(st.st_mode) && len >= 12 &&
+        strcmp(file + len - 12, ".safetensors") == 0) { /* a saved model, as eval takes it */
+        for (int i = 1; i < nflags; i++)
+            if (flags[i].seen)
+                return cli_usage_error("summary", "--%s: for a layer spec, not a saved model "
+                                       "(--model %s)", flags[i].name, o.model);
+        return summary_saved(o.model);
     }
     int is_mlp = strcmp(o.model, "mlp") == 0;
     if (!is_mlp && cli_find(flags, nflags, "hidden")->seen)
