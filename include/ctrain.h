@@ -122,6 +122,8 @@ typedef struct ct_model ct_model;
  * initialised like PyTorch's defaults from seed. max_batch bounds the batch size used later. */
 ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, int in_w,
                           int max_batch, uint64_t seed, ct_model **out);
+/* The layers of preset name ("mlp", "lenet5", "cnn"), or NULL when name is not a preset. */
+const char *ct_model_preset(const char *name);
 void ct_model_free(ct_model *m);
 int64_t ct_model_param_count(const ct_model *m);
 int ct_model_num_classes(const ct_model *m);

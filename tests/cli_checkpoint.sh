@@ -128,6 +128,13 @@ run summary --model run
 [ "$rc" -eq 0 ] && grep -q "^Model: flatten,linear(32),relu,linear(10), input 1x28x28, from run/model.safetensors$" <<<"$out" &&
     grep -q "^Total params: 25450 " <<<"$out" && ok "summary --model run: its layers and 25450 parameters" ||
     bad "summary --model run -> exit $rc: $out $err"
+cp -r run cnn # a folder named as a preset: the preset, and ./cnn the folder
+run summary --model cnn
+grep -q "^Total params: 1199882 " <<<"$out" && ok "summary --model cnn beside a folder cnn: the preset" ||
+    bad "summary --model cnn beside a folder cnn -> exit $rc: $out $err"
+run summary --model ./cnn
+grep -q "^Total params: 25450 " <<<"$out" && ok "summary --model ./cnn: the saved model" ||
+    bad "summary --model ./cnn -> exit $rc: $out $err"
 run summary --model run --dataset cifar10
 [ "$rc" -eq 2 ] && grep -q -- "--dataset: for a layer spec, not a saved model" <<<"$err" &&
     ok "summary --model run --dataset cifar10 -> exit 2" || bad "summary of a saved model with --dataset -> exit $rc: $err"

@@ -123,7 +123,10 @@ expect_usage '--val-size' train --val-size -1
 expect_usage '--workers' train --workers -1
 expect_usage '--workers' train --workers 65
 expect_usage '--hidden' summary --hidden 16777217
-expect_usage '--model' summary --model ./run1
+expect_usage '--model' summary --model 'flatten,lnear(10)'
+run summary --model ./run1 # a path: a saved model that is not there
+[ "$rc" -eq 1 ] && [ "$err" = "ctrain: ./run1: cannot open: No such file or directory" ] &&
+    ok "summary --model ./run1 (no such folder) -> exit 1: $err" || bad "summary --model ./run1 -> exit $rc: $err"
 expect_usage '--model' summary --model 'flatten,linear(300000),relu,linear(300000),linear(10)'
 expect_usage '--threads' train --threads -1
 expect_usage '--threads' train --threads two

@@ -29,7 +29,7 @@ static const struct { const char *name, *spec; } k_presets[] = {
             "dropout(0.5),linear(10)"},
 };
 
-static const char *preset_spec(const char *name) {
+const char *ct_model_preset(const char *name) {
     for (size_t i = 0; i < sizeof k_presets / sizeof k_presets[0]; i++)
         if (!strcmp(name, k_presets[i].name)) return k_presets[i].spec;
     return NULL;
@@ -220,7 +220,7 @@ ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, i
     if (in_c <= 0 || in_h <= 0 || in_w <= 0 || max_batch <= 0)
         return ct_fail(CT_ERR_INVALID, "model: bad input shape (%d, %d, %d) or batch %d", in_c,
                        in_h, in_w, max_batch);
-    const char *expanded = preset_spec(spec);
+    const char *expanded = ct_model_preset(spec);
     if (strlen(expanded ? expanded : spec) >= CT_SPEC_BYTES)
         return ct_fail(CT_ERR_INVALID, "model spec longer than %d characters", CT_SPEC_BYTES - 1);
     ct_model *m = ct_calloc(1, sizeof *m, "model");

@@ -59,7 +59,7 @@ void summary_help(FILE *out) {
           "idx: read from its files in --data DIR.\n"
           "A malformed layer string is an error naming the offending layer. A saved model (a\n"
           "--save folder or a .safetensors file, as ctrain eval --model takes it) is shown on\n"
-          "the input shape it was saved with.\n"
+          "the input shape it was saved with (a preset's name wins: ./cnn for a folder cnn).\n"
           "\n"
           "flags:\n",
           out);
@@ -107,12 +107,13 @@ int cmd_summary(int argc, char **argv) {
     case CLI_PARSE_ERROR: return CLI_EXIT_USAGE;
     case CLI_PARSE_OK: break;
     }
-    char file[PATH_MAX];
-    cli_model_file(o.model, file, sizeof file);
-    size_t len = strlen(file);
+    /* a saved model, as eval takes it: a path (a '/' or a .safetensors file) or a folder, but
+     * not a preset's name (a folder called cnn is ./cnn) */
+    size_t len = strlen(o.model);
     struct stat st;
-    if (stat(file, &st) == 0 && S_ISREG(st.st_mode) && len >= 12 &&
-        strcmp(file + len - 12, ".safetensors") == 0) { /* a saved model, as eval takes it */
+    if (!ct_model_preset(o.model) &&
+        (strchr(o.model, '/') || (len >= 12 && strcmp(o.model + len - 12, ".safetensors") == 0) ||
+         (stat(o.model, &st) == 0 && S_ISDIR(st.st_mode)))) {
         for (int i = 1; i < nflags; i++)
             if (flags[i].seen)
                 return cli_usage_error("summary", "--%s: for a layer spec, not a saved model "
