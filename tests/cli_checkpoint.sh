@@ -206,8 +206,9 @@ bad_state "momentum -1" "config: momentum must be >= 0" config -1 momentum
 bad_state 'schedule "x"' 'config: "schedule" is not an integer' config '"x"' schedule
 bad_state "eps []" 'config: "eps" is not a finite number' config '[]' eps
 bad_state "a huge optimizer count" '"count" 1000000000000 is more than' optimizer_state 1000000000000 count
+bad_state "weight_decay null" "config: weight decay must be a finite number" config null weight_decay
 bad_state 'dataset ""' 'metadata "dataset" is ""' dataset ''
-bad_state 'model ""' 'metadata "model": model spec is empty' model ''
+bad_state 'model ""' 'its model "" cannot be built for these 1x28x28 images: model spec is empty' model ''
 rm -rf st && cp -r run st && py meta st/train_state.safetensors history '[]' epochs &&
     py meta st/train_state.safetensors position 0 epoch && py meta st/train_state.safetensors position 100000 batch &&
     check_state "a position past the epoch's batches" 'position epoch 0 batch 100000 is outside this run (1 epochs of 461 batches)'

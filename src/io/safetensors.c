@@ -152,7 +152,11 @@ static ct_status read_header(ct_checkpoint *c, const char *path, FILE **out) {
     }
     c->size = (size_t)st.st_size;
     unsigned char head[9] = {0};
-    size_t got = fread(head, 1, c->size < 9 ? c->size : 9, f), want = got;
+    size_t want = c->size < 9 ? c->size : 9, got = fread(head, 1, want, f);
+    if (got != want) { /* shorter than fstat said: changed under us */
+        fclose(f);
+        return ct_fail(CT_ERR_IO, "%s: read %zu of %zu bytes", path, got, c->size);
+    }
     uint64_t n = 0;
     for (int k = 0; k < 8; k++) n |= (uint64_t)head[k] << (8 * k);
     if (c->size >= 9 && n <= c->size - 8 && n <= CT_ST_MAX_HEADER_BYTES && n >= 2 && head[8] == '{')

@@ -263,7 +263,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     const char *what = "config";
     NEED_INT(o, "batch_size", 1, 1 << 30, cfg->batch_size, what);
     NEED_INT(o, "eval_batch_size", 1, 1 << 30, cfg->eval_batch_size, what);
-    NEED_INT(o, "workers", 0, 1 << 16, cfg->workers, what);
+    NEED_INT(o, "workers", 0, CT_MAX_WORKERS, cfg->workers, what);
     NEED_INT(o, "prefetch", 0, 1 << 16, cfg->prefetch, what);
     NEED_INT(o, "data_on_device", -1, 1, cfg->data_on_device, what);
     NEED_INT(o, "nesterov", 0, 1, cfg->nesterov, what);
@@ -300,7 +300,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         double d;
         if (!json_object_get(o, floats[i].key)) continue;
-        if (!get_double(o, floats[i].key, &d) || !isfinite(d))
+        if (!get_double(o, floats[i].key, &d) || !isfinite((float)d))
             return BAD("%s: config: \"%s\" is not a finite number", c->path, floats[i].key);
         *floats[i].dst = (float)d;
     }

@@ -112,6 +112,17 @@ float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_
 }
 
 ct_status ct_train_config_check(const ct_train_config *cfg) {
+    const struct { const char *name; float v; } floats[] = {
+        {"momentum", cfg->momentum}, {"weight decay", cfg->weight_decay}, {"beta1", cfg->beta1},
+        {"beta2", cfg->beta2}, {"eps", cfg->eps}, {"gamma", cfg->gamma},
+        {"eta_min", cfg->eta_min}, {"pct_start", cfg->pct_start}, {"div_factor", cfg->div_factor},
+        {"final_div_factor", cfg->final_div_factor},
+        {"warmup_start_factor", cfg->warmup_start_factor}, {"clip_norm", cfg->clip_norm},
+    };
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) /* (a train state holds them) */
+        if (!isfinite(floats[i].v))
+            return ct_fail(CT_ERR_INVALID, "%s must be a finite number, got %g", floats[i].name,
+                           (double)floats[i].v);
     if ((unsigned)cfg->optimizer > CT_ADAMW)
         return ct_fail(CT_ERR_INVALID, "unknown optimizer %d", (int)cfg->optimizer);
     if (!(cfg->momentum >= 0.0f))

@@ -126,7 +126,7 @@ ct_status ct_evaluate_dist(ct_model *m, const ct_dataset *ds, const int32_t *idx
     memset(out, 0, sizeof *out);
     if (!idx) n = ct_dataset_count(ds);
     if (batch_size > n && n > 0) batch_size = (int)n; /* all of them in one batch */
-    CT_TRY(check_batch(m, batch_size, "evaluation batch size"));
+    if (n > 0) CT_TRY(check_batch(m, batch_size, "evaluation batch size"));
     CT_TRY(check_data(m, ds));
     int32_t *all = NULL;
     if (!idx) {
@@ -178,7 +178,7 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
         cfg = &clamped;
     }
     CT_TRY(check_batch(m, cfg->batch_size, "batch size"));
-    CT_TRY(check_batch(m, cfg->eval_batch_size, "evaluation batch size"));
+    if (n_val > 0) CT_TRY(check_batch(m, cfg->eval_batch_size, "evaluation batch size"));
     CT_TRY(check_data(m, ds));
     if (n_train <= 0) return ct_fail(CT_ERR_INVALID, "no training samples");
     if (cfg->num_phases <= 0 || cfg->num_phases > CT_MAX_PHASES)

@@ -311,8 +311,9 @@ int cmd_train(int argc, char **argv) {
     int max_batch = (int)(train_b > eval_b ? train_b : eval_b);
     if ((s = ct_model_create(b, spec, in_c, in_h, in_w, max_batch, o.seed, &m)) != CT_OK) {
         if (s == CT_ERR_INVALID && o.resume_dir) { /* a resume's spec is its file's */
-            fprintf(stderr, "ctrain: %s/train_state.safetensors: metadata \"model\": %s\n",
-                    o.resume_dir, ct_last_error());
+            fprintf(stderr, "ctrain: %s: its model \"%s\" cannot be built for these %dx%dx%d "
+                    "images: %s\n", ct_checkpoint_path(ck), o.model, in_c, in_h, in_w,
+                    ct_last_error());
             goto done;
         }
         if (s != CT_ERR_INVALID) goto lib_error;
@@ -464,14 +465,14 @@ int cmd_train(int argc, char **argv) {
         if (train_save(&run, &ev) != 0) rc = CLI_EXIT_ERROR;
         else if (!o.quiet) printf("Saved: %s\n", run.save_dir);
     }
-    if (rc == CLI_EXIT_OK && run.outputs_failed)
-        fprintf(stderr, "ctrain: the training finished, but %s could not be written (above)\n",
-                run.outputs_failed == 3 ? "--log and --plot" : run.outputs_failed == 1 ? "--log"
-                                                                                       : "--plot");
     if (g_interrupted && rc == CLI_EXIT_OK) { /* a signal during the test or the save */
         report_interrupt(&run, run.save_dir != NULL);
         rc = CLI_EXIT_INTERRUPTED;
     }
+    if (rc == CLI_EXIT_OK && run.outputs_failed)
+        fprintf(stderr, "ctrain: the training finished, but %s could not be written (above)\n",
+                run.outputs_failed == 3 ? "--log and --plot" : run.outputs_failed == 1 ? "--log"
+                                                                                       : "--plot");
     goto restore;
 
 lib_error_restore:

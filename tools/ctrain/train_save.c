@@ -393,6 +393,7 @@ int train_save(train_run *r, const ct_eval_result *test) {
     unlink(prev);
     struct stat sb;
     int had_state = stat(state, &sb) == 0, kept = had_state && link(state, prev) == 0;
+    int link_errno = errno;
     ct_status s = ct_save_train_state(r->m, state, &st);
     if (s != CT_OK) {
         if (kept) unlink(prev);
@@ -401,7 +402,10 @@ int train_save(train_run *r, const ct_eval_result *test) {
     snprintf(path, sizeof path, "%s/model.safetensors", r->save_dir);
     if ((s = save_model_file(r, path, p, test)) != CT_OK) {
         int rc = cli_lib_error(s);
-        if (kept ? rename(prev, state) != 0 : !had_state && unlink(state) != 0)
+        if (had_state && !kept) /* no hard links here (vfat, some network file systems) */
+            fprintf(stderr, "ctrain: %s: is the new one, beside the previous model file (the "
+                    "previous one could not be kept: %s)\n", state, strerror(link_errno));
+        else if (kept ? rename(prev, state) != 0 : !had_state && unlink(state) != 0)
             fprintf(stderr, "ctrain: %s: could not be put back as it was: %s\n", state,
                     strerror(errno));
         return rc;
