@@ -55,6 +55,8 @@ int cli_open_checkpoint(const char *arg, cli_model *out);
 int cli_build_model(cli_model *cm, const char *device, int threads, const char *spec, int in_c,
                     int in_h, int in_w, int max_batch);
 #define CLI_DATASETS "mnist|fashion-mnist|cifar10|idx" /* what eval and show read */
+/* 1 when name is one of CLI_DATASETS. */
+int cli_known_dataset(const char *name);
 /* Loads part ("train" or "test") of a dataset: mnist (fetched when missing), fashion-mnist,
  * cifar10 (see ct_dataset_load_*; data_dir NULL: their default folders). Prints the error and
  * returns non-zero on failure. */

@@ -52,15 +52,18 @@ void cli_close_model(cli_model *cm) {
     cm->b = NULL;
 }
 
-const char *cli_dataset_of(const cli_model *cm, const char *given, int seen) {
-    const char *saved = cm->ck ? ct_checkpoint_meta(cm->ck, "dataset") : NULL;
-    if (seen || !saved) return given;
+int cli_known_dataset(const char *name) {
     for (const char *k = CLI_DATASETS; *k;) { /* one of the '|'-separated names */
         size_t len = strcspn(k, "|");
-        if (strlen(saved) == len && strncmp(k, saved, len) == 0) return saved;
+        if (strlen(name) == len && strncmp(k, name, len) == 0) return 1;
         k += len + (k[len] == '|');
     }
-    return given;
+    return 0;
+}
+
+const char *cli_dataset_of(const cli_model *cm, const char *given, int seen) {
+    const char *saved = cm->ck ? ct_checkpoint_meta(cm->ck, "dataset") : NULL;
+    return !seen && saved && cli_known_dataset(saved) ? saved : given;
 }
 
 int cli_load_dataset(const char *dataset, const char *data_dir, const char *part,

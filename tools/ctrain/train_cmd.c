@@ -309,6 +309,7 @@ int cmd_train(int argc, char **argv) {
     int64_t train_b = cfg->batch_size < run.n_train ? cfg->batch_size : run.n_train;
     int64_t eval_b = cfg->eval_batch_size < n_eval ? cfg->eval_batch_size : n_eval;
     int max_batch = (int)(train_b > eval_b ? train_b : eval_b);
+    int64_t n_batches = (run.n_train + train_b - 1) / train_b; /* per epoch */
     if ((s = ct_model_create(b, spec, in_c, in_h, in_w, max_batch, o.seed, &m)) != CT_OK) {
         if (s == CT_ERR_INVALID && o.resume_dir) { /* a resume's spec is its file's */
             fprintf(stderr, "ctrain: %s: its model \"%s\" cannot be built for these %dx%dx%d "
@@ -337,8 +338,6 @@ int cmd_train(int argc, char **argv) {
         free(hist);
         o.cfg.resume = saved.resume;
         ct_fit_position p = saved.resume; /* within this run (ct_fit checks it too, nameless) */
-        int64_t batch = cfg->batch_size < run.n_train ? cfg->batch_size : run.n_train;
-        int64_t n_batches = (run.n_train + batch - 1) / batch;
         if (p.epoch > total_epochs || p.batch > n_batches || (p.epoch == total_epochs && p.batch)) {
             fprintf(stderr, "ctrain: %s: position epoch %d batch %lld is outside this run (%d "
                     "epochs of %lld batches)\n", ct_checkpoint_path(ck), p.epoch,
@@ -376,8 +375,6 @@ int cmd_train(int argc, char **argv) {
     ct_eval_result ev;
     if (ck) {
         ct_fit_position p = cfg->resume;
-        int64_t batch = cfg->batch_size < run.n_train ? cfg->batch_size : run.n_train;
-        int64_t n_batches = (run.n_train + batch - 1) / batch;
         if (!o.quiet)
             printf("Resumed from %s: epoch %d, batch %lld/%lld\n", o.resume_dir, p.epoch,
                    (long long)p.batch, (long long)n_batches);

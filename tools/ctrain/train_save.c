@@ -122,10 +122,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         return CLI_EXIT_ERROR;
     }
     const char *saved_dataset = ct_checkpoint_meta(ck, "dataset"); /* absent: MNIST (below) */
-    char bar[64]; /* "|name|", to be found among "|" CLI_DATASETS "|" */
-    snprintf(bar, sizeof bar, "|%s|", saved_dataset ? saved_dataset : "mnist");
-    if (strlen(bar) >= sizeof bar - 1 || strchr(bar + 1, '|') != bar + strlen(bar) - 1 ||
-        !strstr("|" CLI_DATASETS "|", bar)) {
+    if (saved_dataset && !cli_known_dataset(saved_dataset)) {
         fprintf(stderr, "ctrain: %s: metadata \"dataset\" is \"%.40s\", not one of %s\n",
                 ct_checkpoint_path(ck), saved_dataset, CLI_DATASETS);
         ct_checkpoint_free(ck);
