@@ -746,8 +746,8 @@ static void test_bad_run_length(void **state) {
     c.eval_batch_size = 32;
     int32_t idx[N_ALL];
     for (int i = 0; i < N_ALL; i++) idx[i] = i;
-    static const char *const bad[] = {"0", "65", "3x", ""};
-    for (int k = 0; k < 4; k++) {
+    static const char *const bad[] = {"0", "65", "3x", "", " 8", "+8"};
+    for (int k = 0; k < 6; k++) {
         setenv("CTRAIN_CUDA_GRAPH_STEPS", bad[k], 1);
         assert_int_equal(ct_fit(m, ds, idx, N_TRAIN, idx + N_TRAIN, N_ALL - N_TRAIN, &c, NULL,
                                 NULL),

@@ -357,6 +357,8 @@ static void test_spec_errors(void **state) {
         {"conv(3,3),conv2d(4,3),flatten,linear(10)", "conv2d(4,3)"},
         {"conv(3,40),flatten,linear(10)", "conv(3,40)"}, /* kernel larger than the image */
         {"conv(3,3),linear(10)", "linear(10)"},          /* linear needs a flat input */
+        {"flatten,linear(0x10)", "0x10"},                /* decimal numbers only */
+        {"flatten,dropout(nan),linear(10)", "nan"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ct_model *m = NULL;

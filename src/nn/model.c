@@ -74,7 +74,10 @@ static ct_status spec_next(const char *spec, int *pos, spec_token *t) {
             char *end;
             errno = 0;
             double v = strtod(spec + p, &end);
-            if (end == spec + p || errno) return spec_error(spec, p, "expected a number");
+            /* decimal only: strtod would also take 0x10, inf and nan */
+            if (end == spec + p || errno ||
+                strspn(spec + p, "0123456789+-.eE") < (size_t)(end - (spec + p)))
+                return spec_error(spec, p, "expected a number");
             t->args[t->n_args++] = v;
             p = (int)(end - spec);
             while (isspace((unsigned char)spec[p])) p++;

@@ -10,6 +10,7 @@
  */
 #include "train/feeder.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,7 +176,7 @@ ct_status ct_feeder_init_steps(feeder *f, const ct_dist *dist) {
     if (run) {
         char *end;
         long v = strtol(run, &end, 10);
-        if (end == run || *end || v < 1 || v > CT_GRAPH_RUN_MAX)
+        if (!isdigit((unsigned char)run[0]) || *end || v < 1 || v > CT_GRAPH_RUN_MAX)
             return ct_fail(CT_ERR_INVALID, "CTRAIN_CUDA_GRAPH_STEPS=\"%s\": expected steps per "
                            "recorded graph, 1..%d", run, CT_GRAPH_RUN_MAX);
         f->graph_run = (int)v;

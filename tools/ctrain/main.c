@@ -12,6 +12,7 @@
 #include "args.h"
 #include "cli.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -110,7 +111,7 @@ static int check_environment(void) {
         if (!vars[i].values) { /* a count, 1..64 (as the library takes it) */
             char *end;
             long k = strtol(v, &end, 10);
-            if (end != v && !*end && k >= 1 && k <= 64) continue;
+            if (isdigit((unsigned char)v[0]) && !*end && k >= 1 && k <= 64) continue;
             return cli_usage_error(NULL, "environment: %s=\"%s\": expected %s", vars[i].name, v,
                                    vars[i].words);
         }
