@@ -7,7 +7,7 @@
 #     recorded (CTRAIN_CUDA_GRAPH=0), streamed by loader workers (--data-on-device off)
 #   - the cnn preset on a small MNIST cut: cuda as the CPU; its checkpoint evaluates on the CPU
 #   - mpirun -np 2 --device cuda as 1 process: with NCCL (the emulator's) on 2 emulated GPUs,
-#     through MPI when 2 ranks share 1; a killed rank ends the job
+#     through MPI when 2 ranks share 1; a killed rank ends the job, and so does a broken link
 # Usage: bash tests/cli_cuda_emu.sh path/to/ctrain path/to/libctrain_cuda_emu.so
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -131,6 +131,18 @@ if command -v mpirun >/dev/null && mpirun --version 2>&1 | grep -q 'Open MPI' &&
     CTRAIN_CUDA_EMU_DEVICES=2 "${MPIRUN[@]}" "$CT" "${MLP[@]}" --epochs 1000 --quiet >"$tmp/kill.out" 2>"$tmp/kill.err" &
     job=$!
     kill_a_rank "$job" "$tmp/kill.out" "$tmp/kill.err" "NCCL on 2 emulated GPUs"
+    # a broken link on rank 1 (NCCL's asynchronous error; its all-reduce never completes): rank
+    # 1's watchdog aborts NCCL, rank 1 says why, and the job ends (MPI_Abort) instead of hanging
+    start=$SECONDS
+    CTRAIN_CUDA_EMU_NCCL_FAIL=1:3 CTRAIN_CUDA_EMU_DEVICES=2 "${MPIRUN[@]}" "$CT" "${MLP[@]}" \
+        --quiet >"$tmp/link.out" 2>"$tmp/link.err"
+    rc=$? took=$((SECONDS - start))
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$took" -lt 60 ] &&
+        grep -q '^ctrain: rank 1: NCCL reported an error while the GPUs were summing gradients: .*the communicator was aborted' "$tmp/link.err"; then
+        ok "a broken NCCL link on rank 1 -> rank 1 says so and the job ends (exit $rc, ${took} s)"
+    else
+        bad "a broken NCCL link: exit $rc after ${took} s, stderr: $(head -c 600 "$tmp/link.err")"
+    fi
     leftover=$(ls /dev/shm 2>/dev/null | grep -c '^ctrain-emu-nccl-')
     [ "$leftover" -eq 0 ] && ok "no shared-memory segment left behind" ||
         bad "$leftover ctrain-emu-nccl-* segments left in /dev/shm"

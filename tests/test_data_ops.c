@@ -4,6 +4,7 @@
  * collectives on one rank, allocation, copies and slots) against references written here, on
  * every backend that can be opened, as test_ops.c does for the arithmetic ops.
  */
+#define _GNU_SOURCE /* usleep, setenv */
 #include "testutil.h"
 
 #include "backend/backend.h"
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* gather_u8                                                                                   */
@@ -259,6 +261,59 @@ static void test_collectives_one_rank(void **state) {
     free(h); free(back);
 }
 
+/* A broken link (the CUDA emulator's NCCL breaks one on request: CTRAIN_CUDA_EMU_NCCL_FAIL):
+ * the watchdog aborts the communicator and the next host wait or all-reduce says why, whether
+ * NCCL reports the error after an all-reduce completed or while one holds up the host. */
+static void test_collectives_broken_link(void **state) {
+    ct_backend *b = tu_backend(state);
+    if (b->host_is_device) return; /* no device collectives (above) */
+    if (!b->coll_available || b->coll_available(b) != CT_OK)
+        TU_SKIP("nccl", "no NCCL for the %s backend", b->name);
+    if (!strstr(b->coll_name(b), "NCCL 0.0.0"))
+        TU_SKIP("nccl fault", "a broken link is made only by the CUDA emulator's NCCL, not %s",
+                b->coll_name(b));
+    const int64_t n = 64;
+    float *d = NULL;
+    OK(b->alloc(b, (size_t)n * 4, (void **)&d));
+    OK(b->memset0(b, d, (size_t)n * 4));
+    unsigned char id[CT_COLL_ID_BYTES];
+    size_t bytes;
+    /* late: the first all-reduce completes, the error comes after it */
+    setenv("CTRAIN_CUDA_EMU_NCCL_FAIL", "0:1:late", 1);
+    bytes = sizeof id;
+    OK(b->coll_id(b, id, &bytes));
+    OK(b->coll_init(b, id, bytes, 1, 0));
+    OK(b->coll_allreduce_sum_f32(b, d, n));
+    ct_status s = CT_OK;
+    for (int k = 0; k < 100 && s == CT_OK; k++) { /* the watchdog looks every 0.2 s */
+        s = b->sync(b);
+        if (s == CT_OK) usleep(50000);
+    }
+    assert_int_equal(s, CT_ERR_DEVICE);
+    assert_non_null(strstr(ct_last_error(), "NCCL reported an error"));
+    assert_non_null(strstr(ct_last_error(), "the communicator was aborted"));
+    assert_false(b->coll_joined(b));
+    assert_int_equal(b->coll_allreduce_sum_f32(b, d, n), CT_ERR_DEVICE);
+    b->coll_release(b); /* the abort freed it: nothing more to free */
+    /* stuck: the all-reduce never completes and holds the host until the abort frees it */
+    setenv("CTRAIN_CUDA_EMU_NCCL_FAIL", "0:1", 1);
+    bytes = sizeof id;
+    OK(b->coll_id(b, id, &bytes));
+    OK(b->coll_init(b, id, bytes, 1, 0));
+    assert_int_equal(b->coll_allreduce_sum_f32(b, d, n), CT_ERR_DEVICE);
+    assert_non_null(strstr(ct_last_error(), "held this rank up in ncclAllReduce"));
+    b->coll_release(b);
+    unsetenv("CTRAIN_CUDA_EMU_NCCL_FAIL");
+    /* and a communicator after them works */
+    bytes = sizeof id;
+    OK(b->coll_id(b, id, &bytes));
+    OK(b->coll_init(b, id, bytes, 1, 0));
+    OK(b->coll_allreduce_sum_f32(b, d, n));
+    OK(b->sync(b));
+    b->coll_release(b);
+    b->free(b, d);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* memory and copies                                                                           */
 
@@ -347,7 +402,8 @@ int main(void) {
     tu_open_backends(&tu_backends[TU_CPU], &tu_backends[TU_CUDA]);
     const struct CMUnitTest tests[] = {
         TU_ON_EACH(test_gather), TU_ON_EACH(test_gather_augment),  TU_ON_EACH(test_step_vars),
-        TU_ON_EACH(test_collectives_one_rank), TU_ON_EACH(test_memory),
+        TU_ON_EACH(test_collectives_one_rank), TU_ON_EACH(test_collectives_broken_link),
+        TU_ON_EACH(test_memory),
         TU_ON_EACH(test_copy_slot_range),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

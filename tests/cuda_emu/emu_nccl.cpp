@@ -13,6 +13,11 @@
  *   (the same sum, bit for bit, on every rank), all meet again.
  * - A rank that dies leaves the others waiting at the barrier, as NCCL's kernels would; mpirun
  *   ends the job.
+ * - A broken link, as NCCL reports one: with CTRAIN_CUDA_EMU_NCCL_FAIL=R:N, rank R's N-th
+ *   all-reduce never completes; ncclCommGetAsyncError says ncclRemoteError from then on, and
+ *   the all-reduce waits (holding up the host that issued it, as a full launch queue would)
+ *   until another thread calls ncclCommAbort. The other ranks wait at the barrier. With
+ *   R:N:late the N-th all-reduce completes and the error is reported after it.
  */
 #include "emu_internal.h"
 #include "nccl.h"
@@ -54,7 +59,22 @@ struct ct_emu_nccl_comm {
     Shared *sh;
     size_t bytes;
     int nranks, rank;
+    long calls = 0, fail_at = 0;                 /* CTRAIN_CUDA_EMU_NCCL_FAIL for this rank */
+    bool fail_late = false;
+    std::atomic<int> async_error{ncclSuccess};
+    std::atomic<int> aborted{0}, inside{0};      /* inside: all-reduces running now */
 };
+
+/* CTRAIN_CUDA_EMU_NCCL_FAIL=R:N[:late]: the N-th all-reduce of rank R breaks (0: none here) */
+static long fail_at(int rank, bool *late) {
+    const char *v = getenv("CTRAIN_CUDA_EMU_NCCL_FAIL");
+    int r = -1;
+    long n = 0;
+    char how[8] = "";
+    if (!v || sscanf(v, "%d:%ld:%7s", &r, &n, how) < 2 || r != rank || n < 1) return 0;
+    *late = strcmp(how, "late") == 0;
+    return n;
+}
 
 ncclResult_t ncclGetVersion(int *version) {
     *version = 0; /* shown as "NCCL 0.0.0": not a real one */
@@ -127,7 +147,12 @@ ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int
         munmap(p, bytes);
         return ncclInvalidUsage;
     }
-    *comm = new ct_emu_nccl_comm{sh, bytes, nranks, rank};
+    *comm = new ct_emu_nccl_comm;
+    (*comm)->sh = sh;
+    (*comm)->bytes = bytes;
+    (*comm)->nranks = nranks;
+    (*comm)->rank = rank;
+    (*comm)->fail_at = fail_at(rank, &(*comm)->fail_late);
     return ncclSuccess;
 }
 
@@ -139,7 +164,15 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataT
     if (!ct_emu_in_device(send, count * sizeof(float)) ||
         !ct_emu_in_device(recv, count * sizeof(float)))
         return ncclInvalidArgument; /* NCCL takes device buffers only */
+    if (comm->aborted.load()) return ncclInvalidUsage; /* a freed communicator, on NCCL */
+    comm->inside++;
     ct_emu_run_now(stream, [&]() {
+        bool fails = ++comm->calls == comm->fail_at;
+        if (fails && !comm->fail_late) { /* the link breaks: it waits for an abort */
+            comm->async_error.store(ncclRemoteError);
+            while (!comm->aborted.load()) usleep(1000);
+            return;
+        }
         Shared *sh = comm->sh;
         const float *in = (const float *)send;
         float *out = (float *)recv;
@@ -154,7 +187,25 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataT
             }
             pthread_barrier_wait(&sh->barrier); /* every rank has read every slot */
         }
+        if (fails) comm->async_error.store(ncclRemoteError); /* late: found after the sum */
     });
+    comm->inside--;
+    return ncclSuccess;
+}
+
+ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *async_error) {
+    if (!comm || !async_error) return ncclInvalidArgument;
+    *async_error = (ncclResult_t)comm->async_error.load();
+    return ncclSuccess;
+}
+
+/* From any thread, as NCCL allows: the all-reduce in flight gives up, then the comm goes. */
+ncclResult_t ncclCommAbort(ncclComm_t comm) {
+    if (!comm) return ncclInvalidArgument;
+    comm->aborted.store(1);
+    while (comm->inside.load() > 0) usleep(1000);
+    munmap(comm->sh, comm->bytes);
+    delete comm;
     return ncclSuccess;
 }
 

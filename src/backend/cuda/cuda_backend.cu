@@ -224,7 +224,7 @@ static ct_status cuda_h2d(ct_backend *b, void *dst, const void *host_src, size_t
     CT_CUDA_BIND(cb);
     CT_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, cb->compute));
     CT_CUDA_CHECK(cudaStreamSynchronize(cb->compute));
-    return CT_OK;
+    return ct_cuda_coll_check(cb);
 }
 
 /* Blocking download: waits for the compute stream (the results it is producing). */
@@ -234,7 +234,7 @@ static ct_status cuda_d2h(ct_backend *b, void *host_dst, const void *src, size_t
     CT_CUDA_BIND(cb);
     CT_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, cb->compute));
     CT_CUDA_CHECK(cudaStreamSynchronize(cb->compute));
-    return CT_OK;
+    return ct_cuda_coll_check(cb);
 }
 
 /* Device-to-device copy, ordered with the ops on the compute stream (asynchronous). */
@@ -281,7 +281,7 @@ static ct_status cuda_copy_done(ct_backend *b, int slot) {
     CT_TRY(check_slot(slot));
     CT_CUDA_BIND(cb);
     CT_CUDA_CHECK(cudaEventSynchronize(cb->copied[slot]));
-    return CT_OK;
+    return ct_cuda_coll_check(cb);
 }
 
 static ct_status cuda_sync(ct_backend *b) {
@@ -289,7 +289,7 @@ static ct_status cuda_sync(ct_backend *b) {
     CT_CUDA_BIND(cb);
     CT_CUDA_CHECK(cudaStreamSynchronize(cb->copy));
     CT_CUDA_CHECK(cudaStreamSynchronize(cb->compute));
-    return CT_OK;
+    return ct_cuda_coll_check(cb);
 }
 
 /* ------------------------------------------------------------------------------------------ */

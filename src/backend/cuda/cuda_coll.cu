@@ -10,12 +10,23 @@
  * in place on the compute stream, so it is ordered after the backward and before the optimizer
  * step like any other op, with no host synchronisation.
  *
+ * A network error does not fail the call that queued the all-reduce: NCCL reports it later
+ * (ncclCommGetAsyncError), while its kernels wait for a peer that will not answer, and with
+ * them the stream, every host wait on it and, once the launch queue is full, the host thread
+ * queueing work. So while in a communicator a watchdog thread polls for that error, as
+ * PyTorch's and XLA's do; when it comes, the watchdog aborts the communicator (ncclCommAbort:
+ * the kernels return, the stream moves on) and the next all-reduce or host wait fails with the
+ * error, which ends the job (the caller's MPI_Abort). A peer that dies on this host is not
+ * reported by NCCL; mpirun ends the job then.
+ *
  * Built only when CMake finds nccl.h (CT_HAVE_NCCL); otherwise the collective ops stay NULL.
  */
 #include "backend/cuda/cuda_internal.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <nccl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +39,12 @@
 
 static_assert(sizeof(ncclUniqueId) == CT_COLL_ID_BYTES, "CT_COLL_ID_BYTES is ncclUniqueId's size");
 
+/* How often the watchdog asks NCCL for an asynchronous error, and how long it waits for the
+ * thread that may be queueing an all-reduce before it aborts anyway (that thread is then stuck
+ * inside NCCL, and only the abort frees it). */
+#define CT_NCCL_WATCH_MS 200
+#define CT_NCCL_ABORT_WAIT_MS 2000
+
 /* The NCCL functions we call, resolved from CT_NCCL_SONAME. */
 typedef struct {
     void *lib;
@@ -36,9 +53,20 @@ typedef struct {
     decltype(&ncclCommInitRank) comm_init_rank;
     decltype(&ncclAllReduce) all_reduce;
     decltype(&ncclCommDestroy) comm_destroy;
+    decltype(&ncclCommAbort) comm_abort;
+    decltype(&ncclCommGetAsyncError) get_async_error;
     decltype(&ncclGetErrorString) error_string;
     ncclComm_t comm;
     char name[32]; /* "NCCL 2.27.3" */
+    /* the watchdog, while in a communicator */
+    pthread_t watchdog;
+    int watching;             /* the thread runs (joined by coll_release) */
+    pthread_mutex_t mu;       /* held while an all-reduce is queued, and for the abort */
+    pthread_mutex_t wmu;      /* guards stop */
+    pthread_cond_t wake;      /* coll_release tells the watchdog to stop */
+    int stop;
+    int aborted;              /* the watchdog aborted comm (atomic: set after why) */
+    char why[320];            /* then: the error the job ends with */
 } nccl_api;
 
 static nccl_api *api_of(ct_backend *b) { return (nccl_api *)ct_cuda_of(b)->coll; }
@@ -70,6 +98,9 @@ static ct_status coll_available(ct_backend *b) {
         return ct_fail(CT_ERR_NOMEM, "out of memory for the NCCL table");
     }
     a->lib = lib;
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->wmu, NULL);
+    pthread_cond_init(&a->wake, NULL);
     const char *missing = NULL;
 #define NCCL_SYM(field, name)                                                                  \
     if (!missing && !(a->field = (decltype(a->field))dlsym(lib, name))) missing = name
@@ -78,10 +109,15 @@ static ct_status coll_available(ct_backend *b) {
     NCCL_SYM(comm_init_rank, "ncclCommInitRank");
     NCCL_SYM(all_reduce, "ncclAllReduce");
     NCCL_SYM(comm_destroy, "ncclCommDestroy");
+    NCCL_SYM(comm_abort, "ncclCommAbort");
+    NCCL_SYM(get_async_error, "ncclCommGetAsyncError");
     NCCL_SYM(error_string, "ncclGetErrorString");
 #undef NCCL_SYM
     if (missing) {
         dlclose(lib);
+        pthread_mutex_destroy(&a->mu);
+        pthread_mutex_destroy(&a->wmu);
+        pthread_cond_destroy(&a->wake);
         free(a);
         return ct_fail(CT_ERR_DEVICE, "NCCL (" CT_NCCL_SONAME ") lacks %s", missing);
     }
@@ -107,6 +143,54 @@ static ct_status coll_id(ct_backend *b, void *id, size_t *bytes) {
     return CT_OK;
 }
 
+/* The watchdog: every CT_NCCL_WATCH_MS, NCCL's asynchronous error; on one, the communicator is
+ * aborted (under mu when the queueing thread lets go of it in time) and the error kept. */
+static void *watchdog_main(void *arg) {
+    nccl_api *a = (nccl_api *)arg;
+    pthread_mutex_lock(&a->wmu);
+    while (!a->stop) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += CT_NCCL_WATCH_MS * 1000000L;
+        t.tv_sec += t.tv_nsec / 1000000000L;
+        t.tv_nsec %= 1000000000L;
+        (void)pthread_cond_timedwait(&a->wake, &a->wmu, &t);
+        if (a->stop) break;
+        ncclResult_t r = ncclSuccess;
+        if (a->get_async_error(a->comm, &r) != ncclSuccess || r == ncclSuccess ||
+            r == ncclInProgress)
+            continue;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_sec += CT_NCCL_ABORT_WAIT_MS / 1000;
+        int locked = pthread_mutex_timedlock(&a->mu, &t) == 0;
+        snprintf(a->why, sizeof a->why, "NCCL reported an error while the GPUs were summing "
+                 "gradients: %s (NCCL error %d)%s; the communicator was aborted. hint: "
+                 "NCCL_DEBUG=WARN shows the network or peer that failed",
+                 a->error_string(r), (int)r,
+                 locked ? "" : "; it held this rank up in ncclAllReduce");
+        /* before the abort: the all-reduce the abort lets go of then reports it */
+        __atomic_store_n(&a->aborted, 1, __ATOMIC_RELEASE);
+        (void)a->comm_abort(a->comm);
+        if (locked) pthread_mutex_unlock(&a->mu);
+        break;
+    }
+    pthread_mutex_unlock(&a->wmu);
+    return NULL;
+}
+
+static int is_aborted(nccl_api *a) { return __atomic_load_n(&a->aborted, __ATOMIC_ACQUIRE); }
+
+/* Stops the watchdog; after it, a->aborted says whether comm is already gone. */
+static void watchdog_stop(nccl_api *a) {
+    if (!a->watching) return;
+    pthread_mutex_lock(&a->wmu);
+    a->stop = 1;
+    pthread_cond_signal(&a->wake);
+    pthread_mutex_unlock(&a->wmu);
+    pthread_join(a->watchdog, NULL);
+    a->watching = 0;
+}
+
 static ct_status coll_init(ct_backend *b, const void *id, size_t bytes, int nranks, int rank) {
     ct_cuda *cb = ct_cuda_of(b);
     CT_TRY(coll_available(b));
@@ -121,6 +205,17 @@ static ct_status coll_init(ct_backend *b, const void *id, size_t bytes, int nran
     ncclComm_t comm = NULL; /* kept only on success */
     NCCL_CHECK(b, a->comm_init_rank(&comm, nranks, u, rank));
     a->comm = comm;
+    a->stop = 0;
+    __atomic_store_n(&a->aborted, 0, __ATOMIC_RELAXED);
+    a->why[0] = 0;
+    int e = pthread_create(&a->watchdog, NULL, watchdog_main, a);
+    if (e != 0) {
+        (void)a->comm_destroy(comm);
+        a->comm = NULL;
+        return ct_fail(CT_ERR_DEVICE, "NCCL: cannot start the thread that watches for its "
+                       "errors: %s", strerror(e));
+    }
+    a->watching = 1;
     return CT_OK;
 }
 
@@ -130,22 +225,38 @@ static ct_status coll_allreduce_sum_f32(ct_backend *b, float *buf, int64_t n) {
     if (!a || !a->comm) return ct_fail(CT_ERR_INVALID, "all-reduce before coll_init");
     if (n <= 0) return CT_OK;
     CT_CUDA_BIND(cb);
-    NCCL_CHECK(b, a->all_reduce(buf, buf, (size_t)n, ncclFloat32, ncclSum, a->comm, cb->compute));
+    pthread_mutex_lock(&a->mu); /* the watchdog does not abort comm while it is used here */
+    ncclResult_t r = is_aborted(a) ? ncclSuccess
+                                   : a->all_reduce(buf, buf, (size_t)n, ncclFloat32, ncclSum,
+                                                   a->comm, cb->compute);
+    pthread_mutex_unlock(&a->mu);
+    if (is_aborted(a)) return ct_fail(CT_ERR_DEVICE, "%s", a->why);
+    if (r != ncclSuccess) return nccl_fail(b, r, "ncclAllReduce(grads, grads, n, float32, sum)");
     return CT_OK;
 }
 
+ct_status ct_cuda_coll_check(ct_cuda *cb) {
+    nccl_api *a = (nccl_api *)cb->coll;
+    if (!a || !a->comm || !is_aborted(a)) return CT_OK;
+    return ct_fail(CT_ERR_DEVICE, "%s", a->why);
+}
+
+/* Leaves the communicator: NCCL's queued work finishes first, unless the watchdog aborted it. */
 static void coll_release(ct_backend *b) {
     nccl_api *a = api_of(b);
     if (!a || !a->comm) return;
-    (void)cudaSetDevice(ct_cuda_of(b)->device);
-    (void)cudaStreamSynchronize(ct_cuda_of(b)->compute);
-    (void)a->comm_destroy(a->comm);
+    watchdog_stop(a);
+    if (!is_aborted(a)) {
+        (void)cudaSetDevice(ct_cuda_of(b)->device);
+        (void)cudaStreamSynchronize(ct_cuda_of(b)->compute);
+        (void)a->comm_destroy(a->comm);
+    }
     a->comm = NULL;
 }
 
 static int coll_joined(ct_backend *b) {
     nccl_api *a = api_of(b);
-    return a && a->comm;
+    return a && a->comm && !is_aborted(a);
 }
 
 static const char *coll_name(ct_backend *b) {
@@ -157,6 +268,9 @@ void ct_cuda_coll_free(ct_cuda *cb) {
     nccl_api *a = (nccl_api *)cb->coll;
     if (!a) return;
     coll_release(&cb->base);
+    pthread_mutex_destroy(&a->mu);
+    pthread_mutex_destroy(&a->wmu);
+    pthread_cond_destroy(&a->wake);
     free(a); /* the library stays loaded (see the top) */
     cb->coll = NULL;
 }

@@ -89,6 +89,13 @@ ct_status ct_cuda_probe_mlp_kernels(void);
  * hold (the communicator, the library), called by destroy. */
 void ct_cuda_fill_coll_ops(ct_backend *b);
 void ct_cuda_coll_free(ct_cuda *cb);
+/* After a host wait on the device: the error NCCL's watchdog aborted the communicator for
+ * (the wait itself returns once the abort lets NCCL's kernels go), else CT_OK. */
+#ifdef CT_HAVE_NCCL
+ct_status ct_cuda_coll_check(ct_cuda *cb);
+#else
+static inline ct_status ct_cuda_coll_check(ct_cuda *cb) { return (void)cb, CT_OK; }
+#endif
 /* Checks that this build has kernels the device can run (no cudaErrorNoKernelImageForDevice
  * at the first op); also loads them now rather than lazily inside the first training step. */
 ct_status ct_cuda_probe_kernels(ct_cuda *cb);

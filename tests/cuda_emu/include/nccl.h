@@ -16,6 +16,7 @@ typedef enum {
     ncclInvalidArgument = 4,
     ncclInvalidUsage = 5,
     ncclRemoteError = 6,
+    ncclInProgress = 7,
 } ncclResult_t;
 typedef enum { ncclFloat32 = 7 } ncclDataType_t;
 typedef enum { ncclSum = 0 } ncclRedOp_t;
@@ -34,6 +35,8 @@ CT_EMU_NCCL_API ncclResult_t ncclAllReduce(const void *send, void *recv, size_t 
                                            ncclDataType_t type, ncclRedOp_t op, ncclComm_t comm,
                                            cudaStream_t stream);
 CT_EMU_NCCL_API ncclResult_t ncclCommDestroy(ncclComm_t comm);
+CT_EMU_NCCL_API ncclResult_t ncclCommAbort(ncclComm_t comm);
+CT_EMU_NCCL_API ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *async_error);
 CT_EMU_NCCL_API const char *ncclGetErrorString(ncclResult_t r);
 
 #endif /* CT_EMU_NCCL_H */
