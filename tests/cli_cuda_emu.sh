@@ -5,7 +5,8 @@
 #   - the default job (1 epoch) on cuda gives the CPU's results, along every path a GPU takes:
 #     fused MLP step + recorded graphs (the default), op by op (CTRAIN_CUDA_FUSED=0), not
 #     recorded (CTRAIN_CUDA_GRAPH=0), streamed by loader workers (--data-on-device off)
-#   - the cnn preset on a small MNIST cut: cuda as the CPU; its checkpoint evaluates on the CPU
+#   - the cnn preset on a small MNIST cut: cuda (the emulator's cuDNN, and im2col without it) as
+#     the CPU; its checkpoint evaluates on the CPU
 #   - mpirun -np 2 --device cuda as 1 process: with NCCL (the emulator's) on 2 emulated GPUs,
 #     through MPI when 2 ranks share 1; a killed rank ends the job, and so does a broken link
 # Usage: bash tests/cli_cuda_emu.sh path/to/ctrain path/to/libctrain_cuda_emu.so
@@ -88,6 +89,11 @@ SMALL=(train --dataset idx --data "$tmp/small" --val-size 256 --model cnn --epoc
 train cnn_cpu "$CT" "${SMALL[@]}" --device cpu
 train cnn_cuda "$CT" "${SMALL[@]}" --device cuda --save "$tmp/ck"
 compare cnn_cpu cnn_cuda 0.002 "cnn, 2 epochs on 1024 images at lr 0.05: cuda vs cpu"
+has cnn_cuda "^Device: cuda (CUDA: .*, cuDNN 0.0.0)"
+# without cuDNN (as where libcudnn is missing): convolutions by im2col and cuBLAS, the same numbers
+CTRAIN_CUDNN=0 train cnn_im2col "$CT" "${SMALL[@]}" --device cuda
+has cnn_im2col "^Device: cuda (CUDA: .*, no cuDNN (CTRAIN_CUDNN=0): convolutions by im2col)"
+compare cnn_cpu cnn_im2col 0.002 "cnn on cuda without cuDNN (CTRAIN_CUDNN=0) vs cpu"
 run eval --model "$tmp/ck" --dataset idx --data "$tmp/small" --device cpu
 acc=$(grep -o 'test_acc: [0-9.]*' "$tmp/cnn_cuda.out")
 if [ "$rc" -eq 0 ] && [ -n "$acc" ] && grep -qF "$acc" <<<"$out"; then

@@ -15,6 +15,9 @@ void ct_emu_run_kernel(const void *key, const ct_emu_config &c, const std::funct
 /* Runs fn now, after the work queued on s, with device memory open: what must happen when it
  * is called (emu_nccl.cpp: a collective, which on a GPU runs once every rank has queued it). */
 void ct_emu_run_now(cudaStream_t s, const std::function<void()> &fn);
+/* Queues op on s as a kernel would be queued (recorded when s is capturing): what a library
+ * call of the emulator (emu_cudnn.cpp) runs on the device. */
+void ct_emu_enqueue(cudaStream_t s, std::function<void()> op);
 /* The calling thread's current device (cudaSetDevice). */
 int ct_emu_current_device(void);
 /* Is [p, p + bytes) inside one device allocation? */

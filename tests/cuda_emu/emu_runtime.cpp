@@ -571,6 +571,11 @@ void ct_emu_run_now(cudaStream_t s, const std::function<void()> &fn) {
     close_memory();
 }
 
+void ct_emu_enqueue(cudaStream_t s, std::function<void()> op) {
+    LOCK;
+    enqueue(s, std::move(op));
+}
+
 bool ct_emu_in_device(const void *p, size_t bytes) {
     LOCK;
     return in_device(p, bytes);

@@ -55,7 +55,8 @@ static void usage(FILE *f) {
           "  CTRAIN_CUDA_FUSED=0  train the MLP on a GPU through the layers' ops instead\n"
           "                 of its fused two-kernel step\n"
           "  CTRAIN_NCCL=0  sum GPU ranks' gradients through MPI, not NCCL\n"
-          "  (other values of these five are refused)\n"
+          "  CTRAIN_CUDNN=0  GPU convolutions by im2col and cuBLAS, not cuDNN\n"
+          "  (other values of these six are refused)\n"
           "\n"
           "exit status: 0 ok, 1 error, 2 bad command line, 130 interrupted (Ctrl-C)\n"
           "\n"
@@ -104,6 +105,7 @@ static int check_environment(void) {
         {"CTRAIN_CUDA_GRAPH_STEPS", NULL, "a number of steps, 1..64"},
         {"CTRAIN_CUDA_FUSED", "0|1", "0 (off) or 1"},
         {"CTRAIN_NCCL", "0|1", "0 (off) or 1"},
+        {"CTRAIN_CUDNN", "0|1", "0 (off) or 1"},
     };
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i].name);

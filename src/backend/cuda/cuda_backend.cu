@@ -348,6 +348,7 @@ static void cuda_destroy(ct_backend *b) {
 #ifdef CT_HAVE_NCCL
     ct_cuda_coll_free(cb);
 #endif
+    ct_cuda_dnn_free(cb);
     if (cb->copy) (void)cudaStreamSynchronize(cb->copy);
     if (cb->compute) (void)cudaStreamSynchronize(cb->compute);
     if (cb->cublas) (void)cublasDestroy(cb->cublas);
@@ -381,7 +382,7 @@ static ct_status create_resources(ct_cuda *cb, const cudaDeviceProp *prop) {
     return CT_OK;
 }
 
-static void fill_table(ct_cuda *cb, const cudaDeviceProp *prop) {
+static void fill_table(ct_cuda *cb, const cudaDeviceProp *prop, const char *dnn_why) {
     ct_backend *b = &cb->base;
     int driver = 0, runtime = 0;
     (void)cudaDriverGetVersion(&driver);
@@ -390,9 +391,12 @@ static void fill_table(ct_cuda *cb, const cudaDeviceProp *prop) {
     version_string(driver, dv, sizeof dv);
     version_string(runtime, rv, sizeof rv);
     b->name = "cuda";
+    char dnn[96];
+    if (cb->dnn) snprintf(dnn, sizeof dnn, "%s", cb->dnn_name);
+    else snprintf(dnn, sizeof dnn, "no cuDNN (%.60s): convolutions by im2col", dnn_why);
     snprintf(b->description, sizeof b->description,
-             "CUDA: %s (%.1f GiB, sm_%d%d), driver %s, runtime %s", prop->name,
-             prop->totalGlobalMem / CT_GIB, prop->major, prop->minor, dv, rv);
+             "CUDA: %s (%.1f GiB, sm_%d%d), driver %s, runtime %s, %s", prop->name,
+             prop->totalGlobalMem / CT_GIB, prop->major, prop->minor, dv, rv, dnn);
     b->host_is_device = 0;
     b->threads = 0;
     b->destroy = cuda_destroy;
@@ -450,7 +454,9 @@ ct_cuda_backend_open(int device, ct_backend **out) {
         return ct_fail_context(s, "opening cuda:%d (%s, sm_%d%d)", device, prop.name, prop.major,
                                prop.minor);
     }
-    fill_table(cb, &prop);
+    char dnn_why[200];
+    ct_cuda_dnn_open(cb, dnn_why, sizeof dnn_why); /* convolutions by im2col without it */
+    fill_table(cb, &prop, dnn_why);
     *out = &cb->base;
     return CT_OK;
 }

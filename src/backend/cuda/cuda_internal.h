@@ -11,6 +11,7 @@
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <stdio.h>
 #include <math.h> /* here, outside the extern "C" below (backend.h includes it too) */
 
 /* core.h and backend.h are C headers without extern "C" guards of their own. */
@@ -33,6 +34,8 @@ typedef struct {
     cublasHandle_t cublas;                        /* bound to `compute` */
     void *cublas_workspace;                       /* fixed workspace: no allocation inside ops */
     void *coll;                                   /* NCCL, once loaded (cuda_coll.cu) */
+    void *dnn;                                    /* cuDNN, when loaded (cuda_dnn.cu) */
+    char dnn_name[32];                            /* "cuDNN 9.19.0" */
 } ct_cuda;
 
 static inline ct_cuda *ct_cuda_of(ct_backend *b) { return (ct_cuda *)b; }
@@ -89,6 +92,37 @@ ct_status ct_cuda_probe_mlp_kernels(void);
  * hold (the communicator, the library), called by destroy. */
 void ct_cuda_fill_coll_ops(ct_backend *b);
 void ct_cuda_coll_free(ct_cuda *cb);
+/* cuDNN for convolutions (cuda_dnn.cu). open: loads it, or says in why[] why not (cb->dnn then
+ * stays NULL); free: what open made. workspace: the bytes the three ops need for d by cuDNN,
+ * making d's plan on first sight (0: no plan, im2col; also when cb->dnn is NULL); planned: does
+ * d's shape run on cuDNN (then the ops below, which need its workspace)? */
+#ifdef CT_HAVE_CUDNN
+void ct_cuda_dnn_open(ct_cuda *cb, char *why, size_t why_len);
+void ct_cuda_dnn_free(ct_cuda *cb);
+size_t ct_cuda_dnn_workspace(ct_cuda *cb, const ct_conv2d_desc *d);
+int ct_cuda_dnn_planned(ct_cuda *cb, const ct_conv2d_desc *d);
+ct_status ct_cuda_dnn_forward(ct_cuda *cb, const ct_conv2d_desc *d, const float *x,
+                              const float *weight, const float *bias, float *y, void *ws);
+ct_status ct_cuda_dnn_backward_data(ct_cuda *cb, const ct_conv2d_desc *d, const float *dy,
+                                    const float *weight, float *dx, void *ws);
+ct_status ct_cuda_dnn_backward_filter(ct_cuda *cb, const ct_conv2d_desc *d, const float *x,
+                                      const float *dy, float *dweight, void *ws);
+#else /* built without cudnn.h: never planned, so the ops below are never called */
+static inline void ct_cuda_dnn_open(ct_cuda *cb, char *why, size_t why_len) {
+    (void)cb;
+    snprintf(why, why_len, "not built: cudnn.h was not found");
+}
+static inline void ct_cuda_dnn_free(ct_cuda *cb) { (void)cb; }
+static inline size_t ct_cuda_dnn_workspace(ct_cuda *cb, const ct_conv2d_desc *d) {
+    return (void)cb, (void)d, 0;
+}
+static inline int ct_cuda_dnn_planned(ct_cuda *cb, const ct_conv2d_desc *d) {
+    return (void)cb, (void)d, 0;
+}
+#define ct_cuda_dnn_forward(cb, d, x, w, bias, y, ws) CT_ERR_INVALID
+#define ct_cuda_dnn_backward_data(cb, d, dy, w, dx, ws) CT_ERR_INVALID
+#define ct_cuda_dnn_backward_filter(cb, d, x, dy, dw, ws) CT_ERR_INVALID
+#endif
 /* After a host wait on the device: the error NCCL's watchdog aborted the communicator for
  * (the wait itself returns once the abort lets NCCL's kernels go), else CT_OK. */
 #ifdef CT_HAVE_NCCL

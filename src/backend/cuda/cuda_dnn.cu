@@ -1,0 +1,301 @@
+/*
+ * cuda_dnn.cu — convolutions through cuDNN, where it is found (issue 3: "cuDNN where it is the
+ * better choice"; PyTorch's Conv2d runs on it too).
+ *
+ * - cuDNN is loaded with dlopen when the backend opens, not linked: a machine without
+ *   libcudnn.so.9 still trains, its convolutions by im2col and cuBLAS (cuda_nn.cu), and the
+ *   device line says why. CTRAIN_CUDNN=0 chooses im2col too (to compare the two).
+ * - One plan per convolution shape (the batch aside), made when the layer asks for its
+ *   workspace (conv2d_workspace, at model creation: outside any recorded graph). Its three
+ *   algorithms are cuDNN's heuristic choices among those that are deterministic (the same
+ *   numbers on every run, as the rest of ctrain) and plain FP32 (no TF32 tensor-core math: the
+ *   results must agree with the CPU's), with at most CT_DNN_WS_CAP bytes of workspace. A
+ *   shape with no such algorithm keeps im2col, as does every shape once the table is full.
+ * - The ops are the legacy convolution API (cudnnConvolutionForward and its two backward
+ *   passes), queued on the compute stream like every other op: no allocation or host
+ *   synchronisation, so they are recorded into CUDA graphs like the rest of a step.
+ */
+#include "backend/cuda/cuda_internal.h"
+
+#include <cudnn.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef CT_CUDNN_SONAME
+#define CT_CUDNN_SONAME "libcudnn.so.9"
+#endif
+#define CT_DNN_PLANS 32
+#define CT_DNN_WS_CAP ((size_t)256 << 20) /* as im2col's cap (cuda_nn.cu) */
+
+typedef struct {
+    ct_conv2d_desc shape; /* n = 0 */
+    int ok;               /* cuDNN has algorithms for it (else: im2col) */
+    cudnnTensorDescriptor_t x, y, bias;
+    cudnnFilterDescriptor_t w;
+    cudnnConvolutionDescriptor_t conv;
+    int n;                /* the batch x and y describe now */
+    size_t ws_told;       /* the most workspace conv2d_workspace asked a caller for */
+    cudnnConvolutionFwdAlgo_t fwd;
+    cudnnConvolutionBwdDataAlgo_t bwd_data;
+    cudnnConvolutionBwdFilterAlgo_t bwd_filter;
+} dnn_plan;
+
+/* The cuDNN functions we call, resolved from CT_CUDNN_SONAME (fields named as the functions). */
+#define DNN_FUNCTIONS(X)                                                                       \
+    X(cudnnGetVersion) X(cudnnGetErrorString) X(cudnnCreate) X(cudnnDestroy) X(cudnnSetStream)  \
+    X(cudnnCreateTensorDescriptor) X(cudnnSetTensor4dDescriptor)                               \
+    X(cudnnDestroyTensorDescriptor) X(cudnnCreateFilterDescriptor)                             \
+    X(cudnnSetFilter4dDescriptor) X(cudnnDestroyFilterDescriptor)                              \
+    X(cudnnCreateConvolutionDescriptor) X(cudnnSetConvolution2dDescriptor)                     \
+    X(cudnnSetConvolutionMathType) X(cudnnDestroyConvolutionDescriptor)                        \
+    X(cudnnGetConvolutionForwardAlgorithm_v7) X(cudnnGetConvolutionBackwardDataAlgorithm_v7)   \
+    X(cudnnGetConvolutionBackwardFilterAlgorithm_v7) X(cudnnGetConvolutionForwardWorkspaceSize) \
+    X(cudnnGetConvolutionBackwardDataWorkspaceSize)                                            \
+    X(cudnnGetConvolutionBackwardFilterWorkspaceSize) X(cudnnConvolutionForward)               \
+    X(cudnnConvolutionBackwardData) X(cudnnConvolutionBackwardFilter) X(cudnnAddTensor)
+#define DNN_TYPE(name) typedef decltype(&name) name##_fn;
+DNN_FUNCTIONS(DNN_TYPE)
+#undef DNN_TYPE
+
+typedef struct {
+    void *lib;
+#define DNN_FIELD(name) name##_fn name;
+    DNN_FUNCTIONS(DNN_FIELD)
+#undef DNN_FIELD
+    cudnnHandle_t h;
+    dnn_plan plans[CT_DNN_PLANS];
+    int n_plans;
+} dnn_api;
+
+static ct_status dnn_fail(dnn_api *a, cudnnStatus_t s, const char *file, int line,
+                          const char *call) {
+    return ct_fail(CT_ERR_DEVICE, "%s:%d: %s failed: %s (cuDNN status %d; hint: CTRAIN_CUDNN=0 "
+                   "runs convolutions by im2col and cuBLAS instead)", file, line, call,
+                   a->cudnnGetErrorString(s), (int)s);
+}
+#define DNN_CHECK(a, call)                                                                     \
+    do {                                                                                       \
+        cudnnStatus_t ct_dnn_s_ = (a)->call;                                                   \
+        if (ct_dnn_s_ != CUDNN_STATUS_SUCCESS) return dnn_fail(a, ct_dnn_s_, __FILE__, __LINE__, #call); \
+    } while (0)
+
+/* Loads cuDNN and binds a handle to the compute stream; on failure says why in why[] and
+ * leaves cb->dnn NULL (convolutions then run by im2col): never an error of the backend. */
+void ct_cuda_dnn_open(ct_cuda *cb, char *why, size_t why_len) {
+    why[0] = 0;
+    const char *env = getenv("CTRAIN_CUDNN");
+    if (env && strcmp(env, "0") == 0) {
+        snprintf(why, why_len, "CTRAIN_CUDNN=0");
+        return;
+    }
+    void *lib = dlopen(CT_CUDNN_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(why, why_len, "%s", dlerror());
+        return;
+    }
+    dnn_api *a = (dnn_api *)calloc(1, sizeof *a);
+    if (!a) {
+        dlclose(lib);
+        snprintf(why, why_len, "out of memory");
+        return;
+    }
+    a->lib = lib;
+    const char *missing = NULL;
+#define DNN_SYM(name)                                                                          \
+    if (!missing && !(a->name = (name##_fn)dlsym(lib, #name))) missing = #name;
+    DNN_FUNCTIONS(DNN_SYM)
+#undef DNN_SYM
+    cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
+    if (missing) snprintf(why, why_len, CT_CUDNN_SONAME " lacks %s", missing);
+    else if ((s = a->cudnnCreate(&a->h)) != CUDNN_STATUS_SUCCESS)
+        snprintf(why, why_len, "cudnnCreate failed: %s", a->cudnnGetErrorString(s));
+    else if ((s = a->cudnnSetStream(a->h, cb->compute)) != CUDNN_STATUS_SUCCESS)
+        snprintf(why, why_len, "cudnnSetStream failed: %s", a->cudnnGetErrorString(s));
+    if (why[0]) {
+        if (a->h) (void)a->cudnnDestroy(a->h);
+        dlclose(lib);
+        free(a);
+        return;
+    }
+    size_t v = a->cudnnGetVersion(); /* major*10000 + minor*100 + patch since cuDNN 9 */
+    snprintf(cb->dnn_name, sizeof cb->dnn_name, "cuDNN %d.%d.%d", (int)(v / 10000),
+             (int)(v / 100 % 100), (int)(v % 100));
+    cb->dnn = a;
+}
+
+void ct_cuda_dnn_free(ct_cuda *cb) {
+    dnn_api *a = (dnn_api *)cb->dnn;
+    if (!a) return;
+    for (int i = 0; i < a->n_plans; i++) {
+        dnn_plan *p = &a->plans[i];
+        if (p->x) (void)a->cudnnDestroyTensorDescriptor(p->x);
+        if (p->y) (void)a->cudnnDestroyTensorDescriptor(p->y);
+        if (p->bias) (void)a->cudnnDestroyTensorDescriptor(p->bias);
+        if (p->w) (void)a->cudnnDestroyFilterDescriptor(p->w);
+        if (p->conv) (void)a->cudnnDestroyConvolutionDescriptor(p->conv);
+    }
+    (void)a->cudnnDestroy(a->h);
+    free(a); /* the library stays loaded: its threads and CUDA modules may outlive the handle */
+    cb->dnn = NULL;
+}
+
+static int same_shape(const ct_conv2d_desc *a, const ct_conv2d_desc *b) {
+    ct_conv2d_desc x = *a, y = *b;
+    x.n = y.n = 0;
+    return memcmp(&x, &y, sizeof x) == 0;
+}
+
+/* x and y for a batch of n (host-only calls: allowed while a graph records) */
+static ct_status plan_batch(dnn_api *a, dnn_plan *p, int n) {
+    if (p->n == n) return CT_OK;
+    const ct_conv2d_desc *d = &p->shape;
+    DNN_CHECK(a, cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, d->c,
+                                            d->h, d->w));
+    DNN_CHECK(a, cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, d->oc,
+                                            d->oh, d->ow));
+    p->n = n;
+    return CT_OK;
+}
+
+/* The first of cuDNN's ranked algorithms that runs, is deterministic, is plain FP32 and fits
+ * in CT_DNN_WS_CAP; -1 when none. */
+template <typename Perf> static int pick(const Perf *perf, int count) {
+    for (int i = 0; i < count; i++)
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].determinism == CUDNN_DETERMINISTIC &&
+            (perf[i].mathType == CUDNN_DEFAULT_MATH || perf[i].mathType == CUDNN_FMA_MATH) &&
+            perf[i].memory <= CT_DNN_WS_CAP)
+            return (int)perf[i].algo;
+    return -1;
+}
+
+/* Makes the plan of d's shape: descriptors and algorithms; p->ok = 0 when cuDNN has none. */
+static ct_status plan_make(dnn_api *a, const ct_conv2d_desc *d, dnn_plan *p) {
+    memset(p, 0, sizeof *p);
+    p->shape = *d;
+    p->shape.n = 0;
+    p->n = -1;
+    DNN_CHECK(a, cudnnCreateTensorDescriptor(&p->x));
+    DNN_CHECK(a, cudnnCreateTensorDescriptor(&p->y));
+    DNN_CHECK(a, cudnnCreateTensorDescriptor(&p->bias));
+    DNN_CHECK(a, cudnnCreateFilterDescriptor(&p->w));
+    DNN_CHECK(a, cudnnCreateConvolutionDescriptor(&p->conv));
+    DNN_CHECK(a, cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1,
+                                            d->oc, 1, 1));
+    DNN_CHECK(a, cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, d->oc,
+                                            d->c, d->kh, d->kw));
+    /* torch.nn.Conv2d is a cross-correlation; FP32 accumulation; no tensor-core math */
+    DNN_CHECK(a, cudnnSetConvolution2dDescriptor(p->conv, d->pad_h, d->pad_w, d->stride_h,
+                                                 d->stride_w, 1, 1, CUDNN_CROSS_CORRELATION,
+                                                 CUDNN_DATA_FLOAT));
+    DNN_CHECK(a, cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH));
+    CT_TRY(plan_batch(a, p, d->n > 0 ? d->n : 1));
+    enum { K = 16 };
+    int got = 0;
+    cudnnConvolutionFwdAlgoPerf_t fwd[K];
+    cudnnConvolutionBwdDataAlgoPerf_t bwd_data[K];
+    cudnnConvolutionBwdFilterAlgoPerf_t bwd_filter[K];
+    DNN_CHECK(a, cudnnGetConvolutionForwardAlgorithm_v7(a->h, p->x, p->w, p->conv, p->y, K, &got,
+                                                        fwd));
+    int f = pick(fwd, got);
+    DNN_CHECK(a, cudnnGetConvolutionBackwardDataAlgorithm_v7(a->h, p->w, p->y, p->conv, p->x, K,
+                                                             &got, bwd_data));
+    int bd = pick(bwd_data, got);
+    DNN_CHECK(a, cudnnGetConvolutionBackwardFilterAlgorithm_v7(a->h, p->x, p->y, p->conv, p->w,
+                                                               K, &got, bwd_filter));
+    int bf = pick(bwd_filter, got);
+    p->ok = f >= 0 && bd >= 0 && bf >= 0;
+    p->fwd = (cudnnConvolutionFwdAlgo_t)f;
+    p->bwd_data = (cudnnConvolutionBwdDataAlgo_t)bd;
+    p->bwd_filter = (cudnnConvolutionBwdFilterAlgo_t)bf;
+    return CT_OK;
+}
+
+/* d's plan, made on first sight while the table has room; NULL: im2col for d */
+static dnn_plan *plan_of(ct_cuda *cb, const ct_conv2d_desc *d, int make) {
+    dnn_api *a = (dnn_api *)cb->dnn;
+    if (!a) return NULL;
+    for (int i = 0; i < a->n_plans; i++)
+        if (same_shape(&a->plans[i].shape, d)) return a->plans[i].ok ? &a->plans[i] : NULL;
+    if (!make || a->n_plans == CT_DNN_PLANS) return NULL;
+    dnn_plan *p = &a->plans[a->n_plans++]; /* kept even when it fails: its descriptors are freed */
+    if (plan_make(a, d, p) != CT_OK) p->ok = 0;
+    return p->ok ? p : NULL;
+}
+
+/* The workspace the three ops need for a batch of n, by p's algorithms. */
+static ct_status plan_workspace(dnn_api *a, dnn_plan *p, int n, size_t *bytes) {
+    CT_TRY(plan_batch(a, p, n));
+    size_t f = 0, bd = 0, bf = 0;
+    DNN_CHECK(a, cudnnGetConvolutionForwardWorkspaceSize(a->h, p->x, p->w, p->conv, p->y, p->fwd,
+                                                         &f));
+    DNN_CHECK(a, cudnnGetConvolutionBackwardDataWorkspaceSize(a->h, p->w, p->y, p->conv, p->x,
+                                                              p->bwd_data, &bd));
+    DNN_CHECK(a, cudnnGetConvolutionBackwardFilterWorkspaceSize(a->h, p->x, p->y, p->conv, p->w,
+                                                                p->bwd_filter, &bf));
+    *bytes = f > bd ? f : bd;
+    if (bf > *bytes) *bytes = bf;
+    return CT_OK;
+}
+
+size_t ct_cuda_dnn_workspace(ct_cuda *cb, const ct_conv2d_desc *d) {
+    dnn_plan *p = plan_of(cb, d, 1);
+    size_t bytes = 0;
+    if (!p) return 0;
+    if (plan_workspace((dnn_api *)cb->dnn, p, d->n > 0 ? d->n : 1, &bytes) != CT_OK) {
+        p->ok = 0; /* this shape keeps im2col (whose workspace the caller also gets) */
+        return 0;
+    }
+    if (bytes > p->ws_told) p->ws_told = bytes;
+    return bytes;
+}
+
+int ct_cuda_dnn_planned(ct_cuda *cb, const ct_conv2d_desc *d) { return plan_of(cb, d, 0) != NULL; }
+
+/* p's workspace for d->n, which must fit in what the caller was told to allocate */
+static ct_status call_workspace(dnn_api *a, dnn_plan *p, const ct_conv2d_desc *d, size_t *bytes) {
+    CT_TRY(plan_workspace(a, p, d->n, bytes));
+    if (*bytes > p->ws_told)
+        return ct_fail(CT_ERR_INVALID, "cuDNN needs %zu bytes of workspace for a batch of %d, "
+                       "more than the %zu conv2d_workspace asked for", *bytes, d->n, p->ws_told);
+    return CT_OK;
+}
+
+ct_status ct_cuda_dnn_forward(ct_cuda *cb, const ct_conv2d_desc *d, const float *x,
+                              const float *weight, const float *bias, float *y, void *ws) {
+    dnn_api *a = (dnn_api *)cb->dnn;
+    dnn_plan *p = plan_of(cb, d, 0);
+    size_t ws_bytes = 0;
+    CT_TRY(call_workspace(a, p, d, &ws_bytes));
+    const float one = 1.0f, zero = 0.0f;
+    DNN_CHECK(a, cudnnConvolutionForward(a->h, &one, p->x, x, p->w, weight, p->conv, p->fwd, ws,
+                                         ws_bytes, &zero, p->y, y));
+    if (bias) DNN_CHECK(a, cudnnAddTensor(a->h, &one, p->bias, bias, &one, p->y, y));
+    return CT_OK;
+}
+
+ct_status ct_cuda_dnn_backward_data(ct_cuda *cb, const ct_conv2d_desc *d, const float *dy,
+                                    const float *weight, float *dx, void *ws) {
+    dnn_api *a = (dnn_api *)cb->dnn;
+    dnn_plan *p = plan_of(cb, d, 0);
+    size_t ws_bytes = 0;
+    CT_TRY(call_workspace(a, p, d, &ws_bytes));
+    const float one = 1.0f, zero = 0.0f;
+    DNN_CHECK(a, cudnnConvolutionBackwardData(a->h, &one, p->w, weight, p->y, dy, p->conv,
+                                              p->bwd_data, ws, ws_bytes, &zero, p->x, dx));
+    return CT_OK;
+}
+
+ct_status ct_cuda_dnn_backward_filter(ct_cuda *cb, const ct_conv2d_desc *d, const float *x,
+                                      const float *dy, float *dweight, void *ws) {
+    dnn_api *a = (dnn_api *)cb->dnn;
+    dnn_plan *p = plan_of(cb, d, 0);
+    size_t ws_bytes = 0;
+    CT_TRY(call_workspace(a, p, d, &ws_bytes));
+    const float one = 1.0f, zero = 0.0f;
+    DNN_CHECK(a, cudnnConvolutionBackwardFilter(a->h, &one, p->x, x, p->y, dy, p->conv,
+                                                p->bwd_filter, ws, ws_bytes, &zero, p->w,
+                                                dweight));
+    return CT_OK;
+}
