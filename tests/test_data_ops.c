@@ -263,7 +263,8 @@ static void test_collectives_one_rank(void **state) {
 
 /* A broken link (the CUDA emulator's NCCL breaks one on request: CTRAIN_CUDA_EMU_NCCL_FAIL):
  * the watchdog aborts the communicator and the next host wait or all-reduce says why, whether
- * NCCL reports the error after an all-reduce completed or while one holds up the host. */
+ * NCCL reports the error after an all-reduce completed, while one waits in the stream (the
+ * host's wait is held up) or while one holds up the host inside the call. */
 static void test_collectives_broken_link(void **state) {
     ct_backend *b = tu_backend(state);
     if (b->host_is_device) return; /* no device collectives (above) */
@@ -295,6 +296,23 @@ static void test_collectives_broken_link(void **state) {
     assert_false(b->coll_joined(b));
     assert_int_equal(b->coll_allreduce_sum_f32(b, d, n), CT_ERR_DEVICE);
     b->coll_release(b); /* the abort freed it: nothing more to free */
+    /* queued (as on a GPU): the host's wait for the stream is held until the abort */
+    setenv("CTRAIN_CUDA_EMU_NCCL_FAIL", "0:1:queued", 1);
+    bytes = sizeof id;
+    OK(b->coll_id(b, id, &bytes));
+    OK(b->coll_init(b, id, bytes, 1, 0));
+    OK(b->coll_allreduce_sum_f32(b, d, n));
+    assert_int_equal(b->sync(b), CT_ERR_DEVICE);
+    assert_non_null(strstr(ct_last_error(), "the communicator was aborted"));
+    assert_null(strstr(ct_last_error(), "held this rank up"));
+    /* a new communicator replaces what is left of the aborted one */
+    unsetenv("CTRAIN_CUDA_EMU_NCCL_FAIL");
+    bytes = sizeof id;
+    OK(b->coll_id(b, id, &bytes));
+    OK(b->coll_init(b, id, bytes, 1, 0));
+    OK(b->coll_allreduce_sum_f32(b, d, n));
+    OK(b->sync(b));
+    b->coll_release(b);
     /* stuck: the all-reduce never completes and holds the host until the abort frees it */
     setenv("CTRAIN_CUDA_EMU_NCCL_FAIL", "0:1", 1);
     bytes = sizeof id;

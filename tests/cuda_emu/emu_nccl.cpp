@@ -17,7 +17,10 @@
  *   all-reduce never completes; ncclCommGetAsyncError says ncclRemoteError from then on, and
  *   the all-reduce waits (holding up the host that issued it, as a full launch queue would)
  *   until another thread calls ncclCommAbort. The other ranks wait at the barrier. With
- *   R:N:late the N-th all-reduce completes and the error is reported after it.
+ *   R:N:late the N-th all-reduce completes and the error is reported after it; with R:N:queued
+ *   it is queued on the stream, as on a GPU, and what waits there is the host's next wait for
+ *   the stream (for one rank: with more, the others' all-reduces, run when called, would hold
+ *   their hosts where a GPU's would not).
  */
 #include "emu_internal.h"
 #include "nccl.h"
@@ -32,6 +35,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 
 namespace {
 
@@ -60,19 +64,22 @@ struct ct_emu_nccl_comm {
     size_t bytes;
     int nranks, rank;
     long calls = 0, fail_at = 0;                 /* CTRAIN_CUDA_EMU_NCCL_FAIL for this rank */
-    bool fail_late = false;
+    bool fail_late = false, fail_queued = false;
     std::atomic<int> async_error{ncclSuccess};
     std::atomic<int> aborted{0}, inside{0};      /* inside: all-reduces running now */
+    /* set by the abort for queued work, which may run after the comm is gone */
+    std::shared_ptr<std::atomic<int>> gone = std::make_shared<std::atomic<int>>(0);
 };
 
 /* CTRAIN_CUDA_EMU_NCCL_FAIL=R:N[:late]: the N-th all-reduce of rank R breaks (0: none here) */
-static long fail_at(int rank, bool *late) {
+static long fail_at(int rank, bool *late, bool *queued) {
     const char *v = getenv("CTRAIN_CUDA_EMU_NCCL_FAIL");
     int r = -1;
     long n = 0;
     char how[8] = "";
     if (!v || sscanf(v, "%d:%ld:%7s", &r, &n, how) < 2 || r != rank || n < 1) return 0;
     *late = strcmp(how, "late") == 0;
+    *queued = strcmp(how, "queued") == 0;
     return n;
 }
 
@@ -152,7 +159,7 @@ ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int
     (*comm)->bytes = bytes;
     (*comm)->nranks = nranks;
     (*comm)->rank = rank;
-    (*comm)->fail_at = fail_at(rank, &(*comm)->fail_late);
+    (*comm)->fail_at = fail_at(rank, &(*comm)->fail_late, &(*comm)->fail_queued);
     return ncclSuccess;
 }
 
@@ -164,10 +171,22 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataT
     if (!ct_emu_in_device(send, count * sizeof(float)) ||
         !ct_emu_in_device(recv, count * sizeof(float)))
         return ncclInvalidArgument; /* NCCL takes device buffers only */
-    if (comm->aborted.load()) return ncclInvalidUsage; /* a freed communicator, on NCCL */
-    comm->inside++;
+    comm->inside++; /* first: an abort from now on waits for this call */
+    if (comm->aborted.load()) { /* a freed communicator, on NCCL */
+        comm->inside--;
+        return ncclInvalidUsage;
+    }
+    bool fails = ++comm->calls == comm->fail_at;
+    if (fails && comm->fail_queued) { /* the stream, not the call, waits for the abort */
+        comm->async_error.store(ncclRemoteError);
+        std::shared_ptr<std::atomic<int>> gone = comm->gone; /* outlives comm, as kernels do */
+        ct_emu_enqueue(stream, [gone]() {
+            while (!gone->load()) usleep(1000);
+        });
+        comm->inside--;
+        return ncclSuccess;
+    }
     ct_emu_run_now(stream, [&]() {
-        bool fails = ++comm->calls == comm->fail_at;
         if (fails && !comm->fail_late) { /* the link breaks: it waits for an abort */
             comm->async_error.store(ncclRemoteError);
             while (!comm->aborted.load()) usleep(1000);
@@ -203,6 +222,7 @@ ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *async_error) {
 ncclResult_t ncclCommAbort(ncclComm_t comm) {
     if (!comm) return ncclInvalidArgument;
     comm->aborted.store(1);
+    comm->gone->store(1);
     while (comm->inside.load() > 0) usleep(1000);
     munmap(comm->sh, comm->bytes);
     delete comm;

@@ -17,7 +17,8 @@
  * PyTorch's and XLA's do; when it comes, the watchdog aborts the communicator (ncclCommAbort:
  * the kernels return, the stream moves on) and the next all-reduce or host wait fails with the
  * error, which ends the job (the caller's MPI_Abort). A peer that dies on this host is not
- * reported by NCCL; mpirun ends the job then.
+ * reported by NCCL; mpirun ends the job then. Not caught: a peer that hangs without an error
+ * (PyTorch adds a timeout per collective for that).
  *
  * Built only when CMake finds nccl.h (CT_HAVE_NCCL); otherwise the collective ops stay NULL.
  */
@@ -100,7 +101,11 @@ static ct_status coll_available(ct_backend *b) {
     a->lib = lib;
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->wmu, NULL);
-    pthread_cond_init(&a->wake, NULL);
+    pthread_condattr_t ca; /* the watchdog's sleeps, on a clock that is never set back */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->wake, &ca);
+    pthread_condattr_destroy(&ca);
     const char *missing = NULL;
 #define NCCL_SYM(field, name)                                                                  \
     if (!missing && !(a->field = (decltype(a->field))dlsym(lib, name))) missing = name
@@ -150,7 +155,7 @@ static void *watchdog_main(void *arg) {
     pthread_mutex_lock(&a->wmu);
     while (!a->stop) {
         struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
+        clock_gettime(CLOCK_MONOTONIC, &t); /* wake's clock (coll_available) */
         t.tv_nsec += CT_NCCL_WATCH_MS * 1000000L;
         t.tv_sec += t.tv_nsec / 1000000000L;
         t.tv_nsec %= 1000000000L;
@@ -160,9 +165,9 @@ static void *watchdog_main(void *arg) {
         if (a->get_async_error(a->comm, &r) != ncclSuccess || r == ncclSuccess ||
             r == ncclInProgress)
             continue;
-        clock_gettime(CLOCK_REALTIME, &t);
+        clock_gettime(CLOCK_MONOTONIC, &t);
         t.tv_sec += CT_NCCL_ABORT_WAIT_MS / 1000;
-        int locked = pthread_mutex_timedlock(&a->mu, &t) == 0;
+        int locked = pthread_mutex_clocklock(&a->mu, CLOCK_MONOTONIC, &t) == 0;
         snprintf(a->why, sizeof a->why, "NCCL reported an error while the GPUs were summing "
                  "gradients: %s (NCCL error %d)%s; the communicator was aborted. hint: "
                  "NCCL_DEBUG=WARN shows the network or peer that failed",
@@ -170,6 +175,9 @@ static void *watchdog_main(void *arg) {
                  locked ? "" : "; it held this rank up in ncclAllReduce");
         /* before the abort: the all-reduce the abort lets go of then reports it */
         __atomic_store_n(&a->aborted, 1, __ATOMIC_RELEASE);
+        /* Unlocked, the abort frees the communicator under the thread stuck in NCCL, which may
+         * not live to report why: the one place the library writes to stderr itself. */
+        if (!locked) fprintf(stderr, "ctrain: %s\n", a->why);
         (void)a->comm_abort(a->comm);
         if (locked) pthread_mutex_unlock(&a->mu);
         break;
@@ -179,6 +187,7 @@ static void *watchdog_main(void *arg) {
 }
 
 static int is_aborted(nccl_api *a) { return __atomic_load_n(&a->aborted, __ATOMIC_ACQUIRE); }
+static void coll_release(ct_backend *b);
 
 /* Stops the watchdog; after it, a->aborted says whether comm is already gone. */
 static void watchdog_stop(nccl_api *a) {
@@ -195,6 +204,7 @@ static ct_status coll_init(ct_backend *b, const void *id, size_t bytes, int nran
     ct_cuda *cb = ct_cuda_of(b);
     CT_TRY(coll_available(b));
     nccl_api *a = api_of(b);
+    if (a->comm && is_aborted(a)) coll_release(b); /* what is left of an aborted one */
     if (a->comm) return ct_fail(CT_ERR_INVALID, "coll_init: already in a communicator");
     if (bytes != sizeof(ncclUniqueId) || nranks < 1 || rank < 0 || rank >= nranks)
         return ct_fail(CT_ERR_INVALID, "coll_init: bad id (%zu bytes) or rank %d of %d", bytes,
@@ -241,15 +251,22 @@ ct_status ct_cuda_coll_check(ct_cuda *cb) {
     return ct_fail(CT_ERR_DEVICE, "%s", a->why);
 }
 
-/* Leaves the communicator: NCCL's queued work finishes first, unless the watchdog aborted it. */
+/* Leaves the communicator: NCCL's queued work finishes first, watched (an error while it
+ * finishes aborts it), then a communicator with an error is aborted, a sound one destroyed. */
 static void coll_release(ct_backend *b) {
     nccl_api *a = api_of(b);
     if (!a || !a->comm) return;
-    watchdog_stop(a);
     if (!is_aborted(a)) {
         (void)cudaSetDevice(ct_cuda_of(b)->device);
         (void)cudaStreamSynchronize(ct_cuda_of(b)->compute);
-        (void)a->comm_destroy(a->comm);
+    }
+    watchdog_stop(a);
+    if (!is_aborted(a)) {
+        ncclResult_t r = ncclSuccess;
+        if (a->get_async_error(a->comm, &r) == ncclSuccess && r == ncclSuccess)
+            (void)a->comm_destroy(a->comm);
+        else
+            (void)a->comm_abort(a->comm); /* destroy could wait for a peer that is gone */
     }
     a->comm = NULL;
 }
