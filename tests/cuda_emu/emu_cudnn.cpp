@@ -7,12 +7,14 @@
  * Its heuristics rank first what ctrain must not take: a TF32 tensor-core algorithm for the
  * forward pass and non-deterministic ones (cuDNN's ALGO_0) for the two backward passes; the
  * ones after them are deterministic FP32, the forward one with a workspace that grows with the
- * batch. cudnnGetVersion says 0 (shown as "cuDNN 0.0.0": not a real one).
+ * batch (CTRAIN_CUDA_EMU_CUDNN_WS). cudnnGetVersion says 0 (shown as "cuDNN 0.0.0": not a real
+ * one).
  */
 #include "cudnn.h"
 #include "emu_internal.h"
 
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <vector>
@@ -50,8 +52,12 @@ bool shape_of(const ct_emu_dnn_tensor *x, const ct_emu_dnn_tensor *f, const ct_e
            s->oh > 0 && s->ow > 0;
 }
 
+/* the deterministic forward algorithm's workspace: CTRAIN_CUDA_EMU_CUDNN_WS bytes per image
+ * (default 256; a large value makes ctrain keep im2col, whose workspace it must not exceed) */
 size_t fwd_workspace(const Shape &s, int algo) {
-    return algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ? 256 * (size_t)s.n : 0;
+    const char *v = getenv("CTRAIN_CUDA_EMU_CUDNN_WS");
+    size_t per_image = v ? strtoull(v, nullptr, 10) : 256;
+    return algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ? per_image * (size_t)s.n : 0;
 }
 
 /* cols (K, P) of image img (c, h, w) */

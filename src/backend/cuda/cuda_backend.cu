@@ -348,9 +348,9 @@ static void cuda_destroy(ct_backend *b) {
 #ifdef CT_HAVE_NCCL
     ct_cuda_coll_free(cb);
 #endif
-    ct_cuda_dnn_free(cb);
     if (cb->copy) (void)cudaStreamSynchronize(cb->copy);
     if (cb->compute) (void)cudaStreamSynchronize(cb->compute);
+    ct_cuda_dnn_free(cb);
     if (cb->cublas) (void)cublasDestroy(cb->cublas);
     if (cb->cublas_workspace) (void)cudaFree(cb->cublas_workspace);
     for (int i = 0; i < CT_MAX_COPY_SLOTS; i++) {
@@ -391,9 +391,9 @@ static void fill_table(ct_cuda *cb, const cudaDeviceProp *prop, const char *dnn_
     version_string(driver, dv, sizeof dv);
     version_string(runtime, rv, sizeof rv);
     b->name = "cuda";
-    char dnn[96];
+    char dnn[160];
     if (cb->dnn) snprintf(dnn, sizeof dnn, "%s", cb->dnn_name);
-    else snprintf(dnn, sizeof dnn, "no cuDNN (%.60s): convolutions by im2col", dnn_why);
+    else snprintf(dnn, sizeof dnn, "no cuDNN (%.110s): convolutions by im2col", dnn_why);
     snprintf(b->description, sizeof b->description,
              "CUDA: %s (%.1f GiB, sm_%d%d), driver %s, runtime %s, %s", prop->name,
              prop->totalGlobalMem / CT_GIB, prop->major, prop->minor, dv, rv, dnn);

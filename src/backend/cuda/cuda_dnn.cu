@@ -8,9 +8,11 @@
  * - One plan per convolution shape (the batch aside), made when the layer asks for its
  *   workspace (conv2d_workspace, at model creation: outside any recorded graph). Its three
  *   algorithms are cuDNN's heuristic choices among those that are deterministic (the same
- *   numbers on every run, as the rest of ctrain) and plain FP32 (no TF32 tensor-core math: the
- *   results must agree with the CPU's), with at most CT_DNN_WS_CAP bytes of workspace. A
- *   shape with no such algorithm keeps im2col, as does every shape once the table is full.
+ *   numbers on every run, as the rest of ctrain), plain FP32 (no TF32 tensor-core math: the
+ *   results must agree with the CPU's) and need no more workspace than im2col does: the
+ *   workspace stays im2col's, so either path can run any call. A shape with no such algorithm
+ *   keeps im2col, as does every shape once the table is full, and so does a call whose batch
+ *   would need more workspace than im2col's for it.
  * - The ops are the legacy convolution API (cudnnConvolutionForward and its two backward
  *   passes), queued on the compute stream like every other op: no allocation or host
  *   synchronisation, so they are recorded into CUDA graphs like the rest of a step.
@@ -27,7 +29,6 @@
 #define CT_CUDNN_SONAME "libcudnn.so.9"
 #endif
 #define CT_DNN_PLANS 32
-#define CT_DNN_WS_CAP ((size_t)256 << 20) /* as im2col's cap (cuda_nn.cu) */
 
 typedef struct {
     ct_conv2d_desc shape; /* n = 0 */
@@ -35,8 +36,8 @@ typedef struct {
     cudnnTensorDescriptor_t x, y, bias;
     cudnnFilterDescriptor_t w;
     cudnnConvolutionDescriptor_t conv;
-    int n;                /* the batch x and y describe now */
-    size_t ws_told;       /* the most workspace conv2d_workspace asked a caller for */
+    int n;                /* the batch x and y describe now (-1: none) */
+    size_t ws_bytes;      /* the workspace the algorithms need for it (when ok) */
     cudnnConvolutionFwdAlgo_t fwd;
     cudnnConvolutionBwdDataAlgo_t bwd_data;
     cudnnConvolutionBwdFilterAlgo_t bwd_filter;
@@ -114,8 +115,8 @@ void ct_cuda_dnn_open(ct_cuda *cb, char *why, size_t why_len) {
     else if ((s = a->cudnnSetStream(a->h, cb->compute)) != CUDNN_STATUS_SUCCESS)
         snprintf(why, why_len, "cudnnSetStream failed: %s", a->cudnnGetErrorString(s));
     if (why[0]) {
-        if (a->h) (void)a->cudnnDestroy(a->h);
-        dlclose(lib);
+        if (a->h) (void)a->cudnnDestroy(a->h); /* then the library stays (see the free) */
+        else dlclose(lib);
         free(a);
         return;
     }
@@ -147,31 +148,46 @@ static int same_shape(const ct_conv2d_desc *a, const ct_conv2d_desc *b) {
     return memcmp(&x, &y, sizeof x) == 0;
 }
 
-/* x and y for a batch of n (host-only calls: allowed while a graph records) */
+/* x and y for a batch of n, and (with its algorithms) the workspace they need: host-only
+ * calls, allowed while a graph records */
 static ct_status plan_batch(dnn_api *a, dnn_plan *p, int n) {
     if (p->n == n) return CT_OK;
+    p->n = -1;
     const ct_conv2d_desc *d = &p->shape;
     DNN_CHECK(a, cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, d->c,
                                             d->h, d->w));
     DNN_CHECK(a, cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, d->oc,
                                             d->oh, d->ow));
+    if (p->ok) {
+        size_t f = 0, bd = 0, bf = 0;
+        DNN_CHECK(a, cudnnGetConvolutionForwardWorkspaceSize(a->h, p->x, p->w, p->conv, p->y,
+                                                             p->fwd, &f));
+        DNN_CHECK(a, cudnnGetConvolutionBackwardDataWorkspaceSize(a->h, p->w, p->y, p->conv, p->x,
+                                                                  p->bwd_data, &bd));
+        DNN_CHECK(a, cudnnGetConvolutionBackwardFilterWorkspaceSize(a->h, p->x, p->y, p->conv,
+                                                                    p->w, p->bwd_filter, &bf));
+        p->ws_bytes = f > bd ? f : bd;
+        if (bf > p->ws_bytes) p->ws_bytes = bf;
+    }
     p->n = n;
     return CT_OK;
 }
 
-/* The first of cuDNN's ranked algorithms that runs, is deterministic, is plain FP32 and fits
- * in CT_DNN_WS_CAP; -1 when none. */
-template <typename Perf> static int pick(const Perf *perf, int count) {
+/* The first of cuDNN's ranked algorithms that runs, is deterministic, is plain FP32 and needs
+ * at most ws bytes; -1 when none. (CUDNN_DEFAULT_MATH may mean TF32 on its own, but what runs
+ * is the descriptor's math type, CUDNN_FMA_MATH; tensor-op entries are refused outright.) */
+template <typename Perf> static int pick(const Perf *perf, int count, size_t ws) {
     for (int i = 0; i < count; i++)
         if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].determinism == CUDNN_DETERMINISTIC &&
             (perf[i].mathType == CUDNN_DEFAULT_MATH || perf[i].mathType == CUDNN_FMA_MATH) &&
-            perf[i].memory <= CT_DNN_WS_CAP)
+            perf[i].memory <= ws)
             return (int)perf[i].algo;
     return -1;
 }
 
-/* Makes the plan of d's shape: descriptors and algorithms; p->ok = 0 when cuDNN has none. */
-static ct_status plan_make(dnn_api *a, const ct_conv2d_desc *d, dnn_plan *p) {
+/* Makes the plan of d's shape with at most ws bytes of workspace at d->n: descriptors and
+ * algorithms; p->ok = 0 when cuDNN has none. */
+static ct_status plan_make(dnn_api *a, const ct_conv2d_desc *d, size_t ws, dnn_plan *p) {
     memset(p, 0, sizeof *p);
     p->shape = *d;
     p->shape.n = 0;
@@ -198,76 +214,51 @@ static ct_status plan_make(dnn_api *a, const ct_conv2d_desc *d, dnn_plan *p) {
     cudnnConvolutionBwdFilterAlgoPerf_t bwd_filter[K];
     DNN_CHECK(a, cudnnGetConvolutionForwardAlgorithm_v7(a->h, p->x, p->w, p->conv, p->y, K, &got,
                                                         fwd));
-    int f = pick(fwd, got);
+    int f = pick(fwd, got, ws);
     DNN_CHECK(a, cudnnGetConvolutionBackwardDataAlgorithm_v7(a->h, p->w, p->y, p->conv, p->x, K,
                                                              &got, bwd_data));
-    int bd = pick(bwd_data, got);
+    int bd = pick(bwd_data, got, ws);
     DNN_CHECK(a, cudnnGetConvolutionBackwardFilterAlgorithm_v7(a->h, p->x, p->y, p->conv, p->w,
                                                                K, &got, bwd_filter));
-    int bf = pick(bwd_filter, got);
-    p->ok = f >= 0 && bd >= 0 && bf >= 0;
+    int bf = pick(bwd_filter, got, ws);
     p->fwd = (cudnnConvolutionFwdAlgo_t)f;
     p->bwd_data = (cudnnConvolutionBwdDataAlgo_t)bd;
     p->bwd_filter = (cudnnConvolutionBwdFilterAlgo_t)bf;
-    return CT_OK;
+    p->ok = f >= 0 && bd >= 0 && bf >= 0;
+    p->n = -1;
+    return plan_batch(a, p, d->n > 0 ? d->n : 1); /* its workspace */
 }
 
-/* d's plan, made on first sight while the table has room; NULL: im2col for d */
-static dnn_plan *plan_of(ct_cuda *cb, const ct_conv2d_desc *d, int make) {
+/* d's plan, when cuDNN has one for its shape; NULL: im2col for d */
+static dnn_plan *plan_of(ct_cuda *cb, const ct_conv2d_desc *d) {
     dnn_api *a = (dnn_api *)cb->dnn;
     if (!a) return NULL;
     for (int i = 0; i < a->n_plans; i++)
         if (same_shape(&a->plans[i].shape, d)) return a->plans[i].ok ? &a->plans[i] : NULL;
-    if (!make || a->n_plans == CT_DNN_PLANS) return NULL;
+    return NULL;
+}
+
+void ct_cuda_dnn_plan(ct_cuda *cb, const ct_conv2d_desc *d, size_t ws) {
+    dnn_api *a = (dnn_api *)cb->dnn;
+    if (!a || a->n_plans == CT_DNN_PLANS) return;
+    for (int i = 0; i < a->n_plans; i++)
+        if (same_shape(&a->plans[i].shape, d)) return; /* made for the first batch size asked */
     dnn_plan *p = &a->plans[a->n_plans++]; /* kept even when it fails: its descriptors are freed */
-    if (plan_make(a, d, p) != CT_OK) p->ok = 0;
-    return p->ok ? p : NULL;
+    if (plan_make(a, d, ws, p) != CT_OK) p->ok = 0;
 }
 
-/* The workspace the three ops need for a batch of n, by p's algorithms. */
-static ct_status plan_workspace(dnn_api *a, dnn_plan *p, int n, size_t *bytes) {
-    CT_TRY(plan_batch(a, p, n));
-    size_t f = 0, bd = 0, bf = 0;
-    DNN_CHECK(a, cudnnGetConvolutionForwardWorkspaceSize(a->h, p->x, p->w, p->conv, p->y, p->fwd,
-                                                         &f));
-    DNN_CHECK(a, cudnnGetConvolutionBackwardDataWorkspaceSize(a->h, p->w, p->y, p->conv, p->x,
-                                                              p->bwd_data, &bd));
-    DNN_CHECK(a, cudnnGetConvolutionBackwardFilterWorkspaceSize(a->h, p->x, p->y, p->conv, p->w,
-                                                                p->bwd_filter, &bf));
-    *bytes = f > bd ? f : bd;
-    if (bf > *bytes) *bytes = bf;
-    return CT_OK;
+int ct_cuda_dnn_planned(ct_cuda *cb, const ct_conv2d_desc *d, size_t ws) {
+    dnn_plan *p = plan_of(cb, d);
+    return p && plan_batch((dnn_api *)cb->dnn, p, d->n) == CT_OK && p->ws_bytes <= ws;
 }
 
-size_t ct_cuda_dnn_workspace(ct_cuda *cb, const ct_conv2d_desc *d) {
-    dnn_plan *p = plan_of(cb, d, 1);
-    size_t bytes = 0;
-    if (!p) return 0;
-    if (plan_workspace((dnn_api *)cb->dnn, p, d->n > 0 ? d->n : 1, &bytes) != CT_OK) {
-        p->ok = 0; /* this shape keeps im2col (whose workspace the caller also gets) */
-        return 0;
-    }
-    if (bytes > p->ws_told) p->ws_told = bytes;
-    return bytes;
-}
-
-int ct_cuda_dnn_planned(ct_cuda *cb, const ct_conv2d_desc *d) { return plan_of(cb, d, 0) != NULL; }
-
-/* p's workspace for d->n, which must fit in what the caller was told to allocate */
-static ct_status call_workspace(dnn_api *a, dnn_plan *p, const ct_conv2d_desc *d, size_t *bytes) {
-    CT_TRY(plan_workspace(a, p, d->n, bytes));
-    if (*bytes > p->ws_told)
-        return ct_fail(CT_ERR_INVALID, "cuDNN needs %zu bytes of workspace for a batch of %d, "
-                       "more than the %zu conv2d_workspace asked for", *bytes, d->n, p->ws_told);
-    return CT_OK;
-}
-
+/* The three ops run only after ct_cuda_dnn_planned said yes for d (p->n is d->n). */
 ct_status ct_cuda_dnn_forward(ct_cuda *cb, const ct_conv2d_desc *d, const float *x,
                               const float *weight, const float *bias, float *y, void *ws) {
     dnn_api *a = (dnn_api *)cb->dnn;
-    dnn_plan *p = plan_of(cb, d, 0);
-    size_t ws_bytes = 0;
-    CT_TRY(call_workspace(a, p, d, &ws_bytes));
+    dnn_plan *p = plan_of(cb, d);
+    CT_TRY(plan_batch(a, p, d->n));
+    size_t ws_bytes = p->ws_bytes;
     const float one = 1.0f, zero = 0.0f;
     DNN_CHECK(a, cudnnConvolutionForward(a->h, &one, p->x, x, p->w, weight, p->conv, p->fwd, ws,
                                          ws_bytes, &zero, p->y, y));
@@ -278,9 +269,9 @@ ct_status ct_cuda_dnn_forward(ct_cuda *cb, const ct_conv2d_desc *d, const float 
 ct_status ct_cuda_dnn_backward_data(ct_cuda *cb, const ct_conv2d_desc *d, const float *dy,
                                     const float *weight, float *dx, void *ws) {
     dnn_api *a = (dnn_api *)cb->dnn;
-    dnn_plan *p = plan_of(cb, d, 0);
-    size_t ws_bytes = 0;
-    CT_TRY(call_workspace(a, p, d, &ws_bytes));
+    dnn_plan *p = plan_of(cb, d);
+    CT_TRY(plan_batch(a, p, d->n));
+    size_t ws_bytes = p->ws_bytes;
     const float one = 1.0f, zero = 0.0f;
     DNN_CHECK(a, cudnnConvolutionBackwardData(a->h, &one, p->w, weight, p->y, dy, p->conv,
                                               p->bwd_data, ws, ws_bytes, &zero, p->x, dx));
@@ -290,9 +281,9 @@ ct_status ct_cuda_dnn_backward_data(ct_cuda *cb, const ct_conv2d_desc *d, const 
 ct_status ct_cuda_dnn_backward_filter(ct_cuda *cb, const ct_conv2d_desc *d, const float *x,
                                       const float *dy, float *dweight, void *ws) {
     dnn_api *a = (dnn_api *)cb->dnn;
-    dnn_plan *p = plan_of(cb, d, 0);
-    size_t ws_bytes = 0;
-    CT_TRY(call_workspace(a, p, d, &ws_bytes));
+    dnn_plan *p = plan_of(cb, d);
+    CT_TRY(plan_batch(a, p, d->n));
+    size_t ws_bytes = p->ws_bytes;
     const float one = 1.0f, zero = 0.0f;
     DNN_CHECK(a, cudnnConvolutionBackwardFilter(a->h, &one, p->x, x, p->y, dy, p->conv,
                                                 p->bwd_filter, ws, ws_bytes, &zero, p->w,

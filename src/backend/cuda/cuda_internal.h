@@ -93,14 +93,15 @@ ct_status ct_cuda_probe_mlp_kernels(void);
 void ct_cuda_fill_coll_ops(ct_backend *b);
 void ct_cuda_coll_free(ct_cuda *cb);
 /* cuDNN for convolutions (cuda_dnn.cu). open: loads it, or says in why[] why not (cb->dnn then
- * stays NULL); free: what open made. workspace: the bytes the three ops need for d by cuDNN,
- * making d's plan on first sight (0: no plan, im2col; also when cb->dnn is NULL); planned: does
- * d's shape run on cuDNN (then the ops below, which need its workspace)? */
+ * stays NULL); free: what open made. plan: makes d's shape's plan on first sight, with
+ * algorithms that need at most ws bytes of workspace at d->n (im2col's); planned: does this
+ * call run on cuDNN, its shape planned and its batch needing at most ws bytes (then the ops
+ * below), or by im2col? */
 #ifdef CT_HAVE_CUDNN
 void ct_cuda_dnn_open(ct_cuda *cb, char *why, size_t why_len);
 void ct_cuda_dnn_free(ct_cuda *cb);
-size_t ct_cuda_dnn_workspace(ct_cuda *cb, const ct_conv2d_desc *d);
-int ct_cuda_dnn_planned(ct_cuda *cb, const ct_conv2d_desc *d);
+void ct_cuda_dnn_plan(ct_cuda *cb, const ct_conv2d_desc *d, size_t ws);
+int ct_cuda_dnn_planned(ct_cuda *cb, const ct_conv2d_desc *d, size_t ws);
 ct_status ct_cuda_dnn_forward(ct_cuda *cb, const ct_conv2d_desc *d, const float *x,
                               const float *weight, const float *bias, float *y, void *ws);
 ct_status ct_cuda_dnn_backward_data(ct_cuda *cb, const ct_conv2d_desc *d, const float *dy,
@@ -113,11 +114,11 @@ static inline void ct_cuda_dnn_open(ct_cuda *cb, char *why, size_t why_len) {
     snprintf(why, why_len, "not built: cudnn.h was not found");
 }
 static inline void ct_cuda_dnn_free(ct_cuda *cb) { (void)cb; }
-static inline size_t ct_cuda_dnn_workspace(ct_cuda *cb, const ct_conv2d_desc *d) {
-    return (void)cb, (void)d, 0;
+static inline void ct_cuda_dnn_plan(ct_cuda *cb, const ct_conv2d_desc *d, size_t ws) {
+    (void)cb, (void)d, (void)ws;
 }
-static inline int ct_cuda_dnn_planned(ct_cuda *cb, const ct_conv2d_desc *d) {
-    return (void)cb, (void)d, 0;
+static inline int ct_cuda_dnn_planned(ct_cuda *cb, const ct_conv2d_desc *d, size_t ws) {
+    return (void)cb, (void)d, (void)ws, 0;
 }
 #define ct_cuda_dnn_forward(cb, d, x, w, bias, y, ws) CT_ERR_INVALID
 #define ct_cuda_dnn_backward_data(cb, d, dy, w, dx, ws) CT_ERR_INVALID

@@ -75,13 +75,15 @@ static int conv_chunk(const ct_conv2d_desc *d) {
     return (int)(chunk < (size_t)d->n ? chunk : (size_t)d->n);
 }
 
-/* im2col's (a shape planned on cuDNN gets the larger of the two: any shape can fall back) */
+static size_t im2col_bytes(const ct_conv2d_desc *d) {
+    return (size_t)(d->c * d->kh * d->kw + d->oc) * d->oh * d->ow * conv_chunk(d) * sizeof(float);
+}
+
+/* im2col's, for either path: cuDNN's plan for d's shape (made here) takes no more */
 static size_t cuda_conv2d_workspace(ct_backend *b, const ct_conv2d_desc *d) {
-    size_t cols = (size_t)(d->c * d->kh * d->kw + d->oc) * d->oh * d->ow * conv_chunk(d) *
-                  sizeof(float);
-    size_t dnn = conv_check(d, "conv2d_workspace") == CT_OK
-                     ? ct_cuda_dnn_workspace(ct_cuda_of(b), d) : 0;
-    return dnn > cols ? dnn : cols;
+    size_t bytes = im2col_bytes(d);
+    if (conv_check(d, "conv2d_workspace") == CT_OK) ct_cuda_dnn_plan(ct_cuda_of(b), d, bytes);
+    return bytes;
 }
 
 /* cols (K, nc*P) from images x (nc, C, H, W): cols[k][j*P + p], zero outside the image. */
@@ -152,7 +154,8 @@ static ct_status cuda_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, con
     CT_TRY(conv_check(d, "conv2d_forward"));
     if (d->n == 0) return CT_OK;
     CT_CUDA_BIND(cb);
-    if (ct_cuda_dnn_planned(cb, d)) return ct_cuda_dnn_forward(cb, d, x, weight, bias, y, ws);
+    if (ct_cuda_dnn_planned(cb, d, im2col_bytes(d)))
+        return ct_cuda_dnn_forward(cb, d, x, weight, bias, y, ws);
     const int K = d->c * d->kh * d->kw, chunk = conv_chunk(d);
     const int64_t P = (int64_t)d->oh * d->ow, in_size = (int64_t)d->c * d->h * d->w;
     float *cols = (float *)ws, *t = cols + (int64_t)K * chunk * P; // (K, nc*P), (OC, nc*P)
@@ -178,7 +181,8 @@ static ct_status cuda_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *
     CT_TRY(conv_check(d, "conv2d_backward_data"));
     if (d->n == 0) return CT_OK;
     CT_CUDA_BIND(cb);
-    if (ct_cuda_dnn_planned(cb, d)) return ct_cuda_dnn_backward_data(cb, d, dy, weight, dx, ws);
+    if (ct_cuda_dnn_planned(cb, d, im2col_bytes(d)))
+        return ct_cuda_dnn_backward_data(cb, d, dy, weight, dx, ws);
     const int K = d->c * d->kh * d->kw, chunk = conv_chunk(d);
     const int64_t P = (int64_t)d->oh * d->ow, in_size = (int64_t)d->c * d->h * d->w;
     float *cols = (float *)ws, *t = cols + (int64_t)K * chunk * P;
@@ -210,7 +214,7 @@ static ct_status cuda_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc
         if (dbias) CT_CUDA_CHECK(cudaMemsetAsync(dbias, 0, (size_t)d->oc * sizeof(float), cb->compute));
         return CT_OK;
     }
-    if (ct_cuda_dnn_planned(cb, d)) {
+    if (ct_cuda_dnn_planned(cb, d, im2col_bytes(d))) {
         CT_TRY(ct_cuda_dnn_backward_filter(cb, d, x, dy, dweight, ws));
         return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, P) : CT_OK;
     }
