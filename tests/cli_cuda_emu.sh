@@ -90,6 +90,14 @@ train cnn_cpu "$CT" "${SMALL[@]}" --device cpu
 train cnn_cuda "$CT" "${SMALL[@]}" --device cuda --save "$tmp/ck"
 compare cnn_cpu cnn_cuda 0.002 "cnn, 2 epochs on 1024 images at lr 0.05: cuda vs cpu"
 has cnn_cuda "^Device: cuda (CUDA: .*, cuDNN 0.0.0)"
+# a cuDNN that loads but cannot run (a driver too old for it, say): its test convolution at
+# start-up fails, and convolutions go by im2col
+CTRAIN_CUDA_EMU_CUDNN_BROKEN=1 run devices
+if [ "$rc" -eq 0 ] && grep -q "no cuDNN (it fails here, a test convolution: CUDNN_STATUS_EXECUTION_FAILED): convolutions by im2col" <<<"$out"; then
+    ok "a cuDNN that cannot run is found out at start-up: im2col, and devices says why"
+else
+    bad "a broken cuDNN: exit $rc, devices said: $out $err"
+fi
 # without cuDNN (as where libcudnn is missing): convolutions by im2col and cuBLAS, the same numbers
 CTRAIN_CUDNN=0 train cnn_im2col "$CT" "${SMALL[@]}" --device cuda
 has cnn_im2col "^Device: cuda (CUDA: .*, no cuDNN (CTRAIN_CUDNN=0): convolutions by im2col)"

@@ -7,7 +7,8 @@
  * Its heuristics rank first what ctrain must not take: a TF32 tensor-core algorithm for the
  * forward pass and non-deterministic ones (cuDNN's ALGO_0) for the two backward passes; the
  * ones after them are deterministic FP32, the forward one with a workspace that grows with the
- * batch (CTRAIN_CUDA_EMU_CUDNN_WS). cudnnGetVersion says 0 (shown as "cuDNN 0.0.0": not a real
+ * batch (CTRAIN_CUDA_EMU_CUDNN_WS). With CTRAIN_CUDA_EMU_CUDNN_BROKEN=1 every forward pass fails,
+ * as where cuDNN loads but cannot run. cudnnGetVersion says 0 (shown as "cuDNN 0.0.0": not a real
  * one).
  */
 #include "cudnn.h"
@@ -274,6 +275,8 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha,
     if (algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM &&
         algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM)
         return CUDNN_STATUS_NOT_SUPPORTED;
+    const char *broken = getenv("CTRAIN_CUDA_EMU_CUDNN_BROKEN"); /* as on a GPU it cannot run on */
+    if (broken && strcmp(broken, "1") == 0) return CUDNN_STATUS_EXECUTION_FAILED;
     if (!workspace_ok(ws, ws_bytes, fwd_workspace(s, algo))) return CUDNN_STATUS_BAD_PARAM;
     float al = *(const float *)alpha, be = *(const float *)beta; /* read at the call */
     const float *X = (const float *)x, *W = (const float *)w;
