@@ -8,7 +8,8 @@
 #   - the cnn preset on a small MNIST cut: cuda (the emulator's cuDNN, and im2col without it) as
 #     the CPU; its checkpoint evaluates on the CPU
 #   - mpirun -np 2 --device cuda as 1 process: with NCCL (the emulator's) on 2 emulated GPUs,
-#     through MPI when 2 ranks share 1; a killed rank ends the job, and so does a broken link
+#     through MPI when 2 ranks share 1; a killed rank ends the job, and so do a broken link and
+#     a stopped rank (--dist-timeout)
 # Usage: bash tests/cli_cuda_emu.sh path/to/ctrain path/to/libctrain_cuda_emu.so
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -145,6 +146,13 @@ if command -v mpirun >/dev/null && mpirun --version 2>&1 | grep -q 'Open MPI' &&
     CTRAIN_CUDA_EMU_DEVICES=2 "${MPIRUN[@]}" "$CT" "${MLP[@]}" --epochs 1000 --quiet >"$tmp/kill.out" 2>"$tmp/kill.err" &
     job=$!
     kill_a_rank "$job" "$tmp/kill.out" "$tmp/kill.err" "NCCL on 2 emulated GPUs"
+    # a rank stopped (neither dead nor erring) while the other waits in the NCCL all-reduce or
+    # in MPI: past --dist-timeout the watchdog aborts NCCL (or MPI gives up) and the job ends
+    CTRAIN_CUDA_EMU_DEVICES=2 "${MPIRUN[@]}" "$CT" "${MLP[@]}" --epochs 1000 --quiet \
+        --dist-timeout 3 >"$tmp/stop.out" 2>"$tmp/stop.err" &
+    job=$!
+    kill_a_rank "$job" "$tmp/stop.out" "$tmp/stop.err" "NCCL on 2 emulated GPUs, --dist-timeout 3" \
+        STOP '^ctrain: (rank [0-9]+: )?(an all-reduce of the gradients has not finished|MPI_I[a-z]+ \(.*\) did not finish) within 3 s'
     # a broken link on rank 1 (NCCL's asynchronous error; its all-reduce never completes): rank
     # 1's watchdog aborts NCCL, rank 1 says why, and the job ends (MPI_Abort) instead of hanging
     start=$SECONDS

@@ -6,7 +6,8 @@
 #   - 3 ranks with a batch that does not divide by 3 (uneven shares) agree with 3 threads;
 #   - a launch with different flags on one rank is refused with a message;
 #   - an error on one rank (its data folder is empty) ends the job (MPI_Abort) with the message;
-#   - a rank killed with SIGKILL ends the job with an error within a bounded time (no hang).
+#   - a rank killed with SIGKILL ends the job with an error within a bounded time (no hang);
+#   - so does a rank stopped with SIGSTOP (neither dead nor erring): --dist-timeout.
 # Skips when ctrain was built without MPI, when mpirun is not Open MPI's, or without MNIST.
 # Usage: bash tests/cli_mpi.sh path/to/ctrain
 set -u
@@ -130,6 +131,14 @@ fi
 "${MPIRUN[@]}" -np 2 "$CT" train --epochs 1000 --lr 0.1 --quiet --threads 1 >"$tmp/kill.out" 2>"$tmp/kill.err" &
 job=$!
 kill_a_rank "$job" "$tmp/kill.out" "$tmp/kill.err" "2 ranks"
+
+# ------------------------------------------------------------------ a stopped rank ends the job
+# (the other's all-reduce waits for it, past --dist-timeout; then MPI_Abort ends the job)
+"${MPIRUN[@]}" -np 2 "$CT" train --epochs 1000 --lr 0.1 --quiet --threads 1 --dist-timeout 3 \
+    >"$tmp/stop.out" 2>"$tmp/stop.err" &
+job=$!
+kill_a_rank "$job" "$tmp/stop.out" "$tmp/stop.err" "2 ranks, --dist-timeout 3" STOP \
+    '^ctrain: (rank [0-9]+: )?MPI_I[a-z]+ \(.*\) did not finish within 3 s: a rank has not joined it'
 
 echo
 finish cli_mpi

@@ -52,7 +52,8 @@ run train --help
 if [ "$rc" -eq 0 ]; then ok "ctrain train --help -> exit 0"; else bad "ctrain train --help -> exit $rc"; fi
 missing=""
 for f in data val-size model hidden schedule epochs lr batch-size eval-batch-size momentum \
-    weight-decay nesterov seed device threads workers prefetch data-on-device quiet patience help; do
+    weight-decay nesterov seed device threads workers prefetch data-on-device dist-timeout quiet patience \
+    help; do
     grep -qe "--$f\b" <<<"$out" || missing="$missing --$f"
 done
 [ -z "$missing" ] && ok "train --help documents every flag" || bad "train --help lacks:$missing"
@@ -136,6 +137,8 @@ expect_usage '--momentum' train --momentum 1.5
 expect_usage '--weight-decay' train --weight-decay -0.1
 expect_usage '--device' train --device gpu
 expect_usage '--patience' train --patience -1
+expect_usage '--dist-timeout' train --dist-timeout=-1
+expect_usage '--dist-timeout' train --dist-timeout inf
 expect_usage '--save-best' train --save-best
 expect_usage '--lr-patience' train --lr-patience 3
 expect_usage '--lr-patience' train --lr-schedule plateau --lr-patience 0

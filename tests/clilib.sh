@@ -3,7 +3,8 @@
 #   run ARGS...        runs "$CT" ARGS with stdout in $out, stderr in $err, exit status in $rc
 #                      (the caller sets CT and tmp)
 #   results, same      a run's result lines; two runs' within a tolerance
-#   kill_a_rank        SIGKILL one rank of a background mpirun training; the job must end
+#   kill_a_rank        SIGKILL (or SIGSTOP) one rank of a background mpirun training; the job
+#                      must end
 #   finish NAME        prints the summary line; its status is 0 only when no check failed
 #                      (with CTRAIN_TEST_NEED=cuda, it also checks that auto was CUDA)
 fails=0
@@ -33,11 +34,12 @@ same() {
                                        if (d > worst) worst = d }
         } END { printf "%g\n", (worst > 0 ? worst : 0) > "/dev/stderr"; exit bad }' 2>"$tmp/worst"
 }
-# kill_a_rank JOB OUT ERR WHAT: JOB is a background mpirun training whose rank 0 prints to OUT;
-# once training runs (up to 60 s), SIGKILLs its last rank and checks that the job ends with an
-# error within 30 s (no hang); sets $job to "" when done
+# kill_a_rank JOB OUT ERR WHAT [SIG PATTERN]: JOB is a background mpirun training whose rank 0
+# prints to OUT; once training runs (up to 60 s), sends SIG (default KILL) to its last rank and
+# checks that the job ends with an error within 30 s (no hang) and, given PATTERN, that ERR
+# matches it (grep -E); a stopped rank is killed afterwards; sets $job to "" when done
 kill_a_rank() {
-    local victim="" mpirun_pid start took
+    local victim="" mpirun_pid start took sig=${5:-KILL} pattern=${6:-}
     for _ in $(seq 1 600); do
         if grep -q '^Before training' "$2"; then
             mpirun_pid=$(pgrep -P "$1" -x mpirun || echo "$1")
@@ -52,16 +54,22 @@ kill_a_rank() {
         kill -KILL "$1" 2>/dev/null
     else
         start=$(date +%s)
-        kill -KILL "$victim"
+        kill -"$sig" "$victim"
         wait "$1"
         rc=$?
         took=$(($(date +%s) - start))
-        if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$took" -le 30 ]; then
-            ok "$4: SIGKILL of one rank (pid $victim) -> the job ends, exit $rc after ${took} s"
+        [ "$sig" = KILL ] || kill -KILL "$victim" 2>/dev/null
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$took" -le 30 ] &&
+            { [ -z "$pattern" ] || grep -qE "$pattern" "$3"; }; then
+            ok "$4: SIG$sig to one rank (pid $victim) -> the job ends, exit $rc after ${took} s"
         else
-            bad "$4: SIGKILL of one rank -> exit $rc after ${took} s (124: hung until the timeout)"
+            bad "$4: SIG$sig to one rank -> exit $rc after ${took} s (124: hung until the timeout): $(head -c 1500 "$3")"
         fi
-        grep -m2 -E 'exited on signal|killed|Killed' "$3" | sed 's/^/    | /'
+        if [ -n "$pattern" ]; then
+            grep -m1 -E "$pattern" "$3" | sed 's/^/    | /'
+        else
+            grep -m2 -E 'exited on signal|killed|Killed' "$3" | sed 's/^/    | /'
+        fi
     fi
     job=""
 }

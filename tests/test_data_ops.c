@@ -245,11 +245,11 @@ static void test_collectives_one_rank(void **state) {
     size_t bytes = sizeof id;
     OK(b->coll_id(b, id, &bytes));
     assert_int_equal(bytes, CT_COLL_ID_BYTES);
-    assert_int_equal(b->coll_init(b, id, bytes, 1, 1), CT_ERR_INVALID); /* rank >= nranks */
+    assert_int_equal(b->coll_init(b, id, bytes, 1, 1, 0.0), CT_ERR_INVALID); /* rank >= nranks */
     assert_false(b->coll_joined(b));
-    OK(b->coll_init(b, id, bytes, 1, 0));
+    OK(b->coll_init(b, id, bytes, 1, 0, 0.0));
     assert_true(b->coll_joined(b));
-    assert_int_equal(b->coll_init(b, id, bytes, 1, 0), CT_ERR_INVALID); /* already joined */
+    assert_int_equal(b->coll_init(b, id, bytes, 1, 0, 0.0), CT_ERR_INVALID); /* already joined */
     OK(b->coll_allreduce_sum_f32(b, d, n));
     dget(b, back, d, (size_t)n * 4);
     for (int64_t i = 0; i < n; i++) tu_near("one-rank all-reduce", (size_t)i, back[i], h[i], 0.0);
@@ -265,6 +265,14 @@ static void test_collectives_one_rank(void **state) {
  * the watchdog aborts the communicator and the next host wait or all-reduce says why, whether
  * NCCL reports the error after an all-reduce completed, while one waits in the stream (the
  * host's wait is held up) or while one holds up the host inside the call. */
+/* b alone in a new communicator (1 rank), timing its all-reduces with timeout_s */
+static void join_alone(ct_backend *b, double timeout_s) {
+    unsigned char id[CT_COLL_ID_BYTES];
+    size_t bytes = sizeof id;
+    OK(b->coll_id(b, id, &bytes));
+    OK(b->coll_init(b, id, bytes, 1, 0, timeout_s));
+}
+
 static void test_collectives_broken_link(void **state) {
     ct_backend *b = tu_backend(state);
     if (b->host_is_device) return; /* no device collectives (above) */
@@ -277,13 +285,9 @@ static void test_collectives_broken_link(void **state) {
     float *d = NULL;
     OK(b->alloc(b, (size_t)n * 4, (void **)&d));
     OK(b->memset0(b, d, (size_t)n * 4));
-    unsigned char id[CT_COLL_ID_BYTES];
-    size_t bytes;
     /* late: the first all-reduce completes, the error comes after it */
     setenv("CTRAIN_CUDA_EMU_NCCL_FAIL", "0:1:late", 1);
-    bytes = sizeof id;
-    OK(b->coll_id(b, id, &bytes));
-    OK(b->coll_init(b, id, bytes, 1, 0));
+    join_alone(b, 0.0);
     OK(b->coll_allreduce_sum_f32(b, d, n));
     ct_status s = CT_OK;
     for (int k = 0; k < 100 && s == CT_OK; k++) { /* the watchdog looks every 0.2 s */
@@ -298,34 +302,71 @@ static void test_collectives_broken_link(void **state) {
     b->coll_release(b); /* the abort freed it: nothing more to free */
     /* queued (as on a GPU): the host's wait for the stream is held until the abort */
     setenv("CTRAIN_CUDA_EMU_NCCL_FAIL", "0:1:queued", 1);
-    bytes = sizeof id;
-    OK(b->coll_id(b, id, &bytes));
-    OK(b->coll_init(b, id, bytes, 1, 0));
+    join_alone(b, 0.0);
     OK(b->coll_allreduce_sum_f32(b, d, n));
     assert_int_equal(b->sync(b), CT_ERR_DEVICE);
     assert_non_null(strstr(ct_last_error(), "the communicator was aborted"));
     assert_null(strstr(ct_last_error(), "held this rank up"));
     /* a new communicator replaces what is left of the aborted one */
     unsetenv("CTRAIN_CUDA_EMU_NCCL_FAIL");
-    bytes = sizeof id;
-    OK(b->coll_id(b, id, &bytes));
-    OK(b->coll_init(b, id, bytes, 1, 0));
+    join_alone(b, 0.0);
     OK(b->coll_allreduce_sum_f32(b, d, n));
     OK(b->sync(b));
     b->coll_release(b);
     /* stuck: the all-reduce never completes and holds the host until the abort frees it */
     setenv("CTRAIN_CUDA_EMU_NCCL_FAIL", "0:1", 1);
-    bytes = sizeof id;
-    OK(b->coll_id(b, id, &bytes));
-    OK(b->coll_init(b, id, bytes, 1, 0));
+    join_alone(b, 0.0);
     assert_int_equal(b->coll_allreduce_sum_f32(b, d, n), CT_ERR_DEVICE);
     assert_non_null(strstr(ct_last_error(), "held this rank up in ncclAllReduce"));
     b->coll_release(b);
     unsetenv("CTRAIN_CUDA_EMU_NCCL_FAIL");
     /* and a communicator after them works */
-    bytes = sizeof id;
-    OK(b->coll_id(b, id, &bytes));
-    OK(b->coll_init(b, id, bytes, 1, 0));
+    join_alone(b, 0.0);
+    OK(b->coll_allreduce_sum_f32(b, d, n));
+    OK(b->sync(b));
+    b->coll_release(b);
+    b->free(b, d);
+}
+
+/* A peer stuck without an error: the all-reduce never finishes and NCCL reports nothing; the
+ * watchdog's timeout aborts the communicator, and the host's wait for the stream fails. */
+static void test_collectives_timeout(void **state) {
+    ct_backend *b = tu_backend(state);
+    if (b->host_is_device) return; /* no device collectives */
+    if (!b->coll_available || b->coll_available(b) != CT_OK)
+        TU_SKIP("nccl", "no NCCL for the %s backend", b->name);
+    if (!strstr(b->coll_name(b), "NCCL 0.0.0"))
+        TU_SKIP("nccl fault", "a stuck peer is made only by the CUDA emulator's NCCL, not %s",
+                b->coll_name(b));
+    const int64_t n = 64;
+    float *d = NULL;
+    OK(b->alloc(b, (size_t)n * 4, (void **)&d));
+    OK(b->memset0(b, d, (size_t)n * 4));
+    unsigned char id[CT_COLL_ID_BYTES];
+    size_t bytes = sizeof id;
+    assert_int_equal(b->coll_init(b, id, bytes, 1, 0, -1.0), CT_ERR_INVALID);
+    /* all-reduces that finish are not timed out, however long after them the watchdog looks */
+    setenv("CTRAIN_CUDA_EMU_NCCL_FAIL", "0:3:hang", 1);
+    join_alone(b, 0.3);
+    OK(b->coll_allreduce_sum_f32(b, d, n));
+    OK(b->coll_allreduce_sum_f32(b, d, n));
+    OK(b->sync(b));
+    usleep(800000);
+    assert_true(b->coll_joined(b));
+    /* the third never finishes: about 0.3 s after it was queued, the host's wait fails */
+    OK(b->coll_allreduce_sum_f32(b, d, n));
+    double t0 = ct_time_s();
+    assert_int_equal(b->sync(b), CT_ERR_DEVICE);
+    double took = ct_time_s() - t0;
+    assert_non_null(strstr(ct_last_error(), "has not finished within 0.3 s and NCCL reports no error"));
+    assert_non_null(strstr(ct_last_error(), "the communicator was aborted"));
+    assert_null(strstr(ct_last_error(), "held this rank up"));
+    assert_true(took > 0.25 && took < 10.0);
+    assert_false(b->coll_joined(b));
+    b->coll_release(b);
+    unsetenv("CTRAIN_CUDA_EMU_NCCL_FAIL");
+    /* without a timeout nothing is timed */
+    join_alone(b, 0.0);
     OK(b->coll_allreduce_sum_f32(b, d, n));
     OK(b->sync(b));
     b->coll_release(b);
@@ -421,6 +462,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         TU_ON_EACH(test_gather), TU_ON_EACH(test_gather_augment),  TU_ON_EACH(test_step_vars),
         TU_ON_EACH(test_collectives_one_rank), TU_ON_EACH(test_collectives_broken_link),
+        TU_ON_EACH(test_collectives_timeout),
         TU_ON_EACH(test_memory),
         TU_ON_EACH(test_copy_slot_range),
     };

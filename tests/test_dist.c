@@ -122,6 +122,9 @@ static void test_single_process(void **state) {
     int flag = 0;
     assert_int_equal(ct_dist_any(NULL, &flag), CT_OK);
     assert_int_equal(flag, 0);
+    assert_int_equal(ct_dist_set_timeout(NULL, 5.0), CT_OK);
+    assert_int_equal(ct_dist_set_timeout(NULL, -1.0), CT_ERR_INVALID);
+    assert_int_equal(ct_dist_set_timeout(NULL, NAN), CT_ERR_INVALID);
     ct_dist_abort(NULL, 1); /* returns */
     ct_dist_finalize(NULL);
 }
@@ -228,6 +231,20 @@ static void test_collectives(void **state) {
     uint64_t all[2];
     assert_int_equal(ct_dist_allgather_u64(g_dist, 10 + (uint64_t)r, all), CT_OK);
     assert_true(all[0] == 10 && all[1] == 11);
+    /* the collectives wait within the timeout (polled), or without one (0: MPI_Wait) */
+    assert_true(g_dist->timeout_s == CT_DIST_TIMEOUT_S);
+    assert_int_equal(ct_dist_set_timeout(g_dist, -2.0), CT_ERR_INVALID);
+    assert_true(g_dist->timeout_s == CT_DIST_TIMEOUT_S);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(ct_dist_set_timeout(g_dist, k ? 0.0 : 30.0), CT_OK);
+        for (int i = 0; i < 5; i++) f[i] = (float)(r + 1 + i);
+        assert_int_equal(ct_dist_allreduce_sum_f32(g_dist, f, 5), CT_OK);
+        for (int i = 0; i < 5; i++) assert_true(f[i] == (float)(3 + 2 * i));
+        flag = r == 0;
+        assert_int_equal(ct_dist_any(g_dist, &flag), CT_OK);
+        assert_int_equal(flag, 1);
+    }
+    assert_int_equal(ct_dist_set_timeout(g_dist, CT_DIST_TIMEOUT_S), CT_OK);
 }
 
 static void test_check_same(void **state) {

@@ -317,11 +317,15 @@ struct ct_backend {
      * run time); NULL on the CPU, whose ranks all-reduce host memory through MPI. Protocol
      * (dist/dist_device.c): every rank asks coll_available; when all can, rank 0's coll_id is
      * broadcast and every rank calls coll_init with it; then coll_allreduce_sum_f32 sums in
-     * place across the ranks, asynchronously on the compute stream like any op. The backend
-     * owns its communicator: coll_release leaves it, and destroy does too. */
+     * place across the ranks, asynchronously on the compute stream like any op. An all-reduce
+     * that has not finished timeout_s seconds (> 0; 0: no limit) after it was queued (a rank
+     * stopped or unreachable without an error) aborts the communicator, and the next all-reduce
+     * or host wait fails. The backend owns its communicator: coll_release leaves it, and
+     * destroy does too. */
     ct_status (*coll_available)(ct_backend *b);          /* loads the library; the reason if not */
     ct_status (*coll_id)(ct_backend *b, void *id, size_t *bytes); /* *bytes <= CT_COLL_ID_BYTES */
-    ct_status (*coll_init)(ct_backend *b, const void *id, size_t bytes, int nranks, int rank);
+    ct_status (*coll_init)(ct_backend *b, const void *id, size_t bytes, int nranks, int rank,
+                           double timeout_s);
     int (*coll_joined)(ct_backend *b);                   /* 1 while in a communicator */
     ct_status (*coll_allreduce_sum_f32)(ct_backend *b, float *buf, int64_t n);
     void (*coll_release)(ct_backend *b);

@@ -38,6 +38,7 @@ ct_status ct_dist_init(ct_dist **out) {
     if (n == 0 || n == 1) return CT_OK; /* a single process: MPI stays untouched */
     ct_dist *d = ct_calloc(1, sizeof *d, "ct_dist");
     if (!d) return CT_ERR_NOMEM;
+    d->timeout_s = CT_DIST_TIMEOUT_S;
     ct_status s = ct_dist_transport_init(d, n);
     if (s != CT_OK) {
         free(d);
@@ -61,6 +62,14 @@ void ct_dist_finalize(ct_dist *d) {
 void ct_dist_abort(ct_dist *d, int exit_code) {
     if (!ct_dist_active(d) || d->shared_error) return;
     ct_dist_transport_abort(d, exit_code);
+}
+
+ct_status ct_dist_set_timeout(ct_dist *d, double seconds) {
+    if (!(seconds >= 0.0 && seconds <= 1e9)) /* NaN fails too */
+        return ct_fail(CT_ERR_INVALID, "the ranks' timeout must be 0 (none) or a number of "
+                       "seconds up to 1e9, not %g", seconds);
+    if (d) d->timeout_s = seconds;
+    return CT_OK;
 }
 
 int ct_dist_error_shared(const ct_dist *d) { return d ? d->shared_error : 0; }
@@ -102,7 +111,9 @@ ct_status ct_dist_any_within(ct_dist *d, int *flag, double timeout_s) {
     return CT_OK;
 }
 
-ct_status ct_dist_any(ct_dist *d, int *flag) { return ct_dist_any_within(d, flag, 0.0); }
+ct_status ct_dist_any(ct_dist *d, int *flag) {
+    return ct_dist_any_within(d, flag, d ? d->timeout_s : 0.0);
+}
 
 ct_status ct_dist_bcast(ct_dist *d, void *buf, size_t bytes, int root) {
     if (!ct_dist_active(d) || bytes == 0) return CT_OK;

@@ -28,6 +28,7 @@ struct ct_dist {
     int rank, size;             /* in MPI_COMM_WORLD */
     int local_rank, local_size; /* among the ranks on this host */
     int shared_error;           /* the last failure was one that every rank saw (refused launch) */
+    double timeout_s;           /* how long a collective may wait for the others (0: forever) */
     char description[256];      /* "2 ranks (1 per host × 2 hosts), Open MPI v4.1.4" */
     float *staging;             /* host copy of a device buffer being all-reduced (GPU ranks) */
     size_t staging_bytes;
@@ -58,8 +59,9 @@ ct_status ct_dist_allreduce_sum_f64(ct_dist *d, double *buf, int64_t n);
 ct_status ct_dist_allreduce_device_f32(ct_dist *d, ct_backend *b, float *dbuf, int64_t n);
 /* *flag = 1 on every rank when it is non-zero on any rank (a collective "stop"). */
 ct_status ct_dist_any(ct_dist *d, int *flag);
-/* ct_dist_any that fails after timeout_s seconds without every rank's answer (some rank is stuck
- * elsewhere, e.g. in a library's own handshake): the caller must then end the job. */
+/* ct_dist_any that fails after timeout_s seconds (not d->timeout_s) without every rank's answer
+ * (some rank is stuck elsewhere, e.g. in a library's own handshake): the caller must then end
+ * the job. */
 ct_status ct_dist_any_within(ct_dist *d, int *flag, double timeout_s);
 /* Copies root's bytes to every rank. */
 ct_status ct_dist_bcast(ct_dist *d, void *buf, size_t bytes, int root);
@@ -95,8 +97,9 @@ ct_status ct_dist_transport_init(ct_dist *d, int launched_size);
 void ct_dist_transport_finalize(ct_dist *d);
 void ct_dist_transport_abort(ct_dist *d, int exit_code);
 ct_status ct_dist_transport_allreduce(ct_dist *d, void *buf, int64_t n, int is_double);
-/* MPI_MAX over the ranks; timeout_s > 0: fails (leaving the reduction pending: the job must
- * then be aborted) when the other ranks have not all joined within that many seconds. */
+/* The collectives below fail (CT_ERR_NETWORK, leaving the operation pending: the job must then
+ * be aborted) when the other ranks have not all joined within d->timeout_s seconds (> 0). */
+/* MPI_MAX over the ranks, within timeout_s seconds (not d->timeout_s; 0: forever). */
 ct_status ct_dist_transport_max_int(ct_dist *d, int *value, double timeout_s);
 ct_status ct_dist_transport_bcast(ct_dist *d, void *buf, size_t bytes, int root);
 ct_status ct_dist_transport_allgather_u64(ct_dist *d, uint64_t value, uint64_t *all);

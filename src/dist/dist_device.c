@@ -72,7 +72,7 @@ ct_status ct_dist_use_backend(ct_dist *d, ct_backend *b) {
      * others are still inside it, they never reach the agreement, so it is bounded in time and
      * a timeout is an error that ends the job (the caller aborts) rather than a hang. When
      * every rank answers and any failed, all leave the communicator and use the host path. */
-    int failed = b->coll_init(b, msg.id, (size_t)msg.bytes, d->size, d->rank) != CT_OK;
+    int failed = b->coll_init(b, msg.id, (size_t)msg.bytes, d->size, d->rank, d->timeout_s) != CT_OK;
     if (failed) snprintf(why, sizeof why, "%s", ct_last_error());
     any = failed;
     if (ct_dist_any_within(d, &any, CT_COLL_SETUP_TIMEOUT_S) != CT_OK)

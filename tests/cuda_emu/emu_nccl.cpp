@@ -11,8 +11,9 @@
  *   order; waiting for it to run on the host instead could deadlock against a rank waiting in
  *   MPI): each rank copies a chunk into its slot, all meet, each adds the slots in rank order
  *   (the same sum, bit for bit, on every rank), all meet again.
- * - A rank that dies leaves the others waiting at the barrier, as NCCL's kernels would; mpirun
- *   ends the job.
+ * - A rank that dies or stops leaves the others waiting where they meet, as NCCL's kernels
+ *   would, until mpirun ends the job or their communicator is aborted (a rank's watchdog does
+ *   that when its timeout passes).
  * - A broken link, as NCCL reports one: with CTRAIN_CUDA_EMU_NCCL_FAIL=R:N, rank R's N-th
  *   all-reduce never completes; ncclCommGetAsyncError says ncclRemoteError from then on, and
  *   the all-reduce waits (holding up the host that issued it, as a full launch queue would)
@@ -20,7 +21,8 @@
  *   R:N:late the N-th all-reduce completes and the error is reported after it; with R:N:queued
  *   it is queued on the stream, as on a GPU, and what waits there is the host's next wait for
  *   the stream (for one rank: with more, the others' all-reduces, run when called, would hold
- *   their hosts where a GPU's would not).
+ *   their hosts where a GPU's would not). R:N:hang is queued as R:N:queued but never reports
+ *   an error: a peer stuck without one, found only by a timeout.
  */
 #include "emu_internal.h"
 #include "nccl.h"
@@ -30,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +48,7 @@ const int kMaxRanks = 64;
 struct Shared {
     pthread_barrier_t barrier;
     std::atomic<int> ready;  /* rank 0 has set the barrier up */
+    std::atomic<int> arrived, generation; /* the all-reduce's meeting place (meet) */
     int device[kMaxRanks];   /* each rank's device, to refuse two ranks on one */
 };                           /* then nranks slots of kChunk floats */
 
@@ -64,23 +68,43 @@ struct ct_emu_nccl_comm {
     size_t bytes;
     int nranks, rank;
     long calls = 0, fail_at = 0;                 /* CTRAIN_CUDA_EMU_NCCL_FAIL for this rank */
-    bool fail_late = false, fail_queued = false;
+    bool fail_late = false, fail_queued = false, fail_silent = false;
     std::atomic<int> async_error{ncclSuccess};
     std::atomic<int> aborted{0}, inside{0};      /* inside: all-reduces running now */
     /* set by the abort for queued work, which may run after the comm is gone */
     std::shared_ptr<std::atomic<int>> gone = std::make_shared<std::atomic<int>>(0);
 };
 
-/* CTRAIN_CUDA_EMU_NCCL_FAIL=R:N[:late]: the N-th all-reduce of rank R breaks (0: none here) */
-static long fail_at(int rank, bool *late, bool *queued) {
+/* CTRAIN_CUDA_EMU_NCCL_FAIL=R:N[:late|:queued|:hang]: the N-th all-reduce of rank R breaks (0:
+ * none here); hang is queued without an error */
+static long fail_at(int rank, bool *late, bool *queued, bool *silent) {
     const char *v = getenv("CTRAIN_CUDA_EMU_NCCL_FAIL");
     int r = -1;
     long n = 0;
     char how[8] = "";
     if (!v || sscanf(v, "%d:%ld:%7s", &r, &n, how) < 2 || r != rank || n < 1) return 0;
     *late = strcmp(how, "late") == 0;
-    *queued = strcmp(how, "queued") == 0;
+    *silent = strcmp(how, "hang") == 0;
+    *queued = *silent || strcmp(how, "queued") == 0;
     return n;
+}
+
+/* The ranks of c meet (as pthread_barrier_wait, whose waiters nothing can free): false when c
+ * was aborted while this rank waited. */
+static bool meet(ct_emu_nccl_comm *c) {
+    Shared *sh = c->sh;
+    int gen = sh->generation.load(std::memory_order_acquire);
+    if (sh->arrived.fetch_add(1, std::memory_order_acq_rel) + 1 == c->nranks) {
+        sh->arrived.store(0, std::memory_order_relaxed);
+        sh->generation.fetch_add(1, std::memory_order_acq_rel);
+        return true;
+    }
+    for (int spins = 0; sh->generation.load(std::memory_order_acquire) == gen; spins++) {
+        if (c->aborted.load()) return false;
+        if (spins < 1000) sched_yield();
+        else usleep(100);
+    }
+    return true;
 }
 
 ncclResult_t ncclGetVersion(int *version) {
@@ -159,7 +183,8 @@ ncclResult_t ncclCommInitRank(ncclComm_t *comm, int nranks, ncclUniqueId id, int
     (*comm)->bytes = bytes;
     (*comm)->nranks = nranks;
     (*comm)->rank = rank;
-    (*comm)->fail_at = fail_at(rank, &(*comm)->fail_late, &(*comm)->fail_queued);
+    (*comm)->fail_at = fail_at(rank, &(*comm)->fail_late, &(*comm)->fail_queued,
+                               &(*comm)->fail_silent);
     return ncclSuccess;
 }
 
@@ -178,7 +203,7 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataT
     }
     bool fails = ++comm->calls == comm->fail_at;
     if (fails && comm->fail_queued) { /* the stream, not the call, waits for the abort */
-        comm->async_error.store(ncclRemoteError);
+        if (!comm->fail_silent) comm->async_error.store(ncclRemoteError);
         std::shared_ptr<std::atomic<int>> gone = comm->gone; /* outlives comm, as kernels do */
         ct_emu_enqueue(stream, [gone]() {
             while (!gone->load()) usleep(1000);
@@ -198,13 +223,13 @@ ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataT
         for (size_t off = 0; off < count; off += kChunk) {
             size_t n = count - off < kChunk ? count - off : kChunk;
             memcpy(slot(sh, comm->rank), in + off, n * sizeof(float));
-            pthread_barrier_wait(&sh->barrier);
+            if (!meet(comm)) return; /* aborted: the sum is not finished, as on NCCL */
             for (size_t i = 0; i < n; i++) {
                 float s = slot(sh, 0)[i];
                 for (int r = 1; r < comm->nranks; r++) s += slot(sh, r)[i];
                 out[off + i] = s;
             }
-            pthread_barrier_wait(&sh->barrier); /* every rank has read every slot */
+            if (!meet(comm)) return; /* every rank has read every slot */
         }
         if (fails) comm->async_error.store(ncclRemoteError); /* late: found after the sum */
     });

@@ -295,7 +295,7 @@ const char *cudaGetErrorName(cudaError_t e) {
     N(cudaErrorInitializationError) N(cudaErrorInvalidConfiguration) N(cudaErrorStubLibrary)
     N(cudaErrorInsufficientDriver) N(cudaErrorDevicesUnavailable)
     N(cudaErrorInvalidDeviceFunction) N(cudaErrorNoDevice) N(cudaErrorInvalidDevice)
-    N(cudaErrorNoKernelImageForDevice) N(cudaErrorUnsupportedPtxVersion)
+    N(cudaErrorNoKernelImageForDevice) N(cudaErrorNotReady) N(cudaErrorUnsupportedPtxVersion)
     N(cudaErrorInvalidResourceHandle) N(cudaErrorIllegalAddress) N(cudaErrorLaunchOutOfResources)
     N(cudaErrorIllegalInstruction) N(cudaErrorMisalignedAddress) N(cudaErrorLaunchFailure)
     N(cudaErrorStreamCaptureUnsupported) N(cudaErrorStreamCaptureInvalidated)
@@ -511,6 +511,16 @@ cudaError_t cudaEventSynchronize(cudaEvent_t e) {
     if (capture_violation()) return ret(cudaErrorStreamCaptureUnsupported);
     if (e->stream) run_until(e->stream, e->seq);
     return cudaSuccess;
+}
+
+/* Has the work e marks run? Work runs when waited for, so it may say not yet where a GPU would
+ * have finished it; and while another thread runs queued work (holding every call), it says
+ * not yet without waiting, as the query of a GPU's event never waits. */
+cudaError_t cudaEventQuery(cudaEvent_t e) {
+    std::unique_lock<std::recursive_mutex> lock(g_mu, std::try_to_lock);
+    if (!lock.owns_lock()) return cudaErrorNotReady;
+    if (!e) return ret(cudaErrorInvalidResourceHandle);
+    return !e->stream || e->stream->done >= e->seq ? cudaSuccess : cudaErrorNotReady;
 }
 
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {

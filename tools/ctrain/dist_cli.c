@@ -53,14 +53,16 @@ static char *command_text(int argc, char **argv) {
     return text;
 }
 
-int cli_dist_start(ct_dist **out, int quiet, int argc, char **argv) {
+int cli_dist_start(ct_dist **out, int quiet, double timeout_s, int argc, char **argv) {
     *out = NULL;
     ct_dist *d = NULL;
     ct_status s = ct_dist_init(&d);
     if (s != CT_OK) return cli_lib_error(s);
     if (!d) return CLI_EXIT_OK; /* a single process */
     char *text = command_text(argc, argv);
-    s = text ? ct_dist_check_same(d, text, strlen(text), "command line") : CT_ERR_NOMEM;
+    s = ct_dist_set_timeout(d, timeout_s);
+    if (s == CT_OK)
+        s = text ? ct_dist_check_same(d, text, strlen(text), "command line") : CT_ERR_NOMEM;
     free(text);
     if (s != CT_OK) {
         int rc = cli_dist_error(d, s);

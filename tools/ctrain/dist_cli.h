@@ -8,13 +8,14 @@
 
 #include "ctrain.h"
 
-/* Joins the job when launched by an MPI launcher (ct_dist_init), checks that every rank got the
+/* Joins the job when launched by an MPI launcher (ct_dist_init) with timeout_s for each
+ * collective (ct_dist_set_timeout), checks that every rank got the
  * same command line (flags that only describe this rank's machine may differ: --threads,
  * --workers, --prefetch, --data, --data-on-device, --quiet and rank 0's outputs --save,
  * --save-every, --resume, --plot, --log), and on ranks other than 0 sends stdout to
  * /dev/null (each rank's GPU is its local rank's: ct_backend_create_local): only rank 0 prints results. Rank 0 prints a "Ranks:" line unless quiet. Returns
  * CLI_EXIT_OK, or CLI_EXIT_ERROR after printing the error (and leaving the job). */
-int cli_dist_start(ct_dist **out, int quiet, int argc, char **argv);
+int cli_dist_start(ct_dist **out, int quiet, double timeout_s, int argc, char **argv);
 /* --threads for this rank: as given when > 0; for 0 (all cores) under mpirun, the cores this
  * rank may run on (mpirun binds ranks to cores by default) and at most its share of the host's
  * cores (online cores / ranks on this host), at least 1. */

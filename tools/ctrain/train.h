@@ -16,7 +16,7 @@
 #define SCHEDULE_BYTES 512
 #define MAX_TOTAL_EPOCHS 1000000 /* a sanity bound: history holds one entry per epoch */
 #define MODEL_SPEC_BYTES 256
-#define NUM_TRAIN_FLAGS 40       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 41       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -34,6 +34,7 @@ typedef struct {
     const char *device;
     int threads, workers, prefetch;
     const char *data_on_device;
+    float dist_timeout;      /* under mpirun: seconds a collective may wait (0: forever) */
     int quiet;
     const char *save_dir, *resume_dir, *plot_dir, *log_path;
     int save_every;

@@ -207,7 +207,7 @@ int cmd_train(int argc, char **argv) {
     }
     /* under mpirun -np N: one rank of a data-parallel job; only rank 0 prints and writes files */
     ct_dist *dist = NULL;
-    if (cli_dist_start(&dist, o.quiet, argc, argv) != CLI_EXIT_OK) {
+    if (cli_dist_start(&dist, o.quiet, o.dist_timeout, argc, argv) != CLI_EXIT_OK) {
         ct_checkpoint_free(ck);
         return CLI_EXIT_ERROR;
     }

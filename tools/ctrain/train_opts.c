@@ -74,6 +74,7 @@ void train_opts_init(train_opts *o) {
     o->workers = o->cfg.workers;
     o->prefetch = o->cfg.prefetch > 0 ? o->cfg.prefetch : 2;
     o->data_on_device = "auto";
+    o->dist_timeout = (float)CT_DIST_TIMEOUT_S;
     o->augment = "auto";
 }
 
@@ -179,6 +180,10 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .metavar = "MODE", .choices = "auto|on|off",
          .help = "keep the whole dataset in device memory (on), or\n"
                  "stream batches through the loader (off)"},
+        {.name = "dist-timeout", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->dist_timeout,
+         .metavar = "S", .help = "under mpirun: seconds one all-reduce may wait for the other\n"
+                                  "ranks before the job ends with an error (a rank stopped,\n"
+                                  "stuck or unreachable); 0: wait forever"},
         {.name = "quiet", .kind = CLI_SWITCH, .dst = &o->quiet,
          .help = "no progress bar, no Device/Model/Data/Plan lines"},
         {.name = "save", .kind = CLI_STR, .dst = &o->save_dir, .metavar = "DIR",
@@ -268,7 +273,7 @@ void train_help(FILE *out) {
           "the run to N epochs in all (the last phase's learning rate continues), --schedule/--lr\n"
           "replace the schedule if the epochs already run keep their learning rate. --device,\n"
           "--threads, --workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log,\n"
-          "--patience may differ.\n"
+          "--patience, --dist-timeout may differ.\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }

@@ -17,8 +17,11 @@
  * PyTorch's and XLA's do; when it comes, the watchdog aborts the communicator (ncclCommAbort:
  * the kernels return, the stream moves on) and the next all-reduce or host wait fails with the
  * error, which ends the job (the caller's MPI_Abort). A peer that dies on this host is not
- * reported by NCCL; mpirun ends the job then. Not caught: a peer that hangs without an error
- * (PyTorch adds a timeout per collective for that).
+ * reported by NCCL; mpirun ends the job then. A peer that hangs without an error (stopped,
+ * stuck, behind a link that drops packets) is caught by time, as PyTorch's timeout per
+ * collective does: the watchdog also aborts when an all-reduce has not finished timeout_s
+ * after it was queued (an event recorded after each says when it has), or when the thread
+ * queueing one has been inside ncclAllReduce that long.
  *
  * Built only when CMake finds nccl.h (CT_HAVE_NCCL); otherwise the collective ops stay NULL.
  */
@@ -45,6 +48,9 @@ static_assert(sizeof(ncclUniqueId) == CT_COLL_ID_BYTES, "CT_COLL_ID_BYTES is ncc
  * inside NCCL, and only the abort frees it). */
 #define CT_NCCL_WATCH_MS 200
 #define CT_NCCL_ABORT_WAIT_MS 2000
+/* All-reduces timed at once: more than the launch queue can hold unfinished (one per step of
+ * tens of kernels); one queued beyond them would go untimed. */
+#define CT_NCCL_TIMED 256
 
 /* The NCCL functions we call, resolved from CT_NCCL_SONAME. */
 typedef struct {
@@ -59,6 +65,15 @@ typedef struct {
     decltype(&ncclGetErrorString) error_string;
     ncclComm_t comm;
     char name[32]; /* "NCCL 2.27.3" */
+    int device;
+    double timeout_s;         /* an all-reduce unfinished this long aborts comm (0: no limit) */
+    /* the all-reduces queued and not yet seen finished, oldest first: slot i % CT_NCCL_TIMED
+     * for i in [tail, head) holds when it was queued and an event recorded after it; the
+     * queueing thread advances head, the watchdog tail (atomics) */
+    cudaEvent_t done[CT_NCCL_TIMED];
+    int64_t queued_ns[CT_NCCL_TIMED];
+    uint64_t head, tail;
+    int64_t calling_ns;       /* when the thread queueing one entered ncclAllReduce (atomic) */
     /* the watchdog, while in a communicator */
     pthread_t watchdog;
     int watching;             /* the thread runs (joined by coll_release) */
@@ -148,10 +163,65 @@ static ct_status coll_id(ct_backend *b, void *id, size_t *bytes) {
     return CT_OK;
 }
 
-/* The watchdog: every CT_NCCL_WATCH_MS, NCCL's asynchronous error; on one, the communicator is
- * aborted (under mu when the queueing thread lets go of it in time) and the error kept. */
+static int64_t mono_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* The watchdog's abort, with the reason (cause, then hint): under mu when the queueing thread
+ * lets go of it within CT_NCCL_ABORT_WAIT_MS, else without (that thread is stuck in NCCL). */
+static void watchdog_abort(nccl_api *a, const char *cause, const char *hint) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += CT_NCCL_ABORT_WAIT_MS / 1000;
+    int locked = pthread_mutex_clocklock(&a->mu, CLOCK_MONOTONIC, &t) == 0;
+    snprintf(a->why, sizeof a->why, "%s%s; the communicator was aborted%s", cause,
+             locked ? "" : "; it held this rank up in ncclAllReduce", hint);
+    /* before the abort: the all-reduce the abort lets go of then reports it */
+    __atomic_store_n(&a->aborted, 1, __ATOMIC_RELEASE);
+    /* Unlocked, the abort frees the communicator under the thread stuck in NCCL, which may not
+     * live to report why: the one place the library writes to stderr itself. */
+    if (!locked) fprintf(stderr, "ctrain: %s\n", a->why);
+    (void)a->comm_abort(a->comm);
+    if (locked) pthread_mutex_unlock(&a->mu);
+}
+
+/* Why to abort now, or 0: NCCL's asynchronous error, or an all-reduce unfinished too long. */
+static int watchdog_check(nccl_api *a, char *cause, size_t bytes, const char **hint) {
+    ncclResult_t r = ncclSuccess;
+    if (a->get_async_error(a->comm, &r) == ncclSuccess && r != ncclSuccess &&
+        r != ncclInProgress) {
+        snprintf(cause, bytes, "NCCL reported an error while the GPUs were summing gradients: "
+                 "%s (NCCL error %d)", a->error_string(r), (int)r);
+        *hint = ". hint: NCCL_DEBUG=WARN shows the network or peer that failed";
+        return 1;
+    }
+    if (a->timeout_s <= 0) return 0;
+    int64_t now = mono_ns(), limit = (int64_t)(a->timeout_s * 1e9);
+    int64_t calling = __atomic_load_n(&a->calling_ns, __ATOMIC_ACQUIRE);
+    int late = calling && now - calling > limit;
+    uint64_t head = __atomic_load_n(&a->head, __ATOMIC_ACQUIRE), tail = a->tail;
+    for (; !late && tail != head; tail++) { /* the finished ones leave; the oldest left counts */
+        cudaError_t q = cudaEventQuery(a->done[tail % CT_NCCL_TIMED]);
+        if (q == cudaSuccess) continue;
+        late = q == cudaErrorNotReady && now - a->queued_ns[tail % CT_NCCL_TIMED] > limit;
+        break; /* (another error: the host's next wait reports it) */
+    }
+    __atomic_store_n(&a->tail, tail, __ATOMIC_RELEASE);
+    if (!late) return 0;
+    snprintf(cause, bytes, "an all-reduce of the gradients has not finished within %g s and NCCL "
+             "reports no error: another rank is stopped, stuck or unreachable", a->timeout_s);
+    *hint = ". hint: the ranks' timeout is --dist-timeout (ct_dist_set_timeout)";
+    return 1;
+}
+
+/* The watchdog: every CT_NCCL_WATCH_MS, NCCL's asynchronous error and the age of the all-reduce
+ * in flight; on an error or an all-reduce past the timeout, the communicator is aborted and
+ * why kept. */
 static void *watchdog_main(void *arg) {
     nccl_api *a = (nccl_api *)arg;
+    (void)cudaSetDevice(a->device); /* for cudaEventQuery */
     pthread_mutex_lock(&a->wmu);
     while (!a->stop) {
         struct timespec t;
@@ -161,25 +231,10 @@ static void *watchdog_main(void *arg) {
         t.tv_nsec %= 1000000000L;
         (void)pthread_cond_timedwait(&a->wake, &a->wmu, &t);
         if (a->stop) break;
-        ncclResult_t r = ncclSuccess;
-        if (a->get_async_error(a->comm, &r) != ncclSuccess || r == ncclSuccess ||
-            r == ncclInProgress)
-            continue;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        t.tv_sec += CT_NCCL_ABORT_WAIT_MS / 1000;
-        int locked = pthread_mutex_clocklock(&a->mu, CLOCK_MONOTONIC, &t) == 0;
-        snprintf(a->why, sizeof a->why, "NCCL reported an error while the GPUs were summing "
-                 "gradients: %s (NCCL error %d)%s; the communicator was aborted. hint: "
-                 "NCCL_DEBUG=WARN shows the network or peer that failed",
-                 a->error_string(r), (int)r,
-                 locked ? "" : "; it held this rank up in ncclAllReduce");
-        /* before the abort: the all-reduce the abort lets go of then reports it */
-        __atomic_store_n(&a->aborted, 1, __ATOMIC_RELEASE);
-        /* Unlocked, the abort frees the communicator under the thread stuck in NCCL, which may
-         * not live to report why: the one place the library writes to stderr itself. */
-        if (!locked) fprintf(stderr, "ctrain: %s\n", a->why);
-        (void)a->comm_abort(a->comm);
-        if (locked) pthread_mutex_unlock(&a->mu);
+        char cause[224];
+        const char *hint = "";
+        if (!watchdog_check(a, cause, sizeof cause, &hint)) continue;
+        watchdog_abort(a, cause, hint);
         break;
     }
     pthread_mutex_unlock(&a->wmu);
@@ -200,21 +255,29 @@ static void watchdog_stop(nccl_api *a) {
     a->watching = 0;
 }
 
-static ct_status coll_init(ct_backend *b, const void *id, size_t bytes, int nranks, int rank) {
+static ct_status coll_init(ct_backend *b, const void *id, size_t bytes, int nranks, int rank,
+                           double timeout_s) {
     ct_cuda *cb = ct_cuda_of(b);
     CT_TRY(coll_available(b));
     nccl_api *a = api_of(b);
     if (a->comm && is_aborted(a)) coll_release(b); /* what is left of an aborted one */
     if (a->comm) return ct_fail(CT_ERR_INVALID, "coll_init: already in a communicator");
-    if (bytes != sizeof(ncclUniqueId) || nranks < 1 || rank < 0 || rank >= nranks)
-        return ct_fail(CT_ERR_INVALID, "coll_init: bad id (%zu bytes) or rank %d of %d", bytes,
-                       rank, nranks);
+    if (bytes != sizeof(ncclUniqueId) || nranks < 1 || rank < 0 || rank >= nranks ||
+        !(timeout_s >= 0))
+        return ct_fail(CT_ERR_INVALID, "coll_init: bad id (%zu bytes), rank %d of %d or timeout "
+                       "%g s", bytes, rank, nranks, timeout_s);
     ncclUniqueId u;
     memcpy(&u, id, sizeof u);
     CT_CUDA_BIND(cb);
+    for (int i = 0; i < CT_NCCL_TIMED; i++)
+        if (!a->done[i]) CT_CUDA_CHECK(cudaEventCreateWithFlags(&a->done[i], cudaEventDisableTiming));
     ncclComm_t comm = NULL; /* kept only on success */
     NCCL_CHECK(b, a->comm_init_rank(&comm, nranks, u, rank));
     a->comm = comm;
+    a->device = cb->device;
+    a->timeout_s = timeout_s;
+    a->head = a->tail = 0;
+    a->calling_ns = 0;
     a->stop = 0;
     __atomic_store_n(&a->aborted, 0, __ATOMIC_RELAXED);
     a->why[0] = 0;
@@ -236,9 +299,21 @@ static ct_status coll_allreduce_sum_f32(ct_backend *b, float *buf, int64_t n) {
     if (n <= 0) return CT_OK;
     CT_CUDA_BIND(cb);
     pthread_mutex_lock(&a->mu); /* the watchdog does not abort comm while it is used here */
-    ncclResult_t r = is_aborted(a) ? ncclSuccess
-                                   : a->all_reduce(buf, buf, (size_t)n, ncclFloat32, ncclSum,
-                                                   a->comm, cb->compute);
+    ncclResult_t r = ncclSuccess;
+    if (!is_aborted(a)) {
+        int64_t t = mono_ns();
+        __atomic_store_n(&a->calling_ns, t, __ATOMIC_RELEASE);
+        r = a->all_reduce(buf, buf, (size_t)n, ncclFloat32, ncclSum, a->comm, cb->compute);
+        __atomic_store_n(&a->calling_ns, 0, __ATOMIC_RELEASE);
+        /* timed by the watchdog from now until an event after it has happened */
+        uint64_t h = a->head;
+        if (r == ncclSuccess && a->timeout_s > 0 && !is_aborted(a) &&
+            h - __atomic_load_n(&a->tail, __ATOMIC_ACQUIRE) < CT_NCCL_TIMED &&
+            cudaEventRecord(a->done[h % CT_NCCL_TIMED], cb->compute) == cudaSuccess) {
+            a->queued_ns[h % CT_NCCL_TIMED] = t;
+            __atomic_store_n(&a->head, h + 1, __ATOMIC_RELEASE);
+        }
+    }
     pthread_mutex_unlock(&a->mu);
     if (is_aborted(a)) return ct_fail(CT_ERR_DEVICE, "%s", a->why);
     if (r != ncclSuccess) return nccl_fail(b, r, "ncclAllReduce(grads, grads, n, float32, sum)");
@@ -285,6 +360,8 @@ void ct_cuda_coll_free(ct_cuda *cb) {
     nccl_api *a = (nccl_api *)cb->coll;
     if (!a) return;
     coll_release(&cb->base);
+    for (int i = 0; i < CT_NCCL_TIMED; i++)
+        if (a->done[i]) (void)cudaEventDestroy(a->done[i]);
     pthread_mutex_destroy(&a->mu);
     pthread_mutex_destroy(&a->wmu);
     pthread_cond_destroy(&a->wake);
