@@ -362,12 +362,15 @@ void ct_dist_finalize(ct_dist *d);
 void ct_dist_abort(ct_dist *d, int exit_code);
 /* 1 when the last failure of a ct_dist check happened on every rank (a refused launch). */
 int ct_dist_error_shared(const ct_dist *d);
-/* How long one collective may wait for the other ranks (default CT_DIST_TIMEOUT_S, as
- * PyTorch's timeout for NCCL process groups); 0: wait forever. A rank that stops, hangs or
+/* How long one collective of training may wait for the other ranks (default CT_DIST_TIMEOUT_S,
+ * as PyTorch's timeout for NCCL process groups); 0: wait forever. A rank that stops, hangs or
  * becomes unreachable without dying otherwise holds every other rank in its next all-reduce:
  * past this time that call fails (CT_ERR_NETWORK for MPI; on GPUs the watchdog aborts the NCCL
- * communicator and the next all-reduce or host wait fails with CT_ERR_DEVICE), and the job
- * must be aborted (ct_dist_abort). Not collective, but every rank should set the same value.
+ * communicator and the next all-reduce or host wait fails with CT_ERR_DEVICE). The job must
+ * then be aborted (ct_dist_abort) before anything else: MPI cannot cancel the unfinished call,
+ * which may still write into its buffers. Not timed: MPI's and NCCL's start-up (NCCL's is
+ * bounded by 120 s or this timeout, whichever is longer) and MPI_Finalize. Not collective, but
+ * every rank should set the same value; it reaches a GPU communicator at the next ct_fit.
  * CT_ERR_INVALID for a negative or non-finite value. */
 #define CT_DIST_TIMEOUT_S 600.0
 ct_status ct_dist_set_timeout(ct_dist *d, double seconds);

@@ -152,7 +152,7 @@ if command -v mpirun >/dev/null && mpirun --version 2>&1 | grep -q 'Open MPI' &&
         --dist-timeout 3 >"$tmp/stop.out" 2>"$tmp/stop.err" &
     job=$!
     kill_a_rank "$job" "$tmp/stop.out" "$tmp/stop.err" "NCCL on 2 emulated GPUs, --dist-timeout 3" \
-        STOP '^ctrain: (rank [0-9]+: )?(an all-reduce of the gradients has not finished|MPI_I[a-z]+ \(.*\) did not finish) within 3 s'
+        STOP '^ctrain: (rank [0-9]+: )?(an all-reduce of the gradients has not finished|MPI_I[a-z]+ \(.*\) did not finish) within 3 s' 3
     # a broken link on rank 1 (NCCL's asynchronous error; its all-reduce never completes): rank
     # 1's watchdog aborts NCCL, rank 1 says why, and the job ends (MPI_Abort) instead of hanging
     start=$SECONDS

@@ -138,7 +138,7 @@ kill_a_rank "$job" "$tmp/kill.out" "$tmp/kill.err" "2 ranks"
     >"$tmp/stop.out" 2>"$tmp/stop.err" &
 job=$!
 kill_a_rank "$job" "$tmp/stop.out" "$tmp/stop.err" "2 ranks, --dist-timeout 3" STOP \
-    '^ctrain: (rank [0-9]+: )?MPI_I[a-z]+ \(.*\) did not finish within 3 s: a rank has not joined it'
+    '^ctrain: (rank [0-9]+: )?MPI_I[a-z]+ \(.*\) did not finish within 3 s: a rank has not joined it' 3
 
 echo
 finish cli_mpi

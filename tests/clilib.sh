@@ -34,12 +34,13 @@ same() {
                                        if (d > worst) worst = d }
         } END { printf "%g\n", (worst > 0 ? worst : 0) > "/dev/stderr"; exit bad }' 2>"$tmp/worst"
 }
-# kill_a_rank JOB OUT ERR WHAT [SIG PATTERN]: JOB is a background mpirun training whose rank 0
-# prints to OUT; once training runs (up to 60 s), sends SIG (default KILL) to its last rank and
-# checks that the job ends with an error within 30 s (no hang) and, given PATTERN, that ERR
-# matches it (grep -E); a stopped rank is killed afterwards; sets $job to "" when done
+# kill_a_rank JOB OUT ERR WHAT [SIG PATTERN MIN]: JOB is a background mpirun training whose
+# rank 0 prints to OUT; once training runs (up to 60 s), sends SIG (default KILL) to its last
+# rank and checks that the job was still running then, that it ends with an error after MIN
+# (default 0) to 30 s (no hang) and, given PATTERN, that ERR matches it (grep -E); a stopped
+# rank is killed afterwards; sets $job to "" when done
 kill_a_rank() {
-    local victim="" mpirun_pid start took sig=${5:-KILL} pattern=${6:-}
+    local victim="" mpirun_pid start took sig=${5:-KILL} pattern=${6:-} min=${7:-0}
     for _ in $(seq 1 600); do
         if grep -q '^Before training' "$2"; then
             mpirun_pid=$(pgrep -P "$1" -x mpirun || echo "$1")
@@ -54,12 +55,16 @@ kill_a_rank() {
         kill -KILL "$1" 2>/dev/null
     else
         start=$(date +%s)
+        local running=1
+        kill -0 "$victim" 2>/dev/null || running=0
         kill -"$sig" "$victim"
         wait "$1"
         rc=$?
         took=$(($(date +%s) - start))
         [ "$sig" = KILL ] || kill -KILL "$victim" 2>/dev/null
-        if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$took" -le 30 ] &&
+        if [ "$running" -eq 0 ]; then
+            bad "$4: the job had ended before SIG$sig (exit $rc): $(head -c 1500 "$3")"
+        elif [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$took" -ge "$min" ] && [ "$took" -le 30 ] &&
             { [ -z "$pattern" ] || grep -qE "$pattern" "$3"; }; then
             ok "$4: SIG$sig to one rank (pid $victim) -> the job ends, exit $rc after ${took} s"
         else

@@ -7,7 +7,8 @@
  * each rank checks: rank/size, the collectives, the start-up check (same text passes, a
  * different field is named on every rank), and that ct_fit over 2 ranks × 1 thread gives
  * bitwise the parameters, batch norm buffers and history of 1 process × 2 threads (the shards
- * then hold the same rows, and a + b is b + a), with evaluation split across ranks.
+ * then hold the same rows, and a + b is b + a), with evaluation split across ranks. Then as 4
+ * ranks, the sums that from 4 ranks go from a copy (not in place) and the same bits on all.
  */
 #define _GNU_SOURCE
 #include "testutil.h"
@@ -173,6 +174,27 @@ static void test_two_ranks(void **state) {
     assert_int_equal(rc, 0);
 }
 
+/* 4 ranks (oversubscribed here): large all-reduces then go from a copy, not in place */
+static void test_four_ranks(void **state) {
+    (void)state;
+    if (ct_dist_unavailable_reason()[0])
+        TU_SKIP("test_four_ranks", "%s", ct_dist_unavailable_reason());
+    if (getenv("OMPI_COMM_WORLD_SIZE")) TU_SKIP("test_four_ranks", "already under mpirun");
+    if (system("mpirun --version 2>&1 | grep -q 'Open MPI'") != 0)
+        TU_SKIP("test_four_ranks", "no Open MPI mpirun in PATH (Debian: openmpi-bin)");
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(n > 0);
+    self[n] = 0;
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+             "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 " CHILD_ENV "=4 "
+             "timeout 120 mpirun --oversubscribe --bind-to none -np 4 '%s'", self);
+    fflush(stdout);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* each of 2 ranks (CT_TEST_DIST_CHILD)                                                        */
 
@@ -245,6 +267,31 @@ static void test_collectives(void **state) {
         assert_int_equal(flag, 1);
     }
     assert_int_equal(ct_dist_set_timeout(g_dist, CT_DIST_TIMEOUT_S), CT_OK);
+}
+
+/* each of 4 ranks: sums small (in place) and large (from a copy), the same bits everywhere */
+static void test_collectives_wide(void **state) {
+    (void)state;
+    assert_int_equal(ct_dist_size(g_dist), 4);
+    int r = ct_dist_rank(g_dist);
+    enum { N = 40000 }; /* 160 KB: from a copy */
+    float *big = malloc(N * sizeof *big), small[3];
+    assert_non_null(big);
+    for (int i = 0; i < N; i++) big[i] = 0.1f * (float)(r + 1) + 1e-4f * (float)i;
+    for (int i = 0; i < 3; i++) small[i] = (float)(r * 10 + i);
+    assert_int_equal(ct_dist_allreduce_sum_f32(g_dist, big, N), CT_OK);
+    assert_true(g_dist->send_copy_bytes >= N * sizeof *big);
+    assert_int_equal(ct_dist_allreduce_sum_f32(g_dist, small, 3), CT_OK);
+    for (int i = 0; i < 3; i++) assert_true(small[i] == (float)(60 + 4 * i));
+    for (int i = 0; i < N; i += 997)
+        assert_true(fabsf(big[i] - (1.0f + 4e-4f * (float)i)) < 1e-4f * (1.0f + 4e-4f * (float)i));
+    uint64_t all[4];
+    assert_int_equal(ct_dist_allgather_u64(g_dist, ct_hash64(big, N * sizeof *big, 0), all), CT_OK);
+    for (int k = 1; k < 4; k++) assert_true(all[k] == all[0]);
+    int flag = r == 3;
+    assert_int_equal(ct_dist_any(g_dist, &flag), CT_OK);
+    assert_int_equal(flag, 1);
+    free(big);
 }
 
 static void test_check_same(void **state) {
@@ -338,6 +385,7 @@ int main(void) {
             fprintf(stderr, "test_dist: ct_dist_init: %s\n", s ? ct_last_error() : "no job");
             return 1;
         }
+        const struct CMUnitTest wide_tests[] = {cmocka_unit_test(test_collectives_wide)};
         const struct CMUnitTest rank_tests[] = {
             cmocka_unit_test(test_rank_size),
             cmocka_unit_test(test_collectives),
@@ -348,8 +396,11 @@ int main(void) {
         };
         char name[32];
         snprintf(name, sizeof name, "dist rank %d", ct_dist_rank(g_dist));
-        int failed = _cmocka_run_group_tests(name, rank_tests, sizeof rank_tests / sizeof rank_tests[0],
-                                             NULL, NULL);
+        int wide = strcmp(getenv(CHILD_ENV), "4") == 0;
+        int failed = wide ? _cmocka_run_group_tests(name, wide_tests, 1, NULL, NULL)
+                          : _cmocka_run_group_tests(name, rank_tests,
+                                                    sizeof rank_tests / sizeof rank_tests[0],
+                                                    NULL, NULL);
         /* a failed rank must not leave the other waiting in a collective */
         if (failed) {
             g_dist->shared_error = 0;
@@ -363,6 +414,7 @@ int main(void) {
         cmocka_unit_test(test_hash),
         cmocka_unit_test(test_no_mpi_refuses),
         cmocka_unit_test(test_two_ranks),
+        cmocka_unit_test(test_four_ranks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include "dist/dist.h"
 #include "core/core.h"
 
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@ void ct_dist_finalize(ct_dist *d) {
     if (!d) return;
     ct_dist_transport_finalize(d);
     free(d->staging);
+    free(d->send_copy);
     free(d);
 }
 
@@ -65,9 +67,9 @@ void ct_dist_abort(ct_dist *d, int exit_code) {
 }
 
 ct_status ct_dist_set_timeout(ct_dist *d, double seconds) {
-    if (!(seconds >= 0.0 && seconds <= 1e9)) /* NaN fails too */
-        return ct_fail(CT_ERR_INVALID, "the ranks' timeout must be 0 (none) or a number of "
-                       "seconds up to 1e9, not %g", seconds);
+    if (!(seconds >= 0.0 && seconds <= DBL_MAX)) /* NaN and infinity fail too */
+        return ct_fail(CT_ERR_INVALID, "the ranks' timeout must be 0 (none) or a finite number "
+                       "of seconds, not %g", seconds);
     if (d) d->timeout_s = seconds;
     return CT_OK;
 }

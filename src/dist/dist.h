@@ -32,10 +32,13 @@ struct ct_dist {
     char description[256];      /* "2 ranks (1 per host × 2 hosts), Open MPI v4.1.4" */
     float *staging;             /* host copy of a device buffer being all-reduced (GPU ranks) */
     size_t staging_bytes;
+    void *send_copy;            /* what an all-reduce sends from, when not in place (dist_mpi.c) */
+    size_t send_copy_bytes;
     /* the device all-reduce (dist_device.c): the backend it was set up for, whether that
      * backend's collectives (NCCL) carry it, and a line saying how gradients are summed */
     ct_backend *coll_b;
     int coll_ready;
+    double coll_timeout_s;      /* the timeout its communicator was set up with */
     char reduce_path[320];
     /* counters for benchmarks: gradient all-reduces, their bytes and seconds */
     int64_t reduce_calls, reduce_bytes;

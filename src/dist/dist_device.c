@@ -16,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* How long the ranks wait for each other at the end of NCCL's set-up. */
+/* How long the ranks wait for each other at the end of NCCL's set-up, at least (the ranks'
+ * timeout when longer; none when that is none). */
 #define CT_COLL_SETUP_TIMEOUT_S 120.0
 
 const char *ct_dist_reduce_path(const ct_dist *d) { return d ? d->reduce_path : ""; }
@@ -32,7 +33,8 @@ ct_status ct_dist_use_backend(ct_dist *d, ct_backend *b) {
     if (!ct_dist_active(d) || !b) return CT_OK;
     /* 0. already set up for b on every rank? (b's own state says whether it is still in a
      * communicator: the pointer alone could be a new backend at a freed one's address) */
-    int again = d->coll_b == b && (!d->coll_ready || (b->coll_joined && b->coll_joined(b)));
+    int again = d->coll_b == b && (!d->coll_ready || (b->coll_joined && b->coll_joined(b) &&
+                                                      d->coll_timeout_s == d->timeout_s));
     int redo = !again;
     CT_TRY(ct_dist_any(d, &redo));
     if (!redo) return CT_OK;
@@ -75,7 +77,9 @@ ct_status ct_dist_use_backend(ct_dist *d, ct_backend *b) {
     int failed = b->coll_init(b, msg.id, (size_t)msg.bytes, d->size, d->rank, d->timeout_s) != CT_OK;
     if (failed) snprintf(why, sizeof why, "%s", ct_last_error());
     any = failed;
-    if (ct_dist_any_within(d, &any, CT_COLL_SETUP_TIMEOUT_S) != CT_OK)
+    double setup_s = d->timeout_s <= 0 ? 0 /* forever */
+                     : d->timeout_s > CT_COLL_SETUP_TIMEOUT_S ? d->timeout_s : CT_COLL_SETUP_TIMEOUT_S;
+    if (ct_dist_any_within(d, &any, setup_s) != CT_OK)
         return ct_fail(CT_ERR_DEVICE, "NCCL set-up: %s, and %s", failed ? why : "this rank joined",
                        ct_last_error());
     if (any) {
@@ -83,6 +87,7 @@ ct_status ct_dist_use_backend(ct_dist *d, ct_backend *b) {
         return use_host_path(d, failed ? why : NULL);
     }
     d->coll_ready = 1;
+    d->coll_timeout_s = d->timeout_s;
     snprintf(d->reduce_path, sizeof d->reduce_path, "%s on the GPUs (one per rank)",
              b->coll_name ? b->coll_name(b) : "device collectives");
     return CT_OK;

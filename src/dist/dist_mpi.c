@@ -6,22 +6,34 @@
  * handled here: Open MPI's mpirun ends the whole job when a process exits abnormally or without
  * MPI_Finalize, and a library error on one rank ends in ct_dist_abort (MPI_Abort), so the
  * surviving ranks never wait forever in an all-reduce. A rank that neither dies nor errs
- * (stopped, stuck, behind a network that drops packets) is caught by time: every collective is
- * the non-blocking call, polled until it completes or d->timeout_s has passed, which fails it
- * (MPI has no way to cancel it; the caller's MPI_Abort ends the job).
+ * (stopped, stuck, behind a network that drops packets) is caught by time: every collective
+ * after start-up is the non-blocking call, polled until it completes or d->timeout_s has
+ * passed, which fails it (MPI has no way to cancel it; the caller's MPI_Abort ends the job).
+ *
+ * Open MPI's non-blocking all-reduce (coll/libnbc, 4.1) chooses its algorithm by itself: a
+ * binomial tree (reduce to one rank, then broadcast) below 4 ranks, below 64 KB and for every
+ * in-place call, else reduce-scatter + allgather. The tree is right for the 1-int stop flag of
+ * every step but slow for gradients: on 2 ranks it took 23 us at 100 KB and 775 us at 4.8 MB,
+ * where libnbc's ring takes 14 and 348, as fast as the blocking MPI_Allreduce (bench_dist
+ * --allreduce, bench/dist_step.c). So below 4 ranks ctrain asks for the ring (for 1 int with 2
+ * or 3 ranks it takes as many rounds as the tree), and from 4 ranks a gradient of 64 KB or
+ * more is sent from a copy, not in place, so that libnbc may take reduce-scatter + allgather.
+ * Each of these sums every element once and sends the sum, so every rank gets the same bits.
  */
 #include "dist/dist.h"
 #include "core/core.h"
 
 #include <limits.h>
 #include <mpi.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* MPI counts are ints: longer buffers are reduced in pieces of this many elements. */
 #define CT_MPI_MAX_COUNT ((int64_t)1 << 30)
+/* From 4 ranks, all-reduces of this many bytes or more are sent from a copy (see the top). */
+#define CT_MPI_COPY_MIN_BYTES 65536
 
 static int g_we_initialised; /* MPI_Init was ours (else the program had initialised MPI) */
 static MPI_Comm g_local = MPI_COMM_NULL;
@@ -44,15 +56,14 @@ static ct_status mpi_fail(int rc, const char *call) {
 const char *ct_dist_transport_unavailable(void) { return ""; }
 
 ct_status ct_dist_transport_init(ct_dist *d, int launched_size) {
-    (void)launched_size;
     int inited = 0, provided = 0;
     MPI_Initialized(&inited);
     if (!inited) {
-        /* Open MPI's non-blocking all-reduce (libnbc) takes, in place and below 4 ranks, a
-         * binomial tree that costs 1.7x the blocking call at 100 KB and 2.6x at 4.8 MB; its
-         * ring matches the blocking call and gives every rank the same bits (each element is
-         * summed once, then sent). An OMPI_MCA_ setting of the user's wins. */
-        setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "ring", 0);
+        /* libnbc's ring below 4 ranks (see the top); set before MPI reads its parameters, and
+         * before any thread of ours runs. A user's OMPI_MCA_ variable wins; a setting in an
+         * MCA parameter file does not (the environment comes first). */
+        if (launched_size == 2 || launched_size == 3)
+            setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "ring", 0);
         int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
         if (rc != MPI_SUCCESS) return ct_fail(CT_ERR_NETWORK, "MPI_Init_thread failed (MPI error %d)", rc);
         g_we_initialised = 1;
@@ -96,10 +107,11 @@ void ct_dist_transport_abort(ct_dist *d, int exit_code) {
     MPI_Abort(MPI_COMM_WORLD, exit_code);
 }
 
-/* Waits for req, a collective named what, at most timeout_s seconds (0: forever). It spins for
- * the first millisecond, as a blocking MPI call would (a step's all-reduce is tens of
- * microseconds), then sleeps 50 us between polls (a rank waiting for rank 0's checkpoint). */
-static ct_status wait_within(MPI_Request *req, double timeout_s, const char *what) {
+/* Waits for req, a collective named what, at most timeout_s seconds (0: forever); hint: the
+ * limit is the ranks' timeout (d->timeout_s). MPI moves a non-blocking collective on only
+ * inside MPI calls, so it polls without sleeping, as Open MPI's blocking calls spin; after the
+ * first millisecond it yields the core between polls. */
+static ct_status wait_within(MPI_Request *req, double timeout_s, const char *what, int hint) {
     if (timeout_s <= 0.0) {
         MPI_TRY(MPI_Wait(req, MPI_STATUS_IGNORE), what);
         return CT_OK;
@@ -112,12 +124,10 @@ static ct_status wait_within(MPI_Request *req, double timeout_s, const char *wha
         double waited = ct_time_s() - t0;
         if (waited > timeout_s)
             return ct_fail(CT_ERR_NETWORK, "%s did not finish within %g s: a rank has not joined "
-                           "it (stopped, stuck or unreachable without an error). hint: the ranks' timeout is "
-                           "--dist-timeout (ct_dist_set_timeout)", what, timeout_s);
-        if (waited > 1e-3) {
-            struct timespec pause = {0, 50000};
-            nanosleep(&pause, NULL);
-        }
+                           "it (stopped, stuck or unreachable without an error)%s", what,
+                           timeout_s, hint ? ". hint: the ranks' timeout is --dist-timeout "
+                           "(ct_dist_set_timeout)" : "");
+        if (waited > 1e-3) sched_yield();
     }
 }
 
@@ -126,23 +136,36 @@ ct_status ct_dist_transport_allreduce(ct_dist *d, void *buf, int64_t n, int is_d
     char what[64];
     for (int64_t off = 0; off < n; off += CT_MPI_MAX_COUNT) {
         int64_t count = n - off < CT_MPI_MAX_COUNT ? n - off : CT_MPI_MAX_COUNT;
+        char *piece = (char *)buf + (size_t)off * elem;
+        size_t bytes = (size_t)count * elem;
+        const void *send = MPI_IN_PLACE;
+        if (d->size >= 4 && bytes >= CT_MPI_COPY_MIN_BYTES) { /* see the top */
+            if (d->send_copy_bytes < bytes) {
+                void *p = ct_malloc(bytes, "all-reduce send buffer");
+                if (!p) return CT_ERR_NOMEM;
+                free(d->send_copy);
+                d->send_copy = p;
+                d->send_copy_bytes = bytes;
+            }
+            memcpy(d->send_copy, piece, bytes);
+            send = d->send_copy;
+        }
         MPI_Request req;
         snprintf(what, sizeof what, "MPI_Iallreduce (sum of %lld %s)", (long long)count,
                  is_double ? "doubles" : "floats");
-        MPI_TRY(MPI_Iallreduce(MPI_IN_PLACE, (char *)buf + (size_t)off * elem, (int)count,
-                               is_double ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req),
-                what);
-        CT_TRY(wait_within(&req, d->timeout_s, what));
+        MPI_TRY(MPI_Iallreduce(send, piece, (int)count, is_double ? MPI_DOUBLE : MPI_FLOAT,
+                               MPI_SUM, MPI_COMM_WORLD, &req), what);
+        CT_TRY(wait_within(&req, d->timeout_s, what, 1));
     }
     return CT_OK;
 }
 
 ct_status ct_dist_transport_max_int(ct_dist *d, int *value, double timeout_s) {
-    (void)d;
     MPI_Request req;
     MPI_TRY(MPI_Iallreduce(MPI_IN_PLACE, value, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD, &req),
             "MPI_Iallreduce (max of 1 int)");
-    return wait_within(&req, timeout_s, "MPI_Iallreduce (max of 1 int)");
+    return wait_within(&req, timeout_s, "MPI_Iallreduce (max of 1 int)",
+                       timeout_s == d->timeout_s);
 }
 
 ct_status ct_dist_transport_bcast(ct_dist *d, void *buf, size_t bytes, int root) {
@@ -153,7 +176,7 @@ ct_status ct_dist_transport_bcast(ct_dist *d, void *buf, size_t bytes, int root)
         MPI_Request req;
         MPI_TRY(MPI_Ibcast((char *)buf + off, (int)count, MPI_BYTE, root, MPI_COMM_WORLD, &req),
                 what);
-        CT_TRY(wait_within(&req, d->timeout_s, what));
+        CT_TRY(wait_within(&req, d->timeout_s, what, 1));
     }
     return CT_OK;
 }
@@ -162,5 +185,5 @@ ct_status ct_dist_transport_allgather_u64(ct_dist *d, uint64_t value, uint64_t *
     MPI_Request req;
     MPI_TRY(MPI_Iallgather(&value, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD, &req),
             "MPI_Iallgather (1 uint64 per rank)");
-    return wait_within(&req, d->timeout_s, "MPI_Iallgather (1 uint64 per rank)");
+    return wait_within(&req, d->timeout_s, "MPI_Iallgather (1 uint64 per rank)", 1);
 }

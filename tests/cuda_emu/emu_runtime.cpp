@@ -35,6 +35,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <memory>
@@ -56,7 +57,8 @@ struct ct_emu_graph {
 };
 struct ct_emu_stream {
     std::deque<std::function<void()>> queue; /* issued, not yet run */
-    uint64_t issued = 0, done = 0;           /* operations issued and run so far */
+    uint64_t issued = 0;                     /* operations issued so far */
+    std::atomic<uint64_t> done{0};           /* and run (read without the lock: cudaEventQuery) */
     bool running = false;                    /* inside run_until (a cycle of waits is a bug) */
     bool eager = false;                      /* runs its work when issued (CTRAIN_CUDA_EMU_EAGER) */
     ct_emu_graph *capture = nullptr;         /* recording into this graph */
@@ -514,13 +516,12 @@ cudaError_t cudaEventSynchronize(cudaEvent_t e) {
 }
 
 /* Has the work e marks run? Work runs when waited for, so it may say not yet where a GPU would
- * have finished it; and while another thread runs queued work (holding every call), it says
- * not yet without waiting, as the query of a GPU's event never waits. */
+ * have finished it. Without the lock, which another thread running queued work holds (the
+ * query of a GPU's event never waits): e must not be recorded again meanwhile, and a thread
+ * that saw it recorded must have read that through an acquire (the NCCL watchdog does). */
 cudaError_t cudaEventQuery(cudaEvent_t e) {
-    std::unique_lock<std::recursive_mutex> lock(g_mu, std::try_to_lock);
-    if (!lock.owns_lock()) return cudaErrorNotReady;
-    if (!e) return ret(cudaErrorInvalidResourceHandle);
-    return !e->stream || e->stream->done >= e->seq ? cudaSuccess : cudaErrorNotReady;
+    if (!e) return cudaErrorInvalidResourceHandle;
+    return !e->stream || e->stream->done.load() >= e->seq ? cudaSuccess : cudaErrorNotReady;
 }
 
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {

@@ -198,7 +198,8 @@ static int watchdog_check(nccl_api *a, char *cause, size_t bytes, const char **h
         return 1;
     }
     if (a->timeout_s <= 0) return 0;
-    int64_t now = mono_ns(), limit = (int64_t)(a->timeout_s * 1e9);
+    /* (one over about a year, 3e7 s, counts as that: its nanoseconds must fit in 64 bits) */
+    int64_t now = mono_ns(), limit = (int64_t)((a->timeout_s < 3e7 ? a->timeout_s : 3e7) * 1e9);
     int64_t calling = __atomic_load_n(&a->calling_ns, __ATOMIC_ACQUIRE);
     int late = calling && now - calling > limit;
     uint64_t head = __atomic_load_n(&a->head, __ATOMIC_ACQUIRE), tail = a->tail;
@@ -263,7 +264,7 @@ static ct_status coll_init(ct_backend *b, const void *id, size_t bytes, int nran
     if (a->comm && is_aborted(a)) coll_release(b); /* what is left of an aborted one */
     if (a->comm) return ct_fail(CT_ERR_INVALID, "coll_init: already in a communicator");
     if (bytes != sizeof(ncclUniqueId) || nranks < 1 || rank < 0 || rank >= nranks ||
-        !(timeout_s >= 0))
+        !(timeout_s >= 0 && timeout_s <= 1e300))
         return ct_fail(CT_ERR_INVALID, "coll_init: bad id (%zu bytes), rank %d of %d or timeout "
                        "%g s", bytes, rank, nranks, timeout_s);
     ncclUniqueId u;
