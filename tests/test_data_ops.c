@@ -273,18 +273,24 @@ static void join_alone(ct_backend *b, double timeout_s) {
     OK(b->coll_init(b, id, bytes, 1, 0, timeout_s));
 }
 
-static void test_collectives_broken_link(void **state) {
-    ct_backend *b = tu_backend(state);
-    if (b->host_is_device) return; /* no device collectives (above) */
+/* n zeroed floats on b, for a fault only the CUDA emulator's NCCL makes; skips elsewhere */
+static float *fault_buffer(ct_backend *b, const char *fault, int64_t n) {
     if (!b->coll_available || b->coll_available(b) != CT_OK)
         TU_SKIP("nccl", "no NCCL for the %s backend", b->name);
     if (!strstr(b->coll_name(b), "NCCL 0.0.0"))
-        TU_SKIP("nccl fault", "a broken link is made only by the CUDA emulator's NCCL, not %s",
+        TU_SKIP("nccl fault", "%s is made only by the CUDA emulator's NCCL, not %s", fault,
                 b->coll_name(b));
-    const int64_t n = 64;
     float *d = NULL;
     OK(b->alloc(b, (size_t)n * 4, (void **)&d));
     OK(b->memset0(b, d, (size_t)n * 4));
+    return d;
+}
+
+static void test_collectives_broken_link(void **state) {
+    ct_backend *b = tu_backend(state);
+    if (b->host_is_device) return; /* no device collectives (above) */
+    const int64_t n = 64;
+    float *d = fault_buffer(b, "a broken link", n);
     /* late: the first all-reduce completes, the error comes after it */
     setenv("CTRAIN_CUDA_EMU_NCCL_FAIL", "0:1:late", 1);
     join_alone(b, 0.0);
@@ -333,15 +339,8 @@ static void test_collectives_broken_link(void **state) {
 static void test_collectives_timeout(void **state) {
     ct_backend *b = tu_backend(state);
     if (b->host_is_device) return; /* no device collectives */
-    if (!b->coll_available || b->coll_available(b) != CT_OK)
-        TU_SKIP("nccl", "no NCCL for the %s backend", b->name);
-    if (!strstr(b->coll_name(b), "NCCL 0.0.0"))
-        TU_SKIP("nccl fault", "a stuck peer is made only by the CUDA emulator's NCCL, not %s",
-                b->coll_name(b));
     const int64_t n = 64;
-    float *d = NULL;
-    OK(b->alloc(b, (size_t)n * 4, (void **)&d));
-    OK(b->memset0(b, d, (size_t)n * 4));
+    float *d = fault_buffer(b, "a stuck peer", n);
     unsigned char id[CT_COLL_ID_BYTES];
     size_t bytes = sizeof id;
     assert_int_equal(b->coll_init(b, id, bytes, 1, 0, -1.0), CT_ERR_INVALID);

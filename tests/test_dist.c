@@ -153,13 +153,12 @@ static void test_no_mpi_refuses(void **state) {
     assert_non_null(strstr(ct_last_error(), "2 processes"));
 }
 
-static void test_two_ranks(void **state) {
-    (void)state;
-    if (ct_dist_unavailable_reason()[0])
-        TU_SKIP("test_two_ranks", "%s", ct_dist_unavailable_reason());
-    if (getenv("OMPI_COMM_WORLD_SIZE")) TU_SKIP("test_two_ranks", "already under mpirun");
+/* Runs this program as np ranks under mpirun (CHILD_ENV=np); skips, saying why, where it cannot */
+static void run_as_ranks(const char *name, int np) {
+    if (ct_dist_unavailable_reason()[0]) TU_SKIP(name, "%s", ct_dist_unavailable_reason());
+    if (getenv("OMPI_COMM_WORLD_SIZE")) TU_SKIP(name, "already under mpirun");
     if (system("mpirun --version 2>&1 | grep -q 'Open MPI'") != 0)
-        TU_SKIP("test_two_ranks", "no Open MPI mpirun in PATH (Debian: openmpi-bin)");
+        TU_SKIP(name, "no Open MPI mpirun in PATH (Debian: openmpi-bin)");
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     assert_true(n > 0);
@@ -167,32 +166,21 @@ static void test_two_ranks(void **state) {
     char cmd[8192];
     snprintf(cmd, sizeof cmd,
              "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-             "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 " CHILD_ENV "=1 "
-             "timeout 120 mpirun --oversubscribe --bind-to none -np 2 '%s'", self);
+             "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 " CHILD_ENV "=%d "
+             "timeout 120 mpirun --oversubscribe --bind-to none -np %d '%s'", np, np, self);
     fflush(stdout);
-    int rc = system(cmd);
-    assert_int_equal(rc, 0);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_two_ranks(void **state) {
+    (void)state;
+    run_as_ranks("test_two_ranks", 2);
 }
 
 /* 4 ranks (oversubscribed here): large all-reduces then go from a copy, not in place */
 static void test_four_ranks(void **state) {
     (void)state;
-    if (ct_dist_unavailable_reason()[0])
-        TU_SKIP("test_four_ranks", "%s", ct_dist_unavailable_reason());
-    if (getenv("OMPI_COMM_WORLD_SIZE")) TU_SKIP("test_four_ranks", "already under mpirun");
-    if (system("mpirun --version 2>&1 | grep -q 'Open MPI'") != 0)
-        TU_SKIP("test_four_ranks", "no Open MPI mpirun in PATH (Debian: openmpi-bin)");
-    char self[4096];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    assert_true(n > 0);
-    self[n] = 0;
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd,
-             "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-             "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 " CHILD_ENV "=4 "
-             "timeout 120 mpirun --oversubscribe --bind-to none -np 4 '%s'", self);
-    fflush(stdout);
-    assert_int_equal(system(cmd), 0);
+    run_as_ranks("test_four_ranks", 4);
 }
 
 /* ------------------------------------------------------------------------------------------ */

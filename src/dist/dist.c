@@ -74,6 +74,16 @@ ct_status ct_dist_set_timeout(ct_dist *d, double seconds) {
     return CT_OK;
 }
 
+ct_status ct_dist_reserve(void **buf, size_t *have, size_t bytes, const char *what) {
+    if (*have >= bytes) return CT_OK;
+    void *p = ct_malloc(bytes, what);
+    if (!p) return CT_ERR_NOMEM;
+    free(*buf);
+    *buf = p;
+    *have = bytes;
+    return CT_OK;
+}
+
 int ct_dist_error_shared(const ct_dist *d) { return d ? d->shared_error : 0; }
 int ct_dist_rank(const ct_dist *d) { return d ? d->rank : 0; }
 int ct_dist_size(const ct_dist *d) { return d ? d->size : 1; }

@@ -30,7 +30,7 @@ struct ct_dist {
     int shared_error;           /* the last failure was one that every rank saw (refused launch) */
     double timeout_s;           /* how long a collective may wait for the others (0: forever) */
     char description[256];      /* "2 ranks (1 per host × 2 hosts), Open MPI v4.1.4" */
-    float *staging;             /* host copy of a device buffer being all-reduced (GPU ranks) */
+    void *staging;              /* host copy of a device buffer being all-reduced (GPU ranks) */
     size_t staging_bytes;
     void *send_copy;            /* what an all-reduce sends from, when not in place (dist_mpi.c) */
     size_t send_copy_bytes;
@@ -70,6 +70,10 @@ ct_status ct_dist_any_within(ct_dist *d, int *flag, double timeout_s);
 ct_status ct_dist_bcast(ct_dist *d, void *buf, size_t bytes, int root);
 /* all[r] = rank r's value (all has size entries). */
 ct_status ct_dist_allgather_u64(ct_dist *d, uint64_t value, uint64_t *all);
+
+/* Makes *buf (of *have bytes) hold at least bytes, keeping it when it does (contents not kept):
+ * the reused buffers above. */
+ct_status ct_dist_reserve(void **buf, size_t *have, size_t bytes, const char *what);
 
 /* 64-bit hash of bytes, continuing from h (start with 0): a fingerprint for start-up checks,
  * not a cryptographic hash. Reads 8 bytes at a time. */

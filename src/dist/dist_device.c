@@ -104,13 +104,7 @@ ct_status ct_dist_allreduce_device_f32(ct_dist *d, ct_backend *b, float *dbuf, i
         /* queued on the compute stream: reduce_s below counts the queueing, not the transfer */
         s = b->coll_allreduce_sum_f32(b, dbuf, n);
     } else {
-        if (d->staging_bytes < bytes) {
-            float *p = ct_malloc(bytes, "all-reduce staging buffer");
-            if (!p) return CT_ERR_NOMEM;
-            free(d->staging);
-            d->staging = p;
-            d->staging_bytes = bytes;
-        }
+        CT_TRY(ct_dist_reserve(&d->staging, &d->staging_bytes, bytes, "all-reduce staging buffer"));
         CT_TRY(b->d2h(b, d->staging, dbuf, bytes));
         CT_TRY(ct_dist_transport_allreduce(d, d->staging, n, 0));
         s = b->h2d(b, dbuf, d->staging, bytes);

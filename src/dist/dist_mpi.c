@@ -140,13 +140,8 @@ ct_status ct_dist_transport_allreduce(ct_dist *d, void *buf, int64_t n, int is_d
         size_t bytes = (size_t)count * elem;
         const void *send = MPI_IN_PLACE;
         if (d->size >= 4 && bytes >= CT_MPI_COPY_MIN_BYTES) { /* see the top */
-            if (d->send_copy_bytes < bytes) {
-                void *p = ct_malloc(bytes, "all-reduce send buffer");
-                if (!p) return CT_ERR_NOMEM;
-                free(d->send_copy);
-                d->send_copy = p;
-                d->send_copy_bytes = bytes;
-            }
+            CT_TRY(ct_dist_reserve(&d->send_copy, &d->send_copy_bytes, bytes,
+                                   "all-reduce send buffer"));
             memcpy(d->send_copy, piece, bytes);
             send = d->send_copy;
         }
