@@ -91,6 +91,24 @@ if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -q 't10k-images-idx3-
 else
     bad "eval (idx) without --data -> exit $rc, stderr: $err"
 fi
+# show with a model of another input shape: refused before reading a row (8x8 images, the
+# model's rows are 10x12: reading them as its rows ran past the batch, ASan found)
+mkdir -p "$tmp/idx8"
+python3 - "$tmp/idx8" <<'PY'
+import struct, sys
+for prefix, n in (("train", 20), ("t10k", 20)):
+    with open(f"{sys.argv[1]}/{prefix}-images-idx3-ubyte", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 8, 8) + bytes(64 * n))
+    with open(f"{sys.argv[1]}/{prefix}-labels-idx1-ubyte", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(k % 13 for k in range(n)))
+PY
+run show --model "$tmp/idxrun" --data "$tmp/idx8" --out "$tmp/wrongshape.png"
+if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && [ ! -e "$tmp/wrongshape.png" ] &&
+    grep -q 'takes (1, 10, 12) images, but idx.s test images are (1, 8, 8)' <<<"$err"; then
+    ok "show --model on images of another shape -> exit 1: $err"
+else
+    bad "show --model (10x12) on 8x8 images -> exit $rc, stderr: $err"
+fi
 # resumed from elsewhere without --data: the saved folder is used
 (cd / && "$CT" train --resume "$tmp/idxrun" --epochs 4 --quiet >"$tmp/out" 2>"$tmp/err")
 rc=$?
