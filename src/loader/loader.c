@@ -130,8 +130,8 @@ ct_status ct_loader_create(ct_backend *b, const ct_dataset *ds, const int32_t *i
     l->shuffle = shuffle;
     l->seed = seed;
     l->workers = workers;
-    int slots = (workers ? workers : 1) * prefetch;
-    l->n_slots = slots < 2 ? 2 : slots > CT_MAX_COPY_SLOTS ? CT_MAX_COPY_SLOTS : slots;
+    int64_t slots = (int64_t)(workers ? workers : 1) * prefetch; /* 64 x INT_MAX fits */
+    l->n_slots = slots < 2 ? 2 : slots > CT_MAX_COPY_SLOTS ? CT_MAX_COPY_SLOTS : (int)slots;
     pthread_mutex_init(&l->lock, NULL);
     pthread_cond_init(&l->filled, NULL);
     pthread_cond_init(&l->freed, NULL);
