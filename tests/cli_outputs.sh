@@ -92,6 +92,18 @@ run show --model run --wrong --count 6 --cols 3 --scale 2 --part train --out wro
     bad "show --wrong -> exit $rc: $out $err"
 png_ok wrong.png $((3 * (28 * 2 + 2) + 2)) $((30 + 2 * (28 * 2 + 2 + 18) + 2))
 
+# to a pipe (the PNG alone on stdout, the summary line on stderr), and to a full device through
+# a link (an error; the link is not replaced by a file)
+"$CT" show --out /dev/stdout --count 4 --cols 2 2>"$tmp/show.err" | cat >piped.png
+if [ "$(cat "$tmp/show.err")" = "Wrote /dev/stdout: 4 images" ]; then png_ok piped.png $((2 * (28 * 3 + 2) + 2)) $((30 + 2 * (28 * 3 + 2 + 18) + 2))
+else bad "show --out /dev/stdout: stderr $(cat "$tmp/show.err")"
+fi
+ln -s /dev/full full.png
+run show --out full.png --count 4
+[ "$rc" -eq 1 ] && grep -q '^ctrain: full.png: write failed: No space left on device$' <<<"$err" && [ -L full.png ] &&
+    ok "show --out (a link to /dev/full) -> exit 1, the link kept: $err" ||
+    bad "show --out (link to /dev/full) -> exit $rc: $err; $(ls -l full.png)"
+
 # ------------------------------------------------------------------ predict: files of every kind
 for i in 0 1 2; do
     py export "$dir" $i "d$i.png"

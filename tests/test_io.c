@@ -11,6 +11,7 @@
 #include "ctrain/io.h"
 #include "io/atomic.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -537,6 +538,66 @@ static void test_atomic(void **state) {
     assert_int_equal(ct_afile_open(&f, path_in_tmp("no/such/dir/file")), CT_ERR_IO);
 }
 
+/* What is at the name decides: a link's target is replaced and the link stays; a device or pipe
+ * is written through, never replaced by a file (as root, rename() over /dev/null replaced it);
+ * a folder is an error. */
+static void test_atomic_targets(void **state) {
+    (void)state;
+    char target[PATH_MAX], link_path[PATH_MAX], buf[16] = {0};
+    snprintf(target, sizeof target, "%s", path_in_tmp("atomic-target.bin"));
+    snprintf(link_path, sizeof link_path, "%s", path_in_tmp("atomic-link.bin"));
+    ct_afile f;
+    assert_int_equal(ct_afile_open(&f, target), CT_OK);
+    assert_int_equal(ct_afile_write(&f, "old", 3), CT_OK);
+    assert_int_equal(ct_afile_commit(&f), CT_OK);
+    unlink(link_path);
+    assert_int_equal(symlink(target, link_path), 0);
+    assert_int_equal(ct_afile_open(&f, link_path), CT_OK);
+    assert_int_equal(ct_afile_write(&f, "new", 3), CT_OK);
+    assert_int_equal(ct_afile_commit(&f), CT_OK);
+    struct stat st;
+    assert_int_equal(lstat(link_path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    FILE *fp = fopen(target, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(buf, 1, sizeof buf, fp), 3);
+    fclose(fp);
+    assert_string_equal(buf, "new");
+    /* a link to /dev/null: written through, the link stays */
+    unlink(link_path);
+    assert_int_equal(symlink("/dev/null", link_path), 0);
+    assert_int_equal(ct_afile_open(&f, link_path), CT_OK);
+    assert_int_equal(ct_afile_write(&f, "gone", 4), CT_OK);
+    assert_int_equal(ct_afile_commit(&f), CT_OK);
+    assert_int_equal(lstat(link_path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    unlink(link_path);
+    /* a pipe: the bytes reach its reader */
+    const char *fifo = path_in_tmp("atomic.fifo");
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    int rd = open(fifo, O_RDONLY | O_NONBLOCK);
+    assert_true(rd >= 0);
+    assert_int_equal(ct_afile_open(&f, fifo), CT_OK);
+    assert_int_equal(ct_afile_write(&f, "piped", 5), CT_OK);
+    assert_int_equal(ct_afile_commit(&f), CT_OK);
+    memset(buf, 0, sizeof buf);
+    assert_int_equal(read(rd, buf, sizeof buf), 5);
+    assert_string_equal(buf, "piped");
+    close(rd);
+    assert_int_equal(stat(fifo, &st), 0);
+    assert_true(S_ISFIFO(st.st_mode));
+    unlink(fifo);
+    /* a folder */
+    assert_int_equal(ct_afile_open(&f, path_in_tmp("")), CT_ERR_IO);
+    const char *dir = path_in_tmp("atomic-dir");
+    mkdir(dir, 0700);
+    assert_int_equal(ct_afile_open(&f, dir), CT_ERR_IO);
+    assert_non_null(strstr(ct_last_error(), "is a folder"));
+    rmdir(dir);
+    unlink(target);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* JSON lines and predictions                                                                  */
 
@@ -739,6 +800,7 @@ int main(void) {
         cmocka_unit_test(test_bad_lengths),    cmocka_unit_test(test_load_mismatch),
         cmocka_unit_test(test_train_state),    cmocka_unit_test(test_cnn_checkpoint),
         cmocka_unit_test(test_atomic),
+        cmocka_unit_test(test_atomic_targets),
         cmocka_unit_test(test_epoch_json),     cmocka_unit_test(test_predict),
         cmocka_unit_test(test_image_fit),      cmocka_unit_test(test_image_files),
         cmocka_unit_test(test_plot),           cmocka_unit_test(test_grid),

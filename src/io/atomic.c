@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +58,19 @@ ct_status ct_afile_open(ct_afile *f, const char *path) {
     split_path(path, dir, sizeof dir, &name);
     if (!*name) return ct_fail(CT_ERR_IO, "%s: not a file name", path);
     snprintf(f->path, sizeof f->path, "%s", path);
+    snprintf(f->target, sizeof f->target, "%s", path);
+    struct stat st;
+    if (stat(path, &st) == 0) { /* something is there (a link followed to what it names) */
+        if (S_ISDIR(st.st_mode)) return ct_fail(CT_ERR_IO, "%s: is a folder, not a file", path);
+        if (!S_ISREG(st.st_mode)) { /* a device, pipe or socket: nothing to replace */
+            f->fd = open(path, O_WRONLY | O_CLOEXEC);
+            if (f->fd < 0) return ct_fail(CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+            return CT_OK;
+        }
+        if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && !realpath(path, f->target))
+            return ct_fail(CT_ERR_IO, "%s: cannot resolve the link: %s", path, strerror(errno));
+        split_path(f->target, dir, sizeof dir, &name);
+    }
     if (snprintf(f->tmp, sizeof f->tmp, "%s/.%s.tmp.%ld", dir, name, (long)getpid()) >=
         (int)sizeof f->tmp)
         return ct_fail(CT_ERR_IO, "%s: path too long", path);
@@ -100,12 +114,18 @@ ct_status ct_afile_write(ct_afile *f, const void *data, size_t n) {
 ct_status ct_afile_commit(ct_afile *f) {
     ct_status s = f->failed;
     if (s == CT_OK && f->fd < 0) s = ct_fail(CT_ERR_IO, "%s: not open", f->path);
+    if (!f->tmp[0]) { /* written directly */
+        if (f->fd >= 0 && close(f->fd) != 0 && s == CT_OK)
+            s = ct_fail(CT_ERR_IO, "%s: close failed: %s", f->path, strerror(errno));
+        f->fd = -1;
+        return s;
+    }
     if (s == CT_OK && fsync(f->fd) != 0)
         s = ct_fail(CT_ERR_IO, "%s: fsync failed: %s", f->path, strerror(errno));
     if (f->fd >= 0 && close(f->fd) != 0 && s == CT_OK)
         s = ct_fail(CT_ERR_IO, "%s: close failed: %s", f->path, strerror(errno));
     f->fd = -1;
-    if (s == CT_OK && rename(f->tmp, f->path) != 0)
+    if (s == CT_OK && rename(f->tmp, f->target) != 0)
         s = ct_fail(CT_ERR_IO, "%s: cannot rename %s over it: %s", f->path, f->tmp,
                     strerror(errno));
     if (s != CT_OK) {
@@ -114,7 +134,7 @@ ct_status ct_afile_commit(ct_afile *f) {
     }
     char dir[PATH_MAX];
     const char *name;
-    split_path(f->path, dir, sizeof dir, &name);
+    split_path(f->target, dir, sizeof dir, &name);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) return ct_fail(CT_ERR_IO, "%s: cannot open to sync: %s", dir, strerror(errno));
     int r = fsync(dfd);
@@ -129,6 +149,6 @@ void ct_afile_abort(ct_afile *f) {
     if (f->fd >= 0) {
         close(f->fd);
         f->fd = -1;
-        unlink(f->tmp);
+        if (f->tmp[0]) unlink(f->tmp);
     }
 }

@@ -3,6 +3,10 @@
  * renamed over NAME, and then the folder fsync'd. A process killed at any moment leaves either
  * the old file or the new one, never a mix.
  *
+ * What is already at NAME decides how: a symbolic link to a file has its target replaced (the
+ * link stays); a device, pipe or socket (/dev/null, /dev/stdout, a FIFO) is written to directly,
+ * since it cannot be replaced and holds nothing to lose; a folder is an error.
+ *
  * Test hook: CTRAIN_TEST_SAVE_DELAY_MS=N makes ct_afile_write sleep N ms between chunks of
  * CT_AFILE_CHUNK_BYTES, so that a test can kill a process in the middle of a save.
  */
@@ -18,13 +22,15 @@
 typedef struct {
     int fd;               /* -1 when closed */
     char path[PATH_MAX];  /* the final name */
-    char tmp[PATH_MAX];   /* the temporary name beside it */
+    char tmp[PATH_MAX];   /* the temporary name beside it ("" when written directly) */
+    char target[PATH_MAX]; /* what is renamed over: path, or the file a symbolic link names */
     long delay_ms;        /* CTRAIN_TEST_SAVE_DELAY_MS */
     size_t written;       /* bytes written so far */
     ct_status failed;     /* first error of a write (later writes do nothing) */
 } ct_afile;
 
-/* Creates the temporary file (removing ones that dead processes left behind for the same name). */
+/* Creates the temporary file (removing ones that dead processes left behind for the same name),
+ * or opens a device, pipe or socket at path for writing. */
 ct_status ct_afile_open(ct_afile *f, const char *path);
 /* Appends n bytes (in chunks, retrying short writes and EINTR). */
 ct_status ct_afile_write(ct_afile *f, const void *data, size_t n);

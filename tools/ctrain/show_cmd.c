@@ -6,6 +6,8 @@
 #include "cli.h"
 
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define PREDICT_CHUNK 4096
 
@@ -47,7 +49,7 @@ static int show_flags(show_opts *o, cli_flag *f) {
         {.name = "wrong", .kind = CLI_SWITCH, .dst = &o->wrong,
          .help = "show only images the model gets wrong (needs --model)"},
         {.name = "out", .kind = CLI_STR, .dst = &o->out, .metavar = "FILE",
-         .help = "the PNG to write"},
+         .help = "the PNG to write (/dev/stdout: to standard output)"},
         {.name = "spec", .kind = CLI_STR, .dst = &o->spec, .metavar = "SPEC",
          .help = "the model's layers, for a file that does not record them",
          .def = "the file's model_spec"},
@@ -186,8 +188,14 @@ int cmd_show(int argc, char **argv) {
         cli_lib_error(s);
         goto done;
     }
-    if (cm.m) printf("Wrote %s: %d images, %d wrong\n", o.out, n, wrong);
-    else printf("Wrote %s: %d images\n", o.out, n);
+    /* the summary line must not land in the picture: --out /dev/stdout gets it on stderr */
+    struct stat st_out, st_stdout;
+    FILE *say = stat(o.out, &st_out) == 0 && fstat(STDOUT_FILENO, &st_stdout) == 0 &&
+                        st_out.st_dev == st_stdout.st_dev && st_out.st_ino == st_stdout.st_ino
+                    ? stderr
+                    : stdout;
+    if (cm.m) fprintf(say, "Wrote %s: %d images, %d wrong\n", o.out, n, wrong);
+    else fprintf(say, "Wrote %s: %d images\n", o.out, n);
     rc = CLI_EXIT_OK;
 done:
     free(images);
