@@ -308,5 +308,19 @@ else
     bad "predict --model MISSING -> exit $rc, stderr: $err"
 fi
 
+# ------------------------------------------------------------------ output that cannot be written
+if [ -c /dev/full ]; then
+    for args in "summary" "--version" "help train"; do
+        # shellcheck disable=SC2086
+        "$CT" $args >/dev/full 2>"$tmp/err"
+        rc=$?
+        err=$(cat "$tmp/err")
+        [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -q '^ctrain: standard output: write error' <<<"$err" &&
+            ok "ctrain $args >/dev/full -> exit 1: $err" || bad "ctrain $args >/dev/full -> exit $rc, stderr: $err"
+    done
+else
+    echo "SKIP stdout write errors: no /dev/full"
+fi
+
 echo
 finish cli_usage

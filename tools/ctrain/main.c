@@ -13,6 +13,7 @@
 #include "cli.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -130,7 +131,17 @@ static int check_environment(void) {
     return CLI_EXIT_OK;
 }
 
-int main(int argc, char **argv) {
+/* Output that could not be written is an error, not a success with nothing said (ctrain eval
+ * >/dev/full): stdout is flushed here and a failure named, like coreutils' close_stdout. */
+static int finish_stdout(int rc) {
+    int e = fflush(stdout) != 0 ? errno : 0;
+    if (!e && !ferror(stdout)) return rc;
+    if (e) fprintf(stderr, "ctrain: standard output: write error: %s\n", strerror(e));
+    else fprintf(stderr, "ctrain: standard output: write error\n");
+    return rc == CLI_EXIT_OK ? CLI_EXIT_ERROR : rc;
+}
+
+static int run_command(int argc, char **argv) {
     if (check_environment() != CLI_EXIT_OK) return CLI_EXIT_USAGE;
     if (argc < 2) {
         usage(stderr);
@@ -156,3 +167,5 @@ int main(int argc, char **argv) {
     if (cmd[0] == '-') return cli_usage_error(NULL, "unknown flag %s (a command comes first)", cmd);
     return cli_usage_error(NULL, "unknown command \"%s\"", cmd);
 }
+
+int main(int argc, char **argv) { return finish_stdout(run_command(argc, argv)); }
