@@ -209,16 +209,33 @@ bad_state "a huge optimizer count" '"count" 1000000000000 is more than' optimize
 bad_state "weight_decay null" "config: weight decay must be a finite number" config null weight_decay
 bad_state 'dataset ""' 'metadata "dataset" is ""' dataset ''
 bad_state 'model ""' 'its model "" cannot be built for these 1x28x28 images: model spec is empty' model ''
+bad_state "an infinite lr" 'config: phase 1 is not [epochs, lr]' config '[[1, 1e308]]' phases
+bad_state "a phase of 0 epochs" 'config: phase 1 is not [epochs, lr]' config '[[0, 0.1]]' phases
+bad_state "a million and one epochs" 'the phases hold more than 1000000 epochs' config '[[1000000, 0.1], [1, 0.1]]' phases
+bad_state 'seed "-5"' 'config: "seed" is not a number in a string' config '"-5"' seed
+bad_state 'seed 10^23' 'config: "seed" is not a number in a string' config '"100000000000000000000000"' seed
+bad_state "momentum 5" 'config: momentum 5 is outside [0, 1), the range of --momentum' config 5 momentum
+bad_state "a position past the end" 'position: epoch 1 batch 7 is past the end of the run' position 7 batch
+rm -rf st && cp -r run st && py meta st/train_state.safetensors config 0.9 momentum &&
+    check_state "momentum but no momentum buffer" 'optimizer_state is empty, but 461 steps of SGD with momentum have run'
+rm -rf st && cp -r run st && py meta st/train_state.safetensors config 0.9 momentum &&
+    py meta st/train_state.safetensors optimizer_state 25450 count && py meta st/train_state.safetensors optimizer_state '["exp_avg"]' slots &&
+    check_state "a slot of another name" 'optimizer_state: slot 0 is not "momentum_buffer"'
+rm -rf st && cp -r run st && py meta st/train_state.safetensors val_size 60000
+run train --resume "$tmp/st" --quiet
+[ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -qF "$tmp/st: the run holds out 60000 validation images, but this training set has only 60000" <<<"$err" &&
+    ok "a saved split larger than the data -> exit 1, naming the run: ${err#ctrain: $tmp/}" ||
+    bad "a saved val_size of 60000 -> exit $rc: $err"
 rm -rf st && cp -r run st && py meta st/train_state.safetensors history '[]' epochs &&
     py meta st/train_state.safetensors position 0 epoch && py meta st/train_state.safetensors position 100000 batch &&
     check_state "a position past the epoch's batches" 'position epoch 0 batch 100000 is outside this run (1 epochs of 461 batches)'
 
-# a save that fails between its two files (here model.safetensors cannot be replaced) puts the
+# a save that fails between its two files (here model.safetensors is a folder) puts the
 # previous train state back: the folder keeps the old pair, and nothing else
 rm -rf pair && cp -r run pair && rm pair/model.safetensors && mkdir pair/model.safetensors
 cp pair/train_state.safetensors state.before
 run train --resume "$tmp/pair" --epochs 2 --quiet
-if [ "$rc" -eq 1 ] && grep -q "model.safetensors: cannot rename" <<<"$err" &&
+if [ "$rc" -eq 1 ] && grep -q "model.safetensors: is a folder, not a file" <<<"$err" &&
     cmp -s state.before pair/train_state.safetensors &&
     [ "$(ls -A pair | tr '\n' ' ')" = "model.safetensors train_state.safetensors " ]; then
     ok "a save failing at its second file -> exit 1, the previous train state back"

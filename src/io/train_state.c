@@ -23,6 +23,8 @@
 
 #include "nn/model.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -250,15 +252,20 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         return BAD("%s: config: \"phases\" is not a list of 1..%d [epochs, lr]", c->path,
                    CT_MAX_PHASES);
     cfg->num_phases = (int)json_array_size(ph);
+    int total = 0;
     for (int p = 0; p < cfg->num_phases; p++) {
         const json_t *e = json_array_get(ph, (size_t)p);
         const json_t *ep = json_array_get(e, 0), *lr = json_array_get(e, 1);
+        float lr_f = json_is_number(lr) ? (float)json_number_value(lr) : 0.0f; /* as it trains */
         if (!json_is_array(e) || json_array_size(e) != 2 || !json_is_integer(ep) ||
-            json_integer_value(ep) < 0 || json_integer_value(ep) > 1000000 ||
-            !json_is_number(lr) || !(json_number_value(lr) > 0))
-            return BAD("%s: config: phase %d is not [epochs, lr]", c->path, p + 1);
+            json_integer_value(ep) < 1 || json_integer_value(ep) > 1000000 || !(lr_f > 0) ||
+            !isfinite(lr_f))
+            return BAD("%s: config: phase %d is not [epochs, lr] with 1..1000000 epochs and a "
+                       "positive float lr", c->path, p + 1);
         cfg->phases[p].epochs = (int)json_integer_value(ep);
-        cfg->phases[p].lr = (float)json_number_value(lr);
+        cfg->phases[p].lr = lr_f;
+        if ((total += cfg->phases[p].epochs) > 1000000)
+            return BAD("%s: config: the phases hold more than 1000000 epochs", c->path);
     }
     const char *what = "config";
     NEED_INT(o, "batch_size", 1, 1 << 30, cfg->batch_size, what);
@@ -306,8 +313,9 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     }
     const json_t *seed = json_object_get(o, "seed");
     char *end;
-    if (!json_is_string(seed) || !*json_string_value(seed) ||
-        (cfg->seed = strtoull(json_string_value(seed), &end, 10), *end))
+    errno = 0;
+    if (!json_is_string(seed) || !isdigit((unsigned char)*json_string_value(seed)) ||
+        (cfg->seed = strtoull(json_string_value(seed), &end, 10), *end) || errno == ERANGE)
         return BAD("%s: config: \"seed\" is not a number in a string", c->path);
     return CT_OK;
 }
@@ -390,7 +398,10 @@ static ct_status load_optimizer(const ct_checkpoint *c, ct_model *m, const json_
     ct_tensor_list l = {0};
     for (int j = 0; j < k && s == CT_OK; j++) {
         const char *slot = json_string_value(json_array_get(slots, (size_t)j));
-        if (!slot) s = BAD("%s: optimizer_state: slot %d is not a string", c->path, j);
+        char want_buf[16];
+        const char *want = slot_name(k, j, want_buf, sizeof want_buf);
+        if (!slot || strcmp(slot, want) != 0) /* the order says which is which: it is fixed */
+            s = BAD("%s: optimizer_state: slot %d is not \"%s\"", c->path, j, want);
         ct_host_state view = {.params = state + (int64_t)j * np};
         if (s == CT_OK) s = ct_tensor_list_model(m, &view, "", 1, &l);
         for (int i = 0; i < l.n && s == CT_OK; i++) {
@@ -437,6 +448,13 @@ ct_status ct_checkpoint_train_config(const ct_checkpoint *c, ct_train_config *cf
     if (s == CT_OK) s = meta_json(c, "position", &jpos);
     if (s == CT_OK) s = parse_config(c, jcfg, cfg);
     if (s == CT_OK) s = parse_position(c, jpos, &cfg->resume);
+    if (s == CT_OK) { /* a finished run stands at the end of its schedule, never past it */
+        int total = 0;
+        for (int p = 0; p < cfg->num_phases; p++) total += cfg->phases[p].epochs;
+        if (cfg->resume.epoch > total || (cfg->resume.epoch == total && cfg->resume.batch))
+            s = BAD("%s: position: epoch %d batch %lld is past the end of the run's %d epochs",
+                    c->path, cfg->resume.epoch, (long long)cfg->resume.batch, total);
+    }
     if (s == CT_OK && ct_train_config_check(cfg) != CT_OK) /* the saved settings, as a run's */
         s = ct_fail_context(CT_ERR_FORMAT, "%s: config", c->path);
     json_decref(jcfg);
@@ -456,6 +474,12 @@ ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
     if (s == CT_OK) s = ct_checkpoint_load_params(c, m, "model.");
     if (s == CT_OK) s = load_optimizer(c, m, jopt);
     int64_t count = ct_model_optimizer_state_count(m), np = ct_model_param_count(m);
+    long long steps = 0;
+    if (s == CT_OK && count == 0 && get_int(jopt, "steps", 0, INT64_MAX, &steps) && steps > 0 &&
+        (cfg->optimizer != CT_SGD || cfg->momentum > 0))
+        s = BAD("%s: optimizer_state is empty, but %lld steps of %s have run (its state would be "
+                "lost)", c->path, steps,
+                cfg->optimizer == CT_SGD ? "SGD with momentum" : "Adam");
     if (s == CT_OK && count && count != (cfg->optimizer == CT_SGD ? 1 : 2) * np)
         s = BAD("%s: optimizer_state holds %lld values for %lld parameters, which is not %s's "
                 "state (config \"optimizer\")", c->path, (long long)count, (long long)np,

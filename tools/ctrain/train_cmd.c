@@ -283,6 +283,13 @@ int cmd_train(int argc, char **argv) {
         }
     }
     int64_t n_all = ct_dataset_count(train);
+    if (o.val_size >= n_all && o.resume_dir) { /* the saved run's split, not a flag's */
+        fprintf(stderr, "ctrain: %s: the run holds out %lld validation images, but this training "
+                "set has only %lld images\n", o.resume_dir, (long long)o.val_size,
+                (long long)n_all);
+        rc = CLI_EXIT_ERROR;
+        goto done;
+    }
     if (o.val_size >= n_all) {
         rc = cli_usage_error("train", "--val-size: %lld leaves no training images (the training set "
                              "has %lld)", (long long)o.val_size, (long long)n_all);

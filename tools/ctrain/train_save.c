@@ -99,6 +99,12 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         ct_checkpoint_free(ck);
         return cli_lib_error(s);
     }
+    if (!(saved.momentum < 1.0f)) { /* the library takes any (as torch.optim.SGD); --momentum not */
+        fprintf(stderr, "ctrain: %s: config: momentum %g is outside [0, 1), the range of "
+                "--momentum\n", path, (double)saved.momentum);
+        ct_checkpoint_free(ck);
+        return CLI_EXIT_ERROR;
+    }
     const char *model = saved_opt(ck, "model"), *hidden = saved_opt(ck, "hidden");
     const char *val_size = saved_opt(ck, "val_size"), *device = saved_opt(ck, "device");
     /* the numbers, checked before anything is taken from them; save_every, patience and
