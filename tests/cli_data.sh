@@ -109,6 +109,28 @@ if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && [ ! -e "$tmp/wrongshape.pn
 else
     bad "show --model (10x12) on 8x8 images -> exit $rc, stderr: $err"
 fi
+# training and test images of different shapes: named as the data's fault, before any work
+mkdir -p "$tmp/mixed"
+cp "$tmp/idx/train-"* "$tmp/idx8/t10k-"* "$tmp/mixed/"
+run train --dataset idx --data "$tmp/mixed" --val-size 50 --epochs 1
+[ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && ! grep -q "^Epoch" <<<"$out" &&
+    grep -q "idx in .*mixed: the test images are (1, 8, 8) but the training images (1, 10, 12)" <<<"$err" &&
+    ok "train on test images of another shape -> exit 1: ${err#ctrain: }" ||
+    bad "train --dataset idx with 8x8 test and 10x12 training images -> exit $rc: $err"
+# a grid whose pictures would be wider than 4096 pixels: the reason, not just the numbers
+mkdir -p "$tmp/wide"
+python3 - "$tmp/wide" <<'PY'
+import struct, sys
+for prefix in ("train", "t10k"):
+    with open(f"{sys.argv[1]}/{prefix}-images-idx3-ubyte", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, 4, 2, 300) + bytes(2400))
+    with open(f"{sys.argv[1]}/{prefix}-labels-idx1-ubyte", "wb") as f:
+        f.write(struct.pack(">II", 0x801, 4) + bytes(4))
+PY
+run show --dataset idx --data "$tmp/wide" --scale 16 --out "$tmp/wide.png"
+[ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && [ ! -e "$tmp/wide.png" ] &&
+    grep -q 'images of 2x300 pixels at scale 16 are more than 4096 pixels a side' <<<"$err" &&
+    ok "show of too wide a grid -> exit 1: $err" || bad "show --scale 16 of 2x300 images -> exit $rc: $err"
 # resumed from elsewhere without --data: the saved folder is used
 (cd / && "$CT" train --resume "$tmp/idxrun" --epochs 4 --quiet >"$tmp/out" 2>"$tmp/err")
 rc=$?

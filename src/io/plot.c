@@ -284,18 +284,21 @@ static cairo_surface_t *image_surface(const uint8_t *img, int c, int h, int w) {
 ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int h, int w,
                       const int *labels, const int *preds, int cols, int scale,
                       const char *title) {
+    if ((int64_t)w * scale > 4096 || (int64_t)h * scale > 4096)
+        return ct_fail(CT_ERR_INVALID, "images of %dx%d pixels at scale %d are more than 4096 "
+                       "pixels a side in a grid", h, w, scale);
     if (n <= 0 || (c != 1 && c != 3) || h <= 0 || w <= 0 || cols <= 0 || scale <= 0 ||
-        !images || (int64_t)w * scale > 4096 || (int64_t)h * scale > 4096 || n > 4096)
-        return ct_fail(CT_ERR_INVALID, "%s: grid of %d images (%d, %d, %d), %d columns, scale "
-                       "%d", path, n, c, h, w, cols, scale);
+        !images || n > 4096)
+        return ct_fail(CT_ERR_INVALID, "a grid of %d images (%d, %d, %d), %d columns, scale %d "
+                       "(1 to 4096 images of 1 or 3 channels)", n, c, h, w, cols, scale);
     if (cols > n) cols = n;
     int rows = (n + cols - 1) / cols, label_h = labels ? 18 : 0, title_h = title ? 30 : 0;
     int cell_w = w * scale + GRID_PAD, cell_h = h * scale + GRID_PAD + label_h;
     int width = cols * cell_w + GRID_PAD, height = title_h + rows * cell_h + GRID_PAD;
     if (width < 160) width = 160;
     if ((int64_t)width * height > (1 << 26) || width > 32767 || height > 32767) /* cairo's */
-        return ct_fail(CT_ERR_INVALID, "%s: a grid of %dx%d pixels is too large", path, width,
-                       height);
+        return ct_fail(CT_ERR_INVALID, "a grid of %dx%d pixels is more than cairo can draw "
+                       "(fewer --count or --cols, or a smaller --scale)", width, height);
     cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
     cairo_t *cr = cairo_create(surface);
     cairo_set_source_rgb(cr, 0, 0, 0); /* make_grid's pad_value 0 */

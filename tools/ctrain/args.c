@@ -159,6 +159,9 @@ static cli_parse_result set_value(const char *cmd, cli_flag *f, const char *v) {
             return cli_usage_error(cmd, "--%s: %s is out of range (expected %s)", f->name, v, what),
                    CLI_PARSE_ERROR;
         float fv = (float)dv;
+        if (r == 0 && dv > 0 && fv == 0) /* 1e-50: positive, but not as a float */
+            return cli_usage_error(cmd, "--%s: %s is 0 as a 32-bit float (the smallest is about "
+                                   "1e-45)", f->name, v), CLI_PARSE_ERROR;
         if (r == 0 && ((f->range == CLI_POSITIVE && !(fv > 0)) || (f->range == CLI_NONNEG && fv < 0) ||
                        (f->range == CLI_FRACTION && !(fv >= 0 && fv < 1))))
             r = -1;
@@ -286,6 +289,10 @@ cli_parse_result cli_parse(const char *cmd, cli_flag *flags, int nflags, int arg
         memcpy(name, a + 2, len);
         name[len] = 0;
         cli_flag *f = cli_find(flags, nflags, name);
+        if (!f && strcmp(name, "help") == 0) { /* --help=...: the help flag, given a value */
+            cli_usage_error(cmd, "--help: takes no value, got \"%s\"", eq ? eq + 1 : "");
+            return CLI_PARSE_ERROR;
+        }
         if (!f) {
             const char *s = suggest(flags, nflags, name);
             if (s)

@@ -282,6 +282,16 @@ int cmd_train(int argc, char **argv) {
             goto done;
         }
     }
+    if (ct_dataset_channels(test) != ct_dataset_channels(train) ||
+        ct_dataset_height(test) != ct_dataset_height(train) ||
+        ct_dataset_width(test) != ct_dataset_width(train)) {
+        fprintf(stderr, "ctrain: %s in %s: the test images are (%d, %d, %d) but the training "
+                "images (%d, %d, %d)\n", o.dataset, run.data_dir, ct_dataset_channels(test),
+                ct_dataset_height(test), ct_dataset_width(test), ct_dataset_channels(train),
+                ct_dataset_height(train), ct_dataset_width(train));
+        rc = CLI_EXIT_ERROR;
+        goto done;
+    }
     int64_t n_all = ct_dataset_count(train);
     if (o.val_size >= n_all && o.resume_dir) { /* the saved run's split, not a flag's */
         fprintf(stderr, "ctrain: %s: the run holds out %lld validation images, but this training "

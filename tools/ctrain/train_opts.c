@@ -144,7 +144,7 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .def = "10"},
         {.name = "eta-min", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->eta_min,
          .metavar = "X", .help = "cosine: the final lr", .def = "0"},
-        {.name = "pct-start", .kind = CLI_FLOAT, .range = CLI_FRACTION, .dst = &o->pct_start,
+        {.name = "pct-start", .kind = CLI_FLOAT, .range = CLI_ANY, .dst = &o->pct_start,
          .metavar = "X", .help = "onecycle: fraction of the steps rising, in (0, 1)",
          .def = "0.3"},
         {.name = "warmup-epochs", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->warmup_epochs,
@@ -302,11 +302,11 @@ static int parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, si
             return snprintf(err, err_bytes, "phase %d: expected EPOCHS@LR, got \"%s\"", n + 1, part), -1;
         *at = 0;
         if (cli_parse_long(part, 1, MAX_TOTAL_EPOCHS, &epochs) != 0)
-            return snprintf(err, err_bytes, "phase %d: expected a positive number of epochs, got \"%s\"",
-                            n + 1, part), -1;
+            return snprintf(err, err_bytes, "phase %d: expected a number of epochs in 1..%d, got "
+                            "\"%s\"", n + 1, MAX_TOTAL_EPOCHS, part), -1;
         if (cli_parse_double(at + 1, &lr) != 0 || !(lr > 0) || !((float)lr > 0) || lr > 1e30)
-            return snprintf(err, err_bytes, "phase %d: expected a positive learning rate, got \"%s\"",
-                            n + 1, at + 1), -1;
+            return snprintf(err, err_bytes, "phase %d: expected a learning rate above 0 (as a "
+                            "32-bit float) and at most 1e30, got \"%s\"", n + 1, at + 1), -1;
         total += epochs;
         if (total > MAX_TOTAL_EPOCHS)
             return snprintf(err, err_bytes, "more than %d epochs in all", MAX_TOTAL_EPOCHS), -1;
@@ -418,7 +418,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                    o->lr_schedule);
     if (sched == CT_SCHED_STEP && o->step_size <= 0)
         return cli_usage_error("train", "--step-size: required with --lr-schedule step");
-    if (SEEN("pct-start") && !(o->pct_start > 0))
+    if (SEEN("pct-start") && !(o->pct_start > 0 && o->pct_start < 1))
         return cli_usage_error("train", "--pct-start: expected a number in (0, 1), got %g",
                                (double)o->pct_start);
     if (SEEN("warmup-start-factor") && !(o->warmup_start_factor <= 1))
