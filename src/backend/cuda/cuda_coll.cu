@@ -20,7 +20,8 @@
  * reported by NCCL; mpirun ends the job then. A peer that hangs without an error (stopped,
  * stuck, behind a link that drops packets) is caught by time, as PyTorch's timeout per
  * collective does: the watchdog also aborts when an all-reduce has not finished timeout_s
- * after it was queued (an event recorded after each says when it has), or when the thread
+ * after the GPU reached it (events recorded before and after each say when it started and
+ * whether it has finished; the work queued before it does not count), or when the thread
  * queueing one has been inside ncclAllReduce that long.
  *
  * Built only when CMake finds nccl.h (CT_HAVE_NCCL); otherwise the collective ops stay NULL.
@@ -68,10 +69,13 @@ typedef struct {
     int device;
     double timeout_s;         /* an all-reduce unfinished this long aborts comm (0: no limit) */
     /* the all-reduces queued and not yet seen finished, oldest first: slot i % CT_NCCL_TIMED
-     * for i in [tail, head) holds when it was queued and an event recorded after it; the
-     * queueing thread advances head, the watchdog tail (atomics) */
-    cudaEvent_t done[CT_NCCL_TIMED];
-    int64_t queued_ns[CT_NCCL_TIMED];
+     * for i in [tail, head) holds an event recorded before it and one after it, and when the
+     * watchdog first saw the one before it happen (0: not yet). The clock starts there, not at
+     * the queueing: the host may run far ahead of the GPU, and the compute queued before an
+     * all-reduce is not its wait. The queueing thread advances head, the watchdog tail
+     * (atomics). */
+    cudaEvent_t start[CT_NCCL_TIMED], done[CT_NCCL_TIMED];
+    int64_t started_ns[CT_NCCL_TIMED];
     uint64_t head, tail;
     int64_t calling_ns;       /* when the thread queueing one entered ncclAllReduce (atomic) */
     /* the watchdog, while in a communicator */
@@ -204,10 +208,13 @@ static int watchdog_check(nccl_api *a, char *cause, size_t bytes, const char **h
     int late = calling && now - calling > limit;
     uint64_t head = __atomic_load_n(&a->head, __ATOMIC_ACQUIRE), tail = a->tail;
     for (; !late && tail != head; tail++) { /* the finished ones leave; the oldest left counts */
-        cudaError_t q = cudaEventQuery(a->done[tail % CT_NCCL_TIMED]);
+        int k = (int)(tail % CT_NCCL_TIMED);
+        cudaError_t q = cudaEventQuery(a->done[k]);
         if (q == cudaSuccess) continue;
-        late = q == cudaErrorNotReady && now - a->queued_ns[tail % CT_NCCL_TIMED] > limit;
-        break; /* (another error: the host's next wait reports it) */
+        if (q != cudaErrorNotReady) break; /* (the host's next wait reports it) */
+        if (!a->started_ns[k] && cudaEventQuery(a->start[k]) == cudaSuccess) a->started_ns[k] = now;
+        late = a->started_ns[k] && now - a->started_ns[k] > limit;
+        break;
     }
     __atomic_store_n(&a->tail, tail, __ATOMIC_RELEASE);
     if (!late) return 0;
@@ -270,8 +277,10 @@ static ct_status coll_init(ct_backend *b, const void *id, size_t bytes, int nran
     ncclUniqueId u;
     memcpy(&u, id, sizeof u);
     CT_CUDA_BIND(cb);
-    for (int i = 0; i < CT_NCCL_TIMED; i++)
+    for (int i = 0; i < CT_NCCL_TIMED; i++) {
+        if (!a->start[i]) CT_CUDA_CHECK(cudaEventCreateWithFlags(&a->start[i], cudaEventDisableTiming));
         if (!a->done[i]) CT_CUDA_CHECK(cudaEventCreateWithFlags(&a->done[i], cudaEventDisableTiming));
+    }
     ncclComm_t comm = NULL; /* kept only on success */
     NCCL_CHECK(b, a->comm_init_rank(&comm, nranks, u, rank));
     a->comm = comm;
@@ -302,16 +311,19 @@ static ct_status coll_allreduce_sum_f32(ct_backend *b, float *buf, int64_t n) {
     pthread_mutex_lock(&a->mu); /* the watchdog does not abort comm while it is used here */
     ncclResult_t r = ncclSuccess;
     if (!is_aborted(a)) {
-        int64_t t = mono_ns();
-        __atomic_store_n(&a->calling_ns, t, __ATOMIC_RELEASE);
+        /* timed by the watchdog from when the event before it has happened until the one after
+         * it has (a slot is free once the watchdog's tail has passed it) */
+        uint64_t h = a->head;
+        int k = (int)(h % CT_NCCL_TIMED);
+        int timed = a->timeout_s > 0 && h - __atomic_load_n(&a->tail, __ATOMIC_ACQUIRE) <
+                                            CT_NCCL_TIMED &&
+                    cudaEventRecord(a->start[k], cb->compute) == cudaSuccess;
+        __atomic_store_n(&a->calling_ns, mono_ns(), __ATOMIC_RELEASE);
         r = a->all_reduce(buf, buf, (size_t)n, ncclFloat32, ncclSum, a->comm, cb->compute);
         __atomic_store_n(&a->calling_ns, 0, __ATOMIC_RELEASE);
-        /* timed by the watchdog from now until an event after it has happened */
-        uint64_t h = a->head;
-        if (r == ncclSuccess && a->timeout_s > 0 && !is_aborted(a) &&
-            h - __atomic_load_n(&a->tail, __ATOMIC_ACQUIRE) < CT_NCCL_TIMED &&
-            cudaEventRecord(a->done[h % CT_NCCL_TIMED], cb->compute) == cudaSuccess) {
-            a->queued_ns[h % CT_NCCL_TIMED] = t;
+        if (r == ncclSuccess && timed && !is_aborted(a) &&
+            cudaEventRecord(a->done[k], cb->compute) == cudaSuccess) {
+            a->started_ns[k] = 0;
             __atomic_store_n(&a->head, h + 1, __ATOMIC_RELEASE);
         }
     }
@@ -361,8 +373,10 @@ void ct_cuda_coll_free(ct_cuda *cb) {
     nccl_api *a = (nccl_api *)cb->coll;
     if (!a) return;
     coll_release(&cb->base);
-    for (int i = 0; i < CT_NCCL_TIMED; i++)
+    for (int i = 0; i < CT_NCCL_TIMED; i++) {
+        if (a->start[i]) (void)cudaEventDestroy(a->start[i]);
         if (a->done[i]) (void)cudaEventDestroy(a->done[i]);
+    }
     pthread_mutex_destroy(&a->mu);
     pthread_mutex_destroy(&a->wmu);
     pthread_cond_destroy(&a->wake);
