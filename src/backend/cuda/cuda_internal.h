@@ -132,7 +132,8 @@ ct_status ct_cuda_coll_check(ct_cuda *cb);
 static inline ct_status ct_cuda_coll_check(ct_cuda *cb) { return (void)cb, CT_OK; }
 #endif
 /* Checks that this build has kernels the device can run (no cudaErrorNoKernelImageForDevice
- * at the first op); also loads them now rather than lazily inside the first training step. */
+ * at the first op), by loading the MLP step's kernels now; the others (convolutions, pooling,
+ * ...) still load lazily at their first launch, which is an uncaptured warm-up step. */
 ct_status ct_cuda_probe_kernels(ct_cuda *cb);
 
 /* ct_philox4x32 of core.c, word for word. */
