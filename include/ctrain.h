@@ -7,6 +7,10 @@
  * Every fallible function returns a ct_status; ct_last_error() then says what went wrong
  * (thread-local, valid until the next failing call on the same thread). The library never prints
  * and never exits: that is the command-line tool's job.
+ *
+ * Pointer arguments must not be NULL unless the function's comment says so ("may be NULL",
+ * "NULL = ..."); like the C library's, a NULL where none is allowed is the caller's bug, not
+ * a status. Sizes, counts, indices, shapes, specs and files are checked: a bad one is a status.
  */
 #ifndef CTRAIN_H
 #define CTRAIN_H
@@ -158,6 +162,7 @@ typedef struct {
 } ct_phase;
 
 #define CT_MAX_PHASES 16
+#define CT_MAX_EPOCHS 1000000 /* all phases' epochs together (history holds one entry each) */
 #define CT_MAX_WORKERS 64 /* ct_train_config.workers */
 #define CT_MAX_AUGMENT_PAD 255 /* ct_train_config.augment_pad */
 
@@ -293,7 +298,8 @@ ct_status ct_evaluate(ct_model *m, const ct_dataset *ds, const int32_t *idx, int
 ct_status ct_evaluate_dist(ct_model *m, const ct_dataset *ds, const int32_t *idx, int64_t n,
                            int batch_size, ct_dist *dist, ct_eval_result *out);
 
-/* Trains on train_idx of ds, validating on val_idx after each epoch. history (may be NULL)
+/* Trains on train_idx[0..n_train) of ds, validating on val_idx[0..n_val) after each epoch
+ * (every index within ds; val_idx may be NULL when n_val is 0). history (may be NULL)
  * receives one entry per epoch; it must hold the total number of epochs of all phases. With
  * the plateau schedule history is required, and a resumed run's must already hold the epochs
  * before cfg->resume.epoch (their val losses decide the lr; an entry without validation

@@ -13,6 +13,7 @@
 #include "core/core.h"
 #include "nn/model.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -579,7 +580,43 @@ static void test_bad_configs(void **state) {
     small_config(&cfg); cfg.augment_pad = -1; EXPECT_INVALID("augment pad -1");
     small_config(&cfg); cfg.augment_pad = CT_MAX_AUGMENT_PAD + 1; EXPECT_INVALID("augment pad too big");
     small_config(&cfg); cfg.augment_flip = 2; EXPECT_INVALID("augment flip 2");
+    small_config(&cfg); cfg.phases[0].lr = INFINITY; EXPECT_INVALID("lr inf");
+    small_config(&cfg); /* (their sum overflowed an int) */
+    cfg.phases[0] = cfg.phases[1] = (ct_phase){INT_MAX, 0.1f};
+    cfg.num_phases = 2;
+    EXPECT_INVALID("2 x INT_MAX epochs");
 #undef EXPECT_INVALID
+    /* indices outside the dataset, or none: refused on both data paths before any step (the
+     * resident path gathered them on the device: a crash on the CPU) */
+    int32_t bad_idx[N_TRAIN];
+    memcpy(bad_idx, f->train_idx, sizeof bad_idx);
+    bad_idx[N_TRAIN / 2] = 99999;
+    for (int resident = 0; resident <= 1; resident++) {
+        small_config(&cfg);
+        cfg.data_on_device = resident;
+        assert_int_equal(ct_fit(m, f->ds, bad_idx, N_TRAIN, f->val_idx, N_VAL, &cfg, NULL, hist),
+                         CT_ERR_INVALID);
+        assert_non_null(strstr(ct_last_error(), "sample index 99999"));
+        assert_int_equal(ct_fit(m, f->ds, f->train_idx, N_TRAIN, bad_idx + N_TRAIN / 2 - 1, 2,
+                                &cfg, NULL, hist), CT_ERR_INVALID);
+        assert_non_null(strstr(ct_last_error(), "validation: sample index 99999"));
+    }
+    small_config(&cfg);
+    assert_int_equal(ct_fit(m, f->ds, NULL, N_TRAIN, f->val_idx, N_VAL, &cfg, NULL, hist),
+                     CT_ERR_INVALID);
+    assert_int_equal(ct_fit(m, f->ds, f->train_idx, N_TRAIN, NULL, N_VAL, &cfg, NULL, hist),
+                     CT_ERR_INVALID);
+    ct_eval_result bad_ev;
+    assert_int_equal(ct_evaluate(m, f->ds, bad_idx, N_TRAIN, 8, &bad_ev), CT_ERR_INVALID);
+    assert_int_equal(ct_evaluate(m, f->ds, f->val_idx, -5, 8, &bad_ev), CT_ERR_INVALID);
+    /* ct_schedule_lr of a config ct_fit would refuse: NaN, not a read past the phases */
+    small_config(&cfg);
+    cfg.num_phases = 100000;
+    assert_true(isnan(ct_schedule_lr(&cfg, 5, 0, 10)));
+    small_config(&cfg); /* steps per epoch past int64 products: saturated, finite */
+    cfg.schedule = CT_SCHED_COSINE;
+    cfg.warmup_epochs = 2;
+    assert_true(isfinite(ct_schedule_lr(&cfg, 1, 3, INT64_MAX)));
 
     /* no training samples */
     small_config(&cfg);

@@ -145,6 +145,9 @@ const char *ct_backend_description(const ct_backend *b) { return b->description;
 const char *ct_cuda_unavailable_reason(void) { return g_cuda_reason; }
 
 ct_status ct_devices_list(char *buf, size_t bytes) {
+    if (!buf || bytes < 2)
+        return ct_fail(CT_ERR_INVALID, "ct_devices_list: a buffer of %zu bytes at %p", bytes,
+                       (void *)buf);
     ct_backend *cpu = NULL;
     CT_TRY(ct_cpu_backend_create(0, &cpu));
     int n = snprintf(buf, bytes, "cpu     %s\n", cpu->description);

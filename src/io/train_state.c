@@ -258,14 +258,14 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         const json_t *ep = json_array_get(e, 0), *lr = json_array_get(e, 1);
         float lr_f = json_is_number(lr) ? (float)json_number_value(lr) : 0.0f; /* as it trains */
         if (!json_is_array(e) || json_array_size(e) != 2 || !json_is_integer(ep) ||
-            json_integer_value(ep) < 1 || json_integer_value(ep) > 1000000 || !(lr_f > 0) ||
+            json_integer_value(ep) < 1 || json_integer_value(ep) > CT_MAX_EPOCHS || !(lr_f > 0) ||
             !isfinite(lr_f))
-            return BAD("%s: config: phase %d is not [epochs, lr] with 1..1000000 epochs and a "
-                       "positive float lr", c->path, p + 1);
+            return BAD("%s: config: phase %d is not [epochs, lr] with 1..%d epochs and a "
+                       "positive float lr", c->path, p + 1, CT_MAX_EPOCHS);
         cfg->phases[p].epochs = (int)json_integer_value(ep);
         cfg->phases[p].lr = lr_f;
-        if ((total += cfg->phases[p].epochs) > 1000000)
-            return BAD("%s: config: the phases hold more than 1000000 epochs", c->path);
+        if ((total += cfg->phases[p].epochs) > CT_MAX_EPOCHS)
+            return BAD("%s: config: the phases hold more than %d epochs", c->path, CT_MAX_EPOCHS);
     }
     const char *what = "config";
     NEED_INT(o, "batch_size", 1, 1 << 30, cfg->batch_size, what);
@@ -475,7 +475,8 @@ ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
     if (s == CT_OK) s = load_optimizer(c, m, jopt);
     int64_t count = ct_model_optimizer_state_count(m), np = ct_model_param_count(m);
     long long steps = 0;
-    if (s == CT_OK && count == 0 && get_int(jopt, "steps", 0, INT64_MAX, &steps) && steps > 0 &&
+    if (s == CT_OK && count == 0 && np > 0 && get_int(jopt, "steps", 0, INT64_MAX, &steps) &&
+        steps > 0 &&
         (cfg->optimizer != CT_SGD || cfg->momentum > 0))
         s = BAD("%s: optimizer_state is empty, but %lld steps of %s have run (its state would be "
                 "lost)", c->path, steps,

@@ -31,7 +31,7 @@ ct_status ct_optimizer_init(ct_optimizer *o, ct_backend *b, int64_t n, float mom
 
 ct_status ct_optimizer_init_config(ct_optimizer *o, ct_backend *b, int64_t n,
                                    const ct_train_config *cfg, int fresh) {
-    CT_TRY(ct_train_config_check(cfg));
+    CT_TRY(ct_optimizer_config_check(cfg));
     int adam = cfg->optimizer != CT_SGD;
     if (!fresh && o->steps > 0 && o->m && adam != (o->v != NULL))
         return ct_fail(CT_ERR_INVALID, "the optimizer state to resume is %s's but this run uses "
@@ -112,7 +112,9 @@ ct_status ct_optimizer_set_state(ct_optimizer *o, ct_backend *b, int64_t n, cons
         return ct_fail(CT_ERR_INVALID, "optimizer state has %lld values; the model has %lld "
                        "parameters (expected 0, %lld for SGD with momentum or %lld for Adam)",
                        (long long)count, (long long)n, (long long)n, 2 * (long long)n);
-    if (steps < 0) return ct_fail(CT_ERR_INVALID, "optimizer step count %lld < 0", (long long)steps);
+    if (steps < 0 || steps > CT_MAX_OPTIMIZER_STEPS) /* (the step counts ahead never overflow) */
+        return ct_fail(CT_ERR_INVALID, "optimizer step count %lld is outside 0..2^62",
+                       (long long)steps);
     if (o->b && o->b != b) ct_optimizer_release(o);
     o->b = b;
     o->n = n;

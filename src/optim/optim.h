@@ -10,6 +10,8 @@
 
 #include "backend/backend.h"
 
+#define CT_MAX_OPTIMIZER_STEPS ((int64_t)1 << 62) /* a restored state's step count */
+
 #define CT_ADAM_BETA1 0.9f
 #define CT_ADAM_BETA2 0.999f
 #define CT_ADAM_EPS 1e-8f
@@ -51,6 +53,9 @@ void ct_optimizer_count_step(ct_optimizer *o);
 /* gamma^ct_plateau_cuts(cfg, val_losses, n) (gamma's default included): what the plateau
  * schedule multiplies epoch n's lr by (1 under the other schedules). */
 double ct_plateau_lr_scale(const ct_train_config *cfg, const double *val_losses, int n);
+/* ct_train_config_check less the phases: the optimizer's, schedule's and augmentation's
+ * settings (all an optimizer needs; ct_train_config_check adds the phases). */
+ct_status ct_optimizer_config_check(const ct_train_config *cfg);
 void ct_optimizer_release(ct_optimizer *o);
 
 /* State for checkpoints: floats held (0, n for SGD with momentum, 2n for Adam: m then v). */

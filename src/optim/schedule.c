@@ -15,6 +15,7 @@
  * total_iters = W), chained by multiplication as torch's ChainedScheduler does).
  */
 #include "core/core.h"
+#include "optim/optim.h"
 
 #include <math.h>
 
@@ -26,6 +27,7 @@
 #define CT_PLATEAU_PATIENCE 10
 #define CT_PLATEAU_THRESHOLD 1e-4 /* relative: better means below best * (1 - 1e-4) */
 #define CT_PLATEAU_EPS 1e-8       /* a cut smaller than this is not made */
+#define CT_MAX_STEPS_PER_EPOCH ((int64_t)1 << 31) /* past it, ct_schedule_lr saturates */
 
 static double or_default(float v, double def) { return v != 0.0f ? (double)v : def; }
 
@@ -49,7 +51,8 @@ static double onecycle(const ct_train_config *cfg, double max_lr, int64_t g, int
 
 /* The lr of the phase holding epoch (the last phase's past the end). */
 static double phase_lr(const ct_train_config *cfg, int epoch) {
-    int e = 0;
+    if (cfg->num_phases < 1 || cfg->num_phases > CT_MAX_PHASES) return NAN; /* (unchecked cfg) */
+    int64_t e = 0;
     for (int p = 0; p < cfg->num_phases; p++) {
         if (epoch < e + cfg->phases[p].epochs) return cfg->phases[p].lr;
         e += cfg->phases[p].epochs;
@@ -83,10 +86,15 @@ double ct_plateau_lr_scale(const ct_train_config *cfg, const double *val_losses,
 }
 
 float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe) {
+    if (ct_train_config_check(cfg) != CT_OK) return NAN; /* (its reason in ct_last_error) */
     int total_epochs = 0;
     double base = phase_lr(cfg, epoch);
     for (int p = 0; p < cfg->num_phases; p++) total_epochs += cfg->phases[p].epochs;
     if (spe < 1) spe = 1;
+    if (spe > CT_MAX_STEPS_PER_EPOCH) spe = CT_MAX_STEPS_PER_EPOCH;
+    /* (fits: epochs <= CT_MAX_EPOCHS, steps per epoch <= 2^31, step within an epoch) */
+    if (step < 0) step = 0;
+    if (step > CT_MAX_STEPS_PER_EPOCH) step = CT_MAX_STEPS_PER_EPOCH;
     int64_t g = (int64_t)epoch * spe + step, total = (int64_t)total_epochs * spe;
     double lr = base;
     switch (cfg->schedule) {
@@ -103,7 +111,8 @@ float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_
     case CT_SCHED_ONECYCLE: lr = onecycle(cfg, base, g, total); break;
     default: break;
     }
-    int64_t warm = cfg->warmup_steps > 0 ? cfg->warmup_steps : (int64_t)cfg->warmup_epochs * spe;
+    int64_t warm = cfg->warmup_steps > 0 ? cfg->warmup_steps
+                   : (int64_t)(cfg->warmup_epochs < CT_MAX_EPOCHS ? cfg->warmup_epochs : CT_MAX_EPOCHS) * spe;
     if (warm > 0) {
         double s = or_default(cfg->warmup_start_factor, CT_WARMUP_START_FACTOR);
         lr *= s + (1.0 - s) * (double)(g < warm ? g : warm) / (double)warm;
@@ -111,7 +120,7 @@ float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_
     return (float)lr;
 }
 
-ct_status ct_train_config_check(const ct_train_config *cfg) {
+ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     const struct { const char *name; float v; } floats[] = {
         {"momentum", cfg->momentum}, {"weight decay", cfg->weight_decay}, {"beta1", cfg->beta1},
         {"beta2", cfg->beta2}, {"eps", cfg->eps}, {"gamma", cfg->gamma},
@@ -191,4 +200,22 @@ ct_status ct_train_config_check(const ct_train_config *cfg) {
         return ct_fail(CT_ERR_INVALID, "augmentation flip must be 0 or 1, got %d",
                        cfg->augment_flip);
     return CT_OK;
+}
+
+ct_status ct_train_config_check(const ct_train_config *cfg) {
+    if (cfg->num_phases < 1 || cfg->num_phases > CT_MAX_PHASES)
+        return ct_fail(CT_ERR_INVALID, "schedule: %d phases (1..%d allowed)", cfg->num_phases,
+                       CT_MAX_PHASES);
+    int64_t total = 0;
+    for (int p = 0; p < cfg->num_phases; p++) {
+        if (cfg->phases[p].epochs < 0 || !(cfg->phases[p].lr > 0.0f) || !isfinite(cfg->phases[p].lr))
+            return ct_fail(CT_ERR_INVALID, "schedule phase %d: %d epochs at lr %g (epochs >= 0 "
+                           "and a finite lr > 0 expected)", p + 1, cfg->phases[p].epochs,
+                           (double)cfg->phases[p].lr);
+        total += cfg->phases[p].epochs;
+    }
+    if (total > CT_MAX_EPOCHS)
+        return ct_fail(CT_ERR_INVALID, "schedule: %lld epochs in all (at most %d)", (long long)total,
+                       CT_MAX_EPOCHS);
+    return ct_optimizer_config_check(cfg);
 }

@@ -116,6 +116,22 @@ static ct_status check_data(const ct_model *m, const ct_dataset *ds) {
 /* ------------------------------------------------------------------------------------------ */
 /* evaluate and fit                                                                            */
 
+/* idx[0..n) must name samples of ds (a sample's index is an int32: at most 2^31 - 1 of them). */
+static ct_status check_indices(const ct_dataset *ds, const int32_t *idx, int64_t n,
+                               const char *what) {
+    if (n < 0 || n > INT32_MAX)
+        return ct_fail(CT_ERR_INVALID, "%s: %lld samples (0..%d allowed)", what, (long long)n,
+                       INT32_MAX);
+    if (n > 0 && !idx) return ct_fail(CT_ERR_INVALID, "%s: %lld samples but no indices", what,
+                                      (long long)n);
+    int64_t count = ct_dataset_count(ds);
+    for (int64_t i = 0; i < n; i++)
+        if (idx[i] < 0 || idx[i] >= count)
+            return ct_fail(CT_ERR_INVALID, "%s: sample index %d (at %lld) is outside the "
+                           "dataset's %lld samples", what, idx[i], (long long)i, (long long)count);
+    return CT_OK;
+}
+
 ct_status ct_evaluate(ct_model *m, const ct_dataset *ds, const int32_t *idx, int64_t n,
                       int batch_size, ct_eval_result *out) {
     return ct_evaluate_dist(m, ds, idx, n, batch_size, NULL, out);
@@ -125,6 +141,7 @@ ct_status ct_evaluate_dist(ct_model *m, const ct_dataset *ds, const int32_t *idx
                            int batch_size, ct_dist *dist, ct_eval_result *out) {
     memset(out, 0, sizeof *out);
     if (!idx) n = ct_dataset_count(ds);
+    else CT_TRY(check_indices(ds, idx, n, "evaluation"));
     if (batch_size > n && n > 0) batch_size = (int)n; /* all of them in one batch */
     if (n > 0) CT_TRY(check_batch(m, batch_size, "evaluation batch size"));
     CT_TRY(check_data(m, ds));
@@ -181,9 +198,9 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     if (n_val > 0) CT_TRY(check_batch(m, cfg->eval_batch_size, "evaluation batch size"));
     CT_TRY(check_data(m, ds));
     if (n_train <= 0) return ct_fail(CT_ERR_INVALID, "no training samples");
-    if (cfg->num_phases <= 0 || cfg->num_phases > CT_MAX_PHASES)
-        return ct_fail(CT_ERR_INVALID, "schedule: %d phases (1..%d allowed)", cfg->num_phases,
-                       CT_MAX_PHASES);
+    CT_TRY(check_indices(ds, train_idx, n_train, "training"));
+    CT_TRY(check_indices(ds, val_idx, n_val, "validation"));
+    CT_TRY(ct_train_config_check(cfg)); /* phases (1..CT_MAX_EPOCHS epochs in all), optimizer */
     if (cfg->workers < 0 || cfg->workers > CT_MAX_WORKERS)
         return ct_fail(CT_ERR_INVALID, "workers must be in 0..%d, got %d", CT_MAX_WORKERS,
                        cfg->workers);
@@ -193,12 +210,7 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
         return ct_fail(CT_ERR_INVALID, "data_on_device must be -1 (auto), 0 or 1, got %d",
                        cfg->data_on_device);
     int total_epochs = 0;
-    for (int p = 0; p < cfg->num_phases; p++) {
-        if (cfg->phases[p].epochs < 0 || !(cfg->phases[p].lr > 0.0f))
-            return ct_fail(CT_ERR_INVALID, "schedule phase %d: %d epochs at lr %g", p + 1,
-                           cfg->phases[p].epochs, cfg->phases[p].lr);
-        total_epochs += cfg->phases[p].epochs;
-    }
+    for (int p = 0; p < cfg->num_phases; p++) total_epochs += cfg->phases[p].epochs;
     const ct_fit_position *from = &cfg->resume;
     int64_t n_batches = (n_train + cfg->batch_size - 1) / cfg->batch_size;
     int fresh = from->epoch == 0 && from->batch == 0;

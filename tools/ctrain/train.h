@@ -14,7 +14,7 @@
 #include <stdio.h>
 
 #define SCHEDULE_BYTES 512
-#define MAX_TOTAL_EPOCHS 1000000 /* a sanity bound: history holds one entry per epoch */
+#define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MODEL_SPEC_BYTES 256
 #define NUM_TRAIN_FLAGS 41       /* the entries of train_make_flags' table */
 
