@@ -372,6 +372,21 @@ static void test_spec_errors(void **state) {
             fail_msg("spec \"%s\": error \"%s\" does not point at %s", bad[i].spec,
                      ct_last_error(), want);
     }
+    /* sizes whose products pass 2^63 (UBSan caught them): refused, not wrapped round */
+    struct { const char *spec; int c, h, w; } huge[] = {
+        {"flatten,linear(10)", 1 << 21, 1 << 21, 1 << 21},          /* the input itself */
+        {"conv(65536,4096,1,2048),flatten,linear(10)", 1 << 24, 1, 1}, /* conv weights */
+        {"conv(1,1,1,1),flatten,linear(10)", 1, INT32_MAX, 1},        /* in + 2 * pad */
+    };
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        ct_model *m = NULL;
+        if (ct_model_create(g_cpu, huge[i].spec, huge[i].c, huge[i].h, huge[i].w, 1, 1, &m) !=
+                CT_ERR_INVALID ||
+            !strstr(ct_last_error(), "2^31 - 1"))
+            fail_msg("spec \"%s\" on (%d, %d, %d): \"%s\"", huge[i].spec, huge[i].c, huge[i].h,
+                     huge[i].w, ct_last_error());
+        assert_null(m);
+    }
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -26,8 +26,8 @@ static int is_int(double v) { return v == (double)(int)v; }
 
 /* Output size of a window sweep along one axis: (in + 2*pad - k) / stride + 1, or <= 0. */
 static int sweep(int in, int k, int stride, int pad) {
-    int span = in + 2 * pad - k;
-    return span < 0 ? 0 : span / stride + 1;
+    int64_t span = (int64_t)in + 2 * (int64_t)pad - k, out = span < 0 ? 0 : span / stride + 1;
+    return out > INT32_MAX ? INT32_MAX : (int)out; /* (the model then refuses the size) */
 }
 
 static void uniform_fill(float *p, int64_t n, float bound, ct_rng *rng) {
@@ -66,7 +66,9 @@ static ct_status conv_setup(ct_layer *l) {
     if (l->out_h <= 0 || l->out_w <= 0)
         return ct_fail(CT_ERR_INVALID, "conv: kernel %d does not fit the input (%d, %d, %d) "
                        "with padding %d", k, l->in_c, l->in_h, l->in_w, p);
-    l->n_params = (int64_t)l->out_c * l->in_c * k * k + l->out_c;
+    int64_t fan_in = (int64_t)l->in_c * k * k; /* <= 2^31 * 2^26: no overflow */
+    l->n_params = fan_in > INT32_MAX / l->out_c ? INT64_MAX /* (refused as too many) */
+                                                : fan_in * l->out_c + l->out_c;
     return CT_OK;
 }
 

@@ -172,7 +172,7 @@ static ct_status shard_alloc(ct_model *m, ct_shard *sh, int64_t widest) {
 static ct_status model_build(ct_model *m, const char *spec) {
     int pos = 0, c = m->in_c, h = m->in_h, w = m->in_w;
     /* the kernels index one sample's values and a layer's parameters with 32-bit ints */
-    if ((int64_t)c * h * w > INT32_MAX)
+    if ((int64_t)c * h > INT32_MAX || (int64_t)c * h * w > INT32_MAX) /* c * h first */
         return ct_fail(CT_ERR_INVALID, "model: an input of (%d, %d, %d) is more than 2^31 - 1 "
                        "values", c, h, w);
     while (spec[pos]) {
