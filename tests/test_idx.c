@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 /* ------------------------------------------------------------------------------------------ */
@@ -194,6 +195,13 @@ static void test_missing_and_empty(void **state) {
     EXPECT_FAIL(empty_gz, lab, 10, CT_ERR_FORMAT, "empty.gz", "empty file");
     const char *img = write_bytes(0, "img", images(3, 4, 4));
     EXPECT_FAIL(img, missing, 10, CT_ERR_IO, "no-such-file", "not found");
+    /* a FIFO nobody writes to: read as empty, never waited on for ever */
+    char fifo[600];
+    snprintf(fifo, sizeof fifo, "%s/a-fifo", tu_tmpdir());
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    EXPECT_FAIL(fifo, lab, 10, CT_ERR_FORMAT, "a-fifo");
+    unlink(fifo);
 }
 
 static void test_wrong_magic(void **state) {
@@ -392,6 +400,16 @@ static void test_mnist_lookup(void **state) {
     assert_null(ds);
     assert_non_null(strstr(ct_last_error(), "t10k-images-idx3-ubyte"));
     assert_non_null(strstr(ct_last_error(), "not found"));
+    /* a loop of links is named as one, not as a missing file */
+    char lpath[700];
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
+    snprintf(lpath, sizeof lpath, "%s/t10k-labels-idx1-ubyte", dir);
+    assert_int_equal(symlink(path, path), 0);
+    assert_int_equal(symlink(lpath, lpath), 0);
+    assert_int_equal(ct_dataset_load_mnist(dir, "test", &ds), CT_ERR_IO);
+    assert_non_null(strstr(ct_last_error(), "symbolic links"));
+    unlink(path);
+    unlink(lpath);
     assert_int_equal(ct_dataset_load_mnist(dir, "validation", &ds), CT_ERR_INVALID);
     assert_non_null(strstr(ct_last_error(), "validation"));
     assert_int_equal(ct_dataset_load_mnist(dir, NULL, &ds), CT_ERR_INVALID);

@@ -3,6 +3,7 @@
  */
 #include "core.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,15 @@ const char *ct_status_name(ct_status s) {
 
 /* ------------------------------------------------------------------------------------------ */
 /* memory                                                                                      */
+
+int ct_open_read(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd >= 0) { /* reads block again: a FIFO's writer may be slower than us */
+        int flags = fcntl(fd, F_GETFL);
+        if (flags >= 0) (void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    }
+    return fd;
+}
 
 void *ct_malloc(size_t bytes, const char *what) {
     void *p = malloc(bytes ? bytes : 1);

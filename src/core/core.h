@@ -35,6 +35,11 @@ void ct_clear_error(void);
 void *ct_malloc(size_t bytes, const char *what);
 void *ct_calloc(size_t count, size_t size, const char *what);
 
+/* open(path, O_RDONLY) that does not wait for a writer: a FIFO with none (a stray mkfifo
+ * where a data file should be) then reads as empty instead of blocking for ever; one with a
+ * writer (a process substitution) streams as usual. -1 and errno as open's. */
+int ct_open_read(const char *path);
+
 /* Asks the kernel to back a large buffer (datasets) with huge pages: a training step reads
  * rows scattered over it, and 4 KiB pages would cost a TLB miss per row. Best effort. */
 void ct_advise_huge(void *p, size_t bytes);

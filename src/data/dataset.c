@@ -137,9 +137,11 @@ fail:
     return s;
 }
 
+/* Something is at path (what cannot be looked at, e.g. a loop of links, counts: opening it
+ * then says what is wrong, rather than "not found"). */
 static bool file_exists(const char *path) {
     struct stat st;
-    return stat(path, &st) == 0;
+    return stat(path, &st) == 0 || errno != ENOENT;
 }
 
 /* dir/name if it exists, else dir/name.gz if that exists, else an error ending in hint. */

@@ -220,7 +220,7 @@ ct_status ct_idx_read(const char *path, uint32_t magic, ct_idx *out) {
     if (!path || !out) return ct_fail(CT_ERR_INVALID, "ct_idx_read: NULL argument");
     memset(out, 0, sizeof *out);
 
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = ct_open_read(path);
     if (fd < 0) {
         if (errno == ENOENT) return ct_fail(CT_ERR_IO, "%s: file not found", path);
         return ct_fail(CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));

@@ -6,6 +6,7 @@
 
 #include "ctrain.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,9 +26,9 @@ int mnist_files_present(const char *dir) {
     char path[PATH_MAX];
     for (int i = 0; i < 4; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, MNIST_FILES[i]);
-        if (access(path, F_OK) == 0) continue;
+        if (access(path, F_OK) == 0 || errno != ENOENT) continue; /* (a loop: its error later) */
         snprintf(path, sizeof path, "%s/%s.gz", dir, MNIST_FILES[i]);
-        if (access(path, F_OK) != 0) return 0;
+        if (access(path, F_OK) != 0 && errno == ENOENT) return 0;
     }
     return 1;
 }
