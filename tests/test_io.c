@@ -96,6 +96,13 @@ static void test_model_round_trip(void **state) {
     /* metadata that needs escaping, and a byte that is not UTF-8 (stored as U+FFFD) */
     ct_meta extra[] = {{"quote", "a \"b\" \\ c\nd\te"}, {"utf8", "caf\xc3\xa9"},
                        {"bad", "x\xffy"}, {"empty", ""}};
+    /* metadata no reader could take back is refused, and the file left as it was */
+    ct_meta twice[] = {{"format", "x"}}, unnamed[] = {{NULL, "x"}}, valueless[] = {{"k", NULL}};
+    assert_int_equal(ct_save_model(m, path, twice, 1), CT_ERR_INVALID);
+    assert_non_null(strstr(ct_last_error(), "\"format\" given twice"));
+    assert_int_equal(ct_save_model(m, path, unnamed, 1), CT_ERR_INVALID);
+    assert_int_equal(ct_save_model(m, path, valueless, 1), CT_ERR_INVALID);
+    assert_int_not_equal(access(path, F_OK), 0);
     assert_int_equal(ct_save_model(m, path, extra, 4), CT_OK);
     ct_checkpoint *c = NULL;
     assert_int_equal(ct_checkpoint_open(path, &c), CT_OK);

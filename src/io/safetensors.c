@@ -60,6 +60,17 @@ ct_status ct_st_write(const char *path, const ct_st_tensor *t, int n, const ct_m
             if (!strcmp(t[i].name, t[k].name))
                 return ct_fail(CT_ERR_INVALID, "%s: two tensors named %s", path, t[i].name);
     }
+    /* metadata a reader can read back: named, each name once (a caller's extra entry that
+     * repeats a built-in one, "format" say, made a file no reader accepts) */
+    for (int i = 0; i < n_meta; i++) {
+        if (!meta[i].key || !*meta[i].key || !meta[i].value)
+            return ct_fail(CT_ERR_INVALID, "%s: metadata entry %d has no %s", path, i,
+                           meta[i].key && *meta[i].key ? "value" : "name");
+        for (int k = 0; k < i; k++)
+            if (!strcmp(meta[i].key, meta[k].key))
+                return ct_fail(CT_ERR_INVALID, "%s: metadata \"%s\" given twice (ctrain writes "
+                               "some names itself)", path, meta[i].key);
+    }
     /* the header */
     ct_jsonw j;
     ct_jw_init(&j);
@@ -70,7 +81,7 @@ ct_status ct_st_write(const char *path, const ct_st_tensor *t, int n, const ct_m
         ct_jw_raw(&j, "{", 1);
         for (int i = 0; i < n_meta; i++) {
             ct_jw_key(&j, i == 0, meta[i].key);
-            ct_jw_string(&j, meta[i].value ? meta[i].value : "");
+            ct_jw_string(&j, meta[i].value);
         }
         ct_jw_raw(&j, "}", 1);
         first = 0;
