@@ -352,7 +352,7 @@ static void test_collectives_timeout(void **state) {
     OK(b->sync(b));
     usleep(800000);
     assert_true(b->coll_joined(b));
-    /* the third never finishes: about 0.3 s after it was queued, the host's wait fails */
+    /* the third never finishes: about 0.3 s after the stream reaches it, the host's wait fails */
     OK(b->coll_allreduce_sum_f32(b, d, n));
     double t0 = ct_time_s();
     assert_int_equal(b->sync(b), CT_ERR_DEVICE);

@@ -49,8 +49,8 @@ static_assert(sizeof(ncclUniqueId) == CT_COLL_ID_BYTES, "CT_COLL_ID_BYTES is ncc
  * inside NCCL, and only the abort frees it). */
 #define CT_NCCL_WATCH_MS 200
 #define CT_NCCL_ABORT_WAIT_MS 2000
-/* All-reduces timed at once: more than the launch queue can hold unfinished (one per step of
- * tens of kernels); one queued beyond them would go untimed. */
+/* All-reduces timed at once: a host that has queued this many unfinished ones waits for the
+ * oldest before queueing another (ring_room), so that every one is timed. */
 #define CT_NCCL_TIMED 256
 
 /* The NCCL functions we call, resolved from CT_NCCL_SONAME. */
@@ -252,6 +252,27 @@ static void *watchdog_main(void *arg) {
 static int is_aborted(nccl_api *a) { return __atomic_load_n(&a->aborted, __ATOMIC_ACQUIRE); }
 static void coll_release(ct_backend *b);
 
+/* A slot for the next all-reduce. With CT_NCCL_TIMED of them unfinished (a host far ahead of
+ * a fast model's steps, the watchdog letting finished ones go only every CT_NCCL_WATCH_MS),
+ * waits for the oldest to finish and the watchdog to let it go: an all-reduce left untimed
+ * could hang, and hold every later one, unseen. A hang of the oldest is the watchdog's to
+ * catch; its abort ends the wait. */
+static ct_status ring_room(nccl_api *a) {
+    uint64_t h = a->head; /* (only this thread moves head) */
+    if (h - __atomic_load_n(&a->tail, __ATOMIC_ACQUIRE) < CT_NCCL_TIMED) return CT_OK;
+    cudaError_t e = cudaEventSynchronize(a->done[h % CT_NCCL_TIMED]); /* all-reduce h - T */
+    while (e == cudaSuccess && !is_aborted(a) &&
+           h - __atomic_load_n(&a->tail, __ATOMIC_ACQUIRE) >= CT_NCCL_TIMED) {
+        pthread_mutex_lock(&a->wmu); /* a poll now, not at the next tick */
+        pthread_cond_signal(&a->wake);
+        pthread_mutex_unlock(&a->wmu);
+        struct timespec t = {0, 20000};
+        nanosleep(&t, NULL);
+    }
+    if (e != cudaSuccess && !is_aborted(a)) CT_CUDA_CHECK(e);
+    return CT_OK;
+}
+
 /* Stops the watchdog; after it, a->aborted says whether comm is already gone. */
 static void watchdog_stop(nccl_api *a) {
     if (!a->watching) return;
@@ -308,16 +329,15 @@ static ct_status coll_allreduce_sum_f32(ct_backend *b, float *buf, int64_t n) {
     if (!a || !a->comm) return ct_fail(CT_ERR_INVALID, "all-reduce before coll_init");
     if (n <= 0) return CT_OK;
     CT_CUDA_BIND(cb);
+    if (a->timeout_s > 0 && !is_aborted(a)) CT_TRY(ring_room(a));
     pthread_mutex_lock(&a->mu); /* the watchdog does not abort comm while it is used here */
     ncclResult_t r = ncclSuccess;
     if (!is_aborted(a)) {
         /* timed by the watchdog from when the event before it has happened until the one after
-         * it has (a slot is free once the watchdog's tail has passed it) */
+         * it has (ring_room made its slot free: the watchdog's tail has passed it) */
         uint64_t h = a->head;
         int k = (int)(h % CT_NCCL_TIMED);
-        int timed = a->timeout_s > 0 && h - __atomic_load_n(&a->tail, __ATOMIC_ACQUIRE) <
-                                            CT_NCCL_TIMED &&
-                    cudaEventRecord(a->start[k], cb->compute) == cudaSuccess;
+        int timed = a->timeout_s > 0 && cudaEventRecord(a->start[k], cb->compute) == cudaSuccess;
         __atomic_store_n(&a->calling_ns, mono_ns(), __ATOMIC_RELEASE);
         r = a->all_reduce(buf, buf, (size_t)n, ncclFloat32, ncclSum, a->comm, cb->compute);
         __atomic_store_n(&a->calling_ns, 0, __ATOMIC_RELEASE);
