@@ -99,6 +99,12 @@ png_ok wrong.png $((3 * (28 * 2 + 2) + 2)) $((30 + 2 * (28 * 2 + 2 + 18) + 2))
 if grep -qx "Wrote /dev/stdout: 4 images" "$tmp/show.err"; then png_ok piped.png $((2 * (28 * 3 + 2) + 2)) $((30 + 2 * (28 * 3 + 2 + 18) + 2))
 else bad "show --out /dev/stdout: stderr $(cat "$tmp/show.err")"
 fi
+# stdout redirected to a file: written where stdout stands (not a new file renamed over it)
+{ echo header; "$CT" show --out /dev/stdout --count 4 --cols 2 2>/dev/null; echo trailer; } >framed.bin
+[ "$(head -n 1 framed.bin)" = header ] && [ "$(tail -c 8 framed.bin)" = trailer ] &&
+    [ "$(head -c 11 framed.bin | tail -c 3)" = PNG ] &&
+    ok "show --out /dev/stdout into a file between two echos: all three kept, in order" ||
+    bad "show --out /dev/stdout into a file: $(head -c 40 framed.bin | od -c | head -n 2)"
 ln -s /dev/full full.png
 run show --out full.png --count 4
 [ "$rc" -eq 1 ] && grep -q '^ctrain: full.png: write failed: No space left on device$' <<<"$err" && [ -L full.png ] &&

@@ -49,6 +49,19 @@ static void remove_stale(const char *dir, const char *name) {
     closedir(d);
 }
 
+/* The descriptor that /dev/stdout, /dev/stderr, /dev/fd/N or /proc/self/fd/N names, else -1:
+ * such a name opened anew would start a redirected file over (or be replaced by a rename). */
+static int fd_alias(const char *path) {
+    if (!strcmp(path, "/dev/stdout")) return 1;
+    if (!strcmp(path, "/dev/stderr")) return 2;
+    const char *n = !strncmp(path, "/dev/fd/", 8) ? path + 8
+                    : !strncmp(path, "/proc/self/fd/", 14) ? path + 14 : NULL;
+    if (!n || *n < '0' || *n > '9') return -1;
+    char *end;
+    long fd = strtol(n, &end, 10);
+    return *end || fd > 1 << 20 ? -1 : (int)fd;
+}
+
 ct_status ct_afile_open(ct_afile *f, const char *path) {
     memset(f, 0, sizeof *f);
     f->fd = -1;
@@ -59,6 +72,12 @@ ct_status ct_afile_open(ct_afile *f, const char *path) {
     if (!*name) return ct_fail(CT_ERR_IO, "%s: not a file name", path);
     snprintf(f->path, sizeof f->path, "%s", path);
     snprintf(f->target, sizeof f->target, "%s", path);
+    int alias = fd_alias(path);
+    if (alias >= 0) { /* written where the descriptor points, from where it stands (> or >>) */
+        f->fd = fcntl(alias, F_DUPFD_CLOEXEC, 0);
+        if (f->fd < 0) return ct_fail(CT_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
+        return CT_OK;
+    }
     struct stat st;
     if (stat(path, &st) == 0) { /* something is there (a link followed to what it names) */
         if (S_ISDIR(st.st_mode)) return ct_fail(CT_ERR_IO, "%s: is a folder, not a file", path);

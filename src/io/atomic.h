@@ -4,8 +4,10 @@
  * the old file or the new one, never a mix.
  *
  * What is already at NAME decides how: a symbolic link to a file has its target replaced (the
- * link stays); a device, pipe or socket (/dev/null, /dev/stdout, a FIFO) is written to directly,
- * since it cannot be replaced and holds nothing to lose; a folder is an error.
+ * link stays); a device or pipe (/dev/null, a FIFO) is written to directly, since it cannot be
+ * replaced and holds nothing to lose; /dev/stdout, /dev/stderr, /dev/fd/N and /proc/self/fd/N
+ * are written through that descriptor as it stands (a redirected file is appended to, not
+ * replaced); a folder is an error.
  *
  * Test hook: CTRAIN_TEST_SAVE_DELAY_MS=N makes ct_afile_write sleep N ms between chunks of
  * CT_AFILE_CHUNK_BYTES, so that a test can kill a process in the middle of a save.
@@ -30,7 +32,7 @@ typedef struct {
 } ct_afile;
 
 /* Creates the temporary file (removing ones that dead processes left behind for the same name),
- * or opens a device, pipe or socket at path for writing. */
+ * or opens the device or pipe at path, or the descriptor it names, for writing. */
 ct_status ct_afile_open(ct_afile *f, const char *path);
 /* Appends n bytes (in chunks, retrying short writes and EINTR). */
 ct_status ct_afile_write(ct_afile *f, const void *data, size_t n);
