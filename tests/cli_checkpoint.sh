@@ -210,7 +210,7 @@ bad_state "weight_decay null" "config: weight decay must be a finite number" con
 bad_state 'dataset ""' 'metadata "dataset" is ""' dataset ''
 bad_state 'model ""' 'its model "" cannot be built for these 1x28x28 images: model spec is empty' model ''
 bad_state "an infinite lr" 'config: phase 1 is not [epochs, lr]' config '[[1, 1e308]]' phases
-bad_state "a phase of 0 epochs" 'config: phase 1 is not [epochs, lr]' config '[[0, 0.1]]' phases
+bad_state "a phase of 0 epochs" 'config: phase 1 has 0 epochs, which --schedule cannot express' config '[[0, 0.1], [1, 0.5]]' phases
 bad_state "a million and one epochs" 'the phases hold more than 1000000 epochs' config '[[1000000, 0.1], [1, 0.1]]' phases
 bad_state 'seed "-5"' 'config: "seed" is not a number in a string' config '"-5"' seed
 bad_state 'seed 10^23' 'config: "seed" is not a number in a string' config '"100000000000000000000000"' seed
@@ -241,6 +241,17 @@ if [ "$rc" -eq 1 ] && grep -q "model.safetensors: is a folder, not a file" <<<"$
     ok "a save failing at its second file -> exit 1, the previous train state back"
 else
     bad "a save failing at its second file -> exit $rc, $(ls -A pair | tr '\n' ' '), $err"
+fi
+# the same with the train state a link to a file elsewhere: the link stays, its file is put back
+rm -rf pair elsewhere && cp -r run pair && mkdir elsewhere && mv pair/train_state.safetensors elsewhere/ &&
+    ln -s "$tmp/elsewhere/train_state.safetensors" pair/train_state.safetensors &&
+    rm pair/model.safetensors && mkdir pair/model.safetensors
+run train --resume "$tmp/pair" --epochs 2 --quiet
+if [ "$rc" -eq 1 ] && [ -L pair/train_state.safetensors ] && cmp -s state.before elsewhere/train_state.safetensors &&
+    [ "$(ls -A elsewhere | tr '\n' ' ')" = "train_state.safetensors " ]; then
+    ok "... and through a link to a train state elsewhere: the link kept, its file put back"
+else
+    bad "a save failing at its second file (linked train state) -> exit $rc, $(ls -A elsewhere pair | tr '\n' ' '), $err"
 fi
 
 echo

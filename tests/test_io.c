@@ -326,7 +326,9 @@ static void test_train_state(void **state) {
     ct_train_config cfg;
     ct_train_config_default(&cfg);
     cfg.phases[0] = (ct_phase){2, 0.1f};
-    cfg.phases[1] = (ct_phase){1, 0.05f};
+    cfg.phases[1] = (ct_phase){0, 0.2f}; /* an empty phase: ct_fit's may be, and read back */
+    cfg.phases[2] = (ct_phase){1, 0.05f};
+    cfg.num_phases = 3;
     cfg.batch_size = 16;
     cfg.eval_batch_size = 16;
     cfg.momentum = 0.9f;
@@ -362,8 +364,9 @@ static void test_train_state(void **state) {
     assert_memory_equal(&got_hist[0].val, &hist[0].val, sizeof hist[0].val);
     assert_true(got_hist[0].train_loss == hist[0].train_loss && got_hist[0].lr == hist[0].lr);
     assert_true(got_before.loss == 2.5 && got_before.count == 40);
-    assert_int_equal(got.num_phases, 2);
-    assert_true(got.phases[1].lr == 0.05f && got.phases[1].epochs == 1);
+    assert_int_equal(got.num_phases, 3);
+    assert_true(got.phases[1].lr == 0.2f && got.phases[1].epochs == 0);
+    assert_true(got.phases[2].lr == 0.05f && got.phases[2].epochs == 1);
     assert_true(got.momentum == 0.9f && got.nesterov == 1 && got.seed == 77);
     assert_int_equal(got.batch_size, 16);
     assert_memory_equal(&got.resume, &pos, sizeof pos); /* doubles bit for bit */

@@ -258,9 +258,9 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         const json_t *ep = json_array_get(e, 0), *lr = json_array_get(e, 1);
         float lr_f = json_is_number(lr) ? (float)json_number_value(lr) : 0.0f; /* as it trains */
         if (!json_is_array(e) || json_array_size(e) != 2 || !json_is_integer(ep) ||
-            json_integer_value(ep) < 1 || json_integer_value(ep) > CT_MAX_EPOCHS || !(lr_f > 0) ||
+            json_integer_value(ep) < 0 || json_integer_value(ep) > CT_MAX_EPOCHS || !(lr_f > 0) ||
             !isfinite(lr_f))
-            return BAD("%s: config: phase %d is not [epochs, lr] with 1..%d epochs and a "
+            return BAD("%s: config: phase %d is not [epochs, lr] with 0..%d epochs and a "
                        "positive float lr", c->path, p + 1, CT_MAX_EPOCHS);
         cfg->phases[p].epochs = (int)json_integer_value(ep);
         cfg->phases[p].lr = lr_f;

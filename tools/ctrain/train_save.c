@@ -99,6 +99,13 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         ct_checkpoint_free(ck);
         return cli_lib_error(s);
     }
+    for (int i = 0; i < saved.num_phases; i++) /* (ct_fit's may; --schedule's may not) */
+        if (saved.phases[i].epochs == 0) {
+            fprintf(stderr, "ctrain: %s: config: phase %d has 0 epochs, which --schedule cannot "
+                    "express (a run of the library's, not of ctrain train?)\n", path, i + 1);
+            ct_checkpoint_free(ck);
+            return CLI_EXIT_ERROR;
+        }
     if (!(saved.momentum < 1.0f)) { /* the library takes any (as torch.optim.SGD); --momentum not */
         fprintf(stderr, "ctrain: %s: config: momentum %g is outside [0, 1), the range of "
                 "--momentum\n", path, (double)saved.momentum);
@@ -390,12 +397,17 @@ int train_save(train_run *r, const ct_eval_result *test) {
      * link, is put back, so that the folder holds the old pair, or no train state when there was
      * none. (A process killed between the two leaves the new train state, which a resume goes
      * by, and the old model.) */
-    char state[PATH_MAX], prev[PATH_MAX + 8];
+    char state[PATH_MAX], target[PATH_MAX], prev[PATH_MAX + 16];
     snprintf(state, sizeof state, "%s/train_state.safetensors", r->save_dir);
-    snprintf(prev, sizeof prev, "%s/.train_state.safetensors.prev", r->save_dir);
-    unlink(prev);
     struct stat sb;
-    int had_state = stat(state, &sb) == 0, kept = had_state && link(state, prev) == 0;
+    int had_state = stat(state, &sb) == 0;
+    /* a link is followed, as the save does: the file it names is what is replaced and kept */
+    if (!had_state || !realpath(state, target)) snprintf(target, sizeof target, "%s", state);
+    char *slash = strrchr(target, '/');
+    snprintf(prev, sizeof prev, "%.*s.%s.prev", slash ? (int)(slash - target + 1) : 0, target,
+             slash ? slash + 1 : target);
+    unlink(prev);
+    int kept = had_state && link(target, prev) == 0;
     int link_errno = errno;
     ct_status s = ct_save_train_state(r->m, state, &st);
     if (s != CT_OK) {
@@ -408,7 +420,7 @@ int train_save(train_run *r, const ct_eval_result *test) {
         if (had_state && !kept) /* no hard links here (vfat, some network file systems) */
             fprintf(stderr, "ctrain: %s: is the new one, beside the previous model file (the "
                     "previous one could not be kept: %s)\n", state, strerror(link_errno));
-        else if (kept ? rename(prev, state) != 0 : !had_state && unlink(state) != 0)
+        else if (kept ? rename(prev, target) != 0 : !had_state && unlink(state) != 0)
             fprintf(stderr, "ctrain: %s: could not be put back as it was: %s\n", state,
                     strerror(errno));
         return rc;
