@@ -242,7 +242,8 @@ typedef struct {
 } ct_train_config;
 
 /* The learning rate of step `step` (0-based) of epoch `epoch` (0-based, across phases), with
- * steps_per_epoch steps in every epoch, under cfg's phases, schedule and warm-up. */
+ * steps_per_epoch steps in every epoch, under cfg's phases, schedule and warm-up.
+ * NaN (and ct_last_error says why) for a cfg that ct_train_config_check refuses. */
 float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_t steps_per_epoch);
 /* ReduceLROnPlateau(mode="min", factor=gamma, patience, threshold=1e-4 relative, cooldown=0,
  * min_lr=0, eps=1e-8) replayed over the validation losses of epochs 0..n-1: the number of
@@ -250,7 +251,9 @@ float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_
  * ct_schedule_lr(...) * gamma^cuts: a function of the run's history, so a resumed run gets the
  * lr of an uninterrupted one. */
 int ct_plateau_cuts(const ct_train_config *cfg, const double *val_losses, int n);
-/* Checks the optimizer and schedule settings of cfg (ct_fit does this too). */
+/* Checks cfg's phases (1..CT_MAX_PHASES of them, epochs >= 0, a finite lr > 0, at most
+ * CT_MAX_EPOCHS in all) and its optimizer, schedule and augmentation settings (ct_fit does this
+ * too). */
 ct_status ct_train_config_check(const ct_train_config *cfg);
 
 /* The tutorial's settings: 5 epochs at lr 0.5 then 5 at 0.1, batch 128/256, 2 workers. */

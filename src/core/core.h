@@ -37,7 +37,8 @@ void *ct_calloc(size_t count, size_t size, const char *what);
 
 /* open(path, O_RDONLY) that does not wait for a writer: a FIFO with none (a stray mkfifo
  * where a data file should be) then reads as empty instead of blocking for ever; one with a
- * writer (a process substitution) streams as usual. -1 and errno as open's. */
+ * writer (a process substitution, /dev/fd/N) streams as usual. The cost: a named FIFO whose
+ * writer opens it only after us also reads as empty. -1 and errno as open's. */
 int ct_open_read(const char *path);
 
 /* Asks the kernel to back a large buffer (datasets) with huge pages: a training step reads

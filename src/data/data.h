@@ -38,8 +38,9 @@ typedef struct {
 
 /* Reads an unsigned-byte IDX file with the given magic (CT_IDX_MAGIC_*), raw or gzip, strictly:
  * missing/empty file, wrong magic, truncated header or data, trailing bytes, zero or
- * overflowing dimensions and corrupt gzip are errors naming path (bytes after the end of a
- * gzip stream are not data: zlib skips them, as gunzip does with a warning). On success the caller frees
+ * overflowing dimensions and corrupt gzip are errors naming path (after a gzip stream, bytes
+ * that are not another gzip member are skipped, as gunzip does with a warning; another member
+ * is more data, and then trailing bytes). On success the caller frees
  * out->data. Memory grows with the data actually read, never from the header alone. */
 ct_status ct_idx_read(const char *path, uint32_t magic, ct_idx *out);
 

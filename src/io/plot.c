@@ -298,7 +298,7 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
     if (width < 160) width = 160;
     if ((int64_t)width * height > (1 << 26) || width > 32767 || height > 32767) /* cairo's */
         return ct_fail(CT_ERR_INVALID, "a grid of %dx%d pixels is more than cairo can draw "
-                       "(fewer --count or --cols, or a smaller --scale)", width, height);
+                       "(fewer images or columns, or a smaller scale)", width, height);
     cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
     cairo_t *cr = cairo_create(surface);
     cairo_set_source_rgb(cr, 0, 0, 0); /* make_grid's pad_value 0 */
