@@ -115,6 +115,14 @@ if [ "$rc" -ne 0 ] && grep -q 'rank 1 was launched with different settings than 
 else
     bad "mismatched --seed -> exit $rc: $(head -c 2000 "$tmp/seed.err")"
 fi
+# a flag only one rank has is named as that, and the order flags come in does not matter
+run extra "${MPIRUN[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && set -- --momentum 0.5; exec "$0" train --epochs 1 --quiet --threads 1 "$@"' "$CT"
+[ "$rc" -ne 0 ] && grep -q '(command line: rank 0 has no --momentum, rank 1 has "--momentum=0.5")' "$tmp/extra.err" &&
+    ok "--momentum on rank 1 only -> exit $rc, named" || bad "--momentum on rank 1 only -> exit $rc: $(head -c 2000 "$tmp/extra.err")"
+run order "${MPIRUN[@]}" -np 2 bash -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then set -- --lr 0.1 --epochs 1; else set -- --epochs 1 --lr 0.1; fi
+    exec "$0" train --val-size 50000 --batch-size 100 --quiet --threads 1 "$@"' "$CT"
+[ "$rc" -eq 0 ] && grep -q '^test_acc\|test_acc:' "$tmp/order.out" && ok "the same flags in another order on rank 1 -> trains" ||
+    bad "flags in another order on rank 1 -> exit $rc: $(head -c 2000 "$tmp/order.err")"
 
 # ------------------------------------------------------------------ an error on one rank ends the job
 mkdir -p "$tmp/empty"

@@ -172,20 +172,54 @@ static int is_text(const char *s, size_t n) {
     return 1;
 }
 
-/* The first space-separated field where a and b differ: "rank 0 has \"seed=42\", rank R has
- * \"seed=43\"". */
+/* Whether the space-separated fields of t (n bytes) include f (len bytes); with by_name, a field
+ * of the same name (up to '=') is enough, and *at is set to it. */
+static int has_field(const char *t, size_t n, const char *f, size_t len, int by_name,
+                     const char **at, size_t *at_len) {
+    size_t name = by_name ? strcspn(f, "= ") : len;
+    if (name > len) name = len;
+    for (size_t k = 0; k < n;) {
+        size_t e = k;
+        while (e < n && t[e] != ' ') e++;
+        if (by_name ? e - k >= name && !strncmp(t + k, f, name) && (e - k == name || t[k + name] == '=')
+                    : e - k == len && !strncmp(t + k, f, len)) {
+            if (at) *at = t + k, *at_len = e - k;
+            return 1;
+        }
+        k = e + 1;
+    }
+    return 0;
+}
+
+/* The first field of a ("--flag=value") that b lacks, or else b's first that a lacks, with the
+ * other rank's value of that flag: "rank 0 has \"--seed=42\", rank R has \"--seed=43\"" or
+ * "... rank R has no --seed". */
 static void describe_difference(const char *a, size_t na, const char *b, size_t nb, int r,
                                 char *out, size_t out_bytes) {
-    size_t i = 0, start = 0;
-    while (i < na && i < nb && a[i] == b[i]) {
-        if (a[i] == ' ') start = i + 1;
-        i++;
+    for (int pass = 0; pass < 2; pass++) {
+        const char *x = pass ? b : a, *y = pass ? a : b;
+        size_t nx = pass ? nb : na, ny = pass ? na : nb;
+        for (size_t k = 0; k < nx;) {
+            size_t e = k;
+            while (e < nx && x[e] != ' ') e++;
+            if (e > k && !has_field(y, ny, x + k, e - k, 0, NULL, NULL)) {
+                const char *o = NULL;
+                size_t olen = 0, name = strcspn(x + k, "= ");
+                char other[160];
+                if (has_field(y, ny, x + k, e - k, 1, &o, &olen))
+                    snprintf(other, sizeof other, "\"%.*s\"", (int)(olen < 120 ? olen : 120), o);
+                else
+                    snprintf(other, sizeof other, "no %.*s", (int)(name < 120 ? name : 120), x + k);
+                char mine[160];
+                snprintf(mine, sizeof mine, "\"%.*s\"", (int)(e - k < 120 ? e - k : 120), x + k);
+                if (pass) snprintf(out, out_bytes, "rank 0 has %s, rank %d has %s", other, r, mine);
+                else snprintf(out, out_bytes, "rank 0 has %s, rank %d has %s", mine, r, other);
+                return;
+            }
+            k = e + 1;
+        }
     }
-    size_t ea = start, eb = start;
-    while (ea < na && a[ea] != ' ') ea++;
-    while (eb < nb && b[eb] != ' ') eb++;
-    snprintf(out, out_bytes, "rank 0 has \"%.*s\", rank %d has \"%.*s\"", (int)(ea - start),
-             a + start, r, (int)(eb - start), b + start);
+    snprintf(out, out_bytes, "the same fields, differently");
 }
 
 ct_status ct_dist_check_same(ct_dist *d, const void *bytes, size_t n, const char *what) {

@@ -30,26 +30,45 @@ static int per_rank_flag(const char *arg) {
     return 0;
 }
 
-/* The command line as "--flag=value ..." fields without the per-rank flags: what must match. */
+static int by_text(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The command line as "--flag=value ..." fields without the per-rank flags, sorted (the order
+ * flags are given in does not matter): what must match. */
 static char *command_text(int argc, char **argv) {
     size_t bytes = 1;
-    for (int i = 0; i < argc; i++) bytes += strlen(argv[i]) + 2;
-    char *text = malloc(bytes), *p = text;
-    if (!text) return NULL;
-    *p = 0;
+    for (int i = 0; i < argc; i++) bytes += 2 * strlen(argv[i]) + 2;
+    char *text = malloc(bytes), *fields = malloc(bytes), **field = malloc((size_t)argc * sizeof *field);
+    if (!text || !fields || !field) {
+        free(text);
+        free(fields);
+        free(field);
+        return NULL;
+    }
+    char *p = fields;
+    int n = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         /* a flag's value is the next word when it has no '=' and the word is not a flag */
         int joined = !strncmp(a, "--", 2) && !strchr(a, '=') && i + 1 < argc &&
                      strncmp(argv[i + 1], "--", 2) != 0;
         if (!per_rank_flag(a)) {
-            p += sprintf(p, "%s%s", p == text ? "" : " ", a);
+            field[n++] = p;
+            p += sprintf(p, "%s", a);
             if (joined) p += sprintf(p, "=%s", argv[i + 1]);
+            p++; /* past its NUL */
         }
         if (joined) i++;
     }
+    qsort(field, (size_t)n, sizeof *field, by_text);
+    char *t = text;
+    *t = 0;
+    for (int k = 0; k < n; k++) t += sprintf(t, "%s%s", k ? " " : "", field[k]);
     for (char *c = text; *c; c++)
         if (*c == '\n' || *c == '\t') *c = '_';
+    free(fields);
+    free(field);
     return text;
 }
 
