@@ -391,9 +391,14 @@ int ct_dist_local_size(const ct_dist *d); /* ranks on this host; 1 for NULL */
 const char *ct_dist_description(const ct_dist *d);
 /* Collective start-up check that n bytes (a settings text) are the same on every rank. When
  * they are not, fails on every rank with "rank R was launched with different settings than
- * rank 0 (what: rank 0 has "--seed=42", rank R has "--seed=43")", naming the first differing
- * space-separated field of a text. */
+ * rank 0 (what: rank 0 has "--seed=42", rank R has "--seed=43")", naming for a text of
+ * space-separated "name=value" fields the first one the other rank lacks, and its value of
+ * that name there ("... rank R has no --seed" when none). */
 ct_status ct_dist_check_same(ct_dist *d, const void *bytes, size_t n, const char *what);
+/* Collective: ct_dist_check_same on ds's shape and a hash of its images and labels, so that a
+ * rank given other data (a test set as much as a training set) is refused before any work.
+ * CT_OK at once for a NULL d. */
+ct_status ct_dist_check_dataset(ct_dist *d, const ct_dataset *ds, const char *what);
 /* Collective: makes b the device whose gradient buffers the ranks sum. GPU ranks use the
  * backend's collectives (NCCL, one GPU per rank, its id broadcast over MPI) when every rank can
  * load them, else MPI through host memory; set CTRAIN_NCCL=0 to choose the latter. CPU ranks

@@ -123,6 +123,17 @@ run order "${MPIRUN[@]}" -np 2 bash -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then
     exec "$0" train --val-size 50000 --batch-size 100 --quiet --threads 1 "$@"' "$CT"
 [ "$rc" -eq 0 ] && grep -q '^test_acc\|test_acc:' "$tmp/order.out" && ok "the same flags in another order on rank 1 -> trains" ||
     bad "flags in another order on rank 1 -> exit $rc: $(head -c 2000 "$tmp/order.err")"
+# a rank with another test set (--data is per rank): refused before any work
+mkdir -p "$tmp/tA" "$tmp/tB"
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+    if [ -f "$dir/$f" ]; then cp "$dir/$f" "$tmp/tA/"; else gzip -dc "$dir/$f.gz" >"$tmp/tA/$f"; fi
+done
+cp "$tmp/tA/"* "$tmp/tB/"
+printf '\x09' | dd of="$tmp/tB/t10k-labels-idx1-ubyte" bs=1 seek=8 conv=notrunc 2>/dev/null # first label: 9
+run testset "${MPIRUN[@]}" -np 2 bash -c 'd=$1; [ "$OMPI_COMM_WORLD_RANK" = 1 ] && d=$2; exec "$0" train --epochs 1 --threads 1 --data "$d"' "$CT" "$tmp/tA" "$tmp/tB"
+[ "$rc" -ne 0 ] && grep -q '(test set: rank 0 has "labels=[0-9a-f]*", rank 1 has "labels=[0-9a-f]*")' "$tmp/testset.err" &&
+    ! grep -q '^Before training' "$tmp/testset.out" && ok "another test set on rank 1 -> exit $rc before any work" ||
+    bad "another test set on rank 1 -> exit $rc: $(head -c 2000 "$tmp/testset.err")"
 
 # ------------------------------------------------------------------ an error on one rank ends the job
 mkdir -p "$tmp/empty"

@@ -88,6 +88,20 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
     return ct_dist_check_same(d, text, strlen(text), "training settings");
 }
 
+ct_status ct_dist_check_dataset(ct_dist *d, const ct_dataset *ds, const char *what) {
+    if (!ct_dist_active(d)) return CT_OK;
+    size_t n_pixels = (size_t)ct_dataset_count(ds) * (size_t)ct_dataset_channels(ds) *
+                      (size_t)ct_dataset_height(ds) * (size_t)ct_dataset_width(ds);
+    char text[160];
+    snprintf(text, sizeof text, "images=%lldx%dx%dx%d,%016llx labels=%016llx classes=%d",
+             (long long)ct_dataset_count(ds), ct_dataset_channels(ds), ct_dataset_height(ds),
+             ct_dataset_width(ds),
+             (unsigned long long)ct_hash64(ct_dataset_images(ds), n_pixels, 0),
+             (unsigned long long)ct_hash64(ct_dataset_labels(ds), (size_t)ct_dataset_count(ds), 0),
+             ct_dataset_classes(ds));
+    return ct_dist_check_same(d, text, strlen(text), what);
+}
+
 ct_status ct_dist_sync_buffers(ct_dist *d, ct_model *m) {
     int64_t n = ct_model_buffer_count(m);
     if (!ct_dist_active(d) || n == 0) return CT_OK;

@@ -292,6 +292,10 @@ int cmd_train(int argc, char **argv) {
         rc = CLI_EXIT_ERROR;
         goto done;
     }
+    /* every rank the same data, test set included (ct_fit checks the training set's again) */
+    if ((s = ct_dist_check_dataset(dist, train, "training set")) != CT_OK ||
+        (s = ct_dist_check_dataset(dist, test, "test set")) != CT_OK)
+        goto lib_error;
     int64_t n_all = ct_dataset_count(train);
     if (o.val_size >= n_all && o.resume_dir) { /* the saved run's split, not a flag's */
         fprintf(stderr, "ctrain: %s: the run holds out %lld validation images, but this training "
