@@ -230,6 +230,24 @@ rm -rf st && cp -r run st && py meta st/train_state.safetensors history '[]' epo
     py meta st/train_state.safetensors position 0 epoch && py meta st/train_state.safetensors position 100000 batch &&
     check_state "a position past the epoch's batches" 'position epoch 0 batch 100000 is outside this run (1 epochs of 461 batches)'
 
+# a --save folder that cannot be written in is found before the training, not after it
+mkdir -p "$tmp/ro"
+if chattr +i "$tmp/ro" 2>/dev/null; then
+    run train --epochs 1 --val-size 1000 --quiet --save "$tmp/ro"
+    chattr -i "$tmp/ro"
+    [ "$rc" -eq 1 ] && [ -z "$out" ] && [ "$(nlines "$err")" -eq 1 ] && grep -q "ro: cannot write in the folder" <<<"$err" &&
+        ok "--save into an immutable folder -> exit 1 before training: ${err#ctrain: $tmp/}" ||
+        bad "--save into an immutable folder -> exit $rc, stdout: $out, stderr: $err"
+elif [ "$(id -u)" != 0 ]; then
+    chmod 555 "$tmp/ro"
+    run train --epochs 1 --val-size 1000 --quiet --save "$tmp/ro"
+    chmod 755 "$tmp/ro"
+    [ "$rc" -eq 1 ] && [ -z "$out" ] && grep -q "ro: cannot write in the folder" <<<"$err" &&
+        ok "--save into a read-only folder -> exit 1 before training" || bad "--save into a read-only folder -> exit $rc: $err"
+else
+    echo "SKIP --save into an unwritable folder: root, and chattr +i is not available here"
+fi
+
 # a save that fails between its two files (here model.safetensors is a folder) puts the
 # previous train state back: the folder keeps the old pair, and nothing else
 rm -rf pair && cp -r run pair && rm pair/model.safetensors && mkdir pair/model.safetensors

@@ -13,6 +13,7 @@
 #include "train.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,16 @@ int cli_mkdirs(const char *dir) {
         fprintf(stderr, "ctrain: %s: not a folder\n", dir);
         return 1;
     }
+    /* a folder we cannot write in (read-only, immutable) is found now, not after the training */
+    char probe[PATH_MAX + 48];
+    snprintf(probe, sizeof probe, "%s/.ctrain-write-test.%ld", dir, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "ctrain: %s: cannot write in the folder: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    close(fd);
+    unlink(probe);
     return 0;
 }
 
