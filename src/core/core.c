@@ -3,11 +3,13 @@
  */
 #include "core.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* ------------------------------------------------------------------------------------------ */
@@ -63,6 +65,11 @@ int ct_open_read(const char *path) {
         if (flags >= 0) (void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
     }
     return fd;
+}
+
+bool ct_path_present(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 || errno != ENOENT;
 }
 
 void *ct_malloc(size_t bytes, const char *what) {

@@ -40,6 +40,9 @@ void *ct_calloc(size_t count, size_t size, const char *what);
  * writer (a process substitution, /dev/fd/N) streams as usual. The cost: a named FIFO whose
  * writer opens it only after us also reads as empty. -1 and errno as open's. */
 int ct_open_read(const char *path);
+/* Whether something is at path. What cannot be looked at (a loop of links, a folder we may not
+ * search) counts as there, so that opening it names the real error, not "not found". */
+bool ct_path_present(const char *path);
 
 /* Asks the kernel to back a large buffer (datasets) with huge pages: a training step reads
  * rows scattered over it, and 4 KiB pages would cost a TLB miss per row. Best effort. */

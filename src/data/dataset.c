@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define CT_MAX_CLASSES 256 /* labels are uint8 */
 
@@ -137,22 +136,15 @@ fail:
     return s;
 }
 
-/* Something is at path (what cannot be looked at, e.g. a loop of links, counts: opening it
- * then says what is wrong, rather than "not found"). */
-static bool file_exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 || errno != ENOENT;
-}
-
 /* dir/name if it exists, else dir/name.gz if that exists, else an error ending in hint. */
 static ct_status find_file(const char *dir, const char *name, char *path, size_t bytes,
                            const char *hint) {
     int len = snprintf(path, bytes, "%s/%s", dir, name);
     if (len < 0 || (size_t)len + 3 >= bytes)
         return ct_fail(CT_ERR_INVALID, "%s/%s: path too long", dir, name);
-    if (file_exists(path)) return CT_OK;
+    if (ct_path_present(path)) return CT_OK;
     strcat(path, ".gz");
-    if (file_exists(path)) return CT_OK;
+    if (ct_path_present(path)) return CT_OK;
     return ct_fail(CT_ERR_IO, "%s/%s: file not found (nor %s.gz); %s", dir, name, name, hint);
 }
 

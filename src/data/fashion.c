@@ -6,18 +6,11 @@
 #define _GNU_SOURCE
 #include "data/data.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define CT_FASHION_SYSTEM_DIR "/usr/share/datasets/fashion-mnist"
-
-static int exists(const char *path) { /* (a loop of links counts: opening it says so) */
-    struct stat st;
-    return stat(path, &st) == 0 || errno != ENOENT;
-}
 
 ct_status ct_dataset_load_fashion_mnist(const char *dir, const char *part, ct_dataset **out) {
     char folder[PATH_MAX], name[PATH_MAX];
@@ -26,7 +19,7 @@ ct_status ct_dataset_load_fashion_mnist(const char *dir, const char *part, ct_da
     } else { /* the Debian package's folder, else ~/.cache/ctrain/fashion-mnist */
         snprintf(name, sizeof name, CT_FASHION_SYSTEM_DIR "/%s-images-idx3-ubyte.gz",
                  part && !strcmp(part, "test") ? "t10k" : "train");
-        if (exists(name)) snprintf(folder, sizeof folder, "%s", CT_FASHION_SYSTEM_DIR);
+        if (ct_path_present(name)) snprintf(folder, sizeof folder, "%s", CT_FASHION_SYSTEM_DIR);
         else CT_TRY(ct_data_dir(NULL, "fashion-mnist", folder, sizeof folder));
     }
     return ct_idx_load_part(folder, part, "Fashion-MNIST", 10,

@@ -353,7 +353,7 @@ static ct_status check_present(const char *dir, bool need[], int *missing, log_f
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", dir, MNIST_FILES[f].name);
         need[f] = false;
-        if (access(path, F_OK) == 0 || errno != ENOENT) { /* (a loop of links: its error) */
+        if (ct_path_present(path)) {
             char hex[CT_SHA256_HEX_BYTES];
             CT_TRY(ct_sha256_file(path, hex));
             if (strcmp(hex, MNIST_FILES[f].sha256) != 0)
@@ -365,7 +365,7 @@ static ct_status check_present(const char *dir, bool need[], int *missing, log_f
             continue;
         }
         strcat(path, ".gz");
-        if (access(path, F_OK) == 0 || errno != ENOENT) {
+        if (ct_path_present(path)) {
             ct_status s = install_from(path, dir, f);
             if (s != CT_OK) {
                 char msg[1024];
