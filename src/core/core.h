@@ -53,6 +53,10 @@ static inline bool ct_mul_size(size_t a, size_t b, size_t *out) {
     return !__builtin_mul_overflow(a, b, out);
 }
 
+/* 64-bit hash of bytes, continuing from h (start with 0): a fingerprint for the ranks' start-up
+ * checks, not a cryptographic hash. Reads 8 bytes at a time. */
+uint64_t ct_hash64(const void *bytes, size_t n, uint64_t h);
+
 /* ------------------------------------------------------------------------------------------ */
 /* random numbers: Philox4x32-10, counter-based, so that any stream position can be computed   */
 /* directly (same numbers on every backend, on any thread, after a resume).                    */

@@ -17,7 +17,14 @@ struct ct_dataset {
     int classes;      /* every label is < classes */
     uint8_t *images;  /* (N, C, H, W), owned */
     uint8_t *labels;  /* (N), owned */
+    /* ct_dataset_hashes', computed at its first call (images and labels never change) */
+    uint64_t images_hash, labels_hash;
+    int hashed;
 };
+
+/* Fingerprints (ct_hash64) of ds's images and of its labels, computed once: the ranks of a job
+ * compare them at start-up, several times. Call it from one thread at a time. */
+void ct_dataset_hashes(const ct_dataset *ds, uint64_t *images, uint64_t *labels);
 
 /* ------------------------------------------------------------------------------------------ */
 /* IDX files (idx.c)                                                                           */

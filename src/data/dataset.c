@@ -38,6 +38,18 @@ void ct_dataset_free(ct_dataset *ds) {
     free(ds);
 }
 
+void ct_dataset_hashes(const ct_dataset *ds, uint64_t *images, uint64_t *labels) {
+    if (!ds->hashed) {
+        ct_dataset *cache = (ct_dataset *)ds; /* the fingerprints only; the data stays as it is */
+        size_t n_pixels = (size_t)ds->n * (size_t)ds->c * (size_t)ds->h * (size_t)ds->w;
+        cache->images_hash = ct_hash64(ds->images, n_pixels, 0);
+        cache->labels_hash = ct_hash64(ds->labels, (size_t)ds->n, 0);
+        cache->hashed = 1;
+    }
+    *images = ds->images_hash;
+    *labels = ds->labels_hash;
+}
+
 ct_status ct_dataset_create(int64_t n, int c, int h, int w, int classes, const uint8_t *images,
                             const uint8_t *labels, ct_dataset **out) {
     if (!out) return ct_fail(CT_ERR_INVALID, "ct_dataset_create: out is NULL");

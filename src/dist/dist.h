@@ -75,10 +75,6 @@ ct_status ct_dist_allgather_u64(ct_dist *d, uint64_t value, uint64_t *all);
  * the reused buffers above. */
 ct_status ct_dist_reserve(void **buf, size_t *have, size_t bytes, const char *what);
 
-/* 64-bit hash of bytes, continuing from h (start with 0): a fingerprint for start-up checks,
- * not a cryptographic hash. Reads 8 bytes at a time. */
-uint64_t ct_hash64(const void *bytes, size_t n, uint64_t h);
-
 /* ------------------------------------------------------------------------------------------ */
 /* what ct_fit adds when training across ranks (dist_train.c); no-ops for one process         */
 

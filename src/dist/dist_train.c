@@ -7,6 +7,7 @@
  */
 #include "dist/dist.h"
 #include "core/core.h"
+#include "data/data.h"
 #include "nn/model.h"
 
 #include <stdio.h>
@@ -53,10 +54,9 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
     for (char *c = spec; *c; c++)
         if (*c == ' ') *c = '_'; /* fields are space-separated */
     const ct_fit_position *r = &cfg->resume;
-    size_t n_pixels = (size_t)ct_dataset_count(ds) * (size_t)ct_dataset_channels(ds) *
-                      (size_t)ct_dataset_height(ds) * (size_t)ct_dataset_width(ds);
-    uint64_t data = ct_hash64(ct_dataset_images(ds), n_pixels, 0);
-    data = ct_hash64(ct_dataset_labels(ds), (size_t)ct_dataset_count(ds), data);
+    uint64_t images, labels;
+    ct_dataset_hashes(ds, &images, &labels);
+    uint64_t data = images ^ (labels * 0x9e3779b97f4a7c15ULL);
     model_hashes h;
     CT_TRY(hash_model(m, &h));
     /* the settings first, so that a differing flag is named before what it causes */
@@ -90,14 +90,12 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
 
 ct_status ct_dist_check_dataset(ct_dist *d, const ct_dataset *ds, const char *what) {
     if (!ct_dist_active(d)) return CT_OK;
-    size_t n_pixels = (size_t)ct_dataset_count(ds) * (size_t)ct_dataset_channels(ds) *
-                      (size_t)ct_dataset_height(ds) * (size_t)ct_dataset_width(ds);
+    uint64_t images, labels;
+    ct_dataset_hashes(ds, &images, &labels);
     char text[160];
     snprintf(text, sizeof text, "images=%lldx%dx%dx%d,%016llx labels=%016llx classes=%d",
              (long long)ct_dataset_count(ds), ct_dataset_channels(ds), ct_dataset_height(ds),
-             ct_dataset_width(ds),
-             (unsigned long long)ct_hash64(ct_dataset_images(ds), n_pixels, 0),
-             (unsigned long long)ct_hash64(ct_dataset_labels(ds), (size_t)ct_dataset_count(ds), 0),
+             ct_dataset_width(ds), (unsigned long long)images, (unsigned long long)labels,
              ct_dataset_classes(ds));
     return ct_dist_check_same(d, text, strlen(text), what);
 }
