@@ -313,6 +313,16 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
                  const int32_t *val_idx, int64_t n_val, const ct_train_config *cfg,
                  const ct_callbacks *cb, ct_epoch_result *history);
 
+/* What ct_fit checks before its first step, without training: the batch sizes against the
+ * model, the data's shape, the indices, cfg (ct_train_config_check, workers, prefetch,
+ * data_on_device), the resume position and, for the plateau schedule, the history; and with
+ * cfg->dist (collective), that every rank has the same settings, data, indices, model,
+ * parameters and optimizer state. A program calls it to refuse a run before it creates
+ * anything (files, logs); ct_fit checks again. */
+ct_status ct_fit_check(ct_model *m, const ct_dataset *ds, const int32_t *train_idx,
+                       int64_t n_train, const int32_t *val_idx, int64_t n_val,
+                       const ct_train_config *cfg, const ct_epoch_result *history);
+
 /* Which data path fit/evaluate use for this model's device with data_on_device (-1 auto):
  * returns 1 when the dataset is kept resident on the device, and a reason in why. */
 int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_on_device,

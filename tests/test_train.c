@@ -554,14 +554,34 @@ static void test_bad_configs(void **state) {
     float *before = params_of(m);
     ct_train_config cfg;
     ct_epoch_result hist[CT_MAX_PHASES];
+    /* ct_fit_check refuses what ct_fit refuses, with the same message, and passes the rest */
+    char checked[512];
 #define EXPECT_INVALID(what)                                                                     \
     do {                                                                                         \
+        ct_clear_error();                                                                        \
+        ct_status c_ = ct_fit_check(m, f->ds, f->train_idx, N_TRAIN, f->val_idx, N_VAL, &cfg,    \
+                                    hist);                                                       \
+        snprintf(checked, sizeof checked, "%s", ct_last_error());                                \
         ct_clear_error();                                                                        \
         ct_status s_ = ct_fit(m, f->ds, f->train_idx, N_TRAIN, f->val_idx, N_VAL, &cfg, NULL,    \
                               hist);                                                             \
         if (s_ != CT_ERR_INVALID) fail_msg("%s: got status %d, expected CT_ERR_INVALID", what, s_); \
         if (ct_last_error()[0] == 0) fail_msg("%s: no error message", what);                     \
+        if (c_ != s_ || strcmp(checked, ct_last_error()) != 0)                                   \
+            fail_msg("%s: ct_fit_check said %d \"%s\", ct_fit %d \"%s\"", what, c_, checked, s_, \
+                     ct_last_error());                                                           \
     } while (0)
+
+    small_config(&cfg);
+    assert_int_equal(ct_fit_check(m, f->ds, f->train_idx, N_TRAIN, f->val_idx, N_VAL, &cfg, hist),
+                     CT_OK);
+    cfg.batch_size = 1000; /* above max_batch, clamped to the 32 samples, as ct_fit does */
+    cfg.eval_batch_size = 1000;
+    assert_int_equal(ct_fit_check(m, f->ds, f->train_idx, 32, f->val_idx, 16, &cfg, hist), CT_OK);
+    assert_int_equal(ct_fit_check(m, f->ds, f->train_idx, N_TRAIN, f->val_idx, N_VAL, &cfg, hist),
+                     CT_ERR_INVALID);
+    assert_int_equal(ct_fit_check(NULL, f->ds, f->train_idx, N_TRAIN, f->val_idx, N_VAL, &cfg,
+                                  hist), CT_ERR_INVALID);
 
     small_config(&cfg); cfg.batch_size = 0; EXPECT_INVALID("batch 0");
     small_config(&cfg); cfg.batch_size = -4; EXPECT_INVALID("batch -4");

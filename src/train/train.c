@@ -181,19 +181,23 @@ static ct_status put_stats(ct_model *m, double loss_sum, double correct) {
     return m->b->h2d(m->b, m->shards[0].stats, host, sizeof host);
 }
 
-ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, int64_t n_train,
-                 const int32_t *val_idx, int64_t n_val, const ct_train_config *cfg,
-                 const ct_callbacks *cb, ct_epoch_result *history) {
-    ct_backend *b = m->b;
-    /* a batch larger than the samples is all of them in one batch, as PyTorch's DataLoader
-     * makes it: a model needs a max_batch of at most the sample counts */
-    ct_train_config clamped;
+/* A batch larger than the samples is all of them in one batch, as PyTorch's DataLoader makes
+ * it: a model needs a max_batch of at most the sample counts. cfg, or *clamped made so. */
+static const ct_train_config *clamp_batches(const ct_train_config *cfg, int64_t n_train,
+                                            int64_t n_val, ct_train_config *clamped) {
     if ((cfg->batch_size > n_train && n_train > 0) || (cfg->eval_batch_size > n_val && n_val > 0)) {
-        clamped = *cfg;
-        if (clamped.batch_size > n_train && n_train > 0) clamped.batch_size = (int)n_train;
-        if (clamped.eval_batch_size > n_val && n_val > 0) clamped.eval_batch_size = (int)n_val;
-        cfg = &clamped;
+        *clamped = *cfg;
+        if (clamped->batch_size > n_train && n_train > 0) clamped->batch_size = (int)n_train;
+        if (clamped->eval_batch_size > n_val && n_val > 0) clamped->eval_batch_size = (int)n_val;
+        return clamped;
     }
+    return cfg;
+}
+
+/* ct_fit_check with cfg's batches clamped. */
+static ct_status fit_check(ct_model *m, const ct_dataset *ds, const int32_t *train_idx,
+                           int64_t n_train, const int32_t *val_idx, int64_t n_val,
+                           const ct_train_config *cfg, const ct_epoch_result *history) {
     CT_TRY(check_batch(m, cfg->batch_size, "batch size"));
     if (n_val > 0) CT_TRY(check_batch(m, cfg->eval_batch_size, "evaluation batch size"));
     CT_TRY(check_data(m, ds));
@@ -213,7 +217,6 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     for (int p = 0; p < cfg->num_phases; p++) total_epochs += cfg->phases[p].epochs;
     const ct_fit_position *from = &cfg->resume;
     int64_t n_batches = (n_train + cfg->batch_size - 1) / cfg->batch_size;
-    int fresh = from->epoch == 0 && from->batch == 0;
     /* batch == n_batches: stopped after the epoch's last step, before its validation */
     if (from->epoch < 0 || from->epoch > total_epochs || from->batch < 0 ||
         from->batch > n_batches || (from->epoch == total_epochs && from->batch))
@@ -227,7 +230,31 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
         if (history[k].val.count <= 0)
             return ct_fail(CT_ERR_INVALID, "the plateau schedule resumes from the history, but "
                            "epoch %d of it has no validation result", k);
-    CT_TRY(ct_dist_check_fit(cfg->dist, m, ds, train_idx, n_train, val_idx, n_val, cfg));
+    return ct_dist_check_fit(cfg->dist, m, ds, train_idx, n_train, val_idx, n_val, cfg);
+}
+
+ct_status ct_fit_check(ct_model *m, const ct_dataset *ds, const int32_t *train_idx,
+                       int64_t n_train, const int32_t *val_idx, int64_t n_val,
+                       const ct_train_config *cfg, const ct_epoch_result *history) {
+    if (!m || !ds || !cfg) return ct_fail(CT_ERR_INVALID, "ct_fit_check: NULL model, dataset or "
+                                          "config");
+    ct_train_config clamped;
+    cfg = clamp_batches(cfg, n_train, n_val, &clamped);
+    return fit_check(m, ds, train_idx, n_train, val_idx, n_val, cfg, history);
+}
+
+ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, int64_t n_train,
+                 const int32_t *val_idx, int64_t n_val, const ct_train_config *cfg,
+                 const ct_callbacks *cb, ct_epoch_result *history) {
+    ct_backend *b = m->b;
+    ct_train_config clamped;
+    cfg = clamp_batches(cfg, n_train, n_val, &clamped);
+    CT_TRY(fit_check(m, ds, train_idx, n_train, val_idx, n_val, cfg, history));
+    int total_epochs = 0;
+    for (int p = 0; p < cfg->num_phases; p++) total_epochs += cfg->phases[p].epochs;
+    const ct_fit_position *from = &cfg->resume;
+    int fresh = from->epoch == 0 && from->batch == 0;
+    int64_t n_batches = (n_train + cfg->batch_size - 1) / cfg->batch_size;
 
     double *val_losses = NULL; /* (total_epochs) the plateau schedule's input */
     if (cfg->schedule == CT_SCHED_PLATEAU &&
