@@ -367,6 +367,11 @@ ct_status ct_model_set_optimizer_state(ct_model *m, const float *host, int64_t c
  * ct_dist_init. Every ct_dist_* function accepts NULL (a single process).
  */
 
+/* What an MPI launcher's environment says of this process, before any MPI call: the number of
+ * processes it started (0: not started by one, as a plain run; -1: started by one that does
+ * not say how many, e.g. PMIx), and in *rank and *local_rank (its place among those on its
+ * host), where not NULL, those numbers, or -1 where the launcher does not say. */
+int ct_dist_launched(int *rank, int *local_rank);
 /* Joins the job when the environment says an MPI launcher started this process as one of
  * several (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK), initialising MPI; otherwise sets *out to
  * NULL and leaves MPI untouched, so that a plain run behaves as it always did. In a build

@@ -4,7 +4,10 @@
 #     and of 1 process × 1 thread, to float tolerance; only rank 0 prints them;
 #   - the same with the shared-memory transport switched off (--mca btl tcp,self);
 #   - 3 ranks with a batch that does not divide by 3 (uneven shares) agree with 3 threads;
-#   - a launch with different flags on one rank is refused with a message;
+#   - a launch with different flags on one rank is refused with a message (the same flags in
+#     another order or spelling are not);
+#   - an error every rank meets is said once; a command other than train runs once;
+#   - ranks resuming different runs are refused before rank 0 writes anything;
 #   - an error on one rank (its data folder is empty) ends the job (MPI_Abort) with the message;
 #   - a rank killed with SIGKILL ends the job with an error within a bounded time (no hang);
 #   - so does a rank stopped with SIGSTOP (neither dead nor erring): --dist-timeout.
@@ -119,9 +122,9 @@ fi
 run extra "${MPIRUN[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && set -- --momentum 0.5; exec "$0" train --epochs 1 --quiet --threads 1 "$@"' "$CT"
 [ "$rc" -ne 0 ] && grep -q '(command line: rank 0 has no --momentum, rank 1 has "--momentum=0.5")' "$tmp/extra.err" &&
     ok "--momentum on rank 1 only -> exit $rc, named" || bad "--momentum on rank 1 only -> exit $rc: $(head -c 2000 "$tmp/extra.err")"
-run order "${MPIRUN[@]}" -np 2 bash -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then set -- --lr 0.1 --epochs 1; else set -- --epochs 1 --lr 0.1; fi
+run order "${MPIRUN[@]}" -np 2 bash -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then set -- --lr=0.10 --epochs 01; else set -- --epochs 1 --lr 1e-1; fi
     exec "$0" train --val-size 50000 --batch-size 100 --quiet --threads 1 "$@"' "$CT"
-[ "$rc" -eq 0 ] && grep -q '^test_acc\|test_acc:' "$tmp/order.out" && ok "the same flags in another order on rank 1 -> trains" ||
+[ "$rc" -eq 0 ] && grep -q '^test_acc\|test_acc:' "$tmp/order.out" && ok "the same flags in another order and spelling on rank 1 (--lr 1e-1 / --lr=0.10) -> trains" ||
     bad "flags in another order on rank 1 -> exit $rc: $(head -c 2000 "$tmp/order.err")"
 # a rank with another test set (--data is per rank): refused before any work
 mkdir -p "$tmp/tA" "$tmp/tB"
@@ -134,6 +137,41 @@ run testset "${MPIRUN[@]}" -np 2 bash -c 'd=$1; [ "$OMPI_COMM_WORLD_RANK" = 1 ] 
 [ "$rc" -ne 0 ] && grep -q '(test set: rank 0 has "labels=[0-9a-f]*", rank 1 has "labels=[0-9a-f]*")' "$tmp/testset.err" &&
     ! grep -q '^Before training' "$tmp/testset.out" && ok "another test set on rank 1 -> exit $rc before any work" ||
     bad "another test set on rank 1 -> exit $rc: $(head -c 2000 "$tmp/testset.err")"
+
+# ------------------------------------------------------------------ who says an error, who runs what
+# a bad flag on every rank: said once (rank 0), not once per rank
+run usage "${MPIRUN[@]}" -np 3 "$CT" train --lr abc
+[ "$rc" -eq 2 ] && [ "$(grep -c '^ctrain: ' "$tmp/usage.err")" -eq 1 ] &&
+    grep -q '^ctrain: --lr: expected a positive number, got "abc"' "$tmp/usage.err" &&
+    ok "--lr abc on 3 ranks -> exit 2, one line: $(grep -m1 '^ctrain: ' "$tmp/usage.err")" ||
+    bad "--lr abc on 3 ranks -> exit $rc, expected one ctrain: line: $(head -c 2000 "$tmp/usage.err")"
+# a bad flag on rank 1 only (--threads may differ): rank 1 says it, with its rank
+run usage1 "${MPIRUN[@]}" -np 2 bash -c 't=1; [ "$OMPI_COMM_WORLD_RANK" = 1 ] && t=abc; exec "$0" train --epochs 1 --quiet --threads "$t"' "$CT"
+[ "$rc" -ne 0 ] && grep -q '^ctrain: rank 1: --threads: expected a non-negative integer, got "abc"' "$tmp/usage1.err" &&
+    ok "--threads abc on rank 1 only -> exit $rc: $(grep -m1 '^ctrain: rank 1' "$tmp/usage1.err")" ||
+    bad "--threads abc on rank 1 only -> exit $rc: $(head -c 2000 "$tmp/usage1.err")"
+# commands other than train run once: rank 0 (data fetch: each host's first rank)
+run summary "${MPIRUN[@]}" -np 3 "$CT" summary
+[ "$rc" -eq 0 ] && [ "$(grep -c '^Total params' "$tmp/summary.out")" -eq 1 ] &&
+    grep -q '^ctrain: under mpirun (3 ranks), summary runs once, on rank 0 (only train is distributed)$' "$tmp/summary.err" &&
+    ok "mpirun -np 3 ctrain summary -> one summary, and why" ||
+    bad "mpirun -np 3 ctrain summary -> exit $rc: $(head -c 1000 "$tmp/summary.out") $(head -c 1000 "$tmp/summary.err")"
+run fetch "${MPIRUN[@]}" -np 2 "$CT" data fetch --data "$tmp/tA"
+[ "$rc" -eq 0 ] && [ "$(grep -c 'train-images-idx3-ubyte ok' "$tmp/fetch.err")" -eq 1 ] &&
+    grep -q 'data fetch runs once, per host, on its first rank' "$tmp/fetch.err" &&
+    ok "mpirun -np 2 ctrain data fetch (one host) -> fetched (checked) once" ||
+    bad "mpirun -np 2 ctrain data fetch -> exit $rc: $(head -c 2000 "$tmp/fetch.err")"
+
+# ------------------------------------------------------------------ resumed states that differ
+# are refused before rank 0's --log (or --save, --plot) is created or anything is written
+run r0 "$CT" train --epochs 1 --val-size 50000 --quiet --threads 1 --save "$tmp/r0"
+run r1 "$CT" train --epochs 1 --val-size 50000 --quiet --threads 1 --save "$tmp/r1" --seed 7
+before=$(cd "$tmp/r0" && ls -l --time-style=+%s.%N | md5sum)
+run resumed "${MPIRUN[@]}" -np 2 bash -c 'd=$1; [ "$OMPI_COMM_WORLD_RANK" = 1 ] && d=$2; exec "$0" train --resume "$d" --epochs 2 --quiet --threads 1 --log "$3"' "$CT" "$tmp/r0" "$tmp/r1" "$tmp/resumed.jsonl"
+[ "$rc" -ne 0 ] && grep -q 'rank 1 was launched with different settings than rank 0 (training settings: rank 0 has "seed=[0-9]*", rank 1 has "seed=7")' "$tmp/resumed.err" &&
+    [ ! -e "$tmp/resumed.jsonl" ] && [ "$before" = "$(cd "$tmp/r0" && ls -l --time-style=+%s.%N | md5sum)" ] &&
+    ok "ranks resuming different runs -> exit $rc before --log or the checkpoint is touched" ||
+    bad "ranks resuming different runs -> exit $rc (log there: $([ -e "$tmp/resumed.jsonl" ] && echo yes || echo no)): $(head -c 2000 "$tmp/resumed.err")"
 
 # ------------------------------------------------------------------ an error on one rank ends the job
 mkdir -p "$tmp/empty"

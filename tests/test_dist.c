@@ -139,6 +139,44 @@ static void test_hash(void **state) {
     assert_true(ct_hash64("", 0, 0) != ct_hash64("", 0, 1));
 }
 
+/* ct_dist_launched reads the launchers' variables (set here, then unset) */
+static void test_launched(void **state) {
+    (void)state;
+    if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK") ||
+        getenv("MV2_COMM_WORLD_SIZE"))
+        TU_SKIP("test_launched", "running under an MPI launcher");
+    int rank = 7, local = 7;
+    assert_int_equal(ct_dist_launched(&rank, &local), 0);
+    assert_true(rank == -1 && local == -1);
+    setenv("OMPI_COMM_WORLD_SIZE", "4", 1);
+    setenv("OMPI_COMM_WORLD_RANK", "3", 1);
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1", 1);
+    assert_int_equal(ct_dist_launched(&rank, &local), 4);
+    assert_true(rank == 3 && local == 1);
+    assert_int_equal(ct_dist_launched(NULL, NULL), 4);
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "x1", 1); /* not a number: not known */
+    assert_int_equal(ct_dist_launched(&rank, &local), 4);
+    assert_true(rank == 3 && local == -1);
+    setenv("OMPI_COMM_WORLD_SIZE", "lots", 1); /* a size that is not a number: a plain run */
+    assert_int_equal(ct_dist_launched(&rank, &local), 0);
+    unsetenv("OMPI_COMM_WORLD_SIZE");
+    unsetenv("OMPI_COMM_WORLD_RANK");
+    unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    setenv("PMI_SIZE", "2", 1); /* MPICH's Hydra */
+    setenv("PMI_RANK", "1", 1);
+    setenv("MPI_LOCALRANKID", "0", 1);
+    assert_int_equal(ct_dist_launched(&rank, &local), 2);
+    assert_true(rank == 1 && local == 0);
+    unsetenv("PMI_SIZE");
+    unsetenv("PMI_RANK");
+    unsetenv("MPI_LOCALRANKID");
+    setenv("PMIX_RANK", "5", 1); /* PMIx: a rank, no size */
+    assert_int_equal(ct_dist_launched(&rank, &local), -1);
+    assert_true(rank == 5 && local == -1);
+    unsetenv("PMIX_RANK");
+    assert_int_equal(ct_dist_launched(&rank, &local), 0);
+}
+
 static void test_no_mpi_refuses(void **state) {
     (void)state;
     if (!ct_dist_unavailable_reason()[0])
@@ -195,6 +233,10 @@ static void test_rank_size(void **state) {
     assert_int_equal(ct_dist_local_size(g_dist), 2);
     assert_int_equal(ct_dist_local_rank(g_dist), r);
     assert_non_null(strstr(ct_dist_description(g_dist), "2 ranks on 1 host"));
+    int lr = -2, llocal = -2; /* what mpirun's environment said before MPI started */
+    assert_int_equal(ct_dist_launched(&lr, &llocal), 2);
+    assert_int_equal(lr, r);
+    assert_int_equal(llocal, r);
     int64_t lo, hi;
     ct_dist_share(g_dist, 37, &lo, &hi);
     assert_true(r == 0 ? (lo == 0 && hi == 18) : (lo == 18 && hi == 37));
@@ -400,6 +442,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_process),
         cmocka_unit_test(test_hash),
+        cmocka_unit_test(test_launched),
         cmocka_unit_test(test_no_mpi_refuses),
         cmocka_unit_test(test_two_ranks),
         cmocka_unit_test(test_four_ranks),

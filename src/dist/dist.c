@@ -17,25 +17,45 @@
 /* ------------------------------------------------------------------------------------------ */
 /* launch detection                                                                            */
 
-/* The number of processes an MPI launcher started, from the variables it sets: Open MPI's
- * mpirun (OMPI_COMM_WORLD_SIZE), MPICH/Hydra and PMI-1/2 launchers (PMI_SIZE), and PMIx
- * launchers such as `srun --mpi=pmix` (PMIX_RANK, size unknown: -1). 0: not launched by one. */
-static int launched_size(void) {
-    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+/* The first of vars that is set (and not empty) as a number in [0, 2^30), or -1 when none is
+ * set or the first set is not such a number. */
+static int env_count(const char *const *vars, size_t n) {
+    for (size_t i = 0; i < n; i++) {
         const char *v = getenv(vars[i]);
-        if (v && *v) {
-            long n = strtol(v, NULL, 10);
-            return n > 0 && n < (1L << 30) ? (int)n : 0;
-        }
+        if (!v || !*v) continue;
+        char *end;
+        long k = strtol(v, &end, 10);
+        return *end == 0 && k >= 0 && k < (1L << 30) ? (int)k : -1;
     }
-    if (getenv("PMIX_RANK")) return -1;
-    return 0;
+    return -1;
+}
+
+/* Open MPI's mpirun (OMPI_COMM_WORLD_*), MPICH/Hydra and PMI-1/2 launchers (PMI_*,
+ * MPI_LOCALRANKID), MVAPICH (MV2_COMM_WORLD_*) and PMIx launchers such as `srun --mpi=pmix`
+ * (PMIX_RANK; no size). */
+int ct_dist_launched(int *rank, int *local_rank) {
+    static const char *const size_vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE",
+                                            "MV2_COMM_WORLD_SIZE"};
+    static const char *const rank_vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK",
+                                            "MV2_COMM_WORLD_RANK", "PMIX_RANK"};
+    static const char *const local_vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID",
+                                             "MV2_COMM_WORLD_LOCAL_RANK"};
+    int size = env_count(size_vars, sizeof size_vars / sizeof size_vars[0]);
+    if (size < 0) size = 0; /* none, or not a number: as a plain run */
+    if (!size && getenv("PMIX_RANK")) size = -1;
+    if (size == 0) {
+        if (rank) *rank = -1;
+        if (local_rank) *local_rank = -1;
+        return 0;
+    }
+    if (rank) *rank = env_count(rank_vars, sizeof rank_vars / sizeof rank_vars[0]);
+    if (local_rank) *local_rank = env_count(local_vars, sizeof local_vars / sizeof local_vars[0]);
+    return size;
 }
 
 ct_status ct_dist_init(ct_dist **out) {
     *out = NULL;
-    int n = launched_size();
+    int n = ct_dist_launched(NULL, NULL);
     if (n == 0 || n == 1) return CT_OK; /* a single process: MPI stays untouched */
     ct_dist *d = ct_calloc(1, sizeof *d, "ct_dist");
     if (!d) return CT_ERR_NOMEM;

@@ -21,9 +21,33 @@
 /* ------------------------------------------------------------------------------------------ */
 /* errors                                                                                      */
 
-int cli_usage_error(const char *cmd, const char *fmt, ...) {
-    va_list ap;
+static int g_error_rank;  /* cli_set_error_rank */
+static int g_quiet_usage;
+
+void cli_set_error_rank(int rank, int quiet_usage) {
+    g_error_rank = rank;
+    g_quiet_usage = quiet_usage;
+}
+
+static void error_start(void) {
     fputs("ctrain: ", stderr);
+    if (g_error_rank > 0) fprintf(stderr, "rank %d: ", g_error_rank);
+}
+
+int cli_error(const char *fmt, ...) {
+    va_list ap;
+    error_start();
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CLI_EXIT_ERROR;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    if (g_quiet_usage) return CLI_EXIT_USAGE;
+    va_list ap;
+    error_start();
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -37,7 +61,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
 int cli_lib_error(int status) {
     const char *msg = ct_last_error();
     if (!msg || !*msg) msg = ct_status_name((ct_status)status);
-    fputs("ctrain: ", stderr);
+    error_start();
     /* one line: fold any newline the message carries */
     for (const char *p = msg; *p; p++) fputc(*p == '\n' || *p == '\r' ? ' ' : *p, stderr);
     fputc('\n', stderr);

@@ -19,7 +19,9 @@ enum {
     CLI_EXIT_OK = 0,
     CLI_EXIT_ERROR = 1,        /* the library failed: ctrain: <ct_last_error()> */
     CLI_EXIT_USAGE = 2,        /* a bad command line */
-    CLI_EXIT_INTERRUPTED = 130 /* Ctrl-C (128 + SIGINT) */
+    CLI_EXIT_INTERRUPTED = 130, /* Ctrl-C (128 + SIGINT) */
+    CLI_EXIT_ERROR_ALL = 257    /* within the tool only: CLI_EXIT_ERROR on every rank alike
+                                 * (cli_dist_common_error), which leaves the job normally */
 };
 
 typedef enum {
@@ -65,6 +67,14 @@ void cli_print_flags(FILE *f, cli_flag *flags, int nflags);
 
 /* Finds a flag by name (without dashes); NULL if absent. */
 cli_flag *cli_find(cli_flag *flags, int nflags, const char *name);
+
+/* Under mpirun, once the ranks are connected (dist_cli.c), on a rank other than 0: errors say
+ * "ctrain: rank R: ..." (rank > 0), and with quiet_usage the usage errors say nothing, as they
+ * come from command lines and data found equal on every rank, and rank 0 says them. */
+void cli_set_error_rank(int rank, int quiet_usage);
+
+/* Prints "ctrain: <message>" (and a newline) on stderr; returns CLI_EXIT_ERROR. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Prints "ctrain: <message> (see ctrain CMD --help)" on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -9,6 +9,7 @@
 #include "args.h"
 
 #include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,11 +35,35 @@ static int by_text(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* A number flag's value as its parsed number, in the shortest form that reads back as the same
+ * value ("0.10", "1e-1" and "0.1" are all "0.1"), into out: 1; 0 for other values (as given). The
+ * values are valid: cli_parse has checked them. */
+static int canonical_number(const cli_flag *f, const char *v, char *out, size_t bytes) {
+    if (!f || !*v) return 0;
+    char *end;
+    if (f->kind == CLI_INT || f->kind == CLI_I64) {
+        long long k = strtoll(v, &end, 10);
+        return !*end && snprintf(out, bytes, "%lld", k) > 0;
+    }
+    if (f->kind == CLI_U64) {
+        unsigned long long k = strtoull(v, &end, 10);
+        return !*end && snprintf(out, bytes, "%llu", k) > 0;
+    }
+    double d;
+    if (f->kind != CLI_FLOAT || cli_parse_double(v, &d) != 0) return 0;
+    float x = (float)d;
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(out, bytes, "%.*g", digits, (double)x);
+        if ((float)strtod(out, NULL) == x) break;
+    }
+    return 1;
+}
+
 /* The command line as "--flag=value ..." fields without the per-rank flags, sorted (the order
- * flags are given in does not matter): what must match. */
-static char *command_text(int argc, char **argv) {
+ * flags are given in does not matter) and with numbers as parsed: what must match. */
+static char *command_text(int argc, char **argv, cli_flag *flags, int nflags) {
     size_t bytes = 1;
-    for (int i = 0; i < argc; i++) bytes += 2 * strlen(argv[i]) + 2;
+    for (int i = 0; i < argc; i++) bytes += 2 * strlen(argv[i]) + 64;
     char *text = malloc(bytes), *fields = malloc(bytes), **field = malloc((size_t)argc * sizeof *field);
     if (!text || !fields || !field) {
         free(text);
@@ -50,13 +75,21 @@ static char *command_text(int argc, char **argv) {
     int n = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        /* a flag's value is the next word when it has no '=' and the word is not a flag */
-        int joined = !strncmp(a, "--", 2) && !strchr(a, '=') && i + 1 < argc &&
-                     strncmp(argv[i + 1], "--", 2) != 0;
+        size_t name_len = strcspn(a, "=");
+        char name[64] = "";
+        if (!strncmp(a, "--", 2) && name_len - 2 < sizeof name)
+            snprintf(name, sizeof name, "%.*s", (int)(name_len - 2), a + 2);
+        cli_flag *f = name[0] ? cli_find(flags, nflags, name) : NULL;
+        /* a flag's value is the next word when it has no '=', takes one and the word is not a flag */
+        int joined = !strncmp(a, "--", 2) && !a[name_len] && i + 1 < argc &&
+                     strncmp(argv[i + 1], "--", 2) != 0 && !(f && f->kind == CLI_SWITCH);
+        const char *value = joined ? argv[i + 1] : a[name_len] ? a + name_len + 1 : NULL;
         if (!per_rank_flag(a)) {
             field[n++] = p;
-            p += sprintf(p, "%s", a);
-            if (joined) p += sprintf(p, "=%s", argv[i + 1]);
+            p += sprintf(p, "%.*s", (int)name_len, a);
+            char number[48];
+            if (value) p += sprintf(p, "=%s", canonical_number(f, value, number, sizeof number)
+                                                  ? number : value);
             p++; /* past its NUL */
         }
         if (joined) i++;
@@ -72,13 +105,67 @@ static char *command_text(int argc, char **argv) {
     return text;
 }
 
-int cli_dist_start(ct_dist **out, int quiet, double timeout_s, int argc, char **argv) {
+/* ------------------------------------------------------------------------------------------ */
+/* errors before the ranks are connected                                                       */
+
+/* How long a rank other than 0 holds back an error from before the ranks are connected: when
+ * rank 0 failed too, mpirun ends the job within this time of its exit (it did within 0.1 s in
+ * our runs, Open MPI 4.1) and the error is said once, by rank 0. */
+#define CLI_RANK_ERROR_WAIT_S 2
+
+static FILE *g_held;       /* what this rank wrote on stderr while held */
+static int g_real_stderr = -1;
+static int g_held_rank;
+
+void cli_dist_hold_stderr(int rank) {
+    if (rank <= 0 || g_held) return;
+    fflush(stderr);
+    FILE *f = tmpfile();
+    int fd = f ? dup(STDERR_FILENO) : -1;
+    if (fd < 0 || dup2(fileno(f), STDERR_FILENO) < 0) { /* then it is said at once; harmless */
+        if (fd >= 0) close(fd);
+        if (f) fclose(f);
+        return;
+    }
+    g_held = f;
+    g_real_stderr = fd;
+    g_held_rank = rank;
+}
+
+void cli_dist_release_stderr(int failed) {
+    if (!g_held) return;
+    fflush(stderr);
+    int said = ftell(g_held) > 0;
+    if (failed && said) sleep(CLI_RANK_ERROR_WAIT_S); /* ended here when rank 0 failed too */
+    dup2(g_real_stderr, STDERR_FILENO);
+    close(g_real_stderr);
+    g_real_stderr = -1;
+    rewind(g_held);
+    char line[4096];
+    int at_start = 1; /* of a line: "ctrain: " there becomes "ctrain: rank R: " */
+    while (said && fgets(line, sizeof line, g_held)) {
+        if (at_start && !strncmp(line, "ctrain: ", 8))
+            fprintf(stderr, "ctrain: rank %d: %s", g_held_rank, line + 8);
+        else
+            fputs(line, stderr);
+        at_start = strchr(line, '\n') != NULL;
+    }
+    fflush(stderr);
+    fclose(g_held);
+    g_held = NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the job                                                                                     */
+
+int cli_dist_start(ct_dist **out, int quiet, double timeout_s, int argc, char **argv,
+                   cli_flag *flags, int nflags) {
     *out = NULL;
     ct_dist *d = NULL;
     ct_status s = ct_dist_init(&d);
     if (s != CT_OK) return cli_lib_error(s);
     if (!d) return CLI_EXIT_OK; /* a single process */
-    char *text = command_text(argc, argv);
+    char *text = command_text(argc, argv, flags, nflags);
     s = ct_dist_set_timeout(d, timeout_s);
     if (s == CT_OK)
         s = text ? ct_dist_check_same(d, text, strlen(text), "command line") : CT_ERR_NOMEM;
@@ -90,6 +177,8 @@ int cli_dist_start(ct_dist **out, int quiet, double timeout_s, int argc, char **
         return rc;
     }
     if (ct_dist_rank(d) != 0) {
+        cli_dist_release_stderr(0); /* connected: errors from here on are said as below */
+        cli_set_error_rank(ct_dist_rank(d), 1);
         fflush(stdout);
         if (!freopen("/dev/null", "w", stdout)) { /* then it prints; harmless */ }
     } else if (!quiet) {
@@ -111,24 +200,35 @@ int cli_dist_threads(const ct_dist *d, int threads) {
 }
 
 int cli_dist_error(ct_dist *d, int status) {
-    if (ct_dist_rank(d) == 0) return cli_lib_error(status);
-    if (ct_dist_error_shared(d)) return CLI_EXIT_ERROR; /* rank 0 says it */
-    const char *msg = ct_last_error();
-    if (!msg || !*msg) msg = ct_status_name((ct_status)status);
-    fprintf(stderr, "ctrain: rank %d: ", ct_dist_rank(d));
-    for (const char *p = msg; *p; p++) fputc(*p == '\n' || *p == '\r' ? ' ' : *p, stderr);
-    fputc('\n', stderr);
-    return CLI_EXIT_ERROR;
+    if (ct_dist_rank(d) != 0 && ct_dist_error_shared(d)) return CLI_EXIT_ERROR; /* rank 0 says it */
+    return cli_lib_error(status); /* "ctrain: rank R: " on another rank (cli_set_error_rank) */
+}
+
+int cli_dist_common_error(ct_dist *d, const char *fmt, ...) {
+    if (ct_dist_rank(d) == 0) {
+        va_list ap;
+        fputs("ctrain: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+    }
+    return d ? CLI_EXIT_ERROR_ALL : CLI_EXIT_ERROR;
 }
 
 int cli_dist_missing_data(ct_dist *d, const char *dir) {
     fprintf(stderr, "ctrain: rank %d: MNIST not found in %s; under mpirun every rank would fetch "
-            "it at once: run `ctrain data fetch mnist` on every host first\n", ct_dist_rank(d), dir);
+            "it at once: fetch it first with `ctrain data fetch mnist` (under the same mpirun it "
+            "runs once per host)\n", ct_dist_rank(d), dir);
     return CLI_EXIT_ERROR;
 }
 
 int cli_dist_end(ct_dist *d, int rc) {
     if (!d) return rc;
+    if (rc == CLI_EXIT_ERROR_ALL) { /* every rank failed alike: each leaves normally */
+        ct_dist_finalize(d);
+        return CLI_EXIT_ERROR;
+    }
     fflush(stdout);
     fflush(stderr);
     if (rc == CLI_EXIT_ERROR) ct_dist_abort(d, rc); /* returns when the failure was shared */

@@ -6,16 +6,19 @@
 #ifndef CTRAIN_CLI_DIST_H
 #define CTRAIN_CLI_DIST_H
 
+#include "args.h"
 #include "ctrain.h"
 
 /* Joins the job when launched by an MPI launcher (ct_dist_init) with timeout_s for each
  * collective (ct_dist_set_timeout), checks that every rank got the
- * same command line (flags that only describe this rank's machine may differ: --threads,
+ * same command line (in any order, numbers compared as parsed by flags' kinds: --lr 0.1 is
+ * --lr=0.10; flags that only describe this rank's machine may differ: --threads,
  * --workers, --prefetch, --data, --data-on-device, --quiet and rank 0's outputs --save,
  * --save-every, --resume, --plot, --log), and on ranks other than 0 sends stdout to
  * /dev/null (each rank's GPU is its local rank's: ct_backend_create_local): only rank 0 prints results. Rank 0 prints a "Ranks:" line unless quiet. Returns
  * CLI_EXIT_OK, or CLI_EXIT_ERROR after printing the error (and leaving the job). */
-int cli_dist_start(ct_dist **out, int quiet, double timeout_s, int argc, char **argv);
+int cli_dist_start(ct_dist **out, int quiet, double timeout_s, int argc, char **argv,
+                   cli_flag *flags, int nflags);
 /* --threads for this rank: as given when > 0; for 0 (all cores) under mpirun, the cores this
  * rank may run on (mpirun binds ranks to cores by default) and at most its share of the host's
  * cores (online cores / ranks on this host), at least 1. */
@@ -24,6 +27,18 @@ int cli_dist_threads(const ct_dist *d, int threads);
  * rank "ctrain: rank R: <message>" unless every rank failed the same check (then only rank 0
  * speaks). Returns CLI_EXIT_ERROR. */
 int cli_dist_error(ct_dist *d, int status);
+/* An error every rank meets alike, as it follows from what was found equal on every rank (the
+ * command line, the data): rank 0 prints "ctrain: <message>"; returns CLI_EXIT_ERROR_ALL, which
+ * cli_dist_end turns into CLI_EXIT_ERROR without ending the job (CLI_EXIT_ERROR for NULL d). */
+int cli_dist_common_error(ct_dist *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Before the ranks are connected, nothing lets rank 0 speak for them: under mpirun, a rank
+ * other than 0 (rank > 0; main.c) holds what it writes on stderr until cli_dist_start has
+ * connected it (then it is said at once) or it exits (cli_dist_release_stderr(failed)). An
+ * error is said after CLI_RANK_ERROR_WAIT_S seconds (2): when rank 0 failed the same way,
+ * mpirun has ended the job by then and the error is said once, by rank 0; when only this rank
+ * failed, it is still said, as "ctrain: rank R: ...". */
+void cli_dist_hold_stderr(int rank);
+void cli_dist_release_stderr(int failed);
 /* MISSING data under mpirun: every rank would fetch at once; says to fetch first, returns 1. */
 int cli_dist_missing_data(ct_dist *d, const char *dir);
 /* Leaves the job and returns rc; after an error that the other ranks may not have seen

@@ -207,7 +207,8 @@ int cmd_train(int argc, char **argv) {
     }
     /* under mpirun -np N: one rank of a data-parallel job; only rank 0 prints and writes files */
     ct_dist *dist = NULL;
-    if (cli_dist_start(&dist, o.quiet, o.dist_timeout, argc, argv) != CLI_EXIT_OK) {
+    if (cli_dist_start(&dist, o.quiet, o.dist_timeout, argc, argv, flags, nflags) !=
+        CLI_EXIT_OK) {
         ct_checkpoint_free(ck);
         return CLI_EXIT_ERROR;
     }
@@ -282,26 +283,26 @@ int cmd_train(int argc, char **argv) {
             goto done;
         }
     }
-    if (ct_dataset_channels(test) != ct_dataset_channels(train) ||
-        ct_dataset_height(test) != ct_dataset_height(train) ||
-        ct_dataset_width(test) != ct_dataset_width(train)) {
-        fprintf(stderr, "ctrain: %s in %s: the test images are (%d, %d, %d) but the training "
-                "images (%d, %d, %d)\n", o.dataset, run.data_dir, ct_dataset_channels(test),
-                ct_dataset_height(test), ct_dataset_width(test), ct_dataset_channels(train),
-                ct_dataset_height(train), ct_dataset_width(train));
-        rc = CLI_EXIT_ERROR;
-        goto done;
-    }
-    /* every rank the same data, test set included (ct_fit checks the training set's again) */
+    /* every rank the same data, test set included (ct_fit checks the training set's again);
+     * from here on, what follows from the data and the flags fails alike on every rank */
     if ((s = ct_dist_check_dataset(dist, train, "training set")) != CT_OK ||
         (s = ct_dist_check_dataset(dist, test, "test set")) != CT_OK)
         goto lib_error;
+    if (ct_dataset_channels(test) != ct_dataset_channels(train) ||
+        ct_dataset_height(test) != ct_dataset_height(train) ||
+        ct_dataset_width(test) != ct_dataset_width(train)) {
+        rc = cli_dist_common_error(dist, "%s in %s: the test images are (%d, %d, %d) but the "
+                                   "training images (%d, %d, %d)", o.dataset, run.data_dir,
+                                   ct_dataset_channels(test), ct_dataset_height(test),
+                                   ct_dataset_width(test), ct_dataset_channels(train),
+                                   ct_dataset_height(train), ct_dataset_width(train));
+        goto done;
+    }
     int64_t n_all = ct_dataset_count(train);
     if (o.val_size >= n_all && o.resume_dir) { /* the saved run's split, not a flag's */
-        fprintf(stderr, "ctrain: %s: the run holds out %lld validation images, but this training "
-                "set has only %lld images\n", o.resume_dir, (long long)o.val_size,
-                (long long)n_all);
-        rc = CLI_EXIT_ERROR;
+        rc = cli_error("%s: the run holds out %lld validation images, but this training set "
+                       "has only %lld images", o.resume_dir, (long long)o.val_size,
+                       (long long)n_all);
         goto done;
     }
     if (o.val_size >= n_all) {
@@ -333,9 +334,8 @@ int cmd_train(int argc, char **argv) {
     int64_t n_batches = (run.n_train + train_b - 1) / train_b; /* per epoch */
     if ((s = ct_model_create(b, spec, in_c, in_h, in_w, max_batch, o.seed, &m)) != CT_OK) {
         if (s == CT_ERR_INVALID && o.resume_dir) { /* a resume's spec is its file's */
-            fprintf(stderr, "ctrain: %s: its model \"%s\" cannot be built for these %dx%dx%d "
-                    "images: %s\n", ct_checkpoint_path(ck), o.model, in_c, in_h, in_w,
-                    ct_last_error());
+            cli_error("%s: its model \"%s\" cannot be built for these %dx%dx%d images: %s",
+                      ct_checkpoint_path(ck), o.model, in_c, in_h, in_w, ct_last_error());
             goto done;
         }
         if (s != CT_ERR_INVALID) goto lib_error;
@@ -345,7 +345,7 @@ int cmd_train(int argc, char **argv) {
     run.m = m;
     run.history = calloc((size_t)total_epochs + 1, sizeof *run.history);
     if (!run.history) {
-        fprintf(stderr, "ctrain: out of memory (history of %d epochs)\n", total_epochs);
+        cli_error("out of memory (history of %d epochs)", total_epochs);
         goto done;
     }
     int resumed_epochs = 0;
@@ -360,9 +360,9 @@ int cmd_train(int argc, char **argv) {
         o.cfg.resume = saved.resume;
         ct_fit_position p = saved.resume; /* within this run (ct_fit checks it too, nameless) */
         if (p.epoch > total_epochs || p.batch > n_batches || (p.epoch == total_epochs && p.batch)) {
-            fprintf(stderr, "ctrain: %s: position epoch %d batch %lld is outside this run (%d "
-                    "epochs of %lld batches)\n", ct_checkpoint_path(ck), p.epoch,
-                    (long long)p.batch, total_epochs, (long long)n_batches);
+            cli_error("%s: position epoch %d batch %lld is outside this run (%d epochs of %lld "
+                      "batches)", ct_checkpoint_path(ck), p.epoch, (long long)p.batch,
+                      total_epochs, (long long)n_batches);
             goto done;
         }
     }
@@ -388,6 +388,11 @@ int cmd_train(int argc, char **argv) {
         print_plan(&o, total_epochs, run.save_dir);
     }
     fflush(stdout);
+    /* what ct_fit would refuse (under mpirun: any difference between the ranks, a resumed
+     * state's included) is refused before --save, --plot and --log create anything */
+    if ((s = ct_fit_check(m, train, train_idx, run.n_train, val_idx, run.n_val, cfg,
+                          run.history)) != CT_OK)
+        goto lib_error;
     if (run.save_dir && cli_mkdirs(run.save_dir) != 0) goto done;
     if (o.plot_dir && cli_mkdirs(o.plot_dir) != 0) goto done;
     if (train_log_open(&run, resumed_epochs) != 0) goto done;
