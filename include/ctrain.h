@@ -165,6 +165,7 @@ typedef struct {
 #define CT_MAX_EPOCHS 1000000 /* all phases' epochs together (history holds one entry each) */
 #define CT_MAX_WORKERS 64 /* ct_train_config.workers */
 #define CT_MAX_AUGMENT_PAD 255 /* ct_train_config.augment_pad */
+#define CT_PATIENCE_NONE (-1) /* ct_train_config.plateau_patience: none (PyTorch's patience=0) */
 
 typedef enum {
     CT_SGD = 0, /* torch.optim.SGD: momentum, nesterov, weight_decay (an L2 term) */
@@ -217,7 +218,8 @@ typedef struct {
     float gamma;                 /* step, plateau: decay factor (0: 0.1) */
     int plateau_patience;        /* plateau: PyTorch's patience, the epochs without a better
                                   * val_loss (by more than 1e-4 of it) tolerated; the lr is cut
-                                  * after patience + 1 of them (0: 10) */
+                                  * after patience + 1 of them (0: 10; PyTorch's patience=0, a
+                                  * cut after every such epoch: CT_PATIENCE_NONE) */
     float eta_min;               /* cosine: the final lr (0) */
     float pct_start;             /* onecycle: fraction of steps rising (0: 0.3) */
     float div_factor;            /* onecycle: initial lr = lr / div_factor (0: 25) */

@@ -157,11 +157,14 @@ run train --epochs 3 --lr 0.5 --val-size 1000 --patience 0 --quiet
 
 # ------------------------------------------------------------------ --lr-schedule plateau
 # each epoch's lr (--log) is --lr times gamma per cut of ReduceLROnPlateau over the val_loss so far
-run train --lr-schedule plateau --lr 0.5 --gamma 0.5 --lr-patience 1 --epochs 12 --val-size 1000 \
-    --quiet --log "$tmp/plateau.jsonl"
-if [ "$rc" -eq 0 ] && "$PY" - "$tmp/plateau.jsonl" <<'EOF'; then
+# (patience 0, PyTorch's patience=0: a cut after every epoch without a better val_loss)
+for pat in 1 0; do
+run train --lr-schedule plateau --lr 0.5 --gamma 0.5 --lr-patience $pat --epochs 12 --val-size 1000 \
+    --quiet --log "$tmp/plateau$pat.jsonl"
+if [ "$rc" -eq 0 ] && "$PY" - "$tmp/plateau$pat.jsonl" "$pat" <<'EOF'; then
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+patience = int(sys.argv[2])
 best, bad, cuts = float("inf"), 0, 0
 for r in rows:
     assert abs(r["lr"] - 0.5 * 0.5 ** cuts) < 1e-9, (r["epoch"], r["lr"], cuts)
@@ -169,14 +172,15 @@ for r in rows:
         best, bad = r["val_loss"], 0
     else:
         bad += 1
-    if bad > 1:
+    if bad > patience:
         cuts, bad = cuts + 1, 0
 assert len(rows) == 12 and rows[-1]["lr"] < 0.5, rows
 EOF
-    ok "--lr-schedule plateau: the logged lr of 12 epochs follows ReduceLROnPlateau(patience 1, factor 0.5)"
+    ok "--lr-schedule plateau: the logged lr of 12 epochs follows ReduceLROnPlateau(patience $pat, factor 0.5)"
 else
-    bad "--lr-schedule plateau -> exit $rc: $err $(cat "$tmp/plateau.jsonl" 2>/dev/null)"
+    bad "--lr-schedule plateau --lr-patience $pat -> exit $rc: $err $(cat "$tmp/plateau$pat.jsonl" 2>/dev/null)"
 fi
+done
 
 # ------------------------------------------------------------------ Ctrl-C stops cleanly (130)
 "$CT" train --epochs 500 --lr 0.1 --quiet >"$tmp/out" 2>"$tmp/err" &

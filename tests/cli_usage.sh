@@ -141,7 +141,7 @@ expect_usage '--dist-timeout' train --dist-timeout=-1
 expect_usage '--dist-timeout' train --dist-timeout inf
 expect_usage '--save-best' train --save-best
 expect_usage '--lr-patience' train --lr-patience 3
-expect_usage '--lr-patience' train --lr-schedule plateau --lr-patience 0
+expect_usage '--lr-patience' train --lr-schedule plateau --lr-patience -1
 expect_usage '--gamma' train --lr-schedule plateau --gamma 1.5
 expect_usage '--gamma' train --lr-schedule cosine --gamma 0.5
 # ctrain's switches in the environment: a value it does not know is refused, not ignored

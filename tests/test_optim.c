@@ -427,6 +427,10 @@ static void test_plateau_torch(void **state) {
         {flat, 22, 1, {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 8, 8, 8, 8}},
         {flat, 14, 2, {0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4}},
         {flat, 14, 3, {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3}},
+        /* patience=0: CT_PATIENCE_NONE */
+        {a, 15, CT_PATIENCE_NONE, {0, 0, 1, 2, 2, 3, 4, 4, 4, 5, 6, 7, 8, 8, 8}},
+        {nan_seq, 10, CT_PATIENCE_NONE, {0, 1, 2, 3, 3, 4, 4, 5, 6, 7}},
+        {flat, 22, CT_PATIENCE_NONE, {0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8}},
     };
     ct_train_config c = sched_config(CT_SCHED_PLATEAU, 20, 0.5f);
     OK(ct_train_config_check(&c));
@@ -445,6 +449,11 @@ static void test_plateau_torch(void **state) {
     c = sched_config(CT_SCHED_PLATEAU, 20, 0.5f);
     assert_int_equal(ct_plateau_cuts(&c, flat, 11), 0);
     assert_int_equal(ct_plateau_cuts(&c, flat, 12), 1);
+    c.plateau_patience = CT_PATIENCE_NONE;
+    OK(ct_train_config_check(&c));
+    c.plateau_patience = -2;
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+    c.plateau_patience = 0;
     c.gamma = 1.0f; /* a factor that cuts nothing is refused */
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
 }

@@ -292,7 +292,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("optimizer", 0, CT_ADAMW, cfg->optimizer);
     OPT_INT("schedule", 0, CT_SCHED_PLATEAU, cfg->schedule);
     OPT_INT("step_size", 0, INT32_MAX, cfg->step_size);
-    OPT_INT("plateau_patience", 0, INT32_MAX, cfg->plateau_patience);
+    OPT_INT("plateau_patience", CT_PATIENCE_NONE, INT32_MAX, cfg->plateau_patience);
     OPT_INT("warmup_steps", 0, INT32_MAX, cfg->warmup_steps);
     OPT_INT("warmup_epochs", 0, INT32_MAX, cfg->warmup_epochs);
     OPT_INT("augment_pad", 0, CT_MAX_AUGMENT_PAD, cfg->augment_pad);

@@ -62,7 +62,9 @@ static double phase_lr(const ct_train_config *cfg, int epoch) {
 
 int ct_plateau_cuts(const ct_train_config *cfg, const double *val_losses, int n) {
     if (cfg->schedule != CT_SCHED_PLATEAU) return 0;
-    int patience = cfg->plateau_patience > 0 ? cfg->plateau_patience : CT_PLATEAU_PATIENCE;
+    int patience = cfg->plateau_patience > 0                  ? cfg->plateau_patience
+                   : cfg->plateau_patience == CT_PATIENCE_NONE ? 0
+                                                               : CT_PLATEAU_PATIENCE;
     double factor = or_default(cfg->gamma, CT_STEP_GAMMA), best = INFINITY;
     int bad = 0, cuts = 0;
     for (int e = 0; e < n; e++) {
@@ -178,9 +180,9 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         if (!(cfg->gamma >= 0.0f && cfg->gamma < 1.0f))
             return ct_fail(CT_ERR_INVALID, "plateau schedule: gamma (the factor) must be in "
                            "(0, 1), got %g", cfg->gamma);
-        if (cfg->plateau_patience < 0)
-            return ct_fail(CT_ERR_INVALID, "plateau schedule: patience must be >= 1 (0: 10), "
-                           "got %d", cfg->plateau_patience);
+        if (cfg->plateau_patience < CT_PATIENCE_NONE)
+            return ct_fail(CT_ERR_INVALID, "plateau schedule: patience must be >= 1 (0: 10; "
+                           "CT_PATIENCE_NONE, -1: none), got %d", cfg->plateau_patience);
         break;
     default: return ct_fail(CT_ERR_INVALID, "unknown schedule %d", (int)cfg->schedule);
     }

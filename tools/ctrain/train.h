@@ -51,7 +51,7 @@ typedef struct {
     const char *lr_schedule; /* phases, step, cosine, onecycle */
     int step_size;
     float gamma, eta_min, pct_start;
-    int lr_patience;         /* plateau: epochs without a better val_loss before a cut (0: 10) */
+    int lr_patience;         /* plateau: PyTorch's patience, >= 0 (10) */
     int warmup_epochs;
     float warmup_start_factor, clip_norm;
     const char *augment;     /* auto, off, or "crop[=PAD],flip" */
@@ -120,5 +120,11 @@ const char *train_schedule_name(int kind);
 
 /* mkdir -p; prints the error and returns non-zero on failure. */
 int cli_mkdirs(const char *dir);
+
+/* --lr-patience's number for a config's plateau_patience (0: 10, CT_PATIENCE_NONE: 0), and back. */
+static inline int train_patience_flag(int plateau_patience) {
+    return plateau_patience > 0 ? plateau_patience : plateau_patience == CT_PATIENCE_NONE ? 0 : 10;
+}
+static inline int train_patience_config(int flag) { return flag > 0 ? flag : CT_PATIENCE_NONE; }
 
 #endif /* CTRAIN_CLI_TRAIN_H */

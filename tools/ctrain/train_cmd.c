@@ -138,9 +138,10 @@ static void print_plan(const train_opts *o, int total_epochs, const char *save_d
         break;
     case CT_SCHED_COSINE: printf(", cosine lr to %g", (double)c->eta_min); break;
     case CT_SCHED_PLATEAU: { /* PyTorch's patience N: the cut comes after N + 1 bad epochs */
-        int patience = c->plateau_patience > 0 ? c->plateau_patience : 10;
-        printf(", plateau lr x%g (patience %d: cut after %d epochs without a better val_loss)",
-               (double)(c->gamma > 0 ? c->gamma : 0.1f), patience, patience + 1);
+        int patience = train_patience_flag(c->plateau_patience);
+        printf(", plateau lr x%g (patience %d: cut after %d epoch%s without a better val_loss)",
+               (double)(c->gamma > 0 ? c->gamma : 0.1f), patience, patience + 1,
+               patience ? "s" : "");
         break;
     }
     case CT_SCHED_ONECYCLE:

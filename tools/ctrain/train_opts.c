@@ -76,6 +76,7 @@ void train_opts_init(train_opts *o) {
     o->data_on_device = "auto";
     o->dist_timeout = (float)CT_DIST_TIMEOUT_S;
     o->augment = "auto";
+    o->lr_patience = 10;
 }
 
 /* Fills flags[NUM_TRAIN_FLAGS] pointing into o. */
@@ -138,7 +139,7 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .metavar = "N", .help = "step: epochs between decays (required)", .def = "none"},
         {.name = "gamma", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->gamma,
          .metavar = "X", .help = "step, plateau: lr decay factor", .def = "0.1"},
-        {.name = "lr-patience", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->lr_patience,
+        {.name = "lr-patience", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->lr_patience,
          .metavar = "N", .help = "plateau: PyTorch's patience, the epochs without a better\n"
                                   "val_loss tolerated (the lr is cut after N + 1)",
          .def = "10"},
@@ -484,7 +485,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->schedule = (ct_schedule_kind)sched;
     c->step_size = o->step_size;
     c->gamma = o->gamma;
-    c->plateau_patience = o->lr_patience;
+    c->plateau_patience = train_patience_config(o->lr_patience);
     c->eta_min = o->eta_min;
     c->pct_start = o->pct_start;
     c->warmup_epochs = o->warmup_epochs;

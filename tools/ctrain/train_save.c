@@ -245,7 +245,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     SAME_NUM("eps", eps, saved.eps, "%g", double);
     SAME_NUM("step-size", step_size, saved.step_size, "%d", int);
     SAME_NUM("gamma", gamma, saved.gamma, "%g", double);
-    SAME_NUM("lr-patience", lr_patience, saved.plateau_patience, "%d", int);
+    SAME_NUM("lr-patience", lr_patience, train_patience_flag(saved.plateau_patience), "%d", int);
     SAME_NUM("eta-min", eta_min, saved.eta_min, "%g", double);
     SAME_NUM("pct-start", pct_start, saved.pct_start, "%g", double);
     SAME_NUM("warmup-epochs", warmup_epochs, saved.warmup_epochs, "%d", int);
