@@ -394,8 +394,9 @@ int ct_dist_error_shared(const ct_dist *d);
  * past this time that call fails (CT_ERR_NETWORK for MPI; on GPUs the watchdog aborts the NCCL
  * communicator and the next all-reduce or host wait fails with CT_ERR_DEVICE). The job must
  * then be aborted (ct_dist_abort) before anything else: MPI cannot cancel the unfinished call,
- * which may still write into its buffers. Not timed: MPI's and NCCL's start-up (NCCL's is
- * bounded by 120 s or this timeout, whichever is longer) and MPI_Finalize. Not collective, but
+ * which may still write into its buffers. Not timed here: MPI's and NCCL's start-up (NCCL's
+ * is bounded by 120 s or this timeout, whichever is longer) and MPI_Finalize (the ctrain
+ * command times MPI's start and end itself, with alarm()). Not collective, but
  * every rank should set the same value; it reaches a GPU communicator at the next ct_fit.
  * CT_ERR_INVALID for a negative or non-finite value. */
 #define CT_DIST_TIMEOUT_S 600.0

@@ -10,7 +10,8 @@
 #   - ranks resuming different runs are refused before rank 0 writes anything;
 #   - an error on one rank (its data folder is empty) ends the job (MPI_Abort) with the message;
 #   - a rank killed with SIGKILL ends the job with an error within a bounded time (no hang);
-#   - so does a rank stopped with SIGSTOP (neither dead nor erring): --dist-timeout.
+#   - so does a rank stopped with SIGSTOP (neither dead nor erring): --dist-timeout, also before
+#     MPI_Init and at MPI_Finalize.
 # Skips when ctrain was built without MPI, when mpirun is not Open MPI's, or without MNIST.
 # Usage: bash tests/cli_mpi.sh path/to/ctrain
 set -u
@@ -196,6 +197,25 @@ kill_a_rank "$job" "$tmp/kill.out" "$tmp/kill.err" "2 ranks"
 job=$!
 kill_a_rank "$job" "$tmp/stop.out" "$tmp/stop.err" "2 ranks, --dist-timeout 3" STOP \
     '^ctrain: (rank [0-9]+: )?MPI_I[a-z]+ \(.*\) did not finish within 3 s: a rank has not joined it' 3
+
+# ------------------------------------------------------------------ a rank stopped before MPI_Init
+# or at MPI_Finalize (the ranks' start and end, timed by the CLI) ends the job too
+for where in init finalize; do
+    start=$(date +%s)
+    if [ "$where" = init ]; then
+        run "stop_$where" "${MPIRUN[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && kill -STOP $$; exec "$0" train --epochs 1 --quiet --threads 1 --dist-timeout 3' "$CT"
+    else
+        run "stop_$where" "${MPIRUN[@]}" -x CTRAIN_TEST_STOP_AT_FINALIZE=1 -np 2 "$CT" train --epochs 1 --val-size 50000 --quiet --threads 1 --dist-timeout 3
+    fi
+    took=$(($(date +%s) - start))
+    what=$([ "$where" = init ] && echo MPI_Init || echo MPI_Finalize)
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$took" -le 60 ] &&
+        grep -q "^ctrain: $what (the [a-z]* of the job) did not finish within 3 s: a rank has not reached it" "$tmp/stop_$where.err"; then
+        ok "a rank stopped at $what -> the job ends, exit $rc after ${took} s: $(grep -m1 "^ctrain: $what" "$tmp/stop_$where.err" | cut -c1-90)..."
+    else
+        bad "a rank stopped at $what -> exit $rc after ${took} s: $(head -c 2000 "$tmp/stop_$where.err")"
+    fi
+done
 
 echo
 finish cli_mpi

@@ -8,7 +8,9 @@
 #include "dist_cli.h"
 #include "args.h"
 
+#include <math.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,13 +158,66 @@ void cli_dist_release_stderr(int failed) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* MPI's start and end, timed                                                                  */
+
+/* MPI_Init (with the collectives that find the ranks of a host) and MPI_Finalize wait for every
+ * rank and cannot be given a time limit: a rank stopped or stuck there holds the others for
+ * ever. So the CLI times them itself with alarm(): past --dist-timeout, the rank says so and
+ * exits 1, and mpirun ends the job. Ranks other than 0 wait CLI_RANK_ERROR_WAIT_S longer, so
+ * that rank 0 speaks for them when it is waiting too. */
+static char g_alarm_msg[320];
+static size_t g_alarm_len;
+static int g_alarm_fd = STDERR_FILENO;
+static double g_timeout_s;
+
+static void on_alarm(int sig) {
+    (void)sig;
+    if (write(g_alarm_fd, g_alarm_msg, g_alarm_len) < 0) { /* exiting anyway */ }
+    _exit(CLI_EXIT_ERROR);
+}
+
+static void arm(int rank, const char *what) {
+    if (!(g_timeout_s > 0)) return;
+    double wait = g_timeout_s + (rank > 0 ? CLI_RANK_ERROR_WAIT_S : 0);
+    unsigned seconds = wait < 1e9 ? (unsigned)ceil(wait) : 1000000000u;
+    char who[32] = "";
+    if (rank > 0) snprintf(who, sizeof who, "rank %d: ", rank);
+    int n = snprintf(g_alarm_msg, sizeof g_alarm_msg, "ctrain: %s%s did not finish within %g s: "
+                     "a rank has not reached it (stopped, stuck or unreachable). hint: the "
+                     "ranks' timeout is --dist-timeout\n", who, what, g_timeout_s);
+    g_alarm_len = n > 0 && (size_t)n < sizeof g_alarm_msg ? (size_t)n : strlen(g_alarm_msg);
+    g_alarm_fd = g_held ? g_real_stderr : STDERR_FILENO; /* not into a held stderr */
+    fflush(stderr);
+    signal(SIGALRM, on_alarm);
+    alarm(seconds);
+}
+
+static void disarm(void) {
+    alarm(0);
+    signal(SIGALRM, SIG_DFL);
+}
+
+static void finalize(ct_dist *d) {
+    const char *stop = getenv("CTRAIN_TEST_STOP_AT_FINALIZE"); /* tests: this rank stops here */
+    if (stop && atoi(stop) == ct_dist_rank(d)) raise(SIGSTOP);
+    arm(ct_dist_rank(d), "MPI_Finalize (the end of the job)");
+    ct_dist_finalize(d);
+    disarm();
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* the job                                                                                     */
 
 int cli_dist_start(ct_dist **out, int quiet, double timeout_s, int argc, char **argv,
                    cli_flag *flags, int nflags) {
     *out = NULL;
     ct_dist *d = NULL;
+    g_timeout_s = timeout_s;
+    int rank = -1;
+    ct_dist_launched(&rank, NULL);
+    arm(rank, "MPI_Init (the start of the job)");
     ct_status s = ct_dist_init(&d);
+    disarm();
     if (s != CT_OK) return cli_lib_error(s);
     if (!d) return CLI_EXIT_OK; /* a single process */
     char *text = command_text(argc, argv, flags, nflags);
@@ -173,7 +228,7 @@ int cli_dist_start(ct_dist **out, int quiet, double timeout_s, int argc, char **
     if (s != CT_OK) {
         int rc = cli_dist_error(d, s);
         ct_dist_abort(d, rc); /* returns when every rank refused together */
-        ct_dist_finalize(d);
+        finalize(d);
         return rc;
     }
     if (ct_dist_rank(d) != 0) {
@@ -226,12 +281,12 @@ int cli_dist_missing_data(ct_dist *d, const char *dir) {
 int cli_dist_end(ct_dist *d, int rc) {
     if (!d) return rc;
     if (rc == CLI_EXIT_ERROR_ALL) { /* every rank failed alike: each leaves normally */
-        ct_dist_finalize(d);
+        finalize(d);
         return CLI_EXIT_ERROR;
     }
     fflush(stdout);
     fflush(stderr);
     if (rc == CLI_EXIT_ERROR) ct_dist_abort(d, rc); /* returns when the failure was shared */
-    ct_dist_finalize(d);
+    finalize(d);
     return rc;
 }

@@ -182,9 +182,10 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "keep the whole dataset in device memory (on), or\n"
                  "stream batches through the loader (off)"},
         {.name = "dist-timeout", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->dist_timeout,
-         .metavar = "S", .help = "under mpirun: seconds a collective (an all-reduce) may wait\n"
-                                  "for the other ranks before the job ends with an error (a\n"
-                                  "rank stopped, stuck or unreachable); 0: wait forever"},
+         .metavar = "S", .help = "under mpirun: seconds a collective (an all-reduce, MPI's\n"
+                                  "start or end) may wait for the other ranks before the job\n"
+                                  "ends with an error (a rank stopped, stuck or unreachable);\n"
+                                  "0: wait forever"},
         {.name = "quiet", .kind = CLI_SWITCH, .dst = &o->quiet,
          .help = "no progress bar, no Device/Model/Data/Plan lines"},
         {.name = "save", .kind = CLI_STR, .dst = &o->save_dir, .metavar = "DIR",
