@@ -6,7 +6,7 @@
 #   - 3 ranks with a batch that does not divide by 3 (uneven shares) agree with 3 threads;
 #   - a launch with different flags on one rank is refused with a message (the same flags in
 #     another order or spelling are not);
-#   - an error every rank meets is said once; a command other than train runs once;
+#   - an error every rank meets is said once, before the ranks connect and after;
 #   - ranks resuming different runs are refused before rank 0 writes anything;
 #   - an error on one rank (its data folder is empty) ends the job (MPI_Abort) with the message;
 #   - a rank killed with SIGKILL ends the job with an error within a bounded time (no hang);
@@ -151,17 +151,24 @@ run usage1 "${MPIRUN[@]}" -np 2 bash -c 't=1; [ "$OMPI_COMM_WORLD_RANK" = 1 ] &&
 [ "$rc" -ne 0 ] && grep -q '^ctrain: rank 1: --threads: expected a non-negative integer, got "abc"' "$tmp/usage1.err" &&
     ok "--threads abc on rank 1 only -> exit $rc: $(grep -m1 '^ctrain: rank 1' "$tmp/usage1.err")" ||
     bad "--threads abc on rank 1 only -> exit $rc: $(head -c 2000 "$tmp/usage1.err")"
-# commands other than train run once: rank 0 (data fetch: each host's first rank)
-run summary "${MPIRUN[@]}" -np 3 "$CT" summary
-[ "$rc" -eq 0 ] && [ "$(grep -c '^Total params' "$tmp/summary.out")" -eq 1 ] &&
-    grep -q '^ctrain: under mpirun (3 ranks), summary runs once, on rank 0 (only train is distributed)$' "$tmp/summary.err" &&
-    ok "mpirun -np 3 ctrain summary -> one summary, and why" ||
-    bad "mpirun -np 3 ctrain summary -> exit $rc: $(head -c 1000 "$tmp/summary.out") $(head -c 1000 "$tmp/summary.err")"
-run fetch "${MPIRUN[@]}" -np 2 "$CT" data fetch --data "$tmp/tA"
-[ "$rc" -eq 0 ] && [ "$(grep -c 'train-images-idx3-ubyte ok' "$tmp/fetch.err")" -eq 1 ] &&
-    grep -q 'data fetch runs once, per host, on its first rank' "$tmp/fetch.err" &&
-    ok "mpirun -np 2 ctrain data fetch (one host) -> fetched (checked) once" ||
-    bad "mpirun -np 2 ctrain data fetch -> exit $rc: $(head -c 2000 "$tmp/fetch.err")"
+# errors after the ranks connect: the ranks stop together, and what they share is said once
+mkdir -p "$tmp/nodata"
+for case in "nodata|MNIST not found in $tmp/nodata|--data $tmp/nodata" \
+            "valsize|--val-size: 60000 leaves no training images|--val-size 60000" \
+            "device|cuda|--device cuda"; do
+    IFS='|' read -r name want extra <<<"$case"
+    [ "$name" = device ] && "$CT" devices 2>/dev/null | grep -q '^auto: cuda' && continue # a GPU here
+    start=$(date +%s)
+    # shellcheck disable=SC2086 # $extra is two words
+    run "$name" "${MPIRUN[@]}" -np 3 "$CT" train --epochs 1 --quiet --threads 1 $extra
+    took=$(($(date +%s) - start))
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$took" -le 60 ] && [ "$(grep -c '^ctrain: ' "$tmp/$name.err")" -eq 1 ] &&
+        grep -q "^ctrain: .*$want" "$tmp/$name.err" && ! grep -q 'MPI_ABORT' "$tmp/$name.err"; then
+        ok "3 ranks, $extra -> exit $rc after ${took} s, said once: $(grep -m1 '^ctrain: ' "$tmp/$name.err" | cut -c1-100)"
+    else
+        bad "3 ranks, $extra -> exit $rc after ${took} s, expected one ctrain: line: $(head -c 2000 "$tmp/$name.err")"
+    fi
+done
 
 # ------------------------------------------------------------------ resumed states that differ
 # are refused before rank 0's --log (or --save, --plot) is created or anything is written

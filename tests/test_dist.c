@@ -123,6 +123,9 @@ static void test_single_process(void **state) {
     int flag = 0;
     assert_int_equal(ct_dist_any(NULL, &flag), CT_OK);
     assert_int_equal(flag, 0);
+    int count = -1;
+    assert_int_equal(ct_dist_count(NULL, 3, &count), CT_OK);
+    assert_int_equal(count, 1);
     assert_int_equal(ct_dist_set_timeout(NULL, 5.0), CT_OK);
     assert_int_equal(ct_dist_set_timeout(NULL, -1.0), CT_ERR_INVALID);
     assert_int_equal(ct_dist_set_timeout(NULL, NAN), CT_ERR_INVALID);
@@ -139,42 +142,45 @@ static void test_hash(void **state) {
     assert_true(ct_hash64("", 0, 0) != ct_hash64("", 0, 1));
 }
 
-/* ct_dist_launched reads the launchers' variables (set here, then unset) */
+/* ct_dist_launched reads the launchers' variables: set here, read, and unset before any
+ * assertion (a failed one must not leave a launch for the later tests' ct_dist_init). */
+static const char *const k_launch_vars[] = {
+    "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "PMI_SIZE",
+    "PMI_RANK", "MPI_LOCALRANKID", "PMIX_RANK"};
+
+/* vars: "NAME=VALUE" pairs, NULL-ended; out: size, rank, local rank */
+static void launched_with(const char *const *vars, int out[3]) {
+    for (int i = 0; vars[i]; i += 2) setenv(vars[i], vars[i + 1], 1);
+    out[0] = ct_dist_launched(&out[1], &out[2]);
+    for (size_t i = 0; i < sizeof k_launch_vars / sizeof k_launch_vars[0]; i++)
+        unsetenv(k_launch_vars[i]);
+}
+
 static void test_launched(void **state) {
     (void)state;
-    if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK") ||
-        getenv("MV2_COMM_WORLD_SIZE"))
-        TU_SKIP("test_launched", "running under an MPI launcher");
-    int rank = 7, local = 7;
-    assert_int_equal(ct_dist_launched(&rank, &local), 0);
-    assert_true(rank == -1 && local == -1);
-    setenv("OMPI_COMM_WORLD_SIZE", "4", 1);
-    setenv("OMPI_COMM_WORLD_RANK", "3", 1);
-    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1", 1);
-    assert_int_equal(ct_dist_launched(&rank, &local), 4);
-    assert_true(rank == 3 && local == 1);
-    assert_int_equal(ct_dist_launched(NULL, NULL), 4);
-    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "x1", 1); /* not a number: not known */
-    assert_int_equal(ct_dist_launched(&rank, &local), 4);
-    assert_true(rank == 3 && local == -1);
-    setenv("OMPI_COMM_WORLD_SIZE", "lots", 1); /* a size that is not a number: a plain run */
-    assert_int_equal(ct_dist_launched(&rank, &local), 0);
-    unsetenv("OMPI_COMM_WORLD_SIZE");
-    unsetenv("OMPI_COMM_WORLD_RANK");
-    unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
-    setenv("PMI_SIZE", "2", 1); /* MPICH's Hydra */
-    setenv("PMI_RANK", "1", 1);
-    setenv("MPI_LOCALRANKID", "0", 1);
-    assert_int_equal(ct_dist_launched(&rank, &local), 2);
-    assert_true(rank == 1 && local == 0);
-    unsetenv("PMI_SIZE");
-    unsetenv("PMI_RANK");
-    unsetenv("MPI_LOCALRANKID");
-    setenv("PMIX_RANK", "5", 1); /* PMIx: a rank, no size */
-    assert_int_equal(ct_dist_launched(&rank, &local), -1);
-    assert_true(rank == 5 && local == -1);
-    unsetenv("PMIX_RANK");
-    assert_int_equal(ct_dist_launched(&rank, &local), 0);
+    for (size_t i = 0; i < sizeof k_launch_vars / sizeof k_launch_vars[0]; i++)
+        if (getenv(k_launch_vars[i])) TU_SKIP("test_launched", "running under an MPI launcher");
+    int r[3];
+    launched_with((const char *const[]){NULL}, r);
+    assert_true(r[0] == 0 && r[1] == -1 && r[2] == -1);
+    launched_with((const char *const[]){"OMPI_COMM_WORLD_SIZE", "4", "OMPI_COMM_WORLD_RANK", "3",
+                                        "OMPI_COMM_WORLD_LOCAL_RANK", "1", NULL}, r);
+    assert_true(r[0] == 4 && r[1] == 3 && r[2] == 1);
+    /* a local rank that is not a number: not known */
+    launched_with((const char *const[]){"OMPI_COMM_WORLD_SIZE", "4", "OMPI_COMM_WORLD_RANK", "3",
+                                        "OMPI_COMM_WORLD_LOCAL_RANK", "x1", NULL}, r);
+    assert_true(r[0] == 4 && r[1] == 3 && r[2] == -1);
+    /* a size that is not a number: a plain run */
+    launched_with((const char *const[]){"OMPI_COMM_WORLD_SIZE", "lots", NULL}, r);
+    assert_true(r[0] == 0 && r[1] == -1);
+    /* MPICH's Hydra */
+    launched_with((const char *const[]){"PMI_SIZE", "2", "PMI_RANK", "1", "MPI_LOCALRANKID", "0",
+                                        NULL}, r);
+    assert_true(r[0] == 2 && r[1] == 1 && r[2] == 0);
+    /* PMIx: a rank, no size */
+    launched_with((const char *const[]){"PMIX_RANK", "5", NULL}, r);
+    assert_true(r[0] == -1 && r[1] == 5 && r[2] == -1);
+    assert_int_equal(ct_dist_launched(NULL, NULL), 0);
 }
 
 static void test_no_mpi_refuses(void **state) {
@@ -237,6 +243,13 @@ static void test_rank_size(void **state) {
     assert_int_equal(ct_dist_launched(&lr, &llocal), 2);
     assert_int_equal(lr, r);
     assert_int_equal(llocal, r);
+    int count = -1; /* how many ranks passed a non-zero flag */
+    assert_int_equal(ct_dist_count(g_dist, r == 1, &count), CT_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(ct_dist_count(g_dist, 7, &count), CT_OK);
+    assert_int_equal(count, 2);
+    assert_int_equal(ct_dist_count(g_dist, 0, &count), CT_OK);
+    assert_int_equal(count, 0);
     int64_t lo, hi;
     ct_dist_share(g_dist, 37, &lo, &hi);
     assert_true(r == 0 ? (lo == 0 && hi == 18) : (lo == 18 && hi == 37));

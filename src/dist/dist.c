@@ -147,6 +147,19 @@ ct_status ct_dist_any(ct_dist *d, int *flag) {
     return ct_dist_any_within(d, flag, d ? d->timeout_s : 0.0);
 }
 
+ct_status ct_dist_count(ct_dist *d, int flag, int *count) {
+    *count = flag != 0;
+    if (!ct_dist_active(d)) return CT_OK;
+    uint64_t *all = ct_malloc((size_t)d->size * sizeof *all, "flags of the ranks");
+    if (!all) return CT_ERR_NOMEM;
+    ct_status s = ct_dist_allgather_u64(d, flag != 0, all);
+    int n = 0;
+    for (int r = 0; s == CT_OK && r < d->size; r++) n += all[r] != 0;
+    free(all);
+    if (s == CT_OK) *count = n;
+    return s;
+}
+
 ct_status ct_dist_bcast(ct_dist *d, void *buf, size_t bytes, int root) {
     if (!ct_dist_active(d) || bytes == 0) return CT_OK;
     return ct_dist_transport_bcast(d, buf, bytes, root);

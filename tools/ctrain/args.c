@@ -1,6 +1,7 @@
 /*
  * args.c — strict flag parsing and the flag tables' help output (see args.h).
  */
+#define _GNU_SOURCE /* vasprintf, asprintf, open_memstream */
 #include "args.h"
 
 #include "ctrain.h"
@@ -21,51 +22,79 @@
 /* ------------------------------------------------------------------------------------------ */
 /* errors                                                                                      */
 
-static int g_error_rank;  /* cli_set_error_rank */
-static int g_quiet_usage;
+static int g_error_rank;      /* cli_set_error_rank */
+static FILE *g_held;          /* while errors are held (cli_hold_errors): a memory stream */
+static char *g_held_text;
+static size_t g_held_bytes;
 
-void cli_set_error_rank(int rank, int quiet_usage) {
-    g_error_rank = rank;
-    g_quiet_usage = quiet_usage;
+void cli_set_error_rank(int rank) { g_error_rank = rank; }
+
+void cli_hold_errors(void) {
+    if (!g_held) g_held = open_memstream(&g_held_text, &g_held_bytes); /* NULL: said at once */
 }
 
-static void error_start(void) {
-    fputs("ctrain: ", stderr);
-    if (g_error_rank > 0) fprintf(stderr, "rank %d: ", g_error_rank);
+size_t cli_held_errors(void) {
+    if (!g_held) return 0;
+    fflush(g_held);
+    return g_held_bytes;
+}
+
+void cli_release_errors(int say) {
+    if (!g_held) return;
+    fclose(g_held);
+    g_held = NULL;
+    if (say && g_held_bytes) {
+        fwrite(g_held_text, 1, g_held_bytes, stderr);
+        fflush(stderr);
+    }
+    free(g_held_text);
+    g_held_text = NULL;
+    g_held_bytes = 0;
+}
+
+/* One error line, "ctrain: [rank R: ]<fmt...><tail>\n" with any newline in it folded, written
+ * at once (ranks' lines do not interleave mid-line) or held. */
+static void say(const char *tail, const char *fmt, va_list ap) {
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+    for (char *c = msg; c && *c; c++)
+        if (*c == '\n' || *c == '\r') *c = ' ';
+    char rank[32] = "";
+    if (g_error_rank > 0) snprintf(rank, sizeof rank, "rank %d: ", g_error_rank);
+    FILE *f = g_held ? g_held : stderr;
+    char *line = NULL;
+    if (asprintf(&line, "ctrain: %s%s%s\n", rank, msg ? msg : fmt, tail) >= 0) {
+        fputs(line, f);
+        free(line);
+    } else {
+        fprintf(f, "ctrain: %s%s%s\n", rank, msg ? msg : fmt, tail);
+    }
+    free(msg);
 }
 
 int cli_error(const char *fmt, ...) {
     va_list ap;
-    error_start();
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    say("", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return CLI_EXIT_ERROR;
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
-    if (g_quiet_usage) return CLI_EXIT_USAGE;
+    char tail[64];
+    snprintf(tail, sizeof tail, " (see ctrain %s%s--help)", cmd && *cmd ? cmd : "",
+             cmd && *cmd ? " " : "");
     va_list ap;
-    error_start();
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    say(tail, fmt, ap);
     va_end(ap);
-    if (cmd && *cmd)
-        fprintf(stderr, " (see ctrain %s --help)\n", cmd);
-    else
-        fputs(" (see ctrain --help)\n", stderr);
     return CLI_EXIT_USAGE;
 }
 
 int cli_lib_error(int status) {
     const char *msg = ct_last_error();
     if (!msg || !*msg) msg = ct_status_name((ct_status)status);
-    error_start();
-    /* one line: fold any newline the message carries */
-    for (const char *p = msg; *p; p++) fputc(*p == '\n' || *p == '\r' ? ' ' : *p, stderr);
-    fputc('\n', stderr);
-    return CLI_EXIT_ERROR;
+    return cli_error("%s", msg);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -136,15 +165,6 @@ static int choice_ok(const char *choices, const char *v) {
     return 0;
 }
 
-static void print_choices(FILE *f, const char *choices) {
-    for (const char *c = choices; *c; c++) {
-        if (*c == '|')
-            fputs(", ", f);
-        else
-            fputc(*c, f);
-    }
-}
-
 /* Stores value v into flag f; on error prints it and returns CLI_PARSE_ERROR. */
 static cli_parse_result set_value(const char *cmd, cli_flag *f, const char *v) {
     const char *what = range_words(f);
@@ -201,10 +221,15 @@ static cli_parse_result set_value(const char *cmd, cli_flag *f, const char *v) {
         return CLI_PARSE_OK;
     case CLI_CHOICE:
         if (!choice_ok(f->choices, v)) {
-            fprintf(stderr, "ctrain: --%s: expected one of ", f->name);
-            print_choices(stderr, f->choices);
-            fprintf(stderr, ", got \"%s\" (see ctrain %s --help)\n", v, cmd);
-            return CLI_PARSE_ERROR;
+            char words[256]; /* "a|b|c" as "a, b, c" */
+            size_t k = 0;
+            for (const char *c = f->choices; *c && k + 3 < sizeof words; c++) {
+                if (*c == '|') words[k++] = ',';
+                words[k++] = *c == '|' ? ' ' : *c;
+            }
+            words[k] = 0;
+            return cli_usage_error(cmd, "--%s: expected one of %s, got \"%s\"", f->name, words, v),
+                   CLI_PARSE_ERROR;
         }
         *(const char **)f->dst = v;
         return CLI_PARSE_OK;

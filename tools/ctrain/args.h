@@ -11,6 +11,7 @@
 #ifndef CTRAIN_CLI_ARGS_H
 #define CTRAIN_CLI_ARGS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -21,7 +22,7 @@ enum {
     CLI_EXIT_USAGE = 2,        /* a bad command line */
     CLI_EXIT_INTERRUPTED = 130, /* Ctrl-C (128 + SIGINT) */
     CLI_EXIT_ERROR_ALL = 257    /* within the tool only: CLI_EXIT_ERROR on every rank alike
-                                 * (cli_dist_common_error), which leaves the job normally */
+                                 * (cli_dist_agree), which leaves the job normally */
 };
 
 typedef enum {
@@ -68,10 +69,15 @@ void cli_print_flags(FILE *f, cli_flag *flags, int nflags);
 /* Finds a flag by name (without dashes); NULL if absent. */
 cli_flag *cli_find(cli_flag *flags, int nflags, const char *name);
 
-/* Under mpirun, once the ranks are connected (dist_cli.c), on a rank other than 0: errors say
- * "ctrain: rank R: ..." (rank > 0), and with quiet_usage the usage errors say nothing, as they
- * come from command lines and data found equal on every rank, and rank 0 says them. */
-void cli_set_error_rank(int rank, int quiet_usage);
+/* The errors below are one line each, written at once: "ctrain: <message>", or with
+ * cli_set_error_rank(R > 0) "ctrain: rank R: <message>" (a rank of an mpirun job). Between
+ * cli_hold_errors and cli_release_errors they are kept in memory instead (the bytes so far:
+ * cli_held_errors), then written (say) or dropped: a rank of a job holds its errors until it
+ * knows whether rank 0 says the same (dist_cli.c). Other stderr output is never held. */
+void cli_set_error_rank(int rank);
+void cli_hold_errors(void);
+size_t cli_held_errors(void);
+void cli_release_errors(int say);
 
 /* Prints "ctrain: <message>" (and a newline) on stderr; returns CLI_EXIT_ERROR. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

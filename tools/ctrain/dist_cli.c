@@ -11,7 +11,6 @@
 #include <math.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,53 +107,45 @@ static char *command_text(int argc, char **argv, cli_flag *flags, int nflags) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* errors before the ranks are connected                                                       */
+/* who says an error                                                                           */
 
 /* How long a rank other than 0 holds back an error from before the ranks are connected: when
  * rank 0 failed too, mpirun ends the job within this time of its exit (it did within 0.1 s in
  * our runs, Open MPI 4.1) and the error is said once, by rank 0. */
 #define CLI_RANK_ERROR_WAIT_S 2
 
-static FILE *g_held;       /* what this rank wrote on stderr while held */
-static int g_real_stderr = -1;
-static int g_held_rank;
+static int g_before_connect; /* holding errors before the ranks can talk */
 
-void cli_dist_hold_stderr(int rank) {
-    if (rank <= 0 || g_held) return;
-    fflush(stderr);
-    FILE *f = tmpfile();
-    int fd = f ? dup(STDERR_FILENO) : -1;
-    if (fd < 0 || dup2(fileno(f), STDERR_FILENO) < 0) { /* then it is said at once; harmless */
-        if (fd >= 0) close(fd);
-        if (f) fclose(f);
-        return;
-    }
-    g_held = f;
-    g_real_stderr = fd;
-    g_held_rank = rank;
+void cli_dist_hold_errors(int rank) {
+    if (rank <= 0) return;
+    cli_set_error_rank(rank);
+    cli_hold_errors();
+    g_before_connect = 1;
 }
 
-void cli_dist_release_stderr(int failed) {
-    if (!g_held) return;
-    fflush(stderr);
-    int said = ftell(g_held) > 0;
-    if (failed && said) sleep(CLI_RANK_ERROR_WAIT_S); /* ended here when rank 0 failed too */
-    dup2(g_real_stderr, STDERR_FILENO);
-    close(g_real_stderr);
-    g_real_stderr = -1;
-    rewind(g_held);
-    char line[4096];
-    int at_start = 1; /* of a line: "ctrain: " there becomes "ctrain: rank R: " */
-    while (said && fgets(line, sizeof line, g_held)) {
-        if (at_start && !strncmp(line, "ctrain: ", 8))
-            fprintf(stderr, "ctrain: rank %d: %s", g_held_rank, line + 8);
-        else
-            fputs(line, stderr);
-        at_start = strchr(line, '\n') != NULL;
+void cli_dist_release_errors(int failed) {
+    if (g_before_connect && failed && cli_held_errors() > 0)
+        sleep(CLI_RANK_ERROR_WAIT_S); /* ended here when rank 0 failed too */
+    g_before_connect = 0;
+    cli_release_errors(1);
+}
+
+int cli_dist_agree(ct_dist *d, int rc, int hold_next) {
+    if (!d) return rc;
+    int failed = rc != CLI_EXIT_OK, n = 0, rank = ct_dist_rank(d);
+    ct_status s = ct_dist_count(d, failed, &n);
+    if (s != CT_OK) { /* a rank did not arrive: the job ends (cli_dist_end) */
+        cli_release_errors(1);
+        return cli_dist_error(d, s);
     }
-    fflush(stderr);
-    fclose(g_held);
-    g_held = NULL;
+    /* all failed: rank 0 speaks for every rank; else each failed rank says its own */
+    cli_release_errors(!(n == ct_dist_size(d) && rank != 0));
+    if (n == 0) {
+        if (hold_next && rank != 0) cli_hold_errors();
+        return CLI_EXIT_OK;
+    }
+    /* every rank stops here, together: none is left waiting, so none needs MPI_Abort */
+    return failed && rc != CLI_EXIT_ERROR ? rc : CLI_EXIT_ERROR_ALL;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -167,12 +158,11 @@ void cli_dist_release_stderr(int failed) {
  * that rank 0 speaks for them when it is waiting too. */
 static char g_alarm_msg[320];
 static size_t g_alarm_len;
-static int g_alarm_fd = STDERR_FILENO;
 static double g_timeout_s;
 
 static void on_alarm(int sig) {
     (void)sig;
-    if (write(g_alarm_fd, g_alarm_msg, g_alarm_len) < 0) { /* exiting anyway */ }
+    if (write(STDERR_FILENO, g_alarm_msg, g_alarm_len) < 0) { /* exiting anyway */ }
     _exit(CLI_EXIT_ERROR);
 }
 
@@ -186,7 +176,6 @@ static void arm(int rank, const char *what) {
                      "a rank has not reached it (stopped, stuck or unreachable). hint: the "
                      "ranks' timeout is --dist-timeout\n", who, what, g_timeout_s);
     g_alarm_len = n > 0 && (size_t)n < sizeof g_alarm_msg ? (size_t)n : strlen(g_alarm_msg);
-    g_alarm_fd = g_held ? g_real_stderr : STDERR_FILENO; /* not into a held stderr */
     fflush(stderr);
     signal(SIGALRM, on_alarm);
     alarm(seconds);
@@ -218,13 +207,18 @@ int cli_dist_start(ct_dist **out, int quiet, double timeout_s, int argc, char **
     arm(rank, "MPI_Init (the start of the job)");
     ct_status s = ct_dist_init(&d);
     disarm();
-    if (s != CT_OK) return cli_lib_error(s);
-    if (!d) return CLI_EXIT_OK; /* a single process */
+    if (s != CT_OK) return cli_lib_error(s); /* (held before connecting: see main.c) */
+    if (!d) { /* a single process: this is no rank of a job */
+        cli_dist_release_errors(0);
+        cli_set_error_rank(0);
+        return CLI_EXIT_OK;
+    }
     char *text = command_text(argc, argv, flags, nflags);
     s = ct_dist_set_timeout(d, timeout_s);
     if (s == CT_OK)
         s = text ? ct_dist_check_same(d, text, strlen(text), "command line") : CT_ERR_NOMEM;
     free(text);
+    cli_dist_release_errors(0); /* connected: from here on, errors are agreed on */
     if (s != CT_OK) {
         int rc = cli_dist_error(d, s);
         ct_dist_abort(d, rc); /* returns when every rank refused together */
@@ -232,8 +226,8 @@ int cli_dist_start(ct_dist **out, int quiet, double timeout_s, int argc, char **
         return rc;
     }
     if (ct_dist_rank(d) != 0) {
-        cli_dist_release_stderr(0); /* connected: errors from here on are said as below */
-        cli_set_error_rank(ct_dist_rank(d), 1);
+        cli_set_error_rank(ct_dist_rank(d));
+        cli_hold_errors(); /* until cli_dist_agree */
         fflush(stdout);
         if (!freopen("/dev/null", "w", stdout)) { /* then it prints; harmless */ }
     } else if (!quiet) {
@@ -259,28 +253,15 @@ int cli_dist_error(ct_dist *d, int status) {
     return cli_lib_error(status); /* "ctrain: rank R: " on another rank (cli_set_error_rank) */
 }
 
-int cli_dist_common_error(ct_dist *d, const char *fmt, ...) {
-    if (ct_dist_rank(d) == 0) {
-        va_list ap;
-        fputs("ctrain: ", stderr);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-    }
-    return d ? CLI_EXIT_ERROR_ALL : CLI_EXIT_ERROR;
-}
-
-int cli_dist_missing_data(ct_dist *d, const char *dir) {
-    fprintf(stderr, "ctrain: rank %d: MNIST not found in %s; under mpirun every rank would fetch "
-            "it at once: fetch it first with `ctrain data fetch mnist` (under the same mpirun it "
-            "runs once per host)\n", ct_dist_rank(d), dir);
-    return CLI_EXIT_ERROR;
+int cli_dist_missing_data(const char *dir) {
+    return cli_error("MNIST not found in %s; under mpirun every rank would fetch it at once: "
+                     "fetch it on every host first (ctrain data fetch mnist)", dir);
 }
 
 int cli_dist_end(ct_dist *d, int rc) {
     if (!d) return rc;
-    if (rc == CLI_EXIT_ERROR_ALL) { /* every rank failed alike: each leaves normally */
+    cli_release_errors(1); /* what is held is said before MPI_Abort could end this process */
+    if (rc == CLI_EXIT_ERROR_ALL) { /* every rank stopped at the same point: each leaves */
         finalize(d);
         return CLI_EXIT_ERROR;
     }

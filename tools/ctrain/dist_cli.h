@@ -15,8 +15,9 @@
  * --lr=0.10; flags that only describe this rank's machine may differ: --threads,
  * --workers, --prefetch, --data, --data-on-device, --quiet and rank 0's outputs --save,
  * --save-every, --resume, --plot, --log), and on ranks other than 0 sends stdout to
- * /dev/null (each rank's GPU is its local rank's: ct_backend_create_local): only rank 0 prints results. Rank 0 prints a "Ranks:" line unless quiet. Returns
- * CLI_EXIT_OK, or CLI_EXIT_ERROR after printing the error (and leaving the job). */
+ * /dev/null and holds errors until the next cli_dist_agree: only rank 0 prints results. Rank
+ * 0 prints a "Ranks:" line unless quiet. Returns CLI_EXIT_OK, or CLI_EXIT_ERROR after printing
+ * the error (and leaving the job). */
 int cli_dist_start(ct_dist **out, int quiet, double timeout_s, int argc, char **argv,
                    cli_flag *flags, int nflags);
 /* --threads for this rank: as given when > 0; for 0 (all cores) under mpirun, the cores this
@@ -27,22 +28,27 @@ int cli_dist_threads(const ct_dist *d, int threads);
  * rank "ctrain: rank R: <message>" unless every rank failed the same check (then only rank 0
  * speaks). Returns CLI_EXIT_ERROR. */
 int cli_dist_error(ct_dist *d, int status);
-/* An error every rank meets alike, as it follows from what was found equal on every rank (the
- * command line, the data): rank 0 prints "ctrain: <message>"; returns CLI_EXIT_ERROR_ALL, which
- * cli_dist_end turns into CLI_EXIT_ERROR without ending the job (CLI_EXIT_ERROR for NULL d). */
-int cli_dist_common_error(ct_dist *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Before the ranks are connected, nothing lets rank 0 speak for them: under mpirun, a rank
- * other than 0 (rank > 0; main.c) holds what it writes on stderr until cli_dist_start has
- * connected it (then it is said at once) or it exits (cli_dist_release_stderr(failed)). An
- * error is said after CLI_RANK_ERROR_WAIT_S seconds (2): when rank 0 failed the same way,
- * mpirun has ended the job by then and the error is said once, by rank 0; when only this rank
- * failed, it is still said, as "ctrain: rank R: ...". */
-void cli_dist_hold_stderr(int rank);
-void cli_dist_release_stderr(int failed);
+/* Collective: where every rank arrives having done something of its own that may fail (rc,
+ * CLI_EXIT_OK or its error, said or held): when every rank failed, rank 0's error is said and
+ * the others' dropped (they are alike: same command line, same data); else each failed rank's
+ * is said ("ctrain: rank R: ..."). Returns CLI_EXIT_OK when none failed (a rank other than 0
+ * then holds its errors again if hold_next), else rc for a usage error and CLI_EXIT_ERROR_ALL
+ * otherwise, on every rank: they stop together, and cli_dist_end lets them leave without
+ * MPI_Abort. NULL d: returns rc. */
+int cli_dist_agree(ct_dist *d, int rc, int hold_next);
+/* Before the ranks are connected they cannot agree: under mpirun, a rank other than 0 (rank >
+ * 0; main.c) holds its errors (cli_hold_errors) until cli_dist_start has connected it (then
+ * they are said at once and the ranks agree from there on) or it exits
+ * (cli_dist_release_errors(failed)). An error is then said after 2 s: when rank 0 failed the
+ * same way, mpirun has ended the job by then and the error is said once, by rank 0; when only
+ * this rank failed, it is still said, as "ctrain: rank R: ...". */
+void cli_dist_hold_errors(int rank);
+void cli_dist_release_errors(int failed);
 /* MISSING data under mpirun: every rank would fetch at once; says to fetch first, returns 1. */
-int cli_dist_missing_data(ct_dist *d, const char *dir);
-/* Leaves the job and returns rc; after an error that the other ranks may not have seen
- * (rc == CLI_EXIT_ERROR), ends the whole job at once instead (MPI_Abort with exit code 1). */
+int cli_dist_missing_data(const char *dir);
+/* Says any held errors, leaves the job and returns rc (CLI_EXIT_ERROR_ALL: CLI_EXIT_ERROR);
+ * after an error that the other ranks may not have seen (rc == CLI_EXIT_ERROR), ends the whole
+ * job at once instead (MPI_Abort with exit code 1). */
 int cli_dist_end(ct_dist *d, int rc);
 
 #endif /* CTRAIN_CLI_DIST_H */

@@ -142,38 +142,18 @@ static int finish_stdout(int rc) {
     return rc == CLI_EXIT_OK ? CLI_EXIT_ERROR : rc;
 }
 
-/* Under an MPI launcher (mpirun -np N ctrain CMD ...), train is the one command the ranks run
- * together. Any other would print its result N times (and fetch N times): it runs once, on
- * rank 0 (`data fetch`: once per host, on the host's first rank, when the launcher says which
- * that is), and the other ranks exit 0 at once. 1 when this process is one of those others. */
-static int another_rank_runs_it(int argc, char **argv) {
-    int rank = -1, local = -1;
-    int n = ct_dist_launched(&rank, &local);
-    if (n == 0 || n == 1 || rank < 0) return 0; /* a plain run, or one that cannot tell */
-    const char *cmd = argc > 1 ? argv[1] : "";
-    if (strcmp(cmd, "train") == 0) {
-        cli_dist_hold_stderr(rank); /* until connected; see dist_cli.h */
-        return 0;
-    }
-    int per_host = strcmp(cmd, "data") == 0 && argc > 2 && strcmp(argv[2], "fetch") == 0 &&
-                   local >= 0;
-    if (per_host ? local != 0 : rank != 0) return 1;
-    int plain = argc < 2 || cmd[0] == '-' || strcmp(cmd, "help") == 0 || strcmp(cmd, "version") == 0;
-    for (int i = 2; i < argc && !plain; i++)
-        plain = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
-    if (!plain) {
-        char ranks[32] = "";
-        if (n > 1) snprintf(ranks, sizeof ranks, " (%d ranks)", n);
-        int sub = strcmp(cmd, "data") == 0 && argc > 2 && argv[2][0] != '-';
-        fprintf(stderr, "ctrain: under mpirun%s, %s%s%s runs once, %s (only train is "
-                "distributed)\n", ranks, cmd, sub ? " " : "", sub ? argv[2] : "",
-                per_host ? "per host, on its first rank" : "on rank 0");
-    }
-    return 0;
+/* Under an MPI launcher (mpirun -np N ctrain train ...), a rank other than 0 holds its errors
+ * until the ranks are connected (dist_cli.h): rank 0 says those they share. Other commands run
+ * as N copies, as any program does under a launcher. */
+static void hold_rank_errors(int argc, char **argv) {
+    int rank = -1;
+    int n = ct_dist_launched(&rank, NULL);
+    if (n != 0 && n != 1 && rank > 0 && argc > 1 && strcmp(argv[1], "train") == 0)
+        cli_dist_hold_errors(rank);
 }
 
 static int run_command(int argc, char **argv) {
-    if (another_rank_runs_it(argc, argv)) return CLI_EXIT_OK;
+    hold_rank_errors(argc, argv);
     if (check_environment() != CLI_EXIT_OK) return CLI_EXIT_USAGE;
     if (argc < 2) {
         usage(stderr);
@@ -202,6 +182,6 @@ static int run_command(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     int rc = finish_stdout(run_command(argc, argv));
-    cli_dist_release_stderr(rc != CLI_EXIT_OK); /* a rank's held errors (dist_cli.h) */
+    cli_dist_release_errors(rc != CLI_EXIT_OK); /* a rank's held errors (dist_cli.h) */
     return rc;
 }

@@ -94,7 +94,7 @@ float *cli_dataset_inputs(const ct_dataset *ds, int64_t first, int64_t n) {
     int64_t row = (int64_t)ct_dataset_channels(ds) * ct_dataset_height(ds) * ct_dataset_width(ds);
     float *x = malloc((size_t)(n * row) * sizeof(float));
     if (!x) {
-        fprintf(stderr, "ctrain: out of memory (%lld images)\n", (long long)n);
+        cli_error("out of memory (%lld images)", (long long)n);
         return NULL;
     }
     const uint8_t *px = ct_dataset_images(ds) + first * row;

@@ -237,12 +237,17 @@ int cmd_train(int argc, char **argv) {
     int rc = CLI_EXIT_ERROR;
     ct_status s;
 
+    /* Under mpirun, each step below that a rank may fail on its own ends at cli_dist_agree:
+     * every rank stops there together, and an error they all share is said once. */
+
     /* 1. the device first: a wrong --device fails before any download or load. Under mpirun,
      * each rank of a host takes its own GPU (local rank modulo the GPUs), by ordinal rather
      * than CUDA_VISIBLE_DEVICES, which MPI_Init may already have made too late to set. */
+    rc = CLI_EXIT_OK;
     if ((s = ct_backend_create_local(o.device, o.threads, dist ? ct_dist_local_rank(dist) : 0,
                                      &b)) != CT_OK)
-        goto lib_error;
+        rc = cli_lib_error(s);
+    if ((rc = cli_dist_agree(dist, rc, 1)) != CLI_EXIT_OK) goto done;
     if (!o.quiet) {
         const char *why = ct_cuda_unavailable_reason();
         int say_why = strcmp(o.device, "auto") == 0 && strcmp(ct_backend_name(b), "cuda") != 0 &&
@@ -259,61 +264,44 @@ int cmd_train(int argc, char **argv) {
     }
 
     /* 2. the data folder (MNIST: fetched when files are missing) */
+    rc = CLI_EXIT_ERROR;
     if (strcmp(o.dataset, "mnist") == 0) {
-        if ((s = ct_data_dir(o.data_dir, "mnist", run.data_dir, sizeof run.data_dir)) != CT_OK)
-            goto lib_error;
+        if ((s = ct_data_dir(o.data_dir, "mnist", run.data_dir, sizeof run.data_dir)) != CT_OK) {
+            rc = cli_lib_error(s);
+            goto loaded;
+        }
         if (!mnist_files_present(run.data_dir)) {
             if (dist) {
-                rc = cli_dist_missing_data(dist, run.data_dir);
-                goto done;
+                rc = cli_dist_missing_data(run.data_dir);
+                goto loaded;
             }
             fprintf(stderr, "MNIST not found in %s: fetching it\n", run.data_dir);
-            if ((s = ct_data_fetch_mnist(run.data_dir, cli_log_line, NULL)) != CT_OK) goto lib_error;
+            if ((s = ct_data_fetch_mnist(run.data_dir, cli_log_line, NULL)) != CT_OK) {
+                rc = cli_lib_error(s);
+                goto loaded;
+            }
         }
         /* 3. train (60000) and test (10000), train split into train/val */
-        if ((s = ct_dataset_load_mnist(run.data_dir, "train", &train)) != CT_OK) goto lib_error;
-        if ((s = ct_dataset_load_mnist(run.data_dir, "test", &test)) != CT_OK) goto lib_error;
+        if ((s = ct_dataset_load_mnist(run.data_dir, "train", &train)) != CT_OK ||
+            (s = ct_dataset_load_mnist(run.data_dir, "test", &test)) != CT_OK) {
+            rc = cli_lib_error(s);
+            goto loaded;
+        }
     } else {
         /* saved in the train state: absolute, so that a resume from elsewhere finds it */
         char abs_dir[PATH_MAX];
         const char *dir = o.data_dir && realpath(o.data_dir, abs_dir) ? abs_dir : o.data_dir;
         snprintf(run.data_dir, sizeof run.data_dir, "%s", dir ? dir : "(default)");
         if (cli_load_dataset(o.dataset, o.data_dir, "train", &train) != CLI_EXIT_OK ||
-            cli_load_dataset(o.dataset, o.data_dir, "test", &test) != CLI_EXIT_OK) {
-            rc = CLI_EXIT_ERROR; /* message printed */
-            goto done;
-        }
+            cli_load_dataset(o.dataset, o.data_dir, "test", &test) != CLI_EXIT_OK)
+            goto loaded; /* message printed (or held) */
     }
-    /* every rank the same data, test set included (ct_fit checks the training set's again);
-     * from here on, what follows from the data and the flags fails alike on every rank */
+    rc = CLI_EXIT_OK;
+loaded:
+    if ((rc = cli_dist_agree(dist, rc, 1)) != CLI_EXIT_OK) goto done;
+    /* every rank the same data, test set included (ct_fit checks the training set's again) */
     if ((s = ct_dist_check_dataset(dist, train, "training set")) != CT_OK ||
         (s = ct_dist_check_dataset(dist, test, "test set")) != CT_OK)
-        goto lib_error;
-    if (ct_dataset_channels(test) != ct_dataset_channels(train) ||
-        ct_dataset_height(test) != ct_dataset_height(train) ||
-        ct_dataset_width(test) != ct_dataset_width(train)) {
-        rc = cli_dist_common_error(dist, "%s in %s: the test images are (%d, %d, %d) but the "
-                                   "training images (%d, %d, %d)", o.dataset, run.data_dir,
-                                   ct_dataset_channels(test), ct_dataset_height(test),
-                                   ct_dataset_width(test), ct_dataset_channels(train),
-                                   ct_dataset_height(train), ct_dataset_width(train));
-        goto done;
-    }
-    int64_t n_all = ct_dataset_count(train);
-    if (o.val_size >= n_all && o.resume_dir) { /* the saved run's split, not a flag's */
-        rc = cli_error("%s: the run holds out %lld validation images, but this training set "
-                       "has only %lld images", o.resume_dir, (long long)o.val_size,
-                       (long long)n_all);
-        goto done;
-    }
-    if (o.val_size >= n_all) {
-        rc = cli_usage_error("train", "--val-size: %lld leaves no training images (the training set "
-                             "has %lld)", (long long)o.val_size, (long long)n_all);
-        goto done;
-    }
-    run.n_val = o.val_size;
-    run.n_train = n_all - o.val_size;
-    if ((s = ct_split_indices(n_all, run.n_val, o.seed, &train_idx, &val_idx)) != CT_OK)
         goto lib_error;
 
     /* 4. the model: new, or the resumed run's (weights, optimizer state, position, history) */
@@ -327,35 +315,62 @@ int cmd_train(int argc, char **argv) {
         snprintf(spec, sizeof spec, "flatten,linear(%d),relu,linear(%d)", o.hidden, classes);
     else
         snprintf(spec, sizeof spec, "%s", o.model);
+    int64_t n_all = ct_dataset_count(train), n_batches = 0; /* per epoch */
+    int resumed_epochs = 0;
+    rc = CLI_EXIT_ERROR;
+    if (ct_dataset_channels(test) != in_c || ct_dataset_height(test) != in_h ||
+        ct_dataset_width(test) != in_w) {
+        cli_error("%s in %s: the test images are (%d, %d, %d) but the training images (%d, %d, "
+                  "%d)", o.dataset, run.data_dir, ct_dataset_channels(test),
+                  ct_dataset_height(test), ct_dataset_width(test), in_c, in_h, in_w);
+        goto built;
+    }
+    if (o.val_size >= n_all && o.resume_dir) { /* the saved run's split, not a flag's */
+        cli_error("%s: the run holds out %lld validation images, but this training set has "
+                  "only %lld images", o.resume_dir, (long long)o.val_size, (long long)n_all);
+        goto built;
+    }
+    if (o.val_size >= n_all) {
+        rc = cli_usage_error("train", "--val-size: %lld leaves no training images (the training set "
+                             "has %lld)", (long long)o.val_size, (long long)n_all);
+        goto built;
+    }
+    run.n_val = o.val_size;
+    run.n_train = n_all - o.val_size;
+    if ((s = ct_split_indices(n_all, run.n_val, o.seed, &train_idx, &val_idx)) != CT_OK) {
+        cli_lib_error(s);
+        goto built;
+    }
     /* the largest batch fit and evaluate make: a batch size above the samples is all of them */
     int64_t n_test = ct_dataset_count(test), n_eval = run.n_val > n_test ? run.n_val : n_test;
     int64_t train_b = cfg->batch_size < run.n_train ? cfg->batch_size : run.n_train;
     int64_t eval_b = cfg->eval_batch_size < n_eval ? cfg->eval_batch_size : n_eval;
     int max_batch = (int)(train_b > eval_b ? train_b : eval_b);
-    int64_t n_batches = (run.n_train + train_b - 1) / train_b; /* per epoch */
+    n_batches = (run.n_train + train_b - 1) / train_b;
     if ((s = ct_model_create(b, spec, in_c, in_h, in_w, max_batch, o.seed, &m)) != CT_OK) {
-        if (s == CT_ERR_INVALID && o.resume_dir) { /* a resume's spec is its file's */
+        if (s == CT_ERR_INVALID && o.resume_dir) /* a resume's spec is its file's */
             cli_error("%s: its model \"%s\" cannot be built for these %dx%dx%d images: %s",
                       ct_checkpoint_path(ck), o.model, in_c, in_h, in_w, ct_last_error());
-            goto done;
-        }
-        if (s != CT_ERR_INVALID) goto lib_error;
-        rc = cli_usage_error("train", "--%s: %s", is_mlp ? "hidden" : "model", ct_last_error());
-        goto done;
+        else if (s != CT_ERR_INVALID)
+            cli_lib_error(s);
+        else
+            rc = cli_usage_error("train", "--%s: %s", is_mlp ? "hidden" : "model", ct_last_error());
+        goto built;
     }
     run.m = m;
     run.history = calloc((size_t)total_epochs + 1, sizeof *run.history);
     if (!run.history) {
         cli_error("out of memory (history of %d epochs)", total_epochs);
-        goto done;
+        goto built;
     }
-    int resumed_epochs = 0;
     if (ck) {
         ct_train_config saved;
         ct_epoch_result *hist = NULL;
         if ((s = ct_checkpoint_load_train_state(ck, m, &saved, &run.before, &hist,
-                                                &resumed_epochs)) != CT_OK)
-            goto lib_error;
+                                                &resumed_epochs)) != CT_OK) {
+            cli_lib_error(s);
+            goto built;
+        }
         memcpy(run.history, hist, (size_t)resumed_epochs * sizeof *hist);
         free(hist);
         o.cfg.resume = saved.resume;
@@ -364,9 +379,13 @@ int cmd_train(int argc, char **argv) {
             cli_error("%s: position epoch %d batch %lld is outside this run (%d epochs of %lld "
                       "batches)", ct_checkpoint_path(ck), p.epoch, (long long)p.batch,
                       total_epochs, (long long)n_batches);
-            goto done;
+            goto built;
         }
     }
+    rc = CLI_EXIT_OK;
+built:
+    if ((rc = cli_dist_agree(dist, rc, 0)) != CLI_EXIT_OK) goto done;
+    rc = CLI_EXIT_ERROR; /* until the end: each failure below says its own */
     if (!o.quiet) {
         long long params = (long long)ct_model_param_count(m);
         if (is_mlp)

@@ -26,7 +26,7 @@
 int cli_mkdirs(const char *dir) {
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
-        fprintf(stderr, "ctrain: %s: path too long\n", dir);
+        cli_error("%s: path too long", dir);
         return 1;
     }
     for (char *p = path + 1;; p++) {
@@ -34,7 +34,7 @@ int cli_mkdirs(const char *dir) {
         char c = *p;
         *p = 0;
         if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-            fprintf(stderr, "ctrain: %s: cannot create the folder: %s\n", path, strerror(errno));
+            cli_error("%s: cannot create the folder: %s", path, strerror(errno));
             return 1;
         }
         *p = c;
@@ -42,7 +42,7 @@ int cli_mkdirs(const char *dir) {
     }
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "ctrain: %s: not a folder\n", dir);
+        cli_error("%s: not a folder", dir);
         return 1;
     }
     /* a folder we cannot write in (read-only, immutable) is found now, not after the training */
@@ -50,7 +50,7 @@ int cli_mkdirs(const char *dir) {
     snprintf(probe, sizeof probe, "%s/.ctrain-write-test.%ld", dir, (long)getpid());
     int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        fprintf(stderr, "ctrain: %s: cannot write in the folder: %s\n", dir, strerror(errno));
+        cli_error("%s: cannot write in the folder: %s", dir, strerror(errno));
         return 1;
     }
     close(fd);
@@ -74,8 +74,8 @@ static void schedule_text(const ct_phase *ph, int n, char *out, size_t bytes) {
 static const char *saved_opt(const ct_checkpoint *ck, const char *key) {
     const char *v = ct_checkpoint_meta(ck, key);
     if (!v)
-        fprintf(stderr, "ctrain: %s: no \"%s\" in the metadata (not saved by ctrain train?)\n",
-                ct_checkpoint_path(ck), key);
+        cli_error("%s: no \"%s\" in the metadata (not saved by ctrain train?)",
+                  ct_checkpoint_path(ck), key);
     return v;
 }
 
@@ -86,8 +86,8 @@ static int saved_long(const ct_checkpoint *ck, const char *key, int required, lo
     const char *v = required ? saved_opt(ck, key) : ct_checkpoint_meta(ck, key);
     if (!v) return required ? -1 : 0;
     if (cli_parse_long(v, lo, hi, out) != 0) {
-        fprintf(stderr, "ctrain: %s: metadata \"%s\" is \"%.40s\", not an integer in %ld..%ld\n",
-                ct_checkpoint_path(ck), key, v, lo, hi);
+        cli_error("%s: metadata \"%s\" is \"%.40s\", not an integer in %ld..%ld",
+                  ct_checkpoint_path(ck), key, v, lo, hi);
         return -1;
     }
     return 0;
@@ -112,14 +112,14 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     }
     for (int i = 0; i < saved.num_phases; i++) /* (ct_fit's may; --schedule's may not) */
         if (saved.phases[i].epochs == 0) {
-            fprintf(stderr, "ctrain: %s: config: phase %d has 0 epochs, which --schedule cannot "
-                    "express (a run of the library's, not of ctrain train?)\n", path, i + 1);
+            cli_error("%s: config: phase %d has 0 epochs, which --schedule cannot "
+                      "express (a run of the library's, not of ctrain train?)", path, i + 1);
             ct_checkpoint_free(ck);
             return CLI_EXIT_ERROR;
         }
     if (!(saved.momentum < 1.0f)) { /* the library takes any (as torch.optim.SGD); --momentum not */
-        fprintf(stderr, "ctrain: %s: config: momentum %g is outside [0, 1), the range of "
-                "--momentum\n", path, (double)saved.momentum);
+        cli_error("%s: config: momentum %g is outside [0, 1), the range of "
+                  "--momentum", path, (double)saved.momentum);
         ct_checkpoint_free(ck);
         return CLI_EXIT_ERROR;
     }
@@ -140,15 +140,15 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     }
     if (strcmp(device, "auto") && strcmp(device, "cpu") && strcmp(device, "cuda") &&
         !(strncmp(device, "cuda:", 5) == 0 && cli_parse_long(device + 5, 0, INT_MAX, &(long){0}) == 0)) {
-        fprintf(stderr, "ctrain: %s: metadata \"device\" is \"%.40s\", not auto, cpu, cuda or "
-                "cuda:N\n", ct_checkpoint_path(ck), device);
+        cli_error("%s: metadata \"device\" is \"%.40s\", not auto, cpu, cuda or "
+                  "cuda:N", ct_checkpoint_path(ck), device);
         ct_checkpoint_free(ck);
         return CLI_EXIT_ERROR;
     }
     const char *saved_dataset = ct_checkpoint_meta(ck, "dataset"); /* absent: MNIST (below) */
     if (saved_dataset && !cli_known_dataset(saved_dataset)) {
-        fprintf(stderr, "ctrain: %s: metadata \"dataset\" is \"%.40s\", not one of %s\n",
-                ct_checkpoint_path(ck), saved_dataset, CLI_DATASETS);
+        cli_error("%s: metadata \"dataset\" is \"%.40s\", not one of %s",
+                  ct_checkpoint_path(ck), saved_dataset, CLI_DATASETS);
         ct_checkpoint_free(ck);
         return CLI_EXIT_ERROR;
     }
@@ -429,11 +429,11 @@ int train_save(train_run *r, const ct_eval_result *test) {
     if ((s = save_model_file(r, path, p, test)) != CT_OK) {
         int rc = cli_lib_error(s);
         if (had_state && !kept) /* no hard links here (vfat, some network file systems) */
-            fprintf(stderr, "ctrain: %s: is the new one, beside the previous model file (the "
-                    "previous one could not be kept: %s)\n", state, strerror(link_errno));
+            cli_error("%s: is the new one, beside the previous model file (the "
+                      "previous one could not be kept: %s)", state, strerror(link_errno));
         else if (kept ? rename(prev, target) != 0 : !had_state && unlink(state) != 0)
-            fprintf(stderr, "ctrain: %s: could not be put back as it was: %s\n", state,
-                    strerror(errno));
+            cli_error("%s: could not be put back as it was: %s", state,
+                      strerror(errno));
         return rc;
     }
     if (kept) unlink(prev);
@@ -456,8 +456,8 @@ static int log_line(train_run *r, const ct_epoch_result *e) {
     int n = ct_epoch_json(e, line, sizeof line);
     if (n < 0 || fprintf(r->log, "%s\n", line) < 0 || fflush(r->log) != 0) {
         if (!(r->outputs_failed & 1))
-            fprintf(stderr, "ctrain: --log %s: cannot write: %s\n", r->o->log_path,
-                    strerror(errno));
+            cli_error("--log %s: cannot write: %s", r->o->log_path,
+                      strerror(errno));
         r->outputs_failed |= 1;
         return 1;
     }
@@ -468,7 +468,7 @@ int train_log_open(train_run *r, int n_epochs) {
     if (!r->o->log_path) return 0;
     r->log = fopen(r->o->log_path, "w");
     if (!r->log) {
-        fprintf(stderr, "ctrain: --log %s: cannot open: %s\n", r->o->log_path, strerror(errno));
+        cli_error("--log %s: cannot open: %s", r->o->log_path, strerror(errno));
         return 1;
     }
     for (int i = 0; i < n_epochs; i++)
@@ -480,7 +480,7 @@ int train_log_open(train_run *r, int n_epochs) {
 static void plots(train_run *r, int n) {
     double *buf = malloc(sizeof(double) * (size_t)(n + 1) * 6);
     if (!buf) {
-        if (!(r->outputs_failed & 2)) fprintf(stderr, "ctrain: --plot: out of memory\n");
+        if (!(r->outputs_failed & 2)) cli_error("--plot: out of memory");
         r->outputs_failed |= 2;
         return;
     }
