@@ -413,12 +413,15 @@ const char *ct_dist_description(const ct_dist *d);
  * space-separated "name=value" fields the first one the other rank lacks, and its value of
  * that name there ("... rank R has no --seed" when none). */
 ct_status ct_dist_check_same(ct_dist *d, const void *bytes, size_t n, const char *what);
-/* Collective: in *count, how many ranks passed a non-zero flag (flag != 0 for NULL d). A
- * program calls it where every rank arrives having done something of its own that may fail
- * (opening its device, loading its data): when all failed alike, rank 0 alone may say why,
- * and in any case every rank knows to stop there together, none left waiting in a later
- * collective. Timed as training's collectives are (ct_dist_set_timeout). */
-ct_status ct_dist_count(ct_dist *d, int flag, int *count);
+/* Collective: in *n_failed, how many ranks passed failed != 0, and in *same_reason (may be
+ * NULL) 1 when every rank passed the same failed and reason (a key of the failure, e.g. a hash
+ * of its message) as rank 0. A program calls it where every rank arrives having done something
+ * of its own that may fail (opening its device, loading its data): when all failed for the
+ * same reason, rank 0 alone may say why, and in any case every rank knows to stop there
+ * together, none left waiting in a later collective. Timed as training's collectives are
+ * (ct_dist_set_timeout). NULL d: *n_failed = failed != 0, *same_reason = 1. */
+ct_status ct_dist_failures(ct_dist *d, int failed, uint64_t reason, int *n_failed,
+                           int *same_reason);
 /* Collective: ct_dist_check_same on ds's shape and a hash of its images and labels, so that a
  * rank given other data (a test set as much as a training set) is refused before any work.
  * CT_OK at once for a NULL d. */

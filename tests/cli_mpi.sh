@@ -170,6 +170,16 @@ for case in "nodata|MNIST not found in $tmp/nodata|--data $tmp/nodata" \
     fi
 done
 
+# every rank failing, each for its own reason: each says its own
+mkdir -p "$tmp/tC" "$tmp/nodata2"
+cp "$tmp/tA/"* "$tmp/tC/"
+truncate -s 1000 "$tmp/tC/train-images-idx3-ubyte"
+run own "${MPIRUN[@]}" -np 2 bash -c 'd=$1; [ "$OMPI_COMM_WORLD_RANK" = 1 ] && d=$2; exec "$0" train --epochs 1 --quiet --threads 1 --data "$d"' "$CT" "$tmp/nodata2" "$tmp/tC"
+[ "$rc" -ne 0 ] && grep -q "^ctrain: MNIST not found in $tmp/nodata2" "$tmp/own.err" &&
+    grep -q "^ctrain: rank 1: $tmp/tC/train-images-idx3-ubyte" "$tmp/own.err" &&
+    ok "both ranks failing differently (no data / a truncated file) -> exit $rc, each said" ||
+    bad "both ranks failing differently -> exit $rc: $(head -c 2000 "$tmp/own.err")"
+
 # ------------------------------------------------------------------ resumed states that differ
 # are refused before rank 0's --log (or --save, --plot) is created or anything is written
 run r0 "$CT" train --epochs 1 --val-size 50000 --quiet --threads 1 --save "$tmp/r0"

@@ -123,9 +123,9 @@ static void test_single_process(void **state) {
     int flag = 0;
     assert_int_equal(ct_dist_any(NULL, &flag), CT_OK);
     assert_int_equal(flag, 0);
-    int count = -1;
-    assert_int_equal(ct_dist_count(NULL, 3, &count), CT_OK);
-    assert_int_equal(count, 1);
+    int count = -1, same = -1;
+    assert_int_equal(ct_dist_failures(NULL, 3, 9, &count, &same), CT_OK);
+    assert_true(count == 1 && same == 1);
     assert_int_equal(ct_dist_set_timeout(NULL, 5.0), CT_OK);
     assert_int_equal(ct_dist_set_timeout(NULL, -1.0), CT_ERR_INVALID);
     assert_int_equal(ct_dist_set_timeout(NULL, NAN), CT_ERR_INVALID);
@@ -146,7 +146,8 @@ static void test_hash(void **state) {
  * assertion (a failed one must not leave a launch for the later tests' ct_dist_init). */
 static const char *const k_launch_vars[] = {
     "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK", "PMI_SIZE",
-    "PMI_RANK", "MPI_LOCALRANKID", "PMIX_RANK"};
+    "PMI_RANK", "MPI_LOCALRANKID", "PMIX_RANK", "MV2_COMM_WORLD_SIZE", "MV2_COMM_WORLD_RANK",
+    "MV2_COMM_WORLD_LOCAL_RANK"};
 
 /* vars: "NAME=VALUE" pairs, NULL-ended; out: size, rank, local rank */
 static void launched_with(const char *const *vars, int out[3]) {
@@ -243,12 +244,14 @@ static void test_rank_size(void **state) {
     assert_int_equal(ct_dist_launched(&lr, &llocal), 2);
     assert_int_equal(lr, r);
     assert_int_equal(llocal, r);
-    int count = -1; /* how many ranks passed a non-zero flag */
-    assert_int_equal(ct_dist_count(g_dist, r == 1, &count), CT_OK);
-    assert_int_equal(count, 1);
-    assert_int_equal(ct_dist_count(g_dist, 7, &count), CT_OK);
-    assert_int_equal(count, 2);
-    assert_int_equal(ct_dist_count(g_dist, 0, &count), CT_OK);
+    int count = -1, same = -1; /* how many ranks failed, and whether for rank 0's reason */
+    assert_int_equal(ct_dist_failures(g_dist, r == 1, 5, &count, &same), CT_OK);
+    assert_true(count == 1 && same == 0);
+    assert_int_equal(ct_dist_failures(g_dist, 7, 42, &count, &same), CT_OK);
+    assert_true(count == 2 && same == 1);
+    assert_int_equal(ct_dist_failures(g_dist, 1, 42 + (uint64_t)r, &count, &same), CT_OK);
+    assert_true(count == 2 && same == 0);
+    assert_int_equal(ct_dist_failures(g_dist, 0, (uint64_t)r, &count, NULL), CT_OK);
     assert_int_equal(count, 0);
     int64_t lo, hi;
     ct_dist_share(g_dist, 37, &lo, &hi);

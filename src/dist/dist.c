@@ -147,17 +147,26 @@ ct_status ct_dist_any(ct_dist *d, int *flag) {
     return ct_dist_any_within(d, flag, d ? d->timeout_s : 0.0);
 }
 
-ct_status ct_dist_count(ct_dist *d, int flag, int *count) {
-    *count = flag != 0;
+ct_status ct_dist_failures(ct_dist *d, int failed, uint64_t reason, int *n_failed,
+                           int *same_reason) {
+    *n_failed = failed != 0;
+    if (same_reason) *same_reason = 1;
     if (!ct_dist_active(d)) return CT_OK;
-    uint64_t *all = ct_malloc((size_t)d->size * sizeof *all, "flags of the ranks");
+    uint64_t *all = ct_malloc(2 * (size_t)d->size * sizeof *all, "failures of the ranks");
     if (!all) return CT_ERR_NOMEM;
-    ct_status s = ct_dist_allgather_u64(d, flag != 0, all);
-    int n = 0;
-    for (int r = 0; s == CT_OK && r < d->size; r++) n += all[r] != 0;
+    uint64_t *reasons = all + d->size;
+    ct_status s = ct_dist_allgather_u64(d, failed != 0, all);
+    if (s == CT_OK) s = ct_dist_allgather_u64(d, failed ? reason : 0, reasons);
+    int n = 0, same = 1;
+    for (int r = 0; s == CT_OK && r < d->size; r++) {
+        n += all[r] != 0;
+        same &= all[r] == all[0] && reasons[r] == reasons[0];
+    }
     free(all);
-    if (s == CT_OK) *count = n;
-    return s;
+    if (s != CT_OK) return s;
+    *n_failed = n;
+    if (same_reason) *same_reason = same;
+    return CT_OK;
 }
 
 ct_status ct_dist_bcast(ct_dist *d, void *buf, size_t bytes, int root) {

@@ -181,8 +181,9 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
             return ct_fail(CT_ERR_INVALID, "plateau schedule: gamma (the factor) must be in "
                            "(0, 1), got %g", cfg->gamma);
         if (cfg->plateau_patience < CT_PATIENCE_NONE)
-            return ct_fail(CT_ERR_INVALID, "plateau schedule: patience must be >= 1 (0: 10; "
-                           "CT_PATIENCE_NONE, -1: none), got %d", cfg->plateau_patience);
+            return ct_fail(CT_ERR_INVALID, "plateau schedule: patience must be an epoch count "
+                           "(0: 10) or CT_PATIENCE_NONE (-1: none), got %d",
+                           cfg->plateau_patience);
         break;
     default: return ct_fail(CT_ERR_INVALID, "unknown schedule %d", (int)cfg->schedule);
     }

@@ -26,6 +26,7 @@ static int g_error_rank;      /* cli_set_error_rank */
 static FILE *g_held;          /* while errors are held (cli_hold_errors): a memory stream */
 static char *g_held_text;
 static size_t g_held_bytes;
+static uint64_t g_held_key;   /* FNV-1a of the held messages without their "rank R: " */
 
 void cli_set_error_rank(int rank) { g_error_rank = rank; }
 
@@ -39,6 +40,14 @@ size_t cli_held_errors(void) {
     return g_held_bytes;
 }
 
+uint64_t cli_held_errors_key(void) { return g_held ? g_held_key : 0; }
+
+static void key_add(const char *text) {
+    if (!g_held_key) g_held_key = 0xcbf29ce484222325ULL;
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++)
+        g_held_key = (g_held_key ^ *c) * 0x100000001b3ULL;
+}
+
 void cli_release_errors(int say) {
     if (!g_held) return;
     fclose(g_held);
@@ -50,6 +59,7 @@ void cli_release_errors(int say) {
     free(g_held_text);
     g_held_text = NULL;
     g_held_bytes = 0;
+    g_held_key = 0;
 }
 
 /* One error line, "ctrain: [rank R: ]<fmt...><tail>\n" with any newline in it folded, written
@@ -62,6 +72,10 @@ static void say(const char *tail, const char *fmt, va_list ap) {
     char rank[32] = "";
     if (g_error_rank > 0) snprintf(rank, sizeof rank, "rank %d: ", g_error_rank);
     FILE *f = g_held ? g_held : stderr;
+    if (g_held) {
+        key_add(msg ? msg : fmt);
+        key_add(tail);
+    }
     char *line = NULL;
     if (asprintf(&line, "ctrain: %s%s%s\n", rank, msg ? msg : fmt, tail) >= 0) {
         fputs(line, f);

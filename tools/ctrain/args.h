@@ -77,6 +77,7 @@ cli_flag *cli_find(cli_flag *flags, int nflags, const char *name);
 void cli_set_error_rank(int rank);
 void cli_hold_errors(void);
 size_t cli_held_errors(void);
+uint64_t cli_held_errors_key(void); /* a hash of the held messages, the rank left out */
 void cli_release_errors(int say);
 
 /* Prints "ctrain: <message>" (and a newline) on stderr; returns CLI_EXIT_ERROR. */

@@ -8,6 +8,7 @@
 #include "dist_cli.h"
 #include "args.h"
 
+#include <limits.h>
 #include <math.h>
 #include <sched.h>
 #include <signal.h>
@@ -130,20 +131,21 @@ void cli_dist_release_errors(int failed) {
     cli_release_errors(1);
 }
 
-int cli_dist_agree(ct_dist *d, int rc, int hold_next) {
+void cli_dist_hold(const ct_dist *d) {
+    if (d) cli_hold_errors();
+}
+
+int cli_dist_agree(ct_dist *d, int rc) {
     if (!d) return rc;
-    int failed = rc != CLI_EXIT_OK, n = 0, rank = ct_dist_rank(d);
-    ct_status s = ct_dist_count(d, failed, &n);
+    int failed = rc != CLI_EXIT_OK, n = 0, same = 0, rank = ct_dist_rank(d);
+    ct_status s = ct_dist_failures(d, failed, cli_held_errors_key(), &n, &same);
     if (s != CT_OK) { /* a rank did not arrive: the job ends (cli_dist_end) */
         cli_release_errors(1);
         return cli_dist_error(d, s);
     }
-    /* all failed: rank 0 speaks for every rank; else each failed rank says its own */
-    cli_release_errors(!(n == ct_dist_size(d) && rank != 0));
-    if (n == 0) {
-        if (hold_next && rank != 0) cli_hold_errors();
-        return CLI_EXIT_OK;
-    }
+    /* all failed alike: rank 0 speaks for every rank; else each failed rank says its own */
+    cli_release_errors(rank == 0 || !(n == ct_dist_size(d) && same));
+    if (n == 0) return CLI_EXIT_OK;
     /* every rank stops here, together: none is left waiting, so none needs MPI_Abort */
     return failed && rc != CLI_EXIT_ERROR ? rc : CLI_EXIT_ERROR_ALL;
 }
@@ -159,6 +161,8 @@ int cli_dist_agree(ct_dist *d, int rc, int hold_next) {
 static char g_alarm_msg[320];
 static size_t g_alarm_len;
 static double g_timeout_s;
+static struct sigaction g_old_alarm; /* put back by disarm */
+static int g_armed;
 
 static void on_alarm(int sig) {
     (void)sig;
@@ -166,30 +170,41 @@ static void on_alarm(int sig) {
     _exit(CLI_EXIT_ERROR);
 }
 
-static void arm(int rank, const char *what) {
+static void arm(int rank, const char *what, int end) {
     if (!(g_timeout_s > 0)) return;
     double wait = g_timeout_s + (rank > 0 ? CLI_RANK_ERROR_WAIT_S : 0);
     unsigned seconds = wait < 1e9 ? (unsigned)ceil(wait) : 1000000000u;
     char who[32] = "";
     if (rank > 0) snprintf(who, sizeof who, "rank %d: ", rank);
     int n = snprintf(g_alarm_msg, sizeof g_alarm_msg, "ctrain: %s%s did not finish within %g s: "
-                     "a rank has not reached it (stopped, stuck or unreachable). hint: the "
-                     "ranks' timeout is --dist-timeout\n", who, what, g_timeout_s);
+                     "a rank has not reached it (stopped, stuck or unreachable%s). hint: the "
+                     "ranks' timeout is --dist-timeout\n", who, what, g_timeout_s,
+                     end ? ", or rank 0 still writing its --save files" : "");
     g_alarm_len = n > 0 && (size_t)n < sizeof g_alarm_msg ? (size_t)n : strlen(g_alarm_msg);
     fflush(stderr);
-    signal(SIGALRM, on_alarm);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGALRM, &sa, &g_old_alarm) != 0) return; /* then untimed, as before */
+    g_armed = 1;
     alarm(seconds);
 }
 
 static void disarm(void) {
+    if (!g_armed) return;
     alarm(0);
-    signal(SIGALRM, SIG_DFL);
+    sigaction(SIGALRM, &g_old_alarm, NULL);
+    g_armed = 0;
 }
 
 static void finalize(ct_dist *d) {
-    const char *stop = getenv("CTRAIN_TEST_STOP_AT_FINALIZE"); /* tests: this rank stops here */
-    if (stop && atoi(stop) == ct_dist_rank(d)) raise(SIGSTOP);
-    arm(ct_dist_rank(d), "MPI_Finalize (the end of the job)");
+    /* tests: CTRAIN_TEST_STOP_AT_FINALIZE=R stops rank R here (SIGSTOP) */
+    const char *stop = getenv("CTRAIN_TEST_STOP_AT_FINALIZE");
+    long stop_rank = -1;
+    if (stop && cli_parse_long(stop, 0, INT_MAX, &stop_rank) == 0 && stop_rank == ct_dist_rank(d))
+        raise(SIGSTOP);
+    arm(ct_dist_rank(d), "MPI_Finalize (the end of the job)", 1);
     ct_dist_finalize(d);
     disarm();
 }
@@ -202,9 +217,8 @@ int cli_dist_start(ct_dist **out, int quiet, double timeout_s, int argc, char **
     *out = NULL;
     ct_dist *d = NULL;
     g_timeout_s = timeout_s;
-    int rank = -1;
-    ct_dist_launched(&rank, NULL);
-    arm(rank, "MPI_Init (the start of the job)");
+    int rank = -1, n = ct_dist_launched(&rank, NULL);
+    if (n != 0 && n != 1) arm(rank, "MPI_Init (the start of the job)", 0); /* (a job, it seems) */
     ct_status s = ct_dist_init(&d);
     disarm();
     if (s != CT_OK) return cli_lib_error(s); /* (held before connecting: see main.c) */
@@ -227,7 +241,6 @@ int cli_dist_start(ct_dist **out, int quiet, double timeout_s, int argc, char **
     }
     if (ct_dist_rank(d) != 0) {
         cli_set_error_rank(ct_dist_rank(d));
-        cli_hold_errors(); /* until cli_dist_agree */
         fflush(stdout);
         if (!freopen("/dev/null", "w", stdout)) { /* then it prints; harmless */ }
     } else if (!quiet) {

@@ -15,7 +15,7 @@
  * --lr=0.10; flags that only describe this rank's machine may differ: --threads,
  * --workers, --prefetch, --data, --data-on-device, --quiet and rank 0's outputs --save,
  * --save-every, --resume, --plot, --log), and on ranks other than 0 sends stdout to
- * /dev/null and holds errors until the next cli_dist_agree: only rank 0 prints results. Rank
+ * /dev/null: only rank 0 prints results. Rank
  * 0 prints a "Ranks:" line unless quiet. Returns CLI_EXIT_OK, or CLI_EXIT_ERROR after printing
  * the error (and leaving the job). */
 int cli_dist_start(ct_dist **out, int quiet, double timeout_s, int argc, char **argv,
@@ -28,14 +28,16 @@ int cli_dist_threads(const ct_dist *d, int threads);
  * rank "ctrain: rank R: <message>" unless every rank failed the same check (then only rank 0
  * speaks). Returns CLI_EXIT_ERROR. */
 int cli_dist_error(ct_dist *d, int status);
-/* Collective: where every rank arrives having done something of its own that may fail (rc,
- * CLI_EXIT_OK or its error, said or held): when every rank failed, rank 0's error is said and
- * the others' dropped (they are alike: same command line, same data); else each failed rank's
- * is said ("ctrain: rank R: ..."). Returns CLI_EXIT_OK when none failed (a rank other than 0
- * then holds its errors again if hold_next), else rc for a usage error and CLI_EXIT_ERROR_ALL
- * otherwise, on every rank: they stop together, and cli_dist_end lets them leave without
- * MPI_Abort. NULL d: returns rc. */
-int cli_dist_agree(ct_dist *d, int rc, int hold_next);
+/* Under mpirun, a step that each rank may fail on its own (opening its device, loading its
+ * data) starts with cli_dist_hold (its errors are held, on every rank) and ends with
+ * cli_dist_agree (collective), where the ranks count their failures (ct_dist_failures): when
+ * every rank failed with the same message, rank 0's is said and the others' dropped; else each
+ * failed rank's is said ("ctrain: rank R: ..." on ranks other than 0). cli_dist_agree returns
+ * CLI_EXIT_OK when none failed, else rc for a usage error and CLI_EXIT_ERROR_ALL otherwise, on
+ * every rank: they stop together, and cli_dist_end lets them leave without MPI_Abort. NULL d:
+ * nothing is held and cli_dist_agree returns rc. */
+void cli_dist_hold(const ct_dist *d);
+int cli_dist_agree(ct_dist *d, int rc);
 /* Before the ranks are connected they cannot agree: under mpirun, a rank other than 0 (rank >
  * 0; main.c) holds its errors (cli_hold_errors) until cli_dist_start has connected it (then
  * they are said at once and the ranks agree from there on) or it exits

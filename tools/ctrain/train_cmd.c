@@ -244,10 +244,11 @@ int cmd_train(int argc, char **argv) {
      * each rank of a host takes its own GPU (local rank modulo the GPUs), by ordinal rather
      * than CUDA_VISIBLE_DEVICES, which MPI_Init may already have made too late to set. */
     rc = CLI_EXIT_OK;
+    cli_dist_hold(dist);
     if ((s = ct_backend_create_local(o.device, o.threads, dist ? ct_dist_local_rank(dist) : 0,
                                      &b)) != CT_OK)
         rc = cli_lib_error(s);
-    if ((rc = cli_dist_agree(dist, rc, 1)) != CLI_EXIT_OK) goto done;
+    if ((rc = cli_dist_agree(dist, rc)) != CLI_EXIT_OK) goto done;
     if (!o.quiet) {
         const char *why = ct_cuda_unavailable_reason();
         int say_why = strcmp(o.device, "auto") == 0 && strcmp(ct_backend_name(b), "cuda") != 0 &&
@@ -265,6 +266,7 @@ int cmd_train(int argc, char **argv) {
 
     /* 2. the data folder (MNIST: fetched when files are missing) */
     rc = CLI_EXIT_ERROR;
+    cli_dist_hold(dist);
     if (strcmp(o.dataset, "mnist") == 0) {
         if ((s = ct_data_dir(o.data_dir, "mnist", run.data_dir, sizeof run.data_dir)) != CT_OK) {
             rc = cli_lib_error(s);
@@ -298,7 +300,7 @@ int cmd_train(int argc, char **argv) {
     }
     rc = CLI_EXIT_OK;
 loaded:
-    if ((rc = cli_dist_agree(dist, rc, 1)) != CLI_EXIT_OK) goto done;
+    if ((rc = cli_dist_agree(dist, rc)) != CLI_EXIT_OK) goto done;
     /* every rank the same data, test set included (ct_fit checks the training set's again) */
     if ((s = ct_dist_check_dataset(dist, train, "training set")) != CT_OK ||
         (s = ct_dist_check_dataset(dist, test, "test set")) != CT_OK)
@@ -318,6 +320,7 @@ loaded:
     int64_t n_all = ct_dataset_count(train), n_batches = 0; /* per epoch */
     int resumed_epochs = 0;
     rc = CLI_EXIT_ERROR;
+    cli_dist_hold(dist);
     if (ct_dataset_channels(test) != in_c || ct_dataset_height(test) != in_h ||
         ct_dataset_width(test) != in_w) {
         cli_error("%s in %s: the test images are (%d, %d, %d) but the training images (%d, %d, "
@@ -342,11 +345,14 @@ loaded:
         goto built;
     }
     /* the largest batch fit and evaluate make: a batch size above the samples is all of them */
-    int64_t n_test = ct_dataset_count(test), n_eval = run.n_val > n_test ? run.n_val : n_test;
-    int64_t train_b = cfg->batch_size < run.n_train ? cfg->batch_size : run.n_train;
-    int64_t eval_b = cfg->eval_batch_size < n_eval ? cfg->eval_batch_size : n_eval;
-    int max_batch = (int)(train_b > eval_b ? train_b : eval_b);
-    n_batches = (run.n_train + train_b - 1) / train_b;
+    int max_batch;
+    {
+        int64_t n_test = ct_dataset_count(test), n_eval = run.n_val > n_test ? run.n_val : n_test;
+        int64_t train_b = cfg->batch_size < run.n_train ? cfg->batch_size : run.n_train;
+        int64_t eval_b = cfg->eval_batch_size < n_eval ? cfg->eval_batch_size : n_eval;
+        max_batch = (int)(train_b > eval_b ? train_b : eval_b);
+        n_batches = (run.n_train + train_b - 1) / train_b;
+    }
     if ((s = ct_model_create(b, spec, in_c, in_h, in_w, max_batch, o.seed, &m)) != CT_OK) {
         if (s == CT_ERR_INVALID && o.resume_dir) /* a resume's spec is its file's */
             cli_error("%s: its model \"%s\" cannot be built for these %dx%dx%d images: %s",
@@ -384,7 +390,7 @@ loaded:
     }
     rc = CLI_EXIT_OK;
 built:
-    if ((rc = cli_dist_agree(dist, rc, 0)) != CLI_EXIT_OK) goto done;
+    if ((rc = cli_dist_agree(dist, rc)) != CLI_EXIT_OK) goto done;
     rc = CLI_EXIT_ERROR; /* until the end: each failure below says its own */
     if (!o.quiet) {
         long long params = (long long)ct_model_param_count(m);
