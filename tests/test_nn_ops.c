@@ -104,6 +104,16 @@ static void test_conv2d(void **state) {
                 tu_near(what, i, y[i], ref, 1e-5 * sqrt((double)K) * (mag[i] + 1));
             }
         }
+        /* the fused ReLU: exactly max(y, 0) of the same convolution (here without bias) */
+        d.relu = 1;
+        OK(b->conv2d_forward(b, &d, d_x, d_w, NULL, d_y, ws));
+        d.relu = 0;
+        float *yrelu = hmalloc(ny * 4);
+        dget(b, yrelu, d_y, ny * 4);
+        for (size_t i = 0; i < ny; i++)
+            if (yrelu[i] != (y[i] > 0.0f ? y[i] : 0.0f))
+                fail_msg("%s with relu: y[%zu] = %g, max(%g, 0) without", what, i, yrelu[i], y[i]);
+        free(yrelu);
         OK(b->conv2d_backward_data(b, &d, d_dy, d_w, d_dx, ws));
         dget(b, dx, d_dx, nx * 4);
         for (size_t i = 0; i < nx; i++) tu_near("conv2d dx", i, dx[i], dxr[i], 1e-5 * (1 + fabs(dxr[i])) * cc.oc);

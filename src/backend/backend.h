@@ -80,6 +80,8 @@ typedef struct {
     int oc, kh, kw;                      /* filters */
     int stride_h, stride_w, pad_h, pad_w;
     int oh, ow;                          /* output plane */
+    int relu;                            /* forward only: 1 gives y = max(conv + bias, 0) (NaN:
+                                          * 0), the ReLU that follows fused in (model.c) */
 } ct_conv2d_desc;
 
 /* A 2-D pooling window (torch.nn.MaxPool2d / AvgPool2d, floor mode): x (n, c, h, w) gives

@@ -84,7 +84,8 @@ static ct_conv2d_desc conv_desc(const ct_layer *l, int n) {
     int k = l->cfg.conv.kernel, s = l->cfg.conv.stride, p = l->cfg.conv.pad;
     return (ct_conv2d_desc){.n = n, .c = l->in_c, .h = l->in_h, .w = l->in_w, .oc = l->out_c,
                             .kh = k, .kw = k, .stride_h = s, .stride_w = s, .pad_h = p,
-                            .pad_w = p, .oh = l->out_h, .ow = l->out_w};
+                            .pad_w = p, .oh = l->out_h, .ow = l->out_w,
+                            .relu = l->cfg.conv.relu};
 }
 
 static size_t conv_scratch_bytes(const ct_layer *l, ct_backend *b, int max_batch) {

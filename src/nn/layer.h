@@ -63,13 +63,16 @@ struct ct_layer {
     int64_t offset;                 /* where they start in the model's parameter buffer */
     float *w;                       /* view into the model's parameter buffer */
     int index;                      /* position in the model (dropout: one stream per layer) */
+    int fused;                      /* 1: the layer before computes this one's forward (a ReLU
+                                     * after a conv): its output is its input, its backward runs */
     int64_t n_buffers;              /* floats of non-trained state (PyTorch buffers) */
     int64_t buf_offset;             /* where they start in the model's buffer area */
     float *buf;                     /* view into the model's buffer area */
     union {                         /* settings, by kind */
         struct { int units; } linear;
         struct { ct_act kind; float param; } act;
-        struct { int out_c, kernel, stride, pad; } conv;   /* conv(out_c, k[, stride[, pad]]) */
+        /* conv(out_c, k[, stride[, pad]]); relu: its forward also applies the ReLU after it */
+        struct { int out_c, kernel, stride, pad, relu; } conv;
         struct { int kernel, stride, pad; } pool;          /* maxpool/avgpool(k[, stride[, pad]]) */
         struct { float p; } dropout;                       /* dropout(p) */
         /* batchnorm[(eps[, momentum])]: buffers running_mean (C) then running_var (C) */

@@ -138,8 +138,8 @@ static ct_status model_alloc(ct_model *m, size_t bytes, void **out) {
     return CT_OK;
 }
 
-/* Allocates one shard's buffers: activations (flatten reuses its input), gradient ping-pong,
- * labels, statistics and parameter gradients. */
+/* Allocates one shard's buffers: activations (flatten and a fused ReLU reuse their input),
+ * gradient ping-pong, labels, statistics and parameter gradients. */
 static ct_status shard_alloc(ct_model *m, ct_shard *sh, int64_t widest) {
     size_t act_bytes;
     if (!ct_mul_size((size_t)m->max_batch * sizeof(float), (size_t)widest, &act_bytes))
@@ -148,7 +148,7 @@ static ct_status shard_alloc(ct_model *m, ct_shard *sh, int64_t widest) {
                        (void **)&sh->acts[0]));
     for (int i = 0; i < m->n_layers; i++) {
         ct_layer *l = &m->layers[i];
-        if (l->ops->aliases_input) {
+        if (l->ops->aliases_input || l->fused) {
             sh->acts[i + 1] = sh->acts[i];
             continue;
         }
@@ -247,6 +247,16 @@ ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, i
     size_t pbytes = (size_t)m->n_params * sizeof(float);
     if ((s = model_alloc(m, pbytes, (void **)&m->params)) != CT_OK) goto fail;
     int64_t off = 0, widest = ct_model_input_size(m);
+    /* a ReLU right after a conv is applied by the conv's forward as it writes its output (one
+     * pass over the activations less); the ReLU's backward reads that output, whose sign is its
+     * input's */
+    for (int i = 1; i < m->n_layers; i++) {
+        ct_layer *prev = &m->layers[i - 1], *l = &m->layers[i];
+        if (prev->ops == &ct_conv2d_ops && l->ops == &ct_act_ops && l->cfg.act.kind == CT_ACT_RELU) {
+            prev->cfg.conv.relu = 1;
+            l->fused = 1;
+        }
+    }
     for (int i = 0; i < m->n_layers; i++) {
         ct_layer *l = &m->layers[i];
         l->offset = off;
@@ -349,7 +359,7 @@ ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train) {
     ct_layer_ctx ctx = shard_ctx(m, sh, train);
     for (int i = 0; i < m->n_layers; i++) {
         ct_layer *l = &m->layers[i];
-        if (l->ops->aliases_input) continue;
+        if (l->ops->aliases_input || l->fused) continue;
         ctx.scratch = sh->scratch[i];
         CT_TRY(l->ops->forward(l, m->b, sh->acts[i], sh->acts[i + 1], n, &ctx));
     }

@@ -127,6 +127,7 @@ static ct_status cpu_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, cons
         CT_TRY(b->gemm(b, 0, 0, d->oc, P, K, 1.0f, weight, K, cols, P, 0.0f, y + i * out_size, P));
     }
     if (bias) CT_TRY(b->bias_add(b, y, bias, d->n, d->oc, P));
+    if (d->relu) CT_TRY(b->act_forward(b, CT_ACT_RELU, 0.0f, y, y, (int64_t)d->n * (int64_t)out_size));
     return CT_OK;
 }
 

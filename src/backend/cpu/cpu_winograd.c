@@ -107,7 +107,7 @@ static inline size_t pos_stride(int rows, int tp) { return (size_t)rows * tp + 1
 typedef struct {
     void (*input_tf)(const wino_geom *g, const float *x, const wino_tile *tiles, int tp, float *V);
     void (*output_tf)(const wino_geom *g, const float *M, const wino_tile *tiles, int cnt, int tp,
-                      const float *bias, float *y);
+                      const float *bias, int relu, float *y);
     void (*output_adj)(const wino_geom *g, const float *dy, const wino_tile *tiles, int tp,
                        float *dM);
     void (*input_adj)(const wino_geom *g, const float *dV, const wino_tile *tiles, int cnt, int tp,
@@ -260,9 +260,11 @@ static void block_tiles(const wino_geom *g, int64_t g0, int cnt, int tp, wino_ti
     }
 }
 
-/* out = conv(in) + bias for n images with the transformed filters U (36, cout, cin). */
+/* out = conv(in) + bias (then max(., 0) with relu) for n images with the transformed filters U
+ * (36, cout, cin). */
 static ct_status wino_run(ct_backend *b, const wino_geom *g, int n, const float *U,
-                          const float *in, const float *bias, float *out, float *V, float *M) {
+                          const float *in, const float *bias, int relu, float *out, float *V,
+                          float *M) {
     const wino_kernels *ks = pick();
     const int64_t total = (int64_t)n * tiles_of(g->hout, g->wout);
     wino_tile tiles[WINO_TB];
@@ -274,7 +276,7 @@ static ct_status wino_run(ct_backend *b, const wino_geom *g, int n, const float 
             CT_TRY(b->gemm(b, 0, 0, g->cout, tp, g->cin, 1.0f, U + (size_t)p * g->cout * g->cin,
                            g->cin, V + p * pos_stride(g->cin, tp), tp, 0.0f,
                            M + p * pos_stride(g->cout, tp), tp));
-        ks->output_tf(g, M, tiles, cnt, tp, bias, out);
+        ks->output_tf(g, M, tiles, cnt, tp, bias, relu, out);
     }
     return CT_OK;
 }
@@ -301,7 +303,7 @@ ct_status ct_wino_forward(ct_backend *b, const ct_conv2d_desc *d, const float *x
     ws_parts(d, ws, &U, &V, &M);
     wino_geom g = geom_of(d);
     filter_tf(weight, d->oc, d->c, U);
-    return wino_run(b, &g, d->n, U, x, bias, y, V, M);
+    return wino_run(b, &g, d->n, U, x, bias, d->relu, y, V, M);
 }
 
 /* The adjoint of the forward algorithm, per block of tiles: dM = A dY AT (dy's transform);

@@ -151,10 +151,10 @@ static void WNAME(input_tf)(const wino_geom *g, const float *x, const wino_tile 
 }
 
 /* y (n, g->cout, g->hout, g->wout) at the first cnt tiles = (AT · M · A) + bias[ch] (bias may be
- * NULL), M[p][ch][t] from the products; only the part of each tile inside the output is
- * written. */
+ * NULL), then max(., 0) with relu (NaN: 0, as relu_forward), M[p][ch][t] from the products; only
+ * the part of each tile inside the output is written. */
 static void WNAME(output_tf)(const wino_geom *g, const float *M, const wino_tile *tiles, int cnt,
-                             int tp, const float *bias, float *y) {
+                             int tp, const float *bias, int relu, float *y) {
     const size_t plane = (size_t)g->hout * g->wout;
     const size_t pstride = pos_stride(g->cout, tp);
     v16 m[WINO_A * WINO_A], o[16];
@@ -168,6 +168,8 @@ static void WNAME(output_tf)(const wino_geom *g, const float *M, const wino_tile
             WNAME(sandwich)(WINO_M, WINO_A, &k_at[0][0], m, o);
             const float b = bias ? bias[ch] : 0.0f;
             for (int e = 0; e < 16; e++) o[e] += b;
+            if (relu) /* the mask of o > 0 (false for NaN) keeps o's bits, else +0 */
+                for (int e = 0; e < 16; e++) o[e] = (v16)((v16i)(o[e] > 0.0f) & (v16i)o[e]);
             WNAME(transpose16)(o); /* o[l]: lane l's 4x4 tile */
             float *yc = y + ch * plane;
             for (int l = 0; l < lanes; l++) {

@@ -86,6 +86,7 @@ static ct_status dnn_fail(dnn_api *a, cudnnStatus_t s, const char *file, int lin
 static int same_shape(const ct_conv2d_desc *a, const ct_conv2d_desc *b) {
     ct_conv2d_desc x = *a, y = *b;
     x.n = y.n = 0;
+    x.relu = y.relu = 0; /* a fused ReLU runs after cuDNN's convolution */
     return memcmp(&x, &y, sizeof x) == 0;
 }
 
@@ -189,7 +190,7 @@ static ct_status plan_make(dnn_api *a, const ct_conv2d_desc *d, size_t ws, dnn_p
  * every shape, no workspace) must give 9s: cuDNN loads on machines where it cannot run (a
  * driver too old for it, a GPU it was not built for), and then im2col is the better choice. */
 static ct_status dnn_probe(dnn_api *a, ct_cuda *cb) {
-    const ct_conv2d_desc d = {1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 2, 2};
+    const ct_conv2d_desc d = {1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 2, 2, 0};
     float host[16], *dev = NULL; /* x (16), w (9), y (4) */
     for (int i = 0; i < 16; i++) host[i] = 1.0f;
     dnn_plan p;

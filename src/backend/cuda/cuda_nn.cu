@@ -148,11 +148,10 @@ __global__ void conv_dy_kernel(const float *dy, float *t, int oc, int nc, int64_
     }
 }
 
-static ct_status cuda_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, const float *x,
+/* y = conv(x) + bias, by cuDNN or im2col and cuBLAS (d->relu is cuda_conv2d_forward's). */
+static ct_status conv_forward_linear(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                                      const float *weight, const float *bias, float *y, void *ws) {
     ct_cuda *cb = ct_cuda_of(b);
-    CT_TRY(conv_check(d, "conv2d_forward"));
-    if (d->n == 0) return CT_OK;
     CT_CUDA_BIND(cb);
     if (ct_cuda_dnn_planned(cb, d, im2col_bytes(d)))
         return ct_cuda_dnn_forward(cb, d, x, weight, bias, y, ws);
@@ -172,6 +171,18 @@ static ct_status cuda_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, con
         CT_CUDA_CHECK_LAUNCH("conv_out_kernel");
     }
     return CT_OK;
+}
+
+static ct_status cuda_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, const float *x,
+                                     const float *weight, const float *bias, float *y, void *ws) {
+    CT_TRY(conv_check(d, "conv2d_forward"));
+    if (d->n == 0) return CT_OK;
+    ct_conv2d_desc linear = *d; /* the same cuDNN plan (and so bits) with or without the ReLU */
+    linear.relu = 0;
+    CT_TRY(conv_forward_linear(b, &linear, x, weight, bias, y, ws));
+    if (!d->relu) return CT_OK;
+    /* the fused ReLU, in place on the output (stream order) */
+    return b->act_forward(b, CT_ACT_RELU, 0.0f, y, y, (int64_t)d->n * d->oc * d->oh * d->ow);
 }
 
 static ct_status cuda_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *d,
