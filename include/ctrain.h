@@ -415,7 +415,7 @@ const char *ct_dist_description(const ct_dist *d);
 ct_status ct_dist_check_same(ct_dist *d, const void *bytes, size_t n, const char *what);
 /* Collective: in *n_failed, how many ranks passed failed != 0, and in *same_reason (may be
  * NULL) 1 when every rank passed the same failed and reason (a key of the failure, e.g. a hash
- * of its message) as rank 0. A program calls it where every rank arrives having done something
+ * of its message; its top bit is not compared) as rank 0. A program calls it where every rank arrives having done something
  * of its own that may fail (opening its device, loading its data): when all failed for the
  * same reason, rank 0 alone may say why, and in any case every rank knows to stop there
  * together, none left waiting in a later collective. Timed as training's collectives are

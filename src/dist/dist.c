@@ -152,15 +152,14 @@ ct_status ct_dist_failures(ct_dist *d, int failed, uint64_t reason, int *n_faile
     *n_failed = failed != 0;
     if (same_reason) *same_reason = 1;
     if (!ct_dist_active(d)) return CT_OK;
-    uint64_t *all = ct_malloc(2 * (size_t)d->size * sizeof *all, "failures of the ranks");
+    uint64_t *all = ct_malloc((size_t)d->size * sizeof *all, "failures of the ranks");
     if (!all) return CT_ERR_NOMEM;
-    uint64_t *reasons = all + d->size;
-    ct_status s = ct_dist_allgather_u64(d, failed != 0, all);
-    if (s == CT_OK) s = ct_dist_allgather_u64(d, failed ? reason : 0, reasons);
+    /* one word per rank: 0, or the reason with its low bit set (failed) */
+    ct_status s = ct_dist_allgather_u64(d, failed ? reason << 1 | 1 : 0, all);
     int n = 0, same = 1;
     for (int r = 0; s == CT_OK && r < d->size; r++) {
-        n += all[r] != 0;
-        same &= all[r] == all[0] && reasons[r] == reasons[0];
+        n += (int)(all[r] & 1);
+        same &= all[r] == all[0];
     }
     free(all);
     if (s != CT_OK) return s;

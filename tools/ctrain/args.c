@@ -1,7 +1,7 @@
 /*
  * args.c — strict flag parsing and the flag tables' help output (see args.h).
  */
-#define _GNU_SOURCE /* vasprintf, asprintf, open_memstream */
+#define _GNU_SOURCE /* vasprintf, open_memstream */
 #include "args.h"
 
 #include "ctrain.h"
@@ -76,13 +76,9 @@ static void say(const char *tail, const char *fmt, va_list ap) {
         key_add(msg ? msg : fmt);
         key_add(tail);
     }
-    char *line = NULL;
-    if (asprintf(&line, "ctrain: %s%s%s\n", rank, msg ? msg : fmt, tail) >= 0) {
-        fputs(line, f);
-        free(line);
-    } else {
-        fprintf(f, "ctrain: %s%s%s\n", rank, msg ? msg : fmt, tail);
-    }
+    fprintf(f, "ctrain: %s%s%s\n", rank, msg ? msg : fmt, tail); /* one write (glibc formats an
+                                                                   * unbuffered stream's line
+                                                                   * whole) */
     free(msg);
 }
 
