@@ -3,10 +3,12 @@
 #   make test   installs what is missing, builds, runs every test (and again under ASan+UBSan)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build run test test-fast asan bench clean
+.PHONY: all deps build run test test-fast asan bench fuzz clean
 
 all: build
 
@@ -33,5 +35,13 @@ asan: deps
 bench: build
 	bench/run
 
+# libFuzzer on each reader of users' files (tests/fuzz): FUZZ_SECONDS each, from the committed
+# corpus; new inputs go to $(FUZZ_BUILD)/corpus, crashing ones to $(FUZZ_BUILD)/crashes.
+fuzz:
+	@scripts/install-deps clang libclang-rt-dev
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCTRAIN_FUZZ=ON -DCTRAIN_CUDA=OFF -DCTRAIN_MPI=OFF -DCTRAIN_CUDA_EMU=OFF >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_idx fuzz_image fuzz_spec fuzz_checkpoint
+	@scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

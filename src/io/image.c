@@ -115,7 +115,8 @@ static ct_status load_pnm(const char *path, ct_image *out) {
                        "not a readable PBM/PGM/PPM/PAM image");
     }
     pm_setjmpbufsave(&jb, &saved);
-    pnm_readpaminit(f, &pam, PAM_STRUCT_SIZE(tuple_type));
+    /* PAM_STRUCT_SIZE(tuple_type), without the macro's member access through a null pointer */
+    pnm_readpaminit(f, &pam, offsetof(struct pam, tuple_type) + sizeof pam.tuple_type);
     ct_status s = check_size(path, (long)pam.width, (long)pam.height);
     if (s == CT_OK && (pam.depth < 1 || pam.depth > 4 || pam.maxval < 1))
         s = ct_fail(CT_ERR_FORMAT, "%s: %u channels with maxval %lu: not an image ctrain reads",

@@ -22,8 +22,6 @@
 #include <math.h>
 #include <string.h>
 
-static int is_int(double v) { return v == (double)(int)v; }
-
 /* Output size of a window sweep along one axis: (in + 2*pad - k) / stride + 1, or <= 0. */
 static int sweep(int in, int k, int stride, int pad) {
     int64_t span = (int64_t)in + 2 * (int64_t)pad - k, out = span < 0 ? 0 : span / stride + 1;
@@ -49,7 +47,7 @@ static const char *conv_configure(ct_layer *l, const double *a, int n) {
                         "positive integers (padding >= 0)";
     if (n < 2 || n > 4) return usage;
     for (int i = 0; i < n; i++)
-        if (!is_int(a[i]) || a[i] < (i == 3 ? 0 : 1) || a[i] > (i == 0 ? 1 << 16 : 1 << 12))
+        if (!ct_spec_is_int(a[i]) || a[i] < (i == 3 ? 0 : 1) || a[i] > (i == 0 ? 1 << 16 : 1 << 12))
             return usage;
     l->cfg.conv.out_c = (int)a[0];
     l->cfg.conv.kernel = (int)a[1];
@@ -130,7 +128,7 @@ static const char *pool_configure(ct_layer *l, const double *a, int n) {
                         "with positive integers, padding <= kernel/2";
     if (n < 1 || n > 3) return usage;
     for (int i = 0; i < n; i++)
-        if (!is_int(a[i]) || a[i] < (i == 2 ? 0 : 1) || a[i] > 1 << 12) return usage;
+        if (!ct_spec_is_int(a[i]) || a[i] < (i == 2 ? 0 : 1) || a[i] > 1 << 12) return usage;
     l->cfg.pool.kernel = (int)a[0];
     l->cfg.pool.stride = n > 1 ? (int)a[1] : (int)a[0];
     l->cfg.pool.pad = n > 2 ? (int)a[2] : 0;

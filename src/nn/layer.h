@@ -11,6 +11,8 @@
 #include "backend/backend.h"
 #include "core/core.h"
 
+#include <limits.h>
+
 #define CT_LAYER_NAME_BYTES 48
 
 typedef struct ct_layer ct_layer;
@@ -85,6 +87,11 @@ static inline int64_t ct_layer_in_size(const ct_layer *l) {
 }
 static inline int64_t ct_layer_out_size(const ct_layer *l) {
     return (int64_t)l->out_c * l->out_h * l->out_w;
+}
+/* A spec argument v is an int's value (false for NaN and outside int's range, where the cast
+ * would be undefined). */
+static inline int ct_spec_is_int(double v) {
+    return v >= INT_MIN && v <= INT_MAX && v == (double)(int)v;
 }
 
 /* The known layer kinds (layers.c; conv_layers.c). */

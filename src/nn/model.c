@@ -94,8 +94,6 @@ static ct_status spec_next(const char *spec, int *pos, spec_token *t) {
     return CT_OK;
 }
 
-static int is_int(double v) { return v == (double)(int)v; }
-
 /* Turns a token into a layer's kind and settings. */
 static ct_status spec_layer(const char *spec, const spec_token *t, ct_layer *l) {
     ct_act act = CT_ACT_RELU;
@@ -103,7 +101,7 @@ static ct_status spec_layer(const char *spec, const spec_token *t, ct_layer *l) 
     if (!ops) return spec_error(spec, t->pos, "unknown layer");
     l->ops = ops;
     if (ops == &ct_linear_ops) {
-        if (t->n_args != 1 || !is_int(t->args[0]) || t->args[0] < 1 || t->args[0] > 1 << 24)
+        if (t->n_args != 1 || !ct_spec_is_int(t->args[0]) || t->args[0] < 1 || t->args[0] > 1 << 24)
             return spec_error(spec, t->pos, "linear takes one integer in 1..16777216: "
                               "linear(units)");
         l->cfg.linear.units = (int)t->args[0];

@@ -1,0 +1,50 @@
+/*
+ * fuzzlib.h — what the fuzz targets share (tests/fuzz).
+ *
+ * Each fuzz_*.c defines LLVMFuzzerTestOneInput: one input, as bytes, through a reader of files
+ * that users hand to ctrain (IDX datasets, safetensors checkpoints, images, model specs). Built
+ * two ways: with replay.c (gcc, every build) to run the committed corpus as a test, and with
+ * clang's libFuzzer (`make fuzz`, CTRAIN_FUZZ=ON) to search for new crashing inputs.
+ * The readers take paths, so an input is first written to a file of this process.
+ */
+#ifndef CT_FUZZLIB_H
+#define CT_FUZZLIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Writes the input to this process's file (suffix: ".gz", ".png" ... or ""), replacing the last
+ * one (removed at exit), and returns its path; aborts when it cannot (the harness's fault, not the input's). */
+static char fuzz_path_[256];
+static inline void fuzz_unlink_(void) { unlink(fuzz_path_); }
+static inline const char *fuzz_file(const uint8_t *data, size_t size, const char *suffix) {
+    char *path = fuzz_path_;
+    const char *dir = getenv("TMPDIR");
+    static int registered;
+    if (!registered) registered = !atexit(fuzz_unlink_);
+    snprintf(path, sizeof fuzz_path_, "%s/ctrain-fuzz-%ld%s", dir && *dir ? dir : "/tmp", (long)getpid(),
+             suffix);
+    FILE *f = fopen(path, "wb");
+    if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0) {
+        perror(path);
+        abort();
+    }
+    return path;
+}
+
+/* The input as a NUL-terminated string (malloc'd; the caller frees it). */
+static inline char *fuzz_string(const uint8_t *data, size_t size) {
+    char *s = malloc(size + 1);
+    if (!s) abort();
+    memcpy(s, data, size);
+    s[size] = '\0';
+    return s;
+}
+
+#endif /* CT_FUZZLIB_H */

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""make_seeds.py CTRAIN — writes the fuzz targets' seed inputs into tests/fuzz/corpus/TARGET/.
+
+Small valid files of each kind (and a few near misses) for libFuzzer to start from; run once
+when a reader learns a new kind of file, and commit what it writes. Checkpoints come from
+CTRAIN itself (tiny trainings on a 4x4 IDX dataset), so they are what users' runs write.
+"""
+import gzip, os, struct, subprocess, sys, tempfile, zlib
+
+here = os.path.dirname(os.path.abspath(__file__))
+ctrain = os.path.abspath(sys.argv[1])
+
+
+def put(target, name, data):
+    d = os.path.join(here, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "seed-" + name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def idx(magic, dims, payload):
+    return struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in dims) + payload
+
+
+# ---- IDX
+images = idx(0x803, [3, 4, 4], bytes(range(48)))
+labels = idx(0x801, [3], bytes([0, 1, 2]))
+put("idx", "images", images)
+put("idx", "labels", labels)
+put("idx", "images.gz", gzip.compress(images, mtime=0))
+put("idx", "labels.gz", gzip.compress(labels, mtime=0))
+put("idx", "two-members.gz", gzip.compress(labels[:6], mtime=0) + gzip.compress(labels[6:], mtime=0))
+put("idx", "truncated", images[:20])
+
+
+# ---- images
+def png(w, h, color_type, depth, rows, palette=None):
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, color_type, 0, 0, 0))
+    if palette:
+        out += chunk(b"PLTE", palette)
+    raw = b"".join(b"\x00" + r for r in rows)
+    return out + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+put("image", "grey8.png", png(5, 4, 0, 8, [bytes((x * 50 + y * 10) % 256 for x in range(5)) for y in range(4)]))
+put("image", "grey16.png", png(3, 3, 0, 16, [bytes(range(6)) for _ in range(3)]))
+put("image", "rgb.png", png(4, 2, 2, 8, [bytes(range(12)), bytes(range(100, 112))]))
+put("image", "rgba.png", png(2, 2, 6, 8, [bytes([255, 0, 0, 128, 0, 255, 0, 255])] * 2))
+put("image", "palette.png", png(4, 1, 3, 2, [bytes([0b00011011])], palette=bytes([0, 0, 0, 255, 255, 255, 9, 90, 200, 7, 7, 7])))
+put("image", "grey1.png", png(9, 2, 0, 1, [bytes([0xAA, 0x80])] * 2))
+put("image", "p5.pgm", b"P5\n4 3\n255\n" + bytes(range(0, 240, 20)))
+put("image", "p2.pgm", b"P2\n# ascii\n3 2\n15\n0 5 10\n15 3 1\n")
+put("image", "p6.ppm", b"P6\n2 2\n255\n" + bytes(range(12)))
+put("image", "p4.pbm", b"P4\n10 2\n" + bytes([0xF0, 0x40, 0x0F, 0xC0]))
+put("image", "p1.pbm", b"P1\n3 2\n1 0 1\n0 1 0\n")
+put("image", "p7.pam", b"P7\nWIDTH 2\nHEIGHT 1\nDEPTH 4\nMAXVAL 255\nTUPLTYPE RGB_ALPHA\nENDHDR\n" + bytes(range(8)))
+put("image", "p5-16bit.pgm", b"P5\n2 1\n65535\n" + bytes([0, 1, 255, 254]))
+
+# ---- model specs
+for i, s in enumerate([
+        "mlp", "lenet5", "cnn", "flatten,linear(32),relu,linear(10)",
+        "conv(4,3),relu,maxpool(2),flatten,linear(10)",
+        "conv(2,3,2,1),batchnorm,leakyrelu,avgpool(2),dropout(0.25),flatten,linear(5)",
+        "conv(3,5,1,2),tanh,maxpool(3,2),flatten,linear(8),gelu,linear(4),sigmoid,linear(3)",
+        "flatten,batchnorm(1e-3,0.2),linear(6),dropout,linear(2)",
+        "flatten,linear(0)", "conv(4,13),flatten,linear(2)", "flatten,linear(3",
+        "flatten , linear( 7 ) , relu , linear(2)"]):
+    put("spec", "%02d" % i, s)
+
+# ---- checkpoints: tiny trainings with ctrain
+with tempfile.TemporaryDirectory() as tmp:
+    data = os.path.join(tmp, "data")
+    os.makedirs(data)
+    n = 16
+    for part, count in (("train", n), ("t10k", 4)):
+        with open(os.path.join(data, part + "-images-idx3-ubyte"), "wb") as f:
+            f.write(idx(0x803, [count, 4, 4], bytes((i * 7) % 256 for i in range(count * 16))))
+        with open(os.path.join(data, part + "-labels-idx1-ubyte"), "wb") as f:
+            f.write(idx(0x801, [count], bytes(i % 3 for i in range(count))))
+    runs = {
+        "mlp": ["--model", "flatten,linear(3),relu,linear(3)", "--epochs", "2"],
+        "bn": ["--model", "conv(2,3),batchnorm,relu,flatten,linear(3)", "--optimizer", "adam",
+               "--epochs", "2", "--lr-schedule", "plateau"],
+        "sgdm": ["--model", "flatten,linear(4),tanh,linear(3)", "--momentum", "0.9",
+                 "--schedule", "1@0.5,1@0.1"],
+    }
+    for name, flags in runs.items():
+        out = os.path.join(tmp, name)
+        subprocess.run([ctrain, "train", "--dataset", "idx", "--data", data, "--val-size", "4",
+                        "--batch-size", "4", "--quiet", "--save", out] + flags,
+                       check=True, stdout=subprocess.DEVNULL)
+        for f in ("model", "train_state"):
+            with open(os.path.join(out, f + ".safetensors"), "rb") as fh:
+                put("checkpoint", name + "-" + f, fh.read())
+print("seeds written under", os.path.join(here, "corpus"))
