@@ -49,7 +49,8 @@ typedef struct ct_backend ct_backend;      /* a compute device: "cpu" or "cuda" 
 
 /* Opens a device by name: "cpu", "cuda" (GPU 0), "cuda:N" (GPU N, as PyTorch numbers them) or
  * "auto" (CUDA when built with it and a GPU with a working driver is present, else the CPU).
- * threads: CPU threads to use, 0 = all cores. */
+ * threads: CPU threads to use, 0 = all cores, at most CT_MAX_THREADS. */
+#define CT_MAX_THREADS 64
 ct_status ct_backend_create(const char *name, int threads, ct_backend **out);
 /* The same for process local_rank of those sharing a host (MPI ranks): "cuda" and "auto" take
  * GPU local_rank modulo the number of GPUs, so each rank of a host gets its own GPU while there
@@ -75,7 +76,7 @@ typedef struct ct_dataset ct_dataset;
 ct_status ct_dataset_load_idx(const char *images_path, const char *labels_path, int num_classes,
                               ct_dataset **out);
 /* Loads MNIST's "train" or "test" part from dir (files named as in the original distribution,
- * optionally with .gz). */
+ * optionally with .gz): 28x28 images, labels 0..9 (other IDX data: ct_dataset_load_idx_dir). */
 ct_status ct_dataset_load_mnist(const char *dir, const char *part, ct_dataset **out);
 /* Loads the "train" or "test" part of any dataset stored as MNIST is (KMNIST, EMNIST, one's
  * own): dir's train-images-idx3-ubyte and train-labels-idx1-ubyte, or t10k-*, each optionally
@@ -83,7 +84,7 @@ ct_status ct_dataset_load_mnist(const char *dir, const char *part, ct_dataset **
  * (at most 256). dir NULL: ct_data_dir(NULL, "idx"). */
 ct_status ct_dataset_load_idx_dir(const char *dir, const char *part, ct_dataset **out);
 /* Loads Fashion-MNIST's "train" or "test" part (the same IDX file names as MNIST, optionally
- * .gz) from dir; dir NULL: /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist)
+ * .gz; 28x28 images, labels 0..9) from dir; dir NULL: /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist)
  * when there, else ct_data_dir(NULL, "fashion-mnist"). */
 ct_status ct_dataset_load_fashion_mnist(const char *dir, const char *part, ct_dataset **out);
 /* Loads CIFAR-10 (binary version) from dir (or its cifar-10-batches-bin subfolder; dir NULL:
@@ -101,6 +102,9 @@ int ct_dataset_width(const ct_dataset *ds);
 int ct_dataset_classes(const ct_dataset *ds);
 const uint8_t *ct_dataset_images(const ct_dataset *ds); /* (N, C, H, W) */
 const uint8_t *ct_dataset_labels(const ct_dataset *ds); /* (N) */
+/* A 64-bit hash of the shape, images and labels (computed once; not cryptographic): equal for
+ * the same data wherever it was loaded from, different (but for a 2^-64 chance) otherwise. */
+uint64_t ct_dataset_fingerprint(const ct_dataset *ds);
 
 /* Seeded random split of [0, n) into a training part of n - val_size indices and a validation
  * part of val_size indices (like torch.utils.data.random_split). Caller frees both with free(). */

@@ -216,6 +216,8 @@ bad_state 'seed "-5"' 'config: "seed" is not a number in a string' config '"-5"'
 bad_state 'seed 10^23' 'config: "seed" is not a number in a string' config '"100000000000000000000000"' seed
 bad_state "momentum 5" 'config: momentum 5 is outside [0, 1), the range of --momentum' config 5 momentum
 bad_state "a position past the end" 'position: epoch 1 batch 7 is past the end of the run' position 7 batch
+rm -rf st && cp -r run st && py meta-del st/train_state.safetensors model hidden val_size device &&
+    check_state "none of the tool's options (the first missing is said)" 'no "model" in the metadata'
 rm -rf st && cp -r run st && py meta st/train_state.safetensors config 0.9 momentum &&
     check_state "momentum but no momentum buffer" 'optimizer_state is empty, but 461 steps of SGD with momentum have run'
 rm -rf st && cp -r run st && py meta st/train_state.safetensors config 0.9 momentum &&
@@ -229,6 +231,16 @@ run train --resume "$tmp/st" --quiet
 rm -rf st && cp -r run st && py meta st/train_state.safetensors history '[]' epochs &&
     py meta st/train_state.safetensors position 0 epoch && py meta st/train_state.safetensors position 100000 batch &&
     check_state "a position past the epoch's batches" 'position epoch 0 batch 100000 is outside this run (1 epochs of 461 batches)'
+
+# the largest values the flags take are resumed too (the train state's ranges are the flags')
+for flags in "--batch-size 2147483647 --eval-batch-size 2147483647 --prefetch 2147483647" "--lr 1e30"; do
+    rm -rf big
+    run train --epochs 1 --val-size 59000 --quiet --save big $flags
+    rc1=$rc
+    run train --resume big --epochs 2 --quiet
+    [ "$rc1" -eq 0 ] && [ "$rc" -eq 0 ] && ok "train $flags, then --resume -> exit 0" ||
+        bad "train $flags (exit $rc1), then --resume -> exit $rc: $err"
+done
 
 # a --save folder that cannot be written in is found before the training, not after it
 mkdir -p "$tmp/ro"

@@ -85,6 +85,38 @@ run eval --model "$tmp/idxrun" --data "$tmp/idx"
 [ "$rc" -eq 0 ] && grep -q '^Data: idx test set, 100 images' <<<"$out" &&
     ok "eval of an idx model reads its dataset from the checkpoint" ||
     bad "eval --model (idx) --data DIR -> exit $rc, stdout: $out, stderr: $err"
+# IDX files of 10x12 images and labels 0..9 as --dataset mnist: refused by their shape
+mkdir -p "$tmp/notmnist"
+python3 - "$tmp/notmnist" <<'PY'
+import struct, sys
+for prefix in ("train", "t10k"):
+    with open(f"{sys.argv[1]}/{prefix}-images-idx3-ubyte", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, 20, 10, 12) + bytes(120 * 20))
+    with open(f"{sys.argv[1]}/{prefix}-labels-idx1-ubyte", "wb") as f:
+        f.write(struct.pack(">II", 0x801, 20) + bytes(k % 10 for k in range(20)))
+PY
+run train --device cpu --dataset mnist --data "$tmp/notmnist" --epochs 1
+[ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] &&
+    grep -q "notmnist/train-images-idx3-ubyte: images of 10x12 pixels, not MNIST's 28x28" <<<"$err" &&
+    ok "10x12 IDX files as --dataset mnist -> exit 1: ${err#ctrain: $tmp/}" || bad "IDX files as mnist -> exit $rc: $err"
+# a model with fewer outputs than the labels need: the flag named, exit 2
+run train --device cpu --dataset idx --data "$tmp/idx" --val-size 50 --epochs 1 --model "flatten,linear(5)"
+[ "$rc" -eq 2 ] && grep -qx "ctrain: --model: its last layer outputs 5 classes, but the idx data has 13 (end it with linear(13)) (see ctrain train --help)" <<<"$err" &&
+    ok "--model with 5 outputs for 13 classes -> exit 2" || bad "--model linear(5) for 13 classes -> exit $rc: $err"
+# resuming on other data is refused (its fingerprint is saved); a copy of the same data is fine
+cp -r "$tmp/idx" "$tmp/idxcopy"
+cp -r "$tmp/idxrun" "$tmp/idxrun2"
+run train --resume "$tmp/idxrun2" --data "$tmp/idxcopy" --epochs 4
+[ "$rc" -eq 0 ] && ok "--resume with a copy of the data in another folder -> exit 0" || bad "--resume with a copy -> exit $rc: $err"
+python3 - "$tmp/idxcopy/train-images-idx3-ubyte" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read()); b[100] ^= 1; open(sys.argv[1], "wb").write(b)
+PY
+cp "$tmp/idxrun2/train_state.safetensors" "$tmp/state.keep"
+run train --resume "$tmp/idxrun2" --data "$tmp/idxcopy" --epochs 5
+[ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && cmp -s "$tmp/state.keep" "$tmp/idxrun2/train_state.safetensors" &&
+    grep -q "train_state.safetensors: the idx training set in $tmp/idxcopy is not the data this run was trained on (fingerprint [0-9a-f]\{16\}, saved [0-9a-f]\{16\}); resuming needs the same data" <<<"$err" &&
+    ok "--resume on data with one pixel changed -> exit 1, the checkpoint kept" || bad "--resume on changed data -> exit $rc: $err"
 CTRAIN_DATA="$tmp/nothing-here" run eval --model "$tmp/idxrun"
 if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -q 't10k-images-idx3-ubyte.*--data DIR' <<<"$err"; then
     ok "eval of an idx model without its folder -> exit 1: $err"

@@ -137,6 +137,43 @@ run predict --model run short.pgm d1.png
     ok "an unreadable image: one line on stderr, the others still classified, exit 1" ||
     bad "unreadable image -> exit $rc: $out $err"
 
+# outputs that would destroy something: a --log onto a file that is not a log of ctrain's, or
+# onto a checkpoint of the run's own --save folder, is refused before the training and the file
+# is left as it was; a log of ctrain's is replaced. A fresh --save onto another run's checkpoint
+# is refused (exit 2, nothing written) unless --overwrite, which also drops that run's best.
+printf 'my notes\n' >notes.txt
+run train --epochs 1 --val-size 59000 --quiet --log notes.txt
+[ "$rc" -eq 1 ] && [ "$(cat notes.txt)" = "my notes" ] && [ "$(printf '%s' "$err" | grep -c '')" -eq 1 ] &&
+    grep -q '^ctrain: --log notes.txt: exists and is not a log of ctrain' <<<"$err" && [ -z "$out" ] &&
+    ok "--log onto a file that is not a log: refused, the file kept: $err" || bad "--log notes.txt -> exit $rc: $out $err"
+cp run/train_state.safetensors keep.st
+run train --resume run --epochs 3 --quiet --log run/train_state.safetensors
+[ "$rc" -eq 1 ] && cmp -s keep.st run/train_state.safetensors &&
+    grep -qx 'ctrain: --log run/train_state.safetensors: is run/train_state.safetensors, which this run writes' <<<"$err" &&
+    ok "--log onto the run's own train state: refused, the checkpoint kept" || bad "--log onto the checkpoint -> exit $rc: $err"
+run train --epochs 1 --val-size 59000 --quiet --save fresh --log fresh/best.safetensors
+[ "$rc" -eq 1 ] && [ ! -e fresh/best.safetensors ] && grep -q 'which this run writes' <<<"$err" &&
+    ok "--log onto a file --save will write: refused" || bad "--log fresh/best.safetensors -> exit $rc: $err"
+run train --epochs 1 --val-size 59000 --quiet --log run.jsonl
+[ "$rc" -eq 0 ] && [ "$(wc -l <run.jsonl)" -eq 1 ] && ok "--log onto an earlier log of ctrain's: replaced" ||
+    bad "--log run.jsonl again -> exit $rc: $err"
+
+run train --epochs 1 --val-size 59000 --quiet --save best --save-best
+cp best/model.safetensors keep.model
+run train --epochs 1 --val-size 59000 --quiet --save best --hidden 8
+[ "$rc" -eq 2 ] && cmp -s keep.model best/model.safetensors && [ -e best/best.safetensors ] && [ -z "$out" ] &&
+    grep -qx "ctrain: --save best: holds another run's checkpoint (train_state.safetensors); continue it with --resume best, or replace it with --overwrite (see ctrain train --help)" <<<"$err" &&
+    ok "a fresh --save onto another run's checkpoint: refused, exit 2, nothing written" || bad "--save onto a checkpoint -> exit $rc: $out $err"
+run train --epochs 1 --val-size 59000 --quiet --save best --hidden 8 --overwrite
+if [ "$rc" -eq 0 ] && [ ! -e best/best.safetensors ] && ! cmp -s keep.model best/model.safetensors &&
+    "$CT" summary --model best | grep -q 'linear1  *(8)'; then
+    ok "--overwrite: the new run's checkpoint, the old run's best.safetensors removed"
+else
+    bad "--overwrite -> exit $rc: $err; $(ls best)"
+fi
+run train --resume best --epochs 2 --quiet --save best
+[ "$rc" -eq 0 ] && ok "--resume DIR --save DIR (its own folder) needs no --overwrite" || bad "--resume best --save best -> exit $rc: $err"
+
 # --log or --plot that cannot be written (/dev/full; loss.png a folder, which not even root can
 # replace with a file): the training still runs to its end, each failure is said once, and the
 # exit status says the run did not give all it was asked for

@@ -335,9 +335,24 @@ def cmd_meta(args):
     return 0
 
 
+def cmd_meta_del(args):
+    path, keys = args[0], args[1:]
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    for k in keys:
+        del header["__metadata__"][k]
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+    return 0
+
+
 COMMANDS = {"read": cmd_read, "write-mlp": cmd_write_mlp, "write-const": cmd_write_const,
             "bad": cmd_bad, "forward": cmd_forward, "export": cmd_export, "png": cmd_png,
-            "const-expect": cmd_const_expect, "meta": cmd_meta}
+            "const-expect": cmd_const_expect, "meta": cmd_meta, "meta-del": cmd_meta_del}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

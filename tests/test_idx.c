@@ -371,6 +371,36 @@ static void test_create(void **state) {
     assert_null(ct_dataset_labels(NULL));
 }
 
+/* The fingerprint follows the data: equal for equal data, changed by one pixel, one label, the
+ * shape (same bytes seen as other sizes) or the classes. */
+static void test_fingerprint(void **state) {
+    (void)state;
+    uint8_t im[2 * 3 * 4], lab[2] = {1, 4};
+    for (int i = 0; i < (int)sizeof im; i++) im[i] = (uint8_t)(i * 11);
+    ct_dataset *a, *b;
+    assert_int_equal(ct_dataset_create(2, 1, 3, 4, 5, im, lab, &a), CT_OK);
+    assert_int_equal(ct_dataset_create(2, 1, 3, 4, 5, im, lab, &b), CT_OK);
+    uint64_t fa = ct_dataset_fingerprint(a);
+    assert_true(fa == ct_dataset_fingerprint(b));
+    assert_true(fa == ct_dataset_fingerprint(a)); /* cached: the same again */
+    ct_dataset_free(b);
+    struct { int c, h, w, classes, pixel, label; } other[] = {
+        {1, 3, 4, 5, 7, -1}, {1, 3, 4, 5, -1, 1}, {1, 4, 3, 5, -1, -1}, {3, 1, 4, 5, -1, -1},
+        {1, 3, 4, 6, -1, -1}};
+    for (size_t k = 0; k < sizeof other / sizeof other[0]; k++) {
+        uint8_t im2[sizeof im], lab2[2];
+        memcpy(im2, im, sizeof im);
+        memcpy(lab2, lab, sizeof lab);
+        if (other[k].pixel >= 0) im2[other[k].pixel] ^= 1;
+        if (other[k].label >= 0) lab2[other[k].label] = 0;
+        assert_int_equal(ct_dataset_create(2, other[k].c, other[k].h, other[k].w,
+                                           other[k].classes, im2, lab2, &b), CT_OK);
+        if (ct_dataset_fingerprint(b) == fa) fail_msg("case %zu: the same fingerprint", k);
+        ct_dataset_free(b);
+    }
+    ct_dataset_free(a);
+}
+
 static void test_mnist_lookup(void **state) {
     char dir[600], path[700];
     snprintf(dir, sizeof dir, "%s/fake-mnist", tu_tmpdir());
@@ -393,8 +423,13 @@ static void test_mnist_lookup(void **state) {
     free(l.p);
 
     ct_dataset *ds = NULL;
-    assert_int_equal(ct_dataset_load_mnist(dir, "train", &ds), CT_OK);
-    check_small(ds);
+    /* found (the .gz one), read, and refused: MNIST's images are 28x28 */
+    assert_int_equal(ct_dataset_load_mnist(dir, "train", &ds), CT_ERR_FORMAT);
+    assert_null(ds);
+    assert_non_null(strstr(ct_last_error(), "train-images-idx3-ubyte.gz: images of 4x4 pixels, "
+                                            "not MNIST's 28x28"));
+    assert_int_equal(ct_dataset_load_idx_dir(dir, "train", &ds), CT_OK); /* as idx: fine */
+    assert_int_equal(ct_dataset_height(ds), 4);
     ct_dataset_free(ds);
     assert_int_equal(ct_dataset_load_mnist(dir, "test", &ds), CT_ERR_IO);
     assert_null(ds);
@@ -568,7 +603,7 @@ int main(void) {
         cmocka_unit_test(test_trailing_garbage),  cmocka_unit_test(test_zero_and_overflow),
         cmocka_unit_test(test_counts_and_labels), cmocka_unit_test(test_corrupt_gzip),
         cmocka_unit_test(test_create),            cmocka_unit_test(test_mnist_lookup),
-        cmocka_unit_test(test_idx_dir),
+        cmocka_unit_test(test_idx_dir),           cmocka_unit_test(test_fingerprint),
         cmocka_unit_test(test_split),             cmocka_unit_test(test_data_dir),
         cmocka_unit_test(test_real_mnist),
     };

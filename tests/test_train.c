@@ -749,6 +749,19 @@ static void test_data_on_device_choice(void **state) {
     ct_model_free(m);
 }
 
+/* threads: 0..CT_MAX_THREADS (0: the cores), and the description says what is used */
+static void test_backend_threads(void **state) {
+    (void)state;
+    ct_backend *b = NULL;
+    assert_int_equal(ct_backend_create("cpu", CT_MAX_THREADS + 1, &b), CT_ERR_INVALID);
+    assert_null(b);
+    assert_non_null(strstr(ct_last_error(), "threads must be in 0..64, got 65"));
+    assert_int_equal(ct_backend_create("cpu", -1, &b), CT_ERR_INVALID);
+    assert_int_equal(ct_backend_create("cpu", CT_MAX_THREADS, &b), CT_OK);
+    assert_non_null(strstr(ct_backend_description(b), "CPU: 64 threads"));
+    ct_backend_free(b);
+}
+
 static void test_default_config(void **state) {
     (void)state;
     ct_train_config cfg;
@@ -770,6 +783,7 @@ static void test_default_config(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_config),
+        cmocka_unit_test(test_backend_threads),
         cmocka_unit_test_setup_teardown(test_evaluate_untrained, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fit_learns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fit_without_callbacks_or_history, setup, teardown),

@@ -52,10 +52,11 @@ typedef struct {
 ct_status ct_idx_read(const char *path, uint32_t magic, ct_idx *out);
 
 /* Part "train" or "test" of a dataset stored as MNIST is: dir's train-images-idx3-ubyte and
- * train-labels-idx1-ubyte, or t10k-*, each optionally .gz, every label < classes. what names the
- * dataset in errors; hint ends a missing file's message (where to get it). */
+ * train-labels-idx1-ubyte, or t10k-*, each optionally .gz, every label < classes, images of
+ * side x side pixels (side 0: any). what names the dataset in errors; hint ends a missing
+ * file's message (where to get it). */
 ct_status ct_idx_load_part(const char *dir, const char *part, const char *what, int classes,
-                           const char *hint, ct_dataset **out);
+                           int side, const char *hint, ct_dataset **out);
 
 /* Copies src (raw or gzip, decompressed on the way) to dst (created or truncated, mode 0644)
  * and fsyncs it. On failure dst is removed. */

@@ -50,6 +50,13 @@ void ct_dataset_hashes(const ct_dataset *ds, uint64_t *images, uint64_t *labels)
     *labels = ds->labels_hash;
 }
 
+uint64_t ct_dataset_fingerprint(const ct_dataset *ds) {
+    uint64_t images, labels;
+    ct_dataset_hashes(ds, &images, &labels);
+    const int64_t shape[5] = {ds->n, ds->c, ds->h, ds->w, ds->classes};
+    return ct_hash64(shape, sizeof shape, images ^ (labels * 0x9e3779b97f4a7c15ULL));
+}
+
 ct_status ct_dataset_create(int64_t n, int c, int h, int w, int classes, const uint8_t *images,
                             const uint8_t *labels, ct_dataset **out) {
     if (!out) return ct_fail(CT_ERR_INVALID, "ct_dataset_create: out is NULL");
@@ -161,7 +168,7 @@ static ct_status find_file(const char *dir, const char *name, char *path, size_t
 }
 
 ct_status ct_idx_load_part(const char *dir, const char *part, const char *what, int classes,
-                           const char *hint, ct_dataset **out) {
+                           int side, const char *hint, ct_dataset **out) {
     if (!out) return ct_fail(CT_ERR_INVALID, "loading %s: out is NULL", what);
     *out = NULL;
     const char *prefix;
@@ -175,7 +182,16 @@ ct_status ct_idx_load_part(const char *dir, const char *part, const char *what, 
     CT_TRY(find_file(dir, name, images, sizeof images, hint));
     snprintf(name, sizeof name, "%s-labels-idx1-ubyte", prefix);
     CT_TRY(find_file(dir, name, labels, sizeof labels, hint));
-    return ct_dataset_load_idx(images, labels, classes, out);
+    CT_TRY(ct_dataset_load_idx(images, labels, classes, out));
+    if (side && ((*out)->h != side || (*out)->w != side)) {
+        ct_status s = ct_fail(CT_ERR_FORMAT, "%s: images of %dx%d pixels, not %s's %dx%d (other "
+                              "IDX data loads as the idx dataset)", images, (*out)->h,
+                              (*out)->w, what, side, side);
+        ct_dataset_free(*out);
+        *out = NULL;
+        return s;
+    }
+    return CT_OK;
 }
 
 ct_status ct_dataset_load_idx_dir(const char *dir, const char *part, ct_dataset **out) {
@@ -184,7 +200,7 @@ ct_status ct_dataset_load_idx_dir(const char *dir, const char *part, ct_dataset 
         CT_TRY(ct_data_dir(NULL, "idx", default_dir, sizeof default_dir));
         dir = default_dir;
     }
-    CT_TRY(ct_idx_load_part(dir, part, "IDX dataset", CT_MAX_CLASSES,
+    CT_TRY(ct_idx_load_part(dir, part, "IDX dataset", CT_MAX_CLASSES, 0,
                             "the idx dataset is a folder of train-images-idx3-ubyte, "
                             "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
                             "t10k-labels-idx1-ubyte (each may be .gz), given with --data DIR",
@@ -202,7 +218,7 @@ ct_status ct_dataset_load_mnist(const char *dir, const char *part, ct_dataset **
         CT_TRY(ct_data_dir(NULL, "mnist", default_dir, sizeof default_dir));
         dir = default_dir;
     }
-    return ct_idx_load_part(dir, part, "MNIST", 10,
+    return ct_idx_load_part(dir, part, "MNIST", 10, 28,
                             "fetch MNIST with `ctrain data fetch mnist`", out);
 }
 

@@ -22,7 +22,7 @@ ct_status ct_dataset_load_fashion_mnist(const char *dir, const char *part, ct_da
         if (ct_path_present(name)) snprintf(folder, sizeof folder, "%s", CT_FASHION_SYSTEM_DIR);
         else CT_TRY(ct_data_dir(NULL, "fashion-mnist", folder, sizeof folder));
     }
-    return ct_idx_load_part(folder, part, "Fashion-MNIST", 10,
+    return ct_idx_load_part(folder, part, "Fashion-MNIST", 10, 28,
                             "install Debian's dataset-fashion-mnist package (files in "
                             CT_FASHION_SYSTEM_DIR ") or give the folder of the four IDX files",
                             out);

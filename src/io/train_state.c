@@ -268,10 +268,11 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
             return BAD("%s: config: the phases hold more than %d epochs", c->path, CT_MAX_EPOCHS);
     }
     const char *what = "config";
-    NEED_INT(o, "batch_size", 1, 1 << 30, cfg->batch_size, what);
-    NEED_INT(o, "eval_batch_size", 1, 1 << 30, cfg->eval_batch_size, what);
+    /* the ranges ct_fit takes (a batch above the samples is one batch of them all) */
+    NEED_INT(o, "batch_size", 1, INT32_MAX, cfg->batch_size, what);
+    NEED_INT(o, "eval_batch_size", 1, INT32_MAX, cfg->eval_batch_size, what);
     NEED_INT(o, "workers", 0, CT_MAX_WORKERS, cfg->workers, what);
-    NEED_INT(o, "prefetch", 0, 1 << 16, cfg->prefetch, what);
+    NEED_INT(o, "prefetch", 0, INT32_MAX, cfg->prefetch, what);
     NEED_INT(o, "data_on_device", -1, 1, cfg->data_on_device, what);
     NEED_INT(o, "nesterov", 0, 1, cfg->nesterov, what);
     double mom, wd;

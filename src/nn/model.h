@@ -19,7 +19,7 @@
 /* A shard processes a slice of each batch with its own buffers. On the CPU there is one shard
  * per thread, each running the ops single-threaded, and their gradients are summed before the
  * update: one fork/join per step instead of one per op. On a GPU there is one shard. */
-#define CT_MAX_SHARDS 64
+#define CT_MAX_SHARDS CT_MAX_THREADS
 
 typedef struct {
     float *acts[CT_MAX_LAYERS + 1]; /* acts[0]: input (max_batch, in); acts[i+1]: layer i's output */

@@ -186,6 +186,7 @@ static cli_parse_result set_value(const char *cmd, cli_flag *f, const char *v) {
     case CLI_INT:
     case CLI_I64: {
         long lo = f->kind == CLI_INT ? INT_MIN : LONG_MIN, hi = f->kind == CLI_INT ? INT_MAX : LONG_MAX;
+        if (f->max) hi = f->max;
         r = cli_parse_long(v, lo, hi, &lv);
         if (r == -2)
             return cli_usage_error(cmd, "--%s: %s is out of range (expected %s of at most %ld)",

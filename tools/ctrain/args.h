@@ -51,6 +51,7 @@ typedef struct {
     const char *help;    /* may contain '\n' for more lines */
     const char *def;     /* default as shown in help; NULL = the value *dst holds before parsing */
     const char *choices; /* CLI_CHOICE: "auto|cpu|cuda" */
+    long max;            /* CLI_INT, CLI_I64: the largest value (0: the type's) */
     int seen;            /* set by cli_parse when the flag was given */
     char def_buf[48];    /* filled by cli_parse/cli_print_flags from *dst when def is NULL */
 } cli_flag;

@@ -47,7 +47,8 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
          .metavar = "N", .help = "evaluation batch size"},
         {.name = "device", .kind = CLI_CHOICE, .dst = &o->device, .metavar = "NAME",
          .choices = "auto|cpu|cuda|cuda:N", .help = "where to run"},
-        {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->threads,
+        {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .max = CT_MAX_THREADS,
+         .dst = &o->threads,
          .metavar = "N", .help = "CPU threads (0 = all cores)"},
     };
     memcpy(f, t, sizeof t);
@@ -210,7 +211,8 @@ static int predict_flags(predict_opts *o, cli_flag *f) {
          .def = "the file's model_spec"},
         {.name = "device", .kind = CLI_CHOICE, .dst = &o->device, .metavar = "NAME",
          .choices = "auto|cpu|cuda|cuda:N", .help = "where to run"},
-        {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->threads,
+        {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .max = CT_MAX_THREADS,
+         .dst = &o->threads,
          .metavar = "N", .help = "CPU threads (0 = all cores)"},
     };
     memcpy(f, t, sizeof t);

@@ -55,7 +55,8 @@ static int show_flags(show_opts *o, cli_flag *f) {
          .def = "the file's model_spec"},
         {.name = "device", .kind = CLI_CHOICE, .dst = &o->device, .metavar = "NAME",
          .choices = "auto|cpu|cuda|cuda:N", .help = "where to run the model"},
-        {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->threads,
+        {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .max = CT_MAX_THREADS,
+         .dst = &o->threads,
          .metavar = "N", .help = "CPU threads (0 = all cores)"},
     };
     memcpy(f, t, sizeof t);

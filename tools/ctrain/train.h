@@ -15,8 +15,9 @@
 
 #define SCHEDULE_BYTES 512
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
-#define MODEL_SPEC_BYTES 256
-#define NUM_TRAIN_FLAGS 41       /* the entries of train_make_flags' table */
+#define MAX_LR 1e30f /* --lr and --schedule's learning rates */
+#define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
+#define NUM_TRAIN_FLAGS 42       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -40,6 +41,7 @@ typedef struct {
     int save_every;
     int patience;            /* early stopping: epochs without a better val_loss (0: off) */
     int save_best;           /* also keep SAVE/best.safetensors, the lowest val_loss's weights */
+    int overwrite;           /* --save may replace another run's checkpoint */
     char schedule_default[SCHEDULE_BYTES];
     char schedule_resumed[SCHEDULE_BYTES]; /* the schedule a resumed run follows */
     char model_resumed[MODEL_SPEC_BYTES];  /* --model of the run being resumed */
@@ -82,6 +84,7 @@ typedef struct {
     ct_model *m;
     const char *save_dir;        /* where checkpoints go (NULL: none) */
     char data_dir[PATH_MAX];     /* the resolved data folder */
+    char data_fingerprint[24];   /* the training part's (ct_dataset_fingerprint), in hex */
     int64_t n_train, n_val;
     int total_epochs;
     ct_epoch_result *history;    /* (total_epochs) */
@@ -109,7 +112,14 @@ int train_save_best(train_run *r, int epoch);
 /* After each epoch: the --log line and the --plot pictures (errors printed, the first of each
  * kind, and remembered in outputs_failed: not fatal to the training, but to the exit status). */
 void train_epoch_outputs(train_run *r, int n_epochs);
-/* Opens --log (truncated) and writes the n_epochs lines already in the history (a resume). */
+/* Refuses (message printed, CLI_EXIT_USAGE) a --save folder that holds another run's
+ * checkpoint (its model.safetensors or train_state.safetensors), unless --overwrite. Creates
+ * and removes nothing; every rank runs it. */
+int train_check_save_dir(const train_opts *o);
+/* Opens --log (truncated) and writes the n_epochs lines already in the history (a resume).
+ * Refuses (message printed, non-zero) a --log that would destroy a file that is not a log of
+ * ctrain's: an existing regular file whose first line is not an epoch's JSON, or a checkpoint
+ * or picture of this run's --save or --plot folder (created before: cli_mkdirs). */
 int train_log_open(train_run *r, int n_epochs);
 
 /* --optimizer / --lr-schedule names <-> the library's kinds (-1: unknown name). */

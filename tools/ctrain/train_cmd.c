@@ -20,6 +20,7 @@
 
 #include "ctrain.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -202,6 +203,7 @@ int cmd_train(int argc, char **argv) {
         if (r != CLI_EXIT_OK) return r;
     }
     if (train_finish_options(&o, flags, nflags) != CLI_EXIT_OK ||
+        train_check_save_dir(&o) != CLI_EXIT_OK ||
         (ck && train_resume_check_schedule(&o, ck) != CLI_EXIT_OK)) {
         ct_checkpoint_free(ck);
         return CLI_EXIT_USAGE;
@@ -305,18 +307,21 @@ loaded:
     if ((s = ct_dist_check_dataset(dist, train, "training set")) != CT_OK ||
         (s = ct_dist_check_dataset(dist, test, "test set")) != CT_OK)
         goto lib_error;
+    snprintf(run.data_fingerprint, sizeof run.data_fingerprint, "%016llx",
+             (unsigned long long)ct_dataset_fingerprint(train));
 
     /* 4. the model: new, or the resumed run's (weights, optimizer state, position, history) */
     int in_c = ct_dataset_channels(train), in_h = ct_dataset_height(train);
     int in_w = ct_dataset_width(train), classes = ct_dataset_classes(train);
     if (ct_dataset_classes(test) > classes) /* idx: classes come from each part's labels */
         classes = ct_dataset_classes(test);
-    char spec[MODEL_SPEC_BYTES];
     int is_mlp = strcmp(o.model, "mlp") == 0;
-    if (is_mlp)
-        snprintf(spec, sizeof spec, "flatten,linear(%d),relu,linear(%d)", o.hidden, classes);
-    else
-        snprintf(spec, sizeof spec, "%s", o.model);
+    char mlp_spec[64]; /* --model is passed as it is: the library refuses one too long */
+    const char *spec = o.model;
+    if (is_mlp) {
+        snprintf(mlp_spec, sizeof mlp_spec, "flatten,linear(%d),relu,linear(%d)", o.hidden, classes);
+        spec = mlp_spec;
+    }
     int64_t n_all = ct_dataset_count(train), n_batches = 0; /* per epoch */
     int resumed_epochs = 0;
     rc = CLI_EXIT_ERROR;
@@ -364,12 +369,30 @@ loaded:
         goto built;
     }
     run.m = m;
+    if (ct_model_num_classes(m) < classes) { /* a label the model has no output for */
+        if (ck)
+            cli_error("%s: its model outputs %d classes, but the %s data has %d",
+                      ct_checkpoint_path(ck), ct_model_num_classes(m), o.dataset, classes);
+        else
+            rc = cli_usage_error("train", "--model: its last layer outputs %d classes, but the "
+                                 "%s data has %d (end it with linear(%d))",
+                                 ct_model_num_classes(m), o.dataset, classes, classes);
+        goto built;
+    }
     run.history = calloc((size_t)total_epochs + 1, sizeof *run.history);
     if (!run.history) {
         cli_error("out of memory (history of %d epochs)", total_epochs);
         goto built;
     }
     if (ck) {
+        /* other data would not continue the same run (absent in files of before 5 Dec 2026) */
+        const char *fp = ct_checkpoint_meta(ck, "data_fingerprint");
+        if (fp && strcmp(fp, run.data_fingerprint) != 0) {
+            cli_error("%s: the %s training set in %s is not the data this run was trained on "
+                      "(fingerprint %s, saved %.20s); resuming needs the same data",
+                      ct_checkpoint_path(ck), o.dataset, run.data_dir, run.data_fingerprint, fp);
+            goto built;
+        }
         ct_train_config saved;
         ct_epoch_result *hist = NULL;
         if ((s = ct_checkpoint_load_train_state(ck, m, &saved, &run.before, &hist,
@@ -420,6 +443,14 @@ built:
                           run.history)) != CT_OK)
         goto lib_error;
     if (run.save_dir && cli_mkdirs(run.save_dir) != 0) goto done;
+    if (run.save_dir && o.overwrite) { /* the replaced run's best weights are not this run's */
+        char best[PATH_MAX + 32];
+        snprintf(best, sizeof best, "%s/best.safetensors", run.save_dir);
+        if (unlink(best) != 0 && errno != ENOENT) {
+            cli_error("%s: cannot remove: %s", best, strerror(errno));
+            goto done;
+        }
+    }
     if (o.plot_dir && cli_mkdirs(o.plot_dir) != 0) goto done;
     if (train_log_open(&run, resumed_epochs) != 0) goto done;
 

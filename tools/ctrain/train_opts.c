@@ -169,11 +169,12 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "where to train; auto = CUDA if usable, else the CPU;\n"
                  "cuda (GPU 0; under mpirun each rank of a host its\n"
                  "own) or cuda:N fails when no usable GPU is found"},
-        {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->threads,
-         .metavar = "N", .help = "CPU threads for the CPU device (0 = all cores;\n"
-                                  "under mpirun: per rank, 0 = the rank's share)"},
-        {.name = "workers", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->workers,
-         .metavar = "N", .help = "data loader threads, at most 64 (0 = load in the training\n"
+        {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .max = CT_MAX_THREADS,
+         .dst = &o->threads, .metavar = "N",
+         .help = "CPU threads for the CPU device, at most 64 (0 = all cores;\n"
+                 "under mpirun: per rank, 0 = the rank's share)"},
+        {.name = "workers", .kind = CLI_INT, .range = CLI_NONNEG, .max = CT_MAX_WORKERS,
+         .dst = &o->workers, .metavar = "N", .help = "data loader threads, at most 64 (0 = load in the training\n"
                                   "thread)"},
         {.name = "prefetch", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->prefetch,
          .metavar = "N", .help = "batches each loader thread prepares ahead"},
@@ -197,6 +198,9 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "save-best", .kind = CLI_SWITCH, .dst = &o->save_best,
          .help = "also keep DIR/best.safetensors: the weights of the epoch with\n"
                  "the lowest val_loss so far (Keras' save_best_only)"},
+        {.name = "overwrite", .kind = CLI_SWITCH, .dst = &o->overwrite,
+         .help = "let --save DIR replace the checkpoint of another run in DIR\n"
+                 "(refused without it; its best.safetensors is removed)"},
         {.name = "patience", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->patience,
          .metavar = "N", .help = "stop early when val_loss has not improved for N epochs\n"
                                   "(Keras' EarlyStopping; the last weights are kept)",
@@ -275,7 +279,8 @@ void train_help(FILE *out) {
           "the run to N epochs in all (the last phase's learning rate continues), --schedule/--lr\n"
           "replace the schedule if the epochs already run keep their learning rate. --device,\n"
           "--threads, --workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log,\n"
-          "--patience, --dist-timeout may differ.\n"
+          "--patience, --dist-timeout may differ (--data: the same data in another folder;\n"
+          "other training data is refused by its fingerprint, saved in the train state).\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }
@@ -306,7 +311,8 @@ static int parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, si
         if (cli_parse_long(part, 1, MAX_TOTAL_EPOCHS, &epochs) != 0)
             return snprintf(err, err_bytes, "phase %d: expected a number of epochs in 1..%d, got "
                             "\"%s\"", n + 1, MAX_TOTAL_EPOCHS, part), -1;
-        if (cli_parse_double(at + 1, &lr) != 0 || !(lr > 0) || !((float)lr > 0) || lr > 1e30)
+        if (cli_parse_double(at + 1, &lr) != 0 || !(lr > 0) || !((float)lr > 0) ||
+            (float)lr > MAX_LR) /* as a float: a saved 1e30 reads back as 1.00000002e+30 */
             return snprintf(err, err_bytes, "phase %d: expected a learning rate above 0 (as a "
                             "32-bit float) and at most 1e30, got \"%s\"", n + 1, at + 1), -1;
         total += epochs;
@@ -446,6 +452,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         c->phases[0].lr = ADAM_DEFAULT_LR;
         c->num_phases = 1;
     } else if (seen_epochs || seen_lr || (!seen_schedule && sched != CT_SCHED_PHASES)) {
+        if (seen_lr && o->lr > MAX_LR) /* as --schedule's: a resume reads it back as one */
+            return cli_usage_error("train", "--lr: at most 1e30, got %g", (double)o->lr);
         int total = 0;
         for (int i = 0; i < c->num_phases; i++) total += c->phases[i].epochs;
         c->phases[0].epochs = seen_epochs ? o->epochs : (total > 0 ? total : SINGLE_PHASE_EPOCHS);
@@ -459,9 +467,6 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (strcmp(o->model, "mlp") != 0 && cli_find(flags, nflags, "hidden")->seen)
         return cli_usage_error("train", "--hidden: only applies to --model mlp (got --model %s)",
                                o->model);
-    if (o->workers > CT_MAX_WORKERS)
-        return cli_usage_error("train", "--workers: %d is out of range (at most %d)", o->workers,
-                               CT_MAX_WORKERS);
     if (o->nesterov && !(o->momentum > 0))
         return cli_usage_error("train", "--nesterov: needs --momentum > 0");
 #undef SEEN

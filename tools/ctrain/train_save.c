@@ -4,7 +4,7 @@
  * given), the --log lines and the --plot pictures.
  *
  * The tool's own options travel in the train state's metadata as strings: dataset, data_dir,
- * model (the --model flag), hidden, val_size, device, threads, save_every, patience, schedule,
+ * data_fingerprint (of the training part: a resume refuses other data), model (the --model flag), hidden, val_size, device, threads, save_every, patience, schedule,
  * and for reading only: optimizer, lr_schedule. The library keeps the training configuration
  * (batch sizes, optimizer and its betas/eps, lr schedule and its settings, warm-up, clipping,
  * phases, seed) itself; a resume checks the flags given against it.
@@ -55,6 +55,75 @@ int cli_mkdirs(const char *dir) {
     }
     close(fd);
     unlink(probe);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* outputs that would destroy something                                                        */
+
+/* path absolute and canonical (links, "..", "." resolved) into out (PATH_MAX), also when the
+ * file does not exist yet (its folder must); 0 when neither resolves. */
+static int resolve(const char *path, char *out) {
+    if (realpath(path, out)) return 1;
+    char dir[PATH_MAX], rdir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) return 0;
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = 0; /* "/name" */
+    else *slash = 0;
+    if (!*base || !realpath(dir, rdir)) return 0;
+    return snprintf(out, PATH_MAX, "%s/%s", strcmp(rdir, "/") ? rdir : "", base) < PATH_MAX;
+}
+
+int train_check_save_dir(const train_opts *o) {
+    char a[PATH_MAX], b[PATH_MAX];
+    if (!o->save_dir || o->overwrite) return CLI_EXIT_OK;
+    if (o->resume_dir && realpath(o->save_dir, a) && realpath(o->resume_dir, b) &&
+        strcmp(a, b) == 0)
+        return CLI_EXIT_OK; /* the resumed run's own folder */
+    static const char *const files[] = {"train_state.safetensors", "model.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        char path[PATH_MAX + 32];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", o->save_dir, files[i]);
+        if (lstat(path, &st) == 0)
+            return cli_usage_error("train", "--save %s: holds another run's checkpoint (%s); "
+                                   "continue it with --resume %s, or replace it with "
+                                   "--overwrite", o->save_dir, files[i], o->save_dir);
+    }
+    return CLI_EXIT_OK;
+}
+
+/* --log's checks (train.h: train_check_log); called by train_log_open. */
+static int check_log(const train_run *r) {
+    const char *log = r->o->log_path;
+    char lp[PATH_MAX], fp[PATH_MAX], f[PATH_MAX + 32];
+    const struct { const char *dir, *name; } ours[] = {
+        {r->save_dir, "model.safetensors"}, {r->save_dir, "train_state.safetensors"},
+        {r->save_dir, "best.safetensors"},  {r->o->plot_dir, "loss.png"},
+        {r->o->plot_dir, "accuracy.png"}};
+    if (resolve(log, lp))
+        for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) {
+            if (!ours[i].dir) continue;
+            snprintf(f, sizeof f, "%s/%s", ours[i].dir, ours[i].name);
+            if (resolve(f, fp) && strcmp(fp, lp) == 0) {
+                cli_error("--log %s: is %s, which this run writes", log, f);
+                return 1;
+            }
+        }
+    struct stat st;
+    if (stat(log, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return 0;
+    static const char head[] = "{\"epoch\":"; /* ct_epoch_json's first key */
+    char got[sizeof head - 1];
+    FILE *in = fopen(log, "rb");
+    size_t n = in ? fread(got, 1, sizeof got, in) : 0;
+    if (in) fclose(in);
+    if (n != sizeof got || memcmp(got, head, sizeof got) != 0) {
+        cli_error("--log %s: exists and is not a log of ctrain's (its first line is not an "
+                  "epoch's JSON); not overwriting it", log);
+        return 1;
+    }
     return 0;
 }
 
@@ -123,15 +192,15 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         ct_checkpoint_free(ck);
         return CLI_EXIT_ERROR;
     }
-    const char *model = saved_opt(ck, "model"), *hidden = saved_opt(ck, "hidden");
-    const char *val_size = saved_opt(ck, "val_size"), *device = saved_opt(ck, "device");
-    /* the numbers, checked before anything is taken from them; save_every, patience and
-     * save_best are absent in older files */
+    /* the first one missing is said (one line), then the numbers are checked before anything
+     * is taken from them; save_every, patience and save_best are absent in older files */
+    const char *model, *hidden = NULL, *val_size = NULL, *device = NULL;
     long hidden_v = 0, val_size_v = 0, threads_v = 0, every_v = -1, patience_v = -1, best_v = -1;
-    if (!model || !hidden || !val_size || !device ||
+    if (!(model = saved_opt(ck, "model")) || !(hidden = saved_opt(ck, "hidden")) ||
+        !(val_size = saved_opt(ck, "val_size")) || !(device = saved_opt(ck, "device")) ||
         saved_long(ck, "hidden", 1, 1, 1 << 24, &hidden_v) ||
         saved_long(ck, "val_size", 1, 1, LONG_MAX, &val_size_v) ||
-        saved_long(ck, "threads", 1, 0, INT_MAX, &threads_v) ||
+        saved_long(ck, "threads", 1, 0, CT_MAX_THREADS, &threads_v) ||
         saved_long(ck, "save_every", 0, 0, INT_MAX, &every_v) ||
         saved_long(ck, "patience", 0, 0, INT_MAX, &patience_v) ||
         saved_long(ck, "save_best", 0, 0, 1, &best_v)) {
@@ -165,7 +234,11 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
 #define SEEN(name) (cli_find(flags, nflags, name)->seen)
     /* settings that change the results: equal, or taken from the checkpoint */
     if (SEEN("model") && strcmp(o->model, model) != 0) rc = differs(dir, "model", o->model, model);
-    snprintf(o->model_resumed, sizeof o->model_resumed, "%s", model);
+    if (rc == CLI_EXIT_OK &&
+        (size_t)snprintf(o->model_resumed, sizeof o->model_resumed, "%s", model) >=
+            sizeof o->model_resumed)
+        rc = cli_error("%s: metadata \"model\" is longer than %d characters, a model spec's "
+                       "limit", ct_checkpoint_path(ck), MODEL_SPEC_BYTES - 1);
     o->model = o->model_resumed;
     if (rc == CLI_EXIT_OK && SEEN("hidden") && hidden_v != o->hidden) {
         snprintf(given, sizeof given, "%d", o->hidden);
@@ -393,7 +466,8 @@ int train_save(train_run *r, const ct_eval_result *test) {
     snprintf(best, sizeof best, "%d", o->save_best);
     schedule_text(o->cfg.phases, o->cfg.num_phases, sched, sizeof sched);
     ct_meta state_meta[] = {
-        {"dataset", o->dataset}, {"data_dir", r->data_dir}, {"model", o->model},
+        {"dataset", o->dataset}, {"data_dir", r->data_dir},
+        {"data_fingerprint", r->data_fingerprint}, {"model", o->model},
         {"hidden", hidden},      {"val_size", val_size},    {"device", o->device},
         {"threads", threads},    {"save_every", every},     {"schedule", sched},
         {"patience", patience},  {"save_best", best},
@@ -466,6 +540,7 @@ static int log_line(train_run *r, const ct_epoch_result *e) {
 
 int train_log_open(train_run *r, int n_epochs) {
     if (!r->o->log_path) return 0;
+    if (check_log(r) != 0) return 1;
     r->log = fopen(r->o->log_path, "w");
     if (!r->log) {
         cli_error("--log %s: cannot open: %s", r->o->log_path, strerror(errno));

@@ -316,13 +316,15 @@ static void cpu_destroy(ct_backend *b) { free(b); }
 
 ct_status ct_cpu_backend_create(int threads, ct_backend **out) {
     *out = NULL;
-    if (threads < 0) return ct_fail(CT_ERR_INVALID, "threads must be >= 0, got %d", threads);
+    if (threads < 0 || threads > CT_MAX_THREADS)
+        return ct_fail(CT_ERR_INVALID, "threads must be in 0..%d, got %d", CT_MAX_THREADS,
+                       threads);
     if (threads == 0) {
         /* the cores this process may run on (taskset, mpirun binding), else all online */
         cpu_set_t set;
         long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
                                                             : sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (int)n : 1;
+        threads = n < 1 ? 1 : n > CT_MAX_THREADS ? CT_MAX_THREADS : (int)n;
     }
     ct_cpu *c = ct_calloc(1, sizeof *c, "CPU backend");
     if (!c) return CT_ERR_NOMEM;
