@@ -160,6 +160,17 @@ for bad_env in CTRAIN_CPU_ISA=avx9 CTRAIN_CUDA_GRAPH=maybe CTRAIN_CUDA_GRAPH_STE
     expect_usage "${bad_env%%=*}" train --epochs 1
     unset "${bad_env%%=*}"
 done
+# a CUDA plugin named that cannot be used fails --device auto too (not "no GPU": the CPU)
+for plugin in "$tmp/none.so" /lib/x86_64-linux-gnu/libz.so.1; do
+    [ "$plugin" = "$tmp/none.so" ] || [ -e "$plugin" ] || { echo "SKIP CTRAIN_CUDA_PLUGIN=$plugin: no such file here"; continue; }
+    CTRAIN_CUDA_PLUGIN=$plugin run train --epochs 1 --quiet
+    if [ "$rc" -eq 1 ] && [ -z "$out" ] && [ "$(nlines "$err")" -eq 1 ] &&
+        grep -Eq "^ctrain: --device auto: (CTRAIN_CUDA_PLUGIN=$tmp/none.so: no such file|the CUDA plugin lacks ct_cuda_backend_open and ct_cuda_list_devices)" <<<"$err"; then
+        ok "CTRAIN_CUDA_PLUGIN=$plugin with --device auto -> exit 1: ${err#ctrain: }"
+    else
+        bad "CTRAIN_CUDA_PLUGIN=$plugin with --device auto -> exit $rc: $out $err"
+    fi
+done
 expect_usage '--patience' train --patience soon
 expect_usage '--device' train --device cuda:
 expect_usage '--device' train --device cuda:N

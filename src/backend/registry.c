@@ -77,22 +77,36 @@ static ct_status load_plugin(void) {
     return s;
 }
 
-/* Opens GPU `device`; device < 0: GPU (-1 - device) modulo the number of GPUs (a rank's GPU). */
-static ct_status open_cuda(int device, ct_backend **out) {
+/* The loaded plugin's two entry points; on failure sets the error and g_cuda_reason. */
+static ct_status plugin_entries(ct_cuda_open_fn *open_fn, ct_cuda_list_fn *list) {
     CT_TRY(load_plugin());
-    ct_cuda_open_fn open_fn = (ct_cuda_open_fn)dlsym(g_plugin, CT_CUDA_OPEN_SYMBOL);
-    ct_cuda_list_fn list = (ct_cuda_list_fn)dlsym(g_plugin, CT_CUDA_LIST_SYMBOL);
-    if (!open_fn || !list) {
-        ct_status s = ct_fail(CT_ERR_DEVICE, "the CUDA plugin lacks %s", !open_fn ?
-                              CT_CUDA_OPEN_SYMBOL : CT_CUDA_LIST_SYMBOL);
-        snprintf(g_cuda_reason, sizeof g_cuda_reason, "%s", ct_last_error());
+    *open_fn = (ct_cuda_open_fn)dlsym(g_plugin, CT_CUDA_OPEN_SYMBOL);
+    *list = (ct_cuda_list_fn)dlsym(g_plugin, CT_CUDA_LIST_SYMBOL);
+    if (*open_fn && *list) return CT_OK;
+    ct_status s = ct_fail(CT_ERR_DEVICE, "the CUDA plugin lacks %s%s%s (not a ctrain plugin?)",
+                          !*open_fn ? CT_CUDA_OPEN_SYMBOL : "", !*open_fn && !*list ? " and " : "",
+                          !*list ? CT_CUDA_LIST_SYMBOL : "");
+    snprintf(g_cuda_reason, sizeof g_cuda_reason, "%s", ct_last_error());
+    return s;
+}
+
+/* Opens GPU `device`; device < 0: GPU (-1 - device) modulo the number of GPUs (a rank's GPU).
+ * *broken (may be NULL) is set when the plugin itself could not be used (rather than no GPU). */
+static ct_status open_cuda(int device, ct_backend **out, int *broken) {
+    ct_cuda_open_fn open_fn;
+    ct_cuda_list_fn list;
+    ct_status s = plugin_entries(&open_fn, &list);
+    if (broken) *broken = s != CT_OK && g_plugin != NULL; /* loaded, but not a ctrain plugin */
+    if (s != CT_OK) {
+        const char *env = getenv("CTRAIN_CUDA_PLUGIN");
+        if (broken && env && *env) *broken = 1; /* one named, and it cannot be used */
         return s;
     }
     if (device < 0) {
         int count = list(NULL, 0);
         device = count > 0 ? (-1 - device) % count : 0; /* none: open reports it */
     }
-    ct_status s = open_fn(device, out);
+    s = open_fn(device, out);
     if (s != CT_OK) snprintf(g_cuda_reason, sizeof g_cuda_reason, "%s", ct_last_error());
     else g_cuda_reason[0] = 0;
     return s;
@@ -119,16 +133,20 @@ ct_status ct_backend_create_local(const char *name, int threads, int local_rank,
     if (!name || !strcmp(name, "cpu")) return ct_cpu_backend_create(threads, out);
     int ordinal = cuda_ordinal(name);
     if (!strcmp(name, "cuda") || ordinal >= 0) {
-        ct_status s = open_cuda(ordinal >= 0 ? ordinal : -1 - local_rank, out);
+        ct_status s = open_cuda(ordinal >= 0 ? ordinal : -1 - local_rank, out, NULL);
         if (s != CT_OK) return ct_fail_context(s, "--device %s", name);
         (*out)->threads = threads;
         return CT_OK;
     }
     if (!strcmp(name, "auto")) {
-        if (open_cuda(-1 - local_rank, out) == CT_OK) {
+        int broken = 0;
+        ct_status s = open_cuda(-1 - local_rank, out, &broken);
+        if (s == CT_OK) {
             (*out)->threads = threads;
             return CT_OK;
         }
+        if (broken) /* a plugin asked for, or installed, that cannot be used: not "no GPU" */
+            return ct_fail_context(s, "--device auto");
         ct_clear_error();
         return ct_cpu_backend_create(threads, out);
     }
@@ -153,14 +171,10 @@ ct_status ct_devices_list(char *buf, size_t bytes) {
     int n = snprintf(buf, bytes, "cpu     %s\n", cpu->description);
     ct_backend_free(cpu);
     size_t used = n > 0 && (size_t)n < bytes ? (size_t)n : bytes - 1;
-    if (load_plugin() != CT_OK) {
+    ct_cuda_open_fn open_fn;
+    ct_cuda_list_fn list;
+    if (plugin_entries(&open_fn, &list) != CT_OK) {
         snprintf(buf + used, bytes - used, "cuda    not available: %s\n", g_cuda_reason);
-        return CT_OK;
-    }
-    ct_cuda_list_fn list = (ct_cuda_list_fn)dlsym(g_plugin, CT_CUDA_LIST_SYMBOL);
-    if (!list) {
-        snprintf(buf + used, bytes - used, "cuda    not available: plugin lacks %s\n",
-                 CT_CUDA_LIST_SYMBOL);
         return CT_OK;
     }
     int count = list(buf + used, bytes - used);
