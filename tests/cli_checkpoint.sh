@@ -183,6 +183,20 @@ run train --resume "$tmp/bad" --quiet
 [ "$rc" -eq 1 ] && grep -q 'not a ctrain train state' <<<"$err" &&
     ok "train --resume with a model file -> exit 1: ${err#ctrain: $tmp/}" || bad "resume of a model file -> exit $rc: $err"
 
+# a file of 80 bytes whose metadata describes a model of a billion parameters: refused before
+# allocating 4 GB (its model cannot have many more parameters than the file has numbers)
+"$PY" - <<'EOF'
+import json, struct
+h = json.dumps({"__metadata__": {"model_spec": "flatten,linear(1000000),linear(250)",
+                                 "input_shape": "[1, 28, 28]"}}).encode()
+h += b" " * (-len(h) % 8)
+open("huge.safetensors", "wb").write(struct.pack("<Q", len(h)) + h)
+EOF
+run eval --model huge.safetensors
+[ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] &&
+    grep -q '^ctrain: huge.safetensors: model spec "flatten,linear(1000000),linear(250)": 1035000250 parameters, more than 16777216$' <<<"$err" &&
+    ok "a tiny file describing a huge model -> exit 1 at once: ${err#ctrain: }" || bad "a tiny file of a huge model -> exit $rc: $err"
+
 # a train state with a value out of range: refused, naming the file and the value, before any
 # work (not taken for a bad flag, not quietly replaced by a default)
 bad_state() { # WHAT WORDS KEY VALUE [FIELD]

@@ -99,6 +99,15 @@ run train --device cpu --dataset mnist --data "$tmp/notmnist" --epochs 1
 [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] &&
     grep -q "notmnist/train-images-idx3-ubyte: images of 10x12 pixels, not MNIST's 28x28" <<<"$err" &&
     ok "10x12 IDX files as --dataset mnist -> exit 1: ${err#ctrain: $tmp/}" || bad "IDX files as mnist -> exit $rc: $err"
+# a saved model of 10 classes on 13-class data: eval and show refuse it, naming the file
+run train --device cpu --dataset idx --data "$tmp/notmnist" --val-size 5 --epochs 1 --quiet --save "$tmp/ten"
+for cmd in eval show; do
+    extra=(); [ "$cmd" = show ] && extra=(--out "$tmp/ten.png")
+    run "$cmd" --model "$tmp/ten" --data "$tmp/idx" "${extra[@]}"
+    [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && [ ! -e "$tmp/ten.png" ] &&
+        grep -q "ten/model.safetensors: the model outputs 10 classes, but idx's test images have 13 (labels 0..12)" <<<"$err" &&
+        ok "$cmd of a 10-class model on 13-class data -> exit 1: ${err#ctrain: $tmp/}" || bad "$cmd, 10-class model, 13 classes -> exit $rc: $err"
+done
 # a model with fewer outputs than the labels need: the flag named, exit 2
 run train --device cpu --dataset idx --data "$tmp/idx" --val-size 50 --epochs 1 --model "flatten,linear(5)"
 [ "$rc" -eq 2 ] && grep -qx "ctrain: --model: its last layer outputs 5 classes, but the idx data has 13 (end it with linear(13)) (see ctrain train --help)" <<<"$err" &&

@@ -151,9 +151,9 @@ run train --resume run --epochs 3 --quiet --log run/train_state.safetensors
 [ "$rc" -eq 1 ] && cmp -s keep.st run/train_state.safetensors &&
     grep -qx 'ctrain: --log run/train_state.safetensors: is run/train_state.safetensors, which this run writes' <<<"$err" &&
     ok "--log onto the run's own train state: refused, the checkpoint kept" || bad "--log onto the checkpoint -> exit $rc: $err"
-run train --epochs 1 --val-size 59000 --quiet --save fresh --log fresh/best.safetensors
-[ "$rc" -eq 1 ] && [ ! -e fresh/best.safetensors ] && grep -q 'which this run writes' <<<"$err" &&
-    ok "--log onto a file --save will write: refused" || bad "--log fresh/best.safetensors -> exit $rc: $err"
+run train --epochs 1 --val-size 59000 --quiet --save fresh --save-best --log fresh/best.safetensors
+[ "$rc" -eq 1 ] && [ ! -e fresh ] && grep -q 'which this run writes' <<<"$err" &&
+    ok "--log onto a file --save-best will write: refused before the folder is made" || bad "--log fresh/best.safetensors -> exit $rc: $err"
 run train --epochs 1 --val-size 59000 --quiet --log run.jsonl
 [ "$rc" -eq 0 ] && [ "$(wc -l <run.jsonl)" -eq 1 ] && ok "--log onto an earlier log of ctrain's: replaced" ||
     bad "--log run.jsonl again -> exit $rc: $err"
@@ -171,8 +171,29 @@ if [ "$rc" -eq 0 ] && [ ! -e best/best.safetensors ] && ! cmp -s keep.model best
 else
     bad "--overwrite -> exit $rc: $err; $(ls best)"
 fi
-run train --resume best --epochs 2 --quiet --save best
-[ "$rc" -eq 0 ] && ok "--resume DIR --save DIR (its own folder) needs no --overwrite" || bad "--resume best --save best -> exit $rc: $err"
+run train --resume best --epochs 2 --quiet --save ./best/
+[ "$rc" -eq 0 ] && ok "--resume best --save ./best/ (its own folder, spelt otherwise) needs no --overwrite" || bad "--resume best --save ./best/ -> exit $rc: $err"
+run train --epochs 1 --val-size 59000 --quiet --save kb --save-best
+run train --resume kb --epochs 2 --quiet --overwrite
+[ "$rc" -eq 0 ] && [ -e kb/best.safetensors ] && ok "--resume DIR --overwrite: the run's own best.safetensors kept" ||
+    bad "--resume kb --overwrite -> exit $rc, $(ls kb): $err"
+run train --epochs 1 --val-size 59000 --quiet --save kb --overwrite --plot newplots --log notes.txt
+[ "$rc" -eq 1 ] && [ -e kb/best.safetensors ] && [ ! -e newplots ] && [ "$(cat notes.txt)" = "my notes" ] &&
+    ok "a refused --log: nothing removed or created (best.safetensors kept, no --plot folder)" ||
+    bad "--overwrite with a refused --log -> exit $rc, $(ls kb; ls -d newplots): $err"
+ln -s fresh2/model.safetensors dangling.log
+run train --epochs 1 --val-size 59000 --quiet --save fresh2 --log dangling.log
+[ "$rc" -eq 1 ] && [ ! -e fresh2 ] && grep -q '^ctrain: --log dangling.log: is fresh2/model.safetensors, which this run writes' <<<"$err" &&
+    ok "--log through a dangling link to a file --save will write: refused, no folder made" || bad "--log dangling.log -> exit $rc: $err"
+mkdir -p onlybest && cp kb/best.safetensors onlybest/
+run train --epochs 1 --val-size 59000 --quiet --save onlybest
+[ "$rc" -eq 2 ] && grep -q "^ctrain: --save onlybest: holds another run's best.safetensors; replace it with --overwrite" <<<"$err" &&
+    ok "a fresh --save onto a folder with another run's best.safetensors: refused" || bad "--save onlybest -> exit $rc: $err"
+"$CT" train --epochs 2 --val-size 59000 --quiet --log /dev/stdout >stdout.txt 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 0 ] && [ "$(grep -c '^{"epoch": ' stdout.txt)" -eq 2 ] && [ "$(grep -c '^Epoch \[' stdout.txt)" -eq 2 ] &&
+    grep -q '^test_loss' stdout.txt && ok "--log /dev/stdout >FILE: the log lines among the output, none lost" ||
+    bad "--log /dev/stdout >FILE -> exit $rc: $(cat stdout.txt) $(cat "$tmp/err")"
 
 # --log or --plot that cannot be written (/dev/full; loss.png a folder, which not even root can
 # replace with a file): the training still runs to its end, each failure is said once, and the

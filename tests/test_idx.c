@@ -382,7 +382,7 @@ static void test_fingerprint(void **state) {
     assert_int_equal(ct_dataset_create(2, 1, 3, 4, 5, im, lab, &b), CT_OK);
     uint64_t fa = ct_dataset_fingerprint(a);
     assert_true(fa == ct_dataset_fingerprint(b));
-    assert_true(fa == ct_dataset_fingerprint(a)); /* cached: the same again */
+    assert_true(fa == ct_dataset_fingerprint(a)); /* asked again: the same */
     ct_dataset_free(b);
     struct { int c, h, w, classes, pixel, label; } other[] = {
         {1, 3, 4, 5, 7, -1}, {1, 3, 4, 5, -1, 1}, {1, 4, 3, 5, -1, -1}, {3, 1, 4, 5, -1, -1},

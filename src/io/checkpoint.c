@@ -275,8 +275,12 @@ ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, cons
     CT_TRY(meta_shape(c, &in_c, &in_h, &in_w));
     if (in_c <= 0 || in_h <= 0 || in_w <= 0)
         return ct_fail(CT_ERR_FORMAT, "%s: no input_shape in the metadata", c->path);
+    /* not many more parameters than the file holds numbers, checked before allocating (a small
+     * difference is left to ct_checkpoint_load_params, which names the tensor) */
+    int64_t numbers = (int64_t)(c->data_bytes / sizeof(float)), slack = 1 << 24;
     ct_model *m;
-    ct_status s = ct_model_create(b, spec, in_c, in_h, in_w, max_batch, 0, &m);
+    ct_status s = ct_model_create_capped(b, spec, in_c, in_h, in_w, max_batch, 0,
+                                         numbers + slack, INT64_MAX, &m);
     if (s) return ct_fail_context(s, "%s", c->path);
     if ((s = ct_checkpoint_load_params(c, m, prefix)) != CT_OK) {
         ct_model_free(m);

@@ -216,6 +216,13 @@ static ct_status model_build(ct_model *m, const char *spec) {
 
 ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, int in_w,
                           int max_batch, uint64_t seed, ct_model **out) {
+    return ct_model_create_capped(b, spec, in_c, in_h, in_w, max_batch, seed, INT32_MAX,
+                                  INT64_MAX, out);
+}
+
+ct_status ct_model_create_capped(ct_backend *b, const char *spec, int in_c, int in_h, int in_w,
+                                 int max_batch, uint64_t seed, int64_t max_params,
+                                 int64_t max_activations, ct_model **out) {
     *out = NULL;
     if (!spec || !*spec) return ct_fail(CT_ERR_INVALID, "model spec is empty");
     if (in_c <= 0 || in_h <= 0 || in_w <= 0 || max_batch <= 0)
@@ -238,6 +245,19 @@ ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, i
     if (m->classes > 256) {
         s = ct_fail(CT_ERR_INVALID, "model: %d outputs; labels are bytes, so at most 256 classes",
                     m->classes);
+        goto fail;
+    }
+    int64_t widest_out = ct_model_input_size(m);
+    for (int i = 0; i < m->n_layers; i++)
+        if (ct_layer_out_size(&m->layers[i]) > widest_out)
+            widest_out = ct_layer_out_size(&m->layers[i]);
+    if (m->n_params > max_params || widest_out > max_activations / max_batch) {
+        s = m->n_params > max_params
+                ? ct_fail(CT_ERR_INVALID, "model spec \"%s\": %lld parameters, more than %lld",
+                          m->spec, (long long)m->n_params, (long long)max_params)
+                : ct_fail(CT_ERR_INVALID, "model spec \"%s\": %lld outputs in a layer for a batch "
+                          "of %d, more than %lld", m->spec, (long long)widest_out, max_batch,
+                          (long long)max_activations);
         goto fail;
     }
 

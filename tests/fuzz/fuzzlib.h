@@ -17,19 +17,28 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctrain.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Writes the input to this process's file (suffix: ".gz", ".png" ... or ""), replacing the last
- * one (removed at exit), and returns its path; aborts when it cannot (the harness's fault, not the input's). */
+/* Writes the input to this process's file (suffix: ".gz", ".png" ... or "", the same at every
+ * call), replacing the last input, and returns its path; aborts when it cannot (the harness's fault, not the input's). */
 static char fuzz_path_[256];
 static inline void fuzz_unlink_(void) { unlink(fuzz_path_); }
 static inline const char *fuzz_file(const uint8_t *data, size_t size, const char *suffix) {
     char *path = fuzz_path_;
-    const char *dir = getenv("TMPDIR");
-    static int registered;
-    if (!registered) registered = !atexit(fuzz_unlink_);
-    snprintf(path, sizeof fuzz_path_, "%s/ctrain-fuzz-%ld%s", dir && *dir ? dir : "/tmp", (long)getpid(),
-             suffix);
+    if (!path[0]) { /* created once, exclusively (mkstemps), removed at a normal exit */
+        const char *dir = getenv("TMPDIR");
+        snprintf(path, sizeof fuzz_path_, "%s/ctrain-fuzz-XXXXXX%s", dir && *dir ? dir : "/tmp",
+                 suffix);
+        int fd = mkstemps(path, (int)strlen(suffix));
+        if (fd < 0) {
+            perror(path);
+            abort();
+        }
+        close(fd);
+        atexit(fuzz_unlink_);
+    }
     FILE *f = fopen(path, "wb");
     if (!f || (size && fwrite(data, 1, size, f) != size) || fclose(f) != 0) {
         perror(path);
@@ -45,6 +54,16 @@ static inline char *fuzz_string(const uint8_t *data, size_t size) {
     memcpy(s, data, size);
     s[size] = '\0';
     return s;
+}
+
+/* One CPU device (1 thread) for the whole run; aborts when it cannot be opened. */
+static inline ct_backend *fuzz_cpu(void) {
+    static ct_backend *b;
+    if (!b && ct_backend_create("cpu", 1, &b) != CT_OK) {
+        fprintf(stderr, "fuzz: cpu: %s\n", ct_last_error());
+        abort();
+    }
+    return b;
 }
 
 #endif /* CT_FUZZLIB_H */

@@ -54,6 +54,10 @@ void cli_close_model(cli_model *cm);
 int cli_open_checkpoint(const char *arg, cli_model *out);
 int cli_build_model(cli_model *cm, const char *device, int threads, const char *spec, int in_c,
                     int in_h, int in_w, int max_batch);
+/* The model has an output for every class of ds (dataset's part, for the message)? Prints the
+ * error and returns CLI_EXIT_ERROR when not. */
+int cli_check_classes(const cli_model *cm, const ct_dataset *ds, const char *dataset,
+                      const char *part);
 #define CLI_DATASETS "mnist|fashion-mnist|cifar10|idx" /* what eval and show read */
 /* 1 when name is one of CLI_DATASETS. */
 int cli_known_dataset(const char *name);

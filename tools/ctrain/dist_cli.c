@@ -259,7 +259,7 @@ int cli_dist_threads(const ct_dist *d, int threads) {
     int n = online > 0 ? (int)(online / ct_dist_local_size(d)) : 1;
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < n) n = CPU_COUNT(&set);
-    return n > 0 ? n : 1;
+    return n < 1 ? 1 : n > CT_MAX_THREADS ? CT_MAX_THREADS : n;
 }
 
 int cli_dist_error(ct_dist *d, int status) {

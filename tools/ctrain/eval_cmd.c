@@ -119,6 +119,11 @@ int cmd_eval(int argc, char **argv) {
         ct_dataset_free(test);
         return rc;
     }
+    if ((rc = cli_check_classes(&cm, test, o.dataset, "test")) != CLI_EXIT_OK) {
+        ct_dataset_free(test);
+        cli_close_model(&cm);
+        return rc;
+    }
     ct_model *m = cm.m;
     int k = ct_model_num_classes(m);
     int64_t n = ct_dataset_count(test);

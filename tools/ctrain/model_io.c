@@ -101,3 +101,11 @@ float *cli_dataset_inputs(const ct_dataset *ds, int64_t first, int64_t n) {
     for (int64_t i = 0; i < n * row; i++) x[i] = px[i] * (1.0f / 255.0f); /* as training does */
     return x;
 }
+
+int cli_check_classes(const cli_model *cm, const ct_dataset *ds, const char *dataset,
+                      const char *part) {
+    int k = ct_model_num_classes(cm->m), classes = ct_dataset_classes(ds);
+    if (k >= classes) return CLI_EXIT_OK;
+    return cli_error("%s: the model outputs %d classes, but %s's %s images have %d (labels 0..%d)",
+                     cm->path, k, dataset, part, classes, classes - 1);
+}

@@ -135,6 +135,11 @@ int cmd_show(int argc, char **argv) {
             cli_close_model(&cm);
             return CLI_EXIT_ERROR;
         }
+        if (cli_check_classes(&cm, ds, o.dataset, o.part) != CLI_EXIT_OK) {
+            ct_dataset_free(ds);
+            cli_close_model(&cm);
+            return CLI_EXIT_ERROR;
+        }
     }
     uint8_t *images = malloc((size_t)o.count * row);
     int *labels = malloc((size_t)o.count * sizeof *labels), *preds = NULL;

@@ -112,14 +112,14 @@ int train_save_best(train_run *r, int epoch);
 /* After each epoch: the --log line and the --plot pictures (errors printed, the first of each
  * kind, and remembered in outputs_failed: not fatal to the training, but to the exit status). */
 void train_epoch_outputs(train_run *r, int n_epochs);
-/* Refuses (message printed, CLI_EXIT_USAGE) a --save folder that holds another run's
- * checkpoint (its model.safetensors or train_state.safetensors), unless --overwrite. Creates
- * and removes nothing; every rank runs it. */
-int train_check_save_dir(const train_opts *o);
-/* Opens --log (truncated) and writes the n_epochs lines already in the history (a resume).
- * Refuses (message printed, non-zero) a --log that would destroy a file that is not a log of
- * ctrain's: an existing regular file whose first line is not an epoch's JSON, or a checkpoint
- * or picture of this run's --save or --plot folder (created before: cli_mkdirs). */
+/* Before anything is written (train_outputs.c): refuses (message printed) a --save folder
+ * other than --resume's that holds a checkpoint, unless --overwrite (CLI_EXIT_USAGE), and a
+ * --log that would destroy a file that is not a log of ctrain's, or a checkpoint or picture of
+ * this run (CLI_EXIT_ERROR). Creates and removes nothing. */
+int train_check_outputs(const train_opts *o);
+/* --save names a folder other than --resume's (then --overwrite may replace what is there). */
+int train_save_replaces(const train_opts *o);
+/* Opens --log (truncated) and writes the n_epochs lines already in the history (a resume). */
 int train_log_open(train_run *r, int n_epochs);
 
 /* --optimizer / --lr-schedule names <-> the library's kinds (-1: unknown name). */

@@ -171,8 +171,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "own) or cuda:N fails when no usable GPU is found"},
         {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .max = CT_MAX_THREADS,
          .dst = &o->threads, .metavar = "N",
-         .help = "CPU threads for the CPU device, at most 64 (0 = all cores;\n"
-                 "under mpirun: per rank, 0 = the rank's share)"},
+         .help = "CPU threads for the CPU device, at most 64 (0 = all cores,\n"
+                 "up to 64; under mpirun: per rank, 0 = the rank's share)"},
         {.name = "workers", .kind = CLI_INT, .range = CLI_NONNEG, .max = CT_MAX_WORKERS,
          .dst = &o->workers, .metavar = "N", .help = "data loader threads, at most 64 (0 = load in the training\n"
                                   "thread)"},

@@ -58,75 +58,6 @@ int cli_mkdirs(const char *dir) {
     return 0;
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* outputs that would destroy something                                                        */
-
-/* path absolute and canonical (links, "..", "." resolved) into out (PATH_MAX), also when the
- * file does not exist yet (its folder must); 0 when neither resolves. */
-static int resolve(const char *path, char *out) {
-    if (realpath(path, out)) return 1;
-    char dir[PATH_MAX], rdir[PATH_MAX];
-    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) return 0;
-    char *slash = strrchr(dir, '/');
-    const char *base = slash ? slash + 1 : path;
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == dir) dir[1] = 0; /* "/name" */
-    else *slash = 0;
-    if (!*base || !realpath(dir, rdir)) return 0;
-    return snprintf(out, PATH_MAX, "%s/%s", strcmp(rdir, "/") ? rdir : "", base) < PATH_MAX;
-}
-
-int train_check_save_dir(const train_opts *o) {
-    char a[PATH_MAX], b[PATH_MAX];
-    if (!o->save_dir || o->overwrite) return CLI_EXIT_OK;
-    if (o->resume_dir && realpath(o->save_dir, a) && realpath(o->resume_dir, b) &&
-        strcmp(a, b) == 0)
-        return CLI_EXIT_OK; /* the resumed run's own folder */
-    static const char *const files[] = {"train_state.safetensors", "model.safetensors"};
-    for (int i = 0; i < 2; i++) {
-        char path[PATH_MAX + 32];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", o->save_dir, files[i]);
-        if (lstat(path, &st) == 0)
-            return cli_usage_error("train", "--save %s: holds another run's checkpoint (%s); "
-                                   "continue it with --resume %s, or replace it with "
-                                   "--overwrite", o->save_dir, files[i], o->save_dir);
-    }
-    return CLI_EXIT_OK;
-}
-
-/* --log's checks (train.h: train_check_log); called by train_log_open. */
-static int check_log(const train_run *r) {
-    const char *log = r->o->log_path;
-    char lp[PATH_MAX], fp[PATH_MAX], f[PATH_MAX + 32];
-    const struct { const char *dir, *name; } ours[] = {
-        {r->save_dir, "model.safetensors"}, {r->save_dir, "train_state.safetensors"},
-        {r->save_dir, "best.safetensors"},  {r->o->plot_dir, "loss.png"},
-        {r->o->plot_dir, "accuracy.png"}};
-    if (resolve(log, lp))
-        for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) {
-            if (!ours[i].dir) continue;
-            snprintf(f, sizeof f, "%s/%s", ours[i].dir, ours[i].name);
-            if (resolve(f, fp) && strcmp(fp, lp) == 0) {
-                cli_error("--log %s: is %s, which this run writes", log, f);
-                return 1;
-            }
-        }
-    struct stat st;
-    if (stat(log, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return 0;
-    static const char head[] = "{\"epoch\":"; /* ct_epoch_json's first key */
-    char got[sizeof head - 1];
-    FILE *in = fopen(log, "rb");
-    size_t n = in ? fread(got, 1, sizeof got, in) : 0;
-    if (in) fclose(in);
-    if (n != sizeof got || memcmp(got, head, sizeof got) != 0) {
-        cli_error("--log %s: exists and is not a log of ctrain's (its first line is not an "
-                  "epoch's JSON); not overwriting it", log);
-        return 1;
-    }
-    return 0;
-}
-
 /* "5@0.5,5@0.1" with every digit the float needs (%.9g), so that it parses back exactly. */
 static void schedule_text(const ct_phase *ph, int n, char *out, size_t bytes) {
     size_t used = 0;
@@ -200,7 +131,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         !(val_size = saved_opt(ck, "val_size")) || !(device = saved_opt(ck, "device")) ||
         saved_long(ck, "hidden", 1, 1, 1 << 24, &hidden_v) ||
         saved_long(ck, "val_size", 1, 1, LONG_MAX, &val_size_v) ||
-        saved_long(ck, "threads", 1, 0, CT_MAX_THREADS, &threads_v) ||
+        saved_long(ck, "threads", 1, 0, INT_MAX, &threads_v) ||
         saved_long(ck, "save_every", 0, 0, INT_MAX, &every_v) ||
         saved_long(ck, "patience", 0, 0, INT_MAX, &patience_v) ||
         saved_long(ck, "save_best", 0, 0, 1, &best_v)) {
@@ -346,7 +277,8 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         snprintf(o->device_resumed, sizeof o->device_resumed, "%s", device);
         o->device = o->device_resumed;
     }
-    if (!SEEN("threads")) o->threads = (int)threads_v;
+    if (!SEEN("threads")) /* (files of before 5 Dec 2026 may hold more than 64: the most now) */
+        o->threads = threads_v > CT_MAX_THREADS ? CT_MAX_THREADS : (int)threads_v;
     if (!SEEN("save-every") && every_v >= 0) o->save_every = (int)every_v;
     if (!SEEN("patience") && patience_v >= 0) o->patience = (int)patience_v;
     if (!SEEN("save-best") && best_v >= 0) o->save_best = (int)best_v;
@@ -540,8 +472,21 @@ static int log_line(train_run *r, const ct_epoch_result *e) {
 
 int train_log_open(train_run *r, int n_epochs) {
     if (!r->o->log_path) return 0;
-    if (check_log(r) != 0) return 1;
-    r->log = fopen(r->o->log_path, "w");
+    /* the file stdout or stderr already writes (--log /dev/stdout > FILE): through a copy of
+     * that descriptor, at its offset, rather than truncated and rewritten from the start */
+    struct stat st, fd_st;
+    int fd = -1;
+    for (int k = 1; k <= 2 && fd < 0 && stat(r->o->log_path, &st) == 0 && S_ISREG(st.st_mode); k++)
+        if (fstat(k, &fd_st) == 0 && fd_st.st_dev == st.st_dev && fd_st.st_ino == st.st_ino)
+            fd = k;
+    if (fd > 0) {
+        fflush(fd == 1 ? stdout : stderr);
+        int copy = dup(fd);
+        r->log = copy >= 0 ? fdopen(copy, "w") : NULL;
+        if (!r->log && copy >= 0) close(copy);
+    } else {
+        r->log = fopen(r->o->log_path, "w");
+    }
     if (!r->log) {
         cli_error("--log %s: cannot open: %s", r->o->log_path, strerror(errno));
         return 1;

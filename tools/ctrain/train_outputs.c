@@ -1,0 +1,135 @@
+/*
+ * train_outputs.c — what `ctrain train` checks before it writes anything: that --save does not
+ * replace another run's checkpoint (without --overwrite), and that --log does not destroy a
+ * file that is not a log of ctrain's, or a checkpoint or picture the run itself writes.
+ * Paths are compared canonically (absolute, ".", ".." and links resolved, also for files and
+ * folders that do not exist yet), so that no spelling of a path gets past a check.
+ */
+#include "cli.h"
+#include "train.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_LINKS 40 /* as the kernel's ELOOP limit */
+
+/* path made absolute and canonical into out (PATH_MAX bytes): "." and ".." and "//" resolved,
+ * and every link that exists followed (a dangling one to what it names), while the rest of the
+ * path need not exist. 0 when it is too long or has too many links. */
+static int canonical_at(const char *path, char *out, int links) {
+    char buf[2 * PATH_MAX];
+    if (path[0] == '/') {
+        if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return 0;
+    } else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd) ||
+            snprintf(buf, sizeof buf, "%s/%s", cwd, path) >= (int)sizeof buf)
+            return 0;
+    }
+    size_t len = 0;
+    out[0] = 0;
+    char *rest = NULL;
+    for (char *part = strtok_r(buf, "/", &rest); part; part = strtok_r(NULL, "/", &rest)) {
+        if (strcmp(part, ".") == 0) continue;
+        if (strcmp(part, "..") == 0) { /* out has no links left in it: ".." is lexical here */
+            char *slash = strrchr(out, '/');
+            len = slash ? (size_t)(slash - out) : 0;
+            out[len] = 0;
+            continue;
+        }
+        size_t before = len;
+        int n = snprintf(out + len, PATH_MAX - len, "/%s", part);
+        if (n < 0 || (size_t)n >= PATH_MAX - len) return 0;
+        len += (size_t)n;
+        char target[PATH_MAX];
+        ssize_t t = readlink(out, target, sizeof target - 1);
+        if (t < 0) continue; /* not a link, or not there */
+        if (links >= MAX_LINKS) return 0;
+        target[t] = 0;
+        out[before] = 0; /* the link's folder */
+        char next[2 * PATH_MAX + 2];
+        if (snprintf(next, sizeof next, "%s%s%s%s%s", target[0] == '/' ? "" : out,
+                     target[0] == '/' ? "" : "/", target, rest && *rest ? "/" : "",
+                     rest ? rest : "") >= (int)sizeof next)
+            return 0;
+        return canonical_at(next[0] ? next : "/", out, links + 1);
+    }
+    if (!out[0]) snprintf(out, PATH_MAX, "/");
+    return 1;
+}
+
+/* a and b name the same file or folder (canonically; or the same inode where both exist) */
+static int same_path(const char *a, const char *b) {
+    char ca[PATH_MAX], cb[PATH_MAX];
+    struct stat sa, sb;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    return canonical_at(a, ca, 0) && canonical_at(b, cb, 0) && strcmp(ca, cb) == 0;
+}
+
+int train_save_replaces(const train_opts *o) {
+    return o->save_dir && !(o->resume_dir && same_path(o->save_dir, o->resume_dir));
+}
+
+/* --save DIR of a new run (or another folder than --resume's) holding a checkpoint */
+static int check_save_dir(const train_opts *o) {
+    if (o->overwrite || !train_save_replaces(o)) return CLI_EXIT_OK;
+    static const char *const files[] = {"train_state.safetensors", "model.safetensors",
+                                        "best.safetensors"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[PATH_MAX + 32];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", o->save_dir, files[i]);
+        if (lstat(path, &st) == 0 && i < 2)
+            return cli_usage_error("train", "--save %s: holds another run's checkpoint (%s); "
+                                   "continue it with --resume %s, or replace it with "
+                                   "--overwrite", o->save_dir, files[i], o->save_dir);
+        if (lstat(path, &st) == 0)
+            return cli_usage_error("train", "--save %s: holds another run's %s; replace it with "
+                                   "--overwrite", o->save_dir, files[i]);
+    }
+    return CLI_EXIT_OK;
+}
+
+/* --log FILE: not a file this run writes, and not a file that is not a log of ctrain's */
+static int check_log(const train_opts *o) {
+    const char *log = o->log_path, *save = o->save_dir ? o->save_dir : o->resume_dir;
+    if (!log) return CLI_EXIT_OK;
+    const struct { const char *dir, *name; int on; } ours[] = {
+        {save, "model.safetensors", 1}, {save, "train_state.safetensors", 1},
+        {save, "best.safetensors", o->save_best}, {o->plot_dir, "loss.png", 1},
+        {o->plot_dir, "accuracy.png", 1}};
+    for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) {
+        char f[PATH_MAX + 32];
+        if (!ours[i].dir || !ours[i].on) continue;
+        snprintf(f, sizeof f, "%s/%s", ours[i].dir, ours[i].name);
+        if (same_path(log, f))
+            return cli_error("--log %s: is %s, which this run writes", log, f);
+    }
+    struct stat st, out1, out2;
+    if (stat(log, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return CLI_EXIT_OK;
+    /* --log /dev/stdout (or stderr) redirected to a file: this run's own output */
+    if ((fstat(1, &out1) == 0 && out1.st_dev == st.st_dev && out1.st_ino == st.st_ino) ||
+        (fstat(2, &out2) == 0 && out2.st_dev == st.st_dev && out2.st_ino == st.st_ino))
+        return CLI_EXIT_OK;
+    static const char head[] = "{\"epoch\":"; /* ct_epoch_json's first key */
+    char got[sizeof head - 1];
+    FILE *in = fopen(log, "rb");
+    if (!in)
+        return cli_error("--log %s: exists and cannot be read to check that it is a log of "
+                         "ctrain's: %s; not overwriting it", log, strerror(errno));
+    size_t n = fread(got, 1, sizeof got, in);
+    fclose(in);
+    if (n != sizeof got || memcmp(got, head, sizeof got) != 0)
+        return cli_error("--log %s: exists and is not a log of ctrain's (its first line is not "
+                         "an epoch's JSON); not overwriting it", log);
+    return CLI_EXIT_OK;
+}
+
+int train_check_outputs(const train_opts *o) {
+    int rc = check_save_dir(o);
+    return rc != CLI_EXIT_OK ? rc : check_log(o);
+}
