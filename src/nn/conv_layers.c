@@ -47,7 +47,8 @@ static const char *conv_configure(ct_layer *l, const double *a, int n) {
                         "positive integers (padding >= 0)";
     if (n < 2 || n > 4) return usage;
     for (int i = 0; i < n; i++)
-        if (!ct_spec_is_int(a[i]) || a[i] < (i == 3 ? 0 : 1) || a[i] > (i == 0 ? 1 << 16 : 1 << 12))
+        if (!ct_spec_is_int(a[i]) || a[i] < (i == 3 ? 0 : 1) ||
+            a[i] > (i == 0 ? 1 << 16 : 1 << 12))
             return usage;
     l->cfg.conv.out_c = (int)a[0];
     l->cfg.conv.kernel = (int)a[1];

@@ -101,7 +101,8 @@ static ct_status spec_layer(const char *spec, const spec_token *t, ct_layer *l) 
     if (!ops) return spec_error(spec, t->pos, "unknown layer");
     l->ops = ops;
     if (ops == &ct_linear_ops) {
-        if (t->n_args != 1 || !ct_spec_is_int(t->args[0]) || t->args[0] < 1 || t->args[0] > 1 << 24)
+        if (t->n_args != 1 || !ct_spec_is_int(t->args[0]) || t->args[0] < 1 ||
+            t->args[0] > 1 << 24)
             return spec_error(spec, t->pos, "linear takes one integer in 1..16777216: "
                               "linear(units)");
         l->cfg.linear.units = (int)t->args[0];

@@ -89,9 +89,10 @@ void ct_model_count_batchnorm_step(ct_model *m);
 /* Lays out the layers' buffers (n_buffers each) in one device area and writes their initial
  * values (model_buffers.c; called by ct_model_create). */
 ct_status ct_model_buffers_init(ct_model *m);
-/* ct_model_create refusing, before any allocation, more than max_params parameters or a layer
- * output of more than max_activations floats for a batch of max_batch (a checkpoint's model
- * holds no more parameters than its file has numbers; the fuzz targets keep models small). */
+/* ct_model_create refusing, before its parameters and activations are allocated, more than
+ * max_params parameters or a layer output of more than max_activations floats for a batch of
+ * max_batch (a checkpoint's model cannot have many more parameters than its file has numbers;
+ * the fuzz targets keep models small). */
 ct_status ct_model_create_capped(ct_backend *b, const char *spec, int in_c, int in_h, int in_w,
                                  int max_batch, uint64_t seed, int64_t max_params,
                                  int64_t max_activations, ct_model **out);

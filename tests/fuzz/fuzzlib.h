@@ -21,10 +21,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Writes the input to this process's file (suffix: ".gz", ".png" ... or "", the same at every
- * call), replacing the last input, and returns its path; aborts when it cannot (the harness's fault, not the input's). */
 static char fuzz_path_[256];
 static inline void fuzz_unlink_(void) { unlink(fuzz_path_); }
+
+/* Writes the input to this process's file (suffix: ".gz", ".png" ... or "", the same at every
+ * call), replacing the last input, and returns its path; aborts when it cannot (the harness's
+ * fault, not the input's). */
 static inline const char *fuzz_file(const uint8_t *data, size_t size, const char *suffix) {
     char *path = fuzz_path_;
     if (!path[0]) { /* created once, exclusively (mkstemps), removed at a normal exit */

@@ -146,7 +146,8 @@ int cmd_summary(int argc, char **argv) {
     char mlp_spec[64]; /* --model is passed as it is: the library refuses one too long */
     const char *spec = o.model;
     if (is_mlp) {
-        snprintf(mlp_spec, sizeof mlp_spec, "flatten,linear(%d),relu,linear(%d)", o.hidden, classes);
+        snprintf(mlp_spec, sizeof mlp_spec, "flatten,linear(%d),relu,linear(%d)", o.hidden,
+                 classes);
         spec = mlp_spec;
     }
     ct_backend *b = NULL;

@@ -328,7 +328,8 @@ loaded:
     char mlp_spec[64]; /* --model is passed as it is: the library refuses one too long */
     const char *spec = o.model;
     if (is_mlp) {
-        snprintf(mlp_spec, sizeof mlp_spec, "flatten,linear(%d),relu,linear(%d)", o.hidden, classes);
+        snprintf(mlp_spec, sizeof mlp_spec, "flatten,linear(%d),relu,linear(%d)", o.hidden,
+                 classes);
         spec = mlp_spec;
     }
     int64_t n_all = ct_dataset_count(train), n_batches = 0; /* per epoch */

@@ -174,8 +174,9 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "CPU threads for the CPU device, at most 64 (0 = all cores,\n"
                  "up to 64; under mpirun: per rank, 0 = the rank's share)"},
         {.name = "workers", .kind = CLI_INT, .range = CLI_NONNEG, .max = CT_MAX_WORKERS,
-         .dst = &o->workers, .metavar = "N", .help = "data loader threads, at most 64 (0 = load in the training\n"
-                                  "thread)"},
+         .dst = &o->workers, .metavar = "N",
+         .help = "data loader threads, at most 64 (0 = load in the training\n"
+                 "thread)"},
         {.name = "prefetch", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->prefetch,
          .metavar = "N", .help = "batches each loader thread prepares ahead"},
         {.name = "data-on-device", .kind = CLI_CHOICE, .dst = &o->data_on_device,

@@ -4,8 +4,9 @@
  * given), the --log lines and the --plot pictures.
  *
  * The tool's own options travel in the train state's metadata as strings: dataset, data_dir,
- * data_fingerprint (of the training part: a resume refuses other data), model (the --model flag), hidden, val_size, device, threads, save_every, patience, schedule,
- * and for reading only: optimizer, lr_schedule. The library keeps the training configuration
+ * data_fingerprint (of the training part: a resume refuses other data), model (the --model
+ * flag), hidden, val_size, device, threads, save_every, patience, schedule, and for reading
+ * only: optimizer, lr_schedule. The library keeps the training configuration
  * (batch sizes, optimizer and its betas/eps, lr schedule and its settings, warm-up, clipping,
  * phases, seed) itself; a resume checks the flags given against it.
  */
