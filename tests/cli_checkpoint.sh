@@ -53,6 +53,7 @@ EOF
 # ------------------------------------------------------------------ ctrain writes, Python reads
 run train --epochs 1 --lr 0.5 --val-size 1000 --workers 0 --quiet --save "$tmp/run"
 test_line=$(grep '^test_loss' <<<"$out")
+run_out=$out
 if [ "$rc" -eq 0 ] && [ -s run/model.safetensors ] && [ -s run/train_state.safetensors ]; then
     ok "train --save run -> model.safetensors and train_state.safetensors"
 else
@@ -182,6 +183,32 @@ cp run/model.safetensors bad/train_state.safetensors
 run train --resume "$tmp/bad" --quiet
 [ "$rc" -eq 1 ] && grep -q 'not a ctrain train state' <<<"$err" &&
     ok "train --resume with a model file -> exit 1: ${err#ctrain: $tmp/}" || bad "resume of a model file -> exit $rc: $err"
+
+# --init: a new run from saved weights. Its validation before training is the saved run's last
+# epoch (the same weights, the same split); a model of other shapes is refused naming the
+# tensor; a train state's weights serve too; the new run saves and resumes as any other.
+last=$(grep '^Epoch \[0\]' <<<"$run_out" | sed 's/^Epoch \[0\], //')
+run train --init "$tmp/run" --epochs 1 --lr 0.1 --val-size 1000 --quiet --save "$tmp/ft"
+[ "$rc" -eq 0 ] && [ -n "$last" ] && grep -qx "Before training: $last" <<<"$out" &&
+    ok "--init DIR: training starts from the saved weights (Before training: $last)" ||
+    bad "--init -> exit $rc, expected 'Before training: $last': $out $err"
+run train --init "$tmp/run/train_state.safetensors" --epochs 1 --val-size 1000 --quiet
+[ "$rc" -eq 0 ] && grep -qx "Before training: $last" <<<"$out" &&
+    ok "--init FILE (a train state): the same weights" || bad "--init train state -> exit $rc: $out $err"
+py write-mlp pt.safetensors 7 16 # no metadata, as PyTorch's save_file writes a state_dict
+run train --init pt.safetensors --hidden 16 --epochs 1 --val-size 59000
+[ "$rc" -eq 0 ] && grep -qx 'Model: 784 -> 16 -> ReLU -> 10 (12730 parameters, weights from pt.safetensors)' <<<"$out" &&
+    ok "--init from a state_dict without metadata (--hidden 16 to match it)" || bad "--init pt.safetensors -> exit $rc: $out $err"
+run train --resume "$tmp/ft" --epochs 2 --quiet
+[ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" && ok "a run started with --init resumes" ||
+    bad "--resume of an --init run -> exit $rc: $err"
+run train --init "$tmp/run" --hidden 16 --epochs 1 --val-size 1000
+[ "$rc" -eq 2 ] && [ "$(nlines "$err")" -eq 1 ] &&
+    grep -q "^ctrain: --init: $tmp/run/model.safetensors: tensor linear1.weight has shape \[32, 784\]" <<<"$err" &&
+    ok "--init with another --hidden -> exit 2, naming the tensor" || bad "--init --hidden 16 -> exit $rc: $err"
+run train --init "$tmp/run" --resume "$tmp/ft"
+[ "$rc" -eq 2 ] && grep -q '^ctrain: --init: a resumed run has its own weights' <<<"$err" &&
+    ok "--init with --resume -> exit 2" || bad "--init with --resume -> exit $rc: $err"
 
 # a file of 80 bytes whose metadata describes a model of a billion parameters: refused before
 # allocating 4 GB (its model cannot have many more parameters than the file has numbers)

@@ -119,6 +119,8 @@ ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, cons
 /* Copies the tensors PREFIX + name into m: every tensor of the model must be there, F32 (I64
  * for num_batches_tracked) with the model's shape, and no other tensor may carry the prefix. */
 ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const char *prefix);
+/* The prefix of the model's tensors in c: "model." in a train state, "" in a model file. */
+const char *ct_checkpoint_prefix(const ct_checkpoint *c);
 
 /* From a train state, without a model: its configuration, resume = the saved position. */
 ct_status ct_checkpoint_train_config(const ct_checkpoint *c, ct_train_config *cfg);

@@ -46,8 +46,6 @@ int ct_model_meta(const ct_model *m, char (*buf)[CT_META_VALUE_BYTES], ct_meta *
 /* "[32, 784]" */
 void ct_shape_text(const int64_t *shape, int ndim, char *buf, size_t bytes);
 
-/* "model." for a train state, "" for a model file. */
-const char *ct_checkpoint_prefix(const ct_checkpoint *c);
 
 /* One epoch as JSON (ct_epoch_json's object; with_count adds val_count). */
 void ct_epoch_json_write(ct_jsonw *j, const ct_epoch_result *r, int with_count);

@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 42       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 43       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -38,13 +38,14 @@ typedef struct {
     float dist_timeout;      /* under mpirun: seconds a collective may wait (0: forever) */
     int quiet;
     const char *save_dir, *resume_dir, *plot_dir, *log_path;
+    const char *init_path;   /* --init: the saved model whose weights a new run starts from */
     int save_every;
     int patience;            /* early stopping: epochs without a better val_loss (0: off) */
     int save_best;           /* also keep SAVE/best.safetensors, the lowest val_loss's weights */
     int overwrite;           /* --save may replace another run's checkpoint */
     char schedule_default[SCHEDULE_BYTES];
     char schedule_resumed[SCHEDULE_BYTES]; /* the schedule a resumed run follows */
-    char model_resumed[MODEL_SPEC_BYTES];  /* --model of the run being resumed */
+    char model_resumed[MODEL_SPEC_BYTES];  /* --model of the run being resumed, or --init's */
     char device_resumed[16];               /* and its --device */
     /* optimizer, lr schedule, warm-up, clipping (train_finish_options puts them into cfg) */
     const char *optimizer;   /* sgd, adam, adamw */

@@ -198,13 +198,34 @@ int cmd_train(int argc, char **argv) {
     case CLI_PARSE_OK: break;
     }
     ct_checkpoint *ck = NULL; /* the train state being resumed */
+    if (o.resume_dir && o.init_path)
+        return cli_usage_error("train", "--init: a resumed run has its own weights (--resume "
+                               "%s)", o.resume_dir);
     if (o.resume_dir) {
         int r = train_resume_options(&o, flags, nflags, &ck);
         if (r != CLI_EXIT_OK) return r;
     }
+    cli_model init; /* --init: the file whose weights the model starts from */
+    memset(&init, 0, sizeof init);
+    if (o.init_path) {
+        int r = cli_open_checkpoint(o.init_path, &init);
+        if (r != CLI_EXIT_OK) return r;
+        const char *saved = ct_checkpoint_meta(init.ck, "model_spec");
+        if (saved && !cli_find(flags, nflags, "model")->seen &&
+            !cli_find(flags, nflags, "hidden")->seen) { /* its model, unless one is given */
+            if ((size_t)snprintf(o.model_resumed, sizeof o.model_resumed, "%s", saved) >=
+                sizeof o.model_resumed) {
+                cli_close_model(&init);
+                return cli_error("%s: metadata \"model_spec\" is longer than %d characters",
+                                 init.path, MODEL_SPEC_BYTES - 1);
+            }
+            o.model = o.model_resumed;
+        }
+    }
     if (train_finish_options(&o, flags, nflags) != CLI_EXIT_OK ||
         (ck && train_resume_check_schedule(&o, ck) != CLI_EXIT_OK)) {
         ct_checkpoint_free(ck);
+        cli_close_model(&init);
         return CLI_EXIT_USAGE;
     }
     /* what --save and --log would destroy, where they are written: by rank 0 of an mpirun
@@ -214,6 +235,7 @@ int cmd_train(int argc, char **argv) {
     int out_rc = r0 ? train_check_outputs(&o) : CLI_EXIT_OK;
     if (out_rc != CLI_EXIT_OK) {
         ct_checkpoint_free(ck);
+        cli_close_model(&init);
         return out_rc;
     }
     /* under mpirun -np N: one rank of a data-parallel job; only rank 0 prints and writes files */
@@ -221,6 +243,7 @@ int cmd_train(int argc, char **argv) {
     if (cli_dist_start(&dist, o.quiet, o.dist_timeout, argc, argv, flags, nflags) !=
         CLI_EXIT_OK) {
         ct_checkpoint_free(ck);
+        cli_close_model(&init);
         return CLI_EXIT_ERROR;
     }
     o.threads = cli_dist_threads(dist, o.threads); /* --threads 0: this rank's share of cores */
@@ -379,6 +402,11 @@ loaded:
         goto built;
     }
     run.m = m;
+    if (init.ck && (s = ct_checkpoint_load_params(init.ck, m, ct_checkpoint_prefix(init.ck))) !=
+                       CT_OK) { /* the error names the file and the tensor */
+        rc = cli_usage_error("train", "--init: %s", ct_last_error());
+        goto built;
+    }
     if (ct_model_num_classes(m) < classes) { /* a label the model has no output for */
         if (ck)
             cli_error("%s: its model outputs %d classes, but the %s data has %d",
@@ -428,10 +456,12 @@ built:
     if (!o.quiet) {
         long long params = (long long)ct_model_param_count(m);
         if (is_mlp)
-            printf("Model: %lld -> %d -> ReLU -> %d (%lld parameters)\n",
-                   (long long)in_c * in_h * in_w, o.hidden, classes, params);
+            printf("Model: %lld -> %d -> ReLU -> %d (%lld parameters%s%s)\n",
+                   (long long)in_c * in_h * in_w, o.hidden, classes, params,
+                   init.ck ? ", weights from " : "", init.ck ? init.path : "");
         else
-            printf("Model: %s (%lld parameters)\n", spec, params);
+            printf("Model: %s (%lld parameters%s%s)\n", spec, params,
+                   init.ck ? ", weights from " : "", init.ck ? init.path : "");
         char why[256] = "";
         int on = ct_data_on_device_choice(m, train, cfg->data_on_device, why, sizeof why);
         char where[320];
@@ -576,6 +606,7 @@ lib_error:
 done:
     if (run.log) fclose(run.log);
     ct_checkpoint_free(ck);
+    cli_close_model(&init);
     free(run.history);
     ct_model_free(m);
     ct_backend_free(b);

@@ -209,6 +209,12 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "resume", .kind = CLI_STR, .dst = &o->resume_dir, .metavar = "DIR",
          .help = "continue the run saved in DIR exactly where it stopped; its\n"
                  "settings are kept (see below)", .def = "none"},
+        {.name = "init", .kind = CLI_STR, .dst = &o->init_path, .metavar = "DIR",
+         .help = "start a new run from the weights saved in DIR (a --save folder\n"
+                 "or a .safetensors file; its model unless --model/--hidden):\n"
+                 "fine-tuning, or training on other data; optimizer and schedule\n"
+                 "start afresh (PyTorch's load_state_dict, Keras' load_weights)",
+         .def = "none"},
         {.name = "plot", .kind = CLI_STR, .dst = &o->plot_dir, .metavar = "DIR",
          .help = "after each epoch draw DIR/loss.png and DIR/accuracy.png",
          .def = "none"},
@@ -281,7 +287,8 @@ void train_help(FILE *out) {
           "replace the schedule if the epochs already run keep their learning rate. --device,\n"
           "--threads, --workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log,\n"
           "--patience, --dist-timeout may differ (--data: the same data in another folder;\n"
-          "other training data is refused by its fingerprint, saved in the train state).\n"
+          "other training data is refused by its fingerprint, saved in the train state:\n"
+          "start a new run from the weights with --init DIR instead).\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }
