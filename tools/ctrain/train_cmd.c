@@ -407,6 +407,7 @@ loaded:
         rc = cli_usage_error("train", "--init: %s", ct_last_error());
         goto built;
     }
+    cli_close_model(&init); /* the weights are in the model: the file goes (its path stays) */
     if (ct_model_num_classes(m) < classes) { /* a label the model has no output for */
         if (ck)
             cli_error("%s: its model outputs %d classes, but the %s data has %d",
@@ -458,10 +459,10 @@ built:
         if (is_mlp)
             printf("Model: %lld -> %d -> ReLU -> %d (%lld parameters%s%s)\n",
                    (long long)in_c * in_h * in_w, o.hidden, classes, params,
-                   init.ck ? ", weights from " : "", init.ck ? init.path : "");
+                   o.init_path ? ", weights from " : "", o.init_path ? init.path : "");
         else
             printf("Model: %s (%lld parameters%s%s)\n", spec, params,
-                   init.ck ? ", weights from " : "", init.ck ? init.path : "");
+                   o.init_path ? ", weights from " : "", o.init_path ? init.path : "");
         char why[256] = "";
         int on = ct_data_on_device_choice(m, train, cfg->data_on_device, why, sizeof why);
         char where[320];
