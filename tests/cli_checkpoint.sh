@@ -210,7 +210,7 @@ run train --init "$tmp/run" --resume "$tmp/ft"
 [ "$rc" -eq 2 ] && grep -q '^ctrain: --init: a resumed run has its own weights' <<<"$err" &&
     ok "--init with --resume -> exit 2" || bad "--init with --resume -> exit $rc: $err"
 
-# a file of 80 bytes whose metadata describes a model of a billion parameters: refused before
+# a file of 112 bytes whose metadata describes a model of a billion parameters: refused before
 # allocating 4 GB (its model cannot have many more parameters than the file has numbers)
 "$PY" - <<'EOF'
 import json, struct

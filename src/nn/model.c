@@ -248,16 +248,15 @@ ct_status ct_model_create_capped(ct_backend *b, const char *spec, int in_c, int 
                     m->classes);
         goto fail;
     }
-    int64_t widest_out = ct_model_input_size(m);
+    int64_t widest = ct_model_input_size(m); /* the largest activation of one sample */
     for (int i = 0; i < m->n_layers; i++)
-        if (ct_layer_out_size(&m->layers[i]) > widest_out)
-            widest_out = ct_layer_out_size(&m->layers[i]);
-    if (m->n_params > max_params || widest_out > max_activations / max_batch) {
+        if (ct_layer_out_size(&m->layers[i]) > widest) widest = ct_layer_out_size(&m->layers[i]);
+    if (m->n_params > max_params || widest > max_activations / max_batch) {
         s = m->n_params > max_params
                 ? ct_fail(CT_ERR_INVALID, "model spec \"%s\": %lld parameters, more than %lld",
                           m->spec, (long long)m->n_params, (long long)max_params)
                 : ct_fail(CT_ERR_INVALID, "model spec \"%s\": %lld outputs in a layer for a batch "
-                          "of %d, more than %lld", m->spec, (long long)widest_out, max_batch,
+                          "of %d, more than %lld", m->spec, (long long)widest, max_batch,
                           (long long)max_activations);
         goto fail;
     }
@@ -265,7 +264,7 @@ ct_status ct_model_create_capped(ct_backend *b, const char *spec, int in_c, int 
     /* one buffer of parameters with a view for each layer; gradients and activations per shard */
     size_t pbytes = (size_t)m->n_params * sizeof(float);
     if ((s = model_alloc(m, pbytes, (void **)&m->params)) != CT_OK) goto fail;
-    int64_t off = 0, widest = ct_model_input_size(m);
+    int64_t off = 0;
     /* a ReLU right after a conv is applied by the conv's forward as it writes its output (one
      * pass over the activations less); the ReLU's backward reads that output, whose sign is its
      * input's */
@@ -281,7 +280,6 @@ ct_status ct_model_create_capped(ct_backend *b, const char *spec, int in_c, int 
         l->offset = off;
         l->w = m->params + off;
         off += l->n_params;
-        if (ct_layer_out_size(l) > widest) widest = ct_layer_out_size(l);
     }
     m->n_shards = b->host_is_device && b->threads > 1 ? b->threads : 1;
     if (m->n_shards > CT_MAX_SHARDS) m->n_shards = CT_MAX_SHARDS;

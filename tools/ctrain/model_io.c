@@ -109,3 +109,9 @@ int cli_check_classes(const cli_model *cm, const ct_dataset *ds, const char *dat
     return cli_error("%s: the model outputs %d classes, but %s's %s images have %d (labels 0..%d)",
                      cm->path, k, dataset, part, classes, classes - 1);
 }
+
+const char *cli_model_spec(const char *model, int hidden, int classes, char *buf, size_t bytes) {
+    if (strcmp(model, "mlp") != 0) return model;
+    snprintf(buf, bytes, "flatten,linear(%d),relu,linear(%d)", hidden, classes);
+    return buf;
+}

@@ -143,13 +143,8 @@ int cmd_summary(int argc, char **argv) {
         ct_dataset_free(ds);
         ct_dataset_free(test);
     }
-    char mlp_spec[64]; /* --model is passed as it is: the library refuses one too long */
-    const char *spec = o.model;
-    if (is_mlp) {
-        snprintf(mlp_spec, sizeof mlp_spec, "flatten,linear(%d),relu,linear(%d)", o.hidden,
-                 classes);
-        spec = mlp_spec;
-    }
+    char mlp_spec[64];
+    const char *spec = cli_model_spec(o.model, o.hidden, classes, mlp_spec, sizeof mlp_spec);
     ct_backend *b = NULL;
     ct_model *m = NULL;
     char *buf = NULL;

@@ -348,13 +348,8 @@ loaded:
     if (ct_dataset_classes(test) > classes) /* idx: classes come from each part's labels */
         classes = ct_dataset_classes(test);
     int is_mlp = strcmp(o.model, "mlp") == 0;
-    char mlp_spec[64]; /* --model is passed as it is: the library refuses one too long */
-    const char *spec = o.model;
-    if (is_mlp) {
-        snprintf(mlp_spec, sizeof mlp_spec, "flatten,linear(%d),relu,linear(%d)", o.hidden,
-                 classes);
-        spec = mlp_spec;
-    }
+    char mlp_spec[64];
+    const char *spec = cli_model_spec(o.model, o.hidden, classes, mlp_spec, sizeof mlp_spec);
     int64_t n_all = ct_dataset_count(train), n_batches = 0; /* per epoch */
     int resumed_epochs = 0;
     rc = CLI_EXIT_ERROR;

@@ -83,13 +83,13 @@ static int check_save_dir(const train_opts *o) {
         char path[PATH_MAX + 32];
         struct stat st;
         snprintf(path, sizeof path, "%s/%s", o->save_dir, files[i]);
-        if (lstat(path, &st) == 0 && i < 2)
+        if (lstat(path, &st) != 0) continue;
+        if (i < 2) /* a run to continue */
             return cli_usage_error("train", "--save %s: holds another run's checkpoint (%s); "
                                    "continue it with --resume %s, or replace it with "
                                    "--overwrite", o->save_dir, files[i], o->save_dir);
-        if (lstat(path, &st) == 0)
-            return cli_usage_error("train", "--save %s: holds another run's %s; replace it with "
-                                   "--overwrite", o->save_dir, files[i]);
+        return cli_usage_error("train", "--save %s: holds another run's %s; replace it with "
+                               "--overwrite", o->save_dir, files[i]);
     }
     return CLI_EXIT_OK;
 }
