@@ -50,6 +50,8 @@ ap.add_argument("--model", choices=["mlp", "cnn"], default="mlp",
 ap.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
                 help="torch.optim.SGD or torch.optim.Adam (PyTorch's defaults but lr)")
 ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--fp32", action="store_true",
+                help="on CUDA: plain FP32 math, as ctrain's (PyTorch's default lets cuDNN's convolutions use TF32)")
 ap.add_argument("--seed", type=int, default=42)
 args = ap.parse_args()
 if args.epochs is not None or args.lr is not None:
@@ -58,6 +60,9 @@ else:
     schedule = parse_schedule(args.epochs_schedule)
 
 torch.set_num_threads(args.threads)
+if args.fp32:
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
 torch.manual_seed(args.seed)
 device = torch.device(args.device)
 
@@ -147,6 +152,7 @@ print(json.dumps({
     "model": args.model,
     "hidden": args.hidden,
     "batch_size": bs,
+    "tf32": {"cudnn": torch.backends.cudnn.allow_tf32, "matmul": torch.backends.cuda.matmul.allow_tf32},
     "epoch_times": [round(t, 6) for t in TIMES["epoch"]],
     "val_times": [round(t, 6) for t in val_times],
     "val_time": round(statistics.median(val_times), 6),
