@@ -123,6 +123,9 @@ static void test_gemm_k0(void **state) {
 
 static const int64_t k_bias_shapes[][3] = {
     {1, 1, 1}, {3, 17, 1}, {128, 32, 1}, {5, 7, 9}, {2, 65, 33}, {64, 16, 49},
+    /* CUDA's plane sums (1024 threads, 8 loads each): a plane shorter than the block, one
+     * longer, one exactly as long */
+    {300, 3, 37}, {9, 2, 2000}, {17, 4, 1024},
 };
 
 static void test_bias(void **state) {

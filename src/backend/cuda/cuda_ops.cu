@@ -134,16 +134,49 @@ __global__ void bias_grad_cols_kernel(float *dbias, const float *dy, int64_t out
     }
 }
 
-/* dbias(channels) = sums of dy(outer, channels, inner) over outer and inner: one block per
- * channel (convolutions: inner = H*W). */
+/* dbias(channels) = sums of dy(outer, channels, inner) over outer and inner (convolutions:
+ * inner = H*W): one block of CT_PLANE_THREADS per channel. Thread t sums the channel's elements
+ * t, t + blockDim, ... of its outer*inner, walking (o, i) with counters (no 64-bit division per
+ * element, which made this kernel compute-bound: 1.2 ms for a 64-channel 24x24 layer at batch
+ * 1024 on an H200) and CT_PLANE_UNROLL loads in flight; then the block's sum. The order of the
+ * additions depends on the shape alone: the same bits on every run. */
+#define CT_PLANE_THREADS 1024
+#define CT_PLANE_UNROLL 8
 __global__ void bias_grad_planes_kernel(float *dbias, const float *dy, int64_t outer,
                                         int64_t channels, int64_t inner) {
-    int64_t c = blockIdx.x;
-    float s = 0.0f;
-    for (int64_t k = threadIdx.x; k < outer * inner; k += blockDim.x) {
-        int64_t o = k / inner, i = k - o * inner;
-        s += dy[(o * channels + c) * inner + i];
+    const int64_t c = blockIdx.x, total = outer * inner, step = blockDim.x;
+    const int64_t step_o = step / inner, step_i = step - step_o * inner;
+    int64_t o = threadIdx.x / inner, i = threadIdx.x - o * inner, k = threadIdx.x;
+    float acc[CT_PLANE_UNROLL];
+#pragma unroll
+    for (int u = 0; u < CT_PLANE_UNROLL; u++) acc[u] = 0.0f;
+    for (; k + (CT_PLANE_UNROLL - 1) * step < total; k += CT_PLANE_UNROLL * step) {
+        float v[CT_PLANE_UNROLL];
+#pragma unroll
+        for (int u = 0; u < CT_PLANE_UNROLL; u++) {
+            v[u] = dy[(o * channels + c) * inner + i];
+            o += step_o;
+            i += step_i;
+            if (i >= inner) {
+                i -= inner;
+                o++;
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < CT_PLANE_UNROLL; u++) acc[u] += v[u];
     }
+    for (; k < total; k += step) {
+        acc[0] += dy[(o * channels + c) * inner + i];
+        o += step_o;
+        i += step_i;
+        if (i >= inner) {
+            i -= inner;
+            o++;
+        }
+    }
+    float s = 0.0f;
+#pragma unroll
+    for (int u = 0; u < CT_PLANE_UNROLL; u++) s += acc[u];
     s = block_sum(s);
     if (threadIdx.x == 0) dbias[c] = s;
 }
@@ -166,7 +199,7 @@ static ct_status cuda_bias_grad(ct_backend *b, float *dbias, const float *dy, in
         bias_grad_cols_kernel<<<grid, block, 0, cb->compute>>>(dbias, dy, outer, channels);
         CT_CUDA_CHECK_LAUNCH("bias_grad_cols_kernel");
     } else {
-        bias_grad_planes_kernel<<<(unsigned)channels, CT_THREADS, 0, cb->compute>>>(
+        bias_grad_planes_kernel<<<(unsigned)channels, CT_PLANE_THREADS, 0, cb->compute>>>(
             dbias, dy, outer, channels, inner);
         CT_CUDA_CHECK_LAUNCH("bias_grad_planes_kernel");
     }
