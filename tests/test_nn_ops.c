@@ -92,10 +92,26 @@ static void test_conv2d(void **state) {
         snprintf(what, sizeof what, "conv2d n%d c%d %dx%d oc%d k%d s%d p%d", cc.n, cc.c, cc.h,
                  cc.w, cc.oc, cc.k, cc.s, cc.p);
         size_t wsb = b->conv2d_workspace(b, &d);
+        /* CTRAIN_TEST_DNN_WS: the bytes per image the emulated cuDNN's forward algorithm asks
+         * for (CTRAIN_CUDA_EMU_CUDNN_WS), more than im2col's but within ctrain's cap: then the
+         * workspace must be cuDNN's (its ops check they are given that much) */
+        const char *dnn_ws = getenv("CTRAIN_TEST_DNN_WS");
+        if (dnn_ws && strcmp(b->name, "cuda") == 0 && wsb < strtoull(dnn_ws, NULL, 10) * cc.n)
+            fail_msg("%s: workspace %zu bytes, not cuDNN's %s per image", what, wsb, dnn_ws);
         void *ws = wsb ? dalloc(b, wsb) : NULL;
         float *d_x = dput(b, x, nx * 4), *d_w = dput(b, w, nw * 4), *d_b = dput(b, bias, cc.oc * 4);
         float *d_dy = dput(b, dy, ny * 4), *d_y = dgarbage(b, ny), *d_dx = dgarbage(b, nx);
         float *d_dw = dgarbage(b, nw), *d_db = dgarbage(b, cc.oc);
+        if (wsb > 1 && cc.n > 0) { /* a workspace said smaller than needed: refused, not overrun */
+            ct_conv2d_desc small = d;
+            small.ws_bytes = 1;
+            assert_int_equal(b->conv2d_forward(b, &small, d_x, d_w, d_b, d_y, ws), CT_ERR_INVALID);
+            assert_non_null(strstr(ct_last_error(), "workspace of 1 bytes"));
+            assert_int_equal(b->conv2d_backward_data(b, &small, d_dy, d_w, d_dx, ws), CT_ERR_INVALID);
+            assert_int_equal(b->conv2d_backward_filter(b, &small, d_x, d_dy, d_dw, d_db, ws),
+                             CT_ERR_INVALID);
+        }
+        d.ws_bytes = wsb; /* as the model passes it (0, the ops' default, is the same size) */
         for (int with_bias = 1; with_bias >= 0; with_bias--) {
             OK(b->conv2d_forward(b, &d, d_x, d_w, with_bias ? d_b : NULL, d_y, ws));
             dget(b, y, d_y, ny * 4);

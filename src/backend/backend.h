@@ -82,6 +82,9 @@ typedef struct {
     int oh, ow;                          /* output plane */
     int relu;                            /* forward only: 1 gives y = max(conv + bias, 0) (NaN:
                                           * 0), the ReLU that follows fused in (model.c) */
+    size_t ws_bytes;                     /* the ops: the bytes at ws, conv2d_workspace of this
+                                          * shape at this or a larger batch; 0: exactly
+                                          * conv2d_workspace(d) */
 } ct_conv2d_desc;
 
 /* A 2-D pooling window (torch.nn.MaxPool2d / AvgPool2d, floor mode): x (n, c, h, w) gives
@@ -214,8 +217,10 @@ struct ct_backend {
     /* -------------------------------------------------------------------- ops: CNNs (issue 5) */
     /* Bytes of device workspace the three conv2d ops need for d (the CPU: one image's im2col
      * columns, or for 3x3 stride-1 layers with 16+ channels Winograd's transformed filters and
-     * a block of tiles; CUDA: the whole batch's columns and a transposed output). It may grow
-     * with d->n: a workspace sized for the largest batch serves every smaller one. */
+     * a block of tiles; CUDA: the batch's columns and a transposed output, in chunks of at most
+     * 256 MB, or what cuDNN's algorithms for the shape need when that is more). It may grow
+     * with d->n: a workspace sized for the largest batch serves every smaller one. The ops
+     * refuse a d->ws_bytes smaller than what they need. */
     size_t (*conv2d_workspace)(ct_backend *b, const ct_conv2d_desc *d);
     /* y (n, oc, oh, ow) = conv(x (n, c, h, w), weight (oc, c, kh, kw)) + bias (oc); bias may be
      * NULL. ws: conv2d_workspace(d) bytes, clobbered. */

@@ -79,22 +79,23 @@ static void conv_init(ct_layer *l, float *host, ct_rng *rng) {
     uniform_fill(host + nw, l->out_c, bound, rng); /* bias (OC) */
 }
 
-static ct_conv2d_desc conv_desc(const ct_layer *l, int n) {
+/* ws_bytes: the scratch's size (0 while sizing it) */
+static ct_conv2d_desc conv_desc(const ct_layer *l, int n, size_t ws_bytes) {
     int k = l->cfg.conv.kernel, s = l->cfg.conv.stride, p = l->cfg.conv.pad;
     return (ct_conv2d_desc){.n = n, .c = l->in_c, .h = l->in_h, .w = l->in_w, .oc = l->out_c,
                             .kh = k, .kw = k, .stride_h = s, .stride_w = s, .pad_h = p,
                             .pad_w = p, .oh = l->out_h, .ow = l->out_w,
-                            .relu = l->cfg.conv.relu};
+                            .relu = l->cfg.conv.relu, .ws_bytes = ws_bytes};
 }
 
 static size_t conv_scratch_bytes(const ct_layer *l, ct_backend *b, int max_batch) {
-    ct_conv2d_desc d = conv_desc(l, max_batch);
+    ct_conv2d_desc d = conv_desc(l, max_batch, 0);
     return b->conv2d_workspace(b, &d);
 }
 
 static ct_status conv_forward(ct_layer *l, ct_backend *b, const float *x, float *y, int n,
                               const ct_layer_ctx *ctx) {
-    ct_conv2d_desc d = conv_desc(l, n);
+    ct_conv2d_desc d = conv_desc(l, n, ctx->scratch_bytes);
     const float *bias = l->w + (l->n_params - l->out_c); // (OC)
     return b->conv2d_forward(b, &d, x, l->w, bias, y, ctx->scratch);
 }
@@ -102,7 +103,7 @@ static ct_status conv_forward(ct_layer *l, ct_backend *b, const float *x, float 
 static ct_status conv_backward(ct_layer *l, ct_backend *b, const float *x, const float *y,
                                const float *dy, float *dx, float *dw, int n,
                                const ct_layer_ctx *ctx) {
-    ct_conv2d_desc d = conv_desc(l, n);
+    ct_conv2d_desc d = conv_desc(l, n, ctx->scratch_bytes);
     float *db = dw + (l->n_params - l->out_c);
     if (b->conv2d_backward) /* both in one pass where the backend has it */
         return b->conv2d_backward(b, &d, x, dy, l->w, dx, dw, db, ctx->scratch);

@@ -22,6 +22,7 @@ typedef struct ct_layer ct_layer;
 typedef struct {
     int train;        /* 1 while training (dropout, batch norm) */
     void *scratch;    /* the layer's per-shard scratch (ops->scratch_bytes), NULL when none */
+    size_t scratch_bytes; /* its size */
     int64_t row0;     /* the shard's first row within the whole batch: dropout masks do not
                        * depend on the shard count, and only the shard with row0 == 0 updates
                        * batch norm's running statistics */

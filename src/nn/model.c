@@ -163,6 +163,7 @@ static ct_status shard_alloc(ct_model *m, ct_shard *sh, int64_t widest) {
         const ct_layer *l = &m->layers[i];
         size_t bytes = l->ops->scratch_bytes ? l->ops->scratch_bytes(l, m->b, m->max_batch) : 0;
         if (bytes) CT_TRY(model_alloc(m, bytes, &sh->scratch[i]));
+        sh->scratch_bytes[i] = bytes;
     }
     return CT_OK;
 }
@@ -378,6 +379,7 @@ ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train) {
         ct_layer *l = &m->layers[i];
         if (l->ops->aliases_input || l->fused) continue;
         ctx.scratch = sh->scratch[i];
+        ctx.scratch_bytes = sh->scratch_bytes[i];
         CT_TRY(l->ops->forward(l, m->b, sh->acts[i], sh->acts[i + 1], n, &ctx));
     }
     return CT_OK;
@@ -399,6 +401,7 @@ ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, flo
         if (l->ops->aliases_input) continue; /* dx is dy */
         float *dx = i > first ? (dy == sh->gbuf[0] ? sh->gbuf[1] : sh->gbuf[0]) : NULL;
         ctx.scratch = sh->scratch[i];
+        ctx.scratch_bytes = sh->scratch_bytes[i];
         CT_TRY(l->ops->backward(l, b, sh->acts[i], sh->acts[i + 1], dy, dx,
                                 sh->grads + l->offset, n, &ctx));
         dy = dx;

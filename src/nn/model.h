@@ -28,6 +28,7 @@ typedef struct {
     double *stats;                  /* (2) device: summed loss, correct predictions */
     float *grads;                   /* (n_params) device: the shard's parameter gradients */
     void *scratch[CT_MAX_LAYERS];   /* layer i's scratch (ops->scratch_bytes) or NULL */
+    size_t scratch_bytes[CT_MAX_LAYERS]; /* and its size */
     int64_t row0;                   /* first row of the shard's slice within the current batch
                                      * (set by the caller before forward; 0 for one shard) */
 } ct_shard;

@@ -43,6 +43,16 @@ static size_t cpu_conv2d_workspace(ct_backend *b, const ct_conv2d_desc *d) {
     return (size_t)d->c * d->kh * d->kw * d->oh * d->ow * sizeof(float); // (C*KH*KW, OH*OW)
 }
 
+/* conv_check, and a workspace (d->ws_bytes, when given) as large as the op needs */
+static ct_status conv_ready(ct_backend *b, const ct_conv2d_desc *d, const char *op) {
+    CT_TRY(conv_check(d, op));
+    size_t need = cpu_conv2d_workspace(b, d);
+    if (d->ws_bytes && d->ws_bytes < need)
+        return ct_fail(CT_ERR_INVALID, "%s: a workspace of %zu bytes, %zu needed", op,
+                       d->ws_bytes, need);
+    return CT_OK;
+}
+
 /* The output columns [*lo, *hi) whose input column ox*stride + x0 lies inside [0, w). */
 static void valid_columns(int x0, int stride, int w, int ow, int *lo, int *hi) {
     int a = x0 >= 0 ? 0 : (-x0 + stride - 1) / stride;
@@ -113,7 +123,7 @@ static void col2im(const ct_conv2d_desc *d, const float *restrict cols, float *r
 
 static ct_status cpu_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                                     const float *weight, const float *bias, float *y, void *ws) {
-    CT_TRY(conv_check(d, "conv2d_forward"));
+    CT_TRY(conv_ready(b, d, "conv2d_forward"));
     if (ct_wino_eligible(d)) return ct_wino_forward(b, d, x, weight, bias, y, ws);
     const int K = d->c * d->kh * d->kw, P = d->oh * d->ow;
     const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
@@ -133,7 +143,7 @@ static ct_status cpu_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, cons
 
 static ct_status cpu_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *d, const float *dy,
                                           const float *weight, float *dx, void *ws) {
-    CT_TRY(conv_check(d, "conv2d_backward_data"));
+    CT_TRY(conv_ready(b, d, "conv2d_backward_data"));
     if (ct_wino_eligible(d)) return ct_wino_backward(b, d, NULL, dy, weight, dx, NULL, ws);
     const int K = d->c * d->kh * d->kw, P = d->oh * d->ow;
     const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
@@ -150,7 +160,7 @@ static ct_status cpu_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *d
 static ct_status cpu_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                                             const float *dy, float *dweight, float *dbias,
                                             void *ws) {
-    CT_TRY(conv_check(d, "conv2d_backward_filter"));
+    CT_TRY(conv_ready(b, d, "conv2d_backward_filter"));
     if (ct_wino_eligible(d)) {
         CT_TRY(ct_wino_backward(b, d, x, dy, NULL, NULL, dweight, ws));
         return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, d->oh * d->ow) : CT_OK;
@@ -175,7 +185,7 @@ static ct_status cpu_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc 
 static ct_status cpu_conv2d_backward(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                                      const float *dy, const float *weight, float *dx,
                                      float *dweight, float *dbias, void *ws) {
-    CT_TRY(conv_check(d, "conv2d_backward"));
+    CT_TRY(conv_ready(b, d, "conv2d_backward"));
     if (dx && ct_wino_eligible(d)) { /* one transform of dy for both */
         CT_TRY(ct_wino_backward(b, d, x, dy, weight, dx, dweight, ws));
         return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, d->oh * d->ow) : CT_OK;

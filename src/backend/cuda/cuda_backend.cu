@@ -447,6 +447,7 @@ ct_cuda_backend_open(int device, ct_backend **out) {
         return ct_fail(CT_ERR_NOMEM, "out of memory (%zu bytes for the CUDA backend)", sizeof *cb);
     cb->device = device;
     cb->sm_count = prop.multiProcessorCount > 0 ? prop.multiProcessorCount : 1;
+    cb->mem_total = prop.totalGlobalMem;
     ct_status s = create_resources(cb, &prop);
     if (s == CT_OK) s = ct_cuda_probe_kernels(cb);
     if (s != CT_OK) {

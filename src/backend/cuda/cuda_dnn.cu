@@ -10,10 +10,13 @@
  *   workspace (conv2d_workspace, at model creation: outside any recorded graph). Its three
  *   algorithms are cuDNN's heuristic choices among those that are deterministic (the same
  *   numbers on every run, as the rest of ctrain), plain FP32 (no TF32 tensor-core math: the
- *   results must agree with the CPU's) and need no more workspace than im2col does: the
- *   workspace stays im2col's, so either path can run any call. A shape with no such algorithm
- *   keeps im2col, as does every shape once the table is full, and so does a call whose batch
- *   would need more workspace than im2col's for it.
+ *   results must agree with the CPU's) and need at most the larger of im2col's workspace and
+ *   1 GiB (a sixteenth of a smaller GPU's memory) at the model's largest batch. The layer's
+ *   workspace is then the larger of im2col's and the plan's, so either path can run any call.
+ *   (Held to im2col's 256 MB, cuDNN 9.14 on an H200 had only its slower algorithms for the
+ *   cnn preset's 32->64 layer at batch 1024; PyTorch's deterministic mode, unbounded, takes
+ *   FFT ones.) A shape with no such algorithm keeps im2col, as does every shape once the table
+ *   is full, and so does a call whose workspace is too small for the plan at its batch.
  * - The ops are the legacy convolution API (cudnnConvolutionForward and its two backward
  *   passes), queued on the compute stream like every other op: no allocation or host
  *   synchronisation, so they are recorded into CUDA graphs like the rest of a step.
@@ -87,6 +90,7 @@ static int same_shape(const ct_conv2d_desc *a, const ct_conv2d_desc *b) {
     ct_conv2d_desc x = *a, y = *b;
     x.n = y.n = 0;
     x.relu = y.relu = 0; /* a fused ReLU runs after cuDNN's convolution */
+    x.ws_bytes = y.ws_bytes = 0;
     return memcmp(&x, &y, sizeof x) == 0;
 }
 
@@ -190,7 +194,7 @@ static ct_status plan_make(dnn_api *a, const ct_conv2d_desc *d, size_t ws, dnn_p
  * every shape, no workspace) must give 9s: cuDNN loads on machines where it cannot run (a
  * driver too old for it, a GPU it was not built for), and then im2col is the better choice. */
 static ct_status dnn_probe(dnn_api *a, ct_cuda *cb) {
-    const ct_conv2d_desc d = {1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 2, 2, 0};
+    const ct_conv2d_desc d = {1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 2, 2, 0, 0};
     float host[16], *dev = NULL; /* x (16), w (9), y (4) */
     for (int i = 0; i < 16; i++) host[i] = 1.0f;
     dnn_plan p;
@@ -287,13 +291,18 @@ static dnn_plan *plan_of(ct_cuda *cb, const ct_conv2d_desc *d) {
     return NULL;
 }
 
-void ct_cuda_dnn_plan(ct_cuda *cb, const ct_conv2d_desc *d, size_t ws) {
+size_t ct_cuda_dnn_plan(ct_cuda *cb, const ct_conv2d_desc *d, size_t ws) {
     dnn_api *a = (dnn_api *)cb->dnn;
-    if (!a || a->n_plans == CT_DNN_PLANS) return;
-    for (int i = 0; i < a->n_plans; i++)
-        if (same_shape(&a->plans[i].shape, d)) return; /* made for the first batch size asked */
-    dnn_plan *p = &a->plans[a->n_plans++]; /* kept even when it fails: its descriptors are freed */
-    if (plan_make(a, d, ws, p) != CT_OK) p->ok = 0;
+    if (!a) return 0;
+    dnn_plan *p = NULL;
+    for (int i = 0; i < a->n_plans && !p; i++)
+        if (same_shape(&a->plans[i].shape, d)) p = &a->plans[i]; /* made for the first batch asked */
+    if (!p) {
+        if (a->n_plans == CT_DNN_PLANS) return 0;
+        p = &a->plans[a->n_plans++]; /* kept even when it fails: its descriptors are freed */
+        if (plan_make(a, d, ws, p) != CT_OK) p->ok = 0;
+    }
+    return p->ok && plan_batch(a, p, d->n > 0 ? d->n : 1) == CT_OK ? p->ws_bytes : 0;
 }
 
 int ct_cuda_dnn_planned(ct_cuda *cb, const ct_conv2d_desc *d, size_t ws) {

@@ -27,6 +27,7 @@ typedef struct {
     ct_backend base;                              /* must be first: the table the caller sees */
     int device;                                   /* CUDA device ordinal */
     int sm_count;                                 /* multiprocessors, to size grid-stride grids */
+    size_t mem_total;                             /* the GPU's memory, bytes */
     cudaStream_t compute;                         /* every op and blocking copy runs here */
     cudaStream_t copy;                            /* h2d_async uploads run here */
     cudaEvent_t copied[CT_MAX_COPY_SLOTS];        /* recorded on `copy` after each upload */
@@ -94,13 +95,13 @@ void ct_cuda_fill_coll_ops(ct_backend *b);
 void ct_cuda_coll_free(ct_cuda *cb);
 /* cuDNN for convolutions (cuda_dnn.cu). open: loads it, or says in why[] why not (cb->dnn then
  * stays NULL); free: what open made. plan: makes d's shape's plan on first sight, with
- * algorithms that need at most ws bytes of workspace at d->n (im2col's); planned: does this
- * call run on cuDNN, its shape planned and its batch needing at most ws bytes (then the ops
- * below), or by im2col? */
+ * algorithms that need at most ws bytes of workspace at d->n, and returns the workspace the
+ * plan needs at d->n (0: no plan, im2col); planned: does this call run on cuDNN, its shape
+ * planned and its batch needing at most ws bytes (then the ops below), or by im2col? */
 #ifdef CT_HAVE_CUDNN
 void ct_cuda_dnn_open(ct_cuda *cb, char *why, size_t why_len);
 void ct_cuda_dnn_free(ct_cuda *cb);
-void ct_cuda_dnn_plan(ct_cuda *cb, const ct_conv2d_desc *d, size_t ws);
+size_t ct_cuda_dnn_plan(ct_cuda *cb, const ct_conv2d_desc *d, size_t ws);
 int ct_cuda_dnn_planned(ct_cuda *cb, const ct_conv2d_desc *d, size_t ws);
 ct_status ct_cuda_dnn_forward(ct_cuda *cb, const ct_conv2d_desc *d, const float *x,
                               const float *weight, const float *bias, float *y, void *ws);
@@ -114,8 +115,8 @@ static inline void ct_cuda_dnn_open(ct_cuda *cb, char *why, size_t why_len) {
     snprintf(why, why_len, "not built: cudnn.h was not found");
 }
 static inline void ct_cuda_dnn_free(ct_cuda *cb) { (void)cb; }
-static inline void ct_cuda_dnn_plan(ct_cuda *cb, const ct_conv2d_desc *d, size_t ws) {
-    (void)cb, (void)d, (void)ws;
+static inline size_t ct_cuda_dnn_plan(ct_cuda *cb, const ct_conv2d_desc *d, size_t ws) {
+    return (void)cb, (void)d, (void)ws, 0;
 }
 static inline int ct_cuda_dnn_planned(ct_cuda *cb, const ct_conv2d_desc *d, size_t ws) {
     return (void)cb, (void)d, (void)ws, 0;

@@ -79,11 +79,32 @@ static size_t im2col_bytes(const ct_conv2d_desc *d) {
     return (size_t)(d->c * d->kh * d->kw + d->oc) * d->oh * d->ow * conv_chunk(d) * sizeof(float);
 }
 
-/* im2col's, for either path: cuDNN's plan for d's shape (made here) takes no more */
+/* What cuDNN's algorithms may need beyond im2col's workspace: 1 GiB, or a sixteenth of a
+ * smaller GPU's memory (the GPU's size, not what is free, so the same algorithms each run). */
+static size_t dnn_cap(const ct_cuda *cb) {
+    size_t cap = cb->mem_total / 16;
+    return cap < ((size_t)1 << 30) ? cap : (size_t)1 << 30;
+}
+
+/* For either path: the larger of im2col's and what cuDNN's plan for d's shape (made here, its
+ * algorithms taking at most dnn_cap or im2col's) needs at d->n. */
 static size_t cuda_conv2d_workspace(ct_backend *b, const ct_conv2d_desc *d) {
     size_t bytes = im2col_bytes(d);
-    if (conv_check(d, "conv2d_workspace") == CT_OK) ct_cuda_dnn_plan(ct_cuda_of(b), d, bytes);
-    return bytes;
+    if (conv_check(d, "conv2d_workspace") != CT_OK) return bytes;
+    ct_cuda *cb = ct_cuda_of(b);
+    size_t cap = dnn_cap(cb) > bytes ? dnn_cap(cb) : bytes;
+    size_t dnn = ct_cuda_dnn_plan(cb, d, cap);
+    return dnn > bytes ? dnn : bytes;
+}
+
+/* The bytes at an op's ws: d->ws_bytes, or (0) conv2d_workspace(d) exactly; *have = them.
+ * Refuses a workspace too small for im2col (cuDNN's is checked by ct_cuda_dnn_planned). */
+static ct_status conv_ws(ct_backend *b, const ct_conv2d_desc *d, const char *op, size_t *have) {
+    *have = d->ws_bytes ? d->ws_bytes : cuda_conv2d_workspace(b, d);
+    if (*have < im2col_bytes(d))
+        return ct_fail(CT_ERR_INVALID, "%s: a workspace of %zu bytes, %zu needed", op, *have,
+                       im2col_bytes(d));
+    return CT_OK;
 }
 
 /* cols (K, nc*P) from images x (nc, C, H, W): cols[k][j*P + p], zero outside the image. */
@@ -153,7 +174,9 @@ static ct_status conv_forward_linear(ct_backend *b, const ct_conv2d_desc *d, con
                                      const float *weight, const float *bias, float *y, void *ws) {
     ct_cuda *cb = ct_cuda_of(b);
     CT_CUDA_BIND(cb);
-    if (ct_cuda_dnn_planned(cb, d, im2col_bytes(d)))
+    size_t have;
+    CT_TRY(conv_ws(b, d, "conv2d_forward", &have));
+    if (ct_cuda_dnn_planned(cb, d, have))
         return ct_cuda_dnn_forward(cb, d, x, weight, bias, y, ws);
     const int K = d->c * d->kh * d->kw, chunk = conv_chunk(d);
     const int64_t P = (int64_t)d->oh * d->ow, in_size = (int64_t)d->c * d->h * d->w;
@@ -192,7 +215,9 @@ static ct_status cuda_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *
     CT_TRY(conv_check(d, "conv2d_backward_data"));
     if (d->n == 0) return CT_OK;
     CT_CUDA_BIND(cb);
-    if (ct_cuda_dnn_planned(cb, d, im2col_bytes(d)))
+    size_t have;
+    CT_TRY(conv_ws(b, d, "conv2d_backward_data", &have));
+    if (ct_cuda_dnn_planned(cb, d, have))
         return ct_cuda_dnn_backward_data(cb, d, dy, weight, dx, ws);
     const int K = d->c * d->kh * d->kw, chunk = conv_chunk(d);
     const int64_t P = (int64_t)d->oh * d->ow, in_size = (int64_t)d->c * d->h * d->w;
@@ -225,7 +250,9 @@ static ct_status cuda_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc
         if (dbias) CT_CUDA_CHECK(cudaMemsetAsync(dbias, 0, (size_t)d->oc * sizeof(float), cb->compute));
         return CT_OK;
     }
-    if (ct_cuda_dnn_planned(cb, d, im2col_bytes(d))) {
+    size_t have;
+    CT_TRY(conv_ws(b, d, "conv2d_backward_filter", &have));
+    if (ct_cuda_dnn_planned(cb, d, have)) {
         CT_TRY(ct_cuda_dnn_backward_filter(cb, d, x, dy, dweight, ws));
         return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, P) : CT_OK;
     }
