@@ -18,7 +18,14 @@
  *   update kernel: blocks 0 .. ceil(in / KT) - 1 each own KT columns of W1: dW1 = dz1^T x over
  *     the batch (x gathered again from uint8), then the optimizer's update of those weights
  *     (SGD, Adam or AdamW); the last block owns b1, W2 and b2 (db1 = sum dz1, dW2 = dz2^T h,
- *     db2 = sum dz2), updates them, and adds the batch's loss and hits to stats in block order.
+ *     db2 = sum dz2), updates them, and adds the batch's loss and hits to stats (the rows
+ *     blocks' in CT_MLP_PS partial sums read in parallel, partial s holding blocks s, s + PS,
+ *     ... in order; then the partial sums in order).
+ * ncu on an H200 timed them at 26 and 28 us a step for the tutorial's job, far more than
+ * their arithmetic needs; by the code, most of it is phases waiting on global memory one after
+ * another. So what later phases read again is staged in shared memory (the rows kernel's W2
+ * and b2), the update takes its rows in as few rounds as fit, and the loss and hits are summed
+ * by 32 threads, not one (not yet timed on a GPU).
  * Parameters (as the layers lay them out): W1 (hidden, in), b1 (hidden), W2 (classes, hidden),
  * b2 (classes); the optimizer's state (SGD's momentum, Adam's m and v) is laid out alike.
  *
@@ -38,7 +45,11 @@
 #define CT_MLP_ROWS 4      /* batch rows per block of the rows kernel */
 #define CT_MLP_LANES 32    /* the input columns of W1 are split over 32 lanes per output */
 #define CT_MLP_KT 32       /* W1 columns per block of the update kernel */
-#define CT_MLP_RC 32       /* batch rows staged in shared memory per round of the update */
+#define CT_MLP_RC_MAX 128  /* batch rows staged in shared memory per round of the update: the
+                            * most of 128, 64, 32 whose shared memory fits (ct_mlp_rc); one
+                            * round for the tutorial's batch of 128, each round costing a wait
+                            * on global memory */
+#define CT_MLP_PS 32       /* partial sums of the batch's loss and hits (update kernel) */
 
 #ifdef __CUDA_ARCH__
 #define CT_PHASE(t, nt)                                                                     \
@@ -69,21 +80,37 @@ static inline __host__ __device__ int ct_mlp_col_blocks(int in) {
 static inline __host__ __device__ int64_t ct_mlp_ws_floats(int64_t n, int hidden, int classes) {
     return n * (2 * (int64_t)hidden + classes) + 2 * ct_mlp_row_blocks(n);
 }
-/* Shared memory of the rows kernel and of the update kernel (bytes). */
+#define CT_MLP_MAX_SMEM (48 * 1024) /* a block's shared memory without opting in to more */
+
+/* Floats of the rows kernel's first region: the block's rows of x, then (once z1 is summed)
+ * W2 and b2, read from there instead of global memory by the phases after it. */
+static inline __host__ __device__ size_t ct_mlp_rows_xs(int in, int hidden, int classes) {
+    size_t x = (size_t)CT_MLP_ROWS * in, w2 = (size_t)classes * hidden + classes;
+    return x > w2 ? x : w2;
+}
+/* Shared memory of the rows kernel, and of the update kernel at rc rows a round and at the
+ * rc it takes (bytes). */
 static inline __host__ __device__ size_t ct_mlp_rows_smem(int in, int hidden, int classes) {
     const int R = CT_MLP_ROWS;
-    return sizeof(float) * ((size_t)R * in + (size_t)R * hidden * (CT_MLP_LANES + 1) +
-                            (size_t)R * hidden + (size_t)R * classes + 2 * R);
+    return sizeof(float) * (ct_mlp_rows_xs(in, hidden, classes) +
+                            (size_t)R * hidden * (CT_MLP_LANES + 1) + (size_t)R * hidden +
+                            (size_t)R * classes + 2 * R);
 }
-static inline __host__ __device__ size_t ct_mlp_update_smem(int hidden, int classes) {
-    size_t w1 = (size_t)CT_MLP_RC * hidden + (size_t)CT_MLP_RC * CT_MLP_KT +
-                (size_t)hidden * CT_MLP_KT;
-    size_t l2 = (size_t)CT_MLP_RC * (2 * (size_t)hidden + classes) +
+static inline __host__ __device__ size_t ct_mlp_update_smem_rc(int hidden, int classes, int rc) {
+    size_t w1 = (size_t)rc * hidden + (size_t)rc * CT_MLP_KT + (size_t)hidden * CT_MLP_KT;
+    size_t l2 = 2 * CT_MLP_PS * (sizeof(double) / sizeof(float)) +
+                (size_t)rc * (2 * (size_t)hidden + classes) +
                 ((size_t)hidden + (size_t)classes * hidden + classes);
     return sizeof(float) * (w1 > l2 ? w1 : l2);
 }
-
-#define CT_MLP_MAX_SMEM (48 * 1024) /* a block's shared memory without opting in to more */
+static inline __host__ __device__ int ct_mlp_rc(int hidden, int classes) {
+    int rc = CT_MLP_RC_MAX;
+    while (rc > 32 && ct_mlp_update_smem_rc(hidden, classes, rc) > CT_MLP_MAX_SMEM) rc /= 2;
+    return rc;
+}
+static inline __host__ __device__ size_t ct_mlp_update_smem(int hidden, int classes) {
+    return ct_mlp_update_smem_rc(hidden, classes, ct_mlp_rc(hidden, classes));
+}
 #define CT_MLP_MAX_HIDDEN 64   /* with MNIST's 784 inputs the rows kernel's shared memory is */
 #define CT_MLP_MAX_CLASSES 32  /* then just under 48 KiB */
 
@@ -153,13 +180,14 @@ static inline __host__ __device__ void ct_mlp_rows_block(const ct_mlp_args &a, i
     const int rows = d.n - r0 < R ? (int)(d.n - r0) : R;
     const int32_t *order = d.idx + pos + r0;
     const float *W1 = d.w, *B1 = W1 + (int64_t)H * K, *W2 = B1 + H, *B2 = W2 + (int64_t)C * H;
-    float *xs = smem;                      /* (R, K) */
-    float *part = xs + (int64_t)R * K;     /* (R * H, L + 1): partial dot products */
+    float *xs = smem;                      /* (R, K); then W2 (C, H) and b2 (C) */
+    float *part = xs + ct_mlp_rows_xs(K, H, C); /* (R * H, L + 1): partial dot products */
     float *hs = part + (int64_t)R * H * (L + 1); /* (R, H) */
     float *zs = hs + R * H;                /* (R, C): logits, then dz2 */
     float *rs = zs + R * C;                /* (R, 2): loss and hit of each row */
     CT_PHASE(t, nt) { /* gather; rows past the batch are zeros (computed, never stored) */
         if (d.table && bid == 0 && t == 0) *d.cur = *sv; /* step_load's copy */
+        CT_MLP_UNROLL
         for (int e = t; e < R * K; e += nt) {
             int r = e / K, k = e - r * K;
             xs[e] = r < rows ? d.scale * (float)d.images[(int64_t)order[r] * K + k] : 0.0f;
@@ -179,7 +207,10 @@ static inline __host__ __device__ void ct_mlp_rows_block(const ct_mlp_args &a, i
             for (int r = 0; r < R; r++) part[(r * H + j) * (L + 1) + lane] = acc[r];
         }
     }
-    CT_PHASE(t, nt) { /* z1 = b1 + the lanes' sums in lane order; h = relu(z1) */
+    float *w2s = xs, *b2s = xs + C * H; /* x is read no more */
+    CT_PHASE(t, nt) { /* z1 = b1 + the lanes' sums in lane order; h = relu(z1); W2, b2 */
+        CT_MLP_UNROLL
+        for (int e = t; e < C * H + C; e += nt) w2s[e] = e < C * H ? W2[e] : B2[e - C * H];
         for (int o = t; o < R * H; o += nt) {
             int r = o / H, j = o - r * H;
             float z = 0.0f;
@@ -194,8 +225,8 @@ static inline __host__ __device__ void ct_mlp_rows_block(const ct_mlp_args &a, i
         for (int o = t; o < R * C; o += nt) {
             int r = o / C, c = o - r * C;
             float z = 0.0f;
-            for (int j = 0; j < H; j++) z += hs[r * H + j] * W2[(int64_t)c * H + j];
-            zs[o] = z + B2[c];
+            for (int j = 0; j < H; j++) z += hs[r * H + j] * w2s[c * H + j];
+            zs[o] = z + b2s[c];
         }
     }
     CT_PHASE(t, nt) { /* one thread per row: softmax cross-entropy as the xent op, dz2 */
@@ -224,7 +255,7 @@ static inline __host__ __device__ void ct_mlp_rows_block(const ct_mlp_args &a, i
         for (int o = t; o < rows * H; o += nt) {
             int r = o / H, j = o - r * H;
             float dh = 0.0f;
-            for (int c = 0; c < C; c++) dh += zs[r * C + c] * W2[(int64_t)c * H + j];
+            for (int c = 0; c < C; c++) dh += zs[r * C + c] * w2s[c * H + j];
             a.dz1[(r0 + r) * H + j] = hs[o] > 0.0f ? dh : 0.0f;
         }
         if (t == 0) {
@@ -243,7 +274,7 @@ static inline __host__ __device__ void ct_mlp_rows_block(const ct_mlp_args &a, i
 static inline __host__ __device__ void ct_mlp_update_block(const ct_mlp_args &a, int bid, int nt,
                                                            float *smem) {
     const ct_mlp_step_desc &d = a.d;
-    const int K = d.in, H = d.hidden, C = d.classes, KT = CT_MLP_KT, RC = CT_MLP_RC;
+    const int K = d.in, H = d.hidden, C = d.classes, KT = CT_MLP_KT, RC = ct_mlp_rc(H, C);
     /* with the step table, the row the rows kernel copied to cur (the cursor moves on below) */
     const ct_step_vars *sv = d.table ? d.cur : a.sv;
     const int64_t n = d.n, pos = sv ? sv->pos : d.pos;
@@ -263,7 +294,9 @@ static inline __host__ __device__ void ct_mlp_update_block(const ct_mlp_args &a,
         for (int64_t c0 = 0; c0 < n; c0 += RC) { /* the same rounds in every thread */
             const int rc = n - c0 < RC ? (int)(n - c0) : RC;
             CT_PHASE(t, nt) {
+                CT_MLP_UNROLL
                 for (int e = t; e < rc * H; e += nt) dzs[e] = a.dz1[c0 * H + e];
+                CT_MLP_UNROLL
                 for (int e = t; e < rc * KT; e += nt) {
                     int r = e / KT, k = k0 + (e - r * KT);
                     xt[e] = k < K ? d.scale * (float)d.images[(int64_t)order[c0 + r] * K + k]
@@ -292,7 +325,9 @@ static inline __host__ __device__ void ct_mlp_update_block(const ct_mlp_args &a,
      * (acc: db1 (H), dW2 (C, H), db2 (C), as they lie in the parameters) */
     const int P = H + C * H + C;
     const int64_t base = (int64_t)H * K; /* b1's place in the parameters */
-    float *hs = smem, *d1 = hs + RC * H, *d2 = d1 + RC * H, *acc = d2 + RC * C;
+    double *ps = (double *)smem;  /* (CT_MLP_PS, 2): partial sums of the loss and hits */
+    float *hs = (float *)(ps + 2 * CT_MLP_PS), *d1 = hs + RC * H, *d2 = d1 + RC * H,
+          *acc = d2 + RC * C;
     CT_PHASE(t, nt) {
         for (int e = t; e < P; e += nt) acc[e] = 0.0f;
     }
@@ -321,14 +356,26 @@ static inline __host__ __device__ void ct_mlp_update_block(const ct_mlp_args &a,
             }
         }
     }
-    CT_PHASE(t, nt) {
+    CT_PHASE(t, nt) { /* the update; the rows blocks' loss and hits in CT_MLP_PS partial sums
+                       * (partial s: blocks s, s + PS, ... in order), read in parallel */
         for (int e = t; e < P; e += nt)
             ct_mlp_update(d, base + e, acc[e], lr, first, step_size, bc2_sqrt);
-        if (t == 0) { /* the batch's loss and hits, in block order */
+        for (int s = t; s < CT_MLP_PS; s += nt) {
             double loss = 0.0, hits = 0.0;
-            for (int64_t k = 0; k < ct_mlp_row_blocks(n); k++) {
+            for (int64_t k = s; k < ct_mlp_row_blocks(n); k += CT_MLP_PS) {
                 loss += (double)a.bstats[2 * k];
                 hits += (double)a.bstats[2 * k + 1];
+            }
+            ps[2 * s] = loss;
+            ps[2 * s + 1] = hits;
+        }
+    }
+    CT_PHASE(t, nt) {
+        if (t == 0) { /* the batch's loss and hits: the partial sums in order */
+            double loss = 0.0, hits = 0.0;
+            for (int s = 0; s < CT_MLP_PS; s++) {
+                loss += ps[2 * s];
+                hits += ps[2 * s + 1];
             }
             d.stats[0] += loss;
             d.stats[1] += hits;
