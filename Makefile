@@ -40,7 +40,7 @@ bench: build
 fuzz:
 	@scripts/install-deps clang libclang-rt-dev
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCTRAIN_FUZZ=ON -DCTRAIN_CUDA=OFF -DCTRAIN_MPI=OFF -DCTRAIN_CUDA_EMU=OFF >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_idx fuzz_image fuzz_spec fuzz_checkpoint
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_idx fuzz_image fuzz_spec fuzz_checkpoint fuzz_train_flags
 	@scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 clean:

@@ -68,6 +68,28 @@ for i, s in enumerate([
         "flatten , linear( 7 ) , relu , linear(2)"]):
     put("spec", "%02d" % i, s)
 
+# ---- train command lines (arguments separated by newlines)
+train_lines = {
+    "epochs-lr": ["--epochs", "3", "--lr", "0.1"],
+    "schedule": ["--schedule", "5@0.5,5@0.1", "--batch-size=256"],
+    "adam": ["--optimizer", "adam", "--betas", "0.9,0.999", "--eps", "1e-8", "--weight-decay", "0.01"],
+    "cosine": ["--lr-schedule", "cosine", "--eta-min", "0.001", "--warmup-epochs", "2",
+               "--warmup-start-factor", "0.1", "--epochs", "6"],
+    "onecycle": ["--lr-schedule", "onecycle", "--pct-start", "0.3", "--clip-grad-norm", "1"],
+    "step": ["--lr-schedule", "step", "--step-size", "2", "--gamma", "0.5", "--optimizer", "adamw"],
+    "plateau": ["--lr-schedule", "plateau", "--lr-patience", "3", "--patience", "5"],
+    "sgd": ["--momentum", "0.9", "--nesterov", "--weight-decay", "5e-4", "--seed", "7"],
+    "cifar": ["--dataset", "cifar10", "--augment", "crop=4,flip", "--model", "cnn"],
+    "mlp": ["--model", "mlp", "--hidden", "64", "--val-size", "5000", "--device", "cpu",
+            "--threads", "2", "--workers", "2", "--prefetch", "4", "--data-on-device", "off"],
+    "outputs": ["--save", "runs/a", "--save-every", "2", "--save-best", "--plot", "p",
+                "--log", "l.jsonl", "--quiet", "--", "extra"],
+    "bad": ["--lr=abc", "--hidden", "64", "--model", "cnn"],
+    "help": ["--help"],
+}
+for name, args in train_lines.items():
+    put("train_flags", name, "\n".join(args))
+
 # ---- checkpoints: tiny trainings with ctrain
 with tempfile.TemporaryDirectory() as tmp:
     data = os.path.join(tmp, "data")
