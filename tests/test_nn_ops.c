@@ -259,6 +259,8 @@ typedef struct { int n, c, h, w, k, s, p; } pool_case;
 static const pool_case k_pools[] = {
     {2, 3, 6, 6, 2, 2, 0}, {1, 2, 7, 5, 3, 2, 1}, {3, 1, 5, 5, 3, 1, 1},
     {2, 2, 9, 9, 2, 1, 0}, {1, 1, 1, 1, 1, 1, 0}, {2, 4, 28, 28, 2, 2, 0},
+    /* CUDA takes planes a block each: more planes than blocks, planes of 1 to 20x20 threads */
+    {40, 80, 4, 4, 2, 2, 0}, {3, 5, 20, 20, 3, 2, 1},
 };
 
 static ct_pool2d_desc pool_desc(pool_case pc) {
