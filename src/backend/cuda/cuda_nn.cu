@@ -101,9 +101,10 @@ static size_t cuda_conv2d_workspace(ct_backend *b, const ct_conv2d_desc *d) {
  * Refuses a workspace too small for im2col (cuDNN's is checked by ct_cuda_dnn_planned). */
 static ct_status conv_ws(ct_backend *b, const ct_conv2d_desc *d, const char *op, size_t *have) {
     *have = d->ws_bytes ? d->ws_bytes : cuda_conv2d_workspace(b, d);
-    if (*have < im2col_bytes(d))
+    size_t need = im2col_bytes(d);
+    if (*have < need)
         return ct_fail(CT_ERR_INVALID, "%s: a workspace of %zu bytes, %zu needed", op, *have,
-                       im2col_bytes(d));
+                       need);
     return CT_OK;
 }
 
