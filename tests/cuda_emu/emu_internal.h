@@ -8,9 +8,11 @@
 
 #include "cuda_runtime.h"
 
-/* Runs one launch now: every block, every thread. Called by the runtime, in stream order,
- * with device memory open to access. */
-void ct_emu_run_kernel(const void *key, const ct_emu_config &c, const std::function<void()> &body);
+/* Runs one launch now: every block, every thread (cooperative: every block's threads at once,
+ * so that grid syncs meet). Called by the runtime, in stream order, with device memory open to
+ * access. */
+void ct_emu_run_kernel(const void *key, const ct_emu_config &c, const std::function<void()> &body,
+                       bool cooperative);
 
 /* Runs fn now, after the work queued on s, with device memory open: what must happen when it
  * is called (emu_nccl.cpp: a collective, which on a GPU runs once every rank has queued it). */

@@ -300,7 +300,8 @@ const char *cudaGetErrorName(cudaError_t e) {
     N(cudaErrorNoKernelImageForDevice) N(cudaErrorNotReady) N(cudaErrorUnsupportedPtxVersion)
     N(cudaErrorInvalidResourceHandle) N(cudaErrorIllegalAddress) N(cudaErrorLaunchOutOfResources)
     N(cudaErrorIllegalInstruction) N(cudaErrorMisalignedAddress) N(cudaErrorLaunchFailure)
-    N(cudaErrorStreamCaptureUnsupported) N(cudaErrorStreamCaptureInvalidated)
+    N(cudaErrorCooperativeLaunchTooLarge) N(cudaErrorStreamCaptureUnsupported)
+    N(cudaErrorStreamCaptureInvalidated)
     N(cudaErrorStreamCaptureWrongThread)
 #undef N
     }
@@ -314,6 +315,7 @@ const char *cudaGetErrorString(cudaError_t e) {
     case cudaErrorMemoryAllocation: return "out of memory";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorCooperativeLaunchTooLarge: return "too many blocks in cooperative launch";
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
     case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
     case cudaErrorStreamCaptureWrongThread: return "attempt to terminate a thread-local capture sequence from another thread";
@@ -349,6 +351,14 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device) {
     prop->major = 9;
     prop->minor = 0;
     prop->multiProcessorCount = 2; /* small grids: grid-stride loops do the rest */
+    return cudaSuccess;
+}
+cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) {
+    LOCK;
+    if (device < 0 || device >= device_count()) return ret(cudaErrorInvalidDevice);
+    if (attr == cudaDevAttrMultiProcessorCount) *value = 2; /* as cudaGetDeviceProperties */
+    else if (attr == cudaDevAttrCooperativeLaunch) *value = 1;
+    else return ret(cudaErrorInvalidValue);
     return cudaSuccess;
 }
 cudaError_t cudaDriverGetVersion(int *v) {
@@ -603,20 +613,38 @@ void ct_emu_check_pointer(const void *p, int index) {
                  "the kernel faults on it)", index, p);
 }
 
-void ct_emu_launch(const void *key, const ct_emu_config &c, std::function<void()> body) {
-    LOCK;
+/* What a GPU says of a launch's configuration before it runs (cudaSuccess: it may). */
+static cudaError_t launch_config_error(const ct_emu_config &c) {
     const dim3 &g = c.grid, &b = c.block;
     uint64_t threads = (uint64_t)b.x * b.y * b.z;
     if (threads == 0 || threads > 1024 || b.x > 1024 || b.y > 1024 || b.z > 64 || g.x == 0 ||
-        g.y == 0 || g.z == 0 || g.x > 0x7fffffffu || g.y > 65535 || g.z > 65535) {
-        t_last = cudaErrorInvalidConfiguration;
+        g.y == 0 || g.z == 0 || g.x > 0x7fffffffu || g.y > 65535 || g.z > 65535)
+        return cudaErrorInvalidConfiguration;
+    if (c.smem > 48 * 1024) /* more needs cudaFuncSetAttribute, which the plugin never calls */
+        return cudaErrorInvalidValue;
+    return cudaSuccess;
+}
+
+void ct_emu_launch(const void *key, const ct_emu_config &c, std::function<void()> body) {
+    LOCK;
+    cudaError_t e = launch_config_error(c);
+    if (e != cudaSuccess) {
+        t_last = e;
         return;
     }
-    if (c.smem > 48 * 1024) { /* more needs cudaFuncSetAttribute, which the plugin never calls */
-        t_last = cudaErrorInvalidValue;
-        return;
-    }
-    enqueue(c.stream, [key, c, body]() { ct_emu_run_kernel(key, c, body); });
+    enqueue(c.stream, [key, c, body]() { ct_emu_run_kernel(key, c, body, false); });
+}
+
+cudaError_t ct_emu_launch_cooperative(const void *key, const ct_emu_config &c,
+                                      std::function<void()> body) {
+    LOCK;
+    cudaError_t e = launch_config_error(c);
+    if (e != cudaSuccess) return ret(e);
+    /* 2 multiprocessors, 1 block each (cudaOccupancyMaxActiveBlocksPerMultiprocessor) */
+    if ((uint64_t)c.grid.x * c.grid.y * c.grid.z > 2)
+        return ret(cudaErrorCooperativeLaunchTooLarge);
+    enqueue(c.stream, [key, c, body]() { ct_emu_run_kernel(key, c, body, true); });
+    return cudaSuccess;
 }
 
 /* ------------------------------------------------------------------------------------------ */

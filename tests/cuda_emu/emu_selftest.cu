@@ -3,12 +3,15 @@
  * as for a GPU, rewritten by emu_rewrite.pl like the plugin's sources, run with the emulated
  * runtime. That barriers and shuffles meet, that a barrier inside divergent code is reported,
  * that work waits for the host to wait, that captures record and refuse unsafe calls, that the
- * host cannot touch device memory, that bad launches and copies fail as on a GPU.
+ * host cannot touch device memory, that bad launches and copies fail as on a GPU, that a
+ * cooperative launch's blocks meet at grid syncs, each with its own shared memory.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cooperative_groups.h>
 
 #include "cuda_runtime.h"
 
@@ -42,6 +45,25 @@ __global__ void block_sum_kernel(const float *in, float *out, int n) {
 __global__ void add_one_kernel(float *x, int n) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
         x[i] += 1.0f;
+}
+
+/* each block writes its part of buf, and (after the grid sync, when sync) reads the next
+ * block's; out is 1e6 where a block's shared memory did not keep what the block wrote */
+__global__ void rotate_kernel(float *buf, float *out, int sync) {
+    extern __shared__ float sm[];
+    const int t = threadIdx.x, b = blockIdx.x, per = blockDim.x;
+    sm[t] = (float)(b * 1000 + t);
+    buf[b * per + t] = (float)(b + 1);
+    if (sync) cooperative_groups::this_grid().sync();
+    __syncthreads();
+    out[b * per + t] = buf[(b + 1) % gridDim.x * per + t] + (sm[t] == b * 1000 + t ? 0.0f : 1e6f);
+}
+
+/* half the threads return, the rest meet at a grid sync: undefined on a GPU */
+__global__ void grid_sync_after_return_kernel(float *x) {
+    if (threadIdx.x >= 32) return;
+    cooperative_groups::this_grid().sync();
+    x[threadIdx.x] = 1.0f;
 }
 
 /* lanes 0-15 shuffle, lanes 16-31 wait at the block barrier: they can never meet */
@@ -210,6 +232,39 @@ int main(void) {
     CHECK(isnan(two[0]) && isnan(two[1]), "unwritten static shared memory read %g, %g", two[0],
           two[1]);
 
+    /* a cooperative launch: two blocks meet at the grid sync, each with its shared memory;
+     * without the sync the first block runs to its end before the second starts, and reads
+     * what the second has not written yet */
+    int attr = 0, per_sm = 0;
+    CUDA_OK(cudaDeviceGetAttribute(&attr, cudaDevAttrCooperativeLaunch, 0));
+    CHECK(attr == 1, "cudaDevAttrCooperativeLaunch %d", attr);
+    CUDA_OK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, rotate_kernel, 64, 256));
+    CHECK(per_sm == 1, "%d blocks per multiprocessor", per_sm);
+    float *d_rot = NULL;
+    CUDA_OK(cudaMalloc((void **)&d_rot, 128 * sizeof(float)));
+    for (int sync = 1; sync >= 0; sync--) {
+        float rot[128];
+        CUDA_OK(cudaMemsetAsync(d_in, 0, 128 * sizeof(float), s));
+        void *args[] = {&d_in, &d_rot, &sync};
+        CUDA_OK(cudaLaunchCooperativeKernel(rotate_kernel, dim3(2), dim3(64), args,
+                                            64 * sizeof(float), s));
+        CUDA_OK(cudaMemcpyAsync(rot, d_rot, sizeof rot, cudaMemcpyDeviceToHost, s));
+        if (sync)
+            CHECK(rot[0] == 2.0f && rot[63] == 2.0f && rot[64] == 1.0f && rot[127] == 1.0f,
+                  "after a grid sync the blocks read %g %g %g %g, not 2 2 1 1", rot[0], rot[63],
+                  rot[64], rot[127]);
+        else
+            CHECK(rot[0] == 0.0f && rot[64] == 1.0f, "without the grid sync block 0 read %g (the "
+                  "other block's part before it was written: 0), block 1 %g", rot[0], rot[64]);
+    }
+    {
+        int one = 1;
+        void *args[] = {&d_in, &d_rot, &one};
+        CHECK(cudaLaunchCooperativeKernel(rotate_kernel, dim3(3), dim3(64), args, 256, s) ==
+                  cudaErrorCooperativeLaunchTooLarge, "3 blocks on 2 multiprocessors");
+    }
+    CUDA_OK(cudaFree(d_rot));
+
     /* bad launches and copies fail as on a GPU */
     add_one_kernel<<<1, 2048, 0, s>>>(d_in, n);
     CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration, "2048 threads per block");
@@ -248,6 +303,20 @@ int main(void) {
         }, err, sizeof err);
         CHECK(died && strstr(err, u.message), "%s: died %d, stderr: %s", u.what, died, err);
     }
+    died = dies([&]() {
+        void *args[] = {&d_in};
+        cudaLaunchCooperativeKernel(grid_sync_after_return_kernel, dim3(2), dim3(64), args, 0, s);
+        cudaStreamSynchronize(s);
+    }, err, sizeof err);
+    CHECK(died && strstr(err, "a grid sync reached by"),
+          "a grid sync after some threads returned: died %d, stderr: %s", died, err);
+    died = dies([&]() {
+        int one = 1;
+        rotate_kernel<<<1, 64, 256, s>>>(d_in, d_in + 500, one);
+        cudaStreamSynchronize(s);
+    }, err, sizeof err);
+    CHECK(died && strstr(err, "not launched with cudaLaunchCooperativeKernel"),
+          "a grid sync in a plain launch: died %d, stderr: %s", died, err);
     died = dies([&]() {
         copy_kernel<<<1, 32, 0, s>>>(host, d_in, 1); /* a host pointer to a kernel */
     }, err, sizeof err);

@@ -5,6 +5,11 @@
  * the warp). A barrier that some of its threads can never reach (they wait elsewhere, or have
  * returned) is reported, not hung on or passed.
  *
+ * A cooperative launch (cudaLaunchCooperativeKernel) runs all its blocks' threads as fibers at
+ * once, each block with its own dynamic shared memory, so that a grid sync (cooperative_groups:
+ * every thread of the grid) can meet; static shared memory is refused there (one copy serves
+ * all blocks here).
+ *
  * Most kernels have no barrier at all. Each kernel's first launch runs on fibers and notes
  * whether any thread met a barrier; a kernel that met none runs its later launches as plain
  * calls, thread after thread (CTRAIN_CUDA_EMU_FIBERS=1: always fibers). Should such a kernel
@@ -46,7 +51,7 @@ void ct_emu_fatal(const char *fmt, ...) {
 
 namespace {
 
-enum { RUNNABLE, AT_WARP_BARRIER, AT_BLOCK_BARRIER, DONE };
+enum { RUNNABLE, AT_WARP_BARRIER, AT_BLOCK_BARRIER, AT_GRID_BARRIER, DONE };
 
 #if defined(__SANITIZE_ADDRESS__) /* which clears a stack's shadow at every swapcontext */
 const size_t kStackBytes = 256 << 10;
@@ -55,6 +60,7 @@ const size_t kStackBytes = 1 << 20; /* each, with a guard page below (mapped, no
 #endif
 const size_t kGuardBytes = 4096;
 const int kMaxThreads = 1024;
+const int kMaxFibers = 2 * kMaxThreads; /* a cooperative grid: 2 blocks (emu_runtime.cpp) */
 const int kWarp = 32;
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -68,14 +74,18 @@ struct Fiber {
     jmp_buf jb;
     bool started;
     int state;
-    uint3 idx;
+    uint3 idx, bidx; /* threadIdx, blockIdx */
+    int block;       /* the block's place in a cooperative launch (else 0) */
 };
 
 struct Block {
     const std::function<void()> *body = nullptr;
     bool fibers = false;       /* threads run as fibers (else as plain calls) */
     bool met_barrier = false;  /* some thread of this launch met a barrier */
-    int nthreads = 0, current = 0;
+    bool coop = false;         /* a cooperative launch: all its blocks run at once */
+    int nthreads = 0, current = 0; /* fibers (every block's threads when coop) */
+    int per_block = 0, nblocks = 0;
+    size_t smem_bytes = 0;     /* a block's dynamic shared memory */
     ucontext_t scheduler;
     jmp_buf scheduler_jb;
     std::vector<Fiber> fiber;
@@ -85,13 +95,9 @@ struct Block {
 };
 
 Block g_block;           /* the runtime runs one launch at a time (under its lock) */
-char *g_stacks = nullptr; /* kMaxThreads of a guard page and a stack of kStackBytes */
+char *g_stacks = nullptr; /* kMaxFibers of a guard page and a stack of kStackBytes */
 const size_t kSlotBytes = kGuardBytes + kStackBytes;
 std::unordered_map<const void *, bool> g_plain; /* kernel -> may run as plain calls */
-
-int linear(const uint3 &t) {
-    return (int)(t.x + blockDim.x * (t.y + blockDim.y * t.z));
-}
 
 /* A fiber runs the body for its thread of each block in turn: it is made once and then only
  * switched to (under AddressSanitizer it is made again for every block and returns). */
@@ -139,48 +145,63 @@ void wait_at(int kind) {
     if (_setjmp(f.jb) == 0) _longjmp(b.scheduler_jb, 1);
 #endif
     threadIdx = f.idx;
+    blockIdx = f.bidx;
 }
 
 /* Releases the threads waiting at a barrier that every thread it spans has reached. Returns
  * the number still live. A barrier that some of its threads have returned without reaching
  * (a full-mask shuffle or __syncwarp with exited lanes, __syncthreads after some threads
- * returned) is undefined on a GPU: the emulator stops there. */
+ * returned, a grid sync after some threads of the grid returned) is undefined on a GPU: the
+ * emulator stops there. */
 int release(Block &b) {
-    int live = 0, at_block = 0, done = 0;
-    for (int w = 0; w * kWarp < b.nthreads; w++) {
-        int lo = w * kWarp, hi = lo + kWarp < b.nthreads ? lo + kWarp : b.nthreads;
-        int wlive = 0, wwait = 0;
-        for (int t = lo; t < hi; t++) {
-            int s = b.fiber[t].state;
-            if (s != DONE) wlive++;
-            if (s == AT_WARP_BARRIER) wwait++;
-            if (s == AT_BLOCK_BARRIER) at_block++;
+    int live = 0, at_grid = 0, done_all = 0;
+    for (int k = 0; k < b.nblocks; k++) {
+        const int base = k * b.per_block, end = base + b.per_block;
+        const uint3 bi = b.fiber[base].bidx;
+        int blive = 0, at_block = 0, done = 0;
+        for (int lo = base; lo < end; lo += kWarp) {
+            int hi = lo + kWarp < end ? lo + kWarp : end;
+            int wlive = 0, wwait = 0;
+            for (int t = lo; t < hi; t++) {
+                int s = b.fiber[t].state;
+                if (s != DONE) wlive++;
+                if (s == AT_WARP_BARRIER) wwait++;
+                if (s == AT_BLOCK_BARRIER) at_block++;
+                if (s == AT_GRID_BARRIER) at_grid++;
+            }
+            if (wwait > 0 && wlive < hi - lo)
+                ct_emu_fatal("block (%u, %u, %u), warp %d: a shuffle or __syncwarp over all lanes, "
+                             "but %d of its %d lanes have returned", bi.x, bi.y, bi.z,
+                             (lo - base) / kWarp, hi - lo - wlive, hi - lo);
+            blive += wlive;
+            done += hi - lo - wlive;
+            if (wlive > 0 && wwait == wlive)
+                for (int t = lo; t < hi; t++) b.fiber[t].state = RUNNABLE;
         }
-        if (wwait > 0 && wlive < hi - lo)
-            ct_emu_fatal("block (%u, %u, %u), warp %d: a shuffle or __syncwarp over all lanes, "
-                         "but %d of its %d lanes have returned", blockIdx.x, blockIdx.y,
-                         blockIdx.z, w, hi - lo - wlive, hi - lo);
-        live += wlive;
-        done += hi - lo - wlive;
-        if (wlive > 0 && wwait == wlive)
-            for (int t = lo; t < hi; t++) b.fiber[t].state = RUNNABLE;
+        if (at_block > 0 && done > 0)
+            ct_emu_fatal("block (%u, %u, %u): __syncthreads reached by %d threads after %d of the "
+                         "block's %d returned", bi.x, bi.y, bi.z, at_block, done, b.per_block);
+        if (blive > 0 && at_block == blive)
+            for (int t = base; t < end; t++) b.fiber[t].state = RUNNABLE;
+        live += blive;
+        done_all += done;
     }
-    if (at_block > 0 && done > 0)
-        ct_emu_fatal("block (%u, %u, %u): __syncthreads reached by %d threads after %d of the "
-                     "block's %d returned", blockIdx.x, blockIdx.y, blockIdx.z, at_block, done,
-                     b.nthreads);
-    if (live > 0 && at_block == live)
+    if (at_grid > 0 && done_all > 0)
+        ct_emu_fatal("a grid sync reached by %d threads after %d of the grid's %d returned",
+                     at_grid, done_all, b.nthreads);
+    if (live > 0 && at_grid == live)
         for (int t = 0; t < b.nthreads; t++) b.fiber[t].state = RUNNABLE;
     return live;
 }
 
 void run_block_fibers(Block &b) {
     if (!g_stacks) {
-        void *p = mmap(nullptr, kSlotBytes * kMaxThreads, PROT_READ | PROT_WRITE,
+        void *p = mmap(nullptr, kSlotBytes * kMaxFibers, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED) ct_emu_fatal("cannot map %zu bytes of fiber stacks",
-                                          kSlotBytes * kMaxThreads);
-        for (int t = 0; t < kMaxThreads; t++) mprotect((char *)p + t * kSlotBytes, kGuardBytes, PROT_NONE);
+                                          kSlotBytes * kMaxFibers);
+        for (int t = 0; t < kMaxFibers; t++)
+            mprotect((char *)p + t * kSlotBytes, kGuardBytes, PROT_NONE);
         g_stacks = (char *)p;
     }
 #if !defined(__SANITIZE_ADDRESS__) /* (which reports faults itself) */
@@ -206,11 +227,18 @@ void run_block_fibers(Block &b) {
         f.started = false;
     }
     for (;;) {
-        for (int t = 0; t < b.nthreads; t++) {
+        /* only the first block with runnable threads runs: in a cooperative launch a block
+         * goes as far as it can (to a grid sync) before the next one starts, so that a missing
+         * grid sync shows as a read of what another block has not written yet */
+        int first = 0;
+        while (first < b.nthreads && b.fiber[first].state != RUNNABLE) first++;
+        const int k = first < b.nthreads ? b.fiber[first].block : 0;
+        for (int t = k * b.per_block; t < (k + 1) * b.per_block; t++) {
             Fiber &f = b.fiber[t];
             if (f.state != RUNNABLE) continue;
             b.current = t;
             threadIdx = f.idx;
+            blockIdx = f.bidx;
             resume(b, f);
         }
         int live = release(b);
@@ -219,7 +247,7 @@ void run_block_fibers(Block &b) {
         for (int t = 0; t < b.nthreads && !runnable; t++) runnable = b.fiber[t].state == RUNNABLE;
         if (!runnable)
             ct_emu_fatal("block (%u, %u, %u): %d threads wait at barriers that the others never "
-                         "reach (a __syncthreads and a shuffle in divergent code)",
+                         "reach (a __syncthreads, a grid sync or a shuffle in divergent code)",
                          blockIdx.x, blockIdx.y, blockIdx.z, live);
     }
 }
@@ -228,18 +256,29 @@ void run_block_fibers(Block &b) {
 
 bool ct_emu_in_stack_guard(const void *a) {
     const char *c = (const char *)a;
-    return g_stacks && c >= g_stacks && c < g_stacks + kSlotBytes * kMaxThreads &&
+    return g_stacks && c >= g_stacks && c < g_stacks + kSlotBytes * kMaxFibers &&
            (size_t)(c - g_stacks) % kSlotBytes < kGuardBytes;
 }
 size_t ct_emu_stack_bytes(void) { return kStackBytes; }
 
 void ct_emu_syncthreads(void) { wait_at(AT_BLOCK_BARRIER); }
 void ct_emu_syncwarp(void) { wait_at(AT_WARP_BARRIER); }
+void ct_emu_grid_sync(void) {
+    if (!g_block.coop)
+        ct_emu_fatal("a grid sync in a kernel not launched with cudaLaunchCooperativeKernel");
+    wait_at(AT_GRID_BARRIER);
+}
 
-void *ct_emu_dynamic_smem(void) { return g_block.smem.data(); }
+void *ct_emu_dynamic_smem(void) {
+    Block &b = g_block;
+    return b.smem.data() + (b.coop ? (size_t)b.fiber[b.current].block * b.smem_bytes : 0);
+}
 
 void ct_emu_static_smem(void *p, size_t bytes) {
     Block &b = g_block;
+    if (b.coop)
+        ct_emu_fatal("static shared memory in a cooperative launch (the emulator runs its "
+                     "blocks at once, and has one copy of it)");
     for (void *q : b.statics)
         if (q == p) return;
     b.statics.push_back(p);
@@ -248,47 +287,74 @@ void ct_emu_static_smem(void *p, size_t bytes) {
 
 uint64_t ct_emu_shfl_xor(uint64_t bits, int lane_mask) {
     Block &b = g_block;
-    int me = linear(threadIdx);
+    int me = b.current, base = b.fiber[me].block * b.per_block, rel = me - base;
     b.exchange[me] = bits;
     wait_at(AT_WARP_BARRIER);
-    int other = (me & ~(kWarp - 1)) | ((me & (kWarp - 1)) ^ (lane_mask & (kWarp - 1)));
-    uint64_t r = other < b.nthreads ? b.exchange[other] : bits;
+    int other = (rel & ~(kWarp - 1)) | ((rel & (kWarp - 1)) ^ (lane_mask & (kWarp - 1)));
+    uint64_t r = other < b.per_block ? b.exchange[base + other] : bits;
     wait_at(AT_WARP_BARRIER); /* nobody overwrites its slot before every lane has read */
     return r;
 }
 
-void ct_emu_run_kernel(const void *key, const ct_emu_config &c, const std::function<void()> &body) {
+void ct_emu_run_kernel(const void *key, const ct_emu_config &c, const std::function<void()> &body,
+                       bool cooperative) {
     static const bool always_fibers = getenv("CTRAIN_CUDA_EMU_FIBERS") &&
                                       atoi(getenv("CTRAIN_CUDA_EMU_FIBERS")) != 0;
     Block &b = g_block;
     auto known = g_plain.find(key);
+    const int per_block = (int)(c.block.x * c.block.y * c.block.z);
+    const int nblocks = cooperative ? (int)(c.grid.x * c.grid.y * c.grid.z) : 1;
+    if ((int64_t)per_block * nblocks > kMaxFibers)
+        ct_emu_fatal("a cooperative launch of %d blocks of %d threads: more than the emulator's "
+                     "%d fibers", nblocks, per_block, kMaxFibers);
     b.body = &body;
-    b.fibers = always_fibers || known == g_plain.end() || !known->second;
+    b.coop = cooperative;
+    b.fibers = cooperative || always_fibers || known == g_plain.end() || !known->second;
     b.met_barrier = false;
-    b.nthreads = (int)(c.block.x * c.block.y * c.block.z);
-    b.fiber.resize(kMaxThreads); /* once: a fiber's jmp_buf must not move */
+    b.per_block = per_block;
+    b.nblocks = nblocks;
+    b.nthreads = per_block * nblocks;
+    b.smem_bytes = c.smem;
+    b.fiber.resize(kMaxFibers); /* once: a fiber's jmp_buf must not move */
     b.exchange.assign(b.nthreads, 0);
-    b.smem.assign(c.smem > 0 ? c.smem : 1, 0xff); /* uninitialised shared memory reads NaN */
+    /* uninitialised shared memory reads NaN */
+    b.smem.assign(c.smem > 0 ? c.smem * (size_t)nblocks : 1, 0xff);
     gridDim = c.grid;
     blockDim = c.block;
-    for (unsigned z = 0; z < c.grid.z; z++)
-        for (unsigned y = 0; y < c.grid.y; y++)
-            for (unsigned x = 0; x < c.grid.x; x++) {
-                blockIdx = uint3{x, y, z};
-                for (int t = 0; t < b.nthreads; t++)
-                    b.fiber[t].idx = uint3{t % c.block.x, t / c.block.x % c.block.y,
-                                           t / (c.block.x * c.block.y)};
-                if (c.smem > 0) memset(b.smem.data(), 0xff, c.smem);
-                b.statics.clear();
-                if (b.fibers) {
-                    run_block_fibers(b);
-                } else {
-                    for (int t = 0; t < b.nthreads; t++) {
-                        threadIdx = b.fiber[t].idx;
-                        body();
+    auto place = [&](int k, const uint3 &bi) { /* block k's fibers, at blockIdx bi */
+        for (int t = 0; t < per_block; t++) {
+            Fiber &f = b.fiber[k * per_block + t];
+            f.idx = uint3{t % c.block.x, t / c.block.x % c.block.y, t / (c.block.x * c.block.y)};
+            f.bidx = bi;
+            f.block = k;
+        }
+    };
+    if (cooperative) {
+        int k = 0;
+        for (unsigned z = 0; z < c.grid.z; z++)
+            for (unsigned y = 0; y < c.grid.y; y++)
+                for (unsigned x = 0; x < c.grid.x; x++) place(k++, uint3{x, y, z});
+        b.statics.clear();
+        run_block_fibers(b);
+    } else {
+        for (unsigned z = 0; z < c.grid.z; z++)
+            for (unsigned y = 0; y < c.grid.y; y++)
+                for (unsigned x = 0; x < c.grid.x; x++) {
+                    blockIdx = uint3{x, y, z};
+                    place(0, blockIdx);
+                    if (c.smem > 0) memset(b.smem.data(), 0xff, c.smem);
+                    b.statics.clear();
+                    if (b.fibers) {
+                        run_block_fibers(b);
+                    } else {
+                        for (int t = 0; t < b.nthreads; t++) {
+                            threadIdx = b.fiber[t].idx;
+                            body();
+                        }
                     }
                 }
-            }
-    if (known == g_plain.end()) g_plain[key] = !b.met_barrier;
+        if (known == g_plain.end()) g_plain[key] = !b.met_barrier;
+    }
+    b.coop = false;
     b.body = nullptr;
 }

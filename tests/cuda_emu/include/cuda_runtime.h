@@ -111,6 +111,7 @@ typedef enum cudaError {
     cudaErrorIllegalInstruction = 715,
     cudaErrorMisalignedAddress = 716,
     cudaErrorLaunchFailure = 719,
+    cudaErrorCooperativeLaunchTooLarge = 720,
     cudaErrorStreamCaptureUnsupported = 900,
     cudaErrorStreamCaptureInvalidated = 901,
     cudaErrorStreamCaptureWrongThread = 908,
@@ -133,6 +134,11 @@ typedef enum {
 #define cudaStreamNonBlocking 0x01
 #define cudaEventDisableTiming 0x02
 #define cudaHostAllocPortable 0x01
+
+typedef enum {
+    cudaDevAttrMultiProcessorCount = 16,
+    cudaDevAttrCooperativeLaunch = 95,
+} cudaDeviceAttr;
 
 typedef struct ct_emu_stream *cudaStream_t;
 typedef struct ct_emu_event *cudaEvent_t;
@@ -157,6 +163,8 @@ const char *cudaGetErrorString(cudaError_t e);
 cudaError_t cudaGetDeviceCount(int *count);
 cudaError_t cudaSetDevice(int device);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device);
+/* cudaDevAttrMultiProcessorCount (2) and cudaDevAttrCooperativeLaunch (1) */
+cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device);
 cudaError_t cudaDriverGetVersion(int *v);
 cudaError_t cudaRuntimeGetVersion(int *v);
 cudaError_t cudaMalloc(void **p, size_t bytes);
@@ -227,6 +235,44 @@ struct ct_emu_kernel {
         ct_emu_launch((const void *)fn, c, [fn, args]() { std::apply(fn, args); });
     }
 };
+
+/* A cooperative launch: every block's threads run at once as fibers, so that grid syncs
+ * (cooperative_groups.h) meet; its grid may have at most the emulated GPU's 2 multiprocessors
+ * times 1 block (cudaOccupancyMaxActiveBlocksPerMultiprocessor), else
+ * cudaErrorCooperativeLaunchTooLarge, as on a GPU. */
+cudaError_t ct_emu_launch_cooperative(const void *key, const ct_emu_config &c,
+                                      std::function<void()> body);
+void ct_emu_grid_sync(void);
+
+template <class... P, size_t... I>
+static inline std::tuple<typename std::decay<P>::type...>
+ct_emu_args_of(void **args, std::index_sequence<I...>) {
+    return std::tuple<typename std::decay<P>::type...>(
+        *(typename std::decay<P>::type *)args[I]...);
+}
+
+template <class... P>
+static inline cudaError_t cudaLaunchCooperativeKernel(void (*f)(P...), dim3 grid, dim3 block,
+                                                      void **args, size_t smem = 0,
+                                                      cudaStream_t s = nullptr) {
+    auto tuple = ct_emu_args_of<P...>(args, std::index_sequence_for<P...>{});
+    int index = 0;
+    std::apply([&index](const auto &...a) { (ct_emu_check_arg(a, index++), ...); }, tuple);
+    void (*fn)(P...) = f;
+    return ct_emu_launch_cooperative((const void *)fn, ct_emu_config{grid, block, smem, s},
+                                     [fn, tuple]() { std::apply(fn, tuple); });
+}
+
+/* One block of a cooperative kernel per emulated multiprocessor (any block size up to 1024,
+ * dynamic shared memory up to 48 KiB). */
+template <class F>
+static inline cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *blocks, F *kernel,
+                                                                        int block_size,
+                                                                        size_t smem) {
+    (void)kernel;
+    *blocks = block_size >= 1 && block_size <= 1024 && smem <= 48 * 1024 ? 1 : 0;
+    return cudaSuccess;
+}
 
 template <class... P>
 static inline ct_emu_kernel<P...> ct_emu_launcher(void (*f)(P...), dim3 grid, dim3 block,
