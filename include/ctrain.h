@@ -340,14 +340,16 @@ ct_fit_position ct_model_fit_position(const ct_model *m);
 /* On a GPU, ct_fit records runs of consecutive full training steps (8, or
  * CTRAIN_CUDA_GRAPH_STEPS from 1 to 64) as CUDA graphs once an epoch and replays them for the
  * epoch's full batches (ct_epoch_result.graph_steps counts the steps replayed). When the last
- * ct_fit could not, why ("off (...)"); "" when it did, or on a device without graphs (the CPU).
+ * ct_fit did not, why ("off (...)", or "not used (...)" with the fused step below, whose one
+ * launch runs a run of steps); "" when it did, or on a device without graphs (the CPU).
  * CTRAIN_CUDA_GRAPH=0 in the environment turns recording off. */
 const char *ct_model_step_graph(const ct_model *m);
 /* On a GPU, ct_fit trains the tutorial's kind of model ([flatten,] linear, relu, linear, with
- * SGD, Adam or AdamW, no clipping or augmentation, resident data, one process) through one
- * fused step of two kernels instead of the layers' fifteen ops: "on (...)" when the last
- * ct_fit did, else "off (why)"; "" for other models and on a device without a fused step (the
- * CPU). CTRAIN_CUDA_FUSED=0 in the environment turns it off. */
+ * SGD, Adam or AdamW, no clipping or augmentation, resident data, one process) through a fused
+ * step instead of the layers' fifteen ops: one cooperative kernel runs all of an epoch's full
+ * steps (or CTRAIN_CUDA_GRAPH_STEPS of them a launch). "on (...)" when the last ct_fit did,
+ * else "off (why)"; "" for other models and on a device without a fused step (the CPU).
+ * CTRAIN_CUDA_FUSED=0 in the environment turns it off. */
 const char *ct_model_fused_step(const ct_model *m);
 /* The optimizer's state for checkpoints: floats of state (0 for plain SGD without momentum,
  * one momentum buffer per parameter for SGD with momentum, and for Adam/AdamW exp_avg then

@@ -3,8 +3,10 @@
 # plugin's own sources built for the CPU): the tool's GPU paths, end to end, without a GPU.
 #   - devices lists the emulated GPU and auto picks it
 #   - the default job (1 epoch) on cuda gives the CPU's results, along every path a GPU takes:
-#     fused MLP step + recorded graphs (the default), op by op (CTRAIN_CUDA_FUSED=0), not
-#     recorded (CTRAIN_CUDA_GRAPH=0), streamed by loader workers (--data-on-device off)
+#     the fused MLP step (the default: one cooperative launch an epoch; and three launches a
+#     step, CTRAIN_CUDA_MLP_LAUNCH=phases), the layers' ops with recorded graphs
+#     (CTRAIN_CUDA_FUSED=0) and not recorded (CTRAIN_CUDA_GRAPH=0), streamed by loader workers
+#     (--data-on-device off)
 #   - the cnn preset on a small MNIST cut: cuda (the emulator's cuDNN, and im2col without it) as
 #     the CPU; its checkpoint evaluates on the CPU
 #   - mpirun -np 2 --device cuda as 1 process: with NCCL (the emulator's) on 2 emulated GPUs,
@@ -68,14 +70,17 @@ train cpu "$CT" "${JOB[@]}" --device cpu
 train fused "$CT" "${JOB[@]}" --device cuda
 has fused "^Device: cuda (CUDA: ctrain CUDA emulator"
 has fused "^Fused step: on"
-has fused "^Step graphs: 389 training steps replayed"
-compare cpu fused 0.002 "default job on cuda (fused step, graphs) vs cpu"
+has fused "^Step graphs: not used (the fused step launches a run of steps at once)"
+compare cpu fused 0.002 "default job on cuda (fused step: one cooperative launch an epoch) vs cpu"
+CTRAIN_CUDA_MLP_LAUNCH=phases train phases "$CT" "${JOB[@]}" --device cuda
+compare fused phases 0 "fused step, three launches a step (CTRAIN_CUDA_MLP_LAUNCH=phases) vs cooperative"
 CTRAIN_CUDA_FUSED=0 train opbyop "$CT" "${JOB[@]}" --device cuda
 has opbyop "^Fused step: off (CTRAIN_CUDA_FUSED=0)"
-compare cpu opbyop 0.002 "op by op (CTRAIN_CUDA_FUSED=0) vs cpu"
-CTRAIN_CUDA_GRAPH=0 train nograph "$CT" "${JOB[@]}" --device cuda
+has opbyop "^Step graphs: 389 training steps replayed"
+compare cpu opbyop 0.002 "the layers' ops, graphs (CTRAIN_CUDA_FUSED=0) vs cpu"
+CTRAIN_CUDA_FUSED=0 CTRAIN_CUDA_GRAPH=0 train nograph "$CT" "${JOB[@]}" --device cuda
 has nograph "^Step graphs: off (CTRAIN_CUDA_GRAPH=0)"
-compare cpu nograph 0.002 "not recorded (CTRAIN_CUDA_GRAPH=0) vs cpu"
+compare cpu nograph 0.002 "the layers' ops, not recorded (CTRAIN_CUDA_GRAPH=0) vs cpu"
 train streamed "$CT" "${JOB[@]}" --device cuda --data-on-device off
 has streamed "streamed by loader workers"
 compare cpu streamed 0.002 "streamed (--data-on-device off) vs cpu"

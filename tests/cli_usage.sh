@@ -155,7 +155,8 @@ expect_usage '--gamma' train --lr-schedule plateau --gamma 1.5
 expect_usage '--gamma' train --lr-schedule cosine --gamma 0.5
 # ctrain's switches in the environment: a value it does not know is refused, not ignored
 for bad_env in CTRAIN_CPU_ISA=avx9 CTRAIN_CUDA_GRAPH=maybe CTRAIN_CUDA_GRAPH_STEPS=0 CTRAIN_CUDA_GRAPH_STEPS=65 \
-    CTRAIN_CUDA_GRAPH_STEPS=8x "CTRAIN_CUDA_GRAPH_STEPS= 8" CTRAIN_CUDA_GRAPH_STEPS=+8 CTRAIN_CUDA_FUSED=no CTRAIN_NCCL=off CTRAIN_CUDNN=no CTRAIN_CPU_ISA=; do
+    CTRAIN_CUDA_GRAPH_STEPS=8x "CTRAIN_CUDA_GRAPH_STEPS= 8" CTRAIN_CUDA_GRAPH_STEPS=+8 CTRAIN_CUDA_FUSED=no CTRAIN_NCCL=off CTRAIN_CUDNN=no CTRAIN_CPU_ISA= \
+    CTRAIN_CUDA_MLP_LAUNCH=coop CTRAIN_CUDA_MLP_LAUNCH= CTRAIN_CUDA_MLP_GRID=0 CTRAIN_CUDA_MLP_GRID=65537 CTRAIN_CUDA_MLP_GRID=4k; do
     export "$bad_env"
     expect_usage "${bad_env%%=*}" train --epochs 1
     unset "${bad_env%%=*}"

@@ -51,6 +51,7 @@ typedef struct {
     int nesterov;
     int steps;                /* consecutive steps: descriptor, sv, then the step table */
     ct_optimizer_kind opt;    /* Adam/AdamW: betas 0.9, 0.999, eps 1e-8; wd as weight decay */
+    int rb;                   /* rows per row item of phase B */
 } config;
 
 /* One step of the MLP in double, with the same order of operations as PyTorch's optimizers
@@ -123,21 +124,89 @@ static void reference_step(const ct_mlp_step_desc *d, int64_t pos, float lr, int
     free(g), free(x), free(z1), free(z2), free(dz1);
 }
 
-/* Both kernels over all their blocks, as the GPU would run them (one after the other). */
-static void emulate_step(const ct_mlp_args &a, int nt) {
+/* `steps` steps (more than one: from the table at the cursor) the way cuda_mlp.cu launches
+ * them: coop 0, three launches a step (mlp_phase_{a,b,c}_kernel); coop 1, as the cooperative
+ * kernel, where C's item kb of one step may run before A's item kb of the next and before C's
+ * later items (so this runs each A item of the next step right after that C item). Shared
+ * memory is NaN at each item's start: a read before a write shows. */
+static void emulate(const ct_mlp_args &a, int nt, int steps, int coop) {
     const ct_mlp_step_desc &d = a.d;
-    size_t rows_bytes = ct_mlp_rows_smem(d.in, d.hidden, d.classes);
-    size_t upd_bytes = ct_mlp_update_smem(d.hidden, d.classes);
-    float *smem = (float *)malloc(rows_bytes > upd_bytes ? rows_bytes : upd_bytes);
-    for (int64_t bid = 0; bid < ct_mlp_row_blocks(d.n); bid++) {
-        memset(smem, 0xff, rows_bytes); /* NaN: a read before a write shows */
-        ct_mlp_rows_block(a, (int)bid, nt, smem);
+    const size_t bytes = ct_mlp_smem(d.hidden, d.classes);
+    const int cols = ct_mlp_col_items(d.in);
+    const int64_t rows = ct_mlp_row_items(d.n, a.rb);
+    float *smem = (float *)malloc(bytes);
+#define FRESH memset(smem, 0xff, bytes)
+    if (!coop) {
+        for (int s = 0; s < steps; s++) {
+            const ct_step_vars *sv = d.table ? d.table + *d.cursor : a.sv;
+            if (d.table) *d.cur = *sv;
+            const ct_mlp_vars va = ct_mlp_vars_of(d, sv);
+            for (int kb = 0; kb < cols; kb++) FRESH, ct_mlp_phase_a(a, va, kb, nt, smem);
+            const ct_mlp_vars v = ct_mlp_vars_of(d, d.table ? d.cur : a.sv);
+            for (int64_t rb = 0; rb < rows; rb++) FRESH, ct_mlp_phase_b(a, v, rb, nt, smem);
+            for (int kb = 0; kb <= cols; kb++) FRESH, ct_mlp_phase_c(a, v, kb, nt, smem, -1, NULL);
+        }
+    } else {
+        const int64_t c0 = d.table ? *d.cursor : 0;
+        const ct_step_vars *sv = d.table ? d.table + c0 : a.sv;
+        for (int kb = 0; kb < cols; kb++)
+            FRESH, ct_mlp_phase_a(a, ct_mlp_vars_of(d, sv), kb, nt, smem);
+        for (int s = 0; s < steps; s++) {
+            sv = d.table ? d.table + c0 + s : a.sv;
+            const ct_mlp_vars v = ct_mlp_vars_of(d, sv);
+            for (int64_t rb = 0; rb < rows; rb++) FRESH, ct_mlp_phase_b(a, v, rb, nt, smem);
+            for (int kb = 0; kb <= cols; kb++) {
+                FRESH, ct_mlp_phase_c(a, v, kb, nt, smem, d.table ? c0 + s + 1 : -1, sv);
+                if (s + 1 < steps && kb < cols)
+                    FRESH, ct_mlp_phase_a(a, ct_mlp_vars_of(d, sv + 1), kb, nt, smem);
+            }
+        }
     }
-    for (int bid = 0; bid <= ct_mlp_col_blocks(d.in); bid++) {
-        memset(smem, 0xff, upd_bytes);
-        ct_mlp_update_block(a, bid, nt, smem);
-    }
+#undef FRESH
     free(smem);
+}
+
+/* The config's steps through the phases, launched as cuda_mlp.cu does in mode coop (see
+ * emulate) from the weights w0: the first step from the descriptor, the second from sv, the
+ * rest as one run from the step table. Leaves the weights, m, v and stats in w, m, v, stats. */
+static void run_mode(const config *c, const ct_mlp_step_desc *d0, const float *w0, int64_t P,
+                     ct_step_vars *table, int coop, float *w, float *m, float *v, double *stats) {
+    memcpy(w, w0, sizeof(float) * (size_t)P);
+    memset(m, 0, sizeof(float) * (size_t)P);
+    memset(v, 0, sizeof(float) * (size_t)P);
+    stats[0] = stats[1] = 0.0;
+    ct_mlp_step_desc d = *d0;
+    d.w = w;
+    d.m = c->opt != CT_SGD || c->momentum != 0.0f ? m : NULL;
+    d.v = c->opt != CT_SGD ? v : NULL;
+    d.stats = stats;
+    for (int s = 0; s < c->steps;) {
+        ct_step_vars cur;
+        memset(&cur, 0xff, sizeof cur);
+        int64_t cursor = s;
+        ct_mlp_step_desc ds = d;
+        const ct_step_vars *sv = NULL;
+        int run = 1;
+        if (s == 0) { /* from the descriptor */
+            ds.pos = table[0].pos, ds.lr = table[0].lr, ds.first = 1;
+            ds.adam_step_size = table[0].adam_step_size;
+            ds.adam_bc2_sqrt = table[0].adam_bc2_sqrt;
+        } else { /* the descriptor's must not be read */
+            ds.pos = -1, ds.lr = NAN, ds.first = 1, ds.adam_step_size = NAN;
+            ds.adam_bc2_sqrt = NAN;
+            if (s == 1) sv = &table[1];
+            else ds.table = table, ds.cursor = &cursor, ds.cur = &cur, run = c->steps - s;
+        }
+        ds.steps = run;
+        emulate(ct_mlp_make_args(&ds, sv, c->rb), c->nt, run, coop);
+        if (ds.table) {
+            CHECK(cursor == s + run, "%s, steps %d..%d: the cursor is %lld after them",
+                  coop ? "cooperative" : "phases", s, s + run - 1, (long long)cursor);
+            CHECK(memcmp(&cur, &table[s + run - 1], sizeof cur) == 0,
+                  "steps %d..%d: cur is not the last step's row", s, s + run - 1);
+        }
+        s += run;
+    }
 }
 
 static void run_config(const config *c) {
@@ -155,19 +224,23 @@ static void run_config(const config *c) {
         idx[i] = idx[j];
         idx[j] = t;
     }
-    float *w = (float *)malloc(sizeof(float) * (size_t)P);
-    float *m = (float *)calloc((size_t)P, sizeof(float));
-    float *v = (float *)calloc((size_t)P, sizeof(float));
+    float *w0 = (float *)malloc(sizeof(float) * (size_t)P);
+    float *w[2], *m[2], *v[2];
+    for (int k = 0; k < 2; k++) {
+        w[k] = (float *)malloc(sizeof(float) * (size_t)P);
+        m[k] = (float *)malloc(sizeof(float) * (size_t)P);
+        v[k] = (float *)malloc(sizeof(float) * (size_t)P);
+    }
     double *wr = (double *)malloc(sizeof(double) * (size_t)P);
     double *mr = (double *)calloc((size_t)P, sizeof(double));
     double *vr = (double *)calloc((size_t)P, sizeof(double));
     float bound1 = 1.0f / sqrtf((float)K), bound2 = 1.0f / sqrtf((float)H);
     for (int64_t p = 0; p < P; p++) {
-        w[p] = p < (int64_t)H * K + H ? uniform(-bound1, bound1) : uniform(-bound2, bound2);
-        wr[p] = w[p];
+        w0[p] = p < (int64_t)H * K + H ? uniform(-bound1, bound1) : uniform(-bound2, bound2);
+        wr[p] = w0[p];
     }
-    double stats[2] = {0.0, 0.0}, stats_ref[2] = {0.0, 0.0};
-    float *ws = (float *)malloc(sizeof(float) * (size_t)ct_mlp_ws_floats(c->n, H, C));
+    double stats[2][2], stats_ref[2] = {0.0, 0.0};
+    float *ws = (float *)malloc(sizeof(float) * (size_t)ct_mlp_ws_floats(c->n, K, H, C));
     ct_step_vars table[8];
     memset(table, 0, sizeof table);
 
@@ -179,72 +252,49 @@ static void run_config(const config *c) {
     d.scale = 1.0f / 255.0f;
     d.grad_scale = 1.0f / (float)c->n;
     d.opt = c->opt;
-    d.w = w;
-    d.m = c->opt != CT_SGD || c->momentum != 0.0f ? m : NULL;
-    d.v = c->opt != CT_SGD ? v : NULL;
     d.momentum = c->momentum, d.weight_decay = c->wd, d.nesterov = c->nesterov;
     d.beta1 = 0.9f, d.beta2 = 0.999f, d.eps = 1e-8f;
-    d.stats = stats;
     d.ws = ws;
-    for (int s = 0; s < c->steps; s++) {
-        int64_t pos = (s * 7 + 1) % (count - c->n + 1); /* a different batch each step */
-        float lr = (c->opt == CT_SGD ? 0.5f : 0.01f) / (float)(s + 1);
-        float step_size, bc2_sqrt;
-        ct_adam_factors(lr, d.beta1, d.beta2, s + 1, &step_size, &bc2_sqrt);
-        ct_mlp_args a;
-        a.d = d;
-        a.h = ws;
-        a.dz1 = a.h + c->n * H;
-        a.dz2 = a.dz1 + c->n * H;
-        a.bstats = a.dz2 + c->n * C;
-        /* the first step from the descriptor; the second from sv; the later ones from the
-         * table at the cursor, which the step advances (copying its row to cur) */
-        int64_t cursor = s;
-        ct_step_vars cur;
-        memset(&cur, 0xff, sizeof cur);
-        table[s].pos = pos, table[s].lr = lr, table[s].first = 0;
-        table[s].adam_step_size = step_size, table[s].adam_bc2_sqrt = bc2_sqrt;
-        a.sv = NULL;
-        if (s == 0) {
-            a.d.pos = pos, a.d.lr = lr, a.d.first = 1;
-            a.d.adam_step_size = step_size, a.d.adam_bc2_sqrt = bc2_sqrt;
-        } else { /* must not be read */
-            a.d.pos = -1, a.d.lr = NAN, a.d.first = 1, a.d.adam_step_size = NAN;
-            a.d.adam_bc2_sqrt = NAN;
-            if (s == 1) a.sv = &table[s];
-            else a.d.table = table, a.d.cursor = &cursor, a.d.cur = &cur;
-        }
-        emulate_step(a, c->nt);
-        if (s >= 2) {
-            CHECK(cursor == s + 1, "step %d: the cursor is %lld after the step", s,
-                  (long long)cursor);
-            CHECK(memcmp(&cur, &table[s], sizeof cur) == 0, "step %d: cur is not the table's row",
-                  s);
-        }
-        reference_step(&d, pos, lr, s == 0, step_size, bc2_sqrt, wr, mr, vr, stats_ref);
+    for (int s = 0; s < c->steps; s++) { /* a different batch and lr each step */
+        table[s].pos = (s * 7 + 1) % (count - c->n + 1);
+        table[s].lr = (c->opt == CT_SGD ? 0.5f : 0.01f) / (float)(s + 1);
+        table[s].first = 0;
+        ct_adam_factors(table[s].lr, d.beta1, d.beta2, s + 1, &table[s].adam_step_size,
+                        &table[s].adam_bc2_sqrt);
+        reference_step(&d, table[s].pos, table[s].lr, s == 0, table[s].adam_step_size,
+                       table[s].adam_bc2_sqrt, wr, mr, vr, stats_ref);
     }
+    for (int coop = 0; coop < 2; coop++)
+        run_mode(c, &d, w0, P, table, coop, w[coop], m[coop], v[coop], stats[coop]);
+    const int with_m = c->opt != CT_SGD || c->momentum != 0.0f, with_v = c->opt != CT_SGD;
+    CHECK(memcmp(w[0], w[1], sizeof(float) * (size_t)P) == 0 &&
+              (!with_m || memcmp(m[0], m[1], sizeof(float) * (size_t)P) == 0) &&
+              (!with_v || memcmp(v[0], v[1], sizeof(float) * (size_t)P) == 0) &&
+              stats[0][0] == stats[1][0] && stats[0][1] == stats[1][1],
+          "three launches a step and the cooperative kernel differ");
     double worst = 0.0;
     int64_t worst_p = 0, off = 0;
     for (int64_t p = 0; p < P; p++) {
-        double err = fabs((double)w[p] - wr[p]) / (1e-3 + fabs(wr[p]));
+        double err = fabs((double)w[1][p] - wr[p]) / (1e-3 + fabs(wr[p]));
         if (!(err <= worst)) worst = err, worst_p = p;
         off += !(err < 1e-3);
-        if (d.m) {
-            double em = fabs((double)m[p] - mr[p]) / (1e-3 + fabs(mr[p]));
-            CHECK(em < 1e-3, "momentum[%lld] %g vs %g", (long long)p, (double)m[p], mr[p]);
+        if (with_m) {
+            double em = fabs((double)m[1][p] - mr[p]) / (1e-3 + fabs(mr[p]));
+            CHECK(em < 1e-3, "momentum[%lld] %g vs %g", (long long)p, (double)m[1][p], mr[p]);
             if (!(em < 1e-3)) break;
         }
-        if (d.v) {
-            double ev = fabs((double)v[p] - vr[p]) / (1e-9 + fabs(vr[p]));
-            CHECK(ev < 1e-3, "exp_avg_sq[%lld] %g vs %g", (long long)p, (double)v[p], vr[p]);
+        if (with_v) {
+            double ev = fabs((double)v[1][p] - vr[p]) / (1e-9 + fabs(vr[p]));
+            CHECK(ev < 1e-3, "exp_avg_sq[%lld] %g vs %g", (long long)p, (double)v[1][p], vr[p]);
             if (!(ev < 1e-3)) break;
         }
     }
-    printf("%s n %lld in %d hidden %d classes %d threads %d momentum %g wd %g nesterov %d steps %d: "
-           "worst relative error of the weights %.2e (param %lld), loss %.6f vs %.6f, hits %g vs %g\n",
+    printf("%s n %lld in %d hidden %d classes %d threads %d rows/item %d momentum %g wd %g "
+           "nesterov %d steps %d: worst relative error of the weights %.2e (param %lld), loss "
+           "%.6f vs %.6f, hits %g vs %g\n",
            c->opt == CT_SGD ? "sgd" : c->opt == CT_ADAM ? "adam" : "adamw", (long long)c->n, K,
-           H, C, c->nt, (double)c->momentum, (double)c->wd, c->nesterov,
-           c->steps, worst, (long long)worst_p, stats[0], stats_ref[0], stats[1], stats_ref[1]);
+           H, C, c->nt, c->rb, (double)c->momentum, (double)c->wd, c->nesterov, c->steps, worst,
+           (long long)worst_p, stats[1][0], stats_ref[0], stats[1][1], stats_ref[1]);
     /* Adam divides m by sqrt(v): a weight whose gradients are as small as their rounding moves
      * by up to lr either way, so a few such weights may differ (m and v are checked above) */
     int64_t allowed = c->opt == CT_SGD ? 0 : P / 1000;
@@ -252,11 +302,11 @@ static void run_config(const config *c) {
                     (long long)P, (long long)allowed);
     CHECK(off <= allowed && worst < (c->opt == CT_SGD ? 1e-3 : 1e-1),
           "weights differ from the double-precision step");
-    CHECK(fabs(stats[0] - stats_ref[0]) < 1e-4 * (1.0 + fabs(stats_ref[0])), "loss sum %g vs %g",
-          stats[0], stats_ref[0]);
-    CHECK(stats[1] == stats_ref[1], "correct count %g vs %g", stats[1], stats_ref[1]);
-    free(images), free(labels), free(idx), free(w), free(m), free(wr), free(mr), free(ws);
-    free(v), free(vr);
+    CHECK(fabs(stats[1][0] - stats_ref[0]) < 1e-4 * (1.0 + fabs(stats_ref[0])),
+          "loss sum %g vs %g", stats[1][0], stats_ref[0]);
+    CHECK(stats[1][1] == stats_ref[1], "correct count %g vs %g", stats[1][1], stats_ref[1]);
+    free(images), free(labels), free(idx), free(w0), free(wr), free(mr), free(vr), free(ws);
+    for (int k = 0; k < 2; k++) free(w[k]), free(m[k]), free(v[k]);
 }
 
 /* A label outside the classes makes the batch's loss NaN instead of passing unnoticed. */
@@ -268,14 +318,15 @@ static void bad_label_is_nan(void) {
     for (int i = 0; i < (int)(sizeof w / sizeof w[0]); i++) w[i] = 0.1f;
     memset(images, 9, sizeof images);
     double stats[2] = {0.0, 0.0};
-    float ws[64];
-    ct_mlp_args a;
-    memset(&a, 0, sizeof a);
-    a.d.n = 2, a.d.in = K, a.d.hidden = H, a.d.classes = C;
-    a.d.images = images, a.d.labels = labels, a.d.idx = idx;
-    a.d.scale = 1.0f, a.d.grad_scale = 0.5f, a.d.w = w, a.d.lr = 0.0f, a.d.stats = stats;
-    a.h = ws, a.dz1 = ws + 6, a.dz2 = ws + 12, a.bstats = ws + 16;
-    emulate_step(a, 64);
+    float ws[128];
+    ct_mlp_step_desc d;
+    memset(&d, 0, sizeof d);
+    d.n = 2, d.in = K, d.hidden = H, d.classes = C;
+    d.images = images, d.labels = labels, d.idx = idx;
+    d.scale = 1.0f, d.grad_scale = 0.5f, d.w = w, d.lr = 0.0f, d.stats = stats, d.ws = ws;
+    CHECK(ct_mlp_ws_floats(2, K, H, C) <= 128, "workspace of %lld floats",
+          (long long)ct_mlp_ws_floats(2, K, H, C));
+    emulate(ct_mlp_make_args(&d, NULL, 1), 64, 1, 1);
     CHECK(isnan(stats[0]), "a label >= classes gave the loss %g, not NaN", stats[0]);
 }
 
@@ -287,12 +338,15 @@ static size_t emu_workspace(ct_backend *b, const ct_mlp_step_desc *d) {
     return ct_mlp_workspace_bytes(d);
 }
 
-static int emu_steps = 0;
+static int emu_steps = 0, emu_launches = 0;
 static ct_status emu_step(ct_backend *b, const ct_mlp_step_desc *d, const ct_step_vars *sv) {
     (void)b;
     if (!ct_mlp_workspace_bytes(d)) return ct_fail(CT_ERR_INVALID, "emu_step: bad shape");
-    emulate_step(ct_mlp_make_args(d, sv), CT_MLP_THREADS);
-    emu_steps++;
+    int steps = d->steps > 1 ? d->steps : 1;
+    /* rows per row item as cuda_mlp.cu picks them for a cooperative grid of 132 blocks */
+    emulate(ct_mlp_make_args(d, sv, (int)((d->n + 131) / 132)), CT_MLP_THREADS, steps, 1);
+    emu_steps += steps;
+    emu_launches++;
     return CT_OK;
 }
 
@@ -303,7 +357,8 @@ typedef struct {
     float *params;
     int64_t P;
     char note[128];
-    int steps; /* emulated steps run */
+    int steps;    /* emulated steps run */
+    int launches; /* mlp_step calls */
 } fit_run;
 
 static void fit(ct_dataset *ds, int fused, int clip, ct_optimizer_kind opt, fit_run *out) {
@@ -337,10 +392,11 @@ static void fit(ct_dataset *ds, int fused, int clip, ct_optimizer_kind opt, fit_
     int32_t tr[200], va[100];
     for (int i = 0; i < 200; i++) tr[i] = i;
     for (int i = 0; i < 100; i++) va[i] = 200 + i;
-    emu_steps = 0;
+    emu_steps = emu_launches = 0;
     CHECK(ct_fit(m, ds, tr, 200, va, 100, &c, NULL, out->hist) == CT_OK, "fit: %s",
           ct_last_error());
     out->steps = emu_steps;
+    out->launches = emu_launches;
     snprintf(out->note, sizeof out->note, "%s", ct_model_fused_step(m));
     out->P = ct_model_param_count(m);
     out->params = (float *)malloc(sizeof(float) * (size_t)out->P);
@@ -393,6 +449,8 @@ static void fit_through_fused_step(void) {
     CHECK(strncmp(fused.note, "on", 2) == 0, "fused: note \"%s\"", fused.note);
     CHECK(fused.steps == 3 * 4, "fused: %d steps through the fused kernels, not 3 epochs x 4",
           fused.steps);
+    CHECK(fused.launches == 3 * 2, "fused: %d calls of mlp_step, not 3 epochs x (a run of the "
+          "3 full batches, and the last)", fused.launches);
     fit_compare(&fused, &ops, 2e-4, "ct_fit, fused vs the layers' ops");
     CHECK(fused.hist[2].val.loss < 0.7 * fused.hist[0].train_loss, "fused: did not learn (%.4f "
           "after 3 epochs, %.4f in the first)", fused.hist[2].val.loss, fused.hist[0].train_loss);
@@ -431,29 +489,39 @@ static void fit_through_fused_step(void) {
 
 int main(void) {
     const config configs[] = {
-        /* the tutorial's step: MNIST rows, 32 hidden units, 10 classes, a full batch */
-        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 0.0f, 0, 4, CT_SGD},
+        /* the tutorial's step: MNIST rows, 32 hidden units, 10 classes, a full batch, a row
+         * per row item (as on an H200) */
+        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 0.0f, 0, 4, CT_SGD, 1},
         /* the epoch's last batch (50000 % 128 = 80), momentum and weight decay */
-        {80, 784, 32, 10, CT_MLP_THREADS, 0.9f, 5e-4f, 0, 3, CT_SGD},
-        /* a partial rows block, a partial column tile, Nesterov, another thread count */
-        {13, 37, 7, 3, 96, 0.9f, 0.0f, 1, 4, CT_SGD},
-        /* more rows than one round of the update (RC), the widest shapes it takes */
-        {150, 100, 64, 32, CT_MLP_THREADS, 0.5f, 1e-3f, 0, 3, CT_SGD},
-        /* one row */
-        {1, 784, 32, 10, 32, 0.0f, 0.0f, 0, 3, CT_SGD},
-        /* Adam with an L2 term, and AdamW's decoupled decay (a partial block and tile too) */
-        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 1e-3f, 0, 4, CT_ADAM},
-        {13, 37, 7, 3, 96, 0.0f, 0.01f, 0, 4, CT_ADAMW},
+        {80, 784, 32, 10, CT_MLP_THREADS, 0.9f, 5e-4f, 0, 3, CT_SGD, 1},
+        /* a partial row item, a partial column item, Nesterov, another thread count */
+        {13, 37, 7, 3, 96, 0.9f, 0.0f, 1, 4, CT_SGD, 3},
+        /* more rows than one round of phases A and C, the widest shapes it takes, the most
+         * rows per row item */
+        {150, 100, 64, 32, CT_MLP_THREADS, 0.5f, 1e-3f, 0, 3, CT_SGD, CT_MLP_RB_MAX},
+        /* one row, one warp */
+        {1, 784, 32, 10, 32, 0.0f, 0.0f, 0, 3, CT_SGD, 1},
+        /* Adam with an L2 term, and AdamW's decoupled decay (partial items too) */
+        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 1e-3f, 0, 4, CT_ADAM, 4},
+        {13, 37, 7, 3, 96, 0.0f, 0.01f, 0, 4, CT_ADAMW, 2},
     };
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) run_config(&configs[i]);
     bad_label_is_nan();
     fit_through_fused_step();
-    /* MNIST rows at the widest hidden and class counts cuda_mlp.cu takes fit in the 48 KiB of
-     * shared memory a block gets without opting in */
-    CHECK(ct_mlp_rows_smem(784, 64, 32) <= 48 * 1024, "rows kernel needs %zu bytes",
-          ct_mlp_rows_smem(784, 64, 32));
-    CHECK(ct_mlp_update_smem(64, 32) <= 48 * 1024, "update kernel needs %zu bytes",
-          ct_mlp_update_smem(64, 32));
+    /* the widest hidden and class counts cuda_mlp.cu takes fit in the 48 KiB of shared memory
+     * a block gets without opting in */
+    CHECK(ct_mlp_smem(CT_MLP_MAX_HIDDEN, CT_MLP_MAX_CLASSES) <= 48 * 1024,
+          "the phases need %zu bytes", ct_mlp_smem(CT_MLP_MAX_HIDDEN, CT_MLP_MAX_CLASSES));
+    /* and the batch sizes it takes: its workspace stays within about 120 MB */
+    ct_mlp_step_desc wide;
+    memset(&wide, 0, sizeof wide);
+    wide.n = CT_MLP_MAX_ROWS, wide.in = 784, wide.hidden = CT_MLP_MAX_HIDDEN;
+    wide.classes = CT_MLP_MAX_CLASSES;
+    size_t bytes = ct_mlp_workspace_bytes(&wide);
+    CHECK(bytes > 0 && bytes <= (size_t)120 << 20, "a batch of %d rows: %zu bytes of workspace",
+          CT_MLP_MAX_ROWS, bytes);
+    wide.n = CT_MLP_MAX_ROWS + 1;
+    CHECK(ct_mlp_workspace_bytes(&wide) == 0, "a batch of %d rows taken", CT_MLP_MAX_ROWS + 1);
     if (failures) {
         printf("%d check(s) failed\n", failures);
         return 1;

@@ -341,39 +341,48 @@ static void same_as_cpu(const char *what, const ct_epoch_result *h0, const float
             fail_msg("%s parameter %lld: cpu %.7g, cuda %.7g", what, (long long)j, p0[j], p[j]);
 }
 
-/* The MLP on CUDA (when there) trains through the fused two-kernel step (mlp_step): with
- * graphs (in runs of 2: a run of 8 never forms in 4 full batches), op by op
- * (CTRAIN_CUDA_GRAPH=0) and, for comparison, through the layers' ops (CTRAIN_CUDA_FUSED=0),
- * with SGD; and fused with AdamW. All end where the CPU does, to float tolerance. */
+/* The MLP on CUDA (when there) trains through the fused step (mlp_step): all of an epoch's
+ * full steps in one cooperative launch (the default), a step a launch
+ * (CTRAIN_CUDA_GRAPH_STEPS=1), on one block (CTRAIN_CUDA_MLP_GRID=1), as three launches a step
+ * (CTRAIN_CUDA_MLP_LAUNCH=phases) and, for comparison, through the layers' ops
+ * (CTRAIN_CUDA_FUSED=0, graphs replayed), with SGD; and fused with AdamW. All end where the
+ * CPU does, to float tolerance; the fused runs agree bit for bit. */
 static void test_cuda_fused_mlp(void **state) {
     ct_backend *cpu = NULL, *gpu = NULL;
     if (ct_backend_create("cuda", 0, &gpu) != CT_OK) TU_SKIP("cuda", "%s", ct_last_error());
     OK(ct_backend_create("cpu", 1, &cpu));
     ct_dataset *ds = make_shapes(230, 8);
-    static const char *const env[4][2] = {{NULL, NULL},
-                                          {"CTRAIN_CUDA_GRAPH_STEPS", "2"},
-                                          {"CTRAIN_CUDA_GRAPH", "0"}, {"CTRAIN_CUDA_FUSED", "0"}};
-    float *p[4];
+    enum { RUNS = 6 };
+    static const char *const env[RUNS][2] = {{NULL, NULL},
+                                             {NULL, NULL},
+                                             {"CTRAIN_CUDA_GRAPH_STEPS", "1"},
+                                             {"CTRAIN_CUDA_MLP_GRID", "1"},
+                                             {"CTRAIN_CUDA_MLP_LAUNCH", "phases"},
+                                             {"CTRAIN_CUDA_FUSED", "0"}};
+    static const char *const what[RUNS] = {"", "fused", "fused, a step a launch",
+                                           "fused, one block", "fused, three launches a step",
+                                           "layers' ops"};
+    float *p[RUNS];
     int64_t P = 0;
-    ct_epoch_result hist[4][3];
+    ct_epoch_result hist[RUNS][3];
     char note[128];
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < RUNS; k++) {
         if (env[k][0]) setenv(env[k][0], env[k][1], 1);
         p[k] = fit_mlp(k ? gpu : cpu, ds, CT_SGD, hist[k], &P, note);
         if (env[k][0]) unsetenv(env[k][0]);
         if (k == 0) assert_string_equal(note, "");
-        else if (k == 3) assert_string_equal(note, "off (CTRAIN_CUDA_FUSED=0)");
-        else if (strncmp(note, "on", 2) != 0) fail_msg("run %d: fused step %s", k, note);
+        else if (k == RUNS - 1) assert_string_equal(note, "off (CTRAIN_CUDA_FUSED=0)");
+        else if (strncmp(note, "on", 2) != 0) fail_msg("%s: fused step %s", what[k], note);
         for (int e = 0; e < 3; e++)
-            if (hist[k][e].graph_steps != (k == 1 || k == 3 ? 4 - (e == 0) : 0))
-                fail_msg("run %d epoch %d: %lld steps replayed from a graph", k, e,
+            if (hist[k][e].graph_steps != (k == RUNS - 1 ? 4 - (e == 0) : 0))
+                fail_msg("%s, epoch %d: %lld steps replayed from a graph", what[k], e,
                          (long long)hist[k][e].graph_steps);
     }
-    static const char *const what[4] = {"", "fused, graphs", "fused, op by op", "layers' ops"};
-    for (int k = 1; k < 4; k++) same_as_cpu(what[k], hist[0], p[0], hist[k], p[k], P);
-    /* the fused kernels sum in a fixed order: replayed or not, the same bits */
-    if (memcmp(p[1], p[2], (size_t)P * 4) != 0) fail_msg("fused: graph and op by op differ");
-    for (int k = 0; k < 4; k++) free(p[k]);
+    for (int k = 1; k < RUNS; k++) same_as_cpu(what[k], hist[0], p[0], hist[k], p[k], P);
+    /* the fused step sums in one fixed order however it is launched: the same bits */
+    for (int k = 2; k < RUNS - 1; k++)
+        if (memcmp(p[1], p[k], (size_t)P * 4) != 0) fail_msg("%s and %s differ", what[1], what[k]);
+    for (int k = 0; k < RUNS; k++) free(p[k]);
 
     ct_epoch_result ahist[2][3]; /* AdamW: the CPU's layers' ops, the fused step */
     float *ap[2];

@@ -123,12 +123,14 @@ typedef struct {
     float adam_step_size, adam_bc2_sqrt; /* Adam's factors (sv: sv's; see ct_adam_factors) */
     double *stats;                  /* (2) device: += the rows' summed loss and correct count */
     void *ws;                       /* mlp_workspace(b, this) bytes of device memory */
-    /* The step table (device), or NULL: then the op also does step_load's work (*cur =
-     * table[*cursor], *cursor += 1) and takes its step's values from that row (sv unused), one
-     * launch fewer per step than step_load followed by the op. */
+    /* The step table (device), or NULL. With it the op also does step_load's work for each
+     * of its steps (*cur = table[*cursor], *cursor += 1) and takes the step's values from that
+     * row (sv unused): no step_load launch. */
     const ct_step_vars *table;
     int64_t *cursor;
     ct_step_vars *cur;
+    int steps;                      /* consecutive steps of n rows, the table's rows from the
+                                     * cursor on (> 1 needs the table); 0 or 1: one */
 } ct_mlp_step_desc;
 
 struct ct_backend {
@@ -314,9 +316,9 @@ struct ct_backend {
      * Bytes of workspace mlp_step needs for d's shapes and up to d->n rows, or 0 when the
      * fused step does not support them (the layers' ops then train this model). */
     size_t (*mlp_workspace)(ct_backend *b, const ct_mlp_step_desc *d);
-    /* One training step of the MLP of ct_mlp_step_desc: gather, forward, loss, backward and the
-     * update, reading pos, lr, first and Adam's factors from d->table (see there), else from sv
-     * when it is not NULL, else from d. */
+    /* d->steps training steps (one when 0) of the MLP of ct_mlp_step_desc: gather, forward,
+     * loss, backward and the update, reading pos, lr, first and Adam's factors from d->table
+     * (see there), else from sv when it is not NULL, else from d. */
     ct_status (*mlp_step)(ct_backend *b, const ct_mlp_step_desc *d, const ct_step_vars *sv);
 
     /* ------------------------------------- collectives across the processes of a job (issue 7)

@@ -134,7 +134,7 @@ ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
     if (!why) {
         d->n = f->batch;
         if (!(bytes = b->mlp_workspace(b, d)))
-            why = "off (the fused step does not take these layer sizes)";
+            why = "off (the fused step does not take this batch size or these layer sizes)";
     }
     if (why) {
         memset(d, 0, sizeof *d);
@@ -144,8 +144,13 @@ ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
     CT_TRY(b->alloc(b, bytes, &d->ws));
     d->scale = CT_PIXEL_SCALE;
     f->fused = 1;
-    snprintf(m->fused_note, sizeof m->fused_note, "on (each training step: the MLP's fused "
-             "kernels)");
+    snprintf(m->fused_note, sizeof m->fused_note, "on (the MLP's fused kernels, a run of "
+             "steps a launch)");
+    if (!f->graph_off) { /* a launch runs a run of steps already: nothing for a graph to save */
+        f->graph_off = 1;
+        snprintf(m->graph_note, sizeof m->graph_note, "not used (the fused step launches a run "
+                 "of steps at once)");
+    }
     return CT_OK;
 }
 
@@ -173,13 +178,14 @@ ct_status ct_feeder_init_steps(feeder *f, const ct_dist *dist) {
     /* consecutive full steps per recording: one launch runs them all (the table moves on) */
     const char *run = getenv("CTRAIN_CUDA_GRAPH_STEPS");
     f->graph_run = CT_GRAPH_RUN;
+    f->fused_run = INT32_MAX; /* the fused step: all of an epoch's full steps in one launch */
     if (run) {
         char *end;
         long v = strtol(run, &end, 10);
         if (!isdigit((unsigned char)run[0]) || *end || v < 1 || v > CT_GRAPH_RUN_MAX)
             return ct_fail(CT_ERR_INVALID, "CTRAIN_CUDA_GRAPH_STEPS=\"%s\": expected steps per "
                            "recorded graph, 1..%d", run, CT_GRAPH_RUN_MAX);
-        f->graph_run = (int)v;
+        f->graph_run = f->fused_run = (int)v;
     }
     return CT_OK;
 }
@@ -197,6 +203,7 @@ typedef struct {
     int64_t nb;
     int64_t pos;             /* the batch's first row's place in the epoch (augmentation) */
     const pass_args *a;
+    int steps;               /* the fused step: consecutive steps in one mlp_step */
     ct_status st[CT_MAX_SHARDS];
     ct_status reduce_st;     /* the all-reduce across ranks (thread 0) */
 } batch_job;
@@ -291,6 +298,7 @@ static ct_status queue_batch(batch_job *j) {
         d.beta2 = m->opt.beta2;
         d.eps = m->opt.eps;
         d.stats = m->stats;
+        d.steps = j->steps;
         return f->b->mlp_step(f->b, &d, NULL); /* the step's lr etc.: the step table's */
     }
     if (j->a->train) CT_TRY(f->b->step_load(f->b, f->d_cur, f->d_steps, f->d_cursor));
@@ -338,17 +346,20 @@ static int can_replay(const feeder *f, const pass_args *a, int64_t nb) {
 }
 
 /* Runs `steps` consecutive training steps of nb rows each from the batch at pos (steps > 1 only
- * when they can replay; see feeder_pass), or one evaluation batch. */
+ * when they can replay, or run as one fused step; see feeder_pass), or one evaluation batch. */
 static ct_status run_batch(feeder *f, const uint8_t *src, const uint8_t *labels,
                            const int32_t *idx, int64_t nb, int64_t pos, const pass_args *a,
                            int steps) {
     batch_job j = {.f = f, .src = src, .labels = labels, .idx = idx, .nb = nb, .pos = pos,
-                   .a = a};
+                   .a = a, .steps = 1};
     int replay = can_replay(f, a, nb);
     if (a->train && nb == f->batch) f->warm = 1;
     void **slot = &f->graph[steps > 1];
     if (replay && !*slot) record_batch(&j, steps, slot);
-    if (replay && *slot) {
+    if (a->train && f->fused) { /* one mlp_step runs them all */
+        j.steps = steps;
+        CT_TRY(queue_batch(&j));
+    } else if (replay && *slot) {
         CT_TRY(f->b->graph_launch(f->b, *slot));
         f->graph_steps += steps;
     } else {
@@ -409,8 +420,13 @@ ct_status ct_feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a, int6
         int steps = 1; /* run at once: graph_run full steps when they replay one recording */
         if (f->resident) {
             nb = f->n - i * f->batch < f->batch ? f->n - i * f->batch : f->batch;
-            if (f->graph_run > 1 && can_replay(f, a, nb) && (i + f->graph_run) * f->batch <= f->n)
+            if (a->train && f->fused && nb == f->batch) { /* up to fused_run full steps */
+                int64_t full = f->n / f->batch - i;
+                steps = full < f->fused_run ? (int)full : f->fused_run;
+            } else if (f->graph_run > 1 && can_replay(f, a, nb) &&
+                       (i + f->graph_run) * f->batch <= f->n) {
                 steps = f->graph_run;
+            }
             CT_TRY(run_batch(f, f->d_images, f->d_labels, f->d_order, nb, i * f->batch, a,
                              steps));
         } else {

@@ -43,6 +43,7 @@ typedef struct {
     void *graph[2];                     /* this epoch's recordings of one full-batch step and of
                                          * graph_run consecutive ones, once recorded */
     int graph_run;                      /* steps per multi-step recording (1: none) */
+    int fused_run;                      /* full steps per launch of the fused step, at most */
     int graph_off;                      /* 1: steps are not recorded (see ct_model_step_graph) */
     int warm;                           /* a full training step has run op by op */
     int64_t graph_steps;                /* steps replayed from graph this epoch */

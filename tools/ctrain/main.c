@@ -53,13 +53,19 @@ static void usage(FILE *f) {
           "  CTRAIN_CPU_ISA avx2 or baseline: CPU kernels below the CPU's best (tests)\n"
           "  CTRAIN_CUDA_GRAPH=0  run GPU training steps op by op instead of replaying\n"
           "                 recorded runs of them (CUDA graphs)\n"
-          "  CTRAIN_CUDA_GRAPH_STEPS=N  GPU training steps per recorded graph, 1..64\n"
-          "                 (default 8: one launch runs 8 steps)\n"
+          "  CTRAIN_CUDA_GRAPH_STEPS=N  GPU training steps per recorded graph or per\n"
+          "                 launch of the fused MLP step, 1..64 (default 8; the fused\n"
+          "                 step: all of an epoch's full batches in one launch)\n"
           "  CTRAIN_CUDA_FUSED=0  train the MLP on a GPU through the layers' ops instead\n"
-          "                 of its fused two-kernel step\n"
+          "                 of its fused step\n"
+          "  CTRAIN_CUDA_MLP_LAUNCH=phases  the fused MLP step as three launches a step\n"
+          "                 instead of one cooperative kernel (auto: cooperative where\n"
+          "                 the GPU can launch it)\n"
+          "  CTRAIN_CUDA_MLP_GRID=N  at most N blocks in the fused step's cooperative\n"
+          "                 kernel, 1..65536 (default: as many as the GPU holds)\n"
           "  CTRAIN_NCCL=0  sum GPU ranks' gradients through MPI, not NCCL\n"
           "  CTRAIN_CUDNN=0  GPU convolutions by im2col and cuBLAS, not cuDNN\n"
-          "  (other values of these six are refused)\n"
+          "  (other values of these eight are refused)\n"
           "\n"
           "exit status: 0 ok, 1 error, 2 bad command line, 130 interrupted (Ctrl-C)\n"
           "\n"
@@ -102,21 +108,23 @@ static int command_help(const char *cmd) {
 /* ctrain's switches in the environment (see usage): a value the library would not understand
  * is refused here, in one line, rather than quietly ignored. CTRAIN_DATA is checked where used. */
 static int check_environment(void) {
-    static const struct { const char *name, *values, *words; } vars[] = {
-        {"CTRAIN_CPU_ISA", "avx2|baseline", "avx2 or baseline"},
-        {"CTRAIN_CUDA_GRAPH", "0|1", "0 (off) or 1"},
-        {"CTRAIN_CUDA_GRAPH_STEPS", NULL, "a number of steps, 1..64"},
-        {"CTRAIN_CUDA_FUSED", "0|1", "0 (off) or 1"},
-        {"CTRAIN_NCCL", "0|1", "0 (off) or 1"},
-        {"CTRAIN_CUDNN", "0|1", "0 (off) or 1"},
+    static const struct { const char *name, *values, *words; long most; } vars[] = {
+        {"CTRAIN_CPU_ISA", "avx2|baseline", "avx2 or baseline", 0},
+        {"CTRAIN_CUDA_GRAPH", "0|1", "0 (off) or 1", 0},
+        {"CTRAIN_CUDA_GRAPH_STEPS", NULL, "a number of steps, 1..64", 64},
+        {"CTRAIN_CUDA_FUSED", "0|1", "0 (off) or 1", 0},
+        {"CTRAIN_CUDA_MLP_LAUNCH", "auto|cooperative|phases", "auto, cooperative or phases", 0},
+        {"CTRAIN_CUDA_MLP_GRID", NULL, "a number of blocks, 1..65536", 65536},
+        {"CTRAIN_NCCL", "0|1", "0 (off) or 1", 0},
+        {"CTRAIN_CUDNN", "0|1", "0 (off) or 1", 0},
     };
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i].name);
         if (!v) continue;
-        if (!vars[i].values) { /* a count, 1..64 (as the library takes it) */
+        if (!vars[i].values) { /* a count, 1..most (as the library takes it) */
             char *end;
             long k = strtol(v, &end, 10);
-            if (isdigit((unsigned char)v[0]) && !*end && k >= 1 && k <= 64) continue;
+            if (isdigit((unsigned char)v[0]) && !*end && k >= 1 && k <= vars[i].most) continue;
             return cli_usage_error(NULL, "environment: %s=\"%s\": expected %s", vars[i].name, v,
                                    vars[i].words);
         }

@@ -2,22 +2,85 @@
  * cuda_mlp.cu — the fused MLP training step (backend.h: mlp_workspace, mlp_step).
  *
  * The tutorial's model is tiny: a batch of 128 is about 10 MFLOP, and run op by op the step is
- * some fifteen launches of a few microseconds each, mostly waiting. Here it is two kernels (the
- * rows kernel: everything that is per row, from gather to dz1; the update kernel: the weight
- * gradients, summed over the batch, and the optimizer's update), whose bodies live in
- * cuda_mlp_kernels.cuh so that a host test runs the same code (tests/test_mlp_kernels.cu).
+ * some fifteen launches of a few microseconds each, mostly waiting. Here a step is three
+ * grid-wide phases (cuda_mlp_kernels.cuh, whose bodies a host test runs too:
+ * tests/test_mlp_kernels.cu), launched in one of two ways:
+ *   cooperative: one kernel runs a whole run of steps (d->steps), the phases separated by grid
+ *     syncs, on as many blocks as the GPU holds at once (cudaLaunchCooperativeKernel): no
+ *     launch and no host involvement between steps;
+ *   phases: three launches a step, where a device cannot launch cooperatively, or with
+ *     CTRAIN_CUDA_MLP_LAUNCH=phases.
+ * Both give the same parameters bit for bit (the same items, the same sums in the same order).
+ * CTRAIN_CUDA_MLP_GRID=N caps the cooperative grid at N blocks (for tuning and tests).
  */
+#include <cooperative_groups.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "backend/cuda/cuda_internal.h"
 #include "backend/cuda/cuda_mlp_kernels.cuh"
 
-__global__ void __launch_bounds__(CT_MLP_THREADS) mlp_rows_kernel(ct_mlp_args a) {
+namespace cg = cooperative_groups;
+
+/* Does this thread run the phases? All do on a GPU; in the CUDA emulator's build thread 0 plays
+ * the block's threads (CT_MLP_ONE_THREAD in cuda_mlp_kernels.cuh). */
+#ifdef CT_MLP_ONE_THREAD
+#define CT_MLP_RUNS_PHASES (threadIdx.x == 0)
+#else
+#define CT_MLP_RUNS_PHASES true
+#endif
+
+/* Phase A of one step: its scalars at the table's cursor (block 0 copies the row to cur, where
+ * phases B and C read it: C's last item moves the cursor) or from a.sv / the descriptor. */
+__global__ void __launch_bounds__(CT_MLP_THREADS) mlp_phase_a_kernel(ct_mlp_args a) {
     extern __shared__ float smem[];
-    ct_mlp_rows_block(a, (int)blockIdx.x, (int)blockDim.x, smem);
+    if (!CT_MLP_RUNS_PHASES) return;
+    const ct_step_vars *sv = a.d.table ? a.d.table + *a.d.cursor : a.sv;
+    if (a.d.table && blockIdx.x == 0 && threadIdx.x == 0) *a.d.cur = *sv;
+    const ct_mlp_vars v = ct_mlp_vars_of(a.d, sv);
+    for (int kb = (int)blockIdx.x; kb < ct_mlp_col_items(a.d.in); kb += (int)gridDim.x)
+        ct_mlp_phase_a(a, v, kb, (int)blockDim.x, smem);
 }
 
-__global__ void __launch_bounds__(CT_MLP_THREADS) mlp_update_kernel(ct_mlp_args a) {
+__global__ void __launch_bounds__(CT_MLP_THREADS) mlp_phase_b_kernel(ct_mlp_args a) {
     extern __shared__ float smem[];
-    ct_mlp_update_block(a, (int)blockIdx.x, (int)blockDim.x, smem);
+    if (!CT_MLP_RUNS_PHASES) return;
+    const ct_mlp_vars v = ct_mlp_vars_of(a.d, a.d.table ? a.d.cur : a.sv);
+    for (int64_t rb = blockIdx.x; rb < ct_mlp_row_items(a.d.n, a.rb); rb += gridDim.x)
+        ct_mlp_phase_b(a, v, rb, (int)blockDim.x, smem);
+}
+
+__global__ void __launch_bounds__(CT_MLP_THREADS) mlp_phase_c_kernel(ct_mlp_args a) {
+    extern __shared__ float smem[];
+    if (!CT_MLP_RUNS_PHASES) return;
+    const ct_mlp_vars v = ct_mlp_vars_of(a.d, a.d.table ? a.d.cur : a.sv);
+    for (int kb = (int)blockIdx.x; kb <= ct_mlp_col_items(a.d.in); kb += (int)gridDim.x)
+        ct_mlp_phase_c(a, v, kb, (int)blockDim.x, smem, -1, NULL);
+}
+
+/* `steps` consecutive steps (rows cursor .. cursor + steps - 1 of the table; one step without
+ * it). Every block reads the cursor before the first grid sync, and only the last item of
+ * phase C writes it (after each step: the step's row to cur, the cursor past it). Between C of
+ * one step and A of the next there is no sync: A's item kb reads W1's columns that C's item kb
+ * wrote in the same block, and writes x and part, which only that block (x) or the last
+ * step's B (part, before the second sync) read. */
+__global__ void __launch_bounds__(CT_MLP_THREADS) mlp_coop_kernel(ct_mlp_args a, int steps) {
+    extern __shared__ float smem[];
+    cg::grid_group grid = cg::this_grid();
+    const int G = (int)gridDim.x, bid = (int)blockIdx.x, nt = (int)blockDim.x;
+    const int cols = ct_mlp_col_items(a.d.in);
+    const int64_t rows = ct_mlp_row_items(a.d.n, a.rb), c0 = a.d.table ? *a.d.cursor : 0;
+    const bool runs = CT_MLP_RUNS_PHASES; /* else the thread only meets the syncs */
+    for (int s = 0; s < steps; s++) {
+        const ct_step_vars *sv = a.d.table ? a.d.table + c0 + s : a.sv;
+        const ct_mlp_vars v = ct_mlp_vars_of(a.d, sv);
+        for (int kb = bid; runs && kb < cols; kb += G) ct_mlp_phase_a(a, v, kb, nt, smem);
+        grid.sync();
+        for (int64_t rb = bid; runs && rb < rows; rb += G) ct_mlp_phase_b(a, v, rb, nt, smem);
+        grid.sync();
+        for (int kb = bid; runs && kb <= cols; kb += G)
+            ct_mlp_phase_c(a, v, kb, nt, smem, a.d.table ? c0 + s + 1 : -1, sv);
+    }
 }
 
 static size_t cuda_mlp_workspace(ct_backend *b, const ct_mlp_step_desc *d) {
@@ -25,35 +88,101 @@ static size_t cuda_mlp_workspace(ct_backend *b, const ct_mlp_step_desc *d) {
     return ct_mlp_workspace_bytes(d);
 }
 
+/* How the step launches (CTRAIN_CUDA_MLP_LAUNCH: auto, cooperative or phases), and the cap on
+ * the cooperative grid (CTRAIN_CUDA_MLP_GRID; 0: none). */
+static ct_status launch_settings(int *mode, int *cap) {
+    const char *env = getenv("CTRAIN_CUDA_MLP_LAUNCH");
+    *mode = 0;
+    if (env && strcmp(env, "cooperative") == 0) *mode = 1;
+    else if (env && strcmp(env, "phases") == 0) *mode = 2;
+    else if (env && *env && strcmp(env, "auto") != 0)
+        return ct_fail(CT_ERR_INVALID, "CTRAIN_CUDA_MLP_LAUNCH=\"%s\": expected auto, "
+                       "cooperative or phases", env);
+    const char *grid = getenv("CTRAIN_CUDA_MLP_GRID");
+    *cap = 0;
+    if (grid && *grid) {
+        char *end;
+        long v = strtol(grid, &end, 10);
+        if (grid[0] < '0' || grid[0] > '9' || *end || v < 1 || v > 65536)
+            return ct_fail(CT_ERR_INVALID, "CTRAIN_CUDA_MLP_GRID=\"%s\": expected a number of "
+                           "blocks, 1..65536", grid);
+        *cap = (int)v;
+    }
+    return CT_OK;
+}
+
 static ct_status cuda_mlp_step(ct_backend *b, const ct_mlp_step_desc *d,
                                    const ct_step_vars *sv) {
     ct_cuda *cb = ct_cuda_of(b);
+    const int steps = d->steps > 1 ? d->steps : 1;
     if (!ct_mlp_workspace_bytes(d))
         return ct_fail(CT_ERR_INVALID, "mlp_step: unsupported shape (n %lld, in %d, hidden "
                        "%d, classes %d)", (long long)d->n, d->in, d->hidden, d->classes);
     if (!d->images || !d->labels || !d->idx || !d->w || !d->stats || !d->ws ||
         (d->table && (!d->cursor || !d->cur)))
         return ct_fail(CT_ERR_INVALID, "mlp_step: a NULL buffer");
+    if (steps > 1 && !d->table)
+        return ct_fail(CT_ERR_INVALID, "mlp_step: %d steps without a step table", steps);
     if (d->opt == CT_SGD && d->momentum != 0.0f && !d->m)
         return ct_fail(CT_ERR_INVALID, "mlp_step: momentum %g needs a momentum buffer",
                        (double)d->momentum);
     if (d->opt != CT_SGD && ((d->opt != CT_ADAM && d->opt != CT_ADAMW) || !d->m || !d->v))
         return ct_fail(CT_ERR_INVALID, "mlp_step: optimizer %d without its state", (int)d->opt);
-    ct_mlp_args a = ct_mlp_make_args(d, sv);
+    int mode, cap;
+    CT_TRY(launch_settings(&mode, &cap));
     CT_CUDA_BIND(cb);
-    mlp_rows_kernel<<<(unsigned)ct_mlp_row_blocks(d->n), CT_MLP_THREADS,
-                      ct_mlp_rows_smem(d->in, d->hidden, d->classes), cb->compute>>>(a);
-    CT_CUDA_CHECK_LAUNCH("mlp_rows_kernel");
-    mlp_update_kernel<<<(unsigned)ct_mlp_col_blocks(d->in) + 1, CT_MLP_THREADS,
-                        ct_mlp_update_smem(d->hidden, d->classes), cb->compute>>>(a);
-    CT_CUDA_CHECK_LAUNCH("mlp_update_kernel");
+    const size_t smem = ct_mlp_smem(d->hidden, d->classes);
+    const int cols = ct_mlp_col_items(d->in);
+    int coop = 0, per_sm = 0;
+    if (mode != 2) {
+        CT_CUDA_CHECK(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, cb->device));
+        if (coop)
+            CT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, mlp_coop_kernel,
+                                                                        CT_MLP_THREADS, smem));
+        if (mode == 1 && (!coop || per_sm < 1))
+            return ct_fail(CT_ERR_UNSUPPORTED, "mlp_step: CTRAIN_CUDA_MLP_LAUNCH=cooperative, "
+                           "but cuda:%d cannot launch it cooperatively", cb->device);
+    }
+    /* rows per row item: about as many row items as multiprocessors (the same in both ways
+     * and at any grid: the same sums) */
+    ct_mlp_args a = ct_mlp_make_args(d, sv, (int)((d->n + cb->sm_count - 1) / cb->sm_count));
+    if (coop && per_sm > 0) {
+        /* as many blocks as the work has items and the GPU holds at once */
+        int64_t most = (int64_t)per_sm * cb->sm_count;
+        if (cap > 0 && cap < most) most = cap;
+        int64_t items = ct_mlp_row_items(d->n, a.rb);
+        if (items < cols + 1) items = cols + 1;
+        dim3 grid((unsigned)(items < most ? items : most)), block(CT_MLP_THREADS);
+        int nsteps = steps;
+        void *args[] = {&a, &nsteps};
+        cudaError_t e = cudaLaunchCooperativeKernel(mlp_coop_kernel, grid, block, args, smem,
+                                                    cb->compute);
+        if (e == cudaSuccess) return CT_OK;
+        /* fewer blocks fit than the occupancy said (the GPU shared, under MPS): three launches
+         * a step then, unless cooperative was asked for */
+        if (e != cudaErrorCooperativeLaunchTooLarge || mode == 1)
+            return ct_cuda_fail(e, __FILE__, __LINE__,
+                                "cudaLaunchCooperativeKernel(mlp_coop_kernel)");
+        (void)cudaGetLastError();
+    }
+    for (int s = 0; s < steps; s++) {
+        mlp_phase_a_kernel<<<(unsigned)cols, CT_MLP_THREADS, smem, cb->compute>>>(a);
+        CT_CUDA_CHECK_LAUNCH("mlp_phase_a_kernel");
+        mlp_phase_b_kernel<<<(unsigned)ct_mlp_row_items(d->n, a.rb), CT_MLP_THREADS, smem,
+                             cb->compute>>>(a);
+        CT_CUDA_CHECK_LAUNCH("mlp_phase_b_kernel");
+        mlp_phase_c_kernel<<<(unsigned)cols + 1, CT_MLP_THREADS, smem, cb->compute>>>(a);
+        CT_CUDA_CHECK_LAUNCH("mlp_phase_c_kernel");
+    }
     return CT_OK;
 }
 
 ct_status ct_cuda_probe_mlp_kernels(void) {
     cudaFuncAttributes attr;
-    CT_CUDA_CHECK(cudaFuncGetAttributes(&attr, mlp_rows_kernel));
-    CT_CUDA_CHECK(cudaFuncGetAttributes(&attr, mlp_update_kernel));
+    CT_CUDA_CHECK(cudaFuncGetAttributes(&attr, mlp_phase_a_kernel));
+    CT_CUDA_CHECK(cudaFuncGetAttributes(&attr, mlp_phase_b_kernel));
+    CT_CUDA_CHECK(cudaFuncGetAttributes(&attr, mlp_phase_c_kernel));
+    CT_CUDA_CHECK(cudaFuncGetAttributes(&attr, mlp_coop_kernel));
     return CT_OK;
 }
 
