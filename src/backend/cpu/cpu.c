@@ -81,9 +81,9 @@ static ct_status cpu_sync(ct_backend *b) { return CT_OK; }
 /* ops                                                                                         */
 
 /* Where the register-blocked kernels beat single-threaded OpenBLAS (bench/gemm.c measures the
- * training shapes): rank-1 kernels (TN, NN) need at least 16
- * output columns; the dot-product kernel (NT) needs a long K to amortise its final sums. Very
- * large products go to OpenBLAS, whose cache blocking wins there. */
+ * training shapes; with AVX-512 only, ct_small_gemm declines elsewhere): rank-1 kernels (TN,
+ * NN) need at least 16 output columns; the dot-product kernel (NT) needs a long K to amortise
+ * its final sums. Very large products go to OpenBLAS, whose cache blocking wins there. */
 static int use_small_gemm(int ta, int tb, int M, int N, int K) {
     if ((double)M * N * K > (double)(1 << 28)) return 0;
     if (!ta && tb) return K >= 128;

@@ -6,11 +6,16 @@
  * call picks the best the CPU supports, so one binary runs on any x86-64 and the same source
  * builds elsewhere.
  *
- * All three kernels keep a 16-accumulator tile in registers:
+ * All three GEMM kernels keep a 16-accumulator tile in registers:
  *   NT  C(M,N) = A(M,K) · B(N,K)^T   4 rows of A x 4 rows of B, dot products along K
  *   TN  C(M,N) = A(K,M)^T · B(K,N)   8 columns of A x 32 columns of B, rank-1 updates over K
  *   NN  C(M,N) = A(M,K) · B(K,N)     8 rows of A x 32 columns of B, rank-1 updates over K
- * and finish with C = alpha * acc + beta * C (C is not read when beta == 0).
+ * and finish with C = alpha * acc + beta * C (C is not read when beta == 0). They are built for
+ * AVX-512 only: a tile is 16 vectors of 16 floats, which AVX-512's 32 registers hold. With
+ * AVX2 (16 registers of 8 floats) the same tile spills: bench/gemm.c measured 3.6-6.2 GFLOP/s
+ * there against OpenBLAS's 41-57 on the training shapes (an EPYC VM without AVX-512, 4 Dec
+ * 2026), and the default job ran 1.04-1.08 s an epoch on one thread against 0.15-0.18 with
+ * OpenBLAS. So the AVX2 and baseline sets have no GEMM kernels: OpenBLAS does those products.
  */
 #include "backend/cpu/kernels.h"
 #include "core/core.h" /* ct_philox4x32 */
@@ -32,7 +37,9 @@ typedef void (*gemm_rank1_fn)(int M, int N, int K, float alpha, const float *A, 
 #pragma GCC target("arch=x86-64-v4")
 #define KNAME(f) f##_v4
 #define CT_KERNELS_VEC64 1 /* 64-bit lane multiplies (vpmullq) */
+#define CT_KERNELS_GEMM 1
 #include "backend/cpu/kernels_impl.h"
+#undef CT_KERNELS_GEMM
 #undef CT_KERNELS_VEC64
 #undef KNAME
 #pragma GCC pop_options
@@ -40,18 +47,22 @@ typedef void (*gemm_rank1_fn)(int M, int N, int K, float alpha, const float *A, 
 #pragma GCC target("arch=x86-64-v3")
 #define KNAME(f) f##_v3
 #define CT_KERNELS_VEC64 0
+#define CT_KERNELS_GEMM 0
 #include "backend/cpu/kernels_impl.h"
+#undef CT_KERNELS_GEMM
 #undef CT_KERNELS_VEC64
 #undef KNAME
 #pragma GCC pop_options
 #endif
 #define KNAME(f) f##_base
 #define CT_KERNELS_VEC64 0
+#define CT_KERNELS_GEMM 0
 #include "backend/cpu/kernels_impl.h"
+#undef CT_KERNELS_GEMM
 #undef CT_KERNELS_VEC64
 #undef KNAME
 
-/* One instruction set's versions of every kernel. */
+/* One instruction set's versions of every kernel (nt, rank1: NULL where OpenBLAS is faster). */
 typedef struct {
     const char *isa;
     gemm_nt_fn nt;
@@ -67,15 +78,14 @@ typedef struct {
                          uint32_t thr, float scale);
 } kernel_set;
 
-#define KERNEL_SET(isa_name, sfx)                                                              \
-    {isa_name, gemm_nt_##sfx, gemm_rank1_##sfx, convert_u8_##sfx, relu_forward_##sfx,          \
-     relu_backward_##sfx, bias_rows_##sfx, colsum_##sfx, sum_##sfx, philox_blocks_##sfx,         \
-     dropout_mask_##sfx}
+#define KERNEL_SET(isa_name, nt, rank1, sfx)                                                   \
+    {isa_name, nt, rank1, convert_u8_##sfx, relu_forward_##sfx, relu_backward_##sfx,            \
+     bias_rows_##sfx, colsum_##sfx, sum_##sfx, philox_blocks_##sfx, dropout_mask_##sfx}
 
-static const kernel_set k_base = KERNEL_SET("baseline", base);
+static const kernel_set k_base = KERNEL_SET("baseline", NULL, NULL, base);
 #if defined(__x86_64__)
-static const kernel_set k_v3 = KERNEL_SET("AVX2", v3);
-static const kernel_set k_v4 = KERNEL_SET("AVX-512", v4);
+static const kernel_set k_v3 = KERNEL_SET("AVX2", NULL, NULL, v3);
+static const kernel_set k_v4 = KERNEL_SET("AVX-512", gemm_nt_v4, gemm_rank1_v4, v4);
 #endif
 static const kernel_set *g_k;
 
@@ -135,6 +145,7 @@ void ct_dropout_mask(const uint32_t *words, const float *in, float *out, int64_t
 int ct_small_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc) {
     const kernel_set *k = kernels();
+    if (!k->nt) return 0; /* OpenBLAS's, which is faster there */
     if (!ta && tb) {
         k->nt(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return 1;

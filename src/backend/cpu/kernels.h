@@ -7,7 +7,8 @@
 #include <stdint.h>
 
 /* Row-major C(M,N) = alpha * op(A) * op(B) + beta * C for small operands, single-threaded.
- * Returns 1 when computed, 0 when the case is not handled here (the caller uses BLAS). */
+ * Returns 1 when computed, 0 when the case is not handled here (the caller uses BLAS): with
+ * AVX-512 only (kernels.c says why). */
 int ct_small_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc);
 

@@ -19,6 +19,8 @@ static inline float KNAME(hsum)(v16 v) {
     return s;
 }
 
+
+#if CT_KERNELS_GEMM /* (kernels.c: only where they beat OpenBLAS) */
 static inline void KNAME(put)(float *c, float acc, float alpha, float beta) {
     *c = beta == 0.0f ? alpha * acc : alpha * acc + beta * *c;
 }
@@ -118,7 +120,7 @@ void KNAME(gemm_rank1)(int M, int N, int K, float alpha, const float *A, size_t 
     }
     if (n16 < N) KNAME(rank1_tail)(M, n16, N, K, alpha, A, a_i, a_k, B, ldb, beta, C, ldc);
 }
-
+#endif /* CT_KERNELS_GEMM */
 
 /* ------------------------------------------------------------------------------------------ */
 /* elementwise and row-wise loops: restrict pointers so that they vectorise                    */
