@@ -28,8 +28,9 @@
  *
  * Why: the step before this was two kernels (rows, update), 26 + 28 us a step on an H200 by
  * ncu, while its arithmetic is a few: a block's phases each wait on global memory, and each
- * kernel had only 26 or 32 blocks. Here W1 is spread over in/KT items (98 for MNIST), every
- * phase's loads are one round, and the step needs no launch.
+ * kernel had only 26 or 32 blocks. Here W1 is spread over in/KT items (98 for MNIST), a phase
+ * waits on global memory once or twice (A: the order, then the pixels), and a run of steps
+ * needs one launch.
  *
  * Parameters (as the layers lay them out): W1 (hidden, in), b1 (hidden), W2 (classes, hidden),
  * b2 (classes); the optimizer's state (SGD's momentum, Adam's m and v) is laid out alike.
