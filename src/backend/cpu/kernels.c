@@ -12,8 +12,8 @@
  *   NN  C(M,N) = A(M,K) · B(K,N)     8 rows of A x 32 columns of B, rank-1 updates over K
  * and finish with C = alpha * acc + beta * C (C is not read when beta == 0). They are built for
  * AVX-512 only: a tile is 16 vectors of 16 floats, which AVX-512's 32 registers hold. With
- * AVX2 (16 registers of 8 floats) the same tile spills: bench/gemm.c measured 3.6-6.2 GFLOP/s
- * there against OpenBLAS's 41-57 on the training shapes (an EPYC VM without AVX-512, 4 Dec
+ * AVX2 (16 registers of 8 floats) the same tile spills: bench/gemm.c measured 2.5-6.5 GFLOP/s
+ * there against OpenBLAS's 22-57 on its 19 training shapes (an EPYC VM without AVX-512, 4 Dec
  * 2026), and the default job ran 1.04-1.08 s an epoch on one thread against 0.15-0.18 with
  * OpenBLAS. So the AVX2 and baseline sets have no GEMM kernels: OpenBLAS does those products.
  */

@@ -9,8 +9,6 @@ static inline v16 KNAME(load16)(const float *p) {
     return v;
 }
 
-static inline void KNAME(store16)(float *p, v16 v) { memcpy(p, &v, sizeof v); }
-
 static inline v16 KNAME(splat)(float x) { return (v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
 
 static inline float KNAME(hsum)(v16 v) {
@@ -21,6 +19,8 @@ static inline float KNAME(hsum)(v16 v) {
 
 
 #if CT_KERNELS_GEMM /* (kernels.c: only where they beat OpenBLAS) */
+static inline void KNAME(store16)(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+
 static inline void KNAME(put)(float *c, float acc, float alpha, float beta) {
     *c = beta == 0.0f ? alpha * acc : alpha * acc + beta * *c;
 }
