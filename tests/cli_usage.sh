@@ -66,6 +66,20 @@ done
 run help train
 [ "$rc" -eq 0 ] && grep -q -- '--batch-size' <<<"$out" && ok "ctrain help train -> train help" ||
     bad "ctrain help train -> exit $rc"
+# README.md pastes `ctrain --help` and `ctrain help train` whole: they must be the binary's
+readme="${CTRAIN_SOURCE_DIR:-$(dirname "$0")/..}/README.md"
+for page in "--help|^ctrain [0-9]" "help train|^usage: ctrain train"; do
+    args=${page%%|*} first=${page#*|}
+    run $args
+    awk -v first="$first" '$0 ~ first { f = 1 } f && /^```/ { exit } f' "$readme" >"$tmp/readme"
+    if [ ! -s "$tmp/readme" ]; then
+        bad "README.md has no block starting like ctrain $args"
+    elif diff "$tmp/readme" "$tmp/out" >"$tmp/diff"; then
+        ok "README.md's ctrain $args is the binary's"
+    else
+        bad "README.md's ctrain $args differs from the binary's (regenerate it): $(head -c 1500 "$tmp/diff")"
+    fi
+done
 run data --help
 [ "$rc" -eq 0 ] && grep -q -- '--data' <<<"$out" && ok "ctrain data --help -> exit 0" ||
     bad "ctrain data --help -> exit $rc"
