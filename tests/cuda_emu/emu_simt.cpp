@@ -15,20 +15,18 @@
  * calls, thread after thread (CTRAIN_CUDA_EMU_FIBERS=1: always fibers). Should such a kernel
  * meet a barrier after all, the emulator stops and says so.
  *
- * A fiber starts once (makecontext/setcontext) and then switches with _setjmp/_longjmp, which
- * make no system call (swapcontext saves the signal mask each time: ten times slower here).
- * Under AddressSanitizer, which follows swapcontext but not a longjmp to another stack, every
- * switch is a swapcontext.
+ * A fiber starts once (makecontext/setcontext) and then switches with __builtin_setjmp and
+ * __builtin_longjmp, which keep only the frame, the stack pointer and where to resume (the
+ * compiler saves the rest around the receiver). swapcontext saves the signal mask each time, a
+ * system call: ten times slower here; glibc's _setjmp/_longjmp also unwind pthread cleanup
+ * handlers, half a switch's cost. Under AddressSanitizer, which follows swapcontext but not a
+ * jump to another stack, every switch is a swapcontext.
  */
-/* _longjmp onto another fiber's stack is what the fibers do; the fortified longjmp refuses
- * any jump that is not back up the caller's own stack */
-#undef _FORTIFY_SOURCE
 #include "emu_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <ucontext.h>
@@ -53,8 +51,11 @@ namespace {
 
 enum { RUNNABLE, AT_WARP_BARRIER, AT_BLOCK_BARRIER, AT_GRID_BARRIER, DONE };
 
-#if defined(__SANITIZE_ADDRESS__) /* which clears a stack's shadow at every swapcontext */
-const size_t kStackBytes = 256 << 10;
+#if defined(__SANITIZE_ADDRESS__) /* which clears a stack's shadow at every swapcontext: a
+                                   * memset of an eighth of the stack, most of a switch's cost
+                                   * (256 KiB stacks made test_nn_train_cuda_emu 61 s, 64 KiB
+                                   * 27 s); an overflow hits the guard page and is reported */
+const size_t kStackBytes = 64 << 10;
 #else
 const size_t kStackBytes = 1 << 20; /* each, with a guard page below (mapped, not committed) */
 #endif
@@ -69,9 +70,16 @@ const int kWarp = 32;
 #define CT_EMU_SWAPCONTEXT 0
 #endif
 
+/* Where a switch resumes (__builtin_setjmp's buffer). jump_to is the other half: the two may
+ * not be called from one function. */
+typedef void *jump_buf[5];
+#if !CT_EMU_SWAPCONTEXT
+__attribute__((noinline, noreturn)) void jump_to(jump_buf jb) { __builtin_longjmp(jb, 1); }
+#endif
+
 struct Fiber {
     ucontext_t ctx;
-    jmp_buf jb;
+    jump_buf jb;
     bool started;
     int state;
     uint3 idx, bidx; /* threadIdx, blockIdx */
@@ -87,7 +95,7 @@ struct Block {
     int per_block = 0, nblocks = 0;
     size_t smem_bytes = 0;     /* a block's dynamic shared memory */
     ucontext_t scheduler;
-    jmp_buf scheduler_jb;
+    jump_buf scheduler_jb;
     std::vector<Fiber> fiber;
     std::vector<uint64_t> exchange; /* one slot per thread for the shuffles */
     std::vector<unsigned char> smem;
@@ -110,7 +118,7 @@ void fiber_main() {
 #if CT_EMU_SWAPCONTEXT
         return; /* to b.scheduler through uc_link */
 #else
-        if (_setjmp(f.jb) == 0) _longjmp(b.scheduler_jb, 1);
+        if (__builtin_setjmp(f.jb) == 0) jump_to(b.scheduler_jb);
 #endif
     }
 }
@@ -120,12 +128,12 @@ void resume(Block &b, Fiber &f) {
 #if CT_EMU_SWAPCONTEXT
     swapcontext(&b.scheduler, &f.ctx);
 #else
-    if (_setjmp(b.scheduler_jb) == 0) {
+    if (__builtin_setjmp(b.scheduler_jb) == 0) {
         if (!f.started) {
             f.started = true;
             setcontext(&f.ctx);
         }
-        _longjmp(f.jb, 1);
+        jump_to(f.jb);
     }
 #endif
 }
@@ -142,7 +150,7 @@ void wait_at(int kind) {
 #if CT_EMU_SWAPCONTEXT
     swapcontext(&f.ctx, &b.scheduler);
 #else
-    if (_setjmp(f.jb) == 0) _longjmp(b.scheduler_jb, 1);
+    if (__builtin_setjmp(f.jb) == 0) jump_to(b.scheduler_jb);
 #endif
     threadIdx = f.idx;
     blockIdx = f.bidx;
@@ -315,7 +323,7 @@ void ct_emu_run_kernel(const void *key, const ct_emu_config &c, const std::funct
     b.nblocks = nblocks;
     b.nthreads = per_block * nblocks;
     b.smem_bytes = c.smem;
-    b.fiber.resize(kMaxFibers); /* once: a fiber's jmp_buf must not move */
+    b.fiber.resize(kMaxFibers); /* once: a fiber's jump buffer must not move */
     b.exchange.assign(b.nthreads, 0);
     /* uninitialised shared memory reads NaN */
     b.smem.assign(c.smem > 0 ? c.smem * (size_t)nblocks : 1, 0xff);
