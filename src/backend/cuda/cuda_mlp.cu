@@ -22,40 +22,37 @@
 
 namespace cg = cooperative_groups;
 
-/* Does this thread run the phases? All do on a GPU; in the CUDA emulator's build thread 0 plays
- * the block's threads (CT_MLP_ONE_THREAD in cuda_mlp_kernels.cuh). */
+/* Threads a block is launched with: CT_MLP_THREADS on a GPU; one in the CUDA emulator's build,
+ * which plays the block's CT_MLP_THREADS in turn (CT_MLP_ONE_THREAD in cuda_mlp_kernels.cuh). */
 #ifdef CT_MLP_ONE_THREAD
-#define CT_MLP_RUNS_PHASES (threadIdx.x == 0)
+#define CT_MLP_LAUNCH_THREADS 1
 #else
-#define CT_MLP_RUNS_PHASES true
+#define CT_MLP_LAUNCH_THREADS CT_MLP_THREADS
 #endif
 
 /* Phase A of one step: its scalars at the table's cursor (block 0 copies the row to cur, where
  * phases B and C read it: C's last item moves the cursor) or from a.sv / the descriptor. */
 __global__ void __launch_bounds__(CT_MLP_THREADS) mlp_phase_a_kernel(ct_mlp_args a) {
     extern __shared__ float smem[];
-    if (!CT_MLP_RUNS_PHASES) return;
     const ct_step_vars *sv = a.d.table ? a.d.table + *a.d.cursor : a.sv;
     if (a.d.table && blockIdx.x == 0 && threadIdx.x == 0) *a.d.cur = *sv;
     const ct_mlp_vars v = ct_mlp_vars_of(a.d, sv);
     for (int kb = (int)blockIdx.x; kb < ct_mlp_col_items(a.d.in); kb += (int)gridDim.x)
-        ct_mlp_phase_a(a, v, kb, (int)blockDim.x, smem);
+        ct_mlp_phase_a(a, v, kb, CT_MLP_THREADS, smem);
 }
 
 __global__ void __launch_bounds__(CT_MLP_THREADS) mlp_phase_b_kernel(ct_mlp_args a) {
     extern __shared__ float smem[];
-    if (!CT_MLP_RUNS_PHASES) return;
     const ct_mlp_vars v = ct_mlp_vars_of(a.d, a.d.table ? a.d.cur : a.sv);
     for (int64_t rb = blockIdx.x; rb < ct_mlp_row_items(a.d.n, a.rb); rb += gridDim.x)
-        ct_mlp_phase_b(a, v, rb, (int)blockDim.x, smem);
+        ct_mlp_phase_b(a, v, rb, CT_MLP_THREADS, smem);
 }
 
 __global__ void __launch_bounds__(CT_MLP_THREADS) mlp_phase_c_kernel(ct_mlp_args a) {
     extern __shared__ float smem[];
-    if (!CT_MLP_RUNS_PHASES) return;
     const ct_mlp_vars v = ct_mlp_vars_of(a.d, a.d.table ? a.d.cur : a.sv);
     for (int kb = (int)blockIdx.x; kb <= ct_mlp_col_items(a.d.in); kb += (int)gridDim.x)
-        ct_mlp_phase_c(a, v, kb, (int)blockDim.x, smem, -1, NULL);
+        ct_mlp_phase_c(a, v, kb, CT_MLP_THREADS, smem, -1, NULL);
 }
 
 /* `steps` consecutive steps (rows cursor .. cursor + steps - 1 of the table; one step without
@@ -67,18 +64,17 @@ __global__ void __launch_bounds__(CT_MLP_THREADS) mlp_phase_c_kernel(ct_mlp_args
 __global__ void __launch_bounds__(CT_MLP_THREADS) mlp_coop_kernel(ct_mlp_args a, int steps) {
     extern __shared__ float smem[];
     cg::grid_group grid = cg::this_grid();
-    const int G = (int)gridDim.x, bid = (int)blockIdx.x, nt = (int)blockDim.x;
+    const int G = (int)gridDim.x, bid = (int)blockIdx.x, nt = CT_MLP_THREADS;
     const int cols = ct_mlp_col_items(a.d.in);
     const int64_t rows = ct_mlp_row_items(a.d.n, a.rb), c0 = a.d.table ? *a.d.cursor : 0;
-    const bool runs = CT_MLP_RUNS_PHASES; /* else the thread only meets the syncs */
     for (int s = 0; s < steps; s++) {
         const ct_step_vars *sv = a.d.table ? a.d.table + c0 + s : a.sv;
         const ct_mlp_vars v = ct_mlp_vars_of(a.d, sv);
-        for (int kb = bid; runs && kb < cols; kb += G) ct_mlp_phase_a(a, v, kb, nt, smem);
+        for (int kb = bid; kb < cols; kb += G) ct_mlp_phase_a(a, v, kb, nt, smem);
         grid.sync();
-        for (int64_t rb = bid; runs && rb < rows; rb += G) ct_mlp_phase_b(a, v, rb, nt, smem);
+        for (int64_t rb = bid; rb < rows; rb += G) ct_mlp_phase_b(a, v, rb, nt, smem);
         grid.sync();
-        for (int kb = bid; runs && kb <= cols; kb += G)
+        for (int kb = bid; kb <= cols; kb += G)
             ct_mlp_phase_c(a, v, kb, nt, smem, a.d.table ? c0 + s + 1 : -1, sv);
     }
 }
@@ -138,7 +134,7 @@ static ct_status cuda_mlp_step(ct_backend *b, const ct_mlp_step_desc *d,
         CT_CUDA_CHECK(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, cb->device));
         if (coop)
             CT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, mlp_coop_kernel,
-                                                                        CT_MLP_THREADS, smem));
+                                                                        CT_MLP_LAUNCH_THREADS, smem));
         if (mode == 1 && (!coop || per_sm < 1))
             return ct_fail(CT_ERR_UNSUPPORTED, "mlp_step: CTRAIN_CUDA_MLP_LAUNCH=cooperative, "
                            "but cuda:%d cannot launch it cooperatively", cb->device);
@@ -152,7 +148,7 @@ static ct_status cuda_mlp_step(ct_backend *b, const ct_mlp_step_desc *d,
         if (cap > 0 && cap < most) most = cap;
         int64_t items = ct_mlp_row_items(d->n, a.rb);
         if (items < cols + 1) items = cols + 1;
-        dim3 grid((unsigned)(items < most ? items : most)), block(CT_MLP_THREADS);
+        dim3 grid((unsigned)(items < most ? items : most)), block(CT_MLP_LAUNCH_THREADS);
         int nsteps = steps;
         void *args[] = {&a, &nsteps};
         cudaError_t e = cudaLaunchCooperativeKernel(mlp_coop_kernel, grid, block, args, smem,
@@ -166,12 +162,12 @@ static ct_status cuda_mlp_step(ct_backend *b, const ct_mlp_step_desc *d,
         (void)cudaGetLastError();
     }
     for (int s = 0; s < steps; s++) {
-        mlp_phase_a_kernel<<<(unsigned)cols, CT_MLP_THREADS, smem, cb->compute>>>(a);
+        mlp_phase_a_kernel<<<(unsigned)cols, CT_MLP_LAUNCH_THREADS, smem, cb->compute>>>(a);
         CT_CUDA_CHECK_LAUNCH("mlp_phase_a_kernel");
-        mlp_phase_b_kernel<<<(unsigned)ct_mlp_row_items(d->n, a.rb), CT_MLP_THREADS, smem,
+        mlp_phase_b_kernel<<<(unsigned)ct_mlp_row_items(d->n, a.rb), CT_MLP_LAUNCH_THREADS, smem,
                              cb->compute>>>(a);
         CT_CUDA_CHECK_LAUNCH("mlp_phase_b_kernel");
-        mlp_phase_c_kernel<<<(unsigned)cols + 1, CT_MLP_THREADS, smem, cb->compute>>>(a);
+        mlp_phase_c_kernel<<<(unsigned)cols + 1, CT_MLP_LAUNCH_THREADS, smem, cb->compute>>>(a);
         CT_CUDA_CHECK_LAUNCH("mlp_phase_c_kernel");
     }
     return CT_OK;

@@ -56,10 +56,10 @@
                               * 120 MB; larger batches keep the GPU busy through the layers' ops */
 #define CT_MLP_MAX_SMEM (48 * 1024) /* a block's shared memory without opting in to more */
 
-/* CT_MLP_ONE_THREAD (the CUDA emulator's build, tests/cuda_emu): thread 0 of each block plays
- * all its threads, as the host does (the emulator would switch between 256 fibers at every
- * phase, for nothing a host run does not check); cuda_mlp.cu's kernels then leave the other
- * threads out of the phases. */
+/* CT_MLP_ONE_THREAD (the CUDA emulator's build, tests/cuda_emu): a block's one thread plays
+ * its CT_MLP_THREADS, as the host does (the emulator would switch between 256 fibers at every
+ * phase and grid sync, for nothing a host run does not check); cuda_mlp.cu then launches the
+ * kernels with one thread a block. */
 #if defined(__CUDA_ARCH__) && !defined(CT_MLP_ONE_THREAD)
 #define CT_PHASE(t, nt)                                                                     \
     for (int t = (int)threadIdx.x, ct_once_ = 1; ct_once_; ct_once_ = 0, __syncthreads())
@@ -353,12 +353,21 @@ static inline __host__ __device__ void ct_mlp_phase_c(const ct_mlp_args &a, cons
                 for (int e = t; e < rc * H; e += nt) dzs[e] = a.dz1[c0 * H + e];
                 for (int e = t; e < rc * KT; e += nt) xt[e] = X[c0 * KT + e];
             }
-            CT_PHASE(t, nt) {
+            CT_PHASE(t, nt) { /* the round's rows in four partial sums (rows 0, 1, 2, 3 mod 4,
+                               * added in that order): four chains of additions, not one */
                 for (int e = t; e < H * KT; e += nt) {
-                    int j = e / KT, kk = e - j * KT;
-                    float s = acc[e];
-                    for (int r = 0; r < rc; r++) s += dzs[r * H + j] * xt[r * KT + kk];
-                    acc[e] = s;
+                    const int j = e / KT, kk = e - j * KT;
+                    const float *dz = dzs + j, *xk = xt + kk;
+                    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+                    int r = 0;
+                    for (; r + 4 <= rc; r += 4) {
+                        s0 += dz[r * H] * xk[r * KT];
+                        s1 += dz[(r + 1) * H] * xk[(r + 1) * KT];
+                        s2 += dz[(r + 2) * H] * xk[(r + 2) * KT];
+                        s3 += dz[(r + 3) * H] * xk[(r + 3) * KT];
+                    }
+                    for (; r < rc; r++) s0 += dz[r * H] * xk[r * KT];
+                    acc[e] += (s0 + s1) + (s2 + s3);
                 }
             }
         }
