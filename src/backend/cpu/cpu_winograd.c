@@ -23,8 +23,9 @@
  * test_nn_ops, 5-40x, yet at most a quarter of the tolerances both paths are held to).
  *
  * Tiles are numbered across the batch (image-major), so that small images still fill a block of
- * WINO_TB tiles; the transforms work on 16 tiles per vector (cpu_winograd_impl.h, compiled for
- * each instruction set as kernels.c and picked by the same CTRAIN_CPU_ISA choice).
+ * WINO_TB tiles; the transforms work on a vector of tiles, 16 (AVX-512, baseline) or 8 (AVX2)
+ * (cpu_winograd_impl.h, compiled for each instruction set as kernels.c and picked by the same
+ * CTRAIN_CPU_ISA choice).
  */
 #include "backend/cpu/cpu_winograd.h"
 #include "backend/cpu/kernels.h"
@@ -77,7 +78,7 @@ typedef struct {
     int img, oy, ox; /* image (-1: a padding lane) and the tile's first output row, column */
 } wino_tile;
 
-typedef struct { /* 16 tiles as vector lanes (impl's lanes()) */
+typedef struct { /* up to 16 tiles as vector lanes (impl's lanes()) */
     int64_t off[16]; /* each tile window's first element in the batch tensor */
     int fast[16];    /* 1: whole rows of the window can be read or added to without checks */
 } wino_lanes;
@@ -86,6 +87,7 @@ typedef float v4 __attribute__((vector_size(16)));
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v16 __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
+typedef int32_t v8i __attribute__((vector_size(32)));
 
 /* transpose16's permutes: element k of row i (LO) or i + s (HI) from rows i (0..15) and i + s
  * (16..31) */
@@ -97,6 +99,13 @@ typedef int32_t v16i __attribute__((vector_size(64)));
 #define WINO_HI2 {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31}
 #define WINO_LO1 {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30}
 #define WINO_HI1 {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31}
+/* and the 8 x 8 transpose's (rows 0..7 and 8..15) */
+#define WINO8_LO4 {0, 1, 2, 3, 8, 9, 10, 11}
+#define WINO8_HI4 {4, 5, 6, 7, 12, 13, 14, 15}
+#define WINO8_LO2 {0, 1, 8, 9, 4, 5, 12, 13}
+#define WINO8_HI2 {2, 3, 10, 11, 6, 7, 14, 15}
+#define WINO8_LO1 {0, 8, 2, 10, 4, 12, 6, 14}
+#define WINO8_HI1 {1, 9, 3, 11, 5, 13, 7, 15}
 
 /* Floats between the (rows, tp) matrices of two positions in V and M: one cache line more than
  * the matrix, so that the 36 rows a transform reads or writes for one channel do not all map to
@@ -126,19 +135,25 @@ typedef struct {
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v4")
 #define WNAME(f) f##_v4
+#define WL 16
 #include "backend/cpu/cpu_winograd_impl.h"
+#undef WL
 #undef WNAME
 #pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("arch=x86-64-v3")
 #define WNAME(f) f##_v3
+#define WL 8
 #include "backend/cpu/cpu_winograd_impl.h"
+#undef WL
 #undef WNAME
 #pragma GCC pop_options
 #endif
 #if WINO_BUILT
 #define WNAME(f) f##_base
+#define WL 16
 #include "backend/cpu/cpu_winograd_impl.h"
+#undef WL
 #undef WNAME
 #endif
 
