@@ -89,8 +89,8 @@ typedef float v16 __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 
-/* transpose16's permutes: element k of row i (LO) or i + s (HI) from rows i (0..15) and i + s
- * (16..31) */
+/* the 16 x 16 transpose's permutes: element k of row i (LO) or i + s (HI) from rows i (0..15)
+ * and i + s (16..31) */
 #define WINO_LO8 {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}
 #define WINO_HI8 {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}
 #define WINO_LO4 {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27}
