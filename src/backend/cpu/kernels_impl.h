@@ -17,7 +17,6 @@ static inline float KNAME(hsum)(v16 v) {
     return s;
 }
 
-
 #if CT_KERNELS_GEMM /* (kernels.c: only where they beat OpenBLAS) */
 static inline void KNAME(store16)(float *p, v16 v) { memcpy(p, &v, sizeof v); }
 
