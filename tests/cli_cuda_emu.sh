@@ -74,10 +74,10 @@ has fused "^Step graphs: not used (the fused step launches a run of steps at onc
 compare cpu fused 0.002 "default job on cuda (fused step: one cooperative launch an epoch) vs cpu"
 CTRAIN_CUDA_MLP_LAUNCH=phases train phases "$CT" "${JOB[@]}" --device cuda
 compare fused phases 0 "fused step, three launches a step (CTRAIN_CUDA_MLP_LAUNCH=phases) vs cooperative"
-CTRAIN_CUDA_FUSED=0 train opbyop "$CT" "${JOB[@]}" --device cuda
-has opbyop "^Fused step: off (CTRAIN_CUDA_FUSED=0)"
-has opbyop "^Step graphs: 389 training steps replayed"
-compare cpu opbyop 0.002 "the layers' ops, graphs (CTRAIN_CUDA_FUSED=0) vs cpu"
+CTRAIN_CUDA_FUSED=0 train layers "$CT" "${JOB[@]}" --device cuda
+has layers "^Fused step: off (CTRAIN_CUDA_FUSED=0)"
+has layers "^Step graphs: 389 training steps replayed"
+compare cpu layers 0.002 "the layers' ops, graphs (CTRAIN_CUDA_FUSED=0) vs cpu"
 CTRAIN_CUDA_FUSED=0 CTRAIN_CUDA_GRAPH=0 train nograph "$CT" "${JOB[@]}" --device cuda
 has nograph "^Step graphs: off (CTRAIN_CUDA_GRAPH=0)"
 compare cpu nograph 0.002 "the layers' ops, not recorded (CTRAIN_CUDA_GRAPH=0) vs cpu"

@@ -350,13 +350,13 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device) {
     prop->totalGlobalMem = g_arena_bytes;
     prop->major = 9;
     prop->minor = 0;
-    prop->multiProcessorCount = 2; /* small grids: grid-stride loops do the rest */
+    prop->multiProcessorCount = CT_EMU_SM_COUNT;
     return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) {
     LOCK;
     if (device < 0 || device >= device_count()) return ret(cudaErrorInvalidDevice);
-    if (attr == cudaDevAttrMultiProcessorCount) *value = 2; /* as cudaGetDeviceProperties */
+    if (attr == cudaDevAttrMultiProcessorCount) *value = CT_EMU_SM_COUNT;
     else if (attr == cudaDevAttrCooperativeLaunch) *value = 1;
     else return ret(cudaErrorInvalidValue);
     return cudaSuccess;
@@ -640,8 +640,8 @@ cudaError_t ct_emu_launch_cooperative(const void *key, const ct_emu_config &c,
     LOCK;
     cudaError_t e = launch_config_error(c);
     if (e != cudaSuccess) return ret(e);
-    /* 2 multiprocessors, 1 block each (cudaOccupancyMaxActiveBlocksPerMultiprocessor) */
-    if ((uint64_t)c.grid.x * c.grid.y * c.grid.z > 2)
+    /* 1 block a multiprocessor (cudaOccupancyMaxActiveBlocksPerMultiprocessor) */
+    if ((uint64_t)c.grid.x * c.grid.y * c.grid.z > CT_EMU_SM_COUNT)
         return ret(cudaErrorCooperativeLaunchTooLarge);
     enqueue(c.stream, [key, c, body]() { ct_emu_run_kernel(key, c, body, true); });
     return cudaSuccess;

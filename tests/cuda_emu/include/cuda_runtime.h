@@ -208,6 +208,10 @@ typedef struct {
     cudaStream_t stream;
 } ct_emu_config;
 
+/* The emulated GPU's multiprocessors: few, so that grids are small and the kernels' grid-stride
+ * loops do the rest; a cooperative kernel may have one block on each. */
+#define CT_EMU_SM_COUNT 2
+
 /* Checks the configuration as a GPU would (an error for cudaGetLastError, nothing queued), then
  * queues body on the stream (or the graph it is recording); body runs the kernel in one
  * thread. key identifies the kernel (whether its threads need fibers is learnt per kernel). */
@@ -237,8 +241,8 @@ struct ct_emu_kernel {
 };
 
 /* A cooperative launch: every block's threads run at once as fibers, so that grid syncs
- * (cooperative_groups.h) meet; its grid may have at most the emulated GPU's 2 multiprocessors
- * times 1 block (cudaOccupancyMaxActiveBlocksPerMultiprocessor), else
+ * (cooperative_groups.h) meet; its grid may have at most the emulated GPU's CT_EMU_SM_COUNT
+ * multiprocessors times 1 block (cudaOccupancyMaxActiveBlocksPerMultiprocessor), else
  * cudaErrorCooperativeLaunchTooLarge, as on a GPU. */
 cudaError_t ct_emu_launch_cooperative(const void *key, const ct_emu_config &c,
                                       std::function<void()> body);
