@@ -166,7 +166,9 @@ typedef struct {
 } ct_phase;
 
 #define CT_MAX_PHASES 16
-#define CT_MAX_EPOCHS 1000000 /* all phases' epochs together (history holds one entry each) */
+/* All phases' epochs together. The train state holds the history, about 350 bytes an epoch, in
+ * its safetensors header, which readers take up to 100 MB. */
+#define CT_MAX_EPOCHS 100000
 #define CT_MAX_WORKERS 64 /* ct_train_config.workers */
 #define CT_MAX_AUGMENT_PAD 255 /* ct_train_config.augment_pad */
 #define CT_PATIENCE_NONE (-1) /* ct_train_config.plateau_patience: none (PyTorch's patience=0) */

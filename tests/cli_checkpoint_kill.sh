@@ -27,13 +27,13 @@ SET=(--lr 0.5 --val-size 1000 --quiet)
 cp -r k k0
 "$CT" eval --model k0 2>&1 | grep -v '^Model: ' >eval0.out
 
-# kill_during FILE: resumes k to 2 epochs with a slow writer; SIGKILL once .FILE.tmp.PID exists
+# kill_during FILE: resumes k to 2 epochs with a slow writer; SIGKILL once .FILE.tmp.PID.N exists
 kill_during() {
     CTRAIN_TEST_SAVE_DELAY_MS=150 "$CT" train --resume k --epochs 2 --quiet >kill.out 2>kill.err &
     pid=$!
     local seen=""
     for _ in $(seq 1 1500); do
-        seen=$(ls -A k | grep "^\.$1\.tmp\.$pid\$")
+        seen=$(ls -A k | grep "^\.$1\.tmp\.$pid\.[0-9]*$")
         [ -n "$seen" ] && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.02
@@ -43,7 +43,7 @@ kill_during() {
     wait "$pid" 2>/dev/null
     pid=""
     [ -n "$seen" ] && ok "SIGKILL while writing $1 (k/$seen, $(stat -c %s "k/$seen" 2>/dev/null) bytes so far)" ||
-        bad "never saw k/.$1.tmp.PID (exit: $(cat kill.err))"
+        bad "never saw k/.$1.tmp.PID.N (exit: $(cat kill.err))"
 }
 
 # ------------------------------------------------------------------ killed in the first file

@@ -265,7 +265,7 @@ expect_usage '--eta-min' train --eta-min 0.01
 expect_usage '--pct-start: expected a number in (0, 1), got 0' train --lr-schedule onecycle --pct-start 0
 expect_usage '--pct-start: expected a number in (0, 1), got 1' train --lr-schedule onecycle --pct-start 1
 expect_usage '--lr: 1e-50 is 0 as a 32-bit float' train --lr 1e-50
-expect_usage 'phase 1: expected a number of epochs in 1..1000000, got "2147483647"' train --schedule 2147483647@0.1
+expect_usage 'phase 1: expected a number of epochs in 1..100000, got "2147483647"' train --schedule 2147483647@0.1
 expect_usage 'phase 1: expected a learning rate above 0 (as a 32-bit float)' train --schedule 1@1e-50
 expect_usage '--help: takes no value, got "1"' train --help=1
 expect_usage '--pct-start' train --pct-start 0.2

@@ -102,6 +102,16 @@ static void test_model_round_trip(void **state) {
     assert_non_null(strstr(ct_last_error(), "\"format\" given twice"));
     assert_int_equal(ct_save_model(m, path, unnamed, 1), CT_ERR_INVALID);
     assert_int_equal(ct_save_model(m, path, valueless, 1), CT_ERR_INVALID);
+    /* a header larger than readers take (100 MB) is refused at the save, not found at a load */
+    size_t big_bytes = 100000001;
+    char *big = malloc(big_bytes + 1);
+    assert_non_null(big);
+    memset(big, 'x', big_bytes);
+    big[big_bytes] = '\0';
+    ct_meta huge[] = {{"huge", big}};
+    assert_int_equal(ct_save_model(m, path, huge, 1), CT_ERR_INVALID);
+    assert_non_null(strstr(ct_last_error(), "more than safetensors readers accept"));
+    free(big);
     assert_int_not_equal(access(path, F_OK), 0);
     assert_int_equal(ct_save_model(m, path, extra, 4), CT_OK);
     ct_checkpoint *c = NULL;
@@ -537,13 +547,44 @@ static void test_atomic(void **state) {
     fclose(fp);
     assert_string_equal(buf, "old");
     /* a temporary file left by a dead process is removed by the next write */
-    const char *stale = path_in_tmp(".atomic.bin.tmp.99999999");
+    const char *stale = path_in_tmp(".atomic.bin.tmp.99999999.7");
     fp = fopen(stale, "wb");
     assert_non_null(fp);
     fclose(fp);
     assert_int_equal(ct_afile_open(&f, path), CT_OK);
     assert_int_equal(ct_afile_commit(&f), CT_OK);
     assert_int_not_equal(access(stale, F_OK), 0);
+    /* links planted at this process's next temporary names are neither followed nor removed:
+     * each open takes a new name beside them (the victim keeps its bytes) */
+    const char *victim = path_in_tmp("atomic-victim.bin");
+    fp = fopen(victim, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite("mine", 1, 4, fp), 4);
+    fclose(fp);
+    char planted[3][PATH_MAX];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ct_afile_open(&f, path), CT_OK);
+        snprintf(planted[i], sizeof planted[i], "%s", f.tmp); /* the name just taken */
+        ct_afile_abort(&f);
+        assert_int_equal(symlink(victim, planted[i]), 0); /* a link, for whoever comes next */
+    }
+    assert_int_equal(ct_afile_open(&f, path), CT_OK);
+    for (int i = 0; i < 3; i++) assert_string_not_equal(f.tmp, planted[i]);
+    assert_int_equal(ct_afile_write(&f, "new", 3), CT_OK);
+    assert_int_equal(ct_afile_commit(&f), CT_OK);
+    memset(buf, 0, sizeof buf);
+    fp = fopen(victim, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(buf, 1, sizeof buf, fp), 4);
+    fclose(fp);
+    assert_string_equal(buf, "mine");
+    for (int i = 0; i < 3; i++) {
+        struct stat lst;
+        assert_int_equal(lstat(planted[i], &lst), 0); /* still there (a live pid's), a link */
+        assert_true(S_ISLNK(lst.st_mode));
+        unlink(planted[i]);
+    }
+    unlink(victim);
     /* a folder that does not exist */
     assert_int_equal(ct_afile_open(&f, path_in_tmp("no/such/dir/file")), CT_ERR_IO);
 }
@@ -597,6 +638,9 @@ static void test_atomic_targets(void **state) {
     close(rd);
     assert_int_equal(stat(fifo, &st), 0);
     assert_true(S_ISFIFO(st.st_mode));
+    /* a pipe that nobody reads: an error at once, not a wait forever */
+    assert_int_equal(ct_afile_open(&f, fifo), CT_ERR_IO);
+    assert_non_null(strstr(ct_last_error(), "no reader"));
     unlink(fifo);
     /* a folder */
     assert_int_equal(ct_afile_open(&f, path_in_tmp("")), CT_ERR_IO);

@@ -29,7 +29,7 @@ static void split_path(const char *path, char *dir, size_t dir_bytes, const char
     }
 }
 
-/* Removes dir/.name.tmp.PID files whose process is gone (a save that was killed). */
+/* Removes dir/.name.tmp.PID.N files whose process is gone (a save that was killed). */
 static void remove_stale(const char *dir, const char *name) {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -41,7 +41,7 @@ static void remove_stale(const char *dir, const char *name) {
         if (strncmp(e->d_name, prefix, plen) != 0) continue;
         char *end;
         long pid = strtol(e->d_name + plen, &end, 10);
-        if (*end || pid <= 0 || pid == (long)getpid()) continue;
+        if (*end != '.' || pid <= 0 || pid == (long)getpid()) continue;
         if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
         char p[PATH_MAX];
         if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p) unlink(p);
@@ -82,22 +82,37 @@ ct_status ct_afile_open(ct_afile *f, const char *path) {
     if (stat(path, &st) == 0) { /* something is there (a link followed to what it names) */
         if (S_ISDIR(st.st_mode)) return ct_fail(CT_ERR_IO, "%s: is a folder, not a file", path);
         if (!S_ISREG(st.st_mode)) { /* a device, pipe or socket: nothing to replace */
-            f->fd = open(path, O_WRONLY | O_CLOEXEC);
-            if (f->fd < 0) return ct_fail(CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+            /* not blocking: a pipe with no reader is an error (ENXIO), not a wait forever */
+            f->fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+            if (f->fd < 0)
+                return ct_fail(CT_ERR_IO, "%s: cannot open: %s", path,
+                               errno == ENXIO ? "a pipe with no reader" : strerror(errno));
+            int fl = fcntl(f->fd, F_GETFL);
+            if (fl != -1) fcntl(f->fd, F_SETFL, fl & ~O_NONBLOCK);
             return CT_OK;
         }
         if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && !realpath(path, f->target))
             return ct_fail(CT_ERR_IO, "%s: cannot resolve the link: %s", path, strerror(errno));
         split_path(f->target, dir, sizeof dir, &name);
     }
-    if (snprintf(f->tmp, sizeof f->tmp, "%s/.%s.tmp.%ld", dir, name, (long)getpid()) >=
-        (int)sizeof f->tmp)
-        return ct_fail(CT_ERR_IO, "%s: path too long", path);
     remove_stale(dir, name);
-    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (f->fd < 0) /* the message names the file the user asked for first */
-        return ct_fail(CT_ERR_IO, "%s: cannot create %s to write it: %s", f->path, f->tmp,
-                       strerror(errno));
+    /* A new name (O_EXCL): whatever is already at it, a link planted there included, is left
+     * alone and the next number tried. */
+    static _Atomic unsigned serial;
+    for (int tries = 0;; tries++) {
+        unsigned n = serial++ ^ (unsigned)time(NULL) * 2654435761u;
+        if (snprintf(f->tmp, sizeof f->tmp, "%s/.%s.tmp.%ld.%u", dir, name, (long)getpid(), n) >=
+            (int)sizeof f->tmp)
+            return ct_fail(CT_ERR_IO, "%s: path too long", path);
+        f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (f->fd >= 0) break;
+        if (errno != EEXIST || tries == 99) { /* the message names the user's file first */
+            int e = errno;
+            f->tmp[0] = '\0';
+            return ct_fail(CT_ERR_IO, "%s: cannot create a temporary file beside it to write it: "
+                           "%s", f->path, strerror(e));
+        }
+    }
     const char *delay = getenv("CTRAIN_TEST_SAVE_DELAY_MS");
     f->delay_ms = delay ? strtol(delay, NULL, 10) : 0;
     if (f->delay_ms < 0) f->delay_ms = 0;
@@ -151,16 +166,17 @@ ct_status ct_afile_commit(ct_afile *f) {
         unlink(f->tmp);
         return s;
     }
+    /* The new file is in place now, whole: syncing the folder (which makes the rename itself
+     * survive a power cut) is done where it can be, but its failure does not undo the save
+     * (some file systems cannot sync a folder). */
     char dir[PATH_MAX];
     const char *name;
     split_path(f->target, dir, sizeof dir, &name);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return ct_fail(CT_ERR_IO, "%s: cannot open to sync: %s", dir, strerror(errno));
-    int r = fsync(dfd);
-    int e = errno;
-    close(dfd);
-    if (r != 0 && e != EINVAL) /* some file systems cannot sync a folder */
-        return ct_fail(CT_ERR_IO, "%s: fsync of the folder failed: %s", dir, strerror(e));
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
     return CT_OK;
 }
 

@@ -1,11 +1,13 @@
 /*
- * atomic.h — files replaced atomically: written beside their final name as .NAME.tmp.PID, fsync'd,
- * renamed over NAME, and then the folder fsync'd. A process killed at any moment leaves either
- * the old file or the new one, never a mix.
+ * atomic.h — files replaced atomically: written beside their final name as a new file
+ * .NAME.tmp.PID.N (created exclusively: nothing already there is followed or overwritten),
+ * fsync'd, renamed over NAME, and then the folder fsync'd where it can be. A process killed at
+ * any moment leaves either the old file or the new one, never a mix.
  *
  * What is already at NAME decides how: a symbolic link to a file has its target replaced (the
  * link stays); a device or pipe (/dev/null, a FIFO) is written to directly, since it cannot be
- * replaced and holds nothing to lose; /dev/stdout, /dev/stderr, /dev/fd/N and /proc/self/fd/N
+ * replaced and holds nothing to lose (a pipe with no reader is an error, not a wait);
+ * /dev/stdout, /dev/stderr, /dev/fd/N and /proc/self/fd/N
  * are written through that descriptor as it stands (a redirected file is appended to, not
  * replaced); a folder is an error.
  *
@@ -36,8 +38,8 @@ typedef struct {
 ct_status ct_afile_open(ct_afile *f, const char *path);
 /* Appends n bytes (in chunks, retrying short writes and EINTR). */
 ct_status ct_afile_write(ct_afile *f, const void *data, size_t n);
-/* fsync, close, rename over the final name, fsync the folder. On failure the temporary file is
- * removed and the old file stays. */
+/* fsync, close, rename over the final name, fsync the folder (best effort: the rename is done).
+ * On failure the temporary file is removed and the old file stays. */
 ct_status ct_afile_commit(ct_afile *f);
 /* Closes and removes the temporary file (after a failure). Safe to call twice. */
 void ct_afile_abort(ct_afile *f);

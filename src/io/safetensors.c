@@ -109,6 +109,13 @@ ct_status ct_st_write(const char *path, const ct_st_tensor *t, int n, const ct_m
         ct_jw_free(&j);
         return ct_fail(CT_ERR_NOMEM, "%s: out of memory for the header", path);
     }
+    if (j.len > CT_ST_MAX_HEADER_BYTES) { /* refused now, rather than a file no reader opens */
+        size_t len = j.len;
+        ct_jw_free(&j);
+        return ct_fail(CT_ERR_INVALID, "%s: a header of %zu bytes, more than safetensors "
+                       "readers accept (%u): too much metadata", path, len,
+                       CT_ST_MAX_HEADER_BYTES);
+    }
     uint8_t len8[8];
     for (int k = 0; k < 8; k++) len8[k] = (uint8_t)((uint64_t)j.len >> (8 * k));
 
