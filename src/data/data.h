@@ -58,8 +58,8 @@ ct_status ct_idx_read(const char *path, uint32_t magic, ct_idx *out);
 ct_status ct_idx_load_part(const char *dir, const char *part, const char *what, int classes,
                            int side, const char *hint, ct_dataset **out);
 
-/* Copies src (raw or gzip, decompressed on the way) to dst (created or truncated, mode 0644)
- * and fsyncs it. On failure dst is removed. */
+/* Copies src (raw or gzip, decompressed on the way) to dst, a new file (mode 0644; an error when
+ * anything, a link included, is already there), and fsyncs it. On failure dst is removed. */
 ct_status ct_gunzip_file(const char *src, const char *dst);
 
 /* ------------------------------------------------------------------------------------------ */

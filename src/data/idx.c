@@ -310,7 +310,7 @@ ct_status ct_gunzip_file(const char *src, const char *dst) {
                        errno ? strerror(errno) : "out of memory");
     }
     gzbuffer(gz, CT_IDX_GZ_BUFFER_BYTES);
-    int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
         int e = errno;
         gzclose_r(gz);
