@@ -252,7 +252,7 @@ bad_state 'dataset ""' 'metadata "dataset" is ""' dataset ''
 bad_state 'model ""' 'its model "" cannot be built for these 1x28x28 images: model spec is empty' model ''
 bad_state "an infinite lr" 'config: phase 1 is not [epochs, lr]' config '[[1, 1e308]]' phases
 bad_state "a phase of 0 epochs" 'config: phase 1 has 0 epochs, which --schedule cannot express' config '[[0, 0.1], [1, 0.5]]' phases
-bad_state "a million and one epochs" 'the phases hold more than 1000000 epochs' config '[[1000000, 0.1], [1, 0.1]]' phases
+bad_state "a hundred thousand and one epochs" 'the phases hold more than 100000 epochs' config '[[100000, 0.1], [1, 0.1]]' phases
 bad_state 'seed "-5"' 'config: "seed" is not a number in a string' config '"-5"' seed
 bad_state 'seed 10^23' 'config: "seed" is not a number in a string' config '"100000000000000000000000"' seed
 bad_state "momentum 5" 'config: momentum 5 is outside [0, 1), the range of --momentum' config 5 momentum
@@ -323,6 +323,25 @@ if [ "$rc" -eq 1 ] && [ -L pair/train_state.safetensors ] && cmp -s state.before
     ok "... and through a link to a train state elsewhere: the link kept, its file put back"
 else
     bad "a save failing at its second file (linked train state) -> exit $rc, $(ls -A elsewhere pair | tr '\n' ' '), $err"
+fi
+# a checkpoint during the run (--save-every, --save-best) that cannot be written stops the run
+# as an error (exit 1, the cause said once), not as an interruption, and is not tried again
+rm -rf pair && cp -r run pair && rm pair/model.safetensors && mkdir pair/model.safetensors
+run train --resume "$tmp/pair" --epochs 3 --save-every 1 --quiet
+if [ "$rc" -eq 1 ] && [ "$(grep -c "model.safetensors: is a folder, not a file" <<<"$err")" -eq 1 ] &&
+    grep -q "stopped after 2 of 3 epochs: a checkpoint could not be written" <<<"$err" &&
+    ! grep -q "interrupted" <<<"$err" && ! grep -q "test_loss" <<<"$out"; then
+    ok "--save-every failing -> exit 1 after epoch 2 of 3, the cause said once"
+else
+    bad "--save-every failing -> exit $rc, stdout: $out, stderr: $err"
+fi
+rm -rf pair && cp -r run pair && mkdir pair/best.safetensors
+run train --resume "$tmp/pair" --epochs 2 --save-best --quiet
+if [ "$rc" -eq 1 ] && [ "$(grep -c "best.safetensors: is a folder, not a file" <<<"$err")" -eq 1 ] &&
+    grep -q "stopped after 2 of 2 epochs" <<<"$err" && ! grep -q "interrupted" <<<"$err"; then
+    ok "--save-best failing -> exit 1, the cause said once"
+else
+    bad "--save-best failing -> exit $rc, stderr: $err"
 fi
 
 echo

@@ -47,6 +47,8 @@ typedef struct {
     int64_t test_stop_batch;
     int early_epoch;         /* --patience stopped the run after this epoch (-1: it did not) */
     int best_epoch;          /* the epoch of the lowest val_loss so far */
+    int save_failed;         /* a checkpoint during the run could not be written: the run
+                              * stopped after that epoch (an error, not an interruption) */
 } fit_state;
 
 /* The epoch of the lowest val_loss among 0..epoch of the history (a resumed run's included):
@@ -87,7 +89,7 @@ static int on_epoch(void *user, const ct_epoch_result *r) {
     train_epoch_outputs(run, r->epoch + 1);
     if (run->save_dir && run->o->save_best && best_epoch(run, r->epoch) == r->epoch &&
         train_save_best(run, r->epoch) != 0)
-        return 1; /* as a checkpoint that cannot be written (message printed) */
+        return st->save_failed = 1; /* as a checkpoint that cannot be written (message printed) */
     if (patience_says_stop(st, run, r->epoch) && r->epoch + 1 < run->total_epochs) {
         st->early_epoch = r->epoch;
         return 1; /* the final checkpoint follows */
@@ -95,7 +97,8 @@ static int on_epoch(void *user, const ct_epoch_result *r) {
     int every = run->o->save_every;
     if (run->save_dir && every > 0 && (r->epoch + 1) % every == 0 && !g_interrupted &&
         r->epoch + 1 < run->total_epochs && train_save(run, NULL) != 0)
-        return 1; /* a checkpoint that cannot be written stops the run (message printed) */
+        return st->save_failed = 1; /* a checkpoint that cannot be written stops the run
+                                     * (message printed) */
     return g_interrupted ? 1 : 0;
 }
 
@@ -542,6 +545,13 @@ built:
         else
             printf(" (it is NaN)\n");
         s = CT_OK;
+    }
+    if (s == CT_ERR_INTERRUPTED && st.save_failed) { /* its message is printed: no retry */
+        if (ct_dist_rank(dist) == 0)
+            fprintf(stderr, "ctrain: stopped after %d of %d epochs: a checkpoint could not be "
+                    "written (above)\n", ct_model_fit_position(m).epoch, total_epochs);
+        rc = CLI_EXIT_ERROR;
+        goto restore;
     }
     if (s == CT_ERR_INTERRUPTED || (s == CT_OK && g_interrupted)) {
         int saved_ok = run.save_dir ? train_save(&run, NULL) == 0 : 0;
