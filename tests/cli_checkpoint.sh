@@ -206,6 +206,19 @@ run train --init "$tmp/run" --hidden 16 --epochs 1 --val-size 1000
 [ "$rc" -eq 2 ] && [ "$(nlines "$err")" -eq 1 ] &&
     grep -q "^ctrain: --init: $tmp/run/model.safetensors: tensor linear1.weight has shape \[32, 784\]" <<<"$err" &&
     ok "--init with another --hidden -> exit 2, naming the tensor" || bad "--init --hidden 16 -> exit $rc: $err"
+# a damaged --init file (no flag involved) is the file's fault: exit 1, naming it
+rm -rf ib && cp -r run ib && py meta ib/model.safetensors model_spec 'flatten,linear(32),relu,linear(10'
+run train --init "$tmp/ib" --epochs 1 --val-size 1000 --quiet
+[ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -q "^ctrain: $tmp/ib/model.safetensors: its model \"flatten,linear(32),relu,linear(10\" cannot be built" <<<"$err" &&
+    ok "--init with a malformed model_spec -> exit 1, naming the file" || bad "--init, malformed model_spec -> exit $rc: $err"
+rm -rf ib && cp -r run ib && py meta ib/model.safetensors input_shape '[0, 28, 28]'
+run train --init "$tmp/ib" --epochs 1 --val-size 1000 --quiet
+[ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -q "^ctrain: $tmp/ib/model.safetensors: metadata input_shape \"\[0, 28, 28\]\" is not \[C, H, W\]" <<<"$err" &&
+    ok "--init with a malformed input_shape -> exit 1, as eval says it" || bad "--init, input_shape [0, 28, 28] -> exit $rc: $err"
+rm -rf ib && cp -r run ib && py meta ib/model.safetensors model_spec 'flatten,linear(16),relu,linear(10)'
+run train --init "$tmp/ib" --epochs 1 --val-size 1000 --quiet
+[ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -q "^ctrain: $tmp/ib/model.safetensors: tensor linear1.weight has shape \[32, 784\]" <<<"$err" &&
+    ok "--init whose weights are not its own model's -> exit 1" || bad "--init, spec and weights apart -> exit $rc: $err"
 run train --init "$tmp/run" --resume "$tmp/ft"
 [ "$rc" -eq 2 ] && grep -q '^ctrain: --init: a resumed run has its own weights' <<<"$err" &&
     ok "--init with --resume -> exit 2" || bad "--init with --resume -> exit $rc: $err"
@@ -223,6 +236,19 @@ run eval --model huge.safetensors
 [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] &&
     grep -q '^ctrain: huge.safetensors: model spec "flatten,linear(1000000),linear(250)": 1035000250 parameters, more than 16777216$' <<<"$err" &&
     ok "a tiny file describing a huge model -> exit 1 at once: ${err#ctrain: }" || bad "a tiny file of a huge model -> exit $rc: $err"
+# ... and one whose metadata describes an input of 16384x16384 (no parameters at all): refused
+# before allocating gigabytes of activations
+"$PY" - <<'EOF'
+import json, struct
+h = json.dumps({"__metadata__": {"model_spec": "maxpool(4096),maxpool(4),flatten",
+                                 "input_shape": "[1, 16384, 16384]"}}).encode()
+h += b" " * (-len(h) % 8)
+open("wide.safetensors", "wb").write(struct.pack("<Q", len(h)) + h)
+EOF
+run eval --model wide.safetensors
+[ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] &&
+    grep -q '^ctrain: wide.safetensors: model spec ".*" on input 1x16384x16384: 268435456 outputs in a layer for one sample, more than the 1048576 allowed for a batch of 256$' <<<"$err" &&
+    ok "a tiny file describing huge activations -> exit 1 at once" || bad "a tiny file of huge activations -> exit $rc: $err"
 
 # a train state with a value out of range: refused, naming the file and the value, before any
 # work (not taken for a bad flag, not quietly replaced by a default)
@@ -257,6 +283,12 @@ bad_state 'seed "-5"' 'config: "seed" is not a number in a string' config '"-5"'
 bad_state 'seed 10^23' 'config: "seed" is not a number in a string' config '"100000000000000000000000"' seed
 bad_state "momentum 5" 'config: momentum 5 is outside [0, 1), the range of --momentum' config 5 momentum
 bad_state "a position past the end" 'position: epoch 1 batch 7 is past the end of the run' position 7 batch
+bad_state "a negative loss sum" 'position: "loss_sum" is -1e+300, not a finite number >= 0' position -1e300 loss_sum
+bad_state "negative seconds" 'position: "seconds" is -1e+308, not a finite number >= 0' position -1e308 seconds
+bad_state "more correct than samples" 'position: "correct" is 5, more than the 0 batches of 128 hold' position 5 correct
+bad_state "an accuracy of 2" 'history.before: "accuracy" is 2, not a number in [0, 1]' history '{"loss": 0.5, "accuracy": 2, "count": 1000}' before
+bad_state "another model's spec" 'metadata model_spec "flatten,linear(10)" is not the run'"'"'s model "flatten,linear(32),relu,linear(10)"' model_spec 'flatten,linear(10)'
+bad_state "another input shape" 'metadata input_shape "[0, 28, 28]" is not the run'"'"'s input [1, 28, 28]' input_shape '[0, 28, 28]'
 rm -rf st && cp -r run st && py meta-del st/train_state.safetensors model hidden val_size device &&
     check_state "none of the tool's options (the first missing is said)" 'no "model" in the metadata'
 rm -rf st && cp -r run st && py meta st/train_state.safetensors config 0.9 momentum &&

@@ -109,10 +109,17 @@ ct_status ct_checkpoint_tensor(const ct_checkpoint *c, int i, const char **name,
                                const char **dtype, int *ndim, const int64_t **shape,
                                const void **data);
 
+/* The metadata's input_shape "[C, H, W]" into *c, *h, *w (left as they are when there is
+ * none); an error naming the file when it is not three positive integers. */
+ct_status ct_checkpoint_input_shape(const ct_checkpoint *c, int *in_c, int *in_h, int *in_w);
+
 /* Builds the model the checkpoint describes: spec (NULL: the metadata's model_spec, else one
  * inferred from a chain of linearN tensors: flatten,linear(a),relu,...,linear(z)), input shape
  * from the metadata's input_shape, else in_c/in_h/in_w; then loads its parameters (names
- * without prefix, or with "model." in a train state). */
+ * without prefix, or with "model." in a train state). A file's metadata is not trusted with
+ * memory: not many more parameters than it holds numbers, and at most
+ * CT_CHECKPOINT_MAX_ACTIVATIONS floats in a layer's output for a batch of max_batch. */
+#define CT_CHECKPOINT_MAX_ACTIVATIONS ((int64_t)1 << 28) /* 1 GiB */
 ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, const char *spec,
                                      int in_c, int in_h, int in_w, int max_batch,
                                      ct_model **out);

@@ -239,8 +239,7 @@ static ct_status infer_spec(const ct_checkpoint *c, const char *prefix, char *sp
     return CT_OK;
 }
 
-/* input_shape "[c, h, w]" (JSON) → *c, *h, *w; 0 when absent; an error when malformed. */
-static ct_status meta_shape(const ct_checkpoint *c, int *in_c, int *in_h, int *in_w) {
+ct_status ct_checkpoint_input_shape(const ct_checkpoint *c, int *in_c, int *in_h, int *in_w) {
     const char *v = ct_checkpoint_meta(c, "input_shape");
     if (!v) return CT_OK;
     json_error_t err;
@@ -272,7 +271,7 @@ ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, cons
         CT_TRY(infer_spec(c, prefix, inferred, sizeof inferred));
         spec = inferred;
     }
-    CT_TRY(meta_shape(c, &in_c, &in_h, &in_w));
+    CT_TRY(ct_checkpoint_input_shape(c, &in_c, &in_h, &in_w));
     if (in_c <= 0 || in_h <= 0 || in_w <= 0)
         return ct_fail(CT_ERR_FORMAT, "%s: no input_shape in the metadata", c->path);
     /* not many more parameters than the file holds numbers, checked before allocating (a small
@@ -280,7 +279,7 @@ ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, cons
     int64_t numbers = (int64_t)(c->data_bytes / sizeof(float)), slack = 1 << 24;
     ct_model *m;
     ct_status s = ct_model_create_capped(b, spec, in_c, in_h, in_w, max_batch, 0,
-                                         numbers + slack, INT64_MAX, &m);
+                                         numbers + slack, CT_CHECKPOINT_MAX_ACTIVATIONS, &m);
     if (s) return ct_fail_context(s, "%s", c->path);
     if ((s = ct_checkpoint_load_params(c, m, prefix)) != CT_OK) {
         ct_model_free(m);

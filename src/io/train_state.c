@@ -25,6 +25,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -246,6 +247,15 @@ static int get_double(const json_t *o, const char *k, double *out) {
             return BAD("%s: %s: \"%s\" missing or not a number", c->path, what, key);         \
     } while (0)
 
+/* A number in [lo, hi] (NaN too when nan_ok: a diverged run's loss, a run without validation) */
+#define NEED_IN(obj, key, dst, lo, hi, nan_ok, what)                                          \
+    do {                                                                                      \
+        NEED_DOUBLE(obj, key, dst, what);                                                     \
+        if (isnan(dst) ? !(nan_ok) : !((dst) >= (lo) && (dst) <= (hi)))                       \
+            return BAD("%s: %s: \"%s\" is %g, not %s", c->path, what, key, (double)(dst),     \
+                       (hi) == 1.0 ? "a number in [0, 1]" : "a finite number >= 0");         \
+    } while (0)
+
 static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_config *cfg) {
     const json_t *ph = json_object_get(o, "phases");
     if (!json_is_array(ph) || json_array_size(ph) < 1 || json_array_size(ph) > CT_MAX_PHASES)
@@ -323,11 +333,11 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
 
 static ct_status parse_position(const ct_checkpoint *c, const json_t *o, ct_fit_position *p) {
     const char *what = "position";
-    NEED_INT(o, "epoch", 0, 1000000, p->epoch, what);
+    NEED_INT(o, "epoch", 0, CT_MAX_EPOCHS, p->epoch, what);
     NEED_INT(o, "batch", 0, INT64_MAX, p->batch, what);
-    NEED_DOUBLE(o, "loss_sum", p->loss_sum, what);
-    NEED_DOUBLE(o, "correct", p->correct, what);
-    NEED_DOUBLE(o, "seconds", p->seconds, what);
+    NEED_IN(o, "loss_sum", p->loss_sum, 0.0, DBL_MAX, 1, what);
+    NEED_IN(o, "correct", p->correct, 0.0, 9e15, 0, what); /* at most the batches' samples: below */
+    NEED_IN(o, "seconds", p->seconds, 0.0, DBL_MAX, 0, what);
     return CT_OK;
 }
 
@@ -335,18 +345,20 @@ static ct_status parse_epoch(const ct_checkpoint *c, const json_t *o, ct_epoch_r
     const char *what = "history";
     if (!json_is_object(o)) return BAD("%s: history: an epoch is not a JSON object", c->path);
     double lr;
-    NEED_INT(o, "epoch", 0, 1000000, r->epoch, what);
+    NEED_INT(o, "epoch", 0, CT_MAX_EPOCHS, r->epoch, what);
     NEED_INT(o, "phase", 0, CT_MAX_PHASES - 1, r->phase, what);
-    NEED_DOUBLE(o, "lr", lr, what);
+    NEED_IN(o, "lr", lr, 0.0, FLT_MAX, 0, what);
     r->lr = (float)lr;
-    NEED_DOUBLE(o, "train_loss", r->train_loss, what);
-    NEED_DOUBLE(o, "train_acc", r->train_acc, what);
-    NEED_DOUBLE(o, "val_loss", r->val.loss, what);
-    NEED_DOUBLE(o, "val_acc", r->val.accuracy, what);
+    NEED_IN(o, "train_loss", r->train_loss, 0.0, DBL_MAX, 1, what);
+    NEED_IN(o, "train_acc", r->train_acc, 0.0, 1.0, 0, what);
+    NEED_IN(o, "val_loss", r->val.loss, 0.0, DBL_MAX, 1, what);
+    NEED_IN(o, "val_acc", r->val.accuracy, 0.0, 1.0, 1, what);
     NEED_INT(o, "val_count", 0, INT64_MAX, r->val.count, what);
-    NEED_DOUBLE(o, "seconds", r->train_s, what);
-    NEED_DOUBLE(o, "samples_per_s", r->samples_per_s, what);
-    if (!get_double(o, "val_seconds", &r->val_s)) r->val_s = 0.0; /* absent in older files */
+    NEED_IN(o, "seconds", r->train_s, 0.0, DBL_MAX, 0, what);
+    NEED_IN(o, "samples_per_s", r->samples_per_s, 0.0, DBL_MAX, 0, what);
+    r->val_s = 0.0; /* absent in older files */
+    if (json_object_get(o, "val_seconds"))
+        NEED_IN(o, "val_seconds", r->val_s, 0.0, DBL_MAX, 0, what);
     return CT_OK;
 }
 
@@ -356,8 +368,8 @@ static ct_status parse_history(const ct_checkpoint *c, const json_t *o, ct_eval_
     ct_eval_result bf = {0};
     if (b && !json_is_null(b)) {
         const char *what = "history.before";
-        NEED_DOUBLE(b, "loss", bf.loss, what);
-        NEED_DOUBLE(b, "accuracy", bf.accuracy, what);
+        NEED_IN(b, "loss", bf.loss, 0.0, DBL_MAX, 1, what);
+        NEED_IN(b, "accuracy", bf.accuracy, 0.0, 1.0, 1, what);
         NEED_INT(b, "count", 0, INT64_MAX, bf.count, what);
     }
     if (before) *before = bf;
@@ -455,6 +467,9 @@ ct_status ct_checkpoint_train_config(const ct_checkpoint *c, ct_train_config *cf
         if (cfg->resume.epoch > total || (cfg->resume.epoch == total && cfg->resume.batch))
             s = BAD("%s: position: epoch %d batch %lld is past the end of the run's %d epochs",
                     c->path, cfg->resume.epoch, (long long)cfg->resume.batch, total);
+        else if (cfg->resume.correct > (double)cfg->resume.batch * cfg->batch_size)
+            s = BAD("%s: position: \"correct\" is %g, more than the %lld batches of %d hold",
+                    c->path, cfg->resume.correct, (long long)cfg->resume.batch, cfg->batch_size);
     }
     if (s == CT_OK && ct_train_config_check(cfg) != CT_OK) /* the saved settings, as a run's */
         s = ct_fail_context(CT_ERR_FORMAT, "%s: config", c->path);
@@ -473,6 +488,20 @@ ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
     if (s == CT_OK) s = meta_json(c, "history", &jhist);
     if (s == CT_OK) s = meta_json(c, "optimizer_state", &jopt);
     if (s == CT_OK) s = ct_checkpoint_load_params(c, m, "model.");
+    if (s == CT_OK) { /* the model the file says it holds (what eval of it builds) is this one */
+        const char *spec = ct_checkpoint_meta(c, "model_spec");
+        const char *shape = ct_checkpoint_meta(c, "input_shape");
+        int ic, ih, iw;
+        char mine[64];
+        ct_model_input_shape(m, &ic, &ih, &iw);
+        snprintf(mine, sizeof mine, "[%d, %d, %d]", ic, ih, iw);
+        if (spec && strcmp(spec, ct_model_spec(m)) != 0)
+            s = BAD("%s: metadata model_spec \"%.200s\" is not the run's model \"%s\"", c->path,
+                    spec, ct_model_spec(m));
+        else if (shape && strcmp(shape, mine) != 0)
+            s = BAD("%s: metadata input_shape \"%.40s\" is not the run's input %s", c->path,
+                    shape, mine);
+    }
     if (s == CT_OK) s = load_optimizer(c, m, jopt);
     int64_t count = ct_model_optimizer_state_count(m), np = ct_model_param_count(m);
     long long steps = 0;

@@ -256,9 +256,10 @@ ct_status ct_model_create_capped(ct_backend *b, const char *spec, int in_c, int 
         s = m->n_params > max_params
                 ? ct_fail(CT_ERR_INVALID, "model spec \"%s\": %lld parameters, more than %lld",
                           m->spec, (long long)m->n_params, (long long)max_params)
-                : ct_fail(CT_ERR_INVALID, "model spec \"%s\": %lld outputs in a layer for a batch "
-                          "of %d, more than %lld", m->spec, (long long)widest, max_batch,
-                          (long long)max_activations);
+                : ct_fail(CT_ERR_INVALID, "model spec \"%s\" on input %dx%dx%d: %lld outputs in "
+                          "a layer for one sample, more than the %lld allowed for a batch of %d",
+                          m->spec, in_c, in_h, in_w, (long long)widest,
+                          (long long)(max_activations / max_batch), max_batch);
         goto fail;
     }
 

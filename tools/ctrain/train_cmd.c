@@ -213,6 +213,12 @@ int cmd_train(int argc, char **argv) {
     if (o.init_path) {
         int r = cli_open_checkpoint(o.init_path, &init);
         if (r != CLI_EXIT_OK) return r;
+        int ic, ih, iw; /* (another shape than the data's is fine when the weights fit it) */
+        ct_status ss = ct_checkpoint_input_shape(init.ck, &ic, &ih, &iw);
+        if (ss != CT_OK) {
+            cli_close_model(&init);
+            return cli_lib_error(ss);
+        }
         const char *saved = ct_checkpoint_meta(init.ck, "model_spec");
         if (saved && !cli_find(flags, nflags, "model")->seen &&
             !cli_find(flags, nflags, "hidden")->seen) { /* its model, unless one is given */
@@ -390,9 +396,10 @@ loaded:
         n_batches = (run.n_train + train_b - 1) / train_b;
     }
     if ((s = ct_model_create(b, spec, in_c, in_h, in_w, max_batch, o.seed, &m)) != CT_OK) {
-        if (s == CT_ERR_INVALID && o.resume_dir) /* a resume's spec is its file's */
+        if (s == CT_ERR_INVALID && (o.resume_dir || o.model == o.model_resumed))
             cli_error("%s: its model \"%s\" cannot be built for these %dx%dx%d images: %s",
-                      ct_checkpoint_path(ck), o.model, in_c, in_h, in_w, ct_last_error());
+                      o.resume_dir ? ct_checkpoint_path(ck) : init.path, o.model, in_c, in_h,
+                      in_w, ct_last_error()); /* the spec is the resumed or --init file's */
         else if (s != CT_ERR_INVALID)
             cli_lib_error(s);
         else
@@ -402,7 +409,10 @@ loaded:
     run.m = m;
     if (init.ck && (s = ct_checkpoint_load_params(init.ck, m, ct_checkpoint_prefix(init.ck))) !=
                        CT_OK) { /* the error names the file and the tensor */
-        rc = cli_usage_error("train", "--init: %s", ct_last_error());
+        if (o.model == o.model_resumed) /* the file's own model: the file is at fault */
+            cli_lib_error(s);
+        else /* the model of --model/--hidden (or the default mlp) does not take these weights */
+            rc = cli_usage_error("train", "--init: %s", ct_last_error());
         goto built;
     }
     cli_close_model(&init); /* the weights are in the model: the file goes (its path stays) */
