@@ -91,6 +91,16 @@ run show --model run --wrong --count 6 --cols 3 --scale 2 --part train --out wro
 [ "$rc" -eq 0 ] && [ "$out" = "Wrote wrong.png: 6 images, 6 wrong" ] && ok "show --wrong: $out" ||
     bad "show --wrong -> exit $rc: $out $err"
 png_ok wrong.png $((3 * (28 * 2 + 2) + 2)) $((30 + 2 * (28 * 2 + 2 + 18) + 2))
+# --out onto an existing file: a PNG is replaced (above: grid.png again), anything else (here
+# the model it reads) is refused and left whole
+run show --out grid.png --count 4
+[ "$rc" -eq 0 ] && ok "show --out onto an earlier PNG: replaced" || bad "show --out grid.png again -> exit $rc: $err"
+cp run/model.safetensors model.before
+run show --model run --out run/model.safetensors
+[ "$rc" -eq 1 ] && [ "$(printf '%s' "$err" | grep -c '')" -eq 1 ] &&
+    grep -q '^ctrain: --out run/model.safetensors: exists and is not a PNG; not overwriting it$' <<<"$err" &&
+    cmp -s model.before run/model.safetensors && ok "show --out onto its own checkpoint -> exit 1, the file whole" ||
+    bad "show --out run/model.safetensors -> exit $rc: $err"
 
 # to a pipe (the PNG alone on stdout, the summary line on stderr), and to a full device through
 # a link (an error; the link is not replaced by a file)

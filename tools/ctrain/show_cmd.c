@@ -5,6 +5,7 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,7 +50,8 @@ static int show_flags(show_opts *o, cli_flag *f) {
         {.name = "wrong", .kind = CLI_SWITCH, .dst = &o->wrong,
          .help = "show only images the model gets wrong (needs --model)"},
         {.name = "out", .kind = CLI_STR, .dst = &o->out, .metavar = "FILE",
-         .help = "the PNG to write (/dev/stdout: to standard output)"},
+         .help = "the PNG to write (/dev/stdout: to standard output); an existing file "
+                 "that is not a PNG is refused"},
         {.name = "spec", .kind = CLI_STR, .dst = &o->spec, .metavar = "SPEC",
          .help = "the model's layers, for a file that does not record them",
          .def = "the file's model_spec"},
@@ -89,6 +91,27 @@ static void argmax_rows(const float *probs, int64_t n, int k, int *out) {
     }
 }
 
+/* --out FILE: an existing file is replaced only when it is a PNG (a picture of an earlier show,
+ * say): a checkpoint, a dataset's file or anything else there is not ours to destroy. Standard
+ * output redirected to a file is written to as it stands. */
+static int check_out(const char *out) {
+    struct stat st, fd1;
+    if (stat(out, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return CLI_EXIT_OK;
+    if (fstat(STDOUT_FILENO, &fd1) == 0 && fd1.st_dev == st.st_dev && fd1.st_ino == st.st_ino)
+        return CLI_EXIT_OK;
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    unsigned char got[8];
+    FILE *in = fopen(out, "rb");
+    if (!in)
+        return cli_error("--out %s: exists and cannot be read to check that it is a PNG: %s; "
+                         "not overwriting it", out, strerror(errno));
+    size_t n = fread(got, 1, sizeof got, in);
+    fclose(in);
+    if (n != sizeof got || memcmp(got, png, sizeof png) != 0)
+        return cli_error("--out %s: exists and is not a PNG; not overwriting it", out);
+    return CLI_EXIT_OK;
+}
+
 int cmd_show(int argc, char **argv) {
     show_opts o;
     cli_flag flags[NUM_SHOW_FLAGS];
@@ -101,6 +124,8 @@ int cmd_show(int argc, char **argv) {
     if (o.count > 1024) return cli_usage_error("show", "--count: %d is more than 1024", o.count);
     if (o.scale > 16) return cli_usage_error("show", "--scale: %d is more than 16", o.scale);
     if (o.wrong && !o.model) return cli_usage_error("show", "--wrong: needs --model");
+    int out_rc = check_out(o.out);
+    if (out_rc != CLI_EXIT_OK) return out_rc;
     cli_model cm;
     memset(&cm, 0, sizeof cm);
     int rc = o.model ? cli_open_checkpoint(o.model, &cm) : CLI_EXIT_OK; /* a bad file fails first */
