@@ -41,6 +41,11 @@ if [ "$rc" -eq 0 ] && grep -Eq '^ctrain [0-9]+\.[0-9]+\.[0-9]+' <<<"$out"; then
 else
     bad "ctrain --version -> exit $rc, $out"
 fi
+expect_usage '--version: unexpected argument "x"' --version x
+expect_usage 'help: unexpected argument "eval"' help train eval
+run --help train
+[ "$rc" -eq 0 ] && grep -q '^usage: ctrain train' <<<"$out" && ok "ctrain --help train -> the train page" ||
+    bad "ctrain --help train -> exit $rc: $out"
 run
 if [ "$rc" -eq 2 ] && [ -z "$out" ] && grep -q 'usage' <<<"$err"; then
     ok "ctrain (no command) -> usage on stderr, exit 2"
@@ -163,6 +168,8 @@ expect_usage '--patience' train --patience -1
 expect_usage '--dist-timeout' train --dist-timeout=-1
 expect_usage '--dist-timeout' train --dist-timeout inf
 expect_usage '--save-best' train --save-best
+expect_usage '--save-every: needs --save DIR' train --save-every 1
+expect_usage '--overwrite: needs --save DIR' train --overwrite
 expect_usage '--lr-patience' train --lr-patience 3
 expect_usage '--lr-patience' train --lr-schedule plateau --lr-patience -1
 expect_usage '--gamma' train --lr-schedule plateau --gamma 1.5
@@ -170,7 +177,8 @@ expect_usage '--gamma' train --lr-schedule cosine --gamma 0.5
 # ctrain's switches in the environment: a value it does not know is refused, not ignored
 for bad_env in CTRAIN_CPU_ISA=avx9 CTRAIN_CUDA_GRAPH=maybe CTRAIN_CUDA_GRAPH_STEPS=0 CTRAIN_CUDA_GRAPH_STEPS=65 \
     CTRAIN_CUDA_GRAPH_STEPS=8x "CTRAIN_CUDA_GRAPH_STEPS= 8" CTRAIN_CUDA_GRAPH_STEPS=+8 CTRAIN_CUDA_FUSED=no CTRAIN_NCCL=off CTRAIN_CUDNN=no CTRAIN_CPU_ISA= \
-    CTRAIN_CUDA_MLP_LAUNCH=coop CTRAIN_CUDA_MLP_LAUNCH= CTRAIN_CUDA_MLP_GRID=0 CTRAIN_CUDA_MLP_GRID=65537 CTRAIN_CUDA_MLP_GRID=4k; do
+    CTRAIN_CUDA_MLP_LAUNCH=coop CTRAIN_CUDA_MLP_LAUNCH= CTRAIN_CUDA_MLP_GRID=0 CTRAIN_CUDA_MLP_GRID=65537 CTRAIN_CUDA_MLP_GRID=4k \
+    CTRAIN_CUDA_PLUGIN=; do
     export "$bad_env"
     expect_usage "${bad_env%%=*}" train --epochs 1
     unset "${bad_env%%=*}"

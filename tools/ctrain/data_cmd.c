@@ -115,7 +115,8 @@ void devices_help(FILE *f) {
           "\n"
           "Lists the compute devices found (one per line) and the device that --device auto\n"
           "picks: CUDA when ctrain was built with it and a GPU with a working driver is present,\n"
-          "else the CPU (with the reason CUDA is not used). Exits 0 with or without a GPU.\n",
+          "else the CPU (with the reason CUDA is not used). Exits 0 with or without a GPU;\n"
+          "1 when --device auto would fail (a CTRAIN_CUDA_PLUGIN that cannot be used).\n",
           f);
 }
 

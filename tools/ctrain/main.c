@@ -118,6 +118,10 @@ static int check_environment(void) {
         {"CTRAIN_NCCL", "0|1", "0 (off) or 1", 0},
         {"CTRAIN_CUDNN", "0|1", "0 (off) or 1", 0},
     };
+    const char *plugin = getenv("CTRAIN_CUDA_PLUGIN");
+    if (plugin && !*plugin)
+        return cli_usage_error(NULL, "environment: CTRAIN_CUDA_PLUGIN is empty: expected the "
+                               "path of a CUDA backend (or unset it)");
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i].name);
         if (!v) continue;
@@ -170,11 +174,15 @@ static int run_command(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
-        if (strcmp(cmd, "help") == 0 && argc > 2) return command_help(argv[2]);
+        if (argc > 3) /* help [CMD] (--help CMD and -h CMD alike) */
+            return cli_usage_error(NULL, "%s: unexpected argument \"%s\"", cmd, argv[3]);
+        if (argc > 2) return command_help(argv[2]);
         usage(stdout);
         return CLI_EXIT_OK;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        if (argc > 2)
+            return cli_usage_error(NULL, "%s: unexpected argument \"%s\"", cmd, argv[2]);
         printf("ctrain %s\n", ct_version());
         return CLI_EXIT_OK;
     }

@@ -444,6 +444,12 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                "got %g", (double)o->warmup_start_factor);
     if (SEEN("warmup-start-factor") && o->warmup_epochs <= 0)
         return cli_usage_error("train", "--warmup-start-factor: needs --warmup-epochs > 0");
+    if (SEEN("save-every") && !o->save_dir && !o->resume_dir)
+        return cli_usage_error("train", "--save-every: needs --save DIR (or --resume DIR) to "
+                               "checkpoint in");
+    if (o->overwrite && !o->save_dir && !o->resume_dir)
+        return cli_usage_error("train", "--overwrite: needs --save DIR, the folder whose "
+                               "checkpoint it lets the run replace");
     if (o->save_best && !o->save_dir && !o->resume_dir)
         return cli_usage_error("train", "--save-best: needs --save DIR (or --resume DIR) to "
                                "write DIR/best.safetensors in");
