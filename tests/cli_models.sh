@@ -109,7 +109,8 @@ for i in range(1, 6):
 batch("test_batch.bin", 20)
 PY
     tiny='conv(4,3),relu,maxpool(2),flatten,linear(10)'
-    run train --dataset cifar10 --data "$tmp/cifar" --val-size 40 --epochs 1 --lr 0.01 --model "$tiny"
+    run train --dataset cifar10 --data "$tmp/cifar" --val-size 40 --epochs 1 --lr 0.01 --model "$tiny" \
+        --save "$tmp/cif"
     plan=$(grep '^Plan: ' <<<"$out")
     [ "$rc" -eq 0 ] && grep -qF 'augment: random crop (padding 4) + horizontal flip' <<<"$plan" &&
         grep -q '^test_loss: ' <<<"$out" && ok "cifar10 trains, with crop + flip by default: $plan" ||
@@ -118,6 +119,23 @@ PY
         --augment off
     [ "$rc" -eq 0 ] && ! grep -q 'augment' <<<"$out" && ok "cifar10 --augment off: no augmentation" ||
         bad "cifar10 --augment off -> exit $rc, stdout: $out, stderr: $err"
+    # a colour photo with a light border is not inverted for a colour model (MNIST's habit), and
+    # --fit digit is refused for it
+    python3 - "$tmp/photo.png" <<'PY'
+import struct, sys, zlib
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+rows = b"".join(b"\0" + b"".join(bytes((230, 230, 230)) if x in (0, 31) or y in (0, 31)
+                                  else bytes((40, 120, 200)) for x in range(32)) for y in range(32))
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 32, 32, 8, 2, 0, 0, 0)) +
+                              chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+PY
+    run predict --model "$tmp/cif" "$tmp/photo.png"
+    [ "$rc" -eq 0 ] && grep -q "^$tmp/photo.png: [0-9]" <<<"$out" && ! grep -q inverted <<<"$out" &&
+        ok "predict, a colour model: a light-bordered photo is not inverted" ||
+        bad "predict of a photo with a colour model -> exit $rc, stdout: $out, stderr: $err"
+    run predict --model "$tmp/cif" --fit digit "$tmp/photo.png"
+    [ "$rc" -eq 2 ] && grep -q '^ctrain: --fit digit: .*this one takes 3 channels' <<<"$err" &&
+        ok "predict --fit digit with a colour model -> exit 2" || bad "predict --fit digit, colour model -> exit $rc: $err"
 else
     echo "SKIP cifar10: no python3 to write the test's files"
 fi

@@ -202,13 +202,15 @@ static int predict_flags(predict_opts *o, cli_flag *f) {
         {.name = "invert", .kind = CLI_CHOICE, .dst = &o->invert, .metavar = "WHEN",
          .choices = "auto|yes|no",
          .help = "make dark-on-light pictures light-on-dark like MNIST;\n"
-                 "auto: when the picture's border is mostly light"},
+                 "auto: when the picture's border is mostly light and the\n"
+                 "model takes one channel (never for a colour model)"},
         {.name = "fit", .kind = CLI_CHOICE, .dst = &o->fit, .metavar = "HOW",
          .choices = "pad|stretch|digit",
          .help = "pad: keep the aspect ratio, pad with the background, then\n"
                  "scale (area averaging); stretch: scale to the input size;\n"
                  "digit: as MNIST was made (crop to the ink, scale it into a\n"
-                 "20x20 box of 28x28, centre of mass at the centre)"},
+                 "20x20 box of 28x28, centre of mass at the centre; for\n"
+                 "one-channel models)"},
         {.name = "top", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->top, .metavar = "K",
          .help = "how many of the most probable classes to print"},
         {.name = "spec", .kind = CLI_STR, .dst = &o->spec, .metavar = "SPEC",
@@ -234,8 +236,9 @@ void predict_help(FILE *out) {
           "PPM, PAM (read with libnetpbm), greyscale or colour (made grey by luminance\n"
           "0.299 R + 0.587 G + 0.114 B for a one-channel model; transparency over white), any\n"
           "size (fitted to the model's input, see --fit). Pixels are scaled to [0, 1] as in\n"
-          "training. MNIST digits are light on a dark background: a picture whose border is\n"
-          "mostly light (a dark digit on paper) is inverted first, unless --invert no.\n"
+          "training. MNIST digits are light on a dark background: for a one-channel model, a\n"
+          "picture whose border is mostly light (a dark digit on paper) is inverted first,\n"
+          "unless --invert no.\n"
           "\n"
           "output, one line per image (stdout):\n"
           "  IMAGE: CLASS (P)  top K: CLASS P, CLASS P, ...\n"
@@ -254,7 +257,8 @@ static int predict_one(cli_model *cm, const predict_opts *o, const char *path, f
     ct_model_input_shape(cm->m, &c, &h, &w);
     ct_image img;
     ct_status s = ct_image_load(path, &img);
-    int invert = !strcmp(o->invert, "yes") ? 1 : !strcmp(o->invert, "no") ? 0 : -1;
+    /* auto: digits and Fashion-MNIST's items are light on black; colour pictures are as shot */
+    int invert = !strcmp(o->invert, "yes") ? 1 : !strcmp(o->invert, "no") || c != 1 ? 0 : -1;
     ct_image_fit fit = !strcmp(o->fit, "stretch") ? CT_FIT_STRETCH
                        : !strcmp(o->fit, "digit") ? CT_FIT_DIGIT : CT_FIT_PAD;
     if (s == CT_OK) s = ct_image_to_input(&img, c, h, w, invert, fit, x, &inverted);
@@ -306,6 +310,12 @@ int cmd_predict(int argc, char **argv) {
     }
     int c, h, w;
     ct_model_input_shape(cm.m, &c, &h, &w);
+    if (c != 1 && !strcmp(o.fit, "digit")) {
+        cli_close_model(&cm);
+        free(pos);
+        return cli_usage_error("predict", "--fit digit: centres a digit as MNIST's were, for a "
+                               "one-channel model; this one takes %d channels", c);
+    }
     float *x = malloc((size_t)c * h * w * sizeof *x);
     float *probs = malloc((size_t)ct_model_num_classes(cm.m) * sizeof *probs);
     if (!x || !probs) {
