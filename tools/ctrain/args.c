@@ -218,8 +218,12 @@ static cli_parse_result set_value(const char *cmd, cli_flag *f, const char *v) {
             return cli_usage_error(cmd, "--%s: %s is 0 as a 32-bit float (the smallest is about "
                                    "1e-45)", f->name, v), CLI_PARSE_ERROR;
         if (r == 0 && ((f->range == CLI_POSITIVE && !(fv > 0)) || (f->range == CLI_NONNEG && fv < 0) ||
-                       (f->range == CLI_FRACTION && !(fv >= 0 && fv < 1))))
+                       (f->range == CLI_FRACTION && !(fv >= 0 && fv < 1)))) {
+            if ((double)fv != dv) /* 0.99999999 in [0, 1), but 1 as a float */
+                return cli_usage_error(cmd, "--%s: %s is %.9g as a 32-bit float (expected %s)",
+                                       f->name, v, (double)fv, what), CLI_PARSE_ERROR;
             r = -1;
+        }
         if (r) break;
         *(float *)f->dst = fv;
         return CLI_PARSE_OK;
@@ -254,6 +258,15 @@ static cli_parse_result set_value(const char *cmd, cli_flag *f, const char *v) {
 
 /* ------------------------------------------------------------------------------------------ */
 /* the parser                                                                                  */
+
+const char *cli_float_text(const cli_flag *f, char *buf, size_t bytes) {
+    double typed = 0, v = (double)*(const float *)f->dst;
+    if (f->text && cli_parse_double(f->text, &typed) == 0 && typed != v)
+        snprintf(buf, bytes, "%.40s (%.9g as a 32-bit float)", f->text, v);
+    else
+        snprintf(buf, bytes, "%g", v);
+    return buf;
+}
 
 cli_flag *cli_find(cli_flag *flags, int nflags, const char *name) {
     for (int i = 0; i < nflags; i++)
@@ -385,6 +398,7 @@ cli_parse_result cli_parse(const char *cmd, cli_flag *flags, int nflags, int arg
                 cli_usage_error(cmd, "--%s: missing value (expected %s)", name, range_words(f));
             return CLI_PARSE_ERROR;
         }
+        f->text = v;
         if (set_value(cmd, f, v) != CLI_PARSE_OK) return CLI_PARSE_ERROR;
     }
     if (npos) *npos = n;

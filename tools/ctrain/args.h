@@ -53,6 +53,7 @@ typedef struct {
     const char *choices; /* CLI_CHOICE: "auto|cpu|cuda" */
     long max;            /* CLI_INT, CLI_I64: the largest value (0: the type's) */
     int seen;            /* set by cli_parse when the flag was given */
+    const char *text;    /* the value as given (NULL: not given) */
     char def_buf[48];    /* filled by cli_parse/cli_print_flags from *dst when def is NULL */
 } cli_flag;
 
@@ -69,6 +70,9 @@ void cli_print_flags(FILE *f, cli_flag *flags, int nflags);
 
 /* Finds a flag by name (without dashes); NULL if absent. */
 cli_flag *cli_find(cli_flag *flags, int nflags, const char *name);
+/* A CLI_FLOAT flag's value for a message: "%g", or, when the 32-bit float differs from what was
+ * typed, "TEXT (V as a 32-bit float)" ("1.0000001 (1.00000012 as a 32-bit float)"). buf: 96 bytes. */
+const char *cli_float_text(const cli_flag *f, char *buf, size_t bytes);
 
 /* The errors below are one line each, written at once: "ctrain: <message>", or with
  * cli_set_error_rank(R > 0) "ctrain: rank R: <message>" (a rank of an mpirun job). Between

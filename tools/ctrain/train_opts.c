@@ -403,6 +403,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     int seen_lr = cli_find(flags, nflags, "lr")->seen;
     int seen_schedule = cli_find(flags, nflags, "schedule")->seen;
 #define SEEN(name) (cli_find(flags, nflags, name)->seen)
+    char fbuf[96]; /* cli_float_text */
     ct_train_config *c = &o->cfg;
     int opt = train_optimizer_kind(o->optimizer), sched = train_schedule_kind(o->lr_schedule);
     int adam = opt == CT_ADAM || opt == CT_ADAMW;
@@ -427,8 +428,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--gamma: applies to --lr-schedule step or plateau (got "
                                "%s)", o->lr_schedule);
     if (SEEN("gamma") && sched == CT_SCHED_PLATEAU && !(o->gamma < 1))
-        return cli_usage_error("train", "--gamma: the plateau factor must be below 1, got %g",
-                               (double)o->gamma);
+        return cli_usage_error("train", "--gamma: the plateau factor must be below 1, got %s",
+                               cli_float_text(cli_find(flags, nflags, "gamma"), fbuf, sizeof fbuf));
     for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
         if (SEEN(only[i].flag) && sched != only[i].sched)
             return cli_usage_error("train", "--%s: applies to --lr-schedule %s (got %s)",
@@ -437,11 +438,14 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (sched == CT_SCHED_STEP && o->step_size <= 0)
         return cli_usage_error("train", "--step-size: required with --lr-schedule step");
     if (SEEN("pct-start") && !(o->pct_start > 0 && o->pct_start < 1))
-        return cli_usage_error("train", "--pct-start: expected a number in (0, 1), got %g",
-                               (double)o->pct_start);
+        return cli_usage_error("train", "--pct-start: expected a number in (0, 1), got %s",
+                               cli_float_text(cli_find(flags, nflags, "pct-start"), fbuf,
+                                              sizeof fbuf));
     if (SEEN("warmup-start-factor") && !(o->warmup_start_factor <= 1))
         return cli_usage_error("train", "--warmup-start-factor: expected a number in (0, 1], "
-                               "got %g", (double)o->warmup_start_factor);
+                               "got %s", cli_float_text(cli_find(flags, nflags,
+                                                                 "warmup-start-factor"),
+                                                        fbuf, sizeof fbuf));
     if (SEEN("warmup-start-factor") && o->warmup_epochs <= 0)
         return cli_usage_error("train", "--warmup-start-factor: needs --warmup-epochs > 0");
     if (SEEN("save-every") && !o->save_dir && !o->resume_dir)
@@ -469,7 +473,9 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         c->num_phases = 1;
     } else if (seen_epochs || seen_lr || (!seen_schedule && sched != CT_SCHED_PHASES)) {
         if (seen_lr && o->lr > MAX_LR) /* as --schedule's: a resume reads it back as one */
-            return cli_usage_error("train", "--lr: at most 1e30, got %g", (double)o->lr);
+            return cli_usage_error("train", "--lr: at most 1e30, got %s",
+                                   cli_float_text(cli_find(flags, nflags, "lr"), fbuf,
+                                                  sizeof fbuf));
         int total = 0;
         for (int i = 0; i < c->num_phases; i++) total += c->phases[i].epochs;
         c->phases[0].epochs = seen_epochs ? o->epochs : (total > 0 ? total : SINGLE_PHASE_EPOCHS);
