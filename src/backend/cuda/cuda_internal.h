@@ -37,6 +37,10 @@ typedef struct {
     void *coll;                                   /* NCCL, once loaded (cuda_coll.cu) */
     void *dnn;                                    /* cuDNN, when loaded (cuda_dnn.cu) */
     char dnn_name[32];                            /* "cuDNN 9.19.0" */
+    struct {                      /* the fused MLP step's cooperative launch (cuda_mlp.cu): */
+        size_t smem;              /* for this much shared memory (0: not asked yet), */
+        int coop, per_sm;         /* whether the GPU can, and blocks a multiprocessor holds */
+    } mlp_launch;
 } ct_cuda;
 
 static inline ct_cuda *ct_cuda_of(ct_backend *b) { return (ct_cuda *)b; }

@@ -10,7 +10,8 @@
  *     launch and no host involvement between steps;
  *   phases: three launches a step, where a device cannot launch cooperatively, or with
  *     CTRAIN_CUDA_MLP_LAUNCH=phases.
- * Both give the same parameters bit for bit (the same items, the same sums in the same order).
+ * Both give the same parameters bit for bit (the same items, the same sums in the same order,
+ * and no a*b+c contracted in one and not the other: this file is compiled with -fmad=false).
  * CTRAIN_CUDA_MLP_GRID=N caps the cooperative grid at N blocks (for tuning and tests).
  */
 #include <cooperative_groups.h>
@@ -33,7 +34,7 @@ namespace cg = cooperative_groups;
 /* Phase A of one step: its scalars at the table's cursor (block 0 copies the row to cur, where
  * phases B and C read it: C's last item moves the cursor) or from a.sv / the descriptor. */
 __global__ void __launch_bounds__(CT_MLP_THREADS) mlp_phase_a_kernel(ct_mlp_args a) {
-    extern __shared__ float smem[];
+    extern __shared__ __align__(16) float smem[]; /* (phase C reads doubles in it) */
     const ct_step_vars *sv = a.d.table ? a.d.table + *a.d.cursor : a.sv;
     if (a.d.table && blockIdx.x == 0 && threadIdx.x == 0) *a.d.cur = *sv;
     const ct_mlp_vars v = ct_mlp_vars_of(a.d, sv);
@@ -42,14 +43,14 @@ __global__ void __launch_bounds__(CT_MLP_THREADS) mlp_phase_a_kernel(ct_mlp_args
 }
 
 __global__ void __launch_bounds__(CT_MLP_THREADS) mlp_phase_b_kernel(ct_mlp_args a) {
-    extern __shared__ float smem[];
+    extern __shared__ __align__(16) float smem[]; /* (phase C reads doubles in it) */
     const ct_mlp_vars v = ct_mlp_vars_of(a.d, a.d.table ? a.d.cur : a.sv);
     for (int64_t rb = blockIdx.x; rb < ct_mlp_row_items(a.d.n, a.rb); rb += gridDim.x)
         ct_mlp_phase_b(a, v, rb, CT_MLP_THREADS, smem);
 }
 
 __global__ void __launch_bounds__(CT_MLP_THREADS) mlp_phase_c_kernel(ct_mlp_args a) {
-    extern __shared__ float smem[];
+    extern __shared__ __align__(16) float smem[]; /* (phase C reads doubles in it) */
     const ct_mlp_vars v = ct_mlp_vars_of(a.d, a.d.table ? a.d.cur : a.sv);
     for (int kb = (int)blockIdx.x; kb <= ct_mlp_col_items(a.d.in); kb += (int)gridDim.x)
         ct_mlp_phase_c(a, v, kb, CT_MLP_THREADS, smem, -1, NULL);
@@ -62,7 +63,7 @@ __global__ void __launch_bounds__(CT_MLP_THREADS) mlp_phase_c_kernel(ct_mlp_args
  * wrote in the same block, and writes x and part, which only that block (x) or the last
  * step's B (part, before the second sync) read. */
 __global__ void __launch_bounds__(CT_MLP_THREADS) mlp_coop_kernel(ct_mlp_args a, int steps) {
-    extern __shared__ float smem[];
+    extern __shared__ __align__(16) float smem[]; /* (phase C reads doubles in it) */
     cg::grid_group grid = cg::this_grid();
     const int G = (int)gridDim.x, bid = (int)blockIdx.x, nt = CT_MLP_THREADS;
     const int cols = ct_mlp_col_items(a.d.in);
@@ -124,21 +125,25 @@ static ct_status cuda_mlp_step(ct_backend *b, const ct_mlp_step_desc *d,
                        (double)d->momentum);
     if (d->opt != CT_SGD && ((d->opt != CT_ADAM && d->opt != CT_ADAMW) || !d->m || !d->v))
         return ct_fail(CT_ERR_INVALID, "mlp_step: optimizer %d without its state", (int)d->opt);
-    int mode, cap;
-    CT_TRY(launch_settings(&mode, &cap));
     CT_CUDA_BIND(cb);
     const size_t smem = ct_mlp_smem(d->hidden, d->classes);
     const int cols = ct_mlp_col_items(d->in);
-    int coop = 0, per_sm = 0;
-    if (mode != 2) {
+    int mode = 0, cap = 0; /* (getenv: cheap; the device's answers below are kept) */
+    CT_TRY(launch_settings(&mode, &cap));
+    if (mode != 2 && cb->mlp_launch.smem != smem) { /* once per shape: a step may be a launch */
+        int coop = 0, per_sm = 0;
         CT_CUDA_CHECK(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, cb->device));
         if (coop)
-            CT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, mlp_coop_kernel,
-                                                                        CT_MLP_LAUNCH_THREADS, smem));
-        if (mode == 1 && (!coop || per_sm < 1))
-            return ct_fail(CT_ERR_UNSUPPORTED, "mlp_step: CTRAIN_CUDA_MLP_LAUNCH=cooperative, "
-                           "but cuda:%d cannot launch it cooperatively", cb->device);
+            CT_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+                &per_sm, mlp_coop_kernel, CT_MLP_LAUNCH_THREADS, smem));
+        cb->mlp_launch.coop = coop;
+        cb->mlp_launch.per_sm = per_sm;
+        cb->mlp_launch.smem = smem;
     }
+    const int coop = mode != 2 && cb->mlp_launch.coop, per_sm = cb->mlp_launch.per_sm;
+    if (mode == 1 && (!coop || per_sm < 1))
+        return ct_fail(CT_ERR_UNSUPPORTED, "mlp_step: CTRAIN_CUDA_MLP_LAUNCH=cooperative, but "
+                       "cuda:%d cannot launch it cooperatively", cb->device);
     /* rows per row item: about as many row items as multiprocessors (the same in both ways
      * and at any grid: the same sums) */
     ct_mlp_args a = ct_mlp_make_args(d, sv, (int)((d->n + cb->sm_count - 1) / cb->sm_count));

@@ -143,8 +143,9 @@ __global__ void bias_grad_cols_kernel(float *dbias, const float *dy, int64_t out
  * additions depends on the shape alone: the same bits on every run. */
 #define CT_PLANE_THREADS 1024
 #define CT_PLANE_UNROLL 8
-__global__ void bias_grad_planes_kernel(float *dbias, const float *dy, int64_t outer,
-                                        int64_t channels, int64_t inner) {
+__global__ void __launch_bounds__(CT_PLANE_THREADS)
+bias_grad_planes_kernel(float *dbias, const float *dy, int64_t outer, int64_t channels,
+                        int64_t inner) {
     const int64_t c = blockIdx.x, total = outer * inner, step = blockDim.x;
     const int64_t step_o = step / inner, step_i = step - step_o * inner;
     int64_t o = threadIdx.x / inner, i = threadIdx.x - o * inner, k = threadIdx.x;
