@@ -220,6 +220,25 @@ static void test_fetch_fallback_error(void **state) {
     assert_has(ct_last_error(), "npm: command not found");
 }
 
+/* A folder whose files' names do not fit in a path (PATH_MAX) is an error, not a buffer
+ * overrun (the .gz name was appended past the end); a folder that cannot be written in is found
+ * before anything is fetched. */
+static void test_fetch_folder_errors(void **state) {
+    char dir[PATH_MAX];
+    int n = snprintf(dir, sizeof dir, "%s/long", tu_tmpdir());
+    while (n < 4072 - 201) n += snprintf(dir + n, sizeof dir - (size_t)n, "/%0200d", 0);
+    n += snprintf(dir + n, sizeof dir - (size_t)n, "/%0*d", 4072 - n - 1, 0);
+    assert_int_equal((int)strlen(dir), 4072);
+    log_buf log = {.lines = 0};
+    assert_int_equal(ct_data_fetch_mnist(dir, collect, &log), CT_ERR_INVALID);
+    assert_has(ct_last_error(), "(4072 characters): too long a path for the files in it");
+    assert_int_equal(log.lines, 0);
+
+    assert_int_equal(ct_data_fetch_mnist("/proc", collect, &log), CT_ERR_IO);
+    assert_has(ct_last_error(), "/proc: cannot write in the folder");
+    assert_int_equal(log.lines, 0); /* nothing fetched, nothing tried */
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* whole fetches (need the real files)                                                         */
 
@@ -354,6 +373,7 @@ int main(void) {
         cmocka_unit_test(test_fetch_rejects_bad_present_file),
         cmocka_unit_test(test_fetch_rejects_bad_present_gz),
         cmocka_unit_test(test_fetch_fallback_error),
+        cmocka_unit_test(test_fetch_folder_errors),
         cmocka_unit_test(test_fetch_all_present),
         cmocka_unit_test(test_fetch_from_file_mirror),
         cmocka_unit_test(test_fetch_network),

