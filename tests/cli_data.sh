@@ -99,6 +99,19 @@ run train --device cpu --dataset mnist --data "$tmp/notmnist" --epochs 1
 [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] &&
     grep -q "notmnist/train-images-idx3-ubyte: images of 10x12 pixels, not MNIST's 28x28" <<<"$err" &&
     ok "10x12 IDX files as --dataset mnist -> exit 1: ${err#ctrain: $tmp/}" || bad "IDX files as mnist -> exit $rc: $err"
+# labels all 0: one class, nothing to learn (a one-output model is always right): refused
+mkdir -p "$tmp/oneclass"
+python3 - "$tmp/oneclass" <<'PY'
+import struct, sys
+for prefix in ("train", "t10k"):
+    with open(f"{sys.argv[1]}/{prefix}-images-idx3-ubyte", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, 20, 4, 4) + bytes(range(16)) * 20)
+    with open(f"{sys.argv[1]}/{prefix}-labels-idx1-ubyte", "wb") as f:
+        f.write(struct.pack(">II", 0x801, 20) + bytes(20))
+PY
+run train --device cpu --dataset idx --data "$tmp/oneclass" --val-size 5 --epochs 1
+[ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -q "oneclass: every label is 0 (one class): nothing to classify" <<<"$err" &&
+    ok "idx data of one class -> exit 1: ${err#ctrain: }" || bad "idx data of one class -> exit $rc: $err"
 # a saved model of 10 classes on 13-class data: eval and show refuse it, naming the file
 run train --device cpu --dataset idx --data "$tmp/notmnist" --val-size 5 --epochs 1 --quiet --save "$tmp/ten"
 for cmd in eval show; do

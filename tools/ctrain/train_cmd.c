@@ -370,6 +370,11 @@ loaded:
                   ct_dataset_height(test), ct_dataset_width(test), in_c, in_h, in_w);
         goto built;
     }
+    if (classes < 2) { /* idx labels all 0: a one-output model, 100% accurate, learning nothing */
+        cli_error("%s in %s: every label is 0 (one class): nothing to classify", o.dataset,
+                  run.data_dir);
+        goto built;
+    }
     if (o.val_size >= n_all && o.resume_dir) { /* the saved run's split, not a flag's */
         cli_error("%s: the run holds out %lld validation images, but this training set has "
                   "only %lld images", o.resume_dir, (long long)o.val_size, (long long)n_all);
