@@ -121,8 +121,8 @@ void ct_dist_share(const ct_dist *d, int64_t n, int64_t *lo, int64_t *hi) {
         *hi = n;
         return;
     }
-    *lo = n * d->rank / d->size;
-    *hi = n * (d->rank + 1) / d->size;
+    *lo = (n * d->rank + d->size - 1) / d->size;
+    *hi = (n * (d->rank + 1) + d->size - 1) / d->size;
 }
 
 ct_status ct_dist_allreduce_sum_f32(ct_dist *d, float *buf, int64_t n) {

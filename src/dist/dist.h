@@ -48,8 +48,10 @@ struct ct_dist {
 /* Is d more than one process? */
 static inline int ct_dist_active(const ct_dist *d) { return d && d->size > 1; }
 
-/* This rank's share [*lo, *hi) of n items split as evenly as possible by rank (the first ranks
- * get one less when n % size != 0): lo = n*rank/size, hi = n*(rank+1)/size. */
+/* This rank's share [*lo, *hi) of n items split as evenly as possible by rank (the last ranks
+ * get one less when n % size != 0): lo = ceil(n*rank/size), hi = ceil(n*(rank+1)/size). So
+ * rank 0 holds item 0 of any n >= 1: a batch's row 0, whose shard alone updates batch norm's
+ * running statistics, is always rank 0's, whose buffers are the ones kept (sync_buffers). */
 void ct_dist_share(const ct_dist *d, int64_t n, int64_t *lo, int64_t *hi);
 
 /* In-place sums over all ranks of host buffers (MPI_Allreduce with MPI_IN_PLACE; counts above

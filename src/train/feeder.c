@@ -215,7 +215,9 @@ static void batch_shard(void *arg, int t, int S) {
     /* this rank's rows [g0, g1) of the batch (all of them for one process), then the shard's */
     int64_t g0, g1;
     ct_dist_share(j->a->dist, j->nb, &g0, &g1);
-    int64_t r0 = g0 + (g1 - g0) * t / S, r1 = g0 + (g1 - g0) * (t + 1) / S, rows = r1 - r0;
+    /* (split as the ranks split, ct_dist_share: 2 ranks x 1 thread hold the rows 1 x 2 do) */
+    int64_t r0 = g0 + ((g1 - g0) * t + S - 1) / S, r1 = g0 + ((g1 - g0) * (t + 1) + S - 1) / S;
+    int64_t rows = r1 - r0;
     int64_t row = j->f->row;
     ct_shard *sh = &m->shards[t];
     ct_status s = CT_OK;
