@@ -176,8 +176,10 @@ typedef struct {
 typedef enum {
     CT_SGD = 0, /* torch.optim.SGD: momentum, nesterov, weight_decay (an L2 term) */
     CT_ADAM,    /* torch.optim.Adam: weight_decay is an L2 term added to the gradient */
-    CT_ADAMW    /* torch.optim.AdamW: decoupled weight decay w -= lr*wd*w (0 means 0.01) */
+    CT_ADAMW    /* torch.optim.AdamW: decoupled weight decay w -= lr*wd*w (PyTorch's default wd
+                 * is CT_ADAMW_WEIGHT_DECAY; weight_decay is used as given, 0 too) */
 } ct_optimizer_kind;
+#define CT_ADAMW_WEIGHT_DECAY 0.01f /* torch.optim.AdamW's default weight_decay */
 
 /* How the learning rate moves within the run. The base lr is the current phase's lr, so with
  * one phase (--lr) each schedule is exactly its torch.optim.lr_scheduler namesake; with
@@ -209,7 +211,7 @@ typedef struct {
     int prefetch;        /* batches prepared ahead per worker (2) */
     int data_on_device;  /* -1 auto, 0 off (loader + copies), 1 on (dataset resident on device) */
     float momentum;      /* SGD momentum (0) */
-    float weight_decay;  /* L2 penalty added to the gradient (0) */
+    float weight_decay;  /* SGD, Adam: L2 penalty added to the gradient; AdamW: decoupled (0) */
     int nesterov;        /* Nesterov momentum (0) */
     uint64_t seed;       /* shuffling seed (the split and initialisation take their own) */
     /* Where to start (all zero: a fresh run, which also resets the optimizer's state; else the

@@ -305,6 +305,28 @@ rm -rf st && cp -r run st && py meta st/train_state.safetensors history '[]' epo
     py meta st/train_state.safetensors position 0 epoch && py meta st/train_state.safetensors position 100000 batch &&
     check_state "a position past the epoch's batches" 'position epoch 0 batch 100000 is outside this run (1 epochs of 461 batches)'
 
+# AdamW's weight decay: PyTorch's 0.01 by default, 0 when --weight-decay 0 says so; a train state
+# written before 5 Dec 2026 (no "weight_decay_as_is") with 0 meant 0.01, and resumes so
+run train --optimizer adamw --weight-decay 0 --epochs 1 --val-size 59000 --save "$tmp/aw0"
+grep -q '^Plan: .*AdamW' <<<"$out" && ! grep -q 'weight decay' <<<"$out" &&
+    ok "adamw --weight-decay 0: no decay" || bad "adamw --weight-decay 0 -> exit $rc: $out"
+"$PY" - "$tmp/aw0/train_state.safetensors" <<'EOF'
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+c = json.loads(h["__metadata__"]["config"])
+del c["weight_decay_as_is"]
+h["__metadata__"]["config"] = json.dumps(c)
+t = json.dumps(h).encode()
+t += b" " * (-len(t) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(t)) + t + raw[8 + n:])
+EOF
+run train --resume "$tmp/aw0" --epochs 2
+[ "$rc" -eq 0 ] && grep -q '^Plan: .*AdamW.*, weight decay 0.01' <<<"$out" &&
+    ok "an older AdamW train state with weight decay 0 resumes with PyTorch's 0.01, as it ran" ||
+    bad "older AdamW train state -> exit $rc: $out $err"
+
 # the largest values the flags take are resumed too (the train state's ranges are the flags')
 for flags in "--batch-size 2147483647 --eval-batch-size 2147483647 --prefetch 2147483647" "--lr 1e30"; do
     rm -rf big

@@ -58,6 +58,7 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
     ct_jw_float(j, c->momentum);
     ct_jw_key(j, 0, "weight_decay");
     ct_jw_float(j, c->weight_decay);
+    ct_jw_printf(j, ", \"weight_decay_as_is\": 1"); /* (AdamW's 0 is 0: see parse_config) */
     ct_jw_printf(j, ", \"nesterov\": %d, \"seed\": \"%llu\"", c->nesterov,
                  (unsigned long long)c->seed);
     /* optimizer, schedule, warm-up and clipping (enums as their numbers) */
@@ -301,6 +302,11 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         if (json_object_get(o, key)) dst = v_;                                                \
     } while (0)
     OPT_INT("optimizer", 0, CT_ADAMW, cfg->optimizer);
+    /* before 5 Dec 2026, AdamW took a weight decay of 0 for PyTorch's default, 0.01, and files
+     * did not say "weight_decay_as_is": such a run resumes with the decay it had */
+    if (cfg->optimizer == CT_ADAMW && cfg->weight_decay == 0.0f &&
+        !json_object_get(o, "weight_decay_as_is"))
+        cfg->weight_decay = CT_ADAMW_WEIGHT_DECAY;
     OPT_INT("schedule", 0, CT_SCHED_PLATEAU, cfg->schedule);
     OPT_INT("step_size", 0, INT32_MAX, cfg->step_size);
     OPT_INT("plateau_patience", CT_PATIENCE_NONE, INT32_MAX, cfg->plateau_patience);

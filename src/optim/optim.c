@@ -44,9 +44,7 @@ ct_status ct_optimizer_init_config(ct_optimizer *o, ct_backend *b, int64_t n,
     o->n = n;
     o->kind = cfg->optimizer;
     o->momentum = cfg->momentum;
-    o->weight_decay = cfg->weight_decay;
-    if (cfg->optimizer == CT_ADAMW && o->weight_decay == 0.0f)
-        o->weight_decay = CT_ADAMW_WEIGHT_DECAY;
+    o->weight_decay = cfg->weight_decay; /* as given: 0 is none, with AdamW too */
     o->nesterov = cfg->nesterov;
     o->beta1 = cfg->beta1 != 0.0f ? cfg->beta1 : CT_ADAM_BETA1;
     o->beta2 = cfg->beta2 != 0.0f ? cfg->beta2 : CT_ADAM_BETA2;

@@ -15,7 +15,6 @@
 #define CT_ADAM_BETA1 0.9f
 #define CT_ADAM_BETA2 0.999f
 #define CT_ADAM_EPS 1e-8f
-#define CT_ADAMW_WEIGHT_DECAY 0.01f
 
 typedef struct {
     ct_backend *b;   /* not owned */

@@ -118,7 +118,9 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "momentum", .kind = CLI_FLOAT, .range = CLI_FRACTION, .dst = &o->momentum,
          .metavar = "X", .help = "SGD momentum"},
         {.name = "weight-decay", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->weight_decay,
-         .metavar = "X", .help = "L2 penalty added to the gradient"},
+         .metavar = "X", .help = "sgd, adam: L2 penalty added to the gradient; adamw:\n"
+                                 "decoupled weight decay (0: none)",
+         .def = "0; adamw: 0.01"},
         {.name = "nesterov", .kind = CLI_SWITCH, .dst = &o->nesterov,
          .help = "Nesterov momentum (needs --momentum > 0)"},
         {.name = "optimizer", .kind = CLI_CHOICE, .dst = &o->optimizer, .metavar = "NAME",
@@ -265,7 +267,8 @@ void train_help(FILE *out) {
           "A progress bar is drawn on stderr when it is a terminal. Ctrl-C (or SIGTERM) stops\n"
           "after the current step (on a GPU: the current run of recorded or fused steps),\n"
           "checkpoints when --save (or --resume) names a folder, says how to resume, and\n"
-          "exits 130; a second Ctrl-C ends the process at once. A --log line or --plot\n"
+          "exits 130; a second Ctrl-C ends the process at once. Under mpirun: SIGUSR1 to\n"
+          "mpirun (Open MPI forwards it to every rank). A --log line or --plot\n"
           "picture that cannot be written is reported once; the training goes on, and ctrain\n"
           "then exits 1.\n"
           "\n"
@@ -503,6 +506,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->data_on_device = strcmp(o->data_on_device, "on") == 0 ? 1
                         : strcmp(o->data_on_device, "off") == 0 ? 0 : -1;
     c->momentum = o->momentum;
+    if (opt == CT_ADAMW && !cli_find(flags, nflags, "weight-decay")->seen && !o->resume_dir)
+        o->weight_decay = CT_ADAMW_WEIGHT_DECAY; /* PyTorch's default (a resume: the saved) */
     c->weight_decay = o->weight_decay;
     c->nesterov = o->nesterov;
     c->seed = o->seed;
