@@ -10,6 +10,7 @@
 #   - ranks resuming different runs are refused before rank 0 writes anything;
 #   - an error on one rank (its data folder is empty) ends the job (MPI_Abort) with the message;
 #   - a rank killed with SIGKILL ends the job with an error within a bounded time (no hang);
+#   - SIGUSR1 to mpirun (forwarded to every rank) stops the job as Ctrl-C stops one process;
 #   - so does a rank stopped with SIGSTOP (neither dead nor erring): --dist-timeout, also before
 #     MPI_Init and at MPI_Finalize.
 # Skips when ctrain was built without MPI, when mpirun is not Open MPI's, or without MNIST.
@@ -214,6 +215,24 @@ kill_a_rank "$job" "$tmp/kill.out" "$tmp/kill.err" "2 ranks"
 job=$!
 kill_a_rank "$job" "$tmp/stop.out" "$tmp/stop.err" "2 ranks, --dist-timeout 3" STOP \
     '^ctrain: (rank [0-9]+: )?MPI_I[a-z]+ \(.*\) did not finish within 3 s: a rank has not joined it' 3
+
+# ------------------------------------------------------------------ SIGUSR1 to mpirun stops the job
+# Open MPI forwards SIGUSR1 to every rank (Ctrl-C on mpirun kills them 1 s after a SIGTERM):
+# the ranks stop at the same step, rank 0 checkpoints, and mpirun exits 130
+"${MPIRUN[@]}" -np 2 "$CT" train --epochs 1000 --lr 0.1 --quiet --threads 1 --save "$tmp/usr1" \
+    >"$tmp/usr1.out" 2>"$tmp/usr1.err" &
+job=$!
+for _ in $(seq 1 600); do grep -q '^Before training' "$tmp/usr1.out" && break; sleep 0.1; done
+kill -USR1 "$(pgrep -P "$job" -x mpirun)" 2>/dev/null
+wait "$job"
+rc=$?
+job=""
+if [ "$rc" -eq 130 ] && grep -q "^ctrain: interrupted .*; saved to $tmp/usr1$" "$tmp/usr1.err" &&
+    [ -s "$tmp/usr1/model.safetensors" ] && [ -s "$tmp/usr1/train_state.safetensors" ]; then
+    ok "SIGUSR1 to mpirun -> every rank stops, rank 0 checkpoints, exit 130: $(grep -m1 '^ctrain: interrupted' "$tmp/usr1.err")"
+else
+    bad "SIGUSR1 to mpirun -> exit $rc: $(head -c 2000 "$tmp/usr1.err")"
+fi
 
 # ------------------------------------------------------------------ a rank stopped before MPI_Init
 # or at MPI_Finalize (the ranks' start and end, timed by the CLI) ends the job too

@@ -536,7 +536,7 @@ built:
         st.test_stop_epoch = -1;
     progress_init(&st.bar, !o.quiet && isatty(STDERR_FILENO), total_epochs);
     ct_callbacks cb = {.on_step = on_step, .on_epoch = on_epoch, .user = &st};
-    struct sigaction sa, old_int, old_term;
+    struct sigaction sa, old_int, old_term, old_usr1;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESETHAND;
@@ -544,6 +544,7 @@ built:
     g_interrupted = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGUSR1, &sa, &old_usr1); /* what Open MPI's mpirun forwards to every rank */
     double t0 = ct_time_s();
     s = ct_fit(m, train, train_idx, run.n_train, val_idx, run.n_val, cfg, &cb, run.history);
     double fit_s = ct_time_s() - t0;
@@ -621,6 +622,7 @@ lib_error_restore:
 restore:
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGUSR1, &old_usr1, NULL);
     goto done;
 lib_error:
     rc = cli_dist_error(dist, s);
