@@ -203,6 +203,25 @@ else
     bad "rank 1 without data -> exit $rc after ${took} s: $(head -c 2000 "$tmp/fail.err")"
 fi
 
+# ------------------------------------------------------------------ rank 0's terminal
+# train --help once (not once a rank); and the progress bar, on rank 0's stdout where that is a
+# terminal (mpirun pipes the ranks' stderr)
+run help "${MPIRUN[@]}" -np 2 "$CT" train --help
+n=$(grep -c '^usage: ctrain train' "$tmp/help.out")
+[ "$rc" -eq 0 ] && [ "$n" -eq 1 ] && ok "mpirun -np 2 ctrain train --help -> the help once" ||
+    bad "mpirun -np 2 train --help -> exit $rc, the help $n times"
+if command -v script >/dev/null; then
+    script -qec "$(printf '%q ' "${MPIRUN[@]}" -np 2 "$CT" train --epochs 1 --lr 0.1 --val-size 50000 --threads 1)" \
+        /dev/null >"$tmp/pty.out" 2>&1
+    rc=$?
+    bars=$(grep -ac 'samples/s' "$tmp/pty.out")
+    [ "$rc" -eq 0 ] && [ "$bars" -ge 1 ] && grep -aq 'Epoch \[0\], val_loss' "$tmp/pty.out" &&
+        ok "under a terminal, rank 0 draws the progress bar through mpirun" ||
+        bad "mpirun under a terminal -> exit $rc, $bars bar lines: $(head -c 1500 "$tmp/pty.out")"
+else
+    echo "SKIP the progress bar under mpirun: no script(1) to give it a terminal"
+fi
+
 # ------------------------------------------------------------------ a killed rank ends the job
 "${MPIRUN[@]}" -np 2 "$CT" train --epochs 1000 --lr 0.1 --quiet --threads 1 >"$tmp/kill.out" 2>"$tmp/kill.err" &
 job=$!

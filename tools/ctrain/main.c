@@ -156,13 +156,19 @@ static int finish_stdout(int rc) {
 }
 
 /* Under an MPI launcher (mpirun -np N ctrain train ...), a rank other than 0 holds its errors
- * until the ranks are connected (dist_cli.h): rank 0 says those they share. Other commands run
- * as N copies, as any program does under a launcher. */
+ * until the ranks are connected (dist_cli.h): rank 0 says those they share; and its train
+ * --help goes to /dev/null (rank 0 prints it once). Other commands run as N copies, as any
+ * program does under a launcher. */
 static void hold_rank_errors(int argc, char **argv) {
     int rank = -1;
     int n = ct_dist_launched(&rank, NULL);
-    if (n != 0 && n != 1 && rank > 0 && argc > 1 && strcmp(argv[1], "train") == 0)
-        cli_dist_hold_errors(rank);
+    if (n == 0 || n == 1 || rank <= 0 || argc < 2 || strcmp(argv[1], "train") != 0) return;
+    cli_dist_hold_errors(rank);
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            if (!freopen("/dev/null", "w", stdout)) { /* then it prints too; harmless */ }
+            break;
+        }
 }
 
 static int run_command(int argc, char **argv) {

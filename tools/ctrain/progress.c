@@ -15,16 +15,17 @@
 #define BAR_MIN_WIDTH 10
 #define LINE_MAX_BYTES 256
 
-void progress_init(progress_bar *p, int enabled, int total_epochs) {
+void progress_init(progress_bar *p, FILE *out, int total_epochs) {
     memset(p, 0, sizeof *p);
-    p->enabled = enabled;
+    p->enabled = out != NULL;
+    p->out = out;
     p->total_epochs = total_epochs;
     p->last_draw_s = -1.0;
 }
 
-static int terminal_columns(void) {
+static int terminal_columns(FILE *out) {
     struct winsize ws;
-    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    if (ioctl(fileno(out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
     return 80;
 }
 
@@ -57,7 +58,7 @@ void progress_step(progress_bar *p, int epoch, int64_t done, int64_t total, int6
              (long long)total, rate, eta);
 
     /* fit the line into the terminal, never wrapping (a wrapped line cannot be erased with \r) */
-    int cols = terminal_columns() - 1;
+    int cols = terminal_columns(p->out) - 1;
     if (cols > LINE_MAX_BYTES - 1) cols = LINE_MAX_BYTES - 1;
     int width = cols - (int)strlen(head) - (int)strlen(tail) - 2;
     if (width > BAR_MAX_WIDTH) width = BAR_MAX_WIDTH;
@@ -85,8 +86,8 @@ void progress_step(progress_bar *p, int epoch, int64_t done, int64_t total, int6
     int pad = p->drawn_len > len ? p->drawn_len - len : 0;
     memset(buf + n, ' ', (size_t)pad);
     n += pad;
-    fwrite(buf, 1, (size_t)n, stderr);
-    fflush(stderr);
+    fwrite(buf, 1, (size_t)n, p->out);
+    fflush(p->out);
     p->drawn_len = len + pad > 0 ? len + pad : 1;
 }
 
@@ -94,7 +95,7 @@ void progress_clear(progress_bar *p) {
     if (!p->enabled || p->drawn_len == 0) return;
     const char *term = getenv("TERM");
     if (term && *term && strcmp(term, "dumb") != 0) {
-        fputs("\r\033[K", stderr); /* also erases what the terminal echoed after the bar (^C) */
+        fputs("\r\033[K", p->out); /* also erases what the terminal echoed after the bar (^C) */
     } else {
         char buf[2 * LINE_MAX_BYTES + 8];
         int n = 0, w = p->drawn_len + 4; /* drawn_len < LINE_MAX_BYTES; + an echoed ^C */
@@ -102,8 +103,8 @@ void progress_clear(progress_bar *p) {
         memset(buf + n, ' ', (size_t)w);
         n += w;
         buf[n++] = '\r';
-        fwrite(buf, 1, (size_t)n, stderr);
+        fwrite(buf, 1, (size_t)n, p->out);
     }
-    fflush(stderr);
+    fflush(p->out);
     p->drawn_len = 0;
 }

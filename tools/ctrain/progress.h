@@ -1,9 +1,10 @@
 /*
- * progress.h — the one-line training progress bar on stderr.
+ * progress.h — the one-line training progress bar on a terminal (stderr; under mpirun stdout).
  *
  *     epoch 3/10 [=========>         ] 210/391  61234 samples/s  ETA 0.4s
  *
- * Drawn only when enabled (the CLI enables it when stderr is a terminal and --quiet is off),
+ * Drawn only when given a stream (the CLI gives stderr when it is a terminal, or under mpirun,
+ * whose ranks' stderr is a pipe, rank 0's stdout when that is one; and none with --quiet),
  * redrawn at most every PROGRESS_REDRAW_S with '\r', cut to the terminal's width so that it
  * never wraps, and erased (progress_clear) before anything else is printed.
  */
@@ -11,17 +12,19 @@
 #define CTRAIN_CLI_PROGRESS_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #define PROGRESS_REDRAW_S 0.1
 
 typedef struct {
     int enabled;
+    FILE *out;        /* where it is drawn */
     int total_epochs; /* for "epoch 3/10" */
     int drawn_len;    /* characters on the line now (0 = nothing drawn) */
     double last_draw_s;
 } progress_bar;
 
-void progress_init(progress_bar *p, int enabled, int total_epochs);
+void progress_init(progress_bar *p, FILE *out, int total_epochs); /* out NULL: not drawn */
 /* After a training step: epoch is 0-based; done/total count the epoch's batches; samples and
  * elapsed_s count from the epoch's start. Redraws when PROGRESS_REDRAW_S has passed (and at
  * the first and last step). */

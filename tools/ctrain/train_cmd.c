@@ -534,7 +534,11 @@ built:
         st.test_stop_batch = stop_batch;
     else
         st.test_stop_epoch = -1;
-    progress_init(&st.bar, !o.quiet && isatty(STDERR_FILENO), total_epochs);
+    /* the bar: on stderr when it is a terminal; under mpirun, which pipes the ranks' stderr,
+     * on rank 0's stdout when that is one (the other ranks' stdout is /dev/null) */
+    FILE *bar = o.quiet ? NULL : isatty(STDERR_FILENO) ? stderr
+                : ct_dist_size(dist) > 1 && isatty(STDOUT_FILENO) ? stdout : NULL;
+    progress_init(&st.bar, bar, total_epochs);
     ct_callbacks cb = {.on_step = on_step, .on_epoch = on_epoch, .user = &st};
     struct sigaction sa, old_int, old_term, old_usr1;
     memset(&sa, 0, sizeof sa);
