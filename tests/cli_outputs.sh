@@ -191,6 +191,13 @@ run train --epochs 1 --val-size 59000 --quiet --save kb --overwrite --plot newpl
 [ "$rc" -eq 1 ] && [ -e kb/best.safetensors ] && [ ! -e newplots ] && [ "$(cat notes.txt)" = "my notes" ] &&
     ok "a refused --log: nothing removed or created (best.safetensors kept, no --plot folder)" ||
     bad "--overwrite with a refused --log -> exit $rc, $(ls kb; ls -d newplots): $err"
+# a --log that cannot be opened (its folder missing): the --save and --plot folders made for the
+# run are taken away again
+run train --epochs 1 --val-size 59000 --quiet --save new_save --plot new_plots --log no/such/dir/x.jsonl
+[ "$rc" -eq 1 ] && [ ! -e new_save ] && [ ! -e new_plots ] &&
+    grep -q '^ctrain: --log no/such/dir/x.jsonl: cannot open: No such file or directory$' <<<"$err" &&
+    ok "--log that cannot be opened -> exit 1, no --save or --plot folder left" ||
+    bad "--log no/such/dir/x.jsonl -> exit $rc, $(ls -d new_save new_plots 2>&1): $err"
 ln -s fresh2/model.safetensors dangling.log
 run train --epochs 1 --val-size 59000 --quiet --save fresh2 --log dangling.log
 [ "$rc" -eq 1 ] && [ ! -e fresh2 ] && grep -q '^ctrain: --log dangling.log: is fresh2/model.safetensors, which this run writes' <<<"$err" &&

@@ -496,17 +496,30 @@ built:
     if ((s = ct_fit_check(m, train, train_idx, run.n_train, val_idx, run.n_val, cfg,
                           run.history)) != CT_OK)
         goto lib_error;
-    if (run.save_dir && cli_mkdirs(run.save_dir) != 0) goto done;
-    if (o.plot_dir && cli_mkdirs(o.plot_dir) != 0) goto done;
-    if (train_log_open(&run, resumed_epochs) != 0) goto done;
-    if (run.save_dir && o.overwrite && train_save_replaces(&o)) {
+    /* rank 0's outputs (the others have none): a folder made here for them is taken away
+     * again when a later one fails (--log in a folder that cannot be made, say); under mpirun
+     * the ranks then stop together, without MPI_Abort */
+    cli_dist_hold(dist);
+    int made_save = run.save_dir && access(run.save_dir, F_OK) != 0;
+    int made_plot = o.plot_dir && access(o.plot_dir, F_OK) != 0;
+    int outs_rc = CLI_EXIT_ERROR;
+    if (run.save_dir && cli_mkdirs(run.save_dir) != 0) made_save = 0;
+    else if (o.plot_dir && cli_mkdirs(o.plot_dir) != 0) made_plot = 0;
+    else if (train_log_open(&run, resumed_epochs) == 0) outs_rc = CLI_EXIT_OK;
+    if (outs_rc == CLI_EXIT_OK && run.save_dir && o.overwrite && train_save_replaces(&o)) {
         char best[PATH_MAX + 32]; /* the replaced run's best weights are not this run's */
         snprintf(best, sizeof best, "%s/best.safetensors", run.save_dir);
         if (unlink(best) != 0 && errno != ENOENT) {
             cli_error("%s: cannot remove: %s", best, strerror(errno));
-            goto done;
+            outs_rc = CLI_EXIT_ERROR;
         }
     }
+    if (outs_rc != CLI_EXIT_OK) { /* (rmdir: only while empty) */
+        if (made_plot) rmdir(o.plot_dir);
+        if (made_save) rmdir(run.save_dir);
+    }
+    if ((rc = cli_dist_agree(dist, outs_rc)) != CLI_EXIT_OK) goto done;
+    rc = CLI_EXIT_ERROR;
 
     /* 5. the tutorial's history = [evaluate(model, val_loader)]; a resumed run has it */
     ct_eval_result ev;
