@@ -15,8 +15,8 @@
  * (I64, a scalar). A module whose attributes carry these names loads them with
  * load_state_dict; the tutorial's Mnistmodel (linear1, linear2) does as it is.
  *
- * Every file is written atomically: DIR/.NAME.tmp.PID, fsync, rename over NAME, fsync DIR. A
- * process killed at any moment leaves the previous file whole. (Test hook: the environment
+ * Every file is written atomically: a new DIR/.NAME.tmp.PID.N, fsync, rename over NAME, fsync
+ * DIR. A process killed at any moment leaves the previous file whole. (Test hook: the environment
  * variable CTRAIN_TEST_SAVE_DELAY_MS makes writers sleep that long between 16 KiB chunks.)
  *
  * Reading validates the whole file first: a bad file is a CT_ERR_FORMAT whose message starts
@@ -117,9 +117,8 @@ ct_status ct_checkpoint_input_shape(const ct_checkpoint *c, int *in_c, int *in_h
  * inferred from a chain of linearN tensors: flatten,linear(a),relu,...,linear(z)), input shape
  * from the metadata's input_shape, else in_c/in_h/in_w; then loads its parameters (names
  * without prefix, or with "model." in a train state). A file's metadata is not trusted with
- * memory: not many more parameters than it holds numbers, and at most
- * CT_CHECKPOINT_MAX_ACTIVATIONS floats in a layer's output for a batch of max_batch. */
-#define CT_CHECKPOINT_MAX_ACTIVATIONS ((int64_t)1 << 28) /* 1 GiB */
+ * memory: not many more parameters than it holds numbers, and a layer's output for a batch of
+ * max_batch at most a quarter of the machine's memory (at least 1 GiB). */
 ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, const char *spec,
                                      int in_c, int in_h, int in_w, int max_batch,
                                      ct_model **out);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* tensor lists                                                                                */
@@ -260,6 +261,15 @@ ct_status ct_checkpoint_input_shape(const ct_checkpoint *c, int *in_c, int *in_h
     return CT_OK;
 }
 
+/* The most floats a layer's output may hold for a model built from a file (whose metadata could
+ * describe any input): a quarter of the machine's memory, at least 2^28 (1 GiB). */
+static int64_t activation_cap(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    int64_t quarter = pages > 0 && page > 0 ? (int64_t)pages * page / 4 / (int64_t)sizeof(float)
+                                             : 0;
+    return quarter > ((int64_t)1 << 28) ? quarter : (int64_t)1 << 28;
+}
+
 ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, const char *spec,
                                      int in_c, int in_h, int in_w, int max_batch,
                                      ct_model **out) {
@@ -279,7 +289,7 @@ ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, cons
     int64_t numbers = (int64_t)(c->data_bytes / sizeof(float)), slack = 1 << 24;
     ct_model *m;
     ct_status s = ct_model_create_capped(b, spec, in_c, in_h, in_w, max_batch, 0,
-                                         numbers + slack, CT_CHECKPOINT_MAX_ACTIVATIONS, &m);
+                                         numbers + slack, activation_cap(), &m);
     if (s) return ct_fail_context(s, "%s", c->path);
     if ((s = ct_checkpoint_load_params(c, m, prefix)) != CT_OK) {
         ct_model_free(m);
