@@ -172,7 +172,9 @@ expect_usage '--save-every: needs --save DIR' train --save-every 1
 # a value in range as typed but not as the 32-bit float it becomes: the message says both
 expect_usage '--momentum: 0.99999999 is 1 as a 32-bit float (expected a number in [0, 1))' train --momentum 0.99999999
 expect_usage 'got 0.99999999 (1 as a 32-bit float)' train --lr-schedule onecycle --pct-start 0.99999999
-expect_usage 'got 1.0000001 (1.00000012 as a 32-bit float)' train --warmup-epochs 1 --warmup-start-factor 1.0000001
+expect_usage 'expected a number in (0, 1], got 1.0000001 (see' train --warmup-epochs 1 --warmup-start-factor 1.0000001
+expect_usage '--momentum: expected a number in [0, 1), got "1.1"' train --momentum 1.1
+expect_usage '--lr: at most 1e30, got 1e31 (see' train --lr 1e31
 expect_usage '--overwrite: needs --save DIR' train --overwrite
 expect_usage '--lr-patience' train --lr-patience 3
 expect_usage '--lr-patience' train --lr-schedule plateau --lr-patience -1

@@ -217,13 +217,16 @@ static cli_parse_result set_value(const char *cmd, cli_flag *f, const char *v) {
         if (r == 0 && dv > 0 && fv == 0) /* 1e-50: positive, but not as a float */
             return cli_usage_error(cmd, "--%s: %s is 0 as a 32-bit float (the smallest is about "
                                    "1e-45)", f->name, v), CLI_PARSE_ERROR;
-        if (r == 0 && ((f->range == CLI_POSITIVE && !(fv > 0)) || (f->range == CLI_NONNEG && fv < 0) ||
-                       (f->range == CLI_FRACTION && !(fv >= 0 && fv < 1)))) {
-            if ((double)fv != dv) /* 0.99999999 in [0, 1), but 1 as a float */
+#define CT_IN_RANGE(x)                                                                     \
+    !((f->range == CLI_POSITIVE && !((x) > 0)) || (f->range == CLI_NONNEG && (x) < 0) ||      \
+      (f->range == CLI_FRACTION && !((x) >= 0 && (x) < 1)))
+        if (r == 0 && !CT_IN_RANGE(fv)) {
+            if (CT_IN_RANGE(dv)) /* 0.99999999 is in [0, 1), but 1 as a float */
                 return cli_usage_error(cmd, "--%s: %s is %.9g as a 32-bit float (expected %s)",
                                        f->name, v, (double)fv, what), CLI_PARSE_ERROR;
             r = -1;
         }
+#undef CT_IN_RANGE
         if (r) break;
         *(float *)f->dst = fv;
         return CLI_PARSE_OK;
@@ -259,10 +262,17 @@ static cli_parse_result set_value(const char *cmd, cli_flag *f, const char *v) {
 /* ------------------------------------------------------------------------------------------ */
 /* the parser                                                                                  */
 
-const char *cli_float_text(const cli_flag *f, char *buf, size_t bytes) {
-    double typed = 0, v = (double)*(const float *)f->dst;
-    if (f->text && cli_parse_double(f->text, &typed) == 0 && typed != v)
+double cli_float_typed(const cli_flag *f) {
+    double typed;
+    return f->text && cli_parse_double(f->text, &typed) == 0 ? typed : *(const float *)f->dst;
+}
+
+const char *cli_float_text(const cli_flag *f, int typed_ok, char *buf, size_t bytes) {
+    double v = (double)*(const float *)f->dst;
+    if (typed_ok && f->text)
         snprintf(buf, bytes, "%.40s (%.9g as a 32-bit float)", f->text, v);
+    else if (f->text) /* as typed: %g could round 1.0000001 to an in-range "1" */
+        snprintf(buf, bytes, "%.40s", f->text);
     else
         snprintf(buf, bytes, "%g", v);
     return buf;

@@ -70,9 +70,12 @@ void cli_print_flags(FILE *f, cli_flag *flags, int nflags);
 
 /* Finds a flag by name (without dashes); NULL if absent. */
 cli_flag *cli_find(cli_flag *flags, int nflags, const char *name);
-/* A CLI_FLOAT flag's value for a message: "%g", or, when the 32-bit float differs from what was
- * typed, "TEXT (V as a 32-bit float)" ("1.0000001 (1.00000012 as a 32-bit float)"). buf: 96 bytes. */
-const char *cli_float_text(const cli_flag *f, char *buf, size_t bytes);
+/* A CLI_FLOAT flag's value as typed (parsed as a double; its float when not given). */
+double cli_float_typed(const cli_flag *f);
+/* Its value for a range error: the text typed, or, when that (typed_ok) was in range but
+ * not the 32-bit float it became, "TEXT (V as a 32-bit float)" ("1.0000001 (1.00000012 as a
+ * 32-bit float)"). buf: 96 bytes. */
+const char *cli_float_text(const cli_flag *f, int typed_ok, char *buf, size_t bytes);
 
 /* The errors below are one line each, written at once: "ctrain: <message>", or with
  * cli_set_error_rank(R > 0) "ctrain: rank R: <message>" (a rank of an mpirun job). Between

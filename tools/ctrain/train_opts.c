@@ -264,8 +264,8 @@ void train_help(FILE *out) {
           "  Fused step: on (...) | off (why)            on a GPU (not --quiet): whether an\n"
           "                                              MLP's steps ran fused, a run of them a\n"
           "                                              launch (then graphs are not used)\n"
-          "A progress bar is drawn on stderr when it is a terminal (under mpirun: on rank 0's\n"
-          "stdout). Ctrl-C (or SIGTERM) stops after the current step (on a GPU: the current\n"
+          "A progress bar is drawn on stderr when it is a terminal (not under mpirun, which\n"
+          "pipes it). Ctrl-C (or SIGTERM) stops after the current step (on a GPU: the current\n"
           "run of recorded or fused steps), checkpoints when --save (or --resume) names a\n"
           "folder, says how to resume, and exits 130; a second Ctrl-C ends the process at\n"
           "once. Under mpirun: SIGUSR1 to mpirun (Open MPI forwards it to every rank). A --log\n"
@@ -407,6 +407,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     int seen_schedule = cli_find(flags, nflags, "schedule")->seen;
 #define SEEN(name) (cli_find(flags, nflags, name)->seen)
     char fbuf[96]; /* cli_float_text */
+#define F(name) cli_find(flags, nflags, name)
     ct_train_config *c = &o->cfg;
     int opt = train_optimizer_kind(o->optimizer), sched = train_schedule_kind(o->lr_schedule);
     int adam = opt == CT_ADAM || opt == CT_ADAMW;
@@ -432,7 +433,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                "%s)", o->lr_schedule);
     if (SEEN("gamma") && sched == CT_SCHED_PLATEAU && !(o->gamma < 1))
         return cli_usage_error("train", "--gamma: the plateau factor must be below 1, got %s",
-                               cli_float_text(cli_find(flags, nflags, "gamma"), fbuf, sizeof fbuf));
+                               cli_float_text(F("gamma"), cli_float_typed(F("gamma")) < 1, fbuf,
+                                              sizeof fbuf));
     for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
         if (SEEN(only[i].flag) && sched != only[i].sched)
             return cli_usage_error("train", "--%s: applies to --lr-schedule %s (got %s)",
@@ -442,13 +444,16 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--step-size: required with --lr-schedule step");
     if (SEEN("pct-start") && !(o->pct_start > 0 && o->pct_start < 1))
         return cli_usage_error("train", "--pct-start: expected a number in (0, 1), got %s",
-                               cli_float_text(cli_find(flags, nflags, "pct-start"), fbuf,
-                                              sizeof fbuf));
+                               cli_float_text(F("pct-start"),
+                                              cli_float_typed(F("pct-start")) > 0 &&
+                                                  cli_float_typed(F("pct-start")) < 1,
+                                              fbuf, sizeof fbuf));
     if (SEEN("warmup-start-factor") && !(o->warmup_start_factor <= 1))
         return cli_usage_error("train", "--warmup-start-factor: expected a number in (0, 1], "
-                               "got %s", cli_float_text(cli_find(flags, nflags,
-                                                                 "warmup-start-factor"),
-                                                        fbuf, sizeof fbuf));
+                               "got %s",
+                               cli_float_text(F("warmup-start-factor"),
+                                              cli_float_typed(F("warmup-start-factor")) <= 1,
+                                              fbuf, sizeof fbuf));
     if (SEEN("warmup-start-factor") && o->warmup_epochs <= 0)
         return cli_usage_error("train", "--warmup-start-factor: needs --warmup-epochs > 0");
     if (SEEN("save-every") && !o->save_dir && !o->resume_dir)
@@ -477,7 +482,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     } else if (seen_epochs || seen_lr || (!seen_schedule && sched != CT_SCHED_PHASES)) {
         if (seen_lr && o->lr > MAX_LR) /* as --schedule's: a resume reads it back as one */
             return cli_usage_error("train", "--lr: at most 1e30, got %s",
-                                   cli_float_text(cli_find(flags, nflags, "lr"), fbuf,
+                                   cli_float_text(F("lr"), cli_float_typed(F("lr")) <= 1e30, fbuf,
                                                   sizeof fbuf));
         int total = 0;
         for (int i = 0; i < c->num_phases; i++) total += c->phases[i].epochs;
@@ -495,6 +500,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (o->nesterov && !(o->momentum > 0))
         return cli_usage_error("train", "--nesterov: needs --momentum > 0");
 #undef SEEN
+#undef F
     char err[256];
     if (train_parse_augment(o->augment, o->dataset, &c->augment_pad, &c->augment_flip, err,
                             sizeof err) != 0)
