@@ -29,7 +29,8 @@ static void split_path(const char *path, char *dir, size_t dir_bytes, const char
     }
 }
 
-/* Removes dir/.name.tmp.PID.N files whose process is gone (a save that was killed). */
+/* Removes dir/.name.tmp.PID.N files (and .name.tmp.PID, as saves before 5 Dec 2026 named them)
+ * whose process is gone (a save that was killed). */
 static void remove_stale(const char *dir, const char *name) {
     DIR *d = opendir(dir);
     if (!d) return;
@@ -41,7 +42,7 @@ static void remove_stale(const char *dir, const char *name) {
         if (strncmp(e->d_name, prefix, plen) != 0) continue;
         char *end;
         long pid = strtol(e->d_name + plen, &end, 10);
-        if (*end != '.' || pid <= 0 || pid == (long)getpid()) continue;
+        if ((*end != '.' && *end) || pid <= 0 || pid == (long)getpid()) continue;
         if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
         char p[PATH_MAX];
         if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p) unlink(p);
@@ -86,7 +87,8 @@ ct_status ct_afile_open(ct_afile *f, const char *path) {
             f->fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
             if (f->fd < 0)
                 return ct_fail(CT_ERR_IO, "%s: cannot open: %s", path,
-                               errno == ENXIO ? "a pipe with no reader" : strerror(errno));
+                               errno == ENXIO && S_ISFIFO(st.st_mode) ? "a pipe with no reader"
+                                                                      : strerror(errno));
             int fl = fcntl(f->fd, F_GETFL);
             if (fl != -1) fcntl(f->fd, F_SETFL, fl & ~O_NONBLOCK);
             return CT_OK;

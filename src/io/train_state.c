@@ -13,7 +13,9 @@
  *     optimizer_state   {"count": N, "slots": ["momentum_buffer"]}
  *     config            {"phases": [[5, 0.5], [5, 0.1]], "batch_size": 128, ..., "seed": "42",
  *                        "optimizer": 0, "schedule": 0, ..., "clip_norm": 0} (every field of
- *                        ct_train_config but resume; enums as numbers)
+ *                        ct_train_config but resume; enums as numbers; and
+ *                        "weight_decay_as_is": 1, absent before 5 Dec 2026, when AdamW's 0
+ *                        meant 0.01)
  *     history           {"before": {"loss": ..., "accuracy": ..., "count": ...} | null,
  *                        "epochs": [{"epoch": 0, ... as ct_epoch_json, "val_count": N}, ...]}
  *     + the caller's extra entries (the tool's options: dataset, val_size, ...)
@@ -342,7 +344,8 @@ static ct_status parse_position(const ct_checkpoint *c, const json_t *o, ct_fit_
     NEED_INT(o, "epoch", 0, CT_MAX_EPOCHS, p->epoch, what);
     NEED_INT(o, "batch", 0, INT64_MAX, p->batch, what);
     NEED_IN(o, "loss_sum", p->loss_sum, 0.0, DBL_MAX, 1, what);
-    NEED_IN(o, "correct", p->correct, 0.0, 9e15, 0, what); /* at most the batches' samples: below */
+    NEED_IN(o, "correct", p->correct, 0.0, DBL_MAX, 0, what); /* at most the batches' samples:
+                                                                 * checked below */
     NEED_IN(o, "seconds", p->seconds, 0.0, DBL_MAX, 0, what);
     return CT_OK;
 }
