@@ -1,10 +1,9 @@
 /*
- * progress.h — the one-line training progress bar on a terminal (stderr; under mpirun stdout).
+ * progress.h — the one-line training progress bar on a terminal.
  *
  *     epoch 3/10 [=========>         ] 210/391  61234 samples/s  ETA 0.4s
  *
- * Drawn only when given a stream (the CLI gives stderr when it is a terminal, or under mpirun,
- * whose ranks' stderr is a pipe, rank 0's stdout when that is one; and none with --quiet),
+ * Drawn only when given a stream (the CLI gives stderr when it is a terminal and --quiet is off),
  * redrawn at most every PROGRESS_REDRAW_S with '\r', cut to the terminal's width so that it
  * never wraps, and erased (progress_clear) before anything else is printed.
  */

@@ -47,8 +47,9 @@ typedef struct {
     int64_t test_stop_batch;
     int early_epoch;         /* --patience stopped the run after this epoch (-1: it did not) */
     int best_epoch;          /* the epoch of the lowest val_loss so far */
-    int save_failed;         /* a checkpoint during the run could not be written: the run
-                              * stopped after that epoch (an error, not an interruption) */
+    int save_failed;         /* a checkpoint during the run could not be written (1; 2: the
+                              * --save-best file): the run stopped after that epoch (an
+                              * error, not an interruption) */
 } fit_state;
 
 /* The epoch of the lowest val_loss among 0..epoch of the history (a resumed run's included):
@@ -89,7 +90,7 @@ static int on_epoch(void *user, const ct_epoch_result *r) {
     train_epoch_outputs(run, r->epoch + 1);
     if (run->save_dir && run->o->save_best && best_epoch(run, r->epoch) == r->epoch &&
         train_save_best(run, r->epoch) != 0)
-        return st->save_failed = 1; /* as a checkpoint that cannot be written (message printed) */
+        return st->save_failed = 2; /* as a checkpoint that cannot be written (message printed) */
     if (patience_says_stop(st, run, r->epoch) && r->epoch + 1 < run->total_epochs) {
         st->early_epoch = r->epoch;
         return 1; /* the final checkpoint follows */
@@ -547,11 +548,9 @@ built:
         st.test_stop_batch = stop_batch;
     else
         st.test_stop_epoch = -1;
-    /* the bar: on stderr when it is a terminal; under mpirun, which pipes the ranks' stderr,
-     * on rank 0's stdout when that is one (the other ranks' stdout is /dev/null) */
-    FILE *bar = o.quiet ? NULL : isatty(STDERR_FILENO) ? stderr
-                : ct_dist_size(dist) > 1 && isatty(STDOUT_FILENO) ? stdout : NULL;
-    progress_init(&st.bar, bar, total_epochs);
+    /* the bar: on stderr when it is a terminal (under mpirun it never is: Open MPI pipes the
+     * ranks' stderr, and gives their stdout a terminal even when mpirun's goes to a file) */
+    progress_init(&st.bar, !o.quiet && isatty(STDERR_FILENO) ? stderr : NULL, total_epochs);
     ct_callbacks cb = {.on_step = on_step, .on_epoch = on_epoch, .user = &st};
     struct sigaction sa, old_int, old_term, old_usr1;
     memset(&sa, 0, sizeof sa);
@@ -580,9 +579,12 @@ built:
         s = CT_OK;
     }
     if (s == CT_ERR_INTERRUPTED && st.save_failed) { /* its message is printed: no retry */
+        /* (best.safetensors failed: the run's checkpoint, other files, is still written) */
+        int saved = st.save_failed == 2 && train_save(&run, NULL) == 0;
         if (ct_dist_rank(dist) == 0)
             fprintf(stderr, "ctrain: stopped after %d of %d epochs: a checkpoint could not be "
-                    "written (above)\n", ct_model_fit_position(m).epoch, total_epochs);
+                    "written (above)%s%s\n", ct_model_fit_position(m).epoch, total_epochs,
+                    saved ? "; the run is saved in " : "", saved ? run.save_dir : "");
         rc = CLI_EXIT_ERROR;
         goto restore;
     }
