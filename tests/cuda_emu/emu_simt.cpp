@@ -323,11 +323,11 @@ void ct_emu_run_kernel(const void *key, const ct_emu_config &c, const std::funct
     b.per_block = per_block;
     b.nblocks = nblocks;
     b.nthreads = per_block * nblocks;
-    b.smem_bytes = c.smem;
+    b.smem_bytes = (c.smem + 15) & ~(size_t)15; /* each block's at 16-byte alignment, as a GPU's */
     b.fiber.resize(kMaxFibers); /* once: a fiber's jump buffer must not move */
     b.exchange.assign(b.nthreads, 0);
     /* uninitialised shared memory reads NaN */
-    b.smem.assign(c.smem > 0 ? c.smem * (size_t)nblocks : 1, 0xff);
+    b.smem.assign(c.smem > 0 ? b.smem_bytes * (size_t)nblocks : 1, 0xff);
     gridDim = c.grid;
     blockDim = c.block;
     auto place = [&](int k, const uint3 &bi) { /* block k's fibers, at blockIdx bi */

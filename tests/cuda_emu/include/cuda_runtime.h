@@ -82,10 +82,11 @@ static inline T atomicAdd(T *p, T v) {
 static inline unsigned __umulhi(unsigned a, unsigned b) {
     return (unsigned)(((uint64_t)a * b) >> 32);
 }
-/* Round-to-nearest products and differences, never contracted into an FMA (the emulator is
- * compiled with -ffp-contract=off, so plain operators do just that). */
-static inline float __fmul_rn(float a, float b) { return a * b; }
-static inline float __fsub_rn(float a, float b) { return a - b; }
+/* Round-to-nearest products and differences, never contracted into an FMA: the emulator is
+ * compiled with -ffp-contract=fast (as nvcc contracts a*b+c), and a volatile result is the
+ * one way to keep the compiler from fusing these with what is around them. */
+static inline float __fmul_rn(float a, float b) { volatile float r = a * b; return r; }
+static inline float __fsub_rn(float a, float b) { volatile float r = a - b; return r; }
 
 /* ------------------------------------------------------------------------------------------ */
 /* the runtime API                                                                             */
