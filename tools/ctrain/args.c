@@ -13,8 +13,11 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define HELP_COLUMN 28 /* where the help text of a flag starts */
 #define HELP_WIDTH 96  /* help lines end before this column when they can */
@@ -467,4 +470,28 @@ void cli_print_flags(FILE *out, cli_flag *flags, int nflags) {
         fputc('\n', out);
     }
     fprintf(out, "  --help, -h%*sshow this help\n", HELP_COLUMN - 12, "");
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* outputs                                                                                     */
+
+int cli_check_replaceable(const char *flag, const char *path, const void *head, size_t n,
+                          const char *what, const char *why) {
+    struct stat st, fd;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return CLI_EXIT_OK;
+    for (int k = 1; k <= 2; k++) /* --log /dev/stdout > FILE: this run's own output */
+        if (fstat(k, &fd) == 0 && fd.st_dev == st.st_dev && fd.st_ino == st.st_ino)
+            return CLI_EXIT_OK;
+    unsigned char got[64];
+    if (n > sizeof got) n = sizeof got;
+    FILE *in = fopen(path, "rb");
+    if (!in)
+        return cli_error("--%s %s: exists and cannot be read to check that it is %s: %s; not "
+                         "overwriting it", flag, path, what, strerror(errno));
+    size_t r = fread(got, 1, n, in);
+    fclose(in);
+    if (r != n || memcmp(got, head, n) != 0)
+        return cli_error("--%s %s: exists and is not %s%s; not overwriting it", flag, path, what,
+                         why);
+    return CLI_EXIT_OK;
 }

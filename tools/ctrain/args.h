@@ -97,6 +97,13 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Prints "ctrain: <ct_last_error()>" (on one line) on stderr; returns CLI_EXIT_ERROR. */
 int cli_lib_error(int status);
 
+/* An output flag's file (--log, --out) may replace what is at path only when that is nothing, a
+ * non-regular or empty file, the file stdout or stderr already writes, or a file that starts with
+ * the n bytes of head (one of its own kind, `what`: "a PNG"). Else prints "--FLAG PATH: exists
+ * and is not WHAT[WHY]; not overwriting it" and returns CLI_EXIT_ERROR. */
+int cli_check_replaceable(const char *flag, const char *path, const void *head, size_t n,
+                          const char *what, const char *why);
+
 /* Strict number parsing: the whole of s, no leading space, range-checked. 0 on success,
  * -1 when s is not a number of that kind, -2 when it is out of range. */
 int cli_parse_long(const char *s, long min, long max, long *out);

@@ -5,7 +5,6 @@
  */
 #include "cli.h"
 
-#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -95,21 +94,8 @@ static void argmax_rows(const float *probs, int64_t n, int k, int *out) {
  * say): a checkpoint, a dataset's file or anything else there is not ours to destroy. Standard
  * output redirected to a file is written to as it stands. */
 static int check_out(const char *out) {
-    struct stat st, fd1;
-    if (stat(out, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return CLI_EXIT_OK;
-    if (fstat(STDOUT_FILENO, &fd1) == 0 && fd1.st_dev == st.st_dev && fd1.st_ino == st.st_ino)
-        return CLI_EXIT_OK;
     static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    unsigned char got[8];
-    FILE *in = fopen(out, "rb");
-    if (!in)
-        return cli_error("--out %s: exists and cannot be read to check that it is a PNG: %s; "
-                         "not overwriting it", out, strerror(errno));
-    size_t n = fread(got, 1, sizeof got, in);
-    fclose(in);
-    if (n != sizeof got || memcmp(got, png, sizeof png) != 0)
-        return cli_error("--out %s: exists and is not a PNG; not overwriting it", out);
-    return CLI_EXIT_OK;
+    return cli_check_replaceable("out", out, png, sizeof png, "a PNG", "");
 }
 
 int cmd_show(int argc, char **argv) {

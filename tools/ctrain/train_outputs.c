@@ -109,24 +109,9 @@ static int check_log(const train_opts *o) {
         if (same_path(log, f))
             return cli_error("--log %s: is %s, which this run writes", log, f);
     }
-    struct stat st, out1, out2;
-    if (stat(log, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return CLI_EXIT_OK;
-    /* --log /dev/stdout (or stderr) redirected to a file: this run's own output */
-    if ((fstat(1, &out1) == 0 && out1.st_dev == st.st_dev && out1.st_ino == st.st_ino) ||
-        (fstat(2, &out2) == 0 && out2.st_dev == st.st_dev && out2.st_ino == st.st_ino))
-        return CLI_EXIT_OK;
     static const char head[] = "{\"epoch\":"; /* ct_epoch_json's first key */
-    char got[sizeof head - 1];
-    FILE *in = fopen(log, "rb");
-    if (!in)
-        return cli_error("--log %s: exists and cannot be read to check that it is a log of "
-                         "ctrain's: %s; not overwriting it", log, strerror(errno));
-    size_t n = fread(got, 1, sizeof got, in);
-    fclose(in);
-    if (n != sizeof got || memcmp(got, head, sizeof got) != 0)
-        return cli_error("--log %s: exists and is not a log of ctrain's (its first line is not "
-                         "an epoch's JSON); not overwriting it", log);
-    return CLI_EXIT_OK;
+    return cli_check_replaceable("log", log, head, sizeof head - 1, "a log of ctrain's",
+                                 " (its first line is not an epoch's JSON)");
 }
 
 int train_check_outputs(const train_opts *o) {
