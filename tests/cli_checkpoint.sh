@@ -223,28 +223,25 @@ run train --init "$tmp/run" --resume "$tmp/ft"
 [ "$rc" -eq 2 ] && grep -q '^ctrain: --init: a resumed run has its own weights' <<<"$err" &&
     ok "--init with --resume -> exit 2" || bad "--init with --resume -> exit $rc: $err"
 
+# tiny FILE SPEC SHAPE: a safetensors file of metadata alone, no tensors
+tiny() {
+    "$PY" - "$@" <<'EOF'
+import json, struct, sys
+h = json.dumps({"__metadata__": {"model_spec": sys.argv[2], "input_shape": sys.argv[3]}}).encode()
+h += b" " * (-len(h) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h)
+EOF
+}
 # a file of 112 bytes whose metadata describes a model of a billion parameters: refused before
 # allocating 4 GB (its model cannot have many more parameters than the file has numbers)
-"$PY" - <<'EOF'
-import json, struct
-h = json.dumps({"__metadata__": {"model_spec": "flatten,linear(1000000),linear(250)",
-                                 "input_shape": "[1, 28, 28]"}}).encode()
-h += b" " * (-len(h) % 8)
-open("huge.safetensors", "wb").write(struct.pack("<Q", len(h)) + h)
-EOF
+tiny huge.safetensors "flatten,linear(1000000),linear(250)" "[1, 28, 28]"
 run eval --model huge.safetensors
 [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] &&
     grep -q '^ctrain: huge.safetensors: model spec "flatten,linear(1000000),linear(250)": 1035000250 parameters, more than 16777216$' <<<"$err" &&
     ok "a tiny file describing a huge model -> exit 1 at once: ${err#ctrain: }" || bad "a tiny file of a huge model -> exit $rc: $err"
 # ... and one whose metadata describes an input of 16384x16384 (no parameters at all): refused
 # before allocating gigabytes of activations
-"$PY" - <<'EOF'
-import json, struct
-h = json.dumps({"__metadata__": {"model_spec": "maxpool(4096),maxpool(4),flatten",
-                                 "input_shape": "[1, 16384, 16384]"}}).encode()
-h += b" " * (-len(h) % 8)
-open("wide.safetensors", "wb").write(struct.pack("<Q", len(h)) + h)
-EOF
+tiny wide.safetensors "maxpool(4096),maxpool(4),flatten" "[1, 16384, 16384]"
 run eval --model wide.safetensors
 [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] &&
     grep -Eq '^ctrain: wide.safetensors: model spec ".*" on input 1x16384x16384: 268435456 outputs in a layer for one sample, more than the [0-9]+ allowed for a batch of 256$' <<<"$err" &&
