@@ -61,6 +61,52 @@ static int canonical_number(const cli_flag *f, const char *v, char *out, size_t 
     return 1;
 }
 
+static int by_cstr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* --schedule's and --augment's values in one spelling, into out: 1 (0: as given). --schedule
+ * E@LR,... with each number as parsed ("01@.5" is "1@0.5"); --augment's parts sorted, crop's
+ * padding said ("flip,crop" is "crop=4,flip"). */
+static int canonical_list(const char *name, const char *v, char *out, size_t bytes) {
+    int schedule = !strcmp(name, "schedule");
+    if (!schedule && strcmp(name, "augment") != 0) return 0;
+    char copy[512], part[16][48], *parts[16], *save = NULL;
+    if (snprintf(copy, sizeof copy, "%s", v) >= (int)sizeof copy) return 0;
+    int n = 0;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (n == 16) return 0;
+        char *at = strchr(t, '@'), *end;
+        if (schedule) {
+            double lr;
+            long e = at ? strtol(t, &end, 10) : 0;
+            if (!at || end != at || cli_parse_double(at + 1, &lr) != 0) return 0;
+            char num[32];
+            float x = (float)lr;
+            for (int digits = 1; digits <= 9; digits++) { /* as canonical_number */
+                snprintf(num, sizeof num, "%.*g", digits, (double)x);
+                if ((float)strtod(num, NULL) == x) break;
+            }
+            snprintf(part[n], sizeof part[n], "%ld@%s", e, num);
+        } else if (!strcmp(t, "crop") || !strncmp(t, "crop=", 5)) {
+            snprintf(part[n], sizeof part[n], "crop=%ld", t[4] ? strtol(t + 5, NULL, 10) : 4L);
+        } else {
+            snprintf(part[n], sizeof part[n], "%.40s", t);
+        }
+        parts[n] = part[n];
+        n++;
+    }
+    if (!schedule) qsort(parts, (size_t)n, sizeof *parts, by_cstr); /* (phases keep order) */
+    size_t used = 0;
+    out[0] = 0;
+    for (int k = 0; k < n; k++) {
+        int w = snprintf(out + used, bytes - used, "%s%s", k ? "," : "", parts[k]);
+        if (w < 0 || (size_t)w >= bytes - used) return 0;
+        used += (size_t)w;
+    }
+    return 1;
+}
+
 /* The command line as "--flag=value ..." fields without the per-rank flags, sorted (the order
  * flags are given in does not matter) and with numbers as parsed: what must match. */
 static char *command_text(int argc, char **argv, cli_flag *flags, int nflags) {
@@ -89,9 +135,11 @@ static char *command_text(int argc, char **argv, cli_flag *flags, int nflags) {
         if (!per_rank_flag(a)) {
             field[n++] = p;
             p += sprintf(p, "%.*s", (int)name_len, a);
-            char number[48];
-            if (value) p += sprintf(p, "=%s", canonical_number(f, value, number, sizeof number)
-                                                  ? number : value);
+            char number[512];
+            int canon = value && (canonical_number(f, value, number, sizeof number) ||
+                                  canonical_list(name, value, number, sizeof number));
+            if (canon && strlen(number) > 2 * strlen(value) + 32) canon = 0; /* (room: above) */
+            if (value) p += sprintf(p, "=%s", canon ? number : value);
             p++; /* past its NUL */
         }
         if (joined) i++;
