@@ -112,6 +112,25 @@ pid=""
 [ "$rc" -eq 130 ] && grep -q 'nothing saved' e.err && ok "SIGTERM without --save -> exit 130: $(cat e.err)" ||
     bad "SIGTERM -> exit $rc: $(cat e.err)"
 
+# ------------------------------------------------------------------ Ctrl-C before training
+# during the validation before training (the cnn's, of 10000 images on one thread: seconds): the
+# run stops at its first step and checkpoints, instead of dying of the signal
+"$CT" train --model cnn --epochs 1 --val-size 10000 --threads 1 --save early >g.out 2>g.err &
+pid=$!
+for _ in $(seq 1 600); do
+    grep -q '^Plan: ' g.out && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+done
+grep -q '^Before training' g.out && echo "note: the validation had ended before the signal"
+kill -INT "$pid" 2>/dev/null
+wait "$pid"
+rc=$?
+pid=""
+[ "$rc" -eq 130 ] && grep -q '^ctrain: interrupted in epoch 0 at batch 1/391; saved to early$' g.err &&
+    [ -s early/train_state.safetensors ] && ok "Ctrl-C during the validation before training -> a checkpoint after one step, exit 130" ||
+    bad "Ctrl-C before training -> exit $rc: $(cat g.err)"
+
 # ------------------------------------------------------------------ --save-every, then SIGKILL
 "$CT" train --epochs 3 "${SET[@]}" --save f --save-every 1 >f1.out 2>f1.err &
 pid=$!

@@ -522,6 +522,19 @@ built:
     if ((rc = cli_dist_agree(dist, outs_rc)) != CLI_EXIT_OK) goto done;
     rc = CLI_EXIT_ERROR;
 
+    /* Ctrl-C, SIGTERM and SIGUSR1 (which Open MPI's mpirun forwards to every rank) from here on
+     * stop the run cleanly after its current step (and checkpoint); one during the validation
+     * before training takes effect at the first step (every rank stops at the same step) */
+    struct sigaction sa, old_int, old_term, old_usr1;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    g_interrupted = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGUSR1, &sa, &old_usr1);
+
     /* 5. the tutorial's history = [evaluate(model, val_loader)]; a resumed run has it */
     ct_eval_result ev;
     if (ck) {
@@ -534,13 +547,13 @@ built:
     } else {
         if ((s = ct_evaluate_dist(m, train, val_idx, run.n_val, cfg->eval_batch_size, dist,
                                   &ev)) != CT_OK)
-            goto lib_error;
+            goto lib_error_restore;
         run.before = ev;
         printf("Before training: val_loss: %.4f, val_acc: %.4f\n", ev.loss, ev.accuracy);
     }
     fflush(stdout);
 
-    /* 6. fit, with Ctrl-C and SIGTERM turned into a clean stop (and a checkpoint) */
+    /* 6. fit, a signal (above) turned into a clean stop (and a checkpoint) */
     fit_state st = {.epochs_done = 0, .run = &run, .test_stop_epoch = -1, .early_epoch = -1};
     const char *stop_at = getenv("CTRAIN_TEST_INTERRUPT_AT");
     long long stop_batch = 0;
@@ -552,15 +565,6 @@ built:
      * ranks' stderr, and gives their stdout a terminal even when mpirun's goes to a file) */
     progress_init(&st.bar, !o.quiet && isatty(STDERR_FILENO) ? stderr : NULL, total_epochs);
     ct_callbacks cb = {.on_step = on_step, .on_epoch = on_epoch, .user = &st};
-    struct sigaction sa, old_int, old_term, old_usr1;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    g_interrupted = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    sigaction(SIGUSR1, &sa, &old_usr1); /* what Open MPI's mpirun forwards to every rank */
     double t0 = ct_time_s();
     s = ct_fit(m, train, train_idx, run.n_train, val_idx, run.n_val, cfg, &cb, run.history);
     double fit_s = ct_time_s() - t0;
