@@ -73,18 +73,25 @@ rc=$?
 [ "$rc" -eq 0 ] && ok "--resume c -> exit 0" || bad "--resume c -> exit $rc: $(cat c2.err)"
 same_as_straight "interrupted mid-epoch + resumed" c c1.out c2.out
 
+# signal_at PATTERN FILE SIG [CMD]: once FILE (the job $pid's output) has a line matching
+# PATTERN (or the job ended), runs CMD, sends SIG and waits for the job: its exit status in $rc
+signal_at() {
+    pid=$!
+    for _ in $(seq 1 600); do
+        grep -q "$1" "$2" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -n "${4:-}" ] && eval "$4"
+    kill -"$3" "$pid" 2>/dev/null
+    wait "$pid"
+    rc=$?
+    pid=""
+}
+
 # ------------------------------------------------------------------ a real SIGINT, wherever it lands
 "$CT" train --epochs 3 "${SET[@]}" --save d >d1.out 2>d1.err &
-pid=$!
-for _ in $(seq 1 600); do
-    grep -q '^Epoch \[0\]' d1.out && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-done
-kill -INT "$pid" 2>/dev/null
-wait "$pid"
-rc=$?
-pid=""
+signal_at '^Epoch \[0\]' d1.out INT
 if [ "$rc" -eq 130 ] && grep -q 'resume with: ctrain train --resume d' d1.err; then
     ok "SIGINT after epoch 0 -> exit 130: $(head -1 d1.err)"
     "$CT" train --resume d --quiet >d2.out 2>d2.err
@@ -99,16 +106,7 @@ fi
 
 # ------------------------------------------------------------------ SIGTERM without --save
 "$CT" train --epochs 50 "${SET[@]}" >e.out 2>e.err &
-pid=$!
-for _ in $(seq 1 600); do
-    grep -q '^Epoch \[0\]' e.out && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-done
-kill -TERM "$pid" 2>/dev/null
-wait "$pid"
-rc=$?
-pid=""
+signal_at '^Epoch \[0\]' e.out TERM
 [ "$rc" -eq 130 ] && grep -q 'nothing saved' e.err && ok "SIGTERM without --save -> exit 130: $(cat e.err)" ||
     bad "SIGTERM -> exit $rc: $(cat e.err)"
 
@@ -116,17 +114,7 @@ pid=""
 # during the validation before training (the cnn's, of 10000 images on one thread: seconds): the
 # run stops at its first step and checkpoints, instead of dying of the signal
 "$CT" train --model cnn --epochs 1 --val-size 10000 --threads 1 --save early >g.out 2>g.err &
-pid=$!
-for _ in $(seq 1 600); do
-    grep -q '^Plan: ' g.out && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-done
-grep -q '^Before training' g.out && echo "note: the validation had ended before the signal"
-kill -INT "$pid" 2>/dev/null
-wait "$pid"
-rc=$?
-pid=""
+signal_at '^Plan: ' g.out INT 'grep -q "^Before training" g.out && echo "note: the validation had ended before the signal"'
 [ "$rc" -eq 130 ] && grep -q '^ctrain: interrupted in epoch 0 at batch 1/391; saved to early$' g.err &&
     [ -s early/train_state.safetensors ] && ok "Ctrl-C during the validation before training -> a checkpoint after one step, exit 130" ||
     bad "Ctrl-C before training -> exit $rc: $(cat g.err)"
