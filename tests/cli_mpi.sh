@@ -250,7 +250,8 @@ kill_a_rank "$job" "$tmp/stop.out" "$tmp/stop.err" "2 ranks, --dist-timeout 3" S
 "${MPIRUN[@]}" -np 2 "$CT" train --epochs 1000 --lr 0.1 --quiet --threads 1 --save "$tmp/usr1" \
     >"$tmp/usr1.out" 2>"$tmp/usr1.err" &
 job=$!
-# (after an epoch line: the ranks handle SIGUSR1 from the training's start; before, it ends them)
+# (after an epoch line: the ranks handle SIGUSR1 from the validation before training; a signal
+# while they load their data ends them)
 for _ in $(seq 1 600); do grep -q '^Epoch \[0\]' "$tmp/usr1.out" && break; sleep 0.1; done
 kill -USR1 "$(pgrep -P "$job" -x mpirun)" 2>/dev/null
 wait "$job"
