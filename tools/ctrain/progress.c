@@ -17,7 +17,6 @@
 
 void progress_init(progress_bar *p, FILE *out, int total_epochs) {
     memset(p, 0, sizeof *p);
-    p->enabled = out != NULL;
     p->out = out;
     p->total_epochs = total_epochs;
     p->last_draw_s = -1.0;
@@ -42,7 +41,7 @@ static void format_eta(char *out, size_t n, double s) {
 
 void progress_step(progress_bar *p, int epoch, int64_t done, int64_t total, int64_t samples,
                    double elapsed_s) {
-    if (!p->enabled || total <= 0) return;
+    if (!p->out || total <= 0) return;
     double now = ct_time_s();
     int first = p->drawn_len == 0, last = done >= total;
     if (!first && !last && now - p->last_draw_s < PROGRESS_REDRAW_S) return;
@@ -92,7 +91,7 @@ void progress_step(progress_bar *p, int epoch, int64_t done, int64_t total, int6
 }
 
 void progress_clear(progress_bar *p) {
-    if (!p->enabled || p->drawn_len == 0) return;
+    if (!p->out || p->drawn_len == 0) return;
     const char *term = getenv("TERM");
     if (term && *term && strcmp(term, "dumb") != 0) {
         fputs("\r\033[K", p->out); /* also erases what the terminal echoed after the bar (^C) */

@@ -16,8 +16,7 @@
 #define PROGRESS_REDRAW_S 0.1
 
 typedef struct {
-    int enabled;
-    FILE *out;        /* where it is drawn */
+    FILE *out;        /* where it is drawn (NULL: it is not) */
     int total_epochs; /* for "epoch 3/10" */
     int drawn_len;    /* characters on the line now (0 = nothing drawn) */
     double last_draw_s;
