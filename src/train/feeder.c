@@ -204,9 +204,21 @@ typedef struct {
     int64_t pos;             /* the batch's first row's place in the epoch (augmentation) */
     const pass_args *a;
     int steps;               /* the fused step: consecutive steps in one mlp_step */
-    ct_status st[CT_MAX_SHARDS];
+    /* each shard's status, one array per stretch between barriers, so that none is written
+     * while another thread may still read it: the forward and backward (read after the first
+     * barrier), the shard's slice of the gradient sum (read after the second, under MPI), and
+     * the rest (read after the join); with the message of a shard that failed (the error text
+     * is per thread, and the pool's threads are not the caller's) */
+    ct_status st[CT_MAX_SHARDS], sum_st[CT_MAX_SHARDS], end_st[CT_MAX_SHARDS];
+    char msg[CT_MAX_SHARDS][256];
     ct_status reduce_st;     /* the all-reduce across ranks (thread 0) */
 } batch_job;
+
+/* A shard's failure s: its status in *slot, its message kept for the caller. */
+static void shard_failed(batch_job *j, int t, ct_status *slot, ct_status s) {
+    snprintf(j->msg[t], sizeof j->msg[t], "%s", ct_last_error());
+    *slot = s;
+}
 
 static void batch_shard(void *arg, int t, int S) {
     batch_job *j = arg;
@@ -245,7 +257,7 @@ static void batch_shard(void *arg, int t, int S) {
     } else if (j->a->train) {
         s = b->memset0(b, sh->grads, (size_t)m->n_params * sizeof(float));
     }
-    j->st[t] = s;
+    if (s != CT_OK) shard_failed(j, t, &j->st[t], s);
     if (!j->a->train) return;
     ct_pool_barrier(m->pool);
     for (int k = 0; k < S; k++)
@@ -254,10 +266,10 @@ static void batch_shard(void *arg, int t, int S) {
     for (int k = 1; k < S && s == CT_OK; k++)
         s = b->add_into(b, m->grads + p0, m->shards[k].grads + p0, p1 - p0);
     if (ct_dist_active(j->a->dist)) { /* then across ranks: one all-reduce of the whole buffer */
-        if (s != CT_OK) j->st[t] = s;
+        if (s != CT_OK) shard_failed(j, t, &j->sum_st[t], s);
         ct_pool_barrier(m->pool); /* every slice is summed */
         for (int k = 0; k < S; k++)
-            if (j->st[k] != CT_OK) return;
+            if (j->sum_st[k] != CT_OK) return;
         if (t == 0) j->reduce_st = ct_dist_allreduce_device_f32(j->a->dist, b, m->grads, m->n_params);
         ct_pool_barrier(m->pool);
         if (j->reduce_st != CT_OK) return;
@@ -271,7 +283,7 @@ static void batch_shard(void *arg, int t, int S) {
     if (s == CT_OK)
         s = ct_optimizer_step_range(j->a->opt, m->params, m->grads, 0.0f /* sv's */, sv, p0,
                                     p1);
-    if (s != CT_OK) j->st[t] = s; /* read only after the join */
+    if (s != CT_OK) shard_failed(j, t, &j->end_st[t], s); /* read only after the join */
 }
 
 /* The ops of one step, queued (or recorded, between graph_begin and graph_end). */
@@ -305,8 +317,16 @@ static ct_status queue_batch(batch_job *j) {
     }
     if (j->a->train) CT_TRY(f->b->step_load(f->b, f->d_cur, f->d_steps, f->d_cursor));
     ct_pool_run(m->pool, batch_shard, j);
-    for (int k = 0; k < m->n_shards; k++)
-        if (j->st[k] != CT_OK) return j->st[k];
+    const ct_status *all[3] = {j->st, j->sum_st, j->end_st};
+    for (int a = 0; a < 3; a++)
+        for (int k = 0; k < m->n_shards; k++)
+            if (all[a][k] != CT_OK) {
+                ct_status s = ct_fail(all[a][k], "%s", j->msg[k]); /* on the caller's thread */
+                memset(j->st, 0, sizeof j->st); /* for the next step (they stay set otherwise) */
+                memset(j->sum_st, 0, sizeof j->sum_st);
+                memset(j->end_st, 0, sizeof j->end_st);
+                return s;
+            }
     return j->reduce_st;
 }
 
@@ -335,7 +355,6 @@ static void record_batch(batch_job *j, int steps, void **slot) {
     f->graph_off = 1;
     snprintf(m->graph_note, sizeof m->graph_note, "off (recording the step failed: %s)",
              ct_last_error());
-    memset(j->st, 0, sizeof j->st);
     j->reduce_st = CT_OK;
 }
 

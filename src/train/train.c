@@ -41,13 +41,13 @@ int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_o
                    ((size_t)ct_dataset_channels(ds) * ct_dataset_height(ds) * ct_dataset_width(ds) + 1);
     ct_backend *b = m->b;
     if (data_on_device >= 0) {
-        snprintf(why, why_bytes, "%s (as asked)", data_on_device ? "resident on the device" :
-                 "streamed by loader workers");
+        snprintf(why, why_bytes, "%s (as asked)", !data_on_device ? "streamed by loader workers"
+                 : b->host_is_device ? "resident in RAM" : "resident on the device");
         return data_on_device;
     }
     if (b->host_is_device) { /* RAM is the device's memory: gather straight from it */
         snprintf(why, why_bytes, "resident in RAM, gathered by the training threads "
-                 "(--data-on-device off: loader workers)");
+                 "(loader workers only with --data-on-device off)");
         return 1;
     }
     /* a GPU: resident when the pixels and labels take at most a quarter of the free memory.
@@ -55,17 +55,17 @@ int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_o
     size_t free_bytes = 0, total_bytes = 0;
     if (!b->mem_info || b->mem_info(b, &free_bytes, &total_bytes) != CT_OK) {
         snprintf(why, why_bytes, "streamed by loader workers (the device's free memory is "
-                 "unknown; --data-on-device on: resident)");
+                 "unknown; --data-on-device on keeps it resident)");
         return 0;
     }
     if ((double)bytes > CT_RESIDENT_MAX_FRACTION * (double)free_bytes) {
         snprintf(why, why_bytes, "streamed by loader workers (%.1f MB is over a quarter of the "
-                 "device's %.1f MB free; --data-on-device on: resident)", (double)bytes / 1e6,
+                 "device's %.1f MB free; --data-on-device on forces it)", (double)bytes / 1e6,
                  (double)free_bytes / 1e6);
         return 0;
     }
     snprintf(why, why_bytes, "resident on the device (%.1f MB, %.1f MB free; "
-             "--data-on-device off: loader workers)", (double)bytes / 1e6,
+             "--data-on-device off streams it)", (double)bytes / 1e6,
              (double)free_bytes / 1e6);
     return 1;
 }
@@ -355,6 +355,19 @@ done:
 }
 
 ct_fit_position ct_model_fit_position(const ct_model *m) { return m->pos; }
+
+ct_status ct_model_train_sums(ct_model *m, double *loss_sum, double *correct) {
+    double sum[2] = {0.0, 0.0};
+    for (int k = 0; k < m->n_shards; k++) { /* as take_stats_dist, but leaving them be */
+        double host[2];
+        CT_TRY(m->b->d2h(m->b, host, m->shards[k].stats, sizeof host));
+        sum[0] += host[0];
+        sum[1] += host[1];
+    }
+    *loss_sum = sum[0];
+    *correct = sum[1];
+    return CT_OK;
+}
 
 const char *ct_model_step_graph(const ct_model *m) { return m->graph_note; }
 
