@@ -298,6 +298,64 @@ static void test_load_mismatch(void **state) {
     ct_backend_free(b);
 }
 
+/* A file of the header hdr and the floats 0, 1, 2, ... as its data (n of them). */
+static const char *seq_file(const char *name, const char *hdr, int n) {
+    size_t hn = strlen(hdr), bytes = 8 + hn + (size_t)n * sizeof(float);
+    uint8_t *buf = calloc(1, bytes);
+    assert_non_null(buf);
+    for (int k = 0; k < 8; k++) buf[k] = (uint8_t)((uint64_t)hn >> (8 * k));
+    memcpy(buf + 8, hdr, hn);
+    for (int i = 0; i < n; i++) {
+        float v = (float)i;
+        memcpy(buf + 8 + hn + (size_t)i * sizeof v, &v, sizeof v);
+    }
+    const char *path = tu_write_file(4, name, buf, bytes);
+    free(buf);
+    return path;
+}
+
+/* PyTorch's nn.Sequential names its tensors by module index ("1.weight": Flatten is module 0):
+ * the k-th module with tensors is the model's k-th layer with tensors, the spec of a chain of
+ * linear modules is inferred, and modules that do not pair with the layers are refused. */
+static void test_sequential_names(void **state) {
+    (void)state;
+    ct_backend *b = cpu(1);
+    /* Sequential(Flatten, Linear(3, 2), ReLU, Linear(2, 2)): 6 + 2 + 4 + 2 floats */
+    const char *mlp = seq_file("seq.safetensors",
+                               "{" W("1.weight", "F32", "[2, 3]", "0", "24") ", "
+                               W("1.bias", "F32", "[2]", "24", "32") ", "
+                               W("3.weight", "F32", "[2, 2]", "32", "48") ", "
+                               W("3.bias", "F32", "[2]", "48", "56") "}", 14);
+    ct_checkpoint *c = NULL;
+    ct_model *m = NULL;
+    assert_int_equal(ct_checkpoint_open(mlp, &c), CT_OK);
+    assert_int_equal(ct_checkpoint_create_model(c, b, NULL, 1, 1, 3, 4, &m), CT_OK);
+    assert_string_equal(ct_model_spec(m), "flatten,linear(2),relu,linear(2)");
+    float p[15];
+    assert_int_equal(ct_model_get_params(m, p), CT_OK); /* linear1 <- 1.*, linear2 <- 3.* */
+    for (int i = 0; i < 14; i++) assert_true(p[i] == (float)i);
+    ct_model_free(m);
+    /* a model of other layers is refused, naming the Sequential */
+    assert_int_equal(ct_checkpoint_create_model(c, b, "flatten,linear(2)", 1, 1, 3, 4, &m),
+                     CT_ERR_FORMAT);
+    assert_non_null(strstr(ct_last_error(), "nn.Sequential's, of 2 modules"));
+    ct_checkpoint_free(c);
+    /* a Sequential held by an attribute ("net.0.weight"): a conv then a linear layer */
+    const char *conv = seq_file("net.safetensors",
+                                "{" W("net.0.weight", "F32", "[1, 1, 2, 2]", "0", "16") ", "
+                                W("net.0.bias", "F32", "[1]", "16", "20") ", "
+                                W("net.3.weight", "F32", "[2, 4]", "20", "52") ", "
+                                W("net.3.bias", "F32", "[2]", "52", "60") "}", 15);
+    assert_int_equal(ct_checkpoint_open(conv, &c), CT_OK);
+    assert_int_equal(ct_checkpoint_create_model(c, b, "conv(1,2),relu,flatten,linear(2)", 1, 3,
+                                                3, 4, &m), CT_OK);
+    assert_int_equal(ct_model_get_params(m, p), CT_OK);
+    for (int i = 0; i < 15; i++) assert_true(p[i] == (float)i);
+    ct_model_free(m);
+    ct_checkpoint_free(c);
+    ct_backend_free(b);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* train state: save mid-epoch, load into a new model, both continue identically              */
 
@@ -671,7 +729,7 @@ static void test_epoch_json(void **state) {
     char buf[512];
     int n = ct_epoch_json(&r, buf, sizeof buf);
     assert_int_equal(n, (int)strlen(buf));
-    assert_non_null(strstr(buf, "{\"epoch\": 3, \"phase\": 1, \"lr\": 0.100000001, "));
+    assert_non_null(strstr(buf, "{\"epoch\": 3, \"phase\": 1, \"lr\": 0.1, "));
     assert_non_null(strstr(buf, "\"train_loss\": 0.25"));
     assert_non_null(strstr(buf, "\"val_loss\": null"));
     assert_non_null(strstr(buf, "\"val_acc\": 0.75"));
@@ -853,11 +911,27 @@ static void test_grid(void **state) {
     assert_true(red > 4 * S * 4); /* the frame of the wrong one */
     ct_image_free(&img);
     assert_int_equal(ct_grid_png(path, images, 0, 1, S, S, labels, NULL, 5, 3, NULL), CT_ERR_INVALID);
+    /* a title wider than the grid widens the picture: drawn whole, a black margin each side */
+    const char *wide = "mnist train: label -> prediction (16 of 1000 wrong), a long title";
+    assert_int_equal(ct_grid_png(path, images, 2, 1, S, S, labels, preds, 2, 1, wide), CT_OK);
+    assert_int_equal(ct_image_load(path, &img), CT_OK);
+    assert_true(img.w > 300);
+    long lit = 0, edge = 0;
+    for (int y = 0; y < 30; y++)
+        for (int x = 0; x < img.w; x++) {
+            int on = img.pixels[3 * (y * img.w + x)] > 128;
+            lit += on;
+            edge += on && (x < 3 || x >= img.w - 3);
+        }
+    assert_true(lit > 100);
+    assert_int_equal(edge, 0);
+    ct_image_free(&img);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version),        cmocka_unit_test(test_tensor_names),
+        cmocka_unit_test(test_sequential_names),
         cmocka_unit_test(test_model_round_trip), cmocka_unit_test(test_bad_headers),
         cmocka_unit_test(test_bad_lengths),    cmocka_unit_test(test_load_mismatch),
         cmocka_unit_test(test_train_state),    cmocka_unit_test(test_cnn_checkpoint),

@@ -99,14 +99,32 @@ void ct_jw_string(ct_jsonw *j, const char *str) {
     ct_jw_raw(j, "\"", 1);
 }
 
+/* The fewest significant digits that read back as the same value (as Python's repr): 0.9527,
+ * not 0.95269999999999999; exact either way. */
 void ct_jw_double(ct_jsonw *j, double v) {
-    if (!isfinite(v)) ct_jw_raw(j, "null", 4);
-    else ct_jw_printf(j, "%.17g", v);
+    if (!isfinite(v)) {
+        ct_jw_raw(j, "null", 4);
+        return;
+    }
+    char buf[40];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    ct_jw_printf(j, "%s", buf);
 }
 
 void ct_jw_float(ct_jsonw *j, float v) {
-    if (!isfinite(v)) ct_jw_raw(j, "null", 4);
-    else ct_jw_printf(j, "%.9g", (double)v);
+    if (!isfinite(v)) {
+        ct_jw_raw(j, "null", 4);
+        return;
+    }
+    char buf[40];
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    ct_jw_printf(j, "%s", buf);
 }
 
 void ct_jw_key(ct_jsonw *j, int first, const char *key) {

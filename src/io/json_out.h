@@ -23,8 +23,8 @@ void ct_jw_free(ct_jsonw *j);
 void ct_jw_raw(ct_jsonw *j, const char *text, size_t n); /* appends text as it is */
 void ct_jw_printf(ct_jsonw *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ct_jw_string(ct_jsonw *j, const char *s);           /* "s", escaped */
-void ct_jw_double(ct_jsonw *j, double v);                /* %.17g, or null */
-void ct_jw_float(ct_jsonw *j, float v);                  /* %.9g (reads back to the float) */
+void ct_jw_double(ct_jsonw *j, double v);                /* shortest exact, or null */
+void ct_jw_float(ct_jsonw *j, float v);                  /* shortest that reads back, or null */
 void ct_jw_key(ct_jsonw *j, int first, const char *key); /* [,]"key": */
 
 #endif /* CT_IO_JSON_OUT_H */

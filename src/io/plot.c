@@ -296,9 +296,21 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
     int cell_w = w * scale + GRID_PAD, cell_h = h * scale + GRID_PAD + label_h;
     int width = cols * cell_w + GRID_PAD, height = title_h + rows * cell_h + GRID_PAD;
     if (width < 160) width = 160;
+    if (title) { /* the title whole: the picture at least as wide as it */
+        cairo_surface_t *probe = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
+        cairo_t *pc = cairo_create(probe);
+        cairo_select_font_face(pc, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+        cairo_set_font_size(pc, 14);
+        cairo_text_extents_t e;
+        cairo_text_extents(pc, title, &e);
+        if (e.width + 2 * GRID_PAD + 8 > width && e.width < 4096) width = (int)e.width + 2 * GRID_PAD + 8;
+        cairo_destroy(pc);
+        cairo_surface_destroy(probe);
+    }
     if ((int64_t)width * height > (1 << 26) || width > 32767 || height > 32767) /* cairo's */
         return ct_fail(CT_ERR_INVALID, "a grid of %dx%d pixels is more than cairo can draw "
                        "(fewer images or columns, or a smaller scale)", width, height);
+    int x0 = (width - (cols * cell_w + GRID_PAD)) / 2; /* the grid centred under the title */
     cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
     cairo_t *cr = cairo_create(surface);
     cairo_set_source_rgb(cr, 0, 0, 0); /* make_grid's pad_value 0 */
@@ -311,7 +323,7 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
     }
     cairo_set_font_size(cr, 13);
     for (int i = 0; i < n; i++) {
-        double x = GRID_PAD + (i % cols) * cell_w, y = title_h + GRID_PAD + (i / cols) * cell_h;
+        double x = x0 + GRID_PAD + (i % cols) * cell_w, y = title_h + GRID_PAD + (i / cols) * cell_h;
         cairo_surface_t *img = image_surface(images + (size_t)i * c * h * w, c, h, w);
         cairo_save(cr);
         cairo_translate(cr, x, y);
