@@ -550,6 +550,8 @@ static void test_data_dir(void **state) {
     assert_string_equal(out, "/given");
     assert_int_equal(ct_data_dir(NULL, "mnist", out, sizeof out), CT_OK);
     assert_string_equal(out, "/data/mnist");
+    assert_int_equal(ct_data_dir(NULL, "idx", out, sizeof out), CT_OK); /* MNIST's folder only */
+    assert_string_equal(out, "/home/someone/.cache/ctrain/idx");
     unsetenv("CTRAIN_DATA");
     assert_int_equal(ct_data_dir(NULL, "mnist", out, sizeof out), CT_OK);
     assert_string_equal(out, "/home/someone/.cache/ctrain/mnist");

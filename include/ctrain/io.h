@@ -113,6 +113,10 @@ ct_status ct_checkpoint_tensor(const ct_checkpoint *c, int i, const char **name,
  * none); an error naming the file when it is not three positive integers. */
 ct_status ct_checkpoint_input_shape(const ct_checkpoint *c, int *in_c, int *in_h, int *in_w);
 
+/* The model spec of the checkpoint: its metadata's model_spec, else the one inferred from a
+ * chain of linearN tensors (a PyTorch state_dict): "flatten,linear(a),relu,...,linear(z)".
+ * An error naming the file when there is neither. */
+ct_status ct_checkpoint_model_spec(const ct_checkpoint *c, char *spec, size_t bytes);
 /* Builds the model the checkpoint describes: spec (NULL: the metadata's model_spec, else one
  * inferred from a chain of linearN tensors: flatten,linear(a),relu,...,linear(z)), input shape
  * from the metadata's input_shape, else in_c/in_h/in_w; then loads its parameters (names

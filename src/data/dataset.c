@@ -282,7 +282,7 @@ ct_status ct_data_dir(const char *dir, const char *dataset, char *out, size_t ou
         return ct_fail(CT_ERR_INVALID, "dataset name \"%s\" is not valid",
                        dataset ? dataset : "(null)");
     int len;
-    const char *env = getenv("CTRAIN_DATA");
+    const char *env = strcmp(dataset, "mnist") == 0 ? getenv("CTRAIN_DATA") : NULL; /* MNIST's */
     const char *home = getenv("HOME");
     if (dir && dir[0])
         len = snprintf(out, out_bytes, "%s", dir);

@@ -12,6 +12,7 @@
 #include "io/json_out.h"
 #include "nn/model.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,65 @@ ct_status ct_save_model(const ct_model *m, const char *path, const ct_meta *extr
 /* ------------------------------------------------------------------------------------------ */
 /* loading                                                                                     */
 
+/* A tensor name of an nn.Sequential's state_dict, "3.weight" (or "net.3.weight": the Sequential
+ * an attribute of the module saved): its index, *suffix the name after it; -1 for another. */
+static long seq_index(const char *name, const char **suffix) {
+    const char *p = name, *dot = strchr(name, '.');
+    if (dot && !isdigit((unsigned char)*p)) p = dot + 1;
+    if (!isdigit((unsigned char)*p)) return -1;
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (*end != '.' || !end[1] || v < 0 || v > 1000000) return -1;
+    *suffix = end + 1;
+    return v;
+}
+
+/* The file's module indices in increasing order (*n of them, at most max) when every tensor
+ * name is an nn.Sequential's; 0 (none) otherwise. */
+static int seq_modules(const ct_checkpoint *c, long *idx, int max) {
+    int n = 0;
+    for (int k = 0; k < c->n; k++) {
+        const char *suffix;
+        long v = seq_index(c->t[k].name, &suffix);
+        if (v < 0) return 0;
+        int at = 0;
+        while (at < n && idx[at] < v) at++;
+        if (at < n && idx[at] == v) continue;
+        if (n == max) return 0;
+        memmove(idx + at + 1, idx + at, (size_t)(n - at) * sizeof *idx);
+        idx[at] = v;
+        n++;
+    }
+    return n;
+}
+
+/* nn.Sequential names: the file's k-th module (by index) holds the model's k-th layer with
+ * tensors; alias[i] becomes the file's name of the model's tensor i ("linear1.weight" <-
+ * "1.weight"). 0 when the file's names are not a Sequential's; an error when its modules do
+ * not pair with the model's layers. */
+static ct_status seq_aliases(const ct_checkpoint *c, const ct_model *m, const ct_tensor_list *l,
+                             char (*alias)[CT_LIST_NAME_BYTES], int *used) {
+    *used = 0;
+    long idx[CT_MAX_LAYERS];
+    int n = seq_modules(c, idx, CT_MAX_LAYERS), layers = 0;
+    if (n == 0) return CT_OK;
+    for (int i = 0; i < l->n; i++) layers += i == 0 || l->info[i].layer != l->info[i - 1].layer;
+    if (n != layers)
+        return ct_fail(CT_ERR_FORMAT, "%s: its tensors are an nn.Sequential's, of %d modules "
+                       "with tensors, but the model \"%s\" has %d layers with tensors",
+                       c->path, n, ct_model_spec(m), layers);
+    for (int i = 0, j = -1; i < l->n; i++) {
+        j += i == 0 || l->info[i].layer != l->info[i - 1].layer;
+        const char *dot = strchr(l->t[i].name, '.'), *file = "", *suffix;
+        for (int k = 0; k < c->n && !*file; k++) /* the file's own spelling ("net." or not) */
+            if (seq_index(c->t[k].name, &suffix) == idx[j]) file = c->t[k].name;
+        size_t before = *file ? strlen(file) - strlen(suffix) : 0; /* up to the suffix */
+        snprintf(alias[i], CT_LIST_NAME_BYTES, "%.*s%s", (int)before, file, dot ? dot + 1 : "");
+    }
+    *used = 1;
+    return CT_OK;
+}
+
 ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const char *prefix) {
     if (!prefix) prefix = "";
     size_t plen = strlen(prefix);
@@ -163,11 +223,22 @@ ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const c
     CT_TRY(ct_host_state_get(m, &hs)); /* every value is overwritten below */
     ct_tensor_list l = {0};
     ct_status s = ct_tensor_list_model(m, &hs, prefix, 0, &l);
+    /* a PyTorch nn.Sequential's state_dict ("0.weight", ...): its modules in order */
+    char (*alias)[CT_LIST_NAME_BYTES] = NULL;
+    int seq = 0;
+    if (s == CT_OK && !plen && l.n > 0 && ct_checkpoint_find(c, l.t[0].name) < 0) {
+        if (!(alias = calloc((size_t)l.n, sizeof *alias)))
+            s = ct_fail(CT_ERR_NOMEM, "out of memory");
+        else
+            s = seq_aliases(c, m, &l, alias, &seq);
+    }
+#define FILE_NAME(i) (seq ? alias[i] : l.t[i].name)
     for (int i = 0; i < l.n && s == CT_OK; i++) {
-        int k = ct_checkpoint_find(c, l.t[i].name);
+        int k = ct_checkpoint_find(c, FILE_NAME(i));
         if (k < 0) {
-            s = ct_fail(CT_ERR_FORMAT, "%s: missing tensor %s (the model \"%s\" has it)",
-                        c->path, l.t[i].name, ct_model_spec(m));
+            s = ct_fail(CT_ERR_FORMAT, "%s: missing tensor %s (the model \"%s\" has it%s%s)",
+                        c->path, FILE_NAME(i), ct_model_spec(m), seq ? " as " : "",
+                        seq ? l.t[i].name : "");
             break;
         }
         const ct_st_entry *e = &c->t[k];
@@ -194,12 +265,14 @@ ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const c
     for (int k = 0; k < c->n && s == CT_OK; k++) {
         if (strncmp(c->t[k].name, prefix, plen) != 0) continue;
         int found = 0;
-        for (int i = 0; i < l.n && !found; i++) found = !strcmp(l.t[i].name, c->t[k].name);
+        for (int i = 0; i < l.n && !found; i++) found = !strcmp(FILE_NAME(i), c->t[k].name);
         if (!found)
             s = ct_fail(CT_ERR_FORMAT, "%s: unexpected tensor %s (the model \"%s\" has no such "
                         "tensor)", c->path, c->t[k].name, ct_model_spec(m));
     }
+#undef FILE_NAME
     if (s == CT_OK) s = ct_host_state_set(m, &hs);
+    free(alias);
     ct_tensor_list_free(&l);
     ct_host_state_free(&hs);
     return s;
@@ -217,12 +290,28 @@ static ct_status infer_spec(const ct_checkpoint *c, const char *prefix, char *sp
     int layers = 0, own = 0;
     int64_t prev_out = -1;
     for (int k = 0; k < c->n; k++) own += !strncmp(c->t[k].name, prefix, strlen(prefix));
+    char first[CT_LIST_NAME_BYTES];
+    snprintf(first, sizeof first, "%slinear1.weight", prefix);
+    long idx[CT_MAX_LAYERS]; /* else an nn.Sequential's: "1.weight", "1.bias", "3.weight", ... */
+    int seq = ct_checkpoint_find(c, first) < 0 && !*prefix ? seq_modules(c, idx, CT_MAX_LAYERS) : 0;
     for (int i = 1;; i++) {
         char w[CT_LIST_NAME_BYTES], b[CT_LIST_NAME_BYTES];
-        snprintf(w, sizeof w, "%slinear%d.weight", prefix, i);
+        if (seq && i > seq) break;
+        int kw = -1, kb = -1;
+        for (int k = 0; seq && k < c->n; k++) {
+            const char *suffix;
+            if (seq_index(c->t[k].name, &suffix) != idx[i - 1]) continue;
+            if (!strcmp(suffix, "weight")) kw = k;
+            if (!strcmp(suffix, "bias")) kb = k;
+        }
+        snprintf(w, sizeof w, seq ? "%s%ld.weight" : "%slinear%ld.weight", prefix,
+                 seq ? idx[i - 1] : (long)i);
         snprintf(b, sizeof b, "%slinear%d.bias", prefix, i);
-        int kw = ct_checkpoint_find(c, w), kb = ct_checkpoint_find(c, b);
-        if (kw < 0) break;
+        if (!seq) kw = ct_checkpoint_find(c, w), kb = ct_checkpoint_find(c, b);
+        if (kw < 0 && !seq) break;
+        if (kw < 0)
+            return ct_fail(CT_ERR_FORMAT, "%s: no model_spec in the metadata, and its module %ld "
+                           "has no weight (give the spec: --spec)", c->path, idx[i - 1]);
         const ct_st_entry *e = &c->t[kw];
         if (e->ndim != 2 || kb < 0 || (prev_out >= 0 && e->shape[1] != prev_out))
             return ct_fail(CT_ERR_FORMAT, "%s: no model_spec in the metadata, and %s is not a "
@@ -237,6 +326,15 @@ static ct_status infer_spec(const ct_checkpoint *c, const char *prefix, char *sp
         return ct_fail(CT_ERR_FORMAT, "%s: no model_spec in the metadata, and the tensors are not "
                        "a chain of linearN layers (give the spec: --spec)", c->path);
     if (used >= bytes) return ct_fail(CT_ERR_FORMAT, "%s: inferred model spec too long", c->path);
+    return CT_OK;
+}
+
+ct_status ct_checkpoint_model_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
+    const char *saved = ct_checkpoint_meta(c, "model_spec");
+    if (!saved) return infer_spec(c, ct_checkpoint_prefix(c), spec, bytes);
+    if ((size_t)snprintf(spec, bytes, "%s", saved) >= bytes)
+        return ct_fail(CT_ERR_FORMAT, "%s: metadata \"model_spec\" is longer than %zu characters",
+                       c->path, bytes - 1);
     return CT_OK;
 }
 
