@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# cli_torch.sh — ctrain's checkpoints in PyTorch (tools/ctrain_torch.py, which reads them without
+# ctrain): a saved MLP and a CNN with every kind of layer, rebuilt as nn.Modules from their
+# metadata, give on the test images the loss and accuracy `ctrain eval` prints (and the class
+# probabilities of `ctrain predict`); a train state and best.safetensors load as the model file
+# does; a state_dict PyTorch saves loads into ctrain (--init) and back, and so does an
+# nn.Sequential's ("1.weight", ...), as ctrain eval shows. Skips when Debian's
+# python3-torch is not installed (make bench installs it), or without MNIST.
+# Usage: bash tests/cli_torch.sh path/to/ctrain
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/clilib.sh"
+. "$here/small_mnist.sh"
+CT=${1:?usage: bash cli_torch.sh path/to/ctrain}
+CT=$(cd "$(dirname "$CT")" && pwd)/$(basename "$CT")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+if ! "$PY" -c 'import torch' 2>/dev/null; then
+    echo "SKIP cli_torch: $PY cannot import torch (apt-get install python3-torch; make bench does)"
+    exit 0
+fi
+dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
+small_mnist "$dir" "$tmp/small" 3000 500 || { echo "SKIP cli_torch: no MNIST in $dir"; exit 0; }
+echo "torch: $("$PY" -c 'import torch; print(torch.__version__)')"
+
+# torch_eval MODEL: "test_loss: L, test_acc: A" of the model in PyTorch, on the small test set
+torch_eval() {
+    "$PY" - "$here/../tools" "$tmp/small" "$1" <<'EOF'
+import struct, sys
+import torch
+sys.path.insert(0, sys.argv[1])
+import ctrain_torch
+def idx(path):
+    raw = open(path, "rb").read()
+    nd = raw[3]
+    dims = struct.unpack(">" + "I" * nd, raw[4:4 + 4 * nd])
+    return torch.frombuffer(bytearray(raw[4 + 4 * nd:]), dtype=torch.uint8).reshape(dims)
+x = idx(sys.argv[2] + "/t10k-images-idx3-ubyte").float().div(255).unsqueeze(1)
+y = idx(sys.argv[2] + "/t10k-labels-idx1-ubyte").long()
+model = ctrain_torch.load_model(sys.argv[3])
+with torch.no_grad():
+    out = model(x)
+loss = torch.nn.functional.cross_entropy(out, y).item()
+acc = (out.argmax(1) == y).float().mean().item()
+print("test_loss: %.4f, test_acc: %.4f" % (loss, acc))
+EOF
+}
+
+# ------------------------------------------------------------------ the tutorial's MLP
+run train --dataset idx --data "$tmp/small" --val-size 500 --epochs 2 --lr 0.5 --quiet --save "$tmp/mlp" --save-best
+ct=$("$CT" eval --model "$tmp/mlp" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
+pt=$(torch_eval "$tmp/mlp" 2>&1)
+[ "$rc" -eq 0 ] && [ -n "$ct" ] && [ "$ct" = "$pt" ] &&
+    ok "the MLP in PyTorch: $pt, as ctrain eval" || bad "MLP: ctrain '$ct' vs PyTorch '$pt' (train exit $rc: $err)"
+for f in train_state.safetensors best.safetensors; do
+    pt2=$(torch_eval "$tmp/mlp/$f" 2>&1)
+    want=$ct
+    [ "$f" = best.safetensors ] && want=$(torch_eval "$tmp/mlp" 2>&1) # best: the lower val_loss's
+    [ -n "$pt2" ] && grep -q '^test_loss: ' <<<"$pt2" && { [ "$f" = best.safetensors ] || [ "$pt2" = "$want" ]; } &&
+        ok "$f loads in PyTorch: $pt2" || bad "$f in PyTorch: '$pt2' (want '$want')"
+done
+
+# ------------------------------------------------------------------ every kind of layer
+spec="conv(8,3,1,1),batchnorm,relu,maxpool(2),conv(8,3,2,1),leakyrelu(0.2),avgpool(2,2,1),dropout(0.25),flatten,linear(32),batchnorm,gelu,linear(16),tanh,linear(16),sigmoid,linear(10)"
+run train --dataset idx --data "$tmp/small" --val-size 500 --epochs 2 --model "$spec" --optimizer adam --quiet --save "$tmp/cnn"
+ct=$("$CT" eval --model "$tmp/cnn" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
+pt=$(torch_eval "$tmp/cnn" 2>&1)
+[ "$rc" -eq 0 ] && [ -n "$ct" ] && [ "$ct" = "$pt" ] &&
+    ok "a CNN of every layer kind in PyTorch: $pt, as ctrain eval" ||
+    bad "CNN: ctrain '$ct' vs PyTorch '$pt' (train exit $rc: $err)"
+
+# ------------------------------------------------------------------ predict's probabilities
+"$PY" "$here/st_tool.py" export "$tmp/small" 7 "$tmp/seven.png"
+got=$("$CT" predict --model "$tmp/cnn" "$tmp/seven.png" 2>&1)
+want=$("$PY" - "$here/../tools" "$tmp/small" "$tmp/cnn" <<'EOF'
+import sys
+import torch
+sys.path.insert(0, sys.argv[1])
+import ctrain_torch
+raw = open(sys.argv[2] + "/t10k-images-idx3-ubyte", "rb").read()
+x = torch.frombuffer(bytearray(raw[16 + 7 * 784:16 + 8 * 784]), dtype=torch.uint8).float().div(255)
+p = ctrain_torch.load_model(sys.argv[3])(x.reshape(1, 1, 28, 28)).softmax(1)[0]
+print("%d (%.4f)" % (p.argmax().item(), p.max().item()))
+EOF
+)
+grep -q ": $want " <<<"$got" && ok "ctrain predict and PyTorch agree on test image 7: $want" ||
+    bad "predict '$got' vs PyTorch '$want'"
+
+# ------------------------------------------------------------------ and back: PyTorch's state_dict
+"$PY" - "$tmp/pt.safetensors" <<'EOF'
+import json, struct, sys
+import torch
+torch.manual_seed(3)
+m = torch.nn.Sequential()
+m.add_module("flatten", torch.nn.Flatten())
+m.add_module("linear1", torch.nn.Linear(784, 24))
+m.add_module("relu", torch.nn.ReLU())
+m.add_module("linear2", torch.nn.Linear(24, 10))
+# what safetensors.torch.save_file(m.state_dict(), path) writes: no metadata
+sd = m.state_dict()
+header, blobs, off = {}, [], 0
+for k, v in sd.items():
+    b = v.contiguous().numpy().tobytes()
+    header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
+    blobs.append(b)
+    off += len(b)
+h = json.dumps(header).encode()
+h += b" " * (-len(h) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+EOF
+run train --init "$tmp/pt.safetensors" --dataset idx --data "$tmp/small" --val-size 500 --epochs 1 --lr 0.1 --quiet --save "$tmp/back"
+ct=$("$CT" eval --model "$tmp/back" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
+pt=$(torch_eval "$tmp/back" 2>&1)
+[ "$rc" -eq 0 ] && [ -n "$ct" ] && [ "$ct" = "$pt" ] &&
+    ok "a PyTorch state_dict trained on by ctrain (--init, its model inferred) and read back: $pt" ||
+    bad "--init from PyTorch and back: ctrain '$ct' vs PyTorch '$pt' (train exit $rc: $err)"
+
+# ------------------------------------------------------------------ PyTorch's nn.Sequential names
+# a Sequential's state_dict ("1.weight", ...), trained a little in PyTorch: ctrain eval gets the
+# loss and accuracy PyTorch gets (the MLP's layers inferred; the CNN's given with --spec)
+for case in "mlp|" "cnn|conv(4,3,1,1),relu,maxpool(2),flatten,linear(10)"; do
+    IFS='|' read -r name spec <<<"$case"
+    want=$("$PY" - "$tmp/small" "$tmp/seq_$name.safetensors" "$name" <<'EOF'
+import json, struct, sys
+import torch
+from torch import nn
+def idx(path):
+    raw = open(path, "rb").read()
+    nd = raw[3]
+    dims = struct.unpack(">" + "I" * nd, raw[4:4 + 4 * nd])
+    return torch.frombuffer(bytearray(raw[4 + 4 * nd:]), dtype=torch.uint8).reshape(dims)
+torch.manual_seed(5)
+if sys.argv[3] == "mlp":
+    m = nn.Sequential(nn.Flatten(), nn.Linear(784, 20), nn.ReLU(), nn.Linear(20, 10))
+else:
+    m = nn.Sequential(nn.Conv2d(1, 4, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                      nn.Linear(4 * 14 * 14, 10))
+x = idx(sys.argv[1] + "/train-images-idx3-ubyte").float().div(255).unsqueeze(1)
+y = idx(sys.argv[1] + "/train-labels-idx1-ubyte").long()
+opt = torch.optim.SGD(m.parameters(), lr=0.1)
+for i in range(0, 3000, 100):
+    opt.zero_grad()
+    nn.functional.cross_entropy(m(x[i:i + 100]), y[i:i + 100]).backward()
+    opt.step()
+header, blobs, off = {}, [], 0
+for k, v in m.state_dict().items():
+    b = v.contiguous().numpy().tobytes()
+    header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
+    blobs.append(b)
+    off += len(b)
+h = json.dumps(header).encode()
+h += b" " * (-len(h) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+xt = idx(sys.argv[1] + "/t10k-images-idx3-ubyte").float().div(255).unsqueeze(1)
+yt = idx(sys.argv[1] + "/t10k-labels-idx1-ubyte").long()
+with torch.no_grad():
+    out = m(xt)
+print("test_loss: %.4f, test_acc: %.4f" % (nn.functional.cross_entropy(out, yt).item(),
+                                           (out.argmax(1) == yt).float().mean().item()))
+EOF
+)
+    # shellcheck disable=SC2046 # --spec SPEC only for the CNN
+    got=$("$CT" eval --model "$tmp/seq_$name.safetensors" --dataset idx --data "$tmp/small" \
+          $([ -n "$spec" ] && echo --spec "$spec") 2>&1)
+    line=$(grep '^test_loss' <<<"$got")
+    [ -n "$line" ] && [ "$line" = "$want" ] &&
+        ok "an nn.Sequential $name's state_dict in ctrain eval: $line, as in PyTorch" ||
+        bad "nn.Sequential $name: ctrain '$got' vs PyTorch '$want'"
+done
+
+echo
+finish cli_torch

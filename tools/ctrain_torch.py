@@ -1,0 +1,176 @@
+"""ctrain_torch.py — ctrain's checkpoints in PyTorch, without ctrain.
+
+    import sys; sys.path.insert(0, "tools")          # or copy this one file
+    import ctrain_torch
+    model = ctrain_torch.load_model("run1")          # an nn.Module with run1's weights, in eval()
+    probs = model(x).softmax(1)                      # x: (N, C, H, W) float, pixels / 255
+    sd = ctrain_torch.load_state_dict("run1")        # the tensors, under their state_dict names
+    meta = ctrain_torch.load_metadata("run1")        # model_spec, input_shape, val_acc, ...
+
+A path is a --save folder (its model.safetensors), or a .safetensors file: model.safetensors,
+best.safetensors, or a train_state.safetensors (its "model." tensors). The file is read with the
+`safetensors` package when it is installed, else with the standard library: the format is an
+8-byte header length, a JSON header and the raw little-endian tensors.
+
+load_model rebuilds the network from the metadata's model_spec (ctrain's layer string) as an
+nn.Sequential whose parameterised layers carry ctrain's names (linear1, conv1, batchnorm1, ...),
+so that load_state_dict(strict=True) takes the file's tensors as they are:
+
+    linear(U)                  nn.Linear(in, U)
+    conv(O, K[, S[, P]])       nn.Conv2d(C, O, K, S, P)
+    maxpool(K[, S[, P]])       nn.MaxPool2d(K, S or K, P)
+    avgpool(K[, S[, P]])       nn.AvgPool2d(K, S or K, P)   (count_include_pad, as ctrain)
+    dropout[(p)]               nn.Dropout(p, default 0.5)
+    batchnorm[(eps[, mom])]    nn.BatchNorm1d / 2d by the input's shape (eps 1e-5, momentum 0.1)
+    flatten relu sigmoid tanh  nn.Flatten, nn.ReLU, nn.Sigmoid, nn.Tanh
+    leakyrelu[(slope)] gelu    nn.LeakyReLU(slope, default 0.01), nn.GELU() (erf)
+
+A file without a model_spec (a state_dict saved by PyTorch) gets the chain its linearN tensors
+make, flatten,linear(a),relu,...,linear(z), as ctrain infers it.
+"""
+import json
+import os
+import struct
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+_DTYPES = {"F32": torch.float32, "F64": torch.float64, "F16": torch.float16,
+           "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8}
+TRAIN_STATE_FORMAT = "ctrain-train-state"
+
+
+def _file(path):
+    return os.path.join(path, "model.safetensors") if os.path.isdir(path) else path
+
+
+def _read(path):
+    """(header dict, data bytes) of a safetensors file, by the standard library."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 8:
+        raise ValueError("%s: not a safetensors file (%d bytes)" % (path, len(raw)))
+    n = struct.unpack("<Q", raw[:8])[0]
+    if n > len(raw) - 8:
+        raise ValueError("%s: header of %d bytes past the end of the file" % (path, n))
+    return json.loads(raw[8:8 + n].decode("utf-8")), raw[8 + n:]
+
+
+def load_metadata(path):
+    """The file's metadata: a dict of strings ({} when it has none)."""
+    header, _ = _read(_file(path))
+    return dict(header.get("__metadata__") or {})
+
+
+def load_state_dict(path):
+    """The model's tensors by name (a train state's "model." prefix taken off)."""
+    path = _file(path)
+    try:
+        from safetensors.torch import load_file
+        tensors = load_file(path)
+    except ImportError:
+        header, data = _read(path)
+        tensors = {}
+        for name, e in header.items():
+            if name == "__metadata__":
+                continue
+            lo, hi = e["data_offsets"]
+            t = torch.frombuffer(bytearray(data[lo:hi]), dtype=_DTYPES[e["dtype"]])
+            tensors[name] = t.reshape(e["shape"])
+    meta = load_metadata(path)
+    if meta.get("format", "").startswith(TRAIN_STATE_FORMAT):
+        tensors = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    return tensors
+
+
+def _split(spec):
+    """'conv(32,3),relu,...' -> [('conv', [32.0, 3.0]), ('relu', []), ...]"""
+    layers, depth, start = [], 0, 0
+    for i, ch in enumerate(spec + ","):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            tok = spec[start:i].strip()
+            start = i + 1
+            name, _, args = tok.partition("(")
+            args = [float(a) for a in args.rstrip(")").split(",") if a.strip()]
+            layers.append((name.strip(), args))
+    return layers
+
+
+def _infer_spec(tensors):
+    layers, i = ["flatten"], 1
+    while "linear%d.weight" % i in tensors:
+        layers += (["relu"] if i > 1 else []) + ["linear(%d)" % tensors["linear%d.weight" % i].shape[0]]
+        i += 1
+    if i == 1:
+        raise ValueError("no model_spec in the metadata and no linear1.weight: give spec=")
+    return ",".join(layers)
+
+
+def build_model(spec, input_shape):
+    """ctrain's layer string as an nn.Sequential for inputs of input_shape (C, H, W)."""
+    mods, count = OrderedDict(), {}
+    x = torch.zeros(1, *input_shape)  # the shapes, found by running each layer
+
+    def add(kind, module, named):
+        count[kind] = count.get(kind, 0) + 1
+        mods["%s%d" % (kind, count[kind]) if named else "_%s%d" % (kind, len(mods))] = module
+        return module
+
+    for name, a in _split(spec):
+        i = [int(v) for v in a]
+        if name == "linear":
+            m = add("linear", nn.Linear(x.flatten(1).shape[1], i[0]), True)
+        elif name == "conv":
+            m = add("conv", nn.Conv2d(x.shape[1], i[0], i[1], i[2] if len(i) > 2 else 1,
+                                      i[3] if len(i) > 3 else 0), True)
+        elif name in ("maxpool", "avgpool"):
+            cls = nn.MaxPool2d if name == "maxpool" else nn.AvgPool2d
+            m = add(name, cls(i[0], i[1] if len(i) > 1 else i[0], i[2] if len(i) > 2 else 0), False)
+        elif name == "batchnorm":
+            cls = nn.BatchNorm2d if x.dim() == 4 else nn.BatchNorm1d
+            m = add("batchnorm", cls(x.shape[1], eps=a[0] if a else 1e-5,
+                                     momentum=a[1] if len(a) > 1 else 0.1), True)
+        elif name == "dropout":
+            m = add(name, nn.Dropout(a[0] if a else 0.5), False)
+        elif name == "flatten":
+            m = add(name, nn.Flatten(), False)
+        elif name == "leakyrelu":
+            m = add(name, nn.LeakyReLU(a[0] if a else 0.01), False)
+        elif name in ("relu", "sigmoid", "tanh", "gelu"):
+            m = add(name, {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
+                           "gelu": nn.GELU}[name](), False)
+        else:
+            raise ValueError("unknown layer %r in model spec %r" % (name, spec))
+        if name == "linear" and x.dim() > 2:
+            x = x.flatten(1)  # (ctrain's linear takes its input flattened)
+        m.eval()
+        with torch.no_grad():
+            x = m(x)
+    return _Sequential(mods)
+
+
+class _Sequential(nn.Sequential):
+    """nn.Sequential, flattening before a linear layer as ctrain's linear does."""
+
+    def forward(self, x):
+        for m in self:
+            if isinstance(m, nn.Linear) and x.dim() > 2:
+                x = x.flatten(1)
+            x = m(x)
+        return x
+
+
+def load_model(path, spec=None, input_shape=None):
+    """The saved model as an nn.Module in eval() mode (spec and input_shape: for files without
+    ctrain's metadata; input_shape defaults to MNIST's (1, 28, 28))."""
+    meta = load_metadata(path)
+    tensors = load_state_dict(path)
+    spec = spec or meta.get("model_spec") or _infer_spec(tensors)
+    if input_shape is None:
+        input_shape = tuple(json.loads(meta["input_shape"])) if "input_shape" in meta else (1, 28, 28)
+    model = build_model(spec, input_shape)
+    model.load_state_dict(tensors, strict=True)
+    return model.eval()
