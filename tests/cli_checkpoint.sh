@@ -137,8 +137,15 @@ run summary --model ./cnn
 grep -q "^Total params: 25450 " <<<"$out" && ok "summary --model ./cnn: the saved model" ||
     bad "summary --model ./cnn -> exit $rc: $out $err"
 run summary --model run --dataset cifar10
-[ "$rc" -eq 2 ] && grep -q -- "--dataset: for a layer spec, not a saved model" <<<"$err" &&
+[ "$rc" -eq 2 ] && grep -q -- "--dataset: run/model.safetensors records its input shape" <<<"$err" &&
     ok "summary --model run --dataset cifar10 -> exit 2" || bad "summary of a saved model with --dataset -> exit $rc: $err"
+py write-mlp sd.safetensors 7 16 # a PyTorch state_dict: no input shape recorded
+run summary --model sd.safetensors
+[ "$rc" -eq 2 ] && grep -q -- "sd.safetensors records no input shape (a PyTorch state_dict?): give --dataset" <<<"$err" &&
+    ok "summary of a state_dict without --dataset -> exit 2, asking for it" || bad "summary of a state_dict -> exit $rc: $err"
+run summary --model sd.safetensors --dataset mnist
+[ "$rc" -eq 0 ] && grep -q "^Model: flatten,linear(16),relu,linear(10), input 1x28x28, from sd.safetensors$" <<<"$out" &&
+    ok "summary of a state_dict on --dataset mnist's shape" || bad "summary --model sd.safetensors --dataset mnist -> exit $rc: $out $err"
 
 # ------------------------------------------------------------------ bad files
 mkdir -p bad
@@ -199,6 +206,10 @@ py write-mlp pt.safetensors 7 16 # no metadata, as PyTorch's save_file writes a 
 run train --init pt.safetensors --hidden 16 --epochs 1 --val-size 59000
 [ "$rc" -eq 0 ] && grep -qx 'Model: 784 -> 16 -> ReLU -> 10 (12730 parameters, weights from pt.safetensors)' <<<"$out" &&
     ok "--init from a state_dict without metadata (--hidden 16 to match it)" || bad "--init pt.safetensors -> exit $rc: $out $err"
+run train --init pt.safetensors --epochs 1 --val-size 59000
+[ "$rc" -eq 0 ] && grep -q '^Model: flatten,linear(16),relu,linear(10) (12730 parameters, weights from pt.safetensors)$' <<<"$out" &&
+    ok "--init from a state_dict without metadata: its model inferred from its linearN tensors" ||
+    bad "--init pt.safetensors, no --hidden -> exit $rc: $out $err"
 run train --resume "$tmp/ft" --epochs 2 --quiet
 [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" && ok "a run started with --init resumes" ||
     bad "--resume of an --init run -> exit $rc: $err"
@@ -325,12 +336,16 @@ run train --resume "$tmp/aw0" --epochs 2
     bad "older AdamW train state -> exit $rc: $out $err"
 
 # the largest values the flags take are resumed too (the train state's ranges are the flags')
-for flags in "--batch-size 2147483647 --eval-batch-size 2147483647 --prefetch 2147483647" "--lr 1e30"; do
+# (an lr of 1e30 diverges: the run stops with exit 1, and its checkpoint of epoch 0 is resumed)
+for flags in "--epochs 1 --batch-size 2147483647 --eval-batch-size 2147483647 --prefetch 2147483647|0|2" \
+             "--schedule 1@0.5,1@1e30 --save-every 1|1|1"; do
+    IFS='|' read -r flags want1 epochs <<<"$flags"
     rm -rf big
-    run train --epochs 1 --val-size 59000 --quiet --save big $flags
+    # shellcheck disable=SC2086 # $flags are words
+    run train --val-size 59000 --quiet --save big $flags
     rc1=$rc
-    run train --resume big --epochs 2 --quiet
-    [ "$rc1" -eq 0 ] && [ "$rc" -eq 0 ] && ok "train $flags, then --resume -> exit 0" ||
+    run train --resume big --epochs "$epochs" --quiet
+    [ "$rc1" -eq "$want1" ] && [ "$rc" -eq 0 ] && ok "train $flags (exit $rc1), then --resume -> exit 0" ||
         bad "train $flags (exit $rc1), then --resume -> exit $rc: $err"
 done
 

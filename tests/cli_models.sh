@@ -4,7 +4,8 @@
 # dataset-fashion-mnist is installed). Prints SKIP <name>: <why> for what cannot run here.
 # Usage: bash tests/cli_models.sh path/to/ctrain
 set -u
-. "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/clilib.sh"
 CT=${1:?usage: bash cli_models.sh path/to/ctrain}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -39,7 +40,7 @@ if [ "$have_mnist" -eq 1 ]; then
         --clip-grad-norm 1
     plan=$(grep '^Plan: ' <<<"$out")
     if [ "$rc" -eq 0 ] && grep -qF '(1@0.001)' <<<"$plan" && grep -q 'AdamW' <<<"$plan" &&
-        grep -q 'cosine' <<<"$plan" && grep -q 'warm-up 1 epochs' <<<"$plan" &&
+        grep -q 'cosine' <<<"$plan" && grep -q 'warm-up 1 epoch from' <<<"$plan" &&
         grep -q 'clip grad norm 1' <<<"$plan"; then
         ok "adamw + cosine + warm-up + clipping runs: $plan"
     else
@@ -88,6 +89,21 @@ if [ -d "$fm" ]; then
         ok "fashion-mnist: named in the Plan line and the model's metadata"
     else
         bad "fashion-mnist --save -> exit $rc, stdout: $out, stderr: $err"
+    fi
+    # its classes by name, as torchvision's FashionMNIST.classes
+    run eval --model "$tmp/fm"
+    if [ "$rc" -eq 0 ] && grep -q '^  class 0 (T-shirt/top): 0\.[0-9]\{4\} (' <<<"$out" &&
+        grep -q '^  class 9 (Ankle boot): ' <<<"$out"; then
+        ok "eval of a fashion-mnist model names its classes: $(grep -m1 'class 9' <<<"$out")"
+    else
+        bad "eval of the fashion-mnist model -> exit $rc: $out $err"
+    fi
+    python3 "$here/st_tool.py" export "$fm" 0 "$tmp/item.png"
+    run predict --model "$tmp/fm" "$tmp/item.png"
+    if [ "$rc" -eq 0 ] && grep -Eq "^$tmp/item.png: [0-9] (T-shirt/top|Trouser|Pullover|Dress|Coat|Sandal|Shirt|Sneaker|Bag|Ankle boot) \(0\.[0-9]{4}\)  top 3: " <<<"$out"; then
+        ok "predict with a fashion-mnist model names the class: $out"
+    else
+        bad "predict with the fashion-mnist model -> exit $rc: $out $err"
     fi
 else
     echo "SKIP fashion-mnist: $fm not found (apt-get install dataset-fashion-mnist)"

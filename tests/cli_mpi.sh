@@ -6,7 +6,8 @@
 #   - 3 ranks with a batch that does not divide by 3 (uneven shares) agree with 3 threads;
 #   - a launch with different flags on one rank is refused with a message (the same flags in
 #     another order or spelling are not);
-#   - an error every rank meets is said once, before the ranks connect and after;
+#   - an error every rank meets is said once, before the ranks connect and after; so is a
+#     diverged run (NaN loss), which every rank stops alike;
 #   - ranks resuming different runs are refused before rank 0 writes anything;
 #   - an error on one rank (its data folder is empty) ends the job (MPI_Abort) with the message;
 #   - a rank killed with SIGKILL ends the job with an error within a bounded time (no hang);
@@ -187,6 +188,14 @@ run own "${MPIRUN[@]}" -np 2 bash -c 'd=$1; [ "$OMPI_COMM_WORLD_RANK" = 1 ] && d
     grep -q "^ctrain: rank 1: $tmp/tC/train-images-idx3-ubyte" "$tmp/own.err" &&
     ok "both ranks failing differently (no data / a truncated file) -> exit $rc, each said" ||
     bad "both ranks failing differently -> exit $rc: $(head -c 2000 "$tmp/own.err")"
+
+# a diverged run (NaN loss) stops every rank alike, after rank 0 keeps its last checkpoint, no abort
+run div "${MPIRUN[@]}" -np 2 "$CT" train --schedule 1@0.5,2@1e30 --val-size 55000 --quiet --threads 1 \
+    --save "$tmp/mdiv" --save-every 1
+[ "$rc" -eq 1 ] && [ "$(grep -c 'training diverged in epoch 1' "$tmp/div.err")" -eq 1 ] &&
+    grep -q "mdiv keeps the checkpoint after epoch 0" "$tmp/div.err" && ! grep -q 'MPI_ABORT' "$tmp/div.err" &&
+    ok "2 ranks, a loss of NaN in epoch 1 -> exit 1, said once, no MPI_Abort" ||
+    bad "2 ranks diverging -> exit $rc: $(head -c 2000 "$tmp/div.err")"
 
 # ------------------------------------------------------------------ resumed states that differ
 # are refused before rank 0's --log (or --save, --plot) is created or anything is written

@@ -26,11 +26,13 @@ for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte 
 done
 command -v "$PY" >/dev/null || { echo "SKIP cli_outputs: no python3"; exit 0; }
 
-# png_ok FILE W H: the PNG's size, more than 8 distinct colours, at least 1% not background
+# png_ok FILE W H: the PNG's size (W ">N": wider than N), more than 8 distinct colours, at
+# least 1% not background
 png_ok() {
     local info
     info=$(py png "$1" 2>&1)
-    if awk -v w="$2" -v h="$3" '{ exit !($1 == w && $2 == h && $3 > 8 && $4 > 0.01) }' <<<"$info"; then
+    if awk -v w="$2" -v h="$3" '{ wide = substr(w, 1, 1) == ">" ? $1 > substr(w, 2) + 0 : $1 == w
+                                  exit !(wide && $2 == h && $3 > 8 && $4 > 0.01) }' <<<"$info"; then
         ok "$1: ${2}x$3, not blank (colours, non-background fraction: $(cut -d' ' -f3,4 <<<"$info"))"
     else
         bad "$1: expected ${2}x$3 and not blank, got: $info"
@@ -90,7 +92,8 @@ png_ok pred.png $((8 * 86 + 2)) $((30 + 8 * 104 + 2))
 run show --model run --wrong --count 6 --cols 3 --scale 2 --part train --out wrong.png
 [ "$rc" -eq 0 ] && [ "$out" = "Wrote wrong.png: 6 images, 6 wrong" ] && ok "show --wrong: $out" ||
     bad "show --wrong -> exit $rc: $out $err"
-png_ok wrong.png $((3 * (28 * 2 + 2) + 2)) $((30 + 2 * (28 * 2 + 2 + 18) + 2))
+# (a title wider than the grid widens the picture, the grid centred under it)
+png_ok wrong.png ">$((3 * (28 * 2 + 2) + 2))" $((30 + 2 * (28 * 2 + 2 + 18) + 2))
 # --out onto an existing file: a PNG is replaced (above: grid.png again), anything else (here
 # the model it reads) is refused and left whole
 run show --out grid.png --count 4
@@ -106,7 +109,7 @@ run show --model run --out run/model.safetensors
 # a link (an error; the link is not replaced by a file)
 "$CT" show --out /dev/stdout --count 4 --cols 2 2>"$tmp/show.err" | cat >piped.png
 # (grep: under ASan, stderr also holds its summary)
-if grep -qx "Wrote /dev/stdout: 4 images" "$tmp/show.err"; then png_ok piped.png $((2 * (28 * 3 + 2) + 2)) $((30 + 2 * (28 * 3 + 2 + 18) + 2))
+if grep -qx "Wrote /dev/stdout: 4 images" "$tmp/show.err"; then png_ok piped.png ">$((2 * (28 * 3 + 2) + 2))" $((30 + 2 * (28 * 3 + 2 + 18) + 2))
 else bad "show --out /dev/stdout: stderr $(cat "$tmp/show.err")"
 fi
 # stdout redirected to a file: written where stdout stands (not a new file renamed over it)

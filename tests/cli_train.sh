@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # cli_train.sh — short real runs of `ctrain train` on MNIST: the exact output lines that bench
-# scripts parse, no progress bar on a non-terminal stderr, --quiet, a too-large --val-size,
-# --patience (early stopping, and resuming such a run), --lr-schedule plateau, and Ctrl-C
-# (exit 130). Skips when the MNIST files are not in `ctrain data path`.
+# scripts parse, the progress bar on a terminal (and none on a non-terminal stderr), --quiet, a
+# too-large --val-size, --patience (early stopping, and resuming such a run), --lr-schedule
+# plateau, a diverged run (NaN loss: exit 1) and Ctrl-C (exit 130). Skips when the MNIST files
+# are not in `ctrain data path`.
 # Usage: bash tests/cli_train.sh path/to/ctrain
 set -u
 . "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
@@ -13,6 +14,8 @@ trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
 count() { grep -Ec "$1" <<<"$out"; }
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 
 # ------------------------------------------------------------------ the data, found the normal way
 dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
@@ -50,6 +53,27 @@ else
     ok "no progress bar on a non-terminal stderr (stderr: $(wc -c <"$tmp/err") bytes)"
 fi
 
+# ------------------------------------------------------------------ the progress bar on a terminal
+# drawn on a terminal's stderr with the running train loss and accuracy (at the epoch's last
+# step: the epoch's train_loss and train_acc, as --log has them), and erased before each line
+if command -v script >/dev/null; then
+    script -qec "$(printf '%q ' "$CT" train --epochs 2 --lr 0.5 --val-size 50000 --log "$tmp/bar.jsonl")" \
+        /dev/null >"$tmp/bar.out" 2>&1
+    rc=$?
+    last=$(tr '\r' '\n' <"$tmp/bar.out" | grep -a '^epoch 2/2 \[=*\] 79/79  loss ' | tail -1)
+    want=$("$PY" -c 'import json, sys
+r = [json.loads(l) for l in open(sys.argv[1])][-1]
+print("loss %.4f acc %.4f" % (r["train_loss"], r["train_acc"]))' "$tmp/bar.jsonl" 2>&1)
+    if [ "$rc" -eq 0 ] && [ -n "$last" ] && grep -q -- "$want  .*ETA " <<<"$last" &&
+        grep -aq $'\r\033\[KEpoch \[1\], val_loss' "$tmp/bar.out"; then
+        ok "progress bar on a terminal, erased before the epoch line: $(tr -d '\r' <<<"$last")"
+    else
+        bad "progress bar -> exit $rc, last bar '$last', log: $want: $(tr '\r' '\n' <"$tmp/bar.out" | head -c 1500)"
+    fi
+else
+    echo "SKIP progress bar on a terminal: no script(1) to give ctrain one"
+fi
+
 # ------------------------------------------------------------------ --quiet: only the result lines
 run train --schedule 1@0.5 --quiet --batch-size 256 --workers 0
 if [ "$rc" -eq 0 ] && [ "$(grep -c '' <<<"$out")" -eq 4 ] && [ "$(count "$EPOCH_RE")" -eq 1 ] &&
@@ -84,8 +108,6 @@ fi
 # ------------------------------------------------------------------ --patience (early stopping)
 # stops after the first epoch whose best val_loss is N epochs old, not before; then tests and
 # saves as a finished run; a resume keeps the patience and applies it to the whole history
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 # patience_ok LOG N [STOPPED [FROM]]: the val losses of --log file LOG (exact, not the printed
 # 4 decimals) obey patience N from epoch FROM on (a resumed run's first), and $out's Early
 # stopping line says so; STOPPED=1 (default): the last epoch stopped, 0: none did
@@ -181,6 +203,31 @@ else
     bad "--lr-schedule plateau --lr-patience $pat -> exit $rc: $err $(cat "$tmp/plateau$pat.jsonl" 2>/dev/null)"
 fi
 done
+
+# ------------------------------------------------------------------ a diverged run stops, unsaved
+# an epoch whose loss is NaN ends the run (exit 1, no test): "nan" printed as PyTorch prints it,
+# the --save-every checkpoint of the last good epoch kept, not replaced by NaN weights
+run train --schedule 2@0.5,2@1e30 --val-size 55000 --save "$tmp/div" --save-every 1 --save-best \
+    --log "$tmp/div.jsonl" --quiet
+meta_epoch=$("$PY" -c 'import json, struct, sys
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+print(json.loads(b[8:8 + n])["__metadata__"]["epoch"])' "$tmp/div/model.safetensors" 2>&1)
+if [ "$rc" -eq 1 ] && grep -q '^Epoch \[2\], val_loss: nan, val_acc: ' <<<"$out" &&
+    ! grep -q -e '^Epoch \[3\]' -e '^test_loss' -e '-nan' <<<"$out" &&
+    grep -q 'training diverged in epoch 2 (train_loss nan, val_loss nan' <<<"$err" &&
+    grep -q 'div keeps the checkpoint after epoch 1; best.safetensors: epoch 1$' <<<"$err" &&
+    [ "$meta_epoch" = 2 ] && [ "$(grep -c '"val_loss": null' "$tmp/div.jsonl")" -eq 1 ]; then
+    ok "a loss of NaN in epoch 2 -> exit 1, the checkpoint of 2 epochs kept: $(head -1 <<<"$err")"
+else
+    bad "diverging run -> exit $rc, checkpoint epoch '$meta_epoch', stdout: $out, stderr: $err"
+fi
+run train --lr 1e30 --epochs 3 --val-size 55000 --save "$tmp/div_new" --quiet
+if [ "$rc" -eq 1 ] && grep -q "nothing was saved in $tmp/div_new (removed" <<<"$err" &&
+    [ ! -e "$tmp/div_new" ]; then
+    ok "diverged in epoch 0 with --save: nothing saved, the new empty folder removed"
+else
+    bad "diverging new run -> exit $rc, $(ls "$tmp/div_new" 2>&1), stderr: $err"
+fi
 
 # ------------------------------------------------------------------ Ctrl-C stops cleanly (130)
 "$CT" train --epochs 500 --lr 0.1 --quiet >"$tmp/out" 2>"$tmp/err" &

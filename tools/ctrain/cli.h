@@ -14,6 +14,7 @@
 #include "ctrain/io.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -64,6 +65,9 @@ int cli_check_classes(const cli_model *cm, const ct_dataset *ds, const char *dat
 #define CLI_DATASETS "mnist|fashion-mnist|cifar10|idx" /* what eval and show read */
 /* 1 when name is one of CLI_DATASETS. */
 int cli_known_dataset(const char *name);
+/* Class k's name in a dataset that has names (fashion-mnist and cifar10, as torchvision's
+ * .classes), else NULL (the digits, idx). */
+const char *cli_class_name(const char *dataset, int k);
 /* Loads part ("train" or "test") of a dataset: mnist (fetched when missing), fashion-mnist,
  * cifar10 (see ct_dataset_load_*; data_dir NULL: their default folders). Prints the error and
  * returns non-zero on failure. */
@@ -75,6 +79,10 @@ int cli_load_dataset(const char *dataset, const char *data_dir, const char *part
  * else the flag's default. */
 const char *cli_dataset_of(const cli_model *cm, const char *given, int seen);
 float *cli_dataset_inputs(const ct_dataset *ds, int64_t first, int64_t n);
+
+/* A loss or accuracy as printed: a NaN as "nan", as PyTorch prints it (glibc prints a NaN
+ * with its sign bit set, which the arithmetic of a diverged run often leaves, as "-nan"). */
+static inline double cli_metric(double x) { return isnan(x) ? (double)NAN : x; }
 
 /* 1 when the four MNIST files (raw or .gz) are in dir. */
 int mnist_files_present(const char *dir);

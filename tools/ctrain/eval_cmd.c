@@ -41,7 +41,8 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
          .def = "the dataset's usual folder"},
         {.name = "spec", .kind = CLI_STR, .dst = &o->spec, .metavar = "SPEC",
          .help = "the model's layers, for a file that does not record them\n"
-                 "(a chain of linearN tensors is read as an MLP with ReLU)",
+                 "(a chain of linear layers, linearN's or an nn.Sequential's\n"
+                 "\"1.weight\"..., is read as an MLP with ReLU)",
          .def = "the file's model_spec"},
         {.name = "batch-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->batch_size,
          .metavar = "N", .help = "evaluation batch size"},
@@ -74,12 +75,14 @@ void eval_help(FILE *out) {
     cli_print_flags(out, flags, n);
 }
 
-static void print_confusion(const int64_t *cm, int k) {
+static void print_confusion(const int64_t *cm, int k, const char *dataset) {
     printf("Per-class accuracy:\n");
     for (int t = 0; t < k; t++) {
         int64_t total = 0;
         for (int p = 0; p < k; p++) total += cm[t * k + p];
-        printf("  class %d: %.4f (%lld/%lld)\n", t, total ? (double)cm[t * k + t] / total : 0.0,
+        const char *name = cli_class_name(dataset, t);
+        printf("  class %d%s%s%s: %.4f (%lld/%lld)\n", t, name ? " (" : "", name ? name : "",
+               name ? ")" : "", total ? (double)cm[t * k + t] / total : 0.0,
                (long long)cm[t * k + t], (long long)total);
     }
     printf("Confusion matrix (rows: true class, columns: predicted class):\n     ");
@@ -129,7 +132,7 @@ int cmd_eval(int argc, char **argv) {
     int64_t n = ct_dataset_count(test);
     printf("Model: %s (%lld parameters) from %s\n", ct_model_spec(m),
            (long long)ct_model_param_count(m), cm.path);
-    printf("Data: %s test set, %lld images\n", o.dataset, (long long)n);
+    printf("Data: %s test set, %lld image%s\n", o.dataset, (long long)n, n == 1 ? "" : "s");
     ct_eval_result ev;
     ct_status s = ct_evaluate(m, test, NULL, n, o.batch_size, &ev);
     float *probs = NULL, *x = NULL;
@@ -138,7 +141,7 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_lib_error(s);
         goto done;
     }
-    printf("test_loss: %.4f, test_acc: %.4f\n", ev.loss, ev.accuracy);
+    printf("test_loss: %.4f, test_acc: %.4f\n", cli_metric(ev.loss), ev.accuracy);
     /* per-sample predictions, a chunk at a time */
     int64_t chunk = 4096;
     probs = malloc((size_t)chunk * k * sizeof *probs);
@@ -167,7 +170,7 @@ int cmd_eval(int argc, char **argv) {
         free(x);
         x = NULL;
     }
-    print_confusion(conf, k);
+    print_confusion(conf, k, o.dataset);
     rc = CLI_EXIT_OK;
 done:
     fflush(stdout);
@@ -277,7 +280,9 @@ static int predict_one(cli_model *cm, const predict_opts *o, const char *path, f
                 order[i] = order[j];
                 order[j] = t;
             }
-    printf("%s: %d (%.4f)  top %d:", path, order[0], (double)probs[order[0]], top);
+    const char *name = cli_class_name(ct_checkpoint_meta(cm->ck, "dataset"), order[0]);
+    printf("%s: %d%s%s (%.4f)  top %d:", path, order[0], name ? " " : "", name ? name : "",
+           (double)probs[order[0]], top);
     for (int i = 0; i < top; i++) printf("%s %d %.4f", i ? "," : "", order[i], (double)probs[order[i]]);
     printf("%s\n", inverted ? "  [inverted]" : "");
     fflush(stdout);

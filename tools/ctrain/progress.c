@@ -5,6 +5,7 @@
 
 #include "ctrain.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,27 +40,47 @@ static void format_eta(char *out, size_t n, double s) {
         snprintf(out, n, "%dh%02dm", (int)(s / 3600), ((int)s % 3600) / 60);
 }
 
-void progress_step(progress_bar *p, int epoch, int64_t done, int64_t total, int64_t samples,
-                   double elapsed_s) {
-    if (!p->out || total <= 0) return;
-    double now = ct_time_s();
-    int first = p->drawn_len == 0, last = done >= total;
-    if (!first && !last && now - p->last_draw_s < PROGRESS_REDRAW_S) return;
-    p->last_draw_s = now;
+int progress_due(const progress_bar *p, int64_t done, int64_t total) {
+    if (!p->out || total <= 0) return 0;
+    return p->drawn_len == 0 || done >= total || ct_time_s() - p->last_draw_s >= PROGRESS_REDRAW_S;
+}
 
-    /* the parts around the bar */
-    char head[48], tail[96], eta[24];
+/* "950 samples/s", "61k samples/s", "1.2M samples/s" */
+static void format_rate(char *out, size_t n, double r) {
+    if (r >= 1e6)
+        snprintf(out, n, "%.1fM samples/s", r / 1e6);
+    else if (r >= 1e4)
+        snprintf(out, n, "%.0fk samples/s", r / 1e3);
+    else
+        snprintf(out, n, "%.0f samples/s", r);
+}
+
+void progress_step(progress_bar *p, int epoch, int64_t done, int64_t total, int64_t samples,
+                   double elapsed_s, const double metrics[2]) {
+    if (!progress_due(p, done, total)) return;
+    p->last_draw_s = ct_time_s();
+
+    /* the parts around the bar ("nan": a diverging run; glibc would print "-nan" too) */
+    char head[48], tail[160], eta[24], met[64] = "", rate[32];
     snprintf(head, sizeof head, "epoch %d/%d ", epoch + 1, p->total_epochs);
-    double rate = elapsed_s > 0 ? (double)samples / elapsed_s : 0.0;
+    format_rate(rate, sizeof rate, elapsed_s > 0 ? (double)samples / elapsed_s : 0.0);
     double left_s = done > 0 ? elapsed_s * (double)(total - done) / (double)done : 0.0;
     format_eta(eta, sizeof eta, left_s);
-    snprintf(tail, sizeof tail, " %lld/%lld  %.0f samples/s  ETA %s", (long long)done,
-             (long long)total, rate, eta);
+    if (metrics)
+        snprintf(met, sizeof met, "  loss %.4f acc %.4f", isnan(metrics[0]) ? NAN : metrics[0],
+                 metrics[1]);
 
-    /* fit the line into the terminal, never wrapping (a wrapped line cannot be erased with \r) */
+    /* fit the line into the terminal, never wrapping (a wrapped line cannot be erased with \r):
+     * where the bar would be too narrow, the rate goes first */
     int cols = terminal_columns(p->out) - 1;
     if (cols > LINE_MAX_BYTES - 1) cols = LINE_MAX_BYTES - 1;
-    int width = cols - (int)strlen(head) - (int)strlen(tail) - 2;
+    int width = 0, digits = snprintf(NULL, 0, "%lld", (long long)total); /* a steady width */
+    for (int with_rate = 1; with_rate >= 0; with_rate--) {
+        snprintf(tail, sizeof tail, " %*lld/%lld%s%s%s  ETA %s", digits, (long long)done,
+                 (long long)total, met, with_rate ? "  " : "", with_rate ? rate : "", eta);
+        width = cols - (int)strlen(head) - (int)strlen(tail) - 2;
+        if (width >= BAR_MIN_WIDTH) break;
+    }
     if (width > BAR_MAX_WIDTH) width = BAR_MAX_WIDTH;
 
     char line[LINE_MAX_BYTES];

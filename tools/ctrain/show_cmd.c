@@ -211,8 +211,8 @@ int cmd_show(int argc, char **argv) {
                         st_out.st_dev == st_stdout.st_dev && st_out.st_ino == st_stdout.st_ino
                     ? stderr
                     : stdout;
-    if (cm.m) fprintf(say, "Wrote %s: %d images, %d wrong\n", o.out, n, wrong);
-    else fprintf(say, "Wrote %s: %d images\n", o.out, n);
+    if (cm.m) fprintf(say, "Wrote %s: %d image%s, %d wrong\n", o.out, n, n == 1 ? "" : "s", wrong);
+    else fprintf(say, "Wrote %s: %d image%s\n", o.out, n, n == 1 ? "" : "s");
     rc = CLI_EXIT_OK;
 done:
     free(images);

@@ -31,7 +31,7 @@ static int summary_flags(summary_opts *o, cli_flag *f) {
          .choices = CLI_DATASETS, .help = "the input shape and classes to build for"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
          .help = "--dataset idx: the folder of its IDX files (read for the shape\nand classes)",
-         .def = "$CTRAIN_DATA, else ~/.cache/ctrain/idx"},
+         .def = "~/.cache/ctrain/idx"},
         {.name = "hidden", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->hidden,
          .metavar = "N", .help = "hidden units of --model mlp"},
     };
@@ -59,7 +59,8 @@ void summary_help(FILE *out) {
           "idx: read from its files in --data DIR.\n"
           "A malformed layer string is an error naming the offending layer. A saved model (a\n"
           "--save folder or a .safetensors file, as ctrain eval --model takes it) is shown on\n"
-          "the input shape it was saved with (a preset's name wins: ./cnn for a folder cnn).\n"
+          "the input shape it was saved with (a preset's name wins: ./cnn for a folder cnn);\n"
+          "one that records none (a PyTorch state_dict) on --dataset's.\n"
           "\n"
           "flags:\n",
           out);
@@ -73,10 +74,43 @@ void summary_help(FILE *out) {
           out);
 }
 
-/* The summary of the model saved at arg (a folder or a .safetensors file), on its own shapes. */
-static int summary_saved(const char *arg) {
+/* The input shape and classes of o->dataset (idx: read from its files). */
+static int dataset_shape(const summary_opts *o, int *in_c, int *in_h, int *in_w, int *classes) {
+    *in_c = 1, *in_h = 28, *in_w = 28, *classes = 10;
+    if (strcmp(o->dataset, "cifar10") == 0) *in_c = 3, *in_h = 32, *in_w = 32;
+    if (strcmp(o->dataset, "idx") != 0) return CLI_EXIT_OK;
+    ct_dataset *ds = NULL, *test = NULL; /* its files say, as for ctrain train */
+    int rc = cli_load_dataset(o->dataset, o->data_dir, "train", &ds);
+    if (rc == CLI_EXIT_OK) rc = cli_load_dataset(o->dataset, o->data_dir, "test", &test);
+    if (rc == CLI_EXIT_OK) {
+        *in_c = ct_dataset_channels(ds), *in_h = ct_dataset_height(ds);
+        *in_w = ct_dataset_width(ds), *classes = ct_dataset_classes(ds);
+        if (ct_dataset_classes(test) > *classes) *classes = ct_dataset_classes(test);
+    }
+    ct_dataset_free(ds);
+    ct_dataset_free(test);
+    return rc;
+}
+
+/* The summary of the model saved at arg (a folder or a .safetensors file), on the input shape it
+ * was saved with; a file that records none (a PyTorch state_dict) on --dataset's (given). */
+static int summary_saved(const char *arg, const summary_opts *o, int dataset_seen) {
     cli_model cm;
-    int rc = cli_open_model(arg, "cpu", 1, NULL, 0, 0, 0, 1, &cm);
+    int rc = cli_open_checkpoint(arg, &cm), in_c = 0, in_h = 0, in_w = 0, classes;
+    if (rc == CLI_EXIT_OK && dataset_seen) {
+        if (ct_checkpoint_meta(cm.ck, "input_shape")) {
+            cli_close_model(&cm);
+            return cli_usage_error("summary", "--dataset: %s records its input shape; --dataset "
+                                   "is for a file that does not", cm.path);
+        }
+        rc = dataset_shape(o, &in_c, &in_h, &in_w, &classes);
+    } else if (rc == CLI_EXIT_OK && !ct_checkpoint_meta(cm.ck, "input_shape")) {
+        cli_close_model(&cm);
+        return cli_usage_error("summary", "%s records no input shape (a PyTorch state_dict?): "
+                               "give --dataset, whose images it takes", cm.path);
+    }
+    if (rc == CLI_EXIT_OK) rc = cli_build_model(&cm, "cpu", 1, NULL, in_c, in_h, in_w, 1);
+    else cli_close_model(&cm);
     char *buf = rc == CLI_EXIT_OK ? malloc(SUMMARY_BYTES) : NULL;
     if (rc == CLI_EXIT_OK && !buf) {
         fprintf(stderr, "ctrain: out of memory\n");
@@ -114,11 +148,13 @@ int cmd_summary(int argc, char **argv) {
     if (!ct_model_preset(o.model) &&
         (strchr(o.model, '/') || (len >= 12 && strcmp(o.model + len - 12, ".safetensors") == 0) ||
          (stat(o.model, &st) == 0 && S_ISDIR(st.st_mode)))) {
-        for (int i = 1; i < nflags; i++)
-            if (flags[i].seen)
-                return cli_usage_error("summary", "--%s: for a layer spec, not a saved model "
-                                       "(--model %s)", flags[i].name, o.model);
-        return summary_saved(o.model);
+        if (cli_find(flags, nflags, "hidden")->seen)
+            return cli_usage_error("summary", "--hidden: for a layer spec, not a saved model "
+                                   "(--model %s)", o.model);
+        if (strcmp(o.dataset, "idx") != 0 && cli_find(flags, nflags, "data")->seen)
+            return cli_usage_error("summary", "--data: only read for --dataset idx (got %s)",
+                                   o.dataset);
+        return summary_saved(o.model, &o, cli_find(flags, nflags, "dataset")->seen);
     }
     int is_mlp = strcmp(o.model, "mlp") == 0;
     if (!is_mlp && cli_find(flags, nflags, "hidden")->seen)
@@ -127,22 +163,9 @@ int cmd_summary(int argc, char **argv) {
     if (strcmp(o.dataset, "idx") != 0 && cli_find(flags, nflags, "data")->seen)
         return cli_usage_error("summary", "--data: only read for --dataset idx (got %s)",
                                o.dataset);
-    int in_c = 1, in_h = 28, in_w = 28, classes = 10;
-    if (strcmp(o.dataset, "cifar10") == 0) in_c = 3, in_h = 32, in_w = 32;
-    if (strcmp(o.dataset, "idx") == 0) { /* its files say, as for ctrain train */
-        ct_dataset *ds = NULL, *test = NULL;
-        int rc = cli_load_dataset(o.dataset, o.data_dir, "train", &ds);
-        if (rc == CLI_EXIT_OK) rc = cli_load_dataset(o.dataset, o.data_dir, "test", &test);
-        if (rc != CLI_EXIT_OK) {
-            ct_dataset_free(ds);
-            return rc;
-        }
-        in_c = ct_dataset_channels(ds), in_h = ct_dataset_height(ds);
-        in_w = ct_dataset_width(ds), classes = ct_dataset_classes(ds);
-        if (ct_dataset_classes(test) > classes) classes = ct_dataset_classes(test);
-        ct_dataset_free(ds);
-        ct_dataset_free(test);
-    }
+    int in_c, in_h, in_w, classes;
+    int rc0 = dataset_shape(&o, &in_c, &in_h, &in_w, &classes);
+    if (rc0 != CLI_EXIT_OK) return rc0;
     char mlp_spec[64];
     const char *spec = cli_model_spec(o.model, o.hidden, classes, mlp_spec, sizeof mlp_spec);
     ct_backend *b = NULL;

@@ -92,7 +92,7 @@ typedef struct {
     ct_eval_result before;       /* validation before training */
     FILE *log;                   /* --log, or NULL */
     int outputs_failed;          /* a --log line or a --plot picture could not be written */
-    int saves;                   /* checkpoints written */
+    int saved_epochs;            /* the epochs done at this run's last checkpoint (0: none) */
 } train_run;
 
 /* With --resume: reads DIR/train_state.safetensors' options and checks the flags given against

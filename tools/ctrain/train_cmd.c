@@ -47,6 +47,8 @@ typedef struct {
     int64_t test_stop_batch;
     int early_epoch;         /* --patience stopped the run after this epoch (-1: it did not) */
     int best_epoch;          /* the epoch of the lowest val_loss so far */
+    int diverged_epoch;      /* the loss became NaN or infinite in this epoch (-1: it did not):
+                              * the run stopped there, unsaved */
     int save_failed;         /* a checkpoint during the run could not be written (1; 2: the
                               * --save-best file): the run stopped after that epoch (an
                               * error, not an interruption) */
@@ -76,7 +78,15 @@ static int on_step(void *user, int epoch, int64_t done, int64_t total, int64_t s
     fit_state *st = user;
     if (epoch == st->test_stop_epoch && done == st->test_stop_batch) raise(SIGINT);
     if (g_interrupted) return 1;
-    progress_step(&st->bar, epoch, done, total, samples, elapsed_s);
+    if (progress_due(&st->bar, done, total)) { /* the running train loss, when it is drawn */
+        double sums[2], metrics[2];
+        int have = samples > 0 && ct_model_train_sums(st->run->m, &sums[0], &sums[1]) == CT_OK;
+        if (have) {
+            metrics[0] = sums[0] / (double)samples;
+            metrics[1] = sums[1] / (double)samples;
+        }
+        progress_step(&st->bar, epoch, done, total, samples, elapsed_s, have ? metrics : NULL);
+    }
     return 0;
 }
 
@@ -84,10 +94,17 @@ static int on_epoch(void *user, const ct_epoch_result *r) {
     fit_state *st = user;
     train_run *run = st->run;
     progress_clear(&st->bar);
-    printf("Epoch [%d], val_loss: %.4f, val_acc: %.4f\n", r->epoch, r->val.loss, r->val.accuracy);
+    printf("Epoch [%d], val_loss: %.4f, val_acc: %.4f\n", r->epoch, cli_metric(r->val.loss),
+           r->val.accuracy);
     fflush(stdout);
     st->epochs_done++;
     train_epoch_outputs(run, r->epoch + 1);
+    /* a diverged run (Keras' TerminateOnNaN, per epoch) stops before a checkpoint of NaN weights
+     * replaces a good one; every rank decides alike (the losses are all-reduced) */
+    if (!isfinite(r->train_loss) || (run->n_val > 0 && !isfinite(r->val.loss))) {
+        st->diverged_epoch = r->epoch;
+        return 1;
+    }
     if (run->save_dir && run->o->save_best && best_epoch(run, r->epoch) == r->epoch &&
         train_save_best(run, r->epoch) != 0)
         return st->save_failed = 2; /* as a checkpoint that cannot be written (message printed) */
@@ -155,9 +172,12 @@ static void print_plan(const train_opts *o, int total_epochs, const char *save_d
     case CT_SCHED_PHASES: break;
     }
     if (c->warmup_epochs > 0 || c->warmup_steps > 0)
-        printf(", warm-up %d %s from x%g", c->warmup_steps > 0 ? c->warmup_steps : c->warmup_epochs,
-               c->warmup_steps > 0 ? "steps" : "epochs",
+    {
+        int n = c->warmup_steps > 0 ? c->warmup_steps : c->warmup_epochs;
+        printf(", warm-up %d %s%s from x%g", n, c->warmup_steps > 0 ? "step" : "epoch",
+               n == 1 ? "" : "s",
                (double)(c->warmup_start_factor > 0 ? c->warmup_start_factor : 1.0f / 3.0f));
+    }
     if (c->clip_norm > 0) printf(", clip grad norm %g", (double)c->clip_norm);
     if (o->patience > 0) printf(", early stopping (patience %d)", o->patience);
     if (c->augment_pad > 0 || c->augment_flip) {
@@ -191,6 +211,34 @@ static void report_interrupt(const train_run *run, int saved_ok) {
         fprintf(stderr, "; the checkpoint in %s could not be updated\n", run->save_dir);
 }
 
+/* The loss became NaN or infinite in epoch `epoch`: says so, and what the --save folder holds
+ * (the run's last checkpoint, written before; its folder is removed when this run made it and
+ * it is still empty). */
+static void report_divergence(const train_run *run, int epoch, int made_save) {
+    if (ct_dist_rank(run->o->cfg.dist) != 0) return; /* rank 0 speaks for the job */
+    const ct_epoch_result *r = &run->history[epoch];
+    fprintf(stderr, "ctrain: training diverged in epoch %d (train_loss %.4g, val_loss %.4g, "
+            "lr %g); stopped after %d of %d epochs; a lower --lr or --clip-grad-norm may help\n",
+            epoch, cli_metric(r->train_loss), cli_metric(r->val.loss), (double)r->lr, epoch + 1,
+            run->total_epochs);
+    if (!run->save_dir) return;
+    char best[64] = "";
+    int b = run->o->save_best ? best_epoch(run, epoch) : -1;
+    if (b >= 0) snprintf(best, sizeof best, "; best.safetensors: epoch %d", b);
+    if (run->saved_epochs > 0)
+        fprintf(stderr, "ctrain: %s keeps the checkpoint after epoch %d%s\n", run->save_dir,
+                run->saved_epochs - 1, best);
+    else if (run->o->resume_dir && !train_save_replaces(run->o))
+        fprintf(stderr, "ctrain: %s keeps the checkpoint this run was resumed from%s\n",
+                run->save_dir, best);
+    else if (b >= 0)
+        fprintf(stderr, "ctrain: %s holds only best.safetensors (epoch %d)\n", run->save_dir, b);
+    else
+        fprintf(stderr, "ctrain: nothing was saved in %s%s\n", run->save_dir,
+                made_save && rmdir(run->save_dir) == 0 ? " (removed: it was new and is empty)"
+                                                       : "");
+}
+
 int cmd_train(int argc, char **argv) {
     train_opts o;
     cli_flag flags[NUM_TRAIN_FLAGS];
@@ -220,14 +268,18 @@ int cmd_train(int argc, char **argv) {
             cli_close_model(&init);
             return cli_lib_error(ss);
         }
-        const char *saved = ct_checkpoint_meta(init.ck, "model_spec");
-        if (saved && !cli_find(flags, nflags, "model")->seen &&
-            !cli_find(flags, nflags, "hidden")->seen) { /* its model, unless one is given */
-            if ((size_t)snprintf(o.model_resumed, sizeof o.model_resumed, "%s", saved) >=
-                sizeof o.model_resumed) {
+        /* its model (the metadata's, or inferred from a PyTorch state_dict's linearN
+         * tensors), unless one is given */
+        if (!cli_find(flags, nflags, "model")->seen && !cli_find(flags, nflags, "hidden")->seen) {
+            if ((ss = ct_checkpoint_model_spec(init.ck, o.model_resumed,
+                                               sizeof o.model_resumed)) != CT_OK) {
+                int r = ss == CT_ERR_FORMAT && !ct_checkpoint_meta(init.ck, "model_spec")
+                            ? cli_usage_error("train", "--init: %s has no model_spec in its "
+                                              "metadata, and its tensors are not a chain of "
+                                              "linearN layers: give its --model", init.path)
+                            : cli_lib_error(ss);
                 cli_close_model(&init);
-                return cli_error("%s: metadata \"model_spec\" is longer than %d characters",
-                                 init.path, MODEL_SPEC_BYTES - 1);
+                return r;
             }
             o.model = o.model_resumed;
         }
@@ -481,8 +533,10 @@ built:
         int on = ct_data_on_device_choice(m, train, cfg->data_on_device, why, sizeof why);
         char where[320];
         if (!why[0]) snprintf(why, sizeof why, "%s", on ? "resident on the device" : "host loader");
-        if (on || cfg->workers == 0)
+        if (on)
             snprintf(where, sizeof where, "%s", why);
+        else if (cfg->workers == 0)
+            snprintf(where, sizeof where, "%s; --workers 0: in the training thread", why);
         else
             snprintf(where, sizeof where, "%s, %d worker%s", why, cfg->workers,
                      cfg->workers == 1 ? "" : "s");
@@ -542,6 +596,9 @@ built:
         if (!o.quiet)
             printf("Resumed from %s: epoch %d, batch %lld/%lld\n", o.resume_dir, p.epoch,
                    (long long)p.batch, (long long)n_batches);
+        if (!o.quiet && p.epoch >= total_epochs)
+            printf("Nothing to train: the run has done its %d epoch%s (--epochs N extends it); "
+                   "testing it\n", total_epochs, total_epochs == 1 ? "" : "s");
         ct_checkpoint_free(ck);
         ck = NULL;
     } else {
@@ -549,12 +606,14 @@ built:
                                   &ev)) != CT_OK)
             goto lib_error_restore;
         run.before = ev;
-        printf("Before training: val_loss: %.4f, val_acc: %.4f\n", ev.loss, ev.accuracy);
+        printf("Before training: val_loss: %.4f, val_acc: %.4f\n", cli_metric(ev.loss),
+               ev.accuracy);
     }
     fflush(stdout);
 
     /* 6. fit, a signal (above) turned into a clean stop (and a checkpoint) */
-    fit_state st = {.epochs_done = 0, .run = &run, .test_stop_epoch = -1, .early_epoch = -1};
+    fit_state st = {.epochs_done = 0, .run = &run, .test_stop_epoch = -1, .early_epoch = -1,
+                    .diverged_epoch = -1};
     const char *stop_at = getenv("CTRAIN_TEST_INTERRUPT_AT");
     long long stop_batch = 0;
     if (stop_at && sscanf(stop_at, "%d:%lld", &st.test_stop_epoch, &stop_batch) == 2)
@@ -576,11 +635,16 @@ built:
                "for %d epoch%s", st.early_epoch, st.early_epoch + 1, total_epochs, o.patience,
                o.patience == 1 ? "" : "s");
         if (st.best_epoch >= 0)
-            printf(" (best %.4f at epoch %d)\n", run.history[st.best_epoch].val.loss,
+            printf(" (best %.4f at epoch %d)\n", cli_metric(run.history[st.best_epoch].val.loss),
                    st.best_epoch);
         else
             printf(" (it is NaN)\n");
         s = CT_OK;
+    }
+    if (s == CT_ERR_INTERRUPTED && st.diverged_epoch >= 0) {
+        report_divergence(&run, st.diverged_epoch, made_save);
+        rc = dist ? CLI_EXIT_ERROR_ALL : CLI_EXIT_ERROR; /* under mpirun: every rank alike */
+        goto restore;
     }
     if (s == CT_ERR_INTERRUPTED && st.save_failed) { /* its message is printed: no retry */
         /* (best.safetensors failed: the run's checkpoint, other files, is still written) */
@@ -604,7 +668,7 @@ built:
     if ((s = ct_evaluate_dist(m, test, NULL, ct_dataset_count(test), cfg->eval_batch_size, dist,
                               &ev)) != CT_OK)
         goto lib_error_restore;
-    printf("test_loss: %.4f, test_acc: %.4f\n", ev.loss, ev.accuracy);
+    printf("test_loss: %.4f, test_acc: %.4f\n", cli_metric(ev.loss), ev.accuracy);
     printf("Training time: %.3f s (%.3f s/epoch)\n", fit_s,
            median_s(run.history + resumed_epochs, st.epochs_done, 0));
     if (!o.quiet && run.n_val > 0 && st.epochs_done > 0) {

@@ -91,7 +91,7 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "classes 0 .. the largest label)"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
          .help = "folder with the dataset's files (MNIST: fetched there\nwhen missing)",
-         .def = "$CTRAIN_DATA, else ~/.cache/ctrain/DATASET"},
+         .def = "~/.cache/ctrain/DATASET; mnist: $CTRAIN_DATA first"},
         {.name = "val-size", .kind = CLI_I64, .range = CLI_POSITIVE, .dst = &o->val_size,
          .metavar = "N", .help = "training images held out for validation\n(a seeded random split)"},
         {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
@@ -264,13 +264,15 @@ void train_help(FILE *out) {
           "  Fused step: on (...) | off (why)            on a GPU (not --quiet): whether an\n"
           "                                              MLP's steps ran fused, a run of them a\n"
           "                                              launch (then graphs are not used)\n"
-          "A progress bar is drawn on stderr when it is a terminal (not under mpirun, which\n"
-          "pipes it). Ctrl-C (or SIGTERM) stops after the current step (on a GPU: the current\n"
-          "run of recorded or fused steps), checkpoints when --save (or --resume) names a\n"
-          "folder, says how to resume, and exits 130; a second Ctrl-C ends the process at\n"
-          "once. Under mpirun: SIGUSR1 to mpirun (Open MPI forwards it to every rank). A --log\n"
-          "line or --plot picture that cannot be written is reported once; the training goes\n"
-          "on, and ctrain then exits 1.\n"
+          "A progress bar (batches, the running train loss and accuracy, samples/s, ETA) is\n"
+          "drawn on stderr when it is a terminal (not under mpirun, which pipes it). Ctrl-C (or\n"
+          "SIGTERM) stops after the current step (on a GPU: the current run of recorded or\n"
+          "fused steps), checkpoints when --save (or --resume) names a folder, says how to\n"
+          "resume, and exits 130; a second Ctrl-C ends the process at once. Under mpirun:\n"
+          "SIGUSR1 to mpirun (Open MPI forwards it to every rank). A --log line or --plot\n"
+          "picture that cannot be written is reported once; the training goes on, and ctrain\n"
+          "then exits 1. An epoch whose loss is NaN or infinite (the training diverged) ends\n"
+          "the run with exit 1, untested; --save DIR keeps its last checkpoint.\n"
           "\n"
           "checkpoints (--save DIR):\n"
           "  DIR/model.safetensors        the weights under PyTorch state_dict names (linear1.weight\n"

@@ -334,8 +334,9 @@ int train_resume_check_schedule(const train_opts *o, const ct_checkpoint *ck) {
     int total = 0, done = saved.resume.epoch + (saved.resume.batch > 0);
     for (int i = 0; i < c->num_phases; i++) total += c->phases[i].epochs;
     if (total < done)
-        return cli_usage_error("train", "--epochs/--schedule: %d epochs in all, but the run in %s "
-                               "has already done %s%d", total, o->resume_dir,
+        return cli_usage_error("train", "--epochs/--schedule: %d epoch%s in all, but the run in "
+                               "%s has already done %s%d", total, total == 1 ? "" : "s",
+                               o->resume_dir,
                                saved.resume.batch > 0 ? "part of epoch " : "",
                                saved.resume.batch > 0 ? saved.resume.epoch : done);
     for (int e = 0; e < done; e++) {
@@ -444,7 +445,7 @@ int train_save(train_run *r, const ct_eval_result *test) {
         return rc;
     }
     if (kept) unlink(prev);
-    r->saves++;
+    r->saved_epochs = p.epoch;
     return 0;
 }
 
