@@ -58,10 +58,9 @@ pt=$(torch_eval "$tmp/mlp" 2>&1)
     ok "the MLP in PyTorch: $pt, as ctrain eval" || bad "MLP: ctrain '$ct' vs PyTorch '$pt' (train exit $rc: $err)"
 for f in train_state.safetensors best.safetensors; do
     pt2=$(torch_eval "$tmp/mlp/$f" 2>&1)
-    want=$ct
-    [ "$f" = best.safetensors ] && want=$(torch_eval "$tmp/mlp" 2>&1) # best: the lower val_loss's
-    [ -n "$pt2" ] && grep -q '^test_loss: ' <<<"$pt2" && { [ "$f" = best.safetensors ] || [ "$pt2" = "$want" ]; } &&
-        ok "$f loads in PyTorch: $pt2" || bad "$f in PyTorch: '$pt2' (want '$want')"
+    want=$("$CT" eval --model "$tmp/mlp/$f" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
+    [ -n "$want" ] && [ "$pt2" = "$want" ] &&
+        ok "$f in PyTorch: $pt2, as ctrain eval" || bad "$f in PyTorch: '$pt2' (ctrain eval: '$want')"
 done
 
 # ------------------------------------------------------------------ every kind of layer
@@ -163,6 +162,7 @@ print("test_loss: %.4f, test_acc: %.4f" % (nn.functional.cross_entropy(out, yt).
                                            (out.argmax(1) == yt).float().mean().item()))
 EOF
 )
+    [ "$name" = mlp ] && want_mlp=$want
     # shellcheck disable=SC2046 # --spec SPEC only for the CNN
     got=$("$CT" eval --model "$tmp/seq_$name.safetensors" --dataset idx --data "$tmp/small" \
           $([ -n "$spec" ] && echo --spec "$spec") 2>&1)
@@ -171,6 +171,9 @@ EOF
         ok "an nn.Sequential $name's state_dict in ctrain eval: $line, as in PyTorch" ||
         bad "nn.Sequential $name: ctrain '$got' vs PyTorch '$want'"
 done
+pt=$(torch_eval "$tmp/seq_mlp.safetensors" 2>&1) # and ctrain_torch reads one as ctrain does
+[ "$pt" = "$want_mlp" ] && ok "ctrain_torch.load_model of an nn.Sequential MLP's file: $pt" ||
+    bad "ctrain_torch.load_model of seq_mlp.safetensors: '$pt' (want '$want_mlp')"
 
 echo
 finish cli_torch

@@ -10,6 +10,7 @@
 #include "core/core.h"
 #include "ctrain/io.h"
 #include "io/atomic.h"
+#include "io/json_out.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -339,6 +340,38 @@ static void test_sequential_names(void **state) {
     assert_int_equal(ct_checkpoint_create_model(c, b, "flatten,linear(2)", 1, 1, 3, 4, &m),
                      CT_ERR_FORMAT);
     assert_non_null(strstr(ct_last_error(), "nn.Sequential's, of 2 modules"));
+    ct_checkpoint_free(c);
+    /* adjacent linear modules have nothing between them; three modules between are not guessed */
+    const char *adj = seq_file("adj.safetensors",
+                               "{" W("0.weight", "F32", "[2, 3]", "0", "24") ", "
+                               W("0.bias", "F32", "[2]", "24", "32") ", "
+                               W("1.weight", "F32", "[2, 2]", "32", "48") ", "
+                               W("1.bias", "F32", "[2]", "48", "56") "}", 14);
+    assert_int_equal(ct_checkpoint_open(adj, &c), CT_OK);
+    assert_int_equal(ct_checkpoint_create_model(c, b, NULL, 1, 1, 3, 4, &m), CT_OK);
+    assert_string_equal(ct_model_spec(m), "flatten,linear(2),linear(2)");
+    ct_model_free(m);
+    ct_checkpoint_free(c);
+    const char *far = seq_file("far.safetensors",
+                               "{" W("0.weight", "F32", "[2, 3]", "0", "24") ", "
+                               W("0.bias", "F32", "[2]", "24", "32") ", "
+                               W("4.weight", "F32", "[2, 2]", "32", "48") ", "
+                               W("4.bias", "F32", "[2]", "48", "56") "}", 14);
+    assert_int_equal(ct_checkpoint_open(far, &c), CT_OK);
+    assert_int_equal(ct_checkpoint_create_model(c, b, NULL, 1, 1, 3, 4, &m), CT_ERR_FORMAT);
+    assert_non_null(strstr(ct_last_error(), "modules 1 to 3 lie between"));
+    ct_checkpoint_free(c);
+    /* two Sequentials (net. and head.) are not one */
+    const char *two = seq_file("two.safetensors",
+                               "{" W("net.0.weight", "F32", "[2, 3]", "0", "24") ", "
+                               W("net.0.bias", "F32", "[2]", "24", "32") ", "
+                               W("head.2.weight", "F32", "[2, 2]", "32", "48") ", "
+                               W("head.2.bias", "F32", "[2]", "48", "56") "}", 14);
+    assert_int_equal(ct_checkpoint_open(two, &c), CT_OK);
+    assert_int_equal(ct_checkpoint_create_model(c, b, NULL, 1, 1, 3, 4, &m), CT_ERR_FORMAT);
+    assert_int_equal(ct_checkpoint_create_model(c, b, "flatten,linear(2),relu,linear(2)", 1, 1, 3,
+                                                4, &m), CT_ERR_FORMAT);
+    assert_non_null(strstr(ct_last_error(), "missing tensor linear1.weight"));
     ct_checkpoint_free(c);
     /* a Sequential held by an attribute ("net.0.weight"): a conv then a linear layer */
     const char *conv = seq_file("net.safetensors",
@@ -721,6 +754,29 @@ static void test_atomic_targets(void **state) {
 /* ------------------------------------------------------------------------------------------ */
 /* JSON lines and predictions                                                                  */
 
+/* Numbers in the fewest digits that read back exactly, as a reader reads them: a double by
+ * strtod, a float by (float)strtod, whose double rounding 7.03853069e-26f's 7 digits fail. */
+static void test_json_numbers(void **state) {
+    (void)state;
+    const float fs[] = {0.1f, 1e30f, 7.03853069e-26f, 1.0f / 3.0f, 16777217.0f, 1e-45f};
+    const double ds[] = {0.9527, 0.1 + 0.2, 1.0 / 3.0, 5e-324, 1e300, 123456789.0};
+    for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++) {
+        ct_jsonw j;
+        ct_jw_init(&j);
+        ct_jw_float(&j, fs[i]);
+        assert_true((float)strtod(j.buf, NULL) == fs[i]);
+        ct_jw_free(&j);
+    }
+    for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++) {
+        ct_jsonw j;
+        ct_jw_init(&j);
+        ct_jw_double(&j, ds[i]);
+        assert_true(strtod(j.buf, NULL) == ds[i]);
+        if (i == 0) assert_string_equal(j.buf, "0.9527");
+        ct_jw_free(&j);
+    }
+}
+
 static void test_epoch_json(void **state) {
     (void)state;
     ct_epoch_result r = {.epoch = 3, .phase = 1, .lr = 0.1f, .train_loss = 0.25, .train_acc = 0.5,
@@ -937,7 +993,7 @@ int main(void) {
         cmocka_unit_test(test_train_state),    cmocka_unit_test(test_cnn_checkpoint),
         cmocka_unit_test(test_atomic),
         cmocka_unit_test(test_atomic_targets),
-        cmocka_unit_test(test_epoch_json),     cmocka_unit_test(test_predict),
+        cmocka_unit_test(test_json_numbers),   cmocka_unit_test(test_epoch_json),     cmocka_unit_test(test_predict),
         cmocka_unit_test(test_image_fit),      cmocka_unit_test(test_image_files),
         cmocka_unit_test(test_plot),           cmocka_unit_test(test_grid),
     };

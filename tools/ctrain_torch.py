@@ -26,7 +26,8 @@ so that load_state_dict(strict=True) takes the file's tensors as they are:
     leakyrelu[(slope)] gelu    nn.LeakyReLU(slope, default 0.01), nn.GELU() (erf)
 
 A file without a model_spec (a state_dict saved by PyTorch) gets the chain its linearN tensors
-make, flatten,linear(a),relu,...,linear(z), as ctrain infers it.
+make, flatten,linear(a),relu,...,linear(z), as ctrain infers it; an nn.Sequential's names
+("1.weight", "net.1.weight") go to the model's layers with tensors in order, as ctrain loads them.
 """
 import json
 import os
@@ -99,14 +100,62 @@ def _split(spec):
     return layers
 
 
+def _sequential(tensors):
+    """{index: {suffix: tensor}} when every name is one nn.Sequential's ("1.weight",
+    "net.1.weight"), else None."""
+    mods, attr = {}, None
+    for name, t in tensors.items():
+        parts = name.split(".")
+        if len(parts) >= 2 and parts[0].isdigit():
+            a, i, rest = "", parts[0], parts[1:]
+        elif len(parts) >= 3 and parts[1].isdigit():
+            a, i, rest = parts[0], parts[1], parts[2:]
+        else:
+            return None
+        if attr is not None and a != attr:
+            return None
+        attr = a
+        mods.setdefault(int(i), {})[".".join(rest)] = t
+    return dict(sorted(mods.items())) if mods else None
+
+
 def _infer_spec(tensors):
+    """As ctrain infers it: linear1.weight ... (ReLU between), or an nn.Sequential's chain of
+    linear modules (ReLU where one module lies between two, nothing where they are adjacent)."""
     layers, i = ["flatten"], 1
     while "linear%d.weight" % i in tensors:
         layers += (["relu"] if i > 1 else []) + ["linear(%d)" % tensors["linear%d.weight" % i].shape[0]]
         i += 1
-    if i == 1:
-        raise ValueError("no model_spec in the metadata and no linear1.weight: give spec=")
+    if i > 1:
+        return ",".join(layers)
+    seq = _sequential(tensors)
+    if not seq or any(set(m) != {"weight", "bias"} or m["weight"].dim() != 2 for m in seq.values()):
+        raise ValueError("no model_spec in the metadata, and not a chain of linear layers: "
+                         "give spec=")
+    prev = None
+    for k, m in seq.items():
+        if prev is not None and k - prev > 2:
+            raise ValueError("modules between linear modules %d and %d: give spec=" % (prev, k))
+        if prev is not None and k - prev == 2:
+            layers.append("relu")
+        layers.append("linear(%d)" % m["weight"].shape[0])
+        prev = k
     return ",".join(layers)
+
+
+def _ctrain_names(tensors, model):
+    """An nn.Sequential's names onto the model's: its k-th module with tensors is the k-th
+    layer with tensors (as ctrain loads it); other names stay."""
+    seq = _sequential(tensors)
+    if not seq:
+        return tensors
+    named = [n for n, m in model.named_children()
+             if any(True for _ in m.parameters()) or any(True for _ in m.buffers())]
+    if len(named) != len(seq):
+        raise ValueError("an nn.Sequential of %d modules with tensors, for a model of %d layers "
+                         "with tensors" % (len(seq), len(named)))
+    return {"%s.%s" % (n, suffix): t
+            for n, mod in zip(named, seq.values()) for suffix, t in mod.items()}
 
 
 def build_model(spec, input_shape):
@@ -172,5 +221,5 @@ def load_model(path, spec=None, input_shape=None):
     if input_shape is None:
         input_shape = tuple(json.loads(meta["input_shape"])) if "input_shape" in meta else (1, 28, 28)
     model = build_model(spec, input_shape)
-    model.load_state_dict(tensors, strict=True)
+    model.load_state_dict(_ctrain_names(tensors, model), strict=True)
     return model.eval()

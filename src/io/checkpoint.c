@@ -158,8 +158,9 @@ ct_status ct_save_model(const ct_model *m, const char *path, const ct_meta *extr
 /* loading                                                                                     */
 
 /* A tensor name of an nn.Sequential's state_dict, "3.weight" (or "net.3.weight": the Sequential
- * an attribute of the module saved): its index, *suffix the name after it; -1 for another. */
-static long seq_index(const char *name, const char **suffix) {
+ * an attribute of the module saved): its index, *suffix the name after it, *at the index's
+ * offset in the name (the attribute's length); -1 for another name. */
+static long seq_index(const char *name, const char **suffix, size_t *at) {
     const char *p = name, *dot = strchr(name, '.');
     if (dot && !isdigit((unsigned char)*p)) p = dot + 1;
     if (!isdigit((unsigned char)*p)) return -1;
@@ -167,23 +168,28 @@ static long seq_index(const char *name, const char **suffix) {
     long v = strtol(p, &end, 10);
     if (*end != '.' || !end[1] || v < 0 || v > 1000000) return -1;
     *suffix = end + 1;
+    *at = (size_t)(p - name);
     return v;
 }
 
 /* The file's module indices in increasing order (*n of them, at most max) when every tensor
- * name is an nn.Sequential's; 0 (none) otherwise. */
+ * name is of one nn.Sequential (the same attribute before the index, or none); 0 otherwise. */
 static int seq_modules(const ct_checkpoint *c, long *idx, int max) {
     int n = 0;
+    size_t at0 = 0;
     for (int k = 0; k < c->n; k++) {
         const char *suffix;
-        long v = seq_index(c->t[k].name, &suffix);
+        size_t at;
+        long v = seq_index(c->t[k].name, &suffix, &at);
         if (v < 0) return 0;
-        int at = 0;
-        while (at < n && idx[at] < v) at++;
-        if (at < n && idx[at] == v) continue;
+        if (k == 0) at0 = at;
+        if (at != at0 || strncmp(c->t[k].name, c->t[0].name, at) != 0) return 0;
+        int i = 0;
+        while (i < n && idx[i] < v) i++;
+        if (i < n && idx[i] == v) continue;
         if (n == max) return 0;
-        memmove(idx + at + 1, idx + at, (size_t)(n - at) * sizeof *idx);
-        idx[at] = v;
+        memmove(idx + i + 1, idx + i, (size_t)(n - i) * sizeof *idx);
+        idx[i] = v;
         n++;
     }
     return n;
@@ -207,8 +213,9 @@ static ct_status seq_aliases(const ct_checkpoint *c, const ct_model *m, const ct
     for (int i = 0, j = -1; i < l->n; i++) {
         j += i == 0 || l->info[i].layer != l->info[i - 1].layer;
         const char *dot = strchr(l->t[i].name, '.'), *file = "", *suffix;
+        size_t at;
         for (int k = 0; k < c->n && !*file; k++) /* the file's own spelling ("net." or not) */
-            if (seq_index(c->t[k].name, &suffix) == idx[j]) file = c->t[k].name;
+            if (seq_index(c->t[k].name, &suffix, &at) == idx[j]) file = c->t[k].name;
         size_t before = *file ? strlen(file) - strlen(suffix) : 0; /* up to the suffix */
         snprintf(alias[i], CT_LIST_NAME_BYTES, "%.*s%s", (int)before, file, dot ? dot + 1 : "");
     }
@@ -300,7 +307,8 @@ static ct_status infer_spec(const ct_checkpoint *c, const char *prefix, char *sp
         int kw = -1, kb = -1;
         for (int k = 0; seq && k < c->n; k++) {
             const char *suffix;
-            if (seq_index(c->t[k].name, &suffix) != idx[i - 1]) continue;
+            size_t at;
+            if (seq_index(c->t[k].name, &suffix, &at) != idx[i - 1]) continue;
             if (!strcmp(suffix, "weight")) kw = k;
             if (!strcmp(suffix, "bias")) kb = k;
         }
@@ -317,14 +325,22 @@ static ct_status infer_spec(const ct_checkpoint *c, const char *prefix, char *sp
             return ct_fail(CT_ERR_FORMAT, "%s: no model_spec in the metadata, and %s is not a "
                            "linear layer following the one before (give the spec: --spec)",
                            c->path, w);
+        /* between two of a Sequential's linear modules: nothing (adjacent), or one module,
+         * taken as the ReLU (as for linearN); more is not guessed */
+        long gap = seq && layers ? idx[i - 1] - idx[i - 2] : 2;
+        if (gap > 2)
+            return ct_fail(CT_ERR_FORMAT, "%s: no model_spec in the metadata, and modules %ld to "
+                           "%ld lie between its linear modules %ld and %ld (give the spec: --spec)",
+                           c->path, idx[i - 2] + 1, idx[i - 1] - 1, idx[i - 2], idx[i - 1]);
         used += (size_t)snprintf(spec + used, used < bytes ? bytes - used : 0, "%s,linear(%lld)",
-                                 layers ? ",relu" : "", (long long)e->shape[0]);
+                                 layers && gap == 2 ? ",relu" : "", (long long)e->shape[0]);
         prev_out = e->shape[0];
         layers++;
     }
     if (layers == 0 || own != 2 * layers)
         return ct_fail(CT_ERR_FORMAT, "%s: no model_spec in the metadata, and the tensors are not "
-                       "a chain of linearN layers (give the spec: --spec)", c->path);
+                       "a chain of linear layers (linearN's, or an nn.Sequential's; give the "
+                       "spec: --spec)", c->path);
     if (used >= bytes) return ct_fail(CT_ERR_FORMAT, "%s: inferred model spec too long", c->path);
     return CT_OK;
 }

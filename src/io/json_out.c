@@ -120,9 +120,9 @@ void ct_jw_float(ct_jsonw *j, float v) {
         return;
     }
     char buf[40];
-    for (int digits = 6; digits <= 9; digits++) {
+    for (int digits = 6; digits <= 9; digits++) { /* read back as readers do: (float)strtod */
         snprintf(buf, sizeof buf, "%.*g", digits, (double)v);
-        if (strtof(buf, NULL) == v) break;
+        if ((float)strtod(buf, NULL) == v) break;
     }
     ct_jw_printf(j, "%s", buf);
 }

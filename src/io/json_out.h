@@ -1,7 +1,8 @@
 /*
  * json_out.h — writing JSON text into a growing buffer (the safetensors header, metadata values,
  * metric lines). Parsing is jansson's job; writing is simple enough to do here, exactly as we
- * want it: numbers that read back to the same double (%.17g), non-finite numbers as null, and
+ * want it: numbers in the fewest digits that read back to the same value (a float's as readers
+ * read one, (float)strtod), non-finite numbers as null, and
  * strings escaped with invalid UTF-8 replaced by U+FFFD (a JSON parser would reject the header).
  *
  * Errors are sticky: after an allocation failure every call does nothing and failed is set.
