@@ -342,10 +342,11 @@ int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_o
  * one; after a finished run (or at each on_epoch callback), the start of the next epoch. */
 ct_fit_position ct_model_fit_position(const ct_model *m);
 /* While ct_fit trains (from on_step): the sums of the loss and of the correct predictions over
- * the current epoch's training samples so far, on this process (not all-reduced under MPI), for
- * a progress display; divided by on_step's samples they are the running train loss and
- * accuracy. On a GPU it waits for the steps queued so far. */
-ct_status ct_model_train_sums(ct_model *m, double *loss_sum, double *correct);
+ * the current epoch's training samples so far, and *count, how many samples they are (on a GPU
+ * the steps queued so far, which it waits for: a run of them may be ahead of on_step's
+ * samples), for a progress display: divided, the running train loss and accuracy. One
+ * process's: under MPI its share of the rows, not all-reduced. */
+ct_status ct_model_train_sums(ct_model *m, double *loss_sum, double *correct, int64_t *count);
 /* On a GPU, ct_fit records runs of consecutive full training steps (8, or
  * CTRAIN_CUDA_GRAPH_STEPS from 1 to 64) as CUDA graphs once an epoch and replays them for the
  * epoch's full batches (ct_epoch_result.graph_steps counts the steps replayed). When the last

@@ -82,7 +82,7 @@ CTRAIN_CUDA_FUSED=0 CTRAIN_CUDA_GRAPH=0 train nograph "$CT" "${JOB[@]}" --device
 has nograph "^Step graphs: off (CTRAIN_CUDA_GRAPH=0)"
 compare cpu nograph 0.002 "the layers' ops, not recorded (CTRAIN_CUDA_GRAPH=0) vs cpu"
 train streamed "$CT" "${JOB[@]}" --device cuda --data-on-device off
-has streamed "streamed by loader workers"
+has streamed "streamed by the loader"
 compare cpu streamed 0.002 "streamed (--data-on-device off) vs cpu"
 # the compute stream run as soon as issued and the copy stream as late as it may: a step that
 # did not wait for its batch's upload would read the staging buffer's old bytes
@@ -121,7 +121,7 @@ fi
 # is streamed, and the run says why; --data-on-device on then runs out, in one line with sizes
 TINY=(train --dataset idx --data "$tmp/small" --val-size 256 --epochs 1 --threads 1 --device cuda)
 CTRAIN_CUDA_EMU_MEM_MIB=36 train lowmem "$CT" "${TINY[@]}"
-has lowmem "streamed by loader workers (1.0 MB is over a quarter of the device's .* free"
+has lowmem "streamed by the loader (1.0 MB is over a quarter of the device's .* free"
 CTRAIN_CUDA_EMU_MEM_MIB=33 run "${TINY[@]}" --data-on-device on
 if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] &&
     grep -qE '^ctrain: CUDA out of memory: asked for [0-9.]+ MiB, [0-9.]+ MiB free of 33.0 MiB' <<<"$err"; then

@@ -65,6 +65,8 @@ struct ct_model {
     char fused_note[128];           /* whether the last ct_fit trained through the backend's
                                      * fused MLP step, or why not ("": the device has none) */
     ct_fit_position pos;            /* where the last ct_fit stopped */
+    int64_t train_count;            /* the epoch's training samples in the shards' stats so far,
+                                     * queued steps included (ct_model_train_sums) */
     void **owned;                   /* device allocations to free */
     int n_owned, cap_owned;
 };

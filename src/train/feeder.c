@@ -403,6 +403,7 @@ ct_status ct_feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a, int6
     ct_backend *b = f->b;
     int64_t n_batches = (f->n + f->batch - 1) / f->batch, samples = first * f->batch;
     *done = first;
+    if (a->train) f->m->train_count = samples; /* (a resumed epoch's sums are loaded) */
 
     if (f->resident) {
         ct_epoch_order(f->idx, f->n, f->seed, epoch, f->shuffle, f->h_order);
@@ -471,6 +472,7 @@ ct_status ct_feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a, int6
             cur = nxt;
             k = 1 - k;
         }
+        if (a->train) f->m->train_count += nb * steps; /* what the stats will hold */
         int stop = 0; /* a stop asked for within a run takes effect after it (it is queued) */
         for (int s = 0; s < steps; s++, i++) {
             samples += nb;

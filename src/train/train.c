@@ -41,7 +41,7 @@ int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_o
                    ((size_t)ct_dataset_channels(ds) * ct_dataset_height(ds) * ct_dataset_width(ds) + 1);
     ct_backend *b = m->b;
     if (data_on_device >= 0) {
-        snprintf(why, why_bytes, "%s (as asked)", !data_on_device ? "streamed by loader workers"
+        snprintf(why, why_bytes, "%s (as asked)", !data_on_device ? "streamed by the loader"
                  : b->host_is_device ? "resident in RAM" : "resident on the device");
         return data_on_device;
     }
@@ -54,12 +54,12 @@ int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_o
      * Each call (and each MPI rank) decides on its own: either path gives the same results. */
     size_t free_bytes = 0, total_bytes = 0;
     if (!b->mem_info || b->mem_info(b, &free_bytes, &total_bytes) != CT_OK) {
-        snprintf(why, why_bytes, "streamed by loader workers (the device's free memory is "
+        snprintf(why, why_bytes, "streamed by the loader (the device's free memory is "
                  "unknown; --data-on-device on keeps it resident)");
         return 0;
     }
     if ((double)bytes > CT_RESIDENT_MAX_FRACTION * (double)free_bytes) {
-        snprintf(why, why_bytes, "streamed by loader workers (%.1f MB is over a quarter of the "
+        snprintf(why, why_bytes, "streamed by the loader (%.1f MB is over a quarter of the "
                  "device's %.1f MB free; --data-on-device on forces it)", (double)bytes / 1e6,
                  (double)free_bytes / 1e6);
         return 0;
@@ -356,7 +356,7 @@ done:
 
 ct_fit_position ct_model_fit_position(const ct_model *m) { return m->pos; }
 
-ct_status ct_model_train_sums(ct_model *m, double *loss_sum, double *correct) {
+ct_status ct_model_train_sums(ct_model *m, double *loss_sum, double *correct, int64_t *count) {
     double sum[2] = {0.0, 0.0};
     for (int k = 0; k < m->n_shards; k++) { /* as take_stats_dist, but leaving them be */
         double host[2];
@@ -366,6 +366,7 @@ ct_status ct_model_train_sums(ct_model *m, double *loss_sum, double *correct) {
     }
     *loss_sum = sum[0];
     *correct = sum[1];
+    *count = m->train_count;
     return CT_OK;
 }
 

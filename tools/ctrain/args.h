@@ -54,7 +54,7 @@ typedef struct {
     long max;            /* CLI_INT, CLI_I64: the largest value (0: the type's) */
     int seen;            /* set by cli_parse when the flag was given */
     const char *text;    /* the value as given (NULL: not given) */
-    char def_buf[48];    /* filled by cli_parse/cli_print_flags from *dst when def is NULL */
+    char def_buf[96];    /* filled by cli_parse/cli_print_flags from *dst when def is NULL */
 } cli_flag;
 
 typedef enum { CLI_PARSE_OK = 0, CLI_PARSE_HELP = 1, CLI_PARSE_ERROR = 2 } cli_parse_result;

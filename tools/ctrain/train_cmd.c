@@ -80,10 +80,13 @@ static int on_step(void *user, int epoch, int64_t done, int64_t total, int64_t s
     if (g_interrupted) return 1;
     if (progress_due(&st->bar, done, total)) { /* the running train loss, when it is drawn */
         double sums[2], metrics[2];
-        int have = samples > 0 && ct_model_train_sums(st->run->m, &sums[0], &sums[1]) == CT_OK;
+        int64_t count = 0; /* (one process's only: not under mpirun, which has no bar anyway) */
+        int have = !st->run->o->cfg.dist &&
+                   ct_model_train_sums(st->run->m, &sums[0], &sums[1], &count) == CT_OK &&
+                   count > 0;
         if (have) {
-            metrics[0] = sums[0] / (double)samples;
-            metrics[1] = sums[1] / (double)samples;
+            metrics[0] = sums[0] / (double)count;
+            metrics[1] = sums[1] / (double)count;
         }
         progress_step(&st->bar, epoch, done, total, samples, elapsed_s, have ? metrics : NULL);
     }
@@ -223,7 +226,7 @@ static void report_divergence(const train_run *run, int epoch, int made_save) {
             run->total_epochs);
     if (!run->save_dir) return;
     char best[64] = "";
-    int b = run->o->save_best ? best_epoch(run, epoch) : -1;
+    int b = run->o->save_best ? best_epoch(run, epoch - 1) : -1; /* (not the diverged one) */
     if (b >= 0) snprintf(best, sizeof best, "; best.safetensors: epoch %d", b);
     if (run->saved_epochs > 0)
         fprintf(stderr, "ctrain: %s keeps the checkpoint after epoch %d%s\n", run->save_dir,
@@ -276,7 +279,7 @@ int cmd_train(int argc, char **argv) {
                 int r = ss == CT_ERR_FORMAT && !ct_checkpoint_meta(init.ck, "model_spec")
                             ? cli_usage_error("train", "--init: %s has no model_spec in its "
                                               "metadata, and its tensors are not a chain of "
-                                              "linearN layers: give its --model", init.path)
+                                              "linear layers: give its --model", init.path)
                             : cli_lib_error(ss);
                 cli_close_model(&init);
                 return r;
@@ -536,7 +539,7 @@ built:
         if (on)
             snprintf(where, sizeof where, "%s", why);
         else if (cfg->workers == 0)
-            snprintf(where, sizeof where, "%s; --workers 0: in the training thread", why);
+            snprintf(where, sizeof where, "%s, in the training thread (--workers 0)", why);
         else
             snprintf(where, sizeof where, "%s, %d worker%s", why, cfg->workers,
                      cfg->workers == 1 ? "" : "s");
