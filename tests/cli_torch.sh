@@ -23,6 +23,20 @@ if ! "$PY" -c 'import torch' 2>/dev/null; then
     echo "SKIP cli_torch: $PY cannot import torch (apt-get install python3-torch; make bench does)"
     exit 0
 fi
+# save_sd.save(state_dict, path): what safetensors.torch.save_file writes (no metadata)
+cat >"$tmp/save_sd.py" <<'EOF'
+import json, struct
+def save(sd, path):
+    header, blobs, off = {}, [], 0
+    for k, v in sd.items():
+        b = v.contiguous().numpy().tobytes()
+        header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+EOF
 dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
 small_mnist "$dir" "$tmp/small" 3000 500 || { echo "SKIP cli_torch: no MNIST in $dir"; exit 0; }
 echo "torch: $("$PY" -c 'import torch; print(torch.__version__)')"
@@ -90,8 +104,8 @@ grep -q ": $want " <<<"$got" && ok "ctrain predict and PyTorch agree on test ima
     bad "predict '$got' vs PyTorch '$want'"
 
 # ------------------------------------------------------------------ and back: PyTorch's state_dict
-"$PY" - "$tmp/pt.safetensors" <<'EOF'
-import json, struct, sys
+"$PY" - "$tmp/pt.safetensors" "$tmp" <<'EOF'
+import sys
 import torch
 torch.manual_seed(3)
 m = torch.nn.Sequential()
@@ -99,17 +113,9 @@ m.add_module("flatten", torch.nn.Flatten())
 m.add_module("linear1", torch.nn.Linear(784, 24))
 m.add_module("relu", torch.nn.ReLU())
 m.add_module("linear2", torch.nn.Linear(24, 10))
-# what safetensors.torch.save_file(m.state_dict(), path) writes: no metadata
-sd = m.state_dict()
-header, blobs, off = {}, [], 0
-for k, v in sd.items():
-    b = v.contiguous().numpy().tobytes()
-    header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
-    blobs.append(b)
-    off += len(b)
-h = json.dumps(header).encode()
-h += b" " * (-len(h) % 8)
-open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+sys.path.insert(0, sys.argv[2])
+import save_sd
+save_sd.save(m.state_dict(), sys.argv[1])
 EOF
 run train --init "$tmp/pt.safetensors" --dataset idx --data "$tmp/small" --val-size 500 --epochs 1 --lr 0.1 --quiet --save "$tmp/back"
 ct=$("$CT" eval --model "$tmp/back" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
@@ -123,7 +129,7 @@ pt=$(torch_eval "$tmp/back" 2>&1)
 # loss and accuracy PyTorch gets (the MLP's layers inferred; the CNN's given with --spec)
 for case in "mlp|" "cnn|conv(4,3,1,1),relu,maxpool(2),flatten,linear(10)"; do
     IFS='|' read -r name spec <<<"$case"
-    want=$("$PY" - "$tmp/small" "$tmp/seq_$name.safetensors" "$name" <<'EOF'
+    want=$("$PY" - "$tmp/small" "$tmp/seq_$name.safetensors" "$name" "$tmp" <<'EOF'
 import json, struct, sys
 import torch
 from torch import nn
@@ -145,15 +151,9 @@ for i in range(0, 3000, 100):
     opt.zero_grad()
     nn.functional.cross_entropy(m(x[i:i + 100]), y[i:i + 100]).backward()
     opt.step()
-header, blobs, off = {}, [], 0
-for k, v in m.state_dict().items():
-    b = v.contiguous().numpy().tobytes()
-    header[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
-    blobs.append(b)
-    off += len(b)
-h = json.dumps(header).encode()
-h += b" " * (-len(h) % 8)
-open(sys.argv[2], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+sys.path.insert(0, sys.argv[4])
+import save_sd
+save_sd.save(m.state_dict(), sys.argv[2])
 xt = idx(sys.argv[1] + "/t10k-images-idx3-ubyte").float().div(255).unsqueeze(1)
 yt = idx(sys.argv[1] + "/t10k-labels-idx1-ubyte").long()
 with torch.no_grad():
