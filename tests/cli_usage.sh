@@ -126,7 +126,8 @@ expect_usage '--lr' train --lr abc
 expect_usage '--lr' train --lr 0
 expect_usage '--lr' train --lr -0.5
 expect_usage '--lr' train --lr=-1
-expect_usage '--lr' train --lr nan
+expect_usage '--lr: expected a finite number (a positive number), got "nan"' train --lr nan
+expect_usage '--lr: expected a finite number (a positive number), got "inf"' train --lr inf
 expect_usage '--lr' train --lr 1e999
 expect_usage '--lr: at most 1e30' train --lr 1e31
 expect_usage '--lr' train --lr 0.1x

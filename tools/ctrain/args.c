@@ -212,6 +212,11 @@ static cli_parse_result set_value(const char *cmd, cli_flag *f, const char *v) {
         return CLI_PARSE_OK;
     case CLI_FLOAT: {
         r = cli_parse_double(v, &dv);
+        char *end;
+        double raw = strtod(v, &end);
+        if (r == -1 && end != v && !*end && !isfinite(raw)) /* "inf", "nan": a number, not finite */
+            return cli_usage_error(cmd, "--%s: expected a finite number (%s), got \"%s\"", f->name,
+                                   what, v), CLI_PARSE_ERROR;
         if (r == 0 && fabs(dv) > FLT_MAX) r = -2;
         if (r == -2)
             return cli_usage_error(cmd, "--%s: %s is out of range (expected %s)", f->name, v, what),
