@@ -16,6 +16,9 @@
  * there against OpenBLAS's 22-57 on its 19 training shapes (an EPYC VM without AVX-512, 4 Dec
  * 2026), and the default job ran 1.04-1.08 s an epoch on one thread against 0.15-0.18 with
  * OpenBLAS. So the AVX2 and baseline sets have no GEMM kernels: OpenBLAS does those products.
+ * AVX2 tiles of its own (12 accumulators: 3x4 dot products for NT, 6 rows x 16 columns of
+ * rank-1 updates) were tried on 5 Dec: bench/gemm.c gave 42-59 GFLOP/s on the large training
+ * shapes against OpenBLAS's 65-79 (better only below about 2 us), so they were not kept.
  */
 #include "backend/cpu/kernels.h"
 #include "core/core.h" /* ct_philox4x32 */
