@@ -114,11 +114,11 @@ ct_status ct_checkpoint_tensor(const ct_checkpoint *c, int i, const char **name,
 ct_status ct_checkpoint_input_shape(const ct_checkpoint *c, int *in_c, int *in_h, int *in_w);
 
 /* The model spec of the checkpoint: its metadata's model_spec, else the one inferred from a
- * chain of linearN tensors (a PyTorch state_dict): "flatten,linear(a),relu,...,linear(z)".
- * An error naming the file when there is neither. */
+ * PyTorch state_dict's chain of linear layers, linearN's or an nn.Sequential's ("1.weight", ...:
+ * adjacent modules get nothing between them, one module between is taken as the ReLU):
+ * "flatten,linear(a),relu,...,linear(z)". An error naming the file when there is neither. */
 ct_status ct_checkpoint_model_spec(const ct_checkpoint *c, char *spec, size_t bytes);
-/* Builds the model the checkpoint describes: spec (NULL: the metadata's model_spec, else one
- * inferred from a chain of linearN tensors: flatten,linear(a),relu,...,linear(z)), input shape
+/* Builds the model the checkpoint describes: spec (NULL: ct_checkpoint_model_spec's), input shape
  * from the metadata's input_shape, else in_c/in_h/in_w; then loads its parameters (names
  * without prefix, or with "model." in a train state). A file's metadata is not trusted with
  * memory: not many more parameters than it holds numbers, and a layer's output for a batch of
@@ -127,7 +127,9 @@ ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, cons
                                      int in_c, int in_h, int in_w, int max_batch,
                                      ct_model **out);
 /* Copies the tensors PREFIX + name into m: every tensor of the model must be there, F32 (I64
- * for num_batches_tracked) with the model's shape, and no other tensor may carry the prefix. */
+ * for num_batches_tracked) with the model's shape, and no other tensor may carry the prefix.
+ * A file whose names are all an nn.Sequential's ("0.weight", "net.3.bias") gives its k-th
+ * module with tensors to the model's k-th layer with tensors. */
 ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const char *prefix);
 /* The prefix of the model's tensors in c: "model." in a train state, "" in a model file. */
 const char *ct_checkpoint_prefix(const ct_checkpoint *c);

@@ -303,7 +303,8 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
         cairo_set_font_size(pc, 14);
         cairo_text_extents_t e;
         cairo_text_extents(pc, title, &e);
-        if (e.width + 2 * GRID_PAD + 8 > width && e.width < 4096) width = (int)e.width + 2 * GRID_PAD + 8;
+        if (e.width + 2 * GRID_PAD + 8 > width && e.width < 4096)
+            width = (int)e.width + 2 * GRID_PAD + 8;
         cairo_destroy(pc);
         cairo_surface_destroy(probe);
     }

@@ -271,8 +271,8 @@ int cmd_train(int argc, char **argv) {
             cli_close_model(&init);
             return cli_lib_error(ss);
         }
-        /* its model (the metadata's, or inferred from a PyTorch state_dict's linearN
-         * tensors), unless one is given */
+        /* its model (the metadata's, or inferred from a PyTorch state_dict's linear
+         * layers), unless one is given */
         if (!cli_find(flags, nflags, "model")->seen && !cli_find(flags, nflags, "hidden")->seen) {
             if ((ss = ct_checkpoint_model_spec(init.ck, o.model_resumed,
                                                sizeof o.model_resumed)) != CT_OK) {
