@@ -207,16 +207,14 @@ typedef struct {
     /* each shard's status, one array per stretch between barriers, so that none is written
      * while another thread may still read it: the forward and backward (read after the first
      * barrier), the shard's slice of the gradient sum (read after the second, under MPI), and
-     * the rest (read after the join); with the message of a shard that failed (the error text
-     * is per thread, and the pool's threads are not the caller's) */
+     * the rest (read after the join); a failed shard's message is in f->shard_msg */
     ct_status st[CT_MAX_SHARDS], sum_st[CT_MAX_SHARDS], end_st[CT_MAX_SHARDS];
-    char msg[CT_MAX_SHARDS][256];
     ct_status reduce_st;     /* the all-reduce across ranks (thread 0) */
 } batch_job;
 
 /* A shard's failure s: its status in *slot, its message kept for the caller. */
 static void shard_failed(batch_job *j, int t, ct_status *slot, ct_status s) {
-    snprintf(j->msg[t], sizeof j->msg[t], "%s", ct_last_error());
+    snprintf(j->f->shard_msg[t], sizeof j->f->shard_msg[t], "%s", ct_last_error());
     *slot = s;
 }
 
@@ -321,7 +319,7 @@ static ct_status queue_batch(batch_job *j) {
     for (int a = 0; a < 3; a++)
         for (int k = 0; k < m->n_shards; k++)
             if (all[a][k] != CT_OK) {
-                ct_status s = ct_fail(all[a][k], "%s", j->msg[k]); /* on the caller's thread */
+                ct_status s = ct_fail(all[a][k], "%s", f->shard_msg[k]); /* on the caller's thread */
                 memset(j->st, 0, sizeof j->st); /* for the next step (they stay set otherwise) */
                 memset(j->sum_st, 0, sizeof j->sum_st);
                 memset(j->end_st, 0, sizeof j->end_st);

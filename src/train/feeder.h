@@ -49,6 +49,9 @@ typedef struct {
     int64_t graph_steps;                /* steps replayed from graph this epoch */
     int fused;                          /* 1: training steps are the backend's mlp_step */
     ct_mlp_step_desc mlp;                /* its fixed part (shapes, workspace) */
+    char shard_msg[CT_MAX_SHARDS][256]; /* a shard's failure, for the caller (the error text is
+                                         * per thread, and the pool's threads are not the
+                                         * caller's); read only after its status says so */
 } feeder;
 
 /* Device copy of the whole dataset for resident feeding (the dataset itself on the CPU). */

@@ -3,9 +3,10 @@
  */
 #include "progress.h"
 
+#include "cli.h"
+
 #include "ctrain.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,15 +61,14 @@ void progress_step(progress_bar *p, int epoch, int64_t done, int64_t total, int6
     if (!progress_due(p, done, total)) return;
     p->last_draw_s = ct_time_s();
 
-    /* the parts around the bar ("nan": a diverging run; glibc would print "-nan" too) */
+    /* the parts around the bar (a diverging run's loss: "nan", as cli_metric prints it) */
     char head[48], tail[160], eta[24], met[64] = "", rate[32];
     snprintf(head, sizeof head, "epoch %d/%d ", epoch + 1, p->total_epochs);
     format_rate(rate, sizeof rate, elapsed_s > 0 ? (double)samples / elapsed_s : 0.0);
     double left_s = done > 0 ? elapsed_s * (double)(total - done) / (double)done : 0.0;
     format_eta(eta, sizeof eta, left_s);
     if (metrics)
-        snprintf(met, sizeof met, "  loss %.4f acc %.4f", isnan(metrics[0]) ? NAN : metrics[0],
-                 metrics[1]);
+        snprintf(met, sizeof met, "  loss %.4f acc %.4f", cli_metric(metrics[0]), metrics[1]);
 
     /* fit the line into the terminal, never wrapping (a wrapped line cannot be erased with \r):
      * where the bar would be too narrow, the rate goes first */
