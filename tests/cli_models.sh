@@ -105,6 +105,15 @@ if [ -d "$fm" ]; then
     else
         bad "predict with the fashion-mnist model -> exit $rc: $out $err"
     fi
+    # show names the classes under the images; a wrong prediction's name on a second line,
+    # so each row of cells is 28 * 3 + 2 + 34 pixels high (18 with numbers only)
+    run show --model "$tmp/fm" --wrong --count 4 --cols 2 --out "$tmp/fm_wrong.png"
+    size=$(python3 "$here/st_tool.py" png "$tmp/fm_wrong.png" 2>&1 | cut -d' ' -f2)
+    if [ "$rc" -eq 0 ] && [ "$size" = $((30 + 2 * (28 * 3 + 2 + 34) + 2)) ]; then
+        ok "show of a fashion-mnist model's mistakes: names on two lines (height $size)"
+    else
+        bad "show --wrong of the fashion-mnist model -> exit $rc, height $size: $out $err"
+    fi
 else
     echo "SKIP fashion-mnist: $fm not found (apt-get install dataset-fashion-mnist)"
 fi

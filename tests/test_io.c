@@ -902,7 +902,7 @@ static void test_image_files(void **state) {
     uint8_t cells[2 * 4 * 4] = {0};
     int labels[2] = {1, 2};
     const char *png = path_in_tmp("cells.png");
-    assert_int_equal(ct_grid_png(png, cells, 2, 1, 4, 4, labels, NULL, 2, 1, NULL), CT_OK);
+    assert_int_equal(ct_grid_png(png, cells, 2, 1, 4, 4, labels, NULL, NULL, 0, 2, 1, NULL), CT_OK);
     assert_int_equal(ct_image_load(png, &img), CT_OK);
     assert_int_equal(img.h, 4 + 2 + 18 + 2); /* image, pad, label line; the last pad */
     ct_image_free(&img);
@@ -956,7 +956,7 @@ static void test_grid(void **state) {
         for (int k = 0; k < S * S; k++) images[i * S * S + k] = (uint8_t)((k * 37 + i * 11) & 255);
     }
     const char *path = path_in_tmp("grid.png");
-    assert_int_equal(ct_grid_png(path, images, N, 1, S, S, labels, preds, 5, 4, "title"), CT_OK);
+    assert_int_equal(ct_grid_png(path, images, N, 1, S, S, labels, preds, NULL, 0, 5, 4, "title"), CT_OK);
     ct_image img;
     assert_int_equal(ct_image_load(path, &img), CT_OK);
     assert_int_equal(img.w, 5 * (S * 4 + 2) + 2);     /* make_grid: 2 pixels around each */
@@ -966,10 +966,26 @@ static void test_grid(void **state) {
         red += img.pixels[3 * i] > 180 && img.pixels[3 * i + 1] < 80 && img.pixels[3 * i + 2] < 80;
     assert_true(red > 4 * S * 4); /* the frame of the wrong one */
     ct_image_free(&img);
-    assert_int_equal(ct_grid_png(path, images, 0, 1, S, S, labels, NULL, 5, 3, NULL), CT_ERR_INVALID);
+    /* with class names, a wrong prediction's name gets a second line under the wrong cell */
+    const char *names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+    static uint8_t dark[N * 28 * 28]; /* black images: only the labels are lit */
+    assert_int_equal(ct_grid_png(path, dark, N, 1, 28, 28, labels, preds, names, 10, 5, 3,
+                                 NULL), CT_OK);
+    assert_int_equal(ct_image_load(path, &img), CT_OK);
+    assert_int_equal(img.h, 2 * (28 * 3 + 2 + 34) + 2);
+    int cell_w = 28 * 3 + 2, cell_h = 28 * 3 + 2 + 34;
+    long second[5] = {0}; /* lit pixels of the second label line under row 0's five cells */
+    for (int y = 2 + 28 * 3 + 18; y < cell_h; y++)
+        for (int x = 0; x < 5 * cell_w; x++)
+            second[x / cell_w] += img.pixels[3 * (y * img.w + x)] > 128;
+    assert_true(second[3] > 20); /* image 3: "Dress", wrongly "Sandal" */
+    assert_int_equal(second[0] + second[1] + second[2] + second[4], 0);
+    ct_image_free(&img);
+    assert_int_equal(ct_grid_png(path, images, 0, 1, S, S, labels, NULL, NULL, 0, 5, 3, NULL), CT_ERR_INVALID);
     /* a title wider than the grid widens the picture: drawn whole, a black margin each side */
     const char *wide = "mnist train: label -> prediction (16 of 1000 wrong), a long title";
-    assert_int_equal(ct_grid_png(path, images, 2, 1, S, S, labels, preds, 2, 1, wide), CT_OK);
+    assert_int_equal(ct_grid_png(path, images, 2, 1, S, S, labels, preds, NULL, 0, 2, 1, wide), CT_OK);
     assert_int_equal(ct_image_load(path, &img), CT_OK);
     assert_true(img.w > 300);
     long lit = 0, edge = 0;

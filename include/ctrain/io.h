@@ -197,10 +197,12 @@ ct_status ct_plot_png(const char *path, const char *title, const char *xlabel,
 
 /* A grid of images like torchvision's make_grid (padding 2) as PNG: images (n, c, h, w) uint8,
  * cols per row, each scaled by scale, with its label under it; with preds (may be NULL) the
- * prediction too, and wrong ones framed and labelled in red. title may be NULL. */
+ * prediction too, and wrong ones framed and labelled in red. names (may be NULL): the n_names
+ * classes' names, shown instead of the numbers where they fit under an image (a wrong
+ * prediction's on a second line). title may be NULL. */
 ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int h, int w,
-                      const int *labels, const int *preds, int cols, int scale,
-                      const char *title);
+                      const int *labels, const int *preds, const char *const *names,
+                      int n_names, int cols, int scale, const char *title);
 
 #ifdef __cplusplus
 }

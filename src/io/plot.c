@@ -281,9 +281,34 @@ static cairo_surface_t *image_surface(const uint8_t *img, int c, int h, int w) {
     return s;
 }
 
+/* Sets the largest font size from 13 down to 7 at which s is at most max_w pixels wide;
+ * 0 when it is wider even at 7. */
+static int fit_text(cairo_t *cr, const char *s, double max_w) {
+    for (int size = 13; size >= 7; size--) {
+        cairo_text_extents_t e;
+        cairo_set_font_size(cr, size);
+        cairo_text_extents(cr, s, &e);
+        if (e.x_advance <= max_w) return size;
+    }
+    return 0;
+}
+
+/* The text of class k under an image: its name when there is one and it fits the cell's
+ * width (the font shrunk as far as 7 pixels), else the number; prefix goes before it. */
+static void class_text(cairo_t *cr, char *out, size_t cap, const char *prefix, int k,
+                       const char *const *names, int n_names, double max_w) {
+    const char *name = names && k >= 0 && k < n_names ? names[k] : NULL;
+    if (name) {
+        snprintf(out, cap, "%s%s", prefix, name);
+        if (fit_text(cr, out, max_w)) return;
+    }
+    snprintf(out, cap, "%s%d", prefix, k);
+    if (!fit_text(cr, out, max_w)) cairo_set_font_size(cr, 7);
+}
+
 ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int h, int w,
-                      const int *labels, const int *preds, int cols, int scale,
-                      const char *title) {
+                      const int *labels, const int *preds, const char *const *names,
+                      int n_names, int cols, int scale, const char *title) {
     if ((int64_t)w * scale > 4096 || (int64_t)h * scale > 4096)
         return ct_fail(CT_ERR_INVALID, "images of %dx%d pixels at scale %d are more than 4096 "
                        "pixels a side in a grid", h, w, scale);
@@ -292,7 +317,10 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
         return ct_fail(CT_ERR_INVALID, "a grid of %d images (%d, %d, %d), %d columns, scale %d "
                        "(1 to 4096 images of 1 or 3 channels)", n, c, h, w, cols, scale);
     if (cols > n) cols = n;
-    int rows = (n + cols - 1) / cols, label_h = labels ? 18 : 0, title_h = title ? 30 : 0;
+    /* with class names, a wrong prediction's name gets a second line under the label's */
+    int two_lines = labels && preds && names && n_names > 0;
+    int rows = (n + cols - 1) / cols, label_h = labels ? (two_lines ? 34 : 18) : 0;
+    int title_h = title ? 30 : 0;
     int cell_w = w * scale + GRID_PAD, cell_h = h * scale + GRID_PAD + label_h;
     int width = cols * cell_w + GRID_PAD, height = title_h + rows * cell_h + GRID_PAD;
     if (width < 160) width = 160;
@@ -322,7 +350,6 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
         cairo_set_source_rgb(cr, 1, 1, 1);
         text_at(cr, title, width / 2.0, 8, 0.5, 0.0);
     }
-    cairo_set_font_size(cr, 13);
     for (int i = 0; i < n; i++) {
         double x = x0 + GRID_PAD + (i % cols) * cell_w, y = title_h + GRID_PAD + (i / cols) * cell_h;
         cairo_surface_t *img = image_surface(images + (size_t)i * c * h * w, c, h, w);
@@ -336,9 +363,14 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
         cairo_surface_destroy(img);
         if (!labels) continue;
         int wrong = preds && preds[i] != labels[i];
-        char text[32];
-        if (preds && wrong) snprintf(text, sizeof text, "%d \u2192 %d", labels[i], preds[i]);
-        else snprintf(text, sizeof text, "%d", labels[i]);
+        double max_w = w * scale - 2, cx = x + w * scale / 2.0;
+        char text[96], second[96];
+        if (wrong && !two_lines) {
+            snprintf(text, sizeof text, "%d \u2192 %d", labels[i], preds[i]);
+            if (!fit_text(cr, text, max_w)) cairo_set_font_size(cr, 7);
+        } else {
+            class_text(cr, text, sizeof text, "", labels[i], names, n_names, max_w);
+        }
         if (wrong) { /* a red frame inside the cell, and the label in red */
             cairo_set_source_rgb(cr, 0.9, 0.1, 0.1);
             cairo_set_line_width(cr, 2.0);
@@ -349,7 +381,11 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
         } else {
             cairo_set_source_rgb(cr, 1, 1, 1);
         }
-        text_at(cr, text, x + w * scale / 2.0, y + h * scale + 3, 0.5, 0.0);
+        text_at(cr, text, cx, y + h * scale + 3, 0.5, 0.0);
+        if (wrong && two_lines) {
+            class_text(cr, second, sizeof second, "\u2192 ", preds[i], names, n_names, max_w);
+            text_at(cr, second, cx, y + h * scale + 19, 0.5, 0.0);
+        }
     }
     ct_status s = cairo_status(cr) == CAIRO_STATUS_SUCCESS
                       ? write_png(surface, path)

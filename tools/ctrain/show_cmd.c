@@ -73,7 +73,9 @@ void show_help(FILE *out) {
           "Writes a grid of dataset images (like torchvision's make_grid: black padding of 2\n"
           "pixels) as a PNG, each image with its label under it. With --model, each also gets\n"
           "the model's prediction: right ones are labelled in green, wrong ones framed in red\n"
-          "and labelled \"LABEL → PREDICTION\" in red.\n"
+          "and labelled \"LABEL → PREDICTION\" in red. fashion-mnist and cifar10 images are\n"
+          "labelled with their class names (torchvision's classes) where a name fits under\n"
+          "the image (a smaller --scale shows the numbers), a wrong one's on a second line.\n"
           "\n"
           "flags:\n",
           out);
@@ -200,7 +202,11 @@ int cmd_show(int argc, char **argv) {
     else
         snprintf(title, sizeof title, "%s %s from %lld: labels", o.dataset, o.part,
                  (long long)o.start);
-    ct_status s = ct_grid_png(o.out, images, n, c, h, w, labels, preds, o.cols, o.scale, title);
+    const char *names[10]; /* fashion-mnist's and cifar10's, as torchvision's .classes */
+    int n_names = cli_class_name(o.dataset, 0) ? 10 : 0;
+    for (int i = 0; i < n_names; i++) names[i] = cli_class_name(o.dataset, i);
+    ct_status s = ct_grid_png(o.out, images, n, c, h, w, labels, preds, n_names ? names : NULL,
+                              n_names, o.cols, o.scale, title);
     if (s != CT_OK) {
         cli_lib_error(s);
         goto done;
