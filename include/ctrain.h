@@ -107,7 +107,8 @@ const uint8_t *ct_dataset_labels(const ct_dataset *ds); /* (N) */
 uint64_t ct_dataset_fingerprint(const ct_dataset *ds);
 
 /* Seeded random split of [0, n) into a training part of n - val_size indices and a validation
- * part of val_size indices (like torch.utils.data.random_split). Caller frees both with free(). */
+ * part of val_size indices (like torch.utils.data.random_split); val_size 0: *val_idx NULL.
+ * Caller frees both with free(). */
 ct_status ct_split_indices(int64_t n, int64_t val_size, uint64_t seed, int32_t **train_idx,
                            int32_t **val_idx);
 

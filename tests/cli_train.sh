@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cli_train.sh — short real runs of `ctrain train` on MNIST: the exact output lines that bench
 # scripts parse, the progress bar on a terminal (and none on a non-terminal stderr), --quiet, a
-# too-large --val-size, --patience (early stopping, and resuming such a run), --lr-schedule
+# too-large --val-size, --val-size 0 (no validation), --patience (early stopping, and resuming such a run), --lr-schedule
 # plateau, a diverged run (NaN loss: exit 1) and Ctrl-C (exit 130). Skips when the MNIST files
 # are not in `ctrain data path`.
 # Usage: bash tests/cli_train.sh path/to/ctrain
@@ -104,6 +104,34 @@ if [ "$rc" -eq 2 ] && grep -q -- '--val-size' <<<"$err" && [ "$(grep -c '' <<<"$
 else
     bad "--val-size 60000 -> exit $rc, stderr: $err"
 fi
+
+# ------------------------------------------------------------------ --val-size 0: no validation
+# every image trains; the epoch lines give the training's loss and accuracy, no line evaluates
+# before training, --log has no val keys, and what watches val_loss is refused
+TRAIN_RE='^Epoch \[[0-9]\], train_loss: [0-9]+\.[0-9]{4}, train_acc: [0-9]\.[0-9]{4}$'
+run train --val-size 0 --epochs 2 --lr 0.5 --save "$tmp/nv" --log "$tmp/nv.jsonl" --plot "$tmp/nvp"
+if [ "$rc" -eq 0 ] && [ "$(count "$TRAIN_RE")" -eq 2 ] && [ "$(count 'val_|Before|Validation')" -eq 0 ] &&
+    grep -q '^Data: 60000 train / 0 val / 10000 test' <<<"$out" && [ -s "$tmp/nvp/accuracy.png" ]; then
+    ok "--val-size 0: 60000 images train, epoch lines of train_loss and train_acc, no val line"
+else
+    bad "--val-size 0 -> exit $rc: $out $err"
+fi
+logged=$("$PY" -c 'import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert not any(k.startswith("val_") for r in rows for k in r), rows
+print(" ".join("%.4f" % r["train_loss"] for r in rows))' "$tmp/nv.jsonl" 2>&1)
+printed=$(grep -E "$TRAIN_RE" <<<"$out" | sed 's/.*train_loss: \([0-9.]*\),.*/\1/' | tr '\n' ' ' | sed 's/ $//')
+[ -n "$printed" ] && [ "$logged" = "$printed" ] && ok "--val-size 0: --log has the printed train losses ($logged), no val keys" ||
+    bad "--val-size 0: --log says '$logged', the epoch lines '$printed'"
+run train --resume "$tmp/nv" --epochs 3
+[ "$rc" -eq 0 ] && [ "$(count "$TRAIN_RE")" -eq 1 ] && grep -q '^Epoch \[2\], train_loss' <<<"$out" &&
+    ok "--val-size 0: resumed for a third epoch" || bad "resume of a --val-size 0 run -> exit $rc: $out $err"
+run train --resume "$tmp/nv" --epochs 4 --patience 1
+[ "$rc" -eq 2 ] && grep -q -- '--patience: watches val_loss, but the resumed run holds out no validation' <<<"$err" &&
+    ok "--patience on a run without validation -> exit 2: $err" || bad "--patience with no validation -> exit $rc: $err"
+run train --val-size 0 --save-best --save "$tmp/nv2"
+[ "$rc" -eq 2 ] && grep -q -- '--save-best: watches val_loss' <<<"$err" && [ ! -e "$tmp/nv2" ] &&
+    ok "--save-best --val-size 0 -> exit 2: $err" || bad "--save-best --val-size 0 -> exit $rc: $err"
 
 # ------------------------------------------------------------------ --patience (early stopping)
 # stops after the first epoch whose best val_loss is N epochs old, not before; then tests and

@@ -559,8 +559,23 @@ static void test_split_indices(void **state) {
         free(seen);
         free(tr); free(va); free(tr2); free(va2); free(tr3); free(va3);
     }
+    /* no validation part: every index trains, in the seeded permutation; no val array */
     int32_t *tr = (int32_t *)1, *va = (int32_t *)1;
-    assert_int_equal(ct_split_indices(100, 0, 1, &tr, &va), CT_ERR_INVALID);
+    assert_int_equal(ct_split_indices(100, 0, 1, &tr, &va), CT_OK);
+    assert_null(va);
+    int hit[100] = {0}, moved = 0;
+    for (int i = 0; i < 100; i++) {
+        hit[tr[i]]++;
+        moved += tr[i] != i;
+    }
+    for (int i = 0; i < 100; i++) assert_int_equal(hit[i], 1);
+    assert_true(moved > 50);
+    free(tr);
+    assert_int_equal(ct_split_indices(1, 0, 1, &tr, &va), CT_OK);
+    assert_int_equal(tr[0], 0);
+    free(tr);
+    tr = (int32_t *)1, va = (int32_t *)1;
+    assert_int_equal(ct_split_indices(100, 101, 1, &tr, &va), CT_ERR_INVALID);
     assert_null(tr);
     assert_null(va);
     assert_int_equal(ct_split_indices(100, 100, 1, &tr, &va), CT_ERR_INVALID);

@@ -148,8 +148,9 @@ ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
 
 /* One epoch as a JSON object on one line (no newline): {"epoch": 0, "phase": 0, "lr": 0.5,
  * "train_loss": ..., "train_acc": ..., "val_loss": ..., "val_acc": ..., "seconds": ...,
- * "samples_per_s": ...}; non-finite numbers are null. Returns the length, or -1 when it does
- * not fit in buf. */
+ * "samples_per_s": ..., "val_seconds": ..., "graph_steps": ...}; the val keys only when the
+ * epoch was validated (r->val.count > 0); non-finite numbers are null. Returns the length, or
+ * -1 when it does not fit in buf. */
 int ct_epoch_json(const ct_epoch_result *r, char *buf, size_t buf_bytes);
 
 /* ------------------------------------------------------------------------------------------ */

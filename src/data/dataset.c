@@ -242,20 +242,21 @@ ct_status ct_split_indices(int64_t n, int64_t val_size, uint64_t seed, int32_t *
         return ct_fail(CT_ERR_INVALID, "ct_split_indices: output pointer is NULL");
     *train_idx = NULL;
     *val_idx = NULL;
-    if (n < 2 || n > INT32_MAX)
-        return ct_fail(CT_ERR_INVALID, "cannot split %lld samples (need 2..%d)", (long long)n,
+    if (n < 1 || n > INT32_MAX)
+        return ct_fail(CT_ERR_INVALID, "cannot split %lld samples (need 1..%d)", (long long)n,
                        INT32_MAX);
-    if (val_size <= 0 || val_size >= n)
+    if (val_size < 0 || val_size >= n)
         return ct_fail(CT_ERR_INVALID,
-                       "validation size %lld is out of range: it must be between 1 and %lld for "
+                       "validation size %lld is out of range: it must be between 0 and %lld for "
                        "%lld samples",
                        (long long)val_size, (long long)(n - 1), (long long)n);
 
     /* A random permutation of [0, n), like torch.randperm; train takes the first part. */
     int32_t *perm = ct_malloc((size_t)n * sizeof *perm, "split permutation");
     if (!perm) return CT_ERR_NOMEM;
-    int32_t *val = ct_malloc((size_t)val_size * sizeof *val, "validation indices");
-    if (!val) {
+    int32_t *val = val_size ? ct_malloc((size_t)val_size * sizeof *val, "validation indices")
+                            : NULL;
+    if (val_size && !val) {
         free(perm);
         return CT_ERR_NOMEM;
     }
@@ -265,7 +266,7 @@ ct_status ct_split_indices(int64_t n, int64_t val_size, uint64_t seed, int32_t *
     ct_rng_shuffle_i32(&rng, perm, n);
 
     int64_t n_train = n - val_size;
-    memcpy(val, perm + n_train, (size_t)val_size * sizeof *val);
+    if (val) memcpy(val, perm + n_train, (size_t)val_size * sizeof *val);
     int32_t *train = realloc(perm, (size_t)n_train * sizeof *train); /* shrink: cannot fail */
     *train_idx = train ? train : perm;
     *val_idx = val;

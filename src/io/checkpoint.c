@@ -423,17 +423,22 @@ void ct_epoch_json_write(ct_jsonw *j, const ct_epoch_result *r, int with_count) 
     ct_jw_double(j, r->train_loss);
     ct_jw_key(j, 0, "train_acc");
     ct_jw_double(j, r->train_acc);
-    ct_jw_key(j, 0, "val_loss");
-    ct_jw_double(j, r->val.loss);
-    ct_jw_key(j, 0, "val_acc");
-    ct_jw_double(j, r->val.accuracy);
+    int val = with_count || r->val.count > 0; /* an epoch without validation: no val keys */
+    if (val) {
+        ct_jw_key(j, 0, "val_loss");
+        ct_jw_double(j, r->val.loss);
+        ct_jw_key(j, 0, "val_acc");
+        ct_jw_double(j, r->val.accuracy);
+    }
     if (with_count) ct_jw_printf(j, ", \"val_count\": %lld", (long long)r->val.count);
     ct_jw_key(j, 0, "seconds");
     ct_jw_double(j, r->train_s);
     ct_jw_key(j, 0, "samples_per_s");
     ct_jw_double(j, r->samples_per_s);
-    ct_jw_key(j, 0, "val_seconds");
-    ct_jw_double(j, r->val_s);
+    if (val) {
+        ct_jw_key(j, 0, "val_seconds");
+        ct_jw_double(j, r->val_s);
+    }
     ct_jw_printf(j, ", \"graph_steps\": %lld", (long long)r->graph_steps);
     ct_jw_raw(j, "}", 1);
 }

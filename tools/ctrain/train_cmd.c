@@ -97,8 +97,12 @@ static int on_epoch(void *user, const ct_epoch_result *r) {
     fit_state *st = user;
     train_run *run = st->run;
     progress_clear(&st->bar);
-    printf("Epoch [%d], val_loss: %.4f, val_acc: %.4f\n", r->epoch, cli_metric(r->val.loss),
-           r->val.accuracy);
+    if (run->n_val > 0)
+        printf("Epoch [%d], val_loss: %.4f, val_acc: %.4f\n", r->epoch, cli_metric(r->val.loss),
+               r->val.accuracy);
+    else /* --val-size 0: nothing held out, the training's own numbers (Keras' loss, accuracy) */
+        printf("Epoch [%d], train_loss: %.4f, train_acc: %.4f\n", r->epoch,
+               cli_metric(r->train_loss), r->train_acc);
     fflush(stdout);
     st->epochs_done++;
     train_epoch_outputs(run, r->epoch + 1);
@@ -220,10 +224,11 @@ static void report_interrupt(const train_run *run, int saved_ok) {
 static void report_divergence(const train_run *run, int epoch, int made_save) {
     if (ct_dist_rank(run->o->cfg.dist) != 0) return; /* rank 0 speaks for the job */
     const ct_epoch_result *r = &run->history[epoch];
-    fprintf(stderr, "ctrain: training diverged in epoch %d (train_loss %.4g, val_loss %.4g, "
-            "lr %g); stopped after %d of %d epochs; a lower --lr or --clip-grad-norm may help\n",
-            epoch, cli_metric(r->train_loss), cli_metric(r->val.loss), (double)r->lr, epoch + 1,
-            run->total_epochs);
+    char val[40] = "";
+    if (run->n_val > 0) snprintf(val, sizeof val, ", val_loss %.4g", cli_metric(r->val.loss));
+    fprintf(stderr, "ctrain: training diverged in epoch %d (train_loss %.4g%s, lr %g); stopped "
+            "after %d of %d epochs; a lower --lr or --clip-grad-norm may help\n", epoch,
+            cli_metric(r->train_loss), val, (double)r->lr, epoch + 1, run->total_epochs);
     if (!run->save_dir) return;
     char best[64] = "";
     int b = run->o->save_best ? best_epoch(run, epoch - 1) : -1; /* (not the diverged one) */
@@ -604,7 +609,7 @@ built:
                    "testing it\n", total_epochs, total_epochs == 1 ? "" : "s");
         ct_checkpoint_free(ck);
         ck = NULL;
-    } else {
+    } else if (run.n_val > 0) {
         if ((s = ct_evaluate_dist(m, train, val_idx, run.n_val, cfg->eval_batch_size, dist,
                                   &ev)) != CT_OK)
             goto lib_error_restore;

@@ -92,8 +92,9 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
          .help = "folder with the dataset's files (MNIST: fetched there\nwhen missing)",
          .def = "~/.cache/ctrain/DATASET; mnist: $CTRAIN_DATA first"},
-        {.name = "val-size", .kind = CLI_I64, .range = CLI_POSITIVE, .dst = &o->val_size,
-         .metavar = "N", .help = "training images held out for validation\n(a seeded random split)"},
+        {.name = "val-size", .kind = CLI_I64, .range = CLI_NONNEG, .dst = &o->val_size,
+         .metavar = "N", .help = "training images held out for validation\n(a seeded random split; 0: none, "
+                 "every image trains and\nthe epoch lines give the train loss and accuracy)"},
         {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
          .help = "\"mlp\" (flatten,linear(HIDDEN),relu,linear(CLASSES)), lenet5,\n"
                  "cnn, or layers: \"flatten,linear(64),relu,linear(10)\"\n"
@@ -223,7 +224,7 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "log", .kind = CLI_STR, .dst = &o->log_path, .metavar = "FILE",
          .help = "one JSON object per epoch per line (epoch, phase, lr,\n"
                  "train_loss, train_acc, val_loss, val_acc, seconds, samples_per_s,\n"
-                 "val_seconds, graph_steps)",
+                 "val_seconds, graph_steps; the val keys only with --val-size > 0)",
          .def = "none"},
     };
     _Static_assert(sizeof t / sizeof t[0] == NUM_TRAIN_FLAGS, "NUM_TRAIN_FLAGS is the table's size");
@@ -253,6 +254,8 @@ void train_help(FILE *out) {
           "output (stdout, one line each, 4 decimals):\n"
           "  Before training: val_loss: L, val_acc: A\n"
           "  Epoch [E], val_loss: L, val_acc: A         E counts from 0 across all phases\n"
+          "                                              (--val-size 0: no Before line, and\n"
+          "                                              Epoch [E], train_loss: L, train_acc: A)\n"
           "  test_loss: L, test_acc: A\n"
           "  Training time: T s (S s/epoch)              T: wall time of training and validation;\n"
           "                                              S: median training time of one epoch\n"
@@ -467,6 +470,11 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (o->save_best && !o->save_dir && !o->resume_dir)
         return cli_usage_error("train", "--save-best: needs --save DIR (or --resume DIR) to "
                                "write DIR/best.safetensors in");
+    if (o->val_size == 0 && (o->patience > 0 || o->save_best || sched == CT_SCHED_PLATEAU))
+        return cli_usage_error("train", "--%s: watches val_loss, but %s holds out no validation "
+                               "images", o->patience > 0 ? "patience" : o->save_best ? "save-best"
+                                                                               : "lr-schedule plateau",
+                               o->resume_dir ? "the resumed run" : "--val-size 0");
     /* a fresh run's --schedule is only for phases; a resumed one's is its folded schedule */
     if (!o->resume_dir && seen_schedule && sched != CT_SCHED_PHASES)
         return cli_usage_error("train", "--schedule: only with --lr-schedule phases (%s takes "

@@ -131,7 +131,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     if (!(model = saved_opt(ck, "model")) || !(hidden = saved_opt(ck, "hidden")) ||
         !(val_size = saved_opt(ck, "val_size")) || !(device = saved_opt(ck, "device")) ||
         saved_long(ck, "hidden", 1, 1, 1 << 24, &hidden_v) ||
-        saved_long(ck, "val_size", 1, 1, LONG_MAX, &val_size_v) ||
+        saved_long(ck, "val_size", 1, 0, LONG_MAX, &val_size_v) ||
         saved_long(ck, "threads", 1, 0, INT_MAX, &threads_v) ||
         saved_long(ck, "save_every", 0, 0, INT_MAX, &every_v) ||
         saved_long(ck, "patience", 0, 0, INT_MAX, &patience_v) ||
@@ -371,7 +371,7 @@ static ct_status save_model_file(const train_run *r, const char *path, ct_fit_po
     model_meta[n++] = (ct_meta){"epoch", epoch};
     if (p.batch > 0) model_meta[n++] = (ct_meta){"batch", batch};
     model_meta[n++] = (ct_meta){"seed", seed};
-    if (p.epoch > 0) {
+    if (p.epoch > 0 && r->n_val > 0) {
         const ct_epoch_result *last = &r->history[p.epoch - 1];
         snprintf(vl, sizeof vl, "%.6f", last->val.loss);
         snprintf(va, sizeof va, "%.6f", last->val.accuracy);
@@ -526,8 +526,8 @@ static void plots(train_run *r, int n) {
                               r->n_val > 0 ? 2 : 1, PLOT_WIDTH, PLOT_HEIGHT);
     snprintf(path, sizeof path, "%s/accuracy.png", r->o->plot_dir);
     if (s == CT_OK) /* train in blue, validation in orange, as in loss.png */
-        s = ct_plot_png(path, "Accuracy vs. No. of epochs", "epoch", "accuracy", acc, 2,
-                        PLOT_WIDTH, PLOT_HEIGHT);
+        s = ct_plot_png(path, "Accuracy vs. No. of epochs", "epoch", "accuracy", acc,
+                        r->n_val > 0 ? 2 : 1, PLOT_WIDTH, PLOT_HEIGHT);
     if (s != CT_OK && !(r->outputs_failed & 2)) cli_lib_error(s);
     if (s != CT_OK) r->outputs_failed |= 2;
     free(buf);
