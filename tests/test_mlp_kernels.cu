@@ -15,6 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The order the host plays a block's threads in and runs a phase's blocks in: 0 ascending,
+ * 1 descending, 2 strided (t = (97 i + 5) mod nt, a permutation: 97 is a prime that divides
+ * none of the thread counts here). On a GPU threads and blocks run in any order: a phase
+ * whose results depend on the order is a race (run_config compares the orders bit for bit). */
+static int g_order = 0;
+static inline int play_order(int i, int n) {
+    return g_order == 0 ? i : g_order == 1 ? n - 1 - i : (int)((97LL * i + 5) % n);
+}
+#define CT_MLP_THREAD_ORDER(i, nt) play_order(i, nt)
+
 extern "C" { /* C headers without guards of their own */
 #include "backend/backend.h"
 #include "core/core.h"
@@ -141,21 +151,26 @@ static void emulate(const ct_mlp_args &a, int nt, int steps, int coop) {
             const ct_step_vars *sv = d.table ? d.table + *d.cursor : a.sv;
             if (d.table) *d.cur = *sv;
             const ct_mlp_vars va = ct_mlp_vars_of(d, sv);
-            for (int kb = 0; kb < cols; kb++) FRESH, ct_mlp_phase_a(a, va, kb, nt, smem);
+            for (int i = 0; i < cols; i++)
+                FRESH, ct_mlp_phase_a(a, va, play_order(i, cols), nt, smem);
             const ct_mlp_vars v = ct_mlp_vars_of(d, d.table ? d.cur : a.sv);
-            for (int64_t rb = 0; rb < rows; rb++) FRESH, ct_mlp_phase_b(a, v, rb, nt, smem);
-            for (int kb = 0; kb <= cols; kb++) FRESH, ct_mlp_phase_c(a, v, kb, nt, smem, -1, NULL);
+            for (int64_t i = 0; i < rows; i++)
+                FRESH, ct_mlp_phase_b(a, v, play_order((int)i, (int)rows), nt, smem);
+            for (int i = 0; i <= cols; i++)
+                FRESH, ct_mlp_phase_c(a, v, play_order(i, cols + 1), nt, smem, -1, NULL);
         }
     } else {
         const int64_t c0 = d.table ? *d.cursor : 0;
         const ct_step_vars *sv = d.table ? d.table + c0 : a.sv;
-        for (int kb = 0; kb < cols; kb++)
-            FRESH, ct_mlp_phase_a(a, ct_mlp_vars_of(d, sv), kb, nt, smem);
+        for (int i = 0; i < cols; i++)
+            FRESH, ct_mlp_phase_a(a, ct_mlp_vars_of(d, sv), play_order(i, cols), nt, smem);
         for (int s = 0; s < steps; s++) {
             sv = d.table ? d.table + c0 + s : a.sv;
             const ct_mlp_vars v = ct_mlp_vars_of(d, sv);
-            for (int64_t rb = 0; rb < rows; rb++) FRESH, ct_mlp_phase_b(a, v, rb, nt, smem);
-            for (int kb = 0; kb <= cols; kb++) {
+            for (int64_t i = 0; i < rows; i++)
+                FRESH, ct_mlp_phase_b(a, v, play_order((int)i, (int)rows), nt, smem);
+            for (int i = 0; i <= cols; i++) {
+                const int kb = play_order(i, cols + 1);
                 FRESH, ct_mlp_phase_c(a, v, kb, nt, smem, d.table ? c0 + s + 1 : -1, sv);
                 if (s + 1 < steps && kb < cols)
                     FRESH, ct_mlp_phase_a(a, ct_mlp_vars_of(d, sv + 1), kb, nt, smem);
@@ -267,6 +282,24 @@ static void run_config(const config *c) {
     for (int coop = 0; coop < 2; coop++)
         run_mode(c, &d, w0, P, table, coop, w[coop], m[coop], v[coop], stats[coop]);
     const int with_m = c->opt != CT_SGD || c->momentum != 0.0f, with_v = c->opt != CT_SGD;
+    /* threads and blocks in other orders: the same bits (no phase reads what another thread
+     * or block writes in it) */
+    float *wo = (float *)malloc(sizeof(float) * (size_t)P), *mo = (float *)malloc(sizeof(float) * (size_t)P);
+    float *vo = (float *)malloc(sizeof(float) * (size_t)P);
+    for (g_order = 1; g_order <= 2; g_order++)
+        for (int coop = 0; coop < 2; coop++) {
+            double so[2];
+            run_mode(c, &d, w0, P, table, coop, wo, mo, vo, so);
+            CHECK(memcmp(wo, w[1], sizeof(float) * (size_t)P) == 0 &&
+                      (!with_m || memcmp(mo, m[1], sizeof(float) * (size_t)P) == 0) &&
+                      (!with_v || memcmp(vo, v[1], sizeof(float) * (size_t)P) == 0) &&
+                      so[0] == stats[1][0] && so[1] == stats[1][1],
+                  "%s, threads and blocks %s: not the bits of the ascending order",
+                  coop ? "cooperative" : "three launches a step",
+                  g_order == 1 ? "descending" : "strided");
+        }
+    g_order = 0;
+    free(wo), free(mo), free(vo);
     CHECK(memcmp(w[0], w[1], sizeof(float) * (size_t)P) == 0 &&
               (!with_m || memcmp(m[0], m[1], sizeof(float) * (size_t)P) == 0) &&
               (!with_v || memcmp(v[0], v[1], sizeof(float) * (size_t)P) == 0) &&

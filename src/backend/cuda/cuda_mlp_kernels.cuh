@@ -65,7 +65,15 @@
     for (int t = (int)threadIdx.x, ct_once_ = 1; ct_once_; ct_once_ = 0, __syncthreads())
 #define CT_MLP_UNROLL _Pragma("unroll 8") /* several loads in flight per thread */
 #else
-#define CT_PHASE(t, nt) for (int t = 0; t < (nt); t++)
+/* the host plays a block's threads one after another, in CT_MLP_THREAD_ORDER's order where a
+ * test defines it (threads i = 0 .. nt - 1 as t = ORDER(i, nt): a permutation), so that a phase
+ * whose threads read what another thread of that phase writes gives different results */
+#ifndef CT_MLP_THREAD_ORDER
+#define CT_MLP_THREAD_ORDER(i, nt) (i)
+#endif
+#define CT_PHASE(t, nt)                                                                     \
+    for (int ct_i_ = 0, t = 0; ct_i_ < (nt) && ((t = CT_MLP_THREAD_ORDER(ct_i_, (nt))), 1);  \
+         ct_i_++)
 #define CT_MLP_UNROLL
 #endif
 
