@@ -121,6 +121,18 @@ for cmd in eval show; do
         grep -q "ten/model.safetensors: the model outputs 10 classes, but idx's test images have 13 (labels 0..12)" <<<"$err" &&
         ok "$cmd of a 10-class model on 13-class data -> exit 1: ${err#ctrain: $tmp/}" || bad "$cmd, 10-class model, 13 classes -> exit $rc: $err"
 done
+# ... and on images of another shape (4x4): refused before any output, naming the file
+for cmd in eval show; do
+    extra=(); [ "$cmd" = show ] && extra=(--out "$tmp/ten.png")
+    run "$cmd" --model "$tmp/ten" --data "$tmp/oneclass" "${extra[@]}"
+    [ "$rc" -eq 1 ] && [ -z "$out" ] && [ "$(nlines "$err")" -eq 1 ] &&
+        grep -q "ten/model.safetensors: the model takes (1, 10, 12) images, but idx's test images are (1, 4, 4)" <<<"$err" &&
+        ok "$cmd of a 10x12 model on 4x4 images -> exit 1: ${err#ctrain: $tmp/}" || bad "$cmd, 10x12 model, 4x4 images -> exit $rc: $out $err"
+done
+# --init with a model of 10 outputs for data of 13 classes: the file named, exit 1
+run train --device cpu --dataset idx --data "$tmp/idx" --val-size 50 --epochs 1 --init "$tmp/ten"
+[ "$rc" -eq 1 ] && grep -q "^ctrain: $tmp/ten/model.safetensors: its model outputs 10 classes, but the idx data has 13$" <<<"$err" &&
+    ok "--init of a 10-class model on 13 classes -> exit 1, the file named" || bad "--init, 10 classes for 13 -> exit $rc: $err"
 # a model with fewer outputs than the labels need: the flag named, exit 2
 run train --device cpu --dataset idx --data "$tmp/idx" --val-size 50 --epochs 1 --model "flatten,linear(5)"
 [ "$rc" -eq 2 ] && grep -qx "ctrain: --model: its last layer outputs 5 classes, but the idx data has 13 (end it with linear(13)) (see ctrain train --help)" <<<"$err" &&

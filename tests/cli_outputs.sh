@@ -201,6 +201,34 @@ run train --epochs 1 --val-size 59000 --quiet --save new_save --plot new_plots -
     grep -q '^ctrain: --log no/such/dir/x.jsonl: cannot open: No such file or directory$' <<<"$err" &&
     ok "--log that cannot be opened -> exit 1, no --save or --plot folder left" ||
     bad "--log no/such/dir/x.jsonl -> exit $rc, $(ls -d new_save new_plots 2>&1): $err"
+# the same with --save in folders yet to be made: all of them taken away, not only the last
+run train --epochs 1 --val-size 59000 --quiet --save deep/er/save --log no/such/dir/x.jsonl
+[ "$rc" -eq 1 ] && [ ! -e deep ] && ok "--save deep/er/save with a --log that cannot be opened: no folder of it left" ||
+    bad "--save deep/er/save -> exit $rc, $(ls -R deep 2>&1): $err"
+# --plot replaces only pictures: a file of another kind, or a link to a checkpoint, is refused
+mkdir -p notes_plots && printf 'my notes\n' >notes_plots/loss.png
+run train --epochs 1 --val-size 59000 --quiet --plot notes_plots
+[ "$rc" -eq 1 ] && [ "$(cat notes_plots/loss.png)" = "my notes" ] &&
+    grep -qx 'ctrain: --plot notes_plots/loss.png: exists and is not a PNG; not overwriting it' <<<"$err" &&
+    ok "--plot onto a loss.png that is not a PNG: refused, the file kept" || bad "--plot notes_plots -> exit $rc: $err"
+mkdir -p link_plots && ln -sf ../kb/model.safetensors link_plots/accuracy.png && cp kb/model.safetensors keep.kb
+run train --epochs 1 --val-size 59000 --quiet --plot link_plots
+[ "$rc" -eq 1 ] && cmp -s keep.kb kb/model.safetensors && grep -q 'link_plots/accuracy.png: exists and is not a PNG' <<<"$err" &&
+    ok "--plot through a link to a checkpoint: refused, the checkpoint kept" || bad "--plot link_plots -> exit $rc: $err"
+# --overwrite replaces the other run's files at this run's first checkpoint, not before: a run
+# that diverges first leaves them all, best.safetensors too, and says so
+cp kb/best.safetensors keep.best
+run train --epochs 2 --lr 1e30 --val-size 59000 --quiet --save kb --overwrite
+[ "$rc" -eq 1 ] && cmp -s keep.best kb/best.safetensors && cmp -s keep.kb kb/model.safetensors &&
+    grep -qx 'ctrain: kb keeps the checkpoint it held before, not replaced' <<<"$err" &&
+    ok "--overwrite of a run that diverges before its first checkpoint: the other run's files kept" ||
+    bad "--overwrite, diverged -> exit $rc, $(ls kb): $err"
+# resumed into another folder with --save-best: its best.safetensors is the best of the epochs
+# trained there (Keras' ModelCheckpoint), written at the first of them
+run train --resume kb --epochs 3 --quiet --save kb_branch
+[ "$rc" -eq 0 ] && [ -e kb_branch/best.safetensors ] && [ -e kb/best.safetensors ] &&
+    ok "--resume kb --save kb_branch (--save-best): kb_branch has its own best.safetensors" ||
+    bad "--resume into another folder with --save-best -> exit $rc, $(ls kb_branch): $err"
 ln -s fresh2/model.safetensors dangling.log
 run train --epochs 1 --val-size 59000 --quiet --save fresh2 --log dangling.log
 [ "$rc" -eq 1 ] && [ ! -e fresh2 ] && grep -q '^ctrain: --log dangling.log: is fresh2/model.safetensors, which this run writes' <<<"$err" &&

@@ -7,7 +7,8 @@
 # Skips when the MNIST files are not in `ctrain data path`.
 # Usage: bash tests/cli_resume.sh path/to/ctrain
 set -u
-. "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/clilib.sh"
 CT=${1:?usage: bash cli_resume.sh path/to/ctrain}
 tmp=$(mktemp -d)
 pid=""
@@ -165,6 +166,21 @@ refused 'has already done 3' --epochs 2
 run train --resume b --epochs 3 --lr 0.1 --momentum 0.9 --nesterov --val-size 1000 --batch-size 100 --seed 42 --quiet
 [ "$rc" -eq 0 ] && grep -q '^test_loss' <<<"$out" && ! grep -q '^Epoch' <<<"$out" &&
     ok "--resume with the same flags again: nothing left to train, the test line" || bad "same flags -> exit $rc: $err"
+
+# a cosine schedule's rates follow its length: a resume may not change it (the epochs already
+# run would have had other rates), where a phases run's --epochs extends it
+run train --epochs 2 --lr 0.1 --lr-schedule cosine --val-size 1000 --quiet --save cs
+run train --resume cs --epochs 3
+[ "$rc" -eq 2 ] && grep -q -- '--epochs 3: the run in cs follows a cosine schedule over 2 epochs' <<<"$err" &&
+    ok "--resume of a cosine run with another --epochs -> exit 2" || bad "--resume cs --epochs 3 -> exit $rc: $err"
+
+# a run trained from another MNIST folder (--data) resumes from it without --data
+. "$here/small_mnist.sh"
+small_mnist "$dir" "$tmp/cut" 2000 500
+run train --data "$tmp/cut" --epochs 1 --lr 0.1 --val-size 500 --quiet --save cut_run
+run train --resume cut_run --epochs 2 --quiet
+[ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" &&
+    ok "--resume of a run trained on --data DIR (MNIST): its folder found again" || bad "--resume cut_run -> exit $rc: $err"
 
 echo
 finish cli_resume

@@ -140,7 +140,6 @@ expect_usage '--batch-size' train --batch-size -8
 expect_usage '--batch-size' train --batch-size=abc
 expect_usage '--batch-size' train --batch-size 99999999999
 expect_usage '--eval-batch-size' train --eval-batch-size 0
-expect_usage '--val-size' train --val-size 0
 expect_usage '--val-size' train --val-size -1
 expect_usage '--workers' train --workers -1
 expect_usage '--workers' train --workers 65

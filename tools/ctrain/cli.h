@@ -58,10 +58,10 @@ int cli_build_model(cli_model *cm, const char *device, int threads, const char *
 /* The layers --model MODEL stands for: "mlp" with HIDDEN units and CLASSES outputs written into
  * buf, any other MODEL (a preset or layers) as it is (the library refuses one too long). */
 const char *cli_model_spec(const char *model, int hidden, int classes, char *buf, size_t bytes);
-/* The model has an output for every class of ds (dataset's part, for the message)? Prints the
- * error and returns CLI_EXIT_ERROR when not. */
-int cli_check_classes(const cli_model *cm, const ct_dataset *ds, const char *dataset,
-                      const char *part);
+/* The model takes ds's images (their shape) and has an output for every class of ds (dataset's
+ * part, for the message)? Prints the error and returns CLI_EXIT_ERROR when not. */
+int cli_check_data(const cli_model *cm, const ct_dataset *ds, const char *dataset,
+                   const char *part);
 #define CLI_DATASETS "mnist|fashion-mnist|cifar10|idx" /* what eval and show read */
 /* 1 when name is one of CLI_DATASETS. */
 int cli_known_dataset(const char *name);

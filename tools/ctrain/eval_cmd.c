@@ -122,7 +122,7 @@ int cmd_eval(int argc, char **argv) {
         ct_dataset_free(test);
         return rc;
     }
-    if ((rc = cli_check_classes(&cm, test, o.dataset, "test")) != CLI_EXIT_OK) {
+    if ((rc = cli_check_data(&cm, test, o.dataset, "test")) != CLI_EXIT_OK) {
         ct_dataset_free(test);
         cli_close_model(&cm);
         return rc;

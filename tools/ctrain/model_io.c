@@ -114,8 +114,13 @@ float *cli_dataset_inputs(const ct_dataset *ds, int64_t first, int64_t n) {
     return x;
 }
 
-int cli_check_classes(const cli_model *cm, const ct_dataset *ds, const char *dataset,
-                      const char *part) {
+int cli_check_data(const cli_model *cm, const ct_dataset *ds, const char *dataset,
+                   const char *part) {
+    int mc, mh, mw, c = ct_dataset_channels(ds), h = ct_dataset_height(ds), w = ct_dataset_width(ds);
+    ct_model_input_shape(cm->m, &mc, &mh, &mw);
+    if (mc != c || mh != h || mw != w)
+        return cli_error("%s: the model takes (%d, %d, %d) images, but %s's %s images are "
+                         "(%d, %d, %d)", cm->path, mc, mh, mw, dataset, part, c, h, w);
     int k = ct_model_num_classes(cm->m), classes = ct_dataset_classes(ds);
     if (k >= classes) return CLI_EXIT_OK;
     return cli_error("%s: the model outputs %d classes, but %s's %s images have %d (labels 0..%d)",

@@ -138,21 +138,10 @@ int cmd_show(int argc, char **argv) {
         ct_dataset_free(ds);
         return rc;
     }
-    if (cm.m) { /* the model reads rows of its own input shape: the images must have it */
-        int mc, mh, mw;
-        ct_model_input_shape(cm.m, &mc, &mh, &mw);
-        if (mc != c || mh != h || mw != w) {
-            fprintf(stderr, "ctrain: %s: the model takes (%d, %d, %d) images, but %s's %s images "
-                    "are (%d, %d, %d)\n", o.model, mc, mh, mw, o.dataset, o.part, c, h, w);
-            ct_dataset_free(ds);
-            cli_close_model(&cm);
-            return CLI_EXIT_ERROR;
-        }
-        if (cli_check_classes(&cm, ds, o.dataset, o.part) != CLI_EXIT_OK) {
-            ct_dataset_free(ds);
-            cli_close_model(&cm);
-            return CLI_EXIT_ERROR;
-        }
+    if (cm.m && cli_check_data(&cm, ds, o.dataset, o.part) != CLI_EXIT_OK) {
+        ct_dataset_free(ds);
+        cli_close_model(&cm);
+        return CLI_EXIT_ERROR;
     }
     uint8_t *images = malloc((size_t)o.count * row);
     int *labels = malloc((size_t)o.count * sizeof *labels), *preds = NULL;

@@ -93,6 +93,12 @@ typedef struct {
     FILE *log;                   /* --log, or NULL */
     int outputs_failed;          /* a --log line or a --plot picture could not be written */
     int saved_epochs;            /* the epochs done at this run's last checkpoint (0: none) */
+    /* --save-best: best.safetensors holds the epoch of the lowest val_loss among best_from..
+     * (0, or the epochs done before when resumed into another folder: as Keras' ModelCheckpoint,
+     * the best since saving there began); best_saved: the epoch it holds (-1: none, or not
+     * this run's); stale_best: it is a replaced run's (--overwrite), removed by this run's first
+     * checkpoint, not before */
+    int best_from, best_saved, stale_best;
 } train_run;
 
 /* With --resume: reads DIR/train_state.safetensors' options and checks the flags given against
@@ -129,8 +135,13 @@ int train_schedule_kind(const char *name);
 const char *train_optimizer_name(int kind);
 const char *train_schedule_name(int kind);
 
-/* mkdir -p; prints the error and returns non-zero on failure. */
-int cli_mkdirs(const char *dir);
+/* mkdir -p, and a probe that the folder can be written in; made receives the topmost folder it
+ * created ("" when none). Prints the error and returns non-zero on failure (the folders it
+ * created removed again). */
+int cli_mkdirs(const char *dir, char *made, size_t made_bytes);
+/* Removes dir and its parents up to top (as cli_mkdirs made them; "": none) while they are
+ * empty. */
+void cli_rmdirs(const char *dir, const char *top);
 
 /* --lr-patience's number for a config's plateau_patience (0: 10, CT_PATIENCE_NONE: 0), and back. */
 static inline int train_patience_flag(int plateau_patience) {

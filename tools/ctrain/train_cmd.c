@@ -54,11 +54,11 @@ typedef struct {
                               * error, not an interruption) */
 } fit_state;
 
-/* The epoch of the lowest val_loss among 0..epoch of the history (a resumed run's included):
+/* The epoch of the lowest val_loss among from..epoch of the history (a resumed run's included):
  * the first of equals, strictly lower improves, NaN never does; -1 when all are NaN. */
-static int best_epoch(const train_run *run, int epoch) {
+static int best_epoch(const train_run *run, int from, int epoch) {
     int best = -1;
-    for (int e = 0; e <= epoch; e++)
+    for (int e = from; e <= epoch; e++)
         if (best < 0 ? !isnan(run->history[e].val.loss)
                      : run->history[e].val.loss < run->history[best].val.loss)
             best = e;
@@ -68,7 +68,7 @@ static int best_epoch(const train_run *run, int epoch) {
 /* --patience: Keras' EarlyStopping(monitor="val_loss", min_delta=0, patience=N): stop when the
  * best val_loss is N epochs old. */
 static int patience_says_stop(fit_state *st, const train_run *run, int epoch) {
-    int best = st->best_epoch = best_epoch(run, epoch);
+    int best = st->best_epoch = best_epoch(run, 0, epoch);
     int patience = run->o->patience;
     return patience > 0 && epoch - (best < 0 ? -1 : best) >= patience;
 }
@@ -112,7 +112,7 @@ static int on_epoch(void *user, const ct_epoch_result *r) {
         st->diverged_epoch = r->epoch;
         return 1;
     }
-    if (run->save_dir && run->o->save_best && best_epoch(run, r->epoch) == r->epoch &&
+    if (run->save_dir && run->o->save_best && best_epoch(run, run->best_from, r->epoch) == r->epoch &&
         train_save_best(run, r->epoch) != 0)
         return st->save_failed = 2; /* as a checkpoint that cannot be written (message printed) */
     if (patience_says_stop(st, run, r->epoch) && r->epoch + 1 < run->total_epochs) {
@@ -221,7 +221,7 @@ static void report_interrupt(const train_run *run, int saved_ok) {
 /* The loss became NaN or infinite in epoch `epoch`: says so, and what the --save folder holds
  * (the run's last checkpoint, written before; its folder is removed when this run made it and
  * it is still empty). */
-static void report_divergence(const train_run *run, int epoch, int made_save) {
+static void report_divergence(const train_run *run, int epoch, const char *made_save) {
     if (ct_dist_rank(run->o->cfg.dist) != 0) return; /* rank 0 speaks for the job */
     const ct_epoch_result *r = &run->history[epoch];
     char val[40] = "";
@@ -230,21 +230,30 @@ static void report_divergence(const train_run *run, int epoch, int made_save) {
             "after %d of %d epochs; a lower --lr or --clip-grad-norm may help\n", epoch,
             cli_metric(r->train_loss), val, (double)r->lr, epoch + 1, run->total_epochs);
     if (!run->save_dir) return;
-    char best[64] = "";
-    int b = run->o->save_best ? best_epoch(run, epoch - 1) : -1; /* (not the diverged one) */
+    char best[64] = "", state[PATH_MAX + 32];
+    int b = run->best_saved; /* (the diverged epoch is never the best: NaN does not improve) */
     if (b >= 0) snprintf(best, sizeof best, "; best.safetensors: epoch %d", b);
+    snprintf(state, sizeof state, "%s/train_state.safetensors", run->save_dir);
     if (run->saved_epochs > 0)
         fprintf(stderr, "ctrain: %s keeps the checkpoint after epoch %d%s\n", run->save_dir,
                 run->saved_epochs - 1, best);
     else if (run->o->resume_dir && !train_save_replaces(run->o))
         fprintf(stderr, "ctrain: %s keeps the checkpoint this run was resumed from%s\n",
                 run->save_dir, best);
+    else if (access(state, F_OK) == 0) /* --overwrite: not replaced yet */
+        fprintf(stderr, "ctrain: %s keeps the checkpoint it held before, not replaced%s\n",
+                run->save_dir, best);
     else if (b >= 0)
         fprintf(stderr, "ctrain: %s holds only best.safetensors (epoch %d)\n", run->save_dir, b);
-    else
+    else {
+        int gone = 0;
+        if (made_save[0]) {
+            cli_rmdirs(run->save_dir, made_save);
+            gone = access(run->save_dir, F_OK) != 0;
+        }
         fprintf(stderr, "ctrain: nothing was saved in %s%s\n", run->save_dir,
-                made_save && rmdir(run->save_dir) == 0 ? " (removed: it was new and is empty)"
-                                                       : "");
+                gone ? " (removed: it was new and is empty)" : "");
+    }
 }
 
 int cmd_train(int argc, char **argv) {
@@ -483,9 +492,10 @@ loaded:
     }
     cli_close_model(&init); /* the weights are in the model: the file goes (its path stays) */
     if (ct_model_num_classes(m) < classes) { /* a label the model has no output for */
-        if (ck)
+        if (ck || o.model == o.model_resumed) /* the resumed or --init file's own model */
             cli_error("%s: its model outputs %d classes, but the %s data has %d",
-                      ct_checkpoint_path(ck), ct_model_num_classes(m), o.dataset, classes);
+                      ck ? ct_checkpoint_path(ck) : init.path, ct_model_num_classes(m),
+                      o.dataset, classes);
         else
             rc = cli_usage_error("train", "--model: its last layer outputs %d classes, but the "
                                  "%s data has %d (end it with linear(%d))",
@@ -563,23 +573,27 @@ built:
      * again when a later one fails (--log in a folder that cannot be made, say); under mpirun
      * the ranks then stop together, without MPI_Abort */
     cli_dist_hold(dist);
-    int made_save = run.save_dir && access(run.save_dir, F_OK) != 0;
-    int made_plot = o.plot_dir && access(o.plot_dir, F_OK) != 0;
+    char made_save[PATH_MAX] = "", made_plot[PATH_MAX] = ""; /* the topmost folders made */
     int outs_rc = CLI_EXIT_ERROR;
-    if (run.save_dir && cli_mkdirs(run.save_dir) != 0) made_save = 0;
-    else if (o.plot_dir && cli_mkdirs(o.plot_dir) != 0) made_plot = 0;
-    else if (train_log_open(&run, resumed_epochs) == 0) outs_rc = CLI_EXIT_OK;
-    if (outs_rc == CLI_EXIT_OK && run.save_dir && o.overwrite && train_save_replaces(&o)) {
-        char best[PATH_MAX + 32]; /* the replaced run's best weights are not this run's */
+    if (run.save_dir && cli_mkdirs(run.save_dir, made_save, sizeof made_save) != 0) {
+    } else if (o.plot_dir && cli_mkdirs(o.plot_dir, made_plot, sizeof made_plot) != 0) {
+    } else if (train_log_open(&run, resumed_epochs) == 0) {
+        outs_rc = CLI_EXIT_OK;
+    }
+    /* best.safetensors: a replaced run's goes at this run's first checkpoint (a run that fails
+     * before leaves that run's folder whole); one resumed in its own folder is kept */
+    run.best_saved = -1;
+    if (run.save_dir && train_save_replaces(&o)) {
+        run.stale_best = o.overwrite;
+        run.best_from = resumed_epochs;
+    } else if (run.save_dir && o.save_best && resumed_epochs > 0) {
+        char best[PATH_MAX + 32];
         snprintf(best, sizeof best, "%s/best.safetensors", run.save_dir);
-        if (unlink(best) != 0 && errno != ENOENT) {
-            cli_error("%s: cannot remove: %s", best, strerror(errno));
-            outs_rc = CLI_EXIT_ERROR;
-        }
+        if (access(best, F_OK) == 0) run.best_saved = best_epoch(&run, 0, resumed_epochs - 1);
     }
     if (outs_rc != CLI_EXIT_OK) { /* (rmdir: only while empty) */
-        if (made_plot) rmdir(o.plot_dir);
-        if (made_save) rmdir(run.save_dir);
+        cli_rmdirs(o.plot_dir, made_plot);
+        cli_rmdirs(run.save_dir, made_save);
     }
     if ((rc = cli_dist_agree(dist, outs_rc)) != CLI_EXIT_OK) goto done;
     rc = CLI_EXIT_ERROR;

@@ -294,11 +294,13 @@ void train_help(FILE *out) {
           "--eta-min, --pct-start, --warmup-epochs, --warmup-start-factor, --clip-grad-norm,\n"
           "--augment) may be given only with the saved value. --epochs N extends or shortens\n"
           "the run to N epochs in all (the last phase's learning rate continues), --schedule/--lr\n"
-          "replace the schedule if the epochs already run keep their learning rate. --device,\n"
+          "replace the schedule if the epochs already run keep their learning rate (cosine\n"
+          "and onecycle keep their length: it shapes every epoch's rate). --device,\n"
           "--threads, --workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log,\n"
-          "--patience, --dist-timeout may differ (--data: the same data in another folder;\n"
-          "other training data is refused by its fingerprint, saved in the train state:\n"
-          "start a new run from the weights with --init DIR instead).\n"
+          "--patience, --dist-timeout may differ (without --data, the folder the run was\n"
+          "trained from; --data: the same data in another folder; other training data is\n"
+          "refused by its fingerprint, saved in the train state: start a new run from the\n"
+          "weights with --init DIR instead).\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }

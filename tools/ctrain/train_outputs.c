@@ -114,7 +114,22 @@ static int check_log(const train_opts *o) {
                                  " (its first line is not an epoch's JSON)");
 }
 
+/* --plot DIR: loss.png and accuracy.png replace only pictures (a file of another kind there,
+ * or a link to one, such as a checkpoint, is refused) */
+static int check_plots(const train_opts *o) {
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    static const char *const names[] = {"loss.png", "accuracy.png"};
+    for (size_t i = 0; o->plot_dir && i < sizeof names / sizeof names[0]; i++) {
+        char f[PATH_MAX + 32];
+        snprintf(f, sizeof f, "%s/%s", o->plot_dir, names[i]);
+        int rc = cli_check_replaceable("plot", f, png, sizeof png, "a PNG", "");
+        if (rc != CLI_EXIT_OK) return rc;
+    }
+    return CLI_EXIT_OK;
+}
+
 int train_check_outputs(const train_opts *o) {
     int rc = check_save_dir(o);
-    return rc != CLI_EXIT_OK ? rc : check_log(o);
+    if (rc == CLI_EXIT_OK) rc = check_log(o);
+    return rc != CLI_EXIT_OK ? rc : check_plots(o);
 }

@@ -24,8 +24,27 @@
 #define PLOT_WIDTH 800
 #define PLOT_HEIGHT 500
 
-int cli_mkdirs(const char *dir) {
+void cli_rmdirs(const char *dir, const char *top) {
     char path[PATH_MAX];
+    size_t n = top ? strlen(top) : 0;
+    if (!n || snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return;
+    for (size_t len = strlen(path); len >= n;) {
+        if (rmdir(path) != 0 && errno != ENOENT) return; /* not empty: this run's no more */
+        char *slash = strrchr(path, '/');
+        while (slash && slash > path && slash[1] == 0) { /* "a/b/": the slash ends it */
+            *slash = 0;
+            slash = strrchr(path, '/');
+        }
+        if (!slash || slash == path) return;
+        while (slash > path && slash[-1] == '/') slash--; /* "a//b" */
+        *slash = 0;
+        len = strlen(path);
+    }
+}
+
+int cli_mkdirs(const char *dir, char *made, size_t made_bytes) {
+    char path[PATH_MAX];
+    made[0] = 0;
     if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
         cli_error("%s: path too long", dir);
         return 1;
@@ -34,8 +53,12 @@ int cli_mkdirs(const char *dir) {
         if (*p != '/' && *p != 0) continue;
         char c = *p;
         *p = 0;
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        if (mkdir(path, 0755) == 0) {
+            if (!made[0]) snprintf(made, made_bytes, "%s", path); /* the first one made */
+        } else if (errno != EEXIST) {
             cli_error("%s: cannot create the folder: %s", path, strerror(errno));
+            cli_rmdirs(dir, made);
+            made[0] = 0;
             return 1;
         }
         *p = c;
@@ -44,6 +67,8 @@ int cli_mkdirs(const char *dir) {
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         cli_error("%s: not a folder", dir);
+        cli_rmdirs(dir, made);
+        made[0] = 0;
         return 1;
     }
     /* a folder we cannot write in (read-only, immutable) is found now, not after the training */
@@ -52,6 +77,8 @@ int cli_mkdirs(const char *dir) {
     int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         cli_error("%s: cannot write in the folder: %s", dir, strerror(errno));
+        cli_rmdirs(dir, made);
+        made[0] = 0;
         return 1;
     }
     close(fd);
@@ -206,11 +233,12 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         rc = differs(dir, "dataset", o->dataset, dataset);
     snprintf(o->dataset_resumed, sizeof o->dataset_resumed, "%s", dataset);
     o->dataset = o->dataset_resumed;
-    /* the data folder, unless --data says: MNIST's is where it always is (verified, fetched
-     * when missing); another dataset given --data (idx has no usual folder) is found there */
+    /* the data folder the run was trained on, unless --data says: MNIST's when it still holds
+     * the files (else its usual folder, verified, fetched when missing: another machine);
+     * another dataset given --data (idx has no usual folder) is found there */
     const char *data_dir = ct_checkpoint_meta(ck, "data_dir");
-    if (!SEEN("data") && data_dir && strcmp(dataset, "mnist") != 0 &&
-        strcmp(data_dir, "(default)") != 0) {
+    if (!SEEN("data") && data_dir && strcmp(data_dir, "(default)") != 0 &&
+        (strcmp(dataset, "mnist") != 0 || mnist_files_present(data_dir))) {
         snprintf(o->data_dir_resumed, sizeof o->data_dir_resumed, "%s", data_dir);
         o->data_dir = o->data_dir_resumed;
     }
@@ -339,6 +367,17 @@ int train_resume_check_schedule(const train_opts *o, const ct_checkpoint *ck) {
                                o->resume_dir,
                                saved.resume.batch > 0 ? "part of epoch " : "",
                                saved.resume.batch > 0 ? saved.resume.epoch : done);
+    /* cosine and onecycle spread their curve over the run's length: another length would give
+     * the steps already run other learning rates (PyTorch's T_max, total_steps) */
+    int saved_total = 0;
+    for (int i = 0; i < saved.num_phases; i++) saved_total += saved.phases[i].epochs;
+    if (done > 0 && total != saved_total &&
+        (saved.schedule == CT_SCHED_COSINE || saved.schedule == CT_SCHED_ONECYCLE))
+        return cli_usage_error("train", "--epochs %d: the run in %s follows a %s schedule over "
+                               "%d epochs, whose learning rates depend on that length (it "
+                               "cannot be lengthened or shortened; --init %s starts a new run "
+                               "from its weights)", total, o->resume_dir,
+                               train_schedule_name(saved.schedule), saved_total, o->resume_dir);
     for (int e = 0; e < done; e++) {
         float was = lr_at(saved.phases, saved.num_phases, e), now = lr_at(c->phases, c->num_phases, e);
         if (was != now)
@@ -446,6 +485,12 @@ int train_save(train_run *r, const ct_eval_result *test) {
     }
     if (kept) unlink(prev);
     r->saved_epochs = p.epoch;
+    if (r->stale_best) { /* --overwrite: the replaced run's best weights are not this run's */
+        snprintf(path, sizeof path, "%s/best.safetensors", r->save_dir);
+        if (unlink(path) != 0 && errno != ENOENT)
+            return cli_error("%s: cannot remove: %s", path, strerror(errno));
+        r->stale_best = 0;
+    }
     return 0;
 }
 
@@ -453,7 +498,10 @@ int train_save_best(train_run *r, int epoch) {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/best.safetensors", r->save_dir);
     ct_status s = save_model_file(r, path, (ct_fit_position){.epoch = epoch + 1}, NULL);
-    return s != CT_OK ? cli_lib_error(s) : 0;
+    if (s != CT_OK) return cli_lib_error(s);
+    r->stale_best = 0; /* replaced */
+    r->best_saved = epoch;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
