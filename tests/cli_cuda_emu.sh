@@ -69,10 +69,11 @@ JOB=(train --epochs 1 --threads 1)
 train cpu "$CT" "${JOB[@]}" --device cpu
 train fused "$CT" "${JOB[@]}" --device cuda
 has fused "^Device: cuda (CUDA: ctrain CUDA emulator"
-has fused "^Fused step: on"
+has fused "^Fused step: on (the MLP's fused kernels: one cooperative kernel of [0-9]* blocks* a run of steps)$"
 has fused "^Step graphs: not used (the fused step launches a run of steps at once)"
 compare cpu fused 0.002 "default job on cuda (fused step: one cooperative launch an epoch) vs cpu"
 CTRAIN_CUDA_MLP_LAUNCH=phases train phases "$CT" "${JOB[@]}" --device cuda
+has phases "^Fused step: on (the MLP's fused kernels: three launches a step (CTRAIN_CUDA_MLP_LAUNCH=phases))$"
 compare fused phases 0 "fused step, three launches a step (CTRAIN_CUDA_MLP_LAUNCH=phases) vs cooperative"
 CTRAIN_CUDA_FUSED=0 train layers "$CT" "${JOB[@]}" --device cuda
 has layers "^Fused step: off (CTRAIN_CUDA_FUSED=0)"

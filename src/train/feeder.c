@@ -23,6 +23,7 @@
  * launches and no gap between the steps of a run; the results are the same for any value. */
 #define CT_GRAPH_RUN 8
 #define CT_GRAPH_RUN_MAX 64
+#define CT_FUSED_RUN 1024 /* full steps a launch of the fused MLP step, at most */
 
 void ct_feeder_release(feeder *f) {
     ct_backend *b = f->b;
@@ -178,7 +179,10 @@ ct_status ct_feeder_init_steps(feeder *f, const ct_dist *dist) {
     /* consecutive full steps per recording: one launch runs them all (the table moves on) */
     const char *run = getenv("CTRAIN_CUDA_GRAPH_STEPS");
     f->graph_run = CT_GRAPH_RUN;
-    f->fused_run = INT32_MAX; /* the fused step: all of an epoch's full steps in one launch */
+    /* the fused step: up to CT_FUSED_RUN full steps a launch (all of MNIST's 390 an epoch),
+     * so that a stop, the progress bar and a display's watchdog (seconds) see an epoch of a
+     * larger dataset in parts, for a launch (microseconds) per part */
+    f->fused_run = CT_FUSED_RUN;
     if (run) {
         char *end;
         long v = strtol(run, &end, 10);

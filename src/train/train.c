@@ -347,6 +347,9 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     }
     s = ct_dist_check_in_sync(cfg->dist, m); /* the ranks' parameters still agree */
 done:
+    if (ftrain.fused && b->mlp_launch[0]) /* how the backend launched it, once it has */
+        snprintf(m->fused_note, sizeof m->fused_note, "on (the MLP's fused kernels: %s)",
+                 b->mlp_launch);
     if (fval.b) ct_feeder_release(&fval);
     if (ftrain.b) ct_feeder_release(&ftrain);
     ct_device_data_release(&dd, b);

@@ -300,7 +300,8 @@ const char *cudaGetErrorName(cudaError_t e) {
     N(cudaErrorNoKernelImageForDevice) N(cudaErrorNotReady) N(cudaErrorUnsupportedPtxVersion)
     N(cudaErrorInvalidResourceHandle) N(cudaErrorIllegalAddress) N(cudaErrorLaunchOutOfResources)
     N(cudaErrorIllegalInstruction) N(cudaErrorMisalignedAddress) N(cudaErrorLaunchFailure)
-    N(cudaErrorCooperativeLaunchTooLarge) N(cudaErrorStreamCaptureUnsupported)
+    N(cudaErrorCooperativeLaunchTooLarge) N(cudaErrorNotSupported)
+    N(cudaErrorStreamCaptureUnsupported)
     N(cudaErrorStreamCaptureInvalidated)
     N(cudaErrorStreamCaptureWrongThread)
 #undef N

@@ -55,7 +55,7 @@ static void usage(FILE *f) {
           "                 recorded runs of them (CUDA graphs)\n"
           "  CTRAIN_CUDA_GRAPH_STEPS=N  GPU training steps per recorded graph or per\n"
           "                 launch of the fused MLP step, 1..64 (default 8; the fused\n"
-          "                 step: all of an epoch's full batches in one launch)\n"
+          "                 step: an epoch's full batches, up to 1024, in one launch)\n"
           "  CTRAIN_CUDA_FUSED=0  train the MLP on a GPU through the layers' ops instead\n"
           "                 of its fused step\n"
           "  CTRAIN_CUDA_MLP_LAUNCH=phases  the fused MLP step as three launches a step\n"

@@ -15,6 +15,7 @@
  * CTRAIN_CUDA_MLP_GRID=N caps the cooperative grid at N blocks (for tuning and tests).
  */
 #include <cooperative_groups.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,6 +145,8 @@ static ct_status cuda_mlp_step(ct_backend *b, const ct_mlp_step_desc *d,
     if (mode == 1 && (!coop || per_sm < 1))
         return ct_fail(CT_ERR_UNSUPPORTED, "mlp_step: CTRAIN_CUDA_MLP_LAUNCH=cooperative, but "
                        "cuda:%d cannot launch it cooperatively", cb->device);
+    char *note = b->mlp_launch;
+    const size_t note_bytes = sizeof b->mlp_launch;
     /* rows per row item: about as many row items as multiprocessors (the same in both ways
      * and at any grid: the same sums) */
     ct_mlp_args a = ct_mlp_make_args(d, sv, (int)((d->n + cb->sm_count - 1) / cb->sm_count));
@@ -158,13 +161,25 @@ static ct_status cuda_mlp_step(ct_backend *b, const ct_mlp_step_desc *d,
         void *args[] = {&a, &nsteps};
         cudaError_t e = cudaLaunchCooperativeKernel(mlp_coop_kernel, grid, block, args, smem,
                                                     cb->compute);
-        if (e == cudaSuccess) return CT_OK;
-        /* fewer blocks fit than the occupancy said (the GPU shared, under MPS): three launches
-         * a step then, unless cooperative was asked for */
-        if (e != cudaErrorCooperativeLaunchTooLarge || mode == 1)
+        if (e == cudaSuccess) {
+            snprintf(note, note_bytes, "one cooperative kernel of %u block%s a run of steps",
+                     grid.x, grid.x == 1 ? "" : "s");
+            return CT_OK;
+        }
+        /* fewer blocks fit than the occupancy said (the GPU shared, under MPS), or a tool that
+         * cannot launch cooperatively: three launches a step then, unless cooperative was
+         * asked for */
+        if ((e != cudaErrorCooperativeLaunchTooLarge && e != cudaErrorNotSupported) || mode == 1)
             return ct_cuda_fail(e, __FILE__, __LINE__,
                                 "cudaLaunchCooperativeKernel(mlp_coop_kernel)");
         (void)cudaGetLastError();
+        snprintf(note, note_bytes, "three launches a step: the cooperative kernel of %u blocks "
+                 "could not launch (%s)", grid.x, cudaGetErrorName(e));
+    } else if (mode == 2) {
+        snprintf(note, note_bytes, "three launches a step (CTRAIN_CUDA_MLP_LAUNCH=phases)");
+    } else {
+        snprintf(note, note_bytes, "three launches a step: cuda:%d cannot launch cooperatively",
+                 cb->device);
     }
     for (int s = 0; s < steps; s++) {
         mlp_phase_a_kernel<<<(unsigned)cols, CT_MLP_LAUNCH_THREADS, smem, cb->compute>>>(a);
