@@ -174,6 +174,7 @@ check_bad shape-mismatch "hold 100352 bytes but shape and dtype F32 need 12800"
 check_bad wrong-shape-for-model "has shape [16, 784] but the model"
 check_bad missing-tensor "missing tensor linear2.bias"
 check_bad input-too-large "more than 2^31 - 1 values"
+check_bad nan-weight "tensor linear2.weight holds NaN at element 5"
 mkfifo fifo.safetensors
 timeout 20 "$CT" eval --model fifo.safetensors >"$tmp/out" 2>"$tmp/err"
 rc=$? err=$(cat "$tmp/err")

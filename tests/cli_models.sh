@@ -51,7 +51,7 @@ if [ "$have_mnist" -eq 1 ]; then
     expect_acc "step schedule" 0.85 --lr-schedule step --step-size 1 --gamma 0.5 --epochs 1 \
         --lr 0.5 --quiet
     # the new settings travel with a checkpoint and bind a resume
-    run train --optimizer adam --lr-schedule onecycle --epochs 1 --lr 0.01 --val-size 59000 \
+    run train --optimizer adam --lr-schedule step --step-size 1 --epochs 1 --lr 0.01 --val-size 59000 \
         --augment crop=1 --save "$tmp/run"
     plan=$(grep '^Plan: ' <<<"$out")
     [ "$rc" -eq 0 ] && grep -qF 'augment: random crop (padding 1)' <<<"$plan" &&

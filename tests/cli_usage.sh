@@ -35,6 +35,9 @@ else
 fi
 run help
 [ "$rc" -eq 0 ] && [ -n "$out" ] && ok "ctrain help -> exit 0" || bad "ctrain help -> exit $rc"
+help_out=$out
+run help help
+[ "$rc" -eq 0 ] && [ "$out" = "$help_out" ] && ok "ctrain help help -> the help" || bad "ctrain help help -> exit $rc: $err"
 run --version
 if [ "$rc" -eq 0 ] && grep -Eq '^ctrain [0-9]+\.[0-9]+\.[0-9]+' <<<"$out"; then
     ok "ctrain --version -> exit 0, prints ctrain X.Y.Z"

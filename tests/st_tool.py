@@ -194,6 +194,11 @@ def cmd_bad(args):
     elif case == "metadata-not-string":
         header["__metadata__"]["input_shape"] = [1, 28, 28]
         rewrite(header)
+    elif case == "nan-weight":       # a valid file whose weights hold a NaN (element 5 of linear2.weight)
+        b = header["linear2.weight"]["data_offsets"][0]
+        d = bytearray(data)
+        d[b + 20:b + 24] = struct.pack("<f", float("nan"))
+        rewrite(header, bytes(d))
     elif case == "input-too-large":  # each side allowed, but 2^31 values per image
         header["__metadata__"]["input_shape"] = "[1, 46341, 46341]"
         rewrite(header)

@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,14 @@ ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const c
         memcpy((void *)l.t[i].data, c->data + e->begin, (size_t)(e->end - e->begin));
         if (l.info[i].kind == CT_TENSOR_COUNTER && hs.counters[l.info[i].layer] < 0)
             s = ct_fail(CT_ERR_FORMAT, "%s: tensor %s is negative", c->path, e->name);
+        if (!strcmp(e->dtype, "F32")) { /* NaN weights compute NaN (or, through a ReLU, 0) */
+            const float *v = l.t[i].data;
+            for (int64_t j = 0; j < (int64_t)((e->end - e->begin) / 4) && s == CT_OK; j++)
+                if (!isfinite(v[j]))
+                    s = ct_fail(CT_ERR_FORMAT, "%s: tensor %s holds %s at element %lld: the "
+                                "weights of a diverged or damaged model", c->path, e->name,
+                                isnan(v[j]) ? "NaN" : "an infinity", (long long)j);
+        }
     }
     /* strict, like load_state_dict(strict=True): no tensor of the file may be left over */
     for (int k = 0; k < c->n && s == CT_OK; k++) {

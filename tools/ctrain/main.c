@@ -100,6 +100,8 @@ static int command_help(const char *cmd) {
         devices_help(stdout);
     else if (strcmp(cmd, "summary") == 0)
         summary_help(stdout);
+    else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+        usage(stdout); /* help help: the help there is */
     else
         return cli_usage_error(NULL, "unknown command \"%s\"", cmd);
     return CLI_EXIT_OK;
