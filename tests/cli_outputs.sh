@@ -16,6 +16,7 @@ cd "$tmp" || exit 1
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3 # the system one starts fastest
 py() { "$PY" "$here/st_tool.py" "$@"; }
+meta_of() { py read "$1" | sed -n "s/^meta $2 = //p"; } # FILE KEY: a metadata value
 
 dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
@@ -205,6 +206,11 @@ run train --epochs 1 --val-size 59000 --quiet --save new_save --plot new_plots -
 run train --epochs 1 --val-size 59000 --quiet --save deep/er/save --log no/such/dir/x.jsonl
 [ "$rc" -eq 1 ] && [ ! -e deep ] && ok "--save deep/er/save with a --log that cannot be opened: no folder of it left" ||
     bad "--save deep/er/save -> exit $rc, $(ls -R deep 2>&1): $err"
+mkdir -p kept_empty
+run train --epochs 1 --val-size 59000 --quiet --save made/../kept_empty --log no/such/dir/x.jsonl
+[ "$rc" -eq 1 ] && [ ! -e made ] && [ -d kept_empty ] &&
+    ok "--save made/../kept_empty, failed start: the folder made removed, the one that was there kept" ||
+    bad "--save made/../kept_empty -> exit $rc, $(ls -d made kept_empty 2>&1): $err"
 # --plot replaces only pictures: a file of another kind, or a link to a checkpoint, is refused
 mkdir -p notes_plots && printf 'my notes\n' >notes_plots/loss.png
 run train --epochs 1 --val-size 59000 --quiet --plot notes_plots
@@ -229,6 +235,25 @@ run train --resume kb --epochs 3 --quiet --save kb_branch
 [ "$rc" -eq 0 ] && [ -e kb_branch/best.safetensors ] && [ -e kb/best.safetensors ] &&
     ok "--resume kb --save kb_branch (--save-best): kb_branch has its own best.safetensors" ||
     bad "--resume into another folder with --save-best -> exit $rc, $(ls kb_branch): $err"
+# ... and keeps that rule when resumed in its own folder: its best is among epochs 2.. only
+# (kb had run 2 when it branched), even when an earlier epoch of kb's had a lower val_loss
+run train --resume kb_branch --epochs 5 --quiet --log kb_branch.jsonl
+from=$(meta_of kb_branch/train_state.safetensors best_from 2>&1)
+want=$("$PY" -c 'import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print(1 + min(range(2, len(rows)), key=lambda e: (rows[e]["val_loss"], e)))' kb_branch.jsonl 2>&1)
+got=$(meta_of kb_branch/best.safetensors epoch 2>&1)
+[ "$rc" -eq 0 ] && [ "$from" = 2 ] && [ "$got" = "$want" ] &&
+    ok "kb_branch resumed in its own folder: best.safetensors the best of epochs 2..4 (epoch count $got)" ||
+    bad "kb_branch's best: epoch count '$got', expected '$want', best_from '$from' (exit $rc: $err)"
+# a run that replaces another's folder (--overwrite) with --save-best: its first best comes with
+# its own checkpoint, so the folder never holds one run's best beside the other's pair
+run train --epochs 1 --val-size 59000 --quiet --save ow --save-best --seed 3
+run train --schedule 1@0.5,1@1e30 --val-size 59000 --quiet --save ow --save-best --overwrite --seed 4
+[ "$rc" -eq 1 ] && [ "$(meta_of ow/model.safetensors seed)" = 4 ] && [ "$(meta_of ow/best.safetensors seed)" = 4 ] &&
+    grep -q 'ow keeps the checkpoint after epoch 0; best.safetensors: epoch 0' <<<"$err" &&
+    ok "--overwrite --save-best, diverged in epoch 1: the folder holds this run's pair and best" ||
+    bad "--overwrite --save-best then diverged -> exit $rc: $err; seeds $(meta_of ow/model.safetensors seed) $(meta_of ow/best.safetensors seed)"
 ln -s fresh2/model.safetensors dangling.log
 run train --epochs 1 --val-size 59000 --quiet --save fresh2 --log dangling.log
 [ "$rc" -eq 1 ] && [ ! -e fresh2 ] && grep -q '^ctrain: --log dangling.log: is fresh2/model.safetensors, which this run writes' <<<"$err" &&

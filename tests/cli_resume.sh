@@ -177,10 +177,12 @@ run train --resume cs --epochs 3
 # a run trained from another MNIST folder (--data) resumes from it without --data
 . "$here/small_mnist.sh"
 small_mnist "$dir" "$tmp/cut" 2000 500
-run train --data "$tmp/cut" --epochs 1 --lr 0.1 --val-size 500 --quiet --save cut_run
-run train --resume cut_run --epochs 2 --quiet
+run train --data cut --epochs 1 --lr 0.1 --val-size 500 --quiet --save cut_run
+mkdir -p elsewhere && cd elsewhere || exit 1
+run train --resume ../cut_run --epochs 2 --quiet
+cd "$tmp" || exit 1
 [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" &&
-    ok "--resume of a run trained on --data DIR (MNIST): its folder found again" || bad "--resume cut_run -> exit $rc: $err"
+    ok "--resume of a run trained on --data DIR (MNIST, relative), from another folder: its folder found again" || bad "--resume cut_run -> exit $rc: $err"
 
 echo
 finish cli_resume

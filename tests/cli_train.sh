@@ -249,6 +249,18 @@ if [ "$rc" -eq 1 ] && grep -q '^Epoch \[2\], val_loss: nan, val_acc: ' <<<"$out"
 else
     bad "diverging run -> exit $rc, checkpoint epoch '$meta_epoch', stdout: $out, stderr: $err"
 fi
+# a stop in the middle of a diverging epoch: NaN weights are not saved, the checkpoint of the
+# last good epoch stays (and resumes)
+cp "$tmp/div/train_state.safetensors" "$tmp/div.state"
+CTRAIN_TEST_INTERRUPT_AT=2:5 "$CT" train --resume "$tmp/div" --quiet >"$tmp/out" 2>"$tmp/err"
+rc=$? err=$(cat "$tmp/err")
+if [ "$rc" -eq 130 ] && cmp -s "$tmp/div.state" "$tmp/div/train_state.safetensors" &&
+    grep -q 'train_state.safetensors: not saved: tensor model.linear1.weight holds NaN' <<<"$err" &&
+    grep -q 'the checkpoint in .*div could not be updated' <<<"$err"; then
+    ok "Ctrl-C in a diverging epoch: NaN weights not saved, the last good checkpoint kept"
+else
+    bad "Ctrl-C in a diverging epoch -> exit $rc: $err"
+fi
 run train --lr 1e30 --epochs 3 --val-size 55000 --save "$tmp/div_new" --quiet
 if [ "$rc" -eq 1 ] && grep -q "nothing was saved in $tmp/div_new (removed" <<<"$err" &&
     [ ! -e "$tmp/div_new" ]; then

@@ -302,7 +302,7 @@ static void test_cuda_matches_cpu(void **state) {
 /* Trains the MLP on b for 3 epochs (170 rows in batches of 40: 4 full and one of 10), SGD with
  * momentum or AdamW; the parameters (malloc'ed) and the fused-step note come back. */
 static float *fit_mlp(ct_backend *b, const ct_dataset *ds, ct_optimizer_kind opt,
-                      ct_epoch_result hist[3], int64_t *P, char note[176]) {
+                      ct_epoch_result hist[3], int64_t *P, char note[240]) {
     ct_model *m = NULL;
     OK(ct_model_create(b, "flatten,linear(32),relu,linear(3)", 1, S, S, 64, 9, &m));
     ct_train_config c;
@@ -318,7 +318,7 @@ static float *fit_mlp(ct_backend *b, const ct_dataset *ds, ct_optimizer_kind opt
     c.data_on_device = 1;
     int32_t *tr = range(0, 170), *va = range(170, 60);
     OK(ct_fit(m, ds, tr, 170, va, 60, &c, NULL, hist));
-    snprintf(note, 176, "%s", ct_model_fused_step(m));
+    snprintf(note, 240, "%s", ct_model_fused_step(m));
     *P = ct_model_param_count(m);
     float *p = malloc((size_t)*P * 4);
     OK(ct_model_get_params(m, p));
@@ -365,7 +365,7 @@ static void test_cuda_fused_mlp(void **state) {
     float *p[RUNS];
     int64_t P = 0;
     ct_epoch_result hist[RUNS][3];
-    char note[176];
+    char note[240];
     for (int k = 0; k < RUNS; k++) {
         if (env[k][0]) setenv(env[k][0], env[k][1], 1);
         p[k] = fit_mlp(k ? gpu : cpu, ds, CT_SGD, hist[k], &P, note);

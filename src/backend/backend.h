@@ -322,7 +322,7 @@ struct ct_backend {
     ct_status (*mlp_step)(ct_backend *b, const ct_mlp_step_desc *d, const ct_step_vars *sv);
     /* How the last mlp_step launched, for humans ("one cooperative kernel of 264 blocks a run
      * of steps", "three launches a step (...)"); "" where the backend does not say. */
-    char mlp_launch[112];
+    char mlp_launch[176];
 
     /* ------------------------------------- collectives across the processes of a job (issue 7)
      * The GPUs of an MPI job sum their gradients with a device library (CUDA: NCCL, loaded at

@@ -30,6 +30,21 @@ void ct_tensor_list_free(ct_tensor_list *l) {
     memset(l, 0, sizeof *l);
 }
 
+ct_status ct_tensor_list_finite(const ct_tensor_list *l, const char *path, const char *action) {
+    for (int i = 0; i < l->n; i++) {
+        if (strcmp(l->t[i].dtype, "F32") != 0) continue;
+        int64_t n = 1;
+        for (int d = 0; d < l->t[i].ndim; d++) n *= l->t[i].shape[d];
+        const float *v = l->t[i].data;
+        for (int64_t j = 0; j < n; j++) /* NaN weights compute NaN (or, through a ReLU, 0) */
+            if (!isfinite(v[j]))
+                return ct_fail(CT_ERR_FORMAT, "%s: %s: tensor %s holds %s at element %lld: the "
+                               "weights of a diverged or damaged model", path, action,
+                               l->t[i].name, isnan(v[j]) ? "NaN" : "an infinity", (long long)j);
+    }
+    return CT_OK;
+}
+
 ct_status ct_host_state_get(const ct_model *m, ct_host_state *hs) {
     memset(hs, 0, sizeof *hs);
     hs->params = ct_malloc((size_t)(m->n_params ? m->n_params : 1) * sizeof(float), "parameters");
@@ -142,6 +157,7 @@ ct_status ct_save_model(const ct_model *m, const char *path, const ct_meta *extr
     char buf[CT_MODEL_META_MAX][CT_META_VALUE_BYTES];
     ct_status s = meta ? CT_OK : CT_ERR_NOMEM;
     if (s == CT_OK) s = ct_tensor_list_model(m, &hs, "", 0, &l);
+    if (s == CT_OK) s = ct_tensor_list_finite(&l, path, "not saved");
     if (s == CT_OK) {
         int n = 0;
         meta[n++] = (ct_meta){"format", "pt"};
@@ -268,14 +284,18 @@ ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const c
         memcpy((void *)l.t[i].data, c->data + e->begin, (size_t)(e->end - e->begin));
         if (l.info[i].kind == CT_TENSOR_COUNTER && hs.counters[l.info[i].layer] < 0)
             s = ct_fail(CT_ERR_FORMAT, "%s: tensor %s is negative", c->path, e->name);
-        if (!strcmp(e->dtype, "F32")) { /* NaN weights compute NaN (or, through a ReLU, 0) */
-            const float *v = l.t[i].data;
-            for (int64_t j = 0; j < (int64_t)((e->end - e->begin) / 4) && s == CT_OK; j++)
-                if (!isfinite(v[j]))
-                    s = ct_fail(CT_ERR_FORMAT, "%s: tensor %s holds %s at element %lld: the "
-                                "weights of a diverged or damaged model", c->path, e->name,
-                                isnan(v[j]) ? "NaN" : "an infinity", (long long)j);
+    }
+    if (s == CT_OK) { /* the file's names in the message */
+        ct_tensor_list named = l;
+        ct_st_tensor *t = seq ? malloc((size_t)l.n * sizeof *t) : NULL;
+        if (seq && !t) {
+            s = ct_fail(CT_ERR_NOMEM, "out of memory");
+        } else {
+            for (int i = 0; seq && i < l.n; i++) t[i] = l.t[i], t[i].name = alias[i];
+            if (seq) named.t = t;
+            s = ct_tensor_list_finite(&named, c->path, "cannot be loaded");
         }
+        free(t);
     }
     /* strict, like load_state_dict(strict=True): no tensor of the file may be left over */
     for (int k = 0; k < c->n && s == CT_OK; k++) {

@@ -122,6 +122,7 @@ ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_trai
     ct_status s = state && meta ? CT_OK : CT_ERR_NOMEM;
     if (s == CT_OK) s = ct_model_get_optimizer_state(m, state, &steps);
     if (s == CT_OK) s = ct_tensor_list_model(m, &hs, "model.", 0, &lp);
+    if (s == CT_OK) s = ct_tensor_list_finite(&lp, path, "not saved");
     int n_all = lp.n;
     char slot_buf[MAX_SLOTS][16];
     for (int j = 0; j < k && s == CT_OK; j++) {

@@ -62,7 +62,7 @@ struct ct_model {
     const ct_step_vars *sv;         /* device: the step's scalars while ct_fit trains, else NULL */
     char graph_note[256];           /* why the last ct_fit did not record its steps ("": it did,
                                      * or the device has no graphs) */
-    char fused_note[176];           /* whether the last ct_fit trained through the backend's
+    char fused_note[240];           /* whether the last ct_fit trained through the backend's
                                      * fused MLP step, or why not ("": the device has none) */
     ct_fit_position pos;            /* where the last ct_fit stopped */
     int64_t train_count;            /* the epoch's training samples in the shards' stats so far,

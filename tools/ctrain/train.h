@@ -61,7 +61,8 @@ typedef struct {
     char augment_resumed[32];
     char betas_resumed[64];
     char dataset_resumed[32];
-    char data_dir_resumed[PATH_MAX]; /* --data of the run being resumed (not MNIST's) */
+    char data_dir_resumed[PATH_MAX]; /* --data of the run being resumed */
+    int best_from_resumed;   /* the resumed run's first epoch its best.safetensors weighs */
     ct_train_config cfg; /* the library's defaults, then the flags */
 } train_opts;
 
@@ -135,13 +136,19 @@ int train_schedule_kind(const char *name);
 const char *train_optimizer_name(int kind);
 const char *train_schedule_name(int kind);
 
-/* mkdir -p, and a probe that the folder can be written in; made receives the topmost folder it
- * created ("" when none). Prints the error and returns non-zero on failure (the folders it
- * created removed again). */
-int cli_mkdirs(const char *dir, char *made, size_t made_bytes);
-/* Removes dir and its parents up to top (as cli_mkdirs made them; "": none) while they are
- * empty. */
-void cli_rmdirs(const char *dir, const char *top);
+/* The folders cli_mkdirs made, as the lengths of their paths' prefixes of its dir, outermost
+ * first (deeper ones than CLI_MADE_MAX are not recorded, and so never removed). */
+#define CLI_MADE_MAX 64
+typedef struct {
+    int n;
+    int len[CLI_MADE_MAX];
+} cli_made;
+/* mkdir -p, and a probe that the folder can be written in; made receives the folders it created.
+ * Prints the error and returns non-zero on failure (the folders it created removed again). */
+int cli_mkdirs(const char *dir, cli_made *made);
+/* Removes the folders of made (cli_mkdirs' of dir), innermost first, while they are empty;
+ * made is emptied. */
+void cli_rmdirs(const char *dir, cli_made *made);
 
 /* --lr-patience's number for a config's plateau_patience (0: 10, CT_PATIENCE_NONE: 0), and back. */
 static inline int train_patience_flag(int plateau_patience) {

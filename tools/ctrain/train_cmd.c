@@ -112,9 +112,13 @@ static int on_epoch(void *user, const ct_epoch_result *r) {
         st->diverged_epoch = r->epoch;
         return 1;
     }
-    if (run->save_dir && run->o->save_best && best_epoch(run, run->best_from, r->epoch) == r->epoch &&
-        train_save_best(run, r->epoch) != 0)
-        return st->save_failed = 2; /* as a checkpoint that cannot be written (message printed) */
+    if (run->save_dir && run->o->save_best && best_epoch(run, run->best_from, r->epoch) == r->epoch) {
+        /* --overwrite: this run's first file there comes with its checkpoint, which replaces
+         * the other run's (so the folder never mixes the two runs' files) */
+        if (run->stale_best && train_save(run, NULL) != 0) return st->save_failed = 1;
+        if (train_save_best(run, r->epoch) != 0)
+            return st->save_failed = 2; /* as a checkpoint that cannot be written (printed) */
+    }
     if (patience_says_stop(st, run, r->epoch) && r->epoch + 1 < run->total_epochs) {
         st->early_epoch = r->epoch;
         return 1; /* the final checkpoint follows */
@@ -221,7 +225,7 @@ static void report_interrupt(const train_run *run, int saved_ok) {
 /* The loss became NaN or infinite in epoch `epoch`: says so, and what the --save folder holds
  * (the run's last checkpoint, written before; its folder is removed when this run made it and
  * it is still empty). */
-static void report_divergence(const train_run *run, int epoch, const char *made_save) {
+static void report_divergence(const train_run *run, int epoch, cli_made *made_save) {
     if (ct_dist_rank(run->o->cfg.dist) != 0) return; /* rank 0 speaks for the job */
     const ct_epoch_result *r = &run->history[epoch];
     char val[40] = "";
@@ -247,7 +251,7 @@ static void report_divergence(const train_run *run, int epoch, const char *made_
         fprintf(stderr, "ctrain: %s holds only best.safetensors (epoch %d)\n", run->save_dir, b);
     else {
         int gone = 0;
-        if (made_save[0]) {
+        if (made_save->n > 0) {
             cli_rmdirs(run->save_dir, made_save);
             gone = access(run->save_dir, F_OK) != 0;
         }
@@ -395,6 +399,9 @@ int cmd_train(int argc, char **argv) {
                 goto loaded;
             }
         }
+        /* saved in the train state: absolute, so that a resume from elsewhere finds it */
+        char abs_dir[PATH_MAX];
+        if (realpath(run.data_dir, abs_dir)) snprintf(run.data_dir, sizeof run.data_dir, "%s", abs_dir);
         /* 3. train (60000) and test (10000), train split into train/val */
         if ((s = ct_dataset_load_mnist(run.data_dir, "train", &train)) != CT_OK ||
             (s = ct_dataset_load_mnist(run.data_dir, "test", &test)) != CT_OK) {
@@ -573,10 +580,10 @@ built:
      * again when a later one fails (--log in a folder that cannot be made, say); under mpirun
      * the ranks then stop together, without MPI_Abort */
     cli_dist_hold(dist);
-    char made_save[PATH_MAX] = "", made_plot[PATH_MAX] = ""; /* the topmost folders made */
+    cli_made made_save = {0}, made_plot = {0};
     int outs_rc = CLI_EXIT_ERROR;
-    if (run.save_dir && cli_mkdirs(run.save_dir, made_save, sizeof made_save) != 0) {
-    } else if (o.plot_dir && cli_mkdirs(o.plot_dir, made_plot, sizeof made_plot) != 0) {
+    if (run.save_dir && cli_mkdirs(run.save_dir, &made_save) != 0) {
+    } else if (o.plot_dir && cli_mkdirs(o.plot_dir, &made_plot) != 0) {
     } else if (train_log_open(&run, resumed_epochs) == 0) {
         outs_rc = CLI_EXIT_OK;
     }
@@ -586,14 +593,16 @@ built:
     if (run.save_dir && train_save_replaces(&o)) {
         run.stale_best = o.overwrite;
         run.best_from = resumed_epochs;
-    } else if (run.save_dir && o.save_best && resumed_epochs > 0) {
+    } else if (run.save_dir && resumed_epochs > 0) { /* its own folder: as it was saved */
         char best[PATH_MAX + 32];
+        run.best_from = o.best_from_resumed < resumed_epochs ? o.best_from_resumed : 0;
         snprintf(best, sizeof best, "%s/best.safetensors", run.save_dir);
-        if (access(best, F_OK) == 0) run.best_saved = best_epoch(&run, 0, resumed_epochs - 1);
+        if (o.save_best && access(best, F_OK) == 0)
+            run.best_saved = best_epoch(&run, run.best_from, resumed_epochs - 1);
     }
     if (outs_rc != CLI_EXIT_OK) { /* (rmdir: only while empty) */
-        cli_rmdirs(o.plot_dir, made_plot);
-        cli_rmdirs(run.save_dir, made_save);
+        cli_rmdirs(o.plot_dir, &made_plot);
+        cli_rmdirs(run.save_dir, &made_save);
     }
     if ((rc = cli_dist_agree(dist, outs_rc)) != CLI_EXIT_OK) goto done;
     rc = CLI_EXIT_ERROR;
@@ -664,7 +673,7 @@ built:
         s = CT_OK;
     }
     if (s == CT_ERR_INTERRUPTED && st.diverged_epoch >= 0) {
-        report_divergence(&run, st.diverged_epoch, made_save);
+        report_divergence(&run, st.diverged_epoch, &made_save);
         rc = dist ? CLI_EXIT_ERROR_ALL : CLI_EXIT_ERROR; /* under mpirun: every rank alike */
         goto restore;
     }

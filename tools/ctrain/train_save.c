@@ -24,27 +24,18 @@
 #define PLOT_WIDTH 800
 #define PLOT_HEIGHT 500
 
-void cli_rmdirs(const char *dir, const char *top) {
+void cli_rmdirs(const char *dir, cli_made *made) {
     char path[PATH_MAX];
-    size_t n = top ? strlen(top) : 0;
-    if (!n || snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return;
-    for (size_t len = strlen(path); len >= n;) {
-        if (rmdir(path) != 0 && errno != ENOENT) return; /* not empty: this run's no more */
-        char *slash = strrchr(path, '/');
-        while (slash && slash > path && slash[1] == 0) { /* "a/b/": the slash ends it */
-            *slash = 0;
-            slash = strrchr(path, '/');
-        }
-        if (!slash || slash == path) return;
-        while (slash > path && slash[-1] == '/') slash--; /* "a//b" */
-        *slash = 0;
-        len = strlen(path);
+    for (int i = made->n - 1; i >= 0; i--) { /* innermost first */
+        snprintf(path, sizeof path, "%.*s", made->len[i], dir);
+        if (rmdir(path) != 0 && errno != ENOENT) break; /* not empty: a file of someone's */
     }
+    made->n = 0;
 }
 
-int cli_mkdirs(const char *dir, char *made, size_t made_bytes) {
+int cli_mkdirs(const char *dir, cli_made *made) {
     char path[PATH_MAX];
-    made[0] = 0;
+    made->n = 0;
     if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
         cli_error("%s: path too long", dir);
         return 1;
@@ -54,11 +45,10 @@ int cli_mkdirs(const char *dir, char *made, size_t made_bytes) {
         char c = *p;
         *p = 0;
         if (mkdir(path, 0755) == 0) {
-            if (!made[0]) snprintf(made, made_bytes, "%s", path); /* the first one made */
+            if (made->n < CLI_MADE_MAX) made->len[made->n++] = (int)(p - path);
         } else if (errno != EEXIST) {
             cli_error("%s: cannot create the folder: %s", path, strerror(errno));
             cli_rmdirs(dir, made);
-            made[0] = 0;
             return 1;
         }
         *p = c;
@@ -68,7 +58,6 @@ int cli_mkdirs(const char *dir, char *made, size_t made_bytes) {
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         cli_error("%s: not a folder", dir);
         cli_rmdirs(dir, made);
-        made[0] = 0;
         return 1;
     }
     /* a folder we cannot write in (read-only, immutable) is found now, not after the training */
@@ -78,7 +67,6 @@ int cli_mkdirs(const char *dir, char *made, size_t made_bytes) {
     if (fd < 0) {
         cli_error("%s: cannot write in the folder: %s", dir, strerror(errno));
         cli_rmdirs(dir, made);
-        made[0] = 0;
         return 1;
     }
     close(fd);
@@ -154,7 +142,8 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     /* the first one missing is said (one line), then the numbers are checked before anything
      * is taken from them; save_every, patience and save_best are absent in older files */
     const char *model, *hidden = NULL, *val_size = NULL, *device = NULL;
-    long hidden_v = 0, val_size_v = 0, threads_v = 0, every_v = -1, patience_v = -1, best_v = -1;
+    long hidden_v = 0, val_size_v = 0, threads_v = 0, every_v = -1, patience_v = -1, best_v = -1,
+         best_from_v = 0;
     if (!(model = saved_opt(ck, "model")) || !(hidden = saved_opt(ck, "hidden")) ||
         !(val_size = saved_opt(ck, "val_size")) || !(device = saved_opt(ck, "device")) ||
         saved_long(ck, "hidden", 1, 1, 1 << 24, &hidden_v) ||
@@ -162,7 +151,8 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         saved_long(ck, "threads", 1, 0, INT_MAX, &threads_v) ||
         saved_long(ck, "save_every", 0, 0, INT_MAX, &every_v) ||
         saved_long(ck, "patience", 0, 0, INT_MAX, &patience_v) ||
-        saved_long(ck, "save_best", 0, 0, 1, &best_v)) {
+        saved_long(ck, "save_best", 0, 0, 1, &best_v) ||
+        saved_long(ck, "best_from", 0, 0, INT_MAX, &best_from_v)) {
         ct_checkpoint_free(ck);
         return CLI_EXIT_ERROR;
     }
@@ -311,6 +301,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     if (!SEEN("save-every") && every_v >= 0) o->save_every = (int)every_v;
     if (!SEEN("patience") && patience_v >= 0) o->patience = (int)patience_v;
     if (!SEEN("save-best") && best_v >= 0) o->save_best = (int)best_v;
+    o->best_from_resumed = (int)best_from_v;
     /* the schedule: the saved one, extended or cut by --epochs, or replaced */
     int total = 0;
     for (int i = 0; i < saved.num_phases; i++) total += saved.phases[i].epochs;
@@ -430,20 +421,21 @@ int train_save(train_run *r, const ct_eval_result *test) {
     const train_opts *o = r->o;
     ct_fit_position p = ct_model_fit_position(r->m);
     char path[PATH_MAX], hidden[24], val_size[24], threads[24], every[24], patience[24],
-        best[8], sched[SCHEDULE_BYTES];
+        best[8], best_from[24], sched[SCHEDULE_BYTES];
     snprintf(hidden, sizeof hidden, "%d", o->hidden);
     snprintf(val_size, sizeof val_size, "%lld", (long long)o->val_size);
     snprintf(threads, sizeof threads, "%d", o->threads);
     snprintf(every, sizeof every, "%d", o->save_every);
     snprintf(patience, sizeof patience, "%d", o->patience);
     snprintf(best, sizeof best, "%d", o->save_best);
+    snprintf(best_from, sizeof best_from, "%d", r->best_from);
     schedule_text(o->cfg.phases, o->cfg.num_phases, sched, sizeof sched);
     ct_meta state_meta[] = {
         {"dataset", o->dataset}, {"data_dir", r->data_dir},
         {"data_fingerprint", r->data_fingerprint}, {"model", o->model},
         {"hidden", hidden},      {"val_size", val_size},    {"device", o->device},
         {"threads", threads},    {"save_every", every},     {"schedule", sched},
-        {"patience", patience},  {"save_best", best},
+        {"patience", patience},  {"save_best", best},      {"best_from", best_from},
         {"optimizer", train_optimizer_name(o->cfg.optimizer)},
         {"lr_schedule", train_schedule_name(o->cfg.schedule)},
     };
