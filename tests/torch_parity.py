@@ -1,0 +1,292 @@
+"""torch_parity.py — ctrain's training against a plain PyTorch loop, epoch by epoch
+(tests/cli_torch_parity.sh drives it).
+
+    torch_parity.py init OUT SPEC SEED        a state_dict of ctrain's model SPEC on MNIST's
+                                              inputs, under ctrain's names, for --init OUT
+    torch_parity.py compare DATA CASES        CASES: one case a line, NAME|LOG|FLAGS: the
+                                              --log LOG of `ctrain train FLAGS` (on --dataset
+                                              idx --data DATA) against the same training in
+                                              PyTorch; prints "ok NAME: ..." or "FAIL NAME: ..."
+                                              per case
+
+Mostly full-batch (--batch-size = the training images: one step an epoch, on the whole training
+set, whatever the order). ctrain's train/validation split (ct_split_indices: a Fisher-Yates
+shuffle of 0..n-1 by ctrain's Philox4x32-10 stream CT_STREAM_SPLIT keyed by --seed, the training
+part first) and, with smaller batches, its epoch order (ct_epoch_order: the training indices
+shuffled by stream CT_STREAM_SHUFFLE from block epoch * 2^26) are reproduced below. The lr
+schedules step per batch, as ctrain's (src/optim/schedule.c: over the run's steps; StepLR and
+ReduceLROnPlateau by epoch). For every epoch, lr (the epoch's first step's), train_loss (the
+mean over the epoch's samples, each taken before its batch's update), train_acc and, with
+--val-size > 0, val_loss and val_acc are compared: losses to a relative RTOL, the lr to 1e-6
+(ctrain logs it as a float), accuracies to one image.
+"""
+import json
+import math
+import os
+import shlex
+import struct
+import sys
+
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import ctrain_torch  # noqa: E402
+
+RTOL = 1e-4
+M32 = 0xFFFFFFFF
+
+
+# ------------------------------------------------------------------ ctrain's split (src/core/core.c)
+def philox4x32(key, counter):
+    """ct_philox4x32(key, 0, counter): Philox4x32-10."""
+    m0, m1, w0, w1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
+    c0, c1, c2, c3 = counter & M32, counter >> 32 & M32, 0, 0
+    k0, k1 = key & M32, key >> 32 & M32
+    for _ in range(10):
+        p0, p1 = m0 * c0, m1 * c2
+        c0, c1, c2, c3 = (p1 >> 32) ^ c1 ^ k0, p1 & M32, (p0 >> 32) ^ c3 ^ k1, p0 & M32
+        k0, k1 = (k0 + w0) & M32, (k1 + w1) & M32
+    return [c0, c1, c2, c3]
+
+
+class Rng:
+    """ct_rng: ct_rng_init, ct_rng_u32, ct_rng_below."""
+
+    def __init__(self, seed, stream):
+        self.key, self.counter, self.buf = seed, stream << 40, []
+
+    def u32(self):
+        if not self.buf:
+            self.buf = philox4x32(self.key, self.counter)
+            self.counter += 1
+        return self.buf.pop(0)
+
+    def below(self, n):
+        m = self.u32() * n
+        if m & M32 < n:
+            threshold = (2**32 - n) % n
+            while m & M32 < threshold:
+                m = self.u32() * n
+        return m >> 32
+
+
+def shuffled(train, seed, epoch):
+    """ct_epoch_order (src/loader/loader.c): epoch's order of the training indices."""
+    order, rng = list(train), Rng(seed, 3)  # CT_STREAM_SHUFFLE
+    rng.counter += epoch << 26
+    for i in range(len(order) - 1, 0, -1):
+        j = rng.below(i + 1)
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
+def split(n, val_size, seed):
+    """ct_split_indices: (train indices, validation indices)."""
+    perm, rng = list(range(n)), Rng(seed, 2)  # CT_STREAM_SPLIT
+    for i in range(n - 1, 0, -1):
+        j = rng.below(i + 1)
+        perm[i], perm[j] = perm[j], perm[i]
+    return perm[:n - val_size], perm[n - val_size:]
+
+
+# ------------------------------------------------------------------ files
+def idx(path):
+    raw = open(path, "rb").read()
+    nd = raw[3]
+    dims = struct.unpack(">" + "I" * nd, raw[4:4 + 4 * nd])
+    return torch.frombuffer(bytearray(raw[4 + 4 * nd:]), dtype=torch.uint8).reshape(dims)
+
+
+def save_state_dict(sd, path):
+    """What safetensors.torch.save_file writes (no metadata)."""
+    header, blobs, off = {}, [], 0
+    for k, v in sd.items():
+        dtype = {torch.float32: "F32", torch.int64: "I64"}[v.dtype]
+        b = v.contiguous().numpy().tobytes()
+        header[k] = {"dtype": dtype, "shape": list(v.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+# ------------------------------------------------------------------ the PyTorch side
+def flags(words):
+    """ctrain train's flags as a dict (a flag without a value: True)."""
+    out, i = {}, 0
+    while i < len(words):
+        name = words[i][2:]
+        if i + 1 < len(words) and not words[i + 1].startswith("--"):
+            out[name], i = words[i + 1], i + 2
+        else:
+            out[name], i = True, i + 1
+    return out
+
+
+def reference(data, f):
+    """The epochs of the training the flags f describe, as a plain PyTorch loop: a list of
+    {"lr", "train_loss", "train_acc"[, "val_loss", "val_acc"]}."""
+    torch.set_num_threads(1)
+    x = idx(os.path.join(data, "train-images-idx3-ubyte")).float().div(255).unsqueeze(1)
+    y = idx(os.path.join(data, "train-labels-idx1-ubyte")).long()
+    n_val = int(f.get("val-size", 10000))
+    tr, va = split(len(x), n_val, int(f.get("seed", 42)))
+    xv, yv = x[va], y[va]
+    batch = int(f["batch-size"])
+    spe = -(-len(tr) // batch)  # steps an epoch
+
+    model = ctrain_torch.build_model(f["model"], (1, 28, 28))
+    model.load_state_dict(ctrain_torch.load_state_dict(f["init"]), strict=True)
+    params = list(model.parameters())
+
+    kind = f.get("optimizer", "sgd")
+    if "schedule" in f:  # ctrain's phases: EPOCHS@LR,...
+        phases = [(int(p.split("@")[0]), float(p.split("@")[1])) for p in f["schedule"].split(",")]
+    else:
+        phases = [(int(f["epochs"]), float(f["lr"]))]
+    epochs, lr = sum(e for e, _ in phases), phases[0][1]
+    wd = float(f.get("weight-decay", 0.01 if kind == "adamw" else 0.0))
+    if kind == "sgd":
+        opt = torch.optim.SGD(params, lr=lr, momentum=float(f.get("momentum", 0)),
+                              weight_decay=wd, nesterov="nesterov" in f)
+    else:
+        b1, b2 = (float(b) for b in f.get("betas", "0.9,0.999").split(","))
+        cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
+        opt = cls(params, lr=lr, betas=(b1, b2), eps=float(f.get("eps", 1e-8)), weight_decay=wd)
+
+    # The schedule runs on a stand-in optimizer whose lr the real one takes each epoch, times
+    # LinearLR's factor (run on another): ctrain's warm-up multiplies any schedule's lr ("ctrain
+    # help train"). (torch's ChainedScheduler composes the schedulers' recursive forms instead,
+    # the same for StepLR, LinearLR, ReduceLROnPlateau and CosineAnnealingLR with eta_min 0.)
+    def stand_in(lr0):
+        return torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr0)
+    sched_opt, warm_opt = stand_in(lr), stand_in(1.0)
+    sched_name, sched, warm, plateau = f.get("lr-schedule", "phases"), None, None, None
+    gamma = float(f.get("gamma", 0.1))
+    if sched_name == "step":
+        sched = torch.optim.lr_scheduler.StepLR(sched_opt, int(f["step-size"]) * spe, gamma)
+    elif sched_name == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(sched_opt, epochs * spe,
+                                                           eta_min=float(f.get("eta-min", 0)))
+    elif sched_name == "onecycle":  # ctrain cycles the lr only (src/optim/schedule.c), not
+        # the momentum or Adam's beta1 as OneCycleLR's default cycle_momentum=True would
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            sched_opt, max_lr=lr, total_steps=epochs * spe,
+            pct_start=float(f.get("pct-start", 0.3)), cycle_momentum=False)
+    elif sched_name == "plateau":
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            sched_opt, factor=gamma, patience=int(f.get("lr-patience", 10)))
+    if int(f.get("warmup-epochs", 0)) > 0:
+        warm = torch.optim.lr_scheduler.LinearLR(
+            warm_opt, start_factor=float(f.get("warmup-start-factor", 1 / 3)),
+            total_iters=int(f["warmup-epochs"]) * spe)
+    clip = float(f.get("clip-grad-norm", 0))
+
+    out, e0, norms, sched_lrs = [], 0, [], []
+    for p, (n_epochs, phase_lr) in enumerate(phases):
+        if p > 0:  # the next phase: its lr (ctrain's phases, as the tutorial sets them)
+            sched_opt.param_groups[0]["lr"] = phase_lr
+        for e in range(e0, e0 + n_epochs):
+            sched_lrs.append(sched_opt.param_groups[0]["lr"])
+            model.train()
+            order = tr if spe == 1 else shuffled(tr, int(f.get("seed", 42)), e)
+            row, loss_sum, correct = {}, 0.0, 0
+            for i in range(0, len(order), batch):
+                for g in opt.param_groups:
+                    g["lr"] = sched_opt.param_groups[0]["lr"] * warm_opt.param_groups[0]["lr"]
+                row.setdefault("lr", opt.param_groups[0]["lr"])  # (the epoch's first step's)
+                xb, yb = x[order[i:i + batch]], y[order[i:i + batch]]
+                opt.zero_grad()
+                logits = model(xb)
+                loss = nn.functional.cross_entropy(logits, yb)
+                loss.backward()
+                if clip > 0:
+                    norms.append(nn.utils.clip_grad_norm_(params, clip).item())
+                opt.step()
+                loss_sum += loss.item() * len(yb)
+                correct += (logits.argmax(1) == yb).sum().item()
+                sched_opt.step()  # (no gradients: nothing moves; schedulers expect a step first)
+                warm_opt.step()
+                if sched:
+                    sched.step()
+                if warm:
+                    warm.step()
+            row["train_loss"] = loss_sum / len(tr)
+            row["train_acc"] = correct / len(tr)
+            if n_val > 0:
+                model.eval()
+                with torch.no_grad():
+                    lv = model(xv)
+                row["val_loss"] = nn.functional.cross_entropy(lv, yv).item()
+                row["val_acc"] = (lv.argmax(1) == yv).float().mean().item()
+            if plateau:
+                plateau.step(row["val_loss"])
+            out.append(row)
+        e0 += n_epochs
+    # a case must test what it names: clipping that clips, a plateau that cuts the lr
+    clipped = sum(g > clip for g in norms)
+    if clip > 0 and not clipped:
+        raise ValueError("no gradient norm above --clip-grad-norm %g: nothing clipped" % clip)
+    if plateau and min(sched_lrs) == lr:
+        raise ValueError("the plateau schedule never cut the lr")
+    return out, len(tr), n_val, "%d of %d steps clipped, gradient norms %s; " % (
+        clipped, len(norms), " ".join("%.3g" % g for g in norms)) if clip else ""
+
+
+def compare(name, log, f, data):
+    want, n_train, n_val, note = reference(data, f)
+    try:
+        got = [json.loads(line) for line in open(log)]
+    except (OSError, ValueError) as ex:
+        return "FAIL %s: no log from ctrain (%s)" % (name, ex)
+    if len(got) != len(want):
+        return "FAIL %s: %d epochs logged, PyTorch ran %d" % (name, len(got), len(want))
+    worst, fails = {}, []
+    for e, (g, w) in enumerate(zip(got, want)):
+        for key, wv in w.items():
+            gv = g.get(key)
+            if gv is None:
+                fails.append("epoch %d: no %s" % (e, key))
+                continue
+            if key.endswith("_acc"):
+                d, tol = abs(gv - wv) * (n_train if key == "train_acc" else n_val), 1.01  # images
+            else:
+                d, tol = abs(gv - wv) / max(abs(wv), 1e-30), 1e-6 if key == "lr" else RTOL
+            worst[key] = max(worst.get(key, 0.0), d)
+            if not d <= tol:
+                fails.append("epoch %d %s: ctrain %.9g, PyTorch %.9g" % (e, key, gv, wv))
+    summary = ", ".join("%s %.1e" % (k, v) if not k.endswith("_acc") else "%s %d" % (k, round(v))
+                        for k, v in worst.items())
+    lrs = " ".join("%.4g" % w["lr"] for w in want)
+    losses = " ".join("%.4f" % w["train_loss"] for w in want)
+    if fails:
+        return "FAIL %s: %s (largest differences: %s; PyTorch's lrs %s, train losses %s)" % (
+            name, "; ".join(fails[:4]) + ("; ..." if len(fails) > 4 else ""), summary, lrs, losses)
+    return "ok %s: %d epochs as PyTorch (%slr %s; train_loss %s; largest differences, relative " \
+           "or in images: %s)" % (name, len(want), note, lrs, losses, summary)
+
+
+def main(argv):
+    if argv[1] == "init":
+        out, spec, seed = argv[2], argv[3], int(argv[4])
+        torch.manual_seed(seed)
+        model = ctrain_torch.build_model(spec, (1, 28, 28))
+        save_state_dict(model.state_dict(), out)
+        return 0
+    if argv[1] == "compare":
+        data, cases = argv[2], argv[3]
+        for line in open(cases):
+            name, log, words = line.rstrip("\n").split("|", 2)
+            try:
+                print(compare(name, log, flags(shlex.split(words)), data), flush=True)
+            except Exception as ex:  # one case's error is that case's failure
+                print("FAIL %s: %s: %s" % (name, type(ex).__name__, ex), flush=True)
+        return 0
+    raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
