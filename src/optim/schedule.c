@@ -12,7 +12,9 @@
  *             final_div_factor, anneal_strategy="cos", three_phase=False), lr only
  *   plateau:  base (ct_fit multiplies by gamma^cuts, ct_plateau_cuts over the history)
  * then times the linear warm-up factor s + (1 - s) * min(g, W) / W (LinearLR(start_factor = s,
- * total_iters = W), chained by multiplication as torch's ChainedScheduler does).
+ * total_iters = W)): the product of the two lrs over base. (torch's ChainedScheduler gives the
+ * same for step, plateau and cosine with eta_min 0; other values for cosine with eta_min > 0
+ * and for onecycle: tests/cli_torch_parity.sh checks the product against PyTorch.)
  */
 #include "core/core.h"
 #include "optim/optim.h"

@@ -137,7 +137,9 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "phases: --schedule's constant lr per phase; step, cosine,\n"
                  "onecycle, plateau: PyTorch's StepLR, CosineAnnealingLR,\n"
                  "OneCycleLR, ReduceLROnPlateau (on val_loss) over --epochs\n"
-                 "(else 10) from --lr (the max lr for onecycle)"},
+                 "(else 10) from --lr (the max lr for onecycle, which cycles the\n"
+                 "lr only: PyTorch's cycle_momentum=False); cosine and onecycle\n"
+                 "advance every step, step and plateau every epoch"},
         {.name = "step-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->step_size,
          .metavar = "N", .help = "step: epochs between decays (required)", .def = "none"},
         {.name = "gamma", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->gamma,
