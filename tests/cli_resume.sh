@@ -167,14 +167,10 @@ run train --resume b --epochs 3 --lr 0.1 --momentum 0.9 --nesterov --val-size 10
 [ "$rc" -eq 0 ] && grep -q '^test_loss' <<<"$out" && ! grep -q '^Epoch' <<<"$out" &&
     ok "--resume with the same flags again: nothing left to train, the test line" || bad "same flags -> exit $rc: $err"
 
-# a cosine schedule's rates follow its length: a resume may not change it (the epochs already
-# run would have had other rates), where a phases run's --epochs extends it
-run train --epochs 2 --lr 0.1 --lr-schedule cosine --val-size 1000 --quiet --save cs
-run train --resume cs --epochs 3
-[ "$rc" -eq 2 ] && grep -q -- '--epochs 3: the run in cs follows a cosine schedule over 2 epochs' <<<"$err" &&
-    ok "--resume of a cosine run with another --epochs -> exit 2" || bad "--resume cs --epochs 3 -> exit $rc: $err"
-
-# a run trained from another MNIST folder (--data) resumes from it without --data
+# a run trained from another MNIST folder (--data, relative) resumes from it without --data,
+# also from another folder; and a cosine schedule's rates follow its length: a resume may not
+# change it (the epochs already run would have had other rates), where a phases run's --epochs
+# extends it (both on a small cut of MNIST)
 . "$here/small_mnist.sh"
 small_mnist "$dir" "$tmp/cut" 2000 500
 run train --data cut --epochs 1 --lr 0.1 --val-size 500 --quiet --save cut_run
@@ -183,6 +179,10 @@ run train --resume ../cut_run --epochs 2 --quiet
 cd "$tmp" || exit 1
 [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" &&
     ok "--resume of a run trained on --data DIR (MNIST, relative), from another folder: its folder found again" || bad "--resume cut_run -> exit $rc: $err"
+run train --data cut --epochs 2 --lr 0.1 --lr-schedule cosine --val-size 500 --quiet --save cs
+run train --resume cs --epochs 3
+[ "$rc" -eq 2 ] && grep -q -- '--epochs 3: the run in cs follows a cosine schedule over 2 epochs' <<<"$err" &&
+    ok "--resume of a cosine run with another --epochs -> exit 2" || bad "--resume cs --epochs 3 -> exit $rc: $err"
 
 echo
 finish cli_resume
