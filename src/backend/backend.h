@@ -320,7 +320,7 @@ struct ct_backend {
      * loss, backward and the update, reading pos, lr, first and Adam's factors from d->table
      * (see there), else from sv when it is not NULL, else from d. */
     ct_status (*mlp_step)(ct_backend *b, const ct_mlp_step_desc *d, const ct_step_vars *sv);
-    /* How the last mlp_step launched, for humans ("one cooperative kernel of 264 blocks a run
+    /* How the last mlp_step launched, for humans ("one cooperative kernel of N blocks a run
      * of steps", "three launches a step (...)"); "" where the backend does not say. */
     char mlp_launch[176];
 
