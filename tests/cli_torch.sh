@@ -17,12 +17,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-if ! "$PY" -c 'import torch' 2>/dev/null; then
-    echo "SKIP cli_torch: $PY cannot import torch (apt-get install python3-torch; make bench does)"
-    exit 0
-fi
+torch_or_skip cli_torch
 # save_sd.save(state_dict, path): what safetensors.torch.save_file writes (no metadata)
 cat >"$tmp/save_sd.py" <<'EOF'
 import json, struct

@@ -22,12 +22,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 
-PY=python3
-[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-if ! "$PY" -c 'import torch' 2>/dev/null; then
-    echo "SKIP cli_torch_parity: $PY cannot import torch (apt-get install python3-torch; make bench does)"
-    exit 0
-fi
+torch_or_skip cli_torch_parity
 dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
 small_mnist "$dir" "$tmp/small" 600 10 || { echo "SKIP cli_torch_parity: no MNIST in $dir"; exit 0; }
 echo "torch: $("$PY" -c 'import torch; print(torch.__version__)')"

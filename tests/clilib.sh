@@ -5,9 +5,21 @@
 #   results, same      a run's result lines; two runs' within a tolerance
 #   kill_a_rank        SIGKILL (or SIGSTOP) one rank of a background mpirun training; the job
 #                      must end
+#   torch_or_skip NAME sets PY to a Python that imports torch, or prints SKIP and exits 0
 #   finish NAME        prints the summary line; its status is 0 only when no check failed
 #                      (with CTRAIN_TEST_NEED=cuda, it also checks that auto was CUDA)
 fails=0
+
+# torch_or_skip NAME: sets PY to the Python with PyTorch (Debian's /usr/bin/python3 first), or
+# prints "SKIP NAME: ..." and exits 0
+torch_or_skip() {
+    PY=python3
+    [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+    if ! "$PY" -c 'import torch' 2>/dev/null; then
+        echo "SKIP $1: $PY cannot import torch (apt-get install python3-torch; make bench does)"
+        exit 0
+    fi
+}
 
 ok() { echo "ok   - $*"; }
 bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
