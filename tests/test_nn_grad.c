@@ -359,6 +359,7 @@ static void test_spec_errors(void **state) {
         {"conv(3,3),linear(10)", "linear(10)"},          /* linear needs a flat input */
         {"flatten,linear(0x10)", "0x10"},                /* decimal numbers only */
         {"flatten,dropout(nan),linear(10)", "nan"},
+        {"flatten,", ","},                               /* a layer missing after a ',' */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ct_model *m = NULL;

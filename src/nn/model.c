@@ -88,8 +88,14 @@ static ct_status spec_next(const char *spec, int *pos, spec_token *t) {
         p++; /* ')' */
         while (isspace((unsigned char)spec[p])) p++;
     }
-    if (spec[p] == ',') p++;
-    else if (spec[p] != 0) return spec_error(spec, p, "expected ','");
+    if (spec[p] == ',') { /* and a layer after it: "linear(10)," is a layer missing */
+        int q = p + 1;
+        while (isspace((unsigned char)spec[q])) q++;
+        if (!spec[q]) return spec_error(spec, p, "no layer after the last ','");
+        p++;
+    } else if (spec[p] != 0) {
+        return spec_error(spec, p, "expected ','");
+    }
     *pos = p;
     return CT_OK;
 }
