@@ -261,6 +261,17 @@ if [ "$rc" -eq 130 ] && cmp -s "$tmp/div.state" "$tmp/div/train_state.safetensor
 else
     bad "Ctrl-C in a diverging epoch -> exit $rc: $err"
 fi
+# weights that overflow while the losses stay finite (a batch norm's running variance under
+# Adam at lr 1e18): a divergence too, the weights checked after each epoch
+run train --val-size 55000 --optimizer adam --model "flatten,linear(32),batchnorm,relu,linear(10)" \
+    --schedule 1@0.001,2@1e18 --save "$tmp/wdiv" --save-every 1 --quiet
+if [ "$rc" -eq 1 ] && grep -q 'training diverged in epoch 1 (' <<<"$err" &&
+    grep -q 'wdiv keeps the checkpoint after epoch 0$' <<<"$err" &&
+    "$CT" eval --model "$tmp/wdiv" >/dev/null 2>&1; then
+    ok "weights not finite after epoch 1 -> exit 1, the checkpoint of epoch 0 kept: $(head -1 <<<"$err" | cut -c1-150)"
+else
+    bad "weights overflowing -> exit $rc, stdout: $out, stderr: $err"
+fi
 run train --lr 1e30 --epochs 3 --val-size 55000 --save "$tmp/div_new" --quiet
 if [ "$rc" -eq 1 ] && grep -q "nothing was saved in $tmp/div_new (removed" <<<"$err" &&
     [ ! -e "$tmp/div_new" ]; then

@@ -811,6 +811,22 @@ static void test_predict(void **state) {
         for (int k = 0; k < 3; k++) assert_true(fabs(probs[3 * i + k] - exp(z[k]) / s) < 1e-6);
     }
     assert_int_equal(ct_model_predict(m, NULL, 1, probs), CT_ERR_INVALID);
+    /* weights that are not finite: found (the tensor and element named), and not saved over a
+     * file that was */
+    assert_int_equal(ct_model_check_finite(m), CT_OK);
+    const char *path = path_in_tmp("finite.safetensors");
+    assert_int_equal(ct_save_model(m, path, NULL, 0), CT_OK);
+    w[4] = INFINITY;
+    assert_int_equal(ct_model_set_params(m, w), CT_OK);
+    assert_int_equal(ct_model_check_finite(m), CT_ERR_FORMAT);
+    assert_string_equal(ct_last_error(), "tensor linear1.weight holds an infinity at element 4");
+    assert_int_equal(ct_save_model(m, path, NULL, 0), CT_ERR_FORMAT);
+    assert_non_null(strstr(ct_last_error(), "not saved: tensor linear1.weight holds an infinity"));
+    ct_checkpoint *c = NULL;
+    assert_int_equal(ct_checkpoint_open(path, &c), CT_OK); /* the finite one, whole */
+    assert_int_equal(ct_checkpoint_load_params(c, m, ""), CT_OK);
+    assert_int_equal(ct_model_check_finite(m), CT_OK);
+    ct_checkpoint_free(c);
     ct_model_free(m);
     ct_backend_free(b);
 }

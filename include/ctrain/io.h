@@ -69,8 +69,14 @@ typedef struct {
 } ct_meta;
 
 /* Writes m's parameters (and buffers) to path as safetensors, with metadata: format "pt",
- * ctrain_version, model_spec, input_shape ("[1, 28, 28]"), classes, param_count, then extra. */
+ * ctrain_version, model_spec, input_shape ("[1, 28, 28]"), classes, param_count, then extra.
+ * Weights that are not finite are not written (CT_ERR_FORMAT; the file at path stays as it was);
+ * nor are they loaded, by any of the loaders below. */
 ct_status ct_save_model(const ct_model *m, const char *path, const ct_meta *extra, int n_extra);
+/* CT_OK when every parameter and buffer of m is finite; else CT_ERR_FORMAT and a message naming
+ * the tensor and the element (a diverged training: the loss may still be finite, as when a batch
+ * norm's running variance overflows). */
+ct_status ct_model_check_finite(const ct_model *m);
 
 typedef struct {
     const ct_train_config *cfg;    /* the run's configuration; cfg->resume is ignored: the */
@@ -88,6 +94,7 @@ typedef struct {
  * position (JSON: epoch, batch, loss_sum, correct, seconds), optimizer_steps, config (JSON),
  * history (JSON: before and epochs), ctrain_version, model_spec, input_shape, then extra. */
 ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_train_state *st);
+/* (Refuses weights that are not finite, as ct_save_model.) */
 
 /* ------------------------------------------------------------------------------------------ */
 /* reading checkpoints                                                                         */

@@ -36,13 +36,29 @@ ct_status ct_tensor_list_finite(const ct_tensor_list *l, const char *path, const
         int64_t n = 1;
         for (int d = 0; d < l->t[i].ndim; d++) n *= l->t[i].shape[d];
         const float *v = l->t[i].data;
-        for (int64_t j = 0; j < n; j++) /* NaN weights compute NaN (or, through a ReLU, 0) */
-            if (!isfinite(v[j]))
-                return ct_fail(CT_ERR_FORMAT, "%s: %s: tensor %s holds %s at element %lld: the "
-                               "weights of a diverged or damaged model", path, action,
-                               l->t[i].name, isnan(v[j]) ? "NaN" : "an infinity", (long long)j);
+        for (int64_t j = 0; j < n; j++) { /* NaN weights compute NaN (or, through a ReLU, 0) */
+            if (isfinite(v[j])) continue;
+            const char *what = isnan(v[j]) ? "NaN" : "an infinity";
+            if (!path)
+                return ct_fail(CT_ERR_FORMAT, "tensor %s holds %s at element %lld",
+                               l->t[i].name, what, (long long)j);
+            return ct_fail(CT_ERR_FORMAT, "%s: %s: tensor %s holds %s at element %lld: the "
+                           "weights of a diverged or damaged model", path, action,
+                           l->t[i].name, what, (long long)j);
+        }
     }
     return CT_OK;
+}
+
+ct_status ct_model_check_finite(const ct_model *m) {
+    ct_host_state hs;
+    CT_TRY(ct_host_state_get(m, &hs));
+    ct_tensor_list l = {0};
+    ct_status s = ct_tensor_list_model(m, &hs, "", 0, &l);
+    if (s == CT_OK) s = ct_tensor_list_finite(&l, NULL, NULL);
+    ct_tensor_list_free(&l);
+    ct_host_state_free(&hs);
+    return s;
 }
 
 ct_status ct_host_state_get(const ct_model *m, ct_host_state *hs) {

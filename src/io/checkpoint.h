@@ -39,7 +39,8 @@ ct_status ct_tensor_list_model(const ct_model *m, const ct_host_state *hs, const
                                int params_only, ct_tensor_list *out);
 void ct_tensor_list_free(ct_tensor_list *l);
 /* Every value of the list's F32 tensors finite? Else an error naming path, the tensor and the
- * element, and what of it (action: "not saved", "cannot be loaded"). */
+ * element, and what of it (action: "not saved", "cannot be loaded"); path NULL: only the tensor
+ * and the element. */
 ct_status ct_tensor_list_finite(const ct_tensor_list *l, const char *path, const char *action);
 
 /* ctrain_version, model_spec, input_shape, classes, param_count into out (values in buf);

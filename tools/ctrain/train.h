@@ -137,8 +137,8 @@ const char *train_optimizer_name(int kind);
 const char *train_schedule_name(int kind);
 
 /* The folders cli_mkdirs made, as the lengths of their paths' prefixes of its dir, outermost
- * first (deeper ones than CLI_MADE_MAX are not recorded, and so never removed). */
-#define CLI_MADE_MAX 64
+ * first. */
+#define CLI_MADE_MAX (PATH_MAX / 2) /* a path's components at most */
 typedef struct {
     int n;
     int len[CLI_MADE_MAX];

@@ -47,8 +47,9 @@ typedef struct {
     int64_t test_stop_batch;
     int early_epoch;         /* --patience stopped the run after this epoch (-1: it did not) */
     int best_epoch;          /* the epoch of the lowest val_loss so far */
-    int diverged_epoch;      /* the loss became NaN or infinite in this epoch (-1: it did not):
-                              * the run stopped there, unsaved */
+    int diverged_epoch;      /* the loss became NaN or infinite in this epoch (-1: it did not),
+                              * or the weights: the run stopped there, unsaved */
+    char weights_msg[256];   /* which weight was not finite ("": the loss was not) */
     int save_failed;         /* a checkpoint during the run could not be written (1; 2: the
                               * --save-best file): the run stopped after that epoch (an
                               * error, not an interruption) */
@@ -109,6 +110,13 @@ static int on_epoch(void *user, const ct_epoch_result *r) {
     /* a diverged run (Keras' TerminateOnNaN, per epoch) stops before a checkpoint of NaN weights
      * replaces a good one; every rank decides alike (the losses are all-reduced) */
     if (!isfinite(r->train_loss) || (run->n_val > 0 && !isfinite(r->val.loss))) {
+        st->diverged_epoch = r->epoch;
+        return 1;
+    }
+    /* or the weights, though the losses are finite (a batch norm's running variance overflowed,
+     * or the last update of an epoch): the same on every rank (their weights are the same) */
+    if (ct_model_check_finite(run->m) != CT_OK) {
+        snprintf(st->weights_msg, sizeof st->weights_msg, "%s", ct_last_error());
         st->diverged_epoch = r->epoch;
         return 1;
     }
@@ -225,13 +233,15 @@ static void report_interrupt(const train_run *run, int saved_ok) {
 /* The loss became NaN or infinite in epoch `epoch`: says so, and what the --save folder holds
  * (the run's last checkpoint, written before; its folder is removed when this run made it and
  * it is still empty). */
-static void report_divergence(const train_run *run, int epoch, cli_made *made_save) {
+static void report_divergence(const train_run *run, int epoch, const char *weights,
+                              cli_made *made_save) {
     if (ct_dist_rank(run->o->cfg.dist) != 0) return; /* rank 0 speaks for the job */
     const ct_epoch_result *r = &run->history[epoch];
-    char val[40] = "";
+    char val[40] = "", why[300] = "";
     if (run->n_val > 0) snprintf(val, sizeof val, ", val_loss %.4g", cli_metric(r->val.loss));
-    fprintf(stderr, "ctrain: training diverged in epoch %d (train_loss %.4g%s, lr %g); stopped "
-            "after %d of %d epochs; a lower --lr or --clip-grad-norm may help\n", epoch,
+    if (weights[0]) snprintf(why, sizeof why, "weights not finite: %s; ", weights);
+    fprintf(stderr, "ctrain: training diverged in epoch %d (%strain_loss %.4g%s, lr %g); stopped "
+            "after %d of %d epochs; a lower --lr or --clip-grad-norm may help\n", epoch, why,
             cli_metric(r->train_loss), val, (double)r->lr, epoch + 1, run->total_epochs);
     if (!run->save_dir) return;
     char best[64] = "", state[PATH_MAX + 32];
@@ -595,7 +605,7 @@ built:
         run.best_from = resumed_epochs;
     } else if (run.save_dir && resumed_epochs > 0) { /* its own folder: as it was saved */
         char best[PATH_MAX + 32];
-        run.best_from = o.best_from_resumed < resumed_epochs ? o.best_from_resumed : 0;
+        run.best_from = o.best_from_resumed <= resumed_epochs ? o.best_from_resumed : resumed_epochs;
         snprintf(best, sizeof best, "%s/best.safetensors", run.save_dir);
         if (o.save_best && access(best, F_OK) == 0)
             run.best_saved = best_epoch(&run, run.best_from, resumed_epochs - 1);
@@ -673,7 +683,7 @@ built:
         s = CT_OK;
     }
     if (s == CT_ERR_INTERRUPTED && st.diverged_epoch >= 0) {
-        report_divergence(&run, st.diverged_epoch, &made_save);
+        report_divergence(&run, st.diverged_epoch, st.weights_msg, &made_save);
         rc = dist ? CLI_EXIT_ERROR_ALL : CLI_EXIT_ERROR; /* under mpirun: every rank alike */
         goto restore;
     }
