@@ -230,9 +230,9 @@ static void report_interrupt(const train_run *run, int saved_ok) {
         fprintf(stderr, "; the checkpoint in %s could not be updated\n", run->save_dir);
 }
 
-/* The loss became NaN or infinite in epoch `epoch`: says so, and what the --save folder holds
- * (the run's last checkpoint, written before; its folder is removed when this run made it and
- * it is still empty). */
+/* The loss (or, per `weights`, a weight) became NaN or infinite in epoch `epoch`: says so, and
+ * what the --save folder holds (the run's last checkpoint, written before; its folder is
+ * removed when this run made it and it is still empty). */
 static void report_divergence(const train_run *run, int epoch, const char *weights,
                               cli_made *made_save) {
     if (ct_dist_rank(run->o->cfg.dist) != 0) return; /* rank 0 speaks for the job */
