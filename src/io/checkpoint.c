@@ -30,23 +30,27 @@ void ct_tensor_list_free(ct_tensor_list *l) {
     memset(l, 0, sizeof *l);
 }
 
-ct_status ct_tensor_list_finite(const ct_tensor_list *l, const char *path, const char *action) {
-    for (int i = 0; i < l->n; i++) {
-        if (strcmp(l->t[i].dtype, "F32") != 0) continue;
-        int64_t n = 1;
-        for (int d = 0; d < l->t[i].ndim; d++) n *= l->t[i].shape[d];
-        const float *v = l->t[i].data;
-        for (int64_t j = 0; j < n; j++) { /* NaN weights compute NaN (or, through a ReLU, 0) */
-            if (isfinite(v[j])) continue;
-            const char *what = isnan(v[j]) ? "NaN" : "an infinity";
-            if (!path)
-                return ct_fail(CT_ERR_FORMAT, "tensor %s holds %s at element %lld",
-                               l->t[i].name, what, (long long)j);
-            return ct_fail(CT_ERR_FORMAT, "%s: %s: tensor %s holds %s at element %lld: the "
-                           "weights of a diverged or damaged model", path, action,
-                           l->t[i].name, what, (long long)j);
-        }
+/* Every value of tensor t (named name) finite? see ct_tensor_list_finite */
+static ct_status tensor_finite(const ct_st_tensor *t, const char *name, const char *path,
+                               const char *action) {
+    if (strcmp(t->dtype, "F32") != 0) return CT_OK;
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+    const float *v = t->data;
+    for (int64_t j = 0; j < n; j++) { /* NaN weights compute NaN (or, through a ReLU, 0) */
+        if (isfinite(v[j])) continue;
+        const char *what = isnan(v[j]) ? "NaN" : "an infinity";
+        if (!path)
+            return ct_fail(CT_ERR_FORMAT, "tensor %s holds %s at element %lld", name, what,
+                           (long long)j);
+        return ct_fail(CT_ERR_FORMAT, "%s: %s: tensor %s holds %s at element %lld: the weights "
+                       "of a diverged or damaged model", path, action, name, what, (long long)j);
     }
+    return CT_OK;
+}
+
+ct_status ct_tensor_list_finite(const ct_tensor_list *l, const char *path, const char *action) {
+    for (int i = 0; i < l->n; i++) CT_TRY(tensor_finite(&l->t[i], l->t[i].name, path, action));
     return CT_OK;
 }
 
@@ -300,18 +304,8 @@ ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const c
         memcpy((void *)l.t[i].data, c->data + e->begin, (size_t)(e->end - e->begin));
         if (l.info[i].kind == CT_TENSOR_COUNTER && hs.counters[l.info[i].layer] < 0)
             s = ct_fail(CT_ERR_FORMAT, "%s: tensor %s is negative", c->path, e->name);
-    }
-    if (s == CT_OK) { /* the file's names in the message */
-        ct_tensor_list named = l;
-        ct_st_tensor *t = seq ? malloc((size_t)l.n * sizeof *t) : NULL;
-        if (seq && !t) {
-            s = ct_fail(CT_ERR_NOMEM, "out of memory");
-        } else {
-            for (int i = 0; seq && i < l.n; i++) t[i] = l.t[i], t[i].name = alias[i];
-            if (seq) named.t = t;
-            s = ct_tensor_list_finite(&named, c->path, "cannot be loaded");
-        }
-        free(t);
+        else
+            s = tensor_finite(&l.t[i], e->name, c->path, "cannot be loaded");
     }
     /* strict, like load_state_dict(strict=True): no tensor of the file may be left over */
     for (int k = 0; k < c->n && s == CT_OK; k++) {
