@@ -85,6 +85,7 @@ struct Fiber {
     int state;
     uint3 idx, bidx; /* threadIdx, blockIdx */
     int block;       /* the block's place in a cooperative launch (else 0) */
+    unsigned shfls;  /* shuffles this thread has made in this block */
 };
 
 struct Block {
@@ -98,7 +99,7 @@ struct Block {
     ucontext_t scheduler;
     jump_buf scheduler_jb;
     std::vector<Fiber> fiber;
-    std::vector<uint64_t> exchange; /* one slot per thread for the shuffles */
+    std::vector<uint64_t> exchange; /* two slots per thread for the shuffles */
     std::vector<unsigned char> smem;
     std::vector<void *> statics; /* static shared memory made undefined in this block */
 };
@@ -297,12 +298,14 @@ void ct_emu_static_smem(void *p, size_t bytes) {
 uint64_t ct_emu_shfl_xor(uint64_t bits, int lane_mask) {
     Block &b = g_block;
     int me = b.current, base = b.fiber[me].block * b.per_block, rel = me - base;
-    b.exchange[me] = bits;
+    /* Shuffles alternate between two slots a thread, so one barrier each is enough: a lane
+     * that writes shuffle k + 2's value into slot k's has passed shuffle k + 1's barrier, which
+     * every lane reaches only after reading shuffle k. */
+    const size_t half = (size_t)(b.fiber[me].shfls++ & 1) * (size_t)b.nthreads;
+    b.exchange[half + me] = bits;
     wait_at(AT_WARP_BARRIER);
     int other = (rel & ~(kWarp - 1)) | ((rel & (kWarp - 1)) ^ (lane_mask & (kWarp - 1)));
-    uint64_t r = other < b.per_block ? b.exchange[base + other] : bits;
-    wait_at(AT_WARP_BARRIER); /* nobody overwrites its slot before every lane has read */
-    return r;
+    return other < b.per_block ? b.exchange[half + base + other] : bits;
 }
 
 void ct_emu_run_kernel(const void *key, const ct_emu_config &c, const std::function<void()> &body,
@@ -325,7 +328,7 @@ void ct_emu_run_kernel(const void *key, const ct_emu_config &c, const std::funct
     b.nthreads = per_block * nblocks;
     b.smem_bytes = (c.smem + 15) & ~(size_t)15; /* each block's at 16-byte alignment, as a GPU's */
     b.fiber.resize(kMaxFibers); /* once: a fiber's jump buffer must not move */
-    b.exchange.assign(b.nthreads, 0);
+    b.exchange.assign(2 * (size_t)b.nthreads, 0);
     /* uninitialised shared memory reads NaN */
     b.smem.assign(c.smem > 0 ? b.smem_bytes * (size_t)nblocks : 1, 0xff);
     gridDim = c.grid;
@@ -336,6 +339,7 @@ void ct_emu_run_kernel(const void *key, const ct_emu_config &c, const std::funct
             f.idx = uint3{t % c.block.x, t / c.block.x % c.block.y, t / (c.block.x * c.block.y)};
             f.bidx = bi;
             f.block = k;
+            f.shfls = 0;
         }
     };
     if (cooperative) {
