@@ -189,7 +189,7 @@ typedef enum {
     CT_SCHED_PHASES = 0, /* constant within each phase (the phases' lrs) */
     CT_SCHED_STEP,       /* StepLR: lr * gamma^floor(epoch / step_size), per epoch */
     CT_SCHED_COSINE,     /* CosineAnnealingLR to eta_min over all steps of the run, per step */
-    CT_SCHED_ONECYCLE,   /* OneCycleLR (cos, max_lr = lr, momentum not cycled), per step */
+    CT_SCHED_ONECYCLE,   /* OneCycleLR (cos, max_lr = lr; momentum: cycle_momentum), per step */
     CT_SCHED_PLATEAU     /* ReduceLROnPlateau on val_loss: lr * gamma^(cuts so far), per epoch */
 } ct_schedule_kind;
 
@@ -233,6 +233,12 @@ typedef struct {
     float pct_start;             /* onecycle: fraction of steps rising (0: 0.3) */
     float div_factor;            /* onecycle: initial lr = lr / div_factor (0: 25) */
     float final_div_factor;      /* onecycle: final lr = initial / final_div_factor (0: 1e4) */
+    /* onecycle: OneCycleLR's cycle_momentum. 1: SGD's momentum (Adam's and AdamW's beta1) falls
+     * from max_momentum to base_momentum as the lr rises and climbs back as it falls, by the
+     * same cosine; it replaces momentum and beta1, which must then be 0. 0: not cycled (as
+     * PyTorch's cycle_momentum=False). */
+    int cycle_momentum;
+    float base_momentum, max_momentum; /* (both 0: 0.85 and 0.95, PyTorch's; each in [0, 1)) */
     /* Linear warm-up (LinearLR, chained: it multiplies the schedule's lr): the factor goes from
      * warmup_start_factor to 1 over warmup_steps optimizer steps, or warmup_epochs epochs when
      * warmup_steps is 0 (both 0: no warm-up). */
@@ -256,6 +262,13 @@ typedef struct {
  * steps_per_epoch steps in every epoch, under cfg's phases, schedule and warm-up.
  * NaN (and ct_last_error says why) for a cfg that ct_train_config_check refuses. */
 float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_t steps_per_epoch);
+/* The momentum of that step: SGD's momentum, or Adam's and AdamW's beta1 (0.9 when cfg's is
+ * 0): cycled with the lr under onecycle with cycle_momentum, else cfg's. NaN (and
+ * ct_last_error says why) for a cfg that ct_train_config_check refuses. */
+float ct_schedule_momentum(const ct_train_config *cfg, int epoch, int64_t step,
+                           int64_t steps_per_epoch);
+/* The base and max momentum a cycle_momentum run cycles between (0.85 and 0.95 for cfg's zeros). */
+void ct_cycled_momentum(const ct_train_config *cfg, float *base, float *max);
 /* ReduceLROnPlateau(mode="min", factor=gamma, patience, threshold=1e-4 relative, cooldown=0,
  * min_lr=0, eps=1e-8) replayed over the validation losses of epochs 0..n-1: the number of
  * cuts it made (0 unless cfg's schedule is CT_SCHED_PLATEAU). Epoch n then trains at

@@ -9,6 +9,7 @@
 #     (--data-on-device off)
 #   - the cnn preset on a small MNIST cut: cuda (the emulator's cuDNN, and im2col without it) as
 #     the CPU; its checkpoint evaluates on the CPU
+#   - onecycle's cycled momentum (SGD's, fused; Adam's beta1, the layers' ops) as the CPU
 #   - mpirun -np 2 --device cuda as 1 process: with NCCL (the emulator's) on 2 emulated GPUs,
 #     through MPI when 2 ranks share 1; a killed rank ends the job, and so do a broken link and
 #     a stopped rank (--dist-timeout)
@@ -118,6 +119,18 @@ if [ "$rc" -eq 0 ] && [ -n "$acc" ] && grep -qF "$acc" <<<"$out"; then
 else
     bad "eval on cpu of the cuda checkpoint: exit $rc: $out $err"
 fi
+
+# ------------------------------------------------------------------ a cycled momentum
+# onecycle's momentum (Adam's beta1) changes every step: the fused MLP step and the layers' ops
+# read it from the step table as the CPU does
+OCY=(train --dataset idx --data "$tmp/small" --val-size 256 --epochs 2 --threads 1 --lr-schedule onecycle)
+train oc_cpu "$CT" "${OCY[@]}" --lr 0.5 --nesterov --device cpu
+train oc_cuda "$CT" "${OCY[@]}" --lr 0.5 --nesterov --device cuda
+has oc_cuda "^Fused step: on"
+compare oc_cpu oc_cuda 0.002 "onecycle, SGD's momentum cycled, the fused MLP step: cuda vs cpu"
+train oca_cpu "$CT" "${OCY[@]}" --lr 0.01 --optimizer adam --device cpu
+CTRAIN_CUDA_FUSED=0 train oca_cuda "$CT" "${OCY[@]}" --lr 0.01 --optimizer adam --device cuda
+compare oca_cpu oca_cuda 0.002 "onecycle, Adam's beta1 cycled, the layers' ops: cuda vs cpu"
 
 # ------------------------------------------------------------------ little device memory
 # (32 MiB of it go to cuBLAS's workspace) data that would take over a quarter of what is free

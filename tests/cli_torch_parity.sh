@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli_torch_parity.sh — ctrain trains as PyTorch does, epoch by epoch: every optimizer (SGD plain,
 # with momentum, Nesterov and weight decay, Adam with and without L2, AdamW with its default
-# weight decay), every lr schedule (phases, StepLR, CosineAnnealingLR, OneCycleLR,
+# weight decay), every lr schedule (phases, StepLR, CosineAnnealingLR, OneCycleLR with and
+# without its momentum cycling,
 # ReduceLROnPlateau, LinearLR warm-up alone and multiplying each of them), clip_grad_norm_ and
 # BatchNorm MLPs, each run's --log (lr, train_loss, train_acc, val_loss, val_acc per epoch)
 # against a plain PyTorch loop (tests/torch_parity.py) from the same weights (--init, a
@@ -69,6 +70,12 @@ case_ step --lr-schedule step --step-size 2 --gamma 0.5 --epochs 5 --lr 0.5
 case_ cosine --lr-schedule cosine --eta-min 0.01 --epochs 5 --lr 0.5 --momentum 0.5
 case_ onecycle_sgd --lr-schedule onecycle --epochs 6 --lr 1.0
 case_ onecycle_adam --lr-schedule onecycle --pct-start 0.5 --epochs 6 --lr 0.02 --optimizer adam
+case_ onecycle_nesterov_range --lr-schedule onecycle --epochs 6 --lr 0.3 --nesterov \
+    --cycle-momentum 0.5,0.8
+case_ onecycle_adamw_range --lr-schedule onecycle --epochs 6 --lr 0.02 --optimizer adamw \
+    --cycle-momentum 0.8,0.95
+case_ onecycle_fixed --lr-schedule onecycle --epochs 6 --lr 0.5 --cycle-momentum off \
+    --momentum 0.5
 # (lrs this high make val_loss rise, so that ReduceLROnPlateau cuts: at epochs 6 and 7, 4 and 6)
 case_ plateau --lr-schedule plateau --lr-patience 0 --gamma 0.5 --epochs 8 --lr 1 --momentum 0.9
 case_ plateau_patience1 --lr-schedule plateau --lr-patience 1 --gamma 0.5 --epochs 8 --lr 2

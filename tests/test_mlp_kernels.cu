@@ -66,9 +66,9 @@ typedef struct {
 
 /* One step of the MLP in double, with the same order of operations as PyTorch's optimizers
  * (Adam's factors from the float ones the op is given, as ct_adam_factors makes them). */
-static void reference_step(const ct_mlp_step_desc *d, int64_t pos, float lr, int first,
-                           float step_size, float bc2_sqrt, double *w, double *m, double *v,
-                           double stats[2]) {
+static void reference_step(const ct_mlp_step_desc *d, int64_t pos, float lr, float mom,
+                           int first, float step_size, float bc2_sqrt, double *w, double *m,
+                           double *v, double stats[2]) {
     const int K = d->in, H = d->hidden, C = d->classes;
     const int64_t n = d->n, P = (int64_t)H * K + H + (int64_t)C * H + C;
     double *g = (double *)calloc((size_t)P, sizeof(double));
@@ -119,15 +119,15 @@ static void reference_step(const ct_mlp_step_desc *d, int64_t pos, float lr, int
             int decoupled = d->opt == CT_ADAMW;
             double gi = g[p] + (decoupled ? 0.0 : d->weight_decay * w[p]);
             if (decoupled) w[p] *= 1.0 - (double)lr * d->weight_decay;
-            m[p] = d->beta1 * m[p] + (1.0 - d->beta1) * gi;
+            m[p] = mom * m[p] + (1.0 - (double)mom) * gi;
             v[p] = d->beta2 * v[p] + (1.0 - d->beta2) * gi * gi;
             w[p] -= step_size * (m[p] / (sqrt(v[p]) / bc2_sqrt + d->eps));
             continue;
         }
         double dv = g[p] + d->weight_decay * w[p];
         if (d->momentum != 0.0f) {
-            m[p] = first ? dv : d->momentum * m[p] + dv;
-            dv = d->nesterov ? dv + d->momentum * m[p] : m[p];
+            m[p] = first ? dv : mom * m[p] + dv;
+            dv = d->nesterov ? dv + mom * m[p] : m[p];
         }
         w[p] -= lr * dv;
     }
@@ -208,7 +208,8 @@ static void run_mode(const config *c, const ct_mlp_step_desc *d0, const float *w
             ds.adam_bc2_sqrt = table[0].adam_bc2_sqrt;
         } else { /* the descriptor's must not be read */
             ds.pos = -1, ds.lr = NAN, ds.first = 1, ds.adam_step_size = NAN;
-            ds.adam_bc2_sqrt = NAN;
+            ds.adam_bc2_sqrt = NAN, ds.beta1 = NAN;
+            if (c->opt == CT_SGD && c->momentum != 0.0f) ds.momentum = NAN;
             if (s == 1) sv = &table[1];
             else ds.table = table, ds.cursor = &cursor, ds.cur = &cur, run = c->steps - s;
         }
@@ -270,14 +271,17 @@ static void run_config(const config *c) {
     d.momentum = c->momentum, d.weight_decay = c->wd, d.nesterov = c->nesterov;
     d.beta1 = 0.9f, d.beta2 = 0.999f, d.eps = 1e-8f;
     d.ws = ws;
-    for (int s = 0; s < c->steps; s++) { /* a different batch and lr each step */
+    for (int s = 0; s < c->steps; s++) { /* a different batch, lr and momentum each step (as
+                                           * OneCycleLR cycles them; step 0: the descriptor's) */
         table[s].pos = (s * 7 + 1) % (count - c->n + 1);
         table[s].lr = (c->opt == CT_SGD ? 0.5f : 0.01f) / (float)(s + 1);
+        table[s].momentum = c->opt == CT_SGD ? c->momentum * (1.0f - 0.03f * (float)s)
+                                             : d.beta1 - 0.02f * (float)s;
         table[s].first = 0;
-        ct_adam_factors(table[s].lr, d.beta1, d.beta2, s + 1, &table[s].adam_step_size,
-                        &table[s].adam_bc2_sqrt);
-        reference_step(&d, table[s].pos, table[s].lr, s == 0, table[s].adam_step_size,
-                       table[s].adam_bc2_sqrt, wr, mr, vr, stats_ref);
+        ct_adam_factors(table[s].lr, table[s].momentum, d.beta2, s + 1,
+                        &table[s].adam_step_size, &table[s].adam_bc2_sqrt);
+        reference_step(&d, table[s].pos, table[s].lr, table[s].momentum, s == 0,
+                       table[s].adam_step_size, table[s].adam_bc2_sqrt, wr, mr, vr, stats_ref);
     }
     for (int coop = 0; coop < 2; coop++)
         run_mode(c, &d, w0, P, table, coop, w[coop], m[coop], v[coop], stats[coop]);

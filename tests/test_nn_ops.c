@@ -544,13 +544,13 @@ static void test_adam(void **state) {
             /* every other step takes lr and the bias corrections from device memory (sv); the
              * arguments lr and t are then wrong on purpose */
             int use_sv = (t + (int)c) % 2;
-            ct_step_vars sv = {.lr = cfgs[c].lr};
+            ct_step_vars sv = {.lr = cfgs[c].lr, .momentum = cfgs[c].b1};
             ct_adam_factors(cfgs[c].lr, cfgs[c].b1, cfgs[c].b2, t, &sv.adam_step_size,
                             &sv.adam_bc2_sqrt);
             OK(b->h2d(b, d_sv, &sv, sizeof sv));
             OK(b->adam_step(b, d_w, d_g, d_mv, d_mv + N, N, use_sv ? 7.0f : cfgs[c].lr,
-                            cfgs[c].b1, cfgs[c].b2, cfgs[c].eps, cfgs[c].wd, cfgs[c].decoupled,
-                            use_sv ? 100 : t, use_sv ? d_sv : NULL));
+                            use_sv ? 0.25f : cfgs[c].b1, cfgs[c].b2, cfgs[c].eps, cfgs[c].wd,
+                            cfgs[c].decoupled, use_sv ? 100 : t, use_sv ? d_sv : NULL));
             for (int i = 0; i < N; i++) {
                 double gi = g[i], lr = cfgs[c].lr, wd = cfgs[c].wd;
                 if (cfgs[c].decoupled) wr[i] *= 1 - lr * wd;

@@ -443,15 +443,17 @@ static void test_sgd(void **state) {
             for (int t = 0; t < STEPS; t++) {
                 tu_fill(&rng, g, n, -1, 1);
                 OK(b->h2d(b, d_g, g, bytes));
-                /* every other step takes lr and the first-step flag from device memory (sv),
-                 * the arguments then being wrong on purpose */
+                /* every other step takes lr, the momentum and the first-step flag from device
+                 * memory (sv), the arguments then being wrong on purpose; the momentum
+                 * changes from step to step (as OneCycleLR cycles it) */
                 int use_sv = (t + (int)c) % 2;
-                ct_step_vars sv = {.lr = cfgs[c].lr, .first = t == 0};
+                const float mom = cfgs[c].momentum * (1.0f - 0.05f * (float)t);
+                ct_step_vars sv = {.lr = cfgs[c].lr, .momentum = mom, .first = t == 0};
                 OK(b->h2d(b, d_sv, &sv, sizeof sv));
                 OK(b->sgd_step(b, d_w, d_g, has_m ? d_m : NULL, n, use_sv ? 99.0f : cfgs[c].lr,
-                               cfgs[c].momentum, cfgs[c].wd, cfgs[c].nesterov,
+                               use_sv ? 0.5f * mom : mom, cfgs[c].wd, cfgs[c].nesterov,
                                use_sv ? t != 0 : t == 0, use_sv ? d_sv : NULL));
-                double mo = cfgs[c].momentum;
+                double mo = mom;
                 for (int64_t i = 0; i < n; i++) {
                     double d = g[i] + (double)cfgs[c].wd * wr[i];
                     if (has_m) {

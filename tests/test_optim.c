@@ -114,7 +114,8 @@ static void test_optimizers(void **state) {
             } else if (t % 2 == 0) { /* the step's scalars from a step table row (ct_fit's way;
                                       * the CPU's device memory is this host memory) */
                 ct_step_vars sv;
-                ct_optimizer_step_vars(&o, 0, lr, 0, &sv);
+                ct_optimizer_step_vars(&o, 0, lr, cases[c].kind == CT_SGD ? o.momentum : o.beta1,
+                                       0, &sv);
                 assert_int_equal(sv.step, t - 1);
                 assert_int_equal(sv.first, t == 1);
                 OK(ct_optimizer_step_range(&o, w, g, 1e3f, &sv, 0, N)); /* lr from sv, not 1e3 */
@@ -227,11 +228,54 @@ static void test_schedules_torch(void **state) {
         0.03333333333333333, 0.048776412907378844, 0.06030056647916493, 0.06615771884551973,
         0.06545084971874739, 0.05000000000000001,  0.03454915028125264, 0.020610737385376353,
         0.009549150281252635, 0.002447174185242324};
+    /* OneCycleLR's momentum: SGD's, by default; Adam's beta1 with base_momentum 0.6,
+     * max_momentum 0.9, pct_start 0.25 */
+    static const double sgd_mom[20] = {
+        0.95, 0.9404508497187474, 0.9154508497187474, 0.8845491502812526, 0.8595491502812526,
+        0.85, 0.8512536043909088, 0.854951556604879, 0.8609084258765984, 0.8688255099070633,
+        0.878305813044122, 0.8888739533021842, 0.8999999999999999, 0.9111260466978157,
+        0.9216941869558779, 0.9311744900929366, 0.9390915741234015, 0.945048443395121,
+        0.9487463956090911, 0.95};
+    static const double adam_beta1[20] = {
+        0.9, 0.8560660171779821, 0.75, 0.6439339828220179, 0.6, 0.6032778598899291,
+        0.6129681813536099, 0.6286474508437578, 0.6496304090461713, 0.675, 0.7036474508437579,
+        0.734320730509852, 0.765679269490148, 0.7963525491562421, 0.825, 0.8503695909538287,
+        0.8713525491562422, 0.8870318186463901, 0.8967221401100709, 0.9};
     /* OneCycleLR(max_lr 0.1, total_steps 20): 4 epochs of 5 steps */
     ct_train_config c = sched_config(CT_SCHED_ONECYCLE, 4, 0.1f);
     for (int g = 0; g < 20; g++)
         near("onecycle vs PyTorch", g, ct_schedule_lr(&c, g / 5, g % 5, 5), onecycle[g],
              1e-7 * onecycle[g] + 1e-9);
+    for (int g = 0; g < 20; g++) /* not cycled: the fixed momentum */
+        near("onecycle, momentum not cycled", g, ct_schedule_momentum(&c, g / 5, g % 5, 5), 0.0,
+             0.0);
+    c.cycle_momentum = 1;
+    for (int g = 0; g < 20; g++)
+        near("onecycle's SGD momentum vs PyTorch", g, ct_schedule_momentum(&c, g / 5, g % 5, 5),
+             sgd_mom[g], 1e-7);
+    ct_train_config ca = c;
+    ca.optimizer = CT_ADAM;
+    ca.base_momentum = 0.6f, ca.max_momentum = 0.9f, ca.pct_start = 0.25f;
+    for (int g = 0; g < 20; g++)
+        near("onecycle's Adam beta1 vs PyTorch", g, ct_schedule_momentum(&ca, g / 5, g % 5, 5),
+             adam_beta1[g], 1e-7);
+    ca.cycle_momentum = 0; /* not cycled: Adam's beta1 (0: 0.9) */
+    near("Adam's beta1, not cycled", 0, ct_schedule_momentum(&ca, 1, 2, 5), 0.9, 1e-7);
+    /* refused: cycling outside onecycle, a fixed momentum or beta1 beside it, a range outside
+     * [0, 1) */
+    ct_train_config bad = c;
+    bad.schedule = CT_SCHED_COSINE;
+    assert_true(isnan(ct_schedule_momentum(&bad, 0, 0, 5)));
+    assert_non_null(strstr(ct_last_error(), "one-cycle"));
+    bad = c, bad.momentum = 0.9f;
+    assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+    assert_non_null(strstr(ct_last_error(), "a fixed momentum of 0.9"));
+    bad = ca, bad.cycle_momentum = 1, bad.beta1 = 0.8f;
+    assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+    bad = c, bad.max_momentum = 1.0f;
+    assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+    bad = c, bad.nesterov = 1; /* Nesterov with a cycled momentum: accepted */
+    assert_int_equal(ct_train_config_check(&bad), CT_OK);
     /* CosineAnnealingLR(T_max 10, eta_min 0.001): 10 epochs of 1 step */
     c = sched_config(CT_SCHED_COSINE, 10, 0.1f);
     c.eta_min = 0.001f;

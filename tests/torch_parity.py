@@ -149,9 +149,10 @@ def reference(data, f):
         phases = [(int(f["epochs"]), float(f["lr"]))]
     epochs, lr = sum(e for e, _ in phases), phases[0][1]
     wd = float(f.get("weight-decay", 0.01 if kind == "adamw" else 0.0))
-    if kind == "sgd":
-        opt = torch.optim.SGD(params, lr=lr, momentum=float(f.get("momentum", 0)),
-                              weight_decay=wd, nesterov="nesterov" in f)
+    if kind == "sgd":  # (Nesterov with a cycled momentum: OneCycleLR sets it before each step)
+        mom = float(f.get("momentum", 0.9 if "nesterov" in f else 0))
+        opt = torch.optim.SGD(params, lr=lr, momentum=mom, weight_decay=wd,
+                              nesterov="nesterov" in f)
     else:
         b1, b2 = (float(b) for b in f.get("betas", "0.9,0.999").split(","))
         cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
@@ -165,17 +166,22 @@ def reference(data, f):
         return torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr0)
     sched_opt, warm_opt = stand_in(lr), stand_in(1.0)
     sched_name, sched, warm, plateau = f.get("lr-schedule", "phases"), None, None, None
+    cycled = False
     gamma = float(f.get("gamma", 0.1))
     if sched_name == "step":
         sched = torch.optim.lr_scheduler.StepLR(sched_opt, int(f["step-size"]) * spe, gamma)
     elif sched_name == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(sched_opt, epochs * spe,
                                                            eta_min=float(f.get("eta-min", 0)))
-    elif sched_name == "onecycle":  # ctrain cycles the lr only (src/optim/schedule.c), not
-        # the momentum or Adam's beta1 as OneCycleLR's default cycle_momentum=True would
+    elif sched_name == "onecycle":  # with cycle_momentum, the stand-in's momentum cycles too:
+        # the real optimizer takes it as its momentum (SGD) or beta1 (Adam, AdamW)
+        cyc = f.get("cycle-momentum", "on")
+        base_m, max_m = (0.85, 0.95) if cyc in ("on", "off") else (float(v) for v in cyc.split(","))
         sched = torch.optim.lr_scheduler.OneCycleLR(
             sched_opt, max_lr=lr, total_steps=epochs * spe,
-            pct_start=float(f.get("pct-start", 0.3)), cycle_momentum=False)
+            pct_start=float(f.get("pct-start", 0.3)), cycle_momentum=cyc != "off",
+            base_momentum=base_m, max_momentum=max_m)
+        cycled = cyc != "off"
     elif sched_name == "plateau":
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             sched_opt, factor=gamma, patience=int(f.get("lr-patience", 10)))
@@ -197,6 +203,12 @@ def reference(data, f):
             for i in range(0, len(order), batch):
                 for g in opt.param_groups:
                     g["lr"] = sched_opt.param_groups[0]["lr"] * warm_opt.param_groups[0]["lr"]
+                    if cycled:
+                        m = sched_opt.param_groups[0]["momentum"]
+                        if kind == "sgd":
+                            g["momentum"] = m
+                        else:
+                            g["betas"] = (m, g["betas"][1])
                 row.setdefault("lr", opt.param_groups[0]["lr"])  # (the epoch's first step's)
                 xb, yb = x[order[i:i + batch]], y[order[i:i + batch]]
                 opt.zero_grad()

@@ -67,6 +67,7 @@ typedef struct {
     int64_t pos;          /* the batch's first row in the epoch order (gather_u8) */
     uint64_t step;        /* optimizer updates before this step, < 2^40 (dropout's stream) */
     float lr;             /* the learning rate of this update */
+    float momentum;       /* SGD's momentum, Adam's beta1 of this update (OneCycleLR cycles it) */
     float adam_step_size; /* lr / (1 - beta1^t), t = step + 1, as adam_step computes it */
     float adam_bc2_sqrt;  /* sqrt(1 - beta2^t) */
     int32_t first;        /* 1 on the optimizer's first update (SGD's momentum starts as g) */
@@ -207,7 +208,8 @@ struct ct_backend {
     ct_status (*add_into)(ct_backend *b, float *dst, const float *src, int64_t n);
     /* PyTorch SGD over n parameters: g += wd*w; m = momentum*m + g (m = g on the first step);
      * g = nesterov ? g + momentum*m : m; w -= lr*g. m may be NULL when momentum == 0.
-     * With sv, lr and first_step are sv->lr and sv->first. */
+     * With sv, lr and first_step are sv->lr and sv->first, and momentum (where m is given)
+     * sv->momentum. */
     ct_status (*sgd_step)(ct_backend *b, float *w, const float *g, float *m, int64_t n, float lr,
                           float momentum, float weight_decay, int nesterov, int first_step,
                           const ct_step_vars *sv);
@@ -299,7 +301,8 @@ struct ct_backend {
      * v = beta2*v + (1-beta2)*g*g; w -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps) with
      * bc1 = 1 - beta1^t, bc2 = 1 - beta2^t computed in double on the host: in float,
      * step_size = lr / bc1 and bc2_sqrt = sqrt(bc2) (ct_adam_factors). With sv, lr,
-     * step_size and bc2_sqrt are sv's (t is then only checked to be >= 1). */
+     * step_size and bc2_sqrt are sv's, and beta1 is sv->momentum (t is then only checked to be
+     * >= 1). */
     ct_status (*adam_step)(ct_backend *b, float *w, const float *g, float *m, float *v, int64_t n,
                            float lr, float beta1, float beta2, float eps, float weight_decay,
                            int decoupled, int64_t t, const ct_step_vars *sv);

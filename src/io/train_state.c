@@ -66,14 +66,16 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
     /* optimizer, schedule, warm-up and clipping (enums as their numbers) */
     ct_jw_printf(j, ", \"optimizer\": %d, \"schedule\": %d, \"step_size\": %d, "
                  "\"plateau_patience\": %d, \"warmup_steps\": %d, \"warmup_epochs\": %d, "
-                 "\"augment_pad\": %d, \"augment_flip\": %d", (int)c->optimizer,
-                 (int)c->schedule, c->step_size, c->plateau_patience, c->warmup_steps,
-                 c->warmup_epochs, c->augment_pad, c->augment_flip);
+                 "\"augment_pad\": %d, \"augment_flip\": %d, \"cycle_momentum\": %d",
+                 (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
+                 c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
+                 c->cycle_momentum);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
         {"final_div_factor", c->final_div_factor},
         {"warmup_start_factor", c->warmup_start_factor}, {"clip_norm", c->clip_norm},
+        {"base_momentum", c->base_momentum}, {"max_momentum", c->max_momentum},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         ct_jw_key(j, 0, floats[i].key);
@@ -317,12 +319,14 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("warmup_epochs", 0, INT32_MAX, cfg->warmup_epochs);
     OPT_INT("augment_pad", 0, CT_MAX_AUGMENT_PAD, cfg->augment_pad);
     OPT_INT("augment_flip", 0, 1, cfg->augment_flip);
+    OPT_INT("cycle_momentum", 0, 1, cfg->cycle_momentum); /* (absent before 5 Dec 2026: 0) */
 #undef OPT_INT
     struct { const char *key; float *dst; } floats[] = {
         {"beta1", &cfg->beta1}, {"beta2", &cfg->beta2}, {"eps", &cfg->eps},
         {"gamma", &cfg->gamma}, {"eta_min", &cfg->eta_min}, {"pct_start", &cfg->pct_start},
         {"div_factor", &cfg->div_factor}, {"final_div_factor", &cfg->final_div_factor},
         {"warmup_start_factor", &cfg->warmup_start_factor}, {"clip_norm", &cfg->clip_norm},
+        {"base_momentum", &cfg->base_momentum}, {"max_momentum", &cfg->max_momentum},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         double d;

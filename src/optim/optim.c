@@ -43,10 +43,14 @@ ct_status ct_optimizer_init_config(ct_optimizer *o, ct_backend *b, int64_t n,
     o->b = b;
     o->n = n;
     o->kind = cfg->optimizer;
-    o->momentum = cfg->momentum;
+    /* cycled (ct_schedule_momentum, through the step table): SGD's largest, as the one that
+     * needs the momentum buffer, and Adam's first beta1, OneCycleLR's max_momentum */
+    float base = 0.0f, max = 0.0f;
+    if (cfg->cycle_momentum) ct_cycled_momentum(cfg, &base, &max);
+    o->momentum = cfg->cycle_momentum ? (base > max ? base : max) : cfg->momentum;
     o->weight_decay = cfg->weight_decay; /* as given: 0 is none, with AdamW too */
     o->nesterov = cfg->nesterov;
-    o->beta1 = cfg->beta1 != 0.0f ? cfg->beta1 : CT_ADAM_BETA1;
+    o->beta1 = cfg->cycle_momentum ? max : cfg->beta1 != 0.0f ? cfg->beta1 : CT_ADAM_BETA1;
     o->beta2 = cfg->beta2 != 0.0f ? cfg->beta2 : CT_ADAM_BETA2;
     o->eps = cfg->eps != 0.0f ? cfg->eps : CT_ADAM_EPS;
     if (fresh) o->steps = 0;
@@ -67,8 +71,8 @@ ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, flo
                           o->momentum, o->weight_decay, o->nesterov, o->steps == 0, sv);
 }
 
-void ct_optimizer_step_vars(const ct_optimizer *o, int64_t ahead, float lr, int64_t pos,
-                            ct_step_vars *out) {
+void ct_optimizer_step_vars(const ct_optimizer *o, int64_t ahead, float lr, float mom,
+                            int64_t pos, ct_step_vars *out) {
     int64_t done = o->steps + ahead; /* updates before this one */
     memset(out, 0, sizeof *out);
     out->pos = pos;
@@ -76,8 +80,9 @@ void ct_optimizer_step_vars(const ct_optimizer *o, int64_t ahead, float lr, int6
      * (conv_layers.c): as there, the step wraps at 2^40 rather than reach them */
     out->step = (uint64_t)done & ((1ull << 40) - 1);
     out->lr = lr;
+    out->momentum = mom;
     out->first = done == 0;
-    ct_adam_factors(lr, o->beta1, o->beta2, done + 1, &out->adam_step_size, &out->adam_bc2_sqrt);
+    ct_adam_factors(lr, mom, o->beta2, done + 1, &out->adam_step_size, &out->adam_bc2_sqrt);
 }
 
 void ct_optimizer_count_step(ct_optimizer *o) { o->steps++; }

@@ -44,10 +44,11 @@ ct_status ct_optimizer_step(ct_optimizer *o, float *w, const float *g, float lr)
 ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, float lr,
                                   const ct_step_vars *sv, int64_t p0, int64_t p1);
 /* The ct_step_vars of the update `ahead` updates after the next one (0: the next), at learning
- * rate lr, for a batch starting at row pos of the epoch. With sv (device) the step range
- * above reads lr and the step from there instead of from lr and o->steps. */
-void ct_optimizer_step_vars(const ct_optimizer *o, int64_t ahead, float lr, int64_t pos,
-                            ct_step_vars *out);
+ * rate lr and momentum mom (SGD's momentum or Adam's beta1: ct_schedule_momentum), for a batch
+ * starting at row pos of the epoch. With sv (device) the step range above reads lr, the
+ * momentum and the step from there instead of from lr, o and o->steps. */
+void ct_optimizer_step_vars(const ct_optimizer *o, int64_t ahead, float lr, float mom,
+                            int64_t pos, ct_step_vars *out);
 void ct_optimizer_count_step(ct_optimizer *o);
 /* gamma^ct_plateau_cuts(cfg, val_losses, n) (gamma's default included): what the plateau
  * schedule multiplies epoch n's lr by (1 under the other schedules). */

@@ -9,7 +9,9 @@
  *   step:     base * gamma^floor(epoch / step_size)                  (StepLR, per epoch)
  *   cosine:   eta_min + (base - eta_min) * (1 + cos(pi * g / T)) / 2  (CosineAnnealingLR)
  *   onecycle: OneCycleLR(max_lr = base, total_steps = T, pct_start, div_factor,
- *             final_div_factor, anneal_strategy="cos", three_phase=False), lr only
+ *             final_div_factor, anneal_strategy="cos", three_phase=False); with
+ *             cycle_momentum, ct_schedule_momentum gives its momentum (base_momentum,
+ *             max_momentum), which replaces SGD's momentum or Adam's beta1
  *   plateau:  base (ct_fit multiplies by gamma^cuts, ct_plateau_cuts over the history)
  * then times the linear warm-up factor s + (1 - s) * min(g, W) / W (LinearLR(start_factor = s,
  * total_iters = W)): the product of the two lrs over base. (torch's ChainedScheduler gives the
@@ -25,6 +27,8 @@
 #define CT_ONECYCLE_PCT_START 0.3
 #define CT_ONECYCLE_DIV 25.0
 #define CT_ONECYCLE_FINAL_DIV 1e4
+#define CT_ONECYCLE_BASE_MOMENTUM 0.85
+#define CT_ONECYCLE_MAX_MOMENTUM 0.95
 #define CT_WARMUP_START_FACTOR (1.0 / 3.0)
 #define CT_PLATEAU_PATIENCE 10
 #define CT_PLATEAU_THRESHOLD 1e-4 /* relative: better means below best * (1 - 1e-4) */
@@ -38,17 +42,33 @@ static double anneal_cos(double start, double end, double pct) {
     return end + (start - end) / 2.0 * (cos(M_PI * pct) + 1.0);
 }
 
-/* OneCycleLR (two phases) at step g of total. */
-static double onecycle(const ct_train_config *cfg, double max_lr, int64_t g, int64_t total) {
-    double initial = max_lr / or_default(cfg->div_factor, CT_ONECYCLE_DIV);
-    double min_lr = initial / or_default(cfg->final_div_factor, CT_ONECYCLE_FINAL_DIV);
+/* OneCycleLR's two phases at step g of total: from a to b over the first pct_start of the
+ * steps, then from b to c (its lr: initial, max_lr, min_lr; its momentum: max, base, max). */
+static double onecycle(const ct_train_config *cfg, double a, double b, double c, int64_t g,
+                       int64_t total) {
     double end1 = or_default(cfg->pct_start, CT_ONECYCLE_PCT_START) * (double)total - 1.0;
     double end2 = (double)total - 1.0;
-    if ((double)g <= end1 && end1 > 0.0) return anneal_cos(initial, max_lr, (double)g / end1);
+    if ((double)g <= end1 && end1 > 0.0) return anneal_cos(a, b, (double)g / end1);
     if (end1 < 0.0) end1 = 0.0;
-    if (end2 <= end1) return min_lr;
+    if (end2 <= end1) return c;
     double pct = ((double)g - end1) / (end2 - end1);
-    return anneal_cos(max_lr, min_lr, pct > 1.0 ? 1.0 : pct);
+    return anneal_cos(b, c, pct > 1.0 ? 1.0 : pct);
+}
+
+/* The run's steps and the global step g of (epoch, step); returns the steps per epoch (all
+ * three clamped as the header says). */
+static int64_t run_steps(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe,
+                         int64_t *g, int64_t *total) {
+    int total_epochs = 0;
+    for (int p = 0; p < cfg->num_phases; p++) total_epochs += cfg->phases[p].epochs;
+    if (spe < 1) spe = 1;
+    if (spe > CT_MAX_STEPS_PER_EPOCH) spe = CT_MAX_STEPS_PER_EPOCH;
+    /* (fits: epochs <= CT_MAX_EPOCHS, steps per epoch <= 2^31, step within an epoch) */
+    if (step < 0) step = 0;
+    if (step > CT_MAX_STEPS_PER_EPOCH) step = CT_MAX_STEPS_PER_EPOCH;
+    *g = (int64_t)epoch * spe + step;
+    *total = (int64_t)total_epochs * spe;
+    return spe;
 }
 
 /* The lr of the phase holding epoch (the last phase's past the end). */
@@ -91,15 +111,9 @@ double ct_plateau_lr_scale(const ct_train_config *cfg, const double *val_losses,
 
 float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe) {
     if (ct_train_config_check(cfg) != CT_OK) return NAN; /* (its reason in ct_last_error) */
-    int total_epochs = 0;
     double base = phase_lr(cfg, epoch);
-    for (int p = 0; p < cfg->num_phases; p++) total_epochs += cfg->phases[p].epochs;
-    if (spe < 1) spe = 1;
-    if (spe > CT_MAX_STEPS_PER_EPOCH) spe = CT_MAX_STEPS_PER_EPOCH;
-    /* (fits: epochs <= CT_MAX_EPOCHS, steps per epoch <= 2^31, step within an epoch) */
-    if (step < 0) step = 0;
-    if (step > CT_MAX_STEPS_PER_EPOCH) step = CT_MAX_STEPS_PER_EPOCH;
-    int64_t g = (int64_t)epoch * spe + step, total = (int64_t)total_epochs * spe;
+    int64_t g, total;
+    spe = run_steps(cfg, epoch, step, spe, &g, &total);
     double lr = base;
     switch (cfg->schedule) {
     case CT_SCHED_STEP:
@@ -112,7 +126,12 @@ float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_
                        : base;
         break;
     }
-    case CT_SCHED_ONECYCLE: lr = onecycle(cfg, base, g, total); break;
+    case CT_SCHED_ONECYCLE: {
+        double initial = base / or_default(cfg->div_factor, CT_ONECYCLE_DIV);
+        double min_lr = initial / or_default(cfg->final_div_factor, CT_ONECYCLE_FINAL_DIV);
+        lr = onecycle(cfg, initial, base, min_lr, g, total);
+        break;
+    }
     default: break;
     }
     int64_t warm = cfg->warmup_steps > 0 ? cfg->warmup_steps
@@ -124,6 +143,23 @@ float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_
     return (float)lr;
 }
 
+void ct_cycled_momentum(const ct_train_config *cfg, float *base, float *max) {
+    int given = cfg->base_momentum != 0.0f || cfg->max_momentum != 0.0f; /* (both 0: none) */
+    *base = given ? cfg->base_momentum : (float)CT_ONECYCLE_BASE_MOMENTUM;
+    *max = given ? cfg->max_momentum : (float)CT_ONECYCLE_MAX_MOMENTUM;
+}
+
+float ct_schedule_momentum(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe) {
+    if (ct_train_config_check(cfg) != CT_OK) return NAN; /* (its reason in ct_last_error) */
+    if (!cfg->cycle_momentum)
+        return cfg->optimizer == CT_SGD ? cfg->momentum : (float)or_default(cfg->beta1, 0.9);
+    float base, max;
+    int64_t g, total;
+    ct_cycled_momentum(cfg, &base, &max);
+    run_steps(cfg, epoch, step, spe, &g, &total);
+    return (float)onecycle(cfg, max, base, max, g, total);
+}
+
 ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     const struct { const char *name; float v; } floats[] = {
         {"momentum", cfg->momentum}, {"weight decay", cfg->weight_decay}, {"beta1", cfg->beta1},
@@ -131,6 +167,7 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         {"eta_min", cfg->eta_min}, {"pct_start", cfg->pct_start}, {"div_factor", cfg->div_factor},
         {"final_div_factor", cfg->final_div_factor},
         {"warmup_start_factor", cfg->warmup_start_factor}, {"clip_norm", cfg->clip_norm},
+        {"base_momentum", cfg->base_momentum}, {"max_momentum", cfg->max_momentum},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) /* (a train state holds them) */
         if (!isfinite(floats[i].v))
@@ -142,8 +179,25 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         return ct_fail(CT_ERR_INVALID, "momentum must be >= 0, got %g", cfg->momentum);
     if (cfg->weight_decay < 0.0f)
         return ct_fail(CT_ERR_INVALID, "weight decay must be >= 0, got %g", cfg->weight_decay);
+    if (cfg->cycle_momentum) {
+        if (cfg->cycle_momentum != 1)
+            return ct_fail(CT_ERR_INVALID, "cycle_momentum must be 0 or 1, got %d",
+                           cfg->cycle_momentum);
+        if (cfg->schedule != CT_SCHED_ONECYCLE)
+            return ct_fail(CT_ERR_INVALID, "momentum cycling belongs to the one-cycle schedule");
+        if (!(cfg->base_momentum >= 0.0f && cfg->base_momentum < 1.0f) ||
+            !(cfg->max_momentum >= 0.0f && cfg->max_momentum < 1.0f))
+            return ct_fail(CT_ERR_INVALID, "cycled momentum: base and max must be in [0, 1), "
+                           "got %g and %g", cfg->base_momentum, cfg->max_momentum);
+        if (cfg->momentum != 0.0f || cfg->beta1 != 0.0f)
+            return ct_fail(CT_ERR_INVALID, "the one-cycle schedule cycles the momentum (beta1 of "
+                           "Adam): a fixed %s of %g cannot be kept with it",
+                           cfg->momentum != 0.0f ? "momentum" : "beta1",
+                           cfg->momentum != 0.0f ? cfg->momentum : cfg->beta1);
+    }
     if (cfg->optimizer == CT_SGD) {
-        if (cfg->nesterov && cfg->momentum <= 0.0f)
+        /* (a cycled momentum always reaches a value > 0: both 0 are the defaults) */
+        if (cfg->nesterov && cfg->momentum <= 0.0f && !cfg->cycle_momentum)
             return ct_fail(CT_ERR_INVALID, "Nesterov momentum requires a momentum > 0");
     } else {
         const char *name = cfg->optimizer == CT_ADAM ? "Adam" : "AdamW";

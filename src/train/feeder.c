@@ -417,7 +417,8 @@ ct_status ct_feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a, int6
     if (a->train) { /* the epoch's step table, from batch `first` on (read through m->sv) */
         for (int64_t i = first; i < n_batches; i++) {
             float lr = (float)(ct_schedule_lr(a->cfg, a->epoch, i, n_batches) * a->lr_scale);
-            ct_optimizer_step_vars(a->opt, i - first, lr, i * f->batch, &f->h_steps[i]);
+            float mom = ct_schedule_momentum(a->cfg, a->epoch, i, n_batches);
+            ct_optimizer_step_vars(a->opt, i - first, lr, mom, i * f->batch, &f->h_steps[i]);
         }
         if (first < n_batches)
             CT_TRY(b->h2d(b, f->d_steps + first, f->h_steps + first,

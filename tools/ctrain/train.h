@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 43       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 44       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -54,6 +54,8 @@ typedef struct {
     const char *lr_schedule; /* phases, step, cosine, onecycle */
     int step_size;
     float gamma, eta_min, pct_start;
+    const char *cycle_momentum; /* onecycle: on, off or "BASE,MAX" */
+    char cycle_momentum_resumed[64];
     int lr_patience;         /* plateau: PyTorch's patience, >= 0 (10) */
     int warmup_epochs;
     float warmup_start_factor, clip_norm;
@@ -73,6 +75,12 @@ void train_opts_init(train_opts *o);
 int train_make_flags(train_opts *o, cli_flag *flags);
 int train_finish_options(train_opts *o, cli_flag *flags, int nflags);
 void train_format_schedule(const ct_phase *ph, int n, char *out, size_t out_bytes);
+/* --cycle-momentum SPEC into c's cycle_momentum, base_momentum and max_momentum (-1: not
+ * on, off or BASE,MAX); the SPEC of c's setting ("on", "off" or "BASE,MAX"); whether two
+ * settings cycle alike (on is 0.85,0.95). */
+int train_parse_cycle_momentum(const char *spec, ct_train_config *c);
+void train_format_cycle_momentum(const ct_train_config *c, char *out, size_t out_bytes);
+int train_same_cycle_momentum(const ct_train_config *a, const ct_train_config *b);
 /* --augment SPEC for dataset into a crop padding and a flip switch (auto: crop=4,flip for
  * cifar10, off otherwise); -1 with a message in err when malformed. */
 int train_parse_augment(const char *spec, const char *dataset, int *pad, int *flip, char *err,

@@ -187,6 +187,12 @@ static void print_plan(const train_opts *o, int total_epochs, const char *save_d
     }
     case CT_SCHED_ONECYCLE:
         printf(", one-cycle lr (pct_start %g)", (double)(c->pct_start > 0 ? c->pct_start : 0.3f));
+        if (c->cycle_momentum) {
+            float base, max;
+            ct_cycled_momentum(c, &base, &max);
+            printf(" and %s %g -> %g -> %g", c->optimizer == CT_SGD ? "momentum" : "beta1",
+                   (double)max, (double)base, (double)max);
+        }
         break;
     case CT_SCHED_PHASES: break;
     }

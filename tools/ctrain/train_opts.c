@@ -77,6 +77,7 @@ void train_opts_init(train_opts *o) {
     o->dist_timeout = (float)CT_DIST_TIMEOUT_S;
     o->augment = "auto";
     o->lr_patience = 10;
+    o->cycle_momentum = "on";
 }
 
 /* Fills flags[NUM_TRAIN_FLAGS] pointing into o. */
@@ -123,7 +124,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                                  "decoupled weight decay (0: none)",
          .def = "0; adamw: 0.01"},
         {.name = "nesterov", .kind = CLI_SWITCH, .dst = &o->nesterov,
-         .help = "Nesterov momentum (needs --momentum > 0)"},
+         .help = "Nesterov momentum (needs --momentum > 0, or onecycle's\n"
+                 "cycled momentum)"},
         {.name = "optimizer", .kind = CLI_CHOICE, .dst = &o->optimizer, .metavar = "NAME",
          .choices = "sgd|adam|adamw",
          .help = "torch.optim's SGD, Adam or AdamW (PyTorch's defaults); with\n"
@@ -137,9 +139,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "phases: --schedule's constant lr per phase; step, cosine,\n"
                  "onecycle, plateau: PyTorch's StepLR, CosineAnnealingLR,\n"
                  "OneCycleLR, ReduceLROnPlateau (on val_loss) over --epochs\n"
-                 "(else 10) from --lr (the max lr for onecycle, which cycles the\n"
-                 "lr only: PyTorch's cycle_momentum=False); cosine and onecycle\n"
-                 "advance every step, step and plateau every epoch"},
+                 "(else 10) from --lr (the max lr for onecycle); cosine and\n"
+                 "onecycle advance every step, step and plateau every epoch"},
         {.name = "step-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->step_size,
          .metavar = "N", .help = "step: epochs between decays (required)", .def = "none"},
         {.name = "gamma", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->gamma,
@@ -153,6 +154,12 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "pct-start", .kind = CLI_FLOAT, .range = CLI_ANY, .dst = &o->pct_start,
          .metavar = "X", .help = "onecycle: fraction of the steps rising, in (0, 1)",
          .def = "0.3"},
+        {.name = "cycle-momentum", .kind = CLI_STR, .dst = &o->cycle_momentum, .metavar = "SPEC",
+         .help = "onecycle: as OneCycleLR's cycle_momentum, SGD's momentum (Adam's\n"
+                 "beta1) falls from MAX to BASE as the lr rises, and back: BASE,MAX\n"
+                 "(each in [0, 1)), on (0.85,0.95, PyTorch's) or off (--momentum\n"
+                 "and --betas stay fixed; they are refused with it on)",
+         .def = "on"},
         {.name = "warmup-epochs", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->warmup_epochs,
          .metavar = "N", .help = "linear warm-up (LinearLR) over the first N epochs,\n"
                                   "multiplying any schedule's lr"},
@@ -411,6 +418,54 @@ static int parse_betas(const char *s, float *b1, float *b2) {
     return 0;
 }
 
+/* (on: base = max = 0, the library's defaults) */
+int train_parse_cycle_momentum(const char *s, ct_train_config *c) {
+    c->cycle_momentum = strcmp(s, "off") != 0;
+    c->base_momentum = c->max_momentum = 0.0f;
+    if (strcmp(s, "on") == 0 || strcmp(s, "off") == 0) return 0;
+    char buf[64];
+    const char *comma = strchr(s, ',');
+    if (!comma || (size_t)(comma - s) >= sizeof buf) return -1;
+    memcpy(buf, s, (size_t)(comma - s));
+    buf[comma - s] = 0;
+    double x, y;
+    if (cli_parse_double(buf, &x) != 0 || cli_parse_double(comma + 1, &y) != 0) return -1;
+    if (!(x >= 0 && x < 1) || !(y >= 0 && y < 1) || (x == 0 && y == 0)) return -1;
+    c->base_momentum = (float)x;
+    c->max_momentum = (float)y;
+    return 0;
+}
+
+int train_same_cycle_momentum(const ct_train_config *a, const ct_train_config *b) {
+    if (!a->cycle_momentum || !b->cycle_momentum) return a->cycle_momentum == b->cycle_momentum;
+    float ab, am, bb, bm;
+    ct_cycled_momentum(a, &ab, &am);
+    ct_cycled_momentum(b, &bb, &bm);
+    return ab == bb && am == bm;
+}
+
+/* The fewest digits (up to 9) that read back as x. */
+static void short_float(float x, char *buf, size_t bytes) {
+    for (int digits = 6; digits < 9; digits++) {
+        snprintf(buf, bytes, "%.*g", digits, (double)x);
+        if ((float)strtod(buf, NULL) == x) return;
+    }
+    snprintf(buf, bytes, "%.9g", (double)x);
+}
+
+void train_format_cycle_momentum(const ct_train_config *c, char *out, size_t out_bytes) {
+    char base[32], max[32];
+    if (!c->cycle_momentum) {
+        snprintf(out, out_bytes, "off");
+    } else if (c->base_momentum == 0.0f && c->max_momentum == 0.0f) {
+        snprintf(out, out_bytes, "on");
+    } else {
+        short_float(c->base_momentum, base, sizeof base);
+        short_float(c->max_momentum, max, sizeof max);
+        snprintf(out, out_bytes, "%s,%s", base, max);
+    }
+}
+
 /* Checks the flags against each other and fills o->cfg; prints the error and returns 2. */
 int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     int seen_epochs = cli_find(flags, nflags, "epochs")->seen;
@@ -438,7 +493,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     /* the schedule's own flags */
     static const struct { const char *flag; int sched; } only[] = {
         {"step-size", CT_SCHED_STEP}, {"eta-min", CT_SCHED_COSINE},
-        {"pct-start", CT_SCHED_ONECYCLE}, {"lr-patience", CT_SCHED_PLATEAU}};
+        {"pct-start", CT_SCHED_ONECYCLE}, {"cycle-momentum", CT_SCHED_ONECYCLE},
+        {"lr-patience", CT_SCHED_PLATEAU}};
     if (SEEN("gamma") && sched != CT_SCHED_STEP && sched != CT_SCHED_PLATEAU)
         return cli_usage_error("train", "--gamma: applies to --lr-schedule step or plateau (got "
                                "%s)", o->lr_schedule);
@@ -451,6 +507,16 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
             return cli_usage_error("train", "--%s: applies to --lr-schedule %s (got %s)",
                                    only[i].flag, train_schedule_name(only[i].sched),
                                    o->lr_schedule);
+    ct_train_config cyc;
+    if (train_parse_cycle_momentum(o->cycle_momentum, &cyc) != 0)
+        return cli_usage_error("train", "--cycle-momentum: expected on, off or BASE,MAX with "
+                               "each in [0, 1) (not both 0), got \"%s\"", o->cycle_momentum);
+    const int cycle = cyc.cycle_momentum && sched == CT_SCHED_ONECYCLE;
+    if (cycle && (SEEN("momentum") || SEEN("betas")))
+        return cli_usage_error("train", "--%s: --lr-schedule onecycle cycles %s (--cycle-momentum "
+                               "%s); --cycle-momentum off keeps it fixed",
+                               SEEN("momentum") ? "momentum" : "betas",
+                               SEEN("momentum") ? "the momentum" : "beta1", o->cycle_momentum);
     if (sched == CT_SCHED_STEP && o->step_size <= 0)
         return cli_usage_error("train", "--step-size: required with --lr-schedule step");
     if (SEEN("pct-start") && !(o->pct_start > 0 && o->pct_start < 1))
@@ -513,8 +579,9 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (strcmp(o->model, "mlp") != 0 && cli_find(flags, nflags, "hidden")->seen)
         return cli_usage_error("train", "--hidden: only applies to --model mlp (got --model %s)",
                                o->model);
-    if (o->nesterov && !(o->momentum > 0))
-        return cli_usage_error("train", "--nesterov: needs --momentum > 0");
+    if (o->nesterov && !(o->momentum > 0) && !cycle)
+        return cli_usage_error("train", "--nesterov: needs --momentum > 0 (or onecycle's cycled "
+                               "momentum)");
 #undef SEEN
 #undef F
     char err[256];
@@ -543,6 +610,9 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->plateau_patience = train_patience_config(o->lr_patience);
     c->eta_min = o->eta_min;
     c->pct_start = o->pct_start;
+    c->cycle_momentum = cycle;
+    c->base_momentum = cycle ? cyc.base_momentum : 0.0f;
+    c->max_momentum = cycle ? cyc.max_momentum : 0.0f;
     c->warmup_epochs = o->warmup_epochs;
     c->warmup_start_factor = o->warmup_start_factor;
     c->clip_norm = o->clip_norm;

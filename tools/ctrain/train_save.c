@@ -271,6 +271,18 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     SAME_NUM("lr-patience", lr_patience, train_patience_flag(saved.plateau_patience), "%d", int);
     SAME_NUM("eta-min", eta_min, saved.eta_min, "%g", double);
     SAME_NUM("pct-start", pct_start, saved.pct_start, "%g", double);
+    /* (absent in older files: off) */
+    train_format_cycle_momentum(&saved, o->cycle_momentum_resumed,
+                                sizeof o->cycle_momentum_resumed);
+    if (rc == CLI_EXIT_OK && SEEN("cycle-momentum")) {
+        ct_train_config given_cfg = saved;
+        if (train_parse_cycle_momentum(o->cycle_momentum, &given_cfg) != 0)
+            rc = cli_usage_error("train", "--cycle-momentum: expected on, off or BASE,MAX with "
+                                 "each in [0, 1) (not both 0), got \"%s\"", o->cycle_momentum);
+        else if (!train_same_cycle_momentum(&given_cfg, &saved))
+            rc = differs(dir, "cycle-momentum", o->cycle_momentum, o->cycle_momentum_resumed);
+    }
+    o->cycle_momentum = o->cycle_momentum_resumed;
     SAME_NUM("warmup-epochs", warmup_epochs, saved.warmup_epochs, "%d", int);
     SAME_NUM("warmup-start-factor", warmup_start_factor, saved.warmup_start_factor, "%g", double);
     SAME_NUM("clip-grad-norm", clip_norm, saved.clip_norm, "%g", double);

@@ -288,8 +288,9 @@ static ct_status cpu_sgd_step(ct_backend *b, float *w, const float *g, float *m,
     if (sv) {
         lr = sv->lr;
         first = sv->first;
+        if (m) momentum = sv->momentum; /* (m: the buffer a momentum > 0 needs) */
     }
-    if (momentum == 0.0f) {
+    if (momentum == 0.0f || !m) {
         for (int64_t i = 0; i < n; i++) w[i] -= lr * (g[i] + wd * w[i]);
         return CT_OK;
     }

@@ -466,6 +466,7 @@ static ct_status cpu_adam_step(ct_backend *b, float *restrict w, const float *re
     float step_size, bc2_sqrt;
     if (sv) {
         lr = sv->lr;
+        beta1 = sv->momentum;
         step_size = sv->adam_step_size;
         bc2_sqrt = sv->adam_bc2_sqrt;
     } else {

@@ -91,7 +91,7 @@ typedef struct {
 /* One step's scalars, from its ct_step_vars or (sv NULL) the descriptor. */
 typedef struct {
     int64_t pos;
-    float lr, step_size, bc2_sqrt;
+    float lr, momentum, step_size, bc2_sqrt; /* momentum: SGD's, or Adam's beta1 */
     int first;
 } ct_mlp_vars;
 
@@ -100,6 +100,7 @@ static inline __host__ __device__ ct_mlp_vars ct_mlp_vars_of(const ct_mlp_step_d
     ct_mlp_vars v;
     v.pos = sv ? sv->pos : d.pos;
     v.lr = sv ? sv->lr : d.lr;
+    v.momentum = sv ? sv->momentum : d.opt == CT_SGD ? d.momentum : d.beta1;
     v.first = sv ? sv->first : d.first;
     v.step_size = sv ? sv->adam_step_size : d.adam_step_size;
     v.bc2_sqrt = sv ? sv->adam_bc2_sqrt : d.adam_bc2_sqrt;
@@ -187,9 +188,9 @@ static inline __host__ __device__ void ct_mlp_update(const ct_mlp_step_desc &d, 
     if (d.opt == CT_SGD) {
         float dv = g + d.weight_decay * w0;
         if (d.m) {
-            float mv = v.first ? dv : d.momentum * d.m[i] + dv;
+            float mv = v.first ? dv : v.momentum * d.m[i] + dv;
             d.m[i] = mv;
-            dv = d.nesterov ? dv + d.momentum * mv : mv;
+            dv = d.nesterov ? dv + v.momentum * mv : mv;
         }
         d.w[i] = w0 - v.lr * dv;
         return;
@@ -202,7 +203,7 @@ static inline __host__ __device__ void ct_mlp_update(const ct_mlp_step_desc &d, 
 #endif
     float wi = w0 * decay;
     float gi = g + (decoupled ? 0.0f : d.weight_decay) * w0;
-    float mi = d.beta1 * d.m[i] + (1.0f - d.beta1) * gi;
+    float mi = v.momentum * d.m[i] + (1.0f - v.momentum) * gi;
     float vi = d.beta2 * d.v[i] + (1.0f - d.beta2) * gi * gi;
     d.m[i] = mi;
     d.v[i] = vi;

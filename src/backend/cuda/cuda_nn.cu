@@ -635,6 +635,8 @@ __global__ void adam_kernel(float *w, const float *g, float *m, float *v, int64_
                             float decay, float l2, float step_size, float bc2_sqrt,
                             const ct_step_vars *sv, float wd, int decoupled) {
     if (sv) { /* this step's factors, as cuda_adam_step computes them from its arguments */
+        beta1 = sv->momentum;
+        omb1 = 1.0f - beta1;
         step_size = sv->adam_step_size;
         bc2_sqrt = sv->adam_bc2_sqrt;
         if (decoupled) decay = __fsub_rn(1.0f, __fmul_rn(sv->lr, wd)); /* no FMA: as the host */

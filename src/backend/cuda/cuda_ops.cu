@@ -487,6 +487,7 @@ __global__ void sgd_step_kernel(float *w, const float *g, float *m, int64_t n, f
     if (sv) {
         lr = sv->lr;
         first_step = sv->first;
+        momentum = sv->momentum;
     }
     GRID_STRIDE(i, n) {
         float wi = w[i];
