@@ -107,9 +107,11 @@ if [ "$rc" -eq 0 ] && grep -qxF "$expect" <<<"$out" && grep -q '^Model: flatten,
 else
     bad "eval of the constant model -> exit $rc, expected $expect, got: $(head -3 <<<"$out") $err"
 fi
-if grep -qx '  class 3: 1.0000 (1010/1010)' <<<"$out" && grep -qx '  class 0: 0.0000 (0/980)' <<<"$out" &&
+if grep -qx '  class 3: 1.0000 (1010/1010), precision 0.1010 (1010/10000), F1 0.1835' <<<"$out" &&
+    grep -qx '  class 0: 0.0000 (0/980), precision 0.0000 (0/0), F1 0.0000' <<<"$out" &&
+    grep -qx '  macro average: accuracy (recall) 0.1000, precision 0.0101, F1 0.0183' <<<"$out" &&
     grep -qE '^   0 +0 +0 +0 +980 +0 +0 +0 +0 +0 +0$' <<<"$out"; then
-    ok "its per-class accuracy and confusion matrix (all in column 3)"
+    ok "its per-class accuracy, precision and F1 (0 for a class never predicted) and confusion matrix (all in column 3)"
 else
     bad "per-class / confusion of the constant model: $out"
 fi

@@ -68,11 +68,12 @@ png_ok plots/loss.png 800 500
 
 # ------------------------------------------------------------------ eval: the tables
 run eval --model run
-"$PY" - "$tmp/out" <<'EOF' && ok "eval: 10 per-class lines, a 10x10 confusion matrix of 10000 images, its diagonal = test_acc" || bad "eval output: $out $err"
+"$PY" - "$tmp/out" <<'EOF' && ok "eval: 10 per-class lines (recall, precision, F1 as the confusion matrix gives them) and their macro average, a 10x10 confusion matrix of 10000 images, its diagonal = test_acc" || bad "eval output: $out $err"
 import re, sys
 text = open(sys.argv[1]).read()
 acc = float(re.search(r"^test_loss: [\d.]+, test_acc: ([\d.]+)$", text, re.M).group(1))
-classes = re.findall(r"^  class (\d): ([\d.]+) \((\d+)/(\d+)\)$", text, re.M)
+classes = re.findall(r"^  class (\d): ([\d.]+) \((\d+)/(\d+)\), precision ([\d.]+) \((\d+)/(\d+)\), "
+                     r"F1 ([\d.]+)$", text, re.M)
 assert [int(c[0]) for c in classes] == list(range(10)), classes
 rows = [list(map(int, l.split()[1:])) for l in text.split("predicted class):\n")[1].splitlines()[1:]]
 assert len(rows) == 10 and all(len(r) == 10 for r in rows), rows
@@ -80,6 +81,18 @@ total = sum(map(sum, rows))
 assert total == 10000, total
 assert abs(sum(rows[i][i] for i in range(10)) / total - acc) < 1e-4
 assert all(int(classes[i][2]) == rows[i][i] and int(classes[i][3]) == sum(rows[i]) for i in range(10))
+# precision: the column's share on the diagonal; F1: their harmonic mean (scikit-learn's)
+ps, rs, fs = [], [], []
+for i in range(10):
+    col = sum(r[i] for r in rows)
+    assert int(classes[i][5]) == rows[i][i] and int(classes[i][6]) == col
+    p, r = rows[i][i] / col, rows[i][i] / sum(rows[i])
+    f = 2 * p * r / (p + r)
+    assert "%.4f" % p == classes[i][4] and "%.4f" % r == classes[i][1] and "%.4f" % f == classes[i][7]
+    ps.append(p), rs.append(r), fs.append(f)
+want = "  macro average: accuracy (recall) %.4f, precision %.4f, F1 %.4f" % (
+    sum(rs) / 10, sum(ps) / 10, sum(fs) / 10)
+assert want in text.splitlines(), want
 EOF
 
 # ------------------------------------------------------------------ show: grids

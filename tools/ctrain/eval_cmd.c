@@ -67,24 +67,36 @@ void eval_help(FILE *out) {
           "  Model: SPEC (N parameters) from FILE\n"
           "  Data: DATASET test set, N images\n"
           "  test_loss: L, test_acc: A                 (as ctrain train prints it)\n"
-          "  the accuracy of each class, and the confusion matrix (rows: true class, columns:\n"
-          "  predicted class)\n"
+          "  each class's accuracy (its recall), precision and F1, their macro averages (as\n"
+          "  scikit-learn's classification_report), and the confusion matrix (rows: true class,\n"
+          "  columns: predicted class)\n"
           "\n"
           "flags:\n",
           out);
     cli_print_flags(out, flags, n);
 }
 
+/* Each class's accuracy (its recall: the share of its images predicted as it), precision (the
+ * share of the images predicted as it that are it) and F1, as scikit-learn's
+ * classification_report (0 where a share has no images); then their macro averages. */
 static void print_confusion(const int64_t *cm, int k, const char *dataset) {
-    printf("Per-class accuracy:\n");
+    printf("Per-class accuracy (recall), precision and F1:\n");
+    double sum_r = 0.0, sum_p = 0.0, sum_f = 0.0;
     for (int t = 0; t < k; t++) {
-        int64_t total = 0;
+        int64_t total = 0, predicted = 0, hits = cm[t * k + t];
         for (int p = 0; p < k; p++) total += cm[t * k + p];
+        for (int s = 0; s < k; s++) predicted += cm[s * k + t];
+        double r = total ? (double)hits / (double)total : 0.0;
+        double p = predicted ? (double)hits / (double)predicted : 0.0;
+        double f = r + p > 0.0 ? 2.0 * p * r / (p + r) : 0.0;
+        sum_r += r, sum_p += p, sum_f += f;
         const char *name = cli_class_name(dataset, t);
-        printf("  class %d%s%s%s: %.4f (%lld/%lld)\n", t, name ? " (" : "", name ? name : "",
-               name ? ")" : "", total ? (double)cm[t * k + t] / total : 0.0,
-               (long long)cm[t * k + t], (long long)total);
+        printf("  class %d%s%s%s: %.4f (%lld/%lld), precision %.4f (%lld/%lld), F1 %.4f\n", t,
+               name ? " (" : "", name ? name : "", name ? ")" : "", r, (long long)hits,
+               (long long)total, p, (long long)hits, (long long)predicted, f);
     }
+    printf("  macro average: accuracy (recall) %.4f, precision %.4f, F1 %.4f\n", sum_r / k,
+           sum_p / k, sum_f / k);
     printf("Confusion matrix (rows: true class, columns: predicted class):\n     ");
     for (int p = 0; p < k; p++) printf(" %5d", p);
     printf("\n");

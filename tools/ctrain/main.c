@@ -2,7 +2,8 @@
  * main.c — the ctrain command-line tool: dispatch to a command, and the top-level help.
  *
  *     ctrain train [flags]        train a model (default: the PyTorch MNIST tutorial's MLP)
- *     ctrain eval --model DIR     test-set loss, accuracy, per-class accuracy, confusion matrix
+ *     ctrain eval --model DIR     test-set loss, accuracy, per-class accuracy, precision and
+ *                                 F1, confusion matrix
  *     ctrain predict --model DIR IMAGE...   class probabilities of PNG/PGM images
  *     ctrain show [--model DIR]   a grid of dataset images with labels (and predictions)
  *     ctrain summary [--model SPEC]   layers, output shapes and parameter counts of a model
@@ -28,7 +29,7 @@ static void usage(FILE *f) {
           "                 (784 -> 32 -> ReLU -> 10, 5 epochs at lr 0.5 then 5 at lr 0.1);\n"
           "                 --save DIR checkpoints it, --resume DIR continues it\n"
           "  eval           a saved model on the test set: loss, accuracy, per-class accuracy\n"
-          "                 and the confusion matrix\n"
+          "                 (recall), precision and F1, and the confusion matrix\n"
           "  predict        the classes of PNG/PGM images by a saved model\n"
           "  show           a grid of dataset images with their labels (and a model's\n"
           "                 predictions, the wrong ones in red) as PNG\n"
