@@ -275,6 +275,14 @@ double cli_float_typed(const cli_flag *f) {
     return f->text && cli_parse_double(f->text, &typed) == 0 ? typed : *(const float *)f->dst;
 }
 
+void cli_shortest_float(double d, char *out, size_t bytes) {
+    float x = (float)d;
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(out, bytes, "%.*g", digits, (double)x);
+        if ((float)strtod(out, NULL) == x) break;
+    }
+}
+
 const char *cli_float_text(const cli_flag *f, int typed_ok, char *buf, size_t bytes) {
     double v = (double)*(const float *)f->dst;
     if (typed_ok && f->text)

@@ -76,6 +76,9 @@ double cli_float_typed(const cli_flag *f);
  * not the 32-bit float it became, "TEXT (V as a 32-bit float)" ("1.0000001 (1.00000012 as a
  * 32-bit float)"). buf: 96 bytes. */
 const char *cli_float_text(const cli_flag *f, int typed_ok, char *buf, size_t bytes);
+/* d as a 32-bit float in the fewest digits (up to 9) that read back as it ("0.1", not
+ * "0.100000001"). */
+void cli_shortest_float(double d, char *out, size_t bytes);
 
 /* The errors below are one line each, written at once: "ctrain: <message>", or with
  * cli_set_error_rank(R > 0) "ctrain: rank R: <message>" (a rank of an mpirun job). Between

@@ -40,15 +40,6 @@ static int by_text(const void *a, const void *b) {
 /* A number flag's value as its parsed number, in the shortest form that reads back as the same
  * value ("0.10", "1e-1" and "0.1" are all "0.1"), into out: 1; 0 for other values (as given). The
  * values are valid: cli_parse has checked them. */
-/* d as a 32-bit float in the fewest digits that read back as it */
-static void shortest_float(double d, char *out, size_t bytes) {
-    float x = (float)d;
-    for (int digits = 1; digits <= 9; digits++) {
-        snprintf(out, bytes, "%.*g", digits, (double)x);
-        if ((float)strtod(out, NULL) == x) break;
-    }
-}
-
 static int canonical_number(const cli_flag *f, const char *v, char *out, size_t bytes) {
     if (!f || !*v) return 0;
     char *end;
@@ -62,7 +53,7 @@ static int canonical_number(const cli_flag *f, const char *v, char *out, size_t 
     }
     double d;
     if (f->kind != CLI_FLOAT || cli_parse_double(v, &d) != 0) return 0;
-    shortest_float(d, out, bytes);
+    cli_shortest_float(d, out, bytes);
     return 1;
 }
 
@@ -87,7 +78,7 @@ static int canonical_list(const char *name, const char *v, char *out, size_t byt
             long e = at ? strtol(t, &end, 10) : 0;
             if (!at || end != at || cli_parse_double(at + 1, &lr) != 0) return 0;
             char num[32];
-            shortest_float(lr, num, sizeof num);
+            cli_shortest_float(lr, num, sizeof num);
             snprintf(part[n], sizeof part[n], "%ld@%s", e, num);
         } else if (!strcmp(t, "crop") || !strncmp(t, "crop=", 5)) {
             snprintf(part[n], sizeof part[n], "crop=%ld", t[4] ? strtol(t + 5, NULL, 10) : 4L);

@@ -444,15 +444,6 @@ int train_same_cycle_momentum(const ct_train_config *a, const ct_train_config *b
     return ab == bb && am == bm;
 }
 
-/* The fewest digits (up to 9) that read back as x. */
-static void short_float(float x, char *buf, size_t bytes) {
-    for (int digits = 6; digits < 9; digits++) {
-        snprintf(buf, bytes, "%.*g", digits, (double)x);
-        if ((float)strtod(buf, NULL) == x) return;
-    }
-    snprintf(buf, bytes, "%.9g", (double)x);
-}
-
 void train_format_cycle_momentum(const ct_train_config *c, char *out, size_t out_bytes) {
     char base[32], max[32];
     if (!c->cycle_momentum) {
@@ -460,8 +451,8 @@ void train_format_cycle_momentum(const ct_train_config *c, char *out, size_t out
     } else if (c->base_momentum == 0.0f && c->max_momentum == 0.0f) {
         snprintf(out, out_bytes, "on");
     } else {
-        short_float(c->base_momentum, base, sizeof base);
-        short_float(c->max_momentum, max, sizeof max);
+        cli_shortest_float(c->base_momentum, base, sizeof base);
+        cli_shortest_float(c->max_momentum, max, sizeof max);
         snprintf(out, out_bytes, "%s,%s", base, max);
     }
 }
