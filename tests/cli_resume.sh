@@ -204,6 +204,14 @@ run train --resume oc --cycle-momentum on
 [ "$rc" -eq 2 ] && grep -q -- '--cycle-momentum on' <<<"$err" && grep -q '0.8,0.9' <<<"$err" &&
     ok "--resume of a cycled run with another --cycle-momentum -> exit 2" ||
     bad "--resume oc --cycle-momentum on -> exit $rc: $err"
+# Adam's --betas likewise: the same values in another spelling resume, others are refused
+run train --data cut --epochs 1 --lr 0.01 --optimizer adam --betas 0.8,0.99 --val-size 500 --quiet --save ab
+run train --resume ab --epochs 2 --betas 0.80,9.9e-1 --quiet
+[ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" && ok "--resume with --betas as saved, spelled otherwise" ||
+    bad "--resume ab --betas 0.80,9.9e-1 -> exit $rc: $err"
+run train --resume ab --epochs 3 --betas 0.9,0.99
+[ "$rc" -eq 2 ] && grep -q -- '--betas 0.9,0.99: the run in ab was saved with 0.8,0.99' <<<"$err" &&
+    ok "--resume with other --betas -> exit 2, naming both" || bad "--resume ab --betas 0.9,0.99 -> exit $rc: $err"
 
 echo
 finish cli_resume

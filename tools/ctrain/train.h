@@ -75,6 +75,8 @@ void train_opts_init(train_opts *o);
 int train_make_flags(train_opts *o, cli_flag *flags);
 int train_finish_options(train_opts *o, cli_flag *flags, int nflags);
 void train_format_schedule(const ct_phase *ph, int n, char *out, size_t out_bytes);
+/* "X,Y" → two numbers (cli_parse_double's); -1 when malformed. */
+int train_parse_pair(const char *s, double *x, double *y);
 /* --cycle-momentum SPEC into c's cycle_momentum, base_momentum and max_momentum (-1: not
  * on, off or BASE,MAX); the SPEC of c's setting ("on", "off" or "BASE,MAX"); whether two
  * settings cycle alike (on is 0.85,0.95). */

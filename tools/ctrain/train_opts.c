@@ -403,15 +403,19 @@ void train_format_augment(int pad, int flip, char *out, size_t out_bytes) {
     else snprintf(out, out_bytes, "%s", flip ? "flip" : "off");
 }
 
-/* "B1,B2" → two floats in [0, 1); -1 when malformed. */
-static int parse_betas(const char *s, float *b1, float *b2) {
+int train_parse_pair(const char *s, double *x, double *y) {
     char buf[64];
     const char *comma = strchr(s, ',');
     if (!comma || (size_t)(comma - s) >= sizeof buf) return -1;
     memcpy(buf, s, (size_t)(comma - s));
     buf[comma - s] = 0;
+    return cli_parse_double(buf, x) == 0 && cli_parse_double(comma + 1, y) == 0 ? 0 : -1;
+}
+
+/* "B1,B2" → two floats in (0, 1); -1 when malformed. */
+static int parse_betas(const char *s, float *b1, float *b2) {
     double x, y;
-    if (cli_parse_double(buf, &x) != 0 || cli_parse_double(comma + 1, &y) != 0) return -1;
+    if (train_parse_pair(s, &x, &y) != 0) return -1;
     if (!(x > 0 && x < 1) || !(y > 0 && y < 1)) return -1; /* 0 would mean the default */
     *b1 = (float)x;
     *b2 = (float)y;
@@ -423,13 +427,8 @@ int train_parse_cycle_momentum(const char *s, ct_train_config *c) {
     c->cycle_momentum = strcmp(s, "off") != 0;
     c->base_momentum = c->max_momentum = 0.0f;
     if (strcmp(s, "on") == 0 || strcmp(s, "off") == 0) return 0;
-    char buf[64];
-    const char *comma = strchr(s, ',');
-    if (!comma || (size_t)(comma - s) >= sizeof buf) return -1;
-    memcpy(buf, s, (size_t)(comma - s));
-    buf[comma - s] = 0;
     double x, y;
-    if (cli_parse_double(buf, &x) != 0 || cli_parse_double(comma + 1, &y) != 0) return -1;
+    if (train_parse_pair(s, &x, &y) != 0) return -1;
     if (!(x >= 0 && x < 1) || !(y >= 0 && y < 1) || (x == 0 && y == 0)) return -1;
     c->base_momentum = (float)x;
     c->max_momentum = (float)y;

@@ -243,14 +243,8 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     o->lr_schedule = sched_saved;
     if (rc == CLI_EXIT_OK && SEEN("betas")) {
         float b1 = 0, b2 = 0;
-        char *comma = strchr(o->betas, ',');
-        double x = 0, y = 0;
-        if (comma) {
-            *comma = 0; /* o->betas points into argv */
-            if (cli_parse_double(o->betas, &x) == 0 && cli_parse_double(comma + 1, &y) == 0)
-                b1 = (float)x, b2 = (float)y;
-            *comma = ',';
-        }
+        double x, y;
+        if (train_parse_pair(o->betas, &x, &y) == 0) b1 = (float)x, b2 = (float)y;
         float s1 = saved.beta1 > 0 ? saved.beta1 : 0.9f, s2 = saved.beta2 > 0 ? saved.beta2 : 0.999f;
         if (b1 != s1 || b2 != s2) {
             snprintf(was, sizeof was, "%g,%g", (double)s1, (double)s2);
