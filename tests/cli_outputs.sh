@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# cli_outputs.sh — what a run leaves for people and other tools: --plot (loss.png, accuracy.png),
+# cli_outputs.sh — what a run leaves for people and other tools: --plot (loss.png, accuracy.png,
+# lr.png, momentum.png),
 # --log (JSON lines), `ctrain eval` (per-class accuracy, confusion matrix), `ctrain show` (image
 # grids), `ctrain predict` (PNG and PGM, grey and colour, any size, dark on light). PNGs are
 # decoded by tests/st_tool.py (Python's zlib) and checked for size and for not being blank.
@@ -45,6 +46,9 @@ run train --epochs 2 --lr 0.5 --val-size 1000 --quiet --save run --plot plots --
 [ "$rc" -eq 0 ] && ok "train --plot plots --log run.jsonl -> exit 0" || bad "train -> exit $rc: $err"
 png_ok plots/loss.png 800 500
 png_ok plots/accuracy.png 800 500
+png_ok plots/lr.png 800 500
+[ ! -e plots/momentum.png ] && ok "no momentum.png where the momentum is not cycled" ||
+    bad "plots/momentum.png drawn for a run without a cycled momentum"
 "$PY" - run.jsonl "$tmp/out" <<'EOF' && ok "run.jsonl: 2 JSON lines with every field; val_acc as printed" || bad "run.jsonl: $(cat run.jsonl)"
 import json, re, sys
 lines = open(sys.argv[1]).read().splitlines()
@@ -60,6 +64,11 @@ for i, line in enumerate(lines):
     assert "%.4f" % r["val_acc"] == printed[i][2] and "%.4f" % r["val_loss"] == printed[i][1]
     assert r["seconds"] > 0 and r["samples_per_s"] > 0 and r["val_seconds"] > 0 and 0 < r["train_acc"] <= 1
 EOF
+# onecycle: the lr's schedule and the cycled momentum's, step by step
+run train --epochs 1 --val-size 59000 --lr-schedule onecycle --quiet --plot oc_plots
+[ "$rc" -eq 0 ] && ok "train --lr-schedule onecycle --plot oc_plots -> exit 0" || bad "onecycle --plot -> exit $rc: $err"
+png_ok oc_plots/lr.png 800 500
+png_ok oc_plots/momentum.png 800 500
 # a resumed run rewrites the log from the checkpoint's history, then goes on; the plots follow
 run train --resume run --epochs 3 --quiet --plot plots --log run.jsonl
 [ "$rc" -eq 0 ] && [ "$(grep -c '' run.jsonl)" -eq 3 ] && grep -q '"epoch": 2,' run.jsonl &&
@@ -230,6 +239,12 @@ run train --epochs 1 --val-size 59000 --quiet --plot notes_plots
 [ "$rc" -eq 1 ] && [ "$(cat notes_plots/loss.png)" = "my notes" ] &&
     grep -qx 'ctrain: --plot notes_plots/loss.png: exists and is not a PNG; not overwriting it' <<<"$err" &&
     ok "--plot onto a loss.png that is not a PNG: refused, the file kept" || bad "--plot notes_plots -> exit $rc: $err"
+rm notes_plots/loss.png && printf 'my notes\n' >notes_plots/momentum.png
+run train --epochs 1 --val-size 59000 --quiet --plot notes_plots
+[ "$rc" -eq 1 ] && [ "$(cat notes_plots/momentum.png)" = "my notes" ] && [ ! -e notes_plots/loss.png ] &&
+    grep -qx 'ctrain: --plot notes_plots/momentum.png: exists and is not a PNG; not overwriting it' <<<"$err" &&
+    ok "--plot onto a momentum.png that is not a PNG: refused before training, the file kept" ||
+    bad "--plot notes_plots (momentum.png) -> exit $rc: $err"
 mkdir -p link_plots && ln -sf ../kb/model.safetensors link_plots/accuracy.png && cp kb/model.safetensors keep.kb
 run train --epochs 1 --val-size 59000 --quiet --plot link_plots
 [ "$rc" -eq 1 ] && cmp -s keep.kb kb/model.safetensors && grep -q 'link_plots/accuracy.png: exists and is not a PNG' <<<"$err" &&

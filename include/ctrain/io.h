@@ -198,7 +198,8 @@ typedef struct {
 } ct_series;
 
 /* A line chart as PNG (width x height pixels): axes with ticks and numbers, axis labels, a
- * title, a legend, one coloured line with markers per series. */
+ * title, a legend, one coloured line per series (with a marker at each point when it has at
+ * most 200). */
 ct_status ct_plot_png(const char *path, const char *title, const char *xlabel,
                       const char *ylabel, const ct_series *series, int n_series, int width,
                       int height);

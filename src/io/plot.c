@@ -17,6 +17,7 @@
 #define FONT "DejaVu Sans"
 #define TICKS_WANTED 6
 #define MARKER_RADIUS 3.5
+#define MARKER_MAX_POINTS 200 /* a series of more points is drawn as a line only */
 #define LINE_WIDTH 2.0
 #define GRID_PAD 2 /* make_grid's padding */
 #define LEGEND_SAMPLES 16 /* points per line segment tested against the legend box */
@@ -158,7 +159,7 @@ static void draw_series(cairo_t *cr, const frame *f, const ct_series *s, const d
         pen = 1;
     }
     cairo_stroke(cr);
-    for (int i = 0; i < s->n; i++) {
+    for (int i = 0; i < s->n && s->n <= MARKER_MAX_POINTS; i++) {
         if (!isfinite(s->x[i]) || !isfinite(s->y[i])) continue;
         cairo_arc(cr, px_x(f, s->x[i]), px_y(f, s->y[i]), MARKER_RADIUS, 0, 2 * M_PI);
         cairo_fill(cr);
@@ -205,8 +206,10 @@ static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n) 
         cairo_move_to(cr, best_x + 8, y);
         cairo_line_to(cr, best_x + 32, y);
         cairo_stroke(cr);
-        cairo_arc(cr, best_x + 20, y, MARKER_RADIUS, 0, 2 * M_PI);
-        cairo_fill(cr);
+        if (s[k].n <= MARKER_MAX_POINTS) {
+            cairo_arc(cr, best_x + 20, y, MARKER_RADIUS, 0, 2 * M_PI);
+            cairo_fill(cr);
+        }
         cairo_set_source_rgb(cr, 0, 0, 0);
         text_at(cr, s[k].label ? s[k].label : "", best_x + 38, y, 0.0, 0.5);
     }

@@ -228,7 +228,9 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "start afresh (PyTorch's load_state_dict, Keras' load_weights)",
          .def = "none"},
         {.name = "plot", .kind = CLI_STR, .dst = &o->plot_dir, .metavar = "DIR",
-         .help = "after each epoch draw DIR/loss.png and DIR/accuracy.png",
+         .help = "after each epoch draw DIR/loss.png, DIR/accuracy.png and the\n"
+                 "schedule so far, step by step: DIR/lr.png (and DIR/momentum.png\n"
+                 "when onecycle cycles it)",
          .def = "none"},
         {.name = "log", .kind = CLI_STR, .dst = &o->log_path, .metavar = "FILE",
          .help = "one JSON object per epoch per line (epoch, phase, lr,\n"

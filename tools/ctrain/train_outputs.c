@@ -101,7 +101,8 @@ static int check_log(const train_opts *o) {
     const struct { const char *dir, *name; int on; } ours[] = {
         {save, "model.safetensors", 1}, {save, "train_state.safetensors", 1},
         {save, "best.safetensors", o->save_best}, {o->plot_dir, "loss.png", 1},
-        {o->plot_dir, "accuracy.png", 1}};
+        {o->plot_dir, "accuracy.png", 1}, {o->plot_dir, "lr.png", 1},
+        {o->plot_dir, "momentum.png", 1}};
     for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) {
         char f[PATH_MAX + 32];
         if (!ours[i].dir || !ours[i].on) continue;
@@ -114,11 +115,11 @@ static int check_log(const train_opts *o) {
                                  " (its first line is not an epoch's JSON)");
 }
 
-/* --plot DIR: loss.png and accuracy.png replace only pictures (a file of another kind there,
- * or a link to one, such as a checkpoint, is refused) */
+/* --plot DIR: loss.png, accuracy.png, lr.png and momentum.png replace only pictures (a file
+ * of another kind there, or a link to one, such as a checkpoint, is refused) */
 static int check_plots(const train_opts *o) {
     static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    static const char *const names[] = {"loss.png", "accuracy.png"};
+    static const char *const names[] = {"loss.png", "accuracy.png", "lr.png", "momentum.png"};
     for (size_t i = 0; o->plot_dir && i < sizeof names / sizeof names[0]; i++) {
         char f[PATH_MAX + 32];
         snprintf(f, sizeof f, "%s/%s", o->plot_dir, names[i]);

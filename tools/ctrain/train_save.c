@@ -544,9 +544,44 @@ int train_log_open(train_run *r, int n_epochs) {
     return 0;
 }
 
-/* loss.png and accuracy.png from the validation before training and the n epochs. */
+/* lr.png, and momentum.png when onecycle cycles it: the schedule of the n epochs run, step by
+ * step (at most SCHEDULE_POINTS of them, evenly spread), as fastai's plot_sched; under the
+ * plateau schedule, each epoch's lr as the history has it. buf: 3 * SCHEDULE_POINTS doubles. */
+#define SCHEDULE_POINTS 4000
+static ct_status schedule_plots(const train_run *r, int n, double *buf) {
+    const ct_train_config *c = &r->o->cfg;
+    const int64_t spe = (r->n_train + c->batch_size - 1) / c->batch_size;
+    const int64_t total = spe * n, points = total < SCHEDULE_POINTS ? total : SCHEDULE_POINTS;
+    double *x = buf, *lr = x + points, *mom = lr + points;
+    for (int64_t i = 0; i < points; i++) {
+        int64_t g = points == total ? i : (int64_t)((double)i * (double)(total - 1) /
+                                                    (double)(points - 1));
+        int e = (int)(g / spe);
+        x[i] = (double)g / (double)spe;
+        lr[i] = c->schedule == CT_SCHED_PLATEAU ? r->history[e].lr
+                                                : ct_schedule_lr(c, e, g % spe, spe);
+        mom[i] = c->cycle_momentum ? ct_schedule_momentum(c, e, g % spe, spe) : 0.0;
+    }
+    ct_series s_lr = {"learning rate", x, lr, (int)points};
+    ct_series s_mom = {c->optimizer == CT_SGD ? "momentum" : "beta1", x, mom, (int)points};
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/lr.png", r->o->plot_dir);
+    ct_status s = ct_plot_png(path, "Learning rate vs. No. of epochs", "epoch", "learning rate",
+                              &s_lr, 1, PLOT_WIDTH, PLOT_HEIGHT);
+    snprintf(path, sizeof path, "%s/momentum.png", r->o->plot_dir);
+    if (s == CT_OK && c->cycle_momentum)
+        s = ct_plot_png(path, c->optimizer == CT_SGD ? "Momentum vs. No. of epochs"
+                                                    : "Adam's beta1 vs. No. of epochs",
+                        "epoch", s_mom.label, &s_mom, 1, PLOT_WIDTH, PLOT_HEIGHT);
+    return s;
+}
+
+/* loss.png and accuracy.png from the validation before training and the n epochs, then the
+ * schedule's. */
 static void plots(train_run *r, int n) {
-    double *buf = malloc(sizeof(double) * (size_t)(n + 1) * 6);
+    size_t floats = (size_t)(n + 1) * 6;
+    if (floats < 3 * SCHEDULE_POINTS) floats = 3 * SCHEDULE_POINTS;
+    double *buf = malloc(sizeof(double) * floats);
     if (!buf) {
         if (!(r->outputs_failed & 2)) cli_error("--plot: out of memory");
         r->outputs_failed |= 2;
@@ -574,6 +609,7 @@ static void plots(train_run *r, int n) {
     if (s == CT_OK) /* train in blue, validation in orange, as in loss.png */
         s = ct_plot_png(path, "Accuracy vs. No. of epochs", "epoch", "accuracy", acc,
                         r->n_val > 0 ? 2 : 1, PLOT_WIDTH, PLOT_HEIGHT);
+    if (s == CT_OK) s = schedule_plots(r, n, buf);
     if (s != CT_OK && !(r->outputs_failed & 2)) cli_lib_error(s);
     if (s != CT_OK) r->outputs_failed |= 2;
     free(buf);
