@@ -183,6 +183,9 @@ run train --data cut --epochs 2 --lr 0.1 --lr-schedule cosine --val-size 500 --q
 run train --resume cs --epochs 3
 [ "$rc" -eq 2 ] && grep -q -- '--epochs 3: the run in cs follows a cosine schedule over 2 epochs' <<<"$err" &&
     ok "--resume of a cosine run with another --epochs -> exit 2" || bad "--resume cs --epochs 3 -> exit $rc: $err"
+run train --resume cs --cycle-momentum on
+[ "$rc" -eq 2 ] && grep -q -- '--cycle-momentum: applies to --lr-schedule onecycle (got cosine)' <<<"$err" &&
+    ok "--resume of a cosine run with --cycle-momentum -> exit 2, as a new run" || bad "--resume cs --cycle-momentum on -> exit $rc: $err"
 
 # a one-cycle run whose momentum (Adam's beta1) cycles with the lr, stopped in the middle of
 # epoch 1 and resumed: the same epochs and weights as straight through; its --cycle-momentum

@@ -76,6 +76,8 @@ case_ onecycle_adamw_range --lr-schedule onecycle --epochs 6 --lr 0.02 --optimiz
     --cycle-momentum 0.8,0.95
 case_ onecycle_fixed --lr-schedule onecycle --epochs 6 --lr 0.5 --cycle-momentum off \
     --momentum 0.5
+# (10 steps: the momentum is exactly 0 at step 2, where PyTorch's SGD leaves its buffer alone)
+case_ onecycle_momentum_zero --lr-schedule onecycle --epochs 10 --lr 0.3 --cycle-momentum 0,0.9
 # (lrs this high make val_loss rise, so that ReduceLROnPlateau cuts: at epochs 6 and 7, 4 and 6)
 case_ plateau --lr-schedule plateau --lr-patience 0 --gamma 0.5 --epochs 8 --lr 1 --momentum 0.9
 case_ plateau_patience1 --lr-schedule plateau --lr-patience 1 --gamma 0.5 --epochs 8 --lr 2

@@ -282,8 +282,8 @@ expect_usage '--eta-min' train --eta-min 0.01
 expect_usage '--pct-start: expected a number in (0, 1), got 0' train --lr-schedule onecycle --pct-start 0
 expect_usage '--pct-start: expected a number in (0, 1), got 1' train --lr-schedule onecycle --pct-start 1
 expect_usage '--cycle-momentum: applies to --lr-schedule onecycle (got cosine)' train --lr-schedule cosine --cycle-momentum off
-for spec in 0.9 0.8,1 -0.1,0.9 0,0 0.8,0.9,0.95 yes; do
-    expect_usage "--cycle-momentum: expected on, off or BASE,MAX with each in [0, 1) (not both 0), got \"$spec\"" \
+for spec in 0.9 0.8,1 -0.1,0.9 0,0 0,1e-50 0.99999999,0.9 0.8,0.9,0.95 yes; do
+    expect_usage "--cycle-momentum: expected on, off or BASE,MAX with each in [0, 1) (not both 0, as 32-bit floats), got \"$spec\"" \
         train --lr-schedule onecycle --cycle-momentum "$spec"
 done
 expect_usage '--momentum: --lr-schedule onecycle cycles the momentum (--cycle-momentum on); --cycle-momentum off keeps it fixed' \

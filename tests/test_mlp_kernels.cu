@@ -125,7 +125,7 @@ static void reference_step(const ct_mlp_step_desc *d, int64_t pos, float lr, flo
             continue;
         }
         double dv = g[p] + d->weight_decay * w[p];
-        if (d->momentum != 0.0f) {
+        if (d->momentum != 0.0f && mom != 0.0f) { /* (a step at momentum 0: m left alone) */
             m[p] = first ? dv : mom * m[p] + dv;
             dv = d->nesterov ? dv + mom * m[p] : m[p];
         }
@@ -275,7 +275,7 @@ static void run_config(const config *c) {
                                            * OneCycleLR cycles them; step 0: the descriptor's) */
         table[s].pos = (s * 7 + 1) % (count - c->n + 1);
         table[s].lr = (c->opt == CT_SGD ? 0.5f : 0.01f) / (float)(s + 1);
-        table[s].momentum = c->opt == CT_SGD ? c->momentum * (1.0f - 0.03f * (float)s)
+        table[s].momentum = c->opt == CT_SGD ? (s == 2 ? 0.0f : c->momentum * (1.0f - 0.03f * (float)s))
                                              : d.beta1 - 0.02f * (float)s;
         table[s].first = 0;
         ct_adam_factors(table[s].lr, table[s].momentum, d.beta2, s + 1,

@@ -428,7 +428,7 @@ static void test_sgd(void **state) {
         {0.05f, 0.9f, 0.02f, 0}, {0.05f, 0.9f, 0.05f, 1}, {0.5f, 0.5f, 0.0f, 1},
     };
     const int64_t sizes[] = {1, 37, 40000};
-    enum { STEPS = 3 };
+    enum { STEPS = 4 };
     for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++)
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
             int64_t n = sizes[s];
@@ -445,9 +445,10 @@ static void test_sgd(void **state) {
                 OK(b->h2d(b, d_g, g, bytes));
                 /* every other step takes lr, the momentum and the first-step flag from device
                  * memory (sv), the arguments then being wrong on purpose; the momentum
-                 * changes from step to step (as OneCycleLR cycles it) */
+                 * changes from step to step (as OneCycleLR cycles it), and at 0 (step 2)
+                 * leaves the buffer alone, as PyTorch's SGD */
                 int use_sv = (t + (int)c) % 2;
-                const float mom = cfgs[c].momentum * (1.0f - 0.05f * (float)t);
+                const float mom = t == 2 ? 0.0f : cfgs[c].momentum * (1.0f - 0.05f * (float)t);
                 ct_step_vars sv = {.lr = cfgs[c].lr, .momentum = mom, .first = t == 0};
                 OK(b->h2d(b, d_sv, &sv, sizeof sv));
                 OK(b->sgd_step(b, d_w, d_g, has_m ? d_m : NULL, n, use_sv ? 99.0f : cfgs[c].lr,
@@ -456,7 +457,7 @@ static void test_sgd(void **state) {
                 double mo = mom;
                 for (int64_t i = 0; i < n; i++) {
                     double d = g[i] + (double)cfgs[c].wd * wr[i];
-                    if (has_m) {
+                    if (has_m && mo != 0.0) {
                         mr[i] = t == 0 ? d : mo * mr[i] + d;
                         d = cfgs[c].nesterov ? d + mo * mr[i] : mr[i];
                     }

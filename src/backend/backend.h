@@ -209,7 +209,7 @@ struct ct_backend {
     /* PyTorch SGD over n parameters: g += wd*w; m = momentum*m + g (m = g on the first step);
      * g = nesterov ? g + momentum*m : m; w -= lr*g. m may be NULL when momentum == 0.
      * With sv, lr and first_step are sv->lr and sv->first, and momentum (where m is given)
-     * sv->momentum. */
+     * sv->momentum; a step whose momentum is 0 leaves m alone, as PyTorch's SGD. */
     ct_status (*sgd_step)(ct_backend *b, float *w, const float *g, float *m, int64_t n, float lr,
                           float momentum, float weight_decay, int nesterov, int first_step,
                           const ct_step_vars *sv);

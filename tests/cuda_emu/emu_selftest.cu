@@ -74,6 +74,14 @@ __global__ void divergent_kernel(float *x) {
     x[threadIdx.x] = v;
 }
 
+/* lanes 0-15 shuffle, lanes 16-31 wait at __syncwarp: they meet at different points */
+__global__ void shuffle_vs_syncwarp_kernel(float *x) {
+    float v = x[threadIdx.x];
+    if (threadIdx.x % 32 < 16) v = __shfl_xor_sync(0xffffffffu, v, 16);
+    else __syncwarp();
+    x[threadIdx.x] = v;
+}
+
 /* lanes 16-31 return, lanes 0-15 shuffle over the full mask */
 __global__ void exited_lanes_kernel(float *x) {
     if (threadIdx.x % 32 >= 16) return;
@@ -291,6 +299,8 @@ int main(void) {
         void (*kernel)(float *);
     } undefined[] = {
         {"a full-mask shuffle with exited lanes", "lanes have returned", exited_lanes_kernel},
+        {"lanes at a shuffle and at __syncwarp", "lanes meet at different shuffles or __syncwarp",
+         shuffle_vs_syncwarp_kernel},
         {"a barrier after some threads returned", "__syncthreads reached by", early_return_kernel},
 #if !defined(__SANITIZE_ADDRESS__)
         {"a stack overflow", "overflowed its stack", overflow_kernel},

@@ -50,7 +50,8 @@ void ct_emu_fatal(const char *fmt, ...) {
 
 namespace {
 
-enum { RUNNABLE, AT_WARP_BARRIER, AT_BLOCK_BARRIER, AT_GRID_BARRIER, DONE };
+/* (AT_SHUFFLE: a warp barrier met in a shuffle, AT_WARP_BARRIER: in __syncwarp) */
+enum { RUNNABLE, AT_WARP_BARRIER, AT_SHUFFLE, AT_BLOCK_BARRIER, AT_GRID_BARRIER, DONE };
 
 #if defined(__SANITIZE_ADDRESS__) /* which clears a stack's shadow at every swapcontext: a
                                    * memset of an eighth of the stack, most of a switch's cost
@@ -171,11 +172,12 @@ int release(Block &b) {
         int blive = 0, at_block = 0, done = 0;
         for (int lo = base; lo < end; lo += kWarp) {
             int hi = lo + kWarp < end ? lo + kWarp : end;
-            int wlive = 0, wwait = 0;
+            int wlive = 0, wwait = 0, wshfl = 0;
             for (int t = lo; t < hi; t++) {
                 int s = b.fiber[t].state;
                 if (s != DONE) wlive++;
-                if (s == AT_WARP_BARRIER) wwait++;
+                if (s == AT_WARP_BARRIER || s == AT_SHUFFLE) wwait++;
+                if (s == AT_SHUFFLE) wshfl++;
                 if (s == AT_BLOCK_BARRIER) at_block++;
                 if (s == AT_GRID_BARRIER) at_grid++;
             }
@@ -185,8 +187,18 @@ int release(Block &b) {
                              (lo - base) / kWarp, hi - lo - wlive, hi - lo);
             blive += wlive;
             done += hi - lo - wlive;
-            if (wlive > 0 && wwait == wlive)
+            if (wlive > 0 && wwait == wlive) {
+                /* every lane at the same shuffle, or every lane at __syncwarp (else a GPU's
+                 * lanes would meet at different points: undefined) */
+                bool same = wshfl == 0 || wshfl == wwait;
+                for (int t = lo + 1; t < hi && same && wshfl > 0; t++)
+                    same = b.fiber[t].shfls == b.fiber[lo].shfls;
+                if (!same)
+                    ct_emu_fatal("block (%u, %u, %u), warp %d: lanes meet at different shuffles or "
+                                 "__syncwarp (%d of %d at a shuffle)", bi.x, bi.y, bi.z,
+                                 (lo - base) / kWarp, wshfl, wwait);
                 for (int t = lo; t < hi; t++) b.fiber[t].state = RUNNABLE;
+            }
         }
         if (at_block > 0 && done > 0)
             ct_emu_fatal("block (%u, %u, %u): __syncthreads reached by %d threads after %d of the "
@@ -303,7 +315,7 @@ uint64_t ct_emu_shfl_xor(uint64_t bits, int lane_mask) {
      * every lane reaches only after reading shuffle k. */
     const size_t half = (size_t)(b.fiber[me].shfls++ & 1) * (size_t)b.nthreads;
     b.exchange[half + me] = bits;
-    wait_at(AT_WARP_BARRIER);
+    wait_at(AT_SHUFFLE);
     int other = (rel & ~(kWarp - 1)) | ((rel & (kWarp - 1)) ^ (lane_mask & (kWarp - 1)));
     return other < b.per_block ? b.exchange[half + base + other] : bits;
 }

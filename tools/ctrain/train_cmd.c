@@ -167,8 +167,12 @@ static void print_plan(const train_opts *o, int total_epochs, const char *save_d
     static const char *const names[] = {"SGD", "Adam", "AdamW"};
     printf("Plan: %d epoch%s (%s), batch %d, %s", total_epochs, total_epochs == 1 ? "" : "s",
            sched, c->batch_size, names[(unsigned)c->optimizer < 3 ? c->optimizer : 0]);
-    if (c->momentum > 0) printf(", momentum %g%s", (double)c->momentum, c->nesterov ? " (Nesterov)" : "");
-    if (c->optimizer != CT_SGD)
+    if (c->momentum > 0) printf(", momentum %g", (double)c->momentum);
+    if (c->nesterov) printf(" (Nesterov)");
+    if (c->optimizer != CT_SGD && c->cycle_momentum) /* (beta1: on the schedule's part) */
+        printf(" (beta2 %g, eps %g)", (double)(c->beta2 > 0 ? c->beta2 : 0.999f),
+               (double)(c->eps > 0 ? c->eps : 1e-8f));
+    else if (c->optimizer != CT_SGD)
         printf(" (betas %g,%g, eps %g)", (double)(c->beta1 > 0 ? c->beta1 : 0.9f),
                (double)(c->beta2 > 0 ? c->beta2 : 0.999f), (double)(c->eps > 0 ? c->eps : 1e-8f));
     if (c->weight_decay > 0) printf(", weight decay %g", (double)c->weight_decay);

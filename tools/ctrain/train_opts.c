@@ -431,9 +431,10 @@ int train_parse_cycle_momentum(const char *s, ct_train_config *c) {
     if (strcmp(s, "on") == 0 || strcmp(s, "off") == 0) return 0;
     double x, y;
     if (train_parse_pair(s, &x, &y) != 0) return -1;
-    if (!(x >= 0 && x < 1) || !(y >= 0 && y < 1) || (x == 0 && y == 0)) return -1;
-    c->base_momentum = (float)x;
-    c->max_momentum = (float)y;
+    const float b = (float)x, m = (float)y; /* (checked as the floats they train as) */
+    if (!(b >= 0 && b < 1) || !(m >= 0 && m < 1) || (b == 0 && m == 0)) return -1;
+    c->base_momentum = b;
+    c->max_momentum = m;
     return 0;
 }
 
@@ -502,7 +503,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     ct_train_config cyc;
     if (train_parse_cycle_momentum(o->cycle_momentum, &cyc) != 0)
         return cli_usage_error("train", "--cycle-momentum: expected on, off or BASE,MAX with "
-                               "each in [0, 1) (not both 0), got \"%s\"", o->cycle_momentum);
+                               "each in [0, 1) (not both 0, as 32-bit floats), got \"%s\"",
+                               o->cycle_momentum);
     const int cycle = cyc.cycle_momentum && sched == CT_SCHED_ONECYCLE;
     if (cycle && (SEEN("momentum") || SEEN("betas")))
         return cli_usage_error("train", "--%s: --lr-schedule onecycle cycles %s (--cycle-momentum "

@@ -268,11 +268,13 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     /* (absent in older files: off) */
     train_format_cycle_momentum(&saved, o->cycle_momentum_resumed,
                                 sizeof o->cycle_momentum_resumed);
-    if (rc == CLI_EXIT_OK && SEEN("cycle-momentum")) {
+    /* (another schedule's: refused by train_finish_options, as a new run's) */
+    if (rc == CLI_EXIT_OK && SEEN("cycle-momentum") && saved.schedule == CT_SCHED_ONECYCLE) {
         ct_train_config given_cfg = saved;
         if (train_parse_cycle_momentum(o->cycle_momentum, &given_cfg) != 0)
             rc = cli_usage_error("train", "--cycle-momentum: expected on, off or BASE,MAX with "
-                                 "each in [0, 1) (not both 0), got \"%s\"", o->cycle_momentum);
+                                 "each in [0, 1) (not both 0, as 32-bit floats), got \"%s\"",
+                                 o->cycle_momentum);
         else if (!train_same_cycle_momentum(&given_cfg, &saved))
             rc = differs(dir, "cycle-momentum", o->cycle_momentum, o->cycle_momentum_resumed);
     }

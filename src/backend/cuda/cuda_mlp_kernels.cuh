@@ -187,7 +187,7 @@ static inline __host__ __device__ void ct_mlp_update(const ct_mlp_step_desc &d, 
     float w0 = d.w[i];
     if (d.opt == CT_SGD) {
         float dv = g + d.weight_decay * w0;
-        if (d.m) {
+        if (d.m && v.momentum != 0.0f) { /* (at 0, as sgd_step: the buffer left alone) */
             float mv = v.first ? dv : v.momentum * d.m[i] + dv;
             d.m[i] = mv;
             dv = d.nesterov ? dv + v.momentum * mv : mv;

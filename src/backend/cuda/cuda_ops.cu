@@ -479,7 +479,8 @@ static ct_status cuda_add_into(ct_backend *b, float *dst, const float *src, int6
 /* ------------------------------------------------------------------------------------------ */
 /* optimizer                                                                                   */
 
-/* PyTorch SGD over w(n), g(n), m(n): d = g + wd*w; with momentum (m != NULL)
+/* PyTorch SGD over w(n), g(n), m(n): d = g + wd*w; with momentum (m != NULL and, for this
+ * step, momentum != 0: PyTorch leaves the buffer alone at 0, which a cycled momentum can be)
  * m = first ? d : momentum*m + d and d = nesterov ? d + momentum*m : m; then w -= lr*d. */
 __global__ void sgd_step_kernel(float *w, const float *g, float *m, int64_t n, float lr,
                                 float momentum, float weight_decay, int nesterov, int first_step,
@@ -492,7 +493,7 @@ __global__ void sgd_step_kernel(float *w, const float *g, float *m, int64_t n, f
     GRID_STRIDE(i, n) {
         float wi = w[i];
         float d = g[i] + weight_decay * wi;
-        if (m) {
+        if (m && momentum != 0.0f) {
             float v = first_step ? d : momentum * m[i] + d;
             m[i] = v;
             d = nesterov ? d + momentum * v : v;
