@@ -152,7 +152,7 @@ void ct_cycled_momentum(const ct_train_config *cfg, float *base, float *max) {
 float ct_schedule_momentum(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe) {
     if (ct_train_config_check(cfg) != CT_OK) return NAN; /* (its reason in ct_last_error) */
     if (!cfg->cycle_momentum)
-        return cfg->optimizer == CT_SGD ? cfg->momentum : (float)or_default(cfg->beta1, 0.9);
+        return cfg->optimizer == CT_SGD ? cfg->momentum : (float)or_default(cfg->beta1, CT_ADAM_BETA1);
     float base, max;
     int64_t g, total;
     ct_cycled_momentum(cfg, &base, &max);
