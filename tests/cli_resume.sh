@@ -207,6 +207,13 @@ run train --resume oc --cycle-momentum on
 [ "$rc" -eq 2 ] && grep -q -- '--cycle-momentum on' <<<"$err" && grep -q '0.8,0.9' <<<"$err" &&
     ok "--resume of a cycled run with another --cycle-momentum -> exit 2" ||
     bad "--resume oc --cycle-momentum on -> exit $rc: $err"
+# (cycled, --betas gives beta2 only: its beta1 is not compared, its beta2 is)
+run train --resume oc --betas 0.5,0.999
+[ "$rc" -eq 0 ] && ok "--resume of a cycled Adam run with --betas of its beta2: accepted" ||
+    bad "--resume oc --betas 0.5,0.999 -> exit $rc: $err"
+run train --resume oc --betas 0.9,0.99
+[ "$rc" -eq 2 ] && grep -q -- '--betas 0.9,0.99: the run in oc was saved with beta2 0.999' <<<"$err" &&
+    ok "--resume of a cycled Adam run with another beta2 -> exit 2" || bad "--resume oc --betas 0.9,0.99 -> exit $rc: $err"
 # Adam's --betas likewise: the same values in another spelling resume, others are refused
 run train --data cut --epochs 1 --lr 0.01 --optimizer adam --betas 0.8,0.99 --val-size 500 --quiet --save ab
 run train --resume ab --epochs 2 --betas 0.80,9.9e-1 --quiet

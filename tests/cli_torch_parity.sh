@@ -74,6 +74,8 @@ case_ onecycle_nesterov_range --lr-schedule onecycle --epochs 6 --lr 0.3 --neste
     --cycle-momentum 0.5,0.8
 case_ onecycle_adamw_range --lr-schedule onecycle --epochs 6 --lr 0.02 --optimizer adamw \
     --cycle-momentum 0.8,0.95
+# (Adam(betas=(0.9, 0.99)) under OneCycleLR: beta1 cycled, beta2 kept, as fastai's one-cycle)
+case_ onecycle_adam_beta2 --lr-schedule onecycle --epochs 6 --lr 0.02 --optimizer adam --betas 0.9,0.99
 case_ onecycle_fixed --lr-schedule onecycle --epochs 6 --lr 0.5 --cycle-momentum off \
     --momentum 0.5
 # (10 steps: the momentum is exactly 0 at step 2, where PyTorch's SGD leaves its buffer alone)

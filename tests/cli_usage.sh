@@ -288,8 +288,6 @@ for spec in 0.9 0.8,1 -0.1,0.9 0,0 0,1e-50 0.99999999,0.9 0.8,0.9,0.95 yes; do
 done
 expect_usage '--momentum: --lr-schedule onecycle cycles the momentum (--cycle-momentum on); --cycle-momentum off keeps it fixed' \
     train --lr-schedule onecycle --momentum 0.9
-expect_usage '--betas: --lr-schedule onecycle cycles beta1 (--cycle-momentum 0.8,0.9)' \
-    train --lr-schedule onecycle --optimizer adam --cycle-momentum 0.8,0.9 --betas 0.9,0.99
 expect_usage '--lr: 1e-50 is 0 as a 32-bit float' train --lr 1e-50
 expect_usage 'phase 1: expected a number of epochs in 1..100000, got "2147483647"' train --schedule 2147483647@0.1
 expect_usage 'phase 1: expected a learning rate above 0 (as a 32-bit float)' train --schedule 1@1e-50

@@ -157,8 +157,9 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "cycle-momentum", .kind = CLI_STR, .dst = &o->cycle_momentum, .metavar = "SPEC",
          .help = "onecycle: as OneCycleLR's cycle_momentum, SGD's momentum (Adam's\n"
                  "beta1) falls from MAX to BASE as the lr rises, and back: BASE,MAX\n"
-                 "(each in [0, 1)), on (0.85,0.95, PyTorch's) or off (--momentum\n"
-                 "and --betas stay fixed; they are refused with it on)",
+                 "(each in [0, 1)), on (0.85,0.95, PyTorch's) or off (a fixed\n"
+                 "--momentum and --betas). With it on, --momentum is refused and\n"
+                 "--betas gives beta2 only (its beta1 replaced, as OneCycleLR does)",
          .def = "on"},
         {.name = "warmup-epochs", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->warmup_epochs,
          .metavar = "N", .help = "linear warm-up (LinearLR) over the first N epochs,\n"
@@ -506,11 +507,10 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                "each in [0, 1) (not both 0, as 32-bit floats), got \"%s\"",
                                o->cycle_momentum);
     const int cycle = cyc.cycle_momentum && sched == CT_SCHED_ONECYCLE;
-    if (cycle && (SEEN("momentum") || SEEN("betas")))
-        return cli_usage_error("train", "--%s: --lr-schedule onecycle cycles %s (--cycle-momentum "
-                               "%s); --cycle-momentum off keeps it fixed",
-                               SEEN("momentum") ? "momentum" : "betas",
-                               SEEN("momentum") ? "the momentum" : "beta1", o->cycle_momentum);
+    if (cycle && SEEN("momentum"))
+        return cli_usage_error("train", "--momentum: --lr-schedule onecycle cycles the momentum "
+                               "(--cycle-momentum %s); --cycle-momentum off keeps it fixed",
+                               o->cycle_momentum);
     if (sched == CT_SCHED_STEP && o->step_size <= 0)
         return cli_usage_error("train", "--step-size: required with --lr-schedule step");
     if (SEEN("pct-start") && !(o->pct_start > 0 && o->pct_start < 1))
@@ -595,7 +595,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->nesterov = o->nesterov;
     c->seed = o->seed;
     c->optimizer = (ct_optimizer_kind)opt;
-    c->beta1 = o->beta1;
+    c->beta1 = cycle ? 0.0f : o->beta1; /* (cycled: --betas gives beta2, as to OneCycleLR) */
     c->beta2 = o->beta2;
     c->eps = o->eps;
     c->schedule = (ct_schedule_kind)sched;

@@ -246,8 +246,9 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         double x, y;
         if (train_parse_pair(o->betas, &x, &y) == 0) b1 = (float)x, b2 = (float)y;
         float s1 = saved.beta1 > 0 ? saved.beta1 : 0.9f, s2 = saved.beta2 > 0 ? saved.beta2 : 0.999f;
-        if (b1 != s1 || b2 != s2) {
-            snprintf(was, sizeof was, "%g,%g", (double)s1, (double)s2);
+        if ((b1 != s1 && !saved.cycle_momentum) || b2 != s2) { /* (cycled: beta2 only) */
+            if (saved.cycle_momentum) snprintf(was, sizeof was, "beta2 %g", (double)s2);
+            else snprintf(was, sizeof was, "%g,%g", (double)s1, (double)s2);
             rc = differs(dir, "betas", o->betas, was);
         }
     }
