@@ -318,14 +318,18 @@ run --help
 grep -q "^  summary " <<<"$out" && ok "ctrain --help lists summary" || bad "ctrain --help lacks summary"
 run summary
 if [ "$rc" -eq 0 ] && grep -q 'Total params: 25450' <<<"$out" && grep -q 'linear1' <<<"$out" &&
-    grep -Eq '\(784\)' <<<"$out"; then
-    ok "summary (mlp) -> 25450 total params"
+    grep -Eq '\(784\)' <<<"$out" && grep -Eq '^linear1 +\(32\) +25120 +25088$' <<<"$out" &&
+    grep -q '^Mult-adds per image: 25408 (0.03 M; ' <<<"$out"; then
+    ok "summary (mlp) -> 25450 total params, 784 x 32 + 32 x 10 = 25408 mult-adds an image"
 else
     bad "summary (mlp) -> exit $rc, stdout: $out, stderr: $err"
 fi
 run summary --model cnn
-if [ "$rc" -eq 0 ] && grep -q 'Total params: 1199882' <<<"$out" && grep -q '(64, 12, 12)' <<<"$out"; then
-    ok "summary --model cnn -> 1199882 total params"
+# (mult-adds: conv1 32x1x3x3 at 26x26, conv2 64x32x3x3 at 24x24, 9216x128, 128x10)
+if [ "$rc" -eq 0 ] && grep -q 'Total params: 1199882' <<<"$out" && grep -q '(64, 12, 12)' <<<"$out" &&
+    grep -Eq '^conv2 +\(64, 24, 24\) +18496 +10616832$' <<<"$out" &&
+    grep -q "^Mult-adds per image: $((32 * 9 * 26 * 26 + 64 * 32 * 9 * 24 * 24 + 9216 * 128 + 128 * 10)) " <<<"$out"; then
+    ok "summary --model cnn -> 1199882 total params, its mult-adds layer by layer"
 else
     bad "summary --model cnn -> exit $rc, stdout: $out, stderr: $err"
 fi

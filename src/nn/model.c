@@ -340,23 +340,38 @@ ct_status ct_model_set_params(ct_model *m, const float *host) {
     return m->b->h2d(m->b, m->params, host, (size_t)m->n_params * sizeof(float));
 }
 
+/* Multiply-adds of one image through layer l's weights (torchinfo's Mult-Adds, biases aside):
+ * a linear layer's in x units, a convolution's weights times its output positions; 0 for the
+ * other layers. */
+static int64_t layer_mult_adds(const ct_layer *l) {
+    if (l->ops == &ct_linear_ops) return ct_layer_in_size(l) * l->out_c;
+    if (l->ops == &ct_conv2d_ops)
+        return (int64_t)l->out_c * l->in_c * l->cfg.conv.kernel * l->cfg.conv.kernel * l->out_h *
+               l->out_w;
+    return 0;
+}
+
 ct_status ct_model_summary(const ct_model *m, char *buf, size_t bytes) {
     size_t used = 0;
+    int64_t mult_adds = 0;
 #define APPEND(...)                                                                   \
     do {                                                                              \
         int n_ = snprintf(buf + used, used < bytes ? bytes - used : 0, __VA_ARGS__);  \
         if (n_ > 0) used += (size_t)n_;                                               \
     } while (0)
-    APPEND("%-16s %-20s %12s\n", "Layer", "Output shape", "Param #");
+    APPEND("%-16s %-20s %12s %14s\n", "Layer", "Output shape", "Param #", "Mult-adds");
     char in_shape[64];
     snprintf(in_shape, sizeof in_shape, "(%d, %d, %d)", m->in_c, m->in_h, m->in_w);
-    APPEND("%-16s %-20s %12s\n", "input", in_shape, "0");
+    APPEND("%-16s %-20s %12s %14s\n", "input", in_shape, "0", "0");
     for (int i = 0; i < m->n_layers; i++) {
         const ct_layer *l = &m->layers[i];
         char shape[64];
         if (l->out_h == 1 && l->out_w == 1) snprintf(shape, sizeof shape, "(%d)", l->out_c);
         else snprintf(shape, sizeof shape, "(%d, %d, %d)", l->out_c, l->out_h, l->out_w);
-        APPEND("%-16s %-20s %12lld\n", l->name, shape, (long long)l->n_params);
+        int64_t ma = layer_mult_adds(l);
+        mult_adds += ma;
+        APPEND("%-16s %-20s %12lld %14lld\n", l->name, shape, (long long)l->n_params,
+               (long long)ma);
     }
     /* as Keras: the total with its size, then what the optimizer trains and what it does not
      * (batch norm's running mean and variance: PyTorch's buffers, Keras' non-trainable) */
@@ -365,6 +380,9 @@ ct_status ct_model_summary(const ct_model *m, char *buf, size_t bytes) {
     APPEND("Trainable params: %lld\n", (long long)m->n_params);
     APPEND("Non-trainable buffers: %lld (batch norm's running statistics)\n",
            (long long)m->n_buffers);
+    /* as torchinfo's "Total mult-adds", for one image (a training step: about 3x, per image) */
+    APPEND("Mult-adds per image: %lld (%.2f M; training about 3x that)\n", (long long)mult_adds,
+           (double)mult_adds / 1e6);
 #undef APPEND
     if (used >= bytes) return ct_fail(CT_ERR_INVALID, "model summary: buffer too small");
     return CT_OK;

@@ -1,10 +1,10 @@
 /*
- * summary_cmd.c — `ctrain summary`: a model's layers, output shapes and parameter counts, like
- * Keras' model.summary() or torchinfo, for a spec built on a dataset's input shape. The shapes
- * of the named datasets are known (MNIST and Fashion-MNIST 1x28x28, CIFAR-10 3x32x32, 10
- * classes each); an idx dataset's come from its files (--data). A saved model (a folder or a
- * .safetensors file) is shown on its own input shape. The model is built on the CPU with one
- * thread.
+ * summary_cmd.c — `ctrain summary`: a model's layers, output shapes, parameter counts and
+ * multiply-adds, like Keras' model.summary() or torchinfo, for a spec built on a dataset's
+ * input shape. The shapes of the named datasets are known (MNIST and Fashion-MNIST 1x28x28,
+ * CIFAR-10 3x32x32, 10 classes each); an idx dataset's come from its files (--data). A saved
+ * model (a folder or a .safetensors file) is shown on its own input shape. The model is built
+ * on the CPU with one thread.
  */
 #include "args.h"
 #include "cli.h"
@@ -53,8 +53,10 @@ void summary_help(FILE *out) {
     int n = summary_flags(&o, flags);
     fputs("usage: ctrain summary [--model SPEC] [--dataset NAME] [--data DIR] [--hidden N]\n"
           "\n"
-          "Prints each layer of the model (as ctrain train --model builds it), its output shape\n"
-          "and parameter count, and the totals, like Keras' model.summary() or torchinfo.\n"
+          "Prints each layer of the model (as ctrain train --model builds it), its output shape,\n"
+          "parameter count and multiply-adds for one image (of the linear and convolution\n"
+          "layers' weights, as torchinfo's Mult-Adds), and the totals, like Keras'\n"
+          "model.summary() or torchinfo.\n"
           "Input shapes: mnist and fashion-mnist 1x28x28, cifar10 3x32x32 (10 classes each);\n"
           "idx: read from its files in --data DIR.\n"
           "A malformed layer string is an error naming the offending layer. A saved model (a\n"
