@@ -69,6 +69,10 @@ run train --epochs 1 --val-size 59000 --lr-schedule onecycle --quiet --plot oc_p
 [ "$rc" -eq 0 ] && ok "train --lr-schedule onecycle --plot oc_plots -> exit 0" || bad "onecycle --plot -> exit $rc: $err"
 png_ok oc_plots/lr.png 800 500
 png_ok oc_plots/momentum.png 800 500
+run train --epochs 1 --val-size 59000 --quiet --plot oc_plots
+[ "$rc" -eq 0 ] && [ ! -e oc_plots/momentum.png ] && [ -e oc_plots/lr.png ] &&
+    ok "a run without a cycled momentum removes the earlier run's momentum.png" ||
+    bad "--plot oc_plots again, not cycled -> exit $rc, $(ls oc_plots): $err"
 # a resumed run rewrites the log from the checkpoint's history, then goes on; the plots follow
 run train --resume run --epochs 3 --quiet --plot plots --log run.jsonl
 [ "$rc" -eq 0 ] && [ "$(grep -c '' run.jsonl)" -eq 3 ] && grep -q '"epoch": 2,' run.jsonl &&
@@ -102,6 +106,40 @@ for i in range(10):
 want = "  macro average: accuracy (recall) %.4f, precision %.4f, F1 %.4f" % (
     sum(rs) / 10, sum(ps) / 10, sum(fs) / 10)
 assert want in text.splitlines(), want
+EOF
+# a test set of 0s and 1s only: the macro averages are over the classes present or predicted
+# (scikit-learn's labels), the other rows 0 of 0
+mkdir -p only01 && cp "$dir"/train-*-ubyte only01/ 2>/dev/null ||
+    for f in train-images-idx3-ubyte train-labels-idx1-ubyte; do gzip -dc "$dir/$f.gz" >only01/$f; done
+"$PY" - "$dir" only01 <<'EOF' || bad "could not write a test set of 0s and 1s"
+import gzip, os, sys
+def raw(name):
+    path = os.path.join(sys.argv[1], name)
+    return open(path, "rb").read() if os.path.exists(path) else gzip.open(path + ".gz").read()
+images, labels = raw("t10k-images-idx3-ubyte"), raw("t10k-labels-idx1-ubyte")
+keep = [i for i in range(10000) if labels[8 + i] in (0, 1)]
+n = len(keep).to_bytes(4, "big")
+open(os.path.join(sys.argv[2], "t10k-images-idx3-ubyte"), "wb").write(
+    images[:4] + n + images[8:16] + b"".join(images[16 + 784 * i:16 + 784 * (i + 1)] for i in keep))
+open(os.path.join(sys.argv[2], "t10k-labels-idx1-ubyte"), "wb").write(
+    labels[:4] + n + bytes(labels[8 + i] for i in keep))
+EOF
+run eval --model run --dataset idx --data only01
+"$PY" - "$tmp/out" <<'EOF' && ok "eval on 0s and 1s only: macro averages over the classes present or predicted (scikit-learn's)" || bad "eval on only01: $out $err"
+import re, sys
+text = open(sys.argv[1]).read()
+rows = [list(map(int, l.split()[1:])) for l in text.split("predicted class):\n")[1].splitlines()[1:]]
+labels = [c for c in range(10) if sum(rows[c]) or sum(r[c] for r in rows)]
+assert 2 <= len(labels) < 10, labels
+ps, rs, fs = [], [], []
+for c in labels:
+    col, row = sum(r[c] for r in rows), sum(rows[c])
+    p, r = (rows[c][c] / col if col else 0.0), (rows[c][c] / row if row else 0.0)
+    ps.append(p), rs.append(r), fs.append(2 * p * r / (p + r) if p + r else 0.0)
+want = "  macro average over the %d classes present or predicted: accuracy (recall) %.4f, " \
+       "precision %.4f, F1 %.4f" % (len(labels), sum(rs) / len(labels), sum(ps) / len(labels), sum(fs) / len(labels))
+assert want in text.splitlines(), (want, text)
+assert "  class 5: 0.0000 (0/0), precision" in text or 5 in labels
 EOF
 
 # ------------------------------------------------------------------ show: grids

@@ -207,6 +207,13 @@ run train --resume oc --cycle-momentum on
 [ "$rc" -eq 2 ] && grep -q -- '--cycle-momentum on' <<<"$err" && grep -q '0.8,0.9' <<<"$err" &&
     ok "--resume of a cycled run with another --cycle-momentum -> exit 2" ||
     bad "--resume oc --cycle-momentum on -> exit $rc: $err"
+run train --resume oc --momentum 0.1
+[ "$rc" -eq 2 ] && grep -q -- '--momentum: applies to --optimizer sgd (the run in oc uses adam)' <<<"$err" &&
+    ok "--resume of an Adam run with --momentum -> exit 2, naming the optimizer" || bad "--resume oc --momentum 0.1 -> exit $rc: $err"
+run train --data cut --epochs 1 --lr 0.1 --lr-schedule onecycle --val-size 500 --quiet --save ocs
+run train --resume ocs --momentum 0.9
+[ "$rc" -eq 2 ] && grep -q -- '--momentum: the run in ocs cycles its momentum with its one-cycle schedule (--cycle-momentum on)' <<<"$err" &&
+    ok "--resume of a cycled SGD run with --momentum -> exit 2, saying it cycles" || bad "--resume ocs --momentum 0.9 -> exit $rc: $err"
 # (cycled, --betas gives beta2 only: its beta1 is not compared, its beta2 is)
 run train --resume oc --betas 0.5,0.999
 [ "$rc" -eq 0 ] && ok "--resume of a cycled Adam run with --betas of its beta2: accepted" ||

@@ -82,6 +82,11 @@ __global__ void shuffle_vs_syncwarp_kernel(float *x) {
     x[threadIdx.x] = v;
 }
 
+/* a shuffle among half a warp's lanes: the emulator pairs full warps only */
+__global__ void partial_mask_kernel(float *x) {
+    if (threadIdx.x % 32 < 16) x[threadIdx.x] = __shfl_xor_sync(0x0000ffffu, x[threadIdx.x], 1);
+}
+
 /* lanes 16-31 return, lanes 0-15 shuffle over the full mask */
 __global__ void exited_lanes_kernel(float *x) {
     if (threadIdx.x % 32 >= 16) return;
@@ -301,6 +306,8 @@ int main(void) {
         {"a full-mask shuffle with exited lanes", "lanes have returned", exited_lanes_kernel},
         {"lanes at a shuffle and at __syncwarp", "lanes meet at different shuffles or __syncwarp",
          shuffle_vs_syncwarp_kernel},
+        {"a shuffle with a partial mask", "the emulator takes full-warp ones only",
+         partial_mask_kernel},
         {"a barrier after some threads returned", "__syncthreads reached by", early_return_kernel},
 #if !defined(__SANITIZE_ADDRESS__)
         {"a stack overflow", "overflowed its stack", overflow_kernel},

@@ -284,7 +284,17 @@ bool ct_emu_in_stack_guard(const void *a) {
 size_t ct_emu_stack_bytes(void) { return kStackBytes; }
 
 void ct_emu_syncthreads(void) { wait_at(AT_BLOCK_BARRIER); }
-void ct_emu_syncwarp(void) { wait_at(AT_WARP_BARRIER); }
+/* Partial masks and widths: the emulator would not pair the right lanes (it ignores them). */
+static void full_warp_only(const char *what, unsigned mask, int width) {
+    if (mask != 0xffffffffu || width != kWarp)
+        ct_emu_fatal("%s with mask %#x, width %d: the emulator takes full-warp ones only "
+                     "(mask 0xffffffff, width 32)", what, mask, width);
+}
+
+void ct_emu_syncwarp(unsigned mask) {
+    full_warp_only("__syncwarp", mask, kWarp);
+    wait_at(AT_WARP_BARRIER);
+}
 void ct_emu_grid_sync(void) {
     if (!g_block.coop)
         ct_emu_fatal("a grid sync in a kernel not launched with cudaLaunchCooperativeKernel");
@@ -307,7 +317,8 @@ void ct_emu_static_smem(void *p, size_t bytes) {
     memset(p, 0xff, bytes);
 }
 
-uint64_t ct_emu_shfl_xor(uint64_t bits, int lane_mask) {
+uint64_t ct_emu_shfl_xor(uint64_t bits, int lane_mask, unsigned mask, int width) {
+    full_warp_only("__shfl_xor_sync", mask, width);
     Block &b = g_block;
     int me = b.current, base = b.fiber[me].block * b.per_block, rel = me - base;
     /* Shuffles alternate between two slots a thread, so one barrier each is enough: a lane

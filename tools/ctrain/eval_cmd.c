@@ -78,10 +78,12 @@ void eval_help(FILE *out) {
 
 /* Each class's accuracy (its recall: the share of its images predicted as it), precision (the
  * share of the images predicted as it that are it) and F1, as scikit-learn's
- * classification_report (0 where a share has no images); then their macro averages. */
+ * classification_report (0 where a share has no images); then their macro averages over the
+ * classes in the test set or predicted (scikit-learn's labels). */
 static void print_confusion(const int64_t *cm, int k, const char *dataset) {
     printf("Per-class accuracy (recall), precision and F1:\n");
     double sum_r = 0.0, sum_p = 0.0, sum_f = 0.0;
+    int present = 0;
     for (int t = 0; t < k; t++) {
         int64_t total = 0, predicted = 0, hits = cm[t * k + t];
         for (int p = 0; p < k; p++) total += cm[t * k + p];
@@ -89,14 +91,19 @@ static void print_confusion(const int64_t *cm, int k, const char *dataset) {
         double r = total ? (double)hits / (double)total : 0.0;
         double p = predicted ? (double)hits / (double)predicted : 0.0;
         double f = r + p > 0.0 ? 2.0 * p * r / (p + r) : 0.0;
-        sum_r += r, sum_p += p, sum_f += f;
+        if (total > 0 || predicted > 0) sum_r += r, sum_p += p, sum_f += f, present++;
         const char *name = cli_class_name(dataset, t);
         printf("  class %d%s%s%s: %.4f (%lld/%lld), precision %.4f (%lld/%lld), F1 %.4f\n", t,
                name ? " (" : "", name ? name : "", name ? ")" : "", r, (long long)hits,
                (long long)total, p, (long long)hits, (long long)predicted, f);
     }
-    printf("  macro average: accuracy (recall) %.4f, precision %.4f, F1 %.4f\n", sum_r / k,
-           sum_p / k, sum_f / k);
+    if (present < k && present > 0)
+        printf("  macro average over the %d classes present or predicted: accuracy (recall) "
+               "%.4f, precision %.4f, F1 %.4f\n", present, sum_r / present, sum_p / present,
+               sum_f / present);
+    else
+        printf("  macro average: accuracy (recall) %.4f, precision %.4f, F1 %.4f\n", sum_r / k,
+               sum_p / k, sum_f / k);
     printf("Confusion matrix (rows: true class, columns: predicted class):\n     ");
     for (int p = 0; p < k; p++) printf(" %5d", p);
     printf("\n");

@@ -434,8 +434,8 @@ int train_parse_cycle_momentum(const char *s, ct_train_config *c) {
     if (train_parse_pair(s, &x, &y) != 0) return -1;
     const float b = (float)x, m = (float)y; /* (checked as the floats they train as) */
     if (!(b >= 0 && b < 1) || !(m >= 0 && m < 1) || (b == 0 && m == 0)) return -1;
-    c->base_momentum = b;
-    c->max_momentum = m;
+    c->base_momentum = b + 0.0f; /* (-0 is 0) */
+    c->max_momentum = m + 0.0f;
     return 0;
 }
 

@@ -211,6 +211,15 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     SAME_NUM("seed", seed, saved.seed, "%llu", unsigned long long);
     SAME_NUM("batch-size", batch_size, saved.batch_size, "%d", int);
     SAME_NUM("eval-batch-size", eval_batch_size, saved.eval_batch_size, "%d", int);
+    if (rc == CLI_EXIT_OK && SEEN("momentum") && saved.optimizer != CT_SGD) {
+        rc = cli_usage_error("train", "--momentum: applies to --optimizer sgd (the run in %s "
+                             "uses %s)", dir, train_optimizer_name(saved.optimizer));
+    } else if (rc == CLI_EXIT_OK && SEEN("momentum") && saved.cycle_momentum) {
+        char cyc[64];
+        train_format_cycle_momentum(&saved, cyc, sizeof cyc);
+        rc = cli_usage_error("train", "--momentum: the run in %s cycles its momentum with its "
+                             "one-cycle schedule (--cycle-momentum %s)", dir, cyc);
+    }
     SAME_NUM("momentum", momentum, saved.momentum, "%g", double);
     SAME_NUM("weight-decay", weight_decay, saved.weight_decay, "%g", double);
     if (rc == CLI_EXIT_OK && SEEN("nesterov") && !saved.nesterov)
@@ -548,8 +557,11 @@ int train_log_open(train_run *r, int n_epochs) {
 }
 
 /* lr.png, and momentum.png when onecycle cycles it: the schedule of the n epochs run, step by
- * step (at most SCHEDULE_POINTS of them, evenly spread), as fastai's plot_sched; under the
- * plateau schedule, each epoch's lr as the history has it. buf: 3 * SCHEDULE_POINTS doubles. */
+ * step (at most SCHEDULE_POINTS of them, evenly spread), as fastai's plot_sched; the plateau
+ * schedule's cuts as the history has them (its epoch's first lr over the schedule's). buf:
+ * 3 * SCHEDULE_POINTS doubles. A run that does not cycle the momentum removes the momentum.png
+ * of an earlier one, a PNG file (train_check_outputs refused anything else there before the
+ * run began; a link is left alone). */
 #define SCHEDULE_POINTS 4000
 static ct_status schedule_plots(const train_run *r, int n, double *buf) {
     const ct_train_config *c = &r->o->cfg;
@@ -561,8 +573,8 @@ static ct_status schedule_plots(const train_run *r, int n, double *buf) {
                                                     (double)(points - 1));
         int e = (int)(g / spe);
         x[i] = (double)g / (double)spe;
-        lr[i] = c->schedule == CT_SCHED_PLATEAU ? r->history[e].lr
-                                                : ct_schedule_lr(c, e, g % spe, spe);
+        lr[i] = ct_schedule_lr(c, e, g % spe, spe);
+        if (c->schedule == CT_SCHED_PLATEAU) lr[i] *= r->history[e].lr / ct_schedule_lr(c, e, 0, spe);
         mom[i] = c->cycle_momentum ? ct_schedule_momentum(c, e, g % spe, spe) : 0.0;
     }
     ct_series s_lr = {"learning rate", x, lr, (int)points};
@@ -572,7 +584,18 @@ static ct_status schedule_plots(const train_run *r, int n, double *buf) {
     ct_status s = ct_plot_png(path, "Learning rate vs. No. of epochs", "epoch", "learning rate",
                               &s_lr, 1, PLOT_WIDTH, PLOT_HEIGHT);
     snprintf(path, sizeof path, "%s/momentum.png", r->o->plot_dir);
-    if (s == CT_OK && c->cycle_momentum)
+    if (!c->cycle_momentum) {
+        static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+        unsigned char head[8];
+        struct stat st;
+        int fd = lstat(path, &st) == 0 && S_ISREG(st.st_mode) ? open(path, O_RDONLY) : -1;
+        int is_png = fd >= 0 && read(fd, head, sizeof head) == (ssize_t)sizeof head &&
+                     memcmp(head, png, sizeof png) == 0;
+        if (fd >= 0) close(fd);
+        if (is_png) unlink(path);
+        return s;
+    }
+    if (s == CT_OK)
         s = ct_plot_png(path, c->optimizer == CT_SGD ? "Momentum vs. No. of epochs"
                                                     : "Adam's beta1 vs. No. of epochs",
                         "epoch", s_mom.label, &s_mom, 1, PLOT_WIDTH, PLOT_HEIGHT);

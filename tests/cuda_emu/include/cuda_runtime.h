@@ -11,7 +11,8 @@
  * and launch configurations without a GPU; it says nothing of a GPU's speed, and races between
  * threads that a GPU would show are not reproduced.
  *
- * Only what the plugin uses is here.
+ * Only what the plugin uses is here: warp shuffles and __syncwarp over the full warp only (a
+ * partial mask or width stops the program with a message).
  */
 #ifndef CT_EMU_CUDA_RUNTIME_H
 #define CT_EMU_CUDA_RUNTIME_H
@@ -47,26 +48,22 @@ extern uint3 threadIdx, blockIdx; /* plain globals: queued work runs under one l
 extern dim3 blockDim, gridDim;
 
 void ct_emu_syncthreads(void);
-void ct_emu_syncwarp(void);
+/* (mask, width: the emulator takes full-warp ones only, and stops at others) */
+void ct_emu_syncwarp(unsigned mask);
 void *ct_emu_dynamic_smem(void);
 /* Static shared memory p: filled with 0xff by the first thread of each block to get here. */
 void ct_emu_static_smem(void *p, size_t bytes);
-uint64_t ct_emu_shfl_xor(uint64_t bits, int lane_mask);
+uint64_t ct_emu_shfl_xor(uint64_t bits, int lane_mask, unsigned mask, int width);
 #define __syncthreads() ct_emu_syncthreads()
-static inline void __syncwarp(unsigned mask = 0xffffffffu) {
-    (void)mask;
-    ct_emu_syncwarp();
-}
+static inline void __syncwarp(unsigned mask = 0xffffffffu) { ct_emu_syncwarp(mask); }
 
 /* Every lane of the warp exchanges v (lanes meet: a fiber switch). */
 template <class T>
 static inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
     static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "shuffle of T");
-    (void)mask;
-    (void)width;
     uint64_t bits = 0;
     memcpy(&bits, &v, sizeof v);
-    bits = ct_emu_shfl_xor(bits, lane_mask);
+    bits = ct_emu_shfl_xor(bits, lane_mask, mask, width);
     T r;
     memcpy(&r, &bits, sizeof r);
     return r;
