@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli_outputs.sh — what a run leaves for people and other tools: --plot (loss.png, accuracy.png,
 # lr.png, momentum.png),
-# --log (JSON lines), `ctrain eval` (per-class accuracy, confusion matrix), `ctrain show` (image
+# --log (JSON lines), `ctrain eval` (per-class accuracy, precision and F1, the confusion matrix as
+# text and --confusion's picture), `ctrain show` (image
 # grids), `ctrain predict` (PNG and PGM, grey and colour, any size, dark on light). PNGs are
 # decoded by tests/st_tool.py (Python's zlib) and checked for size and for not being blank.
 # Skips when the MNIST files are not in `ctrain data path` or python3 is missing.
@@ -107,6 +108,17 @@ want = "  macro average: accuracy (recall) %.4f, precision %.4f, F1 %.4f" % (
     sum(rs) / 10, sum(ps) / 10, sum(fs) / 10)
 assert want in text.splitlines(), want
 EOF
+# --confusion: the matrix as a picture (10 cells of 56 pixels, margins 70 + 20 and 50 + 60)
+run eval --model run --confusion cm.png
+[ "$rc" -eq 0 ] && grep -qx 'Wrote cm.png: the confusion matrix' <<<"$out" && ok "eval --confusion cm.png -> exit 0" ||
+    bad "eval --confusion -> exit $rc: $err"
+png_ok cm.png 650 670
+printf 'my notes\n' >cm_notes.txt
+run eval --model run --confusion cm_notes.txt
+[ "$rc" -eq 1 ] && [ -z "$out" ] && [ "$(cat cm_notes.txt)" = "my notes" ] &&
+    grep -qx 'ctrain: --confusion cm_notes.txt: exists and is not a PNG; not overwriting it' <<<"$err" &&
+    ok "eval --confusion onto a file that is not a PNG: refused before evaluating, the file kept" ||
+    bad "eval --confusion cm_notes.txt -> exit $rc: $out $err"
 # a test set of 0s and 1s only: the macro averages are over the classes present or predicted
 # (scikit-learn's labels), the other rows 0 of 0
 mkdir -p only01 && cp "$dir"/train-*-ubyte only01/ 2>/dev/null ||

@@ -1,8 +1,9 @@
 /*
  * plot.c — pictures out, drawn with cairo and written as PNG (atomically, see atomic.h):
  * ct_plot_png, a line chart like the tutorial's matplotlib plots (axes, "nice" ticks, grid,
- * axis labels, title, legend placed where it hides no point), and ct_grid_png, a grid of
- * dataset images like torchvision's make_grid, with labels and predictions.
+ * axis labels, title, legend placed where it hides no point), ct_grid_png, a grid of
+ * dataset images like torchvision's make_grid, with labels and predictions, and
+ * ct_confusion_png, a confusion matrix like scikit-learn's ConfusionMatrixDisplay.
  */
 #include "io/atomic.h"
 
@@ -390,6 +391,95 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
             text_at(cr, second, cx, y + h * scale + 19, 0.5, 0.0);
         }
     }
+    ct_status s = cairo_status(cr) == CAIRO_STATUS_SUCCESS
+                      ? write_png(surface, path)
+                      : ct_fail(CT_ERR_INVALID, "%s: drawing failed: %s", path,
+                                cairo_status_to_string(cairo_status(cr)));
+    cairo_destroy(cr);
+    cairo_surface_destroy(surface);
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* confusion matrix                                                                            */
+
+#define CM_SIDE 560      /* the matrix's side in pixels (cells of at least 3) */
+#define CM_MAX_CLASSES 1000
+
+ct_status ct_confusion_png(const char *path, const int64_t *cm, int k, const char *const *names,
+                           int n_names, const char *title) {
+    if (!cm || k < 1 || k > CM_MAX_CLASSES)
+        return ct_fail(CT_ERR_INVALID, "%s: confusion matrix of %d classes (1..%d)", path, k,
+                       CM_MAX_CLASSES);
+    if (names && n_names != k) names = NULL;
+    const int cell = CM_SIDE / k > 60 ? 60 : CM_SIDE / k < 3 ? 3 : CM_SIDE / k;
+    int left = 70, top = 50, bottom = 60, right = 20;
+    cairo_surface_t *probe = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
+    cairo_t *pc = cairo_create(probe);
+    cairo_select_font_face(pc, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(pc, 12);
+    for (int t = 0; names && t < k && cell >= 12; t++) { /* room for "3 Dress" beside the rows */
+        char s[96];
+        cairo_text_extents_t e;
+        snprintf(s, sizeof s, "%d %s", t, names[t] ? names[t] : "");
+        cairo_text_extents(pc, s, &e);
+        if (e.x_advance + 40 > left) left = (int)(e.x_advance + 40);
+    }
+    cairo_destroy(pc);
+    cairo_surface_destroy(probe);
+    const int side = cell * k, width = left + side + right < 420 ? 420 : left + side + right;
+    const int x0 = left + (width - left - right - side) / 2, height = top + side + bottom;
+    cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
+    cairo_t *cr = cairo_create(surface);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    for (int t = 0; t < k; t++) {
+        int64_t row = 0;
+        for (int p = 0; p < k; p++) row += cm[(int64_t)t * k + p];
+        for (int p = 0; p < k; p++) {
+            int64_t v = cm[(int64_t)t * k + p];
+            double f = row > 0 ? (double)v / (double)row : 0.0; /* white to matplotlib's Blues' end */
+            double cx = x0 + p * cell, cy = top + t * cell;
+            cairo_set_source_rgb(cr, 1.0 - f * (1.0 - 0.031), 1.0 - f * (1.0 - 0.188),
+                                 1.0 - f * (1.0 - 0.420));
+            cairo_rectangle(cr, cx, cy, cell, cell);
+            cairo_fill(cr);
+            if (cell < 16) continue;
+            char s[32];
+            snprintf(s, sizeof s, "%lld", (long long)v);
+            int size = fit_text(cr, s, cell - 4);
+            if (!size) continue;
+            cairo_set_font_size(cr, size > 12 ? 12 : size);
+            cairo_set_source_rgb(cr, f > 0.5 ? 1 : 0, f > 0.5 ? 1 : 0, f > 0.5 ? 1 : 0);
+            text_at(cr, s, cx + cell / 2.0, cy + cell / 2.0, 0.5, 0.5);
+        }
+    }
+    cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
+    cairo_set_line_width(cr, 1.0);
+    cairo_rectangle(cr, x0 + 0.5, top + 0.5, side - 1, side - 1);
+    cairo_stroke(cr);
+    /* class numbers (every one where they fit, else every step-th), names beside the rows */
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    cairo_set_font_size(cr, 12);
+    const int step = cell >= 14 ? 1 : (14 + cell - 1) / cell;
+    for (int c = 0; c < k; c += step) {
+        char s[96];
+        snprintf(s, sizeof s, "%d", c);
+        text_at(cr, s, x0 + c * cell + cell / 2.0, top + side + 4, 0.5, 0.0);
+        if (names && step == 1) snprintf(s, sizeof s, "%d %s", c, names[c] ? names[c] : "");
+        text_at(cr, s, x0 - 6, top + c * cell + cell / 2.0, 1.0, 0.5);
+    }
+    cairo_set_font_size(cr, 13);
+    text_at(cr, "predicted class", x0 + side / 2.0, top + side + 24, 0.5, 0.0);
+    cairo_save(cr);
+    cairo_translate(cr, 14, top + side / 2.0);
+    cairo_rotate(cr, -M_PI / 2);
+    text_at(cr, "true class", 0, 0, 0.5, 0.5);
+    cairo_restore(cr);
+    cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+    cairo_set_font_size(cr, 15);
+    text_at(cr, title ? title : "", width / 2.0, 16, 0.5, 0.0);
     ct_status s = cairo_status(cr) == CAIRO_STATUS_SUCCESS
                       ? write_png(surface, path)
                       : ct_fail(CT_ERR_INVALID, "%s: drawing failed: %s", path,

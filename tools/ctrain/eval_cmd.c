@@ -19,11 +19,11 @@
 /* ctrain eval                                                                                 */
 
 typedef struct {
-    const char *model, *dataset, *data_dir, *device, *spec;
+    const char *model, *dataset, *data_dir, *device, *spec, *confusion;
     int threads, batch_size;
 } eval_opts;
 
-enum { NUM_EVAL_FLAGS = 7 };
+enum { NUM_EVAL_FLAGS = 8 };
 
 static int eval_flags(eval_opts *o, cli_flag *f) {
     memset(o, 0, sizeof *o);
@@ -51,6 +51,11 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
         {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .max = CT_MAX_THREADS,
          .dst = &o->threads,
          .metavar = "N", .help = "CPU threads (0 = all cores)"},
+        {.name = "confusion", .kind = CLI_STR, .dst = &o->confusion, .metavar = "FILE",
+         .help = "also draw the confusion matrix as a PNG, as scikit-learn's\n"
+                 "ConfusionMatrixDisplay (cells coloured by their share of the row);\n"
+                 "an existing file is replaced only when it is a PNG",
+         .def = "none"},
     };
     memcpy(f, t, sizeof t);
     return NUM_EVAL_FLAGS;
@@ -124,6 +129,11 @@ int cmd_eval(int argc, char **argv) {
     case CLI_PARSE_OK: break;
     }
     if (!o.model) return cli_usage_error("eval", "--model: missing (the model to evaluate)");
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (o.confusion) { /* (before any work: a file that is not a picture is never replaced) */
+        int crc = cli_check_replaceable("confusion", o.confusion, png, sizeof png, "a PNG", "");
+        if (crc != CLI_EXIT_OK) return crc;
+    }
     cli_model cm;
     int rc = cli_open_checkpoint(o.model, &cm); /* a bad file fails before any data is read */
     if (rc != CLI_EXIT_OK) return rc;
@@ -191,6 +201,18 @@ int cmd_eval(int argc, char **argv) {
     }
     print_confusion(conf, k, o.dataset);
     rc = CLI_EXIT_OK;
+    if (o.confusion) {
+        const char *names[10]; /* fashion-mnist's and cifar10's, as torchvision's .classes */
+        int n_names = cli_class_name(o.dataset, 0) && k == 10 ? 10 : 0;
+        for (int i = 0; i < n_names; i++) names[i] = cli_class_name(o.dataset, i);
+        char title[160];
+        snprintf(title, sizeof title, "%s test set: %lld images, accuracy %.4f", o.dataset,
+                 (long long)n, ev.accuracy);
+        fflush(stdout);
+        s = ct_confusion_png(o.confusion, conf, k, n_names ? names : NULL, n_names, title);
+        if (s != CT_OK) rc = cli_lib_error(s);
+        else printf("Wrote %s: the confusion matrix\n", o.confusion);
+    }
 done:
     fflush(stdout);
     free(x);

@@ -1,0 +1,148 @@
+/*
+ * test_pictures.c — pictures out (src/io/plot.c), each read back with ct_image_load and checked:
+ * line charts (ct_plot_png), image grids (ct_grid_png) and confusion matrices
+ * (ct_confusion_png): their sizes, that they are not blank, and where their colours fall.
+ */
+#include "testutil.h"
+
+#include "ctrain/io.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *path_in_tmp(const char *name) {
+    static char buf[4][512];
+    static int k;
+    char *p = buf[k++ % 4];
+    snprintf(p, 512, "%s/%s", tu_tmpdir(), name);
+    return p;
+}
+
+static void test_plot(void **state) {
+    (void)state;
+    double x[5] = {0, 1, 2, 3, 4}, y1[5] = {2.3, 0.5, 0.3, NAN, 0.2}, y2[4] = {0.6, 0.4, 0.35, 0.3};
+    ct_series s[2] = {{"validation loss", x, y1, 5}, {"train loss", x + 1, y2, 4}};
+    const char *path = path_in_tmp("loss.png");
+    assert_int_equal(ct_plot_png(path, "Loss", "epoch", "loss", s, 2, 640, 400), CT_OK);
+    ct_image img;
+    assert_int_equal(ct_image_load(path, &img), CT_OK);
+    assert_int_equal(img.w, 640);
+    assert_int_equal(img.h, 400);
+    int seen[256] = {0}, distinct = 0;
+    long coloured = 0, non_white = 0;
+    for (int i = 0; i < img.w * img.h; i++) {
+        const uint8_t *p = img.pixels + 3 * i;
+        int grey = (p[0] + p[1] + p[2]) / 3;
+        distinct += !seen[grey]++;
+        non_white += grey < 250;
+        coloured += abs(p[0] - p[2]) > 60; /* the blue and orange lines */
+    }
+    assert_true(distinct > 20);
+    assert_true(non_white > img.w * img.h / 100);
+    assert_true(coloured > 300);
+    ct_image_free(&img);
+    /* nothing to draw yet still gives a picture with axes */
+    assert_int_equal(ct_plot_png(path, "empty", "x", "y", NULL, 0, 300, 200), CT_OK);
+    assert_int_equal(ct_plot_png(path, "t", "x", "y", s, 2, 10, 10), CT_ERR_INVALID);
+}
+
+static void test_grid(void **state) {
+    (void)state;
+    enum { N = 10, S = 8 };
+    uint8_t images[N * S * S];
+    int labels[N], preds[N];
+    for (int i = 0; i < N; i++) {
+        labels[i] = i % 10;
+        preds[i] = i == 3 ? 5 : labels[i]; /* one wrong */
+        for (int k = 0; k < S * S; k++) images[i * S * S + k] = (uint8_t)((k * 37 + i * 11) & 255);
+    }
+    const char *path = path_in_tmp("grid.png");
+    assert_int_equal(ct_grid_png(path, images, N, 1, S, S, labels, preds, NULL, 0, 5, 4, "title"), CT_OK);
+    ct_image img;
+    assert_int_equal(ct_image_load(path, &img), CT_OK);
+    assert_int_equal(img.w, 5 * (S * 4 + 2) + 2);     /* make_grid: 2 pixels around each */
+    assert_int_equal(img.h, 30 + 2 * (S * 4 + 2 + 18) + 2); /* title, label lines */
+    long red = 0;
+    for (int i = 0; i < img.w * img.h; i++)
+        red += img.pixels[3 * i] > 180 && img.pixels[3 * i + 1] < 80 && img.pixels[3 * i + 2] < 80;
+    assert_true(red > 4 * S * 4); /* the frame of the wrong one */
+    ct_image_free(&img);
+    /* with class names, a wrong prediction's name gets a second line under the wrong cell */
+    const char *names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+    static uint8_t dark[N * 28 * 28]; /* black images: only the labels are lit */
+    assert_int_equal(ct_grid_png(path, dark, N, 1, 28, 28, labels, preds, names, 10, 5, 3,
+                                 NULL), CT_OK);
+    assert_int_equal(ct_image_load(path, &img), CT_OK);
+    assert_int_equal(img.h, 2 * (28 * 3 + 2 + 34) + 2);
+    int cell_w = 28 * 3 + 2, cell_h = 28 * 3 + 2 + 34;
+    long second[5] = {0}; /* lit pixels of the second label line under row 0's five cells */
+    for (int y = 2 + 28 * 3 + 18; y < cell_h; y++)
+        for (int x = 0; x < 5 * cell_w; x++)
+            second[x / cell_w] += img.pixels[3 * (y * img.w + x)] > 128;
+    assert_true(second[3] > 20); /* image 3: "Dress", wrongly "Sandal" */
+    assert_int_equal(second[0] + second[1] + second[2] + second[4], 0);
+    ct_image_free(&img);
+    assert_int_equal(ct_grid_png(path, images, 0, 1, S, S, labels, NULL, NULL, 0, 5, 3, NULL), CT_ERR_INVALID);
+    /* a title wider than the grid widens the picture: drawn whole, a black margin each side */
+    const char *wide = "mnist train: label -> prediction (16 of 1000 wrong), a long title";
+    assert_int_equal(ct_grid_png(path, images, 2, 1, S, S, labels, preds, NULL, 0, 2, 1, wide), CT_OK);
+    assert_int_equal(ct_image_load(path, &img), CT_OK);
+    assert_true(img.w > 300);
+    long lit = 0, edge = 0;
+    for (int y = 0; y < 30; y++)
+        for (int x = 0; x < img.w; x++) {
+            int on = img.pixels[3 * (y * img.w + x)] > 128;
+            lit += on;
+            edge += on && (x < 3 || x >= img.w - 3);
+        }
+    assert_true(lit > 100);
+    assert_int_equal(edge, 0);
+    ct_image_free(&img);
+}
+
+static void test_confusion(void **state) {
+    (void)state;
+    enum { K = 10 };
+    int64_t cm[K * K] = {0};
+    for (int t = 0; t < K; t++) cm[t * K + t] = 90, cm[t * K + (t + 1) % K] = 10;
+    const char *path = path_in_tmp("cm.png");
+    assert_int_equal(ct_confusion_png(path, cm, K, NULL, 0, "test set"), CT_OK);
+    ct_image img;
+    assert_int_equal(ct_image_load(path, &img), CT_OK);
+    /* cells of 56 pixels, margins 70 + 20 across and 50 + 60 down */
+    assert_int_equal(img.w, 70 + K * 56 + 20);
+    assert_int_equal(img.h, 50 + K * 56 + 60);
+    /* the diagonal (90% of its row) dark blue, the cell beside it (10%) pale, another white:
+     * sampled at a cell's corner, away from its count */
+    const uint8_t *diag = img.pixels + 3 * ((50 + 3) * img.w + 70 + 3);
+    const uint8_t *next = img.pixels + 3 * ((50 + 3) * img.w + 70 + 56 + 3);
+    const uint8_t *none = img.pixels + 3 * ((50 + 3) * img.w + 70 + 5 * 56 + 3);
+    assert_true(diag[2] > diag[0] + 60 && diag[0] < 60);
+    assert_true(next[2] > next[0] && next[0] > 200);
+    assert_true(none[0] == 255 && none[1] == 255 && none[2] == 255);
+    ct_image_free(&img);
+    /* many classes: small cells, no counts; names beside the rows widen the picture */
+    static int64_t big[300 * 300];
+    for (int t = 0; t < 300; t++) big[t * 300 + t] = 1;
+    assert_int_equal(ct_confusion_png(path, big, 300, NULL, 0, NULL), CT_OK);
+    const char *names[K] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+    assert_int_equal(ct_confusion_png(path, cm, K, names, K, "named"), CT_OK);
+    assert_int_equal(ct_image_load(path, &img), CT_OK);
+    assert_true(img.w > 70 + K * 56 + 20);
+    ct_image_free(&img);
+    assert_int_equal(ct_confusion_png(path, cm, 0, NULL, 0, NULL), CT_ERR_INVALID);
+    assert_int_equal(ct_confusion_png(path, NULL, K, NULL, 0, NULL), CT_ERR_INVALID);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plot),
+        cmocka_unit_test(test_grid),
+        cmocka_unit_test(test_confusion),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
