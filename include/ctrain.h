@@ -137,8 +137,7 @@ void ct_model_free(ct_model *m);
 int64_t ct_model_param_count(const ct_model *m);
 int ct_model_num_classes(const ct_model *m);
 /* Writes a Keras-like summary (layer, output shape, parameters, and the multiply-adds of one
- * image through the linear and convolution layers' weights, as torchinfo's Mult-Adds) into
- * buf. */
+ * image through the linear and convolution layers' weights, the matrix products) into buf. */
 ct_status ct_model_summary(const ct_model *m, char *buf, size_t buf_bytes);
 /* Copies all parameters (in layer order) to/from host memory: count = ct_model_param_count. */
 ct_status ct_model_get_params(const ct_model *m, float *host);

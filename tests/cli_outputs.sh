@@ -74,6 +74,13 @@ run train --epochs 1 --val-size 59000 --quiet --plot oc_plots
 [ "$rc" -eq 0 ] && [ ! -e oc_plots/momentum.png ] && [ -e oc_plots/lr.png ] &&
     ok "a run without a cycled momentum removes the earlier run's momentum.png" ||
     bad "--plot oc_plots again, not cycled -> exit $rc, $(ls oc_plots): $err"
+cp oc_plots/accuracy.png oc_plots/momentum.png # (a plot's size: taken for ours) and another PNG
+run show --out oc_plots/momentum.png --count 4
+cp oc_plots/momentum.png mine.png
+run train --epochs 1 --val-size 59000 --quiet --plot oc_plots
+[ "$rc" -eq 0 ] && cmp -s mine.png oc_plots/momentum.png &&
+    ok "a momentum.png that is not one of ctrain's plots (another size) is left alone" ||
+    bad "--plot oc_plots with another picture as momentum.png -> exit $rc, $(ls oc_plots): $err"
 # a resumed run rewrites the log from the checkpoint's history, then goes on; the plots follow
 run train --resume run --epochs 3 --quiet --plot plots --log run.jsonl
 [ "$rc" -eq 0 ] && [ "$(grep -c '' run.jsonl)" -eq 3 ] && grep -q '"epoch": 2,' run.jsonl &&
@@ -119,6 +126,13 @@ run eval --model run --confusion cm_notes.txt
     grep -qx 'ctrain: --confusion cm_notes.txt: exists and is not a PNG; not overwriting it' <<<"$err" &&
     ok "eval --confusion onto a file that is not a PNG: refused before evaluating, the file kept" ||
     bad "eval --confusion cm_notes.txt -> exit $rc: $out $err"
+mkdir -p cm_dir.png
+run eval --model run --confusion cm_dir.png
+[ "$rc" -eq 1 ] && [ -z "$out" ] && grep -qx 'ctrain: --confusion cm_dir.png: is a folder, not a file' <<<"$err" &&
+    ok "eval --confusion onto a folder: refused before evaluating" || bad "eval --confusion cm_dir.png -> exit $rc: $out $err"
+run eval --model run --confusion no/such/cm.png
+[ "$rc" -eq 1 ] && [ -z "$out" ] && grep -qx 'ctrain: --confusion no/such/cm.png: its folder no/such does not exist' <<<"$err" &&
+    ok "eval --confusion into a missing folder: refused before evaluating" || bad "eval --confusion no/such/cm.png -> exit $rc: $out $err"
 # a test set of 0s and 1s only: the macro averages are over the classes present or predicted
 # (scikit-learn's labels), the other rows 0 of 0
 mkdir -p only01 && cp "$dir"/train-*-ubyte only01/ 2>/dev/null ||
@@ -346,10 +360,11 @@ rc=$?
     grep -q '^test_loss' stdout.txt && ok "--log /dev/stdout >FILE: the log lines among the output, none lost" ||
     bad "--log /dev/stdout >FILE -> exit $rc: $(cat stdout.txt) $(cat "$tmp/err")"
 
-# --log or --plot that cannot be written (/dev/full; loss.png a folder, which not even root can
-# replace with a file): the training still runs to its end, each failure is said once, and the
-# exit status says the run did not give all it was asked for
-mkdir -p noplot/loss.png
+# --log or --plot that cannot be written (/dev/full; loss.png a pipe that nobody reads: not even
+# root can write there; a folder in its place is refused before the run): the training still
+# runs to its end, each failure is said once, and the exit status says the run did not give
+# all it was asked for
+mkdir -p noplot && mkfifo noplot/loss.png
 run train --epochs 2 --lr 0.5 --val-size 1000 --quiet --log /dev/full --plot noplot
 want="--log and --plot"
 if [ "$rc" -eq 1 ] && grep -q '^test_loss: ' <<<"$out" && [ "$(grep -c '^Epoch' <<<"$out")" -eq 2 ] &&

@@ -214,6 +214,9 @@ run train --data cut --epochs 1 --lr 0.1 --lr-schedule onecycle --val-size 500 -
 run train --resume ocs --momentum 0.9
 [ "$rc" -eq 2 ] && grep -q -- '--momentum: the run in ocs cycles its momentum with its one-cycle schedule (--cycle-momentum on)' <<<"$err" &&
     ok "--resume of a cycled SGD run with --momentum -> exit 2, saying it cycles" || bad "--resume ocs --momentum 0.9 -> exit $rc: $err"
+run train --resume ocs --betas 0.9,0.99
+[ "$rc" -eq 2 ] && grep -q -- '--betas: applies to --optimizer adam or adamw (the run in ocs uses sgd)' <<<"$err" &&
+    ok "--resume of an SGD run with --betas -> exit 2, naming the optimizer" || bad "--resume ocs --betas 0.9,0.99 -> exit $rc: $err"
 # (cycled, --betas gives beta2 only: its beta1 is not compared, its beta2 is)
 run train --resume oc --betas 0.5,0.999
 [ "$rc" -eq 0 ] && ok "--resume of a cycled Adam run with --betas of its beta2: accepted" ||

@@ -215,8 +215,9 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
 
 /* A confusion matrix cm (k x k counts, rows: true class, columns: predicted) as PNG, like
  * scikit-learn's ConfusionMatrixDisplay: each cell coloured by its share of the row (white to
- * blue), with its count where the cell is large enough; the classes numbered, and named
- * beside the rows when names (n_names == k) is given. 1 <= k <= 1000. */
+ * blue, as with normalize='true'), with its count where the cell is large enough; the classes
+ * numbered (every few where they would crowd), and named beside the rows when names
+ * (n_names == k) is given. 1 <= k <= 1000. */
 ct_status ct_confusion_png(const char *path, const int64_t *cm, int k, const char *const *names,
                            int n_names, const char *title);
 

@@ -403,7 +403,7 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
 /* ------------------------------------------------------------------------------------------ */
 /* confusion matrix                                                                            */
 
-#define CM_SIDE 560      /* the matrix's side in pixels (cells of at least 3) */
+#define CM_SIDE 560      /* the matrix's side in pixels (cells of 3 to 100) */
 #define CM_MAX_CLASSES 1000
 
 ct_status ct_confusion_png(const char *path, const int64_t *cm, int k, const char *const *names,
@@ -412,21 +412,30 @@ ct_status ct_confusion_png(const char *path, const int64_t *cm, int k, const cha
         return ct_fail(CT_ERR_INVALID, "%s: confusion matrix of %d classes (1..%d)", path, k,
                        CM_MAX_CLASSES);
     if (names && n_names != k) names = NULL;
-    const int cell = CM_SIDE / k > 60 ? 60 : CM_SIDE / k < 3 ? 3 : CM_SIDE / k;
+    const int cell = CM_SIDE / k > 100 ? 100 : CM_SIDE / k < 3 ? 3 : CM_SIDE / k;
     int left = 70, top = 50, bottom = 60, right = 20;
+    /* the row labels' width ("3 Dress" beside the rows), and the numbers' under the columns:
+     * every step-th class's, so that they stay apart */
     cairo_surface_t *probe = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
     cairo_t *pc = cairo_create(probe);
     cairo_select_font_face(pc, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     cairo_set_font_size(pc, 12);
-    for (int t = 0; names && t < k && cell >= 12; t++) { /* room for "3 Dress" beside the rows */
-        char s[96];
-        cairo_text_extents_t e;
-        snprintf(s, sizeof s, "%d %s", t, names[t] ? names[t] : "");
-        cairo_text_extents(pc, s, &e);
-        if (e.x_advance + 40 > left) left = (int)(e.x_advance + 40);
+    double row_w = 0.0, num_w;
+    char label[96];
+    cairo_text_extents_t e;
+    snprintf(label, sizeof label, "%d", k - 1);
+    cairo_text_extents(pc, label, &e);
+    num_w = e.x_advance;
+    for (int t = 0; t < k; t++) {
+        if (names && cell >= 12) snprintf(label, sizeof label, "%d %s", t, names[t] ? names[t] : "");
+        else snprintf(label, sizeof label, "%d", t);
+        cairo_text_extents(pc, label, &e);
+        if (e.x_advance > row_w) row_w = e.x_advance;
     }
     cairo_destroy(pc);
     cairo_surface_destroy(probe);
+    if (row_w + 40 > left) left = (int)(row_w + 40);
+    const int step = (int)ceil((num_w + 6.0) / cell);
     const int side = cell * k, width = left + side + right < 420 ? 420 : left + side + right;
     const int x0 = left + (width - left - right - side) / 2, height = top + side + bottom;
     cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
@@ -459,21 +468,24 @@ ct_status ct_confusion_png(const char *path, const int64_t *cm, int k, const cha
     cairo_set_line_width(cr, 1.0);
     cairo_rectangle(cr, x0 + 0.5, top + 0.5, side - 1, side - 1);
     cairo_stroke(cr);
-    /* class numbers (every one where they fit, else every step-th), names beside the rows */
+    /* class numbers (every step-th: apart), names beside the rows where the cells are tall
+     * enough (every row's) */
     cairo_set_source_rgb(cr, 0, 0, 0);
     cairo_set_font_size(cr, 12);
-    const int step = cell >= 14 ? 1 : (14 + cell - 1) / cell;
-    for (int c = 0; c < k; c += step) {
-        char s[96];
-        snprintf(s, sizeof s, "%d", c);
-        text_at(cr, s, x0 + c * cell + cell / 2.0, top + side + 4, 0.5, 0.0);
-        if (names && step == 1) snprintf(s, sizeof s, "%d %s", c, names[c] ? names[c] : "");
-        text_at(cr, s, x0 - 6, top + c * cell + cell / 2.0, 1.0, 0.5);
+    const int row_step = cell >= 14 ? 1 : step;
+    for (int c = 0; c < k; c++) {
+        snprintf(label, sizeof label, "%d", c);
+        if (c % step == 0)
+            text_at(cr, label, x0 + c * cell + cell / 2.0, top + side + 4, 0.5, 0.0);
+        if (c % row_step) continue;
+        if (names && cell >= 12)
+            snprintf(label, sizeof label, "%d %s", c, names[c] ? names[c] : "");
+        text_at(cr, label, x0 - 6, top + c * cell + cell / 2.0, 1.0, 0.5);
     }
     cairo_set_font_size(cr, 13);
     text_at(cr, "predicted class", x0 + side / 2.0, top + side + 24, 0.5, 0.0);
     cairo_save(cr);
-    cairo_translate(cr, 14, top + side / 2.0);
+    cairo_translate(cr, x0 - row_w - 24, top + side / 2.0);
     cairo_rotate(cr, -M_PI / 2);
     text_at(cr, "true class", 0, 0, 0.5, 0.5);
     cairo_restore(cr);

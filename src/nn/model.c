@@ -340,9 +340,9 @@ ct_status ct_model_set_params(ct_model *m, const float *host) {
     return m->b->h2d(m->b, m->params, host, (size_t)m->n_params * sizeof(float));
 }
 
-/* Multiply-adds of one image through layer l's weights (torchinfo's Mult-Adds, biases aside):
- * a linear layer's in x units, a convolution's weights times its output positions; 0 for the
- * other layers. */
+/* Multiply-adds of one image through layer l's weights: a linear layer's in x units, a
+ * convolution's weights times its output positions; 0 for the other layers. (torchinfo's
+ * Mult-Adds also count the biases, and batch norm's scale and shift.) */
 static int64_t layer_mult_adds(const ct_layer *l) {
     if (l->ops == &ct_linear_ops) return ct_layer_in_size(l) * l->out_c;
     if (l->ops == &ct_conv2d_ops)

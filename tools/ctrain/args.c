@@ -488,9 +488,23 @@ void cli_print_flags(FILE *out, cli_flag *flags, int nflags) {
 /* ------------------------------------------------------------------------------------------ */
 /* outputs                                                                                     */
 
+int cli_check_png_out(const char *flag, const char *path) {
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    struct stat st;
+    if (slash && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        return cli_error("--%s %s: its folder %s does not exist", flag, path, dir);
+    return cli_check_replaceable(flag, path, png, sizeof png, "a PNG", "");
+}
+
 int cli_check_replaceable(const char *flag, const char *path, const void *head, size_t n,
                           const char *what, const char *why) {
     struct stat st, fd;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return cli_error("--%s %s: is a folder, not a file", flag, path);
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return CLI_EXIT_OK;
     for (int k = 1; k <= 2; k++) /* --log /dev/stdout > FILE: this run's own output */
         if (fstat(k, &fd) == 0 && fd.st_dev == st.st_dev && fd.st_ino == st.st_ino)

@@ -103,9 +103,13 @@ int cli_lib_error(int status);
 /* An output flag's file (--log, --out) may replace what is at path only when that is nothing, a
  * non-regular or empty file, the file stdout or stderr already writes, or a file that starts with
  * the n bytes of head (one of its own kind, `what`: "a PNG"). Else prints "--FLAG PATH: exists
- * and is not WHAT[WHY]; not overwriting it" and returns CLI_EXIT_ERROR. */
+ * and is not WHAT[WHY]; not overwriting it" (or, for a folder, "is a folder") and returns
+ * CLI_EXIT_ERROR. */
 int cli_check_replaceable(const char *flag, const char *path, const void *head, size_t n,
                           const char *what, const char *why);
+/* For a PNG the command writes at PATH (show --out, eval --confusion): its folder exists and
+ * PATH is replaceable (cli_check_replaceable: a PNG, or nothing there). */
+int cli_check_png_out(const char *flag, const char *path);
 
 /* Strict number parsing: the whole of s, no leading space, range-checked. 0 on success,
  * -1 when s is not a number of that kind, -2 when it is out of range. */

@@ -52,9 +52,10 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
          .dst = &o->threads,
          .metavar = "N", .help = "CPU threads (0 = all cores)"},
         {.name = "confusion", .kind = CLI_STR, .dst = &o->confusion, .metavar = "FILE",
-         .help = "also draw the confusion matrix as a PNG, as scikit-learn's\n"
-                 "ConfusionMatrixDisplay (cells coloured by their share of the row);\n"
-                 "an existing file is replaced only when it is a PNG",
+         .help = "also draw the confusion matrix as a PNG, like scikit-learn's\n"
+                 "ConfusionMatrixDisplay: cells coloured by their share of the row\n"
+                 "(normalize='true'), labelled with their counts; an existing file\n"
+                 "is replaced only when it is a PNG",
          .def = "none"},
     };
     memcpy(f, t, sizeof t);
@@ -129,9 +130,8 @@ int cmd_eval(int argc, char **argv) {
     case CLI_PARSE_OK: break;
     }
     if (!o.model) return cli_usage_error("eval", "--model: missing (the model to evaluate)");
-    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     if (o.confusion) { /* (before any work: a file that is not a picture is never replaced) */
-        int crc = cli_check_replaceable("confusion", o.confusion, png, sizeof png, "a PNG", "");
+        int crc = cli_check_png_out("confusion", o.confusion);
         if (crc != CLI_EXIT_OK) return crc;
     }
     cli_model cm;

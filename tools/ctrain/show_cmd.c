@@ -92,14 +92,9 @@ static void argmax_rows(const float *probs, int64_t n, int k, int *out) {
     }
 }
 
-/* --out FILE: an existing file is replaced only when it is a PNG (a picture of an earlier show,
- * say): a checkpoint, a dataset's file or anything else there is not ours to destroy. Standard
- * output redirected to a file is written to as it stands. */
-static int check_out(const char *out) {
-    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    return cli_check_replaceable("out", out, png, sizeof png, "a PNG", "");
-}
-
+/* --out FILE (cli_check_png_out): an existing file is replaced only when it is a PNG (a picture
+ * of an earlier show, say): a checkpoint, a dataset's file or anything else there is not ours
+ * to destroy. Standard output redirected to a file is written to as it stands. */
 int cmd_show(int argc, char **argv) {
     show_opts o;
     cli_flag flags[NUM_SHOW_FLAGS];
@@ -112,7 +107,7 @@ int cmd_show(int argc, char **argv) {
     if (o.count > 1024) return cli_usage_error("show", "--count: %d is more than 1024", o.count);
     if (o.scale > 16) return cli_usage_error("show", "--scale: %d is more than 16", o.scale);
     if (o.wrong && !o.model) return cli_usage_error("show", "--wrong: needs --model");
-    int out_rc = check_out(o.out);
+    int out_rc = cli_check_png_out("out", o.out);
     if (out_rc != CLI_EXIT_OK) return out_rc;
     cli_model cm;
     memset(&cm, 0, sizeof cm);

@@ -231,7 +231,7 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "plot", .kind = CLI_STR, .dst = &o->plot_dir, .metavar = "DIR",
          .help = "after each epoch draw DIR/loss.png, DIR/accuracy.png and the\n"
                  "schedule so far, step by step: DIR/lr.png (and DIR/momentum.png\n"
-                 "when onecycle cycles it)",
+                 "when onecycle cycles it; else an earlier run's is removed)",
          .def = "none"},
         {.name = "log", .kind = CLI_STR, .dst = &o->log_path, .metavar = "FILE",
          .help = "one JSON object per epoch per line (epoch, phase, lr,\n"

@@ -250,7 +250,10 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     if (rc == CLI_EXIT_OK && SEEN("lr-schedule") && strcmp(o->lr_schedule, sched_saved) != 0)
         rc = differs(dir, "lr-schedule", o->lr_schedule, sched_saved);
     o->lr_schedule = sched_saved;
-    if (rc == CLI_EXIT_OK && SEEN("betas")) {
+    if (rc == CLI_EXIT_OK && SEEN("betas") && saved.optimizer == CT_SGD) {
+        rc = cli_usage_error("train", "--betas: applies to --optimizer adam or adamw (the run in "
+                             "%s uses sgd)", dir);
+    } else if (rc == CLI_EXIT_OK && SEEN("betas")) {
         float b1 = 0, b2 = 0;
         double x, y;
         if (train_parse_pair(o->betas, &x, &y) == 0) b1 = (float)x, b2 = (float)y;
@@ -560,8 +563,8 @@ int train_log_open(train_run *r, int n_epochs) {
  * step (at most SCHEDULE_POINTS of them, evenly spread), as fastai's plot_sched; the plateau
  * schedule's cuts as the history has them (its epoch's first lr over the schedule's). buf:
  * 3 * SCHEDULE_POINTS doubles. A run that does not cycle the momentum removes the momentum.png
- * of an earlier one, a PNG file (train_check_outputs refused anything else there before the
- * run began; a link is left alone). */
+ * of an earlier one: a PNG file of the plots' size (train_check_outputs refused anything but a
+ * PNG there before the run began; a link, or a picture of another size, is left alone). */
 #define SCHEDULE_POINTS 4000
 static ct_status schedule_plots(const train_run *r, int n, double *buf) {
     const ct_train_config *c = &r->o->cfg;
@@ -585,14 +588,17 @@ static ct_status schedule_plots(const train_run *r, int n, double *buf) {
                               &s_lr, 1, PLOT_WIDTH, PLOT_HEIGHT);
     snprintf(path, sizeof path, "%s/momentum.png", r->o->plot_dir);
     if (!c->cycle_momentum) {
-        static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-        unsigned char head[8];
+        /* the PNG signature, then the IHDR chunk: length 13, "IHDR", width, height */
+        static const unsigned char ours[24] = {
+            0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+            0, 0, PLOT_WIDTH >> 8, PLOT_WIDTH & 255, 0, 0, PLOT_HEIGHT >> 8, PLOT_HEIGHT & 255};
+        unsigned char head[24];
         struct stat st;
         int fd = lstat(path, &st) == 0 && S_ISREG(st.st_mode) ? open(path, O_RDONLY) : -1;
-        int is_png = fd >= 0 && read(fd, head, sizeof head) == (ssize_t)sizeof head &&
-                     memcmp(head, png, sizeof png) == 0;
+        int is_ours = fd >= 0 && read(fd, head, sizeof head) == (ssize_t)sizeof head &&
+                      memcmp(head, ours, sizeof ours) == 0;
         if (fd >= 0) close(fd);
-        if (is_png) unlink(path);
+        if (is_ours) unlink(path);
         return s;
     }
     if (s == CT_OK)
