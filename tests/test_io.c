@@ -29,14 +29,6 @@ static ct_backend *cpu(int threads) {
     return b;
 }
 
-static char *path_in_tmp(const char *name) {
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", tu_tmpdir(), name);
-    return p;
-}
-
 /* Index of the tensor called name, -1 when absent (through the public API). */
 static int find_tensor(const ct_checkpoint *c, const char *name) {
     for (int i = 0; i < ct_checkpoint_tensor_count(c); i++) {
@@ -94,7 +86,7 @@ static void test_model_round_trip(void **state) {
     ct_backend *b = cpu(1);
     ct_model *m = NULL, *m2 = NULL;
     assert_int_equal(ct_model_create(b, SPEC, 1, 2, 3, 4, 7, &m), CT_OK);
-    const char *path = path_in_tmp("rt.safetensors");
+    const char *path = tu_tmp_path("rt.safetensors");
     /* metadata that needs escaping, and a byte that is not UTF-8 (stored as U+FFFD) */
     ct_meta extra[] = {{"quote", "a \"b\" \\ c\nd\te"}, {"utf8", "caf\xc3\xa9"},
                        {"bad", "x\xffy"}, {"empty", ""}};
@@ -146,7 +138,7 @@ static void test_model_round_trip(void **state) {
     char probe[256];
     snprintf(probe, sizeof probe, "%s -c 'import json, struct' 2>/dev/null", py);
     if (src && system(probe) == 0) {
-        const char *dump = path_in_tmp("params.f32");
+        const char *dump = tu_tmp_path("params.f32");
         FILE *f = fopen(dump, "wb");
         assert_non_null(f);
         assert_int_equal(fwrite(p1, sizeof(float), (size_t)ct_model_param_count(m), f),
@@ -235,7 +227,7 @@ static void test_bad_lengths(void **state) {
     uint8_t huge[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     p = tu_write_file(1, "huge.safetensors", huge, sizeof huge);
     assert_int_equal(ct_checkpoint_open(p, &c), CT_ERR_FORMAT);
-    assert_int_equal(ct_checkpoint_open(path_in_tmp("does-not-exist"), &c), CT_ERR_IO);
+    assert_int_equal(ct_checkpoint_open(tu_tmp_path("does-not-exist"), &c), CT_ERR_IO);
     assert_int_equal(ct_checkpoint_open(tu_tmpdir(), &c), CT_ERR_IO);
     assert_null(c);
 }
@@ -448,7 +440,7 @@ static void test_train_state(void **state) {
     ct_meta extra[] = {{"note", "test"}};
     ct_train_state st = {.cfg = &cfg, .before = &before, .history = hist, .n_history = 1,
                          .extra = extra, .n_extra = 1};
-    const char *path = path_in_tmp("train_state.safetensors");
+    const char *path = tu_tmp_path("train_state.safetensors");
     assert_int_equal(ct_save_train_state(m, path, &st), CT_OK);
 
     ct_checkpoint *c = NULL;
@@ -492,7 +484,7 @@ static void test_train_state(void **state) {
     assert_true(h1[2].val.loss == h2[2].val.loss);
 
     /* a model file is not a train state */
-    const char *mpath = path_in_tmp("model_only.safetensors");
+    const char *mpath = tu_tmp_path("model_only.safetensors");
     assert_int_equal(ct_save_model(m, mpath, NULL, 0), CT_OK);
     ct_checkpoint *cm = NULL;
     assert_int_equal(ct_checkpoint_open(mpath, &cm), CT_OK);
@@ -552,7 +544,7 @@ static void test_cnn_checkpoint(void **state) {
     for (int i = 0; i < N; i++) idx[i] = i;
     ct_epoch_result hist[1];
     assert_int_equal(ct_fit(m, ds, idx, N, idx, 16, &cfg, NULL, hist), CT_OK);
-    const char *mpath = path_in_tmp("cnn.safetensors"), *spath = path_in_tmp("cnn_state.safetensors");
+    const char *mpath = tu_tmp_path("cnn.safetensors"), *spath = tu_tmp_path("cnn_state.safetensors");
     assert_int_equal(ct_save_model(m, mpath, NULL, 0), CT_OK);
     ct_train_state st = {.cfg = &cfg, .history = hist, .n_history = 1};
     assert_int_equal(ct_save_train_state(m, spath, &st), CT_OK);
@@ -619,7 +611,7 @@ static void test_cnn_checkpoint(void **state) {
 
 static void test_atomic(void **state) {
     (void)state;
-    const char *path = path_in_tmp("atomic.bin");
+    const char *path = tu_tmp_path("atomic.bin");
     ct_afile f;
     assert_int_equal(ct_afile_open(&f, path), CT_OK);
     assert_int_equal(ct_afile_write(&f, "old", 3), CT_OK);
@@ -639,7 +631,7 @@ static void test_atomic(void **state) {
     fclose(fp);
     assert_string_equal(buf, "old");
     /* a temporary file left by a dead process is removed by the next write */
-    const char *stale = path_in_tmp(".atomic.bin.tmp.99999999.7");
+    const char *stale = tu_tmp_path(".atomic.bin.tmp.99999999.7");
     fp = fopen(stale, "wb");
     assert_non_null(fp);
     fclose(fp);
@@ -650,7 +642,7 @@ static void test_atomic(void **state) {
      * removed: it takes another name beside them, and the victim keeps its bytes. (The name
      * ends in serial ^ time * 2654435761: the next one is predicted from the last, for this
      * second and the next.) */
-    const char *victim = path_in_tmp("atomic-victim.bin");
+    const char *victim = tu_tmp_path("atomic-victim.bin");
     fp = fopen(victim, "wb");
     assert_non_null(fp);
     assert_int_equal(fwrite("mine", 1, 4, fp), 4);
@@ -685,7 +677,7 @@ static void test_atomic(void **state) {
     }
     unlink(victim);
     /* a folder that does not exist */
-    assert_int_equal(ct_afile_open(&f, path_in_tmp("no/such/dir/file")), CT_ERR_IO);
+    assert_int_equal(ct_afile_open(&f, tu_tmp_path("no/such/dir/file")), CT_ERR_IO);
 }
 
 /* What is at the name decides: a link's target is replaced and the link stays; a device or pipe
@@ -694,8 +686,8 @@ static void test_atomic(void **state) {
 static void test_atomic_targets(void **state) {
     (void)state;
     char target[PATH_MAX], link_path[PATH_MAX], buf[16] = {0};
-    snprintf(target, sizeof target, "%s", path_in_tmp("atomic-target.bin"));
-    snprintf(link_path, sizeof link_path, "%s", path_in_tmp("atomic-link.bin"));
+    snprintf(target, sizeof target, "%s", tu_tmp_path("atomic-target.bin"));
+    snprintf(link_path, sizeof link_path, "%s", tu_tmp_path("atomic-link.bin"));
     ct_afile f;
     assert_int_equal(ct_afile_open(&f, target), CT_OK);
     assert_int_equal(ct_afile_write(&f, "old", 3), CT_OK);
@@ -723,7 +715,7 @@ static void test_atomic_targets(void **state) {
     assert_true(S_ISLNK(st.st_mode));
     unlink(link_path);
     /* a pipe: the bytes reach its reader */
-    const char *fifo = path_in_tmp("atomic.fifo");
+    const char *fifo = tu_tmp_path("atomic.fifo");
     unlink(fifo);
     assert_int_equal(mkfifo(fifo, 0600), 0);
     int rd = open(fifo, O_RDONLY | O_NONBLOCK);
@@ -742,8 +734,8 @@ static void test_atomic_targets(void **state) {
     assert_non_null(strstr(ct_last_error(), "no reader"));
     unlink(fifo);
     /* a folder */
-    assert_int_equal(ct_afile_open(&f, path_in_tmp("")), CT_ERR_IO);
-    const char *dir = path_in_tmp("atomic-dir");
+    assert_int_equal(ct_afile_open(&f, tu_tmp_path("")), CT_ERR_IO);
+    const char *dir = tu_tmp_path("atomic-dir");
     mkdir(dir, 0700);
     assert_int_equal(ct_afile_open(&f, dir), CT_ERR_IO);
     assert_non_null(strstr(ct_last_error(), "is a folder"));
@@ -814,7 +806,7 @@ static void test_predict(void **state) {
     /* weights that are not finite: found (the tensor and element named), and not saved over a
      * file that was */
     assert_int_equal(ct_model_check_finite(m), CT_OK);
-    const char *path = path_in_tmp("finite.safetensors");
+    const char *path = tu_tmp_path("finite.safetensors");
     assert_int_equal(ct_save_model(m, path, NULL, 0), CT_OK);
     w[4] = INFINITY;
     assert_int_equal(ct_model_set_params(m, w), CT_OK);
@@ -917,7 +909,7 @@ static void test_image_files(void **state) {
     /* a PNG (drawn by cairo) reads back; cut short, it is an error */
     uint8_t cells[2 * 4 * 4] = {0};
     int labels[2] = {1, 2};
-    const char *png = path_in_tmp("cells.png");
+    const char *png = tu_tmp_path("cells.png");
     assert_int_equal(ct_grid_png(png, cells, 2, 1, 4, 4, labels, NULL, NULL, 0, 2, 1, NULL), CT_OK);
     assert_int_equal(ct_image_load(png, &img), CT_OK);
     assert_int_equal(img.h, 4 + 2 + 18 + 2); /* image, pad, label line; the last pad */
@@ -927,7 +919,7 @@ static void test_image_files(void **state) {
     assert_int_equal(fread(head, 1, sizeof head, f), sizeof head);
     fclose(f);
     expect_image_error("cut.png", head, sizeof head, "cut.png");
-    assert_int_equal(ct_image_load(path_in_tmp("none.png"), &img), CT_ERR_IO);
+    assert_int_equal(ct_image_load(tu_tmp_path("none.png"), &img), CT_ERR_IO);
 }
 
 int main(void) {

@@ -12,19 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *path_in_tmp(const char *name) {
-    static char buf[4][512];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, 512, "%s/%s", tu_tmpdir(), name);
-    return p;
-}
-
 static void test_plot(void **state) {
     (void)state;
     double x[5] = {0, 1, 2, 3, 4}, y1[5] = {2.3, 0.5, 0.3, NAN, 0.2}, y2[4] = {0.6, 0.4, 0.35, 0.3};
     ct_series s[2] = {{"validation loss", x, y1, 5}, {"train loss", x + 1, y2, 4}};
-    const char *path = path_in_tmp("loss.png");
+    const char *path = tu_tmp_path("loss.png");
     assert_int_equal(ct_plot_png(path, "Loss", "epoch", "loss", s, 2, 640, 400), CT_OK);
     ct_image img;
     assert_int_equal(ct_image_load(path, &img), CT_OK);
@@ -58,7 +50,7 @@ static void test_grid(void **state) {
         preds[i] = i == 3 ? 5 : labels[i]; /* one wrong */
         for (int k = 0; k < S * S; k++) images[i * S * S + k] = (uint8_t)((k * 37 + i * 11) & 255);
     }
-    const char *path = path_in_tmp("grid.png");
+    const char *path = tu_tmp_path("grid.png");
     assert_int_equal(ct_grid_png(path, images, N, 1, S, S, labels, preds, NULL, 0, 5, 4, "title"), CT_OK);
     ct_image img;
     assert_int_equal(ct_image_load(path, &img), CT_OK);
@@ -108,7 +100,7 @@ static void test_confusion(void **state) {
     enum { K = 10 };
     int64_t cm[K * K] = {0};
     for (int t = 0; t < K; t++) cm[t * K + t] = 90, cm[t * K + (t + 1) % K] = 10;
-    const char *path = path_in_tmp("cm.png");
+    const char *path = tu_tmp_path("cm.png");
     assert_int_equal(ct_confusion_png(path, cm, K, NULL, 0, "test set"), CT_OK);
     ct_image img;
     assert_int_equal(ct_image_load(path, &img), CT_OK);

@@ -31,6 +31,14 @@ const char *tu_tmpdir(void) {
     return g_tmpdir;
 }
 
+char *tu_tmp_path(const char *name) {
+    static char buf[8][512];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, 512, "%s/%s", tu_tmpdir(), name);
+    return p;
+}
+
 const char *tu_write_file(int slot, const char *name, const void *bytes, size_t n) {
     static char paths[8][512];
     snprintf(paths[slot], sizeof paths[slot], "%s/%s", tu_tmpdir(), name);

@@ -20,6 +20,8 @@
 const char *tu_write_file(int slot, const char *name, const void *bytes, size_t n);
 /* The per-process temporary folder (created on first use, removed at exit). */
 const char *tu_tmpdir(void);
+/* tu_tmpdir()/name, in one of 8 rotating buffers (valid until 8 more calls). */
+char *tu_tmp_path(const char *name);
 /* The MNIST folder (CTRAIN_DATA or ~/.cache/ctrain/mnist) if its four files are there, else
  * NULL after printing "SKIP <test>: <why>". */
 const char *tu_mnist_dir(const char *test);

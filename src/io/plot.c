@@ -55,6 +55,17 @@ static ct_status write_png(cairo_surface_t *surface, const char *path) {
     return ct_afile_commit(&f);
 }
 
+/* Writes what cr drew on surface to path (unless drawing failed) and frees both. */
+static ct_status finish_png(cairo_t *cr, cairo_surface_t *surface, const char *path) {
+    ct_status s = cairo_status(cr) == CAIRO_STATUS_SUCCESS
+                      ? write_png(surface, path)
+                      : ct_fail(CT_ERR_INVALID, "%s: drawing failed: %s", path,
+                                cairo_status_to_string(cairo_status(cr)));
+    cairo_destroy(cr);
+    cairo_surface_destroy(surface);
+    return s;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* line charts                                                                                 */
 
@@ -253,13 +264,7 @@ ct_status ct_plot_png(const char *path, const char *title, const char *xlabel,
     cairo_set_font_size(cr, 16);
     cairo_set_source_rgb(cr, 0, 0, 0);
     text_at(cr, title ? title : "", (f.x0 + f.x1) / 2, 16, 0.5, 0.0);
-    ct_status s = cairo_status(cr) == CAIRO_STATUS_SUCCESS
-                      ? write_png(surface, path)
-                      : ct_fail(CT_ERR_INVALID, "%s: drawing failed: %s", path,
-                                cairo_status_to_string(cairo_status(cr)));
-    cairo_destroy(cr);
-    cairo_surface_destroy(surface);
-    return s;
+    return finish_png(cr, surface, path);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -391,13 +396,7 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
             text_at(cr, second, cx, y + h * scale + 19, 0.5, 0.0);
         }
     }
-    ct_status s = cairo_status(cr) == CAIRO_STATUS_SUCCESS
-                      ? write_png(surface, path)
-                      : ct_fail(CT_ERR_INVALID, "%s: drawing failed: %s", path,
-                                cairo_status_to_string(cairo_status(cr)));
-    cairo_destroy(cr);
-    cairo_surface_destroy(surface);
-    return s;
+    return finish_png(cr, surface, path);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -492,11 +491,5 @@ ct_status ct_confusion_png(const char *path, const int64_t *cm, int k, const cha
     cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
     cairo_set_font_size(cr, 15);
     text_at(cr, title ? title : "", width / 2.0, 16, 0.5, 0.0);
-    ct_status s = cairo_status(cr) == CAIRO_STATUS_SUCCESS
-                      ? write_png(surface, path)
-                      : ct_fail(CT_ERR_INVALID, "%s: drawing failed: %s", path,
-                                cairo_status_to_string(cairo_status(cr)));
-    cairo_destroy(cr);
-    cairo_surface_destroy(surface);
-    return s;
+    return finish_png(cr, surface, path);
 }
