@@ -285,6 +285,9 @@ static ct_status cpu_add_into(ct_backend *b, float *dst, const float *src, int64
 static ct_status cpu_sgd_step(ct_backend *b, float *w, const float *g, float *m, int64_t n,
                               float lr, float momentum, float wd, int nesterov, int first,
                               const ct_step_vars *sv) {
+    if (momentum != 0.0f && !m) /* (as the CUDA backend) */
+        return ct_fail(CT_ERR_INVALID, "sgd_step: momentum %g needs a momentum buffer",
+                       (double)momentum);
     if (sv) {
         lr = sv->lr;
         first = sv->first;
