@@ -12,6 +12,7 @@
 #   - an error on one rank (its data folder is empty) ends the job (MPI_Abort) with the message;
 #   - a rank killed with SIGKILL ends the job with an error within a bounded time (no hang);
 #   - SIGUSR1 to mpirun (forwarded to every rank) stops the job as Ctrl-C stops one process;
+#   - so does an MPI poll that never returns (the CLI's watchdog: --dist-timeout + 5 s)
 #   - so does a rank stopped with SIGSTOP (neither dead nor erring): --dist-timeout, also before
 #     MPI_Init and at MPI_Finalize.
 # Skips when ctrain was built without MPI, when mpirun is not Open MPI's, or without MNIST.
@@ -250,8 +251,24 @@ kill_a_rank "$job" "$tmp/kill.out" "$tmp/kill.err" "2 ranks"
 "${MPIRUN[@]}" -np 2 "$CT" train --epochs 1000 --lr 0.1 --quiet --threads 1 --dist-timeout 3 \
     >"$tmp/stop.out" 2>"$tmp/stop.err" &
 job=$!
+# (or, where the stop holds the other inside MPI's poll, the watchdog below: after 8 s)
 kill_a_rank "$job" "$tmp/stop.out" "$tmp/stop.err" "2 ranks, --dist-timeout 3" STOP \
-    '^ctrain: (rank [0-9]+: )?MPI_I[a-z]+ \(.*\) did not finish within 3 s: a rank has not joined it' 3
+    '^ctrain: (rank [0-9]+: )?(MPI_I[a-z]+ \(.*\) did not finish within 3 s: a rank has not joined it|an MPI collective has not returned within 8 s)' 3
+
+# a poll of MPI that never returns (as when a rank stopped in the middle of writing into Open
+# MPI's shared memory holds its reader; played on every rank by CTRAIN_TEST_STALL_COLLECTIVE):
+# the ranks' own timeouts cannot fire, so the CLI's watchdog ends the job after
+# --dist-timeout + 5 s
+start=$SECONDS
+run stall "${MPIRUN[@]}" -x CTRAIN_TEST_STALL_COLLECTIVE=1 -np 2 "$CT" train --epochs 1 --quiet \
+    --threads 1 --dist-timeout 3 --val-size 59000
+took=$((SECONDS - start))
+if [ "$rc" -eq 1 ] && [ "$took" -ge 8 ] && [ "$took" -le 30 ] &&
+    grep -q '^ctrain: an MPI collective has not returned within 8 s (MPI itself is held' "$tmp/stall.err"; then
+    ok "an MPI poll that never returns -> the watchdog ends the job, exit 1 after $took s"
+else
+    bad "a stalled MPI poll -> exit $rc after $took s: $(head -c 1500 "$tmp/stall.err")"
+fi
 
 # ------------------------------------------------------------------ SIGUSR1 to mpirun stops the job
 # Open MPI forwards SIGUSR1 to every rank (Ctrl-C on mpirun kills them 1 s after a SIGTERM):

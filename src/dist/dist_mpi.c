@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* MPI counts are ints: longer buffers are reduced in pieces of this many elements. */
 #define CT_MPI_MAX_COUNT ((int64_t)1 << 30)
@@ -111,24 +112,41 @@ void ct_dist_transport_abort(ct_dist *d, int exit_code) {
  * limit is the ranks' timeout (d->timeout_s). MPI moves a non-blocking collective on only
  * inside MPI calls, so it polls without sleeping, as Open MPI's blocking calls spin; after the
  * first millisecond it yields the core between polls. */
-static ct_status wait_within(MPI_Request *req, double timeout_s, const char *what, int hint) {
+static ct_status wait_within(ct_dist *d, MPI_Request *req, double timeout_s, const char *what,
+                             int hint) {
     if (timeout_s <= 0.0) {
         MPI_TRY(MPI_Wait(req, MPI_STATUS_IGNORE), what);
         return CT_OK;
     }
     double t0 = ct_time_s();
+    /* (for ct_dist_waiting_s: MPI_Test itself may not return, e.g. while a rank stopped in the
+     * middle of writing into shared memory holds its reader) */
+    atomic_store(&d->waiting_since_us, (int64_t)(t0 * 1e6) + 1);
+    /* tests: CTRAIN_TEST_STALL_COLLECTIVE=1 plays a poll that never returns (cli_mpi.sh) */
+    static int stall = -1;
+    if (stall < 0) stall = getenv("CTRAIN_TEST_STALL_COLLECTIVE") != NULL;
+    while (stall) sleep(1000);
+    ct_status s = CT_OK;
     for (;;) {
         int done = 0;
-        MPI_TRY(MPI_Test(req, &done, MPI_STATUS_IGNORE), what);
-        if (done) return CT_OK;
+        int rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) {
+            s = mpi_fail(rc, what);
+            break;
+        }
+        if (done) break;
         double waited = ct_time_s() - t0;
-        if (waited > timeout_s)
-            return ct_fail(CT_ERR_NETWORK, "%s did not finish within %g s: a rank has not joined "
-                           "it (stopped, stuck or unreachable without an error)%s", what,
-                           timeout_s, hint ? ". hint: the ranks' timeout is --dist-timeout "
-                           "(ct_dist_set_timeout)" : "");
+        if (waited > timeout_s) {
+            s = ct_fail(CT_ERR_NETWORK, "%s did not finish within %g s: a rank has not joined it "
+                        "(stopped, stuck or unreachable without an error)%s", what, timeout_s,
+                        hint ? ". hint: the ranks' timeout is --dist-timeout "
+                               "(ct_dist_set_timeout)" : "");
+            break;
+        }
         if (waited > 1e-3) sched_yield();
     }
+    atomic_store(&d->waiting_since_us, 0);
+    return s;
 }
 
 ct_status ct_dist_transport_allreduce(ct_dist *d, void *buf, int64_t n, int is_double) {
@@ -150,7 +168,7 @@ ct_status ct_dist_transport_allreduce(ct_dist *d, void *buf, int64_t n, int is_d
                  is_double ? "doubles" : "floats");
         MPI_TRY(MPI_Iallreduce(send, piece, (int)count, is_double ? MPI_DOUBLE : MPI_FLOAT,
                                MPI_SUM, MPI_COMM_WORLD, &req), what);
-        CT_TRY(wait_within(&req, d->timeout_s, what, 1));
+        CT_TRY(wait_within(d, &req, d->timeout_s, what, 1));
     }
     return CT_OK;
 }
@@ -159,7 +177,7 @@ ct_status ct_dist_transport_max_int(ct_dist *d, int *value, double timeout_s) {
     MPI_Request req;
     MPI_TRY(MPI_Iallreduce(MPI_IN_PLACE, value, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD, &req),
             "MPI_Iallreduce (max of 1 int)");
-    return wait_within(&req, timeout_s, "MPI_Iallreduce (max of 1 int)",
+    return wait_within(d, &req, timeout_s, "MPI_Iallreduce (max of 1 int)",
                        timeout_s == d->timeout_s);
 }
 
@@ -171,7 +189,7 @@ ct_status ct_dist_transport_bcast(ct_dist *d, void *buf, size_t bytes, int root)
         MPI_Request req;
         MPI_TRY(MPI_Ibcast((char *)buf + off, (int)count, MPI_BYTE, root, MPI_COMM_WORLD, &req),
                 what);
-        CT_TRY(wait_within(&req, d->timeout_s, what, 1));
+        CT_TRY(wait_within(d, &req, d->timeout_s, what, 1));
     }
     return CT_OK;
 }
@@ -180,5 +198,5 @@ ct_status ct_dist_transport_allgather_u64(ct_dist *d, uint64_t value, uint64_t *
     MPI_Request req;
     MPI_TRY(MPI_Iallgather(&value, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD, &req),
             "MPI_Iallgather (1 uint64 per rank)");
-    return wait_within(&req, d->timeout_s, "MPI_Iallgather (1 uint64 per rank)", 1);
+    return wait_within(d, &req, d->timeout_s, "MPI_Iallgather (1 uint64 per rank)", 1);
 }

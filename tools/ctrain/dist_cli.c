@@ -10,7 +10,9 @@
 
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,7 +241,53 @@ static void disarm(void) {
     g_armed = 0;
 }
 
+/* A watchdog thread over the collectives: each times itself between MPI's polls, but a poll
+ * that never returns (a rank stopped while writing into Open MPI's shared memory can hold its
+ * reader so) is not timed; past --dist-timeout + CLI_WATCH_GRACE_S in one collective, the
+ * rank says so and exits 1, and mpirun ends the job. */
+#define CLI_WATCH_GRACE_S 5
+static ct_dist *g_watched;
+static atomic_int g_watch_stop;
+static pthread_t g_watch_thread;
+static int g_watching;
+static char g_watch_msg[320];
+
+static void *watch(void *arg) {
+    (void)arg;
+    const double limit = g_timeout_s + CLI_WATCH_GRACE_S +
+                         (ct_dist_rank(g_watched) > 0 ? CLI_RANK_ERROR_WAIT_S : 0);
+    while (!atomic_load(&g_watch_stop)) {
+        if (ct_dist_waiting_s(g_watched) > limit) {
+            if (write(STDERR_FILENO, g_watch_msg, strlen(g_watch_msg)) < 0) { /* exiting */ }
+            _exit(CLI_EXIT_ERROR);
+        }
+        usleep(200 * 1000);
+    }
+    return NULL;
+}
+
+static void watch_start(ct_dist *d) {
+    if (!(g_timeout_s > 0) || g_watching) return;
+    char who[32] = "";
+    if (ct_dist_rank(d) > 0) snprintf(who, sizeof who, "rank %d: ", ct_dist_rank(d));
+    snprintf(g_watch_msg, sizeof g_watch_msg, "ctrain: %san MPI collective has not returned "
+             "within %g s (MPI itself is held: a rank stopped or stuck inside a transfer, say); "
+             "ending the job. hint: the ranks' timeout is --dist-timeout\n", who,
+             g_timeout_s + CLI_WATCH_GRACE_S);
+    g_watched = d;
+    atomic_store(&g_watch_stop, 0);
+    g_watching = pthread_create(&g_watch_thread, NULL, watch, NULL) == 0; /* else: untimed */
+}
+
+static void watch_stop(void) {
+    if (!g_watching) return;
+    atomic_store(&g_watch_stop, 1);
+    pthread_join(g_watch_thread, NULL);
+    g_watching = 0;
+}
+
 static void finalize(ct_dist *d) {
+    watch_stop();
     /* tests: CTRAIN_TEST_STOP_AT_FINALIZE=R stops rank R here (SIGSTOP) */
     const char *stop = getenv("CTRAIN_TEST_STOP_AT_FINALIZE");
     long stop_rank = -1;
@@ -270,6 +318,7 @@ int cli_dist_start(ct_dist **out, int quiet, double timeout_s, int argc, char **
     }
     char *text = command_text(argc, argv, flags, nflags);
     s = ct_dist_set_timeout(d, timeout_s);
+    watch_start(d);
     if (s == CT_OK)
         s = text ? ct_dist_check_same(d, text, strlen(text), "command line") : CT_ERR_NOMEM;
     free(text);
