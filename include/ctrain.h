@@ -432,11 +432,12 @@ int ct_dist_error_shared(const ct_dist *d);
  * CT_ERR_INVALID for a negative or non-finite value. */
 #define CT_DIST_TIMEOUT_S 600.0
 ct_status ct_dist_set_timeout(ct_dist *d, double seconds);
-/* Seconds the MPI collective in progress has waited so far (0 when none, or for NULL). Safe
- * to call from another thread, as a watchdog does: the timeout above is checked between MPI's
- * polls, and a poll that never returns (a rank stopped while writing into MPI's shared memory
- * can hold its reader so) is not timed by it. */
-double ct_dist_waiting_s(const ct_dist *d);
+/* Seconds the MPI collective in progress has waited past its time limit (the timeout above,
+ * or a longer one such as NCCL's set-up's; 0 when none is late, or for NULL). Safe to call
+ * from another thread, as a watchdog does: the limit is checked between MPI's polls, and a
+ * poll that never returns (a rank stopped while writing into MPI's shared memory can hold its
+ * reader so) is not timed by it. */
+double ct_dist_overdue_s(const ct_dist *d);
 int ct_dist_rank(const ct_dist *d);       /* 0 .. size-1; 0 for NULL */
 int ct_dist_size(const ct_dist *d);       /* processes in the job; 1 for NULL */
 int ct_dist_local_rank(const ct_dist *d); /* among the ranks on this host; 0 for NULL */

@@ -106,9 +106,10 @@ ct_status ct_dist_reserve(void **buf, size_t *have, size_t bytes, const char *wh
 
 int ct_dist_error_shared(const ct_dist *d) { return d ? d->shared_error : 0; }
 
-double ct_dist_waiting_s(const ct_dist *d) {
-    int64_t since = d ? atomic_load(&((ct_dist *)d)->waiting_since_us) : 0;
-    return since > 0 ? ct_time_s() - (double)(since - 1) * 1e-6 : 0.0;
+double ct_dist_overdue_s(const ct_dist *d) {
+    int64_t until = d ? atomic_load(&((ct_dist *)d)->waiting_until_us) : 0;
+    double late = until > 0 ? ct_time_s() - (double)(until - 1) * 1e-6 : 0.0;
+    return late > 0.0 ? late : 0.0;
 }
 int ct_dist_rank(const ct_dist *d) { return d ? d->rank : 0; }
 int ct_dist_size(const ct_dist *d) { return d ? d->size : 1; }

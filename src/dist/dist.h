@@ -30,9 +30,9 @@ struct ct_dist {
     int local_rank, local_size; /* among the ranks on this host */
     int shared_error;           /* the last failure was one that every rank saw (refused launch) */
     double timeout_s;           /* how long a collective may wait for the others (0: forever) */
-    /* when the MPI collective being waited for began (ct_time_s in µs; 0: none): read by
-     * ct_dist_waiting_s from another thread (a watchdog's) */
-    _Atomic int64_t waiting_since_us;
+    /* when the MPI collective being waited for will have waited its time limit (ct_time_s in
+     * µs; 0: none, or no limit): read by ct_dist_overdue_s from another thread (a watchdog's) */
+    _Atomic int64_t waiting_until_us;
     char description[256];      /* "2 ranks (1 per host × 2 hosts), Open MPI v4.1.4" */
     void *staging;              /* host copy of a device buffer being all-reduced (GPU ranks) */
     size_t staging_bytes;

@@ -119,9 +119,9 @@ static ct_status wait_within(ct_dist *d, MPI_Request *req, double timeout_s, con
         return CT_OK;
     }
     double t0 = ct_time_s();
-    /* (for ct_dist_waiting_s: MPI_Test itself may not return, e.g. while a rank stopped in the
+    /* (for ct_dist_overdue_s: MPI_Test itself may not return, e.g. while a rank stopped in the
      * middle of writing into shared memory holds its reader) */
-    atomic_store(&d->waiting_since_us, (int64_t)(t0 * 1e6) + 1);
+    atomic_store(&d->waiting_until_us, (int64_t)((t0 + timeout_s) * 1e6) + 1);
     /* tests: CTRAIN_TEST_STALL_COLLECTIVE=1 plays a poll that never returns (cli_mpi.sh) */
     static int stall = -1;
     if (stall < 0) stall = getenv("CTRAIN_TEST_STALL_COLLECTIVE") != NULL;
@@ -145,7 +145,7 @@ static ct_status wait_within(ct_dist *d, MPI_Request *req, double timeout_s, con
         }
         if (waited > 1e-3) sched_yield();
     }
-    atomic_store(&d->waiting_since_us, 0);
+    atomic_store(&d->waiting_until_us, 0);
     return s;
 }
 

@@ -243,8 +243,8 @@ static void disarm(void) {
 
 /* A watchdog thread over the collectives: each times itself between MPI's polls, but a poll
  * that never returns (a rank stopped while writing into Open MPI's shared memory can hold its
- * reader so) is not timed; past --dist-timeout + CLI_WATCH_GRACE_S in one collective, the
- * rank says so and exits 1, and mpirun ends the job. */
+ * reader so) is not timed; CLI_WATCH_GRACE_S past a collective's time limit (--dist-timeout,
+ * or NCCL set-up's longer one), the rank says so and exits 1, and mpirun ends the job. */
 #define CLI_WATCH_GRACE_S 5
 static ct_dist *g_watched;
 static atomic_int g_watch_stop;
@@ -254,10 +254,9 @@ static char g_watch_msg[320];
 
 static void *watch(void *arg) {
     (void)arg;
-    const double limit = g_timeout_s + CLI_WATCH_GRACE_S +
-                         (ct_dist_rank(g_watched) > 0 ? CLI_RANK_ERROR_WAIT_S : 0);
+    const double grace = CLI_WATCH_GRACE_S + (ct_dist_rank(g_watched) > 0 ? CLI_RANK_ERROR_WAIT_S : 0);
     while (!atomic_load(&g_watch_stop)) {
-        if (ct_dist_waiting_s(g_watched) > limit) {
+        if (ct_dist_overdue_s(g_watched) > grace) {
             if (write(STDERR_FILENO, g_watch_msg, strlen(g_watch_msg)) < 0) { /* exiting */ }
             _exit(CLI_EXIT_ERROR);
         }
@@ -271,9 +270,9 @@ static void watch_start(ct_dist *d) {
     char who[32] = "";
     if (ct_dist_rank(d) > 0) snprintf(who, sizeof who, "rank %d: ", ct_dist_rank(d));
     snprintf(g_watch_msg, sizeof g_watch_msg, "ctrain: %san MPI collective has not returned "
-             "within %g s (MPI itself is held: a rank stopped or stuck inside a transfer, say); "
-             "ending the job. hint: the ranks' timeout is --dist-timeout\n", who,
-             g_timeout_s + CLI_WATCH_GRACE_S);
+             "%d s past its time limit (MPI itself is held: a rank stopped or stuck inside a "
+             "transfer, say); ending the job. hint: the ranks' timeout is --dist-timeout\n", who,
+             CLI_WATCH_GRACE_S);
     g_watched = d;
     atomic_store(&g_watch_stop, 0);
     g_watching = pthread_create(&g_watch_thread, NULL, watch, NULL) == 0; /* else: untimed */
