@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Fashion-MNIST's classes, as torchvision's .classes */
+static const char *const names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+
 static void test_plot(void **state) {
     (void)state;
     double x[5] = {0, 1, 2, 3, 4}, y1[5] = {2.3, 0.5, 0.3, NAN, 0.2}, y2[4] = {0.6, 0.4, 0.35, 0.3};
@@ -62,8 +66,6 @@ static void test_grid(void **state) {
     assert_true(red > 4 * S * 4); /* the frame of the wrong one */
     ct_image_free(&img);
     /* with class names, a wrong prediction's name gets a second line under the wrong cell */
-    const char *names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
     static uint8_t dark[N * 28 * 28]; /* black images: only the labels are lit */
     assert_int_equal(ct_grid_png(path, dark, N, 1, 28, 28, labels, preds, names, 10, 5, 3,
                                  NULL), CT_OK);
@@ -120,8 +122,6 @@ static void test_confusion(void **state) {
     static int64_t big[300 * 300];
     for (int t = 0; t < 300; t++) big[t * 300 + t] = 1;
     assert_int_equal(ct_confusion_png(path, big, 300, NULL, 0, NULL), CT_OK);
-    const char *names[K] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
     assert_int_equal(ct_confusion_png(path, cm, K, names, K, "named"), CT_OK);
     assert_int_equal(ct_image_load(path, &img), CT_OK);
     assert_true(img.w > 70 + K * 56 + 20);

@@ -68,6 +68,8 @@ int cli_known_dataset(const char *name);
 /* Class k's name in a dataset that has names (fashion-mnist and cifar10, as torchvision's
  * .classes), else NULL (the digits, idx). */
 const char *cli_class_name(const char *dataset, int k);
+/* All 10 of them (fashion-mnist's, cifar10's), or NULL for a dataset without names. */
+const char *const *cli_class_names(const char *dataset);
 /* Loads part ("train" or "test") of a dataset: mnist (fetched when missing), fashion-mnist,
  * cifar10 (see ct_dataset_load_*; data_dir NULL: their default folders). Prints the error and
  * returns non-zero on failure. */

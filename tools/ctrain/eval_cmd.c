@@ -202,14 +202,12 @@ int cmd_eval(int argc, char **argv) {
     print_confusion(conf, k, o.dataset);
     rc = CLI_EXIT_OK;
     if (o.confusion) {
-        const char *names[10]; /* fashion-mnist's and cifar10's, as torchvision's .classes */
-        int n_names = cli_class_name(o.dataset, 0) && k == 10 ? 10 : 0;
-        for (int i = 0; i < n_names; i++) names[i] = cli_class_name(o.dataset, i);
+        const char *const *names = k == 10 ? cli_class_names(o.dataset) : NULL;
         char title[160];
         snprintf(title, sizeof title, "%s test set: %lld images, accuracy %.4f", o.dataset,
                  (long long)n, ev.accuracy);
         fflush(stdout);
-        s = ct_confusion_png(o.confusion, conf, k, n_names ? names : NULL, n_names, title);
+        s = ct_confusion_png(o.confusion, conf, k, names, names ? 10 : 0, title);
         if (s != CT_OK) rc = cli_lib_error(s);
         else printf("Wrote %s: the confusion matrix\n", o.confusion);
     }

@@ -52,16 +52,21 @@ void cli_close_model(cli_model *cm) {
     cm->b = NULL;
 }
 
-const char *cli_class_name(const char *dataset, int k) {
+const char *const *cli_class_names(const char *dataset) {
     static const char *const fashion[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
                                             "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                                             "Ankle boot"};
     static const char *const cifar[10] = {"airplane", "automobile", "bird", "cat", "deer",
                                           "dog", "frog", "horse", "ship", "truck"};
-    if (!dataset || k < 0 || k >= 10) return NULL;
-    if (!strcmp(dataset, "fashion-mnist")) return fashion[k];
-    if (!strcmp(dataset, "cifar10")) return cifar[k];
+    if (!dataset) return NULL;
+    if (!strcmp(dataset, "fashion-mnist")) return fashion;
+    if (!strcmp(dataset, "cifar10")) return cifar;
     return NULL;
+}
+
+const char *cli_class_name(const char *dataset, int k) {
+    const char *const *names = cli_class_names(dataset);
+    return names && k >= 0 && k < 10 ? names[k] : NULL;
 }
 
 int cli_known_dataset(const char *name) {

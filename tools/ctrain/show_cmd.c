@@ -186,11 +186,9 @@ int cmd_show(int argc, char **argv) {
     else
         snprintf(title, sizeof title, "%s %s from %lld: labels", o.dataset, o.part,
                  (long long)o.start);
-    const char *names[10]; /* fashion-mnist's and cifar10's, as torchvision's .classes */
-    int n_names = cli_class_name(o.dataset, 0) ? 10 : 0;
-    for (int i = 0; i < n_names; i++) names[i] = cli_class_name(o.dataset, i);
-    ct_status s = ct_grid_png(o.out, images, n, c, h, w, labels, preds, n_names ? names : NULL,
-                              n_names, o.cols, o.scale, title);
+    const char *const *names = cli_class_names(o.dataset); /* as torchvision's .classes */
+    ct_status s = ct_grid_png(o.out, images, n, c, h, w, labels, preds, names,
+                              names ? 10 : 0, o.cols, o.scale, title);
     if (s != CT_OK) {
         cli_lib_error(s);
         goto done;
