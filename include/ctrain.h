@@ -247,6 +247,11 @@ typedef struct {
     int warmup_epochs;
     float warmup_start_factor;   /* (0: 1/3, LinearLR's default) */
     float clip_norm;             /* clip the gradient's global L2 norm to this (0: off) */
+    /* The loss: softmax cross-entropy with PyTorch's label smoothing (CrossEntropyLoss(
+     * label_smoothing=...)), in [0, 1] (0: none). ct_fit trains on it and reports it for the
+     * training and validation samples alike (as Keras and torchvision's reference scripts,
+     * which evaluate with the training criterion); ct_evaluate_dist takes it too. */
+    float label_smoothing;
     /* ---- augmentation of the training images (never of validation or test), as torchvision's
      * RandomCrop(size, padding=augment_pad) then RandomHorizontalFlip(). Off by default: digits
      * must not be mirrored. Each image's draws come from (seed, epoch, its place in the epoch),
@@ -285,7 +290,7 @@ ct_status ct_train_config_check(const ct_train_config *cfg);
 void ct_train_config_default(ct_train_config *cfg);
 
 typedef struct {
-    double loss;     /* mean cross-entropy over all samples */
+    double loss;     /* mean loss over all samples: cross-entropy (with label smoothing where asked) */
     double accuracy; /* fraction of samples classified correctly */
     int64_t count;   /* samples seen */
 } ct_eval_result;
@@ -316,15 +321,18 @@ typedef struct {
     void *user;
 } ct_callbacks;
 
-/* Evaluates the model on the samples idx[0..n) of ds (idx NULL = all samples in order). A
- * batch_size above n is n: the model's max_batch need not be larger. */
+/* Evaluates the model on the samples idx[0..n) of ds (idx NULL = all samples in order): the
+ * mean cross-entropy (no label smoothing) and the accuracy. A batch_size above n is n: the
+ * model's max_batch need not be larger. */
 ct_status ct_evaluate(ct_model *m, const ct_dataset *ds, const int32_t *idx, int64_t n,
                       int batch_size, ct_eval_result *out);
 
-/* ct_evaluate split across the ranks of dist (each evaluates its share of the samples, the
- * sums are reduced, every rank gets the result); dist NULL is ct_evaluate. Collective. */
+/* ct_evaluate with the loss's label smoothing (ct_train_config.label_smoothing, in [0, 1]),
+ * split across the ranks of dist (each evaluates its share of the samples, the sums are
+ * reduced, every rank gets the result); smoothing 0 and dist NULL is ct_evaluate. Collective. */
 ct_status ct_evaluate_dist(ct_model *m, const ct_dataset *ds, const int32_t *idx, int64_t n,
-                           int batch_size, ct_dist *dist, ct_eval_result *out);
+                           int batch_size, float label_smoothing, ct_dist *dist,
+                           ct_eval_result *out);
 
 /* Trains on train_idx[0..n_train) of ds, validating on val_idx[0..n_val) after each epoch
  * (every index within ds; val_idx may be NULL when n_val is 0). history (may be NULL)

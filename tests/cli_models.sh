@@ -76,6 +76,42 @@ if [ "$have_mnist" -eq 1 ]; then
     run train --resume "$tmp/run" --optimizer adam --augment crop=1 --epochs 2 --quiet
     [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" && ok "resume --epochs 2 with the same --optimizer" ||
         bad "resume --epochs 2 -> exit $rc, stderr: $err"
+    # label smoothing: named in the Plan line, recorded in the model, and eval's test_loss is
+    # train's (the smoothed loss) with the plain cross-entropy after it
+    run train --label-smoothing 0.1 --epochs 1 --lr 0.5 --val-size 59000 --save "$tmp/ls"
+    plan=$(grep '^Plan: ' <<<"$out")
+    test_line=$(grep '^test_loss: ' <<<"$out")
+    if [ "$rc" -eq 0 ] && grep -qF 'label smoothing 0.1' <<<"$plan" && [ -n "$test_line" ]; then
+        ok "--label-smoothing 0.1 runs and is named in the Plan line"
+    else
+        bad "--label-smoothing 0.1 -> exit $rc, plan: $plan, stderr: $err"
+    fi
+    run eval --model "$tmp/ls"
+    eval_line=$(grep '^test_loss: ' <<<"$out")
+    plain=$(sed -n 's/^test_loss is cross-entropy with label smoothing 0.1; without it: \([0-9.]*\)$/\1/p' <<<"$out")
+    if [ "$rc" -eq 0 ] && [ "$eval_line" = "$test_line" ] && [ -n "$plain" ]; then
+        ok "eval of a label-smoothed model: train's test line ($eval_line), plain loss $plain"
+    else
+        bad "eval of the label-smoothed model -> exit $rc: '$eval_line' vs train's '$test_line', stdout: $out, stderr: $err"
+    fi
+    run eval --model "$tmp/ls" --label-smoothing 0
+    if [ "$rc" -eq 0 ] && [ -n "$plain" ] && grep -q "^test_loss: $plain, " <<<"$out" &&
+        ! grep -q 'without it' <<<"$out" && awk -v p="$plain" -v s="${test_line#test_loss: }" \
+        'BEGIN { exit !(p + 0 < s + 0) }'; then
+        ok "eval --label-smoothing 0: the plain cross-entropy $plain, below the smoothed loss"
+    else
+        bad "eval --label-smoothing 0 -> exit $rc (plain '$plain', smoothed '$test_line'): $out $err"
+    fi
+    run train --resume "$tmp/ls" --label-smoothing 0.2 --epochs 2
+    [ "$rc" -eq 2 ] && grep -q -- '--label-smoothing 0.2' <<<"$err" && grep -q 'saved with 0.1' <<<"$err" &&
+        ok "resume with another --label-smoothing -> exit 2" ||
+        bad "resume with another --label-smoothing -> exit $rc, stderr: $err"
+    cp "$tmp/ls/model.safetensors" "$tmp/ls_bad.safetensors"
+    python3 "$here/st_tool.py" meta "$tmp/ls_bad.safetensors" label_smoothing 1.5 >/dev/null
+    run eval --model "$tmp/ls_bad.safetensors"
+    [ "$rc" -eq 1 ] && grep -q 'ls_bad.safetensors: metadata "label_smoothing" is "1.5", not a number in \[0, 1\]' <<<"$err" &&
+        ok "eval refuses a model whose label_smoothing metadata is out of range" ||
+        bad "eval of label_smoothing 1.5 metadata -> exit $rc, stderr: $err"
 else
     echo "SKIP adam, tiny cnn, schedules: no MNIST in $dir (run: ctrain data fetch mnist)"
 fi

@@ -187,19 +187,20 @@ run train --resume cs --cycle-momentum on
 [ "$rc" -eq 2 ] && grep -q -- '--cycle-momentum: applies to --lr-schedule onecycle (got cosine)' <<<"$err" &&
     ok "--resume of a cosine run with --cycle-momentum -> exit 2, as a new run" || bad "--resume cs --cycle-momentum on -> exit $rc: $err"
 
-# a one-cycle run whose momentum (Adam's beta1) cycles with the lr, stopped in the middle of
-# epoch 1 and resumed: the same epochs and weights as straight through; its --cycle-momentum
-# is kept (another one is refused, the same one written otherwise is not)
+# a one-cycle run whose momentum (Adam's beta1) cycles with the lr, on a label-smoothed loss,
+# stopped in the middle of epoch 1 and resumed: the same epochs and weights as straight
+# through; its --cycle-momentum and --label-smoothing are kept (another one is refused, the
+# same one written otherwise is not)
 OC=(--data cut --epochs 2 --lr 0.01 --optimizer adam --lr-schedule onecycle --cycle-momentum 0.8,0.9
-    --val-size 500 --batch-size 100 --quiet)
+    --label-smoothing 0.2 --val-size 500 --batch-size 100 --quiet)
 "$CT" train "${OC[@]}" --save oc_straight >oc_straight.out 2>&1
 CTRAIN_CUDA_GRAPH_STEPS=1 CTRAIN_TEST_INTERRUPT_AT=1:7 "$CT" train "${OC[@]}" --save oc >oc1.out 2>&1
 oc1=$?
-"$CT" train --resume oc --cycle-momentum 0.80,0.90 >oc2.out 2>&1
+"$CT" train --resume oc --cycle-momentum 0.80,0.90 --label-smoothing 0.20 >oc2.out 2>&1
 oc2=$?
 if [ "$oc1" -eq 130 ] && [ "$oc2" -eq 0 ] && [ "$(epochs oc1.out oc2.out)" = "$(epochs oc_straight.out)" ] &&
     grep -q "^Epoch \[1\]" oc_straight.out && cmp -s oc/model.safetensors oc_straight/model.safetensors; then
-    ok "onecycle with a cycled beta1, stopped in epoch 1 and resumed: the straight run's epochs and weights"
+    ok "onecycle with a cycled beta1 and label smoothing, stopped in epoch 1 and resumed: the straight run's epochs and weights"
 else
     bad "onecycle cycled, resumed: exit $oc1 then $oc2: $(cat oc1.out oc2.out) vs $(cat oc_straight.out)"
 fi

@@ -3,8 +3,8 @@
 # with momentum, Nesterov and weight decay, Adam with and without L2, AdamW with its default
 # weight decay), every lr schedule (phases, StepLR, CosineAnnealingLR, OneCycleLR with and
 # without its momentum cycling,
-# ReduceLROnPlateau, LinearLR warm-up alone and multiplying each of them), clip_grad_norm_ and
-# BatchNorm MLPs, each run's --log (lr, train_loss, train_acc, val_loss, val_acc per epoch)
+# ReduceLROnPlateau, LinearLR warm-up alone and multiplying each of them), clip_grad_norm_,
+# CrossEntropyLoss's label smoothing and BatchNorm MLPs, each run's --log (lr, train_loss, train_acc, val_loss, val_acc per epoch)
 # against a plain PyTorch loop (tests/torch_parity.py) from the same weights (--init, a
 # state_dict PyTorch wrote), on 600 MNIST images. Mostly full-batch (--batch-size = the training
 # images: one step an epoch, its gradient independent of the order); ctrain's seeded
@@ -99,6 +99,10 @@ case_ batches_cosine_warmup --batch-size 100 --lr-schedule cosine --warmup-epoch
     --lr 0.5
 case_ batches_step --batch-size 100 --lr-schedule step --step-size 1 --gamma 0.5 --epochs 3 \
     --lr 0.02 --optimizer adam
+# label smoothing (CrossEntropyLoss(label_smoothing=...): the val loss too), with batches
+case_ label_smoothing --label-smoothing 0.1 --epochs 5 --lr 0.5
+case_ label_smoothing_batches --label-smoothing 0.3 --batch-size 128 --epochs 3 --lr 0.2 \
+    --momentum 0.9
 # gradient clipping, batchnorm
 case_ clip --clip-grad-norm 0.3 --epochs 5 --lr 0.5 --momentum 0.9
 case_ clip_adam --clip-grad-norm 0.5 --epochs 5 --lr 0.01 --optimizer adam

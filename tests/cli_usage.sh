@@ -243,7 +243,7 @@ expect_usage '"stray"' eval --model m stray
 run train --help
 missing=""
 for f in dataset optimizer betas eps lr-schedule step-size gamma eta-min pct-start warmup-epochs \
-    warmup-start-factor clip-grad-norm augment; do
+    warmup-start-factor clip-grad-norm label-smoothing augment; do
     grep -qe "--$f\b" <<<"$out" || missing="$missing --$f"
 done
 [ -z "$missing" ] && ok "train --help documents the optimizer/schedule/dataset flags" ||
@@ -301,6 +301,10 @@ expect_usage '--warmup-start-factor' train --warmup-epochs 1 --warmup-start-fact
 expect_usage '--warmup-start-factor' train --warmup-start-factor 0.5
 expect_usage '--clip-grad-norm' train --clip-grad-norm -1
 expect_usage '--clip-grad-norm' train --clip-grad-norm inf
+expect_usage '--label-smoothing: 1.5 is not in [0, 1]' train --label-smoothing 1.5
+expect_usage '--label-smoothing' train --label-smoothing -0.1
+expect_usage '--label-smoothing' train --label-smoothing nan
+expect_usage '--label-smoothing: 2 is not in [0, 1]' eval --model m --label-smoothing 2
 expect_usage '--dataset' train --dataset imagenet
 expect_usage '--dataset' summary --dataset imagenet
 expect_usage '--hidden' summary --hidden 0

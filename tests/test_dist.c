@@ -92,7 +92,7 @@ static void train(const char *spec, int threads, ct_dist *dist, uint64_t seed, i
     assert_true(out->n_params <= 4096 && out->n_buffers <= 256);
     assert_int_equal(ct_model_get_params(m, out->params), CT_OK);
     assert_int_equal(ct_model_get_buffers(m, out->buffers), CT_OK);
-    assert_int_equal(ct_evaluate_dist(m, ds, NULL, N_SAMPLES, 64, dist, &out->eval), CT_OK);
+    assert_int_equal(ct_evaluate_dist(m, ds, NULL, N_SAMPLES, 64, 0.0f, dist, &out->eval), CT_OK);
     free(tr);
     free(va);
     ct_model_free(m);

@@ -220,44 +220,52 @@ static void test_xent_grad(void **state) {
     OK(b->alloc(b, sizeof st, (void **)&d_st));
     OK(b->h2d(b, d_lab, lab, sizeof lab));
     const float gs = 1.0f / N; /* gradient of the mean loss */
-    OK(b->h2d(b, d_z, z, sizeof z));
-    OK(b->memset0(b, d_st, sizeof st));
-    OK(b->xent(b, d_z, d_lab, N, C, gs, d_g, d_st));
-    OK(b->d2h(b, g, d_g, sizeof g));
-    for (int j = 0; j < N * C; j++) {
-        /* in double: the mean loss as a function of logit j */
-        double f[2];
-        for (int side = 0; side < 2; side++) {
-            double h = side ? -EPS_D : EPS_D, loss = 0.0;
-            for (int r = 0; r < N; r++) {
-                double zmax = -INFINITY, sum = 0.0, v[C];
-                for (int c = 0; c < C; c++) {
-                    v[c] = z[r * C + c] + (r * C + c == j ? h : 0.0);
-                    if (v[c] > zmax) zmax = v[c];
+    const float smoothing[] = {0.0f, 0.2f}; /* none, and PyTorch's label smoothing */
+    for (int k = 0; k < 2; k++) {
+        const float sm = smoothing[k];
+        OK(b->h2d(b, d_z, z, sizeof z));
+        OK(b->memset0(b, d_st, sizeof st));
+        OK(b->xent(b, d_z, d_lab, N, C, gs, sm, d_g, d_st));
+        OK(b->d2h(b, g, d_g, sizeof g));
+        for (int j = 0; j < N * C; j++) {
+            /* in double: the mean loss as a function of logit j */
+            double f[2];
+            for (int side = 0; side < 2; side++) {
+                double h = side ? -EPS_D : EPS_D, loss = 0.0;
+                for (int r = 0; r < N; r++) {
+                    double zmax = -INFINITY, sum = 0.0, v[C];
+                    for (int c = 0; c < C; c++) {
+                        v[c] = z[r * C + c] + (r * C + c == j ? h : 0.0);
+                        if (v[c] > zmax) zmax = v[c];
+                    }
+                    for (int c = 0; c < C; c++) sum += exp(v[c] - zmax);
+                    double lse = log(sum) + zmax; /* (1 - s)(lse - v[y]) + s/C sum (lse - v[c]) */
+                    loss += (1.0 - sm) * (lse - v[lab[r]]);
+                    for (int c = 0; c < C; c++) loss += sm / C * (lse - v[c]);
                 }
-                for (int c = 0; c < C; c++) sum += exp(v[c] - zmax);
-                loss += log(sum) + zmax - v[lab[r]];
+                f[side] = loss / N;
             }
-            f[side] = loss / N;
+            double gdbl = (f[0] - f[1]) / (2 * EPS_D);
+            if (!(fabs(g[j] - gdbl) <= 1e-5 * fabs(gdbl) + 1e-7))
+                fail_msg("xent (smoothing %g) dlogits[%d] = %.9g, finite differences (double) %.9g",
+                         (double)sm, j, g[j], gdbl);
+            /* through the op itself: its float loss, summed in double */
+            float zs = z[j], hi = zs + EPS_F, lo = zs - EPS_F;
+            double lf[2];
+            for (int side = 0; side < 2; side++) {
+                z[j] = side ? lo : hi;
+                OK(b->h2d(b, d_z, z, sizeof z));
+                OK(b->memset0(b, d_st, sizeof st));
+                OK(b->xent(b, d_z, d_lab, N, C, gs, sm, NULL, d_st));
+                OK(b->d2h(b, st, d_st, sizeof st));
+                lf[side] = st[0] / N;
+            }
+            z[j] = zs;
+            double gf = (lf[0] - lf[1]) / ((double)hi - (double)lo);
+            if (!(fabs(g[j] - gf) <= 1e-2 * fabs(g[j]) + 1e-4))
+                fail_msg("xent (smoothing %g) dlogits[%d] = %.9g, finite differences of the op "
+                         "%.9g", (double)sm, j, g[j], gf);
         }
-        double gdbl = (f[0] - f[1]) / (2 * EPS_D);
-        if (!(fabs(g[j] - gdbl) <= 1e-5 * fabs(gdbl) + 1e-7))
-            fail_msg("xent dlogits[%d] = %.9g, finite differences (double) %.9g", j, g[j], gdbl);
-        /* through the op itself: its float loss, summed in double */
-        float zs = z[j], hi = zs + EPS_F, lo = zs - EPS_F;
-        double lf[2];
-        for (int side = 0; side < 2; side++) {
-            z[j] = side ? lo : hi;
-            OK(b->h2d(b, d_z, z, sizeof z));
-            OK(b->memset0(b, d_st, sizeof st));
-            OK(b->xent(b, d_z, d_lab, N, C, gs, NULL, d_st));
-            OK(b->d2h(b, st, d_st, sizeof st));
-            lf[side] = st[0] / N;
-        }
-        z[j] = zs;
-        double gf = (lf[0] - lf[1]) / ((double)hi - (double)lo);
-        if (!(fabs(g[j] - gf) <= 1e-2 * fabs(g[j]) + 1e-4))
-            fail_msg("xent dlogits[%d] = %.9g, finite differences of the op %.9g", j, g[j], gf);
     }
     b->free(b, d_z); b->free(b, d_g); b->free(b, d_lab); b->free(b, d_st);
 }

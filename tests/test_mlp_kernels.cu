@@ -62,6 +62,7 @@ typedef struct {
     int steps;                /* consecutive steps: descriptor, sv, then the step table */
     ct_optimizer_kind opt;    /* Adam/AdamW: betas 0.9, 0.999, eps 1e-8; wd as weight decay */
     int rb;                   /* rows per row item of phase B */
+    float smoothing;          /* label smoothing (0 where not given) */
 } config;
 
 /* One step of the MLP in double, with the same order of operations as PyTorch's optimizers
@@ -97,11 +98,12 @@ static void reference_step(const ct_mlp_step_desc *d, int64_t pos, float lr, flo
         }
         double sum = 0.0;
         for (int c = 0; c < C; c++) sum += exp(z2[c] - zmax);
-        stats[0] += log(sum) - (z2[y] - zmax);
         stats[1] += arg == y;
         for (int j = 0; j < H; j++) dz1[j] = 0.0;
-        for (int c = 0; c < C; c++) {
-            double dz = d->grad_scale * (exp(z2[c] - zmax) / sum - (c == y ? 1.0 : 0.0));
+        for (int c = 0; c < C; c++) { /* the target: (1 - s) onehot + s / C */
+            double target = (1.0 - d->smoothing) * (c == y ? 1.0 : 0.0) + d->smoothing / C;
+            stats[0] -= target * (z2[c] - zmax - log(sum));
+            double dz = d->grad_scale * (exp(z2[c] - zmax) / sum - target);
             gB2[c] += dz;
             for (int j = 0; j < H; j++) {
                 gW2[(int64_t)c * H + j] += dz * (z1[j] > 0 ? z1[j] : 0.0);
@@ -267,6 +269,7 @@ static void run_config(const config *c) {
     d.images = images, d.labels = labels, d.idx = idx;
     d.scale = 1.0f / 255.0f;
     d.grad_scale = 1.0f / (float)c->n;
+    d.smoothing = c->smoothing;
     d.opt = c->opt;
     d.momentum = c->momentum, d.weight_decay = c->wd, d.nesterov = c->nesterov;
     d.beta1 = 0.9f, d.beta2 = 0.999f, d.eps = 1e-8f;
@@ -327,10 +330,11 @@ static void run_config(const config *c) {
         }
     }
     printf("%s n %lld in %d hidden %d classes %d threads %d rows/item %d momentum %g wd %g "
-           "nesterov %d steps %d: worst relative error of the weights %.2e (param %lld), loss "
+           "nesterov %d smoothing %g steps %d: worst relative error of the weights %.2e (param %lld), loss "
            "%.6f vs %.6f, hits %g vs %g\n",
            c->opt == CT_SGD ? "sgd" : c->opt == CT_ADAM ? "adam" : "adamw", (long long)c->n, K,
-           H, C, c->nt, c->rb, (double)c->momentum, (double)c->wd, c->nesterov, c->steps, worst,
+           H, C, c->nt, c->rb, (double)c->momentum, (double)c->wd, c->nesterov,
+           (double)c->smoothing, c->steps, worst,
            (long long)worst_p, stats[1][0], stats_ref[0], stats[1][1], stats_ref[1]);
     /* Adam divides m by sqrt(v): a weight whose gradients are as small as their rounding moves
      * by up to lr either way, so a few such weights may differ (m and v are checked above) */
@@ -398,7 +402,8 @@ typedef struct {
     int launches; /* mlp_step calls */
 } fit_run;
 
-static void fit(ct_dataset *ds, int fused, int clip, ct_optimizer_kind opt, fit_run *out) {
+static void fit(ct_dataset *ds, int fused, int clip, ct_optimizer_kind opt, float smoothing,
+                fit_run *out) {
     ct_backend *b = NULL;
     ct_model *m = NULL;
     if (ct_backend_create("cpu", 1, &b) != CT_OK) {
@@ -422,6 +427,7 @@ static void fit(ct_dataset *ds, int fused, int clip, ct_optimizer_kind opt, fit_
     c.nesterov = opt == CT_SGD;
     c.weight_decay = opt == CT_ADAMW ? 0.05f : 1e-3f;
     c.clip_norm = clip ? 1.0f : 0.0f;
+    c.label_smoothing = smoothing;
     c.batch_size = 64;
     c.eval_batch_size = 50;
     c.workers = 0;
@@ -480,8 +486,8 @@ static void fit_through_fused_step(void) {
     fit_run ops, fused, clipped_ops, clipped;
     memset(&ops, 0, sizeof ops), memset(&fused, 0, sizeof fused);
     memset(&clipped_ops, 0, sizeof clipped_ops), memset(&clipped, 0, sizeof clipped);
-    fit(ds, 0, 0, CT_SGD, &ops);
-    fit(ds, 1, 0, CT_SGD, &fused);
+    fit(ds, 0, 0, CT_SGD, 0.0f, &ops);
+    fit(ds, 1, 0, CT_SGD, 0.0f, &fused);
     CHECK(strcmp(ops.note, "") == 0, "a CPU without a fused step: note \"%s\"", ops.note);
     CHECK(strncmp(fused.note, "on", 2) == 0, "fused: note \"%s\"", fused.note);
     CHECK(fused.steps == 3 * 4, "fused: %d steps through the fused kernels, not 3 epochs x 4",
@@ -492,8 +498,8 @@ static void fit_through_fused_step(void) {
     CHECK(fused.hist[2].val.loss < 0.7 * fused.hist[0].train_loss, "fused: did not learn (%.4f "
           "after 3 epochs, %.4f in the first)", fused.hist[2].val.loss, fused.hist[0].train_loss);
     /* clipping needs the gradient, which the fused step does not keep: the layers' ops train */
-    fit(ds, 0, 1, CT_SGD, &clipped_ops);
-    fit(ds, 1, 1, CT_SGD, &clipped);
+    fit(ds, 0, 1, CT_SGD, 0.0f, &clipped_ops);
+    fit(ds, 1, 1, CT_SGD, 0.0f, &clipped);
     CHECK(strcmp(clipped.note, "off (gradient clipping)") == 0, "clipped: note \"%s\"",
           clipped.note);
     CHECK(clipped.steps == 0, "clipped: %d fused steps", clipped.steps);
@@ -502,7 +508,7 @@ static void fit_through_fused_step(void) {
     fit_run off;
     memset(&off, 0, sizeof off);
     setenv("CTRAIN_CUDA_FUSED", "0", 1);
-    fit(ds, 1, 0, CT_SGD, &off);
+    fit(ds, 1, 0, CT_SGD, 0.0f, &off);
     unsetenv("CTRAIN_CUDA_FUSED");
     CHECK(strcmp(off.note, "off (CTRAIN_CUDA_FUSED=0)") == 0, "off: note \"%s\"", off.note);
     fit_compare(&off, &ops, 0.0, "ct_fit with CTRAIN_CUDA_FUSED=0 vs the layers' ops");
@@ -513,13 +519,22 @@ static void fit_through_fused_step(void) {
         ct_optimizer_kind opt = k ? CT_ADAMW : CT_ADAM;
         fit_run a_ops, a_fused;
         memset(&a_ops, 0, sizeof a_ops), memset(&a_fused, 0, sizeof a_fused);
-        fit(ds, 0, 0, opt, &a_ops);
-        fit(ds, 1, 0, opt, &a_fused);
+        fit(ds, 0, 0, opt, 0.0f, &a_ops);
+        fit(ds, 1, 0, opt, 0.0f, &a_fused);
         CHECK(a_fused.steps == 3 * 4, "%s: %d fused steps", k ? "adamw" : "adam", a_fused.steps);
         fit_compare(&a_fused, &a_ops, 1e-4, k ? "ct_fit with AdamW, fused vs the layers' ops"
                                               : "ct_fit with Adam, fused vs the layers' ops");
         free(a_ops.params), free(a_fused.params);
     }
+    /* label smoothing: the training and validation losses are the smoothed ones on both */
+    fit_run s_ops, s_fused;
+    memset(&s_ops, 0, sizeof s_ops), memset(&s_fused, 0, sizeof s_fused);
+    fit(ds, 0, 0, CT_SGD, 0.1f, &s_ops);
+    fit(ds, 1, 0, CT_SGD, 0.1f, &s_fused);
+    CHECK(s_fused.steps == 3 * 4, "label smoothing: %d fused steps", s_fused.steps);
+    fit_compare(&s_fused, &s_ops, 2e-4,
+                "ct_fit with label smoothing 0.1, fused vs the layers' ops");
+    free(s_ops.params), free(s_fused.params);
     ct_dataset_free(ds);
     free(img);
 }
@@ -528,19 +543,22 @@ int main(void) {
     const config configs[] = {
         /* the tutorial's step: MNIST rows, 32 hidden units, 10 classes, a full batch, a row
          * per row item (as on an H200) */
-        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 0.0f, 0, 4, CT_SGD, 1},
+        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 0.0f, 0, 4, CT_SGD, 1, 0.0f},
         /* the epoch's last batch (50000 % 128 = 80), momentum and weight decay */
-        {80, 784, 32, 10, CT_MLP_THREADS, 0.9f, 5e-4f, 0, 3, CT_SGD, 1},
+        {80, 784, 32, 10, CT_MLP_THREADS, 0.9f, 5e-4f, 0, 3, CT_SGD, 1, 0.0f},
         /* a partial row item, a partial column item, Nesterov, another thread count */
-        {13, 37, 7, 3, 96, 0.9f, 0.0f, 1, 4, CT_SGD, 3},
+        {13, 37, 7, 3, 96, 0.9f, 0.0f, 1, 4, CT_SGD, 3, 0.0f},
         /* more rows than one round of phases A and C, the widest shapes it takes, the most
          * rows per row item */
-        {150, 100, 64, 32, CT_MLP_THREADS, 0.5f, 1e-3f, 0, 3, CT_SGD, CT_MLP_RB_MAX},
+        {150, 100, 64, 32, CT_MLP_THREADS, 0.5f, 1e-3f, 0, 3, CT_SGD, CT_MLP_RB_MAX, 0.0f},
         /* one row, one warp */
-        {1, 784, 32, 10, 32, 0.0f, 0.0f, 0, 3, CT_SGD, 1},
+        {1, 784, 32, 10, 32, 0.0f, 0.0f, 0, 3, CT_SGD, 1, 0.0f},
         /* Adam with an L2 term, and AdamW's decoupled decay (partial items too) */
-        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 1e-3f, 0, 4, CT_ADAM, 4},
-        {13, 37, 7, 3, 96, 0.0f, 0.01f, 0, 4, CT_ADAMW, 2},
+        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 1e-3f, 0, 4, CT_ADAM, 4, 0.0f},
+        {13, 37, 7, 3, 96, 0.0f, 0.01f, 0, 4, CT_ADAMW, 2, 0.0f},
+        /* label smoothing, PyTorch's usual 0.1 and a uniform target */
+        {80, 784, 32, 10, CT_MLP_THREADS, 0.9f, 5e-4f, 0, 3, CT_SGD, 1, 0.1f},
+        {13, 37, 7, 3, 96, 0.0f, 0.0f, 0, 3, CT_ADAM, 3, 1.0f},
     };
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) run_config(&configs[i]);
     bad_label_is_nan();

@@ -251,9 +251,11 @@ static void test_act(void **state) {
 /* ------------------------------------------------------------------------------------------ */
 /* softmax cross-entropy                                                                       */
 
-/* Stable log-softmax in double: summed loss, correct count, grad_scale * (softmax - onehot). */
+/* Stable log-softmax in double: summed loss, correct count, grad_scale * (softmax - target),
+ * the target (1 - s) * onehot + s / classes (PyTorch's label smoothing s): a row's loss is
+ * -sum over c of target[c] * log softmax[c]. */
 static void xent_ref(const float *z, const uint8_t *lab, int64_t n, int classes, double gs,
-                     double *loss, double *correct, double *grad) {
+                     double s, double *loss, double *correct, double *grad) {
     *loss = *correct = 0.0;
     for (int64_t r = 0; r < n; r++) {
         const float *row = z + r * classes;
@@ -262,31 +264,33 @@ static void xent_ref(const float *z, const uint8_t *lab, int64_t n, int classes,
             if (row[c] > row[arg]) arg = c;
         double sum = 0.0;
         for (int c = 0; c < classes; c++) sum += exp((double)row[c] - row[arg]);
-        *loss += log(sum) - ((double)row[lab[r]] - row[arg]);
+        for (int c = 0; c < classes; c++) {
+            double target = (1.0 - s) * (c == lab[r]) + s / classes;
+            if (target > 0.0) *loss -= target * ((double)row[c] - row[arg] - log(sum));
+            grad[r * classes + c] = gs * (exp((double)row[c] - row[arg]) / sum - target);
+        }
         *correct += arg == lab[r];
-        for (int c = 0; c < classes; c++)
-            grad[r * classes + c] = gs * (exp((double)row[c] - row[arg]) / sum - (c == lab[r]));
     }
 }
 
 /* Runs xent on (logits, labels) both out of place (twice, to check that stats accumulate) and
  * with dlogits == logits (stats starting non-zero), comparing everything with xent_ref. */
 static void check_xent(ct_backend *b, const float *z, const uint8_t *lab, int64_t n, int classes,
-                       float gs, const char *what) {
+                       float gs, float sm, const char *what) {
     size_t nz = (size_t)n * classes;
     float *g = hmalloc(nz * 4);
     double *gr = hmalloc(nz * sizeof(double)), loss, correct, st[2];
-    xent_ref(z, lab, n, classes, gs, &loss, &correct, gr);
+    xent_ref(z, lab, n, classes, gs, sm, &loss, &correct, gr);
     float *d_z = dput(b, z, nz * 4), *d_g = dalloc(b, nz * 4);
     uint8_t *d_lab = dput(b, lab, (size_t)n);
     double *d_st = dalloc(b, 2 * sizeof(double));
     double loss_tol = 1e-5 * (double)n + 1e-6 * loss;
     OK(b->memset0(b, d_st, 2 * sizeof(double)));
-    OK(b->xent(b, d_z, d_lab, n, classes, gs, d_g, d_st));
+    OK(b->xent(b, d_z, d_lab, n, classes, gs, sm, d_g, d_st));
     dget(b, st, d_st, sizeof st);
     nearx(what, "loss sum", 0, st[0], loss, loss_tol);
     nearx(what, "correct count", 0, st[1], correct, 0.0);
-    OK(b->xent(b, d_z, d_lab, n, classes, gs, NULL, d_st)); /* adds to the stats */
+    OK(b->xent(b, d_z, d_lab, n, classes, gs, sm, NULL, d_st)); /* adds to the stats */
     dget(b, st, d_st, sizeof st);
     nearx(what, "loss sum after two calls", 0, st[0], 2 * loss, 2 * loss_tol);
     nearx(what, "correct count after two calls", 0, st[1], 2 * correct, 0.0);
@@ -296,7 +300,7 @@ static void check_xent(ct_backend *b, const float *z, const uint8_t *lab, int64_
     /* dlogits aliasing logits, stats starting at (1.5, 2) */
     const double st0[2] = {1.5, 2.0};
     OK(b->h2d(b, d_st, st0, sizeof st0));
-    OK(b->xent(b, d_z, d_lab, n, classes, gs, d_z, d_st));
+    OK(b->xent(b, d_z, d_lab, n, classes, gs, sm, d_z, d_st));
     dget(b, st, d_st, sizeof st);
     dget(b, g, d_z, nz * 4);
     nearx(what, "in place, loss sum", 0, st[0], 1.5 + loss, loss_tol);
@@ -322,9 +326,15 @@ static void test_xent(void **state) {
         lab[n - 1] = (uint8_t)(classes - 1); /* ... and the last (row 0 when n == 1) */
         if (n > 2) /* make sure some rows are classified correctly */
             z[(size_t)1 * classes + lab[1]] = 9.0f;
-        char what[64];
-        snprintf(what, sizeof what, "xent (%d, %d)", n, classes);
-        check_xent(b, z, lab, n, classes, s % 2 ? 0.37f : 1.0f / (float)n, what);
+        /* label smoothing: none, PyTorch's usual 0.1, more, and all (a uniform target) */
+        const float smoothing[] = {0.0f, 0.1f, 0.37f, 1.0f};
+        for (size_t k = 0; k < sizeof smoothing / sizeof smoothing[0]; k++) {
+            char what[80];
+            snprintf(what, sizeof what, "xent (%d, %d), label smoothing %g", n, classes,
+                     (double)smoothing[k]);
+            check_xent(b, z, lab, n, classes, s % 2 ? 0.37f : 1.0f / (float)n, smoothing[k],
+                       what);
+        }
         free(z);
         free(lab);
     }
@@ -341,14 +351,15 @@ static void test_xent_large_logits(void **state) {
         1e4f, 1e4f + 1.0f, 1e4f - 1.0f, 1e4f, 1e4f + 0.5f, /* label 1 */
     };
     const uint8_t lab[N] = {0, 4, 1, 1};
-    check_xent(b, z, lab, N, C, 0.25f, "xent with logits of 1e4");
+    check_xent(b, z, lab, N, C, 0.25f, 0.0f, "xent with logits of 1e4");
+    check_xent(b, z, lab, N, C, 0.25f, 0.1f, "xent with logits of 1e4, label smoothing 0.1");
     float g[N * C];
     double st[2];
     float *d_z = dput(b, z, sizeof z), *d_g = dalloc(b, sizeof g);
     uint8_t *d_lab = dput(b, lab, sizeof lab);
     double *d_st = dalloc(b, sizeof st);
     OK(b->memset0(b, d_st, sizeof st));
-    OK(b->xent(b, d_z, d_lab, N, C, 1.0f, d_g, d_st));
+    OK(b->xent(b, d_z, d_lab, N, C, 1.0f, 0.0f, d_g, d_st));
     dget(b, g, d_g, sizeof g);
     dget(b, st, d_st, sizeof st);
     assert_true(isfinite(st[0]));
@@ -376,7 +387,7 @@ static void test_xent_argmax_nan(void **state) {
     uint8_t *d_lab = dput(b, lab, sizeof lab);
     double st[2], *d_st = dalloc(b, sizeof st);
     OK(b->memset0(b, d_st, sizeof st));
-    OK(b->xent(b, d_z, d_lab, N, C, 1.0f, NULL, d_st));
+    OK(b->xent(b, d_z, d_lab, N, C, 1.0f, 0.1f, NULL, d_st));
     dget(b, st, d_st, sizeof st);
     if (st[1] != N) fail_msg("%s: %g of %d diverged rows counted correct", b->name, st[1], N);
     b->free(b, d_z); b->free(b, d_lab); b->free(b, d_st);

@@ -190,6 +190,7 @@ def reference(data, f):
             warm_opt, start_factor=float(f.get("warmup-start-factor", 1 / 3)),
             total_iters=int(f["warmup-epochs"]) * spe)
     clip = float(f.get("clip-grad-norm", 0))
+    smooth = float(f.get("label-smoothing", 0))  # ctrain reports the smoothed loss everywhere
 
     out, e0, norms, sched_lrs = [], 0, [], []
     for p, (n_epochs, phase_lr) in enumerate(phases):
@@ -213,7 +214,7 @@ def reference(data, f):
                 xb, yb = x[order[i:i + batch]], y[order[i:i + batch]]
                 opt.zero_grad()
                 logits = model(xb)
-                loss = nn.functional.cross_entropy(logits, yb)
+                loss = nn.functional.cross_entropy(logits, yb, label_smoothing=smooth)
                 loss.backward()
                 if clip > 0:
                     norms.append(nn.utils.clip_grad_norm_(params, clip).item())
@@ -232,7 +233,7 @@ def reference(data, f):
                 model.eval()
                 with torch.no_grad():
                     lv = model(xv)
-                row["val_loss"] = nn.functional.cross_entropy(lv, yv).item()
+                row["val_loss"] = nn.functional.cross_entropy(lv, yv, label_smoothing=smooth).item()
                 row["val_acc"] = (lv.argmax(1) == yv).float().mean().item()
             if plateau:
                 plateau.step(row["val_loss"])

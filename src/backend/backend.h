@@ -112,6 +112,7 @@ typedef struct {
     int64_t pos;                    /* the batch's first place in idx (sv: sv->pos) */
     float scale;                    /* pixel scale (gather_u8's) */
     float grad_scale;               /* d(loss) / d(sum of the rows' losses): 1 / batch */
+    float smoothing;                /* label smoothing, as the xent op's */
     ct_optimizer_kind opt;          /* CT_SGD, CT_ADAM or CT_ADAMW */
     float *w;                       /* parameters */
     float *m;                       /* SGD: momentum buffer or NULL; Adam: exp_avg */
@@ -189,12 +190,16 @@ struct ct_backend {
     /* dx = f'(x) * dy given x and y = f(x) (dx == dy allowed) */
     ct_status (*act_backward)(ct_backend *b, ct_act kind, float param, const float *x,
                               const float *y, const float *dy, float *dx, int64_t n);
-    /* Softmax cross-entropy over logits (n, classes) with labels (n). Adds the summed loss to
-     * stats[0] and the number of correct argmax predictions to stats[1] (stats: 2 doubles in
-     * device memory). When dlogits is not NULL, writes grad_scale * (softmax - onehot) there
-     * (dlogits == logits allowed). */
+    /* Softmax cross-entropy over logits (n, classes) with labels (n), with PyTorch's label
+     * smoothing s in [0, 1] (CrossEntropyLoss(label_smoothing=s)): the target is (1 - s) on
+     * the label plus s / classes on every class, a row's loss (1 - s) * (lse - z[y]) +
+     * s / classes * sum over c of (lse - z[c]), lse = log(sum of exp(z)). Adds the summed loss
+     * to stats[0] and the number of correct argmax predictions to stats[1] (stats: 2 doubles
+     * in device memory). When dlogits is not NULL, writes grad_scale * (softmax - target)
+     * there (dlogits == logits allowed). */
     ct_status (*xent)(ct_backend *b, const float *logits, const uint8_t *labels, int64_t n,
-                      int classes, float grad_scale, float *dlogits, double *stats);
+                      int classes, float grad_scale, float smoothing, float *dlogits,
+                      double *stats);
     /* dst[i][j] = scale * src[idx[i]][j] for i < n, j < row; labels_dst[i] = labels_src[idx[i]]
      * (idx NULL: rows in order). Pixels travel as uint8 and become float here. aug (may be
      * NULL) crops and flips each row on the way (ct_augment; row must be c*h*w). With sv, the

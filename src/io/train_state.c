@@ -76,6 +76,7 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"final_div_factor", c->final_div_factor},
         {"warmup_start_factor", c->warmup_start_factor}, {"clip_norm", c->clip_norm},
         {"base_momentum", c->base_momentum}, {"max_momentum", c->max_momentum},
+        {"label_smoothing", c->label_smoothing},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         ct_jw_key(j, 0, floats[i].key);
@@ -327,6 +328,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"div_factor", &cfg->div_factor}, {"final_div_factor", &cfg->final_div_factor},
         {"warmup_start_factor", &cfg->warmup_start_factor}, {"clip_norm", &cfg->clip_norm},
         {"base_momentum", &cfg->base_momentum}, {"max_momentum", &cfg->max_momentum},
+        {"label_smoothing", &cfg->label_smoothing}, /* (absent before 5 Dec 2026: 0) */
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         double d;

@@ -168,6 +168,7 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         {"final_div_factor", cfg->final_div_factor},
         {"warmup_start_factor", cfg->warmup_start_factor}, {"clip_norm", cfg->clip_norm},
         {"base_momentum", cfg->base_momentum}, {"max_momentum", cfg->max_momentum},
+        {"label smoothing", cfg->label_smoothing},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) /* (a train state holds them) */
         if (!isfinite(floats[i].v))
@@ -252,6 +253,9 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     if (!(cfg->clip_norm >= 0.0f))
         return ct_fail(CT_ERR_INVALID, "gradient clipping norm must be > 0, got %g",
                        cfg->clip_norm);
+    if (!(cfg->label_smoothing >= 0.0f && cfg->label_smoothing <= 1.0f))
+        return ct_fail(CT_ERR_INVALID, "label smoothing must be in [0, 1], got %g",
+                       (double)cfg->label_smoothing);
     if (cfg->augment_pad < 0 || cfg->augment_pad > CT_MAX_AUGMENT_PAD)
         return ct_fail(CT_ERR_INVALID, "augmentation crop padding must be in [0, %d], got %d",
                        CT_MAX_AUGMENT_PAD, cfg->augment_pad);

@@ -255,7 +255,8 @@ static void batch_shard(void *arg, int t, int S) {
                          sh->acts[0], sh->labels);
         if (s == CT_OK) s = ct_model_forward_shard(m, t, (int)rows, j->a->train);
         if (s == CT_OK)
-            s = ct_model_loss_backward_shard(m, t, (int)rows, j->a->train, 1.0f / (float)j->nb);
+            s = ct_model_loss_backward_shard(m, t, (int)rows, j->a->train, 1.0f / (float)j->nb,
+                                             j->a->smoothing);
     } else if (j->a->train) {
         s = b->memset0(b, sh->grads, (size_t)m->n_params * sizeof(float));
     }
@@ -303,6 +304,7 @@ static ct_status queue_batch(batch_job *j) {
         d.idx = j->idx;
         d.pos = m->sv ? 0 : j->pos;
         d.grad_scale = 1.0f / (float)j->nb;
+        d.smoothing = j->a->smoothing;
         d.opt = m->opt.kind;
         d.w = m->params;
         d.m = m->opt.m;

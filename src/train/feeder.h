@@ -70,6 +70,7 @@ typedef struct {
     const ct_callbacks *cb;
     double t0;
     ct_dist *dist;           /* training across ranks: this rank's rows, all-reduced gradient */
+    float smoothing;         /* the loss's label smoothing (training and evaluation alike) */
 } pass_args;
 
 /* The dataset on the device for resident feeding (on the CPU: the dataset itself). */

@@ -134,12 +134,16 @@ static ct_status check_indices(const ct_dataset *ds, const int32_t *idx, int64_t
 
 ct_status ct_evaluate(ct_model *m, const ct_dataset *ds, const int32_t *idx, int64_t n,
                       int batch_size, ct_eval_result *out) {
-    return ct_evaluate_dist(m, ds, idx, n, batch_size, NULL, out);
+    return ct_evaluate_dist(m, ds, idx, n, batch_size, 0.0f, NULL, out);
 }
 
 ct_status ct_evaluate_dist(ct_model *m, const ct_dataset *ds, const int32_t *idx, int64_t n,
-                           int batch_size, ct_dist *dist, ct_eval_result *out) {
+                           int batch_size, float label_smoothing, ct_dist *dist,
+                           ct_eval_result *out) {
     memset(out, 0, sizeof *out);
+    if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f))
+        return ct_fail(CT_ERR_INVALID, "label smoothing must be in [0, 1], got %g",
+                       (double)label_smoothing);
     if (!idx) n = ct_dataset_count(ds);
     else CT_TRY(check_indices(ds, idx, n, "evaluation"));
     if (batch_size > n && n > 0) batch_size = (int)n; /* all of them in one batch */
@@ -165,7 +169,7 @@ ct_status ct_evaluate_dist(ct_model *m, const ct_dataset *ds, const int32_t *idx
         s = ct_feeder_init(&f, m, ds, resident ? &dd : NULL, idx + lo, hi - lo, batch_size, 0, 0, 0, 2);
     ct_eval_result discard;
     if (s == CT_OK) s = take_stats(m, 0, &discard); /* clears the statistics */
-    pass_args a = {.train = 0};
+    pass_args a = {.train = 0, .smoothing = label_smoothing};
     int64_t done;
     if (s == CT_OK && f.b) s = ct_feeder_pass(&f, 0, 0, &a, &done);
     if (s == CT_OK) s = take_stats_dist(m, n, out, dist);
@@ -305,7 +309,8 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
             double t0 = ct_time_s();
             pass_args a = {.train = 1, .opt = &m->opt, .cfg = cfg, .lr_scale = lr_scale,
                            .epoch = epoch,
-                           .cb = cb, .t0 = t0 - before_s, .dist = cfg->dist};
+                           .cb = cb, .t0 = t0 - before_s, .dist = cfg->dist,
+                           .smoothing = cfg->label_smoothing};
             int64_t batches_done;
             m->sv = ftrain.d_cur; /* the step's scalars: the layers, gather and update read them */
             s = ct_feeder_pass(&ftrain, epoch, first, &a, &batches_done);
@@ -330,7 +335,7 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
             if ((s = ct_dist_sync_buffers(cfg->dist, m))) goto done; /* rank 0's running stats */
             if (n_val > 0) {
                 double tv = ct_time_s();
-                pass_args v = {.train = 0};
+                pass_args v = {.train = 0, .smoothing = cfg->label_smoothing};
                 if (fval.b && (s = ct_feeder_pass(&fval, 0, 0, &v, &batches_done))) goto done;
                 if ((s = take_stats_dist(m, n_val, &r.val, cfg->dist))) goto done;
                 r.val_s = ct_time_s() - tv;

@@ -2,13 +2,15 @@
  * eval_cmd.c — `ctrain eval` (a saved model on the test set: loss, accuracy, per-class accuracy,
  * confusion matrix) and `ctrain predict` (class probabilities of image files).
  *
- * eval's result line is train's test line, from the same code path:
+ * eval's result line is train's test line, from the same code path (with the label smoothing the
+ * model was trained with, which its metadata records; then the plain cross-entropy follows):
  *     test_loss: 0.0912, test_acc: 0.9712
  * predict prints one line per image:
  *     digit.png: 7 (0.9812)  top 3: 7 0.9812, 2 0.0101, 3 0.0050
  */
 #include "cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define EVAL_BATCH 256
@@ -21,9 +23,10 @@
 typedef struct {
     const char *model, *dataset, *data_dir, *device, *spec, *confusion;
     int threads, batch_size;
+    float label_smoothing;
 } eval_opts;
 
-enum { NUM_EVAL_FLAGS = 8 };
+enum { NUM_EVAL_FLAGS = 9 };
 
 static int eval_flags(eval_opts *o, cli_flag *f) {
     memset(o, 0, sizeof *o);
@@ -46,6 +49,12 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
          .def = "the file's model_spec"},
         {.name = "batch-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->batch_size,
          .metavar = "N", .help = "evaluation batch size"},
+        {.name = "label-smoothing", .kind = CLI_FLOAT, .range = CLI_NONNEG,
+         .dst = &o->label_smoothing, .metavar = "X",
+         .help = "test_loss is cross-entropy with label smoothing X in [0, 1]\n"
+                 "(as ctrain train --label-smoothing); above 0, the plain\n"
+                 "cross-entropy is printed after it",
+         .def = "the model's (metadata label_smoothing), else 0"},
         {.name = "device", .kind = CLI_CHOICE, .dst = &o->device, .metavar = "NAME",
          .choices = "auto|cpu|cuda|cuda:N", .help = "where to run"},
         {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .max = CT_MAX_THREADS,
@@ -73,6 +82,8 @@ void eval_help(FILE *out) {
           "  Model: SPEC (N parameters) from FILE\n"
           "  Data: DATASET test set, N images\n"
           "  test_loss: L, test_acc: A                 (as ctrain train prints it)\n"
+          "  test_loss is cross-entropy with label smoothing S; without it: L\n"
+          "                                 (a model trained with --label-smoothing S > 0)\n"
           "  each class's accuracy (its recall), precision and F1, their macro averages (as\n"
           "  scikit-learn's classification_report), and the confusion matrix (rows: true class,\n"
           "  columns: predicted class)\n"
@@ -134,9 +145,24 @@ int cmd_eval(int argc, char **argv) {
         int crc = cli_check_png_out("confusion", o.confusion);
         if (crc != CLI_EXIT_OK) return crc;
     }
+    if (!(o.label_smoothing <= 1.0f))
+        return cli_usage_error("eval", "--label-smoothing: %g is not in [0, 1]",
+                               (double)o.label_smoothing);
     cli_model cm;
     int rc = cli_open_checkpoint(o.model, &cm); /* a bad file fails before any data is read */
     if (rc != CLI_EXIT_OK) return rc;
+    const char *ls = ct_checkpoint_meta(cm.ck, "label_smoothing"); /* what the model trained on */
+    if (ls && !cli_find(flags, nflags, "label-smoothing")->seen) {
+        char *end;
+        double v = strtod(ls, &end);
+        if (end == ls || *end || !(v >= 0.0 && v <= 1.0)) {
+            cli_error("%s: metadata \"label_smoothing\" is \"%.40s\", not a number in [0, 1]",
+                      cm.path, ls);
+            cli_close_model(&cm);
+            return CLI_EXIT_ERROR;
+        }
+        o.label_smoothing = (float)v;
+    }
     ct_dataset *test = NULL;
     o.dataset = cli_dataset_of(&cm, o.dataset, cli_find(flags, nflags, "dataset")->seen);
     if ((rc = cli_load_dataset(o.dataset, o.data_dir, "test", &test)) != CLI_EXIT_OK) {
@@ -162,8 +188,10 @@ int cmd_eval(int argc, char **argv) {
     printf("Model: %s (%lld parameters) from %s\n", ct_model_spec(m),
            (long long)ct_model_param_count(m), cm.path);
     printf("Data: %s test set, %lld image%s\n", o.dataset, (long long)n, n == 1 ? "" : "s");
-    ct_eval_result ev;
-    ct_status s = ct_evaluate(m, test, NULL, n, o.batch_size, &ev);
+    ct_eval_result ev, plain;
+    ct_status s = ct_evaluate_dist(m, test, NULL, n, o.batch_size, o.label_smoothing, NULL, &ev);
+    if (s == CT_OK && o.label_smoothing > 0.0f)
+        s = ct_evaluate(m, test, NULL, n, o.batch_size, &plain);
     float *probs = NULL, *x = NULL;
     int64_t *conf = calloc((size_t)k * k, sizeof *conf);
     if (s != CT_OK) {
@@ -171,6 +199,9 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     printf("test_loss: %.4f, test_acc: %.4f\n", cli_metric(ev.loss), ev.accuracy);
+    if (o.label_smoothing > 0.0f)
+        printf("test_loss is cross-entropy with label smoothing %g; without it: %.4f\n",
+               (double)o.label_smoothing, cli_metric(plain.loss));
     /* per-sample predictions, a chunk at a time */
     int64_t chunk = 4096;
     probs = malloc((size_t)chunk * k * sizeof *probs);

@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 44       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 45       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -59,6 +59,7 @@ typedef struct {
     int lr_patience;         /* plateau: PyTorch's patience, >= 0 (10) */
     int warmup_epochs;
     float warmup_start_factor, clip_norm;
+    float label_smoothing;   /* the loss's, in [0, 1] (0) */
     const char *augment;     /* auto, off, or "crop[=PAD],flip" */
     char augment_resumed[32];
     char betas_resumed[64];

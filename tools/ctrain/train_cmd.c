@@ -208,6 +208,7 @@ static void print_plan(const train_opts *o, int total_epochs, const char *save_d
                (double)(c->warmup_start_factor > 0 ? c->warmup_start_factor : 1.0f / 3.0f));
     }
     if (c->clip_norm > 0) printf(", clip grad norm %g", (double)c->clip_norm);
+    if (c->label_smoothing > 0) printf(", label smoothing %g", (double)c->label_smoothing);
     if (o->patience > 0) printf(", early stopping (patience %d)", o->patience);
     if (c->augment_pad > 0 || c->augment_flip) {
         printf(", augment:");
@@ -653,8 +654,8 @@ built:
         ct_checkpoint_free(ck);
         ck = NULL;
     } else if (run.n_val > 0) {
-        if ((s = ct_evaluate_dist(m, train, val_idx, run.n_val, cfg->eval_batch_size, dist,
-                                  &ev)) != CT_OK)
+        if ((s = ct_evaluate_dist(m, train, val_idx, run.n_val, cfg->eval_batch_size,
+                                  cfg->label_smoothing, dist, &ev)) != CT_OK)
             goto lib_error_restore;
         run.before = ev;
         printf("Before training: val_loss: %.4f, val_acc: %.4f\n", cli_metric(ev.loss),
@@ -716,8 +717,8 @@ built:
     if (s != CT_OK) goto lib_error_restore;
 
     /* 7. the test set, the time, and the final checkpoint */
-    if ((s = ct_evaluate_dist(m, test, NULL, ct_dataset_count(test), cfg->eval_batch_size, dist,
-                              &ev)) != CT_OK)
+    if ((s = ct_evaluate_dist(m, test, NULL, ct_dataset_count(test), cfg->eval_batch_size,
+                              cfg->label_smoothing, dist, &ev)) != CT_OK)
         goto lib_error_restore;
     printf("test_loss: %.4f, test_acc: %.4f\n", cli_metric(ev.loss), ev.accuracy);
     printf("Training time: %.3f s (%.3f s/epoch)\n", fit_s,

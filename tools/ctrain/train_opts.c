@@ -170,6 +170,14 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "clip-grad-norm", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->clip_norm,
          .metavar = "X", .help = "clip the gradients' global L2 norm to X (0: off)",
          .def = "off"},
+        {.name = "label-smoothing", .kind = CLI_FLOAT, .range = CLI_NONNEG,
+         .dst = &o->label_smoothing, .metavar = "X",
+         .help = "train on cross-entropy with label smoothing X in [0, 1], as PyTorch's\n"
+                 "CrossEntropyLoss(label_smoothing=X): the target is 1 - X on the\n"
+                 "label plus X / classes on every class. The train, val and test\n"
+                 "losses printed are this loss (as Keras and torchvision's training\n"
+                 "scripts report theirs); ctrain eval gives both",
+         .def = "0"},
         {.name = "augment", .kind = CLI_STR, .dst = &o->augment, .metavar = "SPEC",
          .help = "augment the training images, as torchvision's RandomCrop(padding=P)\n"
                  "and RandomHorizontalFlip: off, or crop[=P] (P pixels, default 4),\n"
@@ -305,16 +313,16 @@ void train_help(FILE *out) {
           "checkpoint; flags that change the results (--dataset, --model, --hidden, --val-size,\n"
           "--seed, --batch-size, --eval-batch-size, --momentum, --weight-decay, --nesterov,\n"
           "--optimizer, --betas, --eps, --lr-schedule, --step-size, --gamma, --lr-patience,\n"
-          "--eta-min, --pct-start, --warmup-epochs, --warmup-start-factor, --clip-grad-norm,\n"
-          "--augment) may be given only with the saved value. --epochs N extends or shortens\n"
-          "the run to N epochs in all (the last phase's learning rate continues), --schedule/--lr\n"
-          "replace the schedule if the epochs already run keep their learning rate (cosine\n"
-          "and onecycle keep their length: it shapes every epoch's rate). --device,\n"
-          "--threads, --workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log,\n"
-          "--patience, --dist-timeout may differ (without --data, the folder the run was\n"
-          "trained from; --data: the same data in another folder; other training data is\n"
-          "refused by its fingerprint, saved in the train state: start a new run from the\n"
-          "weights with --init DIR instead).\n"
+          "--eta-min, --pct-start, --cycle-momentum, --warmup-epochs, --warmup-start-factor,\n"
+          "--clip-grad-norm, --label-smoothing, --augment) may be given only with the saved value.\n"
+          "--epochs N extends or shortens the run to N epochs in all (the last phase's learning\n"
+          "rate continues), --schedule/--lr replace the schedule if the epochs already run keep\n"
+          "their learning rate (cosine and onecycle keep their length: it shapes every epoch's\n"
+          "rate). --device, --threads, --workers, --prefetch, --data-on-device, --data, --quiet,\n"
+          "--plot, --log, --patience, --dist-timeout may differ (without --data, the folder the run\n"
+          "was trained from; --data: the same data in another folder; other training data is\n"
+          "refused by its fingerprint, saved in the train state: start a new run from the weights\n"
+          "with --init DIR instead).\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }
@@ -610,6 +618,10 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->warmup_epochs = o->warmup_epochs;
     c->warmup_start_factor = o->warmup_start_factor;
     c->clip_norm = o->clip_norm;
+    if (!(o->label_smoothing <= 1.0f))
+        return cli_usage_error("train", "--label-smoothing: %g is not in [0, 1]",
+                               (double)o->label_smoothing);
+    c->label_smoothing = o->label_smoothing;
     /* the library's own check, for whatever combination the flags above let through */
     if (ct_train_config_check(c) != CT_OK) {
         const char *msg = ct_last_error();

@@ -295,6 +295,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     SAME_NUM("warmup-epochs", warmup_epochs, saved.warmup_epochs, "%d", int);
     SAME_NUM("warmup-start-factor", warmup_start_factor, saved.warmup_start_factor, "%g", double);
     SAME_NUM("clip-grad-norm", clip_norm, saved.clip_norm, "%g", double);
+    SAME_NUM("label-smoothing", label_smoothing, saved.label_smoothing, "%g", double);
 #undef SAME_NUM
     /* augmentation (absent in older files: off) */
     train_format_augment(saved.augment_pad, saved.augment_flip, o->augment_resumed,
@@ -409,7 +410,7 @@ int train_resume_check_schedule(const train_opts *o, const ct_checkpoint *ck) {
 static ct_status save_model_file(const train_run *r, const char *path, ct_fit_position p,
                                  const ct_eval_result *test) {
     const train_opts *o = r->o;
-    char epoch[24], batch[24], seed[24], vl[32], va[32], tl[32], ta[32];
+    char epoch[24], batch[24], seed[24], vl[32], va[32], tl[32], ta[32], ls[32];
     ct_meta model_meta[14];
     int n = 0;
     snprintf(epoch, sizeof epoch, "%d", p.epoch);
@@ -422,6 +423,10 @@ static ct_status save_model_file(const train_run *r, const char *path, ct_fit_po
     model_meta[n++] = (ct_meta){"epoch", epoch};
     if (p.batch > 0) model_meta[n++] = (ct_meta){"batch", batch};
     model_meta[n++] = (ct_meta){"seed", seed};
+    if (o->cfg.label_smoothing > 0.0f) { /* the loss of val_loss, test_loss (and of eval) */
+        snprintf(ls, sizeof ls, "%.9g", (double)o->cfg.label_smoothing);
+        model_meta[n++] = (ct_meta){"label_smoothing", ls};
+    }
     if (p.epoch > 0 && r->n_val > 0) {
         const ct_epoch_result *last = &r->history[p.epoch - 1];
         snprintf(vl, sizeof vl, "%.6f", last->val.loss);

@@ -17,7 +17,7 @@
  *     products part[kb] = x[:, cols] W1[:, cols]^T (n, hidden).
  *   B, item rb: rows [rb*R, rb*R + R): z1 = b1 + the sum of the items' partials (in item
  *     order), h = relu(z1), z2 = h W2^T + b2, softmax cross-entropy (the rows' loss and hits),
- *     dz2 = grad_scale * (softmax - onehot), dz1 = (dz2 W2) * (z1 > 0) into the workspace.
+ *     dz2 = grad_scale * (softmax - target) (label smoothing: xent's), dz1 = (dz2 W2) * (z1 > 0) into the workspace.
  *   C, item kb: dW1[:, cols] = dz1^T x[:, cols] and the optimizer's update of those weights
  *     (SGD, Adam or AdamW); the last item (kb = column items) takes b1, W2 and b2 (db1 = sum
  *     dz1, dW2 = dz2^T h, db2 = sum dz2) and adds the batch's loss and hits to stats (the row
@@ -306,12 +306,19 @@ static inline __host__ __device__ void ct_mlp_phase_b(const ct_mlp_args &a, cons
             float sum = 0.0f;
             for (int c = 0; c < C; c++) sum += expf(z[c] - zmax);
             float zy = y < C ? z[y] : NAN; /* a label out of range makes the loss NaN */
-            rs[2 * t] = logf(sum) - (zy - zmax);
+            const float off = d.smoothing / (float)C, on = 1.0f - d.smoothing;
+            if (d.smoothing > 0.0f) { /* lse - (1 - s) z'[y] - s/C sum z'[c], as xent */
+                float zsum = 0.0f;
+                for (int c = 0; c < C; c++) zsum += z[c] - zmax;
+                rs[2 * t] = logf(sum) - on * (zy - zmax) - off * zsum;
+            } else {
+                rs[2 * t] = logf(sum) - (zy - zmax);
+            }
             rs[2 * t + 1] = arg == y ? 1.0f : 0.0f;
             float inv = 1.0f / sum;
             for (int c = 0; c < C; c++) {
                 float p = expf(z[c] - zmax) * inv;
-                float g = d.grad_scale * (c == y ? p - 1.0f : p);
+                float g = d.grad_scale * (c == y ? p - off - on : p - off);
                 z[c] = g;
                 a.dz2[(r0 + t) * C + c] = g;
             }
