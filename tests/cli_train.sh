@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # cli_train.sh — short real runs of `ctrain train` on MNIST: the exact output lines that bench
 # scripts parse, the progress bar on a terminal (and none on a non-terminal stderr), --quiet, a
-# too-large --val-size, --val-size 0 (no validation), --patience (early stopping, and resuming such a run), --lr-schedule
-# plateau, a diverged run (NaN loss: exit 1) and Ctrl-C (exit 130). Skips when the MNIST files
-# are not in `ctrain data path`.
+# too-large --val-size, --val-size 0 (no validation), --patience (early stopping, and resuming such a
+# run), --restore-best, --lr-schedule plateau, a diverged run (NaN loss: exit 1) and Ctrl-C (exit
+# 130). Skips when the MNIST files are not in `ctrain data path`.
 # Usage: bash tests/cli_train.sh path/to/ctrain
 set -u
 . "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
+. "$(cd "$(dirname "$0")" && pwd)/small_mnist.sh"
 CT=${1:?usage: bash cli_train.sh path/to/ctrain}
 tmp=$(mktemp -d)
 pid=""
@@ -201,6 +202,70 @@ best_ok "$tmp/early/best.safetensors" "$tmp/early2.jsonl" &&
 run eval --model "$tmp/early/best.safetensors"
 [ "$rc" -eq 0 ] && [ "$(count "$TEST_RE")" -eq 1 ] && ok "ctrain eval --model DIR/best.safetensors" ||
     bad "eval of best.safetensors -> exit $rc: $err"
+# ------------------------------------------------------------------ --restore-best
+# (Keras' restore_best_weights) on 2000 images at an lr high enough that val_loss wanders: the
+# test line and model.safetensors are the best epoch's weights (as best.safetensors, which
+# --save implies), the train state the last epoch's (a resume to 10 epochs prints and saves
+# what a straight 10-epoch run does); the same without --save; with --patience after the stop
+small_mnist "$dir" "$tmp/cut" 2000 1000 || bad "small_mnist: no cut of MNIST"
+RB=(--dataset idx --data "$tmp/cut" --lr 2 --momentum 0.9 --val-size 500 --restore-best --quiet)
+restored_ok() { # LOG: $out's Restored line names the epoch of the lowest val_loss in LOG
+    "$PY" - "$1" "$out" <<'EOF'
+import json, re, sys
+losses = [json.loads(l)["val_loss"] for l in open(sys.argv[1])]
+best = min(range(len(losses)), key=lambda e: (losses[e], e))
+m = re.search(r"^Restored the weights of epoch (\d+) \(val_loss ([0-9.]+), the lowest; "
+              r"epoch (\d+)'s: ([0-9.]+)\)$", sys.argv[2], re.M)
+assert m and int(m.group(1)) == best and int(m.group(3)) == len(losses) - 1, (m and m.groups(), losses)
+print(best)
+EOF
+}
+meta_epoch() {
+    "$PY" -c 'import json, struct, sys; r = open(sys.argv[1], "rb").read()
+print(json.loads(r[8:8 + struct.unpack("<Q", r[:8])[0]])["__metadata__"]["epoch"])' "$1"
+}
+run train "${RB[@]}" --epochs 8 --save "$tmp/rb" --log "$tmp/rb.jsonl"
+rb_test=$(grep -E "$TEST_RE" <<<"$out")
+if [ "$rc" -eq 0 ] && b=$(restored_ok "$tmp/rb.jsonl") &&
+    [ "$(meta_epoch "$tmp/rb/model.safetensors")" = $((b + 1)) ] && [ -f "$tmp/rb/best.safetensors" ]; then
+    ok "--restore-best: epoch $b of 8 restored, model.safetensors says epoch $((b + 1)), best.safetensors kept"
+else
+    bad "--restore-best -> exit $rc: $out $err"
+fi
+run eval --model "$tmp/rb/best.safetensors" --data "$tmp/cut"
+best_test=$(grep -E "$TEST_RE" <<<"$out")
+run eval --model "$tmp/rb" --data "$tmp/cut"
+if [ "$rc" -eq 0 ] && [ -n "$rb_test" ] && [ "$(grep -E "$TEST_RE" <<<"$out")" = "$rb_test" ] &&
+    [ "$best_test" = "$rb_test" ]; then
+    ok "--restore-best: train's test line, eval of model.safetensors and of best.safetensors agree ($rb_test)"
+else
+    bad "--restore-best test lines: train '$rb_test', eval '$(grep -E "$TEST_RE" <<<"$out")', best '$best_test'"
+fi
+run train "${RB[@]}" --epochs 8
+[ "$rc" -eq 0 ] && [ "$(grep -E "$TEST_RE" <<<"$out")" = "$rb_test" ] &&
+    ok "--restore-best without --save: the same test line" ||
+    bad "--restore-best without --save -> exit $rc: $out $err"
+run train "${RB[@]}" --epochs 10 --save "$tmp/rb10"
+straight=$out
+run train --resume "$tmp/rb" --epochs 10 --quiet
+if [ "$rc" -eq 0 ] &&
+    [ "$(grep -E '^(Epoch|Restored|test_loss)' <<<"$out")" = "$(grep -E '^(Epoch \[[89]\]|Restored|test_loss)' <<<"$straight")" ] &&
+    cmp -s "$tmp/rb/model.safetensors" "$tmp/rb10/model.safetensors"; then
+    ok "--restore-best resumed from 8 to 10 epochs: the straight run's epochs, restore and model file"
+else
+    bad "--restore-best resumed -> exit $rc: $out $err"$'\n'"straight: $straight"
+fi
+run train "${RB[@]}" --epochs 30 --patience 2 --log "$tmp/rbp.jsonl"
+if [ "$rc" -eq 0 ] && grep -q '^Early stopping after epoch' <<<"$out" && restored_ok "$tmp/rbp.jsonl" >/dev/null &&
+    [ "$(grep -A1 '^Early stopping' <<<"$out" | tail -1 | cut -c1-8)" = "Restored" ]; then
+    ok "--restore-best --patience 2: stopped early, then restored the best epoch"
+else
+    bad "--restore-best --patience 2 -> exit $rc: $out $err"
+fi
+run train --val-size 0 --restore-best
+[ "$rc" -eq 2 ] && grep -q -- '--restore-best: watches val_loss' <<<"$err" &&
+    ok "--restore-best --val-size 0 -> exit 2: $err" || bad "--restore-best --val-size 0 -> exit $rc: $err"
+
 run train --epochs 3 --lr 0.5 --val-size 1000 --patience 0 --quiet
 [ "$rc" -eq 0 ] && [ "$(count '^Epoch ')" -eq 3 ] && ! grep -q '^Early' <<<"$out" &&
     ok "--patience 0: off (3 of 3 epochs)" || bad "--patience 0 -> exit $rc: $out $err"

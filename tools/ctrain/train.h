@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 45       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 46       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -42,6 +42,7 @@ typedef struct {
     int save_every;
     int patience;            /* early stopping: epochs without a better val_loss (0: off) */
     int save_best;           /* also keep SAVE/best.safetensors, the lowest val_loss's weights */
+    int restore_best;        /* end with the lowest val_loss's weights (train_best.c) */
     int overwrite;           /* --save may replace another run's checkpoint */
     char schedule_default[SCHEDULE_BYTES];
     char schedule_resumed[SCHEDULE_BYTES]; /* the schedule a resumed run follows */
@@ -91,6 +92,12 @@ int train_parse_augment(const char *spec, const char *dataset, int *pad, int *fl
 /* The canonical --augment text of (pad, flip): "off", "crop=4", "flip", "crop=4,flip". */
 void train_format_augment(int pad, int flip, char *out, size_t out_bytes);
 
+/* A host copy of a model's weights: parameters and buffers, those of `epoch` (-1: none). */
+typedef struct {
+    float *params, *buffers;
+    int epoch;
+} train_weights;
+
 /* A run in progress, for the callbacks and for saving. */
 typedef struct {
     train_opts *o;
@@ -111,6 +118,11 @@ typedef struct {
      * this run's); stale_best: it is a replaced run's (--overwrite), removed by this run's first
      * checkpoint, not before */
     int best_from, best_saved, stale_best;
+    /* --restore-best: the weights of the best epoch so far (best.epoch, -1: none); once
+     * restored (restored: that epoch, -1: not), the model holds them and last the last
+     * epoch's, which train_save puts in the train state */
+    train_weights best, last;
+    int restored;
 } train_run;
 
 /* With --resume: reads DIR/train_state.safetensors' options and checks the flags given against
@@ -128,6 +140,25 @@ int train_save(train_run *r, const ct_eval_result *test);
 /* Writes SAVE/best.safetensors (the model's weights now, with the metadata of epoch, whose
  * val_loss is the lowest so far). Prints the error and returns non-zero on failure. */
 int train_save_best(train_run *r, int epoch);
+/* train_best.c. The epoch of the lowest val_loss among from..epoch of the history (a resumed
+ * run's included): the first of equals, strictly lower improves, NaN never does; -1 when all
+ * are NaN. */
+int train_best_epoch(const train_run *run, int from, int epoch);
+/* After epoch `epoch`'s validation: when it is the best since run->best_from, --restore-best
+ * copies its weights and --save-best writes best.safetensors. Returns 0; 1 when the
+ * checkpoint that must come first (--overwrite) failed, 2 when best.safetensors did, 3 when
+ * the copy did (each printed). */
+int train_best_after_epoch(train_run *run, int epoch);
+/* A resumed --restore-best run: the best weights so far from DIR/best.safetensors (when
+ * run->best_saved says it holds them; on every rank). Prints the error and returns non-zero
+ * on failure. */
+int train_best_resume(train_run *run, const char *dir);
+/* At the end of training (last_epoch: the run's last, -1: none): --restore-best puts the best
+ * epoch's weights into the model (and says so, on stdout). Non-zero on failure (printed). */
+int train_best_restore(train_run *run, int last_epoch);
+/* After a restore: the last epoch's weights into the model (want_last), or the best's back. */
+int train_best_swap(train_run *run, int want_last);
+void train_best_free(train_run *run);
 /* After each epoch: the --log line and the --plot pictures (errors printed, the first of each
  * kind, and remembered in outputs_failed: not fatal to the training, but to the exit status). */
 void train_epoch_outputs(train_run *r, int n_epochs);

@@ -55,21 +55,10 @@ typedef struct {
                               * error, not an interruption) */
 } fit_state;
 
-/* The epoch of the lowest val_loss among from..epoch of the history (a resumed run's included):
- * the first of equals, strictly lower improves, NaN never does; -1 when all are NaN. */
-static int best_epoch(const train_run *run, int from, int epoch) {
-    int best = -1;
-    for (int e = from; e <= epoch; e++)
-        if (best < 0 ? !isnan(run->history[e].val.loss)
-                     : run->history[e].val.loss < run->history[best].val.loss)
-            best = e;
-    return best;
-}
-
 /* --patience: Keras' EarlyStopping(monitor="val_loss", min_delta=0, patience=N): stop when the
  * best val_loss is N epochs old. */
 static int patience_says_stop(fit_state *st, const train_run *run, int epoch) {
-    int best = st->best_epoch = best_epoch(run, 0, epoch);
+    int best = st->best_epoch = train_best_epoch(run, 0, epoch);
     int patience = run->o->patience;
     return patience > 0 && epoch - (best < 0 ? -1 : best) >= patience;
 }
@@ -120,13 +109,10 @@ static int on_epoch(void *user, const ct_epoch_result *r) {
         st->diverged_epoch = r->epoch;
         return 1;
     }
-    if (run->save_dir && run->o->save_best && best_epoch(run, run->best_from, r->epoch) == r->epoch) {
-        /* --overwrite: this run's first file there comes with its checkpoint, which replaces
-         * the other run's (so the folder never mixes the two runs' files) */
-        if (run->stale_best && train_save(run, NULL) != 0) return st->save_failed = 1;
-        if (train_save_best(run, r->epoch) != 0)
-            return st->save_failed = 2; /* as a checkpoint that cannot be written (printed) */
-    }
+    /* --save-best's file, --restore-best's copy: one that cannot be written stops the run as a
+     * checkpoint that cannot be written (printed) */
+    int best_failed = train_best_after_epoch(run, r->epoch);
+    if (best_failed) return st->save_failed = best_failed;
     if (patience_says_stop(st, run, r->epoch) && r->epoch + 1 < run->total_epochs) {
         st->early_epoch = r->epoch;
         return 1; /* the final checkpoint follows */
@@ -210,6 +196,7 @@ static void print_plan(const train_opts *o, int total_epochs, const char *save_d
     if (c->clip_norm > 0) printf(", clip grad norm %g", (double)c->clip_norm);
     if (c->label_smoothing > 0) printf(", label smoothing %g", (double)c->label_smoothing);
     if (o->patience > 0) printf(", early stopping (patience %d)", o->patience);
+    if (o->restore_best) printf(", restoring the best epoch's weights");
     if (c->augment_pad > 0 || c->augment_flip) {
         printf(", augment:");
         if (c->augment_pad > 0) printf(" random crop (padding %d)", c->augment_pad);
@@ -610,16 +597,18 @@ built:
     }
     /* best.safetensors: a replaced run's goes at this run's first checkpoint (a run that fails
      * before leaves that run's folder whole); one resumed in its own folder is kept */
-    run.best_saved = -1;
-    if (run.save_dir && train_save_replaces(&o)) {
-        run.stale_best = o.overwrite;
+    run.best_saved = run.best.epoch = run.last.epoch = run.restored = -1;
+    const char *ckdir = o.save_dir ? o.save_dir : o.resume_dir; /* (every rank's: they restore) */
+    if (ckdir && train_save_replaces(&o)) {
+        run.stale_best = run.save_dir && o.overwrite;
         run.best_from = resumed_epochs;
-    } else if (run.save_dir && resumed_epochs > 0) { /* its own folder: as it was saved */
+    } else if (ckdir && resumed_epochs > 0) { /* its own folder: as it was saved */
         char best[PATH_MAX + 32];
         run.best_from = o.best_from_resumed <= resumed_epochs ? o.best_from_resumed : resumed_epochs;
-        snprintf(best, sizeof best, "%s/best.safetensors", run.save_dir);
+        snprintf(best, sizeof best, "%s/best.safetensors", ckdir);
         if (o.save_best && access(best, F_OK) == 0)
-            run.best_saved = best_epoch(&run, run.best_from, resumed_epochs - 1);
+            run.best_saved = train_best_epoch(&run, run.best_from, resumed_epochs - 1);
+        if (outs_rc == CLI_EXIT_OK && train_best_resume(&run, ckdir) != 0) outs_rc = CLI_EXIT_ERROR;
     }
     if (outs_rc != CLI_EXIT_OK) { /* (rmdir: only while empty) */
         cli_rmdirs(o.plot_dir, &made_plot);
@@ -716,7 +705,11 @@ built:
     }
     if (s != CT_OK) goto lib_error_restore;
 
-    /* 7. the test set, the time, and the final checkpoint */
+    /* 7. the best weights (--restore-best), the test set, the time, and the final checkpoint */
+    if (train_best_restore(&run, ct_model_fit_position(m).epoch - 1) != 0) {
+        rc = CLI_EXIT_ERROR; /* (under mpirun, cli_dist_end ends the job) */
+        goto restore;
+    }
     if ((s = ct_evaluate_dist(m, test, NULL, ct_dataset_count(test), cfg->eval_batch_size,
                               cfg->label_smoothing, dist, &ev)) != CT_OK)
         goto lib_error_restore;
@@ -770,6 +763,7 @@ done:
     ct_checkpoint_free(ck);
     cli_close_model(&init);
     free(run.history);
+    train_best_free(&run);
     ct_model_free(m);
     ct_backend_free(b);
     free(train_idx);

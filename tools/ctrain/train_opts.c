@@ -220,6 +220,12 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "save-best", .kind = CLI_SWITCH, .dst = &o->save_best,
          .help = "also keep DIR/best.safetensors: the weights of the epoch with\n"
                  "the lowest val_loss so far (Keras' save_best_only)"},
+        {.name = "restore-best", .kind = CLI_SWITCH, .dst = &o->restore_best,
+         .help = "end with the weights of the epoch with the lowest val_loss: the\n"
+                 "test line and model.safetensors are theirs (Keras' EarlyStopping\n"
+                 "restore_best_weights, here also when no early stop ends the run);\n"
+                 "train_state.safetensors keeps the last epoch's, to resume from.\n"
+                 "With --save, also --save-best (a resume restores from its file)"},
         {.name = "overwrite", .kind = CLI_SWITCH, .dst = &o->overwrite,
          .help = "let --save DIR replace the checkpoint of another run in DIR\n"
                  "(refused without it; its best.safetensors is removed)"},
@@ -319,10 +325,10 @@ void train_help(FILE *out) {
           "rate continues), --schedule/--lr replace the schedule if the epochs already run keep\n"
           "their learning rate (cosine and onecycle keep their length: it shapes every epoch's\n"
           "rate). --device, --threads, --workers, --prefetch, --data-on-device, --data, --quiet,\n"
-          "--plot, --log, --patience, --dist-timeout may differ (without --data, the folder the run\n"
-          "was trained from; --data: the same data in another folder; other training data is\n"
-          "refused by its fingerprint, saved in the train state: start a new run from the weights\n"
-          "with --init DIR instead).\n"
+          "--plot, --log, --patience, --dist-timeout may differ, --save-best and --restore-best be\n"
+          "added (without --data, the folder the run was trained from; --data: the same data in\n"
+          "another folder; other training data is refused by its fingerprint, saved in the train\n"
+          "state: start a new run from the weights with --init DIR instead).\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }
@@ -544,11 +550,16 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (o->save_best && !o->save_dir && !o->resume_dir)
         return cli_usage_error("train", "--save-best: needs --save DIR (or --resume DIR) to "
                                "write DIR/best.safetensors in");
-    if (o->val_size == 0 && (o->patience > 0 || o->save_best || sched == CT_SCHED_PLATEAU))
+    if (o->val_size == 0 &&
+        (o->patience > 0 || o->save_best || o->restore_best || sched == CT_SCHED_PLATEAU))
         return cli_usage_error("train", "--%s: watches val_loss, but %s holds out no validation "
-                               "images", o->patience > 0 ? "patience" : o->save_best ? "save-best"
-                                                                               : "lr-schedule plateau",
+                               "images", o->patience > 0 ? "patience"
+                                         : o->save_best  ? "save-best"
+                                         : o->restore_best ? "restore-best"
+                                                           : "lr-schedule plateau",
                                o->resume_dir ? "the resumed run" : "--val-size 0");
+    if (o->restore_best && (o->save_dir || o->resume_dir))
+        o->save_best = 1; /* its file: what a resumed run restores from */
     /* a fresh run's --schedule is only for phases; a resumed one's is its folded schedule */
     if (!o->resume_dir && seen_schedule && sched != CT_SCHED_PHASES)
         return cli_usage_error("train", "--schedule: only with --lr-schedule phases (%s takes "

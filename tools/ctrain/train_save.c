@@ -140,10 +140,11 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         return CLI_EXIT_ERROR;
     }
     /* the first one missing is said (one line), then the numbers are checked before anything
-     * is taken from them; save_every, patience and save_best are absent in older files */
+     * is taken from them; save_every, patience, save_best and restore_best are absent in older
+     * files */
     const char *model, *hidden = NULL, *val_size = NULL, *device = NULL;
     long hidden_v = 0, val_size_v = 0, threads_v = 0, every_v = -1, patience_v = -1, best_v = -1,
-         best_from_v = 0;
+         best_from_v = 0, restore_v = -1;
     if (!(model = saved_opt(ck, "model")) || !(hidden = saved_opt(ck, "hidden")) ||
         !(val_size = saved_opt(ck, "val_size")) || !(device = saved_opt(ck, "device")) ||
         saved_long(ck, "hidden", 1, 1, 1 << 24, &hidden_v) ||
@@ -152,7 +153,8 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         saved_long(ck, "save_every", 0, 0, INT_MAX, &every_v) ||
         saved_long(ck, "patience", 0, 0, INT_MAX, &patience_v) ||
         saved_long(ck, "save_best", 0, 0, 1, &best_v) ||
-        saved_long(ck, "best_from", 0, 0, INT_MAX, &best_from_v)) {
+        saved_long(ck, "best_from", 0, 0, INT_MAX, &best_from_v) ||
+        saved_long(ck, "restore_best", 0, 0, 1, &restore_v)) {
         ct_checkpoint_free(ck);
         return CLI_EXIT_ERROR;
     }
@@ -323,6 +325,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     if (!SEEN("save-every") && every_v >= 0) o->save_every = (int)every_v;
     if (!SEEN("patience") && patience_v >= 0) o->patience = (int)patience_v;
     if (!SEEN("save-best") && best_v >= 0) o->save_best = (int)best_v;
+    if (!SEEN("restore-best") && restore_v >= 0) o->restore_best = (int)restore_v;
     o->best_from_resumed = (int)best_from_v;
     /* the schedule: the saved one, extended or cut by --epochs, or replaced */
     int total = 0;
@@ -410,8 +413,8 @@ int train_resume_check_schedule(const train_opts *o, const ct_checkpoint *ck) {
 static ct_status save_model_file(const train_run *r, const char *path, ct_fit_position p,
                                  const ct_eval_result *test) {
     const train_opts *o = r->o;
-    char epoch[24], batch[24], seed[24], vl[32], va[32], tl[32], ta[32], ls[32];
-    ct_meta model_meta[14];
+    char epoch[24], batch[24], seed[24], vl[32], va[32], tl[32], ta[32], ls[32], run_e[24];
+    ct_meta model_meta[15];
     int n = 0;
     snprintf(epoch, sizeof epoch, "%d", p.epoch);
     snprintf(batch, sizeof batch, "%lld", (long long)p.batch);
@@ -422,6 +425,10 @@ static ct_status save_model_file(const train_run *r, const char *path, ct_fit_po
     model_meta[n++] = (ct_meta){"input_scale", "pixel / 255"};
     model_meta[n++] = (ct_meta){"epoch", epoch};
     if (p.batch > 0) model_meta[n++] = (ct_meta){"batch", batch};
+    if (r->restored >= 0 && p.epoch == r->restored + 1) { /* --restore-best's: of how many */
+        snprintf(run_e, sizeof run_e, "%d", ct_model_fit_position(r->m).epoch);
+        model_meta[n++] = (ct_meta){"restored_best_of_epochs", run_e};
+    }
     model_meta[n++] = (ct_meta){"seed", seed};
     if (o->cfg.label_smoothing > 0.0f) { /* the loss of val_loss, test_loss (and of eval) */
         snprintf(ls, sizeof ls, "%.9g", (double)o->cfg.label_smoothing);
@@ -447,13 +454,14 @@ int train_save(train_run *r, const ct_eval_result *test) {
     const train_opts *o = r->o;
     ct_fit_position p = ct_model_fit_position(r->m);
     char path[PATH_MAX], hidden[24], val_size[24], threads[24], every[24], patience[24],
-        best[8], best_from[24], sched[SCHEDULE_BYTES];
+        best[8], best_from[24], restore[8], sched[SCHEDULE_BYTES];
     snprintf(hidden, sizeof hidden, "%d", o->hidden);
     snprintf(val_size, sizeof val_size, "%lld", (long long)o->val_size);
     snprintf(threads, sizeof threads, "%d", o->threads);
     snprintf(every, sizeof every, "%d", o->save_every);
     snprintf(patience, sizeof patience, "%d", o->patience);
     snprintf(best, sizeof best, "%d", o->save_best);
+    snprintf(restore, sizeof restore, "%d", o->restore_best);
     snprintf(best_from, sizeof best_from, "%d", r->best_from);
     schedule_text(o->cfg.phases, o->cfg.num_phases, sched, sizeof sched);
     ct_meta state_meta[] = {
@@ -462,6 +470,7 @@ int train_save(train_run *r, const ct_eval_result *test) {
         {"hidden", hidden},      {"val_size", val_size},    {"device", o->device},
         {"threads", threads},    {"save_every", every},     {"schedule", sched},
         {"patience", patience},  {"save_best", best},      {"best_from", best_from},
+        {"restore_best", restore},
         {"optimizer", train_optimizer_name(o->cfg.optimizer)},
         {"lr_schedule", train_schedule_name(o->cfg.schedule)},
     };
@@ -485,14 +494,21 @@ int train_save(train_run *r, const ct_eval_result *test) {
     unlink(prev);
     int kept = had_state && link(target, prev) == 0;
     int link_errno = errno;
-    ct_status s = ct_save_train_state(r->m, state, &st);
-    if (s != CT_OK) {
+    /* --restore-best, restored: the train state takes the last epoch's weights (a resume goes on
+     * from them), the model file the best epoch's, which the model then holds again */
+    int rc = train_best_swap(r, 1); /* (errors printed) */
+    ct_status s = CT_OK;
+    if (rc == 0 && (s = ct_save_train_state(r->m, state, &st)) != CT_OK) rc = cli_lib_error(s);
+    int back = train_best_swap(r, 0);
+    if (rc != 0) {
         if (kept) unlink(prev);
-        return cli_lib_error(s);
+        return rc;
     }
     snprintf(path, sizeof path, "%s/model.safetensors", r->save_dir);
-    if ((s = save_model_file(r, path, p, test)) != CT_OK) {
-        int rc = cli_lib_error(s);
+    ct_fit_position pm = p; /* the model file's position: the restored epoch's end */
+    if (r->restored >= 0) pm = (ct_fit_position){.epoch = r->restored + 1};
+    if (back != 0 || (s = save_model_file(r, path, pm, test)) != CT_OK) {
+        rc = back != 0 ? back : cli_lib_error(s);
         if (had_state && !kept) /* no hard links here (vfat, some network file systems) */
             cli_error("%s: is the new one, beside the previous model file (the "
                       "previous one could not be kept: %s)", state, strerror(link_errno));

@@ -1,0 +1,113 @@
+/*
+ * train_best.c — the epoch with the lowest val_loss: --save-best's file (Keras'
+ * ModelCheckpoint(save_best_only=True)) and --restore-best's weights (Keras'
+ * EarlyStopping(restore_best_weights=True)).
+ *
+ * --restore-best keeps a host copy of the best epoch's weights (parameters and buffers) as the
+ * run goes. At the end it puts them into the model, keeping the last epoch's beside them:
+ * the test set and model.safetensors get the best weights, train_state.safetensors the last
+ * ones (a resume continues the run, not the best epoch). With --save it also keeps
+ * best.safetensors (as --save-best), from which a resumed run takes the best weights of the
+ * epochs before it.
+ */
+#include "cli.h"
+#include "train.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int train_best_epoch(const train_run *run, int from, int epoch) {
+    int best = -1;
+    for (int e = from; e <= epoch; e++)
+        if (best < 0 ? !isnan(run->history[e].val.loss)
+                     : run->history[e].val.loss < run->history[best].val.loss)
+            best = e;
+    return best;
+}
+
+/* The model's weights into w (allocated on first use), as epoch's. Prints the error. */
+static int weights_get(ct_model *m, train_weights *w, int epoch) {
+    int64_t np = ct_model_param_count(m), nb = ct_model_buffer_count(m);
+    if (!w->params || !w->buffers) {
+        if (!w->params) w->params = malloc((size_t)np * sizeof(float));
+        if (!w->buffers) w->buffers = malloc((size_t)(nb > 0 ? nb : 1) * sizeof(float));
+        if (!w->params || !w->buffers)
+            return cli_error("out of memory (a copy of the %lld weights for --restore-best)",
+                             (long long)(np + nb));
+    }
+    ct_status s = ct_model_get_params(m, w->params);
+    if (s == CT_OK && nb > 0) s = ct_model_get_buffers(m, w->buffers);
+    if (s != CT_OK) return cli_lib_error(s);
+    w->epoch = epoch;
+    return 0;
+}
+
+/* w's weights into the model. Prints the error. */
+static int weights_put(ct_model *m, const train_weights *w) {
+    ct_status s = ct_model_set_params(m, w->params);
+    if (s == CT_OK && ct_model_buffer_count(m) > 0) s = ct_model_set_buffers(m, w->buffers);
+    return s == CT_OK ? 0 : cli_lib_error(s);
+}
+
+int train_best_after_epoch(train_run *run, int epoch) {
+    const train_opts *o = run->o;
+    if (train_best_epoch(run, run->best_from, epoch) != epoch) return 0;
+    if (o->restore_best && weights_get(run->m, &run->best, epoch) != 0) return 3;
+    if (run->save_dir && o->save_best) {
+        /* --overwrite: this run's first file there comes with its checkpoint, which replaces
+         * the other run's (so the folder never mixes the two runs' files) */
+        if (run->stale_best && train_save(run, NULL) != 0) return 1;
+        if (train_save_best(run, epoch) != 0) return 2;
+    }
+    return 0;
+}
+
+int train_best_resume(train_run *run, const char *dir) {
+    if (!run->o->restore_best || run->best_saved < 0) return 0;
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/best.safetensors", dir);
+    ct_checkpoint *ck = NULL;
+    ct_status s = ct_checkpoint_open(path, &ck);
+    /* the run's weights aside, best.safetensors' through the model into the copy, and back */
+    int rc = s == CT_OK ? weights_get(run->m, &run->last, -1) : cli_lib_error(s);
+    if (rc == 0) {
+        s = ct_checkpoint_load_params(ck, run->m, ct_checkpoint_prefix(ck));
+        rc = s != CT_OK ? cli_lib_error(s) : weights_get(run->m, &run->best, run->best_saved);
+        if (weights_put(run->m, &run->last) != 0) rc = 1;
+    }
+    ct_checkpoint_free(ck);
+    return rc;
+}
+
+int train_best_restore(train_run *run, int last_epoch) {
+    if (!run->o->restore_best || last_epoch < 0) return 0;
+    int b = train_best_epoch(run, run->best_from, last_epoch);
+    if (b < 0) return 0; /* (no finite val_loss: a diverged run stops before) */
+    const ct_epoch_result *best = &run->history[b], *last = &run->history[last_epoch];
+    if (b == last_epoch) {
+        printf("Best weights: the last epoch's (epoch %d, val_loss %.4f), kept\n", b,
+               cli_metric(best->val.loss));
+        return 0;
+    }
+    if (run->best.epoch != b)
+        return cli_error("--restore-best: the weights of epoch %d (the lowest val_loss) were "
+                         "not kept", b);
+    if (weights_get(run->m, &run->last, last_epoch) != 0 || weights_put(run->m, &run->best) != 0)
+        return 1;
+    run->restored = b;
+    printf("Restored the weights of epoch %d (val_loss %.4f, the lowest; epoch %d's: %.4f)\n", b,
+           cli_metric(best->val.loss), last_epoch, cli_metric(last->val.loss));
+    return 0;
+}
+
+int train_best_swap(train_run *run, int want_last) {
+    if (run->restored < 0) return 0;
+    return weights_put(run->m, want_last ? &run->last : &run->best);
+}
+
+void train_best_free(train_run *run) {
+    free(run->best.params);
+    free(run->best.buffers);
+    free(run->last.params);
+    free(run->last.buffers);
+}
