@@ -191,7 +191,10 @@ typedef enum {
     CT_SCHED_STEP,       /* StepLR: lr * gamma^floor(epoch / step_size), per epoch */
     CT_SCHED_COSINE,     /* CosineAnnealingLR to eta_min over all steps of the run, per step */
     CT_SCHED_ONECYCLE,   /* OneCycleLR (cos, max_lr = lr; momentum: cycle_momentum), per step */
-    CT_SCHED_PLATEAU     /* ReduceLROnPlateau on val_loss: lr * gamma^(cuts so far), per epoch */
+    CT_SCHED_PLATEAU,    /* ReduceLROnPlateau on val_loss: lr * gamma^(cuts so far), per epoch */
+    CT_SCHED_RANGE_TEST  /* the learning-rate range test (fastai's lr_find, Lightning's lr
+                          * finder): lr * (end_lr / lr)^(g / T) at global step g of the run's
+                          * T, exponentially from lr towards end_lr, per step */
 } ct_schedule_kind;
 
 /* A point inside a training run, to resume it exactly (checkpoints). */
@@ -234,6 +237,7 @@ typedef struct {
     float pct_start;             /* onecycle: fraction of steps rising (0: 0.3) */
     float div_factor;            /* onecycle: initial lr = lr / div_factor (0: 25) */
     float final_div_factor;      /* onecycle: final lr = initial / final_div_factor (0: 1e4) */
+    float end_lr;                /* range test: the lr it goes towards (required, > 0) */
     /* onecycle: OneCycleLR's cycle_momentum. 1: SGD's momentum (Adam's and AdamW's beta1) falls
      * from max_momentum to base_momentum as the lr rises and climbs back as it falls, by the
      * same cosine; it replaces momentum and beta1, which must then be 0. 0: not cycled (as

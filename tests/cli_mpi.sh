@@ -227,6 +227,11 @@ run help "${MPIRUN[@]}" -np 2 "$CT" train --help
 n=$(grep -c '^usage: ctrain train' "$tmp/help.out")
 [ "$rc" -eq 0 ] && [ "$n" -eq 1 ] && ok "mpirun -np 2 ctrain train --help -> the help once" ||
     bad "mpirun -np 2 train --help -> exit $rc, the help $n times"
+# --lr-find is one process's probe: refused, said once
+run lrfind "${MPIRUN[@]}" -np 2 "$CT" train --lr-find
+n=$(grep -c -- '--lr-find: runs in one process, not under mpirun' "$tmp/lrfind.err")
+[ "$rc" -ne 0 ] && [ "$n" -eq 1 ] && ok "mpirun -np 2 ctrain train --lr-find -> exit $rc, refused once" ||
+    bad "mpirun -np 2 train --lr-find -> exit $rc, said $n times: $(head -c 1500 "$tmp/lrfind.err")"
 if command -v script >/dev/null; then
     script -qec "$(printf '%q ' "${MPIRUN[@]}" -np 2 "$CT" train --epochs 1 --lr 0.1 --val-size 50000 --threads 1)" \
         /dev/null >"$tmp/pty.out" 2>&1

@@ -336,7 +336,19 @@ static void test_schedules_formulas(void **state) {
             near("onecycle with warm-up", g, ct_schedule_lr(&c, e, s, spe), lr * f, 1e-7 * lr);
             c.warmup_steps = 0;
             c.warmup_start_factor = 0;
+            c.schedule = CT_SCHED_RANGE_TEST; /* from the phase's lr towards 10 over the run */
+            c.end_lr = 10.0f;
+            near("range test", g, ct_schedule_lr(&c, e, s, spe), base * pow(10.0 / base, (double)g / T),
+                 1e-6 * base * pow(10.0 / base, (double)g / T));
+            c.end_lr = 0;
         }
+    /* fastai's lr_find ramp: 1e-7 to 10 over 100 steps, a factor of 10^0.08 a step */
+    c = sched_config(CT_SCHED_RANGE_TEST, 1, 1e-7f);
+    c.end_lr = 10.0f;
+    near("range test, step 0", 0, ct_schedule_lr(&c, 0, 0, 100), 1e-7, 1e-13);
+    near("range test, step 50", 50, ct_schedule_lr(&c, 0, 50, 100), 1e-3, 1e-9);
+    near("range test, step 99", 99, ct_schedule_lr(&c, 0, 99, 100), 10.0 * pow(10.0, -0.08),
+         1e-5);
     /* a bad setting is an error from ct_train_config_check (and so from ct_fit) */
     c = sched_config(CT_SCHED_STEP, 3, 0.1f);
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID); /* step_size 0 */
@@ -348,6 +360,10 @@ static void test_schedules_formulas(void **state) {
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
     c.clip_norm = 0;
     c.schedule = (ct_schedule_kind)9;
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+    c = sched_config(CT_SCHED_RANGE_TEST, 3, 0.1f); /* end_lr 0 */
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+    c.end_lr = INFINITY;
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
 }
 

@@ -44,6 +44,51 @@ static void test_plot(void **state) {
     assert_int_equal(ct_plot_png(path, "t", "x", "y", s, 2, 10, 10), CT_ERR_INVALID);
 }
 
+/* A log-scale x axis (the lr finder's chart) and a marked x: the dashed red line is drawn in
+ * the column where log10 of its x falls between the axis ends; x <= 0 is skipped. */
+static void test_plot_log_x(void **state) {
+    (void)state;
+    enum { N = 100, W = 800, H = 500 };
+    double x[N], y[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = 1e-7 * pow(1e8, (double)i / (N - 1)); /* 1e-7 .. 10 */
+        double t = log10(x[i]) + 2.0;
+        y[i] = 2.0 + 0.05 * t * t;
+    }
+    x[3] = 0.0; /* (skipped: no log) */
+    x[4] = -1.0;
+    ct_series s[1] = {{"loss", x, y, N}};
+    ct_plot_opts po = {.log_x = 1, .mark = 1, .mark_x = 1e-2, .mark_label = "suggested 0.01"};
+    const char *path = tu_tmp_path("lr_find.png");
+    assert_int_equal(ct_plot_png_opts(path, "Loss vs. lr", "lr", "loss", s, 1, W, H, &po), CT_OK);
+    ct_image img;
+    assert_int_equal(ct_image_load(path, &img), CT_OK);
+    assert_int_equal(img.w, W);
+    assert_int_equal(img.h, H);
+    int best_col = -1, best = 0;
+    for (int c = 0; c < img.w; c++) { /* the column with the most of the mark's red */
+        int red = 0;
+        for (int r = 0; r < img.h; r++) {
+            const uint8_t *p = img.pixels + 3 * (r * img.w + c);
+            red += p[0] > 180 && p[1] < 90 && p[2] < 90;
+        }
+        if (red > best) best = red, best_col = c;
+    }
+    /* the plot area spans x 90 .. W - 25 over log10 x in [-7, 1] widened by 4% each side */
+    double lo = -7 - 0.04 * 8, hi = 1 + 0.04 * 8, want = 90 + (-2 - lo) / (hi - lo) * (W - 25 - 90);
+    if (!(fabs(best_col - want) <= 3.0 && best > (H - 110) / 3))
+        fail_msg("the mark at 1e-2: red column %d (%d pixels), expected near %.1f", best_col, best,
+                 want);
+    ct_image_free(&img);
+    /* a mark at x <= 0 on a log axis is not drawn; too many series are refused */
+    po.mark_x = 0.0;
+    assert_int_equal(ct_plot_png_opts(path, "t", "x", "y", s, 1, W, H, &po), CT_OK);
+    static ct_series many[65];
+    for (int k = 0; k < 65; k++) many[k] = s[0];
+    assert_int_equal(ct_plot_png_opts(path, "t", "x", "y", many, 65, W, H, NULL), CT_ERR_INVALID);
+    assert_int_equal(ct_plot_png_opts(path, "t", "x", "y", many, 64, W, H, NULL), CT_OK);
+}
+
 static void test_grid(void **state) {
     (void)state;
     enum { N = 10, S = 8 };
@@ -132,7 +177,7 @@ static void test_confusion(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plot),
+        cmocka_unit_test(test_plot), cmocka_unit_test(test_plot_log_x),
         cmocka_unit_test(test_grid),
         cmocka_unit_test(test_confusion),
     };

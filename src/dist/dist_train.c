@@ -65,7 +65,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              "phases=%s batch=%d eval_batch=%d optimizer=%d momentum=%.9g weight_decay=%.9g "
              "nesterov=%d betas=%.9g,%.9g eps=%.9g schedule=%d step_size=%d gamma=%.9g "
              "plateau_patience=%d eta_min=%.9g onecycle=%.9g,%.9g,%.9g "
-             "cycle_momentum=%d,%.9g,%.9g warmup=%d,%d,%.9g clip_norm=%.9g label_smoothing=%.9g "
+             "cycle_momentum=%d,%.9g,%.9g warmup=%d,%d,%.9g clip_norm=%.9g label_smoothing=%.9g end_lr=%.9g "
              "augment=%d,%d seed=%llu "
              "resume=%d,%lld,%.17g,%.17g device=%s model=%s "
              "data=%lldx%dx%dx%d,%016llx train=%lld,%016llx val=%lld,%016llx "
@@ -78,7 +78,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              (double)cfg->div_factor, (double)cfg->final_div_factor, cfg->cycle_momentum,
              (double)cfg->base_momentum, (double)cfg->max_momentum, cfg->warmup_steps,
              cfg->warmup_epochs, (double)cfg->warmup_start_factor, (double)cfg->clip_norm,
-             (double)cfg->label_smoothing, cfg->augment_pad, cfg->augment_flip, (unsigned long long)cfg->seed, r->epoch, (long long)r->batch, r->loss_sum,
+             (double)cfg->label_smoothing, (double)cfg->end_lr, cfg->augment_pad, cfg->augment_flip, (unsigned long long)cfg->seed, r->epoch, (long long)r->batch, r->loss_sum,
              r->correct, m->b->name, spec, (long long)ct_dataset_count(ds),
              ct_dataset_channels(ds), ct_dataset_height(ds), ct_dataset_width(ds),
              (unsigned long long)data, (long long)n_train,

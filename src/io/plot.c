@@ -98,6 +98,7 @@ static void nice_axis(double lo, double hi, int integer, axis *a) {
 typedef struct {
     double x0, y0, x1, y1; /* plot area in pixels (y0 top) */
     axis ax, ay;
+    int log_x;             /* ax is over log10(x): tick labels are 10^v */
 } frame;
 
 static double px_x(const frame *f, double x) {
@@ -141,7 +142,8 @@ static void draw_axes(cairo_t *cr, const frame *f, const char *xlabel, const cha
         cairo_move_to(cr, x, f->y1);
         cairo_line_to(cr, x, f->y1 + 5);
         cairo_stroke(cr);
-        snprintf(buf, sizeof buf, "%.*f", f->ax.decimals, fabs(v) < 1e-12 ? 0.0 : v);
+        if (f->log_x) snprintf(buf, sizeof buf, "%g", pow(10.0, round(v)));
+        else snprintf(buf, sizeof buf, "%.*f", f->ax.decimals, fabs(v) < 1e-12 ? 0.0 : v);
         text_at(cr, buf, x, f->y1 + 8, 0.5, 0.0);
     }
     cairo_set_source_rgb(cr, 0, 0, 0);
@@ -157,7 +159,8 @@ static void draw_axes(cairo_t *cr, const frame *f, const char *xlabel, const cha
     cairo_restore(cr);
 }
 
-static void draw_series(cairo_t *cr, const frame *f, const ct_series *s, const double *rgb) {
+static void draw_series(cairo_t *cr, const frame *f, const ct_series *s, const double *rgb,
+                        int markers) {
     cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
     cairo_set_line_width(cr, LINE_WIDTH);
     int pen = 0;
@@ -171,7 +174,7 @@ static void draw_series(cairo_t *cr, const frame *f, const ct_series *s, const d
         pen = 1;
     }
     cairo_stroke(cr);
-    for (int i = 0; i < s->n && s->n <= MARKER_MAX_POINTS; i++) {
+    for (int i = 0; markers && i < s->n && s->n <= MARKER_MAX_POINTS; i++) {
         if (!isfinite(s->x[i]) || !isfinite(s->y[i])) continue;
         cairo_arc(cr, px_x(f, s->x[i]), px_y(f, s->y[i]), MARKER_RADIUS, 0, 2 * M_PI);
         cairo_fill(cr);
@@ -179,7 +182,7 @@ static void draw_series(cairo_t *cr, const frame *f, const ct_series *s, const d
 }
 
 /* Legend in the corner (of four) that covers the fewest points. */
-static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n) {
+static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n, int markers) {
     cairo_set_font_size(cr, 12);
     double tw = 0;
     for (int i = 0; i < n; i++) {
@@ -218,7 +221,7 @@ static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n) 
         cairo_move_to(cr, best_x + 8, y);
         cairo_line_to(cr, best_x + 32, y);
         cairo_stroke(cr);
-        if (s[k].n <= MARKER_MAX_POINTS) {
+        if (markers && s[k].n <= MARKER_MAX_POINTS) {
             cairo_arc(cr, best_x + 20, y, MARKER_RADIUS, 0, 2 * M_PI);
             cairo_fill(cr);
         }
@@ -227,13 +230,69 @@ static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n) 
     }
 }
 
+static ct_status plot_chart(const char *path, const char *title, const char *xlabel,
+                            const char *ylabel, const ct_series *series, int n_series, int width,
+                            int height, const ct_plot_opts *opts);
+
 ct_status ct_plot_png(const char *path, const char *title, const char *xlabel,
                       const char *ylabel, const ct_series *series, int n_series, int width,
                       int height) {
+    return ct_plot_png_opts(path, title, xlabel, ylabel, series, n_series, width, height, NULL);
+}
+
+/* The dashed vertical line of opts->mark, with its label at the top of the plot area. */
+static void draw_mark(cairo_t *cr, const frame *f, double x, const char *label) {
+    double px = round(px_x(f, x)) + 0.5;
+    if (!(px >= f->x0 && px <= f->x1)) return;
+    const double dash[] = {6.0, 4.0};
+    cairo_set_source_rgb(cr, 0.839, 0.153, 0.157);
+    cairo_set_line_width(cr, 1.5);
+    cairo_set_dash(cr, dash, 2, 0);
+    cairo_move_to(cr, px, f->y0);
+    cairo_line_to(cr, px, f->y1);
+    cairo_stroke(cr);
+    cairo_set_dash(cr, NULL, 0, 0);
+    if (!label) return;
+    cairo_set_font_size(cr, 12);
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, label, &e);
+    int right = px + 6 + e.x_advance <= f->x1; /* beside the line, inside the frame */
+    text_at(cr, label, right ? px + 6 : px - 6, f->y0 + 6, right ? 0.0 : 1.0, 0.0);
+}
+
+ct_status ct_plot_png_opts(const char *path, const char *title, const char *xlabel,
+                           const char *ylabel, const ct_series *series, int n_series, int width,
+                           int height, const ct_plot_opts *opts) {
     if (width < 200 || height < 150 || width > 8192 || height > 8192 || n_series < 0 ||
-        (n_series && !series))
+        n_series > 64 || (n_series && !series))
         return ct_fail(CT_ERR_INVALID, "%s: plot of %dx%d pixels with %d series", path, width,
                        height, n_series);
+    const ct_plot_opts none = {0};
+    if (!opts) opts = &none;
+    ct_series logged[64]; /* with log_x: the series over log10(x) (x <= 0: NaN, skipped) */
+    double *lx = NULL;
+    if (opts->log_x && n_series > 0) {
+        int64_t total = 0;
+        for (int k = 0; k < n_series; k++) total += series[k].n > 0 ? series[k].n : 0;
+        if (!(lx = malloc((size_t)(total > 0 ? total : 1) * sizeof *lx)))
+            return ct_fail(CT_ERR_NOMEM, "%s: out of memory for the plot", path);
+        double *p = lx;
+        for (int k = 0; k < n_series; k++) {
+            logged[k] = series[k];
+            logged[k].x = p;
+            for (int i = 0; i < series[k].n; i++)
+                *p++ = series[k].x[i] > 0 ? log10(series[k].x[i]) : NAN;
+        }
+        series = logged;
+    }
+    ct_status s = plot_chart(path, title, xlabel, ylabel, series, n_series, width, height, opts);
+    free(lx);
+    return s;
+}
+
+static ct_status plot_chart(const char *path, const char *title, const char *xlabel,
+                            const char *ylabel, const ct_series *series, int n_series, int width,
+                            int height, const ct_plot_opts *opts) {
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     int integer_x = 1;
     for (int k = 0; k < n_series; k++)
@@ -244,8 +303,8 @@ ct_status ct_plot_png(const char *path, const char *title, const char *xlabel,
             integer_x &= x == floor(x);
         }
     if (!(xmax >= xmin)) xmin = 0, xmax = 1, ymin = 0, ymax = 1; /* nothing to draw yet */
-    frame f = {.x0 = 90, .y0 = 50, .x1 = width - 25, .y1 = height - 60};
-    nice_axis(xmin, xmax, integer_x, &f.ax);
+    frame f = {.x0 = 90, .y0 = 50, .x1 = width - 25, .y1 = height - 60, .log_x = opts->log_x};
+    nice_axis(xmin, xmax, integer_x || opts->log_x, &f.ax); /* (log: ticks at powers of ten) */
     nice_axis(ymin, ymax, 0, &f.ay);
 
     cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
@@ -257,9 +316,13 @@ ct_status ct_plot_png(const char *path, const char *title, const char *xlabel,
     cairo_save(cr);
     cairo_rectangle(cr, f.x0, f.y0, f.x1 - f.x0, f.y1 - f.y0);
     cairo_clip(cr);
-    for (int k = 0; k < n_series; k++) draw_series(cr, &f, &series[k], k_colours[k % N_COLOURS]);
+    for (int k = 0; k < n_series; k++)
+        draw_series(cr, &f, &series[k], k_colours[k % N_COLOURS], !opts->lines_only);
     cairo_restore(cr);
-    if (n_series > 0) draw_legend(cr, &f, series, n_series);
+    int mark = opts->mark && isfinite(opts->mark_x) && (!opts->log_x || opts->mark_x > 0);
+    if (mark)
+        draw_mark(cr, &f, opts->log_x ? log10(opts->mark_x) : opts->mark_x, opts->mark_label);
+    if (n_series > 0) draw_legend(cr, &f, series, n_series, !opts->lines_only);
     cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
     cairo_set_font_size(cr, 16);
     cairo_set_source_rgb(cr, 0, 0, 0);

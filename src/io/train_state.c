@@ -76,7 +76,7 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"final_div_factor", c->final_div_factor},
         {"warmup_start_factor", c->warmup_start_factor}, {"clip_norm", c->clip_norm},
         {"base_momentum", c->base_momentum}, {"max_momentum", c->max_momentum},
-        {"label_smoothing", c->label_smoothing},
+        {"label_smoothing", c->label_smoothing}, {"end_lr", c->end_lr},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         ct_jw_key(j, 0, floats[i].key);
@@ -313,7 +313,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     if (cfg->optimizer == CT_ADAMW && cfg->weight_decay == 0.0f &&
         !json_object_get(o, "weight_decay_as_is"))
         cfg->weight_decay = CT_ADAMW_WEIGHT_DECAY;
-    OPT_INT("schedule", 0, CT_SCHED_PLATEAU, cfg->schedule);
+    OPT_INT("schedule", 0, CT_SCHED_RANGE_TEST, cfg->schedule);
     OPT_INT("step_size", 0, INT32_MAX, cfg->step_size);
     OPT_INT("plateau_patience", CT_PATIENCE_NONE, INT32_MAX, cfg->plateau_patience);
     OPT_INT("warmup_steps", 0, INT32_MAX, cfg->warmup_steps);
@@ -329,6 +329,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"warmup_start_factor", &cfg->warmup_start_factor}, {"clip_norm", &cfg->clip_norm},
         {"base_momentum", &cfg->base_momentum}, {"max_momentum", &cfg->max_momentum},
         {"label_smoothing", &cfg->label_smoothing}, /* (absent before 5 Dec 2026: 0) */
+        {"end_lr", &cfg->end_lr},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         double d;

@@ -13,6 +13,7 @@
  *             cycle_momentum, ct_schedule_momentum gives its momentum (base_momentum,
  *             max_momentum), which replaces SGD's momentum or Adam's beta1
  *   plateau:  base (ct_fit multiplies by gamma^cuts, ct_plateau_cuts over the history)
+ *   range test: base * (end_lr / base)^(g / T)   (fastai's and Lightning's lr finders' ramp)
  * then times the linear warm-up factor s + (1 - s) * min(g, W) / W (LinearLR(start_factor = s,
  * total_iters = W)): the product of the two lrs over base. (torch's ChainedScheduler gives the
  * same for step, plateau and cosine with eta_min 0; other values for cosine with eta_min > 0
@@ -132,6 +133,9 @@ float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_
         lr = onecycle(cfg, initial, base, min_lr, g, total);
         break;
     }
+    case CT_SCHED_RANGE_TEST:
+        lr = total > 0 ? base * pow((double)cfg->end_lr / base, (double)g / (double)total) : base;
+        break;
     default: break;
     }
     int64_t warm = cfg->warmup_steps > 0 ? cfg->warmup_steps
@@ -168,7 +172,7 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         {"final_div_factor", cfg->final_div_factor},
         {"warmup_start_factor", cfg->warmup_start_factor}, {"clip_norm", cfg->clip_norm},
         {"base_momentum", cfg->base_momentum}, {"max_momentum", cfg->max_momentum},
-        {"label smoothing", cfg->label_smoothing},
+        {"label smoothing", cfg->label_smoothing}, {"end_lr", cfg->end_lr},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) /* (a train state holds them) */
         if (!isfinite(floats[i].v))
@@ -241,6 +245,11 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
             return ct_fail(CT_ERR_INVALID, "plateau schedule: patience must be an epoch count "
                            "(0: 10) or CT_PATIENCE_NONE (-1: none), got %d",
                            cfg->plateau_patience);
+        break;
+    case CT_SCHED_RANGE_TEST:
+        if (!(cfg->end_lr > 0.0f))
+            return ct_fail(CT_ERR_INVALID, "range test: end_lr must be > 0, got %g",
+                           (double)cfg->end_lr);
         break;
     default: return ct_fail(CT_ERR_INVALID, "unknown schedule %d", (int)cfg->schedule);
     }

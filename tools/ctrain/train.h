@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 46       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 49       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -43,6 +43,10 @@ typedef struct {
     int patience;            /* early stopping: epochs without a better val_loss (0: off) */
     int save_best;           /* also keep SAVE/best.safetensors, the lowest val_loss's weights */
     int restore_best;        /* end with the lowest val_loss's weights (train_best.c) */
+    int lr_find;             /* run the lr range test instead of training (lr_find.c) */
+    const char *lr_find_range; /* "START,END" */
+    int lr_find_steps;
+    float lr_find_start, lr_find_end; /* (train_finish_options parses the range) */
     int overwrite;           /* --save may replace another run's checkpoint */
     char schedule_default[SCHEDULE_BYTES];
     char schedule_resumed[SCHEDULE_BYTES]; /* the schedule a resumed run follows */
@@ -159,6 +163,10 @@ int train_best_restore(train_run *run, int last_epoch);
 /* After a restore: the last epoch's weights into the model (want_last), or the best's back. */
 int train_best_swap(train_run *run, int want_last);
 void train_best_free(train_run *run);
+/* lr_find.c: --lr-find on the run's model (its initial weights) and training images (the
+ * first run->n_train of train_idx); prints the curve and the suggestion, draws --plot's
+ * DIR/lr_find.png. Returns CLI_EXIT_OK or CLI_EXIT_ERROR (printed). */
+int train_lr_find(train_run *run, const ct_dataset *ds, const int32_t *train_idx);
 /* After each epoch: the --log line and the --plot pictures (errors printed, the first of each
  * kind, and remembered in outputs_failed: not fatal to the training, but to the exit status). */
 void train_epoch_outputs(train_run *r, int n_epochs);

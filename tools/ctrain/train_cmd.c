@@ -184,7 +184,8 @@ static void print_plan(const train_opts *o, int total_epochs, const char *save_d
                    (double)max, (double)base, (double)max);
         }
         break;
-    case CT_SCHED_PHASES: break;
+    case CT_SCHED_PHASES:
+    case CT_SCHED_RANGE_TEST: break; /* (--lr-find's, which prints no plan) */
     }
     if (c->warmup_epochs > 0 || c->warmup_steps > 0)
     {
@@ -282,6 +283,10 @@ int cmd_train(int argc, char **argv) {
     if (o.resume_dir && o.init_path)
         return cli_usage_error("train", "--init: a resumed run has its own weights (--resume "
                                "%s)", o.resume_dir);
+    if (o.resume_dir && o.lr_find) /* (before the train state is read: see finish_options) */
+        return cli_usage_error("train", "--resume: does not apply to --lr-find, which trains no "
+                               "run: it ramps its own lr (--lr-find-range) over --lr-find-steps "
+                               "steps and keeps nothing");
     if (o.resume_dir) {
         int r = train_resume_options(&o, flags, nflags, &ck);
         if (r != CLI_EXIT_OK) return r;
@@ -322,8 +327,13 @@ int cmd_train(int argc, char **argv) {
     /* what --save and --log would destroy, where they are written: by rank 0 of an mpirun
      * (every rank checks when the launcher does not say which one this is) */
     int launch_rank = 0;
-    int r0 = ct_dist_launched(&launch_rank, &(int){0}) == 0 || launch_rank <= 0;
+    int n_launched = ct_dist_launched(&launch_rank, &(int){0});
+    int r0 = n_launched == 0 || launch_rank <= 0;
     int out_rc = r0 ? train_check_outputs(&o) : CLI_EXIT_OK;
+    if (out_rc == CLI_EXIT_OK && o.lr_find && (n_launched > 1 || n_launched < 0)) {
+        out_rc = CLI_EXIT_USAGE; /* (said by rank 0 alone: every rank sees the same) */
+        if (r0) cli_usage_error("train", "--lr-find: runs in one process, not under mpirun");
+    }
     if (out_rc != CLI_EXIT_OK) {
         ct_checkpoint_free(ck);
         cli_close_model(&init);
@@ -576,9 +586,13 @@ built:
         printf("Data: %lld train / %lld val / %lld test images (%dx%dx%d), %s\n",
                (long long)run.n_train, (long long)run.n_val, (long long)ct_dataset_count(test),
                in_c, in_h, in_w, where);
-        print_plan(&o, total_epochs, run.save_dir);
+        if (!o.lr_find) print_plan(&o, total_epochs, run.save_dir);
     }
     fflush(stdout);
+    if (o.lr_find) { /* a probe, not a run: nothing but its picture is written */
+        rc = train_lr_find(&run, train, train_idx);
+        goto done;
+    }
     /* what ct_fit would refuse (under mpirun: any difference between the ranks, a resumed
      * state's included) is refused before --save, --plot and --log create anything */
     if ((s = ct_fit_check(m, train, train_idx, run.n_train, val_idx, run.n_val, cfg,

@@ -77,6 +77,8 @@ void train_opts_init(train_opts *o) {
     o->dist_timeout = (float)CT_DIST_TIMEOUT_S;
     o->augment = "auto";
     o->lr_patience = 10;
+    o->lr_find_range = "1e-7,10";
+    o->lr_find_steps = 100;
     o->cycle_momentum = "on";
 }
 
@@ -245,13 +247,28 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "plot", .kind = CLI_STR, .dst = &o->plot_dir, .metavar = "DIR",
          .help = "after each epoch draw DIR/loss.png, DIR/accuracy.png and the\n"
                  "schedule so far, step by step: DIR/lr.png (and DIR/momentum.png\n"
-                 "when onecycle cycles it; else an earlier run's is removed)",
+                 "when onecycle cycles it; else an earlier run's is removed);\n"
+                 "with --lr-find, DIR/lr_find.png",
          .def = "none"},
         {.name = "log", .kind = CLI_STR, .dst = &o->log_path, .metavar = "FILE",
          .help = "one JSON object per epoch per line (epoch, phase, lr,\n"
                  "train_loss, train_acc, val_loss, val_acc, seconds, samples_per_s,\n"
                  "val_seconds, graph_steps; the val keys only with --val-size > 0)",
          .def = "none"},
+        {.name = "lr-find", .kind = CLI_SWITCH, .dst = &o->lr_find,
+         .help = "instead of training, run the learning-rate range test (fastai's\n"
+                 "lr_find, PyTorch Lightning's lr finder): from the initial weights,\n"
+                 "--lr-find-steps steps of this model, batch, optimizer and data at\n"
+                 "an lr rising exponentially, stopped when the loss diverges; prints\n"
+                 "the loss curve and a suggested --lr (and, with --plot DIR, draws\n"
+                 "DIR/lr_find.png). Nothing else is written"},
+        {.name = "lr-find-range", .kind = CLI_STR, .dst = &o->lr_find_range,
+         .metavar = "START,END", .help = "--lr-find: the first lr and the one it rises towards",
+         .def = "1e-7,10"},
+        {.name = "lr-find-steps", .kind = CLI_INT, .range = CLI_POSITIVE,
+         .dst = &o->lr_find_steps, .metavar = "N", .max = 100000,
+         .help = "--lr-find: training steps at most (the lr grows by\n"
+                 "(END/START)^(1/N) a step)"},
     };
     _Static_assert(sizeof t / sizeof t[0] == NUM_TRAIN_FLAGS, "NUM_TRAIN_FLAGS is the table's size");
     memcpy(f, t, sizeof t);
@@ -485,6 +502,29 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     ct_train_config *c = &o->cfg;
     int opt = train_optimizer_kind(o->optimizer), sched = train_schedule_kind(o->lr_schedule);
     int adam = opt == CT_ADAM || opt == CT_ADAMW;
+    /* --lr-find: a probe of its own lrs, that trains no run (nothing to save, log or resume) */
+    static const char *const not_with_find[] = {
+        "resume", "save", "save-every", "save-best", "restore-best", "overwrite", "log",
+        "patience", "epochs", "lr", "schedule", "lr-schedule", "step-size", "gamma",
+        "lr-patience", "eta-min", "pct-start", "cycle-momentum", "warmup-epochs",
+        "warmup-start-factor"};
+    for (size_t i = 0; o->lr_find && i < sizeof not_with_find / sizeof not_with_find[0]; i++)
+        if (SEEN(not_with_find[i]))
+            return cli_usage_error("train", "--%s: does not apply to --lr-find, which trains "
+                                   "no run: it ramps its own lr (--lr-find-range) over "
+                                   "--lr-find-steps steps and keeps nothing", not_with_find[i]);
+    if (!o->lr_find && (SEEN("lr-find-range") || SEEN("lr-find-steps")))
+        return cli_usage_error("train", "--%s: needs --lr-find",
+                               SEEN("lr-find-range") ? "lr-find-range" : "lr-find-steps");
+    if (o->lr_find) {
+        double a, b;
+        if (train_parse_pair(o->lr_find_range, &a, &b) != 0 || !(a > 0 && b > a && b <= MAX_LR) ||
+            !((float)a > 0))
+            return cli_usage_error("train", "--lr-find-range: expected START,END with 0 < START "
+                                   "< END <= %g, got \"%s\"", (double)MAX_LR, o->lr_find_range);
+        o->lr_find_start = (float)a;
+        o->lr_find_end = (float)b;
+    }
     /* the optimizer's own flags */
     if (adam && SEEN("momentum") && o->momentum != 0)
         return cli_usage_error("train", "--momentum: applies to --optimizer sgd (%s uses --betas)",
