@@ -59,10 +59,14 @@ assert abs(float(sug.group(1)) - rows[k][1]) <= 1e-3 * rows[k][1], (sug.groups()
 y = [r[3] for r in rows[10:len(rows) - 1]]              # numpy.gradient, then its lowest
 g = [y[1] - y[0]] + [(y[i + 1] - y[i - 1]) / 2 for i in range(1, len(y) - 1)] + [y[-1] - y[-2]]
 assert g[k - 10] <= min(g) + 2e-4, (k, g)               # (the printed 4 decimals)
-low = min(range(len(rows)), key=lambda i: rows[i][3])
-m = re.search(r"^Lowest smoothed loss ([0-9.]+) at lr ([0-9.e+-]+); a tenth of that lr: "
-              r"([0-9.e+-]+) \(fastai's minimum/10\)$", text, re.M)
-assert m and abs(float(m.group(2)) - rows[low][1]) <= 1e-3 * rows[low][1], (m and m.groups(), low)
+w0, w1 = n // 10, len(rows) - 5                        # fastai's window: [num_it//10:-5]
+if w1 <= w0:
+    w0, w1 = 0, len(rows)
+low = min(range(w0, w1), key=lambda i: (rows[i][3], i))
+m = re.search(r"^Lowest smoothed loss ([0-9.]+) at lr ([0-9.e+-]+) \(steps (\d+) to (\d+)\); a tenth "
+              r"of that lr: ([0-9.e+-]+) \(fastai's minimum/10\)$", text, re.M)
+assert m and (int(m.group(3)), int(m.group(4))) == (w0, w1 - 1), (m and m.groups(), w0, w1)
+assert abs(float(m.group(2)) - rows[low][1]) <= 1e-3 * rows[low][1], (m.groups(), low)
 print(sug.group(1))
 EOF
 }

@@ -80,13 +80,13 @@ static void test_plot_log_x(void **state) {
         fail_msg("the mark at 1e-2: red column %d (%d pixels), expected near %.1f", best_col, best,
                  want);
     ct_image_free(&img);
-    /* a mark at x <= 0 on a log axis is not drawn; too many series are refused */
+    /* a mark at x <= 0 on a log axis is not drawn; many series on a log axis are drawn */
     po.mark_x = 0.0;
     assert_int_equal(ct_plot_png_opts(path, "t", "x", "y", s, 1, W, H, &po), CT_OK);
-    static ct_series many[65];
-    for (int k = 0; k < 65; k++) many[k] = s[0];
-    assert_int_equal(ct_plot_png_opts(path, "t", "x", "y", many, 65, W, H, NULL), CT_ERR_INVALID);
-    assert_int_equal(ct_plot_png_opts(path, "t", "x", "y", many, 64, W, H, NULL), CT_OK);
+    static ct_series many[100];
+    for (int k = 0; k < 100; k++) many[k] = s[0];
+    po.mark = 0;
+    assert_int_equal(ct_plot_png_opts(path, "t", "x", "y", many, 100, W, H, &po), CT_OK);
 }
 
 static void test_grid(void **state) {

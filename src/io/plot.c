@@ -23,6 +23,9 @@
 #define GRID_PAD 2 /* make_grid's padding */
 #define LEGEND_SAMPLES 16 /* points per line segment tested against the legend box */
 
+static const double k_mark_rgb[3] = {0.839, 0.153, 0.157}; /* tab10's red */
+static const double k_mark_dash[2] = {6.0, 4.0};
+
 /* matplotlib's tab10 colours */
 static const double k_colours[][3] = {
     {0.122, 0.467, 0.706}, {1.000, 0.498, 0.055}, {0.173, 0.627, 0.173}, {0.839, 0.153, 0.157},
@@ -142,7 +145,7 @@ static void draw_axes(cairo_t *cr, const frame *f, const char *xlabel, const cha
         cairo_move_to(cr, x, f->y1);
         cairo_line_to(cr, x, f->y1 + 5);
         cairo_stroke(cr);
-        if (f->log_x) snprintf(buf, sizeof buf, "%g", pow(10.0, round(v)));
+        if (f->log_x) snprintf(buf, sizeof buf, "%.3g", pow(10.0, v)); /* (the lr itself) */
         else snprintf(buf, sizeof buf, "%.*f", f->ax.decimals, fabs(v) < 1e-12 ? 0.0 : v);
         text_at(cr, buf, x, f->y1 + 8, 0.5, 0.0);
     }
@@ -182,15 +185,19 @@ static void draw_series(cairo_t *cr, const frame *f, const ct_series *s, const d
 }
 
 /* Legend in the corner (of four) that covers the fewest points. */
-static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n, int markers) {
+static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n, int markers,
+                        const char *mark) {
     cairo_set_font_size(cr, 12);
     double tw = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i <= n; i++) {
+        const char *label = i < n ? s[i].label : mark;
+        if (i == n && !mark) break;
         cairo_text_extents_t e;
-        cairo_text_extents(cr, s[i].label ? s[i].label : "", &e);
+        cairo_text_extents(cr, label ? label : "", &e);
         tw = e.x_advance > tw ? e.x_advance : tw;
     }
-    double lh = 18, bw = tw + 44, bh = n * lh + 10, m = 10, best_x = 0, best_y = 0;
+    int rows = n + (mark != NULL);
+    double lh = 18, bw = tw + 44, bh = rows * lh + 10, m = 10, best_x = 0, best_y = 0;
     int best = -1;
     for (int corner = 0; corner < 4; corner++) {
         double bx = corner & 1 ? f->x0 + m : f->x1 - m - bw;
@@ -228,6 +235,18 @@ static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n, 
         cairo_set_source_rgb(cr, 0, 0, 0);
         text_at(cr, s[k].label ? s[k].label : "", best_x + 38, y, 0.0, 0.5);
     }
+    if (mark) { /* the marked x: a dashed red line */
+        double y = best_y + 5 + lh * n + lh / 2;
+        cairo_set_source_rgb(cr, k_mark_rgb[0], k_mark_rgb[1], k_mark_rgb[2]);
+        cairo_set_line_width(cr, 1.5);
+        cairo_set_dash(cr, k_mark_dash, 2, 0);
+        cairo_move_to(cr, best_x + 8, y);
+        cairo_line_to(cr, best_x + 32, y);
+        cairo_stroke(cr);
+        cairo_set_dash(cr, NULL, 0, 0);
+        cairo_set_source_rgb(cr, 0, 0, 0);
+        text_at(cr, mark, best_x + 38, y, 0.0, 0.5);
+    }
 }
 
 static ct_status plot_chart(const char *path, const char *title, const char *xlabel,
@@ -240,42 +259,40 @@ ct_status ct_plot_png(const char *path, const char *title, const char *xlabel,
     return ct_plot_png_opts(path, title, xlabel, ylabel, series, n_series, width, height, NULL);
 }
 
-/* The dashed vertical line of opts->mark, with its label at the top of the plot area. */
-static void draw_mark(cairo_t *cr, const frame *f, double x, const char *label) {
+/* The dashed vertical line of opts->mark (its label goes in the legend). */
+static void draw_mark(cairo_t *cr, const frame *f, double x) {
     double px = round(px_x(f, x)) + 0.5;
     if (!(px >= f->x0 && px <= f->x1)) return;
-    const double dash[] = {6.0, 4.0};
-    cairo_set_source_rgb(cr, 0.839, 0.153, 0.157);
+    cairo_set_source_rgb(cr, k_mark_rgb[0], k_mark_rgb[1], k_mark_rgb[2]);
     cairo_set_line_width(cr, 1.5);
-    cairo_set_dash(cr, dash, 2, 0);
+    cairo_set_dash(cr, k_mark_dash, 2, 0);
     cairo_move_to(cr, px, f->y0);
     cairo_line_to(cr, px, f->y1);
     cairo_stroke(cr);
     cairo_set_dash(cr, NULL, 0, 0);
-    if (!label) return;
-    cairo_set_font_size(cr, 12);
-    cairo_text_extents_t e;
-    cairo_text_extents(cr, label, &e);
-    int right = px + 6 + e.x_advance <= f->x1; /* beside the line, inside the frame */
-    text_at(cr, label, right ? px + 6 : px - 6, f->y0 + 6, right ? 0.0 : 1.0, 0.0);
 }
 
 ct_status ct_plot_png_opts(const char *path, const char *title, const char *xlabel,
                            const char *ylabel, const ct_series *series, int n_series, int width,
                            int height, const ct_plot_opts *opts) {
     if (width < 200 || height < 150 || width > 8192 || height > 8192 || n_series < 0 ||
-        n_series > 64 || (n_series && !series))
+        (n_series && !series))
         return ct_fail(CT_ERR_INVALID, "%s: plot of %dx%d pixels with %d series", path, width,
                        height, n_series);
     const ct_plot_opts none = {0};
     if (!opts) opts = &none;
-    ct_series logged[64]; /* with log_x: the series over log10(x) (x <= 0: NaN, skipped) */
+    ct_series *logged = NULL; /* with log_x: the series over log10(x) (x <= 0: NaN, skipped) */
     double *lx = NULL;
     if (opts->log_x && n_series > 0) {
         int64_t total = 0;
         for (int k = 0; k < n_series; k++) total += series[k].n > 0 ? series[k].n : 0;
-        if (!(lx = malloc((size_t)(total > 0 ? total : 1) * sizeof *lx)))
+        lx = malloc((size_t)(total > 0 ? total : 1) * sizeof *lx);
+        logged = malloc((size_t)n_series * sizeof *logged);
+        if (!lx || !logged) {
+            free(lx);
+            free(logged);
             return ct_fail(CT_ERR_NOMEM, "%s: out of memory for the plot", path);
+        }
         double *p = lx;
         for (int k = 0; k < n_series; k++) {
             logged[k] = series[k];
@@ -287,6 +304,7 @@ ct_status ct_plot_png_opts(const char *path, const char *title, const char *xlab
     }
     ct_status s = plot_chart(path, title, xlabel, ylabel, series, n_series, width, height, opts);
     free(lx);
+    free(logged);
     return s;
 }
 
@@ -304,7 +322,8 @@ static ct_status plot_chart(const char *path, const char *title, const char *xla
         }
     if (!(xmax >= xmin)) xmin = 0, xmax = 1, ymin = 0, ymax = 1; /* nothing to draw yet */
     frame f = {.x0 = 90, .y0 = 50, .x1 = width - 25, .y1 = height - 60, .log_x = opts->log_x};
-    nice_axis(xmin, xmax, integer_x || opts->log_x, &f.ax); /* (log: ticks at powers of ten) */
+    /* (log, over two decades or more: ticks at powers of ten; over less, at nice exponents) */
+    nice_axis(xmin, xmax, integer_x || (opts->log_x && xmax - xmin >= 2.0), &f.ax);
     nice_axis(ymin, ymax, 0, &f.ay);
 
     cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
@@ -320,9 +339,10 @@ static ct_status plot_chart(const char *path, const char *title, const char *xla
         draw_series(cr, &f, &series[k], k_colours[k % N_COLOURS], !opts->lines_only);
     cairo_restore(cr);
     int mark = opts->mark && isfinite(opts->mark_x) && (!opts->log_x || opts->mark_x > 0);
-    if (mark)
-        draw_mark(cr, &f, opts->log_x ? log10(opts->mark_x) : opts->mark_x, opts->mark_label);
-    if (n_series > 0) draw_legend(cr, &f, series, n_series, !opts->lines_only);
+    if (mark) draw_mark(cr, &f, opts->log_x ? log10(opts->mark_x) : opts->mark_x);
+    if (n_series > 0 || (mark && opts->mark_label))
+        draw_legend(cr, &f, series, n_series, !opts->lines_only,
+                    mark ? opts->mark_label : NULL);
     cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
     cairo_set_font_size(cr, 16);
     cairo_set_source_rgb(cr, 0, 0, 0);

@@ -12,7 +12,8 @@
  *
  * The suggestion is Lightning's: the lr where the smoothed loss falls fastest (the lowest of
  * its gradient over the steps, numpy.gradient's central differences, leaving out the first 10
- * steps and the last one).
+ * steps and the last one). fastai's "minimum / 10" is taken over its window: the steps from a
+ * tenth of --lr-find-steps to the sixth from the end.
  */
 #include "cli.h"
 #include "train.h"
@@ -117,12 +118,19 @@ int train_lr_find(train_run *run, const ct_dataset *ds, const int32_t *train_idx
     cfg.batch_size = (int)batch;
     cfg.warmup_epochs = cfg.warmup_steps = 0;
     cfg.resume = (ct_fit_position){0};
+    if (n > INT32_MAX) /* (an epoch's samples: ct_fit's bound) */
+        return cli_usage_error("train", "--lr-find-steps: %lld steps of batch %lld are %lld "
+                               "samples, more than an epoch holds (%d)", (long long)steps,
+                               (long long)batch, (long long)n, INT32_MAX);
     finder f = {.m = run->m, .cfg = &cfg, .steps = steps, .diverged = -1};
-    int32_t *idx = malloc((size_t)n * sizeof *idx);
+    int32_t *idx = NULL;
+    int rc = CLI_EXIT_ERROR;
+    cli_made made = {0};
+    if (o->plot_dir && cli_mkdirs(o->plot_dir, &made) != 0) goto done; /* before the work */
+    idx = malloc((size_t)n * sizeof *idx);
     f.lr = malloc((size_t)steps * sizeof(double));
     f.loss = malloc((size_t)steps * sizeof(double));
     f.smooth = malloc((size_t)steps * sizeof(double));
-    int rc = CLI_EXIT_ERROR;
     if (!idx || !f.lr || !f.loss || !f.smooth) {
         cli_error("out of memory (the lr finder's %lld steps)", (long long)steps);
         goto done;
@@ -145,7 +153,8 @@ int train_lr_find(train_run *run, const ct_dataset *ds, const int32_t *train_idx
     if (f.err != CT_OK) s = f.err;
     else if (s == CT_ERR_INTERRUPTED && f.diverged >= 0) s = CT_OK; /* (its own stop) */
     if (s != CT_OK || f.n == 0) {
-        rc = s != CT_OK ? cli_lib_error(s) : cli_error("--lr-find: no step was run");
+        if (s != CT_OK) cli_lib_error(s);
+        else cli_error("--lr-find: no step was run");
         goto done;
     }
     int64_t every = steps / 20 > 1 ? steps / 20 : 1;
@@ -161,8 +170,13 @@ int train_lr_find(train_run *run, const ct_dataset *ds, const int32_t *train_idx
         printf("Stopped after step %d of %lld: the smoothed loss (%.4f) passed %g times its "
                "minimum (%.4f)\n", f.diverged, (long long)steps, f.smooth[f.diverged],
                LR_FIND_DIVERGE, f.best);
-    int64_t sug = steepest(&f), low = 0;
-    for (int64_t i = 1; i < f.n; i++) /* (a NaN is never lower; nor is one at step 0 kept) */
+    int64_t sug = steepest(&f);
+    /* fastai's minimum: over its window, the first tenth of the steps and the last 5 left out
+     * (all steps when that leaves none) */
+    int64_t w0 = steps / 10, w1 = f.n - 5;
+    if (w1 <= w0) w0 = 0, w1 = f.n;
+    int64_t low = w0;
+    for (int64_t i = w0 + 1; i < w1; i++) /* (a NaN is never lower; nor is a first one kept) */
         if (f.smooth[i] < f.smooth[low] || !isfinite(f.smooth[low])) low = i;
     if (sug >= 0)
         printf("Suggested lr: %.3g (where the smoothed loss falls fastest, at step %lld; "
@@ -171,16 +185,13 @@ int train_lr_find(train_run *run, const ct_dataset *ds, const int32_t *train_idx
         printf("Suggested lr: none (%lld steps recorded; it takes more than %d)\n",
                (long long)f.n, LR_FIND_SKIP_BEGIN + LR_FIND_SKIP_END + 1);
     if (isfinite(f.smooth[low]))
-        printf("Lowest smoothed loss %.4f at lr %.3g; a tenth of that lr: %.3g (fastai's "
-               "minimum/10)\n", f.smooth[low], f.lr[low], f.lr[low] / 10.0);
+        printf("Lowest smoothed loss %.4f at lr %.3g (steps %lld to %lld); a tenth of that lr: "
+               "%.3g (fastai's minimum/10)\n", f.smooth[low], f.lr[low], (long long)w0,
+               (long long)(w1 - 1), f.lr[low] / 10.0);
     fflush(stdout);
-    rc = CLI_EXIT_OK;
-    if (o->plot_dir) {
-        cli_made made = {0};
-        if (cli_mkdirs(o->plot_dir, &made) != 0 || draw(&f, o->plot_dir, sug) != 0)
-            rc = CLI_EXIT_ERROR;
-    }
+    rc = o->plot_dir && draw(&f, o->plot_dir, sug) != 0 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 done:
+    if (rc != CLI_EXIT_OK) cli_rmdirs(o->plot_dir, &made); /* (only folders it made, if empty) */
     free(idx);
     free(f.lr);
     free(f.loss);

@@ -96,9 +96,11 @@ int train_parse_augment(const char *spec, const char *dataset, int *pad, int *fl
 /* The canonical --augment text of (pad, flip): "off", "crop=4", "flip", "crop=4,flip". */
 void train_format_augment(int pad, int flip, char *out, size_t out_bytes);
 
-/* A host copy of a model's weights: parameters and buffers, those of `epoch` (-1: none). */
+/* A host copy of a model's weights: parameters, buffers and batch norm's num_batches_tracked
+ * (one per counter tensor), those of `epoch` (-1: none). */
 typedef struct {
     float *params, *buffers;
+    int64_t *tracked;
     int epoch;
 } train_weights;
 

@@ -8,7 +8,9 @@
  * the test set and model.safetensors get the best weights, train_state.safetensors the last
  * ones (a resume continues the run, not the best epoch). With --save it also keeps
  * best.safetensors (as --save-best), from which a resumed run takes the best weights of the
- * epochs before it.
+ * epochs before it; a resume without that file (--restore-best added then) weighs the epochs
+ * from there on (run->best_from). The weights include batch norm's num_batches_tracked, so
+ * that a restored model file and a resumed train state hold the epoch's own counters.
  */
 #include "cli.h"
 #include "train.h"
@@ -25,19 +27,36 @@ int train_best_epoch(const train_run *run, int from, int epoch) {
     return best;
 }
 
+/* The layer of each of the model's counters (num_batches_tracked) in turn: the next counter
+ * tensor from *i on, -1 when there is none. */
+static int next_counter(const ct_model *m, int *i) {
+    ct_tensor_info t;
+    for (; *i < ct_model_tensor_count(m); (*i)++)
+        if (ct_model_tensor_info(m, *i, &t) == CT_OK && t.kind == CT_TENSOR_COUNTER) {
+            (*i)++;
+            return t.layer;
+        }
+    return -1;
+}
+
 /* The model's weights into w (allocated on first use), as epoch's. Prints the error. */
 static int weights_get(ct_model *m, train_weights *w, int epoch) {
     int64_t np = ct_model_param_count(m), nb = ct_model_buffer_count(m);
-    if (!w->params || !w->buffers) {
+    int nt = ct_model_tensor_count(m);
+    if (!w->params || !w->buffers || !w->tracked) {
         if (!w->params) w->params = malloc((size_t)np * sizeof(float));
         if (!w->buffers) w->buffers = malloc((size_t)(nb > 0 ? nb : 1) * sizeof(float));
-        if (!w->params || !w->buffers)
+        if (!w->tracked) w->tracked = malloc((size_t)(nt > 0 ? nt : 1) * sizeof(int64_t));
+        if (!w->params || !w->buffers || !w->tracked)
             return cli_error("out of memory (a copy of the %lld weights for --restore-best)",
                              (long long)(np + nb));
     }
     ct_status s = ct_model_get_params(m, w->params);
     if (s == CT_OK && nb > 0) s = ct_model_get_buffers(m, w->buffers);
     if (s != CT_OK) return cli_lib_error(s);
+    int k = 0;
+    for (int i = 0, layer; (layer = next_counter(m, &i)) >= 0;)
+        w->tracked[k++] = ct_model_batches_tracked(m, layer);
     w->epoch = epoch;
     return 0;
 }
@@ -46,6 +65,9 @@ static int weights_get(ct_model *m, train_weights *w, int epoch) {
 static int weights_put(ct_model *m, const train_weights *w) {
     ct_status s = ct_model_set_params(m, w->params);
     if (s == CT_OK && ct_model_buffer_count(m) > 0) s = ct_model_set_buffers(m, w->buffers);
+    int k = 0;
+    for (int i = 0, layer; s == CT_OK && (layer = next_counter(m, &i)) >= 0;)
+        s = ct_model_set_batches_tracked(m, layer, w->tracked[k++]);
     return s == CT_OK ? 0 : cli_lib_error(s);
 }
 
@@ -84,8 +106,10 @@ int train_best_restore(train_run *run, int last_epoch) {
     int b = train_best_epoch(run, run->best_from, last_epoch);
     if (b < 0) return 0; /* (no finite val_loss: a diverged run stops before) */
     const ct_epoch_result *best = &run->history[b], *last = &run->history[last_epoch];
+    char since[48] = ""; /* (a resume that began weighing there: see train_cmd.c) */
+    if (run->best_from > 0) snprintf(since, sizeof since, " since epoch %d", run->best_from);
     if (b == last_epoch) {
-        printf("Best weights: the last epoch's (epoch %d, val_loss %.4f), kept\n", b,
+        printf("Best weights%s: the last epoch's (epoch %d, val_loss %.4f), kept\n", since, b,
                cli_metric(best->val.loss));
         return 0;
     }
@@ -95,8 +119,8 @@ int train_best_restore(train_run *run, int last_epoch) {
     if (weights_get(run->m, &run->last, last_epoch) != 0 || weights_put(run->m, &run->best) != 0)
         return 1;
     run->restored = b;
-    printf("Restored the weights of epoch %d (val_loss %.4f, the lowest; epoch %d's: %.4f)\n", b,
-           cli_metric(best->val.loss), last_epoch, cli_metric(last->val.loss));
+    printf("Restored the weights of epoch %d (val_loss %.4f, the lowest%s; epoch %d's: %.4f)\n",
+           b, cli_metric(best->val.loss), since, last_epoch, cli_metric(last->val.loss));
     return 0;
 }
 
@@ -108,6 +132,8 @@ int train_best_swap(train_run *run, int want_last) {
 void train_best_free(train_run *run) {
     free(run->best.params);
     free(run->best.buffers);
+    free(run->best.tracked);
     free(run->last.params);
     free(run->last.buffers);
+    free(run->last.tracked);
 }

@@ -622,6 +622,9 @@ built:
         snprintf(best, sizeof best, "%s/best.safetensors", ckdir);
         if (o.save_best && access(best, F_OK) == 0)
             run.best_saved = train_best_epoch(&run, run.best_from, resumed_epochs - 1);
+        /* --restore-best added now (or its file gone): the weights of the epochs before are
+         * not at hand, so it weighs the epochs from here on (its best.safetensors too) */
+        if (o.restore_best && run.best_saved < 0) run.best_from = resumed_epochs;
         if (outs_rc == CLI_EXIT_OK && train_best_resume(&run, ckdir) != 0) outs_rc = CLI_EXIT_ERROR;
     }
     if (outs_rc != CLI_EXIT_OK) { /* (rmdir: only while empty) */

@@ -115,12 +115,16 @@ static int check_log(const train_opts *o) {
                                  " (its first line is not an epoch's JSON)");
 }
 
-/* --plot DIR: loss.png, accuracy.png, lr.png and momentum.png replace only pictures (a file
- * of another kind there, or a link to one, such as a checkpoint, is refused) */
+/* --plot DIR: loss.png, accuracy.png, lr.png and momentum.png (--lr-find: lr_find.png) replace
+ * only pictures (a file of another kind there, or a link to one, such as a checkpoint, is
+ * refused) */
 static int check_plots(const train_opts *o) {
     static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    static const char *const names[] = {"loss.png", "accuracy.png", "lr.png", "momentum.png"};
-    for (size_t i = 0; o->plot_dir && i < sizeof names / sizeof names[0]; i++) {
+    static const char *const run[] = {"loss.png", "accuracy.png", "lr.png", "momentum.png"};
+    static const char *const find[] = {"lr_find.png"};
+    const char *const *names = o->lr_find ? find : run;
+    size_t n = o->lr_find ? 1 : sizeof run / sizeof run[0];
+    for (size_t i = 0; o->plot_dir && i < n; i++) {
         char f[PATH_MAX + 32];
         snprintf(f, sizeof f, "%s/%s", o->plot_dir, names[i]);
         int rc = cli_check_replaceable("plot", f, png, sizeof png, "a PNG", "");

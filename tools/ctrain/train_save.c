@@ -431,7 +431,7 @@ static ct_status save_model_file(const train_run *r, const char *path, ct_fit_po
     }
     model_meta[n++] = (ct_meta){"seed", seed};
     if (o->cfg.label_smoothing > 0.0f) { /* the loss of val_loss, test_loss (and of eval) */
-        snprintf(ls, sizeof ls, "%.9g", (double)o->cfg.label_smoothing);
+        cli_shortest_float(o->cfg.label_smoothing, ls, sizeof ls); /* "0.1", not 0.100000001 */
         model_meta[n++] = (ct_meta){"label_smoothing", ls};
     }
     if (p.epoch > 0 && r->n_val > 0) {
