@@ -128,6 +128,14 @@ done
 run train --lr-find --lr-find-steps 0
 [ "$rc" -eq 2 ] && grep -q -- '--lr-find-steps' <<<"$err" && ok "--lr-find-steps 0 -> exit 2" ||
     bad "--lr-find-steps 0 -> exit $rc: $err"
+run train --lr-find --lr-find-steps 100000 --batch-size 50000 # (MNIST's 50000: 5e9 samples)
+[ "$rc" -eq 2 ] && grep -q -- '--lr-find-steps: 100000 steps of batch 50000 are 5000000000 samples, more than an epoch holds' <<<"$err" &&
+    ok "--lr-find-steps x batch over an epoch's bound -> exit 2" || bad "--lr-find-steps 100000 --batch-size 50000 -> exit $rc: $err"
+# --plot onto a file: refused before any step
+touch "$tmp/afile"
+run train "${D[@]}" --lr-find --plot "$tmp/afile"
+[ "$rc" -ne 0 ] && ! grep -q '^LR finder' <<<"$out" && grep -q 'afile' <<<"$err" &&
+    ok "--lr-find --plot FILE -> exit $rc before any step: $err" || bad "--lr-find --plot FILE -> exit $rc: $out $err"
 # (under mpirun it is refused: tests/cli_mpi.sh)
 
 # ------------------------------------------------------------------ too few steps for a suggestion

@@ -262,6 +262,23 @@ if [ "$rc" -eq 0 ] && grep -q '^Early stopping after epoch' <<<"$out" && restore
 else
     bad "--restore-best --patience 2 -> exit $rc: $out $err"
 fi
+# added on a resume of a run without best.safetensors: it weighs the epochs from there on
+RB0=(--dataset idx --data "$tmp/cut" --val-size 500 --quiet)
+run train "${RB0[@]}" --epochs 2 --lr 0.5 --save "$tmp/rb_late"
+run train --resume "$tmp/rb_late" --schedule 2@0.5,2@3 --restore-best --quiet
+[ "$rc" -eq 0 ] && grep -Eq "^(Restored the weights of epoch [23] \(val_loss [0-9.]+, the lowest since epoch 2;|Best weights since epoch 2: )" <<<"$out" &&
+    grep -Eq "$TEST_RE" <<<"$out" && ok "--restore-best added on a resume without best.safetensors: weighs epochs 2.. ($(grep -E '^(Restored|Best)' <<<"$out"))" ||
+    bad "--restore-best added on a resume -> exit $rc: $out $err"
+# with batch norm, stopped mid-epoch and resumed: the straight run's model file, counters and all
+BN=(--dataset idx --data "$tmp/cut" --val-size 500 --quiet --model "flatten,linear(32),batchnorm,relu,linear(10)"
+    --schedule 2@0.5,2@4 --restore-best)
+run train "${BN[@]}" --save "$tmp/rb_bn"
+CTRAIN_CUDA_GRAPH_STEPS=1 CTRAIN_TEST_INTERRUPT_AT=3:2 "$CT" train "${BN[@]}" --save "$tmp/rb_bn2" >/dev/null 2>&1
+run train --resume "$tmp/rb_bn2" --quiet
+[ "$rc" -eq 0 ] && grep -q '^Restored the weights of epoch' <<<"$out" &&
+    cmp -s "$tmp/rb_bn/model.safetensors" "$tmp/rb_bn2/model.safetensors" &&
+    ok "--restore-best with batch norm, interrupted and resumed: the straight run's model file" ||
+    bad "--restore-best batch norm resume -> exit $rc: $out $err"
 run train --val-size 0 --restore-best
 [ "$rc" -eq 2 ] && grep -q -- '--restore-best: watches val_loss' <<<"$err" &&
     ok "--restore-best --val-size 0 -> exit 2: $err" || bad "--restore-best --val-size 0 -> exit $rc: $err"
