@@ -237,6 +237,9 @@ typedef struct {
     float pct_start;             /* onecycle: fraction of steps rising (0: 0.3) */
     float div_factor;            /* onecycle: initial lr = lr / div_factor (0: 25) */
     float final_div_factor;      /* onecycle: final lr = initial / final_div_factor (0: 1e4) */
+    int three_phase;             /* onecycle: OneCycleLR's three_phase (1: up, back down to the
+                                  * initial lr, then to the final one; 0: up, then down) */
+    int anneal_linear;           /* onecycle: anneal_strategy "linear" (1) or "cos" (0) */
     float end_lr;                /* range test: the lr it goes towards (required, > 0) */
     /* onecycle: OneCycleLR's cycle_momentum. 1: SGD's momentum (Adam's and AdamW's beta1) falls
      * from max_momentum to base_momentum as the lr rises and climbs back as it falls, by the

@@ -208,6 +208,19 @@ run train --resume oc --cycle-momentum on
 [ "$rc" -eq 2 ] && grep -q -- '--cycle-momentum on' <<<"$err" && grep -q '0.8,0.9' <<<"$err" &&
     ok "--resume of a cycled run with another --cycle-momentum -> exit 2" ||
     bad "--resume oc --cycle-momentum on -> exit $rc: $err"
+# OneCycleLR's other settings: the saved ones, their defaults given as flags accepted
+run train --resume oc --three-phase
+[ "$rc" -eq 2 ] && grep -q -- '--three-phase (on): the run in oc was saved with two phases' <<<"$err" &&
+    ok "--resume of a two-phase one-cycle run with --three-phase -> exit 2" || bad "--resume oc --three-phase -> exit $rc: $err"
+run train --resume oc --anneal linear
+[ "$rc" -eq 2 ] && grep -q -- '--anneal linear: the run in oc was saved with cos' <<<"$err" &&
+    ok "--resume with another --anneal -> exit 2" || bad "--resume oc --anneal linear -> exit $rc: $err"
+run train --resume oc --div-factor 10
+[ "$rc" -eq 2 ] && grep -q -- '--div-factor 10: the run in oc was saved with 25' <<<"$err" &&
+    ok "--resume with another --div-factor -> exit 2, the saved default named" || bad "--resume oc --div-factor 10 -> exit $rc: $err"
+run train --resume oc --pct-start 0.3 --div-factor 25 --final-div-factor 1e4 --anneal cos
+[ "$rc" -eq 0 ] && ok "--resume with the defaults given as flags (--pct-start 0.3, --div-factor 25, ...): accepted" ||
+    bad "--resume oc with the default one-cycle flags -> exit $rc: $err"
 run train --resume oc --momentum 0.1
 [ "$rc" -eq 2 ] && grep -q -- '--momentum: applies to --optimizer sgd (the run in oc uses adam)' <<<"$err" &&
     ok "--resume of an Adam run with --momentum -> exit 2, naming the optimizer" || bad "--resume oc --momentum 0.1 -> exit $rc: $err"

@@ -78,6 +78,11 @@ case_ onecycle_adamw_range --lr-schedule onecycle --epochs 6 --lr 0.02 --optimiz
 case_ onecycle_adam_beta2 --lr-schedule onecycle --epochs 6 --lr 0.02 --optimizer adam --betas 0.9,0.99
 case_ onecycle_fixed --lr-schedule onecycle --epochs 6 --lr 0.5 --cycle-momentum off \
     --momentum 0.5
+# OneCycleLR's other options: three_phase, anneal_strategy="linear", div_factor, final_div_factor
+case_ onecycle_three_phase_linear --lr-schedule onecycle --epochs 6 --lr 1.0 --three-phase \
+    --anneal linear
+case_ onecycle_div_batches --lr-schedule onecycle --batch-size 100 --epochs 3 --lr 0.5 \
+    --div-factor 10 --final-div-factor 100 --three-phase
 # (10 steps: the momentum is exactly 0 at step 2, where PyTorch's SGD leaves its buffer alone)
 case_ onecycle_momentum_zero --lr-schedule onecycle --epochs 10 --lr 0.3 --cycle-momentum 0,0.9
 # (lrs this high make val_loss rise, so that ReduceLROnPlateau cuts: at epochs 6 and 7, 4 and 6)

@@ -293,6 +293,13 @@ expect_usage 'phase 1: expected a number of epochs in 1..100000, got "2147483647
 expect_usage 'phase 1: expected a learning rate above 0 (as a 32-bit float)' train --schedule 1@1e-50
 expect_usage '--help: takes no value, got "1"' train --help=1
 expect_usage '--pct-start' train --pct-start 0.2
+for f in "--div-factor 10" "--final-div-factor 100" "--three-phase" "--anneal linear"; do
+    read -ra fa <<<"$f"
+    expect_usage "${fa[0]}: applies to --lr-schedule onecycle (got phases)" train "${fa[@]}"
+done
+expect_usage '--anneal' train --lr-schedule onecycle --anneal exp
+expect_usage '--div-factor' train --lr-schedule onecycle --div-factor 0
+expect_usage '--final-div-factor' train --lr-schedule onecycle --final-div-factor -1
 expect_usage '--schedule' train --lr-schedule cosine --schedule 5@0.1
 expect_usage '--warmup-epochs' train --warmup-epochs -1
 expect_usage '--warmup-epochs' train --warmup-epochs x

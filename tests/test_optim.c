@@ -302,6 +302,62 @@ static void test_schedules_torch(void **state) {
              ct_schedule_lr(&cs, g / 2, g % 2, 2), 0.0);
 }
 
+/* OneCycleLR(max_lr 0.1, total_steps 20, pct_start 0.25, div_factor 10, final_div_factor 100,
+ * base_momentum 0.8, max_momentum 0.9) with three_phase and anneal_strategy, from PyTorch 1.13:
+ * the lr and SGD's momentum of each step. */
+static void test_onecycle_options_torch(void **state) {
+    (void)state;
+    static const struct {
+        int three, linear;
+        double lr[20], mom[20];
+    } cases[] = {
+        {1, 1,
+         {0.01, 0.0325, 0.05500000000000001, 0.0775, 0.1, 0.0775, 0.055, 0.0325,
+          0.009999999999999995, 0.0091, 0.0082, 0.0073, 0.0063999999999999994, 0.0055, 0.0046,
+          0.0037, 0.0027999999999999995, 0.001899999999999999, 0.0009999999999999992,
+          9.99999999999994e-05},
+         {0.9, 0.875, 0.8500000000000001, 0.8250000000000001, 0.8, 0.8250000000000001,
+          0.8500000000000001, 0.875, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9}},
+        {1, 0,
+         {0.009999999999999995, 0.023180194846605356, 0.055, 0.08681980515339464, 0.1,
+          0.08681980515339464, 0.05500000000000001, 0.023180194846605363, 0.01,
+          0.009799490219391763, 0.009214204987514346, 0.008291560633029162,
+          0.007106304314359339, 0.005754458449452763, 0.004345541550547239,
+          0.002993695685640663, 0.0018084393669708396, 0.0008857950124856526,
+          0.0003005097806082386, 0.0001},
+         {0.9, 0.8853553390593274, 0.8500000000000001, 0.8146446609406727, 0.8,
+          0.8146446609406727, 0.8500000000000001, 0.8853553390593274, 0.9, 0.9, 0.9, 0.9, 0.9,
+          0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9}},
+        {0, 1,
+         {0.01, 0.0325, 0.05500000000000001, 0.0775, 0.1, 0.09334, 0.08668000000000001,
+          0.08002000000000001, 0.07336000000000001, 0.06670000000000001, 0.06004,
+          0.053380000000000004, 0.046720000000000005, 0.040060000000000005, 0.03340000000000001,
+          0.026740000000000014, 0.02008, 0.013420000000000001, 0.006760000000000002,
+          0.00010000000000000286},
+         {0.9, 0.875, 0.8500000000000001, 0.8250000000000001, 0.8, 0.8066666666666668,
+          0.8133333333333334, 0.8200000000000001, 0.8266666666666667, 0.8333333333333334,
+          0.8400000000000001, 0.8466666666666667, 0.8533333333333334, 0.86, 0.8666666666666667,
+          0.8733333333333333, 0.88, 0.8866666666666667, 0.8933333333333333, 0.9}},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        ct_train_config c = sched_config(CT_SCHED_ONECYCLE, 4, 0.1f); /* 4 epochs of 5 steps */
+        c.pct_start = 0.25f, c.div_factor = 10.0f, c.final_div_factor = 100.0f;
+        c.cycle_momentum = 1, c.base_momentum = 0.8f, c.max_momentum = 0.9f;
+        c.three_phase = cases[k].three, c.anneal_linear = cases[k].linear;
+        char what[64];
+        snprintf(what, sizeof what, "onecycle three_phase %d linear %d", cases[k].three,
+                 cases[k].linear);
+        for (int g = 0; g < 20; g++) {
+            near(what, g, ct_schedule_lr(&c, g / 5, g % 5, 5), cases[k].lr[g],
+                 1e-6 * cases[k].lr[g]);
+            near(what, g, ct_schedule_momentum(&c, g / 5, g % 5, 5), cases[k].mom[g], 1e-7);
+        }
+    }
+    ct_train_config bad = sched_config(CT_SCHED_ONECYCLE, 4, 0.1f);
+    bad.three_phase = 2;
+    assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+}
+
 /* The formulas, in double, over runs with many steps per epoch and several phases. */
 static void test_schedules_formulas(void **state) {
     const int spe = 7, E = 6;
@@ -587,6 +643,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_optimizers),         cmocka_unit_test(test_optimizers_torch),
         cmocka_unit_test(test_optimizer_mismatch), cmocka_unit_test(test_schedules_torch),
+        cmocka_unit_test(test_onecycle_options_torch),
         cmocka_unit_test(test_schedules_formulas), cmocka_unit_test(test_fit_schedule_and_clip),
         cmocka_unit_test(test_fit_adam_state),     cmocka_unit_test(test_plateau_torch),
         cmocka_unit_test(test_fit_plateau),

@@ -180,7 +180,9 @@ def reference(data, f):
         sched = torch.optim.lr_scheduler.OneCycleLR(
             sched_opt, max_lr=lr, total_steps=epochs * spe,
             pct_start=float(f.get("pct-start", 0.3)), cycle_momentum=cyc != "off",
-            base_momentum=base_m, max_momentum=max_m)
+            base_momentum=base_m, max_momentum=max_m, div_factor=float(f.get("div-factor", 25)),
+            final_div_factor=float(f.get("final-div-factor", 1e4)),
+            three_phase="three-phase" in f, anneal_strategy=f.get("anneal", "cos"))
         cycled = cyc != "off"
     elif sched_name == "plateau":
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(

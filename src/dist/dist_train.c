@@ -64,7 +64,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
     snprintf(text, sizeof text,
              "phases=%s batch=%d eval_batch=%d optimizer=%d momentum=%.9g weight_decay=%.9g "
              "nesterov=%d betas=%.9g,%.9g eps=%.9g schedule=%d step_size=%d gamma=%.9g "
-             "plateau_patience=%d eta_min=%.9g onecycle=%.9g,%.9g,%.9g "
+             "plateau_patience=%d eta_min=%.9g onecycle=%.9g,%.9g,%.9g,%d,%d "
              "cycle_momentum=%d,%.9g,%.9g warmup=%d,%d,%.9g clip_norm=%.9g label_smoothing=%.9g end_lr=%.9g "
              "augment=%d,%d seed=%llu "
              "resume=%d,%lld,%.17g,%.17g device=%s model=%s "
@@ -75,7 +75,8 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              (double)cfg->beta2, (double)cfg->eps, (int)cfg->schedule, cfg->step_size,
              (double)cfg->gamma, cfg->plateau_patience, (double)cfg->eta_min,
              (double)cfg->pct_start,
-             (double)cfg->div_factor, (double)cfg->final_div_factor, cfg->cycle_momentum,
+             (double)cfg->div_factor, (double)cfg->final_div_factor, cfg->three_phase,
+             cfg->anneal_linear, cfg->cycle_momentum,
              (double)cfg->base_momentum, (double)cfg->max_momentum, cfg->warmup_steps,
              cfg->warmup_epochs, (double)cfg->warmup_start_factor, (double)cfg->clip_norm,
              (double)cfg->label_smoothing, (double)cfg->end_lr, cfg->augment_pad, cfg->augment_flip, (unsigned long long)cfg->seed, r->epoch, (long long)r->batch, r->loss_sum,

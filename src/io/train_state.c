@@ -66,10 +66,11 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
     /* optimizer, schedule, warm-up and clipping (enums as their numbers) */
     ct_jw_printf(j, ", \"optimizer\": %d, \"schedule\": %d, \"step_size\": %d, "
                  "\"plateau_patience\": %d, \"warmup_steps\": %d, \"warmup_epochs\": %d, "
-                 "\"augment_pad\": %d, \"augment_flip\": %d, \"cycle_momentum\": %d",
+                 "\"augment_pad\": %d, \"augment_flip\": %d, \"cycle_momentum\": %d, "
+                 "\"three_phase\": %d, \"anneal_linear\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
-                 c->cycle_momentum);
+                 c->cycle_momentum, c->three_phase, c->anneal_linear);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -321,6 +322,8 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("augment_pad", 0, CT_MAX_AUGMENT_PAD, cfg->augment_pad);
     OPT_INT("augment_flip", 0, 1, cfg->augment_flip);
     OPT_INT("cycle_momentum", 0, 1, cfg->cycle_momentum); /* (absent before 5 Dec 2026: 0) */
+    OPT_INT("three_phase", 0, 1, cfg->three_phase);       /* (the same) */
+    OPT_INT("anneal_linear", 0, 1, cfg->anneal_linear);
 #undef OPT_INT
     struct { const char *key; float *dst; } floats[] = {
         {"beta1", &cfg->beta1}, {"beta2", &cfg->beta2}, {"eps", &cfg->eps},

@@ -9,7 +9,7 @@
  *   step:     base * gamma^floor(epoch / step_size)                  (StepLR, per epoch)
  *   cosine:   eta_min + (base - eta_min) * (1 + cos(pi * g / T)) / 2  (CosineAnnealingLR)
  *   onecycle: OneCycleLR(max_lr = base, total_steps = T, pct_start, div_factor,
- *             final_div_factor, anneal_strategy="cos", three_phase=False); with
+ *             final_div_factor, anneal_strategy, three_phase); with
  *             cycle_momentum, ct_schedule_momentum gives its momentum (base_momentum,
  *             max_momentum), which replaces SGD's momentum or Adam's beta1
  *   plateau:  base (ct_fit multiplies by gamma^cuts, ct_plateau_cuts over the history)
@@ -38,22 +38,34 @@
 
 static double or_default(float v, double def) { return v != 0.0f ? (double)v : def; }
 
-/* OneCycleLR's cosine annealing from start to end as pct goes from 0 to 1. */
-static double anneal_cos(double start, double end, double pct) {
+/* OneCycleLR's annealing from start to end as pct goes from 0 to 1: cosine, or linear. */
+static double anneal(const ct_train_config *cfg, double start, double end, double pct) {
+    if (cfg->anneal_linear) return (end - start) * pct + start;
     return end + (start - end) / 2.0 * (cos(M_PI * pct) + 1.0);
 }
 
-/* OneCycleLR's two phases at step g of total: from a to b over the first pct_start of the
- * steps, then from b to c (its lr: initial, max_lr, min_lr; its momentum: max, base, max). */
+/* OneCycleLR's phases at step g of total (its get_lr), with its lr (initial, max_lr, min_lr)
+ * or its momentum (max, base, max) as a, b, c: from a to b over the first pct_start of the
+ * steps, then from b to c; three_phase: from a to b, from b back to a over as many steps,
+ * then from a to c. A phase of no steps (PyTorch divides by zero there) is skipped. */
 static double onecycle(const ct_train_config *cfg, double a, double b, double c, int64_t g,
                        int64_t total) {
-    double end1 = or_default(cfg->pct_start, CT_ONECYCLE_PCT_START) * (double)total - 1.0;
-    double end2 = (double)total - 1.0;
-    if ((double)g <= end1 && end1 > 0.0) return anneal_cos(a, b, (double)g / end1);
-    if (end1 < 0.0) end1 = 0.0;
-    if (end2 <= end1) return c;
-    double pct = ((double)g - end1) / (end2 - end1);
-    return anneal_cos(b, c, pct > 1.0 ? 1.0 : pct);
+    double pct_start = or_default(cfg->pct_start, CT_ONECYCLE_PCT_START);
+    double end[3], from[3], to[3];
+    int n = 0;
+    end[n] = pct_start * (double)total - 1.0, from[n] = a, to[n++] = b;
+    if (cfg->three_phase) end[n] = 2.0 * pct_start * (double)total - 2.0, from[n] = b, to[n++] = a;
+    end[n] = (double)total - 1.0, from[n] = cfg->three_phase ? a : b, to[n++] = c;
+    double start = 0.0;
+    for (int i = 0; i < n; i++) {
+        if ((double)g <= end[i] || i == n - 1) {
+            if (!(end[i] > start)) return to[i];
+            double pct = ((double)g - start) / (end[i] - start);
+            return anneal(cfg, from[i], to[i], pct > 1.0 ? 1.0 : pct);
+        }
+        if (end[i] > start) start = end[i];
+    }
+    return c;
 }
 
 /* The run's steps and the global step g of (epoch, step); returns the steps per epoch (all
@@ -236,6 +248,10 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         if (!(cfg->div_factor >= 0.0f) || !(cfg->final_div_factor >= 0.0f))
             return ct_fail(CT_ERR_INVALID, "one-cycle schedule: div_factor and final_div_factor "
                            "must be > 0, got %g and %g", cfg->div_factor, cfg->final_div_factor);
+        if ((cfg->three_phase != 0 && cfg->three_phase != 1) ||
+            (cfg->anneal_linear != 0 && cfg->anneal_linear != 1))
+            return ct_fail(CT_ERR_INVALID, "one-cycle schedule: three_phase and anneal_linear "
+                           "must be 0 or 1, got %d and %d", cfg->three_phase, cfg->anneal_linear);
         break;
     case CT_SCHED_PLATEAU:
         if (!(cfg->gamma >= 0.0f && cfg->gamma < 1.0f))

@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 49       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 53       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -59,6 +59,9 @@ typedef struct {
     const char *lr_schedule; /* phases, step, cosine, onecycle */
     int step_size;
     float gamma, eta_min, pct_start;
+    float div_factor, final_div_factor; /* onecycle (0: 25, 1e4) */
+    int three_phase;
+    const char *anneal;      /* onecycle: cos or linear */
     const char *cycle_momentum; /* onecycle: on, off or "BASE,MAX" */
     char cycle_momentum_resumed[64];
     int lr_patience;         /* plateau: PyTorch's patience, >= 0 (10) */

@@ -176,7 +176,12 @@ static void print_plan(const train_opts *o, int total_epochs, const char *save_d
         break;
     }
     case CT_SCHED_ONECYCLE:
-        printf(", one-cycle lr (pct_start %g)", (double)(c->pct_start > 0 ? c->pct_start : 0.3f));
+        printf(", one-cycle lr (pct_start %g", (double)(c->pct_start > 0 ? c->pct_start : 0.3f));
+        if (c->div_factor > 0 || c->final_div_factor > 0)
+            printf(", div %g, final div %g", (double)(c->div_factor > 0 ? c->div_factor : 25.0f),
+                   (double)(c->final_div_factor > 0 ? c->final_div_factor : 1e4f));
+        printf("%s%s)", c->three_phase ? ", three phases" : "",
+               c->anneal_linear ? ", linear" : "");
         if (c->cycle_momentum) {
             float base, max;
             ct_cycled_momentum(c, &base, &max);

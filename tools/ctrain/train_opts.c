@@ -80,6 +80,7 @@ void train_opts_init(train_opts *o) {
     o->lr_find_range = "1e-7,10";
     o->lr_find_steps = 100;
     o->cycle_momentum = "on";
+    o->anneal = "cos";
 }
 
 /* Fills flags[NUM_TRAIN_FLAGS] pointing into o. */
@@ -156,6 +157,19 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "pct-start", .kind = CLI_FLOAT, .range = CLI_ANY, .dst = &o->pct_start,
          .metavar = "X", .help = "onecycle: fraction of the steps rising, in (0, 1)",
          .def = "0.3"},
+        {.name = "div-factor", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->div_factor,
+         .metavar = "X", .help = "onecycle: the first lr is --lr / X (OneCycleLR's div_factor)",
+         .def = "25"},
+        {.name = "final-div-factor", .kind = CLI_FLOAT, .range = CLI_POSITIVE,
+         .dst = &o->final_div_factor, .metavar = "X",
+         .help = "onecycle: the last lr is the first / X (final_div_factor)", .def = "1e4"},
+        {.name = "three-phase", .kind = CLI_SWITCH, .dst = &o->three_phase,
+         .help = "onecycle: OneCycleLR's three_phase: the lr rises over pct_start of\n"
+                 "the steps, falls back to the first lr over as many, then to the last"},
+        {.name = "anneal", .kind = CLI_CHOICE, .dst = &o->anneal, .metavar = "NAME",
+         .choices = "cos|linear",
+         .help = "onecycle: how the lr (and momentum) move within a phase\n"
+                 "(OneCycleLR's anneal_strategy)"},
         {.name = "cycle-momentum", .kind = CLI_STR, .dst = &o->cycle_momentum, .metavar = "SPEC",
          .help = "onecycle: as OneCycleLR's cycle_momentum, SGD's momentum (Adam's\n"
                  "beta1) falls from MAX to BASE as the lr rises, and back: BASE,MAX\n"
@@ -336,16 +350,17 @@ void train_help(FILE *out) {
           "checkpoint; flags that change the results (--dataset, --model, --hidden, --val-size,\n"
           "--seed, --batch-size, --eval-batch-size, --momentum, --weight-decay, --nesterov,\n"
           "--optimizer, --betas, --eps, --lr-schedule, --step-size, --gamma, --lr-patience,\n"
-          "--eta-min, --pct-start, --cycle-momentum, --warmup-epochs, --warmup-start-factor,\n"
-          "--clip-grad-norm, --label-smoothing, --augment) may be given only with the saved value.\n"
-          "--epochs N extends or shortens the run to N epochs in all (the last phase's learning\n"
-          "rate continues), --schedule/--lr replace the schedule if the epochs already run keep\n"
-          "their learning rate (cosine and onecycle keep their length: it shapes every epoch's\n"
-          "rate). --device, --threads, --workers, --prefetch, --data-on-device, --data, --quiet,\n"
-          "--plot, --log, --patience, --dist-timeout may differ, --save-best and --restore-best be\n"
-          "added (without --data, the folder the run was trained from; --data: the same data in\n"
-          "another folder; other training data is refused by its fingerprint, saved in the train\n"
-          "state: start a new run from the weights with --init DIR instead).\n"
+          "--eta-min, --pct-start, --div-factor, --final-div-factor, --three-phase, --anneal,\n"
+          "--cycle-momentum, --warmup-epochs, --warmup-start-factor, --clip-grad-norm,\n"
+          "--label-smoothing, --augment) may be given only with the saved value. --epochs N extends\n"
+          "or shortens the run to N epochs in all (the last phase's learning rate continues),\n"
+          "--schedule/--lr replace the schedule if the epochs already run keep their learning rate\n"
+          "(cosine and onecycle keep their length: it shapes every epoch's rate). --device,\n"
+          "--threads, --workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log,\n"
+          "--patience, --dist-timeout may differ, --save-best and --restore-best be added (without\n"
+          "--data, the folder the run was trained from; --data: the same data in another folder;\n"
+          "other training data is refused by its fingerprint, saved in the train state: start a new\n"
+          "run from the weights with --init DIR instead).\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }
@@ -507,7 +522,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         "resume", "save", "save-every", "save-best", "restore-best", "overwrite", "log",
         "patience", "epochs", "lr", "schedule", "lr-schedule", "step-size", "gamma",
         "lr-patience", "eta-min", "pct-start", "cycle-momentum", "warmup-epochs",
-        "warmup-start-factor"};
+        "warmup-start-factor", "div-factor", "final-div-factor", "three-phase", "anneal"};
     for (size_t i = 0; o->lr_find && i < sizeof not_with_find / sizeof not_with_find[0]; i++)
         if (SEEN(not_with_find[i]))
             return cli_usage_error("train", "--%s: does not apply to --lr-find, which trains "
@@ -542,6 +557,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     static const struct { const char *flag; int sched; } only[] = {
         {"step-size", CT_SCHED_STEP}, {"eta-min", CT_SCHED_COSINE},
         {"pct-start", CT_SCHED_ONECYCLE}, {"cycle-momentum", CT_SCHED_ONECYCLE},
+        {"div-factor", CT_SCHED_ONECYCLE}, {"final-div-factor", CT_SCHED_ONECYCLE},
+        {"three-phase", CT_SCHED_ONECYCLE}, {"anneal", CT_SCHED_ONECYCLE},
         {"lr-patience", CT_SCHED_PLATEAU}};
     if (SEEN("gamma") && sched != CT_SCHED_STEP && sched != CT_SCHED_PLATEAU)
         return cli_usage_error("train", "--gamma: applies to --lr-schedule step or plateau (got "
@@ -567,7 +584,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                o->cycle_momentum);
     if (sched == CT_SCHED_STEP && o->step_size <= 0)
         return cli_usage_error("train", "--step-size: required with --lr-schedule step");
-    if (SEEN("pct-start") && !(o->pct_start > 0 && o->pct_start < 1))
+    /* (resumed: the run's own value, 0 for the default, checked against the flag already) */
+    if (SEEN("pct-start") && !o->resume_dir && !(o->pct_start > 0 && o->pct_start < 1))
         return cli_usage_error("train", "--pct-start: expected a number in (0, 1), got %s",
                                cli_float_text(F("pct-start"),
                                               cli_float_typed(F("pct-start")) > 0 &&
@@ -663,6 +681,10 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->plateau_patience = train_patience_config(o->lr_patience);
     c->eta_min = o->eta_min;
     c->pct_start = o->pct_start;
+    c->div_factor = o->div_factor;
+    c->final_div_factor = o->final_div_factor;
+    c->three_phase = o->three_phase;
+    c->anneal_linear = strcmp(o->anneal, "linear") == 0;
     c->cycle_momentum = cycle;
     c->base_momentum = cycle ? cyc.base_momentum : 0.0f;
     c->max_momentum = cycle ? cyc.max_momentum : 0.0f;

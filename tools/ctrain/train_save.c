@@ -279,7 +279,29 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     SAME_NUM("gamma", gamma, saved.gamma, "%g", double);
     SAME_NUM("lr-patience", lr_patience, train_patience_flag(saved.plateau_patience), "%d", int);
     SAME_NUM("eta-min", eta_min, saved.eta_min, "%g", double);
-    SAME_NUM("pct-start", pct_start, saved.pct_start, "%g", double);
+    /* (the library's 0 is its default: a flag of that value is the same setting) */
+#define SAME_OR_DEFAULT(name, field, def)                                                      \
+    do {                                                                                        \
+        double g_ = o->field != 0.0f ? (double)o->field : (double)(def);                        \
+        double s_ = saved.field != 0.0f ? (double)saved.field : (double)(def);                  \
+        if (rc == CLI_EXIT_OK && SEEN(name) && (float)g_ != (float)s_) {                        \
+            snprintf(given, sizeof given, "%g", g_);                                            \
+            snprintf(was, sizeof was, "%g", s_);                                                \
+            rc = differs(dir, name, given, was);                                                \
+        }                                                                                       \
+        o->field = saved.field;                                                                 \
+    } while (0)
+    SAME_OR_DEFAULT("pct-start", pct_start, 0.3f);
+    SAME_OR_DEFAULT("div-factor", div_factor, 25.0f);
+    SAME_OR_DEFAULT("final-div-factor", final_div_factor, 1e4f);
+#undef SAME_OR_DEFAULT
+    if (rc == CLI_EXIT_OK && SEEN("three-phase") && !saved.three_phase)
+        rc = differs(dir, "three-phase", "(on)", "two phases");
+    o->three_phase = saved.three_phase;
+    const char *anneal_saved = saved.anneal_linear ? "linear" : "cos";
+    if (rc == CLI_EXIT_OK && SEEN("anneal") && strcmp(o->anneal, anneal_saved) != 0)
+        rc = differs(dir, "anneal", o->anneal, anneal_saved);
+    o->anneal = anneal_saved;
     /* (absent in older files: off) */
     train_format_cycle_momentum(&saved, o->cycle_momentum_resumed,
                                 sizeof o->cycle_momentum_resumed);
