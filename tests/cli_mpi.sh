@@ -4,6 +4,7 @@
 #     and of 1 process × 1 thread, to float tolerance; only rank 0 prints them;
 #   - the same with the shared-memory transport switched off (--mca btl tcp,self);
 #   - 3 ranks with a batch that does not divide by 3 (uneven shares) agree with 3 threads;
+#   - --restore-best on 2 ranks restores the epoch 1 process restores, with its test line;
 #   - a launch with different flags on one rank is refused with a message (the same flags in
 #     another order or spelling are not);
 #   - an error every rank meets is said once, before the ranks connect and after; so is a
@@ -19,6 +20,7 @@
 # Usage: bash tests/cli_mpi.sh path/to/ctrain
 set -u
 . "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
+. "$(cd "$(dirname "$0")" && pwd)/small_mnist.sh"
 CT=${1:?usage: bash cli_mpi.sh path/to/ctrain}
 CT=$(cd "$(dirname "$CT")" && pwd)/$(basename "$CT")
 tmp=$(mktemp -d)
@@ -97,6 +99,23 @@ grep -q '^Gradients: summed across ranks with MPI_Allreduce in host memory$' "$t
     [ "$(grep -c '^Gradients: ' "$tmp/say.out")" -eq 1 ] &&
     ok "rank 0 prints one 'Gradients: summed across ranks with MPI_Allreduce in host memory' line" ||
     bad "no (or more than one) Gradients line: exit $rc: $(head -c 1000 "$tmp/say.out")"
+
+# ------------------------------------------------------------------ --restore-best on every rank
+# (on 1500 images at an lr whose val_loss rises after epoch 3: every rank puts those weights back
+# for the test set, and rank 0 saves them)
+if [ "$quick" -eq 0 ] && small_mnist "$dir" "$tmp/cut" 2000 500; then
+    RB=(train --dataset idx --data "$tmp/cut" --val-size 500 --lr 1 --momentum 0.9 --epochs 6
+        --restore-best --quiet)
+    run rb1 "$CT" "${RB[@]}" --threads 2
+    run rb2 "${MPIRUN[@]}" -np 2 "$CT" "${RB[@]}" --threads 1 --save "$tmp/rb2"
+    r1=$(grep '^Restored' "$tmp/rb1.out")
+    if [ "$rc" -eq 0 ] && [ -n "$r1" ] && [ "$(grep '^Restored' "$tmp/rb2.out" | cut -c1-33)" = "${r1:0:33}" ] &&
+        same rb2 rb1 2e-3 && [ -f "$tmp/rb2/best.safetensors" ]; then
+        ok "--restore-best on 2 ranks: 1 process's restored epoch and test line ($r1)"
+    else
+        bad "--restore-best on 2 ranks -> exit $rc: $(cat "$tmp/rb2.out" "$tmp/rb2.err")"$'\n'"1 process: $(cat "$tmp/rb1.out")"
+    fi
+fi
 
 # ------------------------------------------------------------------ the network path
 [ "$quick" -eq 1 ] || {
