@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cli_outputs.sh — what a run leaves for people and other tools: --plot (loss.png, accuracy.png,
 # lr.png, momentum.png),
-# --log (JSON lines), `ctrain eval` (per-class accuracy, precision and F1, the confusion matrix as
+# --log (JSON lines, and CSV for FILE.csv), `ctrain eval` (per-class accuracy, precision and F1, the confusion matrix as
 # text and --confusion's picture), `ctrain show` (image
 # grids), `ctrain predict` (PNG and PGM, grey and colour, any size, dark on light). PNGs are
 # decoded by tests/st_tool.py (Python's zlib) and checked for size and for not being blank.
@@ -85,6 +85,35 @@ run train --epochs 1 --val-size 59000 --quiet --plot oc_plots
 run train --resume run --epochs 3 --quiet --plot plots --log run.jsonl
 [ "$rc" -eq 0 ] && [ "$(grep -c '' run.jsonl)" -eq 3 ] && grep -q '"epoch": 2,' run.jsonl &&
     ok "after --resume run --epochs 3: run.jsonl has epochs 0, 1, 2" || bad "resumed log -> exit $rc: $(cat run.jsonl) $err"
+# --log FILE.csv: the same numbers as CSV under a header (Keras' CSVLogger), rewritten from the
+# history by a resume; without validation, no val columns; a .csv that is not ctrain's is kept
+run train --resume run --epochs 3 --quiet --log run.csv
+if [ "$rc" -eq 0 ] && "$PY" - run.jsonl run.csv <<'EOF'; then
+import csv, json, sys
+js = [json.loads(l) for l in open(sys.argv[1])]
+head = open(sys.argv[2]).readline().strip()
+assert head == ("epoch,phase,lr,train_loss,train_acc,val_loss,val_acc,seconds,samples_per_s,"
+                "val_seconds,graph_steps"), head
+rows = list(csv.DictReader(open(sys.argv[2])))
+assert len(rows) == len(js) == 3, (len(rows), len(js))
+for j, r in zip(js, rows):
+    for k in ("epoch", "phase", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds",
+              "samples_per_s", "val_seconds", "graph_steps"):
+        assert float(r[k]) == float(j[k]), (k, r[k], j[k])
+EOF
+    ok "--log run.csv: a header and run.jsonl's 3 epochs, every number the same"
+else
+    bad "--log run.csv -> exit $rc: $(cat run.csv) $err"
+fi
+run train --epochs 1 --val-size 0 --quiet --log nv.CSV
+[ "$rc" -eq 0 ] && [ "$(head -1 nv.CSV)" = "epoch,phase,lr,train_loss,train_acc,seconds,samples_per_s,graph_steps" ] &&
+    [ "$(grep -c '' nv.CSV)" -eq 2 ] && ok "--log nv.CSV with --val-size 0: no val columns" ||
+    bad "--log nv.CSV -> exit $rc: $(cat nv.CSV) $err"
+printf 'name,score\nada,1\n' >scores.csv
+run train --epochs 1 --val-size 59000 --quiet --log scores.csv
+[ "$rc" -ne 0 ] && grep -q '^ctrain: --log scores.csv: exists and is not a log of ctrain' <<<"$err" &&
+    [ "$(cat scores.csv)" = $'name,score\nada,1' ] && ok "--log onto a CSV file that is not ctrain's: refused, kept" ||
+    bad "--log scores.csv -> exit $rc: $err"
 png_ok plots/loss.png 800 500
 
 # ------------------------------------------------------------------ eval: the tables

@@ -218,6 +218,12 @@ run train --resume oc --anneal linear
 run train --resume oc --div-factor 10
 [ "$rc" -eq 2 ] && grep -q -- '--div-factor 10: the run in oc was saved with 25' <<<"$err" &&
     ok "--resume with another --div-factor -> exit 2, the saved default named" || bad "--resume oc --div-factor 10 -> exit $rc: $err"
+run train --resume oc --pct-start 0
+[ "$rc" -eq 2 ] && grep -q -- '--pct-start 0: the run in oc was saved with 0.3' <<<"$err" &&
+    ok "--resume with --pct-start 0 (not the default) -> exit 2" || bad "--resume oc --pct-start 0 -> exit $rc: $err"
+run train --resume cs --three-phase
+[ "$rc" -eq 2 ] && grep -q -- '--three-phase: applies to --lr-schedule onecycle (got cosine)' <<<"$err" &&
+    ok "--resume of a cosine run with --three-phase -> exit 2, as a new run" || bad "--resume cs --three-phase -> exit $rc: $err"
 run train --resume oc --pct-start 0.3 --div-factor 25 --final-div-factor 1e4 --anneal cos
 [ "$rc" -eq 0 ] && ok "--resume with the defaults given as flags (--pct-start 0.3, --div-factor 25, ...): accepted" ||
     bad "--resume oc with the default one-cycle flags -> exit $rc: $err"

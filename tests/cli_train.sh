@@ -269,6 +269,11 @@ run train --resume "$tmp/rb_late" --schedule 2@0.5,2@3 --restore-best --quiet
 [ "$rc" -eq 0 ] && grep -Eq "^(Restored the weights of epoch [23] \(val_loss [0-9.]+, the lowest since epoch 2;|Best weights since epoch 2: )" <<<"$out" &&
     grep -Eq "$TEST_RE" <<<"$out" && ok "--restore-best added on a resume without best.safetensors: weighs epochs 2.. ($(grep -E '^(Restored|Best)' <<<"$out"))" ||
     bad "--restore-best added on a resume -> exit $rc: $out $err"
+run train "${RB0[@]}" --epochs 2 --lr 0.5 --save "$tmp/rb_fin"
+run train --resume "$tmp/rb_fin" --restore-best --quiet # (finished: nothing weighed, said)
+[ "$rc" -eq 0 ] && grep -q '^Best weights: none weighed (--restore-best weighs the epochs from 2 on, and the run has done its 2); the last epoch.s are kept$' <<<"$out" &&
+    ok "--restore-best added on resuming a finished run without its file: says none was weighed" ||
+    bad "--restore-best on a finished run -> exit $rc: $out $err"
 # with batch norm, stopped mid-epoch and resumed: the straight run's model file, counters and all
 BN=(--dataset idx --data "$tmp/cut" --val-size 500 --quiet --model "flatten,linear(32),batchnorm,relu,linear(10)"
     --schedule 2@0.5,2@4 --restore-best)

@@ -353,6 +353,35 @@ static void test_onecycle_options_torch(void **state) {
             near(what, g, ct_schedule_momentum(&c, g / 5, g % 5, 5), cases[k].mom[g], 1e-7);
         }
     }
+    /* runs so short that pct_start * total_steps < 1: the first phase ends before step 0, and
+     * the next starts there (PyTorch's start_step), max_lr 0.1, PyTorch's defaults otherwise */
+    static const struct {
+        int total, three;
+        float pct;
+        double lr[9], mom[9];
+    } shorts[] = {
+        {5, 0, 0.1f,
+         {0.09698464310077128, 0.0750001, 0.04131782584628902, 0.01169813105293973, 4e-07},
+         {0.8530153689607045, 0.875, 0.9086824088833465, 0.9383022221559488, 0.95}},
+        {2, 0, 0.3f, {0.0811745653949763, 4e-07}, {0.8688255099070633, 0.95}},
+        {3, 1, 0.3f, {0.003918994048634272, 0.001715598786421084, 4e-07}, {0.95, 0.95, 0.95}},
+        {9, 1, 0.1f,
+         {0.003994132189207244, 0.0037923518808107184, 0.003330718335191097,
+          0.0026761661534413232, 0.0019236021931666673, 0.001182144539384754,
+          0.0005593009171171456, 0.00014538059828603074, 4e-07},
+         {0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95}},
+    };
+    for (size_t k = 0; k < sizeof shorts / sizeof shorts[0]; k++) {
+        ct_train_config c = sched_config(CT_SCHED_ONECYCLE, shorts[k].total, 0.1f); /* 1 step each */
+        c.pct_start = shorts[k].pct, c.three_phase = shorts[k].three, c.cycle_momentum = 1;
+        char what[64];
+        snprintf(what, sizeof what, "onecycle of %d steps, pct_start %g, three_phase %d",
+                 shorts[k].total, (double)shorts[k].pct, shorts[k].three);
+        for (int g = 0; g < shorts[k].total; g++) {
+            near(what, g, ct_schedule_lr(&c, g, 0, 1), shorts[k].lr[g], 1e-6 * shorts[k].lr[g]);
+            near(what, g, ct_schedule_momentum(&c, g, 0, 1), shorts[k].mom[g], 1e-7);
+        }
+    }
     ct_train_config bad = sched_config(CT_SCHED_ONECYCLE, 4, 0.1f);
     bad.three_phase = 2;
     assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);

@@ -160,6 +160,17 @@ ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
  * -1 when it does not fit in buf. */
 int ct_epoch_json(const ct_epoch_result *r, char *buf, size_t buf_bytes);
 
+/* The same as a CSV row (no newline), as Keras' CSVLogger writes one: the columns of
+ * CT_EPOCH_CSV_HEADER, or of CT_EPOCH_CSV_HEADER_NO_VAL when with_val is 0 (a run without
+ * validation); each number as ct_epoch_json writes it, a non-finite one as nan or inf (as
+ * pandas reads them). Returns the length, or -1 when it does not fit in buf. */
+#define CT_EPOCH_CSV_HEADER                                                                     \
+    "epoch,phase,lr,train_loss,train_acc,val_loss,val_acc,seconds,samples_per_s,val_seconds,"  \
+    "graph_steps"
+#define CT_EPOCH_CSV_HEADER_NO_VAL                                                              \
+    "epoch,phase,lr,train_loss,train_acc,seconds,samples_per_s,graph_steps"
+int ct_epoch_csv(const ct_epoch_result *r, int with_val, char *buf, size_t buf_bytes);
+
 /* ------------------------------------------------------------------------------------------ */
 /* images in                                                                                   */
 

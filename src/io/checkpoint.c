@@ -453,7 +453,7 @@ ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, cons
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* metrics as JSON                                                                             */
+/* metrics as JSON (and CSV)                                                                   */
 
 void ct_epoch_json_write(ct_jsonw *j, const ct_epoch_result *r, int with_count) {
     ct_jw_printf(j, "{\"epoch\": %d, \"phase\": %d, \"lr\": ", r->epoch, r->phase);
@@ -480,6 +480,48 @@ void ct_epoch_json_write(ct_jsonw *j, const ct_epoch_result *r, int with_count) 
     }
     ct_jw_printf(j, ", \"graph_steps\": %lld", (long long)r->graph_steps);
     ct_jw_raw(j, "}", 1);
+}
+
+/* v as ct_jw_double writes it (the shortest of 15 to 17 digits that reads back), or nan/inf */
+static int csv_double(char *buf, size_t bytes, double v) {
+    if (isnan(v)) return snprintf(buf, bytes, "nan");
+    if (isinf(v)) return snprintf(buf, bytes, v > 0 ? "inf" : "-inf");
+    int digits = 15;
+    char tmp[40];
+    for (; digits < 17; digits++) {
+        snprintf(tmp, sizeof tmp, "%.*g", digits, v);
+        if (strtod(tmp, NULL) == v) break;
+    }
+    return snprintf(buf, bytes, "%.*g", digits, v);
+}
+
+int ct_epoch_csv(const ct_epoch_result *r, int with_val, char *buf, size_t bytes) {
+    const double lr = (double)r->lr;
+    double cols[] = {lr, r->train_loss, r->train_acc, r->val.loss, r->val.accuracy, r->train_s,
+                     r->samples_per_s, r->val_s};
+    const int keep[] = {1, 1, 1, with_val, with_val, 1, 1, with_val};
+    size_t len = 0;
+    int n = snprintf(buf, bytes, "%d,%d", r->epoch, r->phase);
+    if (n < 0 || (size_t)n >= bytes) return -1;
+    len = (size_t)n;
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+        if (!keep[i]) continue;
+        char v[48];
+        if (i == 0) { /* the lr is a float: as ct_jw_float writes it */
+            for (int digits = 6; digits <= 9; digits++) {
+                snprintf(v, sizeof v, "%.*g", digits, lr);
+                if ((float)strtod(v, NULL) == r->lr) break;
+            }
+        } else {
+            csv_double(v, sizeof v, cols[i]);
+        }
+        n = snprintf(buf + len, bytes - len, ",%s", v);
+        if (n < 0 || (size_t)n >= bytes - len) return -1;
+        len += (size_t)n;
+    }
+    n = snprintf(buf + len, bytes - len, ",%lld", (long long)r->graph_steps);
+    if (n < 0 || (size_t)n >= bytes - len) return -1;
+    return (int)(len + (size_t)n);
 }
 
 int ct_epoch_json(const ct_epoch_result *r, char *buf, size_t bytes) {

@@ -47,7 +47,9 @@ static double anneal(const ct_train_config *cfg, double start, double end, doubl
 /* OneCycleLR's phases at step g of total (its get_lr), with its lr (initial, max_lr, min_lr)
  * or its momentum (max, base, max) as a, b, c: from a to b over the first pct_start of the
  * steps, then from b to c; three_phase: from a to b, from b back to a over as many steps,
- * then from a to c. A phase of no steps (PyTorch divides by zero there) is skipped. */
+ * then from a to c. Each phase starts where the one before ends, even before step 0 (with
+ * pct_start * total < 1), as PyTorch's; one that ends where it starts (PyTorch divides by
+ * zero there) gives its end value. */
 static double onecycle(const ct_train_config *cfg, double a, double b, double c, int64_t g,
                        int64_t total) {
     double pct_start = or_default(cfg->pct_start, CT_ONECYCLE_PCT_START);
@@ -59,11 +61,11 @@ static double onecycle(const ct_train_config *cfg, double a, double b, double c,
     double start = 0.0;
     for (int i = 0; i < n; i++) {
         if ((double)g <= end[i] || i == n - 1) {
-            if (!(end[i] > start)) return to[i];
+            if (end[i] == start) return to[i];
             double pct = ((double)g - start) / (end[i] - start);
             return anneal(cfg, from[i], to[i], pct > 1.0 ? 1.0 : pct);
         }
-        if (end[i] > start) start = end[i];
+        start = end[i];
     }
     return c;
 }

@@ -180,6 +180,8 @@ void train_epoch_outputs(train_run *r, int n_epochs);
  * --log that would destroy a file that is not a log of ctrain's, or a checkpoint or picture of
  * this run (CLI_EXIT_ERROR). Creates and removes nothing. */
 int train_check_outputs(const train_opts *o);
+/* --log FILE ending in .csv (any case): CSV rows under a header, else JSON lines. */
+int train_log_is_csv(const char *path);
 /* --save names a folder other than --resume's (then --overwrite may replace what is there). */
 int train_save_replaces(const train_opts *o);
 /* Opens --log (truncated) and writes the n_epochs lines already in the history (a resume). */

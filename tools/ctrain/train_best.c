@@ -103,6 +103,12 @@ int train_best_resume(train_run *run, const char *dir) {
 
 int train_best_restore(train_run *run, int last_epoch) {
     if (!run->o->restore_best || last_epoch < 0) return 0;
+    if (run->best_from > last_epoch) { /* added on resuming a finished run without its file */
+        printf("Best weights: none weighed (--restore-best weighs the epochs from %d on, and "
+               "the run has done its %d); the last epoch's are kept\n", run->best_from,
+               last_epoch + 1);
+        return 0;
+    }
     int b = train_best_epoch(run, run->best_from, last_epoch);
     if (b < 0) return 0; /* (no finite val_loss: a diverged run stops before) */
     const ct_epoch_result *best = &run->history[b], *last = &run->history[last_epoch];

@@ -267,7 +267,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "log", .kind = CLI_STR, .dst = &o->log_path, .metavar = "FILE",
          .help = "one JSON object per epoch per line (epoch, phase, lr,\n"
                  "train_loss, train_acc, val_loss, val_acc, seconds, samples_per_s,\n"
-                 "val_seconds, graph_steps; the val keys only with --val-size > 0)",
+                 "val_seconds, graph_steps; the val keys only with --val-size > 0);\n"
+                 "FILE.csv: the same as CSV under a header line (Keras' CSVLogger)",
          .def = "none"},
         {.name = "lr-find", .kind = CLI_SWITCH, .dst = &o->lr_find,
          .help = "instead of training, run the learning-rate range test (fastai's\n"

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,9 +111,17 @@ static int check_log(const train_opts *o) {
         if (same_path(log, f))
             return cli_error("--log %s: is %s, which this run writes", log, f);
     }
-    static const char head[] = "{\"epoch\":"; /* ct_epoch_json's first key */
-    return cli_check_replaceable("log", log, head, sizeof head - 1, "a log of ctrain's",
-                                 " (its first line is not an epoch's JSON)");
+    static const char json[] = "{\"epoch\":", csv[] = "epoch,phase,"; /* their first words */
+    int is_csv = train_log_is_csv(log);
+    return cli_check_replaceable("log", log, is_csv ? csv : json,
+                                 is_csv ? sizeof csv - 1 : sizeof json - 1, "a log of ctrain's",
+                                 is_csv ? " (its first line is not ctrain's CSV header)"
+                                        : " (its first line is not an epoch's JSON)");
+}
+
+int train_log_is_csv(const char *path) {
+    size_t n = strlen(path);
+    return n >= 4 && strcasecmp(path + n - 4, ".csv") == 0;
 }
 
 /* --plot DIR: loss.png, accuracy.png, lr.png and momentum.png (--lr-find: lr_find.png) replace

@@ -109,6 +109,14 @@ static int saved_long(const ct_checkpoint *ck, const char *key, int required, lo
     return 0;
 }
 
+/* v in the fewest of 6 to 9 digits that read back as v: "25", "25.0000019" */
+static void float_text(float v, char *out, size_t bytes) {
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(out, bytes, "%.*g", digits, (double)v);
+        if ((float)strtod(out, NULL) == v) break;
+    }
+}
+
 static int differs(const char *dir, const char *flag, const char *given, const char *saved) {
     return cli_usage_error("train", "--%s %s: the run in %s was saved with %s, and a resumed run "
                            "keeps the settings that change its results", flag, given, dir, saved);
@@ -279,14 +287,15 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     SAME_NUM("gamma", gamma, saved.gamma, "%g", double);
     SAME_NUM("lr-patience", lr_patience, train_patience_flag(saved.plateau_patience), "%d", int);
     SAME_NUM("eta-min", eta_min, saved.eta_min, "%g", double);
-    /* (the library's 0 is its default: a flag of that value is the same setting) */
+    /* onecycle's settings (another schedule's run: refused by train_finish_options, as a new
+     * run's); the library's 0 is its default, so a flag of that value is the same setting */
+    const int onecycle = saved.schedule == CT_SCHED_ONECYCLE;
 #define SAME_OR_DEFAULT(name, field, def)                                                      \
     do {                                                                                        \
-        double g_ = o->field != 0.0f ? (double)o->field : (double)(def);                        \
-        double s_ = saved.field != 0.0f ? (double)saved.field : (double)(def);                  \
-        if (rc == CLI_EXIT_OK && SEEN(name) && (float)g_ != (float)s_) {                        \
-            snprintf(given, sizeof given, "%g", g_);                                            \
-            snprintf(was, sizeof was, "%g", s_);                                                \
+        float s_ = saved.field != 0.0f ? saved.field : (float)(def);                            \
+        if (rc == CLI_EXIT_OK && onecycle && SEEN(name) && o->field != s_) {                    \
+            float_text(o->field, given, sizeof given);                                          \
+            float_text(s_, was, sizeof was);                                                    \
             rc = differs(dir, name, given, was);                                                \
         }                                                                                       \
         o->field = saved.field;                                                                 \
@@ -295,13 +304,13 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     SAME_OR_DEFAULT("div-factor", div_factor, 25.0f);
     SAME_OR_DEFAULT("final-div-factor", final_div_factor, 1e4f);
 #undef SAME_OR_DEFAULT
-    if (rc == CLI_EXIT_OK && SEEN("three-phase") && !saved.three_phase)
+    if (rc == CLI_EXIT_OK && onecycle && SEEN("three-phase") && !saved.three_phase)
         rc = differs(dir, "three-phase", "(on)", "two phases");
     o->three_phase = saved.three_phase;
     const char *anneal_saved = saved.anneal_linear ? "linear" : "cos";
-    if (rc == CLI_EXIT_OK && SEEN("anneal") && strcmp(o->anneal, anneal_saved) != 0)
+    if (rc == CLI_EXIT_OK && onecycle && SEEN("anneal") && strcmp(o->anneal, anneal_saved) != 0)
         rc = differs(dir, "anneal", o->anneal, anneal_saved);
-    o->anneal = anneal_saved;
+    o->anneal = SEEN("anneal") && !onecycle ? o->anneal : anneal_saved;
     /* (absent in older files: off) */
     train_format_cycle_momentum(&saved, o->cycle_momentum_resumed,
                                 sizeof o->cycle_momentum_resumed);
@@ -565,7 +574,8 @@ int train_save_best(train_run *r, int epoch) {
 
 static int log_line(train_run *r, const ct_epoch_result *e) {
     char line[1024];
-    int n = ct_epoch_json(e, line, sizeof line);
+    int n = train_log_is_csv(r->o->log_path) ? ct_epoch_csv(e, r->n_val > 0, line, sizeof line)
+                                             : ct_epoch_json(e, line, sizeof line);
     if (n < 0 || fprintf(r->log, "%s\n", line) < 0 || fflush(r->log) != 0) {
         if (!(r->outputs_failed & 1))
             cli_error("--log %s: cannot write: %s", r->o->log_path,
@@ -595,6 +605,13 @@ int train_log_open(train_run *r, int n_epochs) {
     }
     if (!r->log) {
         cli_error("--log %s: cannot open: %s", r->o->log_path, strerror(errno));
+        return 1;
+    }
+    if (train_log_is_csv(r->o->log_path) &&
+        (fprintf(r->log, "%s\n", r->n_val > 0 ? CT_EPOCH_CSV_HEADER : CT_EPOCH_CSV_HEADER_NO_VAL) <
+             0 || fflush(r->log) != 0)) {
+        cli_error("--log %s: cannot write: %s", r->o->log_path, strerror(errno));
+        r->outputs_failed |= 1;
         return 1;
     }
     for (int i = 0; i < n_epochs; i++)
