@@ -220,7 +220,9 @@ static ct_status cpu_xent(ct_backend *b, const float *logits, const uint8_t *lab
         if (dlogits) {
             float *g = dlogits + r * classes;
             float inv = 1.0f / sum;
-            for (int c = 0; c < classes; c++) g[c] = grad_scale * (expf(z[c] - zmax) * inv - off);
+            /* (grad_scale * p first: with no smoothing, the same rounding as before it came) */
+            for (int c = 0; c < classes; c++)
+                g[c] = grad_scale * expf(z[c] - zmax) * inv - grad_scale * off;
             g[y] -= grad_scale * on;
         }
     }
