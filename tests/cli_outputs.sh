@@ -144,6 +144,17 @@ want = "  macro average: accuracy (recall) %.4f, precision %.4f, F1 %.4f" % (
     sum(rs) / 10, sum(ps) / 10, sum(fs) / 10)
 assert want in text.splitlines(), want
 EOF
+# --part train: the 60000 training images, the lines named train_loss, train_acc
+run eval --model run --part train
+"$PY" - "$tmp/out" <<'EOF' && ok "eval --part train: the training set's 60000 images, train_loss and train_acc as its confusion matrix gives them" || bad "eval --part train -> exit $rc: $out $err"
+import re, sys
+text = open(sys.argv[1]).read()
+assert re.search(r"^Data: mnist training set, 60000 images$", text, re.M), text[:300]
+acc = float(re.search(r"^train_loss: [\d.]+, train_acc: ([\d.]+)$", text, re.M).group(1))
+rows = [list(map(int, l.split()[1:])) for l in text.split("predicted class):\n")[1].splitlines()[1:]]
+assert sum(map(sum, rows)) == 60000 and "test_loss" not in text
+assert abs(sum(rows[i][i] for i in range(10)) / 60000 - acc) < 1e-4
+EOF
 # --confusion: the matrix as a picture (10 cells of 56 pixels, margins 70 + 20 and 50 + 60)
 run eval --model run --confusion cm.png
 [ "$rc" -eq 0 ] && grep -qx 'Wrote cm.png: the confusion matrix' <<<"$out" && ok "eval --confusion cm.png -> exit 0" ||

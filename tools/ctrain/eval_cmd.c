@@ -1,5 +1,6 @@
 /*
- * eval_cmd.c — `ctrain eval` (a saved model on the test set: loss, accuracy, per-class accuracy,
+ * eval_cmd.c — `ctrain eval` (a saved model on the test set, or --part train the training set:
+ * loss, accuracy, per-class accuracy,
  * confusion matrix) and `ctrain predict` (class probabilities of image files).
  *
  * eval's result line is train's test line, from the same code path (with the label smoothing the
@@ -21,16 +22,17 @@
 /* ctrain eval                                                                                 */
 
 typedef struct {
-    const char *model, *dataset, *data_dir, *device, *spec, *confusion;
+    const char *model, *dataset, *data_dir, *device, *spec, *confusion, *part;
     int threads, batch_size;
     float label_smoothing;
 } eval_opts;
 
-enum { NUM_EVAL_FLAGS = 9 };
+enum { NUM_EVAL_FLAGS = 10 };
 
 static int eval_flags(eval_opts *o, cli_flag *f) {
     memset(o, 0, sizeof *o);
     o->dataset = "mnist";
+    o->part = "test";
     o->device = "auto";
     o->batch_size = EVAL_BATCH;
     cli_flag t[NUM_EVAL_FLAGS] = {
@@ -38,7 +40,12 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
          .help = "a checkpoint folder (its model.safetensors) or a .safetensors file",
          .def = "required"},
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
-         .choices = CLI_DATASETS, .help = "whose test set", .def = "the model's, else mnist"},
+         .choices = CLI_DATASETS, .help = "whose images", .def = "the model's, else mnist"},
+        {.name = "part", .kind = CLI_CHOICE, .dst = &o->part, .metavar = "PART",
+         .choices = "test|train",
+         .help = "the test images, or all the training images (validation split\n"
+                 "included: Keras' model.evaluate(x_train, y_train)); the lines\n"
+                 "then say train_loss, train_acc"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
          .help = "the data folder (MNIST is fetched there when missing)",
          .def = "the dataset's usual folder"},
@@ -78,9 +85,10 @@ void eval_help(FILE *out) {
     fputs("usage: ctrain eval --model PATH [flags]\n"
           "\n"
           "Evaluates a saved model (ctrain train --save DIR, or any safetensors file with the\n"
-          "model's tensors under PyTorch state_dict names) on the test set, and prints:\n"
+          "model's tensors under PyTorch state_dict names) on the test set (--part train: the\n"
+          "training set), and prints:\n"
           "  Model: SPEC (N parameters) from FILE\n"
-          "  Data: DATASET test set, N images\n"
+          "  Data: DATASET test set, N images       (--part train: training set)\n"
           "  test_loss: L, test_acc: A                 (as ctrain train prints it)\n"
           "  test_loss is cross-entropy with label smoothing S; without it: L\n"
           "                                 (a model trained with --label-smoothing S > 0)\n"
@@ -165,7 +173,7 @@ int cmd_eval(int argc, char **argv) {
     }
     ct_dataset *test = NULL;
     o.dataset = cli_dataset_of(&cm, o.dataset, cli_find(flags, nflags, "dataset")->seen);
-    if ((rc = cli_load_dataset(o.dataset, o.data_dir, "test", &test)) != CLI_EXIT_OK) {
+    if ((rc = cli_load_dataset(o.dataset, o.data_dir, o.part, &test)) != CLI_EXIT_OK) {
         cli_close_model(&cm);
         return rc;
     }
@@ -177,7 +185,7 @@ int cmd_eval(int argc, char **argv) {
         ct_dataset_free(test);
         return rc;
     }
-    if ((rc = cli_check_data(&cm, test, o.dataset, "test")) != CLI_EXIT_OK) {
+    if ((rc = cli_check_data(&cm, test, o.dataset, o.part)) != CLI_EXIT_OK) {
         ct_dataset_free(test);
         cli_close_model(&cm);
         return rc;
@@ -187,7 +195,9 @@ int cmd_eval(int argc, char **argv) {
     int64_t n = ct_dataset_count(test);
     printf("Model: %s (%lld parameters) from %s\n", ct_model_spec(m),
            (long long)ct_model_param_count(m), cm.path);
-    printf("Data: %s test set, %lld image%s\n", o.dataset, (long long)n, n == 1 ? "" : "s");
+    const char *part = strcmp(o.part, "train") == 0 ? "train" : "test";
+    printf("Data: %s %s set, %lld image%s\n", o.dataset, strcmp(part, "train") ? "test" : "training",
+           (long long)n, n == 1 ? "" : "s");
     ct_eval_result ev, plain;
     ct_status s = ct_evaluate_dist(m, test, NULL, n, o.batch_size, o.label_smoothing, NULL, &ev);
     if (s == CT_OK && o.label_smoothing > 0.0f)
@@ -198,9 +208,9 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_lib_error(s);
         goto done;
     }
-    printf("test_loss: %.4f, test_acc: %.4f\n", cli_metric(ev.loss), ev.accuracy);
+    printf("%s_loss: %.4f, %s_acc: %.4f\n", part, cli_metric(ev.loss), part, ev.accuracy);
     if (o.label_smoothing > 0.0f)
-        printf("test_loss is cross-entropy with label smoothing %g; without it: %.4f\n",
+        printf("%s_loss is cross-entropy with label smoothing %g; without it: %.4f\n", part,
                (double)o.label_smoothing, cli_metric(plain.loss));
     /* per-sample predictions, a chunk at a time */
     int64_t chunk = 4096;
@@ -235,7 +245,8 @@ int cmd_eval(int argc, char **argv) {
     if (o.confusion) {
         const char *const *names = k == 10 ? cli_class_names(o.dataset) : NULL;
         char title[160];
-        snprintf(title, sizeof title, "%s test set: %lld images, accuracy %.4f", o.dataset,
+        snprintf(title, sizeof title, "%s %s set: %lld images, accuracy %.4f", o.dataset,
+                 strcmp(part, "train") ? "test" : "training",
                  (long long)n, ev.accuracy);
         fflush(stdout);
         s = ct_confusion_png(o.confusion, conf, k, names, names ? 10 : 0, title);
