@@ -112,6 +112,37 @@ if [ "$have_mnist" -eq 1 ]; then
     [ "$rc" -eq 1 ] && grep -q 'ls_bad.safetensors: metadata "label_smoothing" is "1.5", not a number in \[0, 1\]' <<<"$err" &&
         ok "eval refuses a model whose label_smoothing metadata is out of range" ||
         bad "eval of label_smoothing 1.5 metadata -> exit $rc, stderr: $err"
+    # --class-names: saved in the model; eval, predict and show name the classes; kept by a
+    # resume; a file of the wrong count or with an empty line refused, as are bad metadata
+    printf 'zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\n' >"$tmp/names.txt"
+    run train --epochs 1 --lr 0.5 --val-size 59000 --class-names "$tmp/names.txt" --save "$tmp/cn" --quiet
+    run eval --model "$tmp/cn"
+    [ "$rc" -eq 0 ] && grep -q '^  class 0 (zero): ' <<<"$out" && grep -q '^  class 9 (nine): ' <<<"$out" &&
+        ok "--class-names: eval names the classes" || bad "eval of a --class-names model -> exit $rc: $out $err"
+    python3 "$here/st_tool.py" export "$dir" 0 "$tmp/seven.png" >/dev/null 2>&1
+    run predict --model "$tmp/cn" "$tmp/seven.png"
+    [ "$rc" -eq 0 ] && grep -Eq '^.*seven.png: [0-9] (zero|one|two|three|four|five|six|seven|eight|nine) \(' <<<"$out" &&
+        ok "--class-names: predict names the class ($out)" || bad "predict with class names -> exit $rc: $out $err"
+    run show --model "$tmp/cn" --count 8 --out "$tmp/cn.png"
+    [ "$rc" -eq 0 ] && [ -s "$tmp/cn.png" ] && ok "--class-names: show draws the grid" || bad "show -> exit $rc: $err"
+    run train --resume "$tmp/cn" --epochs 2 --quiet
+    [ "$rc" -eq 0 ] && grep -aq 'zero\\none\\ntwo' "$tmp/cn/model.safetensors" &&
+        ok "--class-names kept by a resume without the flag" || bad "resume of a --class-names run -> exit $rc: $err"
+    printf 'a\nb\n' >"$tmp/two.txt"
+    run train --epochs 1 --val-size 59000 --class-names "$tmp/two.txt" --save "$tmp/cn2"
+    [ "$rc" -eq 2 ] && grep -q 'two.txt: holds 2 class names, one a line, but the data has 10 classes' <<<"$err" &&
+        [ ! -e "$tmp/cn2" ] && ok "--class-names with 2 names for 10 classes -> exit 2, nothing saved" ||
+        bad "--class-names two.txt -> exit $rc: $err"
+    printf 'a\n\nb\n' >"$tmp/gap.txt"
+    run train --epochs 1 --val-size 59000 --class-names "$tmp/gap.txt"
+    [ "$rc" -eq 2 ] && grep -q 'gap.txt: a line is empty' <<<"$err" && ok "--class-names with an empty line -> exit 2" ||
+        bad "--class-names gap.txt -> exit $rc: $err"
+    cp "$tmp/cn/model.safetensors" "$tmp/cn_bad.safetensors"
+    python3 "$here/st_tool.py" meta "$tmp/cn_bad.safetensors" class_names 'a
+b' >/dev/null
+    run eval --model "$tmp/cn_bad.safetensors"
+    [ "$rc" -eq 1 ] && grep -q 'cn_bad.safetensors: metadata "class_names" does not hold 10 names' <<<"$err" &&
+        ok "eval refuses class_names metadata of the wrong count" || bad "eval of bad class_names -> exit $rc: $err"
 else
     echo "SKIP adam, tiny cnn, schedules: no MNIST in $dir (run: ctrain data fetch mnist)"
 fi

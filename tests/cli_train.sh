@@ -271,7 +271,7 @@ run train --resume "$tmp/rb_late" --schedule 2@0.5,2@3 --restore-best --quiet
     bad "--restore-best added on a resume -> exit $rc: $out $err"
 run train "${RB0[@]}" --epochs 2 --lr 0.5 --save "$tmp/rb_fin"
 run train --resume "$tmp/rb_fin" --restore-best --quiet # (finished: nothing weighed, said)
-[ "$rc" -eq 0 ] && grep -q '^Best weights: none weighed (--restore-best weighs the epochs from 2 on, and the run has done its 2); the last epoch.s are kept$' <<<"$out" &&
+[ "$rc" -eq 0 ] && grep -q '^Best weights: none weighed (no best.safetensors holds the run.s 2 epochs, and none ran since): the last epoch.s are kept$' <<<"$out" &&
     ok "--restore-best added on resuming a finished run without its file: says none was weighed" ||
     bad "--restore-best on a finished run -> exit $rc: $out $err"
 # with batch norm, stopped mid-epoch and resumed: the straight run's model file, counters and all

@@ -70,6 +70,24 @@ int cli_known_dataset(const char *name);
 const char *cli_class_name(const char *dataset, int k);
 /* All 10 of them (fashion-mnist's, cifar10's), or NULL for a dataset without names. */
 const char *const *cli_class_names(const char *dataset);
+/* A model's class names: those its metadata "class_names" records (one a line; ctrain train
+ * --class-names), else the dataset's (cli_class_names), else none (n 0). */
+#define CLI_MAX_CLASS_NAME 64 /* bytes of a name */
+typedef struct {
+    char *buf;                /* the metadata's copy, split into lines */
+    const char *name[256];
+    int n;
+} cli_names;
+/* Fills names for a model of `classes` outputs (ck may be NULL: the dataset's only). Metadata
+ * that does not hold `classes` names of 1..CLI_MAX_CLASS_NAME bytes is an error naming the
+ * file (printed; CLI_EXIT_ERROR). */
+int cli_model_class_names(const ct_checkpoint *ck, const char *dataset, int classes,
+                          cli_names *names);
+void cli_names_free(cli_names *names);
+/* Reads --class-names FILE: one name a line (1..CLI_MAX_CLASS_NAME bytes, no control
+ * characters), exactly `classes` of them; *text receives them joined by newlines (malloc'd).
+ * Prints the error (naming flag and file) and returns CLI_EXIT_USAGE or CLI_EXIT_ERROR. */
+int cli_read_class_names(const char *flag, const char *path, int classes, char **text);
 /* Loads part ("train" or "test") of a dataset: mnist (fetched when missing), fashion-mnist,
  * cifar10 (see ct_dataset_load_*; data_dir NULL: their default folders). Prints the error and
  * returns non-zero on failure. */

@@ -58,7 +58,7 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
          .metavar = "N", .help = "evaluation batch size"},
         {.name = "label-smoothing", .kind = CLI_FLOAT, .range = CLI_NONNEG,
          .dst = &o->label_smoothing, .metavar = "X",
-         .help = "test_loss is cross-entropy with label smoothing X in [0, 1]\n"
+         .help = "the loss is cross-entropy with label smoothing X in [0, 1]\n"
                  "(as ctrain train --label-smoothing); above 0, the plain\n"
                  "cross-entropy is printed after it",
          .def = "the model's (metadata label_smoothing), else 0"},
@@ -105,7 +105,7 @@ void eval_help(FILE *out) {
  * share of the images predicted as it that are it) and F1, as scikit-learn's
  * classification_report (0 where a share has no images); then their macro averages over the
  * classes in the test set or predicted (scikit-learn's labels). */
-static void print_confusion(const int64_t *cm, int k, const char *dataset) {
+static void print_confusion(const int64_t *cm, int k, const cli_names *names) {
     printf("Per-class accuracy (recall), precision and F1:\n");
     double sum_r = 0.0, sum_p = 0.0, sum_f = 0.0;
     int present = 0;
@@ -117,7 +117,7 @@ static void print_confusion(const int64_t *cm, int k, const char *dataset) {
         double p = predicted ? (double)hits / (double)predicted : 0.0;
         double f = r + p > 0.0 ? 2.0 * p * r / (p + r) : 0.0;
         if (total > 0 || predicted > 0) sum_r += r, sum_p += p, sum_f += f, present++;
-        const char *name = cli_class_name(dataset, t);
+        const char *name = t < names->n ? names->name[t] : NULL;
         printf("  class %d%s%s%s: %.4f (%lld/%lld), precision %.4f (%lld/%lld), F1 %.4f\n", t,
                name ? " (" : "", name ? name : "", name ? ")" : "", r, (long long)hits,
                (long long)total, p, (long long)hits, (long long)predicted, f);
@@ -192,6 +192,12 @@ int cmd_eval(int argc, char **argv) {
     }
     ct_model *m = cm.m;
     int k = ct_model_num_classes(m);
+    cli_names names; /* the model's (its metadata), else the dataset's */
+    if (cli_model_class_names(cm.ck, o.dataset, k, &names) != CLI_EXIT_OK) {
+        ct_dataset_free(test);
+        cli_close_model(&cm);
+        return CLI_EXIT_ERROR;
+    }
     int64_t n = ct_dataset_count(test);
     printf("Model: %s (%lld parameters) from %s\n", ct_model_spec(m),
            (long long)ct_model_param_count(m), cm.path);
@@ -240,21 +246,21 @@ int cmd_eval(int argc, char **argv) {
         free(x);
         x = NULL;
     }
-    print_confusion(conf, k, o.dataset);
+    print_confusion(conf, k, &names);
     rc = CLI_EXIT_OK;
     if (o.confusion) {
-        const char *const *names = k == 10 ? cli_class_names(o.dataset) : NULL;
         char title[160];
         snprintf(title, sizeof title, "%s %s set: %lld images, accuracy %.4f", o.dataset,
                  strcmp(part, "train") ? "test" : "training",
                  (long long)n, ev.accuracy);
         fflush(stdout);
-        s = ct_confusion_png(o.confusion, conf, k, names, names ? 10 : 0, title);
+        s = ct_confusion_png(o.confusion, conf, k, names.n ? names.name : NULL, names.n, title);
         if (s != CT_OK) rc = cli_lib_error(s);
         else printf("Wrote %s: the confusion matrix\n", o.confusion);
     }
 done:
     fflush(stdout);
+    cli_names_free(&names);
     free(x);
     free(probs);
     free(conf);
@@ -335,8 +341,8 @@ void predict_help(FILE *out) {
 }
 
 /* Classifies one image; prints its line. 0 on success. */
-static int predict_one(cli_model *cm, const predict_opts *o, const char *path, float *x,
-                       float *probs) {
+static int predict_one(cli_model *cm, const predict_opts *o, const cli_names *names,
+                       const char *path, float *x, float *probs) {
     int c, h, w, k = ct_model_num_classes(cm->m), inverted = 0;
     ct_model_input_shape(cm->m, &c, &h, &w);
     ct_image img;
@@ -361,7 +367,7 @@ static int predict_one(cli_model *cm, const predict_opts *o, const char *path, f
                 order[i] = order[j];
                 order[j] = t;
             }
-    const char *name = cli_class_name(ct_checkpoint_meta(cm->ck, "dataset"), order[0]);
+    const char *name = order[0] < names->n ? names->name[order[0]] : NULL;
     printf("%s: %d%s%s (%.4f)  top %d:", path, order[0], name ? " " : "", name ? name : "",
            (double)probs[order[0]], top);
     for (int i = 0; i < top; i++) printf("%s %d %.4f", i ? "," : "", order[i], (double)probs[order[i]]);
@@ -402,6 +408,13 @@ int cmd_predict(int argc, char **argv) {
         return cli_usage_error("predict", "--fit digit: centres a digit as MNIST's were, for a "
                                "one-channel model; this one takes %d channels", c);
     }
+    cli_names names; /* the model's (its metadata), else its dataset's */
+    if (cli_model_class_names(cm.ck, ct_checkpoint_meta(cm.ck, "dataset"),
+                              ct_model_num_classes(cm.m), &names) != CLI_EXIT_OK) {
+        cli_close_model(&cm);
+        free(pos);
+        return CLI_EXIT_ERROR;
+    }
     float *x = malloc((size_t)c * h * w * sizeof *x);
     float *probs = malloc((size_t)ct_model_num_classes(cm.m) * sizeof *probs);
     if (!x || !probs) {
@@ -409,7 +422,8 @@ int cmd_predict(int argc, char **argv) {
         rc = CLI_EXIT_ERROR;
     }
     for (int i = 0; i < npos && x && probs; i++)
-        if (predict_one(&cm, &o, pos[i], x, probs) != 0) rc = CLI_EXIT_ERROR;
+        if (predict_one(&cm, &o, &names, pos[i], x, probs) != 0) rc = CLI_EXIT_ERROR;
+    cli_names_free(&names);
     free(x);
     free(probs);
     cli_close_model(&cm);

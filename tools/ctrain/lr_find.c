@@ -10,9 +10,11 @@
  * --plot DIR draws DIR/lr_find.png (loss against lr on a log scale). The weights it trained
  * are not kept: nothing but the picture is written.
  *
- * The suggestion is Lightning's: the lr where the smoothed loss falls fastest (the lowest of
- * its gradient over the steps, numpy.gradient's central differences, leaving out the first 10
- * steps and the last one). fastai's "minimum / 10" is taken over its window: the steps from a
+ * The suggestion is Lightning's rule: the lr where the smoothed loss falls fastest (the lowest
+ * of its gradient over the steps, numpy.gradient's central differences, leaving out the first
+ * 10 steps and the last one), but only up to the smoothed loss's lowest point: past it the
+ * loss may fall fast too, back from a spike towards chance (Fashion-MNIST's MLP does), where
+ * Lightning's would suggest an lr that does not train. fastai's "minimum / 10" is taken over its window: the steps from a
  * tenth of --lr-find-steps to the sixth from the end.
  */
 #include "cli.h"
@@ -72,9 +74,20 @@ static int on_step(void *user, int epoch, int64_t done, int64_t total, int64_t s
     return 0;
 }
 
-/* Lightning's suggestion: the step of the steepest fall of the smoothed loss (-1: too few). */
+/* The step of the lowest smoothed loss (a NaN is never lower). */
+static int64_t lowest(const finder *f) {
+    int64_t low = 0;
+    for (int64_t i = 1; i < f->n; i++)
+        if (f->smooth[i] < f->smooth[low] || !isfinite(f->smooth[low])) low = i;
+    return low;
+}
+
+/* Lightning's suggestion: the step of the steepest fall of the smoothed loss, up to its lowest
+ * point (-1: too few steps there). */
 static int64_t steepest(const finder *f) {
     int64_t lo = LR_FIND_SKIP_BEGIN, hi = f->n - LR_FIND_SKIP_END; /* [lo, hi) */
+    int64_t low = lowest(f);
+    if (low + 1 < hi) hi = low + 1;
     if (hi - lo < 2) return -1;
     int64_t best = -1;
     double best_g = INFINITY;
@@ -179,11 +192,12 @@ int train_lr_find(train_run *run, const ct_dataset *ds, const int32_t *train_idx
     for (int64_t i = w0 + 1; i < w1; i++) /* (a NaN is never lower; nor is a first one kept) */
         if (f.smooth[i] < f.smooth[low] || !isfinite(f.smooth[low])) low = i;
     if (sug >= 0)
-        printf("Suggested lr: %.3g (where the smoothed loss falls fastest, at step %lld; "
-               "PyTorch Lightning's suggestion)\n", f.lr[sug], (long long)sug);
+        printf("Suggested lr: %.3g (where the smoothed loss falls fastest before its lowest "
+               "point, at step %lld; PyTorch Lightning's rule)\n", f.lr[sug], (long long)sug);
     else
-        printf("Suggested lr: none (%lld steps recorded; it takes more than %d)\n",
-               (long long)f.n, LR_FIND_SKIP_BEGIN + LR_FIND_SKIP_END + 1);
+        printf("Suggested lr: none (%lld steps recorded, the smoothed loss lowest at step "
+               "%lld: the rule looks for its descent after step %d)\n", (long long)f.n,
+               (long long)lowest(&f), LR_FIND_SKIP_BEGIN);
     if (isfinite(f.smooth[low]))
         printf("Lowest smoothed loss %.4f at lr %.3g (steps %lld to %lld); a tenth of that lr: "
                "%.3g (fastai's minimum/10)\n", f.smooth[low], f.lr[low], (long long)w0,

@@ -6,6 +6,8 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -62,6 +64,92 @@ const char *const *cli_class_names(const char *dataset) {
     if (!strcmp(dataset, "fashion-mnist")) return fashion;
     if (!strcmp(dataset, "cifar10")) return cifar;
     return NULL;
+}
+
+/* Splits text (modified) into lines: at most max of them into name[], returns how many there
+ * are (-1: a line empty, too long or with a control character). */
+static int split_names(char *text, const char **name, int max) {
+    int n = 0;
+    for (char *line = text; line;) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = 0;
+        size_t len = strlen(line);
+        if (len == 0 || len > CLI_MAX_CLASS_NAME) return -1;
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) return -1;
+        if (n < max) name[n] = line;
+        n++;
+        line = nl ? nl + 1 : NULL;
+    }
+    return n;
+}
+
+int cli_model_class_names(const ct_checkpoint *ck, const char *dataset, int classes,
+                          cli_names *names) {
+    memset(names, 0, sizeof *names);
+    const char *meta = ck ? ct_checkpoint_meta(ck, "class_names") : NULL;
+    if (!meta) {
+        const char *const *known = classes == 10 ? cli_class_names(dataset) : NULL;
+        for (int i = 0; known && i < 10; i++) names->name[i] = known[i];
+        names->n = known ? 10 : 0;
+        return CLI_EXIT_OK;
+    }
+    if (!(names->buf = strdup(meta))) return cli_error("out of memory (class names)");
+    int n = split_names(names->buf, names->name, 256);
+    if (n != classes) {
+        cli_names_free(names);
+        return cli_error("%s: metadata \"class_names\" does not hold %d names of 1 to %d "
+                         "printable bytes, one a line", ct_checkpoint_path(ck), classes,
+                         CLI_MAX_CLASS_NAME);
+    }
+    names->n = n;
+    return CLI_EXIT_OK;
+}
+
+void cli_names_free(cli_names *names) {
+    free(names->buf);
+    memset(names, 0, sizeof *names);
+}
+
+int cli_read_class_names(const char *flag, const char *path, int classes, char **text) {
+    *text = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_error("--%s %s: cannot open: %s", flag, path, strerror(errno));
+    size_t cap = (size_t)classes * (CLI_MAX_CLASS_NAME + 2) + 2, len = 0;
+    char *buf = malloc(cap + 2); /* (fread may fill cap + 1, then the 0) */
+    if (!buf) {
+        fclose(f);
+        return cli_error("out of memory (--%s)", flag);
+    }
+    len = fread(buf, 1, cap + 1, f);
+    int read_error = ferror(f);
+    fclose(f);
+    if (read_error || len > cap) {
+        free(buf);
+        return read_error ? cli_error("--%s %s: cannot read: %s", flag, path, strerror(errno))
+                          : cli_usage_error("train", "--%s %s: more than %d names of at most "
+                                            "%d bytes", flag, path, classes, CLI_MAX_CLASS_NAME);
+    }
+    buf[len] = 0;
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) buf[--len] = 0;
+    for (size_t i = 0; i < len; i++) /* CRLF files: the CRs go */
+        if (buf[i] == '\r' && buf[i + 1] == '\n') memmove(buf + i, buf + i + 1, len-- - i);
+    char *copy = strdup(buf);
+    const char *name[256];
+    int n = copy ? split_names(copy, name, 256) : -2;
+    free(copy);
+    if (n != classes) {
+        free(buf);
+        if (n == -2) return cli_error("out of memory (--%s)", flag);
+        if (n < 0)
+            return cli_usage_error("train", "--%s %s: a line is empty, longer than %d bytes or "
+                                   "holds a control character (one class name a line)", flag,
+                                   path, CLI_MAX_CLASS_NAME);
+        return cli_usage_error("train", "--%s %s: holds %d class names, one a line, but the "
+                               "data has %d classes", flag, path, n, classes);
+    }
+    *text = buf;
+    return CLI_EXIT_OK;
 }
 
 const char *cli_class_name(const char *dataset, int k) {

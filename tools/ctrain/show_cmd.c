@@ -133,7 +133,11 @@ int cmd_show(int argc, char **argv) {
         ct_dataset_free(ds);
         return rc;
     }
-    if (cm.m && cli_check_data(&cm, ds, o.dataset, o.part) != CLI_EXIT_OK) {
+    cli_names names; /* the model's (its metadata), else the dataset's (torchvision's) */
+    if ((cm.m && cli_check_data(&cm, ds, o.dataset, o.part) != CLI_EXIT_OK) ||
+        cli_model_class_names(cm.m ? cm.ck : NULL, o.dataset,
+                              cm.m ? ct_model_num_classes(cm.m) : ct_dataset_classes(ds),
+                              &names) != CLI_EXIT_OK) {
         ct_dataset_free(ds);
         cli_close_model(&cm);
         return CLI_EXIT_ERROR;
@@ -186,9 +190,8 @@ int cmd_show(int argc, char **argv) {
     else
         snprintf(title, sizeof title, "%s %s from %lld: labels", o.dataset, o.part,
                  (long long)o.start);
-    const char *const *names = cli_class_names(o.dataset); /* as torchvision's .classes */
-    ct_status s = ct_grid_png(o.out, images, n, c, h, w, labels, preds, names,
-                              names ? 10 : 0, o.cols, o.scale, title);
+    ct_status s = ct_grid_png(o.out, images, n, c, h, w, labels, preds,
+                              names.n ? names.name : NULL, names.n, o.cols, o.scale, title);
     if (s != CT_OK) {
         cli_lib_error(s);
         goto done;
@@ -203,6 +206,7 @@ int cmd_show(int argc, char **argv) {
     else fprintf(say, "Wrote %s: %d image%s\n", o.out, n, n == 1 ? "" : "s");
     rc = CLI_EXIT_OK;
 done:
+    cli_names_free(&names);
     free(images);
     free(labels);
     free(preds);

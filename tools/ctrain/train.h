@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 53       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 54       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -43,6 +43,8 @@ typedef struct {
     int patience;            /* early stopping: epochs without a better val_loss (0: off) */
     int save_best;           /* also keep SAVE/best.safetensors, the lowest val_loss's weights */
     int restore_best;        /* end with the lowest val_loss's weights (train_best.c) */
+    const char *class_names_path; /* --class-names FILE */
+    char *class_names_text;  /* its names (or the resumed run's), one a line, malloc'd */
     int lr_find;             /* run the lr range test instead of training (lr_find.c) */
     const char *lr_find_range; /* "START,END" */
     int lr_find_steps;

@@ -104,9 +104,8 @@ int train_best_resume(train_run *run, const char *dir) {
 int train_best_restore(train_run *run, int last_epoch) {
     if (!run->o->restore_best || last_epoch < 0) return 0;
     if (run->best_from > last_epoch) { /* added on resuming a finished run without its file */
-        printf("Best weights: none weighed (--restore-best weighs the epochs from %d on, and "
-               "the run has done its %d); the last epoch's are kept\n", run->best_from,
-               last_epoch + 1);
+        printf("Best weights: none weighed (no best.safetensors holds the run's %d epochs, and "
+               "none ran since): the last epoch's are kept\n", last_epoch + 1);
         return 0;
     }
     int b = train_best_epoch(run, run->best_from, last_epoch);

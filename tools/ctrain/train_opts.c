@@ -249,6 +249,11 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .metavar = "N", .help = "stop early when val_loss has not improved for N epochs\n"
                                   "(Keras' EarlyStopping; the last weights are kept)",
          .def = "off"},
+        {.name = "class-names", .kind = CLI_STR, .dst = &o->class_names_path, .metavar = "FILE",
+         .help = "the classes' names, one a line (KMNIST's, EMNIST's, your own):\n"
+                 "saved in the model, for ctrain eval, show and predict (mnist needs\n"
+                 "none; fashion-mnist and cifar10 have torchvision's)",
+         .def = "none; with --resume, the run's"},
         {.name = "resume", .kind = CLI_STR, .dst = &o->resume_dir, .metavar = "DIR",
          .help = "continue the run saved in DIR exactly where it stopped; its\n"
                  "settings are kept (see below)", .def = "none"},
@@ -523,7 +528,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         "resume", "save", "save-every", "save-best", "restore-best", "overwrite", "log",
         "patience", "epochs", "lr", "schedule", "lr-schedule", "step-size", "gamma",
         "lr-patience", "eta-min", "pct-start", "cycle-momentum", "warmup-epochs",
-        "warmup-start-factor", "div-factor", "final-div-factor", "three-phase", "anneal"};
+        "warmup-start-factor", "div-factor", "final-div-factor", "three-phase", "anneal",
+        "class-names"};
     for (size_t i = 0; o->lr_find && i < sizeof not_with_find / sizeof not_with_find[0]; i++)
         if (SEEN(not_with_find[i]))
             return cli_usage_error("train", "--%s: does not apply to --lr-find, which trains "

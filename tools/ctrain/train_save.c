@@ -445,7 +445,7 @@ static ct_status save_model_file(const train_run *r, const char *path, ct_fit_po
                                  const ct_eval_result *test) {
     const train_opts *o = r->o;
     char epoch[24], batch[24], seed[24], vl[32], va[32], tl[32], ta[32], ls[32], run_e[24];
-    ct_meta model_meta[15];
+    ct_meta model_meta[16];
     int n = 0;
     snprintf(epoch, sizeof epoch, "%d", p.epoch);
     snprintf(batch, sizeof batch, "%lld", (long long)p.batch);
@@ -461,6 +461,7 @@ static ct_status save_model_file(const train_run *r, const char *path, ct_fit_po
         model_meta[n++] = (ct_meta){"restored_best_of_epochs", run_e};
     }
     model_meta[n++] = (ct_meta){"seed", seed};
+    if (o->class_names_text) model_meta[n++] = (ct_meta){"class_names", o->class_names_text};
     if (o->cfg.label_smoothing > 0.0f) { /* the loss of val_loss, test_loss (and of eval) */
         cli_shortest_float(o->cfg.label_smoothing, ls, sizeof ls); /* "0.1", not 0.100000001 */
         model_meta[n++] = (ct_meta){"label_smoothing", ls};
@@ -504,10 +505,12 @@ int train_save(train_run *r, const ct_eval_result *test) {
         {"restore_best", restore},
         {"optimizer", train_optimizer_name(o->cfg.optimizer)},
         {"lr_schedule", train_schedule_name(o->cfg.schedule)},
+        {"class_names", o->class_names_text}, /* (the last: left out when there are none) */
     };
     ct_train_state st = {.cfg = &o->cfg, .before = &r->before, .history = r->history,
                          .n_history = p.epoch, .extra = state_meta,
-                         .n_extra = (int)(sizeof state_meta / sizeof state_meta[0])};
+                         .n_extra = (int)(sizeof state_meta / sizeof state_meta[0]) -
+                                    !o->class_names_text};
     /* Each file is replaced atomically; the pair is kept together too when the second one fails
      * (a full disk, a file that cannot be replaced): the previous train state, kept as a hard
      * link, is put back, so that the folder holds the old pair, or no train state when there was
