@@ -130,9 +130,21 @@ if [ "$have_mnist" -eq 1 ]; then
         ok "--class-names kept by a resume without the flag" || bad "resume of a --class-names run -> exit $rc: $err"
     printf 'a\nb\n' >"$tmp/two.txt"
     run train --epochs 1 --val-size 59000 --class-names "$tmp/two.txt" --save "$tmp/cn2"
-    [ "$rc" -eq 2 ] && grep -q 'two.txt: holds 2 class names, one a line, but the data has 10 classes' <<<"$err" &&
+    [ "$rc" -eq 2 ] && grep -q 'two.txt: holds 2 class names, one a line, but there are 10 classes' <<<"$err" &&
         [ ! -e "$tmp/cn2" ] && ok "--class-names with 2 names for 10 classes -> exit 2, nothing saved" ||
         bad "--class-names two.txt -> exit $rc: $err"
+    # eval, predict and show take --class-names for a model that records none (or instead)
+    run eval --model "$tmp/run" --class-names "$tmp/names.txt"
+    [ "$rc" -eq 0 ] && grep -q '^  class 3 (three): ' <<<"$out" && ok "eval --class-names FILE names a model's classes" ||
+        bad "eval --class-names -> exit $rc: $err"
+    run predict --model "$tmp/run" --class-names "$tmp/names.txt" "$tmp/seven.png"
+    [ "$rc" -eq 0 ] && grep -Eq ': [0-9] [a-z]+ \(' <<<"$out" && ok "predict --class-names FILE: $out" ||
+        bad "predict --class-names -> exit $rc: $out $err"
+    run show --class-names "$tmp/names.txt" --count 4 --out "$tmp/names.png"
+    [ "$rc" -eq 0 ] && ok "show --class-names FILE (no model)" || bad "show --class-names -> exit $rc: $err"
+    run eval --model "$tmp/run" --class-names "$tmp/two.txt"
+    [ "$rc" -eq 2 ] && grep -q -- '--class-names .*two.txt: holds 2 class names, one a line, but there are 10 classes (see ctrain eval --help)' <<<"$err" &&
+        ok "eval --class-names of the wrong count -> exit 2" || bad "eval --class-names two.txt -> exit $rc: $err"
     printf 'a\n\nb\n' >"$tmp/gap.txt"
     run train --epochs 1 --val-size 59000 --class-names "$tmp/gap.txt"
     [ "$rc" -eq 2 ] && grep -q 'gap.txt: a line is empty' <<<"$err" && ok "--class-names with an empty line -> exit 2" ||

@@ -78,16 +78,18 @@ typedef struct {
     const char *name[256];
     int n;
 } cli_names;
-/* Fills names for a model of `classes` outputs (ck may be NULL: the dataset's only). Metadata
- * that does not hold `classes` names of 1..CLI_MAX_CLASS_NAME bytes is an error naming the
- * file (printed; CLI_EXIT_ERROR). */
+/* Fills names for a model of `classes` outputs: command cmd's --class-names FILE when file is
+ * not NULL (cli_read_class_names), else the model's metadata (ck may be NULL), else the
+ * dataset's. Metadata that does not hold `classes` names of 1..CLI_MAX_CLASS_NAME bytes is an
+ * error naming the file. Errors are printed; returns CLI_EXIT_OK, _USAGE or _ERROR. */
 int cli_model_class_names(const ct_checkpoint *ck, const char *dataset, int classes,
-                          cli_names *names);
+                          const char *cmd, const char *file, cli_names *names);
 void cli_names_free(cli_names *names);
 /* Reads --class-names FILE: one name a line (1..CLI_MAX_CLASS_NAME bytes, no control
  * characters), exactly `classes` of them; *text receives them joined by newlines (malloc'd).
  * Prints the error (naming flag and file) and returns CLI_EXIT_USAGE or CLI_EXIT_ERROR. */
-int cli_read_class_names(const char *flag, const char *path, int classes, char **text);
+int cli_read_class_names(const char *cmd, const char *flag, const char *path, int classes,
+                         char **text);
 /* Loads part ("train" or "test") of a dataset: mnist (fetched when missing), fashion-mnist,
  * cifar10 (see ct_dataset_load_*; data_dir NULL: their default folders). Prints the error and
  * returns non-zero on failure. */

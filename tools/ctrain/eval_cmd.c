@@ -22,12 +22,12 @@
 /* ctrain eval                                                                                 */
 
 typedef struct {
-    const char *model, *dataset, *data_dir, *device, *spec, *confusion, *part;
+    const char *model, *dataset, *data_dir, *device, *spec, *confusion, *part, *class_names;
     int threads, batch_size;
     float label_smoothing;
 } eval_opts;
 
-enum { NUM_EVAL_FLAGS = 10 };
+enum { NUM_EVAL_FLAGS = 11 };
 
 static int eval_flags(eval_opts *o, cli_flag *f) {
     memset(o, 0, sizeof *o);
@@ -49,6 +49,10 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
          .help = "the data folder (MNIST is fetched there when missing)",
          .def = "the dataset's usual folder"},
+        {.name = "class-names", .kind = CLI_STR, .dst = &o->class_names, .metavar = "FILE",
+         .help = "the classes' names, one a line (for a model that records none,\n"
+                 "a PyTorch state_dict say)",
+         .def = "the model's (ctrain train --class-names), else the dataset's"},
         {.name = "spec", .kind = CLI_STR, .dst = &o->spec, .metavar = "SPEC",
          .help = "the model's layers, for a file that does not record them\n"
                  "(a chain of linear layers, linearN's or an nn.Sequential's\n"
@@ -193,10 +197,11 @@ int cmd_eval(int argc, char **argv) {
     ct_model *m = cm.m;
     int k = ct_model_num_classes(m);
     cli_names names; /* the model's (its metadata), else the dataset's */
-    if (cli_model_class_names(cm.ck, o.dataset, k, &names) != CLI_EXIT_OK) {
+    if ((rc = cli_model_class_names(cm.ck, o.dataset, k, "eval", o.class_names, &names)) !=
+        CLI_EXIT_OK) {
         ct_dataset_free(test);
         cli_close_model(&cm);
-        return CLI_EXIT_ERROR;
+        return rc;
     }
     int64_t n = ct_dataset_count(test);
     printf("Model: %s (%lld parameters) from %s\n", ct_model_spec(m),
@@ -273,11 +278,11 @@ done:
 /* ctrain predict                                                                              */
 
 typedef struct {
-    const char *model, *device, *spec, *invert, *fit;
+    const char *model, *device, *spec, *invert, *fit, *class_names;
     int threads, top;
 } predict_opts;
 
-enum { NUM_PREDICT_FLAGS = 7 };
+enum { NUM_PREDICT_FLAGS = 8 };
 
 static int predict_flags(predict_opts *o, cli_flag *f) {
     memset(o, 0, sizeof *o);
@@ -303,6 +308,10 @@ static int predict_flags(predict_opts *o, cli_flag *f) {
                  "one-channel models)"},
         {.name = "top", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->top, .metavar = "K",
          .help = "how many of the most probable classes to print"},
+        {.name = "class-names", .kind = CLI_STR, .dst = &o->class_names, .metavar = "FILE",
+         .help = "the classes' names, one a line (for a model that records none,\n"
+                 "a PyTorch state_dict say)",
+         .def = "the model's (ctrain train --class-names), else the dataset's"},
         {.name = "spec", .kind = CLI_STR, .dst = &o->spec, .metavar = "SPEC",
          .help = "the model's layers, for a file that does not record them",
          .def = "the file's model_spec"},
@@ -409,11 +418,12 @@ int cmd_predict(int argc, char **argv) {
                                "one-channel model; this one takes %d channels", c);
     }
     cli_names names; /* the model's (its metadata), else its dataset's */
-    if (cli_model_class_names(cm.ck, ct_checkpoint_meta(cm.ck, "dataset"),
-                              ct_model_num_classes(cm.m), &names) != CLI_EXIT_OK) {
+    if ((rc = cli_model_class_names(cm.ck, ct_checkpoint_meta(cm.ck, "dataset"),
+                                    ct_model_num_classes(cm.m), "predict", o.class_names,
+                                    &names)) != CLI_EXIT_OK) {
         cli_close_model(&cm);
         free(pos);
-        return CLI_EXIT_ERROR;
+        return rc;
     }
     float *x = malloc((size_t)c * h * w * sizeof *x);
     float *probs = malloc((size_t)ct_model_num_classes(cm.m) * sizeof *probs);

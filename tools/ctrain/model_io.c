@@ -85,8 +85,14 @@ static int split_names(char *text, const char **name, int max) {
 }
 
 int cli_model_class_names(const ct_checkpoint *ck, const char *dataset, int classes,
-                          cli_names *names) {
+                          const char *cmd, const char *file, cli_names *names) {
     memset(names, 0, sizeof *names);
+    if (file) {
+        int rc = cli_read_class_names(cmd, "class-names", file, classes, &names->buf);
+        if (rc != CLI_EXIT_OK) return rc;
+        names->n = split_names(names->buf, names->name, 256);
+        return CLI_EXIT_OK;
+    }
     const char *meta = ck ? ct_checkpoint_meta(ck, "class_names") : NULL;
     if (!meta) {
         const char *const *known = classes == 10 ? cli_class_names(dataset) : NULL;
@@ -111,7 +117,8 @@ void cli_names_free(cli_names *names) {
     memset(names, 0, sizeof *names);
 }
 
-int cli_read_class_names(const char *flag, const char *path, int classes, char **text) {
+int cli_read_class_names(const char *cmd, const char *flag, const char *path, int classes,
+                         char **text) {
     *text = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return cli_error("--%s %s: cannot open: %s", flag, path, strerror(errno));
@@ -127,7 +134,7 @@ int cli_read_class_names(const char *flag, const char *path, int classes, char *
     if (read_error || len > cap) {
         free(buf);
         return read_error ? cli_error("--%s %s: cannot read: %s", flag, path, strerror(errno))
-                          : cli_usage_error("train", "--%s %s: more than %d names of at most "
+                          : cli_usage_error(cmd, "--%s %s: more than %d names of at most "
                                             "%d bytes", flag, path, classes, CLI_MAX_CLASS_NAME);
     }
     buf[len] = 0;
@@ -142,11 +149,11 @@ int cli_read_class_names(const char *flag, const char *path, int classes, char *
         free(buf);
         if (n == -2) return cli_error("out of memory (--%s)", flag);
         if (n < 0)
-            return cli_usage_error("train", "--%s %s: a line is empty, longer than %d bytes or "
+            return cli_usage_error(cmd, "--%s %s: a line is empty, longer than %d bytes or "
                                    "holds a control character (one class name a line)", flag,
                                    path, CLI_MAX_CLASS_NAME);
-        return cli_usage_error("train", "--%s %s: holds %d class names, one a line, but the "
-                               "data has %d classes", flag, path, n, classes);
+        return cli_usage_error(cmd, "--%s %s: holds %d class names, one a line, but there "
+                               "are %d classes", flag, path, n, classes);
     }
     *text = buf;
     return CLI_EXIT_OK;

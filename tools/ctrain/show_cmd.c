@@ -12,12 +12,12 @@
 #define PREDICT_CHUNK 4096
 
 typedef struct {
-    const char *dataset, *data_dir, *part, *model, *out, *device, *spec;
+    const char *dataset, *data_dir, *part, *model, *out, *device, *spec, *class_names;
     int count, cols, scale, wrong, threads;
     int64_t start;
 } show_opts;
 
-enum { NUM_SHOW_FLAGS = 13 };
+enum { NUM_SHOW_FLAGS = 14 };
 
 static int show_flags(show_opts *o, cli_flag *f) {
     memset(o, 0, sizeof *o);
@@ -51,6 +51,9 @@ static int show_flags(show_opts *o, cli_flag *f) {
         {.name = "out", .kind = CLI_STR, .dst = &o->out, .metavar = "FILE",
          .help = "the PNG to write (/dev/stdout: to standard output); an existing file "
                  "that is not a PNG is refused"},
+        {.name = "class-names", .kind = CLI_STR, .dst = &o->class_names, .metavar = "FILE",
+         .help = "the classes' names, one a line",
+         .def = "the model's (ctrain train --class-names), else the dataset's"},
         {.name = "spec", .kind = CLI_STR, .dst = &o->spec, .metavar = "SPEC",
          .help = "the model's layers, for a file that does not record them",
          .def = "the file's model_spec"},
@@ -133,14 +136,16 @@ int cmd_show(int argc, char **argv) {
         ct_dataset_free(ds);
         return rc;
     }
-    cli_names names; /* the model's (its metadata), else the dataset's (torchvision's) */
-    if ((cm.m && cli_check_data(&cm, ds, o.dataset, o.part) != CLI_EXIT_OK) ||
-        cli_model_class_names(cm.m ? cm.ck : NULL, o.dataset,
-                              cm.m ? ct_model_num_classes(cm.m) : ct_dataset_classes(ds),
-                              &names) != CLI_EXIT_OK) {
+    cli_names names; /* --class-names', the model's (its metadata), else the dataset's */
+    if (cm.m && cli_check_data(&cm, ds, o.dataset, o.part) != CLI_EXIT_OK) rc = CLI_EXIT_ERROR;
+    else
+        rc = cli_model_class_names(cm.m ? cm.ck : NULL, o.dataset,
+                                   cm.m ? ct_model_num_classes(cm.m) : ct_dataset_classes(ds),
+                                   "show", o.class_names, &names);
+    if (rc != CLI_EXIT_OK) {
         ct_dataset_free(ds);
         cli_close_model(&cm);
-        return CLI_EXIT_ERROR;
+        return rc;
     }
     uint8_t *images = malloc((size_t)o.count * row);
     int *labels = malloc((size_t)o.count * sizeof *labels), *preds = NULL;

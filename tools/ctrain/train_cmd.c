@@ -567,12 +567,14 @@ loaded:
     /* --class-names (else the resumed run's): kept in the model's metadata for eval, show and
      * predict, one a line */
     if (o.class_names_path) {
-        if ((rc = cli_read_class_names("class-names", o.class_names_path, ct_model_num_classes(m),
-                                       &o.class_names_text)) != CLI_EXIT_OK)
+        if ((rc = cli_read_class_names("train", "class-names", o.class_names_path,
+                                       ct_model_num_classes(m), &o.class_names_text)) !=
+            CLI_EXIT_OK)
             goto built;
     } else if (ck && ct_checkpoint_meta(ck, "class_names")) {
         cli_names check; /* (malformed in the train state: said, naming the file) */
-        if (cli_model_class_names(ck, NULL, ct_model_num_classes(m), &check) != CLI_EXIT_OK)
+        if (cli_model_class_names(ck, NULL, ct_model_num_classes(m), "train", NULL, &check) !=
+            CLI_EXIT_OK)
             goto built;
         cli_names_free(&check);
         if (!(o.class_names_text = strdup(ct_checkpoint_meta(ck, "class_names")))) {
