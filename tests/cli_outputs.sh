@@ -155,11 +155,12 @@ rows = [list(map(int, l.split()[1:])) for l in text.split("predicted class):\n")
 assert sum(map(sum, rows)) == 60000 and "test_loss" not in text
 assert abs(sum(rows[i][i] for i in range(10)) / 60000 - acc) < 1e-4
 EOF
-# --confusion: the matrix as a picture (10 cells of 56 pixels, margins 70 + 20 and 50 + 60)
+# --confusion: the matrix as a picture (10 cells of 56 pixels, margins 70 + 86 (its colour bar)
+# and 50 + 60)
 run eval --model run --confusion cm.png
 [ "$rc" -eq 0 ] && grep -qx 'Wrote cm.png: the confusion matrix' <<<"$out" && ok "eval --confusion cm.png -> exit 0" ||
     bad "eval --confusion -> exit $rc: $err"
-png_ok cm.png 650 670
+png_ok cm.png 716 670
 printf 'my notes\n' >cm_notes.txt
 run eval --model run --confusion cm_notes.txt
 [ "$rc" -eq 1 ] && [ -z "$out" ] && [ "$(cat cm_notes.txt)" = "my notes" ] &&

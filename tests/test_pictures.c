@@ -151,9 +151,16 @@ static void test_confusion(void **state) {
     assert_int_equal(ct_confusion_png(path, cm, K, NULL, 0, "test set"), CT_OK);
     ct_image img;
     assert_int_equal(ct_image_load(path, &img), CT_OK);
-    /* cells of 56 pixels, margins 70 + 20 across and 50 + 60 down */
-    assert_int_equal(img.w, 70 + K * 56 + 20);
+    /* cells of 56 pixels, margins 70 + 86 (the colour bar: 20 + 16 + 50) across and 50 + 60
+     * down */
+    assert_int_equal(img.w, 70 + K * 56 + 86);
     assert_int_equal(img.h, 50 + K * 56 + 60);
+    /* the colour bar: Blues' end at its top (1.0), white at its bottom (0.0) */
+    const int bar_x = 70 + K * 56 + 20 + 8;
+    const uint8_t *bar_top = img.pixels + 3 * ((50 + 3) * img.w + bar_x);
+    const uint8_t *bar_low = img.pixels + 3 * ((50 + K * 56 - 3) * img.w + bar_x);
+    assert_true(bar_top[2] > bar_top[0] + 60 && bar_top[0] < 60);
+    assert_true(bar_low[0] > 240 && bar_low[1] > 240 && bar_low[2] > 240);
     /* the diagonal (90% of its row) dark blue, the cell beside it (10%) pale, another white:
      * sampled at a cell's corner, away from its count */
     const uint8_t *diag = img.pixels + 3 * ((50 + 3) * img.w + 70 + 3);
@@ -169,7 +176,7 @@ static void test_confusion(void **state) {
     assert_int_equal(ct_confusion_png(path, big, 300, NULL, 0, NULL), CT_OK);
     assert_int_equal(ct_confusion_png(path, cm, K, names, K, "named"), CT_OK);
     assert_int_equal(ct_image_load(path, &img), CT_OK);
-    assert_true(img.w > 70 + K * 56 + 20);
+    assert_true(img.w > 70 + K * 56 + 86);
     ct_image_free(&img);
     assert_int_equal(ct_confusion_png(path, cm, 0, NULL, 0, NULL), CT_ERR_INVALID);
     assert_int_equal(ct_confusion_png(path, NULL, K, NULL, 0, NULL), CT_ERR_INVALID);

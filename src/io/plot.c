@@ -487,6 +487,8 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
 
 #define CM_SIDE 560      /* the matrix's side in pixels (cells of 3 to 100) */
 #define CM_MAX_CLASSES 1000
+#define CM_BAR_GAP 20   /* between the matrix and its colour bar */
+#define CM_BAR_WIDTH 16
 
 ct_status ct_confusion_png(const char *path, const int64_t *cm, int k, const char *const *names,
                            int n_names, const char *title) {
@@ -495,7 +497,8 @@ ct_status ct_confusion_png(const char *path, const int64_t *cm, int k, const cha
                        CM_MAX_CLASSES);
     if (names && n_names != k) names = NULL;
     const int cell = CM_SIDE / k > 100 ? 100 : CM_SIDE / k < 3 ? 3 : CM_SIDE / k;
-    int left = 70, top = 50, bottom = 60, right = 20;
+    /* (right: the colour bar, CM_BAR_GAP + CM_BAR_WIDTH wide, and its tick labels) */
+    int left = 70, top = 50, bottom = 60, right = CM_BAR_GAP + CM_BAR_WIDTH + 50;
     /* the row labels' width ("3 Dress" beside the rows), and the numbers' under the columns:
      * every step-th class's, so that they stay apart */
     cairo_surface_t *probe = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
@@ -550,6 +553,29 @@ ct_status ct_confusion_png(const char *path, const int64_t *cm, int k, const cha
     cairo_set_line_width(cr, 1.0);
     cairo_rectangle(cr, x0 + 0.5, top + 0.5, side - 1, side - 1);
     cairo_stroke(cr);
+    /* the colour bar, as scikit-learn's ConfusionMatrixDisplay draws one: the share of the row
+     * from 0 (white, at the bottom) to 1, ticks every 0.2 */
+    const double bx = x0 + side + CM_BAR_GAP;
+    cairo_pattern_t *grad = cairo_pattern_create_linear(0, top + side, 0, top);
+    cairo_pattern_add_color_stop_rgb(grad, 0.0, 1.0, 1.0, 1.0);
+    cairo_pattern_add_color_stop_rgb(grad, 1.0, 0.031, 0.188, 0.420);
+    cairo_set_source(cr, grad);
+    cairo_rectangle(cr, bx, top, CM_BAR_WIDTH, side);
+    cairo_fill(cr);
+    cairo_pattern_destroy(grad);
+    cairo_set_source_rgb(cr, 0.6, 0.6, 0.6);
+    cairo_rectangle(cr, bx + 0.5, top + 0.5, CM_BAR_WIDTH - 1, side - 1);
+    cairo_stroke(cr);
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    cairo_set_font_size(cr, 11);
+    for (int i = 0; i <= 5; i++) {
+        double y = round(top + side - side * i / 5.0) + 0.5;
+        cairo_move_to(cr, bx + CM_BAR_WIDTH, y);
+        cairo_line_to(cr, bx + CM_BAR_WIDTH + 4, y);
+        cairo_stroke(cr);
+        snprintf(label, sizeof label, "%.1f", i / 5.0);
+        text_at(cr, label, bx + CM_BAR_WIDTH + 7, y, 0.0, 0.5);
+    }
     /* class numbers (every step-th: apart), names beside the rows where the cells are tall
      * enough (every row's) */
     cairo_set_source_rgb(cr, 0, 0, 0);

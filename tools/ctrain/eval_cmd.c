@@ -74,8 +74,8 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
         {.name = "confusion", .kind = CLI_STR, .dst = &o->confusion, .metavar = "FILE",
          .help = "also draw the confusion matrix as a PNG, like scikit-learn's\n"
                  "ConfusionMatrixDisplay: cells coloured by their share of the row\n"
-                 "(normalize='true'), labelled with their counts; an existing file\n"
-                 "is replaced only when it is a PNG",
+                 "(normalize='true', with a colour bar), labelled with their counts;\n"
+                 "an existing file is replaced only when it is a PNG",
          .def = "none"},
     };
     memcpy(f, t, sizeof t);
