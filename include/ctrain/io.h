@@ -209,8 +209,8 @@ typedef struct {
 } ct_series;
 
 /* A line chart as PNG (width x height pixels): axes with ticks and numbers, axis labels, a
- * title, a legend, one coloured line per series (at most 64; with a marker at each point when
- * it has at most 200). */
+ * title, a legend, one coloured line per series (with a marker at each point when it has at
+ * most 200). */
 ct_status ct_plot_png(const char *path, const char *title, const char *xlabel,
                       const char *ylabel, const ct_series *series, int n_series, int width,
                       int height);
@@ -218,9 +218,11 @@ ct_status ct_plot_png(const char *path, const char *title, const char *xlabel,
 /* What ct_plot_png_opts draws beyond ct_plot_png (all zero: the same chart). */
 typedef struct {
     int log_x;              /* x on a log scale (matplotlib's xscale("log")): ticks at powers of
-                             * ten; points with x <= 0 are skipped */
+                             * ten over two decades or more, at nice exponents over less,
+                             * labelled with x; points with x <= 0 are skipped */
     int lines_only;         /* 1: no marker at the points, however few */
-    int mark;               /* 1: a dashed vertical line at mark_x, labelled mark_label */
+    int mark;               /* 1: a dashed red vertical line at mark_x, named mark_label in
+                             * the legend */
     double mark_x;
     const char *mark_label; /* (may be NULL) */
 } ct_plot_opts;

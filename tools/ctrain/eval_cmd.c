@@ -207,8 +207,8 @@ int cmd_eval(int argc, char **argv) {
     printf("Model: %s (%lld parameters) from %s\n", ct_model_spec(m),
            (long long)ct_model_param_count(m), cm.path);
     const char *part = strcmp(o.part, "train") == 0 ? "train" : "test";
-    printf("Data: %s %s set, %lld image%s\n", o.dataset, strcmp(part, "train") ? "test" : "training",
-           (long long)n, n == 1 ? "" : "s");
+    printf("Data: %s %s set, %lld image%s\n", o.dataset,
+           strcmp(part, "train") ? "test" : "training", (long long)n, n == 1 ? "" : "s");
     ct_eval_result ev, plain;
     ct_status s = ct_evaluate_dist(m, test, NULL, n, o.batch_size, o.label_smoothing, NULL, &ev);
     if (s == CT_OK && o.label_smoothing > 0.0f)

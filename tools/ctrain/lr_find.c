@@ -14,8 +14,8 @@
  * of its gradient over the steps, numpy.gradient's central differences, leaving out the first
  * 10 steps and the last one), but only up to the smoothed loss's lowest point: past it the
  * loss may fall fast too, back from a spike towards chance (Fashion-MNIST's MLP does), where
- * Lightning's would suggest an lr that does not train. fastai's "minimum / 10" is taken over its window: the steps from a
- * tenth of --lr-find-steps to the sixth from the end.
+ * Lightning's would suggest an lr that does not train. fastai's "minimum / 10" is taken over
+ * its window: the steps from a tenth of --lr-find-steps to the sixth from the end.
  */
 #include "cli.h"
 #include "train.h"
@@ -107,8 +107,8 @@ static int draw(const finder *f, const char *dir, int64_t sug) {
     snprintf(path, sizeof path, "%s/lr_find.png", dir);
     ct_series s[1] = {{"smoothed loss", f->lr, f->smooth, (int)f->n}};
     if (sug >= 0) snprintf(mark, sizeof mark, "suggested %.3g", f->lr[sug]);
-    ct_plot_opts po = {.log_x = 1, .lines_only = 1, .mark = sug >= 0, .mark_x = sug >= 0 ? f->lr[sug] : 0,
-                       .mark_label = mark};
+    ct_plot_opts po = {.log_x = 1, .lines_only = 1, .mark = sug >= 0,
+                       .mark_x = sug >= 0 ? f->lr[sug] : 0, .mark_label = mark};
     ct_status st = ct_plot_png_opts(path, "Loss vs. learning rate (range test)",
                                     "learning rate (log scale)", "loss", s, 1, 800, 500, &po);
     if (st != CT_OK) return cli_lib_error(st);

@@ -17,7 +17,8 @@
  *     products part[kb] = x[:, cols] W1[:, cols]^T (n, hidden).
  *   B, item rb: rows [rb*R, rb*R + R): z1 = b1 + the sum of the items' partials (in item
  *     order), h = relu(z1), z2 = h W2^T + b2, softmax cross-entropy (the rows' loss and hits),
- *     dz2 = grad_scale * (softmax - target) (label smoothing: xent's), dz1 = (dz2 W2) * (z1 > 0) into the workspace.
+ *     dz2 = grad_scale * (softmax - target) (the target: xent's, with label smoothing),
+ *     dz1 = (dz2 W2) * (z1 > 0) into the workspace.
  *   C, item kb: dW1[:, cols] = dz1^T x[:, cols] and the optimizer's update of those weights
  *     (SGD, Adam or AdamW); the last item (kb = column items) takes b1, W2 and b2 (db1 = sum
  *     dz1, dW2 = dz2^T h, db2 = sum dz2) and adds the batch's loss and hits to stats (the row
