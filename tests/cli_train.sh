@@ -284,6 +284,27 @@ run train --resume "$tmp/rb_bn2" --quiet
     cmp -s "$tmp/rb_bn/model.safetensors" "$tmp/rb_bn2/model.safetensors" &&
     ok "--restore-best with batch norm, interrupted and resumed: the straight run's model file" ||
     bad "--restore-best batch norm resume -> exit $rc: $out $err"
+# --snapshots: the model of every --save-every checkpoint kept as epoch_E.safetensors (epoch 4's
+# is a 4-epoch run's model), more on a resume; a run replacing the folder removes them
+run train "${RB0[@]}" --epochs 5 --lr 0.5 --save-every 2 --snapshots --save "$tmp/snap"
+run eval --model "$tmp/snap/epoch_4.safetensors" --data "$tmp/cut"
+snap4=$(grep -E "$TEST_RE" <<<"$out")
+run train "${RB0[@]}" --epochs 4 --lr 0.5
+if [ -f "$tmp/snap/epoch_2.safetensors" ] && [ ! -e "$tmp/snap/epoch_5.safetensors" ] && [ -n "$snap4" ] &&
+    [ "$(meta_epoch "$tmp/snap/epoch_4.safetensors")" = 4 ] && [ "$(grep -E "$TEST_RE" <<<"$out")" = "$snap4" ]; then
+    ok "--snapshots: epoch_2 and epoch_4.safetensors; epoch 4's tests as a 4-epoch run ($snap4)"
+else
+    bad "--snapshots: $(ls "$tmp/snap"), epoch 4's '$snap4' vs '$(grep -E "$TEST_RE" <<<"$out")'"
+fi
+run train --resume "$tmp/snap" --epochs 6 --quiet
+[ "$rc" -eq 0 ] && [ -f "$tmp/snap/epoch_6.safetensors" ] && ok "--snapshots kept by a resume: epoch_6.safetensors" ||
+    bad "--resume of a --snapshots run -> exit $rc: $(ls "$tmp/snap") $err"
+run train "${RB0[@]}" --epochs 1 --lr 0.5 --save "$tmp/snap" --overwrite
+[ "$rc" -eq 0 ] && [ "$(ls "$tmp/snap" | grep -c '^epoch_')" -eq 0 ] &&
+    ok "--overwrite of a --snapshots folder: its epoch_E files go with it" || bad "--overwrite snap -> $(ls "$tmp/snap") $err"
+run train --snapshots --epochs 1
+[ "$rc" -eq 2 ] && grep -q -- '--snapshots: needs --save-every N' <<<"$err" && ok "--snapshots without --save-every -> exit 2" ||
+    bad "--snapshots alone -> exit $rc: $err"
 run train --val-size 0 --restore-best
 [ "$rc" -eq 2 ] && grep -q -- '--restore-best: watches val_loss' <<<"$err" &&
     ok "--restore-best --val-size 0 -> exit 2: $err" || bad "--restore-best --val-size 0 -> exit $rc: $err"

@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 54       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 55       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -43,6 +43,7 @@ typedef struct {
     int patience;            /* early stopping: epochs without a better val_loss (0: off) */
     int save_best;           /* also keep SAVE/best.safetensors, the lowest val_loss's weights */
     int restore_best;        /* end with the lowest val_loss's weights (train_best.c) */
+    int snapshots;           /* keep SAVE/epoch_E.safetensors at every --save-every */
     const char *class_names_path; /* --class-names FILE */
     char *class_names_text;  /* its names (or the resumed run's), one a line, malloc'd */
     int lr_find;             /* run the lr range test instead of training (lr_find.c) */
@@ -151,6 +152,9 @@ int train_save(train_run *r, const ct_eval_result *test);
 /* Writes SAVE/best.safetensors (the model's weights now, with the metadata of epoch, whose
  * val_loss is the lowest so far). Prints the error and returns non-zero on failure. */
 int train_save_best(train_run *r, int epoch);
+/* --snapshots: writes SAVE/epoch_E.safetensors, the model after E epochs (the weights now),
+ * as model.safetensors. Prints the error and returns non-zero on failure. */
+int train_save_snapshot(train_run *r, int epochs_done);
 /* train_best.c. The epoch of the lowest val_loss among from..epoch of the history (a resumed
  * run's included): the first of equals, strictly lower improves, NaN never does; -1 when all
  * are NaN. */

@@ -51,8 +51,8 @@ typedef struct {
                               * or the weights: the run stopped there, unsaved */
     char weights_msg[256];   /* which weight was not finite ("": the loss was not) */
     int save_failed;         /* a checkpoint during the run could not be written (1; 2: the
-                              * --save-best file): the run stopped after that epoch (an
-                              * error, not an interruption) */
+                              * --save-best or a --snapshots file): the run stopped after
+                              * that epoch (an error, not an interruption) */
 } fit_state;
 
 /* --patience: Keras' EarlyStopping(monitor="val_loss", min_delta=0, patience=N): stop when the
@@ -113,11 +113,16 @@ static int on_epoch(void *user, const ct_epoch_result *r) {
      * checkpoint that cannot be written (printed) */
     int best_failed = train_best_after_epoch(run, r->epoch);
     if (best_failed) return st->save_failed = best_failed;
+    int every = run->o->save_every; /* --snapshots: epoch_E.safetensors every N epochs */
+    if (run->save_dir && run->o->snapshots && every > 0 && (r->epoch + 1) % every == 0) {
+        /* (--overwrite: this run's first file there comes with its checkpoint, as best's) */
+        if (run->stale_best && train_save(run, NULL) != 0) return st->save_failed = 1;
+        if (train_save_snapshot(run, r->epoch + 1) != 0) return st->save_failed = 2;
+    }
     if (patience_says_stop(st, run, r->epoch) && r->epoch + 1 < run->total_epochs) {
         st->early_epoch = r->epoch;
         return 1; /* the final checkpoint follows */
     }
-    int every = run->o->save_every;
     if (run->save_dir && every > 0 && (r->epoch + 1) % every == 0 && !g_interrupted &&
         r->epoch + 1 < run->total_epochs && train_save(run, NULL) != 0)
         return st->save_failed = 1; /* a checkpoint that cannot be written stops the run

@@ -233,6 +233,10 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .def = "none; with --resume, the resumed folder"},
         {.name = "save-every", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->save_every,
          .metavar = "N", .help = "also checkpoint after every N epochs (0: only at the end)"},
+        {.name = "snapshots", .kind = CLI_SWITCH, .dst = &o->snapshots,
+         .help = "also keep each --save-every checkpoint's model as\n"
+                 "DIR/epoch_E.safetensors (E: the epochs done), as Keras'\n"
+                 "ModelCheckpoint(filepath=\"...{epoch}...\") keeps one an epoch"},
         {.name = "save-best", .kind = CLI_SWITCH, .dst = &o->save_best,
          .help = "also keep DIR/best.safetensors: the weights of the epoch with\n"
                  "the lowest val_loss so far (Keras' save_best_only)"},
@@ -349,6 +353,8 @@ void train_help(FILE *out) {
           "                               the epoch, settings and history\n"
           "  DIR/best.safetensors         with --save-best: the weights of the epoch with the\n"
           "                               lowest val_loss, as model.safetensors\n"
+          "  DIR/epoch_E.safetensors      with --snapshots: the model after E epochs, every\n"
+          "                               --save-every N\n"
           "  Each file is replaced atomically: a kill during a save leaves the previous one whole.\n"
           "\n"
           "resuming (--resume DIR): the run continues from where it was saved and prints the same\n"
@@ -526,6 +532,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     /* --lr-find: a probe of its own lrs, that trains no run (nothing to save, log or resume) */
     static const char *const not_with_find[] = {
         "resume", "save", "save-every", "save-best", "restore-best", "overwrite", "log",
+        "snapshots",
         "patience", "epochs", "lr", "schedule", "lr-schedule", "step-size", "gamma",
         "lr-patience", "eta-min", "pct-start", "cycle-momentum", "warmup-epochs",
         "warmup-start-factor", "div-factor", "final-div-factor", "three-phase", "anneal",
@@ -606,6 +613,9 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                               fbuf, sizeof fbuf));
     if (SEEN("warmup-start-factor") && o->warmup_epochs <= 0)
         return cli_usage_error("train", "--warmup-start-factor: needs --warmup-epochs > 0");
+    if (o->snapshots && o->save_every <= 0)
+        return cli_usage_error("train", "--snapshots: needs --save-every N (> 0), the epochs "
+                               "between them");
     if (SEEN("save-every") && !o->save_dir && !o->resume_dir)
         return cli_usage_error("train", "--save-every: needs --save DIR (or --resume DIR) to "
                                "checkpoint in");

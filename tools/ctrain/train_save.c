@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "train.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -152,7 +153,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
      * files */
     const char *model, *hidden = NULL, *val_size = NULL, *device = NULL;
     long hidden_v = 0, val_size_v = 0, threads_v = 0, every_v = -1, patience_v = -1, best_v = -1,
-         best_from_v = 0, restore_v = -1;
+         best_from_v = 0, restore_v = -1, snap_v = -1;
     if (!(model = saved_opt(ck, "model")) || !(hidden = saved_opt(ck, "hidden")) ||
         !(val_size = saved_opt(ck, "val_size")) || !(device = saved_opt(ck, "device")) ||
         saved_long(ck, "hidden", 1, 1, 1 << 24, &hidden_v) ||
@@ -162,7 +163,8 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         saved_long(ck, "patience", 0, 0, INT_MAX, &patience_v) ||
         saved_long(ck, "save_best", 0, 0, 1, &best_v) ||
         saved_long(ck, "best_from", 0, 0, INT_MAX, &best_from_v) ||
-        saved_long(ck, "restore_best", 0, 0, 1, &restore_v)) {
+        saved_long(ck, "restore_best", 0, 0, 1, &restore_v) ||
+        saved_long(ck, "snapshots", 0, 0, 1, &snap_v)) {
         ct_checkpoint_free(ck);
         return CLI_EXIT_ERROR;
     }
@@ -357,6 +359,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     if (!SEEN("patience") && patience_v >= 0) o->patience = (int)patience_v;
     if (!SEEN("save-best") && best_v >= 0) o->save_best = (int)best_v;
     if (!SEEN("restore-best") && restore_v >= 0) o->restore_best = (int)restore_v;
+    if (!SEEN("snapshots") && snap_v >= 0) o->snapshots = (int)snap_v;
     o->best_from_resumed = (int)best_from_v;
     /* the schedule: the saved one, extended or cut by --epochs, or replaced */
     int total = 0;
@@ -482,11 +485,34 @@ static ct_status save_model_file(const train_run *r, const char *path, ct_fit_po
     return ct_save_model(r->m, path, model_meta, n);
 }
 
+/* The snapshots of a replaced run (--overwrite): DIR/epoch_N.safetensors files, removed. */
+static int remove_snapshots(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d)) != NULL) {
+        int n, len = 0;
+        char again[64];
+        if (sscanf(e->d_name, "epoch_%d.safetensors%n", &n, &len) != 1 ||
+            len != (int)strlen(e->d_name) || n < 0 ||
+            snprintf(again, sizeof again, "epoch_%d.safetensors", n) < 0 ||
+            strcmp(again, e->d_name) != 0)
+            continue; /* (only the names train_save_snapshot writes) */
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = cli_error("%s: cannot remove: %s", path, strerror(errno));
+    }
+    closedir(d);
+    return rc;
+}
+
 int train_save(train_run *r, const ct_eval_result *test) {
     const train_opts *o = r->o;
     ct_fit_position p = ct_model_fit_position(r->m);
     char path[PATH_MAX], hidden[24], val_size[24], threads[24], every[24], patience[24],
-        best[8], best_from[24], restore[8], sched[SCHEDULE_BYTES];
+        best[8], best_from[24], restore[8], snap[8], sched[SCHEDULE_BYTES];
     snprintf(hidden, sizeof hidden, "%d", o->hidden);
     snprintf(val_size, sizeof val_size, "%lld", (long long)o->val_size);
     snprintf(threads, sizeof threads, "%d", o->threads);
@@ -494,6 +520,7 @@ int train_save(train_run *r, const ct_eval_result *test) {
     snprintf(patience, sizeof patience, "%d", o->patience);
     snprintf(best, sizeof best, "%d", o->save_best);
     snprintf(restore, sizeof restore, "%d", o->restore_best);
+    snprintf(snap, sizeof snap, "%d", o->snapshots);
     snprintf(best_from, sizeof best_from, "%d", r->best_from);
     schedule_text(o->cfg.phases, o->cfg.num_phases, sched, sizeof sched);
     ct_meta state_meta[] = {
@@ -502,7 +529,7 @@ int train_save(train_run *r, const ct_eval_result *test) {
         {"hidden", hidden},      {"val_size", val_size},    {"device", o->device},
         {"threads", threads},    {"save_every", every},     {"schedule", sched},
         {"patience", patience},  {"save_best", best},      {"best_from", best_from},
-        {"restore_best", restore},
+        {"restore_best", restore}, {"snapshots", snap},
         {"optimizer", train_optimizer_name(o->cfg.optimizer)},
         {"lr_schedule", train_schedule_name(o->cfg.schedule)},
         {"class_names", o->class_names_text}, /* (the last: left out when there are none) */
@@ -557,9 +584,17 @@ int train_save(train_run *r, const ct_eval_result *test) {
         snprintf(path, sizeof path, "%s/best.safetensors", r->save_dir);
         if (unlink(path) != 0 && errno != ENOENT)
             return cli_error("%s: cannot remove: %s", path, strerror(errno));
+        if (remove_snapshots(r->save_dir) != 0) return 1; /* (and its epoch_N files) */
         r->stale_best = 0;
     }
     return 0;
+}
+
+int train_save_snapshot(train_run *r, int epochs_done) {
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/epoch_%d.safetensors", r->save_dir, epochs_done);
+    ct_status s = save_model_file(r, path, (ct_fit_position){.epoch = epochs_done}, NULL);
+    return s == CT_OK ? 0 : cli_lib_error(s);
 }
 
 int train_save_best(train_run *r, int epoch) {
