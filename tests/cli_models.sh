@@ -142,6 +142,16 @@ if [ "$have_mnist" -eq 1 ]; then
         bad "predict --class-names -> exit $rc: $out $err"
     run show --class-names "$tmp/names.txt" --count 4 --out "$tmp/names.png"
     [ "$rc" -eq 0 ] && ok "show --class-names FILE (no model)" || bad "show --class-names -> exit $rc: $err"
+    # a Notepad file: BOM, CRLF, spaces around names, blank lines at the end; a NUL refused
+    printf '\xef\xbb\xbf zero \r\none\r\ntwo\r\nthree\r\nfour\r\nfive\r\nsix\r\nseven\r\neight\r\nnine  \r\n\r\n\r\n' >"$tmp/notepad.txt"
+    run eval --model "$tmp/run" --class-names "$tmp/notepad.txt"
+    [ "$rc" -eq 0 ] && grep -q '^  class 0 (zero): ' <<<"$out" && grep -q '^  class 9 (nine): ' <<<"$out" &&
+        ok "--class-names: BOM, CRLF, spaces and trailing blank lines taken as a text editor writes them" ||
+        bad "--class-names notepad.txt -> exit $rc: $out $err"
+    printf 'a\0z\nb\nc\nd\ne\nf\ng\nh\ni\nj\n' >"$tmp/nul.txt"
+    run eval --model "$tmp/run" --class-names "$tmp/nul.txt"
+    [ "$rc" -eq 2 ] && grep -q 'nul.txt: holds a NUL byte' <<<"$err" && ok "--class-names with a NUL byte -> exit 2" ||
+        bad "--class-names nul.txt -> exit $rc: $err"
     run eval --model "$tmp/run" --class-names "$tmp/two.txt"
     [ "$rc" -eq 2 ] && grep -q -- '--class-names .*two.txt: holds 2 class names, one a line, but there are 10 classes (see ctrain eval --help)' <<<"$err" &&
         ok "eval --class-names of the wrong count -> exit 2" || bad "eval --class-names two.txt -> exit $rc: $err"

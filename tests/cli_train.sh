@@ -305,6 +305,22 @@ run train "${RB0[@]}" --epochs 1 --lr 0.5 --save "$tmp/snap" --overwrite
 run train --snapshots --epochs 1
 [ "$rc" -eq 2 ] && grep -q -- '--snapshots: needs --save-every N' <<<"$err" && ok "--snapshots without --save-every -> exit 2" ||
     bad "--snapshots alone -> exit $rc: $err"
+mkdir -p "$tmp/snap/epoch_3.safetensors" # (a folder of a snapshot's name: never removed)
+run train "${RB0[@]}" --epochs 1 --lr 0.5 --save "$tmp/snap" --overwrite
+[ "$rc" -eq 0 ] && [ -d "$tmp/snap/epoch_3.safetensors" ] && ok "--overwrite leaves a folder named like a snapshot alone" ||
+    bad "--overwrite with a folder epoch_3.safetensors -> exit $rc: $err"
+mkdir -p "$tmp/mine" && echo precious >"$tmp/mine/epoch_2.safetensors"
+run train "${RB0[@]}" --epochs 2 --lr 0.5 --save-every 2 --snapshots --save "$tmp/mine"
+[ "$rc" -eq 2 ] && grep -q -- "--save $tmp/mine: holds another run's epoch_2.safetensors; replace it with --overwrite" <<<"$err" &&
+    [ "$(cat "$tmp/mine/epoch_2.safetensors")" = precious ] && ok "a new run's --save onto another run's snapshot: refused, kept" ||
+    bad "--save onto epoch_2.safetensors -> exit $rc: $err"
+run train "${RB0[@]}" --epochs 2 --lr 0.5 --save-every 1 --snapshots --save "$tmp/lg" --log "$tmp/lg/epoch_1.safetensors"
+[ "$rc" -eq 1 ] && grep -q 'is a name --snapshots writes in' <<<"$err" && ok "--log onto a snapshot's name: refused" ||
+    bad "--log lg/epoch_1.safetensors -> exit $rc: $err"
+run train "${RB0[@]}" --epochs 2 --lr 0.5 --save-every 1 --snapshots --save "$tmp/snap0"
+run train --resume "$tmp/snap0" --epochs 3 --save-every 0 --quiet
+[ "$rc" -eq 0 ] && [ ! -e "$tmp/snap0/epoch_3.safetensors" ] && ok "--resume of a --snapshots run with --save-every 0: no more snapshots" ||
+    bad "--resume snap0 --save-every 0 -> exit $rc: $err"
 run train --val-size 0 --restore-best
 [ "$rc" -eq 2 ] && grep -q -- '--restore-best: watches val_loss' <<<"$err" &&
     ok "--restore-best --val-size 0 -> exit 2: $err" || bad "--restore-best --val-size 0 -> exit $rc: $err"

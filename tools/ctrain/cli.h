@@ -86,7 +86,8 @@ int cli_model_class_names(const ct_checkpoint *ck, const char *dataset, int clas
                           const char *cmd, const char *file, cli_names *names);
 void cli_names_free(cli_names *names);
 /* Reads --class-names FILE: one name a line (1..CLI_MAX_CLASS_NAME bytes, no control
- * characters), exactly `classes` of them; *text receives them joined by newlines (malloc'd).
+ * characters; spaces, tabs and a CR around it trimmed, a UTF-8 BOM and blank lines at the end
+ * dropped), exactly `classes` of them; *text receives them joined by newlines (malloc'd).
  * Prints the error (naming flag and file) and returns CLI_EXIT_USAGE or CLI_EXIT_ERROR. */
 int cli_read_class_names(const char *cmd, const char *flag, const char *path, int classes,
                          char **text);

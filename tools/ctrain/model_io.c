@@ -122,25 +122,53 @@ int cli_read_class_names(const char *cmd, const char *flag, const char *path, in
     *text = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return cli_error("--%s %s: cannot open: %s", flag, path, strerror(errno));
-    size_t cap = (size_t)classes * (CLI_MAX_CLASS_NAME + 2) + 2, len = 0;
-    char *buf = malloc(cap + 2); /* (fread may fill cap + 1, then the 0) */
-    if (!buf) {
+    /* the names with their line ends, and room for blank lines and spaces around them */
+    const size_t cap = (size_t)classes * (CLI_MAX_CLASS_NAME + 8) + 65536;
+    char *raw = malloc(cap + 1), *buf = malloc(cap + 1);
+    if (!raw || !buf) {
         fclose(f);
+        free(raw);
+        free(buf);
         return cli_error("out of memory (--%s)", flag);
     }
-    len = fread(buf, 1, cap + 1, f);
+    size_t len = fread(raw, 1, cap + 1, f);
     int read_error = ferror(f);
     fclose(f);
-    if (read_error || len > cap) {
+    int rc = CLI_EXIT_OK;
+    if (read_error)
+        rc = cli_error("--%s %s: cannot read: %s", flag, path, strerror(errno));
+    else if (len > cap)
+        rc = cli_usage_error(cmd, "--%s %s: longer than %zu bytes: not a list of %d class names",
+                             flag, path, cap, classes);
+    else if (memchr(raw, 0, len))
+        rc = cli_usage_error(cmd, "--%s %s: holds a NUL byte: not a text file of class names",
+                             flag, path);
+    if (rc != CLI_EXIT_OK) {
+        free(raw);
         free(buf);
-        return read_error ? cli_error("--%s %s: cannot read: %s", flag, path, strerror(errno))
-                          : cli_usage_error(cmd, "--%s %s: more than %d names of at most "
-                                            "%d bytes", flag, path, classes, CLI_MAX_CLASS_NAME);
+        return rc;
     }
-    buf[len] = 0;
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) buf[--len] = 0;
-    for (size_t i = 0; i < len; i++) /* CRLF files: the CRs go */
-        if (buf[i] == '\r' && buf[i + 1] == '\n') memmove(buf + i, buf + i + 1, len-- - i);
+    /* each line without its CR and the spaces and tabs around it; a UTF-8 BOM (Notepad's) and
+     * the blank lines at the end dropped */
+    size_t i = len >= 3 && !memcmp(raw, "\xef\xbb\xbf", 3) ? 3 : 0, out = 0;
+    while (i < len) {
+        size_t j = i;
+        while (j < len && raw[j] != '\n') j++;
+        size_t a = i, b = j;
+        while (b > a && (raw[b - 1] == '\r' || raw[b - 1] == ' ' || raw[b - 1] == '\t')) b--;
+        while (a < b && (raw[a] == ' ' || raw[a] == '\t')) a++;
+        memcpy(buf + out, raw + a, b - a);
+        out += b - a;
+        buf[out++] = '\n';
+        i = j + 1;
+    }
+    while (out > 0 && buf[out - 1] == '\n') out--;
+    buf[out] = 0;
+    free(raw);
+    if (out == 0) {
+        free(buf);
+        return cli_usage_error(cmd, "--%s %s: holds no class names (one a line)", flag, path);
+    }
     char *copy = strdup(buf);
     const char *name[256];
     int n = copy ? split_names(copy, name, 256) : -2;

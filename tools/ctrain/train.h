@@ -186,6 +186,8 @@ void train_epoch_outputs(train_run *r, int n_epochs);
  * --log that would destroy a file that is not a log of ctrain's, or a checkpoint or picture of
  * this run (CLI_EXIT_ERROR). Creates and removes nothing. */
 int train_check_outputs(const train_opts *o);
+/* NAME is one that --snapshots writes: epoch_E.safetensors, E a count from 1 as %d gives it. */
+int train_is_snapshot_name(const char *name);
 /* --log FILE ending in .csv (any case): CSV rows under a header, else JSON lines. */
 int train_log_is_csv(const char *path);
 /* --save names a folder other than --resume's (then --overwrite may replace what is there). */

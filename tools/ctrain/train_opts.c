@@ -248,7 +248,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "With --save, also --save-best (a resume restores from its file)"},
         {.name = "overwrite", .kind = CLI_SWITCH, .dst = &o->overwrite,
          .help = "let --save DIR replace the checkpoint of another run in DIR\n"
-                 "(refused without it; its best.safetensors is removed)"},
+                 "(refused without it; its best.safetensors and epoch_E.safetensors\n"
+                 "are removed)"},
         {.name = "patience", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->patience,
          .metavar = "N", .help = "stop early when val_loss has not improved for N epochs\n"
                                   "(Keras' EarlyStopping; the last weights are kept)",
@@ -369,10 +370,10 @@ void train_help(FILE *out) {
           "--schedule/--lr replace the schedule if the epochs already run keep their learning rate\n"
           "(cosine and onecycle keep their length: it shapes every epoch's rate). --device,\n"
           "--threads, --workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log,\n"
-          "--patience, --dist-timeout may differ, --save-best and --restore-best be added (without\n"
-          "--data, the folder the run was trained from; --data: the same data in another folder;\n"
-          "other training data is refused by its fingerprint, saved in the train state: start a new\n"
-          "run from the weights with --init DIR instead).\n"
+          "--patience, --dist-timeout may differ, --save-best, --restore-best, --snapshots and\n"
+          "--class-names be added (without --data, the folder the run was trained from; --data: the\n"
+          "same data in another folder; other training data is refused by its fingerprint, saved in\n"
+          "the train state: start a new run from the weights with --init DIR instead).\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }
@@ -613,6 +614,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                               fbuf, sizeof fbuf));
     if (SEEN("warmup-start-factor") && o->warmup_epochs <= 0)
         return cli_usage_error("train", "--warmup-start-factor: needs --warmup-epochs > 0");
+    if (o->snapshots && o->save_every <= 0 && !SEEN("snapshots") && o->resume_dir)
+        o->snapshots = 0; /* the resumed run's, ended by --save-every 0 */
     if (o->snapshots && o->save_every <= 0)
         return cli_usage_error("train", "--snapshots: needs --save-every N (> 0), the epochs "
                                "between them");

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -92,6 +93,16 @@ static int check_save_dir(const train_opts *o) {
         return cli_usage_error("train", "--save %s: holds another run's %s; replace it with "
                                "--overwrite", o->save_dir, files[i]);
     }
+    DIR *d = opendir(o->save_dir); /* and another run's --snapshots */
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        if (train_is_snapshot_name(e->d_name)) {
+            int rc = cli_usage_error("train", "--save %s: holds another run's %s; replace it "
+                                     "with --overwrite", o->save_dir, e->d_name);
+            closedir(d);
+            return rc;
+        }
+    if (d) closedir(d);
     return CLI_EXIT_OK;
 }
 
@@ -111,12 +122,29 @@ static int check_log(const train_opts *o) {
         if (same_path(log, f))
             return cli_error("--log %s: is %s, which this run writes", log, f);
     }
+    const char *base = strrchr(log, '/'); /* --snapshots' epoch_E.safetensors in the folder */
+    base = base ? base + 1 : log;
+    if (save && train_is_snapshot_name(base)) {
+        char f[PATH_MAX + 32];
+        snprintf(f, sizeof f, "%s/%s", save, base);
+        if (same_path(log, f))
+            return cli_error("--log %s: is a name --snapshots writes in %s", log, save);
+    }
     static const char json[] = "{\"epoch\":", csv[] = "epoch,phase,"; /* their first words */
     int is_csv = train_log_is_csv(log);
     return cli_check_replaceable("log", log, is_csv ? csv : json,
                                  is_csv ? sizeof csv - 1 : sizeof json - 1, "a log of ctrain's",
                                  is_csv ? " (its first line is not ctrain's CSV header)"
                                         : " (its first line is not an epoch's JSON)");
+}
+
+int train_is_snapshot_name(const char *name) {
+    int n, len = 0;
+    char again[64];
+    return sscanf(name, "epoch_%d.safetensors%n", &n, &len) == 1 && n > 0 &&
+           len == (int)strlen(name) &&
+           snprintf(again, sizeof again, "epoch_%d.safetensors", n) > 0 &&
+           strcmp(again, name) == 0;
 }
 
 int train_log_is_csv(const char *path) {

@@ -492,15 +492,12 @@ static int remove_snapshots(const char *dir) {
     struct dirent *e;
     int rc = 0;
     while ((e = readdir(d)) != NULL) {
-        int n, len = 0;
-        char again[64];
-        if (sscanf(e->d_name, "epoch_%d.safetensors%n", &n, &len) != 1 ||
-            len != (int)strlen(e->d_name) || n < 0 ||
-            snprintf(again, sizeof again, "epoch_%d.safetensors", n) < 0 ||
-            strcmp(again, e->d_name) != 0)
-            continue; /* (only the names train_save_snapshot writes) */
+        if (!train_is_snapshot_name(e->d_name)) continue; /* (only the names it writes) */
         char path[PATH_MAX + 64];
+        struct stat st;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+            continue; /* (a folder of that name is not a snapshot: left alone) */
         if (unlink(path) != 0 && errno != ENOENT)
             rc = cli_error("%s: cannot remove: %s", path, strerror(errno));
     }
