@@ -151,74 +151,6 @@ static double median_s(const ct_epoch_result *h, int n, int val) {
 /* ------------------------------------------------------------------------------------------ */
 /* the command                                                                                 */
 
-static void print_plan(const train_opts *o, int total_epochs, const char *save_dir) {
-    const ct_train_config *c = &o->cfg;
-    char sched[SCHEDULE_BYTES];
-    train_format_schedule(c->phases, c->num_phases, sched, sizeof sched);
-    static const char *const names[] = {"SGD", "Adam", "AdamW"};
-    printf("Plan: %d epoch%s (%s), batch %d, %s", total_epochs, total_epochs == 1 ? "" : "s",
-           sched, c->batch_size, names[(unsigned)c->optimizer < 3 ? c->optimizer : 0]);
-    if (c->momentum > 0) printf(", momentum %g", (double)c->momentum);
-    if (c->nesterov) printf(" (Nesterov)");
-    if (c->optimizer != CT_SGD && c->cycle_momentum) /* (beta1: on the schedule's part) */
-        printf(" (beta2 %g, eps %g)", (double)(c->beta2 > 0 ? c->beta2 : 0.999f),
-               (double)(c->eps > 0 ? c->eps : 1e-8f));
-    else if (c->optimizer != CT_SGD)
-        printf(" (betas %g,%g, eps %g)", (double)(c->beta1 > 0 ? c->beta1 : 0.9f),
-               (double)(c->beta2 > 0 ? c->beta2 : 0.999f), (double)(c->eps > 0 ? c->eps : 1e-8f));
-    if (c->weight_decay > 0) printf(", weight decay %g", (double)c->weight_decay);
-    switch (c->schedule) {
-    case CT_SCHED_STEP:
-        printf(", step lr every %d epoch%s x%g", c->step_size, c->step_size == 1 ? "" : "s",
-               (double)(c->gamma > 0 ? c->gamma : 0.1f));
-        break;
-    case CT_SCHED_COSINE: printf(", cosine lr to %g", (double)c->eta_min); break;
-    case CT_SCHED_PLATEAU: { /* PyTorch's patience N: the cut comes after N + 1 bad epochs */
-        int patience = train_patience_flag(c->plateau_patience);
-        printf(", plateau lr x%g (patience %d: cut after %d epoch%s without a better val_loss)",
-               (double)(c->gamma > 0 ? c->gamma : 0.1f), patience, patience + 1,
-               patience ? "s" : "");
-        break;
-    }
-    case CT_SCHED_ONECYCLE:
-        printf(", one-cycle lr (pct_start %g", (double)(c->pct_start > 0 ? c->pct_start : 0.3f));
-        if (c->div_factor > 0 || c->final_div_factor > 0)
-            printf(", div %g, final div %g", (double)(c->div_factor > 0 ? c->div_factor : 25.0f),
-                   (double)(c->final_div_factor > 0 ? c->final_div_factor : 1e4f));
-        printf("%s%s)", c->three_phase ? ", three phases" : "",
-               c->anneal_linear ? ", linear" : "");
-        if (c->cycle_momentum) {
-            float base, max;
-            ct_cycled_momentum(c, &base, &max);
-            printf(" and %s %g -> %g -> %g", c->optimizer == CT_SGD ? "momentum" : "beta1",
-                   (double)max, (double)base, (double)max);
-        }
-        break;
-    case CT_SCHED_PHASES:
-    case CT_SCHED_RANGE_TEST: break; /* (--lr-find's, which prints no plan) */
-    }
-    if (c->warmup_epochs > 0 || c->warmup_steps > 0)
-    {
-        int n = c->warmup_steps > 0 ? c->warmup_steps : c->warmup_epochs;
-        printf(", warm-up %d %s%s from x%g", n, c->warmup_steps > 0 ? "step" : "epoch",
-               n == 1 ? "" : "s",
-               (double)(c->warmup_start_factor > 0 ? c->warmup_start_factor : 1.0f / 3.0f));
-    }
-    if (c->clip_norm > 0) printf(", clip grad norm %g", (double)c->clip_norm);
-    if (c->label_smoothing > 0) printf(", label smoothing %g", (double)c->label_smoothing);
-    if (o->patience > 0) printf(", early stopping (patience %d)", o->patience);
-    if (o->restore_best) printf(", restoring the best epoch's weights");
-    if (c->augment_pad > 0 || c->augment_flip) {
-        printf(", augment:");
-        if (c->augment_pad > 0) printf(" random crop (padding %d)", c->augment_pad);
-        if (c->augment_flip) printf("%s horizontal flip", c->augment_pad > 0 ? " +" : "");
-    }
-    if (strcmp(o->dataset, "mnist") != 0) printf(", dataset %s", o->dataset);
-    printf(", seed %llu", (unsigned long long)o->seed);
-    if (save_dir) printf(", saving to %s", save_dir);
-    printf("\n");
-}
-
 /* What to say when the run stops early: where it stopped, what was saved, how to go on. */
 static void report_interrupt(const train_run *run, int saved_ok) {
     if (ct_dist_rank(run->o->cfg.dist) != 0) return; /* rank 0 speaks for the job */
@@ -614,7 +546,7 @@ built:
         printf("Data: %lld train / %lld val / %lld test images (%dx%dx%d), %s\n",
                (long long)run.n_train, (long long)run.n_val, (long long)ct_dataset_count(test),
                in_c, in_h, in_w, where);
-        if (!o.lr_find) print_plan(&o, total_epochs, run.save_dir);
+        if (!o.lr_find) train_print_plan(&o, total_epochs, run.save_dir);
     }
     fflush(stdout);
     if (o.lr_find) { /* a probe, not a run: nothing but its picture is written */

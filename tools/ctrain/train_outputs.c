@@ -3,12 +3,14 @@
  * replace another run's checkpoint (without --overwrite), and that --log does not destroy a
  * file that is not a log of ctrain's, or a checkpoint or picture the run itself writes.
  * Paths are compared canonically (absolute, ".", ".." and links resolved, also for files and
- * folders that do not exist yet), so that no spelling of a path gets past a check.
+ * folders that do not exist yet), so that no spelling of a path gets past a check. And the
+ * Plan line that says, before training, what the run will do.
  */
 #include "cli.h"
 #include "train.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
@@ -174,4 +176,75 @@ int train_check_outputs(const train_opts *o) {
     int rc = check_save_dir(o);
     if (rc == CLI_EXIT_OK) rc = check_log(o);
     return rc != CLI_EXIT_OK ? rc : check_plots(o);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the Plan line                                                                               */
+
+void train_print_plan(const train_opts *o, int total_epochs, const char *save_dir) {
+    const ct_train_config *c = &o->cfg;
+    char sched[SCHEDULE_BYTES];
+    train_format_schedule(c->phases, c->num_phases, sched, sizeof sched);
+    static const char *const names[] = {"SGD", "Adam", "AdamW"};
+    printf("Plan: %d epoch%s (%s), batch %d, %s", total_epochs, total_epochs == 1 ? "" : "s",
+           sched, c->batch_size, names[(unsigned)c->optimizer < 3 ? c->optimizer : 0]);
+    if (c->momentum > 0) printf(", momentum %g", (double)c->momentum);
+    if (c->nesterov) printf(" (Nesterov)");
+    if (c->optimizer != CT_SGD && c->cycle_momentum) /* (beta1: on the schedule's part) */
+        printf(" (beta2 %g, eps %g)", (double)(c->beta2 > 0 ? c->beta2 : 0.999f),
+               (double)(c->eps > 0 ? c->eps : 1e-8f));
+    else if (c->optimizer != CT_SGD)
+        printf(" (betas %g,%g, eps %g)", (double)(c->beta1 > 0 ? c->beta1 : 0.9f),
+               (double)(c->beta2 > 0 ? c->beta2 : 0.999f), (double)(c->eps > 0 ? c->eps : 1e-8f));
+    if (c->weight_decay > 0) printf(", weight decay %g", (double)c->weight_decay);
+    switch (c->schedule) {
+    case CT_SCHED_STEP:
+        printf(", step lr every %d epoch%s x%g", c->step_size, c->step_size == 1 ? "" : "s",
+               (double)(c->gamma > 0 ? c->gamma : 0.1f));
+        break;
+    case CT_SCHED_COSINE: printf(", cosine lr to %g", (double)c->eta_min); break;
+    case CT_SCHED_PLATEAU: { /* PyTorch's patience N: the cut comes after N + 1 bad epochs */
+        int patience = train_patience_flag(c->plateau_patience);
+        printf(", plateau lr x%g (patience %d: cut after %d epoch%s without a better val_loss)",
+               (double)(c->gamma > 0 ? c->gamma : 0.1f), patience, patience + 1,
+               patience ? "s" : "");
+        break;
+    }
+    case CT_SCHED_ONECYCLE:
+        printf(", one-cycle lr (pct_start %g", (double)(c->pct_start > 0 ? c->pct_start : 0.3f));
+        if (c->div_factor > 0 || c->final_div_factor > 0)
+            printf(", div %g, final div %g", (double)(c->div_factor > 0 ? c->div_factor : 25.0f),
+                   (double)(c->final_div_factor > 0 ? c->final_div_factor : 1e4f));
+        printf("%s%s)", c->three_phase ? ", three phases" : "",
+               c->anneal_linear ? ", linear" : "");
+        if (c->cycle_momentum) {
+            float base, max;
+            ct_cycled_momentum(c, &base, &max);
+            printf(" and %s %g -> %g -> %g", c->optimizer == CT_SGD ? "momentum" : "beta1",
+                   (double)max, (double)base, (double)max);
+        }
+        break;
+    case CT_SCHED_PHASES:
+    case CT_SCHED_RANGE_TEST: break; /* (--lr-find's, which prints no plan) */
+    }
+    if (c->warmup_epochs > 0 || c->warmup_steps > 0)
+    {
+        int n = c->warmup_steps > 0 ? c->warmup_steps : c->warmup_epochs;
+        printf(", warm-up %d %s%s from x%g", n, c->warmup_steps > 0 ? "step" : "epoch",
+               n == 1 ? "" : "s",
+               (double)(c->warmup_start_factor > 0 ? c->warmup_start_factor : 1.0f / 3.0f));
+    }
+    if (c->clip_norm > 0) printf(", clip grad norm %g", (double)c->clip_norm);
+    if (c->label_smoothing > 0) printf(", label smoothing %g", (double)c->label_smoothing);
+    if (o->patience > 0) printf(", early stopping (patience %d)", o->patience);
+    if (o->restore_best) printf(", restoring the best epoch's weights");
+    if (c->augment_pad > 0 || c->augment_flip) {
+        printf(", augment:");
+        if (c->augment_pad > 0) printf(" random crop (padding %d)", c->augment_pad);
+        if (c->augment_flip) printf("%s horizontal flip", c->augment_pad > 0 ? " +" : "");
+    }
+    if (strcmp(o->dataset, "mnist") != 0) printf(", dataset %s", o->dataset);
+    printf(", seed %llu", (unsigned long long)o->seed);
+    if (save_dir) printf(", saving to %s", save_dir);
+    printf("\n");
 }
