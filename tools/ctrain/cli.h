@@ -65,13 +65,9 @@ int cli_check_data(const cli_model *cm, const ct_dataset *ds, const char *datase
 #define CLI_DATASETS "mnist|fashion-mnist|cifar10|idx" /* what eval and show read */
 /* 1 when name is one of CLI_DATASETS. */
 int cli_known_dataset(const char *name);
-/* Class k's name in a dataset that has names (fashion-mnist and cifar10, as torchvision's
- * .classes), else NULL (the digits, idx). */
-const char *cli_class_name(const char *dataset, int k);
-/* All 10 of them (fashion-mnist's, cifar10's), or NULL for a dataset without names. */
-const char *const *cli_class_names(const char *dataset);
 /* A model's class names: those its metadata "class_names" records (one a line; ctrain train
- * --class-names), else the dataset's (cli_class_names), else none (n 0). */
+ * --class-names), else the dataset's (fashion-mnist's and cifar10's: torchvision's .classes),
+ * else none (n 0). */
 #define CLI_MAX_CLASS_NAME 64 /* bytes of a name */
 typedef struct {
     char *buf;                /* the metadata's copy, split into lines */

@@ -54,7 +54,9 @@ void cli_close_model(cli_model *cm) {
     cm->b = NULL;
 }
 
-const char *const *cli_class_names(const char *dataset) {
+/* The 10 class names of a dataset that has them (fashion-mnist's and cifar10's, as
+ * torchvision's .classes), or NULL (the digits, idx). */
+static const char *const *dataset_class_names(const char *dataset) {
     static const char *const fashion[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
                                             "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                                             "Ankle boot"};
@@ -95,7 +97,7 @@ int cli_model_class_names(const ct_checkpoint *ck, const char *dataset, int clas
     }
     const char *meta = ck ? ct_checkpoint_meta(ck, "class_names") : NULL;
     if (!meta) {
-        const char *const *known = classes == 10 ? cli_class_names(dataset) : NULL;
+        const char *const *known = classes == 10 ? dataset_class_names(dataset) : NULL;
         for (int i = 0; known && i < 10; i++) names->name[i] = known[i];
         names->n = known ? 10 : 0;
         return CLI_EXIT_OK;
@@ -185,11 +187,6 @@ int cli_read_class_names(const char *cmd, const char *flag, const char *path, in
     }
     *text = buf;
     return CLI_EXIT_OK;
-}
-
-const char *cli_class_name(const char *dataset, int k) {
-    const char *const *names = cli_class_names(dataset);
-    return names && k >= 0 && k < 10 ? names[k] : NULL;
 }
 
 int cli_known_dataset(const char *name) {
