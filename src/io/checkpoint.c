@@ -482,19 +482,6 @@ void ct_epoch_json_write(ct_jsonw *j, const ct_epoch_result *r, int with_count) 
     ct_jw_raw(j, "}", 1);
 }
 
-/* v as ct_jw_double writes it (the shortest of 15 to 17 digits that reads back), or nan/inf */
-static int csv_double(char *buf, size_t bytes, double v) {
-    if (isnan(v)) return snprintf(buf, bytes, "nan");
-    if (isinf(v)) return snprintf(buf, bytes, v > 0 ? "inf" : "-inf");
-    int digits = 15;
-    char tmp[40];
-    for (; digits < 17; digits++) {
-        snprintf(tmp, sizeof tmp, "%.*g", digits, v);
-        if (strtod(tmp, NULL) == v) break;
-    }
-    return snprintf(buf, bytes, "%.*g", digits, v);
-}
-
 int ct_epoch_csv(const ct_epoch_result *r, int with_val, char *buf, size_t bytes) {
     const double lr = (double)r->lr;
     double cols[] = {lr, r->train_loss, r->train_acc, r->val.loss, r->val.accuracy, r->train_s,
@@ -506,15 +493,11 @@ int ct_epoch_csv(const ct_epoch_result *r, int with_val, char *buf, size_t bytes
     len = (size_t)n;
     for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
         if (!keep[i]) continue;
-        char v[48];
-        if (i == 0) { /* the lr is a float: as ct_jw_float writes it */
-            for (int digits = 6; digits <= 9; digits++) {
-                snprintf(v, sizeof v, "%.*g", digits, lr);
-                if ((float)strtod(v, NULL) == r->lr) break;
-            }
-        } else {
-            csv_double(v, sizeof v, cols[i]);
-        }
+        char v[48]; /* as ct_epoch_json writes them (the lr a float), non-finite as pandas reads */
+        if (isnan(cols[i])) snprintf(v, sizeof v, "nan");
+        else if (isinf(cols[i])) snprintf(v, sizeof v, cols[i] > 0 ? "inf" : "-inf");
+        else if (i == 0) ct_fmt_float(v, sizeof v, r->lr);
+        else ct_fmt_double(v, sizeof v, cols[i]);
         n = snprintf(buf + len, bytes - len, ",%s", v);
         if (n < 0 || (size_t)n >= bytes - len) return -1;
         len += (size_t)n;

@@ -99,18 +99,27 @@ void ct_jw_string(ct_jsonw *j, const char *str) {
     ct_jw_raw(j, "\"", 1);
 }
 
-/* The fewest significant digits that read back as the same value (as Python's repr): 0.9527,
- * not 0.95269999999999999; exact either way. */
+void ct_fmt_double(char *buf, size_t bytes, double v) {
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, bytes, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+}
+
+void ct_fmt_float(char *buf, size_t bytes, float v) {
+    for (int digits = 6; digits <= 9; digits++) { /* read back as readers do: (float)strtod */
+        snprintf(buf, bytes, "%.*g", digits, (double)v);
+        if ((float)strtod(buf, NULL) == v) break;
+    }
+}
+
 void ct_jw_double(ct_jsonw *j, double v) {
     if (!isfinite(v)) {
         ct_jw_raw(j, "null", 4);
         return;
     }
     char buf[40];
-    for (int digits = 15; digits <= 17; digits++) {
-        snprintf(buf, sizeof buf, "%.*g", digits, v);
-        if (strtod(buf, NULL) == v) break;
-    }
+    ct_fmt_double(buf, sizeof buf, v);
     ct_jw_printf(j, "%s", buf);
 }
 
@@ -120,10 +129,7 @@ void ct_jw_float(ct_jsonw *j, float v) {
         return;
     }
     char buf[40];
-    for (int digits = 6; digits <= 9; digits++) { /* read back as readers do: (float)strtod */
-        snprintf(buf, sizeof buf, "%.*g", digits, (double)v);
-        if ((float)strtod(buf, NULL) == v) break;
-    }
+    ct_fmt_float(buf, sizeof buf, v);
     ct_jw_printf(j, "%s", buf);
 }
 

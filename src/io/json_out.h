@@ -24,6 +24,11 @@ void ct_jw_free(ct_jsonw *j);
 void ct_jw_raw(ct_jsonw *j, const char *text, size_t n); /* appends text as it is */
 void ct_jw_printf(ct_jsonw *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ct_jw_string(ct_jsonw *j, const char *s);           /* "s", escaped */
+/* The fewest significant digits that read back as the same value (as Python's repr): 0.9527,
+ * not 0.95269999999999999; a double exactly (15 to 17 digits), a float as (float)strtod reads
+ * it (6 to 9). buf: 40 bytes. */
+void ct_fmt_double(char *buf, size_t bytes, double v);
+void ct_fmt_float(char *buf, size_t bytes, float v);
 void ct_jw_double(ct_jsonw *j, double v);                /* shortest exact, or null */
 void ct_jw_float(ct_jsonw *j, float v);                  /* shortest that reads back, or null */
 void ct_jw_key(ct_jsonw *j, int first, const char *key); /* [,]"key": */

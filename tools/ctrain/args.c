@@ -277,7 +277,7 @@ double cli_float_typed(const cli_flag *f) {
 
 void cli_shortest_float(double d, char *out, size_t bytes) {
     float x = (float)d;
-    for (int digits = 1; digits <= 9; digits++) {
+    for (int digits = 6; digits <= 9; digits++) { /* (%g's 6 first: "10", not "1e+01") */
         snprintf(out, bytes, "%.*g", digits, (double)x);
         if ((float)strtod(out, NULL) == x) break;
     }

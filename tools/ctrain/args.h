@@ -76,8 +76,8 @@ double cli_float_typed(const cli_flag *f);
  * not the 32-bit float it became, "TEXT (V as a 32-bit float)" ("1.0000001 (1.00000012 as a
  * 32-bit float)"). buf: 96 bytes. */
 const char *cli_float_text(const cli_flag *f, int typed_ok, char *buf, size_t bytes);
-/* d as a 32-bit float in the fewest digits (up to 9) that read back as it ("0.1", not
- * "0.100000001"). */
+/* d as a 32-bit float in the fewest digits, from %g's 6 up to 9, that read back as it ("0.1",
+ * "25", "25.0000019"; not "0.100000001"). */
 void cli_shortest_float(double d, char *out, size_t bytes);
 
 /* The errors below are one line each, written at once: "ctrain: <message>", or with

@@ -74,10 +74,10 @@ static int on_step(void *user, int epoch, int64_t done, int64_t total, int64_t s
     return 0;
 }
 
-/* The step of the lowest smoothed loss (a NaN is never lower). */
-static int64_t lowest(const finder *f) {
-    int64_t low = 0;
-    for (int64_t i = 1; i < f->n; i++)
+/* The step of the lowest smoothed loss among steps [from, to) (a NaN is never lower). */
+static int64_t lowest(const finder *f, int64_t from, int64_t to) {
+    int64_t low = from;
+    for (int64_t i = from + 1; i < to; i++)
         if (f->smooth[i] < f->smooth[low] || !isfinite(f->smooth[low])) low = i;
     return low;
 }
@@ -86,7 +86,7 @@ static int64_t lowest(const finder *f) {
  * point (-1: too few steps there). */
 static int64_t steepest(const finder *f) {
     int64_t lo = LR_FIND_SKIP_BEGIN, hi = f->n - LR_FIND_SKIP_END; /* [lo, hi) */
-    int64_t low = lowest(f);
+    int64_t low = lowest(f, 0, f->n);
     if (low + 1 < hi) hi = low + 1;
     if (hi - lo < 2) return -1;
     int64_t best = -1;
@@ -188,16 +188,14 @@ int train_lr_find(train_run *run, const ct_dataset *ds, const int32_t *train_idx
      * (all steps when that leaves none) */
     int64_t w0 = steps / 10, w1 = f.n - 5;
     if (w1 <= w0) w0 = 0, w1 = f.n;
-    int64_t low = w0;
-    for (int64_t i = w0 + 1; i < w1; i++) /* (a NaN is never lower; nor is a first one kept) */
-        if (f.smooth[i] < f.smooth[low] || !isfinite(f.smooth[low])) low = i;
+    int64_t low = lowest(&f, w0, w1);
     if (sug >= 0)
         printf("Suggested lr: %.3g (where the smoothed loss falls fastest before its lowest "
                "point, at step %lld; PyTorch Lightning's rule)\n", f.lr[sug], (long long)sug);
     else
         printf("Suggested lr: none (%lld steps recorded, the smoothed loss lowest at step "
                "%lld: the rule looks for its descent after step %d)\n", (long long)f.n,
-               (long long)lowest(&f), LR_FIND_SKIP_BEGIN);
+               (long long)lowest(&f, 0, f.n), LR_FIND_SKIP_BEGIN);
     if (isfinite(f.smooth[low]))
         printf("Lowest smoothed loss %.4f at lr %.3g (steps %lld to %lld); a tenth of that lr: "
                "%.3g (fastai's minimum/10)\n", f.smooth[low], f.lr[low], (long long)w0,

@@ -110,14 +110,6 @@ static int saved_long(const ct_checkpoint *ck, const char *key, int required, lo
     return 0;
 }
 
-/* v in the fewest of 6 to 9 digits that read back as v: "25", "25.0000019" */
-static void float_text(float v, char *out, size_t bytes) {
-    for (int digits = 6; digits <= 9; digits++) {
-        snprintf(out, bytes, "%.*g", digits, (double)v);
-        if ((float)strtod(out, NULL) == v) break;
-    }
-}
-
 static int differs(const char *dir, const char *flag, const char *given, const char *saved) {
     return cli_usage_error("train", "--%s %s: the run in %s was saved with %s, and a resumed run "
                            "keeps the settings that change its results", flag, given, dir, saved);
@@ -296,8 +288,8 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     do {                                                                                        \
         float s_ = saved.field != 0.0f ? saved.field : (float)(def);                            \
         if (rc == CLI_EXIT_OK && onecycle && SEEN(name) && o->field != s_) {                    \
-            float_text(o->field, given, sizeof given);                                          \
-            float_text(s_, was, sizeof was);                                                    \
+            cli_shortest_float(o->field, given, sizeof given);                                  \
+            cli_shortest_float(s_, was, sizeof was);                                            \
             rc = differs(dir, name, given, was);                                                \
         }                                                                                       \
         o->field = saved.field;                                                                 \
