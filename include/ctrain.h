@@ -259,6 +259,19 @@ typedef struct {
      * training and validation samples alike (as Keras and torchvision's reference scripts,
      * which evaluate with the training criterion); ct_evaluate_dist takes it too. */
     float label_smoothing;
+    /* An exponential moving average of the weights (torchvision's ExponentialMovingAverage,
+     * Keras' use_ema), in [0, 1) (0: none): after every update avg = decay * avg + (1 - decay)
+     * * weights over the parameters and batch norm's running statistics, starting as the
+     * weights after the first update. Validation evaluates the average, and after ct_fit the
+     * model holds it (ct_model_get_params gives the average). The trained weights stay beside
+     * it: ct_save_train_state writes both, and a resumed ct_fit (cfg->resume past the start)
+     * trains them on, which needs the average (ct_fit's own, or a train state's loaded by
+     * ct_checkpoint_load_train_state); a new run starts from the weights the model holds. */
+    float ema_decay;
+    /* 1: TensorFlow's ExponentialMovingAverage(num_updates=...) warm-up: update k (1, 2, ...)
+     * uses min(ema_decay, (1 + k) / (10 + k)) from the initial weights on, so that the average
+     * of a short run does not lag behind it; 0: none (torchvision's, Keras'). */
+    int ema_warmup;
     /* ---- augmentation of the training images (never of validation or test), as torchvision's
      * RandomCrop(size, padding=augment_pad) then RandomHorizontalFlip(). Off by default: digits
      * must not be mirrored. Each image's draws come from (seed, epoch, its place in the epoch),
@@ -371,6 +384,9 @@ int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_o
 /* Where the last ct_fit on m stopped: after an interruption, the step after the last completed
  * one; after a finished run (or at each on_epoch callback), the start of the next epoch. */
 ct_fit_position ct_model_fit_position(const ct_model *m);
+/* The updates averaged into the model's moving average of weights (ct_train_config.ema_decay),
+ * -1 when it keeps none. */
+int64_t ct_model_ema_updates(const ct_model *m);
 /* While ct_fit trains (from on_step): the sums of the loss and of the correct predictions over
  * the current epoch's training samples so far, and *count, how many samples they are (on a GPU
  * the steps queued so far, which it waits for: a run of them may be ahead of on_step's

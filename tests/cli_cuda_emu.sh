@@ -10,6 +10,7 @@
 #   - the cnn preset on a small MNIST cut: cuda (the emulator's cuDNN, and im2col without it) as
 #     the CPU; its checkpoint evaluates on the CPU
 #   - onecycle's cycled momentum (SGD's, fused; Adam's beta1, the layers' ops) as the CPU
+#   - --ema (the moving average of the weights, batch norm's statistics too) as the CPU
 #   - mpirun -np 2 --device cuda as 1 process: with NCCL (the emulator's) on 2 emulated GPUs,
 #     through MPI when 2 ranks share 1; a killed rank ends the job, and so do a broken link and
 #     a stopped rank (--dist-timeout)
@@ -131,6 +132,16 @@ compare oc_cpu oc_cuda 0.002 "onecycle, SGD's momentum cycled, the fused MLP ste
 train oca_cpu "$CT" "${OCY[@]}" --lr 0.01 --optimizer adam --device cpu
 CTRAIN_CUDA_FUSED=0 train oca_cuda "$CT" "${OCY[@]}" --lr 0.01 --optimizer adam --device cuda
 compare oca_cpu oca_cuda 0.002 "onecycle, Adam's beta1 cycled, the layers' ops: cuda vs cpu"
+
+# ------------------------------------------------------------------ the moving average of weights
+# --ema: a batch norm MLP whose steps replay recorded graphs (the average's update among their
+# ops, its decay from the step table); validation and the test evaluate the average, as the CPU
+EMA=(train --dataset idx --data "$tmp/small" --val-size 256 --epochs 2 --threads 1 --lr 0.2
+     --model "flatten,linear(32),batchnorm,relu,linear(10)" --ema 0.9)
+train ema_cpu "$CT" "${EMA[@]}" --device cpu
+train ema_cuda "$CT" "${EMA[@]}" --device cuda
+has ema_cuda "^Step graphs: [1-9][0-9]* training steps replayed"
+compare ema_cpu ema_cuda 0.002 "--ema 0.9, batch norm, recorded steps: cuda vs cpu"
 
 # ------------------------------------------------------------------ little device memory
 # (32 MiB of it go to cuBLAS's workspace) data that would take over a quarter of what is free

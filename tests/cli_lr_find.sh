@@ -125,7 +125,7 @@ fi
 
 # ------------------------------------------------------------------ what belongs to a run is refused
 for f in "--save x" "--resume x" "--log x.jsonl" "--epochs 3" "--lr 0.1" "--patience 2" \
-    "--lr-schedule cosine" "--restore-best" "--warmup-epochs 1"; do
+    "--lr-schedule cosine" "--restore-best" "--warmup-epochs 1" "--ema 0.9"; do
     read -ra fa <<<"$f"
     run train --lr-find "${fa[@]}"
     [ "$rc" -eq 2 ] && grep -q -- "^ctrain: ${fa[0]}: does not apply to --lr-find" <<<"$err" && [ ! -e x ] &&

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli_models.sh — short real runs of `ctrain train` beyond the tutorial: Adam, a small CNN, a
-# non-phase lr schedule with warm-up and clipping, augmentation, and Fashion-MNIST (when Debian's
-# dataset-fashion-mnist is installed). Prints SKIP <name>: <why> for what cannot run here.
+# non-phase lr schedule with warm-up and clipping, augmentation, label smoothing, the moving
+# average of weights (--ema), and Fashion-MNIST (when Debian's dataset-fashion-mnist is
+# installed). Prints SKIP <name>: <why> for what cannot run here.
 # Usage: bash tests/cli_models.sh path/to/ctrain
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -112,6 +113,53 @@ if [ "$have_mnist" -eq 1 ]; then
     [ "$rc" -eq 1 ] && grep -q 'ls_bad.safetensors: metadata "label_smoothing" is "1.5", not a number in \[0, 1\]' <<<"$err" &&
         ok "eval refuses a model whose label_smoothing metadata is out of range" ||
         bad "eval of label_smoothing 1.5 metadata -> exit $rc, stderr: $err"
+    # --ema: named in the Plan line; validation and the test line are the average's (so they
+    # differ from the run without; --ema 0 is that run); model.safetensors holds the average
+    # (eval gives train's test line; metadata ema_decay), train_state.safetensors the average
+    # ("ema." tensors, the model file's) beside the trained weights ("model.", which differ)
+    run train --epochs 2 --lr 0.5 --val-size 59000 --quiet
+    plain_epochs=$(grep '^Epoch ' <<<"$out")
+    run train --ema 0 --epochs 2 --lr 0.5 --val-size 59000 --quiet
+    [ "$rc" -eq 0 ] && [ "$(grep '^Epoch ' <<<"$out")" = "$plain_epochs" ] &&
+        ok "--ema 0: the run without a moving average" || bad "--ema 0 -> exit $rc: $out $err"
+    run train --ema 0.9 --epochs 2 --lr 0.5 --val-size 59000 --save "$tmp/ema"
+    plan=$(grep '^Plan: ' <<<"$out")
+    test_line=$(grep '^test_loss: ' <<<"$out")
+    if [ "$rc" -eq 0 ] && grep -qF 'EMA of the weights (decay 0.9)' <<<"$plan" && [ -n "$test_line" ] &&
+        [ "$(grep -c '^Epoch ' <<<"$out")" -eq 2 ] && [ "$(grep '^Epoch ' <<<"$out")" != "$plain_epochs" ]; then
+        ok "--ema 0.9: named in the Plan line; its validation is not the plain run's"
+    else
+        bad "--ema 0.9 -> exit $rc, plan: $plan, epochs: $(grep '^Epoch ' <<<"$out") vs $plain_epochs, stderr: $err"
+    fi
+    run eval --model "$tmp/ema"
+    [ "$rc" -eq 0 ] && [ "$(grep '^test_loss: ' <<<"$out")" = "$test_line" ] &&
+        grep -qF "Weights: the moving average of training's (train --ema 0.9)" <<<"$out" &&
+        ok "eval of the --ema model: says so, and train's test line ($test_line)" ||
+        bad "eval of the --ema model -> exit $rc: $(grep '^test_loss' <<<"$out") vs train's $test_line: $err"
+    run eval --model "$tmp/ema/train_state.safetensors"
+    [ "$rc" -eq 0 ] && [ "$(grep '^test_loss: ' <<<"$out")" = "$test_line" ] &&
+        grep -qF "Weights: the moving average of training's (the train state's ema.* tensors)" <<<"$out" &&
+        ok "eval of the --ema run's train state: its average, as the model file" ||
+        bad "eval of the --ema train state -> exit $rc: $(grep '^test_loss' <<<"$out") vs train's $test_line: $err"
+    if python3 - "$tmp/ema" "$here" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from st_tool import st_read
+d = sys.argv[1]
+mh, mm, md = st_read(d + "/model.safetensors")
+sh, sm, sd = st_read(d + "/train_state.safetensors")
+blob = lambda h, data, k: data[h[k]["data_offsets"][0]:h[k]["data_offsets"][1]]
+assert mm["ema_decay"] == "0.9", mm.get("ema_decay")
+assert int(sm["ema_updates"]) == 2 * 8, sm["ema_updates"]  # 2 epochs of 1000 / 128 batches
+for k in mh:
+    assert blob(mh, md, k) == blob(sh, sd, "ema." + k), k + ": the model file is not the average"
+assert any(blob(mh, md, k) != blob(sh, sd, "model." + k) for k in mh), "trained weights = average"
+PY
+    then
+        ok "--ema: model.safetensors = the train state's average (ema.*), not its trained weights"
+    else
+        bad "--ema: the files' tensors (see above)"
+    fi
     # --class-names: saved in the model; eval, predict and show name the classes; kept by a
     # resume; a file of the wrong count or with an empty line refused, as are bad metadata
     printf 'zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\n' >"$tmp/names.txt"

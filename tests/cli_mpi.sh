@@ -5,6 +5,7 @@
 #   - the same with the shared-memory transport switched off (--mca btl tcp,self);
 #   - 3 ranks with a batch that does not divide by 3 (uneven shares) agree with 3 threads;
 #   - --restore-best on 2 ranks restores the epoch 1 process restores, with its test line;
+#   - --ema with batch norm on 2 ranks gives 1 process's epochs and test line;
 #   - a launch with different flags on one rank is refused with a message (the same flags in
 #     another order or spelling are not);
 #   - an error every rank meets is said once, before the ranks connect and after; so is a
@@ -115,6 +116,15 @@ if [ "$quick" -eq 0 ] && small_mnist "$dir" "$tmp/cut" 2000 500; then
     else
         bad "--restore-best on 2 ranks -> exit $rc: $(cat "$tmp/rb2.out" "$tmp/rb2.err")"$'\n'"1 process: $(cat "$tmp/rb1.out")"
     fi
+    # --ema with batch norm: every rank's average (its running statistics' included: only rank
+    # 0 updates those, and their average) is the one process's, validation and test alike
+    EMA=(train --dataset idx --data "$tmp/cut" --val-size 500 --lr 0.2 --epochs 2 --ema 0.9
+         --model "flatten,linear(32),batchnorm,relu,linear(10)" --quiet)
+    run ema1 "$CT" "${EMA[@]}" --threads 2
+    run ema2 "${MPIRUN[@]}" -np 2 "$CT" "${EMA[@]}" --threads 1
+    [ "$rc" -eq 0 ] && same ema2 ema1 2e-3 &&
+        ok "--ema 0.9 with batch norm: 2 ranks x 1 thread = 1 process x 2 threads (largest difference $(cat "$tmp/worst"))" ||
+        { bad "--ema: 2 ranks vs 1 process differ (exit $rc):"; show ema2; show ema1; }
 fi
 
 # ------------------------------------------------------------------ the network path

@@ -253,5 +253,58 @@ run train --resume ab --epochs 3 --betas 0.9,0.99
 [ "$rc" -eq 2 ] && grep -q -- '--betas 0.9,0.99: the run in ab was saved with 0.8,0.99' <<<"$err" &&
     ok "--resume with other --betas -> exit 2, naming both" || bad "--resume ab --betas 0.9,0.99 -> exit $rc: $err"
 
+# a schedule's own flags on a run of another schedule: refused as a new run's are (not as a
+# value that "differs" from the run's)
+for f in "eta-min 0.1|cosine" "gamma 0.5|step or plateau" "step-size 2|step" "lr-patience 2|plateau"; do
+    flag=${f%%|*} sched=${f#*|}
+    read -ra fa <<<"--$flag"
+    run train --resume cut_run "${fa[@]}"
+    [ "$rc" -eq 2 ] && grep -q -- "--${flag%% *}: applies to --lr-schedule $sched (got phases)" <<<"$err" &&
+        ok "--resume of a phases run with --$flag -> exit 2, as a new run" || bad "--resume cut_run --$flag -> exit $rc: $err"
+done
+
+# the moving average of the weights (--ema, with the warm-up whose decay follows the update
+# count) on a batch norm MLP, stopped in the middle of epoch 1 and resumed: the straight run's
+# epochs (validation evaluates the average) and model file (the average); the train state keeps
+# both the trained weights and the average, and the count
+EMA=(--data cut --epochs 2 --lr 0.1 --momentum 0.9 --ema 0.95 --ema-warmup --val-size 500 --batch-size 100
+     --model "flatten,linear(32),batchnorm,relu,linear(10)" --quiet)
+"$CT" train "${EMA[@]}" --save ema_straight >ema_straight.out 2>&1
+CTRAIN_CUDA_GRAPH_STEPS=1 CTRAIN_TEST_INTERRUPT_AT=1:7 "$CT" train "${EMA[@]}" --save ema >ema1.out 2>&1
+ema1=$?
+"$CT" train --resume ema --ema 0.950 --ema-warmup >ema2.out 2>&1
+ema2=$?
+if [ "$ema1" -eq 130 ] && [ "$ema2" -eq 0 ] && [ "$(epochs ema1.out ema2.out)" = "$(epochs ema_straight.out)" ] &&
+    grep -q "^Epoch \[1\]" ema_straight.out && cmp -s ema/model.safetensors ema_straight/model.safetensors; then
+    ok "--ema 0.95 --ema-warmup with batch norm, stopped in epoch 1 and resumed: the straight run's epochs and model file"
+else
+    bad "--ema resumed: exit $ema1 then $ema2: $(cat ema1.out ema2.out) vs $(cat ema_straight.out)"
+fi
+run train --resume ema --ema 0.9
+[ "$rc" -eq 2 ] && grep -q -- '--ema 0.9: the run in ema was saved with 0.95' <<<"$err" &&
+    ok "--resume with another --ema -> exit 2, naming both" || bad "--resume ema --ema 0.9 -> exit $rc: $err"
+run train --resume cut_run --ema-warmup
+[ "$rc" -eq 2 ] && grep -q -- '--ema-warmup (on): the run in cut_run was saved with no warm-up of its moving average' <<<"$err" &&
+    ok "--resume adding --ema-warmup -> exit 2" || bad "--resume cut_run --ema-warmup -> exit $rc: $err"
+run train --resume cut_run --ema 0.99
+[ "$rc" -eq 2 ] && grep -q -- '--ema 0.99: the run in cut_run was saved with no moving average' <<<"$err" &&
+    ok "--resume of a run without a moving average with --ema -> exit 2" || bad "--resume cut_run --ema 0.99 -> exit $rc: $err"
+# a train state whose average cannot be read back is refused, naming the file and what is wrong
+cp -r ema ema_bad
+python3 "$here/st_tool.py" meta ema_bad/train_state.safetensors ema_updates -3 >/dev/null
+run train --resume ema_bad --epochs 3
+[ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] &&
+    grep -q 'train_state.safetensors: config "ema_decay" is 0.95 but metadata "ema_updates" is "-3", not a count' <<<"$err" &&
+    ok "a train state with a bad ema_updates -> exit 1, one line: $err" || bad "bad ema_updates -> exit $rc: $err"
+python3 "$here/st_tool.py" meta ema_bad/train_state.safetensors ema_updates " 5" >/dev/null
+run train --resume ema_bad --epochs 3
+[ "$rc" -eq 1 ] && grep -q 'metadata "ema_updates" is " 5", not a count' <<<"$err" &&
+    ok "ema_updates with a leading space -> exit 1" || bad "ema_updates ' 5' -> exit $rc: $err"
+python3 "$here/st_tool.py" meta ema_bad/train_state.safetensors ema_updates 0 >/dev/null
+run train --resume ema_bad --epochs 3
+[ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] &&
+    grep -q 'metadata "ema_updates" is 0 but the optimizer made 30 steps (the average is updated at every one)' <<<"$err" &&
+    ok "ema_updates that is not the step count -> exit 1, one line: $err" || bad "ema_updates 0 -> exit $rc: $err"
+
 echo
 finish cli_resume

@@ -4,7 +4,8 @@
 # weight decay), every lr schedule (phases, StepLR, CosineAnnealingLR, OneCycleLR with and
 # without its momentum cycling,
 # ReduceLROnPlateau, LinearLR warm-up alone and multiplying each of them), clip_grad_norm_,
-# CrossEntropyLoss's label smoothing and BatchNorm MLPs, each run's --log (lr, train_loss, train_acc, val_loss, val_acc per epoch)
+# CrossEntropyLoss's label smoothing, the moving average of weights (torchvision's
+# ExponentialMovingAverage) and BatchNorm MLPs, each run's --log (lr, train_loss, train_acc, val_loss, val_acc per epoch)
 # against a plain PyTorch loop (tests/torch_parity.py) from the same weights (--init, a
 # state_dict PyTorch wrote), on 600 MNIST images. Mostly full-batch (--batch-size = the training
 # images: one step an epoch, its gradient independent of the order); ctrain's seeded
@@ -117,6 +118,14 @@ case_ batchnorm --model "$bn" --init "$tmp/bn.safetensors" --epochs 5 --lr 0.2 -
 # val_loss; there PyTorch in float32 and in float64 differ by 6e-4. So after the ReLU.)
 case_ batchnorm_adamw --model "$bn2" --init "$tmp/bn2.safetensors" --epochs 5 --lr 0.01 \
     --optimizer adamw
+# the moving average of the weights (torchvision's ExponentialMovingAverage, batch norm's running
+# statistics averaged too): val_loss and val_acc are the average's
+case_ ema --ema 0.7 --epochs 6 --lr 0.5
+case_ ema_batches_adam --ema 0.9 --batch-size 100 --epochs 3 --lr 0.01 --optimizer adam
+case_ ema_batchnorm --model "$bn" --init "$tmp/bn.safetensors" --ema 0.8 --batch-size 128 \
+    --epochs 3 --lr 0.2 --momentum 0.9
+# (TensorFlow's num_updates warm-up: min(0.99, (1 + k) / (10 + k)) at update k)
+case_ ema_warmup --ema 0.99 --ema-warmup --batch-size 50 --epochs 3 --lr 0.2
 
 "$PY" "$here/torch_parity.py" compare "$tmp/small" "$tmp/cases" >"$tmp/compare" 2>"$tmp/compare.err"
 [ -s "$tmp/compare.err" ] && bad "torch_parity.py compare: $(head -c 2000 "$tmp/compare.err")"

@@ -243,7 +243,7 @@ expect_usage '"stray"' eval --model m stray
 run train --help
 missing=""
 for f in dataset optimizer betas eps lr-schedule step-size gamma eta-min pct-start warmup-epochs \
-    warmup-start-factor clip-grad-norm label-smoothing augment; do
+    warmup-start-factor clip-grad-norm label-smoothing ema augment; do
     grep -qe "--$f\b" <<<"$out" || missing="$missing --$f"
 done
 [ -z "$missing" ] && ok "train --help documents the optimizer/schedule/dataset flags" ||
@@ -312,6 +312,12 @@ expect_usage '--label-smoothing: 1.5 is not in [0, 1]' train --label-smoothing 1
 expect_usage '--label-smoothing' train --label-smoothing -0.1
 expect_usage '--label-smoothing' train --label-smoothing nan
 expect_usage '--label-smoothing: 2 is not in [0, 1]' eval --model m --label-smoothing 2
+expect_usage '--ema: 1 is not in [0, 1)' train --ema 1
+expect_usage '--ema' train --ema -0.1
+expect_usage '--ema' train --ema nan
+expect_usage '--ema' train --ema 0.9x
+expect_usage '--ema-warmup: needs --ema DECAY' train --ema-warmup
+expect_usage '--ema-warmup: needs --ema DECAY' train --ema 0 --ema-warmup
 expect_usage '--dataset' train --dataset imagenet
 expect_usage '--dataset' summary --dataset imagenet
 expect_usage '--hidden' summary --hidden 0

@@ -8,11 +8,11 @@
  * to, as a kernel launch copies its parameters) instead of running it, and whose replay calls
  * the CPU ops again with exactly those arguments. Then:
  * - a CNN with every layer kind (conv, batch norm, pooling, dropout, GELU) trained with AdamW,
- *   warm-up + cosine, clipping and augmentation ends with the same parameters, running
- *   statistics and losses bit for bit whether its steps are replayed or run op by op, and
- *   every full step but the run's first was replayed;
- * - the same for the MLP with Nesterov momentum, stopped in the middle of epoch 1 and resumed
- *   there (the step table then starts at that batch);
+ *   warm-up + cosine, clipping, augmentation and a moving average of the weights ends with the
+ *   same parameters, running statistics and losses bit for bit whether its steps are replayed
+ *   or run op by op, and every full step but the run's first was replayed;
+ * - the same for the MLP with Nesterov momentum and a moving average, stopped in the middle of
+ *   epoch 1 and resumed there (the step table then starts at that batch);
  * - a recording that fails (an op the recorder refuses) leaves no trace: the run falls back to
  *   op by op, says why, and ends with the same numbers.
  * An argument baked into the recording that should have changed per step (the batch's rows, the
@@ -35,7 +35,8 @@
 typedef enum {
     R_GATHER, R_STEP_LOAD, R_GEMM, R_BIAS_ADD, R_BIAS_GRAD, R_ACT_F, R_ACT_B, R_XENT, R_SGD,
     R_ADAM, R_CONV_F, R_CONV_BD, R_CONV_BF, R_CONV_B, R_MAXPOOL_F, R_MAXPOOL_B, R_AVGPOOL_F, R_AVGPOOL_B,
-    R_DROPOUT_F, R_DROPOUT_B, R_BN_F, R_BN_B, R_SUMSQ, R_CLIP, R_MEMSET0, R_D2D, R_ADD_INTO
+    R_DROPOUT_F, R_DROPOUT_B, R_BN_F, R_BN_B, R_SUMSQ, R_CLIP, R_MEMSET0, R_D2D, R_ADD_INTO,
+    R_EMA
 } rec_kind;
 
 /* One recorded op: its arguments in generic slots, in the order its wrapper stores them. */
@@ -159,6 +160,14 @@ static ct_status w_sgd(ct_backend *b, float *w, const float *g, float *m, int64_
     if (!o) return CPU(b)->sgd_step(CPU(b), w, g, m, n, lr, mom, wd, nest, first, sv);
     o->p[0] = w, o->p[1] = (void *)g, o->p[2] = m, o->i[0] = n, o->f[0] = lr, o->f[1] = mom;
     o->f[2] = wd, o->i[1] = nest, o->i[2] = first, o->p[3] = (void *)sv;
+    return CT_OK;
+}
+
+static ct_status w_ema(ct_backend *b, float *avg, const float *x, int64_t n, float decay,
+                       const ct_step_vars *sv) {
+    rec_op *o = rec(b, R_EMA);
+    if (!o) return CPU(b)->ema_update(CPU(b), avg, x, n, decay, sv);
+    o->p[0] = avg, o->p[1] = (void *)x, o->i[0] = n, o->f[0] = decay, o->p[2] = (void *)sv;
     return CT_OK;
 }
 
@@ -428,6 +437,7 @@ static ct_status replay(ct_backend *c, const rec_op *o) {
     case R_MEMSET0: return c->memset0(c, p[0], (size_t)i[0]);
     case R_D2D: return c->d2d(c, p[0], p[1], (size_t)i[0]);
     case R_ADD_INTO: return c->add_into(c, p[0], p[1], i[0]);
+    case R_EMA: return c->ema_update(c, p[0], p[1], i[0], (float)f[0], p[2]);
     }
     return ct_fail(CT_ERR_INVALID, "test recorder: unknown op %d", (int)o->kind);
 }
@@ -497,6 +507,7 @@ static ct_backend *recording_backend(int graphs, int refuse) {
     b->xent = w_xent;
     b->sgd_step = w_sgd;
     b->adam_step = w_adam;
+    b->ema_update = w_ema;
     b->conv2d_forward = w_conv_f;
     b->conv2d_backward_data = w_conv_bd;
     b->conv2d_backward = w_conv_b;
@@ -609,11 +620,14 @@ static run_result train(const ct_dataset *ds, const char *spec, int cnn, int gra
         c.clip_norm = 0.5f;
         c.augment_pad = 1;
         c.augment_flip = 1;
+        c.ema_decay = 0.8f; /* (the parameters and running statistics compared: the average's) */
+        c.ema_warmup = 1;   /* (its decay changes every step: from the step table) */
     } else {
         c.phases[0] = (ct_phase){EPOCHS, 0.2f};
         c.batch_size = 25;
         c.momentum = 0.9f;
         c.nesterov = 1;
+        c.ema_decay = 0.7f; /* the average carried across the stop */
     }
     int32_t idx[N_ALL];
     for (int i = 0; i < N_ALL; i++) idx[i] = i;

@@ -491,6 +491,53 @@ static void test_sgd(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* ema_update against torchvision's ExponentialMovingAverage: avg = decay*avg + (1-decay)*x,   */
+/* in double; decay 0 makes avg x exactly (the average's first update)                        */
+
+static void test_ema_update(void **state) {
+    ct_backend *b = tu_backend(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 17, 0);
+    const int64_t sizes[] = {1, 37, 40000};
+    const float decays[] = {0.0f, 0.5f, 0.9f, 0.999f};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int64_t n = sizes[s];
+        size_t bytes = (size_t)n * 4;
+        float *avg = hmalloc(bytes), *x = hmalloc(bytes);
+        double *ref = hmalloc(n * sizeof(double));
+        tu_fill(&rng, avg, n, -3, 3);
+        for (int64_t i = 0; i < n; i++) ref[i] = avg[i];
+        float *d_avg = dput(b, avg, bytes), *d_x = dalloc(b, bytes);
+        ct_step_vars *d_sv = dalloc(b, sizeof(ct_step_vars));
+        for (size_t k = 0; k < sizeof decays / sizeof decays[0]; k++) {
+            tu_fill(&rng, x, n, -1, 1);
+            OK(b->h2d(b, d_x, x, bytes));
+            /* every other update takes its decay from device memory (sv), the argument then
+             * being wrong on purpose */
+            int use_sv = (int)(k + s) % 2;
+            ct_step_vars sv = {.ema_decay = decays[k]};
+            OK(b->h2d(b, d_sv, &sv, sizeof sv));
+            OK(b->ema_update(b, d_avg, d_x, n, use_sv ? 0.25f : decays[k], use_sv ? d_sv : NULL));
+            double d = decays[k];
+            for (int64_t i = 0; i < n; i++) ref[i] = d * ref[i] + (1.0 - d) * x[i];
+            dget(b, avg, d_avg, bytes);
+            char what[64];
+            snprintf(what, sizeof what, "ema_update decay=%g n=%lld", (double)decays[k],
+                     (long long)n);
+            for (int64_t i = 0; i < n; i++) {
+                if (decays[k] == 0.0f && avg[i] != x[i]) /* a copy, bit for bit */
+                    fail_msg("%s: element %lld is %.9g, not x's %.9g", what, (long long)i,
+                             (double)avg[i], (double)x[i]);
+                tu_near(what, i, avg[i], ref[i], 1e-6 * fabs(ref[i]) + 1e-7);
+            }
+        }
+        OK(b->ema_update(b, d_avg, d_x, 0, 0.5f, NULL)); /* nothing to do */
+        b->free(b, d_avg); b->free(b, d_x); b->free(b, d_sv);
+        free(avg); free(x); free(ref);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 int main(void) {
     tu_open_backends(&tu_backends[TU_CPU], &tu_backends[TU_CUDA]);
@@ -498,7 +545,7 @@ int main(void) {
         TU_ON_EACH(test_gemm), TU_ON_EACH(test_gemm_k0),           TU_ON_EACH(test_bias),
         TU_ON_EACH(test_act),  TU_ON_EACH(test_xent),              TU_ON_EACH(test_xent_large_logits),
         TU_ON_EACH(test_xent_argmax_nan),                          TU_ON_EACH(test_add_into),
-        TU_ON_EACH(test_sgd),
+        TU_ON_EACH(test_sgd),  TU_ON_EACH(test_ema_update),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_close_backends();

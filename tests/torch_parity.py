@@ -193,6 +193,18 @@ def reference(data, f):
             total_iters=int(f["warmup-epochs"]) * spe)
     clip = float(f.get("clip-grad-norm", 0))
     smooth = float(f.get("label-smoothing", 0))  # ctrain reports the smoothed loss everywhere
+    ema = None  # --ema: torchvision's ExponentialMovingAverage (its reference scripts' --model-ema)
+    if "ema" in f:
+        decay = float(f["ema"])
+
+        def ema_avg(avg, p, n):  # n: the updates before this one (the first copies p)
+            d = decay
+            if "ema-warmup" in f:  # TensorFlow's num_updates rule, update k = n (from 1, below)
+                d = min(decay, (1 + n.item()) / (10 + n.item()))
+            return d * avg + (1 - d) * p
+        ema = torch.optim.swa_utils.AveragedModel(model, avg_fn=ema_avg, use_buffers=True)
+        if "ema-warmup" in f:  # no copy at the first update: it averages the initial weights in
+            ema.n_averaged.fill_(1)
 
     out, e0, norms, sched_lrs = [], 0, [], []
     for p, (n_epochs, phase_lr) in enumerate(phases):
@@ -221,6 +233,8 @@ def reference(data, f):
                 if clip > 0:
                     norms.append(nn.utils.clip_grad_norm_(params, clip).item())
                 opt.step()
+                if ema:
+                    ema.update_parameters(model)  # (validation evaluates the average)
                 loss_sum += loss.item() * len(yb)
                 correct += (logits.argmax(1) == yb).sum().item()
                 sched_opt.step()  # (no gradients: nothing moves; schedulers expect a step first)
@@ -232,9 +246,10 @@ def reference(data, f):
             row["train_loss"] = loss_sum / len(tr)
             row["train_acc"] = correct / len(tr)
             if n_val > 0:
-                model.eval()
+                judged = ema.module if ema else model
+                judged.eval()
                 with torch.no_grad():
-                    lv = model(xv)
+                    lv = judged(xv)
                 row["val_loss"] = nn.functional.cross_entropy(lv, yv, label_smoothing=smooth).item()
                 row["val_acc"] = (lv.argmax(1) == yv).float().mean().item()
             if plateau:

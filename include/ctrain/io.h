@@ -5,6 +5,7 @@
  * Checkpoint folder (written by `ctrain train --save DIR`):
  *     DIR/model.safetensors        the parameters under PyTorch state_dict names, and metadata
  *     DIR/train_state.safetensors  all a resume needs: a copy of the parameters ("model." + name),
+ *                                  their moving average ("ema." + name, with ema_decay > 0),
  *                                  the optimizer's state ("optimizer." + name + ".momentum_buffer"),
  *                                  and in its metadata the fit position, step count, training
  *                                  configuration and history
@@ -127,7 +128,7 @@ ct_status ct_checkpoint_input_shape(const ct_checkpoint *c, int *in_c, int *in_h
 ct_status ct_checkpoint_model_spec(const ct_checkpoint *c, char *spec, size_t bytes);
 /* Builds the model the checkpoint describes: spec (NULL: ct_checkpoint_model_spec's), input shape
  * from the metadata's input_shape, else in_c/in_h/in_w; then loads its parameters (names
- * without prefix, or with "model." in a train state). A file's metadata is not trusted with
+ * without prefix, or with ct_checkpoint_prefix's in a train state). A file's metadata is not trusted with
  * memory: not many more parameters than it holds numbers, and a layer's output for a batch of
  * max_batch at most a quarter of the machine's memory (at least 1 GiB). */
 ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, const char *spec,
@@ -138,7 +139,9 @@ ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, cons
  * A file whose names are all an nn.Sequential's ("0.weight", "net.3.bias") gives its k-th
  * module with tensors to the model's k-th layer with tensors. */
 ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const char *prefix);
-/* The prefix of the model's tensors in c: "model." in a train state, "" in a model file. */
+/* The prefix of the model's tensors in c: "" in a model file; in a train state "model.", or
+ * "ema." when the run keeps a moving average of the weights (its model is the average, as its
+ * model.safetensors; "model." then holds the weights being trained). */
 const char *ct_checkpoint_prefix(const ct_checkpoint *c);
 
 /* From a train state, without a model: its configuration, resume = the saved position. */

@@ -71,6 +71,8 @@ typedef struct {
     float adam_step_size; /* lr / (1 - beta1^t), t = step + 1, as adam_step computes it */
     float adam_bc2_sqrt;  /* sqrt(1 - beta2^t) */
     int32_t first;        /* 1 on the optimizer's first update (SGD's momentum starts as g) */
+    float ema_decay;      /* ema_update's decay after this update (0 on the average's first:
+                           * it starts as the weights) */
 } ct_step_vars;
 
 /* A 2-D convolution as torch.nn.Conv2d computes it (a cross-correlation; groups 1, dilation 1,
@@ -218,6 +220,11 @@ struct ct_backend {
     ct_status (*sgd_step)(ct_backend *b, float *w, const float *g, float *m, int64_t n, float lr,
                           float momentum, float weight_decay, int nesterov, int first_step,
                           const ct_step_vars *sv);
+    /* The exponential moving average of weights (torchvision's ExponentialMovingAverage, Keras'
+     * use_ema): avg[i] = decay * avg[i] + (1 - decay) * x[i] for i < n, decay in [0, 1) (0:
+     * avg becomes x). With sv, decay is sv->ema_decay. */
+    ct_status (*ema_update)(ct_backend *b, float *avg, const float *x, int64_t n, float decay,
+                            const ct_step_vars *sv);
     /* *cur = table[*cursor], then *cursor += 1 (all three in device memory): the first op of a
      * training step (see ct_step_vars). */
     ct_status (*step_load)(ct_backend *b, ct_step_vars *cur, const ct_step_vars *table,

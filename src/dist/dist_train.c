@@ -16,7 +16,7 @@
 
 /* Hashes of the model's parameters, buffers and optimizer state (host copies). */
 typedef struct {
-    uint64_t params, buffers, state;
+    uint64_t params, buffers, state, ema;
     int64_t n_state, steps;
 } model_hashes;
 
@@ -35,6 +35,17 @@ static ct_status hash_model(ct_model *m, model_hashes *h) {
     if (s == CT_OK) s = ct_model_get_optimizer_state(m, host, &h->steps);
     if (s == CT_OK) h->state = ct_hash64(host, (size_t)h->n_state * sizeof(float), 0);
     free(host);
+    if (s == CT_OK && m->ema) { /* the moving average of the weights, wherever it is now */
+        int64_t n = n_params + n_buffers;
+        float *avg = ct_malloc((size_t)(n > 0 ? n : 1) * sizeof(float), "model hash copy"), *p, *q;
+        if (!avg) return CT_ERR_NOMEM;
+        ct_ema_weights(m, 1, &p, &q);
+        s = m->b->d2h(m->b, avg, p, (size_t)n_params * sizeof(float));
+        if (s == CT_OK && n_buffers)
+            s = m->b->d2h(m->b, avg + n_params, q, (size_t)n_buffers * sizeof(float));
+        if (s == CT_OK) h->ema = ct_hash64(avg, (size_t)n * sizeof(float), 0) ^ (uint64_t)m->ema_updates;
+        free(avg);
+    }
     return s;
 }
 
@@ -66,10 +77,10 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              "nesterov=%d betas=%.9g,%.9g eps=%.9g schedule=%d step_size=%d gamma=%.9g "
              "plateau_patience=%d eta_min=%.9g onecycle=%.9g,%.9g,%.9g,%d,%d "
              "cycle_momentum=%d,%.9g,%.9g warmup=%d,%d,%.9g clip_norm=%.9g label_smoothing=%.9g end_lr=%.9g "
-             "augment=%d,%d seed=%llu "
+             "ema=%.9g,%d augment=%d,%d seed=%llu "
              "resume=%d,%lld,%.17g,%.17g device=%s model=%s "
              "data=%lldx%dx%dx%d,%016llx train=%lld,%016llx val=%lld,%016llx "
-             "parameters=%016llx buffers=%016llx optimizer_state=%lld,%016llx,%lld",
+             "parameters=%016llx buffers=%016llx optimizer_state=%lld,%016llx,%lld ema_state=%016llx",
              phases, cfg->batch_size, cfg->eval_batch_size, (int)cfg->optimizer,
              (double)cfg->momentum, (double)cfg->weight_decay, cfg->nesterov, (double)cfg->beta1,
              (double)cfg->beta2, (double)cfg->eps, (int)cfg->schedule, cfg->step_size,
@@ -79,7 +90,8 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              cfg->anneal_linear, cfg->cycle_momentum,
              (double)cfg->base_momentum, (double)cfg->max_momentum, cfg->warmup_steps,
              cfg->warmup_epochs, (double)cfg->warmup_start_factor, (double)cfg->clip_norm,
-             (double)cfg->label_smoothing, (double)cfg->end_lr, cfg->augment_pad, cfg->augment_flip, (unsigned long long)cfg->seed, r->epoch, (long long)r->batch, r->loss_sum,
+             (double)cfg->label_smoothing, (double)cfg->end_lr, (double)cfg->ema_decay,
+             cfg->ema_warmup, cfg->augment_pad, cfg->augment_flip, (unsigned long long)cfg->seed, r->epoch, (long long)r->batch, r->loss_sum,
              r->correct, m->b->name, spec, (long long)ct_dataset_count(ds),
              ct_dataset_channels(ds), ct_dataset_height(ds), ct_dataset_width(ds),
              (unsigned long long)data, (long long)n_train,
@@ -87,7 +99,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              (long long)n_val,
              (unsigned long long)(val_idx ? ct_hash64(val_idx, (size_t)n_val * sizeof(int32_t), 0) : 0),
              (unsigned long long)h.params, (unsigned long long)h.buffers, (long long)h.n_state,
-             (unsigned long long)h.state, (long long)h.steps);
+             (unsigned long long)h.state, (long long)h.steps, (unsigned long long)h.ema);
     return ct_dist_check_same(d, text, strlen(text), "training settings");
 }
 
@@ -106,15 +118,23 @@ ct_status ct_dist_check_dataset(ct_dist *d, const ct_dataset *ds, const char *wh
 ct_status ct_dist_sync_buffers(ct_dist *d, ct_model *m) {
     int64_t n = ct_model_buffer_count(m);
     if (!ct_dist_active(d) || n == 0) return CT_OK;
-    float *host = ct_malloc((size_t)n * sizeof(float), "buffer broadcast");
+    /* the running statistics, and their moving average's (the other ranks' averaged theirs) */
+    float *area[2], *params;
+    ct_ema_weights(m, 0, &params, &area[0]);
+    ct_ema_weights(m, 1, &params, &area[1]);
+    int copies = m->ema ? 2 : 1;
+    float *host = ct_malloc((size_t)(copies * n) * sizeof(float), "buffer broadcast");
     int64_t tracked[CT_MAX_LAYERS];
     if (!host) return CT_ERR_NOMEM;
-    ct_status s = ct_model_get_buffers(m, host);
+    ct_status s = CT_OK;
+    for (int k = 0; k < copies && s == CT_OK; k++)
+        s = m->b->d2h(m->b, host + k * n, area[k], (size_t)n * sizeof(float));
     for (int i = 0; i < m->n_layers; i++) tracked[i] = ct_model_batches_tracked(m, i);
-    if (s == CT_OK) s = ct_dist_bcast(d, host, (size_t)n * sizeof(float), 0);
+    if (s == CT_OK) s = ct_dist_bcast(d, host, (size_t)(copies * n) * sizeof(float), 0);
     if (s == CT_OK) s = ct_dist_bcast(d, tracked, (size_t)m->n_layers * sizeof(int64_t), 0);
     if (s == CT_OK && d->rank != 0) {
-        s = ct_model_set_buffers(m, host);
+        for (int k = 0; k < copies && s == CT_OK; k++)
+            s = m->b->h2d(m->b, area[k], host + k * n, (size_t)n * sizeof(float));
         for (int i = 0; i < m->n_layers && s == CT_OK; i++)
             if (tracked[i] >= 0) s = ct_model_set_batches_tracked(m, i, tracked[i]);
     }

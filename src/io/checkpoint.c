@@ -66,6 +66,12 @@ ct_status ct_model_check_finite(const ct_model *m) {
 }
 
 ct_status ct_host_state_get(const ct_model *m, ct_host_state *hs) {
+    return ct_host_state_get_of(m, m->ema_swapped, hs);
+}
+
+ct_status ct_host_state_get_of(const ct_model *m, int average, ct_host_state *hs) {
+    float *params, *buffers;
+    ct_ema_weights(m, average, &params, &buffers);
     memset(hs, 0, sizeof *hs);
     hs->params = ct_malloc((size_t)(m->n_params ? m->n_params : 1) * sizeof(float), "parameters");
     hs->counters = ct_calloc((size_t)m->n_layers + 1, sizeof(int64_t), "counters");
@@ -75,9 +81,9 @@ ct_status ct_host_state_get(const ct_model *m, ct_host_state *hs) {
         ct_host_state_free(hs);
         return CT_ERR_NOMEM;
     }
-    ct_status s = ct_model_get_params(m, hs->params);
+    ct_status s = m->b->d2h(m->b, hs->params, params, (size_t)m->n_params * sizeof(float));
     if (s == CT_OK && m->n_buffers)
-        s = m->b->d2h(m->b, hs->buffers, m->buffers, (size_t)m->n_buffers * sizeof(float));
+        s = m->b->d2h(m->b, hs->buffers, buffers, (size_t)m->n_buffers * sizeof(float));
     for (int i = 0; i < m->n_layers; i++)
         if (m->layers[i].ops == &ct_batchnorm_ops) hs->counters[i] = m->layers[i].cfg.bn.batches_tracked;
     if (s != CT_OK) ct_host_state_free(hs);
@@ -326,7 +332,10 @@ ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const c
 
 const char *ct_checkpoint_prefix(const ct_checkpoint *c) {
     const char *f = ct_checkpoint_meta(c, "format");
-    return f && !strcmp(f, CT_TRAIN_STATE_FORMAT) ? "model." : "";
+    if (!f || strcmp(f, CT_TRAIN_STATE_FORMAT) != 0) return "";
+    /* a run with a moving average: its model is the average (model.safetensors'), and
+     * "model." the weights it trains on */
+    return ct_checkpoint_meta(c, "ema_updates") ? "ema." : "model.";
 }
 
 /* "flatten,linear(a),relu,...,linear(z)" from tensors PREFIXlinear1.weight ... linearK.weight

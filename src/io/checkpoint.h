@@ -20,8 +20,11 @@ typedef struct {
     int64_t *counters;  /* (n_layers): batch norm's num_batches_tracked per layer */
 } ct_host_state;
 
-/* Allocates and fills hs from the model (device to host). */
+/* Allocates and fills hs from the model (device to host): its weights as they are now. */
 ct_status ct_host_state_get(const ct_model *m, ct_host_state *hs);
+/* The same from the trained weights (average 0) or their moving average (1; the model must
+ * keep one: see ct_ema_weights), wherever ct_fit left them. */
+ct_status ct_host_state_get_of(const ct_model *m, int average, ct_host_state *hs);
 /* Copies hs into the model (host to device). */
 ct_status ct_host_state_set(ct_model *m, const ct_host_state *hs);
 void ct_host_state_free(ct_host_state *hs);

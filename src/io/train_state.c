@@ -18,6 +18,8 @@
  *                        meant 0.01)
  *     history           {"before": {"loss": ..., "accuracy": ..., "count": ...} | null,
  *                        "epochs": [{"epoch": 0, ... as ct_epoch_json, "val_count": N}, ...]}
+ *     ema_updates       "N" (a run with config "ema_decay" > 0: then tensors "ema.NAME" hold
+ *                        the moving average of the weights, "model.NAME" the trained ones)
  *     + the caller's extra entries (the tool's options: dataset, val_size, ...)
  * Doubles are written with 17 significant digits, so they read back bit for bit.
  */
@@ -67,10 +69,10 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
     ct_jw_printf(j, ", \"optimizer\": %d, \"schedule\": %d, \"step_size\": %d, "
                  "\"plateau_patience\": %d, \"warmup_steps\": %d, \"warmup_epochs\": %d, "
                  "\"augment_pad\": %d, \"augment_flip\": %d, \"cycle_momentum\": %d, "
-                 "\"three_phase\": %d, \"anneal_linear\": %d",
+                 "\"three_phase\": %d, \"anneal_linear\": %d, \"ema_warmup\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
-                 c->cycle_momentum, c->three_phase, c->anneal_linear);
+                 c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -78,6 +80,7 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"warmup_start_factor", c->warmup_start_factor}, {"clip_norm", c->clip_norm},
         {"base_momentum", c->base_momentum}, {"max_momentum", c->max_momentum},
         {"label_smoothing", c->label_smoothing}, {"end_lr", c->end_lr},
+        {"ema_decay", c->ema_decay},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         ct_jw_key(j, 0, floats[i].key);
@@ -111,10 +114,16 @@ ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_trai
         return ct_fail(CT_ERR_INVALID, "%s: bad train state arguments", path);
     int64_t np = ct_model_param_count(m), count = ct_model_optimizer_state_count(m), steps = 0;
     int k = np > 0 && count > 0 && count % np == 0 && count / np <= MAX_SLOTS ? (int)(count / np) : 0;
-    ct_host_state hs;
-    CT_TRY(ct_host_state_get(m, &hs));
+    ct_host_state hs, ha = {0}; /* the trained weights, their moving average's */
+    CT_TRY(ct_host_state_get_of(m, 0, &hs));
+    int ema = st->cfg->ema_decay > 0.0f;
+    ct_status got = ema ? ct_host_state_get_of(m, 1, &ha) : CT_OK; /* (the weights: none yet) */
+    if (got != CT_OK) {
+        ct_host_state_free(&hs);
+        return got;
+    }
     float *state = ct_malloc((size_t)(count ? count : 1) * sizeof(float), "optimizer state");
-    ct_tensor_list lp = {0}, ls[MAX_SLOTS];
+    ct_tensor_list lp = {0}, la = {0}, ls[MAX_SLOTS];
     memset(ls, 0, sizeof ls);
     ct_st_tensor *all = NULL;
     ct_meta *meta = ct_calloc((size_t)st->n_extra + CT_MODEL_META_MAX + 8, sizeof *meta, "metadata");
@@ -127,7 +136,9 @@ ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_trai
     if (s == CT_OK) s = ct_model_get_optimizer_state(m, state, &steps);
     if (s == CT_OK) s = ct_tensor_list_model(m, &hs, "model.", 0, &lp);
     if (s == CT_OK) s = ct_tensor_list_finite(&lp, path, "not saved");
-    int n_all = lp.n;
+    if (s == CT_OK && ema) s = ct_tensor_list_model(m, &ha, "ema.", 0, &la);
+    if (s == CT_OK) s = ct_tensor_list_finite(&la, path, "not saved");
+    int n_all = lp.n + la.n;
     char slot_buf[MAX_SLOTS][16];
     for (int j = 0; j < k && s == CT_OK; j++) {
         char prefix[32];
@@ -151,6 +162,7 @@ ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_trai
     if (s == CT_OK) {
         int n = 0;
         for (int i = 0; i < lp.n; i++) all[n++] = lp.t[i];
+        for (int i = 0; i < la.n; i++) all[n++] = la.t[i];
         for (int j = 0; j < k; j++)
             for (int i = 0; i < ls[j].n; i++) all[n++] = ls[j].t[i];
         if (count > 0 && k == 0)
@@ -187,6 +199,9 @@ ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_trai
         meta[n++] = (ct_meta){"optimizer_state", jopt.buf};
         meta[n++] = (ct_meta){"config", jcfg.buf};
         meta[n++] = (ct_meta){"history", jhist.buf};
+        char updates[24];
+        snprintf(updates, sizeof updates, "%lld", (long long)(m->ema ? m->ema_updates : 0));
+        if (ema) meta[n++] = (ct_meta){"ema_updates", updates};
         for (int i = 0; i < st->n_extra; i++) meta[n++] = st->extra[i];
         s = ct_st_write(path, all, n_all, meta, n);
     }
@@ -196,10 +211,12 @@ ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_trai
     ct_jw_free(&jopt);
     for (int j = 0; j < MAX_SLOTS; j++) ct_tensor_list_free(&ls[j]);
     ct_tensor_list_free(&lp);
+    ct_tensor_list_free(&la);
     free(all);
     free(meta);
     free(state);
     ct_host_state_free(&hs);
+    ct_host_state_free(&ha);
     return s;
 }
 
@@ -324,6 +341,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("cycle_momentum", 0, 1, cfg->cycle_momentum); /* (absent before 5 Dec 2026: 0) */
     OPT_INT("three_phase", 0, 1, cfg->three_phase);       /* (the same) */
     OPT_INT("anneal_linear", 0, 1, cfg->anneal_linear);
+    OPT_INT("ema_warmup", 0, 1, cfg->ema_warmup);
 #undef OPT_INT
     struct { const char *key; float *dst; } floats[] = {
         {"beta1", &cfg->beta1}, {"beta2", &cfg->beta2}, {"eps", &cfg->eps},
@@ -333,6 +351,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"base_momentum", &cfg->base_momentum}, {"max_momentum", &cfg->max_momentum},
         {"label_smoothing", &cfg->label_smoothing}, /* (absent before 5 Dec 2026: 0) */
         {"end_lr", &cfg->end_lr},
+        {"ema_decay", &cfg->ema_decay}, /* (absent before 5 Dec 2026: 0) */
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         double d;
@@ -498,6 +517,30 @@ ct_status ct_checkpoint_train_config(const ct_checkpoint *c, ct_train_config *cf
     return s;
 }
 
+/* A run with a moving average of the weights: tensors "ema.NAME" (through the model, which
+ * then takes its trained weights) and "ema_updates"; else the model keeps none. */
+static ct_status load_ema(const ct_checkpoint *c, ct_model *m, const ct_train_config *cfg,
+                          const json_t *jopt) {
+    ct_ema_release(m);
+    if (cfg->ema_decay <= 0.0f) return CT_OK;
+    const char *v = ct_checkpoint_meta(c, "ema_updates");
+    char *end = NULL;
+    errno = 0;
+    long long n = v && isdigit((unsigned char)v[0]) ? strtoll(v, &end, 10) : -1;
+    if (!v || n < 0 || *end || errno)
+        return BAD("%s: config \"ema_decay\" is %g but metadata \"ema_updates\" is %s%.40s%s, "
+                   "not a count", c->path, (double)cfg->ema_decay, v ? "\"" : "", v ? v : "missing",
+                   v ? "\"" : "");
+    long long steps = -1; /* (the average is updated at every step of the run) */
+    if (!get_int(jopt, "steps", 0, INT64_MAX, &steps) || steps != n)
+        return BAD("%s: metadata \"ema_updates\" is %lld but the optimizer made %lld steps (the "
+                   "average is updated at every one)", c->path, n, steps);
+    CT_TRY(ct_checkpoint_load_params(c, m, "ema."));
+    CT_TRY(ct_ema_store(m));
+    m->ema_updates = n;
+    return CT_OK;
+}
+
 ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
                                          ct_train_config *cfg, ct_eval_result *before,
                                          ct_epoch_result **history, int *n_history) {
@@ -507,6 +550,7 @@ ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
     ct_status s = ct_checkpoint_train_config(c, cfg);
     if (s == CT_OK) s = meta_json(c, "history", &jhist);
     if (s == CT_OK) s = meta_json(c, "optimizer_state", &jopt);
+    if (s == CT_OK) s = load_ema(c, m, cfg, jopt);
     if (s == CT_OK) s = ct_checkpoint_load_params(c, m, "model.");
     if (s == CT_OK) { /* the model the file says it holds (what eval of it builds) is this one */
         const char *spec = ct_checkpoint_meta(c, "model_spec");

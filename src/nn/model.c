@@ -323,6 +323,7 @@ void ct_model_free(ct_model *m) {
     if (!m) return;
     ct_pool_free(m->pool);
     ct_optimizer_release(&m->opt);
+    ct_ema_release(m);
     m->b->free(m->b, m->buffers);
     for (int i = 0; i < m->n_owned; i++) m->b->free(m->b, m->owned[i]);
     free(m->owned);

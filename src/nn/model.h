@@ -59,6 +59,13 @@ struct ct_model {
     int64_t n_buffers;
     double *norm_parts;             /* (n_shards) device: gradient sums of squares (clipping) */
     ct_optimizer opt;               /* its state persists across ct_fit calls (resume) */
+    /* The moving average of the weights (ct_train_config.ema_decay; train/ema.c), or NULL:
+     * (n_params + n_buffers) device floats, the parameters' average then the buffers'. While
+     * ema_swapped, params and buffers hold the average and ema the trained weights (ct_fit
+     * swaps for validation and at its end). ema_tmp: as large, for the swap. */
+    float *ema, *ema_tmp;
+    int ema_swapped;
+    int64_t ema_updates;            /* updates averaged so far */
     const ct_step_vars *sv;         /* device: the step's scalars while ct_fit trains, else NULL */
     char graph_note[256];           /* why the last ct_fit did not record its steps ("": it did,
                                      * or the device has no graphs) */
@@ -101,6 +108,19 @@ ct_status ct_model_buffers_init(ct_model *m);
 ct_status ct_model_create_capped(ct_backend *b, const char *spec, int in_c, int in_h, int in_w,
                                  int max_batch, uint64_t seed, int64_t max_params,
                                  int64_t max_activations, ct_model **out);
+/* The moving average of weights (train/ema.c). ct_ema_alloc makes the areas (once);
+ * ct_ema_store copies the model's weights into the average (its start; a loaded average);
+ * ct_ema_swap(m, 1) puts the average into params and buffers (0: the trained weights), a no-op
+ * when they are there already; ct_ema_weights gives where the trained weights (which 0) or the
+ * average (1) are now, parameters then buffers; ct_ema_release frees them (a model without). */
+ct_status ct_ema_alloc(ct_model *m);
+/* The decay of update k (1, 2, ...) under cfg: 0 for the first (the average starts as the
+ * weights after it), then ema_decay; with ema_warmup min(ema_decay, (1 + k) / (10 + k)). */
+float ct_ema_decay(const ct_train_config *cfg, int64_t k);
+ct_status ct_ema_store(ct_model *m);
+ct_status ct_ema_swap(ct_model *m, int average);
+void ct_ema_weights(const ct_model *m, int average, float **params, float **buffers);
+void ct_ema_release(ct_model *m);
 /* Single-shard forms on shard 0, gradient of the mean loss over the n samples. */
 ct_status ct_model_forward(ct_model *m, int n, int train);
 ct_status ct_model_loss_backward(ct_model *m, int n, int train);

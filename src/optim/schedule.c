@@ -187,6 +187,7 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         {"warmup_start_factor", cfg->warmup_start_factor}, {"clip_norm", cfg->clip_norm},
         {"base_momentum", cfg->base_momentum}, {"max_momentum", cfg->max_momentum},
         {"label smoothing", cfg->label_smoothing}, {"end_lr", cfg->end_lr},
+        {"EMA decay", cfg->ema_decay},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) /* (a train state holds them) */
         if (!isfinite(floats[i].v))
@@ -283,6 +284,15 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     if (!(cfg->label_smoothing >= 0.0f && cfg->label_smoothing <= 1.0f))
         return ct_fail(CT_ERR_INVALID, "label smoothing must be in [0, 1], got %g",
                        (double)cfg->label_smoothing);
+    if (!(cfg->ema_decay >= 0.0f && cfg->ema_decay < 1.0f))
+        return ct_fail(CT_ERR_INVALID, "the moving average's decay must be in [0, 1), got %g",
+                       (double)cfg->ema_decay);
+    if (cfg->ema_warmup != 0 && cfg->ema_warmup != 1)
+        return ct_fail(CT_ERR_INVALID, "the moving average's warm-up must be 0 or 1, got %d",
+                       cfg->ema_warmup);
+    if (cfg->ema_warmup && cfg->ema_decay <= 0.0f)
+        return ct_fail(CT_ERR_INVALID, "the moving average's warm-up needs a decay (ema_decay "
+                       "is 0: no average)");
     if (cfg->augment_pad < 0 || cfg->augment_pad > CT_MAX_AUGMENT_PAD)
         return ct_fail(CT_ERR_INVALID, "augmentation crop padding must be in [0, %d], got %d",
                        CT_MAX_AUGMENT_PAD, cfg->augment_pad);

@@ -114,9 +114,10 @@ fail:
 }
 
 /* Whether the training steps run as the backend's fused MLP step (mlp_step): a model of
- * that shape (ct_model_mlp_shape), any optimizer, no clipping or augmentation, resident data,
- * one shard and one process (the fused step keeps no gradient to sum or clip). If so, allocates
- * its workspace; the reason when not is kept for ct_model_fused_step. */
+ * that shape (ct_model_mlp_shape), any optimizer, no clipping, augmentation or moving average
+ * of the weights, resident data, one shard and one process (the fused step keeps no gradient
+ * to sum or clip). If so, allocates its workspace; the reason when not is kept for
+ * ct_model_fused_step. */
 ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
     ct_backend *b = f->b;
     ct_model *m = f->m;
@@ -127,6 +128,7 @@ ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
     else if (!ct_model_mlp_shape(m, &d->in, &d->hidden, &d->classes))
         why = ""; /* not the kind of model it is for: nothing to say */
     else if (cfg->clip_norm > 0.0f) why = "off (gradient clipping)";
+    else if (cfg->ema_decay > 0.0f) why = "off (the moving average of the weights)";
     else if (cfg->augment_pad > 0 || cfg->augment_flip) why = "off (augmentation)";
     else if (!f->resident) why = "off (the data is streamed)";
     else if (m->n_shards != 1) why = "off (more than one shard)";
@@ -286,6 +288,12 @@ static void batch_shard(void *arg, int t, int S) {
     if (s == CT_OK)
         s = ct_optimizer_step_range(j->a->opt, m->params, m->grads, 0.0f /* sv's */, sv, p0,
                                     p1);
+    if (s == CT_OK && m->ema) { /* the moving average: the slice, and thread 0 the buffers */
+        s = b->ema_update(b, m->ema + p0, m->params + p0, p1 - p0, cfg->ema_decay, sv);
+        if (s == CT_OK && t == 0 && m->n_buffers)
+            s = b->ema_update(b, m->ema + m->n_params, m->buffers, m->n_buffers,
+                              cfg->ema_decay, sv);
+    }
     if (s != CT_OK) shard_failed(j, t, &j->end_st[t], s); /* read only after the join */
 }
 
@@ -392,6 +400,7 @@ static ct_status run_batch(feeder *f, const uint8_t *src, const uint8_t *labels,
     }
     for (int k = 0; a->train && k < steps; k++) {
         ct_optimizer_count_step(a->opt);
+        if (f->m->ema) f->m->ema_updates++;
         /* the layers leave num_batches_tracked to us (sv); as they did, only the process whose
          * share holds the batch's row 0 counts (rank 0's counter is the one kept) */
         int64_t g0, g1;
@@ -421,6 +430,8 @@ ct_status ct_feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a, int6
             float lr = (float)(ct_schedule_lr(a->cfg, a->epoch, i, n_batches) * a->lr_scale);
             float mom = ct_schedule_momentum(a->cfg, a->epoch, i, n_batches);
             ct_optimizer_step_vars(a->opt, i - first, lr, mom, i * f->batch, &f->h_steps[i]);
+            f->h_steps[i].ema_decay =
+                ct_ema_decay(a->cfg, f->m->ema_updates + (i - first) + 1);
         }
         if (first < n_batches)
             CT_TRY(b->h2d(b, f->d_steps + first, f->h_steps + first,

@@ -209,6 +209,9 @@ static ct_status fit_check(ct_model *m, const ct_dataset *ds, const int32_t *tra
     CT_TRY(check_indices(ds, train_idx, n_train, "training"));
     CT_TRY(check_indices(ds, val_idx, n_val, "validation"));
     CT_TRY(ct_train_config_check(cfg)); /* phases (1..CT_MAX_EPOCHS epochs in all), optimizer */
+    if (cfg->ema_decay > 0.0f && !m->b->ema_update)
+        return ct_fail(CT_ERR_UNSUPPORTED, "the %s device has no ema_update op (the moving "
+                       "average of the weights)", m->b->name);
     if (cfg->workers < 0 || cfg->workers > CT_MAX_WORKERS)
         return ct_fail(CT_ERR_INVALID, "workers must be in 0..%d, got %d", CT_MAX_WORKERS,
                        cfg->workers);
@@ -227,6 +230,10 @@ static ct_status fit_check(ct_model *m, const ct_dataset *ds, const int32_t *tra
         return ct_fail(CT_ERR_INVALID, "resume position epoch %d batch %lld is outside this run "
                        "(%d epochs of %lld batches)", from->epoch, (long long)from->batch,
                        total_epochs, (long long)n_batches);
+    if (cfg->ema_decay > 0.0f && (from->epoch || from->batch) && !m->ema)
+        return ct_fail(CT_ERR_INVALID, "a resumed run with a moving average of the weights "
+                       "needs the average (a train state's, ct_checkpoint_load_train_state): "
+                       "the model holds none");
     if (cfg->schedule == CT_SCHED_PLATEAU && (n_val <= 0 || !history))
         return ct_fail(CT_ERR_INVALID, "the plateau schedule follows val_loss: it needs "
                        "validation samples and the history (with a resume's earlier epochs)");
@@ -260,6 +267,20 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     int fresh = from->epoch == 0 && from->batch == 0;
     int64_t n_batches = (n_train + cfg->batch_size - 1) / cfg->batch_size;
 
+    /* the moving average of the weights. A new run starts from the weights the model holds
+     * (after an earlier fit with an average, the average, or whatever was set since), so any
+     * trained weights kept beside an average go, and the average starts as the weights; a
+     * resumed one continues the trained weights and their average (ct_fit's own, or a train
+     * state's); a run without drops it. */
+    if (fresh) ct_ema_release(m);
+    else CT_TRY(ct_ema_swap(m, 0));
+    if (cfg->ema_decay <= 0.0f) {
+        ct_ema_release(m);
+    } else if (fresh) {
+        CT_TRY(ct_ema_store(m));
+        m->ema_updates = 0;
+    }
+
     double *val_losses = NULL; /* (total_epochs) the plateau schedule's input */
     if (cfg->schedule == CT_SCHED_PLATEAU &&
         !(val_losses = ct_malloc((size_t)(total_epochs + 1) * sizeof(double), "val losses")))
@@ -291,6 +312,7 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     for (int p = 0; p < cfg->num_phases; p++) {
         for (int e = 0; e < cfg->phases[p].epochs; e++, epoch++) {
             if (epoch < from->epoch) continue;
+            if ((s = ct_ema_swap(m, 0))) goto done; /* (validation evaluated the average) */
             int64_t first = epoch == from->epoch ? from->batch : 0;
             double before_s = first ? from->seconds : 0.0;
             if (first && ct_dist_rank(cfg->dist) == 0 && /* the sums are over all ranks */
@@ -333,6 +355,7 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
             r.train_acc = tr.accuracy;
             r.samples_per_s = r.train_s > 0 ? (double)n_train / r.train_s : 0.0;
             if ((s = ct_dist_sync_buffers(cfg->dist, m))) goto done; /* rank 0's running stats */
+            if ((s = ct_ema_swap(m, 1))) goto done; /* validation evaluates the average */
             if (n_val > 0) {
                 double tv = ct_time_s();
                 pass_args v = {.train = 0, .smoothing = cfg->label_smoothing};
@@ -352,6 +375,13 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     }
     s = ct_dist_check_in_sync(cfg->dist, m); /* the ranks' parameters still agree */
 done:
+    if (s == CT_OK || s == CT_ERR_INTERRUPTED) { /* the model ends holding the average */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", ct_last_error());
+        ct_status t = ct_ema_swap(m, 1);
+        if (t != CT_OK) s = t;
+        else if (s != CT_OK) ct_fail(s, "%s", msg);
+    }
     if (ftrain.fused && b->mlp_launch[0]) /* how the backend launched it, once it has */
         snprintf(m->fused_note, sizeof m->fused_note, "on (the MLP's fused kernels: %s)",
                  b->mlp_launch);

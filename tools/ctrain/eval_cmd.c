@@ -206,6 +206,13 @@ int cmd_eval(int argc, char **argv) {
     int64_t n = ct_dataset_count(test);
     printf("Model: %s (%lld parameters) from %s\n", ct_model_spec(m),
            (long long)ct_model_param_count(m), cm.path);
+    const char *ema = ct_checkpoint_meta(cm.ck, "ema_decay"); /* (train --ema: a number) */
+    char *ema_end = NULL;
+    double decay = ema ? strtod(ema, &ema_end) : 0.0;
+    if (ema && ema_end != ema && !*ema_end && decay > 0.0 && decay < 1.0)
+        printf("Weights: the moving average of training's (train --ema %g)\n", decay);
+    else if (strcmp(ct_checkpoint_prefix(cm.ck), "ema.") == 0) /* a train state's */
+        printf("Weights: the moving average of training's (the train state's ema.* tensors)\n");
     const char *part = strcmp(o.part, "train") == 0 ? "train" : "test";
     printf("Data: %s %s set, %lld image%s\n", o.dataset,
            strcmp(part, "train") ? "test" : "training", (long long)n, n == 1 ? "" : "s");

@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 55       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 57       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -71,6 +71,8 @@ typedef struct {
     int warmup_epochs;
     float warmup_start_factor, clip_norm;
     float label_smoothing;   /* the loss's, in [0, 1] (0) */
+    float ema_decay;         /* --ema: the moving average's decay, in [0, 1) (0: none) */
+    int ema_warmup;          /* --ema-warmup */
     const char *augment;     /* auto, off, or "crop[=PAD],flip" */
     char augment_resumed[32];
     char betas_resumed[64];

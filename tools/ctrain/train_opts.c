@@ -194,6 +194,19 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "losses printed are this loss (as Keras and torchvision's training\n"
                  "scripts report theirs); ctrain eval gives both",
          .def = "0"},
+        {.name = "ema", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->ema_decay,
+         .metavar = "DECAY",
+         .help = "keep an exponential moving average of the weights, as torchvision's\n"
+                 "ExponentialMovingAverage and Keras' use_ema: after every step\n"
+                 "avg = DECAY * avg + (1 - DECAY) * weights (batch norm's statistics\n"
+                 "too), DECAY in [0, 1). Validation, --save-best, --patience, the test\n"
+                 "line and model.safetensors take the average; it spans about\n"
+                 "1 / (1 - DECAY) steps (0.999: 1000)",
+         .def = "off"},
+        {.name = "ema-warmup", .kind = CLI_SWITCH, .dst = &o->ema_warmup,
+         .help = "--ema: TensorFlow's ExponentialMovingAverage(num_updates=step) warm-up:\n"
+                 "update k decays by min(DECAY, (1 + k) / (10 + k)) from the initial\n"
+                 "weights, so that the average of a short run keeps up with it"},
         {.name = "augment", .kind = CLI_STR, .dst = &o->augment, .metavar = "SPEC",
          .help = "augment the training images, as torchvision's RandomCrop(padding=P)\n"
                  "and RandomHorizontalFlip: off, or crop[=P] (P pixels, default 4),\n"
@@ -365,10 +378,11 @@ void train_help(FILE *out) {
           "--optimizer, --betas, --eps, --lr-schedule, --step-size, --gamma, --lr-patience,\n"
           "--eta-min, --pct-start, --div-factor, --final-div-factor, --three-phase, --anneal,\n"
           "--cycle-momentum, --warmup-epochs, --warmup-start-factor, --clip-grad-norm,\n"
-          "--label-smoothing, --augment) may be given only with the saved value. --epochs N extends\n"
-          "or shortens the run to N epochs in all (the last phase's learning rate continues),\n"
-          "--schedule/--lr replace the schedule if the epochs already run keep their learning rate\n"
-          "(cosine and onecycle keep their length: it shapes every epoch's rate). --device,\n"
+          "--label-smoothing, --ema, --ema-warmup, --augment) may be given only with the saved\n"
+          "value. --epochs N extends or shortens the run to N epochs in all (the last phase's\n"
+          "learning rate continues), --schedule/--lr replace the schedule if the epochs already run\n"
+          "keep their learning rate (cosine and onecycle keep their length: it shapes every\n"
+          "epoch's rate). --device,\n"
           "--threads, --workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log,\n"
           "--patience, --dist-timeout may differ, --save-best, --restore-best, --snapshots and\n"
           "--class-names be added (without --data, the folder the run was trained from; --data: the\n"
@@ -537,7 +551,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         "patience", "epochs", "lr", "schedule", "lr-schedule", "step-size", "gamma",
         "lr-patience", "eta-min", "pct-start", "cycle-momentum", "warmup-epochs",
         "warmup-start-factor", "div-factor", "final-div-factor", "three-phase", "anneal",
-        "class-names"};
+        "class-names", "ema", "ema-warmup"};
     for (size_t i = 0; o->lr_find && i < sizeof not_with_find / sizeof not_with_find[0]; i++)
         if (SEEN(not_with_find[i]))
             return cli_usage_error("train", "--%s: does not apply to --lr-find, which trains "
@@ -715,6 +729,17 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--label-smoothing: %g is not in [0, 1]",
                                (double)o->label_smoothing);
     c->label_smoothing = o->label_smoothing;
+    if (!(o->ema_decay < 1.0f))
+        return cli_usage_error("train", "--ema: %s is not in [0, 1) (the weight the average "
+                               "keeps at each step)",
+                               cli_float_text(cli_find(flags, nflags, "ema"),
+                                              cli_float_typed(cli_find(flags, nflags, "ema")) < 1.0,
+                                              fbuf, sizeof fbuf));
+    c->ema_decay = o->ema_decay;
+    if (o->ema_warmup && !(o->ema_decay > 0.0f))
+        return cli_usage_error("train", "--ema-warmup: needs --ema DECAY (the moving average it "
+                               "warms up)");
+    c->ema_warmup = o->ema_warmup;
     /* the library's own check, for whatever combination the flags above let through */
     if (ct_train_config_check(c) != CT_OK) {
         const char *msg = ct_last_error();

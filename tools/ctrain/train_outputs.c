@@ -236,6 +236,9 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
     }
     if (c->clip_norm > 0) printf(", clip grad norm %g", (double)c->clip_norm);
     if (c->label_smoothing > 0) printf(", label smoothing %g", (double)c->label_smoothing);
+    if (c->ema_decay > 0)
+        printf(", EMA of the weights (decay %g%s)", (double)c->ema_decay,
+               c->ema_warmup ? ", warm-up" : "");
     if (o->patience > 0) printf(", early stopping (patience %d)", o->patience);
     if (o->restore_best) printf(", restoring the best epoch's weights");
     if (c->augment_pad > 0 || c->augment_flip) {

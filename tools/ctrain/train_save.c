@@ -203,15 +203,19 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         rc = differs(dir, "val-size", given, val_size);
     }
     o->val_size = val_size_v;
-#define SAME_NUM(name, field, saved_value, fmt, cast)                                          \
+/* (SAME_NUM_IF: compared only when cond holds, as a schedule's own flags on a run of that
+ * schedule: on another's, train_finish_options refuses them as it would a new run's) */
+#define SAME_NUM_IF(cond, name, field, saved_value, fmt, cast)                                 \
     do {                                                                                        \
-        if (rc == CLI_EXIT_OK && SEEN(name) && o->field != (saved_value)) {                     \
+        if (rc == CLI_EXIT_OK && (cond) && SEEN(name) && o->field != (saved_value)) {           \
             snprintf(given, sizeof given, fmt, (cast)o->field);                                 \
             snprintf(was, sizeof was, fmt, (cast)(saved_value));                                \
             rc = differs(dir, name, given, was);                                                \
         }                                                                                       \
-        o->field = saved_value;                                                                 \
+        if ((cond) || !SEEN(name)) o->field = saved_value;                                     \
     } while (0)
+#define SAME_NUM(name, field, saved_value, fmt, cast)                                          \
+    SAME_NUM_IF(1, name, field, saved_value, fmt, cast)
     SAME_NUM("seed", seed, saved.seed, "%llu", unsigned long long);
     SAME_NUM("batch-size", batch_size, saved.batch_size, "%d", int);
     SAME_NUM("eval-batch-size", eval_batch_size, saved.eval_batch_size, "%d", int);
@@ -277,10 +281,13 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     o->beta1 = saved.beta1;
     o->beta2 = saved.beta2;
     SAME_NUM("eps", eps, saved.eps, "%g", double);
-    SAME_NUM("step-size", step_size, saved.step_size, "%d", int);
-    SAME_NUM("gamma", gamma, saved.gamma, "%g", double);
-    SAME_NUM("lr-patience", lr_patience, train_patience_flag(saved.plateau_patience), "%d", int);
-    SAME_NUM("eta-min", eta_min, saved.eta_min, "%g", double);
+    const int step = saved.schedule == CT_SCHED_STEP, plateau = saved.schedule == CT_SCHED_PLATEAU;
+    SAME_NUM_IF(step, "step-size", step_size, saved.step_size, "%d", int);
+    SAME_NUM_IF(step || plateau, "gamma", gamma, saved.gamma, "%g", double);
+    SAME_NUM_IF(plateau, "lr-patience", lr_patience,
+                train_patience_flag(saved.plateau_patience), "%d", int);
+    SAME_NUM_IF(saved.schedule == CT_SCHED_COSINE, "eta-min", eta_min, saved.eta_min, "%g",
+                double);
     /* onecycle's settings (another schedule's run: refused by train_finish_options, as a new
      * run's); the library's 0 is its default, so a flag of that value is the same setting */
     const int onecycle = saved.schedule == CT_SCHED_ONECYCLE;
@@ -323,7 +330,18 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     SAME_NUM("warmup-start-factor", warmup_start_factor, saved.warmup_start_factor, "%g", double);
     SAME_NUM("clip-grad-norm", clip_norm, saved.clip_norm, "%g", double);
     SAME_NUM("label-smoothing", label_smoothing, saved.label_smoothing, "%g", double);
+    if (rc == CLI_EXIT_OK && SEEN("ema") && o->ema_decay != saved.ema_decay) {
+        snprintf(given, sizeof given, "%g", (double)o->ema_decay);
+        snprintf(was, sizeof was, saved.ema_decay > 0 ? "%g" : "no moving average",
+                 (double)saved.ema_decay);
+        rc = differs(dir, "ema", given, was);
+    }
+    o->ema_decay = saved.ema_decay;
+    if (rc == CLI_EXIT_OK && SEEN("ema-warmup") && !saved.ema_warmup)
+        rc = differs(dir, "ema-warmup", "(on)", "no warm-up of its moving average");
+    o->ema_warmup = saved.ema_warmup;
 #undef SAME_NUM
+#undef SAME_NUM_IF
     /* augmentation (absent in older files: off) */
     train_format_augment(saved.augment_pad, saved.augment_flip, o->augment_resumed,
                          sizeof o->augment_resumed);
@@ -440,6 +458,7 @@ static ct_status save_model_file(const train_run *r, const char *path, ct_fit_po
                                  const ct_eval_result *test) {
     const train_opts *o = r->o;
     char epoch[24], batch[24], seed[24], vl[32], va[32], tl[32], ta[32], ls[32], run_e[24];
+    char ema[32];
     ct_meta model_meta[16];
     int n = 0;
     snprintf(epoch, sizeof epoch, "%d", p.epoch);
@@ -460,6 +479,10 @@ static ct_status save_model_file(const train_run *r, const char *path, ct_fit_po
     if (o->cfg.label_smoothing > 0.0f) { /* the loss of val_loss, test_loss (and of eval) */
         cli_shortest_float(o->cfg.label_smoothing, ls, sizeof ls); /* "0.1", not 0.100000001 */
         model_meta[n++] = (ct_meta){"label_smoothing", ls};
+    }
+    if (o->cfg.ema_decay > 0.0f) { /* the weights are the moving average (--ema) */
+        cli_shortest_float(o->cfg.ema_decay, ema, sizeof ema);
+        model_meta[n++] = (ct_meta){"ema_decay", ema};
     }
     if (p.epoch > 0 && r->n_val > 0) {
         const ct_epoch_result *last = &r->history[p.epoch - 1];

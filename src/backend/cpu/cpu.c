@@ -316,6 +316,15 @@ static ct_status cpu_sgd_step(ct_backend *b, float *w, const float *g, float *m,
     return CT_OK;
 }
 
+static ct_status cpu_ema_update(ct_backend *b, float *avg, const float *x, int64_t n,
+                                float decay, const ct_step_vars *sv) {
+    (void)b;
+    if (sv) decay = sv->ema_decay;
+    float keep = 1.0f - decay;
+    for (int64_t i = 0; i < n; i++) avg[i] = decay * avg[i] + keep * x[i];
+    return CT_OK;
+}
+
 static ct_status cpu_step_load(ct_backend *b, ct_step_vars *cur, const ct_step_vars *table,
                                int64_t *cursor) {
     *cur = table[*cursor];
@@ -382,6 +391,7 @@ ct_status ct_cpu_backend_create(int threads, ct_backend **out) {
     b->gather_u8 = cpu_gather_u8;
     b->add_into = cpu_add_into;
     b->sgd_step = cpu_sgd_step;
+    b->ema_update = cpu_ema_update;
     b->step_load = cpu_step_load;
     ct_cpu_fill_nn_ops(b); /* cpu_nn.c: conv, pooling, dropout, batch norm, Adam, norms */
     *out = b;

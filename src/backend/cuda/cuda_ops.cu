@@ -529,6 +529,25 @@ static ct_status cuda_sgd_step(ct_backend *b, float *w, const float *g, float *m
     return CT_OK;
 }
 
+/* avg = decay * avg + (1 - decay) * x (decay: sv's when sv is given), as the CPU's. */
+__global__ void ema_update_kernel(float *avg, const float *x, int64_t n, float decay,
+                                  const ct_step_vars *sv) {
+    if (sv) decay = sv->ema_decay;
+    float keep = 1.0f - decay;
+    GRID_STRIDE(i, n) { avg[i] = __fadd_rn(__fmul_rn(decay, avg[i]), __fmul_rn(keep, x[i])); }
+}
+
+static ct_status cuda_ema_update(ct_backend *b, float *avg, const float *x, int64_t n,
+                                 float decay, const ct_step_vars *sv) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n < 0) return ct_fail(CT_ERR_INVALID, "ema_update: negative size %lld", (long long)n);
+    if (n == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    ema_update_kernel<<<grid_for(cb, n), CT_THREADS, 0, cb->compute>>>(avg, x, n, decay, sv);
+    CT_CUDA_CHECK_LAUNCH("ema_update_kernel");
+    return CT_OK;
+}
+
 __global__ void step_load_kernel(ct_step_vars *cur, const ct_step_vars *table, int64_t *cursor) {
     *cur = table[*cursor];
     *cursor += 1;
@@ -563,5 +582,6 @@ void ct_cuda_fill_ops(ct_backend *b) {
     b->gather_u8 = cuda_gather_u8;
     b->add_into = cuda_add_into;
     b->sgd_step = cuda_sgd_step;
+    b->ema_update = cuda_ema_update;
     b->step_load = cuda_step_load;
 }

@@ -84,6 +84,7 @@ static inline unsigned __umulhi(unsigned a, unsigned b) {
  * one way to keep the compiler from fusing these with what is around them. */
 static inline float __fmul_rn(float a, float b) { volatile float r = a * b; return r; }
 static inline float __fsub_rn(float a, float b) { volatile float r = a - b; return r; }
+static inline float __fadd_rn(float a, float b) { volatile float r = a + b; return r; }
 
 /* ------------------------------------------------------------------------------------------ */
 /* the runtime API                                                                             */
