@@ -178,9 +178,11 @@ typedef struct {
 typedef enum {
     CT_SGD = 0, /* torch.optim.SGD: momentum, nesterov, weight_decay (an L2 term) */
     CT_ADAM,    /* torch.optim.Adam: weight_decay is an L2 term added to the gradient */
-    CT_ADAMW    /* torch.optim.AdamW: decoupled weight decay w -= lr*wd*w (PyTorch's default wd
+    CT_ADAMW,   /* torch.optim.AdamW: decoupled weight decay w -= lr*wd*w (PyTorch's default wd
                  * is CT_ADAMW_WEIGHT_DECAY; weight_decay is used as given, 0 too) */
+    CT_RMSPROP  /* torch.optim.RMSprop: alpha, eps, momentum, centered, weight_decay (L2) */
 } ct_optimizer_kind;
+#define CT_RMSPROP_ALPHA 0.99f /* torch.optim.RMSprop's default alpha */
 #define CT_ADAMW_WEIGHT_DECAY 0.01f /* torch.optim.AdamW's default weight_decay */
 
 /* How the learning rate moves within the run. The base lr is the current phase's lr, so with
@@ -215,7 +217,7 @@ typedef struct {
                           * thread */
     int prefetch;        /* batches prepared ahead per worker (2) */
     int data_on_device;  /* -1 auto, 0 off (loader + copies), 1 on (dataset resident on device) */
-    float momentum;      /* SGD momentum (0) */
+    float momentum;      /* SGD's and RMSprop's momentum (0) */
     float weight_decay;  /* SGD, Adam: L2 penalty added to the gradient; AdamW: decoupled (0) */
     int nesterov;        /* Nesterov momentum (0) */
     uint64_t seed;       /* shuffling seed (the split and initialisation take their own) */
@@ -223,9 +225,11 @@ typedef struct {
      * model's optimizer state, e.g. from ct_model_set_optimizer_state, carries on). */
     ct_fit_position resume;
     /* ---- optimizers, schedules, clipping: zero means off or PyTorch's default */
-    ct_optimizer_kind optimizer; /* CT_SGD (default), CT_ADAM, CT_ADAMW */
+    ct_optimizer_kind optimizer; /* CT_SGD (default), CT_ADAM, CT_ADAMW, CT_RMSPROP */
     float beta1, beta2;          /* Adam/AdamW betas (0: 0.9 and 0.999) */
-    float eps;                   /* Adam/AdamW epsilon, added outside the sqrt (0: 1e-8) */
+    float eps;                   /* Adam/AdamW/RMSprop epsilon, added outside the sqrt (0: 1e-8) */
+    float alpha;                 /* RMSprop's smoothing constant, in [0, 1) (0: 0.99) */
+    int centered;                /* RMSprop: 1 divides by the centered (variance) estimate */
     ct_schedule_kind schedule;   /* CT_SCHED_PHASES (default) ... */
     int step_size;               /* step: epochs between decays (required, > 0) */
     float gamma;                 /* step, plateau: decay factor (0: 0.1) */
@@ -408,8 +412,9 @@ const char *ct_model_step_graph(const ct_model *m);
  * CTRAIN_CUDA_FUSED=0 in the environment turns it off. */
 const char *ct_model_fused_step(const ct_model *m);
 /* The optimizer's state for checkpoints: floats of state (0 for plain SGD without momentum,
- * one momentum buffer per parameter for SGD with momentum, and for Adam/AdamW exp_avg then
- * exp_avg_sq: 2 per parameter) and the number of steps taken. */
+ * one momentum buffer per parameter for SGD with momentum, for Adam/AdamW exp_avg then
+ * exp_avg_sq: 2 per parameter, for RMSprop momentum_buffer, square_avg and grad_avg, always
+ * all three: 3 per parameter) and the number of steps taken. */
 int64_t ct_model_optimizer_state_count(const ct_model *m);
 ct_status ct_model_get_optimizer_state(const ct_model *m, float *host, int64_t *steps);
 /* Restores it (count floats as returned by ct_model_optimizer_state_count for the same

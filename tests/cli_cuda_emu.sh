@@ -11,6 +11,7 @@
 #     the CPU; its checkpoint evaluates on the CPU
 #   - onecycle's cycled momentum (SGD's, fused; Adam's beta1, the layers' ops) as the CPU
 #   - --ema (the moving average of the weights, batch norm's statistics too) as the CPU
+#   - RMSprop as the CPU
 #   - mpirun -np 2 --device cuda as 1 process: with NCCL (the emulator's) on 2 emulated GPUs,
 #     through MPI when 2 ranks share 1; a killed rank ends the job, and so do a broken link and
 #     a stopped rank (--dist-timeout)
@@ -142,6 +143,14 @@ train ema_cpu "$CT" "${EMA[@]}" --device cpu
 train ema_cuda "$CT" "${EMA[@]}" --device cuda
 has ema_cuda "^Step graphs: [1-9][0-9]* training steps replayed"
 compare ema_cpu ema_cuda 0.002 "--ema 0.9, batch norm, recorded steps: cuda vs cpu"
+
+# RMSprop (centered, with momentum) on the layers' ops, its steps replayed from recorded graphs
+RMS=(train --dataset idx --data "$tmp/small" --val-size 256 --epochs 2 --threads 1 --lr 0.003
+     --optimizer rmsprop --momentum 0.5 --centered)
+train rms_cpu "$CT" "${RMS[@]}" --device cpu
+train rms_cuda "$CT" "${RMS[@]}" --device cuda
+has rms_cuda "^Fused step: off (RMSprop: the fused step has SGD and Adam)"
+compare rms_cpu rms_cuda 0.002 "RMSprop, centered, momentum 0.5: cuda vs cpu"
 
 # ------------------------------------------------------------------ little device memory
 # (32 MiB of it go to cuBLAS's workspace) data that would take over a quarter of what is free

@@ -36,6 +36,16 @@ done
 
 if [ "$have_mnist" -eq 1 ]; then
     expect_acc "adam" 0.85 --optimizer adam --epochs 1 --lr 0.001 --val-size 10000 --quiet
+    # RMSprop: without --lr PyTorch's 1e-2, named in the Plan line with its alpha and eps
+    run train --optimizer rmsprop --epochs 1 --val-size 50000 --momentum 0.5 --centered
+    plan=$(grep '^Plan: ' <<<"$out")
+    acc=$(grep -E "$EPOCH_RE" <<<"$out" | sed 's/.*val_acc: //')
+    if [ "$rc" -eq 0 ] && grep -qF '(1@0.01), batch 128, RMSprop (alpha 0.99, eps 1e-08, centered), momentum 0.5' <<<"$plan" &&
+        awk -v a="${acc:-0}" 'BEGIN { exit !(a > 0.8) }'; then
+        ok "rmsprop, centered, momentum 0.5: val_acc $acc > 0.8 on 10000 images; $plan"
+    else
+        bad "rmsprop -> exit $rc, plan: $plan, val_acc '$acc', stderr: $err"
+    fi
     # without --lr, Adam takes PyTorch's 1e-3: the Plan line says so
     run train --optimizer adamw --epochs 1 --val-size 59000 --lr-schedule cosine --warmup-epochs 1 \
         --clip-grad-norm 1

@@ -228,7 +228,7 @@ run train --resume oc --pct-start 0.3 --div-factor 25 --final-div-factor 1e4 --a
 [ "$rc" -eq 0 ] && ok "--resume with the defaults given as flags (--pct-start 0.3, --div-factor 25, ...): accepted" ||
     bad "--resume oc with the default one-cycle flags -> exit $rc: $err"
 run train --resume oc --momentum 0.1
-[ "$rc" -eq 2 ] && grep -q -- '--momentum: applies to --optimizer sgd (the run in oc uses adam)' <<<"$err" &&
+[ "$rc" -eq 2 ] && grep -q -- '--momentum: applies to --optimizer sgd or rmsprop (the run in oc uses adam)' <<<"$err" &&
     ok "--resume of an Adam run with --momentum -> exit 2, naming the optimizer" || bad "--resume oc --momentum 0.1 -> exit $rc: $err"
 run train --data cut --epochs 1 --lr 0.1 --lr-schedule onecycle --val-size 500 --quiet --save ocs
 run train --resume ocs --momentum 0.9
@@ -252,6 +252,38 @@ run train --resume ab --epochs 2 --betas 0.80,9.9e-1 --quiet
 run train --resume ab --epochs 3 --betas 0.9,0.99
 [ "$rc" -eq 2 ] && grep -q -- '--betas 0.9,0.99: the run in ab was saved with 0.8,0.99' <<<"$err" &&
     ok "--resume with other --betas -> exit 2, naming both" || bad "--resume ab --betas 0.9,0.99 -> exit $rc: $err"
+
+# RMSprop (its state: momentum_buffer, square_avg, grad_avg) with momentum and centered, stopped in
+# the middle of epoch 1 and resumed: the straight run's epochs and model file; its --alpha and
+# --centered are kept (another alpha, or centered added to an uncentered run, refused)
+RMS=(--data cut --epochs 2 --lr 0.002 --optimizer rmsprop --momentum 0.5 --centered --alpha 0.9
+     --val-size 500 --batch-size 100 --quiet)
+"$CT" train "${RMS[@]}" --save rms_straight >rms_straight.out 2>&1
+CTRAIN_CUDA_GRAPH_STEPS=1 CTRAIN_TEST_INTERRUPT_AT=1:7 "$CT" train "${RMS[@]}" --save rms >rms1.out 2>&1
+rms1=$?
+"$CT" train --resume rms --alpha 0.90 --centered >rms2.out 2>&1
+rms2=$?
+if [ "$rms1" -eq 130 ] && [ "$rms2" -eq 0 ] && [ "$(epochs rms1.out rms2.out)" = "$(epochs rms_straight.out)" ] &&
+    grep -q "^Epoch \[1\]" rms_straight.out && cmp -s rms/model.safetensors rms_straight/model.safetensors &&
+    python3 "$here/st_tool.py" read rms/train_state.safetensors 2>/dev/null |
+        grep -q '^meta optimizer_state = .*"slots": \["momentum_buffer", "square_avg", "grad_avg"\]'; then
+    ok "RMSprop, centered, with momentum, stopped in epoch 1 and resumed: the straight run's epochs and weights"
+else
+    bad "RMSprop resumed: exit $rms1 then $rms2: $(cat rms1.out rms2.out) vs $(cat rms_straight.out)"
+fi
+run train --resume rms --alpha 0.99
+[ "$rc" -eq 2 ] && grep -q -- '--alpha 0.99: the run in rms was saved with 0.9' <<<"$err" &&
+    ok "--resume of an RMSprop run with another --alpha -> exit 2" || bad "--resume rms --alpha 0.99 -> exit $rc: $err"
+run train --data cut --epochs 1 --optimizer rmsprop --val-size 500 --quiet --save rms_plain
+run train --resume rms_plain --centered
+[ "$rc" -eq 2 ] && grep -q -- '--centered (on): the run in rms_plain was saved with an uncentered RMSprop' <<<"$err" &&
+    ok "--resume adding --centered -> exit 2" || bad "--resume rms_plain --centered -> exit $rc: $err"
+run train --resume rms_plain --alpha 0.99 --eps 1e-8 --epochs 2
+[ "$rc" -eq 0 ] && ok "--resume of an RMSprop run with its defaults given as flags: accepted" ||
+    bad "--resume rms_plain --alpha 0.99 --eps 1e-8 -> exit $rc: $err"
+run train --resume cut_run --alpha 0.9
+[ "$rc" -eq 2 ] && grep -q -- '--alpha: applies to --optimizer rmsprop (got sgd)' <<<"$err" &&
+    ok "--resume of an SGD run with --alpha -> exit 2, as a new run" || bad "--resume cut_run --alpha -> exit $rc: $err"
 
 # a schedule's own flags on a run of another schedule: refused as a new run's are (not as a
 # value that "differs" from the run's)

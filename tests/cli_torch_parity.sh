@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # cli_torch_parity.sh — ctrain trains as PyTorch does, epoch by epoch: every optimizer (SGD plain,
 # with momentum, Nesterov and weight decay, Adam with and without L2, AdamW with its default
-# weight decay), every lr schedule (phases, StepLR, CosineAnnealingLR, OneCycleLR with and
-# without its momentum cycling,
-# ReduceLROnPlateau, LinearLR warm-up alone and multiplying each of them), clip_grad_norm_,
-# CrossEntropyLoss's label smoothing, the moving average of weights (torchvision's
-# ExponentialMovingAverage) and BatchNorm MLPs, each run's --log (lr, train_loss, train_acc, val_loss, val_acc per epoch)
+# weight decay, RMSprop plain and with every option), every lr schedule (phases, StepLR,
+# CosineAnnealingLR, OneCycleLR with and without its momentum cycling, ReduceLROnPlateau,
+# LinearLR warm-up alone and multiplying each of them), clip_grad_norm_, CrossEntropyLoss's
+# label smoothing, the moving average of weights (torchvision's ExponentialMovingAverage) and
+# BatchNorm MLPs, each run's --log (lr, train_loss, train_acc, val_loss, val_acc per epoch)
 # against a plain PyTorch loop (tests/torch_parity.py) from the same weights (--init, a
 # state_dict PyTorch wrote), on 600 MNIST images. Mostly full-batch (--batch-size = the training
 # images: one step an epoch, its gradient independent of the order); ctrain's seeded
@@ -65,6 +65,11 @@ case_ adam_l2_betas_eps --optimizer adam --epochs 5 --lr 0.01 --weight-decay 0.0
     --betas 0.8,0.99 --eps 1e-6
 case_ adamw --optimizer adamw --epochs 5 --lr 0.01
 case_ adamw_wd --optimizer adamw --epochs 5 --lr 0.01 --weight-decay 0.5
+case_ rmsprop --optimizer rmsprop --epochs 5 --lr 0.01
+case_ rmsprop_all --optimizer rmsprop --epochs 5 --lr 0.003 --alpha 0.9 --eps 1e-6 --momentum 0.5 \
+    --centered --weight-decay 0.01
+case_ rmsprop_batches_onecycle --optimizer rmsprop --batch-size 100 --lr-schedule onecycle \
+    --epochs 3 --lr 0.003
 # schedules
 case_ phases --schedule 2@0.5,3@0.1 --momentum 0.5
 case_ step --lr-schedule step --step-size 2 --gamma 0.5 --epochs 5 --lr 0.5

@@ -254,7 +254,14 @@ for d in 'default: sgd' 'default: phases' 'default: 0.9,0.999' 'default: 1e-08' 
     grep -qF "$d" <<<"$out" || missing="$missing [$d]"
 done
 [ -z "$missing" ] && ok "train --help shows the new defaults" || bad "train --help lacks:$missing"
-expect_usage '--optimizer' train --optimizer rmsprop
+expect_usage '--optimizer' train --optimizer adagrad
+expect_usage '--alpha: applies to --optimizer rmsprop (got sgd)' train --alpha 0.9
+expect_usage '--centered: applies to --optimizer rmsprop (got adam)' train --optimizer adam --centered
+expect_usage '--alpha: expected a number in (0, 1), got 0' train --optimizer rmsprop --alpha 0
+expect_usage '--alpha' train --optimizer rmsprop --alpha 1
+expect_usage '--betas: applies to --optimizer adam or adamw (got rmsprop)' train --optimizer rmsprop --betas 0.9,0.99
+expect_usage '--nesterov: applies to --optimizer sgd (got rmsprop)' train --optimizer rmsprop --momentum 0.9 --nesterov
+expect_usage '--eps: applies to --optimizer adam, adamw or rmsprop (got sgd)' train --eps 1e-6
 expect_usage '--augment' train --augment blur
 expect_usage '--augment' train --augment crop=0
 expect_usage '--augment' train --augment crop=256

@@ -168,7 +168,8 @@ static void test_new_run_and_resume(void **state) {
     float *got = calloc((size_t)P, sizeof(float));
     assert_non_null(got);
     assert_int_equal(ct_model_get_params(m, got), CT_OK);
-    for (int64_t i = 0; i < P; i++) tu_near("the weights set before a new run", i, got[i], w[i], 1e-7);
+    for (int64_t i = 0; i < P; i++)
+        tu_near("the weights set before a new run", i, got[i], w[i], 1e-7);
     assert_int_equal(ct_model_ema_updates(m), -1);
     /* resumed at epoch 1 of 2 with an average the model does not hold: refused */
     c.phases[0] = (ct_phase){2, 0.3f};

@@ -36,7 +36,7 @@ typedef enum {
     R_GATHER, R_STEP_LOAD, R_GEMM, R_BIAS_ADD, R_BIAS_GRAD, R_ACT_F, R_ACT_B, R_XENT, R_SGD,
     R_ADAM, R_CONV_F, R_CONV_BD, R_CONV_BF, R_CONV_B, R_MAXPOOL_F, R_MAXPOOL_B, R_AVGPOOL_F, R_AVGPOOL_B,
     R_DROPOUT_F, R_DROPOUT_B, R_BN_F, R_BN_B, R_SUMSQ, R_CLIP, R_MEMSET0, R_D2D, R_ADD_INTO,
-    R_EMA
+    R_EMA, R_RMSPROP
 } rec_kind;
 
 /* One recorded op: its arguments in generic slots, in the order its wrapper stores them. */
@@ -168,6 +168,19 @@ static ct_status w_ema(ct_backend *b, float *avg, const float *x, int64_t n, flo
     rec_op *o = rec(b, R_EMA);
     if (!o) return CPU(b)->ema_update(CPU(b), avg, x, n, decay, sv);
     o->p[0] = avg, o->p[1] = (void *)x, o->i[0] = n, o->f[0] = decay, o->p[2] = (void *)sv;
+    return CT_OK;
+}
+
+static ct_status w_rmsprop(ct_backend *b, float *w, const float *g, float *m, float *v,
+                           float *ga, int64_t n, float lr, float alpha, float eps, float wd,
+                           float mom, int centered, const ct_step_vars *sv) {
+    rec_op *o = rec(b, R_RMSPROP);
+    if (!o)
+        return CPU(b)->rmsprop_step(CPU(b), w, g, m, v, ga, n, lr, alpha, eps, wd, mom, centered,
+                                    sv);
+    o->p[0] = w, o->p[1] = (void *)g, o->p[2] = m, o->p[3] = v, o->p[4] = ga, o->i[0] = n;
+    o->f[0] = lr, o->f[1] = alpha, o->f[2] = eps, o->f[3] = wd, o->f[4] = mom;
+    o->i[1] = centered, o->p[5] = (void *)sv;
     return CT_OK;
 }
 
@@ -438,6 +451,9 @@ static ct_status replay(ct_backend *c, const rec_op *o) {
     case R_D2D: return c->d2d(c, p[0], p[1], (size_t)i[0]);
     case R_ADD_INTO: return c->add_into(c, p[0], p[1], i[0]);
     case R_EMA: return c->ema_update(c, p[0], p[1], i[0], (float)f[0], p[2]);
+    case R_RMSPROP:
+        return c->rmsprop_step(c, p[0], p[1], p[2], p[3], p[4], i[0], (float)f[0], (float)f[1],
+                               (float)f[2], (float)f[3], (float)f[4], (int)i[1], p[5]);
     }
     return ct_fail(CT_ERR_INVALID, "test recorder: unknown op %d", (int)o->kind);
 }
@@ -508,6 +524,7 @@ static ct_backend *recording_backend(int graphs, int refuse) {
     b->sgd_step = w_sgd;
     b->adam_step = w_adam;
     b->ema_update = w_ema;
+    b->rmsprop_step = w_rmsprop;
     b->conv2d_forward = w_conv_f;
     b->conv2d_backward_data = w_conv_bd;
     b->conv2d_backward = w_conv_b;
@@ -592,6 +609,8 @@ static int stop_mid_epoch(void *user, int epoch, int64_t done, int64_t total, in
     return epoch == 1 && done == 2;
 }
 
+static int g_rmsprop; /* the MLP runs train with centered RMSprop and momentum instead */
+
 /* Trains spec on the data with the recording backend (graphs on or off, `run` steps per
  * multi-step recording: CTRAIN_CUDA_GRAPH_STEPS); cnn: AdamW, warm-up, cosine, clipping,
  * augmentation, batch 16 (7 full batches and one of 8 per epoch); else SGD with Nesterov
@@ -628,6 +647,13 @@ static run_result train(const ct_dataset *ds, const char *spec, int cnn, int gra
         c.momentum = 0.9f;
         c.nesterov = 1;
         c.ema_decay = 0.7f; /* the average carried across the stop */
+        if (g_rmsprop) {
+            c.phases[0].lr = 0.01f;
+            c.optimizer = CT_RMSPROP;
+            c.nesterov = 0;
+            c.momentum = 0.5f;
+            c.centered = 1;
+        }
     }
     int32_t idx[N_ALL];
     for (int i = 0; i < N_ALL; i++) idx[i] = i;
@@ -748,6 +774,20 @@ static void test_failed_recording_runs_op_by_op(void **state) {
     ct_dataset_free(ds);
 }
 
+/* RMSprop's lr and momentum come from the step table too. */
+static void test_rmsprop_resumed_replayed_equals_op_by_op(void **state) {
+    g_rmsprop = 1;
+    ct_dataset *ds = make_data();
+    const char *spec = "flatten,linear(16),relu,linear(3)";
+    run_result eager = train(ds, spec, 0, 0, 0, 1), graph = train(ds, spec, 0, 1, 0, 1);
+    same_run(&graph, &eager, "mlp with RMSprop, resumed mid-epoch");
+    assert_true(graph.launches > 0);
+    free_result(&eager);
+    free_result(&graph);
+    ct_dataset_free(ds);
+    g_rmsprop = 0;
+}
+
 /* A run length that makes no sense is refused, naming the variable. */
 static void test_bad_run_length(void **state) {
     ct_dataset *ds = make_data();
@@ -779,6 +819,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cnn_replayed_equals_op_by_op),
         cmocka_unit_test(test_mlp_resumed_replayed_equals_op_by_op),
+        cmocka_unit_test(test_rmsprop_resumed_replayed_equals_op_by_op),
         cmocka_unit_test(test_failed_recording_runs_op_by_op),
         cmocka_unit_test(test_bad_run_length),
     };

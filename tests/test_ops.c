@@ -491,6 +491,92 @@ static void test_sgd(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* rmsprop_step against torch.optim.RMSprop's algorithm, in double:                            */
+/*   g += wd*w; v = alpha*v + (1-alpha)*g^2; centered: ga = alpha*ga + (1-alpha)*g,            */
+/*   d = sqrt(v - ga^2) + eps, else d = sqrt(v) + eps; momentum: m = mom*m + g/d, w -= lr*m;   */
+/*   else w -= lr*g/d                                                                          */
+
+static void test_rmsprop(void **state) {
+    ct_backend *b = tu_backend(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 18, 0);
+    const struct { float lr, alpha, eps, wd, momentum; int centered; } cfgs[] = {
+        {0.01f, 0.99f, 1e-8f, 0.0f, 0.0f, 0}, {0.01f, 0.9f, 1e-6f, 0.05f, 0.0f, 0},
+        {0.005f, 0.99f, 1e-8f, 0.0f, 0.9f, 0}, {0.005f, 0.95f, 1e-8f, 0.0f, 0.0f, 1},
+        {0.002f, 0.9f, 1e-5f, 0.01f, 0.5f, 1},
+    };
+    const int64_t sizes[] = {1, 37, 40000};
+    enum { STEPS = 4 };
+    for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++)
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            int64_t n = sizes[s];
+            size_t bytes = (size_t)n * 4;
+            float *w = hmalloc(bytes), *g = hmalloc(bytes), *st = hmalloc(3 * bytes);
+            double *ref = hmalloc(4 * n * sizeof(double)); /* w, m, v, ga */
+            tu_fill(&rng, w, n, -1, 1);
+            memset(st, 0, 3 * bytes);
+            for (int64_t i = 0; i < 4 * n; i++) ref[i] = i < n ? w[i] : 0.0;
+            int has_m = cfgs[c].momentum != 0.0f;
+            float *d_w = dput(b, w, bytes), *d_g = dalloc(b, bytes), *d_st = dput(b, st, 3 * bytes);
+            float *d_m = d_st, *d_v = d_st + n, *d_ga = d_st + 2 * n;
+            ct_step_vars *d_sv = dalloc(b, sizeof(ct_step_vars));
+            for (int t = 0; t < STEPS; t++) {
+                tu_fill(&rng, g, n, -1, 1);
+                OK(b->h2d(b, d_g, g, bytes));
+                /* every other step takes lr and the momentum from device memory (sv), the
+                 * arguments then being wrong on purpose; the momentum changes from step to
+                 * step (as OneCycleLR cycles it), and at 0 (step 2) leaves the buffer alone */
+                int use_sv = (t + (int)c) % 2;
+                const float mom = t == 2 ? 0.0f : cfgs[c].momentum * (1.0f - 0.05f * (float)t);
+                ct_step_vars sv = {.lr = cfgs[c].lr, .momentum = mom};
+                OK(b->h2d(b, d_sv, &sv, sizeof sv));
+                OK(b->rmsprop_step(b, d_w, d_g, has_m ? d_m : NULL, d_v,
+                                   cfgs[c].centered ? d_ga : NULL, n,
+                                   use_sv ? 99.0f : cfgs[c].lr, cfgs[c].alpha, cfgs[c].eps,
+                                   cfgs[c].wd, use_sv ? 0.5f * mom : mom, cfgs[c].centered,
+                                   use_sv ? d_sv : NULL));
+                double a = cfgs[c].alpha, mo = has_m ? mom : 0.0;
+                for (int64_t i = 0; i < n; i++) {
+                    double *rw = ref + i, *rm = ref + n + i, *rv = ref + 2 * n + i;
+                    double *rg = ref + 3 * n + i;
+                    double gi = g[i] + (double)cfgs[c].wd * *rw;
+                    *rv = a * *rv + (1.0 - a) * gi * gi;
+                    double d;
+                    if (cfgs[c].centered) {
+                        *rg = a * *rg + (1.0 - a) * gi;
+                        d = sqrt(*rv - *rg * *rg) + cfgs[c].eps;
+                    } else {
+                        d = sqrt(*rv) + cfgs[c].eps;
+                    }
+                    if (mo != 0.0) {
+                        *rm = mo * *rm + gi / d;
+                        *rw -= (double)cfgs[c].lr * *rm;
+                    } else {
+                        *rw -= (double)cfgs[c].lr * gi / d;
+                    }
+                }
+                dget(b, w, d_w, bytes);
+                dget(b, st, d_st, 3 * bytes);
+                char what[128];
+                snprintf(what, sizeof what, "rmsprop lr=%g alpha=%g wd=%g momentum=%g centered=%d "
+                         "n=%lld step %d", cfgs[c].lr, cfgs[c].alpha, cfgs[c].wd, cfgs[c].momentum,
+                         cfgs[c].centered, (long long)n, t);
+                for (int64_t i = 0; i < n; i++) {
+                    /* (g/d is up to 1/eps where v is tiny: relative tolerances) */
+                    tu_near(what, i, w[i], ref[i], 1e-5 * fabs(ref[i]) + 1e-6);
+                    tu_near(what, i, st[n + i], ref[2 * n + i], 1e-5 * fabs(ref[2 * n + i]) + 1e-7);
+                    if (has_m) tu_near(what, i, st[i], ref[n + i], 1e-4 * fabs(ref[n + i]) + 1e-5);
+                    if (cfgs[c].centered)
+                        tu_near(what, i, st[2 * n + i], ref[3 * n + i],
+                                1e-5 * fabs(ref[3 * n + i]) + 1e-7);
+                }
+            }
+            b->free(b, d_w); b->free(b, d_g); b->free(b, d_st); b->free(b, d_sv);
+            free(w); free(g); free(st); free(ref);
+        }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* ema_update against torchvision's ExponentialMovingAverage: avg = decay*avg + (1-decay)*x,   */
 /* in double; decay 0 makes avg x exactly (the average's first update)                        */
 
@@ -545,7 +631,7 @@ int main(void) {
         TU_ON_EACH(test_gemm), TU_ON_EACH(test_gemm_k0),           TU_ON_EACH(test_bias),
         TU_ON_EACH(test_act),  TU_ON_EACH(test_xent),              TU_ON_EACH(test_xent_large_logits),
         TU_ON_EACH(test_xent_argmax_nan),                          TU_ON_EACH(test_add_into),
-        TU_ON_EACH(test_sgd),  TU_ON_EACH(test_ema_update),
+        TU_ON_EACH(test_sgd),  TU_ON_EACH(test_ema_update),        TU_ON_EACH(test_rmsprop),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_close_backends();

@@ -153,6 +153,10 @@ def reference(data, f):
         mom = float(f.get("momentum", 0.9 if "nesterov" in f else 0))
         opt = torch.optim.SGD(params, lr=lr, momentum=mom, weight_decay=wd,
                               nesterov="nesterov" in f)
+    elif kind == "rmsprop":  # (a cycled momentum: OneCycleLR sets it, as SGD's)
+        opt = torch.optim.RMSprop(params, lr=lr, alpha=float(f.get("alpha", 0.99)),
+                                  eps=float(f.get("eps", 1e-8)), weight_decay=wd,
+                                  momentum=float(f.get("momentum", 0)), centered="centered" in f)
     else:
         b1, b2 = (float(b) for b in f.get("betas", "0.9,0.999").split(","))
         cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
@@ -220,7 +224,7 @@ def reference(data, f):
                     g["lr"] = sched_opt.param_groups[0]["lr"] * warm_opt.param_groups[0]["lr"]
                     if cycled:
                         m = sched_opt.param_groups[0]["momentum"]
-                        if kind == "sgd":
+                        if kind in ("sgd", "rmsprop"):
                             g["momentum"] = m
                         else:
                             g["betas"] = (m, g["betas"][1])

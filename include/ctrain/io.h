@@ -91,9 +91,11 @@ typedef struct {
 
 /* Writes everything a resume needs to path: tensors "model.NAME" (a copy of the parameters and
  * buffers, so that the file is a complete resume point on its own) and "optimizer.NAME.SLOT"
- * (SLOT: momentum_buffer for SGD; exp_avg, exp_avg_sq for a two-slot optimizer), and metadata:
- * position (JSON: epoch, batch, loss_sum, correct, seconds), optimizer_steps, config (JSON),
- * history (JSON: before and epochs), ctrain_version, model_spec, input_shape, then extra. */
+ * (SLOT: momentum_buffer for SGD; exp_avg, exp_avg_sq for a two-slot optimizer;
+ * momentum_buffer, square_avg, grad_avg for RMSprop), "ema.NAME" with a moving average of the
+ * weights, and metadata: position (JSON: epoch, batch, loss_sum, correct, seconds),
+ * optimizer_steps, config (JSON), history (JSON: before and epochs), ctrain_version,
+ * model_spec, input_shape, ema_updates (with the average), then extra. */
 ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_train_state *st);
 /* (Refuses weights that are not finite, as ct_save_model.) */
 
@@ -128,8 +130,8 @@ ct_status ct_checkpoint_input_shape(const ct_checkpoint *c, int *in_c, int *in_h
 ct_status ct_checkpoint_model_spec(const ct_checkpoint *c, char *spec, size_t bytes);
 /* Builds the model the checkpoint describes: spec (NULL: ct_checkpoint_model_spec's), input shape
  * from the metadata's input_shape, else in_c/in_h/in_w; then loads its parameters (names
- * without prefix, or with ct_checkpoint_prefix's in a train state). A file's metadata is not trusted with
- * memory: not many more parameters than it holds numbers, and a layer's output for a batch of
+ * without prefix, or with ct_checkpoint_prefix's in a train state). A file's metadata is not
+ * trusted with memory: not many more parameters than it holds numbers, and a layer's output for a batch of
  * max_batch at most a quarter of the machine's memory (at least 1 GiB). */
 ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, const char *spec,
                                      int in_c, int in_h, int in_w, int max_batch,

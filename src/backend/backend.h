@@ -318,6 +318,15 @@ struct ct_backend {
     ct_status (*adam_step)(ct_backend *b, float *w, const float *g, float *m, float *v, int64_t n,
                            float lr, float beta1, float beta2, float eps, float weight_decay,
                            int decoupled, int64_t t, const ct_step_vars *sv);
+    /* torch.optim.RMSprop over n parameters: g += wd*w; v = alpha*v + (1-alpha)*g*g; centered:
+     * ga = alpha*ga + (1-alpha)*g and d = sqrt(v - ga*ga) + eps, else d = sqrt(v) + eps; with
+     * momentum (m given and this step's momentum != 0) m = momentum*m + g/d, w -= lr*m; else
+     * w -= lr*g/d. ga may be NULL when not centered, m when momentum is 0. With sv, lr and
+     * momentum are sv's. */
+    ct_status (*rmsprop_step)(ct_backend *b, float *w, const float *g, float *m, float *v,
+                              float *ga, int64_t n, float lr, float alpha, float eps,
+                              float weight_decay, float momentum, int centered,
+                              const ct_step_vars *sv);
     /* *out = sum of x[i]^2 for i < n, accumulated in double (out: one double in device
      * memory, overwritten). The global gradient norm is the sqrt of the sum of such parts. */
     ct_status (*sumsq)(ct_backend *b, const float *x, int64_t n, double *out);

@@ -43,7 +43,8 @@ static ct_status hash_model(ct_model *m, model_hashes *h) {
         s = m->b->d2h(m->b, avg, p, (size_t)n_params * sizeof(float));
         if (s == CT_OK && n_buffers)
             s = m->b->d2h(m->b, avg + n_params, q, (size_t)n_buffers * sizeof(float));
-        if (s == CT_OK) h->ema = ct_hash64(avg, (size_t)n * sizeof(float), 0) ^ (uint64_t)m->ema_updates;
+        if (s == CT_OK)
+            h->ema = ct_hash64(avg, (size_t)n * sizeof(float), 0) ^ (uint64_t)m->ema_updates;
         free(avg);
     }
     return s;
@@ -74,24 +75,25 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
     char text[4096];
     snprintf(text, sizeof text,
              "phases=%s batch=%d eval_batch=%d optimizer=%d momentum=%.9g weight_decay=%.9g "
-             "nesterov=%d betas=%.9g,%.9g eps=%.9g schedule=%d step_size=%d gamma=%.9g "
-             "plateau_patience=%d eta_min=%.9g onecycle=%.9g,%.9g,%.9g,%d,%d "
-             "cycle_momentum=%d,%.9g,%.9g warmup=%d,%d,%.9g clip_norm=%.9g label_smoothing=%.9g end_lr=%.9g "
-             "ema=%.9g,%d augment=%d,%d seed=%llu "
+             "nesterov=%d betas=%.9g,%.9g eps=%.9g rmsprop=%.9g,%d schedule=%d step_size=%d "
+             "gamma=%.9g plateau_patience=%d eta_min=%.9g onecycle=%.9g,%.9g,%.9g,%d,%d "
+             "cycle_momentum=%d,%.9g,%.9g warmup=%d,%d,%.9g clip_norm=%.9g "
+             "label_smoothing=%.9g end_lr=%.9g ema=%.9g,%d augment=%d,%d seed=%llu "
              "resume=%d,%lld,%.17g,%.17g device=%s model=%s "
              "data=%lldx%dx%dx%d,%016llx train=%lld,%016llx val=%lld,%016llx "
-             "parameters=%016llx buffers=%016llx optimizer_state=%lld,%016llx,%lld ema_state=%016llx",
+             "parameters=%016llx buffers=%016llx optimizer_state=%lld,%016llx,%lld "
+             "ema_state=%016llx",
              phases, cfg->batch_size, cfg->eval_batch_size, (int)cfg->optimizer,
              (double)cfg->momentum, (double)cfg->weight_decay, cfg->nesterov, (double)cfg->beta1,
-             (double)cfg->beta2, (double)cfg->eps, (int)cfg->schedule, cfg->step_size,
-             (double)cfg->gamma, cfg->plateau_patience, (double)cfg->eta_min,
-             (double)cfg->pct_start,
-             (double)cfg->div_factor, (double)cfg->final_div_factor, cfg->three_phase,
-             cfg->anneal_linear, cfg->cycle_momentum,
-             (double)cfg->base_momentum, (double)cfg->max_momentum, cfg->warmup_steps,
-             cfg->warmup_epochs, (double)cfg->warmup_start_factor, (double)cfg->clip_norm,
-             (double)cfg->label_smoothing, (double)cfg->end_lr, (double)cfg->ema_decay,
-             cfg->ema_warmup, cfg->augment_pad, cfg->augment_flip, (unsigned long long)cfg->seed, r->epoch, (long long)r->batch, r->loss_sum,
+             (double)cfg->beta2, (double)cfg->eps, (double)cfg->alpha, cfg->centered,
+             (int)cfg->schedule, cfg->step_size, (double)cfg->gamma, cfg->plateau_patience,
+             (double)cfg->eta_min, (double)cfg->pct_start, (double)cfg->div_factor,
+             (double)cfg->final_div_factor, cfg->three_phase, cfg->anneal_linear,
+             cfg->cycle_momentum, (double)cfg->base_momentum, (double)cfg->max_momentum,
+             cfg->warmup_steps, cfg->warmup_epochs, (double)cfg->warmup_start_factor,
+             (double)cfg->clip_norm, (double)cfg->label_smoothing, (double)cfg->end_lr,
+             (double)cfg->ema_decay, cfg->ema_warmup, cfg->augment_pad, cfg->augment_flip,
+             (unsigned long long)cfg->seed, r->epoch, (long long)r->batch, r->loss_sum,
              r->correct, m->b->name, spec, (long long)ct_dataset_count(ds),
              ct_dataset_channels(ds), ct_dataset_height(ds), ct_dataset_width(ds),
              (unsigned long long)data, (long long)n_train,

@@ -4,8 +4,9 @@
  * Tensors: "model.NAME" (a copy of the parameters: the file is a complete resume point even if
  * a kill lands between the renames of the two files of a save) and "optimizer.NAME.SLOT" (the
  * optimizer's state viewed per parameter tensor: SLOT momentum_buffer for SGD; exp_avg and
- * exp_avg_sq for a two-slot optimizer such as Adam; a state whose size is not a multiple of the
- * parameter count is one flat tensor "optimizer.state").
+ * exp_avg_sq for a two-slot optimizer such as Adam; momentum_buffer, square_avg and grad_avg for
+ * RMSprop, whose three are always there, zeros when unused; a state whose size is not a
+ * multiple of the parameter count is one flat tensor "optimizer.state").
  * Metadata (values are strings; JSON where structured):
  *     format "ctrain-train-state", ctrain_version, model_spec, input_shape, classes, param_count
  *     position          {"epoch": E, "batch": B, "loss_sum": L, "correct": C, "seconds": S}
@@ -42,6 +43,7 @@
 static const char *slot_name(int k, int j, char *buf, size_t bytes) {
     if (k == 1) return "momentum_buffer";
     if (k == 2) return j == 0 ? "exp_avg" : "exp_avg_sq";
+    if (k == 3) return j == 0 ? "momentum_buffer" : j == 1 ? "square_avg" : "grad_avg";
     snprintf(buf, bytes, "state%d", j);
     return buf;
 }
@@ -69,10 +71,11 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
     ct_jw_printf(j, ", \"optimizer\": %d, \"schedule\": %d, \"step_size\": %d, "
                  "\"plateau_patience\": %d, \"warmup_steps\": %d, \"warmup_epochs\": %d, "
                  "\"augment_pad\": %d, \"augment_flip\": %d, \"cycle_momentum\": %d, "
-                 "\"three_phase\": %d, \"anneal_linear\": %d, \"ema_warmup\": %d",
+                 "\"three_phase\": %d, \"anneal_linear\": %d, \"ema_warmup\": %d, "
+                 "\"centered\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
-                 c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup);
+                 c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -80,7 +83,7 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"warmup_start_factor", c->warmup_start_factor}, {"clip_norm", c->clip_norm},
         {"base_momentum", c->base_momentum}, {"max_momentum", c->max_momentum},
         {"label_smoothing", c->label_smoothing}, {"end_lr", c->end_lr},
-        {"ema_decay", c->ema_decay},
+        {"ema_decay", c->ema_decay}, {"alpha", c->alpha},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         ct_jw_key(j, 0, floats[i].key);
@@ -325,7 +328,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
                        (long long)(lo), (long long)(hi));                                     \
         if (json_object_get(o, key)) dst = v_;                                                \
     } while (0)
-    OPT_INT("optimizer", 0, CT_ADAMW, cfg->optimizer);
+    OPT_INT("optimizer", 0, CT_RMSPROP, cfg->optimizer);
     /* before 5 Dec 2026, AdamW took a weight decay of 0 for PyTorch's default, 0.01, and files
      * did not say "weight_decay_as_is": such a run resumes with the decay it had */
     if (cfg->optimizer == CT_ADAMW && cfg->weight_decay == 0.0f &&
@@ -342,6 +345,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("three_phase", 0, 1, cfg->three_phase);       /* (the same) */
     OPT_INT("anneal_linear", 0, 1, cfg->anneal_linear);
     OPT_INT("ema_warmup", 0, 1, cfg->ema_warmup);
+    OPT_INT("centered", 0, 1, cfg->centered);
 #undef OPT_INT
     struct { const char *key; float *dst; } floats[] = {
         {"beta1", &cfg->beta1}, {"beta2", &cfg->beta2}, {"eps", &cfg->eps},
@@ -352,6 +356,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"label_smoothing", &cfg->label_smoothing}, /* (absent before 5 Dec 2026: 0) */
         {"end_lr", &cfg->end_lr},
         {"ema_decay", &cfg->ema_decay}, /* (absent before 5 Dec 2026: 0) */
+        {"alpha", &cfg->alpha},         /* (the same) */
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         double d;
@@ -569,16 +574,15 @@ ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
     if (s == CT_OK) s = load_optimizer(c, m, jopt);
     int64_t count = ct_model_optimizer_state_count(m), np = ct_model_param_count(m);
     long long steps = 0;
+    const int sgd = cfg->optimizer == CT_SGD, rms = cfg->optimizer == CT_RMSPROP;
+    const char *name = sgd ? "SGD" : rms ? "RMSprop" : "Adam";
     if (s == CT_OK && count == 0 && np > 0 && get_int(jopt, "steps", 0, INT64_MAX, &steps) &&
-        steps > 0 &&
-        (cfg->optimizer != CT_SGD || cfg->momentum > 0))
+        steps > 0 && (!sgd || cfg->momentum > 0))
         s = BAD("%s: optimizer_state is empty, but %lld steps of %s have run (its state would be "
-                "lost)", c->path, steps,
-                cfg->optimizer == CT_SGD ? "SGD with momentum" : "Adam");
-    if (s == CT_OK && count && count != (cfg->optimizer == CT_SGD ? 1 : 2) * np)
+                "lost)", c->path, steps, sgd ? "SGD with momentum" : name);
+    if (s == CT_OK && count && count != (sgd ? 1 : rms ? 3 : 2) * np)
         s = BAD("%s: optimizer_state holds %lld values for %lld parameters, which is not %s's "
-                "state (config \"optimizer\")", c->path, (long long)count, (long long)np,
-                cfg->optimizer == CT_SGD ? "SGD" : "Adam");
+                "state (config \"optimizer\")", c->path, (long long)count, (long long)np, name);
     if (s == CT_OK) s = parse_history(c, jhist, before, history, n_history);
     if (s == CT_OK && *n_history != cfg->resume.epoch) {
         s = BAD("%s: history has %d epochs but the position is epoch %d", c->path, *n_history,

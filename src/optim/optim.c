@@ -1,7 +1,7 @@
 /*
- * optim.c — SGD with PyTorch's semantics (momentum, dampening 0, Nesterov, weight decay) and
- * Adam/AdamW (torch.optim.Adam / AdamW, amsgrad off), each applied by one backend op over the
- * whole parameter buffer (or a slice of it per CPU thread).
+ * optim.c — SGD with PyTorch's semantics (momentum, dampening 0, Nesterov, weight decay),
+ * Adam/AdamW (torch.optim.Adam / AdamW, amsgrad off) and RMSprop (torch.optim.RMSprop), each
+ * applied by one backend op over the whole parameter buffer (or a slice of it per CPU thread).
  */
 #include "optim/optim.h"
 #include "core/core.h"
@@ -29,16 +29,21 @@ ct_status ct_optimizer_init(ct_optimizer *o, ct_backend *b, int64_t n, float mom
     return ct_optimizer_init_config(o, b, n, &cfg, fresh);
 }
 
+/* Whose state the buffers are: SGD's (m or none), Adam's (m, v) or RMSprop's (m, v, ga). */
+static const char *state_name(int v, int ga) { return ga ? "RMSprop" : v ? "Adam" : "SGD"; }
+
 ct_status ct_optimizer_init_config(ct_optimizer *o, ct_backend *b, int64_t n,
                                    const ct_train_config *cfg, int fresh) {
     CT_TRY(ct_optimizer_config_check(cfg));
-    int adam = cfg->optimizer != CT_SGD;
-    if (!fresh && o->steps > 0 && o->m && adam != (o->v != NULL))
+    int rms = cfg->optimizer == CT_RMSPROP, adam = !rms && cfg->optimizer != CT_SGD;
+    int have_v = o->v != NULL, have_ga = o->ga != NULL;
+    if (!fresh && o->steps > 0 && o->m && (have_v != (adam || rms) || have_ga != rms))
         return ct_fail(CT_ERR_INVALID, "the optimizer state to resume is %s's but this run uses "
-                       "%s", o->v ? "Adam" : "SGD", adam ? "Adam" : "SGD");
+                       "%s", state_name(have_v, have_ga), state_name(adam || rms, rms));
     if (o->b && o->b != b) { /* state from another device cannot be reused */
         free_state(o->b, &o->m);
         free_state(o->b, &o->v);
+        free_state(o->b, &o->ga);
     }
     o->b = b;
     o->n = n;
@@ -53,16 +58,24 @@ ct_status ct_optimizer_init_config(ct_optimizer *o, ct_backend *b, int64_t n,
     o->beta1 = cfg->cycle_momentum ? max : cfg->beta1 != 0.0f ? cfg->beta1 : CT_ADAM_BETA1;
     o->beta2 = cfg->beta2 != 0.0f ? cfg->beta2 : CT_ADAM_BETA2;
     o->eps = cfg->eps != 0.0f ? cfg->eps : CT_ADAM_EPS;
+    o->alpha = cfg->alpha != 0.0f ? cfg->alpha : CT_RMSPROP_ALPHA;
+    o->centered = cfg->centered;
     if (fresh) o->steps = 0;
-    if (fresh || !adam) free_state(b, &o->v);
-    if (fresh || (!adam && o->momentum == 0.0f)) free_state(b, &o->m);
-    if (adam || o->momentum > 0.0f) CT_TRY(alloc_state(b, n, &o->m));
-    if (adam) CT_TRY(alloc_state(b, n, &o->v));
+    if (fresh || !rms) free_state(b, &o->ga);
+    if (fresh || !(adam || rms)) free_state(b, &o->v);
+    if (fresh || (!(adam || rms) && o->momentum == 0.0f)) free_state(b, &o->m);
+    if (adam || rms || o->momentum > 0.0f) CT_TRY(alloc_state(b, n, &o->m));
+    if (adam || rms) CT_TRY(alloc_state(b, n, &o->v));
+    if (rms) CT_TRY(alloc_state(b, n, &o->ga));
     return CT_OK;
 }
 
 ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, float lr,
                                   const ct_step_vars *sv, int64_t p0, int64_t p1) {
+    if (o->kind == CT_RMSPROP)
+        return o->b->rmsprop_step(o->b, w + p0, g + p0, o->m + p0, o->v + p0, o->ga + p0, p1 - p0,
+                                  lr, o->alpha, o->eps, o->weight_decay, o->momentum, o->centered,
+                                  sv);
     if (o->kind != CT_SGD)
         return o->b->adam_step(o->b, w + p0, g + p0, o->m + p0, o->v + p0, p1 - p0, lr, o->beta1,
                                o->beta2, o->eps, o->weight_decay, o->kind == CT_ADAMW,
@@ -96,25 +109,28 @@ ct_status ct_optimizer_step(ct_optimizer *o, float *w, const float *g, float lr)
 void ct_optimizer_release(ct_optimizer *o) {
     free_state(o->b, &o->m);
     free_state(o->b, &o->v);
+    free_state(o->b, &o->ga);
 }
 
 int64_t ct_optimizer_state_count(const ct_optimizer *o) {
-    return (o->m ? o->n : 0) + (o->v ? o->n : 0);
+    return (o->m ? o->n : 0) + (o->v ? o->n : 0) + (o->ga ? o->n : 0);
 }
 
 ct_status ct_optimizer_get_state(const ct_optimizer *o, float *host) {
     size_t bytes = (size_t)o->n * sizeof(float);
     if (o->m) CT_TRY(o->b->d2h(o->b, host, o->m, bytes));
     if (o->v) CT_TRY(o->b->d2h(o->b, host + o->n, o->v, bytes));
+    if (o->ga) CT_TRY(o->b->d2h(o->b, host + 2 * o->n, o->ga, bytes));
     return CT_OK;
 }
 
 ct_status ct_optimizer_set_state(ct_optimizer *o, ct_backend *b, int64_t n, const float *host,
                                  int64_t count, int64_t steps) {
-    if (count != 0 && count != n && count != 2 * n)
+    if (count != 0 && count != n && count != 2 * n && count != 3 * n)
         return ct_fail(CT_ERR_INVALID, "optimizer state has %lld values; the model has %lld "
-                       "parameters (expected 0, %lld for SGD with momentum or %lld for Adam)",
-                       (long long)count, (long long)n, (long long)n, 2 * (long long)n);
+                       "parameters (expected 0, %lld for SGD with momentum, %lld for Adam or "
+                       "%lld for RMSprop)", (long long)count, (long long)n, (long long)n,
+                       2 * (long long)n, 3 * (long long)n);
     if (steps < 0 || steps > CT_MAX_OPTIMIZER_STEPS) /* (the step counts ahead never overflow) */
         return ct_fail(CT_ERR_INVALID, "optimizer step count %lld is outside 0..2^62",
                        (long long)steps);
@@ -123,17 +139,14 @@ ct_status ct_optimizer_set_state(ct_optimizer *o, ct_backend *b, int64_t n, cons
     o->n = n;
     o->steps = steps;
     size_t bytes = (size_t)n * sizeof(float);
-    if (count == 0) { /* plain SGD: no state */
-        free_state(b, &o->m);
-        free_state(b, &o->v);
-        return CT_OK;
+    float **slot[3] = {&o->m, &o->v, &o->ga}; /* count / n of them, in this order */
+    for (int k = 0; k < 3; k++) {
+        if ((int64_t)k * n >= count) {
+            free_state(b, slot[k]);
+            continue;
+        }
+        CT_TRY(alloc_state(b, n, slot[k]));
+        CT_TRY(b->h2d(b, *slot[k], host + (int64_t)k * n, bytes));
     }
-    CT_TRY(alloc_state(b, n, &o->m));
-    CT_TRY(b->h2d(b, o->m, host, bytes));
-    if (count == n) {
-        free_state(b, &o->v);
-        return CT_OK;
-    }
-    CT_TRY(alloc_state(b, n, &o->v));
-    return b->h2d(b, o->v, host + n, bytes);
+    return CT_OK;
 }

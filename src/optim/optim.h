@@ -1,9 +1,11 @@
 /*
  * optim.h — optimizers: one fused update over the model's one parameter buffer.
  *
- * SGD (momentum, Nesterov, weight decay), Adam and AdamW with PyTorch's semantics and defaults.
- * The optimizer's state is one or two device buffers parallel to the parameters: SGD's momentum
- * buffer (when momentum > 0), Adam's exp_avg (m) and exp_avg_sq (v).
+ * SGD (momentum, Nesterov, weight decay), Adam, AdamW and RMSprop with PyTorch's semantics and
+ * defaults. The optimizer's state is up to three device buffers parallel to the parameters:
+ * SGD's momentum buffer (when momentum > 0); Adam's exp_avg (m) and exp_avg_sq (v); RMSprop's
+ * momentum_buffer (m), square_avg (v) and grad_avg (ga), all three always (zeros when unused:
+ * the state's size then says whose it is).
  */
 #ifndef CT_OPTIM_H
 #define CT_OPTIM_H
@@ -22,9 +24,13 @@ typedef struct {
     ct_optimizer_kind kind;
     float momentum, weight_decay; /* weight_decay: SGD/Adam L2 term, AdamW decoupled decay */
     int nesterov;
-    float beta1, beta2, eps;      /* Adam/AdamW (defaults filled in) */
-    float *m;        /* (n) device: SGD momentum buffer (NULL when momentum == 0), Adam exp_avg */
-    float *v;        /* (n) device: Adam exp_avg_sq, NULL for SGD */
+    float beta1, beta2, eps;      /* Adam/AdamW (defaults filled in); eps also RMSprop's */
+    float alpha;                  /* RMSprop (default filled in) */
+    int centered;                 /* RMSprop */
+    float *m;        /* (n) device: SGD momentum buffer (NULL when momentum == 0), Adam exp_avg,
+                      * RMSprop momentum_buffer */
+    float *v;        /* (n) device: Adam exp_avg_sq, RMSprop square_avg; NULL for SGD */
+    float *ga;       /* (n) device: RMSprop grad_avg; NULL for the others */
     int64_t steps;   /* updates made so far */
 } ct_optimizer;
 
@@ -58,10 +64,11 @@ double ct_plateau_lr_scale(const ct_train_config *cfg, const double *val_losses,
 ct_status ct_optimizer_config_check(const ct_train_config *cfg);
 void ct_optimizer_release(ct_optimizer *o);
 
-/* State for checkpoints: floats held (0, n for SGD with momentum, 2n for Adam: m then v). */
+/* State for checkpoints: floats held (0, n for SGD with momentum, 2n for Adam: m then v, 3n for
+ * RMSprop: m, v, ga). */
 int64_t ct_optimizer_state_count(const ct_optimizer *o);
 ct_status ct_optimizer_get_state(const ct_optimizer *o, float *host);
-/* Restores count floats (0, n or 2n) for n parameters on b; the kind is checked at the next
+/* Restores count floats (0, n, 2n or 3n) for n parameters on b; the kind is checked at the next
  * ct_optimizer_init. */
 ct_status ct_optimizer_set_state(ct_optimizer *o, ct_backend *b, int64_t n, const float *host,
                                  int64_t count, int64_t steps);

@@ -170,7 +170,9 @@ void ct_cycled_momentum(const ct_train_config *cfg, float *base, float *max) {
 float ct_schedule_momentum(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe) {
     if (ct_train_config_check(cfg) != CT_OK) return NAN; /* (its reason in ct_last_error) */
     if (!cfg->cycle_momentum)
-        return cfg->optimizer == CT_SGD ? cfg->momentum : (float)or_default(cfg->beta1, CT_ADAM_BETA1);
+        return cfg->optimizer == CT_SGD || cfg->optimizer == CT_RMSPROP
+                   ? cfg->momentum
+                   : (float)or_default(cfg->beta1, CT_ADAM_BETA1);
     float base, max;
     int64_t g, total;
     ct_cycled_momentum(cfg, &base, &max);
@@ -187,13 +189,13 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         {"warmup_start_factor", cfg->warmup_start_factor}, {"clip_norm", cfg->clip_norm},
         {"base_momentum", cfg->base_momentum}, {"max_momentum", cfg->max_momentum},
         {"label smoothing", cfg->label_smoothing}, {"end_lr", cfg->end_lr},
-        {"EMA decay", cfg->ema_decay},
+        {"EMA decay", cfg->ema_decay}, {"alpha", cfg->alpha},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) /* (a train state holds them) */
         if (!isfinite(floats[i].v))
             return ct_fail(CT_ERR_INVALID, "%s must be a finite number, got %g", floats[i].name,
                            (double)floats[i].v);
-    if ((unsigned)cfg->optimizer > CT_ADAMW)
+    if ((unsigned)cfg->optimizer > CT_RMSPROP)
         return ct_fail(CT_ERR_INVALID, "unknown optimizer %d", (int)cfg->optimizer);
     if (!(cfg->momentum >= 0.0f))
         return ct_fail(CT_ERR_INVALID, "momentum must be >= 0, got %g", cfg->momentum);
@@ -215,10 +217,24 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
                            cfg->momentum != 0.0f ? "momentum" : "beta1",
                            cfg->momentum != 0.0f ? cfg->momentum : cfg->beta1);
     }
+    if ((cfg->alpha != 0.0f || cfg->centered) && cfg->optimizer != CT_RMSPROP)
+        return ct_fail(CT_ERR_INVALID, "alpha and centered apply to RMSprop");
     if (cfg->optimizer == CT_SGD) {
         /* (a cycled momentum always reaches a value > 0: both 0 are the defaults) */
         if (cfg->nesterov && cfg->momentum <= 0.0f && !cfg->cycle_momentum)
             return ct_fail(CT_ERR_INVALID, "Nesterov momentum requires a momentum > 0");
+    } else if (cfg->optimizer == CT_RMSPROP) {
+        if (cfg->nesterov || cfg->beta1 != 0.0f || cfg->beta2 != 0.0f)
+            return ct_fail(CT_ERR_INVALID, "RMSprop takes no %s", cfg->nesterov ? "Nesterov "
+                           "momentum" : "betas");
+        if (!(cfg->alpha >= 0.0f && cfg->alpha < 1.0f))
+            return ct_fail(CT_ERR_INVALID, "RMSprop's alpha must be in [0, 1), got %g",
+                           (double)cfg->alpha);
+        if (cfg->centered != 0 && cfg->centered != 1)
+            return ct_fail(CT_ERR_INVALID, "RMSprop's centered must be 0 or 1, got %d",
+                           cfg->centered);
+        if (!(cfg->eps >= 0.0f))
+            return ct_fail(CT_ERR_INVALID, "RMSprop eps must be >= 0, got %g", cfg->eps);
     } else {
         const char *name = cfg->optimizer == CT_ADAM ? "Adam" : "AdamW";
         if (cfg->momentum != 0.0f || cfg->nesterov)

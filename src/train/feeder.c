@@ -114,7 +114,7 @@ fail:
 }
 
 /* Whether the training steps run as the backend's fused MLP step (mlp_step): a model of
- * that shape (ct_model_mlp_shape), any optimizer, no clipping, augmentation or moving average
+ * that shape (ct_model_mlp_shape), SGD, Adam or AdamW, no clipping, augmentation or moving average
  * of the weights, resident data, one shard and one process (the fused step keeps no gradient
  * to sum or clip). If so, allocates its workspace; the reason when not is kept for
  * ct_model_fused_step. */
@@ -129,6 +129,7 @@ ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
         why = ""; /* not the kind of model it is for: nothing to say */
     else if (cfg->clip_norm > 0.0f) why = "off (gradient clipping)";
     else if (cfg->ema_decay > 0.0f) why = "off (the moving average of the weights)";
+    else if (cfg->optimizer == CT_RMSPROP) why = "off (RMSprop: the fused step has SGD and Adam)";
     else if (cfg->augment_pad > 0 || cfg->augment_flip) why = "off (augmentation)";
     else if (!f->resident) why = "off (the data is streamed)";
     else if (m->n_shards != 1) why = "off (more than one shard)";

@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 57       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 59       /* the entries of train_make_flags' table */
 
 typedef struct {
     const char *data_dir;
@@ -59,6 +59,8 @@ typedef struct {
     const char *optimizer;   /* sgd, adam, adamw */
     const char *betas;       /* "B1,B2" or NULL */
     float beta1, beta2, eps;
+    float alpha;             /* RMSprop's (0.99) */
+    int centered;            /* RMSprop */
     const char *lr_schedule; /* phases, step, cosine, onecycle */
     int step_size;
     float gamma, eta_min, pct_start;

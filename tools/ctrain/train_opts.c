@@ -16,13 +16,16 @@
 /* options                                                                                     */
 
 #define ADAM_DEFAULT_LR 1e-3f  /* torch.optim.Adam/AdamW's default lr */
+#define RMSPROP_DEFAULT_LR 1e-2f /* torch.optim.RMSprop's */
 #define SINGLE_PHASE_EPOCHS 10 /* --lr or a non-phase schedule without --epochs */
 
-static const char *const k_optimizers[] = {"sgd", "adam", "adamw"};
+static const char *const k_optimizers[] = {"sgd", "adam", "adamw", "rmsprop"};
 static const char *const k_schedules[] = {"phases", "step", "cosine", "onecycle", "plateau"};
 
 #define N_OPTIMIZERS (int)(sizeof k_optimizers / sizeof k_optimizers[0])
 #define N_SCHEDULES (int)(sizeof k_schedules / sizeof k_schedules[0])
+_Static_assert(sizeof k_optimizers / sizeof k_optimizers[0] == CT_RMSPROP + 1,
+               "a name for every ct_optimizer_kind");
 _Static_assert(sizeof k_schedules / sizeof k_schedules[0] == CT_SCHED_PLATEAU + 1,
                "a name for every ct_schedule_kind");
 
@@ -110,33 +113,39 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "epochs", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->epochs,
          .metavar = "N",
          .help = "train N epochs at one learning rate (--lr, else 0.5;\n"
-                 "adam/adamw: 0.001) instead of --schedule",
-         .def = "the schedule; adam/adamw: 10"},
+                 "adam/adamw: 0.001; rmsprop: 0.01) instead of --schedule",
+         .def = "the schedule; adam/adamw/rmsprop: 10"},
         {.name = "lr", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->lr, .metavar = "X",
          .help = "one learning rate for all epochs (--epochs, else 10)\n"
                  "instead of --schedule; the base lr of --lr-schedule",
-         .def = "the schedule; adam/adamw: 0.001"},
+         .def = "the schedule; adam/adamw: 0.001; rmsprop: 0.01"},
         {.name = "batch-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->batch_size,
          .metavar = "N", .help = "training batch size"},
         {.name = "eval-batch-size", .kind = CLI_INT, .range = CLI_POSITIVE,
          .dst = &o->eval_batch_size, .metavar = "N", .help = "validation and test batch size"},
         {.name = "momentum", .kind = CLI_FLOAT, .range = CLI_FRACTION, .dst = &o->momentum,
-         .metavar = "X", .help = "SGD momentum"},
+         .metavar = "X", .help = "SGD's or RMSprop's momentum"},
         {.name = "weight-decay", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->weight_decay,
-         .metavar = "X", .help = "sgd, adam: L2 penalty added to the gradient; adamw:\n"
-                                 "decoupled weight decay (0: none)",
+         .metavar = "X", .help = "sgd, adam, rmsprop: L2 penalty added to the gradient;\n"
+                                 "adamw: decoupled weight decay (0: none)",
          .def = "0; adamw: 0.01"},
         {.name = "nesterov", .kind = CLI_SWITCH, .dst = &o->nesterov,
          .help = "Nesterov momentum (needs --momentum > 0, or onecycle's\n"
                  "cycled momentum)"},
         {.name = "optimizer", .kind = CLI_CHOICE, .dst = &o->optimizer, .metavar = "NAME",
-         .choices = "sgd|adam|adamw",
-         .help = "torch.optim's SGD, Adam or AdamW (PyTorch's defaults); with\n"
-                 "adam/adamw and no --lr/--schedule: 10 epochs at lr 0.001"},
+         .choices = "sgd|adam|adamw|rmsprop",
+         .help = "torch.optim's SGD, Adam, AdamW or RMSprop (PyTorch's defaults);\n"
+                 "with adam/adamw and no --lr/--schedule: 10 epochs at lr 0.001,\n"
+                 "rmsprop: at lr 0.01"},
         {.name = "betas", .kind = CLI_STR, .dst = &o->betas, .metavar = "B1,B2",
          .help = "Adam/AdamW betas, each in (0, 1)", .def = "0.9,0.999"},
         {.name = "eps", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->eps, .metavar = "X",
-         .help = "Adam/AdamW epsilon", .def = "1e-08"},
+         .help = "Adam/AdamW/RMSprop epsilon", .def = "1e-08"},
+        {.name = "alpha", .kind = CLI_FLOAT, .range = CLI_FRACTION, .dst = &o->alpha,
+         .metavar = "X", .help = "RMSprop's smoothing constant, in [0, 1)", .def = "0.99"},
+        {.name = "centered", .kind = CLI_SWITCH, .dst = &o->centered,
+         .help = "RMSprop: divide by the centered second moment (the gradient's\n"
+                 "estimated variance)"},
         {.name = "lr-schedule", .kind = CLI_CHOICE, .dst = &o->lr_schedule, .metavar = "NAME",
          .choices = "phases|step|cosine|onecycle|plateau",
          .help = "phases: --schedule's constant lr per phase; step, cosine,\n"
@@ -375,9 +384,9 @@ void train_help(FILE *out) {
           "numbers as a run never stopped (on the CPU, same --threads). Its settings come from the\n"
           "checkpoint; flags that change the results (--dataset, --model, --hidden, --val-size,\n"
           "--seed, --batch-size, --eval-batch-size, --momentum, --weight-decay, --nesterov,\n"
-          "--optimizer, --betas, --eps, --lr-schedule, --step-size, --gamma, --lr-patience,\n"
-          "--eta-min, --pct-start, --div-factor, --final-div-factor, --three-phase, --anneal,\n"
-          "--cycle-momentum, --warmup-epochs, --warmup-start-factor, --clip-grad-norm,\n"
+          "--optimizer, --betas, --eps, --alpha, --centered, --lr-schedule, --step-size, --gamma,\n"
+          "--lr-patience, --eta-min, --pct-start, --div-factor, --final-div-factor, --three-phase,\n"
+          "--anneal, --cycle-momentum, --warmup-epochs, --warmup-start-factor, --clip-grad-norm,\n"
           "--label-smoothing, --ema, --ema-warmup, --augment) may be given only with the saved\n"
           "value. --epochs N extends or shortens the run to N epochs in all (the last phase's\n"
           "learning rate continues), --schedule/--lr replace the schedule if the epochs already run\n"
@@ -543,7 +552,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
 #define F(name) cli_find(flags, nflags, name)
     ct_train_config *c = &o->cfg;
     int opt = train_optimizer_kind(o->optimizer), sched = train_schedule_kind(o->lr_schedule);
-    int adam = opt == CT_ADAM || opt == CT_ADAMW;
+    int adam = opt == CT_ADAM || opt == CT_ADAMW, rms = opt == CT_RMSPROP;
     /* --lr-find: a probe of its own lrs, that trains no run (nothing to save, log or resume) */
     static const char *const not_with_find[] = {
         "resume", "save", "save-every", "save-best", "restore-best", "overwrite", "log",
@@ -571,14 +580,23 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     }
     /* the optimizer's own flags */
     if (adam && SEEN("momentum") && o->momentum != 0)
-        return cli_usage_error("train", "--momentum: applies to --optimizer sgd (%s uses --betas)",
+        return cli_usage_error("train", "--momentum: applies to --optimizer sgd or rmsprop (%s "
+                               "uses --betas)", o->optimizer);
+    if ((adam || rms) && o->nesterov)
+        return cli_usage_error("train", "--nesterov: applies to --optimizer sgd (got %s)",
                                o->optimizer);
-    if (adam && o->nesterov)
-        return cli_usage_error("train", "--nesterov: applies to --optimizer sgd (%s uses --betas)",
+    if (!adam && SEEN("betas"))
+        return cli_usage_error("train", "--betas: applies to --optimizer adam or adamw (got %s)",
                                o->optimizer);
-    if (!adam && (SEEN("betas") || SEEN("eps")))
-        return cli_usage_error("train", "--%s: applies to --optimizer adam or adamw (got %s)",
-                               SEEN("betas") ? "betas" : "eps", o->optimizer);
+    if (!adam && !rms && SEEN("eps"))
+        return cli_usage_error("train", "--eps: applies to --optimizer adam, adamw or rmsprop "
+                               "(got %s)", o->optimizer);
+    if (!rms && (SEEN("alpha") || SEEN("centered")))
+        return cli_usage_error("train", "--%s: applies to --optimizer rmsprop (got %s)",
+                               SEEN("alpha") ? "alpha" : "centered", o->optimizer);
+    if (SEEN("alpha") && !o->resume_dir && !(o->alpha > 0.0f))
+        return cli_usage_error("train", "--alpha: expected a number in (0, 1), got %s",
+                               cli_float_text(F("alpha"), 0, fbuf, sizeof fbuf));
     if (SEEN("betas") && parse_betas(o->betas, &o->beta1, &o->beta2) != 0)
         return cli_usage_error("train", "--betas: expected B1,B2 with each in (0, 1), got \"%s\"",
                                o->betas);
@@ -662,9 +680,9 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (seen_epochs && o->epochs > MAX_TOTAL_EPOCHS)
         return cli_usage_error("train", "--epochs: %d is out of range (at most %d)", o->epochs,
                                MAX_TOTAL_EPOCHS);
-    if (!seen_schedule && adam && !seen_lr) { /* PyTorch's Adam default: lr 1e-3 */
+    if (!seen_schedule && (adam || rms) && !seen_lr) { /* PyTorch's defaults: 1e-3, 1e-2 */
         c->phases[0].epochs = seen_epochs ? o->epochs : SINGLE_PHASE_EPOCHS;
-        c->phases[0].lr = ADAM_DEFAULT_LR;
+        c->phases[0].lr = rms ? RMSPROP_DEFAULT_LR : ADAM_DEFAULT_LR;
         c->num_phases = 1;
     } else if (seen_epochs || seen_lr || (!seen_schedule && sched != CT_SCHED_PHASES)) {
         if (seen_lr && o->lr > MAX_LR) /* as --schedule's: a resume reads it back as one */
@@ -709,6 +727,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->beta1 = cycle ? 0.0f : o->beta1; /* (cycled: --betas gives beta2, as to OneCycleLR) */
     c->beta2 = o->beta2;
     c->eps = o->eps;
+    c->alpha = rms ? o->alpha : 0.0f;
+    c->centered = rms ? o->centered : 0;
     c->schedule = (ct_schedule_kind)sched;
     c->step_size = o->step_size;
     c->gamma = o->gamma;

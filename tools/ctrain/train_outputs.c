@@ -185,15 +185,19 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
     const ct_train_config *c = &o->cfg;
     char sched[SCHEDULE_BYTES];
     train_format_schedule(c->phases, c->num_phases, sched, sizeof sched);
-    static const char *const names[] = {"SGD", "Adam", "AdamW"};
+    static const char *const names[] = {"SGD", "Adam", "AdamW", "RMSprop"};
+    const int sgd_like = c->optimizer == CT_SGD || c->optimizer == CT_RMSPROP; /* (momentum) */
     printf("Plan: %d epoch%s (%s), batch %d, %s", total_epochs, total_epochs == 1 ? "" : "s",
-           sched, c->batch_size, names[(unsigned)c->optimizer < 3 ? c->optimizer : 0]);
+           sched, c->batch_size, names[(unsigned)c->optimizer <= CT_RMSPROP ? c->optimizer : 0]);
+    if (c->optimizer == CT_RMSPROP)
+        printf(" (alpha %g, eps %g%s)", (double)(c->alpha > 0 ? c->alpha : CT_RMSPROP_ALPHA),
+               (double)(c->eps > 0 ? c->eps : 1e-8f), c->centered ? ", centered" : "");
     if (c->momentum > 0) printf(", momentum %g", (double)c->momentum);
     if (c->nesterov) printf(" (Nesterov)");
-    if (c->optimizer != CT_SGD && c->cycle_momentum) /* (beta1: on the schedule's part) */
+    if (!sgd_like && c->cycle_momentum) /* (beta1: on the schedule's part) */
         printf(" (beta2 %g, eps %g)", (double)(c->beta2 > 0 ? c->beta2 : 0.999f),
                (double)(c->eps > 0 ? c->eps : 1e-8f));
-    else if (c->optimizer != CT_SGD)
+    else if (!sgd_like)
         printf(" (betas %g,%g, eps %g)", (double)(c->beta1 > 0 ? c->beta1 : 0.9f),
                (double)(c->beta2 > 0 ? c->beta2 : 0.999f), (double)(c->eps > 0 ? c->eps : 1e-8f));
     if (c->weight_decay > 0) printf(", weight decay %g", (double)c->weight_decay);
@@ -220,7 +224,7 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
         if (c->cycle_momentum) {
             float base, max;
             ct_cycled_momentum(c, &base, &max);
-            printf(" and %s %g -> %g -> %g", c->optimizer == CT_SGD ? "momentum" : "beta1",
+            printf(" and %s %g -> %g -> %g", sgd_like ? "momentum" : "beta1",
                    (double)max, (double)base, (double)max);
         }
         break;

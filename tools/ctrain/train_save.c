@@ -216,12 +216,25 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     } while (0)
 #define SAME_NUM(name, field, saved_value, fmt, cast)                                          \
     SAME_NUM_IF(1, name, field, saved_value, fmt, cast)
+/* (the same for a float whose 0 in the library is its default def: a flag of that value is the
+ * same setting) */
+#define SAME_OR_DEFAULT_IF(cond, name, field, def)                                              \
+    do {                                                                                        \
+        float s_ = saved.field != 0.0f ? saved.field : (float)(def);                            \
+        if (rc == CLI_EXIT_OK && (cond) && SEEN(name) && o->field != s_) {                      \
+            cli_shortest_float(o->field, given, sizeof given);                                  \
+            cli_shortest_float(s_, was, sizeof was);                                            \
+            rc = differs(dir, name, given, was);                                                \
+        }                                                                                       \
+        if ((cond) || !SEEN(name)) o->field = saved.field;                                      \
+    } while (0)
     SAME_NUM("seed", seed, saved.seed, "%llu", unsigned long long);
     SAME_NUM("batch-size", batch_size, saved.batch_size, "%d", int);
     SAME_NUM("eval-batch-size", eval_batch_size, saved.eval_batch_size, "%d", int);
-    if (rc == CLI_EXIT_OK && SEEN("momentum") && saved.optimizer != CT_SGD) {
-        rc = cli_usage_error("train", "--momentum: applies to --optimizer sgd (the run in %s "
-                             "uses %s)", dir, train_optimizer_name(saved.optimizer));
+    const int rms = saved.optimizer == CT_RMSPROP;
+    if (rc == CLI_EXIT_OK && SEEN("momentum") && saved.optimizer != CT_SGD && !rms) {
+        rc = cli_usage_error("train", "--momentum: applies to --optimizer sgd or rmsprop (the run "
+                             "in %s uses %s)", dir, train_optimizer_name(saved.optimizer));
     } else if (rc == CLI_EXIT_OK && SEEN("momentum") && saved.cycle_momentum) {
         char cyc[64];
         train_format_cycle_momentum(&saved, cyc, sizeof cyc);
@@ -258,9 +271,9 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     if (rc == CLI_EXIT_OK && SEEN("lr-schedule") && strcmp(o->lr_schedule, sched_saved) != 0)
         rc = differs(dir, "lr-schedule", o->lr_schedule, sched_saved);
     o->lr_schedule = sched_saved;
-    if (rc == CLI_EXIT_OK && SEEN("betas") && saved.optimizer == CT_SGD) {
+    if (rc == CLI_EXIT_OK && SEEN("betas") && (saved.optimizer == CT_SGD || rms)) {
         rc = cli_usage_error("train", "--betas: applies to --optimizer adam or adamw (the run in "
-                             "%s uses sgd)", dir);
+                             "%s uses %s)", dir, train_optimizer_name(saved.optimizer));
     } else if (rc == CLI_EXIT_OK && SEEN("betas")) {
         float b1 = 0, b2 = 0;
         double x, y;
@@ -280,7 +293,13 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     }
     o->beta1 = saved.beta1;
     o->beta2 = saved.beta2;
-    SAME_NUM("eps", eps, saved.eps, "%g", double);
+    /* eps (Adam's, RMSprop's) and RMSprop's alpha (another optimizer's run: refused by
+     * train_finish_options, as a new run's) */
+    SAME_OR_DEFAULT_IF(saved.optimizer != CT_SGD, "eps", eps, 1e-8f);
+    SAME_OR_DEFAULT_IF(rms, "alpha", alpha, CT_RMSPROP_ALPHA);
+    if (rc == CLI_EXIT_OK && rms && SEEN("centered") && !saved.centered)
+        rc = differs(dir, "centered", "(on)", "an uncentered RMSprop");
+    if (rms || !SEEN("centered")) o->centered = saved.centered;
     const int step = saved.schedule == CT_SCHED_STEP, plateau = saved.schedule == CT_SCHED_PLATEAU;
     SAME_NUM_IF(step, "step-size", step_size, saved.step_size, "%d", int);
     SAME_NUM_IF(step || plateau, "gamma", gamma, saved.gamma, "%g", double);
@@ -291,20 +310,9 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     /* onecycle's settings (another schedule's run: refused by train_finish_options, as a new
      * run's); the library's 0 is its default, so a flag of that value is the same setting */
     const int onecycle = saved.schedule == CT_SCHED_ONECYCLE;
-#define SAME_OR_DEFAULT(name, field, def)                                                      \
-    do {                                                                                        \
-        float s_ = saved.field != 0.0f ? saved.field : (float)(def);                            \
-        if (rc == CLI_EXIT_OK && onecycle && SEEN(name) && o->field != s_) {                    \
-            cli_shortest_float(o->field, given, sizeof given);                                  \
-            cli_shortest_float(s_, was, sizeof was);                                            \
-            rc = differs(dir, name, given, was);                                                \
-        }                                                                                       \
-        o->field = saved.field;                                                                 \
-    } while (0)
-    SAME_OR_DEFAULT("pct-start", pct_start, 0.3f);
-    SAME_OR_DEFAULT("div-factor", div_factor, 25.0f);
-    SAME_OR_DEFAULT("final-div-factor", final_div_factor, 1e4f);
-#undef SAME_OR_DEFAULT
+    SAME_OR_DEFAULT_IF(onecycle, "pct-start", pct_start, 0.3f);
+    SAME_OR_DEFAULT_IF(onecycle, "div-factor", div_factor, 25.0f);
+    SAME_OR_DEFAULT_IF(onecycle, "final-div-factor", final_div_factor, 1e4f);
     if (rc == CLI_EXIT_OK && onecycle && SEEN("three-phase") && !saved.three_phase)
         rc = differs(dir, "three-phase", "(on)", "two phases");
     o->three_phase = saved.three_phase;
@@ -342,6 +350,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     o->ema_warmup = saved.ema_warmup;
 #undef SAME_NUM
 #undef SAME_NUM_IF
+#undef SAME_OR_DEFAULT_IF
     /* augmentation (absent in older files: off) */
     train_format_augment(saved.augment_pad, saved.augment_flip, o->augment_resumed,
                          sizeof o->augment_resumed);
@@ -691,7 +700,8 @@ static ct_status schedule_plots(const train_run *r, int n, double *buf) {
         mom[i] = c->cycle_momentum ? ct_schedule_momentum(c, e, g % spe, spe) : 0.0;
     }
     ct_series s_lr = {"learning rate", x, lr, (int)points};
-    ct_series s_mom = {c->optimizer == CT_SGD ? "momentum" : "beta1", x, mom, (int)points};
+    const int sgd_like = c->optimizer == CT_SGD || c->optimizer == CT_RMSPROP; /* (momentum) */
+    ct_series s_mom = {sgd_like ? "momentum" : "beta1", x, mom, (int)points};
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/lr.png", r->o->plot_dir);
     ct_status s = ct_plot_png(path, "Learning rate vs. No. of epochs", "epoch", "learning rate",
@@ -712,7 +722,7 @@ static ct_status schedule_plots(const train_run *r, int n, double *buf) {
         return s;
     }
     if (s == CT_OK)
-        s = ct_plot_png(path, c->optimizer == CT_SGD ? "Momentum vs. No. of epochs"
+        s = ct_plot_png(path, sgd_like ? "Momentum vs. No. of epochs"
                                                     : "Adam's beta1 vs. No. of epochs",
                         "epoch", s_mom.label, &s_mom, 1, PLOT_WIDTH, PLOT_HEIGHT);
     return s;

@@ -487,6 +487,45 @@ static ct_status cpu_adam_step(ct_backend *b, float *restrict w, const float *re
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* RMSprop                                                                                     */
+
+static ct_status cpu_rmsprop_step(ct_backend *b, float *restrict w, const float *restrict g,
+                                  float *restrict m, float *restrict v, float *restrict ga,
+                                  int64_t n, float lr, float alpha, float eps, float wd,
+                                  float momentum, int centered, const ct_step_vars *sv) {
+    if (n < 0) return ct_fail(CT_ERR_INVALID, "rmsprop_step: negative size %lld", (long long)n);
+    if ((centered && !ga) || (momentum != 0.0f && !m)) /* (as the CUDA backend) */
+        return ct_fail(CT_ERR_INVALID, "rmsprop_step: %s needs its buffer",
+                       centered && !ga ? "centered" : "momentum");
+    if (sv) {
+        lr = sv->lr;
+        if (m) momentum = sv->momentum; /* (m: the buffer a momentum > 0 needs) */
+    }
+    const float oma = 1.0f - alpha;
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i] + wd * w[i];
+        float vi = alpha * v[i] + oma * gi * gi;
+        v[i] = vi;
+        float d;
+        if (centered) {
+            float gai = alpha * ga[i] + oma * gi;
+            ga[i] = gai;
+            d = sqrtf(vi - gai * gai) + eps;
+        } else {
+            d = sqrtf(vi) + eps;
+        }
+        if (m && momentum != 0.0f) {
+            float mi = momentum * m[i] + gi / d;
+            m[i] = mi;
+            w[i] -= lr * mi;
+        } else {
+            w[i] -= lr * (gi / d);
+        }
+    }
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* gradient norm                                                                               */
 
 static ct_status cpu_sumsq(ct_backend *b, const float *x, int64_t n, double *out) {
@@ -528,6 +567,7 @@ void ct_cpu_fill_nn_ops(ct_backend *b) {
     b->batchnorm_forward = cpu_batchnorm_forward;
     b->batchnorm_backward = cpu_batchnorm_backward;
     b->adam_step = cpu_adam_step;
+    b->rmsprop_step = cpu_rmsprop_step;
     b->sumsq = cpu_sumsq;
     b->clip_scale = cpu_clip_scale;
 }

@@ -673,6 +673,55 @@ static ct_status cuda_adam_step(ct_backend *b, float *w, const float *g, float *
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* RMSprop                                                                                     */
+
+__global__ void rmsprop_kernel(float *w, const float *g, float *m, float *v, float *ga,
+                               int64_t n, float lr, float alpha, float oma, float eps, float wd,
+                               float momentum, int centered, const ct_step_vars *sv) {
+    if (sv) {
+        lr = sv->lr;
+        if (m) momentum = sv->momentum;
+    }
+    NN_GRID_STRIDE(i, n) {
+        float gi = g[i] + wd * w[i];
+        float vi = alpha * v[i] + oma * gi * gi;
+        v[i] = vi;
+        float d;
+        if (centered) {
+            float gai = alpha * ga[i] + oma * gi;
+            ga[i] = gai;
+            d = sqrtf(vi - gai * gai) + eps;
+        } else {
+            d = sqrtf(vi) + eps;
+        }
+        if (m && momentum != 0.0f) {
+            float mi = momentum * m[i] + gi / d;
+            m[i] = mi;
+            w[i] -= lr * mi;
+        } else {
+            w[i] -= lr * (gi / d);
+        }
+    }
+}
+
+static ct_status cuda_rmsprop_step(ct_backend *b, float *w, const float *g, float *m, float *v,
+                                   float *ga, int64_t n, float lr, float alpha, float eps,
+                                   float wd, float momentum, int centered,
+                                   const ct_step_vars *sv) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n < 0) return ct_fail(CT_ERR_INVALID, "rmsprop_step: negative size %lld", (long long)n);
+    if ((centered && !ga) || (momentum != 0.0f && !m))
+        return ct_fail(CT_ERR_INVALID, "rmsprop_step: %s needs its buffer",
+                       centered && !ga ? "centered" : "momentum");
+    if (n == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    rmsprop_kernel<<<nn_grid(cb, n), CT_NN_THREADS, 0, cb->compute>>>(
+        w, g, m, v, ga, n, lr, alpha, 1.0f - alpha, eps, wd, momentum, centered, sv);
+    CT_CUDA_CHECK_LAUNCH("rmsprop_kernel");
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* gradient norm                                                                               */
 
 __global__ void sumsq_kernel(const float *x, int64_t n, double *out) {
@@ -734,6 +783,7 @@ void ct_cuda_fill_nn_ops(ct_backend *b) {
     b->batchnorm_forward = cuda_batchnorm_forward;
     b->batchnorm_backward = cuda_batchnorm_backward;
     b->adam_step = cuda_adam_step;
+    b->rmsprop_step = cuda_rmsprop_step;
     b->sumsq = cuda_sumsq;
     b->clip_scale = cuda_clip_scale;
 }
