@@ -144,13 +144,14 @@ train ema_cuda "$CT" "${EMA[@]}" --device cuda
 has ema_cuda "^Step graphs: [1-9][0-9]* training steps replayed"
 compare ema_cpu ema_cuda 0.002 "--ema 0.9, batch norm, recorded steps: cuda vs cpu"
 
-# RMSprop (centered, with momentum) on the layers' ops, its steps replayed from recorded graphs
+# RMSprop (centered; one-cycle's lr and momentum, which reaches 0, from the step table) on the
+# layers' ops, its steps replayed from recorded graphs
 RMS=(train --dataset idx --data "$tmp/small" --val-size 256 --epochs 2 --threads 1 --lr 0.003
-     --optimizer rmsprop --momentum 0.5 --centered)
+     --optimizer rmsprop --centered --lr-schedule onecycle --cycle-momentum 0,0.9)
 train rms_cpu "$CT" "${RMS[@]}" --device cpu
 train rms_cuda "$CT" "${RMS[@]}" --device cuda
 has rms_cuda "^Fused step: off (RMSprop: the fused step has SGD and Adam)"
-compare rms_cpu rms_cuda 0.002 "RMSprop, centered, momentum 0.5: cuda vs cpu"
+compare rms_cpu rms_cuda 0.002 "RMSprop, centered, one-cycle's lr and momentum: cuda vs cpu"
 
 # ------------------------------------------------------------------ little device memory
 # (32 MiB of it go to cuBLAS's workspace) data that would take over a quarter of what is free

@@ -70,6 +70,8 @@ case_ rmsprop_all --optimizer rmsprop --epochs 5 --lr 0.003 --alpha 0.9 --eps 1e
     --centered --weight-decay 0.01
 case_ rmsprop_batches_onecycle --optimizer rmsprop --batch-size 100 --lr-schedule onecycle \
     --epochs 3 --lr 0.003
+case_ rmsprop_momentum_zero --optimizer rmsprop --lr-schedule onecycle --epochs 10 --lr 0.003 \
+    --cycle-momentum 0,0.9 --centered
 # schedules
 case_ phases --schedule 2@0.5,3@0.1 --momentum 0.5
 case_ step --lr-schedule step --step-size 2 --gamma 0.5 --epochs 5 --lr 0.5

@@ -258,7 +258,7 @@ expect_usage '--optimizer' train --optimizer adagrad
 expect_usage '--alpha: applies to --optimizer rmsprop (got sgd)' train --alpha 0.9
 expect_usage '--centered: applies to --optimizer rmsprop (got adam)' train --optimizer adam --centered
 expect_usage '--alpha: expected a number in (0, 1), got 0' train --optimizer rmsprop --alpha 0
-expect_usage '--alpha' train --optimizer rmsprop --alpha 1
+expect_usage '--alpha: expected a number in (0, 1), got 1' train --optimizer rmsprop --alpha 1
 expect_usage '--betas: applies to --optimizer adam or adamw (got rmsprop)' train --optimizer rmsprop --betas 0.9,0.99
 expect_usage '--nesterov: applies to --optimizer sgd (got rmsprop)' train --optimizer rmsprop --momentum 0.9 --nesterov
 expect_usage '--eps: applies to --optimizer adam, adamw or rmsprop (got sgd)' train --eps 1e-6

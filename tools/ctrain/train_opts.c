@@ -141,8 +141,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "Adam/AdamW betas, each in (0, 1)", .def = "0.9,0.999"},
         {.name = "eps", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->eps, .metavar = "X",
          .help = "Adam/AdamW/RMSprop epsilon", .def = "1e-08"},
-        {.name = "alpha", .kind = CLI_FLOAT, .range = CLI_FRACTION, .dst = &o->alpha,
-         .metavar = "X", .help = "RMSprop's smoothing constant, in [0, 1)", .def = "0.99"},
+        {.name = "alpha", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->alpha,
+         .metavar = "X", .help = "RMSprop's smoothing constant, in (0, 1)", .def = "0.99"},
         {.name = "centered", .kind = CLI_SWITCH, .dst = &o->centered,
          .help = "RMSprop: divide by the centered second moment (the gradient's\n"
                  "estimated variance)"},
@@ -180,11 +180,11 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "onecycle: how the lr (and momentum) move within a phase\n"
                  "(OneCycleLR's anneal_strategy)"},
         {.name = "cycle-momentum", .kind = CLI_STR, .dst = &o->cycle_momentum, .metavar = "SPEC",
-         .help = "onecycle: as OneCycleLR's cycle_momentum, SGD's momentum (Adam's\n"
-                 "beta1) falls from MAX to BASE as the lr rises, and back: BASE,MAX\n"
-                 "(each in [0, 1)), on (0.85,0.95, PyTorch's) or off (a fixed\n"
-                 "--momentum and --betas). With it on, --momentum is refused and\n"
-                 "--betas gives beta2 only (its beta1 replaced, as OneCycleLR does)",
+         .help = "onecycle: as OneCycleLR's cycle_momentum, SGD's or RMSprop's\n"
+                 "momentum (Adam's beta1) falls from MAX to BASE as the lr rises, and\n"
+                 "back: BASE,MAX (each in [0, 1)), on (0.85,0.95, PyTorch's) or off\n"
+                 "(a fixed --momentum and --betas). With it on, --momentum is refused\n"
+                 "and --betas gives beta2 only (its beta1 replaced, as OneCycleLR does)",
          .def = "on"},
         {.name = "warmup-epochs", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->warmup_epochs,
          .metavar = "N", .help = "linear warm-up (LinearLR) over the first N epochs,\n"
@@ -594,9 +594,13 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (!rms && (SEEN("alpha") || SEEN("centered")))
         return cli_usage_error("train", "--%s: applies to --optimizer rmsprop (got %s)",
                                SEEN("alpha") ? "alpha" : "centered", o->optimizer);
-    if (SEEN("alpha") && !o->resume_dir && !(o->alpha > 0.0f))
+    /* (resumed: the run's own value, 0 for the default, checked against the flag already) */
+    if (SEEN("alpha") && !o->resume_dir && !(o->alpha > 0.0f && o->alpha < 1.0f))
         return cli_usage_error("train", "--alpha: expected a number in (0, 1), got %s",
-                               cli_float_text(F("alpha"), 0, fbuf, sizeof fbuf));
+                               cli_float_text(F("alpha"),
+                                              cli_float_typed(F("alpha")) > 0 &&
+                                                  cli_float_typed(F("alpha")) < 1,
+                                              fbuf, sizeof fbuf));
     if (SEEN("betas") && parse_betas(o->betas, &o->beta1, &o->beta2) != 0)
         return cli_usage_error("train", "--betas: expected B1,B2 with each in (0, 1), got \"%s\"",
                                o->betas);
