@@ -81,6 +81,25 @@ if [ "$rc" -eq 0 ] && grep -q '^Model: 120 -> 32 -> ReLU -> 13 ' <<<"$out" &&
 else
     bad "train --dataset idx -> exit $rc, stdout: $out, stderr: $err"
 fi
+# --val-size F: a fraction of the training set (Keras' validation_split: 400 - floor(400 * 0.85)
+# = 60); a resume given the same fraction (the same count) continues, another is refused
+run train --device cpu --dataset idx --data "$tmp/idx" --val-size 0.15 --epochs 1 --lr 0.2 --quiet --save "$tmp/frac"
+run train --device cpu --dataset idx --data "$tmp/idx" --val-size 0.15 --epochs 1 --lr 0.2 --save "$tmp/frac2"
+if [ "$rc" -eq 0 ] && grep -q '340 train / 60 val / 100 test images' <<<"$out"; then
+    ok "--val-size 0.15 holds out 60 of 400 images"
+else
+    bad "--val-size 0.15 -> exit $rc, stdout: $out, stderr: $err"
+fi
+run train --resume "$tmp/frac" --val-size 0.15 --epochs 2 --quiet
+[ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" && ok "--resume with the run's --val-size fraction" ||
+    bad "--resume frac --val-size 0.15 -> exit $rc: $out $err"
+run train --resume "$tmp/frac" --val-size 0.2 --epochs 3
+[ "$rc" -eq 2 ] && [ "$(nlines "$err")" -eq 1 ] &&
+    grep -q -- "--val-size 0.2: 80 of the 400 training images, but the run in $tmp/frac holds out 60" <<<"$err" &&
+    ok "--resume with another --val-size fraction -> exit 2: $err" || bad "--resume frac --val-size 0.2 -> exit $rc: $err"
+run train --device cpu --dataset idx --data "$tmp/idx" --val-size 0.999 --epochs 1
+[ "$rc" -eq 2 ] && grep -q -- '--val-size: 0.999 (400) leaves no training images' <<<"$err" &&
+    ok "--val-size 0.999 of 400 images -> exit 2: $err" || bad "--val-size 0.999 -> exit $rc: $err"
 run eval --model "$tmp/idxrun" --data "$tmp/idx"
 [ "$rc" -eq 0 ] && grep -q '^Data: idx test set, 100 images' <<<"$out" &&
     ok "eval of an idx model reads its dataset from the checkpoint" ||

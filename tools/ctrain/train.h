@@ -18,11 +18,14 @@
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
 #define NUM_TRAIN_FLAGS 59       /* the entries of train_make_flags' table */
+#define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
     const char *data_dir;
     const char *dataset;     /* mnist, fashion-mnist, cifar10 */
-    int64_t val_size;
+    int64_t val_size;        /* images held out (-1: val_fraction of them, once counted) */
+    const char *val_size_text; /* --val-size as typed: a count, or a fraction in (0, 1) */
+    double val_fraction;     /* --val-size F (0: a count) */
     const char *model;
     int hidden;
     const char *schedule;
@@ -84,6 +87,11 @@ typedef struct {
     ct_train_config cfg; /* the library's defaults, then the flags */
 } train_opts;
 
+/* train_opts.c: --val-size's text into o->val_size or o->val_fraction (prints the error and
+ * returns 2); the count a fraction holds out of n images (Keras' validation_split: n minus
+ * the floor of n * (1 - F)). */
+int train_parse_val_size(train_opts *o);
+int64_t train_val_count(double fraction, int64_t n);
 /* train_opts.c: the defaults; the flag table pointing into o (returns NUM_TRAIN_FLAGS); the
  * checks of the parsed flags against each other, which fill o->cfg (prints the error and
  * returns CLI_EXIT_USAGE); "5@0.5,5@0.1" from phases. */

@@ -221,6 +221,7 @@ int cmd_train(int argc, char **argv) {
     case CLI_PARSE_ERROR: return CLI_EXIT_USAGE;
     case CLI_PARSE_OK: break;
     }
+    if (train_parse_val_size(&o) != CLI_EXIT_OK) return CLI_EXIT_USAGE;
     ct_checkpoint *ck = NULL; /* the train state being resumed */
     if (o.resume_dir && o.init_path)
         return cli_usage_error("train", "--init: a resumed run has its own weights (--resume "
@@ -412,14 +413,29 @@ loaded:
                   run.data_dir);
         goto built;
     }
+    if (o.val_fraction > 0.0) { /* --val-size F: of this training set */
+        int64_t n = train_val_count(o.val_fraction, n_all);
+        if (o.resume_dir && n != o.val_size) {
+            rc = cli_usage_error("train", "--val-size %s: %lld of the %lld training images, but "
+                                 "the run in %s holds out %lld, and a resumed run keeps the "
+                                 "settings that change its results", o.val_size_text,
+                                 (long long)n, (long long)n_all, o.resume_dir,
+                                 (long long)o.val_size);
+            goto built;
+        }
+        o.val_size = n;
+    }
     if (o.val_size >= n_all && o.resume_dir) { /* the saved run's split, not a flag's */
         cli_error("%s: the run holds out %lld validation images, but this training set has "
                   "only %lld images", o.resume_dir, (long long)o.val_size, (long long)n_all);
         goto built;
     }
     if (o.val_size >= n_all) {
-        rc = cli_usage_error("train", "--val-size: %lld leaves no training images (the training set "
-                             "has %lld)", (long long)o.val_size, (long long)n_all);
+        char frac[96] = "";
+        if (o.val_fraction > 0.0) snprintf(frac, sizeof frac, "%s (", o.val_size_text);
+        rc = cli_usage_error("train", "--val-size: %s%lld%s leaves no training images (the "
+                             "training set has %lld)", frac, (long long)o.val_size,
+                             *frac ? ")" : "", (long long)n_all);
         goto built;
     }
     run.n_val = o.val_size;

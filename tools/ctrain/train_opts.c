@@ -8,6 +8,9 @@
 
 #include "ctrain.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +89,34 @@ void train_opts_init(train_opts *o) {
     o->anneal = "cos";
 }
 
+int train_parse_val_size(train_opts *o) {
+    const char *t = o->val_size_text;
+    if (!t) return CLI_EXIT_OK; /* (the default, or a resumed run's count) */
+    size_t digits = strspn(t, "0123456789");
+    char *end = NULL;
+    errno = 0;
+    if (digits > 0 && !t[digits]) { /* a count */
+        long long n = strtoll(t, &end, 10);
+        if (errno || n > TRAIN_MAX_VAL_SIZE)
+            return cli_usage_error("train", "--val-size: %s is more images than any dataset "
+                                   "holds (at most %lld)", t, (long long)TRAIN_MAX_VAL_SIZE);
+        o->val_size = n;
+        o->val_fraction = 0.0;
+        return CLI_EXIT_OK;
+    }
+    double f = isdigit((unsigned char)t[0]) || t[0] == '.' ? strtod(t, &end) : -1.0;
+    if (!end || end == t || *end || !(f >= 0.0 && f < 1.0))
+        return cli_usage_error("train", "--val-size: expected a number of images (10000) or a "
+                               "fraction in (0, 1) of the training set (0.2), got \"%s\"", t);
+    o->val_fraction = f;
+    o->val_size = f > 0.0 ? -1 : 0; /* (0.0: none, as Keras' validation_split=0) */
+    return CLI_EXIT_OK;
+}
+
+int64_t train_val_count(double fraction, int64_t n) {
+    return n - (int64_t)floor((double)n * (1.0 - fraction));
+}
+
 /* Fills flags[NUM_TRAIN_FLAGS] pointing into o. */
 int train_make_flags(train_opts *o, cli_flag *f) {
     cli_flag t[] = {
@@ -99,9 +130,13 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
          .help = "folder with the dataset's files (MNIST: fetched there\nwhen missing)",
          .def = "~/.cache/ctrain/DATASET; mnist: $CTRAIN_DATA first"},
-        {.name = "val-size", .kind = CLI_I64, .range = CLI_NONNEG, .dst = &o->val_size,
-         .metavar = "N", .help = "training images held out for validation\n(a seeded random split; 0: none, "
-                 "every image trains and\nthe epoch lines give the train loss and accuracy)"},
+        {.name = "val-size", .kind = CLI_STR, .dst = &o->val_size_text, .metavar = "N|F",
+         .help = "training images held out for validation (a seeded random\n"
+                 "split): N images, or a fraction F in (0, 1) of them (Keras'\n"
+                 "validation_split: 0.2 holds out 12000 of MNIST's 60000); 0: none,\n"
+                 "every image trains and the epoch lines give the train loss and\n"
+                 "accuracy",
+         .def = "10000"},
         {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
          .help = "\"mlp\" (flatten,linear(HIDDEN),relu,linear(CLASSES)), lenet5,\n"
                  "cnn, or layers: \"flatten,linear(64),relu,linear(10)\"\n"

@@ -198,7 +198,9 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         rc = differs(dir, "hidden", given, hidden);
     }
     o->hidden = (int)hidden_v;
-    if (rc == CLI_EXIT_OK && SEEN("val-size") && val_size_v != o->val_size) {
+    /* (a fraction: compared once the training set is counted, train_cmd.c) */
+    if (rc == CLI_EXIT_OK && SEEN("val-size") && o->val_fraction == 0.0 &&
+        val_size_v != o->val_size) {
         snprintf(given, sizeof given, "%lld", (long long)o->val_size);
         rc = differs(dir, "val-size", given, val_size);
     }
