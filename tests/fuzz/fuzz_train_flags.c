@@ -2,7 +2,7 @@
  * fuzz_train_flags.c — a `ctrain train` command line, as the tool parses it before it touches
  * data or devices: the input is split at NUL and newline bytes into at most 64 arguments, which
  * go through cli_parse with train's flag table (args.c, train_opts.c), then through
- * train_finish_options (the flags' combinations, --schedule, --augment, --betas and the
+ * train_parse_val_size and train_finish_options (the flags' combinations, --schedule, --augment, --betas and the
  * library's ct_train_config_check) and, for a command line that passes, the --help text and a
  * second run of the same flags, which must give the same configuration. A bad command line must
  * come back as a usage error with a message (held, not printed: FUZZ_VERBOSE=1 prints them);
@@ -40,6 +40,7 @@ static int parse(int argc, char **argv, train_opts *o, cli_flag *flags) {
     cli_parse_result r = cli_parse("train", flags, n, argc, argv, NULL, 0, &npos);
     if (r == CLI_PARSE_ERROR) return CLI_EXIT_USAGE;
     if (r == CLI_PARSE_HELP) return CLI_EXIT_OK;
+    if (train_parse_val_size(o) != CLI_EXIT_OK) return CLI_EXIT_USAGE;
     return train_finish_options(o, flags, n);
 }
 
