@@ -85,6 +85,7 @@ fi
 # = 60); a resume given the same fraction (the same count) continues, another is refused
 run train --device cpu --dataset idx --data "$tmp/idx" --val-size 0.15 --epochs 1 --lr 0.2 --quiet --save "$tmp/frac"
 run train --device cpu --dataset idx --data "$tmp/idx" --val-size 0.15 --epochs 1 --lr 0.2 --save "$tmp/frac2"
+frac2_last=$(grep '^Epoch \[0\]' <<<"$out")
 if [ "$rc" -eq 0 ] && grep -q '340 train / 60 val / 100 test images' <<<"$out"; then
     ok "--val-size 0.15 holds out 60 of 400 images"
 else
@@ -97,6 +98,31 @@ run train --resume "$tmp/frac" --val-size 0.2 --epochs 3
 [ "$rc" -eq 2 ] && [ "$(nlines "$err")" -eq 1 ] &&
     grep -q -- "--val-size 0.2: 80 of the 400 training images, but the run in $tmp/frac holds out 60" <<<"$err" &&
     ok "--resume with another --val-size fraction -> exit 2: $err" || bad "--resume frac --val-size 0.2 -> exit $rc: $err"
+# eval --part val: the run's split (60 images) again, as its last epoch line; on other training
+# images (one pixel changed) refused by their fingerprint; of a run without validation, refused
+run eval --model "$tmp/frac2" --part val --data "$tmp/idx"
+if [ "$rc" -eq 0 ] && grep -q '^Data: idx validation split (--val-size 60 of the 400 training images, seed 42), 60 images$' <<<"$out" &&
+    [ "$(grep '^val_loss: ' <<<"$out")" = "${frac2_last#Epoch \[0\], }" ]; then
+    ok "eval --part val: the run's 60 validation images, its epoch line (${frac2_last#Epoch \[0\], })"
+else
+    bad "eval --part val -> exit $rc: $out $err (the run's epoch: $frac2_last)"
+fi
+cp -r "$tmp/idx" "$tmp/idx_other"
+python3 - "$tmp/idx_other/train-images-idx3-ubyte" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(16 + 5)
+    b = f.read(1)
+    f.seek(16 + 5)
+    f.write(bytes([b[0] ^ 1]))
+PY
+run eval --model "$tmp/frac2" --part val --data "$tmp/idx_other"
+[ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] && grep -q "the run's validation split is of other training images" <<<"$err" &&
+    ok "eval --part val on other training images -> exit 1: $err" || bad "eval --part val on other data -> exit $rc: $err"
+run train --device cpu --dataset idx --data "$tmp/idx" --val-size 0 --epochs 1 --quiet --save "$tmp/noval"
+run eval --model "$tmp/noval" --part val
+[ "$rc" -eq 1 ] && grep -q 'the run held out no validation images (--val-size 0)' <<<"$err" &&
+    ok "eval --part val of a run without validation -> exit 1" || bad "eval --part val of --val-size 0 -> exit $rc: $err"
 run train --device cpu --dataset idx --data "$tmp/idx" --val-size 0.999 --epochs 1
 [ "$rc" -eq 2 ] && grep -q -- '--val-size: 0.999 (400) leaves no training images' <<<"$err" &&
     ok "--val-size 0.999 of 400 images -> exit 2: $err" || bad "--val-size 0.999 -> exit $rc: $err"

@@ -133,6 +133,7 @@ if [ "$have_mnist" -eq 1 ]; then
     [ "$rc" -eq 0 ] && [ "$(grep '^Epoch ' <<<"$out")" = "$plain_epochs" ] &&
         ok "--ema 0: the run without a moving average" || bad "--ema 0 -> exit $rc: $out $err"
     run train --ema 0.9 --epochs 2 --lr 0.5 --val-size 59000 --save "$tmp/ema"
+    ema_last=$(grep '^Epoch \[1\]' <<<"$out")
     plan=$(grep '^Plan: ' <<<"$out")
     test_line=$(grep '^test_loss: ' <<<"$out")
     if [ "$rc" -eq 0 ] && grep -qF 'EMA of the weights (decay 0.9)' <<<"$plan" && [ -n "$test_line" ] &&
@@ -151,6 +152,15 @@ if [ "$have_mnist" -eq 1 ]; then
         grep -qF "Weights: the moving average of training's (the train state's ema.* tensors)" <<<"$out" &&
         ok "eval of the --ema run's train state: its average, as the model file" ||
         bad "eval of the --ema train state -> exit $rc: $(grep '^test_loss' <<<"$out") vs train's $test_line: $err"
+    # eval --part val: the run's validation split (its --val-size and --seed), as the last epoch
+    # line (validation evaluated the average, the model file holds it)
+    run eval --model "$tmp/ema" --part val
+    if [ "$rc" -eq 0 ] && grep -q '^Data: mnist validation split (--val-size 59000 of the 60000 training images, seed 42), 59000 images$' <<<"$out" &&
+        [ "$(grep '^val_loss: ' <<<"$out")" = "${ema_last#Epoch \[1\], }" ]; then
+        ok "eval --part val of the --ema model: the last epoch's line (${ema_last#Epoch \[1\], })"
+    else
+        bad "eval --part val -> exit $rc: $out $err (the run's last epoch: $ema_last)"
+    fi
     if python3 - "$tmp/ema" "$here" <<'PY'
 import sys
 sys.path.insert(0, sys.argv[2])

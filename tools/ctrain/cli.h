@@ -92,12 +92,12 @@ int cli_read_class_names(const char *cmd, const char *flag, const char *path, in
  * returns non-zero on failure. */
 int cli_load_dataset(const char *dataset, const char *data_dir, const char *part,
                      ct_dataset **out);
-/* Images first..first+n of ds as model inputs (pixel / 255), malloc'd; NULL (message printed)
- * when out of memory. */
 /* The dataset to use: the flag's when given (seen), else the one the model's metadata names,
  * else the flag's default. */
 const char *cli_dataset_of(const cli_model *cm, const char *given, int seen);
-float *cli_dataset_inputs(const ct_dataset *ds, int64_t first, int64_t n);
+/* Images first..first+n of ds (idx given: images idx[first..first+n)) as model inputs
+ * (pixel / 255), malloc'd; NULL (message printed) when out of memory. */
+float *cli_dataset_inputs(const ct_dataset *ds, const int32_t *idx, int64_t first, int64_t n);
 
 /* A loss or accuracy as printed: a NaN as "nan", as PyTorch prints it (glibc prints a NaN
  * with its sign bit set, which the arithmetic of a diverged run often leaves, as "-nan"). */

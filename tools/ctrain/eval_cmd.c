@@ -11,6 +11,9 @@
  */
 #include "cli.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,10 +45,11 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
          .choices = CLI_DATASETS, .help = "whose images", .def = "the model's, else mnist"},
         {.name = "part", .kind = CLI_CHOICE, .dst = &o->part, .metavar = "PART",
-         .choices = "test|train",
-         .help = "the test images, or all the training images (validation split\n"
-                 "included: Keras' model.evaluate(x_train, y_train)); the lines\n"
-                 "then say train_loss, train_acc"},
+         .choices = "test|train|val",
+         .help = "the test images; all the training images (validation split\n"
+                 "included: Keras' model.evaluate(x_train, y_train)); or the run's\n"
+                 "validation split (--val-size and --seed, from the model's\n"
+                 "metadata). The lines then say train_loss or val_loss"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
          .help = "the data folder (MNIST is fetched there when missing)",
          .def = "the dataset's usual folder"},
@@ -90,9 +94,9 @@ void eval_help(FILE *out) {
           "\n"
           "Evaluates a saved model (ctrain train --save DIR, or any safetensors file with the\n"
           "model's tensors under PyTorch state_dict names) on the test set (--part train: the\n"
-          "training set), and prints:\n"
+          "training set; --part val: the run's validation split), and prints:\n"
           "  Model: SPEC (N parameters) from FILE\n"
-          "  Data: DATASET test set, N images       (--part train: training set)\n"
+          "  Data: DATASET test set, N images       (--part train: training set; val: its split)\n"
           "  test_loss: L, test_acc: A                 (as ctrain train prints it)\n"
           "  test_loss is cross-entropy with label smoothing S; without it: L\n"
           "                                 (a model trained with --label-smoothing S > 0)\n"
@@ -143,6 +147,38 @@ static void print_confusion(const int64_t *cm, int k, const cli_names *names) {
     }
 }
 
+/* The run's split of its training images (--part val): metadata val_size and seed, as
+ * ctrain train saves them in model.safetensors (a train state: val_size, and the seed in its
+ * config). Prints the error. */
+static int run_split(const cli_model *cm, long long *n_val, unsigned long long *seed) {
+    const char *key[2] = {"val_size", "seed"};
+    unsigned long long u[2];
+    char cfg_seed[24] = "";
+    ct_train_config cfg;
+    if (!ct_checkpoint_meta(cm->ck, "seed") && *ct_checkpoint_prefix(cm->ck) &&
+        ct_checkpoint_train_config(cm->ck, &cfg) == CT_OK)
+        snprintf(cfg_seed, sizeof cfg_seed, "%llu", (unsigned long long)cfg.seed);
+    for (int k = 0; k < 2; k++) {
+        const char *v = ct_checkpoint_meta(cm->ck, key[k]);
+        if (!v && k == 1 && *cfg_seed) v = cfg_seed;
+        char *end = NULL;
+        errno = 0;
+        u[k] = v && isdigit((unsigned char)v[0]) ? strtoull(v, &end, 10) : 0;
+        if (!v)
+            return cli_error("%s: --part val needs the run's split, but the file has no metadata "
+                             "\"%s\" (ctrain train writes val_size and seed)", cm->path, key[k]);
+        if (!end || *end || errno || (k == 0 && u[k] > INT32_MAX))
+            return cli_error("%s: metadata \"%s\" is \"%.40s\", not a %s", cm->path, key[k], v,
+                             k == 0 ? "number of images" : "seed");
+    }
+    *n_val = (long long)u[0];
+    *seed = u[1];
+    if (*n_val == 0)
+        return cli_error("%s: the run held out no validation images (--val-size 0): --part val has "
+                         "nothing to evaluate", cm->path);
+    return CLI_EXIT_OK;
+}
+
 int cmd_eval(int argc, char **argv) {
     eval_opts o;
     cli_flag flags[NUM_EVAL_FLAGS];
@@ -175,22 +211,62 @@ int cmd_eval(int argc, char **argv) {
         }
         o.label_smoothing = (float)v;
     }
+    /* --part val: the run's split of the training images, from its --val-size and --seed */
+    const int val = strcmp(o.part, "val") == 0;
+    long long n_val = 0;
+    unsigned long long seed = 0;
+    int32_t *val_idx = NULL;
+    if (val && (rc = run_split(&cm, &n_val, &seed)) != CLI_EXIT_OK) {
+        cli_close_model(&cm);
+        return rc;
+    }
     ct_dataset *test = NULL;
     o.dataset = cli_dataset_of(&cm, o.dataset, cli_find(flags, nflags, "dataset")->seen);
-    if ((rc = cli_load_dataset(o.dataset, o.data_dir, o.part, &test)) != CLI_EXIT_OK) {
+    const char *load = val ? "train" : o.part;
+    if ((rc = cli_load_dataset(o.dataset, o.data_dir, load, &test)) != CLI_EXIT_OK) {
         cli_close_model(&cm);
         return rc;
     }
     int64_t n_all = ct_dataset_count(test); /* a batch above it is all of them */
+    if (val && n_val >= n_all) {
+        cli_error("%s: the run held out %lld validation images, but this training set has only "
+                  "%lld", cm.path, n_val, (long long)n_all);
+        ct_dataset_free(test);
+        cli_close_model(&cm);
+        return CLI_EXIT_ERROR;
+    }
+    const char *fp = val ? ct_checkpoint_meta(cm.ck, "data_fingerprint") : NULL;
+    char mine[24];
+    if (fp) snprintf(mine, sizeof mine, "%016llx", (unsigned long long)ct_dataset_fingerprint(test));
+    if (fp && strcmp(fp, mine) != 0) {
+        cli_error("%s: the run's validation split is of other training images (fingerprint "
+                  "%.20s; %s's in %s: %s): --part val needs the data it trained on", cm.path, fp,
+                  o.dataset, o.data_dir ? o.data_dir : "the default folder", mine);
+        ct_dataset_free(test);
+        cli_close_model(&cm);
+        return CLI_EXIT_ERROR;
+    }
+    if (val) {
+        int32_t *train_idx = NULL;
+        ct_status split = ct_split_indices(n_all, n_val, seed, &train_idx, &val_idx);
+        free(train_idx);
+        if (split != CT_OK) {
+            ct_dataset_free(test);
+            cli_close_model(&cm);
+            return cli_lib_error(split);
+        }
+    }
     rc = cli_build_model(&cm, o.device, o.threads, o.spec, ct_dataset_channels(test),
                          ct_dataset_height(test), ct_dataset_width(test),
                          o.batch_size < n_all ? o.batch_size : (int)n_all);
     if (rc != CLI_EXIT_OK) {
         ct_dataset_free(test);
+        free(val_idx);
         return rc;
     }
-    if ((rc = cli_check_data(&cm, test, o.dataset, o.part)) != CLI_EXIT_OK) {
+    if ((rc = cli_check_data(&cm, test, o.dataset, load)) != CLI_EXIT_OK) {
         ct_dataset_free(test);
+        free(val_idx);
         cli_close_model(&cm);
         return rc;
     }
@@ -200,10 +276,11 @@ int cmd_eval(int argc, char **argv) {
     if ((rc = cli_model_class_names(cm.ck, o.dataset, k, "eval", o.class_names, &names)) !=
         CLI_EXIT_OK) {
         ct_dataset_free(test);
+        free(val_idx);
         cli_close_model(&cm);
         return rc;
     }
-    int64_t n = ct_dataset_count(test);
+    int64_t n = val ? n_val : ct_dataset_count(test);
     printf("Model: %s (%lld parameters) from %s\n", ct_model_spec(m),
            (long long)ct_model_param_count(m), cm.path);
     const char *ema = ct_checkpoint_meta(cm.ck, "ema_decay"); /* (train --ema: a number) */
@@ -213,13 +290,19 @@ int cmd_eval(int argc, char **argv) {
         printf("Weights: the moving average of training's (train --ema %g)\n", decay);
     else if (strcmp(ct_checkpoint_prefix(cm.ck), "ema.") == 0) /* a train state's */
         printf("Weights: the moving average of training's (the train state's ema.* tensors)\n");
-    const char *part = strcmp(o.part, "train") == 0 ? "train" : "test";
-    printf("Data: %s %s set, %lld image%s\n", o.dataset,
-           strcmp(part, "train") ? "test" : "training", (long long)n, n == 1 ? "" : "s");
+    const char *part = val ? "val" : strcmp(o.part, "train") == 0 ? "train" : "test";
+    char set[160];
+    if (val)
+        snprintf(set, sizeof set, "%s validation split (--val-size %lld of the %lld training "
+                 "images, seed %llu)", o.dataset, n_val, (long long)n_all, seed);
+    else
+        snprintf(set, sizeof set, "%s %s set", o.dataset,
+                 strcmp(part, "train") ? "test" : "training");
+    printf("Data: %s, %lld image%s\n", set, (long long)n, n == 1 ? "" : "s");
     ct_eval_result ev, plain;
-    ct_status s = ct_evaluate_dist(m, test, NULL, n, o.batch_size, o.label_smoothing, NULL, &ev);
+    ct_status s = ct_evaluate_dist(m, test, val_idx, n, o.batch_size, o.label_smoothing, NULL, &ev);
     if (s == CT_OK && o.label_smoothing > 0.0f)
-        s = ct_evaluate(m, test, NULL, n, o.batch_size, &plain);
+        s = ct_evaluate(m, test, val_idx, n, o.batch_size, &plain);
     float *probs = NULL, *x = NULL;
     int64_t *conf = calloc((size_t)k * k, sizeof *conf);
     if (s != CT_OK) {
@@ -241,7 +324,7 @@ int cmd_eval(int argc, char **argv) {
     const uint8_t *labels = ct_dataset_labels(test);
     for (int64_t i0 = 0; i0 < n; i0 += chunk) {
         int64_t len = n - i0 < chunk ? n - i0 : chunk;
-        if (!(x = cli_dataset_inputs(test, i0, len))) {
+        if (!(x = cli_dataset_inputs(test, val_idx, i0, len))) {
             rc = CLI_EXIT_ERROR;
             goto done;
         }
@@ -253,7 +336,8 @@ int cmd_eval(int argc, char **argv) {
             int best = 0;
             for (int c = 1; c < k; c++)
                 if (probs[i * k + c] > probs[i * k + best]) best = c;
-            if (labels[i0 + i] < k) conf[labels[i0 + i] * k + best]++;
+            uint8_t y = labels[val_idx ? val_idx[i0 + i] : i0 + i];
+            if (y < k) conf[y * k + best]++;
         }
         free(x);
         x = NULL;
@@ -262,8 +346,8 @@ int cmd_eval(int argc, char **argv) {
     rc = CLI_EXIT_OK;
     if (o.confusion) {
         char title[160];
-        snprintf(title, sizeof title, "%s %s set: %lld images, accuracy %.4f", o.dataset,
-                 strcmp(part, "train") ? "test" : "training",
+        snprintf(title, sizeof title, "%s %s: %lld images, accuracy %.4f", o.dataset,
+                 val ? "validation split" : strcmp(part, "train") ? "test set" : "training set",
                  (long long)n, ev.accuracy);
         fflush(stdout);
         s = ct_confusion_png(o.confusion, conf, k, names.n ? names.name : NULL, names.n, title);
@@ -278,6 +362,7 @@ done:
     free(conf);
     cli_close_model(&cm);
     ct_dataset_free(test);
+    free(val_idx);
     return rc;
 }
 

@@ -227,15 +227,17 @@ int cli_load_dataset(const char *dataset, const char *data_dir, const char *part
     return CLI_EXIT_OK;
 }
 
-float *cli_dataset_inputs(const ct_dataset *ds, int64_t first, int64_t n) {
+float *cli_dataset_inputs(const ct_dataset *ds, const int32_t *idx, int64_t first, int64_t n) {
     int64_t row = (int64_t)ct_dataset_channels(ds) * ct_dataset_height(ds) * ct_dataset_width(ds);
     float *x = malloc((size_t)(n * row) * sizeof(float));
     if (!x) {
         cli_error("out of memory (%lld images)", (long long)n);
         return NULL;
     }
-    const uint8_t *px = ct_dataset_images(ds) + first * row;
-    for (int64_t i = 0; i < n * row; i++) x[i] = px[i] * (1.0f / 255.0f); /* as training does */
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *px = ct_dataset_images(ds) + (idx ? idx[first + i] : first + i) * row;
+        for (int64_t j = 0; j < row; j++) x[i * row + j] = px[j] * (1.0f / 255.0f); /* (as training) */
+    }
     return x;
 }
 

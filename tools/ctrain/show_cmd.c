@@ -164,7 +164,7 @@ int cmd_show(int argc, char **argv) {
         int64_t len = n_all - i0 < PREDICT_CHUNK ? n_all - i0 : PREDICT_CHUNK;
         if (!o.wrong && len > o.count - n) len = o.count - n;
         if (cm.m) {
-            float *x = cli_dataset_inputs(ds, i0, len);
+            float *x = cli_dataset_inputs(ds, NULL, i0, len);
             ct_status s = x ? ct_model_predict(cm.m, x, len, probs) : CT_ERR_NOMEM;
             free(x);
             if (s != CT_OK) {

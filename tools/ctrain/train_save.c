@@ -469,8 +469,8 @@ static ct_status save_model_file(const train_run *r, const char *path, ct_fit_po
                                  const ct_eval_result *test) {
     const train_opts *o = r->o;
     char epoch[24], batch[24], seed[24], vl[32], va[32], tl[32], ta[32], ls[32], run_e[24];
-    char ema[32];
-    ct_meta model_meta[16];
+    char ema[32], val_size[24];
+    ct_meta model_meta[20];
     int n = 0;
     snprintf(epoch, sizeof epoch, "%d", p.epoch);
     snprintf(batch, sizeof batch, "%lld", (long long)p.batch);
@@ -486,6 +486,10 @@ static ct_status save_model_file(const train_run *r, const char *path, ct_fit_po
         model_meta[n++] = (ct_meta){"restored_best_of_epochs", run_e};
     }
     model_meta[n++] = (ct_meta){"seed", seed};
+    snprintf(val_size, sizeof val_size, "%lld", (long long)r->n_val); /* (eval --part val) */
+    model_meta[n++] = (ct_meta){"val_size", val_size};
+    if (r->data_fingerprint[0]) /* (of the training images: eval --part val checks its data) */
+        model_meta[n++] = (ct_meta){"data_fingerprint", r->data_fingerprint};
     if (o->class_names_text) model_meta[n++] = (ct_meta){"class_names", o->class_names_text};
     if (o->cfg.label_smoothing > 0.0f) { /* the loss of val_loss, test_loss (and of eval) */
         cli_shortest_float(o->cfg.label_smoothing, ls, sizeof ls); /* "0.1", not 0.100000001 */
