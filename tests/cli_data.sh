@@ -123,6 +123,9 @@ run train --device cpu --dataset idx --data "$tmp/idx" --val-size 0 --epochs 1 -
 run eval --model "$tmp/noval" --part val
 [ "$rc" -eq 1 ] && grep -q 'the run held out no validation images (--val-size 0)' <<<"$err" &&
     ok "eval --part val of a run without validation -> exit 1" || bad "eval --part val of --val-size 0 -> exit $rc: $err"
+run train --device cpu --dataset idx --data "$tmp/idx" --val-size 1e-17 --epochs 2 --patience 1
+[ "$rc" -eq 2 ] && grep -q -- '--val-size 1e-17: 0 of the 400 training images (a fraction too small to hold out one; 0 means none)' <<<"$err" &&
+    ok "--val-size 1e-17 of 400 images -> exit 2 (not a run without validation): $err" || bad "--val-size 1e-17 -> exit $rc: $err"
 run train --device cpu --dataset idx --data "$tmp/idx" --val-size 0.999 --epochs 1
 [ "$rc" -eq 2 ] && grep -q -- '--val-size: 0.999 (400) leaves no training images' <<<"$err" &&
     ok "--val-size 0.999 of 400 images -> exit 2: $err" || bad "--val-size 0.999 -> exit $rc: $err"

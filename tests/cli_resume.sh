@@ -191,18 +191,30 @@ run train --resume cs --cycle-momentum on
 # stopped in the middle of epoch 1 and resumed: the same epochs and weights as straight
 # through; its --cycle-momentum and --label-smoothing are kept (another one is refused, the
 # same one written otherwise is not)
+# stopped_resumed NAME "RESUME FLAGS" RUN FLAGS...: the run straight through into NAME_straight,
+# then stopped by a SIGINT at epoch 1 step 7 into NAME and resumed with --resume NAME RESUME
+# FLAGS; true when the two parts print the straight run's epoch lines and end with its model
+# file byte for byte (else $why says what they did)
+stopped_resumed() {
+    local name=$1 rf
+    read -ra rf <<<"$2"
+    shift 2
+    "$CT" train "$@" --save "${name}_straight" >"${name}_straight.out" 2>&1
+    CTRAIN_CUDA_GRAPH_STEPS=1 CTRAIN_TEST_INTERRUPT_AT=1:7 "$CT" train "$@" --save "$name" >"$name.1.out" 2>&1
+    local r1=$?
+    "$CT" train --resume "$name" "${rf[@]}" >"$name.2.out" 2>&1
+    local r2=$?
+    why="exit $r1 then $r2: $(cat "$name.1.out" "$name.2.out") vs $(cat "${name}_straight.out")"
+    [ "$r1" -eq 130 ] && [ "$r2" -eq 0 ] && grep -q "^Epoch \[1\]" "${name}_straight.out" &&
+        [ "$(epochs "$name.1.out" "$name.2.out")" = "$(epochs "${name}_straight.out")" ] &&
+        cmp -s "$name/model.safetensors" "${name}_straight/model.safetensors"
+}
 OC=(--data cut --epochs 2 --lr 0.01 --optimizer adam --lr-schedule onecycle --cycle-momentum 0.8,0.9
     --label-smoothing 0.2 --val-size 500 --batch-size 100 --quiet)
-"$CT" train "${OC[@]}" --save oc_straight >oc_straight.out 2>&1
-CTRAIN_CUDA_GRAPH_STEPS=1 CTRAIN_TEST_INTERRUPT_AT=1:7 "$CT" train "${OC[@]}" --save oc >oc1.out 2>&1
-oc1=$?
-"$CT" train --resume oc --cycle-momentum 0.80,0.90 --label-smoothing 0.20 >oc2.out 2>&1
-oc2=$?
-if [ "$oc1" -eq 130 ] && [ "$oc2" -eq 0 ] && [ "$(epochs oc1.out oc2.out)" = "$(epochs oc_straight.out)" ] &&
-    grep -q "^Epoch \[1\]" oc_straight.out && cmp -s oc/model.safetensors oc_straight/model.safetensors; then
+if stopped_resumed oc "--cycle-momentum 0.80,0.90 --label-smoothing 0.20" "${OC[@]}"; then
     ok "onecycle with a cycled beta1 and label smoothing, stopped in epoch 1 and resumed: the straight run's epochs and weights"
 else
-    bad "onecycle cycled, resumed: exit $oc1 then $oc2: $(cat oc1.out oc2.out) vs $(cat oc_straight.out)"
+    bad "onecycle cycled, resumed: $why"
 fi
 run train --resume oc --cycle-momentum on
 [ "$rc" -eq 2 ] && grep -q -- '--cycle-momentum on' <<<"$err" && grep -q '0.8,0.9' <<<"$err" &&
@@ -258,18 +270,12 @@ run train --resume ab --epochs 3 --betas 0.9,0.99
 # --centered are kept (another alpha, or centered added to an uncentered run, refused)
 RMS=(--data cut --epochs 2 --lr 0.002 --optimizer rmsprop --momentum 0.5 --centered --alpha 0.9
      --val-size 500 --batch-size 100 --quiet)
-"$CT" train "${RMS[@]}" --save rms_straight >rms_straight.out 2>&1
-CTRAIN_CUDA_GRAPH_STEPS=1 CTRAIN_TEST_INTERRUPT_AT=1:7 "$CT" train "${RMS[@]}" --save rms >rms1.out 2>&1
-rms1=$?
-"$CT" train --resume rms --alpha 0.90 --centered >rms2.out 2>&1
-rms2=$?
-if [ "$rms1" -eq 130 ] && [ "$rms2" -eq 0 ] && [ "$(epochs rms1.out rms2.out)" = "$(epochs rms_straight.out)" ] &&
-    grep -q "^Epoch \[1\]" rms_straight.out && cmp -s rms/model.safetensors rms_straight/model.safetensors &&
+if stopped_resumed rms "--alpha 0.90 --centered" "${RMS[@]}" &&
     python3 "$here/st_tool.py" read rms/train_state.safetensors 2>/dev/null |
         grep -q '^meta optimizer_state = .*"slots": \["momentum_buffer", "square_avg", "grad_avg"\]'; then
     ok "RMSprop, centered, with momentum, stopped in epoch 1 and resumed: the straight run's epochs and weights"
 else
-    bad "RMSprop resumed: exit $rms1 then $rms2: $(cat rms1.out rms2.out) vs $(cat rms_straight.out)"
+    bad "RMSprop resumed: $why"
 fi
 run train --resume rms --alpha 0.99
 [ "$rc" -eq 2 ] && grep -q -- '--alpha 0.99: the run in rms was saved with 0.9' <<<"$err" &&
@@ -301,16 +307,10 @@ done
 # both the trained weights and the average, and the count
 EMA=(--data cut --epochs 2 --lr 0.1 --momentum 0.9 --ema 0.95 --ema-warmup --val-size 500 --batch-size 100
      --model "flatten,linear(32),batchnorm,relu,linear(10)" --quiet)
-"$CT" train "${EMA[@]}" --save ema_straight >ema_straight.out 2>&1
-CTRAIN_CUDA_GRAPH_STEPS=1 CTRAIN_TEST_INTERRUPT_AT=1:7 "$CT" train "${EMA[@]}" --save ema >ema1.out 2>&1
-ema1=$?
-"$CT" train --resume ema --ema 0.950 --ema-warmup >ema2.out 2>&1
-ema2=$?
-if [ "$ema1" -eq 130 ] && [ "$ema2" -eq 0 ] && [ "$(epochs ema1.out ema2.out)" = "$(epochs ema_straight.out)" ] &&
-    grep -q "^Epoch \[1\]" ema_straight.out && cmp -s ema/model.safetensors ema_straight/model.safetensors; then
+if stopped_resumed ema "--ema 0.950 --ema-warmup" "${EMA[@]}"; then
     ok "--ema 0.95 --ema-warmup with batch norm, stopped in epoch 1 and resumed: the straight run's epochs and model file"
 else
-    bad "--ema resumed: exit $ema1 then $ema2: $(cat ema1.out ema2.out) vs $(cat ema_straight.out)"
+    bad "--ema resumed: $why"
 fi
 run train --resume ema --ema 0.9
 [ "$rc" -eq 2 ] && grep -q -- '--ema 0.9: the run in ema was saved with 0.95' <<<"$err" &&

@@ -144,10 +144,11 @@ expect_usage '--batch-size' train --batch-size=abc
 expect_usage '--batch-size' train --batch-size 99999999999
 expect_usage '--eval-batch-size' train --eval-batch-size 0
 expect_usage '--val-size' train --val-size -1
-for v in 1.0 1.5 -0.1 abc 12x 1e3 ' 0.2' 0x10; do
+for v in 1.0 1.5 -0.1 abc 12x 1e3 ' 0.2' 0x10 0x0.8 0X1p-1 inf; do
     expect_usage "--val-size: expected a number of images (10000) or a fraction in (0, 1) of the training set (0.2), got \"$v\"" train --val-size "$v"
 done
 expect_usage '--val-size: 99999999999 is more images than any dataset holds' train --val-size 99999999999
+expect_usage '--val-size: 1e-400 is too small a fraction to hold out an image' train --val-size 1e-400
 expect_usage '--workers' train --workers -1
 expect_usage '--workers' train --workers 65
 expect_usage '--hidden' summary --hidden 16777217

@@ -228,13 +228,6 @@ int cmd_eval(int argc, char **argv) {
         return rc;
     }
     int64_t n_all = ct_dataset_count(test); /* a batch above it is all of them */
-    if (val && n_val >= n_all) {
-        cli_error("%s: the run held out %lld validation images, but this training set has only "
-                  "%lld", cm.path, n_val, (long long)n_all);
-        ct_dataset_free(test);
-        cli_close_model(&cm);
-        return CLI_EXIT_ERROR;
-    }
     const char *fp = val ? ct_checkpoint_meta(cm.ck, "data_fingerprint") : NULL;
     char mine[24];
     if (fp) snprintf(mine, sizeof mine, "%016llx", (unsigned long long)ct_dataset_fingerprint(test));
@@ -242,6 +235,13 @@ int cmd_eval(int argc, char **argv) {
         cli_error("%s: the run's validation split is of other training images (fingerprint "
                   "%.20s; %s's in %s: %s): --part val needs the data it trained on", cm.path, fp,
                   o.dataset, o.data_dir ? o.data_dir : "the default folder", mine);
+        ct_dataset_free(test);
+        cli_close_model(&cm);
+        return CLI_EXIT_ERROR;
+    }
+    if (val && n_val >= n_all) {
+        cli_error("%s: the run held out %lld validation images, but this training set has only "
+                  "%lld", cm.path, n_val, (long long)n_all);
         ct_dataset_free(test);
         cli_close_model(&cm);
         return CLI_EXIT_ERROR;

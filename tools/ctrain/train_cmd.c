@@ -415,6 +415,12 @@ loaded:
     }
     if (o.val_fraction > 0.0) { /* --val-size F: of this training set */
         int64_t n = train_val_count(o.val_fraction, n_all);
+        if (n == 0) { /* (not "none": what watches val_loss was allowed, as for a count) */
+            rc = cli_usage_error("train", "--val-size %s: 0 of the %lld training images (a "
+                                 "fraction too small to hold out one; 0 means none)",
+                                 o.val_size_text, (long long)n_all);
+            goto built;
+        }
         if (o.resume_dir && n != o.val_size) {
             rc = cli_usage_error("train", "--val-size %s: %lld of the %lld training images, but "
                                  "the run in %s holds out %lld, and a resumed run keeps the "

@@ -104,7 +104,13 @@ int train_parse_val_size(train_opts *o) {
         o->val_fraction = 0.0;
         return CLI_EXIT_OK;
     }
-    double f = isdigit((unsigned char)t[0]) || t[0] == '.' ? strtod(t, &end) : -1.0;
+    /* (decimal only: strtod's hexadecimal floats and infinities are no fraction) */
+    int decimal = (isdigit((unsigned char)t[0]) || t[0] == '.') &&
+                  strspn(t, "0123456789.eE+-") == strlen(t);
+    double f = decimal ? strtod(t, &end) : -1.0;
+    if (decimal && errno == ERANGE && f < 1.0) /* (1e-400: no fraction of any dataset) */
+        return cli_usage_error("train", "--val-size: %s is too small a fraction to hold out an "
+                               "image", t);
     if (!end || end == t || *end || !(f >= 0.0 && f < 1.0))
         return cli_usage_error("train", "--val-size: expected a number of images (10000) or a "
                                "fraction in (0, 1) of the training set (0.2), got \"%s\"", t);

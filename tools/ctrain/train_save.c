@@ -201,7 +201,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     /* (a fraction: compared once the training set is counted, train_cmd.c) */
     if (rc == CLI_EXIT_OK && SEEN("val-size") && o->val_fraction == 0.0 &&
         val_size_v != o->val_size) {
-        snprintf(given, sizeof given, "%lld", (long long)o->val_size);
+        snprintf(given, sizeof given, "%s", o->val_size_text); /* (as typed: "0.0") */
         rc = differs(dir, "val-size", given, val_size);
     }
     o->val_size = val_size_v;
