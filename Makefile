@@ -8,12 +8,17 @@ FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build run test test-fast asan bench fuzz clean
+.PHONY: all deps deps-test build run test test-fast asan bench fuzz clean
 
 all: build
 
 deps:
 	@scripts/install-deps
+
+# the build's packages and, when it can be installed, PyTorch for the reference tests (without
+# it they print SKIP); one apt-get update for both
+deps-test:
+	@scripts/install-deps --optional python3-torch
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS) >/dev/null || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
@@ -23,7 +28,7 @@ run: build
 	$(BUILD)/ctrain data fetch mnist
 	$(BUILD)/ctrain train
 
-test: build asan
+test: deps-test build asan
 	$(BUILD)/ctrain data fetch mnist
 	cd $(BUILD) && ctest --output-on-failure -j 1
 	cd $(ASAN_BUILD) && ctest --output-on-failure -L unit -j 2
