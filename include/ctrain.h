@@ -194,9 +194,10 @@ typedef enum {
     CT_SCHED_COSINE,     /* CosineAnnealingLR to eta_min over all steps of the run, per step */
     CT_SCHED_ONECYCLE,   /* OneCycleLR (cos, max_lr = lr; momentum: cycle_momentum), per step */
     CT_SCHED_PLATEAU,    /* ReduceLROnPlateau on val_loss: lr * gamma^(cuts so far), per epoch */
-    CT_SCHED_RANGE_TEST  /* the learning-rate range test (fastai's lr_find, Lightning's lr
+    CT_SCHED_RANGE_TEST, /* the learning-rate range test (fastai's lr_find, Lightning's lr
                           * finder): lr * (end_lr / lr)^(g / T) at global step g of the run's
                           * T, exponentially from lr towards end_lr, per step */
+    CT_SCHED_EXPONENTIAL /* ExponentialLR: lr * gamma^epoch, per epoch */
 } ct_schedule_kind;
 
 /* A point inside a training run, to resume it exactly (checkpoints). */

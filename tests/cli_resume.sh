@@ -293,7 +293,8 @@ run train --resume cut_run --alpha 0.9
 
 # a schedule's own flags on a run of another schedule: refused as a new run's are (not as a
 # value that "differs" from the run's)
-for f in "eta-min 0.1|cosine" "gamma 0.5|step or plateau" "step-size 2|step" "lr-patience 2|plateau"; do
+for f in "eta-min 0.1|cosine" "gamma 0.5|step, plateau or exponential" "step-size 2|step" \
+    "lr-patience 2|plateau"; do
     flag=${f%%|*} sched=${f#*|}
     read -ra fa <<<"--$flag"
     run train --resume cut_run "${fa[@]}"

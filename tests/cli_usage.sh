@@ -260,6 +260,9 @@ for d in 'default: sgd' 'default: phases' 'default: 0.9,0.999' 'default: 1e-08' 
 done
 [ -z "$missing" ] && ok "train --help shows the new defaults" || bad "train --help lacks:$missing"
 expect_usage '--optimizer' train --optimizer adagrad
+expect_usage '--gamma: required with --lr-schedule exponential' train --lr-schedule exponential
+expect_usage '--gamma: applies to --lr-schedule step, plateau or exponential (got cosine)' train --lr-schedule cosine --gamma 0.5
+expect_usage '--lr-schedule' train --lr-schedule range-test
 expect_usage '--alpha: applies to --optimizer rmsprop (got sgd)' train --alpha 0.9
 expect_usage '--centered: applies to --optimizer rmsprop (got adam)' train --optimizer adam --centered
 expect_usage '--alpha: expected a number in (0, 1), got 0' train --optimizer rmsprop --alpha 0

@@ -197,7 +197,34 @@ static void test_optimizer_mismatch(void **state) {
     cfg.momentum = 0.5f; /* momentum with Adam is an error */
     cfg.optimizer = CT_ADAM;
     assert_int_equal(ct_optimizer_init_config(&o, g_cpu, N, &cfg, 1), CT_ERR_INVALID);
+    /* RMSprop's three buffers are not Adam's two, nor the reverse */
+    float st3[3 * N] = {0};
+    cfg.momentum = 0.0f;
+    OK(ct_optimizer_set_state(&o, g_cpu, N, st3, 3 * N, 5));
+    assert_int_equal(ct_optimizer_init_config(&o, g_cpu, N, &cfg, 0), CT_ERR_INVALID);
+    OK(ct_optimizer_set_state(&o, g_cpu, N, st, 2 * N, 5));
+    cfg.optimizer = CT_RMSPROP;
+    assert_int_equal(ct_optimizer_init_config(&o, g_cpu, N, &cfg, 0), CT_ERR_INVALID);
+    OK(ct_optimizer_set_state(&o, g_cpu, N, st3, 3 * N, 5));
+    OK(ct_optimizer_init_config(&o, g_cpu, N, &cfg, 0));
+    assert_int_equal(ct_optimizer_state_count(&o), 3 * N);
     ct_optimizer_release(&o);
+}
+
+/* ExponentialLR: lr * gamma^epoch, the same at every step of an epoch (warm-up multiplies). */
+static void test_exponential_schedule(void **state) {
+    ct_train_config c = base_config();
+    c.num_phases = 1;
+    c.phases[0] = (ct_phase){4, 0.5f};
+    c.schedule = CT_SCHED_EXPONENTIAL;
+    c.gamma = 0.8f;
+    for (int e = 0; e < 4; e++)
+        for (int s = 0; s < 3; s++)
+            near("ExponentialLR", e * 3 + s, ct_schedule_lr(&c, e, s, 3),
+                 0.5 * pow((double)0.8f, e), 1e-7);
+    c.warmup_epochs = 1; /* LinearLR from 1/3 over epoch 0's 3 steps, then 1 */
+    near("ExponentialLR with warm-up", 0, ct_schedule_lr(&c, 0, 0, 3), 0.5 / 3.0, 1e-7);
+    near("ExponentialLR with warm-up", 1, ct_schedule_lr(&c, 1, 0, 3), 0.5 * 0.8, 1e-7);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -675,7 +702,7 @@ int main(void) {
         cmocka_unit_test(test_onecycle_options_torch),
         cmocka_unit_test(test_schedules_formulas), cmocka_unit_test(test_fit_schedule_and_clip),
         cmocka_unit_test(test_fit_adam_state),     cmocka_unit_test(test_plateau_torch),
-        cmocka_unit_test(test_fit_plateau),
+        cmocka_unit_test(test_fit_plateau),        cmocka_unit_test(test_exponential_schedule),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ct_backend_free(g_cpu);

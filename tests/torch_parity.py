@@ -170,6 +170,7 @@ def reference(data, f):
         return torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr0)
     sched_opt, warm_opt = stand_in(lr), stand_in(1.0)
     sched_name, sched, warm, plateau = f.get("lr-schedule", "phases"), None, None, None
+    per_epoch = None  # ExponentialLR, stepped once an epoch
     cycled = False
     gamma = float(f.get("gamma", 0.1))
     if sched_name == "step":
@@ -188,6 +189,8 @@ def reference(data, f):
             final_div_factor=float(f.get("final-div-factor", 1e4)),
             three_phase="three-phase" in f, anneal_strategy=f.get("anneal", "cos"))
         cycled = cyc != "off"
+    elif sched_name == "exponential":
+        per_epoch = torch.optim.lr_scheduler.ExponentialLR(sched_opt, gamma=float(f["gamma"]))
     elif sched_name == "plateau":
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             sched_opt, factor=gamma, patience=int(f.get("lr-patience", 10)))
@@ -258,6 +261,8 @@ def reference(data, f):
                 row["val_acc"] = (lv.argmax(1) == yv).float().mean().item()
             if plateau:
                 plateau.step(row["val_loss"])
+            if per_epoch:
+                per_epoch.step()
             out.append(row)
         e0 += n_epochs
     # a case must test what it names: clipping that clips, a plateau that cuts the lr

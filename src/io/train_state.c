@@ -334,7 +334,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     if (cfg->optimizer == CT_ADAMW && cfg->weight_decay == 0.0f &&
         !json_object_get(o, "weight_decay_as_is"))
         cfg->weight_decay = CT_ADAMW_WEIGHT_DECAY;
-    OPT_INT("schedule", 0, CT_SCHED_RANGE_TEST, cfg->schedule);
+    OPT_INT("schedule", 0, CT_SCHED_EXPONENTIAL, cfg->schedule);
     OPT_INT("step_size", 0, INT32_MAX, cfg->step_size);
     OPT_INT("plateau_patience", CT_PATIENCE_NONE, INT32_MAX, cfg->plateau_patience);
     OPT_INT("warmup_steps", 0, INT32_MAX, cfg->warmup_steps);

@@ -150,6 +150,9 @@ float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_
     case CT_SCHED_RANGE_TEST:
         lr = total > 0 ? base * pow((double)cfg->end_lr / base, (double)g / (double)total) : base;
         break;
+    case CT_SCHED_EXPONENTIAL:
+        lr = base * pow(or_default(cfg->gamma, CT_STEP_GAMMA), (double)epoch);
+        break;
     default: break;
     }
     int64_t warm = cfg->warmup_steps > 0 ? cfg->warmup_steps
@@ -280,6 +283,11 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
             return ct_fail(CT_ERR_INVALID, "plateau schedule: patience must be an epoch count "
                            "(0: 10) or CT_PATIENCE_NONE (-1: none), got %d",
                            cfg->plateau_patience);
+        break;
+    case CT_SCHED_EXPONENTIAL:
+        if (!(cfg->gamma >= 0.0f))
+            return ct_fail(CT_ERR_INVALID, "exponential schedule: gamma must be > 0, got %g",
+                           cfg->gamma);
         break;
     case CT_SCHED_RANGE_TEST:
         if (!(cfg->end_lr > 0.0f))

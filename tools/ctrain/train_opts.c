@@ -23,13 +23,15 @@
 #define SINGLE_PHASE_EPOCHS 10 /* --lr or a non-phase schedule without --epochs */
 
 static const char *const k_optimizers[] = {"sgd", "adam", "adamw", "rmsprop"};
-static const char *const k_schedules[] = {"phases", "step", "cosine", "onecycle", "plateau"};
+/* (by ct_schedule_kind: the range test is --lr-find's, not a --lr-schedule choice) */
+static const char *const k_schedules[] = {"phases",  "step",       "cosine",     "onecycle",
+                                          "plateau", "range-test", "exponential"};
 
 #define N_OPTIMIZERS (int)(sizeof k_optimizers / sizeof k_optimizers[0])
 #define N_SCHEDULES (int)(sizeof k_schedules / sizeof k_schedules[0])
 _Static_assert(sizeof k_optimizers / sizeof k_optimizers[0] == CT_RMSPROP + 1,
                "a name for every ct_optimizer_kind");
-_Static_assert(sizeof k_schedules / sizeof k_schedules[0] == CT_SCHED_PLATEAU + 1,
+_Static_assert(sizeof k_schedules / sizeof k_schedules[0] == CT_SCHED_EXPONENTIAL + 1,
                "a name for every ct_schedule_kind");
 
 int train_optimizer_kind(const char *name) {
@@ -188,16 +190,19 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "RMSprop: divide by the centered second moment (the gradient's\n"
                  "estimated variance)"},
         {.name = "lr-schedule", .kind = CLI_CHOICE, .dst = &o->lr_schedule, .metavar = "NAME",
-         .choices = "phases|step|cosine|onecycle|plateau",
+         .choices = "phases|step|cosine|onecycle|plateau|exponential",
          .help = "phases: --schedule's constant lr per phase; step, cosine,\n"
-                 "onecycle, plateau: PyTorch's StepLR, CosineAnnealingLR,\n"
-                 "OneCycleLR, ReduceLROnPlateau (on val_loss) over --epochs\n"
-                 "(else 10) from --lr (the max lr for onecycle); cosine and\n"
-                 "onecycle advance every step, step and plateau every epoch"},
+                 "onecycle, plateau, exponential: PyTorch's StepLR,\n"
+                 "CosineAnnealingLR, OneCycleLR, ReduceLROnPlateau (on val_loss),\n"
+                 "ExponentialLR over --epochs (else 10) from --lr (the max lr for\n"
+                 "onecycle); cosine and onecycle advance every step, the others\n"
+                 "every epoch"},
         {.name = "step-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->step_size,
          .metavar = "N", .help = "step: epochs between decays (required)", .def = "none"},
         {.name = "gamma", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->gamma,
-         .metavar = "X", .help = "step, plateau: lr decay factor", .def = "0.1"},
+         .metavar = "X", .help = "step, plateau, exponential: lr decay factor (exponential:\n"
+                                 "required, the lr is lr * X^epoch)",
+         .def = "0.1"},
         {.name = "lr-patience", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->lr_patience,
          .metavar = "N", .help = "plateau: PyTorch's patience, the epochs without a better\n"
                                   "val_loss tolerated (the lr is cut after N + 1)",
@@ -652,9 +657,10 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         {"div-factor", CT_SCHED_ONECYCLE}, {"final-div-factor", CT_SCHED_ONECYCLE},
         {"three-phase", CT_SCHED_ONECYCLE}, {"anneal", CT_SCHED_ONECYCLE},
         {"lr-patience", CT_SCHED_PLATEAU}};
-    if (SEEN("gamma") && sched != CT_SCHED_STEP && sched != CT_SCHED_PLATEAU)
-        return cli_usage_error("train", "--gamma: applies to --lr-schedule step or plateau (got "
-                               "%s)", o->lr_schedule);
+    if (SEEN("gamma") && sched != CT_SCHED_STEP && sched != CT_SCHED_PLATEAU &&
+        sched != CT_SCHED_EXPONENTIAL)
+        return cli_usage_error("train", "--gamma: applies to --lr-schedule step, plateau or "
+                               "exponential (got %s)", o->lr_schedule);
     if (SEEN("gamma") && sched == CT_SCHED_PLATEAU && !(o->gamma < 1))
         return cli_usage_error("train", "--gamma: the plateau factor must be below 1, got %s",
                                cli_float_text(F("gamma"), cli_float_typed(F("gamma")) < 1, fbuf,
@@ -676,6 +682,9 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                o->cycle_momentum);
     if (sched == CT_SCHED_STEP && o->step_size <= 0)
         return cli_usage_error("train", "--step-size: required with --lr-schedule step");
+    if (sched == CT_SCHED_EXPONENTIAL && !SEEN("gamma") && !o->resume_dir) /* (as PyTorch's) */
+        return cli_usage_error("train", "--gamma: required with --lr-schedule exponential (the "
+                               "lr is lr * gamma^epoch)");
     /* (resumed: the run's own value, 0 for the default, checked against the flag already) */
     if (SEEN("pct-start") && !o->resume_dir && !(o->pct_start > 0 && o->pct_start < 1))
         return cli_usage_error("train", "--pct-start: expected a number in (0, 1), got %s",

@@ -207,6 +207,9 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
                (double)(c->gamma > 0 ? c->gamma : 0.1f));
         break;
     case CT_SCHED_COSINE: printf(", cosine lr to %g", (double)c->eta_min); break;
+    case CT_SCHED_EXPONENTIAL:
+        printf(", exponential lr x%g per epoch", (double)(c->gamma > 0 ? c->gamma : 0.1f));
+        break;
     case CT_SCHED_PLATEAU: { /* PyTorch's patience N: the cut comes after N + 1 bad epochs */
         int patience = train_patience_flag(c->plateau_patience);
         printf(", plateau lr x%g (patience %d: cut after %d epoch%s without a better val_loss)",
