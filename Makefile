@@ -9,6 +9,9 @@ JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
 .PHONY: all deps deps-test build run test test-fast asan bench fuzz clean
+# (one target at a time: under make -j, deps and deps-test would run apt-get side by side; each
+# build still compiles on every core)
+.NOTPARALLEL:
 
 all: build
 

@@ -219,7 +219,8 @@ typedef struct {
     int prefetch;        /* batches prepared ahead per worker (2) */
     int data_on_device;  /* -1 auto, 0 off (loader + copies), 1 on (dataset resident on device) */
     float momentum;      /* SGD's and RMSprop's momentum (0) */
-    float weight_decay;  /* SGD, Adam: L2 penalty added to the gradient; AdamW: decoupled (0) */
+    float weight_decay;  /* SGD, Adam, RMSprop: L2 penalty added to the gradient; AdamW:
+                          * decoupled (0) */
     int nesterov;        /* Nesterov momentum (0) */
     uint64_t seed;       /* shuffling seed (the split and initialisation take their own) */
     /* Where to start (all zero: a fresh run, which also resets the optimizer's state; else the
@@ -233,7 +234,7 @@ typedef struct {
     int centered;                /* RMSprop: 1 divides by the centered (variance) estimate */
     ct_schedule_kind schedule;   /* CT_SCHED_PHASES (default) ... */
     int step_size;               /* step: epochs between decays (required, > 0) */
-    float gamma;                 /* step, plateau: decay factor (0: 0.1) */
+    float gamma;                 /* step, plateau, exponential: decay factor (0: 0.1) */
     int plateau_patience;        /* plateau: PyTorch's patience, the epochs without a better
                                   * val_loss (by more than 1e-4 of it) tolerated; the lr is cut
                                   * after patience + 1 of them (0: 10; PyTorch's patience=0, a
@@ -406,9 +407,9 @@ ct_status ct_model_train_sums(ct_model *m, double *loss_sum, double *correct, in
  * CTRAIN_CUDA_GRAPH=0 in the environment turns recording off. */
 const char *ct_model_step_graph(const ct_model *m);
 /* On a GPU, ct_fit trains the tutorial's kind of model ([flatten,] linear, relu, linear, with
- * SGD, Adam or AdamW, no clipping or augmentation, resident data, one process) through a fused
- * step instead of the layers' fifteen ops: one cooperative kernel runs all of an epoch's full
- * steps (or CTRAIN_CUDA_GRAPH_STEPS of them a launch). "on (...)" when the last ct_fit did,
+ * SGD, Adam or AdamW, no clipping, augmentation or moving average of the weights, resident
+ * data, one process) through a fused step instead of the layers' fifteen ops: one cooperative
+ * kernel runs all of an epoch's full steps (or CTRAIN_CUDA_GRAPH_STEPS of them a launch). "on (...)" when the last ct_fit did,
  * else "off (why)"; "" for other models and on a device without a fused step (the CPU).
  * CTRAIN_CUDA_FUSED=0 in the environment turns it off. */
 const char *ct_model_fused_step(const ct_model *m);

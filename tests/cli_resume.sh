@@ -287,6 +287,10 @@ run train --resume rms_plain --centered
 run train --resume rms_plain --alpha 0.99 --eps 1e-8 --epochs 2
 [ "$rc" -eq 0 ] && ok "--resume of an RMSprop run with its defaults given as flags: accepted" ||
     bad "--resume rms_plain --alpha 0.99 --eps 1e-8 -> exit $rc: $err"
+run train --data cut --epochs 1 --lr 0.1 --lr-schedule step --step-size 1 --val-size 500 --quiet --save st_def
+run train --resume st_def --gamma 0.1 --epochs 2 --quiet
+[ "$rc" -eq 0 ] && ok "--resume of a step run with --gamma 0.1, its default: accepted" ||
+    bad "--resume st_def --gamma 0.1 -> exit $rc: $err"
 run train --resume cut_run --alpha 0.9
 [ "$rc" -eq 2 ] && grep -q -- '--alpha: applies to --optimizer rmsprop (got sgd)' <<<"$err" &&
     ok "--resume of an SGD run with --alpha -> exit 2, as a new run" || bad "--resume cut_run --alpha -> exit $rc: $err"

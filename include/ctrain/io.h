@@ -131,8 +131,8 @@ ct_status ct_checkpoint_model_spec(const ct_checkpoint *c, char *spec, size_t by
 /* Builds the model the checkpoint describes: spec (NULL: ct_checkpoint_model_spec's), input shape
  * from the metadata's input_shape, else in_c/in_h/in_w; then loads its parameters (names
  * without prefix, or with ct_checkpoint_prefix's in a train state). A file's metadata is not
- * trusted with memory: not many more parameters than it holds numbers, and a layer's output for a batch of
- * max_batch at most a quarter of the machine's memory (at least 1 GiB). */
+ * trusted with memory: not many more parameters than it holds numbers, and a layer's output for
+ * a batch of max_batch at most a quarter of the machine's memory (at least 1 GiB). */
 ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, const char *spec,
                                      int in_c, int in_h, int in_w, int max_batch,
                                      ct_model **out);

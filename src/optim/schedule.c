@@ -14,6 +14,7 @@
  *             max_momentum), which replaces SGD's momentum or Adam's beta1
  *   plateau:  base (ct_fit multiplies by gamma^cuts, ct_plateau_cuts over the history)
  *   range test: base * (end_lr / base)^(g / T)   (fastai's and Lightning's lr finders' ramp)
+ *   exponential: base * gamma^epoch                                  (ExponentialLR, per epoch)
  * then times the linear warm-up factor s + (1 - s) * min(g, W) / W (LinearLR(start_factor = s,
  * total_iters = W)): the product of the two lrs over base. (torch's ChainedScheduler gives the
  * same for step, plateau and cosine with eta_min 0; other values for cosine with eta_min > 0
@@ -286,8 +287,8 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         break;
     case CT_SCHED_EXPONENTIAL:
         if (!(cfg->gamma >= 0.0f))
-            return ct_fail(CT_ERR_INVALID, "exponential schedule: gamma must be > 0, got %g",
-                           cfg->gamma);
+            return ct_fail(CT_ERR_INVALID, "exponential schedule: gamma must be >= 0 (0: 0.1), "
+                           "got %g", cfg->gamma);
         break;
     case CT_SCHED_RANGE_TEST:
         if (!(cfg->end_lr > 0.0f))

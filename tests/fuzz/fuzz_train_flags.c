@@ -2,9 +2,9 @@
  * fuzz_train_flags.c — a `ctrain train` command line, as the tool parses it before it touches
  * data or devices: the input is split at NUL and newline bytes into at most 64 arguments, which
  * go through cli_parse with train's flag table (args.c, train_opts.c), then through
- * train_parse_val_size and train_finish_options (the flags' combinations, --schedule, --augment, --betas and the
- * library's ct_train_config_check) and, for a command line that passes, the --help text and a
- * second run of the same flags, which must give the same configuration. A bad command line must
+ * train_parse_val_size and train_finish_options (the flags' combinations, --schedule, --augment,
+ * --betas and the library's ct_train_config_check) and, for a command line that passes, the
+ * --help text and a second run of the same flags, which must give the same configuration. A bad command line must
  * come back as a usage error with a message (held, not printed: FUZZ_VERBOSE=1 prints them);
  * nothing may crash, overflow or leak.
  */

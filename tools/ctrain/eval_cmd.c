@@ -230,7 +230,8 @@ int cmd_eval(int argc, char **argv) {
     int64_t n_all = ct_dataset_count(test); /* a batch above it is all of them */
     const char *fp = val ? ct_checkpoint_meta(cm.ck, "data_fingerprint") : NULL;
     char mine[24];
-    if (fp) snprintf(mine, sizeof mine, "%016llx", (unsigned long long)ct_dataset_fingerprint(test));
+    if (fp)
+        snprintf(mine, sizeof mine, "%016llx", (unsigned long long)ct_dataset_fingerprint(test));
     if (fp && strcmp(fp, mine) != 0) {
         cli_error("%s: the run's validation split is of other training images (fingerprint "
                   "%.20s; %s's in %s: %s): --part val needs the data it trained on", cm.path, fp,

@@ -236,7 +236,8 @@ float *cli_dataset_inputs(const ct_dataset *ds, const int32_t *idx, int64_t firs
     }
     for (int64_t i = 0; i < n; i++) {
         const uint8_t *px = ct_dataset_images(ds) + (idx ? idx[first + i] : first + i) * row;
-        for (int64_t j = 0; j < row; j++) x[i * row + j] = px[j] * (1.0f / 255.0f); /* (as training) */
+        for (int64_t j = 0; j < row; j++) /* (as training) */
+            x[i * row + j] = px[j] * (1.0f / 255.0f);
     }
     return x;
 }

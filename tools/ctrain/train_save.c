@@ -304,8 +304,8 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     if (rms || !SEEN("centered")) o->centered = saved.centered;
     const int step = saved.schedule == CT_SCHED_STEP, plateau = saved.schedule == CT_SCHED_PLATEAU;
     SAME_NUM_IF(step, "step-size", step_size, saved.step_size, "%d", int);
-    SAME_NUM_IF(step || plateau || saved.schedule == CT_SCHED_EXPONENTIAL, "gamma", gamma,
-                saved.gamma, "%g", double);
+    SAME_OR_DEFAULT_IF(step || plateau || saved.schedule == CT_SCHED_EXPONENTIAL, "gamma", gamma,
+                       0.1f);
     SAME_NUM_IF(plateau, "lr-patience", lr_patience,
                 train_patience_flag(saved.plateau_patience), "%d", int);
     SAME_NUM_IF(saved.schedule == CT_SCHED_COSINE, "eta-min", eta_min, saved.eta_min, "%g",
