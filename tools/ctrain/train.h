@@ -109,6 +109,10 @@ void train_format_cycle_momentum(const ct_train_config *c, char *out, size_t out
 int train_same_cycle_momentum(const ct_train_config *a, const ct_train_config *b);
 /* --augment SPEC for dataset into a crop padding and a flip switch (auto: crop=4,flip for
  * cifar10, off otherwise); -1 with a message in err when malformed. */
+/* train_parse.c: "5@0.5,5@0.1" into phases; "B1,B2" into the betas (each in (0, 1)). On error
+ * -1 (train_parse_schedule: a message in err). */
+int train_parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, size_t err_bytes);
+int train_parse_betas(const char *s, float *b1, float *b2);
 int train_parse_augment(const char *spec, const char *dataset, int *pad, int *flip, char *err,
                         size_t err_bytes);
 /* The canonical --augment text of (pad, flip): "off", "crop=4", "flip", "crop=4,flip". */

@@ -1,0 +1,230 @@
+/*
+ * train_parse.c — the values of `ctrain train`'s flags that have a syntax of their own: the
+ * optimizer's and schedule's names, --schedule's phases, --augment, --betas, --cycle-momentum
+ * and --val-size (a count or a fraction), each read here and written back as it would be typed
+ * (train_opts.c checks the flags against each other).
+ */
+#include "cli.h"
+#include "train.h"
+
+#include "ctrain.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const k_optimizers[] = {"sgd", "adam", "adamw", "rmsprop"};
+/* (by ct_schedule_kind: the range test is --lr-find's, not a --lr-schedule choice) */
+static const char *const k_schedules[] = {"phases",  "step",       "cosine",     "onecycle",
+                                          "plateau", "range-test", "exponential"};
+
+#define N_OPTIMIZERS (int)(sizeof k_optimizers / sizeof k_optimizers[0])
+#define N_SCHEDULES (int)(sizeof k_schedules / sizeof k_schedules[0])
+_Static_assert(sizeof k_optimizers / sizeof k_optimizers[0] == CT_RMSPROP + 1,
+               "a name for every ct_optimizer_kind");
+_Static_assert(sizeof k_schedules / sizeof k_schedules[0] == CT_SCHED_EXPONENTIAL + 1,
+               "a name for every ct_schedule_kind");
+
+int train_optimizer_kind(const char *name) {
+    for (int i = 0; i < N_OPTIMIZERS; i++)
+        if (strcmp(name, k_optimizers[i]) == 0) return i;
+    return -1;
+}
+int train_schedule_kind(const char *name) {
+    for (int i = 0; i < N_SCHEDULES; i++)
+        if (strcmp(name, k_schedules[i]) == 0) return i;
+    return -1;
+}
+const char *train_optimizer_name(int kind) {
+    return kind >= 0 && kind < N_OPTIMIZERS ? k_optimizers[kind] : "sgd";
+}
+const char *train_schedule_name(int kind) {
+    return kind >= 0 && kind < N_SCHEDULES ? k_schedules[kind] : "phases";
+}
+
+void train_format_schedule(const ct_phase *ph, int n, char *out, size_t out_bytes) {
+    size_t len = 0;
+    out[0] = 0;
+    for (int i = 0; i < n && len < out_bytes; i++)
+        len += (size_t)snprintf(out + len, out_bytes - len, "%s%d@%g", i ? "," : "", ph[i].epochs,
+                                (double)ph[i].lr);
+}
+
+int train_parse_val_size(train_opts *o) {
+    const char *t = o->val_size_text;
+    if (!t) return CLI_EXIT_OK; /* (the default, or a resumed run's count) */
+    size_t digits = strspn(t, "0123456789");
+    char *end = NULL;
+    errno = 0;
+    if (digits > 0 && !t[digits]) { /* a count */
+        long long n = strtoll(t, &end, 10);
+        if (errno || n > TRAIN_MAX_VAL_SIZE)
+            return cli_usage_error("train", "--val-size: %s is more images than any dataset "
+                                   "holds (at most %lld)", t, (long long)TRAIN_MAX_VAL_SIZE);
+        o->val_size = n;
+        o->val_fraction = 0.0;
+        return CLI_EXIT_OK;
+    }
+    /* (decimal only: strtod's hexadecimal floats and infinities are no fraction) */
+    int decimal = (isdigit((unsigned char)t[0]) || t[0] == '.') &&
+                  strspn(t, "0123456789.eE+-") == strlen(t);
+    double f = decimal ? strtod(t, &end) : -1.0;
+    if (decimal && errno == ERANGE && f < 1.0) /* (1e-400: no fraction of any dataset) */
+        return cli_usage_error("train", "--val-size: %s is too small a fraction to hold out an "
+                               "image", t);
+    if (!end || end == t || *end || !(f >= 0.0 && f < 1.0))
+        return cli_usage_error("train", "--val-size: expected a number of images (10000) or a "
+                               "fraction in (0, 1) of the training set (0.2), got \"%s\"", t);
+    o->val_fraction = f;
+    o->val_size = f > 0.0 ? -1 : 0; /* (0.0: none, as Keras' validation_split=0) */
+    return CLI_EXIT_OK;
+}
+
+int64_t train_val_count(double fraction, int64_t n) {
+    return n - (int64_t)floor((double)n * (1.0 - fraction));
+}
+
+/* "5@0.5,5@0.1" → phases; on error writes a message into err and returns -1. */
+int train_parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, size_t err_bytes) {
+    int n = 0;
+    long total = 0;
+    const char *p = s;
+    if (!*s) return snprintf(err, err_bytes, "expected EPOCHS@LR[,EPOCHS@LR...], got \"\""), -1;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char part[64];
+        if (n >= CT_MAX_PHASES)
+            return snprintf(err, err_bytes, "at most %d phases, got \"%s\"", CT_MAX_PHASES, s), -1;
+        if (len == 0 || len >= sizeof part)
+            return snprintf(err, err_bytes, "phase %d: expected EPOCHS@LR, got \"%.*s\"", n + 1,
+                            (int)(len < 40 ? len : 40), p), -1;
+        memcpy(part, p, len);
+        part[len] = 0;
+        char *at = strchr(part, '@');
+        long epochs = 0;
+        double lr = 0;
+        if (!at)
+            return snprintf(err, err_bytes, "phase %d: expected EPOCHS@LR, got \"%s\"", n + 1, part), -1;
+        *at = 0;
+        if (cli_parse_long(part, 1, MAX_TOTAL_EPOCHS, &epochs) != 0)
+            return snprintf(err, err_bytes, "phase %d: expected a number of epochs in 1..%d, got "
+                            "\"%s\"", n + 1, MAX_TOTAL_EPOCHS, part), -1;
+        if (cli_parse_double(at + 1, &lr) != 0 || !(lr > 0) || !((float)lr > 0) ||
+            (float)lr > MAX_LR) /* as a float: a saved 1e30 reads back as 1.00000002e+30 */
+            return snprintf(err, err_bytes, "phase %d: expected a learning rate above 0 (as a "
+                            "32-bit float) and at most 1e30, got \"%s\"", n + 1, at + 1), -1;
+        total += epochs;
+        if (total > MAX_TOTAL_EPOCHS)
+            return snprintf(err, err_bytes, "more than %d epochs in all", MAX_TOTAL_EPOCHS), -1;
+        ph[n].epochs = (int)epochs;
+        ph[n].lr = (float)lr;
+        n++;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    *n_out = n;
+    return 0;
+}
+
+#define AUGMENT_DEFAULT_PAD 4 /* torchvision's CIFAR recipe: RandomCrop(32, padding=4) */
+
+int train_parse_augment(const char *spec, const char *dataset, int *pad, int *flip, char *err,
+                        size_t err_bytes) {
+    *pad = 0;
+    *flip = 0;
+    if (strcmp(spec, "off") == 0) return 0;
+    if (strcmp(spec, "auto") == 0) {
+        if (strcmp(dataset, "cifar10") == 0) *pad = AUGMENT_DEFAULT_PAD, *flip = 1;
+        return 0;
+    }
+    const char *p = spec;
+    int seen_crop = 0;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char part[32];
+        if (len == 0 || len >= sizeof part)
+            return snprintf(err, err_bytes, "expected off, auto, or crop[=P] and/or flip "
+                            "separated by a comma, got \"%s\"", spec), -1;
+        memcpy(part, p, len);
+        part[len] = 0;
+        long v = AUGMENT_DEFAULT_PAD;
+        if (strcmp(part, "flip") == 0 && !*flip) {
+            *flip = 1;
+        } else if (strncmp(part, "crop", 4) == 0 && (part[4] == 0 || part[4] == '=') && !seen_crop) {
+            if (part[4] == '=' && cli_parse_long(part + 5, 1, CT_MAX_AUGMENT_PAD, &v) != 0)
+                return snprintf(err, err_bytes, "crop=P: P must be a whole number of pixels in "
+                                "[1, %d], got \"%s\"", CT_MAX_AUGMENT_PAD, part + 5), -1;
+            *pad = (int)v;
+            seen_crop = 1;
+        } else {
+            return snprintf(err, err_bytes, "unknown or repeated part \"%s\" in \"%s\" "
+                            "(expected off, auto, or crop[=P] and/or flip)", part, spec), -1;
+        }
+        if (!p[len]) return 0;
+        p += len + 1;
+    }
+}
+
+void train_format_augment(int pad, int flip, char *out, size_t out_bytes) {
+    if (pad > 0) snprintf(out, out_bytes, "crop=%d%s", pad, flip ? ",flip" : "");
+    else snprintf(out, out_bytes, "%s", flip ? "flip" : "off");
+}
+
+int train_parse_pair(const char *s, double *x, double *y) {
+    char buf[64];
+    const char *comma = strchr(s, ',');
+    if (!comma || (size_t)(comma - s) >= sizeof buf) return -1;
+    memcpy(buf, s, (size_t)(comma - s));
+    buf[comma - s] = 0;
+    return cli_parse_double(buf, x) == 0 && cli_parse_double(comma + 1, y) == 0 ? 0 : -1;
+}
+
+/* "B1,B2" → two floats in (0, 1); -1 when malformed. */
+int train_parse_betas(const char *s, float *b1, float *b2) {
+    double x, y;
+    if (train_parse_pair(s, &x, &y) != 0) return -1;
+    if (!(x > 0 && x < 1) || !(y > 0 && y < 1)) return -1; /* 0 would mean the default */
+    *b1 = (float)x;
+    *b2 = (float)y;
+    return 0;
+}
+
+/* (on: base = max = 0, the library's defaults) */
+int train_parse_cycle_momentum(const char *s, ct_train_config *c) {
+    c->cycle_momentum = strcmp(s, "off") != 0;
+    c->base_momentum = c->max_momentum = 0.0f;
+    if (strcmp(s, "on") == 0 || strcmp(s, "off") == 0) return 0;
+    double x, y;
+    if (train_parse_pair(s, &x, &y) != 0) return -1;
+    const float b = (float)x, m = (float)y; /* (checked as the floats they train as) */
+    if (!(b >= 0 && b < 1) || !(m >= 0 && m < 1) || (b == 0 && m == 0)) return -1;
+    c->base_momentum = b + 0.0f; /* (-0 is 0) */
+    c->max_momentum = m + 0.0f;
+    return 0;
+}
+
+int train_same_cycle_momentum(const ct_train_config *a, const ct_train_config *b) {
+    if (!a->cycle_momentum || !b->cycle_momentum) return a->cycle_momentum == b->cycle_momentum;
+    float ab, am, bb, bm;
+    ct_cycled_momentum(a, &ab, &am);
+    ct_cycled_momentum(b, &bb, &bm);
+    return ab == bb && am == bm;
+}
+
+void train_format_cycle_momentum(const ct_train_config *c, char *out, size_t out_bytes) {
+    char base[32], max[32];
+    if (!c->cycle_momentum) {
+        snprintf(out, out_bytes, "off");
+    } else if (c->base_momentum == 0.0f && c->max_momentum == 0.0f) {
+        snprintf(out, out_bytes, "on");
+    } else {
+        cli_shortest_float(c->base_momentum, base, sizeof base);
+        cli_shortest_float(c->max_momentum, max, sizeof max);
+        snprintf(out, out_bytes, "%s,%s", base, max);
+    }
+}
+
