@@ -11,8 +11,6 @@
  */
 #include "nn/model.h"
 
-#include <string.h>
-
 float ct_ema_decay(const ct_train_config *cfg, int64_t k) {
     if (cfg->ema_warmup) {
         double warm = (1.0 + (double)k) / (10.0 + (double)k);

@@ -11,8 +11,6 @@
  */
 #include "cli.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,31 +149,25 @@ static void print_confusion(const int64_t *cm, int k, const cli_names *names) {
  * ctrain train saves them in model.safetensors (a train state: val_size, and the seed in its
  * config). Prints the error. */
 static int run_split(const cli_model *cm, long long *n_val, unsigned long long *seed) {
-    const char *key[2] = {"val_size", "seed"};
-    unsigned long long u[2];
-    char cfg_seed[24] = "";
+    const char *v = ct_checkpoint_meta(cm->ck, "val_size"), *sd = ct_checkpoint_meta(cm->ck, "seed");
     ct_train_config cfg;
-    if (!ct_checkpoint_meta(cm->ck, "seed") && *ct_checkpoint_prefix(cm->ck) &&
-        ct_checkpoint_train_config(cm->ck, &cfg) == CT_OK)
-        snprintf(cfg_seed, sizeof cfg_seed, "%llu", (unsigned long long)cfg.seed);
-    for (int k = 0; k < 2; k++) {
-        const char *v = ct_checkpoint_meta(cm->ck, key[k]);
-        if (!v && k == 1 && *cfg_seed) v = cfg_seed;
-        char *end = NULL;
-        errno = 0;
-        u[k] = v && isdigit((unsigned char)v[0]) ? strtoull(v, &end, 10) : 0;
-        if (!v)
-            return cli_error("%s: --part val needs the run's split, but the file has no metadata "
-                             "\"%s\" (ctrain train writes val_size and seed)", cm->path, key[k]);
-        if (!end || *end || errno || (k == 0 && u[k] > INT32_MAX))
-            return cli_error("%s: metadata \"%s\" is \"%.40s\", not a %s", cm->path, key[k], v,
-                             k == 0 ? "number of images" : "seed");
-    }
-    *n_val = (long long)u[0];
-    *seed = u[1];
-    if (*n_val == 0)
+    int from_cfg = !sd && *ct_checkpoint_prefix(cm->ck) &&
+                   ct_checkpoint_train_config(cm->ck, &cfg) == CT_OK;
+    if (!v || (!sd && !from_cfg))
+        return cli_error("%s: --part val needs the run's split, but the file has no metadata "
+                         "\"%s\" (ctrain train writes val_size and seed)", cm->path,
+                         v ? "seed" : "val_size");
+    uint64_t n = 0, s = from_cfg ? cfg.seed : 0;
+    if (cli_parse_u64(v, &n) != 0 || n > INT32_MAX)
+        return cli_error("%s: metadata \"val_size\" is \"%.40s\", not a number of images",
+                         cm->path, v);
+    if (sd && cli_parse_u64(sd, &s) != 0)
+        return cli_error("%s: metadata \"seed\" is \"%.40s\", not a seed", cm->path, sd);
+    if (n == 0)
         return cli_error("%s: the run held out no validation images (--val-size 0): --part val has "
                          "nothing to evaluate", cm->path);
+    *n_val = (long long)n;
+    *seed = s;
     return CLI_EXIT_OK;
 }
 

@@ -4,6 +4,7 @@
  * and --val-size (a count or a fraction), each read here and written back as it would be typed
  * (train_opts.c checks the flags against each other).
  */
+#include "args.h"
 #include "cli.h"
 #include "train.h"
 
@@ -57,18 +58,18 @@ int train_parse_val_size(train_opts *o) {
     const char *t = o->val_size_text;
     if (!t) return CLI_EXIT_OK; /* (the default, or a resumed run's count) */
     size_t digits = strspn(t, "0123456789");
-    char *end = NULL;
-    errno = 0;
     if (digits > 0 && !t[digits]) { /* a count */
-        long long n = strtoll(t, &end, 10);
-        if (errno || n > TRAIN_MAX_VAL_SIZE)
+        uint64_t n = 0;
+        if (cli_parse_u64(t, &n) != 0 || n > (uint64_t)TRAIN_MAX_VAL_SIZE)
             return cli_usage_error("train", "--val-size: %s is more images than any dataset "
                                    "holds (at most %lld)", t, (long long)TRAIN_MAX_VAL_SIZE);
-        o->val_size = n;
+        o->val_size = (int64_t)n;
         o->val_fraction = 0.0;
         return CLI_EXIT_OK;
     }
     /* (decimal only: strtod's hexadecimal floats and infinities are no fraction) */
+    char *end = NULL;
+    errno = 0;
     int decimal = (isdigit((unsigned char)t[0]) || t[0] == '.') &&
                   strspn(t, "0123456789.eE+-") == strlen(t);
     double f = decimal ? strtod(t, &end) : -1.0;
