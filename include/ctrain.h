@@ -173,6 +173,7 @@ typedef struct {
 #define CT_MAX_EPOCHS 100000
 #define CT_MAX_WORKERS 64 /* ct_train_config.workers */
 #define CT_MAX_AUGMENT_PAD 255 /* ct_train_config.augment_pad */
+#define CT_MAX_AUGMENT_SCALE 10.0f /* ct_train_config.augment_scale_max */
 #define CT_PATIENCE_NONE (-1) /* ct_train_config.plateau_patience: none (PyTorch's patience=0) */
 
 typedef enum {
@@ -279,12 +280,22 @@ typedef struct {
      * of a short run does not lag behind it; 0: none (torchvision's, Keras'). */
     int ema_warmup;
     /* ---- augmentation of the training images (never of validation or test), as torchvision's
-     * RandomCrop(size, padding=augment_pad) then RandomHorizontalFlip(). Off by default: digits
-     * must not be mirrored. Each image's draws come from (seed, epoch, its place in the epoch),
-     * so they are the same on every device, thread count, rank count and after a resume. */
+     * RandomAffine(degrees, translate, scale, shear), then RandomCrop(size,
+     * padding=augment_pad), then RandomHorizontalFlip() (src/backend/augment.h). Off by
+     * default: digits must not be mirrored. Each image's draws come from (seed, epoch, its
+     * place in the epoch), so they are the same on every device, thread count, rank count and
+     * after a resume. */
     int augment_pad;             /* random crop after zero-padding every side by this (0: off;
                                   * at most CT_MAX_AUGMENT_PAD) */
     int augment_flip;            /* 1: mirror left-right with probability 1/2 */
+    float augment_degrees;       /* rotation uniform in [-d, d] degrees, d in [0, 180] (0: none) */
+    float augment_translate;     /* shift uniform in +-this fraction of the width and height,
+                                  * in whole pixels; in [0, 1] (0: none) */
+    float augment_scale_min;     /* zoom uniform in [min, max], 0 < min <= max <= */
+    float augment_scale_max;     /* CT_MAX_AUGMENT_SCALE (both 0: none) */
+    float augment_shear;         /* x shear uniform in [-s, s] degrees, s in [0, 89] (0: none) */
+    int augment_bilinear;        /* the warp samples bilinearly (1) or nearest (0, torchvision's
+                                  * default) */
     /* Data-parallel training across the processes of an MPI job (ct_dist_init), or NULL for a
      * single process. Every rank must call ct_fit with the same model, data and settings. */
     ct_dist *dist;
@@ -311,6 +322,14 @@ int ct_plateau_cuts(const ct_train_config *cfg, const double *val_losses, int n)
  * CT_MAX_EPOCHS in all) and its optimizer, schedule and augmentation settings (ct_fit does this
  * too). */
 ct_status ct_train_config_check(const ct_train_config *cfg);
+
+/* The training images images (n, c, h, w) as ct_fit augments them under cfg's augment_*
+ * settings (and seed) when they stand at places first .. first + n - 1 of epoch `epoch`'s
+ * order: out (n, c, h, w), pixels / 255 as ct_fit's input (unaugmented when cfg augments
+ * nothing). cfg must pass ct_train_config_check. For pictures of the augmentation (ctrain
+ * show --augment) and tests. */
+ct_status ct_augment_images(const ct_train_config *cfg, const uint8_t *images, int64_t n,
+                            int c, int h, int w, int epoch, int64_t first, float *out);
 
 /* The tutorial's settings: 5 epochs at lr 0.5 then 5 at 0.1, batch 128/256, 2 workers. */
 void ct_train_config_default(ct_train_config *cfg);

@@ -72,6 +72,22 @@ if [ "$have_mnist" -eq 1 ]; then
     [ "$rc" -eq 2 ] && grep -q -- '--augment crop=1,flip' <<<"$err" && grep -q 'saved with crop=1,' <<<"$err" &&
         ok "resume with another --augment -> exit 2" ||
         bad "resume with another --augment -> exit $rc, stderr: $err"
+    # torchvision's RandomAffine before the crop (cli_torchvision.sh checks the pixels)
+    run train --epochs 1 --lr 0.5 --val-size 59000 --augment translate=0.1,rotate=10,bilinear \
+        --save "$tmp/aff"
+    plan=$(grep '^Plan: ' <<<"$out")
+    [ "$rc" -eq 0 ] && grep -q '^test_loss: .*test_acc: 0\.[4-9]' <<<"$out" &&
+        grep -qF 'augment: random affine (rotate +-10 deg, translate +-0.1, bilinear)' <<<"$plan" &&
+        ok "--augment translate=0.1,rotate=10,bilinear trains and is named: $plan" ||
+        bad "--augment rotate/translate -> exit $rc, plan: $plan, stdout: $out, stderr: $err"
+    run train --resume "$tmp/aff" --epochs 2 --augment bilinear,rotate=10.0,translate=.1 --quiet
+    [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" &&
+        ok "resume with the same --augment spelt otherwise -> continues" ||
+        bad "resume with the same --augment spelt otherwise -> exit $rc, stderr: $err"
+    run train --resume "$tmp/aff" --epochs 3 --augment rotate=10,translate=0.1
+    [ "$rc" -eq 2 ] && grep -qF 'saved with rotate=10,translate=0.1,bilinear' <<<"$err" &&
+        ok "resume without its bilinear -> exit 2, names the saved setting" ||
+        bad "resume with another affine --augment -> exit $rc, stderr: $err"
     run train --resume "$tmp/run" --optimizer sgd
     if [ "$rc" -eq 2 ] && grep -q -- '--optimizer sgd' <<<"$err" && grep -q 'adam' <<<"$err"; then
         ok "resume with another --optimizer -> exit 2"

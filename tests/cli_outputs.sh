@@ -222,6 +222,19 @@ run show --model run --wrong --count 6 --cols 3 --scale 2 --part train --out wro
     bad "show --wrong -> exit $rc: $out $err"
 # (a title wider than the grid widens the picture, the grid centred under it)
 png_ok wrong.png ">$((3 * (28 * 2 + 2) + 2))" $((30 + 2 * (28 * 2 + 2 + 18) + 2))
+# --augment: the training images as a run with that --augment and --seed sees them (the same
+# seed draws the same picture, another seed another; the model predicts what is shown)
+run show --augment rotate=20,translate=0.1,scale=0.8:1.2 --count 16 --out aug1.png
+run show --augment rotate=20,translate=0.1,scale=0.8:1.2 --count 16 --out aug2.png
+run show --augment rotate=20,translate=0.1,scale=0.8:1.2 --count 16 --seed 7 --out aug3.png
+run show --part train --count 16 --out plain.png
+[ "$rc" -eq 0 ] && cmp -s aug1.png aug2.png && ! cmp -s aug1.png aug3.png && ! cmp -s aug1.png plain.png &&
+    ok "show --augment: the same seed the same picture, another seed or none another" ||
+    bad "show --augment -> exit $rc: $err"
+png_ok aug1.png $((8 * 86 + 2)) $((30 + 2 * 104 + 2))
+run show --augment rotate=30 --model run --count 64 --epoch 3 --out augpred.png
+[ "$rc" -eq 0 ] && grep -Eq '^Wrote augpred.png: 64 images, [0-9]+ wrong$' <<<"$out" &&
+    ok "show --augment --model --epoch: $out" || bad "show --augment --model -> exit $rc: $out $err"
 # --out onto an existing file: a PNG is replaced (above: grid.png again), anything else (here
 # the model it reads) is refused and left whole
 run show --out grid.png --count 4

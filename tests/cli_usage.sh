@@ -276,6 +276,18 @@ expect_usage '--augment' train --augment crop=256
 expect_usage '--augment' train --augment crop=2,
 expect_usage '--augment' train --augment flip,flip
 expect_usage '--augment' train --augment ''
+expect_usage '--augment' train --augment rotate=200
+expect_usage '--augment' train --augment rotate=-5
+expect_usage '--augment' train --augment translate=1.5
+expect_usage '--augment' train --augment scale=1.2:0.9
+expect_usage '--augment' train --augment scale=0:1
+expect_usage '--augment' train --augment scale=1.1
+expect_usage '--augment' train --augment shear=90
+expect_usage '--augment' train --augment rotate=5,rotate=6
+expect_usage '--augment' train --augment bilinear,crop
+expect_usage '--augment' show --augment rotate=x
+expect_usage '--seed' show --seed 3
+expect_usage '--epoch' show --epoch 1
 expect_usage '--optimizer' train --optimizer ''
 expect_usage '--momentum' train --optimizer adam --momentum 0.9
 expect_usage '--nesterov' train --optimizer adamw --nesterov

@@ -1,6 +1,6 @@
 /*
  * test_data_ops.c — the data and memory ops of the backend table (backend/backend.h: the
- * uint8 row gather with and without augmentation, a step's scalars in device memory,
+ * uint8 row gather with and without augmentation (crop, flip and the affine warp), a step's scalars in device memory,
  * collectives on one rank, allocation, copies and slots) against references written here, on
  * every backend that can be opened, as test_ops.c does for the arithmetic ops.
  */
@@ -154,6 +154,93 @@ static void test_gather_augment(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* gather_u8 with the affine part (augment.h; torchvision itself checks it: cli_torchvision.sh): */
+/* the same as the definition computed here on the host, an identity warp is no warp, and a     */
+/* pure shift moves the image by the drawn whole pixels                                          */
+
+static void test_gather_affine(void **state) {
+    ct_backend *b = tu_backend(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 18, 0);
+    const int64_t rows = 30, n = 24;
+    const float scale = 1.0f / 255.0f;
+    const struct { int c, h, w, pad, flip, bilinear; float deg, tr, s0, s1, shear; } cases[] = {
+        {1, 28, 28, 0, 0, 0, 20, 0.1f, 0.9f, 1.1f, 10}, {1, 28, 28, 2, 1, 1, 20, 0.1f, 0.9f, 1.1f, 10},
+        {3, 9, 13, 0, 1, 1, 180, 0.3f, 0.5f, 3, 45},     {2, 6, 5, 1, 0, 0, 90, 0, 0, 0, 0},
+        {1, 16, 16, 0, 0, 0, 0, 0, 1, 1, 0},             {1, 16, 16, 0, 1, 1, 0, 0, 1, 1, 0},
+        {1, 12, 10, 0, 0, 1, 0, 0.25f, 0, 0, 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int c = cases[k].c, h = cases[k].h, w = cases[k].w;
+        const int64_t row = (int64_t)c * h * w;
+        ct_augment aug = {.c = c, .h = h, .w = w, .pad = cases[k].pad, .flip = cases[k].flip,
+                          .degrees = cases[k].deg, .translate = cases[k].tr,
+                          .scale_min = cases[k].s0, .scale_max = cases[k].s1,
+                          .shear = cases[k].shear, .bilinear = cases[k].bilinear, .seed = 5 + k,
+                          .stream = 77, .first = 300 * k};
+        uint8_t *src = hmalloc((size_t)(rows * row));
+        int32_t *idx = hmalloc((size_t)n * 4);
+        float *out = hmalloc((size_t)(n * row) * 4), *plain = hmalloc((size_t)(n * row) * 4);
+        for (int64_t i = 0; i < rows * row; i++) src[i] = (uint8_t)(1 + ct_rng_below(&rng, 255));
+        for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
+        uint8_t *d_src = dput(b, src, (size_t)(rows * row));
+        int32_t *d_idx = dput(b, idx, (size_t)n * 4);
+        float *d_out = dalloc(b, (size_t)(n * row) * 4);
+        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &aug, NULL, d_out, NULL));
+        dget(b, out, d_out, (size_t)(n * row) * 4);
+        ct_augment none = aug; /* the crop and flip alone */
+        none.degrees = none.translate = none.scale_min = none.scale_max = none.shear = 0.0f;
+        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &none, NULL, d_out, NULL));
+        dget(b, plain, d_out, (size_t)(n * row) * 4);
+        int64_t off = 0, shifted = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const uint8_t *img = src + (int64_t)idx[i] * row;
+            uint32_t w4[4], v4[4];
+            ct_augment_draw d;
+            ct_philox4x32(aug.seed, aug.stream, aug.first + (uint64_t)i, w4);
+            ct_philox4x32(aug.seed, aug.stream | CT_AUGMENT_AFFINE_BIT, aug.first + (uint64_t)i, v4);
+            ct_augment_draw_of(&aug, w4, v4, &d);
+            assert_true(d.affine);
+            assert_true(fabs(d.angle) <= aug.degrees && fabs(d.shear) <= aug.shear);
+            if (aug.scale_max > 0) assert_true(d.scale >= aug.scale_min && d.scale <= aug.scale_max);
+            else assert_true(d.scale == 1.0);
+            assert_true(abs(d.shift_x) <= (int)lrint(aug.translate * w) &&
+                        abs(d.shift_y) <= (int)lrint(aug.translate * h));
+            shifted += d.shift_x != 0 || d.shift_y != 0;
+            for (int ch = 0; ch < c; ch++)
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < w; x++) {
+                        int64_t at = i * row + ((int64_t)ch * h + y) * w + x;
+                        float want = scale * (float)ct_augment_pixel(&aug, &d, img, ch, y, x);
+                        /* (a GPU's sin and cos may differ in the last bit: a nearest sample
+                         * within rounding of a half pixel may round the other way) */
+                        if (fabsf(out[at] - want) > 1e-6f) off++;
+                        if (aug.degrees == 0 && aug.translate == 0 && aug.shear == 0 &&
+                            out[at] != plain[at]) /* scale 1:1: the identity */
+                            tu_near("identity warp", (size_t)at, out[at], plain[at], 0.0);
+                        if (aug.degrees == 0 && aug.scale_max == 0 && aug.shear == 0 &&
+                            aug.pad == 0 && !aug.flip) { /* a shift by whole pixels */
+                            int sy = y - d.shift_y, sx = x - d.shift_x;
+                            float v = sy >= 0 && sy < h && sx >= 0 && sx < w
+                                          ? scale * (float)img[((int64_t)ch * h + sy) * w + sx]
+                                          : 0.0f;
+                            if (out[at] != v) tu_near("shifted image", (size_t)at, out[at], v, 0.0);
+                        }
+                    }
+        }
+        if (off * 1000 > n * row) {
+            char what[96];
+            snprintf(what, sizeof what, "affine gather, case %zu: %lld of %lld pixels differ", k,
+                     (long long)off, (long long)(n * row));
+            fail_msg("%s", what);
+        }
+        if (aug.translate > 0) assert_true(shifted > 0);
+        b->free(b, d_src); b->free(b, d_idx); b->free(b, d_out);
+        free(src); free(idx); free(out); free(plain);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* a step's scalars in device memory (ct_step_vars): step_load walks the epoch's table, and     */
 /* gather_u8 with sv is gather_u8 with idx and aug->first moved on by sv->pos                    */
 
@@ -192,9 +279,12 @@ static void test_step_vars(void **state) {
     uint8_t *d_out_lab = dalloc(b, (size_t)n);
     ct_step_vars sv = {.pos = pos};
     ct_step_vars *d_sv = dput(b, &sv, sizeof sv);
-    for (int augment = 0; augment < 2; augment++) {
+    for (int augment = 0; augment < 3; augment++) { /* none, crop and flip, all */
         ct_augment aug = {.c = c, .h = h, .w = w, .pad = 2, .flip = 1, .seed = 7, .stream = 3,
                           .first = 11};
+        if (augment == 2)
+            aug.degrees = 30, aug.translate = 0.1f, aug.scale_min = 0.8f, aug.scale_max = 1.2f,
+            aug.shear = 5, aug.bilinear = 1;
         ct_augment moved = aug;
         moved.first += (uint64_t)pos;
         OK(b->gather_u8(b, d_src, d_lab, d_idx + pos, n, row, 0.5f, augment ? &moved : NULL,
@@ -459,7 +549,8 @@ static void test_copy_slot_range(void **state) {
 int main(void) {
     tu_open_backends(&tu_backends[TU_CPU], &tu_backends[TU_CUDA]);
     const struct CMUnitTest tests[] = {
-        TU_ON_EACH(test_gather), TU_ON_EACH(test_gather_augment),  TU_ON_EACH(test_step_vars),
+        TU_ON_EACH(test_gather), TU_ON_EACH(test_gather_augment),
+        TU_ON_EACH(test_gather_affine), TU_ON_EACH(test_step_vars),
         TU_ON_EACH(test_collectives_one_rank), TU_ON_EACH(test_collectives_broken_link),
         TU_ON_EACH(test_collectives_timeout),
         TU_ON_EACH(test_memory),

@@ -639,6 +639,8 @@ static run_result train(const ct_dataset *ds, const char *spec, int cnn, int gra
         c.clip_norm = 0.5f;
         c.augment_pad = 1;
         c.augment_flip = 1;
+        c.augment_degrees = 10.0f; /* (each image's warp from its place in the epoch) */
+        c.augment_scale_min = 0.9f, c.augment_scale_max = 1.1f;
         c.ema_decay = 0.8f; /* (the parameters and running statistics compared: the average's) */
         c.ema_warmup = 1;   /* (its decay changes every step: from the step table) */
     } else {

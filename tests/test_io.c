@@ -428,6 +428,11 @@ static void test_train_state(void **state) {
     cfg.momentum = 0.9f;
     cfg.nesterov = 1;
     cfg.seed = 77;
+    cfg.augment_degrees = 7.5f; /* (the augmentation travels with the state) */
+    cfg.augment_translate = 0.125f;
+    cfg.augment_scale_min = 0.75f, cfg.augment_scale_max = 1.25f;
+    cfg.augment_shear = 3.0f;
+    cfg.augment_bilinear = 1;
     ct_epoch_result hist[3];
     stop_at stop = {1, 5};
     ct_callbacks cb = {.on_step = stop_step, .user = &stop};
@@ -462,6 +467,9 @@ static void test_train_state(void **state) {
     assert_true(got.phases[1].lr == 0.2f && got.phases[1].epochs == 0);
     assert_true(got.phases[2].lr == 0.05f && got.phases[2].epochs == 1);
     assert_true(got.momentum == 0.9f && got.nesterov == 1 && got.seed == 77);
+    assert_true(got.augment_degrees == 7.5f && got.augment_translate == 0.125f &&
+                got.augment_scale_min == 0.75f && got.augment_scale_max == 1.25f &&
+                got.augment_shear == 3.0f && got.augment_bilinear == 1);
     assert_int_equal(got.batch_size, 16);
     assert_memory_equal(&got.resume, &pos, sizeof pos); /* doubles bit for bit */
     int64_t n_opt = ct_model_optimizer_state_count(m), s1, s2;

@@ -127,6 +127,13 @@ static float *small_run(const ct_dataset *ds, const char *spec, int threads, int
     c.workers = data_on_device == 0 ? 2 : 0;
     c.augment_pad = augment_pad;
     c.augment_flip = augment_flip;
+    if (augment_flip) { /* and the affine warp */
+        c.augment_degrees = 15.0f;
+        c.augment_translate = 0.1f;
+        c.augment_scale_min = 0.9f, c.augment_scale_max = 1.1f;
+        c.augment_shear = 5.0f;
+        c.augment_bilinear = 1;
+    }
     int32_t *tr = range(0, 96);
     OK(ct_fit(m, ds, tr, 96, NULL, 0, &c, NULL, NULL));
     *P = ct_model_param_count(m);
@@ -163,7 +170,7 @@ static void test_dropout_shard_invariance(void **state) {
     ct_dataset_free(ds);
 }
 
-/* Augmentation (random crop with padding, flip): the same run on 1 thread with the dataset
+/* Augmentation (random affine, random crop with padding, flip): the same run on 1 thread with the dataset
  * resident and on 2 threads through the loader workers ends with the same parameters (each
  * image's transform follows its place in the epoch, not the thread or path that gathers it);
  * and it does change the training (the same run without it ends elsewhere). */
@@ -219,6 +226,8 @@ static void test_cuda_matches_cpu(void **state) {
         c.clip_norm = 1.0f;
         c.augment_pad = 2;
         c.augment_flip = 1;
+        c.augment_degrees = 20.0f;
+        c.augment_translate = 0.1f;
         c.batch_size = 40;
         c.eval_batch_size = 64;
         c.workers = 0;

@@ -416,12 +416,15 @@ static void test_resume_exact(void **state) {
     small_config(&cfg);
     cfg.momentum = 0.9f;
     cfg.phases[0].lr = 0.05f;
-    /* the second path also augments: each image's crop and flip follow its place in the epoch */
+    /* the second path also augments: each image's warp, crop and flip follow its place in the
+     * epoch */
     const struct { int workers, on_device, augment; } paths[] = {{2, 0, 0}, {0, 1, 1}};
     for (int pi = 0; pi < 2; pi++) {
         cfg.workers = paths[pi].workers;
         cfg.data_on_device = paths[pi].on_device;
         cfg.augment_pad = cfg.augment_flip = paths[pi].augment;
+        cfg.augment_degrees = paths[pi].augment ? 12.0f : 0.0f; /* and a warp */
+        cfg.augment_shear = paths[pi].augment ? 8.0f : 0.0f;
         memset(&cfg.resume, 0, sizeof cfg.resume);
         ct_model *ref = make_model(f, 7);
         int64_t n_params = ct_model_param_count(ref);
@@ -600,6 +603,14 @@ static void test_bad_configs(void **state) {
     small_config(&cfg); cfg.augment_pad = -1; EXPECT_INVALID("augment pad -1");
     small_config(&cfg); cfg.augment_pad = CT_MAX_AUGMENT_PAD + 1; EXPECT_INVALID("augment pad too big");
     small_config(&cfg); cfg.augment_flip = 2; EXPECT_INVALID("augment flip 2");
+    small_config(&cfg); cfg.augment_degrees = 181; EXPECT_INVALID("rotation above 180");
+    small_config(&cfg); cfg.augment_degrees = NAN; EXPECT_INVALID("rotation NaN");
+    small_config(&cfg); cfg.augment_translate = 1.01f; EXPECT_INVALID("translation above 1");
+    small_config(&cfg); cfg.augment_scale_max = 1.1f; EXPECT_INVALID("scale range without min");
+    small_config(&cfg); cfg.augment_scale_min = 1.2f, cfg.augment_scale_max = 1.1f; EXPECT_INVALID("scale min > max");
+    small_config(&cfg); cfg.augment_scale_min = 1, cfg.augment_scale_max = 11; EXPECT_INVALID("scale above 10");
+    small_config(&cfg); cfg.augment_shear = 89.5f; EXPECT_INVALID("shear above 89");
+    small_config(&cfg); cfg.augment_bilinear = 2; EXPECT_INVALID("interpolation 2");
     small_config(&cfg); cfg.phases[0].lr = INFINITY; EXPECT_INVALID("lr inf");
     small_config(&cfg); /* (their sum overflowed an int) */
     cfg.phases[0] = cfg.phases[1] = (ct_phase){INT_MAX, 0.1f};

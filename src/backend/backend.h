@@ -17,6 +17,7 @@
 #define CT_BACKEND_H
 
 #include "ctrain.h"
+#include "backend/augment.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -32,30 +33,6 @@ typedef enum {
     CT_ACT_GELU,       /* exact (erf) form, as torch.nn.GELU() */
     CT_ACT_COUNT
 } ct_act;
-
-/* Data augmentation of training images while they are gathered, as torchvision's
- * RandomCrop(size=(h, w), padding=pad) followed by RandomHorizontalFlip(): image i of the batch
- * (c, h, w) is zero-padded by pad on every side, cropped back to (h, w) at the offset (ty, tx)
- * in [0, 2*pad]^2, then mirrored left-right when its flip bit is set (and flip is on). The draws
- * of image i are words 0, 1 and 2 of Philox (key seed, counter (stream, first + i)): ty =
- * w0 % (2*pad+1), tx = w1 % (2*pad+1), flip = w2 & 1 (the modulo's bias, below 1e-7 for
- * pad <= 255, is kept: it is part of the results). So an image's transform depends only on
- * (seed, stream, its position), the same on every backend, thread count and resume. */
-typedef struct {
-    int c, h, w;
-    int pad;           /* 0: no crop */
-    int flip;          /* 0 or 1 */
-    uint64_t seed, stream, first;
-} ct_augment;
-
-/* The (ty, tx, flip) of image i of a (see ct_augment), from Philox words w. */
-#define CT_AUGMENT_DRAW(a, w, ty, tx, fl)                                                      \
-    do {                                                                                       \
-        uint32_t span_ = 2u * (uint32_t)(a)->pad + 1u;                                         \
-        (ty) = (int)((w)[0] % span_);                                                          \
-        (tx) = (int)((w)[1] % span_);                                                          \
-        (fl) = (a)->flip ? (int)((w)[2] & 1u) : 0;                                             \
-    } while (0)
 
 /* The scalars of a training step that change from one step to the next. The training loop
  * writes an epoch's table of them to device memory once per epoch; the first op of each step,
@@ -204,7 +181,7 @@ struct ct_backend {
                       double *stats);
     /* dst[i][j] = scale * src[idx[i]][j] for i < n, j < row; labels_dst[i] = labels_src[idx[i]]
      * (idx NULL: rows in order). Pixels travel as uint8 and become float here. aug (may be
-     * NULL) crops and flips each row on the way (ct_augment; row must be c*h*w). With sv, the
+     * NULL) warps, crops and flips each row on the way (augment.h; row must be c*h*w). With sv, the
      * rows are idx[sv->pos + i] (when idx is given) and aug->first is taken as
      * aug->first + sv->pos. */
     ct_status (*gather_u8)(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,

@@ -78,7 +78,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              "nesterov=%d betas=%.9g,%.9g eps=%.9g rmsprop=%.9g,%d schedule=%d step_size=%d "
              "gamma=%.9g plateau_patience=%d eta_min=%.9g onecycle=%.9g,%.9g,%.9g,%d,%d "
              "cycle_momentum=%d,%.9g,%.9g warmup=%d,%d,%.9g clip_norm=%.9g "
-             "label_smoothing=%.9g end_lr=%.9g ema=%.9g,%d augment=%d,%d seed=%llu "
+             "label_smoothing=%.9g end_lr=%.9g ema=%.9g,%d augment=%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%d seed=%llu "
              "resume=%d,%lld,%.17g,%.17g device=%s model=%s "
              "data=%lldx%dx%dx%d,%016llx train=%lld,%016llx val=%lld,%016llx "
              "parameters=%016llx buffers=%016llx optimizer_state=%lld,%016llx,%lld "
@@ -93,6 +93,9 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              cfg->warmup_steps, cfg->warmup_epochs, (double)cfg->warmup_start_factor,
              (double)cfg->clip_norm, (double)cfg->label_smoothing, (double)cfg->end_lr,
              (double)cfg->ema_decay, cfg->ema_warmup, cfg->augment_pad, cfg->augment_flip,
+             (double)cfg->augment_degrees, (double)cfg->augment_translate,
+             (double)cfg->augment_scale_min, (double)cfg->augment_scale_max,
+             (double)cfg->augment_shear, cfg->augment_bilinear,
              (unsigned long long)cfg->seed, r->epoch, (long long)r->batch, r->loss_sum,
              r->correct, m->b->name, spec, (long long)ct_dataset_count(ds),
              ct_dataset_channels(ds), ct_dataset_height(ds), ct_dataset_width(ds),

@@ -72,10 +72,11 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  "\"plateau_patience\": %d, \"warmup_steps\": %d, \"warmup_epochs\": %d, "
                  "\"augment_pad\": %d, \"augment_flip\": %d, \"cycle_momentum\": %d, "
                  "\"three_phase\": %d, \"anneal_linear\": %d, \"ema_warmup\": %d, "
-                 "\"centered\": %d",
+                 "\"centered\": %d, \"augment_bilinear\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
-                 c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered);
+                 c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered,
+                 c->augment_bilinear);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -84,6 +85,9 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"base_momentum", c->base_momentum}, {"max_momentum", c->max_momentum},
         {"label_smoothing", c->label_smoothing}, {"end_lr", c->end_lr},
         {"ema_decay", c->ema_decay}, {"alpha", c->alpha},
+        {"augment_degrees", c->augment_degrees}, {"augment_translate", c->augment_translate},
+        {"augment_scale_min", c->augment_scale_min},
+        {"augment_scale_max", c->augment_scale_max}, {"augment_shear", c->augment_shear},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         ct_jw_key(j, 0, floats[i].key);
@@ -346,6 +350,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("anneal_linear", 0, 1, cfg->anneal_linear);
     OPT_INT("ema_warmup", 0, 1, cfg->ema_warmup);
     OPT_INT("centered", 0, 1, cfg->centered);
+    OPT_INT("augment_bilinear", 0, 1, cfg->augment_bilinear); /* (absent before 6 Dec 2026) */
 #undef OPT_INT
     struct { const char *key; float *dst; } floats[] = {
         {"beta1", &cfg->beta1}, {"beta2", &cfg->beta2}, {"eps", &cfg->eps},
@@ -357,6 +362,11 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"end_lr", &cfg->end_lr},
         {"ema_decay", &cfg->ema_decay}, /* (absent before 5 Dec 2026: 0) */
         {"alpha", &cfg->alpha},         /* (the same) */
+        {"augment_degrees", &cfg->augment_degrees}, /* (absent before 6 Dec 2026: 0) */
+        {"augment_translate", &cfg->augment_translate},
+        {"augment_scale_min", &cfg->augment_scale_min},
+        {"augment_scale_max", &cfg->augment_scale_max},
+        {"augment_shear", &cfg->augment_shear},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         double d;

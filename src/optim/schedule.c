@@ -324,6 +324,24 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     if (cfg->augment_flip != 0 && cfg->augment_flip != 1)
         return ct_fail(CT_ERR_INVALID, "augmentation flip must be 0 or 1, got %d",
                        cfg->augment_flip);
+    if (!(cfg->augment_degrees >= 0.0f && cfg->augment_degrees <= 180.0f))
+        return ct_fail(CT_ERR_INVALID, "augmentation rotation must be in [0, 180] degrees, "
+                       "got %g", (double)cfg->augment_degrees);
+    if (!(cfg->augment_translate >= 0.0f && cfg->augment_translate <= 1.0f))
+        return ct_fail(CT_ERR_INVALID, "augmentation translation must be a fraction in [0, 1], "
+                       "got %g", (double)cfg->augment_translate);
+    if (!(cfg->augment_scale_min == 0.0f && cfg->augment_scale_max == 0.0f) &&
+        !(cfg->augment_scale_min > 0.0f && cfg->augment_scale_min <= cfg->augment_scale_max &&
+          cfg->augment_scale_max <= CT_MAX_AUGMENT_SCALE))
+        return ct_fail(CT_ERR_INVALID, "augmentation scale range must be 0 < min <= max <= %g "
+                       "(both 0: none), got [%g, %g]", (double)CT_MAX_AUGMENT_SCALE,
+                       (double)cfg->augment_scale_min, (double)cfg->augment_scale_max);
+    if (!(cfg->augment_shear >= 0.0f && cfg->augment_shear <= 89.0f))
+        return ct_fail(CT_ERR_INVALID, "augmentation shear must be in [0, 89] degrees, got %g",
+                       (double)cfg->augment_shear);
+    if (cfg->augment_bilinear != 0 && cfg->augment_bilinear != 1)
+        return ct_fail(CT_ERR_INVALID, "augmentation interpolation must be 0 (nearest) or 1 "
+                       "(bilinear), got %d", cfg->augment_bilinear);
     return CT_OK;
 }
 

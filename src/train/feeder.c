@@ -15,8 +15,43 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Philox counter_hi of the augmentation draws: purpose above, epoch below */
-#define CT_AUGMENT_PURPOSE_SHIFT 56
+/* Does cfg augment the training images? */
+static int augments(const ct_train_config *cfg) {
+    return cfg->augment_pad > 0 || cfg->augment_flip || cfg->augment_degrees != 0.0f ||
+           cfg->augment_translate != 0.0f || cfg->augment_scale_max != 0.0f ||
+           cfg->augment_shear != 0.0f;
+}
+
+/* The augmentation of images (c, h, w) at places first.. of epoch's order under cfg. */
+static ct_augment augment_of(const ct_train_config *cfg, int c, int h, int w, int epoch,
+                             uint64_t first) {
+    return (ct_augment){.c = c, .h = h, .w = w, .pad = cfg->augment_pad,
+                        .flip = cfg->augment_flip, .degrees = cfg->augment_degrees,
+                        .translate = cfg->augment_translate,
+                        .scale_min = cfg->augment_scale_min,
+                        .scale_max = cfg->augment_scale_max, .shear = cfg->augment_shear,
+                        .bilinear = cfg->augment_bilinear, .seed = cfg->seed,
+                        .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) |
+                                  (uint64_t)epoch,
+                        .first = first};
+}
+
+ct_status ct_augment_images(const ct_train_config *cfg, const uint8_t *images, int64_t n,
+                            int c, int h, int w, int epoch, int64_t first, float *out) {
+    if (!cfg || !images || !out || n < 0 || c < 1 || h < 1 || w < 1 || epoch < 0 ||
+        epoch > CT_MAX_EPOCHS || first < 0)
+        return ct_fail(CT_ERR_INVALID, "ct_augment_images: bad arguments (%lld images of "
+                       "(%d, %d, %d), epoch %d, first %lld)", (long long)n, c, h, w, epoch,
+                       (long long)first);
+    CT_TRY(ct_train_config_check(cfg));
+    ct_backend *b;
+    CT_TRY(ct_cpu_backend_create(1, &b));
+    ct_augment aug = augment_of(cfg, c, h, w, epoch, (uint64_t)first);
+    ct_status s = b->gather_u8(b, images, NULL, NULL, n, (int64_t)c * h * w, CT_PIXEL_SCALE,
+                               augments(cfg) ? &aug : NULL, NULL, out, NULL);
+    b->destroy(b);
+    return s;
+}
 
 #define CT_MAX_GRAPH_NOTE 256
 /* Full training steps one recorded graph runs (CTRAIN_CUDA_GRAPH_STEPS overrides): fewer
@@ -130,7 +165,7 @@ ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
     else if (cfg->clip_norm > 0.0f) why = "off (gradient clipping)";
     else if (cfg->ema_decay > 0.0f) why = "off (the moving average of the weights)";
     else if (cfg->optimizer == CT_RMSPROP) why = "off (RMSprop: the fused step has SGD and Adam)";
-    else if (cfg->augment_pad > 0 || cfg->augment_flip) why = "off (augmentation)";
+    else if (augments(cfg)) why = "off (augmentation)";
     else if (!f->resident) why = "off (the data is streamed)";
     else if (m->n_shards != 1) why = "off (more than one shard)";
     else if (ct_dist_active(cfg->dist)) why = "off (gradients are all-reduced across processes)";
@@ -243,12 +278,8 @@ static void batch_shard(void *arg, int t, int S) {
     const ct_step_vars *sv = j->a->train ? m->sv : NULL; /* the step table's row (ct_fit) */
     int64_t pos = sv ? 0 : j->pos; /* what the host adds; with sv the device adds sv->pos */
     ct_augment aug, *augp = NULL;
-    if (j->a->train && cfg && (cfg->augment_pad > 0 || cfg->augment_flip)) {
-        aug = (ct_augment){.c = m->in_c, .h = m->in_h, .w = m->in_w, .pad = cfg->augment_pad,
-                           .flip = cfg->augment_flip, .seed = cfg->seed,
-                           .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) |
-                                     (uint64_t)j->a->epoch,
-                           .first = (uint64_t)(pos + r0)};
+    if (j->a->train && cfg && augments(cfg)) {
+        aug = augment_of(cfg, m->in_c, m->in_h, m->in_w, j->a->epoch, (uint64_t)(pos + r0));
         augp = &aug;
     }
     if (rows > 0) {

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "dist_cli.h"
 #include "args.h"
+#include "train.h"
 
 #include <limits.h>
 #include <math.h>
@@ -59,42 +60,30 @@ static int canonical_number(const cli_flag *f, const char *v, char *out, size_t 
     return 1;
 }
 
-static int by_cstr(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* --schedule's and --augment's values in one spelling, into out: 1 (0: as given). --schedule
- * E@LR,... with each number as parsed ("01@.5" is "1@0.5"); --augment's parts sorted, crop's
- * padding said ("flip,crop" is "crop=4,flip"). */
+ * E@LR,... with each number as parsed ("01@.5" is "1@0.5"); --augment as train_format_augment
+ * says it ("flip,crop" is "crop=4,flip"; auto as given). */
 static int canonical_list(const char *name, const char *v, char *out, size_t bytes) {
     int schedule = !strcmp(name, "schedule");
     if (!schedule && strcmp(name, "augment") != 0) return 0;
-    char copy[512], part[16][48], *parts[16], *save = NULL;
-    if (snprintf(copy, sizeof copy, "%s", v) >= (int)sizeof copy) return 0;
-    int n = 0;
-    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (n == 16) return 0;
-        char *at = strchr(t, '@'), *end;
-        if (schedule) {
-            double lr;
-            long e = at ? strtol(t, &end, 10) : 0;
-            if (!at || end != at || cli_parse_double(at + 1, &lr) != 0) return 0;
-            char num[32];
-            cli_shortest_float(lr, num, sizeof num);
-            snprintf(part[n], sizeof part[n], "%ld@%s", e, num);
-        } else if (!strcmp(t, "crop") || !strncmp(t, "crop=", 5)) {
-            snprintf(part[n], sizeof part[n], "crop=%ld", t[4] ? strtol(t + 5, NULL, 10) : 4L);
-        } else {
-            snprintf(part[n], sizeof part[n], "%.40s", t);
-        }
-        parts[n] = part[n];
-        n++;
+    if (!schedule) {
+        ct_train_config c = {0};
+        char err[256];
+        if (!strcmp(v, "auto") || train_parse_augment(v, "", &c, err, sizeof err) != 0) return 0;
+        train_format_augment(&c, out, bytes);
+        return 1;
     }
-    if (!schedule) qsort(parts, (size_t)n, sizeof *parts, by_cstr); /* (phases keep order) */
+    char copy[512], *save = NULL;
+    if (snprintf(copy, sizeof copy, "%s", v) >= (int)sizeof copy) return 0;
     size_t used = 0;
     out[0] = 0;
-    for (int k = 0; k < n; k++) {
-        int w = snprintf(out + used, bytes - used, "%s%s", k ? "," : "", parts[k]);
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char *at = strchr(t, '@'), *end, num[32];
+        double lr;
+        long e = at ? strtol(t, &end, 10) : 0;
+        if (!at || end != at || cli_parse_double(at + 1, &lr) != 0) return 0;
+        cli_shortest_float(lr, num, sizeof num);
+        int w = snprintf(out + used, bytes - used, "%s%ld@%s", used ? "," : "", e, num);
         if (w < 0 || (size_t)w >= bytes - used) return 0;
         used += (size_t)w;
     }

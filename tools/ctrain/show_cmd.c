@@ -4,7 +4,9 @@
  * framed and labelled in red ("7 → 2": label 7, predicted 2).
  */
 #include "cli.h"
+#include "train.h"
 
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,12 +14,13 @@
 #define PREDICT_CHUNK 4096
 
 typedef struct {
-    const char *dataset, *data_dir, *part, *model, *out, *device, *spec, *class_names;
-    int count, cols, scale, wrong, threads;
+    const char *dataset, *data_dir, *part, *model, *out, *device, *spec, *class_names, *augment;
+    int count, cols, scale, wrong, threads, epoch;
     int64_t start;
+    uint64_t seed;
 } show_opts;
 
-enum { NUM_SHOW_FLAGS = 14 };
+enum { NUM_SHOW_FLAGS = 17 };
 
 static int show_flags(show_opts *o, cli_flag *f) {
     memset(o, 0, sizeof *o);
@@ -28,6 +31,8 @@ static int show_flags(show_opts *o, cli_flag *f) {
     o->count = 64;
     o->cols = 8;
     o->scale = 3;
+    o->augment = "off";
+    o->seed = 42;
     cli_flag t[NUM_SHOW_FLAGS] = {
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
          .choices = CLI_DATASETS, .help = "which images", .def = "the model's, else mnist"},
@@ -35,7 +40,8 @@ static int show_flags(show_opts *o, cli_flag *f) {
          .help = "the data folder (MNIST is fetched there when missing)",
          .def = "the dataset's usual folder"},
         {.name = "part", .kind = CLI_CHOICE, .dst = &o->part, .metavar = "PART",
-         .choices = "test|train", .help = "the test or the training images"},
+         .choices = "test|train", .help = "the test or the training images",
+         .def = "test; with --augment: train"},
         {.name = "start", .kind = CLI_I64, .range = CLI_NONNEG, .dst = &o->start,
          .metavar = "N", .help = "the first image shown"},
         {.name = "count", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->count,
@@ -62,6 +68,15 @@ static int show_flags(show_opts *o, cli_flag *f) {
         {.name = "threads", .kind = CLI_INT, .range = CLI_NONNEG, .max = CT_MAX_THREADS,
          .dst = &o->threads,
          .metavar = "N", .help = "CPU threads (0 = all cores)"},
+        {.name = "augment", .kind = CLI_STR, .dst = &o->augment, .metavar = "SPEC",
+         .help = "show the images as ctrain train --augment SPEC --seed N feeds them to\n"
+                 "the model in epoch --epoch (an image's draw depends on its place in the\n"
+                 "epoch's shuffled order: here, its index); with --model, its predictions\n"
+                 "of those images"},
+        {.name = "seed", .kind = CLI_U64, .dst = &o->seed, .metavar = "N",
+         .help = "--augment: the training run's --seed"},
+        {.name = "epoch", .kind = CLI_INT, .range = CLI_NONNEG, .max = CT_MAX_EPOCHS,
+         .dst = &o->epoch, .metavar = "E", .help = "--augment: the epoch (from 0)"},
     };
     memcpy(f, t, sizeof t);
     return NUM_SHOW_FLAGS;
@@ -110,6 +125,15 @@ int cmd_show(int argc, char **argv) {
     if (o.count > 1024) return cli_usage_error("show", "--count: %d is more than 1024", o.count);
     if (o.scale > 16) return cli_usage_error("show", "--scale: %d is more than 16", o.scale);
     if (o.wrong && !o.model) return cli_usage_error("show", "--wrong: needs --model");
+    cli_flag *part_flag = cli_find(flags, nflags, "part");
+    ct_train_config aug;
+    ct_train_config_default(&aug);
+    aug.seed = o.seed;
+    char err[256], aug_text[160];
+    if (strcmp(o.augment, "off") != 0 && !part_flag->seen) o.part = "train";
+    if (!cli_find(flags, nflags, "augment")->seen &&
+        (cli_find(flags, nflags, "seed")->seen || cli_find(flags, nflags, "epoch")->seen))
+        return cli_usage_error("show", "--seed and --epoch: need --augment");
     int out_rc = cli_check_png_out("out", o.out);
     if (out_rc != CLI_EXIT_OK) return out_rc;
     cli_model cm;
@@ -117,6 +141,12 @@ int cmd_show(int argc, char **argv) {
     int rc = o.model ? cli_open_checkpoint(o.model, &cm) : CLI_EXIT_OK; /* a bad file fails first */
     if (rc != CLI_EXIT_OK) return rc;
     o.dataset = cli_dataset_of(&cm, o.dataset, cli_find(flags, nflags, "dataset")->seen);
+    if (train_parse_augment(o.augment, o.dataset, &aug, err, sizeof err) != 0) {
+        cli_close_model(&cm);
+        return cli_usage_error("show", "--augment: %s", err);
+    }
+    train_format_augment(&aug, aug_text, sizeof aug_text);
+    int augmenting = strcmp(aug_text, "off") != 0;
     ct_dataset *ds = NULL;
     if ((rc = cli_load_dataset(o.dataset, o.data_dir, o.part, &ds)) != CLI_EXIT_OK) {
         cli_close_model(&cm);
@@ -150,12 +180,14 @@ int cmd_show(int argc, char **argv) {
     uint8_t *images = malloc((size_t)o.count * row);
     int *labels = malloc((size_t)o.count * sizeof *labels), *preds = NULL;
     int *chunk_pred = malloc(PREDICT_CHUNK * sizeof *chunk_pred);
+    float *x = augmenting || cm.m ? malloc((size_t)PREDICT_CHUNK * row * sizeof *x) : NULL;
     int k = cm.m ? ct_model_num_classes(cm.m) : 0;
     float *probs = cm.m ? malloc((size_t)PREDICT_CHUNK * k * sizeof *probs) : NULL;
     if (cm.m) preds = malloc((size_t)o.count * sizeof *preds);
     int n = 0, wrong = 0;
     rc = CLI_EXIT_ERROR;
-    if (!images || !labels || !chunk_pred || (cm.m && (!preds || !probs))) {
+    if (!images || !labels || !chunk_pred || (cm.m && (!preds || !probs)) ||
+        ((augmenting || cm.m) && !x)) {
         fprintf(stderr, "ctrain: out of memory\n");
         goto done;
     }
@@ -163,20 +195,24 @@ int cmd_show(int argc, char **argv) {
     for (int64_t i0 = o.start; i0 < n_all && n < o.count; i0 += PREDICT_CHUNK) {
         int64_t len = n_all - i0 < PREDICT_CHUNK ? n_all - i0 : PREDICT_CHUNK;
         if (!o.wrong && len > o.count - n) len = o.count - n;
-        if (cm.m) {
-            float *x = cli_dataset_inputs(ds, NULL, i0, len);
-            ct_status s = x ? ct_model_predict(cm.m, x, len, probs) : CT_ERR_NOMEM;
-            free(x);
+        const uint8_t *src = ct_dataset_images(ds) + (size_t)i0 * row;
+        if (augmenting || cm.m) { /* the model's inputs: the images as training sees them */
+            ct_status s = ct_augment_images(&aug, src, len, c, h, w, o.epoch, i0, x);
+            if (s == CT_OK && cm.m) s = ct_model_predict(cm.m, x, len, probs);
             if (s != CT_OK) {
-                if (x) cli_lib_error(s);
+                cli_lib_error(s);
                 goto done;
             }
-            argmax_rows(probs, len, k, chunk_pred);
+            if (cm.m) argmax_rows(probs, len, k, chunk_pred);
         }
         for (int64_t i = 0; i < len && n < o.count; i++) {
             int label = ct_dataset_labels(ds)[i0 + i], bad = cm.m && chunk_pred[i] != label;
             if (o.wrong && !bad) continue;
-            memcpy(images + (size_t)n * row, ct_dataset_images(ds) + (size_t)(i0 + i) * row, row);
+            uint8_t *img = images + (size_t)n * row;
+            if (!augmenting) memcpy(img, src + (size_t)i * row, row);
+            else
+                for (size_t j = 0; j < row; j++) /* (bilinear values between bytes: rounded) */
+                    img[j] = (uint8_t)lrintf(fminf(fmaxf(x[(size_t)i * row + j], 0.0f), 1.0f) * 255.0f);
             labels[n] = label;
             if (preds) preds[n] = chunk_pred[i];
             wrong += bad;
@@ -195,6 +231,10 @@ int cmd_show(int argc, char **argv) {
     else
         snprintf(title, sizeof title, "%s %s from %lld: labels", o.dataset, o.part,
                  (long long)o.start);
+    if (augmenting) {
+        size_t used = strlen(title);
+        snprintf(title + used, sizeof title - used, ", augment %s", aug_text);
+    }
     ct_status s = ct_grid_png(o.out, images, n, c, h, w, labels, preds,
                               names.n ? names.name : NULL, names.n, o.cols, o.scale, title);
     if (s != CT_OK) {
@@ -217,6 +257,7 @@ done:
     free(preds);
     free(chunk_pred);
     free(probs);
+    free(x);
     cli_close_model(&cm);
     ct_dataset_free(ds);
     return rc;

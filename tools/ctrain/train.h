@@ -78,8 +78,8 @@ typedef struct {
     float label_smoothing;   /* the loss's, in [0, 1] (0) */
     float ema_decay;         /* --ema: the moving average's decay, in [0, 1) (0: none) */
     int ema_warmup;          /* --ema-warmup */
-    const char *augment;     /* auto, off, or "crop[=PAD],flip" */
-    char augment_resumed[32];
+    const char *augment;     /* auto, off, or parts: "rotate=D,...,crop[=PAD],flip" */
+    char augment_resumed[160];
     char betas_resumed[64];
     char dataset_resumed[32];
     char data_dir_resumed[PATH_MAX]; /* --data of the run being resumed */
@@ -107,16 +107,17 @@ int train_parse_pair(const char *s, double *x, double *y);
 int train_parse_cycle_momentum(const char *spec, ct_train_config *c);
 void train_format_cycle_momentum(const ct_train_config *c, char *out, size_t out_bytes);
 int train_same_cycle_momentum(const ct_train_config *a, const ct_train_config *b);
-/* --augment SPEC for dataset into a crop padding and a flip switch (auto: crop=4,flip for
- * cifar10, off otherwise); -1 with a message in err when malformed. */
 /* train_parse.c: "5@0.5,5@0.1" into phases; "B1,B2" into the betas (each in (0, 1)). On error
  * -1 (train_parse_schedule: a message in err). */
 int train_parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, size_t err_bytes);
 int train_parse_betas(const char *s, float *b1, float *b2);
-int train_parse_augment(const char *spec, const char *dataset, int *pad, int *flip, char *err,
+/* --augment SPEC for dataset into c's augment_* fields (auto: crop=4,flip for cifar10, off
+ * otherwise); -1 with a message in err when malformed. */
+int train_parse_augment(const char *spec, const char *dataset, ct_train_config *c, char *err,
                         size_t err_bytes);
-/* The canonical --augment text of (pad, flip): "off", "crop=4", "flip", "crop=4,flip". */
-void train_format_augment(int pad, int flip, char *out, size_t out_bytes);
+/* The canonical --augment text of c's: "off", or its parts in the order they apply
+ * ("rotate=10,translate=0.1,scale=0.9:1.1,shear=5,bilinear,crop=4,flip"). */
+void train_format_augment(const ct_train_config *c, char *out, size_t out_bytes);
 
 /* A host copy of a model's weights: parameters, buffers and batch norm's num_batches_tracked
  * (one per counter tensor), those of `epoch` (-1: none). */

@@ -190,10 +190,15 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "update k decays by min(DECAY, (1 + k) / (10 + k)) from the initial\n"
                  "weights, so that the average of a short run keeps up with it"},
         {.name = "augment", .kind = CLI_STR, .dst = &o->augment, .metavar = "SPEC",
-         .help = "augment the training images, as torchvision's RandomCrop(padding=P)\n"
-                 "and RandomHorizontalFlip: off, or crop[=P] (P pixels, default 4),\n"
-                 "flip, or crop[=P],flip; auto = crop=4,flip for cifar10, off for\n"
-                 "digits and fashion-mnist"},
+         .help = "augment the training images, as torchvision's RandomAffine, then\n"
+                 "RandomCrop(padding=P), then RandomHorizontalFlip: off, or parts joined\n"
+                 "by commas: rotate=D (angle uniform in +-D degrees), translate=F (a shift\n"
+                 "of up to F of the width and height, whole pixels), scale=A:B (a zoom\n"
+                 "uniform in [A, B]), shear=S (x shear in +-S degrees), bilinear (the\n"
+                 "warp's sampling; else nearest, torchvision's default), crop[=P] (P\n"
+                 "pixels, default 4), flip. auto = crop=4,flip for cifar10, off for\n"
+                 "digits and fashion-mnist (for digits try rotate=10,translate=0.1;\n"
+                 "ctrain show --augment SPEC draws what the model sees)"},
         {.name = "seed", .kind = CLI_U64, .range = CLI_NONNEG, .dst = &o->seed, .metavar = "N",
          .help = "seeds the split, the initial weights and the shuffling"},
         {.name = "device", .kind = CLI_CHOICE, .dst = &o->device, .metavar = "NAME",
@@ -548,8 +553,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
 #undef SEEN
 #undef F
     char err[256];
-    if (train_parse_augment(o->augment, o->dataset, &c->augment_pad, &c->augment_flip, err,
-                            sizeof err) != 0)
+    if (train_parse_augment(o->augment, o->dataset, c, err, sizeof err) != 0)
         return cli_usage_error("train", "--augment: %s", err);
     c->batch_size = o->batch_size;
     c->eval_batch_size = o->eval_batch_size;

@@ -248,11 +248,23 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
                c->ema_warmup ? ", warm-up" : "");
     if (o->patience > 0) printf(", early stopping (patience %d)", o->patience);
     if (o->restore_best) printf(", restoring the best epoch's weights");
-    if (c->augment_pad > 0 || c->augment_flip) {
-        printf(", augment:");
-        if (c->augment_pad > 0) printf(" random crop (padding %d)", c->augment_pad);
-        if (c->augment_flip) printf("%s horizontal flip", c->augment_pad > 0 ? " +" : "");
+    const char *sep = ", augment: ";
+    if (c->augment_degrees > 0 || c->augment_translate > 0 || c->augment_scale_max > 0 ||
+        c->augment_shear > 0) {
+        printf("%srandom affine (", sep);
+        const char *comma = "";
+        if (c->augment_degrees > 0) printf("rotate +-%g deg", (double)c->augment_degrees), comma = ", ";
+        if (c->augment_translate > 0)
+            printf("%stranslate +-%g", comma, (double)c->augment_translate), comma = ", ";
+        if (c->augment_scale_max > 0)
+            printf("%sscale %g to %g", comma, (double)c->augment_scale_min,
+                   (double)c->augment_scale_max), comma = ", ";
+        if (c->augment_shear > 0) printf("%sshear +-%g deg", comma, (double)c->augment_shear);
+        printf(", %s)", c->augment_bilinear ? "bilinear" : "nearest");
+        sep = " + ";
     }
+    if (c->augment_pad > 0) printf("%srandom crop (padding %d)", sep, c->augment_pad), sep = " + ";
+    if (c->augment_flip) printf("%shorizontal flip", sep);
     if (strcmp(o->dataset, "mnist") != 0) printf(", dataset %s", o->dataset);
     printf(", seed %llu", (unsigned long long)o->seed);
     if (save_dir) printf(", saving to %s", save_dir);

@@ -132,47 +132,123 @@ int train_parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, siz
 }
 
 #define AUGMENT_DEFAULT_PAD 4 /* torchvision's CIFAR recipe: RandomCrop(32, padding=4) */
+#define AUGMENT_PARTS "off, auto, or parts rotate=D, translate=F, scale=A:B, shear=S, " \
+                      "bilinear, crop[=P], flip"
 
-int train_parse_augment(const char *spec, const char *dataset, int *pad, int *flip, char *err,
+/* "NAME=X" with X a number in [lo, hi] into *out: 1 when part is NAME=..., -1 on a bad X */
+static int augment_number(const char *part, const char *name, double lo, double hi,
+                          double *out) {
+    size_t n = strlen(name);
+    if (strncmp(part, name, n) != 0 || part[n] != '=') return 0;
+    return cli_parse_double(part + n + 1, out) == 0 && *out >= lo && *out <= hi ? 1 : -1;
+}
+
+int train_parse_augment(const char *spec, const char *dataset, ct_train_config *c, char *err,
                         size_t err_bytes) {
-    *pad = 0;
-    *flip = 0;
+    c->augment_pad = c->augment_flip = c->augment_bilinear = 0;
+    c->augment_degrees = c->augment_translate = c->augment_shear = 0.0f;
+    c->augment_scale_min = c->augment_scale_max = 0.0f;
     if (strcmp(spec, "off") == 0) return 0;
     if (strcmp(spec, "auto") == 0) {
-        if (strcmp(dataset, "cifar10") == 0) *pad = AUGMENT_DEFAULT_PAD, *flip = 1;
+        if (strcmp(dataset, "cifar10") == 0) c->augment_pad = AUGMENT_DEFAULT_PAD, c->augment_flip = 1;
         return 0;
     }
     const char *p = spec;
-    int seen_crop = 0;
+    unsigned seen = 0; /* a bit a part */
     for (;;) {
         size_t len = strcspn(p, ",");
-        char part[32];
+        char part[64];
         if (len == 0 || len >= sizeof part)
-            return snprintf(err, err_bytes, "expected off, auto, or crop[=P] and/or flip "
-                            "separated by a comma, got \"%s\"", spec), -1;
+            return snprintf(err, err_bytes, "expected " AUGMENT_PARTS ", separated by commas, "
+                            "got \"%s\"", spec), -1;
         memcpy(part, p, len);
         part[len] = 0;
-        long v = AUGMENT_DEFAULT_PAD;
-        if (strcmp(part, "flip") == 0 && !*flip) {
-            *flip = 1;
-        } else if (strncmp(part, "crop", 4) == 0 && (part[4] == 0 || part[4] == '=') && !seen_crop) {
+        double x;
+        int r, bit;
+        const char *bad = NULL;
+        if (strcmp(part, "flip") == 0) {
+            bit = 0, c->augment_flip = 1;
+        } else if (strcmp(part, "bilinear") == 0) {
+            bit = 1, c->augment_bilinear = 1;
+        } else if (strncmp(part, "crop", 4) == 0 && (part[4] == 0 || part[4] == '=')) {
+            long v = AUGMENT_DEFAULT_PAD;
             if (part[4] == '=' && cli_parse_long(part + 5, 1, CT_MAX_AUGMENT_PAD, &v) != 0)
                 return snprintf(err, err_bytes, "crop=P: P must be a whole number of pixels in "
                                 "[1, %d], got \"%s\"", CT_MAX_AUGMENT_PAD, part + 5), -1;
-            *pad = (int)v;
-            seen_crop = 1;
+            bit = 2, c->augment_pad = (int)v;
+        } else if ((r = augment_number(part, "rotate", 0, 180, &x)) != 0) {
+            bit = 3, c->augment_degrees = (float)x;
+            if (r < 0) bad = "rotate=D: D must be degrees in [0, 180]";
+        } else if ((r = augment_number(part, "translate", 0, 1, &x)) != 0) {
+            bit = 4, c->augment_translate = (float)x;
+            if (r < 0) bad = "translate=F: F must be a fraction of the image in [0, 1]";
+        } else if ((r = augment_number(part, "shear", 0, 89, &x)) != 0) {
+            bit = 5, c->augment_shear = (float)x;
+            if (r < 0) bad = "shear=S: S must be degrees in [0, 89]";
+        } else if (strncmp(part, "scale=", 6) == 0) {
+            bit = 6;
+            char *colon = strchr(part + 6, ':');
+            double hi;
+            if (colon) *colon = 0;
+            if (!colon || cli_parse_double(part + 6, &x) != 0 ||
+                cli_parse_double(colon + 1, &hi) != 0 || !(x > 0 && x <= hi) ||
+                !(hi <= CT_MAX_AUGMENT_SCALE))
+                return snprintf(err, err_bytes, "scale=A:B: A and B must be zooms with 0 < A <= "
+                                "B <= %g, got \"%.*s\"", (double)CT_MAX_AUGMENT_SCALE,
+                                (int)len - 6, p + 6), -1;
+            c->augment_scale_min = (float)x;
+            c->augment_scale_max = (float)hi;
         } else {
-            return snprintf(err, err_bytes, "unknown or repeated part \"%s\" in \"%s\" "
-                            "(expected off, auto, or crop[=P] and/or flip)", part, spec), -1;
+            return snprintf(err, err_bytes, "unknown part \"%s\" in \"%s\" (expected "
+                            AUGMENT_PARTS ")", part, spec), -1;
         }
-        if (!p[len]) return 0;
+        if (bad) return snprintf(err, err_bytes, "%s, got \"%s\"", bad, strchr(part, '=') + 1), -1;
+        if (seen & (1u << bit))
+            return snprintf(err, err_bytes, "\"%.*s\" given twice in \"%s\"",
+                            (int)strcspn(part, "="), part, spec), -1;
+        seen |= 1u << bit;
+        if (!p[len]) break;
         p += len + 1;
     }
+    if (c->augment_bilinear && !(seen & (0xFu << 3))) /* rotate, translate, shear, scale */
+        return snprintf(err, err_bytes, "bilinear: the interpolation of rotate, translate, "
+                        "scale or shear, none given in \"%s\"", spec), -1;
+    return 0;
 }
 
-void train_format_augment(int pad, int flip, char *out, size_t out_bytes) {
-    if (pad > 0) snprintf(out, out_bytes, "crop=%d%s", pad, flip ? ",flip" : "");
-    else snprintf(out, out_bytes, "%s", flip ? "flip" : "off");
+void train_format_augment(const ct_train_config *c, char *out, size_t out_bytes) {
+    char num[2][32];
+    size_t used = 0;
+    out[0] = 0;
+#define PUT(...)                                                                              \
+    do {                                                                                      \
+        int w_ = snprintf(out + used, out_bytes - used, "%s", used ? "," : "");               \
+        if (w_ > 0 && (size_t)w_ < out_bytes - used) used += (size_t)w_;                      \
+        w_ = snprintf(out + used, out_bytes - used, __VA_ARGS__);                             \
+        if (w_ > 0 && (size_t)w_ < out_bytes - used) used += (size_t)w_;                      \
+    } while (0)
+    if (c->augment_degrees != 0.0f) {
+        cli_shortest_float(c->augment_degrees, num[0], sizeof num[0]);
+        PUT("rotate=%s", num[0]);
+    }
+    if (c->augment_translate != 0.0f) {
+        cli_shortest_float(c->augment_translate, num[0], sizeof num[0]);
+        PUT("translate=%s", num[0]);
+    }
+    if (c->augment_scale_max != 0.0f) {
+        cli_shortest_float(c->augment_scale_min, num[0], sizeof num[0]);
+        cli_shortest_float(c->augment_scale_max, num[1], sizeof num[1]);
+        PUT("scale=%s:%s", num[0], num[1]);
+    }
+    if (c->augment_shear != 0.0f) {
+        cli_shortest_float(c->augment_shear, num[0], sizeof num[0]);
+        PUT("shear=%s", num[0]);
+    }
+    if (c->augment_bilinear) PUT("bilinear");
+    if (c->augment_pad > 0) PUT("crop=%d", c->augment_pad);
+    if (c->augment_flip) PUT("flip");
+#undef PUT
+    if (!used) snprintf(out, out_bytes, "off");
 }
 
 int train_parse_pair(const char *s, double *x, double *y) {

@@ -355,14 +355,13 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
 #undef SAME_NUM_IF
 #undef SAME_OR_DEFAULT_IF
     /* augmentation (absent in older files: off) */
-    train_format_augment(saved.augment_pad, saved.augment_flip, o->augment_resumed,
-                         sizeof o->augment_resumed);
+    train_format_augment(&saved, o->augment_resumed, sizeof o->augment_resumed);
     if (rc == CLI_EXIT_OK && SEEN("augment")) {
-        int pad, flip;
-        char err[256];
-        if (train_parse_augment(o->augment, dataset, &pad, &flip, err, sizeof err) != 0)
+        ct_train_config given = {0};
+        char err[256], text[sizeof o->augment_resumed];
+        if (train_parse_augment(o->augment, dataset, &given, err, sizeof err) != 0)
             rc = cli_usage_error("train", "--augment: %s", err);
-        else if (pad != saved.augment_pad || flip != saved.augment_flip)
+        else if (train_format_augment(&given, text, sizeof text), strcmp(text, o->augment_resumed))
             rc = differs(dir, "augment", o->augment, o->augment_resumed);
     }
     o->augment = o->augment_resumed;

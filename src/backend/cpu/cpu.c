@@ -231,14 +231,25 @@ static ct_status cpu_xent(ct_backend *b, const float *logits, const uint8_t *lab
     return CT_OK;
 }
 
-/* One image (c, h, w) of src into dst, cropped and flipped as ct_augment describes. */
+/* One image (c, h, w) of src into dst, warped, cropped and flipped as augment.h describes. */
 static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, float scale,
                         uint64_t pos) {
-    uint32_t w4[4];
-    int ty, tx, fl;
+    uint32_t w4[4], v4[4] = {0, 0, 0, 0};
+    ct_augment_draw d;
     ct_philox4x32(a->seed, a->stream, a->first + pos, w4);
-    CT_AUGMENT_DRAW(a, w4, ty, tx, fl);
-    const int h = a->h, w = a->w, dy = ty - a->pad, dx = tx - a->pad;
+    if (ct_augment_is_affine(a))
+        ct_philox4x32(a->seed, a->stream | CT_AUGMENT_AFFINE_BIT, a->first + pos, v4);
+    ct_augment_draw_of(a, w4, v4, &d);
+    const int h = a->h, w = a->w;
+    if (d.affine) { /* every pixel its own sample */
+        for (int ch = 0; ch < a->c; ch++)
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    dst[((int64_t)ch * h + y) * w + x] =
+                        scale * (float)ct_augment_pixel(a, &d, src, ch, y, x);
+        return;
+    }
+    const int dy = d.ty - a->pad, dx = d.tx - a->pad, fl = d.flip;
     /* output columns x whose source column x + dx (before the flip) lies inside the image */
     const int x0 = dx < 0 ? -dx : 0, x1 = dx > 0 ? w - dx : w;
     for (int ch = 0; ch < a->c; ch++)

@@ -413,8 +413,8 @@ __global__ void gather_u8_kernel(const uint8_t *src, const uint8_t *labels_src, 
     if (labels_dst) GRID_STRIDE(i, n) labels_dst[i] = labels_src[idx ? (int64_t)idx[i] : i];
 }
 
-/* gather_u8_kernel with each image cropped and flipped as ct_augment says (the CPU's
- * augment_row, one output pixel per thread; each thread draws its image's Philox block). */
+/* gather_u8_kernel with each image warped, cropped and flipped as augment.h says (the CPU's
+ * augment_row, one output pixel per thread; each thread draws its image's Philox blocks). */
 __global__ void gather_u8_augment_kernel(const uint8_t *src, const int32_t *idx, int64_t n,
                                          int64_t row, float scale, ct_augment a, float *dst,
                                          const ct_step_vars *sv) {
@@ -422,18 +422,17 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const int32_t *idx,
         if (idx) idx += sv->pos;
         a.first += (uint64_t)sv->pos;
     }
+    const int affine = ct_augment_is_affine(&a);
     GRID_STRIDE(e, n * row) {
         int64_t i = e / row, j = e - i * row;
         int64_t s = idx ? (int64_t)idx[i] : i;
         int x = (int)(j % a.w), y = (int)(j / a.w % a.h), ch = (int)(j / ((int64_t)a.w * a.h));
-        uint32_t w4[4];
-        int ty, tx, fl;
+        uint32_t w4[4], v4[4] = {0, 0, 0, 0};
+        ct_augment_draw d;
         philox4x32(a.seed, a.stream, a.first + (uint64_t)i, w4);
-        CT_AUGMENT_DRAW(&a, w4, ty, tx, fl);
-        int sy = y + ty - a.pad, sx = (fl ? a.w - 1 - x : x) + tx - a.pad;
-        dst[e] = sy >= 0 && sy < a.h && sx >= 0 && sx < a.w
-                     ? scale * (float)src[s * row + ((int64_t)ch * a.h + sy) * a.w + sx]
-                     : 0.0f;
+        if (affine) philox4x32(a.seed, a.stream | CT_AUGMENT_AFFINE_BIT, a.first + (uint64_t)i, v4);
+        ct_augment_draw_of(&a, w4, v4, &d);
+        dst[e] = scale * (float)ct_augment_pixel(&a, &d, src + s * row, ch, y, x);
     }
 }
 

@@ -1,0 +1,155 @@
+/*
+ * augment.h — the augmentation of training images while they are gathered (gather_u8), one
+ * definition for the CPU backend (cpu.c) and the CUDA kernel (cuda_ops.cu), so that every
+ * backend draws and warps the same way.
+ *
+ * As torchvision's transforms.Compose([RandomAffine(degrees, translate, scale, shear,
+ * interpolation, fill=0), RandomCrop(size=(h, w), padding=pad), RandomHorizontalFlip()]) on
+ * each image (c, h, w) of a batch:
+ * - the affine part (when any of degrees, translate, scale, shear is set) is RandomAffine's:
+ *   angle uniform in [-degrees, degrees], a shift (tx, ty) uniform in +-translate * (w, h)
+ *   rounded to whole pixels (half to even, as Python's round), a zoom uniform in
+ *   [scale_min, scale_max] and an x shear uniform in [-shear, shear] degrees, about the image's
+ *   centre; each output pixel samples the input at torchvision's inverse map
+ *   (_get_inverse_affine_matrix with grid_sample's align_corners=False pixel centres), nearest
+ *   (round half to even, as grid_sample) or bilinear, zeros outside. Bilinear values are not
+ *   rounded back to bytes (torchvision's uint8 path rounds; its float path does not).
+ * - the result is zero-padded by pad on every side and cropped back to (h, w) at (ty, tx) in
+ *   [0, 2*pad]^2, then mirrored left-right when its flip bit is set (and flip is on).
+ * The draws of image i are Philox blocks (key seed, counter (stream, first + i)) — words 0, 1,
+ * 2: ty = w0 % (2*pad+1), tx = w1 % (2*pad+1), flip = w2 & 1 (the modulo's bias, below 1e-7
+ * for pad <= 255, is kept: it is part of the results) — and (key seed, counter
+ * (stream | CT_AUGMENT_AFFINE_BIT, first + i)): words 0..3 the angle, the shift's x and y and
+ * the zoom, each from its top 24 bits as u = (w >> 8) / 2^24; word 3 of the first block the
+ * shear. So an image's transform depends only on (seed, stream, its position): the same on
+ * every backend, thread count and resume. The warp is computed in double with every product
+ * and sum rounded on its own (no fused multiply-add), so the CPU and the CUDA kernel sample
+ * the same points (sin, cos and tan may differ in the last bit between their libraries).
+ */
+#ifndef CT_AUGMENT_H
+#define CT_AUGMENT_H
+
+#include <math.h>
+#include <stdint.h>
+
+#ifdef __CUDACC__
+#define CT_HD __host__ __device__
+#else
+#define CT_HD
+#endif
+#ifdef __CUDA_ARCH__ /* products and sums rounded one by one, as on the CPU (no FMA there) */
+#define CT_DMUL(a, b) __dmul_rn((a), (b))
+#define CT_DADD(a, b) __dadd_rn((a), (b))
+#else
+#define CT_DMUL(a, b) ((a) * (b))
+#define CT_DADD(a, b) ((a) + (b))
+#endif
+
+/* ct_fit's stream of epoch e: CT_STREAM_AUGMENT (core.h) << CT_AUGMENT_PURPOSE_SHIFT | e */
+#define CT_AUGMENT_PURPOSE_SHIFT 56
+/* counter_hi of the affine draws: the stream with this bit set (streams keep it clear) */
+#define CT_AUGMENT_AFFINE_BIT (1ull << 48)
+
+typedef struct {
+    int c, h, w;
+    int pad;                      /* 0: no crop */
+    int flip;                     /* 0 or 1 */
+    float degrees;                /* 0: no rotation */
+    float translate;              /* fraction of w and h; 0: no shift */
+    float scale_min, scale_max;   /* both 0: no zoom */
+    float shear;                  /* degrees; 0: no shear */
+    int bilinear;                 /* 1: bilinear, 0: nearest */
+    uint64_t seed, stream, first;
+} ct_augment;
+
+/* What image i of a batch gets: the crop's (ty, tx), the flip, and when affine, the inverse
+ * map m from centred output coordinates to centred input ones, plus the drawn parameters
+ * (tests compare them with torchvision's functional.affine). */
+typedef struct {
+    int ty, tx, flip;
+    int affine;
+    double m[6];
+    double angle, scale, shear;
+    int shift_x, shift_y;
+} ct_augment_draw;
+
+static inline CT_HD int ct_augment_is_affine(const ct_augment *a) {
+    return a->degrees != 0.0f || a->translate != 0.0f || a->scale_max != 0.0f ||
+           a->shear != 0.0f;
+}
+
+static inline CT_HD double ct_augment_u24(uint32_t w) { return (double)(w >> 8) * 0x1p-24; }
+
+/* The draw of an image from its Philox blocks w (counter (stream, first + i)) and v (counter
+ * (stream | CT_AUGMENT_AFFINE_BIT, first + i); unused when not affine). */
+static inline CT_HD void ct_augment_draw_of(const ct_augment *a, const uint32_t w[4],
+                                            const uint32_t v[4], ct_augment_draw *d) {
+    uint32_t span = 2u * (uint32_t)a->pad + 1u;
+    d->ty = (int)(w[0] % span);
+    d->tx = (int)(w[1] % span);
+    d->flip = a->flip ? (int)(w[2] & 1u) : 0;
+    d->affine = ct_augment_is_affine(a);
+    d->angle = d->shear = 0.0, d->scale = 1.0, d->shift_x = d->shift_y = 0;
+    if (!d->affine) return;
+    const double pi = 3.14159265358979323846;
+    double deg = a->degrees, sh = a->shear;
+    d->angle = CT_DADD(-deg, CT_DMUL(2.0 * deg, ct_augment_u24(v[0])));
+    double mx = CT_DMUL((double)a->translate, (double)a->w);
+    double my = CT_DMUL((double)a->translate, (double)a->h);
+    d->shift_x = (int)rint(CT_DADD(-mx, CT_DMUL(2.0 * mx, ct_augment_u24(v[1]))));
+    d->shift_y = (int)rint(CT_DADD(-my, CT_DMUL(2.0 * my, ct_augment_u24(v[2]))));
+    d->scale = a->scale_max != 0.0f
+                   ? CT_DADD((double)a->scale_min,
+                             CT_DMUL((double)a->scale_max - (double)a->scale_min,
+                                     ct_augment_u24(v[3])))
+                   : 1.0;
+    d->shear = CT_DADD(-sh, CT_DMUL(2.0 * sh, ct_augment_u24(w[3])));
+    /* torchvision's _get_inverse_affine_matrix, centre (0, 0), shear_y 0:
+     * rotation-scale-shear RSS = [[a, b], [c, d]], its inverse [[d, -b], [-c, a]] / scale */
+    double rot = CT_DMUL(d->angle, pi / 180.0), sx = CT_DMUL(d->shear, pi / 180.0);
+    double cr = cos(rot), sr = sin(rot), tsx = tan(sx);
+    double ra = cr, rb = CT_DADD(-CT_DMUL(cr, tsx), -sr), rc = sr,
+           rd = CT_DADD(-CT_DMUL(sr, tsx), cr);
+    double m0 = rd / d->scale, m1 = -rb / d->scale, m3 = -rc / d->scale, m4 = ra / d->scale;
+    double tx = -(double)d->shift_x, ty = -(double)d->shift_y;
+    d->m[0] = m0;
+    d->m[1] = m1;
+    d->m[2] = CT_DADD(CT_DMUL(m0, tx), CT_DMUL(m1, ty));
+    d->m[3] = m3;
+    d->m[4] = m4;
+    d->m[5] = CT_DADD(CT_DMUL(m3, tx), CT_DMUL(m4, ty));
+}
+
+/* The unscaled value (0..255) of output pixel (ch, y, x) of an image img (c, h, w) under d. */
+static inline CT_HD double ct_augment_pixel(const ct_augment *a, const ct_augment_draw *d,
+                                            const uint8_t *img, int ch, int y, int x) {
+    const int h = a->h, w = a->w;
+    int cx = d->flip ? w - 1 - x : x; /* the crop's column shown at x */
+    int py = y + d->ty - a->pad, px = cx + d->tx - a->pad; /* in the (warped) image */
+    if (py < 0 || py >= h || px < 0 || px >= w) return 0.0;
+    const uint8_t *p = img + (int64_t)ch * h * w;
+    if (!d->affine) return (double)p[(int64_t)py * w + px];
+    double hx = 0.5 * (double)(w - 1), hy = 0.5 * (double)(h - 1);
+    double xc = (double)px - hx, yc = (double)py - hy; /* pixel centres about the centre */
+    double sx = CT_DADD(CT_DADD(CT_DADD(CT_DMUL(d->m[0], xc), CT_DMUL(d->m[1], yc)), d->m[2]), hx);
+    double sy = CT_DADD(CT_DADD(CT_DADD(CT_DMUL(d->m[3], xc), CT_DMUL(d->m[4], yc)), d->m[5]), hy);
+    if (!a->bilinear) {
+        double nx = rint(sx), ny = rint(sy);
+        if (!(nx >= 0.0 && nx < (double)w && ny >= 0.0 && ny < (double)h)) return 0.0;
+        return (double)p[(int64_t)ny * w + (int64_t)nx];
+    }
+    double fx = floor(sx), fy = floor(sy);
+    if (!(fx >= -1.0 && fx < (double)w && fy >= -1.0 && fy < (double)h)) return 0.0;
+    int x0 = (int)fx, y0 = (int)fy;
+    double ex = CT_DADD(sx, -fx), ey = CT_DADD(sy, -fy); /* in [0, 1) */
+    double v = 0.0;
+    for (int k = 0; k < 4; k++) {
+        int xx = x0 + (k & 1), yy = y0 + (k >> 1);
+        if (xx < 0 || xx >= w || yy < 0 || yy >= h) continue;
+        double wt = CT_DMUL((k & 1) ? ex : CT_DADD(1.0, -ex), (k >> 1) ? ey : CT_DADD(1.0, -ey));
+        v = CT_DADD(v, CT_DMUL(wt, (double)p[(int64_t)yy * w + xx]));
+    }
+    return v;
+}
+
+#endif

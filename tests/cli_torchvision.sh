@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# cli_torchvision.sh — ctrain's augmentation of training images (--augment: RandomAffine's
+# rotate, translate, scale and shear, nearest or bilinear, then RandomCrop's padding and
+# RandomHorizontalFlip) against torchvision's functional transforms, image by image with the
+# parameters ctrain drew (augment_dump, beside ctrain in the build folder, writes them; see
+# torchvision_augment.py). Skips when Debian's python3-torchvision is not installed (make test
+# installs it when it can).
+# Usage: bash tests/cli_torchvision.sh path/to/ctrain
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/clilib.sh"
+CT=${1:?usage: bash cli_torchvision.sh path/to/ctrain}
+dump=$(cd "$(dirname "$CT")" && pwd)/augment_dump
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+torch_or_skip cli_torchvision
+if ! "$PY" -c 'import torchvision' 2>/dev/null; then
+    echo "SKIP cli_torchvision: $PY cannot import torchvision (apt-get install python3-torchvision)"
+    exit 0
+fi
+if ! "$dump" >"$tmp/cases.jsonl" 2>"$tmp/err"; then
+    bad "augment_dump: $(cat "$tmp/err")"
+elif "$PY" "$here/torchvision_augment.py" "$tmp/cases.jsonl" >"$tmp/out" 2>&1; then
+    ok "every image as torchvision augments it ($(grep -c '^ok' "$tmp/out") checks)"
+else
+    bad "torchvision_augment.py:"
+fi
+sed 's/^/    | /' "$tmp/out"
+finish cli_torchvision
