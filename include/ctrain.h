@@ -198,7 +198,11 @@ typedef enum {
     CT_SCHED_RANGE_TEST, /* the learning-rate range test (fastai's lr_find, Lightning's lr
                           * finder): lr * (end_lr / lr)^(g / T) at global step g of the run's
                           * T, exponentially from lr towards end_lr, per step */
-    CT_SCHED_EXPONENTIAL /* ExponentialLR: lr * gamma^epoch, per epoch */
+    CT_SCHED_EXPONENTIAL, /* ExponentialLR: lr * gamma^epoch, per epoch */
+    /* CosineAnnealingWarmRestarts(T_0 = restart_epochs, T_mult = restart_mult, eta_min), per
+     * step as PyTorch's documentation steps it (scheduler.step(epoch + i / iters)): cosine from
+     * lr to eta_min over each cycle, the first T_0 epochs long, each next T_mult times longer */
+    CT_SCHED_COSINE_RESTARTS
 } ct_schedule_kind;
 
 /* A point inside a training run, to resume it exactly (checkpoints). */
@@ -240,7 +244,10 @@ typedef struct {
                                   * val_loss (by more than 1e-4 of it) tolerated; the lr is cut
                                   * after patience + 1 of them (0: 10; PyTorch's patience=0, a
                                   * cut after every such epoch: CT_PATIENCE_NONE) */
-    float eta_min;               /* cosine: the final lr (0) */
+    float eta_min;               /* cosine, cosine restarts: the final lr (0) */
+    int restart_epochs;          /* cosine restarts: T_0, the first cycle's epochs (required,
+                                  * > 0) */
+    int restart_mult;            /* cosine restarts: T_mult, each cycle's growth (0: 1) */
     float pct_start;             /* onecycle: fraction of steps rising (0: 0.3) */
     float div_factor;            /* onecycle: initial lr = lr / div_factor (0: 25) */
     float final_div_factor;      /* onecycle: final lr = initial / final_div_factor (0: 1e4) */

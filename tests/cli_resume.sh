@@ -216,6 +216,21 @@ if stopped_resumed oc "--cycle-momentum 0.80,0.90 --label-smoothing 0.20" "${OC[
 else
     bad "onecycle cycled, resumed: $why"
 fi
+# CosineAnnealingWarmRestarts: stopped mid-epoch and resumed (its defaults given as flags), then
+# lengthened (its cycles do not depend on the run's length), and refused with another T_0
+SG=(--data cut --epochs 2 --lr 0.1 --lr-schedule cosine-restarts --t0 1 --eta-min 0.01
+    --val-size 500 --batch-size 100 --quiet)
+if stopped_resumed sgdr "--t-mult 1 --eta-min 0.010" "${SG[@]}"; then
+    ok "cosine-restarts, stopped in epoch 1 and resumed: the straight run's epochs and weights"
+else
+    bad "cosine-restarts resumed: $why"
+fi
+run train --resume sgdr --epochs 3
+[ "$rc" -eq 0 ] && grep -q '^Epoch \[2\]' <<<"$out" && ok "--resume of a cosine-restarts run with more --epochs: continues" ||
+    bad "--resume sgdr --epochs 3 -> exit $rc: $err"
+run train --resume sgdr --t0 2
+[ "$rc" -eq 2 ] && grep -q -- '--t0 2: the run in sgdr was saved with 1' <<<"$err" &&
+    ok "--resume of a cosine-restarts run with another --t0 -> exit 2" || bad "--resume sgdr --t0 2 -> exit $rc: $err"
 run train --resume oc --cycle-momentum on
 [ "$rc" -eq 2 ] && grep -q -- '--cycle-momentum on' <<<"$err" && grep -q '0.8,0.9' <<<"$err" &&
     ok "--resume of a cycled run with another --cycle-momentum -> exit 2" ||
@@ -297,8 +312,8 @@ run train --resume cut_run --alpha 0.9
 
 # a schedule's own flags on a run of another schedule: refused as a new run's are (not as a
 # value that "differs" from the run's)
-for f in "eta-min 0.1|cosine" "gamma 0.5|step, plateau or exponential" "step-size 2|step" \
-    "lr-patience 2|plateau"; do
+for f in "eta-min 0.1|cosine or cosine-restarts" "gamma 0.5|step, plateau or exponential" \
+    "step-size 2|step" "lr-patience 2|plateau" "t0 2|cosine-restarts" "t-mult 2|cosine-restarts"; do
     flag=${f%%|*} sched=${f#*|}
     read -ra fa <<<"--$flag"
     run train --resume cut_run "${fa[@]}"

@@ -3,8 +3,8 @@
 # with momentum, Nesterov and weight decay, Adam with and without L2, AdamW with its default
 # weight decay, RMSprop plain and with every option), every lr schedule (phases, StepLR,
 # CosineAnnealingLR, OneCycleLR with and without its momentum cycling, ReduceLROnPlateau,
-# ExponentialLR, LinearLR warm-up alone and multiplying each of them), clip_grad_norm_, CrossEntropyLoss's
-# label smoothing, the moving average of weights (torchvision's ExponentialMovingAverage) and
+# ExponentialLR, CosineAnnealingWarmRestarts, LinearLR warm-up alone and multiplying each of
+# them), clip_grad_norm_, CrossEntropyLoss's label smoothing, the moving average of weights (torchvision's ExponentialMovingAverage) and
 # BatchNorm MLPs, each run's --log (lr, train_loss, train_acc, val_loss, val_acc per epoch)
 # against a plain PyTorch loop (tests/torch_parity.py) from the same weights (--init, a
 # state_dict PyTorch wrote), on 600 MNIST images. Mostly full-batch (--batch-size = the training
@@ -103,6 +103,9 @@ case_ warmup_cosine --warmup-epochs 2 --lr-schedule cosine --epochs 5 --lr 0.5
 case_ warmup_cosine_eta_min --warmup-epochs 2 --lr-schedule cosine --eta-min 0.1 --epochs 5 --lr 0.5
 case_ warmup_onecycle --warmup-epochs 2 --lr-schedule onecycle --epochs 6 --lr 1.0
 case_ exponential --lr-schedule exponential --gamma 0.8 --epochs 5 --lr 0.5
+case_ cosine_restarts --lr-schedule cosine-restarts --t0 2 --epochs 5 --lr 0.5 --momentum 0.5
+case_ cosine_restarts_batches_mult --lr-schedule cosine-restarts --t0 1 --t-mult 2 --eta-min 0.05 \
+    --batch-size 100 --epochs 4 --lr 0.5 --warmup-epochs 1
 case_ exponential_batches_warmup --lr-schedule exponential --gamma 0.5 --batch-size 100 \
     --warmup-epochs 1 --epochs 3 --lr 0.5
 case_ warmup_plateau --warmup-epochs 2 --lr-schedule plateau --lr-patience 0 --gamma 0.5 \

@@ -261,6 +261,12 @@ done
 [ -z "$missing" ] && ok "train --help shows the new defaults" || bad "train --help lacks:$missing"
 expect_usage '--optimizer' train --optimizer adagrad
 expect_usage '--gamma: required with --lr-schedule exponential' train --lr-schedule exponential
+expect_usage '--t0: required with --lr-schedule cosine-restarts' train --lr-schedule cosine-restarts
+expect_usage '--t0: applies to --lr-schedule cosine-restarts (got cosine)' train --lr-schedule cosine --t0 2
+expect_usage '--t-mult: applies to --lr-schedule cosine-restarts (got phases)' train --t-mult 2
+expect_usage '--eta-min: applies to --lr-schedule cosine or cosine-restarts (got step)' train --lr-schedule step --step-size 1 --eta-min 0.1
+expect_usage '--t0' train --lr-schedule cosine-restarts --t0 0
+expect_usage '--t-mult' train --lr-schedule cosine-restarts --t0 1 --t-mult 0
 expect_usage '--gamma: applies to --lr-schedule step, plateau or exponential (got cosine)' train --lr-schedule cosine --gamma 0.5
 expect_usage '--lr-schedule' train --lr-schedule range-test
 expect_usage '--alpha: applies to --optimizer rmsprop (got sgd)' train --alpha 0.9
@@ -285,6 +291,9 @@ expect_usage '--augment' train --augment scale=1.1
 expect_usage '--augment' train --augment shear=90
 expect_usage '--augment' train --augment rotate=5,rotate=6
 expect_usage '--augment' train --augment bilinear,crop
+expect_usage '--augment' train --augment rotate=0,bilinear
+expect_usage '--augment' train --augment scale=1e-300:1
+expect_usage '--augment' show --augment scale=1e-300:1
 expect_usage '--augment' show --augment rotate=x
 expect_usage '--seed' show --seed 3
 expect_usage '--epoch' show --epoch 1

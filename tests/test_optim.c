@@ -227,6 +227,39 @@ static void test_exponential_schedule(void **state) {
     near("ExponentialLR with warm-up", 1, ct_schedule_lr(&c, 1, 0, 3), 0.5 * 0.8, 1e-7);
 }
 
+/* CosineAnnealingWarmRestarts(T_0=2, T_mult=3, eta_min=0.01) from lr 0.5, stepped 4 times an
+ * epoch at the fractional epoch (scheduler.step(k / 4)): PyTorch 1.13's lrs, cycles of 2 and 6
+ * epochs, the restart at epoch 8 included. T_mult 1 repeats the first cycle. */
+static void test_cosine_restarts_schedule(void **state) {
+    static const double torch_lr[33] = {
+        0.5, 0.48135048546526527, 0.4282411613907041, 0.348757440929447, 0.255,
+        0.16124255907055302, 0.08175883860929586, 0.02864951453473475, 0.5, 0.49790399103658356,
+        0.4916518274408217, 0.48135048546526527, 0.4671762239271875, 0.4493715683713526,
+        0.4282411613907041, 0.40414655010713657, 0.3775, 0.348757440929447, 0.3184106660501176,
+        0.2869789170939127, 0.255, 0.22302108290608738, 0.19158933394988245,
+        0.16124255907055307, 0.13250000000000006, 0.10585344989286344, 0.08175883860929586,
+        0.060628431628647415, 0.04282377607281252, 0.02864951453473475, 0.01834817255917829,
+        0.012096008963416456, 0.5};
+    ct_train_config c = base_config();
+    c.num_phases = 1;
+    c.phases[0] = (ct_phase){9, 0.5f};
+    c.schedule = CT_SCHED_COSINE_RESTARTS;
+    c.restart_epochs = 2;
+    c.restart_mult = 3;
+    c.eta_min = 0.01f;
+    for (int k = 0; k < 33; k++)
+        near("CosineAnnealingWarmRestarts", k, ct_schedule_lr(&c, k / 4, k % 4, 4), torch_lr[k],
+             1e-7);
+    c.restart_mult = 0; /* (0: 1) cycles of 2 epochs */
+    for (int k = 0; k < 24; k++)
+        near("CosineAnnealingWarmRestarts T_mult 1", k, ct_schedule_lr(&c, k / 4, k % 4, 4),
+             torch_lr[k % 8], 1e-7);
+    c.restart_epochs = 0; /* T_0 is required */
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+    c.restart_epochs = 2, c.restart_mult = -1;
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* schedules                                                                                   */
 
@@ -703,6 +736,7 @@ int main(void) {
         cmocka_unit_test(test_schedules_formulas), cmocka_unit_test(test_fit_schedule_and_clip),
         cmocka_unit_test(test_fit_adam_state),     cmocka_unit_test(test_plateau_torch),
         cmocka_unit_test(test_fit_plateau),        cmocka_unit_test(test_exponential_schedule),
+        cmocka_unit_test(test_cosine_restarts_schedule),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ct_backend_free(g_cpu);

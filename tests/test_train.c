@@ -611,6 +611,7 @@ static void test_bad_configs(void **state) {
     small_config(&cfg); cfg.augment_scale_min = 1, cfg.augment_scale_max = 11; EXPECT_INVALID("scale above 10");
     small_config(&cfg); cfg.augment_shear = 89.5f; EXPECT_INVALID("shear above 89");
     small_config(&cfg); cfg.augment_bilinear = 2; EXPECT_INVALID("interpolation 2");
+    small_config(&cfg); cfg.augment_bilinear = 1; EXPECT_INVALID("bilinear without a warp");
     small_config(&cfg); cfg.phases[0].lr = INFINITY; EXPECT_INVALID("lr inf");
     small_config(&cfg); /* (their sum overflowed an int) */
     cfg.phases[0] = cfg.phases[1] = (ct_phase){INT_MAX, 0.1f};

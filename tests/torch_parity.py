@@ -189,6 +189,11 @@ def reference(data, f):
             final_div_factor=float(f.get("final-div-factor", 1e4)),
             three_phase="three-phase" in f, anneal_strategy=f.get("anneal", "cos"))
         cycled = cyc != "off"
+    elif sched_name == "cosine-restarts":  # stepped per batch at the fractional epoch, as its
+        # documentation does it: scheduler.step(epoch + i / iters)
+        sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+            sched_opt, T_0=int(f["t0"]), T_mult=int(f.get("t-mult", 1)),
+            eta_min=float(f.get("eta-min", 0)))
     elif sched_name == "exponential":
         per_epoch = torch.optim.lr_scheduler.ExponentialLR(sched_opt, gamma=float(f["gamma"]))
     elif sched_name == "plateau":
@@ -246,7 +251,9 @@ def reference(data, f):
                 correct += (logits.argmax(1) == yb).sum().item()
                 sched_opt.step()  # (no gradients: nothing moves; schedulers expect a step first)
                 warm_opt.step()
-                if sched:
+                if sched and sched_name == "cosine-restarts":
+                    sched.step(e + (i // batch + 1) / spe)
+                elif sched:
                     sched.step()
                 if warm:
                     warm.step()

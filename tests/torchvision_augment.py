@@ -39,8 +39,10 @@ for line in open(sys.argv[1]):
         in_range &= abs(angle) <= deg and abs(shear) <= sh
         in_range &= abs(tx) <= round(tr * w) and abs(ty) <= round(tr * h)
         in_range &= (smin <= scale <= smax) if smax else scale == 1.0
+        # (RandomAffine's fill=0 reaches F.affine as [0.0] * channels: bilinear samples near
+        # the edge are then multiplied by the share of the image under them)
         ref = F.affine(x, angle=angle, translate=[tx, ty], scale=scale, shear=[shear, 0.0],
-                       interpolation=mode, fill=None)
+                       interpolation=mode, fill=[0.0] * c)
         if pad:
             ref = F.pad(ref, [pad, pad, pad, pad], fill=0)
         ref = F.crop(ref, im["crop"][0], im["crop"][1], h, w)

@@ -12,8 +12,10 @@
  *   [scale_min, scale_max] and an x shear uniform in [-shear, shear] degrees, about the image's
  *   centre; each output pixel samples the input at torchvision's inverse map
  *   (_get_inverse_affine_matrix with grid_sample's align_corners=False pixel centres), nearest
- *   (round half to even, as grid_sample) or bilinear, zeros outside. Bilinear values are not
- *   rounded back to bytes (torchvision's uint8 path rounds; its float path does not).
+ *   (round half to even, as grid_sample) or bilinear; outside the image, RandomAffine's fill 0
+ *   (a bilinear sample near the edge is multiplied by the share of its taps inside, as
+ *   torchvision's mask of ones does). Bilinear values are not rounded back to bytes
+ *   (torchvision's uint8 path rounds; its float path does not).
  * - the result is zero-padded by pad on every side and cropped back to (h, w) at (ty, tx) in
  *   [0, 2*pad]^2, then mirrored left-right when its flip bit is set (and flip is on).
  * The draws of image i are Philox blocks (key seed, counter (stream, first + i)) — words 0, 1,
@@ -37,11 +39,25 @@
 #else
 #define CT_HD
 #endif
-#ifdef __CUDA_ARCH__ /* products and sums rounded one by one, as on the CPU (no FMA there) */
+/* Products and sums rounded one by one: never fused into a multiply-add, which nvcc does by
+ * default and a C compiler may do for a CPU that has one (-march=native, aarch64). */
+#ifdef __CUDA_ARCH__
 #define CT_DMUL(a, b) __dmul_rn((a), (b))
 #define CT_DADD(a, b) __dadd_rn((a), (b))
 #else
-#define CT_DMUL(a, b) ((a) * (b))
+static inline double ct_dmul_rn(double a, double b) {
+    double r = a * b;
+#if defined(__x86_64__)
+    __asm__("" : "+x"(r)); /* the product, rounded, in a register: nothing left to fuse */
+#elif defined(__aarch64__)
+    __asm__("" : "+w"(r));
+#else
+    volatile double v = r;
+    r = v;
+#endif
+    return r;
+}
+#define CT_DMUL(a, b) ct_dmul_rn((a), (b))
 #define CT_DADD(a, b) ((a) + (b))
 #endif
 
@@ -142,14 +158,17 @@ static inline CT_HD double ct_augment_pixel(const ct_augment *a, const ct_augmen
     if (!(fx >= -1.0 && fx < (double)w && fy >= -1.0 && fy < (double)h)) return 0.0;
     int x0 = (int)fx, y0 = (int)fy;
     double ex = CT_DADD(sx, -fx), ey = CT_DADD(sy, -fy); /* in [0, 1) */
-    double v = 0.0;
+    double v = 0.0, inside = 0.0; /* inside: the weight of the taps within the image */
     for (int k = 0; k < 4; k++) {
         int xx = x0 + (k & 1), yy = y0 + (k >> 1);
         if (xx < 0 || xx >= w || yy < 0 || yy >= h) continue;
         double wt = CT_DMUL((k & 1) ? ex : CT_DADD(1.0, -ex), (k >> 1) ? ey : CT_DADD(1.0, -ey));
         v = CT_DADD(v, CT_DMUL(wt, (double)p[(int64_t)yy * w + xx]));
+        inside = CT_DADD(inside, wt);
     }
-    return v;
+    /* RandomAffine's fill 0 (fill=[0.0] to _apply_grid_transform): the sample times the
+     * sampled mask of ones, plus (1 - mask) * 0 */
+    return inside < 1.0 ? CT_DMUL(v, inside) : v;
 }
 
 #endif

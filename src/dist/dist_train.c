@@ -76,9 +76,11 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
     snprintf(text, sizeof text,
              "phases=%s batch=%d eval_batch=%d optimizer=%d momentum=%.9g weight_decay=%.9g "
              "nesterov=%d betas=%.9g,%.9g eps=%.9g rmsprop=%.9g,%d schedule=%d step_size=%d "
-             "gamma=%.9g plateau_patience=%d eta_min=%.9g onecycle=%.9g,%.9g,%.9g,%d,%d "
+             "gamma=%.9g plateau_patience=%d eta_min=%.9g restarts=%d,%d "
+             "onecycle=%.9g,%.9g,%.9g,%d,%d "
              "cycle_momentum=%d,%.9g,%.9g warmup=%d,%d,%.9g clip_norm=%.9g "
-             "label_smoothing=%.9g end_lr=%.9g ema=%.9g,%d augment=%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%d seed=%llu "
+             "label_smoothing=%.9g end_lr=%.9g ema=%.9g,%d "
+             "augment=%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%d seed=%llu "
              "resume=%d,%lld,%.17g,%.17g device=%s model=%s "
              "data=%lldx%dx%dx%d,%016llx train=%lld,%016llx val=%lld,%016llx "
              "parameters=%016llx buffers=%016llx optimizer_state=%lld,%016llx,%lld "
@@ -87,7 +89,8 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              (double)cfg->momentum, (double)cfg->weight_decay, cfg->nesterov, (double)cfg->beta1,
              (double)cfg->beta2, (double)cfg->eps, (double)cfg->alpha, cfg->centered,
              (int)cfg->schedule, cfg->step_size, (double)cfg->gamma, cfg->plateau_patience,
-             (double)cfg->eta_min, (double)cfg->pct_start, (double)cfg->div_factor,
+             (double)cfg->eta_min, cfg->restart_epochs, cfg->restart_mult,
+             (double)cfg->pct_start, (double)cfg->div_factor,
              (double)cfg->final_div_factor, cfg->three_phase, cfg->anneal_linear,
              cfg->cycle_momentum, (double)cfg->base_momentum, (double)cfg->max_momentum,
              cfg->warmup_steps, cfg->warmup_epochs, (double)cfg->warmup_start_factor,

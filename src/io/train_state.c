@@ -72,11 +72,12 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  "\"plateau_patience\": %d, \"warmup_steps\": %d, \"warmup_epochs\": %d, "
                  "\"augment_pad\": %d, \"augment_flip\": %d, \"cycle_momentum\": %d, "
                  "\"three_phase\": %d, \"anneal_linear\": %d, \"ema_warmup\": %d, "
-                 "\"centered\": %d, \"augment_bilinear\": %d",
+                 "\"centered\": %d, \"augment_bilinear\": %d, \"restart_epochs\": %d, "
+                 "\"restart_mult\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
                  c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered,
-                 c->augment_bilinear);
+                 c->augment_bilinear, c->restart_epochs, c->restart_mult);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -338,7 +339,9 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     if (cfg->optimizer == CT_ADAMW && cfg->weight_decay == 0.0f &&
         !json_object_get(o, "weight_decay_as_is"))
         cfg->weight_decay = CT_ADAMW_WEIGHT_DECAY;
-    OPT_INT("schedule", 0, CT_SCHED_EXPONENTIAL, cfg->schedule);
+    OPT_INT("schedule", 0, CT_SCHED_COSINE_RESTARTS, cfg->schedule);
+    OPT_INT("restart_epochs", 0, CT_MAX_EPOCHS, cfg->restart_epochs); /* (absent before 6 Dec) */
+    OPT_INT("restart_mult", 0, CT_MAX_EPOCHS, cfg->restart_mult);
     OPT_INT("step_size", 0, INT32_MAX, cfg->step_size);
     OPT_INT("plateau_patience", CT_PATIENCE_NONE, INT32_MAX, cfg->plateau_patience);
     OPT_INT("warmup_steps", 0, INT32_MAX, cfg->warmup_steps);

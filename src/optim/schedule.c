@@ -125,6 +125,19 @@ double ct_plateau_lr_scale(const ct_train_config *cfg, const double *val_losses,
     return pow(or_default(cfg->gamma, CT_STEP_GAMMA), (double)ct_plateau_cuts(cfg, val_losses, n));
 }
 
+/* CosineAnnealingWarmRestarts at the fractional epoch t = epoch + step / spe: the cycle holding
+ * t (cycle i is T_0 * T_mult^i epochs long) and t's place in it, as PyTorch's step(epoch)
+ * computes them (its closed form for T_mult > 1 walked cycle by cycle instead: exact at the
+ * boundaries, where a logarithm may round either way). */
+static double restarts_lr(const ct_train_config *cfg, double base, int64_t g, int64_t spe) {
+    double t = (double)g / (double)spe, t_i = (double)cfg->restart_epochs;
+    double mult = cfg->restart_mult > 1 ? (double)cfg->restart_mult : 1.0;
+    if (mult == 1.0) t = fmod(t, t_i);
+    else
+        while (t >= t_i) t -= t_i, t_i *= mult;
+    return cfg->eta_min + (base - cfg->eta_min) * (1.0 + cos(M_PI * t / t_i)) / 2.0;
+}
+
 float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe) {
     if (ct_train_config_check(cfg) != CT_OK) return NAN; /* (its reason in ct_last_error) */
     double base = phase_lr(cfg, epoch);
@@ -153,6 +166,9 @@ float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_
         break;
     case CT_SCHED_EXPONENTIAL:
         lr = base * pow(or_default(cfg->gamma, CT_STEP_GAMMA), (double)epoch);
+        break;
+    case CT_SCHED_COSINE_RESTARTS:
+        lr = restarts_lr(cfg, base, g, spe);
         break;
     default: break;
     }
@@ -285,6 +301,15 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
                            "(0: 10) or CT_PATIENCE_NONE (-1: none), got %d",
                            cfg->plateau_patience);
         break;
+    case CT_SCHED_COSINE_RESTARTS:
+        if (cfg->restart_epochs < 1 || cfg->restart_mult < 0)
+            return ct_fail(CT_ERR_INVALID, "cosine restarts: the first cycle's epochs (T_0) must "
+                           "be > 0 and the growth (T_mult) >= 1 (0: 1), got %d and %d",
+                           cfg->restart_epochs, cfg->restart_mult);
+        if (!(cfg->eta_min >= 0.0f))
+            return ct_fail(CT_ERR_INVALID, "cosine restarts: eta_min must be >= 0, got %g",
+                           cfg->eta_min);
+        break;
     case CT_SCHED_EXPONENTIAL:
         if (!(cfg->gamma >= 0.0f))
             return ct_fail(CT_ERR_INVALID, "exponential schedule: gamma must be >= 0 (0: 0.1), "
@@ -342,6 +367,10 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     if (cfg->augment_bilinear != 0 && cfg->augment_bilinear != 1)
         return ct_fail(CT_ERR_INVALID, "augmentation interpolation must be 0 (nearest) or 1 "
                        "(bilinear), got %d", cfg->augment_bilinear);
+    if (cfg->augment_bilinear && cfg->augment_degrees == 0.0f && cfg->augment_translate == 0.0f &&
+        cfg->augment_scale_max == 0.0f && cfg->augment_shear == 0.0f)
+        return ct_fail(CT_ERR_INVALID, "augmentation interpolation bilinear needs a warp "
+                       "(rotation, translation, scale or shear)");
     return CT_OK;
 }
 

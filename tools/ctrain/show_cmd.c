@@ -130,7 +130,6 @@ int cmd_show(int argc, char **argv) {
     ct_train_config_default(&aug);
     aug.seed = o.seed;
     char err[256], aug_text[160];
-    if (strcmp(o.augment, "off") != 0 && !part_flag->seen) o.part = "train";
     if (!cli_find(flags, nflags, "augment")->seen &&
         (cli_find(flags, nflags, "seed")->seen || cli_find(flags, nflags, "epoch")->seen))
         return cli_usage_error("show", "--seed and --epoch: need --augment");
@@ -147,6 +146,7 @@ int cmd_show(int argc, char **argv) {
     }
     train_format_augment(&aug, aug_text, sizeof aug_text);
     int augmenting = strcmp(aug_text, "off") != 0;
+    if (augmenting && !part_flag->seen) o.part = "train"; /* (what augmentation is for) */
     ct_dataset *ds = NULL;
     if ((rc = cli_load_dataset(o.dataset, o.data_dir, o.part, &ds)) != CLI_EXIT_OK) {
         cli_close_model(&cm);
@@ -180,7 +180,9 @@ int cmd_show(int argc, char **argv) {
     uint8_t *images = malloc((size_t)o.count * row);
     int *labels = malloc((size_t)o.count * sizeof *labels), *preds = NULL;
     int *chunk_pred = malloc(PREDICT_CHUNK * sizeof *chunk_pred);
-    float *x = augmenting || cm.m ? malloc((size_t)PREDICT_CHUNK * row * sizeof *x) : NULL;
+    /* (the rows of a chunk: all of them with --wrong, else at most --count) */
+    size_t x_rows = o.wrong || o.count > PREDICT_CHUNK ? PREDICT_CHUNK : (size_t)o.count;
+    float *x = augmenting || cm.m ? malloc(x_rows * row * sizeof *x) : NULL;
     int k = cm.m ? ct_model_num_classes(cm.m) : 0;
     float *probs = cm.m ? malloc((size_t)PREDICT_CHUNK * k * sizeof *probs) : NULL;
     if (cm.m) preds = malloc((size_t)o.count * sizeof *preds);
@@ -224,7 +226,7 @@ int cmd_show(int argc, char **argv) {
                 (long long)o.start);
         goto done;
     }
-    char title[160];
+    char title[256];
     if (cm.m)
         snprintf(title, sizeof title, "%s %s: label%s (%d of %d wrong)", o.dataset, o.part,
                  " \u2192 prediction", wrong, n);

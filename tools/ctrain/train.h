@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 59       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 61       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -64,9 +64,10 @@ typedef struct {
     float beta1, beta2, eps;
     float alpha;             /* RMSprop's (0.99) */
     int centered;            /* RMSprop */
-    const char *lr_schedule; /* phases, step, cosine, onecycle */
+    const char *lr_schedule; /* phases, step, cosine, ... (k_schedules) */
     int step_size;
     float gamma, eta_min, pct_start;
+    int t0, t_mult;          /* cosine-restarts: T_0 (required), T_mult (1) */
     float div_factor, final_div_factor; /* onecycle (0: 25, 1e4) */
     int three_phase;
     const char *anneal;      /* onecycle: cos or linear */

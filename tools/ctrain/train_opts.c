@@ -46,6 +46,7 @@ void train_opts_init(train_opts *o) {
     o->dist_timeout = (float)CT_DIST_TIMEOUT_S;
     o->augment = "auto";
     o->lr_patience = 10;
+    o->t_mult = 1;
     o->lr_find_range = "1e-7,10";
     o->lr_find_steps = 100;
     o->cycle_momentum = "on";
@@ -117,13 +118,13 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "RMSprop: divide by the centered second moment (the gradient's\n"
                  "estimated variance)"},
         {.name = "lr-schedule", .kind = CLI_CHOICE, .dst = &o->lr_schedule, .metavar = "NAME",
-         .choices = "phases|step|cosine|onecycle|plateau|exponential",
+         .choices = "phases|step|cosine|onecycle|plateau|exponential|cosine-restarts",
          .help = "phases: --schedule's constant lr per phase; step, cosine,\n"
-                 "onecycle, plateau, exponential: PyTorch's StepLR,\n"
+                 "onecycle, plateau, exponential, cosine-restarts: PyTorch's StepLR,\n"
                  "CosineAnnealingLR, OneCycleLR, ReduceLROnPlateau (on val_loss),\n"
-                 "ExponentialLR over --epochs (else 10) from --lr (the max lr for\n"
-                 "onecycle); cosine and onecycle advance every step, the others\n"
-                 "every epoch"},
+                 "ExponentialLR, CosineAnnealingWarmRestarts (SGDR) over --epochs\n"
+                 "(else 10) from --lr (the max lr for onecycle); cosine, onecycle and\n"
+                 "cosine-restarts advance every step, the others every epoch"},
         {.name = "step-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->step_size,
          .metavar = "N", .help = "step: epochs between decays (required)", .def = "none"},
         {.name = "gamma", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->gamma,
@@ -135,7 +136,18 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                                   "val_loss tolerated (the lr is cut after N + 1)",
          .def = "10"},
         {.name = "eta-min", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->eta_min,
-         .metavar = "X", .help = "cosine: the final lr", .def = "0"},
+         .metavar = "X", .help = "cosine: the final lr; cosine-restarts: each cycle's",
+         .def = "0"},
+        {.name = "t0", .kind = CLI_INT, .range = CLI_POSITIVE, .max = CT_MAX_EPOCHS,
+         .dst = &o->t0, .metavar = "N",
+         .help = "cosine-restarts: the first cycle's epochs (T_0; required): the lr\n"
+                 "falls from --lr to --eta-min over them, then restarts at --lr",
+         .def = "none"},
+        {.name = "t-mult", .kind = CLI_INT, .range = CLI_POSITIVE, .max = CT_MAX_EPOCHS,
+         .dst = &o->t_mult, .metavar = "M",
+         .help = "cosine-restarts: each cycle is M times as long as the one\n"
+                 "before (T_mult)",
+         .def = "1"},
         {.name = "pct-start", .kind = CLI_FLOAT, .range = CLI_ANY, .dst = &o->pct_start,
          .metavar = "X", .help = "onecycle: fraction of the steps rising, in (0, 1)",
          .def = "0.3"},
@@ -363,10 +375,10 @@ void train_help(FILE *out) {
           "checkpoint; flags that change the results (--dataset, --model, --hidden, --val-size,\n"
           "--seed, --batch-size, --eval-batch-size, --momentum, --weight-decay, --nesterov,\n"
           "--optimizer, --betas, --eps, --alpha, --centered, --lr-schedule, --step-size, --gamma,\n"
-          "--lr-patience, --eta-min, --pct-start, --div-factor, --final-div-factor, --three-phase,\n"
-          "--anneal, --cycle-momentum, --warmup-epochs, --warmup-start-factor, --clip-grad-norm,\n"
-          "--label-smoothing, --ema, --ema-warmup, --augment) may be given only with the saved\n"
-          "value. --epochs N extends or shortens the run to N epochs in all (the last phase's\n"
+          "--lr-patience, --eta-min, --t0, --t-mult, --pct-start, --div-factor,\n"
+          "--final-div-factor, --three-phase, --anneal, --cycle-momentum, --warmup-epochs,\n"
+          "--warmup-start-factor, --clip-grad-norm, --label-smoothing, --ema, --ema-warmup,\n"
+          "--augment) may be given only with the saved value. --epochs N extends or shortens the run to N epochs in all (the last phase's\n"
           "learning rate continues), --schedule/--lr replace the schedule if the epochs already run\n"
           "keep their learning rate (cosine and onecycle keep their length: it shapes every\n"
           "epoch's rate). --device,\n"
@@ -395,7 +407,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         "resume", "save", "save-every", "save-best", "restore-best", "overwrite", "log",
         "snapshots",
         "patience", "epochs", "lr", "schedule", "lr-schedule", "step-size", "gamma",
-        "lr-patience", "eta-min", "pct-start", "cycle-momentum", "warmup-epochs",
+        "lr-patience", "eta-min", "t0", "t-mult", "pct-start", "cycle-momentum", "warmup-epochs",
         "warmup-start-factor", "div-factor", "final-div-factor", "three-phase", "anneal",
         "class-names", "ema", "ema-warmup"};
     for (size_t i = 0; o->lr_find && i < sizeof not_with_find / sizeof not_with_find[0]; i++)
@@ -443,7 +455,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                o->betas);
     /* the schedule's own flags */
     static const struct { const char *flag; int sched; } only[] = {
-        {"step-size", CT_SCHED_STEP}, {"eta-min", CT_SCHED_COSINE},
+        {"step-size", CT_SCHED_STEP}, {"t0", CT_SCHED_COSINE_RESTARTS},
+        {"t-mult", CT_SCHED_COSINE_RESTARTS},
         {"pct-start", CT_SCHED_ONECYCLE}, {"cycle-momentum", CT_SCHED_ONECYCLE},
         {"div-factor", CT_SCHED_ONECYCLE}, {"final-div-factor", CT_SCHED_ONECYCLE},
         {"three-phase", CT_SCHED_ONECYCLE}, {"anneal", CT_SCHED_ONECYCLE},
@@ -456,6 +469,9 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--gamma: the plateau factor must be below 1, got %s",
                                cli_float_text(F("gamma"), cli_float_typed(F("gamma")) < 1, fbuf,
                                               sizeof fbuf));
+    if (SEEN("eta-min") && sched != CT_SCHED_COSINE && sched != CT_SCHED_COSINE_RESTARTS)
+        return cli_usage_error("train", "--eta-min: applies to --lr-schedule cosine or "
+                               "cosine-restarts (got %s)", o->lr_schedule);
     for (size_t i = 0; i < sizeof only / sizeof only[0]; i++)
         if (SEEN(only[i].flag) && sched != only[i].sched)
             return cli_usage_error("train", "--%s: applies to --lr-schedule %s (got %s)",
@@ -473,6 +489,9 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                o->cycle_momentum);
     if (sched == CT_SCHED_STEP && o->step_size <= 0)
         return cli_usage_error("train", "--step-size: required with --lr-schedule step");
+    if (sched == CT_SCHED_COSINE_RESTARTS && o->t0 <= 0) /* (PyTorch's T_0 has no default) */
+        return cli_usage_error("train", "--t0: required with --lr-schedule cosine-restarts (the "
+                               "first cycle's epochs)");
     if (sched == CT_SCHED_EXPONENTIAL && !SEEN("gamma") && !o->resume_dir) /* (as PyTorch's) */
         return cli_usage_error("train", "--gamma: required with --lr-schedule exponential (the "
                                "lr is lr * gamma^epoch)");
@@ -578,6 +597,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->gamma = o->gamma;
     c->plateau_patience = train_patience_config(o->lr_patience);
     c->eta_min = o->eta_min;
+    c->restart_epochs = sched == CT_SCHED_COSINE_RESTARTS ? o->t0 : 0;
+    c->restart_mult = sched == CT_SCHED_COSINE_RESTARTS ? o->t_mult : 0;
     c->pct_start = o->pct_start;
     c->div_factor = o->div_factor;
     c->final_div_factor = o->final_div_factor;

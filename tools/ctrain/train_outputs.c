@@ -207,6 +207,13 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
                (double)(c->gamma > 0 ? c->gamma : 0.1f));
         break;
     case CT_SCHED_COSINE: printf(", cosine lr to %g", (double)c->eta_min); break;
+    case CT_SCHED_COSINE_RESTARTS: {
+        int mult = c->restart_mult > 1 ? c->restart_mult : 1;
+        printf(", cosine lr to %g restarting after %d epoch%s", (double)c->eta_min,
+               c->restart_epochs, c->restart_epochs == 1 ? "" : "s");
+        if (mult > 1) printf(", each cycle x%d as long", mult);
+        break;
+    }
     case CT_SCHED_EXPONENTIAL:
         printf(", exponential lr x%g per epoch", (double)(c->gamma > 0 ? c->gamma : 0.1f));
         break;

@@ -19,14 +19,15 @@
 
 static const char *const k_optimizers[] = {"sgd", "adam", "adamw", "rmsprop"};
 /* (by ct_schedule_kind: the range test is --lr-find's, not a --lr-schedule choice) */
-static const char *const k_schedules[] = {"phases",  "step",       "cosine",     "onecycle",
-                                          "plateau", "range-test", "exponential"};
+static const char *const k_schedules[] = {"phases",     "step",       "cosine",
+                                          "onecycle",   "plateau",    "range-test",
+                                          "exponential", "cosine-restarts"};
 
 #define N_OPTIMIZERS (int)(sizeof k_optimizers / sizeof k_optimizers[0])
 #define N_SCHEDULES (int)(sizeof k_schedules / sizeof k_schedules[0])
 _Static_assert(sizeof k_optimizers / sizeof k_optimizers[0] == CT_RMSPROP + 1,
                "a name for every ct_optimizer_kind");
-_Static_assert(sizeof k_schedules / sizeof k_schedules[0] == CT_SCHED_EXPONENTIAL + 1,
+_Static_assert(sizeof k_schedules / sizeof k_schedules[0] == CT_SCHED_COSINE_RESTARTS + 1,
                "a name for every ct_schedule_kind");
 
 int train_optimizer_kind(const char *name) {
@@ -191,8 +192,8 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
             double hi;
             if (colon) *colon = 0;
             if (!colon || cli_parse_double(part + 6, &x) != 0 ||
-                cli_parse_double(colon + 1, &hi) != 0 || !(x > 0 && x <= hi) ||
-                !(hi <= CT_MAX_AUGMENT_SCALE))
+                cli_parse_double(colon + 1, &hi) != 0 || !((float)x > 0 && x <= hi) ||
+                !(hi <= CT_MAX_AUGMENT_SCALE)) /* (a zoom a float rounds to 0 too) */
                 return snprintf(err, err_bytes, "scale=A:B: A and B must be zooms with 0 < A <= "
                                 "B <= %g, got \"%.*s\"", (double)CT_MAX_AUGMENT_SCALE,
                                 (int)len - 6, p + 6), -1;
@@ -210,9 +211,10 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
         if (!p[len]) break;
         p += len + 1;
     }
-    if (c->augment_bilinear && !(seen & (0xFu << 3))) /* rotate, translate, shear, scale */
+    if (c->augment_bilinear && !(c->augment_degrees > 0 || c->augment_translate > 0 ||
+                                 c->augment_scale_max > 0 || c->augment_shear > 0))
         return snprintf(err, err_bytes, "bilinear: the interpolation of rotate, translate, "
-                        "scale or shear, none given in \"%s\"", spec), -1;
+                        "scale or shear, none of which warps in \"%s\"", spec), -1;
     return 0;
 }
 

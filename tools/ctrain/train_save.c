@@ -308,8 +308,12 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
                        0.1f);
     SAME_NUM_IF(plateau, "lr-patience", lr_patience,
                 train_patience_flag(saved.plateau_patience), "%d", int);
-    SAME_NUM_IF(saved.schedule == CT_SCHED_COSINE, "eta-min", eta_min, saved.eta_min, "%g",
-                double);
+    const int restarts = saved.schedule == CT_SCHED_COSINE_RESTARTS;
+    SAME_NUM_IF(saved.schedule == CT_SCHED_COSINE || restarts, "eta-min", eta_min, saved.eta_min,
+                "%g", double);
+    SAME_NUM_IF(restarts, "t0", t0, saved.restart_epochs, "%d", int);
+    SAME_NUM_IF(restarts, "t-mult", t_mult, saved.restart_mult > 0 ? saved.restart_mult : 1, "%d",
+                int);
     /* onecycle's settings (another schedule's run: refused by train_finish_options, as a new
      * run's); the library's 0 is its default, so a flag of that value is the same setting */
     const int onecycle = saved.schedule == CT_SCHED_ONECYCLE;
