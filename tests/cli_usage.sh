@@ -364,6 +364,13 @@ expect_usage '--bogus' summary --bogus
 run summary --help
 [ "$rc" -eq 0 ] && grep -q -- '--model' <<<"$out" && ok "ctrain summary --help -> exit 0" ||
     bad "ctrain summary --help -> exit $rc"
+run export --help
+[ "$rc" -eq 0 ] && grep -q -- '--out FILE' <<<"$out" && ok "ctrain export --help -> exit 0" ||
+    bad "ctrain export --help -> exit $rc"
+run help export
+[ "$rc" -eq 0 ] && grep -q "usage: ctrain export" <<<"$out" && ok "ctrain help export" ||
+    bad "ctrain help export -> exit $rc"
+expect_usage '--bogus' export --bogus
 run help summary
 [ "$rc" -eq 0 ] && grep -q "usage: ctrain summary" <<<"$out" && ok "ctrain help summary" ||
     bad "ctrain help summary -> exit $rc"

@@ -74,6 +74,12 @@ typedef struct {
  * Weights that are not finite are not written (CT_ERR_FORMAT; the file at path stays as it was);
  * nor are they loaded, by any of the loaders below. */
 ct_status ct_save_model(const ct_model *m, const char *path, const ct_meta *extra, int n_extra);
+/* Writes m as an ONNX model to path (atomically), as torch.onnx.export would write the
+ * equivalent module in eval mode: input "input" float32 (batch, C, H, W) holding pixels / 255,
+ * outputs "logits" and "probabilities" (batch, classes); opset 13, the weights under their
+ * state_dict names; ct_model_meta's entries and extra as metadata_props. Weights that are not
+ * finite are not written (CT_ERR_FORMAT). */
+ct_status ct_save_onnx(const ct_model *m, const char *path, const ct_meta *extra, int n_extra);
 /* CT_OK when every parameter and buffer of m is finite; else CT_ERR_FORMAT and a message naming
  * the tensor and the element (a diverged training: the loss may still be finite, as when a batch
  * norm's running variance overflows). */

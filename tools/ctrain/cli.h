@@ -25,6 +25,7 @@ int cmd_show(int argc, char **argv);    /* show_cmd.c */
 int cmd_data(int argc, char **argv);    /* data_cmd.c */
 int cmd_devices(int argc, char **argv); /* data_cmd.c */
 int cmd_summary(int argc, char **argv); /* summary_cmd.c */
+int cmd_export(int argc, char **argv);  /* export_cmd.c */
 
 void train_help(FILE *f);
 void eval_help(FILE *f);
@@ -33,6 +34,13 @@ void show_help(FILE *f);
 void data_help(FILE *f);
 void devices_help(FILE *f);
 void summary_help(FILE *f);
+void export_help(FILE *f);
+
+/* The per-image input shape and classes of a dataset: mnist and fashion-mnist 1x28x28,
+ * cifar10 3x32x32 (10 classes); idx read from its files in data_dir (prints the error and
+ * returns CLI_EXIT_ERROR when they cannot be read). */
+int cli_dataset_shape(const char *dataset, const char *data_dir, int *in_c, int *in_h, int *in_w,
+                      int *classes);
 
 /* A saved model opened for use (model_io.c). */
 typedef struct {

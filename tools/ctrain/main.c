@@ -38,6 +38,8 @@ static void usage(FILE *f) {
           "  summary        a model's layers, output shapes, parameter counts and\n"
           "                 mult-adds (like Keras' model.summary), for --model SPEC on\n"
           "                 --dataset's inputs\n"
+          "  export         a saved model as ONNX (input, logits, probabilities), for\n"
+          "                 ONNX Runtime, OpenCV's dnn, TensorRT\n"
           "  devices        list the compute devices and the one --device auto picks\n"
           "  data fetch     download MNIST (SHA-256 verified) into the data folder\n"
           "  data path      print the data folder\n"
@@ -85,7 +87,8 @@ static void usage(FILE *f) {
           "  ctrain summary --model cnn\n"
           "  ctrain eval --model run1\n"
           "  ctrain predict --model run1 digit.png\n"
-          "  ctrain show --model run1 --out grid.png\n",
+          "  ctrain show --model run1 --out grid.png\n"
+          "  ctrain export --model run1 --out run1.onnx\n",
           f);
 }
 
@@ -105,6 +108,8 @@ static int command_help(const char *cmd) {
         devices_help(stdout);
     else if (strcmp(cmd, "summary") == 0)
         summary_help(stdout);
+    else if (strcmp(cmd, "export") == 0)
+        export_help(stdout);
     else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
         usage(stdout); /* help help: the help there is */
     else
@@ -205,6 +210,7 @@ static int run_command(int argc, char **argv) {
     if (strcmp(cmd, "show") == 0) return cmd_show(argc - 1, argv + 1);
     if (strcmp(cmd, "devices") == 0) return cmd_devices(argc - 1, argv + 1);
     if (strcmp(cmd, "summary") == 0) return cmd_summary(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0) return cmd_export(argc - 1, argv + 1);
     if (strcmp(cmd, "data") == 0) return cmd_data(argc - 1, argv + 1);
     if (cmd[0] == '-') return cli_usage_error(NULL, "unknown flag %s (a command comes first)", cmd);
     return cli_usage_error(NULL, "unknown command \"%s\"", cmd);

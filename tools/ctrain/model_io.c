@@ -260,3 +260,22 @@ const char *cli_model_spec(const char *model, int hidden, int classes, char *buf
     snprintf(buf, bytes, "flatten,linear(%d),relu,linear(%d)", hidden, classes);
     return buf;
 }
+
+/* (cli.h) */
+int cli_dataset_shape(const char *dataset, const char *data_dir, int *in_c, int *in_h, int *in_w,
+                      int *classes) {
+    *in_c = 1, *in_h = 28, *in_w = 28, *classes = 10;
+    if (strcmp(dataset, "cifar10") == 0) *in_c = 3, *in_h = 32, *in_w = 32;
+    if (strcmp(dataset, "idx") != 0) return CLI_EXIT_OK;
+    ct_dataset *ds = NULL, *test = NULL; /* its files say, as for ctrain train */
+    int rc = cli_load_dataset(dataset, data_dir, "train", &ds);
+    if (rc == CLI_EXIT_OK) rc = cli_load_dataset(dataset, data_dir, "test", &test);
+    if (rc == CLI_EXIT_OK) {
+        *in_c = ct_dataset_channels(ds), *in_h = ct_dataset_height(ds);
+        *in_w = ct_dataset_width(ds), *classes = ct_dataset_classes(ds);
+        if (ct_dataset_classes(test) > *classes) *classes = ct_dataset_classes(test);
+    }
+    ct_dataset_free(ds);
+    ct_dataset_free(test);
+    return rc;
+}

@@ -77,23 +77,6 @@ void summary_help(FILE *out) {
 }
 
 /* The input shape and classes of o->dataset (idx: read from its files). */
-static int dataset_shape(const summary_opts *o, int *in_c, int *in_h, int *in_w, int *classes) {
-    *in_c = 1, *in_h = 28, *in_w = 28, *classes = 10;
-    if (strcmp(o->dataset, "cifar10") == 0) *in_c = 3, *in_h = 32, *in_w = 32;
-    if (strcmp(o->dataset, "idx") != 0) return CLI_EXIT_OK;
-    ct_dataset *ds = NULL, *test = NULL; /* its files say, as for ctrain train */
-    int rc = cli_load_dataset(o->dataset, o->data_dir, "train", &ds);
-    if (rc == CLI_EXIT_OK) rc = cli_load_dataset(o->dataset, o->data_dir, "test", &test);
-    if (rc == CLI_EXIT_OK) {
-        *in_c = ct_dataset_channels(ds), *in_h = ct_dataset_height(ds);
-        *in_w = ct_dataset_width(ds), *classes = ct_dataset_classes(ds);
-        if (ct_dataset_classes(test) > *classes) *classes = ct_dataset_classes(test);
-    }
-    ct_dataset_free(ds);
-    ct_dataset_free(test);
-    return rc;
-}
-
 /* The summary of the model saved at arg (a folder or a .safetensors file), on the input shape it
  * was saved with; a file that records none (a PyTorch state_dict) on --dataset's (given). */
 static int summary_saved(const char *arg, const summary_opts *o, int dataset_seen) {
@@ -105,7 +88,7 @@ static int summary_saved(const char *arg, const summary_opts *o, int dataset_see
             return cli_usage_error("summary", "--dataset: %s records its input shape; --dataset "
                                    "is for a file that does not", cm.path);
         }
-        rc = dataset_shape(o, &in_c, &in_h, &in_w, &classes);
+        rc = cli_dataset_shape(o->dataset, o->data_dir, &in_c, &in_h, &in_w, &classes);
     } else if (rc == CLI_EXIT_OK && !ct_checkpoint_meta(cm.ck, "input_shape")) {
         cli_close_model(&cm);
         return cli_usage_error("summary", "%s records no input shape (a PyTorch state_dict?): "
@@ -166,7 +149,7 @@ int cmd_summary(int argc, char **argv) {
         return cli_usage_error("summary", "--data: only read for --dataset idx (got %s)",
                                o.dataset);
     int in_c, in_h, in_w, classes;
-    int rc0 = dataset_shape(&o, &in_c, &in_h, &in_w, &classes);
+    int rc0 = cli_dataset_shape(o.dataset, o.data_dir, &in_c, &in_h, &in_w, &classes);
     if (rc0 != CLI_EXIT_OK) return rc0;
     char mlp_spec[64];
     const char *spec = cli_model_spec(o.model, o.hidden, classes, mlp_spec, sizeof mlp_spec);

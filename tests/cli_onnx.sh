@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# cli_onnx.sh — ctrain export: saved models as ONNX files that ONNX's own checker accepts
+# (onnx.checker.check_model with full_check: types and shapes inferred through the whole graph;
+# Debian's python3-onnx) and that ONNX Runtime (npm's onnxruntime-node, fetched once into
+# ~/.cache/ctrain/) runs to ctrain eval's test_loss and test_acc on MNIST's 10000 test images: the
+# tutorial's MLP, a CNN with every kind of layer, and one that reshapes a flat vector back into an
+# image. Bad flags and outputs are refused, and an existing file that is not ONNX is not
+# overwritten. Each reference prints SKIP where it cannot be had (no python3-onnx; no npm, node or
+# network for ONNX Runtime).
+# Usage: bash tests/cli_onnx.sh path/to/ctrain
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/clilib.sh"
+CT=${1:?usage: bash cli_onnx.sh path/to/ctrain}
+CT=$(cd "$(dirname "$CT")" && pwd)/$(basename "$CT")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+
+dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
+[ -f "$dir/t10k-images-idx3-ubyte" ] || [ -f "$dir/t10k-images-idx3-ubyte.gz" ] ||
+    { echo "SKIP cli_onnx: no MNIST in $dir"; exit 0; }
+img=$dir/t10k-images-idx3-ubyte lab=$dir/t10k-labels-idx1-ubyte
+[ -f "$img" ] || img=$img.gz lab=$lab.gz
+
+# ONNX's checker (python3-onnx)
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+have_onnx=1
+"$PY" -c 'import onnx' 2>/dev/null || { have_onnx=0; echo "SKIP cli_onnx checker: $PY cannot import onnx (apt-get install python3-onnx)"; }
+# ONNX Runtime (npm pack onnxruntime-node onnxruntime-common, the Linux x64 library kept)
+ORT_VERSION=1.30.0
+ort=${XDG_CACHE_HOME:-$HOME/.cache}/ctrain/onnxruntime-node-$ORT_VERSION
+have_ort=1
+fetch_ort() { # into $ort, whole or not at all
+    command -v npm >/dev/null && command -v node >/dev/null || return 1
+    mkdir -p "$tmp/ort/node_modules" || return 1
+    (cd "$tmp/ort" && npm pack --silent "onnxruntime-node@$ORT_VERSION" "onnxruntime-common@$ORT_VERSION") \
+        >/dev/null 2>&1 || return 1
+    local p
+    for p in node common; do
+        mkdir -p "$tmp/ort/node_modules/onnxruntime-$p" &&
+            tar xzf "$tmp/ort/onnxruntime-$p-$ORT_VERSION.tgz" -C "$tmp/ort/node_modules/onnxruntime-$p" \
+                --strip-components 1 || return 1
+    done
+    # (the other systems' libraries: 200 MB not needed here)
+    find "$tmp/ort/node_modules/onnxruntime-node/bin" -mindepth 3 -maxdepth 3 -type d ! -path '*/linux/x64' \
+        -exec rm -rf {} + 2>/dev/null
+    rm -f "$tmp/ort"/*.tgz
+    mkdir -p "$(dirname "$ort")" && rm -rf "$ort.part.$$" && mv "$tmp/ort" "$ort.part.$$" || return 1
+    mv -T "$ort.part.$$" "$ort" 2>/dev/null || rm -rf "$ort.part.$$" # (another got there first)
+}
+[ -d "$ort/node_modules/onnxruntime-node" ] || fetch_ort
+if ! NODE_PATH=$ort/node_modules node -e 'require("onnxruntime-node")' 2>/dev/null; then
+    have_ort=0
+    echo "SKIP cli_onnx runtime: ONNX Runtime could not be had (npm pack onnxruntime-node@$ORT_VERSION; node)"
+fi
+
+# check NAME MODEL_DIR: exports MODEL_DIR to NAME.onnx, then the checker and ONNX Runtime
+check() {
+    local name=$1 model=$2
+    run export --model "$model" --out "$name.onnx"
+    if [ "$rc" -ne 0 ] || ! grep -q "^Wrote $name.onnx: " <<<"$out"; then
+        bad "$name: export -> exit $rc: $out $err"
+        return
+    fi
+    ok "$name: $out"
+    if [ "$have_onnx" -eq 1 ]; then
+        if "$PY" - "$name.onnx" >"$name.chk" 2>&1 <<'EOF'; then
+import sys
+import onnx
+m = onnx.load(sys.argv[1])
+onnx.checker.check_model(m, full_check=True)
+meta = {p.key: p.value for p in m.metadata_props}
+assert [o.name for o in m.graph.output] == ["logits", "probabilities"], m.graph.output
+assert m.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+assert "model_spec" in meta and "test_acc" in meta, meta
+print("opset %d, %d nodes, %d initializers, metadata %s" % (
+    m.opset_import[0].version, len(m.graph.node), len(m.graph.initializer), sorted(meta)))
+EOF
+            ok "$name: onnx.checker (full_check) accepts it: $(cat "$name.chk")"
+        else
+            bad "$name: onnx.checker: $(cat "$name.chk")"
+        fi
+    fi
+    if [ "$have_ort" -eq 1 ]; then
+        local want got
+        want=$("$CT" eval --model "$model" 2>&1 | grep '^test_loss')
+        if got=$(NODE_PATH=$ort/node_modules node "$here/onnx_eval.js" "$name.onnx" "$img" "$lab" 2>&1); then
+            local line
+            line=$(awk '/^loss/ {printf "test_loss: %.4f, test_acc: %.4f", $2, $4}' <<<"$got")
+            if [ -n "$want" ] && [ "$line" = "$want" ] &&
+                awk '/^max/ {exit !($NF < 1e-5)}' <<<"$got"; then
+                ok "$name: ONNX Runtime gives ctrain eval's $want ($(tr '\n' ' ' <<<"$got"))"
+            else
+                bad "$name: ONNX Runtime '$line' ($got) vs ctrain eval '$want'"
+            fi
+        else
+            bad "$name: onnx_eval.js: $got"
+        fi
+    fi
+}
+
+# ------------------------------------------------------------------ models
+run train --epochs 1 --val-size 50000 --quiet --save mlp
+[ "$rc" -eq 0 ] || bad "train mlp -> exit $rc: $err"
+check mlp mlp
+every="conv(8,3,1,1),batchnorm,relu,maxpool(2),conv(8,3,2,1),leakyrelu(0.2),avgpool(2,2,1),dropout(0.25),flatten,linear(32),batchnorm,gelu,linear(16),tanh,linear(16),sigmoid,linear(10)"
+run train --model "$every" --optimizer adam --lr 0.003 --epochs 1 --val-size 55000 --quiet --save cnn
+[ "$rc" -eq 0 ] && grep -q 'test_acc: 0\.[3-9]' <<<"$out" || bad "train cnn -> exit $rc: $out $err"
+check cnn cnn
+run train --model "conv(4,3),flatten,batchnorm,maxpool(1),linear(10)" --epochs 1 --val-size 58000 --quiet \
+    --save reshaped
+[ "$rc" -eq 0 ] || bad "train reshaped -> exit $rc: $err"
+check reshaped reshaped
+
+# ------------------------------------------------------------------ bad flags and outputs
+run export --out x.onnx
+[ "$rc" -eq 2 ] && grep -q -- '--model: required' <<<"$err" && ok "export without --model -> exit 2" ||
+    bad "export without --model -> exit $rc: $err"
+run export --model mlp --out mlp.txt
+[ "$rc" -eq 2 ] && grep -q -- '--out mlp.txt: the file.s name must end in .onnx' <<<"$err" &&
+    ok "export --out mlp.txt -> exit 2" || bad "export --out mlp.txt -> exit $rc: $err"
+run export --model mlp --out nowhere/m.onnx
+[ "$rc" -eq 1 ] && grep -q 'its folder nowhere does not exist' <<<"$err" &&
+    ok "export into a missing folder -> exit 1" || bad "export --out nowhere/m.onnx -> exit $rc: $err"
+run export --model missing_dir --out m.onnx
+[ "$rc" -eq 1 ] && [ "$(printf '%s' "$err" | grep -c '')" -eq 1 ] && grep -q 'missing_dir' <<<"$err" && [ ! -e m.onnx ] &&
+    ok "export of a missing model -> exit 1, one line, nothing written: $err" || bad "export --model missing_dir -> exit $rc: $err"
+cp mlp/model.safetensors keep.onnx
+run export --model mlp --out keep.onnx
+[ "$rc" -eq 1 ] && grep -q 'exists and is not an ONNX model; not overwriting it' <<<"$err" &&
+    cmp -s keep.onnx mlp/model.safetensors && ok "export onto a file that is not ONNX -> exit 1, the file whole" ||
+    bad "export --out keep.onnx -> exit $rc: $err"
+run export --model mlp --out mlp.onnx
+[ "$rc" -eq 0 ] && ok "export onto an earlier ONNX file: replaced" || bad "export again -> exit $rc: $err"
+run export --model mlp --dataset mnist --out d.onnx
+[ "$rc" -eq 2 ] && grep -q -- '--dataset: .* records its input shape' <<<"$err" &&
+    ok "export --dataset of a file that records its shape -> exit 2" || bad "export --dataset -> exit $rc: $err"
+finish cli_onnx

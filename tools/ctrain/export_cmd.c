@@ -1,0 +1,142 @@
+/*
+ * export_cmd.c — `ctrain export`: a saved model as an ONNX file (the library's ct_save_onnx), to
+ * run where ctrain is not: ONNX Runtime, OpenCV's dnn, TensorRT, a browser.
+ */
+#include "cli.h"
+
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+    const char *model, *out, *spec, *dataset, *data_dir;
+} export_opts;
+
+enum { NUM_EXPORT_FLAGS = 5 };
+
+static int export_flags(export_opts *o, cli_flag *f) {
+    memset(o, 0, sizeof *o);
+    o->out = "model.onnx";
+    o->dataset = "mnist";
+    cli_flag t[NUM_EXPORT_FLAGS] = {
+        {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "PATH",
+         .help = "a checkpoint folder (its model.safetensors) or a .safetensors file",
+         .def = "required"},
+        {.name = "out", .kind = CLI_STR, .dst = &o->out, .metavar = "FILE",
+         .help = "the ONNX file to write (its name ends in .onnx); an existing\n"
+                 "file that is not an ONNX model is refused"},
+        {.name = "spec", .kind = CLI_STR, .dst = &o->spec, .metavar = "SPEC",
+         .help = "the model's layers, for a file that does not record them (as ctrain\n"
+                 "eval --spec)",
+         .def = "the file's model_spec"},
+        {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
+         .choices = CLI_DATASETS,
+         .help = "the input shape, for a file that records none (a PyTorch state_dict)",
+         .def = "the file's input_shape"},
+        {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
+         .help = "--dataset idx: the folder of its IDX files (read for the shape)",
+         .def = "~/.cache/ctrain/idx"},
+    };
+    memcpy(f, t, sizeof t);
+    return NUM_EXPORT_FLAGS;
+}
+
+void export_help(FILE *out) {
+    export_opts o;
+    cli_flag flags[NUM_EXPORT_FLAGS];
+    int n = export_flags(&o, flags);
+    fputs("usage: ctrain export --model PATH [--out FILE.onnx]\n"
+          "\n"
+          "Writes a saved model as ONNX (opset 13), as torch.onnx.export writes the equivalent\n"
+          "nn.Module in eval mode (dropout off, batch norm on its running statistics), to run\n"
+          "with ONNX Runtime, OpenCV's dnn module, TensorRT or in a browser:\n"
+          "  input          float32 (batch, C, H, W): the pixels / 255, as ctrain and\n"
+          "                 torchvision's ToTensor feed them (the batch size is free)\n"
+          "  logits         float32 (batch, classes)\n"
+          "  probabilities  their softmax\n"
+          "The weights keep their state_dict names (linear1.weight, ...); the model's metadata\n"
+          "(spec, input shape, classes, accuracy, class names) travels as metadata_props.\n"
+          "The file is replaced atomically.\n"
+          "\n"
+          "flags:\n",
+          out);
+    cli_print_flags(out, flags, n);
+    fputs("\nexample:\n"
+          "  ctrain export --model run1 --out digits.onnx\n"
+          "and then, in Python with ONNX Runtime (x: float32 (n, 1, 28, 28), pixels / 255):\n"
+          "  s = onnxruntime.InferenceSession(\"digits.onnx\")\n"
+          "  p = s.run([\"probabilities\"], {\"input\": x})[0]\n",
+          out);
+}
+
+/* --out FILE: named *.onnx, in a folder that exists, and replacing nothing but an earlier ONNX
+ * file (whose first field is ir_version: the byte 0x08). */
+static int check_out(const char *path) {
+    static const unsigned char ir_version_field[1] = {0x08};
+    size_t n = strlen(path);
+    if (n < 6 || strcmp(path + n - 5, ".onnx") != 0)
+        return cli_usage_error("export", "--out %s: the file's name must end in .onnx", path);
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    struct stat st;
+    if (slash && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        return cli_error("--out %s: its folder %s does not exist", path, dir);
+    return cli_check_replaceable("out", path, ir_version_field, 1, "an ONNX model", "");
+}
+
+int cmd_export(int argc, char **argv) {
+    export_opts o;
+    cli_flag flags[NUM_EXPORT_FLAGS];
+    int nflags = export_flags(&o, flags);
+    switch (cli_parse("export", flags, nflags, argc, argv, NULL, 0, NULL)) {
+    case CLI_PARSE_HELP: export_help(stdout); return CLI_EXIT_OK;
+    case CLI_PARSE_ERROR: return CLI_EXIT_USAGE;
+    case CLI_PARSE_OK: break;
+    }
+    if (!o.model) return cli_usage_error("export", "--model: required (a checkpoint folder or a "
+                                         ".safetensors file)");
+    int rc = check_out(o.out), in_c = 0, in_h = 0, in_w = 0, classes;
+    if (rc != CLI_EXIT_OK) return rc;
+    cli_model cm;
+    if ((rc = cli_open_checkpoint(o.model, &cm)) != CLI_EXIT_OK) return rc;
+    int dataset_seen = cli_find(flags, nflags, "dataset")->seen;
+    if (dataset_seen && ct_checkpoint_meta(cm.ck, "input_shape")) {
+        cli_close_model(&cm);
+        return cli_usage_error("export", "--dataset: %s records its input shape; --dataset is for "
+                               "a file that does not", cm.path);
+    }
+    if (!dataset_seen && !ct_checkpoint_meta(cm.ck, "input_shape")) {
+        cli_close_model(&cm);
+        return cli_usage_error("export", "%s records no input shape (a PyTorch state_dict?): give "
+                               "--dataset, whose images it takes", cm.path);
+    }
+    if (dataset_seen &&
+        (rc = cli_dataset_shape(o.dataset, o.data_dir, &in_c, &in_h, &in_w, &classes)) !=
+            CLI_EXIT_OK) {
+        cli_close_model(&cm);
+        return rc;
+    }
+    if ((rc = cli_build_model(&cm, "cpu", 1, o.spec, in_c, in_h, in_w, 1)) != CLI_EXIT_OK)
+        return rc;
+    /* the checkpoint's own metadata (accuracy, seed, class names...) beside the model's */
+    static const char *const keys[] = {"dataset",  "input_scale", "epoch",          "seed",
+                                       "val_loss", "val_acc",     "test_loss",      "test_acc",
+                                       "class_names", "label_smoothing", "ema_decay"};
+    ct_meta extra[sizeof keys / sizeof keys[0]];
+    int n_extra = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *v = ct_checkpoint_meta(cm.ck, keys[i]);
+        if (v) extra[n_extra++] = (ct_meta){keys[i], v};
+    }
+    ct_status s = ct_save_onnx(cm.m, o.out, extra, n_extra);
+    if (s != CT_OK) rc = cli_lib_error(s);
+    else {
+        int c, h, w;
+        ct_model_input_shape(cm.m, &c, &h, &w);
+        printf("Wrote %s: %s, input (batch, %d, %d, %d), outputs logits and probabilities "
+               "(batch, %d)\n", o.out, ct_model_spec(cm.m), c, h, w, ct_model_num_classes(cm.m));
+    }
+    cli_close_model(&cm);
+    return rc;
+}
