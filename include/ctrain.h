@@ -173,6 +173,7 @@ typedef struct {
 #define CT_MAX_EPOCHS 100000
 #define CT_MAX_WORKERS 64 /* ct_train_config.workers */
 #define CT_MAX_AUGMENT_PAD 255 /* ct_train_config.augment_pad */
+#define CT_MAX_NORM_CHANNELS 4 /* a normalize layer's per-channel means and stds (or one pair) */
 #define CT_MAX_AUGMENT_SCALE 10.0f /* ct_train_config.augment_scale_max */
 #define CT_PATIENCE_NONE (-1) /* ct_train_config.plateau_patience: none (PyTorch's patience=0) */
 
@@ -200,8 +201,11 @@ typedef enum {
                           * T, exponentially from lr towards end_lr, per step */
     CT_SCHED_EXPONENTIAL, /* ExponentialLR: lr * gamma^epoch, per epoch */
     /* CosineAnnealingWarmRestarts(T_0 = restart_epochs, T_mult = restart_mult, eta_min), per
-     * step as PyTorch's documentation steps it (scheduler.step(epoch + i / iters)): cosine from
-     * lr to eta_min over each cycle, the first T_0 epochs long, each next T_mult times longer */
+     * step: batch i of epoch e trains at its lr at the fractional epoch e + i / iters (the
+     * documentation's loop, scheduler.step(epoch + i / iters) after optimizer.step(), lags
+     * that by one step); cosine from lr to eta_min over each cycle, the first T_0 epochs
+     * long, each next T_mult times longer (cycle ends found by summing, where PyTorch's
+     * logarithm may round an exact end down) */
     CT_SCHED_COSINE_RESTARTS
 } ct_schedule_kind;
 

@@ -88,6 +88,16 @@ if [ "$have_mnist" -eq 1 ]; then
     [ "$rc" -eq 2 ] && grep -qF 'saved with rotate=10,translate=0.1,bilinear' <<<"$err" &&
         ok "resume without its bilinear -> exit 2, names the saved setting" ||
         bad "resume with another affine --augment -> exit $rc, stderr: $err"
+    # --normalize auto on MNIST: torchvision's constants (0.1307, 0.3081) from the training images
+    run train --normalize auto --epochs 1 --lr 0.1 --val-size 59000 --save "$tmp/norm"
+    [ "$rc" -eq 0 ] && grep -q '^Model: normalize(0.1307,0.3081),flatten,linear(32),relu,linear(10) ' <<<"$out" &&
+        ok "--normalize auto on MNIST: $(grep '^Model' <<<"$out")" || bad "--normalize auto -> exit $rc: $out $err"
+    run train --resume "$tmp/norm" --normalize auto --epochs 2
+    [ "$rc" -eq 2 ] && grep -q -- '--normalize: a resumed run keeps its model' <<<"$err" &&
+        ok "--resume with --normalize -> exit 2" || bad "--resume --normalize -> exit $rc: $err"
+    run train --model "normalize(0.5,0.5),flatten,linear(10)" --normalize 0.1,0.3 --epochs 1 --val-size 59000
+    [ "$rc" -eq 2 ] && grep -q 'already starts with a normalize layer' <<<"$err" &&
+        ok "--normalize onto a model that normalizes -> exit 2" || bad "--normalize twice -> exit $rc: $err"
     run train --resume "$tmp/run" --optimizer sgd
     if [ "$rc" -eq 2 ] && grep -q -- '--optimizer sgd' <<<"$err" && grep -q 'adam' <<<"$err"; then
         ok "resume with another --optimizer -> exit 2"
@@ -313,6 +323,17 @@ PY
     [ "$rc" -eq 0 ] && grep -qF 'augment: random crop (padding 4) + horizontal flip' <<<"$plan" &&
         grep -q '^test_loss: ' <<<"$out" && ok "cifar10 trains, with crop + flip by default: $plan" ||
         bad "cifar10 (auto augment) -> exit $rc, plan: $plan, stderr: $err"
+    # --normalize auto: each channel's mean and std of the 120 training images (their pixels are
+    # uniform in 0..255: about 0.5 and 0.29), a normalize layer in front that eval applies too
+    run train --dataset cifar10 --data "$tmp/cifar" --val-size 40 --epochs 1 --lr 0.01 --model "$tiny" \
+        --normalize auto --save "$tmp/cifn"
+    model=$(grep '^Model: ' <<<"$out")
+    want=$(grep '^test_loss' <<<"$out")
+    got=$("$CT" eval --model "$tmp/cifn" --data "$tmp/cifar" 2>&1 | grep '^test_loss')
+    [ "$rc" -eq 0 ] && grep -Eq '^Model: normalize\(0\.(49|50|51)[0-9]*,0\.[45][0-9]*,0\.[45][0-9]*,0\.2[89][0-9]*,0\.2[89][0-9]*,0\.2[89][0-9]*\),conv' <<<"$model" &&
+        [ -n "$want" ] && [ "$got" = "$want" ] &&
+        ok "cifar10 --normalize auto: per-channel, eval applies it ($model; $got)" ||
+        bad "cifar10 --normalize auto -> exit $rc: $model; eval '$got' vs '$want'; $err"
     run train --dataset cifar10 --data "$tmp/cifar" --val-size 40 --epochs 1 --lr 0.01 --model "$tiny" \
         --augment off
     [ "$rc" -eq 0 ] && ! grep -q 'augment' <<<"$out" && ok "cifar10 --augment off: no augmentation" ||

@@ -105,7 +105,7 @@ EOF
 run train --epochs 1 --val-size 50000 --quiet --save mlp
 [ "$rc" -eq 0 ] || bad "train mlp -> exit $rc: $err"
 check mlp mlp
-every="conv(8,3,1,1),batchnorm,relu,maxpool(2),conv(8,3,2,1),leakyrelu(0.2),avgpool(2,2,1),dropout(0.25),flatten,linear(32),batchnorm,gelu,linear(16),tanh,linear(16),sigmoid,linear(10)"
+every="normalize(0.1307,0.3081),conv(8,3,1,1),batchnorm,relu,maxpool(2),conv(8,3,2,1),leakyrelu(0.2),avgpool(2,2,1),dropout(0.25),flatten,linear(32),batchnorm,gelu,linear(16),tanh,linear(16),sigmoid,linear(10)"
 run train --model "$every" --optimizer adam --lr 0.003 --epochs 1 --val-size 55000 --quiet --save cnn
 [ "$rc" -eq 0 ] && grep -q 'test_acc: 0\.[3-9]' <<<"$out" || bad "train cnn -> exit $rc: $out $err"
 check cnn cnn

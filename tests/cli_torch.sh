@@ -73,7 +73,7 @@ for f in train_state.safetensors best.safetensors; do
 done
 
 # ------------------------------------------------------------------ every kind of layer
-spec="conv(8,3,1,1),batchnorm,relu,maxpool(2),conv(8,3,2,1),leakyrelu(0.2),avgpool(2,2,1),dropout(0.25),flatten,linear(32),batchnorm,gelu,linear(16),tanh,linear(16),sigmoid,linear(10)"
+spec="normalize(0.1307,0.3081),conv(8,3,1,1),batchnorm,relu,maxpool(2),conv(8,3,2,1),leakyrelu(0.2),avgpool(2,2,1),dropout(0.25),flatten,linear(32),batchnorm,gelu,linear(16),tanh,linear(16),sigmoid,linear(10)"
 run train --dataset idx --data "$tmp/small" --val-size 500 --epochs 2 --model "$spec" --optimizer adam --quiet --save "$tmp/cnn"
 ct=$("$CT" eval --model "$tmp/cnn" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
 pt=$(torch_eval "$tmp/cnn" 2>&1)

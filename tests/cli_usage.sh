@@ -295,6 +295,12 @@ expect_usage '--augment' train --augment rotate=0,bilinear
 expect_usage '--augment' train --augment scale=1e-300:1
 expect_usage '--augment' show --augment scale=1e-300:1
 expect_usage '--augment' show --augment rotate=x
+expect_usage '--normalize' train --normalize x
+expect_usage '--normalize' train --normalize 0.5
+expect_usage '--normalize' train --normalize 0.5,0
+expect_usage '--normalize' train --normalize 0.5,-1
+expect_usage '--normalize' train --normalize 1,2,3,4,5,6,7,8,9,10
+expect_usage '--normalize' train --normalize 0.5,inf
 expect_usage '--seed' show --seed 3
 expect_usage '--epoch' show --epoch 1
 expect_usage '--optimizer' train --optimizer ''

@@ -100,6 +100,11 @@ static void ref_layer(const ct_model *m, const ct_layer *l, const double *p, con
                             *kink = (best - second) * (KINK_MARGIN / POOL_MARGIN);
                         out[s * osz + (c * OH + oy) * OW + ox] = is_max ? best : sum / (k * k);
                     }
+    } else if (!strcmp(kind, "normalize")) { /* (x - mean) * (1 / std): the layer's float 1/std */
+        for (int64_t e = 0; e < n * in; e++) {
+            int c = l->cfg.norm.n > 1 ? (int)(e % in / ((int64_t)H * W)) : 0;
+            out[e] = (a[e] - (double)l->cfg.norm.mean[c]) * (double)l->cfg.norm.inv_std[c];
+        }
     } else if (!strcmp(kind, "dropout")) { /* the mask of step 0 (no optimizer step taken) */
         double pr = l->cfg.dropout.p;
         uint64_t stream = (4ull << 56) | ((uint64_t)l->index << 40) | (uint64_t)m->opt.steps;
@@ -184,6 +189,8 @@ static const grad_case k_cases[] = {
     {"conv(2,3,1,1),batchnorm(0.001,0.5),relu,avgpool(2),flatten,batchnorm,linear(3)", 2, 4, 4, 3},
     {"flatten,linear(8),tanh,dropout(0.5),linear(3)", 1, 3, 3, 4},
     {"conv(2,3),dropout(0.25),flatten,linear(3)", 1, 5, 5, 3},
+    {"normalize(0.2,-1,0.5,2),conv(2,3),normalize(0.1,0.3,0.25,4),tanh,flatten,linear(3)", 2, 5, 5, 3},
+    {"flatten,linear(6),normalize(0.5,3),sigmoid,linear(3)", 1, 3, 3, 2},
 };
 
 static void test_model_grad(void **state) {

@@ -610,6 +610,43 @@ static void test_clip(void **state) {
     free(x); free(y);
 }
 
+/* normalize: y = (x - mean[c]) * inv_std[c] against the same in double, on random shapes and
+ * channel counts, in place too; mean NULL (the backward's dy * inv_std); bad channel counts. */
+static void test_normalize(void **state) {
+    ct_backend *b = tu_backend(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 27, 0);
+    for (int k = 0; k < 12; k++) {
+        int64_t outer = 1 + ct_rng_below(&rng, 9), inner = 1 + ct_rng_below(&rng, 300);
+        int c = 1 + (int)ct_rng_below(&rng, CT_MAX_NORM_CHANNELS);
+        int64_t n = outer * c * inner;
+        float mean[CT_MAX_NORM_CHANNELS], inv[CT_MAX_NORM_CHANNELS];
+        tu_fill(&rng, mean, c, -1, 1);
+        tu_fill(&rng, inv, c, 0.2f, 5);
+        float *x = hmalloc((size_t)n * 4), *y = hmalloc((size_t)n * 4);
+        tu_fill(&rng, x, n, -3, 3);
+        float *d_x = dput(b, x, (size_t)n * 4), *d_y = dalloc(b, (size_t)n * 4);
+        for (int in_place = 0; in_place < 2; in_place++)
+            for (int with_mean = 0; with_mean < 2; with_mean++) {
+                OK(b->h2d(b, d_x, x, (size_t)n * 4));
+                float *out = in_place ? d_x : d_y;
+                OK(b->normalize(b, d_x, out, outer, c, inner, with_mean ? mean : NULL, inv));
+                dget(b, y, out, (size_t)n * 4);
+                for (int64_t e = 0; e < n; e++) {
+                    int ch = (int)(e / inner % c);
+                    double want = ((double)x[e] - (with_mean ? mean[ch] : 0.0)) * inv[ch];
+                    tu_near("normalize", (size_t)e, y[e], want, 1e-6 * (fabs(want) + 1));
+                }
+            }
+        b->free(b, d_x); b->free(b, d_y);
+        free(x); free(y);
+    }
+    float one = 1;
+    assert_int_equal(b->normalize(b, NULL, NULL, 1, 0, 1, NULL, &one), CT_ERR_INVALID);
+    assert_int_equal(b->normalize(b, NULL, NULL, 1, CT_MAX_NORM_CHANNELS + 1, 1, NULL, &one),
+                     CT_ERR_INVALID);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 int main(void) {
@@ -617,7 +654,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         TU_ON_EACH(test_conv2d),  TU_ON_EACH(test_conv2d_fd), TU_ON_EACH(test_pool),
         TU_ON_EACH(test_maxpool_nan), TU_ON_EACH(test_dropout), TU_ON_EACH(test_batchnorm),
-        TU_ON_EACH(test_adam),    TU_ON_EACH(test_clip),
+        TU_ON_EACH(test_adam),    TU_ON_EACH(test_clip),      TU_ON_EACH(test_normalize),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_close_backends();

@@ -189,8 +189,8 @@ def reference(data, f):
             final_div_factor=float(f.get("final-div-factor", 1e4)),
             three_phase="three-phase" in f, anneal_strategy=f.get("anneal", "cos"))
         cycled = cyc != "off"
-    elif sched_name == "cosine-restarts":  # stepped per batch at the fractional epoch, as its
-        # documentation does it: scheduler.step(epoch + i / iters)
+    elif sched_name == "cosine-restarts":  # stepped per batch at the fractional epoch of the
+        # next batch (batch i of epoch e trains at e + i / iters)
         sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
             sched_opt, T_0=int(f["t0"]), T_mult=int(f.get("t-mult", 1)),
             eta_min=float(f.get("eta-min", 0)))

@@ -186,6 +186,8 @@ def build_model(spec, input_shape):
             m = add(name, nn.Dropout(a[0] if a else 0.5), False)
         elif name == "flatten":
             m = add(name, nn.Flatten(), False)
+        elif name == "normalize":  # torchvision's Normalize(mean, std), per channel or for all
+            m = add(name, Normalize(a[:len(a) // 2], a[len(a) // 2:], x.dim()), False)
         elif name == "leakyrelu":
             m = add(name, nn.LeakyReLU(a[0] if a else 0.01), False)
         elif name in ("relu", "sigmoid", "tanh", "gelu"):
@@ -199,6 +201,22 @@ def build_model(spec, input_shape):
         with torch.no_grad():
             x = m(x)
     return _Sequential(mods)
+
+
+class Normalize(nn.Module):
+    """ctrain's normalize layer: (x - mean) * (1 / std) per channel (dim 1), as float32 does
+    it; no state_dict entries (as ctrain's checkpoints have none for it)."""
+
+    def __init__(self, mean, std, dim):
+        super().__init__()
+        shape = (1, -1) + (1,) * (dim - 2) if len(mean) > 1 else ()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).reshape(shape),
+                             persistent=False)
+        self.register_buffer("inv_std", (1 / torch.tensor(std, dtype=torch.float32)).reshape(shape),
+                             persistent=False)
+
+    def forward(self, x):
+        return (x - self.mean) * self.inv_std
 
 
 class _Sequential(nn.Sequential):

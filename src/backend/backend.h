@@ -163,6 +163,12 @@ struct ct_backend {
     /* dbias(channels) = sum over outer and inner of dy(outer, channels, inner) (overwrites) */
     ct_status (*bias_grad)(ct_backend *b, float *dbias, const float *dy, int64_t outer,
                            int64_t channels, int64_t inner);
+    /* y(outer, c, inner) = (x(outer, c, inner) - host_mean[c]) * host_inv_std[c] for c <
+     * channels (1..CT_MAX_NORM_CHANNELS; host_mean NULL: 0), torchvision's Normalize (its
+     * backward: dx = dy * inv_std, with host_mean NULL). x == y allowed. The two arrays are
+     * host memory, read when the op is called (a recorded graph keeps their values). */
+    ct_status (*normalize)(ct_backend *b, const float *x, float *y, int64_t outer, int channels,
+                           int64_t inner, const float *host_mean, const float *host_inv_std);
     /* y = f(x) elementwise (x == y allowed) */
     ct_status (*act_forward)(ct_backend *b, ct_act kind, float param, const float *x, float *y,
                              int64_t n);

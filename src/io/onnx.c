@@ -10,7 +10,8 @@
  * is the identity of inference and batch norm uses its running statistics (model.eval()).
  * Layer by layer: flatten → Flatten(axis 1); linear → Gemm(transB 1) (after a Flatten when its
  * input is an image); conv → Conv; maxpool → MaxPool; avgpool → AveragePool(count_include_pad
- * 1); batchnorm → BatchNormalization; relu, leakyrelu, sigmoid, tanh → their ops; gelu → the
+ * 1); batchnorm → BatchNormalization; normalize → Sub, Mul (by 1 / std, as ctrain computes
+ * it); relu, leakyrelu, sigmoid, tanh → their ops; gelu → the
  * erf form torch exports, x * 0.5 * (1 + Erf(x / sqrt(2))). A conv or pool after a flatten
  * gets a Reshape back to (batch, C, H, W).
  */
@@ -26,7 +27,7 @@
 
 #define ONNX_OPSET 13
 #define ONNX_IR_VERSION 7
-#define MAX_NODES (4 * CT_MAX_LAYERS + 8)
+#define MAX_NODES (5 * CT_MAX_LAYERS + 8) /* (gelu: 5 nodes) */
 #define MAX_INITS (8 * CT_MAX_LAYERS + 8)
 #define MAX_ATTRS 4
 #define NAME_BYTES 96
@@ -48,6 +49,7 @@ typedef struct {
     char cur[NAME_BYTES]; /* the name of the tensor the next node takes */
     int rank;             /* its rank: 4 (batch, C, H, W) or 2 (batch, features) */
     int serial;           /* for fresh names */
+    int full;             /* more nodes or initializers than the arrays hold */
 } builder;
 
 static void *arena(builder *b, size_t bytes) {
@@ -120,7 +122,7 @@ static void node(builder *b, const char *op, const char *out, const char *const 
                  Onnx__AttributeProto **attrs, int n_attrs) {
     if (b->failed) return;
     if (b->n_nodes == MAX_NODES) {
-        b->failed = 1;
+        b->failed = b->full = 1;
         return;
     }
     Onnx__NodeProto *nd = arena(b, sizeof *nd);
@@ -157,7 +159,7 @@ static void init_tensor(builder *b, const char *name, int type, const int64_t *s
                         const void *data, size_t bytes) {
     if (b->failed) return;
     if (b->n_inits == MAX_INITS) {
-        b->failed = 1;
+        b->failed = b->full = 1;
         return;
     }
     Onnx__TensorProto *t = arena(b, sizeof *t);
@@ -229,6 +231,21 @@ static ct_status layer_nodes(builder *b, const ct_layer *l) {
         unary(b, avg ? "AveragePool" : "MaxPool", a, avg ? 4 : 3);
     } else if (k == &ct_dropout_ops) {
         /* the identity of inference */
+    } else if (k == &ct_normalize_ops) { /* (x - mean) * (1 / std), as ctrain computes it */
+        int c = l->cfg.norm.n;
+        int64_t dims[3] = {c, 1, 1};
+        int ndim = c == 1 ? 0 : b->rank == 4 ? 3 : 1;
+        char m[NAME_BYTES], s[NAME_BYTES];
+        snprintf(m, sizeof m, "normalize_%d.mean", ++b->serial);
+        snprintf(s, sizeof s, "normalize_%d.inv_std", b->serial);
+        init_tensor(b, m, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, dims, ndim, l->cfg.norm.mean,
+                    (size_t)c * sizeof(float));
+        init_tensor(b, s, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, dims, ndim, l->cfg.norm.inv_std,
+                    (size_t)c * sizeof(float));
+        const char *sub[2] = {b->cur, m};
+        node(b, "Sub", NULL, sub, 2, NULL, 0);
+        const char *mul[2] = {b->cur, s};
+        node(b, "Mul", NULL, mul, 2, NULL, 0);
     } else if (k == &ct_batchnorm_ops) {
         const char *in[5] = {b->cur, w, bias, mean, var};
         Onnx__AttributeProto *a[1] = {attr_float(b, "epsilon", l->cfg.bn.eps)};
@@ -376,7 +393,10 @@ ct_status ct_save_onnx(const ct_model *m, const char *path, const ct_meta *extra
         model.doc_string = doc;
         model.graph = &g;
         model.n_metadata_props = (size_t)n_props, model.metadata_props = props;
-        if (b->failed || !props || !inputs[0] || !outputs[0] || !outputs[1]) {
+        if (b->full) {
+            s = ct_fail(CT_ERR_INVALID, "ONNX export: more than %d nodes or %d initializers",
+                        MAX_NODES, MAX_INITS);
+        } else if (b->failed || !props || !inputs[0] || !outputs[0] || !outputs[1]) {
             s = ct_fail(CT_ERR_NOMEM, "out of memory (ONNX export of %d layers)", m->n_layers);
         } else {
             bytes = onnx__model_proto__get_packed_size(&model);

@@ -80,6 +80,8 @@ struct ct_layer {
         struct { float p; } dropout;                       /* dropout(p) */
         /* batchnorm[(eps[, momentum])]: buffers running_mean (C) then running_var (C) */
         struct { float eps, momentum; int64_t batches_tracked; } bn;
+        /* normalize(means..., stds...): n pairs (1: for every channel), 1 / std kept */
+        struct { int n; float mean[CT_MAX_NORM_CHANNELS], inv_std[CT_MAX_NORM_CHANNELS]; } norm;
     } cfg;
 };
 
@@ -96,7 +98,7 @@ static inline int ct_spec_is_int(double v) {
 }
 
 /* The known layer kinds (layers.c; conv_layers.c). */
-extern const ct_layer_ops ct_linear_ops, ct_flatten_ops, ct_act_ops;
+extern const ct_layer_ops ct_linear_ops, ct_flatten_ops, ct_act_ops, ct_normalize_ops;
 extern const ct_layer_ops ct_conv2d_ops, ct_maxpool2d_ops, ct_avgpool2d_ops, ct_dropout_ops,
     ct_batchnorm_ops;
 /* Finds a kind by the name used in specs ("linear", "relu", "tanh", ...). For activation names

@@ -1,5 +1,5 @@
 /*
- * layers.c — the dense layers: Linear, Flatten and the elementwise activations.
+ * layers.c — the dense layers: Linear, Flatten, the elementwise activations and Normalize.
  *
  * Linear keeps PyTorch's layout: weight (out, in) row-major followed by bias (out), so that a
  * checkpoint maps 1:1 onto a state_dict. Initialisation is PyTorch's default for nn.Linear:
@@ -118,6 +118,60 @@ const ct_layer_ops ct_act_ops = {
 };
 
 /* ------------------------------------------------------------------------------------------ */
+/* normalize(mean, std) or normalize(m1, ..., mC, s1, ..., sC): torchvision's Normalize (Keras'   */
+/* Normalization layer) inside the model, y = (x - mean) / std per channel (one pair: for all    */
+/* channels); no parameters, so a checkpoint's tensors are those of the model without it.        */
+
+static const char *norm_configure(ct_layer *l, const double *a, int n) {
+    const char *usage = "normalize takes normalize(mean, std) or normalize(mean1, ..., meanC, "
+                        "std1, ..., stdC) for C <= 4 channels, each std > 0";
+    if (n < 2 || n % 2 || n / 2 > CT_MAX_NORM_CHANNELS) return usage;
+    l->cfg.norm.n = n / 2;
+    for (int c = 0; c < n / 2; c++) {
+        float m = (float)a[c], s = (float)a[n / 2 + c];
+        if (!isfinite(m) || !(s > 0.0f) || !isfinite(s) || !isfinite(1.0f / s)) return usage;
+        l->cfg.norm.mean[c] = m;
+        l->cfg.norm.inv_std[c] = 1.0f / s;
+    }
+    return NULL;
+}
+
+static ct_status norm_setup(ct_layer *l) {
+    if (l->cfg.norm.n != 1 && l->cfg.norm.n != l->in_c)
+        return ct_fail(CT_ERR_INVALID, "normalize: %d means and stds for inputs of %d channels "
+                       "(give one pair, or one a channel)", l->cfg.norm.n, l->in_c);
+    return act_setup(l);
+}
+
+/* (one pair: the whole sample as one channel) */
+static ct_status norm_apply(const ct_layer *l, ct_backend *b, const float *x, float *y, int n,
+                            const float *mean) {
+    int per = l->cfg.norm.n > 1;
+    return b->normalize(b, x, y, n, per ? l->in_c : 1,
+                        per ? (int64_t)l->in_h * l->in_w : ct_layer_in_size(l), mean,
+                        l->cfg.norm.inv_std);
+}
+
+static ct_status norm_forward(ct_layer *l, ct_backend *b, const float *x, float *y, int n,
+                              const ct_layer_ctx *ctx) {
+    return norm_apply(l, b, x, y, n, l->cfg.norm.mean);
+}
+
+static ct_status norm_backward(ct_layer *l, ct_backend *b, const float *x, const float *y,
+                               const float *dy, float *dx, float *dw, int n,
+                               const ct_layer_ctx *ctx) {
+    return dx ? norm_apply(l, b, dy, dx, n, NULL) : CT_OK; /* dx = dy / std */
+}
+
+const ct_layer_ops ct_normalize_ops = {
+    .kind = "normalize",
+    .configure = norm_configure,
+    .setup = norm_setup,
+    .forward = norm_forward,
+    .backward = norm_backward,
+};
+
+/* ------------------------------------------------------------------------------------------ */
 /* registry                                                                                    */
 
 const ct_layer_ops *ct_layer_kind(const char *name, ct_act *act) {
@@ -127,7 +181,7 @@ const ct_layer_ops *ct_layer_kind(const char *name, ct_act *act) {
     };
     static const ct_layer_ops *const kinds[] = {
         &ct_linear_ops,    &ct_flatten_ops, &ct_conv2d_ops,    &ct_maxpool2d_ops,
-        &ct_avgpool2d_ops, &ct_dropout_ops, &ct_batchnorm_ops,
+        &ct_avgpool2d_ops, &ct_dropout_ops, &ct_batchnorm_ops, &ct_normalize_ops,
     };
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (!strcmp(name, kinds[i]->kind)) return kinds[i];

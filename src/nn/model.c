@@ -38,7 +38,7 @@ const char *ct_model_preset(const char *name) {
 /* ------------------------------------------------------------------------------------------ */
 /* parsing                                                                                     */
 
-#define CT_MAX_LAYER_ARGS 4
+#define CT_MAX_LAYER_ARGS (2 * CT_MAX_NORM_CHANNELS) /* normalize's means and stds */
 
 typedef struct {
     char kind[32];

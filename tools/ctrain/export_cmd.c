@@ -6,6 +6,7 @@
 
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
     const char *model, *out, *spec, *dataset, *data_dir;
@@ -53,7 +54,7 @@ void export_help(FILE *out) {
           "                 torchvision's ToTensor feed them (the batch size is free)\n"
           "  logits         float32 (batch, classes)\n"
           "  probabilities  their softmax\n"
-          "The weights keep their state_dict names (linear1.weight, ...); the model's metadata\n"
+          "The weights keep ctrain's state_dict names (linear1.weight, ...); the model's metadata\n"
           "(spec, input shape, classes, accuracy, class names) travels as metadata_props.\n"
           "The file is replaced atomically.\n"
           "\n"
@@ -101,6 +102,11 @@ int cmd_export(int argc, char **argv) {
     cli_model cm;
     if ((rc = cli_open_checkpoint(o.model, &cm)) != CLI_EXIT_OK) return rc;
     int dataset_seen = cli_find(flags, nflags, "dataset")->seen;
+    if (cli_find(flags, nflags, "data")->seen && !dataset_seen) {
+        cli_close_model(&cm);
+        return cli_usage_error("export", "--data: for --dataset idx (a file that records no "
+                               "input shape)");
+    }
     if (dataset_seen && ct_checkpoint_meta(cm.ck, "input_shape")) {
         cli_close_model(&cm);
         return cli_usage_error("export", "--dataset: %s records its input shape; --dataset is for "
@@ -131,11 +137,16 @@ int cmd_export(int argc, char **argv) {
     }
     ct_status s = ct_save_onnx(cm.m, o.out, extra, n_extra);
     if (s != CT_OK) rc = cli_lib_error(s);
-    else {
+    else { /* (the line not into the model: --out /dev/stdout gets it on stderr) */
         int c, h, w;
         ct_model_input_shape(cm.m, &c, &h, &w);
-        printf("Wrote %s: %s, input (batch, %d, %d, %d), outputs logits and probabilities "
-               "(batch, %d)\n", o.out, ct_model_spec(cm.m), c, h, w, ct_model_num_classes(cm.m));
+        struct stat st_out, st_stdout;
+        FILE *say = stat(o.out, &st_out) == 0 && fstat(STDOUT_FILENO, &st_stdout) == 0 &&
+                            st_out.st_dev == st_stdout.st_dev && st_out.st_ino == st_stdout.st_ino
+                        ? stderr
+                        : stdout;
+        fprintf(say, "Wrote %s: %s, input (batch, %d, %d, %d), outputs logits and probabilities "
+                "(batch, %d)\n", o.out, ct_model_spec(cm.m), c, h, w, ct_model_num_classes(cm.m));
     }
     cli_close_model(&cm);
     return rc;

@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 61       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 62       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -80,6 +80,7 @@ typedef struct {
     float ema_decay;         /* --ema: the moving average's decay, in [0, 1) (0: none) */
     int ema_warmup;          /* --ema-warmup */
     const char *augment;     /* auto, off, or parts: "rotate=D,...,crop[=PAD],flip" */
+    const char *normalize;   /* off, auto, or "MEAN,STD" / "M1,...,MC,S1,...,SC" */
     char augment_resumed[160];
     char betas_resumed[64];
     char dataset_resumed[32];
@@ -116,6 +117,12 @@ int train_parse_betas(const char *s, float *b1, float *b2);
  * otherwise); -1 with a message in err when malformed. */
 int train_parse_augment(const char *spec, const char *dataset, ct_train_config *c, char *err,
                         size_t err_bytes);
+/* --normalize ARG (off, auto: the training images' per-channel mean and std, or MEAN,STD or
+ * M1,...,MC,S1,...,SC) as spec with a normalize(...) layer in front, into out; "off": spec as
+ * it is. -1 with a message in err when ARG is malformed or spec already starts with one.
+ * train NULL: checks ARG's syntax alone (the channels and auto's values need the data). */
+int train_normalize_spec(const char *arg, const ct_dataset *train, const char *spec, char *out,
+                         size_t out_bytes, char *err, size_t err_bytes);
 /* The canonical --augment text of c's: "off", or its parts in the order they apply
  * ("rotate=10,translate=0.1,scale=0.9:1.1,shear=5,bilinear,crop=4,flip"). */
 void train_format_augment(const ct_train_config *c, char *out, size_t out_bytes);

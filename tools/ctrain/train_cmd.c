@@ -394,9 +394,16 @@ loaded:
     int in_w = ct_dataset_width(train), classes = ct_dataset_classes(train);
     if (ct_dataset_classes(test) > classes) /* idx: classes come from each part's labels */
         classes = ct_dataset_classes(test);
-    int is_mlp = strcmp(o.model, "mlp") == 0;
+    int is_mlp = strcmp(o.model, "mlp") == 0 && strcmp(o.normalize, "off") == 0;
     char mlp_spec[64];
     const char *spec = cli_model_spec(o.model, o.hidden, classes, mlp_spec, sizeof mlp_spec);
+    char norm_spec[4096], norm_err[256]; /* --normalize: a normalize layer in front */
+    if (train_normalize_spec(o.normalize, train, spec, norm_spec, sizeof norm_spec, norm_err,
+                             sizeof norm_err) != 0) {
+        rc = cli_usage_error("train", "--normalize: %s", norm_err);
+        goto done;
+    }
+    spec = norm_spec;
     int64_t n_all = ct_dataset_count(train), n_batches = 0; /* per epoch */
     int resumed_epochs = 0;
     rc = CLI_EXIT_ERROR;

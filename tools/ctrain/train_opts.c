@@ -45,6 +45,7 @@ void train_opts_init(train_opts *o) {
     o->data_on_device = "auto";
     o->dist_timeout = (float)CT_DIST_TIMEOUT_S;
     o->augment = "auto";
+    o->normalize = "off";
     o->lr_patience = 10;
     o->t_mult = 1;
     o->lr_find_range = "1e-7,10";
@@ -122,9 +123,11 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "phases: --schedule's constant lr per phase; step, cosine,\n"
                  "onecycle, plateau, exponential, cosine-restarts: PyTorch's StepLR,\n"
                  "CosineAnnealingLR, OneCycleLR, ReduceLROnPlateau (on val_loss),\n"
-                 "ExponentialLR, CosineAnnealingWarmRestarts (SGDR) over --epochs\n"
-                 "(else 10) from --lr (the max lr for onecycle); cosine, onecycle and\n"
-                 "cosine-restarts advance every step, the others every epoch"},
+                 "ExponentialLR over --epochs (else 10) from --lr (the max lr for\n"
+                 "onecycle), CosineAnnealingWarmRestarts (SGDR: cycles of --t0 epochs\n"
+                 "and on); cosine, onecycle and cosine-restarts advance every step\n"
+                 "(batch i of epoch e at the lr of epoch e + i / batches), the others\n"
+                 "every epoch"},
         {.name = "step-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->step_size,
          .metavar = "N", .help = "step: epochs between decays (required)", .def = "none"},
         {.name = "gamma", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->gamma,
@@ -198,19 +201,26 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "1 / (1 - DECAY) steps (0.999: 1000)",
          .def = "off"},
         {.name = "ema-warmup", .kind = CLI_SWITCH, .dst = &o->ema_warmup,
-         .help = "--ema: TensorFlow's ExponentialMovingAverage(num_updates=step) warm-up:\n"
-                 "update k decays by min(DECAY, (1 + k) / (10 + k)) from the initial\n"
-                 "weights, so that the average of a short run keeps up with it"},
+         .help = "--ema: TensorFlow's ExponentialMovingAverage(num_updates=step)\n"
+                 "warm-up: update k decays by min(DECAY, (1 + k) / (10 + k)) from the\n"
+                 "initial weights, so that the average of a short run keeps up with it"},
         {.name = "augment", .kind = CLI_STR, .dst = &o->augment, .metavar = "SPEC",
          .help = "augment the training images, as torchvision's RandomAffine, then\n"
-                 "RandomCrop(padding=P), then RandomHorizontalFlip: off, or parts joined\n"
-                 "by commas: rotate=D (angle uniform in +-D degrees), translate=F (a shift\n"
-                 "of up to F of the width and height, whole pixels), scale=A:B (a zoom\n"
-                 "uniform in [A, B]), shear=S (x shear in +-S degrees), bilinear (the\n"
-                 "warp's sampling; else nearest, torchvision's default), crop[=P] (P\n"
-                 "pixels, default 4), flip. auto = crop=4,flip for cifar10, off for\n"
-                 "digits and fashion-mnist (for digits try rotate=10,translate=0.1;\n"
-                 "ctrain show --augment SPEC draws what the model sees)"},
+                 "RandomCrop(padding=P), then RandomHorizontalFlip: off, or parts\n"
+                 "joined by commas: rotate=D (angle uniform in +-D degrees),\n"
+                 "translate=F (a shift of up to F of the width and height, whole\n"
+                 "pixels), scale=A:B (a zoom uniform in [A, B]), shear=S (x shear in\n"
+                 "+-S degrees), bilinear (the warp's sampling; else nearest,\n"
+                 "torchvision's default), crop[=P] (P pixels, default 4), flip.\n"
+                 "auto = crop=4,flip for cifar10, off for digits and fashion-mnist\n"
+                 "(for digits try rotate=10,translate=0.1; ctrain show --augment SPEC\n"
+                 "draws what the model sees)"},
+        {.name = "normalize", .kind = CLI_STR, .dst = &o->normalize, .metavar = "SPEC",
+         .help = "normalize the inputs, as torchvision's Normalize(mean, std) (Keras'\n"
+                 "Normalization layer): a normalize(...) layer in front of the model, so\n"
+                 "that eval, predict, show and export apply it too. auto: the training\n"
+                 "images' mean and std per channel (mnist: 0.1307,0.3081); MEAN,STD; or\n"
+                 "M1,...,MC,S1,...,SC for C <= 4 channels; off"},
         {.name = "seed", .kind = CLI_U64, .range = CLI_NONNEG, .dst = &o->seed, .metavar = "N",
          .help = "seeds the split, the initial weights and the shuffling"},
         {.name = "device", .kind = CLI_CHOICE, .dst = &o->device, .metavar = "NAME",
@@ -378,15 +388,16 @@ void train_help(FILE *out) {
           "--lr-patience, --eta-min, --t0, --t-mult, --pct-start, --div-factor,\n"
           "--final-div-factor, --three-phase, --anneal, --cycle-momentum, --warmup-epochs,\n"
           "--warmup-start-factor, --clip-grad-norm, --label-smoothing, --ema, --ema-warmup,\n"
-          "--augment) may be given only with the saved value. --epochs N extends or shortens the run to N epochs in all (the last phase's\n"
-          "learning rate continues), --schedule/--lr replace the schedule if the epochs already run\n"
-          "keep their learning rate (cosine and onecycle keep their length: it shapes every\n"
-          "epoch's rate). --device,\n"
-          "--threads, --workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log,\n"
-          "--patience, --dist-timeout may differ, --save-best, --restore-best, --snapshots and\n"
-          "--class-names be added (without --data, the folder the run was trained from; --data: the\n"
-          "same data in another folder; other training data is refused by its fingerprint, saved in\n"
-          "the train state: start a new run from the weights with --init DIR instead).\n"
+          "--augment) may be given only with the saved value (--normalize not at all: it is part\n"
+          "of the model). --epochs N extends or shortens the run to N epochs in all (the last\n"
+          "phase's learning rate continues), --schedule/--lr replace the schedule if the epochs\n"
+          "already run keep their learning rate (cosine and onecycle keep their length: it shapes\n"
+          "every epoch's rate). --device, --threads, --workers, --prefetch, --data-on-device,\n"
+          "--data, --quiet, --plot, --log, --patience, --dist-timeout may differ, --save-best,\n"
+          "--restore-best, --snapshots and --class-names be added (without --data, the folder\n"
+          "the run was trained from; --data: the same data in another folder; other training\n"
+          "data is refused by its fingerprint, saved in the train state: start a new run from\n"
+          "the weights with --init DIR instead).\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }
@@ -453,6 +464,13 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (SEEN("betas") && train_parse_betas(o->betas, &o->beta1, &o->beta2) != 0)
         return cli_usage_error("train", "--betas: expected B1,B2 with each in (0, 1), got \"%s\"",
                                o->betas);
+    if (SEEN("normalize") && o->resume_dir)
+        return cli_usage_error("train", "--normalize: a resumed run keeps its model, and its "
+                               "normalize layer with it (see its Model line)");
+    char norm_out[64], norm_err[256];
+    if (train_normalize_spec(o->normalize, NULL, "", norm_out, sizeof norm_out, norm_err,
+                             sizeof norm_err) != 0)
+        return cli_usage_error("train", "--normalize: %s", norm_err);
     /* the schedule's own flags */
     static const struct { const char *flag; int sched; } only[] = {
         {"step-size", CT_SCHED_STEP}, {"t0", CT_SCHED_COSINE_RESTARTS},

@@ -307,3 +307,60 @@ void train_format_cycle_momentum(const ct_train_config *c, char *out, size_t out
     }
 }
 
+int train_normalize_spec(const char *arg, const ct_dataset *train, const char *spec, char *out,
+                         size_t out_bytes, char *err, size_t err_bytes) {
+    if (strcmp(arg, "off") == 0) return snprintf(out, out_bytes, "%s", spec), 0;
+    if (strncmp(spec, "normalize", 9) == 0)
+        return snprintf(err, err_bytes, "the model \"%.60s\" already starts with a normalize "
+                        "layer", spec), -1;
+    double v[2 * CT_MAX_NORM_CHANNELS];
+    int n = 0, c = train ? ct_dataset_channels(train) : 0; /* (NULL: the syntax alone) */
+    if (strcmp(arg, "auto") == 0 && !train) return snprintf(out, out_bytes, "%s", spec), 0;
+    if (strcmp(arg, "auto") == 0) { /* over every training image, as torchvision's constants */
+        int per = c <= CT_MAX_NORM_CHANNELS ? c : 1;
+        int64_t count = ct_dataset_count(train), plane = (int64_t)ct_dataset_height(train) *
+                                                         ct_dataset_width(train);
+        const uint8_t *px = ct_dataset_images(train);
+        for (int k = 0; k < per; k++) {
+            double sum = 0, sq = 0, m = 0;
+            for (int64_t i = 0; i < count; i++)
+                for (int ch = per == 1 ? 0 : k; ch < (per == 1 ? c : k + 1); ch++) {
+                    const uint8_t *p = px + (i * c + ch) * plane;
+                    for (int64_t j = 0; j < plane; j++) sum += p[j], sq += (double)p[j] * p[j];
+                }
+            m = (double)count * plane * (per == 1 ? c : 1);
+            double mean = sum / m, var = sq / m - mean * mean;
+            v[k] = mean / 255.0, v[per + k] = sqrt(var > 0 ? var : 0) / 255.0;
+            if (!(v[per + k] >= 1e-4))
+                return snprintf(err, err_bytes, "auto: the training images' channel %d is "
+                                "constant (std 0): nothing to normalize by", k), -1;
+        }
+        n = 2 * per;
+    } else {
+        char copy[512], *save = NULL;
+        snprintf(copy, sizeof copy, "%s", arg);
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            if (n == 2 * CT_MAX_NORM_CHANNELS || cli_parse_double(t, &v[n]) != 0 || !isfinite(v[n]))
+                return snprintf(err, err_bytes, "expected off, auto, MEAN,STD or M1,...,MC,S1,"
+                                "...,SC (C <= %d), got \"%s\"", CT_MAX_NORM_CHANNELS, arg), -1;
+            n++;
+        }
+        if (n < 2 || n % 2)
+            return snprintf(err, err_bytes, "\"%s\": %d numbers, expected a MEAN,STD pair or "
+                            "the means then the stds of the channels", arg, n), -1;
+        if (n > 2 && train && n / 2 != c)
+            return snprintf(err, err_bytes, "\"%s\": %d means and stds, but the images have %d "
+                            "channel%s (or give one MEAN,STD pair)", arg, n / 2, c,
+                            c == 1 ? "" : "s"), -1;
+        for (int k = n / 2; k < n; k++)
+            if (!(v[k] > 0))
+                return snprintf(err, err_bytes, "\"%s\": a std must be > 0", arg), -1;
+    }
+    size_t used = (size_t)snprintf(out, out_bytes, "normalize(");
+    for (int k = 0; k < n && used < out_bytes; k++)
+        used += (size_t)snprintf(out + used, out_bytes - used, "%s%.*g", k ? "," : "",
+                                 strcmp(arg, "auto") == 0 ? 4 : 9, v[k]);
+    if (used < out_bytes) used += (size_t)snprintf(out + used, out_bytes - used, "),%s", spec);
+    if (used >= out_bytes) return snprintf(err, err_bytes, "the model spec is too long"), -1;
+    return 0;
+}

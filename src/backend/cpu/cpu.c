@@ -109,6 +109,22 @@ static ct_status cpu_gemm(ct_backend *b, int ta, int tb, int M, int N, int K, fl
     return CT_OK;
 }
 
+static ct_status cpu_normalize(ct_backend *b, const float *x, float *y, int64_t outer,
+                               int channels, int64_t inner, const float *host_mean,
+                               const float *host_inv_std) {
+    if (outer < 0 || inner < 0 || channels < 1 || channels > CT_MAX_NORM_CHANNELS)
+        return ct_fail(CT_ERR_INVALID, "normalize: bad shape (%lld, %d, %lld)", (long long)outer,
+                       channels, (long long)inner);
+    for (int64_t o = 0; o < outer; o++)
+        for (int c = 0; c < channels; c++) {
+            const float m = host_mean ? host_mean[c] : 0.0f, s = host_inv_std[c];
+            const float *in = x + (o * channels + c) * inner;
+            float *out = y + (o * channels + c) * inner;
+            for (int64_t i = 0; i < inner; i++) out[i] = (in[i] - m) * s;
+        }
+    return CT_OK;
+}
+
 static ct_status cpu_bias_add(ct_backend *b, float *y, const float *bias, int64_t outer,
                               int64_t channels, int64_t inner) {
     if (inner == 1) {
@@ -395,6 +411,7 @@ ct_status ct_cpu_backend_create(int threads, ct_backend **out) {
     b->sync = cpu_sync;
     b->gemm = cpu_gemm;
     b->bias_add = cpu_bias_add;
+    b->normalize = cpu_normalize;
     b->bias_grad = cpu_bias_grad;
     b->act_forward = cpu_act_forward;
     b->act_backward = cpu_act_backward;

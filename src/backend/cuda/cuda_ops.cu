@@ -87,6 +87,40 @@ static ct_status cuda_gemm(ct_backend *b, int trans_a, int trans_b, int M, int N
 /* ------------------------------------------------------------------------------------------ */
 /* bias                                                                                        */
 
+/* normalize: y = (x - mean[c]) * inv_std[c], the per-channel values by value */
+typedef struct {
+    float mean[CT_MAX_NORM_CHANNELS], inv_std[CT_MAX_NORM_CHANNELS];
+} norm_values;
+
+__global__ void normalize_kernel(const float *x, float *y, int64_t total, int channels,
+                                 int64_t inner, norm_values v) {
+    GRID_STRIDE(e, total) {
+        int c = (int)((e / inner) % channels);
+        y[e] = (x[e] - v.mean[c]) * v.inv_std[c];
+    }
+}
+
+static ct_status cuda_normalize(ct_backend *b, const float *x, float *y, int64_t outer,
+                                int channels, int64_t inner, const float *host_mean,
+                                const float *host_inv_std) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (outer < 0 || inner < 0 || channels < 1 || channels > CT_MAX_NORM_CHANNELS)
+        return ct_fail(CT_ERR_INVALID, "normalize: bad shape (%lld, %d, %lld)", (long long)outer,
+                       channels, (long long)inner);
+    norm_values v;
+    for (int c = 0; c < CT_MAX_NORM_CHANNELS; c++) {
+        v.mean[c] = host_mean && c < channels ? host_mean[c] : 0.0f;
+        v.inv_std[c] = c < channels ? host_inv_std[c] : 0.0f;
+    }
+    int64_t total = outer * channels * inner;
+    if (total == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    normalize_kernel<<<grid_for(cb, total), CT_THREADS, 0, cb->compute>>>(x, y, total, channels,
+                                                                          inner, v);
+    CT_CUDA_CHECK_LAUNCH("normalize_kernel");
+    return CT_OK;
+}
+
 /* y(outer, channels, inner) += bias(channels); INNER1: inner == 1 (no division by inner). */
 template <bool INNER1>
 __global__ void bias_add_kernel(float *y, const float *bias, int64_t total, int64_t channels,
@@ -574,6 +608,7 @@ ct_status ct_cuda_probe_kernels(ct_cuda *cb) {
 void ct_cuda_fill_ops(ct_backend *b) {
     b->gemm = cuda_gemm;
     b->bias_add = cuda_bias_add;
+    b->normalize = cuda_normalize;
     b->bias_grad = cuda_bias_grad;
     b->act_forward = cuda_act_forward;
     b->act_backward = cuda_act_backward;
