@@ -92,6 +92,8 @@ if [ "$have_mnist" -eq 1 ]; then
     run train --normalize auto --epochs 1 --lr 0.1 --val-size 59000 --save "$tmp/norm"
     [ "$rc" -eq 0 ] && grep -q '^Model: normalize(0.1307,0.3081),flatten,linear(32),relu,linear(10) ' <<<"$out" &&
         ok "--normalize auto on MNIST: $(grep '^Model' <<<"$out")" || bad "--normalize auto -> exit $rc: $out $err"
+    run train --normalize 0.13,0.31 --model lenet5 --epochs 1 --lr 0.1 --val-size 59000 --quiet
+    [ "$rc" -eq 0 ] && ok "--normalize with a preset (lenet5)" || bad "--normalize --model lenet5 -> exit $rc: $err"
     run train --resume "$tmp/norm" --normalize auto --epochs 2
     [ "$rc" -eq 2 ] && grep -q -- '--normalize: a resumed run keeps its model' <<<"$err" &&
         ok "--resume with --normalize -> exit 2" || bad "--resume --normalize -> exit $rc: $err"

@@ -310,6 +310,7 @@ void train_format_cycle_momentum(const ct_train_config *c, char *out, size_t out
 int train_normalize_spec(const char *arg, const ct_dataset *train, const char *spec, char *out,
                          size_t out_bytes, char *err, size_t err_bytes) {
     if (strcmp(arg, "off") == 0) return snprintf(out, out_bytes, "%s", spec), 0;
+    if (ct_model_preset(spec)) spec = ct_model_preset(spec); /* (lenet5: its layers) */
     if (strncmp(spec, "normalize", 9) == 0)
         return snprintf(err, err_bytes, "the model \"%.60s\" already starts with a normalize "
                         "layer", spec), -1;
