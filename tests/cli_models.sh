@@ -94,7 +94,10 @@ if [ "$have_mnist" -eq 1 ]; then
         ok "--normalize auto on MNIST: $(grep '^Model' <<<"$out")" || bad "--normalize auto -> exit $rc: $out $err"
     run train --normalize 0.13,0.31 --model lenet5 --epochs 1 --lr 0.1 --val-size 59000 --quiet
     [ "$rc" -eq 0 ] && ok "--normalize with a preset (lenet5)" || bad "--normalize --model lenet5 -> exit $rc: $err"
-    run train --resume "$tmp/norm" --normalize auto --epochs 2
+    run train --resume "$tmp/norm" --epochs 2 --quiet
+    [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" && ok "a --normalize run resumes (its model saved with the layer)" ||
+        bad "--resume of a --normalize run -> exit $rc: $err"
+    run train --resume "$tmp/norm" --normalize auto --epochs 3
     [ "$rc" -eq 2 ] && grep -q -- '--normalize: a resumed run keeps its model' <<<"$err" &&
         ok "--resume with --normalize -> exit 2" || bad "--resume --normalize -> exit $rc: $err"
     run train --model "normalize(0.5,0.5),flatten,linear(10)" --normalize 0.1,0.3 --epochs 1 --val-size 59000

@@ -301,6 +301,8 @@ expect_usage '--normalize' train --normalize 0.5,0
 expect_usage '--normalize' train --normalize 0.5,-1
 expect_usage '--normalize' train --normalize 1,2,3,4,5,6,7,8,9,10
 expect_usage '--normalize' train --normalize 0.5,inf
+expect_usage '--normalize' train --normalize 0.1,,0.3
+expect_usage '--normalize' train --normalize 0,1e-40
 expect_usage '--seed' show --seed 3
 expect_usage '--epoch' show --epoch 1
 expect_usage '--optimizer' train --optimizer ''

@@ -24,6 +24,7 @@ so that load_state_dict(strict=True) takes the file's tensors as they are:
     batchnorm[(eps[, mom])]    nn.BatchNorm1d / 2d by the input's shape (eps 1e-5, momentum 0.1)
     flatten relu sigmoid tanh  nn.Flatten, nn.ReLU, nn.Sigmoid, nn.Tanh
     leakyrelu[(slope)] gelu    nn.LeakyReLU(slope, default 0.01), nn.GELU() (erf)
+    normalize(M.., S..)        (x - mean) * (1 / std) per channel (torchvision's Normalize)
 
 A file without a model_spec (a state_dict saved by PyTorch) gets the chain its linearN tensors
 make, flatten,linear(a),relu,...,linear(z), as ctrain infers it; an nn.Sequential's names
@@ -149,8 +150,7 @@ def _ctrain_names(tensors, model):
     seq = _sequential(tensors)
     if not seq:
         return tensors
-    named = [n for n, m in model.named_children()
-             if any(True for _ in m.parameters()) or any(True for _ in m.buffers())]
+    named = [n for n, m in model.named_children() if m.state_dict()]  # (layers with tensors)
     if len(named) != len(seq):
         raise ValueError("an nn.Sequential of %d modules with tensors, for a model of %d layers "
                          "with tensors" % (len(seq), len(named)))

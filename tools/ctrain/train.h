@@ -57,6 +57,7 @@ typedef struct {
     char schedule_default[SCHEDULE_BYTES];
     char schedule_resumed[SCHEDULE_BYTES]; /* the schedule a resumed run follows */
     char model_resumed[MODEL_SPEC_BYTES];  /* --model of the run being resumed, or --init's */
+    char model_normalized[MODEL_SPEC_BYTES]; /* --model with --normalize's layer in front */
     char device_resumed[16];               /* and its --device */
     /* optimizer, lr schedule, warm-up, clipping (train_finish_options puts them into cfg) */
     const char *optimizer;   /* sgd, adam, adamw */

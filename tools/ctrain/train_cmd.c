@@ -397,13 +397,16 @@ loaded:
     int is_mlp = strcmp(o.model, "mlp") == 0 && strcmp(o.normalize, "off") == 0;
     char mlp_spec[64];
     const char *spec = cli_model_spec(o.model, o.hidden, classes, mlp_spec, sizeof mlp_spec);
-    char norm_spec[4096], norm_err[256]; /* --normalize: a normalize layer in front */
-    if (train_normalize_spec(o.normalize, train, spec, norm_spec, sizeof norm_spec, norm_err,
-                             sizeof norm_err) != 0) {
-        rc = cli_usage_error("train", "--normalize: %s", norm_err);
-        goto done;
+    char norm_err[256]; /* --normalize: a normalize layer in front, the run's model from now on
+                         * (saved as its --model: a resume builds it again) */
+    if (strcmp(o.normalize, "off") != 0) {
+        if (train_normalize_spec(o.normalize, train, spec, o.model_normalized,
+                                 sizeof o.model_normalized, norm_err, sizeof norm_err) != 0) {
+            rc = cli_usage_error("train", "--normalize: %s", norm_err);
+            goto done;
+        }
+        spec = o.model = o.model_normalized;
     }
-    spec = norm_spec;
     int64_t n_all = ct_dataset_count(train), n_batches = 0; /* per epoch */
     int resumed_epochs = 0;
     rc = CLI_EXIT_ERROR;

@@ -467,7 +467,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (SEEN("normalize") && o->resume_dir)
         return cli_usage_error("train", "--normalize: a resumed run keeps its model, and its "
                                "normalize layer with it (see its Model line)");
-    char norm_out[64], norm_err[256];
+    char norm_out[MODEL_SPEC_BYTES], norm_err[256];
     if (train_normalize_spec(o->normalize, NULL, "", norm_out, sizeof norm_out, norm_err,
                              sizeof norm_err) != 0)
         return cli_usage_error("train", "--normalize: %s", norm_err);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const k_optimizers[] = {"sgd", "adam", "adamw", "rmsprop"};
 /* (by ct_schedule_kind: the range test is --lr-find's, not a --lr-schedule choice) */
@@ -311,7 +312,8 @@ int train_normalize_spec(const char *arg, const ct_dataset *train, const char *s
                          size_t out_bytes, char *err, size_t err_bytes) {
     if (strcmp(arg, "off") == 0) return snprintf(out, out_bytes, "%s", spec), 0;
     if (ct_model_preset(spec)) spec = ct_model_preset(spec); /* (lenet5: its layers) */
-    if (strncmp(spec, "normalize", 9) == 0)
+    const char *first = spec + strspn(spec, " \t");
+    if (strncasecmp(first, "normalize", 9) == 0)
         return snprintf(err, err_bytes, "the model \"%.60s\" already starts with a normalize "
                         "layer", spec), -1;
     double v[2 * CT_MAX_NORM_CHANNELS];
@@ -337,14 +339,20 @@ int train_normalize_spec(const char *arg, const ct_dataset *train, const char *s
                                 "constant (std 0): nothing to normalize by", k), -1;
         }
         n = 2 * per;
-    } else {
-        char copy[512], *save = NULL;
-        snprintf(copy, sizeof copy, "%s", arg);
-        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            if (n == 2 * CT_MAX_NORM_CHANNELS || cli_parse_double(t, &v[n]) != 0 || !isfinite(v[n]))
+    } else { /* numbers between commas, none empty */
+        const char *p = arg;
+        for (;;) {
+            size_t len = strcspn(p, ",");
+            char num[64];
+            double x;
+            if (n == 2 * CT_MAX_NORM_CHANNELS || len == 0 || len >= sizeof num ||
+                (memcpy(num, p, len), num[len] = 0, cli_parse_double(num, &x) != 0) ||
+                !isfinite((float)x) || strpbrk(num, "xXnN"))
                 return snprintf(err, err_bytes, "expected off, auto, MEAN,STD or M1,...,MC,S1,"
                                 "...,SC (C <= %d), got \"%s\"", CT_MAX_NORM_CHANNELS, arg), -1;
-            n++;
+            v[n++] = x;
+            if (!p[len]) break;
+            p += len + 1;
         }
         if (n < 2 || n % 2)
             return snprintf(err, err_bytes, "\"%s\": %d numbers, expected a MEAN,STD pair or "
@@ -353,9 +361,10 @@ int train_normalize_spec(const char *arg, const ct_dataset *train, const char *s
             return snprintf(err, err_bytes, "\"%s\": %d means and stds, but the images have %d "
                             "channel%s (or give one MEAN,STD pair)", arg, n / 2, c,
                             c == 1 ? "" : "s"), -1;
-        for (int k = n / 2; k < n; k++)
-            if (!(v[k] > 0))
-                return snprintf(err, err_bytes, "\"%s\": a std must be > 0", arg), -1;
+        for (int k = n / 2; k < n; k++) /* (1 / std taken as a float: finite) */
+            if (!((float)v[k] > 0) || !isfinite(1.0f / (float)v[k]))
+                return snprintf(err, err_bytes, "\"%s\": a std must be > 0 (and its inverse a "
+                                "float)", arg), -1;
     }
     size_t used = (size_t)snprintf(out, out_bytes, "normalize(");
     for (int k = 0; k < n && used < out_bytes; k++)
