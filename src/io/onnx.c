@@ -167,8 +167,8 @@ static void init_tensor(builder *b, const char *name, int type, const int64_t *s
     uint8_t *raw = arena(b, bytes ? bytes : 1);
     if (!t || !dims || !raw) return;
     onnx__tensor_proto__init(t);
-    memcpy(dims, shape, (size_t)ndim * sizeof *dims);
-    memcpy(raw, data, bytes);
+    if (ndim) memcpy(dims, shape, (size_t)ndim * sizeof *dims); /* (a scalar: shape NULL) */
+    if (bytes) memcpy(raw, data, bytes);
     t->name = str(b, name);
     t->n_dims = (size_t)ndim, t->dims = dims;
     t->has_data_type = 1, t->data_type = type;

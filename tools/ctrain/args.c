@@ -490,6 +490,11 @@ void cli_print_flags(FILE *out, cli_flag *flags, int nflags) {
 
 int cli_check_png_out(const char *flag, const char *path) {
     static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    return cli_check_out(flag, path, png, sizeof png, "a PNG");
+}
+
+int cli_check_out(const char *flag, const char *path, const void *head, size_t n,
+                  const char *what) {
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -497,7 +502,7 @@ int cli_check_png_out(const char *flag, const char *path) {
     struct stat st;
     if (slash && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
         return cli_error("--%s %s: its folder %s does not exist", flag, path, dir);
-    return cli_check_replaceable(flag, path, png, sizeof png, "a PNG", "");
+    return cli_check_replaceable(flag, path, head, n, what, "");
 }
 
 int cli_check_replaceable(const char *flag, const char *path, const void *head, size_t n,

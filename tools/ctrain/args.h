@@ -107,8 +107,11 @@ int cli_lib_error(int status);
  * CLI_EXIT_ERROR. */
 int cli_check_replaceable(const char *flag, const char *path, const void *head, size_t n,
                           const char *what, const char *why);
-/* For a PNG the command writes at PATH (show --out, eval --confusion): its folder exists and
- * PATH is replaceable (cli_check_replaceable: a PNG, or nothing there). */
+/* For a file the command writes at PATH: its folder exists and PATH is replaceable
+ * (cli_check_replaceable: nothing there, or a file starting with head, one of `what`). */
+int cli_check_out(const char *flag, const char *path, const void *head, size_t n,
+                  const char *what);
+/* The same for a PNG (show --out, eval --confusion). */
 int cli_check_png_out(const char *flag, const char *path);
 
 /* Strict number parsing: the whole of s, no leading space, range-checked. 0 on success,

@@ -76,14 +76,7 @@ static int check_out(const char *path) {
     size_t n = strlen(path);
     if (n < 6 || strcmp(path + n - 5, ".onnx") != 0)
         return cli_usage_error("export", "--out %s: the file's name must end in .onnx", path);
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
-    struct stat st;
-    if (slash && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
-        return cli_error("--out %s: its folder %s does not exist", path, dir);
-    return cli_check_replaceable("out", path, ir_version_field, 1, "an ONNX model", "");
+    return cli_check_out("out", path, ir_version_field, 1, "an ONNX model");
 }
 
 int cmd_export(int argc, char **argv) {
