@@ -159,10 +159,10 @@ run order "${MPIRUN[@]}" -np 2 bash -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then
     exec "$0" train --val-size 50000 --batch-size 100 --quiet --threads 1 "$@"' "$CT"
 [ "$rc" -eq 0 ] && grep -q '^test_acc\|test_acc:' "$tmp/order.out" && ok "the same flags in another order and spelling on rank 1 (--lr 1e-1 / --lr=0.10) -> trains" ||
     bad "flags in another order on rank 1 -> exit $rc: $(head -c 2000 "$tmp/order.err")"
-run spelt "${MPIRUN[@]}" -np 2 bash -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then set -- --schedule 01@.5 --augment flip,crop; else set -- --schedule=1@0.50 --augment crop=4,flip; fi
+run spelt "${MPIRUN[@]}" -np 2 bash -c 'if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then set -- --schedule 01@.5 --augment flip,crop,rotate=5 --normalize .13,0.30; else set -- --schedule=1@0.50 --augment rotate=5.0,crop=4,flip --normalize 0.130,0.3; fi
     exec "$0" train --val-size 50000 --batch-size 100 --quiet --threads 1 "$@"' "$CT"
-[ "$rc" -eq 0 ] && grep -q 'test_acc:' "$tmp/spelt.out" && ok "--schedule and --augment spelt otherwise on rank 1 (01@.5 / 1@0.50, flip,crop / crop=4,flip) -> trains" ||
-    bad "--schedule/--augment spelt otherwise on rank 1 -> exit $rc: $(head -c 2000 "$tmp/spelt.err")"
+[ "$rc" -eq 0 ] && grep -q 'test_acc:' "$tmp/spelt.out" && ok "--schedule, --augment and --normalize spelt otherwise on rank 1 (01@.5 / 1@0.50, flip,crop,rotate=5 / rotate=5.0,crop=4,flip, .13,0.30 / 0.130,0.3) -> trains" ||
+    bad "--schedule/--augment/--normalize spelt otherwise on rank 1 -> exit $rc: $(head -c 2000 "$tmp/spelt.err")"
 run spelt2 "${MPIRUN[@]}" -np 2 bash -c 'a=crop=4; [ "$OMPI_COMM_WORLD_RANK" = 1 ] && a=crop=2; exec "$0" train --epochs 1 --quiet --threads 1 --augment "$a"' "$CT"
 [ "$rc" -ne 0 ] && grep -q 'rank 0 has "--augment=crop=4", rank 1 has "--augment=crop=2"' "$tmp/spelt2.err" &&
     ok "--augment crop=4 / crop=2 -> refused, named" || bad "--augment crop=4 / crop=2 -> exit $rc: $(head -c 2000 "$tmp/spelt2.err")"

@@ -60,13 +60,14 @@ static int canonical_number(const cli_flag *f, const char *v, char *out, size_t 
     return 1;
 }
 
-/* --schedule's and --augment's values in one spelling, into out: 1 (0: as given). --schedule
- * E@LR,... with each number as parsed ("01@.5" is "1@0.5"); --augment as train_format_augment
- * says it ("flip,crop" is "crop=4,flip"; auto as given). */
+/* --schedule's, --augment's and --normalize's values in one spelling, into out: 1 (0: as
+ * given). --schedule E@LR,... with each number as parsed ("01@.5" is "1@0.5"); --augment as
+ * train_format_augment says it ("flip,crop" is "crop=4,flip"; auto as given); --normalize's
+ * numbers as parsed ("0.10,0.30" is "0.1,0.3"). */
 static int canonical_list(const char *name, const char *v, char *out, size_t bytes) {
-    int schedule = !strcmp(name, "schedule");
-    if (!schedule && strcmp(name, "augment") != 0) return 0;
-    if (!schedule) {
+    int schedule = !strcmp(name, "schedule"), normalize = !strcmp(name, "normalize");
+    if (!schedule && !normalize && strcmp(name, "augment") != 0) return 0;
+    if (!schedule && !normalize) {
         ct_train_config c = {0};
         char err[256];
         if (!strcmp(v, "auto") || train_parse_augment(v, "", &c, err, sizeof err) != 0) return 0;
@@ -79,11 +80,15 @@ static int canonical_list(const char *name, const char *v, char *out, size_t byt
     out[0] = 0;
     for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         char *at = strchr(t, '@'), *end, num[32];
-        double lr;
+        double x;
         long e = at ? strtol(t, &end, 10) : 0;
-        if (!at || end != at || cli_parse_double(at + 1, &lr) != 0) return 0;
-        cli_shortest_float(lr, num, sizeof num);
-        int w = snprintf(out + used, bytes - used, "%s%ld@%s", used ? "," : "", e, num);
+        if (normalize ? cli_parse_double(t, &x) != 0
+                      : !at || end != at || cli_parse_double(at + 1, &x) != 0)
+            return 0; /* (off, auto: as given) */
+        cli_shortest_float(x, num, sizeof num);
+        int w = normalize ? snprintf(out + used, bytes - used, "%s%s", used ? "," : "", num)
+                          : snprintf(out + used, bytes - used, "%s%ld@%s", used ? "," : "", e,
+                                     num);
         if (w < 0 || (size_t)w >= bytes - used) return 0;
         used += (size_t)w;
     }
