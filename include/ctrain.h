@@ -334,7 +334,7 @@ int ct_plateau_cuts(const ct_train_config *cfg, const double *val_losses, int n)
  * too). */
 ct_status ct_train_config_check(const ct_train_config *cfg);
 
-/* The training images images (n, c, h, w) as ct_fit augments them under cfg's augment_*
+/* The training images (n, c, h, w) as ct_fit augments them under cfg's augment_*
  * settings (and seed) when they stand at places first .. first + n - 1 of epoch `epoch`'s
  * order: out (n, c, h, w), pixels / 255 as ct_fit's input (unaugmented when cfg augments
  * nothing). cfg must pass ct_train_config_check. For pictures of the augmentation (ctrain

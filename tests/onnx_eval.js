@@ -19,7 +19,6 @@ async function main() {
   const [model, imgPath, labPath, nArg] = process.argv.slice(2);
   const img = idx(imgPath), lab = idx(labPath);
   const s = await ort.InferenceSession.create(model);
-  const shape = s.inputMetadata ? null : null; // (the input's shape comes from the images)
   const n = Math.min(nArg ? parseInt(nArg, 10) : img.dims[0], img.dims[0]);
   const row = img.dims.slice(1).reduce((a, b) => a * b, 1);
   const chw = img.dims.length === 4 ? img.dims.slice(1) : [1, img.dims[1], img.dims[2]];

@@ -1,7 +1,8 @@
 /*
  * test_data_ops.c — the data and memory ops of the backend table (backend/backend.h: the
- * uint8 row gather with and without augmentation (crop, flip and the affine warp), a step's scalars in device memory,
- * collectives on one rank, allocation, copies and slots) against references written here, on
+ * uint8 row gather with and without augmentation (crop, flip and the affine warp), a step's
+ * scalars in device memory, collectives on one rank, allocation, copies and slots) against
+ * references written here, on
  * every backend that can be opened, as test_ops.c does for the arithmetic ops.
  */
 #define _GNU_SOURCE /* usleep, setenv */
@@ -165,7 +166,8 @@ static void test_gather_affine(void **state) {
     const int64_t rows = 30, n = 24;
     const float scale = 1.0f / 255.0f;
     const struct { int c, h, w, pad, flip, bilinear; float deg, tr, s0, s1, shear; } cases[] = {
-        {1, 28, 28, 0, 0, 0, 20, 0.1f, 0.9f, 1.1f, 10}, {1, 28, 28, 2, 1, 1, 20, 0.1f, 0.9f, 1.1f, 10},
+        {1, 28, 28, 0, 0, 0, 20, 0.1f, 0.9f, 1.1f, 10},
+        {1, 28, 28, 2, 1, 1, 20, 0.1f, 0.9f, 1.1f, 10},
         {3, 9, 13, 0, 1, 1, 180, 0.3f, 0.5f, 3, 45},     {2, 6, 5, 1, 0, 0, 90, 0, 0, 0, 0},
         {1, 16, 16, 0, 0, 0, 0, 0, 1, 1, 0},             {1, 16, 16, 0, 1, 1, 0, 0, 1, 1, 0},
         {1, 12, 10, 0, 0, 1, 0, 0.25f, 0, 0, 0},

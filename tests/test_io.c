@@ -182,48 +182,6 @@ static void expect_bad(const char *header, size_t data_bytes, const char *what) 
 
 #define T1 "\"t\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": "
 
-/* ct_save_onnx (tests/cli_onnx.sh runs its files in ONNX Runtime and ONNX's checker): a
- * protobuf ModelProto (its first field, ir_version 7: bytes 0x08 0x07) written atomically;
- * weights that are not finite and metadata without a key or value are refused, nothing written. */
-static void test_onnx(void **state) {
-    (void)state;
-    ct_backend *b = cpu(1);
-    ct_model *m = NULL;
-    assert_int_equal(ct_model_create(b, "conv(2,3,1,1),batchnorm,gelu,flatten,linear(3)", 1, 5, 5,
-                                     4, 7, &m), CT_OK);
-    const char *path = tu_tmp_path("m.onnx");
-    unlink(path);
-    ct_meta unnamed[] = {{NULL, "x"}};
-    assert_int_equal(ct_save_onnx(m, path, unnamed, 1), CT_ERR_INVALID);
-    assert_int_equal(ct_save_onnx(NULL, path, NULL, 0), CT_ERR_INVALID);
-    int64_t n = ct_model_param_count(m);
-    float *p = malloc((size_t)n * sizeof *p);
-    assert_non_null(p);
-    assert_int_equal(ct_model_get_params(m, p), CT_OK);
-    float keep = p[3];
-    p[3] = NAN;
-    assert_int_equal(ct_model_set_params(m, p), CT_OK);
-    assert_int_equal(ct_save_onnx(m, path, NULL, 0), CT_ERR_FORMAT);
-    assert_non_null(strstr(ct_last_error(), "conv1.weight"));
-    assert_int_not_equal(access(path, F_OK), 0);
-    p[3] = keep;
-    assert_int_equal(ct_model_set_params(m, p), CT_OK);
-    ct_meta note[] = {{"note", "caf\xc3\xa9"}};
-    assert_int_equal(ct_save_onnx(m, path, note, 1), CT_OK);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    unsigned char head[2] = {0, 0};
-    assert_int_equal(fread(head, 1, 2, f), 2);
-    fseek(f, 0, SEEK_END);
-    long bytes = ftell(f);
-    fclose(f);
-    assert_true(head[0] == 0x08 && head[1] == 0x07);
-    assert_true(bytes > n * 4); /* the weights are in it */
-    free(p);
-    ct_model_free(m);
-    ct_backend_free(b);
-}
-
 static void test_bad_headers(void **state) {
     (void)state;
     expect_bad("{" T1 "[0, 8]}}", 100, "belong to no tensor");
@@ -977,7 +935,6 @@ int main(void) {
         cmocka_unit_test(test_version),        cmocka_unit_test(test_tensor_names),
         cmocka_unit_test(test_sequential_names),
         cmocka_unit_test(test_model_round_trip), cmocka_unit_test(test_bad_headers),
-        cmocka_unit_test(test_onnx),
         cmocka_unit_test(test_bad_lengths),    cmocka_unit_test(test_load_mismatch),
         cmocka_unit_test(test_train_state),    cmocka_unit_test(test_cnn_checkpoint),
         cmocka_unit_test(test_atomic),

@@ -189,7 +189,8 @@ static const grad_case k_cases[] = {
     {"conv(2,3,1,1),batchnorm(0.001,0.5),relu,avgpool(2),flatten,batchnorm,linear(3)", 2, 4, 4, 3},
     {"flatten,linear(8),tanh,dropout(0.5),linear(3)", 1, 3, 3, 4},
     {"conv(2,3),dropout(0.25),flatten,linear(3)", 1, 5, 5, 3},
-    {"normalize(0.2,-1,0.5,2),conv(2,3),normalize(0.1,0.3,0.25,4),tanh,flatten,linear(3)", 2, 5, 5, 3},
+    {"normalize(0.2,-1,0.5,2),conv(2,3),normalize(0.1,0.3,0.25,4),tanh,flatten,linear(3)", 2, 5,
+     5, 3},
     {"flatten,linear(6),normalize(0.5,3),sigmoid,linear(3)", 1, 3, 3, 2},
 };
 

@@ -170,8 +170,8 @@ static void test_dropout_shard_invariance(void **state) {
     ct_dataset_free(ds);
 }
 
-/* Augmentation (random affine, random crop with padding, flip): the same run on 1 thread with the dataset
- * resident and on 2 threads through the loader workers ends with the same parameters (each
+/* Augmentation (random affine, random crop with padding, flip): the same run on 1 thread with
+ * the dataset resident and on 2 threads through the loader workers ends with the same parameters (each
  * image's transform follows its place in the epoch, not the thread or path that gathers it);
  * and it does change the training (the same run without it ends elsewhere). */
 static void test_augment_invariance(void **state) {

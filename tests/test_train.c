@@ -607,8 +607,10 @@ static void test_bad_configs(void **state) {
     small_config(&cfg); cfg.augment_degrees = NAN; EXPECT_INVALID("rotation NaN");
     small_config(&cfg); cfg.augment_translate = 1.01f; EXPECT_INVALID("translation above 1");
     small_config(&cfg); cfg.augment_scale_max = 1.1f; EXPECT_INVALID("scale range without min");
-    small_config(&cfg); cfg.augment_scale_min = 1.2f, cfg.augment_scale_max = 1.1f; EXPECT_INVALID("scale min > max");
-    small_config(&cfg); cfg.augment_scale_min = 1, cfg.augment_scale_max = 11; EXPECT_INVALID("scale above 10");
+    small_config(&cfg); cfg.augment_scale_min = 1.2f, cfg.augment_scale_max = 1.1f;
+    EXPECT_INVALID("scale min > max");
+    small_config(&cfg); cfg.augment_scale_min = 1, cfg.augment_scale_max = 11;
+    EXPECT_INVALID("scale above 10");
     small_config(&cfg); cfg.augment_shear = 89.5f; EXPECT_INVALID("shear above 89");
     small_config(&cfg); cfg.augment_bilinear = 2; EXPECT_INVALID("interpolation 2");
     small_config(&cfg); cfg.augment_bilinear = 1; EXPECT_INVALID("bilinear without a warp");

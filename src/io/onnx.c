@@ -29,7 +29,6 @@
 #define ONNX_IR_VERSION 7
 #define MAX_NODES (5 * CT_MAX_LAYERS + 8) /* (gelu: 5 nodes) */
 #define MAX_INITS (8 * CT_MAX_LAYERS + 8)
-#define MAX_ATTRS 4
 #define NAME_BYTES 96
 
 /* Everything the graph points to lives in one arena, freed at the end. */

@@ -340,7 +340,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         !json_object_get(o, "weight_decay_as_is"))
         cfg->weight_decay = CT_ADAMW_WEIGHT_DECAY;
     OPT_INT("schedule", 0, CT_SCHED_COSINE_RESTARTS, cfg->schedule);
-    OPT_INT("restart_epochs", 0, CT_MAX_EPOCHS, cfg->restart_epochs); /* (absent before 6 Dec) */
+    OPT_INT("restart_epochs", 0, CT_MAX_EPOCHS, cfg->restart_epochs); /* (absent before 5 Dec 2026) */
     OPT_INT("restart_mult", 0, CT_MAX_EPOCHS, cfg->restart_mult);
     OPT_INT("step_size", 0, INT32_MAX, cfg->step_size);
     OPT_INT("plateau_patience", CT_PATIENCE_NONE, INT32_MAX, cfg->plateau_patience);
@@ -353,7 +353,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("anneal_linear", 0, 1, cfg->anneal_linear);
     OPT_INT("ema_warmup", 0, 1, cfg->ema_warmup);
     OPT_INT("centered", 0, 1, cfg->centered);
-    OPT_INT("augment_bilinear", 0, 1, cfg->augment_bilinear); /* (absent before 6 Dec 2026) */
+    OPT_INT("augment_bilinear", 0, 1, cfg->augment_bilinear); /* (absent before 5 Dec 2026) */
 #undef OPT_INT
     struct { const char *key; float *dst; } floats[] = {
         {"beta1", &cfg->beta1}, {"beta2", &cfg->beta2}, {"eps", &cfg->eps},
@@ -365,7 +365,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"end_lr", &cfg->end_lr},
         {"ema_decay", &cfg->ema_decay}, /* (absent before 5 Dec 2026: 0) */
         {"alpha", &cfg->alpha},         /* (the same) */
-        {"augment_degrees", &cfg->augment_degrees}, /* (absent before 6 Dec 2026: 0) */
+        {"augment_degrees", &cfg->augment_degrees}, /* (absent before 5 Dec 2026: 0) */
         {"augment_translate", &cfg->augment_translate},
         {"augment_scale_min", &cfg->augment_scale_min},
         {"augment_scale_max", &cfg->augment_scale_max},

@@ -138,8 +138,9 @@ static const char *norm_configure(ct_layer *l, const double *a, int n) {
 
 static ct_status norm_setup(ct_layer *l) {
     if (l->cfg.norm.n != 1 && l->cfg.norm.n != l->in_c)
-        return ct_fail(CT_ERR_INVALID, "normalize: %d means and stds for inputs of %d channels "
-                       "(give one pair, or one a channel)", l->cfg.norm.n, l->in_c);
+        return ct_fail(CT_ERR_INVALID, "normalize: %d means and stds for inputs of %d channel%s "
+                       "(give one pair, or one a channel)", l->cfg.norm.n, l->in_c,
+                       l->in_c == 1 ? "" : "s");
     return act_setup(l);
 }
 

@@ -95,10 +95,10 @@ int cmd_export(int argc, char **argv) {
     cli_model cm;
     if ((rc = cli_open_checkpoint(o.model, &cm)) != CLI_EXIT_OK) return rc;
     int dataset_seen = cli_find(flags, nflags, "dataset")->seen;
-    if (cli_find(flags, nflags, "data")->seen && !dataset_seen) {
+    if (cli_find(flags, nflags, "data")->seen && (!dataset_seen || strcmp(o.dataset, "idx"))) {
         cli_close_model(&cm);
-        return cli_usage_error("export", "--data: for --dataset idx (a file that records no "
-                               "input shape)");
+        return cli_usage_error("export", "--data: only read for --dataset idx (a file that "
+                               "records no input shape)");
     }
     if (dataset_seen && ct_checkpoint_meta(cm.ck, "input_shape")) {
         cli_close_model(&cm);
@@ -130,7 +130,8 @@ int cmd_export(int argc, char **argv) {
     }
     ct_status s = ct_save_onnx(cm.m, o.out, extra, n_extra);
     if (s != CT_OK) rc = cli_lib_error(s);
-    else { /* (the line not into the model: --out /dev/stdout gets it on stderr) */
+    else { /* (the line not into the model: an --out that is stdout, a *.onnx link to it or a
+            * pipe, gets it on stderr) */
         int c, h, w;
         ct_model_input_shape(cm.m, &c, &h, &w);
         struct stat st_out, st_stdout;

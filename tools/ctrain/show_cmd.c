@@ -73,7 +73,8 @@ static int show_flags(show_opts *o, cli_flag *f) {
                  "the model in epoch --epoch (an image's draw depends on its place in the\n"
                  "epoch's shuffled order: here, its index); with --model, its predictions\n"
                  "of those images"},
-        {.name = "seed", .kind = CLI_U64, .dst = &o->seed, .metavar = "N",
+        {.name = "seed", .kind = CLI_U64, .range = CLI_NONNEG, .dst = &o->seed,
+         .metavar = "N",
          .help = "--augment: the training run's --seed"},
         {.name = "epoch", .kind = CLI_INT, .range = CLI_NONNEG, .max = CT_MAX_EPOCHS,
          .dst = &o->epoch, .metavar = "E", .help = "--augment: the epoch (from 0)"},
@@ -133,6 +134,8 @@ int cmd_show(int argc, char **argv) {
     if (!cli_find(flags, nflags, "augment")->seen &&
         (cli_find(flags, nflags, "seed")->seen || cli_find(flags, nflags, "epoch")->seen))
         return cli_usage_error("show", "--seed and --epoch: need --augment");
+    if (train_parse_augment(o.augment, "", &aug, err, sizeof err) != 0) /* (before any file) */
+        return cli_usage_error("show", "--augment: %s", err);
     int out_rc = cli_check_png_out("out", o.out);
     if (out_rc != CLI_EXIT_OK) return out_rc;
     cli_model cm;
@@ -214,7 +217,8 @@ int cmd_show(int argc, char **argv) {
             if (!augmenting) memcpy(img, src + (size_t)i * row, row);
             else
                 for (size_t j = 0; j < row; j++) /* (bilinear values between bytes: rounded) */
-                    img[j] = (uint8_t)lrintf(fminf(fmaxf(x[(size_t)i * row + j], 0.0f), 1.0f) * 255.0f);
+                    img[j] = (uint8_t)lrintf(
+                        fminf(fmaxf(x[(size_t)i * row + j], 0.0f), 1.0f) * 255.0f);
             labels[n] = label;
             if (preds) preds[n] = chunk_pred[i];
             wrong += bad;

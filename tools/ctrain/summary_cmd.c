@@ -76,7 +76,6 @@ void summary_help(FILE *out) {
           out);
 }
 
-/* The input shape and classes of o->dataset (idx: read from its files). */
 /* The summary of the model saved at arg (a folder or a .safetensors file), on the input shape it
  * was saved with; a file that records none (a PyTorch state_dict) on --dataset's (given). */
 static int summary_saved(const char *arg, const summary_opts *o, int dataset_seen) {

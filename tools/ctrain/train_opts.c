@@ -213,8 +213,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "+-S degrees), bilinear (the warp's sampling; else nearest,\n"
                  "torchvision's default), crop[=P] (P pixels, default 4), flip.\n"
                  "auto = crop=4,flip for cifar10, off for digits and fashion-mnist\n"
-                 "(for digits try rotate=10,translate=0.1; ctrain show --augment SPEC\n"
-                 "draws what the model sees)"},
+                 "(for digits try rotate=10,translate=0.1,scale=0.9:1.1; ctrain show\n"
+                 "--augment SPEC draws what the model sees)"},
         {.name = "normalize", .kind = CLI_STR, .dst = &o->normalize, .metavar = "SPEC",
          .help = "normalize the inputs, as torchvision's Normalize(mean, std) (Keras'\n"
                  "Normalization layer): a normalize(...) layer in front of the model, so\n"
@@ -466,7 +466,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                o->betas);
     if (SEEN("normalize") && o->resume_dir)
         return cli_usage_error("train", "--normalize: a resumed run keeps its model, and its "
-                               "normalize layer with it (see its Model line)");
+                               "normalize layer with it: see its Model line");
     char norm_out[MODEL_SPEC_BYTES], norm_err[256];
     if (train_normalize_spec(o->normalize, NULL, "", norm_out, sizeof norm_out, norm_err,
                              sizeof norm_err) != 0)
