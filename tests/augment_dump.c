@@ -63,7 +63,8 @@ int main(void) {
         printf("{\"c\": %d, \"h\": %d, \"w\": %d, \"pad\": %d, \"flip\": %d, \"bilinear\": %d, "
                "\"degrees\": %.9g, \"translate\": %.9g, \"scale\": [%.9g, %.9g], \"shear\": %.9g, "
                "\"images\": [",
-               d->c, d->h, d->w, d->pad, d->flip, d->bilinear, (double)d->degrees, (double)d->translate,
+               d->c, d->h, d->w, d->pad, d->flip, d->bilinear, (double)d->degrees,
+               (double)d->translate,
                (double)d->scale_min, (double)d->scale_max, (double)d->shear);
         for (int i = 0; i < N; i++) {
             uint32_t w4[4], v4[4];

@@ -200,11 +200,13 @@ static void test_gather_affine(void **state) {
             uint32_t w4[4], v4[4];
             ct_augment_draw d;
             ct_philox4x32(aug.seed, aug.stream, aug.first + (uint64_t)i, w4);
-            ct_philox4x32(aug.seed, aug.stream | CT_AUGMENT_AFFINE_BIT, aug.first + (uint64_t)i, v4);
+            ct_philox4x32(aug.seed, aug.stream | CT_AUGMENT_AFFINE_BIT, aug.first + (uint64_t)i,
+                          v4);
             ct_augment_draw_of(&aug, w4, v4, &d);
             assert_true(d.affine);
             assert_true(fabs(d.angle) <= aug.degrees && fabs(d.shear) <= aug.shear);
-            if (aug.scale_max > 0) assert_true(d.scale >= aug.scale_min && d.scale <= aug.scale_max);
+            if (aug.scale_max > 0)
+                assert_true(d.scale >= aug.scale_min && d.scale <= aug.scale_max);
             else assert_true(d.scale == 1.0);
             assert_true(abs(d.shift_x) <= (int)lrint(aug.translate * w) &&
                         abs(d.shift_y) <= (int)lrint(aug.translate * h));

@@ -171,9 +171,9 @@ static void test_dropout_shard_invariance(void **state) {
 }
 
 /* Augmentation (random affine, random crop with padding, flip): the same run on 1 thread with
- * the dataset resident and on 2 threads through the loader workers ends with the same parameters (each
- * image's transform follows its place in the epoch, not the thread or path that gathers it);
- * and it does change the training (the same run without it ends elsewhere). */
+ * the dataset resident and on 2 threads through the loader workers ends with the same
+ * parameters (each image's transform follows its place in the epoch, not the thread or path
+ * that gathers it); and it does change the training (the same run without it ends elsewhere). */
 static void test_augment_invariance(void **state) {
     ct_dataset *ds = make_shapes(96, 5);
     const char *spec = "conv(4,3),relu,flatten,linear(16),relu,linear(3)";

@@ -340,7 +340,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         !json_object_get(o, "weight_decay_as_is"))
         cfg->weight_decay = CT_ADAMW_WEIGHT_DECAY;
     OPT_INT("schedule", 0, CT_SCHED_COSINE_RESTARTS, cfg->schedule);
-    OPT_INT("restart_epochs", 0, CT_MAX_EPOCHS, cfg->restart_epochs); /* (absent before 5 Dec 2026) */
+    OPT_INT("restart_epochs", 0, CT_MAX_EPOCHS, cfg->restart_epochs); /* (absent before 5 Dec) */
     OPT_INT("restart_mult", 0, CT_MAX_EPOCHS, cfg->restart_mult);
     OPT_INT("step_size", 0, INT32_MAX, cfg->step_size);
     OPT_INT("plateau_patience", CT_PATIENCE_NONE, INT32_MAX, cfg->plateau_patience);

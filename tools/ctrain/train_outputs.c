@@ -260,7 +260,8 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
         c->augment_shear > 0) {
         printf("%srandom affine (", sep);
         const char *comma = "";
-        if (c->augment_degrees > 0) printf("rotate +-%g deg", (double)c->augment_degrees), comma = ", ";
+        if (c->augment_degrees > 0)
+            printf("rotate +-%g deg", (double)c->augment_degrees), comma = ", ";
         if (c->augment_translate > 0)
             printf("%stranslate +-%g", comma, (double)c->augment_translate), comma = ", ";
         if (c->augment_scale_max > 0)

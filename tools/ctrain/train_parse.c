@@ -152,7 +152,8 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
     c->augment_scale_min = c->augment_scale_max = 0.0f;
     if (strcmp(spec, "off") == 0) return 0;
     if (strcmp(spec, "auto") == 0) {
-        if (strcmp(dataset, "cifar10") == 0) c->augment_pad = AUGMENT_DEFAULT_PAD, c->augment_flip = 1;
+        if (strcmp(dataset, "cifar10") == 0)
+            c->augment_pad = AUGMENT_DEFAULT_PAD, c->augment_flip = 1;
         return 0;
     }
     const char *p = spec;
