@@ -448,25 +448,32 @@ __global__ void gather_u8_kernel(const uint8_t *src, const uint8_t *labels_src, 
 }
 
 /* gather_u8_kernel with each image warped, cropped and flipped as augment.h says (the CPU's
- * augment_row, one output pixel per thread; each thread draws its image's Philox blocks). */
+ * augment_row): a block an image at a time; its thread 0 draws the image's Philox blocks and
+ * warp (sin, cos, tan in double) once into shared memory, its threads then write the pixels. */
 __global__ void gather_u8_augment_kernel(const uint8_t *src, const int32_t *idx, int64_t n,
                                          int64_t row, float scale, ct_augment a, float *dst,
                                          const ct_step_vars *sv) {
+    __shared__ ct_augment_draw d;
     if (sv) {
         if (idx) idx += sv->pos;
         a.first += (uint64_t)sv->pos;
     }
-    const int affine = ct_augment_is_affine(&a);
-    GRID_STRIDE(e, n * row) {
-        int64_t i = e / row, j = e - i * row;
-        int64_t s = idx ? (int64_t)idx[i] : i;
-        int x = (int)(j % a.w), y = (int)(j / a.w % a.h), ch = (int)(j / ((int64_t)a.w * a.h));
-        uint32_t w4[4], v4[4] = {0, 0, 0, 0};
-        ct_augment_draw d;
-        philox4x32(a.seed, a.stream, a.first + (uint64_t)i, w4);
-        if (affine) philox4x32(a.seed, a.stream | CT_AUGMENT_AFFINE_BIT, a.first + (uint64_t)i, v4);
-        ct_augment_draw_of(&a, w4, v4, &d);
-        dst[e] = scale * (float)ct_augment_pixel(&a, &d, src + s * row, ch, y, x);
+    for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
+        if (threadIdx.x == 0) {
+            uint32_t w4[4], v4[4] = {0, 0, 0, 0};
+            philox4x32(a.seed, a.stream, a.first + (uint64_t)i, w4);
+            if (ct_augment_is_affine(&a))
+                philox4x32(a.seed, a.stream | CT_AUGMENT_AFFINE_BIT, a.first + (uint64_t)i, v4);
+            ct_augment_draw_of(&a, w4, v4, &d);
+        }
+        __syncthreads();
+        const uint8_t *img = src + (idx ? (int64_t)idx[i] : i) * row;
+        for (int64_t j = threadIdx.x; j < row; j += blockDim.x) {
+            int x = (int)(j % a.w), y = (int)(j / a.w % a.h);
+            int ch = (int)(j / ((int64_t)a.w * a.h));
+            dst[i * row + j] = scale * (float)ct_augment_pixel(&a, &d, img, ch, y, x);
+        }
+        __syncthreads(); /* (d is the next image's) */
     }
 }
 
@@ -488,8 +495,8 @@ static ct_status cuda_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t
     CT_CUDA_BIND(cb);
     if (aug) {
         if (n * row > 0) {
-            gather_u8_augment_kernel<<<grid_for(cb, n * row), CT_THREADS, 0, cb->compute>>>(
-                src, idx, n, row, scale, *aug, dst, sv);
+            gather_u8_augment_kernel<<<(unsigned)(n < 65535 ? n : 65535), CT_THREADS, 0,
+                                       cb->compute>>>(src, idx, n, row, scale, *aug, dst, sv);
             CT_CUDA_CHECK_LAUNCH("gather_u8_augment_kernel");
         }
         if (!labels_dst) return CT_OK;
