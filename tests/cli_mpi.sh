@@ -102,15 +102,17 @@ grep -q '^Gradients: summed across ranks with MPI_Allreduce in host memory$' "$t
     bad "no (or more than one) Gradients line: exit $rc: $(head -c 1000 "$tmp/say.out")"
 
 # ------------------------------------------------------------------ --restore-best on every rank
-# (on 1500 images at an lr whose val_loss rises after epoch 3: every rank puts those weights back
-# for the test set, and rank 0 saves them)
+# (on 1500 images at an lr whose val_loss rises after the first epoch, here: every rank puts
+# those weights back for the test set, and rank 0 saves them; where another CPU's rounding makes
+# the last epoch the best, both runs must say so alike)
 if [ "$quick" -eq 0 ] && small_mnist "$dir" "$tmp/cut" 2000 500; then
-    RB=(train --dataset idx --data "$tmp/cut" --val-size 500 --lr 1 --momentum 0.9 --epochs 6
+    RB=(train --dataset idx --data "$tmp/cut" --val-size 500 --lr 1 --momentum 0.9 --epochs 3
         --restore-best --quiet)
     run rb1 "$CT" "${RB[@]}" --threads 2
     run rb2 "${MPIRUN[@]}" -np 2 "$CT" "${RB[@]}" --threads 1 --save "$tmp/rb2"
-    r1=$(grep '^Restored' "$tmp/rb1.out")
-    if [ "$rc" -eq 0 ] && [ -n "$r1" ] && [ "$(grep '^Restored' "$tmp/rb2.out" | cut -c1-33)" = "${r1:0:33}" ] &&
+    r1=$(grep -E '^(Restored|Best weights)' "$tmp/rb1.out")
+    if [ "$rc" -eq 0 ] && [ -n "$r1" ] &&
+        [ "$(grep -E '^(Restored|Best weights)' "$tmp/rb2.out" | cut -c1-33)" = "${r1:0:33}" ] &&
         same rb2 rb1 2e-3 && [ -f "$tmp/rb2/best.safetensors" ]; then
         ok "--restore-best on 2 ranks: 1 process's restored epoch and test line ($r1)"
     else
