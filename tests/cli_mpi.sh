@@ -109,7 +109,10 @@ if [ "$quick" -eq 0 ] && small_mnist "$dir" "$tmp/cut" 2000 500; then
     RB=(train --dataset idx --data "$tmp/cut" --val-size 500 --lr 1 --momentum 0.9 --epochs 3
         --restore-best --quiet)
     run rb1 "$CT" "${RB[@]}" --threads 2
-    run rb2 "${MPIRUN[@]}" -np 2 "$CT" "${RB[@]}" --threads 1 --save "$tmp/rb2"
+    run rb2 "${MPIRUN[@]}" -np 2 "$CT" "${RB[@]}" --threads 1 --save "$tmp/rb2" --tensorboard "$tmp/rbtb"
+    n=$(ls "$tmp/rbtb/train" "$tmp/rbtb/validation" "$tmp/rbtb/test" 2>/dev/null | grep -c tfevents)
+    [ "$n" -eq 3 ] && ok "--tensorboard on 2 ranks: one file in each of train, validation, test (rank 0's)" ||
+        bad "--tensorboard on 2 ranks: $n event files: $(ls -R "$tmp/rbtb" 2>&1)"
     r1=$(grep -E '^(Restored|Best weights)' "$tmp/rb1.out")
     if [ "$rc" -eq 0 ] && [ -n "$r1" ] &&
         [ "$(grep -E '^(Restored|Best weights)' "$tmp/rb2.out" | cut -c1-33)" = "${r1:0:33}" ] &&

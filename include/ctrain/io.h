@@ -183,6 +183,27 @@ int ct_epoch_json(const ct_epoch_result *r, char *buf, size_t buf_bytes);
 int ct_epoch_csv(const ct_epoch_result *r, int with_val, char *buf, size_t buf_bytes);
 
 /* ------------------------------------------------------------------------------------------ */
+/* TensorBoard event files                                                                     */
+
+typedef struct ct_tfevents ct_tfevents;
+
+/* Creates a new event file in the folder dir (which must exist), named as PyTorch's
+ * SummaryWriter names them (events.out.tfevents.TIME.HOST.PID.N; never an existing file), and
+ * writes its first two events: the file version "brain.Event:2", and a SessionLog START at
+ * start_step, on which TensorBoard drops the values that earlier files in dir hold at steps >=
+ * start_step (a run repeated, or resumed after its last checkpoint, replaces those steps). */
+ct_status ct_tfevents_open(ct_tfevents **w, const char *dir, int64_t start_step);
+/* One event at step holding n <= 64 scalars (tags[i]: values[i], stored as float32, as
+ * SummaryWriter.add_scalar stores them), written and flushed: TensorBoard sees it at once. After
+ * a failed write the file takes nothing more (each later call fails). */
+ct_status ct_tfevents_scalars(ct_tfevents *w, int64_t step, const char *const *tags,
+                              const double *values, int n);
+/* The file's path. */
+const char *ct_tfevents_path(const ct_tfevents *w);
+/* Closes the file and frees w (NULL: nothing); an error when the last write does not reach it. */
+ct_status ct_tfevents_close(ct_tfevents *w);
+
+/* ------------------------------------------------------------------------------------------ */
 /* images in                                                                                   */
 
 typedef struct {

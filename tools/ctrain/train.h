@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 62       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 63       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -41,6 +41,7 @@ typedef struct {
     float dist_timeout;      /* under mpirun: seconds a collective may wait (0: forever) */
     int quiet;
     const char *save_dir, *resume_dir, *plot_dir, *log_path;
+    const char *tensorboard_dir; /* --tensorboard DIR (train_tensorboard.c) */
     const char *init_path;   /* --init: the saved model whose weights a new run starts from */
     int save_every;
     int patience;            /* early stopping: epochs without a better val_loss (0: off) */
@@ -136,6 +137,16 @@ typedef struct {
     int epoch;
 } train_weights;
 
+/* The folders cli_mkdirs made, as the lengths of their paths' prefixes of its dir, outermost
+ * first. */
+#define CLI_MADE_MAX (PATH_MAX / 2) /* a path's components at most */
+typedef struct {
+    int n;
+    int len[CLI_MADE_MAX];
+} cli_made;
+
+#define TRAIN_TB_RUNS 3 /* --tensorboard's DIR/train, DIR/validation, DIR/test */
+
 /* A run in progress, for the callbacks and for saving. */
 typedef struct {
     train_opts *o;
@@ -148,7 +159,12 @@ typedef struct {
     ct_epoch_result *history;    /* (total_epochs) */
     ct_eval_result before;       /* validation before training */
     FILE *log;                   /* --log, or NULL */
-    int outputs_failed;          /* a --log line or a --plot picture could not be written */
+    ct_tfevents *tb[TRAIN_TB_RUNS]; /* --tensorboard's files, each opened at its first value */
+    cli_made tb_made[2];         /* the train and validation folders train_tb_prepare made */
+    int tb_start;                /* the step of the files' SessionLog START */
+    int tb_history;              /* the resumed epochs to write first (their DIR lacks them) */
+    int outputs_failed;          /* could not be written: a --log line (1), a --plot picture
+                                  * (2), a --tensorboard value (4) */
     int saved_epochs;            /* the epochs done at this run's last checkpoint (0: none) */
     /* --save-best: best.safetensors holds the epoch of the lowest val_loss among best_from..
      * (0, or the epochs done before when resumed into another folder: as Keras' ModelCheckpoint,
@@ -207,6 +223,20 @@ int train_lr_find(train_run *run, const ct_dataset *ds, const int32_t *train_idx
 /* After each epoch: the --log line and the --plot pictures (errors printed, the first of each
  * kind, and remembered in outputs_failed: not fatal to the training, but to the exit status). */
 void train_epoch_outputs(train_run *r, int n_epochs);
+/* train_tensorboard.c, --tensorboard DIR (o->tensorboard_dir; nothing when NULL): makes
+ * DIR/train and DIR/validation and chooses the first step (prints the error and returns
+ * non-zero on failure); takes the folders it made away again while empty (unprepare); writes
+ * the validation before training (start), an epoch's values (epoch: the n_epochs-th), the test
+ * results; closes the files. Write errors are printed once and set outputs_failed's 4. */
+int train_tb_prepare(train_run *r, int resumed_epochs);
+void train_tb_unprepare(train_run *r);
+void train_tb_start(train_run *r);
+void train_tb_epoch(train_run *r, int n_epochs);
+void train_tb_test(train_run *r, const ct_eval_result *test, int epochs_done);
+void train_tb_close(train_run *r);
+/* After a training that finished: which of --log, --plot and --tensorboard could not be
+ * written (outputs_failed), on stderr; nothing when all were. */
+void train_report_outputs(const train_run *r);
 /* Before anything is written (train_outputs.c): refuses (message printed) a --save folder
  * other than --resume's that holds a checkpoint, unless --overwrite (CLI_EXIT_USAGE), and a
  * --log that would destroy a file that is not a log of ctrain's, or a checkpoint or picture of
@@ -229,13 +259,6 @@ int train_schedule_kind(const char *name);
 const char *train_optimizer_name(int kind);
 const char *train_schedule_name(int kind);
 
-/* The folders cli_mkdirs made, as the lengths of their paths' prefixes of its dir, outermost
- * first. */
-#define CLI_MADE_MAX (PATH_MAX / 2) /* a path's components at most */
-typedef struct {
-    int n;
-    int len[CLI_MADE_MAX];
-} cli_made;
 /* mkdir -p, and a probe that the folder can be written in; made receives the folders it created.
  * Prints the error and returns non-zero on failure (the folders it created removed again). */
 int cli_mkdirs(const char *dir, cli_made *made);

@@ -295,7 +295,7 @@ int cmd_train(int argc, char **argv) {
     if (quiet_rank) {
         o.quiet = 1;
         o.plot_dir = NULL;
-        o.log_path = NULL;
+        o.log_path = o.tensorboard_dir = NULL;
     }
     o.cfg.dist = dist;
     const ct_train_config *cfg = &o.cfg;
@@ -598,7 +598,8 @@ built:
     int outs_rc = CLI_EXIT_ERROR;
     if (run.save_dir && cli_mkdirs(run.save_dir, &made_save) != 0) {
     } else if (o.plot_dir && cli_mkdirs(o.plot_dir, &made_plot) != 0) {
-    } else if (train_log_open(&run, resumed_epochs) == 0) {
+    } else if (train_tb_prepare(&run, resumed_epochs) == 0 &&
+               train_log_open(&run, resumed_epochs) == 0) {
         outs_rc = CLI_EXIT_OK;
     }
     /* best.safetensors: a replaced run's goes at this run's first checkpoint (a run that fails
@@ -620,6 +621,7 @@ built:
         if (outs_rc == CLI_EXIT_OK && train_best_resume(&run, ckdir) != 0) outs_rc = CLI_EXIT_ERROR;
     }
     if (outs_rc != CLI_EXIT_OK) { /* (rmdir: only while empty) */
+        train_tb_unprepare(&run);
         cli_rmdirs(o.plot_dir, &made_plot);
         cli_rmdirs(run.save_dir, &made_save);
     }
@@ -660,6 +662,7 @@ built:
                ev.accuracy);
     }
     fflush(stdout);
+    train_tb_start(&run);
 
     /* 6. fit, a signal (above) turned into a clean stop (and a checkpoint) */
     fit_state st = {.epochs_done = 0, .run = &run, .test_stop_epoch = -1, .early_epoch = -1,
@@ -723,6 +726,7 @@ built:
                               cfg->label_smoothing, dist, &ev)) != CT_OK)
         goto lib_error_restore;
     printf("test_loss: %.4f, test_acc: %.4f\n", cli_metric(ev.loss), ev.accuracy);
+    train_tb_test(&run, &ev, ct_model_fit_position(m).epoch);
     printf("Training time: %.3f s (%.3f s/epoch)\n", fit_s,
            median_s(run.history + resumed_epochs, st.epochs_done, 0));
     if (!o.quiet && run.n_val > 0 && st.epochs_done > 0) {
@@ -752,10 +756,7 @@ built:
         report_interrupt(&run, run.save_dir != NULL);
         rc = CLI_EXIT_INTERRUPTED;
     }
-    if (rc == CLI_EXIT_OK && run.outputs_failed)
-        fprintf(stderr, "ctrain: the training finished, but %s could not be written (above)\n",
-                run.outputs_failed == 3 ? "--log and --plot" : run.outputs_failed == 1 ? "--log"
-                                                                                       : "--plot");
+    if (rc == CLI_EXIT_OK) train_report_outputs(&run);
     goto restore;
 
 lib_error_restore:
@@ -769,6 +770,7 @@ lib_error:
     rc = cli_dist_error(dist, s);
 done:
     if (run.log) fclose(run.log);
+    train_tb_close(&run);
     ct_checkpoint_free(ck);
     cli_close_model(&init);
     free(run.history);
@@ -781,6 +783,6 @@ done:
     ct_dataset_free(test);
     ct_dataset_free(train);
     rc = cli_dist_end(dist, rc); /* after an error on this rank only: ends the whole job */
-    /* --log/--plot (rank 0's) failed after a training that did not: exit 1, but no abort */
+    /* --log/--plot/--tensorboard (rank 0's) failed after a training that did not: exit 1, but no abort */
     return rc == CLI_EXIT_OK && run.outputs_failed ? CLI_EXIT_ERROR : rc;
 }

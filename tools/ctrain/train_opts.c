@@ -302,6 +302,15 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "val_seconds, graph_steps; the val keys only with --val-size > 0);\n"
                  "FILE.csv: the same as CSV under a header line (Keras' CSVLogger)",
          .def = "none"},
+        {.name = "tensorboard", .kind = CLI_STR, .dst = &o->tensorboard_dir, .metavar = "DIR",
+         .help = "write the curves as TensorBoard event files, laid out as Keras'\n"
+                 "TensorBoard callback lays them out: DIR/train (epoch_loss,\n"
+                 "epoch_accuracy, epoch_learning_rate), DIR/validation (epoch_loss,\n"
+                 "epoch_accuracy; step 0: before training), at the end DIR/test; step\n"
+                 "E: after E epochs. tensorboard --logdir DIR draws them (runs in\n"
+                 "folders under one --logdir side by side). A run repeated or resumed\n"
+                 "in DIR replaces the steps it does again",
+         .def = "none"},
         {.name = "lr-find", .kind = CLI_SWITCH, .dst = &o->lr_find,
          .help = "instead of training, run the learning-rate range test (fastai's\n"
                  "lr_find, PyTorch Lightning's lr finder): from the initial weights,\n"
@@ -363,11 +372,11 @@ void train_help(FILE *out) {
           "SIGTERM) stops after the current step (on a GPU: the current run of recorded or\n"
           "fused steps), checkpoints when --save (or --resume) names a folder, says how to\n"
           "resume, and exits 130; a second Ctrl-C ends the process at once. Under mpirun:\n"
-          "SIGUSR1 to mpirun (Open MPI forwards it to every rank). A --log line or --plot\n"
-          "picture that cannot be written is reported once; the training goes on, and ctrain\n"
-          "then exits 1. An epoch whose loss or weights are NaN or infinite (the training\n"
-          "diverged) ends the run with exit 1, untested; --save DIR keeps its last\n"
-          "checkpoint (weights that are not finite are never saved).\n"
+          "SIGUSR1 to mpirun (Open MPI forwards it to every rank). A --log line, --plot\n"
+          "picture or --tensorboard value that cannot be written is reported once; the\n"
+          "training goes on, and ctrain then exits 1. An epoch whose loss or weights are NaN\n"
+          "or infinite (the training diverged) ends the run with exit 1, untested; --save DIR\n"
+          "keeps its last checkpoint (weights that are not finite are never saved).\n"
           "\n"
           "checkpoints (--save DIR):\n"
           "  DIR/model.safetensors        the weights under PyTorch state_dict names (linear1.weight\n"
@@ -393,11 +402,11 @@ void train_help(FILE *out) {
           "phase's learning rate continues), --schedule/--lr replace the schedule if the epochs\n"
           "already run keep their learning rate (cosine and onecycle keep their length: it shapes\n"
           "every epoch's rate). --device, --threads, --workers, --prefetch, --data-on-device,\n"
-          "--data, --quiet, --plot, --log, --patience, --dist-timeout may differ, --save-best,\n"
-          "--restore-best, --snapshots and --class-names be added (without --data, the folder\n"
-          "the run was trained from; --data: the same data in another folder; other training\n"
-          "data is refused by its fingerprint, saved in the train state: start a new run from\n"
-          "the weights with --init DIR instead).\n"
+          "--data, --quiet, --plot, --log, --tensorboard, --patience, --dist-timeout may differ,\n"
+          "--save-best, --restore-best, --snapshots and --class-names be added (without --data,\n"
+          "the folder the run was trained from; --data: the same data in another folder; other\n"
+          "training data is refused by its fingerprint, saved in the train state: start a new\n"
+          "run from the weights with --init DIR instead).\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }
@@ -416,7 +425,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     /* --lr-find: a probe of its own lrs, that trains no run (nothing to save, log or resume) */
     static const char *const not_with_find[] = {
         "resume", "save", "save-every", "save-best", "restore-best", "overwrite", "log",
-        "snapshots",
+        "snapshots", "tensorboard",
         "patience", "epochs", "lr", "schedule", "lr-schedule", "step-size", "gamma",
         "lr-patience", "eta-min", "t0", "t-mult", "pct-start", "cycle-momentum", "warmup-epochs",
         "warmup-start-factor", "div-factor", "final-div-factor", "three-phase", "anneal",

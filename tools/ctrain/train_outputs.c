@@ -278,3 +278,15 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
     if (save_dir) printf(", saving to %s", save_dir);
     printf("\n");
 }
+
+void train_report_outputs(const train_run *r) {
+    static const char *const names[] = {"--log", "--plot", "--tensorboard"};
+    const char *failed[3];
+    int n = 0;
+    for (int i = 0; i < 3; i++)
+        if (r->outputs_failed & (1 << i)) failed[n++] = names[i];
+    if (n == 0) return;
+    fprintf(stderr, "ctrain: the training finished, but %s%s%s%s%s could not be written (above)\n",
+            failed[0], n == 3 ? ", " : n == 2 ? " and " : "", n > 1 ? failed[1] : "",
+            n == 3 ? " and " : "", n == 3 ? failed[2] : "");
+}

@@ -780,4 +780,5 @@ static void plots(train_run *r, int n) {
 void train_epoch_outputs(train_run *r, int n_epochs) {
     if (r->log) log_line(r, &r->history[n_epochs - 1]);
     if (r->o->plot_dir) plots(r, n_epochs);
+    train_tb_epoch(r, n_epochs);
 }

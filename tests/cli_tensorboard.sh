@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# cli_tensorboard.sh — `ctrain train --tensorboard DIR`: the event files read back by
+# tests/tfevents_read.py (crcmod and Google's protobuf, as TensorBoard reads them: files in name
+# order, a SessionLog START dropping the steps it restarts), compared with the run's --log:
+# a run; the same DIR again (the first run's steps replaced); a resume in the same DIR and in a
+# new one (the history written first); a resume from an earlier checkpoint (the orphaned steps
+# dropped); no validation; refusals. On a 3000-image cut of MNIST.
+# Skips when the MNIST files are not in `ctrain data path`, or protobuf or crcmod is missing.
+# Usage: bash tests/cli_tensorboard.sh path/to/ctrain
+set -u
+. "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
+. "$(cd "$(dirname "$0")" && pwd)/small_mnist.sh"
+CT=${1:?usage: bash cli_tensorboard.sh path/to/ctrain}
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
+small_mnist "$dir" sm 3000 1000 || { echo "SKIP cli_tensorboard: no MNIST in $dir (run: ctrain data fetch mnist)"; exit 0; }
+"$PY" "$here/tfevents_read.py" /nonexistent >/dev/null 2>&1
+[ $? -eq 2 ] && { echo "SKIP cli_tensorboard: $PY lacks crcmod or protobuf (apt-get install python3-crcmod python3-protobuf)"; exit 0; }
+
+base=(train --dataset idx --data sm --val-size 500 --batch-size 100 --quiet)
+# view NAME DIR: what TensorBoard shows of DIR into NAME.tb ("RUN TAG STEP VALUE" lines)
+view() {
+    if "$PY" "$here/tfevents_read.py" "$2" >"$1.tb" 2>"$1.tberr"; then return 0; fi
+    bad "$2: not read back: $(cat "$1.tberr")"
+    return 1
+}
+# expect NAME LOG [TEST_STEP]: NAME.tb holds exactly the epochs of LOG (JSON lines) at steps
+# 1..E (train: loss, accuracy, lr; validation: loss, accuracy, and step 0 = the Before line
+# of NAME.out when it has one), and test_loss/test_acc of NAME.out at TEST_STEP, each within
+# float32's rounding (printed: 4 decimals)
+expect() {
+    "$PY" - "$1.tb" "$2" "$1.out" "${3:-}" <<'EOF'
+import json, re, sys
+tb, log, out, test_step = sys.argv[1:5]
+got = {}
+for line in open(tb):
+    p = line.split()
+    if p[1] == "files": continue
+    got[(p[0], p[1], int(p[2]))] = float(p[3])
+want = {}
+for line in open(log):
+    r = json.loads(line)
+    s = r["epoch"] + 1
+    want[("train", "epoch_loss", s)] = r["train_loss"]
+    want[("train", "epoch_accuracy", s)] = r["train_acc"]
+    want[("train", "epoch_learning_rate", s)] = r["lr"]
+    if "val_loss" in r:
+        want[("validation", "epoch_loss", s)] = r["val_loss"]
+        want[("validation", "epoch_accuracy", s)] = r["val_acc"]
+text = open(out).read()
+m = re.search(r"^Before training: val_loss: ([\d.]+), val_acc: ([\d.]+)$", text, re.M)
+approx = set()
+if m:
+    want[("validation", "epoch_loss", 0)], want[("validation", "epoch_accuracy", 0)] = map(float, m.groups())
+    approx |= {("validation", "epoch_loss", 0), ("validation", "epoch_accuracy", 0)}
+if test_step:
+    m = re.search(r"^test_loss: ([\d.]+), test_acc: ([\d.]+)$", text, re.M)
+    want[("test", "epoch_loss", int(test_step))], want[("test", "epoch_accuracy", int(test_step))] = map(float, m.groups())
+    approx |= {("test", "epoch_loss", int(test_step)), ("test", "epoch_accuracy", int(test_step))}
+if set(got) != set(want):
+    sys.exit(f"steps differ: extra {sorted(set(got) - set(want))}, missing {sorted(set(want) - set(got))}")
+for k, v in want.items():
+    tol = 5e-5 if k in approx else 1e-6 * max(1.0, abs(v))  # printed to 4 decimals / float32
+    if abs(got[k] - v) > tol:
+        sys.exit(f"{k}: {got[k]} in the event files, {v} in the run's output")
+EOF
+}
+files_of() { sed -n "s/^$2 files \([0-9]*\) version brain.Event:2$/\1/p" "$1.tb"; }
+
+# ------------------------------------------------------------------ a run
+"$CT" "${base[@]}" --epochs 3 --log a.jsonl --tensorboard tb >a.out 2>a.err
+rc=$?
+[ $rc -eq 0 ] && ok "train --tensorboard tb -> exit 0" || bad "train --tensorboard tb -> exit $rc: $(cat a.err)"
+ls tb/train/events.out.tfevents.*."$(hostname)".* >/dev/null 2>&1 &&
+    ok "tb/train/events.out.tfevents.TIME.HOST.PID.N, as PyTorch's SummaryWriter names them" ||
+    bad "tb/train: $(ls tb/train 2>&1)"
+if view a tb; then
+    if e=$(expect a a.jsonl 3 2>&1); then
+        ok "tb: train and validation at steps 1-3 (validation 0: before training), test at 3, as the log and output say"
+    else
+        bad "tb against the run's log: $e"
+    fi
+    [ "$(files_of a train)$(files_of a validation)$(files_of a test)" = 111 ] &&
+        ok "one file each in train, validation and test, version brain.Event:2" || bad "files: $(grep files a.tb)"
+fi
+
+# ------------------------------------------------------------------ the same DIR again
+"$CT" "${base[@]}" --epochs 2 --seed 7 --log b.jsonl --tensorboard tb >b.out 2>b.err
+rc=$?
+[ $rc -eq 0 ] || bad "a second run into tb -> exit $rc: $(cat b.err)"
+if view b tb; then
+    if e=$(expect b b.jsonl 2 2>&1); then
+        ok "a second run into tb replaces the first's steps (its step 3 gone, its values replaced)"
+    else
+        bad "tb after a second run: $e"
+    fi
+    [ "$(files_of b train)$(files_of b test)" = 22 ] && ok "the first run's files kept (2 in train, 2 in test)" ||
+        bad "files: $(grep files b.tb)"
+fi
+
+# ------------------------------------------------------------------ resumes
+"$CT" "${base[@]}" --epochs 4 --lr 0.5 --log straight.jsonl >straight.out 2>&1 || bad "a straight run failed"
+"$CT" "${base[@]}" --epochs 2 --lr 0.5 --save ck --tensorboard tbr >r1.out 2>r1.err || bad "a run to resume failed: $(cat r1.err)"
+cp -r ck ck_at2
+"$CT" train --resume ck --epochs 4 --quiet --tensorboard tbr --log r2.jsonl >r2.out 2>r2.err
+rc=$?
+[ $rc -eq 0 ] || bad "--resume ck --epochs 4 --tensorboard tbr -> exit $rc: $(cat r2.err)"
+# what TensorBoard shows: the first part's Before line, the resumed part's test line
+{ grep -v "^test_loss" r1.out; cat r2.out; } >r2full.out
+if view r2 tbr; then
+    # the first part's test point (step 2) stays beside the resumed run's (step 4)
+    grep -q "^test epoch_loss 2 " r2.tb && ok "tbr: the first part's test point (step 2) stays" ||
+        bad "tbr: no test at step 2: $(grep ^test r2.tb)"
+    grep -v "^test [a-z_]* 2 " r2.tb >r2full.tb
+    if e=$(expect r2full straight.jsonl 4 2>&1); then
+        ok "resumed in the same DIR: steps 1-4 as a straight 4-epoch run's (2 files in train)"
+    else
+        bad "tbr after a resume: $e"
+    fi
+    [ "$(files_of r2 train)" = 2 ] || bad "tbr/train: $(grep files r2.tb)"
+fi
+# the same resume into a new DIR: the 2 epochs done are written first
+"$CT" train --resume ck_at2 --epochs 4 --quiet --tensorboard tbn --save ck_n >n.out 2>n.err
+rc=$?
+[ $rc -eq 0 ] || bad "--resume into a new --tensorboard -> exit $rc: $(cat n.err)"
+{ grep -v "^test_loss" r1.out; cat n.out; } >nfull.out
+if view nfull tbn && e=$(expect nfull straight.jsonl 4 2>&1); then
+    ok "resumed into a new DIR: the history first, then the new epochs: steps 0-4 as the straight run's"
+else
+    bad "tbn: ${e:-}"
+fi
+# from the checkpoint at 2 again, into tbr (which holds steps 3 and 4 of the first resume):
+# one epoch at another lr; TensorBoard drops the orphaned steps 3 and 4 for the new step 3
+"$CT" train --resume ck_at2 --schedule 2@0.5,1@0.1 --quiet --tensorboard tbr --log o.jsonl >o.out 2>o.err
+rc=$?
+[ $rc -eq 0 ] || bad "--resume ck_at2 --schedule 2@0.5,1@0.1 -> exit $rc: $(cat o.err)"
+if view o tbr; then
+    lr3=$(sed -n 's/^train epoch_learning_rate 3 //p' o.tb)
+    steps=$(grep -c "^train epoch_loss" o.tb)
+    awk -v x="$lr3" 'BEGIN { exit !(x > 0.0999999 && x < 0.1000001) }' && [ "$steps" = 3 ] && ! grep -q "^validation epoch_loss 4 " o.tb &&
+        ok "resumed from an earlier checkpoint: steps 3-4 of the later run dropped, step 3 at lr 0.1" ||
+        bad "tbr after the second resume: lr at 3: $lr3, train steps: $steps"
+fi
+
+# ------------------------------------------------------------------ no validation
+"$CT" "${base[@]}" --val-size 0 --epochs 1 --tensorboard tb0 >z.out 2>z.err || bad "--val-size 0 --tensorboard: $(cat z.err)"
+[ -d tb0/train ] && [ ! -e tb0/validation ] && ok "--val-size 0: DIR/train and DIR/test, no DIR/validation" ||
+    bad "--val-size 0: $(ls tb0)"
+
+# ------------------------------------------------------------------ refusals
+: >afile
+run "${base[@]}" --epochs 1 --tensorboard afile
+[ "$rc" -eq 1 ] && grep -q "afile" <<<"$err" && ! grep -q "^Epoch" <<<"$out" &&
+    ok "--tensorboard at a file -> exit 1 before training: $(head -n 1 <<<"$err")" ||
+    bad "--tensorboard afile -> exit $rc: $err"
+run "${base[@]}" --lr-find --tensorboard tbf
+[ "$rc" -eq 2 ] && grep -q -- "--tensorboard" <<<"$err" && [ ! -e tbf ] &&
+    ok "--lr-find --tensorboard -> exit 2: $(head -n 1 <<<"$err")" || bad "--lr-find --tensorboard -> exit $rc: $err"
+
+finish cli_tensorboard

@@ -1,0 +1,128 @@
+/*
+ * train_tensorboard.c — `ctrain train --tensorboard DIR`: the run's curves as TensorBoard event
+ * files (the library's ct_tfevents), laid out as Keras' TensorBoard callback lays them out, so
+ * that `tensorboard --logdir DIR` draws train and validation on the same charts:
+ *
+ *   DIR/train/       epoch_loss, epoch_accuracy, epoch_learning_rate   at step E (E epochs done)
+ *   DIR/validation/  epoch_loss, epoch_accuracy                         step 0: before training
+ *   DIR/test/        epoch_loss, epoch_accuracy                         at the end, step E
+ *
+ * Each run (and each resume) writes new files, opened at their first value, so that a run that
+ * fails before it trains leaves none. Their SessionLog START makes TensorBoard drop the steps
+ * this run redoes from earlier files in DIR: all of a repeated run's, a resumed run's after its
+ * checkpoint. A run resumed into a DIR without its earlier files writes the epochs it had done
+ * first (at the time of the resume: their own times are not saved).
+ */
+#include "cli.h"
+#include "train.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const k_runs[TRAIN_TB_RUNS] = {"train", "validation", "test"};
+enum { TB_TRAIN, TB_VAL, TB_TEST };
+
+/* DIR/run holds a file TensorBoard reads ("tfevents" in its name) */
+static int has_events(const char *dir, const char *run) {
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/%s", dir, run);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int found = 0;
+    while (d && !found && (e = readdir(d)) != NULL) found = strstr(e->d_name, "tfevents") != NULL;
+    if (d) closedir(d);
+    return found;
+}
+
+int train_tb_prepare(train_run *r, int resumed_epochs) {
+    const char *dir = r->o->tensorboard_dir;
+    if (!dir) return 0;
+    int fresh = !has_events(dir, k_runs[TB_TRAIN]);
+    for (int i = 0; i < 2; i++) {
+        char path[PATH_MAX + 16];
+        if (i == TB_VAL && r->n_val == 0) break;
+        if (snprintf(path, sizeof path, "%s/%s", dir, k_runs[i]) >= PATH_MAX) {
+            cli_error("--tensorboard %s: path too long", dir);
+            train_tb_unprepare(r);
+            return 1;
+        }
+        if (cli_mkdirs(path, &r->tb_made[i]) != 0) {
+            train_tb_unprepare(r);
+            return 1;
+        }
+    }
+    /* a resume: its history is in DIR already, or written first (from step 0) */
+    r->tb_history = resumed_epochs > 0 && fresh ? resumed_epochs : 0;
+    r->tb_start = resumed_epochs > 0 && !fresh ? resumed_epochs + 1 : 0;
+    return 0;
+}
+
+void train_tb_unprepare(train_run *r) {
+    for (int i = 1; i >= 0 && r->o->tensorboard_dir; i--) {
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s/%s", r->o->tensorboard_dir, k_runs[i]);
+        cli_rmdirs(path, &r->tb_made[i]);
+    }
+}
+
+/* n scalars at step into DIR/run's file, opened at its first; an error is reported once and
+ * remembered in outputs_failed (4), and the run goes on */
+static void tb_write(train_run *r, int run, int64_t step, const char *const *tags,
+                     const double *values, int n) {
+    if (!r->o->tensorboard_dir || (r->outputs_failed & 4)) return;
+    ct_status s = CT_OK;
+    if (!r->tb[run]) {
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s/%s", r->o->tensorboard_dir, k_runs[run]);
+        if (run == TB_TEST && cli_mkdirs(path, &(cli_made){0}) != 0) {
+            r->outputs_failed |= 4;
+            return;
+        }
+        s = ct_tfevents_open(&r->tb[run], path, r->tb_start);
+    }
+    if (s == CT_OK) s = ct_tfevents_scalars(r->tb[run], step, tags, values, n);
+    if (s != CT_OK) {
+        cli_lib_error(s);
+        r->outputs_failed |= 4;
+    }
+}
+
+static const char *const k_tags[] = {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"};
+
+static void tb_epoch(train_run *r, int i) {
+    const ct_epoch_result *e = &r->history[i];
+    double train[3] = {e->train_loss, e->train_acc, e->lr}, val[2] = {e->val.loss, e->val.accuracy};
+    tb_write(r, TB_TRAIN, i + 1, k_tags, train, 3);
+    if (e->val.count > 0) tb_write(r, TB_VAL, i + 1, k_tags, val, 2);
+}
+
+void train_tb_start(train_run *r) {
+    if (!r->o->tensorboard_dir || r->tb_start > 0) return;
+    if (r->before.count > 0) {
+        double before[2] = {r->before.loss, r->before.accuracy};
+        tb_write(r, TB_VAL, 0, k_tags, before, 2);
+    }
+    for (int i = 0; i < r->tb_history; i++) tb_epoch(r, i);
+}
+
+void train_tb_epoch(train_run *r, int n_epochs) {
+    if (r->o->tensorboard_dir) tb_epoch(r, n_epochs - 1);
+}
+
+void train_tb_test(train_run *r, const ct_eval_result *test, int epochs_done) {
+    double v[2] = {test->loss, test->accuracy};
+    tb_write(r, TB_TEST, epochs_done, k_tags, v, 2);
+}
+
+void train_tb_close(train_run *r) {
+    for (int i = 0; i < TRAIN_TB_RUNS; i++) {
+        ct_status s = ct_tfevents_close(r->tb[i]);
+        r->tb[i] = NULL;
+        if (s != CT_OK && !(r->outputs_failed & 4)) {
+            cli_lib_error(s);
+            r->outputs_failed |= 4;
+        }
+    }
+}
