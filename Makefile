@@ -18,12 +18,12 @@ all: build
 deps:
 	@scripts/install-deps
 
-# the build's packages and, when they can be installed, PyTorch, torchvision, ONNX, and protobuf
-# and crcmod (to read TensorBoard files back) for the reference tests (without them they print
-# SKIP); one apt-get update for all
+# the build's packages and, when they can be installed, PyTorch, torchvision, ONNX, protobuf
+# and crcmod (to read TensorBoard files back) and PIL (JPEG files) for the reference tests
+# (without them they print SKIP); one apt-get update for all
 deps-test:
 	@scripts/install-deps --optional python3-torch python3-torchvision python3-onnx \
-	  python3-protobuf python3-crcmod
+	  python3-protobuf python3-crcmod python3-pil
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS) >/dev/null || cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)

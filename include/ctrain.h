@@ -91,6 +91,16 @@ ct_status ct_dataset_load_fashion_mnist(const char *dir, const char *part, ct_da
  * ct_data_dir(NULL, "cifar10")): "train" = data_batch_1.bin .. data_batch_5.bin, "test" =
  * test_batch.bin; records of 1 label byte + 3072 pixel bytes (3, 32, 32). Images (N, 3, 32, 32). */
 ct_status ct_dataset_load_cifar10(const char *dir, const char *part, ct_dataset **out);
+/* The "train" or "test" part of a folder of images, as torchvision's ImageFolder reads one:
+ * dir/train/CLASS/IMAGE and dir/test/CLASS/IMAGE (or dir/val/...). Classes: dir/train's
+ * sub-folders sorted by name, labelled 0, 1, ... in that order (a test class must be one of
+ * them); in each, the images sorted by name: .png, .jpg, .jpeg, .pbm, .pgm, .ppm, .pnm, .pam
+ * (other files skipped, hidden ones too; .bmp, .gif, .tif, .webp refused: not read by ctrain).
+ * Every image has the size of the first training image and is given its channels (grey from
+ * colour as PIL's convert("L"), colour from grey repeated). class_names (may be NULL) receives
+ * the classes' names, one a line (malloc'd). */
+ct_status ct_dataset_load_folder(const char *dir, const char *part, ct_dataset **out,
+                                 char **class_names);
 /* A dataset from memory (copied): images (n, c, h, w) and labels (n), each label < classes. */
 ct_status ct_dataset_create(int64_t n, int c, int h, int w, int classes, const uint8_t *images,
                             const uint8_t *labels, ct_dataset **out);

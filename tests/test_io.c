@@ -912,8 +912,8 @@ static void test_image_files(void **state) {
     ct_image_free(&img);
     expect_image_error("short.pgm", "P5\n3 2\n255\n\x01\x02", 13, "short.pgm");
     expect_image_error("neg.pgm", "P5\n-3 2\n255\n", 12, "neg.pgm");
-    expect_image_error("junk.png", "hello world", 11, "not a PNG or PBM");
-    expect_image_error("empty.png", "", 0, "not a PNG or PBM");
+    expect_image_error("junk.png", "hello world", 11, "not a PNG, JPEG or PBM");
+    expect_image_error("empty.png", "", 0, "not a PNG, JPEG or PBM");
     /* a PNG (drawn by cairo) reads back; cut short, it is an error */
     uint8_t cells[2 * 4 * 4] = {0};
     int labels[2] = {1, 2};

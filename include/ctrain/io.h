@@ -212,8 +212,8 @@ typedef struct {
     uint8_t *pixels;  /* (h, w, c) */
 } ct_image;
 
-/* Reads a PNG (libpng) or a PBM/PGM/PPM/PAM image (libnetpbm), telling them apart by their
- * first bytes. Any bit depth; palette and alpha are resolved (alpha over white). */
+/* Reads a PNG (libpng), a JPEG (libjpeg-turbo: grey or RGB, not CMYK) or a PBM/PGM/PPM/PAM
+ * image (libnetpbm), telling them apart by their first bytes. Any bit depth; palette and alpha are resolved (alpha over white). */
 ct_status ct_image_load(const char *path, ct_image *out);
 void ct_image_free(ct_image *img); /* frees the pixels; accepts an empty image */
 

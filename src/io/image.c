@@ -1,6 +1,7 @@
 /*
- * image.c — images in, for `ctrain predict`: decoding (libpng's simplified API for PNG,
- * libnetpbm's PAM reader for PBM/PGM/PPM/PAM) and turning a picture into a model input the way
+ * image.c — images in, for `ctrain predict` and --dataset folder: decoding (libpng's simplified
+ * API for PNG, libjpeg-turbo for JPEG, libnetpbm's PAM reader for PBM/PGM/PPM/PAM) and turning
+ * a picture into a model input the way
  * MNIST's own images look: grey by luminance, light ink on a dark background, fitted to the
  * input size by area averaging.
  *
@@ -18,6 +19,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <jpeglib.h> /* (after stdio.h: it uses FILE) */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -78,6 +80,71 @@ static ct_status load_png(const char *path, ct_image *out) {
             buf[i * out->c + k] = (uint8_t)((v * a + 255u * (255u - a) + 127u) / 255u);
         }
     }
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* JPEG (libjpeg-turbo, its defaults: the accurate integer IDCT and fancy upsampling, as
+ * PIL decodes a JPEG through the same library)                                                */
+
+typedef struct {
+    struct jpeg_error_mgr pub;
+    jmp_buf jb;
+    char msg[JMSG_LENGTH_MAX];
+} jpeg_err;
+
+static void jpeg_fail(j_common_ptr c) {
+    jpeg_err *e = (jpeg_err *)c->err;
+    (*c->err->format_message)(c, e->msg);
+    longjmp(e->jb, 1);
+}
+static void jpeg_quiet(j_common_ptr c, int level) { (void)c, (void)level; } /* warnings */
+
+static ct_status load_jpeg(const char *path, ct_image *out) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return ct_fail(CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct jpeg_decompress_struct d;
+    jpeg_err e;
+    uint8_t *volatile px = NULL;
+    d.err = jpeg_std_error(&e.pub);
+    e.pub.error_exit = jpeg_fail;
+    e.pub.emit_message = jpeg_quiet;
+    e.msg[0] = 0;
+    if (setjmp(e.jb)) {
+        jpeg_destroy_decompress(&d);
+        fclose(f);
+        free(px);
+        return ct_fail(CT_ERR_FORMAT, "%s: not a readable JPEG (libjpeg: %s)", path, e.msg);
+    }
+    jpeg_create_decompress(&d);
+    jpeg_stdio_src(&d, f);
+    jpeg_read_header(&d, TRUE);
+    ct_status s = check_size(path, (long)d.image_width, (long)d.image_height);
+    int grey = d.jpeg_color_space == JCS_GRAYSCALE;
+    if (s == CT_OK && !grey && d.jpeg_color_space != JCS_YCbCr && d.jpeg_color_space != JCS_RGB)
+        s = ct_fail(CT_ERR_FORMAT, "%s: a CMYK JPEG, which ctrain does not read (save it as RGB)",
+                    path);
+    int c = grey ? 1 : 3;
+    if (s == CT_OK && !(px = ct_malloc((size_t)d.image_width * d.image_height * c, "JPEG pixels")))
+        s = CT_ERR_NOMEM;
+    if (s != CT_OK) {
+        jpeg_destroy_decompress(&d);
+        fclose(f);
+        return s;
+    }
+    d.out_color_space = grey ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_start_decompress(&d);
+    while (d.output_scanline < d.output_height) {
+        JSAMPROW row = px + (size_t)d.output_scanline * d.output_width * c;
+        jpeg_read_scanlines(&d, &row, 1);
+    }
+    jpeg_finish_decompress(&d);
+    jpeg_destroy_decompress(&d);
+    fclose(f);
+    out->w = (int)d.output_width;
+    out->h = (int)d.output_height;
+    out->c = c;
+    out->pixels = px;
     return CT_OK;
 }
 
@@ -165,8 +232,10 @@ ct_status ct_image_load(const char *path, ct_image *out) {
     size_t got = fread(magic, 1, sizeof magic, f);
     fclose(f);
     if (got == 8 && png_sig_cmp(magic, 0, 8) == 0) return load_png(path, out);
+    if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF)
+        return load_jpeg(path, out);
     if (got >= 2 && magic[0] == 'P' && magic[1] >= '1' && magic[1] <= '7') return load_pnm(path, out);
-    return ct_fail(CT_ERR_FORMAT, "%s: not a PNG or PBM/PGM/PPM/PAM image", path);
+    return ct_fail(CT_ERR_FORMAT, "%s: not a PNG, JPEG or PBM/PGM/PPM/PAM image", path);
 }
 
 /* ------------------------------------------------------------------------------------------ */

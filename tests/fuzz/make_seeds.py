@@ -56,6 +56,17 @@ put("image", "p4.pbm", b"P4\n10 2\n" + bytes([0xF0, 0x40, 0x0F, 0xC0]))
 put("image", "p1.pbm", b"P1\n3 2\n1 0 1\n0 1 0\n")
 put("image", "p7.pam", b"P7\nWIDTH 2\nHEIGHT 1\nDEPTH 4\nMAXVAL 255\nTUPLTYPE RGB_ALPHA\nENDHDR\n" + bytes(range(8)))
 put("image", "p5-16bit.pgm", b"P5\n2 1\n65535\n" + bytes([0, 1, 255, 254]))
+try:  # JPEGs (grey, RGB, progressive), as PIL writes them
+    import io
+    from PIL import Image
+    for name, mode, size, extra in (("grey.jpg", "L", (5, 4), {}), ("rgb.jpg", "RGB", (4, 3), {}),
+                                    ("progressive.jpg", "RGB", (9, 7), {"progressive": True})):
+        im = Image.frombytes(mode, size, bytes((i * 37) % 256 for i in range(size[0] * size[1] * len(mode))))
+        b = io.BytesIO()
+        im.save(b, "JPEG", quality=75, **extra)
+        put("image", name, b.getvalue())
+except ImportError:
+    print("make_seeds: no PIL, no JPEG seeds", file=sys.stderr)
 
 # ---- model specs
 for i, s in enumerate([

@@ -70,9 +70,11 @@ const char *cli_model_spec(const char *model, int hidden, int classes, char *buf
  * part, for the message)? Prints the error and returns CLI_EXIT_ERROR when not. */
 int cli_check_data(const cli_model *cm, const ct_dataset *ds, const char *dataset,
                    const char *part);
-#define CLI_DATASETS "mnist|fashion-mnist|cifar10|idx" /* what eval and show read */
+#define CLI_DATASETS "mnist|fashion-mnist|cifar10|idx|folder" /* what eval and show read */
 /* 1 when name is one of CLI_DATASETS. */
 int cli_known_dataset(const char *name);
+/* 1 for the datasets whose shape and classes only their files in --data say (idx, folder). */
+int cli_dataset_from_files(const char *name);
 /* A model's class names: those its metadata "class_names" records (one a line; ctrain train
  * --class-names), else the dataset's (fashion-mnist's and cifar10's: torchvision's .classes),
  * else none (n 0). */
@@ -96,10 +98,11 @@ void cli_names_free(cli_names *names);
 int cli_read_class_names(const char *cmd, const char *flag, const char *path, int classes,
                          char **text);
 /* Loads part ("train" or "test") of a dataset: mnist (fetched when missing), fashion-mnist,
- * cifar10 (see ct_dataset_load_*; data_dir NULL: their default folders). Prints the error and
- * returns non-zero on failure. */
+ * cifar10, idx, folder (see ct_dataset_load_*; data_dir NULL: their default folders; folder
+ * has none). names (may be NULL): a folder's class names, one a line (malloc'd), else NULL.
+ * Prints the error and returns non-zero on failure. */
 int cli_load_dataset(const char *dataset, const char *data_dir, const char *part,
-                     ct_dataset **out);
+                     ct_dataset **out, char **names);
 /* The dataset to use: the flag's when given (seen), else the one the model's metadata names,
  * else the flag's default. */
 const char *cli_dataset_of(const cli_model *cm, const char *given, int seen);

@@ -50,7 +50,7 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
                  "metadata). The lines then say train_loss or val_loss"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
          .help = "the data folder (MNIST is fetched there when missing)",
-         .def = "the dataset's usual folder"},
+         .def = "the dataset's usual folder; folder: required"},
         {.name = "class-names", .kind = CLI_STR, .dst = &o->class_names, .metavar = "FILE",
          .help = "the classes' names, one a line (for a model that records none,\n"
                  "a PyTorch state_dict say)",
@@ -215,7 +215,7 @@ int cmd_eval(int argc, char **argv) {
     ct_dataset *test = NULL;
     o.dataset = cli_dataset_of(&cm, o.dataset, cli_find(flags, nflags, "dataset")->seen);
     const char *load = val ? "train" : o.part;
-    if ((rc = cli_load_dataset(o.dataset, o.data_dir, load, &test)) != CLI_EXIT_OK) {
+    if ((rc = cli_load_dataset(o.dataset, o.data_dir, load, &test, NULL)) != CLI_EXIT_OK) {
         cli_close_model(&cm);
         return rc;
     }
@@ -416,13 +416,13 @@ void predict_help(FILE *out) {
     int n = predict_flags(&o, flags);
     fputs("usage: ctrain predict --model PATH [flags] IMAGE...\n"
           "\n"
-          "Classifies images with a saved model. Images: PNG (read with libpng) or PBM, PGM,\n"
-          "PPM, PAM (read with libnetpbm), greyscale or colour (made grey by luminance\n"
-          "0.299 R + 0.587 G + 0.114 B for a one-channel model; transparency over white), any\n"
-          "size (fitted to the model's input, see --fit). Pixels are scaled to [0, 1] as in\n"
-          "training. MNIST digits are light on a dark background: for a one-channel model, a\n"
-          "picture whose border is mostly light (a dark digit on paper) is inverted first,\n"
-          "unless --invert no.\n"
+          "Classifies images with a saved model. Images: PNG (read with libpng), JPEG\n"
+          "(libjpeg-turbo) or PBM, PGM, PPM, PAM (libnetpbm), greyscale or colour (made grey\n"
+          "by luminance 0.299 R + 0.587 G + 0.114 B for a one-channel model; transparency\n"
+          "over white), any size (fitted to the model's input, see --fit). Pixels are scaled\n"
+          "to [0, 1] as in training. MNIST digits are light on a dark background: for a\n"
+          "one-channel model, a picture whose border is mostly light (a dark digit on paper)\n"
+          "is inverted first, unless --invert no.\n"
           "\n"
           "output, one line per image (stdout):\n"
           "  IMAGE: CLASS (P)  top K: CLASS P, CLASS P, ...\n"

@@ -34,8 +34,8 @@ static int export_flags(export_opts *o, cli_flag *f) {
          .help = "the input shape, for a file that records none (a PyTorch state_dict)",
          .def = "the file's input_shape"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
-         .help = "--dataset idx: the folder of its IDX files (read for the shape)",
-         .def = "~/.cache/ctrain/idx"},
+         .help = "--dataset idx or folder: the folder of its files (read for the shape)",
+         .def = "~/.cache/ctrain/idx; folder: required"},
     };
     memcpy(f, t, sizeof t);
     return NUM_EXPORT_FLAGS;
@@ -95,10 +95,11 @@ int cmd_export(int argc, char **argv) {
     cli_model cm;
     if ((rc = cli_open_checkpoint(o.model, &cm)) != CLI_EXIT_OK) return rc;
     int dataset_seen = cli_find(flags, nflags, "dataset")->seen;
-    if (cli_find(flags, nflags, "data")->seen && (!dataset_seen || strcmp(o.dataset, "idx"))) {
+    if (cli_find(flags, nflags, "data")->seen &&
+        (!dataset_seen || !cli_dataset_from_files(o.dataset))) {
         cli_close_model(&cm);
-        return cli_usage_error("export", "--data: only read for --dataset idx (a file that "
-                               "records no input shape)");
+        return cli_usage_error("export", "--data: only read for --dataset idx or folder (a file "
+                               "that records no input shape)");
     }
     if (dataset_seen && ct_checkpoint_meta(cm.ck, "input_shape")) {
         cli_close_model(&cm);

@@ -4,7 +4,7 @@
  *     ctrain train [flags]        train a model (default: the PyTorch MNIST tutorial's MLP)
  *     ctrain eval --model DIR     test-set loss, accuracy, per-class accuracy, precision and
  *                                 F1, confusion matrix
- *     ctrain predict --model DIR IMAGE...   class probabilities of PNG/PGM images
+ *     ctrain predict --model DIR IMAGE...   class probabilities of PNG/JPEG/PGM images
  *     ctrain show [--model DIR]   a grid of dataset images with labels (and predictions)
  *     ctrain summary [--model SPEC]   layers, output shapes and parameter counts of a model
  *     ctrain devices              list the compute devices and which one "auto" picks
@@ -32,7 +32,7 @@ static void usage(FILE *f) {
           "  eval           a saved model on the test (or training) set: loss, accuracy,\n"
           "                 per-class accuracy (recall), precision and F1, and the confusion\n"
           "                 matrix\n"
-          "  predict        the classes of PNG/PGM images by a saved model\n"
+          "  predict        the classes of PNG, JPEG or PGM images by a saved model\n"
           "  show           a grid of dataset images with their labels (and a model's\n"
           "                 predictions, the wrong ones in red) as PNG\n"
           "  summary        a model's layers, output shapes, parameter counts and\n"
@@ -84,6 +84,8 @@ static void usage(FILE *f) {
           "  ctrain train --resume run1 --epochs 15\n"
           "  ctrain train --model cnn --optimizer adam --lr-schedule cosine --epochs 12\n"
           "  ctrain train --model cnn --lr-find --plot runs   a learning rate to start from\n"
+          "  ctrain train --tensorboard runs/mlp     then: tensorboard --logdir runs\n"
+          "  ctrain train --dataset folder --data photos --model cnn   photos/train/CLASS/*.png\n"
           "  ctrain summary --model cnn\n"
           "  ctrain eval --model run1\n"
           "  ctrain predict --model run1 digit.png\n"

@@ -203,10 +203,36 @@ const char *cli_dataset_of(const cli_model *cm, const char *given, int seen) {
     return !seen && saved && cli_known_dataset(saved) ? saved : given;
 }
 
+int cli_dataset_from_files(const char *name) {
+    return strcmp(name, "idx") == 0 || strcmp(name, "folder") == 0;
+}
+
 int cli_load_dataset(const char *dataset, const char *data_dir, const char *part,
-                     ct_dataset **out) {
+                     ct_dataset **out, char **names) {
     *out = NULL;
+    if (names) *names = NULL;
     ct_status s;
+    if (strcmp(dataset, "folder") == 0) {
+        if (!data_dir)
+            return cli_usage_error(NULL, "--dataset folder: needs --data DIR, the folder "
+                                   "holding train/CLASS/IMAGE and test/CLASS/IMAGE");
+        s = ct_dataset_load_folder(data_dir, part, out, names);
+        if (s != CT_OK) return cli_lib_error(s);
+        for (const char *k = names ? *names : NULL; k && *k;) { /* as the model keeps them */
+            size_t len = strcspn(k, "\n");
+            if (len > CLI_MAX_CLASS_NAME) {
+                int rc = cli_error("%s/train/%.*s: a class folder's name longer than %d bytes "
+                                   "(ctrain keeps class names of 1 to %d)", data_dir, (int)len,
+                                   k, CLI_MAX_CLASS_NAME, CLI_MAX_CLASS_NAME);
+                ct_dataset_free(*out);
+                free(*names);
+                *out = NULL, *names = NULL;
+                return rc;
+            }
+            k += len + (k[len] == '\n');
+        }
+        return CLI_EXIT_OK;
+    }
     if (strcmp(dataset, "fashion-mnist") == 0 || strcmp(dataset, "cifar10") == 0 ||
         strcmp(dataset, "idx") == 0) {
         s = dataset[0] == 'f'   ? ct_dataset_load_fashion_mnist(data_dir, part, out)
@@ -266,10 +292,10 @@ int cli_dataset_shape(const char *dataset, const char *data_dir, int *in_c, int 
                       int *classes) {
     *in_c = 1, *in_h = 28, *in_w = 28, *classes = 10;
     if (strcmp(dataset, "cifar10") == 0) *in_c = 3, *in_h = 32, *in_w = 32;
-    if (strcmp(dataset, "idx") != 0) return CLI_EXIT_OK;
+    if (!cli_dataset_from_files(dataset)) return CLI_EXIT_OK;
     ct_dataset *ds = NULL, *test = NULL; /* its files say, as for ctrain train */
-    int rc = cli_load_dataset(dataset, data_dir, "train", &ds);
-    if (rc == CLI_EXIT_OK) rc = cli_load_dataset(dataset, data_dir, "test", &test);
+    int rc = cli_load_dataset(dataset, data_dir, "train", &ds, NULL);
+    if (rc == CLI_EXIT_OK) rc = cli_load_dataset(dataset, data_dir, "test", &test, NULL);
     if (rc == CLI_EXIT_OK) {
         *in_c = ct_dataset_channels(ds), *in_h = ct_dataset_height(ds);
         *in_w = ct_dataset_width(ds), *classes = ct_dataset_classes(ds);

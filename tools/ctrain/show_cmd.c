@@ -38,7 +38,7 @@ static int show_flags(show_opts *o, cli_flag *f) {
          .choices = CLI_DATASETS, .help = "which images", .def = "the model's, else mnist"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
          .help = "the data folder (MNIST is fetched there when missing)",
-         .def = "the dataset's usual folder"},
+         .def = "the dataset's usual folder; folder: required"},
         {.name = "part", .kind = CLI_CHOICE, .dst = &o->part, .metavar = "PART",
          .choices = "test|train", .help = "the test or the training images",
          .def = "test; with --augment: train"},
@@ -151,7 +151,7 @@ int cmd_show(int argc, char **argv) {
     int augmenting = strcmp(aug_text, "off") != 0;
     if (augmenting && !part_flag->seen) o.part = "train"; /* (what augmentation is for) */
     ct_dataset *ds = NULL;
-    if ((rc = cli_load_dataset(o.dataset, o.data_dir, o.part, &ds)) != CLI_EXIT_OK) {
+    if ((rc = cli_load_dataset(o.dataset, o.data_dir, o.part, &ds, NULL)) != CLI_EXIT_OK) {
         cli_close_model(&cm);
         return rc;
     }

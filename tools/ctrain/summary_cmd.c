@@ -30,8 +30,8 @@ static int summary_flags(summary_opts *o, cli_flag *f) {
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
          .choices = CLI_DATASETS, .help = "the input shape and classes to build for"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
-         .help = "--dataset idx: the folder of its IDX files (read for the shape\nand classes)",
-         .def = "~/.cache/ctrain/idx"},
+         .help = "--dataset idx or folder: the folder of its files (read for the\nshape and classes)",
+         .def = "~/.cache/ctrain/idx; folder: required"},
         {.name = "hidden", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->hidden,
          .metavar = "N", .help = "hidden units of --model mlp"},
     };
@@ -135,17 +135,17 @@ int cmd_summary(int argc, char **argv) {
         if (cli_find(flags, nflags, "hidden")->seen)
             return cli_usage_error("summary", "--hidden: for a layer spec, not a saved model "
                                    "(--model %s)", o.model);
-        if (strcmp(o.dataset, "idx") != 0 && cli_find(flags, nflags, "data")->seen)
-            return cli_usage_error("summary", "--data: only read for --dataset idx (got %s)",
-                                   o.dataset);
+        if (!cli_dataset_from_files(o.dataset) && cli_find(flags, nflags, "data")->seen)
+            return cli_usage_error("summary", "--data: only read for --dataset idx or folder "
+                                   "(got %s)", o.dataset);
         return summary_saved(o.model, &o, cli_find(flags, nflags, "dataset")->seen);
     }
     int is_mlp = strcmp(o.model, "mlp") == 0;
     if (!is_mlp && cli_find(flags, nflags, "hidden")->seen)
         return cli_usage_error("summary", "--hidden: only applies to --model mlp (got --model %s)",
                                o.model);
-    if (strcmp(o.dataset, "idx") != 0 && cli_find(flags, nflags, "data")->seen)
-        return cli_usage_error("summary", "--data: only read for --dataset idx (got %s)",
+    if (!cli_dataset_from_files(o.dataset) && cli_find(flags, nflags, "data")->seen)
+        return cli_usage_error("summary", "--data: only read for --dataset idx or folder (got %s)",
                                o.dataset);
     int in_c, in_h, in_w, classes;
     int rc0 = cli_dataset_shape(o.dataset, o.data_dir, &in_c, &in_h, &in_w, &classes);

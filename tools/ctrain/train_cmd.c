@@ -303,6 +303,7 @@ int cmd_train(int argc, char **argv) {
     for (int i = 0; i < cfg->num_phases; i++) total_epochs += cfg->phases[i].epochs;
 
     ct_dataset *train = NULL, *test = NULL;
+    char *folder_names = NULL; /* --dataset folder: its classes, one a line */
     int32_t *train_idx = NULL, *val_idx = NULL;
     ct_backend *b = NULL;
     ct_model *m = NULL;
@@ -374,8 +375,8 @@ int cmd_train(int argc, char **argv) {
         char abs_dir[PATH_MAX];
         const char *dir = o.data_dir && realpath(o.data_dir, abs_dir) ? abs_dir : o.data_dir;
         snprintf(run.data_dir, sizeof run.data_dir, "%s", dir ? dir : "(default)");
-        if (cli_load_dataset(o.dataset, o.data_dir, "train", &train) != CLI_EXIT_OK ||
-            cli_load_dataset(o.dataset, o.data_dir, "test", &test) != CLI_EXIT_OK)
+        if (cli_load_dataset(o.dataset, o.data_dir, "train", &train, &folder_names) != 0 ||
+            cli_load_dataset(o.dataset, o.data_dir, "test", &test, NULL) != CLI_EXIT_OK)
             goto loaded; /* message printed (or held) */
     }
     rc = CLI_EXIT_OK;
@@ -550,6 +551,8 @@ loaded:
             cli_error("out of memory (class names)");
             goto built;
         }
+    } else if (!ck) { /* --dataset folder: its class folders' names */
+        o.class_names_text = folder_names, folder_names = NULL;
     }
     rc = CLI_EXIT_OK;
 built:
@@ -775,6 +778,7 @@ done:
     cli_close_model(&init);
     free(run.history);
     free(o.class_names_text);
+    free(folder_names);
     train_best_free(&run);
     ct_model_free(m);
     ct_backend_free(b);

@@ -63,10 +63,15 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "(fashion-mnist: /usr/share/datasets/fashion-mnist when there;\n"
                  "idx: any images stored as MNIST is, e.g. KMNIST or EMNIST, in\n"
                  "--data DIR: the four files' names as MNIST's, any image size,\n"
-                 "classes 0 .. the largest label)"},
+                 "classes 0 .. the largest label; folder: your own images, as\n"
+                 "torchvision's ImageFolder reads them: --data DIR holding\n"
+                 "train/CLASS/IMAGE and test/CLASS/IMAGE (or val/), the classes\n"
+                 "train's sub-folders sorted by name (their names saved in the\n"
+                 "model), PNG, JPEG or PGM/PPM/PBM/PAM files of one size, grey or colour\n"
+                 "as the first training image)"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
          .help = "folder with the dataset's files (MNIST: fetched there\nwhen missing)",
-         .def = "~/.cache/ctrain/DATASET; mnist: $CTRAIN_DATA first"},
+         .def = "~/.cache/ctrain/DATASET; mnist: $CTRAIN_DATA first; folder: required"},
         {.name = "val-size", .kind = CLI_STR, .dst = &o->val_size_text, .metavar = "N|F",
          .help = "training images held out for validation (a seeded random\n"
                  "split): N images, or a fraction F in (0, 1) of them (Keras'\n"
@@ -343,8 +348,8 @@ void train_help(FILE *out) {
           "the 10000 test images at the end. The defaults reproduce the PyTorch tutorial: an MLP\n"
           "784 -> 32 -> ReLU -> 10, SGD, 5 epochs at lr 0.5 then 5 at lr 0.1, batch 128.\n"
           "Missing MNIST files are downloaded first (see ctrain data --help). --dataset picks\n"
-          "Fashion-MNIST, CIFAR-10 or any IDX files instead (same split: --val-size of the\n"
-          "training set).\n"
+          "Fashion-MNIST, CIFAR-10, any IDX files or a folder of your images instead (same\n"
+          "split: --val-size of the training set).\n"
           "\n"
           "flags:\n",
           out);
@@ -430,6 +435,9 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         "lr-patience", "eta-min", "t0", "t-mult", "pct-start", "cycle-momentum", "warmup-epochs",
         "warmup-start-factor", "div-factor", "final-div-factor", "three-phase", "anneal",
         "class-names", "ema", "ema-warmup"};
+    if (strcmp(o->dataset, "folder") == 0 && !o->data_dir)
+        return cli_usage_error("train", "--dataset folder: needs --data DIR, the folder holding "
+                               "train/CLASS/IMAGE and test/CLASS/IMAGE");
     for (size_t i = 0; o->lr_find && i < sizeof not_with_find / sizeof not_with_find[0]; i++)
         if (SEEN(not_with_find[i]))
             return cli_usage_error("train", "--%s: does not apply to --lr-find, which trains "

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# cli_folder.sh — `--dataset folder`, a folder of images as torchvision's ImageFolder reads one.
+# A 2000/500-image cut of MNIST is written as DIR/train/CLASS/NNNNN.pgm (some as grey and RGB
+# PNGs and, where python3 has PIL, grey and RGB JPEGs; beside a hidden file and a README that
+# are skipped) and, in the order ImageFolder reads them (classes sorted, files sorted), as IDX
+# files of the pixels PIL decodes: training on the folder must print exactly what training on
+# those IDX files prints. Then the class names (saved in the model, shown by eval), val/ for
+# test/, summary, and the refusals: a BMP, an image of another size, a test class that train
+# lacks, no --data, no images.
+# Skips when the MNIST files are not in `ctrain data path` or python3 is missing.
+# Usage: bash tests/cli_folder.sh path/to/ctrain
+set -u
+. "$(cd "$(dirname "$0")" && pwd)/clilib.sh"
+. "$(cd "$(dirname "$0")" && pwd)/small_mnist.sh"
+CT=${1:?usage: bash cli_folder.sh path/to/ctrain}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+command -v "$PY" >/dev/null || { echo "SKIP cli_folder: no python3"; exit 0; }
+dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
+small_mnist "$dir" sm 2000 500 || { echo "SKIP cli_folder: no MNIST in $dir (run: ctrain data fetch mnist)"; exit 0; }
+
+# sm (IDX) -> folder/{train,test}/D_NAME/NNNNN.{pgm,png} and sorted/ (IDX, ImageFolder's order)
+"$PY" - sm folder sorted <<'EOF' || { echo "FAIL - writing the image folder"; exit 1; }
+import io, os, struct, sys, zlib
+src, out, srt = sys.argv[1:4]
+try:
+    from PIL import Image
+except ImportError:
+    Image = None
+    print("SKIP cli_folder JPEG files: python3 has no PIL (apt-get install python3-pil)")
+names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+def png(path, w, h, rows, colour):
+    def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    raw = b"".join(b"\0" + r for r in rows)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2 if colour else 0, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+for part, idx in (("train", "train"), ("test", "t10k")):
+    imgs = open(f"{src}/{idx}-images-idx3-ubyte", "rb").read()
+    labs = open(f"{src}/{idx}-labels-idx1-ubyte", "rb").read()
+    n, h, w = struct.unpack(">III", imgs[4:16])
+    items = []
+    for i in range(n):
+        lab = labs[8 + i]
+        px = imgs[16 + i * h * w:16 + (i + 1) * h * w]
+        d = f"{out}/{part}/{lab}_{names[lab]}"
+        os.makedirs(d, exist_ok=True)
+        name = f"{i:05d}"
+        rows = [px[r * w:(r + 1) * w] for r in range(h)]
+        if Image and i % 7 in (1, 6): # a JPEG, grey or RGB; the pixels as PIL decodes them
+            im = Image.frombytes("L", (w, h), px)
+            if i % 7 == 6: im = im.convert("RGB")
+            im.save(f"{d}/{name}.jpg", quality=90)
+            px = Image.open(f"{d}/{name}.jpg").convert("L").tobytes()
+        elif i % 7 == 3: # a grey PNG
+            png(f"{d}/{name}.png", w, h, rows, False)
+        elif i % 7 == 5: # an RGB PNG of the same grey (PIL's L of it: the grey again)
+            png(f"{d}/{name}.PNG", w, h, [bytes(v for p in r for v in (p, p, p)) for r in rows], True)
+        else:
+            with open(f"{d}/{name}.pgm", "wb") as f:
+                f.write(b"P5\n%d %d\n255\n" % (w, h) + px)
+        items.append((f"{lab}_{names[lab]}", name, lab, px))
+    items.sort(key=lambda t: (t[0], t[1]))  # ImageFolder: classes sorted, then files
+    os.makedirs(srt, exist_ok=True)
+    with open(f"{srt}/{idx}-images-idx3-ubyte", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, h, w) + b"".join(t[3] for t in items))
+    with open(f"{srt}/{idx}-labels-idx1-ubyte", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(t[2] for t in items))
+open(f"{out}/train/0_zero/.hidden.pgm", "wb").write(b"not an image")
+open(f"{out}/train/3_three/README.txt", "w").write("not an image either\n")
+EOF
+
+A=(--val-size 300 --epochs 2 --lr 0.3 --batch-size 64 --quiet)
+"$CT" train --dataset idx --data sorted "${A[@]}" >idx.out 2>idx.err || bad "train on the sorted IDX files: $(cat idx.err)"
+"$CT" train --dataset folder --data folder "${A[@]}" --save run >folder.out 2>folder.err
+rc=$?
+if [ $rc -eq 0 ] && [ -n "$(results idx)" ] && [ "$(results idx)" = "$(results folder)" ]; then
+    ok "train --dataset folder = train on the same images as IDX in ImageFolder's order: $(results folder | tail -n 1)"
+else
+    bad "--dataset folder -> exit $rc: $(cat folder.out folder.err)"$'\n'"IDX: $(cat idx.out)"
+fi
+"$CT" train --dataset folder --data folder "${A[@]}" --model lenet5 >folder5.out 2>&1 &&
+    grep -q "^test_loss" folder5.out && ok "--model lenet5 on the folder" || bad "--model lenet5 on the folder: $(cat folder5.out)"
+
+# a resume finds the folder again (its absolute path is in the train state)
+"$CT" train --resume run --epochs 3 --quiet >resumed.out 2>resumed.err &&
+    grep -q "^Epoch \[2\]" resumed.out && ok "--resume of a folder run without --data: $(grep '^Epoch \[2\]' resumed.out)" ||
+    bad "--resume run --epochs 3: $(cat resumed.out resumed.err)"
+
+# the class names: the folders', in the model, shown by eval
+run eval --model run --data folder
+if [ "$rc" -eq 0 ] && grep -q "3_three" <<<"$out" && grep -q "9_nine" <<<"$out"; then
+    ok "eval --model run --data folder: the classes named as their folders"
+else
+    bad "eval of the folder's model -> exit $rc: $out $err"
+fi
+jpg=$(ls folder/test/7_seven/*.jpg 2>/dev/null | head -n 1)
+if [ -n "$jpg" ]; then
+    run predict --model run "$jpg"
+    [ "$rc" -eq 0 ] && grep -q "[0-9]_[a-z]" <<<"$out" && ok "predict a JPEG: $(head -n 1 <<<"$out")" ||
+        bad "predict $jpg -> exit $rc: $out $err"
+fi
+run show --model run --data folder --count 16 --out grid.png
+[ "$rc" -eq 0 ] && [ -s grid.png ] && ok "show --model run --data folder: a grid of the folder's test images" ||
+    bad "show of the folder -> exit $rc: $err"
+run summary --dataset folder --data folder
+[ "$rc" -eq 0 ] && grep -q "1x28x28\|(1, 28, 28)\|28, 28" <<<"$out" && ok "summary --dataset folder: the images' shape" ||
+    bad "summary --dataset folder -> exit $rc: $out $err"
+
+# val/ for test/
+cp -r folder fv && mv fv/test fv/val
+"$CT" train --dataset folder --data fv "${A[@]}" >fv.out 2>fv.err
+[ $? -eq 0 ] && [ "$(results fv)" = "$(results folder)" ] && ok "DIR/val instead of DIR/test" || bad "DIR/val: $(cat fv.out fv.err)"
+
+# refusals, each naming what is wrong
+refuse() { # NAME EXPECT-RC PATTERN ARGS...
+    local name=$1 want=$2 pat=$3
+    shift 3
+    run "$@"
+    if [ "$rc" -eq "$want" ] && grep -q -- "$pat" <<<"$err" && ! grep -q "^Epoch" <<<"$out"; then
+        ok "$name -> exit $rc: $(head -n 1 <<<"$err")"
+    else
+        bad "$name -> exit $rc (want $want, /$pat/): $err"
+    fi
+}
+cp -r folder fj && printf 'BM' >fj/train/2_two/photo.bmp
+refuse "a BMP in the folder" 1 "photo.bmp: .bmp images are not read" train --dataset folder --data fj "${A[@]}"
+cp -r folder fk && printf '\xff\xd8\xff\xe0 truncated' >fk/train/2_two/broken.jpg
+refuse "a broken JPEG" 1 "broken.jpg: not a readable JPEG" train --dataset folder --data fk "${A[@]}"
+cp -r folder fs && printf 'P5\n20 28\n255\n' >fs/test/4_four/small.pgm && head -c 560 /dev/zero >>fs/test/4_four/small.pgm
+refuse "an image of another size" 1 "small.pgm: 20x28 pixels, but the dataset's images are 28x28" train --dataset folder --data fs "${A[@]}"
+cp -r folder fc && mkdir fc/test/cat && cp folder/test/1_one/*.pgm fc/test/cat/ 2>/dev/null
+refuse "a test class train lacks" 1 "fc/test/cat: a class that" train --dataset folder --data fc "${A[@]}"
+refuse "--dataset folder without --data" 2 "needs --data DIR" train --dataset folder "${A[@]}"
+long=$(printf 'c%.0s' $(seq 70))
+mkdir -p fl/train/$long fl/test/$long
+for f in $(ls folder/train/1_one/*.pgm | head -n 3); do cp "$f" fl/train/$long/; cp "$f" fl/test/$long/; done
+refuse "a class name over 64 bytes" 1 "longer than 64 bytes" train --dataset folder --data fl "${A[@]}"
+mkdir -p fe/train/a fe/test/a
+refuse "no images" 1 "no images" train --dataset folder --data fe "${A[@]}"
+refuse "no train folder" 1 "no train folder" train --dataset folder --data sm "${A[@]}"
+
+finish cli_folder
