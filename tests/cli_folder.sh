@@ -116,6 +116,78 @@ cp -r folder fv && mv fv/test fv/val
 "$CT" train --dataset folder --data fv "${A[@]}" >fv.out 2>fv.err
 [ $? -eq 0 ] && [ "$(results fv)" = "$(results folder)" ] && ok "DIR/val instead of DIR/test" || bad "DIR/val: $(cat fv.out fv.err)"
 
+# --image-size: images of many sizes (grey, grey as RGB, colour) resized as torchvision's
+# Resize((24, 20)) resizes PIL images: the same numbers as IDX files of PIL's resized pixels
+if "$PY" -c 'import PIL' 2>/dev/null; then
+    "$PY" - sm sized sizedref <<'EOF' || bad "writing the folder of many sizes"
+import os, random, struct, sys
+from PIL import Image
+src, out, srt = sys.argv[1:4]
+random.seed(1)
+H, W = 24, 20
+for part, idx, n in (("train", "train", 600), ("test", "t10k", 200)):
+    im = open(f"{src}/{idx}-images-idx3-ubyte", "rb").read()
+    lb = open(f"{src}/{idx}-labels-idx1-ubyte", "rb").read()
+    items = []
+    for i in range(n):
+        lab = lb[8 + i]
+        img = Image.frombytes("L", (28, 28), im[16 + i * 784:16 + (i + 1) * 784])
+        img = img.resize((random.randint(12, 60), random.randint(12, 60)), Image.NEAREST)
+        if lab != 0 and i % 3 == 1:  # (class 0's first image, the first of all, stays grey)
+            img = img.convert("RGB")
+        if lab != 0 and i % 5 == 2:
+            g = img.convert("L")
+            img = Image.merge("RGB", (g, g.point(lambda v: 255 - v), g.point(lambda v: v // 2)))
+        d = f"{out}/{part}/{lab}"
+        os.makedirs(d, exist_ok=True)
+        img.save(f"{d}/{i:05d}.png")
+        ref = Image.open(f"{d}/{i:05d}.png").resize((W, H), Image.BILINEAR).convert("L").tobytes()
+        items.append((str(lab), f"{i:05d}", lab, ref))
+    items.sort(key=lambda t: (t[0], t[1]))
+    os.makedirs(srt, exist_ok=True)
+    with open(f"{srt}/{idx}-images-idx3-ubyte", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, H, W) + b"".join(t[3] for t in items))
+    with open(f"{srt}/{idx}-labels-idx1-ubyte", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(t[2] for t in items))
+EOF
+    S=(--val-size 100 --epochs 2 --lr 0.3 --batch-size 32 --quiet)
+    "$CT" train --dataset idx --data sizedref "${S[@]}" >sref.out 2>&1 || bad "train on PIL's resized pixels: $(cat sref.out)"
+    "$CT" train --dataset folder --data sized --image-size 24,20 "${S[@]}" --save srun >sized.out 2>sized.err
+    rc=$?
+    if [ $rc -eq 0 ] && [ -n "$(results sref)" ] && [ "$(results sized)" = "$(results sref)" ]; then
+        ok "--image-size 24,20 on images of 12 to 60 pixels a side: the numbers of PIL's resize: $(results sized | tail -n 1)"
+    else
+        bad "--image-size -> exit $rc: $(cat sized.out sized.err)"$'\n'"PIL's: $(cat sref.out)"
+    fi
+    t=$(sed -n 's/^test_loss: \([0-9.]*\), test_acc: \([0-9.]*\)$/\1 \2/p' sized.out)
+    run eval --model srun --data sized
+    if [ "$rc" -eq 0 ] && grep -q "${t% *}" <<<"$out" && grep -q "${t#* }" <<<"$out"; then
+        ok "eval resizes the folder to the model's 24x20: test_loss and test_acc $t as trained"
+    else
+        bad "eval --model srun --data sized -> exit $rc: $out $err (trained: $t)"
+    fi
+    "$CT" train --resume srun --epochs 3 --quiet >sres.out 2>sres.err && grep -q "^Epoch \[2\]" sres.out &&
+        ok "--resume keeps the run's --image-size" || bad "--resume srun: $(cat sres.out sres.err)"
+    run train --resume srun --epochs 3 --image-size 28
+    [ "$rc" -eq 2 ] && grep -q "trained at 24,20" <<<"$err" && ok "--resume with another --image-size -> exit 2: $err" ||
+        bad "--resume --image-size 28 -> exit $rc: $err"
+    run train --dataset folder --data sized --val-size 100 --epochs 1
+    [ "$rc" -eq 1 ] && grep -q "pixels, but the dataset's images are" <<<"$err" && grep -q -- "--image-size" <<<"$err" &&
+        ok "images of many sizes without --image-size -> exit 1: $err" || bad "no --image-size -> exit $rc: $err"
+else
+    echo "SKIP cli_folder --image-size: python3 has no PIL (apt-get install python3-pil)"
+fi
+run train --image-size 32
+[ "$rc" -eq 2 ] && grep -q "only for --dataset folder" <<<"$err" && ok "--image-size with mnist -> exit 2" ||
+    bad "--image-size with mnist -> exit $rc: $err"
+n_bad=0
+for bad_size in 0 x 32,0 32x32 5000 4096,4096 ,3; do
+    run train --dataset folder --data folder --image-size "$bad_size"
+    [ "$rc" -eq 2 ] && grep -q -- "--image-size: expected SIDE or HEIGHT,WIDTH" <<<"$err" ||
+        { bad "--image-size $bad_size -> exit $rc: $err"; n_bad=1; }
+done
+[ $n_bad -eq 0 ] && ok "--image-size 0, x, 32,0, 32x32, 5000, 4096,4096 and ,3 -> exit 2 each"
+
 # refusals, each naming what is wrong
 refuse() { # NAME EXPECT-RC PATTERN ARGS...
     local name=$1 want=$2 pat=$3

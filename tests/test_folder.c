@@ -6,6 +6,8 @@
  */
 #include "testutil.h"
 
+#include "ctrain/io.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +54,7 @@ static void test_folder_order_and_names(void **state) {
     put_image("train/b/.hidden.pgm", 1, 3, 2, 0);
     ct_dataset *ds = NULL;
     char *names = NULL;
-    OK(ct_dataset_load_folder(g_root, "train", &ds, &names));
+    OK(ct_dataset_load_folder(g_root, "train", 0, 0, &ds, &names));
     assert_string_equal(names, "b\nc\nd");
     assert_int_equal(ct_dataset_count(ds), 4);
     assert_int_equal(ct_dataset_classes(ds), 3);
@@ -67,7 +69,7 @@ static void test_folder_order_and_names(void **state) {
     }
     ct_dataset_free(ds);
     free(names);
-    OK(ct_dataset_load_folder(g_root, "test", &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "test", 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_count(ds), 2);
     assert_int_equal(ct_dataset_classes(ds), 3);
     assert_int_equal(ct_dataset_labels(ds)[0], 0); /* b */
@@ -85,7 +87,7 @@ static void test_folder_channels(void **state) {
     put_image("train/a/1.pgm", 1, 2, 2, 7);
     put_image("val/a/0.pgm", 1, 2, 2, 9);
     ct_dataset *ds = NULL;
-    OK(ct_dataset_load_folder(g_root, "train", &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "train", 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_channels(ds), 3);
     const uint8_t *px = ct_dataset_images(ds);
     assert_int_equal(px[0], 100);      /* image 0, R of pixel 0 */
@@ -94,7 +96,7 @@ static void test_folder_channels(void **state) {
     assert_int_equal(px[12 + 4], 7);
     assert_int_equal(px[12 + 8 + 3], 10);
     ct_dataset_free(ds);
-    OK(ct_dataset_load_folder(g_root, "test", &ds, NULL)); /* (val/) */
+    OK(ct_dataset_load_folder(g_root, "test", 0, 0, &ds, NULL)); /* (val/) */
     assert_int_equal(ct_dataset_channels(ds), 3);
     assert_int_equal(ct_dataset_images(ds)[8], 9);
     ct_dataset_free(ds);
@@ -103,7 +105,7 @@ static void test_folder_channels(void **state) {
     put_image("train/a/0.pgm", 1, 2, 1, 5);
     put_image("train/a/1.ppm", 3, 2, 1, 200); /* pixel 0: (200, 201, 202) */
     put_image("test/a/0.pgm", 1, 2, 1, 5);
-    OK(ct_dataset_load_folder(g_root, "train", &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "train", 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_channels(ds), 1);
     unsigned l = (200u * 19595u + 201u * 38470u + 202u * 7471u + 0x8000u) >> 16;
     assert_int_equal(ct_dataset_images(ds)[2], l);
@@ -113,7 +115,7 @@ static void test_folder_channels(void **state) {
 
 static void expect_refused(const char *part, ct_status want, const char *text) {
     ct_dataset *ds = (ct_dataset *)&ds;
-    assert_int_equal(ct_dataset_load_folder(g_root, part, &ds, NULL), want);
+    assert_int_equal(ct_dataset_load_folder(g_root, part, 0, 0, &ds, NULL), want);
     assert_null(ds);
     if (!strstr(ct_last_error(), text)) fail_msg("\"%s\" lacks \"%s\"", ct_last_error(), text);
 }
@@ -140,8 +142,40 @@ static void test_folder_refusals(void **state) {
     mkdir(empty, 0755);
     expect_refused("train", CT_ERR_FORMAT, "0 class folders");
     ct_dataset *ds = NULL;
-    assert_int_equal(ct_dataset_load_folder(g_root, "val", &ds, NULL), CT_ERR_INVALID);
-    assert_int_equal(ct_dataset_load_folder(NULL, "train", &ds, NULL), CT_ERR_INVALID);
+    assert_int_equal(ct_dataset_load_folder(g_root, "val", 0, 0, &ds, NULL), CT_ERR_INVALID);
+    assert_int_equal(ct_dataset_load_folder(NULL, "train", 0, 0, &ds, NULL), CT_ERR_INVALID);
+}
+
+/* ct_image_resize (tests/cli_folder.sh holds it to PIL's resize on 800 images): the same size
+ * is the image; a constant image stays constant at any size; one pixel fills any size; a 2x1
+ * image widened to 4x1 by the triangle filter: 0.75/0.25 blends, rounded */
+static void test_resize(void **state) {
+    (void)state;
+    uint8_t px[12] = {0, 50, 100, 150, 200, 250, 7, 8, 9, 10, 11, 12};
+    ct_image in = {.w = 4, .h = 3, .c = 1, .pixels = px}, out;
+    OK(ct_image_resize(&in, 3, 4, &out));
+    assert_memory_equal(out.pixels, px, 12);
+    ct_image_free(&out);
+    uint8_t flat[2 * 5 * 3];
+    memset(flat, 77, sizeof flat);
+    ct_image f = {.w = 5, .h = 2, .c = 3, .pixels = flat};
+    for (int h = 1; h < 9; h += 3)
+        for (int w = 1; w < 12; w += 5) {
+            OK(ct_image_resize(&f, h, w, &out));
+            assert_int_equal(out.c, 3);
+            for (int i = 0; i < h * w * 3; i++) assert_int_equal(out.pixels[i], 77);
+            ct_image_free(&out);
+        }
+    uint8_t one = 200, two[2] = {0, 100};
+    ct_image dot = {.w = 1, .h = 1, .c = 1, .pixels = &one}, pair = {.w = 2, .h = 1, .c = 1, .pixels = two};
+    OK(ct_image_resize(&dot, 3, 2, &out));
+    for (int i = 0; i < 6; i++) assert_int_equal(out.pixels[i], 200);
+    ct_image_free(&out);
+    OK(ct_image_resize(&pair, 1, 4, &out)); /* centres 0.25, 0.75, 1.25, 1.75 of the source */
+    const uint8_t want[4] = {0, 25, 75, 100};
+    assert_memory_equal(out.pixels, want, 4);
+    ct_image_free(&out);
+    assert_int_equal(ct_image_resize(&pair, 0, 4, &out), CT_ERR_INVALID);
 }
 
 int main(void) {
@@ -149,6 +183,7 @@ int main(void) {
         cmocka_unit_test(test_folder_order_and_names),
         cmocka_unit_test(test_folder_channels),
         cmocka_unit_test(test_folder_refusals),
+        cmocka_unit_test(test_resize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -231,6 +231,11 @@ typedef enum {
 ct_status ct_image_to_input(const ct_image *img, int c, int h, int w, int invert,
                             ct_image_fit fit, float *out, int *inverted);
 
+/* img resized to w x h pixels into out (its channels kept; ct_image_free frees it) as PIL's
+ * Image.resize((w, h), Image.BILINEAR) resizes it, pixel for pixel (an antialiased bilinear:
+ * torchvision's transforms.Resize((h, w)) on the PIL images of an ImageFolder). */
+ct_status ct_image_resize(const ct_image *img, int h, int w, ct_image *out);
+
 /* ------------------------------------------------------------------------------------------ */
 /* pictures out (cairo)                                                                        */
 

@@ -7,8 +7,10 @@
  * are not images by their extension (ImageFolder's rule); .png, .jpg, .jpeg, .pbm, .pgm, .ppm,
  * .pnm and .pam are read (ct_image_load: libpng, libjpeg-turbo, libnetpbm), the image formats
  * ctrain cannot read (.bmp, .gif, .tif, .webp) are refused.
- * Every image must have the size of the first training image (the first class's first file),
- * and takes its channels: grey from colour by ITU-R 601 luminance as PIL's convert("L"), colour
+ * Every image is resized to the size asked for, as torchvision's Resize((h, w)) resizes a PIL
+ * image (ct_image_resize), or, when none is asked for, must have the size of the first training
+ * image (the first class's first file). Each takes that image's channels: grey from colour by
+ * ITU-R 601 luminance as PIL's convert("L") (after the resize, as Resize then Grayscale), colour
  * from grey by repeating it.
  */
 #define _GNU_SOURCE
@@ -128,11 +130,13 @@ static void to_planes(const ct_image *img, int c, uint8_t *dst) {
     }
 }
 
-ct_status ct_dataset_load_folder(const char *dir, const char *part, ct_dataset **out,
-                                 char **class_names) {
+ct_status ct_dataset_load_folder(const char *dir, const char *part, int height, int width,
+                                 ct_dataset **out, char **class_names) {
     if (out) *out = NULL;
     if (class_names) *class_names = NULL;
-    if (!out || !dir || !part || (strcmp(part, "train") != 0 && strcmp(part, "test") != 0))
+    if (!out || !dir || !part || (strcmp(part, "train") != 0 && strcmp(part, "test") != 0) ||
+        height < 0 || width < 0 || (height == 0) != (width == 0) ||
+        (int64_t)height * width > (1 << 24))
         return ct_fail(CT_ERR_INVALID, "ct_dataset_load_folder: bad arguments");
     char train_dir[PATH_MAX], part_dir[PATH_MAX];
     struct stat st;
@@ -177,7 +181,7 @@ ct_status ct_dataset_load_folder(const char *dir, const char *part, ct_dataset *
             ct_image img;
             snprintf(path, sizeof path, "%s/%s", cdir, files.v[0]);
             if ((s = ct_image_load(path, &img)) != CT_OK) goto done;
-            c = img.c, h = img.h, w = img.w;
+            c = img.c, h = height ? height : img.h, w = width ? width : img.w;
             ct_image_free(&img);
         }
         names_free(&files);
@@ -239,12 +243,18 @@ ct_status ct_dataset_load_folder(const char *dir, const char *part, ct_dataset *
     for (int64_t i = 0; i < n && s == CT_OK; i++) {
         ct_image img;
         if ((s = ct_image_load(paths[i], &img)) != CT_OK) break;
-        if (img.h != h || img.w != w)
+        if ((img.h != h || img.w != w) && height) { /* Resize((h, w)) */
+            ct_image sized;
+            if ((s = ct_image_resize(&img, h, w, &sized)) == CT_OK) {
+                ct_image_free(&img);
+                img = sized;
+            }
+        } else if (img.h != h || img.w != w) {
             s = ct_fail(CT_ERR_FORMAT, "%s: %dx%d pixels, but the dataset's images are %dx%d (as "
-                        "its first training image): resize them all to one size", paths[i],
-                        img.w, img.h, w, h);
-        else
-            to_planes(&img, c, images + (size_t)i * image_bytes);
+                        "its first training image): resize them all to one size (--image-size)",
+                        paths[i], img.w, img.h, w, h);
+        }
+        if (s == CT_OK) to_planes(&img, c, images + (size_t)i * image_bytes);
         ct_image_free(&img);
     }
     if (s == CT_OK) {

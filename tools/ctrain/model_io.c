@@ -203,12 +203,18 @@ const char *cli_dataset_of(const cli_model *cm, const char *given, int seen) {
     return !seen && saved && cli_known_dataset(saved) ? saved : given;
 }
 
+const int *cli_model_image_size(const cli_model *cm, int size[2]) {
+    int c;
+    if (!cm->ck || ct_checkpoint_input_shape(cm->ck, &c, &size[0], &size[1]) != CT_OK) return NULL;
+    return size;
+}
+
 int cli_dataset_from_files(const char *name) {
     return strcmp(name, "idx") == 0 || strcmp(name, "folder") == 0;
 }
 
 int cli_load_dataset(const char *dataset, const char *data_dir, const char *part,
-                     ct_dataset **out, char **names) {
+                     const int *size, ct_dataset **out, char **names) {
     *out = NULL;
     if (names) *names = NULL;
     ct_status s;
@@ -216,7 +222,8 @@ int cli_load_dataset(const char *dataset, const char *data_dir, const char *part
         if (!data_dir)
             return cli_usage_error(NULL, "--dataset folder: needs --data DIR, the folder "
                                    "holding train/CLASS/IMAGE and test/CLASS/IMAGE");
-        s = ct_dataset_load_folder(data_dir, part, out, names);
+        s = ct_dataset_load_folder(data_dir, part, size ? size[0] : 0, size ? size[1] : 0, out,
+                                   names);
         if (s != CT_OK) return cli_lib_error(s);
         for (const char *k = names ? *names : NULL; k && *k;) { /* as the model keeps them */
             size_t len = strcspn(k, "\n");
@@ -294,8 +301,8 @@ int cli_dataset_shape(const char *dataset, const char *data_dir, int *in_c, int 
     if (strcmp(dataset, "cifar10") == 0) *in_c = 3, *in_h = 32, *in_w = 32;
     if (!cli_dataset_from_files(dataset)) return CLI_EXIT_OK;
     ct_dataset *ds = NULL, *test = NULL; /* its files say, as for ctrain train */
-    int rc = cli_load_dataset(dataset, data_dir, "train", &ds, NULL);
-    if (rc == CLI_EXIT_OK) rc = cli_load_dataset(dataset, data_dir, "test", &test, NULL);
+    int rc = cli_load_dataset(dataset, data_dir, "train", NULL, &ds, NULL);
+    if (rc == CLI_EXIT_OK) rc = cli_load_dataset(dataset, data_dir, "test", NULL, &test, NULL);
     if (rc == CLI_EXIT_OK) {
         *in_c = ct_dataset_channels(ds), *in_h = ct_dataset_height(ds);
         *in_w = ct_dataset_width(ds), *classes = ct_dataset_classes(ds);

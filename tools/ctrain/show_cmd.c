@@ -151,7 +151,9 @@ int cmd_show(int argc, char **argv) {
     int augmenting = strcmp(aug_text, "off") != 0;
     if (augmenting && !part_flag->seen) o.part = "train"; /* (what augmentation is for) */
     ct_dataset *ds = NULL;
-    if ((rc = cli_load_dataset(o.dataset, o.data_dir, o.part, &ds, NULL)) != CLI_EXIT_OK) {
+    int size[2];
+    if ((rc = cli_load_dataset(o.dataset, o.data_dir, o.part, cli_model_image_size(&cm, size), &ds,
+                               NULL)) != CLI_EXIT_OK) {
         cli_close_model(&cm);
         return rc;
     }

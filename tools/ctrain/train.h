@@ -17,8 +17,10 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 63       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 64       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
+#define TRAIN_MAX_IMAGE_SIDE 4096            /* --image-size's height and width */
+#define TRAIN_MAX_IMAGE_PIXELS (1 << 22)     /* and their product */
 
 typedef struct {
     const char *data_dir;
@@ -83,6 +85,9 @@ typedef struct {
     int ema_warmup;          /* --ema-warmup */
     const char *augment;     /* auto, off, or parts: "rotate=D,...,crop[=PAD],flip" */
     const char *normalize;   /* off, auto, or "MEAN,STD" / "M1,...,MC,S1,...,SC" */
+    const char *image_size;  /* --dataset folder: "SIDE" or "HEIGHT,WIDTH" (NULL: as found) */
+    int image_h, image_w;    /* its numbers (0: none) */
+    char image_size_saved[32]; /* a resumed folder run's: its model's input "H,W" */
     char augment_resumed[160];
     char betas_resumed[64];
     char dataset_resumed[32];
@@ -223,6 +228,14 @@ int train_lr_find(train_run *run, const ct_dataset *ds, const int32_t *train_idx
 /* After each epoch: the --log line and the --plot pictures (errors printed, the first of each
  * kind, and remembered in outputs_failed: not fatal to the training, but to the exit status). */
 void train_epoch_outputs(train_run *r, int n_epochs);
+/* train_data.c: the data folder (MNIST fetched there when missing) and the training and test
+ * sets into run->data_dir (absolute), *train and *test; folder_names: --dataset folder's class
+ * names. Prints the error; returns CLI_EXIT_OK or an error status. */
+int train_load_data(const train_opts *o, ct_dist *dist, train_run *run, ct_dataset **train,
+                    ct_dataset **test, char **folder_names);
+/* --image-size into o->image_h and o->image_w (a resumed folder run: its saved size, which a
+ * given one must equal). Prints the error and returns CLI_EXIT_USAGE when malformed. */
+int train_parse_image_size(train_opts *o);
 /* train_tensorboard.c, --tensorboard DIR (o->tensorboard_dir; nothing when NULL): makes
  * DIR/train and DIR/validation and chooses the first step (prints the error and returns
  * non-zero on failure); takes the folders it made away again while empty (unprepare); writes

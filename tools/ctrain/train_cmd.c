@@ -342,45 +342,9 @@ int cmd_train(int argc, char **argv) {
         fflush(stdout); /* before any fetch log on stderr */
     }
 
-    /* 2. the data folder (MNIST: fetched when files are missing) */
-    rc = CLI_EXIT_ERROR;
+    /* 2. the data folder (MNIST: fetched when files are missing), 3. the training and test sets */
     cli_dist_hold(dist);
-    if (strcmp(o.dataset, "mnist") == 0) {
-        if ((s = ct_data_dir(o.data_dir, "mnist", run.data_dir, sizeof run.data_dir)) != CT_OK) {
-            rc = cli_lib_error(s);
-            goto loaded;
-        }
-        if (!mnist_files_present(run.data_dir)) {
-            if (dist) {
-                rc = cli_dist_missing_data(run.data_dir);
-                goto loaded;
-            }
-            fprintf(stderr, "MNIST not found in %s: fetching it\n", run.data_dir);
-            if ((s = ct_data_fetch_mnist(run.data_dir, cli_log_line, NULL)) != CT_OK) {
-                rc = cli_lib_error(s);
-                goto loaded;
-            }
-        }
-        /* saved in the train state: absolute, so that a resume from elsewhere finds it */
-        char abs_dir[PATH_MAX];
-        if (realpath(run.data_dir, abs_dir)) snprintf(run.data_dir, sizeof run.data_dir, "%s", abs_dir);
-        /* 3. train (60000) and test (10000), train split into train/val */
-        if ((s = ct_dataset_load_mnist(run.data_dir, "train", &train)) != CT_OK ||
-            (s = ct_dataset_load_mnist(run.data_dir, "test", &test)) != CT_OK) {
-            rc = cli_lib_error(s);
-            goto loaded;
-        }
-    } else {
-        /* saved in the train state: absolute, so that a resume from elsewhere finds it */
-        char abs_dir[PATH_MAX];
-        const char *dir = o.data_dir && realpath(o.data_dir, abs_dir) ? abs_dir : o.data_dir;
-        snprintf(run.data_dir, sizeof run.data_dir, "%s", dir ? dir : "(default)");
-        if (cli_load_dataset(o.dataset, o.data_dir, "train", &train, &folder_names) != 0 ||
-            cli_load_dataset(o.dataset, o.data_dir, "test", &test, NULL) != CLI_EXIT_OK)
-            goto loaded; /* message printed (or held) */
-    }
-    rc = CLI_EXIT_OK;
-loaded:
+    rc = train_load_data(&o, dist, &run, &train, &test, &folder_names);
     if ((rc = cli_dist_agree(dist, rc)) != CLI_EXIT_OK) goto done;
     /* every rank the same data, test set included (ct_fit checks the training set's again) */
     if ((s = ct_dist_check_dataset(dist, train, "training set")) != CT_OK ||

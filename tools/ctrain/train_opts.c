@@ -72,6 +72,12 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
          .help = "folder with the dataset's files (MNIST: fetched there\nwhen missing)",
          .def = "~/.cache/ctrain/DATASET; mnist: $CTRAIN_DATA first; folder: required"},
+        {.name = "image-size", .kind = CLI_STR, .dst = &o->image_size, .metavar = "SIZE",
+         .help = "--dataset folder: resize every image to SIZE (SIDE, or HEIGHT,WIDTH)\n"
+                 "as torchvision's transforms.Resize((HEIGHT, WIDTH)) resizes the PIL\n"
+                 "images of an ImageFolder (bilinear, antialiased, the same pixels);\n"
+                 "eval and show resize to the model's input",
+         .def = "none: all images of the first one's size"},
         {.name = "val-size", .kind = CLI_STR, .dst = &o->val_size_text, .metavar = "N|F",
          .help = "training images held out for validation (a seeded random\n"
                  "split): N images, or a fraction F in (0, 1) of them (Keras'\n"
@@ -402,16 +408,16 @@ void train_help(FILE *out) {
           "--lr-patience, --eta-min, --t0, --t-mult, --pct-start, --div-factor,\n"
           "--final-div-factor, --three-phase, --anneal, --cycle-momentum, --warmup-epochs,\n"
           "--warmup-start-factor, --clip-grad-norm, --label-smoothing, --ema, --ema-warmup,\n"
-          "--augment) may be given only with the saved value (--normalize not at all: it is part\n"
-          "of the model). --epochs N extends or shortens the run to N epochs in all (the last\n"
-          "phase's learning rate continues), --schedule/--lr replace the schedule if the epochs\n"
-          "already run keep their learning rate (cosine and onecycle keep their length: it shapes\n"
-          "every epoch's rate). --device, --threads, --workers, --prefetch, --data-on-device,\n"
-          "--data, --quiet, --plot, --log, --tensorboard, --patience, --dist-timeout may differ,\n"
-          "--save-best, --restore-best, --snapshots and --class-names be added (without --data,\n"
-          "the folder the run was trained from; --data: the same data in another folder; other\n"
-          "training data is refused by its fingerprint, saved in the train state: start a new\n"
-          "run from the weights with --init DIR instead).\n"
+          "--augment, --image-size) may be given only with the saved value (--normalize not at\n"
+          "all: it is part of the model). --epochs N extends or shortens the run to N epochs\n"
+          "in all (the last phase's learning rate continues), --schedule/--lr replace the\n"
+          "schedule if the epochs already run keep their learning rate (cosine and onecycle keep\n"
+          "their length: it shapes every epoch's rate). --device, --threads, --workers,\n"
+          "--prefetch, --data-on-device, --data, --quiet, --plot, --log, --tensorboard,\n"
+          "--patience, --dist-timeout may differ, --save-best, --restore-best, --snapshots and\n"
+          "--class-names be added (without --data, the folder the run was trained from; --data:\n"
+          "the same data in another folder; other training data is refused by its fingerprint,\n"
+          "saved in the train state: start a new run from the weights with --init DIR instead).\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }
@@ -438,6 +444,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (strcmp(o->dataset, "folder") == 0 && !o->data_dir)
         return cli_usage_error("train", "--dataset folder: needs --data DIR, the folder holding "
                                "train/CLASS/IMAGE and test/CLASS/IMAGE");
+    if (train_parse_image_size(o) != CLI_EXIT_OK) return CLI_EXIT_USAGE;
     for (size_t i = 0; o->lr_find && i < sizeof not_with_find / sizeof not_with_find[0]; i++)
         if (SEEN(not_with_find[i]))
             return cli_usage_error("train", "--%s: does not apply to --lr-find, which trains "

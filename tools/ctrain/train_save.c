@@ -255,6 +255,9 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         rc = differs(dir, "dataset", o->dataset, dataset);
     snprintf(o->dataset_resumed, sizeof o->dataset_resumed, "%s", dataset);
     o->dataset = o->dataset_resumed;
+    int ic, ih, iw; /* --dataset folder: resized to the model's input, as the run was */
+    if (!strcmp(dataset, "folder") && ct_checkpoint_input_shape(ck, &ic, &ih, &iw) == CT_OK)
+        snprintf(o->image_size_saved, sizeof o->image_size_saved, "%d,%d", ih, iw);
     /* the data folder the run was trained on, unless --data says: MNIST's when it still holds
      * the files (else its usual folder, verified, fetched when missing: another machine);
      * another dataset given --data (idx has no usual folder) is found there */

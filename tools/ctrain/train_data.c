@@ -1,0 +1,45 @@
+/*
+ * train_data.c — the data of `ctrain train`: the data folder (MNIST fetched there when missing;
+ * under mpirun a missing one is an error, not one download per rank) and the training and
+ * test sets, --dataset folder's at --image-size (train_parse.c parses it).
+ */
+#include "cli.h"
+#include "dist_cli.h"
+#include "train.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int train_load_data(const train_opts *o, ct_dist *dist, train_run *run, ct_dataset **train,
+                    ct_dataset **test, char **folder_names) {
+    ct_status s;
+    if (strcmp(o->dataset, "mnist") != 0) {
+        /* saved in the train state: absolute, so that a resume from elsewhere finds it */
+        char abs_dir[PATH_MAX];
+        const char *dir = o->data_dir && realpath(o->data_dir, abs_dir) ? abs_dir : o->data_dir;
+        snprintf(run->data_dir, sizeof run->data_dir, "%s", dir ? dir : "(default)");
+        const int size[2] = {o->image_h, o->image_w};
+        if (cli_load_dataset(o->dataset, o->data_dir, "train", size, train, folder_names) != 0 ||
+            cli_load_dataset(o->dataset, o->data_dir, "test", size, test, NULL) != CLI_EXIT_OK)
+            return CLI_EXIT_ERROR; /* message printed (or held) */
+        return CLI_EXIT_OK;
+    }
+    if ((s = ct_data_dir(o->data_dir, "mnist", run->data_dir, sizeof run->data_dir)) != CT_OK)
+        return cli_lib_error(s);
+    if (!mnist_files_present(run->data_dir)) {
+        if (dist) return cli_dist_missing_data(run->data_dir);
+        fprintf(stderr, "MNIST not found in %s: fetching it\n", run->data_dir);
+        if ((s = ct_data_fetch_mnist(run->data_dir, cli_log_line, NULL)) != CT_OK)
+            return cli_lib_error(s);
+    }
+    /* saved in the train state: absolute, so that a resume from elsewhere finds it */
+    char abs_dir[PATH_MAX];
+    if (realpath(run->data_dir, abs_dir)) snprintf(run->data_dir, sizeof run->data_dir, "%s", abs_dir);
+    /* train (60000) and test (10000); the training part is split into train/val later */
+    if ((s = ct_dataset_load_mnist(run->data_dir, "train", train)) != CT_OK ||
+        (s = ct_dataset_load_mnist(run->data_dir, "test", test)) != CT_OK)
+        return cli_lib_error(s);
+    return CLI_EXIT_OK;
+}
