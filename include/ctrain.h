@@ -95,14 +95,19 @@ ct_status ct_dataset_load_cifar10(const char *dir, const char *part, ct_dataset 
  * dir/train/CLASS/IMAGE and dir/test/CLASS/IMAGE (or dir/val/...). Classes: dir/train's
  * sub-folders sorted by name, labelled 0, 1, ... in that order (a test class must be one of
  * them); in each, the images sorted by name: .png, .jpg, .jpeg, .pbm, .pgm, .ppm, .pnm, .pam
- * (other files skipped, hidden ones too; .bmp, .gif, .tif, .webp refused: not read by ctrain).
+ * (other files skipped; .bmp, .tif, .tiff, .webp refused: not read by ctrain).
  * Every image is resized to height x width as torchvision's Resize((height, width)) resizes
  * a PIL image (ct_image_resize), or, with 0 x 0, must have the size of the first training
- * image; each takes the first training image's channels (grey from colour as PIL's
- * convert("L"), after the resize; colour from grey repeated). class_names (may be NULL)
- * receives the classes' names, one a line (malloc'd). */
+ * image. The images are colour when any training image is, else grey (ct_image_to_planes
+ * converts each). A class's images are searched in its sub-folders too (ImageFolder's order);
+ * every training class needs one; hidden files and folders are skipped. class_names (may be
+ * NULL) receives the classes' names, one a line (malloc'd). */
 ct_status ct_dataset_load_folder(const char *dir, const char *part, int height, int width,
                                  ct_dataset **out, char **class_names);
+/* The shape ct_dataset_load_folder gives dir's images at height x width (0 x 0: as found), and
+ * the number of classes, from the training images' headers (none is decoded). */
+ct_status ct_dataset_folder_shape(const char *dir, int height, int width, int *c, int *h, int *w,
+                                  int *classes);
 /* A dataset from memory (copied): images (n, c, h, w) and labels (n), each label < classes. */
 ct_status ct_dataset_create(int64_t n, int c, int h, int w, int classes, const uint8_t *images,
                             const uint8_t *labels, ct_dataset **out);

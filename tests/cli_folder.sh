@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # cli_folder.sh — `--dataset folder`, a folder of images as torchvision's ImageFolder reads one.
-# A 2000/500-image cut of MNIST is written as DIR/train/CLASS/NNNNN.pgm (some as grey and RGB
-# PNGs and, where python3 has PIL, grey and RGB JPEGs; beside a hidden file and a README that
-# are skipped) and, in the order ImageFolder reads them (classes sorted, files sorted), as IDX
+# A 2000/500-image cut of MNIST is written as DIR/train/CLASS/NNNNN.pgm (some as grey PNGs and,
+# where python3 has PIL, JPEGs; test images also as RGB PNGs and JPEGs; beside a hidden file and
+# a README that are skipped) and, in the order ImageFolder reads them (classes sorted, files sorted), as IDX
 # files of the pixels PIL decodes: training on the folder must print exactly what training on
 # those IDX files prints. Then the class names (saved in the model, shown by eval), val/ for
 # test/, summary, and the refusals: a BMP, an image of another size, a test class that train
@@ -51,14 +51,15 @@ for part, idx in (("train", "train"), ("test", "t10k")):
         os.makedirs(d, exist_ok=True)
         name = f"{i:05d}"
         rows = [px[r * w:(r + 1) * w] for r in range(h)]
+        colour = part == "test"  # (one colour training image would make the dataset colour)
         if Image and i % 7 in (1, 6): # a JPEG, grey or RGB; the pixels as PIL decodes them
             im = Image.frombytes("L", (w, h), px)
-            if i % 7 == 6: im = im.convert("RGB")
+            if i % 7 == 6 and colour: im = im.convert("RGB")
             im.save(f"{d}/{name}.jpg", quality=90)
             px = Image.open(f"{d}/{name}.jpg").convert("L").tobytes()
         elif i % 7 == 3: # a grey PNG
             png(f"{d}/{name}.png", w, h, rows, False)
-        elif i % 7 == 5: # an RGB PNG of the same grey (PIL's L of it: the grey again)
+        elif i % 7 == 5 and colour: # an RGB PNG of the same grey (PIL's L of it: the grey again)
             png(f"{d}/{name}.PNG", w, h, [bytes(v for p in r for v in (p, p, p)) for r in rows], True)
         else:
             with open(f"{d}/{name}.pgm", "wb") as f:
@@ -73,6 +74,19 @@ for part, idx in (("train", "train"), ("test", "t10k")):
 open(f"{out}/train/0_zero/.hidden.pgm", "wb").write(b"not an image")
 open(f"{out}/train/3_three/README.txt", "w").write("not an image either\n")
 EOF
+
+# refuse NAME EXPECT-RC PATTERN ARGS...: the run exits EXPECT-RC before training, its message
+# matching PATTERN
+refuse() { # NAME EXPECT-RC PATTERN ARGS...
+    local name=$1 want=$2 pat=$3
+    shift 3
+    run "$@"
+    if [ "$rc" -eq "$want" ] && grep -q -- "$pat" <<<"$err" && ! grep -q "^Epoch" <<<"$out"; then
+        ok "$name -> exit $rc: $(head -n 1 <<<"$err")"
+    else
+        bad "$name -> exit $rc (want $want, /$pat/): $err"
+    fi
+}
 
 A=(--val-size 300 --epochs 2 --lr 0.3 --batch-size 64 --quiet)
 "$CT" train --dataset idx --data sorted "${A[@]}" >idx.out 2>idx.err || bad "train on the sorted IDX files: $(cat idx.err)"
@@ -116,6 +130,42 @@ cp -r folder fv && mv fv/test fv/val
 "$CT" train --dataset folder --data fv "${A[@]}" >fv.out 2>fv.err
 [ $? -eq 0 ] && [ "$(results fv)" = "$(results folder)" ] && ok "DIR/val instead of DIR/test" || bad "DIR/val: $(cat fv.out fv.err)"
 
+# ImageFolder's walk: a class's images in its sub-folders too, in sorted(os.walk) order; hidden
+# folders skipped (not a class); one colour training image makes the dataset colour
+mkdir -p nest/train/a/sub nest/train/a/sub2 nest/train/b nest/train/.ipynb_checkpoints nest/test/a
+px() { printf 'P5\n2 1\n255\n'; printf "\\x$(printf %02x "$1")\\x$(printf %02x "$1")"; }
+px 10 >nest/train/a/z.pgm; px 20 >nest/train/a/sub/y.pgm; px 30 >nest/train/a/sub2/x.pgm
+px 40 >nest/train/a/m.pgm; px 50 >nest/train/b/k.pgm; px 60 >nest/train/.ipynb_checkpoints/q.pgm
+px 70 >nest/test/a/t.pgm
+run show --dataset folder --data nest --part train --count 5 --out nest.png
+run train --dataset folder --data nest --val-size 0 --epochs 1 --batch-size 1
+if [ "$rc" -eq 0 ] && grep -q "Data: 5 train / 0 val / 1 test images (1x1x2)" <<<"$out" &&
+    grep -q "Model: 2 -> 32 -> ReLU -> 2 " <<<"$out"; then
+    ok "images in a class's sub-folders count, .ipynb_checkpoints is no class: 5 images, 2 classes"
+else
+    bad "nested class folders -> exit $rc: $out $err"
+fi
+printf 'P6\n2 1\n255\n\x01\x02\x03\x04\x05\x06' >nest/train/b/colour.ppm
+run train --dataset folder --data nest --val-size 0 --epochs 1 --batch-size 1
+[ "$rc" -eq 0 ] && grep -q "(3x1x2)" <<<"$out" && ok "one colour training image: a colour dataset (3x1x2)" ||
+    bad "a colour image among grey ones -> exit $rc: $out $err"
+mkdir -p nest/train/c
+refuse "an empty training class" 1 "nest/train/c: no images in this class" train --dataset folder --data nest --val-size 0
+rmdir nest/train/c
+if [ -n "$jpg" ]; then
+    cp -r folder ft && head -c $(($(stat -c %s "$jpg") - 40)) "$jpg" >ft/train/2_two/cut.jpg
+    refuse "a truncated JPEG" 1 "cut.jpg: a truncated JPEG" train --dataset folder --data ft "${A[@]}"
+    # predict reads an image of a folder model as training read it: dark on light stays so
+    "$PY" -c 'import sys; d=open(sys.argv[1],"rb").read(); open(sys.argv[2],"wb").write(d[:15]+bytes(255-b for b in d[15:]))' \
+        "$(ls folder/test/7_seven/*.pgm | head -n 1)" dark.pgm
+    run predict --model run dark.pgm
+    [ "$rc" -eq 0 ] && ! grep -q "inverted" <<<"$out" && ok "predict of a folder model: not inverted ($out)" ||
+        bad "predict dark.pgm -> exit $rc: $out $err"
+    run predict --model run --invert auto dark.pgm
+    [ "$rc" -eq 0 ] && grep -q "inverted" <<<"$out" && ok "predict --invert auto: MNIST's rule again" ||
+        bad "predict --invert auto dark.pgm -> exit $rc: $out $err"
+fi
+
 # --image-size: images of many sizes (grey, grey as RGB, colour) resized as torchvision's
 # Resize((24, 20)) resizes PIL images: the same numbers as IDX files of PIL's resized pixels
 if "$PY" -c 'import PIL' 2>/dev/null; then
@@ -133,9 +183,9 @@ for part, idx, n in (("train", "train", 600), ("test", "t10k", 200)):
         lab = lb[8 + i]
         img = Image.frombytes("L", (28, 28), im[16 + i * 784:16 + (i + 1) * 784])
         img = img.resize((random.randint(12, 60), random.randint(12, 60)), Image.NEAREST)
-        if lab != 0 and i % 3 == 1:  # (class 0's first image, the first of all, stays grey)
+        if part == "test" and i % 3 == 1:  # (a colour training image: a colour dataset)
             img = img.convert("RGB")
-        if lab != 0 and i % 5 == 2:
+        if part == "test" and i % 5 == 2:
             g = img.convert("L")
             img = Image.merge("RGB", (g, g.point(lambda v: 255 - v), g.point(lambda v: v // 2)))
         d = f"{out}/{part}/{lab}"
@@ -189,16 +239,6 @@ done
 [ $n_bad -eq 0 ] && ok "--image-size 0, x, 32,0, 32x32, 5000, 4096,4096 and ,3 -> exit 2 each"
 
 # refusals, each naming what is wrong
-refuse() { # NAME EXPECT-RC PATTERN ARGS...
-    local name=$1 want=$2 pat=$3
-    shift 3
-    run "$@"
-    if [ "$rc" -eq "$want" ] && grep -q -- "$pat" <<<"$err" && ! grep -q "^Epoch" <<<"$out"; then
-        ok "$name -> exit $rc: $(head -n 1 <<<"$err")"
-    else
-        bad "$name -> exit $rc (want $want, /$pat/): $err"
-    fi
-}
 cp -r folder fj && printf 'BM' >fj/train/2_two/photo.bmp
 refuse "a BMP in the folder" 1 "photo.bmp: .bmp images are not read" train --dataset folder --data fj "${A[@]}"
 cp -r folder fk && printf '\xff\xd8\xff\xe0 truncated' >fk/train/2_two/broken.jpg

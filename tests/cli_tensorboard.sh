@@ -2,9 +2,10 @@
 # cli_tensorboard.sh — `ctrain train --tensorboard DIR`: the event files read back by
 # tests/tfevents_read.py (crcmod and Google's protobuf, as TensorBoard reads them: files in name
 # order, a SessionLog START dropping the steps it restarts), compared with the run's --log:
-# a run; the same DIR again (the first run's steps replaced); a resume in the same DIR and in a
-# new one (the history written first); a resume from an earlier checkpoint (the orphaned steps
-# dropped); no validation; refusals. On a 3000-image cut of MNIST.
+# a run; the same DIR again (the first run's steps replaced, also those of folders the new run
+# does not write); a resume in the same DIR and in a new one (the history written first); a
+# resume from an earlier checkpoint (the orphaned steps dropped), one with nothing to train; no
+# validation; refusals. On a 3000-image cut of MNIST.
 # Skips when the MNIST files are not in `ctrain data path`, or protobuf or crcmod is missing.
 # Usage: bash tests/cli_tensorboard.sh path/to/ctrain
 set -u
@@ -147,6 +148,29 @@ if view o tbr; then
         ok "resumed from an earlier checkpoint: steps 3-4 of the later run dropped, step 3 at lr 0.1" ||
         bad "tbr after the second resume: lr at 3: $lr3, train steps: $steps"
 fi
+
+# ------------------------------------------------------------------ folders this run does not write
+# a run stopped early in tb (its 3-epoch predecessor tested at step 3) and one without
+# validation: TensorBoard drops the earlier run's test and validation points too
+"$CT" "${base[@]}" --epochs 3 --tensorboard tbi >i1.out 2>&1 || bad "a 3-epoch run into tbi: $(cat i1.out)"
+CTRAIN_TEST_INTERRUPT_AT=1:2 "$CT" "${base[@]}" --epochs 3 --seed 5 --tensorboard tbi >i2.out 2>i2.err
+rc=$?
+if [ $rc -eq 130 ] && view i2 tbi; then
+    ! grep -q "^test epoch" i2.tb && ! grep -q "^validation epoch_loss [23] " i2.tb &&
+        grep -q "^train epoch_loss 1 " i2.tb &&
+        ok "a repeated run stopped in epoch 1: the earlier run's test point and later steps dropped" ||
+        bad "tbi after a stopped repeat: $(cat i2.tb)"
+else
+    bad "a stopped repeat -> exit $rc: $(cat i2.err)"
+fi
+"$CT" "${base[@]}" --epochs 1 --val-size 0 --tensorboard tbi >i3.out 2>&1 || bad "--val-size 0 into tbi: $(cat i3.out)"
+view i3 tbi && { ! grep -q "^validation epoch" i3.tb && ok "a repeat without validation: the earlier validation points dropped" ||
+    bad "tbi after a repeat without validation: $(grep ^validation i3.tb)"; }
+# a resume with nothing left to train tests again at its last step: one point there, not two
+"$CT" "${base[@]}" --epochs 2 --save ckz --tensorboard tbz >z1.out 2>&1 || bad "a run to resume: $(cat z1.out)"
+"$CT" train --resume ckz --quiet --tensorboard tbz >z2.out 2>z2.err || bad "--resume with nothing to train: $(cat z2.err)"
+view z2 tbz && { [ "$(grep -c '^test epoch_loss 2 ' z2.tb)" = 1 ] && ok "a resume with nothing to train: its test point replaces the one at step 2" ||
+    bad "tbz: $(grep ^test z2.tb)"; }
 
 # ------------------------------------------------------------------ no validation
 "$CT" "${base[@]}" --val-size 0 --epochs 1 --tensorboard tb0 >z.out 2>z.err || bad "--val-size 0 --tensorboard: $(cat z.err)"

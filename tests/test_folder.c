@@ -40,7 +40,8 @@ static void new_root(const char *name) {
     assert_int_equal(mkdir(g_root, 0755), 0);
 }
 
-/* classes sorted (b before c before d), files sorted in each, test labels by train's classes */
+/* classes sorted (b before c before d), files sorted in each (a class's sub-folders after its
+ * own files, as sorted(os.walk) has them), test labels by train's classes */
 static void test_folder_order_and_names(void **state) {
     (void)state;
     new_root("f1");
@@ -48,6 +49,8 @@ static void test_folder_order_and_names(void **state) {
     put_image("train/b/9.pgm", 1, 3, 2, 20);
     put_image("train/b/10.pgm", 1, 3, 2, 10); /* "10" sorts before "9" (by name) */
     put_image("train/d/x.pgm", 1, 3, 2, 60);
+    put_image("train/c/sub/1.pgm", 1, 3, 2, 45);
+    put_image("train/.git/x.pgm", 1, 3, 2, 0); /* a hidden folder: no class */
     put_image("test/d/1.pgm", 1, 3, 2, 70);
     put_image("test/b/1.pgm", 1, 3, 2, 80);
     put_image("train/b/notes.txt", 1, 1, 1, 0); /* not an image by its name: skipped */
@@ -56,13 +59,13 @@ static void test_folder_order_and_names(void **state) {
     char *names = NULL;
     OK(ct_dataset_load_folder(g_root, "train", 0, 0, &ds, &names));
     assert_string_equal(names, "b\nc\nd");
-    assert_int_equal(ct_dataset_count(ds), 4);
+    assert_int_equal(ct_dataset_count(ds), 5);
     assert_int_equal(ct_dataset_classes(ds), 3);
     assert_int_equal(ct_dataset_channels(ds), 1);
     assert_int_equal(ct_dataset_height(ds), 2);
     assert_int_equal(ct_dataset_width(ds), 3);
-    const uint8_t want_labels[] = {0, 0, 1, 2}, first_px[] = {10, 20, 40, 60};
-    for (int i = 0; i < 4; i++) {
+    const uint8_t want_labels[] = {0, 0, 1, 1, 2}, first_px[] = {10, 20, 40, 45, 60};
+    for (int i = 0; i < 5; i++) {
         assert_int_equal(ct_dataset_labels(ds)[i], want_labels[i]);
         assert_int_equal(ct_dataset_images(ds)[i * 6], first_px[i]);
         assert_int_equal(ct_dataset_images(ds)[i * 6 + 5], first_px[i] + 5);
@@ -76,10 +79,16 @@ static void test_folder_order_and_names(void **state) {
     assert_int_equal(ct_dataset_labels(ds)[1], 2); /* d */
     assert_int_equal(ct_dataset_images(ds)[0], 80);
     ct_dataset_free(ds);
+    int c, h, w, k;
+    OK(ct_dataset_folder_shape(g_root, 0, 0, &c, &h, &w, &k));
+    assert_true(c == 1 && h == 2 && w == 3 && k == 3);
+    OK(ct_dataset_folder_shape(g_root, 7, 5, &c, &h, &w, &k));
+    assert_true(c == 1 && h == 7 && w == 5 && k == 3);
 }
 
-/* a colour first image makes a colour dataset (grey images repeated); a grey one a grey
- * dataset (colour images by luminance, as PIL's convert("L")); val/ when there is no test/ */
+/* a colour training image makes a colour dataset (grey images repeated), the first or a later
+ * one; all grey, a grey dataset (colour test images by luminance, as PIL's convert("L"));
+ * val/ when there is no test/ */
 static void test_folder_channels(void **state) {
     (void)state;
     new_root("f2");
@@ -103,12 +112,20 @@ static void test_folder_channels(void **state) {
 
     new_root("f3");
     put_image("train/a/0.pgm", 1, 2, 1, 5);
-    put_image("train/a/1.ppm", 3, 2, 1, 200); /* pixel 0: (200, 201, 202) */
-    put_image("test/a/0.pgm", 1, 2, 1, 5);
+    put_image("train/b/1.ppm", 3, 2, 1, 200); /* a later colour image: colour */
+    put_image("test/a/0.ppm", 3, 2, 1, 200);  /* pixel 0: (200, 201, 202) */
     OK(ct_dataset_load_folder(g_root, "train", 0, 0, &ds, NULL));
+    assert_int_equal(ct_dataset_channels(ds), 3);
+    assert_int_equal(ct_dataset_images(ds)[2 + 1], 6); /* the grey image's G, pixel 1 */
+    ct_dataset_free(ds);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/train/b/1.ppm", g_root);
+    unlink(path);
+    put_image("train/b/1.pgm", 1, 2, 1, 9);
+    OK(ct_dataset_load_folder(g_root, "test", 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_channels(ds), 1);
     unsigned l = (200u * 19595u + 201u * 38470u + 202u * 7471u + 0x8000u) >> 16;
-    assert_int_equal(ct_dataset_images(ds)[2], l);
+    assert_int_equal(ct_dataset_images(ds)[0], l);
     assert_int_equal(l, 201);
     ct_dataset_free(ds);
 }
@@ -140,7 +157,12 @@ static void test_folder_refusals(void **state) {
     char empty[4200];
     snprintf(empty, sizeof empty, "%s/train", g_root);
     mkdir(empty, 0755);
-    expect_refused("train", CT_ERR_FORMAT, "0 class folders");
+    expect_refused("train", CT_ERR_FORMAT, "no class folders in it");
+    put_image("train/a/0.pgm", 1, 2, 2, 0);
+    put_image("test/a/0.pgm", 1, 2, 2, 0);
+    snprintf(empty, sizeof empty, "%s/train/b", g_root);
+    mkdir(empty, 0755);
+    expect_refused("test", CT_ERR_FORMAT, "train/b: no images in this class");
     ct_dataset *ds = NULL;
     assert_int_equal(ct_dataset_load_folder(g_root, "val", 0, 0, &ds, NULL), CT_ERR_INVALID);
     assert_int_equal(ct_dataset_load_folder(NULL, "train", 0, 0, &ds, NULL), CT_ERR_INVALID);

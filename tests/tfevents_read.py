@@ -6,7 +6,8 @@ summary.proto; declared here, not taken from ctrain's tensorboard.proto).
 
 Prints, for each run (a folder holding files with "tfevents" in their names) and tag, the
 values TensorBoard would show: files read in name order, and a SessionLog START at step S
-dropping the values read before at steps >= S (TensorBoard's purge of orphaned data):
+dropping the values read before at steps >= S (TensorBoard's purge of orphaned data); a
+second value at a step that no START dropped is an error (TensorBoard would draw both):
     RUN TAG STEP VALUE
 and a line "RUN files N version V" per run. Exits 1, naming the file, on any malformed record.
 Exit 2: crcmod or protobuf missing (the caller prints SKIP)."""
@@ -114,7 +115,10 @@ def main():
                     if ev.wall_time <= 1e9:
                         raise ValueError(f"{path}: wall_time {ev.wall_time} is not a time")
                     for v in ev.summary.value:
-                        series.setdefault(v.tag, {})[ev.step] = v.simple_value
+                        if ev.step in series.setdefault(v.tag, {}):  # two points at one step
+                            raise ValueError(f"{path}: {v.tag} at step {ev.step} again, "
+                                             f"not dropped by a SessionLog START before it")
+                        series[v.tag][ev.step] = v.simple_value
         print(f"{run} files {len(runs[run])} version {','.join(sorted(versions))}")
         for tag in sorted(series):
             for step in sorted(series[tag]):

@@ -231,6 +231,13 @@ typedef enum {
 ct_status ct_image_to_input(const ct_image *img, int c, int h, int w, int invert,
                             ct_image_fit fit, float *out, int *inverted);
 
+/* The size and channels (1 grey, 3 colour) of the image in path, from its header alone (its
+ * pixels are not decoded; a file that only a full read finds broken passes). */
+ct_status ct_image_probe(const char *path, int *w, int *h, int *c);
+/* img as --dataset folder stores it into out (c, h, w) uint8: resized as ct_image_resize when
+ * its size is not h x w, then given c channels (grey from colour as PIL's convert("L"):
+ * (19595 R + 38470 G + 7471 B + 2^15) >> 16; colour from grey repeated). */
+ct_status ct_image_to_planes(const ct_image *img, int c, int h, int w, uint8_t *out);
 /* img resized to w x h pixels into out (its channels kept; ct_image_free frees it) as PIL's
  * Image.resize((w, h), Image.BILINEAR) resizes it, pixel for pixel (an antialiased bilinear:
  * torchvision's transforms.Resize((h, w)) on the PIL images of an ImageFolder). */

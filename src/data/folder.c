@@ -1,17 +1,19 @@
 /*
  * folder.c — a folder of image files as torchvision's ImageFolder (and Keras'
- * image_dataset_from_directory) reads one: DIR/train/CLASS/IMAGE and DIR/test/CLASS/IMAGE (or
- * DIR/val/CLASS/IMAGE). The classes are DIR/train's sub-folders sorted by name, labelled 0, 1,
- * ... in that order (ImageFolder's class_to_idx); a test folder's classes must be among them.
- * In each class, the image files sorted by name. Hidden files are skipped, as are files that
- * are not images by their extension (ImageFolder's rule); .png, .jpg, .jpeg, .pbm, .pgm, .ppm,
- * .pnm and .pam are read (ct_image_load: libpng, libjpeg-turbo, libnetpbm), the image formats
- * ctrain cannot read (.bmp, .gif, .tif, .webp) are refused.
+ * image_dataset_from_directory) reads one: DIR/train/CLASS/.../IMAGE and DIR/test/CLASS/...
+ * (or DIR/val/...). The classes are DIR/train's sub-folders sorted by name, labelled 0, 1, ...
+ * in that order (ImageFolder's class_to_idx); a test folder's classes must be among them, and
+ * every training class needs an image. A class's images are searched in its sub-folders too, in
+ * ImageFolder's order (sorted(os.walk(CLASS)): the folders by path, each one's files by name).
+ * Files that are not images by their extension are skipped (ImageFolder's rule), and so are
+ * hidden files and folders (names starting with '.', such as .ipynb_checkpoints, which
+ * ImageFolder would take for a class); .png, .jpg, .jpeg, .pbm, .pgm, .ppm, .pnm and .pam are
+ * read (ct_image_load: libpng, libjpeg-turbo, libnetpbm), and the rest of torchvision's image
+ * extensions (.bmp, .tif, .tiff, .webp) are refused: ctrain cannot read them.
  * Every image is resized to the size asked for, as torchvision's Resize((h, w)) resizes a PIL
- * image (ct_image_resize), or, when none is asked for, must have the size of the first training
- * image (the first class's first file). Each takes that image's channels: grey from colour by
- * ITU-R 601 luminance as PIL's convert("L") (after the resize, as Resize then Grayscale), colour
- * from grey by repeating it.
+ * image, or, when none is asked for, must have the size of the first training image. The
+ * images are colour when any training image is (found from their headers), else grey; each is
+ * converted to that (ct_image_to_planes).
  */
 #define _GNU_SOURCE
 #include "data/data.h"
@@ -24,20 +26,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 
 #define FOLDER_MAX_CLASSES 256 /* labels are uint8 */
+#define FOLDER_MAX_DEPTH 32    /* sub-folders in a class (links are followed: a loop ends here) */
 
 typedef struct {
     char **v;
-    int n, cap;
+    int64_t n, cap;
 } name_list;
 
 static void names_free(name_list *l) {
-    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    for (int64_t i = 0; i < l->n; i++) free(l->v[i]);
     free(l->v);
     memset(l, 0, sizeof *l);
+}
+
+static ct_status push(name_list *l, const char *s, const char *what) {
+    if (l->n == l->cap) {
+        int64_t cap = l->cap ? 2 * l->cap : 64;
+        char **v = realloc(l->v, (size_t)cap * sizeof *v);
+        if (!v) return ct_fail(CT_ERR_NOMEM, "out of memory (listing %s)", what);
+        l->v = v, l->cap = cap;
+    }
+    if (!(l->v[l->n] = strdup(s))) return ct_fail(CT_ERR_NOMEM, "out of memory (listing %s)", what);
+    l->n++;
+    return CT_OK;
 }
 
 static int by_name(const void *a, const void *b) {
@@ -60,10 +74,10 @@ static int in_list(const char *ext, const char *const *list) {
 
 static const char *const k_readable[] = {"png", "jpg", "jpeg", "pbm", "pgm", "ppm", "pnm",
                                          "pam", NULL};
-/* torchvision's other IMG_EXTENSIONS: images, which a user means to train on */
-static const char *const k_unreadable[] = {"bmp", "gif", "tif", "tiff", "webp", NULL};
+/* the rest of torchvision's IMG_EXTENSIONS: images a user means to train on */
+static const char *const k_unreadable[] = {"bmp", "tif", "tiff", "webp", NULL};
 
-/* The entries of path that are folders (dirs 1) or image files (dirs 0), sorted by name. */
+/* The names of path's entries that are folders (dirs 1) or image files (dirs 0), sorted. */
 static ct_status list_entries(const char *path, int dirs, name_list *out) {
     memset(out, 0, sizeof *out);
     DIR *d = opendir(path);
@@ -71,7 +85,7 @@ static ct_status list_entries(const char *path, int dirs, name_list *out) {
     ct_status s = CT_OK;
     struct dirent *e;
     while (s == CT_OK && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') continue; /* ".", "..", hidden files */
+        if (e->d_name[0] == '.') continue; /* ".", "..", hidden files and folders */
         char full[PATH_MAX];
         struct stat st;
         if (snprintf(full, sizeof full, "%s/%s", path, e->d_name) >= (int)sizeof full) {
@@ -91,20 +105,7 @@ static ct_status list_entries(const char *path, int dirs, name_list *out) {
             }
             if (!in_list(ext, k_readable)) continue;
         }
-        if (out->n == out->cap) {
-            int cap = out->cap ? 2 * out->cap : 64;
-            char **v = realloc(out->v, (size_t)cap * sizeof *v);
-            if (!v) {
-                s = ct_fail(CT_ERR_NOMEM, "out of memory (listing %s)", path);
-                break;
-            }
-            out->v = v, out->cap = cap;
-        }
-        if (!(out->v[out->n] = strdup(e->d_name))) {
-            s = ct_fail(CT_ERR_NOMEM, "out of memory (listing %s)", path);
-            break;
-        }
-        out->n++;
+        s = push(out, e->d_name, path);
     }
     closedir(d);
     if (s != CT_OK) {
@@ -115,19 +116,159 @@ static ct_status list_entries(const char *path, int dirs, name_list *out) {
     return CT_OK;
 }
 
-/* img converted to c channels into dst (c, h, w) */
-static void to_planes(const ct_image *img, int c, uint8_t *dst) {
-    size_t hw = (size_t)img->h * (size_t)img->w;
-    for (size_t i = 0; i < hw; i++) {
-        const uint8_t *px = img->pixels + i * (size_t)img->c;
-        if (img->c == c) {
-            for (int k = 0; k < c; k++) dst[k * hw + i] = px[k];
-        } else if (c == 1) { /* PIL's L = R 299/1000 + G 587/1000 + B 114/1000, rounded */
-            dst[i] = (uint8_t)((px[0] * 19595u + px[1] * 38470u + px[2] * 7471u + 0x8000u) >> 16);
-        } else {
-            for (int k = 0; k < c; k++) dst[k * hw + i] = px[0];
-        }
+/* dir and its sub-folders (not hidden, links followed) into dirs, depth levels at most */
+static ct_status collect_dirs(const char *dir, int depth, name_list *dirs) {
+    if (depth > FOLDER_MAX_DEPTH)
+        return ct_fail(CT_ERR_FORMAT, "%s: more than %d folders deep (links in a loop?)", dir,
+                       FOLDER_MAX_DEPTH);
+    CT_TRY(push(dirs, dir, dir));
+    name_list sub;
+    CT_TRY(list_entries(dir, 1, &sub));
+    ct_status s = CT_OK;
+    for (int64_t i = 0; i < sub.n && s == CT_OK; i++) {
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", dir, sub.v[i]) >= (int)sizeof path)
+            s = ct_fail(CT_ERR_IO, "%s/%s: path too long", dir, sub.v[i]);
+        else
+            s = collect_dirs(path, depth + 1, dirs);
     }
+    names_free(&sub);
+    return s;
+}
+
+/* The image files of one class folder as paths, appended to out, in ImageFolder's order:
+ * sorted(os.walk(dir)), the folders sorted by path, each one's files by name. */
+static ct_status class_images(const char *dir, name_list *out) {
+    name_list dirs = {0}, files = {0};
+    ct_status s = collect_dirs(dir, 0, &dirs);
+    if (s == CT_OK && dirs.n > 1) qsort(dirs.v, (size_t)dirs.n, sizeof *dirs.v, by_name);
+    for (int64_t i = 0; i < dirs.n && s == CT_OK; i++) {
+        if ((s = list_entries(dirs.v[i], 0, &files)) != CT_OK) break;
+        for (int64_t j = 0; j < files.n && s == CT_OK; j++) {
+            char path[PATH_MAX];
+            if (snprintf(path, sizeof path, "%s/%s", dirs.v[i], files.v[j]) >= (int)sizeof path)
+                s = ct_fail(CT_ERR_IO, "%s/%s: path too long", dirs.v[i], files.v[j]);
+            else
+                s = push(out, path, dir);
+        }
+        names_free(&files);
+    }
+    names_free(&dirs);
+    return s;
+}
+
+/* The images of the part folder's classes (each one of train's classes) with their labels. */
+static ct_status part_images(const char *part_dir, const name_list *classes, int train,
+                             name_list *paths, uint8_t **labels) {
+    name_list sub = {0};
+    int64_t cap = 0;
+    *labels = NULL;
+    ct_status s = list_entries(part_dir, 1, &sub);
+    for (int64_t j = 0; j < sub.n && s == CT_OK; j++) {
+        char **hit = bsearch(&sub.v[j], classes->v, (size_t)classes->n, sizeof *classes->v, by_name);
+        if (!hit) {
+            s = ct_fail(CT_ERR_FORMAT, "%s/%s: a class that the train folder does not have",
+                        part_dir, sub.v[j]);
+            break;
+        }
+        char cdir[PATH_MAX];
+        snprintf(cdir, sizeof cdir, "%s/%s", part_dir, sub.v[j]);
+        int64_t before = paths->n;
+        if ((s = class_images(cdir, paths)) != CT_OK) break;
+        if (train && paths->n == before) {
+            s = ct_fail(CT_ERR_FORMAT, "%s: no images in this class (every training class needs "
+                        "one, as ImageFolder requires)", cdir);
+            break;
+        }
+        if (paths->n > INT32_MAX) {
+            s = ct_fail(CT_ERR_FORMAT, "%s: more than %d images", part_dir, INT32_MAX);
+            break;
+        }
+        if (paths->n > cap) {
+            cap = paths->cap;
+            uint8_t *l = realloc(*labels, (size_t)cap);
+            if (!l) {
+                s = ct_fail(CT_ERR_NOMEM, "out of memory (listing %s)", part_dir);
+                break;
+            }
+            *labels = l;
+        }
+        memset(*labels + before, (int)(hit - classes->v), (size_t)(paths->n - before));
+    }
+    names_free(&sub);
+    if (s == CT_OK && paths->n == 0)
+        s = ct_fail(CT_ERR_FORMAT, "%s: no images in its class folders (.png, .jpg, .pgm, .ppm, "
+                    ".pbm, .pnm, .pam)", part_dir);
+    return s;
+}
+
+/* train's class folders, checked */
+static ct_status train_classes(const char *train_dir, name_list *classes) {
+    CT_TRY(list_entries(train_dir, 1, classes));
+    if (classes->n == 0 || classes->n > FOLDER_MAX_CLASSES) {
+        ct_status s = classes->n == 0
+            ? ct_fail(CT_ERR_FORMAT, "%s: no class folders in it (images go in "
+                      "%s/CLASS/IMAGE, a folder a class)", train_dir, train_dir)
+            : ct_fail(CT_ERR_FORMAT, "%s: %lld class folders, more than %d (labels are one "
+                      "byte)", train_dir, (long long)classes->n, FOLDER_MAX_CLASSES);
+        names_free(classes);
+        return s;
+    }
+    for (int64_t k = 0; k < classes->n; k++)
+        for (const char *p = classes->v[k]; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+                char shown[64];
+                snprintf(shown, sizeof shown, "%s", classes->v[k]);
+                for (char *q = shown; *q; q++)
+                    if ((unsigned char)*q < 0x20 || *q == 0x7f) *q = '?';
+                names_free(classes);
+                return ct_fail(CT_ERR_FORMAT, "%s/%s: a class folder's name with a control "
+                               "character (shown as ?)", train_dir, shown);
+            }
+    return CT_OK;
+}
+
+/* DIR/train scanned: its classes, its images (paths, labels), and the dataset's shape: c (3
+ * when any training image is colour, from their headers), h x w (height x width, else the
+ * first image's). */
+static ct_status scan_train(const char *dir, int height, int width, name_list *classes,
+                            name_list *paths, uint8_t **labels, int *c, int *h, int *w) {
+    char train_dir[PATH_MAX];
+    struct stat st;
+    if (snprintf(train_dir, sizeof train_dir, "%s/train", dir) >= (int)sizeof train_dir)
+        return ct_fail(CT_ERR_IO, "%s: path too long", dir);
+    if (stat(train_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ct_fail(CT_ERR_IO, "%s: no train folder in it (an image folder is "
+                       "DIR/train/CLASS/IMAGE and DIR/test/CLASS/IMAGE)", dir);
+    CT_TRY(train_classes(train_dir, classes));
+    ct_status s = part_images(train_dir, classes, 1, paths, labels);
+    *c = 1, *h = height, *w = width;
+    for (int64_t i = 0; i < paths->n && s == CT_OK; i++) {
+        int iw, ih, ic;
+        if ((s = ct_image_probe(paths->v[i], &iw, &ih, &ic)) != CT_OK) break;
+        if (ic == 3) *c = 3;
+        if (i == 0 && !height) *h = ih, *w = iw;
+    }
+    return s;
+}
+
+static int bad_size(int height, int width) {
+    return height < 0 || width < 0 || (height == 0) != (width == 0) ||
+           (int64_t)height * width > (1 << 24);
+}
+
+ct_status ct_dataset_folder_shape(const char *dir, int height, int width, int *c, int *h, int *w,
+                                  int *classes) {
+    if (!dir || bad_size(height, width) || !c || !h || !w || !classes)
+        return ct_fail(CT_ERR_INVALID, "ct_dataset_folder_shape: bad arguments");
+    name_list cl = {0}, paths = {0};
+    uint8_t *labels = NULL;
+    ct_status s = scan_train(dir, height, width, &cl, &paths, &labels, c, h, w);
+    *classes = (int)cl.n;
+    free(labels);
+    names_free(&cl);
+    names_free(&paths);
+    return s;
 }
 
 ct_status ct_dataset_load_folder(const char *dir, const char *part, int height, int width,
@@ -135,104 +276,31 @@ ct_status ct_dataset_load_folder(const char *dir, const char *part, int height, 
     if (out) *out = NULL;
     if (class_names) *class_names = NULL;
     if (!out || !dir || !part || (strcmp(part, "train") != 0 && strcmp(part, "test") != 0) ||
-        height < 0 || width < 0 || (height == 0) != (width == 0) ||
-        (int64_t)height * width > (1 << 24))
+        bad_size(height, width))
         return ct_fail(CT_ERR_INVALID, "ct_dataset_load_folder: bad arguments");
-    char train_dir[PATH_MAX], part_dir[PATH_MAX];
-    struct stat st;
-    if (snprintf(train_dir, sizeof train_dir, "%s/train", dir) >= (int)sizeof train_dir)
-        return ct_fail(CT_ERR_IO, "%s: path too long", dir);
-    if (stat(train_dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return ct_fail(CT_ERR_IO, "%s: no train folder in it (an image folder is "
-                       "DIR/train/CLASS/IMAGE and DIR/test/CLASS/IMAGE)", dir);
-    snprintf(part_dir, sizeof part_dir, "%s/%s", dir, part);
-    if (strcmp(part, "test") == 0 && (stat(part_dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
-        snprintf(part_dir, sizeof part_dir, "%s/val", dir); /* ImageFolder's other name */
-        if (stat(part_dir, &st) != 0 || !S_ISDIR(st.st_mode))
-            return ct_fail(CT_ERR_IO, "%s: no test (or val) folder in it, beside train "
-                           "(DIR/test/CLASS/IMAGE)", dir);
-    }
-    name_list classes = {0}, sub = {0}, files = {0};
-    char **paths = NULL;
-    uint8_t *labels = NULL, *images = NULL;
-    int64_t n = 0, cap = 0;
-    int c = 0, h = 0, w = 0;
-    ct_status s = list_entries(train_dir, 1, &classes);
-    if (s != CT_OK) return s;
-    if (classes.n == 0 || classes.n > FOLDER_MAX_CLASSES) {
-        s = ct_fail(CT_ERR_FORMAT, "%s: %d class folders (1..%d)", train_dir, classes.n,
-                    FOLDER_MAX_CLASSES);
-        goto done;
-    }
-    for (int k = 0; k < classes.n; k++)
-        for (const char *p = classes.v[k]; *p; p++)
-            if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-                s = ct_fail(CT_ERR_FORMAT, "%s/%s: a class folder's name with a control "
-                            "character", train_dir, classes.v[k]);
+    name_list classes = {0}, train_paths = {0}, part_paths = {0};
+    uint8_t *train_labels = NULL, *part_labels = NULL, *images = NULL;
+    int c, h, w;
+    ct_status s = scan_train(dir, height, width, &classes, &train_paths, &train_labels, &c, &h, &w);
+    if (s != CT_OK) goto done;
+    const name_list *paths = &train_paths;
+    const uint8_t *labels = train_labels;
+    if (strcmp(part, "test") == 0) {
+        char part_dir[PATH_MAX];
+        struct stat st;
+        snprintf(part_dir, sizeof part_dir, "%s/test", dir);
+        if (stat(part_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            snprintf(part_dir, sizeof part_dir, "%s/val", dir); /* ImageFolder's other name */
+            if (stat(part_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                s = ct_fail(CT_ERR_IO, "%s: no test (or val) folder in it, beside train "
+                            "(DIR/test/CLASS/IMAGE)", dir);
                 goto done;
             }
-    /* the reference image: the first training image (also when loading the test part) */
-    for (int k = 0; k < classes.n && !c; k++) {
-        char cdir[PATH_MAX];
-        snprintf(cdir, sizeof cdir, "%s/%s", train_dir, classes.v[k]);
-        if ((s = list_entries(cdir, 0, &files)) != CT_OK) goto done;
-        if (files.n > 0) {
-            char path[PATH_MAX];
-            ct_image img;
-            snprintf(path, sizeof path, "%s/%s", cdir, files.v[0]);
-            if ((s = ct_image_load(path, &img)) != CT_OK) goto done;
-            c = img.c, h = height ? height : img.h, w = width ? width : img.w;
-            ct_image_free(&img);
         }
-        names_free(&files);
+        if ((s = part_images(part_dir, &classes, 0, &part_paths, &part_labels)) != CT_OK) goto done;
+        paths = &part_paths, labels = part_labels;
     }
-    if (!c) {
-        s = ct_fail(CT_ERR_FORMAT, "%s: no images in its class folders (.png, .jpg, .pgm, "
-                    ".ppm, .pbm, .pnm, .pam)", train_dir);
-        goto done;
-    }
-    /* the part's classes, each one of train's, and their files */
-    if ((s = list_entries(part_dir, 1, &sub)) != CT_OK) goto done;
-    for (int j = 0; j < sub.n; j++) {
-        char **hit = bsearch(&sub.v[j], classes.v, (size_t)classes.n, sizeof *classes.v, by_name);
-        if (!hit) {
-            s = ct_fail(CT_ERR_FORMAT, "%s/%s: a class that %s does not have", part_dir,
-                        sub.v[j], train_dir);
-            goto done;
-        }
-        char cdir[PATH_MAX];
-        snprintf(cdir, sizeof cdir, "%s/%s", part_dir, sub.v[j]);
-        if ((s = list_entries(cdir, 0, &files)) != CT_OK) goto done;
-        if (n + files.n > INT32_MAX) {
-            s = ct_fail(CT_ERR_FORMAT, "%s: more than %d images", part_dir, INT32_MAX);
-            goto done;
-        }
-        if (n + files.n > cap) {
-            int64_t ncap = 2 * (n + files.n) + 64;
-            char **np = realloc(paths, (size_t)ncap * sizeof *np);
-            uint8_t *nl = np ? realloc(labels, (size_t)ncap) : NULL;
-            if (np) paths = np;
-            if (!nl) {
-                s = ct_fail(CT_ERR_NOMEM, "out of memory (listing %s)", part_dir);
-                goto done;
-            }
-            labels = nl, cap = ncap;
-        }
-        for (int i = 0; i < files.n; i++) {
-            size_t bytes = strlen(cdir) + strlen(files.v[i]) + 2;
-            if (!(paths[n] = malloc(bytes))) {
-                s = ct_fail(CT_ERR_NOMEM, "out of memory (listing %s)", part_dir);
-                goto done;
-            }
-            snprintf(paths[n], bytes, "%s/%s", cdir, files.v[i]);
-            labels[n++] = (uint8_t)(hit - classes.v);
-        }
-        names_free(&files);
-    }
-    if (n == 0) {
-        s = ct_fail(CT_ERR_FORMAT, "%s: no images in its class folders", part_dir);
-        goto done;
-    }
+    const int64_t n = paths->n;
     size_t image_bytes = (size_t)c * (size_t)h * (size_t)w, total;
     if (!ct_mul_size(image_bytes, (size_t)n, &total) ||
         !(images = ct_malloc(total, "image folder"))) {
@@ -242,35 +310,31 @@ ct_status ct_dataset_load_folder(const char *dir, const char *part, int height, 
     }
     for (int64_t i = 0; i < n && s == CT_OK; i++) {
         ct_image img;
-        if ((s = ct_image_load(paths[i], &img)) != CT_OK) break;
-        if ((img.h != h || img.w != w) && height) { /* Resize((h, w)) */
-            ct_image sized;
-            if ((s = ct_image_resize(&img, h, w, &sized)) == CT_OK) {
-                ct_image_free(&img);
-                img = sized;
-            }
-        } else if (img.h != h || img.w != w) {
+        if ((s = ct_image_load(paths->v[i], &img)) != CT_OK) break;
+        if (!height && (img.h != h || img.w != w))
             s = ct_fail(CT_ERR_FORMAT, "%s: %dx%d pixels, but the dataset's images are %dx%d (as "
                         "its first training image): resize them all to one size (--image-size)",
-                        paths[i], img.w, img.h, w, h);
-        }
-        if (s == CT_OK) to_planes(&img, c, images + (size_t)i * image_bytes);
+                        paths->v[i], img.w, img.h, w, h);
+        else
+            s = ct_image_to_planes(&img, c, h, w, images + (size_t)i * image_bytes);
         ct_image_free(&img);
     }
-    if (s == CT_OK) {
-        ct_dataset *ds = ct_calloc(1, sizeof *ds, "dataset");
-        if (!ds) {
-            s = CT_ERR_NOMEM;
-            goto done;
-        }
-        ds->n = n, ds->c = c, ds->h = h, ds->w = w, ds->classes = classes.n;
-        ds->images = images, ds->labels = labels;
-        images = NULL, labels = NULL;
-        *out = ds;
+    if (s != CT_OK) goto done;
+    ct_dataset *ds = ct_calloc(1, sizeof *ds, "dataset");
+    uint8_t *ds_labels = ds ? ct_malloc((size_t)n, "dataset labels") : NULL;
+    if (!ds_labels) {
+        free(ds);
+        s = CT_ERR_NOMEM;
+        goto done;
     }
-    if (s == CT_OK && class_names) {
+    memcpy(ds_labels, labels, (size_t)n);
+    ds->n = n, ds->c = c, ds->h = h, ds->w = w, ds->classes = (int)classes.n;
+    ds->images = images, ds->labels = ds_labels;
+    images = NULL;
+    *out = ds;
+    if (class_names) {
         size_t bytes = 1;
-        for (int k = 0; k < classes.n; k++) bytes += strlen(classes.v[k]) + 1;
+        for (int64_t k = 0; k < classes.n; k++) bytes += strlen(classes.v[k]) + 1;
         char *t = malloc(bytes), *p = t;
         if (!t) {
             ct_dataset_free(*out);
@@ -278,18 +342,17 @@ ct_status ct_dataset_load_folder(const char *dir, const char *part, int height, 
             s = ct_fail(CT_ERR_NOMEM, "out of memory (class names)");
             goto done;
         }
-        for (int k = 0; k < classes.n; k++)
+        for (int64_t k = 0; k < classes.n; k++)
             p += sprintf(p, "%s%s", classes.v[k], k + 1 < classes.n ? "\n" : "");
         *p = 0;
         *class_names = t;
     }
 done:
-    for (int64_t i = 0; i < n; i++) free(paths[i]);
-    free(paths);
-    free(labels);
     free(images);
+    free(train_labels);
+    free(part_labels);
     names_free(&classes);
-    names_free(&sub);
-    names_free(&files);
+    names_free(&train_paths);
+    names_free(&part_paths);
     return s;
 }

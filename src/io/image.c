@@ -20,6 +20,7 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <jpeglib.h> /* (after stdio.h: it uses FILE) */
+#include <jerror.h>  /* JWRN_JPEG_EOF */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -37,14 +38,16 @@ void ct_image_free(ct_image *img) {
 static ct_status check_size(const char *path, long w, long h) {
     if (w <= 0 || h <= 0 || w > CT_IMAGE_MAX_PIXELS || h > CT_IMAGE_MAX_PIXELS ||
         (int64_t)w * h > CT_IMAGE_MAX_PIXELS)
-        return ct_fail(CT_ERR_FORMAT, "%s: image size %ldx%ld is empty or too large", path, w, h);
+        return ct_fail(CT_ERR_FORMAT, "%s: image size %ldx%ld is empty or too large (at most %d "
+                       "pixels)", path, w, h, CT_IMAGE_MAX_PIXELS);
     return CT_OK;
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* PNG                                                                                         */
 
-static ct_status load_png(const char *path, ct_image *out) {
+/* probe: out gets the size and channels only (pixels NULL), nothing is decoded */
+static ct_status load_png(const char *path, ct_image *out, int probe) {
     png_image pi;
     memset(&pi, 0, sizeof pi);
     pi.version = PNG_IMAGE_VERSION;
@@ -56,6 +59,11 @@ static ct_status load_png(const char *path, ct_image *out) {
         return s;
     }
     int colour = (pi.format & PNG_FORMAT_FLAG_COLOR) != 0;
+    if (probe) {
+        out->w = (int)pi.width, out->h = (int)pi.height, out->c = colour ? 3 : 1;
+        png_image_free(&pi);
+        return CT_OK;
+    }
     pi.format = colour ? PNG_FORMAT_RGBA : PNG_FORMAT_GA; /* 8-bit, alpha resolved below */
     int in_c = colour ? 4 : 2;
     size_t n = (size_t)pi.width * pi.height;
@@ -91,6 +99,7 @@ typedef struct {
     struct jpeg_error_mgr pub;
     jmp_buf jb;
     char msg[JMSG_LENGTH_MAX];
+    int truncated; /* libjpeg's warning that the data ended early (it fills the rest grey) */
 } jpeg_err;
 
 static void jpeg_fail(j_common_ptr c) {
@@ -98,9 +107,13 @@ static void jpeg_fail(j_common_ptr c) {
     (*c->err->format_message)(c, e->msg);
     longjmp(e->jb, 1);
 }
-static void jpeg_quiet(j_common_ptr c, int level) { (void)c, (void)level; } /* warnings */
+/* warnings (level -1) and traces: quiet; a premature end remembered, as PIL refuses such a
+ * file ("image file is truncated") */
+static void jpeg_warning(j_common_ptr c, int level) {
+    if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) ((jpeg_err *)c->err)->truncated = 1;
+}
 
-static ct_status load_jpeg(const char *path, ct_image *out) {
+static ct_status load_jpeg(const char *path, ct_image *out, int probe) {
     FILE *f = fopen(path, "rb");
     if (!f) return ct_fail(CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct jpeg_decompress_struct d;
@@ -108,8 +121,9 @@ static ct_status load_jpeg(const char *path, ct_image *out) {
     uint8_t *volatile px = NULL;
     d.err = jpeg_std_error(&e.pub);
     e.pub.error_exit = jpeg_fail;
-    e.pub.emit_message = jpeg_quiet;
+    e.pub.emit_message = jpeg_warning;
     e.msg[0] = 0;
+    e.truncated = 0;
     if (setjmp(e.jb)) {
         jpeg_destroy_decompress(&d);
         fclose(f);
@@ -125,6 +139,12 @@ static ct_status load_jpeg(const char *path, ct_image *out) {
         s = ct_fail(CT_ERR_FORMAT, "%s: a CMYK JPEG, which ctrain does not read (save it as RGB)",
                     path);
     int c = grey ? 1 : 3;
+    if (s == CT_OK && probe) {
+        out->w = (int)d.image_width, out->h = (int)d.image_height, out->c = c;
+        jpeg_destroy_decompress(&d);
+        fclose(f);
+        return CT_OK;
+    }
     if (s == CT_OK && !(px = ct_malloc((size_t)d.image_width * d.image_height * c, "JPEG pixels")))
         s = CT_ERR_NOMEM;
     if (s != CT_OK) {
@@ -141,6 +161,11 @@ static ct_status load_jpeg(const char *path, ct_image *out) {
     jpeg_finish_decompress(&d);
     jpeg_destroy_decompress(&d);
     fclose(f);
+    if (e.truncated) {
+        free(px);
+        return ct_fail(CT_ERR_FORMAT, "%s: a truncated JPEG (its data ends before the image "
+                       "does)", path);
+    }
     out->w = (int)d.output_width;
     out->h = (int)d.output_height;
     out->c = c;
@@ -162,7 +187,7 @@ static void pm_error_message(const char *msg) {
 }
 static void pm_quiet(const char *msg) { (void)msg; }
 
-static ct_status load_pnm(const char *path, ct_image *out) {
+static ct_status load_pnm(const char *path, ct_image *out, int probe) {
     pthread_once(&g_pm_once, pm_init_once);
     pm_setusererrormsgfn(pm_error_message);
     pm_setusermessagefn(pm_quiet);
@@ -190,6 +215,12 @@ static ct_status load_pnm(const char *path, ct_image *out) {
                     path, pam.depth, (unsigned long)pam.maxval);
     int colour = pam.depth >= 3, alpha = pam.depth == 2 || pam.depth == 4;
     int c = colour ? 3 : 1;
+    if (s == CT_OK && probe) {
+        pm_setjmpbuf(saved);
+        fclose(f);
+        out->w = pam.width, out->h = pam.height, out->c = c;
+        return CT_OK;
+    }
     if (s == CT_OK) {
         px = ct_malloc((size_t)pam.width * pam.height * c, "image pixels");
         if (!px) s = CT_ERR_NOMEM;
@@ -220,7 +251,7 @@ static ct_status load_pnm(const char *path, ct_image *out) {
     return CT_OK;
 }
 
-ct_status ct_image_load(const char *path, ct_image *out) {
+static ct_status read_image(const char *path, ct_image *out, int probe) {
     memset(out, 0, sizeof *out);
     struct stat st; /* read twice (the magic, then the image), so a file; and open() would wait
                      * on a FIFO */
@@ -231,11 +262,21 @@ ct_status ct_image_load(const char *path, ct_image *out) {
     unsigned char magic[8] = {0};
     size_t got = fread(magic, 1, sizeof magic, f);
     fclose(f);
-    if (got == 8 && png_sig_cmp(magic, 0, 8) == 0) return load_png(path, out);
+    if (got == 8 && png_sig_cmp(magic, 0, 8) == 0) return load_png(path, out, probe);
     if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF)
-        return load_jpeg(path, out);
-    if (got >= 2 && magic[0] == 'P' && magic[1] >= '1' && magic[1] <= '7') return load_pnm(path, out);
+        return load_jpeg(path, out, probe);
+    if (got >= 2 && magic[0] == 'P' && magic[1] >= '1' && magic[1] <= '7')
+        return load_pnm(path, out, probe);
     return ct_fail(CT_ERR_FORMAT, "%s: not a PNG, JPEG or PBM/PGM/PPM/PAM image", path);
+}
+
+ct_status ct_image_load(const char *path, ct_image *out) { return read_image(path, out, 0); }
+
+ct_status ct_image_probe(const char *path, int *w, int *h, int *c) {
+    ct_image img;
+    ct_status s = read_image(path, &img, 1);
+    if (s == CT_OK) *w = img.w, *h = img.h, *c = img.c;
+    return s;
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -6,7 +6,8 @@
  * (when the height changes). Each output pixel is a weighted sum of the input pixels under a
  * triangle filter widened by the scale when shrinking (an antialiased bilinear), the weights
  * normalised, then made fixed-point with 22 fractional bits (PIL's PRECISION_BITS for 8-bit
- * images), the sum rounded and clipped to 0..255.
+ * images), the sum rounded and clipped to 0..255. And ct_image_to_planes: an image as
+ * --dataset folder stores one (resized, its channels converted, planar).
  */
 #include "core/core.h"
 
@@ -125,5 +126,28 @@ ct_status ct_image_resize(const ct_image *in, int h, int w, ct_image *out) {
         return s;
     }
     out->w = w, out->h = h, out->c = c, out->pixels = dst;
+    return CT_OK;
+}
+
+ct_status ct_image_to_planes(const ct_image *img, int c, int h, int w, uint8_t *out) {
+    if (!img || !img->pixels || (c != 1 && c != 3) || (img->c != 1 && img->c != 3) || !out)
+        return ct_fail(CT_ERR_INVALID, "ct_image_to_planes: bad image or channels");
+    ct_image sized = {0};
+    if (img->h != h || img->w != w) { /* Resize((h, w)) */
+        CT_TRY(ct_image_resize(img, h, w, &sized));
+        img = &sized;
+    }
+    const size_t hw = (size_t)h * (size_t)w;
+    for (size_t i = 0; i < hw; i++) {
+        const uint8_t *px = img->pixels + i * (size_t)img->c;
+        if (img->c == c) {
+            for (int k = 0; k < c; k++) out[k * hw + i] = px[k];
+        } else if (c == 1) { /* PIL's L = R 299/1000 + G 587/1000 + B 114/1000, rounded */
+            out[i] = (uint8_t)((px[0] * 19595u + px[1] * 38470u + px[2] * 7471u + 0x8000u) >> 16);
+        } else {
+            for (int k = 0; k < c; k++) out[k * hw + i] = px[0];
+        }
+    }
+    ct_image_free(&sized);
     return CT_OK;
 }

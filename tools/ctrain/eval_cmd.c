@@ -367,6 +367,7 @@ done:
 typedef struct {
     const char *model, *device, *spec, *invert, *fit, *class_names;
     int threads, top;
+    int as_trained; /* a --dataset folder model, no --fit or --invert: read as training read */
 } predict_opts;
 
 enum { NUM_PREDICT_FLAGS = 8 };
@@ -424,7 +425,9 @@ void predict_help(FILE *out) {
           "over white), any size (fitted to the model's input, see --fit). Pixels are scaled\n"
           "to [0, 1] as in training. MNIST digits are light on a dark background: for a\n"
           "one-channel model, a picture whose border is mostly light (a dark digit on paper)\n"
-          "is inverted first, unless --invert no.\n"
+          "is inverted first, unless --invert no. A model trained on --dataset folder reads\n"
+          "each image as training read the folder's (resized as --image-size, channels as\n"
+          "its, never inverted), unless --fit or --invert is given.\n"
           "\n"
           "output, one line per image (stdout):\n"
           "  IMAGE: CLASS (P)  top K: CLASS P, CLASS P, ...\n"
@@ -447,7 +450,14 @@ static int predict_one(cli_model *cm, const predict_opts *o, const cli_names *na
     int invert = !strcmp(o->invert, "yes") ? 1 : !strcmp(o->invert, "no") || c != 1 ? 0 : -1;
     ct_image_fit fit = !strcmp(o->fit, "stretch") ? CT_FIT_STRETCH
                        : !strcmp(o->fit, "digit") ? CT_FIT_DIGIT : CT_FIT_PAD;
-    if (s == CT_OK) s = ct_image_to_input(&img, c, h, w, invert, fit, x, &inverted);
+    uint8_t *u8 = s == CT_OK && o->as_trained ? malloc((size_t)c * h * w) : NULL;
+    if (s == CT_OK && o->as_trained) { /* resized and converted as the folder's images were */
+        s = u8 ? ct_image_to_planes(&img, c, h, w, u8) : CT_ERR_NOMEM;
+        for (size_t i = 0; s == CT_OK && i < (size_t)c * h * w; i++) x[i] = u8[i] * (1.0f / 255.0f);
+    } else if (s == CT_OK) {
+        s = ct_image_to_input(&img, c, h, w, invert, fit, x, &inverted);
+    }
+    free(u8);
     ct_image_free(&img);
     if (s == CT_OK) s = ct_model_predict(cm->m, x, 1, probs);
     if (s != CT_OK) {
@@ -498,6 +508,9 @@ int cmd_predict(int argc, char **argv) {
     }
     int c, h, w;
     ct_model_input_shape(cm.m, &c, &h, &w);
+    const char *trained_on = ct_checkpoint_meta(cm.ck, "dataset");
+    o.as_trained = trained_on && !strcmp(trained_on, "folder") &&
+                   !cli_find(flags, nflags, "fit")->seen && !cli_find(flags, nflags, "invert")->seen;
     if (c != 1 && !strcmp(o.fit, "digit")) {
         cli_close_model(&cm);
         free(pos);

@@ -221,7 +221,8 @@ int cli_load_dataset(const char *dataset, const char *data_dir, const char *part
     if (strcmp(dataset, "folder") == 0) {
         if (!data_dir)
             return cli_usage_error(NULL, "--dataset folder: needs --data DIR, the folder "
-                                   "holding train/CLASS/IMAGE and test/CLASS/IMAGE");
+                                   "holding train/CLASS/IMAGE and test/CLASS/IMAGE (the "
+                                   "model's dataset, when --dataset is not given)");
         s = ct_dataset_load_folder(data_dir, part, size ? size[0] : 0, size ? size[1] : 0, out,
                                    names);
         if (s != CT_OK) return cli_lib_error(s);
@@ -300,6 +301,13 @@ int cli_dataset_shape(const char *dataset, const char *data_dir, int *in_c, int 
     *in_c = 1, *in_h = 28, *in_w = 28, *classes = 10;
     if (strcmp(dataset, "cifar10") == 0) *in_c = 3, *in_h = 32, *in_w = 32;
     if (!cli_dataset_from_files(dataset)) return CLI_EXIT_OK;
+    if (strcmp(dataset, "folder") == 0) { /* from the training images' headers */
+        if (!data_dir)
+            return cli_usage_error(NULL, "--dataset folder: needs --data DIR, the folder "
+                                   "holding train/CLASS/IMAGE and test/CLASS/IMAGE");
+        ct_status s = ct_dataset_folder_shape(data_dir, 0, 0, in_c, in_h, in_w, classes);
+        return s == CT_OK ? CLI_EXIT_OK : cli_lib_error(s);
+    }
     ct_dataset *ds = NULL, *test = NULL; /* its files say, as for ctrain train */
     int rc = cli_load_dataset(dataset, data_dir, "train", NULL, &ds, NULL);
     if (rc == CLI_EXIT_OK) rc = cli_load_dataset(dataset, data_dir, "test", NULL, &test, NULL);

@@ -168,6 +168,7 @@ typedef struct {
     cli_made tb_made[2];         /* the train and validation folders train_tb_prepare made */
     int tb_start;                /* the step of the files' SessionLog START */
     int tb_history;              /* the resumed epochs to write first (their DIR lacks them) */
+    int tb_opened;               /* this run's files are open (at its first value) */
     int outputs_failed;          /* could not be written: a --log line (1), a --plot picture
                                   * (2), a --tensorboard value (4) */
     int saved_epochs;            /* the epochs done at this run's last checkpoint (0: none) */

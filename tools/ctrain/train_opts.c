@@ -67,8 +67,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "torchvision's ImageFolder reads them: --data DIR holding\n"
                  "train/CLASS/IMAGE and test/CLASS/IMAGE (or val/), the classes\n"
                  "train's sub-folders sorted by name (their names saved in the\n"
-                 "model), PNG, JPEG or PGM/PPM/PBM/PAM files of one size, grey or colour\n"
-                 "as the first training image)"},
+                 "model), PNG, JPEG or PGM/PPM/PBM/PAM files of one size (else\n"
+                 "--image-size), colour when any training image is)"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
          .help = "folder with the dataset's files (MNIST: fetched there\nwhen missing)",
          .def = "~/.cache/ctrain/DATASET; mnist: $CTRAIN_DATA first; folder: required"},

@@ -7,16 +7,19 @@
  *   DIR/validation/  epoch_loss, epoch_accuracy                         step 0: before training
  *   DIR/test/        epoch_loss, epoch_accuracy                         at the end, step E
  *
- * Each run (and each resume) writes new files, opened at their first value, so that a run that
- * fails before it trains leaves none. Their SessionLog START makes TensorBoard drop the steps
- * this run redoes from earlier files in DIR: all of a repeated run's, a resumed run's after its
- * checkpoint. A run resumed into a DIR without its earlier files writes the epochs it had done
- * first (at the time of the resume: their own times are not saved).
+ * Each run (and each resume) writes new files, opened at its first value, so that a run that
+ * fails before it trains leaves none: one in each of the three folders it writes or that
+ * holds earlier files. Their SessionLog START makes TensorBoard drop the steps this run redoes
+ * from earlier files in DIR: all of a repeated run's, a resumed run's after its checkpoint
+ * (also in a folder this run does not write: an earlier run's validation, or its test point
+ * when this one stops early). A run resumed into a DIR without its earlier files writes the
+ * epochs it had done first (at the time of the resume: their own times are not saved).
  */
 #include "cli.h"
 #include "train.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +42,11 @@ static int has_events(const char *dir, const char *run) {
 int train_tb_prepare(train_run *r, int resumed_epochs) {
     const char *dir = r->o->tensorboard_dir;
     if (!dir) return 0;
+    struct stat st;
+    if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        cli_error("--tensorboard %s: not a folder", dir);
+        return 1;
+    }
     int fresh = !has_events(dir, k_runs[TB_TRAIN]);
     for (int i = 0; i < 2; i++) {
         char path[PATH_MAX + 16];
@@ -67,26 +75,32 @@ void train_tb_unprepare(train_run *r) {
     }
 }
 
-/* n scalars at step into DIR/run's file, opened at its first; an error is reported once and
- * remembered in outputs_failed (4), and the run goes on */
+/* DIR/run's new file, its START at step start (DIR/test made when missing); non-zero on
+ * failure, printed */
+static int tb_open(train_run *r, int run, int64_t start) {
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/%s", r->o->tensorboard_dir, k_runs[run]);
+    if (run == TB_TEST && cli_mkdirs(path, &(cli_made){0}) != 0) return 1;
+    ct_status s = ct_tfevents_open(&r->tb[run], path, start);
+    return s == CT_OK ? 0 : (cli_lib_error(s), 1);
+}
+
+/* n scalars at step into DIR/run's file; at the run's first value, the files of all three
+ * folders that this run writes or that hold earlier files are opened. An error is reported
+ * once and remembered in outputs_failed (4), and the run goes on. */
 static void tb_write(train_run *r, int run, int64_t step, const char *const *tags,
                      const double *values, int n) {
     if (!r->o->tensorboard_dir || (r->outputs_failed & 4)) return;
-    ct_status s = CT_OK;
-    if (!r->tb[run]) {
-        char path[PATH_MAX + 16];
-        snprintf(path, sizeof path, "%s/%s", r->o->tensorboard_dir, k_runs[run]);
-        if (run == TB_TEST && cli_mkdirs(path, &(cli_made){0}) != 0) {
-            r->outputs_failed |= 4;
-            return;
-        }
-        s = ct_tfevents_open(&r->tb[run], path, r->tb_start);
-    }
-    if (s == CT_OK) s = ct_tfevents_scalars(r->tb[run], step, tags, values, n);
-    if (s != CT_OK) {
-        cli_lib_error(s);
-        r->outputs_failed |= 4;
-    }
+    int failed = 0;
+    for (int i = 0; i < TRAIN_TB_RUNS && !r->tb_opened && !failed; i++)
+        if (!r->tb[i] && (i == run || i == TB_TRAIN || (i == TB_VAL && r->n_val > 0) ||
+                          has_events(r->o->tensorboard_dir, k_runs[i])))
+            failed = tb_open(r, i, r->tb_start);
+    r->tb_opened = 1;
+    if (!failed && !r->tb[run]) failed = tb_open(r, run, r->tb_start);
+    ct_status s = failed ? CT_OK : ct_tfevents_scalars(r->tb[run], step, tags, values, n);
+    if (s != CT_OK) cli_lib_error(s);
+    if (failed || s != CT_OK) r->outputs_failed |= 4;
 }
 
 static const char *const k_tags[] = {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"};
@@ -113,6 +127,17 @@ void train_tb_epoch(train_run *r, int n_epochs) {
 
 void train_tb_test(train_run *r, const ct_eval_result *test, int epochs_done) {
     double v[2] = {test->loss, test->accuracy};
+    /* a resumed run with nothing left to train tests at the step before its start: a file
+     * whose START replaces the test point there */
+    if (r->o->tensorboard_dir && epochs_done < r->tb_start && !(r->outputs_failed & 4)) {
+        ct_status s = ct_tfevents_close(r->tb[TB_TEST]);
+        r->tb[TB_TEST] = NULL;
+        if (s != CT_OK) cli_lib_error(s);
+        if (s != CT_OK || tb_open(r, TB_TEST, epochs_done) != 0) {
+            r->outputs_failed |= 4;
+            return;
+        }
+    }
     tb_write(r, TB_TEST, epochs_done, k_tags, v, 2);
 }
 
