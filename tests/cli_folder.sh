@@ -140,8 +140,9 @@ px 70 >nest/test/a/t.pgm
 run show --dataset folder --data nest --part train --count 5 --out nest.png
 run train --dataset folder --data nest --val-size 0 --epochs 1 --batch-size 1
 if [ "$rc" -eq 0 ] && grep -q "Data: 5 train / 0 val / 1 test images (1x1x2)" <<<"$out" &&
-    grep -q "Model: 2 -> 32 -> ReLU -> 2 " <<<"$out"; then
-    ok "images in a class's sub-folders count, .ipynb_checkpoints is no class: 5 images, 2 classes"
+    grep -q "Model: 2 -> 32 -> ReLU -> 2 " <<<"$out" &&
+    grep -q "^Classes: 2, training images each (before the split): a 4, b 1$" <<<"$out"; then
+    ok "images in a class's sub-folders count, .ipynb_checkpoints is no class: 5 images, 2 classes ($(grep ^Classes <<<"$out"))"
 else
     bad "nested class folders -> exit $rc: $out $err"
 fi

@@ -172,6 +172,54 @@ view i3 tbi && { ! grep -q "^validation epoch" i3.tb && ok "a repeat without val
 view z2 tbz && { [ "$(grep -c '^test epoch_loss 2 ' z2.tb)" = 1 ] && ok "a resume with nothing to train: its test point replaces the one at step 2" ||
     bad "tbz: $(grep ^test z2.tb)"; }
 
+# ------------------------------------------------------------------ --histograms
+# each float tensor's histogram at each step, under its state_dict name; at the last step those
+# of the saved model's tensors (count, min, max, sum), read back from model.safetensors
+HM="flatten,linear(16),batchnorm,relu,linear(10)"
+"$CT" "${base[@]}" --epochs 2 --model "$HM" --tensorboard tbh --histograms --save ckh >h.out 2>h.err
+rc=$?
+if [ $rc -eq 0 ] && view h tbh; then
+    if e=$("$PY" - h.tb ckh/model.safetensors "$here" <<'EOF' 2>&1
+import struct, sys
+sys.path.insert(0, sys.argv[3])
+from st_tool import st_read
+header, _, data = st_read(sys.argv[2])
+tensors = {n: (t["dtype"], t["shape"], data[t["data_offsets"][0]:t["data_offsets"][1]])
+           for n, t in header.items()}
+hist = {}
+for line in open(sys.argv[1]):
+    p = line.split()
+    if len(p) > 3 and p[3] == "histo":
+        hist[(p[1], int(p[2]))] = [float(x) for x in p[4:10]]
+names = sorted(n for n, t in tensors.items() if t[0] == "F32")
+got = sorted({k[0] for k in hist})
+if got != names:
+    sys.exit(f"histograms of {got}, float tensors {names}")
+for n in names:
+    if (n, 1) not in hist:
+        sys.exit(f"{n}: no histogram at step 1")
+    dtype, shape, data = tensors[n]
+    v = struct.unpack(f"<{len(data) // 4}f", data)
+    num, lo, hi, s, sq, k = hist[(n, 2)]
+    f32 = lambda x: struct.unpack("<f", struct.pack("<f", x))[0]  # (printed to 9 digits)
+    if (num != len(v) or f32(lo) != min(v) or f32(hi) != max(v) or
+            abs(s - sum(v)) > 1e-6 * max(1.0, sum(abs(x) for x in v))):
+        sys.exit(f"{n}: step 2's histogram {hist[(n, 2)]}, the saved tensor: {len(v)} values in "
+                 f"[{min(v)}, {max(v)}], sum {sum(v)}")
+print(len(names))
+EOF
+    ); then
+        ok "--histograms: $e tensors' histograms at steps 1 and 2, the last as model.safetensors' (count, min, max, sum)"
+    else
+        bad "--histograms: $e"
+    fi
+else
+    bad "--histograms -> exit $rc: $(cat h.err)"
+fi
+run "${base[@]}" --epochs 1 --histograms
+[ "$rc" -eq 2 ] && grep -q -- "--histograms: needs --tensorboard" <<<"$err" && ok "--histograms without --tensorboard -> exit 2" ||
+    bad "--histograms alone -> exit $rc: $err"
+
 # ------------------------------------------------------------------ no validation
 "$CT" "${base[@]}" --val-size 0 --epochs 1 --tensorboard tb0 >z.out 2>z.err || bad "--val-size 0 --tensorboard: $(cat z.err)"
 [ -d tb0/train ] && [ ! -e tb0/validation ] && ok "--val-size 0: DIR/train and DIR/test, no DIR/validation" ||

@@ -10,6 +10,7 @@
 #include "tensorboard.pb-c.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,12 +160,68 @@ static void test_tfevents_refusals(void **state) {
     OK(ct_tfevents_close(w));
 }
 
+/* a model's histograms: one value per float tensor under its state_dict name; the weight
+ * 0, 1, ..., 11 (one NaN instead of 6) in 30 equal buckets from 0 to 11, each value in the
+ * first bucket whose limit is not below it; the bias, all 5, in one bucket */
+static void test_tfevents_histograms(void **state) {
+    (void)state;
+    ct_backend *b = NULL;
+    ct_model *m = NULL;
+    OK(ct_backend_create("cpu", 1, &b));
+    OK(ct_model_create(b, "flatten,linear(3)", 1, 2, 2, 4, 1, &m));
+    assert_int_equal(ct_model_param_count(m), 15);
+    float p[15];
+    for (int i = 0; i < 12; i++) p[i] = (float)i;
+    p[6] = NAN;
+    for (int i = 12; i < 15; i++) p[i] = 5.0f;
+    OK(ct_model_set_params(m, p));
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmp_path("tbh"));
+    assert_int_equal(mkdir(dir, 0755), 0);
+    ct_tfevents *w = NULL;
+    OK(ct_tfevents_open(&w, dir, 0));
+    OK(ct_tfevents_model_histograms(w, 3, m));
+    char path[4096];
+    snprintf(path, sizeof path, "%s", ct_tfevents_path(w));
+    OK(ct_tfevents_close(w));
+    Tensorboard__Event *ev[4];
+    int n = read_events(path, ev, 4);
+    assert_int_equal(n, 3);
+    assert_int_equal(ev[2]->step, 3);
+    assert_int_equal(ev[2]->summary->n_value, 2);
+    const Tensorboard__Summary__Value *wv = ev[2]->summary->value[0], *bv = ev[2]->summary->value[1];
+    assert_string_equal(wv->tag, "linear1.weight");
+    assert_string_equal(bv->tag, "linear1.bias");
+    assert_int_equal(wv->value_case, TENSORBOARD__SUMMARY__VALUE__VALUE_HISTO);
+    const Tensorboard__HistogramProto *h = wv->histo;
+    assert_true(h->min == 0 && h->max == 11 && h->num == 11 && h->sum == 60 && h->sum_squares == 470);
+    assert_int_equal(h->n_bucket, 30);
+    assert_int_equal(h->n_bucket_limit, 30);
+    double total = 0;
+    for (int k = 0; k < 30; k++) {
+        double expect = 0; /* the values v (not 6) with limit[k - 1] < v <= limit[k] */
+        for (int v = 0; v < 12; v++)
+            if (v != 6 && v <= h->bucket_limit[k] && (k == 0 || v > h->bucket_limit[k - 1]))
+                expect += 1;
+        assert_true(h->bucket[k] == expect);
+        assert_true(fabs(h->bucket_limit[k] - 11.0 * (k + 1) / 30) < 1e-12);
+        total += h->bucket[k];
+    }
+    assert_true(total == 11 && h->bucket[0] == 1 && h->bucket[29] == 1);
+    assert_true(bv->histo->n_bucket == 1 && bv->histo->bucket[0] == 3 &&
+                bv->histo->bucket_limit[0] == 5 && bv->histo->min == 5);
+    for (int i = 0; i < n; i++) tensorboard__event__free_unpacked(ev[i], NULL);
+    ct_model_free(m);
+    ct_backend_free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32c_check_value),
         cmocka_unit_test(test_tfevents_write),
         cmocka_unit_test(test_tfevents_distinct_files),
         cmocka_unit_test(test_tfevents_refusals),
+        cmocka_unit_test(test_tfevents_histograms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,8 @@ values TensorBoard would show: files read in name order, and a SessionLog START 
 dropping the values read before at steps >= S (TensorBoard's purge of orphaned data); a
 second value at a step that no START dropped is an error (TensorBoard would draw both):
     RUN TAG STEP VALUE
-and a line "RUN files N version V" per run. Exits 1, naming the file, on any malformed record.
+and a line "RUN files N version V" per run; a histogram's VALUE is "histo NUM MIN MAX SUM
+SUM_SQUARES BUCKETS" (its buckets checked to count NUM values under limits rising to MAX). Exits 1, naming the file, on any malformed record.
 Exit 2: crcmod or protobuf missing (the caller prints SKIP)."""
 import os
 import struct
@@ -27,11 +28,19 @@ F = descriptor_pb2.FieldDescriptorProto
 
 def build_event_class():
     fd = descriptor_pb2.FileDescriptorProto(name="tb_subset.proto", package="tb", syntax="proto3")
+    histo = fd.message_type.add(name="HistogramProto")
+    for i, name in enumerate(["min", "max", "num", "sum", "sum_squares"]):
+        histo.field.add(name=name, number=i + 1, type=F.TYPE_DOUBLE, label=F.LABEL_OPTIONAL)
+    for number, name in ((6, "bucket_limit"), (7, "bucket")):
+        f = histo.field.add(name=name, number=number, type=F.TYPE_DOUBLE, label=F.LABEL_REPEATED)
+        f.options.packed = True
     summary = fd.message_type.add(name="Summary")
     value = summary.nested_type.add(name="Value")
     value.field.add(name="tag", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
     value.field.add(name="simple_value", number=2, type=F.TYPE_FLOAT, label=F.LABEL_OPTIONAL,
                     oneof_index=0)
+    value.field.add(name="histo", number=5, type=F.TYPE_MESSAGE, label=F.LABEL_OPTIONAL,
+                    type_name=".tb.HistogramProto", oneof_index=0)
     value.oneof_decl.add(name="value")
     summary.field.add(name="value", number=1, type=F.TYPE_MESSAGE, label=F.LABEL_REPEATED,
                       type_name=".tb.Summary.Value")
@@ -85,6 +94,19 @@ def records(path):
         off += 16 + n
 
 
+def histo_text(path, tag, h):
+    """A histogram checked (its buckets count num values; limits rising to max; min <= max)
+    as "histo NUM MIN MAX SUM SUM_SQUARES BUCKETS"."""
+    if len(h.bucket) != len(h.bucket_limit) or not h.bucket:
+        raise ValueError(f"{path}: {tag}: {len(h.bucket)} buckets, {len(h.bucket_limit)} limits")
+    if sum(h.bucket) != h.num or any(c < 0 for c in h.bucket):
+        raise ValueError(f"{path}: {tag}: buckets count {sum(h.bucket)}, num is {h.num}")
+    lim = list(h.bucket_limit)
+    if lim != sorted(lim) or lim[-1] != h.max or h.min > h.max:
+        raise ValueError(f"{path}: {tag}: limits {lim[:3]}... not rising to max {h.max}")
+    return f"histo {h.num:.0f} {h.min:.9g} {h.max:.9g} {h.sum:.9g} {h.sum_squares:.9g} {len(lim)}"
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -118,11 +140,14 @@ def main():
                         if ev.step in series.setdefault(v.tag, {}):  # two points at one step
                             raise ValueError(f"{path}: {v.tag} at step {ev.step} again, "
                                              f"not dropped by a SessionLog START before it")
-                        series[v.tag][ev.step] = v.simple_value
+                        if v.WhichOneof("value") == "histo":
+                            series[v.tag][ev.step] = histo_text(path, v.tag, v.histo)
+                        else:
+                            series[v.tag][ev.step] = f"{v.simple_value:.9g}"
         print(f"{run} files {len(runs[run])} version {','.join(sorted(versions))}")
         for tag in sorted(series):
             for step in sorted(series[tag]):
-                print(f"{run} {tag} {step} {series[tag][step]:.9g}")
+                print(f"{run} {tag} {step} {series[tag][step]}")
     return 0
 
 

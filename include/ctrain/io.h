@@ -198,6 +198,11 @@ ct_status ct_tfevents_open(ct_tfevents **w, const char *dir, int64_t start_step)
  * a failed write the file takes nothing more (each later call fails). */
 ct_status ct_tfevents_scalars(ct_tfevents *w, int64_t step, const char *const *tags,
                               const double *values, int n);
+/* One event at step holding a histogram of each float tensor of the model (its weights and
+ * batch norm's running statistics, as the run validates with them) under its state_dict name
+ * ("linear1.weight"), as PyTorch's add_histogram or Keras' histogram_freq: min, max, count,
+ * sum, sum of squares, 30 equal buckets from min to max; written and flushed. */
+ct_status ct_tfevents_model_histograms(ct_tfevents *w, int64_t step, const ct_model *m);
 /* The file's path. */
 const char *ct_tfevents_path(const ct_tfevents *w);
 /* Closes the file and frees w (NULL: nothing); an error when the last write does not reach it. */

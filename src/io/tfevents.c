@@ -9,13 +9,16 @@
  * ISA-L's crc32_iscsi (the SSE4.2/AVX-512 instruction where the CPU has it). The first event is
  * the file version, "brain.Event:2"; the second a SessionLog START at the first step the writer
  * will use, so that TensorBoard drops what earlier files in the folder hold from that step on.
+ * Histograms are HistogramProto values (30 equal buckets from min to max, as tf.summary's).
  */
 #include "core/core.h"
+#include "io/checkpoint.h"
 #include "tensorboard.pb-c.h"
 
 #include <ctrain/io.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +155,89 @@ ct_status ct_tfevents_scalars(ct_tfevents *w, int64_t step, const char *const *t
     ev.what_case = TENSORBOARD__EVENT__WHAT_SUMMARY;
     ev.summary = &sum;
     return write_event(w, &ev);
+}
+
+#define HISTOGRAM_BUCKETS 30 /* as tf.summary.histogram's default */
+
+/* One tensor's histogram into h (limits, counts: HISTOGRAM_BUCKETS doubles each): its min,
+ * max, count, sum and sum of squares, and 30 equal buckets from min to max (one when all
+ * values are equal), each counting the values in (its lower limit, its limit]; NaNs and
+ * infinities are left out of all of them. */
+static void histogram(const float *v, int64_t n, Tensorboard__HistogramProto *h, double *limits,
+                      double *counts) {
+    double lo = INFINITY, hi = -INFINITY, sum = 0, sq = 0, num = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (isfinite(v[i])) {
+            double x = v[i];
+            lo = x < lo ? x : lo, hi = x > hi ? x : hi;
+            sum += x, sq += x * x, num += 1;
+        }
+    if (num == 0) lo = hi = 0;
+    int k = hi > lo ? HISTOGRAM_BUCKETS : 1;
+    for (int b = 0; b < k; b++) {
+        limits[b] = b + 1 == k ? hi : lo + (hi - lo) * (b + 1) / k;
+        counts[b] = 0;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (isfinite(v[i])) {
+            int b = k == 1 ? 0 : (int)((v[i] - lo) / (hi - lo) * k);
+            b = b < 0 ? 0 : b >= k ? k - 1 : b;
+            while (b > 0 && v[i] <= limits[b - 1]) b--; /* (its limit's side, not rounding's) */
+            while (b + 1 < k && v[i] > limits[b]) b++;
+            counts[b] += 1;
+        }
+    h->min = lo, h->max = hi, h->num = num, h->sum = sum, h->sum_squares = sq;
+    h->n_bucket_limit = h->n_bucket = (size_t)k;
+    h->bucket_limit = limits, h->bucket = counts;
+}
+
+ct_status ct_tfevents_model_histograms(ct_tfevents *w, int64_t step, const ct_model *m) {
+    if (!w || !m) return ct_fail(CT_ERR_INVALID, "TensorBoard: no writer or model");
+    ct_host_state hs;
+    CT_TRY(ct_host_state_get(m, &hs));
+    ct_tensor_list l = {0};
+    ct_status s = ct_tensor_list_model(m, &hs, "", 0, &l);
+    Tensorboard__Summary__Value *vals = NULL, **pv = NULL;
+    Tensorboard__HistogramProto *hist = NULL;
+    double *buf = NULL;
+    int n = 0;
+    if (s == CT_OK) {
+        vals = calloc((size_t)l.n + 1, sizeof *vals);
+        pv = calloc((size_t)l.n + 1, sizeof *pv);
+        hist = calloc((size_t)l.n + 1, sizeof *hist);
+        buf = calloc((size_t)(l.n + 1) * 2 * HISTOGRAM_BUCKETS, sizeof *buf);
+        if (!vals || !pv || !hist || !buf)
+            s = ct_fail(CT_ERR_NOMEM, "out of memory (TensorBoard histograms)");
+    }
+    for (int i = 0; s == CT_OK && i < l.n; i++) {
+        if (strcmp(l.t[i].dtype, "F32") != 0) continue; /* (num_batches_tracked) */
+        int64_t numel = 1;
+        for (int d = 0; d < l.t[i].ndim; d++) numel *= l.t[i].shape[d];
+        tensorboard__histogram_proto__init(&hist[n]);
+        double *lim = buf + (size_t)n * 2 * HISTOGRAM_BUCKETS;
+        histogram(l.t[i].data, numel, &hist[n], lim, lim + HISTOGRAM_BUCKETS);
+        tensorboard__summary__value__init(&vals[n]);
+        vals[n].tag = (char *)l.t[i].name;
+        vals[n].value_case = TENSORBOARD__SUMMARY__VALUE__VALUE_HISTO;
+        vals[n].histo = &hist[n];
+        pv[n] = &vals[n];
+        n++;
+    }
+    if (s == CT_OK) {
+        Tensorboard__Summary sum = TENSORBOARD__SUMMARY__INIT;
+        sum.n_value = (size_t)n;
+        sum.value = pv;
+        Tensorboard__Event ev = TENSORBOARD__EVENT__INIT;
+        ev.wall_time = wall_time_now();
+        ev.step = step;
+        ev.what_case = TENSORBOARD__EVENT__WHAT_SUMMARY;
+        ev.summary = &sum;
+        s = write_event(w, &ev);
+    }
+    free(vals), free(pv), free(hist), free(buf);
+    ct_tensor_list_free(&l);
+    ct_host_state_free(&hs);
+    return s;
 }
 
 const char *ct_tfevents_path(const ct_tfevents *w) { return w ? w->path : NULL; }

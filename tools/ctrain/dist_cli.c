@@ -23,7 +23,7 @@
 /* Flags that describe one rank's machine or rank 0's outputs: they may differ between ranks. */
 static const char *const k_per_rank_flags[] = {
     "threads", "workers", "prefetch", "data", "data-on-device", "quiet",
-    "save", "save-every", "resume", "plot", "log", "tensorboard",
+    "save", "save-every", "resume", "plot", "log", "tensorboard", "histograms",
 };
 
 /* "--flag" or "--flag=value" → is flag one of k_per_rank_flags? */

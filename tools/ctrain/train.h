@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 64       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 65       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 #define TRAIN_MAX_IMAGE_SIDE 4096            /* --image-size's height and width */
 #define TRAIN_MAX_IMAGE_PIXELS (1 << 22)     /* and their product */
@@ -44,6 +44,7 @@ typedef struct {
     int quiet;
     const char *save_dir, *resume_dir, *plot_dir, *log_path;
     const char *tensorboard_dir; /* --tensorboard DIR (train_tensorboard.c) */
+    int histograms;          /* --histograms: the weights' histograms there after each epoch */
     const char *init_path;   /* --init: the saved model whose weights a new run starts from */
     int save_every;
     int patience;            /* early stopping: epochs without a better val_loss (0: off) */
@@ -234,6 +235,8 @@ void train_epoch_outputs(train_run *r, int n_epochs);
  * names. Prints the error; returns CLI_EXIT_OK or an error status. */
 int train_load_data(const train_opts *o, ct_dist *dist, train_run *run, ct_dataset **train,
                     ct_dataset **test, char **folder_names);
+/* --dataset folder: the Classes line, the classes' names and training images (stdout). */
+void train_print_classes(const train_opts *o, const ct_dataset *train);
 /* --image-size into o->image_h and o->image_w (a resumed folder run: its saved size, which a
  * given one must equal). Prints the error and returns CLI_EXIT_USAGE when malformed. */
 int train_parse_image_size(train_opts *o);

@@ -545,6 +545,7 @@ built:
         printf("Data: %lld train / %lld val / %lld test images (%dx%dx%d), %s\n",
                (long long)run.n_train, (long long)run.n_val, (long long)ct_dataset_count(test),
                in_c, in_h, in_w, where);
+        train_print_classes(&o, train); /* (--dataset folder) */
         if (!o.lr_find) train_print_plan(&o, total_epochs, run.save_dir);
     }
     fflush(stdout);

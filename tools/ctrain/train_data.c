@@ -43,3 +43,20 @@ int train_load_data(const train_opts *o, ct_dist *dist, train_run *run, ct_datas
         return cli_lib_error(s);
     return CLI_EXIT_OK;
 }
+
+void train_print_classes(const train_opts *o, const ct_dataset *train) {
+    if (strcmp(o->dataset, "folder") != 0) return;
+    int k = ct_dataset_classes(train);
+    int64_t count[256] = {0};
+    const uint8_t *labels = ct_dataset_labels(train);
+    for (int64_t i = 0; i < ct_dataset_count(train); i++) count[labels[i]]++;
+    const char *names = o->class_names_text ? o->class_names_text : "";
+    printf("Classes: %d, training images each (before the split):", k);
+    for (int i = 0; i < k && i < 8; i++) {
+        size_t len = strcspn(names, "\n");
+        printf("%s %.*s%s%lld", i ? "," : "", (int)len, names, len ? " " : "", (long long)count[i]);
+        names += len + (names[len] == '\n');
+    }
+    if (k > 8) printf(" and %d more", k - 8);
+    printf("\n");
+}

@@ -259,7 +259,7 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                                   "ends with an error (a rank stopped, stuck or unreachable);\n"
                                   "0: wait forever"},
         {.name = "quiet", .kind = CLI_SWITCH, .dst = &o->quiet,
-         .help = "no progress bar, no Device/Model/Data/Plan lines"},
+         .help = "no progress bar, no Device/Model/Data/Classes/Plan lines"},
         {.name = "save", .kind = CLI_STR, .dst = &o->save_dir, .metavar = "DIR",
          .help = "checkpoint into DIR (model.safetensors, train_state.safetensors)\n"
                  "at the end, on Ctrl-C and every --save-every epochs",
@@ -322,6 +322,11 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "folders under one --logdir side by side). A run repeated or resumed\n"
                  "in DIR replaces the steps it does again",
          .def = "none"},
+        {.name = "histograms", .kind = CLI_SWITCH, .dst = &o->histograms,
+         .help = "with --tensorboard: also the histogram of each weight tensor (and\n"
+                 "batch norm's statistics) after every epoch, under its state_dict\n"
+                 "name in DIR/train, as PyTorch's add_histogram or Keras'\n"
+                 "histogram_freq=1 (TensorBoard's Histograms and Distributions tabs)"},
         {.name = "lr-find", .kind = CLI_SWITCH, .dst = &o->lr_find,
          .help = "instead of training, run the learning-rate range test (fastai's\n"
                  "lr_find, PyTorch Lightning's lr finder): from the initial weights,\n"
@@ -414,10 +419,11 @@ void train_help(FILE *out) {
           "schedule if the epochs already run keep their learning rate (cosine and onecycle keep\n"
           "their length: it shapes every epoch's rate). --device, --threads, --workers,\n"
           "--prefetch, --data-on-device, --data, --quiet, --plot, --log, --tensorboard,\n"
-          "--patience, --dist-timeout may differ, --save-best, --restore-best, --snapshots and\n"
-          "--class-names be added (without --data, the folder the run was trained from; --data:\n"
-          "the same data in another folder; other training data is refused by its fingerprint,\n"
-          "saved in the train state: start a new run from the weights with --init DIR instead).\n"
+          "--patience, --dist-timeout may differ, --histograms, --save-best, --restore-best,\n"
+          "--snapshots and --class-names be added (without --data, the folder the run was\n"
+          "trained from; --data: the same data in another folder; other training data is\n"
+          "refused by its fingerprint, saved in the train state: start a new run from the\n"
+          "weights with --init DIR instead).\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }
@@ -436,7 +442,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     /* --lr-find: a probe of its own lrs, that trains no run (nothing to save, log or resume) */
     static const char *const not_with_find[] = {
         "resume", "save", "save-every", "save-best", "restore-best", "overwrite", "log",
-        "snapshots", "tensorboard",
+        "snapshots", "tensorboard", "histograms",
         "patience", "epochs", "lr", "schedule", "lr-schedule", "step-size", "gamma",
         "lr-patience", "eta-min", "t0", "t-mult", "pct-start", "cycle-momentum", "warmup-epochs",
         "warmup-start-factor", "div-factor", "final-div-factor", "three-phase", "anneal",
@@ -445,6 +451,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--dataset folder: needs --data DIR, the folder holding "
                                "train/CLASS/IMAGE and test/CLASS/IMAGE");
     if (train_parse_image_size(o) != CLI_EXIT_OK) return CLI_EXIT_USAGE;
+    if (o->histograms && !o->tensorboard_dir)
+        return cli_usage_error("train", "--histograms: needs --tensorboard DIR (where they go)");
     for (size_t i = 0; o->lr_find && i < sizeof not_with_find / sizeof not_with_find[0]; i++)
         if (SEEN(not_with_find[i]))
             return cli_usage_error("train", "--%s: does not apply to --lr-find, which trains "

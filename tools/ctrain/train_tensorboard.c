@@ -3,7 +3,8 @@
  * files (the library's ct_tfevents), laid out as Keras' TensorBoard callback lays them out, so
  * that `tensorboard --logdir DIR` draws train and validation on the same charts:
  *
- *   DIR/train/       epoch_loss, epoch_accuracy, epoch_learning_rate   at step E (E epochs done)
+ *   DIR/train/       epoch_loss, epoch_accuracy, epoch_learning_rate   at step E (E epochs done);
+ *                    with --histograms, each weight tensor's histogram (its state_dict name)
  *   DIR/validation/  epoch_loss, epoch_accuracy                         step 0: before training
  *   DIR/test/        epoch_loss, epoch_accuracy                         at the end, step E
  *
@@ -85,12 +86,11 @@ static int tb_open(train_run *r, int run, int64_t start) {
     return s == CT_OK ? 0 : (cli_lib_error(s), 1);
 }
 
-/* n scalars at step into DIR/run's file; at the run's first value, the files of all three
- * folders that this run writes or that hold earlier files are opened. An error is reported
- * once and remembered in outputs_failed (4), and the run goes on. */
-static void tb_write(train_run *r, int run, int64_t step, const char *const *tags,
-                     const double *values, int n) {
-    if (!r->o->tensorboard_dir || (r->outputs_failed & 4)) return;
+/* DIR/run's file ready to write: at the run's first value, the files of all three folders that
+ * this run writes or that hold earlier files are opened. Non-zero when it is not (an error is
+ * reported once and remembered in outputs_failed (4), and the run goes on). */
+static int tb_ready(train_run *r, int run) {
+    if (!r->o->tensorboard_dir || (r->outputs_failed & 4)) return 1;
     int failed = 0;
     for (int i = 0; i < TRAIN_TB_RUNS && !r->tb_opened && !failed; i++)
         if (!r->tb[i] && (i == run || i == TB_TRAIN || (i == TB_VAL && r->n_val > 0) ||
@@ -98,9 +98,20 @@ static void tb_write(train_run *r, int run, int64_t step, const char *const *tag
             failed = tb_open(r, i, r->tb_start);
     r->tb_opened = 1;
     if (!failed && !r->tb[run]) failed = tb_open(r, run, r->tb_start);
-    ct_status s = failed ? CT_OK : ct_tfevents_scalars(r->tb[run], step, tags, values, n);
-    if (s != CT_OK) cli_lib_error(s);
-    if (failed || s != CT_OK) r->outputs_failed |= 4;
+    if (failed) r->outputs_failed |= 4;
+    return failed;
+}
+
+static void tb_failed(train_run *r, ct_status s) {
+    if (s == CT_OK) return;
+    cli_lib_error(s);
+    r->outputs_failed |= 4;
+}
+
+/* n scalars at step into DIR/run's file */
+static void tb_write(train_run *r, int run, int64_t step, const char *const *tags,
+                     const double *values, int n) {
+    if (tb_ready(r, run) == 0) tb_failed(r, ct_tfevents_scalars(r->tb[run], step, tags, values, n));
 }
 
 static const char *const k_tags[] = {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"};
@@ -122,7 +133,10 @@ void train_tb_start(train_run *r) {
 }
 
 void train_tb_epoch(train_run *r, int n_epochs) {
-    if (r->o->tensorboard_dir) tb_epoch(r, n_epochs - 1);
+    if (!r->o->tensorboard_dir) return;
+    tb_epoch(r, n_epochs - 1);
+    if (r->o->histograms && tb_ready(r, TB_TRAIN) == 0) /* (the weights as validated) */
+        tb_failed(r, ct_tfevents_model_histograms(r->tb[TB_TRAIN], n_epochs, r->m));
 }
 
 void train_tb_test(train_run *r, const ct_eval_result *test, int epochs_done) {
