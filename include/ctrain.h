@@ -94,16 +94,16 @@ ct_status ct_dataset_load_cifar10(const char *dir, const char *part, ct_dataset 
 /* The "train" or "test" part of a folder of images, as torchvision's ImageFolder reads one:
  * dir/train/CLASS/IMAGE and dir/test/CLASS/IMAGE (or dir/val/...). Classes: dir/train's
  * sub-folders sorted by name, labelled 0, 1, ... in that order (a test class must be one of
- * them); in each, the images sorted by name: .png, .jpg, .jpeg, .pbm, .pgm, .ppm, .pnm, .pam
- * (other files skipped; .bmp, .tif, .tiff, .webp refused: not read by ctrain).
+ * them); in each, the images sorted by name: .png, .jpg, .jpeg, .pgm, .ppm (other files
+ * skipped, as ImageFolder skips them; .bmp, .tif, .tiff, .webp refused: not read by ctrain).
  * Every image is resized to height x width as torchvision's Resize((height, width)) resizes
  * a PIL image (ct_image_resize), or, with 0 x 0, must have the size of the first training
- * image. The images are colour when any training image is, else grey (ct_image_to_planes
- * converts each). A class's images are searched in its sub-folders too (ImageFolder's order);
+ * image. The images have channels (1 or 3; 0: 3 when any training image is colour, else 1;
+ * ct_image_to_planes converts each). A class's images are searched in its sub-folders too (ImageFolder's order);
  * every training class needs one; hidden files and folders are skipped. class_names (may be
  * NULL) receives the classes' names, one a line (malloc'd). */
-ct_status ct_dataset_load_folder(const char *dir, const char *part, int height, int width,
-                                 ct_dataset **out, char **class_names);
+ct_status ct_dataset_load_folder(const char *dir, const char *part, int channels, int height,
+                                 int width, ct_dataset **out, char **class_names);
 /* The shape ct_dataset_load_folder gives dir's images at height x width (0 x 0: as found), and
  * the number of classes, from the training images' headers (none is decoded). */
 ct_status ct_dataset_folder_shape(const char *dir, int height, int width, int *c, int *h, int *w,

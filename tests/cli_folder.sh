@@ -147,9 +147,13 @@ else
     bad "nested class folders -> exit $rc: $out $err"
 fi
 printf 'P6\n2 1\n255\n\x01\x02\x03\x04\x05\x06' >nest/train/b/colour.ppm
-run train --dataset folder --data nest --val-size 0 --epochs 1 --batch-size 1
+run train --dataset folder --data nest --val-size 0 --epochs 1 --batch-size 1 --save ncol
 [ "$rc" -eq 0 ] && grep -q "(3x1x2)" <<<"$out" && ok "one colour training image: a colour dataset (3x1x2)" ||
     bad "a colour image among grey ones -> exit $rc: $out $err"
+rm nest/train/b/colour.ppm # (a grey folder now: eval gives its images the model's 3 channels)
+run eval --model ncol --data nest
+[ "$rc" -eq 0 ] && grep -q "accuracy" <<<"$out" && ok "eval of a colour model on a grey folder: its images made colour" ||
+    bad "eval --model ncol --data nest -> exit $rc: $out $err"
 mkdir -p nest/train/c
 refuse "an empty training class" 1 "nest/train/c: no images in this class" train --dataset folder --data nest --val-size 0
 rmdir nest/train/c
@@ -167,12 +171,12 @@ if [ -n "$jpg" ]; then
         bad "predict --invert auto dark.pgm -> exit $rc: $out $err"
 fi
 
-# --image-size: images of many sizes (grey, grey as RGB, colour) resized as torchvision's
-# Resize((24, 20)) resizes PIL images: the same numbers as IDX files of PIL's resized pixels
+# --image-size: images of many sizes (grey, grey as RGB, colour; some with a gAMA chunk) resized
+# as torchvision's Resize((24, 20)) resizes PIL images: the numbers of IDX files of PIL's pixels
 if "$PY" -c 'import PIL' 2>/dev/null; then
     "$PY" - sm sized sizedref <<'EOF' || bad "writing the folder of many sizes"
 import os, random, struct, sys
-from PIL import Image
+from PIL import Image, PngImagePlugin
 src, out, srt = sys.argv[1:4]
 random.seed(1)
 H, W = 24, 20
@@ -191,7 +195,10 @@ for part, idx, n in (("train", "train", 600), ("test", "t10k", 200)):
             img = Image.merge("RGB", (g, g.point(lambda v: 255 - v), g.point(lambda v: v // 2)))
         d = f"{out}/{part}/{lab}"
         os.makedirs(d, exist_ok=True)
-        img.save(f"{d}/{i:05d}.png")
+        info = PngImagePlugin.PngInfo()
+        if i % 4 == 3:  # a gamma of 0.5, which PIL (and so ctrain) leaves alone
+            info.add(b"gAMA", struct.pack(">I", 50000))
+        img.save(f"{d}/{i:05d}.png", pnginfo=info)
         ref = Image.open(f"{d}/{i:05d}.png").resize((W, H), Image.BILINEAR).convert("L").tobytes()
         items.append((str(lab), f"{i:05d}", lab, ref))
     items.sort(key=lambda t: (t[0], t[1]))

@@ -57,7 +57,7 @@ static void test_folder_order_and_names(void **state) {
     put_image("train/b/.hidden.pgm", 1, 3, 2, 0);
     ct_dataset *ds = NULL;
     char *names = NULL;
-    OK(ct_dataset_load_folder(g_root, "train", 0, 0, &ds, &names));
+    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, &ds, &names));
     assert_string_equal(names, "b\nc\nd");
     assert_int_equal(ct_dataset_count(ds), 5);
     assert_int_equal(ct_dataset_classes(ds), 3);
@@ -72,7 +72,7 @@ static void test_folder_order_and_names(void **state) {
     }
     ct_dataset_free(ds);
     free(names);
-    OK(ct_dataset_load_folder(g_root, "test", 0, 0, &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_count(ds), 2);
     assert_int_equal(ct_dataset_classes(ds), 3);
     assert_int_equal(ct_dataset_labels(ds)[0], 0); /* b */
@@ -96,7 +96,7 @@ static void test_folder_channels(void **state) {
     put_image("train/a/1.pgm", 1, 2, 2, 7);
     put_image("val/a/0.pgm", 1, 2, 2, 9);
     ct_dataset *ds = NULL;
-    OK(ct_dataset_load_folder(g_root, "train", 0, 0, &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_channels(ds), 3);
     const uint8_t *px = ct_dataset_images(ds);
     assert_int_equal(px[0], 100);      /* image 0, R of pixel 0 */
@@ -105,7 +105,7 @@ static void test_folder_channels(void **state) {
     assert_int_equal(px[12 + 4], 7);
     assert_int_equal(px[12 + 8 + 3], 10);
     ct_dataset_free(ds);
-    OK(ct_dataset_load_folder(g_root, "test", 0, 0, &ds, NULL)); /* (val/) */
+    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, &ds, NULL)); /* (val/) */
     assert_int_equal(ct_dataset_channels(ds), 3);
     assert_int_equal(ct_dataset_images(ds)[8], 9);
     ct_dataset_free(ds);
@@ -114,7 +114,7 @@ static void test_folder_channels(void **state) {
     put_image("train/a/0.pgm", 1, 2, 1, 5);
     put_image("train/b/1.ppm", 3, 2, 1, 200); /* a later colour image: colour */
     put_image("test/a/0.ppm", 3, 2, 1, 200);  /* pixel 0: (200, 201, 202) */
-    OK(ct_dataset_load_folder(g_root, "train", 0, 0, &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_channels(ds), 3);
     assert_int_equal(ct_dataset_images(ds)[2 + 1], 6); /* the grey image's G, pixel 1 */
     ct_dataset_free(ds);
@@ -122,7 +122,7 @@ static void test_folder_channels(void **state) {
     snprintf(path, sizeof path, "%s/train/b/1.ppm", g_root);
     unlink(path);
     put_image("train/b/1.pgm", 1, 2, 1, 9);
-    OK(ct_dataset_load_folder(g_root, "test", 0, 0, &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_channels(ds), 1);
     unsigned l = (200u * 19595u + 201u * 38470u + 202u * 7471u + 0x8000u) >> 16;
     assert_int_equal(ct_dataset_images(ds)[0], l);
@@ -132,7 +132,7 @@ static void test_folder_channels(void **state) {
 
 static void expect_refused(const char *part, ct_status want, const char *text) {
     ct_dataset *ds = (ct_dataset *)&ds;
-    assert_int_equal(ct_dataset_load_folder(g_root, part, 0, 0, &ds, NULL), want);
+    assert_int_equal(ct_dataset_load_folder(g_root, part, 0, 0, 0, &ds, NULL), want);
     assert_null(ds);
     if (!strstr(ct_last_error(), text)) fail_msg("\"%s\" lacks \"%s\"", ct_last_error(), text);
 }
@@ -164,8 +164,8 @@ static void test_folder_refusals(void **state) {
     mkdir(empty, 0755);
     expect_refused("test", CT_ERR_FORMAT, "train/b: no images in this class");
     ct_dataset *ds = NULL;
-    assert_int_equal(ct_dataset_load_folder(g_root, "val", 0, 0, &ds, NULL), CT_ERR_INVALID);
-    assert_int_equal(ct_dataset_load_folder(NULL, "train", 0, 0, &ds, NULL), CT_ERR_INVALID);
+    assert_int_equal(ct_dataset_load_folder(g_root, "val", 0, 0, 0, &ds, NULL), CT_ERR_INVALID);
+    assert_int_equal(ct_dataset_load_folder(NULL, "train", 0, 0, 0, &ds, NULL), CT_ERR_INVALID);
 }
 
 /* ct_image_resize (tests/cli_folder.sh holds it to PIL's resize on 800 images): the same size

@@ -162,7 +162,7 @@ static void test_tfevents_refusals(void **state) {
 
 /* a model's histograms: one value per float tensor under its state_dict name; the weight
  * 0, 1, ..., 11 (one NaN instead of 6) in 30 equal buckets from 0 to 11, each value in the
- * first bucket whose limit is not below it; the bias, all 5, in one bucket */
+ * first bucket whose limit is above it (the max in the last); the bias, all 5, in one bucket */
 static void test_tfevents_histograms(void **state) {
     (void)state;
     ct_backend *b = NULL;
@@ -199,9 +199,9 @@ static void test_tfevents_histograms(void **state) {
     assert_int_equal(h->n_bucket_limit, 30);
     double total = 0;
     for (int k = 0; k < 30; k++) {
-        double expect = 0; /* the values v (not 6) with limit[k - 1] < v <= limit[k] */
+        double expect = 0; /* the values v (not 6) with limit[k - 1] <= v < limit[k] */
         for (int v = 0; v < 12; v++)
-            if (v != 6 && v <= h->bucket_limit[k] && (k == 0 || v > h->bucket_limit[k - 1]))
+            if (v != 6 && (v < h->bucket_limit[k] || k == 29) && (k == 0 || v >= h->bucket_limit[k - 1]))
                 expect += 1;
         assert_true(h->bucket[k] == expect);
         assert_true(fabs(h->bucket_limit[k] - 11.0 * (k + 1) / 30) < 1e-12);

@@ -200,8 +200,9 @@ ct_status ct_tfevents_scalars(ct_tfevents *w, int64_t step, const char *const *t
                               const double *values, int n);
 /* One event at step holding a histogram of each float tensor of the model (its weights and
  * batch norm's running statistics, as the run validates with them) under its state_dict name
- * ("linear1.weight"), as PyTorch's add_histogram or Keras' histogram_freq: min, max, count,
- * sum, sum of squares, 30 equal buckets from min to max; written and flushed. */
+ * ("linear1.weight"), as PyTorch's add_histogram or Keras' histogram_freq do: min, max, count,
+ * sum, sum of squares, and 30 equal buckets from min to max (tf.summary.histogram's default;
+ * each counts [its lower limit, its limit), the last the max too); written and flushed. */
 ct_status ct_tfevents_model_histograms(ct_tfevents *w, int64_t step, const ct_model *m);
 /* The file's path. */
 const char *ct_tfevents_path(const ct_tfevents *w);

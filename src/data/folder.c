@@ -7,8 +7,8 @@
  * ImageFolder's order (sorted(os.walk(CLASS)): the folders by path, each one's files by name).
  * Files that are not images by their extension are skipped (ImageFolder's rule), and so are
  * hidden files and folders (names starting with '.', such as .ipynb_checkpoints, which
- * ImageFolder would take for a class); .png, .jpg, .jpeg, .pbm, .pgm, .ppm, .pnm and .pam are
- * read (ct_image_load: libpng, libjpeg-turbo, libnetpbm), and the rest of torchvision's image
+ * ImageFolder would take for a class); .png, .jpg, .jpeg, .pgm and .ppm are read
+ * (ct_image_load: libpng, libjpeg-turbo, libnetpbm), and the rest of torchvision's image
  * extensions (.bmp, .tif, .tiff, .webp) are refused: ctrain cannot read them.
  * Every image is resized to the size asked for, as torchvision's Resize((h, w)) resizes a PIL
  * image, or, when none is asked for, must have the size of the first training image. The
@@ -72,8 +72,9 @@ static int in_list(const char *ext, const char *const *list) {
     return 0;
 }
 
-static const char *const k_readable[] = {"png", "jpg", "jpeg", "pbm", "pgm", "ppm", "pnm",
-                                         "pam", NULL};
+/* torchvision's IMG_EXTENSIONS that ctrain reads (.pbm, .pnm, .pam are not among them:
+ * skipped, as ImageFolder skips them) */
+static const char *const k_readable[] = {"png", "jpg", "jpeg", "pgm", "ppm", NULL};
 /* the rest of torchvision's IMG_EXTENSIONS: images a user means to train on */
 static const char *const k_unreadable[] = {"bmp", "tif", "tiff", "webp", NULL};
 
@@ -98,8 +99,8 @@ static ct_status list_entries(const char *path, int dirs, name_list *out) {
             char ext[16];
             extension(e->d_name, ext);
             if (in_list(ext, k_unreadable)) {
-                s = ct_fail(CT_ERR_FORMAT, "%s: .%s images are not read by ctrain (PNG, JPEG "
-                            "and PBM/PGM/PPM/PAM are): convert them, e.g. with ImageMagick's "
+                s = ct_fail(CT_ERR_FORMAT, "%s: .%s images are not read by ctrain (PNG, JPEG, "
+                            "PGM and PPM are): convert them, e.g. with ImageMagick's "
                             "mogrify -format png", full, ext);
                 break;
             }
@@ -197,8 +198,8 @@ static ct_status part_images(const char *part_dir, const name_list *classes, int
     }
     names_free(&sub);
     if (s == CT_OK && paths->n == 0)
-        s = ct_fail(CT_ERR_FORMAT, "%s: no images in its class folders (.png, .jpg, .pgm, .ppm, "
-                    ".pbm, .pnm, .pam)", part_dir);
+        s = ct_fail(CT_ERR_FORMAT, "%s: no images in its class folders (.png, .jpg, .jpeg, "
+                    ".pgm, .ppm)", part_dir);
     return s;
 }
 
@@ -228,11 +229,12 @@ static ct_status train_classes(const char *train_dir, name_list *classes) {
     return CT_OK;
 }
 
-/* DIR/train scanned: its classes, its images (paths, labels), and the dataset's shape: c (3
- * when any training image is colour, from their headers), h x w (height x width, else the
- * first image's). */
-static ct_status scan_train(const char *dir, int height, int width, name_list *classes,
-                            name_list *paths, uint8_t **labels, int *c, int *h, int *w) {
+/* DIR/train scanned: its classes, its images (paths, labels), and the dataset's shape: c
+ * (channels, else 3 when any training image is colour, from their headers), h x w (height x
+ * width, else the first image's). */
+static ct_status scan_train(const char *dir, int channels, int height, int width,
+                            name_list *classes, name_list *paths, uint8_t **labels, int *c,
+                            int *h, int *w) {
     char train_dir[PATH_MAX];
     struct stat st;
     if (snprintf(train_dir, sizeof train_dir, "%s/train", dir) >= (int)sizeof train_dir)
@@ -242,28 +244,28 @@ static ct_status scan_train(const char *dir, int height, int width, name_list *c
                        "DIR/train/CLASS/IMAGE and DIR/test/CLASS/IMAGE)", dir);
     CT_TRY(train_classes(train_dir, classes));
     ct_status s = part_images(train_dir, classes, 1, paths, labels);
-    *c = 1, *h = height, *w = width;
-    for (int64_t i = 0; i < paths->n && s == CT_OK; i++) {
+    *c = channels ? channels : 1, *h = height, *w = width;
+    for (int64_t i = 0; i < paths->n && s == CT_OK && !(channels && height); i++) {
         int iw, ih, ic;
         if ((s = ct_image_probe(paths->v[i], &iw, &ih, &ic)) != CT_OK) break;
-        if (ic == 3) *c = 3;
+        if (ic == 3 && !channels) *c = 3;
         if (i == 0 && !height) *h = ih, *w = iw;
     }
     return s;
 }
 
-static int bad_size(int height, int width) {
-    return height < 0 || width < 0 || (height == 0) != (width == 0) ||
-           (int64_t)height * width > (1 << 24);
+static int bad_size(int channels, int height, int width) {
+    return (channels != 0 && channels != 1 && channels != 3) || height < 0 || width < 0 ||
+           (height == 0) != (width == 0) || (int64_t)height * width > (1 << 24);
 }
 
 ct_status ct_dataset_folder_shape(const char *dir, int height, int width, int *c, int *h, int *w,
                                   int *classes) {
-    if (!dir || bad_size(height, width) || !c || !h || !w || !classes)
+    if (!dir || bad_size(0, height, width) || !c || !h || !w || !classes)
         return ct_fail(CT_ERR_INVALID, "ct_dataset_folder_shape: bad arguments");
     name_list cl = {0}, paths = {0};
     uint8_t *labels = NULL;
-    ct_status s = scan_train(dir, height, width, &cl, &paths, &labels, c, h, w);
+    ct_status s = scan_train(dir, 0, height, width, &cl, &paths, &labels, c, h, w);
     *classes = (int)cl.n;
     free(labels);
     names_free(&cl);
@@ -271,17 +273,18 @@ ct_status ct_dataset_folder_shape(const char *dir, int height, int width, int *c
     return s;
 }
 
-ct_status ct_dataset_load_folder(const char *dir, const char *part, int height, int width,
-                                 ct_dataset **out, char **class_names) {
+ct_status ct_dataset_load_folder(const char *dir, const char *part, int channels, int height,
+                                 int width, ct_dataset **out, char **class_names) {
     if (out) *out = NULL;
     if (class_names) *class_names = NULL;
     if (!out || !dir || !part || (strcmp(part, "train") != 0 && strcmp(part, "test") != 0) ||
-        bad_size(height, width))
+        bad_size(channels, height, width))
         return ct_fail(CT_ERR_INVALID, "ct_dataset_load_folder: bad arguments");
     name_list classes = {0}, train_paths = {0}, part_paths = {0};
     uint8_t *train_labels = NULL, *part_labels = NULL, *images = NULL;
     int c, h, w;
-    ct_status s = scan_train(dir, height, width, &classes, &train_paths, &train_labels, &c, &h, &w);
+    ct_status s = scan_train(dir, channels, height, width, &classes, &train_paths, &train_labels,
+                             &c, &h, &w);
     if (s != CT_OK) goto done;
     const name_list *paths = &train_paths;
     const uint8_t *labels = train_labels;

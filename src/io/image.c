@@ -1,6 +1,6 @@
 /*
- * image.c — images in, for `ctrain predict` and --dataset folder: decoding (libpng's simplified
- * API for PNG, libjpeg-turbo for JPEG, libnetpbm's PAM reader for PBM/PGM/PPM/PAM) and turning
+ * image.c — images in, for `ctrain predict` and --dataset folder: decoding (libpng for PNG,
+ * libjpeg-turbo for JPEG, libnetpbm's PAM reader for PBM/PGM/PPM/PAM) and turning
  * a picture into a model input the way
  * MNIST's own images look: grey by luminance, light ink on a dark background, fitted to the
  * input size by area averaging.
@@ -46,39 +46,82 @@ static ct_status check_size(const char *path, long w, long h) {
 /* ------------------------------------------------------------------------------------------ */
 /* PNG                                                                                         */
 
-/* probe: out gets the size and channels only (pixels NULL), nothing is decoded */
+typedef struct {
+    jmp_buf jb;
+    char msg[200];
+} png_err;
+
+static void png_fail(png_structp png, png_const_charp msg) {
+    png_err *e = png_get_error_ptr(png);
+    snprintf(e->msg, sizeof e->msg, "%s", msg);
+    longjmp(e->jb, 1);
+}
+static void png_quiet(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
+
+/* libpng's reader with PIL's choices: the samples as stored (no gamma or sRGB conversion;
+ * 16 bits: their high byte), palettes and low bit depths expanded, transparency (tRNS) as
+ * alpha. probe: out gets the size and channels only (pixels NULL), nothing is decoded. */
 static ct_status load_png(const char *path, ct_image *out, int probe) {
-    png_image pi;
-    memset(&pi, 0, sizeof pi);
-    pi.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&pi, path))
-        return ct_fail(CT_ERR_FORMAT, "%s: not a readable PNG (libpng: %s)", path, pi.message);
-    ct_status s = check_size(path, (long)pi.width, (long)pi.height);
-    if (s) {
-        png_image_free(&pi);
+    FILE *f = fopen(path, "rb");
+    if (!f) return ct_fail(CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    png_err e = {.msg = ""};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &e, png_fail, png_quiet);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    uint8_t *volatile buf = NULL;
+    png_bytep *volatile rows = NULL;
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        fclose(f);
+        return ct_fail(CT_ERR_NOMEM, "out of memory (reading %s)", path);
+    }
+    if (setjmp(e.jb)) {
+        png_destroy_read_struct(&png, &info, NULL);
+        fclose(f);
+        free(buf);
+        free(rows);
+        return ct_fail(CT_ERR_FORMAT, "%s: not a readable PNG, truncated or corrupt? (libpng: "
+                       "%s)", path, e.msg);
+    }
+    png_init_io(png, f);
+    png_read_info(png, info);
+    png_uint_32 w, h;
+    int depth, type;
+    png_get_IHDR(png, info, &w, &h, &depth, &type, NULL, NULL, NULL);
+    int colour = (type & PNG_COLOR_MASK_COLOR) != 0; /* (a palette too) */
+    ct_status s = check_size(path, (long)w, (long)h);
+    if (s != CT_OK || probe) {
+        png_destroy_read_struct(&png, &info, NULL);
+        fclose(f);
+        if (s == CT_OK) out->w = (int)w, out->h = (int)h, out->c = colour ? 3 : 1;
         return s;
     }
-    int colour = (pi.format & PNG_FORMAT_FLAG_COLOR) != 0;
-    if (probe) {
-        out->w = (int)pi.width, out->h = (int)pi.height, out->c = colour ? 3 : 1;
-        png_image_free(&pi);
-        return CT_OK;
-    }
-    pi.format = colour ? PNG_FORMAT_RGBA : PNG_FORMAT_GA; /* 8-bit, alpha resolved below */
-    int in_c = colour ? 4 : 2;
-    size_t n = (size_t)pi.width * pi.height;
-    uint8_t *buf = ct_malloc(n * (size_t)in_c, "PNG pixels");
-    if (!buf) {
-        png_image_free(&pi);
+    if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+    if (depth == 16) png_set_strip_16(png);
+    if (!(type & PNG_COLOR_MASK_ALPHA) && !png_get_valid(png, info, PNG_INFO_tRNS))
+        png_set_add_alpha(png, 0xFF, PNG_FILLER_AFTER); /* G -> GA, RGB -> RGBA: one layout */
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    const int in_c = colour ? 4 : 2;
+    const size_t n = (size_t)w * h, stride = (size_t)w * in_c;
+    if (png_get_rowbytes(png, info) != stride) png_error(png, "unexpected row layout");
+    buf = ct_malloc(n * (size_t)in_c, "PNG pixels");
+    rows = buf ? malloc(sizeof *rows * h) : NULL;
+    if (!rows) {
+        png_destroy_read_struct(&png, &info, NULL);
+        fclose(f);
+        free(buf);
         return CT_ERR_NOMEM;
     }
-    if (!png_image_finish_read(&pi, NULL, buf, 0, NULL)) {
-        free(buf);
-        return ct_fail(CT_ERR_FORMAT, "%s: cannot decode the PNG, truncated or corrupt? (libpng: %s)",
-                       path, pi.message);
-    }
-    out->w = (int)pi.width;
-    out->h = (int)pi.height;
+    for (png_uint_32 y = 0; y < h; y++) rows[y] = buf + y * stride;
+    png_read_image(png, rows);
+    png_read_end(png, NULL);
+    png_destroy_read_struct(&png, &info, NULL);
+    fclose(f);
+    free(rows);
+    out->w = (int)w;
+    out->h = (int)h;
     out->c = colour ? 3 : 1;
     out->pixels = buf; /* composited in place: alpha over white */
     for (size_t i = 0; i < n; i++) {

@@ -9,7 +9,8 @@
  * ISA-L's crc32_iscsi (the SSE4.2/AVX-512 instruction where the CPU has it). The first event is
  * the file version, "brain.Event:2"; the second a SessionLog START at the first step the writer
  * will use, so that TensorBoard drops what earlier files in the folder hold from that step on.
- * Histograms are HistogramProto values (30 equal buckets from min to max, as tf.summary's).
+ * Histograms are HistogramProto values (30 equal buckets from min to max, as
+ * tf.summary.histogram's default).
  */
 #include "core/core.h"
 #include "io/checkpoint.h"
@@ -78,8 +79,9 @@ ct_status ct_tfevents_open(ct_tfevents **out, const char *dir, int64_t start_ste
     if (!dir || !dir[0]) return ct_fail(CT_ERR_INVALID, "TensorBoard: no folder given");
     if (start_step < 0)
         return ct_fail(CT_ERR_INVALID, "TensorBoard: start step %lld < 0", (long long)start_step);
-    /* PyTorch's name: events.out.tfevents.TIME.HOST.PID.N; N makes the writers of one process
-     * in one second distinct, O_EXCL never replaces a file */
+    /* PyTorch's name: events.out.tfevents.TIME.HOST.PID.N, TIME and PID zero-padded so that
+     * the names of later runs sort later (TensorBoard reads a folder's files in name order);
+     * N makes the writers of one process in one second distinct; O_EXCL replaces no file */
     static atomic_int serial;
     char host[256] = "localhost";
     if (gethostname(host, sizeof host) != 0 || !host[0]) snprintf(host, sizeof host, "localhost");
@@ -96,7 +98,7 @@ ct_status ct_tfevents_open(ct_tfevents **out, const char *dir, int64_t start_ste
     }
     int fd = -1;
     for (int tries = 0; fd < 0 && tries < 100; tries++) {
-        snprintf(path, bytes, "%s/events.out.tfevents.%010lld.%s.%ld.%d", dir,
+        snprintf(path, bytes, "%s/events.out.tfevents.%010lld.%s.%010ld.%d", dir,
                  (long long)time(NULL), host, (long)getpid(), atomic_fetch_add(&serial, 1));
         fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd < 0 && errno != EEXIST) break;
@@ -161,8 +163,9 @@ ct_status ct_tfevents_scalars(ct_tfevents *w, int64_t step, const char *const *t
 
 /* One tensor's histogram into h (limits, counts: HISTOGRAM_BUCKETS doubles each): its min,
  * max, count, sum and sum of squares, and 30 equal buckets from min to max (one when all
- * values are equal), each counting the values in (its lower limit, its limit]; NaNs and
- * infinities are left out of all of them. */
+ * values are equal), each counting the values in [its lower limit, its limit), the last also
+ * the max, as TensorFlow's histograms count them (upper_bound); NaNs and infinities are left
+ * out of all of them. */
 static void histogram(const float *v, int64_t n, Tensorboard__HistogramProto *h, double *limits,
                       double *counts) {
     double lo = INFINITY, hi = -INFINITY, sum = 0, sq = 0, num = 0;
@@ -182,8 +185,8 @@ static void histogram(const float *v, int64_t n, Tensorboard__HistogramProto *h,
         if (isfinite(v[i])) {
             int b = k == 1 ? 0 : (int)((v[i] - lo) / (hi - lo) * k);
             b = b < 0 ? 0 : b >= k ? k - 1 : b;
-            while (b > 0 && v[i] <= limits[b - 1]) b--; /* (its limit's side, not rounding's) */
-            while (b + 1 < k && v[i] > limits[b]) b++;
+            while (b > 0 && v[i] < limits[b - 1]) b--; /* (its limit's side, not rounding's) */
+            while (b + 1 < k && v[i] >= limits[b]) b++;
             counts[b] += 1;
         }
     h->min = lo, h->max = hi, h->num = num, h->sum = sum, h->sum_squares = sq;

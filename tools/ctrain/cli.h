@@ -99,15 +99,16 @@ int cli_read_class_names(const char *cmd, const char *flag, const char *path, in
                          char **text);
 /* Loads part ("train" or "test") of a dataset: mnist (fetched when missing), fashion-mnist,
  * cifar10, idx, folder (see ct_dataset_load_*; data_dir NULL: their default folders; folder
- * has none). size (may be NULL, or {0, 0}): a folder's images resized to size[0] x size[1].
+ * has none). shape (may be NULL): {channels, height, width} a folder's images take (0: as
+ * found, see ct_dataset_load_folder).
  * names (may be NULL): a folder's class names, one a line (malloc'd), else NULL. Prints the
  * error and returns non-zero on failure. */
 int cli_load_dataset(const char *dataset, const char *data_dir, const char *part,
-                     const int *size, ct_dataset **out, char **names);
-/* The height and width of the images a saved model takes (its metadata's input shape) into
- * size, returned; NULL when cm holds no model or its file records none. --dataset folder's
- * images are resized to it (eval, show). */
-const int *cli_model_image_size(const cli_model *cm, int size[2]);
+                     const int *shape, ct_dataset **out, char **names);
+/* The channels, height and width of the images a saved model takes (its metadata's input
+ * shape) into shape, returned; NULL when cm holds no model or its file records none.
+ * --dataset folder's images are made so (eval, show). */
+const int *cli_model_image_shape(const cli_model *cm, int shape[3]);
 /* The dataset to use: the flag's when given (seen), else the one the model's metadata names,
  * else the flag's default. */
 const char *cli_dataset_of(const cli_model *cm, const char *given, int seen);

@@ -215,8 +215,8 @@ int cmd_eval(int argc, char **argv) {
     ct_dataset *test = NULL;
     o.dataset = cli_dataset_of(&cm, o.dataset, cli_find(flags, nflags, "dataset")->seen);
     const char *load = val ? "train" : o.part;
-    int size[2];
-    if ((rc = cli_load_dataset(o.dataset, o.data_dir, load, cli_model_image_size(&cm, size), &test,
+    int shape[3];
+    if ((rc = cli_load_dataset(o.dataset, o.data_dir, load, cli_model_image_shape(&cm, shape), &test,
                                NULL)) != CLI_EXIT_OK) {
         cli_close_model(&cm);
         return rc;

@@ -203,10 +203,10 @@ const char *cli_dataset_of(const cli_model *cm, const char *given, int seen) {
     return !seen && saved && cli_known_dataset(saved) ? saved : given;
 }
 
-const int *cli_model_image_size(const cli_model *cm, int size[2]) {
-    int c;
-    if (!cm->ck || ct_checkpoint_input_shape(cm->ck, &c, &size[0], &size[1]) != CT_OK) return NULL;
-    return size;
+const int *cli_model_image_shape(const cli_model *cm, int shape[3]) {
+    if (!cm->ck || ct_checkpoint_input_shape(cm->ck, &shape[0], &shape[1], &shape[2]) != CT_OK)
+        return NULL;
+    return shape;
 }
 
 int cli_dataset_from_files(const char *name) {
@@ -214,7 +214,7 @@ int cli_dataset_from_files(const char *name) {
 }
 
 int cli_load_dataset(const char *dataset, const char *data_dir, const char *part,
-                     const int *size, ct_dataset **out, char **names) {
+                     const int *shape, ct_dataset **out, char **names) {
     *out = NULL;
     if (names) *names = NULL;
     ct_status s;
@@ -223,8 +223,8 @@ int cli_load_dataset(const char *dataset, const char *data_dir, const char *part
             return cli_usage_error(NULL, "--dataset folder: needs --data DIR, the folder "
                                    "holding train/CLASS/IMAGE and test/CLASS/IMAGE (the "
                                    "model's dataset, when --dataset is not given)");
-        s = ct_dataset_load_folder(data_dir, part, size ? size[0] : 0, size ? size[1] : 0, out,
-                                   names);
+        s = ct_dataset_load_folder(data_dir, part, shape ? shape[0] : 0, shape ? shape[1] : 0,
+                                   shape ? shape[2] : 0, out, names);
         if (s != CT_OK) return cli_lib_error(s);
         for (const char *k = names ? *names : NULL; k && *k;) { /* as the model keeps them */
             size_t len = strcspn(k, "\n");

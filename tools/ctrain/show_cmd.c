@@ -151,8 +151,8 @@ int cmd_show(int argc, char **argv) {
     int augmenting = strcmp(aug_text, "off") != 0;
     if (augmenting && !part_flag->seen) o.part = "train"; /* (what augmentation is for) */
     ct_dataset *ds = NULL;
-    int size[2];
-    if ((rc = cli_load_dataset(o.dataset, o.data_dir, o.part, cli_model_image_size(&cm, size), &ds,
+    int shape[3];
+    if ((rc = cli_load_dataset(o.dataset, o.data_dir, o.part, cli_model_image_shape(&cm, shape), &ds,
                                NULL)) != CLI_EXIT_OK) {
         cli_close_model(&cm);
         return rc;

@@ -20,9 +20,9 @@ int train_load_data(const train_opts *o, ct_dist *dist, train_run *run, ct_datas
         char abs_dir[PATH_MAX];
         const char *dir = o->data_dir && realpath(o->data_dir, abs_dir) ? abs_dir : o->data_dir;
         snprintf(run->data_dir, sizeof run->data_dir, "%s", dir ? dir : "(default)");
-        const int size[2] = {o->image_h, o->image_w};
-        if (cli_load_dataset(o->dataset, o->data_dir, "train", size, train, folder_names) != 0 ||
-            cli_load_dataset(o->dataset, o->data_dir, "test", size, test, NULL) != CLI_EXIT_OK)
+        const int shape[3] = {0, o->image_h, o->image_w}; /* (channels as the folder has) */
+        if (cli_load_dataset(o->dataset, o->data_dir, "train", shape, train, folder_names) != 0 ||
+            cli_load_dataset(o->dataset, o->data_dir, "test", shape, test, NULL) != CLI_EXIT_OK)
             return CLI_EXIT_ERROR; /* message printed (or held) */
         return CLI_EXIT_OK;
     }

@@ -67,16 +67,17 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "torchvision's ImageFolder reads them: --data DIR holding\n"
                  "train/CLASS/IMAGE and test/CLASS/IMAGE (or val/), the classes\n"
                  "train's sub-folders sorted by name (their names saved in the\n"
-                 "model), PNG, JPEG or PGM/PPM/PBM/PAM files of one size (else\n"
+                 "model), PNG, JPEG, PGM or PPM files of one size (else\n"
                  "--image-size), colour when any training image is)"},
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
          .help = "folder with the dataset's files (MNIST: fetched there\nwhen missing)",
          .def = "~/.cache/ctrain/DATASET; mnist: $CTRAIN_DATA first; folder: required"},
         {.name = "image-size", .kind = CLI_STR, .dst = &o->image_size, .metavar = "SIZE",
-         .help = "--dataset folder: resize every image to SIZE (SIDE, or HEIGHT,WIDTH)\n"
-                 "as torchvision's transforms.Resize((HEIGHT, WIDTH)) resizes the PIL\n"
-                 "images of an ImageFolder (bilinear, antialiased, the same pixels);\n"
-                 "eval and show resize to the model's input",
+         .help = "--dataset folder: resize every image to SIZE, HEIGHT,WIDTH (or\n"
+                 "SIDE: SIDE,SIDE, not Resize(SIDE)'s shorter edge), as torchvision's\n"
+                 "transforms.Resize((HEIGHT, WIDTH)) resizes the PIL images of an\n"
+                 "ImageFolder (bilinear, antialiased, the same pixels); eval and show\n"
+                 "resize to the model's input",
          .def = "none: all images of the first one's size"},
         {.name = "val-size", .kind = CLI_STR, .dst = &o->val_size_text, .metavar = "N|F",
          .help = "training images held out for validation (a seeded random\n"
