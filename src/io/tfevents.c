@@ -136,6 +136,20 @@ ct_status ct_tfevents_open(ct_tfevents **out, const char *dir, int64_t start_ste
     return CT_OK;
 }
 
+/* One event at step holding the n values pv, written and flushed. */
+static ct_status write_summary(ct_tfevents *w, int64_t step, Tensorboard__Summary__Value **pv,
+                               int n) {
+    Tensorboard__Summary sum = TENSORBOARD__SUMMARY__INIT;
+    sum.n_value = (size_t)n;
+    sum.value = pv;
+    Tensorboard__Event ev = TENSORBOARD__EVENT__INIT;
+    ev.wall_time = wall_time_now();
+    ev.step = step;
+    ev.what_case = TENSORBOARD__EVENT__WHAT_SUMMARY;
+    ev.summary = &sum;
+    return write_event(w, &ev);
+}
+
 ct_status ct_tfevents_scalars(ct_tfevents *w, int64_t step, const char *const *tags,
                               const double *values, int n) {
     if (!w || n < 0 || n > 64 || (n > 0 && (!tags || !values)))
@@ -148,15 +162,7 @@ ct_status ct_tfevents_scalars(ct_tfevents *w, int64_t step, const char *const *t
         vals[i].simple_value = (float)values[i];
         pv[i] = &vals[i];
     }
-    Tensorboard__Summary sum = TENSORBOARD__SUMMARY__INIT;
-    sum.n_value = (size_t)n;
-    sum.value = pv;
-    Tensorboard__Event ev = TENSORBOARD__EVENT__INIT;
-    ev.wall_time = wall_time_now();
-    ev.step = step;
-    ev.what_case = TENSORBOARD__EVENT__WHAT_SUMMARY;
-    ev.summary = &sum;
-    return write_event(w, &ev);
+    return write_summary(w, step, pv, n);
 }
 
 #define HISTOGRAM_BUCKETS 30 /* as tf.summary.histogram's default */
@@ -226,17 +232,7 @@ ct_status ct_tfevents_model_histograms(ct_tfevents *w, int64_t step, const ct_mo
         pv[n] = &vals[n];
         n++;
     }
-    if (s == CT_OK) {
-        Tensorboard__Summary sum = TENSORBOARD__SUMMARY__INIT;
-        sum.n_value = (size_t)n;
-        sum.value = pv;
-        Tensorboard__Event ev = TENSORBOARD__EVENT__INIT;
-        ev.wall_time = wall_time_now();
-        ev.step = step;
-        ev.what_case = TENSORBOARD__EVENT__WHAT_SUMMARY;
-        ev.summary = &sum;
-        s = write_event(w, &ev);
-    }
+    if (s == CT_OK) s = write_summary(w, step, pv, n);
     free(vals), free(pv), free(hist), free(buf);
     ct_tensor_list_free(&l);
     ct_host_state_free(&hs);
