@@ -224,6 +224,9 @@ EOF
     else
         bad "eval --model srun --data sized -> exit $rc: $out $err (trained: $t)"
     fi
+    run summary --model cnn --dataset folder --data sized --image-size 24,20
+    [ "$rc" -eq 0 ] && grep -q "input 1x24x20 (folder)" <<<"$out" && ok "summary --image-size 24,20: the folder's model at that size" ||
+        bad "summary --image-size -> exit $rc: $out $err"
     "$CT" train --resume srun --epochs 3 --quiet >sres.out 2>sres.err && grep -q "^Epoch \[2\]" sres.out &&
         ok "--resume keeps the run's --image-size" || bad "--resume srun: $(cat sres.out sres.err)"
     run train --resume srun --epochs 3 --image-size 28

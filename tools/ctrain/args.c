@@ -527,3 +527,19 @@ int cli_check_replaceable(const char *flag, const char *path, const void *head, 
                          why);
     return CLI_EXIT_OK;
 }
+
+/* (args.h) */
+int cli_parse_image_size(const char *text, long *h, long *w) {
+    const char *comma = strchr(text, ',');
+    char first[32];
+    if (comma) {
+        if ((size_t)(comma - text) >= sizeof first) return -1;
+        memcpy(first, text, (size_t)(comma - text));
+        first[comma - text] = 0;
+    }
+    if (cli_parse_long(comma ? first : text, 1, CLI_MAX_IMAGE_SIDE, h) != 0 ||
+        cli_parse_long(comma ? comma + 1 : text, 1, CLI_MAX_IMAGE_SIDE, w) != 0)
+        return -1;
+    return *h * *w > CLI_MAX_IMAGE_PIXELS ? -1 : 0;
+}
+

@@ -117,6 +117,11 @@ int cli_check_png_out(const char *flag, const char *path);
 /* Strict number parsing: the whole of s, no leading space, range-checked. 0 on success,
  * -1 when s is not a number of that kind, -2 when it is out of range. */
 int cli_parse_long(const char *s, long min, long max, long *out);
+/* --image-size: "SIDE" (SIDE x SIDE) or "HEIGHT,WIDTH" into h and w, each 1 to
+ * CLI_MAX_IMAGE_SIDE and at most CLI_MAX_IMAGE_PIXELS in all; -1 when malformed or out of range. */
+#define CLI_MAX_IMAGE_SIDE 4096
+#define CLI_MAX_IMAGE_PIXELS (1 << 22)
+int cli_parse_image_size(const char *text, long *h, long *w);
 int cli_parse_u64(const char *s, uint64_t *out);
 int cli_parse_double(const char *s, double *out);
 

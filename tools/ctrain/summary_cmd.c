@@ -16,11 +16,11 @@
 #define SUMMARY_BYTES (1 << 16)
 
 typedef struct {
-    const char *model, *dataset, *data_dir;
+    const char *model, *dataset, *data_dir, *image_size;
     int hidden;
 } summary_opts;
 
-enum { NUM_SUMMARY_FLAGS = 4 };
+enum { NUM_SUMMARY_FLAGS = 5 };
 
 static int summary_flags(summary_opts *o, cli_flag *f) {
     cli_flag t[NUM_SUMMARY_FLAGS] = {
@@ -34,6 +34,10 @@ static int summary_flags(summary_opts *o, cli_flag *f) {
          .def = "~/.cache/ctrain/idx; folder: required"},
         {.name = "hidden", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->hidden,
          .metavar = "N", .help = "hidden units of --model mlp"},
+        {.name = "image-size", .kind = CLI_STR, .dst = &o->image_size, .metavar = "SIZE",
+         .help = "--dataset folder: the size its images are resized to, as ctrain\n"
+                 "train --image-size SIZE (HEIGHT,WIDTH or SIDE)",
+         .def = "none: the first training image's"},
     };
     memcpy(f, t, sizeof t);
     return NUM_SUMMARY_FLAGS;
@@ -44,6 +48,7 @@ static void opts_init(summary_opts *o) {
     o->dataset = "mnist";
     o->data_dir = NULL;
     o->hidden = 32;
+    o->image_size = NULL;
 }
 
 void summary_help(FILE *out) {
@@ -52,13 +57,15 @@ void summary_help(FILE *out) {
     opts_init(&o);
     int n = summary_flags(&o, flags);
     fputs("usage: ctrain summary [--model SPEC] [--dataset NAME] [--data DIR] [--hidden N]\n"
+          "                      [--image-size SIZE]\n"
           "\n"
           "Prints each layer of the model (as ctrain train --model builds it), its output shape,\n"
           "parameter count and multiply-adds for one image (of the linear and convolution\n"
           "layers' weights: the matrix products; torchinfo's Mult-Adds add the biases), and\n"
           "the totals, like Keras' model.summary() or torchinfo.\n"
           "Input shapes: mnist and fashion-mnist 1x28x28, cifar10 3x32x32 (10 classes each);\n"
-          "idx: read from its files in --data DIR.\n"
+          "idx: read from its files in --data DIR; folder: from its training images' headers\n"
+          "in --data DIR (their channels, the first one's size or --image-size).\n"
           "A malformed layer string is an error naming the offending layer. A saved model (a\n"
           "--save folder or a .safetensors file, as ctrain eval --model takes it) is shown on\n"
           "the input shape it was saved with (a preset's name wins: ./cnn for a folder cnn);\n"
@@ -138,6 +145,9 @@ int cmd_summary(int argc, char **argv) {
         if (!cli_dataset_from_files(o.dataset) && cli_find(flags, nflags, "data")->seen)
             return cli_usage_error("summary", "--data: only read for --dataset idx or folder "
                                    "(got %s)", o.dataset);
+        if (o.image_size)
+            return cli_usage_error("summary", "--image-size: for a layer spec; a saved model is "
+                                   "shown on its own input shape (--model %s)", o.model);
         return summary_saved(o.model, &o, cli_find(flags, nflags, "dataset")->seen);
     }
     int is_mlp = strcmp(o.model, "mlp") == 0;
@@ -147,9 +157,18 @@ int cmd_summary(int argc, char **argv) {
     if (!cli_dataset_from_files(o.dataset) && cli_find(flags, nflags, "data")->seen)
         return cli_usage_error("summary", "--data: only read for --dataset idx or folder (got %s)",
                                o.dataset);
+    long ih = 0, iw = 0;
+    if (o.image_size && strcmp(o.dataset, "folder") != 0)
+        return cli_usage_error("summary", "--image-size: only for --dataset folder (got %s)",
+                               o.dataset);
+    if (o.image_size && cli_parse_image_size(o.image_size, &ih, &iw) != 0)
+        return cli_usage_error("summary", "--image-size: expected SIDE or HEIGHT,WIDTH, each 1 "
+                               "to %d and at most %d pixels in all, got \"%s\"",
+                               CLI_MAX_IMAGE_SIDE, CLI_MAX_IMAGE_PIXELS, o.image_size);
     int in_c, in_h, in_w, classes;
     int rc0 = cli_dataset_shape(o.dataset, o.data_dir, &in_c, &in_h, &in_w, &classes);
     if (rc0 != CLI_EXIT_OK) return rc0;
+    if (ih) in_h = (int)ih, in_w = (int)iw; /* (the folder's channels and classes, this size) */
     char mlp_spec[64];
     const char *spec = cli_model_spec(o.model, o.hidden, classes, mlp_spec, sizeof mlp_spec);
     ct_backend *b = NULL;

@@ -19,8 +19,6 @@
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
 #define NUM_TRAIN_FLAGS 65       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
-#define TRAIN_MAX_IMAGE_SIDE 4096            /* --image-size's height and width */
-#define TRAIN_MAX_IMAGE_PIXELS (1 << 22)     /* and their product */
 
 typedef struct {
     const char *data_dir;

@@ -376,32 +376,17 @@ int train_normalize_spec(const char *arg, const ct_dataset *train, const char *s
     return 0;
 }
 
-/* "SIDE" or "HEIGHT,WIDTH" into h and w; -1 when malformed or out of range */
-static int parse_size(const char *text, long *h, long *w) {
-    const char *comma = strchr(text, ',');
-    char first[32];
-    if (comma) {
-        if ((size_t)(comma - text) >= sizeof first) return -1;
-        memcpy(first, text, (size_t)(comma - text));
-        first[comma - text] = 0;
-    }
-    if (cli_parse_long(comma ? first : text, 1, TRAIN_MAX_IMAGE_SIDE, h) != 0 ||
-        cli_parse_long(comma ? comma + 1 : text, 1, TRAIN_MAX_IMAGE_SIDE, w) != 0)
-        return -1;
-    return *h * *w > TRAIN_MAX_IMAGE_PIXELS ? -1 : 0;
-}
-
 int train_parse_image_size(train_opts *o) {
     long h = 0, w = 0, sh = 0, sw = 0;
     if (o->image_size && strcmp(o->dataset, "folder") != 0)
         return cli_usage_error("train", "--image-size: only for --dataset folder (%s's images "
                                "have their size)", o->dataset);
-    if (o->image_size && parse_size(o->image_size, &h, &w) != 0)
+    if (o->image_size && cli_parse_image_size(o->image_size, &h, &w) != 0)
         return cli_usage_error("train", "--image-size: expected SIDE or HEIGHT,WIDTH, each 1 to "
                                "%d and at most %d pixels in all, got \"%s\"",
-                               TRAIN_MAX_IMAGE_SIDE, TRAIN_MAX_IMAGE_PIXELS, o->image_size);
+                               CLI_MAX_IMAGE_SIDE, CLI_MAX_IMAGE_PIXELS, o->image_size);
     if (o->image_size_saved[0]) { /* a resumed folder run: the size its model takes */
-        if (parse_size(o->image_size_saved, &sh, &sw) != 0)
+        if (cli_parse_image_size(o->image_size_saved, &sh, &sw) != 0)
             return cli_usage_error("train", "--resume %s: its input shape %s is not an image "
                                    "size", o->resume_dir, o->image_size_saved);
         if (o->image_size && (h != sh || w != sw))
