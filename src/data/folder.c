@@ -93,8 +93,12 @@ static ct_status list_entries(const char *path, int dirs, name_list *out) {
             s = ct_fail(CT_ERR_IO, "%s/%s: path too long", path, e->d_name);
             break;
         }
-        if (stat(full, &st) != 0) continue; /* a dangling link */
-        if (dirs ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) continue;
+        int is_dir = e->d_type == DT_DIR, is_file = e->d_type == DT_REG;
+        if (!is_dir && !is_file) { /* a link (followed), or a file system without d_type */
+            if (stat(full, &st) != 0) continue; /* a dangling link */
+            is_dir = S_ISDIR(st.st_mode), is_file = S_ISREG(st.st_mode);
+        }
+        if (dirs ? !is_dir : !is_file) continue;
         if (!dirs) {
             char ext[16];
             extension(e->d_name, ext);
@@ -245,7 +249,8 @@ static ct_status scan_train(const char *dir, int channels, int height, int width
     CT_TRY(train_classes(train_dir, classes));
     ct_status s = part_images(train_dir, classes, 1, paths, labels);
     *c = channels ? channels : 1, *h = height, *w = width;
-    for (int64_t i = 0; i < paths->n && s == CT_OK && !(channels && height); i++) {
+    /* (with channels given, the first image's header at most: its size when none is asked) */
+    for (int64_t i = 0; i < paths->n && s == CT_OK && !(channels && (height || i > 0)); i++) {
         int iw, ih, ic;
         if ((s = ct_image_probe(paths->v[i], &iw, &ih, &ic)) != CT_OK) break;
         if (ic == 3 && !channels) *c = 3;

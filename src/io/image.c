@@ -61,9 +61,7 @@ static void png_quiet(png_structp png, png_const_charp msg) { (void)png, (void)m
 /* libpng's reader with PIL's choices: the samples as stored (no gamma or sRGB conversion;
  * 16 bits: their high byte), palettes and low bit depths expanded, transparency (tRNS) as
  * alpha. probe: out gets the size and channels only (pixels NULL), nothing is decoded. */
-static ct_status load_png(const char *path, ct_image *out, int probe) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ct_fail(CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+static ct_status load_png(FILE *f, const char *path, ct_image *out, int probe) {
     png_err e = {.msg = ""};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &e, png_fail, png_quiet);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -71,12 +69,10 @@ static ct_status load_png(const char *path, ct_image *out, int probe) {
     png_bytep *volatile rows = NULL;
     if (!info) {
         png_destroy_read_struct(&png, NULL, NULL);
-        fclose(f);
         return ct_fail(CT_ERR_NOMEM, "out of memory (reading %s)", path);
     }
     if (setjmp(e.jb)) {
         png_destroy_read_struct(&png, &info, NULL);
-        fclose(f);
         free(buf);
         free(rows);
         return ct_fail(CT_ERR_FORMAT, "%s: not a readable PNG, truncated or corrupt? (libpng: "
@@ -91,7 +87,6 @@ static ct_status load_png(const char *path, ct_image *out, int probe) {
     ct_status s = check_size(path, (long)w, (long)h);
     if (s != CT_OK || probe) {
         png_destroy_read_struct(&png, &info, NULL);
-        fclose(f);
         if (s == CT_OK) out->w = (int)w, out->h = (int)h, out->c = colour ? 3 : 1;
         return s;
     }
@@ -110,7 +105,6 @@ static ct_status load_png(const char *path, ct_image *out, int probe) {
     rows = buf ? malloc(sizeof *rows * h) : NULL;
     if (!rows) {
         png_destroy_read_struct(&png, &info, NULL);
-        fclose(f);
         free(buf);
         return CT_ERR_NOMEM;
     }
@@ -118,7 +112,6 @@ static ct_status load_png(const char *path, ct_image *out, int probe) {
     png_read_image(png, rows);
     png_read_end(png, NULL);
     png_destroy_read_struct(&png, &info, NULL);
-    fclose(f);
     free(rows);
     out->w = (int)w;
     out->h = (int)h;
@@ -156,9 +149,7 @@ static void jpeg_warning(j_common_ptr c, int level) {
     if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) ((jpeg_err *)c->err)->truncated = 1;
 }
 
-static ct_status load_jpeg(const char *path, ct_image *out, int probe) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ct_fail(CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+static ct_status load_jpeg(FILE *f, const char *path, ct_image *out, int probe) {
     struct jpeg_decompress_struct d;
     jpeg_err e;
     uint8_t *volatile px = NULL;
@@ -169,7 +160,6 @@ static ct_status load_jpeg(const char *path, ct_image *out, int probe) {
     e.truncated = 0;
     if (setjmp(e.jb)) {
         jpeg_destroy_decompress(&d);
-        fclose(f);
         free(px);
         return ct_fail(CT_ERR_FORMAT, "%s: not a readable JPEG (libjpeg: %s)", path, e.msg);
     }
@@ -185,14 +175,12 @@ static ct_status load_jpeg(const char *path, ct_image *out, int probe) {
     if (s == CT_OK && probe) {
         out->w = (int)d.image_width, out->h = (int)d.image_height, out->c = c;
         jpeg_destroy_decompress(&d);
-        fclose(f);
         return CT_OK;
     }
     if (s == CT_OK && !(px = ct_malloc((size_t)d.image_width * d.image_height * c, "JPEG pixels")))
         s = CT_ERR_NOMEM;
     if (s != CT_OK) {
         jpeg_destroy_decompress(&d);
-        fclose(f);
         return s;
     }
     d.out_color_space = grey ? JCS_GRAYSCALE : JCS_RGB;
@@ -203,7 +191,6 @@ static ct_status load_jpeg(const char *path, ct_image *out, int probe) {
     }
     jpeg_finish_decompress(&d);
     jpeg_destroy_decompress(&d);
-    fclose(f);
     if (e.truncated) {
         free(px);
         return ct_fail(CT_ERR_FORMAT, "%s: a truncated JPEG (its data ends before the image "
@@ -230,12 +217,10 @@ static void pm_error_message(const char *msg) {
 }
 static void pm_quiet(const char *msg) { (void)msg; }
 
-static ct_status load_pnm(const char *path, ct_image *out, int probe) {
+static ct_status load_pnm(FILE *f, const char *path, ct_image *out, int probe) {
     pthread_once(&g_pm_once, pm_init_once);
     pm_setusererrormsgfn(pm_error_message);
     pm_setusermessagefn(pm_quiet);
-    FILE *f = fopen(path, "rb");
-    if (!f) return ct_fail(CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct pam pam;
     tuple *volatile row = NULL;
     uint8_t *volatile px = NULL;
@@ -245,7 +230,6 @@ static ct_status load_pnm(const char *path, ct_image *out, int probe) {
         pm_setjmpbuf(saved);
         if (row) pnm_freepamrow(row);
         free(px);
-        fclose(f);
         return ct_fail(CT_ERR_FORMAT, "%s: %s", path, g_pm_message[0] ? g_pm_message :
                        "not a readable PBM/PGM/PPM/PAM image");
     }
@@ -260,7 +244,6 @@ static ct_status load_pnm(const char *path, ct_image *out, int probe) {
     int c = colour ? 3 : 1;
     if (s == CT_OK && probe) {
         pm_setjmpbuf(saved);
-        fclose(f);
         out->w = pam.width, out->h = pam.height, out->c = c;
         return CT_OK;
     }
@@ -282,7 +265,6 @@ static ct_status load_pnm(const char *path, ct_image *out, int probe) {
     }
     if (row) pnm_freepamrow(row);
     pm_setjmpbuf(saved);
-    fclose(f);
     if (s != CT_OK) {
         free(px);
         return s;
@@ -296,21 +278,26 @@ static ct_status load_pnm(const char *path, ct_image *out, int probe) {
 
 static ct_status read_image(const char *path, ct_image *out, int probe) {
     memset(out, 0, sizeof *out);
-    struct stat st; /* read twice (the magic, then the image), so a file; and open() would wait
-                     * on a FIFO */
+    struct stat st; /* read twice (the magic, then from the start again), so a file; and
+                     * open() would wait on a FIFO */
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
         return ct_fail(CT_ERR_IO, "%s: not a regular file", path);
-    FILE *f = fopen(path, "rb");
+    FILE *f = fopen(path, "rb"); /* one open: the magic, then the decoder from the start */
     if (!f) return ct_fail(CT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     unsigned char magic[8] = {0};
     size_t got = fread(magic, 1, sizeof magic, f);
+    rewind(f);
+    ct_status s;
+    if (got == 8 && png_sig_cmp(magic, 0, 8) == 0)
+        s = load_png(f, path, out, probe);
+    else if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF)
+        s = load_jpeg(f, path, out, probe);
+    else if (got >= 2 && magic[0] == 'P' && magic[1] >= '1' && magic[1] <= '7')
+        s = load_pnm(f, path, out, probe);
+    else
+        s = ct_fail(CT_ERR_FORMAT, "%s: not a PNG, JPEG or PBM/PGM/PPM/PAM image", path);
     fclose(f);
-    if (got == 8 && png_sig_cmp(magic, 0, 8) == 0) return load_png(path, out, probe);
-    if (got >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF)
-        return load_jpeg(path, out, probe);
-    if (got >= 2 && magic[0] == 'P' && magic[1] >= '1' && magic[1] <= '7')
-        return load_pnm(path, out, probe);
-    return ct_fail(CT_ERR_FORMAT, "%s: not a PNG, JPEG or PBM/PGM/PPM/PAM image", path);
+    return s;
 }
 
 ct_status ct_image_load(const char *path, ct_image *out) { return read_image(path, out, 0); }
