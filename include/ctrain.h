@@ -185,6 +185,7 @@ typedef struct {
 } ct_phase;
 
 #define CT_MAX_PHASES 16
+#define CT_MAX_CLASSES 256 /* labels are bytes */
 /* All phases' epochs together. The train state holds the history, about 350 bytes an epoch, in
  * its safetensors header, which readers take up to 100 MB. */
 #define CT_MAX_EPOCHS 100000
@@ -294,6 +295,15 @@ typedef struct {
      * training and validation samples alike (as Keras and torchvision's reference scripts,
      * which evaluate with the training criterion); ct_evaluate_dist takes it too. */
     float label_smoothing;
+    /* Class weights (Keras' fit(class_weight=...)): the training loss of a sample of class c
+     * and its gradient are multiplied by class_weights[c], the mean still over the batch's
+     * samples (Keras' sum_over_batch_size; PyTorch's (F.cross_entropy(z, y,
+     * reduction="none") * w[y]).mean(), not CrossEntropyLoss(weight=w)'s weighted mean).
+     * n_class_weights: 0 (none: every class 1) or the model's classes; each weight finite and
+     * >= 0. Training only: the train loss is weighted, validation and ct_evaluate are not
+     * (as Keras' val_loss). */
+    int n_class_weights;
+    float class_weights[CT_MAX_CLASSES];
     /* An exponential moving average of the weights (torchvision's ExponentialMovingAverage,
      * Keras' use_ema), in [0, 1) (0: none): after every update avg = decay * avg + (1 - decay)
      * * weights over the parameters and batch norm's running statistics, starting as the

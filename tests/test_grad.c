@@ -220,12 +220,18 @@ static void test_xent_grad(void **state) {
     OK(b->alloc(b, sizeof st, (void **)&d_st));
     OK(b->h2d(b, d_lab, lab, sizeof lab));
     const float gs = 1.0f / N; /* gradient of the mean loss */
-    const float smoothing[] = {0.0f, 0.2f}; /* none, and PyTorch's label smoothing */
-    for (int k = 0; k < 2; k++) {
+    /* none, PyTorch's label smoothing, and each with Keras' class weights */
+    const float smoothing[] = {0.0f, 0.2f, 0.0f, 0.2f};
+    const float weights[C] = {0.5f, 2.0f, 1.5f, 1.0f, 3.0f};
+    float *d_w = NULL;
+    OK(b->alloc(b, sizeof weights, (void **)&d_w));
+    OK(b->h2d(b, d_w, weights, sizeof weights));
+    for (int k = 0; k < 4; k++) {
         const float sm = smoothing[k];
+        const float *w = k >= 2 ? weights : NULL, *dw = k >= 2 ? d_w : NULL;
         OK(b->h2d(b, d_z, z, sizeof z));
         OK(b->memset0(b, d_st, sizeof st));
-        OK(b->xent(b, d_z, d_lab, N, C, gs, sm, d_g, d_st));
+        OK(b->xent(b, d_z, d_lab, N, C, gs, sm, dw, d_g, d_st));
         OK(b->d2h(b, g, d_g, sizeof g));
         for (int j = 0; j < N * C; j++) {
             /* in double: the mean loss as a function of logit j */
@@ -240,15 +246,16 @@ static void test_xent_grad(void **state) {
                     }
                     for (int c = 0; c < C; c++) sum += exp(v[c] - zmax);
                     double lse = log(sum) + zmax; /* (1 - s)(lse - v[y]) + s/C sum (lse - v[c]) */
-                    loss += (1.0 - sm) * (lse - v[lab[r]]);
-                    for (int c = 0; c < C; c++) loss += sm / C * (lse - v[c]);
+                    double row = (1.0 - sm) * (lse - v[lab[r]]);
+                    for (int c = 0; c < C; c++) row += sm / C * (lse - v[c]);
+                    loss += (w ? w[lab[r]] : 1.0) * row; /* times the label's class weight */
                 }
                 f[side] = loss / N;
             }
             double gdbl = (f[0] - f[1]) / (2 * EPS_D);
             if (!(fabs(g[j] - gdbl) <= 1e-5 * fabs(gdbl) + 1e-7))
-                fail_msg("xent (smoothing %g) dlogits[%d] = %.9g, finite differences (double) %.9g",
-                         (double)sm, j, g[j], gdbl);
+                fail_msg("xent (smoothing %g%s) dlogits[%d] = %.9g, finite differences (double) "
+                         "%.9g", (double)sm, w ? ", class weights" : "", j, g[j], gdbl);
             /* through the op itself: its float loss, summed in double */
             float zs = z[j], hi = zs + EPS_F, lo = zs - EPS_F;
             double lf[2];
@@ -256,18 +263,18 @@ static void test_xent_grad(void **state) {
                 z[j] = side ? lo : hi;
                 OK(b->h2d(b, d_z, z, sizeof z));
                 OK(b->memset0(b, d_st, sizeof st));
-                OK(b->xent(b, d_z, d_lab, N, C, gs, sm, NULL, d_st));
+                OK(b->xent(b, d_z, d_lab, N, C, gs, sm, dw, NULL, d_st));
                 OK(b->d2h(b, st, d_st, sizeof st));
                 lf[side] = st[0] / N;
             }
             z[j] = zs;
             double gf = (lf[0] - lf[1]) / ((double)hi - (double)lo);
             if (!(fabs(g[j] - gf) <= 1e-2 * fabs(g[j]) + 1e-4))
-                fail_msg("xent (smoothing %g) dlogits[%d] = %.9g, finite differences of the op "
-                         "%.9g", (double)sm, j, g[j], gf);
+                fail_msg("xent (smoothing %g%s) dlogits[%d] = %.9g, finite differences of the "
+                         "op %.9g", (double)sm, w ? ", class weights" : "", j, g[j], gf);
         }
     }
-    b->free(b, d_z); b->free(b, d_g); b->free(b, d_lab); b->free(b, d_st);
+    b->free(b, d_z); b->free(b, d_g); b->free(b, d_lab); b->free(b, d_st); b->free(b, d_w);
 }
 
 /* ------------------------------------------------------------------------------------------ */

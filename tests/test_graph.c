@@ -146,11 +146,11 @@ static ct_status w_act_b(ct_backend *b, ct_act k, float param, const float *x, c
 }
 
 static ct_status w_xent(ct_backend *b, const float *z, const uint8_t *lab, int64_t n, int classes,
-                        float scale, float smoothing, float *dz, double *stats) {
+                        float scale, float smoothing, const float *cw, float *dz, double *stats) {
     rec_op *o = rec(b, R_XENT);
-    if (!o) return CPU(b)->xent(CPU(b), z, lab, n, classes, scale, smoothing, dz, stats);
+    if (!o) return CPU(b)->xent(CPU(b), z, lab, n, classes, scale, smoothing, cw, dz, stats);
     o->p[0] = (void *)z, o->p[1] = (void *)lab, o->i[0] = n, o->i[1] = classes;
-    o->f[0] = scale, o->f[1] = smoothing, o->p[2] = dz, o->p[3] = stats;
+    o->f[0] = scale, o->f[1] = smoothing, o->p[2] = dz, o->p[3] = stats, o->p[4] = (void *)cw;
     return CT_OK;
 }
 
@@ -419,7 +419,8 @@ static ct_status replay(ct_backend *c, const rec_op *o) {
     case R_ACT_B:
         return c->act_backward(c, (ct_act)i[0], (float)f[0], p[0], p[1], p[2], p[3], i[1]);
     case R_XENT:
-        return c->xent(c, p[0], p[1], i[0], (int)i[1], (float)f[0], (float)f[1], p[2], p[3]);
+        return c->xent(c, p[0], p[1], i[0], (int)i[1], (float)f[0], (float)f[1], p[4], p[2],
+                       p[3]);
     case R_SGD:
         return c->sgd_step(c, p[0], p[1], p[2], i[0], (float)f[0], (float)f[1], (float)f[2],
                            (int)i[1], (int)i[2], p[3]);

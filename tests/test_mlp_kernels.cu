@@ -63,7 +63,11 @@ typedef struct {
     ct_optimizer_kind opt;    /* Adam/AdamW: betas 0.9, 0.999, eps 1e-8; wd as weight decay */
     int rb;                   /* rows per row item of phase B */
     float smoothing;          /* label smoothing (0 where not given) */
+    int weighted;             /* 1: class weights (class_weight_of), Keras' class_weight */
 } config;
+
+/* The class weights of a weighted config or fit: in [0.25, 1.75], class 1's 0. */
+static float class_weight_of(int c) { return c == 1 ? 0.0f : 0.25f + 0.5f * (float)(c % 4); }
 
 /* One step of the MLP in double, with the same order of operations as PyTorch's optimizers
  * (Adam's factors from the float ones the op is given, as ct_adam_factors makes them). */
@@ -100,10 +104,11 @@ static void reference_step(const ct_mlp_step_desc *d, int64_t pos, float lr, flo
         for (int c = 0; c < C; c++) sum += exp(z2[c] - zmax);
         stats[1] += arg == y;
         for (int j = 0; j < H; j++) dz1[j] = 0.0;
+        double wy = d->class_weights ? d->class_weights[y] : 1.0; /* (host memory here) */
         for (int c = 0; c < C; c++) { /* the target: (1 - s) onehot + s / C */
             double target = (1.0 - d->smoothing) * (c == y ? 1.0 : 0.0) + d->smoothing / C;
-            stats[0] -= target * (z2[c] - zmax - log(sum));
-            double dz = d->grad_scale * (exp(z2[c] - zmax) / sum - target);
+            stats[0] -= wy * target * (z2[c] - zmax - log(sum));
+            double dz = wy * d->grad_scale * (exp(z2[c] - zmax) / sum - target);
             gB2[c] += dz;
             for (int j = 0; j < H; j++) {
                 gW2[(int64_t)c * H + j] += dz * (z1[j] > 0 ? z1[j] : 0.0);
@@ -270,6 +275,9 @@ static void run_config(const config *c) {
     d.scale = 1.0f / 255.0f;
     d.grad_scale = 1.0f / (float)c->n;
     d.smoothing = c->smoothing;
+    float weights[CT_MLP_MAX_CLASSES];
+    for (int k = 0; k < C; k++) weights[k] = class_weight_of(k);
+    d.class_weights = c->weighted ? weights : NULL;
     d.opt = c->opt;
     d.momentum = c->momentum, d.weight_decay = c->wd, d.nesterov = c->nesterov;
     d.beta1 = 0.9f, d.beta2 = 0.999f, d.eps = 1e-8f;
@@ -330,11 +338,11 @@ static void run_config(const config *c) {
         }
     }
     printf("%s n %lld in %d hidden %d classes %d threads %d rows/item %d momentum %g wd %g "
-           "nesterov %d smoothing %g steps %d: worst relative error of the weights %.2e (param %lld), loss "
+           "nesterov %d smoothing %g%s steps %d: worst relative error of the weights %.2e (param %lld), loss "
            "%.6f vs %.6f, hits %g vs %g\n",
            c->opt == CT_SGD ? "sgd" : c->opt == CT_ADAM ? "adam" : "adamw", (long long)c->n, K,
            H, C, c->nt, c->rb, (double)c->momentum, (double)c->wd, c->nesterov,
-           (double)c->smoothing, c->steps, worst,
+           (double)c->smoothing, c->weighted ? " class weights" : "", c->steps, worst,
            (long long)worst_p, stats[1][0], stats_ref[0], stats[1][1], stats_ref[1]);
     /* Adam divides m by sqrt(v): a weight whose gradients are as small as their rounding moves
      * by up to lr either way, so a few such weights may differ (m and v are checked above) */
@@ -403,7 +411,7 @@ typedef struct {
 } fit_run;
 
 static void fit(ct_dataset *ds, int fused, int clip, ct_optimizer_kind opt, float smoothing,
-                fit_run *out) {
+                int weighted, fit_run *out) {
     ct_backend *b = NULL;
     ct_model *m = NULL;
     if (ct_backend_create("cpu", 1, &b) != CT_OK) {
@@ -428,6 +436,10 @@ static void fit(ct_dataset *ds, int fused, int clip, ct_optimizer_kind opt, floa
     c.weight_decay = opt == CT_ADAMW ? 0.05f : 1e-3f;
     c.clip_norm = clip ? 1.0f : 0.0f;
     c.label_smoothing = smoothing;
+    if (weighted) {
+        c.n_class_weights = 5;
+        for (int k = 0; k < 5; k++) c.class_weights[k] = class_weight_of(k);
+    }
     c.batch_size = 64;
     c.eval_batch_size = 50;
     c.workers = 0;
@@ -486,8 +498,8 @@ static void fit_through_fused_step(void) {
     fit_run ops, fused, clipped_ops, clipped;
     memset(&ops, 0, sizeof ops), memset(&fused, 0, sizeof fused);
     memset(&clipped_ops, 0, sizeof clipped_ops), memset(&clipped, 0, sizeof clipped);
-    fit(ds, 0, 0, CT_SGD, 0.0f, &ops);
-    fit(ds, 1, 0, CT_SGD, 0.0f, &fused);
+    fit(ds, 0, 0, CT_SGD, 0.0f, 0, &ops);
+    fit(ds, 1, 0, CT_SGD, 0.0f, 0, &fused);
     CHECK(strcmp(ops.note, "") == 0, "a CPU without a fused step: note \"%s\"", ops.note);
     CHECK(strncmp(fused.note, "on", 2) == 0, "fused: note \"%s\"", fused.note);
     CHECK(fused.steps == 3 * 4, "fused: %d steps through the fused kernels, not 3 epochs x 4",
@@ -498,8 +510,8 @@ static void fit_through_fused_step(void) {
     CHECK(fused.hist[2].val.loss < 0.7 * fused.hist[0].train_loss, "fused: did not learn (%.4f "
           "after 3 epochs, %.4f in the first)", fused.hist[2].val.loss, fused.hist[0].train_loss);
     /* clipping needs the gradient, which the fused step does not keep: the layers' ops train */
-    fit(ds, 0, 1, CT_SGD, 0.0f, &clipped_ops);
-    fit(ds, 1, 1, CT_SGD, 0.0f, &clipped);
+    fit(ds, 0, 1, CT_SGD, 0.0f, 0, &clipped_ops);
+    fit(ds, 1, 1, CT_SGD, 0.0f, 0, &clipped);
     CHECK(strcmp(clipped.note, "off (gradient clipping)") == 0, "clipped: note \"%s\"",
           clipped.note);
     CHECK(clipped.steps == 0, "clipped: %d fused steps", clipped.steps);
@@ -508,7 +520,7 @@ static void fit_through_fused_step(void) {
     fit_run off;
     memset(&off, 0, sizeof off);
     setenv("CTRAIN_CUDA_FUSED", "0", 1);
-    fit(ds, 1, 0, CT_SGD, 0.0f, &off);
+    fit(ds, 1, 0, CT_SGD, 0.0f, 0, &off);
     unsetenv("CTRAIN_CUDA_FUSED");
     CHECK(strcmp(off.note, "off (CTRAIN_CUDA_FUSED=0)") == 0, "off: note \"%s\"", off.note);
     fit_compare(&off, &ops, 0.0, "ct_fit with CTRAIN_CUDA_FUSED=0 vs the layers' ops");
@@ -519,8 +531,8 @@ static void fit_through_fused_step(void) {
         ct_optimizer_kind opt = k ? CT_ADAMW : CT_ADAM;
         fit_run a_ops, a_fused;
         memset(&a_ops, 0, sizeof a_ops), memset(&a_fused, 0, sizeof a_fused);
-        fit(ds, 0, 0, opt, 0.0f, &a_ops);
-        fit(ds, 1, 0, opt, 0.0f, &a_fused);
+        fit(ds, 0, 0, opt, 0.0f, 0, &a_ops);
+        fit(ds, 1, 0, opt, 0.0f, 0, &a_fused);
         CHECK(a_fused.steps == 3 * 4, "%s: %d fused steps", k ? "adamw" : "adam", a_fused.steps);
         fit_compare(&a_fused, &a_ops, 1e-4, k ? "ct_fit with AdamW, fused vs the layers' ops"
                                               : "ct_fit with Adam, fused vs the layers' ops");
@@ -529,12 +541,24 @@ static void fit_through_fused_step(void) {
     /* label smoothing: the training and validation losses are the smoothed ones on both */
     fit_run s_ops, s_fused;
     memset(&s_ops, 0, sizeof s_ops), memset(&s_fused, 0, sizeof s_fused);
-    fit(ds, 0, 0, CT_SGD, 0.1f, &s_ops);
-    fit(ds, 1, 0, CT_SGD, 0.1f, &s_fused);
+    fit(ds, 0, 0, CT_SGD, 0.1f, 0, &s_ops);
+    fit(ds, 1, 0, CT_SGD, 0.1f, 0, &s_fused);
     CHECK(s_fused.steps == 3 * 4, "label smoothing: %d fused steps", s_fused.steps);
     fit_compare(&s_fused, &s_ops, 2e-4,
                 "ct_fit with label smoothing 0.1, fused vs the layers' ops");
     free(s_ops.params), free(s_fused.params);
+    /* class weights: the weighted training loss on both, validation's unweighted */
+    fit_run w_ops, w_fused, w_plain;
+    memset(&w_ops, 0, sizeof w_ops), memset(&w_fused, 0, sizeof w_fused);
+    memset(&w_plain, 0, sizeof w_plain);
+    fit(ds, 0, 0, CT_SGD, 0.0f, 1, &w_ops);
+    fit(ds, 1, 0, CT_SGD, 0.0f, 1, &w_fused);
+    fit(ds, 0, 0, CT_SGD, 0.0f, 0, &w_plain); /* (unweighted, to tell them apart) */
+    CHECK(w_fused.steps == 3 * 4, "class weights: %d fused steps", w_fused.steps);
+    fit_compare(&w_fused, &w_ops, 2e-4, "ct_fit with class weights, fused vs the layers' ops");
+    CHECK(fabs(w_ops.hist[0].train_loss - w_plain.hist[0].train_loss) > 1e-3,
+          "class weights left the first epoch's train loss at %.6f", w_ops.hist[0].train_loss);
+    free(w_ops.params), free(w_fused.params), free(w_plain.params);
     ct_dataset_free(ds);
     free(img);
 }
@@ -543,22 +567,25 @@ int main(void) {
     const config configs[] = {
         /* the tutorial's step: MNIST rows, 32 hidden units, 10 classes, a full batch, a row
          * per row item (as on an H200) */
-        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 0.0f, 0, 4, CT_SGD, 1, 0.0f},
+        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 0.0f, 0, 4, CT_SGD, 1, 0.0f, 0},
         /* the epoch's last batch (50000 % 128 = 80), momentum and weight decay */
-        {80, 784, 32, 10, CT_MLP_THREADS, 0.9f, 5e-4f, 0, 3, CT_SGD, 1, 0.0f},
+        {80, 784, 32, 10, CT_MLP_THREADS, 0.9f, 5e-4f, 0, 3, CT_SGD, 1, 0.0f, 0},
         /* a partial row item, a partial column item, Nesterov, another thread count */
-        {13, 37, 7, 3, 96, 0.9f, 0.0f, 1, 4, CT_SGD, 3, 0.0f},
+        {13, 37, 7, 3, 96, 0.9f, 0.0f, 1, 4, CT_SGD, 3, 0.0f, 0},
         /* more rows than one round of phases A and C, the widest shapes it takes, the most
          * rows per row item */
-        {150, 100, 64, 32, CT_MLP_THREADS, 0.5f, 1e-3f, 0, 3, CT_SGD, CT_MLP_RB_MAX, 0.0f},
+        {150, 100, 64, 32, CT_MLP_THREADS, 0.5f, 1e-3f, 0, 3, CT_SGD, CT_MLP_RB_MAX, 0.0f, 0},
         /* one row, one warp */
-        {1, 784, 32, 10, 32, 0.0f, 0.0f, 0, 3, CT_SGD, 1, 0.0f},
+        {1, 784, 32, 10, 32, 0.0f, 0.0f, 0, 3, CT_SGD, 1, 0.0f, 0},
         /* Adam with an L2 term, and AdamW's decoupled decay (partial items too) */
-        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 1e-3f, 0, 4, CT_ADAM, 4, 0.0f},
-        {13, 37, 7, 3, 96, 0.0f, 0.01f, 0, 4, CT_ADAMW, 2, 0.0f},
+        {128, 784, 32, 10, CT_MLP_THREADS, 0.0f, 1e-3f, 0, 4, CT_ADAM, 4, 0.0f, 0},
+        {13, 37, 7, 3, 96, 0.0f, 0.01f, 0, 4, CT_ADAMW, 2, 0.0f, 0},
         /* label smoothing, PyTorch's usual 0.1 and a uniform target */
-        {80, 784, 32, 10, CT_MLP_THREADS, 0.9f, 5e-4f, 0, 3, CT_SGD, 1, 0.1f},
-        {13, 37, 7, 3, 96, 0.0f, 0.0f, 0, 3, CT_ADAM, 3, 1.0f},
+        {80, 784, 32, 10, CT_MLP_THREADS, 0.9f, 5e-4f, 0, 3, CT_SGD, 1, 0.1f, 0},
+        {13, 37, 7, 3, 96, 0.0f, 0.0f, 0, 3, CT_ADAM, 3, 1.0f, 0},
+        /* class weights (one of them 0), alone and with label smoothing */
+        {80, 784, 32, 10, CT_MLP_THREADS, 0.9f, 5e-4f, 0, 3, CT_SGD, 1, 0.0f, 1},
+        {13, 37, 7, 3, 96, 0.0f, 0.0f, 0, 3, CT_ADAMW, 3, 0.2f, 1},
     };
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) run_config(&configs[i]);
     bad_label_is_nan();

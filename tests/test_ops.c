@@ -253,9 +253,10 @@ static void test_act(void **state) {
 
 /* Stable log-softmax in double: summed loss, correct count, grad_scale * (softmax - target),
  * the target (1 - s) * onehot + s / classes (PyTorch's label smoothing s): a row's loss is
- * -sum over c of target[c] * log softmax[c]. */
+ * -sum over c of target[c] * log softmax[c]; with class weights w (or NULL), w[label] times
+ * that and its gradient (Keras' class_weight). */
 static void xent_ref(const float *z, const uint8_t *lab, int64_t n, int classes, double gs,
-                     double s, double *loss, double *correct, double *grad) {
+                     double s, const float *w, double *loss, double *correct, double *grad) {
     *loss = *correct = 0.0;
     for (int64_t r = 0; r < n; r++) {
         const float *row = z + r * classes;
@@ -264,10 +265,11 @@ static void xent_ref(const float *z, const uint8_t *lab, int64_t n, int classes,
             if (row[c] > row[arg]) arg = c;
         double sum = 0.0;
         for (int c = 0; c < classes; c++) sum += exp((double)row[c] - row[arg]);
+        double wy = w ? w[lab[r]] : 1.0;
         for (int c = 0; c < classes; c++) {
             double target = (1.0 - s) * (c == lab[r]) + s / classes;
-            if (target > 0.0) *loss -= target * ((double)row[c] - row[arg] - log(sum));
-            grad[r * classes + c] = gs * (exp((double)row[c] - row[arg]) / sum - target);
+            if (target > 0.0) *loss -= wy * target * ((double)row[c] - row[arg] - log(sum));
+            grad[r * classes + c] = wy * gs * (exp((double)row[c] - row[arg]) / sum - target);
         }
         *correct += arg == lab[r];
     }
@@ -276,21 +278,22 @@ static void xent_ref(const float *z, const uint8_t *lab, int64_t n, int classes,
 /* Runs xent on (logits, labels) both out of place (twice, to check that stats accumulate) and
  * with dlogits == logits (stats starting non-zero), comparing everything with xent_ref. */
 static void check_xent(ct_backend *b, const float *z, const uint8_t *lab, int64_t n, int classes,
-                       float gs, float sm, const char *what) {
+                       float gs, float sm, const float *w, const char *what) {
     size_t nz = (size_t)n * classes;
     float *g = hmalloc(nz * 4);
     double *gr = hmalloc(nz * sizeof(double)), loss, correct, st[2];
-    xent_ref(z, lab, n, classes, gs, sm, &loss, &correct, gr);
+    xent_ref(z, lab, n, classes, gs, sm, w, &loss, &correct, gr);
+    float *d_w = w ? dput(b, w, (size_t)classes * 4) : NULL;
     float *d_z = dput(b, z, nz * 4), *d_g = dalloc(b, nz * 4);
     uint8_t *d_lab = dput(b, lab, (size_t)n);
     double *d_st = dalloc(b, 2 * sizeof(double));
     double loss_tol = 1e-5 * (double)n + 1e-6 * loss;
     OK(b->memset0(b, d_st, 2 * sizeof(double)));
-    OK(b->xent(b, d_z, d_lab, n, classes, gs, sm, d_g, d_st));
+    OK(b->xent(b, d_z, d_lab, n, classes, gs, sm, d_w, d_g, d_st));
     dget(b, st, d_st, sizeof st);
     nearx(what, "loss sum", 0, st[0], loss, loss_tol);
     nearx(what, "correct count", 0, st[1], correct, 0.0);
-    OK(b->xent(b, d_z, d_lab, n, classes, gs, sm, NULL, d_st)); /* adds to the stats */
+    OK(b->xent(b, d_z, d_lab, n, classes, gs, sm, d_w, NULL, d_st)); /* adds to the stats */
     dget(b, st, d_st, sizeof st);
     nearx(what, "loss sum after two calls", 0, st[0], 2 * loss, 2 * loss_tol);
     nearx(what, "correct count after two calls", 0, st[1], 2 * correct, 0.0);
@@ -300,14 +303,14 @@ static void check_xent(ct_backend *b, const float *z, const uint8_t *lab, int64_
     /* dlogits aliasing logits, stats starting at (1.5, 2) */
     const double st0[2] = {1.5, 2.0};
     OK(b->h2d(b, d_st, st0, sizeof st0));
-    OK(b->xent(b, d_z, d_lab, n, classes, gs, sm, d_z, d_st));
+    OK(b->xent(b, d_z, d_lab, n, classes, gs, sm, d_w, d_z, d_st));
     dget(b, st, d_st, sizeof st);
     dget(b, g, d_z, nz * 4);
     nearx(what, "in place, loss sum", 0, st[0], 1.5 + loss, loss_tol);
     nearx(what, "in place, correct count", 0, st[1], 2.0 + correct, 0.0);
     for (size_t i = 0; i < nz; i++)
         nearx(what, "in place, dlogits", i, g[i], gr[i], 1e-6 * fabs(gs) + 1e-5 * fabs(gr[i]));
-    b->free(b, d_z); b->free(b, d_g); b->free(b, d_lab); b->free(b, d_st);
+    b->free(b, d_z); b->free(b, d_g); b->free(b, d_lab); b->free(b, d_st); b->free(b, d_w);
     free(g); free(gr);
 }
 
@@ -328,13 +331,20 @@ static void test_xent(void **state) {
             z[(size_t)1 * classes + lab[1]] = 9.0f;
         /* label smoothing: none, PyTorch's usual 0.1, more, and all (a uniform target) */
         const float smoothing[] = {0.0f, 0.1f, 0.37f, 1.0f};
-        for (size_t k = 0; k < sizeof smoothing / sizeof smoothing[0]; k++) {
-            char what[80];
-            snprintf(what, sizeof what, "xent (%d, %d), label smoothing %g", n, classes,
-                     (double)smoothing[k]);
-            check_xent(b, z, lab, n, classes, s % 2 ? 0.37f : 1.0f / (float)n, smoothing[k],
-                       what);
+        /* class weights in [0, 4), one of them 0 (Keras' class_weight) */
+        float *w = hmalloc((size_t)classes * 4);
+        tu_fill(&rng, w, (size_t)classes, 0, 4);
+        w[classes / 2] = 0.0f;
+        for (size_t k = 0; k < 2 * sizeof smoothing / sizeof smoothing[0]; k++) {
+            char what[96];
+            int weighted = k >= sizeof smoothing / sizeof smoothing[0];
+            float sm = smoothing[k % (sizeof smoothing / sizeof smoothing[0])];
+            snprintf(what, sizeof what, "xent (%d, %d), label smoothing %g%s", n, classes,
+                     (double)sm, weighted ? ", class weights" : "");
+            check_xent(b, z, lab, n, classes, s % 2 ? 0.37f : 1.0f / (float)n, sm,
+                       weighted ? w : NULL, what);
         }
+        free(w);
         free(z);
         free(lab);
     }
@@ -351,15 +361,15 @@ static void test_xent_large_logits(void **state) {
         1e4f, 1e4f + 1.0f, 1e4f - 1.0f, 1e4f, 1e4f + 0.5f, /* label 1 */
     };
     const uint8_t lab[N] = {0, 4, 1, 1};
-    check_xent(b, z, lab, N, C, 0.25f, 0.0f, "xent with logits of 1e4");
-    check_xent(b, z, lab, N, C, 0.25f, 0.1f, "xent with logits of 1e4, label smoothing 0.1");
+    check_xent(b, z, lab, N, C, 0.25f, 0.0f, NULL, "xent with logits of 1e4");
+    check_xent(b, z, lab, N, C, 0.25f, 0.1f, NULL, "xent with logits of 1e4, label smoothing 0.1");
     float g[N * C];
     double st[2];
     float *d_z = dput(b, z, sizeof z), *d_g = dalloc(b, sizeof g);
     uint8_t *d_lab = dput(b, lab, sizeof lab);
     double *d_st = dalloc(b, sizeof st);
     OK(b->memset0(b, d_st, sizeof st));
-    OK(b->xent(b, d_z, d_lab, N, C, 1.0f, 0.0f, d_g, d_st));
+    OK(b->xent(b, d_z, d_lab, N, C, 1.0f, 0.0f, NULL, d_g, d_st));
     dget(b, g, d_g, sizeof g);
     dget(b, st, d_st, sizeof st);
     assert_true(isfinite(st[0]));
@@ -387,7 +397,7 @@ static void test_xent_argmax_nan(void **state) {
     uint8_t *d_lab = dput(b, lab, sizeof lab);
     double st[2], *d_st = dalloc(b, sizeof st);
     OK(b->memset0(b, d_st, sizeof st));
-    OK(b->xent(b, d_z, d_lab, N, C, 1.0f, 0.1f, NULL, d_st));
+    OK(b->xent(b, d_z, d_lab, N, C, 1.0f, 0.1f, NULL, NULL, d_st));
     dget(b, st, d_st, sizeof st);
     if (st[1] != N) fail_msg("%s: %g of %d diverged rows counted correct", b->name, st[1], N);
     b->free(b, d_z); b->free(b, d_lab); b->free(b, d_st);

@@ -615,6 +615,12 @@ static void test_bad_configs(void **state) {
     small_config(&cfg); cfg.augment_bilinear = 2; EXPECT_INVALID("interpolation 2");
     small_config(&cfg); cfg.augment_bilinear = 1; EXPECT_INVALID("bilinear without a warp");
     small_config(&cfg); cfg.phases[0].lr = INFINITY; EXPECT_INVALID("lr inf");
+    small_config(&cfg); cfg.n_class_weights = CLASSES - 1; EXPECT_INVALID("3 class weights");
+    small_config(&cfg); cfg.n_class_weights = CT_MAX_CLASSES + 1; EXPECT_INVALID("257 class weights");
+    small_config(&cfg); cfg.n_class_weights = CLASSES, cfg.class_weights[2] = -0.5f;
+    EXPECT_INVALID("a class weight < 0");
+    small_config(&cfg); cfg.n_class_weights = CLASSES, cfg.class_weights[0] = NAN;
+    EXPECT_INVALID("a class weight NaN");
     small_config(&cfg); /* (their sum overflowed an int) */
     cfg.phases[0] = cfg.phases[1] = (ct_phase){INT_MAX, 0.1f};
     cfg.num_phases = 2;

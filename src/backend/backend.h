@@ -92,6 +92,7 @@ typedef struct {
     float scale;                    /* pixel scale (gather_u8's) */
     float grad_scale;               /* d(loss) / d(sum of the rows' losses): 1 / batch */
     float smoothing;                /* label smoothing, as the xent op's */
+    const float *class_weights;     /* (classes) device, or NULL, as the xent op's */
     ct_optimizer_kind opt;          /* CT_SGD, CT_ADAM or CT_ADAMW */
     float *w;                       /* parameters */
     float *m;                       /* SGD: momentum buffer or NULL; Adam: exp_avg */
@@ -181,10 +182,12 @@ struct ct_backend {
      * s / classes * sum over c of (lse - z[c]), lse = log(sum of exp(z)). Adds the summed loss
      * to stats[0] and the number of correct argmax predictions to stats[1] (stats: 2 doubles
      * in device memory). When dlogits is not NULL, writes grad_scale * (softmax - target)
-     * there (dlogits == logits allowed). */
+     * there (dlogits == logits allowed). class_weights (classes floats in device memory, or
+     * NULL: all 1) multiplies each row's loss and gradient by its label's weight, as Keras'
+     * class_weight does (the mean stays a mean over the rows: grad_scale is unchanged). */
     ct_status (*xent)(ct_backend *b, const float *logits, const uint8_t *labels, int64_t n,
-                      int classes, float grad_scale, float smoothing, float *dlogits,
-                      double *stats);
+                      int classes, float grad_scale, float smoothing,
+                      const float *class_weights, float *dlogits, double *stats);
     /* dst[i][j] = scale * src[idx[i]][j] for i < n, j < row; labels_dst[i] = labels_src[idx[i]]
      * (idx NULL: rows in order). Pixels travel as uint8 and become float here. aug (may be
      * NULL) warps, crops and flips each row on the way (augment.h; row must be c*h*w). With sv, the

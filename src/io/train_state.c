@@ -94,6 +94,15 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         ct_jw_key(j, 0, floats[i].key);
         ct_jw_float(j, floats[i].v);
     }
+    if (c->n_class_weights > 0) { /* (a list, one per class; absent: none) */
+        ct_jw_key(j, 0, "class_weights");
+        ct_jw_raw(j, "[", 1);
+        for (int k = 0; k < c->n_class_weights; k++) {
+            if (k) ct_jw_raw(j, ", ", 2);
+            ct_jw_float(j, c->class_weights[k]);
+        }
+        ct_jw_raw(j, "]", 1);
+    }
     ct_jw_raw(j, "}", 1);
 }
 
@@ -377,6 +386,22 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         if (!get_double(o, floats[i].key, &d) || !isfinite((float)d))
             return BAD("%s: config: \"%s\" is not a finite number", c->path, floats[i].key);
         *floats[i].dst = (float)d;
+    }
+    const json_t *cw = json_object_get(o, "class_weights"); /* (absent before 6 Dec 2026) */
+    if (cw) {
+        size_t n = json_array_size(cw);
+        if (!json_is_array(cw) || n < 1 || n > CT_MAX_CLASSES)
+            return BAD("%s: config: \"class_weights\" is not a list of 1..%d numbers", c->path,
+                       CT_MAX_CLASSES);
+        for (size_t k = 0; k < n; k++) {
+            const json_t *v = json_array_get(cw, k);
+            float w = json_is_number(v) ? (float)json_number_value(v) : -1.0f;
+            if (!(w >= 0.0f && isfinite(w)))
+                return BAD("%s: config: class_weights[%zu] is not a finite number >= 0",
+                           c->path, k);
+            cfg->class_weights[k] = w;
+        }
+        cfg->n_class_weights = (int)n;
     }
     const json_t *seed = json_object_get(o, "seed");
     char *end;

@@ -412,12 +412,12 @@ ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train) {
 }
 
 ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, float grad_scale,
-                                       float smoothing) {
+                                       float smoothing, const float *class_weights) {
     ct_backend *b = m->b;
     ct_shard *sh = &m->shards[s];
     float *dy = train ? sh->gbuf[0] : NULL; // (n, classes)
     CT_TRY(b->xent(b, sh->acts[m->n_layers], sh->labels, n, m->classes, grad_scale, smoothing,
-                   dy, sh->stats));
+                   class_weights, dy, sh->stats));
     if (!train) return CT_OK;
     ct_layer_ctx ctx = shard_ctx(m, sh, train);
     /* the first layer with parameters needs no input gradient */
@@ -441,7 +441,7 @@ ct_status ct_model_forward(ct_model *m, int n, int train) {
 }
 
 ct_status ct_model_loss_backward(ct_model *m, int n, int train) {
-    return ct_model_loss_backward_shard(m, 0, n, train, 1.0f / (float)n, 0.0f);
+    return ct_model_loss_backward_shard(m, 0, n, train, 1.0f / (float)n, 0.0f, NULL);
 }
 
 int ct_model_mlp_shape(const ct_model *m, int *in, int *hidden, int *classes) {

@@ -87,11 +87,12 @@ static inline int64_t ct_model_input_size(const ct_model *m) {
 
 /* Runs the layers on the n samples in shard s's input. */
 ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train);
-/* Adds the loss (cross-entropy with label smoothing `smoothing`, the xent op's) and correct
- * count of shard s's n samples (labels in its labels) to its stats; when training, also
- * backpropagates d(loss sum)/d(logits) * grad_scale into its grads. */
+/* Adds the loss (cross-entropy with label smoothing `smoothing` and the device array
+ * class_weights or NULL, the xent op's) and correct count of shard s's n samples (labels in its
+ * labels) to its stats; when training, also backpropagates d(loss sum)/d(logits) * grad_scale
+ * into its grads. */
 ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, float grad_scale,
-                                       float smoothing);
+                                       float smoothing, const float *class_weights);
 /* 1 when m is [flatten,] linear(hidden), relu, linear(classes) on `in` features with its
  * parameters laid out as ct_mlp_step_desc says (the backend's fused MLP step can train it). */
 int ct_model_mlp_shape(const ct_model *m, int *in, int *hidden, int *classes);

@@ -23,6 +23,7 @@
 #include "core/core.h"
 #include "optim/optim.h"
 
+#include <float.h>
 #include <math.h>
 
 #define CT_STEP_GAMMA 0.1
@@ -334,6 +335,13 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     if (!(cfg->label_smoothing >= 0.0f && cfg->label_smoothing <= 1.0f))
         return ct_fail(CT_ERR_INVALID, "label smoothing must be in [0, 1], got %g",
                        (double)cfg->label_smoothing);
+    if (cfg->n_class_weights < 0 || cfg->n_class_weights > CT_MAX_CLASSES)
+        return ct_fail(CT_ERR_INVALID, "class weights: %d of them (at most %d)",
+                       cfg->n_class_weights, CT_MAX_CLASSES);
+    for (int c = 0; c < cfg->n_class_weights; c++)
+        if (!(cfg->class_weights[c] >= 0.0f && cfg->class_weights[c] <= FLT_MAX))
+            return ct_fail(CT_ERR_INVALID, "class %d's weight must be finite and >= 0, got %g",
+                           c, (double)cfg->class_weights[c]);
     if (!(cfg->ema_decay >= 0.0f && cfg->ema_decay < 1.0f))
         return ct_fail(CT_ERR_INVALID, "the moving average's decay must be in [0, 1), got %g",
                        (double)cfg->ema_decay);

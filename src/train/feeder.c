@@ -290,7 +290,7 @@ static void batch_shard(void *arg, int t, int S) {
         if (s == CT_OK) s = ct_model_forward_shard(m, t, (int)rows, j->a->train);
         if (s == CT_OK)
             s = ct_model_loss_backward_shard(m, t, (int)rows, j->a->train, 1.0f / (float)j->nb,
-                                             j->a->smoothing);
+                                             j->a->smoothing, j->a->class_weights);
     } else if (j->a->train) {
         s = b->memset0(b, sh->grads, (size_t)m->n_params * sizeof(float));
     }
@@ -345,6 +345,7 @@ static ct_status queue_batch(batch_job *j) {
         d.pos = m->sv ? 0 : j->pos;
         d.grad_scale = 1.0f / (float)j->nb;
         d.smoothing = j->a->smoothing;
+        d.class_weights = j->a->class_weights;
         d.opt = m->opt.kind;
         d.w = m->params;
         d.m = m->opt.m;

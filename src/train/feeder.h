@@ -71,6 +71,7 @@ typedef struct {
     double t0;
     ct_dist *dist;           /* training across ranks: this rank's rows, all-reduced gradient */
     float smoothing;         /* the loss's label smoothing (training and evaluation alike) */
+    const float *class_weights; /* training: the loss's class weights on the device, or NULL */
 } pass_args;
 
 /* The dataset on the device for resident feeding (on the CPU: the dataset itself). */

@@ -209,6 +209,9 @@ static ct_status fit_check(ct_model *m, const ct_dataset *ds, const int32_t *tra
     CT_TRY(check_indices(ds, train_idx, n_train, "training"));
     CT_TRY(check_indices(ds, val_idx, n_val, "validation"));
     CT_TRY(ct_train_config_check(cfg)); /* phases (1..CT_MAX_EPOCHS epochs in all), optimizer */
+    if (cfg->n_class_weights && cfg->n_class_weights != m->classes)
+        return ct_fail(CT_ERR_INVALID, "%d class weights for a model of %d classes",
+                       cfg->n_class_weights, m->classes);
     if (cfg->ema_decay > 0.0f && !m->b->ema_update)
         return ct_fail(CT_ERR_UNSUPPORTED, "the %s device has no ema_update op (the moving "
                        "average of the weights)", m->b->name);
@@ -293,6 +296,13 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     memset(&ftrain, 0, sizeof ftrain);
     memset(&fval, 0, sizeof fval);
     ct_status s = CT_OK;
+    float *d_weights = NULL; /* the class weights on the device */
+    if (cfg->n_class_weights > 0) {
+        size_t bytes = (size_t)cfg->n_class_weights * sizeof(float);
+        if ((s = b->alloc(b, bytes, (void **)&d_weights)) ||
+            (s = b->h2d(b, d_weights, cfg->class_weights, bytes)))
+            goto done;
+    }
     if (resident && (s = ct_device_data_init(&dd, b, ds))) goto done;
     if ((s = ct_feeder_init(&ftrain, m, ds, resident ? &dd : NULL, train_idx, n_train,
                          cfg->batch_size, 1, cfg->seed, cfg->workers, cfg->prefetch)) ||
@@ -332,7 +342,7 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
             pass_args a = {.train = 1, .opt = &m->opt, .cfg = cfg, .lr_scale = lr_scale,
                            .epoch = epoch,
                            .cb = cb, .t0 = t0 - before_s, .dist = cfg->dist,
-                           .smoothing = cfg->label_smoothing};
+                           .smoothing = cfg->label_smoothing, .class_weights = d_weights};
             int64_t batches_done;
             m->sv = ftrain.d_cur; /* the step's scalars: the layers, gather and update read them */
             s = ct_feeder_pass(&ftrain, epoch, first, &a, &batches_done);
@@ -388,6 +398,7 @@ done:
     if (fval.b) ct_feeder_release(&fval);
     if (ftrain.b) ct_feeder_release(&ftrain);
     ct_device_data_release(&dd, b);
+    b->free(b, d_weights);
     free(val_losses);
     return s;
 }

@@ -210,8 +210,8 @@ static ct_status cpu_act_backward(ct_backend *b, ct_act kind, float param, const
 }
 
 static ct_status cpu_xent(ct_backend *b, const float *logits, const uint8_t *labels, int64_t n,
-                          int classes, float grad_scale, float smoothing, float *dlogits,
-                          double *stats) {
+                          int classes, float grad_scale, float smoothing,
+                          const float *class_weights, float *dlogits, double *stats) {
     double loss_sum = 0.0, correct = 0.0;
     const float off = smoothing / (float)classes, on = 1.0f - smoothing; /* the target's parts */
     for (int64_t r = 0; r < n; r++) {
@@ -225,21 +225,21 @@ static ct_status cpu_xent(ct_backend *b, const float *logits, const uint8_t *lab
         float sum = 0.0f;
         for (int c = 0; c < classes; c++) sum += expf(z[c] - zmax);
         float logsum = logf(sum);
+        const float wy = class_weights ? class_weights[y] : 1.0f; /* (x 1: exact) */
         if (smoothing > 0.0f) { /* lse - (1 - s) z'[y] - s/C sum z'[c], z' = z - zmax */
             float zsum = 0.0f;
             for (int c = 0; c < classes; c++) zsum += z[c] - zmax;
-            loss_sum += (double)(logsum - on * (z[y] - zmax) - off * zsum);
+            loss_sum += (double)(wy * (logsum - on * (z[y] - zmax) - off * zsum));
         } else {
-            loss_sum += (double)(logsum - (z[y] - zmax));
+            loss_sum += (double)(wy * (logsum - (z[y] - zmax)));
         }
         correct += (arg == y);
         if (dlogits) {
             float *g = dlogits + r * classes;
-            float inv = 1.0f / sum;
-            /* (grad_scale * p first: with no smoothing, the same rounding as before it came) */
-            for (int c = 0; c < classes; c++)
-                g[c] = grad_scale * expf(z[c] - zmax) * inv - grad_scale * off;
-            g[y] -= grad_scale * on;
+            float inv = 1.0f / sum, gs = grad_scale * wy;
+            /* (gs * p first: with no smoothing, the same rounding as before it came) */
+            for (int c = 0; c < classes; c++) g[c] = gs * expf(z[c] - zmax) * inv - gs * off;
+            g[y] -= gs * on;
         }
     }
     stats[0] += loss_sum;

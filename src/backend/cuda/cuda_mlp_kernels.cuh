@@ -17,7 +17,7 @@
  *     products part[kb] = x[:, cols] W1[:, cols]^T (n, hidden).
  *   B, item rb: rows [rb*R, rb*R + R): z1 = b1 + the sum of the items' partials (in item
  *     order), h = relu(z1), z2 = h W2^T + b2, softmax cross-entropy (the rows' loss and hits),
- *     dz2 = grad_scale * (softmax - target) (the target: xent's, with label smoothing),
+ *     dz2 = grad_scale * w[y] * (softmax - target) (xent's: label smoothing, class weights),
  *     dz1 = (dz2 W2) * (z1 > 0) into the workspace.
  *   C, item kb: dW1[:, cols] = dz1^T x[:, cols] and the optimizer's update of those weights
  *     (SGD, Adam or AdamW); the last item (kb = column items) takes b1, W2 and b2 (db1 = sum
@@ -308,18 +308,20 @@ static inline __host__ __device__ void ct_mlp_phase_b(const ct_mlp_args &a, cons
             for (int c = 0; c < C; c++) sum += expf(z[c] - zmax);
             float zy = y < C ? z[y] : NAN; /* a label out of range makes the loss NaN */
             const float off = d.smoothing / (float)C, on = 1.0f - d.smoothing;
+            /* the label's class weight (xent's; x 1 without: exact) */
+            const float wy = d.class_weights ? (y < C ? d.class_weights[y] : NAN) : 1.0f;
             if (d.smoothing > 0.0f) { /* lse - (1 - s) z'[y] - s/C sum z'[c], as xent */
                 float zsum = 0.0f;
                 for (int c = 0; c < C; c++) zsum += z[c] - zmax;
-                rs[2 * t] = logf(sum) - on * (zy - zmax) - off * zsum;
+                rs[2 * t] = wy * (logf(sum) - on * (zy - zmax) - off * zsum);
             } else {
-                rs[2 * t] = logf(sum) - (zy - zmax);
+                rs[2 * t] = wy * (logf(sum) - (zy - zmax));
             }
             rs[2 * t + 1] = arg == y ? 1.0f : 0.0f;
-            float inv = 1.0f / sum;
+            float inv = 1.0f / sum, gs = d.grad_scale * wy;
             for (int c = 0; c < C; c++) {
                 float p = expf(z[c] - zmax) * inv;
-                float g = d.grad_scale * (c == y ? p - off - on : p - off);
+                float g = gs * (c == y ? p - off - on : p - off);
                 z[c] = g;
                 a.dz2[(r0 + t) * C + c] = g;
             }

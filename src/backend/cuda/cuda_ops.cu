@@ -349,7 +349,8 @@ static ct_status cuda_act_backward(ct_backend *b, ct_act kind, float param, cons
  * and then added once to stats[0] and stats[1] (double atomics). A label >= classes (the CPU
  * reports it as an error) makes that row's loss NaN, so it cannot pass unnoticed. */
 __global__ void xent_kernel(const float *logits, const uint8_t *labels, int64_t n, int classes,
-                            float grad_scale, float smoothing, float *dlogits, double *stats) {
+                            float grad_scale, float smoothing, const float *class_weights,
+                            float *dlogits, double *stats) {
     __shared__ float row_loss[CT_XENT_ROWS_PER_BLOCK];
     __shared__ int row_hit[CT_XENT_ROWS_PER_BLOCK];
     int lane = threadIdx.x % CT_WARP, warp = threadIdx.x / CT_WARP;
@@ -376,22 +377,23 @@ __global__ void xent_kernel(const float *logits, const uint8_t *labels, int64_t 
         int y = labels[r];
         float zy = y < classes ? z[y] : NAN;
         const float off = smoothing / (float)classes, on = 1.0f - smoothing;
+        const float wy = class_weights ? (y < classes ? class_weights[y] : NAN) : 1.0f;
         if (smoothing > 0.0f) { /* lse - (1 - s) z'[y] - s/C sum z'[c], z' = z - zmax */
             float zsum = 0.0f;
             for (int c = lane; c < classes; c += CT_WARP) zsum += z[c] - zmax;
             zsum = warp_sum(zsum);
-            loss = logf(sum) - on * (zy - zmax) - off * zsum;
+            loss = wy * (logf(sum) - on * (zy - zmax) - off * zsum);
         } else {
-            loss = logf(sum) - (zy - zmax);
+            loss = wy * (logf(sum) - (zy - zmax));
         }
         hit = arg == y;
         __syncwarp(); /* every lane has read the row before any lane overwrites it */
         if (dlogits) {
             float *g = dlogits + r * classes; // (classes)
-            float inv = 1.0f / sum;
+            float inv = 1.0f / sum, gs = grad_scale * wy;
             for (int c = lane; c < classes; c += CT_WARP) {
                 float p = expf(z[c] - zmax) * inv;
-                g[c] = grad_scale * (c == y ? p - off - on : p - off);
+                g[c] = gs * (c == y ? p - off - on : p - off);
             }
         }
     }
@@ -413,8 +415,8 @@ __global__ void xent_kernel(const float *logits, const uint8_t *labels, int64_t 
 }
 
 static ct_status cuda_xent(ct_backend *b, const float *logits, const uint8_t *labels, int64_t n,
-                           int classes, float grad_scale, float smoothing, float *dlogits,
-                           double *stats) {
+                           int classes, float grad_scale, float smoothing,
+                           const float *class_weights, float *dlogits, double *stats) {
     ct_cuda *cb = ct_cuda_of(b);
     if (n < 0 || classes <= 0)
         return ct_fail(CT_ERR_INVALID, "xent: bad shape (%lld, %d)", (long long)n, classes);
@@ -424,8 +426,8 @@ static ct_status cuda_xent(ct_backend *b, const float *logits, const uint8_t *la
         return ct_fail(CT_ERR_INVALID, "xent: %lld rows is too many", (long long)n);
     CT_CUDA_BIND(cb);
     xent_kernel<<<(unsigned)blocks, CT_THREADS, 0, cb->compute>>>(logits, labels, n, classes,
-                                                                 grad_scale, smoothing, dlogits,
-                                                                 stats);
+                                                                 grad_scale, smoothing,
+                                                                 class_weights, dlogits, stats);
     CT_CUDA_CHECK_LAUNCH("xent_kernel");
     return CT_OK;
 }
