@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cli_models.sh — short real runs of `ctrain train` beyond the tutorial: Adam, a small CNN, a
-# non-phase lr schedule with warm-up and clipping, augmentation, label smoothing, the moving
+# non-phase lr schedule with warm-up and clipping, augmentation, label smoothing, class weights, the moving
 # average of weights (--ema), and Fashion-MNIST (when Debian's dataset-fashion-mnist is
 # installed). Prints SKIP <name>: <why> for what cannot run here.
 # Usage: bash tests/cli_models.sh path/to/ctrain
@@ -154,6 +154,31 @@ if [ "$have_mnist" -eq 1 ]; then
     [ "$rc" -eq 1 ] && grep -q 'ls_bad.safetensors: metadata "label_smoothing" is "1.5", not a number in \[0, 1\]' <<<"$err" &&
         ok "eval refuses a model whose label_smoothing metadata is out of range" ||
         bad "eval of label_smoothing 1.5 metadata -> exit $rc, stderr: $err"
+    # class weights: balanced's, named in the Plan line; kept by a resume (the same flag
+    # taken, another refused, as one added to a run saved without)
+    run train --class-weight balanced --epochs 1 --lr 0.5 --val-size 59000 --save "$tmp/cw"
+    plan=$(grep '^Plan: ' <<<"$out")
+    if [ "$rc" -eq 0 ] && grep -qE 'class weights \(balanced\) [0-9.]+(,[0-9.]+){9},' <<<"$plan"; then
+        ok "--class-weight balanced: its 10 weights in the Plan line"
+    else
+        bad "--class-weight balanced -> exit $rc, plan: $plan, stderr: $err"
+    fi
+    run train --resume "$tmp/cw" --class-weight balanced --epochs 2
+    [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" && grep -qF "$(sed 's/.*class weights/class weights/; s/, seed.*//' <<<"$plan")" <<<"$out" &&
+        ok "resume --class-weight balanced: the same weights, epoch 1 trained" ||
+        bad "resume --class-weight balanced -> exit $rc: $out $err"
+    run train --resume "$tmp/cw" --class-weight 1,1,1,1,1,1,1,1,1,1 --epochs 3
+    [ "$rc" -eq 2 ] && grep -q -- "--class-weight 1,1,1,1,1,1,1,1,1,1: the run in $tmp/cw was saved with weights [0-9.]*,[0-9.]*,\.\.\." <<<"$err" &&
+        ok "resume with other class weights -> exit 2" ||
+        bad "resume with other --class-weight -> exit $rc, stderr: $err"
+    run train --resume "$tmp/ls" --class-weight balanced --epochs 2
+    [ "$rc" -eq 2 ] && grep -q -- "--class-weight balanced: the run in $tmp/ls was saved with none" <<<"$err" &&
+        ok "resume of a run without class weights, adding them -> exit 2" ||
+        bad "resume of $tmp/ls with --class-weight -> exit $rc, stderr: $err"
+    run train --class-weight 1,2,3 --epochs 1 --val-size 59000
+    [ "$rc" -eq 2 ] && grep -q -- '--class-weight: 3 weights for 10 classes (one per class, or balanced)' <<<"$err" &&
+        ok "--class-weight with 3 weights for 10 classes -> exit 2" ||
+        bad "--class-weight 1,2,3 -> exit $rc, stderr: $err"
     # --ema: named in the Plan line; validation and the test line are the average's (so they
     # differ from the run without; --ema 0 is that run); model.safetensors holds the average
     # (eval gives train's test line; metadata ema_decay), train_state.safetensors the average

@@ -335,10 +335,10 @@ static void test_xent(void **state) {
         float *w = hmalloc((size_t)classes * 4);
         tu_fill(&rng, w, (size_t)classes, 0, 4);
         w[classes / 2] = 0.0f;
-        for (size_t k = 0; k < 2 * sizeof smoothing / sizeof smoothing[0]; k++) {
+        for (size_t k = 0; k < sizeof smoothing / sizeof smoothing[0] + 2; k++) {
             char what[96];
-            int weighted = k >= sizeof smoothing / sizeof smoothing[0];
-            float sm = smoothing[k % (sizeof smoothing / sizeof smoothing[0])];
+            int weighted = k >= sizeof smoothing / sizeof smoothing[0]; /* (with 0 and 0.37) */
+            float sm = weighted ? smoothing[2 * (k % 2)] : smoothing[k];
             snprintf(what, sizeof what, "xent (%d, %d), label smoothing %g%s", n, classes,
                      (double)sm, weighted ? ", class weights" : "");
             check_xent(b, z, lab, n, classes, s % 2 ? 0.37f : 1.0f / (float)n, sm,

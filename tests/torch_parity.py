@@ -205,6 +205,12 @@ def reference(data, f):
             total_iters=int(f["warmup-epochs"]) * spe)
     clip = float(f.get("clip-grad-norm", 0))
     smooth = float(f.get("label-smoothing", 0))  # ctrain reports the smoothed loss everywhere
+    cw = None  # --class-weight: Keras' class_weight, each sample's loss times its class' weight
+    if f.get("class-weight", "off") == "balanced":  # scikit-learn's compute_class_weight
+        counts = torch.bincount(y[tr], minlength=10).double()
+        cw = torch.where(counts > 0, len(tr) / ((counts > 0).sum() * counts), 0.0).float()
+    elif f.get("class-weight", "off") != "off":
+        cw = torch.tensor([float(v) for v in f["class-weight"].split(",")])
     ema = None  # --ema: torchvision's ExponentialMovingAverage (its reference scripts' --model-ema)
     if "ema" in f:
         decay = float(f["ema"])
@@ -240,7 +246,11 @@ def reference(data, f):
                 xb, yb = x[order[i:i + batch]], y[order[i:i + batch]]
                 opt.zero_grad()
                 logits = model(xb)
-                loss = nn.functional.cross_entropy(logits, yb, label_smoothing=smooth)
+                if cw is None:
+                    loss = nn.functional.cross_entropy(logits, yb, label_smoothing=smooth)
+                else:  # the mean over the batch's samples (Keras'), not weight=cw's weighted mean
+                    loss = (nn.functional.cross_entropy(logits, yb, label_smoothing=smooth,
+                                                        reduction="none") * cw[yb]).mean()
                 loss.backward()
                 if clip > 0:
                     norms.append(nn.utils.clip_grad_norm_(params, clip).item())

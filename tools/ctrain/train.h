@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 65       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 66       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -80,6 +80,8 @@ typedef struct {
     int warmup_epochs;
     float warmup_start_factor, clip_norm;
     float label_smoothing;   /* the loss's, in [0, 1] (0) */
+    const char *class_weight; /* --class-weight: off, balanced or W0,W1,... (NULL: not given) */
+    int class_weight_balanced; /* the run's weights are balanced's (the Plan line says so) */
     float ema_decay;         /* --ema: the moving average's decay, in [0, 1) (0: none) */
     int ema_warmup;          /* --ema-warmup */
     const char *augment;     /* auto, off, or parts: "rotate=D,...,crop[=PAD],flip" */
@@ -119,6 +121,9 @@ int train_same_cycle_momentum(const ct_train_config *a, const ct_train_config *b
  * -1 (train_parse_schedule: a message in err). */
 int train_parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, size_t err_bytes);
 int train_parse_betas(const char *s, float *b1, float *b2);
+/* --class-weight SPEC: off (*n = 0), balanced (*n = -1) or W0,W1,... (each finite and >= 0,
+ * at most CT_MAX_CLASSES, into w; *n of them). -1 with a message in err when malformed. */
+int train_parse_class_weight(const char *spec, float *w, int *n, char *err, size_t err_bytes);
 /* --augment SPEC for dataset into c's augment_* fields (auto: crop=4,flip for cifar10, off
  * otherwise); -1 with a message in err when malformed. */
 int train_parse_augment(const char *spec, const char *dataset, ct_train_config *c, char *err,
@@ -233,6 +238,11 @@ void train_epoch_outputs(train_run *r, int n_epochs);
  * names. Prints the error; returns CLI_EXIT_OK or an error status. */
 int train_load_data(const train_opts *o, ct_dist *dist, train_run *run, ct_dataset **train,
                     ct_dataset **test, char **folder_names);
+/* --class-weight into o->cfg for a model of `classes` outputs (balanced: over the training
+ * split's labels); a resumed run keeps the saved weights, which a flag given must match.
+ * Prints the error; returns CLI_EXIT_OK or CLI_EXIT_USAGE. */
+int train_class_weights(train_opts *o, const ct_dataset *train, const int32_t *train_idx,
+                        int64_t n_train, int classes);
 /* --dataset folder: the Classes line, the classes' names and training images (stdout). */
 void train_print_classes(const train_opts *o, const ct_dataset *train);
 /* --image-size into o->image_h and o->image_w (a resumed folder run: its saved size, which a

@@ -498,6 +498,10 @@ int cmd_train(int argc, char **argv) {
             goto built;
         }
     }
+    if ((rc = train_class_weights(&o, train, train_idx, run.n_train, ct_model_num_classes(m))) !=
+        CLI_EXIT_OK)
+        goto built;
+    rc = CLI_EXIT_ERROR;
     /* --class-names (else the resumed run's): kept in the model's metadata for eval, show and
      * predict, one a line */
     if (o.class_names_path) {

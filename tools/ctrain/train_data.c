@@ -64,3 +64,50 @@ void train_print_classes(const train_opts *o, const ct_dataset *train) {
     if (k > 8) printf(" and %d more", k - 8);
     printf("\n");
 }
+
+int train_class_weights(train_opts *o, const ct_dataset *train, const int32_t *train_idx,
+                        int64_t n_train, int classes) {
+    float w[CT_MAX_CLASSES];
+    int n = 0;
+    char err[160];
+    if (o->class_weight && train_parse_class_weight(o->class_weight, w, &n, err, sizeof err))
+        return cli_usage_error("train", "--class-weight %.40s: %s", o->class_weight, err);
+    if (n > 0 && n != classes)
+        return cli_usage_error("train", "--class-weight: %d weights for %d classes (one per "
+                               "class, or balanced)", n, classes);
+    if (n < 0) { /* scikit-learn's compute_class_weight("balanced"): over the classes present */
+        int64_t count[CT_MAX_CLASSES] = {0};
+        const uint8_t *labels = ct_dataset_labels(train);
+        int present = 0;
+        for (int64_t i = 0; i < n_train; i++) count[labels[train_idx[i]]]++;
+        for (int c = 0; c < classes; c++) present += count[c] > 0;
+        for (int c = 0; c < classes; c++) /* (a class without images: 0, never used) */
+            w[c] = count[c] ? (float)((double)n_train / ((double)present * (double)count[c]))
+                            : 0.0f;
+        n = classes;
+    }
+    ct_train_config *c = &o->cfg;
+    if (!o->resume_dir) {
+        c->n_class_weights = n;
+        memcpy(c->class_weights, w, (size_t)n * sizeof(float));
+        o->class_weight_balanced = o->class_weight && strcmp(o->class_weight, "balanced") == 0;
+        return CLI_EXIT_OK;
+    }
+    /* a resumed run keeps its weights (the train state's, in o->cfg): a flag must give them */
+    if (c->n_class_weights > 0 && c->n_class_weights != classes)
+        return cli_error("%s/train_state.safetensors: config: %d class weights for the model's "
+                         "%d classes", o->resume_dir, c->n_class_weights, classes);
+    if (o->class_weight &&
+        (n != c->n_class_weights || memcmp(w, c->class_weights, (size_t)n * sizeof(float)))) {
+        char was[64] = "none";
+        if (c->n_class_weights > 0)
+            snprintf(was, sizeof was, "weights %g,%g%s", (double)c->class_weights[0],
+                     (double)c->class_weights[c->n_class_weights > 1],
+                     c->n_class_weights > 2 ? ",..." : "");
+        return cli_usage_error("train", "--class-weight %.40s: the run in %s was saved with %s, "
+                               "and a resumed run keeps the settings that change its results",
+                               o->class_weight, o->resume_dir, was);
+    }
+    o->class_weight_balanced = o->class_weight && strcmp(o->class_weight, "balanced") == 0;
+    return CLI_EXIT_OK;
+}

@@ -203,6 +203,15 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "losses printed are this loss (as Keras and torchvision's training\n"
                  "scripts report theirs); ctrain eval gives both",
          .def = "0"},
+        {.name = "class-weight", .kind = CLI_STR, .dst = &o->class_weight, .metavar = "SPEC",
+         .help = "weigh each training image's loss by its class, as Keras'\n"
+                 "fit(class_weight=...) (for classes of unequal size): balanced\n"
+                 "(scikit-learn's: images / (classes x the class's images), over the\n"
+                 "training split), W0,W1,... (one per class), or off. The mean stays\n"
+                 "over the batch's images (PyTorch: (F.cross_entropy(z, y,\n"
+                 "reduction=\"none\") * w[y]).mean()); train_loss is weighted,\n"
+                 "val_loss and test_loss are not",
+         .def = "off"},
         {.name = "ema", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->ema_decay,
          .metavar = "DECAY",
          .help = "keep an exponential moving average of the weights, as torchvision's\n"
@@ -413,18 +422,18 @@ void train_help(FILE *out) {
           "--optimizer, --betas, --eps, --alpha, --centered, --lr-schedule, --step-size, --gamma,\n"
           "--lr-patience, --eta-min, --t0, --t-mult, --pct-start, --div-factor,\n"
           "--final-div-factor, --three-phase, --anneal, --cycle-momentum, --warmup-epochs,\n"
-          "--warmup-start-factor, --clip-grad-norm, --label-smoothing, --ema, --ema-warmup,\n"
-          "--augment, --image-size) may be given only with the saved value (--normalize not at\n"
-          "all: it is part of the model). --epochs N extends or shortens the run to N epochs\n"
-          "in all (the last phase's learning rate continues), --schedule/--lr replace the\n"
-          "schedule if the epochs already run keep their learning rate (cosine and onecycle keep\n"
-          "their length: it shapes every epoch's rate). --device, --threads, --workers,\n"
-          "--prefetch, --data-on-device, --data, --quiet, --plot, --log, --tensorboard,\n"
-          "--patience, --dist-timeout may differ, --histograms, --save-best, --restore-best,\n"
-          "--snapshots and --class-names be added (without --data, the folder the run was\n"
-          "trained from; --data: the same data in another folder; other training data is\n"
-          "refused by its fingerprint, saved in the train state: start a new run from the\n"
-          "weights with --init DIR instead).\n"
+          "--warmup-start-factor, --clip-grad-norm, --label-smoothing, --class-weight, --ema,\n"
+          "--ema-warmup, --augment, --image-size) may be given only with the saved value\n"
+          "(--normalize not at all: it is part of the model). --epochs N extends or shortens the\n"
+          "run to N epochs in all (the last phase's learning rate continues), --schedule/--lr\n"
+          "replace the schedule if the epochs already run keep their learning rate (cosine and\n"
+          "onecycle keep their length: it shapes every epoch's rate). --device, --threads,\n"
+          "--workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log,\n"
+          "--tensorboard, --patience, --dist-timeout may differ, --histograms, --save-best,\n"
+          "--restore-best, --snapshots and --class-names be added (without --data, the folder\n"
+          "the run was trained from; --data: the same data in another folder; other training\n"
+          "data is refused by its fingerprint, saved in the train state: start a new run from\n"
+          "the weights with --init DIR instead).\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }
@@ -665,6 +674,13 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--label-smoothing: %g is not in [0, 1]",
                                (double)o->label_smoothing);
     c->label_smoothing = o->label_smoothing;
+    if (o->class_weight) { /* (the count and balanced's values need the data: train_data.c) */
+        float w[CT_MAX_CLASSES];
+        int n;
+        char err[160];
+        if (train_parse_class_weight(o->class_weight, w, &n, err, sizeof err) != 0)
+            return cli_usage_error("train", "--class-weight %.40s: %s", o->class_weight, err);
+    }
     if (!(o->ema_decay < 1.0f))
         return cli_usage_error("train", "--ema: %s is not in [0, 1) (the weight the average "
                                "keeps at each step)",

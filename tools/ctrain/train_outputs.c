@@ -250,6 +250,12 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
     }
     if (c->clip_norm > 0) printf(", clip grad norm %g", (double)c->clip_norm);
     if (c->label_smoothing > 0) printf(", label smoothing %g", (double)c->label_smoothing);
+    if (c->n_class_weights > 0) {
+        printf(", class weights%s ", o->class_weight_balanced ? " (balanced)" : "");
+        for (int k = 0; k < c->n_class_weights && k < 16; k++)
+            printf("%s%.4g", k ? "," : "", (double)c->class_weights[k]);
+        if (c->n_class_weights > 16) printf(",... (%d)", c->n_class_weights);
+    }
     if (c->ema_decay > 0)
         printf(", EMA of the weights (decay %g%s)", (double)c->ema_decay,
                c->ema_warmup ? ", warm-up" : "");

@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,6 +263,35 @@ int train_parse_pair(const char *s, double *x, double *y) {
     memcpy(buf, s, (size_t)(comma - s));
     buf[comma - s] = 0;
     return cli_parse_double(buf, x) == 0 && cli_parse_double(comma + 1, y) == 0 ? 0 : -1;
+}
+
+int train_parse_class_weight(const char *s, float *w, int *n, char *err, size_t err_bytes) {
+    *n = 0;
+    if (strcmp(s, "off") == 0) return 0;
+    if (strcmp(s, "balanced") == 0) return *n = -1, 0;
+    for (const char *p = s;; (*n)++) {
+        size_t len = strcspn(p, ",");
+        char buf[64];
+        double x;
+        if (*n >= CT_MAX_CLASSES) {
+            snprintf(err, err_bytes, "more than %d weights", CT_MAX_CLASSES);
+            return -1;
+        }
+        if (len >= sizeof buf) len = sizeof buf - 1; /* (then not a number: refused below) */
+        memcpy(buf, p, len);
+        buf[len] = 0;
+        if (cli_parse_double(buf, &x) != 0 || !(x >= 0) || !((float)x <= FLT_MAX)) {
+            snprintf(err, err_bytes, "weight %d (\"%.20s\") is not a finite number >= 0; "
+                     "expected balanced, off or W0,W1,... (one per class)", *n + 1, buf);
+            return -1;
+        }
+        w[*n] = (float)x + 0.0f; /* (-0 is 0) */
+        p += strcspn(p, ",");
+        if (!*p) break;
+        p++;
+    }
+    (*n)++;
+    return 0;
 }
 
 /* "B1,B2" → two floats in (0, 1); -1 when malformed. */
