@@ -266,6 +266,9 @@ typedef struct {
                                   * val_loss (by more than 1e-4 of it) tolerated; the lr is cut
                                   * after patience + 1 of them (0: 10; PyTorch's patience=0, a
                                   * cut after every such epoch: CT_PATIENCE_NONE) */
+    int plateau_max;             /* plateau: 1 follows the validation accuracy instead
+                                  * (ReduceLROnPlateau(mode="max"): better is above the best by
+                                  * more than 1e-4 of it); 0: val_loss (mode="min") */
     float eta_min;               /* cosine, cosine restarts: the final lr (0) */
     int restart_epochs;          /* cosine restarts: T_0, the first cycle's epochs (required,
                                   * > 0) */
@@ -351,11 +354,11 @@ float ct_schedule_momentum(const ct_train_config *cfg, int epoch, int64_t step,
 /* The base and max momentum a cycle_momentum run cycles between (0.85 and 0.95 for cfg's zeros). */
 void ct_cycled_momentum(const ct_train_config *cfg, float *base, float *max);
 /* ReduceLROnPlateau(mode="min", factor=gamma, patience, threshold=1e-4 relative, cooldown=0,
- * min_lr=0, eps=1e-8) replayed over the validation losses of epochs 0..n-1: the number of
- * cuts it made (0 unless cfg's schedule is CT_SCHED_PLATEAU). Epoch n then trains at
- * ct_schedule_lr(...) * gamma^cuts: a function of the run's history, so a resumed run gets the
- * lr of an uninterrupted one. */
-int ct_plateau_cuts(const ct_train_config *cfg, const double *val_losses, int n);
+ * min_lr=0, eps=1e-8) replayed over the validation losses of epochs 0..n-1 (plateau_max:
+ * mode="max" over their accuracies): the number of cuts it made (0 unless cfg's schedule is
+ * CT_SCHED_PLATEAU). Epoch n then trains at ct_schedule_lr(...) * gamma^cuts: a function of
+ * the run's history, so a resumed run gets the lr of an uninterrupted one. */
+int ct_plateau_cuts(const ct_train_config *cfg, const double *values, int n);
 /* Checks cfg's phases (1..CT_MAX_PHASES of them, epochs >= 0, a finite lr > 0, at most
  * CT_MAX_EPOCHS in all) and its optimizer, schedule and augmentation settings (ct_fit does this
  * too). */

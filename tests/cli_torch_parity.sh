@@ -2,7 +2,7 @@
 # cli_torch_parity.sh — ctrain trains as PyTorch does, epoch by epoch: every optimizer (SGD plain,
 # with momentum, Nesterov and weight decay, Adam with and without L2, AdamW with its default
 # weight decay, RMSprop plain and with every option), every lr schedule (phases, StepLR,
-# CosineAnnealingLR, OneCycleLR with and without its momentum cycling, ReduceLROnPlateau,
+# CosineAnnealingLR, OneCycleLR with and without its momentum cycling, ReduceLROnPlateau (on val_loss and, mode="max", val_acc),
 # ExponentialLR, CosineAnnealingWarmRestarts, LinearLR warm-up alone and multiplying each of
 # them), clip_grad_norm_, CrossEntropyLoss's label smoothing, Keras' class weights, the moving average of weights (torchvision's ExponentialMovingAverage) and
 # BatchNorm MLPs, each run's --log (lr, train_loss, train_acc, val_loss, val_acc per epoch)
@@ -95,6 +95,14 @@ case_ onecycle_div_batches --lr-schedule onecycle --batch-size 100 --epochs 3 --
 case_ onecycle_momentum_zero --lr-schedule onecycle --epochs 10 --lr 0.3 --cycle-momentum 0,0.9
 # (lrs this high make val_loss rise, so that ReduceLROnPlateau cuts: at epochs 6 and 7, 4 and 6)
 case_ plateau --lr-schedule plateau --lr-patience 0 --gamma 0.5 --epochs 8 --lr 1 --momentum 0.9
+# on val_acc (mode="max"), and the same flags on val_loss: their cuts must differ
+case_ plateau_val_acc --lr-schedule plateau --monitor val_acc --lr-patience 0 --gamma 0.5 \
+    --epochs 8 --lr 2
+case_ plateau_val_loss --lr-schedule plateau --lr-patience 0 --gamma 0.5 --epochs 8 --lr 2
+lrs() { sed 's/.*"lr": \([^,]*\),.*/\1/' "$tmp/$1.log" | tr '\n' ' '; }
+[ -s "$tmp/plateau_val_acc.log" ] && [ "$(lrs plateau_val_acc)" != "$(lrs plateau_val_loss)" ] &&
+    ok "plateau on val_acc cuts other epochs than on val_loss ($(lrs plateau_val_acc)vs $(lrs plateau_val_loss))" ||
+    bad "plateau on val_acc and val_loss: the same lrs ($(lrs plateau_val_acc))"
 case_ plateau_patience1 --lr-schedule plateau --lr-patience 1 --gamma 0.5 --epochs 8 --lr 2
 case_ warmup --warmup-epochs 3 --epochs 5 --lr 0.5
 case_ warmup_step --warmup-epochs 2 --warmup-start-factor 0.25 --lr-schedule step \

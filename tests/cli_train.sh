@@ -202,6 +202,51 @@ best_ok "$tmp/early/best.safetensors" "$tmp/early2.jsonl" &&
 run eval --model "$tmp/early/best.safetensors"
 [ "$rc" -eq 0 ] && [ "$(count "$TEST_RE")" -eq 1 ] && ok "ctrain eval --model DIR/best.safetensors" ||
     bad "eval of best.safetensors -> exit $rc: $err"
+# --monitor val_acc (Keras' monitor="val_accuracy"): --patience, --save-best and --restore-best
+# follow the highest val_acc (strictly higher improves, the first of equals kept), on a noisy
+# run of 3000 images
+small_mnist "$dir" "$tmp/cut_acc" 3000 100 >/dev/null
+run train --dataset idx --data "$tmp/cut_acc" --epochs 30 --lr 1 --val-size 500 --patience 2 \
+    --monitor val_acc --save-best --restore-best --save "$tmp/acc" --log "$tmp/acc.jsonl"
+if [ "$rc" -eq 0 ] && "$PY" - "$tmp/acc.jsonl" "$tmp/acc/best.safetensors" "$out" <<'EOF2'
+import json, re, struct, sys
+accs = [json.loads(l)["val_acc"] for l in open(sys.argv[1])]
+best = None
+for e, a in enumerate(accs):
+    if best is None or a > accs[best]:
+        best = e
+    if e - best >= 2:
+        break
+assert e == len(accs) - 1 < 29, (accs, e)  # it stopped there, early
+text = sys.argv[3]
+assert re.search(r"^Early stopping after epoch %d \(%d of 30 epochs run\): val_acc has not improved "
+                 r"for 2 epochs \(best %.4f at epoch %d\)$" % (e, e + 1, accs[best], best), text, re.M), text
+assert re.search(r"^Restored the weights of epoch %d \(val_acc %.4f, the highest; epoch %d's: %.4f\)$"
+                 % (best, accs[best], e, accs[e]), text, re.M), text
+assert ", monitoring val_acc" in text
+raw = open(sys.argv[2], "rb").read()
+meta = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])["__metadata__"]
+assert int(meta["epoch"]) == best + 1 and abs(float(meta["val_acc"]) - accs[best]) < 1e-6, (meta, accs)
+print("val_accs", " ".join("%.3f" % a for a in accs), "best", best)
+EOF2
+then
+    ok "--monitor val_acc: stopped, best.safetensors and the restored weights at the highest val_acc"
+else
+    bad "--monitor val_acc -> exit $rc: $out $err"
+fi
+run train --epochs 1 --monitor val_acc
+[ "$rc" -eq 2 ] && grep -q -- '--monitor: applies to --patience, --save-best, --restore-best and --lr-schedule plateau (none given)' <<<"$err" &&
+    ok "--monitor alone -> exit 2" || bad "--monitor alone -> exit $rc: $err"
+# a plateau run keeps its metric on resuming (--patience and the rest may follow another)
+run train --dataset idx --data "$tmp/cut_acc" --epochs 1 --lr 0.5 --val-size 500 --quiet \
+    --lr-schedule plateau --monitor val_acc --save "$tmp/pl_acc"
+run train --resume "$tmp/pl_acc" --monitor val_loss --epochs 2
+[ "$rc" -eq 2 ] && grep -q -- "--monitor val_loss: the run in $tmp/pl_acc was saved with val_acc" <<<"$err" &&
+    ok "--resume of a plateau run on val_acc with --monitor val_loss -> exit 2" ||
+    bad "--resume pl_acc --monitor val_loss -> exit $rc: $err"
+run train --resume "$tmp/acc" --monitor val_loss --epochs 31 --quiet
+[ "$rc" -eq 0 ] && ok "--resume of a phases run with another --monitor: accepted" ||
+    bad "--resume acc --monitor val_loss -> exit $rc: $err"
 # ------------------------------------------------------------------ --restore-best
 # (Keras' restore_best_weights) on 2000 images at an lr high enough that val_loss wanders: the
 # test line and model.safetensors are the best epoch's weights (as best.safetensors, which

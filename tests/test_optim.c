@@ -613,7 +613,7 @@ static void test_fit_adam_state(void **state) {
 
 /* ------------------------------------------------------------------------------------------ */
 
-/* ReduceLROnPlateau(SGD([p], lr=0.5), mode="min", factor=0.1, patience=P) stepped with each
+/* ReduceLROnPlateau(SGD([p], lr=0.5), mode="min" (and "max"), factor=0.1, patience=P) stepped with each
  * value of a sequence, the lr read after each step (torch 1.13, /usr/bin/python3): the number of
  * cuts, log(lr / 0.5) / log(0.1). "flat" meets the eps rule (no cut of less than 1e-8). */
 static void test_plateau_torch(void **state) {
@@ -647,6 +647,32 @@ static void test_plateau_torch(void **state) {
                          cases[k].patience, n, ct_plateau_cuts(&c, cases[k].seq, n),
                          cases[k].cuts[n - 1]);
     }
+    /* mode="max" (plateau_max: ctrain train --monitor val_acc), the same way: better is above
+     * best * (1 + 1e-4) (0.60005 is not above 0.6's, 0.6001 is) */
+    static const double acc[15] = {0.5, 0.6, 0.59, 0.6, 0.60005, 0.6001, 0.7, 0.7, 0.69, 0.71,
+                                   0.71, 0.7, 0.72, 0.72, 0.5};
+    static const double acc_nan[10] = {0.1, NAN, NAN, 0.10001, 0.2, NAN, 0.3, 0.3, 0.3, 0.3};
+    static const struct { const double *seq; int n, patience; int cuts[15]; } max_cases[] = {
+        {acc, 15, 1, {0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4}},
+        {acc, 15, 2, {0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+        {acc, 15, CT_PATIENCE_NONE, {0, 0, 1, 2, 3, 3, 3, 4, 5, 5, 6, 7, 7, 8, 8}},
+        {acc_nan, 10, 1, {0, 0, 1, 1, 1, 1, 1, 1, 2, 2}},
+        {acc_nan, 10, 2, {0, 0, 0, 1, 1, 1, 1, 1, 1, 2}},
+        {acc_nan, 10, CT_PATIENCE_NONE, {0, 1, 2, 3, 3, 4, 4, 5, 6, 7}},
+    };
+    c.plateau_max = 1;
+    OK(ct_train_config_check(&c));
+    for (size_t k = 0; k < sizeof max_cases / sizeof max_cases[0]; k++) {
+        c.plateau_patience = max_cases[k].patience;
+        for (int n = 1; n <= max_cases[k].n; n++)
+            if (ct_plateau_cuts(&c, max_cases[k].seq, n) != max_cases[k].cuts[n - 1])
+                fail_msg("plateau mode=max case %zu (patience %d) after %d epochs: %d cuts, "
+                         "PyTorch %d", k, max_cases[k].patience, n,
+                         ct_plateau_cuts(&c, max_cases[k].seq, n), max_cases[k].cuts[n - 1]);
+    }
+    c.plateau_max = 2;
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+    c.plateau_max = 0;
     /* (the flat run stops at 8 cuts: the ninth would change an lr of 5e-9 by less than eps) */
     /* 0 cuts under other schedules; the default patience is PyTorch's 10 */
     c.schedule = CT_SCHED_STEP;

@@ -198,7 +198,8 @@ def reference(data, f):
         per_epoch = torch.optim.lr_scheduler.ExponentialLR(sched_opt, gamma=float(f["gamma"]))
     elif sched_name == "plateau":
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            sched_opt, factor=gamma, patience=int(f.get("lr-patience", 10)))
+            sched_opt, factor=gamma, patience=int(f.get("lr-patience", 10)),
+            mode="max" if f.get("monitor") == "val_acc" else "min")
     if int(f.get("warmup-epochs", 0)) > 0:
         warm = torch.optim.lr_scheduler.LinearLR(
             warm_opt, start_factor=float(f.get("warmup-start-factor", 1 / 3)),
@@ -277,7 +278,7 @@ def reference(data, f):
                 row["val_loss"] = nn.functional.cross_entropy(lv, yv, label_smoothing=smooth).item()
                 row["val_acc"] = (lv.argmax(1) == yv).float().mean().item()
             if plateau:
-                plateau.step(row["val_loss"])
+                plateau.step(row[f.get("monitor", "val_loss")])
             if per_epoch:
                 per_epoch.step()
             out.append(row)

@@ -73,11 +73,11 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  "\"augment_pad\": %d, \"augment_flip\": %d, \"cycle_momentum\": %d, "
                  "\"three_phase\": %d, \"anneal_linear\": %d, \"ema_warmup\": %d, "
                  "\"centered\": %d, \"augment_bilinear\": %d, \"restart_epochs\": %d, "
-                 "\"restart_mult\": %d",
+                 "\"restart_mult\": %d, \"plateau_max\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
                  c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered,
-                 c->augment_bilinear, c->restart_epochs, c->restart_mult);
+                 c->augment_bilinear, c->restart_epochs, c->restart_mult, c->plateau_max);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -353,6 +353,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("restart_mult", 0, CT_MAX_EPOCHS, cfg->restart_mult);
     OPT_INT("step_size", 0, INT32_MAX, cfg->step_size);
     OPT_INT("plateau_patience", CT_PATIENCE_NONE, INT32_MAX, cfg->plateau_patience);
+    OPT_INT("plateau_max", 0, 1, cfg->plateau_max); /* (absent before 6 Dec 2026: 0) */
     OPT_INT("warmup_steps", 0, INT32_MAX, cfg->warmup_steps);
     OPT_INT("warmup_epochs", 0, INT32_MAX, cfg->warmup_epochs);
     OPT_INT("augment_pad", 0, CT_MAX_AUGMENT_PAD, cfg->augment_pad);

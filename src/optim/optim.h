@@ -56,9 +56,9 @@ ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, flo
 void ct_optimizer_step_vars(const ct_optimizer *o, int64_t ahead, float lr, float mom,
                             int64_t pos, ct_step_vars *out);
 void ct_optimizer_count_step(ct_optimizer *o);
-/* gamma^ct_plateau_cuts(cfg, val_losses, n) (gamma's default included): what the plateau
+/* gamma^ct_plateau_cuts(cfg, values, n) (gamma's default included): what the plateau
  * schedule multiplies epoch n's lr by (1 under the other schedules). */
-double ct_plateau_lr_scale(const ct_train_config *cfg, const double *val_losses, int n);
+double ct_plateau_lr_scale(const ct_train_config *cfg, const double *values, int n);
 /* ct_train_config_check less the phases: the optimizer's, schedule's and augmentation's
  * settings (all an optimizer needs; ct_train_config_check adds the phases). */
 ct_status ct_optimizer_config_check(const ct_train_config *cfg);

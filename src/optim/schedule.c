@@ -99,16 +99,18 @@ static double phase_lr(const ct_train_config *cfg, int epoch) {
     return cfg->num_phases > 0 ? cfg->phases[cfg->num_phases - 1].lr : 0.0;
 }
 
-int ct_plateau_cuts(const ct_train_config *cfg, const double *val_losses, int n) {
+int ct_plateau_cuts(const ct_train_config *cfg, const double *values, int n) {
     if (cfg->schedule != CT_SCHED_PLATEAU) return 0;
     int patience = cfg->plateau_patience > 0                  ? cfg->plateau_patience
                    : cfg->plateau_patience == CT_PATIENCE_NONE ? 0
                                                                : CT_PLATEAU_PATIENCE;
-    double factor = or_default(cfg->gamma, CT_STEP_GAMMA), best = INFINITY;
+    const int max = cfg->plateau_max; /* mode="max": above best * (1 + threshold) */
+    double factor = or_default(cfg->gamma, CT_STEP_GAMMA), best = max ? -INFINITY : INFINITY;
     int bad = 0, cuts = 0;
     for (int e = 0; e < n; e++) {
-        if (val_losses[e] < best * (1.0 - CT_PLATEAU_THRESHOLD)) { /* NaN is never better */
-            best = val_losses[e];
+        if (max ? values[e] > best * (1.0 + CT_PLATEAU_THRESHOLD)
+                : values[e] < best * (1.0 - CT_PLATEAU_THRESHOLD)) { /* NaN is never better */
+            best = values[e];
             bad = 0;
         } else {
             bad++;
@@ -122,8 +124,8 @@ int ct_plateau_cuts(const ct_train_config *cfg, const double *val_losses, int n)
     return cuts;
 }
 
-double ct_plateau_lr_scale(const ct_train_config *cfg, const double *val_losses, int n) {
-    return pow(or_default(cfg->gamma, CT_STEP_GAMMA), (double)ct_plateau_cuts(cfg, val_losses, n));
+double ct_plateau_lr_scale(const ct_train_config *cfg, const double *values, int n) {
+    return pow(or_default(cfg->gamma, CT_STEP_GAMMA), (double)ct_plateau_cuts(cfg, values, n));
 }
 
 /* CosineAnnealingWarmRestarts at the fractional epoch t = epoch + step / spe: the cycle holding
@@ -335,6 +337,9 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     if (!(cfg->label_smoothing >= 0.0f && cfg->label_smoothing <= 1.0f))
         return ct_fail(CT_ERR_INVALID, "label smoothing must be in [0, 1], got %g",
                        (double)cfg->label_smoothing);
+    if (cfg->plateau_max != 0 && cfg->plateau_max != 1)
+        return ct_fail(CT_ERR_INVALID, "plateau_max must be 0 (val_loss) or 1 (accuracy), got %d",
+                       cfg->plateau_max);
     if (cfg->n_class_weights < 0 || cfg->n_class_weights > CT_MAX_CLASSES)
         return ct_fail(CT_ERR_INVALID, "class weights: %d of them (at most %d)",
                        cfg->n_class_weights, CT_MAX_CLASSES);

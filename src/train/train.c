@@ -284,7 +284,7 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
         m->ema_updates = 0;
     }
 
-    double *val_losses = NULL; /* (total_epochs) the plateau schedule's input */
+    double *val_losses = NULL; /* (total_epochs) the plateau schedule's input (or accuracies) */
     if (cfg->schedule == CT_SCHED_PLATEAU &&
         !(val_losses = ct_malloc((size_t)(total_epochs + 1) * sizeof(double), "val losses")))
         return CT_ERR_NOMEM;
@@ -334,7 +334,9 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
             r.phase = p;
             double lr_scale = 1.0; /* ReduceLROnPlateau: the cuts of the epochs so far */
             if (cfg->schedule == CT_SCHED_PLATEAU) {
-                for (int k = 0; k < epoch; k++) val_losses[k] = history[k].val.loss;
+                for (int k = 0; k < epoch; k++) /* (mode="max": the accuracies) */
+                    val_losses[k] = cfg->plateau_max ? history[k].val.accuracy
+                                                     : history[k].val.loss;
                 lr_scale = ct_plateau_lr_scale(cfg, val_losses, epoch);
             }
             r.lr = (float)(ct_schedule_lr(cfg, epoch, 0, n_batches) * lr_scale); /* first step */

@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 66       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 67       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -45,7 +45,9 @@ typedef struct {
     int histograms;          /* --histograms: the weights' histograms there after each epoch */
     const char *init_path;   /* --init: the saved model whose weights a new run starts from */
     int save_every;
-    int patience;            /* early stopping: epochs without a better val_loss (0: off) */
+    int patience;            /* early stopping: epochs without a better --monitor (0: off) */
+    const char *monitor;     /* --monitor: val_loss (lower is better) or val_acc (higher);
+                              * cfg.plateau_max says which once parsed (and saves it) */
     int save_best;           /* also keep SAVE/best.safetensors, the lowest val_loss's weights */
     int restore_best;        /* end with the lowest val_loss's weights (train_best.c) */
     int snapshots;           /* keep SAVE/epoch_E.safetensors at every --save-every */
@@ -96,6 +98,12 @@ typedef struct {
     int best_from_resumed;   /* the resumed run's first epoch its best.safetensors weighs */
     ct_train_config cfg; /* the library's defaults, then the flags */
 } train_opts;
+
+/* The metric --monitor names: 1 for val_acc (higher is better), 0 for val_loss. */
+static inline int train_monitor_acc(const train_opts *o) { return o->cfg.plateau_max; }
+static inline const char *train_monitor_name(const train_opts *o) {
+    return o->cfg.plateau_max ? "val_acc" : "val_loss";
+}
 
 /* train_opts.c: --val-size's text into o->val_size or o->val_fraction (prints the error and
  * returns 2); the count a fraction holds out of n images (Keras' validation_split: n minus
@@ -207,10 +215,11 @@ int train_save_best(train_run *r, int epoch);
 /* --snapshots: writes SAVE/epoch_E.safetensors, the model after E epochs (the weights now),
  * as model.safetensors. Prints the error and returns non-zero on failure. */
 int train_save_snapshot(train_run *r, int epochs_done);
-/* train_best.c. The epoch of the lowest val_loss among from..epoch of the history (a resumed
- * run's included): the first of equals, strictly lower improves, NaN never does; -1 when all
- * are NaN. */
+/* train_best.c. The epoch of the best --monitor (the lowest val_loss, or the highest val_acc)
+ * among from..epoch of the history (a resumed run's included): the first of equals, strictly
+ * better improves, NaN never does; -1 when all are NaN. train_monitored: epoch's value. */
 int train_best_epoch(const train_run *run, int from, int epoch);
+double train_monitored(const train_run *run, int epoch);
 /* After epoch `epoch`'s validation: when it is the best since run->best_from, --restore-best
  * copies its weights and --save-best writes best.safetensors. Returns 0; 1 when the
  * checkpoint that must come first (--overwrite) failed, 2 when best.safetensors did, 3 when

@@ -1,5 +1,6 @@
 /*
- * train_best.c — the epoch with the lowest val_loss: --save-best's file (Keras'
+ * train_best.c — the epoch with the best --monitor (the lowest val_loss, or the highest
+ * val_acc): --save-best's file (Keras'
  * ModelCheckpoint(save_best_only=True)) and --restore-best's weights (Keras'
  * EarlyStopping(restore_best_weights=True)).
  *
@@ -18,12 +19,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+double train_monitored(const train_run *run, int epoch) {
+    const ct_epoch_result *r = &run->history[epoch];
+    return train_monitor_acc(run->o) ? r->val.accuracy : r->val.loss;
+}
+
 int train_best_epoch(const train_run *run, int from, int epoch) {
-    int best = -1;
-    for (int e = from; e <= epoch; e++)
-        if (best < 0 ? !isnan(run->history[e].val.loss)
-                     : run->history[e].val.loss < run->history[best].val.loss)
-            best = e;
+    int best = -1, max = train_monitor_acc(run->o); /* (Keras': strictly better, first kept) */
+    for (int e = from; e <= epoch; e++) {
+        double v = train_monitored(run, e), b = best < 0 ? NAN : train_monitored(run, best);
+        if (best < 0 ? !isnan(v) : max ? v > b : v < b) best = e;
+    }
     return best;
 }
 
@@ -110,22 +116,23 @@ int train_best_restore(train_run *run, int last_epoch) {
     }
     int b = train_best_epoch(run, run->best_from, last_epoch);
     if (b < 0) return 0; /* (no finite val_loss: a diverged run stops before) */
-    const ct_epoch_result *best = &run->history[b], *last = &run->history[last_epoch];
     char since[48] = ""; /* (a resume that began weighing there: see train_cmd.c) */
     if (run->best_from > 0) snprintf(since, sizeof since, " since epoch %d", run->best_from);
     if (b == last_epoch) {
-        printf("Best weights%s: the last epoch's (epoch %d, val_loss %.4f), kept\n", since, b,
-               cli_metric(best->val.loss));
+        printf("Best weights%s: the last epoch's (epoch %d, %s %.4f), kept\n", since, b,
+               train_monitor_name(run->o), cli_metric(train_monitored(run, b)));
         return 0;
     }
     if (run->best.epoch != b)
-        return cli_error("--restore-best: the weights of epoch %d (the lowest val_loss) were "
-                         "not kept", b);
+        return cli_error("--restore-best: the weights of epoch %d (the best %s) were not kept",
+                         b, train_monitor_name(run->o));
     if (weights_get(run->m, &run->last, last_epoch) != 0 || weights_put(run->m, &run->best) != 0)
         return 1;
     run->restored = b;
-    printf("Restored the weights of epoch %d (val_loss %.4f, the lowest%s; epoch %d's: %.4f)\n",
-           b, cli_metric(best->val.loss), since, last_epoch, cli_metric(last->val.loss));
+    printf("Restored the weights of epoch %d (%s %.4f, the %s%s; epoch %d's: %.4f)\n", b,
+           train_monitor_name(run->o), cli_metric(train_monitored(run, b)),
+           train_monitor_acc(run->o) ? "highest" : "lowest", since, last_epoch,
+           cli_metric(train_monitored(run, last_epoch)));
     return 0;
 }
 

@@ -46,7 +46,7 @@ typedef struct {
     int test_stop_epoch;     /* CTRAIN_TEST_INTERRUPT_AT=EPOCH:BATCH raises SIGINT there */
     int64_t test_stop_batch;
     int early_epoch;         /* --patience stopped the run after this epoch (-1: it did not) */
-    int best_epoch;          /* the epoch of the lowest val_loss so far */
+    int best_epoch;          /* the epoch of the best --monitor so far */
     int diverged_epoch;      /* the loss became NaN or infinite in this epoch (-1: it did not),
                               * or the weights: the run stopped there, unsaved */
     char weights_msg[256];   /* which weight was not finite ("": the loss was not) */
@@ -55,8 +55,8 @@ typedef struct {
                               * that epoch (an error, not an interruption) */
 } fit_state;
 
-/* --patience: Keras' EarlyStopping(monitor="val_loss", min_delta=0, patience=N): stop when the
- * best val_loss is N epochs old. */
+/* --patience: Keras' EarlyStopping(monitor=--monitor, min_delta=0, patience=N): stop when the
+ * best value is N epochs old. */
 static int patience_says_stop(fit_state *st, const train_run *run, int epoch) {
     int best = st->best_epoch = train_best_epoch(run, 0, epoch);
     int patience = run->o->patience;
@@ -656,11 +656,11 @@ built:
     /* --patience: every rank decides alike (the val losses are all-reduced), whatever signal
      * reached which rank; a signal is still honoured after the test and the save below */
     if (s == CT_ERR_INTERRUPTED && st.early_epoch >= 0) {
-        printf("Early stopping after epoch %d (%d of %d epochs run): val_loss has not improved "
-               "for %d epoch%s", st.early_epoch, st.early_epoch + 1, total_epochs, o.patience,
-               o.patience == 1 ? "" : "s");
+        printf("Early stopping after epoch %d (%d of %d epochs run): %s has not improved "
+               "for %d epoch%s", st.early_epoch, st.early_epoch + 1, total_epochs,
+               train_monitor_name(&o), o.patience, o.patience == 1 ? "" : "s");
         if (st.best_epoch >= 0)
-            printf(" (best %.4f at epoch %d)\n", cli_metric(run.history[st.best_epoch].val.loss),
+            printf(" (best %.4f at epoch %d)\n", cli_metric(train_monitored(&run, st.best_epoch)),
                    st.best_epoch);
         else
             printf(" (it is NaN)\n");

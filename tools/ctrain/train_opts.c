@@ -47,6 +47,7 @@ void train_opts_init(train_opts *o) {
     o->augment = "auto";
     o->normalize = "off";
     o->lr_patience = 10;
+    o->monitor = "val_loss";
     o->t_mult = 1;
     o->lr_find_range = "1e-7,10";
     o->lr_find_steps = 100;
@@ -134,7 +135,7 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .choices = "phases|step|cosine|onecycle|plateau|exponential|cosine-restarts",
          .help = "phases: --schedule's constant lr per phase; step, cosine,\n"
                  "onecycle, plateau, exponential, cosine-restarts: PyTorch's StepLR,\n"
-                 "CosineAnnealingLR, OneCycleLR, ReduceLROnPlateau (on val_loss),\n"
+                 "CosineAnnealingLR, OneCycleLR, ReduceLROnPlateau (on --monitor),\n"
                  "ExponentialLR over --epochs (else 10) from --lr (the max lr for\n"
                  "onecycle), CosineAnnealingWarmRestarts (SGDR: cycles of --t0 epochs\n"
                  "and on); cosine, onecycle and cosine-restarts advance every step\n"
@@ -148,7 +149,7 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .def = "0.1"},
         {.name = "lr-patience", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->lr_patience,
          .metavar = "N", .help = "plateau: PyTorch's patience, the epochs without a better\n"
-                                  "val_loss tolerated (the lr is cut after N + 1)",
+                                  "--monitor tolerated (the lr is cut after N + 1)",
          .def = "10"},
         {.name = "eta-min", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->eta_min,
          .metavar = "X", .help = "cosine: the final lr; cosine-restarts: each cycle's",
@@ -282,9 +283,9 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "ModelCheckpoint(filepath=\"...{epoch}...\") keeps one an epoch"},
         {.name = "save-best", .kind = CLI_SWITCH, .dst = &o->save_best,
          .help = "also keep DIR/best.safetensors: the weights of the epoch with\n"
-                 "the lowest val_loss so far (Keras' save_best_only)"},
+                 "the best --monitor so far (Keras' save_best_only)"},
         {.name = "restore-best", .kind = CLI_SWITCH, .dst = &o->restore_best,
-         .help = "end with the weights of the epoch with the lowest val_loss: the\n"
+         .help = "end with the weights of the epoch with the best --monitor: the\n"
                  "test line and model.safetensors are theirs (Keras' EarlyStopping\n"
                  "restore_best_weights, here also when no early stop ends the run);\n"
                  "train_state.safetensors keeps the last epoch's, to resume from.\n"
@@ -294,9 +295,15 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "(refused without it; its best.safetensors and epoch_E.safetensors\n"
                  "are removed)"},
         {.name = "patience", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->patience,
-         .metavar = "N", .help = "stop early when val_loss has not improved for N epochs\n"
+         .metavar = "N", .help = "stop early when --monitor has not improved for N epochs\n"
                                   "(Keras' EarlyStopping; the last weights are kept)",
          .def = "off"},
+        {.name = "monitor", .kind = CLI_CHOICE, .dst = &o->monitor, .metavar = "METRIC",
+         .choices = "val_loss|val_acc",
+         .help = "what --patience, --save-best, --restore-best and the plateau\n"
+                 "schedule follow, as Keras' monitor=: the lowest val_loss, or the\n"
+                 "highest val_acc (Keras' \"val_accuracy\"; ReduceLROnPlateau's\n"
+                 "mode=\"max\")"},
         {.name = "class-names", .kind = CLI_STR, .dst = &o->class_names_path, .metavar = "FILE",
          .help = "the classes' names, one a line (KMNIST's, EMNIST's, your own):\n"
                  "saved in the model, for ctrain eval, show and predict (mnist needs\n"
@@ -410,7 +417,7 @@ void train_help(FILE *out) {
           "  DIR/train_state.safetensors  all a resume needs: weights, optimizer state, position in\n"
           "                               the epoch, settings and history\n"
           "  DIR/best.safetensors         with --save-best: the weights of the epoch with the\n"
-          "                               lowest val_loss, as model.safetensors\n"
+          "                               best --monitor, as model.safetensors\n"
           "  DIR/epoch_E.safetensors      with --snapshots: the model after E epochs, every\n"
           "                               --save-every N\n"
           "  Each file is replaced atomically: a kill during a save leaves the previous one whole.\n"
@@ -429,11 +436,11 @@ void train_help(FILE *out) {
           "replace the schedule if the epochs already run keep their learning rate (cosine and\n"
           "onecycle keep their length: it shapes every epoch's rate). --device, --threads,\n"
           "--workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log,\n"
-          "--tensorboard, --patience, --dist-timeout may differ, --histograms, --save-best,\n"
-          "--restore-best, --snapshots and --class-names be added (without --data, the folder\n"
-          "the run was trained from; --data: the same data in another folder; other training\n"
-          "data is refused by its fingerprint, saved in the train state: start a new run from\n"
-          "the weights with --init DIR instead).\n"
+          "--tensorboard, --patience, --monitor (not a plateau run's), --dist-timeout may\n"
+          "differ, --histograms, --save-best, --restore-best, --snapshots and --class-names be\n"
+          "added (without --data, the folder the run was trained from; --data: the same data in\n"
+          "another folder; other training data is refused by its fingerprint, saved in the\n"
+          "train state: start a new run from the weights with --init DIR instead).\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }
@@ -586,12 +593,16 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                "write DIR/best.safetensors in");
     if (o->val_size == 0 &&
         (o->patience > 0 || o->save_best || o->restore_best || sched == CT_SCHED_PLATEAU))
-        return cli_usage_error("train", "--%s: watches val_loss, but %s holds out no validation "
+        return cli_usage_error("train", "--%s: watches %s, but %s holds out no validation "
                                "images", o->patience > 0 ? "patience"
                                          : o->save_best  ? "save-best"
                                          : o->restore_best ? "restore-best"
                                                            : "lr-schedule plateau",
-                               o->resume_dir ? "the resumed run" : "--val-size 0");
+                               o->monitor, o->resume_dir ? "the resumed run" : "--val-size 0");
+    if (cli_find(flags, nflags, "monitor")->seen && o->patience == 0 && !o->save_best &&
+        !o->restore_best && sched != CT_SCHED_PLATEAU)
+        return cli_usage_error("train", "--monitor: applies to --patience, --save-best, "
+                               "--restore-best and --lr-schedule plateau (none given)");
     if (o->restore_best && (o->save_dir || o->resume_dir))
         o->save_best = 1; /* its file: what a resumed run restores from */
     /* a fresh run's --schedule is only for phases; a resumed one's is its folded schedule */
@@ -656,6 +667,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->step_size = o->step_size;
     c->gamma = o->gamma;
     c->plateau_patience = train_patience_config(o->lr_patience);
+    c->plateau_max = strcmp(o->monitor, "val_acc") == 0; /* (also the saved --monitor) */
     c->eta_min = o->eta_min;
     c->restart_epochs = sched == CT_SCHED_COSINE_RESTARTS ? o->t0 : 0;
     c->restart_mult = sched == CT_SCHED_COSINE_RESTARTS ? o->t_mult : 0;

@@ -219,9 +219,9 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
         break;
     case CT_SCHED_PLATEAU: { /* PyTorch's patience N: the cut comes after N + 1 bad epochs */
         int patience = train_patience_flag(c->plateau_patience);
-        printf(", plateau lr x%g (patience %d: cut after %d epoch%s without a better val_loss)",
+        printf(", plateau lr x%g (patience %d: cut after %d epoch%s without a better %s)",
                (double)(c->gamma > 0 ? c->gamma : 0.1f), patience, patience + 1,
-               patience ? "s" : "");
+               patience ? "s" : "", train_monitor_name(o));
         break;
     }
     case CT_SCHED_ONECYCLE:
@@ -261,6 +261,8 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
                c->ema_warmup ? ", warm-up" : "");
     if (o->patience > 0) printf(", early stopping (patience %d)", o->patience);
     if (o->restore_best) printf(", restoring the best epoch's weights");
+    if (train_monitor_acc(o) && (o->patience > 0 || o->restore_best || o->save_best))
+        printf(", monitoring val_acc"); /* (val_loss unless said; plateau's says it above) */
     const char *sep = ", augment: ";
     if (c->augment_degrees > 0 || c->augment_translate > 0 || c->augment_scale_max > 0 ||
         c->augment_shear > 0) {
