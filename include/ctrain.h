@@ -101,9 +101,11 @@ ct_status ct_dataset_load_cifar10(const char *dir, const char *part, ct_dataset 
  * image. The images have channels (1 or 3; 0: 3 when any training image is colour, else 1;
  * ct_image_to_planes converts each). A class's images are searched in its sub-folders too (ImageFolder's order);
  * every training class needs one; hidden files and folders are skipped. class_names (may be
- * NULL) receives the classes' names, one a line (malloc'd). */
+ * NULL) receives the classes' names, one a line (malloc'd). The images are decoded on threads
+ * CPU threads (0: the cores this process may run on; at most CT_MAX_THREADS): the same
+ * dataset, and the same error (the first failing image's), on any number. */
 ct_status ct_dataset_load_folder(const char *dir, const char *part, int channels, int height,
-                                 int width, ct_dataset **out, char **class_names);
+                                 int width, int threads, ct_dataset **out, char **class_names);
 /* The shape ct_dataset_load_folder gives dir's images at height x width (0 x 0: as found), and
  * the number of classes, from the training images' headers (none is decoded). */
 ct_status ct_dataset_folder_shape(const char *dir, int height, int width, int *c, int *h, int *w,

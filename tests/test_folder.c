@@ -13,13 +13,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 static char g_root[4096];
 
 /* root/rel as a PGM (c 1) or PPM (c 3) of w x h pixels, each channel k of pixel i = v + i + k */
-static void put_image(const char *rel, int c, int w, int h, int v) {
-    char path[4200], dir[4200];
-    snprintf(path, sizeof path, "%s/%s", g_root, rel);
+static void make_parents(const char *path) {
+    char dir[4200];
     snprintf(dir, sizeof dir, "%s", path);
     for (char *p = dir + strlen(g_root) + 1; *p; p++)
         if (*p == '/') {
@@ -27,12 +27,54 @@ static void put_image(const char *rel, int c, int w, int h, int v) {
             mkdir(dir, 0755);
             *p = '/';
         }
+}
+
+static void put_image(const char *rel, int c, int w, int h, int v) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", g_root, rel);
+    make_parents(path);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     fprintf(f, "P%d\n%d %d\n255\n", c == 1 ? 5 : 6, w, h);
     for (int i = 0; i < w * h; i++)
         for (int k = 0; k < c; k++) fputc((v + i + k) & 255, f);
     fclose(f);
+}
+
+/* root/rel as a grey PNG of w x h pixels, pixel i = v + 3i (filter 0, zlib's deflate); with
+ * cut > 0, the file ends after cut bytes (a truncated image) */
+static void put_png(const char *rel, int w, int h, int v, long cut) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", g_root, rel);
+    uint8_t raw[4096], z[8192], ihdr[13] = {0};
+    int n = 0;
+    for (int y = 0; y < h; y++) {
+        raw[n++] = 0; /* filter: none */
+        for (int x = 0; x < w; x++) raw[n++] = (uint8_t)(v + 3 * (y * w + x));
+    }
+    uLongf zn = sizeof z;
+    assert_int_equal(compress(z, &zn, raw, (uLong)n), Z_OK);
+    const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    ihdr[3] = (uint8_t)w, ihdr[7] = (uint8_t)h, ihdr[8] = 8; /* 8-bit grey */
+    make_parents(path);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite(sig, 1, 8, f);
+    const struct { const char *type; const uint8_t *data; uLong len; } chunks[] = {
+        {"IHDR", ihdr, 13}, {"IDAT", z, zn}, {"IEND", NULL, 0}};
+    for (int k = 0; k < 3; k++) {
+        uint8_t be[4] = {(uint8_t)(chunks[k].len >> 24), (uint8_t)(chunks[k].len >> 16),
+                         (uint8_t)(chunks[k].len >> 8), (uint8_t)chunks[k].len};
+        fwrite(be, 1, 4, f);
+        fwrite(chunks[k].type, 1, 4, f);
+        if (chunks[k].len) fwrite(chunks[k].data, 1, chunks[k].len, f);
+        uLong crc = crc32(0, (const Bytef *)chunks[k].type, 4);
+        if (chunks[k].len) crc = crc32(crc, chunks[k].data, chunks[k].len); /* (NULL: 0) */
+        uint8_t cb[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16), (uint8_t)(crc >> 8), (uint8_t)crc};
+        fwrite(cb, 1, 4, f);
+    }
+    fclose(f);
+    if (cut > 0) assert_int_equal(truncate(path, cut), 0);
 }
 
 static void new_root(const char *name) {
@@ -57,7 +99,7 @@ static void test_folder_order_and_names(void **state) {
     put_image("train/b/.hidden.pgm", 1, 3, 2, 0);
     ct_dataset *ds = NULL;
     char *names = NULL;
-    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, &ds, &names));
+    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, &ds, &names));
     assert_string_equal(names, "b\nc\nd");
     assert_int_equal(ct_dataset_count(ds), 5);
     assert_int_equal(ct_dataset_classes(ds), 3);
@@ -72,7 +114,7 @@ static void test_folder_order_and_names(void **state) {
     }
     ct_dataset_free(ds);
     free(names);
-    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_count(ds), 2);
     assert_int_equal(ct_dataset_classes(ds), 3);
     assert_int_equal(ct_dataset_labels(ds)[0], 0); /* b */
@@ -96,7 +138,7 @@ static void test_folder_channels(void **state) {
     put_image("train/a/1.pgm", 1, 2, 2, 7);
     put_image("val/a/0.pgm", 1, 2, 2, 9);
     ct_dataset *ds = NULL;
-    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_channels(ds), 3);
     const uint8_t *px = ct_dataset_images(ds);
     assert_int_equal(px[0], 100);      /* image 0, R of pixel 0 */
@@ -105,7 +147,7 @@ static void test_folder_channels(void **state) {
     assert_int_equal(px[12 + 4], 7);
     assert_int_equal(px[12 + 8 + 3], 10);
     ct_dataset_free(ds);
-    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, &ds, NULL)); /* (val/) */
+    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, 0, &ds, NULL)); /* (val/) */
     assert_int_equal(ct_dataset_channels(ds), 3);
     assert_int_equal(ct_dataset_images(ds)[8], 9);
     ct_dataset_free(ds);
@@ -114,7 +156,7 @@ static void test_folder_channels(void **state) {
     put_image("train/a/0.pgm", 1, 2, 1, 5);
     put_image("train/b/1.ppm", 3, 2, 1, 200); /* a later colour image: colour */
     put_image("test/a/0.ppm", 3, 2, 1, 200);  /* pixel 0: (200, 201, 202) */
-    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_channels(ds), 3);
     assert_int_equal(ct_dataset_images(ds)[2 + 1], 6); /* the grey image's G, pixel 1 */
     ct_dataset_free(ds);
@@ -122,7 +164,7 @@ static void test_folder_channels(void **state) {
     snprintf(path, sizeof path, "%s/train/b/1.ppm", g_root);
     unlink(path);
     put_image("train/b/1.pgm", 1, 2, 1, 9);
-    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_channels(ds), 1);
     unsigned l = (200u * 19595u + 201u * 38470u + 202u * 7471u + 0x8000u) >> 16;
     assert_int_equal(ct_dataset_images(ds)[0], l);
@@ -132,7 +174,7 @@ static void test_folder_channels(void **state) {
 
 static void expect_refused(const char *part, ct_status want, const char *text) {
     ct_dataset *ds = (ct_dataset *)&ds;
-    assert_int_equal(ct_dataset_load_folder(g_root, part, 0, 0, 0, &ds, NULL), want);
+    assert_int_equal(ct_dataset_load_folder(g_root, part, 0, 0, 0, 0, &ds, NULL), want);
     assert_null(ds);
     if (!strstr(ct_last_error(), text)) fail_msg("\"%s\" lacks \"%s\"", ct_last_error(), text);
 }
@@ -164,8 +206,54 @@ static void test_folder_refusals(void **state) {
     mkdir(empty, 0755);
     expect_refused("test", CT_ERR_FORMAT, "train/b: no images in this class");
     ct_dataset *ds = NULL;
-    assert_int_equal(ct_dataset_load_folder(g_root, "val", 0, 0, 0, &ds, NULL), CT_ERR_INVALID);
-    assert_int_equal(ct_dataset_load_folder(NULL, "train", 0, 0, 0, &ds, NULL), CT_ERR_INVALID);
+    assert_int_equal(ct_dataset_load_folder(g_root, "val", 0, 0, 0, 0, &ds, NULL), CT_ERR_INVALID);
+    assert_int_equal(ct_dataset_load_folder(NULL, "train", 0, 0, 0, 0, &ds, NULL), CT_ERR_INVALID);
+}
+
+/* Decoding on threads: 1, 2, 3 and all cores give the same bytes (PNG files, and PGM ones,
+ * which take turns in libnetpbm), and the same error: the first failing image's in the
+ * folder's order, however the threads met the failures */
+static void test_folder_threads(void **state) {
+    (void)state;
+    new_root("f8");
+    char rel[64];
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 110; i++) {
+            snprintf(rel, sizeof rel, "train/c%d/%03d.%s", k, i, i % 7 == 3 ? "pgm" : "png");
+            if (i % 7 == 3) put_image(rel, 1, 9, 5, k * 50 + i);
+            else put_png(rel, 9, 5, k * 50 + i, 0);
+        }
+    put_png("test/c1/a.png", 9, 5, 7, 0);
+    ct_dataset *one = NULL, *ds = NULL;
+    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 1, &one, NULL));
+    assert_int_equal(ct_dataset_count(one), 330);
+    assert_int_equal(ct_dataset_images(one)[45 * 2 + 1], 2 + 3 * 1); /* c0/002.png, pixel 1 */
+    const int threads[] = {2, 3, 0};
+    for (int t = 0; t < 3; t++) {
+        OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, threads[t], &ds, NULL));
+        assert_int_equal(ct_dataset_count(ds), 330);
+        assert_memory_equal(ct_dataset_images(ds), ct_dataset_images(one), 330 * 45);
+        assert_memory_equal(ct_dataset_labels(ds), ct_dataset_labels(one), 330);
+        ct_dataset_free(ds);
+    }
+    ct_dataset_free(one);
+    /* truncated images at 150 and 300 (c1/040, c2/080) and a wrong size at 250 (c2/030) */
+    put_png("train/c1/040.png", 9, 5, 0, 40);
+    put_png("train/c2/080.png", 9, 5, 0, 40);
+    put_png("train/c2/030.png", 8, 5, 0, 0);
+    char first[1024];
+    for (int t = 0; t < 4; t++) {
+        ds = (ct_dataset *)&ds;
+        assert_int_not_equal(ct_dataset_load_folder(g_root, "train", 0, 0, 0, t + 1, &ds, NULL),
+                             CT_OK);
+        assert_null(ds);
+        if (!strstr(ct_last_error(), "c1/040.png"))
+            fail_msg("%d threads: \"%s\" does not name c1/040.png", t + 1, ct_last_error());
+        if (t == 0) snprintf(first, sizeof first, "%s", ct_last_error());
+        else assert_string_equal(ct_last_error(), first);
+    }
+    assert_int_equal(ct_dataset_load_folder(g_root, "train", 0, 0, 0, CT_MAX_THREADS + 1, &ds,
+                                            NULL), CT_ERR_INVALID);
 }
 
 /* ct_image_resize (tests/cli_folder.sh holds it to PIL's resize on 800 images): the same size
@@ -205,6 +293,7 @@ int main(void) {
         cmocka_unit_test(test_folder_order_and_names),
         cmocka_unit_test(test_folder_channels),
         cmocka_unit_test(test_folder_refusals),
+        cmocka_unit_test(test_folder_threads),
         cmocka_unit_test(test_resize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

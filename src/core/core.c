@@ -1,16 +1,20 @@
 /*
- * core.c — the error slot, checked allocation, Philox random numbers and the clock.
+ * core.c — the error slot, checked allocation, Philox random numbers, the clock and the
+ * number of cores.
  */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "core.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* errors                                                                                      */
@@ -189,4 +193,12 @@ uint64_t ct_hash64(const void *bytes, size_t n, uint64_t h) {
     uint64_t tail = 0;
     memcpy(&tail, p + i, n - i);
     return mix64(h ^ tail);
+}
+
+int ct_cpu_cores(void) {
+    /* the cores this process may run on (taskset, mpirun binding), else all online */
+    cpu_set_t set;
+    long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                        : sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > CT_MAX_THREADS ? CT_MAX_THREADS : (int)n;
 }

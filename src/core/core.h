@@ -56,6 +56,9 @@ static inline bool ct_mul_size(size_t a, size_t b, size_t *out) {
 /* 64-bit hash of bytes, continuing from h (start with 0): a fingerprint for the ranks' start-up
  * checks, not a cryptographic hash. Reads 8 bytes at a time. */
 uint64_t ct_hash64(const void *bytes, size_t n, uint64_t h);
+/* The cores this process may run on (its affinity: taskset, mpirun's binding), else the online
+ * ones; 1..CT_MAX_THREADS. */
+int ct_cpu_cores(void);
 
 /* ------------------------------------------------------------------------------------------ */
 /* random numbers: Philox4x32-10, counter-based, so that any stream position can be computed   */

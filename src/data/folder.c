@@ -18,11 +18,13 @@
 #define _GNU_SOURCE
 #include "data/data.h"
 
+#include "core/pool.h"
 #include "ctrain/io.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,12 +280,84 @@ ct_status ct_dataset_folder_shape(const char *dir, int height, int width, int *c
     return s;
 }
 
+/* Decoding on threads: each takes the next DECODE_CHUNK images in turn; a failure at image i
+ * stops the images after i, and the error reported is the first image's that fails, as in
+ * one thread (every image before it is decoded). */
+#define DECODE_CHUNK 16
+typedef struct {
+    const name_list *paths;
+    int c, h, w, resized;
+    uint8_t *images;
+    _Atomic int64_t next, fail_at;
+    int64_t failed[CT_MAX_THREADS]; /* each thread's first failing image (or n) */
+    ct_status status[CT_MAX_THREADS];
+    char msg[CT_MAX_THREADS][512];
+} decode_job;
+
+static void decode_thread(void *arg, int t, int nt) {
+    (void)nt;
+    decode_job *j = arg;
+    const int64_t n = j->paths->n;
+    const size_t bytes = (size_t)j->c * (size_t)j->h * (size_t)j->w;
+    j->failed[t] = n;
+    for (;;) {
+        int64_t i0 = atomic_fetch_add(&j->next, DECODE_CHUNK);
+        if (i0 >= n || i0 >= atomic_load(&j->fail_at)) return;
+        for (int64_t i = i0; i < i0 + DECODE_CHUNK && i < n; i++) {
+            if (i >= atomic_load(&j->fail_at)) return; /* (a later image than a failed one) */
+            const char *path = j->paths->v[i];
+            ct_image img;
+            ct_status s = ct_image_load(path, &img);
+            if (s == CT_OK) {
+                if (!j->resized && (img.h != j->h || img.w != j->w))
+                    s = ct_fail(CT_ERR_FORMAT, "%s: %dx%d pixels, but the dataset's images are "
+                                "%dx%d (as its first training image): resize them all to one "
+                                "size (--image-size)", path, img.w, img.h, j->w, j->h);
+                else
+                    s = ct_image_to_planes(&img, j->c, j->h, j->w, j->images + (size_t)i * bytes);
+                ct_image_free(&img);
+            }
+            if (s != CT_OK) {
+                j->failed[t] = i, j->status[t] = s;
+                snprintf(j->msg[t], sizeof j->msg[t], "%s", ct_last_error());
+                int64_t seen = atomic_load(&j->fail_at);
+                while (i < seen && !atomic_compare_exchange_weak(&j->fail_at, &seen, i)) {}
+                return;
+            }
+        }
+    }
+}
+
+/* paths' images into images (c x h x w bytes each) on `threads` threads (0: the cores). */
+static ct_status decode_all(const name_list *paths, int threads, int c, int h, int w,
+                            int resized, uint8_t *images) {
+    decode_job *j = ct_calloc(1, sizeof *j, "image decoding");
+    if (!j) return CT_ERR_NOMEM;
+    j->paths = paths, j->c = c, j->h = h, j->w = w, j->resized = resized, j->images = images;
+    atomic_init(&j->next, 0);
+    atomic_init(&j->fail_at, paths->n);
+    int64_t per = (paths->n + DECODE_CHUNK - 1) / DECODE_CHUNK; /* (no idle threads) */
+    int nt = threads > 0 ? threads : ct_cpu_cores();
+    if (nt > per) nt = per > 0 ? (int)per : 1;
+    ct_pool *pool = NULL;
+    ct_status s = nt > 1 ? ct_pool_create(nt, &pool) : CT_OK;
+    if (s == CT_OK) {
+        ct_pool_run(pool, decode_thread, j);
+        for (int t = 0; t < nt; t++) /* the first image that failed, as one thread reports it */
+            if (j->failed[t] == atomic_load(&j->fail_at) && j->failed[t] < paths->n)
+                s = ct_fail(j->status[t], "%s", j->msg[t]);
+    }
+    ct_pool_free(pool);
+    free(j);
+    return s;
+}
+
 ct_status ct_dataset_load_folder(const char *dir, const char *part, int channels, int height,
-                                 int width, ct_dataset **out, char **class_names) {
+                                 int width, int threads, ct_dataset **out, char **class_names) {
     if (out) *out = NULL;
     if (class_names) *class_names = NULL;
     if (!out || !dir || !part || (strcmp(part, "train") != 0 && strcmp(part, "test") != 0) ||
-        bad_size(channels, height, width))
+        bad_size(channels, height, width) || threads < 0 || threads > CT_MAX_THREADS)
         return ct_fail(CT_ERR_INVALID, "ct_dataset_load_folder: bad arguments");
     name_list classes = {0}, train_paths = {0}, part_paths = {0};
     uint8_t *train_labels = NULL, *part_labels = NULL, *images = NULL;
@@ -316,18 +390,7 @@ ct_status ct_dataset_load_folder(const char *dir, const char *part, int channels
                     h, w);
         goto done;
     }
-    for (int64_t i = 0; i < n && s == CT_OK; i++) {
-        ct_image img;
-        if ((s = ct_image_load(paths->v[i], &img)) != CT_OK) break;
-        if (!height && (img.h != h || img.w != w))
-            s = ct_fail(CT_ERR_FORMAT, "%s: %dx%d pixels, but the dataset's images are %dx%d (as "
-                        "its first training image): resize them all to one size (--image-size)",
-                        paths->v[i], img.w, img.h, w, h);
-        else
-            s = ct_image_to_planes(&img, c, h, w, images + (size_t)i * image_bytes);
-        ct_image_free(&img);
-    }
-    if (s != CT_OK) goto done;
+    if ((s = decode_all(paths, threads, c, h, w, height != 0, images)) != CT_OK) goto done;
     ct_dataset *ds = ct_calloc(1, sizeof *ds, "dataset");
     uint8_t *ds_labels = ds ? ct_malloc((size_t)n, "dataset labels") : NULL;
     if (!ds_labels) {

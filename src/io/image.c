@@ -217,7 +217,19 @@ static void pm_error_message(const char *msg) {
 }
 static void pm_quiet(const char *msg) { (void)msg; }
 
+/* libnetpbm keeps its error handler and jump buffer in globals: one image at a time (threads
+ * decoding a folder take turns here; PNG and JPEG have their own state) */
+static ct_status load_pnm_locked(FILE *f, const char *path, ct_image *out, int probe);
+static pthread_mutex_t g_pm_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static ct_status load_pnm(FILE *f, const char *path, ct_image *out, int probe) {
+    pthread_mutex_lock(&g_pm_lock);
+    ct_status s = load_pnm_locked(f, path, out, probe);
+    pthread_mutex_unlock(&g_pm_lock);
+    return s;
+}
+
+static ct_status load_pnm_locked(FILE *f, const char *path, ct_image *out, int probe) {
     pthread_once(&g_pm_once, pm_init_once);
     pm_setusererrormsgfn(pm_error_message);
     pm_setusermessagefn(pm_quiet);

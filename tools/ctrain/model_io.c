@@ -224,7 +224,7 @@ int cli_load_dataset(const char *dataset, const char *data_dir, const char *part
                                    "holding train/CLASS/IMAGE and test/CLASS/IMAGE (the "
                                    "model's dataset, when --dataset is not given)");
         s = ct_dataset_load_folder(data_dir, part, shape ? shape[0] : 0, shape ? shape[1] : 0,
-                                   shape ? shape[2] : 0, out, names);
+                                   shape ? shape[2] : 0, 0, out, names); /* (on every core) */
         if (s != CT_OK) return cli_lib_error(s);
         for (const char *k = names ? *names : NULL; k && *k;) { /* as the model keeps them */
             size_t len = strcspn(k, "\n");

@@ -8,7 +8,6 @@
  * instruction set. "Device" memory is host memory: copies are memcpy and the stream functions
  * only check their arguments.
  */
-#define _GNU_SOURCE /* sched_getaffinity */
 #include "backend/backend.h"
 #include "backend/cpu/cpu_nn.h"
 #include "backend/cpu/kernels.h"
@@ -16,11 +15,9 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* OpenBLAS extensions (declared in its cblas.h; repeated so other BLAS headers also build). */
 extern void openblas_set_num_threads(int num_threads);
@@ -369,13 +366,7 @@ ct_status ct_cpu_backend_create(int threads, ct_backend **out) {
     if (threads < 0 || threads > CT_MAX_THREADS)
         return ct_fail(CT_ERR_INVALID, "threads must be in 0..%d, got %d", CT_MAX_THREADS,
                        threads);
-    if (threads == 0) {
-        /* the cores this process may run on (taskset, mpirun binding), else all online */
-        cpu_set_t set;
-        long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
-                                                            : sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n < 1 ? 1 : n > CT_MAX_THREADS ? CT_MAX_THREADS : (int)n;
-    }
+    if (threads == 0) threads = ct_cpu_cores();
     ct_cpu *c = ct_calloc(1, sizeof *c, "CPU backend");
     if (!c) return CT_ERR_NOMEM;
     ct_backend *b = &c->base;
