@@ -92,7 +92,8 @@ ct_status ct_dataset_load_fashion_mnist(const char *dir, const char *part, ct_da
  * test_batch.bin; records of 1 label byte + 3072 pixel bytes (3, 32, 32). Images (N, 3, 32, 32). */
 ct_status ct_dataset_load_cifar10(const char *dir, const char *part, ct_dataset **out);
 /* The "train" or "test" part of a folder of images, as torchvision's ImageFolder reads one:
- * dir/train/CLASS/IMAGE and dir/test/CLASS/IMAGE (or dir/val/...). Classes: dir/train's
+ * dir/train/CLASS/IMAGE and dir/test/CLASS/IMAGE (or dir/val/...; with both test/ and val/,
+ * "train" also holds val/'s images, last: ct_dataset_val_count). Classes: dir/train's
  * sub-folders sorted by name, labelled 0, 1, ... in that order (a test class must be one of
  * them); in each, the images sorted by name: .png, .jpg, .jpeg, .pgm, .ppm (other files
  * skipped, as ImageFolder skips them; .bmp, .tif, .tiff, .webp refused: not read by ctrain).
@@ -106,6 +107,10 @@ ct_status ct_dataset_load_cifar10(const char *dir, const char *part, ct_dataset 
  * dataset, and the same error (the first failing image's), on any number. */
 ct_status ct_dataset_load_folder(const char *dir, const char *part, int channels, int height,
                                  int width, int threads, ct_dataset **out, char **class_names);
+/* The samples at the end of ds that are a validation set of their own, not to be split from
+ * the rest: a folder's "train" part with dir/val beside dir/test ends with val/'s images
+ * (ImageFolder's train/val/test layout); 0 for every other dataset. */
+int64_t ct_dataset_val_count(const ct_dataset *ds);
 /* The shape ct_dataset_load_folder gives dir's images at height x width (0 x 0: as found), and
  * the number of classes, from the training images' headers (none is decoded). */
 ct_status ct_dataset_folder_shape(const char *dir, int height, int width, int *c, int *h, int *w,

@@ -5,7 +5,7 @@
 # a README that are skipped) and, in the order ImageFolder reads them (classes sorted, files sorted), as IDX
 # files of the pixels PIL decodes: training on the folder must print exactly what training on
 # those IDX files prints. Then the class names (saved in the model, shown by eval), val/ for
-# test/, summary, and the refusals: a BMP, an image of another size, a test class that train
+# test/, val/ beside test/ as the validation set, summary, and the refusals: a BMP, an image of another size, a test class that train
 # lacks, no --data, no images.
 # Skips when the MNIST files are not in `ctrain data path` or python3 is missing.
 # Usage: bash tests/cli_folder.sh path/to/ctrain
@@ -129,6 +129,32 @@ run summary --dataset folder --data folder
 cp -r folder fv && mv fv/test fv/val
 "$CT" train --dataset folder --data fv "${A[@]}" >fv.out 2>fv.err
 [ $? -eq 0 ] && [ "$(results fv)" = "$(results folder)" ] && ok "DIR/val instead of DIR/test" || bad "DIR/val: $(cat fv.out fv.err)"
+
+# train/, val/ and test/ (as many datasets come): val/'s images are the validation set, after
+# train/'s (not a split of them); here val/ holds the test images, so the last epoch's val line
+# is the test line; eval --part val reads val/ again; --val-size may only be 0 (none)
+cp -r folder ftv && cp -r folder/test ftv/val
+run train --dataset folder --data ftv --epochs 2 --lr 0.3 --batch-size 64 --save tvrun
+val_line=$(sed -n 's/^Epoch \[1\], val_loss: \([0-9.]*\), val_acc: \([0-9.]*\)$/\1 \2/p' <<<"$out")
+test_line=$(sed -n 's/^test_loss: \([0-9.]*\), test_acc: \([0-9.]*\)$/\1 \2/p' <<<"$out")
+if [ "$rc" -eq 0 ] && grep -q '^Data: 2000 train / 500 val (the val folder) / 500 test images' <<<"$out" &&
+    [ -n "$val_line" ] && [ "$val_line" = "$test_line" ]; then
+    ok "train/, val/, test/: val/ is the validation set (2000 / 500 / 500; the val line is the test line: $val_line)"
+else
+    bad "train/val/test folder -> exit $rc: $out $err"
+fi
+run eval --model tvrun --data ftv --part val
+[ "$rc" -eq 0 ] && grep -q "^val_loss: ${val_line% *}, val_acc: ${val_line#* }$" <<<"$out" &&
+    ok "eval --part val of a train/val/test folder's model: val/'s images again" ||
+    bad "eval --part val -> exit $rc: $out $err"
+run train --resume tvrun --epochs 3 --quiet
+[ "$rc" -eq 0 ] && grep -q '^Epoch \[2\], val_loss' <<<"$out" && ok "--resume of a train/val/test run" ||
+    bad "--resume tvrun -> exit $rc: $out $err"
+refuse "--val-size beside a val folder" 2 "--val-size 300: ftv has a val folder beside test, whose 500 images are the validation set" \
+    train --dataset folder --data ftv --val-size 300 --epochs 1
+run train --dataset folder --data ftv --val-size 0 --epochs 1 --quiet
+[ "$rc" -eq 0 ] && grep -q '^Epoch \[0\], train_loss' <<<"$out" && ok "--val-size 0 beside a val folder: no validation" ||
+    bad "--val-size 0 with a val folder -> exit $rc: $out $err"
 
 # ImageFolder's walk: a class's images in its sub-folders too, in sorted(os.walk) order; hidden
 # folders skipped (not a class); one colour training image makes the dataset colour

@@ -126,6 +126,31 @@ static void test_folder_order_and_names(void **state) {
     assert_true(c == 1 && h == 2 && w == 3 && k == 3);
     OK(ct_dataset_folder_shape(g_root, 7, 5, &c, &h, &w, &k));
     assert_true(c == 1 && h == 7 && w == 5 && k == 3);
+    /* val/ beside test/: the validation images, after train/'s in the "train" part (its
+     * classes are train's; test/ stays the test part) */
+    put_image("val/d/v1.pgm", 1, 3, 2, 90);
+    put_image("val/c/v2.pgm", 1, 3, 2, 95);
+    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, &ds, NULL));
+    assert_int_equal(ct_dataset_count(ds), 7);
+    assert_int_equal(ct_dataset_val_count(ds), 2);
+    assert_int_equal(ct_dataset_labels(ds)[5], 1); /* c's v2, then d's v1 (classes sorted) */
+    assert_int_equal(ct_dataset_images(ds)[5 * 6], 95);
+    assert_int_equal(ct_dataset_labels(ds)[6], 2);
+    assert_int_equal(ct_dataset_images(ds)[6 * 6], 90);
+    for (int i = 0; i < 5; i++) assert_int_equal(ct_dataset_images(ds)[i * 6], first_px[i]);
+    ct_dataset_free(ds);
+    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, 0, &ds, NULL));
+    assert_int_equal(ct_dataset_count(ds), 2); /* test/'s */
+    assert_int_equal(ct_dataset_val_count(ds), 0);
+    assert_int_equal(ct_dataset_images(ds)[0], 80);
+    ct_dataset_free(ds);
+    put_image("val/e/x.pgm", 1, 3, 2, 0); /* a class train lacks */
+    ds = (ct_dataset *)&ds;
+    assert_int_equal(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, &ds, NULL),
+                     CT_ERR_FORMAT);
+    assert_null(ds);
+    if (!strstr(ct_last_error(), "val/e: a class that the train folder does not have"))
+        fail_msg("\"%s\"", ct_last_error());
 }
 
 /* a colour training image makes a colour dataset (grey images repeated), the first or a later

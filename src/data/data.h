@@ -17,6 +17,8 @@ struct ct_dataset {
     int classes;      /* every label is < classes */
     uint8_t *images;  /* (N, C, H, W), owned */
     uint8_t *labels;  /* (N), owned */
+    int64_t n_val;    /* the last n_val samples are a validation set of their own (a folder's
+                       * val/); 0: none */
     /* ct_dataset_hashes', computed at its first call (images and labels never change) */
     uint64_t images_hash, labels_hash;
     int hashed;

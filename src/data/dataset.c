@@ -50,6 +50,8 @@ void ct_dataset_hashes(const ct_dataset *ds, uint64_t *images, uint64_t *labels)
     *labels = ds->labels_hash;
 }
 
+int64_t ct_dataset_val_count(const ct_dataset *ds) { return ds->n_val; }
+
 uint64_t ct_dataset_fingerprint(const ct_dataset *ds) {
     uint64_t images, labels;
     ct_dataset_hashes(ds, &images, &labels);

@@ -261,6 +261,16 @@ static ct_status scan_train(const char *dir, int channels, int height, int width
     return s;
 }
 
+/* Does dir hold val/ beside test/ (then val/ is the validation images, into val_dir)? */
+static int folder_has_val(const char *dir, char *val_dir, size_t bytes) {
+    char test_dir[PATH_MAX];
+    struct stat st;
+    snprintf(test_dir, sizeof test_dir, "%s/test", dir);
+    snprintf(val_dir, bytes, "%s/val", dir);
+    return stat(test_dir, &st) == 0 && S_ISDIR(st.st_mode) && stat(val_dir, &st) == 0 &&
+           S_ISDIR(st.st_mode);
+}
+
 static int bad_size(int channels, int height, int width) {
     return (channels != 0 && channels != 1 && channels != 3) || height < 0 || width < 0 ||
            (height == 0) != (width == 0) || (int64_t)height * width > (1 << 24);
@@ -367,6 +377,27 @@ ct_status ct_dataset_load_folder(const char *dir, const char *part, int channels
     if (s != CT_OK) goto done;
     const name_list *paths = &train_paths;
     const uint8_t *labels = train_labels;
+    int64_t n_val = 0; /* train: val/'s images after train/'s, when test/ is there too */
+    char val_dir[PATH_MAX];
+    if (strcmp(part, "train") == 0 && folder_has_val(dir, val_dir, sizeof val_dir)) {
+        name_list vp = {0};
+        uint8_t *vl = NULL, *all;
+        s = part_images(val_dir, &classes, 0, &vp, &vl);
+        const int64_t n_train = train_paths.n;
+        for (int64_t i = 0; i < vp.n && s == CT_OK; i++) s = push(&train_paths, vp.v[i], val_dir);
+        if (s == CT_OK && train_paths.n > INT32_MAX)
+            s = ct_fail(CT_ERR_FORMAT, "%s: more than %d images with its val folder's", dir,
+                        INT32_MAX);
+        if (s == CT_OK && !(all = realloc(train_labels, (size_t)train_paths.n)))
+            s = ct_fail(CT_ERR_NOMEM, "out of memory (listing %s)", val_dir);
+        if (s == CT_OK) {
+            memcpy(all + n_train, vl, (size_t)vp.n);
+            train_labels = all, labels = all, n_val = vp.n;
+        }
+        free(vl);
+        names_free(&vp);
+        if (s != CT_OK) goto done;
+    }
     if (strcmp(part, "test") == 0) {
         char part_dir[PATH_MAX];
         struct stat st;
@@ -400,6 +431,7 @@ ct_status ct_dataset_load_folder(const char *dir, const char *part, int channels
     }
     memcpy(ds_labels, labels, (size_t)n);
     ds->n = n, ds->c = c, ds->h = h, ds->w = w, ds->classes = (int)classes.n;
+    ds->n_val = n_val;
     ds->images = images, ds->labels = ds_labels;
     images = NULL;
     *out = ds;

@@ -241,7 +241,22 @@ int cmd_eval(int argc, char **argv) {
         cli_close_model(&cm);
         return CLI_EXIT_ERROR;
     }
-    if (val) {
+    const int64_t n_folder = ct_dataset_val_count(test); /* a folder's val/: its images, last */
+    if (val && n_folder > 0 && n_val != n_folder) {
+        cli_error("%s: the run held out %lld validation images, but %s/val has %lld", cm.path,
+                  n_val, o.data_dir, (long long)n_folder);
+        ct_dataset_free(test);
+        cli_close_model(&cm);
+        return CLI_EXIT_ERROR;
+    }
+    if (val && n_folder > 0) {
+        if (!(val_idx = malloc((size_t)n_folder * sizeof(int32_t)))) {
+            ct_dataset_free(test);
+            cli_close_model(&cm);
+            return cli_error("out of memory (%lld indices)", (long long)n_folder);
+        }
+        for (int64_t i = 0; i < n_folder; i++) val_idx[i] = (int32_t)(n_all - n_folder + i);
+    } else if (val) {
         int32_t *train_idx = NULL;
         ct_status split = ct_split_indices(n_all, n_val, seed, &train_idx, &val_idx);
         free(train_idx);
@@ -287,7 +302,9 @@ int cmd_eval(int argc, char **argv) {
         printf("Weights: the moving average of training's (the train state's ema.* tensors)\n");
     const char *part = val ? "val" : strcmp(o.part, "train") == 0 ? "train" : "test";
     char set[160];
-    if (val)
+    if (val && n_folder > 0)
+        snprintf(set, sizeof set, "%s validation images (the val folder)", o.dataset);
+    else if (val)
         snprintf(set, sizeof set, "%s validation split (--val-size %lld of the %lld training "
                  "images, seed %llu)", o.dataset, n_val, (long long)n_all, seed);
     else

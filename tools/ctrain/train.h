@@ -247,6 +247,12 @@ void train_epoch_outputs(train_run *r, int n_epochs);
  * names. Prints the error; returns CLI_EXIT_OK or an error status. */
 int train_load_data(const train_opts *o, ct_dist *dist, train_run *run, ct_dataset **train,
                     ct_dataset **test, char **folder_names);
+/* The training and validation images of train (both malloc'd): a seeded split of --val-size
+ * (a count, or a fraction of them), or a folder's val/ images (ct_dataset_val_count; then
+ * --val-size may only be 0, no validation); run->n_train and run->n_val. Prints the error;
+ * returns CLI_EXIT_OK or an error status. */
+int train_split(train_opts *o, train_run *run, const ct_dataset *train, int32_t **train_idx,
+                int32_t **val_idx);
 /* --class-weight into o->cfg for a model of `classes` outputs (balanced: over the training
  * split's labels); a resumed run keeps the saved weights, which a flag given must match.
  * Prints the error; returns CLI_EXIT_OK or CLI_EXIT_USAGE. */

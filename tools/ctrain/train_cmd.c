@@ -372,7 +372,7 @@ int cmd_train(int argc, char **argv) {
         }
         spec = o.model = o.model_normalized;
     }
-    int64_t n_all = ct_dataset_count(train), n_batches = 0; /* per epoch */
+    int64_t n_batches = 0; /* per epoch */
     int resumed_epochs = 0;
     rc = CLI_EXIT_ERROR;
     cli_dist_hold(dist);
@@ -388,43 +388,8 @@ int cmd_train(int argc, char **argv) {
                   run.data_dir);
         goto built;
     }
-    if (o.val_fraction > 0.0) { /* --val-size F: of this training set */
-        int64_t n = train_val_count(o.val_fraction, n_all);
-        if (n == 0) { /* (not "none": what watches val_loss was allowed, as for a count) */
-            rc = cli_usage_error("train", "--val-size %s: 0 of the %lld training images (a "
-                                 "fraction too small to hold out one; 0 means none)",
-                                 o.val_size_text, (long long)n_all);
-            goto built;
-        }
-        if (o.resume_dir && n != o.val_size) {
-            rc = cli_usage_error("train", "--val-size %s: %lld of the %lld training images, but "
-                                 "the run in %s holds out %lld, and a resumed run keeps the "
-                                 "settings that change its results", o.val_size_text,
-                                 (long long)n, (long long)n_all, o.resume_dir,
-                                 (long long)o.val_size);
-            goto built;
-        }
-        o.val_size = n;
-    }
-    if (o.val_size >= n_all && o.resume_dir) { /* the saved run's split, not a flag's */
-        cli_error("%s: the run holds out %lld validation images, but this training set has "
-                  "only %lld images", o.resume_dir, (long long)o.val_size, (long long)n_all);
-        goto built;
-    }
-    if (o.val_size >= n_all) {
-        char frac[96] = "";
-        if (o.val_fraction > 0.0) snprintf(frac, sizeof frac, "%s (", o.val_size_text);
-        rc = cli_usage_error("train", "--val-size: %s%lld%s leaves no training images (the "
-                             "training set has %lld)", frac, (long long)o.val_size,
-                             *frac ? ")" : "", (long long)n_all);
-        goto built;
-    }
-    run.n_val = o.val_size;
-    run.n_train = n_all - o.val_size;
-    if ((s = ct_split_indices(n_all, run.n_val, o.seed, &train_idx, &val_idx)) != CT_OK) {
-        cli_lib_error(s);
-        goto built;
-    }
+    if ((rc = train_split(&o, &run, train, &train_idx, &val_idx)) != CLI_EXIT_OK) goto built;
+    rc = CLI_EXIT_ERROR;
     /* the largest batch fit and evaluate make: a batch size above the samples is all of them */
     int max_batch;
     {
@@ -546,9 +511,10 @@ built:
         else
             snprintf(where, sizeof where, "%s, %d worker%s", why, cfg->workers,
                      cfg->workers == 1 ? "" : "s");
-        printf("Data: %lld train / %lld val / %lld test images (%dx%dx%d), %s\n",
-               (long long)run.n_train, (long long)run.n_val, (long long)ct_dataset_count(test),
-               in_c, in_h, in_w, where);
+        printf("Data: %lld train / %lld val%s / %lld test images (%dx%dx%d), %s\n",
+               (long long)run.n_train, (long long)run.n_val,
+               ct_dataset_val_count(train) && run.n_val ? " (the val folder)" : "",
+               (long long)ct_dataset_count(test), in_c, in_h, in_w, where);
         train_print_classes(&o, train); /* (--dataset folder) */
         if (!o.lr_find) train_print_plan(&o, total_epochs, run.save_dir);
     }

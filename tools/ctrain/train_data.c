@@ -53,9 +53,11 @@ void train_print_classes(const train_opts *o, const ct_dataset *train) {
     int k = ct_dataset_classes(train);
     int64_t count[256] = {0};
     const uint8_t *labels = ct_dataset_labels(train);
-    for (int64_t i = 0; i < ct_dataset_count(train); i++) count[labels[i]]++;
+    for (int64_t i = 0; i < ct_dataset_count(train) - ct_dataset_val_count(train); i++)
+        count[labels[i]]++; /* (train/'s, not val/'s) */
     const char *names = o->class_names_text ? o->class_names_text : "";
-    printf("Classes: %d, training images each (before the split):", k);
+    printf("Classes: %d, training images each%s:", k,
+           ct_dataset_val_count(train) ? " (train/'s)" : " (before the split)");
     for (int i = 0; i < k && i < 8; i++) {
         size_t len = strcspn(names, "\n");
         printf("%s %.*s%s%lld", i ? "," : "", (int)len, names, len ? " " : "", (long long)count[i]);
@@ -110,4 +112,58 @@ int train_class_weights(train_opts *o, const ct_dataset *train, const int32_t *t
     }
     o->class_weight_balanced = o->class_weight && strcmp(o->class_weight, "balanced") == 0;
     return CLI_EXIT_OK;
+}
+
+int train_split(train_opts *o, train_run *run, const ct_dataset *train, int32_t **train_idx,
+                int32_t **val_idx) {
+    const int64_t n_all = ct_dataset_count(train), n_folder = ct_dataset_val_count(train);
+    if (n_folder > 0) { /* a folder's val/ (beside test/): the validation images as they are */
+        const int64_t n_train = n_all - n_folder;
+        if (o->resume_dir && o->val_size != 0 && o->val_size != n_folder)
+            return cli_error("%s: the run holds out %lld validation images, but %s/val has %lld",
+                             o->resume_dir, (long long)o->val_size, o->data_dir,
+                             (long long)n_folder);
+        if (!o->resume_dir && o->val_size_text && o->val_size != 0)
+            return cli_usage_error("train", "--val-size %s: %s has a val folder beside test, "
+                                   "whose %lld images are the validation set (--val-size 0: "
+                                   "none)", o->val_size_text, o->data_dir, (long long)n_folder);
+        if (!o->resume_dir && !o->val_size_text) o->val_size = n_folder;
+        run->n_val = o->val_size;
+        run->n_train = n_train;
+        *train_idx = malloc((size_t)n_train * sizeof(int32_t));
+        *val_idx = malloc((size_t)(n_folder > 0 ? n_folder : 1) * sizeof(int32_t));
+        if (!*train_idx || !*val_idx) return cli_error("out of memory (%lld indices)", (long long)n_all);
+        for (int64_t i = 0; i < n_train; i++) (*train_idx)[i] = (int32_t)i;
+        for (int64_t i = 0; i < n_folder; i++) (*val_idx)[i] = (int32_t)(n_train + i);
+        return CLI_EXIT_OK;
+    }
+    if (o->val_fraction > 0.0) { /* --val-size F: of this training set */
+        int64_t n = train_val_count(o->val_fraction, n_all);
+        if (n == 0) /* (not "none": what watches val_loss was allowed, as for a count) */
+            return cli_usage_error("train", "--val-size %s: 0 of the %lld training images (a "
+                                   "fraction too small to hold out one; 0 means none)",
+                                   o->val_size_text, (long long)n_all);
+        if (o->resume_dir && n != o->val_size)
+            return cli_usage_error("train", "--val-size %s: %lld of the %lld training images, "
+                                   "but the run in %s holds out %lld, and a resumed run keeps "
+                                   "the settings that change its results", o->val_size_text,
+                                   (long long)n, (long long)n_all, o->resume_dir,
+                                   (long long)o->val_size);
+        o->val_size = n;
+    }
+    if (o->val_size >= n_all && o->resume_dir) /* the saved run's split, not a flag's */
+        return cli_error("%s: the run holds out %lld validation images, but this training set "
+                         "has only %lld images", o->resume_dir, (long long)o->val_size,
+                         (long long)n_all);
+    if (o->val_size >= n_all) {
+        char frac[96] = "";
+        if (o->val_fraction > 0.0) snprintf(frac, sizeof frac, "%s (", o->val_size_text);
+        return cli_usage_error("train", "--val-size: %s%lld%s leaves no training images (the "
+                               "training set has %lld)", frac, (long long)o->val_size,
+                               *frac ? ")" : "", (long long)n_all);
+    }
+    run->n_val = o->val_size;
+    run->n_train = n_all - o->val_size;
+    ct_status s = ct_split_indices(n_all, run->n_val, o->seed, train_idx, val_idx);
+    return s == CT_OK ? CLI_EXIT_OK : cli_lib_error(s);
 }

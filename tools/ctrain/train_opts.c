@@ -66,7 +66,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "--data DIR: the four files' names as MNIST's, any image size,\n"
                  "classes 0 .. the largest label; folder: your own images, as\n"
                  "torchvision's ImageFolder reads them: --data DIR holding\n"
-                 "train/CLASS/IMAGE and test/CLASS/IMAGE (or val/), the classes\n"
+                 "train/CLASS/IMAGE and test/CLASS/IMAGE (or val/; with both,\n"
+                 "val/ is the validation set, not a split of train/), the classes\n"
                  "train's sub-folders sorted by name (their names saved in the\n"
                  "model), PNG, JPEG, PGM or PPM files of one size (else\n"
                  "--image-size), colour when any training image is)"},
@@ -85,7 +86,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "split): N images, or a fraction F in (0, 1) of them (Keras'\n"
                  "validation_split: 0.2 holds out 12000 of MNIST's 60000); 0: none,\n"
                  "every image trains and the epoch lines give the train loss and\n"
-                 "accuracy",
+                 "accuracy. --dataset folder with val/ beside test/: val/'s images\n"
+                 "(only 0 may be given: none)",
          .def = "10000"},
         {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
          .help = "\"mlp\" (flatten,linear(HIDDEN),relu,linear(CLASSES)), lenet5,\n"
