@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cli_torch.sh — ctrain's checkpoints in PyTorch (tools/ctrain_torch.py, which reads them without
 # ctrain): a saved MLP and a CNN with every kind of layer, rebuilt as nn.Modules from their
-# metadata, give on the test images the loss and accuracy `ctrain eval` prints (and the class
+# metadata, give on the test images the loss, accuracy and top-K accuracy `ctrain eval` prints (and the class
 # probabilities of `ctrain predict`); a train state and best.safetensors load as the model file
 # does; a state_dict PyTorch saves loads into ctrain (--init) and back, and so does an
 # nn.Sequential's ("1.weight", ...), as ctrain eval shows. Skips when Debian's
@@ -36,9 +36,10 @@ dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
 small_mnist "$dir" "$tmp/small" 3000 500 || { echo "SKIP cli_torch: no MNIST in $dir"; exit 0; }
 echo "torch: $("$PY" -c 'import torch; print(torch.__version__)')"
 
-# torch_eval MODEL: "test_loss: L, test_acc: A" of the model in PyTorch, on the small test set
+# torch_eval MODEL [K]: "test_loss: L, test_acc: A" of the model in PyTorch, on the small test
+# set; with K, then "top-K accuracy: A (N of M)" (torch.topk)
 torch_eval() {
-    "$PY" - "$here/../tools" "$tmp/small" "$1" <<'EOF'
+    "$PY" - "$here/../tools" "$tmp/small" "$1" "${2:-0}" <<'EOF'
 import struct, sys
 import torch
 sys.path.insert(0, sys.argv[1])
@@ -56,6 +57,10 @@ with torch.no_grad():
 loss = torch.nn.functional.cross_entropy(out, y).item()
 acc = (out.argmax(1) == y).float().mean().item()
 print("test_loss: %.4f, test_acc: %.4f" % (loss, acc))
+k = int(sys.argv[4])
+if k:
+    hits = (out.topk(k, 1).indices == y.unsqueeze(1)).any(1).sum().item()
+    print("top-%d accuracy: %.4f (%d of %d)" % (k, hits / len(y), hits, len(y)))
 EOF
 }
 
@@ -65,6 +70,13 @@ ct=$("$CT" eval --model "$tmp/mlp" --dataset idx --data "$tmp/small" 2>&1 | grep
 pt=$(torch_eval "$tmp/mlp" 2>&1)
 [ "$rc" -eq 0 ] && [ -n "$ct" ] && [ "$ct" = "$pt" ] &&
     ok "the MLP in PyTorch: $pt, as ctrain eval" || bad "MLP: ctrain '$ct' vs PyTorch '$pt' (train exit $rc: $err)"
+# eval's top-K accuracy: PyTorch's topk (K 1 is test_acc)
+for k in 3 1; do
+    ct=$("$CT" eval --model "$tmp/mlp" --dataset idx --data "$tmp/small" --top-k $k 2>&1 | grep -E '^(test_loss|top-)')
+    pt=$(torch_eval "$tmp/mlp" $k 2>&1)
+    [ "$(grep -c '' <<<"$ct")" -eq 2 ] && [ "$ct" = "$pt" ] &&
+        ok "eval --top-k $k as PyTorch's topk: $(tail -n 1 <<<"$ct")" || bad "--top-k $k: ctrain '$ct' vs PyTorch '$pt'"
+done
 for f in train_state.safetensors best.safetensors; do
     pt2=$(torch_eval "$tmp/mlp/$f" 2>&1)
     want=$("$CT" eval --model "$tmp/mlp/$f" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')

@@ -24,11 +24,11 @@
 
 typedef struct {
     const char *model, *dataset, *data_dir, *device, *spec, *confusion, *part, *class_names;
-    int threads, batch_size;
+    int threads, batch_size, top_k;
     float label_smoothing;
 } eval_opts;
 
-enum { NUM_EVAL_FLAGS = 11 };
+enum { NUM_EVAL_FLAGS = 12 };
 
 static int eval_flags(eval_opts *o, cli_flag *f) {
     memset(o, 0, sizeof *o);
@@ -36,6 +36,7 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
     o->part = "test";
     o->device = "auto";
     o->batch_size = EVAL_BATCH;
+    o->top_k = 5;
     cli_flag t[NUM_EVAL_FLAGS] = {
         {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "PATH",
          .help = "a checkpoint folder (its model.safetensors) or a .safetensors file",
@@ -62,6 +63,11 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
          .def = "the file's model_spec"},
         {.name = "batch-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->batch_size,
          .metavar = "N", .help = "evaluation batch size"},
+        {.name = "top-k", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->top_k,
+         .metavar = "K", .max = 255,
+         .help = "also the top-K accuracy when the model has more than K classes: the\n"
+                 "share of images whose label is among the K most probable classes\n"
+                 "(torchvision's Acc@5, Keras' TopKCategoricalAccuracy)"},
         {.name = "label-smoothing", .kind = CLI_FLOAT, .range = CLI_NONNEG,
          .dst = &o->label_smoothing, .metavar = "X",
          .help = "the loss is cross-entropy with label smoothing X in [0, 1]\n"
@@ -98,6 +104,7 @@ void eval_help(FILE *out) {
           "  test_loss: L, test_acc: A                 (as ctrain train prints it)\n"
           "  test_loss is cross-entropy with label smoothing S; without it: L\n"
           "                                 (a model trained with --label-smoothing S > 0)\n"
+          "  top-5 accuracy: A (N of M)              (more than --top-k classes)\n"
           "  each class's accuracy (its recall), precision and F1, their macro averages (as\n"
           "  scikit-learn's classification_report), and the confusion matrix (rows: true class,\n"
           "  columns: predicted class)\n"
@@ -326,7 +333,7 @@ int cmd_eval(int argc, char **argv) {
         printf("%s_loss is cross-entropy with label smoothing %g; without it: %.4f\n", part,
                (double)o.label_smoothing, cli_metric(plain.loss));
     /* per-sample predictions, a chunk at a time */
-    int64_t chunk = 4096;
+    int64_t chunk = 4096, top_hits = 0;
     probs = malloc((size_t)chunk * k * sizeof *probs);
     if (!probs || !conf) {
         fprintf(stderr, "ctrain: out of memory\n");
@@ -345,15 +352,21 @@ int cmd_eval(int argc, char **argv) {
             goto done;
         }
         for (int64_t i = 0; i < len; i++) {
-            int best = 0;
+            const float *p = probs + i * k;
+            int best = 0, above = 0; /* above: classes more probable than the label */
             for (int c = 1; c < k; c++)
-                if (probs[i * k + c] > probs[i * k + best]) best = c;
+                if (p[c] > p[best]) best = c;
             uint8_t y = labels[val_idx ? val_idx[i0 + i] : i0 + i];
+            for (int c = 0; c < k && y < k; c++) above += p[c] > p[y];
             if (y < k) conf[y * k + best]++;
+            top_hits += y < k && above < o.top_k;
         }
         free(x);
         x = NULL;
     }
+    if (k > o.top_k)
+        printf("top-%d accuracy: %.4f (%lld of %lld)\n", o.top_k,
+               n ? (double)top_hits / (double)n : 0.0, (long long)top_hits, (long long)n);
     print_confusion(conf, k, &names);
     rc = CLI_EXIT_OK;
     if (o.confusion) {
