@@ -150,6 +150,20 @@ run eval --model tvrun --data ftv --part val
 run train --resume tvrun --epochs 3 --quiet
 [ "$rc" -eq 0 ] && grep -q '^Epoch \[2\], val_loss' <<<"$out" && ok "--resume of a train/val/test run" ||
     bad "--resume tvrun -> exit $rc: $out $err"
+run train --resume tvrun --val-size 0.5 --epochs 4
+[ "$rc" -eq 2 ] && grep -q -- '--val-size 0.5: .*ftv has a val folder' <<<"$err" &&
+    ok "--resume of a train/val/test run with a --val-size fraction -> exit 2" ||
+    bad "--resume tvrun --val-size 0.5 -> exit $rc: $err"
+run eval --model tvrun --data ftv --part train
+[ "$rc" -eq 0 ] && grep -q '^Data: folder training set, 2000 images$' <<<"$out" &&
+    ok "eval --part train of a train/val/test folder: train/'s 2000 images" ||
+    bad "eval --part train -> exit $rc: $out $err"
+norm() { sed -n 's/^Model: \(normalize([^)]*)\).*/\1/p' <<<"$out"; }
+run train --dataset folder --data ftv --normalize auto --val-size 0 --epochs 1
+n1=$(norm)
+run train --dataset folder --data folder --normalize auto --val-size 0 --epochs 1
+[ -n "$n1" ] && [ "$n1" = "$(norm)" ] && ok "--normalize auto over train/'s images, not val/'s: $n1" ||
+    bad "--normalize auto with a val folder: '$n1' vs '$(norm)'"
 refuse "--val-size beside a val folder" 2 "--val-size 300: ftv has a val folder beside test, whose 500 images are the validation set" \
     train --dataset folder --data ftv --val-size 300 --epochs 1
 run train --dataset folder --data ftv --val-size 0 --epochs 1 --quiet

@@ -237,16 +237,20 @@ fi
 run train --epochs 1 --monitor val_acc
 [ "$rc" -eq 2 ] && grep -q -- '--monitor: applies to --patience, --save-best, --restore-best and --lr-schedule plateau (none given)' <<<"$err" &&
     ok "--monitor alone -> exit 2" || bad "--monitor alone -> exit $rc: $err"
-# a plateau run keeps its metric on resuming (--patience and the rest may follow another)
+# a resumed run keeps its metric (its plateau cuts, best epoch and best.safetensors follow it)
 run train --dataset idx --data "$tmp/cut_acc" --epochs 1 --lr 0.5 --val-size 500 --quiet \
     --lr-schedule plateau --monitor val_acc --save "$tmp/pl_acc"
 run train --resume "$tmp/pl_acc" --monitor val_loss --epochs 2
 [ "$rc" -eq 2 ] && grep -q -- "--monitor val_loss: the run in $tmp/pl_acc was saved with val_acc" <<<"$err" &&
     ok "--resume of a plateau run on val_acc with --monitor val_loss -> exit 2" ||
     bad "--resume pl_acc --monitor val_loss -> exit $rc: $err"
-run train --resume "$tmp/acc" --monitor val_loss --epochs 31 --quiet
-[ "$rc" -eq 0 ] && ok "--resume of a phases run with another --monitor: accepted" ||
-    bad "--resume acc --monitor val_loss -> exit $rc: $err"
+run train --resume "$tmp/early" --monitor val_acc --epochs 31 --quiet
+[ "$rc" -eq 2 ] && grep -q -- "--monitor val_acc: the run in $tmp/early was saved with val_loss" <<<"$err" &&
+    ok "--resume of a --save-best run with another --monitor -> exit 2" ||
+    bad "--resume early --monitor val_acc -> exit $rc: $err"
+run train --resume "$tmp/acc" --epochs 31 --quiet
+[ "$rc" -eq 0 ] && grep -q '^test_loss' <<<"$out" && ok "--resume of a val_acc run without --monitor: it keeps val_acc" ||
+    bad "--resume acc -> exit $rc: $err"
 # ------------------------------------------------------------------ --restore-best
 # (Keras' restore_best_weights) on 2000 images at an lr high enough that val_loss wanders: the
 # test line and model.safetensors are the best epoch's weights (as best.safetensors, which

@@ -363,6 +363,7 @@ expect_usage '--class-weight 1,-0.5: weight 2 ("-0.5") is not a finite number >=
 expect_usage '--class-weight 1,nan,2: weight 2' train --class-weight 1,nan,2
 expect_usage '--class-weight 1,,2: weight 2 ("")' train --class-weight 1,,2
 expect_usage '--class-weight 1e39: weight 1' train --class-weight 1e39
+expect_usage 'weight 1 ("00000000000000000000...") is 66 characters long' train --class-weight "$(printf '0%.0s' $(seq 65))2,1"
 expect_usage '--ema: 1 is not in [0, 1)' train --ema 1
 expect_usage '--ema' train --ema -0.1
 expect_usage '--ema' train --ema nan

@@ -98,7 +98,8 @@ void eval_help(FILE *out) {
           "\n"
           "Evaluates a saved model (ctrain train --save DIR, or any safetensors file with the\n"
           "model's tensors under PyTorch state_dict names) on the test set (--part train: the\n"
-          "training set; --part val: the run's validation split), and prints:\n"
+          "training set; --part val: the run's validation split, or a folder's val/ beside\n"
+          "test/), and prints:\n"
           "  Model: SPEC (N parameters) from FILE\n"
           "  Data: DATASET test set, N images       (--part train: training set; val: its split)\n"
           "  test_loss: L, test_acc: A                 (as ctrain train prints it)\n"
@@ -256,7 +257,14 @@ int cmd_eval(int argc, char **argv) {
         cli_close_model(&cm);
         return CLI_EXIT_ERROR;
     }
-    if (val && n_folder > 0) {
+    if (!val && n_folder > 0) { /* --part train: train/'s images, not val/'s after them */
+        if (!(val_idx = malloc((size_t)(n_all - n_folder) * sizeof(int32_t)))) {
+            ct_dataset_free(test);
+            cli_close_model(&cm);
+            return cli_error("out of memory (%lld indices)", (long long)n_all);
+        }
+        for (int64_t i = 0; i < n_all - n_folder; i++) val_idx[i] = (int32_t)i;
+    } else if (val && n_folder > 0) {
         if (!(val_idx = malloc((size_t)n_folder * sizeof(int32_t)))) {
             ct_dataset_free(test);
             cli_close_model(&cm);
@@ -297,7 +305,7 @@ int cmd_eval(int argc, char **argv) {
         cli_close_model(&cm);
         return rc;
     }
-    int64_t n = val ? n_val : ct_dataset_count(test);
+    int64_t n = val ? n_val : ct_dataset_count(test) - n_folder;
     printf("Model: %s (%lld parameters) from %s\n", ct_model_spec(m),
            (long long)ct_model_param_count(m), cm.path);
     const char *ema = ct_checkpoint_meta(cm.ck, "ema_decay"); /* (train --ema: a number) */

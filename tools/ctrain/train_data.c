@@ -123,7 +123,7 @@ int train_split(train_opts *o, train_run *run, const ct_dataset *train, int32_t 
             return cli_error("%s: the run holds out %lld validation images, but %s/val has %lld",
                              o->resume_dir, (long long)o->val_size, o->data_dir,
                              (long long)n_folder);
-        if (!o->resume_dir && o->val_size_text && o->val_size != 0)
+        if (o->val_size_text && (o->val_fraction > 0.0 || (!o->resume_dir && o->val_size != 0)))
             return cli_usage_error("train", "--val-size %s: %s has a val folder beside test, "
                                    "whose %lld images are the validation set (--val-size 0: "
                                    "none)", o->val_size_text, o->data_dir, (long long)n_folder);

@@ -277,7 +277,11 @@ int train_parse_class_weight(const char *s, float *w, int *n, char *err, size_t 
             snprintf(err, err_bytes, "more than %d weights", CT_MAX_CLASSES);
             return -1;
         }
-        if (len >= sizeof buf) len = sizeof buf - 1; /* (then not a number: refused below) */
+        if (len >= sizeof buf) {
+            snprintf(err, err_bytes, "weight %d (\"%.20s...\") is %zu characters long", *n + 1,
+                     p, len);
+            return -1;
+        }
         memcpy(buf, p, len);
         buf[len] = 0;
         if (cli_parse_double(buf, &x) != 0 || !(x >= 0) || !((float)x <= FLT_MAX)) {
@@ -352,7 +356,8 @@ int train_normalize_spec(const char *arg, const ct_dataset *train, const char *s
     if (strcmp(arg, "auto") == 0 && !train) return snprintf(out, out_bytes, "%s", spec), 0;
     if (strcmp(arg, "auto") == 0) { /* over every training image, as torchvision's constants */
         int per = c <= CT_MAX_NORM_CHANNELS ? c : 1;
-        int64_t count = ct_dataset_count(train), plane = (int64_t)ct_dataset_height(train) *
+        int64_t count = ct_dataset_count(train) - ct_dataset_val_count(train), /* (not val/) */
+                plane = (int64_t)ct_dataset_height(train) *
                                                          ct_dataset_width(train);
         const uint8_t *px = ct_dataset_images(train);
         for (int k = 0; k < per; k++) {

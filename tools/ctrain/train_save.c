@@ -311,12 +311,12 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
                        0.1f);
     SAME_NUM_IF(plateau, "lr-patience", lr_patience,
                 train_patience_flag(saved.plateau_patience), "%d", int);
-    /* --monitor: kept, as the plateau schedule's metric; another one may follow from here on
-     * otherwise (for --patience, --save-best, --restore-best: callbacks, not the training) */
+    /* --monitor: kept (the plateau schedule's metric, and the one best.safetensors and the
+     * best epoch so far were chosen by) */
     const char *monitor_saved = saved.plateau_max ? "val_acc" : "val_loss";
-    if (rc == CLI_EXIT_OK && plateau && SEEN("monitor") && strcmp(o->monitor, monitor_saved) != 0)
+    if (rc == CLI_EXIT_OK && SEEN("monitor") && strcmp(o->monitor, monitor_saved) != 0)
         rc = differs(dir, "monitor", o->monitor, monitor_saved);
-    if (!SEEN("monitor")) o->monitor = monitor_saved;
+    o->monitor = monitor_saved;
     const int restarts = saved.schedule == CT_SCHED_COSINE_RESTARTS;
     SAME_NUM_IF(saved.schedule == CT_SCHED_COSINE || restarts, "eta-min", eta_min, saved.eta_min,
                 "%g", double);
