@@ -193,6 +193,7 @@ typedef struct {
 
 #define CT_MAX_PHASES 16
 #define CT_MAX_CLASSES 256 /* labels are bytes */
+#define CT_MAX_MIX_ALPHA 1000.0f /* ct_train_config.mixup_alpha, cutmix_alpha */
 /* All phases' epochs together. The train state holds the history, about 350 bytes an epoch, in
  * its safetensors header, which readers take up to 100 MB. */
 #define CT_MAX_EPOCHS 100000
@@ -314,6 +315,13 @@ typedef struct {
      * (as Keras' val_loss). */
     int n_class_weights;
     float class_weights[CT_MAX_CLASSES];
+    /* MixUp and CutMix (torchvision's classification reference: RandomMixup(alpha=mixup_alpha)
+     * and RandomCutmix(alpha=cutmix_alpha), p=1, RandomChoice between them when both are > 0):
+     * each training batch is mixed with itself rolled by one image, lam ~ Beta(alpha, alpha),
+     * and trained on the mixed targets (the loss lam * CE(y) + (1 - lam) * CE(y rolled), label
+     * smoothing applied to both); train_acc counts the prediction of the larger share's label.
+     * 0: off; at most CT_MAX_MIX_ALPHA. Not with class weights. */
+    float mixup_alpha, cutmix_alpha;
     /* An exponential moving average of the weights (torchvision's ExponentialMovingAverage,
      * Keras' use_ema), in [0, 1) (0: none): after every update avg = decay * avg + (1 - decay)
      * * weights over the parameters and batch norm's running statistics, starting as the

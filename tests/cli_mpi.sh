@@ -84,13 +84,15 @@ else bad "mpirun -np 2 -> exit $rc: $(head -c 2000 "$tmp/mpi2.err")"; fi
     { same mpi2 one1 2e-3 && ok "2 ranks x 1 thread ~ 1 process x 1 thread (largest difference $(cat "$tmp/worst"), tolerance 2e-3)" ||
       { bad "2 ranks vs 1 process x 1 thread differ beyond 2e-3:"; show one1; }; }
 
-# augmentation draws follow each image's place in the epoch, not the rank that gathers it
+# augmentation draws follow each image's place in the epoch, not the rank that gathers it; an
+# image's MixUp / CutMix partner (the batch's image before it) may be another rank's
 [ "$quick" -eq 1 ] || {
-AUG=(train --epochs 1 --lr 0.5 --val-size 50000 --quiet --augment rotate=10,scale=0.9:1.1,crop=2,flip)
+AUG=(train --epochs 1 --lr 0.5 --val-size 50000 --quiet --augment rotate=10,scale=0.9:1.1,crop=2,flip
+     --mixup-alpha 0.3 --cutmix-alpha 1)
 run aug1 "$CT" "${AUG[@]}" --threads 2
 run aug2 "${MPIRUN[@]}" -np 2 "$CT" "${AUG[@]}" --threads 1
 [ "$rc" -eq 0 ] && same aug2 aug1 2e-3 &&
-    ok "--augment rotate=10,scale=0.9:1.1,crop=2,flip: 2 ranks x 1 thread = 1 process x 2 threads (largest difference $(cat "$tmp/worst"))" ||
+    ok "--augment rotate=10,scale=0.9:1.1,crop=2,flip, MixUp and CutMix: 2 ranks x 1 thread = 1 process x 2 threads (largest difference $(cat "$tmp/worst"))" ||
     { bad "--augment: 2 ranks vs 1 process differ (exit $rc):"; show aug2; show aug1; }
 }
 

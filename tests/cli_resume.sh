@@ -322,19 +322,22 @@ for f in "eta-min 0.1|cosine or cosine-restarts" "gamma 0.5|step, plateau or exp
 done
 
 # the moving average of the weights (--ema, with the warm-up whose decay follows the update
-# count) on a batch norm MLP, stopped in the middle of epoch 1 and resumed: the straight run's
+# count) on a batch norm MLP with MixUp and CutMix, stopped in the middle of epoch 1 and resumed: the straight run's
 # epochs (validation evaluates the average) and model file (the average); the train state keeps
 # both the trained weights and the average, and the count
 EMA=(--data cut --epochs 2 --lr 0.1 --momentum 0.9 --ema 0.95 --ema-warmup --val-size 500 --batch-size 100
-     --model "flatten,linear(32),batchnorm,relu,linear(10)" --quiet)
-if stopped_resumed ema "--ema 0.950 --ema-warmup" "${EMA[@]}"; then
-    ok "--ema 0.95 --ema-warmup with batch norm, stopped in epoch 1 and resumed: the straight run's epochs and model file"
+     --model "flatten,linear(32),batchnorm,relu,linear(10)" --mixup-alpha 0.3 --cutmix-alpha 1 --quiet)
+if stopped_resumed ema "--ema 0.950 --ema-warmup --mixup-alpha 0.30" "${EMA[@]}"; then
+    ok "--ema 0.95 --ema-warmup with batch norm, MixUp and CutMix, stopped in epoch 1 and resumed: the straight run's epochs and model file"
 else
     bad "--ema resumed: $why"
 fi
 run train --resume ema --ema 0.9
 [ "$rc" -eq 2 ] && grep -q -- '--ema 0.9: the run in ema was saved with 0.95' <<<"$err" &&
     ok "--resume with another --ema -> exit 2, naming both" || bad "--resume ema --ema 0.9 -> exit $rc: $err"
+run train --resume ema --cutmix-alpha 0.5
+[ "$rc" -eq 2 ] && grep -q -- '--cutmix-alpha 0.5: the run in ema was saved with 1' <<<"$err" &&
+    ok "--resume with another --cutmix-alpha -> exit 2" || bad "--resume ema --cutmix-alpha 0.5 -> exit $rc: $err"
 run train --resume cut_run --ema-warmup
 [ "$rc" -eq 2 ] && grep -q -- '--ema-warmup (on): the run in cut_run was saved with no warm-up of its moving average' <<<"$err" &&
     ok "--resume adding --ema-warmup -> exit 2" || bad "--resume cut_run --ema-warmup -> exit $rc: $err"

@@ -4,7 +4,7 @@
 # weight decay, RMSprop plain and with every option), every lr schedule (phases, StepLR,
 # CosineAnnealingLR, OneCycleLR with and without its momentum cycling, ReduceLROnPlateau (on val_loss and, mode="max", val_acc),
 # ExponentialLR, CosineAnnealingWarmRestarts, LinearLR warm-up alone and multiplying each of
-# them), clip_grad_norm_, CrossEntropyLoss's label smoothing, Keras' class weights, the moving average of weights (torchvision's ExponentialMovingAverage) and
+# them), clip_grad_norm_, CrossEntropyLoss's label smoothing, Keras' class weights, MixUp and CutMix, the moving average of weights (torchvision's ExponentialMovingAverage) and
 # BatchNorm MLPs, each run's --log (lr, train_loss, train_acc, val_loss, val_acc per epoch)
 # against a plain PyTorch loop (tests/torch_parity.py) from the same weights (--init, a
 # state_dict PyTorch wrote), on 600 MNIST images. Mostly full-batch (--batch-size = the training
@@ -135,6 +135,12 @@ case_ label_smoothing_batches --label-smoothing 0.3 --batch-size 128 --epochs 3 
 case_ class_weight --class-weight 0.5,1,1.5,2,0.25,1,3,1,0.75,1.25 --epochs 5 --lr 0.5
 case_ class_weight_balanced --class-weight balanced --batch-size 100 --epochs 3 --lr 0.2 \
     --momentum 0.9 --label-smoothing 0.1
+# MixUp and CutMix (torchvision's RandomMixup / RandomCutmix, and RandomChoice of the two, with
+# ctrain's draws of lam and the box, which torch_parity.py repeats), label smoothing on top
+case_ mixup --mixup-alpha 0.4 --batch-size 100 --epochs 3 --lr 0.5
+case_ cutmix --cutmix-alpha 1.0 --batch-size 100 --epochs 3 --lr 0.5 --label-smoothing 0.1
+case_ mixup_cutmix --mixup-alpha 0.2 --cutmix-alpha 1.0 --batch-size 100 --epochs 3 --lr 0.2 \
+    --momentum 0.9
 # gradient clipping, batchnorm
 case_ clip --clip-grad-norm 0.3 --epochs 5 --lr 0.5 --momentum 0.9
 case_ clip_adam --clip-grad-norm 0.5 --epochs 5 --lr 0.01 --optimizer adam

@@ -357,6 +357,9 @@ expect_usage '--label-smoothing' train --label-smoothing -0.1
 expect_usage '--label-smoothing' train --label-smoothing nan
 expect_usage '--label-smoothing: 2 is not in [0, 1]' eval --model m --label-smoothing 2
 expect_usage '--top-k' eval --model m --top-k 0
+expect_usage '--mixup-alpha' train --mixup-alpha -0.1
+expect_usage '--cutmix-alpha: 2000 is more than 1000' train --cutmix-alpha 2000
+expect_usage '--class-weight: not with --mixup-alpha (a mixed image has two classes)' train --class-weight balanced --mixup-alpha 0.2
 expect_usage '--top-k' eval --model m --top-k 256
 expect_usage '--class-weight bal: weight 1 ("bal") is not a finite number >= 0; expected balanced, off or W0,W1,... (one per class)' train --class-weight bal
 expect_usage '--class-weight 1,-0.5: weight 2 ("-0.5") is not a finite number >= 0' train --class-weight 1,-0.5

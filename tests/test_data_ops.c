@@ -50,7 +50,7 @@ static void test_gather(void **state) {
             OK(b->h2d(b, d_out, out, out_bytes));
             OK(b->h2d(b, d_out_lab, out_lab, (size_t)n + 1));
             OK(b->gather_u8(b, d_src, d_lab, use_idx, n, row, scale, NULL, NULL, d_out,
-                            mode == 2 ? NULL : d_out_lab));
+                            mode == 2 ? NULL : d_out_lab, NULL));
             dget(b, out, d_out, out_bytes);
             dget(b, out_lab, d_out_lab, (size_t)n + 1);
             char what[80];
@@ -106,7 +106,7 @@ static void test_gather_augment(void **state) {
         uint8_t *d_out_lab = dalloc(b, (size_t)n);
         for (int use_idx = 0; use_idx < 2; use_idx++) {
             OK(b->gather_u8(b, d_src, d_lab, use_idx ? d_idx : NULL, n, row, scale, &aug, NULL,
-                            d_out, d_out_lab));
+                            d_out, d_out_lab, NULL));
             dget(b, out, d_out, (size_t)(n * row) * 4);
             dget(b, out_lab, d_out_lab, (size_t)n);
             int flips = 0, zeros = 0;
@@ -149,7 +149,7 @@ static void test_gather_augment(void **state) {
     ct_augment bad = {.c = 1, .h = 2, .w = 2, .pad = 1};
     float *d_o = dalloc(b, 5 * 4);
     uint8_t *d_s = dalloc(b, 5);
-    assert_int_equal(b->gather_u8(b, d_s, NULL, NULL, 1, 5, 1.0f, &bad, NULL, d_o, NULL),
+    assert_int_equal(b->gather_u8(b, d_s, NULL, NULL, 1, 5, 1.0f, &bad, NULL, d_o, NULL, NULL),
                      CT_ERR_INVALID);
     b->free(b, d_o); b->free(b, d_s);
 }
@@ -188,11 +188,11 @@ static void test_gather_affine(void **state) {
         uint8_t *d_src = dput(b, src, (size_t)(rows * row));
         int32_t *d_idx = dput(b, idx, (size_t)n * 4);
         float *d_out = dalloc(b, (size_t)(n * row) * 4);
-        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &aug, NULL, d_out, NULL));
+        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &aug, NULL, d_out, NULL, NULL));
         dget(b, out, d_out, (size_t)(n * row) * 4);
         ct_augment none = aug; /* the crop and flip alone */
         none.degrees = none.translate = none.scale_min = none.scale_max = none.shear = 0.0f;
-        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &none, NULL, d_out, NULL));
+        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &none, NULL, d_out, NULL, NULL));
         dget(b, plain, d_out, (size_t)(n * row) * 4);
         int64_t off = 0, shifted = 0;
         for (int64_t i = 0; i < n; i++) {
@@ -292,22 +292,22 @@ static void test_step_vars(void **state) {
         ct_augment moved = aug;
         moved.first += (uint64_t)pos;
         OK(b->gather_u8(b, d_src, d_lab, d_idx + pos, n, row, 0.5f, augment ? &moved : NULL,
-                        NULL, d_out, d_out_lab));
+                        NULL, d_out, d_out_lab, NULL));
         dget(b, want, d_out, out_bytes);
         dget(b, want_lab, d_out_lab, (size_t)n);
         OK(b->memset0(b, d_out, out_bytes));
         OK(b->gather_u8(b, d_src, d_lab, d_idx, n, row, 0.5f, augment ? &aug : NULL, d_sv, d_out,
-                        d_out_lab));
+                        d_out_lab, NULL));
         dget(b, got, d_out, out_bytes);
         dget(b, got_lab, d_out_lab, (size_t)n);
         assert_memory_equal(want, got, out_bytes);
         assert_memory_equal(want_lab, got_lab, (size_t)n);
         /* without idx (the streamed path) only the augmentation's position moves */
         OK(b->gather_u8(b, d_src, NULL, NULL, n, row, 0.5f, augment ? &moved : NULL, NULL, d_out,
-                        NULL));
+                        NULL, NULL));
         dget(b, want, d_out, out_bytes);
         OK(b->gather_u8(b, d_src, NULL, NULL, n, row, 0.5f, augment ? &aug : NULL, d_sv, d_out,
-                        NULL));
+                        NULL, NULL));
         dget(b, got, d_out, out_bytes);
         assert_memory_equal(want, got, out_bytes);
     }
@@ -549,11 +549,89 @@ static void test_copy_slot_range(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* gather_u8 mixing (MixUp, CutMix): each shard's rows of a batch against the whole batch       */
+/* gathered unmixed, then mixed with itself rolled by one as torchvision's RandomMixup and     */
+/* RandomCutmix do; with the batch's rows picked by idx (and sv->pos) and consecutive (a       */
+/* streamed batch), augmented and not; the partners' labels.                                    */
+
+static void test_gather_mix(void **state) {
+    ct_backend *b = tu_backend(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 17, 0);
+    enum { C = 2, H = 5, W = 6, ROWS = 20, NB = 12, POS = 8, ORDER = 30 };
+    const int64_t row = C * H * W;
+    const float scale = 1.0f / 255.0f;
+    uint8_t src[ROWS * C * H * W], lab[ROWS], batch_src[NB * C * H * W], batch_lab[NB];
+    int32_t order[ORDER];
+    for (int i = 0; i < ROWS * row; i++) src[i] = (uint8_t)ct_rng_below(&rng, 256);
+    for (int i = 0; i < ROWS; i++) lab[i] = (uint8_t)ct_rng_below(&rng, 10);
+    for (int i = 0; i < ORDER; i++) order[i] = (int32_t)ct_rng_below(&rng, ROWS);
+    for (int i = 0; i < NB; i++) { /* the batch as a loader hands it over */
+        memcpy(batch_src + i * row, src + order[POS + i] * row, (size_t)row);
+        batch_lab[i] = lab[order[POS + i]];
+    }
+    uint8_t *d_src = dput(b, src, sizeof src), *d_lab = dput(b, lab, sizeof lab);
+    uint8_t *d_bsrc = dput(b, batch_src, sizeof batch_src), *d_blab = dput(b, batch_lab, NB);
+    int32_t *d_order = dput(b, order, sizeof order);
+    float *d_out = dalloc(b, (size_t)NB * row * 4), all[NB * C * H * W], got[NB * C * H * W];
+    uint8_t *d_ol = dalloc(b, NB), *d_ml = dalloc(b, NB), all_lab[NB], got_ml[NB];
+    ct_step_vars sv = {.pos = POS};
+    ct_step_vars *d_sv = dput(b, &sv, sizeof sv);
+    for (int k = 0; k < 8; k++) { /* kind x augmented x idx */
+        const int cutmix = k & 1, augmented = k >> 1 & 1, use_idx = k >> 2 & 1;
+        ct_augment aug = {.c = C, .h = H, .w = W, .pad = augmented ? 2 : 0, .flip = augmented,
+                          .seed = 5, .stream = 77, .first = 0};
+        const uint8_t *s_src = use_idx ? d_src : d_bsrc, *s_lab = use_idx ? d_lab : d_blab;
+        const int32_t *s_idx = use_idx ? d_order : NULL;
+        /* the whole batch, unmixed (sv: no mix) */
+        sv = (ct_step_vars){.pos = POS};
+        OK(b->h2d(b, d_sv, &sv, sizeof sv));
+        OK(b->gather_u8(b, s_src, s_lab, s_idx, NB, row, scale, &aug, d_sv, d_out, d_ol, NULL));
+        dget(b, all, d_out, sizeof all);
+        dget(b, all_lab, d_ol, NB);
+        sv.mix_kind = cutmix ? CT_MIX_CUTMIX : CT_MIX_MIXUP;
+        sv.mix_lam = cutmix ? 1.0f - 6.0f / 30.0f : 0.35f;
+        sv.mix_y1 = 1, sv.mix_y2 = 3, sv.mix_x1 = 2, sv.mix_x2 = 5; /* 2 x 3 of 5 x 6 */
+        OK(b->h2d(b, d_sv, &sv, sizeof sv));
+        const int64_t shards[][2] = {{0, 5}, {5, NB}};
+        for (int t = 0; t < 2; t++) { /* each shard as batch_shard gathers it */
+            const int64_t r0 = shards[t][0], n = shards[t][1] - r0;
+            ct_augment a = aug;
+            a.first = (uint64_t)r0, a.mix = 1, a.mix_rows = NB, a.mix_row0 = r0;
+            OK(b->gather_u8(b, use_idx ? d_src : d_bsrc + r0 * row, use_idx ? d_lab : d_blab + r0,
+                            use_idx ? d_order + r0 : NULL, n, row, scale, &a, d_sv,
+                            d_out + r0 * row, d_ol, d_ml + r0));
+        }
+        dget(b, got, d_out, sizeof got);
+        dget(b, got_ml, d_ml, NB);
+        for (int i = 0; i < NB; i++) {
+            int p = (i + NB - 1) % NB; /* torch's roll(1, 0) */
+            char what[96];
+            snprintf(what, sizeof what, "%s gather, %saugmented, %s, row %d",
+                     cutmix ? "CutMix" : "MixUp", augmented ? "" : "not ",
+                     use_idx ? "rows by idx" : "a streamed batch", i);
+            if (got_ml[i] != all_lab[p]) fail_msg("%s: partner label %d, not %d", what, got_ml[i], all_lab[p]);
+            for (int ch = 0; ch < C; ch++)
+                for (int y = 0; y < H; y++)
+                    for (int x = 0; x < W; x++) {
+                        int64_t e = ((int64_t)ch * H + y) * W + x;
+                        float a = all[i * row + e], q = all[p * row + e];
+                        int in_box = y >= 1 && y < 3 && x >= 2 && x < 5;
+                        float want = cutmix ? (in_box ? q : a) : 0.35f * a + (1.0f - 0.35f) * q;
+                        tu_near(what, (size_t)e, got[i * row + e], want, 1e-6);
+                    }
+        }
+    }
+    b->free(b, d_src); b->free(b, d_lab); b->free(b, d_bsrc); b->free(b, d_blab);
+    b->free(b, d_order); b->free(b, d_out); b->free(b, d_ol); b->free(b, d_ml); b->free(b, d_sv);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 int main(void) {
     tu_open_backends(&tu_backends[TU_CPU], &tu_backends[TU_CUDA]);
     const struct CMUnitTest tests[] = {
-        TU_ON_EACH(test_gather), TU_ON_EACH(test_gather_augment),
+        TU_ON_EACH(test_gather), TU_ON_EACH(test_gather_augment), TU_ON_EACH(test_gather_mix),
         TU_ON_EACH(test_gather_affine), TU_ON_EACH(test_step_vars),
         TU_ON_EACH(test_collectives_one_rank), TU_ON_EACH(test_collectives_broken_link),
         TU_ON_EACH(test_collectives_timeout),

@@ -220,18 +220,29 @@ static void test_xent_grad(void **state) {
     OK(b->alloc(b, sizeof st, (void **)&d_st));
     OK(b->h2d(b, d_lab, lab, sizeof lab));
     const float gs = 1.0f / N; /* gradient of the mean loss */
-    /* none, PyTorch's label smoothing, and each with Keras' class weights */
-    const float smoothing[] = {0.0f, 0.2f, 0.0f, 0.2f};
+    /* none, PyTorch's label smoothing, each with Keras' class weights, and MixUp's targets
+     * (lam 0.3 on the label, 0.7 on lab2's) with smoothing */
+    const float smoothing[] = {0.0f, 0.2f, 0.0f, 0.2f, 0.2f};
     const float weights[C] = {0.5f, 2.0f, 1.5f, 1.0f, 3.0f};
+    const uint8_t lab2[N] = {2, 0, 2};
+    const ct_step_vars mix = {.mix_kind = CT_MIX_MIXUP, .mix_lam = 0.3f};
     float *d_w = NULL;
+    uint8_t *d_lab2 = NULL;
+    ct_step_vars *d_mix = NULL;
     OK(b->alloc(b, sizeof weights, (void **)&d_w));
     OK(b->h2d(b, d_w, weights, sizeof weights));
-    for (int k = 0; k < 4; k++) {
+    OK(b->alloc(b, sizeof lab2, (void **)&d_lab2));
+    OK(b->h2d(b, d_lab2, lab2, sizeof lab2));
+    OK(b->alloc(b, sizeof mix, (void **)&d_mix));
+    OK(b->h2d(b, d_mix, &mix, sizeof mix));
+    for (int k = 0; k < 5; k++) {
         const float sm = smoothing[k];
-        const float *w = k >= 2 ? weights : NULL, *dw = k >= 2 ? d_w : NULL;
+        const float *w = k == 2 || k == 3 ? weights : NULL, *dw = w ? d_w : NULL;
+        const int mixed = k == 4;
         OK(b->h2d(b, d_z, z, sizeof z));
         OK(b->memset0(b, d_st, sizeof st));
-        OK(b->xent(b, d_z, d_lab, N, C, gs, sm, dw, d_g, d_st));
+        OK(b->xent(b, d_z, d_lab, N, C, gs, sm, dw, mixed ? d_lab2 : NULL, mixed ? d_mix : NULL,
+                   d_g, d_st));
         OK(b->d2h(b, g, d_g, sizeof g));
         for (int j = 0; j < N * C; j++) {
             /* in double: the mean loss as a function of logit j */
@@ -246,7 +257,9 @@ static void test_xent_grad(void **state) {
                     }
                     for (int c = 0; c < C; c++) sum += exp(v[c] - zmax);
                     double lse = log(sum) + zmax; /* (1 - s)(lse - v[y]) + s/C sum (lse - v[c]) */
-                    double row = (1.0 - sm) * (lse - v[lab[r]]);
+                    double row = mixed ? (1.0 - sm) * (0.3 * (lse - v[lab[r]]) +
+                                                       0.7 * (lse - v[lab2[r]]))
+                                       : (1.0 - sm) * (lse - v[lab[r]]);
                     for (int c = 0; c < C; c++) row += sm / C * (lse - v[c]);
                     loss += (w ? w[lab[r]] : 1.0) * row; /* times the label's class weight */
                 }
@@ -254,8 +267,9 @@ static void test_xent_grad(void **state) {
             }
             double gdbl = (f[0] - f[1]) / (2 * EPS_D);
             if (!(fabs(g[j] - gdbl) <= 1e-5 * fabs(gdbl) + 1e-7))
-                fail_msg("xent (smoothing %g%s) dlogits[%d] = %.9g, finite differences (double) "
-                         "%.9g", (double)sm, w ? ", class weights" : "", j, g[j], gdbl);
+                fail_msg("xent (smoothing %g%s%s) dlogits[%d] = %.9g, finite differences (double) "
+                         "%.9g", (double)sm, w ? ", class weights" : "", mixed ? ", mixed" : "", j,
+                         g[j], gdbl);
             /* through the op itself: its float loss, summed in double */
             float zs = z[j], hi = zs + EPS_F, lo = zs - EPS_F;
             double lf[2];
@@ -263,7 +277,8 @@ static void test_xent_grad(void **state) {
                 z[j] = side ? lo : hi;
                 OK(b->h2d(b, d_z, z, sizeof z));
                 OK(b->memset0(b, d_st, sizeof st));
-                OK(b->xent(b, d_z, d_lab, N, C, gs, sm, dw, NULL, d_st));
+                OK(b->xent(b, d_z, d_lab, N, C, gs, sm, dw, mixed ? d_lab2 : NULL,
+                           mixed ? d_mix : NULL, NULL, d_st));
                 OK(b->d2h(b, st, d_st, sizeof st));
                 lf[side] = st[0] / N;
             }
@@ -275,6 +290,7 @@ static void test_xent_grad(void **state) {
         }
     }
     b->free(b, d_z); b->free(b, d_g); b->free(b, d_lab); b->free(b, d_st); b->free(b, d_w);
+    b->free(b, d_lab2); b->free(b, d_mix);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -84,11 +84,11 @@ static rec_op *rec(ct_backend *b, rec_kind kind) {
 
 static ct_status w_gather(ct_backend *b, const uint8_t *src, const uint8_t *ls, const int32_t *idx,
                           int64_t n, int64_t row, float scale, const ct_augment *aug,
-                          const ct_step_vars *sv, float *dst, uint8_t *ld) {
+                          const ct_step_vars *sv, float *dst, uint8_t *ld, uint8_t *mld) {
     rec_op *o = rec(b, R_GATHER);
-    if (!o) return CPU(b)->gather_u8(CPU(b), src, ls, idx, n, row, scale, aug, sv, dst, ld);
+    if (!o) return CPU(b)->gather_u8(CPU(b), src, ls, idx, n, row, scale, aug, sv, dst, ld, mld);
     o->p[0] = (void *)src, o->p[1] = (void *)ls, o->p[2] = (void *)idx, o->p[3] = (void *)sv;
-    o->p[4] = dst, o->p[5] = ld, o->i[0] = n, o->i[1] = row, o->f[0] = scale;
+    o->p[4] = dst, o->p[5] = ld, o->p[6] = mld, o->i[0] = n, o->i[1] = row, o->f[0] = scale;
     if (aug) o->aug = *aug, o->has_aug = 1; /* by value, as a kernel's parameters */
     return CT_OK;
 }
@@ -146,11 +146,13 @@ static ct_status w_act_b(ct_backend *b, ct_act k, float param, const float *x, c
 }
 
 static ct_status w_xent(ct_backend *b, const float *z, const uint8_t *lab, int64_t n, int classes,
-                        float scale, float smoothing, const float *cw, float *dz, double *stats) {
+                        float scale, float smoothing, const float *cw, const uint8_t *ml,
+                        const ct_step_vars *msv, float *dz, double *stats) {
     rec_op *o = rec(b, R_XENT);
-    if (!o) return CPU(b)->xent(CPU(b), z, lab, n, classes, scale, smoothing, cw, dz, stats);
+    if (!o) return CPU(b)->xent(CPU(b), z, lab, n, classes, scale, smoothing, cw, ml, msv, dz, stats);
     o->p[0] = (void *)z, o->p[1] = (void *)lab, o->i[0] = n, o->i[1] = classes;
     o->f[0] = scale, o->f[1] = smoothing, o->p[2] = dz, o->p[3] = stats, o->p[4] = (void *)cw;
+    o->p[5] = (void *)ml, o->p[6] = (void *)msv;
     return CT_OK;
 }
 
@@ -408,7 +410,8 @@ static ct_status replay(ct_backend *c, const rec_op *o) {
     const double *f = o->f;
     switch (o->kind) {
     case R_GATHER:
-        return c->gather_u8(c, p[0], p[1], p[2], i[0], i[1], (float)f[0], aug, p[3], p[4], p[5]);
+        return c->gather_u8(c, p[0], p[1], p[2], i[0], i[1], (float)f[0], aug, p[3], p[4], p[5],
+                            p[6]);
     case R_STEP_LOAD: return c->step_load(c, p[0], p[1], p[2]);
     case R_GEMM:
         return c->gemm(c, (int)i[0], (int)i[1], (int)i[2], (int)i[3], (int)i[4], (float)f[0],
@@ -419,8 +422,8 @@ static ct_status replay(ct_backend *c, const rec_op *o) {
     case R_ACT_B:
         return c->act_backward(c, (ct_act)i[0], (float)f[0], p[0], p[1], p[2], p[3], i[1]);
     case R_XENT:
-        return c->xent(c, p[0], p[1], i[0], (int)i[1], (float)f[0], (float)f[1], p[4], p[2],
-                       p[3]);
+        return c->xent(c, p[0], p[1], i[0], (int)i[1], (float)f[0], (float)f[1], p[4], p[5], p[6],
+                       p[2], p[3]);
     case R_SGD:
         return c->sgd_step(c, p[0], p[1], p[2], i[0], (float)f[0], (float)f[1], (float)f[2],
                            (int)i[1], (int)i[2], p[3]);

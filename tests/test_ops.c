@@ -256,7 +256,8 @@ static void test_act(void **state) {
  * -sum over c of target[c] * log softmax[c]; with class weights w (or NULL), w[label] times
  * that and its gradient (Keras' class_weight). */
 static void xent_ref(const float *z, const uint8_t *lab, int64_t n, int classes, double gs,
-                     double s, const float *w, double *loss, double *correct, double *grad) {
+                     double s, const float *w, const uint8_t *lab2, float lam, double *loss,
+                     double *correct, double *grad) {
     *loss = *correct = 0.0;
     for (int64_t r = 0; r < n; r++) {
         const float *row = z + r * classes;
@@ -266,34 +267,41 @@ static void xent_ref(const float *z, const uint8_t *lab, int64_t n, int classes,
         double sum = 0.0;
         for (int c = 0; c < classes; c++) sum += exp((double)row[c] - row[arg]);
         double wy = w ? w[lab[r]] : 1.0;
-        for (int c = 0; c < classes; c++) {
-            double target = (1.0 - s) * (c == lab[r]) + s / classes;
+        for (int c = 0; c < classes; c++) { /* mixed (lab2): lam onehot + (1 - lam) onehot2 */
+            double hot = lab2 ? lam * (c == lab[r]) + (1.0 - lam) * (c == lab2[r]) : c == lab[r];
+            double target = (1.0 - s) * hot + s / classes;
             if (target > 0.0) *loss -= wy * target * ((double)row[c] - row[arg] - log(sum));
             grad[r * classes + c] = wy * gs * (exp((double)row[c] - row[arg]) / sum - target);
         }
-        *correct += arg == lab[r];
+        int top = lab[r]; /* the larger share's label (torch's max of the target: ties, the first) */
+        if (lab2 && (lam < 0.5f || (lam == 0.5f && lab2[r] < lab[r]))) top = lab2[r];
+        *correct += arg == top;
     }
 }
 
 /* Runs xent on (logits, labels) both out of place (twice, to check that stats accumulate) and
  * with dlogits == logits (stats starting non-zero), comparing everything with xent_ref. */
-static void check_xent(ct_backend *b, const float *z, const uint8_t *lab, int64_t n, int classes,
-                       float gs, float sm, const float *w, const char *what) {
+static void check_xent_mix(ct_backend *b, const float *z, const uint8_t *lab, int64_t n,
+                           int classes, float gs, float sm, const float *w, const uint8_t *lab2,
+                           float lam, const char *what) {
     size_t nz = (size_t)n * classes;
     float *g = hmalloc(nz * 4);
     double *gr = hmalloc(nz * sizeof(double)), loss, correct, st[2];
-    xent_ref(z, lab, n, classes, gs, sm, w, &loss, &correct, gr);
+    xent_ref(z, lab, n, classes, gs, sm, w, lab2, lam, &loss, &correct, gr);
     float *d_w = w ? dput(b, w, (size_t)classes * 4) : NULL;
+    ct_step_vars sv = {.mix_kind = CT_MIX_MIXUP, .mix_lam = lam};
+    ct_step_vars *d_sv = lab2 ? dput(b, &sv, sizeof sv) : NULL;
+    uint8_t *d_lab2 = lab2 ? dput(b, lab2, (size_t)n) : NULL;
     float *d_z = dput(b, z, nz * 4), *d_g = dalloc(b, nz * 4);
     uint8_t *d_lab = dput(b, lab, (size_t)n);
     double *d_st = dalloc(b, 2 * sizeof(double));
     double loss_tol = 1e-5 * (double)n + 1e-6 * loss;
     OK(b->memset0(b, d_st, 2 * sizeof(double)));
-    OK(b->xent(b, d_z, d_lab, n, classes, gs, sm, d_w, d_g, d_st));
+    OK(b->xent(b, d_z, d_lab, n, classes, gs, sm, d_w, d_lab2, d_sv, d_g, d_st));
     dget(b, st, d_st, sizeof st);
     nearx(what, "loss sum", 0, st[0], loss, loss_tol);
     nearx(what, "correct count", 0, st[1], correct, 0.0);
-    OK(b->xent(b, d_z, d_lab, n, classes, gs, sm, d_w, NULL, d_st)); /* adds to the stats */
+    OK(b->xent(b, d_z, d_lab, n, classes, gs, sm, d_w, d_lab2, d_sv, NULL, d_st)); /* adds */
     dget(b, st, d_st, sizeof st);
     nearx(what, "loss sum after two calls", 0, st[0], 2 * loss, 2 * loss_tol);
     nearx(what, "correct count after two calls", 0, st[1], 2 * correct, 0.0);
@@ -303,7 +311,7 @@ static void check_xent(ct_backend *b, const float *z, const uint8_t *lab, int64_
     /* dlogits aliasing logits, stats starting at (1.5, 2) */
     const double st0[2] = {1.5, 2.0};
     OK(b->h2d(b, d_st, st0, sizeof st0));
-    OK(b->xent(b, d_z, d_lab, n, classes, gs, sm, d_w, d_z, d_st));
+    OK(b->xent(b, d_z, d_lab, n, classes, gs, sm, d_w, d_lab2, d_sv, d_z, d_st));
     dget(b, st, d_st, sizeof st);
     dget(b, g, d_z, nz * 4);
     nearx(what, "in place, loss sum", 0, st[0], 1.5 + loss, loss_tol);
@@ -311,7 +319,13 @@ static void check_xent(ct_backend *b, const float *z, const uint8_t *lab, int64_
     for (size_t i = 0; i < nz; i++)
         nearx(what, "in place, dlogits", i, g[i], gr[i], 1e-6 * fabs(gs) + 1e-5 * fabs(gr[i]));
     b->free(b, d_z); b->free(b, d_g); b->free(b, d_lab); b->free(b, d_st); b->free(b, d_w);
+    b->free(b, d_sv); b->free(b, d_lab2);
     free(g); free(gr);
+}
+
+static void check_xent(ct_backend *b, const float *z, const uint8_t *lab, int64_t n, int classes,
+                       float gs, float sm, const float *w, const char *what) {
+    check_xent_mix(b, z, lab, n, classes, gs, sm, w, NULL, 1.0f, what);
 }
 
 static void test_xent(void **state) {
@@ -344,6 +358,19 @@ static void test_xent(void **state) {
             check_xent(b, z, lab, n, classes, s % 2 ? 0.37f : 1.0f / (float)n, sm,
                        weighted ? w : NULL, what);
         }
+        /* MixUp / CutMix's targets: each row's label and a partner's (the rows rolled by one,
+         * as the gather makes them), lam above, below and at 0.5, with and without smoothing */
+        uint8_t *lab2 = hmalloc((size_t)n);
+        for (int r = 0; r < n; r++) lab2[r] = lab[(r + n - 1) % n];
+        const float lams[] = {0.7f, 0.2f, 0.5f};
+        for (int k = 0; k < 3; k++) {
+            char what[96];
+            snprintf(what, sizeof what, "xent (%d, %d), mixed targets, lam %g, smoothing %g", n,
+                     classes, (double)lams[k], k == 1 ? 0.1 : 0.0);
+            check_xent_mix(b, z, lab, n, classes, s % 2 ? 0.37f : 1.0f / (float)n,
+                           k == 1 ? 0.1f : 0.0f, NULL, lab2, lams[k], what);
+        }
+        free(lab2);
         free(w);
         free(z);
         free(lab);
@@ -369,7 +396,7 @@ static void test_xent_large_logits(void **state) {
     uint8_t *d_lab = dput(b, lab, sizeof lab);
     double *d_st = dalloc(b, sizeof st);
     OK(b->memset0(b, d_st, sizeof st));
-    OK(b->xent(b, d_z, d_lab, N, C, 1.0f, 0.0f, NULL, d_g, d_st));
+    OK(b->xent(b, d_z, d_lab, N, C, 1.0f, 0.0f, NULL, NULL, NULL, d_g, d_st));
     dget(b, g, d_g, sizeof g);
     dget(b, st, d_st, sizeof st);
     assert_true(isfinite(st[0]));
@@ -397,7 +424,7 @@ static void test_xent_argmax_nan(void **state) {
     uint8_t *d_lab = dput(b, lab, sizeof lab);
     double st[2], *d_st = dalloc(b, sizeof st);
     OK(b->memset0(b, d_st, sizeof st));
-    OK(b->xent(b, d_z, d_lab, N, C, 1.0f, 0.1f, NULL, NULL, d_st));
+    OK(b->xent(b, d_z, d_lab, N, C, 1.0f, 0.1f, NULL, NULL, NULL, NULL, d_st));
     dget(b, st, d_st, sizeof st);
     if (st[1] != N) fail_msg("%s: %g of %d diverged rows counted correct", b->name, st[1], N);
     b->free(b, d_z); b->free(b, d_lab); b->free(b, d_st);

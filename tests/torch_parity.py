@@ -38,10 +38,10 @@ M32 = 0xFFFFFFFF
 
 
 # ------------------------------------------------------------------ ctrain's split (src/core/core.c)
-def philox4x32(key, counter):
-    """ct_philox4x32(key, 0, counter): Philox4x32-10."""
+def philox4x32(key, counter, counter_hi=0):
+    """ct_philox4x32(key, counter_hi, counter): Philox4x32-10."""
     m0, m1, w0, w1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
-    c0, c1, c2, c3 = counter & M32, counter >> 32 & M32, 0, 0
+    c0, c1, c2, c3 = counter & M32, counter >> 32 & M32, counter_hi & M32, counter_hi >> 32 & M32
     k0, k1 = key & M32, key >> 32 & M32
     for _ in range(10):
         p0, p1 = m0 * c0, m1 * c2
@@ -88,6 +88,60 @@ def split(n, val_size, seed):
         j = rng.below(i + 1)
         perm[i], perm[j] = perm[j], perm[i]
     return perm[:n - val_size], perm[n - val_size:]
+
+
+def mix_draw(f, epoch, batch, h, w):
+    """ct_mix_draw (src/train/mix.c): (kind, lam as a float32, (y1, y2, x1, x2)) of a batch,
+    or None without --mixup-alpha / --cutmix-alpha."""
+    mixup, cutmix = float(f.get("mixup-alpha", 0)), float(f.get("cutmix-alpha", 0))
+    if mixup <= 0 and cutmix <= 0:
+        return None
+    st = {"lo": batch << 16, "buf": []}
+
+    def uniform():
+        if not st["buf"]:
+            st["buf"] = philox4x32(int(f.get("seed", 42)), st["lo"], 6 << 56 | epoch)  # CT_STREAM_MIX
+            st["lo"] += 1
+        return (st["buf"].pop(0) + 0.5) * 2.0 ** -32
+
+    def normal():
+        u1 = uniform()
+        u2 = uniform()
+        return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+    def gamma(a):  # Marsaglia and Tsang, as mix.c
+        if a < 1.0:
+            g = gamma(a + 1.0)
+            return g * math.pow(uniform(), 1.0 / a)
+        d = a - 1.0 / 3.0
+        c = 1.0 / math.sqrt(9.0 * d)
+        for _ in range(1000):
+            x = normal()
+            v = 1.0 + c * x
+            if v <= 0.0:
+                continue
+            v = v * v * v
+            u = uniform()
+            if u < 1.0 - 0.0331 * (x * x) * (x * x) or math.log(u) < 0.5 * x * x + d * (1.0 - v + math.log(v)):
+                return d * v
+        return d
+
+    use_cutmix = cutmix > 0
+    if mixup > 0 and use_cutmix:
+        use_cutmix = uniform() >= 0.5  # RandomChoice
+    alpha = cutmix if use_cutmix else mixup
+    x = gamma(alpha)
+    y = gamma(alpha)
+    lam = x / (x + y) if x + y > 0.0 else 0.5
+    box = None
+    if use_cutmix:  # torchvision's RandomCutmix, with these draws
+        rx = int(uniform() * w)
+        ry = int(uniform() * h)
+        r = 0.5 * math.sqrt(1.0 - lam)
+        hw, hh = int(r * w), int(r * h)
+        box = (max(ry - hh, 0), min(ry + hh, h), max(rx - hw, 0), min(rx + hw, w))
+        lam = 1.0 - (box[1] - box[0]) * (box[3] - box[2]) / (w * h)
+    return ("cutmix" if use_cutmix else "mixup", struct.unpack("f", struct.pack("f", lam))[0], box)
 
 
 # ------------------------------------------------------------------ files
@@ -245,9 +299,23 @@ def reference(data, f):
                             g["betas"] = (m, g["betas"][1])
                 row.setdefault("lr", opt.param_groups[0]["lr"])  # (the epoch's first step's)
                 xb, yb = x[order[i:i + batch]], y[order[i:i + batch]]
+                mix = mix_draw(f, e, i // batch, 28, 28)
+                target, hit_label = yb, yb
+                if mix:  # torchvision's RandomMixup / RandomCutmix (p=1) with ctrain's draws
+                    kind, lam, box = mix
+                    if kind == "mixup":
+                        xb = lam * xb + (1.0 - lam) * xb.roll(1, 0)
+                    else:
+                        xb = xb.clone()
+                        xb[:, :, box[0]:box[1], box[2]:box[3]] = xb.roll(1, 0)[:, :, box[0]:box[1], box[2]:box[3]]
+                    onehot = nn.functional.one_hot(yb, 10).float()
+                    target = lam * onehot + (1.0 - lam) * onehot.roll(1, 0)
+                    hit_label = target.max(1)[1]
                 opt.zero_grad()
                 logits = model(xb)
-                if cw is None:
+                if mix:
+                    loss = nn.functional.cross_entropy(logits, target, label_smoothing=smooth)
+                elif cw is None:
                     loss = nn.functional.cross_entropy(logits, yb, label_smoothing=smooth)
                 else:  # the mean over the batch's samples (Keras'), not weight=cw's weighted mean
                     loss = (nn.functional.cross_entropy(logits, yb, label_smoothing=smooth,
@@ -259,7 +327,7 @@ def reference(data, f):
                 if ema:
                     ema.update_parameters(model)  # (validation evaluates the average)
                 loss_sum += loss.item() * len(yb)
-                correct += (logits.argmax(1) == yb).sum().item()
+                correct += (logits.argmax(1) == hit_label).sum().item()
                 sched_opt.step()  # (no gradients: nothing moves; schedulers expect a step first)
                 warm_opt.step()
                 if sched and sched_name == "cosine-restarts":

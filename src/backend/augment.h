@@ -76,7 +76,19 @@ typedef struct {
     float shear;                  /* degrees; 0: no shear */
     int bilinear;                 /* 1: bilinear, 0: nearest */
     uint64_t seed, stream, first;
+    /* MixUp / CutMix (train/mix.c): 1 mixes each output row with the batch's row before it
+     * (torch's roll(1, 0): its first row with its last), each augmented at its own place, by
+     * the step's sv->mix_* (gather_u8 needs sv then); 0: none */
+    int mix;
+    int64_t mix_rows;             /* the batch's rows */
+    int64_t mix_row0;             /* the first output row's place in the batch */
 } ct_augment;
+
+/* Output row i's partner under mix: its offset from the first output row (may be negative) */
+static inline CT_HD int64_t ct_mix_partner(const ct_augment *a, int64_t i) {
+    int64_t p = a->mix_row0 + i - 1;
+    return (p < 0 ? p + a->mix_rows : p) - a->mix_row0;
+}
 
 /* What image i of a batch gets: the crop's (ty, tx), the flip, and when affine, the inverse
  * map m from centred output coordinates to centred input ones, plus the drawn parameters

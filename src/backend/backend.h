@@ -50,7 +50,15 @@ typedef struct {
     int32_t first;        /* 1 on the optimizer's first update (SGD's momentum starts as g) */
     float ema_decay;      /* ema_update's decay after this update (0 on the average's first:
                            * it starts as the weights) */
+    /* MixUp / CutMix of this batch (train/mix.c draws them): kind CT_MIX_MIXUP or
+     * CT_MIX_CUTMIX (0: none), lam (CutMix's: 1 - the box's share of the image) and CutMix's
+     * box, rows [mix_y1, mix_y2) and columns [mix_x1, mix_x2) */
+    int32_t mix_kind;
+    float mix_lam;
+    int32_t mix_y1, mix_y2, mix_x1, mix_x2;
 } ct_step_vars;
+
+enum { CT_MIX_MIXUP = 1, CT_MIX_CUTMIX = 2 };
 
 /* A 2-D convolution as torch.nn.Conv2d computes it (a cross-correlation; groups 1, dilation 1,
  * zero padding): x (n, c, h, w) with weight (oc, c, kh, kw) gives y (n, oc, oh, ow), where
@@ -184,19 +192,29 @@ struct ct_backend {
      * in device memory). When dlogits is not NULL, writes grad_scale * (softmax - target)
      * there (dlogits == logits allowed). class_weights (classes floats in device memory, or
      * NULL: all 1) multiplies each row's loss and gradient by its label's weight, as Keras'
-     * class_weight does (the mean stays a mean over the rows: grad_scale is unchanged). */
+     * class_weight does (the mean stays a mean over the rows: grad_scale is unchanged). With
+     * mix_sv (device; a MixUp or CutMix step, mix_sv->mix_kind, lam = mix_sv->mix_lam) and
+     * mix_labels (n), the target is lam on the label and 1 - lam on mix_labels' (each then
+     * smoothed): a row's loss (1 - s) (lam (lse - z[y]) + (1 - lam) (lse - z[y2])) + s / classes
+     * * sum (lse - z[c]); a hit is the argmax on the label of the larger share (lam 0.5: the
+     * smaller label, as torch's max of the target). */
     ct_status (*xent)(ct_backend *b, const float *logits, const uint8_t *labels, int64_t n,
                       int classes, float grad_scale, float smoothing,
-                      const float *class_weights, float *dlogits, double *stats);
+                      const float *class_weights, const uint8_t *mix_labels,
+                      const ct_step_vars *mix_sv, float *dlogits, double *stats);
     /* dst[i][j] = scale * src[idx[i]][j] for i < n, j < row; labels_dst[i] = labels_src[idx[i]]
      * (idx NULL: rows in order). Pixels travel as uint8 and become float here. aug (may be
      * NULL) warps, crops and flips each row on the way (augment.h; row must be c*h*w). With sv, the
      * rows are idx[sv->pos + i] (when idx is given) and aug->first is taken as
-     * aug->first + sv->pos. */
+     * aug->first + sv->pos. With aug->mix and a mixing step (sv->mix_kind), each row is mixed
+     * with its partner (augment.h, ct_mix_partner: a row of src before the first, or after the
+     * n-th, when the batch's rows lie there: idx or src must span the batch): MixUp
+     * lam * row + (1 - lam) * partner, CutMix the partner's pixels in the box; the partners'
+     * labels go to mix_labels_dst (may be NULL). */
     ct_status (*gather_u8)(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,
                            const int32_t *idx, int64_t n, int64_t row, float scale,
                            const ct_augment *aug, const ct_step_vars *sv, float *dst,
-                           uint8_t *labels_dst);
+                           uint8_t *labels_dst, uint8_t *mix_labels_dst);
     /* dst[i] += src[i] for i < n (summing gradients of shards or ranks) */
     ct_status (*add_into)(ct_backend *b, float *dst, const float *src, int64_t n);
     /* PyTorch SGD over n parameters: g += wd*w; m = momentum*m + g (m = g on the first step);

@@ -81,6 +81,6 @@ uint32_t ct_rng_below(ct_rng *r, uint32_t n); /* uniform in [0, n), unbiased */
 void ct_rng_shuffle_i32(ct_rng *r, int32_t *idx, int64_t n);
 
 enum { CT_STREAM_INIT = 1, CT_STREAM_SPLIT = 2, CT_STREAM_SHUFFLE = 3, CT_STREAM_DROPOUT = 4,
-       CT_STREAM_AUGMENT = 5 };
+       CT_STREAM_AUGMENT = 5, CT_STREAM_MIX = 6 };
 
 #endif /* CT_CORE_H */

@@ -79,7 +79,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              "gamma=%.9g plateau_patience=%d,%d eta_min=%.9g restarts=%d,%d "
              "onecycle=%.9g,%.9g,%.9g,%d,%d "
              "cycle_momentum=%d,%.9g,%.9g warmup=%d,%d,%.9g clip_norm=%.9g "
-             "label_smoothing=%.9g class_weights=%d,%016llx end_lr=%.9g ema=%.9g,%d "
+             "label_smoothing=%.9g class_weights=%d,%016llx mix=%.9g,%.9g end_lr=%.9g ema=%.9g,%d "
              "augment=%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%d seed=%llu "
              "resume=%d,%lld,%.17g,%.17g device=%s model=%s "
              "data=%lldx%dx%dx%d,%016llx train=%lld,%016llx val=%lld,%016llx "
@@ -97,7 +97,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              (double)cfg->clip_norm, (double)cfg->label_smoothing, cfg->n_class_weights,
              (unsigned long long)ct_hash64(cfg->class_weights,
                                            (size_t)cfg->n_class_weights * sizeof(float), 0),
-             (double)cfg->end_lr,
+             (double)cfg->mixup_alpha, (double)cfg->cutmix_alpha, (double)cfg->end_lr,
              (double)cfg->ema_decay, cfg->ema_warmup, cfg->augment_pad, cfg->augment_flip,
              (double)cfg->augment_degrees, (double)cfg->augment_translate,
              (double)cfg->augment_scale_min, (double)cfg->augment_scale_max,

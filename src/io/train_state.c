@@ -89,6 +89,7 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"augment_degrees", c->augment_degrees}, {"augment_translate", c->augment_translate},
         {"augment_scale_min", c->augment_scale_min},
         {"augment_scale_max", c->augment_scale_max}, {"augment_shear", c->augment_shear},
+        {"mixup_alpha", c->mixup_alpha}, {"cutmix_alpha", c->cutmix_alpha},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         ct_jw_key(j, 0, floats[i].key);
@@ -380,6 +381,8 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"augment_scale_min", &cfg->augment_scale_min},
         {"augment_scale_max", &cfg->augment_scale_max},
         {"augment_shear", &cfg->augment_shear},
+        {"mixup_alpha", &cfg->mixup_alpha}, /* (absent before 6 Dec 2026: 0) */
+        {"cutmix_alpha", &cfg->cutmix_alpha},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         double d;

@@ -162,6 +162,7 @@ static ct_status shard_alloc(ct_model *m, ct_shard *sh, int64_t widest) {
     }
     for (int k = 0; k < 2; k++) CT_TRY(model_alloc(m, act_bytes, (void **)&sh->gbuf[k]));
     CT_TRY(model_alloc(m, (size_t)m->max_batch, (void **)&sh->labels));
+    CT_TRY(model_alloc(m, (size_t)m->max_batch, (void **)&sh->mix_labels));
     CT_TRY(model_alloc(m, 2 * sizeof(double), (void **)&sh->stats));
     CT_TRY(model_alloc(m, (size_t)m->n_params * sizeof(float), (void **)&sh->grads));
     CT_TRY(m->b->memset0(m->b, sh->stats, 2 * sizeof(double)));
@@ -412,12 +413,13 @@ ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train) {
 }
 
 ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, float grad_scale,
-                                       float smoothing, const float *class_weights) {
+                                       float smoothing, const float *class_weights,
+                                       const ct_step_vars *mix_sv) {
     ct_backend *b = m->b;
     ct_shard *sh = &m->shards[s];
     float *dy = train ? sh->gbuf[0] : NULL; // (n, classes)
     CT_TRY(b->xent(b, sh->acts[m->n_layers], sh->labels, n, m->classes, grad_scale, smoothing,
-                   class_weights, dy, sh->stats));
+                   class_weights, mix_sv ? sh->mix_labels : NULL, mix_sv, dy, sh->stats));
     if (!train) return CT_OK;
     ct_layer_ctx ctx = shard_ctx(m, sh, train);
     /* the first layer with parameters needs no input gradient */
@@ -441,7 +443,7 @@ ct_status ct_model_forward(ct_model *m, int n, int train) {
 }
 
 ct_status ct_model_loss_backward(ct_model *m, int n, int train) {
-    return ct_model_loss_backward_shard(m, 0, n, train, 1.0f / (float)n, 0.0f, NULL);
+    return ct_model_loss_backward_shard(m, 0, n, train, 1.0f / (float)n, 0.0f, NULL, NULL);
 }
 
 int ct_model_mlp_shape(const ct_model *m, int *in, int *hidden, int *classes) {

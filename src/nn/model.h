@@ -25,6 +25,7 @@ typedef struct {
     float *acts[CT_MAX_LAYERS + 1]; /* acts[0]: input (max_batch, in); acts[i+1]: layer i's output */
     float *gbuf[2];                 /* (max_batch, widest layer) input-gradient ping-pong */
     uint8_t *labels;                /* (max_batch) device: labels of the shard's rows */
+    uint8_t *mix_labels;            /* (max_batch) device: their MixUp / CutMix partners' */
     double *stats;                  /* (2) device: summed loss, correct predictions */
     float *grads;                   /* (n_params) device: the shard's parameter gradients */
     void *scratch[CT_MAX_LAYERS];   /* layer i's scratch (ops->scratch_bytes) or NULL */
@@ -88,11 +89,12 @@ static inline int64_t ct_model_input_size(const ct_model *m) {
 /* Runs the layers on the n samples in shard s's input. */
 ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train);
 /* Adds the loss (cross-entropy with label smoothing `smoothing` and the device array
- * class_weights or NULL, the xent op's) and correct count of shard s's n samples (labels in its
- * labels) to its stats; when training, also backpropagates d(loss sum)/d(logits) * grad_scale
+ * class_weights or NULL, and with mix_sv the MixUp / CutMix targets of its labels and mix_labels:
+ * the xent op's) and correct count of shard s's n samples (labels in its labels) to its stats; when training, also backpropagates d(loss sum)/d(logits) * grad_scale
  * into its grads. */
 ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, float grad_scale,
-                                       float smoothing, const float *class_weights);
+                                       float smoothing, const float *class_weights,
+                                       const ct_step_vars *mix_sv);
 /* 1 when m is [flatten,] linear(hidden), relu, linear(classes) on `in` features with its
  * parameters laid out as ct_mlp_step_desc says (the backend's fused MLP step can train it). */
 int ct_model_mlp_shape(const ct_model *m, int *in, int *hidden, int *classes);

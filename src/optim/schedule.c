@@ -337,6 +337,14 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     if (!(cfg->label_smoothing >= 0.0f && cfg->label_smoothing <= 1.0f))
         return ct_fail(CT_ERR_INVALID, "label smoothing must be in [0, 1], got %g",
                        (double)cfg->label_smoothing);
+    if (!(cfg->mixup_alpha >= 0.0f && cfg->mixup_alpha <= CT_MAX_MIX_ALPHA) ||
+        !(cfg->cutmix_alpha >= 0.0f && cfg->cutmix_alpha <= CT_MAX_MIX_ALPHA))
+        return ct_fail(CT_ERR_INVALID, "MixUp's and CutMix's alphas must be in [0, %g], got %g "
+                       "and %g", (double)CT_MAX_MIX_ALPHA, (double)cfg->mixup_alpha,
+                       (double)cfg->cutmix_alpha);
+    if ((cfg->mixup_alpha > 0.0f || cfg->cutmix_alpha > 0.0f) && cfg->n_class_weights > 0)
+        return ct_fail(CT_ERR_INVALID, "class weights do not go with MixUp or CutMix (a mixed "
+                       "image has two classes)");
     if (cfg->plateau_max != 0 && cfg->plateau_max != 1)
         return ct_fail(CT_ERR_INVALID, "plateau_max must be 0 (val_loss) or 1 (accuracy), got %d",
                        cfg->plateau_max);

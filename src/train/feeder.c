@@ -48,7 +48,7 @@ ct_status ct_augment_images(const ct_train_config *cfg, const uint8_t *images, i
     CT_TRY(ct_cpu_backend_create(1, &b));
     ct_augment aug = augment_of(cfg, c, h, w, epoch, (uint64_t)first);
     ct_status s = b->gather_u8(b, images, NULL, NULL, n, (int64_t)c * h * w, CT_PIXEL_SCALE,
-                               augments(cfg) ? &aug : NULL, NULL, out, NULL);
+                               augments(cfg) ? &aug : NULL, NULL, out, NULL, NULL);
     b->destroy(b);
     return s;
 }
@@ -166,6 +166,7 @@ ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
     else if (cfg->ema_decay > 0.0f) why = "off (the moving average of the weights)";
     else if (cfg->optimizer == CT_RMSPROP) why = "off (RMSprop: the fused step has SGD and Adam)";
     else if (augments(cfg)) why = "off (augmentation)";
+    else if (ct_mix_on(cfg)) why = "off (MixUp / CutMix)";
     else if (!f->resident) why = "off (the data is streamed)";
     else if (m->n_shards != 1) why = "off (more than one shard)";
     else if (ct_dist_active(cfg->dist)) why = "off (gradients are all-reduced across processes)";
@@ -278,19 +279,22 @@ static void batch_shard(void *arg, int t, int S) {
     const ct_step_vars *sv = j->a->train ? m->sv : NULL; /* the step table's row (ct_fit) */
     int64_t pos = sv ? 0 : j->pos; /* what the host adds; with sv the device adds sv->pos */
     ct_augment aug, *augp = NULL;
-    if (j->a->train && cfg && augments(cfg)) {
+    const int mix = j->a->train && cfg && sv && ct_mix_on(cfg); /* (the step's draws: sv's) */
+    if (j->a->train && cfg && (augments(cfg) || mix)) {
         aug = augment_of(cfg, m->in_c, m->in_h, m->in_w, j->a->epoch, (uint64_t)(pos + r0));
+        aug.mix = mix, aug.mix_rows = j->nb, aug.mix_row0 = r0; /* (partners: the batch's) */
         augp = &aug;
     }
     if (rows > 0) {
         s = b->gather_u8(b, j->idx ? j->src : j->src + r0 * row,
                          j->idx ? j->labels : j->labels + r0,
                          j->idx ? j->idx + pos + r0 : NULL, rows, row, CT_PIXEL_SCALE, augp, sv,
-                         sh->acts[0], sh->labels);
+                         sh->acts[0], sh->labels, mix ? sh->mix_labels : NULL);
         if (s == CT_OK) s = ct_model_forward_shard(m, t, (int)rows, j->a->train);
         if (s == CT_OK)
             s = ct_model_loss_backward_shard(m, t, (int)rows, j->a->train, 1.0f / (float)j->nb,
-                                             j->a->smoothing, j->a->class_weights);
+                                             j->a->smoothing, j->a->class_weights,
+                                             mix ? sv : NULL);
     } else if (j->a->train) {
         s = b->memset0(b, sh->grads, (size_t)m->n_params * sizeof(float));
     }
@@ -465,6 +469,7 @@ ct_status ct_feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a, int6
             ct_optimizer_step_vars(a->opt, i - first, lr, mom, i * f->batch, &f->h_steps[i]);
             f->h_steps[i].ema_decay =
                 ct_ema_decay(a->cfg, f->m->ema_updates + (i - first) + 1);
+            ct_mix_draw(a->cfg, a->epoch, i, f->m->in_h, f->m->in_w, &f->h_steps[i]);
         }
         if (first < n_batches)
             CT_TRY(b->h2d(b, f->d_steps + first, f->h_steps + first,

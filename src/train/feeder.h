@@ -74,6 +74,12 @@ typedef struct {
     const float *class_weights; /* training: the loss's class weights on the device, or NULL */
 } pass_args;
 
+/* mix.c: whether cfg mixes training batches (MixUp or CutMix); the draws of batch `batch` of
+ * epoch's order for images h x w into sv's mix_* fields (none: kind 0, lam 1). */
+int ct_mix_on(const ct_train_config *cfg);
+void ct_mix_draw(const ct_train_config *cfg, int epoch, int64_t batch, int h, int w,
+                 ct_step_vars *sv);
+
 /* The dataset on the device for resident feeding (on the CPU: the dataset itself). */
 ct_status ct_device_data_init(device_data *d, ct_backend *b, const ct_dataset *ds);
 void ct_device_data_release(device_data *d, ct_backend *b);

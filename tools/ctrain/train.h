@@ -17,7 +17,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 1024 /* a spec of at most 1023 characters, as the library's */
-#define NUM_TRAIN_FLAGS 67       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 69       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -83,6 +83,7 @@ typedef struct {
     float warmup_start_factor, clip_norm;
     float label_smoothing;   /* the loss's, in [0, 1] (0) */
     const char *class_weight; /* --class-weight: off, balanced or W0,W1,... (NULL: not given) */
+    float mixup_alpha, cutmix_alpha; /* --mixup-alpha, --cutmix-alpha (0: off) */
     int class_weight_balanced; /* the run's weights are balanced's (the Plan line says so) */
     float ema_decay;         /* --ema: the moving average's decay, in [0, 1) (0: none) */
     int ema_warmup;          /* --ema-warmup */

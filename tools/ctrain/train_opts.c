@@ -215,6 +215,21 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "reduction=\"none\") * w[y]).mean()); train_loss is weighted,\n"
                  "val_loss and test_loss are not",
          .def = "off"},
+        {.name = "mixup-alpha", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->mixup_alpha,
+         .metavar = "A",
+         .help = "MixUp, as torchvision's classification recipe (--mixup-alpha):\n"
+                 "each training batch becomes lam * batch + (1 - lam) * the batch\n"
+                 "rolled by one image, lam ~ Beta(A, A), trained on the targets mixed\n"
+                 "alike (train_acc: the larger share's label). 0.2 is the recipe's",
+         .def = "off"},
+        {.name = "cutmix-alpha", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->cutmix_alpha,
+         .metavar = "A",
+         .help = "CutMix (--cutmix-alpha): a box of each image, of 1 - lam of its\n"
+                 "area (lam ~ Beta(A, A)) at a uniform centre, from the batch rolled\n"
+                 "by one image; the targets mixed by the box's share. With\n"
+                 "--mixup-alpha, each batch one of the two (RandomChoice). 1.0 is the\n"
+                 "recipe's",
+         .def = "off"},
         {.name = "ema", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->ema_decay,
          .metavar = "DECAY",
          .help = "keep an exponential moving average of the weights, as torchvision's\n"
@@ -432,8 +447,8 @@ void train_help(FILE *out) {
           "--lr-patience, --eta-min, --t0, --t-mult, --pct-start, --div-factor,\n"
           "--final-div-factor, --three-phase, --anneal, --cycle-momentum, --warmup-epochs,\n"
           "--warmup-start-factor, --clip-grad-norm, --label-smoothing, --class-weight,\n"
-          "--monitor, --ema, --ema-warmup, --augment, --image-size) may be given only with the\n"
-          "saved value"
+          "--mixup-alpha, --cutmix-alpha, --monitor, --ema, --ema-warmup, --augment,\n"
+          "--image-size) may be given only with the saved value"
           " (--normalize not at all: it is part of the model). --epochs N extends or shortens\n"
           "the run to N epochs in all (the last phase's learning rate continues), --schedule/--lr\n"
           "replace the schedule if the epochs already run keep their learning rate (cosine and\n"
@@ -689,6 +704,18 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--label-smoothing: %g is not in [0, 1]",
                                (double)o->label_smoothing);
     c->label_smoothing = o->label_smoothing;
+    if (!(o->mixup_alpha <= CT_MAX_MIX_ALPHA) || !(o->cutmix_alpha <= CT_MAX_MIX_ALPHA))
+        return cli_usage_error("train", "--%s: %g is more than %g",
+                               o->mixup_alpha > CT_MAX_MIX_ALPHA ? "mixup-alpha" : "cutmix-alpha",
+                               (double)(o->mixup_alpha > CT_MAX_MIX_ALPHA ? o->mixup_alpha
+                                                                          : o->cutmix_alpha),
+                               (double)CT_MAX_MIX_ALPHA);
+    c->mixup_alpha = o->mixup_alpha;
+    c->cutmix_alpha = o->cutmix_alpha;
+    if (o->class_weight && strcmp(o->class_weight, "off") != 0 &&
+        (o->mixup_alpha > 0.0f || o->cutmix_alpha > 0.0f))
+        return cli_usage_error("train", "--class-weight: not with --%s (a mixed image has two "
+                               "classes)", o->mixup_alpha > 0.0f ? "mixup-alpha" : "cutmix-alpha");
     if (o->class_weight) { /* (the count and balanced's values need the data: train_data.c) */
         float w[CT_MAX_CLASSES];
         int n;

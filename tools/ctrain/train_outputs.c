@@ -250,6 +250,12 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
     }
     if (c->clip_norm > 0) printf(", clip grad norm %g", (double)c->clip_norm);
     if (c->label_smoothing > 0) printf(", label smoothing %g", (double)c->label_smoothing);
+    if (c->mixup_alpha > 0 && c->cutmix_alpha > 0)
+        printf(", MixUp (alpha %g) or CutMix (alpha %g), one a batch", (double)c->mixup_alpha,
+               (double)c->cutmix_alpha);
+    else if (c->mixup_alpha > 0 || c->cutmix_alpha > 0)
+        printf(", %s (alpha %g)", c->mixup_alpha > 0 ? "MixUp" : "CutMix",
+               (double)(c->mixup_alpha > 0 ? c->mixup_alpha : c->cutmix_alpha));
     if (c->n_class_weights > 0) {
         printf(", class weights%s ", o->class_weight_balanced ? " (balanced)" : "");
         for (int k = 0; k < c->n_class_weights && k < 16; k++)

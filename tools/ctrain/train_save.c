@@ -354,6 +354,8 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     SAME_NUM("warmup-start-factor", warmup_start_factor, saved.warmup_start_factor, "%g", double);
     SAME_NUM("clip-grad-norm", clip_norm, saved.clip_norm, "%g", double);
     SAME_NUM("label-smoothing", label_smoothing, saved.label_smoothing, "%g", double);
+    SAME_NUM("mixup-alpha", mixup_alpha, saved.mixup_alpha, "%g", double);
+    SAME_NUM("cutmix-alpha", cutmix_alpha, saved.cutmix_alpha, "%g", double);
     if (rc == CLI_EXIT_OK && SEEN("ema") && o->ema_decay != saved.ema_decay) {
         snprintf(given, sizeof given, "%g", (double)o->ema_decay);
         snprintf(was, sizeof was, saved.ema_decay > 0 ? "%g" : "no moving average",

@@ -208,9 +208,12 @@ static ct_status cpu_act_backward(ct_backend *b, ct_act kind, float param, const
 
 static ct_status cpu_xent(ct_backend *b, const float *logits, const uint8_t *labels, int64_t n,
                           int classes, float grad_scale, float smoothing,
-                          const float *class_weights, float *dlogits, double *stats) {
+                          const float *class_weights, const uint8_t *mix_labels,
+                          const ct_step_vars *mix_sv, float *dlogits, double *stats) {
     double loss_sum = 0.0, correct = 0.0;
     const float off = smoothing / (float)classes, on = 1.0f - smoothing; /* the target's parts */
+    const int mix = mix_sv && mix_labels && mix_sv->mix_kind;
+    const float lam = mix ? mix_sv->mix_lam : 1.0f, on1 = on * lam, on2 = on * (1.0f - lam);
     for (int64_t r = 0; r < n; r++) {
         const float *z = logits + r * classes; // (classes)
         int y = labels[r];
@@ -222,6 +225,24 @@ static ct_status cpu_xent(ct_backend *b, const float *logits, const uint8_t *lab
         float sum = 0.0f;
         for (int c = 0; c < classes; c++) sum += expf(z[c] - zmax);
         float logsum = logf(sum);
+        if (mix) { /* the mixed target: on * (lam onehot(y) + (1 - lam) onehot(y2)) + off */
+            int y2 = mix_labels[r];
+            if (y2 >= classes) return ct_fail(CT_ERR_INVALID, "label %d >= %d classes", y2, classes);
+            float zsum = 0.0f;
+            for (int c = 0; c < classes && smoothing > 0.0f; c++) zsum += z[c] - zmax;
+            loss_sum += (double)(logsum - on1 * (z[y] - zmax) - on2 * (z[y2] - zmax) - off * zsum);
+            int top = lam > 0.5f ? y : lam < 0.5f ? y2 : (y < y2 ? y : y2);
+            correct += arg == top;
+            if (dlogits) {
+                float *g = dlogits + r * classes;
+                float inv = 1.0f / sum;
+                for (int c = 0; c < classes; c++)
+                    g[c] = grad_scale * (expf(z[c] - zmax) * inv - off);
+                g[y] -= grad_scale * on1;
+                g[y2] -= grad_scale * on2;
+            }
+            continue;
+        }
         const float wy = class_weights ? class_weights[y] : 1.0f; /* (x 1: exact) */
         if (smoothing > 0.0f) { /* lse - (1 - s) z'[y] - s/C sum z'[c], z' = z - zmax */
             float zsum = 0.0f;
@@ -282,13 +303,46 @@ static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, flo
         }
 }
 
+/* gather_u8's mixing (aug->mix, sv's MixUp or CutMix): each gathered row of dst with its
+ * partner's, gathered (and augmented at its place) here; the partners' labels */
+static ct_status mix_rows(const ct_augment *aug, const ct_step_vars *sv, const uint8_t *src,
+                          const uint8_t *labels_src, const int32_t *idx, int64_t n, int64_t row,
+                          float scale, float *dst, uint8_t *mix_labels_dst) {
+    float *tmp = ct_malloc((size_t)row * sizeof(float), "mixing row");
+    if (!tmp) return CT_ERR_NOMEM;
+    const float lam = sv->mix_lam, rest = 1.0f - lam;
+    const int h = aug->h, w = aug->w;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t q = ct_mix_partner(aug, i), s = idx ? idx[q] : q;
+        augment_row(aug, src + s * row, tmp, scale, (uint64_t)q);
+        float *out = dst + i * row;
+        if (mix_labels_dst && labels_src) mix_labels_dst[i] = labels_src[s];
+        if (sv->mix_kind == CT_MIX_MIXUP) {
+            for (int64_t j = 0; j < row; j++) out[j] = lam * out[j] + rest * tmp[j];
+            continue;
+        }
+        for (int ch = 0; ch < aug->c; ch++) /* CutMix: the box is the partner's */
+            for (int y = sv->mix_y1; y < sv->mix_y2; y++)
+                for (int x = sv->mix_x1; x < sv->mix_x2; x++) {
+                    int64_t k = ((int64_t)ch * h + y) * w + x;
+                    out[k] = tmp[k];
+                }
+    }
+    free(tmp);
+    return CT_OK;
+}
+
 static ct_status cpu_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,
                                const int32_t *idx, int64_t n, int64_t row, float scale,
                                const ct_augment *aug, const ct_step_vars *sv, float *dst,
-                               uint8_t *labels_dst) {
+                               uint8_t *labels_dst, uint8_t *mix_labels_dst) {
     if (aug && (int64_t)aug->c * aug->h * aug->w != row)
         return ct_fail(CT_ERR_INVALID, "gather_u8: augmenting images of (%d, %d, %d) but rows "
                        "have %lld values", aug->c, aug->h, aug->w, (long long)row);
+    if (aug && aug->mix && (!sv || aug->mix_rows < 1))
+        return ct_fail(CT_ERR_INVALID, "gather_u8: mixing rows needs the step's sv and the "
+                       "batch's rows");
+    const int mix = aug && aug->mix ? sv->mix_kind : 0;
     ct_augment moved;
     if (sv) { /* the step's rows: sv is host memory here */
         if (idx) idx += sv->pos;
@@ -308,6 +362,7 @@ static ct_status cpu_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t 
     }
     if (labels_dst)
         for (int64_t i = 0; i < n; i++) labels_dst[i] = labels_src[idx ? idx[i] : i];
+    if (mix) CT_TRY(mix_rows(aug, sv, src, labels_src, idx, n, row, scale, dst, mix_labels_dst));
     return CT_OK;
 }
 

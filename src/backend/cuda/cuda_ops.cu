@@ -350,6 +350,7 @@ static ct_status cuda_act_backward(ct_backend *b, ct_act kind, float param, cons
  * reports it as an error) makes that row's loss NaN, so it cannot pass unnoticed. */
 __global__ void xent_kernel(const float *logits, const uint8_t *labels, int64_t n, int classes,
                             float grad_scale, float smoothing, const float *class_weights,
+                            const uint8_t *mix_labels, const ct_step_vars *mix_sv,
                             float *dlogits, double *stats) {
     __shared__ float row_loss[CT_XENT_ROWS_PER_BLOCK];
     __shared__ int row_hit[CT_XENT_ROWS_PER_BLOCK];
@@ -378,22 +379,43 @@ __global__ void xent_kernel(const float *logits, const uint8_t *labels, int64_t 
         float zy = y < classes ? z[y] : NAN;
         const float off = smoothing / (float)classes, on = 1.0f - smoothing;
         const float wy = class_weights ? (y < classes ? class_weights[y] : NAN) : 1.0f;
-        if (smoothing > 0.0f) { /* lse - (1 - s) z'[y] - s/C sum z'[c], z' = z - zmax */
+        const int mix = mix_sv && mix_labels && mix_sv->mix_kind;
+        if (mix) { /* the mixed target: on * (lam onehot(y) + (1 - lam) onehot(y2)) + off */
+            const float lam = mix_sv->mix_lam, on1 = on * lam, on2 = on * (1.0f - lam);
+            int y2 = mix_labels[r];
+            float zy2 = y2 < classes ? z[y2] : NAN;
             float zsum = 0.0f;
-            for (int c = lane; c < classes; c += CT_WARP) zsum += z[c] - zmax;
+            for (int c = lane; c < classes && smoothing > 0.0f; c += CT_WARP) zsum += z[c] - zmax;
             zsum = warp_sum(zsum);
-            loss = wy * (logf(sum) - on * (zy - zmax) - off * zsum);
+            loss = logf(sum) - on1 * (zy - zmax) - on2 * (zy2 - zmax) - off * zsum;
+            hit = arg == (lam > 0.5f ? y : lam < 0.5f ? y2 : (y < y2 ? y : y2));
+            __syncwarp(); /* every lane has read the row before any lane overwrites it */
+            if (dlogits) {
+                float *g = dlogits + r * classes; // (classes)
+                float inv = 1.0f / sum;
+                for (int c = lane; c < classes; c += CT_WARP) {
+                    float p = expf(z[c] - zmax) * inv;
+                    g[c] = grad_scale * (p - off - (c == y ? on1 : 0.0f) - (c == y2 ? on2 : 0.0f));
+                }
+            }
         } else {
-            loss = wy * (logf(sum) - (zy - zmax));
-        }
-        hit = arg == y;
-        __syncwarp(); /* every lane has read the row before any lane overwrites it */
-        if (dlogits) {
-            float *g = dlogits + r * classes; // (classes)
-            float inv = 1.0f / sum, gs = grad_scale * wy;
-            for (int c = lane; c < classes; c += CT_WARP) {
-                float p = expf(z[c] - zmax) * inv;
-                g[c] = gs * (c == y ? p - off - on : p - off);
+            if (smoothing > 0.0f) { /* lse - (1 - s) z'[y] - s/C sum z'[c], z' = z - zmax */
+                float zsum = 0.0f;
+                for (int c = lane; c < classes; c += CT_WARP) zsum += z[c] - zmax;
+                zsum = warp_sum(zsum);
+                loss = wy * (logf(sum) - on * (zy - zmax) - off * zsum);
+            } else {
+                loss = wy * (logf(sum) - (zy - zmax));
+            }
+            hit = arg == y;
+            __syncwarp(); /* every lane has read the row before any lane overwrites it */
+            if (dlogits) {
+                float *g = dlogits + r * classes; // (classes)
+                float inv = 1.0f / sum, gs = grad_scale * wy;
+                for (int c = lane; c < classes; c += CT_WARP) {
+                    float p = expf(z[c] - zmax) * inv;
+                    g[c] = gs * (c == y ? p - off - on : p - off);
+                }
             }
         }
     }
@@ -416,7 +438,8 @@ __global__ void xent_kernel(const float *logits, const uint8_t *labels, int64_t 
 
 static ct_status cuda_xent(ct_backend *b, const float *logits, const uint8_t *labels, int64_t n,
                            int classes, float grad_scale, float smoothing,
-                           const float *class_weights, float *dlogits, double *stats) {
+                           const float *class_weights, const uint8_t *mix_labels,
+                           const ct_step_vars *mix_sv, float *dlogits, double *stats) {
     ct_cuda *cb = ct_cuda_of(b);
     if (n < 0 || classes <= 0)
         return ct_fail(CT_ERR_INVALID, "xent: bad shape (%lld, %d)", (long long)n, classes);
@@ -427,7 +450,8 @@ static ct_status cuda_xent(ct_backend *b, const float *logits, const uint8_t *la
     CT_CUDA_BIND(cb);
     xent_kernel<<<(unsigned)blocks, CT_THREADS, 0, cb->compute>>>(logits, labels, n, classes,
                                                                  grad_scale, smoothing,
-                                                                 class_weights, dlogits, stats);
+                                                                 class_weights, mix_labels,
+                                                                 mix_sv, dlogits, stats);
     CT_CUDA_CHECK_LAUNCH("xent_kernel");
     return CT_OK;
 }
@@ -452,28 +476,49 @@ __global__ void gather_u8_kernel(const uint8_t *src, const uint8_t *labels_src, 
 /* gather_u8_kernel with each image warped, cropped and flipped as augment.h says (the CPU's
  * augment_row): a block an image at a time; its thread 0 draws the image's Philox blocks and
  * warp (sin, cos, tan in double) once into shared memory, its threads then write the pixels. */
-__global__ void gather_u8_augment_kernel(const uint8_t *src, const int32_t *idx, int64_t n,
-                                         int64_t row, float scale, ct_augment a, float *dst,
+/* The draw of the image at place pos (from a.first) under a. */
+__device__ static void augment_draw_at(const ct_augment *a, uint64_t pos, ct_augment_draw *d) {
+    uint32_t w4[4], v4[4] = {0, 0, 0, 0};
+    philox4x32(a->seed, a->stream, a->first + pos, w4);
+    if (ct_augment_is_affine(a))
+        philox4x32(a->seed, a->stream | CT_AUGMENT_AFFINE_BIT, a->first + pos, v4);
+    ct_augment_draw_of(a, w4, v4, d);
+}
+
+/* With a.mix and a mixing step (sv's kind), each image is mixed with its partner as the CPU's
+ * mix_rows does (the partner drawn beside it; its label into mix_labels_dst). */
+__global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labels_src,
+                                         const int32_t *idx, int64_t n, int64_t row, float scale,
+                                         ct_augment a, float *dst, uint8_t *mix_labels_dst,
                                          const ct_step_vars *sv) {
-    __shared__ ct_augment_draw d;
+    __shared__ ct_augment_draw d, dp;
     if (sv) {
         if (idx) idx += sv->pos;
         a.first += (uint64_t)sv->pos;
     }
+    const int mix = a.mix && sv ? sv->mix_kind : 0;
+    const float lam = mix ? sv->mix_lam : 1.0f, rest = 1.0f - lam;
     for (int64_t i = blockIdx.x; i < n; i += gridDim.x) {
+        const int64_t q = mix ? ct_mix_partner(&a, i) : i;
+        const int64_t ps = idx ? (int64_t)idx[q] : q;
         if (threadIdx.x == 0) {
-            uint32_t w4[4], v4[4] = {0, 0, 0, 0};
-            philox4x32(a.seed, a.stream, a.first + (uint64_t)i, w4);
-            if (ct_augment_is_affine(&a))
-                philox4x32(a.seed, a.stream | CT_AUGMENT_AFFINE_BIT, a.first + (uint64_t)i, v4);
-            ct_augment_draw_of(&a, w4, v4, &d);
+            augment_draw_at(&a, (uint64_t)i, &d);
+            if (mix) augment_draw_at(&a, (uint64_t)q, &dp);
+            if (mix && mix_labels_dst && labels_src) mix_labels_dst[i] = labels_src[ps];
         }
         __syncthreads();
-        const uint8_t *img = src + (idx ? (int64_t)idx[i] : i) * row;
+        const uint8_t *img = src + (idx ? (int64_t)idx[i] : i) * row, *pimg = src + ps * row;
         for (int64_t j = threadIdx.x; j < row; j += blockDim.x) {
             int x = (int)(j % a.w), y = (int)(j / a.w % a.h);
             int ch = (int)(j / ((int64_t)a.w * a.h));
-            dst[i * row + j] = scale * (float)ct_augment_pixel(&a, &d, img, ch, y, x);
+            float v = scale * (float)ct_augment_pixel(&a, &d, img, ch, y, x);
+            if (mix == CT_MIX_MIXUP) {
+                v = lam * v + rest * (scale * (float)ct_augment_pixel(&a, &dp, pimg, ch, y, x));
+            } else if (mix == CT_MIX_CUTMIX && y >= sv->mix_y1 && y < sv->mix_y2 &&
+                       x >= sv->mix_x1 && x < sv->mix_x2) {
+                v = scale * (float)ct_augment_pixel(&a, &dp, pimg, ch, y, x);
+            }
+            dst[i * row + j] = v;
         }
         __syncthreads(); /* (d is the next image's) */
     }
@@ -482,7 +527,7 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const int32_t *idx,
 static ct_status cuda_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,
                                 const int32_t *idx, int64_t n, int64_t row, float scale,
                                 const ct_augment *aug, const ct_step_vars *sv, float *dst,
-                                uint8_t *labels_dst) {
+                                uint8_t *labels_dst, uint8_t *mix_labels_dst) {
     ct_cuda *cb = ct_cuda_of(b);
     if (n < 0 || row < 0)
         return ct_fail(CT_ERR_INVALID, "gather_u8: bad shape (%lld, %lld)", (long long)n,
@@ -492,13 +537,17 @@ static ct_status cuda_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t
     if (aug && (int64_t)aug->c * aug->h * aug->w != row)
         return ct_fail(CT_ERR_INVALID, "gather_u8: augmenting images of (%d, %d, %d) but rows "
                        "have %lld values", aug->c, aug->h, aug->w, (long long)row);
+    if (aug && aug->mix && (!sv || aug->mix_rows < 1))
+        return ct_fail(CT_ERR_INVALID, "gather_u8: mixing rows needs the step's sv and the "
+                       "batch's rows");
     int64_t total = n * row > n ? n * row : n; /* the labels need n threads even if row == 0 */
     if (total == 0) return CT_OK;
     CT_CUDA_BIND(cb);
     if (aug) {
         if (n * row > 0) {
             gather_u8_augment_kernel<<<(unsigned)(n < 65535 ? n : 65535), CT_THREADS, 0,
-                                       cb->compute>>>(src, idx, n, row, scale, *aug, dst, sv);
+                                       cb->compute>>>(src, labels_src, idx, n, row, scale, *aug,
+                                                      dst, mix_labels_dst, sv);
             CT_CUDA_CHECK_LAUNCH("gather_u8_augment_kernel");
         }
         if (!labels_dst) return CT_OK;
