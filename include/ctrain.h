@@ -482,7 +482,7 @@ ct_status ct_model_train_sums(ct_model *m, double *loss_sum, double *correct, in
  * CTRAIN_CUDA_GRAPH=0 in the environment turns recording off. */
 const char *ct_model_step_graph(const ct_model *m);
 /* On a GPU, ct_fit trains the tutorial's kind of model ([flatten,] linear, relu, linear, with
- * SGD, Adam or AdamW, no clipping, augmentation or moving average of the weights, resident
+ * SGD, Adam or AdamW, no clipping, augmentation, MixUp/CutMix or moving average of the weights, resident
  * data, one process) through a fused step instead of the layers' fifteen ops: one cooperative
  * kernel runs all of an epoch's full steps (or CTRAIN_CUDA_GRAPH_STEPS of them a launch). "on (...)" when the last ct_fit did,
  * else "off (why)"; "" for other models and on a device without a fused step (the CPU).

@@ -149,8 +149,8 @@ fail:
 }
 
 /* Whether the training steps run as the backend's fused MLP step (mlp_step): a model of
- * that shape (ct_model_mlp_shape), SGD, Adam or AdamW, no clipping, augmentation or moving average
- * of the weights, resident data, one shard and one process (the fused step keeps no gradient
+ * that shape (ct_model_mlp_shape), SGD, Adam or AdamW, no clipping, augmentation, MixUp/CutMix or
+ * moving average of the weights, resident data, one shard and one process (the fused step keeps no gradient
  * to sum or clip). If so, allocates its workspace; the reason when not is kept for
  * ct_model_fused_step. */
 ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
