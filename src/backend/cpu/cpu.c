@@ -268,6 +268,10 @@ static ct_status cpu_xent(ct_backend *b, const float *logits, const uint8_t *lab
 /* One image (c, h, w) of src into dst, warped, cropped and flipped as augment.h describes. */
 static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, float scale,
                         uint64_t pos) {
+    if (!a->pad && !a->flip && !ct_augment_is_affine(a)) { /* (mixing alone): no draw */
+        ct_convert_u8(src, dst, (int64_t)a->c * a->h * a->w, scale);
+        return;
+    }
     uint32_t w4[4], v4[4] = {0, 0, 0, 0};
     ct_augment_draw d;
     ct_philox4x32(a->seed, a->stream, a->first + pos, w4);
