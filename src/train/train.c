@@ -284,9 +284,9 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
         m->ema_updates = 0;
     }
 
-    double *val_losses = NULL; /* (total_epochs) the plateau schedule's input (or accuracies) */
+    double *monitored = NULL; /* (total_epochs) the plateau schedule's input (val loss or acc) */
     if (cfg->schedule == CT_SCHED_PLATEAU &&
-        !(val_losses = ct_malloc((size_t)(total_epochs + 1) * sizeof(double), "val losses")))
+        !(monitored = ct_malloc((size_t)(total_epochs + 1) * sizeof(double), "val metrics")))
         return CT_ERR_NOMEM;
     char why[256];
     int resident = ct_data_on_device_choice(m, ds, cfg->data_on_device, why, sizeof why);
@@ -335,9 +335,9 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
             double lr_scale = 1.0; /* ReduceLROnPlateau: the cuts of the epochs so far */
             if (cfg->schedule == CT_SCHED_PLATEAU) {
                 for (int k = 0; k < epoch; k++) /* (mode="max": the accuracies) */
-                    val_losses[k] = cfg->plateau_max ? history[k].val.accuracy
-                                                     : history[k].val.loss;
-                lr_scale = ct_plateau_lr_scale(cfg, val_losses, epoch);
+                    monitored[k] = cfg->plateau_max ? history[k].val.accuracy
+                                                    : history[k].val.loss;
+                lr_scale = ct_plateau_lr_scale(cfg, monitored, epoch);
             }
             r.lr = (float)(ct_schedule_lr(cfg, epoch, 0, n_batches) * lr_scale); /* first step */
             double t0 = ct_time_s();
@@ -401,7 +401,7 @@ done:
     if (ftrain.b) ct_feeder_release(&ftrain);
     ct_device_data_release(&dd, b);
     b->free(b, d_weights);
-    free(val_losses);
+    free(monitored);
     return s;
 }
 

@@ -257,20 +257,14 @@ int cmd_eval(int argc, char **argv) {
         cli_close_model(&cm);
         return CLI_EXIT_ERROR;
     }
-    if (!val && n_folder > 0) { /* --part train: train/'s images, not val/'s after them */
-        if (!(val_idx = malloc((size_t)(n_all - n_folder) * sizeof(int32_t)))) {
+    if (n_folder > 0) { /* --part val: val/'s images, last; train: train/'s, before them */
+        int64_t lo = val ? n_all - n_folder : 0, hi = val ? n_all : n_all - n_folder;
+        if (!(val_idx = malloc((size_t)(hi - lo) * sizeof(int32_t)))) {
             ct_dataset_free(test);
             cli_close_model(&cm);
-            return cli_error("out of memory (%lld indices)", (long long)n_all);
+            return cli_error("out of memory (%lld indices)", (long long)(hi - lo));
         }
-        for (int64_t i = 0; i < n_all - n_folder; i++) val_idx[i] = (int32_t)i;
-    } else if (val && n_folder > 0) {
-        if (!(val_idx = malloc((size_t)n_folder * sizeof(int32_t)))) {
-            ct_dataset_free(test);
-            cli_close_model(&cm);
-            return cli_error("out of memory (%lld indices)", (long long)n_folder);
-        }
-        for (int64_t i = 0; i < n_folder; i++) val_idx[i] = (int32_t)(n_all - n_folder + i);
+        for (int64_t i = lo; i < hi; i++) val_idx[i - lo] = (int32_t)i;
     } else if (val) {
         int32_t *train_idx = NULL;
         ct_status split = ct_split_indices(n_all, n_val, seed, &train_idx, &val_idx);

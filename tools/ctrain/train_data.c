@@ -89,10 +89,10 @@ int train_class_weights(train_opts *o, const ct_dataset *train, const int32_t *t
         n = classes;
     }
     ct_train_config *c = &o->cfg;
+    o->class_weight_balanced = o->class_weight && strcmp(o->class_weight, "balanced") == 0;
     if (!o->resume_dir) {
         c->n_class_weights = n;
         memcpy(c->class_weights, w, (size_t)n * sizeof(float));
-        o->class_weight_balanced = o->class_weight && strcmp(o->class_weight, "balanced") == 0;
         return CLI_EXIT_OK;
     }
     /* a resumed run keeps its weights (the train state's, in o->cfg): a flag must give them */
@@ -110,7 +110,6 @@ int train_class_weights(train_opts *o, const ct_dataset *train, const int32_t *t
                                "and a resumed run keeps the settings that change its results",
                                o->class_weight, o->resume_dir, was);
     }
-    o->class_weight_balanced = o->class_weight && strcmp(o->class_weight, "balanced") == 0;
     return CLI_EXIT_OK;
 }
 

@@ -225,39 +225,24 @@ static ct_status cpu_xent(ct_backend *b, const float *logits, const uint8_t *lab
         float sum = 0.0f;
         for (int c = 0; c < classes; c++) sum += expf(z[c] - zmax);
         float logsum = logf(sum);
-        if (mix) { /* the mixed target: on * (lam onehot(y) + (1 - lam) onehot(y2)) + off */
-            int y2 = mix_labels[r];
-            if (y2 >= classes) return ct_fail(CT_ERR_INVALID, "label %d >= %d classes", y2, classes);
-            float zsum = 0.0f;
-            for (int c = 0; c < classes && smoothing > 0.0f; c++) zsum += z[c] - zmax;
-            loss_sum += (double)(logsum - on1 * (z[y] - zmax) - on2 * (z[y2] - zmax) - off * zsum);
-            int top = lam > 0.5f ? y : lam < 0.5f ? y2 : (y < y2 ? y : y2);
-            correct += arg == top;
-            if (dlogits) {
-                float *g = dlogits + r * classes;
-                float inv = 1.0f / sum;
-                for (int c = 0; c < classes; c++)
-                    g[c] = grad_scale * (expf(z[c] - zmax) * inv - off);
-                g[y] -= grad_scale * on1;
-                g[y2] -= grad_scale * on2;
-            }
-            continue;
-        }
+        /* the target: on * (lam onehot(y) + (1 - lam) onehot(y2)) + off, y2 the MixUp / CutMix
+         * partner's label (unmixed: lam 1); the row's loss and gradient times y's class weight */
+        const int y2 = mix ? mix_labels[r] : y;
+        if (y2 >= classes) return ct_fail(CT_ERR_INVALID, "label %d >= %d classes", y2, classes);
         const float wy = class_weights ? class_weights[y] : 1.0f; /* (x 1: exact) */
-        if (smoothing > 0.0f) { /* lse - (1 - s) z'[y] - s/C sum z'[c], z' = z - zmax */
-            float zsum = 0.0f;
-            for (int c = 0; c < classes; c++) zsum += z[c] - zmax;
-            loss_sum += (double)(wy * (logsum - on * (z[y] - zmax) - off * zsum));
-        } else {
-            loss_sum += (double)(wy * (logsum - (z[y] - zmax)));
-        }
-        correct += (arg == y);
+        float zsum = 0.0f; /* lse - on1 z'[y] - on2 z'[y2] - s/C sum z'[c], z' = z - zmax */
+        for (int c = 0; c < classes && smoothing > 0.0f; c++) zsum += z[c] - zmax;
+        float loss = logsum - on1 * (z[y] - zmax) - off * zsum;
+        if (mix) loss -= on2 * (z[y2] - zmax);
+        loss_sum += (double)(wy * loss);
+        correct += arg == (lam > 0.5f ? y : lam < 0.5f ? y2 : y < y2 ? y : y2); /* the larger share */
         if (dlogits) {
             float *g = dlogits + r * classes;
             float inv = 1.0f / sum, gs = grad_scale * wy;
-            /* (gs * p first: with no smoothing, the same rounding as before it came) */
+            /* (gs * p first: unmixed and unsmoothed, the same rounding as before these came) */
             for (int c = 0; c < classes; c++) g[c] = gs * expf(z[c] - zmax) * inv - gs * off;
-            g[y] -= gs * on;
+            g[y] -= gs * on1;
+            if (mix) g[y2] -= gs * on2;
         }
     }
     stats[0] += loss_sum;

@@ -379,43 +379,25 @@ __global__ void xent_kernel(const float *logits, const uint8_t *labels, int64_t 
         float zy = y < classes ? z[y] : NAN;
         const float off = smoothing / (float)classes, on = 1.0f - smoothing;
         const float wy = class_weights ? (y < classes ? class_weights[y] : NAN) : 1.0f;
+        /* the target: on * (lam onehot(y) + (1 - lam) onehot(y2)) + off, y2 the MixUp / CutMix
+         * partner's label (unmixed: lam 1), as the CPU's xent */
         const int mix = mix_sv && mix_labels && mix_sv->mix_kind;
-        if (mix) { /* the mixed target: on * (lam onehot(y) + (1 - lam) onehot(y2)) + off */
-            const float lam = mix_sv->mix_lam, on1 = on * lam, on2 = on * (1.0f - lam);
-            int y2 = mix_labels[r];
-            float zy2 = y2 < classes ? z[y2] : NAN;
-            float zsum = 0.0f;
-            for (int c = lane; c < classes && smoothing > 0.0f; c += CT_WARP) zsum += z[c] - zmax;
-            zsum = warp_sum(zsum);
-            loss = logf(sum) - on1 * (zy - zmax) - on2 * (zy2 - zmax) - off * zsum;
-            hit = arg == (lam > 0.5f ? y : lam < 0.5f ? y2 : (y < y2 ? y : y2));
-            __syncwarp(); /* every lane has read the row before any lane overwrites it */
-            if (dlogits) {
-                float *g = dlogits + r * classes; // (classes)
-                float inv = 1.0f / sum;
-                for (int c = lane; c < classes; c += CT_WARP) {
-                    float p = expf(z[c] - zmax) * inv;
-                    g[c] = grad_scale * (p - off - (c == y ? on1 : 0.0f) - (c == y2 ? on2 : 0.0f));
-                }
-            }
-        } else {
-            if (smoothing > 0.0f) { /* lse - (1 - s) z'[y] - s/C sum z'[c], z' = z - zmax */
-                float zsum = 0.0f;
-                for (int c = lane; c < classes; c += CT_WARP) zsum += z[c] - zmax;
-                zsum = warp_sum(zsum);
-                loss = wy * (logf(sum) - on * (zy - zmax) - off * zsum);
-            } else {
-                loss = wy * (logf(sum) - (zy - zmax));
-            }
-            hit = arg == y;
-            __syncwarp(); /* every lane has read the row before any lane overwrites it */
-            if (dlogits) {
-                float *g = dlogits + r * classes; // (classes)
-                float inv = 1.0f / sum, gs = grad_scale * wy;
-                for (int c = lane; c < classes; c += CT_WARP) {
-                    float p = expf(z[c] - zmax) * inv;
-                    g[c] = gs * (c == y ? p - off - on : p - off);
-                }
+        const float lam = mix ? mix_sv->mix_lam : 1.0f, on1 = on * lam, on2 = on * (1.0f - lam);
+        const int y2 = mix ? mix_labels[r] : y;
+        float zsum = 0.0f; /* lse - on1 z'[y] - on2 z'[y2] - s/C sum z'[c], z' = z - zmax */
+        for (int c = lane; c < classes && smoothing > 0.0f; c += CT_WARP) zsum += z[c] - zmax;
+        if (smoothing > 0.0f) zsum = warp_sum(zsum); /* (uniform across the warp) */
+        loss = logf(sum) - on1 * (zy - zmax) - off * zsum;
+        if (mix) loss -= on2 * ((y2 < classes ? z[y2] : NAN) - zmax);
+        loss *= wy;
+        hit = arg == (lam > 0.5f ? y : lam < 0.5f ? y2 : y < y2 ? y : y2); /* the larger share */
+        __syncwarp(); /* every lane has read the row before any lane overwrites it */
+        if (dlogits) {
+            float *g = dlogits + r * classes; // (classes)
+            float inv = 1.0f / sum, gs = grad_scale * wy;
+            for (int c = lane; c < classes; c += CT_WARP) {
+                float p = expf(z[c] - zmax) * inv;
+                g[c] = gs * (p - off - (c == y ? on1 : 0.0f) - (c == y2 && mix ? on2 : 0.0f));
             }
         }
     }
