@@ -6,6 +6,9 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
+# tests side by side: each spends much of its time in one thread (a CLI process, Python's
+# reference, the CUDA emulator); 2 halves the release tree's time on a 2-core machine
+TEST_JOBS  ?= 2
 CMAKE_ARGS ?=
 
 .PHONY: all deps deps-test build run test test-fast asan bench fuzz clean
@@ -35,8 +38,8 @@ run: build
 
 test: deps-test build asan
 	$(BUILD)/ctrain data fetch mnist
-	cd $(BUILD) && ctest --output-on-failure -j 1
-	cd $(ASAN_BUILD) && ctest --output-on-failure -L unit -j 2
+	cd $(BUILD) && ctest --output-on-failure -j $(TEST_JOBS)
+	cd $(ASAN_BUILD) && ctest --output-on-failure -L unit -j $(TEST_JOBS)
 
 asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCTRAIN_SANITIZE=ON -DCTRAIN_CUDA=OFF >/dev/null
