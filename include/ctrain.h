@@ -201,6 +201,7 @@ typedef struct {
 #define CT_MAX_AUGMENT_PAD 255 /* ct_train_config.augment_pad */
 #define CT_MAX_NORM_CHANNELS 4 /* a normalize layer's per-channel means and stds (or one pair) */
 #define CT_MAX_AUGMENT_SCALE 10.0f /* ct_train_config.augment_scale_max */
+#define CT_MAX_AUGMENT_RATIO 100.0f /* ct_train_config.augment_ratio_max */
 #define CT_PATIENCE_NONE (-1) /* ct_train_config.plateau_patience: none (PyTorch's patience=0) */
 
 typedef enum {
@@ -352,6 +353,13 @@ typedef struct {
     float augment_shear;         /* x shear uniform in [-s, s] degrees, s in [0, 89] (0: none) */
     int augment_bilinear;        /* the warp samples bilinearly (1) or nearest (0, torchvision's
                                   * default) */
+    /* Instead of the warp and crop: torchvision's RandomResizedCrop((h, w), scale=(area_min,
+     * area_max), ratio=(ratio_min, ratio_max)) of each image (then the flip): a box of a share
+     * of the area in [area_min, area_max] (0 < min <= max <= 1; both 0: none) and a width /
+     * height in [ratio_min, ratio_max] (0 < min <= max <= CT_MAX_AUGMENT_RATIO; 0 without a
+     * resized crop), resized back to the image's size, bilinear and antialiased. */
+    float augment_area_min, augment_area_max;
+    float augment_ratio_min, augment_ratio_max;
     /* Data-parallel training across the processes of an MPI job (ct_dist_init), or NULL for a
      * single process. Every rank must call ct_fit with the same model, data and settings. */
     ct_dist *dist;

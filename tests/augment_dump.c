@@ -3,7 +3,8 @@
  * CPU backend's gather_u8, as ct_fit feeds training batches) under several --augment settings,
  * written as JSON lines with each image's drawn parameters (augment.h), so that
  * tests/torchvision_augment.py can redo every image with torchvision's functional.affine, pad,
- * crop and hflip and compare.
+ * crop, resized_crop and hflip and compare; then, for RandomResizedCrop's distribution, lines
+ * of BOXES boxes drawn for images of a few sizes.
  * Usage: augment_dump > cases.jsonl
  */
 #include "backend/augment.h"
@@ -16,19 +17,47 @@
 typedef struct {
     int c, h, w, pad, flip, bilinear;
     float degrees, translate, scale_min, scale_max, shear;
+    float area_min, area_max, ratio_min, ratio_max; /* the resized crop */
 } dump_case;
 
+#define R34 0.75f
+#define R43 (4.0f / 3.0f)
+
 static const dump_case k_cases[] = {
-    {1, 28, 28, 0, 0, 0, 30, 0, 0, 0, 0},         /* rotation, nearest */
-    {1, 28, 28, 0, 0, 1, 30, 0, 0, 0, 0},         /* rotation, bilinear */
-    {1, 28, 28, 0, 0, 0, 0, 0.2f, 0, 0, 0},       /* whole-pixel shifts */
-    {1, 28, 28, 0, 0, 1, 0, 0, 0.7f, 1.3f, 0},    /* zoom */
-    {1, 28, 28, 0, 0, 1, 0, 0, 0, 0, 25},         /* shear */
-    {1, 28, 28, 0, 0, 0, 180, 0.1f, 0.5f, 2, 40}, /* everything, wide ranges, nearest */
-    {3, 9, 11, 2, 1, 1, 15, 0.1f, 0.9f, 1.1f, 10}, /* colour, odd and unequal sides, crop, flip */
-    {3, 9, 11, 3, 1, 0, 15, 0.1f, 0.9f, 1.1f, 10},
-    {2, 8, 8, 0, 1, 0, 180, 0, 0, 0, 0},          /* even sides: the centre between pixels */
+    {1, 28, 28, 0, 0, 0, 30, 0, 0, 0, 0, 0, 0, 0, 0},         /* rotation, nearest */
+    {1, 28, 28, 0, 0, 1, 30, 0, 0, 0, 0, 0, 0, 0, 0},         /* rotation, bilinear */
+    {1, 28, 28, 0, 0, 0, 0, 0.2f, 0, 0, 0, 0, 0, 0, 0},       /* whole-pixel shifts */
+    {1, 28, 28, 0, 0, 1, 0, 0, 0.7f, 1.3f, 0, 0, 0, 0, 0},    /* zoom */
+    {1, 28, 28, 0, 0, 1, 0, 0, 0, 0, 25, 0, 0, 0, 0},         /* shear */
+    {1, 28, 28, 0, 0, 0, 180, 0.1f, 0.5f, 2, 40, 0, 0, 0, 0}, /* everything, wide ranges, nearest */
+    {3, 9, 11, 2, 1, 1, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0}, /* colour, odd, unequal sides, ... */
+    {3, 9, 11, 3, 1, 0, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0},
+    {2, 8, 8, 0, 1, 0, 180, 0, 0, 0, 0, 0, 0, 0, 0},  /* even sides: the centre between pixels */
+    {1, 28, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43}, /* RandomResizedCrop's defaults */
+    {3, 9, 13, 0, 1, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43},  /* colour, unequal sides, flip */
+    {2, 6, 20, 0, 1, 0, 0, 0, 0, 0, 0, 0.3f, 1, 0.5f, 2},    /* too wide: the fallback too */
+    {1, 12, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0.01f, 0.1f, 0.2f, 5}, /* small boxes, far ratios */
 };
+
+/* RandomResizedCrop's boxes drawn for one image size (tries and fallback: augment.h), for a
+ * comparison of their distribution with torchvision's get_params */
+typedef struct { int h, w; float area_min, area_max, ratio_min, ratio_max; } box_case;
+static const box_case k_boxes[] = {
+    {28, 28, 0.08f, 1, R34, R43}, {32, 20, 0.08f, 1, R34, R43}, {9, 40, 0.08f, 1, R34, R43},
+    {24, 24, 0.5f, 1, 0.5f, 2},
+};
+#define BOXES 4000
+
+/* The box of the image at place pos under a (the CPU's augment_row draws it so) */
+static void resized_box(const ct_augment *a, uint64_t pos, ct_augment_draw *d) {
+    uint32_t r[4];
+    int k = 0;
+    for (; k < CT_RESIZED_TRIES; k++) {
+        ct_philox4x32(a->seed, ct_augment_resized_counter(a, k), a->first + pos, r);
+        if (ct_augment_resized_try(a, r, d)) break;
+    }
+    if (k == CT_RESIZED_TRIES) ct_augment_resized_fallback(a, d);
+}
 
 int main(void) {
     enum { N = 12 };
@@ -43,6 +72,8 @@ int main(void) {
         cfg.augment_degrees = d->degrees, cfg.augment_translate = d->translate;
         cfg.augment_scale_min = d->scale_min, cfg.augment_scale_max = d->scale_max;
         cfg.augment_shear = d->shear;
+        cfg.augment_area_min = d->area_min, cfg.augment_area_max = d->area_max;
+        cfg.augment_ratio_min = d->ratio_min, cfg.augment_ratio_max = d->ratio_max;
         const int epoch = (int)k % 3;
         const int64_t first = 17 * (int64_t)k, row = (int64_t)d->c * d->h * d->w;
         uint8_t *img = malloc((size_t)(N * row));
@@ -57,25 +88,30 @@ int main(void) {
         ct_augment a = {.c = d->c, .h = d->h, .w = d->w, .pad = d->pad, .flip = d->flip,
                         .degrees = d->degrees, .translate = d->translate,
                         .scale_min = d->scale_min, .scale_max = d->scale_max,
-                        .shear = d->shear, .bilinear = d->bilinear, .seed = cfg.seed,
+                        .shear = d->shear, .bilinear = d->bilinear,
+                        .area_min = d->area_min, .area_max = d->area_max,
+                        .ratio_min = d->ratio_min, .ratio_max = d->ratio_max, .seed = cfg.seed,
                         .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) |
                                   (uint64_t)epoch};
         printf("{\"c\": %d, \"h\": %d, \"w\": %d, \"pad\": %d, \"flip\": %d, \"bilinear\": %d, "
                "\"degrees\": %.9g, \"translate\": %.9g, \"scale\": [%.9g, %.9g], \"shear\": %.9g, "
-               "\"images\": [",
+               "\"area\": [%.9g, %.9g], \"ratio\": [%.9g, %.9g], \"images\": [",
                d->c, d->h, d->w, d->pad, d->flip, d->bilinear, (double)d->degrees,
                (double)d->translate,
-               (double)d->scale_min, (double)d->scale_max, (double)d->shear);
+               (double)d->scale_min, (double)d->scale_max, (double)d->shear,
+               (double)d->area_min, (double)d->area_max, (double)d->ratio_min,
+               (double)d->ratio_max);
         for (int i = 0; i < N; i++) {
             uint32_t w4[4], v4[4];
             ct_augment_draw dr;
             ct_philox4x32(a.seed, a.stream, (uint64_t)(first + i), w4);
             ct_philox4x32(a.seed, a.stream | CT_AUGMENT_AFFINE_BIT, (uint64_t)(first + i), v4);
             ct_augment_draw_of(&a, w4, v4, &dr);
+            if (a.area_max != 0.0f) resized_box(&a, (uint64_t)(first + i), &dr);
             printf("%s{\"angle\": %.17g, \"shift\": [%d, %d], \"scale\": %.17g, \"shear\": %.17g, "
-                   "\"crop\": [%d, %d], \"flip\": %d, \"in\": [",
+                   "\"crop\": [%d, %d], \"flip\": %d, \"box\": [%d, %d, %d, %d], \"in\": [",
                    i ? ", " : "", dr.angle, dr.shift_x, dr.shift_y, dr.scale, dr.shear, dr.ty,
-                   dr.tx, dr.flip);
+                   dr.tx, dr.flip, dr.box_y, dr.box_x, dr.box_h, dr.box_w);
             for (int64_t j = 0; j < row; j++) printf("%s%d", j ? "," : "", img[i * row + j]);
             printf("], \"out\": [");
             for (int64_t j = 0; j < row; j++)
@@ -85,6 +121,21 @@ int main(void) {
         printf("]}\n");
         free(img);
         free(out);
+    }
+    for (size_t k = 0; k < sizeof k_boxes / sizeof k_boxes[0]; k++) {
+        const box_case *bc = &k_boxes[k];
+        ct_augment a = {.c = 1, .h = bc->h, .w = bc->w, .area_min = bc->area_min,
+                        .area_max = bc->area_max, .ratio_min = bc->ratio_min,
+                        .ratio_max = bc->ratio_max, .seed = 7000 + k, .stream = 3};
+        printf("{\"boxes_of\": [%d, %d], \"area\": [%.9g, %.9g], \"ratio\": [%.9g, %.9g], "
+               "\"boxes\": [", bc->h, bc->w, (double)bc->area_min, (double)bc->area_max,
+               (double)bc->ratio_min, (double)bc->ratio_max);
+        for (int i = 0; i < BOXES; i++) {
+            ct_augment_draw dr;
+            resized_box(&a, (uint64_t)i, &dr);
+            printf("%s[%d, %d, %d, %d]", i ? ", " : "", dr.box_y, dr.box_x, dr.box_h, dr.box_w);
+        }
+        printf("]}\n");
     }
     return 0;
 }

@@ -88,6 +88,21 @@ if [ "$have_mnist" -eq 1 ]; then
     [ "$rc" -eq 2 ] && grep -qF 'saved with rotate=10,translate=0.1,bilinear' <<<"$err" &&
         ok "resume without its bilinear -> exit 2, names the saved setting" ||
         bad "resume with another affine --augment -> exit $rc, stderr: $err"
+    # torchvision's RandomResizedCrop (cli_torchvision.sh checks the boxes and pixels)
+    run train --epochs 1 --lr 0.5 --val-size 59000 --augment resized-crop=0.5:1,flip --save "$tmp/rrc"
+    plan=$(grep '^Plan: ' <<<"$out")
+    [ "$rc" -eq 0 ] && grep -q '^test_loss: .*test_acc: 0\.[4-9]' <<<"$out" &&
+        grep -qF 'augment: random resized crop (area 0.5 to 1, ratio 0.75 to 1.333) + horizontal flip' <<<"$plan" &&
+        ok "--augment resized-crop=0.5:1,flip trains and is named: $plan" ||
+        bad "--augment resized-crop -> exit $rc, plan: $plan, stdout: $out, stderr: $err"
+    run train --resume "$tmp/rrc" --epochs 2 --augment flip,resized-crop=.5:1.0,ratio=0.75:1.3333334 --quiet
+    [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" &&
+        ok "resume with the same resized crop spelt otherwise (its default ratio given) -> continues" ||
+        bad "resume with the same resized crop spelt otherwise -> exit $rc, stderr: $err"
+    run train --resume "$tmp/rrc" --epochs 3 --augment resized-crop=0.5:1,ratio=0.5:2,flip
+    [ "$rc" -eq 2 ] && grep -qF 'saved with resized-crop=0.5:1,flip' <<<"$err" &&
+        ok "resume with another resized crop ratio -> exit 2, names the saved setting" ||
+        bad "resume with another resized crop ratio -> exit $rc, stderr: $err"
     # --normalize auto on MNIST: torchvision's constants (0.1307, 0.3081) from the training images
     run train --normalize auto --epochs 1 --lr 0.1 --val-size 59000 --save "$tmp/norm"
     [ "$rc" -eq 0 ] && grep -q '^Model: normalize(0.1307,0.3081),flatten,linear(32),relu,linear(10) ' <<<"$out" &&

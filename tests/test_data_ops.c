@@ -245,6 +245,111 @@ static void test_gather_affine(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* gather_u8 with a resized crop (RandomResizedCrop; torchvision itself checks it:              */
+/* cli_torchvision.sh): each image is the box RandomResizedCrop.get_params picks from the       */
+/* image's Philox blocks (written out again here, tries and fallback), resized by bilinear      */
+/* weights max(0, 1 - |j + 0.5 - centre|) over the whole box, normalised, then flipped          */
+
+/* get_params of RandomResizedCrop from the image's blocks, as augment.h's comment states it */
+static void ref_resized_box(const ct_augment *a, uint64_t pos, int box[4], int *tried) {
+    double area = (double)a->h * a->w, lr0 = log(a->ratio_min), lr1 = log(a->ratio_max);
+    for (int k = 0; k < 10; k++) {
+        uint32_t r[4];
+        ct_philox4x32(a->seed, a->stream | (1ull << 49) | ((uint64_t)k << 40), a->first + pos, r);
+        double u0 = (r[0] >> 8) / 16777216.0, u1 = (r[1] >> 8) / 16777216.0;
+        double t = area * (a->area_min + (a->area_max - (double)a->area_min) * u0);
+        double ar = exp(lr0 + (lr1 - lr0) * u1);
+        int bw = (int)nearbyint(sqrt(t * ar)), bh = (int)nearbyint(sqrt(t / ar));
+        if (bw > 0 && bw <= a->w && bh > 0 && bh <= a->h) {
+            box[0] = (int)(r[2] % (uint32_t)(a->h - bh + 1));
+            box[1] = (int)(r[3] % (uint32_t)(a->w - bw + 1));
+            box[2] = bh, box[3] = bw, *tried = k + 1;
+            return;
+        }
+    }
+    double in = (double)a->w / a->h;
+    box[2] = a->h, box[3] = a->w, *tried = 11;
+    if (in < a->ratio_min) box[2] = (int)nearbyint(a->w / (double)a->ratio_min);
+    else if (in > a->ratio_max) box[3] = (int)nearbyint(a->h * (double)a->ratio_max);
+    box[0] = (a->h - box[2]) / 2, box[1] = (a->w - box[3]) / 2;
+}
+
+/* the weight of box pixel j for output o of out, the box n pixels wide */
+static double ref_tap(int o, int out, int n, int j) {
+    double centre = (double)n / out * (o + 0.5), total = 0.0;
+    for (int k = 0; k < n; k++) total += fmax(0.0, 1.0 - fabs(k + 0.5 - centre));
+    return fmax(0.0, 1.0 - fabs(j + 0.5 - centre)) / total;
+}
+
+static void test_gather_resized(void **state) {
+    ct_backend *b = tu_backend(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 19, 0);
+    const int64_t rows = 20, n = 40;
+    const float scale = 1.0f / 255.0f;
+    const struct { int c, h, w, flip; float a0, a1, r0, r1; } cases[] = {
+        {1, 28, 28, 0, 0.08f, 1.0f, 0.75f, 4.0f / 3.0f}, /* RandomResizedCrop's defaults */
+        {3, 9, 13, 1, 0.08f, 1.0f, 0.75f, 4.0f / 3.0f},  /* colour, unequal sides, flip */
+        {2, 7, 30, 1, 0.5f, 1.0f, 0.75f, 4.0f / 3.0f},   /* too wide: tries fail, fallback */
+        {1, 30, 6, 0, 0.9f, 1.0f, 0.5f, 2.0f},           /* too tall */
+        {1, 16, 16, 0, 1.0f, 1.0f, 1.0f, 1.0f},          /* the whole image: the identity */
+        {1, 5, 5, 1, 0.01f, 0.05f, 0.2f, 5.0f},          /* boxes of a pixel or two */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int c = cases[k].c, h = cases[k].h, w = cases[k].w;
+        const int64_t row = (int64_t)c * h * w;
+        ct_augment aug = {.c = c, .h = h, .w = w, .flip = cases[k].flip,
+                          .area_min = cases[k].a0, .area_max = cases[k].a1,
+                          .ratio_min = cases[k].r0, .ratio_max = cases[k].r1, .seed = 50 + k,
+                          .stream = 91, .first = 1000 * k};
+        uint8_t *src = hmalloc((size_t)(rows * row));
+        int32_t *idx = hmalloc((size_t)n * 4);
+        float *out = hmalloc((size_t)(n * row) * 4);
+        for (int64_t i = 0; i < rows * row; i++) src[i] = (uint8_t)ct_rng_below(&rng, 256);
+        for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
+        uint8_t *d_src = dput(b, src, (size_t)(rows * row));
+        int32_t *d_idx = dput(b, idx, (size_t)n * 4);
+        float *d_out = dalloc(b, (size_t)(n * row) * 4);
+        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &aug, NULL, d_out, NULL, NULL));
+        dget(b, out, d_out, (size_t)(n * row) * 4);
+        int flips = 0, fallbacks = 0, sizes = 0, last_area = -1;
+        for (int64_t i = 0; i < n; i++) {
+            const uint8_t *img = src + (int64_t)idx[i] * row;
+            int box[4], tried;
+            ref_resized_box(&aug, (uint64_t)i, box, &tried);
+            assert_true(box[0] >= 0 && box[1] >= 0 && box[2] >= 1 && box[3] >= 1 &&
+                        box[0] + box[2] <= h && box[1] + box[3] <= w);
+            fallbacks += tried > 10;
+            sizes += box[2] * box[3] != last_area, last_area = box[2] * box[3];
+            uint32_t w4[4];
+            ct_philox4x32(aug.seed, aug.stream, aug.first + (uint64_t)i, w4);
+            int flip = aug.flip && (w4[2] & 1u);
+            flips += flip;
+            for (int ch = 0; ch < c; ch++)
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < w; x++) {
+                        int sx = flip ? w - 1 - x : x;
+                        double v = 0.0;
+                        for (int yy = 0; yy < box[2]; yy++)
+                            for (int xx = 0; xx < box[3]; xx++)
+                                v += ref_tap(y, h, box[2], yy) * ref_tap(sx, w, box[3], xx) *
+                                     img[((int64_t)ch * h + box[0] + yy) * w + box[1] + xx];
+                        int64_t at = i * row + ((int64_t)ch * h + y) * w + x;
+                        tu_near("resized crop", (size_t)at, out[at], scale * v, 2e-6);
+                        if (aug.area_min == 1.0f && aug.ratio_min == 1.0f) /* the identity */
+                            tu_near("whole-image resized crop", (size_t)at, out[at],
+                                    scale * img[((int64_t)ch * h + y) * w + sx], 0.0);
+                    }
+        }
+        if (aug.flip) assert_true(flips > 0 && flips < n);
+        if (k == 2) assert_true(fallbacks > 0); /* (a box as wide as 4:3 fits no 7x30 image) */
+        if (k == 0 || k == 1) assert_true(sizes > n / 2);
+        b->free(b, d_src); b->free(b, d_idx); b->free(b, d_out);
+        free(src); free(idx); free(out);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* a step's scalars in device memory (ct_step_vars): step_load walks the epoch's table, and     */
 /* gather_u8 with sv is gather_u8 with idx and aug->first moved on by sv->pos                    */
 
@@ -283,12 +388,15 @@ static void test_step_vars(void **state) {
     uint8_t *d_out_lab = dalloc(b, (size_t)n);
     ct_step_vars sv = {.pos = pos};
     ct_step_vars *d_sv = dput(b, &sv, sizeof sv);
-    for (int augment = 0; augment < 3; augment++) { /* none, crop and flip, all */
+    for (int augment = 0; augment < 4; augment++) { /* none, crop and flip, all, resized crop */
         ct_augment aug = {.c = c, .h = h, .w = w, .pad = 2, .flip = 1, .seed = 7, .stream = 3,
                           .first = 11};
         if (augment == 2)
             aug.degrees = 30, aug.translate = 0.1f, aug.scale_min = 0.8f, aug.scale_max = 1.2f,
             aug.shear = 5, aug.bilinear = 1;
+        if (augment == 3)
+            aug.pad = 0, aug.area_min = 0.1f, aug.area_max = 0.9f, aug.ratio_min = 0.5f,
+            aug.ratio_max = 2.0f;
         ct_augment moved = aug;
         moved.first += (uint64_t)pos;
         OK(b->gather_u8(b, d_src, d_lab, d_idx + pos, n, row, 0.5f, augment ? &moved : NULL,
@@ -632,7 +740,8 @@ int main(void) {
     tu_open_backends(&tu_backends[TU_CPU], &tu_backends[TU_CUDA]);
     const struct CMUnitTest tests[] = {
         TU_ON_EACH(test_gather), TU_ON_EACH(test_gather_augment), TU_ON_EACH(test_gather_mix),
-        TU_ON_EACH(test_gather_affine), TU_ON_EACH(test_step_vars),
+        TU_ON_EACH(test_gather_affine), TU_ON_EACH(test_gather_resized),
+        TU_ON_EACH(test_step_vars),
         TU_ON_EACH(test_collectives_one_rank), TU_ON_EACH(test_collectives_broken_link),
         TU_ON_EACH(test_collectives_timeout),
         TU_ON_EACH(test_memory),

@@ -614,6 +614,24 @@ static void test_bad_configs(void **state) {
     small_config(&cfg); cfg.augment_shear = 89.5f; EXPECT_INVALID("shear above 89");
     small_config(&cfg); cfg.augment_bilinear = 2; EXPECT_INVALID("interpolation 2");
     small_config(&cfg); cfg.augment_bilinear = 1; EXPECT_INVALID("bilinear without a warp");
+    small_config(&cfg); cfg.augment_area_min = 0.1f, cfg.augment_area_max = 1;
+    EXPECT_INVALID("resized crop without its ratios");
+    small_config(&cfg); cfg.augment_ratio_min = 0.5f, cfg.augment_ratio_max = 2;
+    EXPECT_INVALID("ratios without a resized crop");
+    small_config(&cfg); cfg.augment_area_min = 0.5f, cfg.augment_area_max = 0.4f,
+    cfg.augment_ratio_min = 0.5f, cfg.augment_ratio_max = 2; EXPECT_INVALID("area min > max");
+    small_config(&cfg); cfg.augment_area_min = 0.5f, cfg.augment_area_max = 1.5f,
+    cfg.augment_ratio_min = 0.5f, cfg.augment_ratio_max = 2; EXPECT_INVALID("area above 1");
+    small_config(&cfg); cfg.augment_area_min = 0.5f, cfg.augment_area_max = 1,
+    cfg.augment_ratio_min = 0.5f, cfg.augment_ratio_max = 101; EXPECT_INVALID("ratio above 100");
+    small_config(&cfg); cfg.augment_area_min = 0.5f, cfg.augment_area_max = 1,
+    cfg.augment_ratio_min = NAN, cfg.augment_ratio_max = 2; EXPECT_INVALID("ratio NaN");
+    small_config(&cfg); cfg.augment_area_min = 0.5f, cfg.augment_area_max = 1,
+    cfg.augment_ratio_min = 0.5f, cfg.augment_ratio_max = 2, cfg.augment_pad = 2;
+    EXPECT_INVALID("resized crop and padded crop");
+    small_config(&cfg); cfg.augment_area_min = 0.5f, cfg.augment_area_max = 1,
+    cfg.augment_ratio_min = 0.5f, cfg.augment_ratio_max = 2, cfg.augment_degrees = 5;
+    EXPECT_INVALID("resized crop and rotation");
     small_config(&cfg); cfg.phases[0].lr = INFINITY; EXPECT_INVALID("lr inf");
     small_config(&cfg); cfg.n_class_weights = CLASSES - 1; EXPECT_INVALID("3 class weights");
     small_config(&cfg); cfg.n_class_weights = CT_MAX_CLASSES + 1; EXPECT_INVALID("257 class weights");

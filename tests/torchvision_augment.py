@@ -2,12 +2,18 @@
 against torchvision's: each image of tests/augment_dump's cases, with the parameters ctrain drew
 for it, redone as torchvision.transforms.Compose([RandomAffine, RandomCrop(padding),
 RandomHorizontalFlip]) applies them (functional.affine on a float64 tensor, fill 0; pad; crop;
-hflip), must give ctrain's pixels: bilinear within 1e-4 (of 255), nearest exactly but for a
-pixel in 2000 (a sampling point within rounding of a half pixel may round either way).
-The drawn parameters must lie in RandomAffine's ranges, and the shifts be whole pixels as its
-get_params rounds them. Usage: python3 torchvision_augment.py cases.jsonl
+hflip), or Compose([RandomResizedCrop, RandomHorizontalFlip]) (functional.resized_crop,
+bilinear, antialias=True; hflip), must give ctrain's pixels: bilinear within 1e-4 (of 255),
+nearest exactly but for a pixel in 2000 (a sampling point within rounding of a half pixel may
+round either way). The drawn parameters must lie in RandomAffine's ranges, and the shifts be
+whole pixels as its get_params rounds them. RandomResizedCrop's boxes (drawn from ctrain's
+own random numbers) must be distributed as torchvision's get_params draws them: the
+two-sample Kolmogorov-Smirnov distance between 4000 of each, for the box's area, aspect ratio
+and place, at most 0.05 (for boxes of one distribution, a larger distance has a chance below
+1e-4). Usage: python3 torchvision_augment.py cases.jsonl
 """
 import json
+import math
 import sys
 
 import torch
@@ -24,13 +30,64 @@ def check(ok, what):
         fails += 1
 
 
+def ks_distance(a, b):
+    """the two-sample Kolmogorov-Smirnov statistic of samples a and b"""
+    a, b = sorted(a), sorted(b)
+    i = j = 0
+    d = 0.0
+    while i < len(a) and j < len(b):
+        v = min(a[i], b[j])
+        while i < len(a) and a[i] == v:
+            i += 1
+        while j < len(b) and b[j] == v:
+            j += 1
+        d = max(d, abs(i / len(a) - j / len(b)))
+    return d
+
+
+def box_stats(boxes, h, w):
+    """each box's area share, log aspect ratio and place (of the free rows and columns)"""
+    return {
+        "area": [bh * bw / (h * w) for _, _, bh, bw in boxes],
+        "log ratio": [math.log(bw / bh) for _, _, bh, bw in boxes],
+        "top": [t / (h - bh) if h > bh else 0.5 for t, _, bh, _ in boxes],
+        "left": [l / (w - bw) if w > bw else 0.5 for _, l, _, bw in boxes],
+    }
+
+
+def check_boxes(case):
+    from torchvision.transforms import RandomResizedCrop
+    h, w = case["boxes_of"]
+    ours = case["boxes"]
+    torch.manual_seed(len(ours) + h * 100 + w)
+    img = torch.zeros(1, h, w)
+    theirs = [RandomResizedCrop.get_params(img, case["area"], case["ratio"])
+              for _ in range(len(ours))]
+    name = "RandomResizedCrop boxes of %dx%d, scale %g:%g, ratio %.4g:%.4g" % (
+        h, w, case["area"][0], case["area"][1], case["ratio"][0], case["ratio"][1])
+    check(all(0 <= t and 0 <= l and 0 < bh and 0 < bw and t + bh <= h and l + bw <= w
+              for t, l, bh, bw in ours), "%s: every box inside the image" % name)
+    a, b = box_stats(ours, h, w), box_stats(theirs, h, w)
+    for key in a:
+        d = ks_distance(a[key], b[key])
+        check(d <= 0.05, "%s: %s distributed as torchvision's (KS distance %.3f)" % (name, key, d))
+
+
 for line in open(sys.argv[1]):
     case = json.loads(line)
+    if "boxes_of" in case:
+        check_boxes(case)
+        continue
     c, h, w, pad = case["c"], case["h"], case["w"], case["pad"]
     deg, tr, (smin, smax), sh = case["degrees"], case["translate"], case["scale"], case["shear"]
-    mode = InterpolationMode.BILINEAR if case["bilinear"] else InterpolationMode.NEAREST
+    (amin, amax), (rmin, rmax) = case["area"], case["ratio"]
+    resized = amax > 0
+    mode = InterpolationMode.BILINEAR if case["bilinear"] or resized else InterpolationMode.NEAREST
     name = "c%d %dx%d rotate %g translate %g scale %g:%g shear %g pad %d %s" % (
         c, h, w, deg, tr, smin, smax, sh, pad, mode.value)
+    if resized:
+        name = "c%d %dx%d resized crop area %g:%g ratio %.4g:%.4g, flip %d" % (
+            c, h, w, amin, amax, rmin, rmax, case["flip"])
     worst, mismatched, total, in_range, flips = 0.0, 0, 0, True, 0
     for im in case["images"]:
         x = torch.tensor(im["in"], dtype=torch.float64).reshape(c, h, w)
@@ -39,13 +96,20 @@ for line in open(sys.argv[1]):
         in_range &= abs(angle) <= deg and abs(shear) <= sh
         in_range &= abs(tx) <= round(tr * w) and abs(ty) <= round(tr * h)
         in_range &= (smin <= scale <= smax) if smax else scale == 1.0
-        # (RandomAffine's fill=0 reaches F.affine as [0.0] * channels: bilinear samples near
-        # the edge are then multiplied by the share of the image under them)
-        ref = F.affine(x, angle=angle, translate=[tx, ty], scale=scale, shear=[shear, 0.0],
-                       interpolation=mode, fill=[0.0] * c)
-        if pad:
-            ref = F.pad(ref, [pad, pad, pad, pad], fill=0)
-        ref = F.crop(ref, im["crop"][0], im["crop"][1], h, w)
+        if resized:
+            top, left, bh, bw = im["box"]
+            in_range &= 0 <= top and 0 <= left and 0 < bh and 0 < bw
+            in_range &= top + bh <= h and left + bw <= w
+            ref = F.resized_crop(x, top, left, bh, bw, [h, w],
+                                 interpolation=InterpolationMode.BILINEAR, antialias=True)
+        else:
+            # (RandomAffine's fill=0 reaches F.affine as [0.0] * channels: bilinear samples
+            # near the edge are then multiplied by the share of the image under them)
+            ref = F.affine(x, angle=angle, translate=[tx, ty], scale=scale, shear=[shear, 0.0],
+                           interpolation=mode, fill=[0.0] * c)
+            if pad:
+                ref = F.pad(ref, [pad, pad, pad, pad], fill=0)
+            ref = F.crop(ref, im["crop"][0], im["crop"][1], h, w)
         if im["flip"]:
             ref = F.hflip(ref)
             flips += 1
@@ -53,8 +117,9 @@ for line in open(sys.argv[1]):
         worst = max(worst, diff.max().item())
         mismatched += int((diff > 1e-4).sum().item())
         total += diff.numel()
-    check(in_range, "%s: the drawn parameters lie in RandomAffine's ranges" % name)
-    if case["bilinear"]:
+    check(in_range, "%s: the drawn parameters lie in %s's ranges" % (
+        name, "RandomResizedCrop" if resized else "RandomAffine"))
+    if case["bilinear"] or resized:
         check(worst <= 1e-4, "%s: as torchvision (largest difference %.2g of 255)" % (name, worst))
     else:
         check(mismatched * 2000 <= total,

@@ -5,7 +5,9 @@
  *
  * As torchvision's transforms.Compose([RandomAffine(degrees, translate, scale, shear,
  * interpolation, fill=0), RandomCrop(size=(h, w), padding=pad), RandomHorizontalFlip()]) on
- * each image (c, h, w) of a batch:
+ * each image (c, h, w) of a batch, or, with a resized crop (area_max > 0, which neither warps nor
+ * pads), as Compose([RandomResizedCrop((h, w), scale=(area_min, area_max), ratio=(ratio_min,
+ * ratio_max)), RandomHorizontalFlip()]) (below):
  * - the affine part (when any of degrees, translate, scale, shear is set) is RandomAffine's:
  *   angle uniform in [-degrees, degrees], a shift (tx, ty) uniform in +-translate * (w, h)
  *   rounded to whole pixels (half to even, as Python's round), a zoom uniform in
@@ -27,6 +29,16 @@
  * every backend, thread count and resume. The warp is computed in double with every product
  * and sum rounded on its own (no fused multiply-add), so the CPU and the CUDA kernel sample
  * the same points (sin, cos and tan may differ in the last bit between their libraries).
+ *
+ * The resized crop is RandomResizedCrop's: up to CT_RESIZED_TRIES tries, try k from the Philox
+ * block (key seed, counter (stream | CT_AUGMENT_RESIZED_BIT | k << 40, first + i)): a box of
+ * area h * w * U(area_min, area_max) and aspect ratio exp(U(log ratio_min, log ratio_max)),
+ * its sides rounded half to even; the first that fits in the image is taken, at a uniform
+ * place (words 2 and 3 modulo the free rows and columns); when none fits, the whole image, cut
+ * to the nearest ratio in range, centred. The box is then resized to (h, w) bilinearly as
+ * PyTorch's interpolate(antialias=True) and PIL's resize do (the box is never larger than the
+ * image, so each output pixel has at most 2 taps a side; weights normalised to sum 1), in
+ * double, not rounded back to bytes.
  */
 #ifndef CT_AUGMENT_H
 #define CT_AUGMENT_H
@@ -65,6 +77,9 @@ static inline double ct_dmul_rn(double a, double b) {
 #define CT_AUGMENT_PURPOSE_SHIFT 56
 /* counter_hi of the affine draws: the stream with this bit set (streams keep it clear) */
 #define CT_AUGMENT_AFFINE_BIT (1ull << 48)
+/* counter_hi of the resized crop's try k: the stream | this bit | k << 40 */
+#define CT_AUGMENT_RESIZED_BIT (1ull << 49)
+#define CT_RESIZED_TRIES 10 /* RandomResizedCrop.get_params' */
 
 typedef struct {
     int c, h, w;
@@ -75,6 +90,8 @@ typedef struct {
     float scale_min, scale_max;   /* both 0: no zoom */
     float shear;                  /* degrees; 0: no shear */
     int bilinear;                 /* 1: bilinear, 0: nearest */
+    float area_min, area_max;     /* the resized crop's share of the area (both 0: none) */
+    float ratio_min, ratio_max;   /* and its aspect ratio's range (width / height) */
     uint64_t seed, stream, first;
     /* MixUp / CutMix (train/mix.c): 1 mixes each output row with the batch's row before it
      * (torch's roll(1, 0): its first row with its last), each augmented at its own place, by
@@ -95,6 +112,8 @@ static inline CT_HD int64_t ct_mix_partner(const ct_augment *a, int64_t i) {
  * (tests compare them with torchvision's functional.affine). */
 typedef struct {
     int ty, tx, flip;
+    int resized;                  /* 1: the box (box_y, box_x, box_h, box_w) resized */
+    int box_y, box_x, box_h, box_w;
     int affine;
     double m[6];
     double angle, scale, shear;
@@ -108,6 +127,63 @@ static inline CT_HD int ct_augment_is_affine(const ct_augment *a) {
 
 static inline CT_HD double ct_augment_u24(uint32_t w) { return (double)(w >> 8) * 0x1p-24; }
 
+static inline CT_HD uint64_t ct_augment_resized_counter(const ct_augment *a, int k) {
+    return a->stream | CT_AUGMENT_RESIZED_BIT | ((uint64_t)k << 40);
+}
+
+/* The resized crop's try from its Philox block r: 1 with d's box set when the box fits */
+static inline CT_HD int ct_augment_resized_try(const ct_augment *a, const uint32_t r[4],
+                                               ct_augment_draw *d) {
+    double area = CT_DMUL((double)a->h, (double)a->w);
+    double target = CT_DMUL(area, CT_DADD((double)a->area_min,
+                                          CT_DMUL((double)a->area_max - (double)a->area_min,
+                                                  ct_augment_u24(r[0]))));
+    double lo = log((double)a->ratio_min), hi = log((double)a->ratio_max);
+    double ratio = exp(CT_DADD(lo, CT_DMUL(CT_DADD(hi, -lo), ct_augment_u24(r[1]))));
+    double bw = rint(sqrt(CT_DMUL(target, ratio))), bh = rint(sqrt(target / ratio));
+    if (!(bw > 0.0 && bw <= (double)a->w && bh > 0.0 && bh <= (double)a->h)) return 0;
+    d->resized = 1;
+    d->box_w = (int)bw, d->box_h = (int)bh;
+    d->box_y = (int)(r[2] % (uint32_t)(a->h - d->box_h + 1));
+    d->box_x = (int)(r[3] % (uint32_t)(a->w - d->box_w + 1));
+    return 1;
+}
+
+/* ... and when no try fits: the centred box of the whole image cut to the ratio's range */
+static inline CT_HD void ct_augment_resized_fallback(const ct_augment *a, ct_augment_draw *d) {
+    double in = (double)a->w / (double)a->h;
+    d->resized = 1;
+    d->box_w = a->w, d->box_h = a->h;
+    if (in < (double)a->ratio_min)
+        d->box_h = (int)rint((double)a->w / (double)a->ratio_min);
+    else if (in > (double)a->ratio_max)
+        d->box_w = (int)rint(CT_DMUL((double)a->h, (double)a->ratio_max));
+    if (d->box_h < 1) d->box_h = 1;
+    if (d->box_w < 1) d->box_w = 1;
+    d->box_y = (a->h - d->box_h) / 2, d->box_x = (a->w - d->box_w) / 2;
+}
+
+/* Output index o (of out) of an axis of a box of n (<= out) pixels, resized: its first tap
+ * and the (1 or 2) normalised weights, as interpolate(antialias=True)'s bilinear filter
+ * (support 1 when enlarging: taps from (int)(centre - 0.5) to (int)(centre + 1.5)); returns
+ * the number of taps. */
+static inline CT_HD int ct_augment_taps(int o, int out, int n, double wt[3], int *first) {
+    double scale = (double)n / (double)out, centre = CT_DMUL(scale, (double)o + 0.5);
+    int lo = (int)CT_DADD(centre, -0.5), hi = (int)CT_DADD(centre, 1.5);
+    if (lo < 0) lo = 0;
+    if (hi > n) hi = n;
+    if (hi - lo > 3) hi = lo + 3; /* (never: the two ends differ by 2) */
+    double total = 0.0;
+    for (int j = lo; j < hi; j++) {
+        double t = fabs(CT_DADD(CT_DADD((double)j, -centre), 0.5));
+        wt[j - lo] = t < 1.0 ? 1.0 - t : 0.0;
+        total = CT_DADD(total, wt[j - lo]);
+    }
+    for (int j = lo; j < hi; j++) wt[j - lo] = total != 0.0 ? wt[j - lo] / total : 0.0;
+    *first = lo;
+    return hi - lo;
+}
+
 /* The draw of an image from its Philox blocks w (counter (stream, first + i)) and v (counter
  * (stream | CT_AUGMENT_AFFINE_BIT, first + i); unused when not affine). */
 static inline CT_HD void ct_augment_draw_of(const ct_augment *a, const uint32_t w[4],
@@ -117,7 +193,10 @@ static inline CT_HD void ct_augment_draw_of(const ct_augment *a, const uint32_t 
     d->tx = (int)(w[1] % span);
     d->flip = a->flip ? (int)(w[2] & 1u) : 0;
     d->affine = ct_augment_is_affine(a);
+    d->resized = d->box_y = d->box_x = 0, d->box_h = a->h, d->box_w = a->w; /* (the callers
+                                   * draw the box: ct_augment_resized_try) */
     d->angle = d->shear = 0.0, d->scale = 1.0, d->shift_x = d->shift_y = 0;
+    for (int k = 0; k < 6; k++) d->m[k] = 0.0;
     if (!d->affine) return;
     const double pi = 3.14159265358979323846;
     double deg = a->degrees, sh = a->shear;
@@ -153,6 +232,19 @@ static inline CT_HD double ct_augment_pixel(const ct_augment *a, const ct_augmen
                                             const uint8_t *img, int ch, int y, int x) {
     const int h = a->h, w = a->w;
     int cx = d->flip ? w - 1 - x : x; /* the crop's column shown at x */
+    if (d->resized) {
+        const uint8_t *p = img + ((int64_t)ch * h + d->box_y) * w + d->box_x;
+        double wy[3], wx[3], v = 0.0;
+        int y0, x0, ny = ct_augment_taps(y, h, d->box_h, wy, &y0),
+                    nx = ct_augment_taps(cx, w, d->box_w, wx, &x0);
+        for (int i = 0; i < ny; i++) {
+            double row = 0.0;
+            for (int j = 0; j < nx; j++)
+                row = CT_DADD(row, CT_DMUL(wx[j], (double)p[(int64_t)(y0 + i) * w + x0 + j]));
+            v = CT_DADD(v, CT_DMUL(wy[i], row));
+        }
+        return v;
+    }
     int py = y + d->ty - a->pad, px = cx + d->tx - a->pad; /* in the (warped) image */
     if (py < 0 || py >= h || px < 0 || px >= w) return 0.0;
     const uint8_t *p = img + (int64_t)ch * h * w;

@@ -90,6 +90,8 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"augment_scale_min", c->augment_scale_min},
         {"augment_scale_max", c->augment_scale_max}, {"augment_shear", c->augment_shear},
         {"mixup_alpha", c->mixup_alpha}, {"cutmix_alpha", c->cutmix_alpha},
+        {"augment_area_min", c->augment_area_min}, {"augment_area_max", c->augment_area_max},
+        {"augment_ratio_min", c->augment_ratio_min}, {"augment_ratio_max", c->augment_ratio_max},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         ct_jw_key(j, 0, floats[i].key);
@@ -383,6 +385,10 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"augment_shear", &cfg->augment_shear},
         {"mixup_alpha", &cfg->mixup_alpha}, /* (absent before 6 Dec 2026: 0) */
         {"cutmix_alpha", &cfg->cutmix_alpha},
+        {"augment_area_min", &cfg->augment_area_min}, /* (absent before 6 Dec 2026: 0) */
+        {"augment_area_max", &cfg->augment_area_max},
+        {"augment_ratio_min", &cfg->augment_ratio_min},
+        {"augment_ratio_max", &cfg->augment_ratio_max},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         double d;

@@ -392,6 +392,27 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         cfg->augment_scale_max == 0.0f && cfg->augment_shear == 0.0f)
         return ct_fail(CT_ERR_INVALID, "augmentation interpolation bilinear needs a warp "
                        "(rotation, translation, scale or shear)");
+    if (cfg->augment_area_min == 0.0f && cfg->augment_area_max == 0.0f) {
+        if (cfg->augment_ratio_min != 0.0f || cfg->augment_ratio_max != 0.0f)
+            return ct_fail(CT_ERR_INVALID, "a resized crop's ratio range [%g, %g] without its "
+                           "area range", (double)cfg->augment_ratio_min,
+                           (double)cfg->augment_ratio_max);
+        return CT_OK;
+    }
+    if (!(cfg->augment_area_min > 0.0f && cfg->augment_area_min <= cfg->augment_area_max &&
+          cfg->augment_area_max <= 1.0f))
+        return ct_fail(CT_ERR_INVALID, "a resized crop's area range must be 0 < min <= max <= 1 "
+                       "(both 0: none), got [%g, %g]", (double)cfg->augment_area_min,
+                       (double)cfg->augment_area_max);
+    if (!(cfg->augment_ratio_min > 0.0f && cfg->augment_ratio_min <= cfg->augment_ratio_max &&
+          cfg->augment_ratio_max <= CT_MAX_AUGMENT_RATIO))
+        return ct_fail(CT_ERR_INVALID, "a resized crop's ratio range must be 0 < min <= max <= "
+                       "%g, got [%g, %g]", (double)CT_MAX_AUGMENT_RATIO,
+                       (double)cfg->augment_ratio_min, (double)cfg->augment_ratio_max);
+    if (cfg->augment_pad > 0 || cfg->augment_degrees != 0.0f || cfg->augment_translate != 0.0f ||
+        cfg->augment_scale_max != 0.0f || cfg->augment_shear != 0.0f)
+        return ct_fail(CT_ERR_INVALID, "a resized crop replaces the warp (rotation, translation, "
+                       "scale, shear) and the padded crop: not both");
     return CT_OK;
 }
 

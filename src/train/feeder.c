@@ -19,7 +19,7 @@
 static int augments(const ct_train_config *cfg) {
     return cfg->augment_pad > 0 || cfg->augment_flip || cfg->augment_degrees != 0.0f ||
            cfg->augment_translate != 0.0f || cfg->augment_scale_max != 0.0f ||
-           cfg->augment_shear != 0.0f;
+           cfg->augment_shear != 0.0f || cfg->augment_area_max != 0.0f;
 }
 
 /* The augmentation of images (c, h, w) at places first.. of epoch's order under cfg. */
@@ -30,7 +30,10 @@ static ct_augment augment_of(const ct_train_config *cfg, int c, int h, int w, in
                         .translate = cfg->augment_translate,
                         .scale_min = cfg->augment_scale_min,
                         .scale_max = cfg->augment_scale_max, .shear = cfg->augment_shear,
-                        .bilinear = cfg->augment_bilinear, .seed = cfg->seed,
+                        .bilinear = cfg->augment_bilinear,
+                        .area_min = cfg->augment_area_min, .area_max = cfg->augment_area_max,
+                        .ratio_min = cfg->augment_ratio_min,
+                        .ratio_max = cfg->augment_ratio_max, .seed = cfg->seed,
                         .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) |
                                   (uint64_t)epoch,
                         .first = first};

@@ -251,9 +251,15 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "pixels), scale=A:B (a zoom uniform in [A, B]), shear=S (x shear in\n"
                  "+-S degrees), bilinear (the warp's sampling; else nearest,\n"
                  "torchvision's default), crop[=P] (P pixels, default 4), flip.\n"
+                 "Or, in place of the warp and crop, RandomResizedCrop:\n"
+                 "resized-crop[=A:B] (a box of a share of the area uniform in [A, B],\n"
+                 "default 0.08:1, of an aspect ratio (width / height) log-uniform in\n"
+                 "ratio=R:S, default 0.75:1.333, resized back to the image's size,\n"
+                 "bilinear and antialiased), then flip if given.\n"
                  "auto = crop=4,flip for cifar10, off for digits and fashion-mnist\n"
-                 "(for digits try rotate=10,translate=0.1,scale=0.9:1.1; ctrain show\n"
-                 "--augment SPEC draws what the model sees)"},
+                 "(for digits try rotate=10,translate=0.1,scale=0.9:1.1; for photos\n"
+                 "resized-crop,flip; ctrain show --augment SPEC draws what the model\n"
+                 "sees)"},
         {.name = "normalize", .kind = CLI_STR, .dst = &o->normalize, .metavar = "SPEC",
          .help = "normalize the inputs, as torchvision's Normalize(mean, std) (Keras'\n"
                  "Normalization layer): a normalize(...) layer in front of the model, so\n"

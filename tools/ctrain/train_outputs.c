@@ -286,6 +286,10 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
         sep = " + ";
     }
     if (c->augment_pad > 0) printf("%srandom crop (padding %d)", sep, c->augment_pad), sep = " + ";
+    if (c->augment_area_max > 0)
+        printf("%srandom resized crop (area %g to %g, ratio %.4g to %.4g)", sep,
+               (double)c->augment_area_min, (double)c->augment_area_max,
+               (double)c->augment_ratio_min, (double)c->augment_ratio_max), sep = " + ";
     if (c->augment_flip) printf("%shorizontal flip", sep);
     if (strcmp(o->dataset, "mnist") != 0) printf(", dataset %s", o->dataset);
     printf(", seed %llu", (unsigned long long)o->seed);

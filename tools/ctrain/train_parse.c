@@ -136,7 +136,21 @@ int train_parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, siz
 
 #define AUGMENT_DEFAULT_PAD 4 /* torchvision's CIFAR recipe: RandomCrop(32, padding=4) */
 #define AUGMENT_PARTS "off, auto, or parts rotate=D, translate=F, scale=A:B, shear=S, " \
-                      "bilinear, crop[=P], flip"
+                      "bilinear, crop[=P], resized-crop[=A:B], ratio=A:B, flip"
+/* RandomResizedCrop's defaults: scale=(0.08, 1.0), ratio=(3/4, 4/3) */
+#define RESIZED_AREA_MIN 0.08f
+#define RESIZED_RATIO_MIN (3.0f / 4.0f)
+#define RESIZED_RATIO_MAX (4.0f / 3.0f)
+
+/* "A:B" into *a and *b: 0, or -1 when it is not two numbers joined by a colon */
+static int augment_range(const char *s, double *a, double *b) {
+    char buf[64];
+    const char *colon = strchr(s, ':');
+    if (!colon || (size_t)(colon - s) >= sizeof buf) return -1;
+    memcpy(buf, s, (size_t)(colon - s));
+    buf[colon - s] = 0;
+    return cli_parse_double(buf, a) == 0 && cli_parse_double(colon + 1, b) == 0 ? 0 : -1;
+}
 
 /* "NAME=X" with X a number in [lo, hi] into *out: 1 when part is NAME=..., -1 on a bad X */
 static int augment_number(const char *part, const char *name, double lo, double hi,
@@ -151,6 +165,8 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
     c->augment_pad = c->augment_flip = c->augment_bilinear = 0;
     c->augment_degrees = c->augment_translate = c->augment_shear = 0.0f;
     c->augment_scale_min = c->augment_scale_max = 0.0f;
+    c->augment_area_min = c->augment_area_max = 0.0f;
+    c->augment_ratio_min = c->augment_ratio_max = 0.0f;
     if (strcmp(spec, "off") == 0) return 0;
     if (strcmp(spec, "auto") == 0) {
         if (strcmp(dataset, "cifar10") == 0)
@@ -191,17 +207,35 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
             if (r < 0) bad = "shear=S: S must be degrees in [0, 89]";
         } else if (strncmp(part, "scale=", 6) == 0) {
             bit = 6;
-            char *colon = strchr(part + 6, ':');
             double hi;
-            if (colon) *colon = 0;
-            if (!colon || cli_parse_double(part + 6, &x) != 0 ||
-                cli_parse_double(colon + 1, &hi) != 0 || !((float)x > 0 && x <= hi) ||
+            if (augment_range(part + 6, &x, &hi) != 0 || !((float)x > 0 && x <= hi) ||
                 !(hi <= CT_MAX_AUGMENT_SCALE)) /* (a zoom a float rounds to 0 too) */
                 return snprintf(err, err_bytes, "scale=A:B: A and B must be zooms with 0 < A <= "
-                                "B <= %g, got \"%.*s\"", (double)CT_MAX_AUGMENT_SCALE,
-                                (int)len - 6, p + 6), -1;
+                                "B <= %g, got \"%s\"", (double)CT_MAX_AUGMENT_SCALE,
+                                part + 6), -1;
             c->augment_scale_min = (float)x;
             c->augment_scale_max = (float)hi;
+        } else if (strncmp(part, "resized-crop", 12) == 0 && (part[12] == 0 || part[12] == '=')) {
+            bit = 7;
+            double hi = 1.0;
+            x = RESIZED_AREA_MIN;
+            if (part[12] == '=' && (augment_range(part + 13, &x, &hi) != 0 ||
+                                    !((float)x > 0 && x <= hi && hi <= 1)))
+                return snprintf(err, err_bytes, "resized-crop=A:B: A and B must be shares of "
+                                "the image's area with 0 < A <= B <= 1, got \"%s\"",
+                                part + 13), -1;
+            c->augment_area_min = (float)x;
+            c->augment_area_max = (float)hi;
+        } else if (strncmp(part, "ratio=", 6) == 0) {
+            bit = 8;
+            double hi;
+            if (augment_range(part + 6, &x, &hi) != 0 || !((float)x > 0 && x <= hi) ||
+                !(hi <= CT_MAX_AUGMENT_RATIO))
+                return snprintf(err, err_bytes, "ratio=A:B: A and B must be aspect ratios "
+                                "(width / height) with 0 < A <= B <= %g, got \"%s\"",
+                                (double)CT_MAX_AUGMENT_RATIO, part + 6), -1;
+            c->augment_ratio_min = (float)x;
+            c->augment_ratio_max = (float)hi;
         } else {
             return snprintf(err, err_bytes, "unknown part \"%s\" in \"%s\" (expected "
                             AUGMENT_PARTS ")", part, spec), -1;
@@ -217,7 +251,17 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
     if (c->augment_bilinear && !(c->augment_degrees > 0 || c->augment_translate > 0 ||
                                  c->augment_scale_max > 0 || c->augment_shear > 0))
         return snprintf(err, err_bytes, "bilinear: the interpolation of rotate, translate, "
-                        "scale or shear, none of which warps in \"%s\"", spec), -1;
+                        "scale or shear, none of which warps in \"%s\" (resized-crop's is "
+                        "always bilinear)", spec), -1;
+    if (c->augment_ratio_max > 0 && c->augment_area_max == 0)
+        return snprintf(err, err_bytes, "ratio=A:B: the aspect ratios of resized-crop's boxes, "
+                        "and there is no resized-crop in \"%s\"", spec), -1;
+    if (c->augment_area_max > 0 && (seen & 0x7cu)) /* crop, rotate, translate, shear, scale */
+        return snprintf(err, err_bytes, "resized-crop takes the place of rotate, translate, "
+                        "scale, shear and crop (torchvision's RandomResizedCrop, then the flip): "
+                        "not both in \"%s\"", spec), -1;
+    if (c->augment_area_max > 0 && c->augment_ratio_max == 0)
+        c->augment_ratio_min = RESIZED_RATIO_MIN, c->augment_ratio_max = RESIZED_RATIO_MAX;
     return 0;
 }
 
@@ -251,6 +295,17 @@ void train_format_augment(const ct_train_config *c, char *out, size_t out_bytes)
     }
     if (c->augment_bilinear) PUT("bilinear");
     if (c->augment_pad > 0) PUT("crop=%d", c->augment_pad);
+    if (c->augment_area_max != 0.0f) {
+        cli_shortest_float(c->augment_area_min, num[0], sizeof num[0]);
+        cli_shortest_float(c->augment_area_max, num[1], sizeof num[1]);
+        PUT("resized-crop=%s:%s", num[0], num[1]);
+        if (c->augment_ratio_min != RESIZED_RATIO_MIN ||
+            c->augment_ratio_max != RESIZED_RATIO_MAX) {
+            cli_shortest_float(c->augment_ratio_min, num[0], sizeof num[0]);
+            cli_shortest_float(c->augment_ratio_max, num[1], sizeof num[1]);
+            PUT("ratio=%s:%s", num[0], num[1]);
+        }
+    }
     if (c->augment_flip) PUT("flip");
 #undef PUT
     if (!used) snprintf(out, out_bytes, "off");

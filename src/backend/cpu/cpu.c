@@ -250,11 +250,44 @@ static ct_status cpu_xent(ct_backend *b, const float *logits, const uint8_t *lab
     return CT_OK;
 }
 
+#define CT_RESIZED_ROW_MAX 512 /* sides up to this have their taps computed once an image */
+
+/* The resized crop of d (augment.h) of one image: ct_augment_pixel's sums, with each row's and
+ * column's taps computed once, not once a pixel (the same values: the same function) */
+static void resized_row(const ct_augment *a, const ct_augment_draw *d, const uint8_t *src,
+                        float *dst, float scale) {
+    const int h = a->h, w = a->w;
+    double wy[CT_RESIZED_ROW_MAX][3], wx[CT_RESIZED_ROW_MAX][3];
+    int y0[CT_RESIZED_ROW_MAX], x0[CT_RESIZED_ROW_MAX], ny[CT_RESIZED_ROW_MAX],
+        nx[CT_RESIZED_ROW_MAX];
+    for (int y = 0; y < h; y++) ny[y] = ct_augment_taps(y, h, d->box_h, wy[y], &y0[y]);
+    for (int x = 0; x < w; x++) /* (x: the column shown at the output's, after the flip) */
+        nx[x] = ct_augment_taps(x, w, d->box_w, wx[x], &x0[x]);
+    for (int ch = 0; ch < a->c; ch++) {
+        const uint8_t *p = src + ((int64_t)ch * h + d->box_y) * w + d->box_x;
+        for (int y = 0; y < h; y++) {
+            float *out = dst + ((int64_t)ch * h + y) * w;
+            for (int x = 0; x < w; x++) {
+                const int cx = d->flip ? w - 1 - x : x;
+                double v = 0.0;
+                for (int i = 0; i < ny[y]; i++) {
+                    const uint8_t *q = p + (int64_t)(y0[y] + i) * w + x0[cx];
+                    double row = 0.0;
+                    for (int j = 0; j < nx[cx]; j++)
+                        row = CT_DADD(row, CT_DMUL(wx[cx][j], (double)q[j]));
+                    v = CT_DADD(v, CT_DMUL(wy[y][i], row));
+                }
+                out[x] = scale * (float)v;
+            }
+        }
+    }
+}
+
 /* One image (c, h, w) of src into dst, warped, cropped and flipped as augment.h describes. */
 static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, float scale,
                         uint64_t pos) {
-    if (!a->pad && !a->flip && !ct_augment_is_affine(a)) { /* (mixing alone): no draw */
-        ct_convert_u8(src, dst, (int64_t)a->c * a->h * a->w, scale);
+    if (!a->pad && !a->flip && !ct_augment_is_affine(a) && a->area_max == 0.0f) {
+        ct_convert_u8(src, dst, (int64_t)a->c * a->h * a->w, scale); /* (mixing alone) */
         return;
     }
     uint32_t w4[4], v4[4] = {0, 0, 0, 0};
@@ -263,8 +296,20 @@ static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, flo
     if (ct_augment_is_affine(a))
         ct_philox4x32(a->seed, a->stream | CT_AUGMENT_AFFINE_BIT, a->first + pos, v4);
     ct_augment_draw_of(a, w4, v4, &d);
+    if (a->area_max != 0.0f) {
+        int k = 0;
+        for (; k < CT_RESIZED_TRIES; k++) {
+            ct_philox4x32(a->seed, ct_augment_resized_counter(a, k), a->first + pos, v4);
+            if (ct_augment_resized_try(a, v4, &d)) break;
+        }
+        if (k == CT_RESIZED_TRIES) ct_augment_resized_fallback(a, &d);
+    }
     const int h = a->h, w = a->w;
-    if (d.affine) { /* every pixel its own sample */
+    if (d.resized && h <= CT_RESIZED_ROW_MAX && w <= CT_RESIZED_ROW_MAX) {
+        resized_row(a, &d, src, dst, scale);
+        return;
+    }
+    if (d.affine || d.resized) { /* every pixel its own sample */
         for (int ch = 0; ch < a->c; ch++)
             for (int y = 0; y < h; y++)
                 for (int x = 0; x < w; x++)

@@ -455,9 +455,10 @@ __global__ void gather_u8_kernel(const uint8_t *src, const uint8_t *labels_src, 
     if (labels_dst) GRID_STRIDE(i, n) labels_dst[i] = labels_src[idx ? (int64_t)idx[i] : i];
 }
 
-/* gather_u8_kernel with each image warped, cropped and flipped as augment.h says (the CPU's
- * augment_row): a block an image at a time; its thread 0 draws the image's Philox blocks and
- * warp (sin, cos, tan in double) once into shared memory, its threads then write the pixels. */
+/* gather_u8_kernel with each image warped (or its box resized), cropped and flipped as
+ * augment.h says (the CPU's augment_row): a block an image at a time; its thread 0 draws the
+ * image's Philox blocks and warp (sin, cos, tan in double) or box once into shared memory, its
+ * threads then write the pixels. */
 /* The draw of the image at place pos (from a.first) under a. */
 __device__ static void augment_draw_at(const ct_augment *a, uint64_t pos, ct_augment_draw *d) {
     uint32_t w4[4], v4[4] = {0, 0, 0, 0};
@@ -465,6 +466,14 @@ __device__ static void augment_draw_at(const ct_augment *a, uint64_t pos, ct_aug
     if (ct_augment_is_affine(a))
         philox4x32(a->seed, a->stream | CT_AUGMENT_AFFINE_BIT, a->first + pos, v4);
     ct_augment_draw_of(a, w4, v4, d);
+    if (a->area_max != 0.0f) { /* (as the CPU's augment_row) */
+        int k = 0;
+        for (; k < CT_RESIZED_TRIES; k++) {
+            philox4x32(a->seed, ct_augment_resized_counter(a, k), a->first + pos, v4);
+            if (ct_augment_resized_try(a, v4, d)) break;
+        }
+        if (k == CT_RESIZED_TRIES) ct_augment_resized_fallback(a, d);
+    }
 }
 
 /* With a.mix and a mixing step (sv's kind), each image is mixed with its partner as the CPU's
