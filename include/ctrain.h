@@ -394,6 +394,16 @@ ct_status ct_train_config_check(const ct_train_config *cfg);
  * show --augment) and tests. */
 ct_status ct_augment_images(const ct_train_config *cfg, const uint8_t *images, int64_t n,
                             int c, int h, int w, int epoch, int64_t first, float *out);
+/* ct_augment_images with MixUp and CutMix too (cfg's mixup_alpha, cutmix_alpha): the images at
+ * places first .. first + n - 1 of epoch `epoch`'s order as ct_fit feeds them, each mixed
+ * with its partner in its batch of cfg->batch_size (the image before it, the batch's first
+ * with its last). images and labels: all n_all images of the epoch in that order (a partner
+ * may lie outside the n). out (n, c, h, w) as ct_augment_images'; partner[i]: the label image
+ * i is mixed with, lam[i]: the weight of its own label in the target (the partner's 1 -
+ * lam[i]); a batch that mixes nothing: its own label and 1. */
+ct_status ct_mix_images(const ct_train_config *cfg, const uint8_t *images, const uint8_t *labels,
+                        int64_t n_all, int c, int h, int w, int epoch, int64_t first, int64_t n,
+                        float *out, uint8_t *partner, float *lam);
 
 /* The tutorial's settings: 5 epochs at lr 0.5 then 5 at 0.1, batch 128/256, 2 workers. */
 void ct_train_config_default(ct_train_config *cfg);

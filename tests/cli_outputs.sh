@@ -235,6 +235,21 @@ png_ok aug1.png $((8 * 86 + 2)) $((30 + 2 * 104 + 2))
 run show --augment rotate=30 --model run --count 64 --epoch 3 --out augpred.png
 [ "$rc" -eq 0 ] && grep -Eq '^Wrote augpred.png: 64 images, [0-9]+ wrong$' <<<"$out" &&
     ok "show --augment --model --epoch: $out" || bad "show --augment --model -> exit $rc: $out $err"
+# --mixup-alpha / --cutmix-alpha: mixed as training mixes them (test_train's test_mix_images
+# checks the pixels, partners and shares); the same seed the same picture, another epoch another
+run show --mixup-alpha 0.2 --cutmix-alpha 1.0 --count 16 --start 120 --out mix1.png
+run show --mixup-alpha 0.2 --cutmix-alpha 1.0 --count 16 --start 120 --out mix2.png
+run show --mixup-alpha 0.2 --cutmix-alpha 1.0 --count 16 --start 120 --epoch 1 --out mix3.png
+[ "$rc" -eq 0 ] && [ "$out" = "Wrote mix3.png: 16 images" ] && cmp -s mix1.png mix2.png &&
+    ! cmp -s mix1.png mix3.png && ! cmp -s mix1.png plain.png &&
+    ok "show --mixup-alpha --cutmix-alpha: the same draw the same picture, another epoch another" ||
+    bad "show --mixup-alpha --cutmix-alpha -> exit $rc: $out $err"
+run show --cutmix-alpha 1.0 --augment flip --batch-size 10 --count 16 --out mix4.png
+[ "$rc" -eq 0 ] && ! cmp -s mix4.png mix1.png && ok "show --cutmix-alpha --augment flip --batch-size 10" ||
+    bad "show --cutmix-alpha --augment --batch-size -> exit $rc: $err"
+run show --mixup-alpha 0.2 --model run --out mixmodel.png
+[ "$rc" -eq 2 ] && grep -q 'not with --model' <<<"$err" && [ ! -e mixmodel.png ] &&
+    ok "show --mixup-alpha --model -> exit 2" || bad "show --mixup-alpha --model -> exit $rc: $err"
 # --out onto an existing file: a PNG is replaced (above: grid.png again), anything else (here
 # the model it reads) is refused and left whole
 run show --out grid.png --count 4

@@ -316,6 +316,9 @@ expect_usage '--normalize' train --normalize 0.5,inf
 expect_usage '--normalize' train --normalize 0.1,,0.3
 expect_usage '--normalize' train --normalize 0,1e-40
 expect_usage '--seed' show --seed 3
+expect_usage '--batch-size' show --batch-size 64
+expect_usage '--mixup-alpha' show --mixup-alpha 2000
+expect_usage '--cutmix-alpha' show --cutmix-alpha -1
 expect_usage '--epoch' show --epoch 1
 expect_usage '--optimizer' train --optimizer ''
 expect_usage '--momentum' train --optimizer adam --momentum 0.9

@@ -125,6 +125,21 @@ static void test_grid(void **state) {
     assert_int_equal(second[0] + second[1] + second[2] + second[4], 0);
     ct_image_free(&img);
     assert_int_equal(ct_grid_png(path, images, 0, 1, S, S, labels, NULL, NULL, 0, 5, 3, NULL), CT_ERR_INVALID);
+    /* captions of the caller's (ctrain show's mixed images): a line under each cell that has
+     * one, in white */
+    const char *captions[5] = {"1+7 0.62", NULL, "3", NULL, "9+2 0.05"};
+    assert_int_equal(ct_grid_png_captions(path, dark, 5, 1, 28, 28, captions, 5, 3, NULL), CT_OK);
+    assert_int_equal(ct_image_load(path, &img), CT_OK);
+    assert_int_equal(img.h, 28 * 3 + 2 + 18 + 2);
+    long under[5] = {0};
+    for (int y = 2 + 28 * 3; y < img.h; y++)
+        for (int x = 0; x < 5 * cell_w; x++)
+            under[x / cell_w] += img.pixels[3 * (y * img.w + x)] > 128;
+    assert_true(under[0] > 20 && under[2] > 5 && under[4] > 20 && under[0] > under[2]);
+    assert_int_equal(under[1] + under[3], 0);
+    ct_image_free(&img);
+    assert_int_equal(ct_grid_png_captions(path, dark, 5, 1, 28, 28, NULL, 5, 3, NULL),
+                     CT_ERR_INVALID);
     /* a title wider than the grid widens the picture: drawn whole, a black margin each side */
     const char *wide = "mnist train: label -> prediction (16 of 1000 wrong), a long title";
     assert_int_equal(ct_grid_png(path, images, 2, 1, S, S, labels, preds, NULL, 0, 2, 1, wide), CT_OK);

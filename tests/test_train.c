@@ -829,6 +829,66 @@ static void test_backend_threads(void **state) {
     ct_backend_free(b);
 }
 
+/* ct_mix_images (ctrain show --mixup-alpha/--cutmix-alpha): each image at place p mixed with
+ * its batch's place before it (the batch's last for its first), both augmented at their own
+ * places, the partner's label and the batch's lam beside it */
+static void test_mix_images(void **state) {
+    (void)state;
+    enum { N = 300, C = 2, H = 6, W = 5, ROW = C * H * W, FIRST = 100, COUNT = 200, B = 128 };
+    static uint8_t images[N * ROW], labels[N], partner[COUNT];
+    static float out[COUNT * ROW], plain[N * ROW], lam[COUNT];
+    ct_rng rng;
+    ct_rng_init(&rng, 31, 0);
+    for (int i = 0; i < N * ROW; i++) images[i] = (uint8_t)ct_rng_below(&rng, 256);
+    for (int i = 0; i < N; i++) labels[i] = (uint8_t)(i * 7 % 10);
+    ct_train_config cfg;
+    ct_train_config_default(&cfg);
+    cfg.batch_size = B, cfg.seed = 9, cfg.augment_flip = 1;
+    /* every image augmented at its place (its index here), unmixed */
+    assert_int_equal(ct_augment_images(&cfg, images, N, C, H, W, 2, 0, plain), CT_OK);
+    /* no mixing: ct_augment_images' images, their own labels, lam 1 */
+    assert_int_equal(ct_mix_images(&cfg, images, labels, N, C, H, W, 2, FIRST, COUNT, out,
+                                   partner, lam), CT_OK);
+    assert_memory_equal(out, plain + FIRST * ROW, sizeof out);
+    for (int i = 0; i < COUNT; i++)
+        assert_true(partner[i] == labels[FIRST + i] && lam[i] == 1.0f);
+    for (int kind = 0; kind < 2; kind++) { /* MixUp, CutMix */
+        cfg.mixup_alpha = kind == 0 ? 1.0f : 0.0f, cfg.cutmix_alpha = kind == 1 ? 1.0f : 0.0f;
+        assert_int_equal(ct_mix_images(&cfg, images, labels, N, C, H, W, 2, FIRST, COUNT, out,
+                                       partner, lam), CT_OK);
+        float lams[3] = {-1, -1, -1};
+        for (int i = 0; i < COUNT; i++) {
+            const int p = FIRST + i, k = p / B, b0 = k * B, b1 = b0 + B < N ? b0 + B : N;
+            const int q = p == b0 ? b1 - 1 : p - 1;
+            assert_int_equal(partner[i], labels[q]);
+            if (lams[k] < 0) lams[k] = lam[i];
+            assert_true(lam[i] == lams[k] && lam[i] >= 0.0f && lam[i] <= 1.0f);
+            int from_partner = 0;
+            for (int j = 0; j < ROW; j++) {
+                float own = plain[p * ROW + j], other = plain[q * ROW + j], got = out[i * ROW + j];
+                if (kind == 0) {
+                    tu_near("mixed pixel", (size_t)(i * ROW + j), got,
+                            lam[i] * own + (1.0f - lam[i]) * other, 1e-6);
+                } else {
+                    assert_true(got == own || got == other);
+                    from_partner += got == other && got != own;
+                }
+            }
+            if (kind == 1) /* the box: 1 - lam of each channel's pixels (bytes may agree) */
+                assert_true(from_partner <= (int)lrintf((1.0f - lam[i]) * ROW) &&
+                            from_partner >= (int)lrintf((1.0f - lam[i]) * ROW) * 9 / 10);
+        }
+        assert_true(lams[0] != lams[1] && lams[1] != lams[2]); /* a draw a batch */
+    }
+    assert_int_equal(ct_mix_images(&cfg, images, labels, N, C, H, W, 2, FIRST, N, out, partner,
+                                   lam), CT_ERR_INVALID); /* (past the last image) */
+    assert_int_equal(ct_mix_images(&cfg, images, labels, N, C, H, W, 2, 0, 1, out, NULL, lam),
+                     CT_ERR_INVALID);
+    cfg.cutmix_alpha = -1.0f;
+    assert_int_equal(ct_mix_images(&cfg, images, labels, N, C, H, W, 2, 0, 1, out, partner, lam),
+                     CT_ERR_INVALID);
+}
+
 static void test_default_config(void **state) {
     (void)state;
     ct_train_config cfg;
@@ -850,6 +910,7 @@ static void test_default_config(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_config),
+        cmocka_unit_test(test_mix_images),
         cmocka_unit_test(test_backend_threads),
         cmocka_unit_test_setup_teardown(test_evaluate_untrained, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fit_learns, setup, teardown),

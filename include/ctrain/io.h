@@ -290,6 +290,11 @@ ct_status ct_plot_png_opts(const char *path, const char *title, const char *xlab
 ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int h, int w,
                       const int *labels, const int *preds, const char *const *names,
                       int n_names, int cols, int scale, const char *title);
+/* The same grid with a caption of the caller's under each image (captions[i], NULL: none), in
+ * white (shrunk to fit, as the labels are). */
+ct_status ct_grid_png_captions(const char *path, const uint8_t *images, int n, int c, int h,
+                               int w, const char *const *captions, int cols, int scale,
+                               const char *title);
 
 /* A confusion matrix cm (k x k counts, rows: true class, columns: predicted) as PNG, like
  * scikit-learn's ConfusionMatrixDisplay: each cell coloured by its share of the row (white to

@@ -398,9 +398,11 @@ static void class_text(cairo_t *cr, char *out, size_t cap, const char *prefix, i
     if (!fit_text(cr, out, max_w)) cairo_set_font_size(cr, 7);
 }
 
-ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int h, int w,
-                      const int *labels, const int *preds, const char *const *names,
-                      int n_names, int cols, int scale, const char *title) {
+/* ct_grid_png, or with captions (non-NULL) each image's caption in white instead of labels */
+static ct_status grid_png(const char *path, const uint8_t *images, int n, int c, int h, int w,
+                          const int *labels, const int *preds, const char *const *names,
+                          int n_names, const char *const *captions, int cols, int scale,
+                          const char *title) {
     if ((int64_t)w * scale > 4096 || (int64_t)h * scale > 4096)
         return ct_fail(CT_ERR_INVALID, "images of %dx%d pixels at scale %d are more than 4096 "
                        "pixels a side in a grid", h, w, scale);
@@ -409,9 +411,10 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
         return ct_fail(CT_ERR_INVALID, "a grid of %d images (%d, %d, %d), %d columns, scale %d "
                        "(1 to 4096 images of 1 or 3 channels)", n, c, h, w, cols, scale);
     if (cols > n) cols = n;
+    if (captions) labels = preds = NULL;
     /* with class names, a wrong prediction's name gets a second line under the label's */
     int two_lines = labels && preds && names && n_names > 0;
-    int rows = (n + cols - 1) / cols, label_h = labels ? (two_lines ? 34 : 18) : 0;
+    int rows = (n + cols - 1) / cols, label_h = labels || captions ? (two_lines ? 34 : 18) : 0;
     int title_h = title ? 30 : 0;
     int cell_w = w * scale + GRID_PAD, cell_h = h * scale + GRID_PAD + label_h;
     int width = cols * cell_w + GRID_PAD, height = title_h + rows * cell_h + GRID_PAD;
@@ -453,9 +456,15 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
         cairo_paint(cr);
         cairo_restore(cr);
         cairo_surface_destroy(img);
+        double max_w = w * scale - 2, cx = x + w * scale / 2.0;
+        if (captions && captions[i]) {
+            cairo_set_font_size(cr, 12);
+            if (!fit_text(cr, captions[i], max_w)) cairo_set_font_size(cr, 7);
+            cairo_set_source_rgb(cr, 1, 1, 1);
+            text_at(cr, captions[i], cx, y + h * scale + 3, 0.5, 0.0);
+        }
         if (!labels) continue;
         int wrong = preds && preds[i] != labels[i];
-        double max_w = w * scale - 2, cx = x + w * scale / 2.0;
         char text[96], second[96];
         if (wrong && !two_lines) {
             snprintf(text, sizeof text, "%d \u2192 %d", labels[i], preds[i]);
@@ -480,6 +489,21 @@ ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int
         }
     }
     return finish_png(cr, surface, path);
+}
+
+ct_status ct_grid_png(const char *path, const uint8_t *images, int n, int c, int h, int w,
+                      const int *labels, const int *preds, const char *const *names,
+                      int n_names, int cols, int scale, const char *title) {
+    return grid_png(path, images, n, c, h, w, labels, preds, names, n_names, NULL, cols, scale,
+                    title);
+}
+
+ct_status ct_grid_png_captions(const char *path, const uint8_t *images, int n, int c, int h,
+                               int w, const char *const *captions, int cols, int scale,
+                               const char *title) {
+    if (!captions)
+        return ct_fail(CT_ERR_INVALID, "ct_grid_png_captions: no captions");
+    return grid_png(path, images, n, c, h, w, NULL, NULL, NULL, 0, captions, cols, scale, title);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -56,6 +56,42 @@ ct_status ct_augment_images(const ct_train_config *cfg, const uint8_t *images, i
     return s;
 }
 
+ct_status ct_mix_images(const ct_train_config *cfg, const uint8_t *images, const uint8_t *labels,
+                        int64_t n_all, int c, int h, int w, int epoch, int64_t first, int64_t n,
+                        float *out, uint8_t *partner, float *lam) {
+    if (!cfg || !images || !labels || !out || !partner || !lam || c < 1 || h < 1 || w < 1 ||
+        epoch < 0 || epoch > CT_MAX_EPOCHS || first < 0 || n < 0 || n_all < 0 ||
+        first > n_all - n)
+        return ct_fail(CT_ERR_INVALID, "ct_mix_images: bad arguments (images %lld .. %lld of "
+                       "%lld, (%d, %d, %d), epoch %d)", (long long)first,
+                       (long long)(first + n - 1), (long long)n_all, c, h, w, epoch);
+    CT_TRY(ct_train_config_check(cfg));
+    const int64_t row = (int64_t)c * h * w, batch = cfg->batch_size;
+    if (!ct_mix_on(cfg)) {
+        for (int64_t i = 0; i < n; i++) partner[i] = labels[first + i], lam[i] = 1.0f;
+        return ct_augment_images(cfg, images + first * row, n, c, h, w, epoch, first, out);
+    }
+    ct_backend *b;
+    CT_TRY(ct_cpu_backend_create(1, &b));
+    ct_status s = CT_OK;
+    for (int64_t p0 = first; p0 < first + n && s == CT_OK;) { /* a batch's rows at a time */
+        const int64_t k = p0 / batch, b0 = k * batch;
+        const int64_t b1 = b0 + batch < n_all ? b0 + batch : n_all;
+        const int64_t p1 = b1 < first + n ? b1 : first + n;
+        ct_step_vars sv;
+        memset(&sv, 0, sizeof sv);
+        ct_mix_draw(cfg, epoch, k, h, w, &sv);
+        ct_augment aug = augment_of(cfg, c, h, w, epoch, (uint64_t)p0);
+        aug.mix = 1, aug.mix_rows = b1 - b0, aug.mix_row0 = p0 - b0; /* as batch_shard's */
+        s = b->gather_u8(b, images + p0 * row, labels + p0, NULL, p1 - p0, row, CT_PIXEL_SCALE,
+                         &aug, &sv, out + (p0 - first) * row, NULL, partner + (p0 - first));
+        for (int64_t i = p0; i < p1; i++) lam[i - first] = sv.mix_lam;
+        p0 = p1;
+    }
+    b->destroy(b);
+    return s;
+}
+
 #define CT_MAX_GRAPH_NOTE 256
 /* Full training steps one recorded graph runs (CTRAIN_CUDA_GRAPH_STEPS overrides): fewer
  * launches and no gap between the steps of a run; the results are the same for any value. */

@@ -15,12 +15,13 @@
 
 typedef struct {
     const char *dataset, *data_dir, *part, *model, *out, *device, *spec, *class_names, *augment;
-    int count, cols, scale, wrong, threads, epoch;
+    int count, cols, scale, wrong, threads, epoch, batch_size;
     int64_t start;
     uint64_t seed;
+    float mixup_alpha, cutmix_alpha;
 } show_opts;
 
-enum { NUM_SHOW_FLAGS = 17 };
+enum { NUM_SHOW_FLAGS = 20 };
 
 static int show_flags(show_opts *o, cli_flag *f) {
     memset(o, 0, sizeof *o);
@@ -33,6 +34,7 @@ static int show_flags(show_opts *o, cli_flag *f) {
     o->scale = 3;
     o->augment = "off";
     o->seed = 42;
+    o->batch_size = 128;
     cli_flag t[NUM_SHOW_FLAGS] = {
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
          .choices = CLI_DATASETS, .help = "which images", .def = "the model's, else mnist"},
@@ -73,11 +75,26 @@ static int show_flags(show_opts *o, cli_flag *f) {
                  "the model in epoch --epoch (an image's draw depends on its place in the\n"
                  "epoch's shuffled order: here, its index); with --model, its predictions\n"
                  "of those images"},
+        {.name = "mixup-alpha", .kind = CLI_FLOAT, .range = CLI_NONNEG,
+         .dst = &o->mixup_alpha, .metavar = "A",
+         .help = "show the images mixed as ctrain train --mixup-alpha A mixes them (after\n"
+                 "--augment, if given): each labelled \"LABEL+PARTNER SHARE\", SHARE the\n"
+                 "weight of its own label in the target (not with --model)",
+         .def = "off"},
+        {.name = "cutmix-alpha", .kind = CLI_FLOAT, .range = CLI_NONNEG,
+         .dst = &o->cutmix_alpha, .metavar = "A",
+         .help = "the same for --cutmix-alpha A (with --mixup-alpha: each batch one of\n"
+                 "the two, as in training)", .def = "off"},
+        {.name = "batch-size", .kind = CLI_INT, .range = CLI_POSITIVE,
+         .dst = &o->batch_size, .metavar = "N",
+         .help = "--mixup-alpha, --cutmix-alpha: the training run's --batch-size (images\n"
+                 "are mixed within their batch, one draw a batch)"},
         {.name = "seed", .kind = CLI_U64, .range = CLI_NONNEG, .dst = &o->seed,
          .metavar = "N",
-         .help = "--augment: the training run's --seed"},
+         .help = "--augment, --mixup-alpha, --cutmix-alpha: the training run's --seed"},
         {.name = "epoch", .kind = CLI_INT, .range = CLI_NONNEG, .max = CT_MAX_EPOCHS,
-         .dst = &o->epoch, .metavar = "E", .help = "--augment: the epoch (from 0)"},
+         .dst = &o->epoch, .metavar = "E",
+         .help = "--augment, --mixup-alpha, --cutmix-alpha: the epoch (from 0)"},
     };
     memcpy(f, t, sizeof t);
     return NUM_SHOW_FLAGS;
@@ -131,9 +148,24 @@ int cmd_show(int argc, char **argv) {
     ct_train_config_default(&aug);
     aug.seed = o.seed;
     char err[256], aug_text[160];
-    if (!cli_find(flags, nflags, "augment")->seen &&
+    const int mixing = o.mixup_alpha > 0.0f || o.cutmix_alpha > 0.0f;
+    if (!cli_find(flags, nflags, "augment")->seen && !mixing &&
         (cli_find(flags, nflags, "seed")->seen || cli_find(flags, nflags, "epoch")->seen))
-        return cli_usage_error("show", "--seed and --epoch: need --augment");
+        return cli_usage_error("show", "--seed and --epoch: need --augment, --mixup-alpha or "
+                               "--cutmix-alpha");
+    if (cli_find(flags, nflags, "batch-size")->seen && !mixing)
+        return cli_usage_error("show", "--batch-size: needs --mixup-alpha or --cutmix-alpha");
+    if (!(o.mixup_alpha <= CT_MAX_MIX_ALPHA) || !(o.cutmix_alpha <= CT_MAX_MIX_ALPHA))
+        return cli_usage_error("show", "--%s: %g is more than %g",
+                               o.mixup_alpha > CT_MAX_MIX_ALPHA ? "mixup-alpha" : "cutmix-alpha",
+                               (double)(o.mixup_alpha > CT_MAX_MIX_ALPHA ? o.mixup_alpha
+                                                                         : o.cutmix_alpha),
+                               (double)CT_MAX_MIX_ALPHA);
+    if (mixing && o.model)
+        return cli_usage_error("show", "--%s: not with --model (a mixed image has two labels)",
+                               o.mixup_alpha > 0.0f ? "mixup-alpha" : "cutmix-alpha");
+    aug.mixup_alpha = o.mixup_alpha, aug.cutmix_alpha = o.cutmix_alpha;
+    aug.batch_size = o.batch_size;
     if (train_parse_augment(o.augment, "", &aug, err, sizeof err) != 0) /* (before any file) */
         return cli_usage_error("show", "--augment: %s", err);
     int out_rc = cli_check_png_out("out", o.out);
@@ -148,7 +180,7 @@ int cmd_show(int argc, char **argv) {
         return cli_usage_error("show", "--augment: %s", err);
     }
     train_format_augment(&aug, aug_text, sizeof aug_text);
-    int augmenting = strcmp(aug_text, "off") != 0;
+    int augmenting = strcmp(aug_text, "off") != 0 || mixing;
     if (augmenting && !part_flag->seen) o.part = "train"; /* (what augmentation is for) */
     ct_dataset *ds = NULL;
     int shape[3];
@@ -191,10 +223,15 @@ int cmd_show(int argc, char **argv) {
     int k = cm.m ? ct_model_num_classes(cm.m) : 0;
     float *probs = cm.m ? malloc((size_t)PREDICT_CHUNK * k * sizeof *probs) : NULL;
     if (cm.m) preds = malloc((size_t)o.count * sizeof *preds);
+    /* mixing: each chunk image's partner label and share, each shown one's caption */
+    uint8_t *partner = mixing ? malloc(x_rows) : NULL;
+    float *lam = mixing ? malloc(x_rows * sizeof *lam) : NULL;
+    char (*caption)[32] = mixing ? malloc((size_t)o.count * sizeof *caption) : NULL;
+    const char **captions = mixing ? malloc((size_t)o.count * sizeof *captions) : NULL;
     int n = 0, wrong = 0;
     rc = CLI_EXIT_ERROR;
     if (!images || !labels || !chunk_pred || (cm.m && (!preds || !probs)) ||
-        ((augmenting || cm.m) && !x)) {
+        ((augmenting || cm.m) && !x) || (mixing && (!partner || !lam || !caption || !captions))) {
         fprintf(stderr, "ctrain: out of memory\n");
         goto done;
     }
@@ -204,7 +241,10 @@ int cmd_show(int argc, char **argv) {
         if (!o.wrong && len > o.count - n) len = o.count - n;
         const uint8_t *src = ct_dataset_images(ds) + (size_t)i0 * row;
         if (augmenting || cm.m) { /* the model's inputs: the images as training sees them */
-            ct_status s = ct_augment_images(&aug, src, len, c, h, w, o.epoch, i0, x);
+            ct_status s =
+                mixing ? ct_mix_images(&aug, ct_dataset_images(ds), ct_dataset_labels(ds), n_all,
+                                       c, h, w, o.epoch, i0, len, x, partner, lam)
+                       : ct_augment_images(&aug, src, len, c, h, w, o.epoch, i0, x);
             if (s == CT_OK && cm.m) s = ct_model_predict(cm.m, x, len, probs);
             if (s != CT_OK) {
                 cli_lib_error(s);
@@ -222,6 +262,13 @@ int cmd_show(int argc, char **argv) {
                     img[j] = (uint8_t)lrintf(
                         fminf(fmaxf(x[(size_t)i * row + j], 0.0f), 1.0f) * 255.0f);
             labels[n] = label;
+            if (mixing) { /* (a share of 1: a batch unmixed) */
+                if (lam[i] < 1.0f)
+                    snprintf(caption[n], sizeof caption[n], "%d+%d %.2f", label, partner[i],
+                             (double)lam[i]);
+                else snprintf(caption[n], sizeof caption[n], "%d", label);
+                captions[n] = caption[n];
+            }
             if (preds) preds[n] = chunk_pred[i];
             wrong += bad;
             n++;
@@ -239,12 +286,27 @@ int cmd_show(int argc, char **argv) {
     else
         snprintf(title, sizeof title, "%s %s from %lld: labels", o.dataset, o.part,
                  (long long)o.start);
-    if (augmenting) {
-        size_t used = strlen(title);
+    size_t used = strlen(title);
+    if (mixing) /* "labels" becomes what the captions say */
+        snprintf(title + used - 6, sizeof title - (used - 6), "label+partner, label's share");
+    used = strlen(title);
+    if (strcmp(aug_text, "off") != 0)
         snprintf(title + used, sizeof title - used, ", augment %s", aug_text);
-    }
-    ct_status s = ct_grid_png(o.out, images, n, c, h, w, labels, preds,
-                              names.n ? names.name : NULL, names.n, o.cols, o.scale, title);
+    used = strlen(title);
+    if (o.mixup_alpha > 0.0f)
+        snprintf(title + used, sizeof title - used, ", mixup %g", (double)o.mixup_alpha);
+    used = strlen(title);
+    if (o.cutmix_alpha > 0.0f)
+        snprintf(title + used, sizeof title - used, ", cutmix %g", (double)o.cutmix_alpha);
+    used = strlen(title);
+    if (mixing)
+        snprintf(title + used, sizeof title - used, ", batch %d, epoch %d", o.batch_size,
+                 o.epoch);
+    ct_status s = mixing ? ct_grid_png_captions(o.out, images, n, c, h, w, captions, o.cols,
+                                                o.scale, title)
+                         : ct_grid_png(o.out, images, n, c, h, w, labels, preds,
+                                       names.n ? names.name : NULL, names.n, o.cols, o.scale,
+                                       title);
     if (s != CT_OK) {
         cli_lib_error(s);
         goto done;
@@ -265,6 +327,10 @@ done:
     free(preds);
     free(chunk_pred);
     free(probs);
+    free(partner);
+    free(lam);
+    free(caption);
+    free(captions);
     free(x);
     cli_close_model(&cm);
     ct_dataset_free(ds);
