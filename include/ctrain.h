@@ -159,7 +159,11 @@ ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, i
 const char *ct_model_preset(const char *name);
 void ct_model_free(ct_model *m);
 int64_t ct_model_param_count(const ct_model *m);
+#define CT_MAX_NORM_CHANNELS 4 /* a normalize layer's per-channel means and stds (or one pair) */
 int ct_model_num_classes(const ct_model *m);
+/* The per-channel means (all CT_MAX_NORM_CHANNELS of them; one for every channel when the
+ * layer has one) of the normalize layer m starts with: 1; else 0, and zeros. */
+int ct_model_input_mean(const ct_model *m, float mean[CT_MAX_NORM_CHANNELS]);
 /* Writes a Keras-like summary (layer, output shape, parameters, and the multiply-adds of one
  * image through the linear and convolution layers' weights, the matrix products) into buf. */
 ct_status ct_model_summary(const ct_model *m, char *buf, size_t buf_bytes);
@@ -199,7 +203,6 @@ typedef struct {
 #define CT_MAX_EPOCHS 100000
 #define CT_MAX_WORKERS 64 /* ct_train_config.workers */
 #define CT_MAX_AUGMENT_PAD 255 /* ct_train_config.augment_pad */
-#define CT_MAX_NORM_CHANNELS 4 /* a normalize layer's per-channel means and stds (or one pair) */
 #define CT_MAX_AUGMENT_SCALE 10.0f /* ct_train_config.augment_scale_max */
 #define CT_MAX_AUGMENT_RATIO 100.0f /* ct_train_config.augment_ratio_max */
 #define CT_PATIENCE_NONE (-1) /* ct_train_config.plateau_patience: none (PyTorch's patience=0) */
@@ -356,10 +359,18 @@ typedef struct {
     /* Instead of the warp and crop: torchvision's RandomResizedCrop((h, w), scale=(area_min,
      * area_max), ratio=(ratio_min, ratio_max)) of each image (then the flip): a box of a share
      * of the area in [area_min, area_max] (0 < min <= max <= 1; both 0: none) and a width /
-     * height in [ratio_min, ratio_max] (0 < min <= max <= CT_MAX_AUGMENT_RATIO; 0 without a
+     * height in [ratio_min, ratio_max] (1 / CT_MAX_AUGMENT_RATIO <= min <= max <=
+     * CT_MAX_AUGMENT_RATIO; 0 without a
      * resized crop), resized back to the image's size, bilinear and antialiased. */
     float augment_area_min, augment_area_max;
     float augment_ratio_min, augment_ratio_max;
+    /* torchvision's RandomErasing(p=augment_erase_p, scale=(0.02, 0.33), ratio=(0.3, 3.3),
+     * value=...) after the rest: with chance p (in [0, 1]; 0: none) a box of each image takes
+     * augment_erase_fill[ch] (a pixel value in [0, 1]; channels past 4: [0]'s). torchvision
+     * erases after Normalize, to 0 there: for a model that starts with normalize(mean, std),
+     * that is fill = mean. */
+    float augment_erase_p;
+    float augment_erase_fill[CT_MAX_NORM_CHANNELS];
     /* Data-parallel training across the processes of an MPI job (ct_dist_init), or NULL for a
      * single process. Every rank must call ct_fit with the same model, data and settings. */
     ct_dist *dist;

@@ -18,25 +18,29 @@ typedef struct {
     int c, h, w, pad, flip, bilinear;
     float degrees, translate, scale_min, scale_max, shear;
     float area_min, area_max, ratio_min, ratio_max; /* the resized crop */
+    float erase_p;                                  /* RandomErasing's */
 } dump_case;
 
 #define R34 0.75f
 #define R43 (4.0f / 3.0f)
 
 static const dump_case k_cases[] = {
-    {1, 28, 28, 0, 0, 0, 30, 0, 0, 0, 0, 0, 0, 0, 0},         /* rotation, nearest */
-    {1, 28, 28, 0, 0, 1, 30, 0, 0, 0, 0, 0, 0, 0, 0},         /* rotation, bilinear */
-    {1, 28, 28, 0, 0, 0, 0, 0.2f, 0, 0, 0, 0, 0, 0, 0},       /* whole-pixel shifts */
-    {1, 28, 28, 0, 0, 1, 0, 0, 0.7f, 1.3f, 0, 0, 0, 0, 0},    /* zoom */
-    {1, 28, 28, 0, 0, 1, 0, 0, 0, 0, 25, 0, 0, 0, 0},         /* shear */
-    {1, 28, 28, 0, 0, 0, 180, 0.1f, 0.5f, 2, 40, 0, 0, 0, 0}, /* everything, wide ranges, nearest */
-    {3, 9, 11, 2, 1, 1, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0}, /* colour, odd, unequal sides, ... */
-    {3, 9, 11, 3, 1, 0, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0},
-    {2, 8, 8, 0, 1, 0, 180, 0, 0, 0, 0, 0, 0, 0, 0},  /* even sides: the centre between pixels */
-    {1, 28, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43}, /* RandomResizedCrop's defaults */
-    {3, 9, 13, 0, 1, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43},  /* colour, unequal sides, flip */
-    {2, 6, 20, 0, 1, 0, 0, 0, 0, 0, 0, 0.3f, 1, 0.5f, 2},    /* too wide: the fallback too */
-    {1, 12, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0.01f, 0.1f, 0.2f, 5}, /* small boxes, far ratios */
+    {1, 28, 28, 0, 0, 0, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0},         /* rotation, nearest */
+    {1, 28, 28, 0, 0, 1, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0},         /* rotation, bilinear */
+    {1, 28, 28, 0, 0, 0, 0, 0.2f, 0, 0, 0, 0, 0, 0, 0, 0},       /* whole-pixel shifts */
+    {1, 28, 28, 0, 0, 1, 0, 0, 0.7f, 1.3f, 0, 0, 0, 0, 0, 0},    /* zoom */
+    {1, 28, 28, 0, 0, 1, 0, 0, 0, 0, 25, 0, 0, 0, 0, 0},         /* shear */
+    {1, 28, 28, 0, 0, 0, 180, 0.1f, 0.5f, 2, 40, 0, 0, 0, 0, 0}, /* everything, wide ranges, nearest */
+    {3, 9, 11, 2, 1, 1, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0, 0}, /* colour, odd, unequal sides, ... */
+    {3, 9, 11, 3, 1, 0, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0, 0},
+    {2, 8, 8, 0, 1, 0, 180, 0, 0, 0, 0, 0, 0, 0, 0, 0},  /* even sides: the centre between pixels */
+    {1, 28, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43, 0}, /* RandomResizedCrop's defaults */
+    {3, 9, 13, 0, 1, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43, 0},  /* colour, unequal sides, flip */
+    {2, 6, 20, 0, 1, 0, 0, 0, 0, 0, 0, 0.3f, 1, 0.5f, 2, 0},    /* too wide: the fallback too */
+    {1, 12, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0.01f, 0.1f, 0.2f, 5, 0}, /* small boxes, far ratios */
+    {1, 28, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.6f},          /* RandomErasing alone */
+    {3, 16, 12, 2, 1, 1, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1},             /* after a warp, crop, flip */
+    {3, 9, 13, 0, 1, 0, 0, 0, 0, 0, 0, 0.5f, 1, R34, R43, 1},       /* after a resized crop */
 };
 
 /* RandomResizedCrop's boxes drawn for one image size (tries and fallback: augment.h), for a
@@ -47,6 +51,22 @@ static const box_case k_boxes[] = {
     {24, 24, 0.5f, 1, 0.5f, 2},
 };
 #define BOXES 4000
+/* the same for RandomErasing's boxes (every image erased when a box fits) */
+static const int k_erase_boxes[][2] = {{28, 28}, {6, 40}, {3, 3}};
+static const float k_erase_fill[4] = {0.25f, 0.5f, 0.75f, 0.0f}; /* (torchvision's value) */
+
+/* RandomErasing's box of the image at place pos under a ((0, 0, h, w) when none fits, as
+ * torchvision's get_params returns it) */
+static void erase_box(const ct_augment *a, uint64_t pos, ct_augment_draw *d) {
+    uint32_t r[4];
+    d->erased = 0;
+    ct_philox4x32(a->seed, ct_augment_erase_counter(a, CT_ERASE_TRIES), a->first + pos, r);
+    if (!ct_augment_erase_coin(a, r)) return;
+    for (int k = 0; k < CT_ERASE_TRIES; k++) {
+        ct_philox4x32(a->seed, ct_augment_erase_counter(a, k), a->first + pos, r);
+        if (ct_augment_erase_try(a, r, d)) return;
+    }
+}
 
 /* The box of the image at place pos under a (the CPU's augment_row draws it so) */
 static void resized_box(const ct_augment *a, uint64_t pos, ct_augment_draw *d) {
@@ -74,6 +94,8 @@ int main(void) {
         cfg.augment_shear = d->shear;
         cfg.augment_area_min = d->area_min, cfg.augment_area_max = d->area_max;
         cfg.augment_ratio_min = d->ratio_min, cfg.augment_ratio_max = d->ratio_max;
+        cfg.augment_erase_p = d->erase_p;
+        for (int k = 0; k < 4; k++) cfg.augment_erase_fill[k] = k_erase_fill[k];
         const int epoch = (int)k % 3;
         const int64_t first = 17 * (int64_t)k, row = (int64_t)d->c * d->h * d->w;
         uint8_t *img = malloc((size_t)(N * row));
@@ -90,17 +112,20 @@ int main(void) {
                         .scale_min = d->scale_min, .scale_max = d->scale_max,
                         .shear = d->shear, .bilinear = d->bilinear,
                         .area_min = d->area_min, .area_max = d->area_max,
-                        .ratio_min = d->ratio_min, .ratio_max = d->ratio_max, .seed = cfg.seed,
+                        .ratio_min = d->ratio_min, .ratio_max = d->ratio_max,
+                        .erase_p = d->erase_p, .seed = cfg.seed,
                         .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) |
                                   (uint64_t)epoch};
         printf("{\"c\": %d, \"h\": %d, \"w\": %d, \"pad\": %d, \"flip\": %d, \"bilinear\": %d, "
                "\"degrees\": %.9g, \"translate\": %.9g, \"scale\": [%.9g, %.9g], \"shear\": %.9g, "
-               "\"area\": [%.9g, %.9g], \"ratio\": [%.9g, %.9g], \"images\": [",
+               "\"area\": [%.9g, %.9g], \"ratio\": [%.9g, %.9g], \"erase\": %.9g, "
+               "\"fill\": [%.9g, %.9g, %.9g], \"images\": [",
                d->c, d->h, d->w, d->pad, d->flip, d->bilinear, (double)d->degrees,
                (double)d->translate,
                (double)d->scale_min, (double)d->scale_max, (double)d->shear,
                (double)d->area_min, (double)d->area_max, (double)d->ratio_min,
-               (double)d->ratio_max);
+               (double)d->ratio_max, (double)d->erase_p, (double)k_erase_fill[0],
+               (double)k_erase_fill[1], (double)k_erase_fill[2]);
         for (int i = 0; i < N; i++) {
             uint32_t w4[4], v4[4];
             ct_augment_draw dr;
@@ -108,10 +133,13 @@ int main(void) {
             ct_philox4x32(a.seed, a.stream | CT_AUGMENT_AFFINE_BIT, (uint64_t)(first + i), v4);
             ct_augment_draw_of(&a, w4, v4, &dr);
             if (a.area_max != 0.0f) resized_box(&a, (uint64_t)(first + i), &dr);
+            if (a.erase_p != 0.0f) erase_box(&a, (uint64_t)(first + i), &dr);
             printf("%s{\"angle\": %.17g, \"shift\": [%d, %d], \"scale\": %.17g, \"shear\": %.17g, "
-                   "\"crop\": [%d, %d], \"flip\": %d, \"box\": [%d, %d, %d, %d], \"in\": [",
+                   "\"crop\": [%d, %d], \"flip\": %d, \"box\": [%d, %d, %d, %d], "
+                   "\"erased\": [%d, %d, %d, %d], \"in\": [",
                    i ? ", " : "", dr.angle, dr.shift_x, dr.shift_y, dr.scale, dr.shear, dr.ty,
-                   dr.tx, dr.flip, dr.box_y, dr.box_x, dr.box_h, dr.box_w);
+                   dr.tx, dr.flip, dr.box_y, dr.box_x, dr.box_h, dr.box_w, dr.erase_y,
+                   dr.erase_x, dr.erased ? dr.erase_h : 0, dr.erase_w);
             for (int64_t j = 0; j < row; j++) printf("%s%d", j ? "," : "", img[i * row + j]);
             printf("], \"out\": [");
             for (int64_t j = 0; j < row; j++)
@@ -134,6 +162,19 @@ int main(void) {
             ct_augment_draw dr;
             resized_box(&a, (uint64_t)i, &dr);
             printf("%s[%d, %d, %d, %d]", i ? ", " : "", dr.box_y, dr.box_x, dr.box_h, dr.box_w);
+        }
+        printf("]}\n");
+    }
+    for (size_t k = 0; k < sizeof k_erase_boxes / sizeof k_erase_boxes[0]; k++) {
+        const int h = k_erase_boxes[k][0], w = k_erase_boxes[k][1];
+        ct_augment a = {.c = 1, .h = h, .w = w, .erase_p = 1.0f, .seed = 8000 + k, .stream = 4};
+        printf("{\"erase_boxes_of\": [%d, %d], \"boxes\": [", h, w);
+        for (int i = 0; i < BOXES; i++) {
+            ct_augment_draw dr;
+            erase_box(&a, (uint64_t)i, &dr);
+            if (!dr.erased) dr.erase_y = dr.erase_x = 0, dr.erase_h = h, dr.erase_w = w;
+            printf("%s[%d, %d, %d, %d]", i ? ", " : "", dr.erase_y, dr.erase_x, dr.erase_h,
+                   dr.erase_w);
         }
         printf("]}\n");
     }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # cli_torchvision.sh — ctrain's augmentation of training images (--augment: RandomAffine's
-# rotate, translate, scale and shear, nearest or bilinear, then RandomCrop's padding and
-# RandomHorizontalFlip) against torchvision's functional transforms, image by image with the
-# parameters ctrain drew (augment_dump, beside ctrain in the build folder, writes them; see
-# torchvision_augment.py). Skips when Debian's python3-torchvision is not installed (make test
-# installs it when it can).
+# rotate, translate, scale and shear, nearest or bilinear, then RandomCrop's padding, or
+# RandomResizedCrop; RandomHorizontalFlip; RandomErasing) against torchvision's functional
+# transforms, image by image with the parameters ctrain drew (augment_dump, beside ctrain in the
+# build folder, writes them; see torchvision_augment.py), and the boxes of RandomResizedCrop
+# and RandomErasing against their get_params' distributions. Skips when Debian's
+# python3-torchvision is not installed (make test installs it when it can).
 # Usage: bash tests/cli_torchvision.sh path/to/ctrain
 set -u
 here=$(cd "$(dirname "$0")" && pwd)

@@ -350,6 +350,98 @@ static void test_gather_resized(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* gather_u8 with RandomErasing on top of the rest: the box RandomErasing.get_params picks from */
+/* the image's Philox words (written out again here) takes the fill; every other pixel is the   */
+/* gather without erasing's                                                                      */
+
+/* the erased box of the image at place pos under a (box[2] == 0: none), as augment.h states */
+static void ref_erase_box(const ct_augment *a, uint64_t pos, int box[4]) {
+    uint32_t coin[4];
+    box[0] = box[1] = box[2] = box[3] = 0;
+    ct_philox4x32(a->seed, a->stream | (1ull << 50) | (10ull << 40), a->first + pos, coin);
+    if (!((coin[0] >> 8) / 16777216.0 < a->erase_p)) return;
+    double area = (double)a->h * a->w, lr0 = log(0.3), lr1 = log(3.3);
+    for (int k = 0; k < 10; k++) {
+        uint32_t r[4];
+        ct_philox4x32(a->seed, a->stream | (1ull << 50) | ((uint64_t)k << 40), a->first + pos, r);
+        double t = area * (0.02 + (0.33 - 0.02) * ((r[0] >> 8) / 16777216.0));
+        double ar = exp(lr0 + (lr1 - lr0) * ((r[1] >> 8) / 16777216.0));
+        int eh = (int)nearbyint(sqrt(t * ar)), ew = (int)nearbyint(sqrt(t / ar));
+        if (eh < a->h && ew < a->w) {
+            box[0] = (int)(r[2] % (uint32_t)(a->h - eh + 1));
+            box[1] = (int)(r[3] % (uint32_t)(a->w - ew + 1));
+            box[2] = eh, box[3] = ew;
+            return;
+        }
+    }
+}
+
+static void test_gather_erase(void **state) {
+    ct_backend *b = tu_backend(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 20, 0);
+    const int64_t rows = 16, n = 60;
+    const float scale = 1.0f / 255.0f;
+    const struct { int c, h, w, pad, flip; float deg, a0, p; } cases[] = {
+        {1, 28, 28, 0, 0, 0, 0, 1.0f},      /* erasing alone, every image */
+        {3, 12, 9, 2, 1, 10, 0, 0.5f},      /* over a warp, crop and flip, half of them */
+        {2, 10, 14, 0, 1, 0, 0.3f, 0.7f},   /* over a resized crop */
+        {1, 1, 20, 0, 0, 0, 0, 1.0f},       /* no box is below one row: none erased */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int c = cases[k].c, h = cases[k].h, w = cases[k].w;
+        const int64_t row = (int64_t)c * h * w;
+        ct_augment aug = {.c = c, .h = h, .w = w, .pad = cases[k].pad, .flip = cases[k].flip,
+                          .degrees = cases[k].deg, .bilinear = cases[k].deg > 0,
+                          .area_min = cases[k].a0, .area_max = cases[k].a0 > 0 ? 1.0f : 0.0f,
+                          .ratio_min = cases[k].a0 > 0 ? 0.75f : 0.0f,
+                          .ratio_max = cases[k].a0 > 0 ? 4.0f / 3.0f : 0.0f,
+                          .erase_p = cases[k].p, .erase_fill = {17, 200, 96, 5},
+                          .seed = 70 + k, .stream = 5, .first = 77 * k};
+        ct_augment plain_aug = aug;
+        plain_aug.erase_p = 0.0f;
+        uint8_t *src = hmalloc((size_t)(rows * row));
+        int32_t *idx = hmalloc((size_t)n * 4);
+        float *out = hmalloc((size_t)(n * row) * 4), *plain = hmalloc((size_t)(n * row) * 4);
+        for (int64_t i = 0; i < rows * row; i++) src[i] = (uint8_t)ct_rng_below(&rng, 256);
+        for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
+        uint8_t *d_src = dput(b, src, (size_t)(rows * row));
+        int32_t *d_idx = dput(b, idx, (size_t)n * 4);
+        float *d_out = dalloc(b, (size_t)(n * row) * 4);
+        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &aug, NULL, d_out, NULL, NULL));
+        dget(b, out, d_out, (size_t)(n * row) * 4);
+        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &plain_aug, NULL, d_out, NULL,
+                        NULL));
+        dget(b, plain, d_out, (size_t)(n * row) * 4);
+        int erased = 0;
+        for (int64_t i = 0; i < n; i++) {
+            int box[4];
+            ref_erase_box(&aug, (uint64_t)i, box);
+            erased += box[2] > 0;
+            if (box[2] > 0 && box[3] > 0) { /* RandomErasing's ranges (rounding aside) */
+                double share = (double)box[2] * box[3] / ((double)h * w);
+                assert_true(share >= 0.005 && share <= 0.45 && box[2] < h && box[3] < w);
+            }
+            for (int ch = 0; ch < c; ch++)
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < w; x++) {
+                        int64_t at = i * row + ((int64_t)ch * h + y) * w + x;
+                        int in = y >= box[0] && y < box[0] + box[2] && x >= box[1] &&
+                                 x < box[1] + box[3];
+                        float want = in ? scale * aug.erase_fill[ch < 4 ? ch : 0] : plain[at];
+                        if (out[at] != want)
+                            tu_near("erased gather", (size_t)at, out[at], want, 0.0);
+                    }
+        }
+        if (h == 1) assert_int_equal(erased, 0);
+        else if (aug.erase_p == 1.0f) assert_true(erased > n * 9 / 10); /* (tries may fail) */
+        else assert_true(erased > n / 5 && erased < n * 9 / 10);
+        b->free(b, d_src); b->free(b, d_idx); b->free(b, d_out);
+        free(src); free(idx); free(out); free(plain);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* a step's scalars in device memory (ct_step_vars): step_load walks the epoch's table, and     */
 /* gather_u8 with sv is gather_u8 with idx and aug->first moved on by sv->pos                    */
 
@@ -396,7 +488,7 @@ static void test_step_vars(void **state) {
             aug.shear = 5, aug.bilinear = 1;
         if (augment == 3)
             aug.pad = 0, aug.area_min = 0.1f, aug.area_max = 0.9f, aug.ratio_min = 0.5f,
-            aug.ratio_max = 2.0f;
+            aug.ratio_max = 2.0f, aug.erase_p = 0.5f, aug.erase_fill[0] = 30.0f;
         ct_augment moved = aug;
         moved.first += (uint64_t)pos;
         OK(b->gather_u8(b, d_src, d_lab, d_idx + pos, n, row, 0.5f, augment ? &moved : NULL,
@@ -741,6 +833,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         TU_ON_EACH(test_gather), TU_ON_EACH(test_gather_augment), TU_ON_EACH(test_gather_mix),
         TU_ON_EACH(test_gather_affine), TU_ON_EACH(test_gather_resized),
+        TU_ON_EACH(test_gather_erase),
         TU_ON_EACH(test_step_vars),
         TU_ON_EACH(test_collectives_one_rank), TU_ON_EACH(test_collectives_broken_link),
         TU_ON_EACH(test_collectives_timeout),

@@ -479,13 +479,15 @@ static void test_train_state(void **state) {
     assert_int_equal(ct_model_get_optimizer_state(m2, o2, &s2), CT_OK);
     assert_int_equal(s1, s2);
     assert_memory_equal(o1, o2, (size_t)n_opt * sizeof(float));
-    { /* a resized crop (in place of the warp) travels too */
+    { /* a resized crop (in place of the warp) and random erasing travel too */
         ct_train_config rc = cfg, got_rc;
         rc.augment_degrees = rc.augment_translate = rc.augment_shear = 0.0f;
         rc.augment_scale_min = rc.augment_scale_max = 0.0f;
         rc.augment_bilinear = 0;
         rc.augment_area_min = 0.25f, rc.augment_area_max = 0.875f;
         rc.augment_ratio_min = 0.5f, rc.augment_ratio_max = 2.0f;
+        rc.augment_erase_p = 0.25f, rc.augment_erase_fill[0] = 0.125f;
+        rc.augment_erase_fill[3] = 0.75f;
         ct_train_state rst = st;
         rst.cfg = &rc;
         const char *rpath = tu_tmp_path("train_state_resized.safetensors");
@@ -497,7 +499,9 @@ static void test_train_state(void **state) {
         assert_int_equal(ct_checkpoint_load_train_state(rcp, m2, &got_rc, NULL, &rh, &rn), CT_OK);
         assert_true(got_rc.augment_area_min == 0.25f && got_rc.augment_area_max == 0.875f &&
                     got_rc.augment_ratio_min == 0.5f && got_rc.augment_ratio_max == 2.0f &&
-                    got_rc.augment_degrees == 0.0f && got_rc.augment_bilinear == 0);
+                    got_rc.augment_degrees == 0.0f && got_rc.augment_bilinear == 0 &&
+                    got_rc.augment_erase_p == 0.25f && got_rc.augment_erase_fill[0] == 0.125f &&
+                    got_rc.augment_erase_fill[1] == 0.0f && got_rc.augment_erase_fill[3] == 0.75f);
         free(rh);
         ct_checkpoint_free(rcp);
     }

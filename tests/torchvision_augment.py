@@ -6,7 +6,8 @@ hflip), or Compose([RandomResizedCrop, RandomHorizontalFlip]) (functional.resize
 bilinear, antialias=True; hflip), must give ctrain's pixels: bilinear within 1e-4 (of 255),
 nearest exactly but for a pixel in 2000 (a sampling point within rounding of a half pixel may
 round either way). The drawn parameters must lie in RandomAffine's ranges, and the shifts be
-whole pixels as its get_params rounds them. RandomResizedCrop's boxes (drawn from ctrain's
+whole pixels as its get_params rounds them. Then RandomErasing (functional.erase of the box
+ctrain drew, to its fill). RandomResizedCrop's and RandomErasing's boxes (drawn from ctrain's
 own random numbers) must be distributed as torchvision's get_params draws them: the
 two-sample Kolmogorov-Smirnov distance between 4000 of each, for the box's area, aspect ratio
 and place, at most 0.05 (for boxes of one distribution, a larger distance has a chance below
@@ -49,10 +50,33 @@ def box_stats(boxes, h, w):
     """each box's area share, log aspect ratio and place (of the free rows and columns)"""
     return {
         "area": [bh * bw / (h * w) for _, _, bh, bw in boxes],
-        "log ratio": [math.log(bw / bh) for _, _, bh, bw in boxes],
+        "log ratio": [math.log(bw / bh) for _, _, bh, bw in boxes if bh and bw],
         "top": [t / (h - bh) if h > bh else 0.5 for t, _, bh, _ in boxes],
         "left": [l / (w - bw) if w > bw else 0.5 for _, l, _, bw in boxes],
     }
+
+
+def check_erase_boxes(case):
+    from torchvision.transforms import RandomErasing
+    h, w = case["erase_boxes_of"]
+    ours = case["boxes"]
+    torch.manual_seed(len(ours) + h * 100 + w + 1)
+    img = torch.zeros(1, h, w)
+    theirs = [RandomErasing.get_params(img, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=[0])[:4]
+              for _ in range(len(ours))]
+    name = "RandomErasing boxes of %dx%d" % (h, w)
+    # (a side may round to 0 pixels: torchvision then erases nothing, and so does ctrain)
+    check(all(0 <= t and 0 <= l and 0 <= bh and 0 <= bw and t + bh <= h and l + bw <= w
+              for t, l, bh, bw in ours), "%s: every box inside the image" % name)
+    none_ours = sum(1 for b in ours if b == [0, 0, h, w])
+    none_theirs = sum(1 for b in theirs if tuple(b) == (0, 0, h, w))
+    check(abs(none_ours - none_theirs) <= 0.03 * len(ours) + 10,
+          "%s: as often none fits as in torchvision (%d and %d of %d)" % (
+              name, none_ours, none_theirs, len(ours)))
+    a, b = box_stats(ours, h, w), box_stats(theirs, h, w)
+    for key in a:
+        d = ks_distance(a[key], b[key])
+        check(d <= 0.05, "%s: %s distributed as torchvision's (KS distance %.3f)" % (name, key, d))
 
 
 def check_boxes(case):
@@ -78,6 +102,9 @@ for line in open(sys.argv[1]):
     if "boxes_of" in case:
         check_boxes(case)
         continue
+    if "erase_boxes_of" in case:
+        check_erase_boxes(case)
+        continue
     c, h, w, pad = case["c"], case["h"], case["w"], case["pad"]
     deg, tr, (smin, smax), sh = case["degrees"], case["translate"], case["scale"], case["shear"]
     (amin, amax), (rmin, rmax) = case["area"], case["ratio"]
@@ -88,6 +115,10 @@ for line in open(sys.argv[1]):
     if resized:
         name = "c%d %dx%d resized crop area %g:%g ratio %.4g:%.4g, flip %d" % (
             c, h, w, amin, amax, rmin, rmax, case["flip"])
+    erase_p = case["erase"]
+    if erase_p:
+        name += ", then erase p %g" % erase_p
+    erased = 0
     worst, mismatched, total, in_range, flips = 0.0, 0, 0, True, 0
     for im in case["images"]:
         x = torch.tensor(im["in"], dtype=torch.float64).reshape(c, h, w)
@@ -113,6 +144,12 @@ for line in open(sys.argv[1]):
         if im["flip"]:
             ref = F.hflip(ref)
             flips += 1
+        ey, ex, eh, ew = im["erased"]
+        if eh:
+            in_range &= eh < h and ew < w and 0 <= ey and 0 <= ex and ey + eh <= h and ex + ew <= w
+            fill = torch.tensor([255.0 * f for f in case["fill"]][:c], dtype=torch.float64)
+            ref = F.erase(ref, ey, ex, eh, ew, fill[:, None, None])
+            erased += 1
         diff = (ours - ref).abs()
         worst = max(worst, diff.max().item())
         mismatched += int((diff > 1e-4).sum().item())
@@ -126,6 +163,10 @@ for line in open(sys.argv[1]):
               "%s: as torchvision (%d of %d pixels differ)" % (name, mismatched, total))
     if case["flip"]:
         check(0 < flips < len(case["images"]), "%s: both sides of the flip's coin" % name)
+    if 0 < erase_p < 1:
+        check(0 < erased < len(case["images"]), "%s: both sides of the erasing's coin" % name)
+    elif erase_p == 1:
+        check(erased >= len(case["images"]) // 2, "%s: most images erased" % name)
 
 print("%s: %d failed" % ("FAIL" if fails else "PASS", fails))
 sys.exit(1 if fails else 0)

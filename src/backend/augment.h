@@ -7,7 +7,8 @@
  * interpolation, fill=0), RandomCrop(size=(h, w), padding=pad), RandomHorizontalFlip()]) on
  * each image (c, h, w) of a batch, or, with a resized crop (area_max > 0, which neither warps nor
  * pads), as Compose([RandomResizedCrop((h, w), scale=(area_min, area_max), ratio=(ratio_min,
- * ratio_max)), RandomHorizontalFlip()]) (below):
+ * ratio_max)), RandomHorizontalFlip()]) (below); then, with erase_p > 0,
+ * RandomErasing(p=erase_p, scale=(0.02, 0.33), ratio=(0.3, 3.3)) (below):
  * - the affine part (when any of degrees, translate, scale, shear is set) is RandomAffine's:
  *   angle uniform in [-degrees, degrees], a shift (tx, ty) uniform in +-translate * (w, h)
  *   rounded to whole pixels (half to even, as Python's round), a zoom uniform in
@@ -28,17 +29,29 @@
  * shear. So an image's transform depends only on (seed, stream, its position): the same on
  * every backend, thread count and resume. The warp is computed in double with every product
  * and sum rounded on its own (no fused multiply-add), so the CPU and the CUDA kernel sample
- * the same points (sin, cos and tan may differ in the last bit between their libraries).
+ * the same points (sin, cos and tan, and the resized crop's and erasing's log and exp, may
+ * differ in the last bit between their libraries: a box side would change only when its
+ * square root fell within that of a half).
  *
  * The resized crop is RandomResizedCrop's: up to CT_RESIZED_TRIES tries, try k from the Philox
  * block (key seed, counter (stream | CT_AUGMENT_RESIZED_BIT | k << 40, first + i)): a box of
  * area h * w * U(area_min, area_max) and aspect ratio exp(U(log ratio_min, log ratio_max)),
  * its sides rounded half to even; the first that fits in the image is taken, at a uniform
  * place (words 2 and 3 modulo the free rows and columns); when none fits, the whole image, cut
- * to the nearest ratio in range, centred. The box is then resized to (h, w) bilinearly as
+ * to the nearest ratio in range, centred (a side that rounds to 0 there, which torchvision
+ * would crop to nothing, is 1). The box is then resized to (h, w) bilinearly as
  * PyTorch's interpolate(antialias=True) and PIL's resize do (the box is never larger than the
  * image, so each output pixel has at most 2 taps a side; weights normalised to sum 1), in
  * double, not rounded back to bytes.
+ *
+ * RandomErasing: with chance erase_p (u24 of word 0 of the block (key seed, counter (stream |
+ * CT_AUGMENT_ERASE_BIT | CT_ERASE_TRIES << 40, first + i)) < erase_p), up to CT_ERASE_TRIES
+ * tries, try k from the block (stream | CT_AUGMENT_ERASE_BIT | k << 40, first + i): a box of
+ * area h * w * U(0.02, 0.33) and height / width exp(U(log 0.3, log 3.3)), its sides rounded
+ * half to even; the first strictly smaller than the image on both sides is taken at a uniform
+ * place (words 2, 3) (a side may round to 0: nothing erased, as torchvision's F.erase); when
+ * none is, nothing is erased. The box's pixels (of the output, after
+ * the flip) take erase_fill (torchvision's value, in the pixels' 0..255 here).
  */
 #ifndef CT_AUGMENT_H
 #define CT_AUGMENT_H
@@ -80,6 +93,13 @@ static inline double ct_dmul_rn(double a, double b) {
 /* counter_hi of the resized crop's try k: the stream | this bit | k << 40 */
 #define CT_AUGMENT_RESIZED_BIT (1ull << 49)
 #define CT_RESIZED_TRIES 10 /* RandomResizedCrop.get_params' */
+/* counter_hi of RandomErasing's try k (its coin: k = CT_ERASE_TRIES) */
+#define CT_AUGMENT_ERASE_BIT (1ull << 50)
+#define CT_ERASE_TRIES 10 /* RandomErasing.get_params' */
+#define CT_ERASE_AREA_MIN 0.02 /* RandomErasing's scale=(0.02, 0.33), ratio=(0.3, 3.3) */
+#define CT_ERASE_AREA_MAX 0.33
+#define CT_ERASE_RATIO_MIN 0.3
+#define CT_ERASE_RATIO_MAX 3.3
 
 typedef struct {
     int c, h, w;
@@ -92,6 +112,9 @@ typedef struct {
     int bilinear;                 /* 1: bilinear, 0: nearest */
     float area_min, area_max;     /* the resized crop's share of the area (both 0: none) */
     float ratio_min, ratio_max;   /* and its aspect ratio's range (width / height) */
+    float erase_p;                /* RandomErasing's chance (0: none) */
+    float erase_fill[4];          /* the erased pixels' value (0..255) by channel (< 4; more:
+                                   * the first's) */
     uint64_t seed, stream, first;
     /* MixUp / CutMix (train/mix.c): 1 mixes each output row with the batch's row before it
      * (torch's roll(1, 0): its first row with its last), each augmented at its own place, by
@@ -114,6 +137,8 @@ typedef struct {
     int ty, tx, flip;
     int resized;                  /* 1: the box (box_y, box_x, box_h, box_w) resized */
     int box_y, box_x, box_h, box_w;
+    int erased;                   /* 1: the box (erase_y, erase_x, erase_h, erase_w) erased */
+    int erase_y, erase_x, erase_h, erase_w;
     int affine;
     double m[6];
     double angle, scale, shear;
@@ -163,6 +188,42 @@ static inline CT_HD void ct_augment_resized_fallback(const ct_augment *a, ct_aug
     d->box_y = (a->h - d->box_h) / 2, d->box_x = (a->w - d->box_w) / 2;
 }
 
+static inline CT_HD uint64_t ct_augment_erase_counter(const ct_augment *a, int k) {
+    return a->stream | CT_AUGMENT_ERASE_BIT | ((uint64_t)k << 40);
+}
+
+/* RandomErasing's coin from its block r: 1 when the image is to be erased */
+static inline CT_HD int ct_augment_erase_coin(const ct_augment *a, const uint32_t r[4]) {
+    return ct_augment_u24(r[0]) < (double)a->erase_p;
+}
+
+/* RandomErasing's try from its block r: 1 with d's erased box set when the box fits */
+static inline CT_HD int ct_augment_erase_try(const ct_augment *a, const uint32_t r[4],
+                                             ct_augment_draw *d) {
+    double area = CT_DMUL((double)a->h, (double)a->w);
+    double target = CT_DMUL(area, CT_DADD(CT_ERASE_AREA_MIN,
+                                          CT_DMUL(CT_ERASE_AREA_MAX - CT_ERASE_AREA_MIN,
+                                                  ct_augment_u24(r[0]))));
+    double lo = log(CT_ERASE_RATIO_MIN), hi = log(CT_ERASE_RATIO_MAX);
+    double ratio = exp(CT_DADD(lo, CT_DMUL(CT_DADD(hi, -lo), ct_augment_u24(r[1]))));
+    double eh = rint(sqrt(CT_DMUL(target, ratio))), ew = rint(sqrt(target / ratio));
+    if (!(eh < (double)a->h && ew < (double)a->w)) return 0;
+    d->erased = 1;
+    d->erase_h = (int)eh, d->erase_w = (int)ew;
+    d->erase_y = (int)(r[2] % (uint32_t)(a->h - d->erase_h + 1));
+    d->erase_x = (int)(r[3] % (uint32_t)(a->w - d->erase_w + 1));
+    return 1;
+}
+
+static inline CT_HD int ct_augment_in_erased(const ct_augment_draw *d, int y, int x) {
+    return d->erased && y >= d->erase_y && y < d->erase_y + d->erase_h && x >= d->erase_x &&
+           x < d->erase_x + d->erase_w;
+}
+
+static inline CT_HD double ct_augment_erase_fill(const ct_augment *a, int ch) {
+    return (double)a->erase_fill[ch < 4 ? ch : 0];
+}
+
 /* Output index o (of out) of an axis of a box of n (<= out) pixels, resized: its first tap
  * and the (1 or 2) normalised weights, as interpolate(antialias=True)'s bilinear filter
  * (support 1 when enlarging: taps from (int)(centre - 0.5) to (int)(centre + 1.5)); returns
@@ -194,7 +255,8 @@ static inline CT_HD void ct_augment_draw_of(const ct_augment *a, const uint32_t 
     d->flip = a->flip ? (int)(w[2] & 1u) : 0;
     d->affine = ct_augment_is_affine(a);
     d->resized = d->box_y = d->box_x = 0, d->box_h = a->h, d->box_w = a->w; /* (the callers
-                                   * draw the box: ct_augment_resized_try) */
+                                   * draw the boxes: ct_augment_resized_try, erase_try) */
+    d->erased = d->erase_y = d->erase_x = d->erase_h = d->erase_w = 0;
     d->angle = d->shear = 0.0, d->scale = 1.0, d->shift_x = d->shift_y = 0;
     for (int k = 0; k < 6; k++) d->m[k] = 0.0;
     if (!d->affine) return;
@@ -231,6 +293,7 @@ static inline CT_HD void ct_augment_draw_of(const ct_augment *a, const uint32_t 
 static inline CT_HD double ct_augment_pixel(const ct_augment *a, const ct_augment_draw *d,
                                             const uint8_t *img, int ch, int y, int x) {
     const int h = a->h, w = a->w;
+    if (ct_augment_in_erased(d, y, x)) return ct_augment_erase_fill(a, ch);
     int cx = d->flip ? w - 1 - x : x; /* the crop's column shown at x */
     if (d->resized) {
         const uint8_t *p = img + ((int64_t)ch * h + d->box_y) * w + d->box_x;

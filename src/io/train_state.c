@@ -92,6 +92,11 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"mixup_alpha", c->mixup_alpha}, {"cutmix_alpha", c->cutmix_alpha},
         {"augment_area_min", c->augment_area_min}, {"augment_area_max", c->augment_area_max},
         {"augment_ratio_min", c->augment_ratio_min}, {"augment_ratio_max", c->augment_ratio_max},
+        {"augment_erase_p", c->augment_erase_p},
+        {"augment_erase_fill0", c->augment_erase_fill[0]},
+        {"augment_erase_fill1", c->augment_erase_fill[1]},
+        {"augment_erase_fill2", c->augment_erase_fill[2]},
+        {"augment_erase_fill3", c->augment_erase_fill[3]},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         ct_jw_key(j, 0, floats[i].key);
@@ -389,6 +394,11 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"augment_area_max", &cfg->augment_area_max},
         {"augment_ratio_min", &cfg->augment_ratio_min},
         {"augment_ratio_max", &cfg->augment_ratio_max},
+        {"augment_erase_p", &cfg->augment_erase_p},
+        {"augment_erase_fill0", &cfg->augment_erase_fill[0]},
+        {"augment_erase_fill1", &cfg->augment_erase_fill[1]},
+        {"augment_erase_fill2", &cfg->augment_erase_fill[2]},
+        {"augment_erase_fill3", &cfg->augment_erase_fill[3]},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         double d;

@@ -334,6 +334,14 @@ void ct_model_free(ct_model *m) {
 int64_t ct_model_param_count(const ct_model *m) { return m->n_params; }
 int ct_model_num_classes(const ct_model *m) { return m->classes; }
 
+int ct_model_input_mean(const ct_model *m, float mean[CT_MAX_NORM_CHANNELS]) {
+    const ct_layer *l = m->n_layers > 0 ? &m->layers[0] : NULL;
+    const int norm = l && l->ops == &ct_normalize_ops;
+    for (int k = 0; k < CT_MAX_NORM_CHANNELS; k++)
+        mean[k] = norm ? l->cfg.norm.mean[k < l->cfg.norm.n ? k : 0] : 0.0f;
+    return norm;
+}
+
 ct_status ct_model_get_params(const ct_model *m, float *host) {
     return m->b->d2h(m->b, host, m->params, (size_t)m->n_params * sizeof(float));
 }

@@ -392,6 +392,13 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         cfg->augment_scale_max == 0.0f && cfg->augment_shear == 0.0f)
         return ct_fail(CT_ERR_INVALID, "augmentation interpolation bilinear needs a warp "
                        "(rotation, translation, scale or shear)");
+    if (!(cfg->augment_erase_p >= 0.0f && cfg->augment_erase_p <= 1.0f))
+        return ct_fail(CT_ERR_INVALID, "random erasing's chance must be in [0, 1], got %g",
+                       (double)cfg->augment_erase_p);
+    for (int k = 0; k < CT_MAX_NORM_CHANNELS; k++)
+        if (!(cfg->augment_erase_fill[k] >= 0.0f && cfg->augment_erase_fill[k] <= 1.0f))
+            return ct_fail(CT_ERR_INVALID, "random erasing's fill (channel %d) must be a pixel "
+                           "value in [0, 1], got %g", k, (double)cfg->augment_erase_fill[k]);
     if (cfg->augment_area_min == 0.0f && cfg->augment_area_max == 0.0f) {
         if (cfg->augment_ratio_min != 0.0f || cfg->augment_ratio_max != 0.0f)
             return ct_fail(CT_ERR_INVALID, "a resized crop's ratio range [%g, %g] without its "
@@ -404,11 +411,13 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         return ct_fail(CT_ERR_INVALID, "a resized crop's area range must be 0 < min <= max <= 1 "
                        "(both 0: none), got [%g, %g]", (double)cfg->augment_area_min,
                        (double)cfg->augment_area_max);
-    if (!(cfg->augment_ratio_min > 0.0f && cfg->augment_ratio_min <= cfg->augment_ratio_max &&
+    if (!(cfg->augment_ratio_min >= 1.0f / CT_MAX_AUGMENT_RATIO &&
+          cfg->augment_ratio_min <= cfg->augment_ratio_max &&
           cfg->augment_ratio_max <= CT_MAX_AUGMENT_RATIO))
-        return ct_fail(CT_ERR_INVALID, "a resized crop's ratio range must be 0 < min <= max <= "
-                       "%g, got [%g, %g]", (double)CT_MAX_AUGMENT_RATIO,
-                       (double)cfg->augment_ratio_min, (double)cfg->augment_ratio_max);
+        return ct_fail(CT_ERR_INVALID, "a resized crop's ratio range must be 1/%g <= min <= max "
+                       "<= %g, got [%g, %g]", (double)CT_MAX_AUGMENT_RATIO,
+                       (double)CT_MAX_AUGMENT_RATIO, (double)cfg->augment_ratio_min,
+                       (double)cfg->augment_ratio_max);
     if (cfg->augment_pad > 0 || cfg->augment_degrees != 0.0f || cfg->augment_translate != 0.0f ||
         cfg->augment_scale_max != 0.0f || cfg->augment_shear != 0.0f)
         return ct_fail(CT_ERR_INVALID, "a resized crop replaces the warp (rotation, translation, "

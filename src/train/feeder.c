@@ -19,24 +19,26 @@
 static int augments(const ct_train_config *cfg) {
     return cfg->augment_pad > 0 || cfg->augment_flip || cfg->augment_degrees != 0.0f ||
            cfg->augment_translate != 0.0f || cfg->augment_scale_max != 0.0f ||
-           cfg->augment_shear != 0.0f || cfg->augment_area_max != 0.0f;
+           cfg->augment_shear != 0.0f || cfg->augment_area_max != 0.0f ||
+           cfg->augment_erase_p != 0.0f;
 }
 
 /* The augmentation of images (c, h, w) at places first.. of epoch's order under cfg. */
 static ct_augment augment_of(const ct_train_config *cfg, int c, int h, int w, int epoch,
                              uint64_t first) {
-    return (ct_augment){.c = c, .h = h, .w = w, .pad = cfg->augment_pad,
-                        .flip = cfg->augment_flip, .degrees = cfg->augment_degrees,
-                        .translate = cfg->augment_translate,
-                        .scale_min = cfg->augment_scale_min,
-                        .scale_max = cfg->augment_scale_max, .shear = cfg->augment_shear,
-                        .bilinear = cfg->augment_bilinear,
-                        .area_min = cfg->augment_area_min, .area_max = cfg->augment_area_max,
-                        .ratio_min = cfg->augment_ratio_min,
-                        .ratio_max = cfg->augment_ratio_max, .seed = cfg->seed,
-                        .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) |
-                                  (uint64_t)epoch,
-                        .first = first};
+    ct_augment a = {.c = c, .h = h, .w = w, .pad = cfg->augment_pad, .flip = cfg->augment_flip,
+                    .degrees = cfg->augment_degrees, .translate = cfg->augment_translate,
+                    .scale_min = cfg->augment_scale_min, .scale_max = cfg->augment_scale_max,
+                    .shear = cfg->augment_shear, .bilinear = cfg->augment_bilinear,
+                    .area_min = cfg->augment_area_min, .area_max = cfg->augment_area_max,
+                    .ratio_min = cfg->augment_ratio_min, .ratio_max = cfg->augment_ratio_max,
+                    .erase_p = cfg->augment_erase_p, .seed = cfg->seed,
+                    .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) |
+                              (uint64_t)epoch,
+                    .first = first};
+    for (int k = 0; k < 4; k++) /* (augment.h's pixels are 0..255) */
+        a.erase_fill[k] = 255.0f * cfg->augment_erase_fill[k < CT_MAX_NORM_CHANNELS ? k : 0];
+    return a;
 }
 
 ct_status ct_augment_images(const ct_train_config *cfg, const uint8_t *images, int64_t n,

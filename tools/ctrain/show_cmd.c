@@ -203,6 +203,7 @@ int cmd_show(int argc, char **argv) {
         ct_dataset_free(ds);
         return rc;
     }
+    if (cm.m) ct_model_input_mean(cm.m, aug.augment_erase_fill); /* (erase: as train's) */
     cli_names names; /* --class-names', the model's (its metadata), else the dataset's */
     if (cm.m && cli_check_data(&cm, ds, o.dataset, o.part) != CLI_EXIT_OK) rc = CLI_EXIT_ERROR;
     else

@@ -87,7 +87,8 @@ typedef struct {
     int class_weight_balanced; /* the run's weights are balanced's (the Plan line says so) */
     float ema_decay;         /* --ema: the moving average's decay, in [0, 1) (0: none) */
     int ema_warmup;          /* --ema-warmup */
-    const char *augment;     /* auto, off, or parts: "rotate=D,...,crop[=PAD],flip" */
+    const char *augment;     /* auto, off, or parts: "rotate=D,...,crop[=PAD],flip" or
+                              * "resized-crop[=A:B],ratio=R:S,flip", then "erase[=P]" */
     const char *normalize;   /* off, auto, or "MEAN,STD" / "M1,...,MC,S1,...,SC" */
     const char *image_size;  /* --dataset folder: "SIDE" or "HEIGHT,WIDTH" (NULL: as found) */
     int image_h, image_w;    /* its numbers (0: none) */

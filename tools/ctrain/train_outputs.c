@@ -290,7 +290,10 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
         printf("%srandom resized crop (area %g to %g, ratio %.4g to %.4g)", sep,
                (double)c->augment_area_min, (double)c->augment_area_max,
                (double)c->augment_ratio_min, (double)c->augment_ratio_max), sep = " + ";
-    if (c->augment_flip) printf("%shorizontal flip", sep);
+    if (c->augment_flip) printf("%shorizontal flip", sep), sep = " + ";
+    if (c->augment_erase_p > 0)
+        printf("%srandom erasing (p %g%s)", sep, (double)c->augment_erase_p,
+               c->augment_erase_fill[0] > 0 ? ", to the normalize layer's mean" : "");
     if (strcmp(o->dataset, "mnist") != 0) printf(", dataset %s", o->dataset);
     printf(", seed %llu", (unsigned long long)o->seed);
     if (save_dir) printf(", saving to %s", save_dir);

@@ -136,7 +136,7 @@ int train_parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, siz
 
 #define AUGMENT_DEFAULT_PAD 4 /* torchvision's CIFAR recipe: RandomCrop(32, padding=4) */
 #define AUGMENT_PARTS "off, auto, or parts rotate=D, translate=F, scale=A:B, shear=S, " \
-                      "bilinear, crop[=P], resized-crop[=A:B], ratio=A:B, flip"
+                      "bilinear, crop[=P], resized-crop[=A:B], ratio=A:B, flip, erase[=P]"
 /* RandomResizedCrop's defaults: scale=(0.08, 1.0), ratio=(3/4, 4/3) */
 #define RESIZED_AREA_MIN 0.08f
 #define RESIZED_RATIO_MIN (3.0f / 4.0f)
@@ -167,6 +167,7 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
     c->augment_scale_min = c->augment_scale_max = 0.0f;
     c->augment_area_min = c->augment_area_max = 0.0f;
     c->augment_ratio_min = c->augment_ratio_max = 0.0f;
+    c->augment_erase_p = 0.0f;
     if (strcmp(spec, "off") == 0) return 0;
     if (strcmp(spec, "auto") == 0) {
         if (strcmp(dataset, "cifar10") == 0)
@@ -226,14 +227,21 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
                                 part + 13), -1;
             c->augment_area_min = (float)x;
             c->augment_area_max = (float)hi;
+        } else if (strncmp(part, "erase", 5) == 0 && (part[5] == 0 || part[5] == '=')) {
+            bit = 9, x = 0.5; /* RandomErasing's p */
+            if (part[5] == '=' && (cli_parse_double(part + 6, &x) != 0 || !(x > 0 && x <= 1)))
+                return snprintf(err, err_bytes, "erase=P: P must be a chance in (0, 1], got "
+                                "\"%s\"", part + 6), -1;
+            c->augment_erase_p = (float)x;
         } else if (strncmp(part, "ratio=", 6) == 0) {
             bit = 8;
             double hi;
-            if (augment_range(part + 6, &x, &hi) != 0 || !((float)x > 0 && x <= hi) ||
-                !(hi <= CT_MAX_AUGMENT_RATIO))
+            if (augment_range(part + 6, &x, &hi) != 0 || !(x <= hi) ||
+                !((float)x >= 1.0f / CT_MAX_AUGMENT_RATIO) || !(hi <= CT_MAX_AUGMENT_RATIO))
                 return snprintf(err, err_bytes, "ratio=A:B: A and B must be aspect ratios "
-                                "(width / height) with 0 < A <= B <= %g, got \"%s\"",
-                                (double)CT_MAX_AUGMENT_RATIO, part + 6), -1;
+                                "(width / height) with 1/%g <= A <= B <= %g, got \"%s\"",
+                                (double)CT_MAX_AUGMENT_RATIO, (double)CT_MAX_AUGMENT_RATIO,
+                                part + 6), -1;
             c->augment_ratio_min = (float)x;
             c->augment_ratio_max = (float)hi;
         } else {
@@ -256,7 +264,9 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
     if (c->augment_ratio_max > 0 && c->augment_area_max == 0)
         return snprintf(err, err_bytes, "ratio=A:B: the aspect ratios of resized-crop's boxes, "
                         "and there is no resized-crop in \"%s\"", spec), -1;
-    if (c->augment_area_max > 0 && (seen & 0x7cu)) /* crop, rotate, translate, shear, scale */
+    if (c->augment_area_max > 0 && (c->augment_pad > 0 || c->augment_degrees > 0 ||
+                                    c->augment_translate > 0 || c->augment_scale_max > 0 ||
+                                    c->augment_shear > 0))
         return snprintf(err, err_bytes, "resized-crop takes the place of rotate, translate, "
                         "scale, shear and crop (torchvision's RandomResizedCrop, then the flip): "
                         "not both in \"%s\"", spec), -1;
@@ -307,6 +317,10 @@ void train_format_augment(const ct_train_config *c, char *out, size_t out_bytes)
         }
     }
     if (c->augment_flip) PUT("flip");
+    if (c->augment_erase_p != 0.0f) {
+        cli_shortest_float(c->augment_erase_p, num[0], sizeof num[0]);
+        PUT("erase=%s", num[0]);
+    }
 #undef PUT
     if (!used) snprintf(out, out_bytes, "off");
 }

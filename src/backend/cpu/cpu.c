@@ -283,32 +283,12 @@ static void resized_row(const ct_augment *a, const ct_augment_draw *d, const uin
     }
 }
 
-/* One image (c, h, w) of src into dst, warped, cropped and flipped as augment.h describes. */
-static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, float scale,
-                        uint64_t pos) {
-    if (!a->pad && !a->flip && !ct_augment_is_affine(a) && a->area_max == 0.0f) {
-        ct_convert_u8(src, dst, (int64_t)a->c * a->h * a->w, scale); /* (mixing alone) */
-        return;
-    }
-    uint32_t w4[4], v4[4] = {0, 0, 0, 0};
-    ct_augment_draw d;
-    ct_philox4x32(a->seed, a->stream, a->first + pos, w4);
-    if (ct_augment_is_affine(a))
-        ct_philox4x32(a->seed, a->stream | CT_AUGMENT_AFFINE_BIT, a->first + pos, v4);
-    ct_augment_draw_of(a, w4, v4, &d);
-    if (a->area_max != 0.0f) {
-        int k = 0;
-        for (; k < CT_RESIZED_TRIES; k++) {
-            ct_philox4x32(a->seed, ct_augment_resized_counter(a, k), a->first + pos, v4);
-            if (ct_augment_resized_try(a, v4, &d)) break;
-        }
-        if (k == CT_RESIZED_TRIES) ct_augment_resized_fallback(a, &d);
-    }
+/* augment_row's image but for resized_row's: warped (or resized, sides above
+ * CT_RESIZED_ROW_MAX) pixel by pixel, else shifted by the crop and flipped row by row */
+static void shifted_row(const ct_augment *a, const ct_augment_draw *dp, const uint8_t *src,
+                        float *dst, float scale) {
+    const ct_augment_draw d = *dp;
     const int h = a->h, w = a->w;
-    if (d.resized && h <= CT_RESIZED_ROW_MAX && w <= CT_RESIZED_ROW_MAX) {
-        resized_row(a, &d, src, dst, scale);
-        return;
-    }
     if (d.affine || d.resized) { /* every pixel its own sample */
         for (int ch = 0; ch < a->c; ch++)
             for (int y = 0; y < h; y++)
@@ -336,6 +316,51 @@ static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, flo
                 for (int x = x0; x < x1; x++) out[w - 1 - x] = scale * (float)in[x + dx];
         }
 }
+
+/* One image (c, h, w) of src into dst, warped (or resized), cropped, flipped and erased as
+ * augment.h describes. */
+static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, float scale,
+                        uint64_t pos) {
+    if (!a->pad && !a->flip && !ct_augment_is_affine(a) && a->area_max == 0.0f &&
+        a->erase_p == 0.0f) {
+        ct_convert_u8(src, dst, (int64_t)a->c * a->h * a->w, scale); /* (mixing alone) */
+        return;
+    }
+    uint32_t w4[4], v4[4] = {0, 0, 0, 0};
+    ct_augment_draw d;
+    ct_philox4x32(a->seed, a->stream, a->first + pos, w4);
+    if (ct_augment_is_affine(a))
+        ct_philox4x32(a->seed, a->stream | CT_AUGMENT_AFFINE_BIT, a->first + pos, v4);
+    ct_augment_draw_of(a, w4, v4, &d);
+    if (a->area_max != 0.0f) {
+        int k = 0;
+        for (; k < CT_RESIZED_TRIES; k++) {
+            ct_philox4x32(a->seed, ct_augment_resized_counter(a, k), a->first + pos, v4);
+            if (ct_augment_resized_try(a, v4, &d)) break;
+        }
+        if (k == CT_RESIZED_TRIES) ct_augment_resized_fallback(a, &d);
+    }
+    if (a->erase_p > 0.0f) {
+        ct_philox4x32(a->seed, ct_augment_erase_counter(a, CT_ERASE_TRIES), a->first + pos, v4);
+        for (int k = 0; ct_augment_erase_coin(a, v4) && k < CT_ERASE_TRIES; k++) {
+            uint32_t r4[4];
+            ct_philox4x32(a->seed, ct_augment_erase_counter(a, k), a->first + pos, r4);
+            if (ct_augment_erase_try(a, r4, &d)) break;
+        }
+    }
+    const int h = a->h, w = a->w;
+    if (d.resized && h <= CT_RESIZED_ROW_MAX && w <= CT_RESIZED_ROW_MAX)
+        resized_row(a, &d, src, dst, scale);
+    else
+        shifted_row(a, &d, src, dst, scale);
+    if (d.erased) /* (the erased box: over what the warp, crop or resize wrote) */
+        for (int ch = 0; ch < a->c; ch++)
+            for (int y = d.erase_y; y < d.erase_y + d.erase_h; y++)
+                for (int x = d.erase_x; x < d.erase_x + d.erase_w; x++)
+                    dst[((int64_t)ch * h + y) * w + x] =
+                        scale * (float)ct_augment_erase_fill(a, ch);
+}
+
 
 /* gather_u8's mixing (aug->mix, sv's MixUp or CutMix): each gathered row of dst with its
  * partner's, gathered (and augmented at its place) here; the partners' labels */

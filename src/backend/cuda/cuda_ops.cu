@@ -474,6 +474,14 @@ __device__ static void augment_draw_at(const ct_augment *a, uint64_t pos, ct_aug
         }
         if (k == CT_RESIZED_TRIES) ct_augment_resized_fallback(a, d);
     }
+    if (a->erase_p > 0.0f) {
+        philox4x32(a->seed, ct_augment_erase_counter(a, CT_ERASE_TRIES), a->first + pos, v4);
+        for (int k = 0; ct_augment_erase_coin(a, v4) && k < CT_ERASE_TRIES; k++) {
+            uint32_t r4[4];
+            philox4x32(a->seed, ct_augment_erase_counter(a, k), a->first + pos, r4);
+            if (ct_augment_erase_try(a, r4, d)) break;
+        }
+    }
 }
 
 /* With a.mix and a mixing step (sv's kind), each image is mixed with its partner as the CPU's
