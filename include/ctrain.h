@@ -366,7 +366,8 @@ typedef struct {
     float augment_ratio_min, augment_ratio_max;
     /* torchvision's RandomErasing(p=augment_erase_p, scale=(0.02, 0.33), ratio=(0.3, 3.3),
      * value=...) after the rest: with chance p (in [0, 1]; 0: none) a box of each image takes
-     * augment_erase_fill[ch] (a pixel value in [0, 1]; channels past 4: [0]'s). torchvision
+     * augment_erase_fill[ch] (a pixel value, 0..1 for black..white, any finite one; channels
+     * past 4: [0]'s). torchvision
      * erases after Normalize, to 0 there: for a model that starts with normalize(mean, std),
      * that is fill = mean. */
     float augment_erase_p;

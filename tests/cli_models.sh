@@ -115,6 +115,11 @@ if [ "$have_mnist" -eq 1 ]; then
     [ "$rc" -eq 2 ] && grep -qF 'saved with crop=2,erase=0.3' <<<"$err" &&
         ok "resume without its erase -> exit 2, names the saved setting" ||
         bad "resume without its erase -> exit $rc, stderr: $err"
+    # a normalize mean outside [0, 1] is a model like any other (the erasing fill is its mean)
+    run train --epochs 1 --lr 0.1 --val-size 59000 --normalize 1.5,0.5 --augment erase --quiet
+    [ "$rc" -eq 0 ] && grep -q '^test_loss: ' <<<"$out" &&
+        ok "--normalize 1.5,0.5 --augment erase trains (its fill 1.5)" ||
+        bad "--normalize 1.5,0.5 --augment erase -> exit $rc, stderr: $err"
     # --normalize auto on MNIST: torchvision's constants (0.1307, 0.3081) from the training images
     run train --normalize auto --epochs 1 --lr 0.1 --val-size 59000 --save "$tmp/norm"
     [ "$rc" -eq 0 ] && grep -q '^Model: normalize(0.1307,0.3081),flatten,linear(32),relu,linear(10) ' <<<"$out" &&

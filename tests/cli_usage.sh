@@ -309,6 +309,7 @@ expect_usage '--augment' train --augment resized-crop,ratio=0.001:1
 expect_usage '--augment' train --augment erase=0
 expect_usage '--augment' train --augment erase=1.5
 expect_usage '--augment' train --augment erase=x
+expect_usage '--augment' train --augment erase=1e-50
 expect_usage '--augment' train --augment erase,erase=0.1
 expect_usage '--augment' train --augment erased
 expect_usage '--augment' show --augment scale=1e-300:1

@@ -395,10 +395,10 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     if (!(cfg->augment_erase_p >= 0.0f && cfg->augment_erase_p <= 1.0f))
         return ct_fail(CT_ERR_INVALID, "random erasing's chance must be in [0, 1], got %g",
                        (double)cfg->augment_erase_p);
-    for (int k = 0; k < CT_MAX_NORM_CHANNELS; k++)
-        if (!(cfg->augment_erase_fill[k] >= 0.0f && cfg->augment_erase_fill[k] <= 1.0f))
-            return ct_fail(CT_ERR_INVALID, "random erasing's fill (channel %d) must be a pixel "
-                           "value in [0, 1], got %g", k, (double)cfg->augment_erase_fill[k]);
+    for (int k = 0; k < CT_MAX_NORM_CHANNELS; k++) /* (a normalize mean may lie outside [0, 1]) */
+        if (!isfinite(cfg->augment_erase_fill[k]))
+            return ct_fail(CT_ERR_INVALID, "random erasing's fill (channel %d) must be finite, "
+                           "got %g", k, (double)cfg->augment_erase_fill[k]);
     if (cfg->augment_area_min == 0.0f && cfg->augment_area_max == 0.0f) {
         if (cfg->augment_ratio_min != 0.0f || cfg->augment_ratio_max != 0.0f)
             return ct_fail(CT_ERR_INVALID, "a resized crop's ratio range [%g, %g] without its "

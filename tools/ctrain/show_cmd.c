@@ -74,7 +74,7 @@ static int show_flags(show_opts *o, cli_flag *f) {
          .help = "show the images as ctrain train --augment SPEC --seed N feeds them to\n"
                  "the model in epoch --epoch (an image's draw depends on its place in the\n"
                  "epoch's shuffled order: here, its index); with --model, its predictions\n"
-                 "of those images"},
+                 "of those images (erase: to the --model's normalize mean, else black)"},
         {.name = "mixup-alpha", .kind = CLI_FLOAT, .range = CLI_NONNEG,
          .dst = &o->mixup_alpha, .metavar = "A",
          .help = "show the images mixed as ctrain train --mixup-alpha A mixes them (after\n"
@@ -203,7 +203,8 @@ int cmd_show(int argc, char **argv) {
         ct_dataset_free(ds);
         return rc;
     }
-    if (cm.m) ct_model_input_mean(cm.m, aug.augment_erase_fill); /* (erase: as train's) */
+    if (cm.m && aug.augment_erase_p > 0.0f) /* (erase: as train's) */
+        ct_model_input_mean(cm.m, aug.augment_erase_fill);
     cli_names names; /* --class-names', the model's (its metadata), else the dataset's */
     if (cm.m && cli_check_data(&cm, ds, o.dataset, o.part) != CLI_EXIT_OK) rc = CLI_EXIT_ERROR;
     else

@@ -85,6 +85,7 @@ typedef struct {
     const char *class_weight; /* --class-weight: off, balanced or W0,W1,... (NULL: not given) */
     float mixup_alpha, cutmix_alpha; /* --mixup-alpha, --cutmix-alpha (0: off) */
     int class_weight_balanced; /* the run's weights are balanced's (the Plan line says so) */
+    int erase_to_mean;       /* --augment erase: to the model's normalize mean (not black) */
     float ema_decay;         /* --ema: the moving average's decay, in [0, 1) (0: none) */
     int ema_warmup;          /* --ema-warmup */
     const char *augment;     /* auto, off, or parts: "rotate=D,...,crop[=PAD],flip" or

@@ -412,7 +412,8 @@ int cmd_train(int argc, char **argv) {
     }
     run.m = m;
     /* RandomErasing's value 0 after Normalize: the normalize layer's mean before it */
-    ct_model_input_mean(m, o.cfg.augment_erase_fill);
+    if (o.cfg.augment_erase_p > 0.0f)
+        o.erase_to_mean = ct_model_input_mean(m, o.cfg.augment_erase_fill);
     if (init.ck && (s = ct_checkpoint_load_params(init.ck, m, ct_checkpoint_prefix(init.ck))) !=
                        CT_OK) { /* the error names the file and the tensor */
         if (o.model == o.model_resumed) /* the file's own model: the file is at fault */

@@ -293,7 +293,7 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
     if (c->augment_flip) printf("%shorizontal flip", sep), sep = " + ";
     if (c->augment_erase_p > 0)
         printf("%srandom erasing (p %g%s)", sep, (double)c->augment_erase_p,
-               c->augment_erase_fill[0] > 0 ? ", to the normalize layer's mean" : "");
+               o->erase_to_mean ? ", to the normalize layer's mean" : "");
     if (strcmp(o->dataset, "mnist") != 0) printf(", dataset %s", o->dataset);
     printf(", seed %llu", (unsigned long long)o->seed);
     if (save_dir) printf(", saving to %s", save_dir);

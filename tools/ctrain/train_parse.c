@@ -229,7 +229,8 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
             c->augment_area_max = (float)hi;
         } else if (strncmp(part, "erase", 5) == 0 && (part[5] == 0 || part[5] == '=')) {
             bit = 9, x = 0.5; /* RandomErasing's p */
-            if (part[5] == '=' && (cli_parse_double(part + 6, &x) != 0 || !(x > 0 && x <= 1)))
+            if (part[5] == '=' && (cli_parse_double(part + 6, &x) != 0 || !((float)x > 0) ||
+                                   !(x <= 1))) /* (a chance a float rounds to 0 too) */
                 return snprintf(err, err_bytes, "erase=P: P must be a chance in (0, 1], got "
                                 "\"%s\"", part + 6), -1;
             c->augment_erase_p = (float)x;
