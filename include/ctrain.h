@@ -205,6 +205,7 @@ typedef struct {
 #define CT_MAX_AUGMENT_PAD 255 /* ct_train_config.augment_pad */
 #define CT_MAX_AUGMENT_SCALE 10.0f /* ct_train_config.augment_scale_max */
 #define CT_MAX_AUGMENT_RATIO 100.0f /* ct_train_config.augment_ratio_max */
+#define CT_MAX_JITTER 10.0f /* ct_train_config.augment_jitter[0..2] */
 #define CT_PATIENCE_NONE (-1) /* ct_train_config.plateau_patience: none (PyTorch's patience=0) */
 
 typedef enum {
@@ -372,6 +373,11 @@ typedef struct {
      * that is fill = mean. */
     float augment_erase_p;
     float augment_erase_fill[CT_MAX_NORM_CHANNELS];
+    /* torchvision's ColorJitter(brightness, contrast, saturation, hue) after the flip, before
+     * the erasing: the four adjustments in a random order, factors uniform in [max(0, 1 - x),
+     * 1 + x] for the first three (x in [0, CT_MAX_JITTER]), the hue's shift in [-x, x] (x in
+     * [0, 0.5]); 0: that one off. Saturation and hue change only 3-channel images. */
+    float augment_jitter[4];
     /* Data-parallel training across the processes of an MPI job (ct_dist_init), or NULL for a
      * single process. Every rank must call ct_fit with the same model, data and settings. */
     ct_dist *dist;

@@ -19,28 +19,32 @@ typedef struct {
     float degrees, translate, scale_min, scale_max, shear;
     float area_min, area_max, ratio_min, ratio_max; /* the resized crop */
     float erase_p;                                  /* RandomErasing's */
+    float jitter[4];                                /* ColorJitter's */
 } dump_case;
 
 #define R34 0.75f
 #define R43 (4.0f / 3.0f)
 
 static const dump_case k_cases[] = {
-    {1, 28, 28, 0, 0, 0, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0},         /* rotation, nearest */
-    {1, 28, 28, 0, 0, 1, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0},         /* rotation, bilinear */
-    {1, 28, 28, 0, 0, 0, 0, 0.2f, 0, 0, 0, 0, 0, 0, 0, 0},       /* whole-pixel shifts */
-    {1, 28, 28, 0, 0, 1, 0, 0, 0.7f, 1.3f, 0, 0, 0, 0, 0, 0},    /* zoom */
-    {1, 28, 28, 0, 0, 1, 0, 0, 0, 0, 25, 0, 0, 0, 0, 0},         /* shear */
-    {1, 28, 28, 0, 0, 0, 180, 0.1f, 0.5f, 2, 40, 0, 0, 0, 0, 0}, /* everything, wide ranges, nearest */
-    {3, 9, 11, 2, 1, 1, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0, 0}, /* colour, odd, unequal sides, ... */
-    {3, 9, 11, 3, 1, 0, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0, 0},
-    {2, 8, 8, 0, 1, 0, 180, 0, 0, 0, 0, 0, 0, 0, 0, 0},  /* even sides: the centre between pixels */
-    {1, 28, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43, 0}, /* RandomResizedCrop's defaults */
-    {3, 9, 13, 0, 1, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43, 0},  /* colour, unequal sides, flip */
-    {2, 6, 20, 0, 1, 0, 0, 0, 0, 0, 0, 0.3f, 1, 0.5f, 2, 0},    /* too wide: the fallback too */
-    {1, 12, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0.01f, 0.1f, 0.2f, 5, 0}, /* small boxes, far ratios */
-    {1, 28, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.6f},          /* RandomErasing alone */
-    {3, 16, 12, 2, 1, 1, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1},             /* after a warp, crop, flip */
-    {3, 9, 13, 0, 1, 0, 0, 0, 0, 0, 0, 0.5f, 1, R34, R43, 1},       /* after a resized crop */
+    {1, 28, 28, 0, 0, 0, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0}},         /* rotation, nearest */
+    {1, 28, 28, 0, 0, 1, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0}},         /* rotation, bilinear */
+    {1, 28, 28, 0, 0, 0, 0, 0.2f, 0, 0, 0, 0, 0, 0, 0, 0, {0}},       /* whole-pixel shifts */
+    {1, 28, 28, 0, 0, 1, 0, 0, 0.7f, 1.3f, 0, 0, 0, 0, 0, 0, {0}},    /* zoom */
+    {1, 28, 28, 0, 0, 1, 0, 0, 0, 0, 25, 0, 0, 0, 0, 0, {0}},         /* shear */
+    {1, 28, 28, 0, 0, 0, 180, 0.1f, 0.5f, 2, 40, 0, 0, 0, 0, 0, {0}}, /* everything, wide ranges, nearest */
+    {3, 9, 11, 2, 1, 1, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0, 0, {0}}, /* colour, odd, unequal sides, ... */
+    {3, 9, 11, 3, 1, 0, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0, 0, {0}},
+    {2, 8, 8, 0, 1, 0, 180, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0}},  /* even sides: the centre between pixels */
+    {1, 28, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43, 0, {0}}, /* RandomResizedCrop's defaults */
+    {3, 9, 13, 0, 1, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43, 0, {0}},  /* colour, unequal sides, flip */
+    {2, 6, 20, 0, 1, 0, 0, 0, 0, 0, 0, 0.3f, 1, 0.5f, 2, 0, {0}},    /* too wide: the fallback too */
+    {1, 12, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0.01f, 0.1f, 0.2f, 5, 0, {0}}, /* small boxes, far ratios */
+    {1, 28, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.6f, {0}},          /* RandomErasing alone */
+    {3, 16, 12, 2, 1, 1, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1, {0}},             /* after a warp, crop, flip */
+    {3, 9, 13, 0, 1, 0, 0, 0, 0, 0, 0, 0.5f, 1, R34, R43, 1, {0}},       /* after a resized crop */
+    {3, 10, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0.4f, 0.4f, 0.4f, 0.1f}}, /* ColorJitter */
+    {3, 8, 8, 0, 1, 0, 0, 0, 0, 0, 0, 0.3f, 1, R34, R43, 0.5f, {0, 0.8f, 0, 0.5f}}, /* all */
+    {1, 28, 28, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0.5f, 0.5f, 0, 0}},     /* one channel */
 };
 
 /* RandomResizedCrop's boxes drawn for one image size (tries and fallback: augment.h), for a
@@ -95,6 +99,7 @@ int main(void) {
         cfg.augment_area_min = d->area_min, cfg.augment_area_max = d->area_max;
         cfg.augment_ratio_min = d->ratio_min, cfg.augment_ratio_max = d->ratio_max;
         cfg.augment_erase_p = d->erase_p;
+        for (int k = 0; k < 4; k++) cfg.augment_jitter[k] = d->jitter[k];
         for (int k = 0; k < 4; k++) cfg.augment_erase_fill[k] = k_erase_fill[k];
         const int epoch = (int)k % 3;
         const int64_t first = 17 * (int64_t)k, row = (int64_t)d->c * d->h * d->w;
@@ -113,19 +118,23 @@ int main(void) {
                         .shear = d->shear, .bilinear = d->bilinear,
                         .area_min = d->area_min, .area_max = d->area_max,
                         .ratio_min = d->ratio_min, .ratio_max = d->ratio_max,
-                        .erase_p = d->erase_p, .seed = cfg.seed,
+                        .erase_p = d->erase_p,
+                        .jitter = {d->jitter[0], d->jitter[1], d->jitter[2], d->jitter[3]},
+                        .seed = cfg.seed,
                         .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) |
                                   (uint64_t)epoch};
         printf("{\"c\": %d, \"h\": %d, \"w\": %d, \"pad\": %d, \"flip\": %d, \"bilinear\": %d, "
                "\"degrees\": %.9g, \"translate\": %.9g, \"scale\": [%.9g, %.9g], \"shear\": %.9g, "
                "\"area\": [%.9g, %.9g], \"ratio\": [%.9g, %.9g], \"erase\": %.9g, "
-               "\"fill\": [%.9g, %.9g, %.9g], \"images\": [",
+               "\"fill\": [%.9g, %.9g, %.9g], \"jitter\": [%.9g, %.9g, %.9g, %.9g], "
+               "\"images\": [",
                d->c, d->h, d->w, d->pad, d->flip, d->bilinear, (double)d->degrees,
                (double)d->translate,
                (double)d->scale_min, (double)d->scale_max, (double)d->shear,
                (double)d->area_min, (double)d->area_max, (double)d->ratio_min,
                (double)d->ratio_max, (double)d->erase_p, (double)k_erase_fill[0],
-               (double)k_erase_fill[1], (double)k_erase_fill[2]);
+               (double)k_erase_fill[1], (double)k_erase_fill[2], (double)d->jitter[0],
+               (double)d->jitter[1], (double)d->jitter[2], (double)d->jitter[3]);
         for (int i = 0; i < N; i++) {
             uint32_t w4[4], v4[4];
             ct_augment_draw dr;
@@ -134,12 +143,21 @@ int main(void) {
             ct_augment_draw_of(&a, w4, v4, &dr);
             if (a.area_max != 0.0f) resized_box(&a, (uint64_t)(first + i), &dr);
             if (a.erase_p != 0.0f) erase_box(&a, (uint64_t)(first + i), &dr);
+            if (ct_augment_jitters(&a)) {
+                uint32_t r2[4];
+                ct_philox4x32(a.seed, a.stream | CT_AUGMENT_JITTER_BIT, (uint64_t)(first + i), v4);
+                ct_philox4x32(a.seed, a.stream | CT_AUGMENT_JITTER_BIT | (1ull << 40),
+                              (uint64_t)(first + i), r2);
+                ct_augment_jitter_draw(&a, v4, r2, &dr);
+            }
             printf("%s{\"angle\": %.17g, \"shift\": [%d, %d], \"scale\": %.17g, \"shear\": %.17g, "
                    "\"crop\": [%d, %d], \"flip\": %d, \"box\": [%d, %d, %d, %d], "
-                   "\"erased\": [%d, %d, %d, %d], \"in\": [",
+                   "\"erased\": [%d, %d, %d, %d], \"jorder\": [%d, %d, %d, %d], "
+                   "\"jf\": [%.17g, %.17g, %.17g, %.17g], \"in\": [",
                    i ? ", " : "", dr.angle, dr.shift_x, dr.shift_y, dr.scale, dr.shear, dr.ty,
                    dr.tx, dr.flip, dr.box_y, dr.box_x, dr.box_h, dr.box_w, dr.erase_y,
-                   dr.erase_x, dr.erased ? dr.erase_h : 0, dr.erase_w);
+                   dr.erase_x, dr.erased ? dr.erase_h : 0, dr.erase_w, dr.jorder[0], dr.jorder[1],
+                   dr.jorder[2], dr.jorder[3], dr.jf[0], dr.jf[1], dr.jf[2], dr.jf[3]);
             for (int64_t j = 0; j < row; j++) printf("%s%d", j ? "," : "", img[i * row + j]);
             printf("], \"out\": [");
             for (int64_t j = 0; j < row; j++)
@@ -162,6 +180,22 @@ int main(void) {
             ct_augment_draw dr;
             resized_box(&a, (uint64_t)i, &dr);
             printf("%s[%d, %d, %d, %d]", i ? ", " : "", dr.box_y, dr.box_x, dr.box_h, dr.box_w);
+        }
+        printf("]}\n");
+    }
+    { /* ColorJitter's orders and factors, for their distribution */
+        ct_augment a = {.c = 3, .h = 1, .w = 1, .jitter = {0.4f, 1.5f, 0.2f, 0.25f}, .seed = 9000,
+                        .stream = 2};
+        printf("{\"jitter_draws\": [0.4, 1.5, 0.2, 0.25], \"draws\": [");
+        for (int i = 0; i < BOXES; i++) {
+            uint32_t r[4], r2[4];
+            ct_augment_draw dr;
+            ct_philox4x32(a.seed, a.stream | CT_AUGMENT_JITTER_BIT, (uint64_t)i, r);
+            ct_philox4x32(a.seed, a.stream | CT_AUGMENT_JITTER_BIT | (1ull << 40), (uint64_t)i, r2);
+            ct_augment_jitter_draw(&a, r, r2, &dr);
+            printf("%s[%d, %d, %d, %d, %.17g, %.17g, %.17g, %.17g]", i ? ", " : "", dr.jorder[0],
+                   dr.jorder[1], dr.jorder[2], dr.jorder[3], dr.jf[0], dr.jf[1], dr.jf[2],
+                   dr.jf[3]);
         }
         printf("]}\n");
     }

@@ -115,6 +115,18 @@ if [ "$have_mnist" -eq 1 ]; then
     [ "$rc" -eq 2 ] && grep -qF 'saved with crop=2,erase=0.3' <<<"$err" &&
         ok "resume without its erase -> exit 2, names the saved setting" ||
         bad "resume without its erase -> exit $rc, stderr: $err"
+    # ColorJitter (cli_torchvision.sh checks the pixels), named, bound to a resume
+    run train --epochs 1 --lr 0.5 --val-size 59000 --augment hue=0.1,brightness=0.3,contrast=0.3 \
+        --save "$tmp/jit"
+    plan=$(grep '^Plan: ' <<<"$out")
+    [ "$rc" -eq 0 ] && grep -q '^test_loss: .*test_acc: 0\.[4-9]' <<<"$out" &&
+        grep -qF 'augment: colour jitter (brightness 0.3, contrast 0.3, hue 0.1)' <<<"$plan" &&
+        ok "--augment hue=0.1,brightness=0.3,contrast=0.3 trains and is named: $plan" ||
+        bad "--augment brightness/contrast/hue -> exit $rc, plan: $plan, stdout: $out, stderr: $err"
+    run train --resume "$tmp/jit" --epochs 2 --augment brightness=0.3,contrast=0.3,hue=0.2 --quiet
+    [ "$rc" -eq 2 ] && grep -qF 'saved with brightness=0.3,contrast=0.3,hue=0.1' <<<"$err" &&
+        ok "resume with another hue -> exit 2, names the saved setting" ||
+        bad "resume with another hue -> exit $rc, stderr: $err"
     # a normalize mean outside [0, 1] is a model like any other (the erasing fill is its mean)
     run train --epochs 1 --lr 0.1 --val-size 59000 --normalize 1.5,0.5 --augment erase --quiet
     [ "$rc" -eq 0 ] && grep -q '^test_loss: ' <<<"$out" &&

@@ -442,6 +442,127 @@ static void test_gather_erase(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* gather_u8 with ColorJitter: each image is the gather without it, adjusted as torchvision's   */
+/* functional tensor ops adjust a float image (written out again here: the order from the       */
+/* Philox word, the factors, a plain mean, HSV by the textbook's sextants)                      */
+
+/* hue shift of one pixel (r, g, b in [0, 1]) by f turns, the textbook's HSV round trip */
+static void ref_hue(double *p, double f) {
+    double mx = fmax(p[0], fmax(p[1], p[2])), mn = fmin(p[0], fmin(p[1], p[2])), d = mx - mn;
+    double h = 0.0, s = mx > 0 ? d / mx : 0.0;
+    if (d > 0) {
+        if (mx == p[0]) h = fmod((p[1] - p[2]) / d + 6.0, 6.0) / 6.0;
+        else if (mx == p[1]) h = ((p[2] - p[0]) / d + 2.0) / 6.0;
+        else h = ((p[0] - p[1]) / d + 4.0) / 6.0;
+    }
+    h = h + f - floor(h + f);
+    double c = mx * s, hp = h * 6.0, x = c * (1.0 - fabs(fmod(hp, 2.0) - 1.0)), m = mx - c;
+    double rgb[6][3] = {{c, x, 0}, {x, c, 0}, {0, c, x}, {0, x, c}, {x, 0, c}, {c, 0, x}};
+    int k = (int)floor(hp) % 6;
+    for (int ch = 0; ch < 3; ch++) p[ch] = rgb[k][ch] + m;
+}
+
+static void test_gather_jitter(void **state) {
+    ct_backend *b = tu_backend(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 21, 0);
+    const int64_t rows = 10, n = 48;
+    const float scale = 1.0f / 255.0f;
+    const struct { int c, h, w, flip; float b, ct, s, hue, a0; } cases[] = {
+        {3, 7, 9, 0, 0.4f, 0.4f, 0.4f, 0.1f, 0},     /* all four, colour */
+        {1, 12, 10, 1, 0.8f, 0.6f, 0.5f, 0.3f, 0},   /* one channel: saturation, hue no-ops */
+        {3, 6, 6, 1, 0, 0.9f, 0, 0.5f, 0.3f},        /* contrast and hue after a resized crop */
+        {3, 5, 8, 0, 0, 0, 2.0f, 0, 0},              /* saturation alone, wide */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int c = cases[k].c, h = cases[k].h, w = cases[k].w;
+        const int64_t row = (int64_t)c * h * w, hw = (int64_t)h * w;
+        ct_augment aug = {.c = c, .h = h, .w = w, .flip = cases[k].flip,
+                          .jitter = {cases[k].b, cases[k].ct, cases[k].s, cases[k].hue},
+                          .area_min = cases[k].a0, .area_max = cases[k].a0 > 0 ? 1.0f : 0.0f,
+                          .ratio_min = cases[k].a0 > 0 ? 0.75f : 0.0f,
+                          .ratio_max = cases[k].a0 > 0 ? 4.0f / 3.0f : 0.0f,
+                          .seed = 90 + k, .stream = 6, .first = 55 * k};
+        ct_augment plain_aug = aug;
+        for (int j = 0; j < 4; j++) plain_aug.jitter[j] = 0.0f;
+        uint8_t *src = hmalloc((size_t)(rows * row));
+        float *out = hmalloc((size_t)(n * row) * 4), *plain = hmalloc((size_t)(n * row) * 4);
+        int32_t *idx = hmalloc((size_t)n * 4);
+        for (int64_t i = 0; i < rows * row; i++) src[i] = (uint8_t)ct_rng_below(&rng, 256);
+        for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
+        uint8_t *d_src = dput(b, src, (size_t)(rows * row));
+        int32_t *d_idx = dput(b, idx, (size_t)n * 4);
+        float *d_out = dalloc(b, (size_t)(n * row) * 4);
+        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &aug, NULL, d_out, NULL, NULL));
+        dget(b, out, d_out, (size_t)(n * row) * 4);
+        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &plain_aug, NULL, d_out, NULL,
+                        NULL));
+        dget(b, plain, d_out, (size_t)(n * row) * 4);
+        int orders_seen[24] = {0}, changed = 0;
+        for (int64_t i = 0; i < n; i++) {
+            uint32_t r[4], r2[4];
+            ct_philox4x32(aug.seed, aug.stream | (1ull << 51), aug.first + (uint64_t)i, r);
+            ct_philox4x32(aug.seed, aug.stream | (1ull << 51) | (1ull << 40),
+                          aug.first + (uint64_t)i, r2);
+            int order[4], left[4] = {0, 1, 2, 3}, nl = 4;
+            uint32_t code = r[0] % 24u;
+            orders_seen[code] = 1;
+            for (int j = 0; j < 4; j++, nl--) { /* Lehmer digits, most to least varying */
+                int pick = (int)(code % (uint32_t)nl);
+                code /= (uint32_t)nl;
+                order[j] = left[pick];
+                memmove(left + pick, left + pick + 1, (size_t)(nl - pick - 1) * sizeof *left);
+            }
+            double f[4];
+            for (int j = 0; j < 3; j++) {
+                double x = aug.jitter[j], lo = fmax(0.0, 1.0 - x);
+                f[j] = lo + (1.0 + x - lo) * ((r[j + 1] >> 8) / 16777216.0);
+                if (x > 0) assert_true(f[j] >= lo && f[j] <= 1.0 + x);
+            }
+            f[3] = -aug.jitter[3] + 2.0 * aug.jitter[3] * ((r2[0] >> 8) / 16777216.0);
+            /* the image in [0, 1] (bound = 255 * scale), adjusted in order */
+            const double bound = 255.0 * (double)scale;
+            double *img = malloc((size_t)row * sizeof *img);
+            for (int64_t j = 0; j < row; j++) img[j] = plain[i * row + j] / bound;
+            for (int o = 0; o < 4; o++) {
+                const int op = order[o];
+                if (aug.jitter[op] <= 0) continue;
+                double mean = 0.0;
+                if (op == 1) { /* over the grey image (one channel: all values) */
+                    for (int64_t j = 0; j < hw; j++)
+                        mean += c == 3 ? 0.2989 * img[j] + 0.587 * img[hw + j] + 0.114 * img[2 * hw + j]
+                                       : img[j];
+                    mean /= (double)hw;
+                }
+                for (int64_t j = 0; j < hw; j++) {
+                    double p[3] = {img[j], c == 3 ? img[hw + j] : 0, c == 3 ? img[2 * hw + j] : 0};
+                    double grey = 0.2989 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+                    if (op == 3) {
+                        if (c == 3) ref_hue(p, f[3]);
+                    } else if (op != 2 || c == 3) {
+                        double to = op == 0 ? 0.0 : op == 1 ? mean : grey;
+                        for (int ch = 0; ch < c; ch++)
+                            p[ch] = fmin(1.0, fmax(0.0, f[op] * p[ch] + (1.0 - f[op]) * to));
+                    }
+                    for (int ch = 0; ch < c; ch++) img[ch * hw + j] = p[ch];
+                }
+            }
+            for (int64_t j = 0; j < row; j++) {
+                tu_near("jittered pixel", (size_t)(i * row + j), out[i * row + j],
+                        img[j] * bound, 3e-6);
+                changed += fabsf(out[i * row + j] - plain[i * row + j]) > 1e-3f;
+            }
+            free(img);
+        }
+        int distinct = 0;
+        for (int j = 0; j < 24; j++) distinct += orders_seen[j];
+        assert_true(distinct >= 15 && changed > n * row / 4); /* (48 draws of 24 orders) */
+        b->free(b, d_src); b->free(b, d_idx); b->free(b, d_out);
+        free(src); free(idx); free(out); free(plain);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* a step's scalars in device memory (ct_step_vars): step_load walks the epoch's table, and     */
 /* gather_u8 with sv is gather_u8 with idx and aug->first moved on by sv->pos                    */
 
@@ -781,6 +902,8 @@ static void test_gather_mix(void **state) {
         const int cutmix = k & 1, augmented = k >> 1 & 1, use_idx = k >> 2 & 1;
         ct_augment aug = {.c = C, .h = H, .w = W, .pad = augmented ? 2 : 0, .flip = augmented,
                           .seed = 5, .stream = 77, .first = 0};
+        if (augmented) /* (colour jitter and erasing too: each partner its own) */
+            aug.jitter[0] = aug.jitter[1] = 0.4f, aug.erase_p = 0.5f, aug.erase_fill[1] = 99.0f;
         const uint8_t *s_src = use_idx ? d_src : d_bsrc, *s_lab = use_idx ? d_lab : d_blab;
         const int32_t *s_idx = use_idx ? d_order : NULL;
         /* the whole batch, unmixed (sv: no mix) */
@@ -833,7 +956,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         TU_ON_EACH(test_gather), TU_ON_EACH(test_gather_augment), TU_ON_EACH(test_gather_mix),
         TU_ON_EACH(test_gather_affine), TU_ON_EACH(test_gather_resized),
-        TU_ON_EACH(test_gather_erase),
+        TU_ON_EACH(test_gather_erase), TU_ON_EACH(test_gather_jitter),
         TU_ON_EACH(test_step_vars),
         TU_ON_EACH(test_collectives_one_rank), TU_ON_EACH(test_collectives_broken_link),
         TU_ON_EACH(test_collectives_timeout),

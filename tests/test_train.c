@@ -639,6 +639,10 @@ static void test_bad_configs(void **state) {
     small_config(&cfg); cfg.augment_erase_p = 0.5f, cfg.augment_erase_fill[2] = INFINITY;
     EXPECT_INVALID("erasing fill infinite");
     small_config(&cfg); cfg.augment_erase_fill[0] = NAN; EXPECT_INVALID("erasing fill NaN");
+    small_config(&cfg); cfg.augment_jitter[0] = -0.1f; EXPECT_INVALID("brightness < 0");
+    small_config(&cfg); cfg.augment_jitter[2] = 11; EXPECT_INVALID("saturation above 10");
+    small_config(&cfg); cfg.augment_jitter[3] = 0.6f; EXPECT_INVALID("hue above 0.5");
+    small_config(&cfg); cfg.augment_jitter[1] = NAN; EXPECT_INVALID("contrast NaN");
     small_config(&cfg); cfg.phases[0].lr = INFINITY; EXPECT_INVALID("lr inf");
     small_config(&cfg); cfg.n_class_weights = CLASSES - 1; EXPECT_INVALID("3 class weights");
     small_config(&cfg); cfg.n_class_weights = CT_MAX_CLASSES + 1; EXPECT_INVALID("257 class weights");

@@ -6,8 +6,12 @@ hflip), or Compose([RandomResizedCrop, RandomHorizontalFlip]) (functional.resize
 bilinear, antialias=True; hflip), must give ctrain's pixels: bilinear within 1e-4 (of 255),
 nearest exactly but for a pixel in 2000 (a sampling point within rounding of a half pixel may
 round either way). The drawn parameters must lie in RandomAffine's ranges, and the shifts be
-whole pixels as its get_params rounds them. Then RandomErasing (functional.erase of the box
-ctrain drew, to its fill). RandomResizedCrop's and RandomErasing's boxes (drawn from ctrain's
+whole pixels as its get_params rounds them. Then ColorJitter (functional.adjust_brightness,
+adjust_contrast, adjust_saturation, adjust_hue on the image in [0, 1], in the order and by the
+factors ctrain drew; the orders and factors of 4000 draws distributed as ColorJitter.get_params
+draws them: each of the 24 orders 4000/24 times within 5 standard deviations, the factors'
+KS distance at most 0.05). Then RandomErasing (functional.erase of the box ctrain drew, to its
+fill). RandomResizedCrop's and RandomErasing's boxes (drawn from ctrain's
 own random numbers) must be distributed as torchvision's get_params draws them: the
 two-sample Kolmogorov-Smirnov distance between 4000 of each, for the box's area, aspect ratio
 and place, at most 0.05 (for boxes of one distribution, a larger distance has a chance below
@@ -54,6 +58,32 @@ def box_stats(boxes, h, w):
         "top": [t / (h - bh) if h > bh else 0.5 for t, _, bh, _ in boxes],
         "left": [l / (w - bw) if w > bw else 0.5 for _, l, _, bw in boxes],
     }
+
+
+def check_jitter_draws(case):
+    from torchvision.transforms import ColorJitter
+    b, c, s, h = case["jitter_draws"]
+    ours = case["draws"]
+    torch.manual_seed(4242)
+    cj = ColorJitter(brightness=b, contrast=c, saturation=s, hue=h)
+    theirs = []
+    for _ in range(len(ours)):
+        order, fb, fc, fs, fh = ColorJitter.get_params(cj.brightness, cj.contrast,
+                                                      cj.saturation, cj.hue)
+        theirs.append(list(order.tolist()) + [fb, fc, fs, fh])
+    name = "ColorJitter draws (brightness %g, contrast %g, saturation %g, hue %g)" % (b, c, s, h)
+    counts = {}
+    for d in ours:
+        counts[tuple(d[:4])] = counts.get(tuple(d[:4]), 0) + 1
+    expect = len(ours) / 24.0
+    sd = math.sqrt(expect * (1 - 1 / 24.0))
+    check(len(counts) == 24 and all(abs(n - expect) <= 5 * sd for n in counts.values()),
+          "%s: each of the 24 orders about as often (%d to %d of %d, expected %.0f)" % (
+              name, min(counts.values()), max(counts.values()), len(ours), expect))
+    for k, what in enumerate(["brightness", "contrast", "saturation", "hue"]):
+        d = ks_distance([x[4 + k] for x in ours], [x[4 + k] for x in theirs])
+        check(d <= 0.05, "%s: %s factors distributed as torchvision's (KS distance %.3f)" % (
+            name, what, d))
 
 
 def check_erase_boxes(case):
@@ -105,6 +135,9 @@ for line in open(sys.argv[1]):
     if "erase_boxes_of" in case:
         check_erase_boxes(case)
         continue
+    if "jitter_draws" in case:
+        check_jitter_draws(case)
+        continue
     c, h, w, pad = case["c"], case["h"], case["w"], case["pad"]
     deg, tr, (smin, smax), sh = case["degrees"], case["translate"], case["scale"], case["shear"]
     (amin, amax), (rmin, rmax) = case["area"], case["ratio"]
@@ -115,6 +148,9 @@ for line in open(sys.argv[1]):
     if resized:
         name = "c%d %dx%d resized crop area %g:%g ratio %.4g:%.4g, flip %d" % (
             c, h, w, amin, amax, rmin, rmax, case["flip"])
+    jitter = case["jitter"]
+    if any(jitter):
+        name += ", jitter %g:%g:%g:%g" % tuple(jitter)
     erase_p = case["erase"]
     if erase_p:
         name += ", then erase p %g" % erase_p
@@ -144,6 +180,21 @@ for line in open(sys.argv[1]):
         if im["flip"]:
             ref = F.hflip(ref)
             flips += 1
+        if any(jitter):  # on the image in [0, 1], as after ToTensor
+            ref = ref / 255.0
+            for op in im["jorder"]:
+                f = im["jf"][op]
+                if not jitter[op]:
+                    continue
+                if op == 0:
+                    ref = F.adjust_brightness(ref, f)
+                elif op == 1:
+                    ref = F.adjust_contrast(ref, f)
+                elif op == 2 and c == 3:
+                    ref = F.adjust_saturation(ref, f)
+                elif op == 3 and c == 3:
+                    ref = F.adjust_hue(ref, f)
+            ref = ref * 255.0
         ey, ex, eh, ew = im["erased"]
         if eh:
             in_range &= eh < h and ew < w and 0 <= ey and 0 <= ex and ey + eh <= h and ex + ew <= w
@@ -156,7 +207,7 @@ for line in open(sys.argv[1]):
         total += diff.numel()
     check(in_range, "%s: the drawn parameters lie in %s's ranges" % (
         name, "RandomResizedCrop" if resized else "RandomAffine"))
-    if case["bilinear"] or resized:
+    if case["bilinear"] or resized or any(jitter):
         check(worst <= 1e-4, "%s: as torchvision (largest difference %.2g of 255)" % (name, worst))
     else:
         check(mismatched * 2000 <= total,

@@ -7,7 +7,8 @@
  * interpolation, fill=0), RandomCrop(size=(h, w), padding=pad), RandomHorizontalFlip()]) on
  * each image (c, h, w) of a batch, or, with a resized crop (area_max > 0, which neither warps nor
  * pads), as Compose([RandomResizedCrop((h, w), scale=(area_min, area_max), ratio=(ratio_min,
- * ratio_max)), RandomHorizontalFlip()]) (below); then, with erase_p > 0,
+ * ratio_max)), RandomHorizontalFlip()]) (below); then, with any of jitter[] > 0,
+ * ColorJitter(brightness, contrast, saturation, hue) (below); then, with erase_p > 0,
  * RandomErasing(p=erase_p, scale=(0.02, 0.33), ratio=(0.3, 3.3)) (below):
  * - the affine part (when any of degrees, translate, scale, shear is set) is RandomAffine's:
  *   angle uniform in [-degrees, degrees], a shift (tx, ty) uniform in +-translate * (w, h)
@@ -43,6 +44,20 @@
  * PyTorch's interpolate(antialias=True) and PIL's resize do (the box is never larger than the
  * image, so each output pixel has at most 2 taps a side; weights normalised to sum 1), in
  * double, not rounded back to bytes.
+ *
+ * ColorJitter, on the pixels as gathered (scaled: 0..bound, bound = 255 * scale, the scaled
+ * float of the rest's value), as torchvision's functional tensor ops on a float image: the
+ * four adjustments in a random order, those with jitter[k] = 0 skipped; from the Philox block
+ * (key seed, counter (stream | CT_AUGMENT_JITTER_BIT, first + i)): the order the permutation
+ * number word 0 % 24 (Lehmer code, as the list of 0 1 2 3 with digits w % 4, then % 3, % 2),
+ * brightness factor U(max(0, 1 - b), 1 + b) from word 1, contrast's from word 2, saturation's
+ * from word 3, and from the block (stream | CT_AUGMENT_JITTER_BIT | 1 << 40) the hue's U(-h, h)
+ * from word 0. Brightness: v = clamp(f v); contrast: clamp(f v + (1 - f) m), m the mean of the
+ * image's grey (one channel: its value) after the adjustments before it, summed in
+ * CT_JITTER_CHUNKS fixed chunks of pixels (each in order, then the chunks in order: the same
+ * sum on every backend); saturation (3 channels): clamp(f v + (1 - f) grey); hue (3 channels):
+ * torchvision's _rgb2hsv, h + f modulo 1, _hsv2rgb; grey = 0.2989 r + 0.587 g + 0.114 b;
+ * clamp to [0, bound]. Erased pixels are not jittered (erasing comes after).
  *
  * RandomErasing: with chance erase_p (u24 of word 0 of the block (key seed, counter (stream |
  * CT_AUGMENT_ERASE_BIT | CT_ERASE_TRIES << 40, first + i)) < erase_p), up to CT_ERASE_TRIES
@@ -100,6 +115,10 @@ static inline double ct_dmul_rn(double a, double b) {
 #define CT_ERASE_AREA_MAX 0.33
 #define CT_ERASE_RATIO_MIN 0.3
 #define CT_ERASE_RATIO_MAX 3.3
+/* counter_hi of ColorJitter's blocks */
+#define CT_AUGMENT_JITTER_BIT (1ull << 51)
+#define CT_JITTER_CHUNKS 256 /* the contrast mean's partial sums */
+#define CT_JITTER_MAX_C 4    /* channels ColorJitter takes */
 
 typedef struct {
     int c, h, w;
@@ -112,6 +131,7 @@ typedef struct {
     int bilinear;                 /* 1: bilinear, 0: nearest */
     float area_min, area_max;     /* the resized crop's share of the area (both 0: none) */
     float ratio_min, ratio_max;   /* and its aspect ratio's range (width / height) */
+    float jitter[4];              /* ColorJitter's brightness, contrast, saturation, hue */
     float erase_p;                /* RandomErasing's chance (0: none) */
     float erase_fill[4];          /* the erased pixels' value (0..255) by channel (< 4; more:
                                    * the first's) */
@@ -139,6 +159,10 @@ typedef struct {
     int box_y, box_x, box_h, box_w;
     int erased;                   /* 1: the box (erase_y, erase_x, erase_h, erase_w) erased */
     int erase_y, erase_x, erase_h, erase_w;
+    int jitter;                   /* 1: ColorJitter's adjustments jorder[] by factors jf[] */
+    int jorder[4];                /* 0 brightness, 1 contrast, 2 saturation, 3 hue */
+    double jf[4];
+    double jmean;                 /* contrast's mean (the callers compute it) */
     int affine;
     double m[6];
     double angle, scale, shear;
@@ -215,6 +239,99 @@ static inline CT_HD int ct_augment_erase_try(const ct_augment *a, const uint32_t
     return 1;
 }
 
+static inline CT_HD int ct_augment_jitters(const ct_augment *a) {
+    return a->jitter[0] > 0.0f || a->jitter[1] > 0.0f || a->jitter[2] > 0.0f ||
+           a->jitter[3] > 0.0f;
+}
+
+/* ColorJitter's draw from its blocks r (the order and three factors) and r2 (the hue's) */
+static inline CT_HD void ct_augment_jitter_draw(const ct_augment *a, const uint32_t r[4],
+                                                const uint32_t r2[4], ct_augment_draw *d) {
+    int left[4] = {0, 1, 2, 3}, n = 4;
+    uint32_t code = r[0] % 24u;
+    for (int k = 0; k < 4; k++) { /* the code's digits pick from what is left */
+        int pick = (int)(code % (uint32_t)n);
+        code /= (uint32_t)n;
+        d->jorder[k] = left[pick];
+        for (int j = pick; j < n - 1; j++) left[j] = left[j + 1];
+        n--;
+    }
+    for (int k = 0; k < 3; k++) {
+        double s = (double)a->jitter[k], lo = 1.0 - s > 0.0 ? 1.0 - s : 0.0;
+        d->jf[k] = CT_DADD(lo, CT_DMUL(CT_DADD(1.0 + s, -lo), ct_augment_u24(r[k + 1])));
+    }
+    double hue = (double)a->jitter[3];
+    d->jf[3] = CT_DADD(-hue, CT_DMUL(2.0 * hue, ct_augment_u24(r2[0])));
+    d->jitter = 1;
+    d->jmean = 0.0;
+}
+
+static inline CT_HD double ct_augment_clamp(double v, double bound) {
+    return v < 0.0 ? 0.0 : v > bound ? bound : v;
+}
+
+static inline CT_HD double ct_augment_grey(const double *px, int c) {
+    if (c != 3) return px[0]; /* (one channel: the value; the mean of others: see the caller) */
+    return CT_DADD(CT_DADD(CT_DMUL(0.2989, px[0]), CT_DMUL(0.587, px[1])), CT_DMUL(0.114, px[2]));
+}
+
+/* torchvision's adjust_hue on one pixel (r, g, b) in [0, bound] */
+static inline CT_HD void ct_augment_hue(double *px, double f, double bound) {
+    double r = px[0] / bound, g = px[1] / bound, b = px[2] / bound;
+    double maxc = r > g ? (r > b ? r : b) : (g > b ? g : b);
+    double minc = r < g ? (r < b ? r : b) : (g < b ? g : b);
+    int eqc = maxc == minc;
+    double cr = CT_DADD(maxc, -minc);
+    double s = cr / (eqc ? 1.0 : maxc), div = eqc ? 1.0 : cr;
+    double rc = CT_DADD(maxc, -r) / div, gc = CT_DADD(maxc, -g) / div, bc = CT_DADD(maxc, -b) / div;
+    double h = maxc == r ? CT_DADD(bc, -gc)
+             : maxc == g ? CT_DADD(CT_DADD(2.0, rc), -bc)
+                         : CT_DADD(CT_DADD(4.0, gc), -rc);
+    h = fmod(CT_DADD(h / 6.0, 1.0), 1.0);
+    h = CT_DADD(h, f); /* (h + f) % 1.0, Python's modulo: into [0, 1) */
+    h = CT_DADD(h, -floor(h));
+    double v = maxc, i = floor(CT_DMUL(h, 6.0)), fr = CT_DADD(CT_DMUL(h, 6.0), -i);
+    double p = ct_augment_clamp(CT_DMUL(v, CT_DADD(1.0, -s)), 1.0);
+    double q = ct_augment_clamp(CT_DMUL(v, CT_DADD(1.0, -CT_DMUL(s, fr))), 1.0);
+    double t = ct_augment_clamp(CT_DMUL(v, CT_DADD(1.0, -CT_DMUL(s, CT_DADD(1.0, -fr)))), 1.0);
+    int k = ((int)i % 6 + 6) % 6;
+    const double out[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
+    px[0] = CT_DMUL(out[k][0], bound);
+    px[1] = CT_DMUL(out[k][1], bound);
+    px[2] = CT_DMUL(out[k][2], bound);
+}
+
+/* ColorJitter's adjustments of d on the pixel px (c channels, 0..bound), in d's order: all of
+ * them (d->jmean set), or, with before_contrast, those before the contrast (for its mean) */
+static inline CT_HD void ct_augment_jitter_apply(const ct_augment *a, const ct_augment_draw *d,
+                                                 double *px, int c, double bound,
+                                                 int before_contrast) {
+    for (int k = 0; k < 4; k++) {
+        const int op = d->jorder[k];
+        if (a->jitter[op] <= 0.0f) continue;
+        if (op == 1 && before_contrast) return;
+        const double f = d->jf[op];
+        if (op == 3) {
+            if (c == 3) ct_augment_hue(px, f, bound);
+            continue;
+        }
+        if (op == 2 && c != 3) continue;
+        double toward = op == 0 ? 0.0 : op == 1 ? d->jmean : ct_augment_grey(px, c);
+        double rest = CT_DMUL(CT_DADD(1.0, -f), toward);
+        for (int ch = 0; ch < c; ch++)
+            px[ch] = ct_augment_clamp(CT_DADD(CT_DMUL(f, px[ch]), rest), bound);
+    }
+}
+
+/* The grey the contrast's mean sums for a pixel px already adjusted up to it: 3 channels their
+ * grey, else the sum of the channels (the mean then divides by channels x pixels) */
+static inline CT_HD double ct_augment_mean_term(const double *px, int c) {
+    if (c == 3) return ct_augment_grey(px, c);
+    double s = 0.0;
+    for (int ch = 0; ch < c; ch++) s = CT_DADD(s, px[ch]);
+    return s;
+}
+
 static inline CT_HD int ct_augment_in_erased(const ct_augment_draw *d, int y, int x) {
     return d->erased && y >= d->erase_y && y < d->erase_y + d->erase_h && x >= d->erase_x &&
            x < d->erase_x + d->erase_w;
@@ -257,6 +374,7 @@ static inline CT_HD void ct_augment_draw_of(const ct_augment *a, const uint32_t 
     d->resized = d->box_y = d->box_x = 0, d->box_h = a->h, d->box_w = a->w; /* (the callers
                                    * draw the boxes: ct_augment_resized_try, erase_try) */
     d->erased = d->erase_y = d->erase_x = d->erase_h = d->erase_w = 0;
+    d->jitter = 0; /* (the callers draw it: ct_augment_jitter_draw) */
     d->angle = d->shear = 0.0, d->scale = 1.0, d->shift_x = d->shift_y = 0;
     for (int k = 0; k < 6; k++) d->m[k] = 0.0;
     if (!d->affine) return;

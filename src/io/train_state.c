@@ -97,6 +97,8 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"augment_erase_fill1", c->augment_erase_fill[1]},
         {"augment_erase_fill2", c->augment_erase_fill[2]},
         {"augment_erase_fill3", c->augment_erase_fill[3]},
+        {"augment_brightness", c->augment_jitter[0]}, {"augment_contrast", c->augment_jitter[1]},
+        {"augment_saturation", c->augment_jitter[2]}, {"augment_hue", c->augment_jitter[3]},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         ct_jw_key(j, 0, floats[i].key);
@@ -399,6 +401,10 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"augment_erase_fill1", &cfg->augment_erase_fill[1]},
         {"augment_erase_fill2", &cfg->augment_erase_fill[2]},
         {"augment_erase_fill3", &cfg->augment_erase_fill[3]},
+        {"augment_brightness", &cfg->augment_jitter[0]},
+        {"augment_contrast", &cfg->augment_jitter[1]},
+        {"augment_saturation", &cfg->augment_jitter[2]},
+        {"augment_hue", &cfg->augment_jitter[3]},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         double d;

@@ -399,6 +399,13 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         if (!isfinite(cfg->augment_erase_fill[k]))
             return ct_fail(CT_ERR_INVALID, "random erasing's fill (channel %d) must be finite, "
                            "got %g", k, (double)cfg->augment_erase_fill[k]);
+    for (int k = 0; k < 4; k++)
+        if (!(cfg->augment_jitter[k] >= 0.0f && cfg->augment_jitter[k] <= (k == 3 ? 0.5f
+                                                                                : CT_MAX_JITTER)))
+            return ct_fail(CT_ERR_INVALID, "colour jitter's %s must be in [0, %g], got %g",
+                           k == 0 ? "brightness" : k == 1 ? "contrast" : k == 2 ? "saturation"
+                                                                                : "hue",
+                           k == 3 ? 0.5 : (double)CT_MAX_JITTER, (double)cfg->augment_jitter[k]);
     if (cfg->augment_area_min == 0.0f && cfg->augment_area_max == 0.0f) {
         if (cfg->augment_ratio_min != 0.0f || cfg->augment_ratio_max != 0.0f)
             return ct_fail(CT_ERR_INVALID, "a resized crop's ratio range [%g, %g] without its "

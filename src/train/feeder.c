@@ -20,7 +20,9 @@ static int augments(const ct_train_config *cfg) {
     return cfg->augment_pad > 0 || cfg->augment_flip || cfg->augment_degrees != 0.0f ||
            cfg->augment_translate != 0.0f || cfg->augment_scale_max != 0.0f ||
            cfg->augment_shear != 0.0f || cfg->augment_area_max != 0.0f ||
-           cfg->augment_erase_p != 0.0f;
+           cfg->augment_erase_p != 0.0f || cfg->augment_jitter[0] != 0.0f ||
+           cfg->augment_jitter[1] != 0.0f || cfg->augment_jitter[2] != 0.0f ||
+           cfg->augment_jitter[3] != 0.0f;
 }
 
 /* The augmentation of images (c, h, w) at places first.. of epoch's order under cfg. */
@@ -36,8 +38,10 @@ static ct_augment augment_of(const ct_train_config *cfg, int c, int h, int w, in
                     .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) |
                               (uint64_t)epoch,
                     .first = first};
-    for (int k = 0; k < 4; k++) /* (augment.h's pixels are 0..255) */
+    for (int k = 0; k < 4; k++) { /* (augment.h's pixels are 0..255) */
         a.erase_fill[k] = 255.0f * cfg->augment_erase_fill[k < CT_MAX_NORM_CHANNELS ? k : 0];
+        a.jitter[k] = cfg->augment_jitter[k];
+    }
     return a;
 }
 

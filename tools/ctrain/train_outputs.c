@@ -291,6 +291,17 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
                (double)c->augment_area_min, (double)c->augment_area_max,
                (double)c->augment_ratio_min, (double)c->augment_ratio_max), sep = " + ";
     if (c->augment_flip) printf("%shorizontal flip", sep), sep = " + ";
+    if (c->augment_jitter[0] > 0 || c->augment_jitter[1] > 0 || c->augment_jitter[2] > 0 ||
+        c->augment_jitter[3] > 0) {
+        static const char *const names[4] = {"brightness", "contrast", "saturation", "hue"};
+        const char *comma = "";
+        printf("%scolour jitter (", sep);
+        for (int k = 0; k < 4; k++)
+            if (c->augment_jitter[k] > 0)
+                printf("%s%s %g", comma, names[k], (double)c->augment_jitter[k]), comma = ", ";
+        printf(")");
+        sep = " + ";
+    }
     if (c->augment_erase_p > 0)
         printf("%srandom erasing (p %g%s)", sep, (double)c->augment_erase_p,
                o->erase_to_mean ? ", to the normalize layer's mean" : "");

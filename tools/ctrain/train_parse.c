@@ -136,7 +136,8 @@ int train_parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, siz
 
 #define AUGMENT_DEFAULT_PAD 4 /* torchvision's CIFAR recipe: RandomCrop(32, padding=4) */
 #define AUGMENT_PARTS "off, auto, or parts rotate=D, translate=F, scale=A:B, shear=S, " \
-                      "bilinear, crop[=P], resized-crop[=A:B], ratio=A:B, flip, erase[=P]"
+                      "bilinear, crop[=P], resized-crop[=A:B], ratio=A:B, flip, " \
+                      "brightness=X, contrast=X, saturation=X, hue=X, erase[=P]"
 /* RandomResizedCrop's defaults: scale=(0.08, 1.0), ratio=(3/4, 4/3) */
 #define RESIZED_AREA_MIN 0.08f
 #define RESIZED_RATIO_MIN (3.0f / 4.0f)
@@ -168,6 +169,7 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
     c->augment_area_min = c->augment_area_max = 0.0f;
     c->augment_ratio_min = c->augment_ratio_max = 0.0f;
     c->augment_erase_p = 0.0f;
+    for (int k = 0; k < 4; k++) c->augment_jitter[k] = 0.0f;
     if (strcmp(spec, "off") == 0) return 0;
     if (strcmp(spec, "auto") == 0) {
         if (strcmp(dataset, "cifar10") == 0)
@@ -227,6 +229,15 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
                                 part + 13), -1;
             c->augment_area_min = (float)x;
             c->augment_area_max = (float)hi;
+        } else if ((r = augment_number(part, "brightness", 0, CT_MAX_JITTER, &x)) != 0 ||
+                   (r = augment_number(part, "contrast", 0, CT_MAX_JITTER, &x)) != 0 ||
+                   (r = augment_number(part, "saturation", 0, CT_MAX_JITTER, &x)) != 0 ||
+                   (r = augment_number(part, "hue", 0, 0.5, &x)) != 0) {
+            const int k = part[0] == 'b' ? 0 : part[0] == 'c' ? 1 : part[0] == 's' ? 2 : 3;
+            bit = 10 + k, c->augment_jitter[k] = (float)x;
+            if (r < 0)
+                bad = k == 3 ? "hue=X: X must be a hue shift in [0, 0.5]"
+                             : "brightness=X, contrast=X, saturation=X: X must be in [0, 10]";
         } else if (strncmp(part, "erase", 5) == 0 && (part[5] == 0 || part[5] == '=')) {
             bit = 9, x = 0.5; /* RandomErasing's p */
             if (part[5] == '=' && (cli_parse_double(part + 6, &x) != 0 || !((float)x > 0) ||
@@ -318,6 +329,12 @@ void train_format_augment(const ct_train_config *c, char *out, size_t out_bytes)
         }
     }
     if (c->augment_flip) PUT("flip");
+    static const char *const jitter_names[4] = {"brightness", "contrast", "saturation", "hue"};
+    for (int k = 0; k < 4; k++)
+        if (c->augment_jitter[k] != 0.0f) {
+            cli_shortest_float(c->augment_jitter[k], num[0], sizeof num[0]);
+            PUT("%s=%s", jitter_names[k], num[0]);
+        }
     if (c->augment_erase_p != 0.0f) {
         cli_shortest_float(c->augment_erase_p, num[0], sizeof num[0]);
         PUT("erase=%s", num[0]);

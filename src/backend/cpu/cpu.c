@@ -317,12 +317,38 @@ static void shifted_row(const ct_augment *a, const ct_augment_draw *dp, const ui
         }
 }
 
-/* One image (c, h, w) of src into dst, warped (or resized), cropped, flipped and erased as
- * augment.h describes. */
+/* ColorJitter (augment.h) on an image's gathered pixels dst, in place (before the erasing) */
+static void jitter_row(const ct_augment *a, ct_augment_draw *d, float *dst, float scale) {
+    const int c = a->c;
+    const int64_t hw = (int64_t)a->h * a->w;
+    const double bound = 255.0 * (double)scale;
+    double px[CT_JITTER_MAX_C];
+    if (a->jitter[1] > 0.0f) { /* the contrast's mean: chunks of pixels summed in order */
+        double total = 0.0;
+        for (int k = 0; k < CT_JITTER_CHUNKS; k++) {
+            double part = 0.0;
+            for (int64_t j = hw * k / CT_JITTER_CHUNKS; j < hw * (k + 1) / CT_JITTER_CHUNKS; j++) {
+                for (int ch = 0; ch < c; ch++) px[ch] = (double)dst[ch * hw + j];
+                ct_augment_jitter_apply(a, d, px, c, bound, 1);
+                part = CT_DADD(part, ct_augment_mean_term(px, c));
+            }
+            total = CT_DADD(total, part);
+        }
+        d->jmean = total / (double)(c == 3 ? hw : hw * c);
+    }
+    for (int64_t j = 0; j < hw; j++) {
+        for (int ch = 0; ch < c; ch++) px[ch] = (double)dst[ch * hw + j];
+        ct_augment_jitter_apply(a, d, px, c, bound, 0);
+        for (int ch = 0; ch < c; ch++) dst[ch * hw + j] = (float)px[ch];
+    }
+}
+
+/* One image (c, h, w) of src into dst, warped (or resized), cropped, flipped, jittered and
+ * erased as augment.h describes. */
 static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, float scale,
                         uint64_t pos) {
     if (!a->pad && !a->flip && !ct_augment_is_affine(a) && a->area_max == 0.0f &&
-        a->erase_p == 0.0f) {
+        a->erase_p == 0.0f && !ct_augment_jitters(a)) {
         ct_convert_u8(src, dst, (int64_t)a->c * a->h * a->w, scale); /* (mixing alone) */
         return;
     }
@@ -348,11 +374,19 @@ static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, flo
             if (ct_augment_erase_try(a, r4, &d)) break;
         }
     }
+    if (ct_augment_jitters(a)) {
+        uint32_t r2[4];
+        ct_philox4x32(a->seed, a->stream | CT_AUGMENT_JITTER_BIT, a->first + pos, v4);
+        ct_philox4x32(a->seed, a->stream | CT_AUGMENT_JITTER_BIT | (1ull << 40), a->first + pos,
+                      r2);
+        ct_augment_jitter_draw(a, v4, r2, &d);
+    }
     const int h = a->h, w = a->w;
     if (d.resized && h <= CT_RESIZED_ROW_MAX && w <= CT_RESIZED_ROW_MAX)
         resized_row(a, &d, src, dst, scale);
     else
         shifted_row(a, &d, src, dst, scale);
+    if (d.jitter) jitter_row(a, &d, dst, scale);
     if (d.erased) /* (the erased box: over what the warp, crop or resize wrote) */
         for (int ch = 0; ch < a->c; ch++)
             for (int y = d.erase_y; y < d.erase_y + d.erase_h; y++)
@@ -401,6 +435,9 @@ static ct_status cpu_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t 
     if (aug && aug->mix && (!sv || aug->mix_rows < 1))
         return ct_fail(CT_ERR_INVALID, "gather_u8: mixing rows needs the step's sv and the "
                        "batch's rows");
+    if (aug && ct_augment_jitters(aug) && aug->c > CT_JITTER_MAX_C)
+        return ct_fail(CT_ERR_INVALID, "gather_u8: colour jitter of images of %d channels (at "
+                       "most %d)", aug->c, CT_JITTER_MAX_C);
     const int mix = aug && aug->mix ? sv->mix_kind : 0;
     ct_augment moved;
     if (sv) { /* the step's rows: sv is host memory here */

@@ -474,6 +474,12 @@ __device__ static void augment_draw_at(const ct_augment *a, uint64_t pos, ct_aug
         }
         if (k == CT_RESIZED_TRIES) ct_augment_resized_fallback(a, d);
     }
+    if (ct_augment_jitters(a)) {
+        uint32_t r2[4];
+        philox4x32(a->seed, a->stream | CT_AUGMENT_JITTER_BIT, a->first + pos, v4);
+        philox4x32(a->seed, a->stream | CT_AUGMENT_JITTER_BIT | (1ull << 40), a->first + pos, r2);
+        ct_augment_jitter_draw(a, v4, r2, d);
+    }
     if (a->erase_p > 0.0f) {
         philox4x32(a->seed, ct_augment_erase_counter(a, CT_ERASE_TRIES), a->first + pos, v4);
         for (int k = 0; ct_augment_erase_coin(a, v4) && k < CT_ERASE_TRIES; k++) {
@@ -484,13 +490,57 @@ __device__ static void augment_draw_at(const ct_augment *a, uint64_t pos, ct_aug
     }
 }
 
+/* Chunk k of ColorJitter's contrast mean of an image under d (the CPU's jitter_row): the
+ * pixels as gathered, before the erasing, adjusted up to the contrast */
+__device__ static double jitter_part(const ct_augment *a, const ct_augment_draw *d0,
+                                     const uint8_t *img, int k, float scale) {
+    ct_augment_draw d = *d0;
+    d.erased = 0;
+    const int64_t hw = (int64_t)a->h * a->w;
+    const double bound = 255.0 * (double)scale;
+    double part = 0.0, px[CT_JITTER_MAX_C];
+    for (int64_t j = hw * k / CT_JITTER_CHUNKS; j < hw * (k + 1) / CT_JITTER_CHUNKS; j++) {
+        const int y = (int)(j / a->w), x = (int)(j % a->w);
+        for (int ch = 0; ch < a->c; ch++)
+            px[ch] = (double)(scale * (float)ct_augment_pixel(a, &d, img, ch, y, x));
+        ct_augment_jitter_apply(a, &d, px, a->c, bound, 1);
+        part = CT_DADD(part, ct_augment_mean_term(px, a->c));
+    }
+    return part;
+}
+
+/* d's contrast mean from the chunks' sums, in order (thread 0) */
+__device__ static void jitter_mean(const ct_augment *a, ct_augment_draw *d, const double *part) {
+    double total = 0.0;
+    for (int k = 0; k < CT_JITTER_CHUNKS; k++) total = CT_DADD(total, part[k]);
+    const int64_t hw = (int64_t)a->h * a->w;
+    d->jmean = total / (double)(a->c == 3 ? hw : hw * a->c);
+}
+
+/* Pixel (y, x) of an image under d, all its channels into out: jittered, or erased */
+__device__ static void jitter_pixel(const ct_augment *a, const ct_augment_draw *d,
+                                    const uint8_t *img, int y, int x, float scale, float *out) {
+    if (ct_augment_in_erased(d, y, x)) {
+        for (int ch = 0; ch < a->c; ch++) out[ch] = scale * (float)ct_augment_erase_fill(a, ch);
+        return;
+    }
+    double px[CT_JITTER_MAX_C];
+    for (int ch = 0; ch < a->c; ch++)
+        px[ch] = (double)(scale * (float)ct_augment_pixel(a, d, img, ch, y, x));
+    ct_augment_jitter_apply(a, d, px, a->c, 255.0 * (double)scale, 0);
+    for (int ch = 0; ch < a->c; ch++) out[ch] = (float)px[ch];
+}
+
 /* With a.mix and a mixing step (sv's kind), each image is mixed with its partner as the CPU's
- * mix_rows does (the partner drawn beside it; its label into mix_labels_dst). */
+ * mix_rows does (the partner drawn beside it; its label into mix_labels_dst). With colour
+ * jitter, pixel by pixel (its adjustments mix the channels), after the contrast's means. */
 __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labels_src,
                                          const int32_t *idx, int64_t n, int64_t row, float scale,
                                          ct_augment a, float *dst, uint8_t *mix_labels_dst,
                                          const ct_step_vars *sv) {
     __shared__ ct_augment_draw d, dp;
+    __shared__ double part[CT_JITTER_CHUNKS], ppart[CT_JITTER_CHUNKS];
+    const int jit = ct_augment_jitters(&a);
     if (sv) {
         if (idx) idx += sv->pos;
         a.first += (uint64_t)sv->pos;
@@ -507,6 +557,34 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
         }
         __syncthreads();
         const uint8_t *img = src + (idx ? (int64_t)idx[i] : i) * row, *pimg = src + ps * row;
+        if (jit) {
+            if (a.jitter[1] > 0.0f) { /* the contrast's means */
+                for (int k = threadIdx.x; k < CT_JITTER_CHUNKS; k += blockDim.x) {
+                    part[k] = jitter_part(&a, &d, img, k, scale);
+                    if (mix) ppart[k] = jitter_part(&a, &dp, pimg, k, scale);
+                }
+                __syncthreads();
+                if (threadIdx.x == 0) {
+                    jitter_mean(&a, &d, part);
+                    if (mix) jitter_mean(&a, &dp, ppart);
+                }
+                __syncthreads();
+            }
+            const int64_t hw = (int64_t)a.h * a.w;
+            for (int64_t j = threadIdx.x; j < hw; j += blockDim.x) {
+                const int y = (int)(j / a.w), x = (int)(j % a.w);
+                float v[CT_JITTER_MAX_C], pv[CT_JITTER_MAX_C];
+                jitter_pixel(&a, &d, img, y, x, scale, v);
+                const int cut = mix == CT_MIX_CUTMIX && y >= sv->mix_y1 && y < sv->mix_y2 &&
+                                x >= sv->mix_x1 && x < sv->mix_x2;
+                if (mix == CT_MIX_MIXUP || cut) jitter_pixel(&a, &dp, pimg, y, x, scale, pv);
+                for (int ch = 0; ch < a.c; ch++)
+                    dst[i * row + ch * hw + j] = mix == CT_MIX_MIXUP ? lam * v[ch] + rest * pv[ch]
+                                                 : cut ? pv[ch] : v[ch];
+            }
+            __syncthreads(); /* (d is the next image's) */
+            continue;
+        }
         for (int64_t j = threadIdx.x; j < row; j += blockDim.x) {
             int x = (int)(j % a.w), y = (int)(j / a.w % a.h);
             int ch = (int)(j / ((int64_t)a.w * a.h));
@@ -539,6 +617,9 @@ static ct_status cuda_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t
     if (aug && aug->mix && (!sv || aug->mix_rows < 1))
         return ct_fail(CT_ERR_INVALID, "gather_u8: mixing rows needs the step's sv and the "
                        "batch's rows");
+    if (aug && ct_augment_jitters(aug) && aug->c > CT_JITTER_MAX_C)
+        return ct_fail(CT_ERR_INVALID, "gather_u8: colour jitter of images of %d channels (at "
+                       "most %d)", aug->c, CT_JITTER_MAX_C);
     int64_t total = n * row > n ? n * row : n; /* the labels need n threads even if row == 0 */
     if (total == 0) return CT_OK;
     CT_CUDA_BIND(cb);
