@@ -45,6 +45,8 @@ static const dump_case k_cases[] = {
     {3, 10, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0.4f, 0.4f, 0.4f, 0.1f}}, /* ColorJitter */
     {3, 8, 8, 0, 1, 0, 0, 0, 0, 0, 0, 0.3f, 1, R34, R43, 0.5f, {0, 0.8f, 0, 0.5f}}, /* all */
     {1, 28, 28, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0.5f, 0.5f, 0, 0}},     /* one channel */
+    {3, 16, 12, 2, 1, 1, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1, {0, 0.9f, 0, 0}}, /* a warp, jitter, */
+    {1, 16, 12, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 1, {0, 0.9f, 0, 0}}, /* erasing after */
 };
 
 /* RandomResizedCrop's boxes drawn for one image size (tries and fallback: augment.h), for a

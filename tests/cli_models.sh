@@ -127,6 +127,13 @@ if [ "$have_mnist" -eq 1 ]; then
     [ "$rc" -eq 2 ] && grep -qF 'saved with brightness=0.3,contrast=0.3,hue=0.1' <<<"$err" &&
         ok "resume with another hue -> exit 2, names the saved setting" ||
         bad "resume with another hue -> exit $rc, stderr: $err"
+    # every part at full precision (the longest spelling) saves and resumes
+    long="rotate=12.3456785,translate=0.123456791,scale=0.912345682:1.12345684,shear=12.3456783,bilinear,crop=4,flip,brightness=0.123456791,contrast=0.234567896,saturation=0.345678914,hue=0.123456791,erase=0.123456791"
+    run train --epochs 1 --lr 0.5 --val-size 59000 --augment "$long" --quiet --save "$tmp/long"
+    [ "$rc" -eq 0 ] && run train --resume "$tmp/long" --epochs 2 --quiet
+    [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" &&
+        ok "--augment with every part at full precision saves and resumes" ||
+        bad "--augment at full precision: save and resume -> exit $rc, stderr: $err"
     # a normalize mean outside [0, 1] is a model like any other (the erasing fill is its mean)
     run train --epochs 1 --lr 0.1 --val-size 59000 --normalize 1.5,0.5 --augment erase --quiet
     [ "$rc" -eq 0 ] && grep -q '^test_loss: ' <<<"$out" &&

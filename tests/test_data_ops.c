@@ -468,11 +468,13 @@ static void test_gather_jitter(void **state) {
     ct_rng_init(&rng, 21, 0);
     const int64_t rows = 10, n = 48;
     const float scale = 1.0f / 255.0f;
-    const struct { int c, h, w, flip; float b, ct, s, hue, a0; } cases[] = {
-        {3, 7, 9, 0, 0.4f, 0.4f, 0.4f, 0.1f, 0},     /* all four, colour */
-        {1, 12, 10, 1, 0.8f, 0.6f, 0.5f, 0.3f, 0},   /* one channel: saturation, hue no-ops */
-        {3, 6, 6, 1, 0, 0.9f, 0, 0.5f, 0.3f},        /* contrast and hue after a resized crop */
-        {3, 5, 8, 0, 0, 0, 2.0f, 0, 0},              /* saturation alone, wide */
+    const struct { int c, h, w, flip; float b, ct, s, hue, a0, deg, erase; } cases[] = {
+        {3, 7, 9, 0, 0.4f, 0.4f, 0.4f, 0.1f, 0, 0, 0},   /* all four, colour */
+        {1, 12, 10, 1, 0.8f, 0.6f, 0.5f, 0.3f, 0, 0, 0}, /* one channel: saturation, hue no-ops */
+        {3, 6, 6, 1, 0, 0.9f, 0, 0.5f, 0.3f, 0, 0},      /* contrast and hue after a resized crop */
+        {3, 5, 8, 0, 0, 0, 2.0f, 0, 0, 0, 0},            /* saturation alone, wide */
+        {3, 9, 7, 1, 0, 0.9f, 0, 0, 0, 15, 1},           /* a warp, then erasing: the contrast */
+        {1, 8, 8, 0, 0, 0.9f, 0, 0, 0, 20, 1},           /* mean of the image before the erasing */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const int c = cases[k].c, h = cases[k].h, w = cases[k].w;
@@ -482,9 +484,12 @@ static void test_gather_jitter(void **state) {
                           .area_min = cases[k].a0, .area_max = cases[k].a0 > 0 ? 1.0f : 0.0f,
                           .ratio_min = cases[k].a0 > 0 ? 0.75f : 0.0f,
                           .ratio_max = cases[k].a0 > 0 ? 4.0f / 3.0f : 0.0f,
+                          .degrees = cases[k].deg, .bilinear = cases[k].deg > 0,
                           .seed = 90 + k, .stream = 6, .first = 55 * k};
-        ct_augment plain_aug = aug;
+        ct_augment plain_aug = aug, erased_aug = aug; /* (the erasing compared apart: */
+        aug.erase_p = cases[k].erase, aug.erase_fill[0] = 200.0f; /*  test_gather_erase) */
         for (int j = 0; j < 4; j++) plain_aug.jitter[j] = 0.0f;
+        erased_aug.erase_p = aug.erase_p, erased_aug.erase_fill[0] = 200.0f;
         uint8_t *src = hmalloc((size_t)(rows * row));
         float *out = hmalloc((size_t)(n * row) * 4), *plain = hmalloc((size_t)(n * row) * 4);
         int32_t *idx = hmalloc((size_t)n * 4);
@@ -547,7 +552,15 @@ static void test_gather_jitter(void **state) {
                     for (int ch = 0; ch < c; ch++) img[ch * hw + j] = p[ch];
                 }
             }
+            int ebox[4] = {0, 0, 0, 0};
+            if (aug.erase_p > 0) ref_erase_box(&erased_aug, (uint64_t)i, ebox);
             for (int64_t j = 0; j < row; j++) {
+                const int y = (int)(j % hw / w), x = (int)(j % w);
+                if (y >= ebox[0] && y < ebox[0] + ebox[2] && x >= ebox[1] && x < ebox[1] + ebox[3]) {
+                    tu_near("erased pixel", (size_t)(i * row + j), out[i * row + j],
+                            scale * 200.0f * (j < hw), 0.0); /* (fill[0]; the others 0) */
+                    continue;
+                }
                 tu_near("jittered pixel", (size_t)(i * row + j), out[i * row + j],
                         img[j] * bound, 3e-6);
                 changed += fabsf(out[i * row + j] - plain[i * row + j]) > 1e-3f;

@@ -375,6 +375,8 @@ static inline CT_HD void ct_augment_draw_of(const ct_augment *a, const uint32_t 
                                    * draw the boxes: ct_augment_resized_try, erase_try) */
     d->erased = d->erase_y = d->erase_x = d->erase_h = d->erase_w = 0;
     d->jitter = 0; /* (the callers draw it: ct_augment_jitter_draw) */
+    for (int k = 0; k < 4; k++) d->jorder[k] = k, d->jf[k] = 1.0;
+    d->jmean = 0.0;
     d->angle = d->shear = 0.0, d->scale = 1.0, d->shift_x = d->shift_y = 0;
     for (int k = 0; k < 6; k++) d->m[k] = 0.0;
     if (!d->affine) return;

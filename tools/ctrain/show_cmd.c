@@ -147,7 +147,7 @@ int cmd_show(int argc, char **argv) {
     ct_train_config aug;
     ct_train_config_default(&aug);
     aug.seed = o.seed;
-    char err[256], aug_text[160];
+    char err[256], aug_text[512];
     const int mixing = o.mixup_alpha > 0.0f || o.cutmix_alpha > 0.0f;
     if (!cli_find(flags, nflags, "augment")->seen && !mixing &&
         (cli_find(flags, nflags, "seed")->seen || cli_find(flags, nflags, "epoch")->seen))
@@ -281,7 +281,7 @@ int cmd_show(int argc, char **argv) {
                 (long long)o.start);
         goto done;
     }
-    char title[256];
+    char title[768];
     if (cm.m)
         snprintf(title, sizeof title, "%s %s: label%s (%d of %d wrong)", o.dataset, o.part,
                  " \u2192 prediction", wrong, n);

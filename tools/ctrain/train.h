@@ -94,7 +94,7 @@ typedef struct {
     const char *image_size;  /* --dataset folder: "SIDE" or "HEIGHT,WIDTH" (NULL: as found) */
     int image_h, image_w;    /* its numbers (0: none) */
     char image_size_saved[32]; /* a resumed folder run's: its model's input "H,W" */
-    char augment_resumed[160];
+    char augment_resumed[512]; /* (every part at 9 digits: about 260 characters) */
     char betas_resumed[64];
     char dataset_resumed[32];
     char data_dir_resumed[PATH_MAX]; /* --data of the run being resumed */

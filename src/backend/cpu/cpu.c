@@ -287,7 +287,8 @@ static void resized_row(const ct_augment *a, const ct_augment_draw *d, const uin
  * CT_RESIZED_ROW_MAX) pixel by pixel, else shifted by the crop and flipped row by row */
 static void shifted_row(const ct_augment *a, const ct_augment_draw *dp, const uint8_t *src,
                         float *dst, float scale) {
-    const ct_augment_draw d = *dp;
+    ct_augment_draw d = *dp;
+    d.erased = 0; /* (augment_row erases after the jitter, whose contrast mean must not see it) */
     const int h = a->h, w = a->w;
     if (d.affine || d.resized) { /* every pixel its own sample */
         for (int ch = 0; ch < a->c; ch++)
