@@ -86,6 +86,8 @@ static void usage(FILE *f) {
           "  ctrain train --model cnn --lr-find --plot runs   a learning rate to start from\n"
           "  ctrain train --tensorboard runs/mlp     then: tensorboard --logdir runs\n"
           "  ctrain train --dataset folder --data photos --model cnn   photos/train/CLASS/*.png\n"
+          "  ctrain train --dataset folder --data photos --image-size 64 --normalize auto\n"
+          "               --augment resized-crop,flip,brightness=0.2,contrast=0.2,erase=0.25\n"
           "  ctrain summary --model cnn\n"
           "  ctrain eval --model run1\n"
           "  ctrain predict --model run1 digit.png\n"

@@ -143,15 +143,18 @@ int train_parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, siz
 #define RESIZED_RATIO_MIN (3.0f / 4.0f)
 #define RESIZED_RATIO_MAX (4.0f / 3.0f)
 
-/* "A:B" into *a and *b: 0, or -1 when it is not two numbers joined by a colon */
-static int augment_range(const char *s, double *a, double *b) {
+/* "X<sep>Y" into *x and *y: 0, or -1 when it is not two numbers joined by sep */
+static int parse_two(const char *s, char sep, double *x, double *y) {
     char buf[64];
-    const char *colon = strchr(s, ':');
-    if (!colon || (size_t)(colon - s) >= sizeof buf) return -1;
-    memcpy(buf, s, (size_t)(colon - s));
-    buf[colon - s] = 0;
-    return cli_parse_double(buf, a) == 0 && cli_parse_double(colon + 1, b) == 0 ? 0 : -1;
+    const char *at = strchr(s, sep);
+    if (!at || (size_t)(at - s) >= sizeof buf) return -1;
+    memcpy(buf, s, (size_t)(at - s));
+    buf[at - s] = 0;
+    return cli_parse_double(buf, x) == 0 && cli_parse_double(at + 1, y) == 0 ? 0 : -1;
 }
+
+/* "A:B" (a range of --augment's) into *a and *b */
+static int augment_range(const char *s, double *a, double *b) { return parse_two(s, ':', a, b); }
 
 /* "NAME=X" with X a number in [lo, hi] into *out: 1 when part is NAME=..., -1 on a bad X */
 static int augment_number(const char *part, const char *name, double lo, double hi,
@@ -343,14 +346,7 @@ void train_format_augment(const ct_train_config *c, char *out, size_t out_bytes)
     if (!used) snprintf(out, out_bytes, "off");
 }
 
-int train_parse_pair(const char *s, double *x, double *y) {
-    char buf[64];
-    const char *comma = strchr(s, ',');
-    if (!comma || (size_t)(comma - s) >= sizeof buf) return -1;
-    memcpy(buf, s, (size_t)(comma - s));
-    buf[comma - s] = 0;
-    return cli_parse_double(buf, x) == 0 && cli_parse_double(comma + 1, y) == 0 ? 0 : -1;
-}
+int train_parse_pair(const char *s, double *x, double *y) { return parse_two(s, ',', x, y); }
 
 int train_parse_class_weight(const char *s, float *w, int *n, char *err, size_t err_bytes) {
     *n = 0;
