@@ -177,7 +177,14 @@ px() { printf 'P5\n2 1\n255\n'; printf "\\x$(printf %02x "$1")\\x$(printf %02x "
 px 10 >nest/train/a/z.pgm; px 20 >nest/train/a/sub/y.pgm; px 30 >nest/train/a/sub2/x.pgm
 px 40 >nest/train/a/m.pgm; px 50 >nest/train/b/k.pgm; px 60 >nest/train/.ipynb_checkpoints/q.pgm
 px 70 >nest/test/a/t.pgm
-run show --dataset folder --data nest --part train --count 5 --out nest.png
+run show --dataset folder --data nest --part train --count 5 --scale 16 --out nest.png
+# (labelled with the class folders' names: as --class-names a,b draws them, not as 0,1)
+printf 'a\nb\n' >ab.txt; printf '0\n1\n' >01.txt
+run show --dataset folder --data nest --part train --count 5 --scale 16 --class-names ab.txt --out nest_ab.png
+run show --dataset folder --data nest --part train --count 5 --scale 16 --class-names 01.txt --out nest_01.png
+[ "$rc" -eq 0 ] && cmp -s nest.png nest_ab.png && ! cmp -s nest.png nest_01.png &&
+    ok "show of a folder without a model: labelled with its class folders' names" ||
+    bad "show of a folder: labels -> exit $rc: $err"
 run train --dataset folder --data nest --val-size 0 --epochs 1 --batch-size 1
 if [ "$rc" -eq 0 ] && grep -q "Data: 5 train / 0 val / 1 test images (1x1x2)" <<<"$out" &&
     grep -q "Model: 2 -> 32 -> ReLU -> 2 " <<<"$out" &&

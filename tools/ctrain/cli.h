@@ -91,6 +91,9 @@ typedef struct {
 int cli_model_class_names(const ct_checkpoint *ck, const char *dataset, int classes,
                           const char *cmd, const char *file, cli_names *names);
 void cli_names_free(cli_names *names);
+/* Takes text (names one a line, malloc'd; freed here when not kept) as names' when it holds
+ * `classes` of them and names has none yet (a folder's class folders, for ctrain show). */
+void cli_names_take(cli_names *names, char *text, int classes);
 /* Reads --class-names FILE: one name a line (1..CLI_MAX_CLASS_NAME bytes, no control
  * characters; spaces, tabs and a CR around it trimmed, a UTF-8 BOM and blank lines at the end
  * dropped), exactly `classes` of them; *text receives them joined by newlines (malloc'd).

@@ -114,6 +114,16 @@ int cli_model_class_names(const ct_checkpoint *ck, const char *dataset, int clas
     return CLI_EXIT_OK;
 }
 
+void cli_names_take(cli_names *names, char *text, int classes) {
+    if (!text || names->n > 0 || names->buf) {
+        free(text);
+        return;
+    }
+    names->buf = text;
+    names->n = split_names(text, names->name, 256);
+    if (names->n != classes) cli_names_free(names);
+}
+
 void cli_names_free(cli_names *names) {
     free(names->buf);
     memset(names, 0, sizeof *names);

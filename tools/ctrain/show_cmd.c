@@ -110,8 +110,9 @@ void show_help(FILE *out) {
           "pixels) as a PNG, each image with its label under it. With --model, each also gets\n"
           "the model's prediction: right ones are labelled in green, wrong ones framed in red\n"
           "and labelled \"LABEL → PREDICTION\" in red. fashion-mnist and cifar10 images are\n"
-          "labelled with their class names (torchvision's classes) where a name fits under\n"
-          "the image (a smaller --scale shows the numbers), a wrong one's on a second line.\n"
+          "labelled with their class names (torchvision's classes), a folder's with its class\n"
+          "folders' (a model's: those it was trained with) where a name fits under the image\n"
+          "(a smaller --scale shows the numbers), a wrong one's on a second line.\n"
           "\n"
           "flags:\n",
           out);
@@ -184,8 +185,9 @@ int cmd_show(int argc, char **argv) {
     if (augmenting && !part_flag->seen) o.part = "train"; /* (what augmentation is for) */
     ct_dataset *ds = NULL;
     int shape[3];
+    char *folder_names = NULL; /* (a folder's classes, for the labels when no model names them) */
     if ((rc = cli_load_dataset(o.dataset, o.data_dir, o.part, cli_model_image_shape(&cm, shape), &ds,
-                               NULL)) != CLI_EXIT_OK) {
+                               &folder_names)) != CLI_EXIT_OK) {
         cli_close_model(&cm);
         return rc;
     }
@@ -195,12 +197,14 @@ int cmd_show(int argc, char **argv) {
     if (o.start >= n_all) {
         ct_dataset_free(ds);
         cli_close_model(&cm);
+        free(folder_names);
         return cli_usage_error("show", "--start: %lld is past the last image (%lld images)",
                                (long long)o.start, (long long)n_all);
     }
     if (o.model && (rc = cli_build_model(&cm, o.device, o.threads, o.spec, c, h, w, 256)) !=
                        CLI_EXIT_OK) {
         ct_dataset_free(ds);
+        free(folder_names);
         return rc;
     }
     if (cm.m && aug.augment_erase_p > 0.0f) /* (erase: as train's) */
@@ -214,8 +218,11 @@ int cmd_show(int argc, char **argv) {
     if (rc != CLI_EXIT_OK) {
         ct_dataset_free(ds);
         cli_close_model(&cm);
+        free(folder_names);
         return rc;
     }
+    if (!cm.m) cli_names_take(&names, folder_names, ct_dataset_classes(ds)); /* (folder's) */
+    else free(folder_names);
     uint8_t *images = malloc((size_t)o.count * row);
     int *labels = malloc((size_t)o.count * sizeof *labels), *preds = NULL;
     int *chunk_pred = malloc(PREDICT_CHUNK * sizeof *chunk_pred);
