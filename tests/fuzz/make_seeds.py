@@ -91,6 +91,9 @@ train_lines = {
     "plateau": ["--lr-schedule", "plateau", "--lr-patience", "3", "--patience", "5"],
     "sgd": ["--momentum", "0.9", "--nesterov", "--weight-decay", "5e-4", "--seed", "7"],
     "cifar": ["--dataset", "cifar10", "--augment", "crop=4,flip", "--model", "cnn"],
+    "photos": ["--dataset", "folder", "--data", "p", "--augment",
+               "resized-crop=0.08:1,ratio=0.75:1.33,flip,brightness=0.4,contrast=0.4,"
+               "saturation=0.4,hue=0.1,erase=0.25", "--mixup-alpha", "0.2", "--cutmix-alpha", "1"],
     "mlp": ["--model", "mlp", "--hidden", "64", "--val-size", "5000", "--device", "cpu",
             "--threads", "2", "--workers", "2", "--prefetch", "4", "--data-on-device", "off"],
     "outputs": ["--save", "runs/a", "--save-every", "2", "--save-best", "--plot", "p",
