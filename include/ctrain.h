@@ -349,6 +349,7 @@ typedef struct {
     int augment_pad;             /* random crop after zero-padding every side by this (0: off;
                                   * at most CT_MAX_AUGMENT_PAD) */
     int augment_flip;            /* 1: mirror left-right with probability 1/2 */
+    int augment_vflip;           /* 1: upside down with probability 1/2 (RandomVerticalFlip) */
     float augment_degrees;       /* rotation uniform in [-d, d] degrees, d in [0, 180] (0: none) */
     float augment_translate;     /* shift uniform in +-this fraction of the width and height,
                                   * in whole pixels; in [0, 1] (0: none) */

@@ -32,11 +32,11 @@ static const dump_case k_cases[] = {
     {1, 28, 28, 0, 0, 1, 0, 0, 0.7f, 1.3f, 0, 0, 0, 0, 0, 0, {0}},    /* zoom */
     {1, 28, 28, 0, 0, 1, 0, 0, 0, 0, 25, 0, 0, 0, 0, 0, {0}},         /* shear */
     {1, 28, 28, 0, 0, 0, 180, 0.1f, 0.5f, 2, 40, 0, 0, 0, 0, 0, {0}}, /* everything, wide ranges, nearest */
-    {3, 9, 11, 2, 1, 1, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0, 0, {0}}, /* colour, odd, unequal sides, ... */
+    {3, 9, 11, 2, 2, 1, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0, 0, {0}}, /* colour, odd, unequal, vflip */
     {3, 9, 11, 3, 1, 0, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0, 0, {0}},
     {2, 8, 8, 0, 1, 0, 180, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0}},  /* even sides: the centre between pixels */
     {1, 28, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43, 0, {0}}, /* RandomResizedCrop's defaults */
-    {3, 9, 13, 0, 1, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43, 0, {0}},  /* colour, unequal sides, flip */
+    {3, 9, 13, 0, 2, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43, 0, {0}},  /* colour, unequal, both flips */
     {2, 6, 20, 0, 1, 0, 0, 0, 0, 0, 0, 0.3f, 1, 0.5f, 2, 0, {0}},    /* too wide: the fallback too */
     {1, 12, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0.01f, 0.1f, 0.2f, 5, 0, {0}}, /* small boxes, far ratios */
     {1, 28, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.6f, {0}},          /* RandomErasing alone */
@@ -94,7 +94,8 @@ int main(void) {
         ct_train_config cfg;
         ct_train_config_default(&cfg);
         cfg.seed = 1000 + k;
-        cfg.augment_pad = d->pad, cfg.augment_flip = d->flip, cfg.augment_bilinear = d->bilinear;
+        cfg.augment_pad = d->pad, cfg.augment_bilinear = d->bilinear;
+        cfg.augment_flip = d->flip > 0, cfg.augment_vflip = d->flip == 2; /* (2: both flips) */
         cfg.augment_degrees = d->degrees, cfg.augment_translate = d->translate;
         cfg.augment_scale_min = d->scale_min, cfg.augment_scale_max = d->scale_max;
         cfg.augment_shear = d->shear;
@@ -114,7 +115,8 @@ int main(void) {
             fprintf(stderr, "augment_dump: %s\n", ct_last_error());
             return 1;
         }
-        ct_augment a = {.c = d->c, .h = d->h, .w = d->w, .pad = d->pad, .flip = d->flip,
+        ct_augment a = {.c = d->c, .h = d->h, .w = d->w, .pad = d->pad, .flip = d->flip > 0,
+                        .vflip = d->flip == 2,
                         .degrees = d->degrees, .translate = d->translate,
                         .scale_min = d->scale_min, .scale_max = d->scale_max,
                         .shear = d->shear, .bilinear = d->bilinear,
@@ -153,11 +155,11 @@ int main(void) {
                 ct_augment_jitter_draw(&a, v4, r2, &dr);
             }
             printf("%s{\"angle\": %.17g, \"shift\": [%d, %d], \"scale\": %.17g, \"shear\": %.17g, "
-                   "\"crop\": [%d, %d], \"flip\": %d, \"box\": [%d, %d, %d, %d], "
+                   "\"crop\": [%d, %d], \"flip\": %d, \"vflip\": %d, \"box\": [%d, %d, %d, %d], "
                    "\"erased\": [%d, %d, %d, %d], \"jorder\": [%d, %d, %d, %d], "
                    "\"jf\": [%.17g, %.17g, %.17g, %.17g], \"in\": [",
                    i ? ", " : "", dr.angle, dr.shift_x, dr.shift_y, dr.scale, dr.shear, dr.ty,
-                   dr.tx, dr.flip, dr.box_y, dr.box_x, dr.box_h, dr.box_w, dr.erase_y,
+                   dr.tx, dr.flip, dr.vflip, dr.box_y, dr.box_x, dr.box_h, dr.box_w, dr.erase_y,
                    dr.erase_x, dr.erased ? dr.erase_h : 0, dr.erase_w, dr.jorder[0], dr.jorder[1],
                    dr.jorder[2], dr.jorder[3], dr.jf[0], dr.jf[1], dr.jf[2], dr.jf[3]);
             for (int64_t j = 0; j < row; j++) printf("%s%d", j ? "," : "", img[i * row + j]);

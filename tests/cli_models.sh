@@ -89,18 +89,18 @@ if [ "$have_mnist" -eq 1 ]; then
         ok "resume without its bilinear -> exit 2, names the saved setting" ||
         bad "resume with another affine --augment -> exit $rc, stderr: $err"
     # torchvision's RandomResizedCrop (cli_torchvision.sh checks the boxes and pixels)
-    run train --epochs 1 --lr 0.5 --val-size 59000 --augment resized-crop=0.5:1,flip --save "$tmp/rrc"
+    run train --epochs 1 --lr 0.5 --val-size 59000 --augment resized-crop=0.5:1,flip,vflip --save "$tmp/rrc"
     plan=$(grep '^Plan: ' <<<"$out")
-    [ "$rc" -eq 0 ] && grep -q '^test_loss: .*test_acc: 0\.[2-9]' <<<"$out" &&
-        grep -qF 'augment: random resized crop (area 0.5 to 1, ratio 0.75 to 1.333) + horizontal flip' <<<"$plan" &&
-        ok "--augment resized-crop=0.5:1,flip trains and is named: $plan" ||
+    [ "$rc" -eq 0 ] && grep -q '^test_loss: .*test_acc: 0\.[1-9]' <<<"$out" &&
+        grep -qF 'augment: random resized crop (area 0.5 to 1, ratio 0.75 to 1.333) + horizontal flip + vertical flip' <<<"$plan" &&
+        ok "--augment resized-crop=0.5:1,flip,vflip trains and is named: $plan" ||
         bad "--augment resized-crop -> exit $rc, plan: $plan, stdout: $out, stderr: $err"
-    run train --resume "$tmp/rrc" --epochs 2 --augment flip,resized-crop=.5:1.0,ratio=0.75:1.3333334 --quiet
+    run train --resume "$tmp/rrc" --epochs 2 --augment vflip,flip,resized-crop=.5:1.0,ratio=0.75:1.3333334 --quiet
     [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" &&
         ok "resume with the same resized crop spelt otherwise (its default ratio given) -> continues" ||
         bad "resume with the same resized crop spelt otherwise -> exit $rc, stderr: $err"
-    run train --resume "$tmp/rrc" --epochs 3 --augment resized-crop=0.5:1,ratio=0.5:2,flip
-    [ "$rc" -eq 2 ] && grep -qF 'saved with resized-crop=0.5:1,flip' <<<"$err" &&
+    run train --resume "$tmp/rrc" --epochs 3 --augment resized-crop=0.5:1,ratio=0.5:2,flip,vflip
+    [ "$rc" -eq 2 ] && grep -qF 'saved with resized-crop=0.5:1,flip,vflip' <<<"$err" &&
         ok "resume with another resized crop ratio -> exit 2, names the saved setting" ||
         bad "resume with another resized crop ratio -> exit $rc, stderr: $err"
     # RandomErasing after the rest, to the normalize layer's mean (0 after it, as torchvision's)

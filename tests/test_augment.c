@@ -16,23 +16,26 @@
 
 /* ------------------------------------------------------------------------------------------ */
 /* gather_u8 with augmentation, against torchvision's recipe done literally: pad the image with */
-/* zeros into a larger buffer, cut the (h, w) window at (ty, tx), mirror it when the coin says.  */
+/* zeros into a larger buffer, cut the (h, w) window at (ty, tx), mirror it when the coin says, */
+/* turn it upside down when the other coin says.                                                 */
 
 static void test_gather_augment(void **state) {
     ct_backend *b = tu_backend(state);
     ct_rng rng;
     ct_rng_init(&rng, 16, 0);
-    const int cases[][5] = {/* c, h, w, pad, flip */
-                            {1, 28, 28, 2, 0}, {3, 32, 32, 4, 1}, {2, 5, 7, 3, 1},
-                            {1, 4, 4, 6, 1},   {1, 28, 28, 0, 1}, {1, 9, 9, 0, 0}};
+    const int cases[][6] = {/* c, h, w, pad, flip, vflip */
+                            {1, 28, 28, 2, 0, 0}, {3, 32, 32, 4, 1, 0}, {2, 5, 7, 3, 1, 1},
+                            {1, 4, 4, 6, 1, 0},   {1, 28, 28, 0, 1, 1}, {1, 9, 9, 0, 0, 0},
+                            {3, 6, 9, 2, 0, 1}};
     const int64_t rows = 40, n = 33;
     const float scale = 1.0f / 255.0f;
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const int c = cases[k][0], h = cases[k][1], w = cases[k][2], pad = cases[k][3];
         const int64_t row = (int64_t)c * h * w;
         const int ph = h + 2 * pad, pw = w + 2 * pad;
-        ct_augment aug = {.c = c, .h = h, .w = w, .pad = pad, .flip = cases[k][4], .seed = 99,
-                          .stream = 12345 + k, .first = 1000 * k + 7};
+        ct_augment aug = {.c = c, .h = h, .w = w, .pad = pad, .flip = cases[k][4],
+                          .vflip = cases[k][5], .seed = 99, .stream = 12345 + k,
+                          .first = 1000 * k + 7};
         uint8_t *src = hmalloc((size_t)(rows * row)), *lab = hmalloc((size_t)rows);
         int32_t *idx = hmalloc((size_t)n * 4);
         float *out = hmalloc((size_t)(n * row) * 4), *padded = hmalloc((size_t)c * ph * pw * 4);
@@ -49,14 +52,14 @@ static void test_gather_augment(void **state) {
                             d_out, d_out_lab, NULL));
             dget(b, out, d_out, (size_t)(n * row) * 4);
             dget(b, out_lab, d_out_lab, (size_t)n);
-            int flips = 0, zeros = 0;
+            int flips = 0, vflips = 0, zeros = 0;
             for (int64_t i = 0; i < n; i++) {
                 const uint8_t *img = src + (use_idx ? idx[i] : i) * row;
                 uint32_t r[4];
                 ct_philox4x32(aug.seed, aug.stream, aug.first + (uint64_t)i, r);
                 int ty = (int)(r[0] % (uint32_t)(2 * pad + 1)), tx = (int)(r[1] % (uint32_t)(2 * pad + 1));
-                int flip = aug.flip && (r[2] & 1);
-                flips += flip;
+                int flip = aug.flip && (r[2] & 1), vflip = aug.vflip && (r[2] & 2);
+                flips += flip, vflips += vflip;
                 for (int64_t e = 0; e < (int64_t)c * ph * pw; e++) padded[e] = 0.0f;
                 for (int ch = 0; ch < c; ch++)
                     for (int y = 0; y < h; y++)
@@ -67,7 +70,8 @@ static void test_gather_augment(void **state) {
                     for (int y = 0; y < h; y++)
                         for (int x = 0; x < w; x++) {
                             int cx = flip ? w - 1 - x : x; /* the crop's column shown at x */
-                            float ref = padded[((int64_t)ch * ph + ty + y) * pw + tx + cx];
+                            int cy = vflip ? h - 1 - y : y; /* and row */
+                            float ref = padded[((int64_t)ch * ph + ty + cy) * pw + tx + cx];
                             size_t at = (size_t)(i * row + ((int64_t)ch * h + y) * w + x);
                             zeros += out[at] == 0.0f;
                             char what[96];
@@ -78,6 +82,7 @@ static void test_gather_augment(void **state) {
                 tu_near("augmented gather's label", (size_t)i, out_lab[i], lab[use_idx ? idx[i] : i], 0.0);
             }
             if (aug.flip) assert_true(flips > 0 && flips < n); /* the coin shows both sides */
+            if (aug.vflip) assert_true(vflips > 0 && vflips < n);
             if (pad == 0) assert_int_equal(zeros, 0);         /* src has no zero pixel */
             if (pad >= h) assert_true(zeros > 0);
         }
@@ -234,11 +239,13 @@ static void test_gather_resized(void **state) {
         {1, 30, 6, 0, 0.9f, 1.0f, 0.5f, 2.0f},           /* too tall */
         {1, 16, 16, 0, 1.0f, 1.0f, 1.0f, 1.0f},          /* the whole image: the identity */
         {1, 5, 5, 1, 0.01f, 0.05f, 0.2f, 5.0f},          /* boxes of a pixel or two */
+        {3, 11, 8, 2, 0.3f, 1.0f, 0.75f, 4.0f / 3.0f},   /* flip 2: vflip too */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const int c = cases[k].c, h = cases[k].h, w = cases[k].w;
         const int64_t row = (int64_t)c * h * w;
-        ct_augment aug = {.c = c, .h = h, .w = w, .flip = cases[k].flip,
+        ct_augment aug = {.c = c, .h = h, .w = w, .flip = cases[k].flip > 0,
+                          .vflip = cases[k].flip == 2,
                           .area_min = cases[k].a0, .area_max = cases[k].a1,
                           .ratio_min = cases[k].r0, .ratio_max = cases[k].r1, .seed = 50 + k,
                           .stream = 91, .first = 1000 * k};
@@ -263,16 +270,16 @@ static void test_gather_resized(void **state) {
             sizes += box[2] * box[3] != last_area, last_area = box[2] * box[3];
             uint32_t w4[4];
             ct_philox4x32(aug.seed, aug.stream, aug.first + (uint64_t)i, w4);
-            int flip = aug.flip && (w4[2] & 1u);
+            int flip = aug.flip && (w4[2] & 1u), vflip = aug.vflip && (w4[2] & 2u);
             flips += flip;
             for (int ch = 0; ch < c; ch++)
                 for (int y = 0; y < h; y++)
                     for (int x = 0; x < w; x++) {
-                        int sx = flip ? w - 1 - x : x;
+                        int sx = flip ? w - 1 - x : x, sy = vflip ? h - 1 - y : y;
                         double v = 0.0;
                         for (int yy = 0; yy < box[2]; yy++)
                             for (int xx = 0; xx < box[3]; xx++)
-                                v += ref_tap(y, h, box[2], yy) * ref_tap(sx, w, box[3], xx) *
+                                v += ref_tap(sy, h, box[2], yy) * ref_tap(sx, w, box[3], xx) *
                                      img[((int64_t)ch * h + box[0] + yy) * w + box[1] + xx];
                         int64_t at = i * row + ((int64_t)ch * h + y) * w + x;
                         tu_near("resized crop", (size_t)at, out[at], scale * v, 2e-6);

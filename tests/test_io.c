@@ -479,7 +479,8 @@ static void test_train_state(void **state) {
     assert_int_equal(ct_model_get_optimizer_state(m2, o2, &s2), CT_OK);
     assert_int_equal(s1, s2);
     assert_memory_equal(o1, o2, (size_t)n_opt * sizeof(float));
-    { /* a resized crop (in place of the warp), colour jitter and random erasing travel too */
+    { /* a resized crop (in place of the warp), a vertical flip, colour jitter and random
+       * erasing travel too */
         ct_train_config rc = cfg, got_rc;
         rc.augment_degrees = rc.augment_translate = rc.augment_shear = 0.0f;
         rc.augment_scale_min = rc.augment_scale_max = 0.0f;
@@ -489,6 +490,7 @@ static void test_train_state(void **state) {
         rc.augment_erase_p = 0.25f, rc.augment_erase_fill[0] = 0.125f;
         rc.augment_erase_fill[3] = 0.75f;
         rc.augment_jitter[0] = 0.375f, rc.augment_jitter[3] = 0.125f;
+        rc.augment_vflip = 1;
         ct_train_state rst = st;
         rst.cfg = &rc;
         const char *rpath = tu_tmp_path("train_state_resized.safetensors");
@@ -504,7 +506,7 @@ static void test_train_state(void **state) {
                     got_rc.augment_erase_p == 0.25f && got_rc.augment_erase_fill[0] == 0.125f &&
                     got_rc.augment_erase_fill[1] == 0.0f && got_rc.augment_erase_fill[3] == 0.75f &&
                     got_rc.augment_jitter[0] == 0.375f && got_rc.augment_jitter[1] == 0.0f &&
-                    got_rc.augment_jitter[3] == 0.125f);
+                    got_rc.augment_jitter[3] == 0.125f && got_rc.augment_vflip == 1);
         free(rh);
         ct_checkpoint_free(rcp);
     }

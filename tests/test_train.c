@@ -603,6 +603,7 @@ static void test_bad_configs(void **state) {
     small_config(&cfg); cfg.augment_pad = -1; EXPECT_INVALID("augment pad -1");
     small_config(&cfg); cfg.augment_pad = CT_MAX_AUGMENT_PAD + 1; EXPECT_INVALID("augment pad too big");
     small_config(&cfg); cfg.augment_flip = 2; EXPECT_INVALID("augment flip 2");
+    small_config(&cfg); cfg.augment_vflip = -1; EXPECT_INVALID("augment vflip -1");
     small_config(&cfg); cfg.augment_degrees = 181; EXPECT_INVALID("rotation above 180");
     small_config(&cfg); cfg.augment_degrees = NAN; EXPECT_INVALID("rotation NaN");
     small_config(&cfg); cfg.augment_translate = 1.01f; EXPECT_INVALID("translation above 1");

@@ -1,9 +1,9 @@
 """torchvision_augment.py — ctrain's augmentation of training images (src/backend/augment.h)
 against torchvision's: each image of tests/augment_dump's cases, with the parameters ctrain drew
 for it, redone as torchvision.transforms.Compose([RandomAffine, RandomCrop(padding),
-RandomHorizontalFlip]) applies them (functional.affine on a float64 tensor, fill 0; pad; crop;
-hflip), or Compose([RandomResizedCrop, RandomHorizontalFlip]) (functional.resized_crop,
-bilinear, antialias=True; hflip), must give ctrain's pixels: bilinear within 1e-4 (of 255),
+RandomHorizontalFlip, RandomVerticalFlip]) applies them (functional.affine on a float64
+tensor, fill 0; pad; crop; hflip; vflip), or Compose([RandomResizedCrop, RandomHorizontalFlip,
+RandomVerticalFlip]) (functional.resized_crop, bilinear, antialias=True; hflip; vflip), must give ctrain's pixels: bilinear within 1e-4 (of 255),
 nearest exactly but for a pixel in 2000 (a sampling point within rounding of a half pixel may
 round either way). The drawn parameters must lie in RandomAffine's ranges, and the shifts be
 whole pixels as its get_params rounds them. Then ColorJitter (functional.adjust_brightness,
@@ -155,7 +155,7 @@ for line in open(sys.argv[1]):
     if erase_p:
         name += ", then erase p %g" % erase_p
     erased = 0
-    worst, mismatched, total, in_range, flips = 0.0, 0, 0, True, 0
+    worst, mismatched, total, in_range, flips, vflips = 0.0, 0, 0, True, 0, 0
     for im in case["images"]:
         x = torch.tensor(im["in"], dtype=torch.float64).reshape(c, h, w)
         ours = torch.tensor(im["out"], dtype=torch.float64).reshape(c, h, w)
@@ -180,6 +180,9 @@ for line in open(sys.argv[1]):
         if im["flip"]:
             ref = F.hflip(ref)
             flips += 1
+        if im["vflip"]:
+            ref = F.vflip(ref)
+            vflips += 1
         if any(jitter):  # on the image in [0, 1], as after ToTensor
             ref = ref / 255.0
             for op in im["jorder"]:
@@ -214,6 +217,8 @@ for line in open(sys.argv[1]):
               "%s: as torchvision (%d of %d pixels differ)" % (name, mismatched, total))
     if case["flip"]:
         check(0 < flips < len(case["images"]), "%s: both sides of the flip's coin" % name)
+    if case["flip"] == 2:
+        check(0 < vflips < len(case["images"]), "%s: both sides of the vertical flip's coin" % name)
     if 0 < erase_p < 1:
         check(0 < erased < len(case["images"]), "%s: both sides of the erasing's coin" % name)
     elif erase_p == 1:

@@ -21,9 +21,11 @@
  *   torchvision's mask of ones does). Bilinear values are not rounded back to bytes
  *   (torchvision's uint8 path rounds; its float path does not).
  * - the result is zero-padded by pad on every side and cropped back to (h, w) at (ty, tx) in
- *   [0, 2*pad]^2, then mirrored left-right when its flip bit is set (and flip is on).
+ *   [0, 2*pad]^2, then mirrored left-right when its flip bit is set (and flip is on), and
+ *   upside down when its vflip bit is (and vflip is on: RandomVerticalFlip()).
  * The draws of image i are Philox blocks (key seed, counter (stream, first + i)) — words 0, 1,
- * 2: ty = w0 % (2*pad+1), tx = w1 % (2*pad+1), flip = w2 & 1 (the modulo's bias, below 1e-7
+ * 2: ty = w0 % (2*pad+1), tx = w1 % (2*pad+1), flip = w2 & 1, vflip = w2 >> 1 & 1 (the
+ * modulo's bias, below 1e-7
  * for pad <= 255, is kept: it is part of the results) — and (key seed, counter
  * (stream | CT_AUGMENT_AFFINE_BIT, first + i)): words 0..3 the angle, the shift's x and y and
  * the zoom, each from its top 24 bits as u = (w >> 8) / 2^24; word 3 of the first block the
@@ -124,6 +126,7 @@ typedef struct {
     int c, h, w;
     int pad;                      /* 0: no crop */
     int flip;                     /* 0 or 1 */
+    int vflip;                    /* 0 or 1: RandomVerticalFlip, after the flip */
     float degrees;                /* 0: no rotation */
     float translate;              /* fraction of w and h; 0: no shift */
     float scale_min, scale_max;   /* both 0: no zoom */
@@ -154,7 +157,7 @@ static inline CT_HD int64_t ct_mix_partner(const ct_augment *a, int64_t i) {
  * map m from centred output coordinates to centred input ones, plus the drawn parameters
  * (tests compare them with torchvision's functional.affine). */
 typedef struct {
-    int ty, tx, flip;
+    int ty, tx, flip, vflip;
     int resized;                  /* 1: the box (box_y, box_x, box_h, box_w) resized */
     int box_y, box_x, box_h, box_w;
     int erased;                   /* 1: the box (erase_y, erase_x, erase_h, erase_w) erased */
@@ -370,6 +373,7 @@ static inline CT_HD void ct_augment_draw_of(const ct_augment *a, const uint32_t 
     d->ty = (int)(w[0] % span);
     d->tx = (int)(w[1] % span);
     d->flip = a->flip ? (int)(w[2] & 1u) : 0;
+    d->vflip = a->vflip ? (int)(w[2] >> 1 & 1u) : 0;
     d->affine = ct_augment_is_affine(a);
     d->resized = d->box_y = d->box_x = 0, d->box_h = a->h, d->box_w = a->w; /* (the callers
                                    * draw the boxes: ct_augment_resized_try, erase_try) */
@@ -415,6 +419,7 @@ static inline CT_HD double ct_augment_pixel(const ct_augment *a, const ct_augmen
     const int h = a->h, w = a->w;
     if (ct_augment_in_erased(d, y, x)) return ct_augment_erase_fill(a, ch);
     int cx = d->flip ? w - 1 - x : x; /* the crop's column shown at x */
+    y = d->vflip ? h - 1 - y : y;     /* and its row */
     if (d->resized) {
         const uint8_t *p = img + ((int64_t)ch * h + d->box_y) * w + d->box_x;
         double wy[3], wx[3], v = 0.0;

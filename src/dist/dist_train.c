@@ -81,7 +81,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              "cycle_momentum=%d,%.9g,%.9g warmup=%d,%d,%.9g clip_norm=%.9g "
              "label_smoothing=%.9g class_weights=%d,%016llx mix=%.9g,%.9g end_lr=%.9g ema=%.9g,%d "
              "augment=%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g "
-             "jitter=%.9g,%.9g,%.9g,%.9g seed=%llu "
+             "jitter=%.9g,%.9g,%.9g,%.9g vflip=%d seed=%llu "
              "resume=%d,%lld,%.17g,%.17g device=%s model=%s "
              "data=%lldx%dx%dx%d,%016llx train=%lld,%016llx val=%lld,%016llx "
              "parameters=%016llx buffers=%016llx optimizer_state=%lld,%016llx,%lld "
@@ -109,7 +109,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              (double)cfg->augment_erase_fill[1], (double)cfg->augment_erase_fill[2],
              (double)cfg->augment_erase_fill[3], (double)cfg->augment_jitter[0],
              (double)cfg->augment_jitter[1], (double)cfg->augment_jitter[2],
-             (double)cfg->augment_jitter[3],
+             (double)cfg->augment_jitter[3], cfg->augment_vflip,
              (unsigned long long)cfg->seed, r->epoch, (long long)r->batch, r->loss_sum,
              r->correct, m->b->name, spec, (long long)ct_dataset_count(ds),
              ct_dataset_channels(ds), ct_dataset_height(ds), ct_dataset_width(ds),

@@ -73,11 +73,12 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  "\"augment_pad\": %d, \"augment_flip\": %d, \"cycle_momentum\": %d, "
                  "\"three_phase\": %d, \"anneal_linear\": %d, \"ema_warmup\": %d, "
                  "\"centered\": %d, \"augment_bilinear\": %d, \"restart_epochs\": %d, "
-                 "\"restart_mult\": %d, \"plateau_max\": %d",
+                 "\"restart_mult\": %d, \"plateau_max\": %d, \"augment_vflip\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
                  c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered,
-                 c->augment_bilinear, c->restart_epochs, c->restart_mult, c->plateau_max);
+                 c->augment_bilinear, c->restart_epochs, c->restart_mult, c->plateau_max,
+                 c->augment_vflip);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -368,6 +369,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("warmup_epochs", 0, INT32_MAX, cfg->warmup_epochs);
     OPT_INT("augment_pad", 0, CT_MAX_AUGMENT_PAD, cfg->augment_pad);
     OPT_INT("augment_flip", 0, 1, cfg->augment_flip);
+    OPT_INT("augment_vflip", 0, 1, cfg->augment_vflip); /* (absent before 6 Dec 2026: 0) */
     OPT_INT("cycle_momentum", 0, 1, cfg->cycle_momentum); /* (absent before 5 Dec 2026: 0) */
     OPT_INT("three_phase", 0, 1, cfg->three_phase);       /* (the same) */
     OPT_INT("anneal_linear", 0, 1, cfg->anneal_linear);

@@ -370,6 +370,9 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     if (cfg->augment_flip != 0 && cfg->augment_flip != 1)
         return ct_fail(CT_ERR_INVALID, "augmentation flip must be 0 or 1, got %d",
                        cfg->augment_flip);
+    if (cfg->augment_vflip != 0 && cfg->augment_vflip != 1)
+        return ct_fail(CT_ERR_INVALID, "augmentation vertical flip must be 0 or 1, got %d",
+                       cfg->augment_vflip);
     if (!(cfg->augment_degrees >= 0.0f && cfg->augment_degrees <= 180.0f))
         return ct_fail(CT_ERR_INVALID, "augmentation rotation must be in [0, 180] degrees, "
                        "got %g", (double)cfg->augment_degrees);

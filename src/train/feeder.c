@@ -17,7 +17,7 @@
 
 /* Does cfg augment the training images? */
 static int augments(const ct_train_config *cfg) {
-    return cfg->augment_pad > 0 || cfg->augment_flip || cfg->augment_degrees != 0.0f ||
+    return cfg->augment_pad > 0 || cfg->augment_flip || cfg->augment_vflip || cfg->augment_degrees != 0.0f ||
            cfg->augment_translate != 0.0f || cfg->augment_scale_max != 0.0f ||
            cfg->augment_shear != 0.0f || cfg->augment_area_max != 0.0f ||
            cfg->augment_erase_p != 0.0f || cfg->augment_jitter[0] != 0.0f ||
@@ -29,6 +29,7 @@ static int augments(const ct_train_config *cfg) {
 static ct_augment augment_of(const ct_train_config *cfg, int c, int h, int w, int epoch,
                              uint64_t first) {
     ct_augment a = {.c = c, .h = h, .w = w, .pad = cfg->augment_pad, .flip = cfg->augment_flip,
+                    .vflip = cfg->augment_vflip,
                     .degrees = cfg->augment_degrees, .translate = cfg->augment_translate,
                     .scale_min = cfg->augment_scale_min, .scale_max = cfg->augment_scale_max,
                     .shear = cfg->augment_shear, .bilinear = cfg->augment_bilinear,

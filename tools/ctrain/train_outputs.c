@@ -291,6 +291,7 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
                (double)c->augment_area_min, (double)c->augment_area_max,
                (double)c->augment_ratio_min, (double)c->augment_ratio_max), sep = " + ";
     if (c->augment_flip) printf("%shorizontal flip", sep), sep = " + ";
+    if (c->augment_vflip) printf("%svertical flip", sep), sep = " + ";
     if (c->augment_jitter[0] > 0 || c->augment_jitter[1] > 0 || c->augment_jitter[2] > 0 ||
         c->augment_jitter[3] > 0) {
         static const char *const names[4] = {"brightness", "contrast", "saturation", "hue"};

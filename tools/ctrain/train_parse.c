@@ -136,7 +136,7 @@ int train_parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, siz
 
 #define AUGMENT_DEFAULT_PAD 4 /* torchvision's CIFAR recipe: RandomCrop(32, padding=4) */
 #define AUGMENT_PARTS "off, auto, or parts rotate=D, translate=F, scale=A:B, shear=S, " \
-                      "bilinear, crop[=P], resized-crop[=A:B], ratio=A:B, flip, " \
+                      "bilinear, crop[=P], resized-crop[=A:B], ratio=A:B, flip, vflip, " \
                       "brightness=X, contrast=X, saturation=X, hue=X, erase[=P]"
 /* RandomResizedCrop's defaults: scale=(0.08, 1.0), ratio=(3/4, 4/3) */
 #define RESIZED_AREA_MIN 0.08f
@@ -166,7 +166,7 @@ static int augment_number(const char *part, const char *name, double lo, double 
 
 int train_parse_augment(const char *spec, const char *dataset, ct_train_config *c, char *err,
                         size_t err_bytes) {
-    c->augment_pad = c->augment_flip = c->augment_bilinear = 0;
+    c->augment_pad = c->augment_flip = c->augment_vflip = c->augment_bilinear = 0;
     c->augment_degrees = c->augment_translate = c->augment_shear = 0.0f;
     c->augment_scale_min = c->augment_scale_max = 0.0f;
     c->augment_area_min = c->augment_area_max = 0.0f;
@@ -194,6 +194,8 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
         const char *bad = NULL;
         if (strcmp(part, "flip") == 0) {
             bit = 0, c->augment_flip = 1;
+        } else if (strcmp(part, "vflip") == 0) {
+            bit = 14, c->augment_vflip = 1;
         } else if (strcmp(part, "bilinear") == 0) {
             bit = 1, c->augment_bilinear = 1;
         } else if (strncmp(part, "crop", 4) == 0 && (part[4] == 0 || part[4] == '=')) {
@@ -332,6 +334,7 @@ void train_format_augment(const ct_train_config *c, char *out, size_t out_bytes)
         }
     }
     if (c->augment_flip) PUT("flip");
+    if (c->augment_vflip) PUT("vflip");
     static const char *const jitter_names[4] = {"brightness", "contrast", "saturation", "hue"};
     for (int k = 0; k < 4; k++)
         if (c->augment_jitter[k] != 0.0f) {

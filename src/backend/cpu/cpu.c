@@ -265,8 +265,9 @@ static void resized_row(const ct_augment *a, const ct_augment_draw *d, const uin
         nx[x] = ct_augment_taps(x, w, d->box_w, wx[x], &x0[x]);
     for (int ch = 0; ch < a->c; ch++) {
         const uint8_t *p = src + ((int64_t)ch * h + d->box_y) * w + d->box_x;
-        for (int y = 0; y < h; y++) {
-            float *out = dst + ((int64_t)ch * h + y) * w;
+        for (int oy = 0; oy < h; oy++) {
+            float *out = dst + ((int64_t)ch * h + oy) * w;
+            const int y = d->vflip ? h - 1 - oy : oy; /* the row shown at oy */
             for (int x = 0; x < w; x++) {
                 const int cx = d->flip ? w - 1 - x : x;
                 double v = 0.0;
@@ -304,7 +305,7 @@ static void shifted_row(const ct_augment *a, const ct_augment_draw *dp, const ui
     for (int ch = 0; ch < a->c; ch++)
         for (int y = 0; y < h; y++) {
             float *out = dst + ((int64_t)ch * h + y) * w;
-            int sy = y + dy;
+            int sy = (d.vflip ? h - 1 - y : y) + dy; /* (the crop's row shown at y) */
             if (sy < 0 || sy >= h || x0 >= x1) {
                 memset(out, 0, (size_t)w * sizeof *out);
                 continue;
@@ -348,7 +349,7 @@ static void jitter_row(const ct_augment *a, ct_augment_draw *d, float *dst, floa
  * erased as augment.h describes. */
 static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, float scale,
                         uint64_t pos) {
-    if (!a->pad && !a->flip && !ct_augment_is_affine(a) && a->area_max == 0.0f &&
+    if (!a->pad && !a->flip && !a->vflip && !ct_augment_is_affine(a) && a->area_max == 0.0f &&
         a->erase_p == 0.0f && !ct_augment_jitters(a)) {
         ct_convert_u8(src, dst, (int64_t)a->c * a->h * a->w, scale); /* (mixing alone) */
         return;
