@@ -274,6 +274,17 @@ EOF
     run summary --model cnn --dataset folder --data sized --image-size 24,20
     [ "$rc" -eq 0 ] && grep -q "input 1x24x20 (folder)" <<<"$out" && ok "summary --image-size 24,20: the folder's model at that size" ||
         bad "summary --image-size -> exit $rc: $out $err"
+    # show draws such a folder at a size too (as training sees it), or refuses without one
+    run show --dataset folder --data sized --part train --image-size 24,20 --count 8 --out sized.png
+    [ "$rc" -eq 0 ] && [ "$out" = "Wrote sized.png: 8 images" ] && [ -s sized.png ] &&
+        ok "show --image-size 24,20 of images of many sizes: $out" || bad "show --image-size -> exit $rc: $out $err"
+    run show --dataset folder --data sized --part train --count 8 --out sized2.png
+    [ "$rc" -eq 1 ] && grep -q -- "--image-size" <<<"$err" && [ ! -e sized2.png ] &&
+        ok "show of images of many sizes without --image-size -> exit 1, names it" ||
+        bad "show without --image-size -> exit $rc: $err"
+    run show --model srun --data sized --image-size 24,20 --out sized3.png
+    [ "$rc" -eq 2 ] && grep -q "not with --model" <<<"$err" && ok "show --image-size with --model -> exit 2" ||
+        bad "show --image-size --model -> exit $rc: $err"
     "$CT" train --resume srun --epochs 3 --quiet >sres.out 2>sres.err && grep -q "^Epoch \[2\]" sres.out &&
         ok "--resume keeps the run's --image-size" || bad "--resume srun: $(cat sres.out sres.err)"
     run train --resume srun --epochs 3 --image-size 28

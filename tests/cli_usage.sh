@@ -331,6 +331,8 @@ expect_usage '--normalize' train --normalize 0.1,,0.3
 expect_usage '--normalize' train --normalize 0,1e-40
 expect_usage '--seed' show --seed 3
 expect_usage '--batch-size' show --batch-size 64
+expect_usage '--image-size' show --image-size 16
+expect_usage '--image-size' show --dataset folder --data x --image-size 0
 expect_usage '--mixup-alpha' show --mixup-alpha 2000
 expect_usage '--cutmix-alpha' show --cutmix-alpha -1
 expect_usage '--epoch' show --epoch 1

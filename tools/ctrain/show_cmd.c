@@ -14,14 +14,15 @@
 #define PREDICT_CHUNK 4096
 
 typedef struct {
-    const char *dataset, *data_dir, *part, *model, *out, *device, *spec, *class_names, *augment;
+    const char *dataset, *data_dir, *part, *model, *out, *device, *spec, *class_names, *augment,
+        *image_size;
     int count, cols, scale, wrong, threads, epoch, batch_size;
     int64_t start;
     uint64_t seed;
     float mixup_alpha, cutmix_alpha;
 } show_opts;
 
-enum { NUM_SHOW_FLAGS = 20 };
+enum { NUM_SHOW_FLAGS = 21 };
 
 static int show_flags(show_opts *o, cli_flag *f) {
     memset(o, 0, sizeof *o);
@@ -41,6 +42,10 @@ static int show_flags(show_opts *o, cli_flag *f) {
         {.name = "data", .kind = CLI_STR, .dst = &o->data_dir, .metavar = "DIR",
          .help = "the data folder (MNIST is fetched there when missing)",
          .def = "the dataset's usual folder; folder: required"},
+        {.name = "image-size", .kind = CLI_STR, .dst = &o->image_size, .metavar = "SIZE",
+         .help = "--dataset folder: resize every image to SIZE (HEIGHT,WIDTH or SIDE), as\n"
+                 "ctrain train --image-size SIZE does (with --model: its input size)",
+         .def = "none: all images of the first one's size"},
         {.name = "part", .kind = CLI_CHOICE, .dst = &o->part, .metavar = "PART",
          .choices = "test|train", .help = "the test or the training images",
          .def = "test; with --augment: train"},
@@ -144,6 +149,14 @@ int cmd_show(int argc, char **argv) {
     if (o.count > 1024) return cli_usage_error("show", "--count: %d is more than 1024", o.count);
     if (o.scale > 16) return cli_usage_error("show", "--scale: %d is more than 16", o.scale);
     if (o.wrong && !o.model) return cli_usage_error("show", "--wrong: needs --model");
+    long image_h = 0, image_w = 0;
+    if (o.image_size && o.model)
+        return cli_usage_error("show", "--image-size: not with --model (its images are resized "
+                               "to the model's input)");
+    if (o.image_size && cli_parse_image_size(o.image_size, &image_h, &image_w) != 0)
+        return cli_usage_error("show", "--image-size: expected SIDE or HEIGHT,WIDTH, each 1 to "
+                               "%d and at most %d pixels in all, got \"%s\"", CLI_MAX_IMAGE_SIDE,
+                               CLI_MAX_IMAGE_PIXELS, o.image_size);
     cli_flag *part_flag = cli_find(flags, nflags, "part");
     ct_train_config aug;
     ct_train_config_default(&aug);
@@ -186,7 +199,15 @@ int cmd_show(int argc, char **argv) {
     ct_dataset *ds = NULL;
     int shape[3];
     char *folder_names = NULL; /* (a folder's classes, for the labels when no model names them) */
-    if ((rc = cli_load_dataset(o.dataset, o.data_dir, o.part, cli_model_image_shape(&cm, shape), &ds,
+    if (o.image_size && strcmp(o.dataset, "folder") != 0) {
+        cli_close_model(&cm);
+        return cli_usage_error("show", "--image-size: only for --dataset folder (got %s)",
+                               o.dataset);
+    }
+    const int *load_shape = cli_model_image_shape(&cm, shape);
+    if (o.image_size) /* (the folder's channels, this size) */
+        shape[0] = 0, shape[1] = (int)image_h, shape[2] = (int)image_w, load_shape = shape;
+    if ((rc = cli_load_dataset(o.dataset, o.data_dir, o.part, load_shape, &ds,
                                &folder_names)) != CLI_EXIT_OK) {
         cli_close_model(&cm);
         return rc;
