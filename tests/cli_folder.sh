@@ -185,6 +185,16 @@ run show --dataset folder --data nest --part train --count 5 --scale 16 --class-
 [ "$rc" -eq 0 ] && cmp -s nest.png nest_ab.png && ! cmp -s nest.png nest_01.png &&
     ok "show of a folder without a model: labelled with its class folders' names" ||
     bad "show of a folder: labels -> exit $rc: $err"
+# a class folder's name longer than a model keeps (64 bytes): train refuses, show draws numbers
+long=$(printf 'x%.0s' $(seq 1 70))
+mkdir -p longname/train/"$long" longname/train/b longname/test/b
+px 10 >longname/train/"$long"/1.pgm; px 20 >longname/train/b/2.pgm; px 30 >longname/test/b/3.pgm
+run train --dataset folder --data longname --val-size 0 --epochs 1 --batch-size 1
+[ "$rc" -eq 1 ] && grep -q "a class folder's name longer than 64 bytes" <<<"$err" &&
+    ok "a class folder's name of 70 bytes -> train exits 1, names it" || bad "a 70-byte class name -> exit $rc: $err"
+run show --dataset folder --data longname --part train --out longname.png
+[ "$rc" -eq 0 ] && [ "$out" = "Wrote longname.png: 2 images" ] &&
+    ok "show of that folder: drawn (labelled by number)" || bad "show of a 70-byte class name -> exit $rc: $err"
 run train --dataset folder --data nest --val-size 0 --epochs 1 --batch-size 1
 if [ "$rc" -eq 0 ] && grep -q "Data: 5 train / 0 val / 1 test images (1x1x2)" <<<"$out" &&
     grep -q "Model: 2 -> 32 -> ReLU -> 2 " <<<"$out" &&

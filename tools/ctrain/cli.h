@@ -94,6 +94,9 @@ void cli_names_free(cli_names *names);
 /* Takes text (names one a line, malloc'd; freed here when not kept) as names' when it holds
  * `classes` of them and names has none yet (a folder's class folders, for ctrain show). */
 void cli_names_take(cli_names *names, char *text, int classes);
+/* A folder's class names (one a line) as a model keeps them (1..CLI_MAX_CLASS_NAME bytes):
+ * CLI_EXIT_OK, or an error (printed) naming the folder. */
+int cli_check_class_names(const char *data_dir, const char *names);
 /* Reads --class-names FILE: one name a line (1..CLI_MAX_CLASS_NAME bytes, no control
  * characters; spaces, tabs and a CR around it trimmed, a UTF-8 BOM and blank lines at the end
  * dropped), exactly `classes` of them; *text receives them joined by newlines (malloc'd).

@@ -114,6 +114,18 @@ int cli_model_class_names(const ct_checkpoint *ck, const char *dataset, int clas
     return CLI_EXIT_OK;
 }
 
+int cli_check_class_names(const char *data_dir, const char *names) {
+    for (const char *k = names; k && *k;) { /* as the model keeps them */
+        size_t len = strcspn(k, "\n");
+        if (len > CLI_MAX_CLASS_NAME)
+            return cli_error("%s/train/%.*s: a class folder's name longer than %d bytes "
+                             "(ctrain keeps class names of 1 to %d)", data_dir, (int)len, k,
+                             CLI_MAX_CLASS_NAME, CLI_MAX_CLASS_NAME);
+        k += len + (k[len] == '\n');
+    }
+    return CLI_EXIT_OK;
+}
+
 void cli_names_take(cli_names *names, char *text, int classes) {
     if (!text || names->n > 0 || names->buf) {
         free(text);
@@ -236,19 +248,6 @@ int cli_load_dataset(const char *dataset, const char *data_dir, const char *part
         s = ct_dataset_load_folder(data_dir, part, shape ? shape[0] : 0, shape ? shape[1] : 0,
                                    shape ? shape[2] : 0, 0, out, names); /* (on every core) */
         if (s != CT_OK) return cli_lib_error(s);
-        for (const char *k = names ? *names : NULL; k && *k;) { /* as the model keeps them */
-            size_t len = strcspn(k, "\n");
-            if (len > CLI_MAX_CLASS_NAME) {
-                int rc = cli_error("%s/train/%.*s: a class folder's name longer than %d bytes "
-                                   "(ctrain keeps class names of 1 to %d)", data_dir, (int)len,
-                                   k, CLI_MAX_CLASS_NAME, CLI_MAX_CLASS_NAME);
-                ct_dataset_free(*out);
-                free(*names);
-                *out = NULL, *names = NULL;
-                return rc;
-            }
-            k += len + (k[len] == '\n');
-        }
         return CLI_EXIT_OK;
     }
     if (strcmp(dataset, "fashion-mnist") == 0 || strcmp(dataset, "cifar10") == 0 ||

@@ -208,7 +208,7 @@ int cmd_show(int argc, char **argv) {
     if (o.image_size) /* (the folder's channels, this size) */
         shape[0] = 0, shape[1] = (int)image_h, shape[2] = (int)image_w, load_shape = shape;
     if ((rc = cli_load_dataset(o.dataset, o.data_dir, o.part, load_shape, &ds,
-                               &folder_names)) != CLI_EXIT_OK) {
+                               o.model ? NULL : &folder_names)) != CLI_EXIT_OK) {
         cli_close_model(&cm);
         return rc;
     }
