@@ -107,6 +107,11 @@ ct_status ct_dataset_load_cifar10(const char *dir, const char *part, ct_dataset 
  * dataset, and the same error (the first failing image's), on any number. */
 ct_status ct_dataset_load_folder(const char *dir, const char *part, int channels, int height,
                                  int width, int threads, ct_dataset **out, char **class_names);
+/* The image files under dir (its sub-folders too, hidden ones skipped, links followed) in
+ * ImageFolder's order, as ct_dataset_load_folder finds a class's: *n paths (each and the array
+ * malloc'd: the caller frees them), none when there are none. Files of torchvision's image
+ * extensions that ctrain cannot read (.bmp, .tif, .tiff, .webp) are an error naming one. */
+ct_status ct_folder_image_paths(const char *dir, char ***paths, int64_t *n);
 /* The samples at the end of ds that are a validation set of their own, not to be split from
  * the rest: a folder's "train" part with dir/val beside dir/test ends with val/'s images
  * (ImageFolder's train/val/test layout); 0 for every other dataset. */

@@ -118,6 +118,24 @@ if [ -n "$jpg" ]; then
     [ "$rc" -eq 0 ] && grep -q "[0-9]_[a-z]" <<<"$out" && ok "predict a JPEG: $(head -n 1 <<<"$out")" ||
         bad "predict $jpg -> exit $rc: $out $err"
 fi
+# predict FOLDER: its images one by one in ImageFolder's order, each line as predict FILE's
+run predict --model run folder/test/7_seven
+want=$(find folder/test/7_seven -type f \( -iname '*.png' -o -iname '*.jpg' -o -iname '*.jpeg' \
+    -o -iname '*.pgm' -o -iname '*.ppm' \) | LC_ALL=C sort)
+first=$(head -n 1 <<<"$want")
+if [ "$rc" -eq 0 ] && [ "$(cut -d: -f1 <<<"$out")" = "$want" ]; then
+    one=$("$CT" predict --model run "$first" 2>/dev/null)
+    [ "$one" = "$(head -n 1 <<<"$out")" ] &&
+        ok "predict FOLDER: its $(wc -l <<<"$want") images in order, as predict FILE classifies them" ||
+        bad "predict FOLDER's first line ($(head -n 1 <<<"$out")) is not predict FILE's ($one)"
+else
+    bad "predict folder/test/7_seven -> exit $rc: $(head -n 3 <<<"$out") $err"
+fi
+mkdir -p empty_dir
+run predict --model run empty_dir "$first"
+[ "$rc" -eq 1 ] && grep -q "empty_dir: no images in this folder" <<<"$err" && [ "$(wc -l <<<"$out")" -eq 1 ] &&
+    ok "predict of an empty folder and an image -> exit 1, the image still classified" ||
+    bad "predict empty_dir IMAGE -> exit $rc: $out $err"
 run show --model run --data folder --count 16 --out grid.png
 [ "$rc" -eq 0 ] && [ -s grid.png ] && ok "show --model run --data folder: a grid of the folder's test images" ||
     bad "show of the folder -> exit $rc: $err"

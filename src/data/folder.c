@@ -164,6 +164,22 @@ static ct_status class_images(const char *dir, name_list *out) {
     return s;
 }
 
+ct_status ct_folder_image_paths(const char *dir, char ***paths, int64_t *n) {
+    if (!dir || !paths || !n) return ct_fail(CT_ERR_INVALID, "ct_folder_image_paths: NULL");
+    *paths = NULL, *n = 0;
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ct_fail(CT_ERR_IO, "%s: not a folder", dir);
+    name_list l = {0};
+    ct_status s = class_images(dir, &l);
+    if (s != CT_OK) {
+        names_free(&l);
+        return s;
+    }
+    *paths = l.v, *n = l.n;
+    return CT_OK;
+}
+
 /* The images of the part folder's classes (each one of train's classes) with their labels. */
 static ct_status part_images(const char *part_dir, const name_list *classes, int train,
                              name_list *paths, uint8_t **labels) {

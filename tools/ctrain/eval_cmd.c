@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define EVAL_BATCH 256
 #define MNIST_C 1 /* the input shape assumed for a file that records none (predict) */
@@ -449,9 +450,11 @@ void predict_help(FILE *out) {
     predict_opts o;
     cli_flag flags[NUM_PREDICT_FLAGS];
     int n = predict_flags(&o, flags);
-    fputs("usage: ctrain predict --model PATH [flags] IMAGE...\n"
+    fputs("usage: ctrain predict --model PATH [flags] IMAGE|FOLDER...\n"
           "\n"
-          "Classifies images with a saved model. Images: PNG (read with libpng), JPEG\n"
+          "Classifies images with a saved model; a FOLDER's images one by one (its\n"
+          "sub-folders' too, in ImageFolder's order: .png, .jpg, .jpeg, .pgm, .ppm). Images:\n"
+          "PNG (read with libpng), JPEG\n"
           "(libjpeg-turbo) or PBM, PGM, PPM, PAM (libnetpbm), greyscale or colour (made grey\n"
           "by luminance 0.299 R + 0.587 G + 0.114 B for a one-channel model; transparency\n"
           "over white), any size (fitted to the model's input, see --fit). Pixels are scaled\n"
@@ -563,8 +566,24 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "ctrain: out of memory\n");
         rc = CLI_EXIT_ERROR;
     }
-    for (int i = 0; i < npos && x && probs; i++)
-        if (predict_one(&cm, &o, &names, pos[i], x, probs) != 0) rc = CLI_EXIT_ERROR;
+    for (int i = 0; i < npos && x && probs; i++) {
+        struct stat st;
+        if (stat(pos[i], &st) != 0 || !S_ISDIR(st.st_mode)) { /* (a file's error: its load's) */
+            if (predict_one(&cm, &o, &names, pos[i], x, probs) != 0) rc = CLI_EXIT_ERROR;
+            continue;
+        }
+        char **paths = NULL; /* a folder: its images, in ImageFolder's order */
+        int64_t n = 0;
+        ct_status s = ct_folder_image_paths(pos[i], &paths, &n);
+        if (s != CT_OK) rc = cli_lib_error(s);
+        else if (n == 0) rc = cli_error("%s: no images in this folder (.png, .jpg, .jpeg, .pgm, "
+                                        ".ppm, in it or its sub-folders)", pos[i]);
+        for (int64_t j = 0; j < n; j++) {
+            if (predict_one(&cm, &o, &names, paths[j], x, probs) != 0) rc = CLI_EXIT_ERROR;
+            free(paths[j]);
+        }
+        free(paths);
+    }
     cli_names_free(&names);
     free(x);
     free(probs);
