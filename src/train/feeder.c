@@ -17,9 +17,9 @@
 
 /* Does cfg augment the training images? */
 static int augments(const ct_train_config *cfg) {
-    return cfg->augment_pad > 0 || cfg->augment_flip || cfg->augment_vflip || cfg->augment_degrees != 0.0f ||
-           cfg->augment_translate != 0.0f || cfg->augment_scale_max != 0.0f ||
-           cfg->augment_shear != 0.0f || cfg->augment_area_max != 0.0f ||
+    return cfg->augment_pad > 0 || cfg->augment_flip || cfg->augment_vflip ||
+           cfg->augment_degrees != 0.0f || cfg->augment_translate != 0.0f ||
+           cfg->augment_scale_max != 0.0f || cfg->augment_shear != 0.0f || cfg->augment_area_max != 0.0f ||
            cfg->augment_erase_p != 0.0f || cfg->augment_jitter[0] != 0.0f ||
            cfg->augment_jitter[1] != 0.0f || cfg->augment_jitter[2] != 0.0f ||
            cfg->augment_jitter[3] != 0.0f;
