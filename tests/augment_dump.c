@@ -61,30 +61,6 @@ static const box_case k_boxes[] = {
 static const int k_erase_boxes[][2] = {{28, 28}, {6, 40}, {3, 3}};
 static const float k_erase_fill[4] = {0.25f, 0.5f, 0.75f, 0.0f}; /* (torchvision's value) */
 
-/* RandomErasing's box of the image at place pos under a ((0, 0, h, w) when none fits, as
- * torchvision's get_params returns it) */
-static void erase_box(const ct_augment *a, uint64_t pos, ct_augment_draw *d) {
-    uint32_t r[4];
-    d->erased = 0;
-    ct_philox4x32(a->seed, ct_augment_erase_counter(a, CT_ERASE_TRIES), a->first + pos, r);
-    if (!ct_augment_erase_coin(a, r)) return;
-    for (int k = 0; k < CT_ERASE_TRIES; k++) {
-        ct_philox4x32(a->seed, ct_augment_erase_counter(a, k), a->first + pos, r);
-        if (ct_augment_erase_try(a, r, d)) return;
-    }
-}
-
-/* The box of the image at place pos under a (the CPU's augment_row draws it so) */
-static void resized_box(const ct_augment *a, uint64_t pos, ct_augment_draw *d) {
-    uint32_t r[4];
-    int k = 0;
-    for (; k < CT_RESIZED_TRIES; k++) {
-        ct_philox4x32(a->seed, ct_augment_resized_counter(a, k), a->first + pos, r);
-        if (ct_augment_resized_try(a, r, d)) break;
-    }
-    if (k == CT_RESIZED_TRIES) ct_augment_resized_fallback(a, d);
-}
-
 int main(void) {
     enum { N = 12 };
     ct_rng rng;
@@ -140,20 +116,8 @@ int main(void) {
                (double)k_erase_fill[1], (double)k_erase_fill[2], (double)d->jitter[0],
                (double)d->jitter[1], (double)d->jitter[2], (double)d->jitter[3]);
         for (int i = 0; i < N; i++) {
-            uint32_t w4[4], v4[4];
-            ct_augment_draw dr;
-            ct_philox4x32(a.seed, a.stream, (uint64_t)(first + i), w4);
-            ct_philox4x32(a.seed, a.stream | CT_AUGMENT_AFFINE_BIT, (uint64_t)(first + i), v4);
-            ct_augment_draw_of(&a, w4, v4, &dr);
-            if (a.area_max != 0.0f) resized_box(&a, (uint64_t)(first + i), &dr);
-            if (a.erase_p != 0.0f) erase_box(&a, (uint64_t)(first + i), &dr);
-            if (ct_augment_jitters(&a)) {
-                uint32_t r2[4];
-                ct_philox4x32(a.seed, a.stream | CT_AUGMENT_JITTER_BIT, (uint64_t)(first + i), v4);
-                ct_philox4x32(a.seed, a.stream | CT_AUGMENT_JITTER_BIT | (1ull << 40),
-                              (uint64_t)(first + i), r2);
-                ct_augment_jitter_draw(&a, v4, r2, &dr);
-            }
+            ct_augment_draw dr; /* (as the gather draws it: the same function) */
+            ct_augment_draw_at(&a, (uint64_t)(first + i), &dr);
             printf("%s{\"angle\": %.17g, \"shift\": [%d, %d], \"scale\": %.17g, \"shear\": %.17g, "
                    "\"crop\": [%d, %d], \"flip\": %d, \"vflip\": %d, \"box\": [%d, %d, %d, %d], "
                    "\"erased\": [%d, %d, %d, %d], \"jorder\": [%d, %d, %d, %d], "
@@ -182,7 +146,7 @@ int main(void) {
                (double)bc->ratio_min, (double)bc->ratio_max);
         for (int i = 0; i < BOXES; i++) {
             ct_augment_draw dr;
-            resized_box(&a, (uint64_t)i, &dr);
+            ct_augment_draw_at(&a, (uint64_t)i, &dr);
             printf("%s[%d, %d, %d, %d]", i ? ", " : "", dr.box_y, dr.box_x, dr.box_h, dr.box_w);
         }
         printf("]}\n");
@@ -192,11 +156,8 @@ int main(void) {
                         .stream = 2};
         printf("{\"jitter_draws\": [0.4, 1.5, 0.2, 0.25], \"draws\": [");
         for (int i = 0; i < BOXES; i++) {
-            uint32_t r[4], r2[4];
             ct_augment_draw dr;
-            ct_philox4x32(a.seed, a.stream | CT_AUGMENT_JITTER_BIT, (uint64_t)i, r);
-            ct_philox4x32(a.seed, a.stream | CT_AUGMENT_JITTER_BIT | (1ull << 40), (uint64_t)i, r2);
-            ct_augment_jitter_draw(&a, r, r2, &dr);
+            ct_augment_draw_at(&a, (uint64_t)i, &dr);
             printf("%s[%d, %d, %d, %d, %.17g, %.17g, %.17g, %.17g]", i ? ", " : "", dr.jorder[0],
                    dr.jorder[1], dr.jorder[2], dr.jorder[3], dr.jf[0], dr.jf[1], dr.jf[2],
                    dr.jf[3]);
@@ -209,7 +170,7 @@ int main(void) {
         printf("{\"erase_boxes_of\": [%d, %d], \"boxes\": [", h, w);
         for (int i = 0; i < BOXES; i++) {
             ct_augment_draw dr;
-            erase_box(&a, (uint64_t)i, &dr);
+            ct_augment_draw_at(&a, (uint64_t)i, &dr);
             if (!dr.erased) dr.erase_y = dr.erase_x = 0, dr.erase_h = h, dr.erase_w = w;
             printf("%s[%d, %d, %d, %d]", i ? ", " : "", dr.erase_y, dr.erase_x, dr.erase_h,
                    dr.erase_w);

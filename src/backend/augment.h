@@ -73,14 +73,10 @@
 #ifndef CT_AUGMENT_H
 #define CT_AUGMENT_H
 
+#include "core/philox.h" /* (CT_HD too) */
+
 #include <math.h>
 #include <stdint.h>
-
-#ifdef __CUDACC__
-#define CT_HD __host__ __device__
-#else
-#define CT_HD
-#endif
 /* Products and sums rounded one by one: never fused into a multiply-add, which nvcc does by
  * default and a C compiler may do for a CPU that has one (-march=native, aarch64). */
 #ifdef __CUDA_ARCH__
@@ -411,6 +407,40 @@ static inline CT_HD void ct_augment_draw_of(const ct_augment *a, const uint32_t 
     d->m[3] = m3;
     d->m[4] = m4;
     d->m[5] = CT_DADD(CT_DMUL(m3, tx), CT_DMUL(m4, ty));
+}
+
+/* The whole draw of the image at place pos (from a->first) under a: the crop and flips, the
+ * warp, the resized crop's box, the colour jitter's order and factors, the erased box, each
+ * from its own Philox blocks (above), on every backend alike. */
+static inline CT_HD void ct_augment_draw_at(const ct_augment *a, uint64_t pos,
+                                            ct_augment_draw *d) {
+    const uint64_t at = a->first + pos;
+    uint32_t w4[4], v4[4] = {0, 0, 0, 0};
+    ct_philox_block(a->seed, a->stream, at, w4);
+    if (ct_augment_is_affine(a))
+        ct_philox_block(a->seed, a->stream | CT_AUGMENT_AFFINE_BIT, at, v4);
+    ct_augment_draw_of(a, w4, v4, d);
+    if (a->area_max != 0.0f) {
+        int k = 0;
+        for (; k < CT_RESIZED_TRIES; k++) {
+            ct_philox_block(a->seed, ct_augment_resized_counter(a, k), at, v4);
+            if (ct_augment_resized_try(a, v4, d)) break;
+        }
+        if (k == CT_RESIZED_TRIES) ct_augment_resized_fallback(a, d);
+    }
+    if (ct_augment_jitters(a)) {
+        ct_philox_block(a->seed, a->stream | CT_AUGMENT_JITTER_BIT, at, v4);
+        ct_philox_block(a->seed, a->stream | CT_AUGMENT_JITTER_BIT | (1ull << 40), at, w4);
+        ct_augment_jitter_draw(a, v4, w4, d);
+    }
+    if (a->erase_p > 0.0f) {
+        ct_philox_block(a->seed, ct_augment_erase_counter(a, CT_ERASE_TRIES), at, v4);
+        for (int k = 0; ct_augment_erase_coin(a, v4) && k < CT_ERASE_TRIES; k++) {
+            uint32_t r4[4];
+            ct_philox_block(a->seed, ct_augment_erase_counter(a, k), at, r4);
+            if (ct_augment_erase_try(a, r4, d)) break;
+        }
+    }
 }
 
 /* The unscaled value (0..255) of output pixel (ch, y, x) of an image img (c, h, w) under d. */

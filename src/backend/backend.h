@@ -393,6 +393,9 @@ static inline void ct_adam_factors(float lr, float beta1, float beta2, int64_t t
 
 /* Opens the CPU backend (threads 0 = all cores). */
 ct_status ct_cpu_backend_create(int threads, ct_backend **out);
+/* gather_u8's checks of its augmentation, for every backend: aug's images of row values,
+ * mixing with the step's sv, colour jitter of at most CT_JITTER_MAX_C channels (aug NULL: ok) */
+ct_status ct_gather_u8_check(const ct_augment *aug, int64_t row, const ct_step_vars *sv);
 
 /* Entry point of the CUDA plugin (libctrain_cuda.so): opens GPU `device`. On failure returns
  * CT_ERR_DEVICE and sets ct_last_error() to the reason (no driver, no GPU, ...). */

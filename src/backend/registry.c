@@ -186,3 +186,17 @@ ct_status ct_devices_list(char *buf, size_t bytes) {
     }
     return CT_OK;
 }
+
+ct_status ct_gather_u8_check(const ct_augment *aug, int64_t row, const ct_step_vars *sv) {
+    if (!aug) return CT_OK;
+    if ((int64_t)aug->c * aug->h * aug->w != row)
+        return ct_fail(CT_ERR_INVALID, "gather_u8: augmenting images of (%d, %d, %d) but rows "
+                       "have %lld values", aug->c, aug->h, aug->w, (long long)row);
+    if (aug->mix && (!sv || aug->mix_rows < 1))
+        return ct_fail(CT_ERR_INVALID, "gather_u8: mixing rows needs the step's sv and the "
+                       "batch's rows");
+    if (ct_augment_jitters(aug) && aug->c > CT_JITTER_MAX_C)
+        return ct_fail(CT_ERR_INVALID, "gather_u8: colour jitter of images of %d channels (at "
+                       "most %d)", aug->c, CT_JITTER_MAX_C);
+    return CT_OK;
+}

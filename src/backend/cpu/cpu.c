@@ -354,35 +354,8 @@ static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, flo
         ct_convert_u8(src, dst, (int64_t)a->c * a->h * a->w, scale); /* (mixing alone) */
         return;
     }
-    uint32_t w4[4], v4[4] = {0, 0, 0, 0};
     ct_augment_draw d;
-    ct_philox4x32(a->seed, a->stream, a->first + pos, w4);
-    if (ct_augment_is_affine(a))
-        ct_philox4x32(a->seed, a->stream | CT_AUGMENT_AFFINE_BIT, a->first + pos, v4);
-    ct_augment_draw_of(a, w4, v4, &d);
-    if (a->area_max != 0.0f) {
-        int k = 0;
-        for (; k < CT_RESIZED_TRIES; k++) {
-            ct_philox4x32(a->seed, ct_augment_resized_counter(a, k), a->first + pos, v4);
-            if (ct_augment_resized_try(a, v4, &d)) break;
-        }
-        if (k == CT_RESIZED_TRIES) ct_augment_resized_fallback(a, &d);
-    }
-    if (a->erase_p > 0.0f) {
-        ct_philox4x32(a->seed, ct_augment_erase_counter(a, CT_ERASE_TRIES), a->first + pos, v4);
-        for (int k = 0; ct_augment_erase_coin(a, v4) && k < CT_ERASE_TRIES; k++) {
-            uint32_t r4[4];
-            ct_philox4x32(a->seed, ct_augment_erase_counter(a, k), a->first + pos, r4);
-            if (ct_augment_erase_try(a, r4, &d)) break;
-        }
-    }
-    if (ct_augment_jitters(a)) {
-        uint32_t r2[4];
-        ct_philox4x32(a->seed, a->stream | CT_AUGMENT_JITTER_BIT, a->first + pos, v4);
-        ct_philox4x32(a->seed, a->stream | CT_AUGMENT_JITTER_BIT | (1ull << 40), a->first + pos,
-                      r2);
-        ct_augment_jitter_draw(a, v4, r2, &d);
-    }
+    ct_augment_draw_at(a, pos, &d);
     const int h = a->h, w = a->w;
     if (d.resized && h <= CT_RESIZED_ROW_MAX && w <= CT_RESIZED_ROW_MAX)
         resized_row(a, &d, src, dst, scale);
@@ -431,15 +404,7 @@ static ct_status cpu_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t 
                                const int32_t *idx, int64_t n, int64_t row, float scale,
                                const ct_augment *aug, const ct_step_vars *sv, float *dst,
                                uint8_t *labels_dst, uint8_t *mix_labels_dst) {
-    if (aug && (int64_t)aug->c * aug->h * aug->w != row)
-        return ct_fail(CT_ERR_INVALID, "gather_u8: augmenting images of (%d, %d, %d) but rows "
-                       "have %lld values", aug->c, aug->h, aug->w, (long long)row);
-    if (aug && aug->mix && (!sv || aug->mix_rows < 1))
-        return ct_fail(CT_ERR_INVALID, "gather_u8: mixing rows needs the step's sv and the "
-                       "batch's rows");
-    if (aug && ct_augment_jitters(aug) && aug->c > CT_JITTER_MAX_C)
-        return ct_fail(CT_ERR_INVALID, "gather_u8: colour jitter of images of %d channels (at "
-                       "most %d)", aug->c, CT_JITTER_MAX_C);
+    CT_TRY(ct_gather_u8_check(aug, row, sv));
     const int mix = aug && aug->mix ? sv->mix_kind : 0;
     ct_augment moved;
     if (sv) { /* the step's rows: sv is host memory here */

@@ -18,6 +18,7 @@
 extern "C" {
 #include "backend/backend.h"
 #include "core/core.h"
+#include "core/philox.h"
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -141,27 +142,10 @@ static inline ct_status ct_cuda_coll_check(ct_cuda *cb) { return (void)cb, CT_OK
  * ...) still load lazily at their first launch, which is an uncaptured warm-up step. */
 ct_status ct_cuda_probe_kernels(ct_cuda *cb);
 
-/* ct_philox4x32 of core.c, word for word. */
+/* ct_philox4x32 of core.c (core/philox.h: the same definition). */
 static __device__ __forceinline__ void philox4x32(uint64_t key, uint64_t hi, uint64_t lo,
-                                           uint32_t out[4]) {
-    const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
-    uint32_t c0 = (uint32_t)lo, c1 = (uint32_t)(lo >> 32), c2 = (uint32_t)hi,
-             c3 = (uint32_t)(hi >> 32);
-    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
-    for (int round = 0; round < 10; round++) {
-        uint32_t h0 = __umulhi(M0, c0), l0 = M0 * c0, h1 = __umulhi(M1, c2), l1 = M1 * c2;
-        uint32_t n0 = h1 ^ c1 ^ k0, n2 = h0 ^ c3 ^ k1;
-        c1 = l1;
-        c3 = l0;
-        c0 = n0;
-        c2 = n2;
-        k0 += W0;
-        k1 += W1;
-    }
-    out[0] = c0;
-    out[1] = c1;
-    out[2] = c2;
-    out[3] = c3;
+                                                  uint32_t out[4]) {
+    ct_philox_block(key, hi, lo, out);
 }
 
 

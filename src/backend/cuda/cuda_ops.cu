@@ -455,40 +455,6 @@ __global__ void gather_u8_kernel(const uint8_t *src, const uint8_t *labels_src, 
     if (labels_dst) GRID_STRIDE(i, n) labels_dst[i] = labels_src[idx ? (int64_t)idx[i] : i];
 }
 
-/* gather_u8_kernel with each image warped (or its box resized), cropped and flipped as
- * augment.h says (the CPU's augment_row): a block an image at a time; its thread 0 draws the
- * image's Philox blocks and warp (sin, cos, tan in double) or box once into shared memory, its
- * threads then write the pixels. */
-/* The draw of the image at place pos (from a.first) under a. */
-__device__ static void augment_draw_at(const ct_augment *a, uint64_t pos, ct_augment_draw *d) {
-    uint32_t w4[4], v4[4] = {0, 0, 0, 0};
-    philox4x32(a->seed, a->stream, a->first + pos, w4);
-    if (ct_augment_is_affine(a))
-        philox4x32(a->seed, a->stream | CT_AUGMENT_AFFINE_BIT, a->first + pos, v4);
-    ct_augment_draw_of(a, w4, v4, d);
-    if (a->area_max != 0.0f) { /* (as the CPU's augment_row) */
-        int k = 0;
-        for (; k < CT_RESIZED_TRIES; k++) {
-            philox4x32(a->seed, ct_augment_resized_counter(a, k), a->first + pos, v4);
-            if (ct_augment_resized_try(a, v4, d)) break;
-        }
-        if (k == CT_RESIZED_TRIES) ct_augment_resized_fallback(a, d);
-    }
-    if (ct_augment_jitters(a)) {
-        uint32_t r2[4];
-        philox4x32(a->seed, a->stream | CT_AUGMENT_JITTER_BIT, a->first + pos, v4);
-        philox4x32(a->seed, a->stream | CT_AUGMENT_JITTER_BIT | (1ull << 40), a->first + pos, r2);
-        ct_augment_jitter_draw(a, v4, r2, d);
-    }
-    if (a->erase_p > 0.0f) {
-        philox4x32(a->seed, ct_augment_erase_counter(a, CT_ERASE_TRIES), a->first + pos, v4);
-        for (int k = 0; ct_augment_erase_coin(a, v4) && k < CT_ERASE_TRIES; k++) {
-            uint32_t r4[4];
-            philox4x32(a->seed, ct_augment_erase_counter(a, k), a->first + pos, r4);
-            if (ct_augment_erase_try(a, r4, d)) break;
-        }
-    }
-}
 
 /* Chunk k of ColorJitter's contrast mean of an image under d (the CPU's jitter_row): the
  * pixels as gathered, before the erasing, adjusted up to the contrast */
@@ -531,7 +497,11 @@ __device__ static void jitter_pixel(const ct_augment *a, const ct_augment_draw *
     for (int ch = 0; ch < a->c; ch++) out[ch] = (float)px[ch];
 }
 
-/* With a.mix and a mixing step (sv's kind), each image is mixed with its partner as the CPU's
+/* gather_u8_kernel with each image warped (or its box resized), cropped and flipped as
+ * augment.h says (the CPU's augment_row): a block an image at a time; its thread 0 draws the
+ * image (ct_augment_draw_at: sin, cos, tan in double) once into shared memory, its threads then
+ * write the pixels.
+ * With a.mix and a mixing step (sv's kind), each image is mixed with its partner as the CPU's
  * mix_rows does (the partner drawn beside it; its label into mix_labels_dst). With colour
  * jitter, pixel by pixel (its adjustments mix the channels), after the contrast's means. */
 __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labels_src,
@@ -551,8 +521,8 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
         const int64_t q = mix ? ct_mix_partner(&a, i) : i;
         const int64_t ps = idx ? (int64_t)idx[q] : q;
         if (threadIdx.x == 0) {
-            augment_draw_at(&a, (uint64_t)i, &d);
-            if (mix) augment_draw_at(&a, (uint64_t)q, &dp);
+            ct_augment_draw_at(&a, (uint64_t)i, &d);
+            if (mix) ct_augment_draw_at(&a, (uint64_t)q, &dp);
             if (mix && mix_labels_dst && labels_src) mix_labels_dst[i] = labels_src[ps];
         }
         __syncthreads();
@@ -611,15 +581,7 @@ static ct_status cuda_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t
                        (long long)row);
     if (labels_dst && !labels_src)
         return ct_fail(CT_ERR_INVALID, "gather_u8: labels_dst without labels_src");
-    if (aug && (int64_t)aug->c * aug->h * aug->w != row)
-        return ct_fail(CT_ERR_INVALID, "gather_u8: augmenting images of (%d, %d, %d) but rows "
-                       "have %lld values", aug->c, aug->h, aug->w, (long long)row);
-    if (aug && aug->mix && (!sv || aug->mix_rows < 1))
-        return ct_fail(CT_ERR_INVALID, "gather_u8: mixing rows needs the step's sv and the "
-                       "batch's rows");
-    if (aug && ct_augment_jitters(aug) && aug->c > CT_JITTER_MAX_C)
-        return ct_fail(CT_ERR_INVALID, "gather_u8: colour jitter of images of %d channels (at "
-                       "most %d)", aug->c, CT_JITTER_MAX_C);
+    CT_TRY(ct_gather_u8_check(aug, row, sv));
     int64_t total = n * row > n ? n * row : n; /* the labels need n threads even if row == 0 */
     if (total == 0) return CT_OK;
     CT_CUDA_BIND(cb);
