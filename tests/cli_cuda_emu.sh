@@ -9,6 +9,7 @@
 #     (--data-on-device off)
 #   - the cnn preset on a small MNIST cut: cuda (the emulator's cuDNN, and im2col without it) as
 #     the CPU; its checkpoint evaluates on the CPU
+#   - a ResNet (residual blocks, identity and projection shortcuts, global pooling) as the CPU
 #   - onecycle's cycled momentum (SGD's, fused; Adam's beta1, the layers' ops) as the CPU
 #   - --ema (the moving average of the weights, batch norm's statistics too) as the CPU
 #   - RMSprop as the CPU
@@ -121,6 +122,14 @@ if [ "$rc" -eq 0 ] && [ -n "$acc" ] && grep -qF "$acc" <<<"$out"; then
 else
     bad "eval on cpu of the cuda checkpoint: exit $rc: $out $err"
 fi
+
+# ------------------------------------------------------------------ residual blocks
+RES=(train --dataset idx --data "$tmp/cnn" --val-size 256 --epochs 2 --lr 0.1 --momentum 0.9 --threads 1
+     --model "conv(8,3,1,1,0),batchnorm,relu,residual(conv(8,3,1,1,0),batchnorm,relu,conv(8,3,1,1,0),batchnorm),relu,residual(conv(16,3,2,1,0),batchnorm,relu,conv(16,3,1,1,0),batchnorm),relu,globalavgpool,linear(10)")
+train res_cpu "$CT" "${RES[@]}" --device cpu
+train res_cuda "$CT" "${RES[@]}" --device cuda
+has res_cuda "^Step graphs: [1-9]"
+compare res_cpu res_cuda 0.002 "a ResNet, 2 epochs on 512 images: cuda (graphs, cuDNN) vs cpu"
 
 # ------------------------------------------------------------------ a cycled momentum
 # onecycle's momentum (Adam's beta1) changes every step: the fused MLP step and the layers' ops

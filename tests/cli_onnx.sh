@@ -3,8 +3,9 @@
 # (onnx.checker.check_model with full_check: types and shapes inferred through the whole graph;
 # Debian's python3-onnx) and that ONNX Runtime (npm's onnxruntime-node, fetched once into
 # ~/.cache/ctrain/) runs to ctrain eval's test_loss and test_acc on MNIST's 10000 test images: the
-# tutorial's MLP, a CNN with every kind of layer, and one that reshapes a flat vector back into an
-# image. Bad flags and outputs are refused, and an existing file that is not ONNX is not
+# tutorial's MLP, a CNN with every kind of layer, one that reshapes a flat vector back into an
+# image, and residual blocks (identity and projection shortcuts; on images and on flat vectors,
+# where the shortcut's 1x1 conv gives an image the add flattens). Bad flags and outputs are refused, and an existing file that is not ONNX is not
 # overwritten. Each reference prints SKIP where it cannot be had (no python3-onnx; no npm, node or
 # network for ONNX Runtime).
 # Usage: bash tests/cli_onnx.sh path/to/ctrain
@@ -115,6 +116,14 @@ run train --model "conv(4,3),flatten,batchnorm,maxpool(1),linear(10)" --epochs 1
     --save reshaped
 [ "$rc" -eq 0 ] || bad "train reshaped -> exit $rc: $err"
 check reshaped reshaped
+res="conv(8,3,1,1,0),batchnorm,relu,residual(conv(8,3,1,1,0),batchnorm,relu,conv(8,3,1,1,0),batchnorm),relu,residual(conv(16,3,2,1,0),batchnorm,relu,conv(16,3,1,1),batchnorm),relu,globalavgpool,linear(10)"
+run train --model "$res" --lr 0.05 --momentum 0.9 --batch-size 32 --epochs 1 --val-size 52000 --quiet --save resnet
+[ "$rc" -eq 0 ] && grep -q 'test_acc: 0\.[3-9]' <<<"$out" || bad "train resnet -> exit $rc: $out $err"
+check resnet resnet
+run train --model "flatten,linear(32),residual(linear(32),relu),residual(linear(16),tanh),linear(10)" \
+    --epochs 1 --val-size 55000 --quiet --save flatres
+[ "$rc" -eq 0 ] || bad "train flatres -> exit $rc: $err"
+check flatres flatres
 
 # ------------------------------------------------------------------ bad flags and outputs
 run export --out x.onnx

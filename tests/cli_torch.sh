@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # cli_torch.sh — ctrain's checkpoints in PyTorch (tools/ctrain_torch.py, which reads them without
-# ctrain): a saved MLP and a CNN with every kind of layer, rebuilt as nn.Modules from their
+# ctrain): a saved MLP, a CNN with every kind of layer and a ResNet (residual blocks with identity
+# and projection shortcuts, global average pooling), rebuilt as nn.Modules from their
 # metadata, give on the test images the loss, accuracy and top-K accuracy `ctrain eval` prints (and the class
 # probabilities of `ctrain predict`); a train state and best.safetensors load as the model file
 # does; a state_dict PyTorch saves loads into ctrain (--init) and back, and so does an
@@ -92,6 +93,15 @@ pt=$(torch_eval "$tmp/cnn" 2>&1)
 [ "$rc" -eq 0 ] && [ -n "$ct" ] && [ "$ct" = "$pt" ] &&
     ok "a CNN of every layer kind in PyTorch: $pt, as ctrain eval" ||
     bad "CNN: ctrain '$ct' vs PyTorch '$pt' (train exit $rc: $err)"
+
+# ------------------------------------------------------------------ residual blocks
+spec="conv(8,3,1,1),batchnorm,relu,residual(conv(8,3,1,1),batchnorm,relu,conv(8,3,1,1),batchnorm),relu,residual(conv(16,3,2,1),batchnorm,relu,conv(16,3,1,1),batchnorm),relu,globalavgpool,linear(10)"
+run train --dataset idx --data "$tmp/small" --val-size 500 --epochs 2 --model "$spec" --optimizer adam --quiet --save "$tmp/res"
+ct=$("$CT" eval --model "$tmp/res" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
+pt=$(torch_eval "$tmp/res" 2>&1)
+[ "$rc" -eq 0 ] && [ -n "$ct" ] && [ "$ct" = "$pt" ] &&
+    ok "a ResNet (identity and projection shortcuts) in PyTorch: $pt, as ctrain eval" ||
+    bad "ResNet: ctrain '$ct' vs PyTorch '$pt' (train exit $rc: $err)"
 
 # ------------------------------------------------------------------ predict's probabilities
 "$PY" "$here/st_tool.py" export "$tmp/small" 7 "$tmp/seven.png"

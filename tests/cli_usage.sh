@@ -157,12 +157,14 @@ run summary --model ./run1 # a path: a saved model that is not there
 [ "$rc" -eq 1 ] && [ "$err" = "ctrain: ./run1: cannot open: No such file or directory" ] &&
     ok "summary --model ./run1 (no such folder) -> exit 1: $err" || bad "summary --model ./run1 -> exit $rc: $err"
 expect_usage '--model' summary --model 'flatten,linear(300000),relu,linear(300000),linear(10)'
-# a spec longer than a small buffer (282 characters) is built whole, up to the library's 1023
+# a spec longer than a small buffer (282 characters) is built whole, up to the library's 2047
+# characters and 128 layers
 long="flatten,  linear(10)$(printf ',relu%.0s' $(seq 47)),linear(32),relu,linear(10)"
 run summary --model "$long"
 [ "$rc" -eq 0 ] && grep -q '^Total params: 8532 ' <<<"$out" && ok "summary of a ${#long}-character spec: all of it" ||
     bad "summary of a ${#long}-character spec -> exit $rc: $(tail -3 <<<"$out") $err"
-expect_usage 'longer than 1023 characters' summary --model "flatten,$(printf 'relu,%.0s' $(seq 210))linear(10)"
+expect_usage 'longer than 2047 characters' summary --model "flatten,$(printf 'relu,%.0s' $(seq 410))linear(10)"
+expect_usage 'more than 128 layers' summary --model "flatten,$(printf 'relu,%.0s' $(seq 127))linear(10)"
 expect_usage '--threads' train --threads -1
 expect_usage '--threads' train --threads two
 expect_usage '--threads: 100000 is out of range (expected a non-negative integer of at most 64)' train --threads 100000

@@ -1,7 +1,9 @@
 /*
  * test_nn_grad.c — gradient checks of the CNN layers through the model API on the CPU backend:
  * conv (stride, padding), max and average pooling (overlapping windows, padding), batch norm
- * (1d and 2d, training mode), dropout (the mask of step 0, fixed), in small models.
+ * (1d and 2d, training mode), dropout (the mask of step 0, fixed), global average pooling and
+ * residual blocks (identity and projection shortcuts, a block on the input, a block whose path
+ * has no parameters), in small models.
  *
  * - the library's training-mode loss against a double-precision forward written here from the
  *   layer table (PyTorch's layouts; dropout's mask from Philox as conv_layers.c documents);
@@ -61,12 +63,12 @@ static void ref_layer(const ct_model *m, const ct_layer *l, const double *p, con
         }
     } else if (!strcmp(kind, "conv")) {
         int k = l->cfg.conv.kernel, st = l->cfg.conv.stride, pd = l->cfg.conv.pad;
-        const double *Wt = p, *bias = p + (int64_t)OC * C * k * k;
+        const double *Wt = p, *bias = l->cfg.conv.bias ? p + (int64_t)OC * C * k * k : NULL;
         for (int s = 0; s < n; s++)
             for (int o = 0; o < OC; o++)
                 for (int oy = 0; oy < OH; oy++)
                     for (int ox = 0; ox < OW; ox++) {
-                        double acc = bias[o];
+                        double acc = bias ? bias[o] : 0.0;
                         for (int c = 0; c < C; c++)
                             for (int ky = 0; ky < k; ky++)
                                 for (int kx = 0; kx < k; kx++) {
@@ -100,6 +102,13 @@ static void ref_layer(const ct_model *m, const ct_layer *l, const double *p, con
                             *kink = (best - second) * (KINK_MARGIN / POOL_MARGIN);
                         out[s * osz + (c * OH + oy) * OW + ox] = is_max ? best : sum / (k * k);
                     }
+    } else if (!strcmp(kind, "globalavgpool")) {
+        for (int s = 0; s < n; s++)
+            for (int c = 0; c < C; c++) {
+                double sum = 0;
+                for (int q = 0; q < H * W; q++) sum += a[s * in + c * H * W + q];
+                out[s * osz + c] = sum / (H * W);
+            }
     } else if (!strcmp(kind, "normalize")) { /* (x - mean) * (1 / std): the layer's float 1/std */
         for (int64_t e = 0; e < n * in; e++) {
             int c = l->cfg.norm.n > 1 ? (int)(e % in / ((int64_t)H * W)) : 0;
@@ -144,17 +153,23 @@ static double ref_loss(const ct_model *m, const double *p, const float *x, const
     int64_t width = ct_model_input_size(m);
     for (int i = 0; i < m->n_layers; i++)
         if (ct_layer_out_size(&m->layers[i]) > width) width = ct_layer_out_size(&m->layers[i]);
-    double *a = hcalloc((size_t)(n * width), 8), *t = hcalloc((size_t)(n * width), 8);
+    /* every activation kept: a residual block's shortcut and add read earlier ones */
+    double *acts[CT_MAX_LAYERS + 1] = {0};
+    for (int i = 0; i <= m->n_layers; i++) acts[i] = hcalloc((size_t)(n * width), 8);
     *kink = INFINITY;
-    for (int64_t i = 0; i < n * ct_model_input_size(m); i++) a[i] = x[i];
+    for (int64_t i = 0; i < n * ct_model_input_size(m); i++) acts[0][i] = x[i];
     for (int i = 0; i < m->n_layers; i++) {
         const ct_layer *l = &m->layers[i];
-        if (l->ops->aliases_input) continue;
-        ref_layer(m, l, p + l->offset, a, t, n, kink);
-        double *sw = a;
-        a = t;
-        t = sw;
+        if (l->ops->aliases_input) {
+            memcpy(acts[i + 1], acts[i], (size_t)(n * width) * 8);
+        } else if (l->ops == &ct_residual_ops) {
+            for (int64_t e = 0; e < n * ct_layer_out_size(l); e++)
+                acts[i + 1][e] = acts[l->cfg.res.main][e] + acts[l->cfg.res.skip][e];
+        } else {
+            ref_layer(m, l, p + l->offset, acts[l->src], acts[i + 1], n, kink);
+        }
     }
+    const double *a = acts[m->n_layers];
     int C = m->classes;
     double loss = 0;
     for (int s = 0; s < n; s++) {
@@ -164,8 +179,7 @@ static double ref_loss(const ct_model *m, const double *p, const float *x, const
         for (int c = 0; c < C; c++) sum += exp(a[s * C + c] - mx);
         loss += log(sum) + mx - a[s * C + lab[s]];
     }
-    free(a);
-    free(t);
+    for (int i = 0; i <= m->n_layers; i++) free(acts[i]);
     return loss / n;
 }
 
@@ -192,6 +206,18 @@ static const grad_case k_cases[] = {
     {"normalize(0.2,-1,0.5,2),conv(2,3),normalize(0.1,0.3,0.25,4),tanh,flatten,linear(3)", 2, 5,
      5, 3},
     {"flatten,linear(6),normalize(0.5,3),sigmoid,linear(3)", 1, 3, 3, 2},
+    {"conv(3,3,2,1,0),globalavgpool,tanh,linear(3)", 2, 5, 4, 3}, /* (no bias) */
+    /* residual blocks: identity shortcut; projection (stride 2, batch norm) after a conv whose
+     * ReLU is fused (the block's input is the ReLU's output), and a ReLU after its add; a block on the input and one whose path has no
+     * parameters; the shortcut the only parameters before the head; blocks on flat vectors */
+    {"conv(2,3,1,1),residual(conv(2,3,1,1),tanh,conv(2,3,1,1)),tanh,flatten,linear(3)", 1, 5, 5,
+     2},
+    {"conv(2,3,1,1),relu,residual(conv(3,3,2,1),batchnorm,tanh,conv(3,3,1,1),batchnorm),relu,"
+     "globalavgpool,linear(3)", 1, 4, 4, 3},
+    {"residual(conv(2,3,1,1),tanh),residual(tanh),flatten,linear(3)", 2, 4, 4, 2},
+    {"residual(maxpool(2)),tanh,flatten,linear(3)", 2, 4, 4, 3},
+    {"flatten,linear(6),residual(linear(6),tanh),residual(linear(4),tanh),linear(3)", 1, 3, 3,
+     4},
 };
 
 static void test_model_grad(void **state) {
@@ -329,21 +355,47 @@ static void test_presets(void **state) {
         {"conv(8,3,1,1),batchnorm,relu,flatten,batchnorm,linear(10)", 8 * 9 + 8 + 16 + 8 * 784 * 2 + 80 * 784 +
                                                                        10,
          "conv1 batchnorm1 relu flatten batchnorm2 linear1"},
+        /* He et al.'s 0.27M for ResNet-20 (with projection shortcuts): on one channel; CIFAR's
+         * three: 272474 */
+        {"resnet8", 77754, NULL},
+        {"resnet20", 272186, NULL},
+        {"conv(4,3,1,1),residual(conv(8,3,2,1),relu,conv(8,3,1,1)),relu,globalavgpool,linear(10)",
+         4 * 10 + 8 * 37 + 8 * 73 + 8 * 4 + 16 + 8 * 10 + 10,
+         "conv1 conv2 relu conv3 conv4 batchnorm1 add relu globalavgpool linear1"},
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         ct_model *m = NULL;
         OK(ct_model_create(g_cpu, k[i].spec, 1, 28, 28, 4, 1, &m));
         assert_int_equal(ct_model_param_count(m), k[i].params);
-        char names[512] = "";
+        char names[4096] = ""; /* (resnet20: 72 layers) */
         for (int l = 0; l < m->n_layers; l++) {
             strcat(names, m->layers[l].name);
             if (l + 1 < m->n_layers) strcat(names, " ");
         }
-        assert_string_equal(names, k[i].names);
+        if (k[i].names) assert_string_equal(names, k[i].names);
         assert_int_equal(ct_model_num_classes(m), 10);
-        char summary[4096];
+        char summary[16384];
         OK(ct_model_summary(m, summary, sizeof summary));
         ct_model_free(m);
+    }
+    /* the ResNets' blocks: 3 and 9 adds, the shape changing (a projection shortcut) in two */
+    const struct { const char *name; int adds; } nets[] = {{"resnet8", 3}, {"resnet20", 9}};
+    for (size_t i = 0; i < 2; i++) {
+        ct_model *r = NULL;
+        OK(ct_model_create(g_cpu, nets[i].name, 3, 32, 32, 2, 1, &r));
+        int adds = 0, projections = 0;
+        for (int l = 0; l < r->n_layers; l++) {
+            const ct_layer *a = &r->layers[l];
+            if (a->ops != &ct_residual_ops) continue;
+            adds++;
+            projections += a->cfg.res.skip != a->cfg.res.begin;
+            assert_int_equal(r->layers[a->cfg.res.begin].block, a->block);
+        }
+        assert_int_equal(adds, nets[i].adds);
+        assert_int_equal(projections, 2);
+        assert_int_equal(r->layers[r->n_layers - 2].out_c, 64); /* global pooling: (64, 1, 1) */
+        assert_int_equal(r->layers[r->n_layers - 2].out_h, 1);
+        ct_model_free(r);
     }
     /* the cnn's shapes: (32, 26, 26) (64, 24, 24) (64, 12, 12) */
     ct_model *m = NULL;
@@ -359,6 +411,7 @@ static void test_spec_errors(void **state) {
         {"conv(32,3,0),flatten,linear(10)", "conv(32,3,0)"},
         {"conv(32,3,1,-1),flatten,linear(10)", "conv(32,3,1,-1)"},
         {"conv(3,3),maxpool(0),flatten,linear(10)", "maxpool(0)"},
+        {"conv(3,3,1,1,2),flatten,linear(10)", "conv(3,3,1,1,2)"}, /* bias: 0 or 1 */
         {"conv(3,3),avgpool(4,2,3),flatten,linear(10)", "avgpool(4,2,3)"},
         {"flatten,dropout(1.5),linear(10)", "dropout(1.5)"},
         {"flatten,batchnorm(0,0.1),linear(10)", "batchnorm(0,0.1)"},
@@ -368,6 +421,14 @@ static void test_spec_errors(void **state) {
         {"flatten,linear(0x10)", "0x10"},                /* decimal numbers only */
         {"flatten,dropout(nan),linear(10)", "nan"},
         {"flatten,", ","},                               /* a layer missing after a ',' */
+        {"residual(relu", "residual(relu"},              /* not closed */
+        {"residual(residual(relu)),flatten,linear(10)", "residual(relu)"}, /* nested */
+        {"relu),flatten,linear(10)", "),"},              /* closes nothing */
+        {"residual(),flatten,linear(10)", "),"},         /* empty */
+        {"residual,flatten,linear(10)", "residual"},     /* no layers */
+        {"residual(relu;tanh),flatten,linear(10)", ";"},
+        /* a shape no 1x1 strided convolution gives */
+        {"residual(conv(3,3)),flatten,linear(10)", "residual(conv(3,3))"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ct_model *m = NULL;

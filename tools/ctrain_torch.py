@@ -17,11 +17,16 @@ nn.Sequential whose parameterised layers carry ctrain's names (linear1, conv1, b
 so that load_state_dict(strict=True) takes the file's tensors as they are:
 
     linear(U)                  nn.Linear(in, U)
-    conv(O, K[, S[, P]])       nn.Conv2d(C, O, K, S, P)
+    conv(O, K[, S[, P[, B]]])  nn.Conv2d(C, O, K, S, P, bias=B != 0)
     maxpool(K[, S[, P]])       nn.MaxPool2d(K, S or K, P)
     avgpool(K[, S[, P]])       nn.AvgPool2d(K, S or K, P)   (count_include_pad, as ctrain)
     dropout[(p)]               nn.Dropout(p, default 0.5)
     batchnorm[(eps[, mom])]    nn.BatchNorm1d / 2d by the input's shape (eps 1e-5, momentum 0.1)
+    globalavgpool              nn.AdaptiveAvgPool2d(1)
+    residual(LAYERS)           its layers, then (where they change the shape) a projection
+                               shortcut Conv2d(C, C', 1, stride, bias=False) and BatchNorm2d,
+                               then an Add
+                               of the block's input or shortcut (modules of the one Sequential)
     flatten relu sigmoid tanh  nn.Flatten, nn.ReLU, nn.Sigmoid, nn.Tanh
     leakyrelu[(slope)] gelu    nn.LeakyReLU(slope, default 0.01), nn.GELU() (erf)
     normalize(M.., S..)        (x - mean) * (1 / std) per channel (torchvision's Normalize)
@@ -158,49 +163,126 @@ def _ctrain_names(tensors, model):
             for n, mod in zip(named, seq.values()) for suffix, t in mod.items()}
 
 
-def build_model(spec, input_shape):
-    """ctrain's layer string as an nn.Sequential for inputs of input_shape (C, H, W)."""
-    mods, count = OrderedDict(), {}
-    x = torch.zeros(1, *input_shape)  # the shapes, found by running each layer
+def _layers(spec):
+    """[(name, args)], a residual block as ("residual", [(name, args), ...])."""
+    layers, depth, start = [], 0, 0
+    for i, ch in enumerate(spec + ","):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            tok = spec[start:i].strip()
+            start = i + 1
+            name, _, rest = tok.partition("(")
+            if name.strip() == "residual":
+                layers.append(("residual", _layers(rest[:rest.rindex(")")])))
+            else:
+                layers.extend(_split(tok))
+    return layers
 
-    def add(kind, module, named):
+
+def build_model(spec, input_shape):
+    """ctrain's layer string as an nn.Sequential for inputs of input_shape (C, H, W). A residual
+    block's layers, its projection shortcut (where the shape changes: conv(C, 1, stride),
+    batchnorm) and its Add are modules of the one Sequential, in ctrain's order and names; the
+    forward reads each module's input as ctrain does."""
+    mods, count, src = OrderedDict(), {}, []
+    acts = [torch.zeros(1, *input_shape)]  # the shapes, found by running each layer
+
+    def add(kind, module, named, reads=None):
         count[kind] = count.get(kind, 0) + 1
         mods["%s%d" % (kind, count[kind]) if named else "_%s%d" % (kind, len(mods))] = module
+        src.append(len(acts) - 1 if reads is None else reads)
+        module.eval()
+        with torch.no_grad():
+            acts.append(_run(module, acts[src[-1]], acts))
         return module
 
-    for name, a in _split(spec):
+    def layer(name, a, x):
         i = [int(v) for v in a]
         if name == "linear":
-            m = add("linear", nn.Linear(x.flatten(1).shape[1], i[0]), True)
-        elif name == "conv":
-            m = add("conv", nn.Conv2d(x.shape[1], i[0], i[1], i[2] if len(i) > 2 else 1,
-                                      i[3] if len(i) > 3 else 0), True)
-        elif name in ("maxpool", "avgpool"):
+            return add("linear", nn.Linear(x.flatten(1).shape[1], i[0]), True)
+        if name == "conv":
+            return add("conv", nn.Conv2d(_image(x).shape[1], i[0], i[1], i[2] if len(i) > 2 else 1,
+                                         i[3] if len(i) > 3 else 0, bias=len(i) < 5 or i[4] == 1),
+                       True)
+        if name in ("maxpool", "avgpool"):
             cls = nn.MaxPool2d if name == "maxpool" else nn.AvgPool2d
-            m = add(name, cls(i[0], i[1] if len(i) > 1 else i[0], i[2] if len(i) > 2 else 0), False)
-        elif name == "batchnorm":
+            return add(name, cls(i[0], i[1] if len(i) > 1 else i[0], i[2] if len(i) > 2 else 0),
+                       False)
+        if name == "globalavgpool":
+            return add(name, nn.AdaptiveAvgPool2d(1), False)
+        if name == "batchnorm":
             cls = nn.BatchNorm2d if x.dim() == 4 else nn.BatchNorm1d
-            m = add("batchnorm", cls(x.shape[1], eps=a[0] if a else 1e-5,
-                                     momentum=a[1] if len(a) > 1 else 0.1), True)
-        elif name == "dropout":
-            m = add(name, nn.Dropout(a[0] if a else 0.5), False)
-        elif name == "flatten":
-            m = add(name, nn.Flatten(), False)
-        elif name == "normalize":  # torchvision's Normalize(mean, std), per channel or for all
-            m = add(name, Normalize(a[:len(a) // 2], a[len(a) // 2:], x.dim()), False)
-        elif name == "leakyrelu":
-            m = add(name, nn.LeakyReLU(a[0] if a else 0.01), False)
-        elif name in ("relu", "sigmoid", "tanh", "gelu"):
-            m = add(name, {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
-                           "gelu": nn.GELU}[name](), False)
-        else:
-            raise ValueError("unknown layer %r in model spec %r" % (name, spec))
-        if name == "linear" and x.dim() > 2:
-            x = x.flatten(1)  # (ctrain's linear takes its input flattened)
-        m.eval()
-        with torch.no_grad():
-            x = m(x)
-    return _Sequential(mods)
+            return add("batchnorm", cls(x.shape[1], eps=a[0] if a else 1e-5,
+                                        momentum=a[1] if len(a) > 1 else 0.1), True)
+        if name == "dropout":
+            return add(name, nn.Dropout(a[0] if a else 0.5), False)
+        if name == "flatten":
+            return add(name, nn.Flatten(), False)
+        if name == "normalize":  # torchvision's Normalize(mean, std), per channel or for all
+            return add(name, Normalize(a[:len(a) // 2], a[len(a) // 2:], x.dim()), False)
+        if name == "leakyrelu":
+            return add(name, nn.LeakyReLU(a[0] if a else 0.01), False)
+        if name in ("relu", "sigmoid", "tanh", "gelu"):
+            return add(name, {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
+                              "gelu": nn.GELU}[name](), False)
+        raise ValueError("unknown layer %r in model spec %r" % (name, spec))
+
+    for name, a in _layers(spec):
+        if name != "residual":
+            layer(name, a, acts[-1])
+            continue
+        begin = len(acts) - 1  # the block's input
+        for sub, sa in a:
+            if sub == "residual":
+                raise ValueError("residual blocks do not nest, in model spec %r" % spec)
+            layer(sub, sa, acts[-1])
+        main, x0, y = len(acts) - 1, _image(acts[begin]), _image(acts[-1])
+        skip = begin
+        if x0.shape[1:] != y.shape[1:]:  # the projection: the stride that gives the shape
+            h, w = x0.shape[2], x0.shape[3]
+            st = next((s for s in range(1, max(h, w) + 1)
+                       if ((h - 1) // s + 1, (w - 1) // s + 1) == tuple(y.shape[2:])), None)
+            if st is None:
+                raise ValueError("a residual block of model spec %r changes the shape as no "
+                                 "1x1 strided convolution does" % spec)
+            add("conv", nn.Conv2d(x0.shape[1], y.shape[1], 1, st, bias=False), True, reads=begin)
+            add("batchnorm", nn.BatchNorm2d(y.shape[1]), True)
+            skip = len(acts) - 1
+        add("add", Add(main, skip), False, reads=main)
+    model = _Sequential(mods)
+    model._src = src
+    return model
+
+
+def _image(x):
+    """ctrain's view of a flat (N, F) tensor as an image (N, F, 1, 1); images as they are."""
+    return x.reshape(x.shape[0], -1, 1, 1) if x.dim() == 2 else x
+
+
+def _run(m, x, acts):
+    """Module m on its input x as ctrain runs it (acts: the activations so far, for an Add)."""
+    if isinstance(m, Add):
+        return m(acts[m.main], acts[m.skip])
+    if isinstance(m, nn.Linear) and x.dim() > 2:
+        x = x.flatten(1)
+    elif isinstance(m, (nn.Conv2d, nn.AdaptiveAvgPool2d, nn.MaxPool2d, nn.AvgPool2d)):
+        x = _image(x)
+    return m(x)
+
+
+class Add(nn.Module):
+    """A residual block's add: its layers' output (activation `main`) + its input or its
+    shortcut's output (activation `skip`), as one flat vector when one of them is flat."""
+
+    def __init__(self, main, skip):
+        super().__init__()
+        self.main, self.skip = main, skip
+
+    def forward(self, a, b):
+        if a.dim() != b.dim():
+            a, b = a.flatten(1), b.flatten(1)
+        return a + b
 
 
 class Normalize(nn.Module):
@@ -220,14 +302,16 @@ class Normalize(nn.Module):
 
 
 class _Sequential(nn.Sequential):
-    """nn.Sequential, flattening before a linear layer as ctrain's linear does."""
+    """nn.Sequential whose modules read their inputs as ctrain's layers do: a linear layer its
+    input flattened, a conv or pooling a flat input as (N, F, 1, 1), a residual block's
+    shortcut the block's input and its Add two earlier activations (_src[k]: the activation
+    module k reads; 0 is the input)."""
 
     def forward(self, x):
-        for m in self:
-            if isinstance(m, nn.Linear) and x.dim() > 2:
-                x = x.flatten(1)
-            x = m(x)
-        return x
+        acts = [x]
+        for k, m in enumerate(self):
+            acts.append(_run(m, acts[self._src[k]], acts))
+        return acts[-1]
 
 
 def load_model(path, spec=None, input_shape=None):

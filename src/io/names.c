@@ -52,10 +52,11 @@ static int layer_tensors(const ct_layer *l, ct_tensor_info *out) {
         return 2;
     }
     int64_t k = l->cfg.conv.kernel;
-    if (l->ops == &ct_conv2d_ops && n == o * l->in_c * k * k + o) {
+    const int has_bias = l->ops == &ct_conv2d_ops && l->cfg.conv.bias;
+    if (l->ops == &ct_conv2d_ops && n == o * l->in_c * k * k + (has_bias ? o : 0)) {
         set(&out[0], l, "weight", CT_TENSOR_PARAM, off, 4, (int64_t[]){o, l->in_c, k, k});
-        set(&out[1], l, "bias", CT_TENSOR_PARAM, off + n - o, 1, (int64_t[]){o});
-        return 2;
+        if (has_bias) set(&out[1], l, "bias", CT_TENSOR_PARAM, off + n - o, 1, (int64_t[]){o});
+        return 1 + has_bias;
     }
     int64_t c = l->in_c;
     if (l->ops == &ct_batchnorm_ops && n == 2 * c && l->n_buffers == 2 * c) {

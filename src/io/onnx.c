@@ -49,6 +49,10 @@ typedef struct {
     int rank;             /* its rank: 4 (batch, C, H, W) or 2 (batch, features) */
     int serial;           /* for fresh names */
     int full;             /* more nodes or initializers than the arrays hold */
+    /* the tensor holding the model's activation k (its acts[k]) and its rank: a residual
+     * block's shortcut and add read earlier ones */
+    char act[CT_MAX_LAYERS + 1][NAME_BYTES];
+    int act_rank[CT_MAX_LAYERS + 1];
 } builder;
 
 static void *arena(builder *b, size_t bytes) {
@@ -214,12 +218,12 @@ static ct_status layer_nodes(builder *b, const ct_layer *l) {
         node(b, "Gemm", NULL, in, 3, a, 1);
     } else if (k == &ct_conv2d_ops) {
         to_image(b, l);
-        const char *in[3] = {b->cur, w, bias};
+        const char *in[3] = {b->cur, w, bias}; /* (B is optional) */
         Onnx__AttributeProto *a[4] = {attr_ints(b, "kernel_shape", l->cfg.conv.kernel, 2),
                                       attr_ints(b, "strides", l->cfg.conv.stride, 2),
                                       attr_ints(b, "pads", l->cfg.conv.pad, 4),
                                       attr_ints(b, "dilations", 1, 2)};
-        node(b, "Conv", NULL, in, 3, a, 4);
+        node(b, "Conv", NULL, in, l->cfg.conv.bias ? 3 : 2, a, 4);
     } else if (k == &ct_maxpool2d_ops || k == &ct_avgpool2d_ops) {
         to_image(b, l);
         int avg = k == &ct_avgpool2d_ops;
@@ -228,6 +232,20 @@ static ct_status layer_nodes(builder *b, const ct_layer *l) {
                                       attr_ints(b, "pads", l->cfg.pool.pad, 4),
                                       avg ? attr_int(b, "count_include_pad", 1) : NULL};
         unary(b, avg ? "AveragePool" : "MaxPool", a, avg ? 4 : 3);
+    } else if (k == &ct_global_avgpool_ops) {
+        to_image(b, l);
+        unary(b, "GlobalAveragePool", NULL, 0);
+    } else if (k == &ct_residual_ops) { /* the block's path + its input or shortcut */
+        int r[2] = {b->act_rank[l->cfg.res.main], b->act_rank[l->cfg.res.skip]};
+        char in[2][NAME_BYTES];
+        for (int i = 0; i < 2; i++) { /* (one flat and one image: the image flattened) */
+            snprintf(b->cur, sizeof b->cur, "%s", b->act[i ? l->cfg.res.skip : l->cfg.res.main]);
+            b->rank = r[i];
+            if (r[0] != r[1]) flatten(b);
+            snprintf(in[i], sizeof in[i], "%s", b->cur);
+        }
+        const char *add[2] = {in[0], in[1]};
+        node(b, "Add", NULL, add, 2, NULL, 0);
     } else if (k == &ct_dropout_ops) {
         /* the identity of inference */
     } else if (k == &ct_normalize_ops) { /* (x - mean) * (1 / std), as ctrain computes it */
@@ -343,9 +361,16 @@ ct_status ct_save_onnx(const ct_model *m, const char *path, const ct_meta *extra
             if (strcmp(l.t[i].dtype, "F32") == 0)
                 init_tensor(b, l.t[i].name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, l.t[i].shape,
                             l.t[i].ndim, l.t[i].data, (size_t)l.info[i].count * sizeof(float));
-        snprintf(b->cur, sizeof b->cur, "input");
-        b->rank = 4;
-        for (int i = 0; i < m->n_layers && s == CT_OK; i++) s = layer_nodes(b, &m->layers[i]);
+        snprintf(b->act[0], sizeof b->act[0], "input");
+        b->act_rank[0] = 4;
+        for (int i = 0; i < m->n_layers && s == CT_OK; i++) {
+            const ct_layer *l = &m->layers[i];
+            snprintf(b->cur, sizeof b->cur, "%s", b->act[l->src]);
+            b->rank = b->act_rank[l->src];
+            s = layer_nodes(b, l);
+            snprintf(b->act[i + 1], sizeof b->act[i + 1], "%s", b->cur);
+            b->act_rank[i + 1] = b->rank;
+        }
     }
     if (s == CT_OK) {
         flatten(b); /* (a model ending in an image: its outputs flat, as the loss takes them) */

@@ -3,8 +3,9 @@
  * and BatchNorm (1d or 2d by input shape). Each keeps PyTorch's parameter layout and default
  * initialisation so that a checkpoint maps 1:1 onto a state_dict:
  *
- * - conv(out_c, k[, stride[, pad]]): weight (out_c, C, k, k) then bias (out_c), both
- *   U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = C*k*k (kaiming_uniform_(a=sqrt(5))).
+ * - conv(out_c, k[, stride[, pad[, bias]]]): weight (out_c, C, k, k) then bias (out_c), both
+ *   U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = C*k*k (kaiming_uniform_(a=sqrt(5))); bias
+ *   0: none (Conv2d(bias=False), as before a batch norm, which would cancel it).
  * - maxpool(k[, stride[, pad]]), avgpool(k[, stride[, pad]]): stride defaults to k; average
  *   pooling counts padding as zeros (count_include_pad=True).
  * - dropout[(p)]: p defaults to 0.5; identity when not training. The mask of element j of
@@ -43,17 +44,18 @@ static ct_status same_shape_setup(ct_layer *l) {
 /* Conv2d: y (N, OC, OH, OW) = conv(x (N, C, H, W), W (OC, C, K, K)) + b (OC)                  */
 
 static const char *conv_configure(ct_layer *l, const double *a, int n) {
-    const char *usage = "conv takes conv(out_channels, kernel[, stride[, padding]]) with "
-                        "positive integers (padding >= 0)";
-    if (n < 2 || n > 4) return usage;
+    const char *usage = "conv takes conv(out_channels, kernel[, stride[, padding[, bias]]]) "
+                        "with positive integers (padding >= 0; bias 1, or 0 for none)";
+    if (n < 2 || n > 5) return usage;
     for (int i = 0; i < n; i++)
-        if (!ct_spec_is_int(a[i]) || a[i] < (i == 3 ? 0 : 1) ||
-            a[i] > (i == 0 ? 1 << 16 : 1 << 12))
+        if (!ct_spec_is_int(a[i]) || a[i] < (i >= 3 ? 0 : 1) ||
+            a[i] > (i == 0 ? 1 << 16 : i == 4 ? 1 : 1 << 12))
             return usage;
     l->cfg.conv.out_c = (int)a[0];
     l->cfg.conv.kernel = (int)a[1];
     l->cfg.conv.stride = n > 2 ? (int)a[2] : 1;
     l->cfg.conv.pad = n > 3 ? (int)a[3] : 0;
+    l->cfg.conv.bias = n > 4 ? (int)a[4] : 1;
     return NULL;
 }
 
@@ -67,7 +69,8 @@ static ct_status conv_setup(ct_layer *l) {
                        "with padding %d", k, l->in_c, l->in_h, l->in_w, p);
     int64_t fan_in = (int64_t)l->in_c * k * k; /* <= 2^31 * 2^26: no overflow */
     l->n_params = fan_in > INT32_MAX / l->out_c ? INT64_MAX /* (refused as too many) */
-                                                : fan_in * l->out_c + l->out_c;
+                                                : fan_in * l->out_c +
+                                                      (l->cfg.conv.bias ? l->out_c : 0);
     return CT_OK;
 }
 
@@ -75,8 +78,8 @@ static void conv_init(ct_layer *l, float *host, ct_rng *rng) {
     int64_t fan_in = (int64_t)l->in_c * l->cfg.conv.kernel * l->cfg.conv.kernel;
     int64_t nw = fan_in * l->out_c;
     float bound = 1.0f / sqrtf((float)fan_in);
-    uniform_fill(host, nw, bound, rng);          /* weight (OC, C, K, K) */
-    uniform_fill(host + nw, l->out_c, bound, rng); /* bias (OC) */
+    uniform_fill(host, nw, bound, rng);                                /* weight (OC, C, K, K) */
+    if (l->cfg.conv.bias) uniform_fill(host + nw, l->out_c, bound, rng); /* bias (OC) */
 }
 
 /* ws_bytes: the scratch's size (0 while sizing it) */
@@ -96,7 +99,7 @@ static size_t conv_scratch_bytes(const ct_layer *l, ct_backend *b, int max_batch
 static ct_status conv_forward(ct_layer *l, ct_backend *b, const float *x, float *y, int n,
                               const ct_layer_ctx *ctx) {
     ct_conv2d_desc d = conv_desc(l, n, ctx->scratch_bytes);
-    const float *bias = l->w + (l->n_params - l->out_c); // (OC)
+    const float *bias = l->cfg.conv.bias ? l->w + (l->n_params - l->out_c) : NULL; // (OC)
     return b->conv2d_forward(b, &d, x, l->w, bias, y, ctx->scratch);
 }
 
@@ -104,7 +107,7 @@ static ct_status conv_backward(ct_layer *l, ct_backend *b, const float *x, const
                                const float *dy, float *dx, float *dw, int n,
                                const ct_layer_ctx *ctx) {
     ct_conv2d_desc d = conv_desc(l, n, ctx->scratch_bytes);
-    float *db = dw + (l->n_params - l->out_c);
+    float *db = l->cfg.conv.bias ? dw + (l->n_params - l->out_c) : NULL;
     if (b->conv2d_backward) /* both in one pass where the backend has it */
         return b->conv2d_backward(b, &d, x, dy, l->w, dx, dw, db, ctx->scratch);
     CT_TRY(b->conv2d_backward_filter(b, &d, x, dy, dw, db, ctx->scratch));
@@ -204,6 +207,42 @@ const ct_layer_ops ct_avgpool2d_ops = {
     .setup = pool_setup,
     .forward = avgpool_forward,
     .backward = avgpool_backward,
+};
+
+/* Global average pooling (AdaptiveAvgPool2d(1), Keras' GlobalAveragePooling2D): (N, C, H, W) ->
+ * (N, C, 1, 1), one window of the whole plane; a linear layer may follow without a flatten. */
+static ct_status global_pool_setup(ct_layer *l) {
+    l->out_c = l->in_c;
+    l->out_h = l->out_w = 1;
+    l->n_params = 0;
+    return CT_OK;
+}
+
+static ct_pool2d_desc global_pool_desc(const ct_layer *l, int n) {
+    return (ct_pool2d_desc){.n = n, .c = l->in_c, .h = l->in_h, .w = l->in_w, .kh = l->in_h,
+                            .kw = l->in_w, .stride_h = l->in_h, .stride_w = l->in_w, .oh = 1,
+                            .ow = 1};
+}
+
+static ct_status global_avgpool_forward(ct_layer *l, ct_backend *b, const float *x, float *y,
+                                        int n, const ct_layer_ctx *ctx) {
+    ct_pool2d_desc d = global_pool_desc(l, n);
+    return b->avgpool2d_forward(b, &d, x, y);
+}
+
+static ct_status global_avgpool_backward(ct_layer *l, ct_backend *b, const float *x,
+                                         const float *y, const float *dy, float *dx, float *dw,
+                                         int n, const ct_layer_ctx *ctx) {
+    if (!dx) return CT_OK;
+    ct_pool2d_desc d = global_pool_desc(l, n);
+    return b->avgpool2d_backward(b, &d, dy, dx);
+}
+
+const ct_layer_ops ct_global_avgpool_ops = {
+    .kind = "globalavgpool",
+    .setup = global_pool_setup,
+    .forward = global_avgpool_forward,
+    .backward = global_avgpool_backward,
 };
 
 /* ------------------------------------------------------------------------------------------ */

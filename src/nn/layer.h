@@ -27,6 +27,7 @@ typedef struct {
                        * depend on the shard count, and only the shard with row0 == 0 updates
                        * batch norm's running statistics */
     uint64_t seed;    /* the model's seed (dropout masks) */
+    const float *skip; /* a residual add's second input: its shortcut's output (forward) */
     int64_t step;     /* optimizer steps taken so far: dropout draws a new mask each step */
     const ct_step_vars *sv; /* device: the step's scalars while ct_fit trains (step is then
                              * sv->step, read on the device), else NULL */
@@ -66,6 +67,12 @@ struct ct_layer {
     int64_t offset;                 /* where they start in the model's parameter buffer */
     float *w;                       /* view into the model's parameter buffer */
     int index;                      /* position in the model (dropout: one stream per layer) */
+    int src;                        /* the activation it reads: the model's acts[src]; its own
+                                     * index (the layer before's output) but for the first layer
+                                     * of a projection shortcut, which reads its block's input */
+    int block;                      /* 0, or k: a layer of residual block k (1, 2, ...): of its
+                                     * path, of its shortcut (shortcut = 1) or its add */
+    int shortcut;                   /* 1: a layer of its block's projection shortcut */
     int fused;                      /* 1: the layer before computes this one's forward (a ReLU
                                      * after a conv): its output is its input, its backward runs */
     int64_t n_buffers;              /* floats of non-trained state (PyTorch buffers) */
@@ -74,14 +81,19 @@ struct ct_layer {
     union {                         /* settings, by kind */
         struct { int units; } linear;
         struct { ct_act kind; float param; } act;
-        /* conv(out_c, k[, stride[, pad]]); relu: its forward also applies the ReLU after it */
-        struct { int out_c, kernel, stride, pad, relu; } conv;
+        /* conv(out_c, k[, stride[, pad[, bias]]]); bias 0: none; relu: its forward also applies
+         * the ReLU after it */
+        struct { int out_c, kernel, stride, pad, bias, relu; } conv;
         struct { int kernel, stride, pad; } pool;          /* maxpool/avgpool(k[, stride[, pad]]) */
         struct { float p; } dropout;                       /* dropout(p) */
         /* batchnorm[(eps[, momentum])]: buffers running_mean (C) then running_var (C) */
         struct { float eps, momentum; int64_t batches_tracked; } bn;
         /* normalize(means..., stds...): n pairs (1: for every channel), 1 / std kept */
         struct { int n; float mean[CT_MAX_NORM_CHANNELS], inv_std[CT_MAX_NORM_CHANNELS]; } norm;
+        /* residual(...)'s add: acts[main] (the block's path) + acts[skip] (its input, or its
+         * projection shortcut's output); begin: the index of the block's first layer, whose
+         * input acts[begin] is the block's */
+        struct { int begin, main, skip; } res;
     } cfg;
 };
 
@@ -100,7 +112,9 @@ static inline int ct_spec_is_int(double v) {
 /* The known layer kinds (layers.c; conv_layers.c). */
 extern const ct_layer_ops ct_linear_ops, ct_flatten_ops, ct_act_ops, ct_normalize_ops;
 extern const ct_layer_ops ct_conv2d_ops, ct_maxpool2d_ops, ct_avgpool2d_ops, ct_dropout_ops,
-    ct_batchnorm_ops;
+    ct_batchnorm_ops, ct_global_avgpool_ops;
+/* A residual block's add (model.c builds it at the block's ')'; its backward is the model's). */
+extern const ct_layer_ops ct_residual_ops;
 /* Finds a kind by the name used in specs ("linear", "relu", "tanh", ...). For activation names
  * *act receives which one. Returns NULL when unknown. */
 const ct_layer_ops *ct_layer_kind(const char *name, ct_act *act);

@@ -173,6 +173,32 @@ const ct_layer_ops ct_normalize_ops = {
 };
 
 /* ------------------------------------------------------------------------------------------ */
+/* Residual add: y = x (the block's path) + skip (its input or its projection shortcut's)      */
+
+static ct_status residual_setup(ct_layer *l) { /* (model.c checks the two shapes) */
+    l->out_c = l->in_c;
+    l->out_h = l->in_h;
+    l->out_w = l->in_w;
+    l->n_params = 0;
+    return CT_OK;
+}
+
+static ct_status residual_forward(ct_layer *l, ct_backend *b, const float *x, float *y, int n,
+                                  const ct_layer_ctx *ctx) {
+    const int64_t count = (int64_t)n * ct_layer_out_size(l);
+    CT_TRY(b->d2d(b, y, x, (size_t)count * sizeof(float)));
+    return b->add_into(b, y, ctx->skip, count);
+}
+
+/* Its backward routes dy to both inputs; model.c does it (the shortcut's gradient is added to
+ * the block's input gradient once the block's path has been run back). */
+const ct_layer_ops ct_residual_ops = {
+    .kind = "residual",
+    .setup = residual_setup,
+    .forward = residual_forward,
+};
+
+/* ------------------------------------------------------------------------------------------ */
 /* registry                                                                                    */
 
 const ct_layer_ops *ct_layer_kind(const char *name, ct_act *act) {
@@ -183,6 +209,7 @@ const ct_layer_ops *ct_layer_kind(const char *name, ct_act *act) {
     static const ct_layer_ops *const kinds[] = {
         &ct_linear_ops,    &ct_flatten_ops, &ct_conv2d_ops,    &ct_maxpool2d_ops,
         &ct_avgpool2d_ops, &ct_dropout_ops, &ct_batchnorm_ops, &ct_normalize_ops,
+        &ct_global_avgpool_ops,
     };
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (!strcmp(name, kinds[i]->kind)) return kinds[i];

@@ -4,9 +4,14 @@
  *
  * Spec grammar: a preset name, or comma-separated layers `kind` or `kind(arg, ...)`, e.g.
  *     flatten,linear(32),relu,linear(10)
+ * and residual blocks `residual(layer, ...)`: the block's output is its layers' plus its input
+ * (or, where the layers change the shape, a 1x1 strided conv and batch norm of it: the
+ * projection shortcut). The layers stay one list: a block's layers, its shortcut's (whose first
+ * reads the block's input: layer.src) and its add; blocks do not nest.
  * Parameterised layers are named kindN (linear1, linear2, conv1, batchnorm1, ...), which for
  * the tutorial's MLP gives exactly the tutorial's state_dict names (linear1.weight, ...).
- * Presets: mlp (the tutorial's), lenet5, cnn (the Keras MNIST convnet).
+ * Presets: mlp (the tutorial's), lenet5, cnn (the Keras MNIST convnet), resnet8 and resnet20
+ * (He et al.'s CIFAR ResNets).
  */
 #include "nn/model.h"
 
@@ -19,6 +24,17 @@
 /* ------------------------------------------------------------------------------------------ */
 /* presets                                                                                     */
 
+/* ResNets for small images, as He et al. (2016) section 4.2 build them for CIFAR-10: a 3x3 conv
+ * of 16 channels, three stages of N basic blocks (two 3x3 convs with batch norm; 16, 32, 64
+ * channels; the second and third stages' first block halves the plane), global average pooling,
+ * linear(10): 6N + 2 layers with weights. The convs have no bias (each is followed by a batch
+ * norm), and the shortcuts where the shape changes are torchvision's projections (1x1 conv with
+ * stride 2, batch norm; the paper's option B). */
+#define RES_BLOCK(c, s)                                                                       \
+    "residual(conv(" #c ",3," #s ",1,0),batchnorm,relu,conv(" #c ",3,1,1,0),batchnorm),relu,"
+#define RES_STEM "conv(16,3,1,1,0),batchnorm,relu,"
+#define RES_HEAD "globalavgpool,linear(10)"
+
 static const struct { const char *name, *spec; } k_presets[] = {
     {"mlp", "flatten,linear(32),relu,linear(10)"}, /* the tutorial's Mnistmodel */
     /* LeNet-5 as PyTorch tutorials write it for 28x28 inputs (ReLU, max pooling) */
@@ -27,6 +43,10 @@ static const struct { const char *name, *spec; } k_presets[] = {
     /* the classic Keras MNIST convnet (examples/mnist_cnn.py) */
     {"cnn", "conv(32,3),relu,conv(64,3),relu,maxpool(2),dropout(0.25),flatten,linear(128),relu,"
             "dropout(0.5),linear(10)"},
+    {"resnet8", RES_STEM RES_BLOCK(16, 1) RES_BLOCK(32, 2) RES_BLOCK(64, 2) RES_HEAD},
+    {"resnet20", RES_STEM RES_BLOCK(16, 1) RES_BLOCK(16, 1) RES_BLOCK(16, 1) RES_BLOCK(32, 2)
+                     RES_BLOCK(32, 1) RES_BLOCK(32, 1) RES_BLOCK(64, 2) RES_BLOCK(64, 1)
+                         RES_BLOCK(64, 1) RES_HEAD},
 };
 
 const char *ct_model_preset(const char *name) {
@@ -44,7 +64,8 @@ typedef struct {
     char kind[32];
     double args[CT_MAX_LAYER_ARGS];
     int n_args;
-    int pos; /* character offset in the spec, for error messages */
+    int pos;   /* character offset in the spec, for error messages */
+    int opens; /* 1: "residual(", which opens a block of layers */
 } spec_token;
 
 static ct_status spec_error(const char *spec, int pos, const char *what) {
@@ -52,7 +73,8 @@ static ct_status spec_error(const char *spec, int pos, const char *what) {
                    pos + 1, spec + pos);
 }
 
-/* Reads one token starting at spec[*pos]; advances past it and a following comma. */
+/* Reads one token starting at spec[*pos] (a layer, or "residual(") and the spaces after it;
+ * advances past them. */
 static ct_status spec_next(const char *spec, int *pos, spec_token *t) {
     int p = *pos;
     memset(t, 0, sizeof *t);
@@ -65,6 +87,17 @@ static ct_status spec_next(const char *spec, int *pos, spec_token *t) {
     }
     if (k == 0) return spec_error(spec, t->pos, "expected a layer name");
     while (isspace((unsigned char)spec[p])) p++;
+    if (!strcmp(t->kind, "residual")) {
+        if (spec[p] != '(')
+            return spec_error(spec, t->pos, "residual takes layers: residual(conv(16,3,1,1),"
+                              "batchnorm,relu,...)");
+        p++;
+        while (isspace((unsigned char)spec[p])) p++;
+        if (spec[p] == ')') return spec_error(spec, p, "an empty residual block");
+        t->opens = 1;
+        *pos = p;
+        return CT_OK;
+    }
     if (spec[p] == '(') {
         p++;
         for (;;) {
@@ -87,14 +120,6 @@ static ct_status spec_next(const char *spec, int *pos, spec_token *t) {
         }
         p++; /* ')' */
         while (isspace((unsigned char)spec[p])) p++;
-    }
-    if (spec[p] == ',') { /* and a layer after it: "linear(10)," is a layer missing */
-        int q = p + 1;
-        while (isspace((unsigned char)spec[q])) q++;
-        if (!spec[q]) return spec_error(spec, p, "no layer after the last ','");
-        p++;
-    } else if (spec[p] != 0) {
-        return spec_error(spec, p, "expected ','");
     }
     *pos = p;
     return CT_OK;
@@ -161,6 +186,9 @@ static ct_status shard_alloc(ct_model *m, ct_shard *sh, int64_t widest) {
         CT_TRY(model_alloc(m, bytes, (void **)&sh->acts[i + 1]));
     }
     for (int k = 0; k < 2; k++) CT_TRY(model_alloc(m, act_bytes, (void **)&sh->gbuf[k]));
+    for (int i = 0; i < m->n_layers && !sh->gskip; i++) /* (a model with residual blocks) */
+        if (m->layers[i].ops == &ct_residual_ops)
+            CT_TRY(model_alloc(m, act_bytes, (void **)&sh->gskip));
     CT_TRY(model_alloc(m, (size_t)m->max_batch, (void **)&sh->labels));
     CT_TRY(model_alloc(m, (size_t)m->max_batch, (void **)&sh->mix_labels));
     CT_TRY(model_alloc(m, 2 * sizeof(double), (void **)&sh->stats));
@@ -175,6 +203,84 @@ static ct_status shard_alloc(ct_model *m, ct_shard *sh, int64_t widest) {
     return CT_OK;
 }
 
+/* Puts the configured layer m->layers[m->n_layers] (ops, cfg, src, block, shortcut set) on an
+ * input of (c, h, w): its shapes, parameter count and name (kindN for a layer with parameters,
+ * the Nth of its kind: conv1, linear2, ...; else `label`). pos: where the spec names it. */
+static ct_status place_layer(ct_model *m, const char *spec, int pos, const char *label, int c,
+                             int h, int w) {
+    if (m->n_layers == CT_MAX_LAYERS)
+        return ct_fail(CT_ERR_INVALID, "model spec: more than %d layers", CT_MAX_LAYERS);
+    ct_layer *l = &m->layers[m->n_layers];
+    l->in_c = c;
+    l->in_h = h;
+    l->in_w = w;
+    l->index = m->n_layers;
+    ct_status s = l->ops->setup(l);
+    if (s != CT_OK) return ct_fail_context(s, "model spec \"%s\" at position %d", spec, pos + 1);
+    if (ct_layer_out_size(l) > INT32_MAX || l->n_params > INT32_MAX)
+        return ct_fail(CT_ERR_INVALID, "model spec \"%s\" at position %d: %s of (%d, %d, %d) "
+                       "gives more than 2^31 - 1 %s", spec, pos + 1, label, c, h, w,
+                       l->n_params > INT32_MAX ? "parameters" : "outputs per image");
+    if (l->n_params > 0) {
+        int same = 1;
+        for (int j = 0; j < m->n_layers; j++) same += m->layers[j].ops == l->ops;
+        snprintf(l->name, sizeof l->name, "%s%d", l->ops->kind, same);
+    } else {
+        snprintf(l->name, sizeof l->name, "%s", label);
+    }
+    m->n_params += l->n_params;
+    m->n_layers++;
+    return CT_OK;
+}
+
+/* Ends residual block `block`, whose layers begin at m->layers[begin] on an input of (bc, bh,
+ * bw) and give (c, h, w): adds its shortcut — the identity when the shapes agree, else
+ * torchvision's projection, conv(c, 1, stride) then batchnorm, with the one stride that gives
+ * (h, w) — and the add. */
+static ct_status close_block(ct_model *m, const char *spec, int pos, int block, int begin, int bc,
+                             int bh, int bw, int c, int h, int w) {
+    const int main_end = m->n_layers;
+    int skip = begin;
+    if (c != bc || h != bh || w != bw) {
+        int stride = 0;
+        for (int st = 1; st <= (bh > bw ? bh : bw) && !stride; st++)
+            if ((bh - 1) / st + 1 == h && (bw - 1) / st + 1 == w) stride = st;
+        if (!stride)
+            return spec_error(spec, pos, "a residual block's layers must keep its input's shape "
+                              "or change it as one strided convolution does (a 1x1 "
+                              "convolution of one stride is its shortcut)");
+        if (m->n_layers + 2 > CT_MAX_LAYERS)
+            return ct_fail(CT_ERR_INVALID, "model spec: more than %d layers", CT_MAX_LAYERS);
+        ct_layer *conv = &m->layers[m->n_layers];
+        conv->ops = &ct_conv2d_ops;
+        const double conv_args[5] = {c, 1, stride, 0, 0}; /* (no bias: a batch norm follows) */
+        const char *why = conv->ops->configure(conv, conv_args, 5);
+        if (why) return spec_error(spec, pos, why);
+        conv->src = begin;
+        conv->block = block;
+        conv->shortcut = 1;
+        CT_TRY(place_layer(m, spec, pos, "conv", bc, bh, bw));
+        ct_layer *bn = &m->layers[m->n_layers];
+        bn->ops = &ct_batchnorm_ops;
+        if ((why = bn->ops->configure(bn, NULL, 0))) return spec_error(spec, pos, why);
+        bn->src = (int)(bn - m->layers);
+        bn->block = block;
+        bn->shortcut = 1;
+        CT_TRY(place_layer(m, spec, pos, "batchnorm", c, h, w));
+        skip = m->n_layers;
+    }
+    if (m->n_layers == CT_MAX_LAYERS)
+        return ct_fail(CT_ERR_INVALID, "model spec: more than %d layers", CT_MAX_LAYERS);
+    ct_layer *add = &m->layers[m->n_layers];
+    add->ops = &ct_residual_ops;
+    add->src = main_end;
+    add->block = block;
+    add->cfg.res.begin = begin;
+    add->cfg.res.main = main_end;
+    add->cfg.res.skip = skip;
+    return place_layer(m, spec, pos, "add", c, h, w);
+}
+
 /* Parses the spec into m->layers and works out every shape and parameter count. */
 static ct_status model_build(ct_model *m, const char *spec) {
     int pos = 0, c = m->in_c, h = m->in_h, w = m->in_w;
@@ -182,37 +288,47 @@ static ct_status model_build(ct_model *m, const char *spec) {
     if ((int64_t)c * h > INT32_MAX || (int64_t)c * h * w > INT32_MAX) /* c * h first */
         return ct_fail(CT_ERR_INVALID, "model: an input of (%d, %d, %d) is more than 2^31 - 1 "
                        "values", c, h, w);
-    while (spec[pos]) {
-        if (m->n_layers == CT_MAX_LAYERS)
-            return ct_fail(CT_ERR_INVALID, "model spec: more than %d layers", CT_MAX_LAYERS);
+    /* the open residual block: its number, first layer, input shape and where it opened */
+    int block = 0, blocks = 0, begin = 0, bc = 0, bh = 0, bw = 0, open_pos = 0;
+    for (;;) {
         spec_token t;
         CT_TRY(spec_next(spec, &pos, &t));
+        if (t.opens) {
+            if (block) return spec_error(spec, t.pos, "residual blocks do not nest");
+            block = ++blocks;
+            begin = m->n_layers;
+            bc = c, bh = h, bw = w;
+            open_pos = t.pos;
+            continue; /* its first layer follows the '(' */
+        }
+        if (m->n_layers == CT_MAX_LAYERS)
+            return ct_fail(CT_ERR_INVALID, "model spec: more than %d layers", CT_MAX_LAYERS);
         ct_layer *l = &m->layers[m->n_layers];
         CT_TRY(spec_layer(spec, &t, l));
-        l->in_c = c;
-        l->in_h = h;
-        l->in_w = w;
-        l->index = m->n_layers;
-        ct_status s = l->ops->setup(l);
-        if (s != CT_OK) return ct_fail_context(s, "model spec \"%s\" at position %d", spec, t.pos + 1);
-        if (ct_layer_out_size(l) > INT32_MAX || l->n_params > INT32_MAX)
-            return ct_fail(CT_ERR_INVALID, "model spec \"%s\" at position %d: %s of (%d, %d, %d) "
-                           "gives more than 2^31 - 1 %s", spec, t.pos + 1, t.kind, c, h, w,
-                           l->n_params > INT32_MAX ? "parameters" : "outputs per image");
-        if (l->n_params > 0) { /* kindN: the Nth layer of this kind (conv1, linear2, ...) */
-            int same = 1;
-            for (int j = 0; j < m->n_layers; j++) same += m->layers[j].ops == l->ops;
-            snprintf(l->name, sizeof l->name, "%s%d", t.kind, same);
-        } else {
-            snprintf(l->name, sizeof l->name, "%s", t.kind);
-        }
+        l->src = m->n_layers;
+        l->block = block;
+        CT_TRY(place_layer(m, spec, t.pos, t.kind, c, h, w));
         c = l->out_c;
         h = l->out_h;
         w = l->out_w;
-        m->n_params += l->n_params;
-        m->n_layers++;
+        if (spec[pos] == ')') {
+            if (!block) return spec_error(spec, pos, "')' closes no residual(");
+            CT_TRY(close_block(m, spec, open_pos, block, begin, bc, bh, bw, c, h, w));
+            block = 0;
+            pos++;
+            while (isspace((unsigned char)spec[pos])) pos++;
+        }
+        if (spec[pos] == ',') { /* and a layer after it: "linear(10)," is a layer missing */
+            int q = pos + 1;
+            while (isspace((unsigned char)spec[q])) q++;
+            if (!spec[q]) return spec_error(spec, pos, "no layer after the last ','");
+            pos++;
+            continue;
+        }
+        if (spec[pos] != 0) return spec_error(spec, pos, block ? "expected ',' or ')'" : "expected ','");
+        if (block) return spec_error(spec, open_pos, "residual( is not closed by ')'");
+        break;
     }
-    if (m->n_layers == 0) return ct_fail(CT_ERR_INVALID, "model spec is empty");
     if (m->n_params > INT32_MAX)
         return ct_fail(CT_ERR_INVALID, "model spec \"%s\": %lld parameters, more than 2^31 - 1",
                        spec, (long long)m->n_params);
@@ -279,7 +395,9 @@ ct_status ct_model_create_capped(ct_backend *b, const char *spec, int in_c, int 
      * input's */
     for (int i = 1; i < m->n_layers; i++) {
         ct_layer *prev = &m->layers[i - 1], *l = &m->layers[i];
-        if (prev->ops == &ct_conv2d_ops && l->ops == &ct_act_ops && l->cfg.act.kind == CT_ACT_RELU) {
+        /* (not a block's first layer: the conv's output before the ReLU is the block's input) */
+        if (prev->ops == &ct_conv2d_ops && l->ops == &ct_act_ops &&
+            l->cfg.act.kind == CT_ACT_RELU && prev->block == l->block) {
             prev->cfg.conv.relu = 1;
             l->fused = 1;
         }
@@ -369,10 +487,20 @@ ct_status ct_model_summary(const ct_model *m, char *buf, size_t bytes) {
         int n_ = snprintf(buf + used, used < bytes ? bytes - used : 0, __VA_ARGS__);  \
         if (n_ > 0) used += (size_t)n_;                                               \
     } while (0)
-    APPEND("%-16s %-20s %12s %14s\n", "Layer", "Output shape", "Param #", "Mult-adds");
+    /* a residual block's layers indented, its shortcut's marked, its add saying what it adds */
+    char label[CT_MAX_LAYERS][CT_LAYER_NAME_BYTES + 16];
+    int width = 16;
+    for (int i = 0; i < m->n_layers; i++) {
+        const ct_layer *l = &m->layers[i];
+        const int identity = l->ops == &ct_residual_ops && l->cfg.res.skip == l->cfg.res.begin;
+        int len = snprintf(label[i], sizeof label[i], "%s%s%s", l->block ? "  " : "", l->name,
+                           l->shortcut ? " (shortcut)" : identity ? " (+ input)" : "");
+        if (len > width) width = len;
+    }
+    APPEND("%-*s %-20s %12s %14s\n", width, "Layer", "Output shape", "Param #", "Mult-adds");
     char in_shape[64];
     snprintf(in_shape, sizeof in_shape, "(%d, %d, %d)", m->in_c, m->in_h, m->in_w);
-    APPEND("%-16s %-20s %12s %14s\n", "input", in_shape, "0", "0");
+    APPEND("%-*s %-20s %12s %14s\n", width, "input", in_shape, "0", "0");
     for (int i = 0; i < m->n_layers; i++) {
         const ct_layer *l = &m->layers[i];
         char shape[64];
@@ -380,7 +508,7 @@ ct_status ct_model_summary(const ct_model *m, char *buf, size_t bytes) {
         else snprintf(shape, sizeof shape, "(%d, %d, %d)", l->out_c, l->out_h, l->out_w);
         int64_t ma = layer_mult_adds(l);
         mult_adds += ma;
-        APPEND("%-16s %-20s %12lld %14lld\n", l->name, shape, (long long)l->n_params,
+        APPEND("%-*s %-20s %12lld %14lld\n", width, label[i], shape, (long long)l->n_params,
                (long long)ma);
     }
     /* as Keras: the total with its size, then what the optimizer trains and what it does not
@@ -415,8 +543,50 @@ ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train) {
         if (l->ops->aliases_input || l->fused) continue;
         ctx.scratch = sh->scratch[i];
         ctx.scratch_bytes = sh->scratch_bytes[i];
-        CT_TRY(l->ops->forward(l, m->b, sh->acts[i], sh->acts[i + 1], n, &ctx));
+        ctx.skip = l->ops == &ct_residual_ops ? sh->acts[l->cfg.res.skip] : NULL;
+        CT_TRY(l->ops->forward(l, m->b, sh->acts[l->src], sh->acts[i + 1], n, &ctx));
     }
+    return CT_OK;
+}
+
+/* Runs layers hi down to lo (a chain, each reading the one before's output) backward from *dy,
+ * which is in pair[0] or pair[1]: each writes its input gradient into the other one, or nothing
+ * where no layer before its input has parameters (first: the first layer with parameters; *dy
+ * then becomes NULL). */
+static ct_status backward_chain(ct_model *m, ct_shard *sh, ct_layer_ctx *ctx, int hi, int lo,
+                                int first, int n, float **dy, float *const pair[2]) {
+    for (int j = hi; j >= lo && j >= first; j--) {
+        ct_layer *l = &m->layers[j];
+        if (l->ops->aliases_input) continue; /* dx is dy */
+        float *dx = l->src > first ? (*dy == pair[0] ? pair[1] : pair[0]) : NULL;
+        ctx->scratch = sh->scratch[j];
+        ctx->scratch_bytes = sh->scratch_bytes[j];
+        CT_TRY(l->ops->backward(l, m->b, sh->acts[l->src], sh->acts[j + 1], *dy, dx,
+                                sh->grads + l->offset, n, ctx));
+        *dy = dx;
+    }
+    return CT_OK;
+}
+
+/* A residual block backward, from its add (dy: the gradient of its output, in one of the
+ * ping-pong buffers): dy goes to the block's path and to its shortcut. The shortcut's copy waits
+ * in gskip while the path runs back; then the shortcut's layers run back (through gskip and the
+ * ping-pong buffer the path's result is not in) and their input gradient is added to the
+ * path's. *dy becomes the gradient of the block's input (NULL: none needed). */
+static ct_status residual_backward(ct_model *m, ct_shard *sh, ct_layer_ctx *ctx,
+                                   const ct_layer *add, int first, int n, float **dy) {
+    ct_backend *b = m->b;
+    const int begin = add->cfg.res.begin, main_end = add->cfg.res.main;
+    CT_TRY(b->d2d(b, sh->gskip, *dy, (size_t)n * ct_layer_out_size(add) * sizeof(float)));
+    float *path = *dy, *sc = sh->gskip;
+    CT_TRY(backward_chain(m, sh, ctx, main_end - 1, begin, first, n, &path, sh->gbuf));
+    if (main_end < add->index) { /* the projection: conv, batchnorm */
+        float *const pair[2] = {sh->gskip, path == sh->gbuf[0] ? sh->gbuf[1] : sh->gbuf[0]};
+        CT_TRY(backward_chain(m, sh, ctx, add->index - 1, main_end, first, n, &sc, pair));
+    }
+    if (path && sc && begin > first)
+        CT_TRY(b->add_into(b, path, sc, (int64_t)n * ct_layer_in_size(&m->layers[begin])));
+    *dy = begin > first ? path : NULL;
     return CT_OK;
 }
 
@@ -433,15 +603,17 @@ ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, flo
     /* the first layer with parameters needs no input gradient */
     int first = 0;
     while (first < m->n_layers && m->layers[first].n_params == 0) first++;
-    for (int i = m->n_layers - 1; i >= first; i--) {
-        ct_layer *l = &m->layers[i];
-        if (l->ops->aliases_input) continue; /* dx is dy */
-        float *dx = i > first ? (dy == sh->gbuf[0] ? sh->gbuf[1] : sh->gbuf[0]) : NULL;
-        ctx.scratch = sh->scratch[i];
-        ctx.scratch_bytes = sh->scratch_bytes[i];
-        CT_TRY(l->ops->backward(l, b, sh->acts[i], sh->acts[i + 1], dy, dx,
-                                sh->grads + l->offset, n, &ctx));
-        dy = dx;
+    /* runs of layers between residual blocks' adds, and the blocks */
+    for (int i = m->n_layers - 1; i >= first;) {
+        int lo = i;
+        while (lo > first && m->layers[lo].ops != &ct_residual_ops) lo--;
+        if (m->layers[lo].ops != &ct_residual_ops) {
+            CT_TRY(backward_chain(m, sh, &ctx, i, lo, first, n, &dy, sh->gbuf));
+            break;
+        }
+        CT_TRY(backward_chain(m, sh, &ctx, i, lo + 1, first, n, &dy, sh->gbuf));
+        CT_TRY(residual_backward(m, sh, &ctx, &m->layers[lo], first, n, &dy));
+        i = m->layers[lo].cfg.res.begin - 1;
     }
     return CT_OK;
 }

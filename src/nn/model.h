@@ -13,8 +13,8 @@
 #include "nn/layer.h"
 #include "optim/optim.h"
 
-#define CT_MAX_LAYERS 64
-#define CT_SPEC_BYTES 1024
+#define CT_MAX_LAYERS 128
+#define CT_SPEC_BYTES 2048
 
 /* A shard processes a slice of each batch with its own buffers. On the CPU there is one shard
  * per thread, each running the ops single-threaded, and their gradients are summed before the
@@ -24,6 +24,8 @@
 typedef struct {
     float *acts[CT_MAX_LAYERS + 1]; /* acts[0]: input (max_batch, in); acts[i+1]: layer i's output */
     float *gbuf[2];                 /* (max_batch, widest layer) input-gradient ping-pong */
+    float *gskip;                   /* as large, with residual blocks: a block's shortcut's
+                                     * gradient while its path runs back (else NULL) */
     uint8_t *labels;                /* (max_batch) device: labels of the shard's rows */
     uint8_t *mix_labels;            /* (max_batch) device: their MixUp / CutMix partners' */
     double *stats;                  /* (2) device: summed loss, correct predictions */

@@ -76,7 +76,11 @@ for i, s in enumerate([
         "conv(3,5,1,2),tanh,maxpool(3,2),flatten,linear(8),gelu,linear(4),sigmoid,linear(3)",
         "flatten,batchnorm(1e-3,0.2),linear(6),dropout,linear(2)",
         "flatten,linear(0)", "conv(4,13),flatten,linear(2)", "flatten,linear(3",
-        "flatten , linear( 7 ) , relu , linear(2)"]):
+        "flatten , linear( 7 ) , relu , linear(2)", "resnet8",
+        "conv(4,3,1,1),relu,residual(conv(4,3,1,1),batchnorm,relu,conv(4,3,1,1)),relu,"
+        "residual(conv(8,3,2,1),batchnorm),globalavgpool,linear(3)",
+        "flatten,linear(6),residual(linear(4),tanh),residual(dropout),linear(2)",
+        "residual(maxpool(2)),flatten,linear(2)", "residual(residual(relu)),linear(2)"]):
     put("spec", "%02d" % i, s)
 
 # ---- train command lines (arguments separated by newlines)

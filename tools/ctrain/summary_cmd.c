@@ -25,7 +25,8 @@ enum { NUM_SUMMARY_FLAGS = 5 };
 static int summary_flags(summary_opts *o, cli_flag *f) {
     cli_flag t[NUM_SUMMARY_FLAGS] = {
         {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
-         .help = "a preset (mlp, lenet5, cnn) or layers, as ctrain train --model;\n"
+         .help = "a preset (mlp, lenet5, cnn, resnet8, resnet20) or layers (below),\n"
+                 "as ctrain train --model;\n"
                  "or a saved model (a --save folder or a .safetensors file)"},
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
          .choices = CLI_DATASETS, .help = "the input shape and classes to build for"},
@@ -71,6 +72,22 @@ void summary_help(FILE *out) {
           "the input shape it was saved with (a preset's name wins: ./cnn for a folder cnn);\n"
           "one that records none (a PyTorch state_dict) on --dataset's.\n"
           "\n"
+          "layers (--model \"A,B,...\"; each runs on the one before's output):\n"
+          "  linear(UNITS)                 (a flat input: after flatten or globalavgpool)\n"
+          "  conv(OUT, K[, STRIDE[, PAD[, BIAS]]])   BIAS 0: none (before a batchnorm)\n"
+          "  maxpool(K[, STRIDE[, PAD]])   avgpool(K[, STRIDE[, PAD]])\n"
+          "  globalavgpool                 the mean of each channel (AdaptiveAvgPool2d(1))\n"
+          "  batchnorm[(EPS[, MOMENTUM])]  dropout[(P)]   normalize(MEAN, STD)   flatten\n"
+          "  relu  leakyrelu[(SLOPE)]  sigmoid  tanh  gelu\n"
+          "  residual(LAYER, ...)          a residual block, as ResNet's: its layers' output\n"
+          "                                plus its input; where they change the shape (a\n"
+          "                                stride, more channels), plus a 1x1 conv of that\n"
+          "                                stride (no bias) and a batchnorm of it instead\n"
+          "                                (torchvision's projection shortcut); no nesting\n"
+          "presets: mlp (the tutorial's), lenet5, cnn (Keras' MNIST convnet), resnet8 and\n"
+          "resnet20 (He et al.'s CIFAR ResNets: a conv, 3 stages of 1 or 3 residual blocks of\n"
+          "16, 32, 64 channels, globalavgpool, linear(10))\n"
+          "\n"
           "flags:\n",
           out);
     cli_print_flags(out, flags, n);
@@ -78,6 +95,7 @@ void summary_help(FILE *out) {
           "examples:\n"
           "  ctrain summary                        the tutorial's MLP (25450 parameters)\n"
           "  ctrain summary --model cnn\n"
+          "  ctrain summary --model resnet20 --dataset cifar10   (272474 parameters)\n"
           "  ctrain summary --model run1           the model saved by ctrain train --save run1\n"
           "  ctrain summary --model \"conv(8,3),relu,maxpool(2),flatten,linear(10)\" --dataset cifar10\n",
           out);
