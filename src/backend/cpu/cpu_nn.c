@@ -378,25 +378,16 @@ static ct_status cpu_batchnorm_forward(ct_backend *b, int train, const float *x,
                                        const float *beta, float eps, float momentum,
                                        float *running_mean, float *running_var, float *save_mean,
                                        float *save_invstd) {
-    const int64_t m = n * inner;
+    const int64_t m = n * inner, stride = c * inner;
     if (n < 0 || c <= 0 || inner <= 0 || (train && m == 0))
         return ct_fail(CT_ERR_INVALID, "batchnorm_forward: bad shape (%lld, %lld, %lld)",
                        (long long)n, (long long)c, (long long)inner);
     for (int64_t ch = 0; ch < c; ch++) {
+        const float *xc = x + ch * inner;
         float mean_f, invstd_f;
-        if (train) {
-            double sum = 0.0, sq = 0.0;
-            for (int64_t i = 0; i < n; i++) {
-                const float *row = x + (i * c + ch) * inner; // (inner)
-                for (int64_t k = 0; k < inner; k++) sum += row[k];
-            }
-            double mean = sum / (double)m;
-            for (int64_t i = 0; i < n; i++) {
-                const float *row = x + (i * c + ch) * inner;
-                for (int64_t k = 0; k < inner; k++) sq += (row[k] - mean) * (row[k] - mean);
-            }
-            double var = sq / (double)m;
-            mean_f = (float)mean;
+        if (train) { /* two passes: the mean, then the squares about it */
+            mean_f = (float)(ct_bn_sum(xc, n, stride, inner) / (double)m);
+            double var = ct_bn_sqdev(xc, n, stride, inner, mean_f) / (double)m;
             invstd_f = (float)(1.0 / sqrt(var + (double)eps));
             save_mean[ch] = mean_f;
             save_invstd[ch] = invstd_f;
@@ -409,46 +400,33 @@ static ct_status cpu_batchnorm_forward(ct_backend *b, int train, const float *x,
             mean_f = running_mean[ch];
             invstd_f = (float)(1.0 / sqrt((double)running_var[ch] + (double)eps));
         }
-        const float scale = invstd_f * gamma[ch], shift = beta[ch];
-        for (int64_t i = 0; i < n; i++) {
-            const float *in = x + (i * c + ch) * inner;
-            float *out = y + (i * c + ch) * inner;
-            for (int64_t k = 0; k < inner; k++) out[k] = (in[k] - mean_f) * scale + shift;
-        }
+        ct_bn_apply(xc, y + ch * inner, n, stride, inner, mean_f, invstd_f * gamma[ch], beta[ch]);
     }
     return CT_OK;
 }
 
+/* dgamma = sum dy * xhat, dbeta = sum dy, and dx = gamma * invstd / m * (m * dy - dbeta - xhat *
+ * dgamma) with xhat = (x - mean) * invstd: dx = a * dy + b * (x - mean) + c. */
 static ct_status cpu_batchnorm_backward(ct_backend *b, const float *x, const float *dy, float *dx,
                                         int64_t n, int64_t c, int64_t inner, const float *gamma,
                                         const float *save_mean, const float *save_invstd,
                                         float *dgamma, float *dbeta) {
-    const int64_t m = n * inner;
+    const int64_t m = n * inner, stride = c * inner;
     if (n <= 0 || c <= 0 || inner <= 0)
         return ct_fail(CT_ERR_INVALID, "batchnorm_backward: bad shape (%lld, %lld, %lld)",
                        (long long)n, (long long)c, (long long)inner);
     for (int64_t ch = 0; ch < c; ch++) {
-        const double mean = save_mean[ch], invstd = save_invstd[ch];
-        double sdy = 0.0, sdyx = 0.0;
-        for (int64_t i = 0; i < n; i++) {
-            const float *xr = x + (i * c + ch) * inner, *gr = dy + (i * c + ch) * inner;
-            for (int64_t k = 0; k < inner; k++) {
-                sdy += gr[k];
-                sdyx += gr[k] * ((xr[k] - mean) * invstd);
-            }
-        }
+        const float *xc = x + ch * inner, *gc = dy + ch * inner;
+        const double invstd = save_invstd[ch];
+        double sdy, sdxc;
+        ct_bn_grad_sums(xc, gc, n, stride, inner, save_mean[ch], &sdy, &sdxc);
+        const double sdyx = sdxc * invstd;
         dbeta[ch] = (float)sdy;
         dgamma[ch] = (float)sdyx;
         if (!dx) continue;
         const double k1 = (double)gamma[ch] * invstd / (double)m;
-        for (int64_t i = 0; i < n; i++) {
-            const float *xr = x + (i * c + ch) * inner, *gr = dy + (i * c + ch) * inner;
-            float *out = dx + (i * c + ch) * inner;
-            for (int64_t k = 0; k < inner; k++) {
-                double xhat = (xr[k] - mean) * invstd;
-                out[k] = (float)(k1 * ((double)m * gr[k] - sdy - xhat * sdyx));
-            }
-        }
+        ct_bn_grad_apply(xc, gc, dx + ch * inner, n, stride, inner, save_mean[ch],
+                         (float)(k1 * (double)m), (float)(-k1 * invstd * sdyx), (float)(-k1 * sdy));
     }
     return CT_OK;
 }

@@ -79,11 +79,20 @@ typedef struct {
     void (*philox_blocks)(uint64_t key, uint64_t hi, uint64_t lo0, int64_t nblocks, uint32_t *out);
     void (*dropout_mask)(const uint32_t *words, const float *in, float *out, int64_t n,
                          uint32_t thr, float scale);
+    double (*bn_sum)(const float *x, int64_t n, int64_t stride, int64_t inner);
+    double (*bn_sqdev)(const float *x, int64_t n, int64_t stride, int64_t inner, float mean);
+    void (*bn_apply)(const float *x, float *y, int64_t n, int64_t stride, int64_t inner,
+                     float mean, float scale, float shift);
+    void (*bn_grad_sums)(const float *x, const float *dy, int64_t n, int64_t stride,
+                         int64_t inner, float mean, double *sdy, double *sdxc);
+    void (*bn_grad_apply)(const float *x, const float *dy, float *dx, int64_t n, int64_t stride,
+                          int64_t inner, float mean, float a, float b, float c);
 } kernel_set;
 
 #define KERNEL_SET(isa_name, nt, rank1, sfx)                                                   \
     {isa_name, nt, rank1, convert_u8_##sfx, relu_forward_##sfx, relu_backward_##sfx,            \
-     bias_rows_##sfx, colsum_##sfx, sum_##sfx, philox_blocks_##sfx, dropout_mask_##sfx}
+     bias_rows_##sfx, colsum_##sfx, sum_##sfx, philox_blocks_##sfx, dropout_mask_##sfx,        \
+     bn_sum_##sfx, bn_sqdev_##sfx, bn_apply_##sfx, bn_grad_sums_##sfx, bn_grad_apply_##sfx}
 
 static const kernel_set k_base = KERNEL_SET("baseline", NULL, NULL, base);
 #if defined(__x86_64__)
@@ -135,6 +144,24 @@ void ct_colsum(float *db, const float *dy, int64_t rows, int64_t cols) {
     kernels()->colsum(db, dy, rows, cols);
 }
 float ct_sum_f32(const float *x, int64_t n) { return kernels()->sum(x, n); }
+double ct_bn_sum(const float *x, int64_t n, int64_t stride, int64_t inner) {
+    return kernels()->bn_sum(x, n, stride, inner);
+}
+double ct_bn_sqdev(const float *x, int64_t n, int64_t stride, int64_t inner, float mean) {
+    return kernels()->bn_sqdev(x, n, stride, inner, mean);
+}
+void ct_bn_apply(const float *x, float *y, int64_t n, int64_t stride, int64_t inner, float mean,
+                 float scale, float shift) {
+    kernels()->bn_apply(x, y, n, stride, inner, mean, scale, shift);
+}
+void ct_bn_grad_sums(const float *x, const float *dy, int64_t n, int64_t stride, int64_t inner,
+                     float mean, double *sdy, double *sdxc) {
+    kernels()->bn_grad_sums(x, dy, n, stride, inner, mean, sdy, sdxc);
+}
+void ct_bn_grad_apply(const float *x, const float *dy, float *dx, int64_t n, int64_t stride,
+                      int64_t inner, float mean, float a, float b, float c) {
+    kernels()->bn_grad_apply(x, dy, dx, n, stride, inner, mean, a, b, c);
+}
 void ct_philox_blocks(uint64_t key, uint64_t hi, uint64_t lo0, int64_t nblocks, uint32_t *out) {
     kernels()->philox_blocks(key, hi, lo0, nblocks, out);
 }

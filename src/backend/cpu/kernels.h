@@ -19,6 +19,19 @@ void ct_relu_backward(const float *x, const float *dy, float *dx, int64_t n);
 void ct_bias_rows(float *y, const float *bias, int64_t rows, int64_t cols); /* y += bias */
 void ct_colsum(float *db, const float *dy, int64_t rows, int64_t cols);    /* db = sum rows */
 float ct_sum_f32(const float *x, int64_t n); /* x[0] + ... + x[n-1], in a fixed order */
+/* Batch norm's loops over one channel of x (n, c, inner): n rows of `inner` floats, `stride`
+ * apart (each row summed in 16 float lanes, the rows in double). ct_bn_sum: the sum of x;
+ * ct_bn_sqdev: of (x - mean)^2; ct_bn_apply: y = (x - mean) * scale + shift; ct_bn_grad_sums:
+ * *sdy = the sum of dy, *sdxc = of dy * (x - mean); ct_bn_grad_apply: dx = a * dy + b * (x -
+ * mean) + c (dx may be dy). */
+double ct_bn_sum(const float *x, int64_t n, int64_t stride, int64_t inner);
+double ct_bn_sqdev(const float *x, int64_t n, int64_t stride, int64_t inner, float mean);
+void ct_bn_apply(const float *x, float *y, int64_t n, int64_t stride, int64_t inner, float mean,
+                 float scale, float shift);
+void ct_bn_grad_sums(const float *x, const float *dy, int64_t n, int64_t stride, int64_t inner,
+                     float mean, double *sdy, double *sdxc);
+void ct_bn_grad_apply(const float *x, const float *dy, float *dx, int64_t n, int64_t stride,
+                      int64_t inner, float mean, float a, float b, float c);
 /* Philox4x32-10 blocks (key, counter (hi, lo0 + b)) for b < nblocks into out[4*b .. 4*b+3]:
  * bit for bit core.c's ct_philox4x32, many lanes at once. */
 void ct_philox_blocks(uint64_t key, uint64_t hi, uint64_t lo0, int64_t nblocks, uint32_t *out);

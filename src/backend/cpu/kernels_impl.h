@@ -152,6 +152,91 @@ float KNAME(sum)(const float *x, int64_t n) {
     return s;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* batch norm's loops over one channel of x (n, c, inner): its n rows of `inner` floats,        */
+/* `stride` apart. Each row in 16 float lanes (then its tail), the rows' sums in double.        */
+
+static inline double KNAME(row_sum)(const float *x, int64_t inner) {
+    v16 acc = KNAME(splat)(0.0f);
+    int64_t k = 0;
+    for (; k + 16 <= inner; k += 16) acc += KNAME(load16)(x + k);
+    double s = KNAME(hsum)(acc);
+    for (; k < inner; k++) s += x[k];
+    return s;
+}
+
+/* sum of x */
+double KNAME(bn_sum)(const float *x, int64_t n, int64_t stride, int64_t inner) {
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) s += KNAME(row_sum)(x + i * stride, inner);
+    return s;
+}
+
+/* sum of (x - mean)^2 */
+double KNAME(bn_sqdev)(const float *x, int64_t n, int64_t stride, int64_t inner, float mean) {
+    const v16 mv = KNAME(splat)(mean);
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *r = x + i * stride;
+        v16 acc = KNAME(splat)(0.0f);
+        int64_t k = 0;
+        for (; k + 16 <= inner; k += 16) {
+            v16 d = KNAME(load16)(r + k) - mv;
+            acc += d * d;
+        }
+        double t = KNAME(hsum)(acc);
+        for (; k < inner; k++) t += (double)(r[k] - mean) * (r[k] - mean);
+        s += t;
+    }
+    return s;
+}
+
+/* y = (x - mean) * scale + shift */
+void KNAME(bn_apply)(const float *x, float *y, int64_t n, int64_t stride, int64_t inner,
+                     float mean, float scale, float shift) {
+    for (int64_t i = 0; i < n; i++) {
+        const float *r = x + i * stride;
+        float *o = y + i * stride;
+        for (int64_t k = 0; k < inner; k++) o[k] = (r[k] - mean) * scale + shift;
+    }
+}
+
+/* *sdy = sum of dy, *sdxc = sum of dy * (x - mean) */
+void KNAME(bn_grad_sums)(const float *x, const float *dy, int64_t n, int64_t stride,
+                         int64_t inner, float mean, double *sdy, double *sdxc) {
+    const v16 mv = KNAME(splat)(mean);
+    double s1 = 0.0, s2 = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *r = x + i * stride, *g = dy + i * stride;
+        v16 a1 = KNAME(splat)(0.0f), a2 = KNAME(splat)(0.0f);
+        int64_t k = 0;
+        for (; k + 16 <= inner; k += 16) {
+            v16 gv = KNAME(load16)(g + k);
+            a1 += gv;
+            a2 += gv * (KNAME(load16)(r + k) - mv);
+        }
+        double t1 = KNAME(hsum)(a1), t2 = KNAME(hsum)(a2);
+        for (; k < inner; k++) {
+            t1 += g[k];
+            t2 += (double)g[k] * (r[k] - mean);
+        }
+        s1 += t1;
+        s2 += t2;
+    }
+    *sdy = s1;
+    *sdxc = s2;
+}
+
+/* dx = a * dy + b * (x - mean) + c (dx may be dy) */
+void KNAME(bn_grad_apply)(const float *x, const float *dy, float *dx, int64_t n, int64_t stride,
+                          int64_t inner, float mean, float a, float b, float c) {
+    for (int64_t i = 0; i < n; i++) {
+        const float *r = x + i * stride, *g = dy + i * stride;
+        float *o = dx + i * stride;
+        for (int64_t k = 0; k < inner; k++) o[k] = a * g[k] + b * (r[k] - mean) + c;
+    }
+}
+
 /* db(cols) = sum over rows of dy(rows, cols) */
 void KNAME(colsum)(float *restrict db, const float *restrict dy, int64_t rows, int64_t cols) {
     for (int64_t c = 0; c < cols; c++) db[c] = 0.0f;
