@@ -103,6 +103,56 @@ pt=$(torch_eval "$tmp/res" 2>&1)
     ok "a ResNet (identity and projection shortcuts) in PyTorch: $pt, as ctrain eval" ||
     bad "ResNet: ctrain '$ct' vs PyTorch '$pt' (train exit $rc: $err)"
 
+# ------------------------------------------------------------------ torchvision's ResNet-18
+# the resnet18 preset is torchvision.models.resnet18(num_classes=10) (its first conv on one
+# channel): the same parameter count, and ctrain's trained tensors, given in order to
+# torchvision's module by position (shapes checked), give ctrain eval's loss and accuracy
+run train --dataset idx --data "$tmp/small" --val-size 2500 --epochs 2 --batch-size 32 --lr 0.05 \
+    --momentum 0.9 --model resnet18 --quiet --save "$tmp/r18"
+ct=$("$CT" eval --model "$tmp/r18" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
+ct_params=$("$CT" summary --model resnet18 | sed -n 's/^Total params: \([0-9]*\) .*/\1/p')
+if ! "$PY" -c 'import torchvision' 2>/dev/null; then
+    echo "SKIP cli_torch resnet18: $PY cannot import torchvision (apt-get install python3-torchvision)"
+else
+    pt=$("$PY" - "$here/../tools" "$tmp/small" "$tmp/r18" <<'EOF'
+import struct, sys
+import torch, torchvision
+sys.path.insert(0, sys.argv[1])
+import ctrain_torch
+def idx(path):
+    raw = open(path, "rb").read()
+    nd = raw[3]
+    dims = struct.unpack(">" + "I" * nd, raw[4:4 + 4 * nd])
+    return torch.frombuffer(bytearray(raw[4 + 4 * nd:]), dtype=torch.uint8).reshape(dims)
+tv = torchvision.models.resnet18(num_classes=10)
+tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)  # (MNIST: one channel)
+print("params %d" % sum(p.numel() for p in tv.parameters()))
+ours = ctrain_torch.load_state_dict(sys.argv[3])
+order = ctrain_torch.build_model(ctrain_torch.load_metadata(sys.argv[3])["model_spec"],
+                                 (1, 28, 28)).state_dict().keys()
+theirs = tv.state_dict()
+assert len(order) == len(theirs), (len(order), len(theirs))
+mapped = {}
+for a, b in zip(theirs, order):
+    assert theirs[a].shape == ours[b].shape, (a, b, theirs[a].shape, ours[b].shape)
+    mapped[a] = ours[b].to(theirs[a].dtype)
+tv.load_state_dict(mapped, strict=True)
+tv.eval()
+x = idx(sys.argv[2] + "/t10k-images-idx3-ubyte").float().div(255).unsqueeze(1)
+y = idx(sys.argv[2] + "/t10k-labels-idx1-ubyte").long()
+with torch.no_grad():
+    out = tv(x)
+print("test_loss: %.4f, test_acc: %.4f" % (torch.nn.functional.cross_entropy(out, y).item(),
+                                           (out.argmax(1) == y).float().mean().item()))
+EOF
+)
+    [ "$rc" -eq 0 ] && [ -n "$ct" ] && [ "$(grep '^test_loss' <<<"$pt")" = "$ct" ] &&
+        [ "$(grep '^params' <<<"$pt")" = "params $ct_params" ] &&
+        grep -q 'test_acc: 0\.[2-9]' <<<"$ct" && # (trained: outputs far from uniform)
+        ok "resnet18 is torchvision's resnet18 ($ct_params parameters): its weights there give $ct, as ctrain eval" ||
+        bad "resnet18 vs torchvision: ctrain '$ct' ($ct_params parameters) vs '$pt' (train exit $rc: $err)"
+fi
+
 # ------------------------------------------------------------------ predict's probabilities
 "$PY" "$here/st_tool.py" export "$tmp/small" 7 "$tmp/seven.png"
 got=$("$CT" predict --model "$tmp/cnn" "$tmp/seven.png" 2>&1)

@@ -359,6 +359,7 @@ static void test_presets(void **state) {
          * three: 272474 */
         {"resnet8", 77754, NULL},
         {"resnet20", 272186, NULL},
+        {"resnet18", 11175370, NULL}, /* torchvision's resnet18(num_classes=10), conv1 on 1 */
         {"conv(4,3,1,1),residual(conv(8,3,2,1),relu,conv(8,3,1,1)),relu,globalavgpool,linear(10)",
          4 * 10 + 8 * 37 + 8 * 73 + 8 * 4 + 16 + 8 * 10 + 10,
          "conv1 conv2 relu conv3 conv4 batchnorm1 add relu globalavgpool linear1"},
@@ -378,9 +379,10 @@ static void test_presets(void **state) {
         OK(ct_model_summary(m, summary, sizeof summary));
         ct_model_free(m);
     }
-    /* the ResNets' blocks: 3 and 9 adds, the shape changing (a projection shortcut) in two */
-    const struct { const char *name; int adds; } nets[] = {{"resnet8", 3}, {"resnet20", 9}};
-    for (size_t i = 0; i < 2; i++) {
+    /* the ResNets' blocks: their adds, and the projection shortcuts where the shape changes */
+    const struct { const char *name; int adds, projections, width; } nets[] = {
+        {"resnet8", 3, 2, 64}, {"resnet20", 9, 2, 64}, {"resnet18", 8, 3, 512}};
+    for (size_t i = 0; i < 3; i++) {
         ct_model *r = NULL;
         OK(ct_model_create(g_cpu, nets[i].name, 3, 32, 32, 2, 1, &r));
         int adds = 0, projections = 0;
@@ -392,8 +394,8 @@ static void test_presets(void **state) {
             assert_int_equal(r->layers[a->cfg.res.begin].block, a->block);
         }
         assert_int_equal(adds, nets[i].adds);
-        assert_int_equal(projections, 2);
-        assert_int_equal(r->layers[r->n_layers - 2].out_c, 64); /* global pooling: (64, 1, 1) */
+        assert_int_equal(projections, nets[i].projections);
+        assert_int_equal(r->layers[r->n_layers - 2].out_c, nets[i].width); /* global pooling */
         assert_int_equal(r->layers[r->n_layers - 2].out_h, 1);
         ct_model_free(r);
     }

@@ -11,7 +11,7 @@
  * Parameterised layers are named kindN (linear1, linear2, conv1, batchnorm1, ...), which for
  * the tutorial's MLP gives exactly the tutorial's state_dict names (linear1.weight, ...).
  * Presets: mlp (the tutorial's), lenet5, cnn (the Keras MNIST convnet), resnet8 and resnet20
- * (He et al.'s CIFAR ResNets).
+ * (He et al.'s CIFAR ResNets), resnet18 (torchvision's).
  */
 #include "nn/model.h"
 
@@ -47,6 +47,13 @@ static const struct { const char *name, *spec; } k_presets[] = {
     {"resnet20", RES_STEM RES_BLOCK(16, 1) RES_BLOCK(16, 1) RES_BLOCK(16, 1) RES_BLOCK(32, 2)
                      RES_BLOCK(32, 1) RES_BLOCK(32, 1) RES_BLOCK(64, 2) RES_BLOCK(64, 1)
                          RES_BLOCK(64, 1) RES_HEAD},
+    /* torchvision's resnet18(num_classes=10): a 7x7 conv with stride 2 and a 3x3 max pooling
+     * with stride 2, four stages of two basic blocks of 64, 128, 256, 512 channels (the last
+     * three halving the plane), global average pooling, linear(10); its layers and parameters
+     * in torchvision's state_dict order */
+    {"resnet18", "conv(64,7,2,3,0),batchnorm,relu,maxpool(3,2,1)," RES_BLOCK(64, 1)
+                     RES_BLOCK(64, 1) RES_BLOCK(128, 2) RES_BLOCK(128, 1) RES_BLOCK(256, 2)
+                         RES_BLOCK(256, 1) RES_BLOCK(512, 2) RES_BLOCK(512, 1) RES_HEAD},
 };
 
 const char *ct_model_preset(const char *name) {

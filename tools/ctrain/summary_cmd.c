@@ -25,8 +25,8 @@ enum { NUM_SUMMARY_FLAGS = 5 };
 static int summary_flags(summary_opts *o, cli_flag *f) {
     cli_flag t[NUM_SUMMARY_FLAGS] = {
         {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
-         .help = "a preset (mlp, lenet5, cnn, resnet8, resnet20) or layers (below),\n"
-                 "as ctrain train --model;\n"
+         .help = "a preset (mlp, lenet5, cnn, resnet8, resnet20, resnet18) or layers\n"
+                 "(below), as ctrain train --model;\n"
                  "or a saved model (a --save folder or a .safetensors file)"},
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
          .choices = CLI_DATASETS, .help = "the input shape and classes to build for"},
@@ -86,7 +86,8 @@ void summary_help(FILE *out) {
           "                                (torchvision's projection shortcut); no nesting\n"
           "presets: mlp (the tutorial's), lenet5, cnn (Keras' MNIST convnet), resnet8 and\n"
           "resnet20 (He et al.'s CIFAR ResNets: a conv, 3 stages of 1 or 3 residual blocks of\n"
-          "16, 32, 64 channels, globalavgpool, linear(10))\n"
+          "16, 32, 64 channels, globalavgpool, linear(10)), resnet18 (torchvision's\n"
+          "resnet18(num_classes=10), its layers in its state_dict's order)\n"
           "\n"
           "flags:\n",
           out);
