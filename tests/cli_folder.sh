@@ -232,6 +232,15 @@ run eval --model ncol --data nest
 mkdir -p nest/train/c
 refuse "an empty training class" 1 "nest/train/c: no images in this class" train --dataset folder --data nest --val-size 0
 rmdir nest/train/c
+# a preset ends in one output a class folder (torchvision's num_classes); layers must too, or
+# eval, show and predict would find more outputs than class names
+run train --dataset folder --data nest --val-size 0 --epochs 1 --batch-size 2 --model resnet8 --save nres
+[ "$rc" -eq 0 ] && grep -q "^Model: resnet8 for 2 classes (77234 parameters)" <<<"$out" &&
+    "$CT" predict --model nres nest/test/a/t.pgm 2>&1 | grep -q "t.pgm: [01] [ab] " &&
+    ok "--model resnet8 on 2 class folders: linear(2) last, and predict names the classes" ||
+    bad "resnet8 on nest -> exit $rc: $out $err"
+refuse "layers of 10 outputs for 2 class folders" 2 "its last layer outputs 10 classes, but the folder data has 2 class folders (end it with linear(2))" \
+    train --dataset folder --data nest --val-size 0 --model "flatten,linear(10)"
 if [ -n "$jpg" ]; then
     cp -r folder ft && head -c $(($(stat -c %s "$jpg") - 40)) "$jpg" >ft/train/2_two/cut.jpg
     refuse "a truncated JPEG" 1 "cut.jpg: a truncated JPEG" train --dataset folder --data ft "${A[@]}"

@@ -64,7 +64,9 @@ int cli_open_checkpoint(const char *arg, cli_model *out);
 int cli_build_model(cli_model *cm, const char *device, int threads, const char *spec, int in_c,
                     int in_h, int in_w, int max_batch);
 /* The layers --model MODEL stands for: "mlp" with HIDDEN units and CLASSES outputs written into
- * buf, any other MODEL (a preset or layers) as it is (the library refuses one too long). */
+ * buf; another preset, whose last layer is linear(10), with linear(CLASSES) instead when CLASSES
+ * is not 10 (into buf); layers (and a preset at 10 classes) as they are (the library refuses
+ * one too long). */
 const char *cli_model_spec(const char *model, int hidden, int classes, char *buf, size_t bytes);
 /* The model takes ds's images (their shape) and has an output for every class of ds (dataset's
  * part, for the message)? Prints the error and returns CLI_EXIT_ERROR when not. */

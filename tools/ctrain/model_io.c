@@ -299,9 +299,17 @@ int cli_check_data(const cli_model *cm, const ct_dataset *ds, const char *datase
 }
 
 const char *cli_model_spec(const char *model, int hidden, int classes, char *buf, size_t bytes) {
-    if (strcmp(model, "mlp") != 0) return model;
-    snprintf(buf, bytes, "flatten,linear(%d),relu,linear(%d)", hidden, classes);
-    return buf;
+    if (strcmp(model, "mlp") == 0) {
+        snprintf(buf, bytes, "flatten,linear(%d),relu,linear(%d)", hidden, classes);
+        return buf;
+    }
+    /* the other presets end in linear(10): for other data, linear(classes) (torchvision's
+     * num_classes) */
+    const char *preset = ct_model_preset(model), *tail = "linear(10)";
+    size_t len = preset ? strlen(preset) : 0, tl = strlen(tail);
+    if (!preset || classes == 10 || len < tl || strcmp(preset + len - tl, tail) != 0) return model;
+    int n = snprintf(buf, bytes, "%.*slinear(%d)", (int)(len - tl), preset, classes);
+    return n > 0 && (size_t)n < bytes ? buf : model;
 }
 
 /* (cli.h) */

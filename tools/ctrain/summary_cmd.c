@@ -188,8 +188,8 @@ int cmd_summary(int argc, char **argv) {
     int rc0 = cli_dataset_shape(o.dataset, o.data_dir, &in_c, &in_h, &in_w, &classes);
     if (rc0 != CLI_EXIT_OK) return rc0;
     if (ih) in_h = (int)ih, in_w = (int)iw; /* (the folder's channels and classes, this size) */
-    char mlp_spec[64];
-    const char *spec = cli_model_spec(o.model, o.hidden, classes, mlp_spec, sizeof mlp_spec);
+    char spec_buf[2048];
+    const char *spec = cli_model_spec(o.model, o.hidden, classes, spec_buf, sizeof spec_buf);
     ct_backend *b = NULL;
     ct_model *m = NULL;
     char *buf = NULL;
@@ -213,7 +213,12 @@ int cmd_summary(int argc, char **argv) {
         rc = cli_lib_error(s);
         goto done;
     }
-    printf("Model: %s, input %dx%dx%d (%s)\n", is_mlp ? "mlp" : spec, in_c, in_h, in_w, o.dataset);
+    if (!is_mlp && spec == spec_buf) /* a preset made for the data's classes */
+        printf("Model: %s for %d classes, input %dx%dx%d (%s)\n", o.model, classes, in_c, in_h,
+               in_w, o.dataset);
+    else
+        printf("Model: %s, input %dx%dx%d (%s)\n", is_mlp ? "mlp" : spec, in_c, in_h, in_w,
+               o.dataset);
     fputs(buf, stdout);
     if (*buf && buf[strlen(buf) - 1] != '\n') fputc('\n', stdout);
     rc = CLI_EXIT_OK;

@@ -360,8 +360,8 @@ int cmd_train(int argc, char **argv) {
     if (ct_dataset_classes(test) > classes) /* idx: classes come from each part's labels */
         classes = ct_dataset_classes(test);
     int is_mlp = strcmp(o.model, "mlp") == 0 && strcmp(o.normalize, "off") == 0;
-    char mlp_spec[64];
-    const char *spec = cli_model_spec(o.model, o.hidden, classes, mlp_spec, sizeof mlp_spec);
+    char spec_buf[MODEL_SPEC_BYTES];
+    const char *spec = cli_model_spec(o.model, o.hidden, classes, spec_buf, sizeof spec_buf);
     char norm_err[256]; /* --normalize: a normalize layer in front, the run's model from now on
                          * (saved as its --model: a resume builds it again) */
     if (strcmp(o.normalize, "off") != 0) {
@@ -487,7 +487,18 @@ int cmd_train(int argc, char **argv) {
             cli_error("out of memory (class names)");
             goto built;
         }
-    } else if (!ck) { /* --dataset folder: its class folders' names */
+    } else if (!ck && folder_names) { /* --dataset folder: its class folders' names, one an
+                                        * output (else eval, show and predict refuse the file) */
+        if (ct_model_num_classes(m) != classes) {
+            if (o.model == o.model_resumed) /* --init's own model */
+                cli_error("%s: its model outputs %d classes, but the folder data has %d",
+                          init.path, ct_model_num_classes(m), classes);
+            else
+                rc = cli_usage_error("train", "--model: its last layer outputs %d classes, but "
+                                     "the folder data has %d class folders (end it with "
+                                     "linear(%d))", ct_model_num_classes(m), classes, classes);
+            goto built;
+        }
         o.class_names_text = folder_names, folder_names = NULL;
     }
     rc = CLI_EXIT_OK;
@@ -499,6 +510,9 @@ built:
         if (is_mlp)
             printf("Model: %lld -> %d -> ReLU -> %d (%lld parameters%s%s)\n",
                    (long long)in_c * in_h * in_w, o.hidden, classes, params,
+                   o.init_path ? ", weights from " : "", o.init_path ? init.path : "");
+        else if (spec == spec_buf) /* a preset made for this data's classes */
+            printf("Model: %s for %d classes (%lld parameters%s%s)\n", o.model, classes, params,
                    o.init_path ? ", weights from " : "", o.init_path ? init.path : "");
         else
             printf("Model: %s (%lld parameters%s%s)\n", spec, params,
