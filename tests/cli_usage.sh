@@ -165,6 +165,9 @@ run summary --model "$long"
     bad "summary of a ${#long}-character spec -> exit $rc: $(tail -3 <<<"$out") $err"
 expect_usage 'longer than 2047 characters' summary --model "flatten,$(printf 'relu,%.0s' $(seq 410))linear(10)"
 expect_usage 'more than 128 layers' summary --model "flatten,$(printf 'relu,%.0s' $(seq 127))linear(10)"
+# an error in a long spec quotes its start and end: what is wrong and where still fit the line
+expect_usage '(1210 characters): linear takes one integer in 1..16777216: linear(units) at position 1202' \
+    summary --model "conv(16,3,1,1,0),$(printf 'residual(conv(16,3,1,1,0),batchnorm,relu,conv(16,3,1,1,0),batchnorm),relu,%.0s' $(seq 16))linear(0)"
 expect_usage '--threads' train --threads -1
 expect_usage '--threads' train --threads two
 expect_usage '--threads: 100000 is out of range (expected a non-negative integer of at most 64)' train --threads 100000

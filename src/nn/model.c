@@ -75,9 +75,20 @@ typedef struct {
     int opens; /* 1: "residual(", which opens a block of layers */
 } spec_token;
 
+/* The spec as errors quote it: whole up to 120 characters, else its start and end (a message
+ * holds 1023 bytes: what is wrong and where must fit after it). */
+typedef struct { char s[160]; } spec_text;
+static spec_text shown(const char *spec) {
+    spec_text t;
+    size_t n = strlen(spec);
+    if (n <= 120) snprintf(t.s, sizeof t.s, "\"%s\"", spec);
+    else snprintf(t.s, sizeof t.s, "\"%.60s...%s\" (%zu characters)", spec, spec + n - 40, n);
+    return t;
+}
+
 static ct_status spec_error(const char *spec, int pos, const char *what) {
-    return ct_fail(CT_ERR_INVALID, "model spec \"%s\": %s at position %d (\"%.20s\")", spec, what,
-                   pos + 1, spec + pos);
+    return ct_fail(CT_ERR_INVALID, "model spec %s: %s at position %d (\"%.20s\")", shown(spec).s,
+                   what, pos + 1, spec + pos);
 }
 
 /* Reads one token starting at spec[*pos] (a layer, or "residual(") and the spaces after it;
@@ -223,10 +234,11 @@ static ct_status place_layer(ct_model *m, const char *spec, int pos, const char 
     l->in_w = w;
     l->index = m->n_layers;
     ct_status s = l->ops->setup(l);
-    if (s != CT_OK) return ct_fail_context(s, "model spec \"%s\" at position %d", spec, pos + 1);
+    if (s != CT_OK)
+        return ct_fail_context(s, "model spec %s at position %d", shown(spec).s, pos + 1);
     if (ct_layer_out_size(l) > INT32_MAX || l->n_params > INT32_MAX)
-        return ct_fail(CT_ERR_INVALID, "model spec \"%s\" at position %d: %s of (%d, %d, %d) "
-                       "gives more than 2^31 - 1 %s", spec, pos + 1, label, c, h, w,
+        return ct_fail(CT_ERR_INVALID, "model spec %s at position %d: %s of (%d, %d, %d) "
+                       "gives more than 2^31 - 1 %s", shown(spec).s, pos + 1, label, c, h, w,
                        l->n_params > INT32_MAX ? "parameters" : "outputs per image");
     if (l->n_params > 0) {
         int same = 1;
@@ -261,15 +273,17 @@ static ct_status close_block(ct_model *m, const char *spec, int pos, int block, 
         ct_layer *conv = &m->layers[m->n_layers];
         conv->ops = &ct_conv2d_ops;
         const double conv_args[5] = {c, 1, stride, 0, 0}; /* (no bias: a batch norm follows) */
-        const char *why = conv->ops->configure(conv, conv_args, 5);
-        if (why) return spec_error(spec, pos, why);
+        if (conv->ops->configure(conv, conv_args, 5))
+            return spec_error(spec, pos, "a residual block's projection shortcut would be a conv "
+                              "of more than 65536 channels");
         conv->src = begin;
         conv->block = block;
         conv->shortcut = 1;
         CT_TRY(place_layer(m, spec, pos, "conv", bc, bh, bw));
         ct_layer *bn = &m->layers[m->n_layers];
         bn->ops = &ct_batchnorm_ops;
-        if ((why = bn->ops->configure(bn, NULL, 0))) return spec_error(spec, pos, why);
+        const char *why = bn->ops->configure(bn, NULL, 0);
+        if (why) return spec_error(spec, pos, why);
         bn->src = (int)(bn - m->layers);
         bn->block = block;
         bn->shortcut = 1;
@@ -332,16 +346,17 @@ static ct_status model_build(ct_model *m, const char *spec) {
             pos++;
             continue;
         }
+        if (spec[pos] == ')') return spec_error(spec, pos, "')' closes no residual(");
         if (spec[pos] != 0) return spec_error(spec, pos, block ? "expected ',' or ')'" : "expected ','");
         if (block) return spec_error(spec, open_pos, "residual( is not closed by ')'");
         break;
     }
     if (m->n_params > INT32_MAX)
-        return ct_fail(CT_ERR_INVALID, "model spec \"%s\": %lld parameters, more than 2^31 - 1",
-                       spec, (long long)m->n_params);
+        return ct_fail(CT_ERR_INVALID, "model spec %s: %lld parameters, more than 2^31 - 1",
+                       shown(spec).s, (long long)m->n_params);
     if (h != 1 || w != 1)
-        return ct_fail(CT_ERR_INVALID, "model spec \"%s\": the last layer must give a flat "
-                       "vector of class scores, not (%d, %d, %d)", spec, c, h, w);
+        return ct_fail(CT_ERR_INVALID, "model spec %s: the last layer must give a flat "
+                       "vector of class scores, not (%d, %d, %d)", shown(spec).s, c, h, w);
     m->classes = c;
     return CT_OK;
 }
@@ -384,11 +399,11 @@ ct_status ct_model_create_capped(ct_backend *b, const char *spec, int in_c, int 
         if (ct_layer_out_size(&m->layers[i]) > widest) widest = ct_layer_out_size(&m->layers[i]);
     if (m->n_params > max_params || widest > max_activations / max_batch) {
         s = m->n_params > max_params
-                ? ct_fail(CT_ERR_INVALID, "model spec \"%s\": %lld parameters, more than %lld",
-                          m->spec, (long long)m->n_params, (long long)max_params)
-                : ct_fail(CT_ERR_INVALID, "model spec \"%s\" on input %dx%dx%d: %lld outputs in "
+                ? ct_fail(CT_ERR_INVALID, "model spec %s: %lld parameters, more than %lld",
+                          shown(m->spec).s, (long long)m->n_params, (long long)max_params)
+                : ct_fail(CT_ERR_INVALID, "model spec %s on input %dx%dx%d: %lld outputs in "
                           "a layer for one sample, more than the %lld allowed for a batch of %d",
-                          m->spec, in_c, in_h, in_w, (long long)widest,
+                          shown(m->spec).s, in_c, in_h, in_w, (long long)widest,
                           (long long)(max_activations / max_batch), max_batch);
         goto fail;
     }

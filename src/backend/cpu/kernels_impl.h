@@ -154,13 +154,22 @@ float KNAME(sum)(const float *x, int64_t n) {
 
 /* ------------------------------------------------------------------------------------------ */
 /* batch norm's loops over one channel of x (n, c, inner): its n rows of `inner` floats,        */
-/* `stride` apart. Each row in 16 float lanes (then its tail), the rows' sums in double.        */
+/* `stride` apart. Each run of 256 floats of a row in 16 float lanes, then in double (so that  */
+/* a float lane adds 16 values at most: planes of any size, means far from 0), the tail too.   */
+
+#ifndef CT_BN_RUN
+#define CT_BN_RUN 256
+#endif
 
 static inline double KNAME(row_sum)(const float *x, int64_t inner) {
-    v16 acc = KNAME(splat)(0.0f);
+    double s = 0.0;
     int64_t k = 0;
-    for (; k + 16 <= inner; k += 16) acc += KNAME(load16)(x + k);
-    double s = KNAME(hsum)(acc);
+    while (k + 16 <= inner) {
+        v16 acc = KNAME(splat)(0.0f);
+        for (int64_t end = k + CT_BN_RUN; k + 16 <= inner && k < end; k += 16)
+            acc += KNAME(load16)(x + k);
+        s += KNAME(hsum)(acc);
+    }
     for (; k < inner; k++) s += x[k];
     return s;
 }
@@ -178,15 +187,16 @@ double KNAME(bn_sqdev)(const float *x, int64_t n, int64_t stride, int64_t inner,
     double s = 0.0;
     for (int64_t i = 0; i < n; i++) {
         const float *r = x + i * stride;
-        v16 acc = KNAME(splat)(0.0f);
         int64_t k = 0;
-        for (; k + 16 <= inner; k += 16) {
-            v16 d = KNAME(load16)(r + k) - mv;
-            acc += d * d;
+        while (k + 16 <= inner) {
+            v16 acc = KNAME(splat)(0.0f);
+            for (int64_t end = k + CT_BN_RUN; k + 16 <= inner && k < end; k += 16) {
+                v16 d = KNAME(load16)(r + k) - mv;
+                acc += d * d;
+            }
+            s += KNAME(hsum)(acc);
         }
-        double t = KNAME(hsum)(acc);
-        for (; k < inner; k++) t += (double)(r[k] - mean) * (r[k] - mean);
-        s += t;
+        for (; k < inner; k++) s += (double)(r[k] - mean) * (r[k] - mean);
     }
     return s;
 }
@@ -208,20 +218,21 @@ void KNAME(bn_grad_sums)(const float *x, const float *dy, int64_t n, int64_t str
     double s1 = 0.0, s2 = 0.0;
     for (int64_t i = 0; i < n; i++) {
         const float *r = x + i * stride, *g = dy + i * stride;
-        v16 a1 = KNAME(splat)(0.0f), a2 = KNAME(splat)(0.0f);
         int64_t k = 0;
-        for (; k + 16 <= inner; k += 16) {
-            v16 gv = KNAME(load16)(g + k);
-            a1 += gv;
-            a2 += gv * (KNAME(load16)(r + k) - mv);
+        while (k + 16 <= inner) {
+            v16 a1 = KNAME(splat)(0.0f), a2 = KNAME(splat)(0.0f);
+            for (int64_t end = k + CT_BN_RUN; k + 16 <= inner && k < end; k += 16) {
+                v16 gv = KNAME(load16)(g + k);
+                a1 += gv;
+                a2 += gv * (KNAME(load16)(r + k) - mv);
+            }
+            s1 += KNAME(hsum)(a1);
+            s2 += KNAME(hsum)(a2);
         }
-        double t1 = KNAME(hsum)(a1), t2 = KNAME(hsum)(a2);
         for (; k < inner; k++) {
-            t1 += g[k];
-            t2 += (double)g[k] * (r[k] - mean);
+            s1 += g[k];
+            s2 += (double)g[k] * (r[k] - mean);
         }
-        s1 += t1;
-        s2 += t2;
     }
     *sdy = s1;
     *sdxc = s2;
