@@ -57,9 +57,11 @@ if ! NODE_PATH=$ort/node_modules node -e 'require("onnxruntime-node")' 2>/dev/nu
     echo "SKIP cli_onnx runtime: ONNX Runtime could not be had (npm pack onnxruntime-node@$ORT_VERSION; node)"
 fi
 
-# check NAME MODEL_DIR: exports MODEL_DIR to NAME.onnx, then the checker and ONNX Runtime
-check() {
+# check NAME MODEL_DIR [EVAL FLAGS]: exports MODEL_DIR to NAME.onnx, then the checker and ONNX Runtime
+# (on MNIST's test images, as ctrain eval --model MODEL_DIR [EVAL FLAGS] evaluates them)
+check() { # NAME MODEL_DIR [EVAL FLAGS...]: ctrain eval's test set must be MNIST's
     local name=$1 model=$2
+    shift 2
     run export --model "$model" --out "$name.onnx"
     if [ "$rc" -ne 0 ] || ! grep -q "^Wrote $name.onnx: " <<<"$out"; then
         bad "$name: export -> exit $rc: $out $err"
@@ -86,7 +88,7 @@ EOF
     fi
     if [ "$have_ort" -eq 1 ]; then
         local want got
-        want=$("$CT" eval --model "$model" 2>&1 | grep '^test_loss')
+        want=$("$CT" eval --model "$model" "$@" 2>&1 | grep '^test_loss')
         if got=$(NODE_PATH=$ort/node_modules node "$here/onnx_eval.js" "$name.onnx" "$img" "$lab" 2>&1); then
             local line # (as numbers: a loss within 1e-4 of the printed one, the accuracy's digits)
             line=$(awk '/^loss/ {printf "test_loss: %.6f, test_acc: %.4f", $2, $4}' <<<"$got")
@@ -116,10 +118,13 @@ run train --model "conv(4,3),flatten,batchnorm,maxpool(1),linear(10)" --epochs 1
     --save reshaped
 [ "$rc" -eq 0 ] || bad "train reshaped -> exit $rc: $err"
 check reshaped reshaped
+. "$here/small_mnist.sh" # (the ResNet: 4000 training images, no validation, the whole test set)
+small_mnist "$dir" "$tmp/cut" 4000 10000 || bad "could not cut 4000 images from $dir"
 res="conv(8,3,1,1,0),batchnorm,relu,residual(conv(8,3,1,1,0),batchnorm,relu,conv(8,3,1,1,0),batchnorm),relu,residual(conv(16,3,2,1,0),batchnorm,relu,conv(16,3,1,1),batchnorm),relu,globalavgpool,linear(10)"
-run train --model "$res" --lr 0.05 --momentum 0.9 --batch-size 32 --epochs 1 --val-size 52000 --quiet --save resnet
+run train --dataset idx --data "$tmp/cut" --model "$res" --lr 0.05 --momentum 0.9 --batch-size 32 --epochs 1 \
+    --val-size 0 --quiet --save resnet
 [ "$rc" -eq 0 ] && grep -q 'test_acc: 0\.[3-9]' <<<"$out" || bad "train resnet -> exit $rc: $out $err"
-check resnet resnet
+check resnet resnet --dataset idx --data "$tmp/cut"
 run train --model "flatten,linear(32),residual(linear(32),relu),residual(linear(16),tanh),linear(10)" \
     --epochs 1 --val-size 55000 --quiet --save flatres
 [ "$rc" -eq 0 ] || bad "train flatres -> exit $rc: $err"
