@@ -92,7 +92,8 @@ def load_state_dict(path):
 
 
 def _split(spec):
-    """'conv(32,3),relu,...' -> [('conv', [32.0, 3.0]), ('relu', []), ...]"""
+    """'conv(32,3),relu,...' -> [('conv', [32.0, 3.0]), ('relu', []), ...]; a residual block as
+    ('residual', [its layers, split alike])."""
     layers, depth, start = [], 0, 0
     for i, ch in enumerate(spec + ","):
         depth += ch == "("
@@ -101,8 +102,11 @@ def _split(spec):
             tok = spec[start:i].strip()
             start = i + 1
             name, _, args = tok.partition("(")
-            args = [float(a) for a in args.rstrip(")").split(",") if a.strip()]
-            layers.append((name.strip(), args))
+            name = name.strip()
+            if name == "residual":
+                layers.append((name, _split(args[:args.rindex(")")])))
+            else:
+                layers.append((name, [float(a) for a in args.rstrip(")").split(",") if a.strip()]))
     return layers
 
 
@@ -163,23 +167,6 @@ def _ctrain_names(tensors, model):
             for n, mod in zip(named, seq.values()) for suffix, t in mod.items()}
 
 
-def _layers(spec):
-    """[(name, args)], a residual block as ("residual", [(name, args), ...])."""
-    layers, depth, start = [], 0, 0
-    for i, ch in enumerate(spec + ","):
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == "," and depth == 0:
-            tok = spec[start:i].strip()
-            start = i + 1
-            name, _, rest = tok.partition("(")
-            if name.strip() == "residual":
-                layers.append(("residual", _layers(rest[:rest.rindex(")")])))
-            else:
-                layers.extend(_split(tok))
-    return layers
-
-
 def build_model(spec, input_shape):
     """ctrain's layer string as an nn.Sequential for inputs of input_shape (C, H, W). A residual
     block's layers, its projection shortcut (where the shape changes: conv(C, 1, stride),
@@ -228,7 +215,7 @@ def build_model(spec, input_shape):
                               "gelu": nn.GELU}[name](), False)
         raise ValueError("unknown layer %r in model spec %r" % (name, spec))
 
-    for name, a in _layers(spec):
+    for name, a in _split(spec):
         if name != "residual":
             layer(name, a, acts[-1])
             continue

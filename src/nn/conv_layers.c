@@ -154,6 +154,10 @@ static ct_status pool_setup(ct_layer *l) {
 }
 
 static ct_pool2d_desc pool_desc(const ct_layer *l, int n) {
+    if (l->ops == &ct_global_avgpool_ops) /* one window, the whole plane */
+        return (ct_pool2d_desc){.n = n, .c = l->in_c, .h = l->in_h, .w = l->in_w, .kh = l->in_h,
+                                .kw = l->in_w, .stride_h = l->in_h, .stride_w = l->in_w, .oh = 1,
+                                .ow = 1};
     int k = l->cfg.pool.kernel, s = l->cfg.pool.stride, p = l->cfg.pool.pad;
     return (ct_pool2d_desc){.n = n, .c = l->in_c, .h = l->in_h, .w = l->in_w, .kh = k, .kw = k,
                             .stride_h = s, .stride_w = s, .pad_h = p, .pad_w = p,
@@ -218,31 +222,11 @@ static ct_status global_pool_setup(ct_layer *l) {
     return CT_OK;
 }
 
-static ct_pool2d_desc global_pool_desc(const ct_layer *l, int n) {
-    return (ct_pool2d_desc){.n = n, .c = l->in_c, .h = l->in_h, .w = l->in_w, .kh = l->in_h,
-                            .kw = l->in_w, .stride_h = l->in_h, .stride_w = l->in_w, .oh = 1,
-                            .ow = 1};
-}
-
-static ct_status global_avgpool_forward(ct_layer *l, ct_backend *b, const float *x, float *y,
-                                        int n, const ct_layer_ctx *ctx) {
-    ct_pool2d_desc d = global_pool_desc(l, n);
-    return b->avgpool2d_forward(b, &d, x, y);
-}
-
-static ct_status global_avgpool_backward(ct_layer *l, ct_backend *b, const float *x,
-                                         const float *y, const float *dy, float *dx, float *dw,
-                                         int n, const ct_layer_ctx *ctx) {
-    if (!dx) return CT_OK;
-    ct_pool2d_desc d = global_pool_desc(l, n);
-    return b->avgpool2d_backward(b, &d, dy, dx);
-}
-
-const ct_layer_ops ct_global_avgpool_ops = {
+const ct_layer_ops ct_global_avgpool_ops = { /* (avgpool's ops, on pool_desc's whole plane) */
     .kind = "globalavgpool",
     .setup = global_pool_setup,
-    .forward = global_avgpool_forward,
-    .backward = global_avgpool_backward,
+    .forward = avgpool_forward,
+    .backward = avgpool_backward,
 };
 
 /* ------------------------------------------------------------------------------------------ */
