@@ -362,6 +362,12 @@ int cmd_train(int argc, char **argv) {
     int is_mlp = strcmp(o.model, "mlp") == 0 && strcmp(o.normalize, "off") == 0;
     char spec_buf[MODEL_SPEC_BYTES];
     const char *spec = cli_model_spec(o.model, o.hidden, classes, spec_buf, sizeof spec_buf);
+    /* the Model line names a preset rather than its layers (with its classes, when made for
+     * them, and a normalize layer in front) */
+    char preset[32] = "";
+    const int adapted = spec == spec_buf;
+    if (strcmp(o.model, "mlp") != 0 && ct_model_preset(o.model)) /* (mlp: its layers, as before) */
+        snprintf(preset, sizeof preset, "%s", o.model);
     char norm_err[256]; /* --normalize: a normalize layer in front, the run's model from now on
                          * (saved as its --model: a resume builds it again) */
     if (strcmp(o.normalize, "off") != 0) {
@@ -511,9 +517,15 @@ built:
             printf("Model: %lld -> %d -> ReLU -> %d (%lld parameters%s%s)\n",
                    (long long)in_c * in_h * in_w, o.hidden, classes, params,
                    o.init_path ? ", weights from " : "", o.init_path ? init.path : "");
-        else if (spec == spec_buf) /* a preset made for this data's classes */
-            printf("Model: %s for %d classes (%lld parameters%s%s)\n", o.model, classes, params,
-                   o.init_path ? ", weights from " : "", o.init_path ? init.path : "");
+        else if (preset[0]) { /* "resnet18 for 3 classes, after normalize(0.5,0.25)" */
+            const char *close = strchr(spec, ')');
+            int norm = strncmp(spec, "normalize(", 10) == 0 && close;
+            printf("Model: %s", preset);
+            if (adapted) printf(" for %d classes", classes);
+            if (norm) printf(", after %.*s", (int)(close - spec + 1), spec);
+            printf(" (%lld parameters%s%s)\n", params, o.init_path ? ", weights from " : "",
+                   o.init_path ? init.path : "");
+        }
         else
             printf("Model: %s (%lld parameters%s%s)\n", spec, params,
                    o.init_path ? ", weights from " : "", o.init_path ? init.path : "");
