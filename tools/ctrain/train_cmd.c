@@ -525,8 +525,7 @@ built:
             if (norm) printf(", after %.*s", (int)(close - spec + 1), spec);
             printf(" (%lld parameters%s%s)\n", params, o.init_path ? ", weights from " : "",
                    o.init_path ? init.path : "");
-        }
-        else
+        } else
             printf("Model: %s (%lld parameters%s%s)\n", spec, params,
                    o.init_path ? ", weights from " : "", o.init_path ? init.path : "");
         char why[256] = "";
