@@ -85,23 +85,21 @@ for f in train_state.safetensors best.safetensors; do
         ok "$f in PyTorch: $pt2, as ctrain eval" || bad "$f in PyTorch: '$pt2' (ctrain eval: '$want')"
 done
 
-# ------------------------------------------------------------------ every kind of layer
-spec="normalize(0.1307,0.3081),conv(8,3,1,1),batchnorm,relu,maxpool(2),conv(8,3,2,1),leakyrelu(0.2),avgpool(2,2,1),dropout(0.25),flatten,linear(32),batchnorm,gelu,linear(16),tanh,linear(16),sigmoid,linear(10)"
-run train --dataset idx --data "$tmp/small" --val-size 500 --epochs 2 --model "$spec" --optimizer adam --quiet --save "$tmp/cnn"
-ct=$("$CT" eval --model "$tmp/cnn" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
-pt=$(torch_eval "$tmp/cnn" 2>&1)
-[ "$rc" -eq 0 ] && [ -n "$ct" ] && [ "$ct" = "$pt" ] &&
-    ok "a CNN of every layer kind in PyTorch: $pt, as ctrain eval" ||
-    bad "CNN: ctrain '$ct' vs PyTorch '$pt' (train exit $rc: $err)"
-
-# ------------------------------------------------------------------ residual blocks
-spec="conv(8,3,1,1),batchnorm,relu,residual(conv(8,3,1,1),batchnorm,relu,conv(8,3,1,1),batchnorm),relu,residual(conv(16,3,2,1),batchnorm,relu,conv(16,3,1,1),batchnorm),relu,globalavgpool,linear(10)"
-run train --dataset idx --data "$tmp/small" --val-size 500 --epochs 2 --model "$spec" --optimizer adam --quiet --save "$tmp/res"
-ct=$("$CT" eval --model "$tmp/res" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
-pt=$(torch_eval "$tmp/res" 2>&1)
-[ "$rc" -eq 0 ] && [ -n "$ct" ] && [ "$ct" = "$pt" ] &&
-    ok "a ResNet (identity and projection shortcuts) in PyTorch: $pt, as ctrain eval" ||
-    bad "ResNet: ctrain '$ct' vs PyTorch '$pt' (train exit $rc: $err)"
+# ------------------------------------------------------------------ every kind of layer; residual blocks
+# same_in_torch NAME SPEC WHAT: SPEC trained (2 epochs of Adam) into $tmp/NAME, rebuilt in
+# PyTorch, gives ctrain eval's loss and accuracy
+same_in_torch() {
+    run train --dataset idx --data "$tmp/small" --val-size 500 --epochs 2 --model "$2" --optimizer adam \
+        --quiet --save "$tmp/$1"
+    ct=$("$CT" eval --model "$tmp/$1" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
+    pt=$(torch_eval "$tmp/$1" 2>&1)
+    [ "$rc" -eq 0 ] && [ -n "$ct" ] && [ "$ct" = "$pt" ] && ok "$3 in PyTorch: $pt, as ctrain eval" ||
+        bad "$3: ctrain '$ct' vs PyTorch '$pt' (train exit $rc: $err)"
+}
+same_in_torch cnn "normalize(0.1307,0.3081),conv(8,3,1,1),batchnorm,relu,maxpool(2),conv(8,3,2,1),leakyrelu(0.2),avgpool(2,2,1),dropout(0.25),flatten,linear(32),batchnorm,gelu,linear(16),tanh,linear(16),sigmoid,linear(10)" \
+    "a CNN of every layer kind"
+same_in_torch res "conv(8,3,1,1),batchnorm,relu,residual(conv(8,3,1,1),batchnorm,relu,conv(8,3,1,1),batchnorm),relu,residual(conv(16,3,2,1),batchnorm,relu,conv(16,3,1,1),batchnorm),relu,globalavgpool,linear(10)" \
+    "a ResNet (identity and projection shortcuts)"
 
 # ------------------------------------------------------------------ torchvision's ResNet-18
 # the resnet18 preset is torchvision.models.resnet18(num_classes=10) (its first conv on one

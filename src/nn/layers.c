@@ -175,14 +175,6 @@ const ct_layer_ops ct_normalize_ops = {
 /* ------------------------------------------------------------------------------------------ */
 /* Residual add: y = x (the block's path) + skip (its input or its projection shortcut's)      */
 
-static ct_status residual_setup(ct_layer *l) { /* (model.c checks the two shapes) */
-    l->out_c = l->in_c;
-    l->out_h = l->in_h;
-    l->out_w = l->in_w;
-    l->n_params = 0;
-    return CT_OK;
-}
-
 static ct_status residual_forward(ct_layer *l, ct_backend *b, const float *x, float *y, int n,
                                   const ct_layer_ctx *ctx) {
     const int64_t count = (int64_t)n * ct_layer_out_size(l);
@@ -194,7 +186,7 @@ static ct_status residual_forward(ct_layer *l, ct_backend *b, const float *x, fl
  * the block's input gradient once the block's path has been run back). */
 const ct_layer_ops ct_residual_ops = {
     .kind = "residual",
-    .setup = residual_setup,
+    .setup = act_setup, /* (the shape kept; model.c checks the two inputs') */
     .forward = residual_forward,
 };
 
