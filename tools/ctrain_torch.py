@@ -25,8 +25,8 @@ so that load_state_dict(strict=True) takes the file's tensors as they are:
     globalavgpool              nn.AdaptiveAvgPool2d(1)
     residual(LAYERS)           its layers, then (where they change the shape) a projection
                                shortcut Conv2d(C, C', 1, stride, bias=False) and BatchNorm2d,
-                               then an Add
-                               of the block's input or shortcut (modules of the one Sequential)
+                               then an Add of the block's input (or shortcut) to its layers'
+                               output: modules of the one Sequential
     flatten relu sigmoid tanh  nn.Flatten, nn.ReLU, nn.Sigmoid, nn.Tanh
     leakyrelu[(slope)] gelu    nn.LeakyReLU(slope, default 0.01), nn.GELU() (erf)
     normalize(M.., S..)        (x - mean) * (1 / std) per channel (torchvision's Normalize)
