@@ -40,16 +40,12 @@ echo "torch: $("$PY" -c 'import torch; print(torch.__version__)')"
 # torch_eval MODEL [K]: "test_loss: L, test_acc: A" of the model in PyTorch, on the small test
 # set; with K, then "top-K accuracy: A (N of M)" (torch.topk)
 torch_eval() {
-    "$PY" - "$here/../tools" "$tmp/small" "$1" "${2:-0}" <<'EOF'
-import struct, sys
+    "$PY" - "$here" "$tmp/small" "$1" "${2:-0}" <<'EOF'
+import sys
 import torch
 sys.path.insert(0, sys.argv[1])
+from torch_parity import idx  # (and tools/ on the path: ctrain_torch)
 import ctrain_torch
-def idx(path):
-    raw = open(path, "rb").read()
-    nd = raw[3]
-    dims = struct.unpack(">" + "I" * nd, raw[4:4 + 4 * nd])
-    return torch.frombuffer(bytearray(raw[4 + 4 * nd:]), dtype=torch.uint8).reshape(dims)
 x = idx(sys.argv[2] + "/t10k-images-idx3-ubyte").float().div(255).unsqueeze(1)
 y = idx(sys.argv[2] + "/t10k-labels-idx1-ubyte").long()
 model = ctrain_torch.load_model(sys.argv[3])
@@ -116,16 +112,12 @@ else
         --model resnet18 --quiet --save "$tmp/r18"
     ct=$("$CT" eval --model "$tmp/r18" --dataset idx --data "$tmp/tiny" 2>&1 | grep '^test_loss')
     ct_params=$("$CT" summary --model resnet18 | sed -n 's/^Total params: \([0-9]*\) .*/\1/p')
-    pt=$("$PY" - "$here/../tools" "$tmp/tiny" "$tmp/r18" <<'EOF'
-import struct, sys
+    pt=$("$PY" - "$here" "$tmp/tiny" "$tmp/r18" <<'EOF'
+import sys
 import torch, torchvision
 sys.path.insert(0, sys.argv[1])
+from torch_parity import idx  # (and tools/ on the path: ctrain_torch)
 import ctrain_torch
-def idx(path):
-    raw = open(path, "rb").read()
-    nd = raw[3]
-    dims = struct.unpack(">" + "I" * nd, raw[4:4 + 4 * nd])
-    return torch.frombuffer(bytearray(raw[4 + 4 * nd:]), dtype=torch.uint8).reshape(dims)
 tv = torchvision.models.resnet18(num_classes=10)
 tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)  # (MNIST: one channel)
 print("params %d" % sum(p.numel() for p in tv.parameters()))
@@ -199,15 +191,12 @@ pt=$(torch_eval "$tmp/back" 2>&1)
 # loss and accuracy PyTorch gets (the MLP's layers inferred; the CNN's given with --spec)
 for case in "mlp|" "cnn|conv(4,3,1,1),relu,maxpool(2),flatten,linear(10)"; do
     IFS='|' read -r name spec <<<"$case"
-    want=$("$PY" - "$tmp/small" "$tmp/seq_$name.safetensors" "$name" "$tmp" <<'EOF'
-import json, struct, sys
+    want=$("$PY" - "$tmp/small" "$tmp/seq_$name.safetensors" "$name" "$tmp" "$here" <<'EOF'
+import sys
 import torch
 from torch import nn
-def idx(path):
-    raw = open(path, "rb").read()
-    nd = raw[3]
-    dims = struct.unpack(">" + "I" * nd, raw[4:4 + 4 * nd])
-    return torch.frombuffer(bytearray(raw[4 + 4 * nd:]), dtype=torch.uint8).reshape(dims)
+sys.path.insert(0, sys.argv[5])
+from torch_parity import idx
 torch.manual_seed(5)
 if sys.argv[3] == "mlp":
     m = nn.Sequential(nn.Flatten(), nn.Linear(784, 20), nn.ReLU(), nn.Linear(20, 10))

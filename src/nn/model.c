@@ -221,13 +221,19 @@ static ct_status shard_alloc(ct_model *m, ct_shard *sh, int64_t widest) {
     return CT_OK;
 }
 
-/* Puts the configured layer m->layers[m->n_layers] (ops, cfg, src, block, shortcut set) on an
- * input of (c, h, w): its shapes, parameter count and name (kindN for a layer with parameters,
- * the Nth of its kind: conv1, linear2, ...; else `label`). pos: where the spec names it. */
-static ct_status place_layer(ct_model *m, const char *spec, int pos, const char *label, int c,
-                             int h, int w) {
+/* The next layer's slot, m->layers[m->n_layers], to configure before place_layer. */
+static ct_status next_layer(ct_model *m, ct_layer **out) {
     if (m->n_layers == CT_MAX_LAYERS)
         return ct_fail(CT_ERR_INVALID, "model spec: more than %d layers", CT_MAX_LAYERS);
+    *out = &m->layers[m->n_layers];
+    return CT_OK;
+}
+
+/* Puts the configured layer next_layer gave (ops, cfg, src, block, shortcut set) on an input
+ * of (c, h, w): its shapes, parameter count and name (kindN for a layer with parameters, the
+ * Nth of its kind: conv1, linear2, ...; else `label`). pos: where the spec names it. */
+static ct_status place_layer(ct_model *m, const char *spec, int pos, const char *label, int c,
+                             int h, int w) {
     ct_layer *l = &m->layers[m->n_layers];
     l->in_c = c;
     l->in_h = h;
@@ -268,9 +274,8 @@ static ct_status close_block(ct_model *m, const char *spec, int pos, int block, 
             return spec_error(spec, pos, "a residual block's layers must keep its input's shape "
                               "or change it as one strided convolution does (a 1x1 "
                               "convolution of one stride is its shortcut)");
-        if (m->n_layers + 2 > CT_MAX_LAYERS)
-            return ct_fail(CT_ERR_INVALID, "model spec: more than %d layers", CT_MAX_LAYERS);
-        ct_layer *conv = &m->layers[m->n_layers];
+        ct_layer *conv = NULL, *bn = NULL;
+        CT_TRY(next_layer(m, &conv));
         conv->ops = &ct_conv2d_ops;
         const double conv_args[5] = {c, 1, stride, 0, 0}; /* (no bias: a batch norm follows) */
         if (conv->ops->configure(conv, conv_args, 5))
@@ -280,7 +285,7 @@ static ct_status close_block(ct_model *m, const char *spec, int pos, int block, 
         conv->block = block;
         conv->shortcut = 1;
         CT_TRY(place_layer(m, spec, pos, "conv", bc, bh, bw));
-        ct_layer *bn = &m->layers[m->n_layers];
+        CT_TRY(next_layer(m, &bn));
         bn->ops = &ct_batchnorm_ops;
         const char *why = bn->ops->configure(bn, NULL, 0);
         if (why) return spec_error(spec, pos, why);
@@ -290,9 +295,8 @@ static ct_status close_block(ct_model *m, const char *spec, int pos, int block, 
         CT_TRY(place_layer(m, spec, pos, "batchnorm", c, h, w));
         skip = m->n_layers;
     }
-    if (m->n_layers == CT_MAX_LAYERS)
-        return ct_fail(CT_ERR_INVALID, "model spec: more than %d layers", CT_MAX_LAYERS);
-    ct_layer *add = &m->layers[m->n_layers];
+    ct_layer *add = NULL;
+    CT_TRY(next_layer(m, &add));
     add->ops = &ct_residual_ops;
     add->src = main_end;
     add->block = block;
@@ -322,9 +326,8 @@ static ct_status model_build(ct_model *m, const char *spec) {
             open_pos = t.pos;
             continue; /* its first layer follows the '(' */
         }
-        if (m->n_layers == CT_MAX_LAYERS)
-            return ct_fail(CT_ERR_INVALID, "model spec: more than %d layers", CT_MAX_LAYERS);
-        ct_layer *l = &m->layers[m->n_layers];
+        ct_layer *l = NULL;
+        CT_TRY(next_layer(m, &l));
         CT_TRY(spec_layer(spec, &t, l));
         l->src = m->n_layers;
         l->block = block;
