@@ -170,8 +170,21 @@ int ct_model_num_classes(const ct_model *m);
  * layer has one) of the normalize layer m starts with: 1; else 0, and zeros. */
 int ct_model_input_mean(const ct_model *m, float mean[CT_MAX_NORM_CHANNELS]);
 /* Writes a Keras-like summary (layer, output shape, parameters, and the multiply-adds of one
- * image through the linear and convolution layers' weights, the matrix products) into buf. */
-ct_status ct_model_summary(const ct_model *m, char *buf, size_t buf_bytes);
+ * image through the linear and convolution layers' weights, the matrix products) into buf; the
+ * first frozen_layers layers marked frozen and their parameters counted apart (0: none). */
+ct_status ct_model_summary(const ct_model *m, int frozen_layers, char *buf, size_t buf_bytes);
+/* Fine-tuning: freezing a model's first layers (PyTorch's requires_grad_(False) on their
+ * parameters, Keras' layer.trainable = False; ct_train_config.frozen_layers). How many layers
+ * `what` freezes: "backbone", the layers up to the last one with weights before the head (the
+ * last layer with weights, which trains, as do the layers between), or a layer's name as ct_model_summary shows it (conv2, linear1, batchnorm3: it and every
+ * layer before it). CT_ERR_INVALID naming the model's layers with weights for another name, and
+ * for one that freezes no weights or leaves none to train. */
+ct_status ct_model_freeze_point(const ct_model *m, const char *what, int *frozen_layers);
+/* The parameters of the model's first frozen_layers layers. */
+int64_t ct_model_frozen_params(const ct_model *m, int frozen_layers);
+/* The name of layer `layer` (0-based, as ct_model_summary lists them: conv1, relu, add, ...),
+ * or NULL when there is no such layer. */
+const char *ct_model_layer_name(const ct_model *m, int layer);
 /* Copies all parameters (in layer order) to/from host memory: count = ct_model_param_count. */
 ct_status ct_model_get_params(const ct_model *m, float *host);
 ct_status ct_model_set_params(ct_model *m, const float *host);
@@ -387,6 +400,13 @@ typedef struct {
     /* Data-parallel training across the processes of an MPI job (ct_dist_init), or NULL for a
      * single process. Every rank must call ct_fit with the same model, data and settings. */
     ct_dist *dist;
+    /* Fine-tuning (ct_model_freeze_point): the model's first frozen_layers layers keep their
+     * weights and batch norm statistics and run as at inference (batch norm on its running
+     * statistics, no dropout), as Keras' transfer-learning guide runs a frozen base
+     * (base_model(x, training=False)); no gradient flows into them, the optimizer, clipping,
+     * the all-reduce and the moving average cover the layers after them. 0: none; at least one
+     * layer with weights must train. */
+    int frozen_layers;
 } ct_train_config;
 
 /* The learning rate of step `step` (0-based) of epoch `epoch` (0-based, across phases), with

@@ -177,10 +177,16 @@ for cmd in eval show; do
         grep -q "ten/model.safetensors: the model takes (1, 10, 12) images, but idx's test images are (1, 4, 4)" <<<"$err" &&
         ok "$cmd of a 10x12 model on 4x4 images -> exit 1: ${err#ctrain: $tmp/}" || bad "$cmd, 10x12 model, 4x4 images -> exit $rc: $out $err"
 done
-# --init with a model of 10 outputs for data of 13 classes: the file named, exit 1
+# --init with a model of 10 outputs for data of 13 classes: its last layer made anew for 13
+# (tests/cli_finetune.sh); one whose last layer is not a linear one: the file named, exit 1
 run train --device cpu --dataset idx --data "$tmp/idx" --val-size 50 --epochs 1 --init "$tmp/ten"
-[ "$rc" -eq 1 ] && grep -q "^ctrain: $tmp/ten/model.safetensors: its model outputs 10 classes, but the idx data has 13$" <<<"$err" &&
-    ok "--init of a 10-class model on 13 classes -> exit 1, the file named" || bad "--init, 10 classes for 13 -> exit $rc: $err"
+[ "$rc" -eq 0 ] && grep -q "^Model: flatten,linear(32),relu,linear(13) (.*, weights from $tmp/ten/model.safetensors but the last layer's, new for these classes)$" <<<"$out" &&
+    ok "--init of a 10-class model on 13 classes: a new last layer of 13" || bad "--init, 10 classes for 13 -> exit $rc: $out $err"
+run train --device cpu --dataset idx --data "$tmp/notmnist" --val-size 5 --epochs 1 --quiet \
+    --model "flatten,linear(10),relu" --save "$tmp/tenrelu"
+run train --device cpu --dataset idx --data "$tmp/idx" --val-size 50 --epochs 1 --init "$tmp/tenrelu"
+[ "$rc" -eq 1 ] && grep -q "^ctrain: $tmp/tenrelu/model.safetensors: its model outputs 10 classes, but the idx data has 13$" <<<"$err" &&
+    ok "--init of a 10-output model ending in relu on 13 classes -> exit 1, the file named" || bad "--init, 10 outputs + relu for 13 classes -> exit $rc: $err"
 # a model with fewer outputs than the labels need: the flag named, exit 2
 run train --device cpu --dataset idx --data "$tmp/idx" --val-size 50 --epochs 1 --model "flatten,linear(5)"
 [ "$rc" -eq 2 ] && grep -qx "ctrain: --model: its last layer outputs 5 classes, but the idx data has 13 (end it with linear(13)) (see ctrain train --help)" <<<"$err" &&

@@ -5,7 +5,8 @@
 #   - the same with the shared-memory transport switched off (--mca btl tcp,self);
 #   - 3 ranks with a batch that does not divide by 3 (uneven shares) agree with 3 threads;
 #   - --restore-best on 2 ranks restores the epoch 1 process restores, with its test line;
-#   - --ema with batch norm on 2 ranks gives 1 process's epochs and test line;
+#   - --ema with batch norm on 2 ranks gives 1 process's epochs and test line, and so does
+#     --freeze (frozen through a batch norm: the all-reduce covers the trained layers);
 #   - a launch with different flags on one rank is refused with a message (the same flags in
 #     another order or spelling are not);
 #   - an error every rank meets is said once, before the ranks connect and after; so is a
@@ -132,6 +133,15 @@ if [ "$quick" -eq 0 ] && small_mnist "$dir" "$tmp/cut" 2000 500; then
     [ "$rc" -eq 0 ] && same ema2 ema1 2e-3 &&
         ok "--ema 0.9 with batch norm: 2 ranks x 1 thread = 1 process x 2 threads (largest difference $(cat "$tmp/worst"))" ||
         { bad "--ema: 2 ranks vs 1 process differ (exit $rc):"; show ema2; show ema1; }
+    # --freeze: the all-reduce sums the trained layers' gradients only
+    FZ=(train --dataset idx --data "$tmp/cut" --val-size 500 --lr 0.2 --momentum 0.9 --epochs 2
+        --model "flatten,linear(32),batchnorm,relu,linear(16),relu,linear(10)" --freeze batchnorm1
+        --quiet)
+    run fz1 "$CT" "${FZ[@]}" --threads 2
+    run fz2 "${MPIRUN[@]}" -np 2 "$CT" "${FZ[@]}" --threads 1
+    [ "$rc" -eq 0 ] && same fz2 fz1 2e-3 &&
+        ok "--freeze batchnorm1: 2 ranks x 1 thread = 1 process x 2 threads (largest difference $(cat "$tmp/worst"))" ||
+        { bad "--freeze: 2 ranks vs 1 process differ (exit $rc):"; show fz2; show fz1; }
 fi
 
 # ------------------------------------------------------------------ the network path

@@ -4,8 +4,8 @@
 # weight decay, RMSprop plain and with every option), every lr schedule (phases, StepLR,
 # CosineAnnealingLR, OneCycleLR with and without its momentum cycling, ReduceLROnPlateau (on val_loss and, mode="max", val_acc),
 # ExponentialLR, CosineAnnealingWarmRestarts, LinearLR warm-up alone and multiplying each of
-# them), clip_grad_norm_, CrossEntropyLoss's label smoothing, Keras' class weights, MixUp and CutMix, the moving average of weights (torchvision's ExponentialMovingAverage) and
-# BatchNorm MLPs, each run's --log (lr, train_loss, train_acc, val_loss, val_acc per epoch)
+# them), clip_grad_norm_, CrossEntropyLoss's label smoothing, Keras' class weights, MixUp and CutMix, the moving average of weights (torchvision's ExponentialMovingAverage),
+# BatchNorm MLPs, a ResNet and frozen layers (--freeze), each run's --log (lr, train_loss, train_acc, val_loss, val_acc per epoch)
 # against a plain PyTorch loop (tests/torch_parity.py) from the same weights (--init, a
 # state_dict PyTorch wrote), on 600 MNIST images. Mostly full-batch (--batch-size = the training
 # images: one step an epoch, its gradient independent of the order); ctrain's seeded
@@ -163,6 +163,15 @@ case_ ema_batchnorm --model "$bn" --init "$tmp/bn.safetensors" --ema 0.8 --batch
     --epochs 3 --lr 0.2 --momentum 0.9
 # (TensorFlow's num_updates warm-up: min(0.99, (1 + k) / (10 + k)) at update k)
 case_ ema_warmup --ema 0.99 --ema-warmup --batch-size 50 --epochs 3 --lr 0.2
+# fine-tuning, --freeze: the layers up to the one named keep their weights (requires_grad_(False))
+# and run as at inference (eval(): batch norm on its running statistics); weight decay,
+# clipping and the moving average cover the others. In a residual block: its input gets no
+# gradient, its shortcut's layers (after the named one) train
+case_ freeze_batchnorm --model "$bn" --init "$tmp/bn.safetensors" --freeze batchnorm1 --epochs 5 \
+    --lr 0.2 --momentum 0.9 --weight-decay 0.01
+case_ freeze_backbone --freeze backbone --batch-size 128 --epochs 3 --lr 0.5
+case_ freeze_residual --model "$res" --init "$tmp/res.safetensors" --freeze conv3 --optimizer adam \
+    --lr 0.01 --clip-grad-norm 0.05 --ema 0.8 --batch-size 100 --epochs 3
 
 "$PY" "$here/torch_parity.py" compare "$tmp/small" "$tmp/cases" >"$tmp/compare" 2>"$tmp/compare.err"
 [ -s "$tmp/compare.err" ] && bad "torch_parity.py compare: $(head -c 2000 "$tmp/compare.err")"

@@ -20,6 +20,9 @@ Python 3 standard library only (struct, json, zlib): nothing here shares code wi
                                          dark on light, RGB, 3x larger)
     st_tool.py png FILE                  "WIDTH HEIGHT DISTINCT_COLOURS NON_BACKGROUND_FRACTION"
     st_tool.py const-expect MNIST_DIR CLASS   the loss and accuracy write-const's model must get
+    st_tool.py same A B                  the tensors of A, in order, each "NAME same" (B has
+                                         it with the same dtype, shape and bytes), "NAME
+                                         differs" or "NAME missing"
 """
 import json
 import math
@@ -355,7 +358,21 @@ def cmd_meta_del(args):
     return 0
 
 
-COMMANDS = {"read": cmd_read, "write-mlp": cmd_write_mlp, "write-const": cmd_write_const,
+def cmd_same(args):
+    ha, _, da = st_read(args[0])
+    hb, _, db = st_read(args[1])
+    for name in sorted(ha, key=lambda k: ha[k]["data_offsets"][0]):
+        a, b = ha[name], hb.get(name)
+        if b is None:
+            print(name, "missing")
+            continue
+        same = (a["dtype"], a["shape"]) == (b["dtype"], b["shape"]) and \
+            da[a["data_offsets"][0]:a["data_offsets"][1]] == db[b["data_offsets"][0]:b["data_offsets"][1]]
+        print(name, "same" if same else "differs")
+    return 0
+
+
+COMMANDS = {"same": cmd_same, "read": cmd_read, "write-mlp": cmd_write_mlp, "write-const": cmd_write_const,
             "bad": cmd_bad, "forward": cmd_forward, "export": cmd_export, "png": cmd_png,
             "const-expect": cmd_const_expect, "meta": cmd_meta, "meta-del": cmd_meta_del}
 

@@ -376,7 +376,7 @@ static void test_presets(void **state) {
         if (k[i].names) assert_string_equal(names, k[i].names);
         assert_int_equal(ct_model_num_classes(m), 10);
         char summary[16384];
-        OK(ct_model_summary(m, summary, sizeof summary));
+        OK(ct_model_summary(m, 0, summary, sizeof summary));
         ct_model_free(m);
     }
     /* the ResNets' blocks: their adds, and the projection shortcuts where the shape changes */

@@ -194,7 +194,18 @@ def reference(data, f):
 
     model = ctrain_torch.build_model(f["model"], (1, 28, 28))
     model.load_state_dict(ctrain_torch.load_state_dict(f["init"]), strict=True)
-    params = list(model.parameters())
+    # --freeze LAYER: it and the modules before it keep their weights (requires_grad_(False)) and
+    # run as at inference (eval(), as Keras' base_model(x, training=False)); backbone: up to the
+    # module with weights before the last
+    frozen = []
+    if f.get("freeze", "off") != "off":
+        names = list(model._modules)
+        weighted = [n for n in names if any(True for _ in model._modules[n].parameters())]
+        last = weighted[-2] if f["freeze"] == "backbone" else f["freeze"]
+        frozen = [model._modules[n] for n in names[:names.index(last) + 1]]
+        for mod in frozen:
+            mod.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
 
     kind = f.get("optimizer", "sgd")
     if "schedule" in f:  # ctrain's phases: EPOCHS@LR,...
@@ -286,6 +297,8 @@ def reference(data, f):
         for e in range(e0, e0 + n_epochs):
             sched_lrs.append(sched_opt.param_groups[0]["lr"])
             model.train()
+            for mod in frozen:
+                mod.eval()
             order = tr if spe == 1 else shuffled(tr, int(f.get("seed", 42)), e)
             row, loss_sum, correct = {}, 0.0, 0
             for i in range(0, len(order), batch):

@@ -147,6 +147,11 @@ ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, cons
  * A file whose names are all an nn.Sequential's ("0.weight", "net.3.bias") gives its k-th
  * module with tensors to the model's k-th layer with tensors. */
 ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const char *prefix);
+/* As ct_checkpoint_load_params, for fine-tuning on other classes: the model's last layer with
+ * weights, when it is a linear layer of other outputs than the file's (of the same inputs),
+ * keeps its initial weights (a new head; *new_head = 1, else 0). */
+ct_status ct_checkpoint_load_backbone(const ct_checkpoint *c, ct_model *m, const char *prefix,
+                                      int *new_head);
 /* The prefix of the model's tensors in c: "" in a model file; in a train state "model.", or
  * "ema." when the run keeps a moving average of the weights (its model is the average, as its
  * model.safetensors; "model." then holds the weights being trained). */

@@ -266,8 +266,14 @@ static ct_status seq_aliases(const ct_checkpoint *c, const ct_model *m, const ct
     return CT_OK;
 }
 
-ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const char *prefix) {
+/* ct_checkpoint_load_params, or with new_head ct_checkpoint_load_backbone. */
+static ct_status load_params(const ct_checkpoint *c, ct_model *m, const char *prefix,
+                             int *new_head) {
     if (!prefix) prefix = "";
+    int head = -1; /* the model's last layer with weights, when it is a linear one */
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].n_params) head = m->layers[i].ops == &ct_linear_ops ? i : -1;
+    if (!new_head) head = -1;
     size_t plen = strlen(prefix);
     ct_host_state hs;
     CT_TRY(ct_host_state_get(m, &hs)); /* every value is overwritten below */
@@ -297,8 +303,14 @@ ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const c
                         e->name, e->dtype, l.t[i].dtype);
             break;
         }
-        int same = e->ndim == l.info[i].ndim;
+        int same = e->ndim == l.info[i].ndim, outputs_only = same && e->ndim >= 1;
         for (int d = 0; same && d < e->ndim; d++) same = e->shape[d] == l.info[i].shape[d];
+        for (int d = 1; outputs_only && d < e->ndim; d++)
+            outputs_only = e->shape[d] == l.info[i].shape[d];
+        if (!same && outputs_only && l.info[i].layer == head) { /* a new head: as it is */
+            *new_head = 1;
+            continue;
+        }
         if (!same) {
             char got[160], want[160];
             ct_shape_text(e->shape, e->ndim, got, sizeof got);
@@ -328,6 +340,16 @@ ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const c
     ct_tensor_list_free(&l);
     ct_host_state_free(&hs);
     return s;
+}
+
+ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const char *prefix) {
+    return load_params(c, m, prefix, NULL);
+}
+
+ct_status ct_checkpoint_load_backbone(const ct_checkpoint *c, ct_model *m, const char *prefix,
+                                      int *new_head) {
+    *new_head = 0;
+    return load_params(c, m, prefix, new_head);
 }
 
 const char *ct_checkpoint_prefix(const ct_checkpoint *c) {

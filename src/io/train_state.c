@@ -73,12 +73,13 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  "\"augment_pad\": %d, \"augment_flip\": %d, \"cycle_momentum\": %d, "
                  "\"three_phase\": %d, \"anneal_linear\": %d, \"ema_warmup\": %d, "
                  "\"centered\": %d, \"augment_bilinear\": %d, \"restart_epochs\": %d, "
-                 "\"restart_mult\": %d, \"plateau_max\": %d, \"augment_vflip\": %d",
+                 "\"restart_mult\": %d, \"plateau_max\": %d, \"augment_vflip\": %d, "
+                 "\"frozen_layers\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
                  c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered,
                  c->augment_bilinear, c->restart_epochs, c->restart_mult, c->plateau_max,
-                 c->augment_vflip);
+                 c->augment_vflip, c->frozen_layers);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -376,6 +377,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("ema_warmup", 0, 1, cfg->ema_warmup);
     OPT_INT("centered", 0, 1, cfg->centered);
     OPT_INT("augment_bilinear", 0, 1, cfg->augment_bilinear); /* (absent before 5 Dec 2026) */
+    OPT_INT("frozen_layers", 0, CT_MAX_LAYERS, cfg->frozen_layers); /* (absent in older files) */
 #undef OPT_INT
     struct { const char *key; float *dst; } floats[] = {
         {"beta1", &cfg->beta1}, {"beta2", &cfg->beta2}, {"eps", &cfg->eps},

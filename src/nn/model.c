@@ -504,7 +504,7 @@ static int64_t layer_mult_adds(const ct_layer *l) {
     return 0;
 }
 
-ct_status ct_model_summary(const ct_model *m, char *buf, size_t bytes) {
+ct_status ct_model_summary(const ct_model *m, int frozen_layers, char *buf, size_t bytes) {
     size_t used = 0;
     int64_t mult_adds = 0;
 #define APPEND(...)                                                                   \
@@ -513,13 +513,14 @@ ct_status ct_model_summary(const ct_model *m, char *buf, size_t bytes) {
         if (n_ > 0) used += (size_t)n_;                                               \
     } while (0)
     /* a residual block's layers indented, its shortcut's marked, its add saying what it adds */
-    char label[CT_MAX_LAYERS][CT_LAYER_NAME_BYTES + 16];
+    char label[CT_MAX_LAYERS][CT_LAYER_NAME_BYTES + 32];
     int width = 16;
     for (int i = 0; i < m->n_layers; i++) {
         const ct_layer *l = &m->layers[i];
         const int identity = l->ops == &ct_residual_ops && l->cfg.res.skip == l->cfg.res.begin;
-        int len = snprintf(label[i], sizeof label[i], "%s%s%s", l->block ? "  " : "", l->name,
-                           l->shortcut ? " (shortcut)" : identity ? " (+ input)" : "");
+        int len = snprintf(label[i], sizeof label[i], "%s%s%s%s", l->block ? "  " : "", l->name,
+                           l->shortcut ? " (shortcut)" : identity ? " (+ input)" : "",
+                           i < frozen_layers && l->n_params ? " (frozen)" : "");
         if (len > width) width = len;
     }
     APPEND("%-*s %-20s %12s %14s\n", width, "Layer", "Output shape", "Param #", "Mult-adds");
@@ -540,7 +541,14 @@ ct_status ct_model_summary(const ct_model *m, char *buf, size_t bytes) {
      * (batch norm's running mean and variance: PyTorch's buffers, Keras' non-trainable) */
     APPEND("Total params: %lld (%.2f MiB as float32)\n", (long long)m->n_params,
            (double)m->n_params * 4.0 / (1 << 20));
-    APPEND("Trainable params: %lld\n", (long long)m->n_params);
+    int64_t frozen = ct_model_frozen_params(m, frozen_layers);
+    APPEND("Trainable params: %lld\n", (long long)(m->n_params - frozen));
+    if (frozen > 0) { /* (Keras counts them as non-trainable) */
+        int last = frozen_layers - 1;
+        while (!m->layers[last].n_params) last--;
+        APPEND("Frozen params: %lld (the layers up to %s: kept as they are, run as at "
+               "inference)\n", (long long)frozen, m->layers[last].name);
+    }
     APPEND("Non-trainable buffers: %lld (batch norm's running statistics)\n",
            (long long)m->n_buffers);
     /* as torchinfo's "Total mult-adds", for one image (a training step: about 3x, per image) */
@@ -566,6 +574,7 @@ ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train) {
     for (int i = 0; i < m->n_layers; i++) {
         ct_layer *l = &m->layers[i];
         if (l->ops->aliases_input || l->fused) continue;
+        ctx.train = train && i >= m->frozen; /* a frozen layer runs as at inference */
         ctx.scratch = sh->scratch[i];
         ctx.scratch_bytes = sh->scratch_bytes[i];
         ctx.skip = l->ops == &ct_residual_ops ? sh->acts[l->cfg.res.skip] : NULL;
@@ -625,8 +634,9 @@ ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, flo
                    class_weights, mix_sv ? sh->mix_labels : NULL, mix_sv, dy, sh->stats));
     if (!train) return CT_OK;
     ct_layer_ctx ctx = shard_ctx(m, sh, train);
-    /* the first layer with parameters needs no input gradient */
-    int first = 0;
+    /* the first trained layer with parameters needs no input gradient (nor the frozen ones
+     * before it any gradient) */
+    int first = m->frozen;
     while (first < m->n_layers && m->layers[first].n_params == 0) first++;
     /* runs of layers between residual blocks' adds, and the blocks */
     for (int i = m->n_layers - 1; i >= first;) {
@@ -649,6 +659,68 @@ ct_status ct_model_forward(ct_model *m, int n, int train) {
 
 ct_status ct_model_loss_backward(ct_model *m, int n, int train) {
     return ct_model_loss_backward_shard(m, 0, n, train, 1.0f / (float)n, 0.0f, NULL, NULL);
+}
+
+void ct_model_freeze(ct_model *m, int layers) {
+    m->frozen = layers;
+    m->train_param0 = m->n_params;
+    m->train_buf0 = m->n_buffers;
+    for (int i = m->n_layers - 1; i >= layers; i--) {
+        m->train_param0 = m->layers[i].offset;
+        m->train_buf0 = m->layers[i].buf_offset;
+    }
+}
+
+const char *ct_model_layer_name(const ct_model *m, int layer) {
+    return layer >= 0 && layer < m->n_layers ? m->layers[layer].name : NULL;
+}
+
+int64_t ct_model_frozen_params(const ct_model *m, int frozen_layers) {
+    int64_t n = 0;
+    for (int i = 0; i < frozen_layers && i < m->n_layers; i++) n += m->layers[i].n_params;
+    return n;
+}
+
+ct_status ct_model_freeze_point(const ct_model *m, const char *what, int *frozen_layers) {
+    *frozen_layers = 0;
+    int last = -1; /* the last layer with weights: the head */
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].n_params) last = i;
+    int found = -1;
+    if (!strcmp(what, "backbone")) { /* up to the last layer with weights before the head (a
+                                        * dropout between stays a training one) */
+        found = last - 1;
+        while (found >= 0 && !m->layers[found].n_params) found--;
+        if (found < 0 && last >= 0)
+            return ct_fail(CT_ERR_INVALID, "backbone: the model's only layer with weights is its "
+                           "head, %s: nothing to freeze", m->layers[last].name);
+    } else {
+        for (int i = 0; i < m->n_layers && found < 0; i++)
+            if (m->layers[i].n_params && !strcmp(m->layers[i].name, what)) found = i;
+        if (found < 0) { /* the names it could have been: all of up to 8, else the ends */
+            int named[CT_MAX_LAYERS], n = 0;
+            for (int i = 0; i < m->n_layers; i++)
+                if (m->layers[i].n_params) named[n++] = i;
+            char names[256] = "none";
+            size_t used = 0;
+            for (int k = 0; k < n && used < sizeof names; k++) {
+                if (n > 8 && k >= 3 && k < n - 2) continue;
+                int len = snprintf(names + used, sizeof names - used, "%s%s",
+                                   k == 0 ? "" : n > 8 && k == n - 2 ? ", ..., " : ", ",
+                                   m->layers[named[k]].name);
+                if (len > 0) used += (size_t)len;
+            }
+            return ct_fail(CT_ERR_INVALID, "the model has no layer with weights named \"%.40s\" "
+                           "(its %d layers with weights, as ctrain summary lists them: %s; or "
+                           "backbone: all but the last's)", what, n, names);
+        }
+    }
+    if (last < 0) return ct_fail(CT_ERR_INVALID, "the model has no weights to freeze");
+    if (found >= last)
+        return ct_fail(CT_ERR_INVALID, "freezing %s leaves no layer with weights to train (%s "
+                       "is the last)", what, m->layers[last].name);
+    *frozen_layers = found + 1;
+    return CT_OK;
 }
 
 int ct_model_mlp_shape(const ct_model *m, int *in, int *hidden, int *classes) {

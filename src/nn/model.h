@@ -70,6 +70,12 @@ struct ct_model {
     int ema_swapped;
     int64_t ema_updates;            /* updates averaged so far */
     const ct_step_vars *sv;         /* device: the step's scalars while ct_fit trains, else NULL */
+    /* While ct_fit trains (ct_train_config.frozen_layers, else 0): the first `frozen` layers keep
+     * their weights and buffers and run as at inference; the gradient, its sums and the updates
+     * cover the parameters from train_param0 on, the moving average the buffers from
+     * train_buf0 on (ct_model_freeze). */
+    int frozen;
+    int64_t train_param0, train_buf0;
     char graph_note[256];           /* why the last ct_fit did not record its steps ("": it did,
                                      * or the device has no graphs) */
     char fused_note[240];           /* whether the last ct_fit trained through the backend's
@@ -100,6 +106,8 @@ ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, flo
 /* 1 when m is [flatten,] linear(hidden), relu, linear(classes) on `in` features with its
  * parameters laid out as ct_mlp_step_desc says (the backend's fused MLP step can train it). */
 int ct_model_mlp_shape(const ct_model *m, int *in, int *hidden, int *classes);
+/* Sets m->frozen, train_param0 and train_buf0 for `layers` frozen layers (0: none). */
+void ct_model_freeze(ct_model *m, int layers);
 /* Adds one training step to every batch norm layer's num_batches_tracked (ct_fit, whose steps
  * may replay without running layer code on the host). */
 void ct_model_count_batchnorm_step(ct_model *m);

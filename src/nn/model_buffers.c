@@ -53,7 +53,7 @@ int64_t ct_model_batches_tracked(const ct_model *m, int layer) {
 }
 
 void ct_model_count_batchnorm_step(ct_model *m) {
-    for (int i = 0; i < m->n_layers; i++)
+    for (int i = m->frozen; i < m->n_layers; i++) /* (a frozen one's statistics stay) */
         if (m->layers[i].ops == &ct_batchnorm_ops) m->layers[i].cfg.bn.batches_tracked++;
 }
 

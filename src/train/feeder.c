@@ -209,6 +209,7 @@ ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
     else if (!ct_model_mlp_shape(m, &d->in, &d->hidden, &d->classes))
         why = ""; /* not the kind of model it is for: nothing to say */
     else if (cfg->clip_norm > 0.0f) why = "off (gradient clipping)";
+    else if (cfg->frozen_layers > 0) why = "off (frozen layers)";
     else if (cfg->ema_decay > 0.0f) why = "off (the moving average of the weights)";
     else if (cfg->optimizer == CT_RMSPROP) why = "off (RMSprop: the fused step has SGD and Adam)";
     else if (augments(cfg)) why = "off (augmentation)";
@@ -349,7 +350,9 @@ static void batch_shard(void *arg, int t, int S) {
     ct_pool_barrier(m->pool);
     for (int k = 0; k < S; k++)
         if (j->st[k] != CT_OK) return;
-    int64_t p0 = m->n_params * t / S, p1 = m->n_params * (t + 1) / S;
+    /* the trained parameters' slice [p0, p1) (the frozen layers' come first: no gradient) */
+    const int64_t q0 = m->train_param0, nq = m->n_params - q0;
+    int64_t p0 = q0 + nq * t / S, p1 = q0 + nq * (t + 1) / S;
     for (int k = 1; k < S && s == CT_OK; k++)
         s = b->add_into(b, m->grads + p0, m->shards[k].grads + p0, p1 - p0);
     if (ct_dist_active(j->a->dist)) { /* then across ranks: one all-reduce of the whole buffer */
@@ -357,7 +360,8 @@ static void batch_shard(void *arg, int t, int S) {
         ct_pool_barrier(m->pool); /* every slice is summed */
         for (int k = 0; k < S; k++)
             if (j->sum_st[k] != CT_OK) return;
-        if (t == 0) j->reduce_st = ct_dist_allreduce_device_f32(j->a->dist, b, m->grads, m->n_params);
+        if (t == 0)
+            j->reduce_st = ct_dist_allreduce_device_f32(j->a->dist, b, m->grads + q0, nq);
         ct_pool_barrier(m->pool);
         if (j->reduce_st != CT_OK) return;
     }
@@ -372,8 +376,9 @@ static void batch_shard(void *arg, int t, int S) {
                                     p1);
     if (s == CT_OK && m->ema) { /* the moving average: the slice, and thread 0 the buffers */
         s = b->ema_update(b, m->ema + p0, m->params + p0, p1 - p0, cfg->ema_decay, sv);
-        if (s == CT_OK && t == 0 && m->n_buffers)
-            s = b->ema_update(b, m->ema + m->n_params, m->buffers, m->n_buffers,
+        const int64_t u0 = m->train_buf0; /* (a frozen batch norm's statistics stay) */
+        if (s == CT_OK && t == 0 && m->n_buffers > u0)
+            s = b->ema_update(b, m->ema + m->n_params + u0, m->buffers + u0, m->n_buffers - u0,
                               cfg->ema_decay, sv);
     }
     if (s != CT_OK) shard_failed(j, t, &j->end_st[t], s); /* read only after the join */

@@ -212,6 +212,12 @@ static ct_status fit_check(ct_model *m, const ct_dataset *ds, const int32_t *tra
     if (cfg->n_class_weights && cfg->n_class_weights != m->classes)
         return ct_fail(CT_ERR_INVALID, "%d class weights for a model of %d classes",
                        cfg->n_class_weights, m->classes);
+    if (cfg->frozen_layers < 0 || cfg->frozen_layers > m->n_layers)
+        return ct_fail(CT_ERR_INVALID, "frozen_layers must be in 0..%d (the model's layers), "
+                       "got %d", m->n_layers, cfg->frozen_layers);
+    if (ct_model_frozen_params(m, cfg->frozen_layers) == m->n_params && m->n_params > 0)
+        return ct_fail(CT_ERR_INVALID, "frozen_layers %d leaves no layer with weights to train",
+                       cfg->frozen_layers);
     if (cfg->ema_decay > 0.0f && !m->b->ema_update)
         return ct_fail(CT_ERR_UNSUPPORTED, "the %s device has no ema_update op (the moving "
                        "average of the weights)", m->b->name);
@@ -296,6 +302,7 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     memset(&ftrain, 0, sizeof ftrain);
     memset(&fval, 0, sizeof fval);
     ct_status s = CT_OK;
+    ct_model_freeze(m, cfg->frozen_layers); /* (until the end of ct_fit) */
     float *d_weights = NULL; /* the class weights on the device */
     if (cfg->n_class_weights > 0) {
         size_t bytes = (size_t)cfg->n_class_weights * sizeof(float);
@@ -397,6 +404,7 @@ done:
     if (ftrain.fused && b->mlp_launch[0]) /* how the backend launched it, once it has */
         snprintf(m->fused_note, sizeof m->fused_note, "on (the MLP's fused kernels: %s)",
                  b->mlp_launch);
+    ct_model_freeze(m, 0);
     if (fval.b) ct_feeder_release(&fval);
     if (ftrain.b) ct_feeder_release(&ftrain);
     ct_device_data_release(&dd, b);

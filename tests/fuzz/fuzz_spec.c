@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     static char summary[65536];
-    if (ct_model_summary(m, summary, sizeof summary) != CT_OK) abort();
+    if (ct_model_summary(m, 0, summary, sizeof summary) != CT_OK) abort();
     int classes = ct_model_num_classes(m);
     if (ct_model_param_count(m) <= 200000 && classes >= 1 && classes <= 256) {
         uint8_t images[4 * 144], labels[4];

@@ -16,11 +16,11 @@
 #define SUMMARY_BYTES (1 << 16)
 
 typedef struct {
-    const char *model, *dataset, *data_dir, *image_size;
+    const char *model, *dataset, *data_dir, *image_size, *freeze;
     int hidden;
 } summary_opts;
 
-enum { NUM_SUMMARY_FLAGS = 5 };
+enum { NUM_SUMMARY_FLAGS = 6 };
 
 static int summary_flags(summary_opts *o, cli_flag *f) {
     cli_flag t[NUM_SUMMARY_FLAGS] = {
@@ -39,6 +39,11 @@ static int summary_flags(summary_opts *o, cli_flag *f) {
          .help = "--dataset folder: the size its images are resized to, as ctrain\n"
                  "train --image-size SIZE (HEIGHT,WIDTH or SIDE)",
          .def = "none: the first training image's"},
+        {.name = "freeze", .kind = CLI_STR, .dst = &o->freeze, .metavar = "LAYER",
+         .help = "show the model as ctrain train --freeze LAYER trains it: the\n"
+                 "layers up to LAYER (a name below, as conv2) marked frozen and\n"
+                 "their parameters apart from the trainable ones (backbone: up to\n"
+                 "the layer with weights before the last, the head)", .def = "off"},
     };
     memcpy(f, t, sizeof t);
     return NUM_SUMMARY_FLAGS;
@@ -50,6 +55,17 @@ static void opts_init(summary_opts *o) {
     o->data_dir = NULL;
     o->hidden = 32;
     o->image_size = NULL;
+    o->freeze = "off";
+}
+
+/* The summary of m, with --freeze's layers frozen (the error said: CLI_EXIT_USAGE). */
+static int print_summary(const ct_model *m, const summary_opts *o, char *buf) {
+    int frozen = 0;
+    ct_status s;
+    if (strcmp(o->freeze, "off") != 0 && (s = ct_model_freeze_point(m, o->freeze, &frozen)))
+        return cli_usage_error("summary", "--freeze: %s", ct_last_error());
+    if ((s = ct_model_summary(m, frozen, buf, SUMMARY_BYTES)) != CT_OK) return cli_lib_error(s);
+    return CLI_EXIT_OK;
 }
 
 void summary_help(FILE *out) {
@@ -58,7 +74,7 @@ void summary_help(FILE *out) {
     opts_init(&o);
     int n = summary_flags(&o, flags);
     fputs("usage: ctrain summary [--model SPEC] [--dataset NAME] [--data DIR] [--hidden N]\n"
-          "                      [--image-size SIZE]\n"
+          "                      [--image-size SIZE] [--freeze LAYER]\n"
           "\n"
           "Prints each layer of the model (as ctrain train --model builds it), its output shape,\n"
           "parameter count and multiply-adds for one image (of the linear and convolution\n"
@@ -98,6 +114,7 @@ void summary_help(FILE *out) {
           "  ctrain summary --model cnn\n"
           "  ctrain summary --model resnet20 --dataset cifar10   (272474 parameters)\n"
           "  ctrain summary --model run1           the model saved by ctrain train --save run1\n"
+          "  ctrain summary --model cnn --freeze linear1   what fine-tuning the head trains\n"
           "  ctrain summary --model \"conv(8,3),relu,maxpool(2),flatten,linear(10)\" --dataset cifar10\n",
           out);
 }
@@ -126,9 +143,7 @@ static int summary_saved(const char *arg, const summary_opts *o, int dataset_see
         fprintf(stderr, "ctrain: out of memory\n");
         rc = CLI_EXIT_ERROR;
     }
-    ct_status s;
-    if (rc == CLI_EXIT_OK && (s = ct_model_summary(cm.m, buf, SUMMARY_BYTES)) != CT_OK)
-        rc = cli_lib_error(s);
+    if (rc == CLI_EXIT_OK) rc = print_summary(cm.m, o, buf);
     if (rc == CLI_EXIT_OK) {
         int c, h, w;
         ct_model_input_shape(cm.m, &c, &h, &w);
@@ -209,10 +224,7 @@ int cmd_summary(int argc, char **argv) {
         fprintf(stderr, "ctrain: out of memory\n");
         goto done;
     }
-    if ((s = ct_model_summary(m, buf, SUMMARY_BYTES)) != CT_OK) {
-        rc = cli_lib_error(s);
-        goto done;
-    }
+    if ((rc = print_summary(m, &o, buf)) != CLI_EXIT_OK) goto done;
     if (!is_mlp && spec == spec_buf) /* a preset made for the data's classes */
         printf("Model: %s for %d classes, input %dx%dx%d (%s)\n", o.model, classes, in_c, in_h,
                in_w, o.dataset);

@@ -6,6 +6,7 @@
 #define CTRAIN_CLI_TRAIN_H
 
 #include "args.h"
+#include "cli.h"
 
 #include "ctrain.h"
 #include "ctrain/io.h"
@@ -17,7 +18,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 2048 /* a spec of at most 2047 characters, as the library's */
-#define NUM_TRAIN_FLAGS 69       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 70       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -44,6 +45,8 @@ typedef struct {
     const char *tensorboard_dir; /* --tensorboard DIR (train_tensorboard.c) */
     int histograms;          /* --histograms: the weights' histograms there after each epoch */
     const char *init_path;   /* --init: the saved model whose weights a new run starts from */
+    const char *freeze;      /* --freeze: off, backbone or a layer's name (train_init.c) */
+    int frozen_resumed;      /* the resumed run's frozen layers (-1: not a resume) */
     int save_every;
     int patience;            /* early stopping: epochs without a better --monitor (0: off) */
     const char *monitor;     /* --monitor: val_loss (lower is better) or val_acc (higher);
@@ -207,6 +210,22 @@ typedef struct {
 int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoint **ck);
 /* Checks a resumed schedule against the saved one (same lr for every epoch already run). */
 int train_resume_check_schedule(const train_opts *o, const ct_checkpoint *ck);
+
+/* train_init.c, fine-tuning. --init: opens the file (its model o->model, unless --model or
+ * --hidden is given); the spec to build for `classes` classes (of folder data: exactly), the
+ * file's with a new last linear layer when its outputs cannot serve them;
+ * loads its weights into m (all but a last linear layer of other outputs than the file's:
+ * torchvision's fine-tuning recipe, model.fc replaced). --freeze (or the resumed run's
+ * frozen layers) into o->cfg.frozen_layers. Each prints its error and returns CLI_EXIT_USAGE
+ * or CLI_EXIT_ERROR. */
+int train_open_init(train_opts *o, cli_flag *flags, int nflags, cli_model *init);
+const char *train_init_spec(const train_opts *o, const char *spec, int classes, int folder,
+                            char *buf, size_t bytes);
+int train_load_init(const train_opts *o, cli_model *init, ct_model *m, int *new_head);
+int train_freeze(train_opts *o, const ct_model *m, int given);
+/* "the layers up to NAME frozen" (NAME: the last with weights of m's first n), or "no layer
+ * frozen". */
+void train_frozen_text(const ct_model *m, int n, char *out, size_t bytes);
 
 /* Writes SAVE/model.safetensors and SAVE/train_state.safetensors for the model's current
  * position; test (may be NULL) adds the test results to the model's metadata. Prints the error

@@ -235,31 +235,10 @@ int cmd_train(int argc, char **argv) {
         if (r != CLI_EXIT_OK) return r;
     }
     cli_model init; /* --init: the file whose weights the model starts from */
-    memset(&init, 0, sizeof init);
-    if (o.init_path) {
-        int r = cli_open_checkpoint(o.init_path, &init);
-        if (r != CLI_EXIT_OK) return r;
-        int ic, ih, iw; /* (another shape than the data's is fine when the weights fit it) */
-        ct_status ss = ct_checkpoint_input_shape(init.ck, &ic, &ih, &iw);
-        if (ss != CT_OK) {
-            cli_close_model(&init);
-            return cli_lib_error(ss);
-        }
-        /* its model (the metadata's, or inferred from a PyTorch state_dict's linear
-         * layers), unless one is given */
-        if (!cli_find(flags, nflags, "model")->seen && !cli_find(flags, nflags, "hidden")->seen) {
-            if ((ss = ct_checkpoint_model_spec(init.ck, o.model_resumed,
-                                               sizeof o.model_resumed)) != CT_OK) {
-                int r = ss == CT_ERR_FORMAT && !ct_checkpoint_meta(init.ck, "model_spec")
-                            ? cli_usage_error("train", "--init: %s has no model_spec in its "
-                                              "metadata, and its tensors are not a chain of "
-                                              "linear layers: give its --model", init.path)
-                            : cli_lib_error(ss);
-                cli_close_model(&init);
-                return r;
-            }
-            o.model = o.model_resumed;
-        }
+    int r_init = train_open_init(&o, flags, nflags, &init);
+    if (r_init != CLI_EXIT_OK) {
+        ct_checkpoint_free(ck);
+        return r_init;
     }
     if (train_finish_options(&o, flags, nflags) != CLI_EXIT_OK ||
         (ck && train_resume_check_schedule(&o, ck) != CLI_EXIT_OK)) {
@@ -362,6 +341,9 @@ int cmd_train(int argc, char **argv) {
     int is_mlp = strcmp(o.model, "mlp") == 0 && strcmp(o.normalize, "off") == 0;
     char spec_buf[MODEL_SPEC_BYTES];
     const char *spec = cli_model_spec(o.model, o.hidden, classes, spec_buf, sizeof spec_buf);
+    /* (--init's model with a last layer for these classes: train_init.c) */
+    spec = train_init_spec(&o, spec, classes, strcmp(o.dataset, "folder") == 0, spec_buf,
+                           sizeof spec_buf);
     /* the Model line names a preset rather than its layers (with its classes, when made for
      * them, and a normalize layer in front) */
     char preset[32] = "";
@@ -379,6 +361,7 @@ int cmd_train(int argc, char **argv) {
         spec = o.model = o.model_normalized;
     }
     int64_t n_batches = 0; /* per epoch */
+    int new_head = 0;      /* --init's weights but for its last layer's (other classes) */
     int resumed_epochs = 0;
     rc = CLI_EXIT_ERROR;
     cli_dist_hold(dist);
@@ -420,14 +403,10 @@ int cmd_train(int argc, char **argv) {
     /* RandomErasing's value 0 after Normalize: the normalize layer's mean before it */
     if (o.cfg.augment_erase_p > 0.0f)
         o.erase_to_mean = ct_model_input_mean(m, o.cfg.augment_erase_fill);
-    if (init.ck && (s = ct_checkpoint_load_params(init.ck, m, ct_checkpoint_prefix(init.ck))) !=
-                       CT_OK) { /* the error names the file and the tensor */
-        if (o.model == o.model_resumed) /* the file's own model: the file is at fault */
-            cli_lib_error(s);
-        else /* the model of --model/--hidden (or the default mlp) does not take these weights */
-            rc = cli_usage_error("train", "--init: %s", ct_last_error());
+    if ((rc = train_load_init(&o, &init, m, &new_head)) != CLI_EXIT_OK ||
+        (rc = train_freeze(&o, m, cli_find(flags, nflags, "freeze")->seen)) != CLI_EXIT_OK)
         goto built;
-    }
+    rc = CLI_EXIT_ERROR;
     cli_close_model(&init); /* the weights are in the model: the file goes (its path stays) */
     if (ct_model_num_classes(m) < classes) { /* a label the model has no output for */
         if (ck || o.model == o.model_resumed) /* the resumed or --init file's own model */
@@ -513,21 +492,29 @@ built:
     rc = CLI_EXIT_ERROR; /* until the end: each failure below says its own */
     if (!o.quiet) {
         long long params = (long long)ct_model_param_count(m);
+        char from[sizeof init.path + 96] = ""; /* --init */
+        if (o.init_path)
+            snprintf(from, sizeof from, ", weights from %s%s", init.path,
+                     new_head ? " but the last layer's, new for these classes" : "");
         if (is_mlp)
-            printf("Model: %lld -> %d -> ReLU -> %d (%lld parameters%s%s)\n",
-                   (long long)in_c * in_h * in_w, o.hidden, classes, params,
-                   o.init_path ? ", weights from " : "", o.init_path ? init.path : "");
+            printf("Model: %lld -> %d -> ReLU -> %d (%lld parameters%s)\n",
+                   (long long)in_c * in_h * in_w, o.hidden, classes, params, from);
         else if (preset[0]) { /* "resnet18 for 3 classes, after normalize(0.5,0.25)" */
             const char *close = strchr(spec, ')');
             int norm = strncmp(spec, "normalize(", 10) == 0 && close;
             printf("Model: %s", preset);
             if (adapted) printf(" for %d classes", classes);
             if (norm) printf(", after %.*s", (int)(close - spec + 1), spec);
-            printf(" (%lld parameters%s%s)\n", params, o.init_path ? ", weights from " : "",
-                   o.init_path ? init.path : "");
+            printf(" (%lld parameters%s)\n", params, from);
         } else
-            printf("Model: %s (%lld parameters%s%s)\n", spec, params,
-                   o.init_path ? ", weights from " : "", o.init_path ? init.path : "");
+            printf("Model: %s (%lld parameters%s)\n", spec, params, from);
+        if (cfg->frozen_layers > 0) {
+            char what[160];
+            train_frozen_text(m, cfg->frozen_layers, what, sizeof what);
+            long long frozen = (long long)ct_model_frozen_params(m, cfg->frozen_layers);
+            printf("Frozen: %.*s (%lld parameters; they run as at inference), %lld train\n",
+                   (int)strlen(what) - 7, what, frozen, params - frozen);
+        }
         char why[256] = "";
         int on = ct_data_on_device_choice(m, train, cfg->data_on_device, why, sizeof why);
         char where[320];

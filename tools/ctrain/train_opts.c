@@ -53,6 +53,8 @@ void train_opts_init(train_opts *o) {
     o->lr_find_steps = 100;
     o->cycle_momentum = "on";
     o->anneal = "cos";
+    o->freeze = "off";
+    o->frozen_resumed = -1;
 }
 
 /* Fills flags[NUM_TRAIN_FLAGS] pointing into o. */
@@ -349,8 +351,23 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "start a new run from the weights saved in DIR (a --save folder\n"
                  "or a .safetensors file; its model unless --model/--hidden):\n"
                  "fine-tuning, or training on other data; optimizer and schedule\n"
-                 "start afresh (PyTorch's load_state_dict, Keras' load_weights)",
+                 "start afresh (PyTorch's load_state_dict, Keras' load_weights).\n"
+                 "On data of other classes (more than its model outputs; a folder's:\n"
+                 "another number), or with a --model for them, its last layer, a\n"
+                 "linear one, starts anew with an output a class (torchvision's\n"
+                 "recipe: model.fc replaced; Keras' include_top=False)",
          .def = "none"},
+        {.name = "freeze", .kind = CLI_STR, .dst = &o->freeze, .metavar = "LAYER",
+         .help = "fine-tune the layers after LAYER only: LAYER (a name as ctrain\n"
+                 "summary shows it: conv2, linear1) and the layers before it keep\n"
+                 "their weights and batch norm statistics and run as at inference\n"
+                 "(Keras' transfer-learning recipe: trainable = False, the base\n"
+                 "called with training=False; PyTorch's requires_grad_(False));\n"
+                 "no gradient is computed for them. backbone: up to the layer with\n"
+                 "weights before the last (the classifier head, which trains with\n"
+                 "the layers between); off: none. ctrain summary --freeze LAYER\n"
+                 "shows what trains",
+         .def = "off"},
         {.name = "plot", .kind = CLI_STR, .dst = &o->plot_dir, .metavar = "DIR",
          .help = "after each epoch draw DIR/loss.png, DIR/accuracy.png and the\n"
                  "schedule so far, step by step: DIR/lr.png (and DIR/momentum.png\n"
@@ -464,11 +481,11 @@ void train_help(FILE *out) {
           "--final-div-factor, --three-phase, --anneal, --cycle-momentum, --warmup-epochs,\n"
           "--warmup-start-factor, --clip-grad-norm, --label-smoothing, --class-weight,\n"
           "--mixup-alpha, --cutmix-alpha, --monitor, --ema, --ema-warmup, --augment,\n"
-          "--image-size) may be given only with the saved value (--normalize not at all: it is\n"
-          "part of the model). --epochs N extends or shortens the run to N epochs in all (the\n"
-          "last phase's learning rate continues), --schedule/--lr replace the schedule if the\n"
-          "epochs already run keep their learning rate (cosine and onecycle keep their length: it\n"
-          "shapes every epoch's rate). --device, --threads, --workers, --prefetch,\n"
+          "--image-size, --freeze) may be given only with the saved value (--normalize not at\n"
+          "all: it is part of the model). --epochs N extends or shortens the run to N epochs in\n"
+          "all (the last phase's learning rate continues), --schedule/--lr replace the schedule\n"
+          "if the epochs already run keep their learning rate (cosine and onecycle keep their\n"
+          "length: it shapes every epoch's rate). --device, --threads, --workers, --prefetch,\n"
           "--data-on-device, --data, --quiet, --plot, --log, --tensorboard, --patience,\n"
           "--dist-timeout may differ, --histograms, --save-best, --restore-best, --snapshots and\n"
           "--class-names be added (without --data, the folder the run was trained from; --data:\n"
