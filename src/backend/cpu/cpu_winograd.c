@@ -78,16 +78,21 @@ typedef struct {
     int img, oy, ox; /* image (-1: a padding lane) and the tile's first output row, column */
 } wino_tile;
 
-typedef struct { /* up to 16 tiles as vector lanes (impl's lanes()) */
-    int64_t off[16]; /* each tile window's first element in the batch tensor */
-    int fast[16];    /* 1: whole rows of the window can be read or added to without checks */
-} wino_lanes;
-
 typedef float v4 __attribute__((vector_size(16)));
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v16 __attribute__((vector_size(64)));
 typedef int32_t v16i __attribute__((vector_size(64)));
 typedef int32_t v8i __attribute__((vector_size(32)));
+
+typedef struct { /* up to 16 tiles as vector lanes (impl's lanes()) */
+    int64_t off[16]; /* each tile window's first element in the batch tensor */
+    int fast[16];    /* 1: whole rows of the window can be read or added to without checks */
+    /* a window at the plane's border (not fast): its rows [r0, r1) and columns [s0, s1) are
+     * inside the plane; edge: 1 when rows of `wide` floats from the window's columns of those
+     * rows lie inside the tensor (their columns outside [s0, s1) then masked off by cols) */
+    int r0[16], r1[16], edge[16];
+    v8i cols[16];
+} wino_lanes;
 
 /* the 16 x 16 transpose's permutes: element k of row i (LO) or i + s (HI) from rows i (0..15)
  * and i + s (16..31) */

@@ -5,8 +5,10 @@
  * registers hold a 16-float vector only as two halves: its 16x16 transposes went through memory,
  * and the transforms were 44% of a cnn epoch). Not a header to include elsewhere. Every
  * transform works on WL tiles at once, one tile per vector lane: each tile's rows are read with
- * vector loads and the WL tiles transposed into lanes in registers (a tile at the border goes
- * through a small stack buffer instead), transformed with whole-vector arithmetic and written
+ * vector loads and the WL tiles transposed into lanes in registers (on the input side a tile at
+ * the plane's border reads its rows inside the plane as whole rows too, the columns outside
+ * masked off: half the tiles of a 28x28 plane, all of a 7x7's; only where such a row would
+ * leave the tensor does it go through a small stack buffer), transformed with whole-vector arithmetic and written
  * out as rows of the (position, channel, tile) matrices that the products read; the output side
  * is the same in reverse.
  */
@@ -135,6 +137,13 @@ static void WNAME(lanes)(const wino_tile *tiles, int n, int ch, int h, int w, in
         ln->off[l] = t->img < 0 ? 0 : t->img * img + (int64_t)y0 * w + x0;
         ln->fast[l] = t->img >= 0 && y0 >= 0 && x0 >= 0 && y0 + e <= h && x0 + e <= w &&
                       ln->off[l] + (int64_t)(ch - 1) * h * w + (int64_t)(e - 1) * w + wide <= total;
+        const int r0 = y0 < 0 ? -y0 : 0, s0 = x0 < 0 ? -x0 : 0;
+        const int r1 = h - y0 < e ? h - y0 : e, s1 = w - x0 < e ? w - x0 : e;
+        ln->r0[l] = r0, ln->r1[l] = r1;
+        ln->edge[l] = t->img >= 0 && r0 < r1 && s0 < s1 && wide == 8 &&
+                      ln->off[l] + (int64_t)r0 * w >= 0 &&
+                      ln->off[l] + (int64_t)(ch - 1) * h * w + (int64_t)(r1 - 1) * w + wide <= total;
+        for (int s = 0; s < 8; s++) ln->cols[l][s] = s >= s0 && s < s1 ? -1 : 0;
     }
 }
 
@@ -156,6 +165,27 @@ static void WNAME(input_tf)(const wino_geom *g, const float *x, const wino_tile 
                     const float *p = xc + ln.off[l];
                     for (int k = 0; k < WINO_NQ; k++)
                         q[k][l] = WNAME(rows8)(p + WINO_RPV * k * g->win, g->win);
+                    continue;
+                }
+                if (ln.edge[l]) { /* rows of 8, those outside the plane and their columns
+                                   * outside it zero */
+                    const float *p = xc + ln.off[l];
+                    v8 row[WINO_A];
+                    for (int r = 0; r < WINO_A; r++) {
+                        v8 v = {0};
+                        if (r >= ln.r0[l] && r < ln.r1[l]) {
+                            memcpy(&v, p + (int64_t)r * g->win, sizeof v);
+                            v = (v8)((v8i)v & ln.cols[l]);
+                        }
+                        row[r] = v;
+                    }
+                    for (int k = 0; k < WINO_NQ; k++)
+#if WL == 16
+                        q[k][l] = __builtin_shufflevector(row[2 * k], row[2 * k + 1], 0, 1, 2, 3, 4,
+                                                          5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+                        q[k][l] = row[k];
+#endif
                     continue;
                 }
                 float buf[48] = {0};
@@ -295,6 +325,24 @@ static void WNAME(input_adj)(const wino_geom *g, const float *dV, const wino_til
                         memcpy(&row, p + (size_t)r * g->win, sizeof row);
                         row += add;
                         memcpy(p + (size_t)r * g->win, &row, sizeof row);
+                    }
+                    continue;
+                }
+                if (ln.edge[l]) { /* rows of 8 inside the tensor, the window's columns outside
+                                   * the plane adding nothing */
+                    float *p = xc + ln.off[l];
+                    for (int r = ln.r0[l]; r < ln.r1[l]; r++) {
+#if WL == 16
+                        v8 row, add = r % 2 ? __builtin_shufflevector(q[r / 2][l], q[r / 2][l], 8,
+                                                                      9, 10, 11, 12, 13, 14, 15)
+                                            : __builtin_shufflevector(q[r / 2][l], q[r / 2][l], 0,
+                                                                      1, 2, 3, 4, 5, 6, 7);
+#else
+                        v8 row, add = q[r][l];
+#endif
+                        memcpy(&row, p + (int64_t)r * g->win, sizeof row);
+                        row += (v8)((v8i)add & ln.cols[l]);
+                        memcpy(p + (int64_t)r * g->win, &row, sizeof row);
                     }
                     continue;
                 }
