@@ -162,6 +162,11 @@ ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, i
                           int max_batch, uint64_t seed, ct_model **out);
 /* The layers of preset name ("mlp", "lenet5", "cnn"), or NULL when name is not a preset. */
 const char *ct_model_preset(const char *name);
+/* Draws the weights of m's convolutions again as torchvision's ResNets initialise theirs:
+ * normal, mean 0, std sqrt(2 / (out_channels * k * k)) (nn.init.kaiming_normal_(w,
+ * mode="fan_out", nonlinearity="relu")), from seed; their biases and the other layers keep
+ * theirs (batch norm's 1 and 0, linear layers' PyTorch defaults, as torchvision's). */
+ct_status ct_model_init_kaiming(ct_model *m, uint64_t seed);
 void ct_model_free(ct_model *m);
 int64_t ct_model_param_count(const ct_model *m);
 #define CT_MAX_NORM_CHANNELS 4 /* a normalize layer's per-channel means and stds (or one pair) */

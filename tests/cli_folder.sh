@@ -235,12 +235,12 @@ rmdir nest/train/c
 # a preset ends in one output a class folder (torchvision's num_classes); layers must too, or
 # eval, show and predict would find more outputs than class names
 run train --dataset folder --data nest --val-size 0 --epochs 1 --batch-size 2 --model resnet8 --save nres
-[ "$rc" -eq 0 ] && grep -q "^Model: resnet8 for 2 classes (77234 parameters)" <<<"$out" &&
+[ "$rc" -eq 0 ] && grep -q "^Model: resnet8 for 2 classes (77234 parameters, convs initialised as torchvision's ResNets)$" <<<"$out" &&
     "$CT" predict --model nres nest/test/a/t.pgm 2>&1 | grep -q "t.pgm: [01] [ab] " &&
     ok "--model resnet8 on 2 class folders: linear(2) last, and predict names the classes" ||
     bad "resnet8 on nest -> exit $rc: $out $err"
 run train --dataset folder --data nest --val-size 0 --epochs 1 --batch-size 2 --model resnet8 --normalize 0.5,0.25
-[ "$rc" -eq 0 ] && grep -q "^Model: resnet8 for 2 classes, after normalize(0.5,0.25) (77234 parameters)$" <<<"$out" &&
+[ "$rc" -eq 0 ] && grep -q "^Model: resnet8 for 2 classes, after normalize(0.5,0.25) (77234 parameters, convs initialised as torchvision's ResNets)$" <<<"$out" &&
     ok "the Model line names the preset, its classes and the normalize layer in front" ||
     bad "resnet8 --normalize on nest -> exit $rc: $out $err"
 refuse "layers of 10 outputs for 2 class folders" 2 "its last layer outputs 10 classes, but the folder data has 2 class folders (end it with linear(2))" \

@@ -284,6 +284,30 @@ static void test_rng_below_uniform(void **state) {
     for (int i = 0; i < 100; i++) assert_true(ct_rng_below(&r, UINT32_MAX) < UINT32_MAX);
 }
 
+/* ct_rng_normal: N(0, 1) by its moments and its CDF at a few points */
+static void test_rng_normal(void **state) {
+    (void)state;
+    ct_rng r;
+    ct_rng_init(&r, 5, CT_STREAM_INIT_KAIMING);
+    enum { DRAWS = 400000 };
+    double s1 = 0, s2 = 0, s4 = 0;
+    int64_t below[3] = {0}; /* x < -1, x < 0, x < 2 */
+    for (int i = 0; i < DRAWS; i++) {
+        double x = ct_rng_normal(&r);
+        assert_true(isfinite(x));
+        s1 += x, s2 += x * x, s4 += x * x * x * x;
+        below[0] += x < -1.0, below[1] += x < 0.0, below[2] += x < 2.0;
+    }
+    double mean = s1 / DRAWS, var = s2 / DRAWS - mean * mean, kurt = s4 / DRAWS / (var * var);
+    printf("# normal: mean %.4f var %.4f kurtosis %.3f P(<-1) %.4f P(<0) %.4f P(<2) %.4f\n", mean,
+           var, kurt, (double)below[0] / DRAWS, (double)below[1] / DRAWS,
+           (double)below[2] / DRAWS);
+    assert_true(fabs(mean) < 0.008 && fabs(var - 1.0) < 0.01 && fabs(kurt - 3.0) < 0.05);
+    assert_true(fabs((double)below[0] / DRAWS - 0.158655) < 0.003);
+    assert_true(fabs((double)below[1] / DRAWS - 0.5) < 0.003);
+    assert_true(fabs((double)below[2] / DRAWS - 0.977250) < 0.002);
+}
+
 static void test_rng_uniform_range(void **state) {
     (void)state;
     ct_rng r;
@@ -380,6 +404,7 @@ int main(void) {
         cmocka_unit_test(test_rng_stream_layout),
         cmocka_unit_test(test_rng_below_uniform),
         cmocka_unit_test(test_rng_uniform_range),
+        cmocka_unit_test(test_rng_normal),
         cmocka_unit_test(test_shuffle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

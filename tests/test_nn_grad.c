@@ -12,7 +12,8 @@
  * - inputs are redrawn while a ReLU pre-activation or a max-pooling window's top two values are
  *   too close (a kink inside the difference step);
  * plus parameter counts and names of the presets, batch norm's running statistics and
- * num_batches_tracked, and spec errors that point at the offending token.
+ * num_batches_tracked, spec errors that point at the offending token, and torchvision's ResNet
+ * initialisation of convs (ct_model_init_kaiming: each conv's weights' std and mean).
  */
 #include "testutil.h"
 
@@ -407,6 +408,53 @@ static void test_presets(void **state) {
     ct_model_free(m);
 }
 
+/* ct_model_init_kaiming: each conv's weights normal with std sqrt(2 / (out_c k k)), as
+ * torchvision's ResNets draw them; biases, batch norm and linear layers as they were; the same
+ * seed the same weights */
+static void test_init_kaiming(void **state) {
+    (void)state;
+    const char *spec = "conv(64,3,1,1),batchnorm,relu,residual(conv(128,3,2,1,0),batchnorm,relu,"
+                       "conv(128,3,1,1,0),batchnorm),relu,globalavgpool,linear(10)";
+    ct_model *m = NULL, *again = NULL;
+    OK(ct_model_create(g_cpu, spec, 16, 8, 8, 2, 3, &m));
+    OK(ct_model_create(g_cpu, spec, 16, 8, 8, 2, 3, &again));
+    const int64_t n = ct_model_param_count(m);
+    float *before = hmalloc((size_t)n * 4), *after = hmalloc((size_t)n * 4);
+    float *other = hmalloc((size_t)n * 4);
+    OK(ct_model_get_params(m, before));
+    OK(ct_model_init_kaiming(m, 9));
+    OK(ct_model_init_kaiming(again, 9));
+    OK(ct_model_get_params(m, after));
+    OK(ct_model_get_params(again, other));
+    assert_memory_equal(after, other, (size_t)n * 4);
+    int convs = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const ct_layer *l = &m->layers[i];
+        const float *b = before + l->offset, *a = after + l->offset;
+        if (l->ops != &ct_conv2d_ops) { /* untouched */
+            assert_memory_equal(a, b, (size_t)l->n_params * 4);
+            continue;
+        }
+        convs++;
+        const int k2 = l->cfg.conv.kernel * l->cfg.conv.kernel; /* (the shortcut's: 1) */
+        const int64_t nw = (int64_t)l->out_c * l->in_c * k2;
+        double s1 = 0, s2 = 0;
+        for (int64_t j = 0; j < nw; j++) s1 += a[j], s2 += (double)a[j] * a[j];
+        const double mean = s1 / nw, std = sqrt(s2 / nw - mean * mean);
+        const double want = sqrt(2.0 / ((double)l->out_c * k2));
+        printf("# %s: %lld weights, std %.5f (want %.5f), mean %.5f\n", l->name, (long long)nw,
+               std, want, mean);
+        assert_true(fabs(std / want - 1.0) < 6.0 / sqrt((double)nw) + 0.005);
+        assert_true(fabs(mean) < 5.0 * want / sqrt((double)nw));
+        if (l->cfg.conv.bias) /* conv1's bias: PyTorch's default, kept */
+            assert_memory_equal(a + nw, b + nw, (size_t)l->out_c * 4);
+    }
+    assert_int_equal(convs, 4); /* (conv4: the projection shortcut's 1x1) */
+    free(before), free(after), free(other);
+    ct_model_free(m);
+    ct_model_free(again);
+}
+
 static void test_spec_errors(void **state) {
     struct { const char *spec; const char *token; } bad[] = {
         {"conv(32),relu,flatten,linear(10)", "conv(32)"},
@@ -469,13 +517,14 @@ int main(void) {
         return 1;
     }
     enum { N_CASES = sizeof k_cases / sizeof k_cases[0] };
-    struct CMUnitTest tests[N_CASES + 3];
+    struct CMUnitTest tests[N_CASES + 4];
     for (int i = 0; i < N_CASES; i++)
         tests[i] = (struct CMUnitTest){k_cases[i].spec, test_model_grad, NULL, NULL,
                                        (void *)&k_cases[i]};
     tests[N_CASES] = (struct CMUnitTest)cmocka_unit_test(test_batchnorm_running);
     tests[N_CASES + 1] = (struct CMUnitTest)cmocka_unit_test(test_presets);
     tests[N_CASES + 2] = (struct CMUnitTest)cmocka_unit_test(test_spec_errors);
+    tests[N_CASES + 3] = (struct CMUnitTest)cmocka_unit_test(test_init_kaiming);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ct_backend_free(g_cpu);
     return rc;

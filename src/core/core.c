@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,12 @@ uint32_t ct_rng_u32(ct_rng *r) {
 }
 
 float ct_rng_uniform(ct_rng *r) { return (float)(ct_rng_u32(r) >> 8) * (1.0f / 16777216.0f); }
+
+float ct_rng_normal(ct_rng *r) {
+    const double u1 = ((ct_rng_u32(r) >> 8) + 1.0) / 16777216.0; /* (0, 1]: log(u1) finite */
+    const double u2 = (ct_rng_u32(r) >> 8) / 16777216.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
 
 uint32_t ct_rng_below(ct_rng *r, uint32_t n) {
     /* Lemire's multiply-shift with rejection: unbiased. */

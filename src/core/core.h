@@ -77,10 +77,11 @@ void ct_rng_init(ct_rng *r, uint64_t seed, uint64_t stream);
 uint32_t ct_rng_u32(ct_rng *r);
 float ct_rng_uniform(ct_rng *r);              /* [0, 1) with 24 random bits */
 uint32_t ct_rng_below(ct_rng *r, uint32_t n); /* uniform in [0, n), unbiased */
+float ct_rng_normal(ct_rng *r);               /* N(0, 1), Box-Muller of two uniforms */
 /* Fisher–Yates shuffle of idx[0..n). */
 void ct_rng_shuffle_i32(ct_rng *r, int32_t *idx, int64_t n);
 
 enum { CT_STREAM_INIT = 1, CT_STREAM_SPLIT = 2, CT_STREAM_SHUFFLE = 3, CT_STREAM_DROPOUT = 4,
-       CT_STREAM_AUGMENT = 5, CT_STREAM_MIX = 6 };
+       CT_STREAM_AUGMENT = 5, CT_STREAM_MIX = 6, CT_STREAM_INIT_KAIMING = 7 };
 
 #endif /* CT_CORE_H */

@@ -661,68 +661,6 @@ ct_status ct_model_loss_backward(ct_model *m, int n, int train) {
     return ct_model_loss_backward_shard(m, 0, n, train, 1.0f / (float)n, 0.0f, NULL, NULL);
 }
 
-void ct_model_freeze(ct_model *m, int layers) {
-    m->frozen = layers;
-    m->train_param0 = m->n_params;
-    m->train_buf0 = m->n_buffers;
-    for (int i = m->n_layers - 1; i >= layers; i--) {
-        m->train_param0 = m->layers[i].offset;
-        m->train_buf0 = m->layers[i].buf_offset;
-    }
-}
-
-const char *ct_model_layer_name(const ct_model *m, int layer) {
-    return layer >= 0 && layer < m->n_layers ? m->layers[layer].name : NULL;
-}
-
-int64_t ct_model_frozen_params(const ct_model *m, int frozen_layers) {
-    int64_t n = 0;
-    for (int i = 0; i < frozen_layers && i < m->n_layers; i++) n += m->layers[i].n_params;
-    return n;
-}
-
-ct_status ct_model_freeze_point(const ct_model *m, const char *what, int *frozen_layers) {
-    *frozen_layers = 0;
-    int last = -1; /* the last layer with weights: the head */
-    for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i].n_params) last = i;
-    int found = -1;
-    if (!strcmp(what, "backbone")) { /* up to the last layer with weights before the head (a
-                                        * dropout between stays a training one) */
-        found = last - 1;
-        while (found >= 0 && !m->layers[found].n_params) found--;
-        if (found < 0 && last >= 0)
-            return ct_fail(CT_ERR_INVALID, "backbone: the model's only layer with weights is its "
-                           "head, %s: nothing to freeze", m->layers[last].name);
-    } else {
-        for (int i = 0; i < m->n_layers && found < 0; i++)
-            if (m->layers[i].n_params && !strcmp(m->layers[i].name, what)) found = i;
-        if (found < 0) { /* the names it could have been: all of up to 8, else the ends */
-            int named[CT_MAX_LAYERS], n = 0;
-            for (int i = 0; i < m->n_layers; i++)
-                if (m->layers[i].n_params) named[n++] = i;
-            char names[256] = "none";
-            size_t used = 0;
-            for (int k = 0; k < n && used < sizeof names; k++) {
-                if (n > 8 && k >= 3 && k < n - 2) continue;
-                int len = snprintf(names + used, sizeof names - used, "%s%s",
-                                   k == 0 ? "" : n > 8 && k == n - 2 ? ", ..., " : ", ",
-                                   m->layers[named[k]].name);
-                if (len > 0) used += (size_t)len;
-            }
-            return ct_fail(CT_ERR_INVALID, "the model has no layer with weights named \"%.40s\" "
-                           "(its %d layers with weights, as ctrain summary lists them: %s; or "
-                           "backbone: all but the last's)", what, n, names);
-        }
-    }
-    if (last < 0) return ct_fail(CT_ERR_INVALID, "the model has no weights to freeze");
-    if (found >= last)
-        return ct_fail(CT_ERR_INVALID, "freezing %s leaves no layer with weights to train (%s "
-                       "is the last)", what, m->layers[last].name);
-    *frozen_layers = found + 1;
-    return CT_OK;
-}
-
 int ct_model_mlp_shape(const ct_model *m, int *in, int *hidden, int *classes) {
     int k = m->n_layers == 4 && m->layers[0].ops == &ct_flatten_ops ? 1 : 0;
     if (m->n_layers - k != 3) return 0;

@@ -362,6 +362,7 @@ int cmd_train(int argc, char **argv) {
     }
     int64_t n_batches = 0; /* per epoch */
     int new_head = 0;      /* --init's weights but for its last layer's (other classes) */
+    int kaiming = 0;       /* a ResNet preset's convs drawn as torchvision's */
     int resumed_epochs = 0;
     rc = CLI_EXIT_ERROR;
     cli_dist_hold(dist);
@@ -400,6 +401,12 @@ int cmd_train(int argc, char **argv) {
         goto built;
     }
     run.m = m;
+    /* a new ResNet preset's convs as torchvision's ResNets draw theirs (kaiming_normal_, fan_out) */
+    kaiming = !ck && !o.init_path && strncmp(preset, "resnet", 6) == 0;
+    if (kaiming && (s = ct_model_init_kaiming(m, o.seed)) != CT_OK) {
+        cli_lib_error(s);
+        goto built;
+    }
     /* RandomErasing's value 0 after Normalize: the normalize layer's mean before it */
     if (o.cfg.augment_erase_p > 0.0f)
         o.erase_to_mean = ct_model_input_mean(m, o.cfg.augment_erase_fill);
@@ -505,7 +512,8 @@ built:
             printf("Model: %s", preset);
             if (adapted) printf(" for %d classes", classes);
             if (norm) printf(", after %.*s", (int)(close - spec + 1), spec);
-            printf(" (%lld parameters%s)\n", params, from);
+            printf(" (%lld parameters%s%s)\n", params,
+                   kaiming ? ", convs initialised as torchvision's ResNets" : "", from);
         } else
             printf("Model: %s (%lld parameters%s)\n", spec, params, from);
         if (cfg->frozen_layers > 0) {

@@ -1,0 +1,95 @@
+/*
+ * model_weights.c — what a training run may do to a model's weights besides training them:
+ * draw them again as torchvision's ResNets do (ct_model_init_kaiming), and freeze its first
+ * layers for fine-tuning (ct_model_freeze_point names them; ct_fit's frozen_layers applies
+ * them through ct_model_freeze).
+ */
+#include "nn/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+ct_status ct_model_init_kaiming(ct_model *m, uint64_t seed) {
+    size_t bytes = (size_t)m->n_params * sizeof(float);
+    float *host = ct_malloc(bytes ? bytes : 1, "parameters");
+    if (!host) return CT_ERR_NOMEM;
+    ct_status s = ct_model_get_params(m, host);
+    ct_rng rng;
+    ct_rng_init(&rng, seed, CT_STREAM_INIT_KAIMING);
+    for (int i = 0; i < m->n_layers && s == CT_OK; i++) {
+        const ct_layer *l = &m->layers[i];
+        if (l->ops != &ct_conv2d_ops) continue;
+        const int64_t k2 = (int64_t)l->cfg.conv.kernel * l->cfg.conv.kernel;
+        const double std = sqrt(2.0 / (double)(l->out_c * k2)); /* gain sqrt(2) / sqrt(fan_out) */
+        float *w = host + l->offset;
+        for (int64_t j = 0; j < (int64_t)l->out_c * l->in_c * k2; j++)
+            w[j] = (float)(std * ct_rng_normal(&rng));
+    }
+    if (s == CT_OK) s = ct_model_set_params(m, host);
+    free(host);
+    return s;
+}
+
+void ct_model_freeze(ct_model *m, int layers) {
+    m->frozen = layers;
+    m->train_param0 = m->n_params;
+    m->train_buf0 = m->n_buffers;
+    for (int i = m->n_layers - 1; i >= layers; i--) {
+        m->train_param0 = m->layers[i].offset;
+        m->train_buf0 = m->layers[i].buf_offset;
+    }
+}
+
+const char *ct_model_layer_name(const ct_model *m, int layer) {
+    return layer >= 0 && layer < m->n_layers ? m->layers[layer].name : NULL;
+}
+
+int64_t ct_model_frozen_params(const ct_model *m, int frozen_layers) {
+    int64_t n = 0;
+    for (int i = 0; i < frozen_layers && i < m->n_layers; i++) n += m->layers[i].n_params;
+    return n;
+}
+
+ct_status ct_model_freeze_point(const ct_model *m, const char *what, int *frozen_layers) {
+    *frozen_layers = 0;
+    int last = -1; /* the last layer with weights: the head */
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].n_params) last = i;
+    int found = -1;
+    if (!strcmp(what, "backbone")) { /* up to the last layer with weights before the head (a
+                                        * dropout between stays a training one) */
+        found = last - 1;
+        while (found >= 0 && !m->layers[found].n_params) found--;
+        if (found < 0 && last >= 0)
+            return ct_fail(CT_ERR_INVALID, "backbone: the model's only layer with weights is its "
+                           "head, %s: nothing to freeze", m->layers[last].name);
+    } else {
+        for (int i = 0; i < m->n_layers && found < 0; i++)
+            if (m->layers[i].n_params && !strcmp(m->layers[i].name, what)) found = i;
+        if (found < 0) { /* the names it could have been: all of up to 8, else the ends */
+            int named[CT_MAX_LAYERS], n = 0;
+            for (int i = 0; i < m->n_layers; i++)
+                if (m->layers[i].n_params) named[n++] = i;
+            char names[256] = "none";
+            size_t used = 0;
+            for (int k = 0; k < n && used < sizeof names; k++) {
+                if (n > 8 && k >= 3 && k < n - 2) continue;
+                int len = snprintf(names + used, sizeof names - used, "%s%s",
+                                   k == 0 ? "" : n > 8 && k == n - 2 ? ", ..., " : ", ",
+                                   m->layers[named[k]].name);
+                if (len > 0) used += (size_t)len;
+            }
+            return ct_fail(CT_ERR_INVALID, "the model has no layer with weights named \"%.40s\" "
+                           "(its %d layers with weights, as ctrain summary lists them: %s; or "
+                           "backbone: all but the last's)", what, n, names);
+        }
+    }
+    if (last < 0) return ct_fail(CT_ERR_INVALID, "the model has no weights to freeze");
+    if (found >= last)
+        return ct_fail(CT_ERR_INVALID, "freezing %s leaves no layer with weights to train (%s "
+                       "is the last)", what, m->layers[last].name);
+    *frozen_layers = found + 1;
+    return CT_OK;
+}
