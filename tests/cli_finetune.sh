@@ -35,11 +35,12 @@ base_acc=$(sed -n 's/^test_loss: [0-9.]*, test_acc: //p' <<<"$out")
 [ "$rc" -eq 0 ] && [ -n "$base_acc" ] && ok "the base model: LeNet-5 on digits 0-4, test_acc $base_acc" ||
     { bad "the base run -> exit $rc: $err"; finish cli_finetune; exit; }
 
-# acc FLAGS...: trains on digits 5-9 (5 epochs); its test_acc in $got
+# acc FLAGS...: trains on digits 5-9 (5 epochs); its test_acc in $got (empty if it failed)
 acc() {
     run train --dataset idx --data hi --model lenet5 --epochs 5 --lr 0.05 --momentum 0.9 \
         --val-size 0 "$@"
     got=$(sed -n 's/^test_loss: [0-9.]*, test_acc: //p' <<<"$out")
+    [ "$rc" -eq 0 ] || { bad "train $* on digits 5-9 -> exit $rc: $err"; got=; }
 }
 acc --quiet && scratch=$got
 acc --init base --quiet --save whole && whole=$got
@@ -47,7 +48,7 @@ acc --init base --freeze conv2 --save conv && conv=$got conv_out=$out
 acc --init base --freeze backbone --quiet --save head && head=$got
 echo "# digits 5-9 from 200 images: scratch $scratch, fine-tuned $whole, conv layers frozen $conv, head alone $head"
 for x in whole conv head; do
-    [ -n "${!x}" ] && awk -v a="${!x}" -v b="$scratch" 'BEGIN { exit !(a > b + 0.15) }' &&
+    [ -n "${!x}" ] && [ -n "$scratch" ] && awk -v a="${!x}" -v b="$scratch" 'BEGIN { exit !(a > b + 0.15) }' &&
         ok "fine-tuning ($x) beats training from scratch: $scratch -> ${!x}" ||
         bad "fine-tuning ($x): test_acc '${!x}', from scratch '$scratch'"
 done
@@ -79,6 +80,12 @@ run train --dataset idx --data all --init base --freeze backbone --epochs 2 --lr
     grep -q '^Frozen: the layers up to linear2 (60856 parameters' <<<"$out" &&
     ok "--init on 10 classes: the last layer new, for them" ||
     bad "--init on 10 classes -> exit $rc: $(grep -E '^(Model|Frozen)' <<<"$out") $err"
+# ... and such a run resumes (its model saved with the new last layer)
+run train --dataset idx --data all --init base --epochs 1 --lr 0.05 --val-size 0 --save nh --quiet
+run train --resume nh --epochs 2
+[ "$rc" -eq 0 ] && grep -q '^Model: .*linear(84),relu,linear(10) (61706 parameters)$' <<<"$out" &&
+    grep -q '^Epoch \[1\]' <<<"$out" && ok "a run with a new last layer resumes" ||
+    bad "--resume of a run with a new last layer -> exit $rc: $(grep '^Model' <<<"$out") $err"
 # --model for other classes: lenet5 of 10 outputs takes all but the last layer
 run train --dataset idx --data all --init base --model lenet5 --epochs 1 --lr 0.05 --val-size 0 --quiet
 [ "$rc" -eq 0 ] && ok "--init with --model lenet5 for 10 classes: all but its last layer" ||
@@ -120,6 +127,17 @@ for f in backbone off; do
         ok "--resume --freeze $f of a run saved with conv2 -> exit 2" ||
         bad "--resume --freeze $f -> exit $rc: $err"
 done
+# a train state whose frozen_layers the model cannot have: refused, naming the file
+cp -r fr frbad && "$PY" "$here/st_tool.py" meta frbad/train_state.safetensors config 14 frozen_layers
+run train --resume frbad --epochs 5
+[ "$rc" -eq 1 ] && grep -qx "ctrain: frbad/train_state.safetensors: frozen_layers 14: more than the model's layers" <<<"$err" &&
+    ok "a train state with frozen_layers past the model's layers -> exit 1, the file named" ||
+    bad "--resume of frozen_layers 14 -> exit $rc: $err"
+"$PY" "$here/st_tool.py" meta frbad/train_state.safetensors config 12 frozen_layers
+run train --resume frbad --epochs 5
+[ "$rc" -eq 1 ] && grep -qx "ctrain: frbad/train_state.safetensors: frozen_layers 12: leaves no layer with weights to train" <<<"$err" &&
+    ok "a train state freezing every layer -> exit 1, the file named" ||
+    bad "--resume of frozen_layers 12 -> exit $rc: $err"
 run train --resume whole --epochs 6 --freeze conv1
 [ "$rc" -eq 2 ] && grep -q -- "--freeze conv1: the run in whole was saved with no layer frozen" <<<"$err" &&
     ok "--resume --freeze of a run saved without frozen layers -> exit 2" ||
@@ -137,10 +155,13 @@ run summary --model base --freeze backbone
     ok "summary of a saved model --freeze backbone: the head's 425 parameters train" ||
     bad "summary --model base --freeze backbone -> exit $rc: $out $err"
 
-# --lr-find with frozen layers
+# --lr-find with frozen layers: another loss curve than the same test's without
+run train --dataset idx --data hi --init base --lr-find --lr-find-steps 20 --val-size 0
+curve=$(grep -v -E '^(Device|Model|Data|Plan|Frozen)' <<<"$out")
 run train --dataset idx --data hi --init base --freeze conv2 --lr-find --lr-find-steps 20 --val-size 0
 [ "$rc" -eq 0 ] && grep -q '^Frozen: ' <<<"$out" && grep -q 'Suggested' <<<"$out" &&
-    ok "--lr-find with frozen layers" || bad "--lr-find --freeze conv2 -> exit $rc: $out $err"
+    [ -n "$curve" ] && [ "$(grep -v -E '^(Device|Model|Data|Plan|Frozen)' <<<"$out")" != "$curve" ] &&
+    ok "--lr-find with frozen layers: its own loss curve" || bad "--lr-find --freeze conv2 -> exit $rc: $out $err"
 
 # refusals
 run train --dataset idx --data hi --model lenet5 --freeze conv9 --epochs 1 --val-size 0

@@ -22,7 +22,8 @@ Python 3 standard library only (struct, json, zlib): nothing here shares code wi
     st_tool.py const-expect MNIST_DIR CLASS   the loss and accuracy write-const's model must get
     st_tool.py same A B                  the tensors of A, in order, each "NAME same" (B has
                                          it with the same dtype, shape and bytes), "NAME
-                                         differs" or "NAME missing"
+                                         differs" or "NAME missing"; then B's others, "NAME
+                                         extra"
 """
 import json
 import math
@@ -369,6 +370,9 @@ def cmd_same(args):
         same = (a["dtype"], a["shape"]) == (b["dtype"], b["shape"]) and \
             da[a["data_offsets"][0]:a["data_offsets"][1]] == db[b["data_offsets"][0]:b["data_offsets"][1]]
         print(name, "same" if same else "differs")
+    for name in hb:
+        if name not in ha:
+            print(name, "extra")
     return 0
 
 

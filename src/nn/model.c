@@ -512,6 +512,9 @@ ct_status ct_model_summary(const ct_model *m, int frozen_layers, char *buf, size
         int n_ = snprintf(buf + used, used < bytes ? bytes - used : 0, __VA_ARGS__);  \
         if (n_ > 0) used += (size_t)n_;                                               \
     } while (0)
+    if (frozen_layers < 0 || frozen_layers > m->n_layers)
+        return ct_fail(CT_ERR_INVALID, "model summary: %d frozen layers of %d", frozen_layers,
+                       m->n_layers);
     /* a residual block's layers indented, its shortcut's marked, its add saying what it adds */
     char label[CT_MAX_LAYERS][CT_LAYER_NAME_BYTES + 32];
     int width = 16;

@@ -213,14 +213,14 @@ int train_resume_check_schedule(const train_opts *o, const ct_checkpoint *ck);
 
 /* train_init.c, fine-tuning. --init: opens the file (its model o->model, unless --model or
  * --hidden is given); the spec to build for `classes` classes (of folder data: exactly), the
- * file's with a new last linear layer when its outputs cannot serve them;
+ * file's with a new last linear layer when its outputs cannot serve them (then o->model too,
+ * saved as the run's);
  * loads its weights into m (all but a last linear layer of other outputs than the file's:
  * torchvision's fine-tuning recipe, model.fc replaced). --freeze (or the resumed run's
  * frozen layers) into o->cfg.frozen_layers. Each prints its error and returns CLI_EXIT_USAGE
  * or CLI_EXIT_ERROR. */
 int train_open_init(train_opts *o, cli_flag *flags, int nflags, cli_model *init);
-const char *train_init_spec(const train_opts *o, const char *spec, int classes, int folder,
-                            char *buf, size_t bytes);
+const char *train_init_spec(train_opts *o, const char *spec, int classes, int folder);
 int train_load_init(const train_opts *o, cli_model *init, ct_model *m, int *new_head);
 int train_freeze(train_opts *o, const ct_model *m, int given);
 /* "the layers up to NAME frozen" (NAME: the last with weights of m's first n), or "no layer

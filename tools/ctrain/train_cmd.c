@@ -342,8 +342,7 @@ int cmd_train(int argc, char **argv) {
     char spec_buf[MODEL_SPEC_BYTES];
     const char *spec = cli_model_spec(o.model, o.hidden, classes, spec_buf, sizeof spec_buf);
     /* (--init's model with a last layer for these classes: train_init.c) */
-    spec = train_init_spec(&o, spec, classes, strcmp(o.dataset, "folder") == 0, spec_buf,
-                           sizeof spec_buf);
+    spec = train_init_spec(&o, spec, classes, strcmp(o.dataset, "folder") == 0);
     /* the Model line names a preset rather than its layers (with its classes, when made for
      * them, and a normalize layer in front) */
     char preset[32] = "";

@@ -60,15 +60,18 @@ static long last_linear(const char *spec, long *units) {
     return (long)(open - spec);
 }
 
-const char *train_init_spec(const train_opts *o, const char *spec, int classes, int folder,
-                            char *buf, size_t bytes) {
+const char *train_init_spec(train_opts *o, const char *spec, int classes, int folder) {
     long units = 0, at;
     if (!o->init_path || o->model != o->model_resumed || (at = last_linear(spec, &units)) < 0)
         return spec; /* (--model given: built for the data; not --init; no linear head) */
     if (units >= classes && !(folder && units != classes))
         return spec; /* its outputs serve these classes (labels a subset of its classes) */
-    int n = snprintf(buf, bytes, "%.*slinear(%d)", (int)at, spec, classes);
-    return n > 0 && (size_t)n < bytes ? buf : spec; /* (too long: the model's build says) */
+    char buf[sizeof o->model_resumed];
+    int n = snprintf(buf, sizeof buf, "%.*slinear(%d)", (int)at, spec, classes);
+    if (n < 0 || (size_t)n >= sizeof buf) return spec; /* (too long: the model's build says) */
+    /* the run's model from now on: saved as its --model, which a resume builds again */
+    memcpy(o->model_resumed, buf, (size_t)n + 1);
+    return o->model = o->model_resumed;
 }
 
 int train_load_init(const train_opts *o, cli_model *init, ct_model *m, int *new_head) {
@@ -98,7 +101,14 @@ int train_freeze(train_opts *o, const ct_model *m, int given) {
         ct_status s = ct_model_freeze_point(m, o->freeze, &n);
         if (s != CT_OK) return cli_usage_error("train", "--freeze: %s", ct_last_error());
     } else if (o->frozen_resumed >= 0 && !given) {
-        n = o->frozen_resumed; /* (ct_fit checks it against the model) */
+        n = o->frozen_resumed;
+        if ((n > 0 && !ct_model_layer_name(m, n - 1)) ||
+            (n > 0 && ct_model_frozen_params(m, n) == ct_model_param_count(m))) {
+            cli_error("%s/train_state.safetensors: frozen_layers %d: %s", o->resume_dir, n,
+                      ct_model_layer_name(m, n - 1) ? "leaves no layer with weights to train"
+                                                    : "more than the model's layers");
+            return CLI_EXIT_ERROR;
+        }
     }
     if (o->resume_dir && given && n != o->frozen_resumed) {
         char was[160];

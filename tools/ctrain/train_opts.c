@@ -365,7 +365,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "called with training=False; PyTorch's requires_grad_(False));\n"
                  "no gradient is computed for them. backbone: up to the layer with\n"
                  "weights before the last (the classifier head, which trains with\n"
-                 "the layers between); off: none. ctrain summary --freeze LAYER\n"
+                 "the layers between); off: none. With --init, its weights; without,\n"
+                 "the new model's (random features). ctrain summary --freeze LAYER\n"
                  "shows what trains",
          .def = "off"},
         {.name = "plot", .kind = CLI_STR, .dst = &o->plot_dir, .metavar = "DIR",

@@ -89,7 +89,10 @@ typedef struct { /* up to 16 tiles as vector lanes (impl's lanes()) */
     int fast[16];    /* 1: whole rows of the window can be read or added to without checks */
     /* a window at the plane's border (not fast): its rows [r0, r1) and columns [s0, s1) are
      * inside the plane; edge: 1 when rows of `wide` floats from the window's columns of those
-     * rows lie inside the tensor (their columns outside [s0, s1) then masked off by cols) */
+     * rows lie inside the tensor (their columns outside [s0, s1) then masked off by cols). Such
+     * a row may reach into the next row, plane or image, which input_adj reads, adds 0 to and
+     * writes back (as the fast path does its two spare columns): one thread must own the whole
+     * tensor, as each CPU shard owns its activations and gradients. */
     int r0[16], r1[16], edge[16];
     v8i cols[16];
 } wino_lanes;
