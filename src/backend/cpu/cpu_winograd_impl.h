@@ -311,25 +311,10 @@ static void WNAME(input_adj)(const wino_geom *g, const float *dV, const wino_til
             for (int k = 0; k < WINO_NQ; k++) WNAME(transpose)(q[k]);
             float *xc = dx + ch * plane;
             for (int l = 0; l < lanes; l++) {
-                if (ln.fast[l]) {
-                    float *p = xc + ln.off[l];
-                    for (int r = 0; r < WINO_A; r++) {
-#if WL == 16
-                        v8 row, add = r % 2 ? __builtin_shufflevector(q[r / 2][l], q[r / 2][l], 8,
-                                                                      9, 10, 11, 12, 13, 14, 15)
-                                            : __builtin_shufflevector(q[r / 2][l], q[r / 2][l], 0,
-                                                                      1, 2, 3, 4, 5, 6, 7);
-#else
-                        v8 row, add = q[r][l];
-#endif
-                        memcpy(&row, p + (size_t)r * g->win, sizeof row);
-                        row += add;
-                        memcpy(p + (size_t)r * g->win, &row, sizeof row);
-                    }
-                    continue;
-                }
-                if (ln.edge[l]) { /* rows of 8 inside the tensor, the window's columns outside
-                                   * the plane adding nothing */
+                if (ln.fast[l] || ln.edge[l]) { /* rows of 8 inside the tensor (a fast
+                                                   * window's 6, its two spare columns adding 0;
+                                                   * at the border, the window's columns
+                                                   * outside the plane adding nothing) */
                     float *p = xc + ln.off[l];
                     for (int r = ln.r0[l]; r < ln.r1[l]; r++) {
 #if WL == 16
