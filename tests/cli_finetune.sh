@@ -86,6 +86,14 @@ run train --resume nh --epochs 2
 [ "$rc" -eq 0 ] && grep -q '^Model: .*linear(84),relu,linear(10) (61706 parameters)$' <<<"$out" &&
     grep -q '^Epoch \[1\]' <<<"$out" && ok "a run with a new last layer resumes" ||
     bad "--resume of a run with a new last layer -> exit $rc: $(grep '^Model' <<<"$out") $err"
+# a saved spec written loosely (spaces, capitals, as the spec parser takes them): its last
+# layer found all the same
+run train --dataset idx --data lo --model " flatten , linear(16) , relu , Linear ( 5 ) " --epochs 1 \
+    --val-size 0 --save loose --quiet
+run train --dataset idx --data all --init loose --epochs 1 --val-size 0
+[ "$rc" -eq 0 ] && grep -q '^Model:  flatten , linear(16) , relu , linear(10) (12730 parameters, weights from loose/model.safetensors but the last layer.s, new for these classes)$' <<<"$out" &&
+    ok "--init of a loosely written spec: its last layer new all the same" ||
+    bad "--init of \" flatten , linear(16) , relu , Linear ( 5 ) \" on 10 classes -> exit $rc: $(grep '^Model' <<<"$out") $err"
 # --model for other classes: lenet5 of 10 outputs takes all but the last layer
 run train --dataset idx --data all --init base --model lenet5 --epochs 1 --lr 0.05 --val-size 0 --quiet
 [ "$rc" -eq 0 ] && ok "--init with --model lenet5 for 10 classes: all but its last layer" ||

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int train_open_init(train_opts *o, cli_flag *flags, int nflags, cli_model *init) {
     memset(init, 0, sizeof *init);
@@ -41,23 +42,25 @@ int train_open_init(train_opts *o, cli_flag *flags, int nflags, cli_model *init)
     return CLI_EXIT_OK;
 }
 
-/* Where spec's last layer, "linear(UNITS)" (spaces allowed), begins, and its UNITS; -1 when
- * spec does not end in one. */
+/* Where spec's last layer, "linear(UNITS)" (spaces allowed around its parts, the name in any
+ * case, as the spec parser takes them), begins, and its UNITS; -1 when spec does not end in
+ * one (a residual block ends in "))"). Read from the end. */
 static long last_linear(const char *spec, long *units) {
-    const char *open = NULL;
-    for (const char *p = strstr(spec, "linear("); p; p = strstr(p + 1, "linear("))
-        open = p;
-    if (!open || (open > spec && (isalnum((unsigned char)open[-1]) || open[-1] == '_')))
-        return -1; /* (leakylinear( is no layer; residual blocks end in ')') */
-    char *end;
-    long k = strtol(open + 7, &end, 10);
-    while (isspace((unsigned char)*end)) end++;
-    if (end == open + 7 || *end != ')') return -1;
-    end++;
-    while (isspace((unsigned char)*end)) end++;
-    if (*end) return -1;
-    *units = k;
-    return (long)(open - spec);
+    long e = (long)strlen(spec);
+    while (e > 0 && isspace((unsigned char)spec[e - 1])) e--;
+    if (e == 0 || spec[--e] != ')') return -1;
+    while (e > 0 && isspace((unsigned char)spec[e - 1])) e--;
+    long d = e;
+    while (d > 0 && isdigit((unsigned char)spec[d - 1])) d--;
+    if (d == e || e - d > 9) return -1;
+    *units = strtol(spec + d, NULL, 10);
+    while (d > 0 && isspace((unsigned char)spec[d - 1])) d--;
+    if (d == 0 || spec[--d] != '(') return -1;
+    while (d > 0 && isspace((unsigned char)spec[d - 1])) d--;
+    if (d < 6 || strncasecmp(spec + d - 6, "linear", 6) != 0) return -1;
+    d -= 6; /* (and the name is the whole word: leakylinear( is no layer) */
+    if (d > 0 && (isalnum((unsigned char)spec[d - 1]) || spec[d - 1] == '_')) return -1;
+    return d;
 }
 
 const char *train_init_spec(train_opts *o, const char *spec, int classes, int folder) {
