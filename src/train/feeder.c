@@ -355,7 +355,7 @@ static void batch_shard(void *arg, int t, int S) {
     int64_t p0 = q0 + nq * t / S, p1 = q0 + nq * (t + 1) / S;
     for (int k = 1; k < S && s == CT_OK; k++)
         s = b->add_into(b, m->grads + p0, m->shards[k].grads + p0, p1 - p0);
-    if (ct_dist_active(j->a->dist)) { /* then across ranks: one all-reduce of the whole buffer */
+    if (ct_dist_active(j->a->dist)) { /* then across ranks: one all-reduce of the trained part */
         if (s != CT_OK) shard_failed(j, t, &j->sum_st[t], s);
         ct_pool_barrier(m->pool); /* every slice is summed */
         for (int k = 0; k < S; k++)
