@@ -519,8 +519,8 @@ built:
             char what[160];
             train_frozen_text(m, cfg->frozen_layers, what, sizeof what);
             long long frozen = (long long)ct_model_frozen_params(m, cfg->frozen_layers);
-            printf("Frozen: %.*s (%lld parameters; they run as at inference), %lld train\n",
-                   (int)strlen(what) - 7, what, frozen, params - frozen);
+            printf("Frozen: %s (%lld parameters; they run as at inference), %lld train\n", what,
+                   frozen, params - frozen);
         }
         char why[256] = "";
         int on = ct_data_on_device_choice(m, train, cfg->data_on_device, why, sizeof why);

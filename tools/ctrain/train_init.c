@@ -93,9 +93,8 @@ void train_frozen_text(const ct_model *m, int n, char *out, size_t bytes) {
     int last = n - 1;
     while (last > 0 && ct_model_frozen_params(m, last + 1) == ct_model_frozen_params(m, last))
         last--;
-    if (n <= 0) snprintf(out, bytes, "no layer frozen");
-    else snprintf(out, bytes, "the layers up to %s frozen", ct_model_layer_name(m, last));
-    /* ("Frozen: the layers up to linear1 (...)" drops the last word) */
+    if (n <= 0) snprintf(out, bytes, "no layer");
+    else snprintf(out, bytes, "the layers up to %s", ct_model_layer_name(m, last));
 }
 
 int train_freeze(train_opts *o, const ct_model *m, int given) {
@@ -116,7 +115,7 @@ int train_freeze(train_opts *o, const ct_model *m, int given) {
     if (o->resume_dir && given && n != o->frozen_resumed) {
         char was[160];
         train_frozen_text(m, o->frozen_resumed, was, sizeof was);
-        return cli_usage_error("train", "--freeze %s: the run in %s was saved with %s; a "
+        return cli_usage_error("train", "--freeze %s: the run in %s was saved with %s frozen; a "
                                "resumed run keeps them", o->freeze, o->resume_dir, was);
     }
     o->cfg.frozen_layers = n;

@@ -137,11 +137,14 @@ static void WNAME(lanes)(const wino_tile *tiles, int n, int ch, int h, int w, in
         ln->off[l] = t->img < 0 ? 0 : t->img * img + (int64_t)y0 * w + x0;
         ln->fast[l] = t->img >= 0 && y0 >= 0 && x0 >= 0 && y0 + e <= h && x0 + e <= w &&
                       ln->off[l] + (int64_t)(ch - 1) * h * w + (int64_t)(e - 1) * w + wide <= total;
+        if (wide != 8) { /* (the output side: its borders go through the stack buffer) */
+            ln->edge[l] = 0;
+            continue;
+        }
         const int r0 = y0 < 0 ? -y0 : 0, s0 = x0 < 0 ? -x0 : 0;
         const int r1 = h - y0 < e ? h - y0 : e, s1 = w - x0 < e ? w - x0 : e;
         ln->r0[l] = r0, ln->r1[l] = r1;
-        ln->edge[l] = t->img >= 0 && r0 < r1 && s0 < s1 && wide == 8 &&
-                      ln->off[l] + (int64_t)r0 * w >= 0 &&
+        ln->edge[l] = t->img >= 0 && r0 < r1 && s0 < s1 && ln->off[l] + (int64_t)r0 * w >= 0 &&
                       ln->off[l] + (int64_t)(ch - 1) * h * w + (int64_t)(r1 - 1) * w + wide <= total;
         for (int s = 0; s < 8; s++) ln->cols[l][s] = s >= s0 && s < s1 ? -1 : 0;
     }
