@@ -382,8 +382,8 @@ run train --epochs 3 --lr 0.5 --val-size 1000 --patience 0 --quiet
 # each epoch's lr (--log) is --lr times gamma per cut of ReduceLROnPlateau over the val_loss so far
 # (patience 0, PyTorch's patience=0: a cut after every epoch without a better val_loss)
 for pat in 1 0; do
-run train --lr-schedule plateau --lr 0.5 --gamma 0.5 --lr-patience $pat --epochs 12 --val-size 1000 \
-    --quiet --log "$tmp/plateau$pat.jsonl"
+run train --lr-schedule plateau --lr 0.5 --gamma 0.5 --lr-patience $pat --epochs 12 --dataset idx \
+    --data "$tmp/cut_acc" --val-size 500 --quiet --log "$tmp/plateau$pat.jsonl"
 if [ "$rc" -eq 0 ] && "$PY" - "$tmp/plateau$pat.jsonl" "$pat" <<'EOF'; then
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
