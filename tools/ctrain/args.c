@@ -26,12 +26,17 @@
 /* errors                                                                                      */
 
 static int g_error_rank;      /* cli_set_error_rank */
+static char g_error_prefix[512]; /* cli_set_error_prefix */
 static FILE *g_held;          /* while errors are held (cli_hold_errors): a memory stream */
 static char *g_held_text;
 static size_t g_held_bytes;
 static uint64_t g_held_key;   /* FNV-1a of the held messages without their "rank R: " */
 
 void cli_set_error_rank(int rank) { g_error_rank = rank; }
+
+void cli_set_error_prefix(const char *prefix) {
+    snprintf(g_error_prefix, sizeof g_error_prefix, "%s", prefix ? prefix : "");
+}
 
 void cli_hold_errors(void) {
     if (!g_held) g_held = open_memstream(&g_held_text, &g_held_bytes); /* NULL: said at once */
@@ -79,9 +84,8 @@ static void say(const char *tail, const char *fmt, va_list ap) {
         key_add(msg ? msg : fmt);
         key_add(tail);
     }
-    fprintf(f, "ctrain: %s%s%s\n", rank, msg ? msg : fmt, tail); /* one write (glibc formats an
-                                                                   * unbuffered stream's line
-                                                                   * whole) */
+    /* one write (glibc formats an unbuffered stream's line whole) */
+    fprintf(f, "ctrain: %s%s%s%s\n", rank, g_error_prefix, msg ? msg : fmt, tail);
     free(msg);
 }
 

@@ -86,6 +86,9 @@ void cli_shortest_float(double d, char *out, size_t bytes);
  * cli_held_errors), then written (say) or dropped: a rank of a job holds its errors until it
  * knows whether rank 0 says the same (dist_cli.c). Other stderr output is never held. */
 void cli_set_error_rank(int rank);
+/* Words put before every message until set again (NULL or "": none): ctrain sweep's
+ * "trial 3 (--lr 5): ". */
+void cli_set_error_prefix(const char *prefix);
 void cli_hold_errors(void);
 size_t cli_held_errors(void);
 uint64_t cli_held_errors_key(void); /* a hash of the held messages, the rank left out */

@@ -26,6 +26,7 @@ int cmd_data(int argc, char **argv);    /* data_cmd.c */
 int cmd_devices(int argc, char **argv); /* data_cmd.c */
 int cmd_summary(int argc, char **argv); /* summary_cmd.c */
 int cmd_export(int argc, char **argv);  /* export_cmd.c */
+int cmd_sweep(int argc, char **argv);   /* sweep_cmd.c */
 
 void train_help(FILE *f);
 void eval_help(FILE *f);
@@ -35,6 +36,7 @@ void data_help(FILE *f);
 void devices_help(FILE *f);
 void summary_help(FILE *f);
 void export_help(FILE *f);
+void sweep_help(FILE *f);
 
 /* The per-image input shape and classes of a dataset: mnist and fashion-mnist 1x28x28,
  * cifar10 3x32x32 (10 classes); idx read from its files in data_dir (prints the error and

@@ -41,6 +41,9 @@ static void usage(FILE *f) {
           "                 --dataset's inputs\n"
           "  export         a saved model as ONNX (input, logits, probabilities), for\n"
           "                 ONNX Runtime, OpenCV's dnn, TensorRT\n"
+          "  sweep          a hyperparameter search: ctrain train for every combination\n"
+          "                 of the values given (--lr 0.05,0.1,0.5 --hidden 32,128), or\n"
+          "                 --trials N of them at random, ranked on the validation split\n"
           "  devices        list the compute devices and the one --device auto picks\n"
           "  data fetch     download MNIST (SHA-256 verified) into the data folder\n"
           "  data path      print the data folder\n"
@@ -89,6 +92,7 @@ static void usage(FILE *f) {
           "  ctrain train --dataset folder --data photos --model cnn   photos/train/CLASS/*.png\n"
           "  ctrain train --dataset folder --data photos --image-size 64 --normalize auto\n"
           "               --augment resized-crop,flip,brightness=0.2,contrast=0.2,erase=0.25\n"
+          "  ctrain sweep --lr 0.05,0.1,0.5,1 --hidden 32,128 --epochs 5\n"
           "  ctrain summary --model cnn\n"
           "  ctrain eval --model run1\n"
           "  ctrain predict --model run1 digit.png\n"
@@ -115,6 +119,8 @@ static int command_help(const char *cmd) {
         summary_help(stdout);
     else if (strcmp(cmd, "export") == 0)
         export_help(stdout);
+    else if (strcmp(cmd, "sweep") == 0)
+        sweep_help(stdout);
     else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
         usage(stdout); /* help help: the help there is */
     else
@@ -216,6 +222,7 @@ static int run_command(int argc, char **argv) {
     if (strcmp(cmd, "devices") == 0) return cmd_devices(argc - 1, argv + 1);
     if (strcmp(cmd, "summary") == 0) return cmd_summary(argc - 1, argv + 1);
     if (strcmp(cmd, "export") == 0) return cmd_export(argc - 1, argv + 1);
+    if (strcmp(cmd, "sweep") == 0) return cmd_sweep(argc - 1, argv + 1);
     if (strcmp(cmd, "data") == 0) return cmd_data(argc - 1, argv + 1);
     if (cmd[0] == '-') return cli_usage_error(NULL, "unknown flag %s (a command comes first)", cmd);
     return cli_usage_error(NULL, "unknown command \"%s\"", cmd);

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# cli_sweep.sh — ctrain sweep, the hyperparameter search: a grid of two flags on a cut of MNIST
+# (every trial run, ranked as the trials' own logs rank them, the best one's command giving
+# the same numbers when run again by hand, --save's folders and sweep.csv), --objective val_acc,
+# --trials N (a seeded draw), a diverging trial (listed, the sweep goes on), SIGTERM (the
+# running trial checkpointed, the table of those done, exit 130) and the refusals (a bad value
+# of any trial before the first runs, flags a sweep cannot take, a folder in use).
+# Skips when the MNIST files are not in `ctrain data path` or there is no python3.
+# Usage: bash tests/cli_sweep.sh path/to/ctrain
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/clilib.sh"
+. "$here/small_mnist.sh"
+CT=${1:?usage: bash cli_sweep.sh path/to/ctrain}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 1
+
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+command -v "$PY" >/dev/null || { echo "SKIP cli_sweep: no python3"; exit 0; }
+dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
+small_mnist "$dir" "$tmp/cut" 2000 500 2>/dev/null ||
+    { echo "SKIP cli_sweep: no MNIST in $dir (run: ctrain data fetch mnist)"; exit 0; }
+D=(--dataset idx --data "$tmp/cut" --val-size 500 --quiet)
+
+# ------------------------------------------------------------------ a grid of 2 x 2, saved
+run sweep --lr 0.05,0.5 --hidden 16 --hidden 64 --epochs 3 "${D[@]}" --save "$tmp/s1"
+if [ "$rc" -eq 0 ] && [ "$(grep -c '^Trial [1-4]/4 (--lr [0-9.]* --hidden [0-9]*): val_loss ' <<<"$out")" -eq 4 ] &&
+    grep -q '^Sweep: 4 trials, all 4 combinations of --lr (2 values) x --hidden (2 values), ranked by val_loss$' <<<"$out" &&
+    [ -f "$tmp/s1/sweep.csv" ] && [ -f "$tmp/s1/trial_4/model.safetensors" ] && [ -f "$tmp/s1/trial_4/log.jsonl" ] &&
+    grep -q '^test_loss: ' "$tmp/s1/trial_4/output.txt"; then
+    ok "sweep of --lr x --hidden: 4 trials, each saved with its log and output"
+else
+    bad "sweep of a 2 x 2 grid -> exit $rc: $out $err"
+fi
+# the table's order, best epochs and values are those of the trials' own logs; trial K ran
+# combination K (the last flag's values fastest)
+if "$PY" - "$tmp/s1" "$out" <<'PY'; then
+import csv, json, sys
+d, out = sys.argv[1], sys.argv[2]
+rows = list(csv.DictReader(open(d + "/sweep.csv")))
+assert [r["rank"] for r in rows] == ["1", "2", "3", "4"], rows
+combos = [("0.05", "16"), ("0.05", "64"), ("0.5", "16"), ("0.5", "64")]
+best = {}
+for r in rows:
+    k = int(r["trial"])
+    assert (r["lr"], r["hidden"]) == combos[k - 1], r
+    logs = [json.loads(l) for l in open("%s/trial_%d/log.jsonl" % (d, k))]
+    assert len(logs) == 3 and r["epochs"] == "3", r
+    e = min(range(3), key=lambda i: (logs[i]["val_loss"], i))
+    assert int(r["best_epoch"]) == logs[e]["epoch"] and abs(float(r["val_loss"]) - logs[e]["val_loss"]) < 1e-12, (r, logs)
+    assert abs(float(r["val_acc"]) - logs[e]["val_acc"]) < 1e-12, (r, logs)
+    best[k] = logs[e]["val_loss"]
+order = [int(r["trial"]) for r in rows]
+assert order == sorted(best, key=lambda k: (best[k], k)), (order, best)
+# the printed table: the same order
+lines = out.split("\n")
+i = lines.index("rank  trial  --lr  --hidden  epoch  val_loss  val_acc  seconds")
+assert [int(l.split()[1]) for l in lines[i + 1:i + 5]] == order, lines[i:i + 5]
+PY
+    ok "the ranking, best epochs and values are the trials' logs' (val_loss, lowest first)"
+else
+    bad "sweep.csv or the table disagree with the trials' logs: $(cat "$tmp/s1/sweep.csv")"
+fi
+# the best trial's command, run again by hand (without --save), prints the same numbers
+cmd=$(grep -A1 '^Best: trial ' <<<"$out" | sed -n 2p | sed 's/^  ctrain train //; s/ --save [^ ]*//')
+want=$(grep -E '^test_loss: ' <<<"$out")
+read -r -a again <<<"$cmd"
+run train "${again[@]}"
+[ "$rc" -eq 0 ] && [ -n "$want" ] && [ "$(grep '^test_loss' <<<"$out")" = "$want" ] &&
+    ok "the best trial's command again: $want" || bad "the best command ($cmd) -> exit $rc: '$(grep '^test_loss' <<<"$out")' vs '$want': $err"
+run train --resume "$tmp/s1/trial_2" --epochs 4
+[ "$rc" -eq 0 ] && grep -q '^Epoch \[3\]' <<<"$out" && ok "a trial's folder resumes as ctrain train's" ||
+    bad "resume of a trial -> exit $rc: $err"
+
+# ------------------------------------------------------------------ --objective val_acc, --plot
+run sweep --lr 0.05,0.5,1 --epochs 2 "${D[@]}" --objective val_acc --plot "$tmp/p"
+top=$(grep -A1 '^rank  trial' <<<"$out" | sed -n 2p)
+if [ "$rc" -eq 0 ] && grep -q 'ranked by val_acc$' <<<"$out" &&
+    "$PY" - "$out" <<'PY'; then
+import re, sys
+out = sys.argv[1]
+accs = {int(m.group(1)): float(m.group(2)) for m in re.finditer(r"^Trial (\d)/3 \(--lr [0-9.]+\): val_acc ([0-9.]+) at epoch", out, re.M)}
+lines = out.split("\n")
+i = [j for j, l in enumerate(lines) if l.startswith("rank  trial")][0]
+order = [int(l.split()[1]) for l in lines[i + 1:i + 4]]
+assert len(accs) == 3 and order == sorted(accs, key=lambda k: (-accs[k], k)), (accs, order)
+PY
+    ok "--objective val_acc: the highest val_acc first ($top)"
+else
+    bad "--objective val_acc -> exit $rc: $out $err"
+fi
+png=$(od -An -tx1 -j16 -N8 "$tmp/p/sweep.png" 2>/dev/null | tr -d ' \n')
+[ "$(head -c 8 "$tmp/p/sweep.png" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] &&
+    [ "$png" = 00000320000001f4 ] && [ -f "$tmp/p/trial_3/loss.png" ] &&
+    ok "--plot DIR: DIR/sweep.png (800 x 500), each trial's pictures in DIR/trial_K" ||
+    bad "--plot: sweep.png '$png', $(ls "$tmp/p" 2>&1)"
+
+# ------------------------------------------------------------------ --trials: a seeded draw
+run sweep --lr 0.01,0.02,0.05,0.1,0.2,0.5 --trials 2 --sweep-seed 7 --epochs 1 "${D[@]}"
+first=$(grep '^Trial ' <<<"$out" | sed 's/: .*//')
+run sweep --lr 0.01,0.02,0.05,0.1,0.2,0.5 --trials 2 --sweep-seed 7 --epochs 1 "${D[@]}"
+second=$(grep '^Trial ' <<<"$out" | sed 's/: .*//')
+[ "$rc" -eq 0 ] && [ "$(grep -c '' <<<"$first")" -eq 2 ] && [ "$first" = "$second" ] &&
+    grep -q '^Sweep: 2 trials, drawn at random from the 6 combinations of --lr (6 values)' <<<"$out" &&
+    ok "--trials 2 of 6, the same two for the same --sweep-seed: $(tr '\n' ' ' <<<"$first")" ||
+    bad "--trials 2 -> exit $rc: '$first' vs '$second': $out $err"
+
+# ------------------------------------------------------------------ a diverging trial
+run sweep --lr 0.1,1e30 --epochs 2 "${D[@]}"
+[ "$rc" -eq 0 ] && grep -q '^Trial 2/2 (--lr 1e30): diverged (NaN) after 1 epoch' <<<"$out" &&
+    grep -Eq '^-  +2  1e30 +diverged' <<<"$out" && grep -q '^Best: trial 1 (--lr 0.1)' <<<"$out" &&
+    ok "a diverging trial is listed last as diverged; the sweep goes on" ||
+    bad "sweep with a diverging trial -> exit $rc: $out $err"
+
+# ------------------------------------------------------------------ SIGTERM
+"$CT" sweep --lr 0.1,0.2 --epochs 100000 "${D[@]}" --save "$tmp/term" >"$tmp/term.out" 2>"$tmp/term.err" &
+pid=$!
+for _ in $(seq 1 300); do [ -s "$tmp/term/trial_1/log.jsonl" ] && break; sleep 0.1; done
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+if [ "$rc" -eq 130 ] && grep -q '^Trial 1/2 (--lr 0.1): interrupted' "$tmp/term.out" &&
+    ! grep -q '^Trial 2/2' "$tmp/term.out" && grep -q 'sweep: interrupted after 1 of 2 trials' "$tmp/term.err" &&
+    [ -f "$tmp/term/trial_1/train_state.safetensors" ] && [ -f "$tmp/term/sweep.csv" ]; then
+    ok "SIGTERM: the running trial checkpointed, no other started, the table written, exit 130"
+else
+    bad "SIGTERM to a sweep -> exit $rc: $(cat "$tmp/term.out" "$tmp/term.err")"
+fi
+
+# ------------------------------------------------------------------ refusals
+run sweep --lr 0.1,abc --epochs 1 "${D[@]}"
+[ "$rc" -eq 2 ] && [ "$(grep -c '' <<<"$err")" -eq 1 ] &&
+    grep -q '^ctrain: sweep: trial 2 (--lr abc): --lr: expected a positive number, got "abc"' <<<"$err" &&
+    ! grep -q '^Trial' <<<"$out" && ok "a bad value of one trial: exit 2 before any runs: $err" ||
+    bad "--lr 0.1,abc -> exit $rc: $out $err"
+run sweep --optimizer sgd --optimizer adam --momentum 0.9 "${D[@]}"
+[ "$rc" -eq 2 ] && grep -q '^ctrain: sweep: trial 2 (--optimizer adam): --momentum: applies to --optimizer sgd' <<<"$err" &&
+    ok "flags that clash in one trial only: exit 2, naming it" || bad "sgd/adam + momentum -> exit $rc: $err"
+for args in "--resume $tmp/s1/trial_1|--resume: not in a sweep" "--log x.jsonl|--log: not in a sweep" \
+    "--lr-find|--lr-find: not in a sweep" "--lr 0.1|nothing to sweep" "--val-size 0|--val-size 0: the trials are ranked on the validation split" \
+    "--dataset mnist --dataset fashion-mnist|--dataset: one value for every trial" "--lr 0.1,0.1|--lr: 0.1 given twice" \
+    "--trials 0|--trials: expected a positive count" "--objective acc|--objective: expected val_loss or val_acc" \
+    "--no-such 1|--no-such: no such flag" "--nesterov --nesterov|--nesterov: given twice" "x.png|x.png: not a flag"; do
+    read -r -a a <<<"${args%%|*}"
+    [[ "${args%%|*}" == --lr\ * || "${args%%|*}" == --val-size* ]] || a+=(--lr 0.1,0.2)
+    [[ "${args%%|*}" == --val-size* ]] && a+=(--lr 0.1,0.2)
+    run sweep "${a[@]}"
+    [ "$rc" -eq 2 ] && [ "$(grep -c '' <<<"$err")" -eq 1 ] && grep -qF -- "${args#*|}" <<<"$err" && [ -z "$out" ] &&
+        ok "sweep ${a[*]} -> exit 2: $err" || bad "sweep ${a[*]} -> exit $rc: $out $err"
+done
+mkdir "$tmp/used" && echo keep >"$tmp/used/notes.txt"
+run sweep --lr 0.1,0.2 --epochs 1 "${D[@]}" --save "$tmp/used"
+[ "$rc" -eq 1 ] && grep -q -- "--save $tmp/used: holds files; not putting trials there" <<<"$err" &&
+    [ "$(ls "$tmp/used")" = notes.txt ] && ok "--save into a folder in use -> exit 1, untouched" ||
+    bad "--save into a used folder -> exit $rc: $err $(ls "$tmp/used")"
+run sweep --lr 0.1,0.2 --epochs 1 "${D[@]}" --save "$tmp/s1"
+[ "$rc" -eq 1 ] && grep -q "an earlier sweep's; .* or --overwrite to replace that sweep" <<<"$err" &&
+    ok "--save into an earlier sweep's folder -> exit 1 (--overwrite replaces it)" || bad "--save over a sweep -> exit $rc: $err"
+run sweep --lr 0.1,0.2 --epochs 1 "${D[@]}" --save "$tmp/s1" --overwrite
+[ "$rc" -eq 0 ] && [ "$(grep -c '' "$tmp/s1/sweep.csv")" -eq 3 ] && ok "--overwrite: a new sweep in the earlier one's folder" ||
+    bad "--save --overwrite -> exit $rc: $err"
+run sweep --help
+[ "$rc" -eq 0 ] && grep -q '^usage: ctrain sweep ' <<<"$out" && ok "sweep --help" || bad "sweep --help -> exit $rc"
+
+echo
+finish cli_sweep

@@ -1,0 +1,75 @@
+/*
+ * sweep.h — what ctrain sweep's two files share: the grid (sweep_cmd.c reads it from the
+ * command line and runs the trials) and the trials' results (sweep_report.c reads them back
+ * from their logs, ranks them, and prints, saves and draws the table).
+ */
+#ifndef CTRAIN_SWEEP_H
+#define CTRAIN_SWEEP_H
+
+#include "args.h"
+#include "train.h"
+
+#include <stdio.h>
+
+#define SWEEP_MAX_VALUES 64       /* values of one flag */
+#define SWEEP_MAX_COMBOS 1000000  /* the grid's size (--trials draws from it) */
+
+/* One flag as the trials get it: fixed (a switch, or one value) or a dimension of the grid. */
+typedef struct {
+    const char *name;                    /* without the dashes */
+    char dashed[72];                     /* with them */
+    int is_switch;
+    int nvals;
+    const char *vals[SWEEP_MAX_VALUES];
+} sweep_flag;
+
+typedef struct {
+    sweep_flag flags[NUM_TRAIN_FLAGS];
+    int nflags;
+    int dims[NUM_TRAIN_FLAGS];           /* the flags with 2+ values, in order */
+    int ndims;
+    char *owned[NUM_TRAIN_FLAGS];        /* split lists' copies */
+    int nowned;
+    const char *save_dir;                /* --save DIR: each trial's under DIR/trial_K */
+    const char *plot_dir;                /* --plot DIR: and DIR/sweep.png */
+    const char *monitor;                 /* the trials' --monitor (NULL: not given) */
+    int overwrite;                       /* --overwrite: DIR may hold an earlier sweep */
+} sweep_spec;
+
+typedef struct {
+    int combo;          /* its index in the grid */
+    int rc;             /* the child's exit status (-1: not run) */
+    int epochs;         /* lines in its log */
+    int best_epoch;     /* by the objective (-1: none finite) */
+    double val_loss, val_acc; /* at best_epoch */
+    int diverged;       /* a loss in its log is not finite (null) */
+    double seconds;
+    char test_line[128];
+} sweep_trial;
+
+/* sweep_cmd.c: combination c's value of flag i (the last dimension varies fastest); "--lr 0.5
+ * --hidden 64", its values of the swept flags. */
+const char *sweep_value_of(const sweep_spec *s, long c, int i);
+void sweep_describe(const sweep_spec *s, long combo, char *out, size_t bytes);
+
+/* sweep_report.c */
+/* The trial's epochs from its log, its best by the objective (acc: the highest val_acc, else
+ * the lowest val_loss; the first of equals), and its test line from its stdout. */
+void sweep_read_results(sweep_trial *t, const char *log_path, const char *out_path, int acc);
+/* NULL for a trial that finished, else what happened to it ("diverged (NaN) after 2 epochs"). */
+const char *sweep_status(const sweep_trial *t, char *buf, size_t bytes);
+/* a ranks before b: a finished and b not, or a's objective is better. */
+int sweep_better(const sweep_trial *a, const sweep_trial *b, int acc);
+/* ord[0, ran): the trials best first (stable: the earlier of equals first); work: ran ints. */
+void sweep_rank(const sweep_trial *tr, int ran, int acc, int *ord, int *work);
+/* The ranked table on stdout, and as CSV into csv (may be NULL). */
+void sweep_print_table(const sweep_spec *s, const sweep_trial *tr, const int *ord, int ran,
+                       int acc, FILE *csv);
+/* Trial k's (from 0) log: DIR/trial_K/log.jsonl with --save, else in the folder tmp. */
+void sweep_log_path(const sweep_spec *s, const char *tmp, long k, char *out, size_t bytes);
+/* --plot DIR: DIR/sweep.png, the objective over the epochs of the best finished trials (at
+ * most SWEEP_PLOTTED); prints the error and returns CLI_EXIT_ERROR when it cannot. */
+int sweep_plot(const sweep_spec *s, const char *tmp, const sweep_trial *tr, const int *ord,
+               int ran, int acc);
+
+#endif

@@ -1,0 +1,623 @@
+/*
+ * sweep_cmd.c — `ctrain sweep`: a hyperparameter search over `ctrain train`'s flags, as Keras
+ * Tuner's GridSearch and RandomSearch run one.
+ *
+ * A train flag given several values (repeated, or a number flag given a list: --lr 0.1,0.5) is a
+ * dimension of the grid; every combination of the dimensions' values is a trial, a run of
+ * `ctrain train` with those values and the other flags as given. Each trial runs as a child
+ * process of this binary (its own memory, device and Ctrl-C handling: exactly `ctrain train`),
+ * its stdout kept in a file and its epochs read back from the --log it is given; the trials are
+ * ranked by --objective (val_loss or val_acc) at each one's best epoch, on the validation split
+ * (never the test set: only the best trial's test line is printed, as it ran). The results'
+ * table, CSV and picture: sweep_report.c.
+ *
+ * Every trial's flags are checked here, as `ctrain train` checks them, before the first one
+ * runs: a bad value stops the sweep at once, not after hours of trials.
+ */
+#define _GNU_SOURCE /* strdup, mkdtemp */
+#include "args.h"
+#include "cli.h"
+#include "train.h"
+
+#include "ctrain.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#include "sweep.h"
+
+
+static volatile sig_atomic_t g_stop;   /* SIGINT/SIGTERM: no trial after the current one */
+static volatile sig_atomic_t g_child;  /* the trial running (0: none) */
+
+static void on_signal(int sig) {
+    g_stop = sig;
+    /* a terminal's Ctrl-C reaches the trial too (one process group); a SIGTERM to this process
+     * alone is passed on, and the trial stops after its current step as ctrain train does */
+    if (sig == SIGTERM && g_child > 0) kill((pid_t)g_child, SIGTERM);
+}
+
+void sweep_help(FILE *f) {
+    fputs("usage: ctrain sweep [--trials N] [--sweep-seed N] [--objective METRIC] TRAIN-FLAGS...\n"
+          "\n"
+          "A hyperparameter search, as Keras Tuner's GridSearch and RandomSearch: runs\n"
+          "ctrain train once for every combination of the values given to its flags and\n"
+          "ranks the runs (trials) by --objective at each one's best epoch on the\n"
+          "validation split. A flag given more than once takes each value in turn\n"
+          "(--optimizer sgd --optimizer adam); a number's flag (and --val-size) also takes\n"
+          "a list of them (--lr 0.05,0.1,0.5). The other flags are the same in every trial:\n"
+          "the same data, split and --seed (unless --seed itself is swept: --seed 1,2,3\n"
+          "measures the spread of one setting). Every trial's flags are checked before the\n"
+          "first runs.\n"
+          "\n"
+          "Prints a line per trial as it ends, then the trials ranked, the best one's\n"
+          "command and its test line (as ctrain train printed it: the test set is never used\n"
+          "to rank). A trial that diverges (NaN) is listed as such and the sweep goes on; one\n"
+          "that fails before its first epoch ends (missing data, memory) stops it. Ctrl-C\n"
+          "stops the running trial after its current step (as ctrain train) and the sweep\n"
+          "there, with the table of the trials done; the exit status is then 130.\n"
+          "\n"
+          "flags:\n"
+          "  --trials N                run N of the combinations, drawn at random (RandomSearch's\n"
+          "                            max_trials) [default: all of them, in order]\n"
+          "  --sweep-seed N            seeds the draw of --trials [default: 0]\n"
+          "  --objective METRIC        what ranks the trials: the lowest val_loss, or the\n"
+          "                            highest val_acc, of each trial's epochs (Keras Tuner's\n"
+          "                            objective) [default: the trials' --monitor, else val_loss]\n"
+          "  --save DIR                keep each trial as DIR/trial_K (its checkpoints, log.jsonl\n"
+          "                            and output.txt: what ctrain train printed) and the table\n"
+          "                            as DIR/sweep.csv; DIR must be new or empty (--overwrite:\n"
+          "                            or an earlier sweep's, whose trials of the same numbers\n"
+          "                            these replace)\n"
+          "  --plot DIR, --tensorboard DIR\n"
+          "                            each trial's under DIR/trial_K (tensorboard --logdir DIR\n"
+          "                            draws the trials side by side)\n"
+          "  --quiet                   the trials without progress bars\n"
+          "  --help, -h                show this help\n"
+          "  any other flag of ctrain train (ctrain train --help) but --resume, --log and\n"
+          "  --lr-find\n"
+          "\n"
+          "examples:\n"
+          "  ctrain sweep --lr 0.05,0.1,0.5,1 --hidden 32,128 --epochs 5\n"
+          "  ctrain sweep --model cnn --optimizer adam --lr 3e-4,1e-3,3e-3 --batch-size 64,128\n"
+          "               --epochs 3 --objective val_acc --save sweep1\n"
+          "  ctrain sweep --lr 0.01,0.03,0.1,0.3,1 --momentum 0,0.5,0.9 --trials 6\n",
+          f);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the command line                                                                            */
+
+static int numeric(cli_kind k) {
+    return k == CLI_INT || k == CLI_I64 || k == CLI_U64 || k == CLI_FLOAT;
+}
+
+static sweep_flag *flag_of(sweep_spec *s, const char *name) {
+    for (int i = 0; i < s->nflags; i++)
+        if (strcmp(s->flags[i].name, name) == 0) return &s->flags[i];
+    return NULL;
+}
+
+static int add_value(sweep_flag *f, const char *v) {
+    for (int i = 0; i < f->nvals; i++)
+        if (strcmp(f->vals[i], v) == 0)
+            return cli_usage_error("sweep", "--%s: %s given twice", f->name, v);
+    if (f->nvals == SWEEP_MAX_VALUES)
+        return cli_usage_error("sweep", "--%s: more than %d values", f->name, SWEEP_MAX_VALUES);
+    f->vals[f->nvals++] = v;
+    return CLI_EXIT_OK;
+}
+
+/* Reads argv into s (the train flags, each value of each) and the sweep's own numbers. */
+static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint64_t *seed,
+                       const char **objective) {
+    static const char *const refused[] = {"resume", "log", "lr-find", "lr-find-range",
+                                          "lr-find-steps"};
+    static const char *const single[] = {"save", "plot", "tensorboard", "monitor", "data",
+                                         "dataset", "device", "threads"};
+    train_opts o;
+    cli_flag tf[NUM_TRAIN_FLAGS];
+    train_opts_init(&o);
+    int ntf = train_make_flags(&o, tf);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return CLI_PARSE_HELP;
+        if (strncmp(a, "--", 2) != 0 || !a[2])
+            return cli_usage_error("sweep", "%s: not a flag (the trials' flags are ctrain "
+                                   "train's)", a);
+        char name[64];
+        const char *eq = strchr(a + 2, '='), *val = NULL;
+        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (len >= sizeof name) return cli_usage_error("sweep", "%s: no such flag", a);
+        memcpy(name, a + 2, len);
+        name[len] = 0;
+        if (strcmp(name, "objective") == 0) {
+            val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+            if (!val || (strcmp(val, "val_loss") != 0 && strcmp(val, "val_acc") != 0))
+                return cli_usage_error("sweep", "--objective: expected val_loss or val_acc, got "
+                                       "%s%s%s", val ? "\"" : "no value", val ? val : "",
+                                       val ? "\"" : "");
+            *objective = val;
+            continue;
+        }
+        if (strcmp(name, "trials") == 0 || strcmp(name, "sweep-seed") == 0) {
+            val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+            long v;
+            if (!val || cli_parse_long(val, strcmp(name, "trials") == 0 ? 1 : 0, LONG_MAX, &v))
+                return cli_usage_error("sweep", "--%s: expected %s, got %s%s%s", name,
+                                       strcmp(name, "trials") == 0 ? "a positive count"
+                                                                   : "a count >= 0",
+                                       val ? "\"" : "no value", val ? val : "", val ? "\"" : "");
+            if (strcmp(name, "trials") == 0) *trials = v;
+            else *seed = (uint64_t)v;
+            continue;
+        }
+        const cli_flag *f = cli_find(tf, ntf, name);
+        if (!f) return cli_usage_error("sweep", "--%s: no such flag of ctrain train or sweep", name);
+        for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++)
+            if (strcmp(name, refused[k]) == 0)
+                return cli_usage_error("sweep", "--%s: not in a sweep (%s)", name,
+                                       strcmp(name, "log") == 0
+                                           ? "each trial's log is DIR/trial_K/log.jsonl with "
+                                             "--save DIR"
+                                           : strcmp(name, "resume") == 0
+                                                 ? "a trial is a new run; resume one with "
+                                                   "ctrain train --resume DIR/trial_K"
+                                                 : "find a learning rate with ctrain train "
+                                                   "--lr-find, then sweep around it");
+        sweep_flag *sf = flag_of(s, name);
+        if (!sf) {
+            sf = &s->flags[s->nflags++];
+            *sf = (sweep_flag){.name = f->name, .is_switch = f->kind == CLI_SWITCH};
+            snprintf(sf->dashed, sizeof sf->dashed, "--%s", f->name);
+        } else if (sf->is_switch) {
+            return cli_usage_error("sweep", "--%s: given twice (a switch is on in every trial "
+                                   "or in none)", name);
+        }
+        if (f->kind == CLI_SWITCH) {
+            if (eq) return cli_usage_error("sweep", "--%s: takes no value", name);
+            continue;
+        }
+        val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+        if (!val) return cli_usage_error("sweep", "--%s: needs a value", name);
+        if ((numeric(f->kind) || strcmp(name, "val-size") == 0) && strchr(val, ',')) {
+            char *copy = strdup(val);
+            if (!copy) return cli_error("sweep: out of memory");
+            s->owned[s->nowned++] = copy; /* (at most one list per flag given: bounded below) */
+            for (char *p = copy, *c; p; p = c) {
+                if ((c = strchr(p, ','))) *c++ = 0;
+                if (add_value(sf, p) != CLI_EXIT_OK) return CLI_EXIT_USAGE;
+            }
+            if (s->nowned == NUM_TRAIN_FLAGS)
+                return cli_usage_error("sweep", "--%s: too many lists", name);
+        } else if (add_value(sf, val) != CLI_EXIT_OK) {
+            return CLI_EXIT_USAGE;
+        }
+    }
+    for (int i = 0; i < s->nflags; i++) {
+        sweep_flag *f = &s->flags[i];
+        for (size_t k = 0; f->nvals > 1 && k < sizeof single / sizeof single[0]; k++)
+            if (strcmp(f->name, single[k]) == 0)
+                return cli_usage_error("sweep", "--%s: one value for every trial (got %d)",
+                                       f->name, f->nvals);
+        if (f->nvals > 1) s->dims[s->ndims++] = i;
+        if (strcmp(f->name, "save") == 0) s->save_dir = f->vals[0];
+        if (strcmp(f->name, "plot") == 0) s->plot_dir = f->vals[0];
+        if (strcmp(f->name, "overwrite") == 0) s->overwrite = 1;
+        if (strcmp(f->name, "monitor") == 0) s->monitor = f->vals[0];
+    }
+    return CLI_EXIT_OK;
+}
+
+/* The number of combinations (-1: more than SWEEP_MAX_COMBOS). */
+static long combos_of(const sweep_spec *s) {
+    long n = 1;
+    for (int d = 0; d < s->ndims; d++) {
+        n *= s->flags[s->dims[d]].nvals;
+        if (n > SWEEP_MAX_COMBOS) return -1;
+    }
+    return n;
+}
+
+/* Combination c's value of flag i (the last dimension varies fastest). */
+const char *sweep_value_of(const sweep_spec *s, long c, int i) {
+    const sweep_flag *f = &s->flags[i];
+    if (f->nvals <= 1) return f->nvals ? f->vals[0] : NULL;
+    for (int d = s->ndims - 1; d >= 0; d--) {
+        const sweep_flag *g = &s->flags[s->dims[d]];
+        if (s->dims[d] == i) return g->vals[c % g->nvals];
+        c /= g->nvals;
+    }
+    return NULL;
+}
+
+/* A trial's argv (NULL-terminated; argv[0] "train"): the flags in the order first given, the
+ * per-trial folders under the output flags, then --log and --quiet when given. The strings
+ * are owned by s, dir_buf (3 * PATH_MAX) and the caller's log path. */
+static int trial_argv(const sweep_spec *s, long combo, int k, const char *log_path,
+                      char *dir_buf, char **out) {
+    int n = 0;
+    out[n++] = "train";
+    for (int i = 0; i < s->nflags; i++) {
+        const sweep_flag *f = &s->flags[i];
+        out[n++] = (char *)f->dashed;
+        if (f->is_switch) continue;
+        const char *v = sweep_value_of(s, combo, i);
+        char *dir = NULL;
+        if (strcmp(f->name, "save") == 0) dir = dir_buf;
+        if (strcmp(f->name, "plot") == 0) dir = dir_buf + PATH_MAX;
+        if (strcmp(f->name, "tensorboard") == 0) dir = dir_buf + 2 * PATH_MAX;
+        if (dir) {
+            if (snprintf(dir, PATH_MAX, "%s/trial_%d", v, k) >= PATH_MAX)
+                return cli_usage_error("sweep", "--%s %s: too long a path", f->name, v);
+            v = dir;
+        }
+        out[n++] = (char *)v;
+    }
+    if (log_path) {
+        out[n++] = "--log";
+        out[n++] = (char *)log_path;
+    }
+    out[n] = NULL;
+    return n;
+}
+
+/* "--lr 0.5 --hidden 64": the trial's values of the swept flags. */
+void sweep_describe(const sweep_spec *s, long combo, char *out, size_t bytes) {
+    size_t len = 0;
+    out[0] = 0;
+    for (int d = 0; d < s->ndims && len < bytes; d++) {
+        const sweep_flag *f = &s->flags[s->dims[d]];
+        len += (size_t)snprintf(out + len, bytes - len, "%s--%s %s", d ? " " : "", f->name,
+                                sweep_value_of(s, combo, s->dims[d]));
+    }
+}
+
+/* The trial's flags checked as ctrain train checks them (its messages, prefixed with the
+ * trial); 0 when they would run. */
+static int check_trial(int argc, char **argv, int *has_val) {
+    train_opts o;
+    cli_flag flags[NUM_TRAIN_FLAGS];
+    train_opts_init(&o);
+    int nflags = train_make_flags(&o, flags);
+    if (cli_parse("train", flags, nflags, argc, argv, NULL, 0, NULL) != CLI_PARSE_OK ||
+        train_parse_val_size(&o) != CLI_EXIT_OK)
+        return CLI_EXIT_USAGE;
+    cli_model init;
+    int rc = train_open_init(&o, flags, nflags, &init);
+    if (rc != CLI_EXIT_OK) return rc;
+    rc = train_finish_options(&o, flags, nflags) == CLI_EXIT_OK ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    cli_close_model(&init);
+    free(o.class_names_text);
+    *has_val = o.val_size != 0 || o.val_fraction > 0;
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* running a trial                                                                             */
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Runs ctrain train with argv, its stdout into out_path; the exit status (128 + signal when
+ * one ended it; -1 when it could not start). */
+static int run_child(char **argv, const char *out_path) {
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    if (posix_spawn_file_actions_init(&fa)) return -1;
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path, O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawnattr_init(&at);
+    sigset_t def;
+    sigemptyset(&def);
+    sigaddset(&def, SIGINT);
+    sigaddset(&def, SIGTERM);
+    posix_spawnattr_setsigdefault(&at, &def);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF);
+    char *args[2 * NUM_TRAIN_FLAGS + 8];
+    args[0] = "ctrain";
+    int n = 1;
+    for (; argv[n - 1] && n < (int)(sizeof args / sizeof args[0]) - 1; n++) args[n] = argv[n - 1];
+    args[n] = NULL;
+    pid_t pid;
+    int err = posix_spawn(&pid, "/proc/self/exe", &fa, &at, args, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    g_child = pid;
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) {
+            g_child = 0;
+            return -1;
+        }
+    g_child = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* the command                                                                                 */
+
+/* argv as a shell would take it back: words of plain characters as they are, others quoted. */
+static void print_command(char **argv) {
+    printf("  ctrain");
+    for (int i = 0; argv[i]; i++) {
+        const char *a = argv[i];
+        if (*a && strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                            "_-+=.,:/@%") == strlen(a)) {
+            printf(" %s", a);
+            continue;
+        }
+        printf(" '");
+        for (const char *c = a; *c; c++) *c == '\'' ? printf("'\\''") : putchar(*c);
+        putchar('\'');
+    }
+    putchar('\n');
+}
+
+/* DIR may take the trials: it is new, an empty folder, or (--overwrite) an earlier sweep's. */
+static int check_save_dir(const sweep_spec *s) {
+    struct stat st;
+    if (stat(s->save_dir, &st) != 0)
+        return errno == ENOENT ? CLI_EXIT_OK
+                               : cli_error("sweep: --save %s: %s", s->save_dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return cli_error("sweep: --save %s: not a folder", s->save_dir);
+    char csv[PATH_MAX];
+    snprintf(csv, sizeof csv, "%s/sweep.csv", s->save_dir);
+    if (s->overwrite && access(csv, F_OK) == 0) return CLI_EXIT_OK;
+    int rc = CLI_EXIT_OK;
+    if (rmdir(s->save_dir) == 0) { /* (empty: made again below) */
+        return CLI_EXIT_OK;
+    } else if (errno == ENOTEMPTY || errno == EEXIST) {
+        rc = cli_error("sweep: --save %s: holds files%s; not putting trials there (a new or "
+                       "empty folder%s)", s->save_dir,
+                       access(csv, F_OK) == 0 ? ", an earlier sweep's" : "",
+                       access(csv, F_OK) == 0 ? ", or --overwrite to replace that sweep" : "");
+    } else {
+        rc = cli_error("sweep: --save %s: %s", s->save_dir, strerror(errno));
+    }
+    return rc;
+}
+
+/* Removes the files a trial left in the temporary folder, then the folder. */
+static void remove_tmp(const char *dir, int trials) {
+    if (!dir[0]) return;
+    char p[PATH_MAX];
+    for (int k = 1; k <= trials; k++)
+        for (int e = 0; e < 2; e++) {
+            snprintf(p, sizeof p, "%s/trial_%d.%s", dir, k, e ? "txt" : "jsonl");
+            unlink(p);
+        }
+    rmdir(dir);
+}
+
+int cmd_sweep(int argc, char **argv) {
+    sweep_spec *s = calloc(1, sizeof *s);
+    sweep_trial *tr = NULL;
+    int32_t *pick_train = NULL, *pick = NULL;
+    char tmp[PATH_MAX] = "", dirs[3 * PATH_MAX];
+    if (!s) return cli_error("sweep: out of memory");
+    long want = 0, combos = 0, n = 0;
+    uint64_t seed = 0;
+    const char *objective = NULL;
+    int rc = parse_sweep(argc, argv, s, &want, &seed, &objective), ran = 0, interrupted = 0;
+    int acc = 0;
+    struct sigaction old_int, old_term;
+    int handlers = 0;
+    if (rc == CLI_PARSE_HELP) {
+        sweep_help(stdout);
+        rc = CLI_EXIT_OK;
+        goto done;
+    }
+    if (rc != CLI_EXIT_OK) goto done;
+    int launched = ct_dist_launched(&(int){0}, &(int){0});
+    if (launched > 1 || launched < 0) {
+        rc = cli_usage_error("sweep", "runs in one process, its trials one after another (not "
+                             "under mpirun; a trial may be: ctrain train under mpirun)");
+        goto done;
+    }
+    if (s->ndims == 0) {
+        rc = cli_usage_error("sweep", "nothing to sweep: give a flag several values (--lr "
+                             "0.05,0.1,0.5, or --optimizer sgd --optimizer adam)");
+        goto done;
+    }
+    if ((combos = combos_of(s)) < 0) {
+        rc = cli_usage_error("sweep", "more than %d combinations", SWEEP_MAX_COMBOS);
+        goto done;
+    }
+    n = want > 0 && want < combos ? want : combos;
+    if (!(tr = calloc((size_t)n, sizeof *tr))) {
+        rc = cli_error("sweep: out of memory");
+        goto done;
+    }
+    if (n < combos) { /* RandomSearch: n of them, drawn by the seeded split's permutation */
+        ct_status st = ct_split_indices(combos, n, seed, &pick_train, &pick);
+        if (st != CT_OK) {
+            rc = cli_lib_error(st);
+            goto done;
+        }
+    }
+    for (long k = 0; k < n; k++) tr[k] = (sweep_trial){.combo = (int)(pick ? pick[k] : k), .rc = -1};
+    if (s->save_dir && (rc = check_save_dir(s)) != CLI_EXIT_OK) goto done;
+    /* every trial's flags, as ctrain train will check them */
+    for (long k = 0; k < n; k++) {
+        char *args[2 * NUM_TRAIN_FLAGS + 4], what[512], prefix[600];
+        int na = trial_argv(s, tr[k].combo, (int)k + 1, NULL, dirs, args);
+        if (na < 0) {
+            rc = CLI_EXIT_USAGE;
+            goto done;
+        }
+        sweep_describe(s, tr[k].combo, what, sizeof what);
+        snprintf(prefix, sizeof prefix, "sweep: trial %ld (%s): ", k + 1, what);
+        cli_set_error_prefix(prefix);
+        int has_val = 0;
+        rc = check_trial(na, args, &has_val);
+        if (rc == CLI_EXIT_OK && !has_val)
+            rc = cli_usage_error("sweep", "--val-size 0: the trials are ranked on the "
+                                 "validation split, and there would be none");
+        cli_set_error_prefix(NULL);
+        if (rc != CLI_EXIT_OK) goto done;
+    }
+    if (!objective) objective = s->monitor ? s->monitor : "val_loss";
+    acc = strcmp(objective, "val_acc") == 0;
+    if (s->save_dir) {
+        cli_made made = {0};
+        if (cli_mkdirs(s->save_dir, &made) != 0) {
+            rc = cli_error("sweep: --save %s: cannot make the folder: %s", s->save_dir,
+                           strerror(errno));
+            goto done;
+        }
+    } else {
+        const char *t = getenv("TMPDIR");
+        snprintf(tmp, sizeof tmp, "%s/ctrain-sweep-XXXXXX", t && *t ? t : "/tmp");
+        if (!mkdtemp(tmp)) {
+            rc = cli_error("sweep: cannot make a temporary folder %s: %s", tmp, strerror(errno));
+            tmp[0] = 0;
+            goto done;
+        }
+    }
+    {
+        char grid[1024];
+        size_t len = 0;
+        for (int d = 0; d < s->ndims; d++)
+            len += (size_t)snprintf(grid + len, len < sizeof grid ? sizeof grid - len : 0,
+                                    "%s--%s (%d values)", d ? " x " : "",
+                                    s->flags[s->dims[d]].name, s->flags[s->dims[d]].nvals);
+        printf("Sweep: %ld trial%s, %s %ld combination%s of %s, ranked by %s\n", n,
+               n == 1 ? "" : "s", n < combos ? "drawn at random from the" : "all", combos,
+               combos == 1 ? "" : "s", grid, acc ? "val_acc" : "val_loss");
+        fflush(stdout);
+    }
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    handlers = 1;
+    int best = -1;
+    for (long k = 0; k < n && !g_stop; k++) {
+        sweep_trial *t = &tr[k];
+        char log[PATH_MAX], out[PATH_MAX], what[512], *args[2 * NUM_TRAIN_FLAGS + 4];
+        if (s->save_dir) {
+            snprintf(log, sizeof log, "%s/trial_%ld", s->save_dir, k + 1);
+            if (mkdir(log, 0755) != 0 && errno != EEXIST) {
+                rc = cli_error("sweep: cannot make %s: %s", log, strerror(errno));
+                break;
+            }
+            snprintf(out, sizeof out, "%s/trial_%ld/output.txt", s->save_dir, k + 1);
+        } else {
+            snprintf(out, sizeof out, "%s/trial_%ld.txt", tmp, k + 1);
+        }
+        sweep_log_path(s, tmp, k, log, sizeof log);
+        unlink(log); /* (an earlier sweep's, with --overwrite: train appends to a log) */
+        trial_argv(s, t->combo, (int)k + 1, log, dirs, args);
+        sweep_describe(s, t->combo, what, sizeof what);
+        double t0 = now_s();
+        fflush(stdout);
+        t->rc = run_child(args, out);
+        t->seconds = now_s() - t0;
+        if (t->rc < 0) {
+            rc = cli_error("sweep: trial %ld: cannot run ctrain train: %s", k + 1,
+                           strerror(errno));
+            break;
+        }
+        ran = (int)k + 1;
+        sweep_read_results(t, log, out, acc);
+        char sb[64];
+        const char *st = sweep_status(t, sb, sizeof sb);
+        if (!st && (best < 0 || sweep_better(t, &tr[best], acc))) best = (int)k;
+        printf("Trial %ld/%ld (%s): ", k + 1, n, what);
+        if (st) printf("%s, %.2f s\n", st, t->seconds);
+        else printf("%s %.4f at epoch %d (%s %.4f), %.2f s; best so far: trial %d\n",
+                    acc ? "val_acc" : "val_loss", acc ? t->val_acc : t->val_loss, t->best_epoch,
+                    acc ? "val_loss" : "val_acc", acc ? t->val_loss : t->val_acc, t->seconds,
+                    best + 1);
+        fflush(stdout);
+        if (t->rc == CLI_EXIT_INTERRUPTED || t->rc == 128 + SIGINT || t->rc == 128 + SIGTERM) {
+            interrupted = 1;
+            break;
+        }
+        if (t->rc != 0 && !t->diverged && (t->rc == CLI_EXIT_USAGE || t->epochs == 0)) {
+            rc = cli_error("sweep: trial %ld failed before its first epoch ended (exit %d, its "
+                           "message above); the sweep stops", k + 1, t->rc);
+            break;
+        }
+    }
+    if (g_stop) interrupted = 1;
+    int *ord = ran > 0 ? malloc(2 * (size_t)ran * sizeof *ord) : NULL;
+    if (ran > 0 && !ord) {
+        rc = cli_error("sweep: out of memory");
+        ran = 0;
+    }
+    if (ran > 0) {
+        sweep_rank(tr, ran, acc, ord, ord + ran);
+        FILE *csv = NULL;
+        char csv_path[PATH_MAX], csv_tmp[PATH_MAX + 8];
+        if (s->save_dir) {
+            snprintf(csv_path, sizeof csv_path, "%s/sweep.csv", s->save_dir);
+            snprintf(csv_tmp, sizeof csv_tmp, "%s.tmp", csv_path);
+            if (!(csv = fopen(csv_tmp, "w")))
+                rc = cli_error("sweep: cannot write %s: %s", csv_tmp, strerror(errno));
+        }
+        sweep_print_table(s, tr, ord, ran, acc, csv);
+        if (csv && (fclose(csv) != 0 || rename(csv_tmp, csv_path) != 0)) {
+            rc = cli_error("sweep: cannot write %s: %s", csv_path, strerror(errno));
+            unlink(csv_tmp);
+        }
+        if (s->plot_dir && sweep_plot(s, tmp, tr, ord, ran, acc) != CLI_EXIT_OK && !rc)
+            rc = CLI_EXIT_ERROR;
+    }
+    free(ord);
+    if (best >= 0) {
+        char what[512], *args[2 * NUM_TRAIN_FLAGS + 4];
+        const sweep_trial *t = &tr[best];
+        sweep_describe(s, t->combo, what, sizeof what);
+        printf("\nBest: trial %d (%s): %s %.4f at epoch %d, %s %.4f\n", best + 1, what,
+               acc ? "val_acc" : "val_loss", acc ? t->val_acc : t->val_loss, t->best_epoch,
+               acc ? "val_loss" : "val_acc", acc ? t->val_loss : t->val_acc);
+        trial_argv(s, t->combo, best + 1, NULL, dirs, args);
+        print_command(args);
+        if (t->test_line[0]) printf("%s\n", t->test_line);
+        if (s->save_dir)
+            printf("Saved: %s/trial_K for each trial K (checkpoints, log.jsonl, output.txt), the "
+                   "table in %s/sweep.csv\n", s->save_dir, s->save_dir);
+    } else if (rc == CLI_EXIT_OK && !interrupted) {
+        rc = cli_error("sweep: no trial finished (%d ran)", ran);
+    }
+    fflush(stdout);
+    if (interrupted && rc == CLI_EXIT_OK) {
+        fprintf(stderr, "ctrain: sweep: interrupted after %d of %ld trials\n", ran, n);
+        rc = CLI_EXIT_INTERRUPTED;
+    }
+done:
+    if (handlers) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
+    remove_tmp(tmp, (int)n);
+    for (int i = 0; i < s->nowned; i++) free(s->owned[i]);
+    free(s);
+    free(tr);
+    free(pick_train);
+    free(pick);
+    return rc;
+}

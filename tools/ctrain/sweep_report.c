@@ -1,0 +1,201 @@
+/*
+ * sweep_report.c — ctrain sweep's results: each trial's epochs read back from the --log it was
+ * given, the trials ranked by the objective, and the table printed, saved as CSV (--save) and
+ * drawn (--plot); see sweep.h.
+ */
+#include "sweep.h"
+#include "cli.h"
+
+#include "ctrain.h"
+#include "ctrain/io.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The number after "key": in a log line (NAN when absent or null). */
+static double json_number(const char *line, const char *key) {
+    char pat[32];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(line, pat);
+    if (!p) return NAN;
+    p += strlen(pat);
+    char *end;
+    double v = strtod(p, &end);
+    return end == p ? NAN : v;
+}
+
+void sweep_read_results(sweep_trial *t, const char *log_path, const char *out_path, int acc) {
+    t->epochs = 0;
+    t->best_epoch = -1;
+    FILE *f = fopen(log_path, "r");
+    char line[1024];
+    while (f && fgets(line, sizeof line, f)) {
+        double loss = json_number(line, "val_loss"), a = json_number(line, "val_acc");
+        double e = json_number(line, "epoch");
+        t->epochs++;
+        if (!isfinite(loss) || !isfinite(json_number(line, "train_loss"))) t->diverged = 1;
+        if (!isfinite(loss) || !isfinite(a)) continue;
+        if (t->best_epoch < 0 || (acc ? a > t->val_acc : loss < t->val_loss)) {
+            t->best_epoch = (int)e;
+            t->val_loss = loss;
+            t->val_acc = a;
+        }
+    }
+    if (f) fclose(f);
+    t->test_line[0] = 0;
+    if (!(f = fopen(out_path, "r"))) return;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "test_loss: ", 11) == 0) {
+            line[strcspn(line, "\n")] = 0;
+            snprintf(t->test_line, sizeof t->test_line, "%s", line);
+        }
+    fclose(f);
+}
+
+/* the table                                                                                   */
+
+int sweep_better(const sweep_trial *a, const sweep_trial *b, int acc) {
+    int oka = a->rc == 0 && a->best_epoch >= 0, okb = b->rc == 0 && b->best_epoch >= 0;
+    if (oka != okb) return oka;
+    if (!oka) return 0;
+    return acc ? a->val_acc > b->val_acc : a->val_loss < b->val_loss;
+}
+
+const char *sweep_status(const sweep_trial *t, char *buf, size_t bytes) {
+    if (t->rc == 0 && t->best_epoch >= 0) return NULL;
+    if (t->rc < 0) snprintf(buf, bytes, "not run");
+    else if (t->diverged) snprintf(buf, bytes, "diverged (NaN) after %d epoch%s", t->epochs,
+                                   t->epochs == 1 ? "" : "s");
+    else if (t->rc == CLI_EXIT_INTERRUPTED) snprintf(buf, bytes, "interrupted");
+    else snprintf(buf, bytes, "failed (exit %d)", t->rc);
+    return buf;
+}
+
+/* ord[0, ran): the trials best first (a stable merge sort: the earlier of equals first). */
+void sweep_rank(const sweep_trial *tr, int ran, int acc, int *ord, int *work) {
+    for (int i = 0; i < ran; i++) ord[i] = i;
+    for (int w = 1; w < ran; w *= 2) {
+        for (int lo = 0; lo < ran; lo += 2 * w) {
+            int mid = lo + w < ran ? lo + w : ran, hi = lo + 2 * w < ran ? lo + 2 * w : ran;
+            int a = lo, b = mid, k = lo;
+            while (a < mid || b < hi)
+                work[k++] = b >= hi || (a < mid && !sweep_better(&tr[ord[b]], &tr[ord[a]], acc))
+                                ? ord[a++] : ord[b++];
+        }
+        memcpy(ord, work, (size_t)ran * sizeof *ord);
+    }
+}
+
+void sweep_print_table(const sweep_spec *s, const sweep_trial *tr, const int *ord, int ran,
+                        int acc, FILE *csv) {
+    int w[NUM_TRAIN_FLAGS];
+    for (int d = 0; d < s->ndims; d++) {
+        const sweep_flag *f = &s->flags[s->dims[d]];
+        w[d] = (int)strlen(f->name) + 2;
+        for (int v = 0; v < f->nvals; v++)
+            if ((int)strlen(f->vals[v]) > w[d]) w[d] = (int)strlen(f->vals[v]);
+    }
+    printf("\nTrials ranked by %s (%s at each trial's best epoch):\n", acc ? "val_acc" : "val_loss",
+           acc ? "the highest" : "the lowest");
+    printf("rank  trial");
+    for (int d = 0; d < s->ndims; d++) printf("  --%-*s", w[d] - 2, s->flags[s->dims[d]].name);
+    printf("  epoch  val_loss  val_acc  seconds\n");
+    if (csv) {
+        fprintf(csv, "rank,trial");
+        for (int d = 0; d < s->ndims; d++) fprintf(csv, ",%s", s->flags[s->dims[d]].name);
+        fprintf(csv, ",status,best_epoch,val_loss,val_acc,epochs,seconds\n");
+    }
+    for (int r = 0; r < ran; r++) {
+        const sweep_trial *t = &tr[ord[r]];
+        char sb[64];
+        const char *st = sweep_status(t, sb, sizeof sb);
+        char rank[16];
+        snprintf(rank, sizeof rank, "%d", r + 1);
+        printf("%-4s  %5d", st ? "-" : rank, ord[r] + 1);
+        for (int d = 0; d < s->ndims; d++)
+            printf("  %-*s", w[d], sweep_value_of(s, t->combo, s->dims[d]));
+        if (st) printf("  %s\n", st);
+        else printf("  %5d  %8.4f  %7.4f  %7.2f\n", t->best_epoch, t->val_loss, t->val_acc,
+                    t->seconds);
+        if (!csv) continue;
+        fprintf(csv, "%s,%d", st ? "" : rank, ord[r] + 1);
+        for (int d = 0; d < s->ndims; d++) {
+            const char *v = sweep_value_of(s, t->combo, s->dims[d]);
+            if (strpbrk(v, ",\"")) { /* RFC 4180: quoted, quotes doubled */
+                fputc(',', csv);
+                fputc('"', csv);
+                for (const char *c = v; *c; c++) {
+                    if (*c == '"') fputc('"', csv);
+                    fputc(*c, csv);
+                }
+                fputc('"', csv);
+            } else {
+                fprintf(csv, ",%s", v);
+            }
+        }
+        if (st) fprintf(csv, ",%s,,,,%d,%.3f\n", st, t->epochs, t->seconds);
+        else fprintf(csv, ",ok,%d,%.17g,%.17g,%d,%.3f\n", t->best_epoch, t->val_loss, t->val_acc,
+                     t->epochs, t->seconds);
+    }
+}
+
+/* The trial's log: DIR/trial_K/log.jsonl with --save, else in the temporary folder. */
+void sweep_log_path(const sweep_spec *s, const char *tmp, long k, char *out, size_t bytes) {
+    if (s->save_dir) snprintf(out, bytes, "%s/trial_%ld/log.jsonl", s->save_dir, k + 1);
+    else snprintf(out, bytes, "%s/trial_%ld.jsonl", tmp, k + 1);
+}
+
+#define SWEEP_PLOTTED 10 /* curves in sweep.png: the best trials (one colour each) */
+
+/* --plot DIR: DIR/sweep.png, the objective over the epochs of the best finished trials. */
+int sweep_plot(const sweep_spec *s, const char *tmp, const sweep_trial *tr,
+                      const int *ord, int ran, int acc) {
+    ct_series ser[SWEEP_PLOTTED];
+    char label[SWEEP_PLOTTED][160];
+    double *xs[SWEEP_PLOTTED] = {0}, *ys[SWEEP_PLOTTED] = {0};
+    int n = 0, rc = CLI_EXIT_OK;
+    for (int r = 0; r < ran && n < SWEEP_PLOTTED; r++) {
+        const sweep_trial *t = &tr[ord[r]];
+        char sb[64], path[PATH_MAX], line[1024], what[128];
+        if (sweep_status(t, sb, sizeof sb)) break; /* (ranked last) */
+        xs[n] = malloc((size_t)t->epochs * sizeof(double));
+        ys[n] = malloc((size_t)t->epochs * sizeof(double));
+        if (!xs[n] || !ys[n]) {
+            rc = cli_error("sweep: out of memory");
+            n++;
+            break;
+        }
+        sweep_log_path(s, tmp, ord[r], path, sizeof path);
+        FILE *f = fopen(path, "r");
+        int m = 0;
+        while (f && m < t->epochs && fgets(line, sizeof line, f)) {
+            xs[n][m] = json_number(line, "epoch");
+            ys[n][m++] = json_number(line, acc ? "val_acc" : "val_loss");
+        }
+        if (f) fclose(f);
+        sweep_describe(s, t->combo, what, sizeof what);
+        snprintf(label[n], sizeof label[n], "%d. trial %d: %s", r + 1, ord[r] + 1, what);
+        ser[n] = (ct_series){label[n], xs[n], ys[n], m};
+        n++;
+    }
+    char png[PATH_MAX], title[96];
+    snprintf(png, sizeof png, "%s/sweep.png", s->plot_dir);
+    if (rc == CLI_EXIT_OK && n > 0) {
+        if (n == ran) snprintf(title, sizeof title, "%s of each trial", acc ? "val_acc" : "val_loss");
+        else snprintf(title, sizeof title, "%s of the best %d trials", acc ? "val_acc" : "val_loss",
+                      n);
+        ct_status st = cli_check_png_out("--plot", png) == CLI_EXIT_OK
+                           ? ct_plot_png(png, title, "epoch", acc ? "val_acc" : "val_loss", ser, n,
+                                         800, 500)
+                           : CT_ERR_IO;
+        if (st != CT_OK) rc = CLI_EXIT_ERROR;
+        if (st != CT_OK && st != CT_ERR_IO) cli_lib_error(st);
+    }
+    for (int i = 0; i < n; i++) {
+        free(xs[i]);
+        free(ys[i]);
+    }
+    return rc;
+}
