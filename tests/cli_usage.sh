@@ -74,9 +74,10 @@ done
 run help train
 [ "$rc" -eq 0 ] && grep -q -- '--batch-size' <<<"$out" && ok "ctrain help train -> train help" ||
     bad "ctrain help train -> exit $rc"
-# README.md pastes `ctrain --help` and `ctrain help train` whole: they must be the binary's
+# README.md pastes `ctrain --help`, `ctrain help train` and `ctrain help sweep` whole: they must
+# be the binary's
 readme="${CTRAIN_SOURCE_DIR:-$(dirname "$0")/..}/README.md"
-for page in "--help|^ctrain [0-9]" "help train|^usage: ctrain train"; do
+for page in "--help|^ctrain [0-9]" "help train|^usage: ctrain train" "help sweep|^usage: ctrain sweep"; do
     args=${page%%|*} first=${page#*|}
     run $args
     awk -v first="$first" '$0 ~ first { f = 1 } f && /^```/ { exit } f' "$readme" >"$tmp/readme"
