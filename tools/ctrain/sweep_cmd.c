@@ -563,6 +563,9 @@ int cmd_sweep(int argc, char **argv) {
         }
     }
     if (g_stop) interrupted = 1;
+    const int ran_all = ran;
+    if (best < 0 && !interrupted && rc != CLI_EXIT_OK) ran = 0; /* (stopped by an error before
+                                                                * any finished: no table) */
     int *ord = ran > 0 ? malloc(2 * (size_t)ran * sizeof *ord) : NULL;
     if (ran > 0 && !ord) {
         rc = cli_error("sweep: out of memory");
@@ -601,7 +604,7 @@ int cmd_sweep(int argc, char **argv) {
             printf("Saved: %s/trial_K for each trial K (checkpoints, log.jsonl, output.txt), the "
                    "table in %s/sweep.csv\n", s->save_dir, s->save_dir);
     } else if (rc == CLI_EXIT_OK && !interrupted) {
-        rc = cli_error("sweep: no trial finished (%d ran)", ran);
+        rc = cli_error("sweep: no trial finished (%d ran)", ran_all);
     }
     fflush(stdout);
     if (interrupted && rc == CLI_EXIT_OK) {
