@@ -115,19 +115,31 @@ run sweep --lr 0.1,1e30 --epochs 2 "${D[@]}"
     bad "sweep with a diverging trial -> exit $rc: $out $err"
 
 # ------------------------------------------------------------------ SIGTERM
-"$CT" sweep --lr 0.1,0.2 --epochs 100000 "${D[@]}" --save "$tmp/term" >"$tmp/term.out" 2>"$tmp/term.err" &
-pid=$!
-for _ in $(seq 1 300); do [ -s "$tmp/term/trial_1/log.jsonl" ] && break; sleep 0.1; done
-kill -TERM "$pid"
-wait "$pid"
-rc=$?
-if [ "$rc" -eq 130 ] && grep -q '^Trial 1/2 (--lr 0.1): interrupted' "$tmp/term.out" &&
-    ! grep -q '^Trial 2/2' "$tmp/term.out" && grep -q 'sweep: interrupted after 1 of 2 trials' "$tmp/term.err" &&
-    [ -f "$tmp/term/trial_1/train_state.safetensors" ] && [ -f "$tmp/term/sweep.csv" ]; then
-    ok "SIGTERM: the running trial checkpointed, no other started, the table written, exit 130"
-else
-    bad "SIGTERM to a sweep -> exit $rc: $(cat "$tmp/term.out" "$tmp/term.err")"
-fi
+# to the sweep alone (kill PID), and to its process group (GNU timeout, docker stop, systemd):
+# each trial runs in a group of its own, so that it gets the signal once, from the sweep, and
+# checkpoints (twice, ctrain train's handler would end it at once, unsaved)
+for how in alone group; do
+    rm -rf "$tmp/term"
+    setsid "$CT" sweep --lr 0.1,0.2 --epochs 100000 "${D[@]}" --save "$tmp/term" >"$tmp/term.out" 2>"$tmp/term.err" &
+    pid=$!
+    for _ in $(seq 1 300); do [ -s "$tmp/term/trial_1/log.jsonl" ] && break; sleep 0.1; done
+    if [ "$how" = alone ]; then kill -TERM "$pid"; else kill -TERM -- "-$pid"; fi
+    wait "$pid"
+    rc=$?
+    if [ "$rc" -eq 130 ] && grep -q '^Trial 1/2 (--lr 0.1): interrupted' "$tmp/term.out" &&
+        ! grep -q '^Trial 2/2' "$tmp/term.out" && grep -q 'sweep: interrupted after 1 of 2 trials' "$tmp/term.err" &&
+        grep -q "saved to $tmp/term/trial_1" "$tmp/term.err" &&
+        [ -f "$tmp/term/trial_1/train_state.safetensors" ] && [ -f "$tmp/term/sweep.csv" ]; then
+        ok "SIGTERM ($how): the running trial checkpointed, no other started, the table written, exit 130"
+    else
+        bad "SIGTERM ($how) to a sweep -> exit $rc: $(cat "$tmp/term.out" "$tmp/term.err")"
+    fi
+done
+done_epochs=$(grep -c '' "$tmp/term/trial_1/log.jsonl")
+run train --resume "$tmp/term/trial_1" --epochs $((done_epochs + 1))
+[ "$rc" -eq 0 ] && grep -q "^Epoch \[$done_epochs\], val_loss" <<<"$out" &&
+    ok "the interrupted trial resumes: ctrain train --resume finishes its epoch $done_epochs" ||
+    bad "resume of the interrupted trial -> exit $rc: $err"
 
 # ------------------------------------------------------------------ refusals
 run sweep --lr 0.1,abc --epochs 1 "${D[@]}"
@@ -142,6 +154,7 @@ for args in "--resume $tmp/s1/trial_1|--resume: not in a sweep" "--log x.jsonl|-
     "--lr-find|--lr-find: not in a sweep" "--lr 0.1|nothing to sweep" "--val-size 0|--val-size 0: the trials are ranked on the validation split" \
     "--dataset mnist --dataset fashion-mnist|--dataset: one value for every trial" "--lr 0.1,0.1|--lr: 0.1 given twice" \
     "--trials 0|--trials: expected a positive count" "--objective acc|--objective: expected val_loss or val_acc" \
+    "--sweep-seed 3|--sweep-seed: seeds the draw of --trials N" "--plot --quiet|--plot: needs a value" \
     "--no-such 1|--no-such: no such flag" "--nesterov --nesterov|--nesterov: given twice" "x.png|x.png: not a flag"; do
     read -r -a a <<<"${args%%|*}"
     [[ "${args%%|*}" == --lr\ * || "${args%%|*}" == --val-size* ]] || a+=(--lr 0.1,0.2)
@@ -150,6 +163,18 @@ for args in "--resume $tmp/s1/trial_1|--resume: not in a sweep" "--log x.jsonl|-
     [ "$rc" -eq 2 ] && [ "$(grep -c '' <<<"$err")" -eq 1 ] && grep -qF -- "${args#*|}" <<<"$err" && [ -z "$out" ] &&
         ok "sweep ${a[*]} -> exit 2: $err" || bad "sweep ${a[*]} -> exit $rc: $out $err"
 done
+mkdir -p "$tmp/pl" && echo notes >"$tmp/pl/sweep.png"
+run sweep --lr 0.1,0.2 --epochs 1 "${D[@]}" --plot "$tmp/pl"
+[ "$rc" -eq 1 ] && grep -q -- "--plot $tmp/pl/sweep.png: exists and is not a PNG" <<<"$err" && [ ! -e "$tmp/pl/trial_1" ] &&
+    [ "$(cat "$tmp/pl/sweep.png")" = notes ] && ok "--plot DIR whose sweep.png is no picture: exit 1 before any trial" ||
+    bad "--plot over a non-PNG sweep.png -> exit $rc: $err $(ls "$tmp/pl")"
+mkdir "$tmp/empty" && chmod 700 "$tmp/empty"
+run sweep --lr 0.1,abc --epochs 1 "${D[@]}" --save "$tmp/empty"
+[ "$rc" -eq 2 ] && [ -d "$tmp/empty" ] && ok "--save into an empty folder, a bad value: the folder stays" ||
+    bad "--save empty folder + bad value -> exit $rc, $(ls -ld "$tmp/empty" 2>&1)"
+run sweep --lr 0.1,0.2 --epochs 1 "${D[@]}" --save "$tmp/empty"
+[ "$rc" -eq 0 ] && [ "$(stat -c %a "$tmp/empty")" = 700 ] && [ -f "$tmp/empty/sweep.csv" ] &&
+    ok "--save into an empty folder: used as it is (its mode kept)" || bad "--save into an empty folder -> exit $rc: $err"
 mkdir "$tmp/used" && echo keep >"$tmp/used/notes.txt"
 run sweep --lr 0.1,0.2 --epochs 1 "${D[@]}" --save "$tmp/used"
 [ "$rc" -eq 1 ] && grep -q -- "--save $tmp/used: holds files; not putting trials there" <<<"$err" &&

@@ -21,6 +21,7 @@
 
 #include "ctrain.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -43,11 +44,13 @@ extern char **environ;
 static volatile sig_atomic_t g_stop;   /* SIGINT/SIGTERM: no trial after the current one */
 static volatile sig_atomic_t g_child;  /* the trial running (0: none) */
 
+/* Each trial runs in a process group of its own, so that a signal reaches it once, from here,
+ * however it was sent (a terminal's Ctrl-C, GNU timeout's SIGTERM to the group, a kill of this
+ * process alone): it stops after its current step and checkpoints, as ctrain train does; a
+ * second Ctrl-C passed on ends it at once, as ctrain train's second Ctrl-C does. */
 static void on_signal(int sig) {
     g_stop = sig;
-    /* a terminal's Ctrl-C reaches the trial too (one process group); a SIGTERM to this process
-     * alone is passed on, and the trial stops after its current step as ctrain train does */
-    if (sig == SIGTERM && g_child > 0) kill((pid_t)g_child, SIGTERM);
+    if (g_child > 0) kill((pid_t)g_child, sig);
 }
 
 void sweep_help(FILE *f) {
@@ -58,10 +61,11 @@ void sweep_help(FILE *f) {
           "ranks the runs (trials) by --objective at each one's best epoch on the\n"
           "validation split. A flag given more than once takes each value in turn\n"
           "(--optimizer sgd --optimizer adam); a number's flag (and --val-size) also takes\n"
-          "a list of them (--lr 0.05,0.1,0.5). The other flags are the same in every trial:\n"
-          "the same data, split and --seed (unless --seed itself is swept: --seed 1,2,3\n"
-          "measures the spread of one setting). Every trial's flags are checked before the\n"
-          "first runs.\n"
+          "a list of them (--lr 0.05,0.1,0.5); --data, --dataset, --device, --threads,\n"
+          "--monitor and the output folders take one. The other flags are the same in every\n"
+          "trial: the same data, split and --seed (unless --seed itself is swept: --seed\n"
+          "1,2,3 measures the spread of one setting). Every trial's flags are checked before\n"
+          "the first runs.\n"
           "\n"
           "Prints a line per trial as it ends, then the trials ranked, the best one's\n"
           "command and its test line (as ctrain train printed it: the test set is never used\n"
@@ -145,7 +149,7 @@ static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint6
         memcpy(name, a + 2, len);
         name[len] = 0;
         if (strcmp(name, "objective") == 0) {
-            val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+            val = eq ? eq + 1 : i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 ? argv[++i] : NULL;
             if (!val || (strcmp(val, "val_loss") != 0 && strcmp(val, "val_acc") != 0))
                 return cli_usage_error("sweep", "--objective: expected val_loss or val_acc, got "
                                        "%s%s%s", val ? "\"" : "no value", val ? val : "",
@@ -154,7 +158,7 @@ static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint6
             continue;
         }
         if (strcmp(name, "trials") == 0 || strcmp(name, "sweep-seed") == 0) {
-            val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+            val = eq ? eq + 1 : i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 ? argv[++i] : NULL;
             long v;
             if (!val || cli_parse_long(val, strcmp(name, "trials") == 0 ? 1 : 0, LONG_MAX, &v))
                 return cli_usage_error("sweep", "--%s: expected %s, got %s%s%s", name,
@@ -191,7 +195,7 @@ static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint6
             if (eq) return cli_usage_error("sweep", "--%s: takes no value", name);
             continue;
         }
-        val = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+        val = eq ? eq + 1 : i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 ? argv[++i] : NULL;
         if (!val) return cli_usage_error("sweep", "--%s: needs a value", name);
         if ((numeric(f->kind) || strcmp(name, "val-size") == 0) && strchr(val, ',')) {
             char *copy = strdup(val);
@@ -261,8 +265,10 @@ static int trial_argv(const sweep_spec *s, long combo, int k, const char *log_pa
         if (strcmp(f->name, "plot") == 0) dir = dir_buf + PATH_MAX;
         if (strcmp(f->name, "tensorboard") == 0) dir = dir_buf + 2 * PATH_MAX;
         if (dir) {
-            if (snprintf(dir, PATH_MAX, "%s/trial_%d", v, k) >= PATH_MAX)
-                return cli_usage_error("sweep", "--%s %s: too long a path", f->name, v);
+            if (snprintf(dir, PATH_MAX, "%s/trial_%d", v, k) >= PATH_MAX) {
+                cli_usage_error("sweep", "--%s %s: too long a path", f->name, v);
+                return -1;
+            }
             v = dir;
         }
         out[n++] = (char *)v;
@@ -315,21 +321,34 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Runs ctrain train with argv, its stdout into out_path; the exit status (128 + signal when
- * one ended it; -1 when it could not start). */
+/* Runs ctrain train with argv in a process group of its own, its stdout into out_path; the exit
+ * status (128 + signal when one ended it), -1 when it could not start, -2 when a signal came
+ * first (SIGINT and SIGTERM are blocked from that check until g_child is set, so that none is
+ * lost in between). */
 static int run_child(char **argv, const char *out_path) {
+    sigset_t sigs, old;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigprocmask(SIG_BLOCK, &sigs, &old);
+    if (g_stop) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return -2;
+    }
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
-    if (posix_spawn_file_actions_init(&fa)) return -1;
+    if (posix_spawn_file_actions_init(&fa)) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return -1;
+    }
     posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path, O_WRONLY | O_CREAT | O_TRUNC,
                                      0644);
     posix_spawnattr_init(&at);
-    sigset_t def;
-    sigemptyset(&def);
-    sigaddset(&def, SIGINT);
-    sigaddset(&def, SIGTERM);
-    posix_spawnattr_setsigdefault(&at, &def);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setsigdefault(&at, &sigs); /* (this process handles them) */
+    posix_spawnattr_setsigmask(&at, &old);
+    posix_spawnattr_setpgroup(&at, 0);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETPGROUP);
     char *args[2 * NUM_TRAIN_FLAGS + 8];
     args[0] = "ctrain";
     int n = 1;
@@ -339,11 +358,12 @@ static int run_child(char **argv, const char *out_path) {
     int err = posix_spawn(&pid, "/proc/self/exe", &fa, &at, args, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
+    if (!err) g_child = pid;
+    sigprocmask(SIG_SETMASK, &old, NULL); /* (a signal held meanwhile is passed on now) */
     if (err) {
         errno = err;
         return -1;
     }
-    g_child = pid;
     int st;
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR) {
@@ -374,28 +394,31 @@ static void print_command(char **argv) {
     putchar('\n');
 }
 
-/* DIR may take the trials: it is new, an empty folder, or (--overwrite) an earlier sweep's. */
+/* DIR may take the trials: it is new, an empty folder, or (--overwrite) an earlier sweep's: a
+ * folder of nothing but its trial_K folders and sweep.csv. */
 static int check_save_dir(const sweep_spec *s) {
     struct stat st;
     if (stat(s->save_dir, &st) != 0)
         return errno == ENOENT ? CLI_EXIT_OK
                                : cli_error("sweep: --save %s: %s", s->save_dir, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return cli_error("sweep: --save %s: not a folder", s->save_dir);
-    char csv[PATH_MAX];
-    snprintf(csv, sizeof csv, "%s/sweep.csv", s->save_dir);
-    if (s->overwrite && access(csv, F_OK) == 0) return CLI_EXIT_OK;
-    int rc = CLI_EXIT_OK;
-    if (rmdir(s->save_dir) == 0) { /* (empty: made again below) */
-        return CLI_EXIT_OK;
-    } else if (errno == ENOTEMPTY || errno == EEXIST) {
-        rc = cli_error("sweep: --save %s: holds files%s; not putting trials there (a new or "
-                       "empty folder%s)", s->save_dir,
-                       access(csv, F_OK) == 0 ? ", an earlier sweep's" : "",
-                       access(csv, F_OK) == 0 ? ", or --overwrite to replace that sweep" : "");
-    } else {
-        rc = cli_error("sweep: --save %s: %s", s->save_dir, strerror(errno));
+    DIR *d = opendir(s->save_dir);
+    if (!d) return cli_error("sweep: --save %s: %s", s->save_dir, strerror(errno));
+    int entries = 0, others = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        entries++;
+        int k = 0, end = 0;
+        if (strcmp(e->d_name, "sweep.csv") != 0 && strcmp(e->d_name, "sweep.csv.tmp") != 0 &&
+            strcmp(e->d_name, "sweep.png") != 0 &&
+            !(sscanf(e->d_name, "trial_%d%n", &k, &end) == 1 && !e->d_name[end] && k > 0))
+            others++;
     }
-    return rc;
+    closedir(d);
+    if (entries == 0 || (s->overwrite && others == 0)) return CLI_EXIT_OK;
+    return cli_error("sweep: --save %s: holds files%s; not putting trials there (a new or empty "
+                     "folder%s)", s->save_dir, others ? "" : ", an earlier sweep's",
+                     others ? "" : ", or --overwrite to replace that sweep");
 }
 
 /* Removes the files a trial left in the temporary folder, then the folder. */
@@ -417,11 +440,11 @@ int cmd_sweep(int argc, char **argv) {
     char tmp[PATH_MAX] = "", dirs[3 * PATH_MAX];
     if (!s) return cli_error("sweep: out of memory");
     long want = 0, combos = 0, n = 0;
-    uint64_t seed = 0;
+    uint64_t seed = UINT64_MAX; /* (not given) */
     const char *objective = NULL;
     int rc = parse_sweep(argc, argv, s, &want, &seed, &objective), ran = 0, interrupted = 0;
     int acc = 0;
-    struct sigaction old_int, old_term;
+    struct sigaction old_int, old_term, old_ttou;
     int handlers = 0;
     if (rc == CLI_PARSE_HELP) {
         sweep_help(stdout);
@@ -429,6 +452,12 @@ int cmd_sweep(int argc, char **argv) {
         goto done;
     }
     if (rc != CLI_EXIT_OK) goto done;
+    if (seed != UINT64_MAX && want == 0) {
+        rc = cli_usage_error("sweep", "--sweep-seed: seeds the draw of --trials N (none given: "
+                             "every combination runs, in order)");
+        goto done;
+    }
+    if (seed == UINT64_MAX) seed = 0;
     int launched = ct_dist_launched(&(int){0}, &(int){0});
     if (launched > 1 || launched < 0) {
         rc = cli_usage_error("sweep", "runs in one process, its trials one after another (not "
@@ -458,6 +487,13 @@ int cmd_sweep(int argc, char **argv) {
     }
     for (long k = 0; k < n; k++) tr[k] = (sweep_trial){.combo = (int)(pick ? pick[k] : k), .rc = -1};
     if (s->save_dir && (rc = check_save_dir(s)) != CLI_EXIT_OK) goto done;
+    if (s->plot_dir) { /* DIR/sweep.png, drawn at the end, may replace only a picture */
+        char png[PATH_MAX];
+        struct stat st;
+        snprintf(png, sizeof png, "%s/sweep.png", s->plot_dir);
+        if (stat(s->plot_dir, &st) == 0 && (rc = cli_check_png_out("plot", png)) != CLI_EXIT_OK)
+            goto done;
+    }
     /* every trial's flags, as ctrain train will check them */
     for (long k = 0; k < n; k++) {
         char *args[2 * NUM_TRAIN_FLAGS + 4], what[512], prefix[600];
@@ -481,9 +517,8 @@ int cmd_sweep(int argc, char **argv) {
     acc = strcmp(objective, "val_acc") == 0;
     if (s->save_dir) {
         cli_made made = {0};
-        if (cli_mkdirs(s->save_dir, &made) != 0) {
-            rc = cli_error("sweep: --save %s: cannot make the folder: %s", s->save_dir,
-                           strerror(errno));
+        if (cli_mkdirs(s->save_dir, &made) != 0) { /* (said why) */
+            rc = CLI_EXIT_ERROR;
             goto done;
         }
     } else {
@@ -512,6 +547,12 @@ int cmd_sweep(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    /* a trial's group is not the terminal's foreground: with `stty tostop` its progress bar
+     * would stop it (SIGTTOU) but for this, which it inherits */
+    struct sigaction ign = {0};
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGTTOU, &ign, &old_ttou);
     handlers = 1;
     int best = -1;
     for (long k = 0; k < n && !g_stop; k++) {
@@ -529,12 +570,23 @@ int cmd_sweep(int argc, char **argv) {
         }
         sweep_log_path(s, tmp, k, log, sizeof log);
         unlink(log); /* (an earlier sweep's, with --overwrite: train appends to a log) */
-        trial_argv(s, t->combo, (int)k + 1, log, dirs, args);
+        if (trial_argv(s, t->combo, (int)k + 1, log, dirs, args) < 0) { /* (checked above) */
+            rc = CLI_EXIT_USAGE;
+            break;
+        }
         sweep_describe(s, t->combo, what, sizeof what);
         double t0 = now_s();
         fflush(stdout);
         t->rc = run_child(args, out);
         t->seconds = now_s() - t0;
+        if (t->rc == -2) { /* (a signal before it started: not run) */
+            t->rc = -1;
+            if (s->save_dir) {
+                snprintf(log, sizeof log, "%s/trial_%ld", s->save_dir, k + 1);
+                rmdir(log);
+            }
+            break;
+        }
         if (t->rc < 0) {
             rc = cli_error("sweep: trial %ld: cannot run ctrain train: %s", k + 1,
                            strerror(errno));
@@ -552,7 +604,7 @@ int cmd_sweep(int argc, char **argv) {
                     acc ? "val_loss" : "val_acc", acc ? t->val_loss : t->val_acc, t->seconds,
                     best + 1);
         fflush(stdout);
-        if (t->rc == CLI_EXIT_INTERRUPTED || t->rc == 128 + SIGINT || t->rc == 128 + SIGTERM) {
+        if (g_stop || t->rc == CLI_EXIT_INTERRUPTED) {
             interrupted = 1;
             break;
         }
@@ -597,8 +649,7 @@ int cmd_sweep(int argc, char **argv) {
         printf("\nBest: trial %d (%s): %s %.4f at epoch %d, %s %.4f\n", best + 1, what,
                acc ? "val_acc" : "val_loss", acc ? t->val_acc : t->val_loss, t->best_epoch,
                acc ? "val_loss" : "val_acc", acc ? t->val_loss : t->val_acc);
-        trial_argv(s, t->combo, best + 1, NULL, dirs, args);
-        print_command(args);
+        if (trial_argv(s, t->combo, best + 1, NULL, dirs, args) >= 0) print_command(args);
         if (t->test_line[0]) printf("%s\n", t->test_line);
         if (s->save_dir)
             printf("Saved: %s/trial_K for each trial K (checkpoints, log.jsonl, output.txt), the "
@@ -615,6 +666,7 @@ done:
     if (handlers) {
         sigaction(SIGINT, &old_int, NULL);
         sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGTTOU, &old_ttou, NULL);
     }
     remove_tmp(tmp, (int)n);
     for (int i = 0; i < s->nowned; i++) free(s->owned[i]);

@@ -123,7 +123,7 @@ void sweep_print_table(const sweep_spec *s, const sweep_trial *tr, const int *or
         fprintf(csv, "%s,%d", st ? "" : rank, ord[r] + 1);
         for (int d = 0; d < s->ndims; d++) {
             const char *v = sweep_value_of(s, t->combo, s->dims[d]);
-            if (strpbrk(v, ",\"")) { /* RFC 4180: quoted, quotes doubled */
+            if (strpbrk(v, ",\"\r\n")) { /* RFC 4180: quoted, quotes doubled */
                 fputc(',', csv);
                 fputc('"', csv);
                 for (const char *c = v; *c; c++) {
@@ -186,12 +186,12 @@ int sweep_plot(const sweep_spec *s, const char *tmp, const sweep_trial *tr,
         if (n == ran) snprintf(title, sizeof title, "%s of each trial", acc ? "val_acc" : "val_loss");
         else snprintf(title, sizeof title, "%s of the best %d trials", acc ? "val_acc" : "val_loss",
                       n);
-        ct_status st = cli_check_png_out("--plot", png) == CLI_EXIT_OK
-                           ? ct_plot_png(png, title, "epoch", acc ? "val_acc" : "val_loss", ser, n,
-                                         800, 500)
-                           : CT_ERR_IO;
-        if (st != CT_OK) rc = CLI_EXIT_ERROR;
-        if (st != CT_OK && st != CT_ERR_IO) cli_lib_error(st);
+        rc = cli_check_png_out("plot", png);
+        ct_status st = rc == CLI_EXIT_OK ? ct_plot_png(png, title, "epoch",
+                                                       acc ? "val_acc" : "val_loss", ser, n, 800,
+                                                       500)
+                                         : CT_OK;
+        if (st != CT_OK) rc = cli_lib_error(st);
     }
     for (int i = 0; i < n; i++) {
         free(xs[i]);
