@@ -107,6 +107,17 @@ second=$(grep '^Trial ' <<<"$out" | sed 's/: .*//')
     ok "--trials 2 of 6, the same two for the same --sweep-seed: $(tr '\n' ' ' <<<"$first")" ||
     bad "--trials 2 -> exit $rc: '$first' vs '$second': $out $err"
 
+# ------------------------------------------------------------------ --jobs: trials side by side
+# the same table as one at a time (the same --threads: on the CPU the numbers depend on it)
+run sweep --lr 0.05,0.5 --hidden 16,64 --epochs 2 "${D[@]}" --threads 1
+one=$(sed -n '/^rank  trial/,/^$/p' <<<"$out" | awk '{ $NF = ""; print }')
+run sweep --lr 0.05,0.5 --hidden 16,64 --epochs 2 "${D[@]}" --threads 1 --jobs 2
+two=$(sed -n '/^rank  trial/,/^$/p' <<<"$out" | awk '{ $NF = ""; print }')
+[ "$rc" -eq 0 ] && [ "$(grep -c '^Trial [1-4]/4 ' <<<"$out")" -eq 4 ] && [ "$(grep -c '' <<<"$one")" -eq 5 ] &&
+    [ "$one" = "$two" ] &&
+    ok "--jobs 2: every trial once, the table one at a time gives" ||
+    bad "--jobs 2 -> exit $rc: '$one' vs '$two': $out $err"
+
 # ------------------------------------------------------------------ a diverging trial
 run sweep --lr 0.1,1e30 --epochs 2 "${D[@]}"
 [ "$rc" -eq 0 ] && grep -q '^Trial 2/2 (--lr 1e30): diverged (NaN) after 1 epoch' <<<"$out" &&
@@ -117,20 +128,26 @@ run sweep --lr 0.1,1e30 --epochs 2 "${D[@]}"
 # ------------------------------------------------------------------ SIGTERM
 # to the sweep alone (kill PID), and to its process group (GNU timeout, docker stop, systemd):
 # each trial runs in a group of its own, so that it gets the signal once, from the sweep, and
-# checkpoints (twice, ctrain train's handler would end it at once, unsaved)
-for how in alone group; do
+# checkpoints (twice, ctrain train's handler would end it at once, unsaved); with --jobs 2, to
+# both trials running
+for how in alone group jobs; do
     rm -rf "$tmp/term"
-    setsid "$CT" sweep --lr 0.1,0.2 --epochs 100000 "${D[@]}" --save "$tmp/term" >"$tmp/term.out" 2>"$tmp/term.err" &
+    jobs=1 started=1
+    [ "$how" = jobs ] && jobs=2 started=2
+    setsid "$CT" sweep --lr 0.1,0.2 --epochs 100000 "${D[@]}" --save "$tmp/term" --jobs $jobs \
+        >"$tmp/term.out" 2>"$tmp/term.err" &
     pid=$!
-    for _ in $(seq 1 300); do [ -s "$tmp/term/trial_1/log.jsonl" ] && break; sleep 0.1; done
+    for _ in $(seq 1 300); do [ -s "$tmp/term/trial_$started/log.jsonl" ] && break; sleep 0.1; done
     if [ "$how" = alone ]; then kill -TERM "$pid"; else kill -TERM -- "-$pid"; fi
     wait "$pid"
     rc=$?
     if [ "$rc" -eq 130 ] && grep -q '^Trial 1/2 (--lr 0.1): interrupted' "$tmp/term.out" &&
-        ! grep -q '^Trial 2/2' "$tmp/term.out" && grep -q 'sweep: interrupted after 1 of 2 trials' "$tmp/term.err" &&
-        grep -q "saved to $tmp/term/trial_1" "$tmp/term.err" &&
-        [ -f "$tmp/term/trial_1/train_state.safetensors" ] && [ -f "$tmp/term/sweep.csv" ]; then
-        ok "SIGTERM ($how): the running trial checkpointed, no other started, the table written, exit 130"
+        [ "$(grep -c '^Trial 2/2 (--lr 0.2): interrupted' "$tmp/term.out")" -eq $((started - 1)) ] &&
+        [ "$(grep -c '^Trial [0-9]' "$tmp/term.out")" -eq "$started" ] &&
+        grep -q "sweep: interrupted after $started of 2 trials" "$tmp/term.err" &&
+        grep -q "saved to $tmp/term/trial_$started" "$tmp/term.err" &&
+        [ -f "$tmp/term/trial_$started/train_state.safetensors" ] && [ -f "$tmp/term/sweep.csv" ]; then
+        ok "SIGTERM ($how): the $started running trial(s) checkpointed, no other started, the table written, exit 130"
     else
         bad "SIGTERM ($how) to a sweep -> exit $rc: $(cat "$tmp/term.out" "$tmp/term.err")"
     fi
@@ -155,6 +172,7 @@ for args in "--resume $tmp/s1/trial_1|--resume: not in a sweep" "--log x.jsonl|-
     "--dataset mnist --dataset fashion-mnist|--dataset: one value for every trial" "--lr 0.1,0.1|--lr: 0.1 given twice" \
     "--trials 0|--trials: expected a positive count" "--objective acc|--objective: expected val_loss or val_acc" \
     "--sweep-seed 3|--sweep-seed: seeds the draw of --trials N" "--plot --quiet|--plot: needs a value" \
+    "--jobs 0|--jobs: expected 1 to 64 trials at once" "--jobs 65|--jobs: expected 1 to 64" \
     "--no-such 1|--no-such: no such flag" "--nesterov --nesterov|--nesterov: given twice" "x.png|x.png: not a flag"; do
     read -r -a a <<<"${args%%|*}"
     [[ "${args%%|*}" == --lr\ * || "${args%%|*}" == --val-size* ]] || a+=(--lr 0.1,0.2)

@@ -34,11 +34,16 @@ typedef struct {
     const char *plot_dir;                /* --plot DIR: and DIR/sweep.png */
     const char *monitor;                 /* the trials' --monitor (NULL: not given) */
     int overwrite;                       /* --overwrite: DIR may hold an earlier sweep */
+    int jobs;                            /* --jobs: trials at once */
+    int add_quiet;                       /* 1: the trials get --quiet (jobs > 1) */
+    char threads[16];                    /* --threads the trials get ("": as given) */
 } sweep_spec;
 
 typedef struct {
     int combo;          /* its index in the grid */
-    int rc;             /* the child's exit status (-1: not run) */
+    int rc;             /* the child's exit status (-1: not run or running) */
+    int pid;            /* while it runs */
+    double t0;          /* when it started */
     int epochs;         /* lines in its log */
     int best_epoch;     /* by the objective (-1: none finite) */
     double val_loss, val_acc; /* at best_epoch */
@@ -60,9 +65,10 @@ void sweep_read_results(sweep_trial *t, const char *log_path, const char *out_pa
 const char *sweep_status(const sweep_trial *t, char *buf, size_t bytes);
 /* a ranks before b: a finished and b not, or a's objective is better. */
 int sweep_better(const sweep_trial *a, const sweep_trial *b, int acc);
-/* ord[0, ran): the trials best first (stable: the earlier of equals first); work: ran ints. */
-void sweep_rank(const sweep_trial *tr, int ran, int acc, int *ord, int *work);
-/* The ranked table on stdout, and as CSV into csv (may be NULL). */
+/* ord[0, m): the trials idx[0, m) best first (stable: the earlier of equals first); work: m
+ * ints. */
+void sweep_rank(const sweep_trial *tr, const int *idx, int m, int acc, int *ord, int *work);
+/* The ranked table (ord: sweep_rank's, m trials) on stdout, and as CSV into csv (may be NULL). */
 void sweep_print_table(const sweep_spec *s, const sweep_trial *tr, const int *ord, int ran,
                        int acc, FILE *csv);
 /* Trial k's (from 0) log: DIR/trial_K/log.jsonl with --save, else in the folder tmp. */

@@ -41,8 +41,10 @@ extern char **environ;
 #include "sweep.h"
 
 
-static volatile sig_atomic_t g_stop;   /* SIGINT/SIGTERM: no trial after the current one */
-static volatile sig_atomic_t g_child;  /* the trial running (0: none) */
+#define SWEEP_MAX_JOBS 64
+
+static volatile sig_atomic_t g_stop; /* SIGINT/SIGTERM: no trial after those running */
+static volatile sig_atomic_t g_child[SWEEP_MAX_JOBS]; /* the trials running (0: a free slot) */
 
 /* Each trial runs in a process group of its own, so that a signal reaches it once, from here,
  * however it was sent (a terminal's Ctrl-C, GNU timeout's SIGTERM to the group, a kill of this
@@ -50,11 +52,13 @@ static volatile sig_atomic_t g_child;  /* the trial running (0: none) */
  * second Ctrl-C passed on ends it at once, as ctrain train's second Ctrl-C does. */
 static void on_signal(int sig) {
     g_stop = sig;
-    if (g_child > 0) kill((pid_t)g_child, sig);
+    for (int i = 0; i < SWEEP_MAX_JOBS; i++)
+        if (g_child[i] > 0) kill((pid_t)g_child[i], sig);
 }
 
 void sweep_help(FILE *f) {
-    fputs("usage: ctrain sweep [--trials N] [--sweep-seed N] [--objective METRIC] TRAIN-FLAGS...\n"
+    fputs("usage: ctrain sweep [--trials N] [--sweep-seed N] [--objective METRIC] [--jobs N]\n"
+          "                    TRAIN-FLAGS...\n"
           "\n"
           "A hyperparameter search, as Keras Tuner's GridSearch and RandomSearch: runs\n"
           "ctrain train once for every combination of the values given to its flags and\n"
@@ -67,12 +71,13 @@ void sweep_help(FILE *f) {
           "1,2,3 measures the spread of one setting). Every trial's flags are checked before\n"
           "the first runs.\n"
           "\n"
-          "Prints a line per trial as it ends, then the trials ranked, the best one's\n"
-          "command and its test line (as ctrain train printed it: the test set is never used\n"
-          "to rank). A trial that diverges (NaN) is listed as such and the sweep goes on; one\n"
-          "that fails before its first epoch ends (missing data, memory) stops it. Ctrl-C\n"
-          "stops the running trial after its current step (as ctrain train) and the sweep\n"
-          "there, with the table of the trials done; the exit status is then 130.\n"
+          "Prints a line per trial as it ends (with --jobs, in the order they end), then\n"
+          "the trials ranked, the best one's command and its test line (as ctrain train\n"
+          "printed it: the test set is never used to rank). A trial that diverges (NaN) is\n"
+          "listed as such and the sweep goes on; one that fails before its first epoch ends\n"
+          "(missing data, memory) stops it. Ctrl-C stops the running trials after their\n"
+          "current step (as ctrain train, checkpointed with --save) and the sweep there,\n"
+          "with the table of the trials done; the exit status is then 130.\n"
           "\n"
           "flags:\n"
           "  --trials N                run N of the combinations, drawn at random (RandomSearch's\n"
@@ -81,6 +86,10 @@ void sweep_help(FILE *f) {
           "  --objective METRIC        what ranks the trials: the lowest val_loss, or the\n"
           "                            highest val_acc, of each trial's epochs (Keras Tuner's\n"
           "                            objective) [default: the trials' --monitor, else val_loss]\n"
+          "  --jobs N                  run N trials at once (Optuna's n_jobs), each with --quiet\n"
+          "                            and, without --threads, --threads CORES/N (a small model\n"
+          "                            trains faster so; on the CPU a run's numbers depend on its\n"
+          "                            --threads: the order of its sums) [default: 1]\n"
           "  --save DIR                keep each trial as DIR/trial_K (its checkpoints, log.jsonl\n"
           "                            and output.txt: what ctrain train printed) and the table\n"
           "                            as DIR/sweep.csv; DIR must be new or empty (--overwrite:\n"
@@ -155,6 +164,16 @@ static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint6
                                        "%s%s%s", val ? "\"" : "no value", val ? val : "",
                                        val ? "\"" : "");
             *objective = val;
+            continue;
+        }
+        if (strcmp(name, "jobs") == 0) {
+            val = eq ? eq + 1 : i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 ? argv[++i] : NULL;
+            long v;
+            if (!val || cli_parse_long(val, 1, SWEEP_MAX_JOBS, &v))
+                return cli_usage_error("sweep", "--jobs: expected 1 to %d trials at once, got "
+                                       "%s%s%s", SWEEP_MAX_JOBS, val ? "\"" : "no value",
+                                       val ? val : "", val ? "\"" : "");
+            s->jobs = (int)v;
             continue;
         }
         if (strcmp(name, "trials") == 0 || strcmp(name, "sweep-seed") == 0) {
@@ -277,6 +296,11 @@ static int trial_argv(const sweep_spec *s, long combo, int k, const char *log_pa
         out[n++] = "--log";
         out[n++] = (char *)log_path;
     }
+    if (s->add_quiet) out[n++] = "--quiet";
+    if (s->threads[0]) {
+        out[n++] = "--threads";
+        out[n++] = (char *)s->threads;
+    }
     out[n] = NULL;
     return n;
 }
@@ -321,11 +345,10 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Runs ctrain train with argv in a process group of its own, its stdout into out_path; the exit
- * status (128 + signal when one ended it), -1 when it could not start, -2 when a signal came
- * first (SIGINT and SIGTERM are blocked from that check until g_child is set, so that none is
- * lost in between). */
-static int run_child(char **argv, const char *out_path) {
+/* Starts ctrain train with argv in a process group of its own, its stdout into out_path, as
+ * g_child[slot]: its pid, -1 when it could not start, -2 when a signal came first (SIGINT and
+ * SIGTERM are blocked from that check until g_child is set, so that none is lost between). */
+static int spawn_child(char **argv, const char *out_path, int slot) {
     sigset_t sigs, old;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
@@ -349,7 +372,7 @@ static int run_child(char **argv, const char *out_path) {
     posix_spawnattr_setpgroup(&at, 0);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
                                       POSIX_SPAWN_SETPGROUP);
-    char *args[2 * NUM_TRAIN_FLAGS + 8];
+    char *args[2 * NUM_TRAIN_FLAGS + 12];
     args[0] = "ctrain";
     int n = 1;
     for (; argv[n - 1] && n < (int)(sizeof args / sizeof args[0]) - 1; n++) args[n] = argv[n - 1];
@@ -358,20 +381,26 @@ static int run_child(char **argv, const char *out_path) {
     int err = posix_spawn(&pid, "/proc/self/exe", &fa, &at, args, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
-    if (!err) g_child = pid;
+    if (!err) g_child[slot] = pid;
     sigprocmask(SIG_SETMASK, &old, NULL); /* (a signal held meanwhile is passed on now) */
     if (err) {
         errno = err;
         return -1;
     }
+    return (int)pid;
+}
+
+/* Waits for a trial to end: its pid, and its exit status in *rc (128 + signal when one ended
+ * it); -1 when none is left. */
+static int wait_child(int *rc) {
     int st;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR) {
-            g_child = 0;
-            return -1;
-        }
-    g_child = 0;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, 0)) < 0)
+        if (errno != EINTR) return -1;
+    for (int i = 0; i < SWEEP_MAX_JOBS; i++)
+        if (g_child[i] == pid) g_child[i] = 0;
+    *rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return (int)pid;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -421,6 +450,14 @@ static int check_save_dir(const sweep_spec *s) {
                      others ? "" : ", or --overwrite to replace that sweep");
 }
 
+/* Trial k's (from 0) log and stdout: DIR/trial_K/log.jsonl and output.txt with --save, else
+ * in the temporary folder. */
+static void trial_paths(const sweep_spec *s, const char *tmp, long k, char *log, char *out) {
+    sweep_log_path(s, tmp, k, log, PATH_MAX);
+    if (s->save_dir) snprintf(out, PATH_MAX, "%s/trial_%ld/output.txt", s->save_dir, k + 1);
+    else snprintf(out, PATH_MAX, "%s/trial_%ld.txt", tmp, k + 1);
+}
+
 /* Removes the files a trial left in the temporary folder, then the folder. */
 static void remove_tmp(const char *dir, int trials) {
     if (!dir[0]) return;
@@ -458,6 +495,13 @@ int cmd_sweep(int argc, char **argv) {
         goto done;
     }
     if (seed == UINT64_MAX) seed = 0;
+    if (s->jobs < 1) s->jobs = 1;
+    if (s->jobs > 1) { /* side by side: no progress bars, the cores shared */
+        s->add_quiet = !flag_of(s, "quiet");
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        if (!flag_of(s, "threads"))
+            snprintf(s->threads, sizeof s->threads, "%ld", cores > s->jobs ? cores / s->jobs : 1);
+    }
     int launched = ct_dist_launched(&(int){0}, &(int){0});
     if (launched > 1 || launched < 0) {
         rc = cli_usage_error("sweep", "runs in one process, its trials one after another (not "
@@ -496,7 +540,7 @@ int cmd_sweep(int argc, char **argv) {
     }
     /* every trial's flags, as ctrain train will check them */
     for (long k = 0; k < n; k++) {
-        char *args[2 * NUM_TRAIN_FLAGS + 4], what[512], prefix[600];
+        char *args[2 * NUM_TRAIN_FLAGS + 8], what[512], prefix[600];
         int na = trial_argv(s, tr[k].combo, (int)k + 1, NULL, dirs, args);
         if (na < 0) {
             rc = CLI_EXIT_USAGE;
@@ -554,51 +598,78 @@ int cmd_sweep(int argc, char **argv) {
     sigemptyset(&ign.sa_mask);
     sigaction(SIGTTOU, &ign, &old_ttou);
     handlers = 1;
-    int best = -1;
-    for (long k = 0; k < n && !g_stop; k++) {
-        sweep_trial *t = &tr[k];
-        char log[PATH_MAX], out[PATH_MAX], what[512], *args[2 * NUM_TRAIN_FLAGS + 4];
-        if (s->save_dir) {
-            snprintf(log, sizeof log, "%s/trial_%ld", s->save_dir, k + 1);
-            if (mkdir(log, 0755) != 0 && errno != EEXIST) {
-                rc = cli_error("sweep: cannot make %s: %s", log, strerror(errno));
-                break;
-            }
-            snprintf(out, sizeof out, "%s/trial_%ld/output.txt", s->save_dir, k + 1);
-        } else {
-            snprintf(out, sizeof out, "%s/trial_%ld.txt", tmp, k + 1);
-        }
-        sweep_log_path(s, tmp, k, log, sizeof log);
-        unlink(log); /* (an earlier sweep's, with --overwrite: train appends to a log) */
-        if (trial_argv(s, t->combo, (int)k + 1, log, dirs, args) < 0) { /* (checked above) */
-            rc = CLI_EXIT_USAGE;
-            break;
-        }
-        sweep_describe(s, t->combo, what, sizeof what);
-        double t0 = now_s();
-        fflush(stdout);
-        t->rc = run_child(args, out);
-        t->seconds = now_s() - t0;
-        if (t->rc == -2) { /* (a signal before it started: not run) */
-            t->rc = -1;
+    int best = -1, running = 0, stop_launch = 0;
+    long next = 0;
+    while (next < n || running > 0) {
+        /* start trials while there is a slot (in their order) */
+        while (!stop_launch && next < n && running < s->jobs) {
+            const long k = next;
+            sweep_trial *t = &tr[k];
+            char log[PATH_MAX], out[PATH_MAX], *args[2 * NUM_TRAIN_FLAGS + 8];
             if (s->save_dir) {
                 snprintf(log, sizeof log, "%s/trial_%ld", s->save_dir, k + 1);
-                rmdir(log);
+                if (mkdir(log, 0755) != 0 && errno != EEXIST) {
+                    rc = cli_error("sweep: cannot make %s: %s", log, strerror(errno));
+                    stop_launch = 1;
+                    break;
+                }
             }
+            trial_paths(s, tmp, k, log, out);
+            unlink(log); /* (an earlier sweep's, with --overwrite: train appends to a log) */
+            if (trial_argv(s, t->combo, (int)k + 1, log, dirs, args) < 0) { /* (checked above) */
+                rc = CLI_EXIT_USAGE;
+                stop_launch = 1;
+                break;
+            }
+            int slot = 0;
+            while (g_child[slot]) slot++;
+            fflush(stdout);
+            t->t0 = now_s();
+            int pid = spawn_child(args, out, slot);
+            if (pid == -2) { /* (a signal before it started: not run) */
+                if (s->save_dir) {
+                    snprintf(log, sizeof log, "%s/trial_%ld", s->save_dir, k + 1);
+                    rmdir(log);
+                }
+                stop_launch = 1;
+                break;
+            }
+            if (pid < 0) {
+                rc = cli_error("sweep: trial %ld: cannot run ctrain train: %s", k + 1,
+                               strerror(errno));
+                stop_launch = 1;
+                break;
+            }
+            t->pid = pid;
+            running++;
+            next++;
+        }
+        if (running == 0) break;
+        int st, pid = wait_child(&st);
+        if (pid < 0) {
+            rc = cli_error("sweep: waiting for the trials: %s", strerror(errno));
             break;
         }
-        if (t->rc < 0) {
-            rc = cli_error("sweep: trial %ld: cannot run ctrain train: %s", k + 1,
-                           strerror(errno));
-            break;
-        }
-        ran = (int)k + 1;
+        long k = 0;
+        while (k < next && tr[k].pid != pid) k++;
+        if (k == next) continue; /* (not a trial) */
+        sweep_trial *t = &tr[k];
+        char log[PATH_MAX], out[PATH_MAX], what[512];
+        t->pid = 0;
+        running--;
+        t->rc = st;
+        t->seconds = now_s() - t->t0;
+        ran++;
+        trial_paths(s, tmp, k, log, out);
         sweep_read_results(t, log, out, acc);
+        sweep_describe(s, t->combo, what, sizeof what);
         char sb[64];
-        const char *st = sweep_status(t, sb, sizeof sb);
-        if (!st && (best < 0 || sweep_better(t, &tr[best], acc))) best = (int)k;
+        const char *stat_text = sweep_status(t, sb, sizeof sb);
+        if (!stat_text && (best < 0 || sweep_better(t, &tr[best], acc) ||
+                           (!sweep_better(&tr[best], t, acc) && k < best)))
+            best = (int)k;
         printf("Trial %ld/%ld (%s): ", k + 1, n, what);
-        if (st) printf("%s, %.2f s\n", st, t->seconds);
+        if (stat_text) printf("%s, %.2f s\n", stat_text, t->seconds);
         else printf("%s %.4f at epoch %d (%s %.4f), %.2f s; best so far: trial %d\n",
                     acc ? "val_acc" : "val_loss", acc ? t->val_acc : t->val_loss, t->best_epoch,
                     acc ? "val_loss" : "val_acc", acc ? t->val_loss : t->val_acc, t->seconds,
@@ -606,25 +677,31 @@ int cmd_sweep(int argc, char **argv) {
         fflush(stdout);
         if (g_stop || t->rc == CLI_EXIT_INTERRUPTED) {
             interrupted = 1;
-            break;
+            stop_launch = 1;
         }
-        if (t->rc != 0 && !t->diverged && (t->rc == CLI_EXIT_USAGE || t->epochs == 0)) {
-            rc = cli_error("sweep: trial %ld failed before its first epoch ended (exit %d, its "
-                           "message above); the sweep stops", k + 1, t->rc);
-            break;
+        if (t->rc != 0 && !t->diverged && !interrupted &&
+            (t->rc == CLI_EXIT_USAGE || t->epochs == 0)) {
+            if (!stop_launch)
+                rc = cli_error("sweep: trial %ld failed before its first epoch ended (exit %d, "
+                               "its message above); the sweep stops%s", k + 1, t->rc,
+                               running ? " once the trials running end" : "");
+            stop_launch = 1;
         }
     }
     if (g_stop) interrupted = 1;
     const int ran_all = ran;
     if (best < 0 && !interrupted && rc != CLI_EXIT_OK) ran = 0; /* (stopped by an error before
                                                                 * any finished: no table) */
-    int *ord = ran > 0 ? malloc(2 * (size_t)ran * sizeof *ord) : NULL;
+    int *ord = ran > 0 ? malloc(3 * (size_t)ran * sizeof *ord) : NULL;
     if (ran > 0 && !ord) {
         rc = cli_error("sweep: out of memory");
         ran = 0;
     }
     if (ran > 0) {
-        sweep_rank(tr, ran, acc, ord, ord + ran);
+        int m = 0, *idx = ord + 2 * ran; /* the trials that ran (with --jobs, not a prefix) */
+        for (long k = 0; k < n && m < ran; k++)
+            if (tr[k].rc >= 0) idx[m++] = (int)k;
+        sweep_rank(tr, idx, m, acc, ord, ord + ran);
         FILE *csv = NULL;
         char csv_path[PATH_MAX], csv_tmp[PATH_MAX + 8];
         if (s->save_dir) {
@@ -643,7 +720,7 @@ int cmd_sweep(int argc, char **argv) {
     }
     free(ord);
     if (best >= 0) {
-        char what[512], *args[2 * NUM_TRAIN_FLAGS + 4];
+        char what[512], *args[2 * NUM_TRAIN_FLAGS + 8];
         const sweep_trial *t = &tr[best];
         sweep_describe(s, t->combo, what, sizeof what);
         printf("\nBest: trial %d (%s): %s %.4f at epoch %d, %s %.4f\n", best + 1, what,

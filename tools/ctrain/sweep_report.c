@@ -73,9 +73,9 @@ const char *sweep_status(const sweep_trial *t, char *buf, size_t bytes) {
     return buf;
 }
 
-/* ord[0, ran): the trials best first (a stable merge sort: the earlier of equals first). */
-void sweep_rank(const sweep_trial *tr, int ran, int acc, int *ord, int *work) {
-    for (int i = 0; i < ran; i++) ord[i] = i;
+/* (a stable merge sort) */
+void sweep_rank(const sweep_trial *tr, const int *idx, int ran, int acc, int *ord, int *work) {
+    for (int i = 0; i < ran; i++) ord[i] = idx[i];
     for (int w = 1; w < ran; w *= 2) {
         for (int lo = 0; lo < ran; lo += 2 * w) {
             int mid = lo + w < ran ? lo + w : ran, hi = lo + 2 * w < ran ? lo + 2 * w : ran;
