@@ -107,6 +107,29 @@ second=$(grep '^Trial ' <<<"$out" | sed 's/: .*//')
     ok "--trials 2 of 6, the same two for the same --sweep-seed: $(tr '\n' ' ' <<<"$first")" ||
     bad "--trials 2 -> exit $rc: '$first' vs '$second': $out $err"
 
+# ------------------------------------------------------------------ ranges: RandomSearch's draws
+# --lr log-uniform, --hidden uniform whole numbers, --momentum from a list, each trial drawing all
+# three; the same draws for the same --sweep-seed
+run sweep --lr 0.01:1:log --hidden 8:64 --momentum 0,0.9 --trials 4 --sweep-seed 5 --epochs 1 "${D[@]}"
+draws=$(grep '^Trial ' <<<"$out" | sed 's/: val.*//')
+run sweep --lr 0.01:1:log --hidden 8:64 --momentum 0,0.9 --trials 4 --sweep-seed 5 --epochs 1 "${D[@]}"
+if [ "$rc" -eq 0 ] && [ "$draws" = "$(grep '^Trial ' <<<"$out" | sed 's/: val.*//')" ] &&
+    grep -q '^Sweep: 4 trials, each drawing --lr (log-uniform in \[0.01, 1\]) x --hidden (uniform whole numbers in \[8, 64\]) x --momentum (2 values), ranked by val_loss$' <<<"$out" &&
+    "$PY" - "$draws" <<'PY'; then
+import re, sys
+rows = re.findall(r"^Trial (\d)/4 \(--lr (\S+) --hidden (\S+) --momentum (\S+)\)$", sys.argv[1], re.M)
+assert len(rows) == 4, sys.argv[1]
+for _, lr, hidden, mom in rows:
+    assert 0.01 <= float(lr) <= 1 and len(lr.replace("0.", "").lstrip("0")) <= 3, lr  # 3 digits
+    assert hidden.isdigit() and 8 <= int(hidden) <= 64, hidden
+    assert mom in ("0", "0.9"), mom
+assert len({r[1] for r in rows}) == 4, rows  # (drawn, not a grid)
+PY
+    ok "ranges: 4 trials each drawing --lr (log), --hidden (whole) and --momentum (list), the same for the same seed: $(tr '\n' ' ' <<<"$draws")"
+else
+    bad "sweep with ranges -> exit $rc: '$draws': $out $err"
+fi
+
 # ------------------------------------------------------------------ --jobs: trials side by side
 # the same table as one at a time (the same --threads: on the CPU the numbers depend on it)
 run sweep --lr 0.05,0.5 --hidden 16,64 --epochs 2 "${D[@]}" --threads 1
@@ -173,6 +196,10 @@ for args in "--resume $tmp/s1/trial_1|--resume: not in a sweep" "--log x.jsonl|-
     "--trials 0|--trials: expected a positive count" "--objective acc|--objective: expected val_loss or val_acc" \
     "--sweep-seed 3|--sweep-seed: seeds the draw of --trials N" "--plot --quiet|--plot: needs a value" \
     "--jobs 0|--jobs: expected 1 to 64 trials at once" "--jobs 65|--jobs: expected 1 to 64" \
+    "--lr 0.01:1|a range (LOW:HIGH) is drawn from: give --trials N" "--lr 1:0.1 --trials 2|--lr 1:0.1: expected LOW < HIGH" \
+    "--lr 0:1:log --trials 2|LOW > 0 (log)" "--hidden 1.5:9 --trials 2|whole numbers" \
+    "--lr 0.1:1:lin --trials 2|--lr: expected a range LOW:HIGH or LOW:HIGH:log" \
+    "--lr 0.1:1 --lr 0.2 --trials 2|--lr: a range or values, not both" "--threads 1:2 --trials 2|--threads: one value for every trial" \
     "--no-such 1|--no-such: no such flag" "--nesterov --nesterov|--nesterov: given twice" "x.png|x.png: not a flag"; do
     read -r -a a <<<"${args%%|*}"
     [[ "${args%%|*}" == --lr\ * || "${args%%|*}" == --val-size* ]] || a+=(--lr 0.1,0.2)

@@ -1,7 +1,8 @@
 /*
- * sweep.h — what ctrain sweep's two files share: the grid (sweep_cmd.c reads it from the
- * command line and runs the trials) and the trials' results (sweep_report.c reads them back
- * from their logs, ranks them, and prints, saves and draws the table).
+ * sweep.h — what ctrain sweep's three files share: the search space (sweep_grid.c: the values
+ * and ranges of the flags, the grid's combinations or the draws), the command (sweep_cmd.c:
+ * the command line, the trials' checks and runs) and the results (sweep_report.c reads them
+ * back from the trials' logs, ranks them, and prints, saves and draws the table).
  */
 #ifndef CTRAIN_SWEEP_H
 #define CTRAIN_SWEEP_H
@@ -13,21 +14,30 @@
 
 #define SWEEP_MAX_VALUES 64       /* values of one flag */
 #define SWEEP_MAX_COMBOS 1000000  /* the grid's size (--trials draws from it) */
+#define SWEEP_MAX_DRAWN 100000    /* trials drawn from ranges */
+#define SWEEP_VALUE_BYTES 24      /* a drawn value's text */
 
-/* One flag as the trials get it: fixed (a switch, or one value) or a dimension of the grid. */
+/* One flag as the trials get it: fixed (a switch, or one value) or a dimension of the search:
+ * a list of values, or a range to draw from. */
 typedef struct {
     const char *name;                    /* without the dashes */
     char dashed[72];                     /* with them */
     int is_switch;
     int nvals;
     const char *vals[SWEEP_MAX_VALUES];
+    int range;                           /* LOW:HIGH[:log] (vals[0], as typed): drawn from */
+    int integer, log_scale;              /* whole numbers; log-uniform */
+    double lo, hi;
 } sweep_flag;
 
 typedef struct {
     sweep_flag flags[NUM_TRAIN_FLAGS];
     int nflags;
-    int dims[NUM_TRAIN_FLAGS];           /* the flags with 2+ values, in order */
+    int dims[NUM_TRAIN_FLAGS];           /* the flags with 2+ values or a range, in order */
     int ndims;
+    int random;                          /* a range given: every trial draws every dimension */
+    char *drawn;                         /* then trial k's value of dimension d, at drawn +
+                                          * (k * ndims + d) * SWEEP_VALUE_BYTES */
     char *owned[NUM_TRAIN_FLAGS];        /* split lists' copies */
     int nowned;
     const char *save_dir;                /* --save DIR: each trial's under DIR/trial_K */
@@ -52,10 +62,22 @@ typedef struct {
     char test_line[128];
 } sweep_trial;
 
-/* sweep_cmd.c: combination c's value of flag i (the last dimension varies fastest); "--lr 0.5
- * --hidden 64", its values of the swept flags. */
+/* sweep_grid.c */
+/* A value given to f (numeric: its flag takes numbers): a value, a list of them (A,B,C: copies
+ * kept in s->owned) or a range (LOW:HIGH[:log]). Prints the error and returns CLI_EXIT_USAGE
+ * when it cannot be one. */
+int sweep_add_values(sweep_spec *s, sweep_flag *f, const char *val, int numeric, int integer);
+/* The grid's combinations (-1: more than SWEEP_MAX_COMBOS); with a range, none (0). */
+long sweep_combos(const sweep_spec *s);
+/* With a range: n trials' values drawn (uniform, or log-uniform; a list's value uniform among
+ * them), seeded; CLI_EXIT_ERROR when out of memory. */
+int sweep_draw(sweep_spec *s, long n, uint64_t seed);
+/* Trial c's value of flag i: combination c of the grid (the last dimension varies fastest),
+ * or draw c. "--lr 0.5 --hidden 64": its values of the swept flags. "--lr (4 values) x
+ * --momentum (log-uniform in [1e-4, 1])": the space, into out. */
 const char *sweep_value_of(const sweep_spec *s, long c, int i);
 void sweep_describe(const sweep_spec *s, long combo, char *out, size_t bytes);
+void sweep_space(const sweep_spec *s, char *out, size_t bytes);
 
 /* sweep_report.c */
 /* The trial's epochs from its log, its best by the objective (acc: the highest val_acc, else

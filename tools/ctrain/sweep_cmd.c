@@ -66,10 +66,13 @@ void sweep_help(FILE *f) {
           "validation split. A flag given more than once takes each value in turn\n"
           "(--optimizer sgd --optimizer adam); a number's flag (and --val-size) also takes\n"
           "a list of them (--lr 0.05,0.1,0.5); --data, --dataset, --device, --threads,\n"
-          "--monitor and the output folders take one. The other flags are the same in every\n"
-          "trial: the same data, split and --seed (unless --seed itself is swept: --seed\n"
-          "1,2,3 measures the spread of one setting). Every trial's flags are checked before\n"
-          "the first runs.\n"
+          "--monitor and the output folders take one. A number's flag may instead take a\n"
+          "range, LOW:HIGH (uniform) or LOW:HIGH:log (log-uniform, as Keras Tuner's\n"
+          "sampling=\"log\"; whole numbers for a flag of counts): then --trials N trials\n"
+          "run, each drawing every swept flag's value at random (a list's too), floats to 3\n"
+          "significant digits. The other flags are the same in every trial: the same data,\n"
+          "split and --seed (unless --seed itself is swept: --seed 1,2,3 measures the\n"
+          "spread of one setting). Every trial's flags are checked before the first runs.\n"
           "\n"
           "Prints a line per trial as it ends (with --jobs, in the order they end), then\n"
           "the trials ranked, the best one's command and its test line (as ctrain train\n"
@@ -81,8 +84,9 @@ void sweep_help(FILE *f) {
           "\n"
           "flags:\n"
           "  --trials N                run N of the combinations, drawn at random (RandomSearch's\n"
-          "                            max_trials) [default: all of them, in order]\n"
-          "  --sweep-seed N            seeds the draw of --trials [default: 0]\n"
+          "                            max_trials); with a range, N draws (required)\n"
+          "                            [default: all the combinations, in order]\n"
+          "  --sweep-seed N            seeds the draws of --trials [default: 0]\n"
           "  --objective METRIC        what ranks the trials: the lowest val_loss, or the\n"
           "                            highest val_acc, of each trial's epochs (Keras Tuner's\n"
           "                            objective) [default: the trials' --monitor, else val_loss]\n"
@@ -107,7 +111,8 @@ void sweep_help(FILE *f) {
           "  ctrain sweep --lr 0.05,0.1,0.5,1 --hidden 32,128 --epochs 5\n"
           "  ctrain sweep --model cnn --optimizer adam --lr 3e-4,1e-3,3e-3 --batch-size 64,128\n"
           "               --epochs 3 --objective val_acc --save sweep1\n"
-          "  ctrain sweep --lr 0.01,0.03,0.1,0.3,1 --momentum 0,0.5,0.9 --trials 6\n",
+          "  ctrain sweep --lr 0.01,0.03,0.1,0.3,1 --momentum 0,0.5,0.9 --trials 6\n"
+          "  ctrain sweep --lr 1e-3:1:log --hidden 16:256:log --momentum 0,0.9 --trials 20\n",
           f);
 }
 
@@ -122,16 +127,6 @@ static sweep_flag *flag_of(sweep_spec *s, const char *name) {
     for (int i = 0; i < s->nflags; i++)
         if (strcmp(s->flags[i].name, name) == 0) return &s->flags[i];
     return NULL;
-}
-
-static int add_value(sweep_flag *f, const char *v) {
-    for (int i = 0; i < f->nvals; i++)
-        if (strcmp(f->vals[i], v) == 0)
-            return cli_usage_error("sweep", "--%s: %s given twice", f->name, v);
-    if (f->nvals == SWEEP_MAX_VALUES)
-        return cli_usage_error("sweep", "--%s: more than %d values", f->name, SWEEP_MAX_VALUES);
-    f->vals[f->nvals++] = v;
-    return CLI_EXIT_OK;
 }
 
 /* Reads argv into s (the train flags, each value of each) and the sweep's own numbers. */
@@ -216,55 +211,24 @@ static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint6
         }
         val = eq ? eq + 1 : i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 ? argv[++i] : NULL;
         if (!val) return cli_usage_error("sweep", "--%s: needs a value", name);
-        if ((numeric(f->kind) || strcmp(name, "val-size") == 0) && strchr(val, ',')) {
-            char *copy = strdup(val);
-            if (!copy) return cli_error("sweep: out of memory");
-            s->owned[s->nowned++] = copy; /* (at most one list per flag given: bounded below) */
-            for (char *p = copy, *c; p; p = c) {
-                if ((c = strchr(p, ','))) *c++ = 0;
-                if (add_value(sf, p) != CLI_EXIT_OK) return CLI_EXIT_USAGE;
-            }
-            if (s->nowned == NUM_TRAIN_FLAGS)
-                return cli_usage_error("sweep", "--%s: too many lists", name);
-        } else if (add_value(sf, val) != CLI_EXIT_OK) {
+        if (sweep_add_values(s, sf, val, numeric(f->kind) || strcmp(name, "val-size") == 0,
+                             f->kind != CLI_FLOAT) != CLI_EXIT_OK)
             return CLI_EXIT_USAGE;
-        }
     }
     for (int i = 0; i < s->nflags; i++) {
         sweep_flag *f = &s->flags[i];
-        for (size_t k = 0; f->nvals > 1 && k < sizeof single / sizeof single[0]; k++)
+        for (size_t k = 0; (f->nvals > 1 || f->range) && k < sizeof single / sizeof single[0]; k++)
             if (strcmp(f->name, single[k]) == 0)
-                return cli_usage_error("sweep", "--%s: one value for every trial (got %d)",
-                                       f->name, f->nvals);
-        if (f->nvals > 1) s->dims[s->ndims++] = i;
+                return cli_usage_error("sweep", "--%s: one value for every trial (got %s)",
+                                       f->name, f->range ? "a range" : "several");
+        if (f->nvals > 1 || f->range) s->dims[s->ndims++] = i;
+        if (f->range) s->random = 1;
         if (strcmp(f->name, "save") == 0) s->save_dir = f->vals[0];
         if (strcmp(f->name, "plot") == 0) s->plot_dir = f->vals[0];
         if (strcmp(f->name, "overwrite") == 0) s->overwrite = 1;
         if (strcmp(f->name, "monitor") == 0) s->monitor = f->vals[0];
     }
     return CLI_EXIT_OK;
-}
-
-/* The number of combinations (-1: more than SWEEP_MAX_COMBOS). */
-static long combos_of(const sweep_spec *s) {
-    long n = 1;
-    for (int d = 0; d < s->ndims; d++) {
-        n *= s->flags[s->dims[d]].nvals;
-        if (n > SWEEP_MAX_COMBOS) return -1;
-    }
-    return n;
-}
-
-/* Combination c's value of flag i (the last dimension varies fastest). */
-const char *sweep_value_of(const sweep_spec *s, long c, int i) {
-    const sweep_flag *f = &s->flags[i];
-    if (f->nvals <= 1) return f->nvals ? f->vals[0] : NULL;
-    for (int d = s->ndims - 1; d >= 0; d--) {
-        const sweep_flag *g = &s->flags[s->dims[d]];
-        if (s->dims[d] == i) return g->vals[c % g->nvals];
-        c /= g->nvals;
-    }
-    return NULL;
 }
 
 /* A trial's argv (NULL-terminated; argv[0] "train"): the flags in the order first given, the
@@ -303,17 +267,6 @@ static int trial_argv(const sweep_spec *s, long combo, int k, const char *log_pa
     }
     out[n] = NULL;
     return n;
-}
-
-/* "--lr 0.5 --hidden 64": the trial's values of the swept flags. */
-void sweep_describe(const sweep_spec *s, long combo, char *out, size_t bytes) {
-    size_t len = 0;
-    out[0] = 0;
-    for (int d = 0; d < s->ndims && len < bytes; d++) {
-        const sweep_flag *f = &s->flags[s->dims[d]];
-        len += (size_t)snprintf(out + len, bytes - len, "%s--%s %s", d ? " " : "", f->name,
-                                sweep_value_of(s, combo, s->dims[d]));
-    }
 }
 
 /* The trial's flags checked as ctrain train checks them (its messages, prefixed with the
@@ -513,16 +466,22 @@ int cmd_sweep(int argc, char **argv) {
                              "0.05,0.1,0.5, or --optimizer sgd --optimizer adam)");
         goto done;
     }
-    if ((combos = combos_of(s)) < 0) {
+    if ((combos = sweep_combos(s)) < 0) {
         rc = cli_usage_error("sweep", "more than %d combinations", SWEEP_MAX_COMBOS);
         goto done;
     }
-    n = want > 0 && want < combos ? want : combos;
+    if (s->random && (want == 0 || want > SWEEP_MAX_DRAWN)) {
+        rc = cli_usage_error("sweep", "a range (%s) is drawn from: give --trials N, 1 to %d",
+                             "LOW:HIGH", SWEEP_MAX_DRAWN);
+        goto done;
+    }
+    n = s->random ? want : want > 0 && want < combos ? want : combos;
     if (!(tr = calloc((size_t)n, sizeof *tr))) {
         rc = cli_error("sweep: out of memory");
         goto done;
     }
-    if (n < combos) { /* RandomSearch: n of them, drawn by the seeded split's permutation */
+    if (s->random && (rc = sweep_draw(s, n, seed)) != CLI_EXIT_OK) goto done;
+    if (!s->random && n < combos) { /* RandomSearch: n of them, drawn by the seeded split's permutation */
         ct_status st = ct_split_indices(combos, n, seed, &pick_train, &pick);
         if (st != CT_OK) {
             rc = cli_lib_error(st);
@@ -575,15 +534,15 @@ int cmd_sweep(int argc, char **argv) {
         }
     }
     {
-        char grid[1024];
-        size_t len = 0;
-        for (int d = 0; d < s->ndims; d++)
-            len += (size_t)snprintf(grid + len, len < sizeof grid ? sizeof grid - len : 0,
-                                    "%s--%s (%d values)", d ? " x " : "",
-                                    s->flags[s->dims[d]].name, s->flags[s->dims[d]].nvals);
-        printf("Sweep: %ld trial%s, %s %ld combination%s of %s, ranked by %s\n", n,
-               n == 1 ? "" : "s", n < combos ? "drawn at random from the" : "all", combos,
-               combos == 1 ? "" : "s", grid, acc ? "val_acc" : "val_loss");
+        char space[1024];
+        sweep_space(s, space, sizeof space);
+        if (s->random)
+            printf("Sweep: %ld trial%s, each drawing %s, ranked by %s\n", n, n == 1 ? "" : "s",
+                   space, acc ? "val_acc" : "val_loss");
+        else
+            printf("Sweep: %ld trial%s, %s %ld combination%s of %s, ranked by %s\n", n,
+                   n == 1 ? "" : "s", n < combos ? "drawn at random from the" : "all", combos,
+                   combos == 1 ? "" : "s", space, acc ? "val_acc" : "val_loss");
         fflush(stdout);
     }
     struct sigaction sa = {0};
@@ -747,6 +706,7 @@ done:
     }
     remove_tmp(tmp, (int)n);
     for (int i = 0; i < s->nowned; i++) free(s->owned[i]);
+    free(s->drawn);
     free(s);
     free(tr);
     free(pick_train);

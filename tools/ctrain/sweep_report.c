@@ -92,10 +92,11 @@ void sweep_print_table(const sweep_spec *s, const sweep_trial *tr, const int *or
                         int acc, FILE *csv) {
     int w[NUM_TRAIN_FLAGS];
     for (int d = 0; d < s->ndims; d++) {
-        const sweep_flag *f = &s->flags[s->dims[d]];
-        w[d] = (int)strlen(f->name) + 2;
-        for (int v = 0; v < f->nvals; v++)
-            if ((int)strlen(f->vals[v]) > w[d]) w[d] = (int)strlen(f->vals[v]);
+        w[d] = (int)strlen(s->flags[s->dims[d]].name) + 2;
+        for (int r = 0; r < ran; r++) {
+            int len = (int)strlen(sweep_value_of(s, tr[ord[r]].combo, s->dims[d]));
+            if (len > w[d]) w[d] = len;
+        }
     }
     printf("\nTrials ranked by %s (%s at each trial's best epoch):\n", acc ? "val_acc" : "val_loss",
            acc ? "the highest" : "the lowest");
