@@ -130,6 +130,19 @@ else
     bad "sweep with ranges -> exit $rc: '$draws': $out $err"
 fi
 
+# a draw keeps to its range however close to an end (--ema must stay below 1: 3 digits would
+# print 0.9996 as 1), and a list's long values come through whole
+run sweep --ema 0.99:0.9999 --trials 8 --epochs 1 "${D[@]}"
+emas=$(grep -o '^Trial [0-9]/8 (--ema [0-9.]*' <<<"$out" | sed 's/.*--ema //')
+[ "$rc" -eq 0 ] && [ "$(grep -c '' <<<"$emas")" -eq 8 ] &&
+    awk '{ if (!($1 >= 0.99 && $1 < 0.9999)) bad = 1 } END { exit bad }' <<<"$emas" &&
+    ok "--ema 0.99:0.9999: 8 draws, each in the range (as many digits as it takes): $(tr '\n' ' ' <<<"$emas")" ||
+    bad "--ema 0.99:0.9999 -> exit $rc: $emas $err"
+m1='flatten,linear(64),relu,linear(10)' m2='flatten,linear(32),relu,linear(10)'
+run sweep --model "$m1" --model "$m2" --lr 0.01:0.1 --trials 3 --epochs 1 "${D[@]}"
+[ "$rc" -eq 0 ] && [ "$(grep '^Trial [0-9]/3 ' <<<"$out" | grep -cF -e "(--model $m1 --lr 0." -e "(--model $m2 --lr 0.")" -eq 3 ] &&
+    ok "a list of long --model specs drawn whole beside a range" || bad "long list values with a range -> exit $rc: $out $err"
+
 # ------------------------------------------------------------------ --jobs: trials side by side
 # the same table as one at a time (the same --threads: on the CPU the numbers depend on it)
 run sweep --lr 0.05,0.5 --hidden 16,64 --epochs 2 "${D[@]}" --threads 1
@@ -200,6 +213,8 @@ for args in "--resume $tmp/s1/trial_1|--resume: not in a sweep" "--log x.jsonl|-
     "--lr 0:1:log --trials 2|LOW > 0 (log)" "--hidden 1.5:9 --trials 2|whole numbers" \
     "--lr 0.1:1:lin --trials 2|--lr: expected a range LOW:HIGH or LOW:HIGH:log" \
     "--lr 0.1:1 --lr 0.2 --trials 2|--lr: a range or values, not both" "--threads 1:2 --trials 2|--threads: one value for every trial" \
+    "--hidden 0:64 --trials 2|sweep: --hidden 0:64, its low end: --hidden: expected a positive integer" \
+    "--lr 1:2: --trials 2|--lr: expected a range LOW:HIGH or LOW:HIGH:log, got \"1:2:\"" \
     "--no-such 1|--no-such: no such flag" "--nesterov --nesterov|--nesterov: given twice" "x.png|x.png: not a flag"; do
     read -r -a a <<<"${args%%|*}"
     [[ "${args%%|*}" == --lr\ * || "${args%%|*}" == --val-size* ]] || a+=(--lr 0.1,0.2)

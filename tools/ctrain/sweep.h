@@ -28,6 +28,7 @@ typedef struct {
     int range;                           /* LOW:HIGH[:log] (vals[0], as typed): drawn from */
     int integer, log_scale;              /* whole numbers; log-uniform */
     double lo, hi;
+    char lo_text[64], hi_text[64];       /* its ends as typed */
 } sweep_flag;
 
 typedef struct {
@@ -36,8 +37,10 @@ typedef struct {
     int dims[NUM_TRAIN_FLAGS];           /* the flags with 2+ values or a range, in order */
     int ndims;
     int random;                          /* a range given: every trial draws every dimension */
-    char *drawn;                         /* then trial k's value of dimension d, at drawn +
-                                          * (k * ndims + d) * SWEEP_VALUE_BYTES */
+    const char **drawn;                  /* then trial k's value of dimension d at
+                                          * drawn[k * ndims + d]: a list's value, or a draw's
+                                          * text in drawn_text */
+    char *drawn_text;
     char *owned[NUM_TRAIN_FLAGS];        /* split lists' copies */
     int nowned;
     const char *save_dir;                /* --save DIR: each trial's under DIR/trial_K */
@@ -64,8 +67,8 @@ typedef struct {
 
 /* sweep_grid.c */
 /* A value given to f (numeric: its flag takes numbers): a value, a list of them (A,B,C: copies
- * kept in s->owned) or a range (LOW:HIGH[:log]). Prints the error and returns CLI_EXIT_USAGE
- * when it cannot be one. */
+ * kept in s->owned) or a range (LOW:HIGH[:log]; integer: of whole numbers, -1: when both ends
+ * are). Prints the error and returns CLI_EXIT_USAGE when it cannot be one. */
 int sweep_add_values(sweep_spec *s, sweep_flag *f, const char *val, int numeric, int integer);
 /* The grid's combinations (-1: more than SWEEP_MAX_COMBOS); with a range, none (0). */
 long sweep_combos(const sweep_spec *s);

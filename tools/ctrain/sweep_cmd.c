@@ -78,9 +78,10 @@ void sweep_help(FILE *f) {
           "the trials ranked, the best one's command and its test line (as ctrain train\n"
           "printed it: the test set is never used to rank). A trial that diverges (NaN) is\n"
           "listed as such and the sweep goes on; one that fails before its first epoch ends\n"
-          "(missing data, memory) stops it. Ctrl-C stops the running trials after their\n"
-          "current step (as ctrain train, checkpointed with --save) and the sweep there,\n"
-          "with the table of the trials done; the exit status is then 130.\n"
+          "(missing data, memory) stops it, and any others running. Ctrl-C stops the\n"
+          "running trials after their current step (as ctrain train, checkpointed with\n"
+          "--save) and the sweep there, with the table of the trials done; the exit status\n"
+          "is then 130.\n"
           "\n"
           "flags:\n"
           "  --trials N                run N of the combinations, drawn at random (RandomSearch's\n"
@@ -90,10 +91,11 @@ void sweep_help(FILE *f) {
           "  --objective METRIC        what ranks the trials: the lowest val_loss, or the\n"
           "                            highest val_acc, of each trial's epochs (Keras Tuner's\n"
           "                            objective) [default: the trials' --monitor, else val_loss]\n"
-          "  --jobs N                  run N trials at once (Optuna's n_jobs), each with --quiet\n"
-          "                            and, without --threads, --threads CORES/N (a small model\n"
-          "                            trains faster so; on the CPU a run's numbers depend on its\n"
-          "                            --threads: the order of its sums) [default: 1]\n"
+          "  --jobs N                  run N trials at once, 1 to 64 (Optuna's n_jobs), each with\n"
+          "                            --quiet (no progress bar) and, without --threads, --threads\n"
+          "                            CORES/N (a small model trains faster so; on the CPU a run's\n"
+          "                            numbers depend on its --threads: the order of its sums)\n"
+          "                            [default: 1]\n"
           "  --save DIR                keep each trial as DIR/trial_K (its checkpoints, log.jsonl\n"
           "                            and output.txt: what ctrain train printed) and the table\n"
           "                            as DIR/sweep.csv; DIR must be new or empty (--overwrite:\n"
@@ -105,7 +107,7 @@ void sweep_help(FILE *f) {
           "  --quiet                   the trials without progress bars\n"
           "  --help, -h                show this help\n"
           "  any other flag of ctrain train (ctrain train --help) but --resume, --log and\n"
-          "  --lr-find\n"
+          "  --lr-find (with its --lr-find-range and --lr-find-steps)\n"
           "\n"
           "examples:\n"
           "  ctrain sweep --lr 0.05,0.1,0.5,1 --hidden 32,128 --epochs 5\n"
@@ -127,6 +129,22 @@ static sweep_flag *flag_of(sweep_spec *s, const char *name) {
     for (int i = 0; i < s->nflags; i++)
         if (strcmp(s->flags[i].name, name) == 0) return &s->flags[i];
     return NULL;
+}
+
+/* One end of f's range checked as ctrain train reads the flag's value (the message names the
+ * range). */
+static int check_range_end(const sweep_flag *f, const char *end, const char *which) {
+    train_opts o;
+    cli_flag tf[NUM_TRAIN_FLAGS];
+    train_opts_init(&o);
+    int ntf = train_make_flags(&o, tf);
+    char *args[] = {"train", (char *)f->dashed, (char *)end, NULL};
+    char prefix[200];
+    snprintf(prefix, sizeof prefix, "sweep: --%s %s, its %s end: ", f->name, f->vals[0], which);
+    cli_set_error_prefix(prefix);
+    int r = cli_parse("train", tf, ntf, 3, args, NULL, 0, NULL);
+    cli_set_error_prefix(NULL);
+    return r == CLI_PARSE_OK ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 }
 
 /* Reads argv into s (the train flags, each value of each) and the sweep's own numbers. */
@@ -211,8 +229,9 @@ static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint6
         }
         val = eq ? eq + 1 : i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 ? argv[++i] : NULL;
         if (!val) return cli_usage_error("sweep", "--%s: needs a value", name);
-        if (sweep_add_values(s, sf, val, numeric(f->kind) || strcmp(name, "val-size") == 0,
-                             f->kind != CLI_FLOAT) != CLI_EXIT_OK)
+        const int val_size = strcmp(name, "val-size") == 0;
+        if (sweep_add_values(s, sf, val, numeric(f->kind) || val_size,
+                             val_size ? -1 : f->kind != CLI_FLOAT) != CLI_EXIT_OK)
             return CLI_EXIT_USAGE;
     }
     for (int i = 0; i < s->nflags; i++) {
@@ -223,6 +242,11 @@ static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint6
                                        f->name, f->range ? "a range" : "several");
         if (f->nvals > 1 || f->range) s->dims[s->ndims++] = i;
         if (f->range) s->random = 1;
+        /* a range's ends as the flag takes a value (a float range's high end is never drawn) */
+        if (f->range && strcmp(f->name, "val-size") != 0 &&
+            (check_range_end(f, f->lo_text, "low") != CLI_EXIT_OK ||
+             (f->integer && check_range_end(f, f->hi_text, "high") != CLI_EXIT_OK)))
+            return CLI_EXIT_USAGE;
         if (strcmp(f->name, "save") == 0) s->save_dir = f->vals[0];
         if (strcmp(f->name, "plot") == 0) s->plot_dir = f->vals[0];
         if (strcmp(f->name, "overwrite") == 0) s->overwrite = 1;
@@ -346,12 +370,22 @@ static int spawn_child(char **argv, const char *out_path, int slot) {
 /* Waits for a trial to end: its pid, and its exit status in *rc (128 + signal when one ended
  * it); -1 when none is left. */
 static int wait_child(int *rc) {
-    int st;
-    pid_t pid;
-    while ((pid = waitpid(-1, &st, 0)) < 0)
-        if (errno != EINTR) return -1;
+    siginfo_t info;
+    do /* (which one ended, left unreaped: until its slot is cleared, its pid is not reused) */
+        info.si_pid = 0;
+    while (waitid(P_ALL, 0, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR);
+    if (info.si_pid <= 0) return -1;
+    sigset_t sigs, old;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigprocmask(SIG_BLOCK, &sigs, &old);
     for (int i = 0; i < SWEEP_MAX_JOBS; i++)
-        if (g_child[i] == pid) g_child[i] = 0;
+        if (g_child[i] == info.si_pid) g_child[i] = 0;
+    int st = 0;
+    pid_t pid = waitpid(info.si_pid, &st, 0);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) return -1;
     *rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     return (int)pid;
 }
@@ -640,10 +674,13 @@ int cmd_sweep(int argc, char **argv) {
         }
         if (t->rc != 0 && !t->diverged && !interrupted &&
             (t->rc == CLI_EXIT_USAGE || t->epochs == 0)) {
-            if (!stop_launch)
+            if (!stop_launch) {
                 rc = cli_error("sweep: trial %ld failed before its first epoch ended (exit %d, "
                                "its message above); the sweep stops%s", k + 1, t->rc,
-                               running ? " once the trials running end" : "");
+                               running ? " (the trials running: after their current step)" : "");
+                for (int i = 0; i < SWEEP_MAX_JOBS; i++) /* (they checkpoint, as on Ctrl-C) */
+                    if (g_child[i] > 0) kill((pid_t)g_child[i], SIGINT);
+            }
             stop_launch = 1;
         }
     }
@@ -707,6 +744,7 @@ done:
     remove_tmp(tmp, (int)n);
     for (int i = 0; i < s->nowned; i++) free(s->owned[i]);
     free(s->drawn);
+    free(s->drawn_text);
     free(s);
     free(tr);
     free(pick_train);

@@ -6,6 +6,7 @@
 #include "sweep.h"
 #include "cli.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,17 +26,22 @@ static int add_value(sweep_flag *f, const char *v) {
 /* LOW:HIGH or LOW:HIGH:log into f's range. */
 static int parse_range(sweep_flag *f, const char *val, int integer) {
     char lo[64], hi[64], scale[8] = "";
-    int n = sscanf(val, "%63[^:]:%63[^:]:%7s", lo, hi, scale);
+    int used = 0, n = sscanf(val, "%63[^:]:%63[^:]%n:%7s%n", lo, hi, &used, scale, &used);
     double a, b;
-    if (n < 2 || (n == 3 && strcmp(scale, "log") != 0) || cli_parse_double(lo, &a) != 0 ||
-        cli_parse_double(hi, &b) != 0 || strspn(val, "0123456789.eE+-:log") != strlen(val))
+    if (n < 2 || val[used] || (n == 3 && strcmp(scale, "log") != 0) ||
+        cli_parse_double(lo, &a) != 0 || cli_parse_double(hi, &b) != 0 ||
+        !(fabs(a) <= FLT_MAX && fabs(b) <= FLT_MAX))
         return cli_usage_error("sweep", "--%s: expected a range LOW:HIGH or LOW:HIGH:log, got "
                                "\"%s\"", f->name, val);
+    if (integer < 0) integer = a == floor(a) && b == floor(b) && b >= 1; /* (--val-size: a
+                                                                         * count or fraction) */
     if (!(a < b) || (integer && (a != floor(a) || b != floor(b))) || (n == 3 && !(a > 0)))
         return cli_usage_error("sweep", "--%s %s: expected LOW < HIGH%s%s", f->name, val,
                                integer ? ", whole numbers" : "", n == 3 ? ", LOW > 0 (log)" : "");
     f->range = 1;
     f->integer = integer;
+    snprintf(f->lo_text, sizeof f->lo_text, "%s", lo);
+    snprintf(f->hi_text, sizeof f->hi_text, "%s", hi);
     f->log_scale = n == 3;
     f->lo = a;
     f->hi = b;
@@ -82,32 +88,47 @@ static uint64_t next_u64(uint64_t *x) {
 }
 static double next_unit(uint64_t *x) { return (double)(next_u64(x) >> 11) * 0x1p-53; } /* [0,1) */
 
+/* v as text in [lo, hi), or [lo, hi] when closed: 3 significant digits, or as many as steps of
+ * a hundredth of the range's width ask (0.99953 of 0.99:0.9999, not 1), or as keep it inside. */
+static void format_draw(double v, double lo, double hi, int closed, char *out) {
+    int digits = 3;
+    if (hi > lo && v != 0) digits = (int)fmax(3, fmin(17, ceil(log10(fabs(v) / (hi - lo))) + 2));
+    for (; digits <= 17; digits++) {
+        snprintf(out, SWEEP_VALUE_BYTES, "%.*g", digits, v);
+        double back = strtod(out, NULL);
+        if (back >= lo && (back < hi || (closed && back == hi))) return;
+    }
+    snprintf(out, SWEEP_VALUE_BYTES, "%.17g", lo); /* (v itself sat on an end) */
+}
+
 int sweep_draw(sweep_spec *s, long n, uint64_t seed) {
+    size_t cells = (size_t)n * (size_t)s->ndims;
     free(s->drawn);
-    s->drawn = calloc((size_t)n * (size_t)s->ndims, SWEEP_VALUE_BYTES);
-    if (!s->drawn) return cli_error("sweep: out of memory");
+    free(s->drawn_text);
+    s->drawn = calloc(cells, sizeof *s->drawn);
+    s->drawn_text = calloc(cells, SWEEP_VALUE_BYTES);
+    if (!s->drawn || !s->drawn_text) return cli_error("sweep: out of memory");
     uint64_t x = seed;
-    for (long k = 0; k < n; k++)
-        for (int d = 0; d < s->ndims; d++) {
-            const sweep_flag *f = &s->flags[s->dims[d]];
-            char *out = s->drawn + ((size_t)k * (size_t)s->ndims + (size_t)d) * SWEEP_VALUE_BYTES;
-            double u = next_unit(&x), v;
-            if (!f->range) {
-                snprintf(out, SWEEP_VALUE_BYTES, "%s", f->vals[(int)(u * f->nvals)]);
-                continue;
-            }
-            if (f->integer) { /* each whole number in [lo, hi] alike (log: by its share of
-                               * log(hi + 1) - log(lo)) */
-                v = f->log_scale ? floor(exp(log(f->lo) + u * (log(f->hi + 1) - log(f->lo))))
-                                 : floor(f->lo + u * (f->hi - f->lo + 1));
-                snprintf(out, SWEEP_VALUE_BYTES, "%.0f", fmin(fmax(v, f->lo), f->hi));
-                continue;
-            }
-            v = f->log_scale ? exp(log(f->lo) + u * (log(f->hi) - log(f->lo)))
-                             : f->lo + u * (f->hi - f->lo);
-            snprintf(out, SWEEP_VALUE_BYTES, "%.3g", v); /* (3 digits: the value the trial
-                                                          * trains with and prints) */
+    for (size_t c = 0; c < cells; c++) {
+        const sweep_flag *f = &s->flags[s->dims[c % (size_t)s->ndims]];
+        char *out = s->drawn_text + c * SWEEP_VALUE_BYTES;
+        double u = next_unit(&x), v;
+        if (!f->range) { /* a list's value, uniform among them */
+            s->drawn[c] = f->vals[(int)(u * f->nvals)];
+            continue;
         }
+        s->drawn[c] = out;
+        if (f->integer) { /* each whole number in [lo, hi] alike (log: by its share of
+                           * log(hi + 1) - log(lo)) */
+            v = f->log_scale ? floor(exp(log(f->lo) + u * (log(f->hi + 1) - log(f->lo))))
+                             : floor(f->lo + u * (f->hi - f->lo + 1));
+            snprintf(out, SWEEP_VALUE_BYTES, "%.0f", fmin(fmax(v, f->lo), f->hi));
+            continue;
+        }
+        v = f->log_scale ? exp(log(f->lo) + u * (log(f->hi) - log(f->lo)))
+                         : f->lo + u * (f->hi - f->lo);
+        format_draw(v, f->lo, f->hi, 0, out); /* (the value the trial trains with and prints) */
+    }
     return CLI_EXIT_OK;
 }
 
@@ -115,8 +136,7 @@ const char *sweep_value_of(const sweep_spec *s, long c, int i) {
     const sweep_flag *f = &s->flags[i];
     if (s->random) {
         for (int d = 0; d < s->ndims; d++)
-            if (s->dims[d] == i)
-                return s->drawn + ((size_t)c * (size_t)s->ndims + (size_t)d) * SWEEP_VALUE_BYTES;
+            if (s->dims[d] == i) return s->drawn[(size_t)c * (size_t)s->ndims + (size_t)d];
         return f->nvals ? f->vals[0] : NULL;
     }
     if (f->nvals <= 1) return f->nvals ? f->vals[0] : NULL;
