@@ -91,11 +91,11 @@ void sweep_help(FILE *f) {
           "  --objective METRIC        what ranks the trials: the lowest val_loss, or the\n"
           "                            highest val_acc, of each trial's epochs (Keras Tuner's\n"
           "                            objective) [default: the trials' --monitor, else val_loss]\n"
-          "  --jobs N                  run N trials at once, 1 to 64 (Optuna's n_jobs), each with\n"
-          "                            --quiet (no progress bar) and, without --threads, --threads\n"
-          "                            CORES/N (a small model trains faster so; on the CPU a run's\n"
-          "                            numbers depend on its --threads: the order of its sums)\n"
-          "                            [default: 1]\n"
+          "  --jobs N                  run N trials at once, 1 to 64 (Optuna's n_jobs), each\n"
+          "                            with --quiet (no progress bar) and, without --threads,\n"
+          "                            --threads CORES/N (a small model trains faster so; on the\n"
+          "                            CPU a run's numbers depend on its --threads: the order of\n"
+          "                            its sums) [default: 1]\n"
           "  --save DIR                keep each trial as DIR/trial_K (its checkpoints, log.jsonl\n"
           "                            and output.txt: what ctrain train printed) and the table\n"
           "                            as DIR/sweep.csv; DIR must be new or empty (--overwrite:\n"
@@ -128,6 +128,14 @@ static int numeric(cli_kind k) {
 static sweep_flag *flag_of(sweep_spec *s, const char *name) {
     for (int i = 0; i < s->nflags; i++)
         if (strcmp(s->flags[i].name, name) == 0) return &s->flags[i];
+    return NULL;
+}
+
+/* The value of the flag at argv[*i]: after its '=' (eq), else the next word unless that is a
+ * flag (then NULL), which is consumed. */
+static const char *flag_value(int argc, char **argv, int *i, const char *eq) {
+    if (eq) return eq + 1;
+    if (*i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0) return argv[++*i];
     return NULL;
 }
 
@@ -171,7 +179,7 @@ static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint6
         memcpy(name, a + 2, len);
         name[len] = 0;
         if (strcmp(name, "objective") == 0) {
-            val = eq ? eq + 1 : i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 ? argv[++i] : NULL;
+            val = flag_value(argc, argv, &i, eq);
             if (!val || (strcmp(val, "val_loss") != 0 && strcmp(val, "val_acc") != 0))
                 return cli_usage_error("sweep", "--objective: expected val_loss or val_acc, got "
                                        "%s%s%s", val ? "\"" : "no value", val ? val : "",
@@ -180,7 +188,7 @@ static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint6
             continue;
         }
         if (strcmp(name, "jobs") == 0) {
-            val = eq ? eq + 1 : i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 ? argv[++i] : NULL;
+            val = flag_value(argc, argv, &i, eq);
             long v;
             if (!val || cli_parse_long(val, 1, SWEEP_MAX_JOBS, &v))
                 return cli_usage_error("sweep", "--jobs: expected 1 to %d trials at once, got "
@@ -190,7 +198,7 @@ static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint6
             continue;
         }
         if (strcmp(name, "trials") == 0 || strcmp(name, "sweep-seed") == 0) {
-            val = eq ? eq + 1 : i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 ? argv[++i] : NULL;
+            val = flag_value(argc, argv, &i, eq);
             long v;
             if (!val || cli_parse_long(val, strcmp(name, "trials") == 0 ? 1 : 0, LONG_MAX, &v))
                 return cli_usage_error("sweep", "--%s: expected %s, got %s%s%s", name,
@@ -202,7 +210,8 @@ static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint6
             continue;
         }
         const cli_flag *f = cli_find(tf, ntf, name);
-        if (!f) return cli_usage_error("sweep", "--%s: no such flag of ctrain train or sweep", name);
+        if (!f)
+            return cli_usage_error("sweep", "--%s: no such flag of ctrain train or sweep", name);
         for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++)
             if (strcmp(name, refused[k]) == 0)
                 return cli_usage_error("sweep", "--%s: not in a sweep (%s)", name,
@@ -227,7 +236,7 @@ static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint6
             if (eq) return cli_usage_error("sweep", "--%s: takes no value", name);
             continue;
         }
-        val = eq ? eq + 1 : i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 ? argv[++i] : NULL;
+        val = flag_value(argc, argv, &i, eq);
         if (!val) return cli_usage_error("sweep", "--%s: needs a value", name);
         const int val_size = strcmp(name, "val-size") == 0;
         if (sweep_add_values(s, sf, val, numeric(f->kind) || val_size,
@@ -515,14 +524,15 @@ int cmd_sweep(int argc, char **argv) {
         goto done;
     }
     if (s->random && (rc = sweep_draw(s, n, seed)) != CLI_EXIT_OK) goto done;
-    if (!s->random && n < combos) { /* RandomSearch: n of them, drawn by the seeded split's permutation */
+    if (!s->random && n < combos) { /* RandomSearch: n of them, by a seeded permutation */
         ct_status st = ct_split_indices(combos, n, seed, &pick_train, &pick);
         if (st != CT_OK) {
             rc = cli_lib_error(st);
             goto done;
         }
     }
-    for (long k = 0; k < n; k++) tr[k] = (sweep_trial){.combo = (int)(pick ? pick[k] : k), .rc = -1};
+    for (long k = 0; k < n; k++)
+        tr[k] = (sweep_trial){.combo = (int)(pick ? pick[k] : k), .rc = -1};
     if (s->save_dir && (rc = check_save_dir(s)) != CLI_EXIT_OK) goto done;
     if (s->plot_dir) { /* DIR/sweep.png, drawn at the end, may replace only a picture */
         char png[PATH_MAX];

@@ -165,7 +165,8 @@ void sweep_space(const sweep_spec *s, char *out, size_t bytes) {
         const sweep_flag *f = &s->flags[s->dims[d]];
         if (f->range)
             len += (size_t)snprintf(out + len, bytes - len, "%s--%s (%s%s in [%g, %g])",
-                                    d ? " x " : "", f->name, f->log_scale ? "log-uniform" : "uniform",
+                                    d ? " x " : "", f->name,
+                                    f->log_scale ? "log-uniform" : "uniform",
                                     f->integer ? " whole numbers" : "", f->lo, f->hi);
         else
             len += (size_t)snprintf(out + len, bytes - len, "%s--%s (%d values)", d ? " x " : "",

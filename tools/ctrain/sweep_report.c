@@ -184,7 +184,8 @@ int sweep_plot(const sweep_spec *s, const char *tmp, const sweep_trial *tr,
     char png[PATH_MAX], title[96];
     snprintf(png, sizeof png, "%s/sweep.png", s->plot_dir);
     if (rc == CLI_EXIT_OK && n > 0) {
-        if (n == ran) snprintf(title, sizeof title, "%s of each trial", acc ? "val_acc" : "val_loss");
+        if (n == ran)
+            snprintf(title, sizeof title, "%s of each trial", acc ? "val_acc" : "val_loss");
         else snprintf(title, sizeof title, "%s of the best %d trials", acc ? "val_acc" : "val_loss",
                       n);
         rc = cli_check_png_out("plot", png);
