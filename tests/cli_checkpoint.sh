@@ -177,6 +177,14 @@ check_bad wrong-shape-for-model "has shape [16, 784] but the model"
 check_bad missing-tensor "missing tensor linear2.bias"
 check_bad input-too-large "more than 2^31 - 1 values"
 check_bad nan-weight "tensor linear2.weight holds NaN at element 5"
+check_bad overflowing "the model's output for img0.pgm is not a number (NaN): its weights are damaged or too large"
+# a batch norm's running variance below 0 (finite, but its square root is NaN) is a damaged model
+run train --model "flatten,linear(16),batchnorm,relu,linear(10)" --epochs 1 --val-size 59000 --quiet --save "$tmp/bnv"
+mkdir -p "$tmp/bad" && cp "$tmp/bnv/model.safetensors" "$tmp/bad/model.safetensors" &&
+    py poke "$tmp/bad/model.safetensors" batchnorm1.running_var 2 -1 && run predict --model "$tmp/bad" img0.pgm
+[ "$rc" -eq 1 ] && [ -z "$out" ] && [ "$(nlines "$err")" -eq 1 ] &&
+    grep -qF "$tmp/bad/model.safetensors: cannot be loaded: tensor batchnorm1.running_var holds a negative variance (-1) at element 2: a damaged model" <<<"$err" &&
+    ok "a negative running variance -> exit 1: ${err#ctrain: $tmp/}" || bad "a negative running_var -> exit $rc: $out $err"
 mkfifo fifo.safetensors
 timeout 20 "$CT" eval --model fifo.safetensors >"$tmp/out" 2>"$tmp/err"
 rc=$? err=$(cat "$tmp/err")
@@ -337,6 +345,15 @@ run train --resume "$tmp/aw0" --epochs 2
 [ "$rc" -eq 0 ] && grep -q '^Plan: .*AdamW.*, weight decay 0.01' <<<"$out" &&
     ok "an older AdamW train state with weight decay 0 resumes with PyTorch's 0.01, as it ran" ||
     bad "older AdamW train state -> exit $rc: $out $err"
+# an optimizer's state that is not finite, or a mean of squares below 0, is refused when read,
+# not trained on (NaN from the first step)
+for poke in "exp_avg 5 nan|holds NaN at element 5: a damaged train state" \
+    "exp_avg_sq 3 -1|holds a negative value at element 3: a damaged train state" \
+    "exp_avg 0 inf|holds an infinity at element 0"; do
+    read -r slot at value <<<"${poke%%|*}"
+    rm -rf st && cp -r aw0 st && py poke st/train_state.safetensors "optimizer.linear1.weight.$slot" "$at" "$value" &&
+        check_state "optimizer.linear1.weight.$slot[$at] = $value" "tensor optimizer.linear1.weight.$slot ${poke#*|}"
+done
 
 # the largest values the flags take are resumed too (the train state's ranges are the flags')
 # (an lr of 1e30 diverges: the run stops with exit 1, and its checkpoint of epoch 0 is resumed)

@@ -223,6 +223,10 @@ for args in "--resume $tmp/s1/trial_1|--resume: not in a sweep" "--log x.jsonl|-
     [ "$rc" -eq 2 ] && [ "$(grep -c '' <<<"$err")" -eq 1 ] && grep -qF -- "${args#*|}" <<<"$err" && [ -z "$out" ] &&
         ok "sweep ${a[*]} -> exit 2: $err" || bad "sweep ${a[*]} -> exit $rc: $out $err"
 done
+: >"$tmp/plotfile"
+run sweep --lr 0.1,0.2 --epochs 1 "${D[@]}" --plot "$tmp/plotfile"
+[ "$rc" -eq 1 ] && grep -q -- "--plot $tmp/plotfile: not a folder" <<<"$err" && ok "--plot at a file -> exit 1: $err" ||
+    bad "--plot at a file -> exit $rc: $err"
 mkdir -p "$tmp/pl" && echo notes >"$tmp/pl/sweep.png"
 run sweep --lr 0.1,0.2 --epochs 1 "${D[@]}" --plot "$tmp/pl"
 [ "$rc" -eq 1 ] && grep -q -- "--plot $tmp/pl/sweep.png: exists and is not a PNG" <<<"$err" && [ ! -e "$tmp/pl/trial_1" ] &&

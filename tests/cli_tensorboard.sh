@@ -231,6 +231,12 @@ run "${base[@]}" --epochs 1 --tensorboard afile
 [ "$rc" -eq 1 ] && grep -q "afile" <<<"$err" && ! grep -q "^Epoch" <<<"$out" &&
     ok "--tensorboard at a file -> exit 1 before training: $(head -n 1 <<<"$err")" ||
     bad "--tensorboard afile -> exit $rc: $err"
+mkdir tbt && : >tbt/test # (DIR/test is made at the end: a file in its way is found first)
+run "${base[@]}" --epochs 1 --tensorboard tbt
+[ "$rc" -eq 1 ] && [ "$(grep -c '' <<<"$err")" -eq 1 ] && grep -q "tbt/test is not a folder" <<<"$err" &&
+    ! grep -q "^Epoch" <<<"$out" && [ "$(ls tbt)" = test ] &&
+    ok "--tensorboard DIR with a file DIR/test -> exit 1 before training: $err" ||
+    bad "--tensorboard with a file at DIR/test -> exit $rc: $err $(ls tbt)"
 run "${base[@]}" --lr-find --tensorboard tbf
 [ "$rc" -eq 2 ] && grep -q -- "--tensorboard" <<<"$err" && [ ! -e tbf ] &&
     ok "--lr-find --tensorboard -> exit 2: $(head -n 1 <<<"$err")" || bad "--lr-find --tensorboard -> exit $rc: $err"

@@ -20,6 +20,8 @@ Python 3 standard library only (struct, json, zlib): nothing here shares code wi
                                          dark on light, RGB, 3x larger)
     st_tool.py png FILE                  "WIDTH HEIGHT DISTINCT_COLOURS NON_BACKGROUND_FRACTION"
     st_tool.py const-expect MNIST_DIR CLASS   the loss and accuracy write-const's model must get
+    st_tool.py poke FILE TENSOR INDEX VALUE   sets element INDEX of the F32 tensor TENSOR of FILE
+                                         to VALUE (a float: nan, inf and -1 too), in place
     st_tool.py same A B                  the tensors of A, in order, each "NAME same" (B has
                                          it with the same dtype, shape and bytes), "NAME
                                          differs" or "NAME missing"; then B's others, "NAME
@@ -203,6 +205,12 @@ def cmd_bad(args):
         d = bytearray(data)
         d[b + 20:b + 24] = struct.pack("<f", float("nan"))
         rewrite(header, bytes(d))
+    elif case == "overflowing":      # finite weights (1e30, 3e38) whose products overflow: NaN out
+        d = bytearray(data)
+        for name, value in (("linear1.weight", 1e30), ("linear2.weight", 3e38)):
+            b, e = header[name]["data_offsets"]
+            d[b:e] = struct.pack("<%df" % ((e - b) // 4), *([value] * ((e - b) // 4)))
+        rewrite(header, bytes(d))
     elif case == "input-too-large":  # each side allowed, but 2^31 values per image
         header["__metadata__"]["input_shape"] = "[1, 46341, 46341]"
         rewrite(header)
@@ -376,7 +384,21 @@ def cmd_same(args):
     return 0
 
 
-COMMANDS = {"same": cmd_same, "read": cmd_read, "write-mlp": cmd_write_mlp, "write-const": cmd_write_const,
+def cmd_poke(args):
+    path, name, index, value = args[0], args[1], int(args[2]), float(args[3])
+    header, _, _ = st_read(path)
+    t = header[name]
+    assert t["dtype"] == "F32", name + " is not F32"
+    b, e = t["data_offsets"]
+    assert 0 <= index < (e - b) // 4, "index out of range"
+    with open(path, "r+b") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        f.seek(8 + n + b + 4 * index)
+        f.write(struct.pack("<f", value))
+    return 0
+
+
+COMMANDS = {"poke": cmd_poke, "same": cmd_same, "read": cmd_read, "write-mlp": cmd_write_mlp, "write-const": cmd_write_const,
             "bad": cmd_bad, "forward": cmd_forward, "export": cmd_export, "png": cmd_png,
             "const-expect": cmd_const_expect, "meta": cmd_meta, "meta-del": cmd_meta_del}
 

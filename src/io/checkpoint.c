@@ -49,6 +49,24 @@ static ct_status tensor_finite(const ct_st_tensor *t, const char *name, const ch
     return CT_OK;
 }
 
+static int ends_with(const char *s, const char *tail) {
+    size_t a = strlen(s), b = strlen(tail);
+    return a >= b && strcmp(s + a - b, tail) == 0;
+}
+
+/* A batch norm's running variance: no value below 0 (its square root normalises). */
+static ct_status variance_nonneg(const ct_st_tensor *t, const char *name, const char *path) {
+    int64_t n = 1;
+    for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+    const float *v = t->data;
+    for (int64_t j = 0; j < n; j++)
+        if (v[j] < 0.0f)
+            return ct_fail(CT_ERR_FORMAT, "%s: cannot be loaded: tensor %s holds a negative "
+                           "variance (%g) at element %lld: a damaged model", path, name,
+                           (double)v[j], (long long)j);
+    return CT_OK;
+}
+
 ct_status ct_tensor_list_finite(const ct_tensor_list *l, const char *path, const char *action) {
     for (int i = 0; i < l->n; i++) CT_TRY(tensor_finite(&l->t[i], l->t[i].name, path, action));
     return CT_OK;
@@ -324,6 +342,8 @@ static ct_status load_params(const ct_checkpoint *c, ct_model *m, const char *pr
             s = ct_fail(CT_ERR_FORMAT, "%s: tensor %s is negative", c->path, e->name);
         else
             s = tensor_finite(&l.t[i], e->name, c->path, "cannot be loaded");
+        if (s == CT_OK && l.info[i].kind == CT_TENSOR_BUFFER && ends_with(e->name, ".running_var"))
+            s = variance_nonneg(&l.t[i], e->name, c->path);
     }
     /* strict, like load_state_dict(strict=True): no tensor of the file may be left over */
     for (int k = 0; k < c->n && s == CT_OK; k++) {

@@ -503,6 +503,19 @@ static ct_status parse_history(const ct_checkpoint *c, const json_t *o, ct_eval_
     return CT_OK;
 }
 
+/* An optimizer tensor's n values, as read: finite, and (nonneg: a mean of squares) not below 0;
+ * else the train state is damaged (a diverged run saves none), and the run would train on
+ * NaN. */
+static ct_status state_values_ok(const ct_checkpoint *c, const char *name, const float *v,
+                                 int64_t n, int nonneg) {
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]) || (nonneg && v[i] < 0.0f))
+            return BAD("%s: tensor %s holds %s at element %lld: a damaged train state", c->path,
+                       name, isnan(v[i]) ? "NaN" : isinf(v[i]) ? "an infinity" : "a negative value",
+                       (long long)i);
+    return CT_OK;
+}
+
 /* Reads the optimizer tensors back into one flat state of count floats and restores it. */
 static ct_status load_optimizer(const ct_checkpoint *c, ct_model *m, const json_t *o) {
     long long count, steps;
@@ -537,9 +550,12 @@ static ct_status load_optimizer(const ct_checkpoint *c, ct_model *m, const json_
             else if (strcmp(c->t[t].dtype, "F32") || c->t[t].numel != l.info[i].count)
                 s = BAD("%s: tensor %s: expected F32 with %lld values", c->path, name,
                         (long long)l.info[i].count);
-            else
-                memcpy(state + (int64_t)j * np + l.info[i].offset, c->data + c->t[t].begin,
-                       (size_t)l.info[i].count * sizeof(float));
+            else {
+                float *dst = state + (int64_t)j * np + l.info[i].offset;
+                memcpy(dst, c->data + c->t[t].begin, (size_t)l.info[i].count * sizeof(float));
+                s = state_values_ok(c, name, dst, l.info[i].count,
+                                    !strcmp(slot, "exp_avg_sq") || !strcmp(slot, "square_avg"));
+            }
         }
         ct_tensor_list_free(&l);
     }
@@ -548,8 +564,10 @@ static ct_status load_optimizer(const ct_checkpoint *c, ct_model *m, const json_
         if (t < 0 || strcmp(c->t[t].dtype, "F32") || c->t[t].numel != count)
             s = BAD("%s: tensor optimizer.state missing or not F32 with %lld values", c->path,
                     count);
-        else
+        else {
             memcpy(state, c->data + c->t[t].begin, (size_t)count * sizeof(float));
+            s = state_values_ok(c, "optimizer.state", state, count, 0);
+        }
     }
     if (s == CT_OK) s = ct_model_set_optimizer_state(m, state, count, steps);
     if (s != CT_OK && s != CT_ERR_FORMAT) s = ct_fail_context(s, "%s", c->path);

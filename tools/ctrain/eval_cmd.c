@@ -499,7 +499,13 @@ static int predict_one(cli_model *cm, const predict_opts *o, const cli_names *na
         cli_lib_error(s);
         return 1;
     }
-    int top = o->top < k ? o->top : k, order[256];
+    for (int i = 0; i < k; i++) /* (finite weights can still overflow: 3e38 of them) */
+        if (!isfinite(probs[i])) {
+            cli_error("%s: the model's output for %s is not a number (NaN): its weights are "
+                      "damaged or too large", cm->path, path);
+            return 1;
+        }
+    int top = o->top < k ? o->top : k, order[256] = {0};
     for (int i = 0; i < k && i < 256; i++) order[i] = i;
     for (int i = 0; i < top; i++) /* partial selection sort: the top classes first */
         for (int j = i + 1; j < k && j < 256; j++)

@@ -70,9 +70,12 @@ void sweep_help(FILE *f) {
           "range, LOW:HIGH (uniform) or LOW:HIGH:log (log-uniform, as Keras Tuner's\n"
           "sampling=\"log\"; whole numbers for a flag of counts): then --trials N trials\n"
           "run, each drawing every swept flag's value at random (a list's too), floats to 3\n"
-          "significant digits. The other flags are the same in every trial: the same data,\n"
-          "split and --seed (unless --seed itself is swept: --seed 1,2,3 measures the\n"
-          "spread of one setting). Every trial's flags are checked before the first runs.\n"
+          "significant digits (more where a narrow range needs them). The other flags are\n"
+          "the same in every trial: the same data, split and --seed (unless --seed itself is\n"
+          "swept: --seed 1,2,3 measures the spread of one setting). Every trial's flags are\n"
+          "checked as ctrain train reads them before the first trial runs; what needs the\n"
+          "data or the model (a --model spec, --freeze, --class-weight's count) is checked\n"
+          "by each trial as it starts.\n"
           "\n"
           "Prints a line per trial as it ends (with --jobs, in the order they end), then\n"
           "the trials ranked, the best one's command and its test line (as ctrain train\n"
@@ -538,6 +541,10 @@ int cmd_sweep(int argc, char **argv) {
         char png[PATH_MAX];
         struct stat st;
         snprintf(png, sizeof png, "%s/sweep.png", s->plot_dir);
+        if (stat(s->plot_dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            rc = cli_error("sweep: --plot %s: not a folder", s->plot_dir);
+            goto done;
+        }
         if (stat(s->plot_dir, &st) == 0 && (rc = cli_check_png_out("plot", png)) != CLI_EXIT_OK)
             goto done;
     }

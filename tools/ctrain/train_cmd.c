@@ -27,16 +27,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------------------------ */
 /* callbacks, Ctrl-C and SIGTERM                                                               */
 
 static volatile sig_atomic_t g_interrupted = 0;
+static struct timespec g_interrupted_at; /* (the handler's alone) */
 
+/* The first signal stops the run after its current step; a second ends the process at once (the
+ * default action), unless it comes within half a second of the first: that is the same stop
+ * sent twice (GNU timeout signals the process and then its process group; a sweep's trial may
+ * get its sweep's copy too), which must not lose the checkpoint. */
 static void on_signal(int sig) {
-    (void)sig;
-    g_interrupted = 1; /* SA_RESETHAND: a second signal gets the default action */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!g_interrupted) {
+        g_interrupted_at = now;
+        g_interrupted = 1;
+        return;
+    }
+    long long ns = (long long)(now.tv_sec - g_interrupted_at.tv_sec) * 1000000000LL +
+                   (now.tv_nsec - g_interrupted_at.tv_nsec);
+    if (ns < 500000000LL) return;
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
 typedef struct {
@@ -594,8 +610,10 @@ built:
     struct sigaction sa, old_int, old_term, old_usr1;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
+    sigemptyset(&sa.sa_mask); /* (one handler at a time: it reads and writes g_interrupted_at) */
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGUSR1);
     g_interrupted = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
@@ -722,6 +740,9 @@ built:
 lib_error_restore:
     rc = cli_dist_error(dist, s);
 restore:
+    /* a run that failed (or could not save) removes the --save folders it made and left empty
+     * (only empty ones: rmdir); one with a checkpoint in it stays */
+    if (rc != CLI_EXIT_OK && run.save_dir && made_save.n > 0) cli_rmdirs(run.save_dir, &made_save);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGUSR1, &old_usr1, NULL);

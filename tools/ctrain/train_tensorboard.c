@@ -62,6 +62,13 @@ int train_tb_prepare(train_run *r, int resumed_epochs) {
             return 1;
         }
     }
+    char test[PATH_MAX + 16]; /* (made at the end; a file in its way is found now) */
+    snprintf(test, sizeof test, "%s/%s", dir, k_runs[TB_TEST]);
+    if (stat(test, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        cli_error("--tensorboard %s: %s is not a folder (where the test values go)", dir, test);
+        train_tb_unprepare(r);
+        return 1;
+    }
     /* a resume: its history is in DIR already, or written first (from step 0) */
     r->tb_history = resumed_epochs > 0 && fresh ? resumed_epochs : 0;
     r->tb_start = resumed_epochs > 0 && !fresh ? resumed_epochs + 1 : 0;
