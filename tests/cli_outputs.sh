@@ -28,6 +28,11 @@ for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte 
     fi
 done
 command -v "$PY" >/dev/null || { echo "SKIP cli_outputs: no python3"; exit 0; }
+# the runs that train 1000 images to check what they write: on a cut of MNIST (they validated
+# 59000 images, most of their time under the sanitizers)
+. "$here/small_mnist.sh"
+small_mnist "$dir" "$tmp/cut" 2000 500 || { echo "FAIL - small_mnist: no cut of MNIST"; exit 1; }
+CUT=(--dataset idx --data "$tmp/cut" --val-size 1000)
 
 # png_ok FILE W H: the PNG's size (W ">N": wider than N), more than 8 distinct colours, at
 # least 1% not background
@@ -66,18 +71,18 @@ for i, line in enumerate(lines):
     assert r["seconds"] > 0 and r["samples_per_s"] > 0 and r["val_seconds"] > 0 and 0 < r["train_acc"] <= 1
 EOF
 # onecycle: the lr's schedule and the cycled momentum's, step by step
-run train --epochs 1 --val-size 59000 --lr-schedule onecycle --quiet --plot oc_plots
+run train --epochs 1 "${CUT[@]}" --lr-schedule onecycle --quiet --plot oc_plots
 [ "$rc" -eq 0 ] && ok "train --lr-schedule onecycle --plot oc_plots -> exit 0" || bad "onecycle --plot -> exit $rc: $err"
 png_ok oc_plots/lr.png 800 500
 png_ok oc_plots/momentum.png 800 500
-run train --epochs 1 --val-size 59000 --quiet --plot oc_plots
+run train --epochs 1 "${CUT[@]}" --quiet --plot oc_plots
 [ "$rc" -eq 0 ] && [ ! -e oc_plots/momentum.png ] && [ -e oc_plots/lr.png ] &&
     ok "a run without a cycled momentum removes the earlier run's momentum.png" ||
     bad "--plot oc_plots again, not cycled -> exit $rc, $(ls oc_plots): $err"
 cp oc_plots/accuracy.png oc_plots/momentum.png # (a plot's size: taken for ours) and another PNG
 run show --out oc_plots/momentum.png --count 4
 cp oc_plots/momentum.png mine.png
-run train --epochs 1 --val-size 59000 --quiet --plot oc_plots
+run train --epochs 1 "${CUT[@]}" --quiet --plot oc_plots
 [ "$rc" -eq 0 ] && cmp -s mine.png oc_plots/momentum.png &&
     ok "a momentum.png that is not one of ctrain's plots (another size) is left alone" ||
     bad "--plot oc_plots with another picture as momentum.png -> exit $rc, $(ls oc_plots): $err"
@@ -110,7 +115,7 @@ run train --epochs 1 --val-size 0 --quiet --log nv.CSV
     [ "$(grep -c '' nv.CSV)" -eq 2 ] && ok "--log nv.CSV with --val-size 0: no val columns" ||
     bad "--log nv.CSV -> exit $rc: $(cat nv.CSV) $err"
 printf 'name,score\nada,1\n' >scores.csv
-run train --epochs 1 --val-size 59000 --quiet --log scores.csv
+run train --epochs 1 "${CUT[@]}" --quiet --log scores.csv
 [ "$rc" -ne 0 ] && grep -q '^ctrain: --log scores.csv: exists and is not a log of ctrain' <<<"$err" &&
     [ "$(cat scores.csv)" = $'name,score\nada,1' ] && ok "--log onto a CSV file that is not ctrain's: refused, kept" ||
     bad "--log scores.csv -> exit $rc: $err"
@@ -311,7 +316,7 @@ run predict --model run short.pgm d1.png
 # is left as it was; a log of ctrain's is replaced. A fresh --save onto another run's checkpoint
 # is refused (exit 2, nothing written) unless --overwrite, which also drops that run's best.
 printf 'my notes\n' >notes.txt
-run train --epochs 1 --val-size 59000 --quiet --log notes.txt
+run train --epochs 1 "${CUT[@]}" --quiet --log notes.txt
 [ "$rc" -eq 1 ] && [ "$(cat notes.txt)" = "my notes" ] && [ "$(printf '%s' "$err" | grep -c '')" -eq 1 ] &&
     grep -q '^ctrain: --log notes.txt: exists and is not a log of ctrain' <<<"$err" && [ -z "$out" ] &&
     ok "--log onto a file that is not a log: refused, the file kept: $err" || bad "--log notes.txt -> exit $rc: $out $err"
@@ -320,20 +325,20 @@ run train --resume run --epochs 3 --quiet --log run/train_state.safetensors
 [ "$rc" -eq 1 ] && cmp -s keep.st run/train_state.safetensors &&
     grep -qx 'ctrain: --log run/train_state.safetensors: is run/train_state.safetensors, which this run writes' <<<"$err" &&
     ok "--log onto the run's own train state: refused, the checkpoint kept" || bad "--log onto the checkpoint -> exit $rc: $err"
-run train --epochs 1 --val-size 59000 --quiet --save fresh --save-best --log fresh/best.safetensors
+run train --epochs 1 "${CUT[@]}" --quiet --save fresh --save-best --log fresh/best.safetensors
 [ "$rc" -eq 1 ] && [ ! -e fresh ] && grep -q 'which this run writes' <<<"$err" &&
     ok "--log onto a file --save-best will write: refused before the folder is made" || bad "--log fresh/best.safetensors -> exit $rc: $err"
-run train --epochs 1 --val-size 59000 --quiet --log run.jsonl
+run train --epochs 1 "${CUT[@]}" --quiet --log run.jsonl
 [ "$rc" -eq 0 ] && [ "$(wc -l <run.jsonl)" -eq 1 ] && ok "--log onto an earlier log of ctrain's: replaced" ||
     bad "--log run.jsonl again -> exit $rc: $err"
 
-run train --epochs 1 --val-size 59000 --quiet --save best --save-best
+run train --epochs 1 "${CUT[@]}" --quiet --save best --save-best
 cp best/model.safetensors keep.model
-run train --epochs 1 --val-size 59000 --quiet --save best --hidden 8
+run train --epochs 1 "${CUT[@]}" --quiet --save best --hidden 8
 [ "$rc" -eq 2 ] && cmp -s keep.model best/model.safetensors && [ -e best/best.safetensors ] && [ -z "$out" ] &&
     grep -qx "ctrain: --save best: holds another run's checkpoint (train_state.safetensors); continue it with --resume best, or replace it with --overwrite (see ctrain train --help)" <<<"$err" &&
     ok "a fresh --save onto another run's checkpoint: refused, exit 2, nothing written" || bad "--save onto a checkpoint -> exit $rc: $out $err"
-run train --epochs 1 --val-size 59000 --quiet --save best --hidden 8 --overwrite
+run train --epochs 1 "${CUT[@]}" --quiet --save best --hidden 8 --overwrite
 if [ "$rc" -eq 0 ] && [ ! -e best/best.safetensors ] && ! cmp -s keep.model best/model.safetensors &&
     "$CT" summary --model best | grep -q 'linear1  *(8)'; then
     ok "--overwrite: the new run's checkpoint, the old run's best.safetensors removed"
@@ -342,50 +347,50 @@ else
 fi
 run train --resume best --epochs 2 --quiet --save ./best/
 [ "$rc" -eq 0 ] && ok "--resume best --save ./best/ (its own folder, spelt otherwise) needs no --overwrite" || bad "--resume best --save ./best/ -> exit $rc: $err"
-run train --epochs 1 --val-size 59000 --quiet --save kb --save-best
+run train --epochs 1 "${CUT[@]}" --quiet --save kb --save-best
 run train --resume kb --epochs 2 --quiet --overwrite
 [ "$rc" -eq 0 ] && [ -e kb/best.safetensors ] && ok "--resume DIR --overwrite: the run's own best.safetensors kept" ||
     bad "--resume kb --overwrite -> exit $rc, $(ls kb): $err"
-run train --epochs 1 --val-size 59000 --quiet --save kb --overwrite --plot newplots --log notes.txt
+run train --epochs 1 "${CUT[@]}" --quiet --save kb --overwrite --plot newplots --log notes.txt
 [ "$rc" -eq 1 ] && [ -e kb/best.safetensors ] && [ ! -e newplots ] && [ "$(cat notes.txt)" = "my notes" ] &&
     ok "a refused --log: nothing removed or created (best.safetensors kept, no --plot folder)" ||
     bad "--overwrite with a refused --log -> exit $rc, $(ls kb; ls -d newplots): $err"
 # a --log that cannot be opened (its folder missing): the --save and --plot folders made for the
 # run are taken away again
-run train --epochs 1 --val-size 59000 --quiet --save new_save --plot new_plots --log no/such/dir/x.jsonl
+run train --epochs 1 "${CUT[@]}" --quiet --save new_save --plot new_plots --log no/such/dir/x.jsonl
 [ "$rc" -eq 1 ] && [ ! -e new_save ] && [ ! -e new_plots ] &&
     grep -q '^ctrain: --log no/such/dir/x.jsonl: cannot open: No such file or directory$' <<<"$err" &&
     ok "--log that cannot be opened -> exit 1, no --save or --plot folder left" ||
     bad "--log no/such/dir/x.jsonl -> exit $rc, $(ls -d new_save new_plots 2>&1): $err"
 # the same with --save in folders yet to be made: all of them taken away, not only the last
-run train --epochs 1 --val-size 59000 --quiet --save deep/er/save --log no/such/dir/x.jsonl
+run train --epochs 1 "${CUT[@]}" --quiet --save deep/er/save --log no/such/dir/x.jsonl
 [ "$rc" -eq 1 ] && [ ! -e deep ] && ok "--save deep/er/save with a --log that cannot be opened: no folder of it left" ||
     bad "--save deep/er/save -> exit $rc, $(ls -R deep 2>&1): $err"
 mkdir -p kept_empty
-run train --epochs 1 --val-size 59000 --quiet --save made/../kept_empty --log no/such/dir/x.jsonl
+run train --epochs 1 "${CUT[@]}" --quiet --save made/../kept_empty --log no/such/dir/x.jsonl
 [ "$rc" -eq 1 ] && [ ! -e made ] && [ -d kept_empty ] &&
     ok "--save made/../kept_empty, failed start: the folder made removed, the one that was there kept" ||
     bad "--save made/../kept_empty -> exit $rc, $(ls -d made kept_empty 2>&1): $err"
 # --plot replaces only pictures: a file of another kind, or a link to a checkpoint, is refused
 mkdir -p notes_plots && printf 'my notes\n' >notes_plots/loss.png
-run train --epochs 1 --val-size 59000 --quiet --plot notes_plots
+run train --epochs 1 "${CUT[@]}" --quiet --plot notes_plots
 [ "$rc" -eq 1 ] && [ "$(cat notes_plots/loss.png)" = "my notes" ] &&
     grep -qx 'ctrain: --plot notes_plots/loss.png: exists and is not a PNG; not overwriting it' <<<"$err" &&
     ok "--plot onto a loss.png that is not a PNG: refused, the file kept" || bad "--plot notes_plots -> exit $rc: $err"
 rm notes_plots/loss.png && printf 'my notes\n' >notes_plots/momentum.png
-run train --epochs 1 --val-size 59000 --quiet --plot notes_plots
+run train --epochs 1 "${CUT[@]}" --quiet --plot notes_plots
 [ "$rc" -eq 1 ] && [ "$(cat notes_plots/momentum.png)" = "my notes" ] && [ ! -e notes_plots/loss.png ] &&
     grep -qx 'ctrain: --plot notes_plots/momentum.png: exists and is not a PNG; not overwriting it' <<<"$err" &&
     ok "--plot onto a momentum.png that is not a PNG: refused before training, the file kept" ||
     bad "--plot notes_plots (momentum.png) -> exit $rc: $err"
 mkdir -p link_plots && ln -sf ../kb/model.safetensors link_plots/accuracy.png && cp kb/model.safetensors keep.kb
-run train --epochs 1 --val-size 59000 --quiet --plot link_plots
+run train --epochs 1 "${CUT[@]}" --quiet --plot link_plots
 [ "$rc" -eq 1 ] && cmp -s keep.kb kb/model.safetensors && grep -q 'link_plots/accuracy.png: exists and is not a PNG' <<<"$err" &&
     ok "--plot through a link to a checkpoint: refused, the checkpoint kept" || bad "--plot link_plots -> exit $rc: $err"
 # --overwrite replaces the other run's files at this run's first checkpoint, not before: a run
 # that diverges first leaves them all, best.safetensors too, and says so
 cp kb/best.safetensors keep.best
-run train --epochs 2 --lr 1e30 --val-size 59000 --quiet --save kb --overwrite
+run train --epochs 2 --lr 1e30 "${CUT[@]}" --quiet --save kb --overwrite
 [ "$rc" -eq 1 ] && cmp -s keep.best kb/best.safetensors && cmp -s keep.kb kb/model.safetensors &&
     grep -qx 'ctrain: kb keeps the checkpoint it held before, not replaced' <<<"$err" &&
     ok "--overwrite of a run that diverges before its first checkpoint: the other run's files kept" ||
@@ -409,21 +414,21 @@ got=$(meta_of kb_branch/best.safetensors epoch 2>&1)
     bad "kb_branch's best: epoch count '$got', expected '$want', best_from '$from' (exit $rc: $err)"
 # a run that replaces another's folder (--overwrite) with --save-best: its first best comes with
 # its own checkpoint, so the folder never holds one run's best beside the other's pair
-run train --epochs 1 --val-size 59000 --quiet --save ow --save-best --seed 3
-run train --schedule 1@0.5,1@1e30 --val-size 59000 --quiet --save ow --save-best --overwrite --seed 4
+run train --epochs 1 "${CUT[@]}" --quiet --save ow --save-best --seed 3
+run train --schedule 1@0.5,1@1e30 "${CUT[@]}" --quiet --save ow --save-best --overwrite --seed 4
 [ "$rc" -eq 1 ] && [ "$(meta_of ow/model.safetensors seed)" = 4 ] && [ "$(meta_of ow/best.safetensors seed)" = 4 ] &&
     grep -q 'ow keeps the checkpoint after epoch 0; best.safetensors: epoch 0' <<<"$err" &&
     ok "--overwrite --save-best, diverged in epoch 1: the folder holds this run's pair and best" ||
     bad "--overwrite --save-best then diverged -> exit $rc: $err; seeds $(meta_of ow/model.safetensors seed) $(meta_of ow/best.safetensors seed)"
 ln -s fresh2/model.safetensors dangling.log
-run train --epochs 1 --val-size 59000 --quiet --save fresh2 --log dangling.log
+run train --epochs 1 "${CUT[@]}" --quiet --save fresh2 --log dangling.log
 [ "$rc" -eq 1 ] && [ ! -e fresh2 ] && grep -q '^ctrain: --log dangling.log: is fresh2/model.safetensors, which this run writes' <<<"$err" &&
     ok "--log through a dangling link to a file --save will write: refused, no folder made" || bad "--log dangling.log -> exit $rc: $err"
 mkdir -p onlybest && cp kb/best.safetensors onlybest/
-run train --epochs 1 --val-size 59000 --quiet --save onlybest
+run train --epochs 1 "${CUT[@]}" --quiet --save onlybest
 [ "$rc" -eq 2 ] && grep -q "^ctrain: --save onlybest: holds another run's best.safetensors; replace it with --overwrite" <<<"$err" &&
     ok "a fresh --save onto a folder with another run's best.safetensors: refused" || bad "--save onlybest -> exit $rc: $err"
-"$CT" train --epochs 2 --val-size 59000 --quiet --log /dev/stdout >stdout.txt 2>"$tmp/err"
+"$CT" train --epochs 2 "${CUT[@]}" --quiet --log /dev/stdout >stdout.txt 2>"$tmp/err"
 rc=$?
 [ "$rc" -eq 0 ] && [ "$(grep -c '^{"epoch": ' stdout.txt)" -eq 2 ] && [ "$(grep -c '^Epoch \[' stdout.txt)" -eq 2 ] &&
     grep -q '^test_loss' stdout.txt && ok "--log /dev/stdout >FILE: the log lines among the output, none lost" ||
