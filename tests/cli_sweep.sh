@@ -188,6 +188,21 @@ for how in alone group jobs; do
         bad "SIGTERM ($how) to a sweep -> exit $rc: $(cat "$tmp/term.out" "$tmp/term.err")"
     fi
 done
+# a trial killed from outside (SIGKILL: the OOM killer) after its first epoch is listed so, and the
+# sweep goes on to the next
+rm -rf "$tmp/killed"
+"$CT" sweep --lr 0.1,0.2 --epochs 100000 "${D[@]}" --save "$tmp/killed" >"$tmp/k.out" 2>"$tmp/k.err" &
+pid=$!
+for _ in $(seq 1 300); do [ -s "$tmp/killed/trial_1/log.jsonl" ] && break; sleep 0.1; done
+kill -KILL "$(pgrep -P "$pid" | head -1)"
+for _ in $(seq 1 300); do [ -s "$tmp/killed/trial_2/log.jsonl" ] && break; sleep 0.1; done
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" -eq 130 ] && grep -q '^Trial 1/2 (--lr 0.1): killed by signal 9 (Killed)' "$tmp/k.out" &&
+    grep -q '^Trial 2/2 (--lr 0.2): interrupted' "$tmp/k.out" &&
+    ok "a trial killed by SIGKILL: listed so, the next trial run" ||
+    bad "a killed trial -> exit $rc: $(cat "$tmp/k.out" "$tmp/k.err")"
 done_epochs=$(grep -c '' "$tmp/term/trial_1/log.jsonl")
 run train --resume "$tmp/term/trial_1" --epochs $((done_epochs + 1))
 [ "$rc" -eq 0 ] && grep -q "^Epoch \[$done_epochs\], val_loss" <<<"$out" &&

@@ -54,7 +54,8 @@ typedef struct {
 
 typedef struct {
     int combo;          /* its index in the grid */
-    int rc;             /* the child's exit status (-1: not run or running) */
+    int rc;             /* the child's exit status (-1: not run or running; 128 + N: signal N) */
+    int signal;         /* the signal that ended it (0: it exited) */
     int pid;            /* while it runs */
     double t0;          /* when it started */
     int epochs;         /* lines in its log */

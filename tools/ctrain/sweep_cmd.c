@@ -379,9 +379,9 @@ static int spawn_child(char **argv, const char *out_path, int slot) {
     return (int)pid;
 }
 
-/* Waits for a trial to end: its pid, and its exit status in *rc (128 + signal when one ended
- * it); -1 when none is left. */
-static int wait_child(int *rc) {
+/* Waits for a trial to end: its pid, its exit status in *rc (128 + signal when one ended it) and
+ * that signal in *sig (0: none); -1 when none is left. */
+static int wait_child(int *rc, int *sig) {
     siginfo_t info;
     do /* (which one ended, left unreaped: until its slot is cleared, its pid is not reused) */
         info.si_pid = 0;
@@ -399,6 +399,7 @@ static int wait_child(int *rc) {
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) return -1;
     *rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    *sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
     return (int)pid;
 }
 
@@ -655,7 +656,7 @@ int cmd_sweep(int argc, char **argv) {
             next++;
         }
         if (running == 0) break;
-        int st, pid = wait_child(&st);
+        int st, sig, pid = wait_child(&st, &sig);
         if (pid < 0) {
             rc = cli_error("sweep: waiting for the trials: %s", strerror(errno));
             break;
@@ -668,6 +669,7 @@ int cmd_sweep(int argc, char **argv) {
         t->pid = 0;
         running--;
         t->rc = st;
+        t->signal = sig;
         t->seconds = now_s() - t->t0;
         ran++;
         trial_paths(s, tmp, k, log, out);

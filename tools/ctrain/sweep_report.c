@@ -69,6 +69,8 @@ const char *sweep_status(const sweep_trial *t, char *buf, size_t bytes) {
     else if (t->diverged) snprintf(buf, bytes, "diverged (NaN) after %d epoch%s", t->epochs,
                                    t->epochs == 1 ? "" : "s");
     else if (t->rc == CLI_EXIT_INTERRUPTED) snprintf(buf, bytes, "interrupted");
+    else if (t->signal) snprintf(buf, bytes, "killed by signal %d (%s)", t->signal,
+                                 strsignal(t->signal));
     else snprintf(buf, bytes, "failed (exit %d)", t->rc);
     return buf;
 }
