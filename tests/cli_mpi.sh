@@ -273,6 +273,11 @@ run help "${MPIRUN[@]}" -np 2 "$CT" train --help
 n=$(grep -c '^usage: ctrain train' "$tmp/help.out")
 [ "$rc" -eq 0 ] && [ "$n" -eq 1 ] && ok "mpirun -np 2 ctrain train --help -> the help once" ||
     bad "mpirun -np 2 train --help -> exit $rc, the help $n times"
+# ctrain sweep runs trials as processes of its own: refused under mpirun, said once
+run sweepmpi "${MPIRUN[@]}" -np 2 "$CT" sweep --lr 0.1,0.2 --epochs 1
+n=$(grep -c -- 'not under mpirun: the sweep runs its trials' "$tmp/sweepmpi.err")
+[ "$rc" -ne 0 ] && [ "$n" -eq 1 ] && ok "mpirun -np 2 ctrain sweep -> exit $rc, refused once" ||
+    bad "mpirun -np 2 sweep -> exit $rc, said $n times: $(head -c 1500 "$tmp/sweepmpi.err")"
 # --lr-find is one process's probe: refused, said once
 run lrfind "${MPIRUN[@]}" -np 2 "$CT" train --lr-find
 n=$(grep -c -- '--lr-find: runs in one process, not under mpirun' "$tmp/lrfind.err")

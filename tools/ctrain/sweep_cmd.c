@@ -502,10 +502,12 @@ int cmd_sweep(int argc, char **argv) {
         if (!flag_of(s, "threads"))
             snprintf(s->threads, sizeof s->threads, "%ld", cores > s->jobs ? cores / s->jobs : 1);
     }
-    int launched = ct_dist_launched(&(int){0}, &(int){0});
-    if (launched > 1 || launched < 0) {
-        rc = cli_usage_error("sweep", "runs in one process, its trials one after another (not "
-                             "under mpirun; a trial may be: ctrain train under mpirun)");
+    int launch_rank = 0, launched = ct_dist_launched(&launch_rank, &(int){0});
+    if (launched > 1 || launched < 0) { /* (said once, by rank 0: every rank sees the same) */
+        rc = CLI_EXIT_USAGE;
+        if (launch_rank <= 0)
+            cli_usage_error("sweep", "not under mpirun: the sweep runs its trials as processes "
+                            "of its own (ctrain train runs under mpirun)");
         goto done;
     }
     if (s->ndims == 0) {
