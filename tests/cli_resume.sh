@@ -74,22 +74,6 @@ rc=$?
 [ "$rc" -eq 0 ] && ok "--resume c -> exit 0" || bad "--resume c -> exit $rc: $(cat c2.err)"
 same_as_straight "interrupted mid-epoch + resumed" c c1.out c2.out
 
-# signal_at PATTERN FILE SIG [CMD]: once FILE (the job $pid's output) has a line matching
-# PATTERN (or the job ended), runs CMD, sends SIG and waits for the job: its exit status in $rc
-signal_at() {
-    pid=$!
-    for _ in $(seq 1 600); do
-        grep -q "$1" "$2" && break
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    [ -n "${4:-}" ] && eval "$4"
-    kill -"$3" "$pid" 2>/dev/null
-    wait "$pid"
-    rc=$?
-    pid=""
-}
-
 # ------------------------------------------------------------------ a real SIGINT, wherever it lands
 "$CT" train --epochs 3 "${SET[@]}" --save d >d1.out 2>d1.err &
 signal_at '^Epoch \[0\]' d1.out INT

@@ -481,20 +481,10 @@ pid=""
 # one stop: checkpointed, exit 130 (a second signal ended the process unsaved until 6 Dec)
 "$CT" train --dataset idx --data "$tmp/cut" --val-size 500 --epochs 100000 --quiet --save "$tmp/twice" \
     >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-for _ in $(seq 1 600); do
-    grep -q '^Epoch \[0\]' "$tmp/out" && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-done
-kill -TERM "$pid" 2>/dev/null
-kill -TERM "$pid" 2>/dev/null
-wait "$pid"
-rc=$?
+signal_at '^Epoch \[0\]' "$tmp/out" TERM 'kill -TERM "$pid"'
 [ "$rc" -eq 130 ] && grep -q "saved to $tmp/twice" "$tmp/err" && [ -f "$tmp/twice/train_state.safetensors" ] &&
     ok "two SIGTERMs at once: one stop, checkpointed, exit 130" ||
     bad "two SIGTERMs at once -> exit $rc: $(cat "$tmp/err")"
-pid=""
 
 echo
 finish cli_train

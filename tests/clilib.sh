@@ -6,6 +6,7 @@
 #   kill_a_rank        SIGKILL (or SIGSTOP) one rank of a background mpirun training; the job
 #                      must end
 #   torch_or_skip NAME sets PY to a Python that imports torch, or prints SKIP and exits 0
+#   signal_at PAT FILE SIG [CMD]  a background job's signal once its output matches PAT
 #   finish NAME        prints the summary line; its status is 0 only when no check failed
 #                      (with CTRAIN_TEST_NEED=cuda, it also checks that auto was CUDA)
 fails=0
@@ -100,4 +101,21 @@ finish() {
     fi
     if [ "$fails" -eq 0 ]; then echo "$1: all checks passed"; else echo "$1: $fails check(s) failed"; fi
     [ "$fails" -eq 0 ]
+}
+
+# signal_at PATTERN FILE SIG [CMD]: call it right after starting a job in the background; once
+# FILE (its output) has a line matching PATTERN (or the job ended), runs CMD (the job's pid in
+# $pid), sends SIG and waits for the job: its exit status in $rc
+signal_at() {
+    pid=$!
+    for _ in $(seq 1 600); do
+        grep -q "$1" "$2" && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -n "${4:-}" ] && eval "$4"
+    kill -"$3" "$pid" 2>/dev/null
+    wait "$pid"
+    rc=$?
+    pid=""
 }
