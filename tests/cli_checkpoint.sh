@@ -29,6 +29,10 @@ for f in t10k-images-idx3-ubyte t10k-labels-idx1-ubyte train-images-idx3-ubyte t
     fi
 done
 command -v "$PY" >/dev/null || { echo "SKIP cli_checkpoint: no python3"; exit 0; }
+# the runs whose training is not the point: 1000 training images of a cut of MNIST
+. "$here/small_mnist.sh"
+small_mnist "$dir" "$tmp/cut" 2000 500 || { echo "FAIL - could not cut a small MNIST from $dir"; exit 1; }
+CUT=(--data "$tmp/cut" --val-size 1000)
 
 # compare_probs EXPECTED_FILE: every "IMAGE: C (P)  top 10: c p, ..." line of $out against the
 # expected probabilities (one line of 10 per image), within 2e-4 (4 decimals are printed)
@@ -179,7 +183,7 @@ check_bad input-too-large "more than 2^31 - 1 values"
 check_bad nan-weight "tensor linear2.weight holds NaN at element 5"
 check_bad overflowing "the model's output for img0.pgm is not a number (NaN): its weights are damaged or too large"
 # a batch norm's running variance below 0 (finite, but its square root is NaN) is a damaged model
-run train --model "flatten,linear(16),batchnorm,relu,linear(10)" --epochs 1 --val-size 59000 --quiet --save "$tmp/bnv"
+run train --model "flatten,linear(16),batchnorm,relu,linear(10)" --epochs 1 "${CUT[@]}" --quiet --save "$tmp/bnv"
 mkdir -p "$tmp/bad" && cp "$tmp/bnv/model.safetensors" "$tmp/bad/model.safetensors" &&
     py poke "$tmp/bad/model.safetensors" batchnorm1.running_var 2 -1 && run predict --model "$tmp/bad" img0.pgm
 [ "$rc" -eq 1 ] && [ -z "$out" ] && [ "$(nlines "$err")" -eq 1 ] &&
@@ -214,10 +218,10 @@ run train --init "$tmp/run/train_state.safetensors" --epochs 1 --val-size 1000 -
 [ "$rc" -eq 0 ] && grep -qx "Before training: $last" <<<"$out" &&
     ok "--init FILE (a train state): the same weights" || bad "--init train state -> exit $rc: $out $err"
 py write-mlp pt.safetensors 7 16 # no metadata, as PyTorch's save_file writes a state_dict
-run train --init pt.safetensors --hidden 16 --epochs 1 --val-size 59000
+run train --init pt.safetensors --hidden 16 --epochs 1 "${CUT[@]}"
 [ "$rc" -eq 0 ] && grep -qx 'Model: 784 -> 16 -> ReLU -> 10 (12730 parameters, weights from pt.safetensors)' <<<"$out" &&
     ok "--init from a state_dict without metadata (--hidden 16 to match it)" || bad "--init pt.safetensors -> exit $rc: $out $err"
-run train --init pt.safetensors --epochs 1 --val-size 59000
+run train --init pt.safetensors --epochs 1 "${CUT[@]}"
 [ "$rc" -eq 0 ] && grep -q '^Model: flatten,linear(16),relu,linear(10) (12730 parameters, weights from pt.safetensors)$' <<<"$out" &&
     ok "--init from a state_dict without metadata: its model inferred from its linearN tensors" ||
     bad "--init pt.safetensors, no --hidden -> exit $rc: $out $err"
@@ -326,7 +330,7 @@ rm -rf st && cp -r run st && py meta st/train_state.safetensors history '[]' epo
 
 # AdamW's weight decay: PyTorch's 0.01 by default, 0 when --weight-decay 0 says so; a train state
 # written before 5 Dec 2026 (no "weight_decay_as_is") with 0 meant 0.01, and resumes so
-run train --optimizer adamw --weight-decay 0 --epochs 1 --val-size 59000 --save "$tmp/aw0"
+run train --optimizer adamw --weight-decay 0 --epochs 1 "${CUT[@]}" --save "$tmp/aw0"
 grep -q '^Plan: .*AdamW' <<<"$out" && ! grep -q 'weight decay' <<<"$out" &&
     ok "adamw --weight-decay 0: no decay" || bad "adamw --weight-decay 0 -> exit $rc: $out"
 "$PY" - "$tmp/aw0/train_state.safetensors" <<'EOF'
@@ -362,7 +366,7 @@ for flags in "--epochs 1 --batch-size 2147483647 --eval-batch-size 2147483647 --
     IFS='|' read -r flags want1 epochs <<<"$flags"
     rm -rf big
     # shellcheck disable=SC2086 # $flags are words
-    run train --val-size 59000 --quiet --save big $flags
+    run train "${CUT[@]}" --quiet --save big $flags
     rc1=$rc
     run train --resume big --epochs "$epochs" --quiet
     [ "$rc1" -eq "$want1" ] && [ "$rc" -eq 0 ] && ok "train $flags (exit $rc1), then --resume -> exit 0" ||
