@@ -2,9 +2,10 @@
 # cli_sweep.sh — ctrain sweep, the hyperparameter search: a grid of two flags on a cut of MNIST
 # (every trial run, ranked as the trials' own logs rank them, the best one's command giving
 # the same numbers when run again by hand, --save's folders and sweep.csv), --objective val_acc,
-# --trials N (a seeded draw), a diverging trial (listed, the sweep goes on), SIGTERM (the
-# running trial checkpointed, the table of those done, exit 130) and the refusals (a bad value
-# of any trial before the first runs, flags a sweep cannot take, a folder in use).
+# --trials N (a seeded draw), --prune median (its verdicts replayed from the trials' logs), a
+# diverging trial (listed, the sweep goes on), SIGTERM (the running trial checkpointed, the
+# table of those done, exit 130) and the refusals (a bad value of any trial before the first
+# runs, flags a sweep cannot take, a folder in use).
 # Skips when the MNIST files are not in `ctrain data path` or there is no python3.
 # Usage: bash tests/cli_sweep.sh path/to/ctrain
 set -u
@@ -153,6 +154,80 @@ two=$(sed -n '/^rank  trial/,/^$/p' <<<"$out" | awk '{ $NF = ""; print }')
     [ "$one" = "$two" ] &&
     ok "--jobs 2: every trial once, the table one at a time gives" ||
     bad "--jobs 2 -> exit $rc: '$one' vs '$two': $out $err"
+
+# ------------------------------------------------------------------ --prune median
+# Optuna's MedianPruner, checked against its rule replayed on the trials' own logs: once 3
+# trials have finished, a trial whose best objective so far is worse than the median of the
+# finished ones' at an epoch >= 1 stops after that epoch (one at a time: the same verdicts
+# whatever the timing); a pruned trial ranks after the finished ones and is resumable
+pruned_as_replayed() { # DIR OBJECTIVE: prints the pruned trials; fails unless the rule gives them
+    "$PY" - "$1" "$out" 3 1 "$2" <<'PY'
+import csv, json, statistics, sys
+d, out, startup, warmup, obj = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+acc = obj == "val_acc"
+rows = list(csv.DictReader(open(d + "/sweep.csv")))
+by = {int(r["trial"]): r for r in rows}
+finished, pruned = [], []
+for k in range(1, len(rows) + 1):
+    curve = [json.loads(l)[obj] for l in open("%s/trial_%d/log.jsonl" % (d, k))]
+    want, best = None, None
+    for e, v in enumerate(curve):
+        best = v if best is None else max(best, v) if acc else min(best, v)
+        at = [c[e] for c in finished if len(c) > e]
+        if len(finished) >= startup and e >= warmup and at:
+            med = statistics.median(at)
+            if (best < med) if acc else (best > med):
+                want = (e, best, med, len(at))
+                break
+    st = by[k]["status"]
+    if want is None:
+        assert st == "ok", (k, st, curve)
+        finished.append(curve)
+        continue
+    e = want[0]
+    assert st == "pruned after epoch %d" % e and len(curve) == e + 1, (k, st, want, curve)
+    line = "Pruned after epoch %d (%d of 4 epochs run): its best %s %.4f is worse than %.4f, the median of %d finished trials of the sweep there" % (e, e + 1, obj, want[1], want[2], want[3])
+    assert line in open("%s/trial_%d/output.txt" % (d, k)).read().split("\n"), (k, line)
+    assert ("Trial %d/8 (--lr %s): pruned after epoch %d: its best %s %.4f is worse than %.4f, the median of %d finished trials there;"
+            % (k, by[k]["lr"], e, obj, want[1], want[2], want[3])) in out, k
+    pruned.append(k)
+# the finished ones first, by the objective; then the pruned ones
+assert [r["status"] == "ok" for r in rows] == sorted([r["status"] == "ok" for r in rows], reverse=True), rows
+assert 0 < len(pruned) < len(rows) - startup, pruned
+print(" ".join(map(str, pruned)))
+PY
+}
+LRS=(--lr 0.01,0.03,0.1,0.3,1,2,0.003,0.5 --epochs 4 --prune median --prune-startup 3 --prune-warmup 1)
+run sweep "${LRS[@]}" "${D[@]}" --save "$tmp/pr"
+if [ "$rc" -eq 0 ] && grep -q '; pruned by the median rule once 3 trials have finished, from epoch 1$' <<<"$out" &&
+    npruned=$(pruned_as_replayed "$tmp/pr" val_loss); then
+    ok "--prune median: trials $npruned pruned, as the median rule replayed on the logs prunes them"
+else
+    bad "--prune median -> exit $rc: $out $err"
+fi
+run sweep "${LRS[@]}" "${D[@]}" --save "$tmp/pra" --objective val_acc
+if [ "$rc" -eq 0 ] && acc_pruned=$(pruned_as_replayed "$tmp/pra" val_acc); then
+    ok "--prune median --objective val_acc: trials $acc_pruned pruned, as the rule replayed prunes them"
+else
+    bad "--prune median --objective val_acc -> exit $rc: $out $err"
+fi
+k=${npruned%% *}
+run train --resume "$tmp/pr/trial_${k:-1}" --epochs 4 --quiet
+[ "$rc" -eq 0 ] && [ "$(grep -c '^Epoch \[' <<<"$out")" -ge 1 ] && grep -q '^Epoch \[3\]' <<<"$out" &&
+    ok "a pruned trial resumes to its 4 epochs by hand: $(grep '^Epoch \[3\]' <<<"$out")" ||
+    bad "--resume of pruned trial ${k:-?} -> exit $rc: $out $err"
+# --prune-startup more than the trials: none pruned
+run sweep --lr 2,0.1 --epochs 2 "${D[@]}" --prune median
+[ "$rc" -eq 0 ] && ! grep -q 'pruned after' <<<"$out" && ok "--prune median, 2 trials of the 5 to finish first: none pruned" ||
+    bad "--prune with too few trials -> exit $rc: $out $err"
+for flags in "--prune mean|--prune: expected median or off, got \"mean\"" \
+    "--prune-startup 2|--prune-startup: sets --prune median's rule (not given)" \
+    "--prune median --prune-warmup -1|--prune-warmup: expected an epoch 0 to 1000000, got \"-1\""; do
+    # shellcheck disable=SC2086 # words
+    run sweep --lr 0.1,0.2 --epochs 1 "${D[@]}" ${flags%%|*}
+    [ "$rc" -eq 2 ] && [ "$err" = "ctrain: ${flags#*|} (see ctrain sweep --help)" ] && ok "${flags%%|*} -> exit 2: ${err#ctrain: }" ||
+        bad "${flags%%|*} -> exit $rc: $err"
+done
 
 # ------------------------------------------------------------------ a diverging trial
 run sweep --lr 0.1,1e30 --epochs 2 "${D[@]}"

@@ -56,6 +56,8 @@ static void usage(FILE *f) {
           "environment:\n"
           "  CTRAIN_DATA    MNIST's folder when --data is not given (else\n"
           "                 ~/.cache/ctrain/mnist; other datasets: ~/.cache/ctrain/NAME)\n"
+          "  CTRAIN_SWEEP_PRUNE=FILE  set by ctrain sweep --prune median for its trials:\n"
+          "                 the finished trials' medians, by which each trial prunes itself\n"
           "  CTRAIN_CUDA_PLUGIN=FILE  the CUDA backend to load instead of the\n"
           "                 libctrain_cuda.so beside libctrain.so (the tests load\n"
           "                 build/libctrain_cuda_emu.so, the CUDA emulator); one that\n"

@@ -1,8 +1,10 @@
 /*
- * sweep.h — what ctrain sweep's three files share: the search space (sweep_grid.c: the values
+ * sweep.h — what ctrain sweep's four files share: the search space (sweep_grid.c: the values
  * and ranges of the flags, the grid's combinations or the draws), the command (sweep_cmd.c:
- * the command line, the trials' checks and runs) and the results (sweep_report.c reads them
- * back from the trials' logs, ranks them, and prints, saves and draws the table).
+ * the command line, the trials' checks, the loop that runs them), the trials as processes
+ * (sweep_run.c: started, waited for, signalled, and pruned as they run by the median rule)
+ * and the results (sweep_report.c reads them back from the trials' logs, ranks them, and
+ * prints, saves and draws the table).
  */
 #ifndef CTRAIN_SWEEP_H
 #define CTRAIN_SWEEP_H
@@ -10,12 +12,14 @@
 #include "args.h"
 #include "train.h"
 
+#include <signal.h>
 #include <stdio.h>
 
 #define SWEEP_MAX_VALUES 64       /* values of one flag */
 #define SWEEP_MAX_COMBOS 1000000  /* the grid's size (--trials draws from it) */
 #define SWEEP_MAX_DRAWN 100000    /* trials drawn from ranges */
 #define SWEEP_VALUE_BYTES 24      /* a drawn value's text */
+#define SWEEP_MAX_JOBS 64         /* trials at once */
 
 /* One flag as the trials get it: fixed (a switch, or one value) or a dimension of the search:
  * a list of values, or a range to draw from. */
@@ -50,6 +54,8 @@ typedef struct {
     int jobs;                            /* --jobs: trials at once */
     int add_quiet;                       /* 1: the trials get --quiet (jobs > 1) */
     char threads[16];                    /* --threads the trials get ("": as given) */
+    int prune;                           /* --prune median: the median stopping rule */
+    int prune_startup, prune_warmup;     /* --prune-startup, --prune-warmup */
 } sweep_spec;
 
 typedef struct {
@@ -64,6 +70,11 @@ typedef struct {
     int diverged;       /* a loss in its log is not finite (null) */
     double seconds;
     char test_line[128];
+    double *curve;      /* a finished trial's objective at each epoch (NAN where none) */
+    int ncurve;
+    int pruned_epoch;   /* --prune: it stopped itself after this epoch (-1: it did not), */
+    double pruned_value, pruned_median; /* its best objective then, worse than the median */
+    int pruned_of;      /* of this many finished trials there */
 } sweep_trial;
 
 /* sweep_grid.c */
@@ -84,8 +95,11 @@ void sweep_describe(const sweep_spec *s, long combo, char *out, size_t bytes);
 void sweep_space(const sweep_spec *s, char *out, size_t bytes);
 
 /* sweep_report.c */
+/* The number after "key": in a --log line (NAN when absent or null). */
+double sweep_json_number(const char *line, const char *key);
 /* The trial's epochs from its log, its best by the objective (acc: the highest val_acc, else
- * the lowest val_loss; the first of equals), and its test line from its stdout. */
+ * the lowest val_loss; the first of equals), its curve (t->curve: malloc'ed; left NULL when
+ * memory is short: then it counts in no median), and its test line from its stdout. */
 void sweep_read_results(sweep_trial *t, const char *log_path, const char *out_path, int acc);
 /* NULL for a trial that finished, else what happened to it ("diverged (NaN) after 2 epochs"). */
 const char *sweep_status(const sweep_trial *t, char *buf, size_t bytes);
@@ -103,5 +117,33 @@ void sweep_log_path(const sweep_spec *s, const char *tmp, long k, char *out, siz
  * most SWEEP_PLOTTED); prints the error and returns CLI_EXIT_ERROR when it cannot. */
 int sweep_plot(const sweep_spec *s, const char *tmp, const sweep_trial *tr, const int *ord,
                int ran, int acc);
+
+/* sweep_run.c */
+/* SIGINT and SIGTERM caught (passed on to the trials running; sweep_signalled() says which
+ * came, 0: none) and SIGTTOU ignored, the old actions kept in old; and put back. */
+void sweep_catch_signals(struct sigaction old[3]);
+void sweep_restore_signals(const struct sigaction old[3]);
+int sweep_signalled(void);
+/* sig to every trial running */
+void sweep_signal_trials(int sig);
+/* seconds, monotonic */
+double sweep_now(void);
+/* Starts `ctrain train` (argv: from "train", NULL-terminated) as this binary in a process
+ * group of its own, its stdout into out_path: its pid, -1 when it could not start (errno), -2
+ * when a signal came first (it is not started). */
+int sweep_spawn(char **argv, const char *out_path);
+/* Waits for a trial to end: its pid, its exit status in *rc (128 + signal when one ended it) and
+ * that signal in *sig (0: none); -1 when none is left. */
+int sweep_wait(int *rc, int *sig);
+/* --prune median: the medians of the finished trials among tr[0, n) into path, whole (written
+ * aside, then renamed), for the trials to read as they run: "objective val_loss" (or val_acc),
+ * then a line "EPOCH MEDIAN COUNT" for each epoch from --prune-warmup on that COUNT >= 1 of
+ * them reached; no file while fewer than --prune-startup have finished. -1 when it cannot be
+ * written (errno). */
+#define SWEEP_PRUNE_ENV "CTRAIN_SWEEP_PRUNE"
+int sweep_prune_write(const sweep_spec *s, const char *path, const sweep_trial *tr, long n,
+                      int acc);
+/* Whether a trial that ended was pruned (its output said so). */
+int sweep_was_pruned(const sweep_trial *t);
 
 #endif

@@ -23,42 +23,22 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #include "sweep.h"
 
 
-#define SWEEP_MAX_JOBS 64
-
-static volatile sig_atomic_t g_stop; /* SIGINT/SIGTERM: no trial after those running */
-static volatile sig_atomic_t g_child[SWEEP_MAX_JOBS]; /* the trials running (0: a free slot) */
-
-/* Each trial runs in a process group of its own, so that a signal reaches it once, from here,
- * however it was sent (a terminal's Ctrl-C, GNU timeout's SIGTERM to the group, a kill of this
- * process alone): it stops after its current step and checkpoints, as ctrain train does; a
- * second Ctrl-C passed on ends it at once, as ctrain train's second Ctrl-C does. */
-static void on_signal(int sig) {
-    g_stop = sig;
-    for (int i = 0; i < SWEEP_MAX_JOBS; i++)
-        if (g_child[i] > 0) kill((pid_t)g_child[i], sig);
-}
-
 void sweep_help(FILE *f) {
     fputs("usage: ctrain sweep [--trials N] [--sweep-seed N] [--objective METRIC] [--jobs N]\n"
-          "                    TRAIN-FLAGS...\n"
+          "                    [--prune median] TRAIN-FLAGS...\n"
           "\n"
           "A hyperparameter search, as Keras Tuner's GridSearch and RandomSearch: runs\n"
           "ctrain train once for every combination of the values given to its flags and\n"
@@ -99,6 +79,17 @@ void sweep_help(FILE *f) {
           "                            --threads CORES/N (a small model trains faster so; on the\n"
           "                            CPU a run's numbers depend on its --threads: the order of\n"
           "                            its sums) [default: 1]\n"
+          "  --prune RULE              median: stop unpromising trials early, as Optuna's\n"
+          "                            MedianPruner: after each epoch, once --prune-startup\n"
+          "                            trials have finished, a trial whose best objective so far\n"
+          "                            is worse than the median of the finished trials' at that\n"
+          "                            epoch stops there (tested and checkpointed, as --patience\n"
+          "                            stops a run) and ranks after the finished ones; off: none\n"
+          "                            [default: off]\n"
+          "  --prune-startup N         trials to finish before any is pruned (n_startup_trials)\n"
+          "                            [default: 5]\n"
+          "  --prune-warmup N          no trial is pruned before epoch N (n_warmup_steps; the\n"
+          "                            epochs count from 0) [default: 0]\n"
           "  --save DIR                keep each trial as DIR/trial_K (its checkpoints, log.jsonl\n"
           "                            and output.txt: what ctrain train printed) and the table\n"
           "                            as DIR/sweep.csv; DIR must be new or empty (--overwrite:\n"
@@ -117,7 +108,8 @@ void sweep_help(FILE *f) {
           "  ctrain sweep --model cnn --optimizer adam --lr 3e-4,1e-3,3e-3 --batch-size 64,128\n"
           "               --epochs 3 --objective val_acc --save sweep1\n"
           "  ctrain sweep --lr 0.01,0.03,0.1,0.3,1 --momentum 0,0.5,0.9 --trials 6\n"
-          "  ctrain sweep --lr 1e-3:1:log --hidden 16:256:log --momentum 0,0.9 --trials 20\n",
+          "  ctrain sweep --lr 1e-3:1:log --hidden 16:256:log --momentum 0,0.9 --trials 20\n"
+          "               --prune median\n",
           f);
 }
 
@@ -169,6 +161,9 @@ static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint6
     cli_flag tf[NUM_TRAIN_FLAGS];
     train_opts_init(&o);
     int ntf = train_make_flags(&o, tf);
+    const char *prune_knob = NULL; /* --prune-startup or --prune-warmup, given */
+    s->prune_startup = 5;          /* Optuna's n_startup_trials, n_warmup_steps */
+    s->prune_warmup = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return CLI_PARSE_HELP;
@@ -198,6 +193,25 @@ static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint6
                                        "%s%s%s", SWEEP_MAX_JOBS, val ? "\"" : "no value",
                                        val ? val : "", val ? "\"" : "");
             s->jobs = (int)v;
+            continue;
+        }
+        if (strcmp(name, "prune") == 0) {
+            val = flag_value(argc, argv, &i, eq);
+            if (!val || (strcmp(val, "median") != 0 && strcmp(val, "off") != 0))
+                return cli_usage_error("sweep", "--prune: expected median or off, got %s%s%s",
+                                       val ? "\"" : "no value", val ? val : "", val ? "\"" : "");
+            s->prune = strcmp(val, "median") == 0;
+            continue;
+        }
+        if (strcmp(name, "prune-startup") == 0 || strcmp(name, "prune-warmup") == 0) {
+            val = flag_value(argc, argv, &i, eq);
+            long v;
+            if (!val || cli_parse_long(val, 0, 1000000, &v))
+                return cli_usage_error("sweep", "--%s: expected %s 0 to 1000000, got %s%s%s",
+                                       name, name[6] == 's' ? "a count of trials" : "an epoch",
+                                       val ? "\"" : "no value", val ? val : "", val ? "\"" : "");
+            *(name[6] == 's' ? &s->prune_startup : &s->prune_warmup) = (int)v;
+            prune_knob = name[6] == 's' ? "--prune-startup" : "--prune-warmup";
             continue;
         }
         if (strcmp(name, "trials") == 0 || strcmp(name, "sweep-seed") == 0) {
@@ -246,6 +260,8 @@ static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint6
                              val_size ? -1 : f->kind != CLI_FLOAT) != CLI_EXIT_OK)
             return CLI_EXIT_USAGE;
     }
+    if (prune_knob && !s->prune)
+        return cli_usage_error("sweep", "%s: sets --prune median's rule (not given)", prune_knob);
     for (int i = 0; i < s->nflags; i++) {
         sweep_flag *f = &s->flags[i];
         for (size_t k = 0; (f->nvals > 1 || f->range) && k < sizeof single / sizeof single[0]; k++)
@@ -326,84 +342,6 @@ static int check_trial(int argc, char **argv, int *has_val) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* running a trial                                                                             */
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* Starts ctrain train with argv in a process group of its own, its stdout into out_path, as
- * g_child[slot]: its pid, -1 when it could not start, -2 when a signal came first (SIGINT and
- * SIGTERM are blocked from that check until g_child is set, so that none is lost between). */
-static int spawn_child(char **argv, const char *out_path, int slot) {
-    sigset_t sigs, old;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigprocmask(SIG_BLOCK, &sigs, &old);
-    if (g_stop) {
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        return -2;
-    }
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    if (posix_spawn_file_actions_init(&fa)) {
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        return -1;
-    }
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path, O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawnattr_init(&at);
-    posix_spawnattr_setsigdefault(&at, &sigs); /* (this process handles them) */
-    posix_spawnattr_setsigmask(&at, &old);
-    posix_spawnattr_setpgroup(&at, 0);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETPGROUP);
-    char *args[2 * NUM_TRAIN_FLAGS + 12];
-    args[0] = "ctrain";
-    int n = 1;
-    for (; argv[n - 1] && n < (int)(sizeof args / sizeof args[0]) - 1; n++) args[n] = argv[n - 1];
-    args[n] = NULL;
-    pid_t pid;
-    int err = posix_spawn(&pid, "/proc/self/exe", &fa, &at, args, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    if (!err) g_child[slot] = pid;
-    sigprocmask(SIG_SETMASK, &old, NULL); /* (a signal held meanwhile is passed on now) */
-    if (err) {
-        errno = err;
-        return -1;
-    }
-    return (int)pid;
-}
-
-/* Waits for a trial to end: its pid, its exit status in *rc (128 + signal when one ended it) and
- * that signal in *sig (0: none); -1 when none is left. */
-static int wait_child(int *rc, int *sig) {
-    siginfo_t info;
-    do /* (which one ended, left unreaped: until its slot is cleared, its pid is not reused) */
-        info.si_pid = 0;
-    while (waitid(P_ALL, 0, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR);
-    if (info.si_pid <= 0) return -1;
-    sigset_t sigs, old;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigprocmask(SIG_BLOCK, &sigs, &old);
-    for (int i = 0; i < SWEEP_MAX_JOBS; i++)
-        if (g_child[i] == info.si_pid) g_child[i] = 0;
-    int st = 0;
-    pid_t pid = waitpid(info.si_pid, &st, 0);
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    if (pid < 0) return -1;
-    *rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    *sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-    return (int)pid;
-}
-
-/* ------------------------------------------------------------------------------------------ */
 /* the command                                                                                 */
 
 /* argv as a shell would take it back: words of plain characters as they are, others quoted. */
@@ -458,10 +396,14 @@ static void trial_paths(const sweep_spec *s, const char *tmp, long k, char *log,
     else snprintf(out, PATH_MAX, "%s/trial_%ld.txt", tmp, k + 1);
 }
 
-/* Removes the files a trial left in the temporary folder, then the folder. */
+/* Removes the files the trials and the pruning left in the temporary folder, then the folder. */
 static void remove_tmp(const char *dir, int trials) {
     if (!dir[0]) return;
     char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/prune.txt", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/prune.txt.part", dir);
+    unlink(p);
     for (int k = 1; k <= trials; k++)
         for (int e = 0; e < 2; e++) {
             snprintf(p, sizeof p, "%s/trial_%d.%s", dir, k, e ? "txt" : "jsonl");
@@ -481,7 +423,7 @@ int cmd_sweep(int argc, char **argv) {
     const char *objective = NULL;
     int rc = parse_sweep(argc, argv, s, &want, &seed, &objective), ran = 0, interrupted = 0;
     int acc = 0;
-    struct sigaction old_int, old_term, old_ttou;
+    struct sigaction old_sig[3];
     int handlers = 0;
     if (rc == CLI_PARSE_HELP) {
         sweep_help(stdout);
@@ -538,7 +480,7 @@ int cmd_sweep(int argc, char **argv) {
         }
     }
     for (long k = 0; k < n; k++)
-        tr[k] = (sweep_trial){.combo = (int)(pick ? pick[k] : k), .rc = -1};
+        tr[k] = (sweep_trial){.combo = (int)(pick ? pick[k] : k), .rc = -1, .pruned_epoch = -1};
     if (s->save_dir && (rc = check_save_dir(s)) != CLI_EXIT_OK) goto done;
     if (s->plot_dir) { /* DIR/sweep.png, drawn at the end, may replace only a picture */
         char png[PATH_MAX];
@@ -578,7 +520,8 @@ int cmd_sweep(int argc, char **argv) {
             rc = CLI_EXIT_ERROR;
             goto done;
         }
-    } else {
+    }
+    if (!s->save_dir || s->prune) { /* (the trials' logs and outputs; the medians) */
         const char *t = getenv("TMPDIR");
         snprintf(tmp, sizeof tmp, "%s/ctrain-sweep-XXXXXX", t && *t ? t : "/tmp");
         if (!mkdtemp(tmp)) {
@@ -587,29 +530,29 @@ int cmd_sweep(int argc, char **argv) {
             goto done;
         }
     }
+    char prune_path[PATH_MAX + 16] = "";
+    unsetenv(SWEEP_PRUNE_ENV); /* (not another sweep's: this one's trials are its own) */
+    if (s->prune) { /* (the trials find it so: no file yet, no pruning) */
+        snprintf(prune_path, sizeof prune_path, "%s/prune.txt", tmp);
+        setenv(SWEEP_PRUNE_ENV, prune_path, 1);
+    }
     {
         char space[1024];
         sweep_space(s, space, sizeof space);
         if (s->random)
-            printf("Sweep: %ld trial%s, each drawing %s, ranked by %s\n", n, n == 1 ? "" : "s",
+            printf("Sweep: %ld trial%s, each drawing %s, ranked by %s", n, n == 1 ? "" : "s",
                    space, acc ? "val_acc" : "val_loss");
         else
-            printf("Sweep: %ld trial%s, %s %ld combination%s of %s, ranked by %s\n", n,
+            printf("Sweep: %ld trial%s, %s %ld combination%s of %s, ranked by %s", n,
                    n == 1 ? "" : "s", n < combos ? "drawn at random from the" : "all", combos,
                    combos == 1 ? "" : "s", space, acc ? "val_acc" : "val_loss");
+        if (s->prune)
+            printf("; pruned by the median rule once %d trial%s finished, from epoch %d",
+                   s->prune_startup, s->prune_startup == 1 ? " has" : "s have", s->prune_warmup);
+        printf("\n");
         fflush(stdout);
     }
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    /* a trial's group is not the terminal's foreground: with `stty tostop` its progress bar
-     * would stop it (SIGTTOU) but for this, which it inherits */
-    struct sigaction ign = {0};
-    ign.sa_handler = SIG_IGN;
-    sigemptyset(&ign.sa_mask);
-    sigaction(SIGTTOU, &ign, &old_ttou);
+    sweep_catch_signals(old_sig);
     handlers = 1;
     int best = -1, running = 0, stop_launch = 0;
     long next = 0;
@@ -634,11 +577,9 @@ int cmd_sweep(int argc, char **argv) {
                 stop_launch = 1;
                 break;
             }
-            int slot = 0;
-            while (g_child[slot]) slot++;
             fflush(stdout);
-            t->t0 = now_s();
-            int pid = spawn_child(args, out, slot);
+            t->t0 = sweep_now();
+            int pid = sweep_spawn(args, out);
             if (pid == -2) { /* (a signal before it started: not run) */
                 if (s->save_dir) {
                     snprintf(log, sizeof log, "%s/trial_%ld", s->save_dir, k + 1);
@@ -658,7 +599,7 @@ int cmd_sweep(int argc, char **argv) {
             next++;
         }
         if (running == 0) break;
-        int st, sig, pid = wait_child(&st, &sig);
+        int st, sig, pid = sweep_wait(&st, &sig);
         if (pid < 0) {
             rc = cli_error("sweep: waiting for the trials: %s", strerror(errno));
             break;
@@ -672,10 +613,16 @@ int cmd_sweep(int argc, char **argv) {
         running--;
         t->rc = st;
         t->signal = sig;
-        t->seconds = now_s() - t->t0;
+        t->seconds = sweep_now() - t->t0;
         ran++;
         trial_paths(s, tmp, k, log, out);
         sweep_read_results(t, log, out, acc);
+        if (s->prune && prune_path[0] && sweep_prune_write(s, prune_path, tr, n, acc) != 0) {
+            cli_error("sweep: cannot write %s: %s; no trial is pruned from here on", prune_path,
+                      strerror(errno));
+            unlink(prune_path);
+            prune_path[0] = 0;
+        }
         sweep_describe(s, t->combo, what, sizeof what);
         char sb[64];
         const char *stat_text = sweep_status(t, sb, sizeof sb);
@@ -683,13 +630,17 @@ int cmd_sweep(int argc, char **argv) {
                            (!sweep_better(&tr[best], t, acc) && k < best)))
             best = (int)k;
         printf("Trial %ld/%ld (%s): ", k + 1, n, what);
-        if (stat_text) printf("%s, %.2f s\n", stat_text, t->seconds);
+        if (sweep_was_pruned(t))
+            printf("%s: its best %s %.4f is worse than %.4f, the median of %d finished trial%s "
+                   "there; %.2f s\n", stat_text, acc ? "val_acc" : "val_loss", t->pruned_value,
+                   t->pruned_median, t->pruned_of, t->pruned_of == 1 ? "" : "s", t->seconds);
+        else if (stat_text) printf("%s, %.2f s\n", stat_text, t->seconds);
         else printf("%s %.4f at epoch %d (%s %.4f), %.2f s; best so far: trial %d\n",
                     acc ? "val_acc" : "val_loss", acc ? t->val_acc : t->val_loss, t->best_epoch,
                     acc ? "val_loss" : "val_acc", acc ? t->val_loss : t->val_acc, t->seconds,
                     best + 1);
         fflush(stdout);
-        if (g_stop || t->rc == CLI_EXIT_INTERRUPTED) {
+        if (sweep_signalled() || (t->rc == CLI_EXIT_INTERRUPTED && !sweep_was_pruned(t))) {
             interrupted = 1;
             stop_launch = 1;
         }
@@ -699,13 +650,12 @@ int cmd_sweep(int argc, char **argv) {
                 rc = cli_error("sweep: trial %ld failed before its first epoch ended (exit %d, "
                                "its message above); the sweep stops%s", k + 1, t->rc,
                                running ? " (the trials running: after their current step)" : "");
-                for (int i = 0; i < SWEEP_MAX_JOBS; i++) /* (they checkpoint, as on Ctrl-C) */
-                    if (g_child[i] > 0) kill((pid_t)g_child[i], SIGINT);
+                sweep_signal_trials(SIGINT); /* (they checkpoint, as on Ctrl-C) */
             }
             stop_launch = 1;
         }
     }
-    if (g_stop) interrupted = 1;
+    if (sweep_signalled()) interrupted = 1;
     const int ran_all = ran;
     if (best < 0 && !interrupted && rc != CLI_EXIT_OK) ran = 0; /* (stopped by an error before
                                                                 * any finished: no table) */
@@ -757,16 +707,14 @@ int cmd_sweep(int argc, char **argv) {
         rc = CLI_EXIT_INTERRUPTED;
     }
 done:
-    if (handlers) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-        sigaction(SIGTTOU, &old_ttou, NULL);
-    }
+    if (handlers) sweep_restore_signals(old_sig);
+    unsetenv(SWEEP_PRUNE_ENV);
     remove_tmp(tmp, (int)n);
     for (int i = 0; i < s->nowned; i++) free(s->owned[i]);
     free(s->drawn);
     free(s->drawn_text);
     free(s);
+    for (long k = 0; tr && k < n; k++) free(tr[k].curve);
     free(tr);
     free(pick_train);
     free(pick);

@@ -14,8 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The number after "key": in a log line (NAN when absent or null). */
-static double json_number(const char *line, const char *key) {
+double sweep_json_number(const char *line, const char *key) {
     char pat[32];
     snprintf(pat, sizeof pat, "\"%s\": ", key);
     const char *p = strstr(line, pat);
@@ -32,10 +31,19 @@ void sweep_read_results(sweep_trial *t, const char *log_path, const char *out_pa
     FILE *f = fopen(log_path, "r");
     char line[1024];
     while (f && fgets(line, sizeof line, f)) {
-        double loss = json_number(line, "val_loss"), a = json_number(line, "val_acc");
-        double e = json_number(line, "epoch");
+        double loss = sweep_json_number(line, "val_loss"), a = sweep_json_number(line, "val_acc");
+        double e = sweep_json_number(line, "epoch");
+        if (e >= 0 && e < 1e6 && (int)e >= t->ncurve) { /* (its epochs count from 0) */
+            double *c = realloc(t->curve, ((size_t)e + 1) * sizeof *c);
+            if (c) {
+                for (int i = t->ncurve; i <= (int)e; i++) c[i] = NAN;
+                t->curve = c;
+                t->ncurve = (int)e + 1;
+            }
+        }
+        if (e >= 0 && e < t->ncurve) t->curve[(int)e] = acc ? a : loss;
         t->epochs++;
-        if (!isfinite(loss) || !isfinite(json_number(line, "train_loss"))) t->diverged = 1;
+        if (!isfinite(loss) || !isfinite(sweep_json_number(line, "train_loss"))) t->diverged = 1;
         if (!isfinite(loss) || !isfinite(a)) continue;
         if (t->best_epoch < 0 || (acc ? a > t->val_acc : loss < t->val_loss)) {
             t->best_epoch = (int)e;
@@ -45,29 +53,39 @@ void sweep_read_results(sweep_trial *t, const char *log_path, const char *out_pa
     }
     if (f) fclose(f);
     t->test_line[0] = 0;
+    t->pruned_epoch = -1;
     if (!(f = fopen(out_path, "r"))) return;
-    while (fgets(line, sizeof line, f))
+    while (fgets(line, sizeof line, f)) {
         if (strncmp(line, "test_loss: ", 11) == 0) {
             line[strcspn(line, "\n")] = 0;
             snprintf(t->test_line, sizeof t->test_line, "%s", line);
         }
+        /* (train_cmd.c's line of a trial that pruned itself) */
+        int e;
+        if (sscanf(line, "Pruned after epoch %d (%*d of %*d epochs run): its best %*s %lf is "
+                   "worse than %lf, the median of %d", &e, &t->pruned_value, &t->pruned_median,
+                   &t->pruned_of) == 4)
+            t->pruned_epoch = e;
+    }
     fclose(f);
 }
 
 /* the table                                                                                   */
 
 int sweep_better(const sweep_trial *a, const sweep_trial *b, int acc) {
-    int oka = a->rc == 0 && a->best_epoch >= 0, okb = b->rc == 0 && b->best_epoch >= 0;
+    int oka = a->rc == 0 && a->best_epoch >= 0 && !sweep_was_pruned(a);
+    int okb = b->rc == 0 && b->best_epoch >= 0 && !sweep_was_pruned(b);
     if (oka != okb) return oka;
     if (!oka) return 0;
     return acc ? a->val_acc > b->val_acc : a->val_loss < b->val_loss;
 }
 
 const char *sweep_status(const sweep_trial *t, char *buf, size_t bytes) {
-    if (t->rc == 0 && t->best_epoch >= 0) return NULL;
+    if (t->rc == 0 && t->best_epoch >= 0 && !sweep_was_pruned(t)) return NULL;
     if (t->rc < 0) snprintf(buf, bytes, "not run");
     else if (t->diverged) snprintf(buf, bytes, "diverged (NaN) after %d epoch%s", t->epochs,
                                    t->epochs == 1 ? "" : "s");
+    else if (sweep_was_pruned(t)) snprintf(buf, bytes, "pruned after epoch %d", t->pruned_epoch);
     else if (t->rc == CLI_EXIT_INTERRUPTED) snprintf(buf, bytes, "interrupted");
     else if (t->signal) snprintf(buf, bytes, "killed by signal %d (%s)", t->signal,
                                  strsignal(t->signal));
@@ -119,9 +137,10 @@ void sweep_print_table(const sweep_spec *s, const sweep_trial *tr, const int *or
         printf("%-4s  %5d", st ? "-" : rank, ord[r] + 1);
         for (int d = 0; d < s->ndims; d++)
             printf("  %-*s", w[d], sweep_value_of(s, t->combo, s->dims[d]));
-        if (st) printf("  %s\n", st);
-        else printf("  %5d  %8.4f  %7.4f  %7.2f\n", t->best_epoch, t->val_loss, t->val_acc,
-                    t->seconds);
+        const int values = !st || sweep_was_pruned(t); /* (a pruned trial's, as far as it ran) */
+        if (values) printf("  %5d  %8.4f  %7.4f  %7.2f", t->best_epoch, t->val_loss, t->val_acc,
+                           t->seconds);
+        printf(st ? "  %s\n" : "\n", st);
         if (!csv) continue;
         fprintf(csv, "%s,%d", st ? "" : rank, ord[r] + 1);
         for (int d = 0; d < s->ndims; d++) {
@@ -138,9 +157,9 @@ void sweep_print_table(const sweep_spec *s, const sweep_trial *tr, const int *or
                 fprintf(csv, ",%s", v);
             }
         }
-        if (st) fprintf(csv, ",%s,,,,%d,%.3f\n", st, t->epochs, t->seconds);
-        else fprintf(csv, ",ok,%d,%.17g,%.17g,%d,%.3f\n", t->best_epoch, t->val_loss, t->val_acc,
-                     t->epochs, t->seconds);
+        if (values) fprintf(csv, ",%s,%d,%.17g,%.17g,%d,%.3f\n", st ? st : "ok", t->best_epoch,
+                            t->val_loss, t->val_acc, t->epochs, t->seconds);
+        else fprintf(csv, ",%s,,,,%d,%.3f\n", st, t->epochs, t->seconds);
     }
 }
 
@@ -174,8 +193,8 @@ int sweep_plot(const sweep_spec *s, const char *tmp, const sweep_trial *tr,
         FILE *f = fopen(path, "r");
         int m = 0;
         while (f && m < t->epochs && fgets(line, sizeof line, f)) {
-            xs[n][m] = json_number(line, "epoch");
-            ys[n][m++] = json_number(line, acc ? "val_acc" : "val_loss");
+            xs[n][m] = sweep_json_number(line, "epoch");
+            ys[n][m++] = sweep_json_number(line, acc ? "val_acc" : "val_loss");
         }
         if (f) fclose(f);
         sweep_describe(s, t->combo, what, sizeof what);

@@ -256,6 +256,11 @@ int train_best_restore(train_run *run, int last_epoch);
 /* After a restore: the last epoch's weights into the model (want_last), or the best's back. */
 int train_best_swap(train_run *run, int want_last);
 void train_best_free(train_run *run);
+/* A trial of ctrain sweep --prune median (CTRAIN_SWEEP_PRUNE names the sweep's medians): 1
+ * when its best objective over epochs 0..epoch is worse than the finished trials' median at
+ * epoch, and why in msg ("its best val_loss 0.5123 is worse than 0.4012, the median of 5
+ * finished trials of the sweep there"); else 0. */
+int train_sweep_pruned(const train_run *run, int epoch, char *msg, size_t bytes);
 /* lr_find.c: --lr-find on the run's model (its initial weights) and training images (the
  * first run->n_train of train_idx); prints the curve and the suggestion, draws --plot's
  * DIR/lr_find.png. Returns CLI_EXIT_OK or CLI_EXIT_ERROR (printed). */

@@ -2,7 +2,8 @@
  * train_best.c — the epoch with the best --monitor (the lowest val_loss, or the highest
  * val_acc): --save-best's file (Keras'
  * ModelCheckpoint(save_best_only=True)) and --restore-best's weights (Keras'
- * EarlyStopping(restore_best_weights=True)).
+ * EarlyStopping(restore_best_weights=True)); and a sweep trial's best so far against the
+ * sweep's median (ctrain sweep --prune median).
  *
  * --restore-best keeps a host copy of the best epoch's weights (parameters and buffers) as the
  * run goes. At the end it puts them into the model, keeping the last epoch's beside them:
@@ -16,6 +17,8 @@
 #include "cli.h"
 #include "train.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,4 +151,35 @@ void train_best_free(train_run *run) {
     free(run->last.params);
     free(run->last.buffers);
     free(run->last.tracked);
+}
+
+/* ctrain sweep --prune median (sweep_run.c): the sweep names in CTRAIN_SWEEP_PRUNE a file of
+ * its finished trials' medians, rewritten whole as they finish: "objective val_loss" (or
+ * val_acc), then "EPOCH MEDIAN COUNT" lines. After an epoch with a median there, a run whose
+ * best objective over its epochs so far is worse (higher loss, lower accuracy) is pruned:
+ * Optuna's MedianPruner, judged by the trial itself at the epoch's end. Not under mpirun (a
+ * sweep runs its trials alone; the ranks might read the file at different times). */
+int train_sweep_pruned(const train_run *run, int epoch, char *msg, size_t bytes) {
+    const char *path = getenv("CTRAIN_SWEEP_PRUNE");
+    if (!path || !*path || run->o->cfg.dist) return 0;
+    FILE *f = fopen(path, "r");
+    if (!f) return 0; /* (none yet: too few trials have finished) */
+    char objective[16] = "", line[128];
+    int e = -1, count = 0, found = 0;
+    double median = NAN;
+    if (fgets(line, sizeof line, f) && sscanf(line, "objective %15s", objective) == 1)
+        while (!found && fgets(line, sizeof line, f))
+            found = sscanf(line, "%d %lf %d", &e, &median, &count) == 3 && e == epoch;
+    fclose(f);
+    const int acc = strcmp(objective, "val_acc") == 0;
+    if (!found || (!acc && strcmp(objective, "val_loss") != 0) || !isfinite(median)) return 0;
+    double best = NAN;
+    for (int i = 0; i <= epoch; i++) {
+        double v = acc ? run->history[i].val.accuracy : run->history[i].val.loss;
+        if (isfinite(v) && (!isfinite(best) || (acc ? v > best : v < best))) best = v;
+    }
+    if (isfinite(best) && (acc ? best >= median : best <= median)) return 0;
+    snprintf(msg, bytes, "its best %s %.4f is worse than %.4f, the median of %d finished "
+             "trial%s of the sweep there", objective, best, median, count, count == 1 ? "" : "s");
+    return 1;
 }

@@ -62,6 +62,8 @@ typedef struct {
     int test_stop_epoch;     /* CTRAIN_TEST_INTERRUPT_AT=EPOCH:BATCH raises SIGINT there */
     int64_t test_stop_batch;
     int early_epoch;         /* --patience stopped the run after this epoch (-1: it did not) */
+    int pruned_epoch;        /* a sweep pruned it after this epoch (-1: it did not), */
+    char pruned_msg[200];    /* saying why */
     int best_epoch;          /* the epoch of the best --monitor so far */
     int diverged_epoch;      /* the loss became NaN or infinite in this epoch (-1: it did not),
                               * or the weights: the run stopped there, unsaved */
@@ -134,6 +136,10 @@ static int on_epoch(void *user, const ct_epoch_result *r) {
         /* (--overwrite: this run's first file there comes with its checkpoint, as best's) */
         if (run->stale_best && train_save(run, NULL) != 0) return st->save_failed = 1;
         if (train_save_snapshot(run, r->epoch + 1) != 0) return st->save_failed = 2;
+    }
+    if (train_sweep_pruned(run, r->epoch, st->pruned_msg, sizeof st->pruned_msg)) {
+        st->pruned_epoch = r->epoch;
+        return 1; /* the final checkpoint follows */
     }
     if (patience_says_stop(st, run, r->epoch) && r->epoch + 1 < run->total_epochs) {
         st->early_epoch = r->epoch;
@@ -644,7 +650,7 @@ built:
 
     /* 6. fit, a signal (above) turned into a clean stop (and a checkpoint) */
     fit_state st = {.epochs_done = 0, .run = &run, .test_stop_epoch = -1, .early_epoch = -1,
-                    .diverged_epoch = -1};
+                    .pruned_epoch = -1, .diverged_epoch = -1};
     const char *stop_at = getenv("CTRAIN_TEST_INTERRUPT_AT");
     long long stop_batch = 0;
     if (stop_at && sscanf(stop_at, "%d:%lld", &st.test_stop_epoch, &stop_batch) == 2)
@@ -670,6 +676,11 @@ built:
                    st.best_epoch);
         else
             printf(" (it is NaN)\n");
+        s = CT_OK;
+    }
+    if (s == CT_ERR_INTERRUPTED && st.pruned_epoch >= 0) { /* (sweep_report.c reads this line) */
+        printf("Pruned after epoch %d (%d of %d epochs run): %s\n", st.pruned_epoch,
+               st.pruned_epoch + 1, total_epochs, st.pruned_msg);
         s = CT_OK;
     }
     if (s == CT_ERR_INTERRUPTED && st.diverged_epoch >= 0) {
