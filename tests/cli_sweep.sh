@@ -155,6 +155,57 @@ two=$(sed -n '/^rank  trial/,/^$/p' <<<"$out" | awk '{ $NF = ""; print }')
     ok "--jobs 2: every trial once, the table one at a time gives" ||
     bad "--jobs 2 -> exit $rc: '$one' vs '$two': $out $err"
 
+# ------------------------------------------------------------------ --resume: a sweep carried on
+# s1's grid again (relative --save), its first trial stopped at epoch 1, batch 2 (the trials'
+# CTRAIN_TEST_INTERRUPT_AT: exit 130, checkpointed; the sweep stops there); resumed from another
+# folder: that trial carried on by ctrain train --resume, the others run, and sweep.csv is s1's
+# (as if never stopped, the seconds aside); resumed once more: every trial kept as it ran
+CTRAIN_TEST_INTERRUPT_AT=1:2 "$CT" sweep --lr 0.05,0.5 --hidden 16 --hidden 64 --epochs 3 "${D[@]}" \
+    --save rs >rs1.out 2>rs1.err
+rc=$?
+[ "$rc" -eq 130 ] && grep -q '^Trial 1/4 (--lr 0.05 --hidden 16): interrupted' rs1.out &&
+    [ -s rs/trial_1/train_state.safetensors ] && [ ! -e rs/trial_2 ] && grep -qx -- "$tmp/rs" rs/sweep.args &&
+    grep -qx -- "--save" rs/sweep.args && ok "a sweep stopped in its first trial: exit 130, the trial checkpointed, sweep.args saved (paths absolute)" ||
+    bad "sweep stopped by CTRAIN_TEST_INTERRUPT_AT -> exit $rc: $(cat rs1.out rs1.err)"
+same_csv() { # A B: the same table but for the seconds
+    [ "$(cut -d, -f1-9 "$1")" = "$(cut -d, -f1-9 "$2")" ]
+}
+(cd / && "$CT" sweep --resume "$tmp/rs") >rs2.out 2>rs2.err
+rc=$?
+[ "$rc" -eq 0 ] && grep -q "^Resumed from $tmp/rs: 0 trials kept as they ran, 1 interrupted one carried on, 3 to run$" rs2.out &&
+    [ "$(grep -c '^Trial [1-4]/4 ' rs2.out)" -eq 4 ] && same_csv rs/sweep.csv s1/sweep.csv &&
+    grep -q '^Epoch \[2\]' rs/trial_1/output.txt &&
+    ok "--resume from another folder: trial 1 carried on, 3 run; sweep.csv as the sweep never stopped gave" ||
+    bad "--resume rs -> exit $rc: $(cat rs2.out rs2.err) $(cat rs/sweep.csv) vs $(cat s1/sweep.csv)"
+run sweep --resume rs --jobs 2
+[ "$rc" -eq 0 ] && grep -q '^Resumed from rs: 4 trials kept as they ran, 0 interrupted ones carried on, 0 to run$' <<<"$out" &&
+    ! grep -q '^Trial ' <<<"$out" && same_csv rs/sweep.csv s1/sweep.csv &&
+    [ "$(sed -n '/^Best: /p' <<<"$out")" = "$(sed -n '/^Best: /p' rs2.out)" ] &&
+    ok "--resume of a finished sweep: every trial kept, the same table and best" || bad "--resume again -> exit $rc: $out $err"
+# a killed sweep (no row for its running trial): that trial runs again, over what it left
+cp -r rs rk && "$PY" - rk/sweep.csv <<'PY'
+import sys
+p = sys.argv[1]
+rows = open(p).read().split("\n")
+open(p, "w").write("\n".join(r for r in rows if not r.split(",")[1:2] == ["3"]))
+PY
+run sweep --resume rk
+[ "$rc" -eq 0 ] && grep -q '^Resumed from rk: 3 trials kept as they ran, 0 interrupted ones carried on, 1 to run$' <<<"$out" &&
+    grep -q '^Trial 3/4 ' <<<"$out" && same_csv rk/sweep.csv s1/sweep.csv &&
+    ok "--resume of a sweep killed in trial 3: trial 3 run again (--overwrite), the same table" ||
+    bad "--resume rk -> exit $rc: $out $err"
+# refusals: not a sweep's folder, other flags, a table not this sweep's
+run sweep --resume s1/trial_1
+[ "$rc" -eq 1 ] && grep -q "^ctrain: sweep: --resume s1/trial_1: s1/trial_1/sweep.args: No such file or directory (not the folder of a sweep saved with --save)$" <<<"$err" &&
+    ok "--resume of a trial's folder -> exit 1: ${err#ctrain: }" || bad "--resume s1/trial_1 -> exit $rc: $err"
+run sweep --resume rs --lr 0.1
+[ "$rc" -eq 2 ] && grep -q -- "--resume rs: takes only --jobs besides" <<<"$err" &&
+    ok "--resume with a sweep flag -> exit 2" || bad "--resume rs --lr -> exit $rc: $err"
+sed -i 's/^\([0-9]*\),1,0.05,16,/\1,1,0.07,16,/' rk/sweep.csv
+run sweep --resume rk
+[ "$rc" -eq 1 ] && grep -q "rk/sweep.csv, row [0-9]: not a row of this sweep's table" <<<"$err" &&
+    ok "--resume with a sweep.csv of other values -> exit 1: ${err#ctrain: }" || bad "--resume of an edited sweep.csv -> exit $rc: $err"
+
 # ------------------------------------------------------------------ --prune median
 # Optuna's MedianPruner, checked against its rule replayed on the trials' own logs: once 3
 # trials have finished, a trial whose best objective so far is worse than the median of the
@@ -293,7 +344,7 @@ run sweep --lr 0.1,abc --epochs 1 "${D[@]}"
 run sweep --optimizer sgd --optimizer adam --momentum 0.9 "${D[@]}"
 [ "$rc" -eq 2 ] && grep -q '^ctrain: sweep: trial 2 (--optimizer adam): --momentum: applies to --optimizer sgd' <<<"$err" &&
     ok "flags that clash in one trial only: exit 2, naming it" || bad "sgd/adam + momentum -> exit $rc: $err"
-for args in "--resume $tmp/s1/trial_1|--resume: not in a sweep" "--log x.jsonl|--log: not in a sweep" \
+for args in "--resume $tmp/s1|--resume $tmp/s1: takes only --jobs besides" "--log x.jsonl|--log: not in a sweep" \
     "--lr-find|--lr-find: not in a sweep" "--lr 0.1|nothing to sweep" "--val-size 0|--val-size 0: the trials are ranked on the validation split" \
     "--dataset mnist --dataset fashion-mnist|--dataset: one value for every trial" "--lr 0.1,0.1|--lr: 0.1 given twice" \
     "--trials 0|--trials: expected a positive count" "--objective acc|--objective: expected val_loss or val_acc" \

@@ -1,10 +1,11 @@
 /*
- * sweep.h — what ctrain sweep's four files share: the search space (sweep_grid.c: the values
+ * sweep.h — what ctrain sweep's five files share: the search space (sweep_grid.c: the values
  * and ranges of the flags, the grid's combinations or the draws), the command (sweep_cmd.c:
  * the command line, the trials' checks, the loop that runs them), the trials as processes
- * (sweep_run.c: started, waited for, signalled, and pruned as they run by the median rule)
- * and the results (sweep_report.c reads them back from the trials' logs, ranks them, and
- * prints, saves and draws the table).
+ * (sweep_run.c: started, waited for, signalled, and pruned as they run by the median rule),
+ * the --save folder (sweep_save.c: checked, the command line kept in it, --resume) and the
+ * results (sweep_report.c reads them back from the trials' logs, ranks them, and prints,
+ * saves and draws the table).
  */
 #ifndef CTRAIN_SWEEP_H
 #define CTRAIN_SWEEP_H
@@ -75,7 +76,15 @@ typedef struct {
     int pruned_epoch;   /* --prune: it stopped itself after this epoch (-1: it did not), */
     double pruned_value, pruned_median; /* its best objective then, worse than the median */
     int pruned_of;      /* of this many finished trials there */
+    int earlier;        /* --resume: what an earlier run of the sweep left of it */
 } sweep_trial;
+
+enum { /* sweep_trial.earlier */
+    SWEEP_NEW = 0,  /* nothing: it runs */
+    SWEEP_KEPT,     /* finished, pruned or diverged: kept as it ran */
+    SWEEP_RESUMED,  /* interrupted, checkpointed: ctrain train --resume carries it on */
+    SWEEP_RERUN,    /* failed, killed or interrupted before a checkpoint: it runs again */
+};
 
 /* sweep_grid.c */
 /* A value given to f (numeric: its flag takes numbers): a value, a list of them (A,B,C: copies
@@ -105,18 +114,40 @@ void sweep_read_results(sweep_trial *t, const char *log_path, const char *out_pa
 const char *sweep_status(const sweep_trial *t, char *buf, size_t bytes);
 /* a ranks before b: a finished and b not, or a's objective is better. */
 int sweep_better(const sweep_trial *a, const sweep_trial *b, int acc);
-/* ord[0, m): the trials idx[0, m) best first (stable: the earlier of equals first); work: m
- * ints. */
-void sweep_rank(const sweep_trial *tr, const int *idx, int m, int acc, int *ord, int *work);
-/* The ranked table (ord: sweep_rank's, m trials) on stdout, and as CSV into csv (may be NULL). */
+/* The trials among tr[0, n) that ran (rc >= 0), best first: their indices (malloc'ed, *ran of
+ * them; NULL when none, or out of memory). */
+int *sweep_ranked(const sweep_trial *tr, long n, int acc, int *ran);
+/* The ranked table (ord: sweep_ranked's, ran trials) on stdout. */
 void sweep_print_table(const sweep_spec *s, const sweep_trial *tr, const int *ord, int ran,
-                       int acc, FILE *csv);
+                       int acc);
+/* --save DIR: the table of the trials that ran as DIR/sweep.csv, whole (written aside, then
+ * renamed: after every trial, so that --resume finds each one's status). Prints the error and
+ * returns CLI_EXIT_ERROR when it cannot. */
+int sweep_save_csv(const sweep_spec *s, const sweep_trial *tr, long n, int acc);
 /* Trial k's (from 0) log: DIR/trial_K/log.jsonl with --save, else in the folder tmp. */
 void sweep_log_path(const sweep_spec *s, const char *tmp, long k, char *out, size_t bytes);
 /* --plot DIR: DIR/sweep.png, the objective over the epochs of the best finished trials (at
  * most SWEEP_PLOTTED); prints the error and returns CLI_EXIT_ERROR when it cannot. */
 int sweep_plot(const sweep_spec *s, const char *tmp, const sweep_trial *tr, const int *ord,
                int ran, int acc);
+
+/* sweep_save.c */
+/* --save DIR may take the trials: it is new, an empty folder, or (--overwrite) an earlier
+ * sweep's. Prints the error and returns non-zero when not. */
+int sweep_check_save_dir(const sweep_spec *s);
+/* --save DIR: the sweep's command line (argv[1, argc)) into DIR/sweep.args, paths absolute.
+ * Prints the error and returns CLI_EXIT_ERROR when it cannot. */
+int sweep_args_write(const char *dir, int argc, char **argv);
+/* --resume DIR (with --jobs N at most besides) in argv: *dir, and the saved command line as
+ * *out_argv (NULL-terminated, *out_argc; argv[0] "sweep", its --save DIR as given now, --jobs
+ * added; sweep_args_free frees it). Without --resume: *out_argv NULL. Prints the error and
+ * returns non-zero when it cannot. */
+int sweep_resume_args(int argc, char **argv, const char **dir, int *out_argc, char ***out_argv);
+void sweep_args_free(int argc, char **argv);
+/* The trials' statuses in s->save_dir/sweep.csv into tr[].earlier (and .rc, .seconds of the
+ * kept ones); none when there is no such file. Prints the error and returns CLI_EXIT_ERROR
+ * when a row is not one of this sweep's trials. */
+int sweep_resume_statuses(const sweep_spec *s, sweep_trial *tr, long n);
 
 /* sweep_run.c */
 /* SIGINT and SIGTERM caught (passed on to the trials running; sweep_signalled() says which
@@ -129,9 +160,9 @@ void sweep_signal_trials(int sig);
 /* seconds, monotonic */
 double sweep_now(void);
 /* Starts `ctrain train` (argv: from "train", NULL-terminated) as this binary in a process
- * group of its own, its stdout into out_path: its pid, -1 when it could not start (errno), -2
- * when a signal came first (it is not started). */
-int sweep_spawn(char **argv, const char *out_path);
+ * group of its own, its stdout into out_path (appended to with append): its pid, -1 when it
+ * could not start (errno), -2 when a signal came first (it is not started). */
+int sweep_spawn(char **argv, const char *out_path, int append);
 /* Waits for a trial to end: its pid, its exit status in *rc (128 + signal when one ended it) and
  * that signal in *sig (0: none); -1 when none is left. */
 int sweep_wait(int *rc, int *sig);

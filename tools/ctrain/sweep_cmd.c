@@ -21,7 +21,6 @@
 
 #include "ctrain.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -39,6 +38,7 @@
 void sweep_help(FILE *f) {
     fputs("usage: ctrain sweep [--trials N] [--sweep-seed N] [--objective METRIC] [--jobs N]\n"
           "                    [--prune median] TRAIN-FLAGS...\n"
+          "       ctrain sweep --resume DIR [--jobs N]\n"
           "\n"
           "A hyperparameter search, as Keras Tuner's GridSearch and RandomSearch: runs\n"
           "ctrain train once for every combination of the values given to its flags and\n"
@@ -64,7 +64,7 @@ void sweep_help(FILE *f) {
           "(missing data, memory) stops it, and any others running. Ctrl-C stops the\n"
           "running trials after their current step (as ctrain train, checkpointed with\n"
           "--save) and the sweep there, with the table of the trials done; the exit status\n"
-          "is then 130.\n"
+          "is then 130, and with --save DIR, ctrain sweep --resume DIR carries it on.\n"
           "\n"
           "flags:\n"
           "  --trials N                run N of the combinations, drawn at random (RandomSearch's\n"
@@ -91,17 +91,24 @@ void sweep_help(FILE *f) {
           "  --prune-warmup N          no trial is pruned before epoch N (n_warmup_steps; the\n"
           "                            epochs count from 0) [default: 0]\n"
           "  --save DIR                keep each trial as DIR/trial_K (its checkpoints, log.jsonl\n"
-          "                            and output.txt: what ctrain train printed) and the table\n"
-          "                            as DIR/sweep.csv; DIR must be new or empty (--overwrite:\n"
+          "                            and output.txt: what ctrain train printed), the table as\n"
+          "                            DIR/sweep.csv (after every trial) and the command line as\n"
+          "                            DIR/sweep.args; DIR must be new or empty (--overwrite:\n"
           "                            or an earlier sweep's, whose trials of the same numbers\n"
           "                            these replace)\n"
+          "  --resume DIR              carry on a sweep saved with --save DIR (as Keras Tuner\n"
+          "                            does with overwrite=False): its flags from\n"
+          "                            DIR/sweep.args, the trials DIR/sweep.csv lists as\n"
+          "                            finished, pruned or diverged kept as they ran, an\n"
+          "                            interrupted one resumed from its checkpoint, the others\n"
+          "                            run; no flag but --jobs besides\n"
           "  --plot DIR, --tensorboard DIR\n"
           "                            each trial's under DIR/trial_K (tensorboard --logdir DIR\n"
           "                            draws the trials side by side)\n"
           "  --quiet                   the trials without progress bars\n"
           "  --help, -h                show this help\n"
-          "  any other flag of ctrain train (ctrain train --help) but --resume, --log and\n"
-          "  --lr-find (with its --lr-find-range and --lr-find-steps)\n"
+          "  any other flag of ctrain train (ctrain train --help) but --log and --lr-find\n"
+          "  (with its --lr-find-range and --lr-find-steps)\n"
           "\n"
           "examples:\n"
           "  ctrain sweep --lr 0.05,0.1,0.5,1 --hidden 32,128 --epochs 5\n"
@@ -153,8 +160,7 @@ static int check_range_end(const sweep_flag *f, const char *end, const char *whi
 /* Reads argv into s (the train flags, each value of each) and the sweep's own numbers. */
 static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint64_t *seed,
                        const char **objective) {
-    static const char *const refused[] = {"resume", "log", "lr-find", "lr-find-range",
-                                          "lr-find-steps"};
+    static const char *const refused[] = {"log", "lr-find", "lr-find-range", "lr-find-steps"};
     static const char *const single[] = {"save", "plot", "tensorboard", "monitor", "data",
                                          "dataset", "device", "threads"};
     train_opts o;
@@ -235,11 +241,8 @@ static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint6
                                        strcmp(name, "log") == 0
                                            ? "each trial's log is DIR/trial_K/log.jsonl with "
                                              "--save DIR"
-                                           : strcmp(name, "resume") == 0
-                                                 ? "a trial is a new run; resume one with "
-                                                   "ctrain train --resume DIR/trial_K"
-                                                 : "find a learning rate with ctrain train "
-                                                   "--lr-find, then sweep around it");
+                                           : "find a learning rate with ctrain train "
+                                             "--lr-find, then sweep around it");
         sweep_flag *sf = flag_of(s, name);
         if (!sf) {
             sf = &s->flags[s->nflags++];
@@ -321,6 +324,32 @@ static int trial_argv(const sweep_spec *s, long combo, int k, const char *log_pa
     return n;
 }
 
+/* --resume: the argv of trial k (from 0), interrupted with a checkpoint, carried on:
+ * ctrain train --resume DIR/trial_K, its log and the sweep's --quiet and --threads. */
+static int resumed_argv(const sweep_spec *s, long k, const char *log_path, char *dir_buf,
+                        char **out) {
+    int n = 0;
+    snprintf(dir_buf, PATH_MAX, "%s/trial_%ld", s->save_dir, k + 1);
+    out[n++] = "train";
+    out[n++] = "--resume";
+    out[n++] = dir_buf;
+    out[n++] = "--log";
+    out[n++] = (char *)log_path;
+    if (s->add_quiet || flag_of((sweep_spec *)s, "quiet")) out[n++] = "--quiet";
+    /* (its threads and device as the others': on the CPU the numbers depend on --threads) */
+    const sweep_flag *th = flag_of((sweep_spec *)s, "threads"), *dev = flag_of((sweep_spec *)s, "device");
+    if (s->threads[0] || th) {
+        out[n++] = "--threads";
+        out[n++] = s->threads[0] ? (char *)s->threads : (char *)th->vals[0];
+    }
+    if (dev) {
+        out[n++] = "--device";
+        out[n++] = (char *)dev->vals[0];
+    }
+    out[n] = NULL;
+    return n;
+}
+
 /* The trial's flags checked as ctrain train checks them (its messages, prefixed with the
  * trial); 0 when they would run. */
 static int check_trial(int argc, char **argv, int *has_val) {
@@ -361,33 +390,6 @@ static void print_command(char **argv) {
     putchar('\n');
 }
 
-/* DIR may take the trials: it is new, an empty folder, or (--overwrite) an earlier sweep's: a
- * folder of nothing but its trial_K folders and sweep.csv. */
-static int check_save_dir(const sweep_spec *s) {
-    struct stat st;
-    if (stat(s->save_dir, &st) != 0)
-        return errno == ENOENT ? CLI_EXIT_OK
-                               : cli_error("sweep: --save %s: %s", s->save_dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode)) return cli_error("sweep: --save %s: not a folder", s->save_dir);
-    DIR *d = opendir(s->save_dir);
-    if (!d) return cli_error("sweep: --save %s: %s", s->save_dir, strerror(errno));
-    int entries = 0, others = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        entries++;
-        int k = 0, end = 0;
-        if (strcmp(e->d_name, "sweep.csv") != 0 && strcmp(e->d_name, "sweep.csv.tmp") != 0 &&
-            strcmp(e->d_name, "sweep.png") != 0 &&
-            !(sscanf(e->d_name, "trial_%d%n", &k, &end) == 1 && !e->d_name[end] && k > 0))
-            others++;
-    }
-    closedir(d);
-    if (entries == 0 || (s->overwrite && others == 0)) return CLI_EXIT_OK;
-    return cli_error("sweep: --save %s: holds files%s; not putting trials there (a new or empty "
-                     "folder%s)", s->save_dir, others ? "" : ", an earlier sweep's",
-                     others ? "" : ", or --overwrite to replace that sweep");
-}
-
 /* Trial k's (from 0) log and stdout: DIR/trial_K/log.jsonl and output.txt with --save, else
  * in the temporary folder. */
 static void trial_paths(const sweep_spec *s, const char *tmp, long k, char *log, char *out) {
@@ -420,11 +422,15 @@ int cmd_sweep(int argc, char **argv) {
     if (!s) return cli_error("sweep: out of memory");
     long want = 0, combos = 0, n = 0;
     uint64_t seed = UINT64_MAX; /* (not given) */
-    const char *objective = NULL;
-    int rc = parse_sweep(argc, argv, s, &want, &seed, &objective), ran = 0, interrupted = 0;
-    int acc = 0;
+    const char *objective = NULL, *resume = NULL;
+    char **saved = NULL; /* --resume DIR: the sweep's command line, read back */
+    int nsaved = 0, ran = 0, interrupted = 0, acc = 0;
     struct sigaction old_sig[3];
     int handlers = 0;
+    int rc = sweep_resume_args(argc, argv, &resume, &nsaved, &saved);
+    if (rc != CLI_EXIT_OK) goto done; /* (said why) */
+    rc = saved ? parse_sweep(nsaved, saved, s, &want, &seed, &objective)
+               : parse_sweep(argc, argv, s, &want, &seed, &objective);
     if (rc == CLI_PARSE_HELP) {
         sweep_help(stdout);
         rc = CLI_EXIT_OK;
@@ -481,7 +487,16 @@ int cmd_sweep(int argc, char **argv) {
     }
     for (long k = 0; k < n; k++)
         tr[k] = (sweep_trial){.combo = (int)(pick ? pick[k] : k), .rc = -1, .pruned_epoch = -1};
-    if (s->save_dir && (rc = check_save_dir(s)) != CLI_EXIT_OK) goto done;
+    if (resume) { /* (what an earlier run left: sweep_resume.c) */
+        struct stat st;
+        if (stat(resume, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            rc = cli_error("sweep: --resume %s: not a folder", resume);
+            goto done;
+        }
+        if ((rc = sweep_resume_statuses(s, tr, n)) != CLI_EXIT_OK) goto done;
+    } else if (s->save_dir && (rc = sweep_check_save_dir(s)) != CLI_EXIT_OK) {
+        goto done;
+    }
     if (s->plot_dir) { /* DIR/sweep.png, drawn at the end, may replace only a picture */
         char png[PATH_MAX];
         struct stat st;
@@ -520,6 +535,7 @@ int cmd_sweep(int argc, char **argv) {
             rc = CLI_EXIT_ERROR;
             goto done;
         }
+        if (!resume && (rc = sweep_args_write(s->save_dir, argc, argv)) != CLI_EXIT_OK) goto done;
     }
     if (!s->save_dir || s->prune) { /* (the trials' logs and outputs; the medians) */
         const char *t = getenv("TMPDIR");
@@ -554,14 +570,41 @@ int cmd_sweep(int argc, char **argv) {
     }
     sweep_catch_signals(old_sig);
     handlers = 1;
-    int best = -1, running = 0, stop_launch = 0;
+    int best = -1, running = 0, stop_launch = 0, csv_failed = 0;
     long next = 0;
+    if (resume) { /* the trials kept as they ran */
+        int kept = 0, resumed = 0;
+        for (long k = 0; k < n; k++) {
+            sweep_trial *t = &tr[k];
+            resumed += t->earlier == SWEEP_RESUMED;
+            if (t->earlier != SWEEP_KEPT) continue;
+            char log[PATH_MAX], out[PATH_MAX];
+            trial_paths(s, tmp, k, log, out);
+            sweep_read_results(t, log, out, acc);
+            kept++;
+            ran++;
+            if (!sweep_status(t, (char[64]){0}, 64) && (best < 0 || sweep_better(t, &tr[best], acc)))
+                best = (int)k;
+        }
+        printf("Resumed from %s: %d trial%s kept as %s, %d interrupted one%s carried on, %ld "
+               "to run\n", resume, kept, kept == 1 ? "" : "s", kept == 1 ? "it ran" : "they ran",
+               resumed, resumed == 1 ? "" : "s", n - kept - resumed);
+        fflush(stdout);
+        if (s->prune && sweep_prune_write(s, prune_path, tr, n, acc) != 0) {
+            rc = cli_error("sweep: cannot write %s: %s", prune_path, strerror(errno));
+            goto done;
+        }
+    }
     while (next < n || running > 0) {
         /* start trials while there is a slot (in their order) */
         while (!stop_launch && next < n && running < s->jobs) {
             const long k = next;
             sweep_trial *t = &tr[k];
             char log[PATH_MAX], out[PATH_MAX], *args[2 * NUM_TRAIN_FLAGS + 8];
+            if (t->earlier == SWEEP_KEPT) { /* (--resume: as it ran) */
+                next++;
+                continue;
+            }
             if (s->save_dir) {
                 snprintf(log, sizeof log, "%s/trial_%ld", s->save_dir, k + 1);
                 if (mkdir(log, 0755) != 0 && errno != EEXIST) {
@@ -571,15 +614,22 @@ int cmd_sweep(int argc, char **argv) {
                 }
             }
             trial_paths(s, tmp, k, log, out);
-            unlink(log); /* (an earlier sweep's, with --overwrite: train appends to a log) */
-            if (trial_argv(s, t->combo, (int)k + 1, log, dirs, args) < 0) { /* (checked above) */
+            const int resumed = t->earlier == SWEEP_RESUMED;
+            int na = resumed ? resumed_argv(s, k, log, dirs, args)
+                             : trial_argv(s, t->combo, (int)k + 1, log, dirs, args);
+            if (na < 0) { /* (checked above) */
                 rc = CLI_EXIT_USAGE;
                 stop_launch = 1;
                 break;
             }
+            if (!resumed) unlink(log); /* (an earlier sweep's: train appends to a log) */
+            if (resume && !resumed && !flag_of(s, "overwrite")) { /* (over what it left) */
+                args[na++] = "--overwrite";
+                args[na] = NULL;
+            }
             fflush(stdout);
-            t->t0 = sweep_now();
-            int pid = sweep_spawn(args, out);
+            t->t0 = sweep_now() - (resumed ? t->seconds : 0); /* (its time before, too) */
+            int pid = sweep_spawn(args, out, resumed);
             if (pid == -2) { /* (a signal before it started: not run) */
                 if (s->save_dir) {
                     snprintf(log, sizeof log, "%s/trial_%ld", s->save_dir, k + 1);
@@ -623,6 +673,12 @@ int cmd_sweep(int argc, char **argv) {
             unlink(prune_path);
             prune_path[0] = 0;
         }
+        /* (the table so far: what --resume reads back; a sweep.csv that cannot be written is
+         * said once) */
+        if (s->save_dir && !csv_failed && sweep_save_csv(s, tr, n, acc) != CLI_EXIT_OK) {
+            csv_failed = 1;
+            rc = CLI_EXIT_ERROR;
+        }
         sweep_describe(s, t->combo, what, sizeof what);
         char sb[64];
         const char *stat_text = sweep_status(t, sb, sizeof sb);
@@ -659,29 +715,15 @@ int cmd_sweep(int argc, char **argv) {
     const int ran_all = ran;
     if (best < 0 && !interrupted && rc != CLI_EXIT_OK) ran = 0; /* (stopped by an error before
                                                                 * any finished: no table) */
-    int *ord = ran > 0 ? malloc(3 * (size_t)ran * sizeof *ord) : NULL;
-    if (ran > 0 && !ord) {
+    int *ord = NULL;
+    if (ran > 0 && !(ord = sweep_ranked(tr, n, acc, &ran))) {
         rc = cli_error("sweep: out of memory");
         ran = 0;
     }
     if (ran > 0) {
-        int m = 0, *idx = ord + 2 * ran; /* the trials that ran (with --jobs, not a prefix) */
-        for (long k = 0; k < n && m < ran; k++)
-            if (tr[k].rc >= 0) idx[m++] = (int)k;
-        sweep_rank(tr, idx, m, acc, ord, ord + ran);
-        FILE *csv = NULL;
-        char csv_path[PATH_MAX], csv_tmp[PATH_MAX + 8];
-        if (s->save_dir) {
-            snprintf(csv_path, sizeof csv_path, "%s/sweep.csv", s->save_dir);
-            snprintf(csv_tmp, sizeof csv_tmp, "%s.tmp", csv_path);
-            if (!(csv = fopen(csv_tmp, "w")))
-                rc = cli_error("sweep: cannot write %s: %s", csv_tmp, strerror(errno));
-        }
-        sweep_print_table(s, tr, ord, ran, acc, csv);
-        if (csv && (fclose(csv) != 0 || rename(csv_tmp, csv_path) != 0)) {
-            rc = cli_error("sweep: cannot write %s: %s", csv_path, strerror(errno));
-            unlink(csv_tmp);
-        }
+        sweep_print_table(s, tr, ord, ran, acc);
+        if (s->save_dir && !csv_failed && sweep_save_csv(s, tr, n, acc) != CLI_EXIT_OK)
+            rc = CLI_EXIT_ERROR;
         if (s->plot_dir && sweep_plot(s, tmp, tr, ord, ran, acc) != CLI_EXIT_OK && !rc)
             rc = CLI_EXIT_ERROR;
     }
@@ -704,6 +746,9 @@ int cmd_sweep(int argc, char **argv) {
     fflush(stdout);
     if (interrupted && rc == CLI_EXIT_OK) {
         fprintf(stderr, "ctrain: sweep: interrupted after %d of %ld trials\n", ran, n);
+        if (s->save_dir)
+            fprintf(stderr, "ctrain: resume the sweep with: ctrain sweep --resume %s\n",
+                    s->save_dir);
         rc = CLI_EXIT_INTERRUPTED;
     }
 done:
@@ -718,5 +763,6 @@ done:
     free(tr);
     free(pick_train);
     free(pick);
+    sweep_args_free(nsaved, saved);
     return rc;
 }

@@ -9,10 +9,13 @@
 #include "ctrain.h"
 #include "ctrain/io.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 double sweep_json_number(const char *line, const char *key) {
     char pat[32];
@@ -93,8 +96,9 @@ const char *sweep_status(const sweep_trial *t, char *buf, size_t bytes) {
     return buf;
 }
 
-/* (a stable merge sort) */
-void sweep_rank(const sweep_trial *tr, const int *idx, int ran, int acc, int *ord, int *work) {
+/* ord[0, m): the trials idx[0, m) best first (a stable merge sort: the earlier of equals
+ * first); work: m ints. */
+static void sweep_rank(const sweep_trial *tr, const int *idx, int ran, int acc, int *ord, int *work) {
     for (int i = 0; i < ran; i++) ord[i] = idx[i];
     for (int w = 1; w < ran; w *= 2) {
         for (int lo = 0; lo < ran; lo += 2 * w) {
@@ -108,8 +112,9 @@ void sweep_rank(const sweep_trial *tr, const int *idx, int ran, int acc, int *or
     }
 }
 
-void sweep_print_table(const sweep_spec *s, const sweep_trial *tr, const int *ord, int ran,
-                        int acc, FILE *csv) {
+/* The ranked table on stdout (print) and as CSV into csv (may be NULL). */
+static void table(const sweep_spec *s, const sweep_trial *tr, const int *ord, int ran, int acc,
+                  int print, FILE *csv) {
     int w[NUM_TRAIN_FLAGS];
     for (int d = 0; d < s->ndims; d++) {
         w[d] = (int)strlen(s->flags[s->dims[d]].name) + 2;
@@ -118,11 +123,13 @@ void sweep_print_table(const sweep_spec *s, const sweep_trial *tr, const int *or
             if (len > w[d]) w[d] = len;
         }
     }
-    printf("\nTrials ranked by %s (%s at each trial's best epoch):\n", acc ? "val_acc" : "val_loss",
-           acc ? "the highest" : "the lowest");
-    printf("rank  trial");
-    for (int d = 0; d < s->ndims; d++) printf("  --%-*s", w[d] - 2, s->flags[s->dims[d]].name);
-    printf("  epoch  val_loss  val_acc  seconds\n");
+    if (print) {
+        printf("\nTrials ranked by %s (%s at each trial's best epoch):\n",
+               acc ? "val_acc" : "val_loss", acc ? "the highest" : "the lowest");
+        printf("rank  trial");
+        for (int d = 0; d < s->ndims; d++) printf("  --%-*s", w[d] - 2, s->flags[s->dims[d]].name);
+        printf("  epoch  val_loss  val_acc  seconds\n");
+    }
     if (csv) {
         fprintf(csv, "rank,trial");
         for (int d = 0; d < s->ndims; d++) fprintf(csv, ",%s", s->flags[s->dims[d]].name);
@@ -134,13 +141,16 @@ void sweep_print_table(const sweep_spec *s, const sweep_trial *tr, const int *or
         const char *st = sweep_status(t, sb, sizeof sb);
         char rank[16];
         snprintf(rank, sizeof rank, "%d", r + 1);
-        printf("%-4s  %5d", st ? "-" : rank, ord[r] + 1);
-        for (int d = 0; d < s->ndims; d++)
-            printf("  %-*s", w[d], sweep_value_of(s, t->combo, s->dims[d]));
         const int values = !st || sweep_was_pruned(t); /* (a pruned trial's, as far as it ran) */
-        if (values) printf("  %5d  %8.4f  %7.4f  %7.2f", t->best_epoch, t->val_loss, t->val_acc,
-                           t->seconds);
-        printf(st ? "  %s\n" : "\n", st);
+        if (print) {
+            printf("%-4s  %5d", st ? "-" : rank, ord[r] + 1);
+            for (int d = 0; d < s->ndims; d++)
+                printf("  %-*s", w[d], sweep_value_of(s, t->combo, s->dims[d]));
+            if (values)
+                printf("  %5d  %8.4f  %7.4f  %7.2f", t->best_epoch, t->val_loss, t->val_acc,
+                       t->seconds);
+            printf(st ? "  %s\n" : "\n", st);
+        }
         if (!csv) continue;
         fprintf(csv, "%s,%d", st ? "" : rank, ord[r] + 1);
         for (int d = 0; d < s->ndims; d++) {
@@ -161,6 +171,45 @@ void sweep_print_table(const sweep_spec *s, const sweep_trial *tr, const int *or
                             t->val_loss, t->val_acc, t->epochs, t->seconds);
         else fprintf(csv, ",%s,,,,%d,%.3f\n", st, t->epochs, t->seconds);
     }
+}
+
+void sweep_print_table(const sweep_spec *s, const sweep_trial *tr, const int *ord, int ran,
+                       int acc) {
+    table(s, tr, ord, ran, acc, 1, NULL);
+}
+
+int *sweep_ranked(const sweep_trial *tr, long n, int acc, int *ran) {
+    int m = 0;
+    for (long k = 0; k < n; k++) m += tr[k].rc >= 0;
+    *ran = m;
+    int *ord = m > 0 ? malloc(3 * (size_t)m * sizeof *ord) : NULL;
+    if (!ord) return NULL;
+    int *idx = ord + 2 * m, i = 0; /* (with --jobs, those that ran are not a prefix) */
+    for (long k = 0; k < n; k++)
+        if (tr[k].rc >= 0) idx[i++] = (int)k;
+    sweep_rank(tr, idx, m, acc, ord, ord + m);
+    return ord;
+}
+
+int sweep_save_csv(const sweep_spec *s, const sweep_trial *tr, long n, int acc) {
+    char path[PATH_MAX], part[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s/sweep.csv", s->save_dir);
+    snprintf(part, sizeof part, "%s.tmp", path);
+    int ran, *ord = sweep_ranked(tr, n, acc, &ran);
+    if (!ord && ran > 0) return cli_error("sweep: out of memory");
+    FILE *f = fopen(part, "w");
+    if (!f) {
+        free(ord);
+        return cli_error("sweep: cannot write %s: %s", part, strerror(errno));
+    }
+    table(s, tr, ord, ran, acc, 0, f);
+    free(ord);
+    if (fclose(f) != 0 || rename(part, path) != 0) {
+        int e = errno;
+        unlink(part);
+        return cli_error("sweep: cannot write %s: %s", path, strerror(e));
+    }
+    return CLI_EXIT_OK;
 }
 
 /* The trial's log: DIR/trial_K/log.jsonl with --save, else in the temporary folder. */

@@ -78,7 +78,7 @@ double sweep_now(void) {
 
 /* (SIGINT and SIGTERM are blocked from the check of g_stop until g_child is set, so that none
  * is lost between) */
-int sweep_spawn(char **argv, const char *out_path) {
+int sweep_spawn(char **argv, const char *out_path, int append) {
     int slot = 0;
     while (slot < SWEEP_MAX_JOBS - 1 && g_child[slot]) slot++;
     sigset_t sigs, old;
@@ -96,8 +96,8 @@ int sweep_spawn(char **argv, const char *out_path) {
         sigprocmask(SIG_SETMASK, &old, NULL);
         return -1;
     }
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path, O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path,
+                                     O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0644);
     posix_spawnattr_init(&at);
     posix_spawnattr_setsigdefault(&at, &sigs); /* (this process handles them) */
     posix_spawnattr_setsigmask(&at, &old);
