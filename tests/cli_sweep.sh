@@ -280,6 +280,55 @@ for flags in "--prune mean|--prune: expected median or off, got \"mean\"" \
         bad "${flags%%|*} -> exit $rc: $err"
 done
 
+# ------------------------------------------------------------------ --sampler tpe
+# TPE draws its first --tpe-startup trials as the random sampler does (the same seed, the same
+# values); after them it draws near the good ones: on --lr 1e-4:10:log its later trials' lrs are
+# nearer the best one found (in decades) than the random sampler's same trials', and its
+# values stay drawable (in the range, whole numbers where asked, a list's own)
+TP=(--lr 1e-4:10:log --hidden 8:64 --momentum 0,0.9 --trials 14 --sweep-seed 3 --epochs 2 "${D[@]}")
+run sweep "${TP[@]}" --save "$tmp/rnd"
+rc_rnd=$rc
+run sweep "${TP[@]}" --sampler tpe --tpe-startup 6 --save "$tmp/tpe"
+if [ "$rc_rnd" -eq 0 ] && [ "$rc" -eq 0 ] && grep -q '; drawn by TPE once 6 trials have ended$' <<<"$out" &&
+    nearer=$("$PY" - "$tmp/rnd/sweep.csv" "$tmp/tpe/sweep.csv" <<'PY'
+import csv, math, statistics, sys
+rnd = {int(r["trial"]): r for r in csv.DictReader(open(sys.argv[1]))}
+tpe = {int(r["trial"]): r for r in csv.DictReader(open(sys.argv[2]))}
+assert sorted(rnd) == sorted(tpe) == list(range(1, 15)), (rnd, tpe)
+for k in range(1, 7):  # the startup trials: the random sampler's
+    assert all(rnd[k][f] == tpe[k][f] for f in ("lr", "hidden", "momentum")), (k, rnd[k], tpe[k])
+for r in tpe.values():
+    assert 1e-4 <= float(r["lr"]) < 10 and r["momentum"] in ("0", "0.9"), r
+    assert r["hidden"].isdigit() and 8 <= int(r["hidden"]) <= 64, r
+ok = [r for r in tpe.values() if r["status"] == "ok"] + [r for r in rnd.values() if r["status"] == "ok"]
+best = min(ok, key=lambda r: float(r["val_loss"]))
+def spread(rows):
+    return statistics.median(abs(math.log10(float(rows[k]["lr"]) / float(best["lr"]))) for k in range(7, 15))
+a, b = spread(tpe), spread(rnd)
+assert a < b, (a, b)
+print("%.2f decades from the best lr (%s) against %.2f" % (a, best["lr"], b))
+PY
+); then
+    ok "--sampler tpe: the first 6 trials the random sampler's, then nearer the best lr: $nearer"
+else
+    bad "--sampler tpe -> exit $rc_rnd, $rc: $out $err"
+fi
+# resumed: a TPE sweep stopped in its first trial gives, carried on, the table it gives at once
+CTRAIN_TEST_INTERRUPT_AT=1:2 "$CT" sweep "${TP[@]}" --sampler tpe --tpe-startup 6 --save "$tmp/tpr" >/dev/null 2>&1
+rc1=$?
+run sweep --resume "$tmp/tpr"
+[ "$rc1" -eq 130 ] && [ "$rc" -eq 0 ] && same_csv "$tmp/tpr/sweep.csv" "$tmp/tpe/sweep.csv" &&
+    ok "--sampler tpe, stopped and resumed: the same trials, values and table" ||
+    bad "tpe resumed -> exit $rc1, $rc: $err $(diff <(cut -d, -f1-9 "$tmp/tpr/sweep.csv") <(cut -d, -f1-9 "$tmp/tpe/sweep.csv"))"
+for flags in "--sampler tpe --lr 0.1,0.2|--sampler tpe: draws from ranges (give a flag a range LOW:HIGH or LOW:HIGH:log, and --trials N)" \
+    "--lr 0.1,0.2 --tpe-startup 3|--tpe-startup: sets --sampler tpe (not given)" \
+    "--lr 0.1,0.2 --sampler grid|--sampler: expected random or tpe, got \"grid\""; do
+    # shellcheck disable=SC2086 # words
+    run sweep --epochs 1 "${D[@]}" ${flags%%|*}
+    [ "$rc" -eq 2 ] && [ "$err" = "ctrain: ${flags#*|} (see ctrain sweep --help)" ] && ok "${flags%%|*} -> exit 2" ||
+        bad "${flags%%|*} -> exit $rc: $err"
+done
+
 # ------------------------------------------------------------------ a diverging trial
 run sweep --lr 0.1,1e30 --epochs 2 "${D[@]}"
 [ "$rc" -eq 0 ] && grep -q '^Trial 2/2 (--lr 1e30): diverged (NaN) after 1 epoch' <<<"$out" &&

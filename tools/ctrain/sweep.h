@@ -1,9 +1,9 @@
 /*
- * sweep.h — what ctrain sweep's five files share: the search space (sweep_grid.c: the values
- * and ranges of the flags, the grid's combinations or the draws), the command (sweep_cmd.c:
- * the command line, the trials' checks, the loop that runs them), the trials as processes
- * (sweep_run.c: started, waited for, signalled, and pruned as they run by the median rule),
- * the --save folder (sweep_save.c: checked, the command line kept in it, --resume) and the
+ * sweep.h — what ctrain sweep's seven files share: the command line (sweep_args.c), the search
+ * space (sweep_grid.c: the values and ranges of the flags, the grid's combinations or the
+ * draws; sweep_tpe.c: TPE's draws), the command (sweep_cmd.c: the trials' checks, the loop that
+ * runs them), the trials as processes (sweep_run.c: started, waited for, signalled, and pruned
+ * as they run by the median rule), the --save folder (sweep_save.c: checked, the command line kept in it, --resume) and the
  * results (sweep_report.c reads them back from the trials' logs, ranks them, and prints,
  * saves and draws the table).
  */
@@ -55,6 +55,7 @@ typedef struct {
     int jobs;                            /* --jobs: trials at once */
     int add_quiet;                       /* 1: the trials get --quiet (jobs > 1) */
     char threads[16];                    /* --threads the trials get ("": as given) */
+    int tpe, tpe_startup;                /* --sampler tpe, --tpe-startup */
     int prune;                           /* --prune median: the median stopping rule */
     int prune_startup, prune_warmup;     /* --prune-startup, --prune-warmup */
 } sweep_spec;
@@ -86,6 +87,15 @@ enum { /* sweep_trial.earlier */
     SWEEP_RERUN,    /* failed, killed or interrupted before a checkpoint: it runs again */
 };
 
+/* sweep_args.c (sweep_help: cli.h) */
+/* argv (argv[0] "sweep") into s, *trials (--trials; 0: not given), *seed (--sweep-seed;
+ * UINT64_MAX: not given) and *objective (NULL: not given): CLI_EXIT_OK, CLI_PARSE_HELP, or
+ * CLI_EXIT_USAGE (said why). */
+int sweep_parse(int argc, char **argv, sweep_spec *s, long *trials, uint64_t *seed,
+                const char **objective);
+/* s's flag of that name (NULL: not given) */
+sweep_flag *sweep_flag_of(sweep_spec *s, const char *name);
+
 /* sweep_grid.c */
 /* A value given to f (numeric: its flag takes numbers): a value, a list of them (A,B,C: copies
  * kept in s->owned) or a range (LOW:HIGH[:log]; integer: of whole numbers, -1: when both ends
@@ -96,6 +106,15 @@ long sweep_combos(const sweep_spec *s);
 /* With a range: n trials' values drawn (uniform, or log-uniform; a list's value uniform among
  * them), seeded; CLI_EXIT_ERROR when out of memory. */
 int sweep_draw(sweep_spec *s, long n, uint64_t seed);
+/* splitmix64's next number in [0, 1), x its state */
+double sweep_unit(uint64_t *x);
+/* v as text (SWEEP_VALUE_BYTES) in [lo, hi), or [lo, hi] when closed: 3 significant digits, or
+ * as many as steps of a hundredth of the range's width ask (0.99953 of 0.99:0.9999, not 1), or
+ * as keep it inside. */
+void sweep_format_draw(double v, double lo, double hi, int closed, char *out);
+/* --resume: trial c's (a draw's) value of dimension d set to text, as an earlier run drew it;
+ * CLI_EXIT_ERROR when it is not one the flag could draw. */
+int sweep_set_value(sweep_spec *s, long c, int d, const char *text);
 /* Trial c's value of flag i: combination c of the grid (the last dimension varies fastest),
  * or draw c. "--lr 0.5 --hidden 64": its values of the swept flags. "--lr (4 values) x
  * --momentum (log-uniform in [1e-4, 1])": the space, into out. */
@@ -145,9 +164,20 @@ int sweep_args_write(const char *dir, int argc, char **argv);
 int sweep_resume_args(int argc, char **argv, const char **dir, int *out_argc, char ***out_argv);
 void sweep_args_free(int argc, char **argv);
 /* The trials' statuses in s->save_dir/sweep.csv into tr[].earlier (and .rc, .seconds of the
- * kept ones); none when there is no such file. Prints the error and returns CLI_EXIT_ERROR
+ * kept ones; with --sampler tpe, the values each one ran with); none when there is no such
+ * file. Prints the error and returns CLI_EXIT_ERROR
  * when a row is not one of this sweep's trials. */
-int sweep_resume_statuses(const sweep_spec *s, sweep_trial *tr, long n);
+int sweep_resume_statuses(sweep_spec *s, sweep_trial *tr, long n);
+
+/* sweep_tpe.c */
+/* --sampler tpe: the trials TPE learns from among tr[0, n) (ended: finished, pruned or
+ * diverged) */
+int sweep_tpe_observed(const sweep_trial *tr, long n);
+/* Trial k's values of the swept flags (s->drawn's row k) drawn by TPE from those trials
+ * (acc: ranked by val_acc), seeded by seed and k; left as drawn at random while none has
+ * finished. Prints the error and returns CLI_EXIT_ERROR when out of memory. */
+int sweep_tpe_draw(sweep_spec *s, const sweep_trial *tr, long n, long k, int acc,
+                   uint64_t seed);
 
 /* sweep_run.c */
 /* SIGINT and SIGTERM caught (passed on to the trials running; sweep_signalled() says which

@@ -1,6 +1,7 @@
 /*
  * sweep_cmd.c — `ctrain sweep`: a hyperparameter search over `ctrain train`'s flags, as Keras
- * Tuner's GridSearch and RandomSearch run one.
+ * Tuner's GridSearch and RandomSearch run one, or Optuna's TPE (sweep_tpe.c), with Optuna's
+ * median pruning (sweep_run.c) and Keras Tuner's resumption (sweep_save.c).
  *
  * A train flag given several values (repeated, or a number flag given a list: --lr 0.1,0.5) is a
  * dimension of the grid; every combination of the dimensions' values is a trial, a run of
@@ -9,7 +10,7 @@
  * its stdout kept in a file and its epochs read back from the --log it is given; the trials are
  * ranked by --objective (val_loss or val_acc) at each one's best epoch, on the validation split
  * (never the test set: only the best trial's test line is printed, as it ran). The results'
- * table, CSV and picture: sweep_report.c.
+ * table, CSV and picture: sweep_report.c; its command line: sweep_args.c.
  *
  * Every trial's flags are checked here, as `ctrain train` checks them, before the first one
  * runs: a bad value stops the sweep at once, not after hours of trials.
@@ -34,257 +35,6 @@
 
 #include "sweep.h"
 
-
-void sweep_help(FILE *f) {
-    fputs("usage: ctrain sweep [--trials N] [--sweep-seed N] [--objective METRIC] [--jobs N]\n"
-          "                    [--prune median] TRAIN-FLAGS...\n"
-          "       ctrain sweep --resume DIR [--jobs N]\n"
-          "\n"
-          "A hyperparameter search, as Keras Tuner's GridSearch and RandomSearch: runs\n"
-          "ctrain train once for every combination of the values given to its flags and\n"
-          "ranks the runs (trials) by --objective at each one's best epoch on the\n"
-          "validation split. A flag given more than once takes each value in turn\n"
-          "(--optimizer sgd --optimizer adam); a number's flag (and --val-size) also takes\n"
-          "a list of them (--lr 0.05,0.1,0.5); --data, --dataset, --device, --threads,\n"
-          "--monitor and the output folders take one. A number's flag may instead take a\n"
-          "range, LOW:HIGH (uniform) or LOW:HIGH:log (log-uniform, as Keras Tuner's\n"
-          "sampling=\"log\"; whole numbers for a flag of counts): then --trials N trials\n"
-          "run, each drawing every swept flag's value at random (a list's too), floats to 3\n"
-          "significant digits (more where a narrow range needs them). The other flags are\n"
-          "the same in every trial: the same data, split and --seed (unless --seed itself is\n"
-          "swept: --seed 1,2,3 measures the spread of one setting). Every trial's flags are\n"
-          "checked as ctrain train reads them before the first trial runs; what needs the\n"
-          "data or the model (a --model spec, --freeze, --class-weight's count) is checked\n"
-          "by each trial as it starts.\n"
-          "\n"
-          "Prints a line per trial as it ends (with --jobs, in the order they end), then\n"
-          "the trials ranked, the best one's command and its test line (as ctrain train\n"
-          "printed it: the test set is never used to rank). A trial that diverges (NaN) is\n"
-          "listed as such and the sweep goes on; one that fails before its first epoch ends\n"
-          "(missing data, memory) stops it, and any others running. Ctrl-C stops the\n"
-          "running trials after their current step (as ctrain train, checkpointed with\n"
-          "--save) and the sweep there, with the table of the trials done; the exit status\n"
-          "is then 130, and with --save DIR, ctrain sweep --resume DIR carries it on.\n"
-          "\n"
-          "flags:\n"
-          "  --trials N                run N of the combinations, drawn at random (RandomSearch's\n"
-          "                            max_trials); with a range, N draws (required)\n"
-          "                            [default: all the combinations, in order]\n"
-          "  --sweep-seed N            seeds the draws of --trials [default: 0]\n"
-          "  --objective METRIC        what ranks the trials: the lowest val_loss, or the\n"
-          "                            highest val_acc, of each trial's epochs (Keras Tuner's\n"
-          "                            objective) [default: the trials' --monitor, else val_loss]\n"
-          "  --jobs N                  run N trials at once, 1 to 64 (Optuna's n_jobs), each\n"
-          "                            with --quiet (no progress bar) and, without --threads,\n"
-          "                            --threads CORES/N (a small model trains faster so; on the\n"
-          "                            CPU a run's numbers depend on its --threads: the order of\n"
-          "                            its sums) [default: 1]\n"
-          "  --prune RULE              median: stop unpromising trials early, as Optuna's\n"
-          "                            MedianPruner: after each epoch, once --prune-startup\n"
-          "                            trials have finished, a trial whose best objective so far\n"
-          "                            is worse than the median of the finished trials' at that\n"
-          "                            epoch stops there (tested and checkpointed, as --patience\n"
-          "                            stops a run) and ranks after the finished ones; off: none\n"
-          "                            [default: off]\n"
-          "  --prune-startup N         trials to finish before any is pruned (n_startup_trials)\n"
-          "                            [default: 5]\n"
-          "  --prune-warmup N          no trial is pruned before epoch N (n_warmup_steps; the\n"
-          "                            epochs count from 0) [default: 0]\n"
-          "  --save DIR                keep each trial as DIR/trial_K (its checkpoints, log.jsonl\n"
-          "                            and output.txt: what ctrain train printed), the table as\n"
-          "                            DIR/sweep.csv (after every trial) and the command line as\n"
-          "                            DIR/sweep.args; DIR must be new or empty (--overwrite:\n"
-          "                            or an earlier sweep's, whose trials of the same numbers\n"
-          "                            these replace)\n"
-          "  --resume DIR              carry on a sweep saved with --save DIR (as Keras Tuner\n"
-          "                            does with overwrite=False): its flags from\n"
-          "                            DIR/sweep.args, the trials DIR/sweep.csv lists as\n"
-          "                            finished, pruned or diverged kept as they ran, an\n"
-          "                            interrupted one resumed from its checkpoint, the others\n"
-          "                            run; no flag but --jobs besides\n"
-          "  --plot DIR, --tensorboard DIR\n"
-          "                            each trial's under DIR/trial_K (tensorboard --logdir DIR\n"
-          "                            draws the trials side by side)\n"
-          "  --quiet                   the trials without progress bars\n"
-          "  --help, -h                show this help\n"
-          "  any other flag of ctrain train (ctrain train --help) but --log and --lr-find\n"
-          "  (with its --lr-find-range and --lr-find-steps)\n"
-          "\n"
-          "examples:\n"
-          "  ctrain sweep --lr 0.05,0.1,0.5,1 --hidden 32,128 --epochs 5\n"
-          "  ctrain sweep --model cnn --optimizer adam --lr 3e-4,1e-3,3e-3 --batch-size 64,128\n"
-          "               --epochs 3 --objective val_acc --save sweep1\n"
-          "  ctrain sweep --lr 0.01,0.03,0.1,0.3,1 --momentum 0,0.5,0.9 --trials 6\n"
-          "  ctrain sweep --lr 1e-3:1:log --hidden 16:256:log --momentum 0,0.9 --trials 20\n"
-          "               --prune median\n",
-          f);
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* the command line                                                                            */
-
-static int numeric(cli_kind k) {
-    return k == CLI_INT || k == CLI_I64 || k == CLI_U64 || k == CLI_FLOAT;
-}
-
-static sweep_flag *flag_of(sweep_spec *s, const char *name) {
-    for (int i = 0; i < s->nflags; i++)
-        if (strcmp(s->flags[i].name, name) == 0) return &s->flags[i];
-    return NULL;
-}
-
-/* The value of the flag at argv[*i]: after its '=' (eq), else the next word unless that is a
- * flag (then NULL), which is consumed. */
-static const char *flag_value(int argc, char **argv, int *i, const char *eq) {
-    if (eq) return eq + 1;
-    if (*i + 1 < argc && strncmp(argv[*i + 1], "--", 2) != 0) return argv[++*i];
-    return NULL;
-}
-
-/* One end of f's range checked as ctrain train reads the flag's value (the message names the
- * range). */
-static int check_range_end(const sweep_flag *f, const char *end, const char *which) {
-    train_opts o;
-    cli_flag tf[NUM_TRAIN_FLAGS];
-    train_opts_init(&o);
-    int ntf = train_make_flags(&o, tf);
-    char *args[] = {"train", (char *)f->dashed, (char *)end, NULL};
-    char prefix[200];
-    snprintf(prefix, sizeof prefix, "sweep: --%s %s, its %s end: ", f->name, f->vals[0], which);
-    cli_set_error_prefix(prefix);
-    int r = cli_parse("train", tf, ntf, 3, args, NULL, 0, NULL);
-    cli_set_error_prefix(NULL);
-    return r == CLI_PARSE_OK ? CLI_EXIT_OK : CLI_EXIT_USAGE;
-}
-
-/* Reads argv into s (the train flags, each value of each) and the sweep's own numbers. */
-static int parse_sweep(int argc, char **argv, sweep_spec *s, long *trials, uint64_t *seed,
-                       const char **objective) {
-    static const char *const refused[] = {"log", "lr-find", "lr-find-range", "lr-find-steps"};
-    static const char *const single[] = {"save", "plot", "tensorboard", "monitor", "data",
-                                         "dataset", "device", "threads"};
-    train_opts o;
-    cli_flag tf[NUM_TRAIN_FLAGS];
-    train_opts_init(&o);
-    int ntf = train_make_flags(&o, tf);
-    const char *prune_knob = NULL; /* --prune-startup or --prune-warmup, given */
-    s->prune_startup = 5;          /* Optuna's n_startup_trials, n_warmup_steps */
-    s->prune_warmup = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) return CLI_PARSE_HELP;
-        if (strncmp(a, "--", 2) != 0 || !a[2])
-            return cli_usage_error("sweep", "%s: not a flag (the trials' flags are ctrain "
-                                   "train's)", a);
-        char name[64];
-        const char *eq = strchr(a + 2, '='), *val = NULL;
-        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        if (len >= sizeof name) return cli_usage_error("sweep", "%s: no such flag", a);
-        memcpy(name, a + 2, len);
-        name[len] = 0;
-        if (strcmp(name, "objective") == 0) {
-            val = flag_value(argc, argv, &i, eq);
-            if (!val || (strcmp(val, "val_loss") != 0 && strcmp(val, "val_acc") != 0))
-                return cli_usage_error("sweep", "--objective: expected val_loss or val_acc, got "
-                                       "%s%s%s", val ? "\"" : "no value", val ? val : "",
-                                       val ? "\"" : "");
-            *objective = val;
-            continue;
-        }
-        if (strcmp(name, "jobs") == 0) {
-            val = flag_value(argc, argv, &i, eq);
-            long v;
-            if (!val || cli_parse_long(val, 1, SWEEP_MAX_JOBS, &v))
-                return cli_usage_error("sweep", "--jobs: expected 1 to %d trials at once, got "
-                                       "%s%s%s", SWEEP_MAX_JOBS, val ? "\"" : "no value",
-                                       val ? val : "", val ? "\"" : "");
-            s->jobs = (int)v;
-            continue;
-        }
-        if (strcmp(name, "prune") == 0) {
-            val = flag_value(argc, argv, &i, eq);
-            if (!val || (strcmp(val, "median") != 0 && strcmp(val, "off") != 0))
-                return cli_usage_error("sweep", "--prune: expected median or off, got %s%s%s",
-                                       val ? "\"" : "no value", val ? val : "", val ? "\"" : "");
-            s->prune = strcmp(val, "median") == 0;
-            continue;
-        }
-        if (strcmp(name, "prune-startup") == 0 || strcmp(name, "prune-warmup") == 0) {
-            val = flag_value(argc, argv, &i, eq);
-            long v;
-            if (!val || cli_parse_long(val, 0, 1000000, &v))
-                return cli_usage_error("sweep", "--%s: expected %s 0 to 1000000, got %s%s%s",
-                                       name, name[6] == 's' ? "a count of trials" : "an epoch",
-                                       val ? "\"" : "no value", val ? val : "", val ? "\"" : "");
-            *(name[6] == 's' ? &s->prune_startup : &s->prune_warmup) = (int)v;
-            prune_knob = name[6] == 's' ? "--prune-startup" : "--prune-warmup";
-            continue;
-        }
-        if (strcmp(name, "trials") == 0 || strcmp(name, "sweep-seed") == 0) {
-            val = flag_value(argc, argv, &i, eq);
-            long v;
-            if (!val || cli_parse_long(val, strcmp(name, "trials") == 0 ? 1 : 0, LONG_MAX, &v))
-                return cli_usage_error("sweep", "--%s: expected %s, got %s%s%s", name,
-                                       strcmp(name, "trials") == 0 ? "a positive count"
-                                                                   : "a count >= 0",
-                                       val ? "\"" : "no value", val ? val : "", val ? "\"" : "");
-            if (strcmp(name, "trials") == 0) *trials = v;
-            else *seed = (uint64_t)v;
-            continue;
-        }
-        const cli_flag *f = cli_find(tf, ntf, name);
-        if (!f)
-            return cli_usage_error("sweep", "--%s: no such flag of ctrain train or sweep", name);
-        for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++)
-            if (strcmp(name, refused[k]) == 0)
-                return cli_usage_error("sweep", "--%s: not in a sweep (%s)", name,
-                                       strcmp(name, "log") == 0
-                                           ? "each trial's log is DIR/trial_K/log.jsonl with "
-                                             "--save DIR"
-                                           : "find a learning rate with ctrain train "
-                                             "--lr-find, then sweep around it");
-        sweep_flag *sf = flag_of(s, name);
-        if (!sf) {
-            sf = &s->flags[s->nflags++];
-            *sf = (sweep_flag){.name = f->name, .is_switch = f->kind == CLI_SWITCH};
-            snprintf(sf->dashed, sizeof sf->dashed, "--%s", f->name);
-        } else if (sf->is_switch) {
-            return cli_usage_error("sweep", "--%s: given twice (a switch is on in every trial "
-                                   "or in none)", name);
-        }
-        if (f->kind == CLI_SWITCH) {
-            if (eq) return cli_usage_error("sweep", "--%s: takes no value", name);
-            continue;
-        }
-        val = flag_value(argc, argv, &i, eq);
-        if (!val) return cli_usage_error("sweep", "--%s: needs a value", name);
-        const int val_size = strcmp(name, "val-size") == 0;
-        if (sweep_add_values(s, sf, val, numeric(f->kind) || val_size,
-                             val_size ? -1 : f->kind != CLI_FLOAT) != CLI_EXIT_OK)
-            return CLI_EXIT_USAGE;
-    }
-    if (prune_knob && !s->prune)
-        return cli_usage_error("sweep", "%s: sets --prune median's rule (not given)", prune_knob);
-    for (int i = 0; i < s->nflags; i++) {
-        sweep_flag *f = &s->flags[i];
-        for (size_t k = 0; (f->nvals > 1 || f->range) && k < sizeof single / sizeof single[0]; k++)
-            if (strcmp(f->name, single[k]) == 0)
-                return cli_usage_error("sweep", "--%s: one value for every trial (got %s)",
-                                       f->name, f->range ? "a range" : "several");
-        if (f->nvals > 1 || f->range) s->dims[s->ndims++] = i;
-        if (f->range) s->random = 1;
-        /* a range's ends as the flag takes a value (a float range's high end is never drawn) */
-        if (f->range && strcmp(f->name, "val-size") != 0 &&
-            (check_range_end(f, f->lo_text, "low") != CLI_EXIT_OK ||
-             (f->integer && check_range_end(f, f->hi_text, "high") != CLI_EXIT_OK)))
-            return CLI_EXIT_USAGE;
-        if (strcmp(f->name, "save") == 0) s->save_dir = f->vals[0];
-        if (strcmp(f->name, "plot") == 0) s->plot_dir = f->vals[0];
-        if (strcmp(f->name, "overwrite") == 0) s->overwrite = 1;
-        if (strcmp(f->name, "monitor") == 0) s->monitor = f->vals[0];
-    }
-    return CLI_EXIT_OK;
-}
 
 /* A trial's argv (NULL-terminated; argv[0] "train"): the flags in the order first given, the
  * per-trial folders under the output flags, then --log and --quiet when given. The strings
@@ -335,9 +85,10 @@ static int resumed_argv(const sweep_spec *s, long k, const char *log_path, char 
     out[n++] = dir_buf;
     out[n++] = "--log";
     out[n++] = (char *)log_path;
-    if (s->add_quiet || flag_of((sweep_spec *)s, "quiet")) out[n++] = "--quiet";
+    sweep_spec *sp = (sweep_spec *)s; /* (only read) */
+    if (s->add_quiet || sweep_flag_of(sp, "quiet")) out[n++] = "--quiet";
     /* (its threads and device as the others': on the CPU the numbers depend on --threads) */
-    const sweep_flag *th = flag_of((sweep_spec *)s, "threads"), *dev = flag_of((sweep_spec *)s, "device");
+    const sweep_flag *th = sweep_flag_of(sp, "threads"), *dev = sweep_flag_of(sp, "device");
     if (s->threads[0] || th) {
         out[n++] = "--threads";
         out[n++] = s->threads[0] ? (char *)s->threads : (char *)th->vals[0];
@@ -367,6 +118,23 @@ static int check_trial(int argc, char **argv, int *has_val) {
     cli_close_model(&init);
     free(o.class_names_text);
     *has_val = o.val_size != 0 || o.val_fraction > 0;
+    return rc;
+}
+
+/* --sampler tpe: trial k's values drawn by TPE from the trials that ended, then checked as
+ * ctrain train will check them (as every trial's random draw was before the first ran) */
+static int tpe_trial(sweep_spec *s, const sweep_trial *tr, long n, long k, int acc,
+                     uint64_t seed, char *dirs) {
+    int rc = sweep_tpe_draw(s, tr, n, tr[k].combo, acc, seed);
+    if (rc != CLI_EXIT_OK) return rc;
+    char *args[2 * NUM_TRAIN_FLAGS + 8], what[512], prefix[600];
+    int na = trial_argv(s, tr[k].combo, (int)k + 1, NULL, dirs, args), has_val = 1;
+    if (na < 0) return CLI_EXIT_USAGE;
+    sweep_describe(s, tr[k].combo, what, sizeof what);
+    snprintf(prefix, sizeof prefix, "sweep: trial %ld (%s, drawn by TPE): ", k + 1, what);
+    cli_set_error_prefix(prefix);
+    rc = check_trial(na, args, &has_val);
+    cli_set_error_prefix(NULL);
     return rc;
 }
 
@@ -429,8 +197,8 @@ int cmd_sweep(int argc, char **argv) {
     int handlers = 0;
     int rc = sweep_resume_args(argc, argv, &resume, &nsaved, &saved);
     if (rc != CLI_EXIT_OK) goto done; /* (said why) */
-    rc = saved ? parse_sweep(nsaved, saved, s, &want, &seed, &objective)
-               : parse_sweep(argc, argv, s, &want, &seed, &objective);
+    rc = saved ? sweep_parse(nsaved, saved, s, &want, &seed, &objective)
+               : sweep_parse(argc, argv, s, &want, &seed, &objective);
     if (rc == CLI_PARSE_HELP) {
         sweep_help(stdout);
         rc = CLI_EXIT_OK;
@@ -445,9 +213,9 @@ int cmd_sweep(int argc, char **argv) {
     if (seed == UINT64_MAX) seed = 0;
     if (s->jobs < 1) s->jobs = 1;
     if (s->jobs > 1) { /* side by side: no progress bars, the cores shared */
-        s->add_quiet = !flag_of(s, "quiet");
+        s->add_quiet = !sweep_flag_of(s, "quiet");
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        if (!flag_of(s, "threads"))
+        if (!sweep_flag_of(s, "threads"))
             snprintf(s->threads, sizeof s->threads, "%ld", cores > s->jobs ? cores / s->jobs : 1);
     }
     int launch_rank = 0, launched = ct_dist_launched(&launch_rank, &(int){0});
@@ -465,6 +233,11 @@ int cmd_sweep(int argc, char **argv) {
     }
     if ((combos = sweep_combos(s)) < 0) {
         rc = cli_usage_error("sweep", "more than %d combinations", SWEEP_MAX_COMBOS);
+        goto done;
+    }
+    if (s->tpe && !s->random) {
+        rc = cli_usage_error("sweep", "--sampler tpe: draws from ranges (give a flag a range "
+                             "LOW:HIGH or LOW:HIGH:log, and --trials N)");
         goto done;
     }
     if (s->random && (want == 0 || want > SWEEP_MAX_DRAWN)) {
@@ -562,6 +335,9 @@ int cmd_sweep(int argc, char **argv) {
             printf("Sweep: %ld trial%s, %s %ld combination%s of %s, ranked by %s", n,
                    n == 1 ? "" : "s", n < combos ? "drawn at random from the" : "all", combos,
                    combos == 1 ? "" : "s", space, acc ? "val_acc" : "val_loss");
+        if (s->tpe)
+            printf("; drawn by TPE once %d trial%s ended", s->tpe_startup,
+                   s->tpe_startup == 1 ? " has" : "s have");
         if (s->prune)
             printf("; pruned by the median rule once %d trial%s finished, from epoch %d",
                    s->prune_startup, s->prune_startup == 1 ? " has" : "s have", s->prune_warmup);
@@ -615,6 +391,11 @@ int cmd_sweep(int argc, char **argv) {
             }
             trial_paths(s, tmp, k, log, out);
             const int resumed = t->earlier == SWEEP_RESUMED;
+            if (s->tpe && !resumed && sweep_tpe_observed(tr, n) >= s->tpe_startup &&
+                (rc = tpe_trial(s, tr, n, k, acc, seed, dirs)) != CLI_EXIT_OK) {
+                stop_launch = 1;
+                break;
+            }
             int na = resumed ? resumed_argv(s, k, log, dirs, args)
                              : trial_argv(s, t->combo, (int)k + 1, log, dirs, args);
             if (na < 0) { /* (checked above) */
@@ -623,7 +404,7 @@ int cmd_sweep(int argc, char **argv) {
                 break;
             }
             if (!resumed) unlink(log); /* (an earlier sweep's: train appends to a log) */
-            if (resume && !resumed && !flag_of(s, "overwrite")) { /* (over what it left) */
+            if (resume && !resumed && !sweep_flag_of(s, "overwrite")) { /* (over what it left) */
                 args[na++] = "--overwrite";
                 args[na] = NULL;
             }

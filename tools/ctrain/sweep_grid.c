@@ -86,11 +86,9 @@ static uint64_t next_u64(uint64_t *x) {
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
 }
-static double next_unit(uint64_t *x) { return (double)(next_u64(x) >> 11) * 0x1p-53; } /* [0,1) */
+double sweep_unit(uint64_t *x) { return (double)(next_u64(x) >> 11) * 0x1p-53; }
 
-/* v as text in [lo, hi), or [lo, hi] when closed: 3 significant digits, or as many as steps of
- * a hundredth of the range's width ask (0.99953 of 0.99:0.9999, not 1), or as keep it inside. */
-static void format_draw(double v, double lo, double hi, int closed, char *out) {
+void sweep_format_draw(double v, double lo, double hi, int closed, char *out) {
     int digits = 3;
     if (hi > lo && v != 0) digits = (int)fmax(3, fmin(17, ceil(log10(fabs(v) / (hi - lo))) + 2));
     for (; digits <= 17; digits++) {
@@ -112,7 +110,7 @@ int sweep_draw(sweep_spec *s, long n, uint64_t seed) {
     for (size_t c = 0; c < cells; c++) {
         const sweep_flag *f = &s->flags[s->dims[c % (size_t)s->ndims]];
         char *out = s->drawn_text + c * SWEEP_VALUE_BYTES;
-        double u = next_unit(&x), v;
+        double u = sweep_unit(&x), v;
         if (!f->range) { /* a list's value, uniform among them */
             s->drawn[c] = f->vals[(int)(u * f->nvals)];
             continue;
@@ -127,8 +125,26 @@ int sweep_draw(sweep_spec *s, long n, uint64_t seed) {
         }
         v = f->log_scale ? exp(log(f->lo) + u * (log(f->hi) - log(f->lo)))
                          : f->lo + u * (f->hi - f->lo);
-        format_draw(v, f->lo, f->hi, 0, out); /* (the value the trial trains with and prints) */
+        sweep_format_draw(v, f->lo, f->hi, 0, out); /* (the value the trial trains with and prints) */
     }
+    return CLI_EXIT_OK;
+}
+
+int sweep_set_value(sweep_spec *s, long c, int d, const char *text) {
+    const sweep_flag *f = &s->flags[s->dims[d]];
+    const size_t cell = (size_t)c * (size_t)s->ndims + (size_t)d;
+    if (!f->range) { /* one of its values */
+        for (int j = 0; j < f->nvals; j++)
+            if (strcmp(f->vals[j], text) == 0) return s->drawn[cell] = f->vals[j], CLI_EXIT_OK;
+        return CLI_EXIT_ERROR;
+    }
+    double v;
+    if (strlen(text) >= SWEEP_VALUE_BYTES || cli_parse_double(text, &v) != 0 || !(v >= f->lo) ||
+        !(v <= f->hi) || (f->integer && v != floor(v)))
+        return CLI_EXIT_ERROR;
+    char *out = s->drawn_text + cell * SWEEP_VALUE_BYTES;
+    snprintf(out, SWEEP_VALUE_BYTES, "%s", text);
+    s->drawn[cell] = out;
     return CLI_EXIT_OK;
 }
 

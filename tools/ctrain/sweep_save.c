@@ -249,7 +249,7 @@ static int csv_field(const char **p, char *out, size_t bytes) {
     return 0;
 }
 
-int sweep_resume_statuses(const sweep_spec *s, sweep_trial *tr, long n) {
+int sweep_resume_statuses(sweep_spec *s, sweep_trial *tr, long n) {
     char path[PATH_MAX], line[8192], field[1024];
     snprintf(path, sizeof path, "%s/sweep.csv", s->save_dir);
     FILE *f = fopen(path, "r");
@@ -268,9 +268,11 @@ int sweep_resume_statuses(const sweep_spec *s, sweep_trial *tr, long n) {
         int bad = csv_field(&p, field, sizeof field) || csv_field(&p, field, sizeof field);
         k = strtol(field, &end, 10);
         bad |= *end || k < 1 || k > n;
-        for (int d = 0; !bad && d < s->ndims; d++) /* its values: this sweep's trial k's */
+        for (int d = 0; !bad && d < s->ndims; d++) /* its values: this sweep's trial k's (TPE's:
+                                                    * as drawn then, from the trials before) */
             bad |= csv_field(&p, field, sizeof field) ||
-                   strcmp(field, sweep_value_of(s, tr[k - 1].combo, s->dims[d])) != 0;
+                   (s->tpe ? sweep_set_value(s, tr[k - 1].combo, d, field) != 0
+                           : strcmp(field, sweep_value_of(s, tr[k - 1].combo, s->dims[d])) != 0);
         if (!bad) bad = csv_field(&p, status, sizeof status);
         for (int c = 0; !bad && c < 5; c++) bad |= csv_field(&p, field, sizeof field);
         if (!bad) seconds = strtod(field, &end);
