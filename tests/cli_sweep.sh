@@ -194,6 +194,40 @@ run sweep --resume rk
     grep -q '^Trial 3/4 ' <<<"$out" && same_csv rk/sweep.csv s1/sweep.csv &&
     ok "--resume of a sweep killed in trial 3: trial 3 run again (--overwrite), the same table" ||
     bad "--resume rk -> exit $rc: $out $err"
+# a kept trial whose folder is gone runs again
+cp -r rs rg && rm -r rg/trial_2
+run sweep --resume rg
+[ "$rc" -eq 0 ] && grep -q '^Resumed from rg: 3 trials kept as they ran, 0 interrupted ones carried on, 1 to run$' <<<"$out" &&
+    same_csv rg/sweep.csv s1/sweep.csv && ok "--resume with a kept trial's folder gone: that trial run again, the same table" ||
+    bad "--resume rg -> exit $rc: $out $err"
+# two trials stopped (--jobs 2), the sweep resumed and stopped again in the first: the second is
+# still listed as interrupted, and carried on by the next --resume
+CTRAIN_TEST_INTERRUPT_AT=1:1 "$CT" sweep --lr 0.05,0.5 --hidden 16 --hidden 64 --epochs 3 "${D[@]}" --jobs 2 \
+    --save ri >/dev/null 2>&1
+rc1=$?
+CTRAIN_TEST_INTERRUPT_AT=2:1 "$CT" sweep --resume ri --jobs 1 >/dev/null 2>&1
+rc2=$?
+run sweep --resume ri --jobs 1
+[ "$rc1" -eq 130 ] && [ "$rc2" -eq 130 ] && [ "$rc" -eq 0 ] &&
+    grep -q '^Resumed from ri: 0 trials kept as they ran, 2 interrupted ones carried on, 2 to run$' <<<"$out" &&
+    grep -q '^Epoch \[2\]' ri/trial_2/output.txt && ! grep -q '^Epoch \[0\]' <(sed -n '/Resumed from/,$p' ri/trial_2/output.txt) &&
+    ok "an interrupted trial not reached by a resumed sweep stays interrupted: carried on later, not run again" ||
+    bad "twice-resumed sweep -> exit $rc1, $rc2, $rc: $out $err $(cat ri/sweep.csv)"
+# killed (SIGKILL) in its first trial: the trial stops with it (SIGTERM, checkpointed: it is
+# in a process group of its own), and an --overwrite sweep leaves no earlier sweep's table
+cp -r s1 kz && rm kz/trial_1/output.txt
+"$CT" sweep --lr 0.1,0.5 --epochs 1000 --val-size 1000 --quiet --save kz --overwrite >kz.out 2>kz.err & # (MNIST)
+pid=$!
+for _ in $(seq 1 600); do grep -qs '^Epoch \[0\]' kz/trial_1/output.txt && break; sleep 0.05; done
+trial=$(pgrep -P "$pid")
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+pid=""
+for _ in $(seq 1 200); do kill -0 "$trial" 2>/dev/null || break; sleep 0.05; done
+! kill -0 "$trial" 2>/dev/null && [ ! -e kz/sweep.csv ] && grep -q '^ctrain: interrupted .*; saved to kz/trial_1$' kz.err &&
+    grep -qx -- 1000 kz/sweep.args && ok "a sweep killed by SIGKILL: its trial ends too (checkpointed), no earlier table left" ||
+    bad "SIGKILL of a sweep: trial ${trial:-?} $(ps -o pid=,args= -p "${trial:-1}"), $(ls kz)"
+[ -n "$trial" ] && kill -KILL "$trial" 2>/dev/null
 # refusals: not a sweep's folder, other flags, a table not this sweep's
 run sweep --resume s1/trial_1
 [ "$rc" -eq 1 ] && grep -q "^ctrain: sweep: --resume s1/trial_1: s1/trial_1/sweep.args: No such file or directory (not the folder of a sweep saved with --save)$" <<<"$err" &&
@@ -201,6 +235,17 @@ run sweep --resume s1/trial_1
 run sweep --resume rs --lr 0.1
 [ "$rc" -eq 2 ] && grep -q -- "--resume rs: takes only --jobs besides" <<<"$err" &&
     ok "--resume with a sweep flag -> exit 2" || bad "--resume rs --lr -> exit $rc: $err"
+run sweep --resume rs --jobsx 3
+[ "$rc" -eq 2 ] && grep -q -- "--resume rs: takes only --jobs besides .*, got --jobsx" <<<"$err" &&
+    ok "--resume with --jobsx -> exit 2, naming it" || bad "--resume rs --jobsx -> exit $rc: $err"
+sed 's/^\([0-9]*,2,.*\),[0-9.]*$/\1,abc/' rs/sweep.csv >rk/sweep.csv
+run sweep --resume rk
+[ "$rc" -eq 1 ] && grep -q "rk/sweep.csv, row [0-9]: not a row of this sweep's table" <<<"$err" &&
+    ok "--resume with a row's seconds not a number -> exit 1" || bad "--resume, seconds abc -> exit $rc: $err"
+{ cat rs/sweep.csv; tail -1 rs/sweep.csv; } >rk/sweep.csv
+run sweep --resume rk
+[ "$rc" -eq 1 ] && grep -q "rk/sweep.csv, row 5: a trial listed twice" <<<"$err" &&
+    ok "--resume with a trial's row twice -> exit 1" || bad "--resume, a row twice -> exit $rc: $err"
 sed -i 's/^\([0-9]*\),1,0.05,16,/\1,1,0.07,16,/' rk/sweep.csv
 run sweep --resume rk
 [ "$rc" -eq 1 ] && grep -q "rk/sweep.csv, row [0-9]: not a row of this sweep's table" <<<"$err" &&
@@ -320,6 +365,11 @@ run sweep --resume "$tmp/tpr"
 [ "$rc1" -eq 130 ] && [ "$rc" -eq 0 ] && same_csv "$tmp/tpr/sweep.csv" "$tmp/tpe/sweep.csv" &&
     ok "--sampler tpe, stopped and resumed: the same trials, values and table" ||
     bad "tpe resumed -> exit $rc1, $rc: $err $(diff <(cut -d, -f1-9 "$tmp/tpr/sweep.csv") <(cut -d, -f1-9 "$tmp/tpe/sweep.csv"))"
+# a table that cannot be written: exit 1, as without TPE
+mkdir -p "$tmp/cw/sweep.csv.tmp"
+run sweep --lr 0.01:1:log --trials 3 --epochs 1 "${D[@]}" --sampler tpe --tpe-startup 1 --save "$tmp/cw" --overwrite
+[ "$rc" -eq 1 ] && grep -q "cannot write $tmp/cw/sweep.csv.tmp: Is a directory" <<<"$err" &&
+    ok "--sampler tpe, sweep.csv cannot be written -> exit 1" || bad "tpe, unwritable sweep.csv -> exit $rc: $err"
 for flags in "--sampler tpe --lr 0.1,0.2|--sampler tpe: draws from ranges (give a flag a range LOW:HIGH or LOW:HIGH:log, and --trials N)" \
     "--lr 0.1,0.2 --tpe-startup 3|--tpe-startup: sets --sampler tpe (not given)" \
     "--lr 0.1,0.2 --sampler grid|--sampler: expected random or tpe, got \"grid\""; do
@@ -390,6 +440,11 @@ run sweep --lr 0.1,abc --epochs 1 "${D[@]}"
     grep -q '^ctrain: sweep: trial 2 (--lr abc): --lr: expected a positive number, got "abc"' <<<"$err" &&
     ! grep -q '^Trial' <<<"$out" && ok "a bad value of one trial: exit 2 before any runs: $err" ||
     bad "--lr 0.1,abc -> exit $rc: $out $err"
+run sweep --model lenet5 --model "conv(8,40),relu,flatten,linear(10)" --epochs 1 "${D[@]}"
+[ "$rc" -eq 2 ] && [ "$(grep -c '' <<<"$err")" -eq 1 ] && ! grep -q '^Trial' <<<"$out" &&
+    grep -q '^ctrain: sweep: trial 2 (--model conv(8,40),relu,flatten,linear(10)): --model: .*kernel 40 does not fit the input (1, 28, 28)' <<<"$err" &&
+    ok "a --model that cannot be built for the data: exit 2 before any trial runs: ${err#ctrain: }" ||
+    bad "--model conv(8,40) -> exit $rc: $out $err"
 run sweep --optimizer sgd --optimizer adam --momentum 0.9 "${D[@]}"
 [ "$rc" -eq 2 ] && grep -q '^ctrain: sweep: trial 2 (--optimizer adam): --momentum: applies to --optimizer sgd' <<<"$err" &&
     ok "flags that clash in one trial only: exit 2, naming it" || bad "sgd/adam + momentum -> exit $rc: $err"

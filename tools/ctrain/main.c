@@ -16,8 +16,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 static void usage(FILE *f) {
     fprintf(f, "ctrain %s — train neural networks on an NVIDIA GPU, or the CPU\n", ct_version());
@@ -56,8 +60,9 @@ static void usage(FILE *f) {
           "environment:\n"
           "  CTRAIN_DATA    MNIST's folder when --data is not given (else\n"
           "                 ~/.cache/ctrain/mnist; other datasets: ~/.cache/ctrain/NAME)\n"
-          "  CTRAIN_SWEEP_PRUNE=FILE  set by ctrain sweep --prune median for its trials:\n"
-          "                 the finished trials' medians, by which each trial prunes itself\n"
+          "  CTRAIN_SWEEP_PID, CTRAIN_SWEEP_PRUNE  set by ctrain sweep for its trials:\n"
+          "                 a trial stops when its sweep dies; --prune median: the\n"
+          "                 finished trials' medians, by which each trial prunes itself\n"
           "  CTRAIN_CUDA_PLUGIN=FILE  the CUDA backend to load instead of the\n"
           "                 libctrain_cuda.so beside libctrain.so (the tests load\n"
           "                 build/libctrain_cuda_emu.so, the CUDA emulator); one that\n"
@@ -196,6 +201,21 @@ static void hold_rank_errors(int argc, char **argv) {
         }
 }
 
+/* A trial of ctrain sweep (CTRAIN_SWEEP_PID: its sweep, this process's parent) stops as on
+ * SIGTERM (after its current step, checkpointed) when its sweep dies, however it died (kill -9,
+ * the OOM killer): it runs in a process group of its own, which no signal to the sweep's
+ * reaches. */
+static int end_with_sweep(void) {
+    const char *v = getenv("CTRAIN_SWEEP_PID");
+    if (!v) return CLI_EXIT_OK;
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (atol(v) == (long)getppid()) return CLI_EXIT_OK;
+    /* (it died before this trial could ask: or this is not a sweep's trial) */
+    fprintf(stderr, "ctrain: train: CTRAIN_SWEEP_PID=%s: the sweep this run was started by has "
+            "ended; not training\n", v);
+    return CLI_EXIT_INTERRUPTED;
+}
+
 static int run_command(int argc, char **argv) {
     hold_rank_errors(argc, argv);
     if (check_environment() != CLI_EXIT_OK) return CLI_EXIT_USAGE;
@@ -217,7 +237,10 @@ static int run_command(int argc, char **argv) {
         printf("ctrain %s\n", ct_version());
         return CLI_EXIT_OK;
     }
-    if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "train") == 0) {
+        if (end_with_sweep() != CLI_EXIT_OK) return CLI_EXIT_INTERRUPTED;
+        return cmd_train(argc - 1, argv + 1);
+    }
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
     if (strcmp(cmd, "predict") == 0) return cmd_predict(argc - 1, argv + 1);
     if (strcmp(cmd, "show") == 0) return cmd_show(argc - 1, argv + 1);

@@ -101,8 +101,42 @@ static int resumed_argv(const sweep_spec *s, long k, const char *log_path, char 
     return n;
 }
 
+/* The data's shape, learnt once (--dataset and --data are every trial's), and the last model
+ * built (trials of the same --model and --hidden build the same one); one sweep a process */
+static int g_shape_known, g_shape[4]; /* c, h, w, classes */
+static char g_built[MODEL_SPEC_BYTES];
+
+/* The trial's model built on the CPU for its data's shape, as ctrain train will build it: a
+ * --model (or --hidden) that cannot be is found before the first trial runs. Not with --init
+ * (its file's model) or --image-size (the folder's images resized). */
+static int check_model(const train_opts *o) {
+    if (o->init_path || (o->image_size && *o->image_size)) return CLI_EXIT_OK;
+    if (!g_shape_known) { /* (MNIST's, Fashion-MNIST's and CIFAR-10's without a file read) */
+        int rc = cli_dataset_shape(o->dataset, o->data_dir, &g_shape[0], &g_shape[1],
+                                   &g_shape[2], &g_shape[3]);
+        if (rc != CLI_EXIT_OK) return rc; /* (said why: the trial would fail so) */
+        g_shape_known = 1;
+    }
+    char buf[MODEL_SPEC_BYTES];
+    const char *spec = cli_model_spec(o->model, o->hidden, g_shape[3], buf, sizeof buf);
+    if (strcmp(spec, g_built) == 0) return CLI_EXIT_OK;
+    ct_backend *b = NULL;
+    ct_model *m = NULL;
+    ct_status s = ct_backend_create("cpu", 1, &b);
+    if (s == CT_OK) s = ct_model_create(b, spec, g_shape[0], g_shape[1], g_shape[2], 1, 0, &m);
+    ct_model_free(m);
+    ct_backend_free(b);
+    if (s == CT_ERR_INVALID)
+        return cli_usage_error("train", "--%s: %s", strcmp(o->model, "mlp") == 0 ? "hidden"
+                                                                                  : "model",
+                               ct_last_error());
+    if (s != CT_OK) return cli_lib_error(s);
+    snprintf(g_built, sizeof g_built, "%s", spec);
+    return CLI_EXIT_OK;
+}
+
 /* The trial's flags checked as ctrain train checks them (its messages, prefixed with the
- * trial); 0 when they would run. */
+ * trial), and its model built; 0 when they would run. */
 static int check_trial(int argc, char **argv, int *has_val) {
     train_opts o;
     cli_flag flags[NUM_TRAIN_FLAGS];
@@ -115,6 +149,7 @@ static int check_trial(int argc, char **argv, int *has_val) {
     int rc = train_open_init(&o, flags, nflags, &init);
     if (rc != CLI_EXIT_OK) return rc;
     rc = train_finish_options(&o, flags, nflags) == CLI_EXIT_OK ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+    if (rc == CLI_EXIT_OK) rc = check_model(&o);
     cli_close_model(&init);
     free(o.class_names_text);
     *has_val = o.val_size != 0 || o.val_fraction > 0;
@@ -260,7 +295,7 @@ int cmd_sweep(int argc, char **argv) {
     }
     for (long k = 0; k < n; k++)
         tr[k] = (sweep_trial){.combo = (int)(pick ? pick[k] : k), .rc = -1, .pruned_epoch = -1};
-    if (resume) { /* (what an earlier run left: sweep_resume.c) */
+    if (resume) { /* (what an earlier run left: sweep_save.c) */
         struct stat st;
         if (stat(resume, &st) != 0 || !S_ISDIR(st.st_mode)) {
             rc = cli_error("sweep: --resume %s: not a folder", resume);
@@ -308,7 +343,14 @@ int cmd_sweep(int argc, char **argv) {
             rc = CLI_EXIT_ERROR;
             goto done;
         }
-        if (!resume && (rc = sweep_args_write(s->save_dir, argc, argv)) != CLI_EXIT_OK) goto done;
+        if (!resume) { /* (--overwrite: no earlier sweep's table under this one's flags) */
+            char old[PATH_MAX + 16];
+            for (int i = 0; i < 2; i++) {
+                snprintf(old, sizeof old, "%s/sweep.csv%s", s->save_dir, i ? ".tmp" : "");
+                unlink(old);
+            }
+            if ((rc = sweep_args_write(s->save_dir, argc, argv)) != CLI_EXIT_OK) goto done;
+        }
     }
     if (!s->save_dir || s->prune) { /* (the trials' logs and outputs; the medians) */
         const char *t = getenv("TMPDIR");
@@ -319,8 +361,10 @@ int cmd_sweep(int argc, char **argv) {
             goto done;
         }
     }
-    char prune_path[PATH_MAX + 16] = "";
+    char prune_path[PATH_MAX + 16] = "", pid_text[24];
     unsetenv(SWEEP_PRUNE_ENV); /* (not another sweep's: this one's trials are its own) */
+    snprintf(pid_text, sizeof pid_text, "%ld", (long)getpid()); /* (they end with it: main.c) */
+    setenv("CTRAIN_SWEEP_PID", pid_text, 1);
     if (s->prune) { /* (the trials find it so: no file yet, no pruning) */
         snprintf(prune_path, sizeof prune_path, "%s/prune.txt", tmp);
         setenv(SWEEP_PRUNE_ENV, prune_path, 1);
@@ -355,8 +399,11 @@ int cmd_sweep(int argc, char **argv) {
             resumed += t->earlier == SWEEP_RESUMED;
             if (t->earlier != SWEEP_KEPT) continue;
             char log[PATH_MAX], out[PATH_MAX];
+            const int pruned = t->pruned_epoch, diverged = t->diverged;
             trial_paths(s, tmp, k, log, out);
             sweep_read_results(t, log, out, acc);
+            t->pruned_epoch = pruned; /* (its status as sweep.csv gives it) */
+            t->diverged = diverged;
             kept++;
             ran++;
             if (!sweep_status(t, (char[64]){0}, 64) && (best < 0 || sweep_better(t, &tr[best], acc)))
@@ -391,8 +438,10 @@ int cmd_sweep(int argc, char **argv) {
             }
             trial_paths(s, tmp, k, log, out);
             const int resumed = t->earlier == SWEEP_RESUMED;
+            int tpe_rc = CLI_EXIT_OK;
             if (s->tpe && !resumed && sweep_tpe_observed(tr, n) >= s->tpe_startup &&
-                (rc = tpe_trial(s, tr, n, k, acc, seed, dirs)) != CLI_EXIT_OK) {
+                (tpe_rc = tpe_trial(s, tr, n, k, acc, seed, dirs)) != CLI_EXIT_OK) {
+                rc = tpe_rc;
                 stop_launch = 1;
                 break;
             }
@@ -535,6 +584,7 @@ int cmd_sweep(int argc, char **argv) {
 done:
     if (handlers) sweep_restore_signals(old_sig);
     unsetenv(SWEEP_PRUNE_ENV);
+    unsetenv("CTRAIN_SWEEP_PID");
     remove_tmp(tmp, (int)n);
     for (int i = 0; i < s->nowned; i++) free(s->owned[i]);
     free(s->drawn);

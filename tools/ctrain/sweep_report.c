@@ -92,6 +92,7 @@ const char *sweep_status(const sweep_trial *t, char *buf, size_t bytes) {
     else if (t->rc == CLI_EXIT_INTERRUPTED) snprintf(buf, bytes, "interrupted");
     else if (t->signal) snprintf(buf, bytes, "killed by signal %d (%s)", t->signal,
                                  strsignal(t->signal));
+    else if (t->rc == 0) snprintf(buf, bytes, "no validation result"); /* (its log gone) */
     else snprintf(buf, bytes, "failed (exit %d)", t->rc);
     return buf;
 }

@@ -121,9 +121,9 @@ static char *get_arg(FILE *f, int *oom) {
     int c;
     if (!a) return *oom = 1, NULL;
     while ((c = fgetc(f)) != EOF && c != '\n') {
-        if (c == '\\') {
-            c = fgetc(f);
-            c = c == 'n' ? '\n' : c;
+        if (c == '\\') { /* an escape: \\ or \n (a lone one at the end: dropped) */
+            if ((c = fgetc(f)) == EOF) break;
+            if (c == 'n') c = '\n';
         }
         if (n + 2 > cap) {
             char *b = realloc(a, cap *= 2);
@@ -162,7 +162,8 @@ int sweep_resume_args(int argc, char **argv, const char **dir, int *out_argc, ch
     for (int i = 1; i < argc; i++) { /* (--help: the help, as without --resume) */
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return *dir = NULL, 0;
         const char *a = argv[i];
-        int ours = strncmp(a, "--resume", 8) == 0 || strncmp(a, "--jobs", 6) == 0;
+        int ours = strcmp(a, "--resume") == 0 || strncmp(a, "--resume=", 9) == 0 ||
+                   strcmp(a, "--jobs") == 0 || strncmp(a, "--jobs=", 7) == 0;
         if (!ours && !(i > 1 && (strcmp(argv[i - 1], "--resume") == 0 ||
                                  strcmp(argv[i - 1], "--jobs") == 0)))
             return cli_usage_error("sweep", "--resume %s: takes only --jobs besides (the sweep "
@@ -276,25 +277,39 @@ int sweep_resume_statuses(sweep_spec *s, sweep_trial *tr, long n) {
         if (!bad) bad = csv_field(&p, status, sizeof status);
         for (int c = 0; !bad && c < 5; c++) bad |= csv_field(&p, field, sizeof field);
         if (!bad) seconds = strtod(field, &end);
-        if (bad) {
-            rc = cli_error("sweep: --resume: %s, row %d: not a row of this sweep's table (its "
-                           "trial, values or status)", path, row);
+        bad = bad || *end || !(seconds >= 0);
+        if (bad || tr[k - 1].earlier != SWEEP_NEW) {
+            rc = cli_error("sweep: --resume: %s, row %d: %s", path, row,
+                           bad ? "not a row of this sweep's table (its trial, values, status or "
+                                 "seconds)"
+                               : "a trial listed twice");
             break;
         }
         sweep_trial *t = &tr[k - 1];
         t->seconds = seconds;
-        if (strcmp(status, "ok") == 0 || strncmp(status, "pruned after epoch ", 19) == 0) {
-            t->earlier = SWEEP_KEPT;
+        /* (a trial is kept on its files: the log and output it left) */
+        char lg[PATH_MAX], out[PATH_MAX], ck[PATH_MAX];
+        struct stat st;
+        snprintf(lg, sizeof lg, "%s/trial_%ld/log.jsonl", s->save_dir, k);
+        snprintf(out, sizeof out, "%s/trial_%ld/output.txt", s->save_dir, k);
+        snprintf(ck, sizeof ck, "%s/trial_%ld/train_state.safetensors", s->save_dir, k);
+        const int files = stat(lg, &st) == 0 && stat(out, &st) == 0;
+        int e = -1, used = 0;
+        if (files && (strcmp(status, "ok") == 0 ||
+                      (sscanf(status, "pruned after epoch %d%n", &e, &used) == 1 && !status[used] &&
+                       e >= 0))) {
+            t->earlier = SWEEP_KEPT; /* (as the table says, whatever its files say) */
             t->rc = 0;
-        } else if (strncmp(status, "diverged", 8) == 0) {
+            t->pruned_epoch = e;
+        } else if (files && strncmp(status, "diverged", 8) == 0) {
             t->earlier = SWEEP_KEPT;
             t->rc = CLI_EXIT_ERROR;
+            t->diverged = 1;
+        } else if (strcmp(status, "interrupted") == 0 && stat(ck, &st) == 0) {
+            t->earlier = SWEEP_RESUMED; /* (listed as such until it runs) */
+            t->rc = CLI_EXIT_INTERRUPTED;
         } else {
-            char ck[PATH_MAX];
-            struct stat st;
-            snprintf(ck, sizeof ck, "%s/trial_%ld/train_state.safetensors", s->save_dir, k);
-            t->earlier = strcmp(status, "interrupted") == 0 && stat(ck, &st) == 0
-                             ? SWEEP_RESUMED : SWEEP_RERUN;
+            t->earlier = SWEEP_RERUN; /* (failed, killed, or its files gone) */
         }
     }
     fclose(f);

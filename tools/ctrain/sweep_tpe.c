@@ -5,14 +5,15 @@
  *
  * Once --tpe-startup trials have ended with a result (finished, pruned or diverged; drawn at
  * random until then), each new trial's values are drawn from what they taught: the trials are
- * ranked (finished ones by the objective, then pruned, then diverged), the best
+ * ranked (finished ones by the objective, then the pruned and diverged ones), the best
  * gamma = min(ceil(0.1 n), 25) of the n are "good", the others "bad", and for each swept flag
  * on its own (Optuna's univariate TPE) a density l over the good values and g over the bad ones
  * is fitted: for a range, a mixture of normals truncated to it, one at each value and one broad
  * prior at its middle (log-scaled for a log range), each as wide as the larger gap to its
  * neighbours, clipped to [width / min(100, components + 1), width]; for a list, each value's
  * count plus a prior of 1 shared among them. Of 24 candidates drawn from l, the one of the
- * largest l / g is taken.
+ * largest l / g is taken. Every trial weighs the same (Optuna weighs the older ones less once
+ * there are more than 25).
  */
 #include "sweep.h"
 #include "cli.h"
@@ -109,10 +110,11 @@ static double as_sampled(const sweep_flag *f, const char *v) {
     return f->log_scale ? log(x) : x;
 }
 
-/* a trial TPE learns from: one that ended finished, pruned (its flags worse than the finished
- * ones') or diverged (worse still); not one that failed, was interrupted, or runs */
+/* a trial TPE learns from: one that ended finished, pruned or diverged (the last two ranked
+ * after the finished ones, so never "good"); not one that failed or was interrupted (a running
+ * one's rc is -1) */
 static int usable(const sweep_trial *t) {
-    return t->pid == 0 && ((t->rc == 0 && t->best_epoch >= 0) || (t->rc > 0 && t->diverged));
+    return (t->rc == 0 && t->best_epoch >= 0) || (t->rc > 0 && t->diverged);
 }
 
 int sweep_tpe_observed(const sweep_trial *tr, long n) {
