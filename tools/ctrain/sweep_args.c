@@ -131,6 +131,27 @@ static const char *flag_value(int argc, char **argv, int *i, const char *eq) {
     return NULL;
 }
 
+/* --name's value, a whole number in [lo, hi], into *out; else says so (expected: what it
+ * takes) and returns -1 */
+static int whole(int argc, char **argv, int *i, const char *eq, const char *name,
+                 const char *expected, long lo, long hi, long *out) {
+    const char *val = flag_value(argc, argv, i, eq);
+    if (val && cli_parse_long(val, lo, hi, out) == 0) return 0;
+    cli_usage_error("sweep", "--%s: expected %s, got %s%s%s", name, expected,
+                    val ? "\"" : "no value", val ? val : "", val ? "\"" : "");
+    return -1;
+}
+
+/* --name's value, one of two words: 0 for a, 1 for b; else says so and returns -1 */
+static int word(int argc, char **argv, int *i, const char *eq, const char *name, const char *a,
+                const char *b) {
+    const char *val = flag_value(argc, argv, i, eq);
+    if (val && (strcmp(val, a) == 0 || strcmp(val, b) == 0)) return strcmp(val, b) == 0;
+    cli_usage_error("sweep", "--%s: expected %s or %s, got %s%s%s", name, a, b,
+                    val ? "\"" : "no value", val ? val : "", val ? "\"" : "");
+    return -1;
+}
+
 /* One end of f's range checked as ctrain train reads the flag's value (the message names the
  * range). */
 static int check_range_end(const sweep_flag *f, const char *end, const char *which) {
@@ -183,63 +204,50 @@ int sweep_parse(int argc, char **argv, sweep_spec *s, long *trials, uint64_t *se
             *objective = val;
             continue;
         }
+        /* the sweep's own flags */
+        long v;
+        int w;
         if (strcmp(name, "jobs") == 0) {
-            val = flag_value(argc, argv, &i, eq);
-            long v;
-            if (!val || cli_parse_long(val, 1, SWEEP_MAX_JOBS, &v))
-                return cli_usage_error("sweep", "--jobs: expected 1 to %d trials at once, got "
-                                       "%s%s%s", SWEEP_MAX_JOBS, val ? "\"" : "no value",
-                                       val ? val : "", val ? "\"" : "");
+            char expected[40];
+            snprintf(expected, sizeof expected, "1 to %d trials at once", SWEEP_MAX_JOBS);
+            if (whole(argc, argv, &i, eq, name, expected, 1, SWEEP_MAX_JOBS, &v))
+                return CLI_EXIT_USAGE;
             s->jobs = (int)v;
             continue;
         }
         if (strcmp(name, "sampler") == 0) {
-            val = flag_value(argc, argv, &i, eq);
-            if (!val || (strcmp(val, "random") != 0 && strcmp(val, "tpe") != 0))
-                return cli_usage_error("sweep", "--sampler: expected random or tpe, got %s%s%s",
-                                       val ? "\"" : "no value", val ? val : "", val ? "\"" : "");
-            s->tpe = strcmp(val, "tpe") == 0;
+            if ((w = word(argc, argv, &i, eq, name, "random", "tpe")) < 0) return CLI_EXIT_USAGE;
+            s->tpe = w;
             continue;
         }
         if (strcmp(name, "tpe-startup") == 0) {
-            val = flag_value(argc, argv, &i, eq);
-            long v;
-            if (!val || cli_parse_long(val, 1, 1000000, &v))
-                return cli_usage_error("sweep", "--tpe-startup: expected a count of trials 1 to "
-                                       "1000000, got %s%s%s", val ? "\"" : "no value",
-                                       val ? val : "", val ? "\"" : "");
+            if (whole(argc, argv, &i, eq, name, "a count of trials 1 to 1000000", 1, 1000000, &v))
+                return CLI_EXIT_USAGE;
             s->tpe_startup = (int)v;
             tpe_knob = 1;
             continue;
         }
         if (strcmp(name, "prune") == 0) {
-            val = flag_value(argc, argv, &i, eq);
-            if (!val || (strcmp(val, "median") != 0 && strcmp(val, "off") != 0))
-                return cli_usage_error("sweep", "--prune: expected median or off, got %s%s%s",
-                                       val ? "\"" : "no value", val ? val : "", val ? "\"" : "");
-            s->prune = strcmp(val, "median") == 0;
+            if ((w = word(argc, argv, &i, eq, name, "median", "off")) < 0) return CLI_EXIT_USAGE;
+            s->prune = w == 0;
             continue;
         }
         if (strcmp(name, "prune-startup") == 0 || strcmp(name, "prune-warmup") == 0) {
-            val = flag_value(argc, argv, &i, eq);
-            long v;
-            if (!val || cli_parse_long(val, 0, 1000000, &v))
-                return cli_usage_error("sweep", "--%s: expected %s 0 to 1000000, got %s%s%s",
-                                       name, name[6] == 's' ? "a count of trials" : "an epoch",
-                                       val ? "\"" : "no value", val ? val : "", val ? "\"" : "");
-            *(name[6] == 's' ? &s->prune_startup : &s->prune_warmup) = (int)v;
-            prune_knob = name[6] == 's' ? "--prune-startup" : "--prune-warmup";
+            const int startup = name[6] == 's';
+            if (whole(argc, argv, &i, eq, name, startup ? "a count of trials 0 to 1000000"
+                                                        : "an epoch 0 to 1000000",
+                      0, 1000000, &v))
+                return CLI_EXIT_USAGE;
+            *(startup ? &s->prune_startup : &s->prune_warmup) = (int)v;
+            prune_knob = startup ? "--prune-startup" : "--prune-warmup";
             continue;
         }
         if (strcmp(name, "trials") == 0 || strcmp(name, "sweep-seed") == 0) {
-            val = flag_value(argc, argv, &i, eq);
-            long v;
-            if (!val || cli_parse_long(val, strcmp(name, "trials") == 0 ? 1 : 0, LONG_MAX, &v))
-                return cli_usage_error("sweep", "--%s: expected %s, got %s%s%s", name,
-                                       strcmp(name, "trials") == 0 ? "a positive count"
-                                                                   : "a count >= 0",
-                                       val ? "\"" : "no value", val ? val : "", val ? "\"" : "");
-            if (strcmp(name, "trials") == 0) *trials = v;
+            const int count = strcmp(name, "trials") == 0;
+            if (whole(argc, argv, &i, eq, name, count ? "a positive count" : "a count >= 0",
+                      count, LONG_MAX, &v))
+                return CLI_EXIT_USAGE;
+            if (count) *trials = v;
             else *seed = (uint64_t)v;
             continue;
         }

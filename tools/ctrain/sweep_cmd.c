@@ -406,7 +406,8 @@ int cmd_sweep(int argc, char **argv) {
             t->diverged = diverged;
             kept++;
             ran++;
-            if (!sweep_status(t, (char[64]){0}, 64) && (best < 0 || sweep_better(t, &tr[best], acc)))
+            char sb[64];
+            if (!sweep_status(t, sb, sizeof sb) && (best < 0 || sweep_better(t, &tr[best], acc)))
                 best = (int)k;
         }
         printf("Resumed from %s: %d trial%s kept as %s, %d interrupted one%s carried on, %ld "

@@ -125,7 +125,7 @@ int sweep_draw(sweep_spec *s, long n, uint64_t seed) {
         }
         v = f->log_scale ? exp(log(f->lo) + u * (log(f->hi) - log(f->lo)))
                          : f->lo + u * (f->hi - f->lo);
-        sweep_format_draw(v, f->lo, f->hi, 0, out); /* (the value the trial trains with and prints) */
+        sweep_format_draw(v, f->lo, f->hi, 0, out); /* (what the trial trains with, and prints) */
     }
     return CLI_EXIT_OK;
 }

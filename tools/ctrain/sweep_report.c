@@ -99,7 +99,8 @@ const char *sweep_status(const sweep_trial *t, char *buf, size_t bytes) {
 
 /* ord[0, m): the trials idx[0, m) best first (a stable merge sort: the earlier of equals
  * first); work: m ints. */
-static void sweep_rank(const sweep_trial *tr, const int *idx, int ran, int acc, int *ord, int *work) {
+static void sweep_rank(const sweep_trial *tr, const int *idx, int ran, int acc, int *ord,
+                       int *work) {
     for (int i = 0; i < ran; i++) ord[i] = idx[i];
     for (int w = 1; w < ran; w *= 2) {
         for (int lo = 0; lo < ran; lo += 2 * w) {

@@ -83,7 +83,8 @@ static void put_path(FILE *f, const char *a, const char *cwd) {
 
 int sweep_args_write(const char *dir, int argc, char **argv) {
     char path[PATH_MAX], part[PATH_MAX + 8], cwd[PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd)) return cli_error("sweep: the working folder: %s", strerror(errno));
+    if (!getcwd(cwd, sizeof cwd))
+        return cli_error("sweep: the working folder: %s", strerror(errno));
     snprintf(path, sizeof path, "%s/sweep.args", dir);
     snprintf(part, sizeof part, "%s.tmp", path);
     FILE *f = fopen(part, "w");
