@@ -2,10 +2,11 @@
 # cli_sweep.sh — ctrain sweep, the hyperparameter search: a grid of two flags on a cut of MNIST
 # (every trial run, ranked as the trials' own logs rank them, the best one's command giving
 # the same numbers when run again by hand, --save's folders and sweep.csv), --objective val_acc,
-# --trials N (a seeded draw), --prune median (its verdicts replayed from the trials' logs), a
-# diverging trial (listed, the sweep goes on), SIGTERM (the running trial checkpointed, the
-# table of those done, exit 130) and the refusals (a bad value of any trial before the first
-# runs, flags a sweep cannot take, a folder in use).
+# --trials N (a seeded draw), --resume (a stopped sweep carried on to the table it gives at
+# once; SIGKILL), --prune median (its verdicts replayed from the trials' logs), --sampler tpe
+# (random first, then nearer the best), a diverging trial (listed, the sweep goes on), SIGTERM
+# (the running trial checkpointed, the table of those done, exit 130) and the refusals (a bad
+# value of any trial before the first runs, flags a sweep cannot take, a folder in use).
 # Skips when the MNIST files are not in `ctrain data path` or there is no python3.
 # Usage: bash tests/cli_sweep.sh path/to/ctrain
 set -u

@@ -26,7 +26,7 @@
 #define ARGS_HEADER "ctrain sweep arguments 1"
 
 /* DIR may take the trials: it is new, an empty folder, or (--overwrite) an earlier sweep's: a
- * folder of nothing but its trial_K folders and sweep.csv. */
+ * folder of nothing but its trial_K folders, sweep.csv, sweep.args and sweep.png. */
 int sweep_check_save_dir(const sweep_spec *s) {
     struct stat st;
     if (stat(s->save_dir, &st) != 0)
