@@ -195,6 +195,21 @@ run sweep --resume rk
     grep -q '^Trial 3/4 ' <<<"$out" && same_csv rk/sweep.csv s1/sweep.csv &&
     ok "--resume of a sweep killed in trial 3: trial 3 run again (--overwrite), the same table" ||
     bad "--resume rk -> exit $rc: $out $err"
+# --timeout: no trial starts past it (the first always does: here each trial takes longer than
+# the timeout, about 0.45 s, so just one); the table ranks it, and --resume keeps it and starts
+# the next one (for another 0.3 s)
+run sweep --lr 0.05,0.1,0.2 --hidden 1024 --epochs 10 "${D[@]}" --timeout 0.3 --save to
+if [ "$rc" -eq 0 ] && [ "$(grep -c '^Trial [1-3]/3 ' <<<"$out")" -eq 1 ] &&
+    grep -q "^Time is up (--timeout 0.3 s): 2 of 3 trials not run; ctrain sweep --resume to$" <<<"$out" &&
+    [ "$(grep -c '' to/sweep.csv)" -eq 2 ]; then
+    ok "--timeout 0.3: one of 3 trials started, the table of it, how to run the others"
+else
+    bad "--timeout 0.3 -> exit $rc: $out $err"
+fi
+run sweep --resume to
+[ "$rc" -eq 0 ] && grep -q '^Resumed from to: 1 trial kept as it ran, 0 interrupted ones carried on, 2 to run$' <<<"$out" &&
+    grep -q '^Trial 2/3 ' <<<"$out" && ! grep -q '^Trial [13]/3 ' <<<"$out" && [ "$(grep -c '' to/sweep.csv)" -eq 3 ] &&
+    ok "--resume after --timeout: trial 1 kept, trial 2 run, then time is up again" || bad "--resume to -> exit $rc: $out $err"
 # a kept trial whose folder is gone runs again
 cp -r rs rg && rm -r rg/trial_2
 run sweep --resume rg
@@ -373,7 +388,8 @@ run sweep --lr 0.01:1:log --trials 3 --epochs 1 "${D[@]}" --sampler tpe --tpe-st
     ok "--sampler tpe, sweep.csv cannot be written -> exit 1" || bad "tpe, unwritable sweep.csv -> exit $rc: $err"
 for flags in "--sampler tpe --lr 0.1,0.2|--sampler tpe: draws from ranges (give a flag a range LOW:HIGH or LOW:HIGH:log, and --trials N)" \
     "--lr 0.1,0.2 --tpe-startup 3|--tpe-startup: sets --sampler tpe (not given)" \
-    "--lr 0.1,0.2 --sampler grid|--sampler: expected random or tpe, got \"grid\""; do
+    "--lr 0.1,0.2 --sampler grid|--sampler: expected random or tpe, got \"grid\"" \
+    "--lr 0.1,0.2 --timeout 0|--timeout: expected seconds > 0, got \"0\""; do
     # shellcheck disable=SC2086 # words
     run sweep --epochs 1 "${D[@]}" ${flags%%|*}
     [ "$rc" -eq 2 ] && [ "$err" = "ctrain: ${flags#*|} (see ctrain sweep --help)" ] && ok "${flags%%|*} -> exit 2" ||

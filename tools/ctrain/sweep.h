@@ -53,6 +53,7 @@ typedef struct {
     const char *monitor;                 /* the trials' --monitor (NULL: not given) */
     int overwrite;                       /* --overwrite: DIR may hold an earlier sweep */
     int jobs;                            /* --jobs: trials at once */
+    double timeout;                      /* --timeout: no trial starts past it (s; 0: none) */
     int add_quiet;                       /* 1: the trials get --quiet (jobs > 1) */
     char threads[16];                    /* --threads the trials get ("": as given) */
     int tpe, tpe_startup;                /* --sampler tpe, --tpe-startup */

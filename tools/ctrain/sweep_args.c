@@ -8,6 +8,7 @@
 #include "train.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,8 @@
 
 void sweep_help(FILE *f) {
     fputs("usage: ctrain sweep [--trials N] [--sweep-seed N] [--objective METRIC] [--jobs N]\n"
-          "                    [--sampler tpe] [--prune median] TRAIN-FLAGS...\n"
+          "                    [--timeout SECONDS] [--sampler tpe] [--prune median]\n"
+          "                    TRAIN-FLAGS...\n"
           "       ctrain sweep --resume DIR [--jobs N]\n"
           "\n"
           "A hyperparameter search, as Keras Tuner's GridSearch and RandomSearch: runs\n"
@@ -53,6 +55,10 @@ void sweep_help(FILE *f) {
           "  --objective METRIC        what ranks the trials: the lowest val_loss, or the\n"
           "                            highest val_acc, of each trial's epochs (Keras Tuner's\n"
           "                            objective) [default: the trials' --monitor, else val_loss]\n"
+          "  --timeout SECONDS         start no trial after SECONDS (Optuna's timeout): those\n"
+          "                            running finish, the table ranks the trials run, and\n"
+          "                            --resume runs the others (for SECONDS more)\n"
+          "                            [default: none]\n"
           "  --jobs N                  run N trials at once, 1 to 64 (Optuna's n_jobs), each\n"
           "                            with --quiet (no progress bar) and, without --threads,\n"
           "                            --threads CORES/N (a small model trains faster so; on the\n"
@@ -213,6 +219,16 @@ int sweep_parse(int argc, char **argv, sweep_spec *s, long *trials, uint64_t *se
             if (whole(argc, argv, &i, eq, name, expected, 1, SWEEP_MAX_JOBS, &v))
                 return CLI_EXIT_USAGE;
             s->jobs = (int)v;
+            continue;
+        }
+        if (strcmp(name, "timeout") == 0) {
+            const char *val = flag_value(argc, argv, &i, eq);
+            double t;
+            if (!val || cli_parse_double(val, &t) != 0 || !(t > 0) || !isfinite(t))
+                return cli_usage_error("sweep", "--timeout: expected seconds > 0, got %s%s%s",
+                                       val ? "\"" : "no value", val ? val : "",
+                                       val ? "\"" : "");
+            s->timeout = t;
             continue;
         }
         if (strcmp(name, "sampler") == 0) {

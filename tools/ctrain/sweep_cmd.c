@@ -390,8 +390,9 @@ int cmd_sweep(int argc, char **argv) {
     }
     sweep_catch_signals(old_sig);
     handlers = 1;
-    int best = -1, running = 0, stop_launch = 0, csv_failed = 0;
+    int best = -1, running = 0, stop_launch = 0, csv_failed = 0, timed_out = 0;
     long next = 0;
+    const double t_start = sweep_now();
     if (resume) { /* the trials kept as they ran */
         int kept = 0, resumed = 0;
         for (long k = 0; k < n; k++) {
@@ -428,6 +429,11 @@ int cmd_sweep(int argc, char **argv) {
             if (t->earlier == SWEEP_KEPT) { /* (--resume: as it ran) */
                 next++;
                 continue;
+            }
+            if (s->timeout > 0 && sweep_now() - t_start >= s->timeout) {
+                timed_out = 1;
+                stop_launch = 1;
+                break;
             }
             if (s->save_dir) {
                 snprintf(log, sizeof log, "%s/trial_%ld", s->save_dir, k + 1);
@@ -543,6 +549,13 @@ int cmd_sweep(int argc, char **argv) {
         }
     }
     if (sweep_signalled()) interrupted = 1;
+    if (timed_out) { /* (the trials left: none started, or an interrupted one not carried on) */
+        long left = 0;
+        for (long k = 0; k < n; k++) left += tr[k].rc < 0 || tr[k].earlier == SWEEP_RESUMED;
+        printf("\nTime is up (--timeout %g s): %ld of %ld trial%s not run%s%s\n", s->timeout, left,
+               n, n == 1 ? "" : "s", s->save_dir ? "; ctrain sweep --resume " : "",
+               s->save_dir ? s->save_dir : "");
+    }
     const int ran_all = ran;
     if (best < 0 && !interrupted && rc != CLI_EXIT_OK) ran = 0; /* (stopped by an error before
                                                                 * any finished: no table) */
