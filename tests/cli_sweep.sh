@@ -415,7 +415,12 @@ for how in alone group jobs; do
     setsid "$CT" sweep --lr 0.1,0.2 --epochs 100000 "${D[@]}" --save "$tmp/term" --jobs $jobs \
         >"$tmp/term.out" 2>"$tmp/term.err" &
     pid=$!
-    for _ in $(seq 1 300); do [ -s "$tmp/term/trial_$started/log.jsonl" ] && break; sleep 0.1; done
+    # (every running trial past its first epoch: one still loading its data has no checkpoint
+    # to save, and dies of the signal)
+    for _ in $(seq 1 300); do
+        [ -s "$tmp/term/trial_1/log.jsonl" ] && [ -s "$tmp/term/trial_$started/log.jsonl" ] && break
+        sleep 0.1
+    done
     if [ "$how" = alone ]; then kill -TERM "$pid"; else kill -TERM -- "-$pid"; fi
     wait "$pid"
     rc=$?

@@ -2,8 +2,8 @@
  * sweep.h — what ctrain sweep's seven files share: the command line (sweep_args.c), the search
  * space (sweep_grid.c: the values and ranges of the flags, the grid's combinations or the
  * draws; sweep_tpe.c: TPE's draws), the command (sweep_cmd.c: the trials' checks, the loop that
- * runs them), the trials as processes (sweep_run.c: started, waited for, signalled, and pruned
- * as they run by the median rule), the --save folder (sweep_save.c: checked, the command line kept in it, --resume) and the
+ * runs them), the trials as processes (sweep_run.c: started, waited for, signalled, and given
+ * the median rule's numbers, by which each prunes itself), the --save folder (sweep_save.c: checked, the command line kept in it, --resume) and the
  * results (sweep_report.c reads them back from the trials' logs, ranks them, and prints,
  * saves and draws the table).
  */
