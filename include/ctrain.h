@@ -59,6 +59,9 @@ ct_status ct_backend_create_local(const char *name, int threads, int local_rank,
                                   ct_backend **out);
 void ct_backend_free(ct_backend *b);
 const char *ct_backend_name(const ct_backend *b);     /* "cpu" or "cuda" */
+/* The shards a model on b splits each batch into, each computing its rows with its own
+ * buffers: the CPU's threads (each runs its ops single-threaded), 1 on a GPU. */
+int ct_backend_shards(const ct_backend *b);
 /* One line describing the device, e.g. "CPU: 2 threads, OpenBLAS 0.3.21, AVX-512". */
 const char *ct_backend_description(const ct_backend *b);
 /* Why CUDA is not available (empty when it is): "built without CUDA", "no NVIDIA driver"... */
@@ -157,7 +160,10 @@ typedef struct ct_model ct_model;
 
 /* Builds a model from a spec for inputs of shape (C, H, W). Spec: a preset name ("mlp") or a
  * comma-separated layer string such as "flatten,linear(32),relu,linear(10)". The parameters are
- * initialised like PyTorch's defaults from seed. max_batch bounds the batch size used later. */
+ * initialised like PyTorch's defaults from seed. max_batch: the samples each of the model's
+ * shards (ct_backend_shards) holds at once, so that max_batch x shards are computed at once;
+ * ct_evaluate and ct_model_predict run larger batches in pieces of that many, and ct_fit's
+ * training batches may be as large with ct_train_config.micro_batch (gradient accumulation). */
 ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, int in_w,
                           int max_batch, uint64_t seed, ct_model **out);
 /* The layers of preset name ("mlp", "lenet5", "cnn"), or NULL when name is not a preset. */
@@ -277,6 +283,12 @@ typedef struct {
     int num_phases;
     int batch_size;      /* training batch (128) */
     int eval_batch_size; /* evaluation batch (256) */
+    /* Gradient accumulation: each training batch (this process's share of it) is computed
+     * micro_batch samples at a time, the pieces' gradients summed before the optimizer's step:
+     * the same step as the whole batch at once (to float rounding; batch norm normalises each
+     * piece by its own statistics), in the memory of micro_batch samples. 0: whole batches,
+     * which the model's max_batch x shards must then hold. */
+    int micro_batch;
     int workers;         /* loader threads (2), at most CT_MAX_WORKERS; 0 = load in the training
                           * thread */
     int prefetch;        /* batches prepared ahead per worker (2) */

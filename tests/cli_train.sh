@@ -378,6 +378,27 @@ run train --epochs 3 --lr 0.5 --val-size 1000 --patience 0 --quiet
 [ "$rc" -eq 0 ] && [ "$(count '^Epoch ')" -eq 3 ] && ! grep -q '^Early' <<<"$out" &&
     ok "--patience 0: off (3 of 3 epochs)" || bad "--patience 0 -> exit $rc: $out $err"
 
+# ------------------------------------------------------------------ --micro-batch (accumulation)
+# batches of 128 computed 50 images at a time (pieces of 43, 43, 42; the last batch's 92: 46,
+# 46), their gradients summed: the numbers of whole batches (no batch norm: to float rounding),
+# said on the Plan line; a saved run resumes in its micro-batches; 0 is refused
+MB=(--dataset idx --data "$tmp/cut" --val-size 500 --epochs 2 --lr 0.5 --threads 1)
+"$CT" train "${MB[@]}" --quiet >"$tmp/mb0.out" 2>&1
+run train "${MB[@]}" --micro-batch 50 --save "$tmp/mb"
+cp "$tmp/out" "$tmp/mb1.out"
+if [ "$rc" -eq 0 ] && same mb0 mb1 0.0001 &&
+    grep -q '^Plan: 2 epochs (2@0.5), batch 128 in micro-batches of up to 50, SGD' <<<"$out"; then
+    ok "--micro-batch 50: the epochs of whole batches of 128 (largest difference $(cat "$tmp/worst"))"
+else
+    bad "--micro-batch 50 -> exit $rc: $(results mb1) vs $(results mb0); $(grep Plan <<<"$out") $err"
+fi
+run train --resume "$tmp/mb" --epochs 4
+[ "$rc" -eq 0 ] && grep -q 'micro-batches of up to 50' <<<"$out" &&
+    ok "a resumed run keeps its --micro-batch" || bad "resume of a --micro-batch run -> exit $rc: $out $err"
+run train --micro-batch 0 --quiet
+[ "$rc" -eq 2 ] && grep -q -- '--micro-batch' <<<"$err" && ok "--micro-batch 0 -> exit 2: $err" ||
+    bad "--micro-batch 0 -> exit $rc: $err"
+
 # ------------------------------------------------------------------ --lr-schedule plateau
 # each epoch's lr (--log) is --lr times gamma per cut of ReduceLROnPlateau over the val_loss so far
 # (patience 0, PyTorch's patience=0: a cut after every epoch without a better val_loss)

@@ -9,7 +9,12 @@
  * - augmentation (crop, flip) is the same whatever the threads and the data path;
  * - evaluation is deterministic (dropout off, batch norm on its running statistics);
  * - CUDA, when there, ends the same run as the CPU on one thread (one shard) with the same
- *   parameters and running statistics, augmentation included (else "SKIP cuda: why").
+ *   parameters and running statistics, augmentation included (else "SKIP cuda: why");
+ * - micro-batches (gradient accumulation, ct_train_config.micro_batch) train as whole batches:
+ *   to float rounding without batch norm (uneven pieces, a shorter last batch, dropout and
+ *   augmentation), and with it as the CPU's shards do (1 thread in pieces of half a batch is 2
+ *   threads on whole ones); on CUDA too, from recorded steps; evaluation runs in pieces of
+ *   what the model holds, and a batch the model cannot hold without them is refused.
  */
 #include "testutil.h"
 
@@ -410,6 +415,141 @@ static void test_cuda_fused_mlp(void **state) {
     ct_dataset_free(ds);
 }
 
+/* One run of micro_test_run's: spec on make_shapes(200, 7)'s first n_train images (batches of
+ * `batch`, micro-batches of `micro`, 0: none) on backend `device` with `threads`, the model
+ * holding max_batch a shard; 2 epochs of SGD with momentum, augmented, validated on 40 images.
+ * The final parameters (malloc'd), the history and the running statistics' sum. */
+typedef struct {
+    float *params;
+    int64_t n_params;
+    ct_epoch_result hist[2];
+    double buffers;
+} micro_result;
+
+static micro_result micro_run(const char *device, int threads, const char *spec, int max_batch,
+                              int batch, int micro, int n_train) {
+    micro_result r;
+    memset(&r, 0, sizeof r);
+    ct_backend *b = NULL;
+    OK(ct_backend_create(device, threads, &b));
+    ct_dataset *ds = make_shapes(200, 7);
+    ct_model *m = NULL;
+    OK(ct_model_create(b, spec, 1, S, S, max_batch, 9, &m));
+    ct_train_config c;
+    ct_train_config_default(&c);
+    c.num_phases = 1;
+    c.phases[0] = (ct_phase){2, 0.05f};
+    c.momentum = 0.9f;
+    c.batch_size = batch;
+    c.micro_batch = micro;
+    c.eval_batch_size = 40;
+    c.workers = 0;
+    c.data_on_device = 1;
+    c.augment_pad = 2;
+    c.augment_flip = 1;
+    int32_t *tr = range(0, n_train), *va = range(160, 40);
+    OK(ct_fit(m, ds, tr, n_train, va, 40, &c, NULL, r.hist));
+    r.n_params = ct_model_param_count(m);
+    r.params = malloc((size_t)r.n_params * 4);
+    assert_non_null(r.params);
+    OK(ct_model_get_params(m, r.params));
+    int64_t nb = ct_model_buffer_count(m);
+    float *bufs = malloc((size_t)(nb ? nb : 1) * 4);
+    OK(ct_model_get_buffers(m, bufs));
+    for (int64_t j = 0; j < nb; j++) r.buffers += bufs[j];
+    free(bufs);
+    ct_model_free(m);
+    ct_dataset_free(ds);
+    ct_backend_free(b);
+    free(tr);
+    free(va);
+    return r;
+}
+
+/* a and b's losses and parameters agree within tol (relative, and of the largest parameter) */
+static void micro_same(const char *what, const micro_result *a, const micro_result *b, double tol) {
+    for (int e = 0; e < 2; e++) {
+        const double la[2] = {a->hist[e].train_loss, a->hist[e].val.loss};
+        const double lb[2] = {b->hist[e].train_loss, b->hist[e].val.loss};
+        for (int k = 0; k < 2; k++)
+            if (!(fabs(la[k] - lb[k]) <= tol * fabs(la[k])))
+                fail_msg("%s: epoch %d %s loss %.9f vs %.9f", what, e, k ? "val" : "train", la[k],
+                         lb[k]);
+    }
+    double diff, mag;
+    max_diff(a->params, b->params, a->n_params, &diff, &mag);
+    if (!(diff <= tol * mag))
+        fail_msg("%s: parameters differ by %.3g (max |p| %.3g)", what, diff, mag);
+    if (!(fabs(a->buffers - b->buffers) <= tol * (1 + fabs(a->buffers))))
+        fail_msg("%s: running statistics' sums %.9g vs %.9g", what, a->buffers, b->buffers);
+}
+
+static void micro_free(micro_result *r) { free(r->params); }
+
+static void test_micro_batch(void **state) {
+    const char *plain = "conv(6,3,1,1),relu,maxpool(2),flatten,dropout(0.3),linear(3)";
+    const char *bn = "conv(6,3,1,1),batchnorm,relu,maxpool(2),flatten,dropout(0.3),linear(3)";
+    /* batches of 40 (the last of 150: 30) in pieces of at most 16: 14 + 13 + 13, then 15 + 15 */
+    micro_result whole = micro_run("cpu", 1, plain, 40, 40, 0, 150);
+    micro_result parts = micro_run("cpu", 1, plain, 16, 40, 16, 150);
+    micro_same("whole batches vs micro-batches of 16", &whole, &parts, 1e-5);
+    micro_result parts2 = micro_run("cpu", 2, plain, 8, 40, 16, 150); /* 2 shards a piece */
+    micro_same("1 thread vs 2 in micro-batches", &whole, &parts2, 1e-5);
+    /* batch norm: each shard normalises its rows, each piece its own: the same steps */
+    micro_result shards = micro_run("cpu", 2, bn, 20, 40, 0, 160);
+    micro_result pieces = micro_run("cpu", 1, bn, 20, 40, 20, 160);
+    micro_same("batch norm, 2 threads vs 1 in halves", &shards, &pieces, 1e-6);
+    micro_result* all[] = {&whole, &parts, &parts2, &shards, &pieces};
+    for (int k = 0; k < 5; k++) micro_free(all[k]);
+
+    /* evaluation in pieces of what the model holds (16), whatever the batch asked; a batch of
+     * 40 the model cannot hold is refused, naming micro_batch, and so is a negative one */
+    ct_backend *b = NULL;
+    OK(ct_backend_create("cpu", 1, &b));
+    ct_dataset *ds = make_shapes(200, 7);
+    ct_model *m = NULL;
+    OK(ct_model_create(b, plain, 1, S, S, 16, 9, &m));
+    ct_eval_result e1, e2;
+    OK(ct_evaluate(m, ds, NULL, 200, 200, &e1));
+    OK(ct_evaluate(m, ds, NULL, 200, 7, &e2));
+    if (!(fabs(e1.loss - e2.loss) <= 1e-6 * e1.loss) || e1.accuracy != e2.accuracy)
+        fail_msg("evaluation in pieces: loss %.9f vs %.9f", e1.loss, e2.loss);
+    ct_train_config c;
+    ct_train_config_default(&c);
+    c.batch_size = 40;
+    c.eval_batch_size = 100;
+    int32_t *tr = range(0, 160);
+    assert_int_equal(ct_fit_check(m, ds, tr, 160, NULL, 0, &c, NULL), CT_ERR_INVALID);
+    if (!strstr(ct_last_error(), "micro_batch")) fail_msg("says: %s", ct_last_error());
+    c.micro_batch = -1;
+    assert_int_equal(ct_fit_check(m, ds, tr, 160, NULL, 0, &c, NULL), CT_ERR_INVALID);
+    c.micro_batch = 16;
+    OK(ct_fit_check(m, ds, tr, 160, NULL, 0, &c, NULL));
+    c.micro_batch = 17; /* more than the model holds at once */
+    assert_int_equal(ct_fit_check(m, ds, tr, 160, NULL, 0, &c, NULL), CT_ERR_INVALID);
+    free(tr);
+    ct_model_free(m);
+    ct_dataset_free(ds);
+    ct_backend_free(b);
+}
+
+/* On CUDA (when there): micro-batches train as whole batches, replaying recorded steps. */
+static void test_cuda_micro_batch(void **state) {
+    ct_backend *b = NULL;
+    if (ct_backend_create("cuda", 0, &b) != CT_OK) TU_SKIP("cuda", "%s", ct_last_error());
+    ct_backend_free(b);
+    const char *plain = "conv(6,3,1,1),relu,maxpool(2),flatten,dropout(0.3),linear(3)";
+    micro_result whole = micro_run("cuda", 0, plain, 40, 40, 0, 160);
+    micro_result parts = micro_run("cuda", 0, plain, 16, 40, 16, 160);
+    micro_same("cuda: whole batches vs micro-batches of 16", &whole, &parts, 1e-5);
+    for (int e = 0; e < 2; e++) /* 4 full batches an epoch; the fit's first runs op by op */
+        if (parts.hist[e].graph_steps != 4 - (e == 0))
+            fail_msg("epoch %d: %lld steps replayed from a graph", e,
+                     (long long)parts.hist[e].graph_steps);
+    micro_free(&whole);
+    micro_free(&parts);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cnn_learns_shapes),
@@ -417,6 +557,8 @@ int main(void) {
         cmocka_unit_test(test_augment_invariance),
         cmocka_unit_test(test_cuda_matches_cpu),
         cmocka_unit_test(test_cuda_fused_mlp),
+        cmocka_unit_test(test_micro_batch),
+        cmocka_unit_test(test_cuda_micro_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -159,6 +159,11 @@ void ct_backend_free(ct_backend *b) {
 }
 
 const char *ct_backend_name(const ct_backend *b) { return b->name; }
+
+int ct_backend_shards(const ct_backend *b) {
+    int n = b->host_is_device && b->threads > 1 ? b->threads : 1;
+    return n < CT_MAX_THREADS ? n : CT_MAX_THREADS;
+}
 const char *ct_backend_description(const ct_backend *b) { return b->description; }
 const char *ct_cuda_unavailable_reason(void) { return g_cuda_reason; }
 

@@ -58,9 +58,10 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         ct_jw_float(j, c->phases[p].lr);
         ct_jw_raw(j, "]", 1);
     }
-    ct_jw_printf(j, "], \"batch_size\": %d, \"eval_batch_size\": %d, \"workers\": %d, "
-                 "\"prefetch\": %d, \"data_on_device\": %d, \"momentum\": ",
-                 c->batch_size, c->eval_batch_size, c->workers, c->prefetch, c->data_on_device);
+    ct_jw_printf(j, "], \"batch_size\": %d, \"eval_batch_size\": %d, \"micro_batch\": %d, "
+                 "\"workers\": %d, \"prefetch\": %d, \"data_on_device\": %d, \"momentum\": ",
+                 c->batch_size, c->eval_batch_size, c->micro_batch, c->workers, c->prefetch,
+                 c->data_on_device);
     ct_jw_float(j, c->momentum);
     ct_jw_key(j, 0, "weight_decay");
     ct_jw_float(j, c->weight_decay);
@@ -355,6 +356,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         if (json_object_get(o, key)) dst = v_;                                                \
     } while (0)
     OPT_INT("optimizer", 0, CT_RMSPROP, cfg->optimizer);
+    OPT_INT("micro_batch", 0, INT32_MAX, cfg->micro_batch); /* (absent before 6 Dec 2026: 0) */
     /* before 5 Dec 2026, AdamW took a weight decay of 0 for PyTorch's default, 0.01, and files
      * did not say "weight_decay_as_is": such a run resumes with the decay it had */
     if (cfg->optimizer == CT_ADAMW && cfg->weight_decay == 0.0f &&

@@ -221,6 +221,14 @@ static ct_status shard_alloc(ct_model *m, ct_shard *sh, int64_t widest) {
     return CT_OK;
 }
 
+ct_status ct_model_grad_acc(ct_model *m) {
+    for (int k = 0; k < m->n_shards; k++)
+        if (!m->shards[k].grad_acc)
+            CT_TRY(model_alloc(m, (size_t)m->n_params * sizeof(float),
+                               (void **)&m->shards[k].grad_acc));
+    return CT_OK;
+}
+
 /* The next layer's slot, m->layers[m->n_layers], to configure before place_layer. */
 static ct_status next_layer(ct_model *m, ct_layer **out) {
     if (m->n_layers == CT_MAX_LAYERS)
@@ -433,8 +441,7 @@ ct_status ct_model_create_capped(ct_backend *b, const char *spec, int in_c, int 
         l->w = m->params + off;
         off += l->n_params;
     }
-    m->n_shards = b->host_is_device && b->threads > 1 ? b->threads : 1;
-    if (m->n_shards > CT_MAX_SHARDS) m->n_shards = CT_MAX_SHARDS;
+    m->n_shards = ct_backend_shards(b);
     if (m->n_shards > 1 && (s = ct_pool_create(m->n_shards, &m->pool)) != CT_OK) goto fail;
     for (int k = 0; k < m->n_shards; k++)
         if ((s = shard_alloc(m, &m->shards[k], widest)) != CT_OK) goto fail;

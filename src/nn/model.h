@@ -30,6 +30,9 @@ typedef struct {
     uint8_t *mix_labels;            /* (max_batch) device: their MixUp / CutMix partners' */
     double *stats;                  /* (2) device: summed loss, correct predictions */
     float *grads;                   /* (n_params) device: the shard's parameter gradients */
+    float *grad_acc;                /* (n_params) device or NULL: a batch computed in pieces
+                                     * (micro-batches) sums their gradients here
+                                     * (ct_model_grad_acc) */
     void *scratch[CT_MAX_LAYERS];   /* layer i's scratch (ops->scratch_bytes) or NULL */
     size_t scratch_bytes[CT_MAX_LAYERS]; /* and its size */
     int64_t row0;                   /* first row of the shard's slice within the current batch
@@ -108,6 +111,8 @@ ct_status ct_model_loss_backward_shard(ct_model *m, int s, int n, int train, flo
 int ct_model_mlp_shape(const ct_model *m, int *in, int *hidden, int *classes);
 /* Sets m->frozen, train_param0 and train_buf0 for `layers` frozen layers (0: none). */
 void ct_model_freeze(ct_model *m, int layers);
+/* Allocates every shard's grad_acc, once (a fit whose batches run in pieces). */
+ct_status ct_model_grad_acc(ct_model *m);
 /* Adds one training step to every batch norm layer's num_batches_tracked (ct_fit, whose steps
  * may replay without running layer code on the host). */
 void ct_model_count_batchnorm_step(ct_model *m);

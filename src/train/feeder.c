@@ -166,6 +166,7 @@ ct_status ct_feeder_init(feeder *f, ct_model *m, const ct_dataset *ds, const dev
     f->n = n;
     f->row = ct_model_input_size(m);
     f->batch = batch;
+    f->chunk = (int64_t)m->max_batch * m->n_shards;
     f->shuffle = shuffle;
     f->seed = seed;
     f->idx = idx;
@@ -196,8 +197,8 @@ fail:
 
 /* Whether the training steps run as the backend's fused MLP step (mlp_step): a model of
  * that shape (ct_model_mlp_shape), SGD, Adam or AdamW, no clipping, augmentation, MixUp/CutMix or
- * moving average of the weights, resident data, one shard and one process (the fused step keeps no gradient
- * to sum or clip). If so, allocates its workspace; the reason when not is kept for
+ * moving average of the weights, resident data, one shard, one process and whole batches (the
+ * fused step keeps no gradient to sum or clip). If so, allocates its workspace; the reason when not is kept for
  * ct_model_fused_step. */
 ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
     ct_backend *b = f->b;
@@ -217,6 +218,7 @@ ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
     else if (!f->resident) why = "off (the data is streamed)";
     else if (m->n_shards != 1) why = "off (more than one shard)";
     else if (ct_dist_active(cfg->dist)) why = "off (gradients are all-reduced across processes)";
+    else if (f->chunk < f->batch) why = "off (micro-batches: the fused step takes whole batches)";
     size_t bytes = 0;
     if (!why) {
         d->n = f->batch;
@@ -308,19 +310,13 @@ static void shard_failed(batch_job *j, int t, ct_status *slot, ct_status s) {
     *slot = s;
 }
 
-static void batch_shard(void *arg, int t, int S) {
-    batch_job *j = arg;
+/* Shard t's rows [r0, r0 + rows) of the batch: gathered, forward, loss and, when training,
+ * the gradient of the batch's mean loss (their part of it) into the shard's grads. */
+static ct_status slice_run(batch_job *j, int t, int64_t r0, int64_t rows) {
     ct_model *m = j->f->m;
     ct_backend *b = j->f->b;
-    /* this rank's rows [g0, g1) of the batch (all of them for one process), then the shard's */
-    int64_t g0, g1;
-    ct_dist_share(j->a->dist, j->nb, &g0, &g1);
-    /* (split as the ranks split, ct_dist_share: 2 ranks x 1 thread hold the rows 1 x 2 do) */
-    int64_t r0 = g0 + ((g1 - g0) * t + S - 1) / S, r1 = g0 + ((g1 - g0) * (t + 1) + S - 1) / S;
-    int64_t rows = r1 - r0;
     int64_t row = j->f->row;
     ct_shard *sh = &m->shards[t];
-    ct_status s = CT_OK;
     sh->row0 = r0; /* dropout masks by global row; batch norm's running stats from row 0 */
     const ct_train_config *cfg = j->a->cfg;
     const ct_step_vars *sv = j->a->train ? m->sv : NULL; /* the step table's row (ct_fit) */
@@ -332,26 +328,55 @@ static void batch_shard(void *arg, int t, int S) {
         aug.mix = mix, aug.mix_rows = j->nb, aug.mix_row0 = r0; /* (partners: the batch's) */
         augp = &aug;
     }
-    if (rows > 0) {
-        s = b->gather_u8(b, j->idx ? j->src : j->src + r0 * row,
-                         j->idx ? j->labels : j->labels + r0,
-                         j->idx ? j->idx + pos + r0 : NULL, rows, row, CT_PIXEL_SCALE, augp, sv,
-                         sh->acts[0], sh->labels, mix ? sh->mix_labels : NULL);
-        if (s == CT_OK) s = ct_model_forward_shard(m, t, (int)rows, j->a->train);
-        if (s == CT_OK)
-            s = ct_model_loss_backward_shard(m, t, (int)rows, j->a->train, 1.0f / (float)j->nb,
-                                             j->a->smoothing, j->a->class_weights,
-                                             mix ? sv : NULL);
-    } else if (j->a->train) {
-        s = b->memset0(b, sh->grads, (size_t)m->n_params * sizeof(float));
+    CT_TRY(b->gather_u8(b, j->idx ? j->src : j->src + r0 * row,
+                        j->idx ? j->labels : j->labels + r0,
+                        j->idx ? j->idx + pos + r0 : NULL, rows, row, CT_PIXEL_SCALE, augp, sv,
+                        sh->acts[0], sh->labels, mix ? sh->mix_labels : NULL));
+    CT_TRY(ct_model_forward_shard(m, t, (int)rows, j->a->train));
+    return ct_model_loss_backward_shard(m, t, (int)rows, j->a->train, 1.0f / (float)j->nb,
+                                        j->a->smoothing, j->a->class_weights, mix ? sv : NULL);
+}
+
+static void batch_shard(void *arg, int t, int S) {
+    batch_job *j = arg;
+    ct_model *m = j->f->m;
+    ct_backend *b = j->f->b;
+    ct_shard *sh = &m->shards[t];
+    ct_status s = CT_OK;
+    /* the trained parameters [q0, n_params) (the frozen layers' come first: no gradient) */
+    const int64_t q0 = m->train_param0, nq = m->n_params - q0;
+    /* this rank's rows [g0, g1) of the batch (all of them for one process), in pieces of at
+     * most f->chunk rows (micro-batches: one, unless the batch is larger), then the shard's */
+    int64_t g0, g1;
+    ct_dist_share(j->a->dist, j->nb, &g0, &g1);
+    const int64_t share = g1 - g0, chunk = j->f->chunk;
+    const int64_t pieces = share > chunk ? (share + chunk - 1) / chunk : 1;
+    int held = 0, summed = 0; /* grads holds a piece's gradient; grad_acc the earlier ones' */
+    for (int64_t u = 0; u < pieces && s == CT_OK; u++) {
+        const int64_t c0 = g0 + share * u / pieces, c1 = g0 + share * (u + 1) / pieces;
+        /* (split as the ranks split, ct_dist_share: 2 ranks x 1 thread hold the rows 1 x 2 do) */
+        int64_t r0 = c0 + ((c1 - c0) * t + S - 1) / S, r1 = c0 + ((c1 - c0) * (t + 1) + S - 1) / S;
+        if (r1 <= r0) continue;
+        if (held && j->a->train) { /* gradient accumulation: set the last piece's aside */
+            s = summed ? b->add_into(b, sh->grad_acc + q0, sh->grads + q0, nq)
+                       : b->d2d(b, sh->grad_acc + q0, sh->grads + q0, (size_t)nq * sizeof(float));
+            summed = 1;
+        }
+        if (s == CT_OK) s = slice_run(j, t, r0, r1 - r0);
+        held = 1;
     }
+    if (s == CT_OK && j->a->train && !held)
+        s = b->memset0(b, sh->grads, (size_t)m->n_params * sizeof(float));
+    else if (s == CT_OK && j->a->train && summed)
+        s = b->add_into(b, sh->grads + q0, sh->grad_acc + q0, nq);
     if (s != CT_OK) shard_failed(j, t, &j->st[t], s);
     if (!j->a->train) return;
     ct_pool_barrier(m->pool);
     for (int k = 0; k < S; k++)
         if (j->st[k] != CT_OK) return;
-    /* the trained parameters' slice [p0, p1) (the frozen layers' come first: no gradient) */
-    const int64_t q0 = m->train_param0, nq = m->n_params - q0;
+    const ct_train_config *cfg = j->a->cfg;
+    const ct_step_vars *sv = m->sv;
+    /* the shard's slice [p0, p1) of the trained parameters */
     int64_t p0 = q0 + nq * t / S, p1 = q0 + nq * (t + 1) / S;
     for (int k = 1; k < S && s == CT_OK; k++)
         s = b->add_into(b, m->grads + p0, m->shards[k].grads + p0, p1 - p0);

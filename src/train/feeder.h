@@ -23,6 +23,10 @@ typedef struct {
     ct_backend *b;
     int64_t n, row;
     int batch;
+    int64_t chunk;                      /* rows of a batch computed at once (by all the shards):
+                                         * a larger batch runs in pieces (micro-batches), their
+                                         * gradients summed; the model's max_batch a shard, or
+                                         * ct_train_config.micro_batch */
     int resident;
     /* resident */
     const uint8_t *d_images, *d_labels; /* (count, row), (count) device */

@@ -93,11 +93,26 @@ static ct_status take_stats(ct_model *m, int64_t count, ct_eval_result *r) {
     return take_stats_dist(m, count, r, NULL);
 }
 
-static ct_status check_batch(const ct_model *m, int batch, const char *what) {
+static ct_status check_batch(int batch, const char *what) {
     if (batch <= 0) return ct_fail(CT_ERR_INVALID, "%s must be positive, got %d", what, batch);
-    if (batch > m->max_batch)
-        return ct_fail(CT_ERR_INVALID, "%s %d exceeds the model's maximum batch %d", what, batch,
-                       m->max_batch);
+    return CT_OK;
+}
+
+/* The rows of a training batch this process computes at once: its share of the batch, or
+ * micro_batch of them at a time; the model must hold them (max_batch a shard). */
+static ct_status check_micro_batch(const ct_model *m, const ct_train_config *cfg) {
+    if (cfg->micro_batch < 0)
+        return ct_fail(CT_ERR_INVALID, "micro_batch must be >= 0 (0: whole batches), got %d",
+                       cfg->micro_batch);
+    int64_t g0, g1;
+    ct_dist_share(cfg->dist, cfg->batch_size, &g0, &g1);
+    int64_t rows = g1 - g0, at_once = (int64_t)m->max_batch * m->n_shards;
+    if (cfg->micro_batch > 0 && cfg->micro_batch < rows) rows = cfg->micro_batch;
+    if (rows > at_once)
+        return ct_fail(CT_ERR_INVALID, "batch size %d: %lld samples at once are more than the "
+                       "model holds, %lld (max_batch %d x %d shards); micro_batch computes a "
+                       "batch in pieces (gradient accumulation)", cfg->batch_size,
+                       (long long)rows, (long long)at_once, m->max_batch, m->n_shards);
     return CT_OK;
 }
 
@@ -147,7 +162,7 @@ ct_status ct_evaluate_dist(ct_model *m, const ct_dataset *ds, const int32_t *idx
     if (!idx) n = ct_dataset_count(ds);
     else CT_TRY(check_indices(ds, idx, n, "evaluation"));
     if (batch_size > n && n > 0) batch_size = (int)n; /* all of them in one batch */
-    if (n > 0) CT_TRY(check_batch(m, batch_size, "evaluation batch size"));
+    if (n > 0) CT_TRY(check_batch(batch_size, "evaluation batch size"));
     CT_TRY(check_data(m, ds));
     int32_t *all = NULL;
     if (!idx) {
@@ -202,8 +217,9 @@ static const ct_train_config *clamp_batches(const ct_train_config *cfg, int64_t 
 static ct_status fit_check(ct_model *m, const ct_dataset *ds, const int32_t *train_idx,
                            int64_t n_train, const int32_t *val_idx, int64_t n_val,
                            const ct_train_config *cfg, const ct_epoch_result *history) {
-    CT_TRY(check_batch(m, cfg->batch_size, "batch size"));
-    if (n_val > 0) CT_TRY(check_batch(m, cfg->eval_batch_size, "evaluation batch size"));
+    CT_TRY(check_batch(cfg->batch_size, "batch size"));
+    if (n_val > 0) CT_TRY(check_batch(cfg->eval_batch_size, "evaluation batch size"));
+    CT_TRY(check_micro_batch(m, cfg));
     CT_TRY(check_data(m, ds));
     if (n_train <= 0) return ct_fail(CT_ERR_INVALID, "no training samples");
     CT_TRY(check_indices(ds, train_idx, n_train, "training"));
@@ -312,8 +328,13 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     }
     if (resident && (s = ct_device_data_init(&dd, b, ds))) goto done;
     if ((s = ct_feeder_init(&ftrain, m, ds, resident ? &dd : NULL, train_idx, n_train,
-                         cfg->batch_size, 1, cfg->seed, cfg->workers, cfg->prefetch)) ||
-        (s = ct_feeder_init_steps(&ftrain, cfg->dist)) || (s = ct_feeder_init_fused(&ftrain, cfg)))
+                            cfg->batch_size, 1, cfg->seed, cfg->workers, cfg->prefetch)))
+        goto done;
+    if (cfg->micro_batch > 0) ftrain.chunk = cfg->micro_batch; /* (<= the model's, checked) */
+    int64_t g0, g1; /* this rank's share of a batch, in pieces when more than a chunk */
+    ct_dist_share(cfg->dist, cfg->batch_size, &g0, &g1);
+    if (ftrain.chunk < g1 - g0 && (s = ct_model_grad_acc(m))) goto done;
+    if ((s = ct_feeder_init_steps(&ftrain, cfg->dist)) || (s = ct_feeder_init_fused(&ftrain, cfg)))
         goto done;
     int64_t v0, v1; /* this rank's share of the validation samples */
     ct_dist_share(cfg->dist, n_val, &v0, &v1);

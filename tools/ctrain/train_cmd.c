@@ -401,14 +401,21 @@ int cmd_train(int argc, char **argv) {
     }
     if ((rc = train_split(&o, &run, train, &train_idx, &val_idx)) != CLI_EXIT_OK) goto built;
     rc = CLI_EXIT_ERROR;
-    /* the largest batch fit and evaluate make: a batch size above the samples is all of them */
+    /* the most samples fit and evaluate compute at once: a batch size above the samples is all
+     * of them; a rank computes its share of a training batch; --micro-batch N at most N. The
+     * model holds them in its shards (CPU threads), max_batch each. */
     int max_batch;
     {
         int64_t n_test = ct_dataset_count(test), n_eval = run.n_val > n_test ? run.n_val : n_test;
         int64_t train_b = cfg->batch_size < run.n_train ? cfg->batch_size : run.n_train;
         int64_t eval_b = cfg->eval_batch_size < n_eval ? cfg->eval_batch_size : n_eval;
-        max_batch = (int)(train_b > eval_b ? train_b : eval_b);
         n_batches = (run.n_train + train_b - 1) / train_b;
+        int64_t ranks = ct_dist_size(dist), micro = cfg->micro_batch;
+        int64_t rows = (train_b + ranks - 1) / ranks; /* the largest share */
+        if (eval_b > rows) rows = eval_b;
+        if (micro > 0 && micro < rows) rows = micro;
+        int64_t shards = ct_backend_shards(b);
+        max_batch = (int)((rows + shards - 1) / shards);
     }
     if ((s = ct_model_create(b, spec, in_c, in_h, in_w, max_batch, o.seed, &m)) != CT_OK) {
         if (s == CT_ERR_INVALID && (o.resume_dir || o.model == o.model_resumed))

@@ -115,6 +115,16 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .metavar = "N", .help = "training batch size"},
         {.name = "eval-batch-size", .kind = CLI_INT, .range = CLI_POSITIVE,
          .dst = &o->eval_batch_size, .metavar = "N", .help = "validation and test batch size"},
+        {.name = "micro-batch", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->micro_batch,
+         .metavar = "N",
+         .help = "compute each training batch N images at a time (gradient\n"
+                 "accumulation: the pieces' gradients summed before one optimizer\n"
+                 "step, as a PyTorch loop calling loss.backward() on each piece, or\n"
+                 "Lightning's accumulate_grad_batches = batch / N): the same training\n"
+                 "in the memory of N images (batch norm normalises each piece by its\n"
+                 "own statistics); validation and test run N at a time too. Under\n"
+                 "mpirun: N of a rank's share",
+         .def = "off: whole batches"},
         {.name = "momentum", .kind = CLI_FLOAT, .range = CLI_FRACTION, .dst = &o->momentum,
          .metavar = "X", .help = "SGD's or RMSprop's momentum"},
         {.name = "weight-decay", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->weight_decay,
@@ -475,24 +485,25 @@ void train_help(FILE *out) {
           "  Each file is replaced atomically: a kill during a save leaves the previous one whole.\n"
           "\n"
           "resuming (--resume DIR): the run continues from where it was saved and prints the same\n"
-          "numbers as a run never stopped (on the CPU, same --threads). Its settings come from the\n"
-          "checkpoint; flags that change the results (--dataset, --model, --hidden, --val-size,\n"
-          "--seed, --batch-size, --eval-batch-size, --momentum, --weight-decay, --nesterov,\n"
-          "--optimizer, --betas, --eps, --alpha, --centered, --lr-schedule, --step-size, --gamma,\n"
-          "--lr-patience, --eta-min, --t0, --t-mult, --pct-start, --div-factor,\n"
-          "--final-div-factor, --three-phase, --anneal, --cycle-momentum, --warmup-epochs,\n"
-          "--warmup-start-factor, --clip-grad-norm, --label-smoothing, --class-weight,\n"
-          "--mixup-alpha, --cutmix-alpha, --monitor, --ema, --ema-warmup, --augment,\n"
-          "--image-size, --freeze) may be given only with the saved value (--normalize not at\n"
-          "all: it is part of the model). --epochs N extends or shortens the run to N epochs in\n"
-          "all (the last phase's learning rate continues), --schedule/--lr replace the schedule\n"
-          "if the epochs already run keep their learning rate (cosine and onecycle keep their\n"
-          "length: it shapes every epoch's rate). --device, --threads, --workers, --prefetch,\n"
-          "--data-on-device, --data, --quiet, --plot, --log, --tensorboard, --patience,\n"
-          "--dist-timeout may differ, --histograms, --save-best, --restore-best, --snapshots and\n"
-          "--class-names be added (without --data, the folder the run was trained from; --data:\n"
-          "the same data in another folder; other training data is refused by its fingerprint,\n"
-          "saved in the train state: start a new run from the weights with --init DIR instead).\n"
+          "numbers as a run never stopped (on the CPU, same --threads and --micro-batch). Its\n"
+          "settings come from the checkpoint; flags that change the results (--dataset, --model,\n"
+          "--hidden, --val-size, --seed, --batch-size, --eval-batch-size, --momentum,\n"
+          "--weight-decay, --nesterov, --optimizer, --betas, --eps, --alpha, --centered,\n"
+          "--lr-schedule, --step-size, --gamma, --lr-patience, --eta-min, --t0, --t-mult,\n"
+          "--pct-start, --div-factor, --final-div-factor, --three-phase, --anneal,\n"
+          "--cycle-momentum, --warmup-epochs, --warmup-start-factor, --clip-grad-norm,\n"
+          "--label-smoothing, --class-weight, --mixup-alpha, --cutmix-alpha, --monitor, --ema,\n"
+          "--ema-warmup, --augment, --image-size, --freeze) may be given only with the saved value\n"
+          "(--normalize not at all: it is part of the model). --epochs N extends or shortens the\n"
+          "run to N epochs in all (the last phase's learning rate continues), --schedule/--lr\n"
+          "replace the schedule if the epochs already run keep their learning rate (cosine and\n"
+          "onecycle keep their length: it shapes every epoch's rate). --device, --threads,\n"
+          "--micro-batch, --workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log,\n"
+          "--tensorboard, --patience, --dist-timeout may differ, --histograms, --save-best,\n"
+          "--restore-best, --snapshots and --class-names be added (without --data, the folder the\n"
+          "run was trained from; --data: the same data in another folder; other training data is\n"
+          "refused by its fingerprint, saved in the train state: start a new run from the weights\n"
+          "with --init DIR instead).\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }
@@ -699,6 +710,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--augment: %s", err);
     c->batch_size = o->batch_size;
     c->eval_batch_size = o->eval_batch_size;
+    c->micro_batch = o->micro_batch;
     c->workers = o->workers;
     c->prefetch = o->prefetch;
     c->data_on_device = strcmp(o->data_on_device, "on") == 0 ? 1

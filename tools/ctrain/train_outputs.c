@@ -187,8 +187,11 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
     train_format_schedule(c->phases, c->num_phases, sched, sizeof sched);
     static const char *const names[] = {"SGD", "Adam", "AdamW", "RMSprop"};
     const int sgd_like = c->optimizer == CT_SGD || c->optimizer == CT_RMSPROP; /* (momentum) */
-    printf("Plan: %d epoch%s (%s), batch %d, %s", total_epochs, total_epochs == 1 ? "" : "s",
-           sched, c->batch_size, names[(unsigned)c->optimizer <= CT_RMSPROP ? c->optimizer : 0]);
+    printf("Plan: %d epoch%s (%s), batch %d", total_epochs, total_epochs == 1 ? "" : "s", sched,
+           c->batch_size);
+    if (c->micro_batch > 0 && c->micro_batch < c->batch_size) /* (a rank's share: in those) */
+        printf(" in micro-batches of up to %d", c->micro_batch);
+    printf(", %s", names[(unsigned)c->optimizer <= CT_RMSPROP ? c->optimizer : 0]);
     if (c->optimizer == CT_RMSPROP)
         printf(" (alpha %g, eps %g%s)", (double)(c->alpha > 0 ? c->alpha : CT_RMSPROP_ALPHA),
                (double)(c->eps > 0 ? c->eps : 1e-8f), c->centered ? ", centered" : "");

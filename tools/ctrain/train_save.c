@@ -383,6 +383,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     o->augment = o->augment_resumed;
     /* settings that do not change the results: the flags, else the checkpoint's */
     if (!SEEN("workers")) o->workers = saved.workers;
+    if (!SEEN("micro-batch")) o->micro_batch = saved.micro_batch;
     if (!SEEN("prefetch") && saved.prefetch > 0) o->prefetch = saved.prefetch;
     if (!SEEN("data-on-device"))
         o->data_on_device = saved.data_on_device > 0 ? "on" : saved.data_on_device == 0 ? "off" : "auto";
