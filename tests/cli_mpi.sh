@@ -3,7 +3,8 @@
 #   - 2 ranks × 1 thread give the epoch lines of 1 process × 2 threads (the same rows per shard)
 #     and of 1 process × 1 thread, to float tolerance; only rank 0 prints them;
 #   - the same with the shared-memory transport switched off (--mca btl tcp,self);
-#   - 3 ranks with a batch that does not divide by 3 (uneven shares) agree with 3 threads;
+#   - 3 ranks with a batch that does not divide by 3 (uneven shares) agree with 3 threads, and
+#     5 ranks in micro-batches (--micro-batch) with 1 process;
 #   - --restore-best on 2 ranks restores the epoch 1 process restores, with its test line;
 #   - --ema with batch norm on 2 ranks gives 1 process's epochs and test line, and so does
 #     --freeze (frozen through a batch norm: the all-reduce covers the trained layers);
@@ -158,6 +159,14 @@ run mpi3 "${MPIRUN[@]}" -np 3 "$CT" "${SMALL[@]}" --threads 1
 [ "$rc" -eq 0 ] && same mpi3 one3 2e-3 &&
     ok "3 ranks, batch 100 (shares 33/33/34) = 1 process x 3 threads (largest difference $(cat "$tmp/worst"))" ||
     { bad "3 ranks: exit $rc: $(head -c 2000 "$tmp/mpi3.err")"; show mpi3; show one3; }
+# --micro-batch 25 on 5 ranks: a batch of 128 is shared 26/26/25/26/25, the last one, of 127
+# (1151 images), 26/25/26/25/25: rank 2's share of it alone comes in pieces
+MB5=(train --dataset idx --data "$tmp/cut" --val-size 849 --epochs 1 --lr 0.5 --quiet --micro-batch 25)
+run one5 "$CT" "${MB5[@]}" --threads 1
+run mpi5 "${MPIRUN[@]}" -np 5 "$CT" "${MB5[@]}" --threads 1
+[ "$rc" -eq 0 ] && same mpi5 one5 2e-3 &&
+    ok "5 ranks in micro-batches of 25 (a piece more in the last batch's share) = 1 process (largest difference $(cat "$tmp/worst"))" ||
+    { bad "5 ranks, --micro-batch 25: exit $rc: $(head -c 2000 "$tmp/mpi5.err")"; show mpi5; show one5; }
 }
 
 # ------------------------------------------------------------------ a mismatched launch is refused

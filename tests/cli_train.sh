@@ -381,7 +381,8 @@ run train --epochs 3 --lr 0.5 --val-size 1000 --patience 0 --quiet
 # ------------------------------------------------------------------ --micro-batch (accumulation)
 # batches of 128 computed 50 images at a time (pieces of 43, 43, 42; the last batch's 92: 46,
 # 46), their gradients summed: the numbers of whole batches (no batch norm: to float rounding),
-# said on the Plan line; a saved run resumes in its micro-batches; 0 is refused
+# said on the Plan line; a saved run resumes in its micro-batches (0: whole ones again); -1 is
+# refused
 MB=(--dataset idx --data "$tmp/cut" --val-size 500 --epochs 2 --lr 0.5 --threads 1)
 "$CT" train "${MB[@]}" --quiet >"$tmp/mb0.out" 2>&1
 run train "${MB[@]}" --micro-batch 50 --save "$tmp/mb"
@@ -395,9 +396,12 @@ fi
 run train --resume "$tmp/mb" --epochs 4
 [ "$rc" -eq 0 ] && grep -q 'micro-batches of up to 50' <<<"$out" &&
     ok "a resumed run keeps its --micro-batch" || bad "resume of a --micro-batch run -> exit $rc: $out $err"
-run train --micro-batch 0 --quiet
-[ "$rc" -eq 2 ] && grep -q -- '--micro-batch' <<<"$err" && ok "--micro-batch 0 -> exit 2: $err" ||
-    bad "--micro-batch 0 -> exit $rc: $err"
+run train --resume "$tmp/mb" --epochs 5 --micro-batch 0
+[ "$rc" -eq 0 ] && grep -q '^Plan: 5 epochs (5@0.5), batch 128, SGD' <<<"$out" &&
+    ok "--resume with --micro-batch 0: whole batches again" || bad "--micro-batch 0 on resume -> exit $rc: $(grep Plan <<<"$out") $err"
+run train --micro-batch -1 --quiet
+[ "$rc" -eq 2 ] && grep -q -- '--micro-batch' <<<"$err" && ok "--micro-batch -1 -> exit 2: $err" ||
+    bad "--micro-batch -1 -> exit $rc: $err"
 
 # ------------------------------------------------------------------ --lr-schedule plateau
 # each epoch's lr (--log) is --lr times gamma per cut of ReduceLROnPlateau over the val_loss so far

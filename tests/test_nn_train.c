@@ -495,9 +495,10 @@ static void test_micro_batch(void **state) {
     micro_same("whole batches vs micro-batches of 16", &whole, &parts, 1e-5);
     micro_result parts2 = micro_run("cpu", 2, plain, 8, 40, 16, 150); /* 2 shards a piece */
     micro_same("1 thread vs 2 in micro-batches", &whole, &parts2, 1e-5);
-    /* batch norm: each shard normalises its rows, each piece its own: the same steps */
-    micro_result shards = micro_run("cpu", 2, bn, 20, 40, 0, 160);
-    micro_result pieces = micro_run("cpu", 1, bn, 20, 40, 20, 160);
+    /* batch norm: each shard normalises its rows, each piece its own: the same steps (an odd
+     * batch, 41: 21 + 20 rows either way) */
+    micro_result shards = micro_run("cpu", 2, bn, 21, 41, 0, 164);
+    micro_result pieces = micro_run("cpu", 1, bn, 21, 41, 21, 164);
     micro_same("batch norm, 2 threads vs 1 in halves", &shards, &pieces, 1e-6);
     micro_result* all[] = {&whole, &parts, &parts2, &shards, &pieces};
     for (int k = 0; k < 5; k++) micro_free(all[k]);

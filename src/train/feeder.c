@@ -352,8 +352,13 @@ static void batch_shard(void *arg, int t, int S) {
     const int64_t share = g1 - g0, chunk = j->f->chunk;
     const int64_t pieces = share > chunk ? (share + chunk - 1) / chunk : 1;
     int held = 0, summed = 0; /* grads holds a piece's gradient; grad_acc the earlier ones' */
+    if (pieces > 1 && j->a->train && !sh->grad_acc) /* (ct_fit allocates it when needed) */
+        s = ct_fail(CT_ERR_INVALID, "a batch share of %lld rows in pieces of %lld, but no "
+                    "gradient accumulation buffer", (long long)share, (long long)chunk);
     for (int64_t u = 0; u < pieces && s == CT_OK; u++) {
-        const int64_t c0 = g0 + share * u / pieces, c1 = g0 + share * (u + 1) / pieces;
+        /* (split as the shards split: 101 rows in 2 pieces are 51 + 50, as on 2 threads) */
+        const int64_t c0 = g0 + (share * u + pieces - 1) / pieces;
+        const int64_t c1 = g0 + (share * (u + 1) + pieces - 1) / pieces;
         /* (split as the ranks split, ct_dist_share: 2 ranks x 1 thread hold the rows 1 x 2 do) */
         int64_t r0 = c0 + ((c1 - c0) * t + S - 1) / S, r1 = c0 + ((c1 - c0) * (t + 1) + S - 1) / S;
         if (r1 <= r0) continue;

@@ -98,21 +98,29 @@ static ct_status check_batch(int batch, const char *what) {
     return CT_OK;
 }
 
-/* The rows of a training batch this process computes at once: its share of the batch, or
+/* The most rows of a training batch a process gets: ceil(batch / ranks), the largest share
+ * of a full batch, which no share of the shorter last one exceeds (the same on every rank). */
+static int64_t largest_share(const ct_train_config *cfg) {
+    const int64_t ranks = ct_dist_size(cfg->dist);
+    return (cfg->batch_size + ranks - 1) / ranks;
+}
+
+/* The rows of a training batch a process computes at once: its share of the batch, or
  * micro_batch of them at a time; the model must hold them (max_batch a shard). */
 static ct_status check_micro_batch(const ct_model *m, const ct_train_config *cfg) {
     if (cfg->micro_batch < 0)
         return ct_fail(CT_ERR_INVALID, "micro_batch must be >= 0 (0: whole batches), got %d",
                        cfg->micro_batch);
-    int64_t g0, g1;
-    ct_dist_share(cfg->dist, cfg->batch_size, &g0, &g1);
-    int64_t rows = g1 - g0, at_once = (int64_t)m->max_batch * m->n_shards;
-    if (cfg->micro_batch > 0 && cfg->micro_batch < rows) rows = cfg->micro_batch;
-    if (rows > at_once)
+    const int64_t share = largest_share(cfg), at_once = (int64_t)m->max_batch * m->n_shards;
+    if (cfg->micro_batch > 0 && cfg->micro_batch < share && cfg->micro_batch > at_once)
+        return ct_fail(CT_ERR_INVALID, "micro_batch %d is more than the model holds at once, "
+                       "%lld samples (max_batch %d x %d shards)", cfg->micro_batch,
+                       (long long)at_once, m->max_batch, m->n_shards);
+    if ((cfg->micro_batch <= 0 || cfg->micro_batch >= share) && share > at_once)
         return ct_fail(CT_ERR_INVALID, "batch size %d: %lld samples at once are more than the "
                        "model holds, %lld (max_batch %d x %d shards); micro_batch computes a "
                        "batch in pieces (gradient accumulation)", cfg->batch_size,
-                       (long long)rows, (long long)at_once, m->max_batch, m->n_shards);
+                       (long long)share, (long long)at_once, m->max_batch, m->n_shards);
     return CT_OK;
 }
 
@@ -331,9 +339,7 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
                             cfg->batch_size, 1, cfg->seed, cfg->workers, cfg->prefetch)))
         goto done;
     if (cfg->micro_batch > 0) ftrain.chunk = cfg->micro_batch; /* (<= the model's, checked) */
-    int64_t g0, g1; /* this rank's share of a batch, in pieces when more than a chunk */
-    ct_dist_share(cfg->dist, cfg->batch_size, &g0, &g1);
-    if (ftrain.chunk < g1 - g0 && (s = ct_model_grad_acc(m))) goto done;
+    if (ftrain.chunk < largest_share(cfg) && (s = ct_model_grad_acc(m))) goto done;
     if ((s = ct_feeder_init_steps(&ftrain, cfg->dist)) || (s = ct_feeder_init_fused(&ftrain, cfg)))
         goto done;
     int64_t v0, v1; /* this rank's share of the validation samples */

@@ -312,7 +312,8 @@ int train_check_outputs(const train_opts *o);
 /* NAME is one that --snapshots writes: epoch_E.safetensors, E a count from 1 as %d gives it. */
 int train_is_snapshot_name(const char *name);
 /* The Plan line: epochs, schedule, batch, optimizer and the settings beside the defaults. */
-void train_print_plan(const train_opts *o, int total_epochs, const char *save_dir);
+void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
+                      const char *save_dir);
 /* --log FILE ending in .csv (any case): CSV rows under a header, else JSON lines. */
 int train_log_is_csv(const char *path);
 /* --save names a folder other than --resume's (then --overwrite may replace what is there). */

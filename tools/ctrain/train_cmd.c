@@ -567,7 +567,7 @@ built:
                ct_dataset_val_count(train) && run.n_val ? " (the val folder)" : "",
                (long long)ct_dataset_count(test), in_c, in_h, in_w, where);
         train_print_classes(&o, train); /* (--dataset folder) */
-        if (!o.lr_find) train_print_plan(&o, total_epochs, run.save_dir);
+        if (!o.lr_find) train_print_plan(&o, total_epochs, run.n_train, run.save_dir);
     }
     fflush(stdout);
     if (o.lr_find) { /* a probe, not a run: nothing but its picture is written */

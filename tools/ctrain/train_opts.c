@@ -115,16 +115,17 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .metavar = "N", .help = "training batch size"},
         {.name = "eval-batch-size", .kind = CLI_INT, .range = CLI_POSITIVE,
          .dst = &o->eval_batch_size, .metavar = "N", .help = "validation and test batch size"},
-        {.name = "micro-batch", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->micro_batch,
+        {.name = "micro-batch", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->micro_batch,
          .metavar = "N",
          .help = "compute each training batch N images at a time (gradient\n"
                  "accumulation: the pieces' gradients summed before one optimizer\n"
                  "step, as a PyTorch loop calling loss.backward() on each piece, or\n"
                  "Lightning's accumulate_grad_batches = batch / N): the same training\n"
-                 "in the memory of N images (batch norm normalises each piece by its\n"
-                 "own statistics); validation and test run N at a time too. Under\n"
-                 "mpirun: N of a rank's share",
-         .def = "off: whole batches"},
+                 "in the memory of N images. Batch norm normalises each piece by its\n"
+                 "own statistics (its running statistics: the first piece's, once a\n"
+                 "step); validation and test run N at a time too. Under mpirun: N of\n"
+                 "a rank's share. 0: whole batches",
+         .def = "0"},
         {.name = "momentum", .kind = CLI_FLOAT, .range = CLI_FRACTION, .dst = &o->momentum,
          .metavar = "X", .help = "SGD's or RMSprop's momentum"},
         {.name = "weight-decay", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->weight_decay,

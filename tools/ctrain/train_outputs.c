@@ -181,7 +181,8 @@ int train_check_outputs(const train_opts *o) {
 /* ------------------------------------------------------------------------------------------ */
 /* the Plan line                                                                               */
 
-void train_print_plan(const train_opts *o, int total_epochs, const char *save_dir) {
+void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
+                      const char *save_dir) {
     const ct_train_config *c = &o->cfg;
     char sched[SCHEDULE_BYTES];
     train_format_schedule(c->phases, c->num_phases, sched, sizeof sched);
@@ -189,8 +190,10 @@ void train_print_plan(const train_opts *o, int total_epochs, const char *save_di
     const int sgd_like = c->optimizer == CT_SGD || c->optimizer == CT_RMSPROP; /* (momentum) */
     printf("Plan: %d epoch%s (%s), batch %d", total_epochs, total_epochs == 1 ? "" : "s", sched,
            c->batch_size);
-    if (c->micro_batch > 0 && c->micro_batch < c->batch_size) /* (a rank's share: in those) */
-        printf(" in micro-batches of up to %d", c->micro_batch);
+    /* (pieces when a process's largest share of a batch, as ct_fit cuts it, is more) */
+    int64_t share = c->batch_size < n_train ? c->batch_size : n_train, ranks = ct_dist_size(c->dist);
+    if (c->micro_batch > 0 && c->micro_batch < (share + ranks - 1) / ranks)
+        printf(" in micro-batches of up to %d%s", c->micro_batch, ranks > 1 ? " a rank" : "");
     printf(", %s", names[(unsigned)c->optimizer <= CT_RMSPROP ? c->optimizer : 0]);
     if (c->optimizer == CT_RMSPROP)
         printf(" (alpha %g, eps %g%s)", (double)(c->alpha > 0 ? c->alpha : CT_RMSPROP_ALPHA),
