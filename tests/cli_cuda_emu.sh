@@ -13,6 +13,8 @@
 #   - onecycle's cycled momentum (SGD's, fused; Adam's beta1, the layers' ops) as the CPU
 #   - --ema (the moving average of the weights, batch norm's statistics too) as the CPU
 #   - RMSprop as the CPU
+#   - little device memory: data streamed instead of resident, out of memory in one line; a
+#     batch too large for it trains with --micro-batch (pointed at by the error) as the CPU does
 #   - mpirun -np 2 --device cuda as 1 process: with NCCL (the emulator's) on 2 emulated GPUs,
 #     through MPI when 2 ranks share 1; a killed rank ends the job, and so do a broken link and
 #     a stopped rank (--dist-timeout)
@@ -175,6 +177,20 @@ if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] &&
 else
     bad "out of device memory: exit $rc, stderr: $err"
 fi
+# a batch whose activations do not fit: the error points at --micro-batch, which then trains it
+# (pieces of 16, validation too), replaying recorded steps, as the CPU does in pieces
+WIDE=(train --dataset idx --data "$tmp/small" --val-size 256 --epochs 1 --threads 1 --batch-size 256
+      --model "conv(32,3,1,1),relu,flatten,linear(10)")
+CTRAIN_CUDA_EMU_MEM_MIB=48 run "${WIDE[@]}" --device cuda
+if [ "$rc" -eq 1 ] && grep -q '^ctrain: CUDA out of memory: .*hint: --micro-batch N' <<<"$err"; then
+    ok "a batch of 256 too large for the device -> exit 1, pointing at --micro-batch"
+else
+    bad "a batch too large for the device: exit $rc, stderr: $err"
+fi
+CTRAIN_CUDA_EMU_MEM_MIB=48 train wide_cuda "$CT" "${WIDE[@]}" --device cuda --micro-batch 16
+train wide_cpu "$CT" "${WIDE[@]}" --device cpu --micro-batch 16
+has wide_cuda "^Step graphs: [1-9][0-9]* training steps replayed"
+compare wide_cpu wide_cuda 0.002 "--micro-batch 16 in 48 MiB of device memory: cuda vs cpu"
 
 # ------------------------------------------------------------------ 2 ranks on cuda
 # two emulated GPUs: NCCL (the emulator's, through shared memory); one GPU for two ranks: NCCL

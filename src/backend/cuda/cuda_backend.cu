@@ -36,7 +36,8 @@ static const char *base_name(const char *path) {
 static const char *cuda_hint(cudaError_t e) {
     switch (e) {
     case cudaErrorMemoryAllocation:
-        return "; hint: use a smaller --batch-size or free GPU memory (nvidia-smi)";
+        return "; hint: --micro-batch N computes a batch N images at a time, or free GPU memory "
+               "(nvidia-smi)";
     case cudaErrorInsufficientDriver:
         return "; hint: install or update the NVIDIA driver, or use --device cpu";
     case cudaErrorNoDevice:
@@ -150,7 +151,8 @@ static ct_status cuda_alloc(ct_backend *b, size_t bytes, void **out) {
         *out = NULL;
         return ct_fail(CT_ERR_NOMEM,
                        "CUDA out of memory: asked for %.1f MiB, %.1f MiB free of %.1f MiB "
-                       "(hint: use a smaller --batch-size or free GPU memory)",
+                       "(hint: --micro-batch N computes a batch N images at a time, or free GPU "
+                       "memory)",
                        bytes / CT_MIB, free_bytes / CT_MIB, total_bytes / CT_MIB);
     }
     if (e != cudaSuccess) {
