@@ -3,7 +3,8 @@
 # (every trial run, ranked as the trials' own logs rank them, the best one's command giving
 # the same numbers when run again by hand, --save's folders and sweep.csv), --objective val_acc,
 # --trials N (a seeded draw), --resume (a stopped sweep carried on to the table it gives at
-# once; SIGKILL), --prune median (its verdicts replayed from the trials' logs), --sampler tpe
+# once; SIGKILL), --prune median and --prune halving (their verdicts replayed from the trials'
+# logs), --sampler tpe
 # (random first, then nearer the best), a diverging trial (listed, the sweep goes on), SIGTERM
 # (the running trial checkpointed, the table of those done, exit 130) and the refusals (a bad
 # value of any trial before the first runs, flags a sweep cannot take, a folder in use).
@@ -332,14 +333,77 @@ run train --resume "$tmp/pr/trial_${k:-1}" --epochs 4 --quiet
 run sweep --lr 2,0.1 --epochs 2 "${D[@]}" --prune median
 [ "$rc" -eq 0 ] && ! grep -q 'pruned after' <<<"$out" && ok "--prune median, 2 trials of the 5 to finish first: none pruned" ||
     bad "--prune with too few trials -> exit $rc: $out $err"
-for flags in "--prune mean|--prune: expected median or off, got \"mean\"" \
+for flags in "--prune mean|--prune: expected median, halving or off, got \"mean\"" \
     "--prune-startup 2|--prune-startup: sets --prune median's rule (not given)" \
+    "--prune halving --prune-warmup 1|--prune-warmup: sets --prune median's rule (not given)" \
+    "--prune median --prune-factor 2|--prune-factor: sets --prune halving's rule (not given)" \
+    "--prune halving --prune-factor 1|--prune-factor: expected a factor 2 to 100, got \"1\"" \
+    "--prune halving --prune-min-epochs 0|--prune-min-epochs: expected epochs 1 to 1000000, got \"0\"" \
     "--prune median --prune-warmup -1|--prune-warmup: expected an epoch 0 to 1000000, got \"-1\""; do
     # shellcheck disable=SC2086 # words
     run sweep --lr 0.1,0.2 --epochs 1 "${D[@]}" ${flags%%|*}
     [ "$rc" -eq 2 ] && [ "$err" = "ctrain: ${flags#*|} (see ctrain sweep --help)" ] && ok "${flags%%|*} -> exit 2: ${err#ctrain: }" ||
         bad "${flags%%|*} -> exit $rc: $err"
 done
+
+# ------------------------------------------------------------------ --prune halving
+# Optuna's SuccessiveHalvingPruner (asynchronous successive halving), checked against its rule
+# replayed on the trials' logs: after 1, 2 and 4 epochs (rungs; --prune-factor 2) a trial goes
+# on only when its objective there is among the best half of the ended trials' there and its
+# own (at least the best one)
+halved_as_replayed() { # DIR OBJECTIVE: prints the pruned trials; fails unless the rule gives them
+    "$PY" - "$1" "$out" 2 1 "$2" <<'PY'
+import csv, json, sys
+d, out, factor, least, obj = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+acc = obj == "val_acc"
+rows = list(csv.DictReader(open(d + "/sweep.csv")))
+by = {int(r["trial"]): r for r in rows}
+ended, pruned = [], []
+rungs = [least * factor ** j for j in range(8)]
+for k in range(1, len(rows) + 1):
+    curve = [json.loads(l)[obj] for l in open("%s/trial_%d/log.jsonl" % (d, k))]
+    want = None
+    for e, v in enumerate(curve):
+        if e + 1 not in rungs:
+            continue
+        at = sorted([c[e] for c in ended if len(c) > e] + [v], reverse=acc)
+        keep = max(len(at) // factor, 1)
+        if (v < at[keep - 1]) if acc else (v > at[keep - 1]):
+            want = (e, v, at[keep - 1], keep, len(at))
+            break
+    ended.append(curve)
+    st = by[k]["status"]
+    if want is None:
+        assert st == "ok", (k, st, curve)
+        continue
+    e = want[0]
+    assert st == "pruned after epoch %d" % e and len(curve) == e + 1, (k, st, want, curve)
+    go = "goes" if want[3] == 1 else "go"
+    line = "Pruned after epoch %d (%d of 4 epochs run): its %s %.4f is worse than %.4f: the best %d of the %d trials there %s on (successive halving, 1 in 2)" % (e, e + 1, obj, want[1], want[2], want[3], want[4], go)
+    assert line in open("%s/trial_%d/output.txt" % (d, k)).read().split("\n"), (k, line)
+    assert ("Trial %d/8 (--lr %s): pruned after epoch %d: its %s %.4f there is worse than %.4f: the best %d of the %d trials there %s on;"
+            % (k, by[k]["lr"], e, obj, want[1], want[2], want[3], want[4], go)) in out, k
+    pruned.append(k)
+assert [r["status"] == "ok" for r in rows] == sorted([r["status"] == "ok" for r in rows], reverse=True), rows
+assert 0 < len(pruned) < len(rows), pruned
+print(" ".join(map(str, pruned)))
+PY
+}
+HALF=(--lr 0.01,0.03,0.1,0.3,1,2,0.003,0.5 --epochs 4 --prune halving --prune-factor 2)
+run sweep "${HALF[@]}" "${D[@]}" --save "$tmp/ph"
+if [ "$rc" -eq 0 ] &&
+    grep -q '; pruned by successive halving: 1 in 2 goes on after 1, 2, 4, ... epochs$' <<<"$out" &&
+    hpruned=$(halved_as_replayed "$tmp/ph" val_loss); then
+    ok "--prune halving: trials $hpruned pruned, as successive halving replayed on the logs prunes them"
+else
+    bad "--prune halving -> exit $rc: $out $err"
+fi
+run sweep "${HALF[@]}" "${D[@]}" --save "$tmp/pha" --objective val_acc
+if [ "$rc" -eq 0 ] && hacc_pruned=$(halved_as_replayed "$tmp/pha" val_acc); then
+    ok "--prune halving --objective val_acc: trials $hacc_pruned pruned, as the rule replayed prunes them"
+else
+    bad "--prune halving --objective val_acc -> exit $rc: $out $err"
+fi
 
 # ------------------------------------------------------------------ --sampler tpe
 # TPE draws its first --tpe-startup trials as the random sampler does (the same seed, the same

@@ -57,8 +57,9 @@ typedef struct {
     int add_quiet;                       /* 1: the trials get --quiet (jobs > 1) */
     char threads[16];                    /* --threads the trials get ("": as given) */
     int tpe, tpe_startup;                /* --sampler tpe, --tpe-startup */
-    int prune;                           /* --prune median: the median stopping rule */
-    int prune_startup, prune_warmup;     /* --prune-startup, --prune-warmup */
+    int prune;                           /* --prune: SWEEP_PRUNE_* (0: off) */
+    int prune_startup, prune_warmup;     /* median: --prune-startup, --prune-warmup */
+    int prune_min_epochs, prune_factor;  /* halving: --prune-min-epochs, --prune-factor */
 } sweep_spec;
 
 typedef struct {
@@ -76,10 +77,19 @@ typedef struct {
     double *curve;      /* a finished trial's objective at each epoch (NAN where none) */
     int ncurve;
     int pruned_epoch;   /* --prune: it stopped itself after this epoch (-1: it did not), */
-    double pruned_value, pruned_median; /* its best objective then, worse than the median */
-    int pruned_of;      /* of this many finished trials there */
+    double pruned_value, pruned_median; /* median: its best objective then, worse than the
+                                         * median; halving: its objective at the rung, worse
+                                         * than the last of those going on */
+    int pruned_of;      /* of this many finished trials there (halving: trials at the rung) */
+    int pruned_keep;    /* halving: the best this many of them go on (0: the median rule) */
     int earlier;        /* --resume: what an earlier run of the sweep left of it */
 } sweep_trial;
+
+enum { /* sweep_spec.prune */
+    SWEEP_PRUNE_MEDIAN = 1, /* Optuna's MedianPruner */
+    SWEEP_PRUNE_HALVING,    /* Optuna's SuccessiveHalvingPruner (asynchronous successive
+                             * halving, Li et al. 2020; Ray Tune's ASHA) */
+};
 
 enum { /* sweep_trial.earlier */
     SWEEP_NEW = 0,  /* nothing: it runs */
@@ -197,11 +207,15 @@ int sweep_spawn(char **argv, const char *out_path, int append);
 /* Waits for a trial to end: its pid, its exit status in *rc (128 + signal when one ended it) and
  * that signal in *sig (0: none); -1 when none is left. */
 int sweep_wait(int *rc, int *sig);
-/* --prune median: the medians of the finished trials among tr[0, n) into path, whole (written
- * aside, then renamed), for the trials to read as they run: "objective val_loss" (or val_acc),
- * then a line "EPOCH MEDIAN COUNT" for each epoch from --prune-warmup on that COUNT >= 1 of
- * them reached; no file while fewer than --prune-startup have finished. -1 when it cannot be
- * written (errno). */
+/* --prune: what the trials among tr[0, n) that ended tell the running ones, into path, whole
+ * (written aside, then renamed), for the trials to read as they run (train_best.c):
+ * "objective val_loss" (or val_acc), then
+ * - median: a line "EPOCH MEDIAN COUNT" for each epoch from --prune-warmup on that COUNT >= 1
+ *   finished trials reached; no file while fewer than --prune-startup have finished;
+ * - halving: "rule halving FACTOR MIN_EPOCHS", then for each rung (after MIN_EPOCHS x FACTOR^k
+ *   epochs) that ended trials reached (finished, pruned or diverged after it), a line "EPOCH
+ *   V1 V2 ..." of their objectives there.
+ * -1 when it cannot be written (errno). */
 #define SWEEP_PRUNE_ENV "CTRAIN_SWEEP_PRUNE"
 int sweep_prune_write(const sweep_spec *s, const char *path, const sweep_trial *tr, long n,
                       int acc);

@@ -17,7 +17,7 @@
 
 void sweep_help(FILE *f) {
     fputs("usage: ctrain sweep [--trials N] [--sweep-seed N] [--objective METRIC] [--jobs N]\n"
-          "                    [--timeout SECONDS] [--sampler tpe] [--prune median]\n"
+          "                    [--timeout SECONDS] [--sampler tpe] [--prune median|halving]\n"
           "                    TRAIN-FLAGS...\n"
           "       ctrain sweep --resume DIR [--jobs N]\n"
           "\n"
@@ -79,12 +79,24 @@ void sweep_help(FILE *f) {
           "                            trials have finished, a trial whose best objective so far\n"
           "                            is worse than the median of the finished trials' at that\n"
           "                            epoch stops there (tested and checkpointed, as --patience\n"
-          "                            stops a run) and ranks after the finished ones; off: none\n"
-          "                            [default: off]\n"
-          "  --prune-startup N         trials to finish before any is pruned (n_startup_trials)\n"
-          "                            [default: 5]\n"
-          "  --prune-warmup N          no trial is pruned before epoch N (n_warmup_steps; the\n"
-          "                            epochs count from 0) [default: 0]\n"
+          "                            stops a run) and ranks after the finished ones.\n"
+          "                            halving: successive halving, as Optuna's\n"
+          "                            SuccessiveHalvingPruner and Ray Tune's ASHA: after\n"
+          "                            --prune-min-epochs epochs, --prune-factor times as many,\n"
+          "                            and so on (rungs), a trial goes on only when its\n"
+          "                            objective there is among the best 1/factor of the\n"
+          "                            trials' there (those ended, and itself; at least the\n"
+          "                            best one of them); pruned, it stops as median's do.\n"
+          "                            off: none [default: off]\n"
+          "  --prune-startup N         median: trials to finish before any is pruned\n"
+          "                            (n_startup_trials) [default: 5]\n"
+          "  --prune-warmup N          median: no trial is pruned before epoch N\n"
+          "                            (n_warmup_steps; the epochs count from 0) [default: 0]\n"
+          "  --prune-min-epochs N      halving: epochs before the first rung (min_resource)\n"
+          "                            [default: 1]\n"
+          "  --prune-factor F          halving: 1 in F trials goes on at a rung, and the next\n"
+          "                            comes after F times the epochs (reduction_factor, 2 to\n"
+          "                            100) [default: 3]\n"
           "  --save DIR                keep each trial as DIR/trial_K (its checkpoints, log.jsonl\n"
           "                            and output.txt: what ctrain train printed), the table as\n"
           "                            DIR/sweep.csv (after every trial) and the command line as\n"
@@ -185,9 +197,12 @@ int sweep_parse(int argc, char **argv, sweep_spec *s, long *trials, uint64_t *se
     train_opts_init(&o);
     int ntf = train_make_flags(&o, tf);
     const char *prune_knob = NULL; /* --prune-startup or --prune-warmup, given */
+    const char *halving_knob = NULL; /* --prune-min-epochs or --prune-factor, given */
     int tpe_knob = 0;              /* --tpe-startup, given */
     s->prune_startup = 5;          /* Optuna's n_startup_trials, n_warmup_steps (MedianPruner) */
     s->prune_warmup = 0;
+    s->prune_min_epochs = 1;       /* SuccessiveHalvingPruner's min_resource, reduction_factor */
+    s->prune_factor = 3;
     s->tpe_startup = 10;           /* and TPESampler's */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -244,8 +259,14 @@ int sweep_parse(int argc, char **argv, sweep_spec *s, long *trials, uint64_t *se
             continue;
         }
         if (strcmp(name, "prune") == 0) {
-            if ((w = word(argc, argv, &i, eq, name, "median", "off")) < 0) return CLI_EXIT_USAGE;
-            s->prune = w == 0;
+            const char *val = flag_value(argc, argv, &i, eq);
+            if (val && strcmp(val, "median") == 0) s->prune = SWEEP_PRUNE_MEDIAN;
+            else if (val && strcmp(val, "halving") == 0) s->prune = SWEEP_PRUNE_HALVING;
+            else if (val && strcmp(val, "off") == 0) s->prune = 0;
+            else
+                return cli_usage_error("sweep", "--prune: expected median, halving or off, got "
+                                       "%s%s%s", val ? "\"" : "no value", val ? val : "",
+                                       val ? "\"" : "");
             continue;
         }
         if (strcmp(name, "prune-startup") == 0 || strcmp(name, "prune-warmup") == 0) {
@@ -256,6 +277,15 @@ int sweep_parse(int argc, char **argv, sweep_spec *s, long *trials, uint64_t *se
                 return CLI_EXIT_USAGE;
             *(startup ? &s->prune_startup : &s->prune_warmup) = (int)v;
             prune_knob = startup ? "--prune-startup" : "--prune-warmup";
+            continue;
+        }
+        if (strcmp(name, "prune-min-epochs") == 0 || strcmp(name, "prune-factor") == 0) {
+            const int min = name[6] == 'm';
+            if (whole(argc, argv, &i, eq, name, min ? "epochs 1 to 1000000" : "a factor 2 to 100",
+                      min ? 1 : 2, min ? 1000000 : 100, &v))
+                return CLI_EXIT_USAGE;
+            *(min ? &s->prune_min_epochs : &s->prune_factor) = (int)v;
+            halving_knob = min ? "--prune-min-epochs" : "--prune-factor";
             continue;
         }
         if (strcmp(name, "trials") == 0 || strcmp(name, "sweep-seed") == 0) {
@@ -298,8 +328,11 @@ int sweep_parse(int argc, char **argv, sweep_spec *s, long *trials, uint64_t *se
                              val_size ? -1 : f->kind != CLI_FLOAT) != CLI_EXIT_OK)
             return CLI_EXIT_USAGE;
     }
-    if (prune_knob && !s->prune)
+    if (prune_knob && s->prune != SWEEP_PRUNE_MEDIAN)
         return cli_usage_error("sweep", "%s: sets --prune median's rule (not given)", prune_knob);
+    if (halving_knob && s->prune != SWEEP_PRUNE_HALVING)
+        return cli_usage_error("sweep", "%s: sets --prune halving's rule (not given)",
+                               halving_knob);
     if (tpe_knob && !s->tpe)
         return cli_usage_error("sweep", "--tpe-startup: sets --sampler tpe (not given)");
     for (int i = 0; i < s->nflags; i++) {

@@ -382,9 +382,13 @@ int cmd_sweep(int argc, char **argv) {
         if (s->tpe)
             printf("; drawn by TPE once %d trial%s ended", s->tpe_startup,
                    s->tpe_startup == 1 ? " has" : "s have");
-        if (s->prune)
+        if (s->prune == SWEEP_PRUNE_MEDIAN)
             printf("; pruned by the median rule once %d trial%s finished, from epoch %d",
                    s->prune_startup, s->prune_startup == 1 ? " has" : "s have", s->prune_warmup);
+        else if (s->prune == SWEEP_PRUNE_HALVING)
+            printf("; pruned by successive halving: 1 in %d goes on after %d, %d, %d, ... epochs",
+                   s->prune_factor, s->prune_min_epochs, s->prune_min_epochs * s->prune_factor,
+                   s->prune_min_epochs * s->prune_factor * s->prune_factor);
         printf("\n");
         fflush(stdout);
     }
@@ -523,7 +527,12 @@ int cmd_sweep(int argc, char **argv) {
                            (!sweep_better(&tr[best], t, acc) && k < best)))
             best = (int)k;
         printf("Trial %ld/%ld (%s): ", k + 1, n, what);
-        if (sweep_was_pruned(t))
+        if (sweep_was_pruned(t) && t->pruned_keep > 0)
+            printf("%s: its %s %.4f there is worse than %.4f: the best %d of the %d trials "
+                   "there go%s on; %.2f s\n", stat_text, acc ? "val_acc" : "val_loss",
+                   t->pruned_value, t->pruned_median, t->pruned_keep, t->pruned_of,
+                   t->pruned_keep == 1 ? "es" : "", t->seconds);
+        else if (sweep_was_pruned(t))
             printf("%s: its best %s %.4f is worse than %.4f, the median of %d finished trial%s "
                    "there; %.2f s\n", stat_text, acc ? "val_acc" : "val_loss", t->pruned_value,
                    t->pruned_median, t->pruned_of, t->pruned_of == 1 ? "" : "s", t->seconds);

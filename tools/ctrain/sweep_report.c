@@ -57,6 +57,7 @@ void sweep_read_results(sweep_trial *t, const char *log_path, const char *out_pa
     if (f) fclose(f);
     t->test_line[0] = 0;
     t->pruned_epoch = -1;
+    t->pruned_keep = 0;
     if (!(f = fopen(out_path, "r"))) return;
     while (fgets(line, sizeof line, f)) {
         if (strncmp(line, "test_loss: ", 11) == 0) {
@@ -68,6 +69,10 @@ void sweep_read_results(sweep_trial *t, const char *log_path, const char *out_pa
         if (sscanf(line, "Pruned after epoch %d (%*d of %*d epochs run): its best %*s %lf is "
                    "worse than %lf, the median of %d", &e, &t->pruned_value, &t->pruned_median,
                    &t->pruned_of) == 4)
+            t->pruned_epoch = e;
+        else if (sscanf(line, "Pruned after epoch %d (%*d of %*d epochs run): its %*s %lf is "
+                        "worse than %lf: the best %d of the %d trials", &e, &t->pruned_value,
+                        &t->pruned_median, &t->pruned_keep, &t->pruned_of) == 5)
             t->pruned_epoch = e;
     }
     fclose(f);

@@ -1,8 +1,10 @@
 /*
  * sweep_run.c — ctrain sweep's trials as processes: each one started as a child of this binary
  * (`ctrain train` in a process group of its own), waited for and passed the sweep's signals;
- * and, with --prune median, what the trials need to stop early by the median stopping rule, as
- * Optuna's MedianPruner stops them (Golovin et al., "Google Vizier", 2017).
+ * and, with --prune, what the trials need to stop early: by the median stopping rule, as
+ * Optuna's MedianPruner stops them (Golovin et al., "Google Vizier", 2017), or by successive
+ * halving, as its SuccessiveHalvingPruner and Ray Tune's ASHA do (Li et al., "A System for
+ * Massively Parallel Hyperparameter Tuning", 2020).
  *
  * Pruning: once --prune-startup trials have finished, the sweep writes, each time another
  * finishes, the median of the finished trials' objectives at each epoch from --prune-warmup on
@@ -12,6 +14,12 @@
  * (train_best.c: train_sweep_pruned): at an epoch's end, tested and checkpointed, the same
  * with --jobs 1 whatever the timing. A pruned trial ranks after the finished ones, as Optuna's
  * best_trial is a finished one.
+ *
+ * Successive halving: rungs after r, r x f, r x f^2, ... epochs (--prune-min-epochs r,
+ * --prune-factor f); a trial reaching a rung goes on only when its objective there is among
+ * the best 1/f of those the trials that ended (finished, pruned or diverged later) had there,
+ * its own included (at least the best one of them: the rule is strict while few have ended).
+ * The sweep writes every trial's objective at each rung; the trial counts.
  */
 #include "sweep.h"
 #include "cli.h"
@@ -145,7 +153,8 @@ int sweep_wait(int *rc, int *sig) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* --prune median: the finished trials' medians, for the trials to judge themselves by         */
+/* --prune: the finished trials' medians, or the rungs' objectives, for the trials to judge
+ * themselves by */
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -179,6 +188,26 @@ int sweep_was_pruned(const sweep_trial *t) {
     return t->rc == 0 && t->pruned_epoch >= 0;
 }
 
+/* Halving: the rungs' lines (each ended trial's objective at each rung it reached). */
+static void write_rungs(FILE *f, const sweep_spec *s, const sweep_trial *tr, long n) {
+    int epochs = 0;
+    for (long k = 0; k < n; k++)
+        if ((tr[k].rc == 0 || tr[k].diverged) && tr[k].ncurve > epochs) epochs = tr[k].ncurve;
+    fprintf(f, "rule halving %d %d\n", s->prune_factor, s->prune_min_epochs);
+    for (long done = s->prune_min_epochs; done <= epochs; done *= s->prune_factor) {
+        const int e = (int)done - 1; /* (the epoch index after `done` epochs) */
+        int any = 0;
+        for (long k = 0; k < n; k++) {
+            const sweep_trial *t = &tr[k];
+            if ((t->rc == 0 || t->diverged) && e < t->ncurve && isfinite(t->curve[e])) {
+                if (!any++) fprintf(f, "%d", e);
+                fprintf(f, " %.17g", t->curve[e]);
+            }
+        }
+        if (any) fprintf(f, "\n");
+    }
+}
+
 int sweep_prune_write(const sweep_spec *s, const char *path, const sweep_trial *tr, long n,
                       int acc) {
     int finished = 0, epochs = 0;
@@ -187,13 +216,16 @@ int sweep_prune_write(const sweep_spec *s, const char *path, const sweep_trial *
             finished++;
             if (tr[k].ncurve > epochs) epochs = tr[k].ncurve;
         }
-    if (finished < s->prune_startup || finished == 0) return 0; /* (none yet: no file) */
+    const int halving = s->prune == SWEEP_PRUNE_HALVING;
+    if (!halving && (finished < s->prune_startup || finished == 0))
+        return 0; /* (none yet: no file) */
     char part[PATH_MAX + 8];
     snprintf(part, sizeof part, "%s.part", path);
     FILE *f = fopen(part, "w");
     if (!f) return -1;
     fprintf(f, "objective %s\n", acc ? "val_acc" : "val_loss");
-    for (int e = s->prune_warmup; e < epochs; e++) {
+    if (halving) write_rungs(f, s, tr, n);
+    for (int e = s->prune_warmup; !halving && e < epochs; e++) {
         int count;
         double med = median_at(tr, n, e, &count);
         if (count > 0) fprintf(f, "%d %.17g %d\n", e, med, count);

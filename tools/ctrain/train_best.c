@@ -153,12 +153,63 @@ void train_best_free(train_run *run) {
     free(run->last.tracked);
 }
 
-/* ctrain sweep --prune median (sweep_run.c): the sweep names in CTRAIN_SWEEP_PRUNE a file of
- * its finished trials' medians, rewritten whole as they finish: "objective val_loss" (or
- * val_acc), then "EPOCH MEDIAN COUNT" lines. After an epoch with a median there, a run whose
- * best objective over its epochs so far is worse (higher loss, lower accuracy) is pruned:
- * Optuna's MedianPruner, judged by the trial itself at the epoch's end. Not under mpirun (a
- * sweep runs its trials alone; the ranks might read the file at different times). */
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* --prune halving: the rungs' line of f (after its "rule halving FACTOR MIN" line) for epoch:
+ * whether epoch is a rung, and if so whether the run's objective there is among the best
+ * 1/FACTOR of the trials' there and its own (at least the best one); when not, says why. */
+static int halving_pruned(FILE *f, const char *rule, const train_run *run, int epoch, int acc,
+                          char *msg, size_t bytes) {
+    int factor = 0, min = 0;
+    if (sscanf(rule, "rule halving %d %d", &factor, &min) != 2 || factor < 2 || min < 1) return 0;
+    long done = min;
+    while (done < epoch + 1) done *= factor;
+    const double own = acc ? run->history[epoch].val.accuracy : run->history[epoch].val.loss;
+    if (done != epoch + 1 || !isfinite(own)) return 0; /* (not a rung; a NaN stops anyway) */
+    char *line = NULL;
+    size_t cap = 0;
+    double *v = NULL;
+    long n = 0, nv = 0;
+    while (getline(&line, &cap, f) > 0) {
+        char *p = line, *end;
+        if (strtol(p, &end, 10) != epoch || end == p) continue;
+        nv = 1; /* its values (and the run's own), one a space at most */
+        for (const char *c = end; *c; c++) nv += *c == ' ';
+        if (!(v = malloc((size_t)(nv + 1) * sizeof *v))) break; /* (no verdict) */
+        for (p = end; n < nv; p = end) {
+            double x = strtod(p, &end);
+            if (end == p) break;
+            if (isfinite(x)) v[n++] = acc ? -x : x; /* (best first when sorted) */
+        }
+        break;
+    }
+    free(line);
+    if (nv == 0) v = malloc(sizeof *v); /* (no trial has ended at this rung: the run alone) */
+    if (!v) return 0;
+    v[n++] = acc ? -own : own;
+    qsort(v, (size_t)n, sizeof *v, by_value);
+    const long keep = n / factor > 1 ? n / factor : 1;
+    const double last = v[keep - 1]; /* the worst that goes on */
+    free(v);
+    if ((acc ? -own : own) <= last) return 0;
+    snprintf(msg, bytes, "its %s %.4f is worse than %.4f: the best %ld of the %ld trials there "
+             "go%s on (successive halving, 1 in %d)", acc ? "val_acc" : "val_loss", own,
+             acc ? -last : last, keep, n, keep == 1 ? "es" : "", factor);
+    return 1;
+}
+
+/* ctrain sweep --prune (sweep_run.c): the sweep names in CTRAIN_SWEEP_PRUNE a file of what its
+ * ended trials tell, rewritten whole as they end: "objective val_loss" (or val_acc), then
+ * - median: "EPOCH MEDIAN COUNT" lines, of the finished trials. After an epoch with a median
+ *   there, a run whose best objective over its epochs so far is worse (higher loss, lower
+ *   accuracy) is pruned: Optuna's MedianPruner;
+ * - halving: a line "rule halving FACTOR MIN", then "EPOCH V1 V2 ..." lines of the trials'
+ *   objectives at the rungs (halving_pruned): Optuna's SuccessiveHalvingPruner;
+ * judged by the trial itself at the epoch's end. Not under mpirun (a sweep runs its trials
+ * alone; the ranks might read the file at different times). */
 int train_sweep_pruned(const train_run *run, int epoch, char *msg, size_t bytes) {
     const char *path = getenv("CTRAIN_SWEEP_PRUNE");
     if (!path || !*path || run->o->cfg.dist) return 0;
@@ -167,9 +218,18 @@ int train_sweep_pruned(const train_run *run, int epoch, char *msg, size_t bytes)
     char objective[16] = "", line[128];
     int e = -1, count = 0, found = 0;
     double median = NAN;
-    if (fgets(line, sizeof line, f) && sscanf(line, "objective %15s", objective) == 1)
+    if (fgets(line, sizeof line, f) && sscanf(line, "objective %15s", objective) == 1) {
+        const int acc = strcmp(objective, "val_acc") == 0;
+        if (fgets(line, sizeof line, f) && strncmp(line, "rule halving ", 13) == 0) {
+            int pruned = (acc || strcmp(objective, "val_loss") == 0) &&
+                         halving_pruned(f, line, run, epoch, acc, msg, bytes);
+            fclose(f);
+            return pruned;
+        }
+        found = sscanf(line, "%d %lf %d", &e, &median, &count) == 3 && e == epoch;
         while (!found && fgets(line, sizeof line, f))
             found = sscanf(line, "%d %lf %d", &e, &median, &count) == 3 && e == epoch;
+    }
     fclose(f);
     const int acc = strcmp(objective, "val_acc") == 0;
     if (!found || (!acc && strcmp(objective, "val_loss") != 0) || !isfinite(median)) return 0;
