@@ -390,8 +390,8 @@ print(" ".join(map(str, pruned)))
 PY
 }
 HALF=(--lr 0.01,0.03,0.1,0.3,1,2,0.003,0.5 --epochs 4 --prune halving --prune-factor 2)
-run sweep "${HALF[@]}" "${D[@]}" --save "$tmp/ph"
-if [ "$rc" -eq 0 ] &&
+run sweep "${HALF[@]}" "${D[@]}" --save "$tmp/ph" --plot "$tmp/php"
+if [ "$rc" -eq 0 ] && [ "$(head -c 4 "$tmp/php/sweep.png" | tail -c 3)" = PNG ] &&
     grep -q '; pruned by successive halving: 1 in 2 goes on after 1, 2, 4, ... epochs$' <<<"$out" &&
     hpruned=$(halved_as_replayed "$tmp/ph" val_loss); then
     ok "--prune halving: trials $hpruned pruned, as successive halving replayed on the logs prunes them"

@@ -89,6 +89,52 @@ static void test_plot_log_x(void **state) {
     assert_int_equal(ct_plot_png_opts(path, "t", "x", "y", many, 100, W, H, &po), CT_OK);
 }
 
+/* A plot's pixels: the mean row of the blue ones (the first series' line) and the count of
+ * those of the muted lines' grey. */
+static void plot_pixels(const char *path, double *blue_row, long *grey) {
+    ct_image img;
+    assert_int_equal(ct_image_load(path, &img), CT_OK);
+    double rows = 0;
+    long blue = 0;
+    *grey = 0;
+    for (int r = 0; r < img.h; r++)
+        for (int c = 0; c < img.w; c++) {
+            const uint8_t *p = img.pixels + 3 * (r * img.w + c);
+            if (p[2] > p[0] + 60) blue++, rows += r;
+            *grey += p[0] == p[1] && p[1] == p[2] && p[0] >= 160 && p[0] <= 222;
+        }
+    ct_image_free(&img);
+    *blue_row = blue ? rows / blue : 0;
+}
+
+/* Muted series (the sweep's pruned trials): grey lines and dots behind the coloured ones (a
+ * single point shows); the axes take them in (one far above the rest stretches the y axis,
+ * so the coloured line sits lower); refused with a log x axis or without their series. */
+static void test_plot_muted(void **state) {
+    (void)state;
+    enum { W = 600, H = 400 };
+    double x[3] = {0, 1, 2}, y[3] = {0.3, 0.2, 0.1}, far[1] = {5.0}, grey[2] = {0.4, 0.35};
+    ct_series s[1] = {{"best", x, y, 3}};
+    ct_series muted[2] = {{NULL, x, far, 1}, {NULL, x, grey, 2}};
+    ct_plot_opts po = {.muted = muted, .n_muted = 2, .muted_label = "2 pruned trials"};
+    const char *path = tu_tmp_path("muted.png");
+    double row0, row1;
+    long grey0, grey1;
+    assert_int_equal(ct_plot_png(path, "t", "epoch", "val_loss", s, 1, W, H), CT_OK);
+    plot_pixels(path, &row0, &grey0);
+    assert_int_equal(ct_plot_png_opts(path, "t", "epoch", "val_loss", s, 1, W, H, &po), CT_OK);
+    plot_pixels(path, &row1, &grey1);
+    printf("# muted: the blue line's mean row %.0f -> %.0f, grey pixels %ld -> %ld\n", row0, row1,
+           grey0, grey1);
+    if (!(row1 > row0 + 60 && grey1 > grey0 + 100))
+        fail_msg("muted: the blue line's mean row %.0f -> %.0f, grey pixels %ld -> %ld", row0,
+                 row1, grey0, grey1);
+    po.log_x = 1;
+    assert_int_equal(ct_plot_png_opts(path, "t", "x", "y", s, 1, W, H, &po), CT_ERR_INVALID);
+    po.log_x = 0, po.muted = NULL;
+    assert_int_equal(ct_plot_png_opts(path, "t", "x", "y", s, 1, W, H, &po), CT_ERR_INVALID);
+}
+
 static void test_grid(void **state) {
     (void)state;
     enum { N = 10, S = 8 };
@@ -200,6 +246,7 @@ static void test_confusion(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plot), cmocka_unit_test(test_plot_log_x),
+        cmocka_unit_test(test_plot_muted),
         cmocka_unit_test(test_grid),
         cmocka_unit_test(test_confusion),
     };

@@ -280,6 +280,12 @@ typedef struct {
                              * the legend */
     double mark_x;
     const char *mark_label; /* (may be NULL) */
+    /* n_muted more series, drawn first as thin light grey lines with small dots, behind the
+     * coloured ones (Optuna's pruned trials in plot_intermediate_values), under one legend row
+     * named muted_label (NULL: none); the axes take them in too. Not with log_x. */
+    const ct_series *muted;
+    int n_muted;
+    const char *muted_label;
 } ct_plot_opts;
 
 /* ct_plot_png with opts (may be NULL). */

@@ -162,10 +162,14 @@ static void draw_axes(cairo_t *cr, const frame *f, const char *xlabel, const cha
     cairo_restore(cr);
 }
 
+static const double k_muted_rgb[3] = {0.72, 0.72, 0.72}; /* ct_plot_opts.muted's lines */
+#define MUTED_LINE_WIDTH 1.0
+#define MUTED_MARKER_RADIUS 2.0
+
 static void draw_series(cairo_t *cr, const frame *f, const ct_series *s, const double *rgb,
                         int markers) {
     cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
-    cairo_set_line_width(cr, LINE_WIDTH);
+    cairo_set_line_width(cr, rgb == k_muted_rgb ? MUTED_LINE_WIDTH : LINE_WIDTH);
     int pen = 0;
     for (int i = 0; i < s->n; i++) {
         if (!isfinite(s->x[i]) || !isfinite(s->y[i])) {
@@ -179,24 +183,26 @@ static void draw_series(cairo_t *cr, const frame *f, const ct_series *s, const d
     cairo_stroke(cr);
     for (int i = 0; markers && i < s->n && s->n <= MARKER_MAX_POINTS; i++) {
         if (!isfinite(s->x[i]) || !isfinite(s->y[i])) continue;
-        cairo_arc(cr, px_x(f, s->x[i]), px_y(f, s->y[i]), MARKER_RADIUS, 0, 2 * M_PI);
+        cairo_arc(cr, px_x(f, s->x[i]), px_y(f, s->y[i]),
+                  rgb == k_muted_rgb ? MUTED_MARKER_RADIUS : MARKER_RADIUS, 0, 2 * M_PI);
         cairo_fill(cr);
     }
 }
 
-/* Legend in the corner (of four) that covers the fewest points. */
+/* Legend in the corner (of four) that covers the fewest points: a row per series, then the
+ * muted lines' row (muted: its label, or NULL) and the mark's (mark: its label, or NULL). */
 static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n, int markers,
-                        const char *mark) {
+                        const char *muted, const char *mark) {
     cairo_set_font_size(cr, 12);
     double tw = 0;
-    for (int i = 0; i <= n; i++) {
-        const char *label = i < n ? s[i].label : mark;
-        if (i == n && !mark) break;
+    for (int i = 0; i <= n + 1; i++) {
+        const char *label = i < n ? s[i].label : i == n ? muted : mark;
+        if (i >= n && !label) continue;
         cairo_text_extents_t e;
         cairo_text_extents(cr, label ? label : "", &e);
         tw = e.x_advance > tw ? e.x_advance : tw;
     }
-    int rows = n + (mark != NULL);
+    int rows = n + (muted != NULL) + (mark != NULL);
     double lh = 18, bw = tw + 44, bh = rows * lh + 10, m = 10, best_x = 0, best_y = 0;
     int best = -1;
     for (int corner = 0; corner < 4; corner++) {
@@ -235,8 +241,18 @@ static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n, 
         cairo_set_source_rgb(cr, 0, 0, 0);
         text_at(cr, s[k].label ? s[k].label : "", best_x + 38, y, 0.0, 0.5);
     }
-    if (mark) { /* the marked x: a dashed red line */
+    if (muted) { /* the muted lines: a thin grey one */
         double y = best_y + 5 + lh * n + lh / 2;
+        cairo_set_source_rgb(cr, k_muted_rgb[0], k_muted_rgb[1], k_muted_rgb[2]);
+        cairo_set_line_width(cr, MUTED_LINE_WIDTH);
+        cairo_move_to(cr, best_x + 8, y);
+        cairo_line_to(cr, best_x + 32, y);
+        cairo_stroke(cr);
+        cairo_set_source_rgb(cr, 0, 0, 0);
+        text_at(cr, muted, best_x + 38, y, 0.0, 0.5);
+    }
+    if (mark) { /* the marked x: a dashed red line */
+        double y = best_y + 5 + lh * (n + (muted != NULL)) + lh / 2;
         cairo_set_source_rgb(cr, k_mark_rgb[0], k_mark_rgb[1], k_mark_rgb[2]);
         cairo_set_line_width(cr, 1.5);
         cairo_set_dash(cr, k_mark_dash, 2, 0);
@@ -281,6 +297,9 @@ ct_status ct_plot_png_opts(const char *path, const char *title, const char *xlab
                        height, n_series);
     const ct_plot_opts none = {0};
     if (!opts) opts = &none;
+    if (opts->n_muted < 0 || (opts->n_muted && !opts->muted) || (opts->n_muted && opts->log_x))
+        return ct_fail(CT_ERR_INVALID, "%s: %d muted series%s", path, opts->n_muted,
+                       opts->log_x ? " on a log x axis" : "");
     ct_series *logged = NULL; /* with log_x: the series over log10(x) (x <= 0: NaN, skipped) */
     double *lx = NULL;
     if (opts->log_x && n_series > 0) {
@@ -313,13 +332,15 @@ static ct_status plot_chart(const char *path, const char *title, const char *xla
                             int height, const ct_plot_opts *opts) {
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     int integer_x = 1;
-    for (int k = 0; k < n_series; k++)
-        for (int i = 0; i < series[k].n; i++) {
-            double x = series[k].x[i], y = series[k].y[i];
+    for (int k = 0; k < n_series + opts->n_muted; k++) {
+        const ct_series *sk = k < n_series ? &series[k] : &opts->muted[k - n_series];
+        for (int i = 0; i < sk->n; i++) {
+            double x = sk->x[i], y = sk->y[i];
             if (!isfinite(x) || !isfinite(y)) continue;
             xmin = fmin(xmin, x), xmax = fmax(xmax, x), ymin = fmin(ymin, y), ymax = fmax(ymax, y);
             integer_x &= x == floor(x);
         }
+    }
     if (!(xmax >= xmin)) xmin = 0, xmax = 1, ymin = 0, ymax = 1; /* nothing to draw yet */
     frame f = {.x0 = 90, .y0 = 50, .x1 = width - 25, .y1 = height - 60, .log_x = opts->log_x};
     /* (log, over two decades or more: ticks at powers of ten; over less, at nice exponents) */
@@ -335,13 +356,17 @@ static ct_status plot_chart(const char *path, const char *title, const char *xla
     cairo_save(cr);
     cairo_rectangle(cr, f.x0, f.y0, f.x1 - f.x0, f.y1 - f.y0);
     cairo_clip(cr);
+    for (int k = 0; k < opts->n_muted; k++) /* (behind the others; small dots, so that one of
+                                              * a single point shows) */
+        draw_series(cr, &f, &opts->muted[k], k_muted_rgb, 1);
     for (int k = 0; k < n_series; k++)
         draw_series(cr, &f, &series[k], k_colours[k % N_COLOURS], !opts->lines_only);
     cairo_restore(cr);
     int mark = opts->mark && isfinite(opts->mark_x) && (!opts->log_x || opts->mark_x > 0);
     if (mark) draw_mark(cr, &f, opts->log_x ? log10(opts->mark_x) : opts->mark_x);
-    if (n_series > 0 || (mark && opts->mark_label))
-        draw_legend(cr, &f, series, n_series, !opts->lines_only,
+    const char *muted = opts->n_muted > 0 ? opts->muted_label : NULL;
+    if (n_series > 0 || (mark && opts->mark_label) || muted)
+        draw_legend(cr, &f, series, n_series, !opts->lines_only, muted,
                     mark ? opts->mark_label : NULL);
     cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
     cairo_set_font_size(cr, 16);

@@ -227,54 +227,72 @@ void sweep_log_path(const sweep_spec *s, const char *tmp, long k, char *out, siz
 
 #define SWEEP_PLOTTED 10 /* curves in sweep.png: the best trials (one colour each) */
 
-/* --plot DIR: DIR/sweep.png, the objective over the epochs of the best finished trials. */
+/* Trial k's objective over its epochs from its log into *ser (x: the epochs), *xs and *ys
+ * malloc'd (NULL: out of memory). */
+static void read_curve(const sweep_spec *s, const char *tmp, const sweep_trial *t, long k,
+                       int acc, const char *label, ct_series *ser, double **xs, double **ys) {
+    *xs = malloc(((size_t)t->epochs + 1) * sizeof(double));
+    *ys = malloc(((size_t)t->epochs + 1) * sizeof(double));
+    *ser = (ct_series){label, *xs, *ys, 0};
+    if (!*xs || !*ys) return;
+    char path[PATH_MAX], line[1024];
+    sweep_log_path(s, tmp, k, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    int m = 0;
+    while (f && m < t->epochs && fgets(line, sizeof line, f)) {
+        (*xs)[m] = sweep_json_number(line, "epoch");
+        (*ys)[m++] = sweep_json_number(line, acc ? "val_acc" : "val_loss");
+    }
+    if (f) fclose(f);
+    ser->n = m;
+}
+
+/* --plot DIR: DIR/sweep.png, the objective over the epochs of the best finished trials, and
+ * the pruned ones' in grey behind them (as Optuna's plot_intermediate_values shows them). */
 int sweep_plot(const sweep_spec *s, const char *tmp, const sweep_trial *tr,
                       const int *ord, int ran, int acc) {
-    ct_series ser[SWEEP_PLOTTED];
+    ct_series ser[SWEEP_PLOTTED], *muted = malloc(((size_t)ran + 1) * sizeof *muted);
     char label[SWEEP_PLOTTED][160];
-    double *xs[SWEEP_PLOTTED] = {0}, *ys[SWEEP_PLOTTED] = {0};
-    int n = 0, rc = CLI_EXIT_OK;
-    for (int r = 0; r < ran && n < SWEEP_PLOTTED; r++) {
+    double **xs = calloc((size_t)ran + 1, sizeof *xs), **ys = calloc((size_t)ran + 1, sizeof *ys);
+    int n = 0, n_muted = 0, nx = 0, rc = CLI_EXIT_OK;
+    for (int r = 0; muted && xs && ys && r < ran && rc == CLI_EXIT_OK; r++) {
         const sweep_trial *t = &tr[ord[r]];
-        char sb[64], path[PATH_MAX], line[1024], what[128];
-        if (sweep_status(t, sb, sizeof sb)) break; /* (ranked last) */
-        xs[n] = malloc((size_t)t->epochs * sizeof(double));
-        ys[n] = malloc((size_t)t->epochs * sizeof(double));
-        if (!xs[n] || !ys[n]) {
-            rc = cli_error("sweep: out of memory");
-            n++;
-            break;
+        char sb[64], what[128];
+        const int plotted = !sweep_status(t, sb, sizeof sb) && n < SWEEP_PLOTTED;
+        if (!plotted && !sweep_was_pruned(t)) continue;
+        if (plotted) {
+            sweep_describe(s, t->combo, what, sizeof what);
+            snprintf(label[n], sizeof label[n], "%d. trial %d: %s", r + 1, ord[r] + 1, what);
         }
-        sweep_log_path(s, tmp, ord[r], path, sizeof path);
-        FILE *f = fopen(path, "r");
-        int m = 0;
-        while (f && m < t->epochs && fgets(line, sizeof line, f)) {
-            xs[n][m] = sweep_json_number(line, "epoch");
-            ys[n][m++] = sweep_json_number(line, acc ? "val_acc" : "val_loss");
-        }
-        if (f) fclose(f);
-        sweep_describe(s, t->combo, what, sizeof what);
-        snprintf(label[n], sizeof label[n], "%d. trial %d: %s", r + 1, ord[r] + 1, what);
-        ser[n] = (ct_series){label[n], xs[n], ys[n], m};
-        n++;
+        read_curve(s, tmp, t, ord[r], acc, plotted ? label[n] : NULL,
+                   plotted ? &ser[n] : &muted[n_muted], &xs[nx], &ys[nx]);
+        if (!xs[nx++] || !ys[nx - 1]) rc = cli_error("sweep: out of memory");
+        if (plotted) n++;
+        else n_muted++;
     }
-    char png[PATH_MAX], title[96];
+    if (!muted || !xs || !ys) rc = cli_error("sweep: out of memory");
+    char png[PATH_MAX], title[96], muted_label[64];
     snprintf(png, sizeof png, "%s/sweep.png", s->plot_dir);
-    if (rc == CLI_EXIT_OK && n > 0) {
-        if (n == ran)
+    snprintf(muted_label, sizeof muted_label, "%d pruned trial%s", n_muted, n_muted == 1 ? "" : "s");
+    if (rc == CLI_EXIT_OK && n + n_muted > 0) {
+        if (n + n_muted == ran)
             snprintf(title, sizeof title, "%s of each trial", acc ? "val_acc" : "val_loss");
         else snprintf(title, sizeof title, "%s of the best %d trials", acc ? "val_acc" : "val_loss",
                       n);
+        const ct_plot_opts opts = {.muted = muted, .n_muted = n_muted, .muted_label = muted_label};
         rc = cli_check_png_out("plot", png);
-        ct_status st = rc == CLI_EXIT_OK ? ct_plot_png(png, title, "epoch",
-                                                       acc ? "val_acc" : "val_loss", ser, n, 800,
-                                                       500)
+        ct_status st = rc == CLI_EXIT_OK ? ct_plot_png_opts(png, title, "epoch",
+                                                            acc ? "val_acc" : "val_loss", ser, n,
+                                                            800, 500, &opts)
                                          : CT_OK;
         if (st != CT_OK) rc = cli_lib_error(st);
     }
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < nx; i++) {
         free(xs[i]);
         free(ys[i]);
     }
+    free(xs);
+    free(ys);
+    free(muted);
     return rc;
 }
