@@ -287,7 +287,7 @@ for k in range(1, len(rows) + 1):
     for e, v in enumerate(curve):
         best = v if best is None else max(best, v) if acc else min(best, v)
         at = [c[e] for c in finished if len(c) > e]
-        if len(finished) >= startup and e >= warmup and at:
+        if len(finished) >= startup and e >= warmup and at and e < 3: # (not at the last epoch)
             med = statistics.median(at)
             if (best < med) if acc else (best > med):
                 want = (e, best, med, len(at))
@@ -350,7 +350,8 @@ done
 # Optuna's SuccessiveHalvingPruner (asynchronous successive halving), checked against its rule
 # replayed on the trials' logs: after 1, 2 and 4 epochs (rungs; --prune-factor 2) a trial goes
 # on only when its objective there is among the best half of the ended trials' there and its
-# own (at least the best one)
+# own (at least the best one); no trial is pruned at its last epoch (4: a rung here), where
+# it has finished
 halved_as_replayed() { # DIR OBJECTIVE: prints the pruned trials; fails unless the rule gives them
     "$PY" - "$1" "$out" 2 1 "$2" <<'PY'
 import csv, json, sys
@@ -364,7 +365,7 @@ for k in range(1, len(rows) + 1):
     curve = [json.loads(l)[obj] for l in open("%s/trial_%d/log.jsonl" % (d, k))]
     want = None
     for e, v in enumerate(curve):
-        if e + 1 not in rungs:
+        if e + 1 not in rungs or e + 1 >= 4: # (a rung, not the last epoch)
             continue
         at = sorted([c[e] for c in ended if len(c) > e] + [v], reverse=acc)
         keep = max(len(at) // factor, 1)
@@ -398,6 +399,11 @@ if [ "$rc" -eq 0 ] && [ "$(head -c 4 "$tmp/php/sweep.png" | tail -c 3)" = PNG ] 
 else
     bad "--prune halving -> exit $rc: $out $err"
 fi
+# (lr 0.3 is worse than lr 1 at the rung after 4 epochs, its last: it has finished, not pruned)
+run sweep --lr 0.01,1,0.3 --epochs 4 --prune halving --prune-factor 2 "${D[@]}"
+[ "$rc" -eq 0 ] && [ "$(grep -c '^Trial [0-9]/3 .*: val_loss [0-9.]* at epoch' <<<"$out")" -eq 3 ] &&
+    ok "--prune halving prunes no trial at its last epoch" ||
+    bad "--prune halving at the last epoch -> exit $rc: $out $err"
 run sweep "${HALF[@]}" "${D[@]}" --save "$tmp/pha" --objective val_acc
 if [ "$rc" -eq 0 ] && hacc_pruned=$(halved_as_replayed "$tmp/pha" val_acc); then
     ok "--prune halving --objective val_acc: trials $hacc_pruned pruned, as the rule replayed prunes them"

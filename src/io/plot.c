@@ -189,10 +189,11 @@ static void draw_series(cairo_t *cr, const frame *f, const ct_series *s, const d
     }
 }
 
-/* Legend in the corner (of four) that covers the fewest points: a row per series, then the
- * muted lines' row (muted: its label, or NULL) and the mark's (mark: its label, or NULL). */
+/* Legend in the corner (of four) that covers the fewest points (of the nm muted series ms
+ * too): a row per series, then the muted lines' row (muted: its label, or NULL) and the
+ * mark's (mark: its label, or NULL). */
 static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n, int markers,
-                        const char *muted, const char *mark) {
+                        const ct_series *ms, int nm, const char *muted, const char *mark) {
     cairo_set_font_size(cr, 12);
     double tw = 0;
     for (int i = 0; i <= n + 1; i++) {
@@ -209,15 +210,17 @@ static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n, 
         double bx = corner & 1 ? f->x0 + m : f->x1 - m - bw;
         double by = corner & 2 ? f->y1 - m - bh : f->y0 + m;
         int hidden = 0; /* points of the lines (sampled along each segment) under the box */
-        for (int k = 0; k < n; k++)
-            for (int i = 0; i < s[k].n; i++)
-                for (int t = 0; t < LEGEND_SAMPLES && (t == 0 || i + 1 < s[k].n); t++) {
-                    double u = (double)t / LEGEND_SAMPLES, x0 = s[k].x[i], y0 = s[k].y[i];
-                    double x1 = t ? s[k].x[i + 1] : x0, y1 = t ? s[k].y[i + 1] : y0;
+        for (int k = 0; k < n + nm; k++) {
+            const ct_series *sk = k < n ? &s[k] : &ms[k - n];
+            for (int i = 0; i < sk->n; i++)
+                for (int t = 0; t < LEGEND_SAMPLES && (t == 0 || i + 1 < sk->n); t++) {
+                    double u = (double)t / LEGEND_SAMPLES, x0 = sk->x[i], y0 = sk->y[i];
+                    double x1 = t ? sk->x[i + 1] : x0, y1 = t ? sk->y[i + 1] : y0;
                     double x = px_x(f, x0 + u * (x1 - x0)), y = px_y(f, y0 + u * (y1 - y0));
                     hidden += (t ? 1 : LEGEND_SAMPLES) * (x >= bx - 4 && x <= bx + bw + 4 &&
                                                           y >= by - 4 && y <= by + bh + 4);
                 }
+        }
         if (best < 0 || hidden < best) best = hidden, best_x = bx, best_y = by;
     }
     cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
@@ -366,8 +369,8 @@ static ct_status plot_chart(const char *path, const char *title, const char *xla
     if (mark) draw_mark(cr, &f, opts->log_x ? log10(opts->mark_x) : opts->mark_x);
     const char *muted = opts->n_muted > 0 ? opts->muted_label : NULL;
     if (n_series > 0 || (mark && opts->mark_label) || muted)
-        draw_legend(cr, &f, series, n_series, !opts->lines_only, muted,
-                    mark ? opts->mark_label : NULL);
+        draw_legend(cr, &f, series, n_series, !opts->lines_only, opts->muted, opts->n_muted,
+                    muted, mark ? opts->mark_label : NULL);
     cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
     cairo_set_font_size(cr, 16);
     cairo_set_source_rgb(cr, 0, 0, 0);

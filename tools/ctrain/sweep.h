@@ -74,7 +74,7 @@ typedef struct {
     int diverged;       /* a loss in its log is not finite (null) */
     double seconds;
     char test_line[128];
-    double *curve;      /* a finished trial's objective at each epoch (NAN where none) */
+    double *curve;      /* an ended trial's objective at each epoch (NAN where none) */
     int ncurve;
     int pruned_epoch;   /* --prune: it stopped itself after this epoch (-1: it did not), */
     double pruned_value, pruned_median; /* median: its best objective then, worse than the

@@ -386,9 +386,10 @@ int cmd_sweep(int argc, char **argv) {
             printf("; pruned by the median rule once %d trial%s finished, from epoch %d",
                    s->prune_startup, s->prune_startup == 1 ? " has" : "s have", s->prune_warmup);
         else if (s->prune == SWEEP_PRUNE_HALVING)
-            printf("; pruned by successive halving: 1 in %d goes on after %d, %d, %d, ... epochs",
-                   s->prune_factor, s->prune_min_epochs, s->prune_min_epochs * s->prune_factor,
-                   s->prune_min_epochs * s->prune_factor * s->prune_factor);
+            printf("; pruned by successive halving: 1 in %d goes on after %lld, %lld, %lld, ... "
+                   "epochs", s->prune_factor, (long long)s->prune_min_epochs,
+                   (long long)s->prune_min_epochs * s->prune_factor,
+                   (long long)s->prune_min_epochs * s->prune_factor * s->prune_factor);
         printf("\n");
         fflush(stdout);
     }

@@ -275,10 +275,11 @@ int sweep_plot(const sweep_spec *s, const char *tmp, const sweep_trial *tr,
     snprintf(png, sizeof png, "%s/sweep.png", s->plot_dir);
     snprintf(muted_label, sizeof muted_label, "%d pruned trial%s", n_muted, n_muted == 1 ? "" : "s");
     if (rc == CLI_EXIT_OK && n + n_muted > 0) {
-        if (n + n_muted == ran)
-            snprintf(title, sizeof title, "%s of each trial", acc ? "val_acc" : "val_loss");
-        else snprintf(title, sizeof title, "%s of the best %d trials", acc ? "val_acc" : "val_loss",
-                      n);
+        const char *obj = acc ? "val_acc" : "val_loss";
+        if (n + n_muted == ran) snprintf(title, sizeof title, "%s of each trial", obj);
+        else if (n == 0) snprintf(title, sizeof title, "%s of the pruned trials", obj);
+        else if (n == 1) snprintf(title, sizeof title, "%s of the best trial", obj);
+        else snprintf(title, sizeof title, "%s of the best %d trials", obj, n);
         const ct_plot_opts opts = {.muted = muted, .n_muted = n_muted, .muted_label = muted_label};
         rc = cli_check_png_out("plot", png);
         ct_status st = rc == CLI_EXIT_OK ? ct_plot_png_opts(png, title, "epoch",

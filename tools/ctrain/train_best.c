@@ -175,7 +175,8 @@ static int halving_pruned(FILE *f, const char *rule, const train_run *run, int e
     long n = 0, nv = 0;
     while (getline(&line, &cap, f) > 0) {
         char *p = line, *end;
-        if (strtol(p, &end, 10) != epoch || end == p) continue;
+        if (strtol(p, &end, 10) != epoch || end == p || (*end != ' ' && *end != '\n' && *end))
+            continue;
         nv = 1; /* its values (and the run's own), one a space at most */
         for (const char *c = end; *c; c++) nv += *c == ' ';
         if (!(v = malloc((size_t)(nv + 1) * sizeof *v))) break; /* (no verdict) */
@@ -208,11 +209,12 @@ static int halving_pruned(FILE *f, const char *rule, const train_run *run, int e
  *   accuracy) is pruned: Optuna's MedianPruner;
  * - halving: a line "rule halving FACTOR MIN", then "EPOCH V1 V2 ..." lines of the trials'
  *   objectives at the rungs (halving_pruned): Optuna's SuccessiveHalvingPruner;
- * judged by the trial itself at the epoch's end. Not under mpirun (a sweep runs its trials
- * alone; the ranks might read the file at different times). */
+ * judged by the trial itself at the end of each epoch but its last. Not under mpirun (a sweep
+ * runs its trials alone; the ranks might read the file at different times). */
 int train_sweep_pruned(const train_run *run, int epoch, char *msg, size_t bytes) {
     const char *path = getenv("CTRAIN_SWEEP_PRUNE");
-    if (!path || !*path || run->o->cfg.dist) return 0;
+    /* (the last epoch: nothing is left to save, and a run that ran them all has finished) */
+    if (!path || !*path || run->o->cfg.dist || epoch + 1 >= run->total_epochs) return 0;
     FILE *f = fopen(path, "r");
     if (!f) return 0; /* (none yet: too few trials have finished) */
     char objective[16] = "", line[128];
