@@ -280,9 +280,10 @@ d, out, startup, warmup, obj = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(s
 acc = obj == "val_acc"
 rows = list(csv.DictReader(open(d + "/sweep.csv")))
 by = {int(r["trial"]): r for r in rows}
-finished, pruned = [], []
+finished, pruned, epochs = [], [], {}
 for k in range(1, len(rows) + 1):
     curve = [json.loads(l)[obj] for l in open("%s/trial_%d/log.jsonl" % (d, k))]
+    epochs[k] = len(curve)
     want, best = None, None
     for e, v in enumerate(curve):
         best = v if best is None else max(best, v) if acc else min(best, v)
@@ -307,6 +308,9 @@ for k in range(1, len(rows) + 1):
 # the finished ones first, by the objective; then the pruned ones
 assert [r["status"] == "ok" for r in rows] == sorted([r["status"] == "ok" for r in rows], reverse=True), rows
 assert 0 < len(pruned) < len(rows) - startup, pruned
+cut = sum(epochs[k] for k in pruned) # what pruning saved, in the line under the table
+assert ("Pruned: %d of 8 trials, after %d of their %d epochs: %d epochs run in all, of %d"
+        % (len(pruned), cut, 4 * len(pruned), sum(epochs.values()), sum(epochs.values()) - cut + 4 * len(pruned))) in out, out
 print(" ".join(map(str, pruned)))
 PY
 }
@@ -359,10 +363,11 @@ d, out, factor, least, obj = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys
 acc = obj == "val_acc"
 rows = list(csv.DictReader(open(d + "/sweep.csv")))
 by = {int(r["trial"]): r for r in rows}
-ended, pruned = [], []
+ended, pruned, epochs = [], [], {}
 rungs = [least * factor ** j for j in range(8)]
 for k in range(1, len(rows) + 1):
     curve = [json.loads(l)[obj] for l in open("%s/trial_%d/log.jsonl" % (d, k))]
+    epochs[k] = len(curve)
     want = None
     for e, v in enumerate(curve):
         if e + 1 not in rungs or e + 1 >= 4: # (a rung, not the last epoch)
@@ -387,6 +392,9 @@ for k in range(1, len(rows) + 1):
     pruned.append(k)
 assert [r["status"] == "ok" for r in rows] == sorted([r["status"] == "ok" for r in rows], reverse=True), rows
 assert 0 < len(pruned) < len(rows), pruned
+cut = sum(epochs[k] for k in pruned)
+assert ("Pruned: %d of 8 trials, after %d of their %d epochs: %d epochs run in all, of %d"
+        % (len(pruned), cut, 4 * len(pruned), sum(epochs.values()), sum(epochs.values()) - cut + 4 * len(pruned))) in out, out
 print(" ".join(map(str, pruned)))
 PY
 }

@@ -82,6 +82,7 @@ typedef struct {
                                          * than the last of those going on */
     int pruned_of;      /* of this many finished trials there (halving: trials at the rung) */
     int pruned_keep;    /* halving: the best this many of them go on (0: the median rule) */
+    int pruned_planned; /* the epochs it would have run (its line's "E of T epochs run") */
     int earlier;        /* --resume: what an earlier run of the sweep left of it */
 } sweep_trial;
 

@@ -57,7 +57,7 @@ void sweep_read_results(sweep_trial *t, const char *log_path, const char *out_pa
     if (f) fclose(f);
     t->test_line[0] = 0;
     t->pruned_epoch = -1;
-    t->pruned_keep = 0;
+    t->pruned_keep = t->pruned_planned = 0;
     if (!(f = fopen(out_path, "r"))) return;
     while (fgets(line, sizeof line, f)) {
         if (strncmp(line, "test_loss: ", 11) == 0) {
@@ -66,13 +66,14 @@ void sweep_read_results(sweep_trial *t, const char *log_path, const char *out_pa
         }
         /* (train_cmd.c's line of a trial that pruned itself) */
         int e;
-        if (sscanf(line, "Pruned after epoch %d (%*d of %*d epochs run): its best %*s %lf is "
-                   "worse than %lf, the median of %d", &e, &t->pruned_value, &t->pruned_median,
-                   &t->pruned_of) == 4)
+        if (sscanf(line, "Pruned after epoch %d (%*d of %d epochs run): its best %*s %lf is "
+                   "worse than %lf, the median of %d", &e, &t->pruned_planned, &t->pruned_value,
+                   &t->pruned_median, &t->pruned_of) == 5)
             t->pruned_epoch = e;
-        else if (sscanf(line, "Pruned after epoch %d (%*d of %*d epochs run): its %*s %lf is "
-                        "worse than %lf: the best %d of the %d trials", &e, &t->pruned_value,
-                        &t->pruned_median, &t->pruned_keep, &t->pruned_of) == 5)
+        else if (sscanf(line, "Pruned after epoch %d (%*d of %d epochs run): its %*s %lf is "
+                        "worse than %lf: the best %d of the %d trials", &e, &t->pruned_planned,
+                        &t->pruned_value, &t->pruned_median, &t->pruned_keep,
+                        &t->pruned_of) == 6)
             t->pruned_epoch = e;
     }
     fclose(f);
@@ -183,6 +184,21 @@ static void table(const sweep_spec *s, const sweep_trial *tr, const int *ord, in
 void sweep_print_table(const sweep_spec *s, const sweep_trial *tr, const int *ord, int ran,
                        int acc) {
     table(s, tr, ord, ran, acc, 1, NULL);
+    if (!s->prune) return;
+    int pruned = 0;
+    long done = 0, cut = 0, planned = 0; /* epochs run; of those, the pruned trials' and plans */
+    for (int r = 0; r < ran; r++) {
+        const sweep_trial *t = &tr[ord[r]];
+        done += t->epochs;
+        if (!sweep_was_pruned(t)) continue;
+        pruned++;
+        cut += t->epochs;
+        planned += t->pruned_planned > t->epochs ? t->pruned_planned : t->epochs;
+    }
+    if (pruned) /* (what pruning saved) */
+        printf("Pruned: %d of %d trial%s, after %ld of their %ld epochs: %ld epochs run in all, "
+               "of %ld\n", pruned, ran, ran == 1 ? "" : "s", cut, planned, done,
+               done - cut + planned);
 }
 
 int *sweep_ranked(const sweep_trial *tr, long n, int acc, int *ran) {
