@@ -632,6 +632,9 @@ ct_status ct_dist_set_timeout(ct_dist *d, double seconds);
 double ct_dist_overdue_s(const ct_dist *d);
 int ct_dist_rank(const ct_dist *d);       /* 0 .. size-1; 0 for NULL */
 int ct_dist_size(const ct_dist *d);       /* processes in the job; 1 for NULL */
+/* The most of n samples (a batch) one rank computes: ceil(n / size), which no rank's share of
+ * n or of fewer exceeds; n for NULL. */
+int64_t ct_dist_largest_share(const ct_dist *d, int64_t n);
 int ct_dist_local_rank(const ct_dist *d); /* among the ranks on this host; 0 for NULL */
 int ct_dist_local_size(const ct_dist *d); /* ranks on this host; 1 for NULL */
 /* One line, e.g. "2 ranks on 1 host (Open MPI v4.1.4)"; "1 process" for NULL. */

@@ -113,6 +113,11 @@ double ct_dist_overdue_s(const ct_dist *d) {
 }
 int ct_dist_rank(const ct_dist *d) { return d ? d->rank : 0; }
 int ct_dist_size(const ct_dist *d) { return d ? d->size : 1; }
+
+int64_t ct_dist_largest_share(const ct_dist *d, int64_t n) {
+    const int64_t size = ct_dist_size(d);
+    return (n + size - 1) / size;
+}
 int ct_dist_local_rank(const ct_dist *d) { return d ? d->local_rank : 0; }
 int ct_dist_local_size(const ct_dist *d) { return d ? d->local_size : 1; }
 const char *ct_dist_description(const ct_dist *d) { return d ? d->description : "1 process"; }

@@ -98,11 +98,10 @@ static ct_status check_batch(int batch, const char *what) {
     return CT_OK;
 }
 
-/* The most rows of a training batch a process gets: ceil(batch / ranks), the largest share
- * of a full batch, which no share of the shorter last one exceeds (the same on every rank). */
+/* The most rows of a training batch a process gets (the same on every rank): the largest
+ * share of a full batch, which no share of the shorter last one exceeds. */
 static int64_t largest_share(const ct_train_config *cfg) {
-    const int64_t ranks = ct_dist_size(cfg->dist);
-    return (cfg->batch_size + ranks - 1) / ranks;
+    return ct_dist_largest_share(cfg->dist, cfg->batch_size);
 }
 
 /* The rows of a training batch a process computes at once: its share of the batch, or

@@ -410,8 +410,7 @@ int cmd_train(int argc, char **argv) {
         int64_t train_b = cfg->batch_size < run.n_train ? cfg->batch_size : run.n_train;
         int64_t eval_b = cfg->eval_batch_size < n_eval ? cfg->eval_batch_size : n_eval;
         n_batches = (run.n_train + train_b - 1) / train_b;
-        int64_t ranks = ct_dist_size(dist), micro = cfg->micro_batch;
-        int64_t rows = (train_b + ranks - 1) / ranks; /* the largest share */
+        int64_t micro = cfg->micro_batch, rows = ct_dist_largest_share(dist, train_b);
         if (eval_b > rows) rows = eval_b;
         if (micro > 0 && micro < rows) rows = micro;
         int64_t shards = ct_backend_shards(b);

@@ -191,9 +191,10 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
     printf("Plan: %d epoch%s (%s), batch %d", total_epochs, total_epochs == 1 ? "" : "s", sched,
            c->batch_size);
     /* (pieces when a process's largest share of a batch, as ct_fit cuts it, is more) */
-    int64_t share = c->batch_size < n_train ? c->batch_size : n_train, ranks = ct_dist_size(c->dist);
-    if (c->micro_batch > 0 && c->micro_batch < (share + ranks - 1) / ranks)
-        printf(" in micro-batches of up to %d%s", c->micro_batch, ranks > 1 ? " a rank" : "");
+    int64_t batch = c->batch_size < n_train ? c->batch_size : n_train;
+    if (c->micro_batch > 0 && c->micro_batch < ct_dist_largest_share(c->dist, batch))
+        printf(" in micro-batches of up to %d%s", c->micro_batch,
+               ct_dist_size(c->dist) > 1 ? " a rank" : "");
     printf(", %s", names[(unsigned)c->optimizer <= CT_RMSPROP ? c->optimizer : 0]);
     if (c->optimizer == CT_RMSPROP)
         printf(" (alpha %g, eps %g%s)", (double)(c->alpha > 0 ? c->alpha : CT_RMSPROP_ALPHA),
