@@ -375,6 +375,22 @@ typedef struct {
      * uses min(ema_decay, (1 + k) / (10 + k)) from the initial weights on, so that the average
      * of a short run does not lag behind it; 0: none (torchvision's, Keras'). */
     int ema_warmup;
+    /* Stochastic weight averaging (torch.optim.swa_utils: AveragedModel, SWALR, update_bn; as
+     * Lightning's StochasticWeightAveraging): with swa, the weights after each epoch from
+     * swa_start (0-based) on are averaged with equal weights (the parameters: AveragedModel's
+     * default, use_buffers=False), beside the trained ones. Validation evaluates the trained
+     * weights; ct_swa_finish then puts the average into the model and recomputes batch norm's
+     * statistics for it. swa_lr > 0: PyTorch's SWALR replaces the schedule from swa_start: the
+     * lr of epoch swa_start + k is lr0 + (swa_lr - lr0) * a(min(1, k / swa_anneal_epochs))
+     * (swa_anneal_epochs 0: a = 1 at once), lr0 the schedule's at the start of epoch swa_start,
+     * a(t) = (1 - cos(pi t)) / 2, or t with swa_anneal_linear; 0: the schedule's lr throughout.
+     * Not with ema_decay; swa_lr not with the plateau and onecycle schedules.
+     * ct_train_config_default: swa 0, swa_anneal_epochs 10 (SWALR's). */
+    int swa;
+    int swa_start;
+    float swa_lr;
+    int swa_anneal_epochs;
+    int swa_anneal_linear;
     /* ---- augmentation of the training images (never of validation or test), as torchvision's
      * RandomAffine(degrees, translate, scale, shear), then RandomCrop(size,
      * padding=augment_pad), then RandomHorizontalFlip() (src/backend/augment.h). Off by
@@ -544,9 +560,20 @@ int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_o
 /* Where the last ct_fit on m stopped: after an interruption, the step after the last completed
  * one; after a finished run (or at each on_epoch callback), the start of the next epoch. */
 ct_fit_position ct_model_fit_position(const ct_model *m);
-/* The updates averaged into the model's moving average of weights (ct_train_config.ema_decay),
- * -1 when it keeps none. */
+/* The updates averaged into the model's moving average of weights (ct_train_config.ema_decay:
+ * steps; swa: epochs), -1 when it keeps none. */
 int64_t ct_model_ema_updates(const ct_model *m);
+/* The end of a run with cfg->swa (torch.optim.swa_utils.update_bn), after ct_fit: when epochs
+ * were averaged, the model takes their average, and the running statistics of its batch norm
+ * layers (but those of cfg->frozen_layers) restart at mean 0, variance 1 and become the
+ * cumulative average (PyTorch's momentum=None) of the batches' statistics over one
+ * training-mode forward pass over train_idx[0..n_train) in that order, in batches of
+ * cfg->batch_size (cfg->micro_batch at a time, as training computes them), unaugmented;
+ * num_batches_tracked counts that pass's batches. Under cfg->dist every rank runs the whole
+ * pass (their models stay equal). *averaged: the epochs averaged (0: the model is left as it
+ * is), may be NULL. A ct_fit that follows trains the trained weights on. */
+ct_status ct_swa_finish(ct_model *m, const ct_dataset *ds, const int32_t *train_idx,
+                        int64_t n_train, const ct_train_config *cfg, int64_t *averaged);
 /* While ct_fit trains (from on_step): the sums of the loss and of the correct predictions over
  * the current epoch's training samples so far, and *count, how many samples they are (on a GPU
  * the steps queued so far, which it waits for: a run of them may be ahead of on_step's

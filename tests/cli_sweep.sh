@@ -558,6 +558,7 @@ for args in "--resume $tmp/s1|--resume $tmp/s1: takes only --jobs besides" "--lo
     "--lr 0:1:log --trials 2|LOW > 0 (log)" "--hidden 1.5:9 --trials 2|whole numbers" \
     "--lr 0.1:1:lin --trials 2|--lr: expected a range LOW:HIGH or LOW:HIGH:log" \
     "--lr 0.1:1 --lr 0.2 --trials 2|--lr: a range or values, not both" "--threads 1:2 --trials 2|--threads: one value for every trial" \
+    "--swa-start 2 --swa-start 3 --epochs 4|--swa-start: one value for every trial (trials are ranked" \
     "--hidden 0:64 --trials 2|sweep: --hidden 0:64, its low end: --hidden: expected a positive integer" \
     "--lr 1:2: --trials 2|--lr: expected a range LOW:HIGH or LOW:HIGH:log, got \"1:2:\"" \
     "--no-such 1|--no-such: no such flag" "--nesterov --nesterov|--nesterov: given twice" "x.png|x.png: not a flag"; do

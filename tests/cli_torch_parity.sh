@@ -5,6 +5,8 @@
 # CosineAnnealingLR, OneCycleLR with and without its momentum cycling, ReduceLROnPlateau (on val_loss and, mode="max", val_acc),
 # ExponentialLR, CosineAnnealingWarmRestarts, LinearLR warm-up alone and multiplying each of
 # them), clip_grad_norm_, CrossEntropyLoss's label smoothing, Keras' class weights, MixUp and CutMix, the moving average of weights (torchvision's ExponentialMovingAverage),
+# stochastic weight averaging (torch.optim.swa_utils' AveragedModel, SWALR and update_bn: the
+# saved model too),
 # BatchNorm MLPs, a ResNet and frozen layers (--freeze), each run's --log (lr, train_loss, train_acc, val_loss, val_acc per epoch)
 # against a plain PyTorch loop (tests/torch_parity.py) from the same weights (--init, a
 # state_dict PyTorch wrote), on 600 MNIST images. Mostly full-batch (--batch-size = the training
@@ -172,6 +174,17 @@ case_ freeze_batchnorm --model "$bn" --init "$tmp/bn.safetensors" --freeze batch
 case_ freeze_backbone --freeze backbone --batch-size 128 --epochs 3 --lr 0.5
 case_ freeze_residual --model "$res" --init "$tmp/res.safetensors" --freeze conv3 --optimizer adam \
     --lr 0.01 --clip-grad-norm 0.05 --ema 0.8 --batch-size 100 --epochs 3
+# stochastic weight averaging (torch.optim.swa_utils): the epochs' lrs (SWALR's from
+# --swa-start) and the saved model, the average with batch norm's statistics recomputed by
+# update_bn, tensor by tensor (a ResNet's: its val_loss)
+case_ swa --swa-start 2 --epochs 5 --lr 0.5 --save "$tmp/swa.run"
+case_ swa_lr_batchnorm --model "$bn" --init "$tmp/bn.safetensors" --swa-start 3 --swa-lr 0.05 \
+    --swa-anneal-epochs 2 --batch-size 100 --epochs 6 --lr 0.2 --momentum 0.9 --save "$tmp/swa_bn.run"
+case_ swa_linear_cosine_warmup --lr-schedule cosine --warmup-epochs 2 --swa-start 0.5 \
+    --swa-lr 0.1 --swa-anneal linear --swa-anneal-epochs 0 --epochs 6 --lr 0.5 --save "$tmp/swa_cos.run"
+case_ swa_residual --model "$res" --init "$tmp/res.safetensors" --lr 0.1 --momentum 0.9 \
+    --swa-start 1 --swa-lr 0.05 --swa-anneal-epochs 1 --batch-size 100 --epochs 3 \
+    --save "$tmp/swa_res.run"
 
 "$PY" "$here/torch_parity.py" compare "$tmp/small" "$tmp/cases" >"$tmp/compare" 2>"$tmp/compare.err"
 [ -s "$tmp/compare.err" ] && bad "torch_parity.py compare: $(head -c 2000 "$tmp/compare.err")"

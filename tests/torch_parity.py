@@ -18,7 +18,11 @@ schedules step per batch, as ctrain's (src/optim/schedule.c: over the run's step
 ReduceLROnPlateau by epoch). For every epoch, lr (the epoch's first step's), train_loss (the
 mean over the epoch's samples, each taken before its batch's update), train_acc and, with
 --val-size > 0, val_loss and val_acc are compared: losses to a relative RTOL, the lr to 1e-6
-(ctrain logs it as a float), accuracies to one image.
+(ctrain logs it as a float), accuracies to one image. With --swa-start (and --save DIR), the
+model ctrain saved, SWA's average with batch norm's statistics recomputed, is compared tensor by
+tensor with torch.optim.swa_utils' (AveragedModel, SWALR from epoch swa_start as Lightning's
+StochasticWeightAveraging starts it, update_bn over the training split in order), to a RTOL of
+each tensor's largest value.
 """
 import json
 import math
@@ -290,6 +294,15 @@ def reference(data, f):
         if "ema-warmup" in f:  # no copy at the first update: it averages the initial weights in
             ema.n_averaged.fill_(1)
 
+    # --swa-start: AveragedModel (parameters averaged, use_buffers=False); SWALR on a stand-in
+    # optimizer made at the start of epoch swa_start, as Lightning's callback makes it, stepped
+    # after each epoch from there; update_bn at the end
+    swa, swa_start, swalr, swa_opt = None, None, None, None
+    if "swa-start" in f:
+        s = f["swa-start"]
+        swa_start = int(float(s) * epochs) if "." in s else int(s)
+        swa = torch.optim.swa_utils.AveragedModel(model)
+
     out, e0, norms, sched_lrs = [], 0, [], []
     for p, (n_epochs, phase_lr) in enumerate(phases):
         if p > 0:  # the next phase: its lr (ctrain's phases, as the tutorial sets them)
@@ -301,9 +314,17 @@ def reference(data, f):
                 mod.eval()
             order = tr if spe == 1 else shuffled(tr, int(f.get("seed", 42)), e)
             row, loss_sum, correct = {}, 0.0, 0
+            if e == swa_start and "swa-lr" in f:  # from the lr the schedule has reached
+                swa_opt = stand_in(sched_opt.param_groups[0]["lr"] * warm_opt.param_groups[0]["lr"])
+                swalr = torch.optim.swa_utils.SWALR(
+                    swa_opt, swa_lr=float(f["swa-lr"]),
+                    anneal_epochs=int(f.get("swa-anneal-epochs", 10)),
+                    anneal_strategy=f.get("swa-anneal", "cos"))
             for i in range(0, len(order), batch):
                 for g in opt.param_groups:
                     g["lr"] = sched_opt.param_groups[0]["lr"] * warm_opt.param_groups[0]["lr"]
+                    if swalr:
+                        g["lr"] = swa_opt.param_groups[0]["lr"]
                     if cycled:
                         m = sched_opt.param_groups[0]["momentum"]
                         if kind in ("sgd", "rmsprop"):
@@ -351,6 +372,11 @@ def reference(data, f):
                     warm.step()
             row["train_loss"] = loss_sum / len(tr)
             row["train_acc"] = correct / len(tr)
+            if swa and e >= swa_start:
+                swa.update_parameters(model)
+                if swalr:
+                    swa_opt.step()  # (no gradients: nothing moves; schedulers expect a step first)
+                    swalr.step()
             if n_val > 0:
                 judged = ema.module if ema else model
                 judged.eval()
@@ -364,6 +390,18 @@ def reference(data, f):
                 per_epoch.step()
             out.append(row)
         e0 += n_epochs
+    final = None
+    if swa:  # (one pass over the training split in its order, in training batches)
+        torch.optim.swa_utils.update_bn([x[tr[i:i + batch]] for i in range(0, len(tr), batch)], swa)
+
+        def val_of(state):  # a model of these weights on the validation images
+            judged = ctrain_torch.build_model(f["model"], (1, 28, 28))
+            judged.load_state_dict(state, strict=True)
+            judged.eval()
+            with torch.no_grad():
+                lv = judged(xv)
+            return nn.functional.cross_entropy(lv, yv, label_smoothing=smooth).item()
+        final = (swa.module.state_dict(), val_of)
     # a case must test what it names: clipping that clips, a plateau that cuts the lr
     clipped = sum(g > clip for g in norms)
     if clip > 0 and not clipped:
@@ -371,11 +409,11 @@ def reference(data, f):
     if plateau and min(sched_lrs) == lr:
         raise ValueError("the plateau schedule never cut the lr")
     return out, len(tr), n_val, "%d of %d steps clipped, gradient norms %s; " % (
-        clipped, len(norms), " ".join("%.3g" % g for g in norms)) if clip else ""
+        clipped, len(norms), " ".join("%.3g" % g for g in norms)) if clip else "", final
 
 
 def compare(name, log, f, data):
-    want, n_train, n_val, note = reference(data, f)
+    want, n_train, n_val, note, final = reference(data, f)
     try:
         got = [json.loads(line) for line in open(log)]
     except (OSError, ValueError) as ex:
@@ -396,6 +434,28 @@ def compare(name, log, f, data):
             worst[key] = max(worst.get(key, 0.0), d)
             if not d <= tol:
                 fails.append("epoch %d %s: ctrain %.9g, PyTorch %.9g" % (e, key, gv, wv))
+    if final is not None:  # SWA's model, as saved, against AveragedModel's after update_bn
+        try:
+            saved = ctrain_torch.load_state_dict(os.path.join(f["save"], "model.safetensors"))
+        except (OSError, ValueError, KeyError) as ex:
+            return "FAIL %s: no SWA model from ctrain (%s)" % (name, ex)
+        state, val_of = final
+        if sorted(saved) != sorted(state):
+            fails.append("SWA model: tensors %s, PyTorch's %s" % (sorted(saved), sorted(state)))
+        # (a ResNet's weights drift apart by more: conv before batch norm is scale-invariant,
+        # and rounding moves it along directions that change no loss; its val_loss is compared)
+        for key in sorted(set(saved) & set(state)) if "residual" not in f["model"] else []:
+            g, w = saved[key].double(), state[key].double()
+            d = (g - w).abs().max().item() / max(w.abs().max().item(), 1e-30)
+            worst["swa_weights"] = max(worst.get("swa_weights", 0.0), d)
+            if not d <= RTOL:
+                fails.append("SWA model %s: differs by %.3g of its largest value" % (key, d))
+        if n_val > 0 and not fails:
+            g, w = val_of(saved), val_of(state)
+            d = abs(g - w) / abs(w)
+            worst["swa_val_loss"] = d
+            if not d <= RTOL:
+                fails.append("SWA model's val_loss: ctrain's %.9g, PyTorch's %.9g" % (g, w))
     summary = ", ".join("%s %.1e" % (k, v) if not k.endswith("_acc") else "%s %d" % (k, round(v))
                         for k, v in worst.items())
     lrs = " ".join("%.4g" % w["lr"] for w in want)

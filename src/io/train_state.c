@@ -21,6 +21,8 @@
  *                        "epochs": [{"epoch": 0, ... as ct_epoch_json, "val_count": N}, ...]}
  *     ema_updates       "N" (a run with config "ema_decay" > 0: then tensors "ema.NAME" hold
  *                        the moving average of the weights, "model.NAME" the trained ones)
+ *     swa_updates       "N" (a run with config "swa" 1: the epochs averaged, tensors "swa.NAME"
+ *                        their average; with N 0 the trained weights)
  *     + the caller's extra entries (the tool's options: dataset, val_size, ...)
  * Doubles are written with 17 significant digits, so they read back bit for bit.
  */
@@ -75,12 +77,14 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  "\"three_phase\": %d, \"anneal_linear\": %d, \"ema_warmup\": %d, "
                  "\"centered\": %d, \"augment_bilinear\": %d, \"restart_epochs\": %d, "
                  "\"restart_mult\": %d, \"plateau_max\": %d, \"augment_vflip\": %d, "
-                 "\"frozen_layers\": %d",
+                 "\"frozen_layers\": %d, \"swa\": %d, \"swa_start\": %d, "
+                 "\"swa_anneal_epochs\": %d, \"swa_anneal_linear\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
                  c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered,
                  c->augment_bilinear, c->restart_epochs, c->restart_mult, c->plateau_max,
-                 c->augment_vflip, c->frozen_layers);
+                 c->augment_vflip, c->frozen_layers, c->swa, c->swa_start, c->swa_anneal_epochs,
+                 c->swa_anneal_linear);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -88,7 +92,7 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"warmup_start_factor", c->warmup_start_factor}, {"clip_norm", c->clip_norm},
         {"base_momentum", c->base_momentum}, {"max_momentum", c->max_momentum},
         {"label_smoothing", c->label_smoothing}, {"end_lr", c->end_lr},
-        {"ema_decay", c->ema_decay}, {"alpha", c->alpha},
+        {"ema_decay", c->ema_decay}, {"alpha", c->alpha}, {"swa_lr", c->swa_lr},
         {"augment_degrees", c->augment_degrees}, {"augment_translate", c->augment_translate},
         {"augment_scale_min", c->augment_scale_min},
         {"augment_scale_max", c->augment_scale_max}, {"augment_shear", c->augment_shear},
@@ -146,8 +150,10 @@ ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_trai
     int k = np > 0 && count > 0 && count % np == 0 && count / np <= MAX_SLOTS ? (int)(count / np) : 0;
     ct_host_state hs, ha = {0}; /* the trained weights, their moving average's */
     CT_TRY(ct_host_state_get_of(m, 0, &hs));
-    int ema = st->cfg->ema_decay > 0.0f;
-    ct_status got = ema ? ct_host_state_get_of(m, 1, &ha) : CT_OK; /* (the weights: none yet) */
+    /* the moving average ("ema.") or SWA's average ("swa."): the weights while none yet */
+    int ema = st->cfg->ema_decay > 0.0f || st->cfg->swa;
+    const char *avg = st->cfg->swa ? "swa." : "ema.";
+    ct_status got = ema ? ct_host_state_get_of(m, 1, &ha) : CT_OK;
     if (got != CT_OK) {
         ct_host_state_free(&hs);
         return got;
@@ -166,7 +172,7 @@ ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_trai
     if (s == CT_OK) s = ct_model_get_optimizer_state(m, state, &steps);
     if (s == CT_OK) s = ct_tensor_list_model(m, &hs, "model.", 0, &lp);
     if (s == CT_OK) s = ct_tensor_list_finite(&lp, path, "not saved");
-    if (s == CT_OK && ema) s = ct_tensor_list_model(m, &ha, "ema.", 0, &la);
+    if (s == CT_OK && ema) s = ct_tensor_list_model(m, &ha, avg, 0, &la);
     if (s == CT_OK) s = ct_tensor_list_finite(&la, path, "not saved");
     int n_all = lp.n + la.n;
     char slot_buf[MAX_SLOTS][16];
@@ -231,7 +237,7 @@ ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_trai
         meta[n++] = (ct_meta){"history", jhist.buf};
         char updates[24];
         snprintf(updates, sizeof updates, "%lld", (long long)(m->ema ? m->ema_updates : 0));
-        if (ema) meta[n++] = (ct_meta){"ema_updates", updates};
+        if (ema) meta[n++] = (ct_meta){st->cfg->swa ? "swa_updates" : "ema_updates", updates};
         for (int i = 0; i < st->n_extra; i++) meta[n++] = st->extra[i];
         s = ct_st_write(path, all, n_all, meta, n);
     }
@@ -380,6 +386,10 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("centered", 0, 1, cfg->centered);
     OPT_INT("augment_bilinear", 0, 1, cfg->augment_bilinear); /* (absent before 5 Dec 2026) */
     OPT_INT("frozen_layers", 0, CT_MAX_LAYERS, cfg->frozen_layers); /* (absent in older files) */
+    OPT_INT("swa", 0, 1, cfg->swa); /* (the four absent before 6 Dec 2026: no SWA) */
+    OPT_INT("swa_start", 0, CT_MAX_EPOCHS, cfg->swa_start);
+    OPT_INT("swa_anneal_epochs", 0, CT_MAX_EPOCHS, cfg->swa_anneal_epochs);
+    OPT_INT("swa_anneal_linear", 0, 1, cfg->swa_anneal_linear);
 #undef OPT_INT
     struct { const char *key; float *dst; } floats[] = {
         {"beta1", &cfg->beta1}, {"beta2", &cfg->beta2}, {"eps", &cfg->eps},
@@ -391,6 +401,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"end_lr", &cfg->end_lr},
         {"ema_decay", &cfg->ema_decay}, /* (absent before 5 Dec 2026: 0) */
         {"alpha", &cfg->alpha},         /* (the same) */
+        {"swa_lr", &cfg->swa_lr},       /* (absent before 6 Dec 2026: 0) */
         {"augment_degrees", &cfg->augment_degrees}, /* (absent before 5 Dec 2026: 0) */
         {"augment_translate", &cfg->augment_translate},
         {"augment_scale_min", &cfg->augment_scale_min},
@@ -611,10 +622,30 @@ ct_status ct_checkpoint_train_config(const ct_checkpoint *c, ct_train_config *cf
 }
 
 /* A run with a moving average of the weights: tensors "ema.NAME" (through the model, which
- * then takes its trained weights) and "ema_updates"; else the model keeps none. */
+ * then takes its trained weights) and "ema_updates"; with SWA "swa.NAME" and "swa_updates";
+ * else the model keeps none. */
 static ct_status load_ema(const ct_checkpoint *c, ct_model *m, const ct_train_config *cfg,
                           const json_t *jopt) {
     ct_ema_release(m);
+    if (cfg->swa) {
+        const char *v = ct_checkpoint_meta(c, "swa_updates");
+        char *end = NULL;
+        errno = 0;
+        long long n = v && isdigit((unsigned char)v[0]) ? strtoll(v, &end, 10) : -1;
+        long long want = cfg->resume.epoch > cfg->swa_start ? cfg->resume.epoch - cfg->swa_start : 0;
+        if (!v || n < 0 || *end || errno)
+            return BAD("%s: config \"swa\" is 1 but metadata \"swa_updates\" is %s%.40s%s, not a "
+                       "count", c->path, v ? "\"" : "", v ? v : "missing", v ? "\"" : "");
+        if (n != want) /* (one an epoch from swa_start on) */
+            return BAD("%s: metadata \"swa_updates\" is %lld but the run averages one epoch "
+                       "a time from epoch %d, and stopped in epoch %d: %lld", c->path, n,
+                       cfg->swa_start, cfg->resume.epoch, want);
+        if (n == 0) return CT_OK;
+        CT_TRY(ct_checkpoint_load_params(c, m, "swa."));
+        CT_TRY(ct_ema_store(m));
+        m->ema_updates = n;
+        return CT_OK;
+    }
     if (cfg->ema_decay <= 0.0f) return CT_OK;
     const char *v = ct_checkpoint_meta(c, "ema_updates");
     char *end = NULL;

@@ -116,6 +116,11 @@ ct_status ct_model_grad_acc(ct_model *m);
 /* Adds one training step to every batch norm layer's num_batches_tracked (ct_fit, whose steps
  * may replay without running layer code on the host). */
 void ct_model_count_batchnorm_step(ct_model *m);
+/* Batch norm layers from m->frozen on: ct_model_batchnorm_momentum sets their momentum (a
+ * layer's own, batchnorm(eps, momentum), is its cfg's: kept by the caller); reset starts their
+ * running statistics over (mean 0, var 1, no batches tracked); returns how many layers. */
+int ct_model_batchnorm_momentum(ct_model *m, float momentum);
+ct_status ct_model_batchnorm_reset(ct_model *m, int *layers);
 /* Lays out the layers' buffers (n_buffers each) in one device area and writes their initial
  * values (model_buffers.c; called by ct_model_create). */
 ct_status ct_model_buffers_init(ct_model *m);

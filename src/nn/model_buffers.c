@@ -57,6 +57,30 @@ void ct_model_count_batchnorm_step(ct_model *m) {
         if (m->layers[i].ops == &ct_batchnorm_ops) m->layers[i].cfg.bn.batches_tracked++;
 }
 
+int ct_model_batchnorm_momentum(ct_model *m, float momentum) {
+    int n = 0;
+    for (int i = m->frozen; i < m->n_layers; i++)
+        if (m->layers[i].ops == &ct_batchnorm_ops) m->layers[i].cfg.bn.momentum = momentum, n++;
+    return n;
+}
+
+ct_status ct_model_batchnorm_reset(ct_model *m, int *layers) {
+    *layers = 0;
+    for (int i = m->frozen; i < m->n_layers; i++) {
+        ct_layer *l = &m->layers[i];
+        if (l->ops != &ct_batchnorm_ops) continue;
+        float *host = ct_malloc((size_t)l->n_buffers * sizeof(float), "batch norm statistics");
+        if (!host) return CT_ERR_NOMEM;
+        l->ops->init_buffers(l, host);
+        ct_status s = m->b->h2d(m->b, l->buf, host, (size_t)l->n_buffers * sizeof(float));
+        free(host);
+        CT_TRY(s);
+        l->cfg.bn.batches_tracked = 0;
+        ++*layers;
+    }
+    return CT_OK;
+}
+
 ct_status ct_model_set_batches_tracked(ct_model *m, int layer, int64_t count) {
     if (layer < 0 || layer >= m->n_layers || m->layers[layer].ops != &ct_batchnorm_ops)
         return ct_fail(CT_ERR_INVALID, "layer %d is not a batchnorm layer", layer);

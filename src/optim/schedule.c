@@ -19,6 +19,7 @@
  * total_iters = W)): the product of the two lrs over base. (torch's ChainedScheduler gives the
  * same for step, plateau and cosine with eta_min 0; other values for cosine with eta_min > 0
  * and for onecycle: tests/cli_torch_parity.sh checks the product against PyTorch.)
+ * With SWA's swa_lr, SWALR replaces all of it from epoch swa_start (ct_train_config.swa).
  */
 #include "core/core.h"
 #include "optim/optim.h"
@@ -141,8 +142,8 @@ static double restarts_lr(const ct_train_config *cfg, double base, int64_t g, in
     return cfg->eta_min + (base - cfg->eta_min) * (1.0 + cos(M_PI * t / t_i)) / 2.0;
 }
 
-float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe) {
-    if (ct_train_config_check(cfg) != CT_OK) return NAN; /* (its reason in ct_last_error) */
+/* The schedule's lr at (epoch, step), warm-up included: all of it but SWALR. */
+static double schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe) {
     double base = phase_lr(cfg, epoch);
     int64_t g, total;
     spe = run_steps(cfg, epoch, step, spe, &g, &total);
@@ -181,7 +182,49 @@ float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_
         double s = or_default(cfg->warmup_start_factor, CT_WARMUP_START_FACTOR);
         lr *= s + (1.0 - s) * (double)(g < warm ? g : warm) / (double)warm;
     }
-    return (float)lr;
+    return lr;
+}
+
+float ct_schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe) {
+    if (ct_train_config_check(cfg) != CT_OK) return NAN; /* (its reason in ct_last_error) */
+    if (!cfg->swa || cfg->swa_lr <= 0.0f || epoch < cfg->swa_start)
+        return (float)schedule_lr(cfg, epoch, step, spe);
+    /* SWALR from the lr it found at the start of epoch swa_start, one step an epoch */
+    double lr0 = schedule_lr(cfg, cfg->swa_start, 0, spe);
+    double k = (double)(epoch - cfg->swa_start), n = (double)cfg->swa_anneal_epochs;
+    double t = n > 0.0 ? (k < n ? k / n : 1.0) : 1.0;
+    double a = cfg->swa_anneal_linear ? t : (1.0 - cos(M_PI * t)) / 2.0;
+    return (float)((double)cfg->swa_lr * a + lr0 * (1.0 - a));
+}
+
+/* The stochastic weight averaging settings (ct_train_config.swa), for a run of total epochs. */
+static ct_status swa_check(const ct_train_config *cfg, int64_t total) {
+    if (cfg->swa == 0) return CT_OK;
+    if (cfg->swa != 1) return ct_fail(CT_ERR_INVALID, "swa must be 0 or 1, got %d", cfg->swa);
+    if (cfg->swa_start < 0 || cfg->swa_start >= total)
+        return ct_fail(CT_ERR_INVALID, "SWA's first epoch averaged, %d, is outside the run's "
+                       "epochs 0..%lld", cfg->swa_start, (long long)total - 1);
+    if (cfg->ema_decay > 0.0f)
+        return ct_fail(CT_ERR_INVALID, "SWA and a moving average of the weights (ema_decay) "
+                       "are two averages: not both");
+    if (!(cfg->swa_lr >= 0.0f) || !isfinite(cfg->swa_lr))
+        return ct_fail(CT_ERR_INVALID, "swa_lr must be a finite number >= 0 (0: the schedule's "
+                       "lr), got %g", (double)cfg->swa_lr);
+    if (cfg->swa_anneal_epochs < 0 || cfg->swa_anneal_epochs > CT_MAX_EPOCHS)
+        return ct_fail(CT_ERR_INVALID, "swa_anneal_epochs must be in 0..%d, got %d",
+                       CT_MAX_EPOCHS, cfg->swa_anneal_epochs);
+    if (cfg->swa_anneal_linear != 0 && cfg->swa_anneal_linear != 1)
+        return ct_fail(CT_ERR_INVALID, "swa_anneal_linear must be 0 or 1, got %d",
+                       cfg->swa_anneal_linear);
+    static const char *no_swalr[] = {[CT_SCHED_PLATEAU] = "plateau",
+                                     [CT_SCHED_ONECYCLE] = "onecycle",
+                                     [CT_SCHED_RANGE_TEST] = "the range test"};
+    if (cfg->swa_lr > 0.0f && (int)cfg->schedule >= 0 &&
+        (size_t)cfg->schedule < sizeof no_swalr / sizeof no_swalr[0] && no_swalr[cfg->schedule])
+        return ct_fail(CT_ERR_INVALID, "swa_lr: SWALR replaces the schedule from swa_start, "
+                       "which %s does not allow (its lr follows the whole run)",
+                       no_swalr[cfg->schedule]);
+    return CT_OK;
 }
 
 void ct_cycled_momentum(const ct_train_config *cfg, float *base, float *max) {
@@ -450,5 +493,6 @@ ct_status ct_train_config_check(const ct_train_config *cfg) {
     if (total > CT_MAX_EPOCHS)
         return ct_fail(CT_ERR_INVALID, "schedule: %lld epochs in all (at most %d)", (long long)total,
                        CT_MAX_EPOCHS);
+    CT_TRY(swa_check(cfg, total));
     return ct_optimizer_config_check(cfg);
 }

@@ -332,7 +332,7 @@ static ct_status slice_run(batch_job *j, int t, int64_t r0, int64_t rows) {
                         j->idx ? j->labels : j->labels + r0,
                         j->idx ? j->idx + pos + r0 : NULL, rows, row, CT_PIXEL_SCALE, augp, sv,
                         sh->acts[0], sh->labels, mix ? sh->mix_labels : NULL));
-    CT_TRY(ct_model_forward_shard(m, t, (int)rows, j->a->train));
+    CT_TRY(ct_model_forward_shard(m, t, (int)rows, j->a->train || j->a->bn_update));
     return ct_model_loss_backward_shard(m, t, (int)rows, j->a->train, 1.0f / (float)j->nb,
                                         j->a->smoothing, j->a->class_weights, mix ? sv : NULL);
 }
@@ -404,7 +404,8 @@ static void batch_shard(void *arg, int t, int S) {
     if (s == CT_OK)
         s = ct_optimizer_step_range(j->a->opt, m->params, m->grads, 0.0f /* sv's */, sv, p0,
                                     p1);
-    if (s == CT_OK && m->ema) { /* the moving average: the slice, and thread 0 the buffers */
+    if (s == CT_OK && m->ema && cfg->ema_decay > 0.0f) { /* the moving average: the slice, and
+                                                          * thread 0 the buffers (SWA: ct_fit) */
         s = b->ema_update(b, m->ema + p0, m->params + p0, p1 - p0, cfg->ema_decay, sv);
         const int64_t u0 = m->train_buf0; /* (a frozen batch norm's statistics stay) */
         if (s == CT_OK && t == 0 && m->n_buffers > u0)
@@ -518,7 +519,7 @@ static ct_status run_batch(feeder *f, const uint8_t *src, const uint8_t *labels,
     }
     for (int k = 0; a->train && k < steps; k++) {
         ct_optimizer_count_step(a->opt);
-        if (f->m->ema) f->m->ema_updates++;
+        if (f->m->ema && a->cfg->ema_decay > 0.0f) f->m->ema_updates++;
         /* the layers leave num_batches_tracked to us (sv); as they did, only the process whose
          * share holds the batch's row 0 counts (rank 0's counter is the one kept) */
         int64_t g0, g1;
@@ -575,6 +576,7 @@ ct_status ct_feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a, int6
     for (int64_t i = first; i < n_batches;) {
         int64_t nb;
         int steps = 1; /* run at once: graph_run full steps when they replay one recording */
+        if (a->bn_update) ct_model_batchnorm_momentum(f->m, 1.0f / (float)(i + 1));
         if (f->resident) {
             nb = f->n - i * f->batch < f->batch ? f->n - i * f->batch : f->batch;
             if (a->train && f->fused && nb == f->batch) { /* up to fused_run full steps */

@@ -33,6 +33,7 @@ void ct_train_config_default(ct_train_config *cfg) {
     cfg->prefetch = 2;
     cfg->data_on_device = -1;
     cfg->seed = 42;
+    cfg->swa_anneal_epochs = 10; /* (SWALR's anneal_epochs) */
 }
 
 int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_on_device,
@@ -220,6 +221,11 @@ static const ct_train_config *clamp_batches(const ct_train_config *cfg, int64_t 
     return cfg;
 }
 
+/* The epochs SWA has averaged before `epoch` starts. */
+static int64_t swa_averaged(const ct_train_config *cfg, int epoch) {
+    return cfg->swa && epoch > cfg->swa_start ? epoch - cfg->swa_start : 0;
+}
+
 /* ct_fit_check with cfg's batches clamped. */
 static ct_status fit_check(ct_model *m, const ct_dataset *ds, const int32_t *train_idx,
                            int64_t n_train, const int32_t *val_idx, int64_t n_val,
@@ -266,6 +272,16 @@ static ct_status fit_check(ct_model *m, const ct_dataset *ds, const int32_t *tra
         return ct_fail(CT_ERR_INVALID, "a resumed run with a moving average of the weights "
                        "needs the average (a train state's, ct_checkpoint_load_train_state): "
                        "the model holds none");
+    if (cfg->swa && (from->epoch || from->batch) &&
+        swa_averaged(cfg, from->epoch) != (m->ema ? m->ema_updates : 0))
+        return ct_fail(CT_ERR_INVALID, "a run with SWA resumed at epoch %d has averaged %lld "
+                       "epochs' weights, but the model holds an average of %lld (a train "
+                       "state's, ct_checkpoint_load_train_state)", from->epoch,
+                       (long long)swa_averaged(cfg, from->epoch),
+                       (long long)(m->ema ? m->ema_updates : 0));
+    if (cfg->swa && !m->b->ema_update)
+        return ct_fail(CT_ERR_UNSUPPORTED, "the %s device has no ema_update op (SWA's average)",
+                       m->b->name);
     if (cfg->schedule == CT_SCHED_PLATEAU && (n_val <= 0 || !history))
         return ct_fail(CT_ERR_INVALID, "the plateau schedule follows val_loss: it needs "
                        "validation samples and the history (with a resume's earlier epochs)");
@@ -299,16 +315,16 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     int fresh = from->epoch == 0 && from->batch == 0;
     int64_t n_batches = (n_train + cfg->batch_size - 1) / cfg->batch_size;
 
-    /* the moving average of the weights. A new run starts from the weights the model holds
-     * (after an earlier fit with an average, the average, or whatever was set since), so any
-     * trained weights kept beside an average go, and the average starts as the weights; a
-     * resumed one continues the trained weights and their average (ct_fit's own, or a train
-     * state's); a run without drops it. */
+    /* the moving average of the weights (or SWA's). A new run starts from the weights the
+     * model holds (after an earlier fit with an average, the average, or whatever was set
+     * since), so any trained weights kept beside an average go, and the average starts as the
+     * weights; a resumed one continues the trained weights and their average
+     * (ct_fit's own, or a train state's); a run without drops it. */
     if (fresh) ct_ema_release(m);
     else CT_TRY(ct_ema_swap(m, 0));
-    if (cfg->ema_decay <= 0.0f) {
+    if (cfg->ema_decay <= 0.0f && !cfg->swa) {
         ct_ema_release(m);
-    } else if (fresh) {
+    } else if (fresh || !m->ema) {
         CT_TRY(ct_ema_store(m));
         m->ema_updates = 0;
     }
@@ -400,7 +416,19 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
             r.train_acc = tr.accuracy;
             r.samples_per_s = r.train_s > 0 ? (double)n_train / r.train_s : 0.0;
             if ((s = ct_dist_sync_buffers(cfg->dist, m))) goto done; /* rank 0's running stats */
-            if ((s = ct_ema_swap(m, 1))) goto done; /* validation evaluates the average */
+            if (cfg->swa && epoch >= cfg->swa_start) { /* AveragedModel.update_parameters */
+                int64_t k = m->ema_updates; /* avg = k / (k + 1) * avg + 1 / (k + 1) * weights */
+                if ((s = b->ema_update(b, m->ema, m->params, m->n_params,
+                                       k ? (float)((double)k / (double)(k + 1)) : 0.0f, NULL)))
+                    goto done;
+                /* (the buffers are not averaged: the trained ones, until ct_swa_finish) */
+                if (m->n_buffers && (s = b->d2d(b, m->ema + m->n_params, m->buffers,
+                                                (size_t)m->n_buffers * sizeof(float))))
+                    goto done;
+                m->ema_updates++;
+            }
+            /* validation evaluates the moving average (SWA's: the trained weights) */
+            if (!cfg->swa && (s = ct_ema_swap(m, 1))) goto done;
             if (n_val > 0) {
                 double tv = ct_time_s();
                 pass_args v = {.train = 0, .smoothing = cfg->label_smoothing};
@@ -420,7 +448,9 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     }
     s = ct_dist_check_in_sync(cfg->dist, m); /* the ranks' parameters still agree */
 done:
-    if (s == CT_OK || s == CT_ERR_INTERRUPTED) { /* the model ends holding the average */
+    if ((s == CT_OK || s == CT_ERR_INTERRUPTED) && !cfg->swa) { /* the model ends holding the
+                                                                 * average (SWA's: see
+                                                                 * ct_swa_finish) */
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", ct_last_error());
         ct_status t = ct_ema_swap(m, 1);
@@ -436,6 +466,58 @@ done:
     ct_device_data_release(&dd, b);
     b->free(b, d_weights);
     free(monitored);
+    return s;
+}
+
+ct_status ct_swa_finish(ct_model *m, const ct_dataset *ds, const int32_t *train_idx,
+                        int64_t n_train, const ct_train_config *cfg, int64_t *averaged) {
+    if (averaged) *averaged = 0;
+    if (!m || !ds || !cfg || !cfg->swa)
+        return ct_fail(CT_ERR_INVALID, "ct_swa_finish: NULL model, dataset or config, or a "
+                       "config without swa");
+    if (!m->ema || m->ema_updates <= 0) return CT_OK; /* nothing averaged yet */
+    ct_train_config clamped;
+    cfg = clamp_batches(cfg, n_train, 0, &clamped);
+    CT_TRY(check_batch(cfg->batch_size, "batch size"));
+    CT_TRY(check_data(m, ds));
+    CT_TRY(check_indices(ds, train_idx, n_train, "training"));
+    ct_backend *b = m->b;
+    if (!m->ema_swapped && m->n_buffers) /* the average's statistics start as the trained ones
+                                          * (a frozen layer's stay so) */
+        CT_TRY(b->d2d(b, m->ema + m->n_params, m->buffers, (size_t)m->n_buffers * sizeof(float)));
+    CT_TRY(ct_ema_swap(m, 1));
+    if (averaged) *averaged = m->ema_updates;
+    ct_model_freeze(m, cfg->frozen_layers); /* (until the end: a frozen layer runs as at inference) */
+    int layers = 0;
+    float *momenta = ct_malloc((size_t)m->n_layers * sizeof(float), "batch norm momenta");
+    ct_status s = momenta ? ct_model_batchnorm_reset(m, &layers) : CT_ERR_NOMEM;
+    if (s != CT_OK || layers == 0) goto out;
+    for (int i = 0; i < m->n_layers; i++) momenta[i] = m->layers[i].cfg.bn.momentum;
+    char why[256];
+    int resident = ct_data_on_device_choice(m, ds, cfg->data_on_device, why, sizeof why);
+    device_data dd;
+    memset(&dd, 0, sizeof dd);
+    feeder f;
+    memset(&f, 0, sizeof f);
+    s = resident ? ct_device_data_init(&dd, b, ds) : CT_OK;
+    if (s == CT_OK)
+        s = ct_feeder_init(&f, m, ds, resident ? &dd : NULL, train_idx, n_train, cfg->batch_size,
+                           0, 0, 0, 2);
+    if (s == CT_OK && cfg->micro_batch > 0 && cfg->micro_batch < f.chunk)
+        f.chunk = cfg->micro_batch;
+    ct_eval_result discard;
+    pass_args a = {.train = 0, .bn_update = 1};
+    int64_t done;
+    if (s == CT_OK) s = take_stats(m, 0, &discard);
+    if (s == CT_OK) s = ct_feeder_pass(&f, 0, 0, &a, &done);
+    if (s == CT_OK) s = take_stats(m, 0, &discard); /* (the pass's loss: not wanted) */
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].ops == &ct_batchnorm_ops) m->layers[i].cfg.bn.momentum = momenta[i];
+    if (f.b) ct_feeder_release(&f);
+    ct_device_data_release(&dd, b);
+out:
+    ct_model_freeze(m, 0);
+    free(momenta);
     return s;
 }
 

@@ -345,6 +345,10 @@ int sweep_parse(int argc, char **argv, sweep_spec *s, long *trials, uint64_t *se
             if (strcmp(f->name, single[k]) == 0)
                 return cli_usage_error("sweep", "--%s: one value for every trial (got %s)",
                                        f->name, f->range ? "a range" : "several");
+        if ((f->nvals > 1 || f->range) && strncmp(f->name, "swa-", 4) == 0)
+            return cli_usage_error("sweep", "--%s: one value for every trial (trials are ranked "
+                                   "by their epochs' validation, of the trained weights, not "
+                                   "of SWA's average)", f->name);
         if (f->nvals > 1 || f->range) s->dims[s->ndims++] = i;
         if (f->range) s->random = 1;
         /* a range's ends as the flag takes a value (a float range's high end is never drawn) */

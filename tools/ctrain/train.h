@@ -18,7 +18,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 2048 /* a spec of at most 2047 characters, as the library's */
-#define NUM_TRAIN_FLAGS 71       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 75       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -92,6 +92,11 @@ typedef struct {
     int erase_to_mean;       /* --augment erase: to the model's normalize mean (not black) */
     float ema_decay;         /* --ema: the moving average's decay, in [0, 1) (0: none) */
     int ema_warmup;          /* --ema-warmup */
+    const char *swa_start;   /* --swa-start E|F (NULL or "off": no SWA; train_swa.c) */
+    float swa_lr;            /* --swa-lr (0: the schedule's lr) */
+    int swa_anneal_epochs;   /* --swa-anneal-epochs (10) */
+    const char *swa_anneal;  /* --swa-anneal: cos or linear */
+    char swa_start_resumed[16];
     const char *augment;     /* auto, off, or parts: "rotate=D,...,crop[=PAD],flip" or
                               * "resized-crop[=A:B],ratio=R:S,flip", then "erase[=P]" */
     const char *normalize;   /* off, auto, or "MEAN,STD" / "M1,...,MC,S1,...,SC" */
@@ -123,6 +128,13 @@ int64_t train_val_count(double fraction, int64_t n);
 void train_opts_init(train_opts *o);
 int train_make_flags(train_opts *o, cli_flag *flags);
 int train_finish_options(train_opts *o, cli_flag *flags, int nflags);
+/* train_swa.c: the --swa-* flags into o->cfg (prints the error and returns CLI_EXIT_USAGE);
+ * a resumed run's (the saved ones; a flag given must say the same: else the error, and
+ * CLI_EXIT_USAGE); the end of a run with SWA: the average into the model and its "SWA:" line
+ * (returns a library status; the line is rank 0's). */
+int train_swa_options(train_opts *o, cli_flag *flags, int nflags);
+int train_swa_resumed(train_opts *o, cli_flag *flags, int nflags, const ct_train_config *saved,
+                      const char *dir);
 void train_format_schedule(const ct_phase *ph, int n, char *out, size_t out_bytes);
 /* "X,Y" → two numbers (cli_parse_double's); -1 when malformed. */
 int train_parse_pair(const char *s, double *x, double *y);
@@ -257,6 +269,9 @@ int train_best_restore(train_run *run, int last_epoch);
 /* After a restore: the last epoch's weights into the model (want_last), or the best's back. */
 int train_best_swap(train_run *run, int want_last);
 void train_best_free(train_run *run);
+/* train_swa.c: see train_swa_options. */
+ct_status train_swa_end(train_run *run, const ct_dataset *train, const int32_t *train_idx,
+                        const int32_t *val_idx, ct_dist *dist);
 /* A trial of ctrain sweep --prune median (CTRAIN_SWEEP_PRUNE names the sweep's medians): 1
  * when its best objective over epochs 0..epoch is worse than the finished trials' median at
  * epoch, and why in msg ("its best val_loss 0.5123 is worse than 0.4012, the median of 5

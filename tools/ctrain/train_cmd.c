@@ -717,6 +717,8 @@ built:
         rc = CLI_EXIT_ERROR; /* (under mpirun, cli_dist_end ends the job) */
         goto restore;
     }
+    if (cfg->swa && (s = train_swa_end(&run, train, train_idx, val_idx, dist)) != CT_OK)
+        goto lib_error_restore;
     if ((s = ct_evaluate_dist(m, test, NULL, ct_dataset_count(test), cfg->eval_batch_size,
                               cfg->label_smoothing, dist, &ev)) != CT_OK)
         goto lib_error_restore;

@@ -53,6 +53,9 @@ void train_opts_init(train_opts *o) {
     o->lr_find_steps = 100;
     o->cycle_momentum = "on";
     o->anneal = "cos";
+    o->swa_start = "off";
+    o->swa_anneal_epochs = o->cfg.swa_anneal_epochs;
+    o->swa_anneal = "cos";
     o->freeze = "off";
     o->frozen_resumed = -1;
 }
@@ -259,6 +262,28 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "--ema: TensorFlow's ExponentialMovingAverage(num_updates=step)\n"
                  "warm-up: update k decays by min(DECAY, (1 + k) / (10 + k)) from the\n"
                  "initial weights, so that the average of a short run keeps up with it"},
+        {.name = "swa-start", .kind = CLI_STR, .dst = &o->swa_start, .metavar = "E|F",
+         .help = "stochastic weight averaging (torch.optim.swa_utils, Lightning's\n"
+                 "StochasticWeightAveraging): the weights after each epoch from epoch E\n"
+                 "on (0-based, as the Epoch [E] lines; or F in (0, 1): int(F x epochs),\n"
+                 "Lightning's swa_epoch_start) averaged with equal weights. At the end\n"
+                 "the model becomes the average, batch norm's statistics recomputed by\n"
+                 "one pass over the training split (update_bn), and a line \"SWA: ...\"\n"
+                 "gives its val_loss and val_acc; the test line and model.safetensors\n"
+                 "are the average's. The epoch lines, --log, --save-best and --patience\n"
+                 "follow the trained weights. Not with --ema or --restore-best",
+         .def = "off"},
+        {.name = "swa-lr", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->swa_lr,
+         .metavar = "X",
+         .help = "--swa-start: PyTorch's SWALR: from epoch E the lr moves from the\n"
+                 "schedule's to X over --swa-anneal-epochs, then stays X (not with the\n"
+                 "plateau and onecycle schedules)",
+         .def = "the schedule's lr"},
+        {.name = "swa-anneal-epochs", .kind = CLI_INT, .range = CLI_NONNEG,
+         .dst = &o->swa_anneal_epochs, .metavar = "N", .max = CT_MAX_EPOCHS,
+         .help = "--swa-lr: SWALR's anneal_epochs (0: X from epoch E on)"},
+        {.name = "swa-anneal", .kind = CLI_CHOICE, .dst = &o->swa_anneal, .metavar = "NAME",
+         .choices = "cos|linear", .help = "--swa-lr: SWALR's anneal_strategy"},
         {.name = "augment", .kind = CLI_STR, .dst = &o->augment, .metavar = "SPEC",
          .help = "augment the training images, as torchvision's RandomAffine, then\n"
                  "RandomCrop(padding=P), then RandomHorizontalFlip: off, or parts\n"
@@ -426,89 +451,6 @@ int train_make_flags(train_opts *o, cli_flag *f) {
     return NUM_TRAIN_FLAGS;
 }
 
-void train_help(FILE *out) {
-    train_opts o;
-    cli_flag flags[NUM_TRAIN_FLAGS];
-    train_opts_init(&o);
-    int n = train_make_flags(&o, flags);
-    fputs("usage: ctrain train [flags]\n"
-          "\n"
-          "Trains a model on MNIST: 50000 training / 10000 validation images (seeded split of the\n"
-          "60000), evaluated on the validation part before training and after every epoch, and on\n"
-          "the 10000 test images at the end. The defaults reproduce the PyTorch tutorial: an MLP\n"
-          "784 -> 32 -> ReLU -> 10, SGD, 5 epochs at lr 0.5 then 5 at lr 0.1, batch 128.\n"
-          "Missing MNIST files are downloaded first (see ctrain data --help). --dataset picks\n"
-          "Fashion-MNIST, CIFAR-10, any IDX files or a folder of your images instead (same\n"
-          "split: --val-size of the training set).\n"
-          "\n"
-          "flags:\n",
-          out);
-    cli_print_flags(out, flags, n);
-    fputs("\n"
-          "output (stdout, one line each, 4 decimals):\n"
-          "  Before training: val_loss: L, val_acc: A\n"
-          "  Epoch [E], val_loss: L, val_acc: A         E counts from 0 across all phases\n"
-          "                                              (--val-size 0: no Before line, and\n"
-          "                                              Epoch [E], train_loss: L, train_acc: A)\n"
-          "  test_loss: L, test_acc: A\n"
-          "  Training time: T s (S s/epoch)              T: wall time of training and validation;\n"
-          "                                              S: median training time of one epoch\n"
-          "  Validation time: V s (P s/pass)             V: all validation passes after the\n"
-          "                                              epochs, P: their median (not --quiet)\n"
-          "  Step graphs: G training steps replayed ...  on a GPU (not --quiet): the steps run\n"
-          "                                              from recorded CUDA graphs (the full\n"
-          "                                              batches but the first), or why none\n"
-          "  Fused step: on (...) | off (why)            on a GPU (not --quiet): whether an\n"
-          "                                              MLP's steps ran fused, a run of them a\n"
-          "                                              launch (then graphs are not used), and\n"
-          "                                              how they launched\n"
-          "A progress bar (batches, the running train loss and accuracy, samples/s, ETA) is drawn\n"
-          "on stderr when it is a terminal (not under mpirun, which pipes it). Ctrl-C (or\n"
-          "SIGTERM) stops after the current step (on a GPU: the current run of recorded or fused\n"
-          "steps), checkpoints when --save (or --resume) names a folder, says how to resume, and\n"
-          "exits 130; a second Ctrl-C ends the process at once (one within half a second of the\n"
-          "first is the same stop: GNU timeout signals the process and its group). Under mpirun:\n"
-          "SIGUSR1 to mpirun (Open MPI forwards it to every rank). A --log line, --plot picture\n"
-          "or --tensorboard value that cannot be written is reported once; the training goes on,\n"
-          "and ctrain then exits 1. An epoch whose loss or weights are NaN or infinite (the\n"
-          "training diverged) ends the run with exit 1, untested; --save DIR keeps its last\n"
-          "checkpoint (weights that are not finite are never saved).\n"
-          "\n"
-          "checkpoints (--save DIR):\n"
-          "  DIR/model.safetensors        the weights under PyTorch state_dict names (linear1.weight\n"
-          "                               [32, 784], ...) and metadata (spec, input shape, accuracy)\n"
-          "  DIR/train_state.safetensors  all a resume needs: weights, optimizer state, position in\n"
-          "                               the epoch, settings and history\n"
-          "  DIR/best.safetensors         with --save-best: the weights of the epoch with the\n"
-          "                               best --monitor, as model.safetensors\n"
-          "  DIR/epoch_E.safetensors      with --snapshots: the model after E epochs, every\n"
-          "                               --save-every N\n"
-          "  Each file is replaced atomically: a kill during a save leaves the previous one whole.\n"
-          "\n"
-          "resuming (--resume DIR): the run continues from where it was saved and prints the same\n"
-          "numbers as a run never stopped (on the CPU, same --threads and --micro-batch). Its\n"
-          "settings come from the checkpoint; flags that change the results (--dataset, --model,\n"
-          "--hidden, --val-size, --seed, --batch-size, --eval-batch-size, --momentum,\n"
-          "--weight-decay, --nesterov, --optimizer, --betas, --eps, --alpha, --centered,\n"
-          "--lr-schedule, --step-size, --gamma, --lr-patience, --eta-min, --t0, --t-mult,\n"
-          "--pct-start, --div-factor, --final-div-factor, --three-phase, --anneal,\n"
-          "--cycle-momentum, --warmup-epochs, --warmup-start-factor, --clip-grad-norm,\n"
-          "--label-smoothing, --class-weight, --mixup-alpha, --cutmix-alpha, --monitor, --ema,\n"
-          "--ema-warmup, --augment, --image-size, --freeze) may be given only with the saved value\n"
-          "(--normalize not at all: it is part of the model). --epochs N extends or shortens the\n"
-          "run to N epochs in all (the last phase's learning rate continues), --schedule/--lr\n"
-          "replace the schedule if the epochs already run keep their learning rate (cosine and\n"
-          "onecycle keep their length: it shapes every epoch's rate). --device, --threads,\n"
-          "--micro-batch, --workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log,\n"
-          "--tensorboard, --patience, --dist-timeout may differ, --histograms, --save-best,\n"
-          "--restore-best, --snapshots and --class-names be added (without --data, the folder the\n"
-          "run was trained from; --data: the same data in another folder; other training data is\n"
-          "refused by its fingerprint, saved in the train state: start a new run from the weights\n"
-          "with --init DIR instead).\n"
-          "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
-          out);
-}
-
 /* Checks the flags against each other and fills o->cfg; prints the error and returns 2. */
 int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     int seen_epochs = cli_find(flags, nflags, "epochs")->seen;
@@ -527,7 +469,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         "patience", "epochs", "lr", "schedule", "lr-schedule", "step-size", "gamma",
         "lr-patience", "eta-min", "t0", "t-mult", "pct-start", "cycle-momentum", "warmup-epochs",
         "warmup-start-factor", "div-factor", "final-div-factor", "three-phase", "anneal",
-        "class-names", "ema", "ema-warmup"};
+        "class-names", "ema", "ema-warmup", "swa-start", "swa-lr", "swa-anneal-epochs",
+        "swa-anneal"};
     if (strcmp(o->dataset, "folder") == 0 && !o->data_dir)
         return cli_usage_error("train", "--dataset folder: needs --data DIR, the folder holding "
                                "train/CLASS/IMAGE and test/CLASS/IMAGE");
@@ -781,6 +724,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--ema-warmup: needs --ema DECAY (the moving average it "
                                "warms up)");
     c->ema_warmup = o->ema_warmup;
+    if (train_swa_options(o, flags, nflags) != CLI_EXIT_OK) return CLI_EXIT_USAGE;
     /* the library's own check, for whatever combination the flags above let through */
     if (ct_train_config_check(c) != CT_OK) {
         const char *msg = ct_last_error();

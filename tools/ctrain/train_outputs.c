@@ -272,6 +272,13 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
     if (c->ema_decay > 0)
         printf(", EMA of the weights (decay %g%s)", (double)c->ema_decay,
                c->ema_warmup ? ", warm-up" : "");
+    if (c->swa) {
+        printf(", SWA from epoch %d", c->swa_start);
+        if (c->swa_lr > 0)
+            printf(" (SWALR to lr %g over %d epoch%s, %s)", (double)c->swa_lr,
+                   c->swa_anneal_epochs, c->swa_anneal_epochs == 1 ? "" : "s",
+                   c->swa_anneal_linear ? "linear" : "cos");
+    }
     if (o->patience > 0) printf(", early stopping (patience %d)", o->patience);
     if (o->restore_best) printf(", restoring the best epoch's weights");
     if (train_monitor_acc(o) && (o->patience > 0 || o->restore_best || o->save_best))

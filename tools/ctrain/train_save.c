@@ -366,6 +366,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     if (rc == CLI_EXIT_OK && SEEN("ema-warmup") && !saved.ema_warmup)
         rc = differs(dir, "ema-warmup", "(on)", "no warm-up of its moving average");
     o->ema_warmup = saved.ema_warmup;
+    if (rc == CLI_EXIT_OK) rc = train_swa_resumed(o, flags, nflags, &saved, dir);
     o->frozen_resumed = saved.frozen_layers; /* (--freeze: checked on the model, train_init.c) */
 #undef SAME_NUM
 #undef SAME_NUM_IF
