@@ -375,8 +375,8 @@ typedef struct {
      * uses min(ema_decay, (1 + k) / (10 + k)) from the initial weights on, so that the average
      * of a short run does not lag behind it; 0: none (torchvision's, Keras'). */
     int ema_warmup;
-    /* Stochastic weight averaging (torch.optim.swa_utils: AveragedModel, SWALR, update_bn; as
-     * Lightning's StochasticWeightAveraging): with swa, the weights after each epoch from
+    /* Stochastic weight averaging (torch.optim.swa_utils: AveragedModel, SWALR, update_bn, in
+     * the loop PyTorch's documentation gives): with swa, the weights after each epoch from
      * swa_start (0-based) on are averaged with equal weights (the parameters: AveragedModel's
      * default, use_buffers=False), beside the trained ones. Validation evaluates the trained
      * weights; ct_swa_finish then puts the average into the model and recomputes batch norm's
@@ -571,7 +571,8 @@ int64_t ct_model_ema_updates(const ct_model *m);
  * cfg->batch_size (cfg->micro_batch at a time, as training computes them), unaugmented;
  * num_batches_tracked counts that pass's batches. Under cfg->dist every rank runs the whole
  * pass (their models stay equal). *averaged: the epochs averaged (0: the model is left as it
- * is), may be NULL. A ct_fit that follows trains the trained weights on. */
+ * is), may be NULL. A ct_fit that follows trains the trained weights on. On an error the model
+ * holds the trained weights (their batch norm counters, num_batches_tracked, restarted). */
 ct_status ct_swa_finish(ct_model *m, const ct_dataset *ds, const int32_t *train_idx,
                         int64_t n_train, const ct_train_config *cfg, int64_t *averaged);
 /* While ct_fit trains (from on_step): the sums of the loss and of the correct predictions over

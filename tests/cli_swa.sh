@@ -47,6 +47,17 @@ run eval --model swa --part val --dataset idx --data cut --threads 1
     [ "$(num val_acc "$(grep '^val_loss' <<<"$out")")" = "$(num val_acc "$swa_line")" ] &&
     ok "eval --part val of the saved model: the SWA line's $(num val_loss "$swa_line") and $(num val_acc "$swa_line")" ||
     bad "eval --part val of the SWA model -> exit $rc: $out $err (SWA line: $swa_line)"
+grep -q "^Weights: SWA's average of the weights after 2 epochs from epoch 2 (train --swa-start)$" <<<"$out" &&
+    ok "eval says what the weights are: $(grep '^Weights' <<<"$out")" || bad "eval of the SWA model: no Weights line: $out"
+# (the model file's metadata: the average's validation, not the last epoch's)
+meta_vl=$(grep -ao '"val_loss": "[0-9.]*"' swa/model.safetensors | grep -o '[0-9][0-9.]*')
+[ -n "$meta_vl" ] && [ "$(printf '%.4f' "$meta_vl")" = "$(num val_loss "$swa_line")" ] &&
+    grep -aq '"swa_epochs": "2"' swa/model.safetensors &&
+    ok "model.safetensors' metadata: val_loss $meta_vl (the average's), swa_epochs 2" ||
+    bad "model.safetensors' metadata: val_loss '$meta_vl', SWA line: $swa_line"
+run eval --model swa/train_state.safetensors --dataset idx --data cut --threads 1
+[ "$rc" -eq 0 ] && grep -q "^Weights: the trained weights (the train state's model.\* tensors" <<<"$out" &&
+    ok "eval of the train state: the trained weights, and it says so" || bad "eval of the train state -> exit $rc: $out $err"
 run eval --model swa --dataset idx --data cut --threads 1
 [ "$rc" -eq 0 ] && [ -n "$test_line" ] &&
     [ "$(num test_loss "$(grep '^test_loss' <<<"$out")")" = "$(num test_loss "$test_line")" ] &&
@@ -99,6 +110,9 @@ run train --resume part --epochs 4 --quiet
 run train --resume part --swa-start 2
 [ "$rc" -eq 2 ] && grep -q -- '--swa-start 2: the run in part was saved with SWA from epoch 1' <<<"$err" &&
     ok "--resume with another --swa-start -> exit 2: $err" || bad "--resume part --swa-start 2 -> exit $rc: $err"
+run train --resume part --epochs 1
+[ "$rc" -eq 2 ] && grep -q -- '--resume part: the run averages its weights from epoch 1 on (--swa-start), past the last of the 1 epochs asked' <<<"$err" &&
+    ok "--resume --epochs 1 of a run averaging from epoch 1 -> exit 2: $err" || bad "--resume part --epochs 1 -> exit $rc: $err"
 run train --resume part --swa-lr 0.1
 [ "$rc" -eq 2 ] && grep -q -- '--swa-lr: the run in part was saved with --swa-lr 0.05' <<<"$err" &&
     ok "--resume with another --swa-lr -> exit 2" || bad "--resume part --swa-lr 0.1 -> exit $rc: $err"

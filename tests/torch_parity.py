@@ -20,9 +20,9 @@ mean over the epoch's samples, each taken before its batch's update), train_acc 
 --val-size > 0, val_loss and val_acc are compared: losses to a relative RTOL, the lr to 1e-6
 (ctrain logs it as a float), accuracies to one image. With --swa-start (and --save DIR), the
 model ctrain saved, SWA's average with batch norm's statistics recomputed, is compared tensor by
-tensor with torch.optim.swa_utils' (AveragedModel, SWALR from epoch swa_start as Lightning's
-StochasticWeightAveraging starts it, update_bn over the training split in order), to a RTOL of
-each tensor's largest value.
+tensor with torch.optim.swa_utils' (AveragedModel updated after each epoch from swa_start on,
+SWALR made at the start of epoch swa_start and stepped after each epoch from there, update_bn
+over the training split in order), to a RTOL of each tensor's largest value.
 """
 import json
 import math
@@ -295,7 +295,7 @@ def reference(data, f):
             ema.n_averaged.fill_(1)
 
     # --swa-start: AveragedModel (parameters averaged, use_buffers=False); SWALR on a stand-in
-    # optimizer made at the start of epoch swa_start, as Lightning's callback makes it, stepped
+    # optimizer made at the start of epoch swa_start, stepped
     # after each epoch from there; update_bn at the end
     swa, swa_start, swalr, swa_opt = None, None, None, None
     if "swa-start" in f:

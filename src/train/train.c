@@ -518,6 +518,12 @@ ct_status ct_swa_finish(ct_model *m, const ct_dataset *ds, const int32_t *train_
 out:
     ct_model_freeze(m, 0);
     free(momenta);
+    if (s != CT_OK) { /* the model holds the trained weights again (their buffers too) */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", ct_last_error());
+        if (ct_ema_swap(m, 0) == CT_OK) ct_fail(s, "%s", msg);
+        if (averaged) *averaged = 0;
+    }
     return s;
 }
 

@@ -310,6 +310,14 @@ int cmd_eval(int argc, char **argv) {
         printf("Weights: the moving average of training's (train --ema %g)\n", decay);
     else if (strcmp(ct_checkpoint_prefix(cm.ck), "ema.") == 0) /* a train state's */
         printf("Weights: the moving average of training's (the train state's ema.* tensors)\n");
+    const char *swa_start = ct_checkpoint_meta(cm.ck, "swa_start");
+    const char *swa_epochs = ct_checkpoint_meta(cm.ck, "swa_epochs");
+    if (swa_start && swa_epochs) /* (train --swa-start: model.safetensors) */
+        printf("Weights: SWA's average of the weights after %.12s epoch%s from epoch %.12s (train "
+               "--swa-start)\n", swa_epochs, strcmp(swa_epochs, "1") ? "s" : "", swa_start);
+    else if (ct_checkpoint_meta(cm.ck, "swa_updates")) /* a train state's */
+        printf("Weights: the trained weights (the train state's model.* tensors; SWA's "
+               "average, once the run ends, is its model.safetensors)\n");
     const char *part = val ? "val" : strcmp(o.part, "train") == 0 ? "train" : "test";
     char set[160];
     if (val && n_folder > 0)

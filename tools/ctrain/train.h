@@ -214,6 +214,10 @@ typedef struct {
      * epoch's, which train_save puts in the train state */
     train_weights best, last;
     int restored;
+    /* --swa-start: the epochs averaged into the model at the run's end (0: none yet) and the
+     * average's validation (train_swa.c), which the final model file's metadata give */
+    int64_t swa_averaged;
+    ct_eval_result swa_val;
 } train_run;
 
 /* With --resume: reads DIR/train_state.safetensors' options and checks the flags given against
@@ -272,6 +276,11 @@ void train_best_free(train_run *run);
 /* train_swa.c: see train_swa_options. */
 ct_status train_swa_end(train_run *run, const ct_dataset *train, const int32_t *train_idx,
                         const int32_t *val_idx, ct_dist *dist);
+/* The final model file's metadata of SWA's average (swa_start, swa_epochs; into meta, their
+ * text in buf; returns how many) and the validation its val_loss and val_acc are (NULL: the
+ * last epoch's), when the model holds the average. */
+int train_swa_meta(const train_run *run, ct_meta *meta, char buf[2][24]);
+const ct_eval_result *train_swa_val(const train_run *run);
 /* A trial of ctrain sweep --prune median (CTRAIN_SWEEP_PRUNE names the sweep's medians): 1
  * when its best objective over epochs 0..epoch is worse than the finished trials' median at
  * epoch, and why in msg ("its best val_loss 0.5123 is worse than 0.4012, the median of 5

@@ -263,15 +263,15 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "warm-up: update k decays by min(DECAY, (1 + k) / (10 + k)) from the\n"
                  "initial weights, so that the average of a short run keeps up with it"},
         {.name = "swa-start", .kind = CLI_STR, .dst = &o->swa_start, .metavar = "E|F",
-         .help = "stochastic weight averaging (torch.optim.swa_utils, Lightning's\n"
-                 "StochasticWeightAveraging): the weights after each epoch from epoch E\n"
-                 "on (0-based, as the Epoch [E] lines; or F in (0, 1): int(F x epochs),\n"
-                 "Lightning's swa_epoch_start) averaged with equal weights. At the end\n"
-                 "the model becomes the average, batch norm's statistics recomputed by\n"
-                 "one pass over the training split (update_bn), and a line \"SWA: ...\"\n"
-                 "gives its val_loss and val_acc; the test line and model.safetensors\n"
-                 "are the average's. The epoch lines, --log, --save-best and --patience\n"
-                 "follow the trained weights. Not with --ema or --restore-best",
+         .help = "stochastic weight averaging (torch.optim.swa_utils' AveragedModel,\n"
+                 "SWALR and update_bn): the weights after each epoch from epoch E on\n"
+                 "(0-based, as the Epoch [E] lines; or F in (0, 1): epoch int(F x\n"
+                 "epochs)) averaged with equal weights. At the end the model becomes\n"
+                 "the average, batch norm's statistics recomputed by one pass over the\n"
+                 "training split (update_bn), and a line \"SWA: ...\" gives its val_loss\n"
+                 "and val_acc; the test line and model.safetensors are the average's.\n"
+                 "The epoch lines, --log, --save-best and --patience follow the trained\n"
+                 "weights. Not with --ema or --restore-best",
          .def = "off"},
         {.name = "swa-lr", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->swa_lr,
          .metavar = "X",

@@ -517,10 +517,12 @@ static ct_status save_model_file(const train_run *r, const char *path, ct_fit_po
         cli_shortest_float(o->cfg.ema_decay, ema, sizeof ema);
         model_meta[n++] = (ct_meta){"ema_decay", ema};
     }
-    if (p.epoch > 0 && r->n_val > 0) {
-        const ct_epoch_result *last = &r->history[p.epoch - 1];
-        snprintf(vl, sizeof vl, "%.6f", last->val.loss);
-        snprintf(va, sizeof va, "%.6f", last->val.accuracy);
+    char swa[2][24];
+    n += train_swa_meta(r, model_meta + n, swa);
+    if (p.epoch > 0 && r->n_val > 0) { /* (the weights': SWA's average, or the last epoch's) */
+        const ct_eval_result *v = train_swa_val(r) ? train_swa_val(r) : &r->history[p.epoch - 1].val;
+        snprintf(vl, sizeof vl, "%.6f", v->loss);
+        snprintf(va, sizeof va, "%.6f", v->accuracy);
         model_meta[n++] = (ct_meta){"val_loss", vl};
         model_meta[n++] = (ct_meta){"val_acc", va};
     }

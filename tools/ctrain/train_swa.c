@@ -1,7 +1,8 @@
 /*
  * train_swa.c — `ctrain train --swa-start`: stochastic weight averaging (torch.optim.swa_utils'
- * AveragedModel, SWALR and update_bn, as Lightning's StochasticWeightAveraging callback runs
- * them): its flags, a resumed run's settings, and the run's end, where the model becomes the
+ * AveragedModel, SWALR and update_bn, which Lightning's StochasticWeightAveraging callback
+ * wraps; its swa_epoch_start counts from 1 and it averages at each epoch's start, so its
+ * epochs are not ctrain's): its flags, a resumed run's settings, and the run's end, where the model becomes the
  * average (ct_swa_finish) and the "SWA:" line says what it is and how it validates.
  */
 #include "cli.h"
@@ -34,7 +35,7 @@ int train_swa_options(train_opts *o, cli_flag *flags, int nflags) {
     const int total = total_epochs(c);
     double v;
     long e;
-    if (strchr(o->swa_start, '.')) { /* a fraction of the run, as Lightning's float */
+    if (strchr(o->swa_start, '.')) { /* a fraction of the run */
         if (cli_parse_double(o->swa_start, &v) != 0 || !(v > 0.0 && v < 1.0))
             return cli_usage_error("train", "--swa-start: expected an epoch E (0-based) or a "
                                    "fraction F in (0, 1) of the %d epochs, got \"%s\"", total,
@@ -45,6 +46,10 @@ int train_swa_options(train_opts *o, cli_flag *flags, int nflags) {
                                "fraction F in (0, 1) of the %d epochs, got \"%s\"", total,
                                o->swa_start);
     }
+    if (e >= total && o->resume_dir && !SEEN("swa-start"))
+        return cli_usage_error("train", "--resume %s: the run averages its weights from epoch "
+                               "%ld on (--swa-start), past the last of the %d epochs asked "
+                               "(--epochs, --schedule)", o->resume_dir, e, total);
     if (e >= total)
         return cli_usage_error("train", "--swa-start %s: epoch %ld is past the run's last, "
                                "epoch %d (the epochs count from 0)", o->swa_start, e, total - 1);
@@ -124,6 +129,7 @@ ct_status train_swa_end(train_run *run, const ct_dataset *train, const int32_t *
                "trained weights\n", cfg->swa_start);
         return CT_OK;
     }
+    run->swa_averaged = averaged;
     int bn = 0; /* batch norm layers whose statistics were recomputed */
     for (int i = cfg->frozen_layers; ct_model_layer_name(m, i); i++)
         if (ct_model_batches_tracked(m, i) >= 0) bn++;
@@ -140,8 +146,23 @@ ct_status train_swa_end(train_run *run, const ct_dataset *train, const int32_t *
                                   cfg->label_smoothing, dist, &ev)) != CT_OK)
             return s;
         printf(": val_loss: %.4f, val_acc: %.4f", cli_metric(ev.loss), ev.accuracy);
+        run->swa_val = ev;
     }
     printf("\n");
     fflush(stdout);
     return CT_OK;
+}
+
+int train_swa_meta(const train_run *run, ct_meta *meta, char buf[2][24]) {
+    if (run->swa_averaged <= 0) return 0;
+    const int start = run->o->cfg.swa_start;
+    snprintf(buf[0], sizeof buf[0], "%d", start);
+    snprintf(buf[1], sizeof buf[1], "%lld", (long long)run->swa_averaged);
+    meta[0] = (ct_meta){"swa_start", buf[0]};
+    meta[1] = (ct_meta){"swa_epochs", buf[1]};
+    return 2;
+}
+
+const ct_eval_result *train_swa_val(const train_run *run) {
+    return run->swa_averaged > 0 && run->n_val > 0 ? &run->swa_val : NULL;
 }
