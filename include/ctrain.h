@@ -242,8 +242,11 @@ typedef enum {
     CT_ADAM,    /* torch.optim.Adam: weight_decay is an L2 term added to the gradient */
     CT_ADAMW,   /* torch.optim.AdamW: decoupled weight decay w -= lr*wd*w (PyTorch's default wd
                  * is CT_ADAMW_WEIGHT_DECAY; weight_decay is used as given, 0 too) */
-    CT_RMSPROP  /* torch.optim.RMSprop: alpha, eps, momentum, centered, weight_decay (L2) */
+    CT_RMSPROP, /* torch.optim.RMSprop: alpha, eps, momentum, centered, weight_decay (L2) */
+    CT_NADAM    /* torch.optim.NAdam (PyTorch 2's: its mu_product, as Dozat's): betas, eps,
+                 * weight_decay (L2), momentum_decay; its beta1 is not cycled */
 } ct_optimizer_kind;
+#define CT_NADAM_MOMENTUM_DECAY 0.004f /* torch.optim.NAdam's default momentum_decay (psi) */
 #define CT_RMSPROP_ALPHA 0.99f /* torch.optim.RMSprop's default alpha */
 #define CT_ADAMW_WEIGHT_DECAY 0.01f /* torch.optim.AdamW's default weight_decay */
 
@@ -302,7 +305,9 @@ typedef struct {
      * model's optimizer state, e.g. from ct_model_set_optimizer_state, carries on). */
     ct_fit_position resume;
     /* ---- optimizers, schedules, clipping: zero means off or PyTorch's default */
-    ct_optimizer_kind optimizer; /* CT_SGD (default), CT_ADAM, CT_ADAMW, CT_RMSPROP */
+    ct_optimizer_kind optimizer; /* CT_SGD (default), CT_ADAM, CT_ADAMW, CT_RMSPROP, CT_NADAM */
+    float momentum_decay;        /* NAdam's psi: beta1's momentum schedule, mu_t = beta1 * (1 -
+                                  * 0.5 * 0.96^(t * psi)) (0: CT_NADAM_MOMENTUM_DECAY) */
     float beta1, beta2;          /* Adam/AdamW betas (0: 0.9 and 0.999) */
     float eps;                   /* Adam/AdamW/RMSprop epsilon, added outside the sqrt (0: 1e-8) */
     float alpha;                 /* RMSprop's smoothing constant, in [0, 1) (0: 0.99) */

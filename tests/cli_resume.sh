@@ -251,7 +251,7 @@ run train --resume ocs --momentum 0.9
 [ "$rc" -eq 2 ] && grep -q -- '--momentum: the run in ocs cycles its momentum with its one-cycle schedule (--cycle-momentum on)' <<<"$err" &&
     ok "--resume of a cycled SGD run with --momentum -> exit 2, saying it cycles" || bad "--resume ocs --momentum 0.9 -> exit $rc: $err"
 run train --resume ocs --betas 0.9,0.99
-[ "$rc" -eq 2 ] && grep -q -- '--betas: applies to --optimizer adam or adamw (the run in ocs uses sgd)' <<<"$err" &&
+[ "$rc" -eq 2 ] && grep -q -- '--betas: applies to --optimizer adam, adamw or nadam (the run in ocs uses sgd)' <<<"$err" &&
     ok "--resume of an SGD run with --betas -> exit 2, naming the optimizer" || bad "--resume ocs --betas 0.9,0.99 -> exit $rc: $err"
 # (cycled, --betas gives beta2 only: its beta1 is not compared, its beta2 is)
 run train --resume oc --betas 0.5,0.999
@@ -291,6 +291,18 @@ run train --resume rms_plain --centered
 run train --resume rms_plain --alpha 0.99 --eps 1e-8 --epochs 2
 [ "$rc" -eq 0 ] && ok "--resume of an RMSprop run with its defaults given as flags: accepted" ||
     bad "--resume rms_plain --alpha 0.99 --eps 1e-8 -> exit $rc: $err"
+# NAdam (its mu_product a function of the step count, recomputed on resume), stopped in epoch 1
+# and resumed; its --momentum-decay kept (another refused)
+NA=(--data cut --epochs 2 --lr 0.005 --optimizer nadam --momentum-decay 0.05 --weight-decay 0.01
+    --val-size 500 --batch-size 100 --quiet)
+if stopped_resumed nadam "--momentum-decay 0.05" "${NA[@]}"; then
+    ok "NAdam stopped in epoch 1 and resumed: the straight run's epochs and weights"
+else
+    bad "NAdam resumed: $why"
+fi
+run train --resume nadam --momentum-decay 0.004
+[ "$rc" -eq 2 ] && grep -q -- '--momentum-decay 0.004: the run in nadam was saved with 0.05' <<<"$err" &&
+    ok "--resume of a NAdam run with another --momentum-decay -> exit 2" || bad "--resume nadam --momentum-decay 0.004 -> exit $rc: $err"
 run train --data cut --epochs 1 --lr 0.1 --lr-schedule step --step-size 1 --val-size 500 --quiet --save st_def
 run train --resume st_def --gamma 0.1 --epochs 2 --quiet
 [ "$rc" -eq 0 ] && ok "--resume of a step run with --gamma 0.1, its default: accepted" ||

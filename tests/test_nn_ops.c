@@ -522,15 +522,17 @@ static void test_batchnorm(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Adam / AdamW against torch.optim's algorithm in double                                      */
+/* Adam / AdamW / NAdam against torch.optim's algorithms in double (NAdam: PyTorch 2's)       */
 
 static void test_adam(void **state) {
     ct_backend *b = tu_backend(state);
     ct_rng rng;
     ct_rng_init(&rng, 25, 0);
-    const struct { float lr, b1, b2, eps, wd; int decoupled; } cfgs[] = {
-        {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 0}, {1e-2f, 0.8f, 0.99f, 1e-6f, 0.1f, 0},
-        {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 1}, {5e-2f, 0.5f, 0.9f, 1e-3f, 0.5f, 1},
+    const struct { float lr, b1, b2, eps, wd; int decoupled; float psi; } cfgs[] = {
+        {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 0, 0}, {1e-2f, 0.8f, 0.99f, 1e-6f, 0.1f, 0, 0},
+        {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 1, 0}, {5e-2f, 0.5f, 0.9f, 1e-3f, 0.5f, 1, 0},
+        {2e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, CT_ADAM_NADAM, 0.004f},
+        {1e-2f, 0.8f, 0.99f, 1e-6f, 0.1f, CT_ADAM_NADAM, 0.5f},
     };
     enum { N = 1001, STEPS = 4 };
     for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
@@ -541,6 +543,8 @@ static void test_adam(void **state) {
         memset(mv, 0, 2 * N * 4);
         float *d_w = dput(b, w, N * 4), *d_g = dalloc(b, N * 4), *d_mv = dput(b, mv, 2 * N * 4);
         ct_step_vars *d_sv = dalloc(b, sizeof(ct_step_vars));
+        const int nadam = cfgs[c].decoupled == CT_ADAM_NADAM;
+        double prod = 1.0; /* NAdam's mu_1 ... mu_t */
         for (int t = 1; t <= STEPS; t++) {
             tu_fill(&rng, g, N, -1, 1);
             if (t == 2) g[0] = 0.0f; /* a zero gradient: eps keeps the step finite */
@@ -549,20 +553,35 @@ static void test_adam(void **state) {
              * arguments lr and t are then wrong on purpose */
             int use_sv = (t + (int)c) % 2;
             ct_step_vars sv = {.lr = cfgs[c].lr, .momentum = cfgs[c].b1};
-            ct_adam_factors(cfgs[c].lr, cfgs[c].b1, cfgs[c].b2, t, &sv.adam_step_size,
-                            &sv.adam_bc2_sqrt);
+            if (nadam)
+                ct_nadam_factors(cfgs[c].lr, cfgs[c].b1, cfgs[c].b2, cfgs[c].psi, t,
+                                 ct_nadam_product(cfgs[c].b1, cfgs[c].psi, t), &sv.nadam_grad_size,
+                                 &sv.adam_step_size, &sv.adam_bc2_sqrt);
+            else
+                ct_adam_factors(cfgs[c].lr, cfgs[c].b1, cfgs[c].b2, t, &sv.adam_step_size,
+                                &sv.adam_bc2_sqrt);
             OK(b->h2d(b, d_sv, &sv, sizeof sv));
             OK(b->adam_step(b, d_w, d_g, d_mv, d_mv + N, N, use_sv ? 7.0f : cfgs[c].lr,
                             use_sv ? 0.25f : cfgs[c].b1, cfgs[c].b2, cfgs[c].eps, cfgs[c].wd,
-                            cfgs[c].decoupled, use_sv ? 100 : t, use_sv ? d_sv : NULL));
+                            cfgs[c].decoupled, use_sv ? 9.0f : cfgs[c].psi, use_sv ? 100 : t,
+                            use_sv ? d_sv : NULL));
+            /* NAdam (torch.optim.NAdam, PyTorch 2): mu_t = b1 (1 - 0.5 * 0.96^(t psi)) */
+            double mu = cfgs[c].b1 * (1 - 0.5 * pow(0.96, t * (double)cfgs[c].psi));
+            double mu_next = cfgs[c].b1 * (1 - 0.5 * pow(0.96, (t + 1) * (double)cfgs[c].psi));
+            prod *= mu;
             for (int i = 0; i < N; i++) {
                 double gi = g[i], lr = cfgs[c].lr, wd = cfgs[c].wd;
-                if (cfgs[c].decoupled) wr[i] *= 1 - lr * wd;
+                if (cfgs[c].decoupled == 1) wr[i] *= 1 - lr * wd;
                 else gi += wd * wr[i];
                 mr[i] = cfgs[c].b1 * mr[i] + (1 - cfgs[c].b1) * gi;
                 vr[i] = cfgs[c].b2 * vr[i] + (1 - cfgs[c].b2) * gi * gi;
                 double bc1 = 1 - pow(cfgs[c].b1, t), bc2 = 1 - pow(cfgs[c].b2, t);
-                wr[i] -= lr / bc1 * mr[i] / (sqrt(vr[i]) / sqrt(bc2) + cfgs[c].eps);
+                double d = sqrt(vr[i]) / sqrt(bc2) + cfgs[c].eps;
+                if (nadam)
+                    wr[i] -= lr * (1 - mu) / (1 - prod) * gi / d +
+                             lr * mu_next / (1 - prod * mu_next) * mr[i] / d;
+                else
+                    wr[i] -= lr / bc1 * mr[i] / d;
             }
             dget(b, w, d_w, N * 4);
             dget(b, mv, d_mv, 2 * N * 4);

@@ -172,6 +172,38 @@ def save_state_dict(sd, path):
 
 
 # ------------------------------------------------------------------ the PyTorch side
+class NAdam2(torch.optim.Optimizer):
+    """torch.optim.NAdam as PyTorch 2 computes it (_single_tensor_nadam): 1.13's, this test's
+    torch, multiplies one more mu_t into the product of its exp_avg step (mu_product_next =
+    mu_product * mu * mu_next), which PyTorch 2 corrected to Dozat's mu_product * mu_next."""
+
+    def __init__(self, params, lr, betas, eps, weight_decay, momentum_decay):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay))
+
+    @torch.no_grad()
+    def step(self):
+        for g in self.param_groups:
+            b1, b2 = g["betas"]
+            for p in g["params"]:
+                st = self.state[p]
+                if not st:
+                    st.update(step=0, mu_product=torch.tensor(1.0), exp_avg=torch.zeros_like(p),
+                              exp_avg_sq=torch.zeros_like(p))
+                st["step"] += 1
+                t = st["step"]
+                grad = p.grad if g["weight_decay"] == 0 else p.grad.add(p, alpha=g["weight_decay"])
+                mu = b1 * (1. - 0.5 * (0.96 ** (t * g["momentum_decay"])))
+                mu_next = b1 * (1. - 0.5 * (0.96 ** ((t + 1) * g["momentum_decay"])))
+                st["mu_product"] *= mu
+                st["exp_avg"].mul_(b1).add_(grad, alpha=1 - b1)
+                st["exp_avg_sq"].mul_(b2).addcmul_(grad, grad, value=1 - b2)
+                denom = st["exp_avg_sq"].sqrt().div_(math.sqrt(1 - b2 ** t)).add_(g["eps"])
+                prod = st["mu_product"].item()
+                p.addcdiv_(grad, denom, value=-g["lr"] * (1. - mu) / (1. - prod))
+                p.addcdiv_(st["exp_avg"], denom, value=-g["lr"] * mu_next / (1. - prod * mu_next))
+
+
 def flags(words):
     """ctrain train's flags as a dict (a flag without a value: True)."""
     out, i = {}, 0
@@ -226,6 +258,10 @@ def reference(data, f):
         opt = torch.optim.RMSprop(params, lr=lr, alpha=float(f.get("alpha", 0.99)),
                                   eps=float(f.get("eps", 1e-8)), weight_decay=wd,
                                   momentum=float(f.get("momentum", 0)), centered="centered" in f)
+    elif kind == "nadam":
+        b1, b2 = (float(b) for b in f.get("betas", "0.9,0.999").split(","))
+        opt = NAdam2(params, lr=lr, betas=(b1, b2), eps=float(f.get("eps", 1e-8)), weight_decay=wd,
+                     momentum_decay=float(f.get("momentum-decay", 0.004)))
     else:
         b1, b2 = (float(b) for b in f.get("betas", "0.9,0.999").split(","))
         cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW

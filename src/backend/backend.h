@@ -56,6 +56,8 @@ typedef struct {
     int32_t mix_kind;
     float mix_lam;
     int32_t mix_y1, mix_y2, mix_x1, mix_x2;
+    float nadam_grad_size; /* NAdam: the gradient's step (adam_step_size: exp_avg's), as
+                            * ct_nadam_factors */
 } ct_step_vars;
 
 enum { CT_MIX_MIXUP = 1, CT_MIX_CUTMIX = 2 };
@@ -312,16 +314,18 @@ struct ct_backend {
                                     int64_t n, int64_t c, int64_t inner, const float *gamma,
                                     const float *save_mean, const float *save_invstd,
                                     float *dgamma, float *dbeta);
-    /* torch.optim.Adam / AdamW (amsgrad off) over n parameters at step t >= 1 (1 on the first
-     * update): decoupled ? w *= 1 - lr*wd : g += wd*w; m = beta1*m + (1-beta1)*g;
-     * v = beta2*v + (1-beta2)*g*g; w -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps) with
-     * bc1 = 1 - beta1^t, bc2 = 1 - beta2^t computed in double on the host: in float,
-     * step_size = lr / bc1 and bc2_sqrt = sqrt(bc2) (ct_adam_factors). With sv, lr,
-     * step_size and bc2_sqrt are sv's, and beta1 is sv->momentum (t is then only checked to be
-     * >= 1). */
+    /* torch.optim.Adam / AdamW / NAdam (amsgrad off) over n parameters at step t >= 1 (1 on
+     * the first update), by variant (CT_ADAM_L2, CT_ADAM_DECOUPLED, CT_ADAM_NADAM):
+     * decoupled ? w *= 1 - lr*wd : g += wd*w; m = beta1*m + (1-beta1)*g;
+     * v = beta2*v + (1-beta2)*g*g; d = sqrt(v) / sqrt(bc2) + eps; Adam: w -= (lr / bc1) * m / d
+     * with bc1 = 1 - beta1^t, bc2 = 1 - beta2^t computed in double on the host: in float,
+     * step_size = lr / bc1 and bc2_sqrt = sqrt(bc2) (ct_adam_factors); NAdam: w -= grad_size *
+     * g / d, then w -= step_size * m / d, with its factors from beta1 and psi, its momentum
+     * decay (ct_nadam_factors). With sv, lr, step_size, bc2_sqrt and NAdam's grad_size are
+     * sv's, and beta1 is sv->momentum (t is then only checked to be >= 1). */
     ct_status (*adam_step)(ct_backend *b, float *w, const float *g, float *m, float *v, int64_t n,
                            float lr, float beta1, float beta2, float eps, float weight_decay,
-                           int decoupled, int64_t t, const ct_step_vars *sv);
+                           int variant, float psi, int64_t t, const ct_step_vars *sv);
     /* torch.optim.RMSprop over n parameters: g += wd*w; v = alpha*v + (1-alpha)*g*g; centered:
      * ga = alpha*ga + (1-alpha)*g and d = sqrt(v - ga*ga) + eps, else d = sqrt(v) + eps; with
      * momentum (m given and this step's momentum != 0) m = momentum*m + g/d, w -= lr*m; else
@@ -381,6 +385,31 @@ struct ct_backend {
     ct_status (*graph_launch)(ct_backend *b, void *graph);
     void (*graph_free)(ct_backend *b, void *graph);      /* accepts NULL */
 };
+
+enum { CT_ADAM_L2 = 0, CT_ADAM_DECOUPLED = 1, CT_ADAM_NADAM = 2 }; /* adam_step's variant */
+
+/* NAdam's mu_t = beta1 * (1 - 0.5 * 0.96^(t * psi)), and the product mu_1 ... mu_t (t >= 0;
+ * 1 for t = 0), in double, one factor after the other (optim.c keeps a running product, equal
+ * to this). */
+static inline double ct_nadam_mu(float beta1, float psi, int64_t t) {
+    return (double)beta1 * (1.0 - 0.5 * pow(0.96, (double)t * (double)psi));
+}
+static inline double ct_nadam_product(float beta1, float psi, int64_t t) {
+    double p = 1.0;
+    for (int64_t i = 1; i <= t; i++) p *= ct_nadam_mu(beta1, psi, i);
+    return p;
+}
+/* NAdam's factors for update t >= 1 given prod = mu_1 ... mu_t: grad_size = lr (1 - mu_t) /
+ * (1 - prod), step_size = lr mu_{t+1} / (1 - prod mu_{t+1}) (PyTorch 2's; 1.13 multiplied one
+ * more mu_t into the second product), bc2_sqrt = sqrt(1 - beta2^t). */
+static inline void ct_nadam_factors(float lr, float beta1, float beta2, float psi, int64_t t,
+                                    double prod, float *grad_size, float *step_size,
+                                    float *bc2_sqrt) {
+    double mu = ct_nadam_mu(beta1, psi, t), mu_next = ct_nadam_mu(beta1, psi, t + 1);
+    *grad_size = (float)((double)lr * (1.0 - mu) / (1.0 - prod));
+    *step_size = (float)((double)lr * mu_next / (1.0 - prod * mu_next));
+    *bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, (double)t));
+}
 
 /* Adam's bias-corrected factors for update t >= 1, as adam_step computes them. */
 static inline void ct_adam_factors(float lr, float beta1, float beta2, int64_t t,

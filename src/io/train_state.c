@@ -93,6 +93,7 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"base_momentum", c->base_momentum}, {"max_momentum", c->max_momentum},
         {"label_smoothing", c->label_smoothing}, {"end_lr", c->end_lr},
         {"ema_decay", c->ema_decay}, {"alpha", c->alpha}, {"swa_lr", c->swa_lr},
+        {"momentum_decay", c->momentum_decay},
         {"augment_degrees", c->augment_degrees}, {"augment_translate", c->augment_translate},
         {"augment_scale_min", c->augment_scale_min},
         {"augment_scale_max", c->augment_scale_max}, {"augment_shear", c->augment_shear},
@@ -361,7 +362,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
                        (long long)(lo), (long long)(hi));                                     \
         if (json_object_get(o, key)) dst = v_;                                                \
     } while (0)
-    OPT_INT("optimizer", 0, CT_RMSPROP, cfg->optimizer);
+    OPT_INT("optimizer", 0, CT_NADAM, cfg->optimizer);
     OPT_INT("micro_batch", 0, INT32_MAX, cfg->micro_batch); /* (absent before 6 Dec 2026: 0) */
     /* before 5 Dec 2026, AdamW took a weight decay of 0 for PyTorch's default, 0.01, and files
      * did not say "weight_decay_as_is": such a run resumes with the decay it had */
@@ -402,6 +403,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"ema_decay", &cfg->ema_decay}, /* (absent before 5 Dec 2026: 0) */
         {"alpha", &cfg->alpha},         /* (the same) */
         {"swa_lr", &cfg->swa_lr},       /* (absent before 6 Dec 2026: 0) */
+        {"momentum_decay", &cfg->momentum_decay}, /* (the same) */
         {"augment_degrees", &cfg->augment_degrees}, /* (absent before 5 Dec 2026: 0) */
         {"augment_translate", &cfg->augment_translate},
         {"augment_scale_min", &cfg->augment_scale_min},
@@ -694,7 +696,7 @@ ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
     int64_t count = ct_model_optimizer_state_count(m), np = ct_model_param_count(m);
     long long steps = 0;
     const int sgd = cfg->optimizer == CT_SGD, rms = cfg->optimizer == CT_RMSPROP;
-    const char *name = sgd ? "SGD" : rms ? "RMSprop" : "Adam";
+    const char *name = sgd ? "SGD" : rms ? "RMSprop" : cfg->optimizer == CT_NADAM ? "NAdam" : "Adam";
     if (s == CT_OK && count == 0 && np > 0 && get_int(jopt, "steps", 0, INT64_MAX, &steps) &&
         steps > 0 && (!sgd || cfg->momentum > 0))
         s = BAD("%s: optimizer_state is empty, but %lld steps of %s have run (its state would be "

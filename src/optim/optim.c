@@ -29,7 +29,8 @@ ct_status ct_optimizer_init(ct_optimizer *o, ct_backend *b, int64_t n, float mom
     return ct_optimizer_init_config(o, b, n, &cfg, fresh);
 }
 
-/* Whose state the buffers are: SGD's (m or none), Adam's (m, v) or RMSprop's (m, v, ga). */
+/* Whose state the buffers are: SGD's (m or none), Adam's (m, v; AdamW's and NAdam's too) or
+ * RMSprop's (m, v, ga). */
 static const char *state_name(int v, int ga) { return ga ? "RMSprop" : v ? "Adam" : "SGD"; }
 
 ct_status ct_optimizer_init_config(ct_optimizer *o, ct_backend *b, int64_t n,
@@ -60,6 +61,8 @@ ct_status ct_optimizer_init_config(ct_optimizer *o, ct_backend *b, int64_t n,
     o->eps = cfg->eps != 0.0f ? cfg->eps : CT_ADAM_EPS;
     o->alpha = cfg->alpha != 0.0f ? cfg->alpha : CT_RMSPROP_ALPHA;
     o->centered = cfg->centered;
+    o->momentum_decay = cfg->momentum_decay != 0.0f ? cfg->momentum_decay : CT_NADAM_MOMENTUM_DECAY;
+    o->nadam_prod = 1.0, o->nadam_t = 0;
     if (fresh) o->steps = 0;
     if (fresh || !rms) free_state(b, &o->ga);
     if (fresh || !(adam || rms)) free_state(b, &o->v);
@@ -78,13 +81,16 @@ ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, flo
                                   sv);
     if (o->kind != CT_SGD)
         return o->b->adam_step(o->b, w + p0, g + p0, o->m + p0, o->v + p0, p1 - p0, lr, o->beta1,
-                               o->beta2, o->eps, o->weight_decay, o->kind == CT_ADAMW,
-                               o->steps + 1, sv);
+                               o->beta2, o->eps, o->weight_decay,
+                               o->kind == CT_ADAMW   ? CT_ADAM_DECOUPLED
+                               : o->kind == CT_NADAM ? CT_ADAM_NADAM
+                                                     : CT_ADAM_L2,
+                               o->momentum_decay, o->steps + 1, sv);
     return o->b->sgd_step(o->b, w + p0, g + p0, o->m ? o->m + p0 : NULL, p1 - p0, lr,
                           o->momentum, o->weight_decay, o->nesterov, o->steps == 0, sv);
 }
 
-void ct_optimizer_step_vars(const ct_optimizer *o, int64_t ahead, float lr, float mom,
+void ct_optimizer_step_vars(ct_optimizer *o, int64_t ahead, float lr, float mom,
                             int64_t pos, ct_step_vars *out) {
     int64_t done = o->steps + ahead; /* updates before this one */
     memset(out, 0, sizeof *out);
@@ -95,7 +101,16 @@ void ct_optimizer_step_vars(const ct_optimizer *o, int64_t ahead, float lr, floa
     out->lr = lr;
     out->momentum = mom;
     out->first = done == 0;
-    ct_adam_factors(lr, mom, o->beta2, done + 1, &out->adam_step_size, &out->adam_bc2_sqrt);
+    if (o->kind != CT_NADAM) {
+        ct_adam_factors(lr, mom, o->beta2, done + 1, &out->adam_step_size, &out->adam_bc2_sqrt);
+        return;
+    }
+    /* NAdam (beta1 = mom: never cycled): the product to update done + 1, from the running one
+     * (the table's steps come in order; a jump back starts it over) */
+    if (o->nadam_t > done + 1) o->nadam_prod = 1.0, o->nadam_t = 0;
+    while (o->nadam_t < done + 1) o->nadam_prod *= ct_nadam_mu(mom, o->momentum_decay, ++o->nadam_t);
+    ct_nadam_factors(lr, mom, o->beta2, o->momentum_decay, done + 1, o->nadam_prod,
+                     &out->nadam_grad_size, &out->adam_step_size, &out->adam_bc2_sqrt);
 }
 
 void ct_optimizer_count_step(ct_optimizer *o) { o->steps++; }

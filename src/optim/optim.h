@@ -1,9 +1,10 @@
 /*
  * optim.h — optimizers: one fused update over the model's one parameter buffer.
  *
- * SGD (momentum, Nesterov, weight decay), Adam, AdamW and RMSprop with PyTorch's semantics and
- * defaults. The optimizer's state is up to three device buffers parallel to the parameters:
- * SGD's momentum buffer (when momentum > 0); Adam's exp_avg (m) and exp_avg_sq (v); RMSprop's
+ * SGD (momentum, Nesterov, weight decay), Adam, AdamW, NAdam and RMSprop with PyTorch's
+ * semantics and defaults. The optimizer's state is up to three device buffers parallel to the
+ * parameters: SGD's momentum buffer (when momentum > 0); Adam's (AdamW's, NAdam's) exp_avg (m)
+ * and exp_avg_sq (v) (NAdam's mu_product is a function of the step count); RMSprop's
  * momentum_buffer (m), square_avg (v) and grad_avg (ga), all three always (zeros when unused:
  * the state's size then says whose it is).
  */
@@ -27,6 +28,10 @@ typedef struct {
     float beta1, beta2, eps;      /* Adam/AdamW (defaults filled in); eps also RMSprop's */
     float alpha;                  /* RMSprop (default filled in) */
     int centered;                 /* RMSprop */
+    float momentum_decay;         /* NAdam's psi (default filled in) */
+    double nadam_prod;            /* NAdam: mu_1 ... mu_t for t = nadam_t (a running product, as
+                                   * ct_nadam_product computes it), for the step table */
+    int64_t nadam_t;
     float *m;        /* (n) device: SGD momentum buffer (NULL when momentum == 0), Adam exp_avg,
                       * RMSprop momentum_buffer */
     float *v;        /* (n) device: Adam exp_avg_sq, RMSprop square_avg; NULL for SGD */
@@ -53,7 +58,7 @@ ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, flo
  * rate lr and momentum mom (SGD's momentum or Adam's beta1: ct_schedule_momentum), for a batch
  * starting at row pos of the epoch. With sv (device) the step range above reads lr, the
  * momentum and the step from there instead of from lr, o and o->steps. */
-void ct_optimizer_step_vars(const ct_optimizer *o, int64_t ahead, float lr, float mom,
+void ct_optimizer_step_vars(ct_optimizer *o, int64_t ahead, float lr, float mom,
                             int64_t pos, ct_step_vars *out);
 void ct_optimizer_count_step(ct_optimizer *o);
 /* gamma^ct_plateau_cuts(cfg, values, n) (gamma's default included): what the plateau

@@ -256,12 +256,13 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         {"base_momentum", cfg->base_momentum}, {"max_momentum", cfg->max_momentum},
         {"label smoothing", cfg->label_smoothing}, {"end_lr", cfg->end_lr},
         {"EMA decay", cfg->ema_decay}, {"alpha", cfg->alpha},
+        {"momentum decay", cfg->momentum_decay},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) /* (a train state holds them) */
         if (!isfinite(floats[i].v))
             return ct_fail(CT_ERR_INVALID, "%s must be a finite number, got %g", floats[i].name,
                            (double)floats[i].v);
-    if ((unsigned)cfg->optimizer > CT_RMSPROP)
+    if ((unsigned)cfg->optimizer > CT_NADAM)
         return ct_fail(CT_ERR_INVALID, "unknown optimizer %d", (int)cfg->optimizer);
     if (!(cfg->momentum >= 0.0f))
         return ct_fail(CT_ERR_INVALID, "momentum must be >= 0, got %g", cfg->momentum);
@@ -285,6 +286,14 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     }
     if ((cfg->alpha != 0.0f || cfg->centered) && cfg->optimizer != CT_RMSPROP)
         return ct_fail(CT_ERR_INVALID, "alpha and centered apply to RMSprop");
+    if (cfg->momentum_decay != 0.0f && cfg->optimizer != CT_NADAM)
+        return ct_fail(CT_ERR_INVALID, "momentum_decay applies to NAdam");
+    if (cfg->optimizer == CT_NADAM && !(cfg->momentum_decay >= 0.0f))
+        return ct_fail(CT_ERR_INVALID, "NAdam's momentum_decay must be >= 0, got %g",
+                       (double)cfg->momentum_decay);
+    if (cfg->optimizer == CT_NADAM && cfg->cycle_momentum)
+        return ct_fail(CT_ERR_INVALID, "NAdam's beta1 follows its own schedule (momentum_decay): "
+                       "the one-cycle schedule cannot cycle it");
     if (cfg->optimizer == CT_SGD) {
         /* (a cycled momentum always reaches a value > 0: both 0 are the defaults) */
         if (cfg->nesterov && cfg->momentum <= 0.0f && !cfg->cycle_momentum)
@@ -302,7 +311,9 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         if (!(cfg->eps >= 0.0f))
             return ct_fail(CT_ERR_INVALID, "RMSprop eps must be >= 0, got %g", cfg->eps);
     } else {
-        const char *name = cfg->optimizer == CT_ADAM ? "Adam" : "AdamW";
+        const char *name = cfg->optimizer == CT_ADAM    ? "Adam"
+                           : cfg->optimizer == CT_NADAM ? "NAdam"
+                                                        : "AdamW";
         if (cfg->momentum != 0.0f || cfg->nesterov)
             return ct_fail(CT_ERR_INVALID, "momentum and Nesterov apply to SGD; %s uses betas",
                            name);

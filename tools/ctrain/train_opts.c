@@ -18,6 +18,7 @@
 
 #define ADAM_DEFAULT_LR 1e-3f  /* torch.optim.Adam/AdamW's default lr */
 #define RMSPROP_DEFAULT_LR 1e-2f /* torch.optim.RMSprop's */
+#define NADAM_DEFAULT_LR 2e-3f /* torch.optim.NAdam's */
 #define SINGLE_PHASE_EPOCHS 10 /* --lr or a non-phase schedule without --epochs */
 
 void train_opts_init(train_opts *o) {
@@ -53,6 +54,7 @@ void train_opts_init(train_opts *o) {
     o->lr_find_steps = 100;
     o->cycle_momentum = "on";
     o->anneal = "cos";
+    o->momentum_decay = CT_NADAM_MOMENTUM_DECAY;
     o->swa_start = "off";
     o->swa_anneal_epochs = o->cfg.swa_anneal_epochs;
     o->swa_anneal = "cos";
@@ -108,12 +110,12 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "epochs", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->epochs,
          .metavar = "N",
          .help = "train N epochs at one learning rate (--lr, else 0.5;\n"
-                 "adam/adamw: 0.001; rmsprop: 0.01) instead of --schedule",
-         .def = "the schedule; adam/adamw/rmsprop: 10"},
+                 "adam/adamw: 0.001; nadam: 0.002; rmsprop: 0.01) instead of --schedule",
+         .def = "the schedule; adam/adamw/nadam/rmsprop: 10"},
         {.name = "lr", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->lr, .metavar = "X",
          .help = "one learning rate for all epochs (--epochs, else 10)\n"
                  "instead of --schedule; the base lr of --lr-schedule",
-         .def = "the schedule; adam/adamw: 0.001; rmsprop: 0.01"},
+         .def = "the schedule; adam/adamw: 0.001; nadam: 0.002; rmsprop: 0.01"},
         {.name = "batch-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->batch_size,
          .metavar = "N", .help = "training batch size"},
         {.name = "eval-batch-size", .kind = CLI_INT, .range = CLI_POSITIVE,
@@ -132,26 +134,32 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "momentum", .kind = CLI_FLOAT, .range = CLI_FRACTION, .dst = &o->momentum,
          .metavar = "X", .help = "SGD's or RMSprop's momentum"},
         {.name = "weight-decay", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->weight_decay,
-         .metavar = "X", .help = "sgd, adam, rmsprop: L2 penalty added to the gradient;\n"
+         .metavar = "X", .help = "sgd, adam, nadam, rmsprop: L2 penalty added to the gradient;\n"
                                  "adamw: decoupled weight decay (0: none)",
          .def = "0; adamw: 0.01"},
         {.name = "nesterov", .kind = CLI_SWITCH, .dst = &o->nesterov,
          .help = "Nesterov momentum (needs --momentum > 0, or onecycle's\n"
                  "cycled momentum)"},
         {.name = "optimizer", .kind = CLI_CHOICE, .dst = &o->optimizer, .metavar = "NAME",
-         .choices = "sgd|adam|adamw|rmsprop",
-         .help = "torch.optim's SGD, Adam, AdamW or RMSprop (PyTorch's defaults);\n"
-                 "with adam/adamw and no --lr/--schedule: 10 epochs at lr 0.001,\n"
-                 "rmsprop: at lr 0.01"},
+         .choices = "sgd|adam|adamw|nadam|rmsprop",
+         .help = "torch.optim's SGD, Adam, AdamW, NAdam or RMSprop (PyTorch's\n"
+                 "defaults); with adam/adamw and no --lr/--schedule: 10 epochs at lr\n"
+                 "0.001, nadam: at lr 0.002, rmsprop: at lr 0.01"},
         {.name = "betas", .kind = CLI_STR, .dst = &o->betas, .metavar = "B1,B2",
-         .help = "Adam/AdamW betas, each in (0, 1)", .def = "0.9,0.999"},
+         .help = "Adam/AdamW/NAdam betas, each in (0, 1)", .def = "0.9,0.999"},
         {.name = "eps", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->eps, .metavar = "X",
-         .help = "Adam/AdamW/RMSprop epsilon", .def = "1e-08"},
+         .help = "Adam/AdamW/NAdam/RMSprop epsilon", .def = "1e-08"},
         {.name = "alpha", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->alpha,
          .metavar = "X", .help = "RMSprop's smoothing constant, in (0, 1)", .def = "0.99"},
         {.name = "centered", .kind = CLI_SWITCH, .dst = &o->centered,
          .help = "RMSprop: divide by the centered second moment (the gradient's\n"
                  "estimated variance)"},
+        {.name = "momentum-decay", .kind = CLI_FLOAT, .range = CLI_NONNEG,
+         .dst = &o->momentum_decay, .metavar = "X",
+         .help = "NAdam's momentum_decay (psi): update t uses the momentum\n"
+                 "beta1 x (1 - 0.5 x 0.96^(t x X)), rising to beta1 (Dozat's\n"
+                 "schedule; the one-cycle schedule does not cycle NAdam's beta1)",
+         .def = "0.004"},
         {.name = "lr-schedule", .kind = CLI_CHOICE, .dst = &o->lr_schedule, .metavar = "NAME",
          .choices = "phases|step|cosine|onecycle|plateau|exponential|cosine-restarts",
          .help = "phases: --schedule's constant lr per phase; step, cosine,\n"
@@ -461,7 +469,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
 #define F(name) cli_find(flags, nflags, name)
     ct_train_config *c = &o->cfg;
     int opt = train_optimizer_kind(o->optimizer), sched = train_schedule_kind(o->lr_schedule);
-    int adam = opt == CT_ADAM || opt == CT_ADAMW, rms = opt == CT_RMSPROP;
+    int adam = opt == CT_ADAM || opt == CT_ADAMW || opt == CT_NADAM, rms = opt == CT_RMSPROP;
     /* --lr-find: a probe of its own lrs, that trains no run (nothing to save, log or resume) */
     static const char *const not_with_find[] = {
         "resume", "save", "save-every", "save-best", "restore-best", "overwrite", "log",
@@ -502,14 +510,18 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--nesterov: applies to --optimizer sgd (got %s)",
                                o->optimizer);
     if (!adam && SEEN("betas"))
-        return cli_usage_error("train", "--betas: applies to --optimizer adam or adamw (got %s)",
-                               o->optimizer);
-    if (!adam && !rms && SEEN("eps"))
-        return cli_usage_error("train", "--eps: applies to --optimizer adam, adamw or rmsprop "
+        return cli_usage_error("train", "--betas: applies to --optimizer adam, adamw or nadam "
                                "(got %s)", o->optimizer);
+    if (!adam && !rms && SEEN("eps"))
+        return cli_usage_error("train", "--eps: applies to --optimizer adam, adamw, nadam or "
+                               "rmsprop (got %s)", o->optimizer);
     if (!rms && (SEEN("alpha") || SEEN("centered")))
         return cli_usage_error("train", "--%s: applies to --optimizer rmsprop (got %s)",
                                SEEN("alpha") ? "alpha" : "centered", o->optimizer);
+    if (opt != CT_NADAM && SEEN("momentum-decay"))
+        return cli_usage_error("train", "--momentum-decay: applies to --optimizer nadam (got %s)",
+                               o->optimizer);
+    c->momentum_decay = opt == CT_NADAM ? o->momentum_decay : 0.0f;
     /* (resumed: the run's own value, 0 for the default, checked against the flag already) */
     if (SEEN("alpha") && !o->resume_dir && !(o->alpha > 0.0f && o->alpha < 1.0f))
         return cli_usage_error("train", "--alpha: expected a number in (0, 1), got %s",
@@ -556,7 +568,12 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--cycle-momentum: expected on, off or BASE,MAX with "
                                "each in [0, 1) (not both 0, as 32-bit floats), got \"%s\"",
                                o->cycle_momentum);
-    const int cycle = cyc.cycle_momentum && sched == CT_SCHED_ONECYCLE;
+    if (opt == CT_NADAM && cyc.cycle_momentum && SEEN("cycle-momentum"))
+        return cli_usage_error("train", "--cycle-momentum %s: NAdam's beta1 follows its own "
+                               "schedule (--momentum-decay), which the one-cycle schedule does "
+                               "not cycle: give --cycle-momentum off", o->cycle_momentum);
+    /* (NAdam's: off, as its own schedule is its momentum's) */
+    const int cycle = cyc.cycle_momentum && sched == CT_SCHED_ONECYCLE && opt != CT_NADAM;
     if (cycle && SEEN("momentum"))
         return cli_usage_error("train", "--momentum: --lr-schedule onecycle cycles the momentum "
                                "(--cycle-momentum %s); --cycle-momentum off keeps it fixed",
@@ -624,7 +641,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                MAX_TOTAL_EPOCHS);
     if (!seen_schedule && (adam || rms) && !seen_lr) { /* PyTorch's defaults: 1e-3, 1e-2 */
         c->phases[0].epochs = seen_epochs ? o->epochs : SINGLE_PHASE_EPOCHS;
-        c->phases[0].lr = rms ? RMSPROP_DEFAULT_LR : ADAM_DEFAULT_LR;
+        c->phases[0].lr = rms ? RMSPROP_DEFAULT_LR : opt == CT_NADAM ? NADAM_DEFAULT_LR
+                                                                     : ADAM_DEFAULT_LR;
         c->num_phases = 1;
     } else if (seen_epochs || seen_lr || (!seen_schedule && sched != CT_SCHED_PHASES)) {
         if (seen_lr && o->lr > MAX_LR) /* as --schedule's: a resume reads it back as one */

@@ -186,7 +186,7 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
     const ct_train_config *c = &o->cfg;
     char sched[SCHEDULE_BYTES];
     train_format_schedule(c->phases, c->num_phases, sched, sizeof sched);
-    static const char *const names[] = {"SGD", "Adam", "AdamW", "RMSprop"};
+    static const char *const names[] = {"SGD", "Adam", "AdamW", "RMSprop", "NAdam"};
     const int sgd_like = c->optimizer == CT_SGD || c->optimizer == CT_RMSPROP; /* (momentum) */
     printf("Plan: %d epoch%s (%s), batch %d", total_epochs, total_epochs == 1 ? "" : "s", sched,
            c->batch_size);
@@ -195,7 +195,7 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
     if (c->micro_batch > 0 && c->micro_batch < ct_dist_largest_share(c->dist, batch))
         printf(" in micro-batches of up to %d%s", c->micro_batch,
                ct_dist_size(c->dist) > 1 ? " a rank" : "");
-    printf(", %s", names[(unsigned)c->optimizer <= CT_RMSPROP ? c->optimizer : 0]);
+    printf(", %s", names[(unsigned)c->optimizer <= CT_NADAM ? c->optimizer : 0]);
     if (c->optimizer == CT_RMSPROP)
         printf(" (alpha %g, eps %g%s)", (double)(c->alpha > 0 ? c->alpha : CT_RMSPROP_ALPHA),
                (double)(c->eps > 0 ? c->eps : 1e-8f), c->centered ? ", centered" : "");
@@ -205,8 +205,12 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
         printf(" (beta2 %g, eps %g)", (double)(c->beta2 > 0 ? c->beta2 : 0.999f),
                (double)(c->eps > 0 ? c->eps : 1e-8f));
     else if (!sgd_like)
-        printf(" (betas %g,%g, eps %g)", (double)(c->beta1 > 0 ? c->beta1 : 0.9f),
-               (double)(c->beta2 > 0 ? c->beta2 : 0.999f), (double)(c->eps > 0 ? c->eps : 1e-8f));
+        printf(" (betas %g,%g, eps %g%s", (double)(c->beta1 > 0 ? c->beta1 : 0.9f),
+               (double)(c->beta2 > 0 ? c->beta2 : 0.999f), (double)(c->eps > 0 ? c->eps : 1e-8f),
+               c->optimizer == CT_NADAM ? ", momentum decay " : ")");
+    if (c->optimizer == CT_NADAM)
+        printf("%g)", (double)(c->momentum_decay > 0 ? c->momentum_decay
+                                                     : CT_NADAM_MOMENTUM_DECAY));
     if (c->weight_decay > 0) printf(", weight decay %g", (double)c->weight_decay);
     switch (c->schedule) {
     case CT_SCHED_STEP:

@@ -277,8 +277,8 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         rc = differs(dir, "lr-schedule", o->lr_schedule, sched_saved);
     o->lr_schedule = sched_saved;
     if (rc == CLI_EXIT_OK && SEEN("betas") && (saved.optimizer == CT_SGD || rms)) {
-        rc = cli_usage_error("train", "--betas: applies to --optimizer adam or adamw (the run in "
-                             "%s uses %s)", dir, train_optimizer_name(saved.optimizer));
+        rc = cli_usage_error("train", "--betas: applies to --optimizer adam, adamw or nadam (the "
+                             "run in %s uses %s)", dir, train_optimizer_name(saved.optimizer));
     } else if (rc == CLI_EXIT_OK && SEEN("betas")) {
         float b1 = 0, b2 = 0;
         double x, y;
@@ -302,6 +302,8 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
      * train_finish_options, as a new run's) */
     SAME_OR_DEFAULT_IF(saved.optimizer != CT_SGD, "eps", eps, 1e-8f);
     SAME_OR_DEFAULT_IF(rms, "alpha", alpha, CT_RMSPROP_ALPHA);
+    SAME_OR_DEFAULT_IF(saved.optimizer == CT_NADAM, "momentum-decay", momentum_decay,
+                       CT_NADAM_MOMENTUM_DECAY);
     if (rc == CLI_EXIT_OK && rms && SEEN("centered") && !saved.centered)
         rc = differs(dir, "centered", "(on)", "an uncentered RMSprop");
     if (rms || !SEEN("centered")) o->centered = saved.centered;

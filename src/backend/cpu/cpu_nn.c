@@ -436,17 +436,22 @@ static ct_status cpu_batchnorm_backward(ct_backend *b, const float *x, const flo
 
 static ct_status cpu_adam_step(ct_backend *b, float *restrict w, const float *restrict g,
                                float *restrict m, float *restrict v, int64_t n, float lr,
-                               float beta1, float beta2, float eps, float wd, int decoupled,
-                               int64_t t, const ct_step_vars *sv) {
-    if (n < 0 || t < 1)
-        return ct_fail(CT_ERR_INVALID, "adam_step: bad size %lld or step %lld", (long long)n,
-                       (long long)t);
-    float step_size, bc2_sqrt;
+                               float beta1, float beta2, float eps, float wd, int variant,
+                               float psi, int64_t t, const ct_step_vars *sv) {
+    if (n < 0 || t < 1 || variant < CT_ADAM_L2 || variant > CT_ADAM_NADAM)
+        return ct_fail(CT_ERR_INVALID, "adam_step: bad size %lld, step %lld or variant %d",
+                       (long long)n, (long long)t, variant);
+    float step_size, bc2_sqrt, grad_size = 0.0f; /* (NAdam's: the gradient's own step) */
+    const int decoupled = variant == CT_ADAM_DECOUPLED, nadam = variant == CT_ADAM_NADAM;
     if (sv) {
         lr = sv->lr;
         beta1 = sv->momentum;
         step_size = sv->adam_step_size;
         bc2_sqrt = sv->adam_bc2_sqrt;
+        if (nadam) grad_size = sv->nadam_grad_size;
+    } else if (nadam) {
+        ct_nadam_factors(lr, beta1, beta2, psi, t, ct_nadam_product(beta1, psi, t), &grad_size,
+                         &step_size, &bc2_sqrt);
     } else {
         ct_adam_factors(lr, beta1, beta2, t, &step_size, &bc2_sqrt);
     }
@@ -459,7 +464,9 @@ static ct_status cpu_adam_step(ct_backend *b, float *restrict w, const float *re
         float vi = beta2 * v[i] + omb2 * gi * gi;
         m[i] = mi;
         v[i] = vi;
-        w[i] = wi - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
+        float d = sqrtf(vi) / bc2_sqrt + eps;
+        if (nadam) wi = wi - grad_size * (gi / d);
+        w[i] = wi - step_size * (mi / d);
     }
     return CT_OK;
 }

@@ -633,13 +633,16 @@ static ct_status cuda_batchnorm_backward(ct_backend *b, const float *x, const fl
 __global__ void adam_kernel(float *w, const float *g, float *m, float *v, int64_t n,
                             float beta1, float beta2, float omb1, float omb2, float eps,
                             float decay, float l2, float step_size, float bc2_sqrt,
-                            const ct_step_vars *sv, float wd, int decoupled) {
+                            float grad_size, const ct_step_vars *sv, float wd, int variant) {
+    const int nadam = variant == CT_ADAM_NADAM;
     if (sv) { /* this step's factors, as cuda_adam_step computes them from its arguments */
         beta1 = sv->momentum;
         omb1 = 1.0f - beta1;
         step_size = sv->adam_step_size;
         bc2_sqrt = sv->adam_bc2_sqrt;
-        if (decoupled) decay = __fsub_rn(1.0f, __fmul_rn(sv->lr, wd)); /* no FMA: as the host */
+        if (nadam) grad_size = sv->nadam_grad_size;
+        if (variant == CT_ADAM_DECOUPLED) /* no FMA: as the host */
+            decay = __fsub_rn(1.0f, __fmul_rn(sv->lr, wd));
     }
     NN_GRID_STRIDE(i, n) {
         float w0 = w[i];
@@ -649,25 +652,33 @@ __global__ void adam_kernel(float *w, const float *g, float *m, float *v, int64_
         float vi = beta2 * v[i] + omb2 * gi * gi;
         m[i] = mi;
         v[i] = vi;
-        w[i] = wi - step_size * (mi / (sqrtf(vi) / bc2_sqrt + eps));
+        float d = sqrtf(vi) / bc2_sqrt + eps;
+        if (nadam) wi = wi - grad_size * (gi / d);
+        w[i] = wi - step_size * (mi / d);
     }
 }
 
 static ct_status cuda_adam_step(ct_backend *b, float *w, const float *g, float *m, float *v,
                                 int64_t n, float lr, float beta1, float beta2, float eps,
-                                float wd, int decoupled, int64_t t, const ct_step_vars *sv) {
+                                float wd, int variant, float psi, int64_t t,
+                                const ct_step_vars *sv) {
     ct_cuda *cb = ct_cuda_of(b);
-    if (n < 0 || t < 1)
-        return ct_fail(CT_ERR_INVALID, "adam_step: bad size %lld or step %lld", (long long)n,
-                       (long long)t);
+    if (n < 0 || t < 1 || variant < CT_ADAM_L2 || variant > CT_ADAM_NADAM)
+        return ct_fail(CT_ERR_INVALID, "adam_step: bad size %lld, step %lld or variant %d",
+                       (long long)n, (long long)t, variant);
     if (n == 0) return CT_OK;
     CT_CUDA_BIND(cb);
-    float step_size, bc2_sqrt;
-    ct_adam_factors(lr, beta1, beta2, t, &step_size, &bc2_sqrt);
+    float step_size, bc2_sqrt, grad_size = 0.0f;
+    if (variant == CT_ADAM_NADAM && !sv) /* (with sv: the step table's) */
+        ct_nadam_factors(lr, beta1, beta2, psi, t, ct_nadam_product(beta1, psi, t), &grad_size,
+                         &step_size, &bc2_sqrt);
+    else
+        ct_adam_factors(lr, beta1, beta2, t, &step_size, &bc2_sqrt);
+    const int decoupled = variant == CT_ADAM_DECOUPLED;
     const float decay = decoupled ? 1.0f - lr * wd : 1.0f, l2 = decoupled ? 0.0f : wd;
     adam_kernel<<<nn_grid(cb, n), CT_NN_THREADS, 0, cb->compute>>>(
         w, g, m, v, n, beta1, beta2, 1.0f - beta1, 1.0f - beta2, eps, decay, l2, step_size,
-        bc2_sqrt, sv, wd, decoupled);
+        bc2_sqrt, grad_size, sv, wd, variant);
     CT_CUDA_CHECK_LAUNCH("adam_kernel");
     return CT_OK;
 }
