@@ -297,7 +297,7 @@ typedef struct {
     int prefetch;        /* batches prepared ahead per worker (2) */
     int data_on_device;  /* -1 auto, 0 off (loader + copies), 1 on (dataset resident on device) */
     float momentum;      /* SGD's and RMSprop's momentum (0) */
-    float weight_decay;  /* SGD, Adam, RMSprop: L2 penalty added to the gradient; AdamW:
+    float weight_decay;  /* SGD, Adam, NAdam, RMSprop: L2 penalty added to the gradient; AdamW:
                           * decoupled (0) */
     int nesterov;        /* Nesterov momentum (0) */
     uint64_t seed;       /* shuffling seed (the split and initialisation take their own) */
@@ -308,8 +308,9 @@ typedef struct {
     ct_optimizer_kind optimizer; /* CT_SGD (default), CT_ADAM, CT_ADAMW, CT_RMSPROP, CT_NADAM */
     float momentum_decay;        /* NAdam's psi: beta1's momentum schedule, mu_t = beta1 * (1 -
                                   * 0.5 * 0.96^(t * psi)) (0: CT_NADAM_MOMENTUM_DECAY) */
-    float beta1, beta2;          /* Adam/AdamW betas (0: 0.9 and 0.999) */
-    float eps;                   /* Adam/AdamW/RMSprop epsilon, added outside the sqrt (0: 1e-8) */
+    float beta1, beta2;          /* Adam/AdamW/NAdam betas (0: 0.9 and 0.999) */
+    float eps;                   /* Adam/AdamW/NAdam/RMSprop epsilon, added outside the sqrt
+                                  * (0: 1e-8) */
     float alpha;                 /* RMSprop's smoothing constant, in [0, 1) (0: 0.99) */
     int centered;                /* RMSprop: 1 divides by the centered (variance) estimate */
     ct_schedule_kind schedule;   /* CT_SCHED_PHASES (default) ... */

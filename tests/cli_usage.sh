@@ -283,7 +283,8 @@ expect_usage '--betas: applies to --optimizer adam, adamw or nadam (got rmsprop)
 expect_usage '--nesterov: applies to --optimizer sgd (got rmsprop)' train --optimizer rmsprop --momentum 0.9 --nesterov
 expect_usage '--eps: applies to --optimizer adam, adamw, nadam or rmsprop (got sgd)' train --eps 1e-6
 expect_usage '--momentum-decay: applies to --optimizer nadam (got adam)' train --optimizer adam --momentum-decay 0.01
-expect_usage '--momentum-decay: expected a non-negative number' train --optimizer nadam --momentum-decay -1
+expect_usage '--momentum-decay: expected a positive number' train --optimizer nadam --momentum-decay -1
+expect_usage '--momentum-decay: expected a positive number' train --optimizer nadam --momentum-decay 0
 expect_usage "--cycle-momentum on: NAdam's beta1 follows its own schedule" train --optimizer nadam --lr-schedule onecycle --cycle-momentum on
 expect_usage '--momentum: applies to --optimizer sgd or rmsprop (nadam uses --betas)' train --optimizer nadam --momentum 0.9
 expect_usage '--augment' train --augment blur

@@ -9,6 +9,7 @@
  * - ct_schedule_lr against the formulas of torch.optim.lr_scheduler (StepLR, CosineAnnealingLR,
  *   OneCycleLR, LinearLR chained) and against sequences PyTorch printed; ReduceLROnPlateau's
  *   cuts (ct_plateau_cuts) against PyTorch, and inside ct_fit, resumed or not;
+ * - NAdam's step-table factors (its running product of mu) against those computed afresh;
  * - inside ct_fit: the lr of each step follows the schedule, and clip_norm rescales the summed
  *   gradient to the global norm asked (2 CPU shards, so the norm's parts are combined).
  *
@@ -209,6 +210,43 @@ static void test_optimizer_mismatch(void **state) {
     OK(ct_optimizer_init_config(&o, g_cpu, N, &cfg, 0));
     assert_int_equal(ct_optimizer_state_count(&o), 3 * N);
     ct_optimizer_release(&o);
+}
+
+/* NAdam's step table: the running product in ct_optimizer_step_vars gives, bit for bit, the
+ * factors ct_nadam_product computes from nothing, in order, after a jump back (a second fit)
+ * and far out (a resume at a large step count: the product ends after a few thousand factors,
+ * where it once took one a step: 1e11 of them). */
+static void test_nadam_step_vars(void **state) {
+    enum { N = 4 };
+    const struct { float b1, psi; } cases[] = {{0.9f, 0.004f}, {0.999f, 0.5f}, {0.5f, 1e-6f}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        ct_train_config cfg = base_config();
+        cfg.optimizer = CT_NADAM;
+        cfg.beta1 = cases[c].b1;
+        cfg.momentum_decay = cases[c].psi;
+        ct_optimizer o;
+        memset(&o, 0, sizeof o);
+        OK(ct_optimizer_init_config(&o, g_cpu, N, &cfg, 1));
+        const int64_t starts[] = {0, 3, 0, 5000, 100000000000LL, 7};
+        for (size_t s = 0; s < sizeof starts / sizeof starts[0]; s++) {
+            o.steps = starts[s];
+            for (int64_t a = 0; a < 60; a++) {
+                ct_step_vars sv;
+                ct_optimizer_step_vars(&o, a, 0.002f, cases[c].b1, 0, &sv);
+                float g, m, b;
+                int64_t t = starts[s] + a + 1;
+                ct_nadam_factors(0.002f, cases[c].b1, 0.999f, cases[c].psi, t,
+                                 ct_nadam_product(cases[c].b1, cases[c].psi, t), &g, &m, &b);
+                if (sv.nadam_grad_size != g || sv.adam_step_size != m || sv.adam_bc2_sqrt != b)
+                    fail_msg("NAdam b1 %g psi %g step %lld: table %.9g %.9g %.9g, from nothing "
+                             "%.9g %.9g %.9g", (double)cases[c].b1, (double)cases[c].psi,
+                             (long long)t, (double)sv.nadam_grad_size, (double)sv.adam_step_size,
+                             (double)sv.adam_bc2_sqrt, (double)g, (double)m, (double)b);
+                assert_true(isfinite(g) && isfinite(m) && g > 0.0f && m > 0.0f);
+            }
+        }
+        ct_optimizer_release(&o);
+    }
 }
 
 /* ExponentialLR: lr * gamma^epoch, the same at every step of an epoch (warm-up multiplies). */
@@ -762,7 +800,7 @@ int main(void) {
         cmocka_unit_test(test_schedules_formulas), cmocka_unit_test(test_fit_schedule_and_clip),
         cmocka_unit_test(test_fit_adam_state),     cmocka_unit_test(test_plateau_torch),
         cmocka_unit_test(test_fit_plateau),        cmocka_unit_test(test_exponential_schedule),
-        cmocka_unit_test(test_cosine_restarts_schedule),
+        cmocka_unit_test(test_cosine_restarts_schedule), cmocka_unit_test(test_nadam_step_vars),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ct_backend_free(g_cpu);

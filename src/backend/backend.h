@@ -389,15 +389,32 @@ struct ct_backend {
 enum { CT_ADAM_L2 = 0, CT_ADAM_DECOUPLED = 1, CT_ADAM_NADAM = 2 }; /* adam_step's variant */
 
 /* NAdam's mu_t = beta1 * (1 - 0.5 * 0.96^(t * psi)), and the product mu_1 ... mu_t (t >= 0;
- * 1 for t = 0), in double, one factor after the other (optim.c keeps a running product, equal
- * to this). */
+ * 1 for t = 0), in double: one factor after the other up to the first that is beta1 exactly
+ * (0.96^(t psi) below double's precision) or a product of 0, then times beta1^(the rest) at
+ * once, so that it takes a few thousand factors at most. optim.c keeps the running part
+ * (ct_nadam_prefix) and ends it alike (ct_nadam_rest): the same value however reached. */
 static inline double ct_nadam_mu(float beta1, float psi, int64_t t) {
     return (double)beta1 * (1.0 - 0.5 * pow(0.96, (double)t * (double)psi));
 }
+/* Extends the running part *p = mu_1 ... mu_*i towards t; returns 1 once it has ended (every
+ * later factor beta1, or *p 0). */
+static inline int ct_nadam_prefix(float beta1, float psi, int64_t t, double *p, int64_t *i) {
+    while (*i < t) {
+        double mu = ct_nadam_mu(beta1, psi, *i + 1);
+        if (mu == (double)beta1 || *p == 0.0) return 1;
+        *p *= mu;
+        ++*i;
+    }
+    return 0;
+}
+static inline double ct_nadam_rest(float beta1, int64_t t, double p, int64_t i) {
+    return i < t && p != 0.0 ? p * pow((double)beta1, (double)(t - i)) : p;
+}
 static inline double ct_nadam_product(float beta1, float psi, int64_t t) {
     double p = 1.0;
-    for (int64_t i = 1; i <= t; i++) p *= ct_nadam_mu(beta1, psi, i);
-    return p;
+    int64_t i = 0;
+    ct_nadam_prefix(beta1, psi, t, &p, &i);
+    return ct_nadam_rest(beta1, t, p, i);
 }
 /* NAdam's factors for update t >= 1 given prod = mu_1 ... mu_t: grad_size = lr (1 - mu_t) /
  * (1 - prod), step_size = lr mu_{t+1} / (1 - prod mu_{t+1}) (PyTorch 2's; 1.13 multiplied one

@@ -62,7 +62,7 @@ ct_status ct_optimizer_init_config(ct_optimizer *o, ct_backend *b, int64_t n,
     o->alpha = cfg->alpha != 0.0f ? cfg->alpha : CT_RMSPROP_ALPHA;
     o->centered = cfg->centered;
     o->momentum_decay = cfg->momentum_decay != 0.0f ? cfg->momentum_decay : CT_NADAM_MOMENTUM_DECAY;
-    o->nadam_prod = 1.0, o->nadam_t = 0;
+    o->nadam_prod = 1.0, o->nadam_t = 0, o->nadam_ended = 0;
     if (fresh) o->steps = 0;
     if (fresh || !rms) free_state(b, &o->ga);
     if (fresh || !(adam || rms)) free_state(b, &o->v);
@@ -107,9 +107,12 @@ void ct_optimizer_step_vars(ct_optimizer *o, int64_t ahead, float lr, float mom,
     }
     /* NAdam (beta1 = mom: never cycled): the product to update done + 1, from the running one
      * (the table's steps come in order; a jump back starts it over) */
-    if (o->nadam_t > done + 1) o->nadam_prod = 1.0, o->nadam_t = 0;
-    while (o->nadam_t < done + 1) o->nadam_prod *= ct_nadam_mu(mom, o->momentum_decay, ++o->nadam_t);
-    ct_nadam_factors(lr, mom, o->beta2, o->momentum_decay, done + 1, o->nadam_prod,
+    if (o->nadam_t > done + 1) o->nadam_prod = 1.0, o->nadam_t = 0, o->nadam_ended = 0;
+    if (!o->nadam_ended)
+        o->nadam_ended = ct_nadam_prefix(mom, o->momentum_decay, done + 1, &o->nadam_prod,
+                                         &o->nadam_t);
+    ct_nadam_factors(lr, mom, o->beta2, o->momentum_decay, done + 1,
+                     ct_nadam_rest(mom, done + 1, o->nadam_prod, o->nadam_t),
                      &out->nadam_grad_size, &out->adam_step_size, &out->adam_bc2_sqrt);
 }
 

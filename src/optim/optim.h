@@ -29,9 +29,10 @@ typedef struct {
     float alpha;                  /* RMSprop (default filled in) */
     int centered;                 /* RMSprop */
     float momentum_decay;         /* NAdam's psi (default filled in) */
-    double nadam_prod;            /* NAdam: mu_1 ... mu_t for t = nadam_t (a running product, as
-                                   * ct_nadam_product computes it), for the step table */
+    double nadam_prod;            /* NAdam: mu_1 ... mu_t for t = nadam_t, the running part of
+                                   * ct_nadam_product (ct_nadam_prefix), for the step table */
     int64_t nadam_t;
+    int nadam_ended;              /* that part has ended (ct_nadam_prefix returned 1) */
     float *m;        /* (n) device: SGD momentum buffer (NULL when momentum == 0), Adam exp_avg,
                       * RMSprop momentum_buffer */
     float *v;        /* (n) device: Adam exp_avg_sq, RMSprop square_avg; NULL for SGD */

@@ -154,7 +154,7 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "centered", .kind = CLI_SWITCH, .dst = &o->centered,
          .help = "RMSprop: divide by the centered second moment (the gradient's\n"
                  "estimated variance)"},
-        {.name = "momentum-decay", .kind = CLI_FLOAT, .range = CLI_NONNEG,
+        {.name = "momentum-decay", .kind = CLI_FLOAT, .range = CLI_POSITIVE,
          .dst = &o->momentum_decay, .metavar = "X",
          .help = "NAdam's momentum_decay (psi): update t uses the momentum\n"
                  "beta1 x (1 - 0.5 x 0.96^(t x X)), rising to beta1 (Dozat's\n"
