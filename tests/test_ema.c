@@ -18,26 +18,7 @@
 
 enum { S = 8, N_ALL = 120, N_TRAIN = 96, BATCH = 16, EPOCHS = 2 };
 
-/* noisy 8x8 images of 3 classes (a bright row, column or diagonal) */
-static ct_dataset *make_data(void) {
-    uint8_t *img = calloc(N_ALL, S * S), *lab = calloc(N_ALL, 1);
-    assert_non_null(img);
-    assert_non_null(lab);
-    ct_rng r;
-    ct_rng_init(&r, 5, 1);
-    for (int i = 0; i < N_ALL; i++) {
-        uint8_t *p = img + i * S * S;
-        for (int k = 0; k < S * S; k++) p[k] = (uint8_t)ct_rng_below(&r, 60);
-        int c = (int)ct_rng_below(&r, 3), at = (int)ct_rng_below(&r, S);
-        for (int k = 0; k < S; k++) p[c == 0 ? at * S + k : c == 1 ? k * S + at : k * S + k] = 250;
-        lab[i] = (uint8_t)c;
-    }
-    ct_dataset *ds = NULL;
-    assert_int_equal(ct_dataset_create(N_ALL, 1, S, S, 3, img, lab, &ds), CT_OK);
-    free(img);
-    free(lab);
-    return ds;
-}
+static ct_dataset *make_data(void) { return tu_lines_dataset(N_ALL, S, 5); }
 
 typedef struct {
     ct_model *m;

@@ -574,26 +574,7 @@ static ct_backend *recording_backend(int graphs, int refuse) {
 
 enum { S = 10, N_ALL = 150, N_TRAIN = 120, EPOCHS = 3 };
 
-/* n noisy 10x10 images of 3 classes (a bright row, column or diagonal). */
-static ct_dataset *make_data(void) {
-    uint8_t *img = calloc(N_ALL, S * S), *lab = calloc(N_ALL, 1);
-    assert_non_null(img);
-    ct_rng r;
-    ct_rng_init(&r, 77, 1);
-    for (int i = 0; i < N_ALL; i++) {
-        uint8_t *p = img + i * S * S;
-        for (int k = 0; k < S * S; k++) p[k] = (uint8_t)ct_rng_below(&r, 60);
-        int c = (int)ct_rng_below(&r, 3), at = (int)ct_rng_below(&r, S);
-        for (int k = 0; k < S; k++)
-            p[c == 0 ? at * S + k : c == 1 ? k * S + at : k * S + k] = 250;
-        lab[i] = (uint8_t)c;
-    }
-    ct_dataset *ds = NULL;
-    OK(ct_dataset_create(N_ALL, 1, S, S, 3, img, lab, &ds));
-    free(img);
-    free(lab);
-    return ds;
-}
+static ct_dataset *make_data(void) { return tu_lines_dataset(N_ALL, S, 77); }
 
 typedef struct {
     float *params, *buffers;

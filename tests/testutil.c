@@ -136,6 +136,27 @@ void tu_fill(ct_rng *r, float *p, size_t n, float lo, float hi) {
     for (size_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * ct_rng_uniform(r);
 }
 
+ct_dataset *tu_lines_dataset(int n, int side, uint64_t seed) {
+    const int S = side;
+    uint8_t *img = calloc((size_t)n, (size_t)S * S), *lab = calloc((size_t)n, 1);
+    assert_non_null(img);
+    assert_non_null(lab);
+    ct_rng r;
+    ct_rng_init(&r, seed, 1);
+    for (int i = 0; i < n; i++) {
+        uint8_t *p = img + (size_t)i * S * S;
+        for (int k = 0; k < S * S; k++) p[k] = (uint8_t)ct_rng_below(&r, 60);
+        int c = (int)ct_rng_below(&r, 3), at = (int)ct_rng_below(&r, S);
+        for (int k = 0; k < S; k++) p[c == 0 ? at * S + k : c == 1 ? k * S + at : k * S + k] = 250;
+        lab[i] = (uint8_t)c;
+    }
+    ct_dataset *ds = NULL;
+    assert_int_equal(ct_dataset_create(n, 1, S, S, 3, img, lab, &ds), CT_OK);
+    free(img);
+    free(lab);
+    return ds;
+}
+
 int tu_needed(const char *name) {
     const char *need = getenv("CTRAIN_TEST_NEED");
     return need && !strcmp(need, name);

@@ -61,6 +61,9 @@ void tu_close_backends(void);
 void tu_near(const char *what, size_t i, double got, double ref, double tol);
 /* p[0..n) uniform in [lo, hi) from r. */
 void tu_fill(ct_rng *r, float *p, size_t n, float lo, float hi);
+/* n noisy side x side images of 3 classes, a bright row, column or diagonal, drawn from seed:
+ * a small task a model learns in a few epochs (the test fails if it cannot be made). */
+ct_dataset *tu_lines_dataset(int n, int side, uint64_t seed);
 
 /* Gradient checks: an activation in double with PyTorch's conventions (the f of ct_act), and
  * one pass of the library's model over (x, lab): forward in training mode when train, the loss,
