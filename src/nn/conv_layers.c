@@ -335,8 +335,9 @@ static ct_status bn_forward(ct_layer *l, ct_backend *b, const float *x, float *y
     int64_t C = l->in_c, inner = (int64_t)l->in_h * l->in_w;
     float *save = ctx->scratch; // (2, C)
     int update = ctx->train && ctx->row0 == 0;
+    float momentum = ctx->bn_momentum > 0.0f ? ctx->bn_momentum : l->cfg.bn.momentum;
     CT_TRY(b->batchnorm_forward(b, ctx->train, x, y, n, C, inner, l->w, l->w + C, l->cfg.bn.eps,
-                                l->cfg.bn.momentum, update || !ctx->train ? l->buf : NULL,
+                                momentum, update || !ctx->train ? l->buf : NULL,
                                 update || !ctx->train ? l->buf + C : NULL, save, save + C));
     /* a host counter: inside ct_fit (sv) the training loop counts each step instead, as a
      * replayed step (CUDA graph) runs no host code */

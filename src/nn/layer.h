@@ -31,6 +31,7 @@ typedef struct {
     int64_t step;     /* optimizer steps taken so far: dropout draws a new mask each step */
     const ct_step_vars *sv; /* device: the step's scalars while ct_fit trains (step is then
                              * sv->step, read on the device), else NULL */
+    float bn_momentum; /* > 0: batch norm's momentum instead of each layer's (ct_model's) */
 } ct_layer_ctx;
 
 typedef struct {

@@ -575,7 +575,8 @@ ct_status ct_model_summary(const ct_model *m, int frozen_layers, char *buf, size
 /* What shard s's layers need to know for this pass (layer i's scratch filled in per call). */
 static ct_layer_ctx shard_ctx(const ct_model *m, const ct_shard *sh, int train) {
     return (ct_layer_ctx){.train = train, .row0 = sh->row0, .seed = m->seed,
-                          .step = m->opt.steps, .sv = train ? m->sv : NULL};
+                          .step = m->opt.steps, .sv = train ? m->sv : NULL,
+                          .bn_momentum = m->bn_momentum};
 }
 
 ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train) {

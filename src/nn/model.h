@@ -78,6 +78,9 @@ struct ct_model {
      * cover the parameters from train_param0 on, the moving average the buffers from
      * train_buf0 on (ct_model_freeze). */
     int frozen;
+    /* > 0: every batch norm layer's momentum in training-mode forwards, instead of its own
+     * (ct_swa_finish's cumulative pass sets 1/k before batch k); 0: their own */
+    float bn_momentum;
     int64_t train_param0, train_buf0;
     char graph_note[256];           /* why the last ct_fit did not record its steps ("": it did,
                                      * or the device has no graphs) */
@@ -116,10 +119,8 @@ ct_status ct_model_grad_acc(ct_model *m);
 /* Adds one training step to every batch norm layer's num_batches_tracked (ct_fit, whose steps
  * may replay without running layer code on the host). */
 void ct_model_count_batchnorm_step(ct_model *m);
-/* Batch norm layers from m->frozen on: ct_model_batchnorm_momentum sets their momentum (a
- * layer's own, batchnorm(eps, momentum), is its cfg's: kept by the caller); reset starts their
- * running statistics over (mean 0, var 1, no batches tracked); returns how many layers. */
-int ct_model_batchnorm_momentum(ct_model *m, float momentum);
+/* Batch norm layers from m->frozen on: their running statistics start over (mean 0, var 1, no
+ * batches tracked); *layers: how many. */
 ct_status ct_model_batchnorm_reset(ct_model *m, int *layers);
 /* Lays out the layers' buffers (n_buffers each) in one device area and writes their initial
  * values (model_buffers.c; called by ct_model_create). */

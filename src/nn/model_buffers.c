@@ -57,13 +57,6 @@ void ct_model_count_batchnorm_step(ct_model *m) {
         if (m->layers[i].ops == &ct_batchnorm_ops) m->layers[i].cfg.bn.batches_tracked++;
 }
 
-int ct_model_batchnorm_momentum(ct_model *m, float momentum) {
-    int n = 0;
-    for (int i = m->frozen; i < m->n_layers; i++)
-        if (m->layers[i].ops == &ct_batchnorm_ops) m->layers[i].cfg.bn.momentum = momentum, n++;
-    return n;
-}
-
 ct_status ct_model_batchnorm_reset(ct_model *m, int *layers) {
     *layers = 0;
     for (int i = m->frozen; i < m->n_layers; i++) {

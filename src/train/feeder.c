@@ -578,7 +578,7 @@ ct_status ct_feeder_pass(feeder *f, int epoch, int64_t first, pass_args *a, int6
     for (int64_t i = first; i < n_batches;) {
         int64_t nb;
         int steps = 1; /* run at once: graph_run full steps when they replay one recording */
-        if (a->bn_update) ct_model_batchnorm_momentum(f->m, 1.0f / (float)(i + 1));
+        if (a->bn_update) f->m->bn_momentum = 1.0f / (float)(i + 1);
         if (f->resident) {
             nb = f->n - i * f->batch < f->batch ? f->n - i * f->batch : f->batch;
             if (a->train && f->fused && nb == f->batch) { /* up to fused_run full steps */

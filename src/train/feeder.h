@@ -69,7 +69,7 @@ typedef struct {
     int train;               /* 1: forward, backward, update */
     int bn_update;           /* not train: the forward in training mode, batch norm's running
                               * statistics the cumulative average over the pass's batches
-                              * (momentum 1/k at batch k; ct_swa_finish) */
+                              * (m->bn_momentum 1/k at batch k; ct_swa_finish resets it) */
     ct_optimizer *opt;
     const ct_train_config *cfg; /* training: the lr follows its schedule (ct_schedule_lr) */
     double lr_scale;         /* times the schedule's lr: the plateau cuts so far (gamma^cuts) */

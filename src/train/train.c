@@ -489,10 +489,8 @@ ct_status ct_swa_finish(ct_model *m, const ct_dataset *ds, const int32_t *train_
     if (averaged) *averaged = m->ema_updates;
     ct_model_freeze(m, cfg->frozen_layers); /* (until the end: a frozen layer runs as at inference) */
     int layers = 0;
-    float *momenta = ct_malloc((size_t)m->n_layers * sizeof(float), "batch norm momenta");
-    ct_status s = momenta ? ct_model_batchnorm_reset(m, &layers) : CT_ERR_NOMEM;
+    ct_status s = ct_model_batchnorm_reset(m, &layers);
     if (s != CT_OK || layers == 0) goto out;
-    for (int i = 0; i < m->n_layers; i++) momenta[i] = m->layers[i].cfg.bn.momentum;
     char why[256];
     int resident = ct_data_on_device_choice(m, ds, cfg->data_on_device, why, sizeof why);
     device_data dd;
@@ -511,13 +509,11 @@ ct_status ct_swa_finish(ct_model *m, const ct_dataset *ds, const int32_t *train_
     if (s == CT_OK) s = take_stats(m, 0, &discard);
     if (s == CT_OK) s = ct_feeder_pass(&f, 0, 0, &a, &done);
     if (s == CT_OK) s = take_stats(m, 0, &discard); /* (the pass's loss: not wanted) */
-    for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i].ops == &ct_batchnorm_ops) m->layers[i].cfg.bn.momentum = momenta[i];
+    m->bn_momentum = 0.0f; /* (the pass set it: the layers' own again) */
     if (f.b) ct_feeder_release(&f);
     ct_device_data_release(&dd, b);
 out:
     ct_model_freeze(m, 0);
-    free(momenta);
     if (s != CT_OK) { /* the model holds the trained weights again (their buffers too) */
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", ct_last_error());
