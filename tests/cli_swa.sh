@@ -24,7 +24,7 @@ num() { sed -n "s/.*$1: \([0-9.]*\).*/\1/p" <<<"$2" | head -1; }
 
 # ------------------------------------------------------------------ a run with batch norm
 run train "${COMMON[@]}" --model "$bn" --epochs 4 --lr 0.2 --momentum 0.9 --swa-start 2 \
-    --swa-lr 0.05 --swa-anneal-epochs 1 --log swa.log --save swa
+    --swa-lr 0.05 --swa-anneal-epochs 1 --log swa.log --save swa --plot plots
 swa_line=$(grep '^SWA: ' <<<"$out")
 test_line=$(grep '^test_loss: ' <<<"$out")
 if [ "$rc" -eq 0 ] &&
@@ -68,6 +68,20 @@ last=$(grep -o '"val_loss": [0-9.]*' swa.log | tail -1 | sed 's/.*: //')
 [ -n "$last" ] && [ "$(num val_loss "$swa_line")" != "$(printf '%.4f' "$last")" ] &&
     ok "the average validates otherwise than the last epoch's weights ($(printf '%.4f' "$last"))" ||
     bad "SWA line's val_loss is the last epoch's ($last): $swa_line"
+# --plot: the average's validation a point of its own (the third series' colour, tab10's green)
+# in loss.png and accuracy.png; none in a run without SWA
+green() { /usr/bin/python3 -c 'import sys
+from PIL import Image
+print(sum(p == (44, 160, 44) for p in Image.open(sys.argv[1]).convert("RGB").getdata()))' "$1"; }
+if /usr/bin/python3 -c 'import PIL' 2>/dev/null; then
+    "$CT" train "${COMMON[@]}" --epochs 2 --lr 0.1 --quiet --plot plots0 >/dev/null 2>&1 || bad "a run with --plot failed"
+    g=$(green plots/loss.png) ga=$(green plots/accuracy.png) g0=$(green plots0/loss.png)
+    [ "$g" -gt 0 ] && [ "$ga" -gt 0 ] && [ "$g0" -eq 0 ] &&
+        ok "--plot: SWA's point in loss.png ($g green pixels) and accuracy.png ($ga); none without SWA" ||
+        bad "--plot: green pixels $g, $ga (SWA), $g0 (without)"
+else
+    echo "SKIP cli_swa --plot's SWA point: /usr/bin/python3 lacks PIL (apt-get install python3-pil)"
+fi
 
 # ------------------------------------------------------------------ without batch norm; a fraction
 run train "${COMMON[@]}" --epochs 4 --lr 0.1 --swa-start 0.5 --quiet
@@ -118,6 +132,27 @@ run train --resume part --swa-lr 0.1
     ok "--resume with another --swa-lr -> exit 2" || bad "--resume part --swa-lr 0.1 -> exit $rc: $err"
 run train --resume part --swa-start 1 --swa-lr 0.05 --swa-anneal-epochs 2 --swa-anneal linear --epochs 4 --quiet
 [ "$rc" -eq 0 ] && ok "--resume with the saved SWA flags given again: accepted" || bad "--resume part with its SWA flags -> exit $rc: $err"
+
+# ------------------------------------------------------------------ ctrain sweep ranks by the average
+run sweep "${COMMON[@]}" --quiet --epochs 3 --momentum 0.9 --lr 0.05,0.3 --swa-start 1 --swa-start 2 --swa-lr 0.02 \
+    --swa-anneal-epochs 1 --save sw
+rows=$(tail -n +2 sw/sweep.csv 2>/dev/null)
+# each row: its trial's SWA line's values, best_epoch "swa"; ranked by them (ties: the earlier)
+mismatch=$(while IFS=, read -r rank trial lr start status ep loss acc epochs secs; do
+    line=$(grep '^SWA: ' "sw/trial_$trial/output.txt")
+    [ "$ep" = swa ] && [ "$status" = ok ] && [ "$loss" = "$(num val_loss "$line")" ] &&
+        [ "$acc" = "$(num val_acc "$line")" ] || echo "trial $trial: $ep $loss $acc vs $line"
+done <<<"$rows")
+sorted=$(sort -t, -k7,7g -k2,2n <<<"$rows" | cut -d, -f2 | tr '\n' ' ')
+if [ "$rc" -eq 0 ] && [ "$(grep -c '' <<<"$rows")" -eq 4 ] && [ -z "$mismatch" ] &&
+    [ "$(cut -d, -f2 <<<"$rows" | tr '\n' ' ')" = "$sorted" ] &&
+    [ "$(grep -c '^Trial [1-4]/4 (--lr [0-9.]* --swa-start [12]): val_loss [0-9.]* of its SWA average (val_acc ' <<<"$out")" -eq 4 ] &&
+    grep -q "best epoch, or of its SWA average: epoch SWA):" <<<"$out" && [ "$(grep -cE '^[1-4] +[1-4] .*  SWA  ' <<<"$out")" -eq 4 ] &&
+    grep -q '^Best: trial [1-4] (.*): val_loss [0-9.]* of its SWA average, val_acc ' <<<"$out"; then
+    ok "sweep --lr x --swa-start: each trial ranked by its SWA line (order $sorted)"
+else
+    bad "sweep of SWA trials -> exit $rc: $mismatch / $rows / $out $err"
+fi
 
 # ------------------------------------------------------------------ refused
 refused() { # WHAT ARGS...: exit 2, one line naming WHAT

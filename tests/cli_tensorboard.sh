@@ -33,8 +33,9 @@ view() {
 }
 # expect NAME LOG [TEST_STEP]: NAME.tb holds exactly the epochs of LOG (JSON lines) at steps
 # 1..E (train: loss, accuracy, lr; validation: loss, accuracy, and step 0 = the Before line
-# of NAME.out when it has one), and test_loss/test_acc of NAME.out at TEST_STEP, each within
-# float32's rounding (printed: 4 decimals)
+# of NAME.out when it has one), and test_loss/test_acc of NAME.out at TEST_STEP (and in swa,
+# the val_loss/val_acc of its SWA line, when it has one), each within float32's rounding
+# (printed: 4 decimals)
 expect() {
     "$PY" - "$1.tb" "$2" "$1.out" "${3:-}" <<'EOF'
 import json, re, sys
@@ -64,6 +65,10 @@ if test_step:
     m = re.search(r"^test_loss: ([\d.]+), test_acc: ([\d.]+)$", text, re.M)
     want[("test", "epoch_loss", int(test_step))], want[("test", "epoch_accuracy", int(test_step))] = map(float, m.groups())
     approx |= {("test", "epoch_loss", int(test_step)), ("test", "epoch_accuracy", int(test_step))}
+    m = re.search(r"^SWA: .*: val_loss: ([\d.]+), val_acc: ([\d.]+)$", text, re.M)
+    if m:  # --swa-start: the average's validation, beside the test point
+        want[("swa", "epoch_loss", int(test_step))], want[("swa", "epoch_accuracy", int(test_step))] = map(float, m.groups())
+        approx |= {("swa", "epoch_loss", int(test_step)), ("swa", "epoch_accuracy", int(test_step))}
 if set(got) != set(want):
     sys.exit(f"steps differ: extra {sorted(set(got) - set(want))}, missing {sorted(set(want) - set(got))}")
 for k, v in want.items():
@@ -104,6 +109,21 @@ if view b tb; then
     [ "$(files_of b train)$(files_of b test)" = 22 ] && ok "the first run's files kept (2 in train, 2 in test)" ||
         bad "files: $(grep files b.tb)"
 fi
+
+# ------------------------------------------------------------------ --swa-start: DIR/swa
+"$CT" "${base[@]}" --epochs 3 --swa-start 1 --log s.jsonl --tensorboard tbs >s.out 2>s.err
+rc=$?
+if [ $rc -eq 0 ] && view s tbs; then
+    e=$(expect s s.jsonl 3 2>&1) && grep -q '^swa epoch_loss 3 ' s.tb &&
+        ok "--swa-start 1: the average's validation in tbs/swa at step 3, as its SWA line says" ||
+        bad "tbs against the SWA run's output: $e"
+else
+    bad "train --swa-start 1 --tensorboard tbs -> exit $rc: $(cat s.err)"
+fi
+"$CT" "${base[@]}" --epochs 2 --log s2.jsonl --tensorboard tbs >s2.out 2>s2.err ||
+    bad "a run without SWA into tbs failed: $(cat s2.err)"
+view s2 tbs && { e=$(expect s2 s2.jsonl 2 2>&1) && ok "a run without SWA into tbs: the earlier SWA point dropped" ||
+    bad "tbs after a run without SWA: $e"; }
 
 # ------------------------------------------------------------------ resumes
 "$CT" "${base[@]}" --epochs 4 --lr 0.5 --log straight.jsonl >straight.out 2>&1 || bad "a straight run failed"

@@ -70,7 +70,9 @@ typedef struct {
     double t0;          /* when it started */
     int epochs;         /* lines in its log */
     int best_epoch;     /* by the objective (-1: none finite) */
-    double val_loss, val_acc; /* at best_epoch */
+    double val_loss, val_acc; /* at best_epoch; swa: of the SWA average */
+    int swa;            /* its --swa-start average validated ("SWA: ..." in its output): the
+                         * trial's result, in place of its best epoch's */
     int diverged;       /* a loss in its log is not finite (null) */
     double seconds;
     char test_line[128];
@@ -139,8 +141,11 @@ void sweep_space(const sweep_spec *s, char *out, size_t bytes);
 double sweep_json_number(const char *line, const char *key);
 /* The trial's epochs from its log, its best by the objective (acc: the highest val_acc, else
  * the lowest val_loss; the first of equals), its curve (t->curve: malloc'ed; left NULL when
- * memory is short: then it counts in no median), and its test line from its stdout. */
+ * memory is short: then it counts in no median), and its test line from its stdout; with
+ * --swa-start, its result is its SWA line's (the average's validation, as printed: 4 decimals). */
 void sweep_read_results(sweep_trial *t, const char *log_path, const char *out_path, int acc);
+/* where its result is from: "at epoch E", or "of its SWA average" (into buf) */
+const char *sweep_where(const sweep_trial *t, char *buf, size_t bytes);
 /* NULL for a trial that finished, else what happened to it ("diverged (NaN) after 2 epochs"). */
 const char *sweep_status(const sweep_trial *t, char *buf, size_t bytes);
 /* a ranks before b: a finished and b not, or a's objective is better. */

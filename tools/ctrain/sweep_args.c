@@ -54,7 +54,9 @@ void sweep_help(FILE *f) {
           "  --sweep-seed N            seeds the draws of --trials [default: 0]\n"
           "  --objective METRIC        what ranks the trials: the lowest val_loss, or the\n"
           "                            highest val_acc, of each trial's epochs (Keras Tuner's\n"
-          "                            objective) [default: the trials' --monitor, else val_loss]\n"
+          "                            objective); of a trial with --swa-start: its SWA line's,\n"
+          "                            the average it ends with (4 decimals, as printed)\n"
+          "                            [default: the trials' --monitor, else val_loss]\n"
           "  --timeout SECONDS         start no trial after SECONDS (Optuna's timeout): those\n"
           "                            running finish, the table ranks the trials run, and\n"
           "                            --resume runs the others (for SECONDS more)\n"
@@ -345,10 +347,6 @@ int sweep_parse(int argc, char **argv, sweep_spec *s, long *trials, uint64_t *se
             if (strcmp(f->name, single[k]) == 0)
                 return cli_usage_error("sweep", "--%s: one value for every trial (got %s)",
                                        f->name, f->range ? "a range" : "several");
-        if ((f->nvals > 1 || f->range) && strncmp(f->name, "swa-", 4) == 0)
-            return cli_usage_error("sweep", "--%s: one value for every trial (trials are ranked "
-                                   "by their epochs' validation, of the trained weights, not "
-                                   "of SWA's average)", f->name);
         if (f->nvals > 1 || f->range) s->dims[s->ndims++] = i;
         if (f->range) s->random = 1;
         /* a range's ends as the flag takes a value (a float range's high end is never drawn) */

@@ -538,8 +538,9 @@ int cmd_sweep(int argc, char **argv) {
                    "there; %.2f s\n", stat_text, acc ? "val_acc" : "val_loss", t->pruned_value,
                    t->pruned_median, t->pruned_of, t->pruned_of == 1 ? "" : "s", t->seconds);
         else if (stat_text) printf("%s, %.2f s\n", stat_text, t->seconds);
-        else printf("%s %.4f at epoch %d (%s %.4f), %.2f s; best so far: trial %d\n",
-                    acc ? "val_acc" : "val_loss", acc ? t->val_acc : t->val_loss, t->best_epoch,
+        else printf("%s %.4f %s (%s %.4f), %.2f s; best so far: trial %d\n",
+                    acc ? "val_acc" : "val_loss", acc ? t->val_acc : t->val_loss,
+                    sweep_where(t, sb, sizeof sb),
                     acc ? "val_loss" : "val_acc", acc ? t->val_loss : t->val_acc, t->seconds,
                     best + 1);
         fflush(stdout);
@@ -586,8 +587,10 @@ int cmd_sweep(int argc, char **argv) {
         char what[512], *args[2 * NUM_TRAIN_FLAGS + 8];
         const sweep_trial *t = &tr[best];
         sweep_describe(s, t->combo, what, sizeof what);
-        printf("\nBest: trial %d (%s): %s %.4f at epoch %d, %s %.4f\n", best + 1, what,
-               acc ? "val_acc" : "val_loss", acc ? t->val_acc : t->val_loss, t->best_epoch,
+        char where[64];
+        printf("\nBest: trial %d (%s): %s %.4f %s, %s %.4f\n", best + 1, what,
+               acc ? "val_acc" : "val_loss", acc ? t->val_acc : t->val_loss,
+               sweep_where(t, where, sizeof where),
                acc ? "val_loss" : "val_acc", acc ? t->val_loss : t->val_acc);
         if (trial_argv(s, t->combo, best + 1, NULL, dirs, args) >= 0) print_command(args);
         if (t->test_line[0]) printf("%s\n", t->test_line);

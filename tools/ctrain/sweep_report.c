@@ -56,6 +56,7 @@ void sweep_read_results(sweep_trial *t, const char *log_path, const char *out_pa
     }
     if (f) fclose(f);
     t->test_line[0] = 0;
+    t->swa = 0;
     t->pruned_epoch = -1;
     t->pruned_keep = t->pruned_planned = 0;
     if (!(f = fopen(out_path, "r"))) return;
@@ -63,6 +64,16 @@ void sweep_read_results(sweep_trial *t, const char *log_path, const char *out_pa
         if (strncmp(line, "test_loss: ", 11) == 0) {
             line[strcspn(line, "\n")] = 0;
             snprintf(t->test_line, sizeof t->test_line, "%s", line);
+        }
+        /* (train_swa.c's line: the average the trial ends with is its result) */
+        const char *v = strncmp(line, "SWA: the weights averaged", 25) == 0
+                            ? strstr(line, ": val_loss: ") : NULL;
+        double sl, sa;
+        if (v && t->best_epoch >= 0 && sscanf(v, ": val_loss: %lf, val_acc: %lf", &sl, &sa) == 2 &&
+            isfinite(sl) && isfinite(sa)) {
+            t->swa = 1;
+            t->val_loss = sl;
+            t->val_acc = sa;
         }
         /* (train_cmd.c's line of a trial that pruned itself) */
         int e;
@@ -77,6 +88,12 @@ void sweep_read_results(sweep_trial *t, const char *log_path, const char *out_pa
             t->pruned_epoch = e;
     }
     fclose(f);
+}
+
+const char *sweep_where(const sweep_trial *t, char *buf, size_t bytes) {
+    if (t->swa) snprintf(buf, bytes, "of its SWA average");
+    else snprintf(buf, bytes, "at epoch %d", t->best_epoch);
+    return buf;
 }
 
 /* the table                                                                                   */
@@ -132,8 +149,11 @@ static void table(const sweep_spec *s, const sweep_trial *tr, const int *ord, in
         }
     }
     if (print) {
-        printf("\nTrials ranked by %s (%s at each trial's best epoch):\n",
-               acc ? "val_acc" : "val_loss", acc ? "the highest" : "the lowest");
+        int swa = 0;
+        for (int r = 0; r < ran; r++) swa |= tr[ord[r]].swa;
+        printf("\nTrials ranked by %s (%s at each trial's best epoch%s):\n",
+               acc ? "val_acc" : "val_loss", acc ? "the highest" : "the lowest",
+               swa ? ", or of its SWA average: epoch SWA" : "");
         printf("rank  trial");
         for (int d = 0; d < s->ndims; d++) printf("  --%-*s", w[d] - 2, s->flags[s->dims[d]].name);
         printf("  epoch  val_loss  val_acc  seconds\n");
@@ -154,9 +174,11 @@ static void table(const sweep_spec *s, const sweep_trial *tr, const int *ord, in
             printf("%-4s  %5d", st ? "-" : rank, ord[r] + 1);
             for (int d = 0; d < s->ndims; d++)
                 printf("  %-*s", w[d], sweep_value_of(s, t->combo, s->dims[d]));
+            char ep[16];
+            if (t->swa) snprintf(ep, sizeof ep, "SWA");
+            else snprintf(ep, sizeof ep, "%d", t->best_epoch);
             if (values)
-                printf("  %5d  %8.4f  %7.4f  %7.2f", t->best_epoch, t->val_loss, t->val_acc,
-                       t->seconds);
+                printf("  %5s  %8.4f  %7.4f  %7.2f", ep, t->val_loss, t->val_acc, t->seconds);
             printf(st ? "  %s\n" : "\n", st);
         }
         if (!csv) continue;
@@ -175,8 +197,13 @@ static void table(const sweep_spec *s, const sweep_trial *tr, const int *ord, in
                 fprintf(csv, ",%s", v);
             }
         }
-        if (values) fprintf(csv, ",%s,%d,%.17g,%.17g,%d,%.3f\n", st ? st : "ok", t->best_epoch,
-                            t->val_loss, t->val_acc, t->epochs, t->seconds);
+        /* (SWA's values as its line printed them) */
+        if (values && t->swa)
+            fprintf(csv, ",%s,swa,%.4f,%.4f,%d,%.3f\n", st ? st : "ok", t->val_loss, t->val_acc,
+                    t->epochs, t->seconds);
+        else if (values)
+            fprintf(csv, ",%s,%d,%.17g,%.17g,%d,%.3f\n", st ? st : "ok", t->best_epoch,
+                    t->val_loss, t->val_acc, t->epochs, t->seconds);
         else fprintf(csv, ",%s,,,,%d,%.3f\n", st, t->epochs, t->seconds);
     }
 }

@@ -182,7 +182,7 @@ typedef struct {
     int len[CLI_MADE_MAX];
 } cli_made;
 
-#define TRAIN_TB_RUNS 3 /* --tensorboard's DIR/train, DIR/validation, DIR/test */
+#define TRAIN_TB_RUNS 4 /* --tensorboard's DIR/train, DIR/validation, DIR/test, DIR/swa */
 
 /* A run in progress, for the callbacks and for saving. */
 typedef struct {
@@ -291,9 +291,12 @@ int train_sweep_pruned(const train_run *run, int epoch, char *msg, size_t bytes)
  * first run->n_train of train_idx); prints the curve and the suggestion, draws --plot's
  * DIR/lr_find.png. Returns CLI_EXIT_OK or CLI_EXIT_ERROR (printed). */
 int train_lr_find(train_run *run, const ct_dataset *ds, const int32_t *train_idx);
-/* After each epoch: the --log line and the --plot pictures (errors printed, the first of each
- * kind, and remembered in outputs_failed: not fatal to the training, but to the exit status). */
+/* train_curves.c. After each epoch: the --log line, the --plot pictures and the TensorBoard
+ * values (errors printed, the first of each kind, and remembered in outputs_failed: not fatal
+ * to the training, but to the exit status); after train_swa_end, its average's validation in
+ * the pictures and DIR/swa (nothing without it). */
 void train_epoch_outputs(train_run *r, int n_epochs);
+void train_swa_outputs(train_run *r, int n_epochs);
 /* train_data.c: the data folder (MNIST fetched there when missing) and the training and test
  * sets into run->data_dir (absolute), *train and *test; folder_names: --dataset folder's class
  * names. Prints the error; returns CLI_EXIT_OK or an error status. */
@@ -319,12 +322,14 @@ int train_parse_image_size(train_opts *o);
  * DIR/train and DIR/validation and chooses the first step (prints the error and returns
  * non-zero on failure); takes the folders it made away again while empty (unprepare); writes
  * the validation before training (start), an epoch's values (epoch: the n_epochs-th), the test
- * results; closes the files. Write errors are printed once and set outputs_failed's 4. */
+ * results, SWA's average's validation; closes the files. Write errors are printed once and set
+ * outputs_failed's 4. */
 int train_tb_prepare(train_run *r, int resumed_epochs);
 void train_tb_unprepare(train_run *r);
 void train_tb_start(train_run *r);
 void train_tb_epoch(train_run *r, int n_epochs);
 void train_tb_test(train_run *r, const ct_eval_result *test, int epochs_done);
+void train_tb_swa(train_run *r, const ct_eval_result *val, int epochs_done);
 void train_tb_close(train_run *r);
 /* After a training that finished: which of --log, --plot and --tensorboard could not be
  * written (outputs_failed), on stderr; nothing when all were. */

@@ -719,6 +719,7 @@ built:
     }
     if (cfg->swa && (s = train_swa_end(&run, train, train_idx, val_idx, dist)) != CT_OK)
         goto lib_error_restore;
+    train_swa_outputs(&run, ct_model_fit_position(m).epoch);
     if ((s = ct_evaluate_dist(m, test, NULL, ct_dataset_count(test), cfg->eval_batch_size,
                               cfg->label_smoothing, dist, &ev)) != CT_OK)
         goto lib_error_restore;

@@ -277,9 +277,11 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "epochs)) averaged with equal weights. At the end the model becomes\n"
                  "the average, batch norm's statistics recomputed by one pass over the\n"
                  "training split (update_bn), and a line \"SWA: ...\" gives its val_loss\n"
-                 "and val_acc; the test line and model.safetensors are the average's.\n"
-                 "The epoch lines, --log, --save-best and --patience follow the trained\n"
-                 "weights. Not with --ema or --restore-best",
+                 "and val_acc (also in --plot's pictures and --tensorboard's DIR/swa;\n"
+                 "ctrain sweep ranks the trial by it); the test line and\n"
+                 "model.safetensors are the average's. The epoch lines, --log,\n"
+                 "--save-best and --patience follow the trained weights. Not with\n"
+                 "--ema or --restore-best",
          .def = "off"},
         {.name = "swa-lr", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->swa_lr,
          .metavar = "X",
@@ -417,6 +419,7 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "after each epoch draw DIR/loss.png, DIR/accuracy.png and the\n"
                  "schedule so far, step by step: DIR/lr.png (and DIR/momentum.png\n"
                  "when onecycle cycles it; else an earlier run's is removed);\n"
+                 "with --swa-start, the average's validation a point at the end;\n"
                  "with --lr-find, DIR/lr_find.png",
          .def = "none"},
         {.name = "log", .kind = CLI_STR, .dst = &o->log_path, .metavar = "FILE",
@@ -429,10 +432,11 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "write the curves as TensorBoard event files, laid out as Keras'\n"
                  "TensorBoard callback lays them out: DIR/train (epoch_loss,\n"
                  "epoch_accuracy, epoch_learning_rate), DIR/validation (epoch_loss,\n"
-                 "epoch_accuracy; step 0: before training), at the end DIR/test; step\n"
-                 "E: after E epochs. tensorboard --logdir DIR draws them (runs in\n"
-                 "folders under one --logdir side by side). A run repeated or resumed\n"
-                 "in DIR replaces the steps it does again",
+                 "epoch_accuracy; step 0: before training), at the end DIR/test (and\n"
+                 "with --swa-start DIR/swa: the average's validation); step E: after E\n"
+                 "epochs. tensorboard --logdir DIR draws them (runs in folders under\n"
+                 "one --logdir side by side). A run repeated or resumed in DIR\n"
+                 "replaces the steps it does again",
          .def = "none"},
         {.name = "histograms", .kind = CLI_SWITCH, .dst = &o->histograms,
          .help = "with --tensorboard: also the histogram of each weight tensor (and\n"

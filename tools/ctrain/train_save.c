@@ -1,7 +1,7 @@
 /*
  * train_save.c — what `ctrain train` leaves behind and picks up again: checkpoints (--save,
- * --save-every, on Ctrl-C), resuming (--resume: the saved settings, checked against the flags
- * given), the --log lines and the --plot pictures.
+ * --save-every, on Ctrl-C) and resuming (--resume: the saved settings, checked against the
+ * flags given).
  *
  * The tool's own options travel in the train state's metadata as strings: dataset, data_dir,
  * data_fingerprint (of the training part: a resume refuses other data), model (the --model
@@ -21,9 +21,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define PLOT_WIDTH 800
-#define PLOT_HEIGHT 500
 
 void cli_rmdirs(const char *dir, cli_made *made) {
     char path[PATH_MAX];
@@ -654,149 +651,4 @@ int train_save_best(train_run *r, int epoch) {
     r->stale_best = 0; /* replaced */
     r->best_saved = epoch;
     return 0;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* --log and --plot                                                                            */
-
-static int log_line(train_run *r, const ct_epoch_result *e) {
-    char line[1024];
-    int n = train_log_is_csv(r->o->log_path) ? ct_epoch_csv(e, r->n_val > 0, line, sizeof line)
-                                             : ct_epoch_json(e, line, sizeof line);
-    if (n < 0 || fprintf(r->log, "%s\n", line) < 0 || fflush(r->log) != 0) {
-        if (!(r->outputs_failed & 1))
-            cli_error("--log %s: cannot write: %s", r->o->log_path,
-                      strerror(errno));
-        r->outputs_failed |= 1;
-        return 1;
-    }
-    return 0;
-}
-
-int train_log_open(train_run *r, int n_epochs) {
-    if (!r->o->log_path) return 0;
-    /* the file stdout or stderr already writes (--log /dev/stdout > FILE): through a copy of
-     * that descriptor, at its offset, rather than truncated and rewritten from the start */
-    struct stat st, fd_st;
-    int fd = -1;
-    for (int k = 1; k <= 2 && fd < 0 && stat(r->o->log_path, &st) == 0 && S_ISREG(st.st_mode); k++)
-        if (fstat(k, &fd_st) == 0 && fd_st.st_dev == st.st_dev && fd_st.st_ino == st.st_ino)
-            fd = k;
-    if (fd > 0) {
-        fflush(fd == 1 ? stdout : stderr);
-        int copy = dup(fd);
-        r->log = copy >= 0 ? fdopen(copy, "w") : NULL;
-        if (!r->log && copy >= 0) close(copy);
-    } else {
-        r->log = fopen(r->o->log_path, "w");
-    }
-    if (!r->log) {
-        cli_error("--log %s: cannot open: %s", r->o->log_path, strerror(errno));
-        return 1;
-    }
-    if (train_log_is_csv(r->o->log_path) &&
-        (fprintf(r->log, "%s\n", r->n_val > 0 ? CT_EPOCH_CSV_HEADER : CT_EPOCH_CSV_HEADER_NO_VAL) <
-             0 || fflush(r->log) != 0)) {
-        cli_error("--log %s: cannot write: %s", r->o->log_path, strerror(errno));
-        r->outputs_failed |= 1;
-        return 1;
-    }
-    for (int i = 0; i < n_epochs; i++)
-        if (log_line(r, &r->history[i])) return 1;
-    return 0;
-}
-
-/* lr.png, and momentum.png when onecycle cycles it: the schedule of the n epochs run, step by
- * step (at most SCHEDULE_POINTS of them, evenly spread), as fastai's plot_sched; the plateau
- * schedule's cuts as the history has them (its epoch's first lr over the schedule's). buf:
- * 3 * SCHEDULE_POINTS doubles. A run that does not cycle the momentum removes the momentum.png
- * of an earlier one: a PNG file of the plots' size (train_check_outputs refused anything but a
- * PNG there before the run began; a link, or a picture of another size, is left alone). */
-#define SCHEDULE_POINTS 4000
-static ct_status schedule_plots(const train_run *r, int n, double *buf) {
-    const ct_train_config *c = &r->o->cfg;
-    const int64_t spe = (r->n_train + c->batch_size - 1) / c->batch_size;
-    const int64_t total = spe * n, points = total < SCHEDULE_POINTS ? total : SCHEDULE_POINTS;
-    double *x = buf, *lr = x + points, *mom = lr + points;
-    for (int64_t i = 0; i < points; i++) {
-        int64_t g = points == total ? i : (int64_t)((double)i * (double)(total - 1) /
-                                                    (double)(points - 1));
-        int e = (int)(g / spe);
-        x[i] = (double)g / (double)spe;
-        lr[i] = ct_schedule_lr(c, e, g % spe, spe);
-        if (c->schedule == CT_SCHED_PLATEAU) lr[i] *= r->history[e].lr / ct_schedule_lr(c, e, 0, spe);
-        mom[i] = c->cycle_momentum ? ct_schedule_momentum(c, e, g % spe, spe) : 0.0;
-    }
-    ct_series s_lr = {"learning rate", x, lr, (int)points};
-    const int sgd_like = c->optimizer == CT_SGD || c->optimizer == CT_RMSPROP; /* (momentum) */
-    ct_series s_mom = {sgd_like ? "momentum" : "beta1", x, mom, (int)points};
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/lr.png", r->o->plot_dir);
-    ct_status s = ct_plot_png(path, "Learning rate vs. No. of epochs", "epoch", "learning rate",
-                              &s_lr, 1, PLOT_WIDTH, PLOT_HEIGHT);
-    snprintf(path, sizeof path, "%s/momentum.png", r->o->plot_dir);
-    if (!c->cycle_momentum) {
-        /* the PNG signature, then the IHDR chunk: length 13, "IHDR", width, height */
-        static const unsigned char ours[24] = {
-            0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
-            0, 0, PLOT_WIDTH >> 8, PLOT_WIDTH & 255, 0, 0, PLOT_HEIGHT >> 8, PLOT_HEIGHT & 255};
-        unsigned char head[24];
-        struct stat st;
-        int fd = lstat(path, &st) == 0 && S_ISREG(st.st_mode) ? open(path, O_RDONLY) : -1;
-        int is_ours = fd >= 0 && read(fd, head, sizeof head) == (ssize_t)sizeof head &&
-                      memcmp(head, ours, sizeof ours) == 0;
-        if (fd >= 0) close(fd);
-        if (is_ours) unlink(path);
-        return s;
-    }
-    if (s == CT_OK)
-        s = ct_plot_png(path, sgd_like ? "Momentum vs. No. of epochs"
-                                                    : "Adam's beta1 vs. No. of epochs",
-                        "epoch", s_mom.label, &s_mom, 1, PLOT_WIDTH, PLOT_HEIGHT);
-    return s;
-}
-
-/* loss.png and accuracy.png from the validation before training and the n epochs, then the
- * schedule's. */
-static void plots(train_run *r, int n) {
-    size_t floats = (size_t)(n + 1) * 6;
-    if (floats < 3 * SCHEDULE_POINTS) floats = 3 * SCHEDULE_POINTS;
-    double *buf = malloc(sizeof(double) * floats);
-    if (!buf) {
-        if (!(r->outputs_failed & 2)) cli_error("--plot: out of memory");
-        r->outputs_failed |= 2;
-        return;
-    }
-    double *xv = buf, *xt = buf + (n + 1), *vloss = xt + (n + 1), *tloss = vloss + (n + 1);
-    double *vacc = tloss + (n + 1), *tacc = vacc + (n + 1);
-    xv[0] = 0;
-    vloss[0] = r->before.count ? r->before.loss : NAN;
-    vacc[0] = r->before.count ? r->before.accuracy : NAN;
-    for (int i = 0; i < n; i++) {
-        xv[i + 1] = xt[i] = i + 1;
-        vloss[i + 1] = r->history[i].val.loss;
-        vacc[i + 1] = r->history[i].val.accuracy;
-        tloss[i] = r->history[i].train_loss;
-        tacc[i] = r->history[i].train_acc;
-    }
-    ct_series loss[2] = {{"train loss", xt, tloss, n}, {"validation loss", xv, vloss, n + 1}};
-    ct_series acc[2] = {{"train accuracy", xt, tacc, n}, {"validation accuracy", xv, vacc, n + 1}};
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/loss.png", r->o->plot_dir);
-    ct_status s = ct_plot_png(path, "Loss vs. No. of epochs", "epoch", "loss", loss,
-                              r->n_val > 0 ? 2 : 1, PLOT_WIDTH, PLOT_HEIGHT);
-    snprintf(path, sizeof path, "%s/accuracy.png", r->o->plot_dir);
-    if (s == CT_OK) /* train in blue, validation in orange, as in loss.png */
-        s = ct_plot_png(path, "Accuracy vs. No. of epochs", "epoch", "accuracy", acc,
-                        r->n_val > 0 ? 2 : 1, PLOT_WIDTH, PLOT_HEIGHT);
-    if (s == CT_OK) s = schedule_plots(r, n, buf);
-    if (s != CT_OK && !(r->outputs_failed & 2)) cli_lib_error(s);
-    if (s != CT_OK) r->outputs_failed |= 2;
-    free(buf);
-}
-
-void train_epoch_outputs(train_run *r, int n_epochs) {
-    if (r->log) log_line(r, &r->history[n_epochs - 1]);
-    if (r->o->plot_dir) plots(r, n_epochs);
-    train_tb_epoch(r, n_epochs);
 }

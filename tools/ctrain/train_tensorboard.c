@@ -7,9 +7,11 @@
  *                    with --histograms, each weight tensor's histogram (its state_dict name)
  *   DIR/validation/  epoch_loss, epoch_accuracy                         step 0: before training
  *   DIR/test/        epoch_loss, epoch_accuracy                         at the end, step E
+ *   DIR/swa/         epoch_loss, epoch_accuracy of --swa-start's average   at the end, step E
+ *                    (on the validation split: a point beside the validation curve's last)
  *
  * Each run (and each resume) writes new files, opened at its first value, so that a run that
- * fails before it trains leaves none: one in each of the three folders it writes or that
+ * fails before it trains leaves none: one in each of the folders it writes or that
  * holds earlier files. Their SessionLog START makes TensorBoard drop the steps this run redoes
  * from earlier files in DIR: all of a repeated run's, a resumed run's after its checkpoint
  * (also in a folder this run does not write: an earlier run's validation, or its test point
@@ -25,8 +27,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const k_runs[TRAIN_TB_RUNS] = {"train", "validation", "test"};
-enum { TB_TRAIN, TB_VAL, TB_TEST };
+static const char *const k_runs[TRAIN_TB_RUNS] = {"train", "validation", "test", "swa"};
+enum { TB_TRAIN, TB_VAL, TB_TEST, TB_SWA };
 
 /* DIR/run holds a file TensorBoard reads ("tfevents" in its name) */
 static int has_events(const char *dir, const char *run) {
@@ -62,12 +64,16 @@ int train_tb_prepare(train_run *r, int resumed_epochs) {
             return 1;
         }
     }
-    char test[PATH_MAX + 16]; /* (made at the end; a file in its way is found now) */
-    snprintf(test, sizeof test, "%s/%s", dir, k_runs[TB_TEST]);
-    if (stat(test, &st) == 0 && !S_ISDIR(st.st_mode)) {
-        cli_error("--tensorboard %s: %s is not a folder (where the test values go)", dir, test);
-        train_tb_unprepare(r);
-        return 1;
+    for (int i = TB_TEST; i <= TB_SWA; i++) { /* (made at the end; a file in its way is
+                                               * found now) */
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s/%s", dir, k_runs[i]);
+        if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            cli_error("--tensorboard %s: %s is not a folder (where the %s go)", dir, path,
+                      i == TB_TEST ? "test values" : "SWA average's values");
+            train_tb_unprepare(r);
+            return 1;
+        }
     }
     /* a resume: its history is in DIR already, or written first (from step 0) */
     r->tb_history = resumed_epochs > 0 && fresh ? resumed_epochs : 0;
@@ -83,17 +89,17 @@ void train_tb_unprepare(train_run *r) {
     }
 }
 
-/* DIR/run's new file, its START at step start (DIR/test made when missing); non-zero on
- * failure, printed */
+/* DIR/run's new file, its START at step start (DIR/test and DIR/swa made when missing);
+ * non-zero on failure, printed */
 static int tb_open(train_run *r, int run, int64_t start) {
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/%s", r->o->tensorboard_dir, k_runs[run]);
-    if (run == TB_TEST && cli_mkdirs(path, &(cli_made){0}) != 0) return 1;
+    if (run >= TB_TEST && cli_mkdirs(path, &(cli_made){0}) != 0) return 1;
     ct_status s = ct_tfevents_open(&r->tb[run], path, start);
     return s == CT_OK ? 0 : (cli_lib_error(s), 1);
 }
 
-/* DIR/run's file ready to write: at the run's first value, the files of all three folders that
+/* DIR/run's file ready to write: at the run's first value, the files of all the folders that
  * this run writes or that hold earlier files are opened. Non-zero when it is not (an error is
  * reported once and remembered in outputs_failed (4), and the run goes on). */
 static int tb_ready(train_run *r, int run) {
@@ -146,20 +152,29 @@ void train_tb_epoch(train_run *r, int n_epochs) {
         tb_failed(r, ct_tfevents_model_histograms(r->tb[TB_TRAIN], n_epochs, r->m));
 }
 
-void train_tb_test(train_run *r, const ct_eval_result *test, int epochs_done) {
-    double v[2] = {test->loss, test->accuracy};
-    /* a resumed run with nothing left to train tests at the step before its start: a file
-     * whose START replaces the test point there */
+/* the test's or SWA's point at the end (run: TB_TEST or TB_SWA) */
+static void tb_final(train_run *r, int run, const ct_eval_result *ev, int epochs_done) {
+    double v[2] = {ev->loss, ev->accuracy};
+    /* a resumed run with nothing left to train ends at the step before its start: a file
+     * whose START replaces the point there */
     if (r->o->tensorboard_dir && epochs_done < r->tb_start && !(r->outputs_failed & 4)) {
-        ct_status s = ct_tfevents_close(r->tb[TB_TEST]);
-        r->tb[TB_TEST] = NULL;
+        ct_status s = ct_tfevents_close(r->tb[run]);
+        r->tb[run] = NULL;
         if (s != CT_OK) cli_lib_error(s);
-        if (s != CT_OK || tb_open(r, TB_TEST, epochs_done) != 0) {
+        if (s != CT_OK || tb_open(r, run, epochs_done) != 0) {
             r->outputs_failed |= 4;
             return;
         }
     }
-    tb_write(r, TB_TEST, epochs_done, k_tags, v, 2);
+    tb_write(r, run, epochs_done, k_tags, v, 2);
+}
+
+void train_tb_test(train_run *r, const ct_eval_result *test, int epochs_done) {
+    tb_final(r, TB_TEST, test, epochs_done);
+}
+
+void train_tb_swa(train_run *r, const ct_eval_result *val, int epochs_done) {
+    tb_final(r, TB_SWA, val, epochs_done);
 }
 
 void train_tb_close(train_run *r) {
