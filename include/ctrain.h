@@ -236,6 +236,7 @@ typedef struct {
 #define CT_MAX_AUGMENT_RATIO 100.0f /* ct_train_config.augment_ratio_max */
 #define CT_MAX_JITTER 10.0f /* ct_train_config.augment_jitter[0..2] */
 #define CT_PATIENCE_NONE (-1) /* ct_train_config.plateau_patience: none (PyTorch's patience=0) */
+#define CT_THRESHOLD_NONE (-1.0f) /* ct_train_config.plateau_threshold: 0 (PyTorch's threshold=0) */
 
 typedef enum {
     CT_SGD = 0, /* torch.optim.SGD: momentum, nesterov, weight_decay (an L2 term) */
@@ -243,9 +244,15 @@ typedef enum {
     CT_ADAMW,   /* torch.optim.AdamW: decoupled weight decay w -= lr*wd*w (PyTorch's default wd
                  * is CT_ADAMW_WEIGHT_DECAY; weight_decay is used as given, 0 too) */
     CT_RMSPROP, /* torch.optim.RMSprop: alpha, eps, momentum, centered, weight_decay (L2) */
-    CT_NADAM    /* torch.optim.NAdam (PyTorch 2's: its mu_product, as Dozat's): betas, eps,
+    CT_NADAM,   /* torch.optim.NAdam (PyTorch 2's: its mu_product, as Dozat's): betas, eps,
                  * weight_decay (L2), momentum_decay; its beta1 is not cycled */
+    CT_RADAM,   /* torch.optim.RAdam (Liu et al. 2019): betas, eps, weight_decay (L2); the
+                 * momentum alone while the variance's estimate is short (rho_t <= 5) */
+    CT_ADAMAX,  /* torch.optim.Adamax: betas, eps, weight_decay (L2); the infinity norm for v */
+    CT_ADAGRAD  /* torch.optim.Adagrad: lr_decay, initial_accumulator, eps (0: 1e-10, its
+                 * default), weight_decay (L2); no momentum or betas */
 } ct_optimizer_kind;
+#define CT_ADAGRAD_EPS 1e-10f /* torch.optim.Adagrad's default eps */
 #define CT_NADAM_MOMENTUM_DECAY 0.004f /* torch.optim.NAdam's default momentum_decay (psi) */
 #define CT_RMSPROP_ALPHA 0.99f /* torch.optim.RMSprop's default alpha */
 #define CT_ADAMW_WEIGHT_DECAY 0.01f /* torch.optim.AdamW's default weight_decay */
@@ -305,13 +312,17 @@ typedef struct {
      * model's optimizer state, e.g. from ct_model_set_optimizer_state, carries on). */
     ct_fit_position resume;
     /* ---- optimizers, schedules, clipping: zero means off or PyTorch's default */
-    ct_optimizer_kind optimizer; /* CT_SGD (default), CT_ADAM, CT_ADAMW, CT_RMSPROP, CT_NADAM */
+    ct_optimizer_kind optimizer; /* CT_SGD (default), CT_ADAM, CT_ADAMW, CT_RMSPROP, CT_NADAM,
+                                  * CT_RADAM, CT_ADAMAX, CT_ADAGRAD */
     float momentum_decay;        /* NAdam's psi: beta1's momentum schedule, mu_t = beta1 * (1 -
                                   * 0.5 * 0.96^(t * psi)) (0: CT_NADAM_MOMENTUM_DECAY) */
-    float beta1, beta2;          /* Adam/AdamW/NAdam betas (0: 0.9 and 0.999) */
-    float eps;                   /* Adam/AdamW/NAdam/RMSprop epsilon, added outside the sqrt
-                                  * (0: 1e-8) */
+    float beta1, beta2;          /* Adam/AdamW/NAdam/RAdam/Adamax betas (0: 0.9 and 0.999) */
+    float eps;                   /* Adam/AdamW/NAdam/RAdam/RMSprop/Adagrad epsilon, added
+                                  * outside the sqrt; Adamax's to |g| (0: 1e-8; Adagrad's
+                                  * 1e-10) */
     float alpha;                 /* RMSprop's smoothing constant, in [0, 1) (0: 0.99) */
+    float lr_decay;              /* Adagrad: update t at lr / (1 + (t - 1) lr_decay) (0) */
+    float initial_accumulator;   /* Adagrad: where the sum of squared gradients starts (0) */
     int centered;                /* RMSprop: 1 divides by the centered (variance) estimate */
     ct_schedule_kind schedule;   /* CT_SCHED_PHASES (default) ... */
     int step_size;               /* step: epochs between decays (required, > 0) */
@@ -323,6 +334,14 @@ typedef struct {
     int plateau_max;             /* plateau: 1 follows the validation accuracy instead
                                   * (ReduceLROnPlateau(mode="max"): better is above the best by
                                   * more than 1e-4 of it); 0: val_loss (mode="min") */
+    float plateau_threshold;     /* plateau: PyTorch's threshold, by how much better than the
+                                  * best an epoch must be to count as better: a fraction of the
+                                  * best, or with plateau_threshold_abs an amount (0: 1e-4;
+                                  * CT_THRESHOLD_NONE: 0, any improvement) */
+    int plateau_threshold_abs;   /* plateau: 1 is threshold_mode="abs"; 0: "rel" */
+    int plateau_cooldown;        /* plateau: epochs after a cut whose lack of progress is not
+                                  * counted (PyTorch's cooldown; 0) */
+    float plateau_min_lr;        /* plateau: no cut takes the lr below this (min_lr; 0) */
     float eta_min;               /* cosine, cosine restarts: the final lr (0) */
     int restart_epochs;          /* cosine restarts: T_0, the first cycle's epochs (required,
                                   * > 0) */
@@ -459,11 +478,12 @@ float ct_schedule_momentum(const ct_train_config *cfg, int epoch, int64_t step,
                            int64_t steps_per_epoch);
 /* The base and max momentum a cycle_momentum run cycles between (0.85 and 0.95 for cfg's zeros). */
 void ct_cycled_momentum(const ct_train_config *cfg, float *base, float *max);
-/* ReduceLROnPlateau(mode="min", factor=gamma, patience, threshold=1e-4 relative, cooldown=0,
- * min_lr=0, eps=1e-8) replayed over the validation losses of epochs 0..n-1 (plateau_max:
+/* ReduceLROnPlateau(mode="min", factor=gamma, patience, threshold (threshold_mode), cooldown,
+ * min_lr, eps=1e-8) replayed over the validation losses of epochs 0..n-1 (plateau_max:
  * mode="max" over their accuracies): the number of cuts it made (0 unless cfg's schedule is
- * CT_SCHED_PLATEAU). Epoch n then trains at ct_schedule_lr(...) * gamma^cuts: a function of
- * the run's history, so a resumed run gets the lr of an uninterrupted one. */
+ * CT_SCHED_PLATEAU). Epoch n then trains at ct_schedule_lr(...) * gamma^cuts, or at
+ * plateau_min_lr when that is below it and there were cuts (ct_fit: ct_plateau_lr_scale): a
+ * function of the run's history, so a resumed run gets the lr of an uninterrupted one. */
 int ct_plateau_cuts(const ct_train_config *cfg, const double *values, int n);
 /* Checks cfg's phases (1..CT_MAX_PHASES of them, epochs >= 0, a finite lr > 0, at most
  * CT_MAX_EPOCHS in all) and its optimizer, schedule and augmentation settings (ct_fit does this

@@ -251,7 +251,7 @@ run train --resume ocs --momentum 0.9
 [ "$rc" -eq 2 ] && grep -q -- '--momentum: the run in ocs cycles its momentum with its one-cycle schedule (--cycle-momentum on)' <<<"$err" &&
     ok "--resume of a cycled SGD run with --momentum -> exit 2, saying it cycles" || bad "--resume ocs --momentum 0.9 -> exit $rc: $err"
 run train --resume ocs --betas 0.9,0.99
-[ "$rc" -eq 2 ] && grep -q -- '--betas: applies to --optimizer adam, adamw or nadam (the run in ocs uses sgd)' <<<"$err" &&
+[ "$rc" -eq 2 ] && grep -q -- '--betas: applies to --optimizer adam, adamw, nadam, radam or adamax (the run in ocs uses sgd)' <<<"$err" &&
     ok "--resume of an SGD run with --betas -> exit 2, naming the optimizer" || bad "--resume ocs --betas 0.9,0.99 -> exit $rc: $err"
 # (cycled, --betas gives beta2 only: its beta1 is not compared, its beta2 is)
 run train --resume oc --betas 0.5,0.999
@@ -303,6 +303,20 @@ fi
 run train --resume nadam --momentum-decay 0.004
 [ "$rc" -eq 2 ] && grep -q -- '--momentum-decay 0.004: the run in nadam was saved with 0.05' <<<"$err" &&
     ok "--resume of a NAdam run with another --momentum-decay -> exit 2" || bad "--resume nadam --momentum-decay 0.004 -> exit $rc: $err"
+# RAdam (rectified from its 6th update: a function of the step count) and Adagrad (its sum
+# started at --initial-accumulator, not refilled on resume; --lr-decay by the step count), each
+# stopped in epoch 1 and resumed
+RA=(--data cut --epochs 2 --lr 0.01 --optimizer radam --weight-decay 0.01 --val-size 500
+    --batch-size 100 --quiet)
+stopped_resumed radam "" "${RA[@]}" &&
+    ok "RAdam stopped in epoch 1 and resumed: the straight run's epochs and weights" || bad "RAdam resumed: $why"
+AG=(--data cut --epochs 2 --lr 0.05 --optimizer adagrad --lr-decay 0.01 --initial-accumulator 0.1
+    --val-size 500 --batch-size 100 --quiet)
+stopped_resumed adagrad "--initial-accumulator 0.1" "${AG[@]}" &&
+    ok "Adagrad stopped in epoch 1 and resumed: the straight run's epochs and weights" || bad "Adagrad resumed: $why"
+run train --resume adagrad --lr-decay 0.02
+[ "$rc" -eq 2 ] && grep -q -- '--lr-decay 0.02: the run in adagrad was saved with 0.01' <<<"$err" &&
+    ok "--resume of an Adagrad run with another --lr-decay -> exit 2" || bad "--resume adagrad --lr-decay 0.02 -> exit $rc: $err"
 run train --data cut --epochs 1 --lr 0.1 --lr-schedule step --step-size 1 --val-size 500 --quiet --save st_def
 run train --resume st_def --gamma 0.1 --epochs 2 --quiet
 [ "$rc" -eq 0 ] && ok "--resume of a step run with --gamma 0.1, its default: accepted" ||

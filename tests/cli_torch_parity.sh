@@ -75,6 +75,17 @@ case_ nadam_l2_batches --optimizer nadam --epochs 3 --lr 0.005 --weight-decay 0.
     --betas 0.8,0.99 --eps 1e-6 --momentum-decay 0.1 --batch-size 100
 case_ nadam_cosine_warmup --optimizer nadam --lr-schedule cosine --warmup-epochs 2 --epochs 5 \
     --lr 0.01
+# RAdam (its first 5 updates the momentum alone, then rectified), Adamax, Adagrad
+case_ radam --optimizer radam --epochs 5 --lr 0.01
+case_ radam_l2_batches_onecycle --optimizer radam --batch-size 100 --lr-schedule onecycle \
+    --epochs 3 --lr 0.01 --weight-decay 0.05 --betas 0.8,0.99
+case_ adamax --optimizer adamax --epochs 5 --lr 0.01
+case_ adamax_l2_batches --optimizer adamax --epochs 3 --lr 0.005 --weight-decay 0.05 \
+    --betas 0.8,0.99 --eps 1e-6 --batch-size 100
+case_ adagrad --optimizer adagrad --epochs 5 --lr 0.05
+case_ adagrad_all_batches --optimizer adagrad --epochs 3 --lr 0.05 --lr-decay 0.01 \
+    --initial-accumulator 0.1 --weight-decay 0.01 --eps 1e-6 --batch-size 100
+case_ adagrad_onecycle --optimizer adagrad --lr-schedule onecycle --epochs 4 --lr 0.1
 case_ rmsprop --optimizer rmsprop --epochs 5 --lr 0.01
 case_ rmsprop_all --optimizer rmsprop --epochs 5 --lr 0.003 --alpha 0.9 --eps 1e-6 --momentum 0.5 \
     --centered --weight-decay 0.01
@@ -114,6 +125,10 @@ lrs() { sed 's/.*"lr": \([^,]*\),.*/\1/' "$tmp/$1.log" | tr '\n' ' '; }
     ok "plateau on val_acc cuts other epochs than on val_loss ($(lrs plateau_val_acc)vs $(lrs plateau_val_loss))" ||
     bad "plateau on val_acc and val_loss: the same lrs ($(lrs plateau_val_acc))"
 case_ plateau_patience1 --lr-schedule plateau --lr-patience 1 --gamma 0.5 --epochs 8 --lr 2
+# ReduceLROnPlateau's other knobs: cooldown, min_lr (the second cut stops at it), an absolute
+# threshold
+case_ plateau_knobs --lr-schedule plateau --lr-patience 0 --gamma 0.5 --epochs 8 --lr 2 \
+    --lr-cooldown 1 --min-lr 0.7 --lr-threshold 0.005 --lr-threshold-mode abs
 case_ warmup --warmup-epochs 3 --epochs 5 --lr 0.5
 case_ warmup_step --warmup-epochs 2 --warmup-start-factor 0.25 --lr-schedule step \
     --step-size 3 --epochs 5 --lr 0.5

@@ -234,6 +234,37 @@ then
 else
     bad "--monitor val_acc -> exit $rc: $out $err"
 fi
+# --min-delta (Keras' min_delta): the best moves only on an improvement of more than 0.04, so
+# the run stops where plain patience (the same log) would not; a resume keeps it
+md_ok() {
+    "$PY" - "$1" "$out" <<'EOF2'
+import json, re, sys
+losses = [json.loads(l)["val_loss"] for l in open(sys.argv[1])]
+def stop(delta):
+    best = None
+    for e, v in enumerate(losses):
+        if best is None or v + delta < losses[best]:
+            best = e
+        if e - best >= 2:
+            return e, best
+    return None, best
+(e, best), plain = stop(0.04), stop(0.0)
+assert e == len(losses) - 1 and plain[0] != e, (losses, e, plain)
+assert re.search(r"^Early stopping after epoch %d \(%d of 30 epochs run\): val_loss has not improved by "
+                 r"more than 0.04 for 2 epochs \(best %.4f at epoch %d\)$" % (e, e + 1, losses[best], best),
+                 sys.argv[2], re.M), sys.argv[2]
+EOF2
+}
+run train --dataset idx --data "$tmp/cut_acc" --epochs 30 --lr 0.5 --val-size 500 --patience 2 \
+    --min-delta 0.04 --log "$tmp/md.jsonl" --save "$tmp/md"
+[ "$rc" -eq 0 ] && grep -q '^Plan: .*early stopping (patience 2, min delta 0.04)' <<<"$out" && md_ok "$tmp/md.jsonl" &&
+    ok "--min-delta 0.04: $(grep '^Early' <<<"$out")" || bad "--min-delta 0.04 -> exit $rc: $out $err"
+run train --resume "$tmp/md" --epochs 30 --log "$tmp/md2.jsonl"
+[ "$rc" -eq 0 ] && grep -q "patience 2, min delta 0.04" <<<"$out" &&
+    ok "--resume keeps --min-delta: $(grep '^Early' <<<"$out")" || bad "--resume of a --min-delta run -> exit $rc: $out $err"
+run train --epochs 1 --min-delta 0.1
+[ "$rc" -eq 2 ] && grep -q -- '--min-delta: applies to --patience N (not given)' <<<"$err" &&
+    ok "--min-delta alone -> exit 2" || bad "--min-delta alone -> exit $rc: $err"
 run train --epochs 1 --monitor val_acc
 [ "$rc" -eq 2 ] && grep -q -- '--monitor: applies to --patience, --save-best, --restore-best and --lr-schedule plateau (none given)' <<<"$err" &&
     ok "--monitor alone -> exit 2" || bad "--monitor alone -> exit $rc: $err"
@@ -244,6 +275,18 @@ run train --resume "$tmp/pl_acc" --monitor val_loss --epochs 2
 [ "$rc" -eq 2 ] && grep -q -- "--monitor val_loss: the run in $tmp/pl_acc was saved with val_acc" <<<"$err" &&
     ok "--resume of a plateau run on val_acc with --monitor val_loss -> exit 2" ||
     bad "--resume pl_acc --monitor val_loss -> exit $rc: $err"
+# and ReduceLROnPlateau's knobs: saved with the run, refused when they differ, taken when equal
+for args in "--lr-cooldown 3|--lr-cooldown 3: the run in $tmp/pl_acc was saved with 0" \
+    "--min-lr 0.01|--min-lr 0.01: the run in $tmp/pl_acc was saved with 0" \
+    "--lr-threshold 0.01|--lr-threshold 0.01: the run in $tmp/pl_acc was saved with 0.0001" \
+    "--lr-threshold-mode abs|--lr-threshold-mode abs: the run in $tmp/pl_acc was saved with rel"; do
+    read -r -a a <<<"${args%%|*}"
+    run train --resume "$tmp/pl_acc" "${a[@]}" --epochs 2
+    [ "$rc" -eq 2 ] && grep -qF -- "${args#*|}" <<<"$err" && ok "--resume pl_acc ${a[*]} -> exit 2" ||
+        bad "--resume pl_acc ${a[*]} -> exit $rc: $err"
+done
+run train --resume "$tmp/pl_acc" --lr-cooldown 0 --min-lr 0 --lr-threshold 1e-4 --lr-threshold-mode rel --epochs 2 --quiet
+[ "$rc" -eq 0 ] && ok "--resume pl_acc with its plateau knobs given again: accepted" || bad "--resume pl_acc with its knobs -> exit $rc: $err"
 run train --resume "$tmp/early" --monitor val_acc --epochs 31 --quiet
 [ "$rc" -eq 2 ] && grep -q -- "--monitor val_acc: the run in $tmp/early was saved with val_loss" <<<"$err" &&
     ok "--resume of a --save-best run with another --monitor -> exit 2" ||

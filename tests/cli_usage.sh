@@ -192,6 +192,13 @@ expect_usage '--lr: at most 1e30, got 1e31 (see' train --lr 1e31
 expect_usage '--overwrite: needs --save DIR' train --overwrite
 expect_usage '--lr-patience' train --lr-patience 3
 expect_usage '--lr-patience' train --lr-schedule plateau --lr-patience -1
+expect_usage '--lr-cooldown: applies to --lr-schedule plateau (got phases)' train --lr-cooldown 2
+expect_usage '--min-lr: applies to --lr-schedule plateau (got cosine)' train --lr-schedule cosine --min-lr 0.01
+expect_usage '--lr-threshold: applies to --lr-schedule plateau' train --lr-threshold 0.01
+expect_usage '--lr-threshold-mode: applies to --lr-schedule plateau' train --lr-threshold-mode abs
+expect_usage '--lr-threshold-mode: expected one of rel, abs' train --lr-schedule plateau --lr-threshold-mode absolute
+expect_usage '--lr-threshold: expected a non-negative number' train --lr-schedule plateau --lr-threshold -1
+expect_usage '--min-delta: expected a non-negative number' train --patience 2 --min-delta -0.1
 expect_usage '--gamma' train --lr-schedule plateau --gamma 1.5
 expect_usage '--gamma' train --lr-schedule cosine --gamma 0.5
 # ctrain's switches in the environment: a value it does not know is refused, not ignored
@@ -261,11 +268,10 @@ done
     bad "train --help lacks:$missing"
 missing=""
 for d in 'default: sgd' 'default: phases' 'default: 0.9,0.999' 'default: 1e-08' 'default: mnist' \
-    'adam/adamw: 0.001'; do
+    'adam/adamw/radam: 0.001' 'default: 1e-08; adagrad: 1e-10'; do
     grep -qF "$d" <<<"$out" || missing="$missing [$d]"
 done
 [ -z "$missing" ] && ok "train --help shows the new defaults" || bad "train --help lacks:$missing"
-expect_usage '--optimizer' train --optimizer adagrad
 expect_usage '--gamma: required with --lr-schedule exponential' train --lr-schedule exponential
 expect_usage '--t0: required with --lr-schedule cosine-restarts' train --lr-schedule cosine-restarts
 expect_usage '--t0: applies to --lr-schedule cosine-restarts (got cosine)' train --lr-schedule cosine --t0 2
@@ -279,9 +285,18 @@ expect_usage '--alpha: applies to --optimizer rmsprop (got sgd)' train --alpha 0
 expect_usage '--centered: applies to --optimizer rmsprop (got adam)' train --optimizer adam --centered
 expect_usage '--alpha: expected a number in (0, 1), got 0' train --optimizer rmsprop --alpha 0
 expect_usage '--alpha: expected a number in (0, 1), got 1' train --optimizer rmsprop --alpha 1
-expect_usage '--betas: applies to --optimizer adam, adamw or nadam (got rmsprop)' train --optimizer rmsprop --betas 0.9,0.99
+expect_usage '--betas: applies to --optimizer adam, adamw, nadam, radam or adamax (got rmsprop)' train --optimizer rmsprop --betas 0.9,0.99
+expect_usage '--betas: applies to --optimizer adam, adamw, nadam, radam or adamax (got adagrad)' train --optimizer adagrad --betas 0.9,0.99
+expect_usage '--lr-decay: applies to --optimizer adagrad (got adam)' train --optimizer adam --lr-decay 0.01
+expect_usage '--initial-accumulator: applies to --optimizer adagrad (got sgd)' train --initial-accumulator 0.1
+expect_usage '--lr-decay: expected a non-negative number' train --optimizer adagrad --lr-decay -1
+expect_usage '--momentum: applies to --optimizer sgd or rmsprop (adagrad has none)' train --optimizer adagrad --momentum 0.9
+expect_usage '--nesterov: applies to --optimizer sgd (got adagrad)' train --optimizer adagrad --nesterov
+expect_usage "--cycle-momentum on: Adagrad has no momentum to cycle" train --optimizer adagrad --lr-schedule onecycle --cycle-momentum on
+expect_usage '--momentum: applies to --optimizer sgd or rmsprop (radam uses --betas)' train --optimizer radam --momentum 0.9
+expect_usage '--optimizer: expected one of sgd, adam, adamw, nadam, radam, adamax, adagrad, rmsprop' train --optimizer adadelta
 expect_usage '--nesterov: applies to --optimizer sgd (got rmsprop)' train --optimizer rmsprop --momentum 0.9 --nesterov
-expect_usage '--eps: applies to --optimizer adam, adamw, nadam or rmsprop (got sgd)' train --eps 1e-6
+expect_usage '--eps: applies to the optimizers other than sgd' train --eps 1e-6
 expect_usage '--momentum-decay: applies to --optimizer nadam (got adam)' train --optimizer adam --momentum-decay 0.01
 expect_usage '--momentum-decay: expected a positive number' train --optimizer nadam --momentum-decay -1
 expect_usage '--momentum-decay: expected a positive number' train --optimizer nadam --momentum-decay 0

@@ -533,8 +533,16 @@ static void test_adam(void **state) {
         {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 1, 0}, {5e-2f, 0.5f, 0.9f, 1e-3f, 0.5f, 1, 0},
         {2e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, CT_ADAM_NADAM, 0.004f},
         {1e-2f, 0.8f, 0.99f, 1e-6f, 0.1f, CT_ADAM_NADAM, 0.5f},
+        /* RAdam: beta2 0.9 rectifies from update 6 on (rho_t > 5), 0.999 not within STEPS */
+        {1e-2f, 0.8f, 0.9f, 1e-6f, 0.1f, CT_ADAM_RADAM, 0},
+        {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, CT_ADAM_RADAM, 0},
+        {2e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, CT_ADAM_ADAMAX, 0},
+        {1e-2f, 0.5f, 0.9f, 1e-3f, 0.2f, CT_ADAM_ADAMAX, 0},
+        /* Adagrad: psi is its lr_decay; betas unused */
+        {1e-2f, 0.0f, 0.0f, 1e-10f, 0.0f, CT_ADAM_ADAGRAD, 0},
+        {5e-2f, 0.0f, 0.0f, 1e-6f, 0.05f, CT_ADAM_ADAGRAD, 0.1f},
     };
-    enum { N = 1001, STEPS = 4 };
+    enum { N = 1001, STEPS = 7 };
     for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
         float *w = hmalloc(N * 4), *g = hmalloc(N * 4), *mv = hmalloc(2 * N * 4);
         double wr[N], mr[N] = {0}, vr[N] = {0};
@@ -543,7 +551,7 @@ static void test_adam(void **state) {
         memset(mv, 0, 2 * N * 4);
         float *d_w = dput(b, w, N * 4), *d_g = dalloc(b, N * 4), *d_mv = dput(b, mv, 2 * N * 4);
         ct_step_vars *d_sv = dalloc(b, sizeof(ct_step_vars));
-        const int nadam = cfgs[c].decoupled == CT_ADAM_NADAM;
+        const int variant = cfgs[c].decoupled, nadam = variant == CT_ADAM_NADAM;
         double prod = 1.0; /* NAdam's mu_1 ... mu_t */
         for (int t = 1; t <= STEPS; t++) {
             tu_fill(&rng, g, N, -1, 1);
@@ -553,13 +561,8 @@ static void test_adam(void **state) {
              * arguments lr and t are then wrong on purpose */
             int use_sv = (t + (int)c) % 2;
             ct_step_vars sv = {.lr = cfgs[c].lr, .momentum = cfgs[c].b1};
-            if (nadam)
-                ct_nadam_factors(cfgs[c].lr, cfgs[c].b1, cfgs[c].b2, cfgs[c].psi, t,
-                                 ct_nadam_product(cfgs[c].b1, cfgs[c].psi, t), &sv.nadam_grad_size,
-                                 &sv.adam_step_size, &sv.adam_bc2_sqrt);
-            else
-                ct_adam_factors(cfgs[c].lr, cfgs[c].b1, cfgs[c].b2, t, &sv.adam_step_size,
-                                &sv.adam_bc2_sqrt);
+            ct_adam_variant_factors(variant, cfgs[c].lr, cfgs[c].b1, cfgs[c].b2, cfgs[c].psi, t,
+                                    &sv.nadam_grad_size, &sv.adam_step_size, &sv.adam_bc2_sqrt);
             OK(b->h2d(b, d_sv, &sv, sizeof sv));
             OK(b->adam_step(b, d_w, d_g, d_mv, d_mv + N, N, use_sv ? 7.0f : cfgs[c].lr,
                             use_sv ? 0.25f : cfgs[c].b1, cfgs[c].b2, cfgs[c].eps, cfgs[c].wd,
@@ -569,15 +572,34 @@ static void test_adam(void **state) {
             double mu = cfgs[c].b1 * (1 - 0.5 * pow(0.96, t * (double)cfgs[c].psi));
             double mu_next = cfgs[c].b1 * (1 - 0.5 * pow(0.96, (t + 1) * (double)cfgs[c].psi));
             prod *= mu;
+            /* RAdam's rectification (torch.optim.RAdam) */
+            const double b2 = cfgs[c].b2, rho_inf = 2 / (1 - b2) - 1;
+            const double rho_t = rho_inf - 2 * t * pow(b2, t) / (1 - pow(b2, t));
+            const double rect = rho_t > 5 ? sqrt((rho_t - 4) * (rho_t - 2) * rho_inf /
+                                                 ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+                                          : 0;
             for (int i = 0; i < N; i++) {
-                double gi = g[i], lr = cfgs[c].lr, wd = cfgs[c].wd;
+                double gi = g[i], lr = cfgs[c].lr, wd = cfgs[c].wd, eps = cfgs[c].eps;
                 if (cfgs[c].decoupled == 1) wr[i] *= 1 - lr * wd;
                 else gi += wd * wr[i];
-                mr[i] = cfgs[c].b1 * mr[i] + (1 - cfgs[c].b1) * gi;
-                vr[i] = cfgs[c].b2 * vr[i] + (1 - cfgs[c].b2) * gi * gi;
                 double bc1 = 1 - pow(cfgs[c].b1, t), bc2 = 1 - pow(cfgs[c].b2, t);
+                if (variant == CT_ADAM_ADAGRAD) { /* torch.optim.Adagrad: m untouched */
+                    vr[i] += gi * gi;
+                    wr[i] -= lr / (1 + (t - 1) * (double)cfgs[c].psi) * gi / (sqrt(vr[i]) + eps);
+                    continue;
+                }
+                mr[i] = cfgs[c].b1 * mr[i] + (1 - cfgs[c].b1) * gi;
+                if (variant == CT_ADAM_ADAMAX) { /* torch.optim.Adamax */
+                    vr[i] = fmax(cfgs[c].b2 * vr[i], fabs(gi) + eps);
+                    wr[i] -= lr / bc1 * mr[i] / vr[i];
+                    continue;
+                }
+                vr[i] = cfgs[c].b2 * vr[i] + (1 - cfgs[c].b2) * gi * gi;
                 double d = sqrt(vr[i]) / sqrt(bc2) + cfgs[c].eps;
-                if (nadam)
+                if (variant == CT_ADAM_RADAM)
+                    wr[i] -= rho_t > 5 ? lr / bc1 * mr[i] * rect * sqrt(bc2) / (sqrt(vr[i]) + eps)
+                                       : lr / bc1 * mr[i];
+                else if (nadam)
                     wr[i] -= lr * (1 - mu) / (1 - prod) * gi / d +
                              lr * mu_next / (1 - prod * mu_next) * mr[i] / d;
                 else

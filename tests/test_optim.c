@@ -216,6 +216,57 @@ static void test_optimizer_mismatch(void **state) {
  * factors ct_nadam_product computes from nothing, in order, after a jump back (a second fit)
  * and far out (a resume at a large step count: the product ends after a few thousand factors,
  * where it once took one a step: 1e11 of them). */
+/* RAdam, Adamax and Adagrad: the settings each takes and refuses; Adagrad's eps default
+ * (1e-10, PyTorch's) and its initial accumulator in a fresh state, not in a kept one. */
+static void test_more_optimizers(void **state) {
+    (void)state;
+    ct_backend *b = g_cpu;
+    ct_train_config cfg = base_config();
+    cfg.optimizer = CT_RADAM;
+    cfg.beta1 = 0.8f;
+    OK(ct_train_config_check(&cfg));
+    cfg.lr_decay = 0.1f; /* (Adagrad's) */
+    assert_int_equal(ct_train_config_check(&cfg), CT_ERR_INVALID);
+    cfg.lr_decay = 0.0f;
+    cfg.momentum = 0.9f; /* (SGD's) */
+    assert_int_equal(ct_train_config_check(&cfg), CT_ERR_INVALID);
+    cfg = base_config();
+    cfg.optimizer = CT_ADAMAX;
+    cfg.beta2 = 1.0f;
+    assert_int_equal(ct_train_config_check(&cfg), CT_ERR_INVALID);
+    cfg = base_config();
+    cfg.optimizer = CT_ADAGRAD;
+    cfg.lr_decay = 0.1f;
+    cfg.initial_accumulator = 0.25f;
+    OK(ct_train_config_check(&cfg));
+    cfg.beta1 = 0.9f;
+    assert_int_equal(ct_train_config_check(&cfg), CT_ERR_INVALID);
+    cfg.beta1 = 0.0f;
+    cfg.initial_accumulator = -1.0f;
+    assert_int_equal(ct_train_config_check(&cfg), CT_ERR_INVALID);
+    cfg.initial_accumulator = 0.25f;
+    cfg.optimizer = (ct_optimizer_kind)(CT_ADAGRAD + 1);
+    assert_int_equal(ct_train_config_check(&cfg), CT_ERR_INVALID);
+    cfg.optimizer = CT_ADAGRAD;
+    ct_optimizer o;
+    memset(&o, 0, sizeof o);
+    enum { N = 5 };
+    OK(ct_optimizer_init_config(&o, b, N, &cfg, 1));
+    assert_true(o.eps == CT_ADAGRAD_EPS && o.lr_decay == 0.1f);
+    float v[N], host[2 * N];
+    assert_int_equal(ct_optimizer_state_count(&o), 2 * N);
+    OK(ct_optimizer_get_state(&o, host));
+    for (int i = 0; i < N; i++) assert_true(host[N + i] == 0.25f && host[i] == 0.0f);
+    /* a kept state (a resume) keeps its sum */
+    for (int i = 0; i < N; i++) host[N + i] = (float)i;
+    OK(ct_optimizer_set_state(&o, b, N, host, 2 * N, 3));
+    OK(ct_optimizer_init_config(&o, b, N, &cfg, 0));
+    OK(ct_optimizer_get_state(&o, host));
+    for (int i = 0; i < N; i++) v[i] = host[N + i];
+    for (int i = 0; i < N; i++) assert_true(v[i] == (float)i);
+    ct_optimizer_release(&o);
+}
+
 static void test_nadam_step_vars(void **state) {
     enum { N = 4 };
     const struct { float b1, psi; } cases[] = {{0.9f, 0.004f}, {0.999f, 0.5f}, {0.5f, 1e-6f}};
@@ -727,6 +778,81 @@ static void test_plateau_torch(void **state) {
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
 }
 
+/* ReduceLROnPlateau's other knobs (cooldown, min_lr, threshold and threshold_mode, factor), the
+ * lr after each step read from torch 1.13 as above (SGD at lr 0.5; /usr/bin/python3) against
+ * 0.5 x ct_plateau_lr_scale over the epochs so far. */
+static void test_plateau_torch_knobs(void **state) {
+    (void)state;
+    static const double a[15] = {1.0, 0.9, 0.95, 0.97, 0.89, 0.89, 0.8999, 0.88991, 0.5, 0.6,
+                                 0.7, 0.8, 0.9, 0.55, 0.56};
+    static const double flat[14] = {2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2};
+    static const double acc[15] = {0.5, 0.6, 0.59, 0.6, 0.60005, 0.6001, 0.7, 0.7, 0.69, 0.71,
+                                   0.71, 0.7, 0.72, 0.72, 0.5};
+    static const struct {
+        const double *seq;
+        int n, max, patience, cooldown, abs_mode;
+        float threshold, min_lr, factor; /* (threshold: CT_THRESHOLD_NONE is PyTorch's 0) */
+        double lr[15];
+    } cases[] = {
+        {a, 15, 0, 1, 2, 0, 0.0f, 0.0f, 0.1f,
+         {0.5, 0.5, 0.5, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.005, 0.005, 0.005, 0.005,
+          0.0005}},
+        {a, 15, 0, CT_PATIENCE_NONE, 1, 0, 0.0f, 0.0f, 0.1f,
+         {0.5, 0.5, 0.05, 0.05, 0.05, 0.005, 0.005, 0.005, 0.005, 0.0005, 0.0005, 5e-05, 5e-05,
+          5e-06, 5e-06}},
+        {a, 15, 0, 1, 0, 0, 0.0f, 0.004f, 0.1f,
+         {0.5, 0.5, 0.5, 0.05, 0.05, 0.05, 0.005, 0.005, 0.005, 0.005, 0.004, 0.004, 0.004, 0.004,
+          0.004}},
+        {flat, 14, 0, CT_PATIENCE_NONE, 0, 0, 0.0f, 0.0007f, 0.1f,
+         {0.5, 0.05, 0.005, 0.0007, 0.0007, 0.0007, 0.0007, 0.0007, 0.0007, 0.0007, 0.0007,
+          0.0007, 0.0007, 0.0007}},
+        {a, 15, 0, 1, 0, 0, 0.05f, 0.0f, 0.1f,
+         {0.5, 0.5, 0.5, 0.05, 0.05, 0.005, 0.005, 0.0005, 0.0005, 0.0005, 5e-05, 5e-05, 5e-06,
+          5e-06, 5e-07}},
+        {a, 15, 0, 1, 0, 1, 0.02f, 0.0f, 0.1f,
+         {0.5, 0.5, 0.5, 0.05, 0.05, 0.005, 0.005, 0.0005, 0.0005, 0.0005, 5e-05, 5e-05, 5e-06,
+          5e-06, 5e-07}},
+        {a, 15, 0, 1, 0, 0, CT_THRESHOLD_NONE, 0.0f, 0.1f,
+         {0.5, 0.5, 0.5, 0.05, 0.05, 0.05, 0.005, 0.005, 0.005, 0.005, 0.0005, 0.0005, 5e-05,
+          5e-05, 5e-06}},
+        {acc, 15, 1, 1, 1, 1, 0.015f, 0.003f, 0.1f,
+         {0.5, 0.5, 0.5, 0.05, 0.05, 0.05, 0.05, 0.05, 0.005, 0.005, 0.005, 0.003, 0.003, 0.003,
+          0.003}},
+        {acc, 15, 1, CT_PATIENCE_NONE, 0, 0, CT_THRESHOLD_NONE, 0.0f, 0.5f,
+         {0.5, 0.5, 0.25, 0.125, 0.125, 0.125, 0.125, 0.0625, 0.03125, 0.03125, 0.015625,
+          0.0078125, 0.0078125, 0.00390625, 0.001953125}},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        ct_train_config c = sched_config(CT_SCHED_PLATEAU, 20, 0.5f);
+        c.plateau_max = cases[k].max;
+        c.plateau_patience = cases[k].patience;
+        c.plateau_cooldown = cases[k].cooldown;
+        c.plateau_threshold_abs = cases[k].abs_mode;
+        c.plateau_threshold = cases[k].threshold;
+        c.plateau_min_lr = cases[k].min_lr;
+        c.gamma = cases[k].factor;
+        OK(ct_train_config_check(&c));
+        for (int n = 1; n <= cases[k].n; n++) {
+            double lr = 0.5 * ct_plateau_lr_scale(&c, cases[k].seq, n), want = cases[k].lr[n - 1];
+            if (fabs(lr - want) > 1e-7 * want) /* (min_lr and factor are floats) */
+                fail_msg("plateau knobs case %zu after %d epochs: lr %.9g, PyTorch %.9g", k, n, lr,
+                         want);
+        }
+    }
+    ct_train_config c = sched_config(CT_SCHED_PLATEAU, 20, 0.5f);
+    c.plateau_threshold = -0.5f;
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+    c.plateau_threshold = 0.0f;
+    c.plateau_cooldown = -1;
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+    c.plateau_cooldown = 0;
+    c.plateau_min_lr = -1e-3f;
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+    c.plateau_min_lr = 0.0f;
+    c.plateau_threshold_abs = 2;
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+}
+
 /* Inside ct_fit the plateau's cuts reach the lr of the next epoch (the history's lr), and a run
  * resumed at an epoch boundary gets the same lrs from the history it is given. */
 static void test_fit_plateau(void **state) {
@@ -799,6 +925,8 @@ int main(void) {
         cmocka_unit_test(test_onecycle_options_torch),
         cmocka_unit_test(test_schedules_formulas), cmocka_unit_test(test_fit_schedule_and_clip),
         cmocka_unit_test(test_fit_adam_state),     cmocka_unit_test(test_plateau_torch),
+        cmocka_unit_test(test_plateau_torch_knobs),
+        cmocka_unit_test(test_more_optimizers),
         cmocka_unit_test(test_fit_plateau),        cmocka_unit_test(test_exponential_schedule),
         cmocka_unit_test(test_cosine_restarts_schedule), cmocka_unit_test(test_nadam_step_vars),
     };

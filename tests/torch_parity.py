@@ -262,9 +262,14 @@ def reference(data, f):
         b1, b2 = (float(b) for b in f.get("betas", "0.9,0.999").split(","))
         opt = NAdam2(params, lr=lr, betas=(b1, b2), eps=float(f.get("eps", 1e-8)), weight_decay=wd,
                      momentum_decay=float(f.get("momentum-decay", 0.004)))
+    elif kind == "adagrad":
+        opt = torch.optim.Adagrad(params, lr=lr, lr_decay=float(f.get("lr-decay", 0)),
+                                  weight_decay=wd, eps=float(f.get("eps", 1e-10)),
+                                  initial_accumulator_value=float(f.get("initial-accumulator", 0)))
     else:
         b1, b2 = (float(b) for b in f.get("betas", "0.9,0.999").split(","))
-        cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
+        cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "radam": torch.optim.RAdam,
+               "adamax": torch.optim.Adamax}[kind]
         opt = cls(params, lr=lr, betas=(b1, b2), eps=float(f.get("eps", 1e-8)), weight_decay=wd)
 
     # The schedule runs on a stand-in optimizer whose lr the real one takes each epoch, times
@@ -285,7 +290,7 @@ def reference(data, f):
                                                            eta_min=float(f.get("eta-min", 0)))
     elif sched_name == "onecycle":  # with cycle_momentum, the stand-in's momentum cycles too:
         # the real optimizer takes it as its momentum (SGD) or beta1 (Adam, AdamW)
-        cyc = f.get("cycle-momentum", "on")
+        cyc = f.get("cycle-momentum", "off" if kind == "adagrad" else "on")
         base_m, max_m = (0.85, 0.95) if cyc in ("on", "off") else (float(v) for v in cyc.split(","))
         sched = torch.optim.lr_scheduler.OneCycleLR(
             sched_opt, max_lr=lr, total_steps=epochs * spe,
@@ -304,7 +309,10 @@ def reference(data, f):
     elif sched_name == "plateau":
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             sched_opt, factor=gamma, patience=int(f.get("lr-patience", 10)),
-            mode="max" if f.get("monitor") == "val_acc" else "min")
+            mode="max" if f.get("monitor") == "val_acc" else "min",
+            threshold=float(f.get("lr-threshold", 1e-4)),
+            threshold_mode=f.get("lr-threshold-mode", "rel"),
+            cooldown=int(f.get("lr-cooldown", 0)), min_lr=float(f.get("min-lr", 0)))
     if int(f.get("warmup-epochs", 0)) > 0:
         warm = torch.optim.lr_scheduler.LinearLR(
             warm_opt, start_factor=float(f.get("warmup-start-factor", 1 / 3)),

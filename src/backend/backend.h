@@ -314,18 +314,23 @@ struct ct_backend {
                                     int64_t n, int64_t c, int64_t inner, const float *gamma,
                                     const float *save_mean, const float *save_invstd,
                                     float *dgamma, float *dbeta);
-    /* torch.optim.Adam / AdamW / NAdam (amsgrad off) over n parameters at step t >= 1 (1 on
-     * the first update), by variant (CT_ADAM_L2, CT_ADAM_DECOUPLED, CT_ADAM_NADAM):
+    /* torch.optim.Adam / AdamW / NAdam / RAdam / Adamax (amsgrad off) / Adagrad over n
+     * parameters at step t >= 1 (1 on the first update), by variant (CT_ADAM_L2,
+     * CT_ADAM_DECOUPLED, CT_ADAM_NADAM, CT_ADAM_RADAM, CT_ADAM_ADAMAX, CT_ADAM_ADAGRAD):
      * decoupled ? w *= 1 - lr*wd : g += wd*w; m = beta1*m + (1-beta1)*g;
      * v = beta2*v + (1-beta2)*g*g; d = sqrt(v) / sqrt(bc2) + eps; Adam: w -= (lr / bc1) * m / d
      * with bc1 = 1 - beta1^t, bc2 = 1 - beta2^t computed in double on the host: in float,
      * step_size = lr / bc1 and bc2_sqrt = sqrt(bc2) (ct_adam_factors); NAdam: w -= grad_size *
-     * g / d, then w -= step_size * m / d, with its factors from beta1 and psi, its momentum
-     * decay (ct_nadam_factors). With sv, lr, step_size, bc2_sqrt and NAdam's grad_size are
-     * sv's, and beta1 is sv->momentum (t is then only checked to be >= 1). */
+     * g / d, then w -= step_size * m / d, with its factors from beta1 and psi (extra), its
+     * momentum decay (ct_nadam_factors); RAdam: w -= step_size * m * (bc2_sqrt / (sqrt(v) +
+     * eps)), or w -= step_size * m where bc2_sqrt is 0 (ct_radam_factors); Adamax: v =
+     * max(beta2*v, |g| + eps), w -= step_size * m / v; Adagrad: v += g*g (m untouched),
+     * w -= step_size * g / (sqrt(v) + eps) with step_size = lr / (1 + (t-1) * lr_decay)
+     * (extra). See ct_adam_variant_factors. With sv, lr, step_size, bc2_sqrt and NAdam's
+     * grad_size are sv's, and beta1 is sv->momentum (t is then only checked to be >= 1). */
     ct_status (*adam_step)(ct_backend *b, float *w, const float *g, float *m, float *v, int64_t n,
                            float lr, float beta1, float beta2, float eps, float weight_decay,
-                           int variant, float psi, int64_t t, const ct_step_vars *sv);
+                           int variant, float extra, int64_t t, const ct_step_vars *sv);
     /* torch.optim.RMSprop over n parameters: g += wd*w; v = alpha*v + (1-alpha)*g*g; centered:
      * ga = alpha*ga + (1-alpha)*g and d = sqrt(v - ga*ga) + eps, else d = sqrt(v) + eps; with
      * momentum (m given and this step's momentum != 0) m = momentum*m + g/d, w -= lr*m; else
@@ -386,7 +391,10 @@ struct ct_backend {
     void (*graph_free)(ct_backend *b, void *graph);      /* accepts NULL */
 };
 
-enum { CT_ADAM_L2 = 0, CT_ADAM_DECOUPLED = 1, CT_ADAM_NADAM = 2 }; /* adam_step's variant */
+enum { /* adam_step's variant */
+    CT_ADAM_L2 = 0, CT_ADAM_DECOUPLED = 1, CT_ADAM_NADAM = 2, CT_ADAM_RADAM = 3,
+    CT_ADAM_ADAMAX = 4, CT_ADAM_ADAGRAD = 5,
+};
 
 /* NAdam's mu_t = beta1 * (1 - 0.5 * 0.96^(t * psi)), and the product mu_1 ... mu_t (t >= 0;
  * 1 for t = 0), in double: one factor after the other up to the first that is beta1 exactly
@@ -433,6 +441,53 @@ static inline void ct_adam_factors(float lr, float beta1, float beta2, int64_t t
                                    float *step_size, float *bc2_sqrt) {
     *step_size = (float)((double)lr / (1.0 - pow((double)beta1, (double)t)));
     *bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, (double)t));
+}
+
+/* RAdam's (torch.optim.RAdam) for update t >= 1: with rho_inf = 2 / (1 - beta2) - 1 and
+ * rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t), when rho_t > 5 the rectified step,
+ * step_size = lr rect / (1 - beta1^t) with rect = sqrt((rho_t - 4)(rho_t - 2) rho_inf /
+ * ((rho_inf - 4)(rho_inf - 2) rho_t)) and bc2_sqrt = sqrt(1 - beta2^t); else (the first few
+ * updates) the momentum alone: step_size = lr / (1 - beta1^t), bc2_sqrt = 0. */
+static inline void ct_radam_factors(float lr, float beta1, float beta2, int64_t t,
+                                    float *step_size, float *bc2_sqrt) {
+    const double bc1 = 1.0 - pow((double)beta1, (double)t);
+    const double b2t = pow((double)beta2, (double)t), bc2 = 1.0 - b2t;
+    const double rho_inf = 2.0 / (1.0 - (double)beta2) - 1.0;
+    const double rho_t = rho_inf - 2.0 * (double)t * b2t / bc2;
+    if (rho_t > 5.0) {
+        double rect = sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf /
+                           ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t));
+        *step_size = (float)((double)lr * rect / bc1);
+        *bc2_sqrt = (float)sqrt(bc2);
+    } else {
+        *step_size = (float)((double)lr / bc1);
+        *bc2_sqrt = 0.0f;
+    }
+}
+
+/* The factors adam_step takes from sv for update t >= 1 of variant (extra: NAdam's psi, or
+ * Adagrad's lr_decay): Adam and AdamW's, NAdam's, RAdam's as above; Adamax's step_size =
+ * lr / (1 - beta1^t) (bc2_sqrt 1: unused); Adagrad's step_size = lr / (1 + (t - 1) lr_decay)
+ * (bc2_sqrt 1). grad_size: NAdam's, else 0. */
+static inline void ct_adam_variant_factors(int variant, float lr, float beta1, float beta2,
+                                           float extra, int64_t t, float *grad_size,
+                                           float *step_size, float *bc2_sqrt) {
+    *grad_size = 0.0f;
+    *bc2_sqrt = 1.0f;
+    switch (variant) {
+    case CT_ADAM_NADAM:
+        ct_nadam_factors(lr, beta1, beta2, extra, t, ct_nadam_product(beta1, extra, t),
+                         grad_size, step_size, bc2_sqrt);
+        break;
+    case CT_ADAM_RADAM: ct_radam_factors(lr, beta1, beta2, t, step_size, bc2_sqrt); break;
+    case CT_ADAM_ADAMAX:
+        *step_size = (float)((double)lr / (1.0 - pow((double)beta1, (double)t)));
+        break;
+    case CT_ADAM_ADAGRAD:
+        *step_size = (float)((double)lr / (1.0 + (double)(t - 1) * (double)extra));
+        break;
+    default: ct_adam_factors(lr, beta1, beta2, t, step_size, bc2_sqrt);
+    }
 }
 
 #define CT_COLL_ID_BYTES 128 /* ncclUniqueId */

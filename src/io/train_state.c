@@ -78,13 +78,14 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  "\"centered\": %d, \"augment_bilinear\": %d, \"restart_epochs\": %d, "
                  "\"restart_mult\": %d, \"plateau_max\": %d, \"augment_vflip\": %d, "
                  "\"frozen_layers\": %d, \"swa\": %d, \"swa_start\": %d, "
-                 "\"swa_anneal_epochs\": %d, \"swa_anneal_linear\": %d",
+                 "\"swa_anneal_epochs\": %d, \"swa_anneal_linear\": %d, "
+                 "\"plateau_threshold_abs\": %d, \"plateau_cooldown\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
                  c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered,
                  c->augment_bilinear, c->restart_epochs, c->restart_mult, c->plateau_max,
                  c->augment_vflip, c->frozen_layers, c->swa, c->swa_start, c->swa_anneal_epochs,
-                 c->swa_anneal_linear);
+                 c->swa_anneal_linear, c->plateau_threshold_abs, c->plateau_cooldown);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -94,6 +95,8 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"label_smoothing", c->label_smoothing}, {"end_lr", c->end_lr},
         {"ema_decay", c->ema_decay}, {"alpha", c->alpha}, {"swa_lr", c->swa_lr},
         {"momentum_decay", c->momentum_decay},
+        {"plateau_threshold", c->plateau_threshold}, {"plateau_min_lr", c->plateau_min_lr},
+        {"lr_decay", c->lr_decay}, {"initial_accumulator", c->initial_accumulator},
         {"augment_degrees", c->augment_degrees}, {"augment_translate", c->augment_translate},
         {"augment_scale_min", c->augment_scale_min},
         {"augment_scale_max", c->augment_scale_max}, {"augment_shear", c->augment_shear},
@@ -362,7 +365,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
                        (long long)(lo), (long long)(hi));                                     \
         if (json_object_get(o, key)) dst = v_;                                                \
     } while (0)
-    OPT_INT("optimizer", 0, CT_NADAM, cfg->optimizer);
+    OPT_INT("optimizer", 0, CT_ADAGRAD, cfg->optimizer);
     OPT_INT("micro_batch", 0, INT32_MAX, cfg->micro_batch); /* (absent before 6 Dec 2026: 0) */
     /* before 5 Dec 2026, AdamW took a weight decay of 0 for PyTorch's default, 0.01, and files
      * did not say "weight_decay_as_is": such a run resumes with the decay it had */
@@ -391,6 +394,9 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("swa_start", 0, CT_MAX_EPOCHS, cfg->swa_start);
     OPT_INT("swa_anneal_epochs", 0, CT_MAX_EPOCHS, cfg->swa_anneal_epochs);
     OPT_INT("swa_anneal_linear", 0, 1, cfg->swa_anneal_linear);
+    OPT_INT("plateau_threshold_abs", 0, 1, cfg->plateau_threshold_abs); /* (absent before 7 Dec
+                                                                         * 2026: 0) */
+    OPT_INT("plateau_cooldown", 0, INT32_MAX, cfg->plateau_cooldown);
 #undef OPT_INT
     struct { const char *key; float *dst; } floats[] = {
         {"beta1", &cfg->beta1}, {"beta2", &cfg->beta2}, {"eps", &cfg->eps},
@@ -404,6 +410,10 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"alpha", &cfg->alpha},         /* (the same) */
         {"swa_lr", &cfg->swa_lr},       /* (absent before 6 Dec 2026: 0) */
         {"momentum_decay", &cfg->momentum_decay}, /* (the same) */
+        {"plateau_threshold", &cfg->plateau_threshold}, /* (absent before 7 Dec 2026: 0) */
+        {"plateau_min_lr", &cfg->plateau_min_lr},
+        {"lr_decay", &cfg->lr_decay}, /* (absent before 7 Dec 2026: 0) */
+        {"initial_accumulator", &cfg->initial_accumulator},
         {"augment_degrees", &cfg->augment_degrees}, /* (absent before 5 Dec 2026: 0) */
         {"augment_translate", &cfg->augment_translate},
         {"augment_scale_min", &cfg->augment_scale_min},
@@ -696,7 +706,9 @@ ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
     int64_t count = ct_model_optimizer_state_count(m), np = ct_model_param_count(m);
     long long steps = 0;
     const int sgd = cfg->optimizer == CT_SGD, rms = cfg->optimizer == CT_RMSPROP;
-    const char *name = sgd ? "SGD" : rms ? "RMSprop" : cfg->optimizer == CT_NADAM ? "NAdam" : "Adam";
+    static const char *const names[] = {"SGD",   "Adam",  "AdamW",  "RMSprop",
+                                        "NAdam", "RAdam", "Adamax", "Adagrad"};
+    const char *name = (unsigned)cfg->optimizer <= CT_ADAGRAD ? names[cfg->optimizer] : "?";
     if (s == CT_OK && count == 0 && np > 0 && get_int(jopt, "steps", 0, INT64_MAX, &steps) &&
         steps > 0 && (!sgd || cfg->momentum > 0))
         s = BAD("%s: optimizer_state is empty, but %lld steps of %s have run (its state would be "

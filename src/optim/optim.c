@@ -1,11 +1,13 @@
 /*
  * optim.c — SGD with PyTorch's semantics (momentum, dampening 0, Nesterov, weight decay),
- * Adam/AdamW (torch.optim.Adam / AdamW, amsgrad off) and RMSprop (torch.optim.RMSprop), each
- * applied by one backend op over the whole parameter buffer (or a slice of it per CPU thread).
+ * Adam/AdamW/NAdam/RAdam/Adamax/Adagrad (torch.optim's, amsgrad off: the backend's adam_step
+ * by variant) and RMSprop (torch.optim.RMSprop), each applied by one backend op over the whole
+ * parameter buffer (or a slice of it per CPU thread).
  */
 #include "optim/optim.h"
 #include "core/core.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static ct_status alloc_state(ct_backend *b, int64_t n, float **p) {
@@ -29,8 +31,8 @@ ct_status ct_optimizer_init(ct_optimizer *o, ct_backend *b, int64_t n, float mom
     return ct_optimizer_init_config(o, b, n, &cfg, fresh);
 }
 
-/* Whose state the buffers are: SGD's (m or none), Adam's (m, v; AdamW's and NAdam's too) or
- * RMSprop's (m, v, ga). */
+/* Whose state the buffers are: SGD's (m or none), Adam's (m, v; AdamW's, NAdam's, RAdam's,
+ * Adamax's and Adagrad's too: Adagrad's sum is v, its m unused) or RMSprop's (m, v, ga). */
 static const char *state_name(int v, int ga) { return ga ? "RMSprop" : v ? "Adam" : "SGD"; }
 
 ct_status ct_optimizer_init_config(ct_optimizer *o, ct_backend *b, int64_t n,
@@ -58,7 +60,10 @@ ct_status ct_optimizer_init_config(ct_optimizer *o, ct_backend *b, int64_t n,
     o->nesterov = cfg->nesterov;
     o->beta1 = cfg->cycle_momentum ? max : cfg->beta1 != 0.0f ? cfg->beta1 : CT_ADAM_BETA1;
     o->beta2 = cfg->beta2 != 0.0f ? cfg->beta2 : CT_ADAM_BETA2;
-    o->eps = cfg->eps != 0.0f ? cfg->eps : CT_ADAM_EPS;
+    o->eps = cfg->eps != 0.0f                   ? cfg->eps
+             : cfg->optimizer == CT_ADAGRAD ? CT_ADAGRAD_EPS
+                                            : CT_ADAM_EPS;
+    o->lr_decay = cfg->lr_decay;
     o->alpha = cfg->alpha != 0.0f ? cfg->alpha : CT_RMSPROP_ALPHA;
     o->centered = cfg->centered;
     o->momentum_decay = cfg->momentum_decay != 0.0f ? cfg->momentum_decay : CT_NADAM_MOMENTUM_DECAY;
@@ -68,9 +73,31 @@ ct_status ct_optimizer_init_config(ct_optimizer *o, ct_backend *b, int64_t n,
     if (fresh || !(adam || rms)) free_state(b, &o->v);
     if (fresh || (!(adam || rms) && o->momentum == 0.0f)) free_state(b, &o->m);
     if (adam || rms || o->momentum > 0.0f) CT_TRY(alloc_state(b, n, &o->m));
+    const int fill = cfg->optimizer == CT_ADAGRAD && cfg->initial_accumulator != 0.0f &&
+                     (fresh || !o->v); /* (a resumed run's sum is the saved one) */
     if (adam || rms) CT_TRY(alloc_state(b, n, &o->v));
     if (rms) CT_TRY(alloc_state(b, n, &o->ga));
+    if (fill) { /* Adagrad's initial_accumulator_value */
+        float *host = malloc((size_t)n * sizeof *host);
+        if (!host) return ct_fail(CT_ERR_NOMEM, "Adagrad's accumulator: %lld floats",
+                                  (long long)n);
+        for (int64_t i = 0; i < n; i++) host[i] = cfg->initial_accumulator;
+        ct_status s = b->h2d(b, o->v, host, (size_t)n * sizeof *host);
+        free(host);
+        CT_TRY(s);
+    }
     return CT_OK;
+}
+
+static int adam_variant(ct_optimizer_kind kind) {
+    switch (kind) {
+    case CT_ADAMW: return CT_ADAM_DECOUPLED;
+    case CT_NADAM: return CT_ADAM_NADAM;
+    case CT_RADAM: return CT_ADAM_RADAM;
+    case CT_ADAMAX: return CT_ADAM_ADAMAX;
+    case CT_ADAGRAD: return CT_ADAM_ADAGRAD;
+    default: return CT_ADAM_L2;
+    }
 }
 
 ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, float lr,
@@ -81,11 +108,9 @@ ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, flo
                                   sv);
     if (o->kind != CT_SGD)
         return o->b->adam_step(o->b, w + p0, g + p0, o->m + p0, o->v + p0, p1 - p0, lr, o->beta1,
-                               o->beta2, o->eps, o->weight_decay,
-                               o->kind == CT_ADAMW   ? CT_ADAM_DECOUPLED
-                               : o->kind == CT_NADAM ? CT_ADAM_NADAM
-                                                     : CT_ADAM_L2,
-                               o->momentum_decay, o->steps + 1, sv);
+                               o->beta2, o->eps, o->weight_decay, adam_variant(o->kind),
+                               o->kind == CT_ADAGRAD ? o->lr_decay : o->momentum_decay,
+                               o->steps + 1, sv);
     return o->b->sgd_step(o->b, w + p0, g + p0, o->m ? o->m + p0 : NULL, p1 - p0, lr,
                           o->momentum, o->weight_decay, o->nesterov, o->steps == 0, sv);
 }
@@ -102,7 +127,9 @@ void ct_optimizer_step_vars(ct_optimizer *o, int64_t ahead, float lr, float mom,
     out->momentum = mom;
     out->first = done == 0;
     if (o->kind != CT_NADAM) {
-        ct_adam_factors(lr, mom, o->beta2, done + 1, &out->adam_step_size, &out->adam_bc2_sqrt);
+        float unused;
+        ct_adam_variant_factors(adam_variant(o->kind), lr, mom, o->beta2, o->lr_decay, done + 1,
+                                &unused, &out->adam_step_size, &out->adam_bc2_sqrt);
         return;
     }
     /* NAdam (beta1 = mom: never cycled): the product to update done + 1, from the running one

@@ -1,10 +1,11 @@
 /*
  * optim.h — optimizers: one fused update over the model's one parameter buffer.
  *
- * SGD (momentum, Nesterov, weight decay), Adam, AdamW, NAdam and RMSprop with PyTorch's
- * semantics and defaults. The optimizer's state is up to three device buffers parallel to the
- * parameters: SGD's momentum buffer (when momentum > 0); Adam's (AdamW's, NAdam's) exp_avg (m)
- * and exp_avg_sq (v) (NAdam's mu_product is a function of the step count); RMSprop's
+ * SGD (momentum, Nesterov, weight decay), Adam, AdamW, NAdam, RAdam, Adamax, Adagrad and
+ * RMSprop with PyTorch's semantics and defaults. The optimizer's state is up to three device
+ * buffers parallel to the parameters: SGD's momentum buffer (when momentum > 0); Adam's
+ * (AdamW's, NAdam's, RAdam's) exp_avg (m) and exp_avg_sq (v) (NAdam's mu_product is a function
+ * of the step count), Adamax's exp_avg and exp_inf (v), Adagrad's sum (v; m unused); RMSprop's
  * momentum_buffer (m), square_avg (v) and grad_avg (ga), all three always (zeros when unused:
  * the state's size then says whose it is).
  */
@@ -29,6 +30,7 @@ typedef struct {
     float alpha;                  /* RMSprop (default filled in) */
     int centered;                 /* RMSprop */
     float momentum_decay;         /* NAdam's psi (default filled in) */
+    float lr_decay;               /* Adagrad's */
     double nadam_prod;            /* NAdam: mu_1 ... mu_t for t = nadam_t, the running part of
                                    * ct_nadam_product (ct_nadam_prefix), for the step table */
     int64_t nadam_t;
@@ -62,8 +64,9 @@ ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, flo
 void ct_optimizer_step_vars(ct_optimizer *o, int64_t ahead, float lr, float mom,
                             int64_t pos, ct_step_vars *out);
 void ct_optimizer_count_step(ct_optimizer *o);
-/* gamma^ct_plateau_cuts(cfg, values, n) (gamma's default included): what the plateau
- * schedule multiplies epoch n's lr by (1 under the other schedules). */
+/* gamma^ct_plateau_cuts(cfg, values, n) (gamma's default included), or what takes epoch n's
+ * phase lr to plateau_min_lr when that is more and there were cuts: what the plateau schedule
+ * multiplies epoch n's lr by (1 under the other schedules). */
 double ct_plateau_lr_scale(const ct_train_config *cfg, const double *values, int n);
 /* ct_train_config_check less the phases: the optimizer's, schedule's and augmentation's
  * settings (all an optimizer needs; ct_train_config_check adds the phases). */

@@ -100,25 +100,45 @@ static double phase_lr(const ct_train_config *cfg, int epoch) {
     return cfg->num_phases > 0 ? cfg->phases[cfg->num_phases - 1].lr : 0.0;
 }
 
+/* the plateau schedule's factor on an lr of base after cuts cuts: gamma^cuts, or what takes
+ * base to min_lr when that is more (as PyTorch's max(old_lr * factor, min_lr)) */
+static double plateau_scale(const ct_train_config *cfg, int cuts, double base) {
+    if (cuts == 0) return 1.0;
+    double s = pow(or_default(cfg->gamma, CT_STEP_GAMMA), (double)cuts);
+    return base * s < cfg->plateau_min_lr ? cfg->plateau_min_lr / base : s;
+}
+
 int ct_plateau_cuts(const ct_train_config *cfg, const double *values, int n) {
     if (cfg->schedule != CT_SCHED_PLATEAU) return 0;
     int patience = cfg->plateau_patience > 0                  ? cfg->plateau_patience
                    : cfg->plateau_patience == CT_PATIENCE_NONE ? 0
                                                                : CT_PLATEAU_PATIENCE;
-    const int max = cfg->plateau_max; /* mode="max": above best * (1 + threshold) */
+    const double th = cfg->plateau_threshold > 0.0f               ? cfg->plateau_threshold
+                      : cfg->plateau_threshold == CT_THRESHOLD_NONE ? 0.0
+                                                                    : CT_PLATEAU_THRESHOLD;
+    const int max = cfg->plateau_max, abs_mode = cfg->plateau_threshold_abs;
     double factor = or_default(cfg->gamma, CT_STEP_GAMMA), best = max ? -INFINITY : INFINITY;
-    int bad = 0, cuts = 0;
+    int bad = 0, cuts = 0, cooldown = 0;
     for (int e = 0; e < n; e++) {
-        if (max ? values[e] > best * (1.0 + CT_PLATEAU_THRESHOLD)
-                : values[e] < best * (1.0 - CT_PLATEAU_THRESHOLD)) { /* NaN is never better */
-            best = values[e];
+        /* PyTorch's is_better (NaN is never better) */
+        const double v = values[e];
+        const int better = abs_mode ? (max ? v > best + th : v < best - th)
+                                    : (max ? v > best * (1.0 + th) : v < best * (1.0 - th));
+        if (better) {
+            best = v;
             bad = 0;
         } else {
             bad++;
         }
+        if (cooldown > 0) { /* (its bad epochs ignored) */
+            cooldown--;
+            bad = 0;
+        }
         if (bad > patience) {
-            double lr = phase_lr(cfg, e) * pow(factor, (double)cuts);
-            if (lr - lr * factor > CT_PLATEAU_EPS) cuts++;
+            const double base = phase_lr(cfg, e), lr = base * plateau_scale(cfg, cuts, base);
+            const double next = fmax(lr * factor, (double)cfg->plateau_min_lr);
+            if (lr - next > CT_PLATEAU_EPS) cuts++;
+            cooldown = cfg->plateau_cooldown;
             bad = 0;
         }
     }
@@ -126,7 +146,7 @@ int ct_plateau_cuts(const ct_train_config *cfg, const double *values, int n) {
 }
 
 double ct_plateau_lr_scale(const ct_train_config *cfg, const double *values, int n) {
-    return pow(or_default(cfg->gamma, CT_STEP_GAMMA), (double)ct_plateau_cuts(cfg, values, n));
+    return plateau_scale(cfg, ct_plateau_cuts(cfg, values, n), phase_lr(cfg, n));
 }
 
 /* CosineAnnealingWarmRestarts at the fractional epoch t = epoch + step / spe: the cycle holding
@@ -256,13 +276,14 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         {"base_momentum", cfg->base_momentum}, {"max_momentum", cfg->max_momentum},
         {"label smoothing", cfg->label_smoothing}, {"end_lr", cfg->end_lr},
         {"EMA decay", cfg->ema_decay}, {"alpha", cfg->alpha},
-        {"momentum decay", cfg->momentum_decay},
+        {"momentum decay", cfg->momentum_decay}, {"lr decay", cfg->lr_decay},
+        {"initial accumulator", cfg->initial_accumulator},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) /* (a train state holds them) */
         if (!isfinite(floats[i].v))
             return ct_fail(CT_ERR_INVALID, "%s must be a finite number, got %g", floats[i].name,
                            (double)floats[i].v);
-    if ((unsigned)cfg->optimizer > CT_NADAM)
+    if ((unsigned)cfg->optimizer > CT_ADAGRAD)
         return ct_fail(CT_ERR_INVALID, "unknown optimizer %d", (int)cfg->optimizer);
     if (!(cfg->momentum >= 0.0f))
         return ct_fail(CT_ERR_INVALID, "momentum must be >= 0, got %g", cfg->momentum);
@@ -294,6 +315,9 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     if (cfg->optimizer == CT_NADAM && cfg->cycle_momentum)
         return ct_fail(CT_ERR_INVALID, "NAdam's beta1 follows its own schedule (momentum_decay): "
                        "the one-cycle schedule cannot cycle it");
+    if ((cfg->lr_decay != 0.0f || cfg->initial_accumulator != 0.0f) &&
+        cfg->optimizer != CT_ADAGRAD)
+        return ct_fail(CT_ERR_INVALID, "lr_decay and initial_accumulator apply to Adagrad");
     if (cfg->optimizer == CT_SGD) {
         /* (a cycled momentum always reaches a value > 0: both 0 are the defaults) */
         if (cfg->nesterov && cfg->momentum <= 0.0f && !cfg->cycle_momentum)
@@ -310,10 +334,22 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
                            cfg->centered);
         if (!(cfg->eps >= 0.0f))
             return ct_fail(CT_ERR_INVALID, "RMSprop eps must be >= 0, got %g", cfg->eps);
+    } else if (cfg->optimizer == CT_ADAGRAD) {
+        if (cfg->momentum != 0.0f || cfg->nesterov || cfg->beta1 != 0.0f || cfg->beta2 != 0.0f ||
+            cfg->cycle_momentum)
+            return ct_fail(CT_ERR_INVALID, "Adagrad takes no momentum or betas (nor a cycled "
+                           "momentum)");
+        if (!(cfg->lr_decay >= 0.0f) || !(cfg->initial_accumulator >= 0.0f) ||
+            !(cfg->eps >= 0.0f))
+            return ct_fail(CT_ERR_INVALID, "Adagrad's lr_decay, initial_accumulator and eps must "
+                           "be >= 0, got %g, %g and %g", (double)cfg->lr_decay,
+                           (double)cfg->initial_accumulator, (double)cfg->eps);
     } else {
-        const char *name = cfg->optimizer == CT_ADAM    ? "Adam"
-                           : cfg->optimizer == CT_NADAM ? "NAdam"
-                                                        : "AdamW";
+        const char *name = cfg->optimizer == CT_ADAM     ? "Adam"
+                           : cfg->optimizer == CT_NADAM  ? "NAdam"
+                           : cfg->optimizer == CT_RADAM  ? "RAdam"
+                           : cfg->optimizer == CT_ADAMAX ? "Adamax"
+                                                         : "AdamW";
         if (cfg->momentum != 0.0f || cfg->nesterov)
             return ct_fail(CT_ERR_INVALID, "momentum and Nesterov apply to SGD; %s uses betas",
                            name);
@@ -357,6 +393,18 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
             return ct_fail(CT_ERR_INVALID, "plateau schedule: patience must be an epoch count "
                            "(0: 10) or CT_PATIENCE_NONE (-1: none), got %d",
                            cfg->plateau_patience);
+        if (!(cfg->plateau_threshold >= 0.0f && cfg->plateau_threshold <= FLT_MAX) &&
+            cfg->plateau_threshold != CT_THRESHOLD_NONE)
+            return ct_fail(CT_ERR_INVALID, "plateau schedule: threshold must be finite and >= 0 "
+                           "(0: 1e-4) or CT_THRESHOLD_NONE (-1: 0), got %g",
+                           (double)cfg->plateau_threshold);
+        if ((cfg->plateau_threshold_abs != 0 && cfg->plateau_threshold_abs != 1) ||
+            cfg->plateau_cooldown < 0 ||
+            !(cfg->plateau_min_lr >= 0.0f && cfg->plateau_min_lr <= FLT_MAX))
+            return ct_fail(CT_ERR_INVALID, "plateau schedule: threshold_abs must be 0 or 1, "
+                           "cooldown >= 0 and min_lr finite and >= 0, got %d, %d and %g",
+                           cfg->plateau_threshold_abs, cfg->plateau_cooldown,
+                           (double)cfg->plateau_min_lr);
         break;
     case CT_SCHED_COSINE_RESTARTS:
         if (cfg->restart_epochs < 1 || cfg->restart_mult < 0)

@@ -212,9 +212,12 @@ ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
     else if (cfg->clip_norm > 0.0f) why = "off (gradient clipping)";
     else if (cfg->frozen_layers > 0) why = "off (frozen layers)";
     else if (cfg->ema_decay > 0.0f) why = "off (the moving average of the weights)";
-    else if (cfg->optimizer == CT_RMSPROP || cfg->optimizer == CT_NADAM)
+    else if (cfg->optimizer != CT_SGD && cfg->optimizer != CT_ADAM && cfg->optimizer != CT_ADAMW)
         why = cfg->optimizer == CT_RMSPROP ? "off (RMSprop: the fused step has SGD and Adam)"
-                                           : "off (NAdam: the fused step has SGD and Adam)";
+              : cfg->optimizer == CT_NADAM ? "off (NAdam: the fused step has SGD and Adam)"
+              : cfg->optimizer == CT_RADAM ? "off (RAdam: the fused step has SGD and Adam)"
+              : cfg->optimizer == CT_ADAMAX ? "off (Adamax: the fused step has SGD and Adam)"
+                                            : "off (Adagrad: the fused step has SGD and Adam)";
     else if (augments(cfg)) why = "off (augmentation)";
     else if (ct_mix_on(cfg)) why = "off (MixUp / CutMix)";
     else if (!f->resident) why = "off (the data is streamed)";

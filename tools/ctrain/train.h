@@ -18,7 +18,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 2048 /* a spec of at most 2047 characters, as the library's */
-#define NUM_TRAIN_FLAGS 76       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 83       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -50,6 +50,7 @@ typedef struct {
     int frozen_resumed;      /* the resumed run's frozen layers (-1: not a resume) */
     int save_every;
     int patience;            /* early stopping: epochs without a better --monitor (0: off) */
+    float min_delta;         /* early stopping: by how much better counts (Keras' min_delta; 0) */
     const char *monitor;     /* --monitor: val_loss (lower is better) or val_acc (higher);
                               * cfg.plateau_max says which once parsed (and saves it) */
     int save_best;           /* also keep SAVE/best.safetensors, the lowest val_loss's weights */
@@ -68,12 +69,13 @@ typedef struct {
     char model_normalized[MODEL_SPEC_BYTES]; /* --model with --normalize's layer in front */
     char device_resumed[16];               /* and its --device */
     /* optimizer, lr schedule, warm-up, clipping (train_finish_options puts them into cfg) */
-    const char *optimizer;   /* sgd, adam, adamw */
+    const char *optimizer;   /* sgd, adam, adamw, ... (train_parse.c's k_optimizers) */
     const char *betas;       /* "B1,B2" or NULL */
     float beta1, beta2, eps;
     float alpha;             /* RMSprop's (0.99) */
     int centered;            /* RMSprop */
     float momentum_decay;    /* NAdam's (0.004) */
+    float lr_decay, initial_accumulator; /* Adagrad's (0, 0) */
     const char *lr_schedule; /* phases, step, cosine, ... (k_schedules) */
     int step_size;
     float gamma, eta_min, pct_start;
@@ -84,6 +86,10 @@ typedef struct {
     const char *cycle_momentum; /* onecycle: on, off or "BASE,MAX" */
     char cycle_momentum_resumed[64];
     int lr_patience;         /* plateau: PyTorch's patience, >= 0 (10) */
+    float lr_threshold;      /* plateau: PyTorch's threshold, >= 0 (1e-4) */
+    const char *lr_threshold_mode; /* plateau: rel or abs */
+    int lr_cooldown;         /* plateau: PyTorch's cooldown, >= 0 (0) */
+    float min_lr;            /* plateau: PyTorch's min_lr, >= 0 (0) */
     int warmup_epochs;
     float warmup_start_factor, clip_norm;
     float label_smoothing;   /* the loss's, in [0, 1] (0) */
@@ -256,8 +262,10 @@ int train_save_best(train_run *r, int epoch);
 int train_save_snapshot(train_run *r, int epochs_done);
 /* train_best.c. The epoch of the best --monitor (the lowest val_loss, or the highest val_acc)
  * among from..epoch of the history (a resumed run's included): the first of equals, strictly
- * better improves, NaN never does; -1 when all are NaN. train_monitored: epoch's value. */
+ * better improves, NaN never does; -1 when all are NaN. train_monitored: epoch's value.
+ * _by: better by more than min_delta (Keras' EarlyStopping's rule: the best moves only then). */
 int train_best_epoch(const train_run *run, int from, int epoch);
+int train_best_epoch_by(const train_run *run, int from, int epoch, double min_delta);
 double train_monitored(const train_run *run, int epoch);
 /* After epoch `epoch`'s validation: when it is the best since run->best_from, --restore-best
  * copies its weights and --save-best writes best.safetensors. Returns 0; 1 when the

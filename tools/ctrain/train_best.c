@@ -27,13 +27,17 @@ double train_monitored(const train_run *run, int epoch) {
     return train_monitor_acc(run->o) ? r->val.accuracy : r->val.loss;
 }
 
-int train_best_epoch(const train_run *run, int from, int epoch) {
+int train_best_epoch_by(const train_run *run, int from, int epoch, double min_delta) {
     int best = -1, max = train_monitor_acc(run->o); /* (Keras': strictly better, first kept) */
     for (int e = from; e <= epoch; e++) {
         double v = train_monitored(run, e), b = best < 0 ? NAN : train_monitored(run, best);
-        if (best < 0 ? !isnan(v) : max ? v > b : v < b) best = e;
+        if (best < 0 ? !isnan(v) : max ? v - min_delta > b : v + min_delta < b) best = e;
     }
     return best;
+}
+
+int train_best_epoch(const train_run *run, int from, int epoch) {
+    return train_best_epoch_by(run, from, epoch, 0.0);
 }
 
 /* The layer of each of the model's counters (num_batches_tracked) in turn: the next counter

@@ -73,10 +73,10 @@ typedef struct {
                               * that epoch (an error, not an interruption) */
 } fit_state;
 
-/* --patience: Keras' EarlyStopping(monitor=--monitor, min_delta=0, patience=N): stop when the
- * best value is N epochs old. */
+/* --patience: Keras' EarlyStopping(monitor=--monitor, min_delta=--min-delta, patience=N): stop
+ * when the best value (improved on by more than min_delta) is N epochs old. */
 static int patience_says_stop(fit_state *st, const train_run *run, int epoch) {
-    int best = st->best_epoch = train_best_epoch(run, 0, epoch);
+    int best = st->best_epoch = train_best_epoch_by(run, 0, epoch, run->o->min_delta);
     int patience = run->o->patience;
     return patience > 0 && epoch - (best < 0 ? -1 : best) >= patience;
 }
@@ -674,9 +674,11 @@ built:
     /* --patience: every rank decides alike (the val losses are all-reduced), whatever signal
      * reached which rank; a signal is still honoured after the test and the save below */
     if (s == CT_ERR_INTERRUPTED && st.early_epoch >= 0) {
-        printf("Early stopping after epoch %d (%d of %d epochs run): %s has not improved "
+        char by[48] = "";
+        if (o.min_delta > 0.0f) snprintf(by, sizeof by, " by more than %g", (double)o.min_delta);
+        printf("Early stopping after epoch %d (%d of %d epochs run): %s has not improved%s "
                "for %d epoch%s", st.early_epoch, st.early_epoch + 1, total_epochs,
-               train_monitor_name(&o), o.patience, o.patience == 1 ? "" : "s");
+               train_monitor_name(&o), by, o.patience, o.patience == 1 ? "" : "s");
         if (st.best_epoch >= 0)
             printf(" (best %.4f at epoch %d)\n", cli_metric(train_monitored(&run, st.best_epoch)),
                    st.best_epoch);

@@ -18,7 +18,8 @@
 
 #define ADAM_DEFAULT_LR 1e-3f  /* torch.optim.Adam/AdamW's default lr */
 #define RMSPROP_DEFAULT_LR 1e-2f /* torch.optim.RMSprop's */
-#define NADAM_DEFAULT_LR 2e-3f /* torch.optim.NAdam's */
+#define NADAM_DEFAULT_LR 2e-3f /* torch.optim.NAdam's, and Adamax's */
+#define ADAGRAD_DEFAULT_LR 1e-2f /* torch.optim.Adagrad's */
 #define SINGLE_PHASE_EPOCHS 10 /* --lr or a non-phase schedule without --epochs */
 
 void train_opts_init(train_opts *o) {
@@ -48,6 +49,8 @@ void train_opts_init(train_opts *o) {
     o->augment = "auto";
     o->normalize = "off";
     o->lr_patience = 10;
+    o->lr_threshold = 1e-4f;
+    o->lr_threshold_mode = "rel";
     o->monitor = "val_loss";
     o->t_mult = 1;
     o->lr_find_range = "1e-7,10";
@@ -110,12 +113,14 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "epochs", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->epochs,
          .metavar = "N",
          .help = "train N epochs at one learning rate (--lr, else 0.5;\n"
-                 "adam/adamw: 0.001; nadam: 0.002; rmsprop: 0.01) instead of --schedule",
-         .def = "the schedule; adam/adamw/nadam/rmsprop: 10"},
+                 "adam/adamw/radam: 0.001; nadam/adamax: 0.002; rmsprop/adagrad:\n"
+                 "0.01) instead of --schedule",
+         .def = "the schedule; other optimizers than sgd: 10"},
         {.name = "lr", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->lr, .metavar = "X",
          .help = "one learning rate for all epochs (--epochs, else 10)\n"
                  "instead of --schedule; the base lr of --lr-schedule",
-         .def = "the schedule; adam/adamw: 0.001; nadam: 0.002; rmsprop: 0.01"},
+         .def = "the schedule; adam/adamw/radam: 0.001; nadam/adamax: 0.002; "
+                "rmsprop/adagrad: 0.01"},
         {.name = "batch-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->batch_size,
          .metavar = "N", .help = "training batch size"},
         {.name = "eval-batch-size", .kind = CLI_INT, .range = CLI_POSITIVE,
@@ -134,21 +139,23 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "momentum", .kind = CLI_FLOAT, .range = CLI_FRACTION, .dst = &o->momentum,
          .metavar = "X", .help = "SGD's or RMSprop's momentum"},
         {.name = "weight-decay", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->weight_decay,
-         .metavar = "X", .help = "sgd, adam, nadam, rmsprop: L2 penalty added to the gradient;\n"
+         .metavar = "X", .help = "every optimizer but adamw: L2 penalty added to the gradient;\n"
                                  "adamw: decoupled weight decay (0: none)",
          .def = "0; adamw: 0.01"},
         {.name = "nesterov", .kind = CLI_SWITCH, .dst = &o->nesterov,
          .help = "Nesterov momentum (needs --momentum > 0, or onecycle's\n"
                  "cycled momentum)"},
         {.name = "optimizer", .kind = CLI_CHOICE, .dst = &o->optimizer, .metavar = "NAME",
-         .choices = "sgd|adam|adamw|nadam|rmsprop",
-         .help = "torch.optim's SGD, Adam, AdamW, NAdam or RMSprop (PyTorch's\n"
-                 "defaults); with adam/adamw and no --lr/--schedule: 10 epochs at lr\n"
-                 "0.001, nadam: at lr 0.002, rmsprop: at lr 0.01"},
+         .choices = "sgd|adam|adamw|nadam|radam|adamax|adagrad|rmsprop",
+         .help = "torch.optim's SGD, Adam, AdamW, NAdam, RAdam, Adamax, Adagrad or\n"
+                 "RMSprop (PyTorch's defaults); with any but sgd and no --lr/--schedule:\n"
+                 "10 epochs at lr 0.001 (adam, adamw, radam), 0.002 (nadam, adamax) or\n"
+                 "0.01 (rmsprop, adagrad)"},
         {.name = "betas", .kind = CLI_STR, .dst = &o->betas, .metavar = "B1,B2",
-         .help = "Adam/AdamW/NAdam betas, each in (0, 1)", .def = "0.9,0.999"},
+         .help = "Adam/AdamW/NAdam/RAdam/Adamax betas, each in (0, 1)", .def = "0.9,0.999"},
         {.name = "eps", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->eps, .metavar = "X",
-         .help = "Adam/AdamW/NAdam/RMSprop epsilon", .def = "1e-08"},
+         .help = "the epsilon of every optimizer but SGD's (Adamax: added to |g|)",
+         .def = "1e-08; adagrad: 1e-10"},
         {.name = "alpha", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->alpha,
          .metavar = "X", .help = "RMSprop's smoothing constant, in (0, 1)", .def = "0.99"},
         {.name = "centered", .kind = CLI_SWITCH, .dst = &o->centered,
@@ -160,6 +167,14 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "beta1 x (1 - 0.5 x 0.96^(t x X)), rising to beta1 (Dozat's\n"
                  "schedule; the one-cycle schedule does not cycle NAdam's beta1)",
          .def = "0.004"},
+        {.name = "lr-decay", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->lr_decay,
+         .metavar = "X", .help = "Adagrad's lr_decay: update t at lr / (1 + (t - 1) x X)",
+         .def = "0"},
+        {.name = "initial-accumulator", .kind = CLI_FLOAT, .range = CLI_NONNEG,
+         .dst = &o->initial_accumulator, .metavar = "X",
+         .help = "Adagrad's initial_accumulator_value: where its sum of squared\n"
+                 "gradients starts (Keras' Adagrad: 0.1)",
+         .def = "0"},
         {.name = "lr-schedule", .kind = CLI_CHOICE, .dst = &o->lr_schedule, .metavar = "NAME",
          .choices = "phases|step|cosine|onecycle|plateau|exponential|cosine-restarts",
          .help = "phases: --schedule's constant lr per phase; step, cosine,\n"
@@ -180,6 +195,23 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .metavar = "N", .help = "plateau: PyTorch's patience, the epochs without a better\n"
                                   "--monitor tolerated (the lr is cut after N + 1)",
          .def = "10"},
+        {.name = "lr-threshold", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->lr_threshold,
+         .metavar = "X", .help = "plateau: PyTorch's threshold: an epoch's --monitor is better\n"
+                                  "only when it beats the best by more than X of it (rel), or\n"
+                                  "by more than X (--lr-threshold-mode abs)",
+         .def = "1e-4"},
+        {.name = "lr-threshold-mode", .kind = CLI_CHOICE, .dst = &o->lr_threshold_mode,
+         .metavar = "MODE", .choices = "rel|abs",
+         .help = "plateau: --lr-threshold as a fraction of the best (rel) or an\n"
+                 "amount (abs): PyTorch's threshold_mode"},
+        {.name = "lr-cooldown", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->lr_cooldown,
+         .metavar = "N", .help = "plateau: PyTorch's cooldown, the epochs after a cut whose\n"
+                                  "lack of progress is not counted",
+         .def = "0"},
+        {.name = "min-lr", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->min_lr,
+         .metavar = "X", .help = "plateau: no cut takes the lr below X (PyTorch's and Keras'\n"
+                                  "min_lr)",
+         .def = "0"},
         {.name = "eta-min", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->eta_min,
          .metavar = "X", .help = "cosine: the final lr; cosine-restarts: each cycle's",
          .def = "0"},
@@ -379,6 +411,11 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .metavar = "N", .help = "stop early when --monitor has not improved for N epochs\n"
                                   "(Keras' EarlyStopping; the last weights are kept)",
          .def = "off"},
+        {.name = "min-delta", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->min_delta,
+         .metavar = "X", .help = "--patience: an epoch improves on the best only when its\n"
+                                  "--monitor beats it by more than X (Keras' min_delta; the best\n"
+                                  "of --save-best and --restore-best: by any margin)",
+         .def = "0"},
         {.name = "monitor", .kind = CLI_CHOICE, .dst = &o->monitor, .metavar = "METRIC",
          .choices = "val_loss|val_acc",
          .help = "what --patience, --save-best, --restore-best and the plateau\n"
@@ -473,13 +510,16 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
 #define F(name) cli_find(flags, nflags, name)
     ct_train_config *c = &o->cfg;
     int opt = train_optimizer_kind(o->optimizer), sched = train_schedule_kind(o->lr_schedule);
-    int adam = opt == CT_ADAM || opt == CT_ADAMW || opt == CT_NADAM, rms = opt == CT_RMSPROP;
+    int adam = opt == CT_ADAM || opt == CT_ADAMW || opt == CT_NADAM || opt == CT_RADAM ||
+               opt == CT_ADAMAX,
+        rms = opt == CT_RMSPROP, adagrad = opt == CT_ADAGRAD;
     /* --lr-find: a probe of its own lrs, that trains no run (nothing to save, log or resume) */
     static const char *const not_with_find[] = {
         "resume", "save", "save-every", "save-best", "restore-best", "overwrite", "log",
         "snapshots", "tensorboard", "histograms",
         "patience", "epochs", "lr", "schedule", "lr-schedule", "step-size", "gamma",
-        "lr-patience", "eta-min", "t0", "t-mult", "pct-start", "cycle-momentum", "warmup-epochs",
+        "lr-patience", "lr-threshold", "lr-threshold-mode", "lr-cooldown", "min-lr", "min-delta",
+        "eta-min", "t0", "t-mult", "pct-start", "cycle-momentum", "warmup-epochs",
         "warmup-start-factor", "div-factor", "final-div-factor", "three-phase", "anneal",
         "class-names", "ema", "ema-warmup", "swa-start", "swa-lr", "swa-anneal-epochs",
         "swa-anneal"};
@@ -510,15 +550,23 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (adam && SEEN("momentum") && o->momentum != 0)
         return cli_usage_error("train", "--momentum: applies to --optimizer sgd or rmsprop (%s "
                                "uses --betas)", o->optimizer);
-    if ((adam || rms) && o->nesterov)
+    if (adagrad && SEEN("momentum") && o->momentum != 0)
+        return cli_usage_error("train", "--momentum: applies to --optimizer sgd or rmsprop "
+                               "(adagrad has none)");
+    if ((adam || rms || adagrad) && o->nesterov)
         return cli_usage_error("train", "--nesterov: applies to --optimizer sgd (got %s)",
                                o->optimizer);
     if (!adam && SEEN("betas"))
-        return cli_usage_error("train", "--betas: applies to --optimizer adam, adamw or nadam "
-                               "(got %s)", o->optimizer);
-    if (!adam && !rms && SEEN("eps"))
-        return cli_usage_error("train", "--eps: applies to --optimizer adam, adamw, nadam or "
-                               "rmsprop (got %s)", o->optimizer);
+        return cli_usage_error("train", "--betas: applies to --optimizer adam, adamw, nadam, "
+                               "radam or adamax (got %s)", o->optimizer);
+    if (opt == CT_SGD && SEEN("eps"))
+        return cli_usage_error("train", "--eps: applies to the optimizers other than sgd");
+    if (!adagrad && (SEEN("lr-decay") || SEEN("initial-accumulator")))
+        return cli_usage_error("train", "--%s: applies to --optimizer adagrad (got %s)",
+                               SEEN("lr-decay") ? "lr-decay" : "initial-accumulator",
+                               o->optimizer);
+    c->lr_decay = adagrad ? o->lr_decay : 0.0f;
+    c->initial_accumulator = adagrad ? o->initial_accumulator : 0.0f;
     if (!rms && (SEEN("alpha") || SEEN("centered")))
         return cli_usage_error("train", "--%s: applies to --optimizer rmsprop (got %s)",
                                SEEN("alpha") ? "alpha" : "centered", o->optimizer);
@@ -550,7 +598,9 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         {"pct-start", CT_SCHED_ONECYCLE}, {"cycle-momentum", CT_SCHED_ONECYCLE},
         {"div-factor", CT_SCHED_ONECYCLE}, {"final-div-factor", CT_SCHED_ONECYCLE},
         {"three-phase", CT_SCHED_ONECYCLE}, {"anneal", CT_SCHED_ONECYCLE},
-        {"lr-patience", CT_SCHED_PLATEAU}};
+        {"lr-patience", CT_SCHED_PLATEAU}, {"lr-threshold", CT_SCHED_PLATEAU},
+        {"lr-threshold-mode", CT_SCHED_PLATEAU}, {"lr-cooldown", CT_SCHED_PLATEAU},
+        {"min-lr", CT_SCHED_PLATEAU}};
     if (SEEN("gamma") && sched != CT_SCHED_STEP && sched != CT_SCHED_PLATEAU &&
         sched != CT_SCHED_EXPONENTIAL)
         return cli_usage_error("train", "--gamma: applies to --lr-schedule step, plateau or "
@@ -576,8 +626,13 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--cycle-momentum %s: NAdam's beta1 follows its own "
                                "schedule (--momentum-decay), which the one-cycle schedule does "
                                "not cycle: give --cycle-momentum off", o->cycle_momentum);
-    /* (NAdam's: off, as its own schedule is its momentum's) */
-    const int cycle = cyc.cycle_momentum && sched == CT_SCHED_ONECYCLE && opt != CT_NADAM;
+    if (adagrad && cyc.cycle_momentum && SEEN("cycle-momentum"))
+        return cli_usage_error("train", "--cycle-momentum %s: Adagrad has no momentum to cycle "
+                               "(PyTorch's OneCycleLR refuses it too): give --cycle-momentum "
+                               "off", o->cycle_momentum);
+    /* (NAdam's: off, as its own schedule is its momentum's; Adagrad has none) */
+    const int cycle = cyc.cycle_momentum && sched == CT_SCHED_ONECYCLE && opt != CT_NADAM &&
+                      !adagrad;
     if (cycle && SEEN("momentum"))
         return cli_usage_error("train", "--momentum: --lr-schedule onecycle cycles the momentum "
                                "(--cycle-momentum %s); --cycle-momentum off keeps it fixed",
@@ -627,6 +682,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                          : o->restore_best ? "restore-best"
                                                            : "lr-schedule plateau",
                                o->monitor, o->resume_dir ? "the resumed run" : "--val-size 0");
+    if (cli_find(flags, nflags, "min-delta")->seen && o->patience == 0)
+        return cli_usage_error("train", "--min-delta: applies to --patience N (not given)");
     if (cli_find(flags, nflags, "monitor")->seen && o->patience == 0 && !o->save_best &&
         !o->restore_best && sched != CT_SCHED_PLATEAU)
         return cli_usage_error("train", "--monitor: applies to --patience, --save-best, "
@@ -643,10 +700,12 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (seen_epochs && o->epochs > MAX_TOTAL_EPOCHS)
         return cli_usage_error("train", "--epochs: %d is out of range (at most %d)", o->epochs,
                                MAX_TOTAL_EPOCHS);
-    if (!seen_schedule && (adam || rms) && !seen_lr) { /* PyTorch's defaults: 1e-3, 1e-2 */
+    if (!seen_schedule && opt != CT_SGD && !seen_lr) { /* PyTorch's defaults */
         c->phases[0].epochs = seen_epochs ? o->epochs : SINGLE_PHASE_EPOCHS;
-        c->phases[0].lr = rms ? RMSPROP_DEFAULT_LR : opt == CT_NADAM ? NADAM_DEFAULT_LR
-                                                                     : ADAM_DEFAULT_LR;
+        c->phases[0].lr = rms                                       ? RMSPROP_DEFAULT_LR
+                          : adagrad                                 ? ADAGRAD_DEFAULT_LR
+                          : opt == CT_NADAM || opt == CT_ADAMAX     ? NADAM_DEFAULT_LR
+                                                                    : ADAM_DEFAULT_LR;
         c->num_phases = 1;
     } else if (seen_epochs || seen_lr || (!seen_schedule && sched != CT_SCHED_PHASES)) {
         if (seen_lr && o->lr > MAX_LR) /* as --schedule's: a resume reads it back as one */
@@ -698,6 +757,10 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->gamma = o->gamma;
     c->plateau_patience = train_patience_config(o->lr_patience);
     c->plateau_max = strcmp(o->monitor, "val_acc") == 0; /* (also the saved --monitor) */
+    c->plateau_threshold = o->lr_threshold > 0.0f ? o->lr_threshold : CT_THRESHOLD_NONE;
+    c->plateau_threshold_abs = strcmp(o->lr_threshold_mode, "abs") == 0;
+    c->plateau_cooldown = o->lr_cooldown;
+    c->plateau_min_lr = o->min_lr;
     c->eta_min = o->eta_min;
     c->restart_epochs = sched == CT_SCHED_COSINE_RESTARTS ? o->t0 : 0;
     c->restart_mult = sched == CT_SCHED_COSINE_RESTARTS ? o->t_mult : 0;

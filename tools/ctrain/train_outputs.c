@@ -186,8 +186,11 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
     const ct_train_config *c = &o->cfg;
     char sched[SCHEDULE_BYTES];
     train_format_schedule(c->phases, c->num_phases, sched, sizeof sched);
-    static const char *const names[] = {"SGD", "Adam", "AdamW", "RMSprop", "NAdam"};
-    const int sgd_like = c->optimizer == CT_SGD || c->optimizer == CT_RMSPROP; /* (momentum) */
+    static const char *const names[] = {"SGD",   "Adam",  "AdamW",  "RMSprop",
+                                        "NAdam", "RAdam", "Adamax", "Adagrad"};
+    /* (a momentum, or none: no betas) */
+    const int sgd_like = c->optimizer == CT_SGD || c->optimizer == CT_RMSPROP ||
+                         c->optimizer == CT_ADAGRAD;
     printf("Plan: %d epoch%s (%s), batch %d", total_epochs, total_epochs == 1 ? "" : "s", sched,
            c->batch_size);
     /* (pieces when a process's largest share of a batch, as ct_fit cuts it, is more) */
@@ -195,10 +198,13 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
     if (c->micro_batch > 0 && c->micro_batch < ct_dist_largest_share(c->dist, batch))
         printf(" in micro-batches of up to %d%s", c->micro_batch,
                ct_dist_size(c->dist) > 1 ? " a rank" : "");
-    printf(", %s", names[(unsigned)c->optimizer <= CT_NADAM ? c->optimizer : 0]);
+    printf(", %s", names[(unsigned)c->optimizer <= CT_ADAGRAD ? c->optimizer : 0]);
     if (c->optimizer == CT_RMSPROP)
         printf(" (alpha %g, eps %g%s)", (double)(c->alpha > 0 ? c->alpha : CT_RMSPROP_ALPHA),
                (double)(c->eps > 0 ? c->eps : 1e-8f), c->centered ? ", centered" : "");
+    if (c->optimizer == CT_ADAGRAD)
+        printf(" (lr decay %g, initial accumulator %g, eps %g)", (double)c->lr_decay,
+               (double)c->initial_accumulator, (double)(c->eps > 0 ? c->eps : CT_ADAGRAD_EPS));
     if (c->momentum > 0) printf(", momentum %g", (double)c->momentum);
     if (c->nesterov) printf(" (Nesterov)");
     if (!sgd_like && c->cycle_momentum) /* (beta1: on the schedule's part) */
@@ -230,9 +236,15 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
         break;
     case CT_SCHED_PLATEAU: { /* PyTorch's patience N: the cut comes after N + 1 bad epochs */
         int patience = train_patience_flag(c->plateau_patience);
-        printf(", plateau lr x%g (patience %d: cut after %d epoch%s without a better %s)",
+        printf(", plateau lr x%g (patience %d: cut after %d epoch%s without a better %s",
                (double)(c->gamma > 0 ? c->gamma : 0.1f), patience, patience + 1,
                patience ? "s" : "", train_monitor_name(o));
+        if (o->lr_threshold != 1e-4f || c->plateau_threshold_abs) /* (PyTorch's: 1e-4, rel) */
+            printf(c->plateau_threshold_abs ? "; better: by more than %g" : "; better: by more "
+                   "than %g of the best", (double)o->lr_threshold);
+        if (c->plateau_cooldown > 0) printf("; cooldown %d", c->plateau_cooldown);
+        if (c->plateau_min_lr > 0.0f) printf("; min lr %g", (double)c->plateau_min_lr);
+        printf(")");
         break;
     }
     case CT_SCHED_ONECYCLE:
@@ -283,7 +295,9 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
                    c->swa_anneal_epochs, c->swa_anneal_epochs == 1 ? "" : "s",
                    c->swa_anneal_linear ? "linear" : "cos");
     }
-    if (o->patience > 0) printf(", early stopping (patience %d)", o->patience);
+    if (o->patience > 0) printf(", early stopping (patience %d", o->patience);
+    if (o->patience > 0 && o->min_delta > 0.0f) printf(", min delta %g", (double)o->min_delta);
+    if (o->patience > 0) printf(")");
     if (o->restore_best) printf(", restoring the best epoch's weights");
     if (train_monitor_acc(o) && (o->patience > 0 || o->restore_best || o->save_best))
         printf(", monitoring val_acc"); /* (val_loss unless said; plateau's says it above) */

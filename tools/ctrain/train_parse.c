@@ -19,7 +19,8 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const k_optimizers[] = {"sgd", "adam", "adamw", "rmsprop", "nadam"};
+static const char *const k_optimizers[] = {"sgd",   "adam",  "adamw",  "rmsprop",
+                                           "nadam", "radam", "adamax", "adagrad"};
 /* (by ct_schedule_kind: the range test is --lr-find's, not a --lr-schedule choice) */
 static const char *const k_schedules[] = {"phases",     "step",       "cosine",
                                           "onecycle",   "plateau",    "range-test",
@@ -27,7 +28,7 @@ static const char *const k_schedules[] = {"phases",     "step",       "cosine",
 
 #define N_OPTIMIZERS (int)(sizeof k_optimizers / sizeof k_optimizers[0])
 #define N_SCHEDULES (int)(sizeof k_schedules / sizeof k_schedules[0])
-_Static_assert(sizeof k_optimizers / sizeof k_optimizers[0] == CT_NADAM + 1,
+_Static_assert(sizeof k_optimizers / sizeof k_optimizers[0] == CT_ADAGRAD + 1,
                "a name for every ct_optimizer_kind");
 _Static_assert(sizeof k_schedules / sizeof k_schedules[0] == CT_SCHED_COSINE_RESTARTS + 1,
                "a name for every ct_schedule_kind");

@@ -16,6 +16,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,9 +274,11 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     if (rc == CLI_EXIT_OK && SEEN("lr-schedule") && strcmp(o->lr_schedule, sched_saved) != 0)
         rc = differs(dir, "lr-schedule", o->lr_schedule, sched_saved);
     o->lr_schedule = sched_saved;
-    if (rc == CLI_EXIT_OK && SEEN("betas") && (saved.optimizer == CT_SGD || rms)) {
-        rc = cli_usage_error("train", "--betas: applies to --optimizer adam, adamw or nadam (the "
-                             "run in %s uses %s)", dir, train_optimizer_name(saved.optimizer));
+    if (rc == CLI_EXIT_OK && SEEN("betas") &&
+        (saved.optimizer == CT_SGD || rms || saved.optimizer == CT_ADAGRAD)) {
+        rc = cli_usage_error("train", "--betas: applies to --optimizer adam, adamw, nadam, radam "
+                             "or adamax (the run in %s uses %s)", dir,
+                             train_optimizer_name(saved.optimizer));
     } else if (rc == CLI_EXIT_OK && SEEN("betas")) {
         float b1 = 0, b2 = 0;
         double x, y;
@@ -297,10 +300,14 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     o->beta2 = saved.beta2;
     /* eps (Adam's, RMSprop's) and RMSprop's alpha (another optimizer's run: refused by
      * train_finish_options, as a new run's) */
-    SAME_OR_DEFAULT_IF(saved.optimizer != CT_SGD, "eps", eps, 1e-8f);
+    SAME_OR_DEFAULT_IF(saved.optimizer != CT_SGD, "eps", eps,
+                       saved.optimizer == CT_ADAGRAD ? CT_ADAGRAD_EPS : 1e-8f);
     SAME_OR_DEFAULT_IF(rms, "alpha", alpha, CT_RMSPROP_ALPHA);
     SAME_OR_DEFAULT_IF(saved.optimizer == CT_NADAM, "momentum-decay", momentum_decay,
                        CT_NADAM_MOMENTUM_DECAY);
+    SAME_OR_DEFAULT_IF(saved.optimizer == CT_ADAGRAD, "lr-decay", lr_decay, 0.0f);
+    SAME_OR_DEFAULT_IF(saved.optimizer == CT_ADAGRAD, "initial-accumulator",
+                       initial_accumulator, 0.0f);
     if (rc == CLI_EXIT_OK && rms && SEEN("centered") && !saved.centered)
         rc = differs(dir, "centered", "(on)", "an uncentered RMSprop");
     if (rms || !SEEN("centered")) o->centered = saved.centered;
@@ -310,6 +317,17 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
                        0.1f);
     SAME_NUM_IF(plateau, "lr-patience", lr_patience,
                 train_patience_flag(saved.plateau_patience), "%d", int);
+    const float threshold = saved.plateau_threshold > 0.0f                ? saved.plateau_threshold
+                            : saved.plateau_threshold == CT_THRESHOLD_NONE ? 0.0f
+                                                                           : 1e-4f;
+    SAME_NUM_IF(plateau, "lr-threshold", lr_threshold, threshold, "%g", double);
+    SAME_NUM_IF(plateau, "lr-cooldown", lr_cooldown, saved.plateau_cooldown, "%d", int);
+    SAME_NUM_IF(plateau, "min-lr", min_lr, saved.plateau_min_lr, "%g", double);
+    const char *mode_saved = saved.plateau_threshold_abs ? "abs" : "rel";
+    if (rc == CLI_EXIT_OK && plateau && SEEN("lr-threshold-mode") &&
+        strcmp(o->lr_threshold_mode, mode_saved) != 0)
+        rc = differs(dir, "lr-threshold-mode", o->lr_threshold_mode, mode_saved);
+    if (plateau || !SEEN("lr-threshold-mode")) o->lr_threshold_mode = mode_saved;
     /* --monitor: kept (the plateau schedule's metric, and the one best.safetensors and the
      * best epoch so far were chosen by) */
     const char *monitor_saved = saved.plateau_max ? "val_acc" : "val_loss";
@@ -395,6 +413,14 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         o->threads = threads_v > CT_MAX_THREADS ? CT_MAX_THREADS : (int)threads_v;
     if (!SEEN("save-every") && every_v >= 0) o->save_every = (int)every_v;
     if (!SEEN("patience") && patience_v >= 0) o->patience = (int)patience_v;
+    double md; /* (absent before 7 Dec 2026: 0) */
+    const char *min_delta = ct_checkpoint_meta(ck, "min_delta");
+    if (min_delta && (cli_parse_double(min_delta, &md) != 0 || !(md >= 0 && md <= FLT_MAX))) {
+        cli_error("--resume %s: its min_delta, \"%s\", is not a number >= 0", dir, min_delta);
+        ct_checkpoint_free(ck);
+        return CLI_EXIT_ERROR;
+    }
+    if (!SEEN("min-delta") && min_delta) o->min_delta = (float)md;
     if (!SEEN("save-best") && best_v >= 0) o->save_best = (int)best_v;
     if (!SEEN("restore-best") && restore_v >= 0) o->restore_best = (int)restore_v;
     if (!SEEN("snapshots") && snap_v >= 0) o->snapshots = (int)snap_v;
@@ -558,12 +584,13 @@ int train_save(train_run *r, const ct_eval_result *test) {
     const train_opts *o = r->o;
     ct_fit_position p = ct_model_fit_position(r->m);
     char path[PATH_MAX], hidden[24], val_size[24], threads[24], every[24], patience[24],
-        best[8], best_from[24], restore[8], snap[8], sched[SCHEDULE_BYTES];
+        min_delta[32], best[8], best_from[24], restore[8], snap[8], sched[SCHEDULE_BYTES];
     snprintf(hidden, sizeof hidden, "%d", o->hidden);
     snprintf(val_size, sizeof val_size, "%lld", (long long)o->val_size);
     snprintf(threads, sizeof threads, "%d", o->threads);
     snprintf(every, sizeof every, "%d", o->save_every);
     snprintf(patience, sizeof patience, "%d", o->patience);
+    cli_shortest_float(o->min_delta, min_delta, sizeof min_delta);
     snprintf(best, sizeof best, "%d", o->save_best);
     snprintf(restore, sizeof restore, "%d", o->restore_best);
     snprintf(snap, sizeof snap, "%d", o->snapshots);
@@ -574,7 +601,8 @@ int train_save(train_run *r, const ct_eval_result *test) {
         {"data_fingerprint", r->data_fingerprint}, {"model", o->model},
         {"hidden", hidden},      {"val_size", val_size},    {"device", o->device},
         {"threads", threads},    {"save_every", every},     {"schedule", sched},
-        {"patience", patience},  {"save_best", best},      {"best_from", best_from},
+        {"patience", patience},  {"min_delta", min_delta}, {"save_best", best},
+        {"best_from", best_from},
         {"restore_best", restore}, {"snapshots", snap},
         {"optimizer", train_optimizer_name(o->cfg.optimizer)},
         {"lr_schedule", train_schedule_name(o->cfg.schedule)},

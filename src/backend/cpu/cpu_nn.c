@@ -432,13 +432,54 @@ static ct_status cpu_batchnorm_backward(ct_backend *b, const float *x, const flo
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Adam / AdamW                                                                                */
+/* Adam / AdamW / NAdam / RAdam / Adamax / Adagrad                                            */
+
+/* the variants whose update is not Adam's (a loop each) */
+static void cpu_adam_other(float *restrict w, const float *restrict g, float *restrict m,
+                           float *restrict v, int64_t n, float beta1, float beta2, float eps,
+                           float wd, int variant, float step_size, float bc2_sqrt) {
+    const float omb1 = 1.0f - beta1, omb2 = 1.0f - beta2;
+    if (variant == CT_ADAM_ADAGRAD) {
+        for (int64_t i = 0; i < n; i++) {
+            float gi = g[i] + wd * w[i];
+            float vi = v[i] + gi * gi;
+            v[i] = vi;
+            w[i] -= step_size * (gi / (sqrtf(vi) + eps));
+        }
+    } else if (variant == CT_ADAM_ADAMAX) {
+        for (int64_t i = 0; i < n; i++) {
+            float gi = g[i] + wd * w[i];
+            float mi = beta1 * m[i] + omb1 * gi;
+            float vi = fmaxf(beta2 * v[i], fabsf(gi) + eps);
+            m[i] = mi;
+            v[i] = vi;
+            w[i] -= step_size * (mi / vi);
+        }
+    } else if (bc2_sqrt > 0.0f) { /* RAdam, rectified */
+        for (int64_t i = 0; i < n; i++) {
+            float gi = g[i] + wd * w[i];
+            float mi = beta1 * m[i] + omb1 * gi;
+            float vi = beta2 * v[i] + omb2 * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            w[i] -= step_size * mi * (bc2_sqrt / (sqrtf(vi) + eps));
+        }
+    } else { /* RAdam's first updates: the momentum alone */
+        for (int64_t i = 0; i < n; i++) {
+            float gi = g[i] + wd * w[i];
+            float mi = beta1 * m[i] + omb1 * gi;
+            m[i] = mi;
+            v[i] = beta2 * v[i] + omb2 * gi * gi;
+            w[i] -= step_size * mi;
+        }
+    }
+}
 
 static ct_status cpu_adam_step(ct_backend *b, float *restrict w, const float *restrict g,
                                float *restrict m, float *restrict v, int64_t n, float lr,
                                float beta1, float beta2, float eps, float wd, int variant,
-                               float psi, int64_t t, const ct_step_vars *sv) {
-    if (n < 0 || t < 1 || variant < CT_ADAM_L2 || variant > CT_ADAM_NADAM)
+                               float extra, int64_t t, const ct_step_vars *sv) {
+    if (n < 0 || t < 1 || variant < CT_ADAM_L2 || variant > CT_ADAM_ADAGRAD)
         return ct_fail(CT_ERR_INVALID, "adam_step: bad size %lld, step %lld or variant %d",
                        (long long)n, (long long)t, variant);
     float step_size, bc2_sqrt, grad_size = 0.0f; /* (NAdam's: the gradient's own step) */
@@ -449,11 +490,13 @@ static ct_status cpu_adam_step(ct_backend *b, float *restrict w, const float *re
         step_size = sv->adam_step_size;
         bc2_sqrt = sv->adam_bc2_sqrt;
         if (nadam) grad_size = sv->nadam_grad_size;
-    } else if (nadam) {
-        ct_nadam_factors(lr, beta1, beta2, psi, t, ct_nadam_product(beta1, psi, t), &grad_size,
-                         &step_size, &bc2_sqrt);
     } else {
-        ct_adam_factors(lr, beta1, beta2, t, &step_size, &bc2_sqrt);
+        ct_adam_variant_factors(variant, lr, beta1, beta2, extra, t, &grad_size, &step_size,
+                                &bc2_sqrt);
+    }
+    if (variant >= CT_ADAM_RADAM) {
+        cpu_adam_other(w, g, m, v, n, beta1, beta2, eps, wd, variant, step_size, bc2_sqrt);
+        return CT_OK;
     }
     const float omb1 = 1.0f - beta1, omb2 = 1.0f - beta2;
     const float decay = decoupled ? 1.0f - lr * wd : 1.0f, l2 = decoupled ? 0.0f : wd;

@@ -644,6 +644,30 @@ __global__ void adam_kernel(float *w, const float *g, float *m, float *v, int64_
         if (variant == CT_ADAM_DECOUPLED) /* no FMA: as the host */
             decay = __fsub_rn(1.0f, __fmul_rn(sv->lr, wd));
     }
+    if (variant >= CT_ADAM_RADAM) { /* (as cpu_nn.c's cpu_adam_other; l2 is wd) */
+        NN_GRID_STRIDE(i, n) {
+            float gi = g[i] + l2 * w[i];
+            if (variant == CT_ADAM_ADAGRAD) {
+                float vi = v[i] + gi * gi;
+                v[i] = vi;
+                w[i] -= step_size * (gi / (sqrtf(vi) + eps));
+                continue;
+            }
+            float mi = beta1 * m[i] + omb1 * gi;
+            m[i] = mi;
+            if (variant == CT_ADAM_ADAMAX) {
+                float vi = fmaxf(beta2 * v[i], fabsf(gi) + eps);
+                v[i] = vi;
+                w[i] -= step_size * (mi / vi);
+                continue;
+            }
+            float vi = beta2 * v[i] + omb2 * gi * gi;
+            v[i] = vi;
+            if (bc2_sqrt > 0.0f) w[i] -= step_size * mi * (bc2_sqrt / (sqrtf(vi) + eps));
+            else w[i] -= step_size * mi; /* (RAdam's first updates) */
+        }
+        return;
+    }
     NN_GRID_STRIDE(i, n) {
         float w0 = w[i];
         float wi = w0 * decay;
@@ -660,20 +684,20 @@ __global__ void adam_kernel(float *w, const float *g, float *m, float *v, int64_
 
 static ct_status cuda_adam_step(ct_backend *b, float *w, const float *g, float *m, float *v,
                                 int64_t n, float lr, float beta1, float beta2, float eps,
-                                float wd, int variant, float psi, int64_t t,
+                                float wd, int variant, float extra, int64_t t,
                                 const ct_step_vars *sv) {
     ct_cuda *cb = ct_cuda_of(b);
-    if (n < 0 || t < 1 || variant < CT_ADAM_L2 || variant > CT_ADAM_NADAM)
+    if (n < 0 || t < 1 || variant < CT_ADAM_L2 || variant > CT_ADAM_ADAGRAD)
         return ct_fail(CT_ERR_INVALID, "adam_step: bad size %lld, step %lld or variant %d",
                        (long long)n, (long long)t, variant);
     if (n == 0) return CT_OK;
     CT_CUDA_BIND(cb);
     float step_size, bc2_sqrt, grad_size = 0.0f;
-    if (variant == CT_ADAM_NADAM && !sv) /* (with sv: the step table's) */
-        ct_nadam_factors(lr, beta1, beta2, psi, t, ct_nadam_product(beta1, psi, t), &grad_size,
-                         &step_size, &bc2_sqrt);
+    if (!sv) /* (with sv: the step table's) */
+        ct_adam_variant_factors(variant, lr, beta1, beta2, extra, t, &grad_size, &step_size,
+                                &bc2_sqrt);
     else
-        ct_adam_factors(lr, beta1, beta2, t, &step_size, &bc2_sqrt);
+        step_size = bc2_sqrt = 0.0f; /* (the kernel reads sv's) */
     const int decoupled = variant == CT_ADAM_DECOUPLED;
     const float decay = decoupled ? 1.0f - lr * wd : 1.0f, l2 = decoupled ? 0.0f : wd;
     adam_kernel<<<nn_grid(cb, n), CT_NN_THREADS, 0, cb->compute>>>(
