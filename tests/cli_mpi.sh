@@ -292,6 +292,12 @@ run lrfind "${MPIRUN[@]}" -np 2 "$CT" train --lr-find
 n=$(grep -c -- '--lr-find: runs in one process, not under mpirun' "$tmp/lrfind.err")
 [ "$rc" -ne 0 ] && [ "$n" -eq 1 ] && ok "mpirun -np 2 ctrain train --lr-find -> exit $rc, refused once" ||
     bad "mpirun -np 2 train --lr-find -> exit $rc, said $n times: $(head -c 1500 "$tmp/lrfind.err")"
+# --tensorboard-every: a rank's running loss is its share's: refused, said once
+run tbevery "${MPIRUN[@]}" -np 2 "$CT" train --tensorboard "$tmp/tbe" --tensorboard-every 5
+n=$(grep -c -- '--tensorboard-every: not under mpirun' "$tmp/tbevery.err")
+[ "$rc" -ne 0 ] && [ "$n" -eq 1 ] && [ ! -e "$tmp/tbe" ] &&
+    ok "mpirun -np 2 ctrain train --tensorboard-every 5 -> exit $rc, refused once, nothing made" ||
+    bad "mpirun -np 2 train --tensorboard-every -> exit $rc, said $n times: $(head -c 1500 "$tmp/tbevery.err")"
 if command -v script >/dev/null; then
     script -qec "$(printf '%q ' "${MPIRUN[@]}" -np 2 "$CT" train --epochs 1 --lr 0.1 --val-size 50000 --threads 1)" \
         /dev/null >"$tmp/pty.out" 2>&1

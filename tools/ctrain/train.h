@@ -18,7 +18,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 2048 /* a spec of at most 2047 characters, as the library's */
-#define NUM_TRAIN_FLAGS 83       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 84       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -45,6 +45,7 @@ typedef struct {
     const char *save_dir, *resume_dir, *plot_dir, *log_path;
     const char *tensorboard_dir; /* --tensorboard DIR (train_tensorboard.c) */
     int histograms;          /* --histograms: the weights' histograms there after each epoch */
+    int tensorboard_every;   /* --tensorboard-every N: the running train loss every N steps (0) */
     const char *init_path;   /* --init: the saved model whose weights a new run starts from */
     const char *freeze;      /* --freeze: off, backbone or a layer's name (train_init.c) */
     int frozen_resumed;      /* the resumed run's frozen layers (-1: not a resume) */
@@ -188,7 +189,8 @@ typedef struct {
     int len[CLI_MADE_MAX];
 } cli_made;
 
-#define TRAIN_TB_RUNS 4 /* --tensorboard's DIR/train, DIR/validation, DIR/test, DIR/swa */
+#define TRAIN_TB_RUNS 5 /* --tensorboard's DIR/train, DIR/validation, DIR/test, DIR/swa,
+                         * DIR/train_batch */
 
 /* A run in progress, for the callbacks and for saving. */
 typedef struct {
@@ -205,6 +207,8 @@ typedef struct {
     ct_tfevents *tb[TRAIN_TB_RUNS]; /* --tensorboard's files, each opened at its first value */
     cli_made tb_made[2];         /* the train and validation folders train_tb_prepare made */
     int tb_start;                /* the step of the files' SessionLog START */
+    int64_t tb_batch_start;      /* DIR/train_batch's (its steps are training steps) */
+    int64_t tb_batch_last;       /* the last training step written there (-1: none) */
     int tb_history;              /* the resumed epochs to write first (their DIR lacks them) */
     int tb_opened;               /* this run's files are open (at its first value) */
     int outputs_failed;          /* could not be written: a --log line (1), a --plot picture
@@ -337,6 +341,9 @@ void train_tb_unprepare(train_run *r);
 void train_tb_start(train_run *r);
 void train_tb_epoch(train_run *r, int n_epochs);
 void train_tb_test(train_run *r, const ct_eval_result *test, int epochs_done);
+/* --tensorboard-every N: after training step done of total in epoch (on_step), every N steps
+ * and at the epoch's last, the running train loss and accuracy into DIR/train_batch */
+void train_tb_batch(train_run *r, int epoch, int64_t done, int64_t total);
 void train_tb_swa(train_run *r, const ct_eval_result *val, int epochs_done);
 void train_tb_close(train_run *r);
 /* After a training that finished: which of --log, --plot and --tensorboard could not be

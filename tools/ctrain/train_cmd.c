@@ -85,6 +85,7 @@ static int on_step(void *user, int epoch, int64_t done, int64_t total, int64_t s
                    double elapsed_s) {
     fit_state *st = user;
     if (epoch == st->test_stop_epoch && done == st->test_stop_batch) raise(SIGINT);
+    train_tb_batch(st->run, epoch, done, total);
     if (g_interrupted) return 1;
     if (progress_due(&st->bar, done, total)) { /* the running train loss, when it is drawn */
         double sums[2], metrics[2];
@@ -277,6 +278,11 @@ int cmd_train(int argc, char **argv) {
     if (out_rc == CLI_EXIT_OK && o.lr_find && (n_launched > 1 || n_launched < 0)) {
         out_rc = CLI_EXIT_USAGE; /* (said by rank 0 alone: every rank sees the same) */
         if (r0) cli_usage_error("train", "--lr-find: runs in one process, not under mpirun");
+    }
+    if (out_rc == CLI_EXIT_OK && o.tensorboard_every > 0 && (n_launched > 1 || n_launched < 0)) {
+        out_rc = CLI_EXIT_USAGE; /* (each rank holds its share of a batch's loss, not all-reduced) */
+        if (r0) cli_usage_error("train", "--tensorboard-every: not under mpirun (a rank holds the "
+                                "running loss of its share of each batch only)");
     }
     if (out_rc != CLI_EXIT_OK) {
         ct_checkpoint_free(ck);

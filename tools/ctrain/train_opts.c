@@ -480,6 +480,16 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "batch norm's statistics) after every epoch, under its state_dict\n"
                  "name in DIR/train, as PyTorch's add_histogram or Keras'\n"
                  "histogram_freq=1 (TensorBoard's Histograms and Distributions tabs)"},
+        {.name = "tensorboard-every", .kind = CLI_INT, .range = CLI_POSITIVE,
+         .dst = &o->tensorboard_every, .metavar = "N",
+         .help = "with --tensorboard: also the running train loss and accuracy every\n"
+                 "N training steps (and at each epoch's last), in DIR/train_batch as\n"
+                 "batch_loss and batch_accuracy at step S, the steps done since the run\n"
+                 "began: Keras' update_freq=N (the average over the epoch so far), a\n"
+                 "PyTorch loop's add_scalar(..., global_step). On a GPU, whose steps\n"
+                 "run in groups (a recorded graph's 8, the fused MLP step's epoch), at\n"
+                 "the step the values are of, a group's last. Not under mpirun",
+         .def = "off"},
         {.name = "lr-find", .kind = CLI_SWITCH, .dst = &o->lr_find,
          .help = "instead of training, run the learning-rate range test (fastai's\n"
                  "lr_find, PyTorch Lightning's lr finder): from the initial weights,\n"
@@ -516,7 +526,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     /* --lr-find: a probe of its own lrs, that trains no run (nothing to save, log or resume) */
     static const char *const not_with_find[] = {
         "resume", "save", "save-every", "save-best", "restore-best", "overwrite", "log",
-        "snapshots", "tensorboard", "histograms",
+        "snapshots", "tensorboard", "histograms", "tensorboard-every",
         "patience", "epochs", "lr", "schedule", "lr-schedule", "step-size", "gamma",
         "lr-patience", "lr-threshold", "lr-threshold-mode", "lr-cooldown", "min-lr", "min-delta",
         "eta-min", "t0", "t-mult", "pct-start", "cycle-momentum", "warmup-epochs",
@@ -529,6 +539,9 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (train_parse_image_size(o) != CLI_EXIT_OK) return CLI_EXIT_USAGE;
     if (o->histograms && !o->tensorboard_dir)
         return cli_usage_error("train", "--histograms: needs --tensorboard DIR (where they go)");
+    if (o->tensorboard_every > 0 && !o->tensorboard_dir)
+        return cli_usage_error("train", "--tensorboard-every: needs --tensorboard DIR (where "
+                               "the values go)");
     for (size_t i = 0; o->lr_find && i < sizeof not_with_find / sizeof not_with_find[0]; i++)
         if (SEEN(not_with_find[i]))
             return cli_usage_error("train", "--%s: does not apply to --lr-find, which trains "

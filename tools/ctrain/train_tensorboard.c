@@ -9,6 +9,10 @@
  *   DIR/test/        epoch_loss, epoch_accuracy                         at the end, step E
  *   DIR/swa/         epoch_loss, epoch_accuracy of --swa-start's average   at the end, step E
  *                    (on the validation split: a point beside the validation curve's last)
+ *   DIR/train_batch/ batch_loss, batch_accuracy (--tensorboard-every N)      every N training
+ *                    steps, step S: S steps done since the run began (Keras' update_freq=N:
+ *                    the running average over the epoch so far); a folder of its own, its
+ *                    steps not epochs, so that each run's START drops only its own kind
  *
  * Each run (and each resume) writes new files, opened at its first value, so that a run that
  * fails before it trains leaves none: one in each of the folders it writes or that
@@ -27,8 +31,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const k_runs[TRAIN_TB_RUNS] = {"train", "validation", "test", "swa"};
-enum { TB_TRAIN, TB_VAL, TB_TEST, TB_SWA };
+static const char *const k_runs[TRAIN_TB_RUNS] = {"train", "validation", "test", "swa",
+                                                   "train_batch"};
+enum { TB_TRAIN, TB_VAL, TB_TEST, TB_SWA, TB_BATCH };
 
 /* DIR/run holds a file TensorBoard reads ("tfevents" in its name) */
 static int has_events(const char *dir, const char *run) {
@@ -64,13 +69,15 @@ int train_tb_prepare(train_run *r, int resumed_epochs) {
             return 1;
         }
     }
-    for (int i = TB_TEST; i <= TB_SWA; i++) { /* (made at the end; a file in its way is
-                                               * found now) */
+    for (int i = TB_TEST; i <= TB_BATCH; i++) { /* (made at their first value; a file in
+                                                 * their way is found now) */
         char path[PATH_MAX + 16];
         snprintf(path, sizeof path, "%s/%s", dir, k_runs[i]);
         if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) {
             cli_error("--tensorboard %s: %s is not a folder (where the %s go)", dir, path,
-                      i == TB_TEST ? "test values" : "SWA average's values");
+                      i == TB_TEST  ? "test values"
+                      : i == TB_SWA ? "SWA average's values"
+                                    : "values of --tensorboard-every");
             train_tb_unprepare(r);
             return 1;
         }
@@ -78,6 +85,11 @@ int train_tb_prepare(train_run *r, int resumed_epochs) {
     /* a resume: its history is in DIR already, or written first (from step 0) */
     r->tb_history = resumed_epochs > 0 && fresh ? resumed_epochs : 0;
     r->tb_start = resumed_epochs > 0 && !fresh ? resumed_epochs + 1 : 0;
+    /* DIR/train_batch: the training steps done at the resume (its position's) are kept */
+    const ct_fit_position p = r->o->cfg.resume; /* (all zero: a new run) */
+    const int64_t spe = (r->n_train + r->o->cfg.batch_size - 1) / r->o->cfg.batch_size;
+    r->tb_batch_last = (int64_t)p.epoch * spe + p.batch;
+    r->tb_batch_start = r->tb_batch_last > 0 ? r->tb_batch_last + 1 : 0;
     return 0;
 }
 
@@ -89,11 +101,12 @@ void train_tb_unprepare(train_run *r) {
     }
 }
 
-/* DIR/run's new file, its START at step start (DIR/test and DIR/swa made when missing);
- * non-zero on failure, printed */
+/* DIR/run's new file, its START at step start (DIR/train_batch's: tb_batch_start; DIR/test,
+ * DIR/swa and DIR/train_batch made when missing); non-zero on failure, printed */
 static int tb_open(train_run *r, int run, int64_t start) {
     char path[PATH_MAX + 16];
     snprintf(path, sizeof path, "%s/%s", r->o->tensorboard_dir, k_runs[run]);
+    if (run == TB_BATCH) start = r->tb_batch_start;
     if (run >= TB_TEST && cli_mkdirs(path, &(cli_made){0}) != 0) return 1;
     ct_status s = ct_tfevents_open(&r->tb[run], path, start);
     return s == CT_OK ? 0 : (cli_lib_error(s), 1);
@@ -175,6 +188,22 @@ void train_tb_test(train_run *r, const ct_eval_result *test, int epochs_done) {
 
 void train_tb_swa(train_run *r, const ct_eval_result *val, int epochs_done) {
     tb_final(r, TB_SWA, val, epochs_done);
+}
+
+void train_tb_batch(train_run *r, int epoch, int64_t done, int64_t total) {
+    const int every = r->o->tensorboard_every;
+    if (!r->o->tensorboard_dir || every <= 0 || (done % every != 0 && done != total)) return;
+    double sums[2];
+    int64_t count = 0;
+    if (ct_model_train_sums(r->m, &sums[0], &sums[1], &count) != CT_OK || count <= 0) return;
+    /* the step the sums are of: on a GPU a recorded run of steps may be queued ahead of done */
+    const int64_t batch = r->o->cfg.batch_size, in_epoch = (count + batch - 1) / batch;
+    const int64_t step = (int64_t)epoch * total + (in_epoch < total ? in_epoch : total);
+    if (step <= r->tb_batch_last) return;
+    r->tb_batch_last = step;
+    static const char *const tags[] = {"batch_loss", "batch_accuracy"};
+    double v[2] = {sums[0] / (double)count, sums[1] / (double)count};
+    tb_write(r, TB_BATCH, step, tags, v, 2);
 }
 
 void train_tb_close(train_run *r) {
