@@ -306,6 +306,11 @@ typedef struct {
     float momentum;      /* SGD's and RMSprop's momentum (0) */
     float weight_decay;  /* SGD, Adam, NAdam, RMSprop: L2 penalty added to the gradient; AdamW:
                           * decoupled (0) */
+    /* torchvision's set_weight_decay: with bias_wd_set, every bias (batch norm's too) decays
+     * by bias_weight_decay instead; with norm_wd_set, batch norm's weights (and biases, unless
+     * bias_wd_set) by norm_weight_decay (0 for both in its recipes) */
+    float bias_weight_decay, norm_weight_decay;
+    int bias_wd_set, norm_wd_set;
     int nesterov;        /* Nesterov momentum (0) */
     uint64_t seed;       /* shuffling seed (the split and initialisation take their own) */
     /* Where to start (all zero: a fresh run, which also resets the optimizer's state; else the

@@ -314,6 +314,18 @@ AG=(--data cut --epochs 2 --lr 0.05 --optimizer adagrad --lr-decay 0.01 --initia
     --val-size 500 --batch-size 100 --quiet)
 stopped_resumed adagrad "--initial-accumulator 0.1" "${AG[@]}" &&
     ok "Adagrad stopped in epoch 1 and resumed: the straight run's epochs and weights" || bad "Adagrad resumed: $why"
+# torchvision's weight decay groups: kept by a resume (the same run), refused otherwise
+WG=(--data cut --epochs 2 --lr 0.1 --momentum 0.9 --weight-decay 0.05 --bias-weight-decay 0
+    --val-size 500 --batch-size 100 --quiet)
+stopped_resumed wdg "--bias-weight-decay 0" "${WG[@]}" &&
+    ok "--bias-weight-decay 0, stopped in epoch 1 and resumed: the straight run's epochs and weights" ||
+    bad "weight decay groups resumed: $why"
+run train --resume wdg --bias-weight-decay 0.01
+[ "$rc" -eq 2 ] && grep -q -- '--bias-weight-decay 0.01: the run in wdg was saved with 0,' <<<"$err" &&
+    ok "--resume with another --bias-weight-decay -> exit 2" || bad "--resume wdg --bias-weight-decay 0.01 -> exit $rc: $err"
+run train --resume wdg --norm-weight-decay 0
+[ "$rc" -eq 2 ] && grep -q -- '--norm-weight-decay 0: the run in wdg was saved with none (--weight-decay for all)' <<<"$err" &&
+    ok "--resume adding --norm-weight-decay -> exit 2" || bad "--resume wdg --norm-weight-decay 0 -> exit $rc: $err"
 run train --resume adagrad --lr-decay 0.02
 [ "$rc" -eq 2 ] && grep -q -- '--lr-decay 0.02: the run in adagrad was saved with 0.01' <<<"$err" &&
     ok "--resume of an Adagrad run with another --lr-decay -> exit 2" || bad "--resume adagrad --lr-decay 0.02 -> exit $rc: $err"

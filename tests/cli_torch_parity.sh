@@ -184,6 +184,11 @@ case_ ema --ema 0.7 --epochs 6 --lr 0.5
 case_ ema_batches_adam --ema 0.9 --batch-size 100 --epochs 3 --lr 0.01 --optimizer adam
 case_ ema_batchnorm --model "$bn" --init "$tmp/bn.safetensors" --ema 0.8 --batch-size 128 \
     --epochs 3 --lr 0.2 --momentum 0.9
+# torchvision's weight decay groups: biases and batch norm's weights decayed otherwise
+case_ wd_groups_batchnorm --model "$bn" --init "$tmp/bn.safetensors" --epochs 4 --lr 0.2 \
+    --momentum 0.9 --weight-decay 0.05 --bias-weight-decay 0 --norm-weight-decay 0.01
+case_ wd_groups_adamw_norm --model "$res" --init "$tmp/res.safetensors" --optimizer adamw \
+    --epochs 2 --lr 0.01 --weight-decay 0.5 --norm-weight-decay 0 --batch-size 100
 # (TensorFlow's num_updates warm-up: min(0.99, (1 + k) / (10 + k)) at update k)
 case_ ema_warmup --ema 0.99 --ema-warmup --batch-size 50 --epochs 3 --lr 0.2
 # fine-tuning, --freeze: the layers up to the one named keep their weights (requires_grad_(False))

@@ -267,6 +267,55 @@ static void test_more_optimizers(void **state) {
     ct_optimizer_release(&o);
 }
 
+/* Weight decay by parameter range (torchvision's param groups): each segment's update as a
+ * whole-buffer update of that decay would make it, on the CPU threads' slices too; segments
+ * out of order or short of the parameters refused. */
+static void test_decay_segments(void **state) {
+    (void)state;
+    enum { N = 7 };
+    const ct_optimizer_kind kinds[] = {CT_SGD, CT_ADAMW, CT_ADAGRAD};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        ct_train_config cfg = base_config();
+        cfg.optimizer = kinds[k];
+        cfg.momentum = kinds[k] == CT_SGD ? 0.9f : 0.0f;
+        cfg.weight_decay = 0.5f;
+        const ct_decay_segment segs[] = {{2, 0.5f}, {5, 0.0f}, {N, 0.25f}};
+        float w[N], g[N], ref[N];
+        for (int i = 0; i < N; i++) w[i] = 0.3f * (float)(i + 1), g[i] = 0.1f * (float)(3 - i);
+        memcpy(ref, w, sizeof w);
+        /* the reference: each segment's values updated by an optimizer of that one decay */
+        for (int s = 0, a = 0; s < 3; a = (int)segs[s++].end) {
+            ct_optimizer r;
+            memset(&r, 0, sizeof r);
+            cfg.weight_decay = segs[s].wd;
+            OK(ct_optimizer_init_config(&r, g_cpu, N, &cfg, 1));
+            float rw[N];
+            memcpy(rw, w, sizeof w);
+            for (int t = 0; t < 3; t++) OK(ct_optimizer_step(&r, rw, g, 0.1f));
+            for (int i = a; i < segs[s].end; i++) ref[i] = rw[i];
+            ct_optimizer_release(&r);
+        }
+        cfg.weight_decay = 0.5f;
+        ct_optimizer o;
+        memset(&o, 0, sizeof o);
+        OK(ct_optimizer_init_config(&o, g_cpu, N, &cfg, 1));
+        OK(ct_optimizer_set_decay(&o, segs, 3));
+        for (int t = 0; t < 3; t++) { /* (in two slices, as two threads would: 0..4, 4..7) */
+            OK(ct_optimizer_step_range(&o, w, g, 0.1f, NULL, 0, 4));
+            OK(ct_optimizer_step_range(&o, w, g, 0.1f, NULL, 4, N));
+            ct_optimizer_count_step(&o);
+        }
+        for (int i = 0; i < N; i++)
+            if (w[i] != ref[i])
+                fail_msg("optimizer %d, parameter %d: %.9g with segments, %.9g alone", kinds[k], i,
+                         w[i], ref[i]);
+        const ct_decay_segment disorder[] = {{5, 0.0f}, {2, 0.5f}}, shortfall[] = {{6, 0.0f}};
+        assert_int_equal(ct_optimizer_set_decay(&o, disorder, 2), CT_ERR_INVALID);
+        assert_int_equal(ct_optimizer_set_decay(&o, shortfall, 1), CT_ERR_INVALID);
+        ct_optimizer_release(&o);
+    }
+}
+
 static void test_nadam_step_vars(void **state) {
     enum { N = 4 };
     const struct { float b1, psi; } cases[] = {{0.9f, 0.004f}, {0.999f, 0.5f}, {0.5f, 1e-6f}};
@@ -926,7 +975,7 @@ int main(void) {
         cmocka_unit_test(test_schedules_formulas), cmocka_unit_test(test_fit_schedule_and_clip),
         cmocka_unit_test(test_fit_adam_state),     cmocka_unit_test(test_plateau_torch),
         cmocka_unit_test(test_plateau_torch_knobs),
-        cmocka_unit_test(test_more_optimizers),
+        cmocka_unit_test(test_more_optimizers),   cmocka_unit_test(test_decay_segments),
         cmocka_unit_test(test_fit_plateau),        cmocka_unit_test(test_exponential_schedule),
         cmocka_unit_test(test_cosine_restarts_schedule), cmocka_unit_test(test_nadam_step_vars),
     };

@@ -242,6 +242,21 @@ def reference(data, f):
         for mod in frozen:
             mod.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
+    opt_params = params
+    # --bias-weight-decay, --norm-weight-decay: torchvision's set_weight_decay param groups
+    # (a bias by its name first, then batch norm's by its module)
+    if "bias-weight-decay" in f or "norm-weight-decay" in f:
+        groups = {}
+        for mod in model.modules():
+            for pname, p in mod.named_parameters(recurse=False):
+                if not p.requires_grad:
+                    continue
+                key = ("bias" if pname == "bias" and "bias-weight-decay" in f else
+                       "norm" if isinstance(mod, nn.modules.batchnorm._BatchNorm) and "norm-weight-decay" in f
+                       else "other")
+                groups.setdefault(key, []).append(p)
+        opt_params = [{"params": ps, **({"weight_decay": float(f[key + "-weight-decay"])} if key != "other" else {})}
+                  for key, ps in groups.items()]
 
     kind = f.get("optimizer", "sgd")
     if "schedule" in f:  # ctrain's phases: EPOCHS@LR,...
@@ -252,25 +267,25 @@ def reference(data, f):
     wd = float(f.get("weight-decay", 0.01 if kind == "adamw" else 0.0))
     if kind == "sgd":  # (Nesterov with a cycled momentum: OneCycleLR sets it before each step)
         mom = float(f.get("momentum", 0.9 if "nesterov" in f else 0))
-        opt = torch.optim.SGD(params, lr=lr, momentum=mom, weight_decay=wd,
+        opt = torch.optim.SGD(opt_params, lr=lr, momentum=mom, weight_decay=wd,
                               nesterov="nesterov" in f)
     elif kind == "rmsprop":  # (a cycled momentum: OneCycleLR sets it, as SGD's)
-        opt = torch.optim.RMSprop(params, lr=lr, alpha=float(f.get("alpha", 0.99)),
+        opt = torch.optim.RMSprop(opt_params, lr=lr, alpha=float(f.get("alpha", 0.99)),
                                   eps=float(f.get("eps", 1e-8)), weight_decay=wd,
                                   momentum=float(f.get("momentum", 0)), centered="centered" in f)
     elif kind == "nadam":
         b1, b2 = (float(b) for b in f.get("betas", "0.9,0.999").split(","))
-        opt = NAdam2(params, lr=lr, betas=(b1, b2), eps=float(f.get("eps", 1e-8)), weight_decay=wd,
+        opt = NAdam2(opt_params, lr=lr, betas=(b1, b2), eps=float(f.get("eps", 1e-8)), weight_decay=wd,
                      momentum_decay=float(f.get("momentum-decay", 0.004)))
     elif kind == "adagrad":
-        opt = torch.optim.Adagrad(params, lr=lr, lr_decay=float(f.get("lr-decay", 0)),
+        opt = torch.optim.Adagrad(opt_params, lr=lr, lr_decay=float(f.get("lr-decay", 0)),
                                   weight_decay=wd, eps=float(f.get("eps", 1e-10)),
                                   initial_accumulator_value=float(f.get("initial-accumulator", 0)))
     else:
         b1, b2 = (float(b) for b in f.get("betas", "0.9,0.999").split(","))
         cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "radam": torch.optim.RAdam,
                "adamax": torch.optim.Adamax}[kind]
-        opt = cls(params, lr=lr, betas=(b1, b2), eps=float(f.get("eps", 1e-8)), weight_decay=wd)
+        opt = cls(opt_params, lr=lr, betas=(b1, b2), eps=float(f.get("eps", 1e-8)), weight_decay=wd)
 
     # The schedule runs on a stand-in optimizer whose lr the real one takes each epoch, times
     # LinearLR's factor (run on another): ctrain's warm-up multiplies any schedule's lr ("ctrain

@@ -79,13 +79,15 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  "\"restart_mult\": %d, \"plateau_max\": %d, \"augment_vflip\": %d, "
                  "\"frozen_layers\": %d, \"swa\": %d, \"swa_start\": %d, "
                  "\"swa_anneal_epochs\": %d, \"swa_anneal_linear\": %d, "
-                 "\"plateau_threshold_abs\": %d, \"plateau_cooldown\": %d",
+                 "\"plateau_threshold_abs\": %d, \"plateau_cooldown\": %d, "
+                 "\"bias_wd_set\": %d, \"norm_wd_set\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
                  c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered,
                  c->augment_bilinear, c->restart_epochs, c->restart_mult, c->plateau_max,
                  c->augment_vflip, c->frozen_layers, c->swa, c->swa_start, c->swa_anneal_epochs,
-                 c->swa_anneal_linear, c->plateau_threshold_abs, c->plateau_cooldown);
+                 c->swa_anneal_linear, c->plateau_threshold_abs, c->plateau_cooldown,
+                 c->bias_wd_set, c->norm_wd_set);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -97,6 +99,8 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"momentum_decay", c->momentum_decay},
         {"plateau_threshold", c->plateau_threshold}, {"plateau_min_lr", c->plateau_min_lr},
         {"lr_decay", c->lr_decay}, {"initial_accumulator", c->initial_accumulator},
+        {"bias_weight_decay", c->bias_weight_decay},
+        {"norm_weight_decay", c->norm_weight_decay},
         {"augment_degrees", c->augment_degrees}, {"augment_translate", c->augment_translate},
         {"augment_scale_min", c->augment_scale_min},
         {"augment_scale_max", c->augment_scale_max}, {"augment_shear", c->augment_shear},
@@ -397,6 +401,8 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("plateau_threshold_abs", 0, 1, cfg->plateau_threshold_abs); /* (absent before 7 Dec
                                                                          * 2026: 0) */
     OPT_INT("plateau_cooldown", 0, INT32_MAX, cfg->plateau_cooldown);
+    OPT_INT("bias_wd_set", 0, 1, cfg->bias_wd_set); /* (absent before 7 Dec 2026: 0) */
+    OPT_INT("norm_wd_set", 0, 1, cfg->norm_wd_set);
 #undef OPT_INT
     struct { const char *key; float *dst; } floats[] = {
         {"beta1", &cfg->beta1}, {"beta2", &cfg->beta2}, {"eps", &cfg->eps},
@@ -414,6 +420,8 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"plateau_min_lr", &cfg->plateau_min_lr},
         {"lr_decay", &cfg->lr_decay}, /* (absent before 7 Dec 2026: 0) */
         {"initial_accumulator", &cfg->initial_accumulator},
+        {"bias_weight_decay", &cfg->bias_weight_decay}, /* (absent before 7 Dec 2026: 0) */
+        {"norm_weight_decay", &cfg->norm_weight_decay},
         {"augment_degrees", &cfg->augment_degrees}, /* (absent before 5 Dec 2026: 0) */
         {"augment_translate", &cfg->augment_translate},
         {"augment_scale_min", &cfg->augment_scale_min},

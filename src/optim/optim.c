@@ -100,19 +100,50 @@ static int adam_variant(ct_optimizer_kind kind) {
     }
 }
 
-ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, float lr,
-                                  const ct_step_vars *sv, int64_t p0, int64_t p1) {
+/* the update of [p0, p1) with weight decay wd */
+static ct_status step_part(ct_optimizer *o, float *w, const float *g, float lr,
+                           const ct_step_vars *sv, int64_t p0, int64_t p1, float wd) {
     if (o->kind == CT_RMSPROP)
         return o->b->rmsprop_step(o->b, w + p0, g + p0, o->m + p0, o->v + p0, o->ga + p0, p1 - p0,
-                                  lr, o->alpha, o->eps, o->weight_decay, o->momentum, o->centered,
-                                  sv);
+                                  lr, o->alpha, o->eps, wd, o->momentum, o->centered, sv);
     if (o->kind != CT_SGD)
         return o->b->adam_step(o->b, w + p0, g + p0, o->m + p0, o->v + p0, p1 - p0, lr, o->beta1,
-                               o->beta2, o->eps, o->weight_decay, adam_variant(o->kind),
+                               o->beta2, o->eps, wd, adam_variant(o->kind),
                                o->kind == CT_ADAGRAD ? o->lr_decay : o->momentum_decay,
                                o->steps + 1, sv);
     return o->b->sgd_step(o->b, w + p0, g + p0, o->m ? o->m + p0 : NULL, p1 - p0, lr,
-                          o->momentum, o->weight_decay, o->nesterov, o->steps == 0, sv);
+                          o->momentum, wd, o->nesterov, o->steps == 0, sv);
+}
+
+ct_status ct_optimizer_step_range(ct_optimizer *o, float *w, const float *g, float lr,
+                                  const ct_step_vars *sv, int64_t p0, int64_t p1) {
+    if (o->n_segs == 0) return step_part(o, w, g, lr, sv, p0, p1, o->weight_decay);
+    int64_t a = 0;
+    for (int k = 0; k < o->n_segs && a < p1; a = o->segs[k++].end) {
+        const int64_t lo = a > p0 ? a : p0, hi = o->segs[k].end < p1 ? o->segs[k].end : p1;
+        if (hi > lo) CT_TRY(step_part(o, w, g, lr, sv, lo, hi, o->segs[k].wd));
+    }
+    return CT_OK;
+}
+
+ct_status ct_optimizer_set_decay(ct_optimizer *o, const ct_decay_segment *segs, int n) {
+    free(o->segs);
+    o->segs = NULL;
+    o->n_segs = 0;
+    if (n <= 0) return CT_OK;
+    for (int k = 0; k < n; k++)
+        if ((k > 0 && segs[k].end <= segs[k - 1].end) || segs[k].end <= 0 ||
+            !(segs[k].wd >= 0.0f && segs[k].wd <= 3.4e38f))
+            return ct_fail(CT_ERR_INVALID, "weight decay segment %d (end %lld, decay %g) out of "
+                           "order or range", k, (long long)segs[k].end, (double)segs[k].wd);
+    if (segs[n - 1].end != o->n)
+        return ct_fail(CT_ERR_INVALID, "weight decay segments end at %lld, not at the %lld "
+                       "parameters", (long long)segs[n - 1].end, (long long)o->n);
+    if (!(o->segs = malloc((size_t)n * sizeof *o->segs)))
+        return ct_fail(CT_ERR_NOMEM, "weight decay segments: %d", n);
+    memcpy(o->segs, segs, (size_t)n * sizeof *segs);
+    o->n_segs = n;
+    return CT_OK;
 }
 
 void ct_optimizer_step_vars(ct_optimizer *o, int64_t ahead, float lr, float mom,
@@ -152,6 +183,9 @@ ct_status ct_optimizer_step(ct_optimizer *o, float *w, const float *g, float lr)
 }
 
 void ct_optimizer_release(ct_optimizer *o) {
+    free(o->segs);
+    o->segs = NULL;
+    o->n_segs = 0;
     free_state(o->b, &o->m);
     free_state(o->b, &o->v);
     free_state(o->b, &o->ga);

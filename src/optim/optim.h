@@ -40,7 +40,21 @@ typedef struct {
     float *v;        /* (n) device: Adam exp_avg_sq, RMSprop square_avg; NULL for SGD */
     float *ga;       /* (n) device: RMSprop grad_avg; NULL for the others */
     int64_t steps;   /* updates made so far */
+    /* weight decay by parameter range (ct_optimizer_set_decay; NULL: weight_decay for all):
+     * segment k spans [segs[k-1].end (0 for k = 0), segs[k].end) */
+    struct ct_decay_segment *segs;
+    int n_segs;
 } ct_optimizer;
+
+typedef struct ct_decay_segment {
+    int64_t end;
+    float wd;
+} ct_decay_segment;
+
+/* The weight decay of each range of parameters (n segments ending at n_params, in order, a
+ * copy kept; n == 0: o->weight_decay for all): torchvision's param groups of another weight
+ * decay for biases or batch norm. Every update then runs one op per segment in its range. */
+ct_status ct_optimizer_set_decay(ct_optimizer *o, const ct_decay_segment *segs, int n);
 
 /* Sets the kind and hyperparameters from cfg (optimizer, momentum, weight_decay, nesterov,
  * beta1, beta2, eps; zero fields take PyTorch's defaults) and allocates the state it needs.

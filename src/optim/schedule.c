@@ -277,6 +277,8 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         {"label smoothing", cfg->label_smoothing}, {"end_lr", cfg->end_lr},
         {"EMA decay", cfg->ema_decay}, {"alpha", cfg->alpha},
         {"momentum decay", cfg->momentum_decay}, {"lr decay", cfg->lr_decay},
+        {"bias weight decay", cfg->bias_weight_decay},
+        {"norm weight decay", cfg->norm_weight_decay},
         {"initial accumulator", cfg->initial_accumulator},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) /* (a train state holds them) */
@@ -289,6 +291,12 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         return ct_fail(CT_ERR_INVALID, "momentum must be >= 0, got %g", cfg->momentum);
     if (cfg->weight_decay < 0.0f)
         return ct_fail(CT_ERR_INVALID, "weight decay must be >= 0, got %g", cfg->weight_decay);
+    if (cfg->bias_weight_decay < 0.0f || cfg->norm_weight_decay < 0.0f ||
+        (cfg->bias_wd_set != 0 && cfg->bias_wd_set != 1) ||
+        (cfg->norm_wd_set != 0 && cfg->norm_wd_set != 1))
+        return ct_fail(CT_ERR_INVALID, "bias and norm weight decay must be >= 0 (and their set "
+                       "flags 0 or 1), got %g, %g (%d, %d)", (double)cfg->bias_weight_decay,
+                       (double)cfg->norm_weight_decay, cfg->bias_wd_set, cfg->norm_wd_set);
     if (cfg->cycle_momentum) {
         if (cfg->cycle_momentum != 1)
             return ct_fail(CT_ERR_INVALID, "cycle_momentum must be 0 or 1, got %d",

@@ -14,6 +14,7 @@
  * holds the epochs, the schedule, validation, checkpoint positions and the history.
  */
 #include "train/feeder.h"
+#include "ctrain/io.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,6 +228,47 @@ static int64_t swa_averaged(const ct_train_config *cfg, int epoch) {
 }
 
 /* ct_fit_check with cfg's batches clamped. */
+static int by_offset(const void *a, const void *b) {
+    const ct_tensor_info *x = a, *y = b;
+    return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+/* torchvision's weight decay groups (cfg's bias_wd_set, norm_wd_set) as the optimizer's
+ * segments: each parameter tensor's decay, runs of equal ones merged */
+static ct_status decay_groups(ct_model *m, const ct_train_config *cfg) {
+    if (!cfg->bias_wd_set && !cfg->norm_wd_set) return ct_optimizer_set_decay(&m->opt, NULL, 0);
+    const int nt = ct_model_tensor_count(m);
+    ct_tensor_info *t = malloc(((size_t)nt + 1) * sizeof *t);
+    ct_decay_segment *seg = malloc(((size_t)nt + 2) * sizeof *seg);
+    if (!t || !seg) {
+        free(t);
+        free(seg);
+        return ct_fail(CT_ERR_NOMEM, "weight decay groups of %d tensors", nt);
+    }
+    int np = 0, n = 0;
+    for (int i = 0; i < nt; i++)
+        if (ct_model_tensor_info(m, i, &t[np]) == CT_OK && t[np].kind == CT_TENSOR_PARAM) np++;
+    qsort(t, (size_t)np, sizeof *t, by_offset);
+    for (int i = 0; i < np; i++) {
+        const size_t len = strlen(t[i].name);
+        const int bias = len >= 5 && strcmp(t[i].name + len - 5, ".bias") == 0;
+        const int norm = ct_model_batches_tracked(m, t[i].layer) >= 0;
+        float wd = cfg->weight_decay;
+        if (bias && cfg->bias_wd_set) wd = cfg->bias_weight_decay;
+        else if (norm && cfg->norm_wd_set) wd = cfg->norm_weight_decay;
+        if (n > 0 && seg[n - 1].end < t[i].offset) /* (a gap: none in a model's layout) */
+            seg[n++] = (ct_decay_segment){t[i].offset, cfg->weight_decay};
+        if (n > 0 && seg[n - 1].wd == wd) seg[n - 1].end = t[i].offset + t[i].count;
+        else seg[n++] = (ct_decay_segment){t[i].offset + t[i].count, wd};
+    }
+    if (n == 0 || seg[n - 1].end < m->n_params)
+        seg[n++] = (ct_decay_segment){m->n_params, cfg->weight_decay};
+    ct_status s = ct_optimizer_set_decay(&m->opt, seg, n);
+    free(t);
+    free(seg);
+    return s;
+}
+
 static ct_status fit_check(ct_model *m, const ct_dataset *ds, const int32_t *train_idx,
                            int64_t n_train, const int32_t *val_idx, int64_t n_val,
                            const ct_train_config *cfg, const ct_epoch_result *history) {
@@ -362,7 +404,9 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     if (v1 > v0 && (s = ct_feeder_init(&fval, m, ds, resident ? &dd : NULL, val_idx + v0, v1 - v0,
                                     cfg->eval_batch_size, 0, 0, 0, 2)))
         goto done;
-    if ((s = ct_optimizer_init_config(&m->opt, b, m->n_params, cfg, fresh))) goto done;
+    if ((s = ct_optimizer_init_config(&m->opt, b, m->n_params, cfg, fresh)) ||
+        (s = decay_groups(m, cfg)))
+        goto done;
     ct_eval_result discard;
     if ((s = take_stats(m, 0, &discard))) goto done; /* clears the statistics */
     m->pos = *from;

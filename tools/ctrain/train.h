@@ -18,7 +18,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 2048 /* a spec of at most 2047 characters, as the library's */
-#define NUM_TRAIN_FLAGS 84       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 86       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -35,6 +35,8 @@ typedef struct {
     int batch_size, eval_batch_size;
     int micro_batch;         /* --micro-batch N: gradient accumulation (0: whole batches) */
     float momentum, weight_decay;
+    float bias_weight_decay, norm_weight_decay; /* --bias-weight-decay, --norm-weight-decay */
+    int bias_wd_set, norm_wd_set;               /* (given, or a resumed run's) */
     int nesterov;
     uint64_t seed;
     const char *device;

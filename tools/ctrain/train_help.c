@@ -73,7 +73,7 @@ void train_help(FILE *out) {
           "numbers as a run never stopped (on the CPU, same --threads and --micro-batch). Its\n"
           "settings come from the checkpoint; flags that change the results (--dataset, --model,\n"
           "--hidden, --val-size, --seed, --batch-size, --eval-batch-size, --momentum,\n"
-          "--weight-decay, --nesterov, --optimizer, --betas, --eps, --alpha, --centered,\n"
+          "--weight-decay, --bias-weight-decay, --norm-weight-decay, --nesterov, --optimizer, --betas, --eps, --alpha, --centered,\n"
           "--momentum-decay, --lr-decay, --initial-accumulator, --lr-schedule, --step-size,\n"
           "--gamma, --lr-patience, --lr-threshold, --lr-threshold-mode, --lr-cooldown, --min-lr,\n"
           "--eta-min, --t0, --t-mult, --pct-start, --div-factor, --final-div-factor, --three-phase,\n"

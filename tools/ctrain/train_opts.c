@@ -142,6 +142,18 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .metavar = "X", .help = "every optimizer but adamw: L2 penalty added to the gradient;\n"
                                  "adamw: decoupled weight decay (0: none)",
          .def = "0; adamw: 0.01"},
+        {.name = "bias-weight-decay", .kind = CLI_FLOAT, .range = CLI_NONNEG,
+         .dst = &o->bias_weight_decay, .metavar = "X",
+         .help = "the weight decay of every bias (batch norm's too), as torchvision's\n"
+                 "--bias-weight-decay (its param groups; 0 in its recipes: biases are\n"
+                 "not shrunk)",
+         .def = "--weight-decay's"},
+        {.name = "norm-weight-decay", .kind = CLI_FLOAT, .range = CLI_NONNEG,
+         .dst = &o->norm_weight_decay, .metavar = "X",
+         .help = "the weight decay of batch norm's weights (and biases, without\n"
+                 "--bias-weight-decay), as torchvision's --norm-weight-decay (0 in\n"
+                 "its recipes)",
+         .def = "--weight-decay's"},
         {.name = "nesterov", .kind = CLI_SWITCH, .dst = &o->nesterov,
          .help = "Nesterov momentum (needs --momentum > 0, or onecycle's\n"
                  "cycled momentum)"},
@@ -757,6 +769,10 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     if (opt == CT_ADAMW && !cli_find(flags, nflags, "weight-decay")->seen && !o->resume_dir)
         o->weight_decay = CT_ADAMW_WEIGHT_DECAY; /* PyTorch's default (a resume: the saved) */
     c->weight_decay = o->weight_decay;
+    c->bias_wd_set = o->bias_wd_set || cli_find(flags, nflags, "bias-weight-decay")->seen;
+    c->norm_wd_set = o->norm_wd_set || cli_find(flags, nflags, "norm-weight-decay")->seen;
+    c->bias_weight_decay = c->bias_wd_set ? o->bias_weight_decay : 0.0f;
+    c->norm_weight_decay = c->norm_wd_set ? o->norm_weight_decay : 0.0f;
     c->nesterov = o->nesterov;
     c->seed = o->seed;
     c->optimizer = (ct_optimizer_kind)opt;

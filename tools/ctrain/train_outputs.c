@@ -217,7 +217,13 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
     if (c->optimizer == CT_NADAM)
         printf("%g)", (double)(c->momentum_decay > 0 ? c->momentum_decay
                                                      : CT_NADAM_MOMENTUM_DECAY));
-    if (c->weight_decay > 0) printf(", weight decay %g", (double)c->weight_decay);
+    if (c->weight_decay > 0 || c->bias_wd_set || c->norm_wd_set)
+        printf(", weight decay %g", (double)c->weight_decay);
+    if (c->bias_wd_set && c->norm_wd_set)
+        printf(" (biases %g, batch norm's weights %g)", (double)c->bias_weight_decay,
+               (double)c->norm_weight_decay);
+    else if (c->bias_wd_set) printf(" (biases %g)", (double)c->bias_weight_decay);
+    else if (c->norm_wd_set) printf(" (batch norm %g)", (double)c->norm_weight_decay);
     switch (c->schedule) {
     case CT_SCHED_STEP:
         printf(", step lr every %d epoch%s x%g", c->step_size, c->step_size == 1 ? "" : "s",

@@ -243,6 +243,23 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     }
     SAME_NUM("momentum", momentum, saved.momentum, "%g", double);
     SAME_NUM("weight-decay", weight_decay, saved.weight_decay, "%g", double);
+    /* torchvision's groups: a resumed run keeps them (one given that the run had not: refused) */
+    const struct { const char *flag; float *dst; int *set; float saved; int saved_set; } grp[] = {
+        {"bias-weight-decay", &o->bias_weight_decay, &o->bias_wd_set, saved.bias_weight_decay,
+         saved.bias_wd_set},
+        {"norm-weight-decay", &o->norm_weight_decay, &o->norm_wd_set, saved.norm_weight_decay,
+         saved.norm_wd_set}};
+    for (int k = 0; k < 2; k++) {
+        if (rc == CLI_EXIT_OK && SEEN(grp[k].flag) &&
+            (!grp[k].saved_set || *grp[k].dst != grp[k].saved)) {
+            snprintf(given, sizeof given, "%g", (double)*grp[k].dst);
+            if (grp[k].saved_set) snprintf(was, sizeof was, "%g", (double)grp[k].saved);
+            else snprintf(was, sizeof was, "none (--weight-decay for all)");
+            rc = differs(dir, grp[k].flag, given, was);
+        }
+        *grp[k].dst = grp[k].saved;
+        *grp[k].set = grp[k].saved_set;
+    }
     if (rc == CLI_EXIT_OK && SEEN("nesterov") && !saved.nesterov)
         rc = differs(dir, "nesterov", "(on)", "Nesterov off");
     o->nesterov = saved.nesterov;
