@@ -371,6 +371,8 @@ typedef struct {
     int warmup_epochs;
     float warmup_start_factor;   /* (0: 1/3, LinearLR's default) */
     float clip_norm;             /* clip the gradient's global L2 norm to this (0: off) */
+    float clip_value;            /* clamp each gradient to [-this, this] (clip_grad_value_;
+                                  * 0: off; not with clip_norm) */
     /* The loss: softmax cross-entropy with PyTorch's label smoothing (CrossEntropyLoss(
      * label_smoothing=...)), in [0, 1] (0: none). ct_fit trains on it and reports it for the
      * training and validation samples alike (as Keras and torchvision's reference scripts,

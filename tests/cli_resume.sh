@@ -323,6 +323,9 @@ stopped_resumed wdg "--bias-weight-decay 0" "${WG[@]}" &&
 run train --resume wdg --bias-weight-decay 0.01
 [ "$rc" -eq 2 ] && grep -q -- '--bias-weight-decay 0.01: the run in wdg was saved with 0,' <<<"$err" &&
     ok "--resume with another --bias-weight-decay -> exit 2" || bad "--resume wdg --bias-weight-decay 0.01 -> exit $rc: $err"
+run train --resume wdg --clip-grad-value 0.1
+[ "$rc" -eq 2 ] && grep -q -- '--clip-grad-value 0.1: the run in wdg was saved with 0' <<<"$err" &&
+    ok "--resume adding --clip-grad-value -> exit 2" || bad "--resume wdg --clip-grad-value 0.1 -> exit $rc: $err"
 run train --resume wdg --norm-weight-decay 0
 [ "$rc" -eq 2 ] && grep -q -- '--norm-weight-decay 0: the run in wdg was saved with none (--weight-decay for all)' <<<"$err" &&
     ok "--resume adding --norm-weight-decay -> exit 2" || bad "--resume wdg --norm-weight-decay 0 -> exit $rc: $err"

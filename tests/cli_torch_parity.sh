@@ -87,6 +87,8 @@ case_ adagrad_all_batches --optimizer adagrad --epochs 3 --lr 0.05 --lr-decay 0.
     --initial-accumulator 0.1 --weight-decay 0.01 --eps 1e-6 --batch-size 100
 case_ adagrad_onecycle --optimizer adagrad --lr-schedule onecycle --epochs 4 --lr 0.1
 case_ rmsprop --optimizer rmsprop --epochs 5 --lr 0.01
+# clip_grad_value_ (with SGD's momentum and several batches an epoch)
+case_ clip_value --clip-grad-value 0.002 --epochs 4 --lr 0.5 --momentum 0.5 --batch-size 300
 case_ rmsprop_all --optimizer rmsprop --epochs 5 --lr 0.003 --alpha 0.9 --eps 1e-6 --momentum 0.5 \
     --centered --weight-decay 0.01
 case_ rmsprop_batches_onecycle --optimizer rmsprop --batch-size 100 --lr-schedule onecycle \

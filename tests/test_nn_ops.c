@@ -651,6 +651,24 @@ static void test_clip(void **state) {
         if (coef > 1) coef = 1;
         for (int i = 0; i < N; i++) tu_near("clip_scale", i, y[i], x[i] * coef, 1e-6 * fabs(x[i]));
     }
+    /* clip_value (clip_grad_value_): each clamped to [-max, max], exactly; a NaN kept, as
+     * torch.clamp keeps it; max 0 zeroes; a negative max refused */
+    x[7] = NAN;
+    x[8] = INFINITY;
+    x[9] = -INFINITY;
+    const float bounds[] = {0.5f, 0.0f, 2.0f};
+    for (int k = 0; k < 3; k++) {
+        OK(b->h2d(b, d_x, x, N * 4));
+        OK(b->clip_value(b, d_x + 1, N - 1, bounds[k])); /* (x[0] outside: left alone) */
+        dget(b, y, d_x, N * 4);
+        assert_true(y[0] == x[0] && isnan(y[7]));
+        for (int i = 1; i < N; i++) {
+            if (i == 7) continue;
+            float want = x[i] > bounds[k] ? bounds[k] : x[i] < -bounds[k] ? -bounds[k] : x[i];
+            if (y[i] != want) fail_msg("clip_value %g [%d]: %g, expected %g", bounds[k], i, y[i], want);
+        }
+    }
+    assert_int_equal(b->clip_value(b, d_x, N, -1.0f), CT_ERR_INVALID);
     b->free(b, d_x); b->free(b, d_parts);
     free(x); free(y);
 }

@@ -333,6 +333,7 @@ def reference(data, f):
             warm_opt, start_factor=float(f.get("warmup-start-factor", 1 / 3)),
             total_iters=int(f["warmup-epochs"]) * spe)
     clip = float(f.get("clip-grad-norm", 0))
+    clip_value, clamped = float(f.get("clip-grad-value", 0)), 0
     smooth = float(f.get("label-smoothing", 0))  # ctrain reports the smoothed loss everywhere
     cw = None  # --class-weight: Keras' class_weight, each sample's loss times its class' weight
     if f.get("class-weight", "off") == "balanced":  # scikit-learn's compute_class_weight
@@ -416,6 +417,9 @@ def reference(data, f):
                 loss.backward()
                 if clip > 0:
                     norms.append(nn.utils.clip_grad_norm_(params, clip).item())
+                if clip_value > 0:  # (it must clamp some: counted for the check below)
+                    clamped += sum(int((p.grad.abs() > clip_value).sum()) for p in params)
+                    nn.utils.clip_grad_value_(params, clip_value)
                 opt.step()
                 if ema:
                     ema.update_parameters(model)  # (validation evaluates the average)
@@ -465,6 +469,8 @@ def reference(data, f):
     clipped = sum(g > clip for g in norms)
     if clip > 0 and not clipped:
         raise ValueError("no gradient norm above --clip-grad-norm %g: nothing clipped" % clip)
+    if clip_value > 0 and not clamped:
+        raise ValueError("no gradient above --clip-grad-value %g: nothing clamped" % clip_value)
     if plateau and min(sched_lrs) == lr:
         raise ValueError("the plateau schedule never cut the lr")
     return out, len(tr), n_val, "%d of %d steps clipped, gradient norms %s; " % (

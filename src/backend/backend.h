@@ -348,6 +348,8 @@ struct ct_backend {
      * float). */
     ct_status (*clip_scale)(ct_backend *b, float *x, int64_t n, const double *parts, int n_parts,
                             float max_norm);
+    /* torch.nn.utils.clip_grad_value_: each x[i] (n) clamped to [-max, max] (NaN kept) */
+    ct_status (*clip_value)(ct_backend *b, float *x, int64_t n, float max);
 
     /* ------------------------------------- fused steps; NULL where a backend has none (the CPU)
      * Bytes of workspace mlp_step needs for d's shapes and up to d->n rows, or 0 when the

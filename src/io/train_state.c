@@ -93,6 +93,7 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
         {"final_div_factor", c->final_div_factor},
         {"warmup_start_factor", c->warmup_start_factor}, {"clip_norm", c->clip_norm},
+        {"clip_value", c->clip_value},
         {"base_momentum", c->base_momentum}, {"max_momentum", c->max_momentum},
         {"label_smoothing", c->label_smoothing}, {"end_lr", c->end_lr},
         {"ema_decay", c->ema_decay}, {"alpha", c->alpha}, {"swa_lr", c->swa_lr},
@@ -409,6 +410,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"gamma", &cfg->gamma}, {"eta_min", &cfg->eta_min}, {"pct_start", &cfg->pct_start},
         {"div_factor", &cfg->div_factor}, {"final_div_factor", &cfg->final_div_factor},
         {"warmup_start_factor", &cfg->warmup_start_factor}, {"clip_norm", &cfg->clip_norm},
+        {"clip_value", &cfg->clip_value}, /* (absent before 7 Dec 2026: 0) */
         {"base_momentum", &cfg->base_momentum}, {"max_momentum", &cfg->max_momentum},
         {"label_smoothing", &cfg->label_smoothing}, /* (absent before 5 Dec 2026: 0) */
         {"end_lr", &cfg->end_lr},

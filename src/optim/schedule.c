@@ -273,6 +273,7 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         {"eta_min", cfg->eta_min}, {"pct_start", cfg->pct_start}, {"div_factor", cfg->div_factor},
         {"final_div_factor", cfg->final_div_factor},
         {"warmup_start_factor", cfg->warmup_start_factor}, {"clip_norm", cfg->clip_norm},
+        {"clip_value", cfg->clip_value},
         {"base_momentum", cfg->base_momentum}, {"max_momentum", cfg->max_momentum},
         {"label smoothing", cfg->label_smoothing}, {"end_lr", cfg->end_lr},
         {"EMA decay", cfg->ema_decay}, {"alpha", cfg->alpha},
@@ -444,6 +445,9 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     if (!(cfg->clip_norm >= 0.0f))
         return ct_fail(CT_ERR_INVALID, "gradient clipping norm must be > 0, got %g",
                        cfg->clip_norm);
+    if (!(cfg->clip_value >= 0.0f) || (cfg->clip_value > 0.0f && cfg->clip_norm > 0.0f))
+        return ct_fail(CT_ERR_INVALID, "gradient clipping value must be > 0, and not with a "
+                       "clipping norm, got %g", (double)cfg->clip_value);
     if (!(cfg->label_smoothing >= 0.0f && cfg->label_smoothing <= 1.0f))
         return ct_fail(CT_ERR_INVALID, "label smoothing must be in [0, 1], got %g",
                        (double)cfg->label_smoothing);

@@ -209,7 +209,7 @@ ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
     else if (env && strcmp(env, "0") == 0) why = "off (CTRAIN_CUDA_FUSED=0)";
     else if (!ct_model_mlp_shape(m, &d->in, &d->hidden, &d->classes))
         why = ""; /* not the kind of model it is for: nothing to say */
-    else if (cfg->clip_norm > 0.0f) why = "off (gradient clipping)";
+    else if (cfg->clip_norm > 0.0f || cfg->clip_value > 0.0f) why = "off (gradient clipping)";
     else if (cfg->frozen_layers > 0) why = "off (frozen layers)";
     else if (cfg->bias_wd_set || cfg->norm_wd_set) why = "off (weight decay groups)";
     else if (cfg->ema_decay > 0.0f) why = "off (the moving average of the weights)";
@@ -407,6 +407,8 @@ static void batch_shard(void *arg, int t, int S) {
         if (s == CT_OK)
             s = b->clip_scale(b, m->grads + p0, p1 - p0, m->norm_parts, S, j->a->cfg->clip_norm);
     }
+    if (s == CT_OK && j->a->cfg && j->a->cfg->clip_value > 0.0f) /* clip_grad_value_ */
+        s = b->clip_value(b, m->grads + p0, p1 - p0, j->a->cfg->clip_value);
     if (s == CT_OK)
         s = ct_optimizer_step_range(j->a->opt, m->params, m->grads, 0.0f /* sv's */, sv, p0,
                                     p1);

@@ -269,6 +269,12 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "clip-grad-norm", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->clip_norm,
          .metavar = "X", .help = "clip the gradients' global L2 norm to X (0: off)",
          .def = "off"},
+        {.name = "clip-grad-value", .kind = CLI_FLOAT, .range = CLI_NONNEG,
+         .dst = &o->clip_value, .metavar = "X",
+         .help = "clamp each gradient to [-X, X] before the update, as PyTorch's\n"
+                 "clip_grad_value_ and Keras' clipvalue (0: off; not with\n"
+                 "--clip-grad-norm)",
+         .def = "off"},
         {.name = "label-smoothing", .kind = CLI_FLOAT, .range = CLI_NONNEG,
          .dst = &o->label_smoothing, .metavar = "X",
          .help = "train on cross-entropy with label smoothing X in [0, 1], as PyTorch's\n"
@@ -707,6 +713,9 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                          : o->restore_best ? "restore-best"
                                                            : "lr-schedule plateau",
                                o->monitor, o->resume_dir ? "the resumed run" : "--val-size 0");
+    if (o->clip_value > 0.0f && o->clip_norm > 0.0f)
+        return cli_usage_error("train", "--clip-grad-value: not with --clip-grad-norm (one or "
+                               "the other, as Keras' clipvalue and clipnorm)");
     if (cli_find(flags, nflags, "min-delta")->seen && o->patience == 0)
         return cli_usage_error("train", "--min-delta: applies to --patience N (not given)");
     if (cli_find(flags, nflags, "monitor")->seen && o->patience == 0 && !o->save_best &&
@@ -804,6 +813,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->warmup_epochs = o->warmup_epochs;
     c->warmup_start_factor = o->warmup_start_factor;
     c->clip_norm = o->clip_norm;
+    c->clip_value = o->clip_value;
     if (!(o->label_smoothing <= 1.0f))
         return cli_usage_error("train", "--label-smoothing: %g is not in [0, 1]",
                                (double)o->label_smoothing);

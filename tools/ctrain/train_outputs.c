@@ -278,6 +278,7 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
                (double)(c->warmup_start_factor > 0 ? c->warmup_start_factor : 1.0f / 3.0f));
     }
     if (c->clip_norm > 0) printf(", clip grad norm %g", (double)c->clip_norm);
+    if (c->clip_value > 0) printf(", clip grad value %g", (double)c->clip_value);
     if (c->label_smoothing > 0) printf(", label smoothing %g", (double)c->label_smoothing);
     if (c->mixup_alpha > 0 && c->cutmix_alpha > 0)
         printf(", MixUp (alpha %g) or CutMix (alpha %g), one a batch", (double)c->mixup_alpha,

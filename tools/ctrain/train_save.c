@@ -387,6 +387,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     SAME_NUM("warmup-epochs", warmup_epochs, saved.warmup_epochs, "%d", int);
     SAME_NUM("warmup-start-factor", warmup_start_factor, saved.warmup_start_factor, "%g", double);
     SAME_NUM("clip-grad-norm", clip_norm, saved.clip_norm, "%g", double);
+    SAME_NUM("clip-grad-value", clip_value, saved.clip_value, "%g", double);
     SAME_NUM("label-smoothing", label_smoothing, saved.label_smoothing, "%g", double);
     SAME_NUM("mixup-alpha", mixup_alpha, saved.mixup_alpha, "%g", double);
     SAME_NUM("cutmix-alpha", cutmix_alpha, saved.cutmix_alpha, "%g", double);

@@ -578,6 +578,16 @@ static ct_status cpu_clip_scale(ct_backend *b, float *x, int64_t n, const double
     return CT_OK;
 }
 
+static ct_status cpu_clip_value(ct_backend *b, float *x, int64_t n, float max) {
+    (void)b;
+    if (n < 0 || !(max >= 0.0f))
+        return ct_fail(CT_ERR_INVALID, "clip_value: bad size %lld or bound %g", (long long)n,
+                       (double)max);
+    for (int64_t i = 0; i < n; i++) /* (comparisons, not fminf: a NaN stays one) */
+        x[i] = x[i] > max ? max : x[i] < -max ? -max : x[i];
+    return CT_OK;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 void ct_cpu_fill_nn_ops(ct_backend *b) {
@@ -598,4 +608,5 @@ void ct_cpu_fill_nn_ops(ct_backend *b) {
     b->rmsprop_step = cpu_rmsprop_step;
     b->sumsq = cpu_sumsq;
     b->clip_scale = cpu_clip_scale;
+    b->clip_value = cpu_clip_value;
 }

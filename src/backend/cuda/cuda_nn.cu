@@ -802,6 +802,26 @@ static ct_status cuda_clip_scale(ct_backend *b, float *x, int64_t n, const doubl
     return CT_OK;
 }
 
+/* x clamped to [-max, max], a NaN kept (as cpu_clip_value) */
+__global__ void clip_value_kernel(float *x, int64_t n, float max) {
+    NN_GRID_STRIDE(i, n) {
+        float v = x[i];
+        x[i] = v > max ? max : v < -max ? -max : v;
+    }
+}
+
+static ct_status cuda_clip_value(ct_backend *b, float *x, int64_t n, float max) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n < 0 || !(max >= 0.0f))
+        return ct_fail(CT_ERR_INVALID, "clip_value: bad size %lld or bound %g", (long long)n,
+                       (double)max);
+    if (n == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    clip_value_kernel<<<nn_grid(cb, n), CT_NN_THREADS, 0, cb->compute>>>(x, n, max);
+    CT_CUDA_CHECK_LAUNCH("clip_value_kernel");
+    return CT_OK;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 
 void ct_cuda_fill_nn_ops(ct_backend *b) {
@@ -821,4 +841,5 @@ void ct_cuda_fill_nn_ops(ct_backend *b) {
     b->rmsprop_step = cuda_rmsprop_step;
     b->sumsq = cuda_sumsq;
     b->clip_scale = cuda_clip_scale;
+    b->clip_value = cuda_clip_value;
 }
