@@ -69,16 +69,34 @@ last=$(grep -o '"val_loss": [0-9.]*' swa.log | tail -1 | sed 's/.*: //')
     ok "the average validates otherwise than the last epoch's weights ($(printf '%.4f' "$last"))" ||
     bad "SWA line's val_loss is the last epoch's ($last): $swa_line"
 # --plot: the average's validation a point of its own (the third series' colour, tab10's green)
-# in loss.png and accuracy.png; none in a run without SWA
+# in loss.png and accuracy.png: two blobs of green, the legend's sample and the point; none in
+# a run without SWA
 green() { /usr/bin/python3 -c 'import sys
 from PIL import Image
-print(sum(p == (44, 160, 44) for p in Image.open(sys.argv[1]).convert("RGB").getdata()))' "$1"; }
+im = Image.open(sys.argv[1]).convert("RGB")
+w, h = im.size
+px = im.load()
+seen, blobs = set(), 0
+for y in range(h):
+    for x in range(w):
+        if px[x, y] != (44, 160, 44) or (x, y) in seen:
+            continue
+        blobs += 1
+        todo = [(x, y)]
+        seen.add((x, y))
+        while todo:
+            a, b = todo.pop()
+            for n in ((a + 1, b), (a - 1, b), (a, b + 1), (a, b - 1)):
+                if 0 <= n[0] < w and 0 <= n[1] < h and n not in seen and px[n] == (44, 160, 44):
+                    seen.add(n)
+                    todo.append(n)
+print(blobs)' "$1"; }
 if /usr/bin/python3 -c 'import PIL' 2>/dev/null; then
     "$CT" train "${COMMON[@]}" --epochs 2 --lr 0.1 --quiet --plot plots0 >/dev/null 2>&1 || bad "a run with --plot failed"
     g=$(green plots/loss.png) ga=$(green plots/accuracy.png) g0=$(green plots0/loss.png)
-    [ "$g" -gt 0 ] && [ "$ga" -gt 0 ] && [ "$g0" -eq 0 ] &&
-        ok "--plot: SWA's point in loss.png ($g green pixels) and accuracy.png ($ga); none without SWA" ||
-        bad "--plot: green pixels $g, $ga (SWA), $g0 (without)"
+    [ "$g" -eq 2 ] && [ "$ga" -eq 2 ] && [ "$g0" -eq 0 ] &&
+        ok "--plot: SWA's point in loss.png and accuracy.png (beside the legend's sample); none without SWA" ||
+        bad "--plot: green blobs $g, $ga (SWA, expected 2: the legend's and the point), $g0 (without)"
 else
     echo "SKIP cli_swa --plot's SWA point: /usr/bin/python3 lacks PIL (apt-get install python3-pil)"
 fi

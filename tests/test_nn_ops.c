@@ -533,7 +533,7 @@ static void test_adam(void **state) {
         {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 1, 0}, {5e-2f, 0.5f, 0.9f, 1e-3f, 0.5f, 1, 0},
         {2e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, CT_ADAM_NADAM, 0.004f},
         {1e-2f, 0.8f, 0.99f, 1e-6f, 0.1f, CT_ADAM_NADAM, 0.5f},
-        /* RAdam: beta2 0.9 rectifies from update 6 on (rho_t > 5), 0.999 not within STEPS */
+        /* RAdam: from update 6 on rectified (rho_t > 5), with beta2 0.9 and 0.999 alike */
         {1e-2f, 0.8f, 0.9f, 1e-6f, 0.1f, CT_ADAM_RADAM, 0},
         {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, CT_ADAM_RADAM, 0},
         {2e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, CT_ADAM_ADAMAX, 0},

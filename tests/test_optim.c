@@ -900,6 +900,23 @@ static void test_plateau_torch_knobs(void **state) {
     c.plateau_min_lr = 0.0f;
     c.plateau_threshold_abs = 2;
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+    /* min_lr never lifts a later phase's lower lr (PyTorch's cuts never raise the lr) */
+    c = sched_config(CT_SCHED_PLATEAU, 2, 0.5f);
+    c.num_phases = 2;
+    c.phases[1] = (ct_phase){3, 0.001f};
+    c.plateau_patience = CT_PATIENCE_NONE;
+    c.plateau_min_lr = 0.01f;
+    static const double flat5[5] = {2, 2, 2, 2, 2};
+    assert_int_equal(ct_plateau_cuts(&c, flat5, 2), 1); /* (0.5 to 0.05 after epoch 1) */
+    for (int n = 2; n <= 4; n++) /* (epochs 2-4 at the phase's 0.001, not at min_lr's 0.01) */
+        assert_true(ct_plateau_lr_scale(&c, flat5, n) == 1.0);
+    /* its settings are checked whatever the schedule (a train state holds them) */
+    c = sched_config(CT_SCHED_PHASES, 2, 0.5f);
+    c.plateau_min_lr = NAN;
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+    c.plateau_min_lr = 0.0f;
+    c.plateau_cooldown = -1;
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
 }
 
 /* Inside ct_fit the plateau's cuts reach the lr of the next epoch (the history's lr), and a run

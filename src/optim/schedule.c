@@ -105,7 +105,8 @@ static double phase_lr(const ct_train_config *cfg, int epoch) {
 static double plateau_scale(const ct_train_config *cfg, int cuts, double base) {
     if (cuts == 0) return 1.0;
     double s = pow(or_default(cfg->gamma, CT_STEP_GAMMA), (double)cuts);
-    return base * s < cfg->plateau_min_lr ? cfg->plateau_min_lr / base : s;
+    /* (never above the schedule's own lr: a later phase's may be below min_lr) */
+    return base * s < cfg->plateau_min_lr ? fmin(1.0, cfg->plateau_min_lr / base) : s;
 }
 
 int ct_plateau_cuts(const ct_train_config *cfg, const double *values, int n) {
@@ -279,6 +280,7 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         {"EMA decay", cfg->ema_decay}, {"alpha", cfg->alpha},
         {"momentum decay", cfg->momentum_decay}, {"lr decay", cfg->lr_decay},
         {"bias weight decay", cfg->bias_weight_decay},
+        {"plateau threshold", cfg->plateau_threshold}, {"plateau min_lr", cfg->plateau_min_lr},
         {"norm weight decay", cfg->norm_weight_decay},
         {"initial accumulator", cfg->initial_accumulator},
     };
@@ -398,22 +400,6 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         if (!(cfg->gamma >= 0.0f && cfg->gamma < 1.0f))
             return ct_fail(CT_ERR_INVALID, "plateau schedule: gamma (the factor) must be in "
                            "(0, 1), got %g", cfg->gamma);
-        if (cfg->plateau_patience < CT_PATIENCE_NONE)
-            return ct_fail(CT_ERR_INVALID, "plateau schedule: patience must be an epoch count "
-                           "(0: 10) or CT_PATIENCE_NONE (-1: none), got %d",
-                           cfg->plateau_patience);
-        if (!(cfg->plateau_threshold >= 0.0f && cfg->plateau_threshold <= FLT_MAX) &&
-            cfg->plateau_threshold != CT_THRESHOLD_NONE)
-            return ct_fail(CT_ERR_INVALID, "plateau schedule: threshold must be finite and >= 0 "
-                           "(0: 1e-4) or CT_THRESHOLD_NONE (-1: 0), got %g",
-                           (double)cfg->plateau_threshold);
-        if ((cfg->plateau_threshold_abs != 0 && cfg->plateau_threshold_abs != 1) ||
-            cfg->plateau_cooldown < 0 ||
-            !(cfg->plateau_min_lr >= 0.0f && cfg->plateau_min_lr <= FLT_MAX))
-            return ct_fail(CT_ERR_INVALID, "plateau schedule: threshold_abs must be 0 or 1, "
-                           "cooldown >= 0 and min_lr finite and >= 0, got %d, %d and %g",
-                           cfg->plateau_threshold_abs, cfg->plateau_cooldown,
-                           (double)cfg->plateau_min_lr);
         break;
     case CT_SCHED_COSINE_RESTARTS:
         if (cfg->restart_epochs < 1 || cfg->restart_mult < 0)
@@ -436,6 +422,23 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         break;
     default: return ct_fail(CT_ERR_INVALID, "unknown schedule %d", (int)cfg->schedule);
     }
+    /* the plateau schedule's settings, whatever the schedule (a train state holds them) */
+    if (cfg->plateau_patience < CT_PATIENCE_NONE)
+        return ct_fail(CT_ERR_INVALID, "plateau schedule: patience must be an epoch count "
+                       "(0: 10) or CT_PATIENCE_NONE (-1: none), got %d",
+                       cfg->plateau_patience);
+    if (!(cfg->plateau_threshold >= 0.0f && cfg->plateau_threshold <= FLT_MAX) &&
+        cfg->plateau_threshold != CT_THRESHOLD_NONE)
+        return ct_fail(CT_ERR_INVALID, "plateau schedule: threshold must be finite and >= 0 "
+                       "(0: 1e-4) or CT_THRESHOLD_NONE (-1: 0), got %g",
+                       (double)cfg->plateau_threshold);
+    if ((cfg->plateau_threshold_abs != 0 && cfg->plateau_threshold_abs != 1) ||
+        cfg->plateau_cooldown < 0 ||
+        !(cfg->plateau_min_lr >= 0.0f && cfg->plateau_min_lr <= FLT_MAX))
+        return ct_fail(CT_ERR_INVALID, "plateau schedule: threshold_abs must be 0 or 1, "
+                       "cooldown >= 0 and min_lr finite and >= 0, got %d, %d and %g",
+                       cfg->plateau_threshold_abs, cfg->plateau_cooldown,
+                       (double)cfg->plateau_min_lr);
     if (cfg->warmup_steps < 0 || cfg->warmup_epochs < 0)
         return ct_fail(CT_ERR_INVALID, "warm-up length must be >= 0, got %d steps, %d epochs",
                        cfg->warmup_steps, cfg->warmup_epochs);

@@ -239,7 +239,7 @@ static ct_status decay_groups(ct_model *m, const ct_train_config *cfg) {
     if (!cfg->bias_wd_set && !cfg->norm_wd_set) return ct_optimizer_set_decay(&m->opt, NULL, 0);
     const int nt = ct_model_tensor_count(m);
     ct_tensor_info *t = malloc(((size_t)nt + 1) * sizeof *t);
-    ct_decay_segment *seg = malloc(((size_t)nt + 2) * sizeof *seg);
+    ct_decay_segment *seg = malloc((2 * (size_t)nt + 2) * sizeof *seg); /* (a gap: 2 each) */
     if (!t || !seg) {
         free(t);
         free(seg);

@@ -87,11 +87,11 @@ void train_help(FILE *out) {
           "replace the schedule if the epochs already run keep their learning rate (cosine and\n"
           "onecycle keep their length: it shapes every epoch's rate). --device, --threads,\n"
           "--micro-batch, --workers, --prefetch, --data-on-device, --data, --quiet, --plot, --log,\n"
-          "--tensorboard, --patience, --min-delta, --dist-timeout may differ, --histograms,\n"
-          "--save-best, --restore-best, --snapshots and --class-names be added (without --data, the\n"
-          "folder the run was trained from; --data: the same data in another folder; other training\n"
-          "data is refused by its fingerprint, saved in the train state: start a new run from the\n"
-          "weights with --init DIR instead).\n"
+          "--tensorboard, --tensorboard-every, --patience, --min-delta, --dist-timeout may differ,\n"
+          "--histograms, --save-best, --restore-best, --snapshots and --class-names be added\n"
+          "(without --data, the folder the run was trained from; --data: the same data in another\n"
+          "folder; other training data is refused by its fingerprint, saved in the train state:\n"
+          "start a new run from the weights with --init DIR instead).\n"
           "  ctrain train --epochs 2 --save run1 && ctrain train --resume run1 --epochs 4\n",
           out);
 }

@@ -795,7 +795,10 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->gamma = o->gamma;
     c->plateau_patience = train_patience_config(o->lr_patience);
     c->plateau_max = strcmp(o->monitor, "val_acc") == 0; /* (also the saved --monitor) */
-    c->plateau_threshold = o->lr_threshold > 0.0f ? o->lr_threshold : CT_THRESHOLD_NONE;
+    /* (the default as the library's 0: PyTorch's 1e-4 in double, not the float nearest it) */
+    c->plateau_threshold = o->lr_threshold == 1e-4f ? 0.0f
+                           : o->lr_threshold > 0.0f ? o->lr_threshold
+                                                    : CT_THRESHOLD_NONE;
     c->plateau_threshold_abs = strcmp(o->lr_threshold_mode, "abs") == 0;
     c->plateau_cooldown = o->lr_cooldown;
     c->plateau_min_lr = o->min_lr;

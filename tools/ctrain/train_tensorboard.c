@@ -191,8 +191,10 @@ void train_tb_swa(train_run *r, const ct_eval_result *val, int epochs_done) {
 }
 
 void train_tb_batch(train_run *r, int epoch, int64_t done, int64_t total) {
-    const int every = r->o->tensorboard_every;
-    if (!r->o->tensorboard_dir || every <= 0 || (done % every != 0 && done != total)) return;
+    const int every = r->o->tensorboard_every; /* (of the run's steps, as Keras' update_freq) */
+    if (!r->o->tensorboard_dir || every <= 0 ||
+        (((int64_t)epoch * total + done) % every != 0 && done != total))
+        return;
     double sums[2];
     int64_t count = 0;
     if (ct_model_train_sums(r->m, &sums[0], &sums[1], &count) != CT_OK || count <= 0) return;
