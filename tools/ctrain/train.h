@@ -127,14 +127,14 @@ static inline const char *train_monitor_name(const train_opts *o) {
     return o->cfg.plateau_max ? "val_acc" : "val_loss";
 }
 
-/* train_opts.c: --val-size's text into o->val_size or o->val_fraction (prints the error and
+/* train_parse.c: --val-size's text into o->val_size or o->val_fraction (prints the error and
  * returns 2); the count a fraction holds out of n images (Keras' validation_split: n minus
  * the floor of n * (1 - F)). */
 int train_parse_val_size(train_opts *o);
 int64_t train_val_count(double fraction, int64_t n);
-/* train_opts.c: the defaults; the flag table pointing into o (returns NUM_TRAIN_FLAGS); the
- * checks of the parsed flags against each other, which fill o->cfg (prints the error and
- * returns CLI_EXIT_USAGE); "5@0.5,5@0.1" from phases. */
+/* train_flags.c: the defaults; the flag table pointing into o (returns NUM_TRAIN_FLAGS).
+ * train_opts.c: the checks of the parsed flags against each other, which fill o->cfg (prints
+ * the error and returns CLI_EXIT_USAGE). */
 void train_opts_init(train_opts *o);
 int train_make_flags(train_opts *o, cli_flag *flags);
 int train_finish_options(train_opts *o, cli_flag *flags, int nflags);
