@@ -329,6 +329,8 @@ typedef struct {
     float lr_decay;              /* Adagrad: update t at lr / (1 + (t - 1) lr_decay) (0) */
     float initial_accumulator;   /* Adagrad: where the sum of squared gradients starts (0) */
     int centered;                /* RMSprop: 1 divides by the centered (variance) estimate */
+    int amsgrad;                 /* Adam, AdamW: 1 divides by the largest second moment so far
+                                  * (AMSGrad, amsgrad=True) */
     ct_schedule_kind schedule;   /* CT_SCHED_PHASES (default) ... */
     int step_size;               /* step: epochs between decays (required, > 0) */
     float gamma;                 /* step, plateau, exponential: decay factor (0: 0.1) */

@@ -303,6 +303,19 @@ fi
 run train --resume nadam --momentum-decay 0.004
 [ "$rc" -eq 2 ] && grep -q -- '--momentum-decay 0.004: the run in nadam was saved with 0.05' <<<"$err" &&
     ok "--resume of a NAdam run with another --momentum-decay -> exit 2" || bad "--resume nadam --momentum-decay 0.004 -> exit $rc: $err"
+# AMSGrad (its max_exp_avg_sq, a third slot of Adam's state), stopped in epoch 1 and resumed;
+# added on the resume of an Adam run without it: refused
+AM=(--data cut --epochs 2 --lr 0.01 --optimizer adamw --amsgrad --val-size 500 --batch-size 100 --quiet)
+if stopped_resumed ams "--amsgrad" "${AM[@]}" &&
+    python3 "$here/st_tool.py" read ams/train_state.safetensors 2>/dev/null |
+        grep -q '^meta optimizer_state = .*"slots": \["exp_avg", "exp_avg_sq", "max_exp_avg_sq"\]'; then
+    ok "AdamW with AMSGrad stopped in epoch 1 and resumed: the straight run's epochs and weights"
+else
+    bad "AMSGrad resumed: $why"
+fi
+run train --resume ab --amsgrad --epochs 3
+[ "$rc" -eq 2 ] && grep -q -- '--amsgrad (on): the run in ab was saved with Adam without AMSGrad' <<<"$err" &&
+    ok "--resume of an Adam run adding --amsgrad -> exit 2" || bad "--resume ab --amsgrad -> exit $rc: $err"
 # RAdam (rectified from its 6th update: a function of the step count) and Adagrad (its sum
 # started at --initial-accumulator, not refilled on resume; --lr-decay by the step count), each
 # stopped in epoch 1 and resumed

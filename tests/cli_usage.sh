@@ -297,6 +297,8 @@ expect_usage '--momentum: applies to --optimizer sgd or rmsprop (radam uses --be
 expect_usage '--optimizer: expected one of sgd, adam, adamw, nadam, radam, adamax, adagrad, rmsprop' train --optimizer adadelta
 expect_usage '--nesterov: applies to --optimizer sgd (got rmsprop)' train --optimizer rmsprop --momentum 0.9 --nesterov
 expect_usage '--eps: applies to the optimizers other than sgd' train --eps 1e-6
+expect_usage '--amsgrad: applies to --optimizer adam or adamw (got nadam)' train --optimizer nadam --amsgrad
+expect_usage '--amsgrad: applies to --optimizer adam or adamw (got sgd)' train --amsgrad
 expect_usage '--clip-grad-value: not with --clip-grad-norm' train --clip-grad-value 0.1 --clip-grad-norm 1
 expect_usage '--clip-grad-value: expected a non-negative number' train --clip-grad-value -1
 expect_usage '--momentum-decay: applies to --optimizer nadam (got adam)' train --optimizer adam --momentum-decay 0.01

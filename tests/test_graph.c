@@ -186,11 +186,14 @@ static ct_status w_rmsprop(ct_backend *b, float *w, const float *g, float *m, fl
     return CT_OK;
 }
 
-static ct_status w_adam(ct_backend *b, float *w, const float *g, float *m, float *v, int64_t n,
-                        float lr, float b1, float b2, float eps, float wd, int dec, float psi,
-                        int64_t t, const ct_step_vars *sv) {
+static ct_status w_adam(ct_backend *b, float *w, const float *g, float *m, float *v,
+                        float *vmax, int64_t n, float lr, float b1, float b2, float eps, float wd,
+                        int dec, float psi, int64_t t, const ct_step_vars *sv) {
     rec_op *o = rec(b, R_ADAM);
-    if (!o) return CPU(b)->adam_step(CPU(b), w, g, m, v, n, lr, b1, b2, eps, wd, dec, psi, t, sv);
+    if (!o)
+        return CPU(b)->adam_step(CPU(b), w, g, m, v, vmax, n, lr, b1, b2, eps, wd, dec, psi, t,
+                                 sv);
+    o->p[5] = vmax;
     o->p[0] = w, o->p[1] = (void *)g, o->p[2] = m, o->p[3] = v, o->i[0] = n, o->f[0] = lr;
     o->f[1] = b1, o->f[2] = b2, o->f[3] = eps, o->f[4] = wd, o->i[1] = dec, o->i[2] = t;
     o->f[5] = psi;
@@ -429,7 +432,7 @@ static ct_status replay(ct_backend *c, const rec_op *o) {
         return c->sgd_step(c, p[0], p[1], p[2], i[0], (float)f[0], (float)f[1], (float)f[2],
                            (int)i[1], (int)i[2], p[3]);
     case R_ADAM:
-        return c->adam_step(c, p[0], p[1], p[2], p[3], i[0], (float)f[0], (float)f[1],
+        return c->adam_step(c, p[0], p[1], p[2], p[3], p[5], i[0], (float)f[0], (float)f[1],
                             (float)f[2], (float)f[3], (float)f[4], (int)i[1], (float)f[5], i[2],
                             p[4]);
     case R_CONV_F: return c->conv2d_forward(c, &o->conv, p[0], p[1], p[2], p[3], p[4]);

@@ -528,19 +528,22 @@ static void test_adam(void **state) {
     ct_backend *b = tu_backend(state);
     ct_rng rng;
     ct_rng_init(&rng, 25, 0);
-    const struct { float lr, b1, b2, eps, wd; int decoupled; float psi; } cfgs[] = {
-        {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 0, 0}, {1e-2f, 0.8f, 0.99f, 1e-6f, 0.1f, 0, 0},
-        {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 1, 0}, {5e-2f, 0.5f, 0.9f, 1e-3f, 0.5f, 1, 0},
-        {2e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, CT_ADAM_NADAM, 0.004f},
-        {1e-2f, 0.8f, 0.99f, 1e-6f, 0.1f, CT_ADAM_NADAM, 0.5f},
+    const struct { float lr, b1, b2, eps, wd; int decoupled; float psi; int ams; } cfgs[] = {
+        {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, 0, 0, 0}, {1e-2f, 0.8f, 0.99f, 1e-6f, 0.1f, 0, 0, 0},
+        {1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 1, 0, 0}, {5e-2f, 0.5f, 0.9f, 1e-3f, 0.5f, 1, 0, 0},
+        {2e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, CT_ADAM_NADAM, 0.004f, 0},
+        {1e-2f, 0.8f, 0.99f, 1e-6f, 0.1f, CT_ADAM_NADAM, 0.5f, 0},
         /* RAdam: from update 6 on rectified (rho_t > 5), with beta2 0.9 and 0.999 alike */
-        {1e-2f, 0.8f, 0.9f, 1e-6f, 0.1f, CT_ADAM_RADAM, 0},
-        {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, CT_ADAM_RADAM, 0},
-        {2e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, CT_ADAM_ADAMAX, 0},
-        {1e-2f, 0.5f, 0.9f, 1e-3f, 0.2f, CT_ADAM_ADAMAX, 0},
+        {1e-2f, 0.8f, 0.9f, 1e-6f, 0.1f, CT_ADAM_RADAM, 0, 0},
+        {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, CT_ADAM_RADAM, 0, 0},
+        {2e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, CT_ADAM_ADAMAX, 0, 0},
+        {1e-2f, 0.5f, 0.9f, 1e-3f, 0.2f, CT_ADAM_ADAMAX, 0, 0},
         /* Adagrad: psi is its lr_decay; betas unused */
-        {1e-2f, 0.0f, 0.0f, 1e-10f, 0.0f, CT_ADAM_ADAGRAD, 0},
-        {5e-2f, 0.0f, 0.0f, 1e-6f, 0.05f, CT_ADAM_ADAGRAD, 0.1f},
+        {1e-2f, 0.0f, 0.0f, 1e-10f, 0.0f, CT_ADAM_ADAGRAD, 0, 0},
+        {5e-2f, 0.0f, 0.0f, 1e-6f, 0.05f, CT_ADAM_ADAGRAD, 0.1f, 0},
+        /* AMSGrad (vmax): Adam's and AdamW's */
+        {1e-2f, 0.8f, 0.99f, 1e-6f, 0.1f, CT_ADAM_L2, 0, 1},
+        {5e-2f, 0.5f, 0.9f, 1e-3f, 0.5f, CT_ADAM_DECOUPLED, 0, 1},
     };
     enum { N = 1001, STEPS = 7 };
     for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {
@@ -550,6 +553,8 @@ static void test_adam(void **state) {
         for (int i = 0; i < N; i++) wr[i] = w[i];
         memset(mv, 0, 2 * N * 4);
         float *d_w = dput(b, w, N * 4), *d_g = dalloc(b, N * 4), *d_mv = dput(b, mv, 2 * N * 4);
+        float *d_vmax = cfgs[c].ams ? dput(b, mv, N * 4) : NULL; /* (zeros) */
+        double vmaxr[N] = {0};
         ct_step_vars *d_sv = dalloc(b, sizeof(ct_step_vars));
         const int variant = cfgs[c].decoupled, nadam = variant == CT_ADAM_NADAM;
         double prod = 1.0; /* NAdam's mu_1 ... mu_t */
@@ -564,7 +569,7 @@ static void test_adam(void **state) {
             ct_adam_variant_factors(variant, cfgs[c].lr, cfgs[c].b1, cfgs[c].b2, cfgs[c].psi, t,
                                     &sv.nadam_grad_size, &sv.adam_step_size, &sv.adam_bc2_sqrt);
             OK(b->h2d(b, d_sv, &sv, sizeof sv));
-            OK(b->adam_step(b, d_w, d_g, d_mv, d_mv + N, N, use_sv ? 7.0f : cfgs[c].lr,
+            OK(b->adam_step(b, d_w, d_g, d_mv, d_mv + N, d_vmax, N, use_sv ? 7.0f : cfgs[c].lr,
                             use_sv ? 0.25f : cfgs[c].b1, cfgs[c].b2, cfgs[c].eps, cfgs[c].wd,
                             cfgs[c].decoupled, use_sv ? 9.0f : cfgs[c].psi, use_sv ? 100 : t,
                             use_sv ? d_sv : NULL));
@@ -595,7 +600,8 @@ static void test_adam(void **state) {
                     continue;
                 }
                 vr[i] = cfgs[c].b2 * vr[i] + (1 - cfgs[c].b2) * gi * gi;
-                double d = sqrt(vr[i]) / sqrt(bc2) + cfgs[c].eps;
+                if (cfgs[c].ams) vmaxr[i] = fmax(vmaxr[i], vr[i]); /* (torch.maximum) */
+                double d = sqrt(cfgs[c].ams ? vmaxr[i] : vr[i]) / sqrt(bc2) + cfgs[c].eps;
                 if (variant == CT_ADAM_RADAM)
                     wr[i] -= rho_t > 5 ? lr / bc1 * mr[i] * rect * sqrt(bc2) / (sqrt(vr[i]) + eps)
                                        : lr / bc1 * mr[i];
@@ -615,8 +621,14 @@ static void test_adam(void **state) {
                 tu_near("adam exp_avg", i, mv[i], mr[i], 1e-6 * (1 + fabs(mr[i])));
                 tu_near("adam exp_avg_sq", i, mv[N + i], vr[i], 1e-6 * (1 + fabs(vr[i])));
             }
+            if (d_vmax) { /* AMSGrad's max_exp_avg_sq (mv's first half reused as the host copy) */
+                dget(b, mv, d_vmax, N * 4);
+                for (int i = 0; i < N; i++)
+                    tu_near("adam max_exp_avg_sq", i, mv[i], vmaxr[i], 1e-6 * (1 + vmaxr[i]));
+            }
         }
         b->free(b, d_w); b->free(b, d_g); b->free(b, d_mv); b->free(b, d_sv);
+        if (d_vmax) b->free(b, d_vmax);
         free(w); free(g); free(mv);
     }
 }

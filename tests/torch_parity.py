@@ -285,7 +285,9 @@ def reference(data, f):
         b1, b2 = (float(b) for b in f.get("betas", "0.9,0.999").split(","))
         cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "radam": torch.optim.RAdam,
                "adamax": torch.optim.Adamax}[kind]
-        opt = cls(opt_params, lr=lr, betas=(b1, b2), eps=float(f.get("eps", 1e-8)), weight_decay=wd)
+        extra = {"amsgrad": True} if "amsgrad" in f else {}
+        opt = cls(opt_params, lr=lr, betas=(b1, b2), eps=float(f.get("eps", 1e-8)), weight_decay=wd,
+                  **extra)
 
     # The schedule runs on a stand-in optimizer whose lr the real one takes each epoch, times
     # LinearLR's factor (run on another): ctrain's warm-up multiplies any schedule's lr ("ctrain

@@ -326,11 +326,14 @@ struct ct_backend {
      * eps)), or w -= step_size * m where bc2_sqrt is 0 (ct_radam_factors); Adamax: v =
      * max(beta2*v, |g| + eps), w -= step_size * m / v; Adagrad: v += g*g (m untouched),
      * w -= step_size * g / (sqrt(v) + eps) with step_size = lr / (1 + (t-1) * lr_decay)
-     * (extra). See ct_adam_variant_factors. With sv, lr, step_size, bc2_sqrt and NAdam's
-     * grad_size are sv's, and beta1 is sv->momentum (t is then only checked to be >= 1). */
-    ct_status (*adam_step)(ct_backend *b, float *w, const float *g, float *m, float *v, int64_t n,
-                           float lr, float beta1, float beta2, float eps, float weight_decay,
-                           int variant, float extra, int64_t t, const ct_step_vars *sv);
+     * (extra). See ct_adam_variant_factors. With vmax (n; Adam and AdamW only: AMSGrad,
+     * amsgrad=True) vmax = max(vmax, v) (a NaN kept) and d = sqrt(vmax) / sqrt(bc2) + eps. With
+     * sv, lr, step_size, bc2_sqrt and NAdam's grad_size are sv's, and beta1 is sv->momentum (t
+     * is then only checked to be >= 1). */
+    ct_status (*adam_step)(ct_backend *b, float *w, const float *g, float *m, float *v,
+                           float *vmax, int64_t n, float lr, float beta1, float beta2, float eps,
+                           float weight_decay, int variant, float extra, int64_t t,
+                           const ct_step_vars *sv);
     /* torch.optim.RMSprop over n parameters: g += wd*w; v = alpha*v + (1-alpha)*g*g; centered:
      * ga = alpha*ga + (1-alpha)*g and d = sqrt(v - ga*ga) + eps, else d = sqrt(v) + eps; with
      * momentum (m given and this step's momentum != 0) m = momentum*m + g/d, w -= lr*m; else

@@ -75,7 +75,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
     char text[8192]; /* (the spec may take 2047 of it, the phases 512) */
     snprintf(text, sizeof text,
              "phases=%s batch=%d eval_batch=%d micro_batch=%d optimizer=%d momentum=%.9g weight_decay=%.9g,%d,%.9g,%d,%.9g "
-             "nesterov=%d betas=%.9g,%.9g eps=%.9g rmsprop=%.9g,%d nadam=%.9g adagrad=%.9g,%.9g schedule=%d step_size=%d "
+             "nesterov=%d betas=%.9g,%.9g eps=%.9g rmsprop=%.9g,%d amsgrad=%d nadam=%.9g adagrad=%.9g,%.9g schedule=%d step_size=%d "
              "gamma=%.9g plateau_patience=%d,%d,%.9g,%d,%d,%.9g eta_min=%.9g restarts=%d,%d "
              "onecycle=%.9g,%.9g,%.9g,%d,%d "
              "cycle_momentum=%d,%.9g,%.9g warmup=%d,%d,%.9g clip_norm=%.9g,%.9g "
@@ -91,7 +91,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              (double)cfg->momentum, (double)cfg->weight_decay, cfg->bias_wd_set,
              (double)cfg->bias_weight_decay, cfg->norm_wd_set, (double)cfg->norm_weight_decay,
              cfg->nesterov, (double)cfg->beta1,
-             (double)cfg->beta2, (double)cfg->eps, (double)cfg->alpha, cfg->centered,
+             (double)cfg->beta2, (double)cfg->eps, (double)cfg->alpha, cfg->centered, cfg->amsgrad,
              (double)cfg->momentum_decay, (double)cfg->lr_decay, (double)cfg->initial_accumulator,
              (int)cfg->schedule, cfg->step_size, (double)cfg->gamma, cfg->plateau_patience, cfg->plateau_max,
              (double)cfg->plateau_threshold, cfg->plateau_threshold_abs, cfg->plateau_cooldown,

@@ -41,10 +41,15 @@
 
 #define MAX_SLOTS 8
 
-/* Slot names for a state of k floats per parameter. */
-static const char *slot_name(int k, int j, char *buf, size_t bytes) {
+/* Slot names for a state of k floats per parameter of optimizer kind (PyTorch's state keys;
+ * Adagrad's first slot is unused, zeros). */
+static const char *slot_name(int kind, int k, int j, char *buf, size_t bytes) {
     if (k == 1) return "momentum_buffer";
+    if (k == 2 && kind == CT_ADAMAX) return j == 0 ? "exp_avg" : "exp_inf";
+    if (k == 2 && kind == CT_ADAGRAD) return j == 0 ? "unused" : "sum";
     if (k == 2) return j == 0 ? "exp_avg" : "exp_avg_sq";
+    if (k == 3 && kind != CT_RMSPROP) /* AMSGrad's */
+        return j == 0 ? "exp_avg" : j == 1 ? "exp_avg_sq" : "max_exp_avg_sq";
     if (k == 3) return j == 0 ? "momentum_buffer" : j == 1 ? "square_avg" : "grad_avg";
     snprintf(buf, bytes, "state%d", j);
     return buf;
@@ -80,14 +85,14 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  "\"frozen_layers\": %d, \"swa\": %d, \"swa_start\": %d, "
                  "\"swa_anneal_epochs\": %d, \"swa_anneal_linear\": %d, "
                  "\"plateau_threshold_abs\": %d, \"plateau_cooldown\": %d, "
-                 "\"bias_wd_set\": %d, \"norm_wd_set\": %d",
+                 "\"bias_wd_set\": %d, \"norm_wd_set\": %d, \"amsgrad\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
                  c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered,
                  c->augment_bilinear, c->restart_epochs, c->restart_mult, c->plateau_max,
                  c->augment_vflip, c->frozen_layers, c->swa, c->swa_start, c->swa_anneal_epochs,
                  c->swa_anneal_linear, c->plateau_threshold_abs, c->plateau_cooldown,
-                 c->bias_wd_set, c->norm_wd_set);
+                 c->bias_wd_set, c->norm_wd_set, c->amsgrad);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -191,7 +196,7 @@ ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_trai
         ct_host_state view = {.params = state + (int64_t)j * np};
         s = ct_tensor_list_model(m, &view, prefix, 1, &ls[j]);
         /* "optimizer.NAME" → "optimizer.NAME.SLOT" */
-        const char *slot = slot_name(k, j, slot_buf[j], sizeof slot_buf[j]);
+        const char *slot = slot_name(st->cfg->optimizer, k, j, slot_buf[j], sizeof slot_buf[j]);
         for (int i = 0; s == CT_OK && i < ls[j].n; i++) {
             char *name = ls[j].names + (size_t)i * CT_LIST_NAME_BYTES;
             size_t len = strlen(name);
@@ -229,7 +234,8 @@ ct_status ct_save_train_state(const ct_model *m, const char *path, const ct_trai
                      (long long)steps);
         for (int j = 0; j < k; j++) {
             if (j) ct_jw_raw(&jopt, ", ", 2);
-            ct_jw_string(&jopt, slot_name(k, j, slot_buf[j], sizeof slot_buf[j]));
+            ct_jw_string(&jopt, slot_name(st->cfg->optimizer, k, j, slot_buf[j],
+                                          sizeof slot_buf[j]));
         }
         ct_jw_raw(&jopt, "]}", 2);
         if (jpos.failed || jcfg.failed || jhist.failed || jopt.failed)
@@ -404,6 +410,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("plateau_cooldown", 0, INT32_MAX, cfg->plateau_cooldown);
     OPT_INT("bias_wd_set", 0, 1, cfg->bias_wd_set); /* (absent before 7 Dec 2026: 0) */
     OPT_INT("norm_wd_set", 0, 1, cfg->norm_wd_set);
+    OPT_INT("amsgrad", 0, 1, cfg->amsgrad); /* (absent before 7 Dec 2026: 0) */
 #undef OPT_INT
     struct { const char *key; float *dst; } floats[] = {
         {"beta1", &cfg->beta1}, {"beta2", &cfg->beta2}, {"eps", &cfg->eps},
@@ -552,7 +559,8 @@ static ct_status state_values_ok(const ct_checkpoint *c, const char *name, const
 }
 
 /* Reads the optimizer tensors back into one flat state of count floats and restores it. */
-static ct_status load_optimizer(const ct_checkpoint *c, ct_model *m, const json_t *o) {
+static ct_status load_optimizer(const ct_checkpoint *c, ct_model *m, const json_t *o,
+                                int kind) {
     long long count, steps;
     if (!get_int(o, "count", 0, INT64_MAX, &count) || !get_int(o, "steps", 0, INT64_MAX, &steps))
         return BAD("%s: optimizer_state: \"count\" or \"steps\" missing", c->path);
@@ -572,7 +580,7 @@ static ct_status load_optimizer(const ct_checkpoint *c, ct_model *m, const json_
     for (int j = 0; j < k && s == CT_OK; j++) {
         const char *slot = json_string_value(json_array_get(slots, (size_t)j));
         char want_buf[16];
-        const char *want = slot_name(k, j, want_buf, sizeof want_buf);
+        const char *want = slot_name(kind, k, j, want_buf, sizeof want_buf);
         if (!slot || strcmp(slot, want) != 0) /* the order says which is which: it is fixed */
             s = BAD("%s: optimizer_state: slot %d is not \"%s\"", c->path, j, want);
         ct_host_state view = {.params = state + (int64_t)j * np};
@@ -712,7 +720,7 @@ ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
             s = BAD("%s: metadata input_shape \"%.40s\" is not the run's input %s", c->path,
                     shape, mine);
     }
-    if (s == CT_OK) s = load_optimizer(c, m, jopt);
+    if (s == CT_OK) s = load_optimizer(c, m, jopt, cfg->optimizer);
     int64_t count = ct_model_optimizer_state_count(m), np = ct_model_param_count(m);
     long long steps = 0;
     const int sgd = cfg->optimizer == CT_SGD, rms = cfg->optimizer == CT_RMSPROP;
@@ -723,7 +731,7 @@ ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
         steps > 0 && (!sgd || cfg->momentum > 0))
         s = BAD("%s: optimizer_state is empty, but %lld steps of %s have run (its state would be "
                 "lost)", c->path, steps, sgd ? "SGD with momentum" : name);
-    if (s == CT_OK && count && count != (sgd ? 1 : rms ? 3 : 2) * np)
+    if (s == CT_OK && count && count != (sgd ? 1 : rms || cfg->amsgrad ? 3 : 2) * np)
         s = BAD("%s: optimizer_state holds %lld values for %lld parameters, which is not %s's "
                 "state (config \"optimizer\")", c->path, (long long)count, (long long)np, name);
     if (s == CT_OK) s = parse_history(c, jhist, before, history, n_history);

@@ -32,17 +32,21 @@ ct_status ct_optimizer_init(ct_optimizer *o, ct_backend *b, int64_t n, float mom
 }
 
 /* Whose state the buffers are: SGD's (m or none), Adam's (m, v; AdamW's, NAdam's, RAdam's,
- * Adamax's and Adagrad's too: Adagrad's sum is v, its m unused) or RMSprop's (m, v, ga). */
-static const char *state_name(int v, int ga) { return ga ? "RMSprop" : v ? "Adam" : "SGD"; }
+ * Adamax's and Adagrad's too: Adagrad's sum is v, its m unused) or RMSprop's (m, v, ga; and
+ * AMSGrad's, its ga the largest v so far). */
+static const char *state_name(int v, int ga) {
+    return ga ? "RMSprop's or AMSGrad's" : v ? "Adam's" : "SGD's";
+}
 
 ct_status ct_optimizer_init_config(ct_optimizer *o, ct_backend *b, int64_t n,
                                    const ct_train_config *cfg, int fresh) {
     CT_TRY(ct_optimizer_config_check(cfg));
     int rms = cfg->optimizer == CT_RMSPROP, adam = !rms && cfg->optimizer != CT_SGD;
+    int third = rms || cfg->amsgrad; /* (RMSprop's grad_avg, AMSGrad's max_exp_avg_sq) */
     int have_v = o->v != NULL, have_ga = o->ga != NULL;
-    if (!fresh && o->steps > 0 && o->m && (have_v != (adam || rms) || have_ga != rms))
-        return ct_fail(CT_ERR_INVALID, "the optimizer state to resume is %s's but this run uses "
-                       "%s", state_name(have_v, have_ga), state_name(adam || rms, rms));
+    if (!fresh && o->steps > 0 && o->m && (have_v != (adam || rms) || have_ga != third))
+        return ct_fail(CT_ERR_INVALID, "the optimizer state to resume is %s but this run uses "
+                       "%s", state_name(have_v, have_ga), state_name(adam || rms, third));
     if (o->b && o->b != b) { /* state from another device cannot be reused */
         free_state(o->b, &o->m);
         free_state(o->b, &o->v);
@@ -69,14 +73,14 @@ ct_status ct_optimizer_init_config(ct_optimizer *o, ct_backend *b, int64_t n,
     o->momentum_decay = cfg->momentum_decay != 0.0f ? cfg->momentum_decay : CT_NADAM_MOMENTUM_DECAY;
     o->nadam_prod = 1.0, o->nadam_t = 0, o->nadam_ended = 0;
     if (fresh) o->steps = 0;
-    if (fresh || !rms) free_state(b, &o->ga);
+    if (fresh || !third) free_state(b, &o->ga);
     if (fresh || !(adam || rms)) free_state(b, &o->v);
     if (fresh || (!(adam || rms) && o->momentum == 0.0f)) free_state(b, &o->m);
     if (adam || rms || o->momentum > 0.0f) CT_TRY(alloc_state(b, n, &o->m));
     const int fill = cfg->optimizer == CT_ADAGRAD && cfg->initial_accumulator != 0.0f &&
                      (fresh || !o->v); /* (a resumed run's sum is the saved one) */
     if (adam || rms) CT_TRY(alloc_state(b, n, &o->v));
-    if (rms) CT_TRY(alloc_state(b, n, &o->ga));
+    if (third) CT_TRY(alloc_state(b, n, &o->ga));
     if (fill) { /* Adagrad's initial_accumulator_value */
         float *host = malloc((size_t)n * sizeof *host);
         if (!host) return ct_fail(CT_ERR_NOMEM, "Adagrad's accumulator: %lld floats",
@@ -107,7 +111,8 @@ static ct_status step_part(ct_optimizer *o, float *w, const float *g, float lr,
         return o->b->rmsprop_step(o->b, w + p0, g + p0, o->m + p0, o->v + p0, o->ga + p0, p1 - p0,
                                   lr, o->alpha, o->eps, wd, o->momentum, o->centered, sv);
     if (o->kind != CT_SGD)
-        return o->b->adam_step(o->b, w + p0, g + p0, o->m + p0, o->v + p0, p1 - p0, lr, o->beta1,
+        return o->b->adam_step(o->b, w + p0, g + p0, o->m + p0, o->v + p0,
+                               o->ga ? o->ga + p0 : NULL, p1 - p0, lr, o->beta1,
                                o->beta2, o->eps, wd, adam_variant(o->kind),
                                o->kind == CT_ADAGRAD ? o->lr_decay : o->momentum_decay,
                                o->steps + 1, sv);

@@ -38,7 +38,8 @@ typedef struct {
     float *m;        /* (n) device: SGD momentum buffer (NULL when momentum == 0), Adam exp_avg,
                       * RMSprop momentum_buffer */
     float *v;        /* (n) device: Adam exp_avg_sq, RMSprop square_avg; NULL for SGD */
-    float *ga;       /* (n) device: RMSprop grad_avg; NULL for the others */
+    float *ga;       /* (n) device: RMSprop grad_avg, AMSGrad's max_exp_avg_sq; NULL for the
+                      * others */
     int64_t steps;   /* updates made so far */
     /* weight decay by parameter range (ct_optimizer_set_decay; NULL: weight_decay for all):
      * segment k spans [segs[k-1].end (0 for k = 0), segs[k].end) */

@@ -326,6 +326,10 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     if (cfg->optimizer == CT_NADAM && cfg->cycle_momentum)
         return ct_fail(CT_ERR_INVALID, "NAdam's beta1 follows its own schedule (momentum_decay): "
                        "the one-cycle schedule cannot cycle it");
+    if ((cfg->amsgrad != 0 && cfg->amsgrad != 1) ||
+        (cfg->amsgrad && cfg->optimizer != CT_ADAM && cfg->optimizer != CT_ADAMW))
+        return ct_fail(CT_ERR_INVALID, "amsgrad applies to Adam and AdamW (0 or 1, got %d)",
+                       cfg->amsgrad);
     if ((cfg->lr_decay != 0.0f || cfg->initial_accumulator != 0.0f) &&
         cfg->optimizer != CT_ADAGRAD)
         return ct_fail(CT_ERR_INVALID, "lr_decay and initial_accumulator apply to Adagrad");

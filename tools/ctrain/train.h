@@ -18,7 +18,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 2048 /* a spec of at most 2047 characters, as the library's */
-#define NUM_TRAIN_FLAGS 87       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 88       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -77,6 +77,7 @@ typedef struct {
     float beta1, beta2, eps;
     float alpha;             /* RMSprop's (0.99) */
     int centered;            /* RMSprop */
+    int amsgrad;             /* Adam, AdamW: --amsgrad */
     float momentum_decay;    /* NAdam's (0.004) */
     float lr_decay, initial_accumulator; /* Adagrad's (0, 0) */
     const char *lr_schedule; /* phases, step, cosine, ... (k_schedules) */

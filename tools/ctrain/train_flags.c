@@ -159,6 +159,9 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .def = "1e-08; adagrad: 1e-10"},
         {.name = "alpha", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->alpha,
          .metavar = "X", .help = "RMSprop's smoothing constant, in (0, 1)", .def = "0.99"},
+        {.name = "amsgrad", .kind = CLI_SWITCH, .dst = &o->amsgrad,
+         .help = "Adam/AdamW: AMSGrad (PyTorch's and Keras' amsgrad=True): divide by the\n"
+                 "largest second moment so far, not the current one"},
         {.name = "centered", .kind = CLI_SWITCH, .dst = &o->centered,
          .help = "RMSprop: divide by the centered second moment (the gradient's\n"
                  "estimated variance)"},

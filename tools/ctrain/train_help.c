@@ -74,7 +74,7 @@ void train_help(FILE *out) {
           "settings come from the checkpoint; flags that change the results (--dataset, --model,\n"
           "--hidden, --val-size, --seed, --batch-size, --eval-batch-size, --momentum,\n"
           "--weight-decay, --bias-weight-decay, --norm-weight-decay, --nesterov, --optimizer,\n"
-          "--betas, --eps, --alpha, --centered, --momentum-decay, --lr-decay,\n"
+          "--betas, --eps, --amsgrad, --alpha, --centered, --momentum-decay, --lr-decay,\n"
           "--initial-accumulator, --lr-schedule, --step-size, --gamma, --lr-patience,\n"
           "--lr-threshold, --lr-threshold-mode, --lr-cooldown, --min-lr, --eta-min, --t0, --t-mult,\n"
           "--pct-start, --div-factor, --final-div-factor, --three-phase, --anneal,\n"

@@ -93,6 +93,10 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                o->optimizer);
     c->lr_decay = adagrad ? o->lr_decay : 0.0f;
     c->initial_accumulator = adagrad ? o->initial_accumulator : 0.0f;
+    if (o->amsgrad && opt != CT_ADAM && opt != CT_ADAMW)
+        return cli_usage_error("train", "--amsgrad: applies to --optimizer adam or adamw (got %s)",
+                               o->optimizer);
+    c->amsgrad = o->amsgrad;
     if (!rms && (SEEN("alpha") || SEEN("centered")))
         return cli_usage_error("train", "--%s: applies to --optimizer rmsprop (got %s)",
                                SEEN("alpha") ? "alpha" : "centered", o->optimizer);

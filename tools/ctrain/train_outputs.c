@@ -208,12 +208,14 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
     if (c->momentum > 0) printf(", momentum %g", (double)c->momentum);
     if (c->nesterov) printf(" (Nesterov)");
     if (!sgd_like && c->cycle_momentum) /* (beta1: on the schedule's part) */
-        printf(" (beta2 %g, eps %g)", (double)(c->beta2 > 0 ? c->beta2 : 0.999f),
-               (double)(c->eps > 0 ? c->eps : 1e-8f));
+        printf(" (beta2 %g, eps %g%s)", (double)(c->beta2 > 0 ? c->beta2 : 0.999f),
+               (double)(c->eps > 0 ? c->eps : 1e-8f), c->amsgrad ? ", AMSGrad" : "");
     else if (!sgd_like)
         printf(" (betas %g,%g, eps %g%s", (double)(c->beta1 > 0 ? c->beta1 : 0.9f),
                (double)(c->beta2 > 0 ? c->beta2 : 0.999f), (double)(c->eps > 0 ? c->eps : 1e-8f),
-               c->optimizer == CT_NADAM ? ", momentum decay " : ")");
+               c->optimizer == CT_NADAM ? ", momentum decay "
+               : c->amsgrad             ? ", AMSGrad)"
+                                        : ")");
     if (c->optimizer == CT_NADAM)
         printf("%g)", (double)(c->momentum_decay > 0 ? c->momentum_decay
                                                      : CT_NADAM_MOMENTUM_DECAY));

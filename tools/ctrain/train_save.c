@@ -325,6 +325,9 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     SAME_OR_DEFAULT_IF(saved.optimizer == CT_ADAGRAD, "lr-decay", lr_decay, 0.0f);
     SAME_OR_DEFAULT_IF(saved.optimizer == CT_ADAGRAD, "initial-accumulator",
                        initial_accumulator, 0.0f);
+    if (rc == CLI_EXIT_OK && SEEN("amsgrad") && !saved.amsgrad)
+        rc = differs(dir, "amsgrad", "(on)", "Adam without AMSGrad (or another optimizer)");
+    o->amsgrad = saved.amsgrad;
     if (rc == CLI_EXIT_OK && rms && SEEN("centered") && !saved.centered)
         rc = differs(dir, "centered", "(on)", "an uncentered RMSprop");
     if (rms || !SEEN("centered")) o->centered = saved.centered;

@@ -476,12 +476,13 @@ static void cpu_adam_other(float *restrict w, const float *restrict g, float *re
 }
 
 static ct_status cpu_adam_step(ct_backend *b, float *restrict w, const float *restrict g,
-                               float *restrict m, float *restrict v, int64_t n, float lr,
-                               float beta1, float beta2, float eps, float wd, int variant,
-                               float extra, int64_t t, const ct_step_vars *sv) {
-    if (n < 0 || t < 1 || variant < CT_ADAM_L2 || variant > CT_ADAM_ADAGRAD)
-        return ct_fail(CT_ERR_INVALID, "adam_step: bad size %lld, step %lld or variant %d",
-                       (long long)n, (long long)t, variant);
+                               float *restrict m, float *restrict v, float *restrict vmax,
+                               int64_t n, float lr, float beta1, float beta2, float eps, float wd,
+                               int variant, float extra, int64_t t, const ct_step_vars *sv) {
+    if (n < 0 || t < 1 || variant < CT_ADAM_L2 || variant > CT_ADAM_ADAGRAD ||
+        (vmax && variant > CT_ADAM_DECOUPLED))
+        return ct_fail(CT_ERR_INVALID, "adam_step: bad size %lld, step %lld or variant %d%s",
+                       (long long)n, (long long)t, variant, vmax ? " (with AMSGrad)" : "");
     float step_size, bc2_sqrt, grad_size = 0.0f; /* (NAdam's: the gradient's own step) */
     const int decoupled = variant == CT_ADAM_DECOUPLED, nadam = variant == CT_ADAM_NADAM;
     if (sv) {
@@ -507,6 +508,10 @@ static ct_status cpu_adam_step(ct_backend *b, float *restrict w, const float *re
         float vi = beta2 * v[i] + omb2 * gi * gi;
         m[i] = mi;
         v[i] = vi;
+        if (vmax) { /* AMSGrad (torch.maximum: a NaN kept) */
+            vi = vi > vmax[i] || vi != vi ? vi : vmax[i];
+            vmax[i] = vi;
+        }
         float d = sqrtf(vi) / bc2_sqrt + eps;
         if (nadam) wi = wi - grad_size * (gi / d);
         w[i] = wi - step_size * (mi / d);

@@ -630,7 +630,7 @@ static ct_status cuda_batchnorm_backward(ct_backend *b, const float *x, const fl
 /* ------------------------------------------------------------------------------------------ */
 /* Adam / AdamW                                                                                */
 
-__global__ void adam_kernel(float *w, const float *g, float *m, float *v, int64_t n,
+__global__ void adam_kernel(float *w, const float *g, float *m, float *v, float *vmax, int64_t n,
                             float beta1, float beta2, float omb1, float omb2, float eps,
                             float decay, float l2, float step_size, float bc2_sqrt,
                             float grad_size, const ct_step_vars *sv, float wd, int variant) {
@@ -676,6 +676,10 @@ __global__ void adam_kernel(float *w, const float *g, float *m, float *v, int64_
         float vi = beta2 * v[i] + omb2 * gi * gi;
         m[i] = mi;
         v[i] = vi;
+        if (vmax) { /* AMSGrad (torch.maximum: a NaN kept) */
+            vi = vi > vmax[i] || vi != vi ? vi : vmax[i];
+            vmax[i] = vi;
+        }
         float d = sqrtf(vi) / bc2_sqrt + eps;
         if (nadam) wi = wi - grad_size * (gi / d);
         w[i] = wi - step_size * (mi / d);
@@ -683,13 +687,14 @@ __global__ void adam_kernel(float *w, const float *g, float *m, float *v, int64_
 }
 
 static ct_status cuda_adam_step(ct_backend *b, float *w, const float *g, float *m, float *v,
-                                int64_t n, float lr, float beta1, float beta2, float eps,
-                                float wd, int variant, float extra, int64_t t,
+                                float *vmax, int64_t n, float lr, float beta1, float beta2,
+                                float eps, float wd, int variant, float extra, int64_t t,
                                 const ct_step_vars *sv) {
     ct_cuda *cb = ct_cuda_of(b);
-    if (n < 0 || t < 1 || variant < CT_ADAM_L2 || variant > CT_ADAM_ADAGRAD)
-        return ct_fail(CT_ERR_INVALID, "adam_step: bad size %lld, step %lld or variant %d",
-                       (long long)n, (long long)t, variant);
+    if (n < 0 || t < 1 || variant < CT_ADAM_L2 || variant > CT_ADAM_ADAGRAD ||
+        (vmax && variant > CT_ADAM_DECOUPLED))
+        return ct_fail(CT_ERR_INVALID, "adam_step: bad size %lld, step %lld or variant %d%s",
+                       (long long)n, (long long)t, variant, vmax ? " (with AMSGrad)" : "");
     if (n == 0) return CT_OK;
     CT_CUDA_BIND(cb);
     float step_size, bc2_sqrt, grad_size = 0.0f;
@@ -701,7 +706,7 @@ static ct_status cuda_adam_step(ct_backend *b, float *w, const float *g, float *
     const int decoupled = variant == CT_ADAM_DECOUPLED;
     const float decay = decoupled ? 1.0f - lr * wd : 1.0f, l2 = decoupled ? 0.0f : wd;
     adam_kernel<<<nn_grid(cb, n), CT_NN_THREADS, 0, cb->compute>>>(
-        w, g, m, v, n, beta1, beta2, 1.0f - beta1, 1.0f - beta2, eps, decay, l2, step_size,
+        w, g, m, v, vmax, n, beta1, beta2, 1.0f - beta1, 1.0f - beta2, eps, decay, l2, step_size,
         bc2_sqrt, grad_size, sv, wd, variant);
     CT_CUDA_CHECK_LAUNCH("adam_kernel");
     return CT_OK;
