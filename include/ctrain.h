@@ -632,8 +632,9 @@ const char *ct_model_step_graph(const ct_model *m);
 const char *ct_model_fused_step(const ct_model *m);
 /* The optimizer's state for checkpoints: floats of state (0 for plain SGD without momentum,
  * one momentum buffer per parameter for SGD with momentum, for Adam/AdamW exp_avg then
- * exp_avg_sq: 2 per parameter, for RMSprop momentum_buffer, square_avg and grad_avg, always
- * all three: 3 per parameter) and the number of steps taken. */
+ * exp_avg_sq: 2 per parameter (3 with AMSGrad's max_exp_avg_sq; the other Adam-like
+ * optimizers 2), for RMSprop momentum_buffer, square_avg and grad_avg, always all three: 3 per
+ * parameter) and the number of steps taken. */
 int64_t ct_model_optimizer_state_count(const ct_model *m);
 ct_status ct_model_get_optimizer_state(const ct_model *m, float *host, int64_t *steps);
 /* Restores it (count floats as returned by ct_model_optimizer_state_count for the same

@@ -69,8 +69,10 @@ case_ adam_l2_betas_eps --optimizer adam --epochs 5 --lr 0.01 --weight-decay 0.0
     --betas 0.8,0.99 --eps 1e-6
 case_ adamw --optimizer adamw --epochs 5 --lr 0.01
 case_ adamw_wd --optimizer adamw --epochs 5 --lr 0.01 --weight-decay 0.5
-# AMSGrad (its max_exp_avg_sq), Adam's and AdamW's
-case_ adam_amsgrad --optimizer adam --amsgrad --epochs 5 --lr 0.01 --weight-decay 0.01
+# AMSGrad (its max_exp_avg_sq), Adam's and AdamW's (beta2 0.9 and a high lr: the largest
+# second moment soon differs from the current one, so that plain Adam would fail the case)
+case_ adam_amsgrad --optimizer adam --amsgrad --epochs 6 --lr 0.05 --betas 0.9,0.9 \
+    --weight-decay 0.01
 case_ adamw_amsgrad_batches --optimizer adamw --amsgrad --epochs 3 --lr 0.01 --batch-size 100
 # NAdam: PyTorch 2's (tests/torch_parity.py's NAdam2: 1.13's torch.optim.NAdam has a mu too many)
 case_ nadam --optimizer nadam --epochs 5 --lr 0.01

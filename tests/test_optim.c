@@ -209,6 +209,21 @@ static void test_optimizer_mismatch(void **state) {
     OK(ct_optimizer_set_state(&o, g_cpu, N, st3, 3 * N, 5));
     OK(ct_optimizer_init_config(&o, g_cpu, N, &cfg, 0));
     assert_int_equal(ct_optimizer_state_count(&o), 3 * N);
+    /* AMSGrad's three (Adam's two and max_exp_avg_sq): Adam's two are not enough, and plain
+     * Adam takes no third (the size cannot tell RMSprop's three from AMSGrad's: the train state
+     * tells them apart by its slot names) */
+    cfg.optimizer = CT_ADAM;
+    cfg.amsgrad = 1;
+    OK(ct_optimizer_set_state(&o, g_cpu, N, st, 2 * N, 5));
+    assert_int_equal(ct_optimizer_init_config(&o, g_cpu, N, &cfg, 0), CT_ERR_INVALID);
+    OK(ct_optimizer_set_state(&o, g_cpu, N, st3, 3 * N, 5));
+    OK(ct_optimizer_init_config(&o, g_cpu, N, &cfg, 0));
+    assert_int_equal(ct_optimizer_state_count(&o), 3 * N);
+    cfg.amsgrad = 0;
+    assert_int_equal(ct_optimizer_init_config(&o, g_cpu, N, &cfg, 0), CT_ERR_INVALID);
+    cfg.optimizer = CT_NADAM; /* (AMSGrad is Adam's and AdamW's) */
+    cfg.amsgrad = 1;
+    assert_int_equal(ct_train_config_check(&cfg), CT_ERR_INVALID);
     ct_optimizer_release(&o);
 }
 

@@ -97,7 +97,8 @@ typedef struct {
 
 /* Writes everything a resume needs to path: tensors "model.NAME" (a copy of the parameters and
  * buffers, so that the file is a complete resume point on its own) and "optimizer.NAME.SLOT"
- * (SLOT: momentum_buffer for SGD; exp_avg, exp_avg_sq for a two-slot optimizer;
+ * (SLOT: momentum_buffer for SGD; exp_avg, exp_avg_sq for a two-slot optimizer (Adamax's
+ * second exp_inf, Adagrad's unused and sum); exp_avg, exp_avg_sq, max_exp_avg_sq for AMSGrad;
  * momentum_buffer, square_avg, grad_avg for RMSprop), "ema.NAME" with a moving average of the
  * weights, and metadata: position (JSON: epoch, batch, loss_sum, correct, seconds),
  * optimizer_steps, config (JSON), history (JSON: before and epochs), ctrain_version,

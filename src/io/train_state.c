@@ -3,9 +3,11 @@
  *
  * Tensors: "model.NAME" (a copy of the parameters: the file is a complete resume point even if
  * a kill lands between the renames of the two files of a save) and "optimizer.NAME.SLOT" (the
- * optimizer's state viewed per parameter tensor: SLOT momentum_buffer for SGD; exp_avg and
- * exp_avg_sq for a two-slot optimizer such as Adam; momentum_buffer, square_avg and grad_avg for
- * RMSprop, whose three are always there, zeros when unused; a state whose size is not a
+ * optimizer's state viewed per parameter tensor, PyTorch's state keys: SLOT momentum_buffer
+ * for SGD; exp_avg and exp_avg_sq for a two-slot optimizer such as Adam (Adamax: exp_avg,
+ * exp_inf; Adagrad: unused, sum); exp_avg, exp_avg_sq and max_exp_avg_sq for AMSGrad;
+ * momentum_buffer, square_avg and grad_avg for RMSprop, whose three are always there, zeros
+ * when unused; a state whose size is not a
  * multiple of the parameter count is one flat tensor "optimizer.state").
  * Metadata (values are strings; JSON where structured):
  *     format "ctrain-train-state", ctrain_version, model_spec, input_shape, classes, param_count
@@ -597,7 +599,9 @@ static ct_status load_optimizer(const ct_checkpoint *c, ct_model *m, const json_
                 float *dst = state + (int64_t)j * np + l.info[i].offset;
                 memcpy(dst, c->data + c->t[t].begin, (size_t)l.info[i].count * sizeof(float));
                 s = state_values_ok(c, name, dst, l.info[i].count,
-                                    !strcmp(slot, "exp_avg_sq") || !strcmp(slot, "square_avg"));
+                                    !strcmp(slot, "exp_avg_sq") || !strcmp(slot, "square_avg") ||
+                                    !strcmp(slot, "max_exp_avg_sq") || !strcmp(slot, "exp_inf") ||
+                                    !strcmp(slot, "sum"));
             }
         }
         ct_tensor_list_free(&l);
@@ -726,7 +730,8 @@ ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
     const int sgd = cfg->optimizer == CT_SGD, rms = cfg->optimizer == CT_RMSPROP;
     static const char *const names[] = {"SGD",   "Adam",  "AdamW",  "RMSprop",
                                         "NAdam", "RAdam", "Adamax", "Adagrad"};
-    const char *name = (unsigned)cfg->optimizer <= CT_ADAGRAD ? names[cfg->optimizer] : "?";
+    const char *name = cfg->amsgrad ? "AMSGrad"
+                       : (unsigned)cfg->optimizer <= CT_ADAGRAD ? names[cfg->optimizer] : "?";
     if (s == CT_OK && count == 0 && np > 0 && get_int(jopt, "steps", 0, INT64_MAX, &steps) &&
         steps > 0 && (!sgd || cfg->momentum > 0))
         s = BAD("%s: optimizer_state is empty, but %lld steps of %s have run (its state would be "

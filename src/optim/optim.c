@@ -1,6 +1,6 @@
 /*
  * optim.c — SGD with PyTorch's semantics (momentum, dampening 0, Nesterov, weight decay),
- * Adam/AdamW/NAdam/RAdam/Adamax/Adagrad (torch.optim's, amsgrad off: the backend's adam_step
+ * Adam/AdamW (amsgrad too)/NAdam/RAdam/Adamax/Adagrad (torch.optim's: the backend's adam_step
  * by variant) and RMSprop (torch.optim.RMSprop), each applied by one backend op over the whole
  * parameter buffer (or a slice of it per CPU thread).
  */

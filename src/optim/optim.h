@@ -6,8 +6,10 @@
  * buffers parallel to the parameters: SGD's momentum buffer (when momentum > 0); Adam's
  * (AdamW's, NAdam's, RAdam's) exp_avg (m) and exp_avg_sq (v) (NAdam's mu_product is a function
  * of the step count), Adamax's exp_avg and exp_inf (v), Adagrad's sum (v; m unused); RMSprop's
- * momentum_buffer (m), square_avg (v) and grad_avg (ga), all three always (zeros when unused:
- * the state's size then says whose it is).
+ * momentum_buffer (m), square_avg (v) and grad_avg (ga), all three always (zeros when unused),
+ * and AMSGrad's max_exp_avg_sq (ga) after Adam's two. The state's size says whose it is, but
+ * for RMSprop's and AMSGrad's three, which the train state tells apart by its slot names and
+ * saved optimizer.
  */
 #ifndef CT_OPTIM_H
 #define CT_OPTIM_H

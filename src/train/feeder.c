@@ -212,7 +212,7 @@ ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
     else if (cfg->clip_norm > 0.0f || cfg->clip_value > 0.0f) why = "off (gradient clipping)";
     else if (cfg->frozen_layers > 0) why = "off (frozen layers)";
     else if (cfg->bias_wd_set || cfg->norm_wd_set) why = "off (weight decay groups)";
-    else if (cfg->amsgrad) why = "off (AMSGrad: the fused step has SGD and Adam)";
+    else if (cfg->amsgrad) why = "off (AMSGrad: the fused step has SGD and plain Adam)";
     else if (cfg->ema_decay > 0.0f) why = "off (the moving average of the weights)";
     else if (cfg->optimizer != CT_SGD && cfg->optimizer != CT_ADAM && cfg->optimizer != CT_ADAMW)
         why = cfg->optimizer == CT_RMSPROP ? "off (RMSprop: the fused step has SGD and Adam)"

@@ -588,7 +588,8 @@ const char *ct_model_step_graph(const ct_model *m) { return m->graph_note; }
 const char *ct_model_fused_step(const ct_model *m) { return m->fused_note; }
 
 /* Optimizer state (optim.c): SGD's momentum buffer (n_params), Adam's exp_avg then exp_avg_sq
- * (2 * n_params), or RMSprop's momentum_buffer, square_avg, grad_avg (3 * n_params). */
+ * (2 * n_params; AMSGrad's max_exp_avg_sq too: 3), or RMSprop's momentum_buffer, square_avg,
+ * grad_avg (3 * n_params). */
 int64_t ct_model_optimizer_state_count(const ct_model *m) {
     return ct_optimizer_state_count(&m->opt);
 }
