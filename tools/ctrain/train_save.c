@@ -325,9 +325,11 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     SAME_OR_DEFAULT_IF(saved.optimizer == CT_ADAGRAD, "lr-decay", lr_decay, 0.0f);
     SAME_OR_DEFAULT_IF(saved.optimizer == CT_ADAGRAD, "initial-accumulator",
                        initial_accumulator, 0.0f);
-    if (rc == CLI_EXIT_OK && SEEN("amsgrad") && !saved.amsgrad)
-        rc = differs(dir, "amsgrad", "(on)", saved.optimizer == CT_ADAM || saved.optimizer == CT_ADAMW
-                                                 ? "Adam without AMSGrad" : train_optimizer_name(saved.optimizer));
+    if (rc == CLI_EXIT_OK && SEEN("amsgrad") && !saved.amsgrad) {
+        const int adam_saved = saved.optimizer == CT_ADAM || saved.optimizer == CT_ADAMW;
+        rc = differs(dir, "amsgrad", "(on)",
+                     adam_saved ? "Adam without AMSGrad" : train_optimizer_name(saved.optimizer));
+    }
     o->amsgrad = saved.amsgrad;
     if (rc == CLI_EXIT_OK && rms && SEEN("centered") && !saved.centered)
         rc = differs(dir, "centered", "(on)", "an uncentered RMSprop");
