@@ -225,6 +225,7 @@ typedef struct {
 } ct_phase;
 
 #define CT_MAX_PHASES 16
+#define CT_MAX_MILESTONES 16 /* the multistep schedule's */
 #define CT_MAX_CLASSES 256 /* labels are bytes */
 #define CT_MAX_MIX_ALPHA 1000.0f /* ct_train_config.mixup_alpha, cutmix_alpha */
 /* All phases' epochs together. The train state holds the history, about 350 bytes an epoch, in
@@ -276,7 +277,11 @@ typedef enum {
      * that by one step); cosine from lr to eta_min over each cycle, the first T_0 epochs
      * long, each next T_mult times longer (cycle ends found by summing, where PyTorch's
      * logarithm may round an exact end down) */
-    CT_SCHED_COSINE_RESTARTS
+    CT_SCHED_COSINE_RESTARTS,
+    CT_SCHED_MULTISTEP,  /* MultiStepLR: lr * gamma^(milestones <= epoch), per epoch */
+    CT_SCHED_POLYNOMIAL  /* PolynomialLR(total_iters = T, power): lr * (1 - g / T)^power at
+                          * global step g of the run's T, per step (power 1: a straight line
+                          * to 0) */
 } ct_schedule_kind;
 
 /* A point inside a training run, to resume it exactly (checkpoints). */
@@ -333,7 +338,13 @@ typedef struct {
                                   * (AMSGrad, amsgrad=True) */
     ct_schedule_kind schedule;   /* CT_SCHED_PHASES (default) ... */
     int step_size;               /* step: epochs between decays (required, > 0) */
-    float gamma;                 /* step, plateau, exponential: decay factor (0: 0.1) */
+    float gamma;                 /* step, multistep, plateau, exponential: decay factor (0:
+                                  * 0.1) */
+    int num_milestones;          /* multistep: the epochs (0-based) from which the lr is
+                                  * gamma times lower, strictly increasing, each > 0 (at least
+                                  * one, at most CT_MAX_MILESTONES; 0 for other schedules) */
+    int milestones[CT_MAX_MILESTONES];
+    float power;                 /* polynomial: the exponent, > 0 (0: 1, a linear decay) */
     int plateau_patience;        /* plateau: PyTorch's patience, the epochs without a better
                                   * val_loss (by more than 1e-4 of it) tolerated; the lr is cut
                                   * after patience + 1 of them (0: 10; PyTorch's patience=0, a

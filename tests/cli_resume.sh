@@ -214,6 +214,37 @@ if stopped_resumed sgdr "--t-mult 1 --eta-min 0.010" "${SG[@]}"; then
 else
     bad "cosine-restarts resumed: $why"
 fi
+# MultiStepLR: stopped mid-epoch and resumed (its milestones and gamma given again), then
+# lengthened past its second milestone (the lr falls there as in a run that long), and refused
+# with other milestones; PolynomialLR: the same, and refused with another length or power
+MS=(--data cut --epochs 2 --lr 0.1 --lr-schedule multistep --milestones 1,3 --gamma 0.5
+    --val-size 500 --batch-size 100 --quiet)
+if stopped_resumed ms "--milestones 1,3 --gamma 0.50" "${MS[@]}"; then
+    ok "multistep, stopped in epoch 1 and resumed: the straight run's epochs and weights"
+else
+    bad "multistep resumed: $why"
+fi
+run train --resume ms --epochs 4 --log ms.jsonl
+[ "$rc" -eq 0 ] && grep -q '"epoch": 2, "phase": 0, "lr": 0.05,' ms.jsonl &&
+    grep -q '"epoch": 3, "phase": 0, "lr": 0.025,' ms.jsonl &&
+    ok "--resume of a multistep run with more --epochs: the lr falls at its next milestone" ||
+    bad "--resume ms --epochs 4 -> exit $rc: $err $(cat ms.jsonl)"
+run train --resume ms --milestones 1,2
+[ "$rc" -eq 2 ] && grep -q -- '--milestones 1,2: the run in ms was saved with 1,3' <<<"$err" &&
+    ok "--resume of a multistep run with other --milestones -> exit 2" || bad "--resume ms --milestones 1,2 -> exit $rc: $err"
+PL=(--data cut --epochs 2 --lr 0.1 --lr-schedule polynomial --power 2 --val-size 500
+    --batch-size 100 --quiet)
+if stopped_resumed poly "--power 2.0" "${PL[@]}"; then
+    ok "polynomial, stopped in epoch 1 and resumed: the straight run's epochs and weights"
+else
+    bad "polynomial resumed: $why"
+fi
+run train --resume poly --epochs 3
+[ "$rc" -eq 2 ] && grep -q -- '--epochs 3: the run in poly follows a polynomial schedule over 2 epochs' <<<"$err" &&
+    ok "--resume of a polynomial run with another --epochs -> exit 2" || bad "--resume poly --epochs 3 -> exit $rc: $err"
+run train --resume poly --power 1
+[ "$rc" -eq 2 ] && grep -q -- '--power 1: the run in poly was saved with 2' <<<"$err" &&
+    ok "--resume of a polynomial run with another --power -> exit 2" || bad "--resume poly --power 1 -> exit $rc: $err"
 run train --resume sgdr --epochs 3
 [ "$rc" -eq 0 ] && grep -q '^Epoch \[2\]' <<<"$out" && ok "--resume of a cosine-restarts run with more --epochs: continues" ||
     bad "--resume sgdr --epochs 3 -> exit $rc: $err"
@@ -355,8 +386,9 @@ run train --resume cut_run --alpha 0.9
 
 # a schedule's own flags on a run of another schedule: refused as a new run's are (not as a
 # value that "differs" from the run's)
-for f in "eta-min 0.1|cosine or cosine-restarts" "gamma 0.5|step, plateau or exponential" \
-    "step-size 2|step" "lr-patience 2|plateau" "t0 2|cosine-restarts" "t-mult 2|cosine-restarts"; do
+for f in "eta-min 0.1|cosine or cosine-restarts" "gamma 0.5|step, multistep, plateau or exponential" \
+    "step-size 2|step" "lr-patience 2|plateau" "t0 2|cosine-restarts" "t-mult 2|cosine-restarts" \
+    "milestones 2|multistep" "power 2|polynomial"; do
     flag=${f%%|*} sched=${f#*|}
     read -ra fa <<<"--$flag"
     run train --resume cut_run "${fa[@]}"

@@ -3,7 +3,7 @@
 # with momentum, Nesterov and weight decay, Adam with and without L2, AdamW with its default
 # weight decay, RMSprop plain and with every option), every lr schedule (phases, StepLR,
 # CosineAnnealingLR, OneCycleLR with and without its momentum cycling, ReduceLROnPlateau (on val_loss and, mode="max", val_acc),
-# ExponentialLR, CosineAnnealingWarmRestarts, LinearLR warm-up alone and multiplying each of
+# ExponentialLR, MultiStepLR, PolynomialLR, CosineAnnealingWarmRestarts, LinearLR warm-up alone and multiplying each of
 # them), clip_grad_norm_, CrossEntropyLoss's label smoothing, Keras' class weights, MixUp and CutMix, the moving average of weights (torchvision's ExponentialMovingAverage),
 # stochastic weight averaging (torch.optim.swa_utils' AveragedModel, SWALR and update_bn: the
 # saved model too),
@@ -103,6 +103,9 @@ case_ rmsprop_momentum_zero --optimizer rmsprop --lr-schedule onecycle --epochs 
 # schedules
 case_ phases --schedule 2@0.5,3@0.1 --momentum 0.5
 case_ step --lr-schedule step --step-size 2 --gamma 0.5 --epochs 5 --lr 0.5
+case_ multistep --lr-schedule multistep --milestones 1,3 --gamma 0.5 --epochs 5 --lr 0.5 --momentum 0.5
+case_ polynomial_batches_warmup --lr-schedule polynomial --power 2 --batch-size 100 \
+    --warmup-epochs 1 --epochs 3 --lr 0.5
 case_ cosine --lr-schedule cosine --eta-min 0.01 --epochs 5 --lr 0.5 --momentum 0.5
 case_ onecycle_sgd --lr-schedule onecycle --epochs 6 --lr 1.0
 case_ onecycle_adam --lr-schedule onecycle --pct-start 0.5 --epochs 6 --lr 0.02 --optimizer adam

@@ -260,7 +260,7 @@ expect_usage '"stray"' eval --model m stray
 # ------------------------------------------------------------------ optimizers, schedules, datasets
 run train --help
 missing=""
-for f in dataset optimizer betas eps lr-schedule step-size gamma eta-min pct-start warmup-epochs \
+for f in dataset optimizer betas eps lr-schedule step-size milestones power gamma eta-min pct-start warmup-epochs \
     warmup-start-factor clip-grad-norm label-smoothing ema augment; do
     grep -qe "--$f\b" <<<"$out" || missing="$missing --$f"
 done
@@ -279,7 +279,7 @@ expect_usage '--t-mult: applies to --lr-schedule cosine-restarts (got phases)' t
 expect_usage '--eta-min: applies to --lr-schedule cosine or cosine-restarts (got step)' train --lr-schedule step --step-size 1 --eta-min 0.1
 expect_usage '--t0' train --lr-schedule cosine-restarts --t0 0
 expect_usage '--t-mult' train --lr-schedule cosine-restarts --t0 1 --t-mult 0
-expect_usage '--gamma: applies to --lr-schedule step, plateau or exponential (got cosine)' train --lr-schedule cosine --gamma 0.5
+expect_usage '--gamma: applies to --lr-schedule step, multistep, plateau or exponential (got cosine)' train --lr-schedule cosine --gamma 0.5
 expect_usage '--lr-schedule' train --lr-schedule range-test
 expect_usage '--alpha: applies to --optimizer rmsprop (got sgd)' train --alpha 0.9
 expect_usage '--centered: applies to --optimizer rmsprop (got adam)' train --optimizer adam --centered
@@ -378,6 +378,15 @@ expect_usage '--eps' train --optimizer adam --eps -1e-8
 expect_usage '--eps' train --eps 1e-6
 expect_usage '--lr-schedule' train --lr-schedule linear
 expect_usage '--step-size' train --lr-schedule step
+expect_usage '--milestones: required with --lr-schedule multistep' train --lr-schedule multistep
+expect_usage '--milestones: applies to --lr-schedule multistep (got step)' train --lr-schedule step --step-size 2 --milestones 2
+expect_usage '--milestones: milestones must increase, got 2 after 3' train --lr-schedule multistep --milestones 3,2
+expect_usage '--milestones: "0" is not an epoch 1..100000' train --lr-schedule multistep --milestones 0,2
+expect_usage '--milestones: expected epochs E1,E2,... (whole numbers), got "2,"' train --lr-schedule multistep --milestones 2,
+expect_usage '--milestones: "x" is not an epoch' train --lr-schedule multistep --milestones 2,x
+expect_usage '--milestones: at most 16 milestones' train --lr-schedule multistep --milestones 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17
+expect_usage '--power: applies to --lr-schedule polynomial (got cosine)' train --lr-schedule cosine --power 2
+expect_usage '--power' train --lr-schedule polynomial --power 0
 expect_usage '--step-size' train --lr-schedule step --step-size 0
 expect_usage '--step-size' train --step-size 2
 expect_usage '--gamma' train --lr-schedule step --step-size 2 --gamma 0

@@ -14,8 +14,8 @@ set, whatever the order). ctrain's train/validation split (ct_split_indices: a F
 shuffle of 0..n-1 by ctrain's Philox4x32-10 stream CT_STREAM_SPLIT keyed by --seed, the training
 part first) and, with smaller batches, its epoch order (ct_epoch_order: the training indices
 shuffled by stream CT_STREAM_SHUFFLE from block epoch * 2^26) are reproduced below. The lr
-schedules step per batch, as ctrain's (src/optim/schedule.c: over the run's steps; StepLR and
-ReduceLROnPlateau by epoch). For every epoch, lr (the epoch's first step's), train_loss (the
+schedules step per batch, as ctrain's (src/optim/schedule.c: over the run's steps; StepLR,
+MultiStepLR and ReduceLROnPlateau by epoch). For every epoch, lr (the epoch's first step's), train_loss (the
 mean over the epoch's samples, each taken before its batch's update), train_acc and, with
 --val-size > 0, val_loss and val_acc are compared: losses to a relative RTOL, the lr to 1e-6
 (ctrain logs it as a float), accuracies to one image. With --swa-start (and --save DIR), the
@@ -302,6 +302,12 @@ def reference(data, f):
     gamma = float(f.get("gamma", 0.1))
     if sched_name == "step":
         sched = torch.optim.lr_scheduler.StepLR(sched_opt, int(f["step-size"]) * spe, gamma)
+    elif sched_name == "multistep":
+        sched = torch.optim.lr_scheduler.MultiStepLR(
+            sched_opt, [int(m) * spe for m in f["milestones"].split(",")], gamma)
+    elif sched_name == "polynomial":
+        sched = torch.optim.lr_scheduler.PolynomialLR(sched_opt, total_iters=epochs * spe,
+                                                      power=float(f.get("power", 1)))
     elif sched_name == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(sched_opt, epochs * spe,
                                                            eta_min=float(f.get("eta-min", 0)))

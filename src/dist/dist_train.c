@@ -76,7 +76,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
     snprintf(text, sizeof text,
              "phases=%s batch=%d eval_batch=%d micro_batch=%d optimizer=%d momentum=%.9g weight_decay=%.9g,%d,%.9g,%d,%.9g "
              "nesterov=%d betas=%.9g,%.9g eps=%.9g rmsprop=%.9g,%d amsgrad=%d nadam=%.9g adagrad=%.9g,%.9g schedule=%d step_size=%d "
-             "gamma=%.9g plateau_patience=%d,%d,%.9g,%d,%d,%.9g eta_min=%.9g restarts=%d,%d "
+             "milestones=%d,%016llx power=%.9g gamma=%.9g plateau_patience=%d,%d,%.9g,%d,%d,%.9g eta_min=%.9g restarts=%d,%d "
              "onecycle=%.9g,%.9g,%.9g,%d,%d "
              "cycle_momentum=%d,%.9g,%.9g warmup=%d,%d,%.9g clip_norm=%.9g,%.9g "
              "label_smoothing=%.9g class_weights=%d,%016llx mix=%.9g,%.9g end_lr=%.9g ema=%.9g,%d "
@@ -93,7 +93,10 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              cfg->nesterov, (double)cfg->beta1,
              (double)cfg->beta2, (double)cfg->eps, (double)cfg->alpha, cfg->centered, cfg->amsgrad,
              (double)cfg->momentum_decay, (double)cfg->lr_decay, (double)cfg->initial_accumulator,
-             (int)cfg->schedule, cfg->step_size, (double)cfg->gamma, cfg->plateau_patience, cfg->plateau_max,
+             (int)cfg->schedule, cfg->step_size, cfg->num_milestones,
+             (unsigned long long)ct_hash64(cfg->milestones,
+                                           (size_t)cfg->num_milestones * sizeof(int), 0),
+             (double)cfg->power, (double)cfg->gamma, cfg->plateau_patience, cfg->plateau_max,
              (double)cfg->plateau_threshold, cfg->plateau_threshold_abs, cfg->plateau_cooldown,
              (double)cfg->plateau_min_lr,
              (double)cfg->eta_min, cfg->restart_epochs, cfg->restart_mult,

@@ -122,6 +122,7 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"augment_erase_fill3", c->augment_erase_fill[3]},
         {"augment_brightness", c->augment_jitter[0]}, {"augment_contrast", c->augment_jitter[1]},
         {"augment_saturation", c->augment_jitter[2]}, {"augment_hue", c->augment_jitter[3]},
+        {"power", c->power},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         ct_jw_key(j, 0, floats[i].key);
@@ -134,6 +135,13 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
             if (k) ct_jw_raw(j, ", ", 2);
             ct_jw_float(j, c->class_weights[k]);
         }
+        ct_jw_raw(j, "]", 1);
+    }
+    if (c->num_milestones > 0) { /* (the multistep schedule's; absent: none) */
+        ct_jw_key(j, 0, "milestones");
+        ct_jw_raw(j, "[", 1);
+        for (int k = 0; k < c->num_milestones && k < CT_MAX_MILESTONES; k++)
+            ct_jw_printf(j, "%s%d", k ? ", " : "", c->milestones[k]);
         ct_jw_raw(j, "]", 1);
     }
     ct_jw_raw(j, "}", 1);
@@ -385,7 +393,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     if (cfg->optimizer == CT_ADAMW && cfg->weight_decay == 0.0f &&
         !json_object_get(o, "weight_decay_as_is"))
         cfg->weight_decay = CT_ADAMW_WEIGHT_DECAY;
-    OPT_INT("schedule", 0, CT_SCHED_COSINE_RESTARTS, cfg->schedule);
+    OPT_INT("schedule", 0, CT_SCHED_POLYNOMIAL, cfg->schedule);
     OPT_INT("restart_epochs", 0, CT_MAX_EPOCHS, cfg->restart_epochs); /* (absent before 5 Dec) */
     OPT_INT("restart_mult", 0, CT_MAX_EPOCHS, cfg->restart_mult);
     OPT_INT("step_size", 0, INT32_MAX, cfg->step_size);
@@ -453,6 +461,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"augment_contrast", &cfg->augment_jitter[1]},
         {"augment_saturation", &cfg->augment_jitter[2]},
         {"augment_hue", &cfg->augment_jitter[3]},
+        {"power", &cfg->power}, /* (absent before 7 Dec 2026: 0) */
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         double d;
@@ -476,6 +485,22 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
             cfg->class_weights[k] = w;
         }
         cfg->n_class_weights = (int)n;
+    }
+    const json_t *ms = json_object_get(o, "milestones"); /* (absent before 7 Dec 2026) */
+    if (ms) {
+        size_t n = json_array_size(ms);
+        if (!json_is_array(ms) || n < 1 || n > CT_MAX_MILESTONES)
+            return BAD("%s: config: \"milestones\" is not a list of 1..%d epochs", c->path,
+                       CT_MAX_MILESTONES);
+        for (size_t k = 0; k < n; k++) {
+            const json_t *v = json_array_get(ms, k);
+            if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                json_integer_value(v) > CT_MAX_EPOCHS)
+                return BAD("%s: config: milestones[%zu] is not an epoch 1..%d", c->path, k,
+                           CT_MAX_EPOCHS);
+            cfg->milestones[k] = (int)json_integer_value(v);
+        }
+        cfg->num_milestones = (int)n;
     }
     const json_t *seed = json_object_get(o, "seed");
     char *end;

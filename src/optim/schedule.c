@@ -15,6 +15,8 @@
  *   plateau:  base (ct_fit multiplies by gamma^cuts, ct_plateau_cuts over the history)
  *   range test: base * (end_lr / base)^(g / T)   (fastai's and Lightning's lr finders' ramp)
  *   exponential: base * gamma^epoch                                  (ExponentialLR, per epoch)
+ *   multistep: base * gamma^(the milestones <= epoch)                (MultiStepLR, per epoch)
+ *   polynomial: base * (1 - min(g, T) / T)^power                     (PolynomialLR, per step)
  * then times the linear warm-up factor s + (1 - s) * min(g, W) / W (LinearLR(start_factor = s,
  * total_iters = W)): the product of the two lrs over base. (torch's ChainedScheduler gives the
  * same for step, plateau and cosine with eta_min 0; other values for cosine with eta_min > 0
@@ -194,6 +196,17 @@ static double schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, i
         break;
     case CT_SCHED_COSINE_RESTARTS:
         lr = restarts_lr(cfg, base, g, spe);
+        break;
+    case CT_SCHED_MULTISTEP: {
+        int passed = 0;
+        while (passed < cfg->num_milestones && cfg->milestones[passed] <= epoch) passed++;
+        lr = base * pow(or_default(cfg->gamma, CT_STEP_GAMMA), (double)passed);
+        break;
+    }
+    case CT_SCHED_POLYNOMIAL:
+        lr = total > 0 ? base * pow(1.0 - (double)(g < total ? g : total) / (double)total,
+                                    or_default(cfg->power, 1.0))
+                       : base;
         break;
     default: break;
     }
@@ -419,6 +432,20 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
             return ct_fail(CT_ERR_INVALID, "exponential schedule: gamma must be >= 0 (0: 0.1), "
                            "got %g", cfg->gamma);
         break;
+    case CT_SCHED_MULTISTEP:
+        if (cfg->num_milestones < 1)
+            return ct_fail(CT_ERR_INVALID, "multistep schedule: at least one milestone needed");
+        for (int i = 0; i < cfg->num_milestones && i < CT_MAX_MILESTONES; i++)
+            if (cfg->milestones[i] < 1 || cfg->milestones[i] > CT_MAX_EPOCHS ||
+                (i > 0 && cfg->milestones[i] <= cfg->milestones[i - 1]))
+                return ct_fail(CT_ERR_INVALID, "multistep schedule: milestones must be epochs "
+                               "1..%d in increasing order, got %d after %d", CT_MAX_EPOCHS,
+                               cfg->milestones[i], i > 0 ? cfg->milestones[i - 1] : 0);
+        if (!(cfg->gamma >= 0.0f))
+            return ct_fail(CT_ERR_INVALID, "multistep schedule: gamma must be > 0, got %g",
+                           (double)cfg->gamma);
+        break;
+    case CT_SCHED_POLYNOMIAL: break; /* (power: below) */
     case CT_SCHED_RANGE_TEST:
         if (!(cfg->end_lr > 0.0f))
             return ct_fail(CT_ERR_INVALID, "range test: end_lr must be > 0, got %g",
@@ -426,6 +453,13 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         break;
     default: return ct_fail(CT_ERR_INVALID, "unknown schedule %d", (int)cfg->schedule);
     }
+    if (cfg->num_milestones < 0 || cfg->num_milestones > CT_MAX_MILESTONES ||
+        (cfg->num_milestones > 0 && cfg->schedule != CT_SCHED_MULTISTEP))
+        return ct_fail(CT_ERR_INVALID, "milestones: 1..%d for the multistep schedule, none for "
+                       "another, got %d", CT_MAX_MILESTONES, cfg->num_milestones);
+    if (!(cfg->power >= 0.0f && cfg->power <= FLT_MAX))
+        return ct_fail(CT_ERR_INVALID, "polynomial schedule: power must be finite and > 0 (0: "
+                       "1), got %g", (double)cfg->power);
     /* the plateau schedule's settings, whatever the schedule (a train state holds them) */
     if (cfg->plateau_patience < CT_PATIENCE_NONE)
         return ct_fail(CT_ERR_INVALID, "plateau schedule: patience must be an epoch count "

@@ -18,7 +18,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 2048 /* a spec of at most 2047 characters, as the library's */
-#define NUM_TRAIN_FLAGS 88       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 90       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -82,6 +82,9 @@ typedef struct {
     float lr_decay, initial_accumulator; /* Adagrad's (0, 0) */
     const char *lr_schedule; /* phases, step, cosine, ... (k_schedules) */
     int step_size;
+    const char *milestones;  /* multistep: "E1,E2,..." (NULL: not given) */
+    char milestones_resumed[CT_MAX_MILESTONES * 8];
+    float power;             /* polynomial: PolynomialLR's power (1) */
     float gamma, eta_min, pct_start;
     int t0, t_mult;          /* cosine-restarts: T_0 (required), T_mult (1) */
     float div_factor, final_div_factor; /* onecycle (0: 25, 1e4) */
@@ -159,6 +162,10 @@ int train_same_cycle_momentum(const ct_train_config *a, const ct_train_config *b
  * -1 (train_parse_schedule: a message in err). */
 int train_parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, size_t err_bytes);
 int train_parse_betas(const char *s, float *b1, float *b2);
+/* --milestones "E1,E2,..." into c's milestones (whole epochs 1..CT_MAX_EPOCHS, increasing, at
+ * most CT_MAX_MILESTONES); -1 with a message in err when malformed. Their text, as given. */
+int train_parse_milestones(const char *s, ct_train_config *c, char *err, size_t err_bytes);
+void train_format_milestones(const ct_train_config *c, char *out, size_t out_bytes);
 /* --class-weight SPEC: off (*n = 0), balanced (*n = -1) or W0,W1,... (each finite and >= 0,
  * at most CT_MAX_CLASSES, into w; *n of them). -1 with a message in err when malformed. */
 int train_parse_class_weight(const char *spec, float *w, int *n, char *err, size_t err_bytes);

@@ -42,6 +42,7 @@ void train_opts_init(train_opts *o) {
     o->lr_threshold_mode = "rel";
     o->monitor = "val_loss";
     o->t_mult = 1;
+    o->power = 1.0f;
     o->lr_find_range = "1e-7,10";
     o->lr_find_steps = 100;
     o->cycle_momentum = "on";
@@ -180,20 +181,33 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "gradients starts (Keras' Adagrad: 0.1)",
          .def = "0"},
         {.name = "lr-schedule", .kind = CLI_CHOICE, .dst = &o->lr_schedule, .metavar = "NAME",
-         .choices = "phases|step|cosine|onecycle|plateau|exponential|cosine-restarts",
-         .help = "phases: --schedule's constant lr per phase; step, cosine,\n"
-                 "onecycle, plateau, exponential, cosine-restarts: PyTorch's StepLR,\n"
-                 "CosineAnnealingLR, OneCycleLR, ReduceLROnPlateau (on --monitor),\n"
-                 "ExponentialLR over --epochs (else 10) from --lr (the max lr for\n"
-                 "onecycle), CosineAnnealingWarmRestarts (SGDR: cycles of --t0 epochs\n"
-                 "and on); cosine, onecycle and cosine-restarts advance every step\n"
-                 "(batch i of epoch e at the lr of epoch e + i / batches), the others\n"
-                 "every epoch"},
+         .choices = "phases|step|multistep|cosine|onecycle|plateau|exponential|polynomial|"
+                    "cosine-restarts",
+         .help = "phases: --schedule's constant lr per phase; step, multistep,\n"
+                 "cosine, onecycle, plateau, exponential, polynomial, cosine-restarts:\n"
+                 "PyTorch's StepLR, MultiStepLR, CosineAnnealingLR, OneCycleLR,\n"
+                 "ReduceLROnPlateau (on --monitor), ExponentialLR, PolynomialLR,\n"
+                 "CosineAnnealingWarmRestarts (SGDR: cycles of --t0 epochs and on)\n"
+                 "over --epochs (else 10) from --lr (the max lr for onecycle); cosine,\n"
+                 "onecycle, polynomial and cosine-restarts advance every step (batch\n"
+                 "i of epoch e at the lr of epoch e + i / batches), the others every\n"
+                 "epoch"},
         {.name = "step-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->step_size,
          .metavar = "N", .help = "step: epochs between decays (required)", .def = "none"},
+        {.name = "milestones", .kind = CLI_STR, .dst = &o->milestones, .metavar = "E1,E2,...",
+         .help = "multistep: the epochs (0-based, as the Epoch [E] lines) from\n"
+                 "which the lr is --gamma times lower, increasing, at most 16\n"
+                 "(MultiStepLR's milestones; required): 30,60,80 trains epochs 0-29\n"
+                 "at --lr, 30-59 at lr x gamma, ...",
+         .def = "none"},
+        {.name = "power", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->power,
+         .metavar = "P", .help = "polynomial: PolynomialLR's power: the lr falls to 0 at the\n"
+                                 "run's end as lr x (1 - t / T)^P (1: a straight line; Keras'\n"
+                                 "PolynomialDecay to 0)",
+         .def = "1"},
         {.name = "gamma", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->gamma,
-         .metavar = "X", .help = "step, plateau, exponential: lr decay factor (exponential:\n"
-                                 "required, the lr is lr * X^epoch)",
+         .metavar = "X", .help = "step, multistep, plateau, exponential: lr decay factor\n"
+                                 "(exponential: required, the lr is lr * X^epoch)",
          .def = "0.1"},
         {.name = "lr-patience", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->lr_patience,
          .metavar = "N", .help = "plateau: PyTorch's patience, the epochs without a better\n"

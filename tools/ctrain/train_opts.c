@@ -123,7 +123,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--normalize: %s", norm_err);
     /* the schedule's own flags */
     static const struct { const char *flag; int sched; } only[] = {
-        {"step-size", CT_SCHED_STEP}, {"t0", CT_SCHED_COSINE_RESTARTS},
+        {"step-size", CT_SCHED_STEP}, {"milestones", CT_SCHED_MULTISTEP},
+        {"power", CT_SCHED_POLYNOMIAL}, {"t0", CT_SCHED_COSINE_RESTARTS},
         {"t-mult", CT_SCHED_COSINE_RESTARTS},
         {"pct-start", CT_SCHED_ONECYCLE}, {"cycle-momentum", CT_SCHED_ONECYCLE},
         {"div-factor", CT_SCHED_ONECYCLE}, {"final-div-factor", CT_SCHED_ONECYCLE},
@@ -131,10 +132,10 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         {"lr-patience", CT_SCHED_PLATEAU}, {"lr-threshold", CT_SCHED_PLATEAU},
         {"lr-threshold-mode", CT_SCHED_PLATEAU}, {"lr-cooldown", CT_SCHED_PLATEAU},
         {"min-lr", CT_SCHED_PLATEAU}};
-    if (SEEN("gamma") && sched != CT_SCHED_STEP && sched != CT_SCHED_PLATEAU &&
-        sched != CT_SCHED_EXPONENTIAL)
-        return cli_usage_error("train", "--gamma: applies to --lr-schedule step, plateau or "
-                               "exponential (got %s)", o->lr_schedule);
+    if (SEEN("gamma") && sched != CT_SCHED_STEP && sched != CT_SCHED_MULTISTEP &&
+        sched != CT_SCHED_PLATEAU && sched != CT_SCHED_EXPONENTIAL)
+        return cli_usage_error("train", "--gamma: applies to --lr-schedule step, multistep, "
+                               "plateau or exponential (got %s)", o->lr_schedule);
     if (SEEN("gamma") && sched == CT_SCHED_PLATEAU && !(o->gamma < 1))
         return cli_usage_error("train", "--gamma: the plateau factor must be below 1, got %s",
                                cli_float_text(F("gamma"), cli_float_typed(F("gamma")) < 1, fbuf,
@@ -169,6 +170,13 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                o->cycle_momentum);
     if (sched == CT_SCHED_STEP && o->step_size <= 0)
         return cli_usage_error("train", "--step-size: required with --lr-schedule step");
+    if (sched == CT_SCHED_MULTISTEP && !o->milestones)
+        return cli_usage_error("train", "--milestones: required with --lr-schedule multistep (the "
+                               "epochs the lr falls at: 30,60,80)");
+    char ms_err[160];
+    if (sched == CT_SCHED_MULTISTEP &&
+        train_parse_milestones(o->milestones, c, ms_err, sizeof ms_err) != 0)
+        return cli_usage_error("train", "--milestones: %s", ms_err);
     if (sched == CT_SCHED_COSINE_RESTARTS && o->t0 <= 0) /* (PyTorch's T_0 has no default) */
         return cli_usage_error("train", "--t0: required with --lr-schedule cosine-restarts (the "
                                "first cycle's epochs)");
@@ -291,6 +299,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->centered = rms ? o->centered : 0;
     c->schedule = (ct_schedule_kind)sched;
     c->step_size = o->step_size;
+    if (sched != CT_SCHED_MULTISTEP) c->num_milestones = 0; /* (multistep's: parsed above) */
+    c->power = sched == CT_SCHED_POLYNOMIAL ? o->power : 0.0f;
     c->gamma = o->gamma;
     c->plateau_patience = train_patience_config(o->lr_patience);
     c->plateau_max = strcmp(o->monitor, "val_acc") == 0; /* (also the saved --monitor) */

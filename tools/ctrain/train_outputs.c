@@ -231,6 +231,16 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
         printf(", step lr every %d epoch%s x%g", c->step_size, c->step_size == 1 ? "" : "s",
                (double)(c->gamma > 0 ? c->gamma : 0.1f));
         break;
+    case CT_SCHED_MULTISTEP: {
+        char ms[CT_MAX_MILESTONES * 8];
+        train_format_milestones(c, ms, sizeof ms);
+        printf(", lr x%g from epoch%s %s", (double)(c->gamma > 0 ? c->gamma : 0.1f),
+               c->num_milestones == 1 ? "" : "s", ms);
+        break;
+    }
+    case CT_SCHED_POLYNOMIAL:
+        printf(", polynomial lr to 0 (power %g)", (double)(c->power > 0 ? c->power : 1.0f));
+        break;
     case CT_SCHED_COSINE: printf(", cosine lr to %g", (double)c->eta_min); break;
     case CT_SCHED_COSINE_RESTARTS: {
         int mult = c->restart_mult > 1 ? c->restart_mult : 1;

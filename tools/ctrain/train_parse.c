@@ -24,13 +24,14 @@ static const char *const k_optimizers[] = {"sgd",   "adam",  "adamw",  "rmsprop"
 /* (by ct_schedule_kind: the range test is --lr-find's, not a --lr-schedule choice) */
 static const char *const k_schedules[] = {"phases",     "step",       "cosine",
                                           "onecycle",   "plateau",    "range-test",
-                                          "exponential", "cosine-restarts"};
+                                          "exponential", "cosine-restarts", "multistep",
+                                          "polynomial"};
 
 #define N_OPTIMIZERS (int)(sizeof k_optimizers / sizeof k_optimizers[0])
 #define N_SCHEDULES (int)(sizeof k_schedules / sizeof k_schedules[0])
 _Static_assert(sizeof k_optimizers / sizeof k_optimizers[0] == CT_ADAGRAD + 1,
                "a name for every ct_optimizer_kind");
-_Static_assert(sizeof k_schedules / sizeof k_schedules[0] == CT_SCHED_COSINE_RESTARTS + 1,
+_Static_assert(sizeof k_schedules / sizeof k_schedules[0] == CT_SCHED_POLYNOMIAL + 1,
                "a name for every ct_schedule_kind");
 
 int train_optimizer_kind(const char *name) {
@@ -393,6 +394,47 @@ int train_parse_betas(const char *s, float *b1, float *b2) {
     *b1 = (float)x;
     *b2 = (float)y;
     return 0;
+}
+
+int train_parse_milestones(const char *s, ct_train_config *c, char *err, size_t err_bytes) {
+    int n = 0;
+    for (const char *p = s;; p++) {
+        char num[16];
+        size_t len = strcspn(p, ",");
+        long v;
+        if (len == 0 || len >= sizeof num) {
+            snprintf(err, err_bytes, "expected epochs E1,E2,... (whole numbers), got \"%s\"", s);
+            return -1;
+        }
+        memcpy(num, p, len);
+        num[len] = 0;
+        if (cli_parse_long(num, 1, CT_MAX_EPOCHS, &v) != 0) {
+            snprintf(err, err_bytes, "\"%s\" is not an epoch 1..%d (epoch 0 is where the run "
+                     "starts, at --lr)", num, CT_MAX_EPOCHS);
+            return -1;
+        }
+        if (n == CT_MAX_MILESTONES) {
+            snprintf(err, err_bytes, "at most %d milestones, got more", CT_MAX_MILESTONES);
+            return -1;
+        }
+        if (n > 0 && v <= c->milestones[n - 1]) {
+            snprintf(err, err_bytes, "milestones must increase, got %ld after %d", v,
+                     c->milestones[n - 1]);
+            return -1;
+        }
+        c->milestones[n++] = (int)v;
+        p += len;
+        if (!*p) break;
+    }
+    c->num_milestones = n;
+    return 0;
+}
+
+void train_format_milestones(const ct_train_config *c, char *out, size_t out_bytes) {
+    size_t len = 0;
+    out[0] = 0;
+    for (int i = 0; i < c->num_milestones && len < out_bytes; i++)
+        len += (size_t)snprintf(out + len, out_bytes - len, "%s%d", i ? "," : "", c->milestones[i]);
 }
 
 /* (on: base = max = 0, the library's defaults) */

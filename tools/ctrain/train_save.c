@@ -336,8 +336,22 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     if (rms || !SEEN("centered")) o->centered = saved.centered;
     const int step = saved.schedule == CT_SCHED_STEP, plateau = saved.schedule == CT_SCHED_PLATEAU;
     SAME_NUM_IF(step, "step-size", step_size, saved.step_size, "%d", int);
-    SAME_OR_DEFAULT_IF(step || plateau || saved.schedule == CT_SCHED_EXPONENTIAL, "gamma", gamma,
-                       0.1f);
+    const int multistep = saved.schedule == CT_SCHED_MULTISTEP;
+    SAME_OR_DEFAULT_IF(step || multistep || plateau || saved.schedule == CT_SCHED_EXPONENTIAL,
+                       "gamma", gamma, 0.1f);
+    if (multistep) { /* (another schedule's: refused by train_finish_options, as a new run's) */
+        train_format_milestones(&saved, o->milestones_resumed, sizeof o->milestones_resumed);
+        ct_train_config given_ms = {0};
+        char ms_err[160];
+        if (rc == CLI_EXIT_OK && SEEN("milestones") &&
+            (train_parse_milestones(o->milestones, &given_ms, ms_err, sizeof ms_err) != 0 ||
+             given_ms.num_milestones != saved.num_milestones ||
+             memcmp(given_ms.milestones, saved.milestones,
+                    (size_t)saved.num_milestones * sizeof(int)) != 0))
+            rc = differs(dir, "milestones", o->milestones, o->milestones_resumed);
+        o->milestones = o->milestones_resumed;
+    }
+    SAME_OR_DEFAULT_IF(saved.schedule == CT_SCHED_POLYNOMIAL, "power", power, 1.0f);
     SAME_NUM_IF(plateau, "lr-patience", lr_patience,
                 train_patience_flag(saved.plateau_patience), "%d", int);
     const float threshold = saved.plateau_threshold > 0.0f                ? saved.plateau_threshold
@@ -505,12 +519,14 @@ int train_resume_check_schedule(const train_opts *o, const ct_checkpoint *ck) {
                                o->resume_dir,
                                saved.resume.batch > 0 ? "part of epoch " : "",
                                saved.resume.batch > 0 ? saved.resume.epoch : done);
-    /* cosine and onecycle spread their curve over the run's length: another length would give
-     * the steps already run other learning rates (PyTorch's T_max, total_steps) */
+    /* cosine, onecycle and polynomial spread their curve over the run's length: another length
+     * would give the steps already run other learning rates (PyTorch's T_max, total_steps,
+     * total_iters) */
     int saved_total = 0;
     for (int i = 0; i < saved.num_phases; i++) saved_total += saved.phases[i].epochs;
     if (done > 0 && total != saved_total &&
-        (saved.schedule == CT_SCHED_COSINE || saved.schedule == CT_SCHED_ONECYCLE))
+        (saved.schedule == CT_SCHED_COSINE || saved.schedule == CT_SCHED_ONECYCLE ||
+         saved.schedule == CT_SCHED_POLYNOMIAL))
         return cli_usage_error("train", "--epochs %d: the run in %s follows a %s schedule over "
                                "%d epochs, whose learning rates depend on that length (it "
                                "cannot be lengthened or shortened; --init %s starts a new run "
