@@ -135,6 +135,54 @@ static void test_plot_muted(void **state) {
     assert_int_equal(ct_plot_png_opts(path, "t", "x", "y", s, 1, W, H, &po), CT_ERR_INVALID);
 }
 
+/* Blue pixels of a plot (the first series' colour). */
+static long blue_pixels(const char *path) {
+    ct_image img;
+    assert_int_equal(ct_image_load(path, &img), CT_OK);
+    long n = 0;
+    for (long i = 0; i < (long)img.h * img.w; i++)
+        n += img.pixels[3 * i + 2] > img.pixels[3 * i] + 60;
+    ct_image_free(&img);
+    return n;
+}
+
+/* End points (the sweep's SWA averages): a diamond in the series' colour, apart from its line;
+ * the axes take it in (one far above stretches the y axis: the blue line sits lower); against
+ * the same axes made by a grey point there instead, the diamond adds blue pixels; a non-finite
+ * one draws nothing; refused with a log x axis or with only x or y. */
+static void test_plot_end_points(void **state) {
+    (void)state;
+    enum { W = 600, H = 400 };
+    double x[3] = {0, 1, 2}, y[3] = {0.3, 0.2, 0.1}, ex[1] = {3}, ey[1] = {5.0}, none[1] = {NAN};
+    ct_series s[1] = {{"best", x, y, 3}}, grey_pt[1] = {{NULL, ex, ey, 1}};
+    ct_plot_opts po = {.end_x = ex, .end_y = ey, .end_label = "the SWA average"};
+    ct_plot_opts pg = {.muted = grey_pt, .n_muted = 1, .muted_label = "a grey point"};
+    const char *path = tu_tmp_path("ends.png");
+    double row0, row1, row2;
+    long grey;
+    assert_int_equal(ct_plot_png(path, "t", "epoch", "val_loss", s, 1, W, H), CT_OK);
+    plot_pixels(path, &row0, &grey);
+    assert_int_equal(ct_plot_png_opts(path, "t", "epoch", "val_loss", s, 1, W, H, &pg), CT_OK);
+    const long blue_grey_pt = blue_pixels(path);
+    assert_int_equal(ct_plot_png_opts(path, "t", "epoch", "val_loss", s, 1, W, H, &po), CT_OK);
+    plot_pixels(path, &row1, &grey);
+    const long blue_end = blue_pixels(path);
+    printf("# end point: the blue line's mean row %.0f -> %.0f; blue pixels %ld, with a grey "
+           "point there instead %ld\n", row0, row1, blue_end, blue_grey_pt);
+    if (!(row1 > row0 + 30 && blue_end > blue_grey_pt + 30))
+        fail_msg("end point: the blue mean row %.0f -> %.0f, blue pixels %ld (a grey point: "
+                 "%ld)", row0, row1, blue_end, blue_grey_pt);
+    po.end_y = none; /* not finite: no point, no legend row, the axes as without */
+    assert_int_equal(ct_plot_png_opts(path, "t", "epoch", "val_loss", s, 1, W, H, &po), CT_OK);
+    plot_pixels(path, &row2, &grey);
+    if (!(fabs(row2 - row0) < 1.0))
+        fail_msg("a non-finite end point moved the line: mean row %.0f, without %.0f", row2, row0);
+    po.end_y = ey, po.log_x = 1;
+    assert_int_equal(ct_plot_png_opts(path, "t", "x", "y", s, 1, W, H, &po), CT_ERR_INVALID);
+    po.log_x = 0, po.end_y = NULL;
+    assert_int_equal(ct_plot_png_opts(path, "t", "x", "y", s, 1, W, H, &po), CT_ERR_INVALID);
+}
+
 static void test_grid(void **state) {
     (void)state;
     enum { N = 10, S = 8 };
@@ -246,7 +294,7 @@ static void test_confusion(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plot), cmocka_unit_test(test_plot_log_x),
-        cmocka_unit_test(test_plot_muted),
+        cmocka_unit_test(test_plot_muted),        cmocka_unit_test(test_plot_end_points),
         cmocka_unit_test(test_grid),
         cmocka_unit_test(test_confusion),
     };

@@ -287,6 +287,12 @@ typedef struct {
     const ct_series *muted;
     int n_muted;
     const char *muted_label;
+    /* For series k (k < the series given; NULL: none): one more point (end_x[k], end_y[k]),
+     * not joined to its line, a hollow diamond in its colour (not finite: none), all under one
+     * legend row named end_label (NULL: none) (ctrain sweep: a trial's SWA average, the model
+     * it ended with). Not with log_x. */
+    const double *end_x, *end_y;
+    const char *end_label;
 } ct_plot_opts;
 
 /* ct_plot_png with opts (may be NULL). */

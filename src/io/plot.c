@@ -189,21 +189,44 @@ static void draw_series(cairo_t *cr, const frame *f, const ct_series *s, const d
     }
 }
 
+#define END_RADIUS 6.0 /* ct_plot_opts.end_x's diamonds: centre to corner */
+
+/* A hollow diamond about (x, y), in the colour set. */
+static void diamond(cairo_t *cr, double x, double y) {
+    cairo_set_line_width(cr, 2.0);
+    cairo_move_to(cr, x, y - END_RADIUS);
+    cairo_line_to(cr, x + END_RADIUS, y);
+    cairo_line_to(cr, x, y + END_RADIUS);
+    cairo_line_to(cr, x - END_RADIUS, y);
+    cairo_close_path(cr);
+    cairo_stroke(cr);
+}
+
+/* Series k's end point (ct_plot_opts.end_x), when it has one. */
+static int end_point(const ct_plot_opts *o, int k, double *x, double *y) {
+    if (!o->end_x || !o->end_y || !isfinite(o->end_x[k]) || !isfinite(o->end_y[k])) return 0;
+    *x = o->end_x[k], *y = o->end_y[k];
+    return 1;
+}
+
 /* Legend in the corner (of four) that covers the fewest points (of the nm muted series ms
- * too): a row per series, then the muted lines' row (muted: its label, or NULL) and the
- * mark's (mark: its label, or NULL). */
+ * and the end points too): a row per series, then the muted lines' row (muted: its label, or
+ * NULL), the end points' (end: its label, or NULL) and the mark's (mark: its label, or NULL). */
 static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n, int markers,
-                        const ct_series *ms, int nm, const char *muted, const char *mark) {
+                        const ct_plot_opts *o, const char *muted, const char *end,
+                        const char *mark) {
+    const ct_series *ms = o->muted;
+    const int nm = o->n_muted;
     cairo_set_font_size(cr, 12);
     double tw = 0;
-    for (int i = 0; i <= n + 1; i++) {
-        const char *label = i < n ? s[i].label : i == n ? muted : mark;
+    for (int i = 0; i <= n + 2; i++) {
+        const char *label = i < n ? s[i].label : i == n ? muted : i == n + 1 ? end : mark;
         if (i >= n && !label) continue;
         cairo_text_extents_t e;
         cairo_text_extents(cr, label ? label : "", &e);
         tw = e.x_advance > tw ? e.x_advance : tw;
     }
-    int rows = n + (muted != NULL) + (mark != NULL);
+    int rows = n + (muted != NULL) + (end != NULL) + (mark != NULL);
     double lh = 18, bw = tw + 44, bh = rows * lh + 10, m = 10, best_x = 0, best_y = 0;
     int best = -1;
     for (int corner = 0; corner < 4; corner++) {
@@ -221,6 +244,13 @@ static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n, 
                                                           y >= by - 4 && y <= by + bh + 4);
                 }
         }
+        double ex, ey;
+        for (int k = 0; k < n; k++)
+            if (end_point(o, k, &ex, &ey)) {
+                double x = px_x(f, ex), y = px_y(f, ey);
+                hidden += LEGEND_SAMPLES * (x >= bx - 8 && x <= bx + bw + 8 && y >= by - 8 &&
+                                            y <= by + bh + 8);
+            }
         if (best < 0 || hidden < best) best = hidden, best_x = bx, best_y = by;
     }
     cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
@@ -254,8 +284,15 @@ static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n, 
         cairo_set_source_rgb(cr, 0, 0, 0);
         text_at(cr, muted, best_x + 38, y, 0.0, 0.5);
     }
-    if (mark) { /* the marked x: a dashed red line */
+    if (end) { /* the end points: a grey diamond */
         double y = best_y + 5 + lh * (n + (muted != NULL)) + lh / 2;
+        cairo_set_source_rgb(cr, 0.35, 0.35, 0.35);
+        diamond(cr, best_x + 20, y);
+        cairo_set_source_rgb(cr, 0, 0, 0);
+        text_at(cr, end, best_x + 38, y, 0.0, 0.5);
+    }
+    if (mark) { /* the marked x: a dashed red line */
+        double y = best_y + 5 + lh * (n + (muted != NULL) + (end != NULL)) + lh / 2;
         cairo_set_source_rgb(cr, k_mark_rgb[0], k_mark_rgb[1], k_mark_rgb[2]);
         cairo_set_line_width(cr, 1.5);
         cairo_set_dash(cr, k_mark_dash, 2, 0);
@@ -303,6 +340,9 @@ ct_status ct_plot_png_opts(const char *path, const char *title, const char *xlab
     if (opts->n_muted < 0 || (opts->n_muted && !opts->muted) || (opts->n_muted && opts->log_x))
         return ct_fail(CT_ERR_INVALID, "%s: %d muted series%s", path, opts->n_muted,
                        opts->log_x ? " on a log x axis" : "");
+    if ((opts->end_x || opts->end_y) && (!opts->end_x || !opts->end_y || opts->log_x))
+        return ct_fail(CT_ERR_INVALID, "%s: end points %s", path,
+                       opts->log_x ? "on a log x axis" : "need both x and y");
     ct_series *logged = NULL; /* with log_x: the series over log10(x) (x <= 0: NaN, skipped) */
     double *lx = NULL;
     if (opts->log_x && n_series > 0) {
@@ -344,6 +384,14 @@ static ct_status plot_chart(const char *path, const char *title, const char *xla
             integer_x &= x == floor(x);
         }
     }
+    int n_ends = 0;
+    for (int k = 0; k < n_series; k++) {
+        double x, y;
+        if (!end_point(opts, k, &x, &y)) continue;
+        xmin = fmin(xmin, x), xmax = fmax(xmax, x), ymin = fmin(ymin, y), ymax = fmax(ymax, y);
+        integer_x &= x == floor(x);
+        n_ends++;
+    }
     if (!(xmax >= xmin)) xmin = 0, xmax = 1, ymin = 0, ymax = 1; /* nothing to draw yet */
     frame f = {.x0 = 90, .y0 = 50, .x1 = width - 25, .y1 = height - 60, .log_x = opts->log_x};
     /* (log, over two decades or more: ticks at powers of ten; over less, at nice exponents) */
@@ -364,13 +412,21 @@ static ct_status plot_chart(const char *path, const char *title, const char *xla
         draw_series(cr, &f, &opts->muted[k], k_muted_rgb, 1);
     for (int k = 0; k < n_series; k++)
         draw_series(cr, &f, &series[k], k_colours[k % N_COLOURS], !opts->lines_only);
+    for (int k = 0; k < n_series; k++) {
+        double x, y;
+        const double *rgb = k_colours[k % N_COLOURS];
+        if (!end_point(opts, k, &x, &y)) continue;
+        cairo_set_source_rgb(cr, rgb[0], rgb[1], rgb[2]);
+        diamond(cr, px_x(&f, x), px_y(&f, y));
+    }
     cairo_restore(cr);
     int mark = opts->mark && isfinite(opts->mark_x) && (!opts->log_x || opts->mark_x > 0);
     if (mark) draw_mark(cr, &f, opts->log_x ? log10(opts->mark_x) : opts->mark_x);
     const char *muted = opts->n_muted > 0 ? opts->muted_label : NULL;
-    if (n_series > 0 || (mark && opts->mark_label) || muted)
-        draw_legend(cr, &f, series, n_series, !opts->lines_only, opts->muted, opts->n_muted,
-                    muted, mark ? opts->mark_label : NULL);
+    const char *end = n_ends > 0 ? opts->end_label : NULL;
+    if (n_series > 0 || (mark && opts->mark_label) || muted || end)
+        draw_legend(cr, &f, series, n_series, !opts->lines_only, opts, muted, end,
+                    mark ? opts->mark_label : NULL);
     cairo_select_font_face(cr, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
     cairo_set_font_size(cr, 16);
     cairo_set_source_rgb(cr, 0, 0, 0);

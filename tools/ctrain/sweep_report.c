@@ -290,12 +290,16 @@ static void read_curve(const sweep_spec *s, const char *tmp, const sweep_trial *
     ser->n = m;
 }
 
-/* --plot DIR: DIR/sweep.png, the objective over the epochs of the best finished trials, and
- * the pruned ones' in grey behind them (as Optuna's plot_intermediate_values shows them). */
+/* --plot DIR: DIR/sweep.png, the objective over the epochs of the best finished trials (a
+ * trial ranked by its SWA average: that as a diamond after its last epoch, as ctrain train
+ * --plot draws it), and the pruned ones' in grey behind them (as Optuna's
+ * plot_intermediate_values shows them). */
 int sweep_plot(const sweep_spec *s, const char *tmp, const sweep_trial *tr,
                       const int *ord, int ran, int acc) {
     ct_series ser[SWEEP_PLOTTED], *muted = malloc(((size_t)ran + 1) * sizeof *muted);
     char label[SWEEP_PLOTTED][160];
+    double end_x[SWEEP_PLOTTED], end_y[SWEEP_PLOTTED];
+    int n_swa = 0;
     double **xs = calloc((size_t)ran + 1, sizeof *xs), **ys = calloc((size_t)ran + 1, sizeof *ys);
     int n = 0, n_muted = 0, nx = 0, rc = CLI_EXIT_OK;
     for (int r = 0; muted && xs && ys && r < ran && rc == CLI_EXIT_OK; r++) {
@@ -310,6 +314,11 @@ int sweep_plot(const sweep_spec *s, const char *tmp, const sweep_trial *tr,
         read_curve(s, tmp, t, ord[r], acc, plotted ? label[n] : NULL,
                    plotted ? &ser[n] : &muted[n_muted], &xs[nx], &ys[nx]);
         if (!xs[nx++] || !ys[nx - 1]) rc = cli_error("sweep: out of memory");
+        if (plotted) { /* (its SWA line's value, after its last epoch: x = the epochs run) */
+            end_x[n] = t->swa ? (double)t->epochs : NAN;
+            end_y[n] = t->swa ? (acc ? t->val_acc : t->val_loss) : NAN;
+            n_swa += t->swa;
+        }
         if (plotted) n++;
         else n_muted++;
     }
@@ -323,7 +332,9 @@ int sweep_plot(const sweep_spec *s, const char *tmp, const sweep_trial *tr,
         else if (n == 0) snprintf(title, sizeof title, "%s of the pruned trials", obj);
         else if (n == 1) snprintf(title, sizeof title, "%s of the best trial", obj);
         else snprintf(title, sizeof title, "%s of the best %d trials", obj, n);
-        const ct_plot_opts opts = {.muted = muted, .n_muted = n_muted, .muted_label = muted_label};
+        const ct_plot_opts opts = {.muted = muted, .n_muted = n_muted, .muted_label = muted_label,
+                                   .end_x = n_swa ? end_x : NULL, .end_y = n_swa ? end_y : NULL,
+                                   .end_label = "the SWA average (its result)"};
         rc = cli_check_png_out("plot", png);
         ct_status st = rc == CLI_EXIT_OK ? ct_plot_png_opts(png, title, "epoch",
                                                             acc ? "val_acc" : "val_loss", ser, n,
