@@ -3,8 +3,8 @@
 # (every trial run, ranked as the trials' own logs rank them, the best one's command giving
 # the same numbers when run again by hand, --save's folders and sweep.csv), --objective val_acc,
 # --trials N (a seeded draw), --resume (a stopped sweep carried on to the table it gives at
-# once; SIGKILL), --prune median and --prune halving (their verdicts replayed from the trials'
-# logs), --sampler tpe
+# once; SIGKILL), --prune median, halving and hyperband (their verdicts replayed from the
+# trials' logs), --sampler tpe
 # (random first, then nearer the best), a diverging trial (listed, the sweep goes on), SIGTERM
 # (the running trial checkpointed, the table of those done, exit 130) and the refusals (a bad
 # value of any trial before the first runs, flags a sweep cannot take, a folder in use).
@@ -337,10 +337,11 @@ run train --resume "$tmp/pr/trial_${k:-1}" --epochs 4 --quiet
 run sweep --lr 2,0.1 --epochs 2 "${D[@]}" --prune median
 [ "$rc" -eq 0 ] && ! grep -q 'pruned after' <<<"$out" && ok "--prune median, 2 trials of the 5 to finish first: none pruned" ||
     bad "--prune with too few trials -> exit $rc: $out $err"
-for flags in "--prune mean|--prune: expected median, halving or off, got \"mean\"" \
+for flags in "--prune mean|--prune: expected median, halving, hyperband or off, got \"mean\"" \
     "--prune-startup 2|--prune-startup: sets --prune median's rule (not given)" \
     "--prune halving --prune-warmup 1|--prune-warmup: sets --prune median's rule (not given)" \
-    "--prune median --prune-factor 2|--prune-factor: sets --prune halving's rule (not given)" \
+    "--prune median --prune-factor 2|--prune-factor: sets --prune halving's or hyperband's rule (neither given)" \
+    "--prune hyperband --prune-startup 2|--prune-startup: sets --prune median's rule (not given)" \
     "--prune halving --prune-factor 1|--prune-factor: expected a factor 2 to 100, got \"1\"" \
     "--prune halving --prune-min-epochs 0|--prune-min-epochs: expected epochs 1 to 1000000, got \"0\"" \
     "--prune median --prune-warmup -1|--prune-warmup: expected an epoch 0 to 1000000, got \"-1\""; do
@@ -417,6 +418,68 @@ if [ "$rc" -eq 0 ] && hacc_pruned=$(halved_as_replayed "$tmp/pha" val_acc); then
     ok "--prune halving --objective val_acc: trials $hacc_pruned pruned, as the rule replayed prunes them"
 else
     bad "--prune halving --objective val_acc -> exit $rc: $out $err"
+fi
+
+# ------------------------------------------------------------------ --prune hyperband
+# Optuna's HyperbandPruner over the trials' 4 epochs, --prune-factor 2: floor(log2 4) + 1 = 3
+# brackets, bracket b successive halving from 2^b epochs on (rungs after 1 and 2 epochs; 2; none
+# before the last), the trials dealt among them in Optuna's proportions (budgets ceil(3 x 2^s /
+# (s + 1)), s = 2 - b: 4, 3, 3) by a smooth weighted round robin in trial order, each held
+# against the ended trials of its bracket only: checked by replaying that on the trials' logs
+hyperband_as_replayed() { # DIR: prints the pruned trials; fails unless the rule gives them
+    "$PY" - "$1" "$out" <<'PY'
+import csv, json, math, sys
+d, out = sys.argv[1], sys.argv[2]
+rows = list(csv.DictReader(open(d + "/sweep.csv")))
+by = {int(r["trial"]): r for r in rows}
+n, f, epochs_all = len(rows), 2, 4
+nb = int(math.floor(math.log(epochs_all, f))) + 1
+budget = [math.ceil(nb * f ** (nb - 1 - b) / (nb - b)) for b in range(nb)]
+credit, bracket = [0] * nb, []
+for k in range(n):
+    for b in range(nb):
+        credit[b] += budget[b]
+    pick = max(range(nb), key=lambda b: (credit[b], -b))
+    credit[pick] -= sum(budget)
+    bracket.append(pick)
+counts = [bracket.count(b) for b in range(nb)]
+head = ("; pruned by Hyperband: 3 brackets of successive halving (1 in 2 goes on at a rung) over 4 "
+        "epochs: %d trials with rungs after 1 and 2 epochs; %d trials with rungs after 2 epochs; "
+        "%d trials never pruned" % tuple(counts))
+assert head in out.split("\n")[0], (head, out)
+ended, pruned = [[] for _ in range(nb)], []
+for k in range(1, n + 1):
+    b = bracket[k - 1]
+    curve = [json.loads(l)["val_loss"] for l in open("%s/trial_%d/log.jsonl" % (d, k))]
+    rungs = [2 ** (b + j) for j in range(4)]
+    want = None
+    for e, v in enumerate(curve):
+        if e + 1 not in rungs or e + 1 >= epochs_all:
+            continue
+        at = sorted([c[e] for c in ended[b] if len(c) > e] + [v])
+        keep = max(len(at) // f, 1)
+        if v > at[keep - 1]:
+            want = e
+            break
+    ended[b].append(curve)
+    st = by[k]["status"]
+    if want is None:
+        assert st == "ok", (k, b, st, curve)
+        continue
+    assert st == "pruned after epoch %d" % want and len(curve) == want + 1, (k, b, st, curve)
+    pruned.append(k)
+assert pruned and all(bracket[k - 1] < 2 for k in pruned) and 2 not in pruned, (pruned, bracket)
+print(" ".join(map(str, pruned)))
+PY
+}
+# (trial 2, lr 0.003, the first of bracket 1, goes on alone there; held against trial 1's lr 0.3,
+# of bracket 0, it would be pruned at epoch 1)
+run sweep --lr 0.3,0.003,0.1,0.01,1,2,0.03,0.5,0.05 --epochs 4 --prune hyperband --prune-factor 2 \
+    "${D[@]}" --save "$tmp/hb"
+if [ "$rc" -eq 0 ] && hbpruned=$(hyperband_as_replayed "$tmp/hb"); then
+    ok "--prune hyperband: trials $hbpruned pruned, as Hyperband's brackets replayed on the logs prune them"
+else
+    bad "--prune hyperband -> exit $rc: $out $err"
 fi
 
 # ------------------------------------------------------------------ --sampler tpe

@@ -59,7 +59,10 @@ typedef struct {
     int tpe, tpe_startup;                /* --sampler tpe, --tpe-startup */
     int prune;                           /* --prune: SWEEP_PRUNE_* (0: off) */
     int prune_startup, prune_warmup;     /* median: --prune-startup, --prune-warmup */
-    int prune_min_epochs, prune_factor;  /* halving: --prune-min-epochs, --prune-factor */
+    int prune_min_epochs, prune_factor;  /* halving, hyperband: --prune-min-epochs,
+                                          * --prune-factor */
+    int brackets;                        /* hyperband: its brackets (sweep_hyperband) */
+    int max_epochs;                      /* the most epochs a trial runs (its flags') */
 } sweep_spec;
 
 typedef struct {
@@ -86,12 +89,16 @@ typedef struct {
     int pruned_keep;    /* halving: the best this many of them go on (0: the median rule) */
     int pruned_planned; /* the epochs it would have run (its line's "E of T epochs run") */
     int earlier;        /* --resume: what an earlier run of the sweep left of it */
+    int bracket;        /* --prune hyperband: its bracket (sweep_hyperband) */
 } sweep_trial;
 
 enum { /* sweep_spec.prune */
     SWEEP_PRUNE_MEDIAN = 1, /* Optuna's MedianPruner */
     SWEEP_PRUNE_HALVING,    /* Optuna's SuccessiveHalvingPruner (asynchronous successive
                              * halving, Li et al. 2020; Ray Tune's ASHA) */
+    SWEEP_PRUNE_HYPERBAND,  /* Optuna's HyperbandPruner (Li et al., "Hyperband", 2018): the
+                             * trials split among brackets of successive halving whose first
+                             * rungs come later and later */
 };
 
 enum { /* sweep_trial.earlier */
@@ -220,11 +227,22 @@ int sweep_wait(int *rc, int *sig);
  *   finished trials reached; no file while fewer than --prune-startup have finished;
  * - halving: "rule halving FACTOR MIN_EPOCHS", then for each rung (after MIN_EPOCHS x FACTOR^k
  *   epochs) that ended trials reached (finished, pruned or diverged after it), a line "EPOCH
- *   V1 V2 ..." of their objectives there.
+ *   V1 V2 ..." of their objectives there;
+ * - hyperband: a file for each bracket b (sweep_bracket_path), as halving's with MIN_EPOCHS x
+ *   FACTOR^b for MIN_EPOCHS and the objectives of bracket b's trials only.
  * -1 when it cannot be written (errno). */
 #define SWEEP_PRUNE_ENV "CTRAIN_SWEEP_PRUNE"
 int sweep_prune_write(const sweep_spec *s, const char *path, const sweep_trial *tr, long n,
                       int acc);
+/* hyperband: bracket b's file beside path (path's name with _b before its extension) */
+void sweep_bracket_path(const char *path, int b, char *out, size_t bytes);
+/* --prune hyperband: Optuna's HyperbandPruner over s->max_epochs epochs: floor(log_f(max /
+ * min)) + 1 brackets (f: --prune-factor, min: --prune-min-epochs; at least 1), bracket b
+ * successive halving from min x f^b epochs on, into s->brackets; the n trials dealt among them
+ * in proportion to Optuna's budgets, ceil(B f^s / (s + 1)) for s = B - 1 - b, by a smooth
+ * weighted round robin in their order (the same on every run and --resume), into their
+ * bracket fields. */
+void sweep_hyperband(sweep_spec *s, sweep_trial *tr, long n);
 /* Whether a trial that ended was pruned (its output said so). */
 int sweep_was_pruned(const sweep_trial *t);
 

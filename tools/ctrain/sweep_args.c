@@ -17,7 +17,8 @@
 
 void sweep_help(FILE *f) {
     fputs("usage: ctrain sweep [--trials N] [--sweep-seed N] [--objective METRIC] [--jobs N]\n"
-          "                    [--timeout SECONDS] [--sampler tpe] [--prune median|halving]\n"
+          "                    [--timeout SECONDS] [--sampler tpe]\n"
+          "                    [--prune median|halving|hyperband]\n"
           "                    TRAIN-FLAGS...\n"
           "       ctrain sweep --resume DIR [--jobs N]\n"
           "\n"
@@ -89,18 +90,25 @@ void sweep_help(FILE *f) {
           "                            objective there is among the best 1/factor of the\n"
           "                            trials' there (those ended, and itself; at least the\n"
           "                            best one of them; with --jobs, not those running\n"
-          "                            beside it); pruned, it stops as median's do. Neither\n"
-          "                            rule prunes a trial at its last epoch.\n"
+          "                            beside it); pruned, it stops as median's do.\n"
+          "                            hyperband: Hyperband, as Optuna's HyperbandPruner: the\n"
+          "                            trials dealt among brackets of successive halving (in\n"
+          "                            Optuna's proportions), bracket b's first rung after\n"
+          "                            --prune-min-epochs x factor^b epochs, as many brackets\n"
+          "                            as fit in the trials' epochs; a trial is held against\n"
+          "                            its bracket's only (the last bracket's first rung comes\n"
+          "                            latest: a hedge against a rule too eager). No rule\n"
+          "                            prunes a trial at its last epoch.\n"
           "                            off: none [default: off]\n"
           "  --prune-startup N         median: trials to finish before any is pruned\n"
           "                            (n_startup_trials) [default: 5]\n"
           "  --prune-warmup N          median: no trial is pruned before epoch N\n"
           "                            (n_warmup_steps; the epochs count from 0) [default: 0]\n"
-          "  --prune-min-epochs N      halving: epochs before the first rung (min_resource)\n"
-          "                            [default: 1]\n"
-          "  --prune-factor F          halving: 1 in F trials goes on at a rung, and the next\n"
-          "                            comes after F times the epochs (reduction_factor, 2 to\n"
-          "                            100) [default: 3]\n"
+          "  --prune-min-epochs N      halving, hyperband: epochs before the first rung\n"
+          "                            (min_resource) [default: 1]\n"
+          "  --prune-factor F          halving, hyperband: 1 in F trials goes on at a rung, and\n"
+          "                            the next comes after F times the epochs\n"
+          "                            (reduction_factor, 2 to 100) [default: 3]\n"
           "  --save DIR                keep each trial as DIR/trial_K (its checkpoints, log.jsonl\n"
           "                            and output.txt: what ctrain train printed), the table as\n"
           "                            DIR/sweep.csv (after every trial) and the command line as\n"
@@ -269,10 +277,11 @@ int sweep_parse(int argc, char **argv, sweep_spec *s, long *trials, uint64_t *se
             const char *val = flag_value(argc, argv, &i, eq);
             if (val && strcmp(val, "median") == 0) s->prune = SWEEP_PRUNE_MEDIAN;
             else if (val && strcmp(val, "halving") == 0) s->prune = SWEEP_PRUNE_HALVING;
+            else if (val && strcmp(val, "hyperband") == 0) s->prune = SWEEP_PRUNE_HYPERBAND;
             else if (val && strcmp(val, "off") == 0) s->prune = 0;
             else
-                return cli_usage_error("sweep", "--prune: expected median, halving or off, got "
-                                       "%s%s%s", val ? "\"" : "no value", val ? val : "",
+                return cli_usage_error("sweep", "--prune: expected median, halving, hyperband or "
+                                       "off, got %s%s%s", val ? "\"" : "no value", val ? val : "",
                                        val ? "\"" : "");
             continue;
         }
@@ -337,9 +346,9 @@ int sweep_parse(int argc, char **argv, sweep_spec *s, long *trials, uint64_t *se
     }
     if (prune_knob && s->prune != SWEEP_PRUNE_MEDIAN)
         return cli_usage_error("sweep", "%s: sets --prune median's rule (not given)", prune_knob);
-    if (halving_knob && s->prune != SWEEP_PRUNE_HALVING)
-        return cli_usage_error("sweep", "%s: sets --prune halving's rule (not given)",
-                               halving_knob);
+    if (halving_knob && s->prune != SWEEP_PRUNE_HALVING && s->prune != SWEEP_PRUNE_HYPERBAND)
+        return cli_usage_error("sweep", "%s: sets --prune halving's or hyperband's rule (neither "
+                               "given)", halving_knob);
     if (tpe_knob && !s->tpe)
         return cli_usage_error("sweep", "--tpe-startup: sets --sampler tpe (not given)");
     for (int i = 0; i < s->nflags; i++) {

@@ -136,8 +136,8 @@ static int check_model(const train_opts *o) {
 }
 
 /* The trial's flags checked as ctrain train checks them (its messages, prefixed with the
- * trial), and its model built; 0 when they would run. */
-static int check_trial(int argc, char **argv, int *has_val) {
+ * trial), and its model built; 0 when they would run. *epochs: the epochs it runs. */
+static int check_trial(int argc, char **argv, int *has_val, int *epochs) {
     train_opts o;
     cli_flag flags[NUM_TRAIN_FLAGS];
     train_opts_init(&o);
@@ -153,6 +153,8 @@ static int check_trial(int argc, char **argv, int *has_val) {
     cli_close_model(&init);
     free(o.class_names_text);
     *has_val = o.val_size != 0 || o.val_fraction > 0;
+    *epochs = 0;
+    for (int i = 0; rc == CLI_EXIT_OK && i < o.cfg.num_phases; i++) *epochs += o.cfg.phases[i].epochs;
     return rc;
 }
 
@@ -163,12 +165,12 @@ static int tpe_trial(sweep_spec *s, const sweep_trial *tr, long n, long k, int a
     int rc = sweep_tpe_draw(s, tr, n, tr[k].combo, acc, seed);
     if (rc != CLI_EXIT_OK) return rc;
     char *args[2 * NUM_TRAIN_FLAGS + 8], what[512], prefix[600];
-    int na = trial_argv(s, tr[k].combo, (int)k + 1, NULL, dirs, args), has_val = 1;
+    int na = trial_argv(s, tr[k].combo, (int)k + 1, NULL, dirs, args), has_val = 1, epochs;
     if (na < 0) return CLI_EXIT_USAGE;
     sweep_describe(s, tr[k].combo, what, sizeof what);
     snprintf(prefix, sizeof prefix, "sweep: trial %ld (%s, drawn by TPE): ", k + 1, what);
     cli_set_error_prefix(prefix);
-    rc = check_trial(na, args, &has_val);
+    rc = check_trial(na, args, &has_val, &epochs);
     cli_set_error_prefix(NULL);
     return rc;
 }
@@ -327,8 +329,9 @@ int cmd_sweep(int argc, char **argv) {
         sweep_describe(s, tr[k].combo, what, sizeof what);
         snprintf(prefix, sizeof prefix, "sweep: trial %ld (%s): ", k + 1, what);
         cli_set_error_prefix(prefix);
-        int has_val = 0;
-        rc = check_trial(na, args, &has_val);
+        int has_val = 0, epochs = 0;
+        rc = check_trial(na, args, &has_val, &epochs);
+        if (epochs > s->max_epochs) s->max_epochs = epochs;
         if (rc == CLI_EXIT_OK && !has_val)
             rc = cli_usage_error("sweep", "--val-size 0: the trials are ranked on the "
                                  "validation split, and there would be none");
@@ -337,6 +340,7 @@ int cmd_sweep(int argc, char **argv) {
     }
     if (!objective) objective = s->monitor ? s->monitor : "val_loss";
     acc = strcmp(objective, "val_acc") == 0;
+    if (s->prune == SWEEP_PRUNE_HYPERBAND) sweep_hyperband(s, tr, n);
     if (s->save_dir) {
         cli_made made = {0};
         if (cli_mkdirs(s->save_dir, &made) != 0) { /* (said why) */
@@ -390,6 +394,25 @@ int cmd_sweep(int argc, char **argv) {
                    "epochs", s->prune_factor, (long long)s->prune_min_epochs,
                    (long long)s->prune_min_epochs * s->prune_factor,
                    (long long)s->prune_min_epochs * s->prune_factor * s->prune_factor);
+        else if (s->prune == SWEEP_PRUNE_HYPERBAND) {
+            long counts[64] = {0};
+            for (long k = 0; k < n; k++) counts[tr[k].bracket]++;
+            printf("; pruned by Hyperband: %d bracket%s of successive halving (1 in %d goes on "
+                   "at a rung) over %d epochs: ", s->brackets, s->brackets == 1 ? "" : "s",
+                   s->prune_factor, s->max_epochs);
+            long first = s->prune_min_epochs;
+            for (int b = 0; b < s->brackets; b++, first *= s->prune_factor) {
+                printf("%s%ld trial%s ", b ? "; " : "", counts[b], counts[b] == 1 ? "" : "s");
+                if (first >= s->max_epochs) { /* (a rung at the last epoch prunes nothing) */
+                    printf("never pruned");
+                    continue;
+                }
+                printf("with rungs after %ld", first);
+                for (long r = first * s->prune_factor; r < s->max_epochs; r *= s->prune_factor)
+                    printf(r * s->prune_factor < s->max_epochs ? ", %ld" : " and %ld", r);
+                printf(" epochs");
+            }
+        }
         printf("\n");
         fflush(stdout);
     }
@@ -470,6 +493,13 @@ int cmd_sweep(int argc, char **argv) {
                 args[na] = NULL;
             }
             fflush(stdout);
+            if (s->prune == SWEEP_PRUNE_HYPERBAND && prune_path[0]) { /* (its bracket's) */
+                char bracket_file[PATH_MAX + 32];
+                sweep_bracket_path(prune_path, t->bracket, bracket_file, sizeof bracket_file);
+                setenv(SWEEP_PRUNE_ENV, bracket_file, 1);
+            } else if (s->prune == SWEEP_PRUNE_HYPERBAND) {
+                unsetenv(SWEEP_PRUNE_ENV); /* (its files could not be written: no pruning) */
+            }
             t->t0 = sweep_now() - (resumed ? t->seconds : 0); /* (its time before, too) */
             int pid = sweep_spawn(args, out, resumed);
             if (pid == -2) { /* (a signal before it started: not run) */

@@ -20,6 +20,10 @@
  * the best 1/f of those the trials that ended (finished, pruned or diverged later) had there,
  * its own included (at least the best one of them: the rule is strict while few have ended).
  * The sweep writes every trial's objective at each rung; the trial counts.
+ *
+ * Hyperband (Optuna's HyperbandPruner): the trials dealt among brackets of successive halving,
+ * bracket b's first rung after r x f^b epochs; the sweep writes a file for each bracket, of
+ * its trials' objectives only, and names to each trial its bracket's (sweep_hyperband).
  */
 #include "sweep.h"
 #include "cli.h"
@@ -188,18 +192,21 @@ int sweep_was_pruned(const sweep_trial *t) {
     return t->rc == 0 && t->pruned_epoch >= 0;
 }
 
-/* Halving: the rungs' lines (each ended trial's objective at each rung it reached). */
-static void write_rungs(FILE *f, const sweep_spec *s, const sweep_trial *tr, long n) {
+/* Halving: the rungs' lines (each ended trial's objective at each rung it reached), the first
+ * rung after min epochs; hyperband: of the trials of bracket b only (b < 0: all). */
+static void write_rungs(FILE *f, const sweep_spec *s, const sweep_trial *tr, long n, long min,
+                        int b) {
     int epochs = 0;
     for (long k = 0; k < n; k++)
         if ((tr[k].rc == 0 || tr[k].diverged) && tr[k].ncurve > epochs) epochs = tr[k].ncurve;
-    fprintf(f, "rule halving %d %d\n", s->prune_factor, s->prune_min_epochs);
-    for (long done = s->prune_min_epochs; done <= epochs; done *= s->prune_factor) {
+    fprintf(f, "rule halving %d %ld\n", s->prune_factor, min);
+    for (long done = min; done <= epochs; done *= s->prune_factor) {
         const int e = (int)done - 1; /* (the epoch index after `done` epochs) */
         int any = 0;
         for (long k = 0; k < n; k++) {
             const sweep_trial *t = &tr[k];
-            if ((t->rc == 0 || t->diverged) && e < t->ncurve && isfinite(t->curve[e])) {
+            if ((t->rc == 0 || t->diverged) && (b < 0 || t->bracket == b) && e < t->ncurve &&
+                isfinite(t->curve[e])) {
                 if (!any++) fprintf(f, "%d", e);
                 fprintf(f, " %.17g", t->curve[e]);
             }
@@ -208,8 +215,57 @@ static void write_rungs(FILE *f, const sweep_spec *s, const sweep_trial *tr, lon
     }
 }
 
+void sweep_bracket_path(const char *path, int b, char *out, size_t bytes) {
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+    const int stem = dot && (!slash || dot > slash) ? (int)(dot - path) : (int)strlen(path);
+    snprintf(out, bytes, "%.*s_%d%s", stem, path, b, path + stem);
+}
+
+void sweep_hyperband(sweep_spec *s, sweep_trial *tr, long n) {
+    const long f = s->prune_factor, min = s->prune_min_epochs;
+    int brackets = 1; /* floor(log_f(max / min)) + 1, counted in whole numbers */
+    for (long r = min * f; r <= s->max_epochs && brackets < 64; r *= f) brackets++;
+    s->brackets = brackets;
+    double budget[64], credit[64] = {0}, total = 0;
+    for (int b = 0; b < brackets; b++) {
+        const int sb = brackets - 1 - b;
+        budget[b] = ceil((double)brackets * pow((double)f, sb) / (sb + 1));
+        total += budget[b];
+    }
+    for (long k = 0; k < n; k++) { /* smooth weighted round robin: the one furthest behind */
+        int pick = 0;
+        for (int b = 0; b < brackets; b++) {
+            credit[b] += budget[b];
+            if (credit[b] > credit[pick]) pick = b;
+        }
+        credit[pick] -= total;
+        tr[k].bracket = pick;
+    }
+}
+
+/* --prune hyperband: each bracket's file (write_rungs of its trials) beside path */
+static int write_brackets(const sweep_spec *s, const char *path, const sweep_trial *tr, long n,
+                          int acc) {
+    long min = s->prune_min_epochs;
+    for (int b = 0; b < s->brackets; b++, min *= s->prune_factor) {
+        char file[PATH_MAX + 32], part[PATH_MAX + 40];
+        sweep_bracket_path(path, b, file, sizeof file);
+        snprintf(part, sizeof part, "%s.part", file);
+        FILE *f = fopen(part, "w");
+        if (!f) return -1;
+        fprintf(f, "objective %s\n", acc ? "val_acc" : "val_loss");
+        write_rungs(f, s, tr, n, min, b);
+        if (fclose(f) != 0 || rename(part, file) != 0) {
+            unlink(part);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int sweep_prune_write(const sweep_spec *s, const char *path, const sweep_trial *tr, long n,
                       int acc) {
+    if (s->prune == SWEEP_PRUNE_HYPERBAND) return write_brackets(s, path, tr, n, acc);
     int finished = 0, epochs = 0;
     for (long k = 0; k < n; k++)
         if (tr[k].rc == 0 && tr[k].best_epoch >= 0 && !sweep_was_pruned(&tr[k])) {
@@ -224,7 +280,7 @@ int sweep_prune_write(const sweep_spec *s, const char *path, const sweep_trial *
     FILE *f = fopen(part, "w");
     if (!f) return -1;
     fprintf(f, "objective %s\n", acc ? "val_acc" : "val_loss");
-    if (halving) write_rungs(f, s, tr, n);
+    if (halving) write_rungs(f, s, tr, n, s->prune_min_epochs, -1);
     for (int e = s->prune_warmup; !halving && e < epochs; e++) {
         int count;
         double med = median_at(tr, n, e, &count);
