@@ -444,7 +444,7 @@ for k in range(n):
     bracket.append(pick)
 counts = [bracket.count(b) for b in range(nb)]
 head = ("; pruned by Hyperband: 3 brackets of successive halving (1 in 2 goes on at a rung) over 4 "
-        "epochs: %d trials with rungs after 1 and 2 epochs; %d trials with rungs after 2 epochs; "
+        "epochs: %d trials with rungs after 1 and 2 epochs; %d trials with a rung after 2 epochs; "
         "%d trials never pruned" % tuple(counts))
 assert head in out.split("\n")[0], (head, out)
 ended, pruned = [[] for _ in range(nb)], []
@@ -474,12 +474,14 @@ PY
 }
 # (trial 2, lr 0.003, the first of bracket 1, goes on alone there; held against trial 1's lr 0.3,
 # of bracket 0, it would be pruned at epoch 1)
-run sweep --lr 0.3,0.003,0.1,0.01,1,2,0.03,0.5,0.05 --epochs 4 --prune hyperband --prune-factor 2 \
-    "${D[@]}" --save "$tmp/hb"
-if [ "$rc" -eq 0 ] && hbpruned=$(hyperband_as_replayed "$tmp/hb"); then
-    ok "--prune hyperband: trials $hbpruned pruned, as Hyperband's brackets replayed on the logs prune them"
+# (its temporary folder, the brackets' files in it, removed at the end)
+mkdir -p "$tmp/hbtmp"
+TMPDIR="$tmp/hbtmp" run sweep --lr 0.3,0.003,0.1,0.01,1,2,0.03,0.5,0.05 --epochs 4 --prune hyperband \
+    --prune-factor 2 "${D[@]}" --save "$tmp/hb"
+if [ "$rc" -eq 0 ] && hbpruned=$(hyperband_as_replayed "$tmp/hb") && [ -z "$(ls -A "$tmp/hbtmp")" ]; then
+    ok "--prune hyperband: trials $hbpruned pruned, as Hyperband's brackets replayed on the logs prune them; no file left in TMPDIR"
 else
-    bad "--prune hyperband -> exit $rc: $out $err"
+    bad "--prune hyperband -> exit $rc: $out $err; TMPDIR: $(ls -AR "$tmp/hbtmp")"
 fi
 
 # ------------------------------------------------------------------ --sampler tpe

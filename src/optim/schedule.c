@@ -442,8 +442,8 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
                                "1..%d in increasing order, got %d after %d", CT_MAX_EPOCHS,
                                cfg->milestones[i], i > 0 ? cfg->milestones[i - 1] : 0);
         if (!(cfg->gamma >= 0.0f))
-            return ct_fail(CT_ERR_INVALID, "multistep schedule: gamma must be > 0, got %g",
-                           (double)cfg->gamma);
+            return ct_fail(CT_ERR_INVALID, "multistep schedule: gamma must be >= 0 (0: 0.1), got "
+                           "%g", (double)cfg->gamma);
         break;
     case CT_SCHED_POLYNOMIAL: break; /* (power: below) */
     case CT_SCHED_RANGE_TEST:
@@ -458,8 +458,8 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         return ct_fail(CT_ERR_INVALID, "milestones: 1..%d for the multistep schedule, none for "
                        "another, got %d", CT_MAX_MILESTONES, cfg->num_milestones);
     if (!(cfg->power >= 0.0f && cfg->power <= FLT_MAX))
-        return ct_fail(CT_ERR_INVALID, "polynomial schedule: power must be finite and > 0 (0: "
-                       "1), got %g", (double)cfg->power);
+        return ct_fail(CT_ERR_INVALID, "power (the polynomial schedule's) must be finite and >= 0 "
+                       "(0: 1), got %g", (double)cfg->power);
     /* the plateau schedule's settings, whatever the schedule (a train state holds them) */
     if (cfg->plateau_patience < CT_PATIENCE_NONE)
         return ct_fail(CT_ERR_INVALID, "plateau schedule: patience must be an epoch count "

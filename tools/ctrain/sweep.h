@@ -230,10 +230,12 @@ int sweep_wait(int *rc, int *sig);
  *   V1 V2 ..." of their objectives there;
  * - hyperband: a file for each bracket b (sweep_bracket_path), as halving's with MIN_EPOCHS x
  *   FACTOR^b for MIN_EPOCHS and the objectives of bracket b's trials only.
- * -1 when it cannot be written (errno). */
+ * -1 when it cannot be written (errno; the file in failed).
+ * sweep_prune_remove: the files sweep_prune_write writes (and their parts), removed. */
 #define SWEEP_PRUNE_ENV "CTRAIN_SWEEP_PRUNE"
 int sweep_prune_write(const sweep_spec *s, const char *path, const sweep_trial *tr, long n,
-                      int acc);
+                      int acc, char *failed, size_t bytes);
+void sweep_prune_remove(const sweep_spec *s, const char *path);
 /* hyperband: bracket b's file beside path (path's name with _b before its extension) */
 void sweep_bracket_path(const char *path, int b, char *out, size_t bytes);
 /* --prune hyperband: Optuna's HyperbandPruner over s->max_epochs epochs: floor(log_f(max /

@@ -204,13 +204,11 @@ static void trial_paths(const sweep_spec *s, const char *tmp, long k, char *log,
 }
 
 /* Removes the files the trials and the pruning left in the temporary folder, then the folder. */
-static void remove_tmp(const char *dir, int trials) {
+static void remove_tmp(const sweep_spec *s, const char *dir, int trials) {
     if (!dir[0]) return;
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s/prune.txt", dir);
-    unlink(p);
-    snprintf(p, sizeof p, "%s/prune.txt.part", dir);
-    unlink(p);
+    sweep_prune_remove(s, p); /* (and hyperband's brackets') */
     for (int k = 1; k <= trials; k++)
         for (int e = 0; e < 2; e++) {
             snprintf(p, sizeof p, "%s/trial_%d.%s", dir, k, e ? "txt" : "jsonl");
@@ -340,6 +338,9 @@ int cmd_sweep(int argc, char **argv) {
     }
     if (!objective) objective = s->monitor ? s->monitor : "val_loss";
     acc = strcmp(objective, "val_acc") == 0;
+    const sweep_flag *epochs_flag = sweep_flag_of(s, "epochs");
+    if (s->tpe && epochs_flag && epochs_flag->range && epochs_flag->hi > s->max_epochs)
+        s->max_epochs = (int)epochs_flag->hi; /* (TPE may draw up to the range's top) */
     if (s->prune == SWEEP_PRUNE_HYPERBAND) sweep_hyperband(s, tr, n);
     if (s->save_dir) {
         cli_made made = {0};
@@ -407,10 +408,11 @@ int cmd_sweep(int argc, char **argv) {
                     printf("never pruned");
                     continue;
                 }
-                printf("with rungs after %ld", first);
+                const int one = first * s->prune_factor >= s->max_epochs;
+                printf("with %s after %ld", one ? "a rung" : "rungs", first);
                 for (long r = first * s->prune_factor; r < s->max_epochs; r *= s->prune_factor)
                     printf(r * s->prune_factor < s->max_epochs ? ", %ld" : " and %ld", r);
-                printf(" epochs");
+                printf(" epoch%s", !one || first > 1 ? "s" : "");
             }
         }
         printf("\n");
@@ -443,8 +445,9 @@ int cmd_sweep(int argc, char **argv) {
                "to run\n", resume, kept, kept == 1 ? "" : "s", kept == 1 ? "it ran" : "they ran",
                resumed, resumed == 1 ? "" : "s", n - kept - resumed);
         fflush(stdout);
-        if (s->prune && sweep_prune_write(s, prune_path, tr, n, acc) != 0) {
-            rc = cli_error("sweep: cannot write %s: %s", prune_path, strerror(errno));
+        char failed[PATH_MAX + 40];
+        if (s->prune && sweep_prune_write(s, prune_path, tr, n, acc, failed, sizeof failed) != 0) {
+            rc = cli_error("sweep: cannot write %s: %s", failed, strerror(errno));
             goto done;
         }
     }
@@ -539,10 +542,12 @@ int cmd_sweep(int argc, char **argv) {
         ran++;
         trial_paths(s, tmp, k, log, out);
         sweep_read_results(t, log, out, acc);
-        if (s->prune && prune_path[0] && sweep_prune_write(s, prune_path, tr, n, acc) != 0) {
-            cli_error("sweep: cannot write %s: %s; no trial is pruned from here on", prune_path,
+        char failed[PATH_MAX + 40];
+        if (s->prune && prune_path[0] &&
+            sweep_prune_write(s, prune_path, tr, n, acc, failed, sizeof failed) != 0) {
+            cli_error("sweep: cannot write %s: %s; no trial is pruned from here on", failed,
                       strerror(errno));
-            unlink(prune_path);
+            sweep_prune_remove(s, prune_path); /* (the trials running find none: no verdict) */
             prune_path[0] = 0;
         }
         /* (the table so far: what --resume reads back; a sweep.csv that cannot be written is
@@ -642,7 +647,7 @@ done:
     if (handlers) sweep_restore_signals(old_sig);
     unsetenv(SWEEP_PRUNE_ENV);
     unsetenv("CTRAIN_SWEEP_PID");
-    remove_tmp(tmp, (int)n);
+    remove_tmp(s, tmp, (int)n);
     for (int i = 0; i < s->nowned; i++) free(s->owned[i]);
     free(s->drawn);
     free(s->drawn_text);

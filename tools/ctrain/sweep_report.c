@@ -291,9 +291,9 @@ static void read_curve(const sweep_spec *s, const char *tmp, const sweep_trial *
 }
 
 /* --plot DIR: DIR/sweep.png, the objective over the epochs of the best finished trials (a
- * trial ranked by its SWA average: that as a diamond after its last epoch, as ctrain train
- * --plot draws it), and the pruned ones' in grey behind them (as Optuna's
- * plot_intermediate_values shows them). */
+ * trial ranked by its SWA average: that as a diamond one epoch after its last, at x = the
+ * epochs run), and the pruned ones' in grey behind them (as Optuna's plot_intermediate_values
+ * shows them). */
 int sweep_plot(const sweep_spec *s, const char *tmp, const sweep_trial *tr,
                       const int *ord, int ran, int acc) {
     ct_series ser[SWEEP_PLOTTED], *muted = malloc(((size_t)ran + 1) * sizeof *muted);

@@ -243,29 +243,46 @@ void sweep_hyperband(sweep_spec *s, sweep_trial *tr, long n) {
     }
 }
 
-/* --prune hyperband: each bracket's file (write_rungs of its trials) beside path */
+/* --prune hyperband: each bracket's file (write_rungs of its trials) beside path; the one that
+ * could not be written into failed */
 static int write_brackets(const sweep_spec *s, const char *path, const sweep_trial *tr, long n,
-                          int acc) {
+                          int acc, char *failed, size_t bytes) {
     long min = s->prune_min_epochs;
     for (int b = 0; b < s->brackets; b++, min *= s->prune_factor) {
         char file[PATH_MAX + 32], part[PATH_MAX + 40];
         sweep_bracket_path(path, b, file, sizeof file);
         snprintf(part, sizeof part, "%s.part", file);
+        snprintf(failed, bytes, "%s", file);
         FILE *f = fopen(part, "w");
         if (!f) return -1;
         fprintf(f, "objective %s\n", acc ? "val_acc" : "val_loss");
         write_rungs(f, s, tr, n, min, b);
         if (fclose(f) != 0 || rename(part, file) != 0) {
+            const int e = errno;
             unlink(part);
+            errno = e;
             return -1;
         }
     }
     return 0;
 }
 
+void sweep_prune_remove(const sweep_spec *s, const char *path) {
+    char file[PATH_MAX + 40];
+    for (int b = -1; b < (s->prune == SWEEP_PRUNE_HYPERBAND ? s->brackets : 0); b++)
+        for (int part = 0; part < 2; part++) {
+            if (b < 0) snprintf(file, sizeof file, "%s", path);
+            else sweep_bracket_path(path, b, file, sizeof file);
+            if (part) strncat(file, ".part", sizeof file - strlen(file) - 1);
+            unlink(file);
+        }
+}
+
 int sweep_prune_write(const sweep_spec *s, const char *path, const sweep_trial *tr, long n,
-                      int acc) {
-    if (s->prune == SWEEP_PRUNE_HYPERBAND) return write_brackets(s, path, tr, n, acc);
+                      int acc, char *failed, size_t bytes) {
+    snprintf(failed, bytes, "%s", path);
+    if (s->prune == SWEEP_PRUNE_HYPERBAND)
+        return write_brackets(s, path, tr, n, acc, failed, bytes);
     int finished = 0, epochs = 0;
     for (long k = 0; k < n; k++)
         if (tr[k].rc == 0 && tr[k].best_epoch >= 0 && !sweep_was_pruned(&tr[k])) {
@@ -287,7 +304,9 @@ int sweep_prune_write(const sweep_spec *s, const char *path, const sweep_trial *
         if (count > 0) fprintf(f, "%d %.17g %d\n", e, med, count);
     }
     if (fclose(f) != 0 || rename(part, path) != 0) { /* (whole or not at all: read as it runs) */
+        const int e = errno;
         unlink(part);
+        errno = e;
         return -1;
     }
     return 0;

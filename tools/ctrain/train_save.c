@@ -344,10 +344,12 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         ct_train_config given_ms = {0};
         char ms_err[160];
         if (rc == CLI_EXIT_OK && SEEN("milestones") &&
-            (train_parse_milestones(o->milestones, &given_ms, ms_err, sizeof ms_err) != 0 ||
-             given_ms.num_milestones != saved.num_milestones ||
-             memcmp(given_ms.milestones, saved.milestones,
-                    (size_t)saved.num_milestones * sizeof(int)) != 0))
+            train_parse_milestones(o->milestones, &given_ms, ms_err, sizeof ms_err) != 0)
+            rc = cli_usage_error("train", "--milestones: %s", ms_err);
+        else if (rc == CLI_EXIT_OK && SEEN("milestones") &&
+                 (given_ms.num_milestones != saved.num_milestones ||
+                  memcmp(given_ms.milestones, saved.milestones,
+                         (size_t)saved.num_milestones * sizeof(int)) != 0))
             rc = differs(dir, "milestones", o->milestones, o->milestones_resumed);
         o->milestones = o->milestones_resumed;
     }
