@@ -383,6 +383,9 @@ typedef struct {
     int warmup_steps;
     int warmup_epochs;
     float warmup_start_factor;   /* (0: 1/3, LinearLR's default) */
+    int warmup_constant;         /* 1: ConstantLR(factor = warmup_start_factor) instead: the lr
+                                  * times the factor over the warm-up, then times 1
+                                  * (torchvision's --lr-warmup-method constant) */
     float clip_norm;             /* clip the gradient's global L2 norm to this (0: off) */
     float clip_value;            /* clamp each gradient to [-this, this] (clip_grad_value_;
                                   * 0: off; not with clip_norm) */

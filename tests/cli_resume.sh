@@ -413,6 +413,19 @@ run train --resume ema --ema 0.9
 run train --resume ema --cutmix-alpha 0.5
 [ "$rc" -eq 2 ] && grep -q -- '--cutmix-alpha 0.5: the run in ema was saved with 1' <<<"$err" &&
     ok "--resume with another --cutmix-alpha -> exit 2" || bad "--resume ema --cutmix-alpha 0.5 -> exit $rc: $err"
+# ConstantLR's warm-up (torchvision's --lr-warmup-method constant): stopped mid-epoch and resumed
+# within the warm-up (its method and factor given again), then refused with the linear one
+WC=(--data cut --epochs 2 --lr 0.1 --warmup-epochs 2 --warmup-method constant
+    --warmup-start-factor 0.1 --val-size 500 --batch-size 100 --quiet)
+if stopped_resumed wc "--warmup-method constant --warmup-start-factor 0.1" "${WC[@]}"; then
+    ok "constant warm-up, stopped in epoch 1 and resumed: the straight run's epochs and weights"
+else
+    bad "constant warm-up resumed: $why"
+fi
+run train --resume wc --warmup-method linear
+[ "$rc" -eq 2 ] && grep -q -- '--warmup-method linear: the run in wc was saved with constant' <<<"$err" &&
+    ok "--resume of a constant warm-up run with --warmup-method linear -> exit 2" ||
+    bad "--resume wc --warmup-method linear -> exit $rc: $err"
 run train --resume cut_run --ema-warmup
 [ "$rc" -eq 2 ] && grep -q -- '--ema-warmup (on): the run in cut_run was saved with no warm-up of its moving average' <<<"$err" &&
     ok "--resume adding --ema-warmup -> exit 2" || bad "--resume cut_run --ema-warmup -> exit $rc: $err"

@@ -3,7 +3,7 @@
 # with momentum, Nesterov and weight decay, Adam with and without L2, AdamW with its default
 # weight decay, RMSprop plain and with every option), every lr schedule (phases, StepLR,
 # CosineAnnealingLR, OneCycleLR with and without its momentum cycling, ReduceLROnPlateau (on val_loss and, mode="max", val_acc),
-# ExponentialLR, MultiStepLR, PolynomialLR, CosineAnnealingWarmRestarts, LinearLR warm-up alone and multiplying each of
+# ExponentialLR, MultiStepLR, PolynomialLR, CosineAnnealingWarmRestarts, LinearLR and ConstantLR warm-up alone and multiplying each of
 # them), clip_grad_norm_, CrossEntropyLoss's label smoothing, Keras' class weights, MixUp and CutMix, the moving average of weights (torchvision's ExponentialMovingAverage),
 # stochastic weight averaging (torch.optim.swa_utils' AveragedModel, SWALR and update_bn: the
 # saved model too),
@@ -143,6 +143,9 @@ case_ warmup --warmup-epochs 3 --epochs 5 --lr 0.5
 case_ warmup_step --warmup-epochs 2 --warmup-start-factor 0.25 --lr-schedule step \
     --step-size 3 --epochs 5 --lr 0.5
 case_ warmup_cosine --warmup-epochs 2 --lr-schedule cosine --epochs 5 --lr 0.5
+case_ warmup_constant_batches_step --warmup-epochs 1 --warmup-method constant \
+    --warmup-start-factor 0.1 --lr-schedule step --step-size 1 --gamma 0.5 --batch-size 100 \
+    --epochs 3 --lr 0.5
 case_ warmup_cosine_eta_min --warmup-epochs 2 --lr-schedule cosine --eta-min 0.1 --epochs 5 --lr 0.5
 case_ warmup_onecycle --warmup-epochs 2 --lr-schedule onecycle --epochs 6 --lr 1.0
 case_ exponential --lr-schedule exponential --gamma 0.8 --epochs 5 --lr 0.5

@@ -261,7 +261,7 @@ expect_usage '"stray"' eval --model m stray
 run train --help
 missing=""
 for f in dataset optimizer betas eps lr-schedule step-size milestones power gamma eta-min pct-start warmup-epochs \
-    warmup-start-factor clip-grad-norm label-smoothing ema augment; do
+    warmup-start-factor warmup-method clip-grad-norm label-smoothing ema augment; do
     grep -qe "--$f\b" <<<"$out" || missing="$missing --$f"
 done
 [ -z "$missing" ] && ok "train --help documents the optimizer/schedule/dataset flags" ||
@@ -416,6 +416,10 @@ expect_usage '--div-factor' train --lr-schedule onecycle --div-factor 0
 expect_usage '--final-div-factor' train --lr-schedule onecycle --final-div-factor -1
 expect_usage '--schedule' train --lr-schedule cosine --schedule 5@0.1
 expect_usage '--warmup-epochs' train --warmup-epochs -1
+expect_usage '--warmup-method: needs --warmup-epochs > 0' train --warmup-method constant
+expect_usage '--warmup-method' train --warmup-epochs 1 --warmup-method cosine
+expect_usage '--warmup-method: does not apply to --lr-find' train --lr-find --warmup-method constant
+expect_usage '--milestones: does not apply to --lr-find' train --lr-find --milestones 2
 expect_usage '--warmup-epochs' train --warmup-epochs x
 expect_usage '--warmup-start-factor' train --warmup-epochs 1 --warmup-start-factor 0
 expect_usage '--warmup-start-factor' train --warmup-epochs 1 --warmup-start-factor 1.5

@@ -565,6 +565,25 @@ static void test_multistep_polynomial_schedules(void **state) {
     assert_true(isnan(ct_schedule_lr(&c, 0, 0, 4)));
 }
 
+/* ChainedScheduler([ConstantLR(factor 0.25, total_iters 5), StepLR(step_size 2 epochs of 3
+ * steps, gamma 0.5)]) from lr 0.4 (torch 1.13, the lr read before each step): the factor until
+ * step 5, then 1; a warmup_constant other than 0 or 1 refused. */
+static void test_constant_warmup(void **state) {
+    (void)state;
+    static const double torch_lr[12] = {0.1, 0.1, 0.1, 0.1, 0.1, 0.4, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2};
+    ct_train_config c = sched_config(CT_SCHED_STEP, 4, 0.4f);
+    c.step_size = 2, c.gamma = 0.5f;
+    c.warmup_steps = 5, c.warmup_start_factor = 0.25f, c.warmup_constant = 1;
+    for (int g = 0; g < 12; g++)
+        near("ConstantLR warm-up vs PyTorch", g, ct_schedule_lr(&c, g / 3, g % 3, 3), torch_lr[g],
+             1e-7 * torch_lr[g]);
+    c.warmup_steps = 0, c.warmup_epochs = 1; /* (in epochs: the first epoch's 3 steps) */
+    near("ConstantLR warm-up in epochs", 2, ct_schedule_lr(&c, 0, 2, 3), 0.1, 1e-8);
+    near("ConstantLR warm-up in epochs", 3, ct_schedule_lr(&c, 1, 0, 3), 0.4, 1e-8);
+    c.warmup_constant = 2;
+    assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedules_torch),      cmocka_unit_test(test_onecycle_options_torch),
@@ -572,6 +591,7 @@ int main(void) {
         cmocka_unit_test(test_plateau_torch_knobs),  cmocka_unit_test(test_exponential_schedule),
         cmocka_unit_test(test_cosine_restarts_schedule),
         cmocka_unit_test(test_multistep_polynomial_schedules),
+        cmocka_unit_test(test_constant_warmup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

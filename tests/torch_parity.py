@@ -336,7 +336,11 @@ def reference(data, f):
             threshold=float(f.get("lr-threshold", 1e-4)),
             threshold_mode=f.get("lr-threshold-mode", "rel"),
             cooldown=int(f.get("lr-cooldown", 0)), min_lr=float(f.get("min-lr", 0)))
-    if int(f.get("warmup-epochs", 0)) > 0:
+    if int(f.get("warmup-epochs", 0)) > 0 and f.get("warmup-method") == "constant":
+        warm = torch.optim.lr_scheduler.ConstantLR(
+            warm_opt, factor=float(f.get("warmup-start-factor", 1 / 3)),
+            total_iters=int(f["warmup-epochs"]) * spe)
+    elif int(f.get("warmup-epochs", 0)) > 0:
         warm = torch.optim.lr_scheduler.LinearLR(
             warm_opt, start_factor=float(f.get("warmup-start-factor", 1 / 3)),
             total_iters=int(f["warmup-epochs"]) * spe)

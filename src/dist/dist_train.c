@@ -78,7 +78,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              "nesterov=%d betas=%.9g,%.9g eps=%.9g rmsprop=%.9g,%d amsgrad=%d nadam=%.9g adagrad=%.9g,%.9g schedule=%d step_size=%d "
              "milestones=%d,%016llx power=%.9g gamma=%.9g plateau_patience=%d,%d,%.9g,%d,%d,%.9g eta_min=%.9g restarts=%d,%d "
              "onecycle=%.9g,%.9g,%.9g,%d,%d "
-             "cycle_momentum=%d,%.9g,%.9g warmup=%d,%d,%.9g clip_norm=%.9g,%.9g "
+             "cycle_momentum=%d,%.9g,%.9g warmup=%d,%d,%.9g,%d clip_norm=%.9g,%.9g "
              "label_smoothing=%.9g class_weights=%d,%016llx mix=%.9g,%.9g end_lr=%.9g ema=%.9g,%d "
              "augment=%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%d,%.9g,%.9g,%.9g,%.9g,"
              "%.9g,%.9g,%.9g,%.9g,%.9g "
@@ -104,6 +104,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              (double)cfg->final_div_factor, cfg->three_phase, cfg->anneal_linear,
              cfg->cycle_momentum, (double)cfg->base_momentum, (double)cfg->max_momentum,
              cfg->warmup_steps, cfg->warmup_epochs, (double)cfg->warmup_start_factor,
+             cfg->warmup_constant,
              (double)cfg->clip_norm, (double)cfg->clip_value, (double)cfg->label_smoothing, cfg->n_class_weights,
              (unsigned long long)ct_hash64(cfg->class_weights,
                                            (size_t)cfg->n_class_weights * sizeof(float), 0),

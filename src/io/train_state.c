@@ -87,14 +87,15 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  "\"frozen_layers\": %d, \"swa\": %d, \"swa_start\": %d, "
                  "\"swa_anneal_epochs\": %d, \"swa_anneal_linear\": %d, "
                  "\"plateau_threshold_abs\": %d, \"plateau_cooldown\": %d, "
-                 "\"bias_wd_set\": %d, \"norm_wd_set\": %d, \"amsgrad\": %d",
+                 "\"bias_wd_set\": %d, \"norm_wd_set\": %d, \"amsgrad\": %d, "
+                 "\"warmup_constant\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
                  c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered,
                  c->augment_bilinear, c->restart_epochs, c->restart_mult, c->plateau_max,
                  c->augment_vflip, c->frozen_layers, c->swa, c->swa_start, c->swa_anneal_epochs,
                  c->swa_anneal_linear, c->plateau_threshold_abs, c->plateau_cooldown,
-                 c->bias_wd_set, c->norm_wd_set, c->amsgrad);
+                 c->bias_wd_set, c->norm_wd_set, c->amsgrad, c->warmup_constant);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -421,6 +422,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("bias_wd_set", 0, 1, cfg->bias_wd_set); /* (absent before 7 Dec 2026: 0) */
     OPT_INT("norm_wd_set", 0, 1, cfg->norm_wd_set);
     OPT_INT("amsgrad", 0, 1, cfg->amsgrad); /* (absent before 7 Dec 2026: 0) */
+    OPT_INT("warmup_constant", 0, 1, cfg->warmup_constant); /* (the same) */
 #undef OPT_INT
     struct { const char *key; float *dst; } floats[] = {
         {"beta1", &cfg->beta1}, {"beta2", &cfg->beta2}, {"eps", &cfg->eps},

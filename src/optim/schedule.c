@@ -18,6 +18,7 @@
  *   multistep: base * gamma^(the milestones <= epoch)                (MultiStepLR, per epoch)
  *   polynomial: base * (1 - min(g, T) / T)^power                     (PolynomialLR, per step)
  * then times the linear warm-up factor s + (1 - s) * min(g, W) / W (LinearLR(start_factor = s,
+ * total_iters = W)), or the constant one, s while g < W, then 1 (ConstantLR(factor = s,
  * total_iters = W)): the product of the two lrs over base. (torch's ChainedScheduler gives the
  * same for step, plateau and cosine with eta_min 0; other values for cosine with eta_min > 0
  * and for onecycle: tests/cli_torch_parity.sh checks the product against PyTorch.)
@@ -214,7 +215,8 @@ static double schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, i
                    : (int64_t)(cfg->warmup_epochs < CT_MAX_EPOCHS ? cfg->warmup_epochs : CT_MAX_EPOCHS) * spe;
     if (warm > 0) {
         double s = or_default(cfg->warmup_start_factor, CT_WARMUP_START_FACTOR);
-        lr *= s + (1.0 - s) * (double)(g < warm ? g : warm) / (double)warm;
+        lr *= cfg->warmup_constant ? (g < warm ? s : 1.0)
+                                   : s + (1.0 - s) * (double)(g < warm ? g : warm) / (double)warm;
     }
     return lr;
 }
@@ -483,6 +485,9 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     if (!(cfg->warmup_start_factor >= 0.0f && cfg->warmup_start_factor <= 1.0f))
         return ct_fail(CT_ERR_INVALID, "warm-up start factor must be in (0, 1], got %g",
                        cfg->warmup_start_factor);
+    if (cfg->warmup_constant != 0 && cfg->warmup_constant != 1)
+        return ct_fail(CT_ERR_INVALID, "warmup_constant must be 0 or 1, got %d",
+                       cfg->warmup_constant);
     if (!(cfg->clip_norm >= 0.0f))
         return ct_fail(CT_ERR_INVALID, "gradient clipping norm must be > 0, got %g",
                        cfg->clip_norm);

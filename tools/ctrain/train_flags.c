@@ -43,6 +43,7 @@ void train_opts_init(train_opts *o) {
     o->monitor = "val_loss";
     o->t_mult = 1;
     o->power = 1.0f;
+    o->warmup_method = "linear";
     o->lr_find_range = "1e-7,10";
     o->lr_find_steps = 100;
     o->cycle_momentum = "on";
@@ -269,9 +270,16 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "warmup-epochs", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->warmup_epochs,
          .metavar = "N", .help = "linear warm-up (LinearLR) over the first N epochs,\n"
                                   "multiplying any schedule's lr"},
+        {.name = "warmup-method", .kind = CLI_CHOICE, .dst = &o->warmup_method,
+         .metavar = "NAME", .choices = "linear|constant",
+         .help = "--warmup-epochs: the lr factor rises from --warmup-start-factor to 1\n"
+                 "step by step (linear: LinearLR), or stays --warmup-start-factor,\n"
+                 "then is 1 (constant: ConstantLR; torchvision's --lr-warmup-method)"},
         {.name = "warmup-start-factor", .kind = CLI_FLOAT, .range = CLI_POSITIVE,
          .dst = &o->warmup_start_factor, .metavar = "X",
-         .help = "warm-up's first lr factor, in (0, 1]", .def = "0.333333"},
+         .help = "warm-up's first lr factor, in (0, 1] (constant: its only one;\n"
+                 "torchvision's --lr-warmup-decay)",
+         .def = "0.333333"},
         {.name = "clip-grad-norm", .kind = CLI_FLOAT, .range = CLI_NONNEG, .dst = &o->clip_norm,
          .metavar = "X", .help = "clip the gradients' global L2 norm to X (0: off)",
          .def = "off"},

@@ -43,7 +43,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         "patience", "epochs", "lr", "schedule", "lr-schedule", "step-size", "gamma",
         "lr-patience", "lr-threshold", "lr-threshold-mode", "lr-cooldown", "min-lr", "min-delta",
         "eta-min", "t0", "t-mult", "pct-start", "cycle-momentum", "warmup-epochs",
-        "warmup-start-factor", "div-factor", "final-div-factor", "three-phase", "anneal",
+        "warmup-start-factor", "warmup-method", "milestones", "power", "div-factor", "final-div-factor", "three-phase", "anneal",
         "class-names", "ema", "ema-warmup", "swa-start", "swa-lr", "swa-anneal-epochs",
         "swa-anneal"};
     if (strcmp(o->dataset, "folder") == 0 && !o->data_dir)
@@ -198,6 +198,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                               fbuf, sizeof fbuf));
     if (SEEN("warmup-start-factor") && o->warmup_epochs <= 0)
         return cli_usage_error("train", "--warmup-start-factor: needs --warmup-epochs > 0");
+    if (SEEN("warmup-method") && o->warmup_epochs <= 0)
+        return cli_usage_error("train", "--warmup-method: needs --warmup-epochs > 0");
     if (o->snapshots && o->save_every <= 0 && !SEEN("snapshots") && o->resume_dir)
         o->snapshots = 0; /* the resumed run's, ended by --save-every 0 */
     if (o->snapshots && o->save_every <= 0)
@@ -324,6 +326,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->max_momentum = cycle ? cyc.max_momentum : 0.0f;
     c->warmup_epochs = o->warmup_epochs;
     c->warmup_start_factor = o->warmup_start_factor;
+    c->warmup_constant = o->warmup_epochs > 0 && strcmp(o->warmup_method, "constant") == 0;
     c->clip_norm = o->clip_norm;
     c->clip_value = o->clip_value;
     if (!(o->label_smoothing <= 1.0f))

@@ -285,8 +285,8 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
     if (c->warmup_epochs > 0 || c->warmup_steps > 0)
     {
         int n = c->warmup_steps > 0 ? c->warmup_steps : c->warmup_epochs;
-        printf(", warm-up %d %s%s from x%g", n, c->warmup_steps > 0 ? "step" : "epoch",
-               n == 1 ? "" : "s",
+        printf(c->warmup_constant ? ", warm-up %d %s%s at x%g" : ", warm-up %d %s%s from x%g", n,
+               c->warmup_steps > 0 ? "step" : "epoch", n == 1 ? "" : "s",
                (double)(c->warmup_start_factor > 0 ? c->warmup_start_factor : 1.0f / 3.0f));
     }
     if (c->clip_norm > 0) printf(", clip grad norm %g", (double)c->clip_norm);

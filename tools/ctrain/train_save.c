@@ -408,6 +408,11 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     o->cycle_momentum = o->cycle_momentum_resumed;
     SAME_NUM("warmup-epochs", warmup_epochs, saved.warmup_epochs, "%d", int);
     SAME_NUM("warmup-start-factor", warmup_start_factor, saved.warmup_start_factor, "%g", double);
+    const char *warmup_method_saved = saved.warmup_constant ? "constant" : "linear";
+    if (rc == CLI_EXIT_OK && SEEN("warmup-method") && saved.warmup_epochs > 0 &&
+        strcmp(o->warmup_method, warmup_method_saved) != 0)
+        rc = differs(dir, "warmup-method", o->warmup_method, warmup_method_saved);
+    if (saved.warmup_epochs > 0 || !SEEN("warmup-method")) o->warmup_method = warmup_method_saved;
     SAME_NUM("clip-grad-norm", clip_norm, saved.clip_norm, "%g", double);
     SAME_NUM("clip-grad-value", clip_value, saved.clip_value, "%g", double);
     SAME_NUM("label-smoothing", label_smoothing, saved.label_smoothing, "%g", double);
