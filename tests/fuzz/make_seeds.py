@@ -93,6 +93,9 @@ train_lines = {
     "onecycle": ["--lr-schedule", "onecycle", "--pct-start", "0.3", "--clip-grad-norm", "1"],
     "step": ["--lr-schedule", "step", "--step-size", "2", "--gamma", "0.5", "--optimizer", "adamw"],
     "plateau": ["--lr-schedule", "plateau", "--lr-patience", "3", "--patience", "5"],
+    "multistep": ["--lr-schedule", "multistep", "--milestones", "2,5,9", "--gamma", "0.5",
+                  "--warmup-epochs", "1", "--warmup-method", "constant"],
+    "polynomial": ["--lr-schedule", "polynomial", "--power", "2", "--epochs", "4"],
     "sgd": ["--momentum", "0.9", "--nesterov", "--weight-decay", "5e-4", "--seed", "7"],
     "cifar": ["--dataset", "cifar10", "--augment", "crop=4,flip", "--model", "cnn"],
     "photos": ["--dataset", "folder", "--data", "p", "--augment",
@@ -124,6 +127,9 @@ with tempfile.TemporaryDirectory() as tmp:
                "--epochs", "2", "--lr-schedule", "plateau"],
         "sgdm": ["--model", "flatten,linear(4),tanh,linear(3)", "--momentum", "0.9",
                  "--schedule", "1@0.5,1@0.1"],
+        "multistep": ["--model", "flatten,linear(3),relu,linear(3)", "--epochs", "3",
+                      "--lr-schedule", "multistep", "--milestones", "1,2", "--warmup-epochs", "1",
+                      "--warmup-method", "constant"],
     }
     for name, flags in runs.items():
         out = os.path.join(tmp, name)
