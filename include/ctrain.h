@@ -226,6 +226,7 @@ typedef struct {
 
 #define CT_MAX_PHASES 16
 #define CT_MAX_MILESTONES 16 /* the multistep schedule's */
+enum { CT_CYCLIC_TRIANGULAR = 0, CT_CYCLIC_TRIANGULAR2, CT_CYCLIC_EXP_RANGE }; /* CyclicLR's modes */
 #define CT_MAX_CLASSES 256 /* labels are bytes */
 #define CT_MAX_MIX_ALPHA 1000.0f /* ct_train_config.mixup_alpha, cutmix_alpha */
 /* All phases' epochs together. The train state holds the history, about 350 bytes an epoch, in
@@ -279,9 +280,16 @@ typedef enum {
      * logarithm may round an exact end down) */
     CT_SCHED_COSINE_RESTARTS,
     CT_SCHED_MULTISTEP,  /* MultiStepLR: lr * gamma^(milestones <= epoch), per epoch */
-    CT_SCHED_POLYNOMIAL  /* PolynomialLR(total_iters = T, power): lr * (1 - g / T)^power at
+    CT_SCHED_POLYNOMIAL, /* PolynomialLR(total_iters = T, power): lr * (1 - g / T)^power at
                           * global step g of the run's T, per step (power 1: a straight line
                           * to 0) */
+    /* CyclicLR(base_lr = cyclic_base_lr, max_lr = lr, step_size_up, step_size_down, mode =
+     * cyclic_mode, gamma), per step: from base_lr up to lr over step_size_up steps, back down
+     * over step_size_down, again and again (triangular), each cycle's height halved
+     * (triangular2), or scaled by gamma^g (exp_range); with cycle_momentum, the momentum (Adam's
+     * beta1) the other way, from max_momentum down to base_momentum (0.8 and 0.9 by default,
+     * PyTorch's) */
+    CT_SCHED_CYCLIC
 } ct_schedule_kind;
 
 /* A point inside a training run, to resume it exactly (checkpoints). */
@@ -339,12 +347,16 @@ typedef struct {
     ct_schedule_kind schedule;   /* CT_SCHED_PHASES (default) ... */
     int step_size;               /* step: epochs between decays (required, > 0) */
     float gamma;                 /* step, multistep, plateau, exponential: decay factor (0:
-                                  * 0.1) */
+                                  * 0.1); cyclic's exp_range: the factor a step (0: 1) */
     int num_milestones;          /* multistep: the epochs (0-based) from which the lr is
                                   * gamma times lower, strictly increasing, each > 0 (at least
                                   * one, at most CT_MAX_MILESTONES; 0 for other schedules) */
     int milestones[CT_MAX_MILESTONES];
     float power;                 /* polynomial: the exponent, > 0 (0: 1, a linear decay) */
+    float cyclic_base_lr;        /* cyclic: the lr at the bottom of a cycle (required, > 0) */
+    float cyclic_up, cyclic_down; /* cyclic: steps up and down (step_size_up, required > 0;
+                                   * step_size_down, 0: as up) */
+    int cyclic_mode;             /* cyclic: CT_CYCLIC_TRIANGULAR (0), ..TRIANGULAR2, ..EXP_RANGE */
     int plateau_patience;        /* plateau: PyTorch's patience, the epochs without a better
                                   * val_loss (by more than 1e-4 of it) tolerated; the lr is cut
                                   * after patience + 1 of them (0: 10; PyTorch's patience=0, a

@@ -173,7 +173,7 @@ run train --resume cs --epochs 3
 [ "$rc" -eq 2 ] && grep -q -- '--epochs 3: the run in cs follows a cosine schedule over 2 epochs' <<<"$err" &&
     ok "--resume of a cosine run with another --epochs -> exit 2" || bad "--resume cs --epochs 3 -> exit $rc: $err"
 run train --resume cs --cycle-momentum on
-[ "$rc" -eq 2 ] && grep -q -- '--cycle-momentum: applies to --lr-schedule onecycle (got cosine)' <<<"$err" &&
+[ "$rc" -eq 2 ] && grep -q -- '--cycle-momentum: applies to --lr-schedule onecycle or cyclic (got cosine)' <<<"$err" &&
     ok "--resume of a cosine run with --cycle-momentum -> exit 2, as a new run" || bad "--resume cs --cycle-momentum on -> exit $rc: $err"
 
 # a one-cycle run whose momentum (Adam's beta1) cycles with the lr, on a label-smoothed loss,
@@ -245,6 +245,24 @@ run train --resume poly --epochs 3
 run train --resume poly --power 1
 [ "$rc" -eq 2 ] && grep -q -- '--power 1: the run in poly was saved with 2' <<<"$err" &&
     ok "--resume of a polynomial run with another --power -> exit 2" || bad "--resume poly --power 1 -> exit $rc: $err"
+# CyclicLR (its momentum cycled): stopped mid-epoch and resumed (its settings given again), then
+# lengthened (its cycles do not depend on the run's length), refused with another mode
+CY=(--data cut --epochs 2 --lr 0.1 --lr-schedule cyclic --base-lr 0.01 --step-size-up 7
+    --cyclic-mode triangular2 --val-size 500 --batch-size 100 --quiet)
+if stopped_resumed cyc "--base-lr 0.010 --step-size-up 7 --step-size-down 7 --cyclic-mode triangular2 --cycle-momentum on" "${CY[@]}"; then
+    ok "cyclic, stopped in epoch 1 and resumed: the straight run's epochs and weights"
+else
+    bad "cyclic resumed: $why"
+fi
+run train --resume cyc --epochs 3
+[ "$rc" -eq 0 ] && grep -q '^Epoch \[2\]' <<<"$out" && ok "--resume of a cyclic run with more --epochs: continues" ||
+    bad "--resume cyc --epochs 3 -> exit $rc: $err"
+run train --resume cyc --cyclic-mode triangular
+[ "$rc" -eq 2 ] && grep -q -- '--cyclic-mode triangular: the run in cyc was saved with triangular2' <<<"$err" &&
+    ok "--resume of a cyclic run with another --cyclic-mode -> exit 2" || bad "--resume cyc --cyclic-mode triangular -> exit $rc: $err"
+run train --resume cyc --step-size-up 8
+[ "$rc" -eq 2 ] && grep -q -- '--step-size-up 8: the run in cyc was saved with 7' <<<"$err" &&
+    ok "--resume of a cyclic run with another --step-size-up -> exit 2" || bad "--resume cyc --step-size-up 8 -> exit $rc: $err"
 run train --resume sgdr --epochs 3
 [ "$rc" -eq 0 ] && grep -q '^Epoch \[2\]' <<<"$out" && ok "--resume of a cosine-restarts run with more --epochs: continues" ||
     bad "--resume sgdr --epochs 3 -> exit $rc: $err"
@@ -386,9 +404,9 @@ run train --resume cut_run --alpha 0.9
 
 # a schedule's own flags on a run of another schedule: refused as a new run's are (not as a
 # value that "differs" from the run's)
-for f in "eta-min 0.1|cosine or cosine-restarts" "gamma 0.5|step, multistep, plateau or exponential" \
+for f in "eta-min 0.1|cosine or cosine-restarts" "gamma 0.5|step, multistep, plateau or exponential, and cyclic's --cyclic-mode exp_range" \
     "step-size 2|step" "lr-patience 2|plateau" "t0 2|cosine-restarts" "t-mult 2|cosine-restarts" \
-    "milestones 2|multistep" "power 2|polynomial"; do
+    "milestones 2|multistep" "power 2|polynomial" "base-lr 0.01|cyclic" "cyclic-mode exp_range|cyclic"; do
     flag=${f%%|*} sched=${f#*|}
     read -ra fa <<<"--$flag"
     run train --resume cut_run "${fa[@]}"

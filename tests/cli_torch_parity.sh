@@ -3,7 +3,8 @@
 # with momentum, Nesterov and weight decay, Adam with and without L2, AdamW with its default
 # weight decay, RMSprop plain and with every option), every lr schedule (phases, StepLR,
 # CosineAnnealingLR, OneCycleLR with and without its momentum cycling, ReduceLROnPlateau (on val_loss and, mode="max", val_acc),
-# ExponentialLR, MultiStepLR, PolynomialLR, CosineAnnealingWarmRestarts, LinearLR and ConstantLR warm-up alone and multiplying each of
+# ExponentialLR, MultiStepLR, PolynomialLR, CyclicLR (its momentum or Adam's beta1 cycled), CosineAnnealingWarmRestarts,
+# LinearLR and ConstantLR warm-up alone and multiplying each of
 # them), clip_grad_norm_, CrossEntropyLoss's label smoothing, Keras' class weights, MixUp and CutMix, the moving average of weights (torchvision's ExponentialMovingAverage),
 # stochastic weight averaging (torch.optim.swa_utils' AveragedModel, SWALR and update_bn: the
 # saved model too),
@@ -103,6 +104,10 @@ case_ rmsprop_momentum_zero --optimizer rmsprop --lr-schedule onecycle --epochs 
 # schedules
 case_ phases --schedule 2@0.5,3@0.1 --momentum 0.5
 case_ step --lr-schedule step --step-size 2 --gamma 0.5 --epochs 5 --lr 0.5
+case_ cyclic_tri2_batches --lr-schedule cyclic --base-lr 0.05 --step-size-up 3 --step-size-down 2 \
+    --cyclic-mode triangular2 --batch-size 100 --epochs 3 --lr 0.5
+case_ cyclic_adam_exp_range --optimizer adam --lr-schedule cyclic --base-lr 0.001 --step-size-up 2 \
+    --cyclic-mode exp_range --gamma 0.9 --cycle-momentum 0.85,0.95 --batch-size 100 --epochs 3 --lr 0.01
 case_ multistep --lr-schedule multistep --milestones 1,3 --gamma 0.5 --epochs 5 --lr 0.5 --momentum 0.5
 case_ polynomial_batches_warmup --lr-schedule polynomial --power 2 --batch-size 100 \
     --warmup-epochs 1 --epochs 3 --lr 0.5

@@ -260,7 +260,8 @@ expect_usage '"stray"' eval --model m stray
 # ------------------------------------------------------------------ optimizers, schedules, datasets
 run train --help
 missing=""
-for f in dataset optimizer betas eps lr-schedule step-size milestones power gamma eta-min pct-start warmup-epochs \
+for f in dataset optimizer betas eps lr-schedule step-size milestones power base-lr step-size-up step-size-down \
+    cyclic-mode gamma eta-min pct-start warmup-epochs \
     warmup-start-factor warmup-method clip-grad-norm label-smoothing ema augment; do
     grep -qe "--$f\b" <<<"$out" || missing="$missing --$f"
 done
@@ -279,7 +280,7 @@ expect_usage '--t-mult: applies to --lr-schedule cosine-restarts (got phases)' t
 expect_usage '--eta-min: applies to --lr-schedule cosine or cosine-restarts (got step)' train --lr-schedule step --step-size 1 --eta-min 0.1
 expect_usage '--t0' train --lr-schedule cosine-restarts --t0 0
 expect_usage '--t-mult' train --lr-schedule cosine-restarts --t0 1 --t-mult 0
-expect_usage '--gamma: applies to --lr-schedule step, multistep, plateau or exponential (got cosine)' train --lr-schedule cosine --gamma 0.5
+expect_usage '--gamma: applies to --lr-schedule step, multistep, plateau or exponential, and cyclic'\''s --cyclic-mode exp_range (got cosine)' train --lr-schedule cosine --gamma 0.5
 expect_usage '--lr-schedule' train --lr-schedule range-test
 expect_usage '--alpha: applies to --optimizer rmsprop (got sgd)' train --alpha 0.9
 expect_usage '--centered: applies to --optimizer rmsprop (got adam)' train --optimizer adam --centered
@@ -387,6 +388,14 @@ expect_usage '--milestones: "x" is not an epoch' train --lr-schedule multistep -
 expect_usage '--milestones: at most 16 milestones' train --lr-schedule multistep --milestones 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17
 expect_usage '--power: applies to --lr-schedule polynomial (got cosine)' train --lr-schedule cosine --power 2
 expect_usage '--power' train --lr-schedule polynomial --power 0
+expect_usage '--base-lr: required with --lr-schedule cyclic' train --lr-schedule cyclic
+expect_usage '--base-lr: applies to --lr-schedule cyclic (got phases)' train --base-lr 0.01
+expect_usage '--step-size-up: applies to --lr-schedule cyclic (got onecycle)' train --lr-schedule onecycle --step-size-up 100
+expect_usage '--step-size-up' train --lr-schedule cyclic --base-lr 0.01 --step-size-up 0
+expect_usage '--cyclic-mode' train --lr-schedule cyclic --base-lr 0.01 --cyclic-mode sawtooth
+expect_usage '(got cyclic with another mode)' train --lr-schedule cyclic --base-lr 0.01 --gamma 0.9
+expect_usage '--momentum: --lr-schedule cyclic cycles the momentum' train --lr-schedule cyclic --base-lr 0.01 --momentum 0.9
+expect_usage 'the cyclic schedule does not cycle' train --lr-schedule cyclic --base-lr 0.01 --optimizer nadam --cycle-momentum on
 expect_usage '--step-size' train --lr-schedule step --step-size 0
 expect_usage '--step-size' train --step-size 2
 expect_usage '--gamma' train --lr-schedule step --step-size 2 --gamma 0
@@ -395,7 +404,7 @@ expect_usage '--eta-min' train --lr-schedule cosine --eta-min -1
 expect_usage '--eta-min' train --eta-min 0.01
 expect_usage '--pct-start: expected a number in (0, 1), got 0' train --lr-schedule onecycle --pct-start 0
 expect_usage '--pct-start: expected a number in (0, 1), got 1' train --lr-schedule onecycle --pct-start 1
-expect_usage '--cycle-momentum: applies to --lr-schedule onecycle (got cosine)' train --lr-schedule cosine --cycle-momentum off
+expect_usage '--cycle-momentum: applies to --lr-schedule onecycle or cyclic (got cosine)' train --lr-schedule cosine --cycle-momentum off
 for spec in 0.9 0.8,1 -0.1,0.9 0,0 0,1e-50 0.99999999,0.9 0.8,0.9,0.95 yes; do
     expect_usage "--cycle-momentum: expected on, off or BASE,MAX with each in [0, 1) (not both 0, as 32-bit floats), got \"$spec\"" \
         train --lr-schedule onecycle --cycle-momentum "$spec"

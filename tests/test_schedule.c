@@ -584,6 +584,54 @@ static void test_constant_warmup(void **state) {
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
 }
 
+/* CyclicLR(base_lr 0.1, max_lr 0.5, step_size_up 3, step_size_down 2) on SGD (torch 1.13, the
+ * lr and momentum read before each step): triangular2 with its momentum cycled (0.8 and 0.9,
+ * PyTorch's defaults), exp_range (gamma 0.9) without; 2 epochs of 7 steps; then the settings
+ * refused. */
+static void test_cyclic_schedule(void **state) {
+    (void)state;
+    static const double tri2_lr[14] = {
+        0.1, 0.2333333333333333, 0.3666666666666666, 0.4999999999999999, 0.29999999999999993,
+        0.1, 0.16666666666666674, 0.2333333333333333, 0.29999999999999993, 0.2000000000000001,
+        0.1, 0.13333333333333336, 0.16666666666666666, 0.19999999999999998};
+    static const double tri2_mom[14] = {
+        0.9, 0.8666666666666667, 0.8333333333333334, 0.8, 0.8500000000000001, 0.9,
+        0.8833333333333333, 0.8666666666666667, 0.8500000000000001, 0.875, 0.9,
+        0.8916666666666667, 0.8833333333333334, 0.875};
+    static const double exp_lr[14] = {
+        0.1, 0.21999999999999997, 0.31599999999999995, 0.39159999999999995, 0.23121999999999998,
+        0.1, 0.1708588000000001, 0.22754584, 0.272186884, 0.17748409780000007, 0.1,
+        0.14184141281200005, 0.17531454306160002, 0.20167463313316003};
+    ct_train_config c = sched_config(CT_SCHED_CYCLIC, 2, 0.5f);
+    c.cyclic_base_lr = 0.1f, c.cyclic_up = 3, c.cyclic_down = 2;
+    c.cyclic_mode = CT_CYCLIC_TRIANGULAR2, c.cycle_momentum = 1;
+    for (int g = 0; g < 14; g++) {
+        near("CyclicLR triangular2 vs PyTorch", g, ct_schedule_lr(&c, g / 7, g % 7, 7), tri2_lr[g],
+             1e-7 * tri2_lr[g]);
+        near("CyclicLR's momentum vs PyTorch", g, ct_schedule_momentum(&c, g / 7, g % 7, 7),
+             tri2_mom[g], 1e-7);
+    }
+    c.cyclic_mode = CT_CYCLIC_EXP_RANGE, c.gamma = 0.9f, c.cycle_momentum = 0;
+    for (int g = 0; g < 14; g++)
+        near("CyclicLR exp_range vs PyTorch", g, ct_schedule_lr(&c, g / 7, g % 7, 7), exp_lr[g],
+             1e-6 * exp_lr[g]);
+    c.cyclic_mode = CT_CYCLIC_TRIANGULAR, c.gamma = 0, c.cyclic_down = 0; /* (down 0: as up) */
+    near("CyclicLR triangular, down as up", 3, ct_schedule_lr(&c, 0, 3, 7), 0.5, 1e-7);
+    near("CyclicLR triangular, down as up", 5, ct_schedule_lr(&c, 0, 5, 7), 0.1 + 0.4 / 3, 1e-7);
+    near("CyclicLR triangular, the next cycle", 9, ct_schedule_lr(&c, 1, 2, 7), 0.5, 1e-7);
+    OK(ct_train_config_check(&c));
+    ct_train_config bad = c;
+    bad.cyclic_base_lr = 0;
+    assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+    bad = c, bad.cyclic_up = 0.5f;
+    assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+    bad = c, bad.cyclic_mode = 3;
+    assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+    bad = c, bad.cycle_momentum = 1, bad.momentum = 0.9f; /* (cycled: no fixed momentum) */
+    assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+    assert_non_null(strstr(ct_last_error(), "the cyclic schedule cycles the momentum"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedules_torch),      cmocka_unit_test(test_onecycle_options_torch),
@@ -591,7 +639,7 @@ int main(void) {
         cmocka_unit_test(test_plateau_torch_knobs),  cmocka_unit_test(test_exponential_schedule),
         cmocka_unit_test(test_cosine_restarts_schedule),
         cmocka_unit_test(test_multistep_polynomial_schedules),
-        cmocka_unit_test(test_constant_warmup),
+        cmocka_unit_test(test_constant_warmup),     cmocka_unit_test(test_cyclic_schedule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

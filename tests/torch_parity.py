@@ -322,6 +322,17 @@ def reference(data, f):
             final_div_factor=float(f.get("final-div-factor", 1e4)),
             three_phase="three-phase" in f, anneal_strategy=f.get("anneal", "cos"))
         cycled = cyc != "off"
+    elif sched_name == "cyclic":  # CyclicLR (its momentum, or beta1, cycled as onecycle's is)
+        cyc = f.get("cycle-momentum", "off" if kind == "adagrad" else "on")
+        base_m, max_m = (0.8, 0.9) if cyc in ("on", "off") else (float(v) for v in cyc.split(","))
+        mode = f.get("cyclic-mode", "triangular")
+        sched = torch.optim.lr_scheduler.CyclicLR(
+            sched_opt, base_lr=float(f["base-lr"]), max_lr=lr,
+            step_size_up=float(f.get("step-size-up", 2000)),
+            step_size_down=float(f["step-size-down"]) if "step-size-down" in f else None,
+            mode=mode, gamma=float(f.get("gamma", 1.0)), cycle_momentum=cyc != "off",
+            base_momentum=base_m, max_momentum=max_m)
+        cycled = cyc != "off"
     elif sched_name == "cosine-restarts":  # stepped per batch at the fractional epoch of the
         # next batch (batch i of epoch e trains at e + i / iters)
         sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(

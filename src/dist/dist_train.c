@@ -76,7 +76,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
     snprintf(text, sizeof text,
              "phases=%s batch=%d eval_batch=%d micro_batch=%d optimizer=%d momentum=%.9g weight_decay=%.9g,%d,%.9g,%d,%.9g "
              "nesterov=%d betas=%.9g,%.9g eps=%.9g rmsprop=%.9g,%d amsgrad=%d nadam=%.9g adagrad=%.9g,%.9g schedule=%d step_size=%d "
-             "milestones=%d,%016llx power=%.9g gamma=%.9g plateau_patience=%d,%d,%.9g,%d,%d,%.9g eta_min=%.9g restarts=%d,%d "
+             "milestones=%d,%016llx power=%.9g cyclic=%.9g,%.9g,%.9g,%d gamma=%.9g plateau_patience=%d,%d,%.9g,%d,%d,%.9g eta_min=%.9g restarts=%d,%d "
              "onecycle=%.9g,%.9g,%.9g,%d,%d "
              "cycle_momentum=%d,%.9g,%.9g warmup=%d,%d,%.9g,%d clip_norm=%.9g,%.9g "
              "label_smoothing=%.9g class_weights=%d,%016llx mix=%.9g,%.9g end_lr=%.9g ema=%.9g,%d "
@@ -96,7 +96,8 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              (int)cfg->schedule, cfg->step_size, cfg->num_milestones,
              (unsigned long long)ct_hash64(cfg->milestones,
                                            (size_t)cfg->num_milestones * sizeof(int), 0),
-             (double)cfg->power, (double)cfg->gamma, cfg->plateau_patience, cfg->plateau_max,
+             (double)cfg->power, (double)cfg->cyclic_base_lr, (double)cfg->cyclic_up,
+             (double)cfg->cyclic_down, cfg->cyclic_mode, (double)cfg->gamma, cfg->plateau_patience, cfg->plateau_max,
              (double)cfg->plateau_threshold, cfg->plateau_threshold_abs, cfg->plateau_cooldown,
              (double)cfg->plateau_min_lr,
              (double)cfg->eta_min, cfg->restart_epochs, cfg->restart_mult,

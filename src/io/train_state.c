@@ -88,14 +88,14 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  "\"swa_anneal_epochs\": %d, \"swa_anneal_linear\": %d, "
                  "\"plateau_threshold_abs\": %d, \"plateau_cooldown\": %d, "
                  "\"bias_wd_set\": %d, \"norm_wd_set\": %d, \"amsgrad\": %d, "
-                 "\"warmup_constant\": %d",
+                 "\"warmup_constant\": %d, \"cyclic_mode\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
                  c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered,
                  c->augment_bilinear, c->restart_epochs, c->restart_mult, c->plateau_max,
                  c->augment_vflip, c->frozen_layers, c->swa, c->swa_start, c->swa_anneal_epochs,
                  c->swa_anneal_linear, c->plateau_threshold_abs, c->plateau_cooldown,
-                 c->bias_wd_set, c->norm_wd_set, c->amsgrad, c->warmup_constant);
+                 c->bias_wd_set, c->norm_wd_set, c->amsgrad, c->warmup_constant, c->cyclic_mode);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -123,7 +123,8 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"augment_erase_fill3", c->augment_erase_fill[3]},
         {"augment_brightness", c->augment_jitter[0]}, {"augment_contrast", c->augment_jitter[1]},
         {"augment_saturation", c->augment_jitter[2]}, {"augment_hue", c->augment_jitter[3]},
-        {"power", c->power},
+        {"power", c->power}, {"cyclic_base_lr", c->cyclic_base_lr},
+        {"cyclic_up", c->cyclic_up}, {"cyclic_down", c->cyclic_down},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         ct_jw_key(j, 0, floats[i].key);
@@ -394,7 +395,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     if (cfg->optimizer == CT_ADAMW && cfg->weight_decay == 0.0f &&
         !json_object_get(o, "weight_decay_as_is"))
         cfg->weight_decay = CT_ADAMW_WEIGHT_DECAY;
-    OPT_INT("schedule", 0, CT_SCHED_POLYNOMIAL, cfg->schedule);
+    OPT_INT("schedule", 0, CT_SCHED_CYCLIC, cfg->schedule);
     OPT_INT("restart_epochs", 0, CT_MAX_EPOCHS, cfg->restart_epochs); /* (absent before 5 Dec) */
     OPT_INT("restart_mult", 0, CT_MAX_EPOCHS, cfg->restart_mult);
     OPT_INT("step_size", 0, INT32_MAX, cfg->step_size);
@@ -423,6 +424,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("norm_wd_set", 0, 1, cfg->norm_wd_set);
     OPT_INT("amsgrad", 0, 1, cfg->amsgrad); /* (absent before 7 Dec 2026: 0) */
     OPT_INT("warmup_constant", 0, 1, cfg->warmup_constant); /* (the same) */
+    OPT_INT("cyclic_mode", 0, CT_CYCLIC_EXP_RANGE, cfg->cyclic_mode); /* (the same) */
 #undef OPT_INT
     struct { const char *key; float *dst; } floats[] = {
         {"beta1", &cfg->beta1}, {"beta2", &cfg->beta2}, {"eps", &cfg->eps},
@@ -464,6 +466,8 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"augment_saturation", &cfg->augment_jitter[2]},
         {"augment_hue", &cfg->augment_jitter[3]},
         {"power", &cfg->power}, /* (absent before 7 Dec 2026: 0) */
+        {"cyclic_base_lr", &cfg->cyclic_base_lr}, /* (the same) */
+        {"cyclic_up", &cfg->cyclic_up}, {"cyclic_down", &cfg->cyclic_down},
     };
     for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
         double d;

@@ -17,6 +17,7 @@
  *   exponential: base * gamma^epoch                                  (ExponentialLR, per epoch)
  *   multistep: base * gamma^(the milestones <= epoch)                (MultiStepLR, per epoch)
  *   polynomial: base * (1 - min(g, T) / T)^power                     (PolynomialLR, per step)
+ *   cyclic:   CyclicLR(base_lr, max_lr = base, ...) at step g (cyclic_scale)  (per step)
  * then times the linear warm-up factor s + (1 - s) * min(g, W) / W (LinearLR(start_factor = s,
  * total_iters = W)), or the constant one, s while g < W, then 1 (ConstantLR(factor = s,
  * total_iters = W)): the product of the two lrs over base. (torch's ChainedScheduler gives the
@@ -36,6 +37,8 @@
 #define CT_ONECYCLE_FINAL_DIV 1e4
 #define CT_ONECYCLE_BASE_MOMENTUM 0.85
 #define CT_ONECYCLE_MAX_MOMENTUM 0.95
+#define CT_CYCLIC_BASE_MOMENTUM 0.8 /* CyclicLR's base_momentum, max_momentum */
+#define CT_CYCLIC_MAX_MOMENTUM 0.9
 #define CT_WARMUP_START_FACTOR (1.0 / 3.0)
 #define CT_PLATEAU_PATIENCE 10
 #define CT_PLATEAU_THRESHOLD 1e-4 /* relative: better means below best * (1 - 1e-4) */
@@ -166,6 +169,22 @@ static double restarts_lr(const ct_train_config *cfg, double base, int64_t g, in
     return cfg->eta_min + (base - cfg->eta_min) * (1.0 + cos(M_PI * t / t_i)) / 2.0;
 }
 
+/* CyclicLR at step g: where in its cycle's height the lr is (0: base_lr, 1: the top), times
+ * the mode's scale, as its get_lr computes them (in double): cycle = floor(1 + g / size), x =
+ * 1 + g / size - cycle, up while x <= up / size; triangular2: / 2^(cycle - 1); exp_range:
+ * gamma^g. */
+static double cyclic_scale(const ct_train_config *cfg, int64_t g) {
+    const double up = cfg->cyclic_up, down = cfg->cyclic_down > 0.0f ? cfg->cyclic_down : up;
+    const double size = up + down, ratio = up / size;
+    const double cycle = floor(1.0 + (double)g / size), x = 1.0 + (double)g / size - cycle;
+    const double scale = x <= ratio ? x / ratio : (x - 1.0) / (ratio - 1.0);
+    switch (cfg->cyclic_mode) {
+    case CT_CYCLIC_TRIANGULAR2: return scale / pow(2.0, cycle - 1.0);
+    case CT_CYCLIC_EXP_RANGE: return scale * pow(or_default(cfg->gamma, 1.0), (double)g);
+    default: return scale;
+    }
+}
+
 /* The schedule's lr at (epoch, step), warm-up included: all of it but SWALR. */
 static double schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe) {
     double base = phase_lr(cfg, epoch);
@@ -208,6 +227,9 @@ static double schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, i
         lr = total > 0 ? base * pow(1.0 - (double)(g < total ? g : total) / (double)total,
                                     or_default(cfg->power, 1.0))
                        : base;
+        break;
+    case CT_SCHED_CYCLIC:
+        lr = (double)cfg->cyclic_base_lr + (base - (double)cfg->cyclic_base_lr) * cyclic_scale(cfg, g);
         break;
     default: break;
     }
@@ -265,8 +287,11 @@ static ct_status swa_check(const ct_train_config *cfg, int64_t total) {
 
 void ct_cycled_momentum(const ct_train_config *cfg, float *base, float *max) {
     int given = cfg->base_momentum != 0.0f || cfg->max_momentum != 0.0f; /* (both 0: none) */
-    *base = given ? cfg->base_momentum : (float)CT_ONECYCLE_BASE_MOMENTUM;
-    *max = given ? cfg->max_momentum : (float)CT_ONECYCLE_MAX_MOMENTUM;
+    const int cyclic = cfg->schedule == CT_SCHED_CYCLIC;
+    *base = given ? cfg->base_momentum
+                  : (float)(cyclic ? CT_CYCLIC_BASE_MOMENTUM : CT_ONECYCLE_BASE_MOMENTUM);
+    *max = given ? cfg->max_momentum
+                 : (float)(cyclic ? CT_CYCLIC_MAX_MOMENTUM : CT_ONECYCLE_MAX_MOMENTUM);
 }
 
 float ct_schedule_momentum(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe) {
@@ -279,6 +304,8 @@ float ct_schedule_momentum(const ct_train_config *cfg, int epoch, int64_t step, 
     int64_t g, total;
     ct_cycled_momentum(cfg, &base, &max);
     run_steps(cfg, epoch, step, spe, &g, &total);
+    if (cfg->schedule == CT_SCHED_CYCLIC) /* (the other way: max at the bottom of the lr) */
+        return (float)((double)max - ((double)max - (double)base) * cyclic_scale(cfg, g));
     return (float)onecycle(cfg, max, base, max, g, total);
 }
 
@@ -319,15 +346,17 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         if (cfg->cycle_momentum != 1)
             return ct_fail(CT_ERR_INVALID, "cycle_momentum must be 0 or 1, got %d",
                            cfg->cycle_momentum);
-        if (cfg->schedule != CT_SCHED_ONECYCLE)
-            return ct_fail(CT_ERR_INVALID, "momentum cycling belongs to the one-cycle schedule");
+        if (cfg->schedule != CT_SCHED_ONECYCLE && cfg->schedule != CT_SCHED_CYCLIC)
+            return ct_fail(CT_ERR_INVALID, "momentum cycling belongs to the one-cycle and cyclic "
+                           "schedules");
         if (!(cfg->base_momentum >= 0.0f && cfg->base_momentum < 1.0f) ||
             !(cfg->max_momentum >= 0.0f && cfg->max_momentum < 1.0f))
             return ct_fail(CT_ERR_INVALID, "cycled momentum: base and max must be in [0, 1), "
                            "got %g and %g", cfg->base_momentum, cfg->max_momentum);
         if (cfg->momentum != 0.0f || cfg->beta1 != 0.0f)
-            return ct_fail(CT_ERR_INVALID, "the one-cycle schedule cycles the momentum (beta1 of "
-                           "Adam): a fixed %s of %g cannot be kept with it",
+            return ct_fail(CT_ERR_INVALID, "the %s schedule cycles the momentum (beta1 of Adam): "
+                           "a fixed %s of %g cannot be kept with it",
+                           cfg->schedule == CT_SCHED_CYCLIC ? "cyclic" : "one-cycle",
                            cfg->momentum != 0.0f ? "momentum" : "beta1",
                            cfg->momentum != 0.0f ? cfg->momentum : cfg->beta1);
     }
@@ -340,7 +369,7 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
                        (double)cfg->momentum_decay);
     if (cfg->optimizer == CT_NADAM && cfg->cycle_momentum)
         return ct_fail(CT_ERR_INVALID, "NAdam's beta1 follows its own schedule (momentum_decay): "
-                       "the one-cycle schedule cannot cycle it");
+                       "no schedule can cycle it");
     if ((cfg->amsgrad != 0 && cfg->amsgrad != 1) ||
         (cfg->amsgrad && cfg->optimizer != CT_ADAM && cfg->optimizer != CT_ADAMW))
         return ct_fail(CT_ERR_INVALID, "amsgrad applies to Adam and AdamW (0 or 1, got %d)",
@@ -448,6 +477,19 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
                            "%g", (double)cfg->gamma);
         break;
     case CT_SCHED_POLYNOMIAL: break; /* (power: below) */
+    case CT_SCHED_CYCLIC:
+        if (!(cfg->cyclic_base_lr > 0.0f && cfg->cyclic_base_lr <= FLT_MAX) ||
+            !(cfg->cyclic_up >= 1.0f && cfg->cyclic_up <= FLT_MAX) ||
+            !(cfg->cyclic_down == 0.0f || (cfg->cyclic_down >= 1.0f && cfg->cyclic_down <= FLT_MAX)))
+            return ct_fail(CT_ERR_INVALID, "cyclic schedule: base_lr must be finite and > 0, the "
+                           "steps up and down finite and >= 1 (down 0: as up), got %g, %g and %g",
+                           (double)cfg->cyclic_base_lr, (double)cfg->cyclic_up,
+                           (double)cfg->cyclic_down);
+        if (cfg->cyclic_mode < CT_CYCLIC_TRIANGULAR || cfg->cyclic_mode > CT_CYCLIC_EXP_RANGE ||
+            !(cfg->gamma >= 0.0f))
+            return ct_fail(CT_ERR_INVALID, "cyclic schedule: mode must be 0..2 and gamma >= 0 (0: "
+                           "1), got %d and %g", cfg->cyclic_mode, (double)cfg->gamma);
+        break;
     case CT_SCHED_RANGE_TEST:
         if (!(cfg->end_lr > 0.0f))
             return ct_fail(CT_ERR_INVALID, "range test: end_lr must be > 0, got %g",

@@ -18,7 +18,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 2048 /* a spec of at most 2047 characters, as the library's */
-#define NUM_TRAIN_FLAGS 91       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 95       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -85,12 +85,15 @@ typedef struct {
     const char *milestones;  /* multistep: "E1,E2,..." (NULL: not given) */
     char milestones_resumed[CT_MAX_MILESTONES * 8];
     float power;             /* polynomial: PolynomialLR's power (1) */
+    float base_lr;           /* cyclic: CyclicLR's base_lr (required) */
+    float step_size_up, step_size_down; /* cyclic: steps (2000; down 0: as up) */
+    const char *cyclic_mode; /* cyclic: triangular, triangular2 or exp_range */
     float gamma, eta_min, pct_start;
     int t0, t_mult;          /* cosine-restarts: T_0 (required), T_mult (1) */
     float div_factor, final_div_factor; /* onecycle (0: 25, 1e4) */
     int three_phase;
     const char *anneal;      /* onecycle: cos or linear */
-    const char *cycle_momentum; /* onecycle: on, off or "BASE,MAX" */
+    const char *cycle_momentum; /* onecycle, cyclic: on, off or "BASE,MAX" */
     char cycle_momentum_resumed[64];
     int lr_patience;         /* plateau: PyTorch's patience, >= 0 (10) */
     float lr_threshold;      /* plateau: PyTorch's threshold, >= 0 (1e-4) */

@@ -67,7 +67,7 @@ int train_log_open(train_run *r, int n_epochs) {
     return 0;
 }
 
-/* lr.png, and momentum.png when onecycle cycles it: the schedule of the n epochs run, step by
+/* lr.png, and momentum.png when the schedule cycles it: the schedule of the n epochs run, step by
  * step (at most SCHEDULE_POINTS of them, evenly spread), as fastai's plot_sched; the plateau
  * schedule's cuts as the history has them (its epoch's first lr over the schedule's). buf:
  * 3 * SCHEDULE_POINTS doubles. A run that does not cycle the momentum removes the momentum.png

@@ -44,6 +44,8 @@ void train_opts_init(train_opts *o) {
     o->t_mult = 1;
     o->power = 1.0f;
     o->warmup_method = "linear";
+    o->step_size_up = 2000.0f;
+    o->cyclic_mode = "triangular";
     o->lr_find_range = "1e-7,10";
     o->lr_find_steps = 100;
     o->cycle_momentum = "on";
@@ -183,15 +185,16 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .def = "0"},
         {.name = "lr-schedule", .kind = CLI_CHOICE, .dst = &o->lr_schedule, .metavar = "NAME",
          .choices = "phases|step|multistep|cosine|onecycle|plateau|exponential|polynomial|"
-                    "cosine-restarts",
+                    "cosine-restarts|cyclic",
          .help = "phases: --schedule's constant lr per phase; step, multistep,\n"
-                 "cosine, onecycle, plateau, exponential, polynomial, cosine-restarts:\n"
-                 "PyTorch's StepLR, MultiStepLR, CosineAnnealingLR, OneCycleLR,\n"
+                 "cosine, onecycle, plateau, exponential, polynomial, cosine-restarts,\n"
+                 "cyclic: PyTorch's StepLR, MultiStepLR, CosineAnnealingLR, OneCycleLR,\n"
                  "ReduceLROnPlateau (on --monitor), ExponentialLR, PolynomialLR,\n"
-                 "CosineAnnealingWarmRestarts (SGDR: cycles of --t0 epochs and on)\n"
-                 "over --epochs (else 10) from --lr (the max lr for onecycle); cosine,\n"
-                 "onecycle, polynomial and cosine-restarts advance every step (batch\n"
-                 "i of epoch e at the lr of epoch e + i / batches), the others every\n"
+                 "CosineAnnealingWarmRestarts (SGDR: cycles of --t0 epochs and on),\n"
+                 "CyclicLR (between --base-lr and --lr) over --epochs (else 10) from\n"
+                 "--lr (the max lr for onecycle and cyclic); cosine, onecycle,\n"
+                 "polynomial, cosine-restarts and cyclic advance every step (batch i\n"
+                 "of epoch e at the lr of epoch e + i / batches), the others every\n"
                  "epoch"},
         {.name = "step-size", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->step_size,
          .metavar = "N", .help = "step: epochs between decays (required)", .def = "none"},
@@ -206,9 +209,29 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                                  "run's end as lr x (1 - t / T)^P (1: a straight line; Keras'\n"
                                  "PolynomialDecay to 0)",
          .def = "1"},
+        {.name = "base-lr", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->base_lr,
+         .metavar = "X", .help = "cyclic: CyclicLR's base_lr, where each cycle starts and ends\n"
+                                 "(required; --lr is its max_lr)",
+         .def = "none"},
+        {.name = "step-size-up", .kind = CLI_FLOAT, .range = CLI_POSITIVE,
+         .dst = &o->step_size_up, .metavar = "N",
+         .help = "cyclic: training steps (batches, not epochs: PyTorch's\n"
+                 "step_size_up) from --base-lr up to --lr; Smith suggests 2 to 10\n"
+                 "epochs' worth",
+         .def = "2000"},
+        {.name = "step-size-down", .kind = CLI_FLOAT, .range = CLI_POSITIVE,
+         .dst = &o->step_size_down, .metavar = "N",
+         .help = "cyclic: training steps from --lr back down to --base-lr",
+         .def = "--step-size-up's"},
+        {.name = "cyclic-mode", .kind = CLI_CHOICE, .dst = &o->cyclic_mode, .metavar = "MODE",
+         .choices = "triangular|triangular2|exp_range",
+         .help = "cyclic: CyclicLR's mode: every cycle as high (triangular), each\n"
+                 "half as high as the one before (triangular2), or the height times\n"
+                 "--gamma^step (exp_range)"},
         {.name = "gamma", .kind = CLI_FLOAT, .range = CLI_POSITIVE, .dst = &o->gamma,
          .metavar = "X", .help = "step, multistep, plateau, exponential: lr decay factor\n"
-                                 "(exponential: required, the lr is lr * X^epoch)",
+                                 "(exponential: required, the lr is lr * X^epoch); cyclic's\n"
+                                 "exp_range: the height's factor a step (default 1)",
          .def = "0.1"},
         {.name = "lr-patience", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->lr_patience,
          .metavar = "N", .help = "plateau: PyTorch's patience, the epochs without a better\n"
@@ -261,11 +284,12 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "onecycle: how the lr (and momentum) move within a phase\n"
                  "(OneCycleLR's anneal_strategy)"},
         {.name = "cycle-momentum", .kind = CLI_STR, .dst = &o->cycle_momentum, .metavar = "SPEC",
-         .help = "onecycle: as OneCycleLR's cycle_momentum, SGD's or RMSprop's\n"
-                 "momentum (Adam's beta1) falls from MAX to BASE as the lr rises, and\n"
-                 "back: BASE,MAX (each in [0, 1)), on (0.85,0.95, PyTorch's) or off\n"
-                 "(a fixed --momentum and --betas). With it on, --momentum is refused\n"
-                 "and --betas gives beta2 only (its beta1 replaced, as OneCycleLR does)",
+         .help = "onecycle, cyclic: as OneCycleLR's and CyclicLR's cycle_momentum,\n"
+                 "SGD's or RMSprop's momentum (Adam's beta1) falls from MAX to BASE as\n"
+                 "the lr rises, and back: BASE,MAX (each in [0, 1)), on (PyTorch's:\n"
+                 "0.85,0.95 for onecycle, 0.8,0.9 for cyclic) or off (a fixed\n"
+                 "--momentum and --betas). With it on, --momentum is refused and\n"
+                 "--betas gives beta2 only (its beta1 replaced, as OneCycleLR does)",
          .def = "on"},
         {.name = "warmup-epochs", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->warmup_epochs,
          .metavar = "N", .help = "linear warm-up (LinearLR) over the first N epochs,\n"
@@ -487,7 +511,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "plot", .kind = CLI_STR, .dst = &o->plot_dir, .metavar = "DIR",
          .help = "after each epoch draw DIR/loss.png, DIR/accuracy.png and the\n"
                  "schedule so far, step by step: DIR/lr.png (and DIR/momentum.png\n"
-                 "when onecycle cycles it; else an earlier run's is removed);\n"
+                 "when onecycle or cyclic cycles it; else an earlier run's is\n"
+                 "removed);\n"
                  "with --swa-start, the average's validation a point at the end;\n"
                  "with --lr-find, DIR/lr_find.png",
          .def = "none"},

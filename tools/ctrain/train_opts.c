@@ -126,16 +126,24 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         {"step-size", CT_SCHED_STEP}, {"milestones", CT_SCHED_MULTISTEP},
         {"power", CT_SCHED_POLYNOMIAL}, {"t0", CT_SCHED_COSINE_RESTARTS},
         {"t-mult", CT_SCHED_COSINE_RESTARTS},
-        {"pct-start", CT_SCHED_ONECYCLE}, {"cycle-momentum", CT_SCHED_ONECYCLE},
+        {"base-lr", CT_SCHED_CYCLIC}, {"step-size-up", CT_SCHED_CYCLIC},
+        {"step-size-down", CT_SCHED_CYCLIC}, {"cyclic-mode", CT_SCHED_CYCLIC},
+        {"pct-start", CT_SCHED_ONECYCLE},
         {"div-factor", CT_SCHED_ONECYCLE}, {"final-div-factor", CT_SCHED_ONECYCLE},
         {"three-phase", CT_SCHED_ONECYCLE}, {"anneal", CT_SCHED_ONECYCLE},
         {"lr-patience", CT_SCHED_PLATEAU}, {"lr-threshold", CT_SCHED_PLATEAU},
         {"lr-threshold-mode", CT_SCHED_PLATEAU}, {"lr-cooldown", CT_SCHED_PLATEAU},
         {"min-lr", CT_SCHED_PLATEAU}};
+    const int exp_range = sched == CT_SCHED_CYCLIC && strcmp(o->cyclic_mode, "exp_range") == 0;
     if (SEEN("gamma") && sched != CT_SCHED_STEP && sched != CT_SCHED_MULTISTEP &&
-        sched != CT_SCHED_PLATEAU && sched != CT_SCHED_EXPONENTIAL)
+        sched != CT_SCHED_PLATEAU && sched != CT_SCHED_EXPONENTIAL && !exp_range)
         return cli_usage_error("train", "--gamma: applies to --lr-schedule step, multistep, "
-                               "plateau or exponential (got %s)", o->lr_schedule);
+                               "plateau or exponential, and cyclic's --cyclic-mode exp_range "
+                               "(got %s%s)", o->lr_schedule,
+                               sched == CT_SCHED_CYCLIC ? " with another mode" : "");
+    if (SEEN("cycle-momentum") && sched != CT_SCHED_ONECYCLE && sched != CT_SCHED_CYCLIC)
+        return cli_usage_error("train", "--cycle-momentum: applies to --lr-schedule onecycle or "
+                               "cyclic (got %s)", o->lr_schedule);
     if (SEEN("gamma") && sched == CT_SCHED_PLATEAU && !(o->gamma < 1))
         return cli_usage_error("train", "--gamma: the plateau factor must be below 1, got %s",
                                cli_float_text(F("gamma"), cli_float_typed(F("gamma")) < 1, fbuf,
@@ -155,19 +163,24 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
                                o->cycle_momentum);
     if (opt == CT_NADAM && cyc.cycle_momentum && SEEN("cycle-momentum"))
         return cli_usage_error("train", "--cycle-momentum %s: NAdam's beta1 follows its own "
-                               "schedule (--momentum-decay), which the one-cycle schedule does "
-                               "not cycle: give --cycle-momentum off", o->cycle_momentum);
+                               "schedule (--momentum-decay), which the %s schedule does not "
+                               "cycle: give --cycle-momentum off", o->cycle_momentum,
+                               o->lr_schedule);
     if (adagrad && cyc.cycle_momentum && SEEN("cycle-momentum"))
         return cli_usage_error("train", "--cycle-momentum %s: Adagrad has no momentum to cycle "
-                               "(PyTorch's OneCycleLR refuses it too): give --cycle-momentum "
-                               "off", o->cycle_momentum);
+                               "(PyTorch's OneCycleLR and CyclicLR refuse it too): give "
+                               "--cycle-momentum off", o->cycle_momentum);
     /* (NAdam's: off, as its own schedule is its momentum's; Adagrad has none) */
-    const int cycle = cyc.cycle_momentum && sched == CT_SCHED_ONECYCLE && opt != CT_NADAM &&
-                      !adagrad;
+    const int cycle = cyc.cycle_momentum &&
+                      (sched == CT_SCHED_ONECYCLE || sched == CT_SCHED_CYCLIC) &&
+                      opt != CT_NADAM && !adagrad;
     if (cycle && SEEN("momentum"))
-        return cli_usage_error("train", "--momentum: --lr-schedule onecycle cycles the momentum "
+        return cli_usage_error("train", "--momentum: --lr-schedule %s cycles the momentum "
                                "(--cycle-momentum %s); --cycle-momentum off keeps it fixed",
-                               o->cycle_momentum);
+                               o->lr_schedule, o->cycle_momentum);
+    if (sched == CT_SCHED_CYCLIC && !(o->base_lr > 0))
+        return cli_usage_error("train", "--base-lr: required with --lr-schedule cyclic (where "
+                               "each cycle starts; --lr is its top)");
     if (sched == CT_SCHED_STEP && o->step_size <= 0)
         return cli_usage_error("train", "--step-size: required with --lr-schedule step");
     if (sched == CT_SCHED_MULTISTEP && !o->milestones)
@@ -303,6 +316,14 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->step_size = o->step_size;
     if (sched != CT_SCHED_MULTISTEP) c->num_milestones = 0; /* (multistep's: parsed above) */
     c->power = sched == CT_SCHED_POLYNOMIAL ? o->power : 0.0f;
+    const int cyclic = sched == CT_SCHED_CYCLIC;
+    c->cyclic_base_lr = cyclic ? o->base_lr : 0.0f;
+    c->cyclic_up = cyclic ? o->step_size_up : 0.0f;
+    c->cyclic_down = cyclic ? o->step_size_down : 0.0f;
+    c->cyclic_mode = !cyclic                                  ? 0
+                     : strcmp(o->cyclic_mode, "triangular2") == 0 ? CT_CYCLIC_TRIANGULAR2
+                     : strcmp(o->cyclic_mode, "exp_range") == 0   ? CT_CYCLIC_EXP_RANGE
+                                                                  : CT_CYCLIC_TRIANGULAR;
     c->gamma = o->gamma;
     c->plateau_patience = train_patience_config(o->lr_patience);
     c->plateau_max = strcmp(o->monitor, "val_acc") == 0; /* (also the saved --monitor) */

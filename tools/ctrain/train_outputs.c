@@ -279,6 +279,24 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
                    (double)max, (double)base, (double)max);
         }
         break;
+    case CT_SCHED_CYCLIC: {
+        static const char *const modes[] = {"triangular", "triangular2", "exp_range"};
+        const float down = c->cyclic_down > 0.0f ? c->cyclic_down : c->cyclic_up;
+        printf(", cyclic lr %g <-> %g (%s, %g steps up, %g down", (double)c->cyclic_base_lr,
+               (double)c->phases[0].lr, modes[c->cyclic_mode >= 0 && c->cyclic_mode <= 2
+                                                  ? c->cyclic_mode : 0],
+               (double)c->cyclic_up, (double)down);
+        if (c->cyclic_mode == CT_CYCLIC_EXP_RANGE)
+            printf(", gamma %g", (double)(c->gamma > 0 ? c->gamma : 1.0f));
+        printf(")");
+        if (c->cycle_momentum) {
+            float base, max;
+            ct_cycled_momentum(c, &base, &max);
+            printf(" and %s %g <-> %g", sgd_like ? "momentum" : "beta1", (double)max,
+                   (double)base);
+        }
+        break;
+    }
     case CT_SCHED_PHASES:
     case CT_SCHED_RANGE_TEST: break; /* (--lr-find's, which prints no plan) */
     }

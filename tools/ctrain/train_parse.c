@@ -25,13 +25,13 @@ static const char *const k_optimizers[] = {"sgd",   "adam",  "adamw",  "rmsprop"
 static const char *const k_schedules[] = {"phases",     "step",       "cosine",
                                           "onecycle",   "plateau",    "range-test",
                                           "exponential", "cosine-restarts", "multistep",
-                                          "polynomial"};
+                                          "polynomial", "cyclic"};
 
 #define N_OPTIMIZERS (int)(sizeof k_optimizers / sizeof k_optimizers[0])
 #define N_SCHEDULES (int)(sizeof k_schedules / sizeof k_schedules[0])
 _Static_assert(sizeof k_optimizers / sizeof k_optimizers[0] == CT_ADAGRAD + 1,
                "a name for every ct_optimizer_kind");
-_Static_assert(sizeof k_schedules / sizeof k_schedules[0] == CT_SCHED_POLYNOMIAL + 1,
+_Static_assert(sizeof k_schedules / sizeof k_schedules[0] == CT_SCHED_CYCLIC + 1,
                "a name for every ct_schedule_kind");
 
 int train_optimizer_kind(const char *name) {

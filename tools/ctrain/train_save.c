@@ -354,6 +354,18 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         o->milestones = o->milestones_resumed;
     }
     SAME_OR_DEFAULT_IF(saved.schedule == CT_SCHED_POLYNOMIAL, "power", power, 1.0f);
+    const int cyclic = saved.schedule == CT_SCHED_CYCLIC;
+    static const char *const cyclic_modes[] = {"triangular", "triangular2", "exp_range"};
+    const char *mode_name = cyclic_modes[saved.cyclic_mode >= 0 && saved.cyclic_mode <= 2
+                                             ? saved.cyclic_mode : 0];
+    SAME_OR_DEFAULT_IF(cyclic && saved.cyclic_mode == CT_CYCLIC_EXP_RANGE, "gamma", gamma, 1.0f);
+    SAME_NUM_IF(cyclic, "base-lr", base_lr, saved.cyclic_base_lr, "%g", double);
+    SAME_NUM_IF(cyclic, "step-size-up", step_size_up, saved.cyclic_up, "%g", double);
+    SAME_NUM_IF(cyclic, "step-size-down", step_size_down,
+                saved.cyclic_down > 0.0f ? saved.cyclic_down : saved.cyclic_up, "%g", double);
+    if (rc == CLI_EXIT_OK && cyclic && SEEN("cyclic-mode") && strcmp(o->cyclic_mode, mode_name) != 0)
+        rc = differs(dir, "cyclic-mode", o->cyclic_mode, mode_name);
+    if (cyclic || !SEEN("cyclic-mode")) o->cyclic_mode = mode_name;
     SAME_NUM_IF(plateau, "lr-patience", lr_patience,
                 train_patience_flag(saved.plateau_patience), "%d", int);
     const float threshold = saved.plateau_threshold > 0.0f                ? saved.plateau_threshold
@@ -396,7 +408,8 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     train_format_cycle_momentum(&saved, o->cycle_momentum_resumed,
                                 sizeof o->cycle_momentum_resumed);
     /* (another schedule's: refused by train_finish_options, as a new run's) */
-    if (rc == CLI_EXIT_OK && SEEN("cycle-momentum") && saved.schedule == CT_SCHED_ONECYCLE) {
+    if (rc == CLI_EXIT_OK && SEEN("cycle-momentum") &&
+        (saved.schedule == CT_SCHED_ONECYCLE || cyclic)) {
         ct_train_config given_cfg = saved;
         if (train_parse_cycle_momentum(o->cycle_momentum, &given_cfg) != 0)
             rc = cli_usage_error("train", "--cycle-momentum: expected on, off or BASE,MAX with "
