@@ -254,8 +254,11 @@ if stopped_resumed cyc "--base-lr 0.010 --step-size-up 7 --step-size-down 7 --cy
 else
     bad "cyclic resumed: $why"
 fi
+"$CT" train --data cut --epochs 3 --lr 0.1 --lr-schedule cyclic --base-lr 0.01 --step-size-up 7 \
+    --cyclic-mode triangular2 --val-size 500 --batch-size 100 --quiet --save cyc3 >/dev/null 2>&1
 run train --resume cyc --epochs 3
-[ "$rc" -eq 0 ] && grep -q '^Epoch \[2\]' <<<"$out" && ok "--resume of a cyclic run with more --epochs: continues" ||
+[ "$rc" -eq 0 ] && grep -q '^Epoch \[2\]' <<<"$out" && cmp -s cyc/model.safetensors cyc3/model.safetensors &&
+    ok "--resume of a cyclic run with more --epochs: continues to the straight 3-epoch run's model" ||
     bad "--resume cyc --epochs 3 -> exit $rc: $err"
 run train --resume cyc --cyclic-mode triangular
 [ "$rc" -eq 2 ] && grep -q -- '--cyclic-mode triangular: the run in cyc was saved with triangular2' <<<"$err" &&

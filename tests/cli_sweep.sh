@@ -483,6 +483,13 @@ if [ "$rc" -eq 0 ] && hbpruned=$(hyperband_as_replayed "$tmp/hb") && [ -z "$(ls 
 else
     bad "--prune hyperband -> exit $rc: $out $err; TMPDIR: $(ls -AR "$tmp/hbtmp")"
 fi
+# with --sampler tpe drawing --epochs from a range, the brackets span the range's top (4 epochs:
+# 3 brackets at factor 2), not only the first draws' epochs
+run sweep --lr 0.3 --epochs 1:4 --trials 2 --sweep-seed 2 --sampler tpe --tpe-startup 1 \
+    --prune hyperband --prune-factor 2 "${D[@]}"
+[ "$rc" -eq 0 ] && grep -q 'pruned by Hyperband: 3 brackets of successive halving (1 in 2 goes on at a rung) over 4 epochs' <<<"$out" &&
+    ok "--prune hyperband with TPE drawing --epochs 1:4: brackets over 4 epochs" ||
+    bad "--prune hyperband, TPE, --epochs 1:4 -> exit $rc: $out $err"
 
 # ------------------------------------------------------------------ --sampler tpe
 # TPE draws its first --tpe-startup trials as the random sampler does (the same seed, the same

@@ -104,7 +104,7 @@ case_ rmsprop_momentum_zero --optimizer rmsprop --lr-schedule onecycle --epochs 
 # schedules
 case_ phases --schedule 2@0.5,3@0.1 --momentum 0.5
 case_ step --lr-schedule step --step-size 2 --gamma 0.5 --epochs 5 --lr 0.5
-case_ cyclic_tri2_batches --lr-schedule cyclic --base-lr 0.05 --step-size-up 3 --step-size-down 2 \
+case_ cyclic_tri2_batches --lr-schedule cyclic --base-lr 0.05 --step-size-up 4 --step-size-down 3 \
     --cyclic-mode triangular2 --batch-size 100 --epochs 3 --lr 0.5
 case_ cyclic_adam_exp_range --optimizer adam --lr-schedule cyclic --base-lr 0.001 --step-size-up 2 \
     --cyclic-mode exp_range --gamma 0.9 --cycle-momentum 0.85,0.95 --batch-size 100 --epochs 3 --lr 0.01

@@ -429,6 +429,7 @@ expect_usage '--warmup-method: needs --warmup-epochs > 0' train --warmup-method 
 expect_usage '--warmup-method' train --warmup-epochs 1 --warmup-method cosine
 expect_usage '--warmup-method: does not apply to --lr-find' train --lr-find --warmup-method constant
 expect_usage '--milestones: does not apply to --lr-find' train --lr-find --milestones 2
+expect_usage '--base-lr: does not apply to --lr-find' train --lr-find --base-lr 0.01
 expect_usage '--warmup-epochs' train --warmup-epochs x
 expect_usage '--warmup-start-factor' train --warmup-epochs 1 --warmup-start-factor 0
 expect_usage '--warmup-start-factor' train --warmup-epochs 1 --warmup-start-factor 1.5

@@ -623,13 +623,24 @@ static void test_cyclic_schedule(void **state) {
     ct_train_config bad = c;
     bad.cyclic_base_lr = 0;
     assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
-    bad = c, bad.cyclic_up = 0.5f;
+    bad = c, bad.cyclic_up = 0;
+    assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+    bad = c, bad.cyclic_down = -1;
     assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
     bad = c, bad.cyclic_mode = 3;
     assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
     bad = c, bad.cycle_momentum = 1, bad.momentum = 0.9f; /* (cycled: no fixed momentum) */
     assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
     assert_non_null(strstr(ct_last_error(), "the cyclic schedule cycles the momentum"));
+    /* with SWALR from epoch 1 the schedule is no longer stepped: its momentum stays the one of
+     * epoch 1's first step (without swa_lr it goes on cycling) */
+    c.cycle_momentum = 1, c.swa = 1, c.swa_start = 1, c.swa_lr = 0.05f, c.swa_anneal_epochs = 0;
+    const float m0 = ct_schedule_momentum(&c, 1, 0, 7);
+    near("CyclicLR's momentum under SWALR", 1, ct_schedule_momentum(&c, 1, 3, 7), m0, 0.0);
+    near("CyclicLR's momentum under SWALR", 2, ct_schedule_momentum(&c, 1, 6, 7), m0, 0.0);
+    near("SWALR's lr", 3, ct_schedule_lr(&c, 1, 3, 7), 0.05, 1e-9);
+    c.swa_lr = 0;
+    assert_true(ct_schedule_momentum(&c, 1, 3, 7) != m0);
 }
 
 int main(void) {

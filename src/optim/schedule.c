@@ -304,8 +304,12 @@ float ct_schedule_momentum(const ct_train_config *cfg, int epoch, int64_t step, 
     int64_t g, total;
     ct_cycled_momentum(cfg, &base, &max);
     run_steps(cfg, epoch, step, spe, &g, &total);
-    if (cfg->schedule == CT_SCHED_CYCLIC) /* (the other way: max at the bottom of the lr) */
+    if (cfg->schedule == CT_SCHED_CYCLIC) { /* (the other way: max at the bottom of the lr) */
+        /* SWALR from swa_start: the schedule is no longer stepped, its momentum stays */
+        if (cfg->swa && cfg->swa_lr > 0.0f && epoch >= cfg->swa_start)
+            run_steps(cfg, cfg->swa_start, 0, spe, &g, &total);
         return (float)((double)max - ((double)max - (double)base) * cyclic_scale(cfg, g));
+    }
     return (float)onecycle(cfg, max, base, max, g, total);
 }
 
@@ -479,10 +483,11 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     case CT_SCHED_POLYNOMIAL: break; /* (power: below) */
     case CT_SCHED_CYCLIC:
         if (!(cfg->cyclic_base_lr > 0.0f && cfg->cyclic_base_lr <= FLT_MAX) ||
-            !(cfg->cyclic_up >= 1.0f && cfg->cyclic_up <= FLT_MAX) ||
-            !(cfg->cyclic_down == 0.0f || (cfg->cyclic_down >= 1.0f && cfg->cyclic_down <= FLT_MAX)))
-            return ct_fail(CT_ERR_INVALID, "cyclic schedule: base_lr must be finite and > 0, the "
-                           "steps up and down finite and >= 1 (down 0: as up), got %g, %g and %g",
+            !(cfg->cyclic_up > 0.0f && cfg->cyclic_up <= FLT_MAX) ||
+            !(cfg->cyclic_down >= 0.0f && cfg->cyclic_down <= FLT_MAX))
+            return ct_fail(CT_ERR_INVALID, "cyclic schedule: base_lr and the steps up must be "
+                           "finite and > 0, the steps down finite and >= 0 (0: as up), got %g, "
+                           "%g and %g",
                            (double)cfg->cyclic_base_lr, (double)cfg->cyclic_up,
                            (double)cfg->cyclic_down);
         if (cfg->cyclic_mode < CT_CYCLIC_TRIANGULAR || cfg->cyclic_mode > CT_CYCLIC_EXP_RANGE ||

@@ -292,13 +292,15 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "--betas gives beta2 only (its beta1 replaced, as OneCycleLR does)",
          .def = "on"},
         {.name = "warmup-epochs", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->warmup_epochs,
-         .metavar = "N", .help = "linear warm-up (LinearLR) over the first N epochs,\n"
-                                  "multiplying any schedule's lr"},
+         .metavar = "N", .help = "warm-up over the first N epochs (LinearLR, or ConstantLR\n"
+                                  "with --warmup-method constant), multiplying any\n"
+                                  "schedule's lr"},
         {.name = "warmup-method", .kind = CLI_CHOICE, .dst = &o->warmup_method,
          .metavar = "NAME", .choices = "linear|constant",
          .help = "--warmup-epochs: the lr factor rises from --warmup-start-factor to 1\n"
                  "step by step (linear: LinearLR), or stays --warmup-start-factor,\n"
-                 "then is 1 (constant: ConstantLR; torchvision's --lr-warmup-method)"},
+                 "then is 1 (constant: ConstantLR; torchvision's --lr-warmup-method\n"
+                 "constant, which runs it before the schedule, not over it)"},
         {.name = "warmup-start-factor", .kind = CLI_FLOAT, .range = CLI_POSITIVE,
          .dst = &o->warmup_start_factor, .metavar = "X",
          .help = "warm-up's first lr factor, in (0, 1] (constant: its only one;\n"
@@ -375,7 +377,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .metavar = "X",
          .help = "--swa-start: PyTorch's SWALR: from epoch E the lr moves from the\n"
                  "schedule's to X over --swa-anneal-epochs, then stays X (not with the\n"
-                 "plateau and onecycle schedules)",
+                 "plateau and onecycle schedules; cyclic's cycled momentum stays at\n"
+                 "epoch E's, the schedule no longer stepped)",
          .def = "the schedule's lr"},
         {.name = "swa-anneal-epochs", .kind = CLI_INT, .range = CLI_NONNEG,
          .dst = &o->swa_anneal_epochs, .metavar = "N", .max = CT_MAX_EPOCHS,

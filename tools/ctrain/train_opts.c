@@ -43,7 +43,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         "patience", "epochs", "lr", "schedule", "lr-schedule", "step-size", "gamma",
         "lr-patience", "lr-threshold", "lr-threshold-mode", "lr-cooldown", "min-lr", "min-delta",
         "eta-min", "t0", "t-mult", "pct-start", "cycle-momentum", "warmup-epochs",
-        "warmup-start-factor", "warmup-method", "milestones", "power", "div-factor", "final-div-factor", "three-phase", "anneal",
+        "warmup-start-factor", "warmup-method", "milestones", "power", "base-lr",
+        "step-size-up", "step-size-down", "cyclic-mode", "div-factor", "final-div-factor", "three-phase", "anneal",
         "class-names", "ema", "ema-warmup", "swa-start", "swa-lr", "swa-anneal-epochs",
         "swa-anneal"};
     if (strcmp(o->dataset, "folder") == 0 && !o->data_dir)
@@ -282,8 +283,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--hidden: only applies to --model mlp (got --model %s)",
                                o->model);
     if (o->nesterov && !(o->momentum > 0) && !cycle)
-        return cli_usage_error("train", "--nesterov: needs --momentum > 0 (or onecycle's cycled "
-                               "momentum)");
+        return cli_usage_error("train", "--nesterov: needs --momentum > 0 (or the cycled "
+                               "momentum of onecycle or cyclic)");
 #undef SEEN
 #undef F
     char err[256];

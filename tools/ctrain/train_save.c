@@ -239,7 +239,8 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         char cyc[64];
         train_format_cycle_momentum(&saved, cyc, sizeof cyc);
         rc = cli_usage_error("train", "--momentum: the run in %s cycles its momentum with its "
-                             "one-cycle schedule (--cycle-momentum %s)", dir, cyc);
+                             "%s schedule (--cycle-momentum %s)", dir,
+                             saved.schedule == CT_SCHED_CYCLIC ? "cyclic" : "one-cycle", cyc);
     }
     SAME_NUM("momentum", momentum, saved.momentum, "%g", double);
     SAME_NUM("weight-decay", weight_decay, saved.weight_decay, "%g", double);
@@ -359,10 +360,22 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     const char *mode_name = cyclic_modes[saved.cyclic_mode >= 0 && saved.cyclic_mode <= 2
                                              ? saved.cyclic_mode : 0];
     SAME_OR_DEFAULT_IF(cyclic && saved.cyclic_mode == CT_CYCLIC_EXP_RANGE, "gamma", gamma, 1.0f);
-    SAME_NUM_IF(cyclic, "base-lr", base_lr, saved.cyclic_base_lr, "%g", double);
-    SAME_NUM_IF(cyclic, "step-size-up", step_size_up, saved.cyclic_up, "%g", double);
-    SAME_NUM_IF(cyclic, "step-size-down", step_size_down,
-                saved.cyclic_down > 0.0f ? saved.cyclic_down : saved.cyclic_up, "%g", double);
+    /* (a float flag against the run's: the values as the shortest texts that give them) */
+#define SAME_FLOAT_IF(cond, name, field, saved_value)                                             \
+    do {                                                                                        \
+        const float s_ = (saved_value);                                                         \
+        if (rc == CLI_EXIT_OK && (cond) && SEEN(name) && o->field != s_) {                      \
+            cli_shortest_float(o->field, given, sizeof given);                                  \
+            cli_shortest_float(s_, was, sizeof was);                                            \
+            rc = differs(dir, name, given, was);                                                \
+        }                                                                                       \
+        if ((cond) || !SEEN(name)) o->field = s_;                                               \
+    } while (0)
+    SAME_FLOAT_IF(cyclic, "base-lr", base_lr, saved.cyclic_base_lr);
+    SAME_FLOAT_IF(cyclic, "step-size-up", step_size_up, saved.cyclic_up);
+    SAME_FLOAT_IF(cyclic, "step-size-down", step_size_down,
+                  saved.cyclic_down > 0.0f ? saved.cyclic_down : saved.cyclic_up);
+#undef SAME_FLOAT_IF
     if (rc == CLI_EXIT_OK && cyclic && SEEN("cyclic-mode") && strcmp(o->cyclic_mode, mode_name) != 0)
         rc = differs(dir, "cyclic-mode", o->cyclic_mode, mode_name);
     if (cyclic || !SEEN("cyclic-mode")) o->cyclic_mode = mode_name;
