@@ -226,7 +226,8 @@ typedef struct {
 
 #define CT_MAX_PHASES 16
 #define CT_MAX_MILESTONES 16 /* the multistep schedule's */
-enum { CT_CYCLIC_TRIANGULAR = 0, CT_CYCLIC_TRIANGULAR2, CT_CYCLIC_EXP_RANGE }; /* CyclicLR's modes */
+/* CyclicLR's modes */
+enum { CT_CYCLIC_TRIANGULAR = 0, CT_CYCLIC_TRIANGULAR2, CT_CYCLIC_EXP_RANGE };
 #define CT_MAX_CLASSES 256 /* labels are bytes */
 #define CT_MAX_MIX_ALPHA 1000.0f /* ct_train_config.mixup_alpha, cutmix_alpha */
 /* All phases' epochs together. The train state holds the history, about 350 bytes an epoch, in

@@ -229,7 +229,8 @@ static double schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, i
                        : base;
         break;
     case CT_SCHED_CYCLIC:
-        lr = (double)cfg->cyclic_base_lr + (base - (double)cfg->cyclic_base_lr) * cyclic_scale(cfg, g);
+        lr = (double)cfg->cyclic_base_lr +
+             (base - (double)cfg->cyclic_base_lr) * cyclic_scale(cfg, g);
         break;
     default: break;
     }

@@ -154,7 +154,8 @@ static int check_trial(int argc, char **argv, int *has_val, int *epochs) {
     free(o.class_names_text);
     *has_val = o.val_size != 0 || o.val_fraction > 0;
     *epochs = 0;
-    for (int i = 0; rc == CLI_EXIT_OK && i < o.cfg.num_phases; i++) *epochs += o.cfg.phases[i].epochs;
+    for (int i = 0; rc == CLI_EXIT_OK && i < o.cfg.num_phases; i++)
+        *epochs += o.cfg.phases[i].epochs;
     return rc;
 }
 

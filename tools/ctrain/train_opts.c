@@ -44,7 +44,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         "lr-patience", "lr-threshold", "lr-threshold-mode", "lr-cooldown", "min-lr", "min-delta",
         "eta-min", "t0", "t-mult", "pct-start", "cycle-momentum", "warmup-epochs",
         "warmup-start-factor", "warmup-method", "milestones", "power", "base-lr",
-        "step-size-up", "step-size-down", "cyclic-mode", "div-factor", "final-div-factor", "three-phase", "anneal",
+        "step-size-up", "step-size-down", "cyclic-mode", "div-factor", "final-div-factor",
+        "three-phase", "anneal",
         "class-names", "ema", "ema-warmup", "swa-start", "swa-lr", "swa-anneal-epochs",
         "swa-anneal"};
     if (strcmp(o->dataset, "folder") == 0 && !o->data_dir)
