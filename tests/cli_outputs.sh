@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cli_outputs.sh — what a run leaves for people and other tools: --plot (loss.png, accuracy.png,
 # lr.png, momentum.png),
-# --log (JSON lines, and CSV for FILE.csv), `ctrain eval` (per-class accuracy, precision and F1, the confusion matrix as
+# --log (JSON lines, and CSV for FILE.csv), `ctrain eval` (per-class accuracy, precision and F1, --predictions' CSV, the confusion matrix as
 # text and --confusion's picture), `ctrain show` (image
 # grids), `ctrain predict` (PNG and PGM, grey and colour, any size, dark on light). PNGs are
 # decoded by tests/st_tool.py (Python's zlib) and checked for size and for not being blank.
@@ -159,6 +159,55 @@ acc = float(re.search(r"^train_loss: [\d.]+, train_acc: ([\d.]+)$", text, re.M).
 rows = [list(map(int, l.split()[1:])) for l in text.split("predicted class):\n")[1].splitlines()[1:]]
 assert sum(map(sum, rows)) == 60000 and "test_loss" not in text
 assert abs(sum(rows[i][i] for i in range(10)) / 60000 - acc) < 1e-4
+EOF
+# --predictions: each image's as CSV: its place, label, prediction (the most probable class),
+# confidence and the 10 probabilities, as the confusion matrix and test_acc printed beside them;
+# a file that is not one refused before any work and kept; --part val: the training file's
+# places of the run's 1000 held-out images
+run eval --model run --predictions pred.csv
+"$PY" - "$tmp/out" pred.csv <<'EOF' && ok "eval --predictions: 10000 rows (label, predicted = argmax, confidence, 10 probabilities summing to 1) giving the printed test_acc and confusion matrix" || bad "eval --predictions -> exit $rc: $out $err $(head -3 pred.csv)"
+import csv, re, sys
+text = open(sys.argv[1]).read()
+acc = float(re.search(r"^test_loss: [\d.]+, test_acc: ([\d.]+)$", text, re.M).group(1))
+rows = [list(map(int, l.split()[1:])) for l in text.split("predicted class):\n")[1].splitlines()[1:11]]
+assert "Wrote pred.csv: the 10000 images' predictions" in text
+recs = list(csv.reader(open(sys.argv[2])))
+head, recs = recs[0], recs[1:]
+assert head == ["index", "label", "label_name", "predicted", "predicted_name", "confidence",
+                "correct"] + ["p_%d" % c for c in range(10)], head
+assert len(recs) == 10000 and [int(r[0]) for r in recs] == list(range(10000))
+cm = [[0] * 10 for _ in range(10)]
+for r in recs:
+    p = [float(v) for v in r[7:]]
+    best = max(range(10), key=lambda c: p[c])
+    assert int(r[3]) == best and r[4] == str(best) and r[2] == r[1], r
+    assert float(r[5]) == p[best] and int(r[6]) == (int(r[1]) == best) and abs(sum(p) - 1) < 1e-5, r
+    cm[int(r[1])][best] += 1
+assert cm == rows, (cm, rows)
+assert "%.4f" % (sum(int(r[6]) for r in recs) / 10000) == "%.4f" % acc
+EOF
+printf 'a,b\n1,2\n' >scores2.csv
+run eval --model run --predictions scores2.csv
+[ "$rc" -eq 1 ] && [ -z "$out" ] && [ "$(cat scores2.csv)" = $'a,b\n1,2' ] &&
+    grep -qx 'ctrain: --predictions scores2.csv: exists and is not a predictions file of ctrain eval; not overwriting it' <<<"$err" &&
+    ok "eval --predictions onto a CSV that is not one: refused before evaluating, the file kept" ||
+    bad "eval --predictions scores2.csv -> exit $rc: $out $err"
+# class names holding a comma and quotes: quoted as CSV quotes them
+printf '%s\n' 'zero, nought' 'one "1"' two three four five six seven eight nine >names_q.txt
+run eval --model run --class-names names_q.txt --predictions pred_q.csv
+"$PY" - pred_q.csv <<'EOF' && ok "eval --predictions with class names holding a comma and quotes: CSV-quoted, read back whole" || bad "eval --class-names names_q.txt --predictions -> exit $rc: $err $(head -2 pred_q.csv)"
+import csv, sys
+recs = list(csv.reader(open(sys.argv[1])))
+assert recs[0][7:9] == ["p_zero, nought", 'p_one "1"'] and len(recs[0]) == 17, recs[0]
+names = ["zero, nought", 'one "1"', "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+assert all(r[2] == names[int(r[1])] and r[4] == names[int(r[3])] for r in recs[1:]), recs[1]
+EOF
+run eval --model run --part val --predictions pred.csv
+"$PY" - pred.csv <<'EOF' && ok "eval --part val --predictions: the 1000 held-out images, by their places in the training file" || bad "eval --part val --predictions -> exit $rc: $out $err"
+import csv, sys
+idx = [int(r["index"]) for r in csv.DictReader(open(sys.argv[1]))]
+assert len(idx) == 1000 and len(set(idx)) == 1000 and all(0 <= i < 60000 for i in idx), idx[:10]
+assert max(idx) >= 10000, max(idx)  # (not the test file's places)
 EOF
 # --confusion: the matrix as a picture (10 cells of 56 pixels, margins 70 + 86 (its colour bar)
 # and 50 + 60)

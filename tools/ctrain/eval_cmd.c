@@ -11,10 +11,12 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define EVAL_BATCH 256
 #define MNIST_C 1 /* the input shape assumed for a file that records none (predict) */
@@ -23,13 +25,37 @@
 /* ------------------------------------------------------------------------------------------ */
 /* ctrain eval                                                                                 */
 
+#define PREDICTIONS_HEAD "index,label,label_name,predicted,predicted_name,"
+
+/* A CSV field: as it is, or quoted (quotes doubled) when it holds a comma, quote or line end. */
+static void csv_field(FILE *f, const char *s) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* Class c's name (its number when the model has none), into buf. */
+static const char *class_name(const cli_names *names, int c, char *buf, size_t bytes) {
+    if (c < names->n) return names->name[c];
+    snprintf(buf, bytes, "%d", c);
+    return buf;
+}
+
 typedef struct {
     const char *model, *dataset, *data_dir, *device, *spec, *confusion, *part, *class_names;
+    const char *predictions; /* --predictions FILE: each image's, as CSV */
     int threads, batch_size, top_k;
     float label_smoothing;
 } eval_opts;
 
-enum { NUM_EVAL_FLAGS = 12 };
+enum { NUM_EVAL_FLAGS = 13 };
 
 static int eval_flags(eval_opts *o, cli_flag *f) {
     memset(o, 0, sizeof *o);
@@ -85,6 +111,16 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
                  "ConfusionMatrixDisplay: cells coloured by their share of the row\n"
                  "(normalize='true', with a colour bar), labelled with their counts;\n"
                  "an existing file is replaced only when it is a PNG",
+         .def = "none"},
+        {.name = "predictions", .kind = CLI_STR, .dst = &o->predictions, .metavar = "FILE",
+         .help = "also write each image's prediction as CSV (Keras' model.predict,\n"
+                 "kept for a look at the mistakes): index (the image's place in the\n"
+                 "set's file: the test file's, the training file's for --part train\n"
+                 "and val; a folder's in ImageFolder's order), label, label_name,\n"
+                 "predicted, predicted_name, confidence (the predicted class's\n"
+                 "probability), correct (1 or 0), then p_NAME, each class's\n"
+                 "probability; written whole or not at all, and an existing file is\n"
+                 "replaced only when it is one of these",
          .def = "none"},
     };
     memcpy(f, t, sizeof t);
@@ -192,6 +228,11 @@ int cmd_eval(int argc, char **argv) {
     if (!o.model) return cli_usage_error("eval", "--model: missing (the model to evaluate)");
     if (o.confusion) { /* (before any work: a file that is not a picture is never replaced) */
         int crc = cli_check_png_out("confusion", o.confusion);
+        if (crc != CLI_EXIT_OK) return crc;
+    }
+    if (o.predictions) { /* (the same: only an earlier predictions file is replaced) */
+        int crc = cli_check_out("predictions", o.predictions, PREDICTIONS_HEAD,
+                                strlen(PREDICTIONS_HEAD), "a predictions file of ctrain eval");
         if (crc != CLI_EXIT_OK) return crc;
     }
     if (!(o.label_smoothing <= 1.0f))
@@ -334,6 +375,8 @@ int cmd_eval(int argc, char **argv) {
     if (s == CT_OK && o.label_smoothing > 0.0f)
         s = ct_evaluate(m, test, val_idx, n, o.batch_size, &plain);
     float *probs = NULL, *x = NULL;
+    char part_path[PATH_MAX + 8] = "", nb[2][16];
+    FILE *pf = NULL; /* --predictions: FILE.part, renamed to FILE once whole */
     int64_t *conf = calloc((size_t)k * k, sizeof *conf);
     if (s != CT_OK) {
         rc = cli_lib_error(s);
@@ -352,6 +395,23 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     const uint8_t *labels = ct_dataset_labels(test);
+    if (o.predictions) {
+        snprintf(part_path, sizeof part_path, "%s.part", o.predictions);
+        if (!(pf = fopen(part_path, "w"))) {
+            rc = cli_error("--predictions %s: cannot write %s: %s", o.predictions, part_path,
+                           strerror(errno));
+            part_path[0] = 0;
+            goto done;
+        }
+        fputs(PREDICTIONS_HEAD "confidence,correct", pf);
+        for (int c = 0; c < k; c++) {
+            char col[CLI_MAX_CLASS_NAME + 8];
+            snprintf(col, sizeof col, "p_%s", class_name(&names, c, nb[0], sizeof nb[0]));
+            fputc(',', pf);
+            csv_field(pf, col);
+        }
+        fputc('\n', pf);
+    }
     for (int64_t i0 = 0; i0 < n; i0 += chunk) {
         int64_t len = n - i0 < chunk ? n - i0 : chunk;
         if (!(x = cli_dataset_inputs(test, val_idx, i0, len))) {
@@ -371,6 +431,15 @@ int cmd_eval(int argc, char **argv) {
             for (int c = 0; c < k && y < k; c++) above += p[c] > p[y];
             if (y < k) conf[y * k + best]++;
             top_hits += y < k && above < o.top_k;
+            if (pf) {
+                fprintf(pf, "%lld,%d,", (long long)(val_idx ? val_idx[i0 + i] : i0 + i), y);
+                csv_field(pf, class_name(&names, y, nb[0], sizeof nb[0]));
+                fprintf(pf, ",%d,", best);
+                csv_field(pf, class_name(&names, best, nb[1], sizeof nb[1]));
+                fprintf(pf, ",%.7g,%d", (double)p[best], y == best);
+                for (int c = 0; c < k; c++) fprintf(pf, ",%.7g", (double)p[c]);
+                fputc('\n', pf);
+            }
         }
         free(x);
         x = NULL;
@@ -380,6 +449,18 @@ int cmd_eval(int argc, char **argv) {
                n ? (double)top_hits / (double)n : 0.0, (long long)top_hits, (long long)n);
     print_confusion(conf, k, &names);
     rc = CLI_EXIT_OK;
+    if (pf) {
+        const int bad = ferror(pf);
+        const int closed = fclose(pf);
+        pf = NULL;
+        if (bad || closed != 0 || rename(part_path, o.predictions) != 0) {
+            rc = cli_error("--predictions %s: cannot write it: %s", o.predictions,
+                           strerror(errno ? errno : EIO));
+            goto done;
+        }
+        part_path[0] = 0;
+        printf("Wrote %s: the %lld images' predictions\n", o.predictions, (long long)n);
+    }
     if (o.confusion) {
         char title[160];
         snprintf(title, sizeof title, "%s %s: %lld images, accuracy %.4f", o.dataset,
@@ -392,6 +473,8 @@ int cmd_eval(int argc, char **argv) {
     }
 done:
     fflush(stdout);
+    if (pf) fclose(pf);
+    if (part_path[0]) unlink(part_path); /* (an error on the way: nothing half-written) */
     cli_names_free(&names);
     free(x);
     free(probs);
