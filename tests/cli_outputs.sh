@@ -192,6 +192,11 @@ run eval --model run --predictions scores2.csv
     grep -qx 'ctrain: --predictions scores2.csv: exists and is not a predictions file of ctrain eval; not overwriting it' <<<"$err" &&
     ok "eval --predictions onto a CSV that is not one: refused before evaluating, the file kept" ||
     bad "eval --predictions scores2.csv -> exit $rc: $out $err"
+# onto a pipe (not a file: written as it goes, no FILE.part beside it)
+n_piped=$("$CT" eval --model run --predictions /dev/stdout 2>/dev/null | grep -c '^[0-9][0-9]*,[0-9],')
+[ "$n_piped" = 10000 ] && [ -L /dev/stdout ] && [ ! -e /dev/stdout.part ] &&
+    ok "eval --predictions /dev/stdout: the 10000 rows down the pipe" ||
+    bad "eval --predictions /dev/stdout: $n_piped rows"
 # class names holding a comma and quotes: quoted as CSV quotes them
 printf '%s\n' 'zero, nought' 'one "1"' two three four five six seven eight nine >names_q.txt
 run eval --model run --class-names names_q.txt --predictions pred_q.csv

@@ -395,14 +395,18 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     const uint8_t *labels = ct_dataset_labels(test);
+    struct stat pst; /* (a pipe, /dev/stdout: written as it goes, not through FILE.part) */
+    const int streamed = o.predictions && stat(o.predictions, &pst) == 0 && !S_ISREG(pst.st_mode);
     if (o.predictions) {
+        fflush(stdout); /* (the lines so far first, when it is this output) */
         snprintf(part_path, sizeof part_path, "%s.part", o.predictions);
-        if (!(pf = fopen(part_path, "w"))) {
-            rc = cli_error("--predictions %s: cannot write %s: %s", o.predictions, part_path,
-                           strerror(errno));
+        if (!(pf = fopen(streamed ? o.predictions : part_path, "w"))) {
+            rc = cli_error("--predictions %s: cannot write %s: %s", o.predictions,
+                           streamed ? o.predictions : part_path, strerror(errno));
             part_path[0] = 0;
             goto done;
         }
+        if (streamed) part_path[0] = 0;
         fputs(PREDICTIONS_HEAD "confidence,correct", pf);
         for (int c = 0; c < k; c++) {
             char col[CLI_MAX_CLASS_NAME + 8];
@@ -453,13 +457,14 @@ int cmd_eval(int argc, char **argv) {
         const int bad = ferror(pf);
         const int closed = fclose(pf);
         pf = NULL;
-        if (bad || closed != 0 || rename(part_path, o.predictions) != 0) {
+        if (bad || closed != 0 || (!streamed && rename(part_path, o.predictions) != 0)) {
             rc = cli_error("--predictions %s: cannot write it: %s", o.predictions,
                            strerror(errno ? errno : EIO));
             goto done;
         }
         part_path[0] = 0;
-        printf("Wrote %s: the %lld images' predictions\n", o.predictions, (long long)n);
+        if (!streamed)
+            printf("Wrote %s: the %lld images' predictions\n", o.predictions, (long long)n);
     }
     if (o.confusion) {
         char title[160];
