@@ -165,6 +165,12 @@ run eval --model tvrun --data ftv --part val
 [ "$rc" -eq 0 ] && grep -q "^val_loss: ${val_line% *}, val_acc: ${val_line#* }$" <<<"$out" &&
     ok "eval --part val of a train/val/test folder's model: val/'s images again" ||
     bad "eval --part val -> exit $rc: $out $err"
+# (val/ is a copy of test/: the same predictions, each at its place in its folder's order)
+"$CT" eval --model tvrun --data ftv --part val --predictions pv.csv >/dev/null 2>&1 &&
+    "$CT" eval --model tvrun --data ftv --predictions pt.csv >/dev/null 2>&1 &&
+    [ "$(sed -n '2p' pv.csv | cut -d, -f1)" = 0 ] && [ "$(grep -c '' pv.csv)" -eq 501 ] && cmp -s pv.csv pt.csv &&
+    ok "eval --predictions of val/ and of test/ (its copy): the same rows, val/'s places from 0" ||
+    bad "eval --part val --predictions: $(head -3 pv.csv) vs $(head -3 pt.csv)"
 run train --resume tvrun --epochs 3 --quiet
 [ "$rc" -eq 0 ] && grep -q '^Epoch \[2\], val_loss' <<<"$out" && ok "--resume of a train/val/test run" ||
     bad "--resume tvrun -> exit $rc: $out $err"

@@ -192,11 +192,22 @@ run eval --model run --predictions scores2.csv
     grep -qx 'ctrain: --predictions scores2.csv: exists and is not a predictions file of ctrain eval; not overwriting it' <<<"$err" &&
     ok "eval --predictions onto a CSV that is not one: refused before evaluating, the file kept" ||
     bad "eval --predictions scores2.csv -> exit $rc: $out $err"
-# onto a pipe (not a file: written as it goes, no FILE.part beside it)
+# onto a pipe, or /dev/stdout redirected to a file: the rows after the report, /dev/stdout left
+# a link; onto a link: its target replaced, the link kept; a FILE.part (a link to another file)
+# never followed
 n_piped=$("$CT" eval --model run --predictions /dev/stdout 2>/dev/null | grep -c '^[0-9][0-9]*,[0-9],')
-[ "$n_piped" = 10000 ] && [ -L /dev/stdout ] && [ ! -e /dev/stdout.part ] &&
-    ok "eval --predictions /dev/stdout: the 10000 rows down the pipe" ||
-    bad "eval --predictions /dev/stdout: $n_piped rows"
+"$CT" eval --model run --predictions /dev/stdout >redirected.txt 2>/dev/null
+[ "$n_piped" = 10000 ] && [ -L /dev/stdout ] && [ "$(grep -c '^[0-9][0-9]*,[0-9],' redirected.txt)" = 10000 ] &&
+    grep -q '^test_loss: ' redirected.txt && ! grep -q '^Wrote' redirected.txt &&
+    ok "eval --predictions /dev/stdout: the 10000 rows down a pipe and into a redirected file, after the report" ||
+    bad "eval --predictions /dev/stdout: $n_piped rows piped; $(head -5 redirected.txt)"
+cp pred.csv pred_target.csv && ln -sf pred_target.csv pred_link.csv && echo mine >victim.txt &&
+    ln -sf victim.txt pred_link.csv.part
+run eval --model run --part val --predictions pred_link.csv
+[ "$rc" -eq 0 ] && [ -L pred_link.csv ] && [ "$(grep -c '' pred_target.csv)" -eq 1001 ] &&
+    [ "$(cat victim.txt)" = mine ] &&
+    ok "eval --predictions onto a link: its target replaced, the link kept; a link FILE.part not followed" ||
+    bad "eval --predictions pred_link.csv -> exit $rc: $err $(ls -la pred_link.csv pred_target.csv victim.txt)"
 # class names holding a comma and quotes: quoted as CSV quotes them
 printf '%s\n' 'zero, nought' 'one "1"' two three four five six seven eight nine >names_q.txt
 run eval --model run --class-names names_q.txt --predictions pred_q.csv
@@ -208,11 +219,14 @@ names = ["zero, nought", 'one "1"', "two", "three", "four", "five", "six", "seve
 assert all(r[2] == names[int(r[1])] and r[4] == names[int(r[3])] for r in recs[1:]), recs[1]
 EOF
 run eval --model run --part val --predictions pred.csv
-"$PY" - pred.csv <<'EOF' && ok "eval --part val --predictions: the 1000 held-out images, by their places in the training file" || bad "eval --part val --predictions -> exit $rc: $out $err"
-import csv, sys
-idx = [int(r["index"]) for r in csv.DictReader(open(sys.argv[1]))]
+"$PY" - pred.csv "$tmp/out" <<'EOF' && ok "eval --part val --predictions: the 1000 held-out images, by their places in the training file, giving the printed val_acc" || bad "eval --part val --predictions -> exit $rc: $out $err"
+import csv, re, sys
+recs = list(csv.DictReader(open(sys.argv[1])))
+idx = [int(r["index"]) for r in recs]
 assert len(idx) == 1000 and len(set(idx)) == 1000 and all(0 <= i < 60000 for i in idx), idx[:10]
 assert max(idx) >= 10000, max(idx)  # (not the test file's places)
+acc = re.search(r"^val_loss: [\d.]+, val_acc: ([\d.]+)$", open(sys.argv[2]).read(), re.M).group(1)
+assert "%.4f" % (sum(int(r["correct"]) for r in recs) / 1000) == acc, acc
 EOF
 # --confusion: the matrix as a picture (10 cells of 56 pixels, margins 70 + 86 (its colour bar)
 # and 50 + 60)

@@ -30,25 +30,7 @@
 
 static ct_backend *g_cpu;
 
-static void near(const char *what, int i, double got, double ref, double tol) {
-    if (!(fabs(got - ref) <= tol))
-        fail_msg("%s [%d]: got %.9g, expected %.9g (|diff| %.3g > %.3g)", what, i, got, ref,
-                 fabs(got - ref), tol);
-}
 
-static ct_train_config base_config(void) {
-    ct_train_config c;
-    ct_train_config_default(&c);
-    return c;
-}
-
-static ct_train_config sched_config(ct_schedule_kind kind, int epochs, float lr) {
-    ct_train_config c = base_config();
-    c.num_phases = 1;
-    c.phases[0] = (ct_phase){epochs, lr};
-    c.schedule = kind;
-    return c;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* optimizers against torch.optim in double                                                    */
@@ -89,7 +71,7 @@ static void test_optimizers(void **state) {
     ct_rng rng;
     ct_rng_init(&rng, 31, 0);
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        ct_train_config cfg = base_config();
+        ct_train_config cfg = tu_train_config();
         cfg.optimizer = cases[c].kind;
         cfg.momentum = cases[c].momentum;
         cfg.weight_decay = cases[c].wd;
@@ -101,11 +83,11 @@ static void test_optimizers(void **state) {
         memset(&o, 0, sizeof o);
         OK(ct_optimizer_init_config(&o, b, N, &cfg, 1));
         if (cases[c].kind == CT_ADAMW && cases[c].wd == 0.0f) /* as given: no decay */
-            near("AdamW weight decay 0", 0, o.weight_decay, 0.0f, 0.0);
+            tu_near("AdamW weight decay 0", 0, o.weight_decay, 0.0f, 0.0);
         if (cases[c].kind != CT_SGD && cases[c].b1 == 0.0f) {
-            near("default beta1", 0, o.beta1, 0.9f, 0.0);
-            near("default beta2", 0, o.beta2, 0.999f, 0.0);
-            near("default eps", 0, o.eps, 1e-8f, 0.0);
+            tu_near("default beta1", 0, o.beta1, 0.9f, 0.0);
+            tu_near("default beta2", 0, o.beta2, 0.999f, 0.0);
+            tu_near("default eps", 0, o.eps, 1e-8f, 0.0);
         }
         int64_t want_state = cases[c].kind != CT_SGD ? 2 * N : cases[c].momentum ? N : 0;
         assert_int_equal(ct_optimizer_state_count(&o), want_state);
@@ -132,16 +114,16 @@ static void test_optimizers(void **state) {
                 OK(ct_optimizer_step(&o, w, g, lr));
             }
             ref_step(&o, wr, gr, mr, vr, N, lr, t);
-            for (int i = 0; i < N; i++) near("optimizer step", i, w[i], wr[i], 2e-6 * (1 + fabs(wr[i])));
+            for (int i = 0; i < N; i++) tu_near("optimizer step", i, w[i], wr[i], 2e-6 * (1 + fabs(wr[i])));
         }
         assert_int_equal(o.steps, STEPS);
         /* state round trip */
         if (want_state) {
             float *st = calloc(want_state, 4), *st2 = calloc(want_state, 4);
             OK(ct_optimizer_get_state(&o, st));
-            for (int i = 0; i < N; i++) near("state m", i, st[i], mr[i], 1e-5 * (1 + fabs(mr[i])));
+            for (int i = 0; i < N; i++) tu_near("state m", i, st[i], mr[i], 1e-5 * (1 + fabs(mr[i])));
             if (want_state == 2 * N)
-                for (int i = 0; i < N; i++) near("state v", i, st[N + i], vr[i], 1e-5 * (1 + vr[i]));
+                for (int i = 0; i < N; i++) tu_near("state v", i, st[N + i], vr[i], 1e-5 * (1 + vr[i]));
             ct_optimizer o2;
             memset(&o2, 0, sizeof o2);
             OK(ct_optimizer_set_state(&o2, b, N, st, want_state, STEPS));
@@ -169,7 +151,7 @@ static void test_optimizers_torch(void **state) {
         {0.49499404430389404, -0.9813104867935181, 1.977401614189148},
         {0.4958382248878479, -0.9793263077735901, 1.976457118988037}};
     for (int k = 0; k < 2; k++) {
-        ct_train_config cfg = base_config();
+        ct_train_config cfg = tu_train_config();
         cfg.optimizer = k ? CT_ADAMW : CT_ADAM;
         cfg.weight_decay = 0.1f;
         ct_optimizer o;
@@ -180,7 +162,7 @@ static void test_optimizers_torch(void **state) {
             memcpy(g, gs[t], sizeof g);
             OK(ct_optimizer_step(&o, w, g, 0.01f));
             for (int i = 0; i < 3; i++)
-                near(k ? "AdamW vs PyTorch" : "Adam vs PyTorch", t * 3 + i, w[i],
+                tu_near(k ? "AdamW vs PyTorch" : "Adam vs PyTorch", t * 3 + i, w[i],
                      k ? k_torch_adamw[t][i] : k_torch_adam[t][i], 2e-7);
         }
         ct_optimizer_release(&o);
@@ -191,7 +173,7 @@ static void test_optimizers_torch(void **state) {
 static void test_optimizer_mismatch(void **state) {
     enum { N = 10 };
     float st[2 * N] = {0};
-    ct_train_config cfg = base_config();
+    ct_train_config cfg = tu_train_config();
     cfg.optimizer = CT_ADAM;
     ct_optimizer o;
     memset(&o, 0, sizeof o);
@@ -243,7 +225,7 @@ static void test_optimizer_mismatch(void **state) {
 static void test_more_optimizers(void **state) {
     (void)state;
     ct_backend *b = g_cpu;
-    ct_train_config cfg = base_config();
+    ct_train_config cfg = tu_train_config();
     cfg.optimizer = CT_RADAM;
     cfg.beta1 = 0.8f;
     OK(ct_train_config_check(&cfg));
@@ -252,11 +234,11 @@ static void test_more_optimizers(void **state) {
     cfg.lr_decay = 0.0f;
     cfg.momentum = 0.9f; /* (SGD's) */
     assert_int_equal(ct_train_config_check(&cfg), CT_ERR_INVALID);
-    cfg = base_config();
+    cfg = tu_train_config();
     cfg.optimizer = CT_ADAMAX;
     cfg.beta2 = 1.0f;
     assert_int_equal(ct_train_config_check(&cfg), CT_ERR_INVALID);
-    cfg = base_config();
+    cfg = tu_train_config();
     cfg.optimizer = CT_ADAGRAD;
     cfg.lr_decay = 0.1f;
     cfg.initial_accumulator = 0.25f;
@@ -297,7 +279,7 @@ static void test_decay_segments(void **state) {
     enum { N = 7 };
     const ct_optimizer_kind kinds[] = {CT_SGD, CT_ADAMW, CT_ADAGRAD};
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
-        ct_train_config cfg = base_config();
+        ct_train_config cfg = tu_train_config();
         cfg.optimizer = kinds[k];
         cfg.momentum = kinds[k] == CT_SGD ? 0.9f : 0.0f;
         cfg.weight_decay = 0.5f;
@@ -342,7 +324,7 @@ static void test_nadam_step_vars(void **state) {
     enum { N = 4 };
     const struct { float b1, psi; } cases[] = {{0.9f, 0.004f}, {0.999f, 0.5f}, {0.5f, 1e-6f}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        ct_train_config cfg = base_config();
+        ct_train_config cfg = tu_train_config();
         cfg.optimizer = CT_NADAM;
         cfg.beta1 = cases[c].b1;
         cfg.momentum_decay = cases[c].psi;
@@ -410,7 +392,7 @@ static void test_fit_schedule_and_clip(void **state) {
         int64_t P = ct_model_param_count(m);
         float *w = calloc(P, 4), *g = calloc(P, 4), *w2 = calloc(P, 4);
         OK(ct_model_get_params(ref, w));
-        ct_train_config c = sched_config(CT_SCHED_COSINE, 3, 0.5f);
+        ct_train_config c = tu_sched_config(CT_SCHED_COSINE, 3, 0.5f);
         c.batch_size = c.eval_batch_size = FIT_N; /* one step per epoch: the whole dataset */
         c.workers = 0;
         c.clip_norm = clip ? 0.05f : 0.0f;
@@ -418,7 +400,7 @@ static void test_fit_schedule_and_clip(void **state) {
         OK(ct_fit(m, ds, k_all, FIT_N, NULL, 0, &c, NULL, hist));
         for (int e = 0; e < 3; e++) {
             float lr = ct_schedule_lr(&c, e, 0, 1);
-            near("history lr", e, hist[e].lr, lr, 0.0);
+            tu_near("history lr", e, hist[e].lr, lr, 0.0);
             full_grad(ref, ds, g);
             double norm = 0;
             for (int64_t j = 0; j < P; j++) norm += (double)g[j] * g[j];
@@ -430,7 +412,7 @@ static void test_fit_schedule_and_clip(void **state) {
         }
         OK(ct_model_get_params(m, w2));
         for (int64_t j = 0; j < P; j++)
-            near(clip ? "fit with clipping" : "fit with a cosine schedule", (int)j, w2[j], w[j],
+            tu_near(clip ? "fit with clipping" : "fit with a cosine schedule", (int)j, w2[j], w[j],
                  1e-5);
         ct_model_free(m);
         ct_model_free(ref);
@@ -446,7 +428,7 @@ static void test_fit_adam_state(void **state) {
     fit_data(&ds);
     ct_model *m = NULL;
     OK(ct_model_create(g_cpu, "flatten,linear(4),relu,linear(3)", 1, 3, 4, FIT_N, 5, &m));
-    ct_train_config c = sched_config(CT_SCHED_ONECYCLE, 2, 0.01f);
+    ct_train_config c = tu_sched_config(CT_SCHED_ONECYCLE, 2, 0.01f);
     c.optimizer = CT_ADAMW;
     c.batch_size = 4;
     c.eval_batch_size = FIT_N;
@@ -485,7 +467,7 @@ static void test_fit_plateau(void **state) {
     for (int resumed = 0; resumed < 2; resumed++) {
         ct_model *m = NULL;
         OK(ct_model_create(g_cpu, spec, 1, 3, 4, FIT_N, 5, &m));
-        ct_train_config c = sched_config(CT_SCHED_PLATEAU, E, 4.0f); /* too high: it wobbles */
+        ct_train_config c = tu_sched_config(CT_SCHED_PLATEAU, E, 4.0f); /* too high: it wobbles */
         c.plateau_patience = 1;
         c.gamma = 0.5f;
         c.batch_size = 8;
@@ -505,7 +487,7 @@ static void test_fit_plateau(void **state) {
         double losses[E];
         for (int e = 0; e < E; e++) losses[e] = h[e].val.loss;
         for (int e = 0; e < E; e++)
-            near("plateau lr", e, h[e].lr, 4.0 * pow(0.5, ct_plateau_cuts(&c, losses, e)), 0.0);
+            tu_near("plateau lr", e, h[e].lr, 4.0 * pow(0.5, ct_plateau_cuts(&c, losses, e)), 0.0);
         if (!resumed) assert_true(ct_plateau_cuts(&c, losses, E - 1) > 0); /* it did cut */
         P = ct_model_param_count(m);
         float *w = malloc((size_t)P * 4);
@@ -514,14 +496,14 @@ static void test_fit_plateau(void **state) {
         else w_full = w;
         ct_model_free(m);
     }
-    for (int e = 0; e < E; e++) near("resumed plateau lr", e, part[e].lr, full[e].lr, 0.0);
+    for (int e = 0; e < E; e++) tu_near("resumed plateau lr", e, part[e].lr, full[e].lr, 0.0);
     assert_memory_equal(w_full, w_part, (size_t)P * 4);
     free(w_full);
     free(w_part);
     /* without validation, or without a history to read, the plateau cannot run */
     ct_model *m = NULL;
     OK(ct_model_create(g_cpu, spec, 1, 3, 4, FIT_N, 5, &m));
-    ct_train_config c = sched_config(CT_SCHED_PLATEAU, 2, 0.1f);
+    ct_train_config c = tu_sched_config(CT_SCHED_PLATEAU, 2, 0.1f);
     c.workers = 0;
     assert_int_equal(ct_fit(m, ds, k_all, FIT_N, NULL, 0, &c, NULL, full), CT_ERR_INVALID);
     assert_int_equal(ct_fit(m, ds, k_all, FIT_N, k_all, FIT_N, &c, NULL, NULL), CT_ERR_INVALID);

@@ -16,32 +16,21 @@
 #include <stdio.h>
 #include <string.h>
 
-static void near(const char *what, int i, double got, double ref, double tol) {
-    if (!(fabs(got - ref) <= tol))
-        fail_msg("%s [%d]: got %.9g, expected %.9g (|diff| %.3g > %.3g)", what, i, got, ref,
-                 fabs(got - ref), tol);
-}
-
-static ct_train_config base_config(void) {
-    ct_train_config c;
-    ct_train_config_default(&c);
-    return c;
-}
 
 /* ExponentialLR: lr * gamma^epoch, the same at every step of an epoch (warm-up multiplies). */
 static void test_exponential_schedule(void **state) {
-    ct_train_config c = base_config();
+    ct_train_config c = tu_train_config();
     c.num_phases = 1;
     c.phases[0] = (ct_phase){4, 0.5f};
     c.schedule = CT_SCHED_EXPONENTIAL;
     c.gamma = 0.8f;
     for (int e = 0; e < 4; e++)
         for (int s = 0; s < 3; s++)
-            near("ExponentialLR", e * 3 + s, ct_schedule_lr(&c, e, s, 3),
+            tu_near("ExponentialLR", e * 3 + s, ct_schedule_lr(&c, e, s, 3),
                  0.5 * pow((double)0.8f, e), 1e-7);
     c.warmup_epochs = 1; /* LinearLR from 1/3 over epoch 0's 3 steps, then 1 */
-    near("ExponentialLR with warm-up", 0, ct_schedule_lr(&c, 0, 0, 3), 0.5 / 3.0, 1e-7);
-    near("ExponentialLR with warm-up", 1, ct_schedule_lr(&c, 1, 0, 3), 0.5 * 0.8, 1e-7);
+    tu_near("ExponentialLR with warm-up", 0, ct_schedule_lr(&c, 0, 0, 3), 0.5 / 3.0, 1e-7);
+    tu_near("ExponentialLR with warm-up", 1, ct_schedule_lr(&c, 1, 0, 3), 0.5 * 0.8, 1e-7);
 }
 
 /* CosineAnnealingWarmRestarts(T_0=2, T_mult=3, eta_min=0.01) from lr 0.5, stepped 4 times an
@@ -57,7 +46,7 @@ static void test_cosine_restarts_schedule(void **state) {
         0.16124255907055307, 0.13250000000000006, 0.10585344989286344, 0.08175883860929586,
         0.060628431628647415, 0.04282377607281252, 0.02864951453473475, 0.01834817255917829,
         0.012096008963416456, 0.5};
-    ct_train_config c = base_config();
+    ct_train_config c = tu_train_config();
     c.num_phases = 1;
     c.phases[0] = (ct_phase){9, 0.5f};
     c.schedule = CT_SCHED_COSINE_RESTARTS;
@@ -65,11 +54,11 @@ static void test_cosine_restarts_schedule(void **state) {
     c.restart_mult = 3;
     c.eta_min = 0.01f;
     for (int k = 0; k < 33; k++)
-        near("CosineAnnealingWarmRestarts", k, ct_schedule_lr(&c, k / 4, k % 4, 4), torch_lr[k],
+        tu_near("CosineAnnealingWarmRestarts", k, ct_schedule_lr(&c, k / 4, k % 4, 4), torch_lr[k],
              1e-7);
     c.restart_mult = 0; /* (0: 1) cycles of 2 epochs */
     for (int k = 0; k < 24; k++)
-        near("CosineAnnealingWarmRestarts T_mult 1", k, ct_schedule_lr(&c, k / 4, k % 4, 4),
+        tu_near("CosineAnnealingWarmRestarts T_mult 1", k, ct_schedule_lr(&c, k / 4, k % 4, 4),
              torch_lr[k % 8], 1e-7);
     c.restart_epochs = 0; /* T_0 is required */
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
@@ -80,13 +69,6 @@ static void test_cosine_restarts_schedule(void **state) {
 /* ------------------------------------------------------------------------------------------ */
 /* schedules                                                                                   */
 
-static ct_train_config sched_config(ct_schedule_kind kind, int epochs, float lr) {
-    ct_train_config c = base_config();
-    c.num_phases = 1;
-    c.phases[0] = (ct_phase){epochs, lr};
-    c.schedule = kind;
-    return c;
-}
 
 static void test_schedules_torch(void **state) {
     /* one step per epoch so that step == epoch where PyTorch steps per epoch */
@@ -119,25 +101,25 @@ static void test_schedules_torch(void **state) {
         0.734320730509852, 0.765679269490148, 0.7963525491562421, 0.825, 0.8503695909538287,
         0.8713525491562422, 0.8870318186463901, 0.8967221401100709, 0.9};
     /* OneCycleLR(max_lr 0.1, total_steps 20): 4 epochs of 5 steps */
-    ct_train_config c = sched_config(CT_SCHED_ONECYCLE, 4, 0.1f);
+    ct_train_config c = tu_sched_config(CT_SCHED_ONECYCLE, 4, 0.1f);
     for (int g = 0; g < 20; g++)
-        near("onecycle vs PyTorch", g, ct_schedule_lr(&c, g / 5, g % 5, 5), onecycle[g],
+        tu_near("onecycle vs PyTorch", g, ct_schedule_lr(&c, g / 5, g % 5, 5), onecycle[g],
              1e-7 * onecycle[g] + 1e-9);
     for (int g = 0; g < 20; g++) /* not cycled: the fixed momentum */
-        near("onecycle, momentum not cycled", g, ct_schedule_momentum(&c, g / 5, g % 5, 5), 0.0,
+        tu_near("onecycle, momentum not cycled", g, ct_schedule_momentum(&c, g / 5, g % 5, 5), 0.0,
              0.0);
     c.cycle_momentum = 1;
     for (int g = 0; g < 20; g++)
-        near("onecycle's SGD momentum vs PyTorch", g, ct_schedule_momentum(&c, g / 5, g % 5, 5),
+        tu_near("onecycle's SGD momentum vs PyTorch", g, ct_schedule_momentum(&c, g / 5, g % 5, 5),
              sgd_mom[g], 1e-7);
     ct_train_config ca = c;
     ca.optimizer = CT_ADAM;
     ca.base_momentum = 0.6f, ca.max_momentum = 0.9f, ca.pct_start = 0.25f;
     for (int g = 0; g < 20; g++)
-        near("onecycle's Adam beta1 vs PyTorch", g, ct_schedule_momentum(&ca, g / 5, g % 5, 5),
+        tu_near("onecycle's Adam beta1 vs PyTorch", g, ct_schedule_momentum(&ca, g / 5, g % 5, 5),
              adam_beta1[g], 1e-7);
     ca.cycle_momentum = 0; /* not cycled: Adam's beta1 (0: 0.9) */
-    near("Adam's beta1, not cycled", 0, ct_schedule_momentum(&ca, 1, 2, 5), 0.9, 1e-7);
+    tu_near("Adam's beta1, not cycled", 0, ct_schedule_momentum(&ca, 1, 2, 5), 0.9, 1e-7);
     /* refused: cycling outside onecycle, a fixed momentum or beta1 beside it, a range outside
      * [0, 1) */
     ct_train_config bad = c;
@@ -154,28 +136,28 @@ static void test_schedules_torch(void **state) {
     bad = c, bad.nesterov = 1; /* Nesterov with a cycled momentum: accepted */
     assert_int_equal(ct_train_config_check(&bad), CT_OK);
     /* CosineAnnealingLR(T_max 10, eta_min 0.001): 10 epochs of 1 step */
-    c = sched_config(CT_SCHED_COSINE, 10, 0.1f);
+    c = tu_sched_config(CT_SCHED_COSINE, 10, 0.1f);
     c.eta_min = 0.001f;
     for (int g = 0; g < 10; g++)
-        near("cosine vs PyTorch", g, ct_schedule_lr(&c, g, 0, 1), cosine[g], 1e-7 * cosine[g]);
+        tu_near("cosine vs PyTorch", g, ct_schedule_lr(&c, g, 0, 1), cosine[g], 1e-7 * cosine[g]);
     /* StepLR(step_size 2, gamma 0.5) */
-    c = sched_config(CT_SCHED_STEP, 7, 0.1f);
+    c = tu_sched_config(CT_SCHED_STEP, 7, 0.1f);
     c.step_size = 2;
     c.gamma = 0.5f;
     for (int e = 0; e < 7; e++)
-        near("step vs PyTorch", e, ct_schedule_lr(&c, e, 3, 4), step[e], 1e-7 * step[e]);
+        tu_near("step vs PyTorch", e, ct_schedule_lr(&c, e, 3, 4), step[e], 1e-7 * step[e]);
     /* ChainedScheduler([LinearLR(1/3, 4), CosineAnnealingLR(T_max 10)]) */
-    c = sched_config(CT_SCHED_COSINE, 10, 0.1f);
+    c = tu_sched_config(CT_SCHED_COSINE, 10, 0.1f);
     c.warmup_steps = 4;
     for (int g = 0; g < 10; g++)
-        near("warm-up + cosine vs PyTorch", g, ct_schedule_lr(&c, g, 0, 1), warm_cos[g],
+        tu_near("warm-up + cosine vs PyTorch", g, ct_schedule_lr(&c, g, 0, 1), warm_cos[g],
              1e-7 * warm_cos[g]);
     /* the same warm-up counted in epochs (2 steps each) */
-    ct_train_config ce = sched_config(CT_SCHED_COSINE, 10, 0.1f), cs = ce;
+    ct_train_config ce = tu_sched_config(CT_SCHED_COSINE, 10, 0.1f), cs = ce;
     ce.warmup_epochs = 2;
     cs.warmup_steps = 4;
     for (int g = 0; g < 20; g++)
-        near("warm-up in epochs", g, ct_schedule_lr(&ce, g / 2, g % 2, 2),
+        tu_near("warm-up in epochs", g, ct_schedule_lr(&ce, g / 2, g % 2, 2),
              ct_schedule_lr(&cs, g / 2, g % 2, 2), 0.0);
 }
 
@@ -217,7 +199,7 @@ static void test_onecycle_options_torch(void **state) {
           0.8733333333333333, 0.88, 0.8866666666666667, 0.8933333333333333, 0.9}},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        ct_train_config c = sched_config(CT_SCHED_ONECYCLE, 4, 0.1f); /* 4 epochs of 5 steps */
+        ct_train_config c = tu_sched_config(CT_SCHED_ONECYCLE, 4, 0.1f); /* 4 epochs of 5 steps */
         c.pct_start = 0.25f, c.div_factor = 10.0f, c.final_div_factor = 100.0f;
         c.cycle_momentum = 1, c.base_momentum = 0.8f, c.max_momentum = 0.9f;
         c.three_phase = cases[k].three, c.anneal_linear = cases[k].linear;
@@ -225,9 +207,9 @@ static void test_onecycle_options_torch(void **state) {
         snprintf(what, sizeof what, "onecycle three_phase %d linear %d", cases[k].three,
                  cases[k].linear);
         for (int g = 0; g < 20; g++) {
-            near(what, g, ct_schedule_lr(&c, g / 5, g % 5, 5), cases[k].lr[g],
+            tu_near(what, g, ct_schedule_lr(&c, g / 5, g % 5, 5), cases[k].lr[g],
                  1e-6 * cases[k].lr[g]);
-            near(what, g, ct_schedule_momentum(&c, g / 5, g % 5, 5), cases[k].mom[g], 1e-7);
+            tu_near(what, g, ct_schedule_momentum(&c, g / 5, g % 5, 5), cases[k].mom[g], 1e-7);
         }
     }
     /* runs so short that pct_start * total_steps < 1: the first phase ends before step 0, and
@@ -249,17 +231,17 @@ static void test_onecycle_options_torch(void **state) {
          {0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95}},
     };
     for (size_t k = 0; k < sizeof shorts / sizeof shorts[0]; k++) {
-        ct_train_config c = sched_config(CT_SCHED_ONECYCLE, shorts[k].total, 0.1f); /* 1 step each */
+        ct_train_config c = tu_sched_config(CT_SCHED_ONECYCLE, shorts[k].total, 0.1f); /* 1 step each */
         c.pct_start = shorts[k].pct, c.three_phase = shorts[k].three, c.cycle_momentum = 1;
         char what[64];
         snprintf(what, sizeof what, "onecycle of %d steps, pct_start %g, three_phase %d",
                  shorts[k].total, (double)shorts[k].pct, shorts[k].three);
         for (int g = 0; g < shorts[k].total; g++) {
-            near(what, g, ct_schedule_lr(&c, g, 0, 1), shorts[k].lr[g], 1e-6 * shorts[k].lr[g]);
-            near(what, g, ct_schedule_momentum(&c, g, 0, 1), shorts[k].mom[g], 1e-7);
+            tu_near(what, g, ct_schedule_lr(&c, g, 0, 1), shorts[k].lr[g], 1e-6 * shorts[k].lr[g]);
+            tu_near(what, g, ct_schedule_momentum(&c, g, 0, 1), shorts[k].mom[g], 1e-7);
         }
     }
-    ct_train_config bad = sched_config(CT_SCHED_ONECYCLE, 4, 0.1f);
+    ct_train_config bad = tu_sched_config(CT_SCHED_ONECYCLE, 4, 0.1f);
     bad.three_phase = 2;
     assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
 }
@@ -268,7 +250,7 @@ static void test_onecycle_options_torch(void **state) {
 static void test_schedules_formulas(void **state) {
     const int spe = 7, E = 6;
     const int T = spe * E;
-    ct_train_config c = base_config();
+    ct_train_config c = tu_train_config();
     c.num_phases = 2;
     c.phases[0] = (ct_phase){4, 0.2f};
     c.phases[1] = (ct_phase){2, 0.02f};
@@ -277,53 +259,53 @@ static void test_schedules_formulas(void **state) {
             int g = e * spe + s;
             double base = e < 4 ? 0.2f : 0.02f;
             c.schedule = CT_SCHED_PHASES;
-            near("phases", g, ct_schedule_lr(&c, e, s, spe), base, 1e-7 * base);
+            tu_near("phases", g, ct_schedule_lr(&c, e, s, spe), base, 1e-7 * base);
             c.schedule = CT_SCHED_STEP;
             c.step_size = 3;
             c.gamma = 0;
-            near("step (gamma 0 = 0.1)", g, ct_schedule_lr(&c, e, s, spe),
+            tu_near("step (gamma 0 = 0.1)", g, ct_schedule_lr(&c, e, s, spe),
                  base * pow(0.1, e / 3), 1e-7 * base);
             c.schedule = CT_SCHED_COSINE;
             c.eta_min = 0.001f;
-            near("cosine", g, ct_schedule_lr(&c, e, s, spe),
+            tu_near("cosine", g, ct_schedule_lr(&c, e, s, spe),
                  0.001f + (base - 0.001f) * (1 + cos(M_PI * g / T)) / 2, 1e-7 * base);
             c.schedule = CT_SCHED_ONECYCLE;
             double init = base / 25, mn = init / 1e4, e1 = 0.3 * T - 1, lr;
             if (g <= e1) lr = base + (init - base) / 2 * (cos(M_PI * g / e1) + 1);
             else lr = mn + (base - mn) / 2 * (cos(M_PI * (g - e1) / (T - 1 - e1)) + 1);
-            near("onecycle", g, ct_schedule_lr(&c, e, s, spe), lr, 1e-7 * lr);
+            tu_near("onecycle", g, ct_schedule_lr(&c, e, s, spe), lr, 1e-7 * lr);
             c.warmup_steps = 10;
             c.warmup_start_factor = 0.1f;
             double f = 0.1f + (1 - 0.1f) * (g < 10 ? g : 10) / 10.0;
-            near("onecycle with warm-up", g, ct_schedule_lr(&c, e, s, spe), lr * f, 1e-7 * lr);
+            tu_near("onecycle with warm-up", g, ct_schedule_lr(&c, e, s, spe), lr * f, 1e-7 * lr);
             c.warmup_steps = 0;
             c.warmup_start_factor = 0;
             c.schedule = CT_SCHED_RANGE_TEST; /* from the phase's lr towards 10 over the run */
             c.end_lr = 10.0f;
-            near("range test", g, ct_schedule_lr(&c, e, s, spe), base * pow(10.0 / base, (double)g / T),
+            tu_near("range test", g, ct_schedule_lr(&c, e, s, spe), base * pow(10.0 / base, (double)g / T),
                  1e-6 * base * pow(10.0 / base, (double)g / T));
             c.end_lr = 0;
         }
     /* fastai's lr_find ramp: 1e-7 to 10 over 100 steps, a factor of 10^0.08 a step */
-    c = sched_config(CT_SCHED_RANGE_TEST, 1, 1e-7f);
+    c = tu_sched_config(CT_SCHED_RANGE_TEST, 1, 1e-7f);
     c.end_lr = 10.0f;
-    near("range test, step 0", 0, ct_schedule_lr(&c, 0, 0, 100), 1e-7, 1e-13);
-    near("range test, step 50", 50, ct_schedule_lr(&c, 0, 50, 100), 1e-3, 1e-9);
-    near("range test, step 99", 99, ct_schedule_lr(&c, 0, 99, 100), 10.0 * pow(10.0, -0.08),
+    tu_near("range test, step 0", 0, ct_schedule_lr(&c, 0, 0, 100), 1e-7, 1e-13);
+    tu_near("range test, step 50", 50, ct_schedule_lr(&c, 0, 50, 100), 1e-3, 1e-9);
+    tu_near("range test, step 99", 99, ct_schedule_lr(&c, 0, 99, 100), 10.0 * pow(10.0, -0.08),
          1e-5);
     /* a bad setting is an error from ct_train_config_check (and so from ct_fit) */
-    c = sched_config(CT_SCHED_STEP, 3, 0.1f);
+    c = tu_sched_config(CT_SCHED_STEP, 3, 0.1f);
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID); /* step_size 0 */
-    c = sched_config(CT_SCHED_ONECYCLE, 3, 0.1f);
+    c = tu_sched_config(CT_SCHED_ONECYCLE, 3, 0.1f);
     c.pct_start = 1.5f;
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
-    c = sched_config(CT_SCHED_PHASES, 3, 0.1f);
+    c = tu_sched_config(CT_SCHED_PHASES, 3, 0.1f);
     c.clip_norm = -1;
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
     c.clip_norm = 0;
     c.schedule = (ct_schedule_kind)99;
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
-    c = sched_config(CT_SCHED_RANGE_TEST, 3, 0.1f); /* end_lr 0 */
+    c = tu_sched_config(CT_SCHED_RANGE_TEST, 3, 0.1f); /* end_lr 0 */
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
     c.end_lr = INFINITY;
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
@@ -355,7 +337,7 @@ static void test_plateau_torch(void **state) {
         {nan_seq, 10, CT_PATIENCE_NONE, {0, 1, 2, 3, 3, 4, 4, 5, 6, 7}},
         {flat, 22, CT_PATIENCE_NONE, {0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8}},
     };
-    ct_train_config c = sched_config(CT_SCHED_PLATEAU, 20, 0.5f);
+    ct_train_config c = tu_sched_config(CT_SCHED_PLATEAU, 20, 0.5f);
     OK(ct_train_config_check(&c));
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         c.plateau_patience = cases[k].patience;
@@ -395,7 +377,7 @@ static void test_plateau_torch(void **state) {
     /* 0 cuts under other schedules; the default patience is PyTorch's 10 */
     c.schedule = CT_SCHED_STEP;
     assert_int_equal(ct_plateau_cuts(&c, flat, 14), 0);
-    c = sched_config(CT_SCHED_PLATEAU, 20, 0.5f);
+    c = tu_sched_config(CT_SCHED_PLATEAU, 20, 0.5f);
     assert_int_equal(ct_plateau_cuts(&c, flat, 11), 0);
     assert_int_equal(ct_plateau_cuts(&c, flat, 12), 1);
     c.plateau_patience = CT_PATIENCE_NONE;
@@ -452,7 +434,7 @@ static void test_plateau_torch_knobs(void **state) {
           0.0078125, 0.0078125, 0.00390625, 0.001953125}},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        ct_train_config c = sched_config(CT_SCHED_PLATEAU, 20, 0.5f);
+        ct_train_config c = tu_sched_config(CT_SCHED_PLATEAU, 20, 0.5f);
         c.plateau_max = cases[k].max;
         c.plateau_patience = cases[k].patience;
         c.plateau_cooldown = cases[k].cooldown;
@@ -468,7 +450,7 @@ static void test_plateau_torch_knobs(void **state) {
                          want);
         }
     }
-    ct_train_config c = sched_config(CT_SCHED_PLATEAU, 20, 0.5f);
+    ct_train_config c = tu_sched_config(CT_SCHED_PLATEAU, 20, 0.5f);
     c.plateau_threshold = -0.5f;
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
     c.plateau_threshold = 0.0f;
@@ -481,7 +463,7 @@ static void test_plateau_torch_knobs(void **state) {
     c.plateau_threshold_abs = 2;
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
     /* min_lr never lifts a later phase's lower lr (PyTorch's cuts never raise the lr) */
-    c = sched_config(CT_SCHED_PLATEAU, 2, 0.5f);
+    c = tu_sched_config(CT_SCHED_PLATEAU, 2, 0.5f);
     c.num_phases = 2;
     c.phases[1] = (ct_phase){3, 0.001f};
     c.plateau_patience = CT_PATIENCE_NONE;
@@ -491,7 +473,7 @@ static void test_plateau_torch_knobs(void **state) {
     for (int n = 2; n <= 4; n++) /* (epochs 2-4 at the phase's 0.001, not at min_lr's 0.01) */
         assert_true(ct_plateau_lr_scale(&c, flat5, n) == 1.0);
     /* its settings are checked whatever the schedule (a train state holds them) */
-    c = sched_config(CT_SCHED_PHASES, 2, 0.5f);
+    c = tu_sched_config(CT_SCHED_PHASES, 2, 0.5f);
     c.plateau_min_lr = NAN;
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
     c.plateau_min_lr = 0.0f;
@@ -514,35 +496,35 @@ static void test_multistep_polynomial_schedules(void **state) {
         0.5, 0.47871355387816905, 0.45643546458763845, 0.43301270189221935, 0.408248290463863,
         0.38188130791298663, 0.35355339059327373, 0.32274861218395134, 0.28867513459481287,
         0.24999999999999997, 0.20412414523193145, 0.14433756729740646};
-    ct_train_config c = sched_config(CT_SCHED_MULTISTEP, 8, 0.5f);
+    ct_train_config c = tu_sched_config(CT_SCHED_MULTISTEP, 8, 0.5f);
     c.num_milestones = 2;
     c.milestones[0] = 2, c.milestones[1] = 5;
     c.gamma = 0.5f;
     for (int e = 0; e < 8; e++)
         for (int s = 0; s < 3; s++)
-            near("MultiStepLR vs PyTorch", e * 3 + s, ct_schedule_lr(&c, e, s, 3), multistep[e],
+            tu_near("MultiStepLR vs PyTorch", e * 3 + s, ct_schedule_lr(&c, e, s, 3), multistep[e],
                  1e-7 * multistep[e]);
     c.gamma = 0; /* (0: 0.1) */
-    near("MultiStepLR, gamma 0.1", 5, ct_schedule_lr(&c, 5, 0, 3), 0.5 * 0.1 * 0.1, 1e-9);
-    c = sched_config(CT_SCHED_POLYNOMIAL, 3, 0.5f);
+    tu_near("MultiStepLR, gamma 0.1", 5, ct_schedule_lr(&c, 5, 0, 3), 0.5 * 0.1 * 0.1, 1e-9);
+    c = tu_sched_config(CT_SCHED_POLYNOMIAL, 3, 0.5f);
     c.power = 2.0f;
     for (int g = 0; g < 12; g++)
-        near("PolynomialLR(power 2) vs PyTorch", g, ct_schedule_lr(&c, g / 4, g % 4, 4), poly2[g],
+        tu_near("PolynomialLR(power 2) vs PyTorch", g, ct_schedule_lr(&c, g / 4, g % 4, 4), poly2[g],
              1e-7 * poly2[g]);
     c.power = 0.5f;
     for (int g = 0; g < 12; g++)
-        near("PolynomialLR(power 0.5) vs PyTorch", g, ct_schedule_lr(&c, g / 4, g % 4, 4),
+        tu_near("PolynomialLR(power 0.5) vs PyTorch", g, ct_schedule_lr(&c, g / 4, g % 4, 4),
              poly_half[g], 1e-7 * poly_half[g]);
     c.power = 0; /* (0: 1, a straight line to 0) */
     for (int g = 0; g < 12; g++)
-        near("PolynomialLR(power 1)", g, ct_schedule_lr(&c, g / 4, g % 4, 4),
+        tu_near("PolynomialLR(power 1)", g, ct_schedule_lr(&c, g / 4, g % 4, 4),
              0.5 * (1.0 - g / 12.0), 1e-7);
     c.warmup_steps = 4; /* LinearLR(1/3, 4) multiplies it */
-    near("PolynomialLR with warm-up", 2, ct_schedule_lr(&c, 0, 2, 4),
+    tu_near("PolynomialLR with warm-up", 2, ct_schedule_lr(&c, 0, 2, 4),
          0.5 * (1.0 - 2 / 12.0) * (1.0 / 3.0 + (2.0 / 3.0) * 0.5), 1e-7);
     /* refused: no milestones, milestones not increasing or not after epoch 0, too many,
      * milestones under another schedule, a negative or infinite power */
-    c = sched_config(CT_SCHED_MULTISTEP, 8, 0.5f);
+    c = tu_sched_config(CT_SCHED_MULTISTEP, 8, 0.5f);
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
     assert_non_null(strstr(ct_last_error(), "at least one milestone"));
     c.num_milestones = 2, c.milestones[0] = 3, c.milestones[1] = 3;
@@ -557,7 +539,7 @@ static void test_multistep_polynomial_schedules(void **state) {
     c.num_milestones = 2, c.schedule = CT_SCHED_STEP, c.step_size = 2;
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
     assert_non_null(strstr(ct_last_error(), "none for another"));
-    c = sched_config(CT_SCHED_POLYNOMIAL, 3, 0.5f);
+    c = tu_sched_config(CT_SCHED_POLYNOMIAL, 3, 0.5f);
     c.power = -1.0f;
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
     c.power = INFINITY;
@@ -571,15 +553,15 @@ static void test_multistep_polynomial_schedules(void **state) {
 static void test_constant_warmup(void **state) {
     (void)state;
     static const double torch_lr[12] = {0.1, 0.1, 0.1, 0.1, 0.1, 0.4, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2};
-    ct_train_config c = sched_config(CT_SCHED_STEP, 4, 0.4f);
+    ct_train_config c = tu_sched_config(CT_SCHED_STEP, 4, 0.4f);
     c.step_size = 2, c.gamma = 0.5f;
     c.warmup_steps = 5, c.warmup_start_factor = 0.25f, c.warmup_constant = 1;
     for (int g = 0; g < 12; g++)
-        near("ConstantLR warm-up vs PyTorch", g, ct_schedule_lr(&c, g / 3, g % 3, 3), torch_lr[g],
+        tu_near("ConstantLR warm-up vs PyTorch", g, ct_schedule_lr(&c, g / 3, g % 3, 3), torch_lr[g],
              1e-7 * torch_lr[g]);
     c.warmup_steps = 0, c.warmup_epochs = 1; /* (in epochs: the first epoch's 3 steps) */
-    near("ConstantLR warm-up in epochs", 2, ct_schedule_lr(&c, 0, 2, 3), 0.1, 1e-8);
-    near("ConstantLR warm-up in epochs", 3, ct_schedule_lr(&c, 1, 0, 3), 0.4, 1e-8);
+    tu_near("ConstantLR warm-up in epochs", 2, ct_schedule_lr(&c, 0, 2, 3), 0.1, 1e-8);
+    tu_near("ConstantLR warm-up in epochs", 3, ct_schedule_lr(&c, 1, 0, 3), 0.4, 1e-8);
     c.warmup_constant = 2;
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
 }
@@ -602,23 +584,23 @@ static void test_cyclic_schedule(void **state) {
         0.1, 0.21999999999999997, 0.31599999999999995, 0.39159999999999995, 0.23121999999999998,
         0.1, 0.1708588000000001, 0.22754584, 0.272186884, 0.17748409780000007, 0.1,
         0.14184141281200005, 0.17531454306160002, 0.20167463313316003};
-    ct_train_config c = sched_config(CT_SCHED_CYCLIC, 2, 0.5f);
+    ct_train_config c = tu_sched_config(CT_SCHED_CYCLIC, 2, 0.5f);
     c.cyclic_base_lr = 0.1f, c.cyclic_up = 3, c.cyclic_down = 2;
     c.cyclic_mode = CT_CYCLIC_TRIANGULAR2, c.cycle_momentum = 1;
     for (int g = 0; g < 14; g++) {
-        near("CyclicLR triangular2 vs PyTorch", g, ct_schedule_lr(&c, g / 7, g % 7, 7), tri2_lr[g],
+        tu_near("CyclicLR triangular2 vs PyTorch", g, ct_schedule_lr(&c, g / 7, g % 7, 7), tri2_lr[g],
              1e-7 * tri2_lr[g]);
-        near("CyclicLR's momentum vs PyTorch", g, ct_schedule_momentum(&c, g / 7, g % 7, 7),
+        tu_near("CyclicLR's momentum vs PyTorch", g, ct_schedule_momentum(&c, g / 7, g % 7, 7),
              tri2_mom[g], 1e-7);
     }
     c.cyclic_mode = CT_CYCLIC_EXP_RANGE, c.gamma = 0.9f, c.cycle_momentum = 0;
     for (int g = 0; g < 14; g++)
-        near("CyclicLR exp_range vs PyTorch", g, ct_schedule_lr(&c, g / 7, g % 7, 7), exp_lr[g],
+        tu_near("CyclicLR exp_range vs PyTorch", g, ct_schedule_lr(&c, g / 7, g % 7, 7), exp_lr[g],
              1e-6 * exp_lr[g]);
     c.cyclic_mode = CT_CYCLIC_TRIANGULAR, c.gamma = 0, c.cyclic_down = 0; /* (down 0: as up) */
-    near("CyclicLR triangular, down as up", 3, ct_schedule_lr(&c, 0, 3, 7), 0.5, 1e-7);
-    near("CyclicLR triangular, down as up", 5, ct_schedule_lr(&c, 0, 5, 7), 0.1 + 0.4 / 3, 1e-7);
-    near("CyclicLR triangular, the next cycle", 9, ct_schedule_lr(&c, 1, 2, 7), 0.5, 1e-7);
+    tu_near("CyclicLR triangular, down as up", 3, ct_schedule_lr(&c, 0, 3, 7), 0.5, 1e-7);
+    tu_near("CyclicLR triangular, down as up", 5, ct_schedule_lr(&c, 0, 5, 7), 0.1 + 0.4 / 3, 1e-7);
+    tu_near("CyclicLR triangular, the next cycle", 9, ct_schedule_lr(&c, 1, 2, 7), 0.5, 1e-7);
     OK(ct_train_config_check(&c));
     ct_train_config bad = c;
     bad.cyclic_base_lr = 0;
@@ -636,9 +618,9 @@ static void test_cyclic_schedule(void **state) {
      * epoch 1's first step (without swa_lr it goes on cycling) */
     c.cycle_momentum = 1, c.swa = 1, c.swa_start = 1, c.swa_lr = 0.05f, c.swa_anneal_epochs = 0;
     const float m0 = ct_schedule_momentum(&c, 1, 0, 7);
-    near("CyclicLR's momentum under SWALR", 1, ct_schedule_momentum(&c, 1, 3, 7), m0, 0.0);
-    near("CyclicLR's momentum under SWALR", 2, ct_schedule_momentum(&c, 1, 6, 7), m0, 0.0);
-    near("SWALR's lr", 3, ct_schedule_lr(&c, 1, 3, 7), 0.05, 1e-9);
+    tu_near("CyclicLR's momentum under SWALR", 1, ct_schedule_momentum(&c, 1, 3, 7), m0, 0.0);
+    tu_near("CyclicLR's momentum under SWALR", 2, ct_schedule_momentum(&c, 1, 6, 7), m0, 0.0);
+    tu_near("SWALR's lr", 3, ct_schedule_lr(&c, 1, 3, 7), 0.05, 1e-9);
     c.swa_lr = 0;
     assert_true(ct_schedule_momentum(&c, 1, 3, 7) != m0);
 }

@@ -191,3 +191,17 @@ double tu_model_pass(ct_model *m, const float *x, const uint8_t *lab, int n, int
     if (correct) *correct = st[1];
     return st[0] / n;
 }
+
+ct_train_config tu_train_config(void) {
+    ct_train_config c;
+    ct_train_config_default(&c);
+    return c;
+}
+
+ct_train_config tu_sched_config(ct_schedule_kind kind, int epochs, float lr) {
+    ct_train_config c = tu_train_config();
+    c.num_phases = 1;
+    c.phases[0] = (ct_phase){epochs, lr};
+    c.schedule = kind;
+    return c;
+}

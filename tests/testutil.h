@@ -25,6 +25,9 @@ char *tu_tmp_path(const char *name);
 /* The MNIST folder (CTRAIN_DATA or ~/.cache/ctrain/mnist) if its four files are there, else
  * NULL after printing "SKIP <test>: <why>". */
 const char *tu_mnist_dir(const char *test);
+/* ct_train_config_default's config; with one phase of epochs at lr, under schedule kind. */
+ct_train_config tu_train_config(void);
+ct_train_config tu_sched_config(ct_schedule_kind kind, int epochs, float lr);
 /* Fails the test with the library's message when expr is not CT_OK. */
 #define OK(expr)                                                                          \
     do {                                                                                  \

@@ -74,6 +74,10 @@ typedef struct {
  * Weights that are not finite are not written (CT_ERR_FORMAT; the file at path stays as it was);
  * nor are they loaded, by any of the loaders below. */
 ct_status ct_save_model(const ct_model *m, const char *path, const ct_meta *extra, int n_extra);
+/* Writes n bytes to path as the files above are written (the whole of them or nothing: a new
+ * file beside it renamed over it; a symbolic link's target replaced, the link kept; a device,
+ * pipe or /dev/stdout written to as it stands): ctrain eval --predictions' CSV. */
+ct_status ct_file_write_atomic(const char *path, const void *data, size_t n);
 /* Writes m as an ONNX model to path (atomically), as torch.onnx.export would write the
  * equivalent module in eval mode: input "input" float32 (batch, C, H, W) holding pixels / 255,
  * outputs "logits" and "probabilities" (batch, classes); opset 13, the weights under their

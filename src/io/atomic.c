@@ -3,6 +3,8 @@
  */
 #include "io/atomic.h"
 
+#include "ctrain/io.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -188,4 +190,13 @@ void ct_afile_abort(ct_afile *f) {
         f->fd = -1;
         if (f->tmp[0]) unlink(f->tmp);
     }
+}
+
+ct_status ct_file_write_atomic(const char *path, const void *data, size_t n) {
+    ct_afile f;
+    CT_TRY(ct_afile_open(&f, path));
+    ct_status s = ct_afile_write(&f, data, n);
+    if (s == CT_OK) return ct_afile_commit(&f); /* (which removes its temporary file on failure) */
+    ct_afile_abort(&f);
+    return s;
 }

@@ -119,8 +119,9 @@ static int eval_flags(eval_opts *o, cli_flag *f) {
                  "and val; a folder's in ImageFolder's order), label, label_name,\n"
                  "predicted, predicted_name, confidence (the predicted class's\n"
                  "probability), correct (1 or 0), then p_NAME, each class's\n"
-                 "probability; written whole or not at all, and an existing file is\n"
-                 "replaced only when it is one of these",
+                 "probability; written whole or not at all (/dev/stdout: after the\n"
+                 "report), and an existing file is replaced only when it is one of\n"
+                 "these",
          .def = "none"},
     };
     memcpy(f, t, sizeof t);
@@ -234,6 +235,16 @@ int cmd_eval(int argc, char **argv) {
         int crc = cli_check_out("predictions", o.predictions, PREDICTIONS_HEAD,
                                 strlen(PREDICTIONS_HEAD), "a predictions file of ctrain eval");
         if (crc != CLI_EXIT_OK) return crc;
+        char dir[PATH_MAX];
+        struct stat st;
+        snprintf(dir, sizeof dir, "%s", o.predictions);
+        char *slash = strrchr(dir, '/');
+        if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+        else snprintf(dir, sizeof dir, ".");
+        /* (a new file beside it: its folder must take one; a device or pipe is written as is) */
+        if (!(stat(o.predictions, &st) == 0 && !S_ISREG(st.st_mode)) && access(dir, W_OK) != 0)
+            return cli_error("--predictions %s: cannot write in its folder %s: %s",
+                             o.predictions, dir, strerror(errno));
     }
     if (!(o.label_smoothing <= 1.0f))
         return cli_usage_error("eval", "--label-smoothing: %g is not in [0, 1]",
@@ -375,8 +386,9 @@ int cmd_eval(int argc, char **argv) {
     if (s == CT_OK && o.label_smoothing > 0.0f)
         s = ct_evaluate(m, test, val_idx, n, o.batch_size, &plain);
     float *probs = NULL, *x = NULL;
-    char part_path[PATH_MAX + 8] = "", nb[2][16];
-    FILE *pf = NULL; /* --predictions: FILE.part, renamed to FILE once whole */
+    char nb[2][16], *csv = NULL; /* --predictions: the CSV, built in memory, then written whole */
+    size_t csv_bytes = 0;
+    FILE *pf = NULL;
     int64_t *conf = calloc((size_t)k * k, sizeof *conf);
     if (s != CT_OK) {
         rc = cli_lib_error(s);
@@ -395,18 +407,13 @@ int cmd_eval(int argc, char **argv) {
         goto done;
     }
     const uint8_t *labels = ct_dataset_labels(test);
-    struct stat pst; /* (a pipe, /dev/stdout: written as it goes, not through FILE.part) */
-    const int streamed = o.predictions && stat(o.predictions, &pst) == 0 && !S_ISREG(pst.st_mode);
+    /* (its place in the set's file: a folder's val/ counts from its first image) */
+    const int64_t idx_off = val && n_folder > 0 ? n_all - n_folder : 0;
     if (o.predictions) {
-        fflush(stdout); /* (the lines so far first, when it is this output) */
-        snprintf(part_path, sizeof part_path, "%s.part", o.predictions);
-        if (!(pf = fopen(streamed ? o.predictions : part_path, "w"))) {
-            rc = cli_error("--predictions %s: cannot write %s: %s", o.predictions,
-                           streamed ? o.predictions : part_path, strerror(errno));
-            part_path[0] = 0;
+        if (!(pf = open_memstream(&csv, &csv_bytes))) {
+            rc = cli_error("eval: out of memory");
             goto done;
         }
-        if (streamed) part_path[0] = 0;
         fputs(PREDICTIONS_HEAD "confidence,correct", pf);
         for (int c = 0; c < k; c++) {
             char col[CLI_MAX_CLASS_NAME + 8];
@@ -436,12 +443,13 @@ int cmd_eval(int argc, char **argv) {
             if (y < k) conf[y * k + best]++;
             top_hits += y < k && above < o.top_k;
             if (pf) {
-                fprintf(pf, "%lld,%d,", (long long)(val_idx ? val_idx[i0 + i] : i0 + i), y);
+                fprintf(pf, "%lld,%d,",
+                        (long long)((val_idx ? val_idx[i0 + i] : i0 + i) - idx_off), y);
                 csv_field(pf, class_name(&names, y, nb[0], sizeof nb[0]));
                 fprintf(pf, ",%d,", best);
                 csv_field(pf, class_name(&names, best, nb[1], sizeof nb[1]));
-                fprintf(pf, ",%.7g,%d", (double)p[best], y == best);
-                for (int c = 0; c < k; c++) fprintf(pf, ",%.7g", (double)p[c]);
+                fprintf(pf, ",%.9g,%d", (double)p[best], y == best); /* (floats as they are) */
+                for (int c = 0; c < k; c++) fprintf(pf, ",%.9g", (double)p[c]);
                 fputc('\n', pf);
             }
         }
@@ -454,16 +462,18 @@ int cmd_eval(int argc, char **argv) {
     print_confusion(conf, k, &names);
     rc = CLI_EXIT_OK;
     if (pf) {
-        const int bad = ferror(pf);
-        const int closed = fclose(pf);
+        const int bad = ferror(pf) || fclose(pf) != 0;
         pf = NULL;
-        if (bad || closed != 0 || (!streamed && rename(part_path, o.predictions) != 0)) {
-            rc = cli_error("--predictions %s: cannot write it: %s", o.predictions,
-                           strerror(errno ? errno : EIO));
+        if (bad) {
+            rc = cli_error("eval: out of memory for --predictions' CSV");
             goto done;
         }
-        part_path[0] = 0;
-        if (!streamed)
+        fflush(stdout); /* (the report first, when FILE is this output) */
+        if ((s = ct_file_write_atomic(o.predictions, csv, csv_bytes)) != CT_OK) {
+            rc = cli_lib_error(s);
+            goto done;
+        }
+        if (strncmp(o.predictions, "/dev/", 5) != 0 && strncmp(o.predictions, "/proc/", 6) != 0)
             printf("Wrote %s: the %lld images' predictions\n", o.predictions, (long long)n);
     }
     if (o.confusion) {
@@ -479,7 +489,7 @@ int cmd_eval(int argc, char **argv) {
 done:
     fflush(stdout);
     if (pf) fclose(pf);
-    if (part_path[0]) unlink(part_path); /* (an error on the way: nothing half-written) */
+    free(csv);
     cli_names_free(&names);
     free(x);
     free(probs);
