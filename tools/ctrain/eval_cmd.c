@@ -462,8 +462,9 @@ int cmd_eval(int argc, char **argv) {
     print_confusion(conf, k, &names);
     rc = CLI_EXIT_OK;
     if (pf) {
-        const int bad = ferror(pf) || fclose(pf) != 0;
+        const int failed = ferror(pf), closed = fclose(pf); /* (closed either way) */
         pf = NULL;
+        const int bad = failed || closed != 0;
         if (bad) {
             rc = cli_error("eval: out of memory for --predictions' CSV");
             goto done;
