@@ -506,6 +506,11 @@ int cli_check_out(const char *flag, const char *path, const void *head, size_t n
     struct stat st;
     if (slash && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
         return cli_error("--%s %s: its folder %s does not exist", flag, path, dir);
+    /* (the file is written beside its name and renamed over it, so the folder must take a new
+     * one; a device or pipe, /dev/stdout, is written as it stands) */
+    if (!(stat(path, &st) == 0 && !S_ISREG(st.st_mode)) && access(slash ? dir : ".", W_OK) != 0)
+        return cli_error("--%s %s: cannot write in its folder %s: %s", flag, path,
+                         slash ? dir : ".", strerror(errno));
     return cli_check_replaceable(flag, path, head, n, what, "");
 }
 

@@ -110,8 +110,9 @@ int cli_lib_error(int status);
  * CLI_EXIT_ERROR. */
 int cli_check_replaceable(const char *flag, const char *path, const void *head, size_t n,
                           const char *what, const char *why);
-/* For a file the command writes at PATH: its folder exists and PATH is replaceable
- * (cli_check_replaceable: nothing there, or a file starting with head, one of `what`). */
+/* For a file the command writes at PATH: its folder exists and takes new files, and PATH is
+ * replaceable (cli_check_replaceable: nothing there, or a file starting with head, one of
+ * `what`). */
 int cli_check_out(const char *flag, const char *path, const void *head, size_t n,
                   const char *what);
 /* The same for a PNG (show --out, eval --confusion). */

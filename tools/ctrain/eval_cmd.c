@@ -11,12 +11,10 @@
  */
 #include "cli.h"
 
-#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define EVAL_BATCH 256
 #define MNIST_C 1 /* the input shape assumed for a file that records none (predict) */
@@ -235,16 +233,6 @@ int cmd_eval(int argc, char **argv) {
         int crc = cli_check_out("predictions", o.predictions, PREDICTIONS_HEAD,
                                 strlen(PREDICTIONS_HEAD), "a predictions file of ctrain eval");
         if (crc != CLI_EXIT_OK) return crc;
-        char dir[PATH_MAX];
-        struct stat st;
-        snprintf(dir, sizeof dir, "%s", o.predictions);
-        char *slash = strrchr(dir, '/');
-        if (slash) *(slash == dir ? slash + 1 : slash) = 0;
-        else snprintf(dir, sizeof dir, ".");
-        /* (a new file beside it: its folder must take one; a device or pipe is written as is) */
-        if (!(stat(o.predictions, &st) == 0 && !S_ISREG(st.st_mode)) && access(dir, W_OK) != 0)
-            return cli_error("--predictions %s: cannot write in its folder %s: %s",
-                             o.predictions, dir, strerror(errno));
     }
     if (!(o.label_smoothing <= 1.0f))
         return cli_usage_error("eval", "--label-smoothing: %g is not in [0, 1]",

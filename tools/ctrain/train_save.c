@@ -216,18 +216,22 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     } while (0)
 #define SAME_NUM(name, field, saved_value, fmt, cast)                                          \
     SAME_NUM_IF(1, name, field, saved_value, fmt, cast)
-/* (the same for a float whose 0 in the library is its default def: a flag of that value is the
- * same setting) */
-#define SAME_OR_DEFAULT_IF(cond, name, field, def)                                              \
+/* (a float flag against the run's setting `same` (the values as the shortest texts that give
+ * them), o->field then `kept`) */
+#define SAME_FLOAT_IF(cond, name, field, same, kept)                                            \
     do {                                                                                        \
-        float s_ = saved.field != 0.0f ? saved.field : (float)(def);                            \
+        const float s_ = (same);                                                                \
         if (rc == CLI_EXIT_OK && (cond) && SEEN(name) && o->field != s_) {                      \
             cli_shortest_float(o->field, given, sizeof given);                                  \
             cli_shortest_float(s_, was, sizeof was);                                            \
             rc = differs(dir, name, given, was);                                                \
         }                                                                                       \
-        if ((cond) || !SEEN(name)) o->field = saved.field;                                      \
+        if ((cond) || !SEEN(name)) o->field = (kept);                                           \
     } while (0)
+/* (a float whose 0 in the library is its default def: a flag of that value is the same
+ * setting; the library's 0 kept) */
+#define SAME_OR_DEFAULT_IF(cond, name, field, def)                                              \
+    SAME_FLOAT_IF(cond, name, field, saved.field != 0.0f ? saved.field : (float)(def), saved.field)
     SAME_NUM("seed", seed, saved.seed, "%llu", unsigned long long);
     SAME_NUM("batch-size", batch_size, saved.batch_size, "%d", int);
     SAME_NUM("eval-batch-size", eval_batch_size, saved.eval_batch_size, "%d", int);
@@ -360,22 +364,10 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     const char *mode_name = cyclic_modes[saved.cyclic_mode >= 0 && saved.cyclic_mode <= 2
                                              ? saved.cyclic_mode : 0];
     SAME_OR_DEFAULT_IF(cyclic && saved.cyclic_mode == CT_CYCLIC_EXP_RANGE, "gamma", gamma, 1.0f);
-    /* (a float flag against the run's: the values as the shortest texts that give them) */
-#define SAME_FLOAT_IF(cond, name, field, saved_value)                                             \
-    do {                                                                                        \
-        const float s_ = (saved_value);                                                         \
-        if (rc == CLI_EXIT_OK && (cond) && SEEN(name) && o->field != s_) {                      \
-            cli_shortest_float(o->field, given, sizeof given);                                  \
-            cli_shortest_float(s_, was, sizeof was);                                            \
-            rc = differs(dir, name, given, was);                                                \
-        }                                                                                       \
-        if ((cond) || !SEEN(name)) o->field = s_;                                               \
-    } while (0)
-    SAME_FLOAT_IF(cyclic, "base-lr", base_lr, saved.cyclic_base_lr);
-    SAME_FLOAT_IF(cyclic, "step-size-up", step_size_up, saved.cyclic_up);
-    SAME_FLOAT_IF(cyclic, "step-size-down", step_size_down,
-                  saved.cyclic_down > 0.0f ? saved.cyclic_down : saved.cyclic_up);
-#undef SAME_FLOAT_IF
+    SAME_FLOAT_IF(cyclic, "base-lr", base_lr, saved.cyclic_base_lr, saved.cyclic_base_lr);
+    SAME_FLOAT_IF(cyclic, "step-size-up", step_size_up, saved.cyclic_up, saved.cyclic_up);
+    const float down = saved.cyclic_down > 0.0f ? saved.cyclic_down : saved.cyclic_up;
+    SAME_FLOAT_IF(cyclic, "step-size-down", step_size_down, down, down);
     if (rc == CLI_EXIT_OK && cyclic && SEEN("cyclic-mode") && strcmp(o->cyclic_mode, mode_name) != 0)
         rc = differs(dir, "cyclic-mode", o->cyclic_mode, mode_name);
     if (cyclic || !SEEN("cyclic-mode")) o->cyclic_mode = mode_name;
@@ -459,6 +451,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
 #undef SAME_NUM
 #undef SAME_NUM_IF
 #undef SAME_OR_DEFAULT_IF
+#undef SAME_FLOAT_IF
     /* augmentation (absent in older files: off) */
     train_format_augment(&saved, o->augment_resumed, sizeof o->augment_resumed);
     if (rc == CLI_EXIT_OK && SEEN("augment")) {
