@@ -257,6 +257,8 @@ int cmd_train(int argc, char **argv) {
         int r = train_resume_options(&o, flags, nflags, &ck);
         if (r != CLI_EXIT_OK) return r;
     }
+    struct sigaction old_int, old_term, old_usr1; /* (set before the Plan line) */
+    int signals_set = 0;
     cli_model init; /* --init: the file whose weights the model starts from */
     int r_init = train_open_init(&o, flags, nflags, &init);
     if (r_init != CLI_EXIT_OK) {
@@ -530,6 +532,24 @@ int cmd_train(int argc, char **argv) {
 built:
     if ((rc = cli_dist_agree(dist, rc)) != CLI_EXIT_OK) goto done;
     rc = CLI_EXIT_ERROR; /* until the end: each failure below says its own */
+    /* Ctrl-C, SIGTERM and SIGUSR1 (which Open MPI's mpirun forwards to every rank) from here on
+     * stop the run cleanly after its current step (and checkpoint); one during the validation
+     * before training takes effect at the first step (every rank stops at the same step). Set
+     * before the Plan line: a shell's background job ignores SIGINT until then. */
+    if (!o.lr_find) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask); /* (one handler at a time: it reads and writes g_interrupted_at) */
+        sigaddset(&sa.sa_mask, SIGINT);
+        sigaddset(&sa.sa_mask, SIGTERM);
+        sigaddset(&sa.sa_mask, SIGUSR1);
+        g_interrupted = 0;
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+        sigaction(SIGUSR1, &sa, &old_usr1);
+        signals_set = 1;
+    }
     if (!o.quiet) {
         long long params = (long long)ct_model_param_count(m);
         char from[sizeof init.path + 96] = ""; /* --init */
@@ -621,21 +641,6 @@ built:
     }
     if ((rc = cli_dist_agree(dist, outs_rc)) != CLI_EXIT_OK) goto done;
     rc = CLI_EXIT_ERROR;
-
-    /* Ctrl-C, SIGTERM and SIGUSR1 (which Open MPI's mpirun forwards to every rank) from here on
-     * stop the run cleanly after its current step (and checkpoint); one during the validation
-     * before training takes effect at the first step (every rank stops at the same step) */
-    struct sigaction sa, old_int, old_term, old_usr1;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask); /* (one handler at a time: it reads and writes g_interrupted_at) */
-    sigaddset(&sa.sa_mask, SIGINT);
-    sigaddset(&sa.sa_mask, SIGTERM);
-    sigaddset(&sa.sa_mask, SIGUSR1);
-    g_interrupted = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    sigaction(SIGUSR1, &sa, &old_usr1);
 
     /* 5. the tutorial's history = [evaluate(model, val_loader)]; a resumed run has it */
     ct_eval_result ev;
@@ -771,13 +776,15 @@ restore:
     /* a run that failed (or could not save) removes the --save folders it made and left empty
      * (only empty ones: rmdir); one with a checkpoint in it stays */
     if (rc != CLI_EXIT_OK && run.save_dir && made_save.n > 0) cli_rmdirs(run.save_dir, &made_save);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    sigaction(SIGUSR1, &old_usr1, NULL);
     goto done;
 lib_error:
     rc = cli_dist_error(dist, s);
 done:
+    if (signals_set) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGUSR1, &old_usr1, NULL);
+    }
     if (run.log) fclose(run.log);
     train_tb_close(&run);
     ct_checkpoint_free(ck);
