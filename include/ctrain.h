@@ -238,6 +238,7 @@ enum { CT_CYCLIC_TRIANGULAR = 0, CT_CYCLIC_TRIANGULAR2, CT_CYCLIC_EXP_RANGE };
 #define CT_MAX_AUGMENT_SCALE 10.0f /* ct_train_config.augment_scale_max */
 #define CT_MAX_AUGMENT_RATIO 100.0f /* ct_train_config.augment_ratio_max */
 #define CT_MAX_JITTER 10.0f /* ct_train_config.augment_jitter[0..2] */
+#define CT_MAX_TA_BINS 1024 /* ct_train_config.augment_ta_bins */
 #define CT_PATIENCE_NONE (-1) /* ct_train_config.plateau_patience: none (PyTorch's patience=0) */
 #define CT_THRESHOLD_NONE (-1.0f) /* ct_train_config.plateau_threshold: 0 (PyTorch's threshold=0) */
 
@@ -491,6 +492,13 @@ typedef struct {
      * 1 + x] for the first three (x in [0, CT_MAX_JITTER]), the hue's shift in [-x, x] (x in
      * [0, 0.5]); 0: that one off. Saturation and hue change only 3-channel images. */
     float augment_jitter[4];
+    /* torchvision's TrivialAugmentWide(num_magnitude_bins=augment_ta_bins) after the flip (in
+     * place of colour jitter), before the erasing: one of 14 ops a image (shears, shifts,
+     * rotation, brightness, colour, contrast, sharpness, posterize, solarize, autocontrast,
+     * equalize, identity) at a random one of the bins' magnitudes, on the pixels rounded to
+     * bytes, as torchvision's ops on a uint8 tensor; bins in [2, 1024], images of 1 or 3
+     * channels (0: none) */
+    int augment_ta_bins;
     /* Data-parallel training across the processes of an MPI job (ct_dist_init), or NULL for a
      * single process. Every rank must call ct_fit with the same model, data and settings. */
     ct_dist *dist;

@@ -61,6 +61,93 @@ static const box_case k_boxes[] = {
 static const int k_erase_boxes[][2] = {{28, 28}, {6, 40}, {3, 3}};
 static const float k_erase_fill[4] = {0.25f, 0.5f, 0.75f, 0.0f}; /* (torchvision's value) */
 
+/* TrivialAugmentWide (autoaugment.h): images of random ranges of values (so that AutoContrast
+ * and Equalize change them), after a flip or a resized crop, some erased after; each with its
+ * op and magnitude, for torchvision's own autoaugment._apply_op to redo */
+typedef struct { int c, h, w, bins, resized; float erase_p; } ta_case;
+static const ta_case k_ta_cases[] = {
+    {1, 28, 28, 31, 0, 0}, {3, 12, 10, 31, 1, 0}, {3, 9, 7, 5, 0, 0.5f}, {3, 2, 5, 31, 0, 0},
+    {1, 40, 33, 31, 1, 0.3f},
+};
+#define TA_IMAGES 150
+
+static int ta_dump(ct_rng *rng) {
+    for (size_t k = 0; k < sizeof k_ta_cases / sizeof k_ta_cases[0]; k++) {
+        const ta_case *t = &k_ta_cases[k];
+        ct_train_config cfg;
+        ct_train_config_default(&cfg);
+        cfg.seed = 3000 + k;
+        cfg.augment_flip = 1, cfg.augment_ta_bins = t->bins, cfg.augment_erase_p = t->erase_p;
+        if (t->resized)
+            cfg.augment_area_min = 0.3f, cfg.augment_area_max = 1.0f,
+            cfg.augment_ratio_min = R34, cfg.augment_ratio_max = R43;
+        for (int j = 0; j < 4; j++) cfg.augment_erase_fill[j] = k_erase_fill[j];
+        const int64_t row = (int64_t)t->c * t->h * t->w, first = 5 * (int64_t)k;
+        uint8_t *img = malloc((size_t)(TA_IMAGES * row));
+        float *out = malloc((size_t)(TA_IMAGES * row) * sizeof *out);
+        if (!img || !out) return 1;
+        for (int i = 0; i < TA_IMAGES; i++) {
+            int lo = (int)ct_rng_below(rng, 200), span = 1 + (int)ct_rng_below(rng, 256 - lo);
+            for (int64_t j = 0; j < row; j++)
+                img[i * row + j] = (uint8_t)(lo + (int)ct_rng_below(rng, (uint32_t)span));
+        }
+        if (ct_augment_images(&cfg, img, TA_IMAGES, t->c, t->h, t->w, 1, first, out) != CT_OK) {
+            fprintf(stderr, "augment_dump: %s\n", ct_last_error());
+            return 1;
+        }
+        ct_augment a = {.c = t->c, .h = t->h, .w = t->w, .flip = 1, .ta_bins = t->bins,
+                        .area_min = cfg.augment_area_min, .area_max = cfg.augment_area_max,
+                        .ratio_min = cfg.augment_ratio_min, .ratio_max = cfg.augment_ratio_max,
+                        .erase_p = t->erase_p, .seed = cfg.seed,
+                        .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) | 1};
+        printf("{\"ta\": %d, \"c\": %d, \"h\": %d, \"w\": %d, \"fill\": [%.9g, %.9g, %.9g], "
+               "\"images\": [", t->bins, t->c, t->h, t->w, (double)k_erase_fill[0],
+               (double)k_erase_fill[1], (double)k_erase_fill[2]);
+        for (int i = 0; i < TA_IMAGES; i++) {
+            ct_augment_draw dr;
+            ct_augment_draw_at(&a, (uint64_t)(first + i), &dr);
+            printf("%s{\"op\": %d, \"mag\": %.17g, \"flip\": %d, \"box\": [%d, %d, %d, %d], "
+                   "\"erased\": [%d, %d, %d, %d], \"in\": [", i ? ", " : "", dr.ta_op,
+                   dr.ta_mag, dr.flip, dr.box_y, dr.box_x, dr.resized ? dr.box_h : 0, dr.box_w,
+                   dr.erase_y, dr.erase_x, dr.erased ? dr.erase_h : 0, dr.erase_w);
+            for (int64_t j = 0; j < row; j++) printf("%s%d", j ? "," : "", img[i * row + j]);
+            printf("], \"pre\": ["); /* (the bytes the op takes) */
+            for (int64_t j = 0; j < row; j++)
+                printf("%s%d", j ? "," : "",
+                       ct_ta_byte(&a, &dr, img + i * row, (int)(j / (t->h * t->w)),
+                                  (int)(j / t->w % t->h), (int)(j % t->w)));
+            printf("], \"out\": [");
+            for (int64_t j = 0; j < row; j++)
+                printf("%s%.9g", j ? "," : "", (double)out[i * row + j] * 255.0);
+            printf("]}");
+        }
+        printf("]}\n");
+        free(img);
+        free(out);
+    }
+    /* the ops' and magnitudes' distribution */
+    ct_augment a = {.c = 1, .h = 1, .w = 1, .ta_bins = 31, .seed = 9100, .stream = 5};
+    printf("{\"ta_draws\": 31, \"draws\": [");
+    for (int i = 0; i < 14 * 2000; i++) {
+        ct_augment_draw dr;
+        ct_augment_draw_at(&a, (uint64_t)i, &dr);
+        printf("%s[%d, %.17g]", i ? ", " : "", dr.ta_op, dr.ta_mag);
+    }
+    printf("]}\n");
+    static const int tables[] = {2, 3, 7, 16, 31, 33, 100, 1024}; /* every op's magnitudes */
+    for (size_t k = 0; k < sizeof tables / sizeof tables[0]; k++) {
+        printf("{\"ta_table\": %d, \"ops\": [", tables[k]);
+        for (int op = 0; op < CT_TA_OPS; op++) {
+            printf("%s[", op ? ", " : "");
+            for (int b = 0; b < (ct_ta_has_magnitude(op) ? tables[k] : 1); b++)
+                printf("%s%.17g", b ? ", " : "", ct_ta_magnitude(op, tables[k], b));
+            printf("]");
+        }
+        printf("]}\n");
+    }
+    return 0;
+}
+
 int main(void) {
     enum { N = 12 };
     ct_rng rng;
@@ -177,5 +264,5 @@ int main(void) {
         }
         printf("]}\n");
     }
-    return 0;
+    return ta_dump(&rng);
 }

@@ -104,6 +104,12 @@ SMALL=(train --dataset idx --data "$tmp/cnn" --val-size 256 --model cnn --epochs
 train cnn_cpu "$CT" "${SMALL[@]}" --device cpu
 train cnn_cuda "$CT" "${SMALL[@]}" --device cuda --save "$tmp/ck"
 compare cnn_cpu cnn_cuda 0.002 "cnn, 2 epochs on 512 images at lr 0.05: cuda vs cpu"
+# TrivialAugmentWide (and a flip and erasing) in the gather kernel, recorded in step graphs
+TA=(train --dataset idx --data "$tmp/small" --val-size 256 --epochs 2 --threads 1
+    --augment flip,trivial,erase=0.2)
+train ta_cpu "$CT" "${TA[@]}" --device cpu
+train ta_cuda "$CT" "${TA[@]}" --device cuda
+compare ta_cpu ta_cuda 0.002 "--augment flip,trivial,erase=0.2, 2 epochs: cuda vs cpu"
 has cnn_cuda "^Device: cuda (CUDA: .*, cuDNN 0.0.0)"
 # a cuDNN that loads but cannot run (a driver too old for it, say): its test convolution at
 # start-up fails, and convolutions go by im2col

@@ -133,6 +133,21 @@ if [ "$have_mnist" -eq 1 ]; then
     [ "$rc" -eq 2 ] && grep -qF 'saved with brightness=0.3,contrast=0.3,hue=0.1' <<<"$err" &&
         ok "resume with another hue -> exit 2, names the saved setting" ||
         bad "resume with another hue -> exit $rc, stderr: $err"
+    # TrivialAugmentWide (cli_torchvision.sh checks the pixels), named, bound to a resume
+    run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment flip,trivial,erase=0.2 --save "$tmp/ta"
+    plan=$(grep '^Plan: ' <<<"$out")
+    [ "$rc" -eq 0 ] && grep -q '^test_loss: .*test_acc: 0\.[4-9]' <<<"$out" &&
+        grep -qF 'augment: horizontal flip + TrivialAugmentWide + random erasing (p 0.2)' <<<"$plan" &&
+        ok "--augment flip,trivial,erase=0.2 trains and is named: $plan" ||
+        bad "--augment trivial -> exit $rc, plan: $plan, stdout: $out, stderr: $err"
+    run train --resume "$tmp/ta" --epochs 2 --augment erase=0.2,trivial=31,flip --quiet
+    [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" &&
+        ok "resume with the same TrivialAugmentWide spelt otherwise -> continues" ||
+        bad "resume with TrivialAugmentWide spelt otherwise -> exit $rc, stderr: $err"
+    run train --resume "$tmp/ta" --epochs 3 --augment flip,trivial=15,erase=0.2 --quiet
+    [ "$rc" -eq 2 ] && grep -qF 'saved with flip,trivial,erase=0.2' <<<"$err" &&
+        ok "resume with other magnitude bins -> exit 2, names the saved setting" ||
+        bad "resume with other magnitude bins -> exit $rc, stderr: $err"
     # every part at full precision (the longest spelling) saves and resumes
     long="rotate=12.3456785,translate=0.123456791,scale=0.912345682:1.12345684,shear=12.3456783,bilinear,crop=4,flip,brightness=0.123456791,contrast=0.234567896,saturation=0.345678914,hue=0.123456791,erase=0.123456791"
     run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment "$long" --quiet --save "$tmp/long"

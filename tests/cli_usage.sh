@@ -348,6 +348,12 @@ expect_usage '--augment' train --augment contrast=11
 expect_usage '--augment' train --augment hue=0.6
 expect_usage '--augment' train --augment saturation=x
 expect_usage '--augment' train --augment hue=0.1,hue=0.2
+expect_usage '--augment' train --augment trivial=1
+expect_usage '--augment' train --augment trivial=1025
+expect_usage '--augment' train --augment trivial=x
+expect_usage '--augment' train --augment trivial,trivial=5
+expect_usage '--augment' train --augment trivials
+expect_usage '--augment' train --augment trivial,contrast=0.2
 expect_usage '--augment' train --augment vflip,vflip
 expect_usage '--augment' train --augment vflip=1
 expect_usage '--augment' show --augment scale=1e-300:1

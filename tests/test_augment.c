@@ -2,7 +2,9 @@
  * test_augment.c — the uint8 row gather with augmentation (backend/augment.h: the padded crop
  * and flip, the affine warp, the resized crop, colour jitter, random erasing, MixUp and CutMix
  * partners) against references written here apart from augment.h, on every backend that can
- * be opened (torchvision itself checks the same: tests/cli_torchvision.sh).
+ * be opened (torchvision itself checks the same: tests/cli_torchvision.sh); TrivialAugmentWide
+ * (autoaugment.h, whose ops cli_torchvision holds against torchvision's) as the header's
+ * functions give it on the host, bit for bit, with what can be said of its ops apart.
  */
 #include "testutil.h"
 
@@ -532,7 +534,7 @@ static void test_gather_mix(void **state) {
     ct_backend *b = tu_backend(state);
     ct_rng rng;
     ct_rng_init(&rng, 17, 0);
-    enum { C = 2, H = 5, W = 6, ROWS = 20, NB = 12, POS = 8, ORDER = 30 };
+    enum { C = 3, H = 5, W = 6, ROWS = 20, NB = 12, POS = 8, ORDER = 30 };
     const int64_t row = C * H * W;
     const float scale = 1.0f / 255.0f;
     uint8_t src[ROWS * C * H * W], lab[ROWS], batch_src[NB * C * H * W], batch_lab[NB];
@@ -551,12 +553,14 @@ static void test_gather_mix(void **state) {
     uint8_t *d_ol = dalloc(b, NB), *d_ml = dalloc(b, NB), all_lab[NB], got_ml[NB];
     ct_step_vars sv = {.pos = POS};
     ct_step_vars *d_sv = dput(b, &sv, sizeof sv);
-    for (int k = 0; k < 8; k++) { /* kind x augmented x idx */
-        const int cutmix = k & 1, augmented = k >> 1 & 1, use_idx = k >> 2 & 1;
+    for (int k = 0; k < 12; k++) { /* kind x augmented (no, jitter, TrivialAugmentWide) x idx */
+        const int cutmix = k & 1, augmented = k >> 1 & 1, use_idx = k >> 2 & 1, ta = k >= 8;
         ct_augment aug = {.c = C, .h = H, .w = W, .pad = augmented ? 2 : 0, .flip = augmented,
                           .seed = 5, .stream = 77, .first = 0};
         if (augmented) /* (colour jitter and erasing too: each partner its own) */
             aug.jitter[0] = aug.jitter[1] = 0.4f, aug.erase_p = 0.5f, aug.erase_fill[1] = 99.0f;
+        if (ta) /* (and TrivialAugmentWide's op, each partner its own) */
+            aug.jitter[0] = aug.jitter[1] = 0.0f, aug.ta_bins = 31;
         const uint8_t *s_src = use_idx ? d_src : d_bsrc, *s_lab = use_idx ? d_lab : d_blab;
         const int32_t *s_idx = use_idx ? d_order : NULL;
         /* the whole batch, unmixed (sv: no mix) */
@@ -583,8 +587,9 @@ static void test_gather_mix(void **state) {
         for (int i = 0; i < NB; i++) {
             int p = (i + NB - 1) % NB; /* torch's roll(1, 0) */
             char what[96];
-            snprintf(what, sizeof what, "%s gather, %saugmented, %s, row %d",
+            snprintf(what, sizeof what, "%s gather, %saugmented%s, %s, row %d",
                      cutmix ? "CutMix" : "MixUp", augmented ? "" : "not ",
+                     ta ? ", TrivialAugmentWide" : "",
                      use_idx ? "rows by idx" : "a streamed batch", i);
             if (got_ml[i] != all_lab[p]) fail_msg("%s: partner label %d, not %d", what, got_ml[i], all_lab[p]);
             for (int ch = 0; ch < C; ch++)
@@ -603,6 +608,115 @@ static void test_gather_mix(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* TrivialAugmentWide: every backend gives autoaugment.h's definition evaluated on the host,    */
+/* pixel by pixel, bit for bit; and apart from it, an Identity image is the plain gather        */
+/* rounded, Posterize keeps the top bits, AutoContrast spans 0..255, the erased box is filled.   */
+
+static void ta_reference(const ct_augment *a, const uint8_t *img, uint64_t pos, float scale,
+                         float *out, ct_augment_draw *d) {
+    ct_augment_draw_at(a, pos, d);
+    ct_ta_stats st = {0};
+    unsigned hist[CT_TA_MAX_C + 1][256] = {{0}};
+    const int64_t hw = (int64_t)a->h * a->w;
+    for (int y = 0; y < a->h; y++)
+        for (int x = 0; x < a->w; x++) ct_ta_count(a, d, img, y, x, hist);
+    ct_ta_stats_of(a, d, (const unsigned (*)[256])hist, &st);
+    for (int y = 0; y < a->h; y++)
+        for (int x = 0; x < a->w; x++) {
+            float px[CT_TA_MAX_C];
+            ct_ta_pixel(a, d, &st, img, y, x, scale, px);
+            for (int ch = 0; ch < a->c; ch++) out[ch * hw + (int64_t)y * a->w + x] = px[ch];
+        }
+}
+
+static void test_gather_trivial(void **state) {
+    ct_backend *b = tu_backend(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 23, 0);
+    const int64_t rows = 40, n = 160;
+    const float scale = 1.0f / 255.0f;
+    const struct { int c, h, w, flip, bins; float a0, deg, erase; } cases[] = {
+        {1, 12, 10, 1, 31, 0, 0, 0},     /* after a flip */
+        {3, 9, 11, 0, 31, 0.3f, 0, 0.5f}, /* after a resized crop, erased after */
+        {3, 8, 8, 1, 3, 0, 20, 0},       /* after a bilinear warp, 3 bins */
+        {1, 2, 6, 0, 31, 0, 0, 0},       /* too small for the sharpness' blur */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int c = cases[k].c, h = cases[k].h, w = cases[k].w;
+        const int64_t row = (int64_t)c * h * w;
+        ct_augment aug = {.c = c, .h = h, .w = w, .flip = cases[k].flip, .ta_bins = cases[k].bins,
+                          .area_min = cases[k].a0, .area_max = cases[k].a0 > 0 ? 1.0f : 0.0f,
+                          .ratio_min = cases[k].a0 > 0 ? 0.75f : 0.0f,
+                          .ratio_max = cases[k].a0 > 0 ? 4.0f / 3.0f : 0.0f,
+                          .degrees = cases[k].deg, .bilinear = cases[k].deg > 0,
+                          .erase_p = cases[k].erase, .erase_fill = {40, 80, 120, 0},
+                          .seed = 300 + k, .stream = 9, .first = 31 * k};
+        ct_augment plain_aug = aug;
+        plain_aug.ta_bins = 0, plain_aug.erase_p = 0.0f;
+        uint8_t *src = hmalloc((size_t)(rows * row));
+        float *out = hmalloc((size_t)(n * row) * 4), *plain = hmalloc((size_t)(n * row) * 4);
+        float *want = hmalloc((size_t)row * 4);
+        int32_t *idx = hmalloc((size_t)n * 4);
+        for (int64_t i = 0; i < rows; i++) { /* values of a random range: AutoContrast stretches */
+            int lo = (int)ct_rng_below(&rng, 200), span = 1 + (int)ct_rng_below(&rng, 256 - lo);
+            for (int64_t j = 0; j < row; j++)
+                src[i * row + j] = (uint8_t)(lo + (int)ct_rng_below(&rng, (uint32_t)span));
+        }
+        for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
+        uint8_t *d_src = dput(b, src, (size_t)(rows * row));
+        int32_t *d_idx = dput(b, idx, (size_t)n * 4);
+        float *d_out = dalloc(b, (size_t)(n * row) * 4);
+        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &aug, NULL, d_out, NULL, NULL));
+        dget(b, out, d_out, (size_t)(n * row) * 4);
+        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &plain_aug, NULL, d_out, NULL,
+                        NULL));
+        dget(b, plain, d_out, (size_t)(n * row) * 4);
+        int ops_seen[CT_TA_OPS] = {0};
+        for (int64_t i = 0; i < n; i++) {
+            ct_augment_draw d;
+            ta_reference(&aug, src + (int64_t)idx[i] * row, (uint64_t)i, scale, want, &d);
+            ops_seen[d.ta_op]++;
+            const float *got = out + i * row;
+            for (int64_t j = 0; j < row; j++)
+                if (memcmp(&got[j], &want[j], 4) != 0)
+                    fail_msg("case %zu, image %lld (op %d, magnitude %g), value %lld: %.9g, "
+                             "autoaugment.h gives %.9g", k, (long long)i, d.ta_op, d.ta_mag,
+                             (long long)j, (double)got[j], (double)want[j]);
+            for (int ch = 0; ch < c; ch++) {
+                int lo = 255, hi = 0;
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < w; x++) {
+                        const int64_t e = ((int64_t)ch * h + y) * w + x;
+                        const float v = got[e] * 255.0f, p = plain[i * row + e] * 255.0f;
+                        const int byte = (int)lrintf(v);
+                        if (ct_augment_in_erased(&d, y, x)) {
+                            tu_near("erased pixel", (size_t)e, v, aug.erase_fill[ch], 1e-3);
+                            continue;
+                        }
+                        lo = byte < lo ? byte : lo, hi = byte > hi ? byte : hi;
+                        /* (a half, scaled and back, may land either side of it) */
+                        if (d.ta_op == CT_TA_IDENTITY && fabsf(p - floorf(p) - 0.5f) > 1e-3f)
+                            tu_near("Identity: the plain gather, rounded", (size_t)e, v,
+                                    (float)rint((double)p), 1e-3);
+                        if (d.ta_op == CT_TA_POSTERIZE &&
+                            (byte & ((1 << (8 - (int)d.ta_mag)) - 1)) != 0)
+                            fail_msg("Posterize to %g bits gave %d", d.ta_mag, byte);
+                    }
+                /* (the top may truncate to 254, as torchvision's float32 scale makes it) */
+                if (d.ta_op == CT_TA_AUTOCONTRAST && !d.erased && hi > lo &&
+                    (lo != 0 || hi < 254))
+                    fail_msg("case %zu, image %lld: AutoContrast's channel %d spans %d..%d", k,
+                             (long long)i, ch, lo, hi);
+            }
+        }
+        for (int op = 0; op < CT_TA_OPS; op++)
+            if (!ops_seen[op]) fail_msg("case %zu: op %d never drawn in %lld images", k, op, (long long)n);
+        b->free(b, d_src); b->free(b, d_idx); b->free(b, d_out);
+        free(src); free(out); free(plain); free(want); free(idx);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 int main(void) {
     tu_open_backends(&tu_backends[TU_CPU], &tu_backends[TU_CUDA]);
@@ -610,6 +724,7 @@ int main(void) {
         TU_ON_EACH(test_gather_augment), TU_ON_EACH(test_gather_affine),
         TU_ON_EACH(test_gather_resized), TU_ON_EACH(test_gather_erase),
         TU_ON_EACH(test_gather_jitter), TU_ON_EACH(test_gather_mix),
+        TU_ON_EACH(test_gather_trivial),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_close_backends();

@@ -643,6 +643,11 @@ static void test_bad_configs(void **state) {
     EXPECT_INVALID("erasing fill infinite");
     small_config(&cfg); cfg.augment_erase_fill[0] = NAN; EXPECT_INVALID("erasing fill NaN");
     small_config(&cfg); cfg.augment_jitter[0] = -0.1f; EXPECT_INVALID("brightness < 0");
+    small_config(&cfg); cfg.augment_ta_bins = 1; EXPECT_INVALID("TrivialAugmentWide of 1 bin");
+    small_config(&cfg); cfg.augment_ta_bins = CT_MAX_TA_BINS + 1;
+    EXPECT_INVALID("TrivialAugmentWide of too many bins");
+    small_config(&cfg); cfg.augment_ta_bins = 31, cfg.augment_jitter[1] = 0.2f;
+    EXPECT_INVALID("TrivialAugmentWide with colour jitter");
     small_config(&cfg); cfg.augment_jitter[2] = 11; EXPECT_INVALID("saturation above 10");
     small_config(&cfg); cfg.augment_jitter[3] = 0.6f; EXPECT_INVALID("hue above 0.5");
     small_config(&cfg); cfg.augment_jitter[1] = NAN; EXPECT_INVALID("contrast NaN");

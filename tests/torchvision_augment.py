@@ -127,8 +127,108 @@ def check_boxes(case):
         check(d <= 0.05, "%s: %s distributed as torchvision's (KS distance %.3f)" % (name, key, d))
 
 
+TA_WARPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
+
+
+def check_ta(case):
+    """TrivialAugmentWide: each image's op redone by torchvision's own autoaugment._apply_op on
+    the uint8 tensor of the bytes ctrain's op took (which must be torchvision's resized crop,
+    rounded, and flip of the input); exact, but for the warps' pixel in 2000 (torchvision's grid
+    is float32, ctrain's double)"""
+    from torchvision.transforms import autoaugment as AA
+    bins, c, h, w = case["ta"], case["c"], case["h"], case["w"]
+    space = AA.TrivialAugmentWide(num_magnitude_bins=bins)._augmentation_space(bins)
+    names = list(space.keys())
+    name = "TrivialAugmentWide(%d) of c%d %dx%d" % (bins, c, h, w)
+    in_table, pre_bad, pre_total, per_op = True, 0, 0, {}
+    for im in case["images"]:
+        x = torch.tensor(im["in"], dtype=torch.uint8).reshape(c, h, w)
+        pre = torch.tensor(im["pre"], dtype=torch.uint8).reshape(c, h, w)
+        top, left, bh, bw = im["box"]
+        x = x.double()
+        if bh:
+            x = F.resized_crop(x, top, left, bh, bw, [h, w],
+                               interpolation=InterpolationMode.BILINEAR, antialias=True)
+        if im["flip"]:
+            x = F.hflip(x)
+        # rounded half to even; a value within 1e-6 of a half (both ways of summing the taps
+        # may land on either side) may go either way
+        near_half = ((x - x.floor()) - 0.5).abs() < 1e-6
+        pre_d = pre.double()
+        pre_bad += int(((pre_d != x.round()) & ~(near_half & ((pre_d == x.floor()) |
+                                                              (pre_d == x.ceil())))).sum().item())
+        pre_total += x.numel()
+        op, mag = names[im["op"]], im["mag"]
+        mags, signed = space[op]
+        table = [float(v) for v in mags.reshape(-1)]
+        in_table &= (abs(mag) if signed else mag) in table and (signed or mag >= 0)
+        ref = AA._apply_op(pre, op, mag, interpolation=InterpolationMode.NEAREST, fill=None)
+        ref = ref.double()
+        ey, ex, eh, ew = im["erased"]
+        if eh:
+            fill = torch.tensor([255.0 * f for f in case["fill"]][:c], dtype=torch.float64)
+            ref = F.erase(ref, ey, ex, eh, ew, fill[:, None, None])
+        ours = torch.tensor(im["out"], dtype=torch.float64).reshape(c, h, w)
+        diff = (ours - ref).abs()
+        st = per_op.setdefault(op, [0, 0, 0, 0.0, set()])
+        st[0] += 1
+        st[1] += int((diff > 1e-3).sum().item())
+        st[2] += diff.numel()
+        st[3] = max(st[3], diff.max().item())
+        st[4].add(mag < 0)
+    check(in_table, "%s: every op's magnitude in torchvision's table" % name)
+    check(pre_bad == 0, "%s: the bytes the op takes are torchvision's resized crop (rounded) and "
+          "flip (%d of %d differ)" % (name, pre_bad, pre_total))
+    check(len(per_op) == len(names), "%s: all %d ops drawn (%d)" % (name, len(names), len(per_op)))
+    for op in sorted(per_op):
+        n, bad, total, worst, signs = per_op[op]
+        ok = bad * 2000 <= total if op in TA_WARPS else bad == 0
+        check(ok, "%s, %s (%d images%s): as torchvision's _apply_op on a uint8 tensor (%d of %d "
+              "pixels differ, largest %g)" % (name, op, n, ", both signs" if len(signs) == 2
+                                              else "", bad, total, worst))
+
+
+def check_ta_draws(case):
+    """TrivialAugmentWide's ops uniform, each op's bins uniform, the signs half and half"""
+    from torchvision.transforms import autoaugment as AA
+    bins = case["ta_draws"]
+    space = AA.TrivialAugmentWide(num_magnitude_bins=bins)._augmentation_space(bins)
+    names = list(space.keys())
+    draws = case["draws"]
+    n = len(draws)
+    counts = [sum(1 for op, _ in draws if op == k) for k in range(len(names))]
+    sd = math.sqrt(n * (1 / len(names)) * (1 - 1 / len(names)))
+    check(all(abs(k - n / len(names)) <= 5 * sd for k in counts),
+          "TrivialAugmentWide's ops: each of the %d drawn %d times within 5 standard deviations "
+          "(%s)" % (len(names), n // len(names), counts))
+    rotate = [m for op, m in draws if names[op] == "Rotate"]
+    table = [float(v) for v in space["Rotate"][0]]
+    per_bin = [sum(1 for m in rotate if abs(m) == v) for v in table]
+    sd = math.sqrt(len(rotate) / bins)
+    check(all(abs(k - len(rotate) / bins) <= 5 * sd for k in per_bin),
+          "TrivialAugmentWide's Rotate magnitudes: each of the %d bins within 5 standard "
+          "deviations" % bins)
+    neg = sum(1 for m in rotate if m < 0)
+    check(abs(neg - len(rotate) / 2) <= 5 * math.sqrt(len(rotate) / 4),
+          "TrivialAugmentWide's signs: %d of %d negative" % (neg, len(rotate)))
+
+
 for line in open(sys.argv[1]):
     case = json.loads(line)
+    if "ta" in case:
+        check_ta(case)
+        continue
+    if "ta_draws" in case:
+        check_ta_draws(case)
+        continue
+    if "ta_table" in case:
+        from torchvision.transforms import autoaugment as AA
+        bins = case["ta_table"]
+        space = AA.TrivialAugmentWide(num_magnitude_bins=bins)._augmentation_space(bins)
+        theirs = [[float(v) for v in m.reshape(-1)] for m, _ in space.values()]
+        check(case["ops"] == theirs, "TrivialAugmentWide's magnitude tables of %d bins: "
+              "torchvision's, value for value" % bins)
+        continue
     if "boxes_of" in case:
         check_boxes(case)
         continue

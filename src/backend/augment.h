@@ -8,7 +8,8 @@
  * each image (c, h, w) of a batch, or, with a resized crop (area_max > 0, which neither warps nor
  * pads), as Compose([RandomResizedCrop((h, w), scale=(area_min, area_max), ratio=(ratio_min,
  * ratio_max)), RandomHorizontalFlip()]) (below); then, with any of jitter[] > 0,
- * ColorJitter(brightness, contrast, saturation, hue) (below); then, with erase_p > 0,
+ * ColorJitter(brightness, contrast, saturation, hue) (below); then, with ta_bins > 0,
+ * TrivialAugmentWide(ta_bins) (autoaugment.h, on bytes); then, with erase_p > 0,
  * RandomErasing(p=erase_p, scale=(0.02, 0.33), ratio=(0.3, 3.3)) (below):
  * - the affine part (when any of degrees, translate, scale, shear is set) is RandomAffine's:
  *   angle uniform in [-degrees, degrees], a shift (tx, ty) uniform in +-translate * (w, h)
@@ -134,6 +135,8 @@ typedef struct {
     float erase_p;                /* RandomErasing's chance (0: none) */
     float erase_fill[4];          /* the erased pixels' value (0..255) by channel (< 4; more:
                                    * the first's) */
+    int ta_bins;                  /* TrivialAugmentWide's magnitude bins (autoaugment.h; 0:
+                                   * none) */
     uint64_t seed, stream, first;
     /* MixUp / CutMix (train/mix.c): 1 mixes each output row with the batch's row before it
      * (torch's roll(1, 0): its first row with its last), each augmented at its own place, by
@@ -162,6 +165,8 @@ typedef struct {
     int jorder[4];                /* 0 brightness, 1 contrast, 2 saturation, 3 hue */
     double jf[4];
     double jmean;                 /* contrast's mean (the callers compute it) */
+    int ta_op;                    /* TrivialAugmentWide's op (autoaugment.h), magnitude and */
+    double ta_mag, ta_m[6];       /* (a warp's) inverse map */
     int affine;
     double m[6];
     double angle, scale, shear;
@@ -377,6 +382,8 @@ static inline CT_HD void ct_augment_draw_of(const ct_augment *a, const uint32_t 
     d->jitter = 0; /* (the callers draw it: ct_augment_jitter_draw) */
     for (int k = 0; k < 4; k++) d->jorder[k] = k, d->jf[k] = 1.0;
     d->jmean = 0.0;
+    d->ta_op = 0, d->ta_mag = 0.0; /* (the callers draw it: ct_ta_draw) */
+    for (int k = 0; k < 6; k++) d->ta_m[k] = 0.0;
     d->angle = d->shear = 0.0, d->scale = 1.0, d->shift_x = d->shift_y = 0;
     for (int k = 0; k < 6; k++) d->m[k] = 0.0;
     if (!d->affine) return;
@@ -409,6 +416,8 @@ static inline CT_HD void ct_augment_draw_of(const ct_augment *a, const uint32_t 
     d->m[5] = CT_DADD(CT_DMUL(m3, tx), CT_DMUL(m4, ty));
 }
 
+static inline CT_HD void ct_ta_draw_at(const ct_augment *a, uint64_t at, ct_augment_draw *d);
+
 /* The whole draw of the image at place pos (from a->first) under a: the crop and flips, the
  * warp, the resized crop's box, the colour jitter's order and factors, the erased box, each
  * from its own Philox blocks (above), on every backend alike. */
@@ -428,6 +437,7 @@ static inline CT_HD void ct_augment_draw_at(const ct_augment *a, uint64_t pos,
         }
         if (k == CT_RESIZED_TRIES) ct_augment_resized_fallback(a, d);
     }
+    if (a->ta_bins) ct_ta_draw_at(a, at, d);
     if (ct_augment_jitters(a)) {
         ct_philox_block(a->seed, a->stream | CT_AUGMENT_JITTER_BIT, at, v4);
         ct_philox_block(a->seed, a->stream | CT_AUGMENT_JITTER_BIT | (1ull << 40), at, w4);
@@ -443,11 +453,11 @@ static inline CT_HD void ct_augment_draw_at(const ct_augment *a, uint64_t pos,
     }
 }
 
-/* The unscaled value (0..255) of output pixel (ch, y, x) of an image img (c, h, w) under d. */
-static inline CT_HD double ct_augment_pixel(const ct_augment *a, const ct_augment_draw *d,
-                                            const uint8_t *img, int ch, int y, int x) {
+/* The unscaled value (0..255) of output pixel (ch, y, x) of an image img (c, h, w) under d,
+ * but for the erasing (below) */
+static inline CT_HD double ct_augment_pixel_raw(const ct_augment *a, const ct_augment_draw *d,
+                                                const uint8_t *img, int ch, int y, int x) {
     const int h = a->h, w = a->w;
-    if (ct_augment_in_erased(d, y, x)) return ct_augment_erase_fill(a, ch);
     int cx = d->flip ? w - 1 - x : x; /* the crop's column shown at x */
     y = d->vflip ? h - 1 - y : y;     /* and its row */
     if (d->resized) {
@@ -492,5 +502,15 @@ static inline CT_HD double ct_augment_pixel(const ct_augment *a, const ct_augmen
      * sampled mask of ones, plus (1 - mask) * 0 */
     return inside < 1.0 ? CT_DMUL(v, inside) : v;
 }
+
+/* The unscaled value (0..255) of output pixel (ch, y, x) of an image img (c, h, w) under d
+ * (but for TrivialAugmentWide's op: autoaugment.h) */
+static inline CT_HD double ct_augment_pixel(const ct_augment *a, const ct_augment_draw *d,
+                                            const uint8_t *img, int ch, int y, int x) {
+    if (ct_augment_in_erased(d, y, x)) return ct_augment_erase_fill(a, ch);
+    return ct_augment_pixel_raw(a, d, img, ch, y, x);
+}
+
+#include "backend/autoaugment.h" /* (ct_ta_draw_at) */
 
 #endif

@@ -200,6 +200,12 @@ ct_status ct_gather_u8_check(const ct_augment *aug, int64_t row, const ct_step_v
     if (aug->mix && (!sv || aug->mix_rows < 1))
         return ct_fail(CT_ERR_INVALID, "gather_u8: mixing rows needs the step's sv and the "
                        "batch's rows");
+    if (aug->ta_bins && (aug->ta_bins < 2 || aug->ta_bins > CT_MAX_TA_BINS ||
+                         (aug->c != 1 && aug->c != 3) || ct_augment_jitters(aug)))
+        return ct_fail(CT_ERR_INVALID, "gather_u8: TrivialAugmentWide of %d bins on images of "
+                       "%d channels%s (2 to %d bins, 1 or 3 channels, no colour jitter)",
+                       aug->ta_bins, aug->c, ct_augment_jitters(aug) ? " with colour jitter" : "",
+                       CT_MAX_TA_BINS);
     if (ct_augment_jitters(aug) && aug->c > CT_JITTER_MAX_C)
         return ct_fail(CT_ERR_INVALID, "gather_u8: colour jitter of images of %d channels (at "
                        "most %d)", aug->c, CT_JITTER_MAX_C);

@@ -88,14 +88,15 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  "\"swa_anneal_epochs\": %d, \"swa_anneal_linear\": %d, "
                  "\"plateau_threshold_abs\": %d, \"plateau_cooldown\": %d, "
                  "\"bias_wd_set\": %d, \"norm_wd_set\": %d, \"amsgrad\": %d, "
-                 "\"warmup_constant\": %d, \"cyclic_mode\": %d",
+                 "\"warmup_constant\": %d, \"cyclic_mode\": %d, \"augment_ta_bins\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
                  c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered,
                  c->augment_bilinear, c->restart_epochs, c->restart_mult, c->plateau_max,
                  c->augment_vflip, c->frozen_layers, c->swa, c->swa_start, c->swa_anneal_epochs,
                  c->swa_anneal_linear, c->plateau_threshold_abs, c->plateau_cooldown,
-                 c->bias_wd_set, c->norm_wd_set, c->amsgrad, c->warmup_constant, c->cyclic_mode);
+                 c->bias_wd_set, c->norm_wd_set, c->amsgrad, c->warmup_constant, c->cyclic_mode,
+                 c->augment_ta_bins);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -406,6 +407,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("augment_pad", 0, CT_MAX_AUGMENT_PAD, cfg->augment_pad);
     OPT_INT("augment_flip", 0, 1, cfg->augment_flip);
     OPT_INT("augment_vflip", 0, 1, cfg->augment_vflip); /* (absent before 6 Dec 2026: 0) */
+    OPT_INT("augment_ta_bins", 0, CT_MAX_TA_BINS, cfg->augment_ta_bins); /* (before 7 Dec: 0) */
     OPT_INT("cycle_momentum", 0, 1, cfg->cycle_momentum); /* (absent before 5 Dec 2026: 0) */
     OPT_INT("three_phase", 0, 1, cfg->three_phase);       /* (the same) */
     OPT_INT("anneal_linear", 0, 1, cfg->anneal_linear);

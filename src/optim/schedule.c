@@ -617,6 +617,15 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
                            k == 0 ? "brightness" : k == 1 ? "contrast" : k == 2 ? "saturation"
                                                                                 : "hue",
                            k == 3 ? 0.5 : (double)CT_MAX_JITTER, (double)cfg->augment_jitter[k]);
+    if (cfg->augment_ta_bins != 0 &&
+        (cfg->augment_ta_bins < 2 || cfg->augment_ta_bins > CT_MAX_TA_BINS))
+        return ct_fail(CT_ERR_INVALID, "TrivialAugmentWide's magnitude bins must be in [2, %d], "
+                       "got %d", CT_MAX_TA_BINS, cfg->augment_ta_bins);
+    if (cfg->augment_ta_bins != 0 &&
+        (cfg->augment_jitter[0] > 0.0f || cfg->augment_jitter[1] > 0.0f ||
+         cfg->augment_jitter[2] > 0.0f || cfg->augment_jitter[3] > 0.0f))
+        return ct_fail(CT_ERR_INVALID, "TrivialAugmentWide and colour jitter are not taken "
+                       "together (its ops include brightness, colour and contrast)");
     if (cfg->augment_area_min == 0.0f && cfg->augment_area_max == 0.0f) {
         if (cfg->augment_ratio_min != 0.0f || cfg->augment_ratio_max != 0.0f)
             return ct_fail(CT_ERR_INVALID, "a resized crop's ratio range [%g, %g] without its "

@@ -401,14 +401,18 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "bilinear and antialiased), then flip if given. Then ColorJitter:\n"
                  "brightness=X, contrast=X, saturation=X (factors uniform in [1 - X,\n"
                  "1 + X]), hue=X (a shift in +-X, X <= 0.5), in a random order (the\n"
-                 "last two: colour images only). And, after all,\n"
+                 "last two: colour images only). Or, in place of ColorJitter,\n"
+                 "TrivialAugmentWide: trivial[=BINS] (one of 14 ops an image: shears,\n"
+                 "shifts, rotation, brightness, colour, contrast, sharpness, posterize,\n"
+                 "solarize, autocontrast, equalize, identity, at one of BINS magnitudes,\n"
+                 "default 31, on the pixels as bytes). And, after all,\n"
                  "RandomErasing: erase[=P] (with chance P, default 0.5, a box of 2% to\n"
                  "33% of the area, height / width log-uniform in 0.3 to 3.3, set to 0\n"
                  "after the model's normalize layer: its mean; else black).\n"
                  "auto = crop=4,flip for cifar10, off for digits and fashion-mnist\n"
                  "(for digits try rotate=10,translate=0.1,scale=0.9:1.1; for photos\n"
-                 "resized-crop,flip; ctrain show --augment SPEC draws what the model\n"
-                 "sees)"},
+                 "resized-crop,flip,trivial,erase=0.1, torchvision's ResNet recipe;\n"
+                 "ctrain show --augment SPEC draws what the model sees)"},
         {.name = "normalize", .kind = CLI_STR, .dst = &o->normalize, .metavar = "SPEC",
          .help = "normalize the inputs, as torchvision's Normalize(mean, std) (Keras'\n"
                  "Normalization layer): a normalize(...) layer in front of the model, so\n"

@@ -139,11 +139,13 @@ int train_parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, siz
 #define AUGMENT_DEFAULT_PAD 4 /* torchvision's CIFAR recipe: RandomCrop(32, padding=4) */
 #define AUGMENT_PARTS "off, auto, or parts rotate=D, translate=F, scale=A:B, shear=S, " \
                       "bilinear, crop[=P], resized-crop[=A:B], ratio=A:B, flip, vflip, " \
-                      "brightness=X, contrast=X, saturation=X, hue=X, erase[=P]"
+                      "brightness=X, contrast=X, saturation=X, hue=X, trivial[=BINS], " \
+                      "erase[=P]"
 /* RandomResizedCrop's defaults: scale=(0.08, 1.0), ratio=(3/4, 4/3) */
 #define RESIZED_AREA_MIN 0.08f
 #define RESIZED_RATIO_MIN (3.0f / 4.0f)
 #define RESIZED_RATIO_MAX (4.0f / 3.0f)
+#define TA_DEFAULT_BINS 31 /* TrivialAugmentWide's num_magnitude_bins */
 
 /* "X<sep>Y" into *x and *y: 0, or -1 when it is not two numbers joined by sep */
 static int parse_two(const char *s, char sep, double *x, double *y) {
@@ -175,6 +177,7 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
     c->augment_ratio_min = c->augment_ratio_max = 0.0f;
     c->augment_erase_p = 0.0f;
     for (int k = 0; k < 4; k++) c->augment_jitter[k] = 0.0f;
+    c->augment_ta_bins = 0;
     if (strcmp(spec, "off") == 0) return 0;
     if (strcmp(spec, "auto") == 0) {
         if (strcmp(dataset, "cifar10") == 0)
@@ -252,6 +255,13 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
                 return snprintf(err, err_bytes, "erase=P: P must be a chance in (0, 1], got "
                                 "\"%s\"", part + 6), -1;
             c->augment_erase_p = (float)x;
+        } else if (strncmp(part, "trivial", 7) == 0 && (part[7] == 0 || part[7] == '=')) {
+            long v = TA_DEFAULT_BINS;
+            if (part[7] == '=' && cli_parse_long(part + 8, 2, CT_MAX_TA_BINS, &v) != 0)
+                return snprintf(err, err_bytes, "trivial=BINS: BINS must be a whole number of "
+                                "magnitude bins in [2, %d], got \"%s\"", CT_MAX_TA_BINS,
+                                part + 8), -1;
+            bit = 15, c->augment_ta_bins = (int)v;
         } else if (strncmp(part, "ratio=", 6) == 0) {
             bit = 8;
             double hi;
@@ -289,6 +299,10 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
         return snprintf(err, err_bytes, "resized-crop takes the place of rotate, translate, "
                         "scale, shear and crop (torchvision's RandomResizedCrop, then the flip): "
                         "not both in \"%s\"", spec), -1;
+    if (c->augment_ta_bins && (seen & (0xfu << 10)))
+        return snprintf(err, err_bytes, "trivial: TrivialAugmentWide has its own brightness, "
+                        "colour and contrast ops; not with brightness, contrast, saturation or "
+                        "hue in \"%s\"", spec), -1;
     if (c->augment_area_max > 0 && c->augment_ratio_max == 0)
         c->augment_ratio_min = RESIZED_RATIO_MIN, c->augment_ratio_max = RESIZED_RATIO_MAX;
     return 0;
@@ -343,6 +357,8 @@ void train_format_augment(const ct_train_config *c, char *out, size_t out_bytes)
             cli_shortest_float(c->augment_jitter[k], num[0], sizeof num[0]);
             PUT("%s=%s", jitter_names[k], num[0]);
         }
+    if (c->augment_ta_bins == TA_DEFAULT_BINS) PUT("trivial");
+    else if (c->augment_ta_bins) PUT("trivial=%d", c->augment_ta_bins);
     if (c->augment_erase_p != 0.0f) {
         cli_shortest_float(c->augment_erase_p, num[0], sizeof num[0]);
         PUT("erase=%s", num[0]);

@@ -345,17 +345,44 @@ static void jitter_row(const ct_augment *a, ct_augment_draw *d, float *dst, floa
     }
 }
 
-/* One image (c, h, w) of src into dst, warped (or resized), cropped, flipped, jittered and
- * erased as augment.h describes. */
+/* TrivialAugmentWide (autoaugment.h) of an image under d, and the erasing: the pre-op bytes'
+ * histograms when d's op needs them, then each pixel (a pixel's bytes are computed where the
+ * op takes them, as on the GPU) */
+static void ta_row(const ct_augment *a, const ct_augment_draw *d, const uint8_t *src,
+                   float *dst, float scale) {
+    const int h = a->h, w = a->w;
+    const int64_t hw = (int64_t)h * w;
+    ct_ta_stats st = {0};
+    if (ct_ta_needs_hist(d)) {
+        unsigned hist[CT_TA_MAX_C + 1][256];
+        memset(hist, 0, sizeof hist);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) ct_ta_count(a, d, src, y, x, hist);
+        ct_ta_stats_of(a, d, (const unsigned (*)[256])hist, &st);
+    }
+    float px[CT_TA_MAX_C];
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            ct_ta_pixel(a, d, &st, src, y, x, scale, px);
+            for (int ch = 0; ch < a->c; ch++) dst[ch * hw + (int64_t)y * w + x] = px[ch];
+        }
+}
+
+/* One image (c, h, w) of src into dst, warped (or resized), cropped, flipped, jittered (or
+ * TrivialAugmentWide's op) and erased as augment.h describes. */
 static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, float scale,
                         uint64_t pos) {
     if (!a->pad && !a->flip && !a->vflip && !ct_augment_is_affine(a) && a->area_max == 0.0f &&
-        a->erase_p == 0.0f && !ct_augment_jitters(a)) {
+        a->erase_p == 0.0f && !ct_augment_jitters(a) && !a->ta_bins) {
         ct_convert_u8(src, dst, (int64_t)a->c * a->h * a->w, scale); /* (mixing alone) */
         return;
     }
     ct_augment_draw d;
     ct_augment_draw_at(a, pos, &d);
+    if (a->ta_bins) { /* (no colour jitter with it: ct_gather_u8_check) */
+        ta_row(a, &d, src, dst, scale);
+        return;
+    }
     const int h = a->h, w = a->w;
     if (d.resized && h <= CT_RESIZED_ROW_MAX && w <= CT_RESIZED_ROW_MAX)
         resized_row(a, &d, src, dst, scale);

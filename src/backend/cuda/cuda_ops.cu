@@ -503,13 +503,21 @@ __device__ static void jitter_pixel(const ct_augment *a, const ct_augment_draw *
  * write the pixels.
  * With a.mix and a mixing step (sv's kind), each image is mixed with its partner as the CPU's
  * mix_rows does (the partner drawn beside it; its label into mix_labels_dst). With colour
- * jitter, pixel by pixel (its adjustments mix the channels), after the contrast's means. */
+ * jitter, pixel by pixel (its adjustments mix the channels), after the contrast's means; with
+ * TrivialAugmentWide (autoaugment.h), pixel by pixel too, after the histograms its op needs
+ * (counted with shared-memory atomics: integers, the same in any order). */
 __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labels_src,
                                          const int32_t *idx, int64_t n, int64_t row, float scale,
                                          ct_augment a, float *dst, uint8_t *mix_labels_dst,
                                          const ct_step_vars *sv) {
-    __shared__ ct_augment_draw d, dp;
-    __shared__ double part[CT_JITTER_CHUNKS], ppart[CT_JITTER_CHUNKS];
+    /* (one a declaration: the emulator poisons each such one at every block) */
+    __shared__ ct_augment_draw d;
+    __shared__ ct_augment_draw dp;
+    __shared__ double part[CT_JITTER_CHUNKS];
+    __shared__ double ppart[CT_JITTER_CHUNKS];
+    __shared__ unsigned hist[2][CT_TA_MAX_C + 1][256];
+    __shared__ ct_ta_stats st;
+    __shared__ ct_ta_stats pst;
     const int jit = ct_augment_jitters(&a);
     if (sv) {
         if (idx) idx += sv->pos;
@@ -527,6 +535,39 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
         }
         __syncthreads();
         const uint8_t *img = src + (idx ? (int64_t)idx[i] : i) * row, *pimg = src + ps * row;
+        if (a.ta_bins) {
+            const int64_t hw = (int64_t)a.h * a.w;
+            const int count = ct_ta_needs_hist(&d), pcount = mix && ct_ta_needs_hist(&dp);
+            if (count || pcount) { /* (d and dp are every thread's alike: all or none sync) */
+                for (int k = threadIdx.x; k < 2 * (CT_TA_MAX_C + 1) * 256; k += blockDim.x)
+                    (&hist[0][0][0])[k] = 0u;
+                __syncthreads();
+                for (int64_t j = threadIdx.x; j < hw; j += blockDim.x) {
+                    const int y = (int)(j / a.w), x = (int)(j % a.w);
+                    if (count) ct_ta_count(&a, &d, img, y, x, hist[0]);
+                    if (pcount) ct_ta_count(&a, &dp, pimg, y, x, hist[1]);
+                }
+                __syncthreads();
+                if (threadIdx.x == 0) {
+                    if (count) ct_ta_stats_of(&a, &d, hist[0], &st);
+                    if (pcount) ct_ta_stats_of(&a, &dp, hist[1], &pst);
+                }
+                __syncthreads();
+            }
+            for (int64_t j = threadIdx.x; j < hw; j += blockDim.x) {
+                const int y = (int)(j / a.w), x = (int)(j % a.w);
+                float v[CT_TA_MAX_C], pv[CT_TA_MAX_C];
+                ct_ta_pixel(&a, &d, &st, img, y, x, scale, v);
+                const int cut = mix == CT_MIX_CUTMIX && y >= sv->mix_y1 && y < sv->mix_y2 &&
+                                x >= sv->mix_x1 && x < sv->mix_x2;
+                if (mix == CT_MIX_MIXUP || cut) ct_ta_pixel(&a, &dp, &pst, pimg, y, x, scale, pv);
+                for (int ch = 0; ch < a.c; ch++)
+                    dst[i * row + ch * hw + j] = mix == CT_MIX_MIXUP ? lam * v[ch] + rest * pv[ch]
+                                                 : cut ? pv[ch] : v[ch];
+            }
+            __syncthreads(); /* (d is the next image's) */
+            continue;
+        }
         if (jit) {
             if (a.jitter[1] > 0.0f) { /* the contrast's means */
                 for (int k = threadIdx.x; k < CT_JITTER_CHUNKS; k += blockDim.x) {
