@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
     enum { CHUNK = 1000, ROW = 28 * 28 };
     float *out = malloc((size_t)CHUNK * ROW * sizeof *out);
     if (!out) return 1;
-    for (int k = 0; k < 7; k++) {
+    for (int k = 0; k < 8; k++) {
         ct_train_config c;
         ct_train_config_default(&c);
         const char *name = "none";
@@ -52,6 +52,7 @@ int main(int argc, char **argv) {
             c.augment_ratio_min = 0.75f, c.augment_ratio_max = 4.0f / 3.0f, c.augment_flip = 1;
             c.augment_jitter[0] = c.augment_jitter[1] = 0.4f, c.augment_erase_p = 0.5f;
             break;
+        case 7: name = "trivial", c.augment_ta_bins = 31; break;
         }
         double t0 = now_s();
         for (long i = 0; i < n; i += CHUNK) {

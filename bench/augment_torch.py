@@ -1,7 +1,7 @@
 """augment_torch.py — bench/augment.sh's PyTorch side: MNIST's training images through the
 torchvision transforms that ctrain's --augment imitates, one image at a time as a Dataset's
-__getitem__ applies them (on the uint8 tensor made float in [0, 1], as ToTensor does; one
-thread), and the images per second. Usage: python3 augment_torch.py MNIST_DIR [IMAGES]
+__getitem__ applies them (on the uint8 tensor made float in [0, 1], as ToTensor does;
+TrivialAugmentWide, which takes bytes, before that; one thread), and the images per second. Usage: python3 augment_torch.py MNIST_DIR [IMAGES]
 """
 import gzip
 import os
@@ -28,10 +28,15 @@ kinds = {
     "erase": T.RandomErasing(p=0.5),
     "all": T.Compose([T.RandomResizedCrop(28, antialias=True), T.RandomHorizontalFlip(),
                       T.ColorJitter(brightness=0.4, contrast=0.4), T.RandomErasing(p=0.5)]),
+    "trivial": T.TrivialAugmentWide(),
 }
+on_bytes = {"trivial"}
 torch.manual_seed(0)
 for name, tf in kinds.items():
     t0 = time.perf_counter()
     for i in range(n):
-        tf(images[i].float().div_(255))
+        if name in on_bytes:
+            tf(images[i]).float().div_(255)
+        else:
+            tf(images[i].float().div_(255))
     print("%s %.0f" % (name, n / (time.perf_counter() - t0)), flush=True)

@@ -640,6 +640,7 @@ static void test_gather_trivial(void **state) {
         {3, 9, 11, 0, 31, 0.3f, 0, 0.5f}, /* after a resized crop, erased after */
         {3, 8, 8, 1, 3, 0, 20, 0},       /* after a bilinear warp, 3 bins */
         {1, 2, 6, 0, 31, 0, 0, 0},       /* too small for the sharpness' blur */
+        {3, 40, 36, 1, 31, 0.3f, 0, 0.2f}, /* larger than the CPU's stack buffers */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const int c = cases[k].c, h = cases[k].h, w = cases[k].w;

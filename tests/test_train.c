@@ -716,6 +716,17 @@ static void test_bad_configs(void **state) {
     assert_int_equal(ct_dataset_create(10, 3, SIDE, SIDE, CLASSES, rgb, labels, &small), CT_OK);
     assert_int_equal(ct_fit(m, small, idx, 8, idx + 8, 2, &cfg, NULL, hist), CT_ERR_INVALID);
     ct_dataset_free(small);
+    /* TrivialAugmentWide of images of 2 channels (torchvision's ops take 1 or 3) */
+    ct_model *m2c = NULL;
+    assert_int_equal(ct_model_create(f->b, SPEC, 2, SIDE, SIDE, MAX_BATCH, 4, &m2c), CT_OK);
+    assert_int_equal(ct_dataset_create(10, 2, SIDE, SIDE, CLASSES, rgb, labels, &small), CT_OK);
+    cfg.augment_ta_bins = 31;
+    assert_int_equal(ct_fit_check(m2c, small, idx, 8, idx + 8, 2, &cfg, hist), CT_ERR_INVALID);
+    assert_non_null(strstr(ct_last_error(), "TrivialAugmentWide takes images of 1 or 3 channels"));
+    cfg.augment_ta_bins = 0;
+    assert_int_equal(ct_fit_check(m2c, small, idx, 8, idx + 8, 2, &cfg, hist), CT_OK);
+    ct_model_free(m2c);
+    ct_dataset_free(small);
     free(rgb);
     /* more classes in the data than the model outputs */
     uint8_t img8[10 * SIDE * SIDE] = {0}, lab8[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};

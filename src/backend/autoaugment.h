@@ -284,33 +284,44 @@ static inline CT_HD void ct_ta_apply(const ct_augment *a, const ct_augment_draw 
     }
 }
 
-/* A pre-op byte: the rest's value of pixel (ch, y, x) rounded (augment.h's, without the
- * erasing, which comes after) */
-static inline CT_HD int ct_ta_byte(const ct_augment *a, const ct_augment_draw *d,
-                                   const uint8_t *img, int ch, int y, int x) {
-    double v = rint(ct_augment_pixel_raw(a, d, img, ch, y, x));
-    return v < 0.0 ? 0 : v > 255.0 ? 255 : (int)v;
+/* A pre-op byte from the rest's value v of a pixel, as a float (what the CPU's row functions
+ * write), rounded half to even */
+static inline CT_HD int ct_ta_round(float v) {
+    float r = rintf(v);
+    return r < 0.0f ? 0 : r > 255.0f ? 255 : (int)r;
 }
 
-/* Pixel (y, x)'s pre-op bytes counted into hist (ct_ta_stats_of's) */
-static inline CT_HD void ct_ta_count(const ct_augment *a, const ct_augment_draw *d,
-                                     const uint8_t *img, int y, int x, unsigned (*hist)[256]) {
-    int px[CT_TA_MAX_C];
-    for (int ch = 0; ch < a->c; ch++) {
-        px[ch] = ct_ta_byte(a, d, img, ch, y, x);
+/* The pre-op byte of pixel (ch, y, x) (augment.h's value, without the erasing, which comes
+ * after) */
+static inline CT_HD int ct_ta_byte(const ct_augment *a, const ct_augment_draw *d,
+                                   const uint8_t *img, int ch, int y, int x) {
+    return ct_ta_round((float)ct_augment_pixel_raw(a, d, img, ch, y, x));
+}
+
+/* A pixel's pre-op bytes px counted into hist (ct_ta_stats_of's) */
+static inline CT_HD void ct_ta_count_px(const int *px, int c, unsigned (*hist)[256]) {
+    for (int ch = 0; ch < c; ch++) {
 #ifdef __CUDA_ARCH__
         atomicAdd(&hist[ch][px[ch]], 1u);
 #else
         hist[ch][px[ch]]++;
 #endif
     }
-    if (a->c == 3) {
+    if (c == 3) {
 #ifdef __CUDA_ARCH__
         atomicAdd(&hist[CT_TA_MAX_C][ct_ta_grey(px)], 1u);
 #else
         hist[CT_TA_MAX_C][ct_ta_grey(px)]++;
 #endif
     }
+}
+
+/* Pixel (y, x)'s pre-op bytes, computed, counted into hist */
+static inline CT_HD void ct_ta_count(const ct_augment *a, const ct_augment_draw *d,
+                                     const uint8_t *img, int y, int x, unsigned (*hist)[256]) {
+    int px[CT_TA_MAX_C];
+    for (int ch = 0; ch < a->c; ch++) px[ch] = ct_ta_byte(a, d, img, ch, y, x);
+    ct_ta_count_px(px, a->c, hist);
 }
 
 /* Output pixel (y, x) of image img under d, all its channels into out (times scale): the op's

@@ -101,6 +101,7 @@ train_lines = {
                "--cycle-momentum", "0.8,0.95"],
     "sgd": ["--momentum", "0.9", "--nesterov", "--weight-decay", "5e-4", "--seed", "7"],
     "cifar": ["--dataset", "cifar10", "--augment", "crop=4,flip", "--model", "cnn"],
+    "trivial": ["--dataset", "cifar10", "--augment", "resized-crop,flip,trivial=15,erase=0.1"],
     "photos": ["--dataset", "folder", "--data", "p", "--augment",
                "resized-crop=0.08:1,ratio=0.75:1.33,flip,brightness=0.4,contrast=0.4,"
                "saturation=0.4,hue=0.1,erase=0.25", "--mixup-alpha", "0.2", "--cutmix-alpha", "1"],

@@ -540,6 +540,7 @@ built:
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_signal;
+        sa.sa_flags = SA_RESTART; /* (a write to a full pipe is not cut short by it) */
         sigemptyset(&sa.sa_mask); /* (one handler at a time: it reads and writes g_interrupted_at) */
         sigaddset(&sa.sa_mask, SIGINT);
         sigaddset(&sa.sa_mask, SIGTERM);

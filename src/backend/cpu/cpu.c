@@ -345,27 +345,72 @@ static void jitter_row(const ct_augment *a, ct_augment_draw *d, float *dst, floa
     }
 }
 
-/* TrivialAugmentWide (autoaugment.h) of an image under d, and the erasing: the pre-op bytes'
- * histograms when d's op needs them, then each pixel (a pixel's bytes are computed where the
- * op takes them, as on the GPU) */
+#define CT_TA_STACK_VALUES 4096 /* pre-op images of up to this many values on the stack */
+
+/* TrivialAugmentWide (autoaugment.h) of an image under d, and the erasing: the pre-op image
+ * by the row functions above (unscaled: each value the float the GPU rounds too), its bytes,
+ * their histograms when d's op needs them, then each pixel from them (the GPU computes each
+ * byte where the op takes it: the same values). Without memory for them (a large image),
+ * pixel by pixel as the GPU. */
 static void ta_row(const ct_augment *a, const ct_augment_draw *d, const uint8_t *src,
                    float *dst, float scale) {
-    const int h = a->h, w = a->w;
-    const int64_t hw = (int64_t)h * w;
+    const int h = a->h, w = a->w, c = a->c;
+    const int64_t hw = (int64_t)h * w, row = c * hw;
+    float stack_f[CT_TA_STACK_VALUES];
+    uint8_t stack_b[CT_TA_STACK_VALUES];
+    float *pre_f = stack_f;
+    uint8_t *pre = stack_b;
+    if (row > CT_TA_STACK_VALUES) {
+        pre_f = malloc((size_t)row * (sizeof *pre_f + 1));
+        pre = pre_f ? (uint8_t *)(pre_f + row) : NULL;
+    }
     ct_ta_stats st = {0};
-    if (ct_ta_needs_hist(d)) {
-        unsigned hist[CT_TA_MAX_C + 1][256];
-        memset(hist, 0, sizeof hist);
+    if (!pre_f) {
+        if (ct_ta_needs_hist(d)) {
+            unsigned hist[CT_TA_MAX_C + 1][256] = {{0}};
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) ct_ta_count(a, d, src, y, x, hist);
+            ct_ta_stats_of(a, d, (const unsigned (*)[256])hist, &st);
+        }
+        float px[CT_TA_MAX_C];
         for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) ct_ta_count(a, d, src, y, x, hist);
+            for (int x = 0; x < w; x++) {
+                ct_ta_pixel(a, d, &st, src, y, x, scale, px);
+                for (int ch = 0; ch < c; ch++) dst[ch * hw + (int64_t)y * w + x] = px[ch];
+            }
+        return;
+    }
+    if (d->resized && h <= CT_RESIZED_ROW_MAX && w <= CT_RESIZED_ROW_MAX)
+        resized_row(a, d, src, pre_f, 1.0f);
+    else
+        shifted_row(a, d, src, pre_f, 1.0f); /* (without the erasing) */
+    for (int64_t j = 0; j < row; j++) pre[j] = (uint8_t)ct_ta_round(pre_f[j]);
+    if (ct_ta_needs_hist(d)) {
+        unsigned hist[CT_TA_MAX_C + 1][256] = {{0}};
+        int v[CT_TA_MAX_C];
+        for (int64_t j = 0; j < hw; j++) {
+            for (int ch = 0; ch < c; ch++) v[ch] = pre[ch * hw + j];
+            ct_ta_count_px(v, c, hist);
+        }
         ct_ta_stats_of(a, d, (const unsigned (*)[256])hist, &st);
     }
-    float px[CT_TA_MAX_C];
+    int ys[9], xs[9], nb[CT_TA_MAX_C][9], v[CT_TA_MAX_C];
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            ct_ta_pixel(a, d, &st, src, y, x, scale, px);
-            for (int ch = 0; ch < a->c; ch++) dst[ch * hw + (int64_t)y * w + x] = px[ch];
+            const int64_t j = (int64_t)y * w + x;
+            if (ct_augment_in_erased(d, y, x)) {
+                for (int ch = 0; ch < c; ch++)
+                    dst[ch * hw + j] = scale * (float)ct_augment_erase_fill(a, ch);
+                continue;
+            }
+            const int n = ct_ta_places(a, d, y, x, ys, xs);
+            for (int ch = 0; ch < c; ch++)
+                for (int k = 0; k < n; k++)
+                    nb[ch][k] = ys[k] < 0 ? 0 : pre[ch * hw + (int64_t)ys[k] * w + xs[k]];
+            ct_ta_apply(a, d, &st, (const int (*)[9])nb, n, v);
+            for (int ch = 0; ch < c; ch++) dst[ch * hw + j] = scale * (float)v[ch];
         }
+    if (pre_f != stack_f) free(pre_f);
 }
 
 /* One image (c, h, w) of src into dst, warped (or resized), cropped, flipped, jittered (or

@@ -562,7 +562,7 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
                                 x >= sv->mix_x1 && x < sv->mix_x2;
                 if (mix == CT_MIX_MIXUP || cut) ct_ta_pixel(&a, &dp, &pst, pimg, y, x, scale, pv);
                 for (int ch = 0; ch < a.c; ch++)
-                    dst[i * row + ch * hw + j] = mix == CT_MIX_MIXUP ? lam * v[ch] + rest * pv[ch]
+                    dst[i * row + ch * hw + j] = mix == CT_MIX_MIXUP ? __fadd_rn(__fmul_rn(lam, v[ch]), __fmul_rn(rest, pv[ch]))
                                                  : cut ? pv[ch] : v[ch];
             }
             __syncthreads(); /* (d is the next image's) */
@@ -590,7 +590,7 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
                                 x >= sv->mix_x1 && x < sv->mix_x2;
                 if (mix == CT_MIX_MIXUP || cut) jitter_pixel(&a, &dp, pimg, y, x, scale, pv);
                 for (int ch = 0; ch < a.c; ch++)
-                    dst[i * row + ch * hw + j] = mix == CT_MIX_MIXUP ? lam * v[ch] + rest * pv[ch]
+                    dst[i * row + ch * hw + j] = mix == CT_MIX_MIXUP ? __fadd_rn(__fmul_rn(lam, v[ch]), __fmul_rn(rest, pv[ch]))
                                                  : cut ? pv[ch] : v[ch];
             }
             __syncthreads(); /* (d is the next image's) */
@@ -601,7 +601,9 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
             int ch = (int)(j / ((int64_t)a.w * a.h));
             float v = scale * (float)ct_augment_pixel(&a, &d, img, ch, y, x);
             if (mix == CT_MIX_MIXUP) {
-                v = lam * v + rest * (scale * (float)ct_augment_pixel(&a, &dp, pimg, ch, y, x));
+                v = __fadd_rn(__fmul_rn(lam, v),
+                              __fmul_rn(rest, scale * (float)ct_augment_pixel(&a, &dp, pimg, ch,
+                                                                              y, x)));
             } else if (mix == CT_MIX_CUTMIX && y >= sv->mix_y1 && y < sv->mix_y2 &&
                        x >= sv->mix_x1 && x < sv->mix_x2) {
                 v = scale * (float)ct_augment_pixel(&a, &dp, pimg, ch, y, x);
