@@ -64,10 +64,11 @@ static const float k_erase_fill[4] = {0.25f, 0.5f, 0.75f, 0.0f}; /* (torchvision
 /* TrivialAugmentWide (autoaugment.h): images of random ranges of values (so that AutoContrast
  * and Equalize change them), after a flip or a resized crop, some erased after; each with its
  * op and magnitude, for torchvision's own autoaugment._apply_op to redo */
-typedef struct { int c, h, w, bins, resized; float erase_p; } ta_case;
+typedef struct { int c, h, w, bins, resized; float erase_p; int bilinear; } ta_case;
 static const ta_case k_ta_cases[] = {
-    {1, 28, 28, 31, 0, 0}, {3, 12, 10, 31, 1, 0}, {3, 9, 7, 5, 0, 0.5f}, {3, 2, 5, 31, 0, 0},
-    {1, 40, 33, 31, 1, 0.3f},
+    {1, 28, 28, 31, 0, 0, 0}, {3, 12, 10, 31, 1, 0, 0}, {3, 9, 7, 5, 0, 0.5f, 0},
+    {3, 2, 5, 31, 0, 0, 0}, {1, 40, 33, 31, 1, 0.3f, 0},
+    {1, 28, 28, 31, 0, 0, 1}, {3, 13, 16, 31, 1, 0, 1}, /* the warps bilinear */
 };
 #define TA_IMAGES 150
 
@@ -78,6 +79,7 @@ static int ta_dump(ct_rng *rng) {
         ct_train_config_default(&cfg);
         cfg.seed = 3000 + k;
         cfg.augment_flip = 1, cfg.augment_ta_bins = t->bins, cfg.augment_erase_p = t->erase_p;
+        cfg.augment_bilinear = t->bilinear;
         if (t->resized)
             cfg.augment_area_min = 0.3f, cfg.augment_area_max = 1.0f,
             cfg.augment_ratio_min = R34, cfg.augment_ratio_max = R43;
@@ -96,12 +98,14 @@ static int ta_dump(ct_rng *rng) {
             return 1;
         }
         ct_augment a = {.c = t->c, .h = t->h, .w = t->w, .flip = 1, .ta_bins = t->bins,
+                        .bilinear = t->bilinear,
                         .area_min = cfg.augment_area_min, .area_max = cfg.augment_area_max,
                         .ratio_min = cfg.augment_ratio_min, .ratio_max = cfg.augment_ratio_max,
                         .erase_p = t->erase_p, .seed = cfg.seed,
                         .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) | 1};
-        printf("{\"ta\": %d, \"c\": %d, \"h\": %d, \"w\": %d, \"fill\": [%.9g, %.9g, %.9g], "
-               "\"images\": [", t->bins, t->c, t->h, t->w, (double)k_erase_fill[0],
+        printf("{\"ta\": %d, \"bilinear\": %d, \"c\": %d, \"h\": %d, \"w\": %d, "
+               "\"fill\": [%.9g, %.9g, %.9g], \"images\": [", t->bins, t->bilinear, t->c, t->h,
+               t->w, (double)k_erase_fill[0],
                (double)k_erase_fill[1], (double)k_erase_fill[2]);
         for (int i = 0; i < TA_IMAGES; i++) {
             ct_augment_draw dr;

@@ -148,6 +148,14 @@ if [ "$have_mnist" -eq 1 ]; then
     [ "$rc" -eq 2 ] && grep -qF 'saved with flip,trivial,erase=0.2' <<<"$err" &&
         ok "resume with other magnitude bins -> exit 2, names the saved setting" ||
         bad "resume with other magnitude bins -> exit $rc, stderr: $err"
+    run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment trivial=7,bilinear --quiet
+    [ "$rc" -eq 0 ] && grep -q '^test_loss: ' <<<"$out" &&
+        ok "--augment trivial=7,bilinear (its warps sampled bilinearly) trains" ||
+        bad "--augment trivial=7,bilinear -> exit $rc, stderr: $err"
+    run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment bilinear,trivial=7
+    plan=$(grep '^Plan: ' <<<"$out")
+    grep -qF 'augment: TrivialAugmentWide (bilinear, 7 bins)' <<<"$plan" &&
+        ok "trivial=7,bilinear is named: $plan" || bad "trivial=7,bilinear: plan: $plan, stderr: $err"
     # every part at full precision (the longest spelling) saves and resumes
     long="rotate=12.3456785,translate=0.123456791,scale=0.912345682:1.12345684,shear=12.3456783,bilinear,crop=4,flip,brightness=0.123456791,contrast=0.234567896,saturation=0.345678914,hue=0.123456791,erase=0.123456791"
     run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment "$long" --quiet --save "$tmp/long"

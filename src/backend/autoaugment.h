@@ -15,8 +15,9 @@
  *   is signed and word 2 is odd;
  * - ShearX, ShearY (shear atan(m) in degrees about the corner (0, 0)), TranslateX, TranslateY
  *   (int(m) pixels), Rotate (m degrees counter-clockwise): functional.affine's or rotate's
- *   inverse map, nearest (round half to even), 0 outside; computed in double (torchvision's
- *   grid is float32: a sampling point within rounding of a half pixel may round the other way);
+ *   inverse map, nearest (round half to even) or, with a->bilinear, grid_sample's 4 taps
+ *   summed and rounded, 0 outside; computed in double (torchvision's grid and sums are
+ *   float32: a sampling point or a sum within rounding of a half may round the other way);
  * - Brightness, Color (3 channels), Contrast, Sharpness by the factor 1 + m: _blend(img, other,
  *   f) = trunc(clamp(f * img + (1 - f) * other, 0, 255)), other 0, the grey (rgb_to_grayscale:
  *   trunc(0.2989 r + 0.587 g + 0.114 b)), the mean of the grey (one channel: of the pixels) as
@@ -219,19 +220,40 @@ static inline CT_HD void ct_ta_stats_of(const ct_augment *a, const ct_augment_dr
     }
 }
 
-/* The pre-op pixels output (y, x) needs, into ys, xs: the warp's source (-1: outside, value 0),
+/* A byte from a value v as a float (the CPU's row functions write floats), rounded half to
+ * even, as torch.round before a cast to uint8 */
+static inline CT_HD int ct_ta_round(float v) {
+    float r = rintf(v);
+    return r < 0.0f ? 0 : r > 255.0f ? 255 : (int)r;
+}
+
+static inline CT_HD int ct_ta_warps(int op) { return op >= CT_TA_SHEAR_X && op <= CT_TA_ROTATE; }
+
+/* The pre-op pixels output (y, x) needs, into ys, xs: the warp's source, nearest, or its 4
+ * taps with their weights wt when a->bilinear (grid_sample's, zeros outside: -1, value 0),
  * the sharpness' 3x3 (row by row) inside the image's border, else (y, x) itself; returns how
- * many (9 for the sharpness, else 1) */
+ * many (9 for the sharpness, 4 for a bilinear warp, else 1) */
 static inline CT_HD int ct_ta_places(const ct_augment *a, const ct_augment_draw *d, int y, int x,
-                                     int *ys, int *xs) {
+                                     int *ys, int *xs, double *wt) {
     const int op = d->ta_op, h = a->h, w = a->w;
-    if (op >= CT_TA_SHEAR_X && op <= CT_TA_ROTATE) {
+    if (ct_ta_warps(op)) {
         const double *t = d->ta_m;
         double hx = 0.5 * (double)w, hy = 0.5 * (double)h;
         double xb = CT_DADD(CT_DADD((double)x, 0.5), -hx), yb = CT_DADD(CT_DADD((double)y, 0.5), -hy);
-        double sx = CT_DADD(CT_DADD(CT_DADD(CT_DMUL(t[0], xb), CT_DMUL(t[1], yb)), t[2]), hx);
-        double sy = CT_DADD(CT_DADD(CT_DADD(CT_DMUL(t[3], xb), CT_DMUL(t[4], yb)), t[5]), hy);
-        double nx = rint(CT_DADD(sx, -0.5)), ny = rint(CT_DADD(sy, -0.5));
+        /* the source point in pixels (grid_sample's unnormalised, align_corners=False) */
+        double sx = CT_DADD(CT_DADD(CT_DADD(CT_DADD(CT_DMUL(t[0], xb), CT_DMUL(t[1], yb)), t[2]), hx), -0.5);
+        double sy = CT_DADD(CT_DADD(CT_DADD(CT_DADD(CT_DMUL(t[3], xb), CT_DMUL(t[4], yb)), t[5]), hy), -0.5);
+        if (a->bilinear) {
+            double fx = floor(sx), fy = floor(sy), ex = CT_DADD(sx, -fx), ey = CT_DADD(sy, -fy);
+            for (int k = 0; k < 4; k++) {
+                double xx = fx + (double)(k & 1), yy = fy + (double)(k >> 1);
+                int in = xx >= 0.0 && xx < (double)w && yy >= 0.0 && yy < (double)h;
+                ys[k] = in ? (int)yy : -1, xs[k] = in ? (int)xx : -1;
+                wt[k] = CT_DMUL((k & 1) ? ex : CT_DADD(1.0, -ex), (k >> 1) ? ey : CT_DADD(1.0, -ey));
+            }
+            return 4;
+        }
+        double nx = rint(sx), ny = rint(sy);
         int in = nx >= 0.0 && nx < (double)w && ny >= 0.0 && ny < (double)h;
         ys[0] = in ? (int)ny : -1, xs[0] = in ? (int)nx : -1;
         return 1;
@@ -245,9 +267,10 @@ static inline CT_HD int ct_ta_places(const ct_augment *a, const ct_augment_draw 
 }
 
 /* The op's bytes out[ch] of a pixel from the pre-op bytes nb[ch][k] of ct_ta_places' places
- * (n of them) */
+ * (n of them, weights wt for a bilinear warp's) */
 static inline CT_HD void ct_ta_apply(const ct_augment *a, const ct_augment_draw *d,
-                                     const ct_ta_stats *st, const int (*nb)[9], int n, int *out) {
+                                     const ct_ta_stats *st, const int (*nb)[9], int n,
+                                     const double *wt, int *out) {
     const int c = a->c, op = d->ta_op;
     const double f = 1.0 + d->ta_mag;
     int grey = 0;
@@ -256,7 +279,12 @@ static inline CT_HD void ct_ta_apply(const ct_augment *a, const ct_augment_draw 
         grey = ct_ta_grey(px);
     }
     for (int ch = 0; ch < c; ch++) {
-        const int v = nb[ch][n == 9 ? 4 : 0];
+        int v = nb[ch][n == 9 ? 4 : 0];
+        if (n == 4 && ct_ta_warps(op)) { /* bilinear: the taps' sum, rounded to a byte */
+            double s = 0.0;
+            for (int k = 0; k < 4; k++) s = CT_DADD(s, CT_DMUL(wt[k], (double)nb[ch][k]));
+            v = ct_ta_round((float)s);
+        }
         switch (op) {
         case CT_TA_BRIGHTNESS: out[ch] = ct_ta_blend((float)v, 0.0f, f); break;
         case CT_TA_COLOR: out[ch] = c == 3 ? ct_ta_blend((float)v, (float)grey, f) : v; break;
@@ -282,13 +310,6 @@ static inline CT_HD void ct_ta_apply(const ct_augment *a, const ct_augment_draw 
         default: out[ch] = v; /* Identity; the warps' sample */
         }
     }
-}
-
-/* A pre-op byte from the rest's value v of a pixel, as a float (what the CPU's row functions
- * write), rounded half to even */
-static inline CT_HD int ct_ta_round(float v) {
-    float r = rintf(v);
-    return r < 0.0f ? 0 : r > 255.0f ? 255 : (int)r;
 }
 
 /* The pre-op byte of pixel (ch, y, x) (augment.h's value, without the erasing, which comes
@@ -334,11 +355,12 @@ static inline CT_HD void ct_ta_pixel(const ct_augment *a, const ct_augment_draw 
         return;
     }
     int ys[9], xs[9], nb[CT_TA_MAX_C][9], v[CT_TA_MAX_C];
-    const int n = ct_ta_places(a, d, y, x, ys, xs);
+    double wt[4] = {0.0, 0.0, 0.0, 0.0}; /* (set for a bilinear warp) */
+    const int n = ct_ta_places(a, d, y, x, ys, xs, wt);
     for (int ch = 0; ch < a->c; ch++)
         for (int k = 0; k < n; k++)
             nb[ch][k] = ys[k] < 0 ? 0 : ct_ta_byte(a, d, img, ch, ys[k], xs[k]);
-    ct_ta_apply(a, d, st, (const int (*)[9])nb, n, v);
+    ct_ta_apply(a, d, st, (const int (*)[9])nb, n, wt, v);
     for (int ch = 0; ch < a->c; ch++) out[ch] = scale * (float)v[ch];
 }
 

@@ -600,9 +600,9 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         return ct_fail(CT_ERR_INVALID, "augmentation interpolation must be 0 (nearest) or 1 "
                        "(bilinear), got %d", cfg->augment_bilinear);
     if (cfg->augment_bilinear && cfg->augment_degrees == 0.0f && cfg->augment_translate == 0.0f &&
-        cfg->augment_scale_max == 0.0f && cfg->augment_shear == 0.0f)
+        cfg->augment_scale_max == 0.0f && cfg->augment_shear == 0.0f && cfg->augment_ta_bins == 0)
         return ct_fail(CT_ERR_INVALID, "augmentation interpolation bilinear needs a warp "
-                       "(rotation, translation, scale or shear)");
+                       "(rotation, translation, scale, shear or TrivialAugmentWide's)");
     if (!(cfg->augment_erase_p >= 0.0f && cfg->augment_erase_p <= 1.0f))
         return ct_fail(CT_ERR_INVALID, "random erasing's chance must be in [0, 1], got %g",
                        (double)cfg->augment_erase_p);

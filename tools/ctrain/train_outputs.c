@@ -372,9 +372,13 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
         printf(")");
         sep = " + ";
     }
-    if (c->augment_ta_bins == 31) printf("%sTrivialAugmentWide", sep), sep = " + ";
-    else if (c->augment_ta_bins)
-        printf("%sTrivialAugmentWide (%d bins)", sep, c->augment_ta_bins), sep = " + ";
+    if (c->augment_ta_bins) {
+        printf("%sTrivialAugmentWide", sep), sep = " + ";
+        const int bins = c->augment_ta_bins;
+        if (c->augment_bilinear && bins != 31) printf(" (bilinear, %d bins)", bins);
+        else if (c->augment_bilinear) printf(" (bilinear)");
+        else if (bins != 31) printf(" (%d bins)", bins);
+    }
     if (c->augment_erase_p > 0)
         printf("%srandom erasing (p %g%s)", sep, (double)c->augment_erase_p,
                o->erase_to_mean ? ", to the normalize layer's mean" : "");

@@ -286,10 +286,11 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
         p += len + 1;
     }
     if (c->augment_bilinear && !(c->augment_degrees > 0 || c->augment_translate > 0 ||
-                                 c->augment_scale_max > 0 || c->augment_shear > 0))
+                                 c->augment_scale_max > 0 || c->augment_shear > 0 ||
+                                 c->augment_ta_bins))
         return snprintf(err, err_bytes, "bilinear: the interpolation of rotate, translate, "
-                        "scale or shear, none of which warps in \"%s\" (resized-crop's is "
-                        "always bilinear)", spec), -1;
+                        "scale, shear or trivial's warps, none of which is in \"%s\" "
+                        "(resized-crop's is always bilinear)", spec), -1;
     if (c->augment_ratio_max > 0 && c->augment_area_max == 0)
         return snprintf(err, err_bytes, "ratio=A:B: the aspect ratios of resized-crop's boxes, "
                         "and there is no resized-crop in \"%s\"", spec), -1;

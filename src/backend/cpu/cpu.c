@@ -395,6 +395,7 @@ static void ta_row(const ct_augment *a, const ct_augment_draw *d, const uint8_t 
         ct_ta_stats_of(a, d, (const unsigned (*)[256])hist, &st);
     }
     int ys[9], xs[9], nb[CT_TA_MAX_C][9], v[CT_TA_MAX_C];
+    double wt[4] = {0.0, 0.0, 0.0, 0.0}; /* (set for a bilinear warp) */
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             const int64_t j = (int64_t)y * w + x;
@@ -403,11 +404,11 @@ static void ta_row(const ct_augment *a, const ct_augment_draw *d, const uint8_t 
                     dst[ch * hw + j] = scale * (float)ct_augment_erase_fill(a, ch);
                 continue;
             }
-            const int n = ct_ta_places(a, d, y, x, ys, xs);
+            const int n = ct_ta_places(a, d, y, x, ys, xs, wt);
             for (int ch = 0; ch < c; ch++)
                 for (int k = 0; k < n; k++)
                     nb[ch][k] = ys[k] < 0 ? 0 : pre[ch * hw + (int64_t)ys[k] * w + xs[k]];
-            ct_ta_apply(a, d, &st, (const int (*)[9])nb, n, v);
+            ct_ta_apply(a, d, &st, (const int (*)[9])nb, n, wt, v);
             for (int ch = 0; ch < c; ch++) dst[ch * hw + j] = scale * (float)v[ch];
         }
     if (pre_f != stack_f) free(pre_f);
