@@ -635,21 +635,26 @@ static void test_gather_trivial(void **state) {
     ct_rng_init(&rng, 23, 0);
     const int64_t rows = 40, n = 160;
     const float scale = 1.0f / 255.0f;
-    const struct { int c, h, w, flip, bins; float a0, deg, erase; } cases[] = {
-        {1, 12, 10, 1, 31, 0, 0, 0},     /* after a flip */
-        {3, 9, 11, 0, 31, 0.3f, 0, 0.5f}, /* after a resized crop, erased after */
-        {3, 8, 8, 1, 3, 0, 20, 0},       /* after a bilinear warp, 3 bins */
-        {1, 2, 6, 0, 31, 0, 0, 0},       /* too small for the sharpness' blur */
-        {3, 40, 36, 1, 31, 0.3f, 0, 0.2f}, /* larger than the CPU's stack buffers */
+    const struct { int c, h, w, flip, bins; float a0, deg, erase; int pad, vflip, bil; } cases[] = {
+        {1, 12, 10, 1, 31, 0, 0, 0, 0, 0, 0},       /* after a flip */
+        {3, 9, 11, 0, 31, 0.3f, 0, 0.5f, 0, 0, 0},  /* after a resized crop, erased after */
+        {3, 8, 8, 1, 3, 0, 20, 0, 0, 0, 1},         /* after a bilinear warp, 3 bins, its */
+        {1, 2, 6, 0, 31, 0, 0, 0, 0, 0, 0},         /* warps bilinear; too small to blur */
+        {3, 40, 36, 1, 31, 0.3f, 0, 0.2f, 0, 0, 0}, /* larger than the CPU's stack buffers */
+        {1, 11, 13, 1, 31, 0, 0, 0, 3, 1, 0},       /* after a padded crop and both flips */
+        {1, 20, 18, 0, 31, 0, 15, 0, 0, 0, 0},      /* after a nearest warp */
+        {3, 12, 12, 0, 31, 0, 0, 0, 0, 0, 1},       /* its warps bilinear, nothing before */
+        {1, 520, 5, 1, 31, 0.3f, 0, 0, 0, 0, 0},    /* a resized crop above 512 a side */
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const int c = cases[k].c, h = cases[k].h, w = cases[k].w;
         const int64_t row = (int64_t)c * h * w;
         ct_augment aug = {.c = c, .h = h, .w = w, .flip = cases[k].flip, .ta_bins = cases[k].bins,
+                          .pad = cases[k].pad, .vflip = cases[k].vflip,
                           .area_min = cases[k].a0, .area_max = cases[k].a0 > 0 ? 1.0f : 0.0f,
                           .ratio_min = cases[k].a0 > 0 ? 0.75f : 0.0f,
                           .ratio_max = cases[k].a0 > 0 ? 4.0f / 3.0f : 0.0f,
-                          .degrees = cases[k].deg, .bilinear = cases[k].deg > 0,
+                          .degrees = cases[k].deg, .bilinear = cases[k].bil,
                           .erase_p = cases[k].erase, .erase_fill = {40, 80, 120, 0},
                           .seed = 300 + k, .stream = 9, .first = 31 * k};
         ct_augment plain_aug = aug;

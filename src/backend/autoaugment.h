@@ -1,5 +1,5 @@
 /*
- * autoaugment.h — torchvision's TrivialAugmentWide(num_magnitude_bins, NEAREST, fill=None) in
+ * autoaugment.h — torchvision's TrivialAugmentWide(num_magnitude_bins, NEAREST or BILINEAR) in
  * the augmentation of training images (augment.h): one definition for the CPU backend (cpu.c)
  * and the CUDA kernel (cuda_ops.cu).
  *

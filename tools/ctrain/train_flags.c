@@ -411,8 +411,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "after the model's normalize layer: its mean; else black).\n"
                  "auto = crop=4,flip for cifar10, off for digits and fashion-mnist\n"
                  "(for digits try rotate=10,translate=0.1,scale=0.9:1.1; for photos\n"
-                 "resized-crop,flip, with trivial,erase=0.1 as torchvision's ImageNet\n"
-                 "recipe; ctrain show --augment SPEC draws what the model sees)"},
+                 "resized-crop,flip, with trivial,bilinear,erase=0.1 as torchvision's\n"
+                 "ImageNet recipe; ctrain show --augment SPEC draws what the model sees)"},
         {.name = "normalize", .kind = CLI_STR, .dst = &o->normalize, .metavar = "SPEC",
          .help = "normalize the inputs, as torchvision's Normalize(mean, std) (Keras'\n"
                  "Normalization layer): a normalize(...) layer in front of the model, so\n"

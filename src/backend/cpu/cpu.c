@@ -459,7 +459,8 @@ static ct_status mix_rows(const ct_augment *aug, const ct_step_vars *sv, const u
         float *out = dst + i * row;
         if (mix_labels_dst && labels_src) mix_labels_dst[i] = labels_src[s];
         if (sv->mix_kind == CT_MIX_MIXUP) {
-            for (int64_t j = 0; j < row; j++) out[j] = lam * out[j] + rest * tmp[j];
+            for (int64_t j = 0; j < row; j++) /* (never fused: as the GPU's) */
+                out[j] = CT_FADD(CT_FMUL(lam, out[j]), CT_FMUL(rest, tmp[j]));
             continue;
         }
         for (int ch = 0; ch < aug->c; ch++) /* CutMix: the box is the partner's */
