@@ -499,6 +499,11 @@ typedef struct {
      * bytes, as torchvision's ops on a uint8 tensor; bins in [2, 1024], images of 1 or 3
      * channels (0: none) */
     int augment_ta_bins;
+    /* torchvision's RandomGrayscale(p=augment_grey_p) after the colour jitter, before the
+     * erasing: with chance p (in [0, 1]; 0: none) a colour image's channels each take its
+     * grey (rgb_to_grayscale's 0.2989 r + 0.587 g + 0.114 b); one channel stays as it is. Not
+     * with TrivialAugmentWide. */
+    float augment_grey_p;
     /* Data-parallel training across the processes of an MPI job (ct_dist_init), or NULL for a
      * single process. Every rank must call ct_fit with the same model, data and settings. */
     ct_dist *dist;

@@ -20,33 +20,37 @@ typedef struct {
     float area_min, area_max, ratio_min, ratio_max; /* the resized crop */
     float erase_p;                                  /* RandomErasing's */
     float jitter[4];                                /* ColorJitter's */
+    float grey;                                     /* RandomGrayscale's */
 } dump_case;
 
 #define R34 0.75f
 #define R43 (4.0f / 3.0f)
 
 static const dump_case k_cases[] = {
-    {1, 28, 28, 0, 0, 0, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0}},         /* rotation, nearest */
-    {1, 28, 28, 0, 0, 1, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0}},         /* rotation, bilinear */
-    {1, 28, 28, 0, 0, 0, 0, 0.2f, 0, 0, 0, 0, 0, 0, 0, 0, {0}},       /* whole-pixel shifts */
-    {1, 28, 28, 0, 0, 1, 0, 0, 0.7f, 1.3f, 0, 0, 0, 0, 0, 0, {0}},    /* zoom */
-    {1, 28, 28, 0, 0, 1, 0, 0, 0, 0, 25, 0, 0, 0, 0, 0, {0}},         /* shear */
-    {1, 28, 28, 0, 0, 0, 180, 0.1f, 0.5f, 2, 40, 0, 0, 0, 0, 0, {0}}, /* everything, wide ranges, nearest */
-    {3, 9, 11, 2, 2, 1, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0, 0, {0}}, /* colour, odd, unequal, vflip */
-    {3, 9, 11, 3, 1, 0, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0, 0, {0}},
-    {2, 8, 8, 0, 1, 0, 180, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0}},  /* even sides: the centre between pixels */
-    {1, 28, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43, 0, {0}}, /* RandomResizedCrop's defaults */
-    {3, 9, 13, 0, 2, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43, 0, {0}},  /* colour, unequal, both flips */
-    {2, 6, 20, 0, 1, 0, 0, 0, 0, 0, 0, 0.3f, 1, 0.5f, 2, 0, {0}},    /* too wide: the fallback too */
-    {1, 12, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0.01f, 0.1f, 0.2f, 5, 0, {0}}, /* small boxes, far ratios */
-    {1, 28, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.6f, {0}},          /* RandomErasing alone */
-    {3, 16, 12, 2, 1, 1, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1, {0}},             /* after a warp, crop, flip */
-    {3, 9, 13, 0, 1, 0, 0, 0, 0, 0, 0, 0.5f, 1, R34, R43, 1, {0}},       /* after a resized crop */
-    {3, 10, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0.4f, 0.4f, 0.4f, 0.1f}}, /* ColorJitter */
-    {3, 8, 8, 0, 1, 0, 0, 0, 0, 0, 0, 0.3f, 1, R34, R43, 0.5f, {0, 0.8f, 0, 0.5f}}, /* all */
-    {1, 28, 28, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0.5f, 0.5f, 0, 0}},     /* one channel */
-    {3, 16, 12, 2, 1, 1, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1, {0, 0.9f, 0, 0}}, /* a warp, jitter, */
-    {1, 16, 12, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 1, {0, 0.9f, 0, 0}}, /* erasing after */
+    {1, 28, 28, 0, 0, 0, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0}, 0},         /* rotation, nearest */
+    {1, 28, 28, 0, 0, 1, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0}, 0},         /* rotation, bilinear */
+    {1, 28, 28, 0, 0, 0, 0, 0.2f, 0, 0, 0, 0, 0, 0, 0, 0, {0}, 0},       /* whole-pixel shifts */
+    {1, 28, 28, 0, 0, 1, 0, 0, 0.7f, 1.3f, 0, 0, 0, 0, 0, 0, {0}, 0},    /* zoom */
+    {1, 28, 28, 0, 0, 1, 0, 0, 0, 0, 25, 0, 0, 0, 0, 0, {0}, 0},         /* shear */
+    {1, 28, 28, 0, 0, 0, 180, 0.1f, 0.5f, 2, 40, 0, 0, 0, 0, 0, {0}, 0}, /* everything, wide ranges, nearest */
+    {3, 9, 11, 2, 2, 1, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0, 0, {0}, 0}, /* colour, odd, unequal, vflip */
+    {3, 9, 11, 3, 1, 0, 15, 0.1f, 0.9f, 1.1f, 10, 0, 0, 0, 0, 0, {0}, 0},
+    {2, 8, 8, 0, 1, 0, 180, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0}, 0},  /* even sides: the centre between pixels */
+    {1, 28, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43, 0, {0}, 0}, /* RandomResizedCrop's defaults */
+    {3, 9, 13, 0, 2, 0, 0, 0, 0, 0, 0, 0.08f, 1, R34, R43, 0, {0}, 0},  /* colour, unequal, both flips */
+    {2, 6, 20, 0, 1, 0, 0, 0, 0, 0, 0, 0.3f, 1, 0.5f, 2, 0, {0}, 0},    /* too wide: the fallback too */
+    {1, 12, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0.01f, 0.1f, 0.2f, 5, 0, {0}, 0}, /* small boxes, far ratios */
+    {1, 28, 28, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.6f, {0}, 0},          /* RandomErasing alone */
+    {3, 16, 12, 2, 1, 1, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1, {0}, 0},             /* after a warp, crop, flip */
+    {3, 9, 13, 0, 1, 0, 0, 0, 0, 0, 0, 0.5f, 1, R34, R43, 1, {0}, 0},       /* after a resized crop */
+    {3, 10, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0.4f, 0.4f, 0.4f, 0.1f}, 0}, /* ColorJitter */
+    {3, 8, 8, 0, 1, 0, 0, 0, 0, 0, 0, 0.3f, 1, R34, R43, 0.5f, {0, 0.8f, 0, 0.5f}, 0}, /* all */
+    {1, 28, 28, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0.5f, 0.5f, 0, 0}, 0},     /* one channel */
+    {3, 16, 12, 2, 1, 1, 10, 0, 0, 0, 0, 0, 0, 0, 0, 1, {0, 0.9f, 0, 0}, 0}, /* a warp, jitter, */
+    {1, 16, 12, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 1, {0, 0.9f, 0, 0}, 0}, /* erasing after */
+    {3, 10, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0.4f, 0.4f, 0.4f, 0.1f}, 0.5f}, /* grey */
+    {3, 9, 13, 0, 1, 0, 0, 0, 0, 0, 0, 0.5f, 1, R34, R43, 0.5f, {0}, 0.6f}, /* after a crop */
+    {1, 12, 12, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, {0}, 1.0f},  /* one channel: as it is */
 };
 
 /* RandomResizedCrop's boxes drawn for one image size (tries and fallback: augment.h), for a
@@ -171,6 +175,7 @@ int main(void) {
         cfg.augment_erase_p = d->erase_p;
         for (int k = 0; k < 4; k++) cfg.augment_jitter[k] = d->jitter[k];
         for (int k = 0; k < 4; k++) cfg.augment_erase_fill[k] = k_erase_fill[k];
+        cfg.augment_grey_p = d->grey;
         const int epoch = (int)k % 3;
         const int64_t first = 17 * (int64_t)k, row = (int64_t)d->c * d->h * d->w;
         uint8_t *img = malloc((size_t)(N * row));
@@ -191,32 +196,32 @@ int main(void) {
                         .ratio_min = d->ratio_min, .ratio_max = d->ratio_max,
                         .erase_p = d->erase_p,
                         .jitter = {d->jitter[0], d->jitter[1], d->jitter[2], d->jitter[3]},
-                        .seed = cfg.seed,
+                        .grey_p = d->grey, .seed = cfg.seed,
                         .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) |
                                   (uint64_t)epoch};
         printf("{\"c\": %d, \"h\": %d, \"w\": %d, \"pad\": %d, \"flip\": %d, \"bilinear\": %d, "
                "\"degrees\": %.9g, \"translate\": %.9g, \"scale\": [%.9g, %.9g], \"shear\": %.9g, "
                "\"area\": [%.9g, %.9g], \"ratio\": [%.9g, %.9g], \"erase\": %.9g, "
                "\"fill\": [%.9g, %.9g, %.9g], \"jitter\": [%.9g, %.9g, %.9g, %.9g], "
-               "\"images\": [",
+               "\"grey\": %.9g, \"images\": [",
                d->c, d->h, d->w, d->pad, d->flip, d->bilinear, (double)d->degrees,
                (double)d->translate,
                (double)d->scale_min, (double)d->scale_max, (double)d->shear,
                (double)d->area_min, (double)d->area_max, (double)d->ratio_min,
                (double)d->ratio_max, (double)d->erase_p, (double)k_erase_fill[0],
                (double)k_erase_fill[1], (double)k_erase_fill[2], (double)d->jitter[0],
-               (double)d->jitter[1], (double)d->jitter[2], (double)d->jitter[3]);
+               (double)d->jitter[1], (double)d->jitter[2], (double)d->jitter[3], (double)d->grey);
         for (int i = 0; i < N; i++) {
             ct_augment_draw dr; /* (as the gather draws it: the same function) */
             ct_augment_draw_at(&a, (uint64_t)(first + i), &dr);
             printf("%s{\"angle\": %.17g, \"shift\": [%d, %d], \"scale\": %.17g, \"shear\": %.17g, "
                    "\"crop\": [%d, %d], \"flip\": %d, \"vflip\": %d, \"box\": [%d, %d, %d, %d], "
                    "\"erased\": [%d, %d, %d, %d], \"jorder\": [%d, %d, %d, %d], "
-                   "\"jf\": [%.17g, %.17g, %.17g, %.17g], \"in\": [",
+                   "\"jf\": [%.17g, %.17g, %.17g, %.17g], \"grey\": %d, \"in\": [",
                    i ? ", " : "", dr.angle, dr.shift_x, dr.shift_y, dr.scale, dr.shear, dr.ty,
                    dr.tx, dr.flip, dr.vflip, dr.box_y, dr.box_x, dr.box_h, dr.box_w, dr.erase_y,
                    dr.erase_x, dr.erased ? dr.erase_h : 0, dr.erase_w, dr.jorder[0], dr.jorder[1],
-                   dr.jorder[2], dr.jorder[3], dr.jf[0], dr.jf[1], dr.jf[2], dr.jf[3]);
+                   dr.jorder[2], dr.jorder[3], dr.jf[0], dr.jf[1], dr.jf[2], dr.jf[3], dr.grey);
             for (int64_t j = 0; j < row; j++) printf("%s%d", j ? "," : "", img[i * row + j]);
             printf("], \"out\": [");
             for (int64_t j = 0; j < row; j++)

@@ -156,6 +156,12 @@ if [ "$have_mnist" -eq 1 ]; then
     plan=$(grep '^Plan: ' <<<"$out")
     grep -qF 'augment: TrivialAugmentWide (bilinear, 7 bins)' <<<"$plan" &&
         ok "trivial=7,bilinear is named: $plan" || bad "trivial=7,bilinear: plan: $plan, stderr: $err"
+    # RandomGrayscale (digits have one channel: named, and they stay as they are)
+    run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment flip,grey=0.2
+    plan=$(grep '^Plan: ' <<<"$out")
+    [ "$rc" -eq 0 ] && grep -qF 'augment: horizontal flip + random greyscale (p 0.2)' <<<"$plan" &&
+        ok "--augment flip,grey=0.2 trains and is named: $plan" ||
+        bad "--augment grey -> exit $rc, plan: $plan, stderr: $err"
     # every part at full precision (the longest spelling) saves and resumes
     long="rotate=12.3456785,translate=0.123456791,scale=0.912345682:1.12345684,shear=12.3456783,bilinear,crop=4,flip,brightness=0.123456791,contrast=0.234567896,saturation=0.345678914,hue=0.123456791,erase=0.123456791"
     run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment "$long" --quiet --save "$tmp/long"

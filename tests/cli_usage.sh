@@ -355,6 +355,11 @@ expect_usage '--augment' train --augment trivial,trivial=5
 expect_usage '--augment' train --augment trivials
 expect_usage '--augment' train --augment trivial,contrast=0.2
 expect_usage '--augment' train --augment flip,bilinear
+expect_usage '--augment' train --augment grey=0
+expect_usage '--augment' train --augment grey=1.5
+expect_usage '--augment' train --augment grey=x
+expect_usage '--augment' train --augment grey,grey=0.2
+expect_usage '--augment' train --augment trivial,grey
 expect_usage '--augment' train --augment vflip,vflip
 expect_usage '--augment' train --augment vflip=1
 expect_usage '--augment' show --augment scale=1e-300:1

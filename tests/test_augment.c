@@ -608,6 +608,78 @@ static void test_gather_mix(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* RandomGrayscale: an image whose coin (its own Philox block) came up is the plain gather's    */
+/* grey, 0.2989 r + 0.587 g + 0.114 b, in each channel; the others, and one-channel images,     */
+/* are the plain gather's; the erased box is the fill's.                                          */
+
+static void test_gather_grey(void **state) {
+    ct_backend *b = tu_backend(state);
+    ct_rng rng;
+    ct_rng_init(&rng, 29, 0);
+    const int64_t rows = 12, n = 60;
+    const float scale = 1.0f / 255.0f;
+    const struct { int c, h, w; float p, jitter, a0, erase; } cases[] = {
+        {3, 7, 9, 0.5f, 0, 0, 0},        /* alone */
+        {3, 8, 6, 0.7f, 0.4f, 0, 0},     /* after colour jitter */
+        {3, 9, 11, 0.5f, 0, 0.3f, 0.5f}, /* after a resized crop, erased after */
+        {1, 6, 6, 1.0f, 0, 0, 0},        /* one channel: as it is */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int c = cases[k].c, h = cases[k].h, w = cases[k].w;
+        const int64_t row = (int64_t)c * h * w, hw = (int64_t)h * w;
+        ct_augment aug = {.c = c, .h = h, .w = w, .flip = 1, .grey_p = cases[k].p,
+                          .jitter = {cases[k].jitter, cases[k].jitter, cases[k].jitter, 0},
+                          .area_min = cases[k].a0, .area_max = cases[k].a0 > 0 ? 1.0f : 0.0f,
+                          .ratio_min = cases[k].a0 > 0 ? 0.75f : 0.0f,
+                          .ratio_max = cases[k].a0 > 0 ? 4.0f / 3.0f : 0.0f,
+                          .erase_p = cases[k].erase, .erase_fill = {10, 20, 30, 0},
+                          .seed = 500 + k, .stream = 11, .first = 7 * k};
+        ct_augment plain_aug = aug;
+        plain_aug.grey_p = 0.0f, plain_aug.erase_p = 0.0f;
+        uint8_t *src = hmalloc((size_t)(rows * row));
+        float *out = hmalloc((size_t)(n * row) * 4), *plain = hmalloc((size_t)(n * row) * 4);
+        int32_t *idx = hmalloc((size_t)n * 4);
+        for (int64_t i = 0; i < rows * row; i++) src[i] = (uint8_t)ct_rng_below(&rng, 256);
+        for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
+        uint8_t *d_src = dput(b, src, (size_t)(rows * row));
+        int32_t *d_idx = dput(b, idx, (size_t)n * 4);
+        float *d_out = dalloc(b, (size_t)(n * row) * 4);
+        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &aug, NULL, d_out, NULL, NULL));
+        dget(b, out, d_out, (size_t)(n * row) * 4);
+        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &plain_aug, NULL, d_out, NULL,
+                        NULL));
+        dget(b, plain, d_out, (size_t)(n * row) * 4);
+        int greyed = 0;
+        for (int64_t i = 0; i < n; i++) {
+            uint32_t coin[4];
+            ct_philox4x32(aug.seed, aug.stream | (1ull << 53), aug.first + (uint64_t)i, coin);
+            const int grey = (coin[0] >> 8) / 16777216.0 < aug.grey_p;
+            greyed += grey;
+            ct_augment_draw d; /* (the erased box: test_gather_erase checks it) */
+            ct_augment_draw_at(&aug, (uint64_t)i, &d);
+            const float *o = out + i * row, *p = plain + i * row;
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    const int64_t j = (int64_t)y * w + x;
+                    double g = c == 3 ? 0.2989 * p[j] + 0.587 * p[hw + j] + 0.114 * p[2 * hw + j]
+                                      : p[j];
+                    for (int ch = 0; ch < c; ch++) {
+                        double want = ct_augment_in_erased(&d, y, x) ? aug.erase_fill[ch] * scale
+                                      : grey ? g : p[ch * hw + j];
+                        tu_near("greyscale", (size_t)(ch * hw + j), o[ch * hw + j], (float)want,
+                                1e-6);
+                    }
+                }
+        }
+        if (cases[k].p < 1.0f && !(greyed > 0 && greyed < n))
+            fail_msg("case %zu: %d of %lld images greyed at p %g", k, greyed, (long long)n,
+                     (double)cases[k].p);
+        b->free(b, d_src); b->free(b, d_idx); b->free(b, d_out);
+        free(src); free(out); free(plain); free(idx);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* TrivialAugmentWide: every backend gives autoaugment.h's definition evaluated on the host,    */
 /* pixel by pixel, bit for bit; and apart from it, an Identity image is the plain gather        */
 /* rounded, Posterize keeps the top bits, AutoContrast spans 0..255, the erased box is filled.   */
@@ -730,7 +802,7 @@ int main(void) {
         TU_ON_EACH(test_gather_augment), TU_ON_EACH(test_gather_affine),
         TU_ON_EACH(test_gather_resized), TU_ON_EACH(test_gather_erase),
         TU_ON_EACH(test_gather_jitter), TU_ON_EACH(test_gather_mix),
-        TU_ON_EACH(test_gather_trivial),
+        TU_ON_EACH(test_gather_trivial), TU_ON_EACH(test_gather_grey),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_close_backends();

@@ -490,7 +490,7 @@ static void test_train_state(void **state) {
         rc.augment_erase_p = 0.25f, rc.augment_erase_fill[0] = 0.125f;
         rc.augment_erase_fill[3] = 0.75f;
         rc.augment_jitter[0] = 0.375f, rc.augment_jitter[3] = 0.125f;
-        rc.augment_vflip = 1;
+        rc.augment_vflip = 1, rc.augment_grey_p = 0.25f;
         ct_train_state rst = st;
         rst.cfg = &rc;
         const char *rpath = tu_tmp_path("train_state_resized.safetensors");
@@ -507,10 +507,11 @@ static void test_train_state(void **state) {
                     got_rc.augment_erase_fill[1] == 0.0f && got_rc.augment_erase_fill[3] == 0.75f &&
                     got_rc.augment_jitter[0] == 0.375f && got_rc.augment_jitter[1] == 0.0f &&
                     got_rc.augment_jitter[3] == 0.125f && got_rc.augment_vflip == 1 &&
-                    got_rc.augment_ta_bins == 0);
+                    got_rc.augment_ta_bins == 0 && got_rc.augment_grey_p == 0.25f);
         free(rh);
         ct_checkpoint_free(rcp);
         rc.augment_jitter[0] = rc.augment_jitter[3] = 0.0f, rc.augment_ta_bins = 7; /* trivial=7 */
+        rc.augment_grey_p = 0.0f;
         assert_int_equal(ct_save_train_state(m, rpath, &rst), CT_OK);
         assert_int_equal(ct_checkpoint_open(rpath, &rcp), CT_OK);
         assert_int_equal(ct_checkpoint_load_train_state(rcp, m2, &got_rc, NULL, &rh, &rn), CT_OK);

@@ -648,6 +648,10 @@ static void test_bad_configs(void **state) {
     EXPECT_INVALID("TrivialAugmentWide of too many bins");
     small_config(&cfg); cfg.augment_ta_bins = 31, cfg.augment_jitter[1] = 0.2f;
     EXPECT_INVALID("TrivialAugmentWide with colour jitter");
+    small_config(&cfg); cfg.augment_grey_p = 1.5f; EXPECT_INVALID("greyscale chance above 1");
+    small_config(&cfg); cfg.augment_grey_p = NAN; EXPECT_INVALID("greyscale chance NaN");
+    small_config(&cfg); cfg.augment_grey_p = 0.2f, cfg.augment_ta_bins = 31;
+    EXPECT_INVALID("greyscale with TrivialAugmentWide");
     small_config(&cfg); cfg.augment_jitter[2] = 11; EXPECT_INVALID("saturation above 10");
     small_config(&cfg); cfg.augment_jitter[3] = 0.6f; EXPECT_INVALID("hue above 0.5");
     small_config(&cfg); cfg.augment_jitter[1] = NAN; EXPECT_INVALID("contrast NaN");

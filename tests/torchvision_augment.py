@@ -277,7 +277,9 @@ for line in open(sys.argv[1]):
     erase_p = case["erase"]
     if erase_p:
         name += ", then erase p %g" % erase_p
-    erased = 0
+    erased = greyed = 0
+    if case["grey"]:
+        name += ", grey p %g" % case["grey"]
     worst, mismatched, total, in_range, flips, vflips = 0.0, 0, 0, True, 0, 0
     for im in case["images"]:
         x = torch.tensor(im["in"], dtype=torch.float64).reshape(c, h, w)
@@ -321,6 +323,10 @@ for line in open(sys.argv[1]):
                 elif op == 3 and c == 3:
                     ref = F.adjust_hue(ref, f)
             ref = ref * 255.0
+        if im["grey"]:  # RandomGrayscale: rgb_to_grayscale to as many channels
+            greyed += 1
+            if c == 3:
+                ref = F.rgb_to_grayscale(ref, num_output_channels=3)
         ey, ex, eh, ew = im["erased"]
         if eh:
             in_range &= eh < h and ew < w and 0 <= ey and 0 <= ex and ey + eh <= h and ex + ew <= w
@@ -333,7 +339,7 @@ for line in open(sys.argv[1]):
         total += diff.numel()
     check(in_range, "%s: the drawn parameters lie in %s's ranges" % (
         name, "RandomResizedCrop" if resized else "RandomAffine"))
-    if case["bilinear"] or resized or any(jitter):
+    if case["bilinear"] or resized or any(jitter) or case["grey"]:
         check(worst <= 1e-4, "%s: as torchvision (largest difference %.2g of 255)" % (name, worst))
     else:
         check(mismatched * 2000 <= total,
@@ -342,6 +348,10 @@ for line in open(sys.argv[1]):
         check(0 < flips < len(case["images"]), "%s: both sides of the flip's coin" % name)
     if case["flip"] == 2:
         check(0 < vflips < len(case["images"]), "%s: both sides of the vertical flip's coin" % name)
+    if 0 < case["grey"] < 1:
+        check(0 < greyed < len(case["images"]), "%s: both sides of the greyscale's coin" % name)
+    elif case["grey"] == 1:
+        check(greyed == len(case["images"]), "%s: every image greyed" % name)
     if 0 < erase_p < 1:
         check(0 < erased < len(case["images"]), "%s: both sides of the erasing's coin" % name)
     elif erase_p == 1:

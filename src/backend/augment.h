@@ -8,7 +8,8 @@
  * each image (c, h, w) of a batch, or, with a resized crop (area_max > 0, which neither warps nor
  * pads), as Compose([RandomResizedCrop((h, w), scale=(area_min, area_max), ratio=(ratio_min,
  * ratio_max)), RandomHorizontalFlip()]) (below); then, with any of jitter[] > 0,
- * ColorJitter(brightness, contrast, saturation, hue) (below); then, with ta_bins > 0,
+ * ColorJitter(brightness, contrast, saturation, hue) (below); then, with grey_p > 0,
+ * RandomGrayscale(grey_p) (below); then, with ta_bins > 0,
  * TrivialAugmentWide(ta_bins) (autoaugment.h, on bytes); then, with erase_p > 0,
  * RandomErasing(p=erase_p, scale=(0.02, 0.33), ratio=(0.3, 3.3)) (below):
  * - the affine part (when any of degrees, translate, scale, shear is set) is RandomAffine's:
@@ -117,6 +118,8 @@ static inline double ct_dmul_rn(double a, double b) {
 /* counter_hi of ColorJitter's blocks */
 #define CT_AUGMENT_JITTER_BIT (1ull << 51)
 #define CT_JITTER_CHUNKS 256 /* the contrast mean's partial sums */
+/* counter_hi of RandomGrayscale's coin (word 0: u24 < grey_p greys the image) */
+#define CT_AUGMENT_GREY_BIT (1ull << 53)
 #define CT_JITTER_MAX_C 4    /* channels ColorJitter takes */
 
 typedef struct {
@@ -137,6 +140,7 @@ typedef struct {
                                    * the first's) */
     int ta_bins;                  /* TrivialAugmentWide's magnitude bins (autoaugment.h; 0:
                                    * none) */
+    float grey_p;                 /* RandomGrayscale's chance (0: none) */
     uint64_t seed, stream, first;
     /* MixUp / CutMix (train/mix.c): 1 mixes each output row with the batch's row before it
      * (torch's roll(1, 0): its first row with its last), each augmented at its own place, by
@@ -165,6 +169,7 @@ typedef struct {
     int jorder[4];                /* 0 brightness, 1 contrast, 2 saturation, 3 hue */
     double jf[4];
     double jmean;                 /* contrast's mean (the callers compute it) */
+    int grey;                     /* 1: RandomGrayscale's coin came up */
     int ta_op;                    /* TrivialAugmentWide's op (autoaugment.h), magnitude and */
     double ta_mag, ta_m[6];       /* (a warp's) inverse map */
     int affine;
@@ -327,6 +332,20 @@ static inline CT_HD void ct_augment_jitter_apply(const ct_augment *a, const ct_a
     }
 }
 
+/* RandomGrayscale of a pixel px (c channels, as gathered: floats) under d: 3 channels their
+ * grey (rgb_to_grayscale's weights, in double, as the jitter's), each; other counts as they are
+ * (torchvision's keeps one channel as it is) */
+static inline CT_HD void ct_augment_grey_px(const ct_augment_draw *d, float *px, int c) {
+    if (!d->grey || c != 3) return;
+    const double v[3] = {(double)px[0], (double)px[1], (double)px[2]};
+    px[0] = px[1] = px[2] = (float)ct_augment_grey(v, 3);
+}
+
+/* Does a colour the pixels (ColorJitter or RandomGrayscale: pixel by pixel, all channels)? */
+static inline CT_HD int ct_augment_colours(const ct_augment *a) {
+    return ct_augment_jitters(a) || a->grey_p > 0.0f;
+}
+
 /* The grey the contrast's mean sums for a pixel px already adjusted up to it: 3 channels their
  * grey, else the sum of the channels (the mean then divides by channels x pixels) */
 static inline CT_HD double ct_augment_mean_term(const double *px, int c) {
@@ -382,6 +401,7 @@ static inline CT_HD void ct_augment_draw_of(const ct_augment *a, const uint32_t 
     d->jitter = 0; /* (the callers draw it: ct_augment_jitter_draw) */
     for (int k = 0; k < 4; k++) d->jorder[k] = k, d->jf[k] = 1.0;
     d->jmean = 0.0;
+    d->grey = 0;
     d->ta_op = 0, d->ta_mag = 0.0; /* (the callers draw it: ct_ta_draw) */
     for (int k = 0; k < 6; k++) d->ta_m[k] = 0.0;
     d->angle = d->shear = 0.0, d->scale = 1.0, d->shift_x = d->shift_y = 0;
@@ -436,6 +456,10 @@ static inline CT_HD void ct_augment_draw_at(const ct_augment *a, uint64_t pos,
             if (ct_augment_resized_try(a, v4, d)) break;
         }
         if (k == CT_RESIZED_TRIES) ct_augment_resized_fallback(a, d);
+    }
+    if (a->grey_p > 0.0f) {
+        ct_philox_block(a->seed, a->stream | CT_AUGMENT_GREY_BIT, at, v4);
+        d->grey = ct_augment_u24(v4[0]) < (double)a->grey_p;
     }
     if (a->ta_bins) ct_ta_draw_at(a, at, d);
     if (ct_augment_jitters(a)) {

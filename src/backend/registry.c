@@ -206,8 +206,10 @@ ct_status ct_gather_u8_check(const ct_augment *aug, int64_t row, const ct_step_v
                        "%d channels%s (2 to %d bins, 1 or 3 channels, no colour jitter)",
                        aug->ta_bins, aug->c, ct_augment_jitters(aug) ? " with colour jitter" : "",
                        CT_MAX_TA_BINS);
-    if (ct_augment_jitters(aug) && aug->c > CT_JITTER_MAX_C)
-        return ct_fail(CT_ERR_INVALID, "gather_u8: colour jitter of images of %d channels (at "
-                       "most %d)", aug->c, CT_JITTER_MAX_C);
+    if (ct_augment_colours(aug) && aug->c > CT_JITTER_MAX_C)
+        return ct_fail(CT_ERR_INVALID, "gather_u8: colour jitter or greyscale of images of %d "
+                       "channels (at most %d)", aug->c, CT_JITTER_MAX_C);
+    if (aug->ta_bins && aug->grey_p > 0.0f)
+        return ct_fail(CT_ERR_INVALID, "gather_u8: TrivialAugmentWide with random greyscale");
     return CT_OK;
 }

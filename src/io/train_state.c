@@ -124,6 +124,7 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"augment_erase_fill3", c->augment_erase_fill[3]},
         {"augment_brightness", c->augment_jitter[0]}, {"augment_contrast", c->augment_jitter[1]},
         {"augment_saturation", c->augment_jitter[2]}, {"augment_hue", c->augment_jitter[3]},
+        {"augment_grey_p", c->augment_grey_p},
         {"power", c->power}, {"cyclic_base_lr", c->cyclic_base_lr},
         {"cyclic_up", c->cyclic_up}, {"cyclic_down", c->cyclic_down},
     };
@@ -467,6 +468,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"augment_contrast", &cfg->augment_jitter[1]},
         {"augment_saturation", &cfg->augment_jitter[2]},
         {"augment_hue", &cfg->augment_jitter[3]},
+        {"augment_grey_p", &cfg->augment_grey_p}, /* (absent before 7 Dec 2026: 0) */
         {"power", &cfg->power}, /* (absent before 7 Dec 2026: 0) */
         {"cyclic_base_lr", &cfg->cyclic_base_lr}, /* (the same) */
         {"cyclic_up", &cfg->cyclic_up}, {"cyclic_down", &cfg->cyclic_down},

@@ -626,6 +626,12 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
          cfg->augment_jitter[2] > 0.0f || cfg->augment_jitter[3] > 0.0f))
         return ct_fail(CT_ERR_INVALID, "TrivialAugmentWide and colour jitter are not taken "
                        "together (its ops include brightness, colour and contrast)");
+    if (!(cfg->augment_grey_p >= 0.0f && cfg->augment_grey_p <= 1.0f))
+        return ct_fail(CT_ERR_INVALID, "random greyscale's chance must be in [0, 1], got %g",
+                       (double)cfg->augment_grey_p);
+    if (cfg->augment_grey_p > 0.0f && cfg->augment_ta_bins != 0)
+        return ct_fail(CT_ERR_INVALID, "TrivialAugmentWide and random greyscale are not taken "
+                       "together (TrivialAugmentWide works on the bytes before any colouring)");
     if (cfg->augment_area_min == 0.0f && cfg->augment_area_max == 0.0f) {
         if (cfg->augment_ratio_min != 0.0f || cfg->augment_ratio_max != 0.0f)
             return ct_fail(CT_ERR_INVALID, "a resized crop's ratio range [%g, %g] without its "

@@ -104,7 +104,8 @@ train_lines = {
     "trivial": ["--dataset", "cifar10", "--augment", "resized-crop,flip,trivial=15,erase=0.1"],
     "photos": ["--dataset", "folder", "--data", "p", "--augment",
                "resized-crop=0.08:1,ratio=0.75:1.33,flip,brightness=0.4,contrast=0.4,"
-               "saturation=0.4,hue=0.1,erase=0.25", "--mixup-alpha", "0.2", "--cutmix-alpha", "1"],
+               "saturation=0.4,hue=0.1,grey=0.2,erase=0.25", "--mixup-alpha", "0.2",
+               "--cutmix-alpha", "1"],
     "mlp": ["--model", "mlp", "--hidden", "64", "--val-size", "5000", "--device", "cpu",
             "--threads", "2", "--workers", "2", "--prefetch", "4", "--data-on-device", "off"],
     "outputs": ["--save", "runs/a", "--save-every", "2", "--save-best", "--plot", "p",

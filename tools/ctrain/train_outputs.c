@@ -372,6 +372,8 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
         printf(")");
         sep = " + ";
     }
+    if (c->augment_grey_p > 0)
+        printf("%srandom greyscale (p %g)", sep, (double)c->augment_grey_p), sep = " + ";
     if (c->augment_ta_bins) {
         printf("%sTrivialAugmentWide", sep), sep = " + ";
         const int bins = c->augment_ta_bins;

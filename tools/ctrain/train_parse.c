@@ -139,7 +139,8 @@ int train_parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, siz
 #define AUGMENT_DEFAULT_PAD 4 /* torchvision's CIFAR recipe: RandomCrop(32, padding=4) */
 #define AUGMENT_PARTS "off, auto, or parts rotate=D, translate=F, scale=A:B, shear=S, " \
                       "bilinear, crop[=P], resized-crop[=A:B], ratio=A:B, flip, vflip, " \
-                      "brightness=X, contrast=X, saturation=X, hue=X, trivial[=BINS], " \
+                      "brightness=X, contrast=X, saturation=X, hue=X, grey[=P], " \
+                      "trivial[=BINS], " \
                       "erase[=P]"
 /* RandomResizedCrop's defaults: scale=(0.08, 1.0), ratio=(3/4, 4/3) */
 #define RESIZED_AREA_MIN 0.08f
@@ -178,6 +179,7 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
     c->augment_erase_p = 0.0f;
     for (int k = 0; k < 4; k++) c->augment_jitter[k] = 0.0f;
     c->augment_ta_bins = 0;
+    c->augment_grey_p = 0.0f;
     if (strcmp(spec, "off") == 0) return 0;
     if (strcmp(spec, "auto") == 0) {
         if (strcmp(dataset, "cifar10") == 0)
@@ -262,6 +264,13 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
                                 "magnitude bins in [2, %d], got \"%s\"", CT_MAX_TA_BINS,
                                 part + 8), -1;
             bit = 15, c->augment_ta_bins = (int)v;
+        } else if (strncmp(part, "grey", 4) == 0 && (part[4] == 0 || part[4] == '=')) {
+            bit = 16, x = 0.1; /* RandomGrayscale's p */
+            if (part[4] == '=' && (cli_parse_double(part + 5, &x) != 0 || !((float)x > 0) ||
+                                   !(x <= 1)))
+                return snprintf(err, err_bytes, "grey=P: P must be a chance in (0, 1], got "
+                                "\"%s\"", part + 5), -1;
+            c->augment_grey_p = (float)x;
         } else if (strncmp(part, "ratio=", 6) == 0) {
             bit = 8;
             double hi;
@@ -304,6 +313,9 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
         return snprintf(err, err_bytes, "trivial: TrivialAugmentWide has its own brightness, "
                         "colour and contrast ops; not with brightness, contrast, saturation or "
                         "hue in \"%s\"", spec), -1;
+    if (c->augment_ta_bins && c->augment_grey_p > 0)
+        return snprintf(err, err_bytes, "trivial: TrivialAugmentWide works on the bytes before "
+                        "any colouring; not with grey in \"%s\"", spec), -1;
     if (c->augment_area_max > 0 && c->augment_ratio_max == 0)
         c->augment_ratio_min = RESIZED_RATIO_MIN, c->augment_ratio_max = RESIZED_RATIO_MAX;
     return 0;
@@ -358,6 +370,10 @@ void train_format_augment(const ct_train_config *c, char *out, size_t out_bytes)
             cli_shortest_float(c->augment_jitter[k], num[0], sizeof num[0]);
             PUT("%s=%s", jitter_names[k], num[0]);
         }
+    if (c->augment_grey_p != 0.0f) {
+        cli_shortest_float(c->augment_grey_p, num[0], sizeof num[0]);
+        PUT("grey=%s", num[0]);
+    }
     if (c->augment_ta_bins == TA_DEFAULT_BINS) PUT("trivial");
     else if (c->augment_ta_bins) PUT("trivial=%d", c->augment_ta_bins);
     if (c->augment_erase_p != 0.0f) {

@@ -419,7 +419,7 @@ static void ta_row(const ct_augment *a, const ct_augment_draw *d, const uint8_t 
 static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, float scale,
                         uint64_t pos) {
     if (!a->pad && !a->flip && !a->vflip && !ct_augment_is_affine(a) && a->area_max == 0.0f &&
-        a->erase_p == 0.0f && !ct_augment_jitters(a) && !a->ta_bins) {
+        a->erase_p == 0.0f && !ct_augment_colours(a) && !a->ta_bins) {
         ct_convert_u8(src, dst, (int64_t)a->c * a->h * a->w, scale); /* (mixing alone) */
         return;
     }
@@ -435,6 +435,14 @@ static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, flo
     else
         shifted_row(a, &d, src, dst, scale);
     if (d.jitter) jitter_row(a, &d, dst, scale);
+    if (d.grey && a->c == 3) { /* RandomGrayscale (augment.h), pixel by pixel */
+        const int64_t hw = (int64_t)h * w;
+        for (int64_t j = 0; j < hw; j++) {
+            float px[3] = {dst[j], dst[hw + j], dst[2 * hw + j]};
+            ct_augment_grey_px(&d, px, 3);
+            dst[j] = px[0], dst[hw + j] = px[1], dst[2 * hw + j] = px[2];
+        }
+    }
     if (d.erased) /* (the erased box: over what the warp, crop or resize wrote) */
         for (int ch = 0; ch < a->c; ch++)
             for (int y = d.erase_y; y < d.erase_y + d.erase_h; y++)

@@ -483,7 +483,8 @@ __device__ static void jitter_mean(const ct_augment *a, ct_augment_draw *d, cons
     d->jmean = total / (double)(a->c == 3 ? hw : hw * a->c);
 }
 
-/* Pixel (y, x) of an image under d, all its channels into out: jittered, or erased */
+/* Pixel (y, x) of an image under d, all its channels into out: jittered and greyed, or
+ * erased */
 __device__ static void jitter_pixel(const ct_augment *a, const ct_augment_draw *d,
                                     const uint8_t *img, int y, int x, float scale, float *out) {
     if (ct_augment_in_erased(d, y, x)) {
@@ -495,6 +496,7 @@ __device__ static void jitter_pixel(const ct_augment *a, const ct_augment_draw *
         px[ch] = (double)(scale * (float)ct_augment_pixel(a, d, img, ch, y, x));
     ct_augment_jitter_apply(a, d, px, a->c, 255.0 * (double)scale, 0);
     for (int ch = 0; ch < a->c; ch++) out[ch] = (float)px[ch];
+    ct_augment_grey_px(d, out, a->c); /* (RandomGrayscale: of the floats, as the CPU's) */
 }
 
 /* gather_u8_kernel with each image warped (or its box resized), cropped and flipped as
@@ -518,7 +520,7 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
     __shared__ unsigned hist[2][CT_TA_MAX_C + 1][256];
     __shared__ ct_ta_stats st;
     __shared__ ct_ta_stats pst;
-    const int jit = ct_augment_jitters(&a);
+    const int jit = ct_augment_colours(&a); /* (pixel by pixel: all channels at once) */
     if (sv) {
         if (idx) idx += sv->pos;
         a.first += (uint64_t)sv->pos;
