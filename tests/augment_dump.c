@@ -65,6 +65,13 @@ static const box_case k_boxes[] = {
 static const int k_erase_boxes[][2] = {{28, 28}, {6, 40}, {3, 3}};
 static const float k_erase_fill[4] = {0.25f, 0.5f, 0.75f, 0.0f}; /* (torchvision's value) */
 
+/* An image's gathered values (0..1) as "out": [...] in 0..255, and the image's closing brace */
+static void print_out(const float *out, int64_t row) {
+    printf("], \"out\": [");
+    for (int64_t j = 0; j < row; j++) printf("%s%.9g", j ? "," : "", (double)out[j] * 255.0);
+    printf("]}");
+}
+
 /* TrivialAugmentWide (autoaugment.h): images of random ranges of values (so that AutoContrast
  * and Equalize change them), after a flip or a resized crop, some erased after; each with its
  * op and magnitude, for torchvision's own autoaugment._apply_op to redo */
@@ -124,10 +131,7 @@ static int ta_dump(ct_rng *rng) {
                 printf("%s%d", j ? "," : "",
                        ct_ta_byte(&a, &dr, img + i * row, (int)(j / (t->h * t->w)),
                                   (int)(j / t->w % t->h), (int)(j % t->w)));
-            printf("], \"out\": [");
-            for (int64_t j = 0; j < row; j++)
-                printf("%s%.9g", j ? "," : "", (double)out[i * row + j] * 255.0);
-            printf("]}");
+            print_out(out + i * row, row);
         }
         printf("]}\n");
         free(img);
@@ -223,10 +227,7 @@ int main(void) {
                    dr.erase_x, dr.erased ? dr.erase_h : 0, dr.erase_w, dr.jorder[0], dr.jorder[1],
                    dr.jorder[2], dr.jorder[3], dr.jf[0], dr.jf[1], dr.jf[2], dr.jf[3], dr.grey);
             for (int64_t j = 0; j < row; j++) printf("%s%d", j ? "," : "", img[i * row + j]);
-            printf("], \"out\": [");
-            for (int64_t j = 0; j < row; j++)
-                printf("%s%.9g", j ? "," : "", (double)out[i * row + j] * 255.0);
-            printf("]}");
+            print_out(out + i * row, row);
         }
         printf("]}\n");
         free(img);

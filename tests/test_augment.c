@@ -298,6 +298,21 @@ static void test_gather_resized(void **state) {
     }
 }
 
+/* Rows idx[0..n) of src (rows of row bytes) gathered on b under aug into out and under plain
+ * into plain_out (host memory) */
+static void gather_twice(ct_backend *b, const uint8_t *src, int64_t rows, const int32_t *idx,
+                         int64_t n, int64_t row, float scale, const ct_augment *aug,
+                         const ct_augment *plain, float *out, float *plain_out) {
+    uint8_t *d_src = dput(b, src, (size_t)(rows * row));
+    int32_t *d_idx = dput(b, idx, (size_t)n * 4);
+    float *d_out = dalloc(b, (size_t)(n * row) * 4);
+    OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, aug, NULL, d_out, NULL, NULL));
+    dget(b, out, d_out, (size_t)(n * row) * 4);
+    OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, plain, NULL, d_out, NULL, NULL));
+    dget(b, plain_out, d_out, (size_t)(n * row) * 4);
+    b->free(b, d_src); b->free(b, d_idx); b->free(b, d_out);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* gather_u8 with RandomErasing on top of the rest: the box RandomErasing.get_params picks from */
 /* the image's Philox words (written out again here) takes the fill; every other pixel is the   */
@@ -354,14 +369,7 @@ static void test_gather_erase(void **state) {
         float *out = hmalloc((size_t)(n * row) * 4), *plain = hmalloc((size_t)(n * row) * 4);
         for (int64_t i = 0; i < rows * row; i++) src[i] = (uint8_t)ct_rng_below(&rng, 256);
         for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
-        uint8_t *d_src = dput(b, src, (size_t)(rows * row));
-        int32_t *d_idx = dput(b, idx, (size_t)n * 4);
-        float *d_out = dalloc(b, (size_t)(n * row) * 4);
-        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &aug, NULL, d_out, NULL, NULL));
-        dget(b, out, d_out, (size_t)(n * row) * 4);
-        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &plain_aug, NULL, d_out, NULL,
-                        NULL));
-        dget(b, plain, d_out, (size_t)(n * row) * 4);
+        gather_twice(b, src, rows, idx, n, row, scale, &aug, &plain_aug, out, plain);
         int erased = 0;
         for (int64_t i = 0; i < n; i++) {
             int box[4];
@@ -385,7 +393,6 @@ static void test_gather_erase(void **state) {
         if (h == 1) assert_int_equal(erased, 0);
         else if (aug.erase_p == 1.0f) assert_true(erased > n * 9 / 10); /* (tries may fail) */
         else assert_true(erased > n / 5 && erased < n * 9 / 10);
-        b->free(b, d_src); b->free(b, d_idx); b->free(b, d_out);
         free(src); free(idx); free(out); free(plain);
     }
 }
@@ -444,14 +451,7 @@ static void test_gather_jitter(void **state) {
         int32_t *idx = hmalloc((size_t)n * 4);
         for (int64_t i = 0; i < rows * row; i++) src[i] = (uint8_t)ct_rng_below(&rng, 256);
         for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
-        uint8_t *d_src = dput(b, src, (size_t)(rows * row));
-        int32_t *d_idx = dput(b, idx, (size_t)n * 4);
-        float *d_out = dalloc(b, (size_t)(n * row) * 4);
-        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &aug, NULL, d_out, NULL, NULL));
-        dget(b, out, d_out, (size_t)(n * row) * 4);
-        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &plain_aug, NULL, d_out, NULL,
-                        NULL));
-        dget(b, plain, d_out, (size_t)(n * row) * 4);
+        gather_twice(b, src, rows, idx, n, row, scale, &aug, &plain_aug, out, plain);
         int orders_seen[24] = {0}, changed = 0;
         for (int64_t i = 0; i < n; i++) {
             uint32_t r[4], r2[4];
@@ -519,7 +519,6 @@ static void test_gather_jitter(void **state) {
         int distinct = 0;
         for (int j = 0; j < 24; j++) distinct += orders_seen[j];
         assert_true(distinct >= 15 && changed > n * row / 4); /* (48 draws of 24 orders) */
-        b->free(b, d_src); b->free(b, d_idx); b->free(b, d_out);
         free(src); free(idx); free(out); free(plain);
     }
 }
@@ -641,14 +640,7 @@ static void test_gather_grey(void **state) {
         int32_t *idx = hmalloc((size_t)n * 4);
         for (int64_t i = 0; i < rows * row; i++) src[i] = (uint8_t)ct_rng_below(&rng, 256);
         for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
-        uint8_t *d_src = dput(b, src, (size_t)(rows * row));
-        int32_t *d_idx = dput(b, idx, (size_t)n * 4);
-        float *d_out = dalloc(b, (size_t)(n * row) * 4);
-        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &aug, NULL, d_out, NULL, NULL));
-        dget(b, out, d_out, (size_t)(n * row) * 4);
-        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &plain_aug, NULL, d_out, NULL,
-                        NULL));
-        dget(b, plain, d_out, (size_t)(n * row) * 4);
+        gather_twice(b, src, rows, idx, n, row, scale, &aug, &plain_aug, out, plain);
         int greyed = 0;
         for (int64_t i = 0; i < n; i++) {
             uint32_t coin[4];
@@ -674,7 +666,6 @@ static void test_gather_grey(void **state) {
         if (cases[k].p < 1.0f && !(greyed > 0 && greyed < n))
             fail_msg("case %zu: %d of %lld images greyed at p %g", k, greyed, (long long)n,
                      (double)cases[k].p);
-        b->free(b, d_src); b->free(b, d_idx); b->free(b, d_out);
         free(src); free(out); free(plain); free(idx);
     }
 }
@@ -741,14 +732,7 @@ static void test_gather_trivial(void **state) {
                 src[i * row + j] = (uint8_t)(lo + (int)ct_rng_below(&rng, (uint32_t)span));
         }
         for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
-        uint8_t *d_src = dput(b, src, (size_t)(rows * row));
-        int32_t *d_idx = dput(b, idx, (size_t)n * 4);
-        float *d_out = dalloc(b, (size_t)(n * row) * 4);
-        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &aug, NULL, d_out, NULL, NULL));
-        dget(b, out, d_out, (size_t)(n * row) * 4);
-        OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, &plain_aug, NULL, d_out, NULL,
-                        NULL));
-        dget(b, plain, d_out, (size_t)(n * row) * 4);
+        gather_twice(b, src, rows, idx, n, row, scale, &aug, &plain_aug, out, plain);
         int ops_seen[CT_TA_OPS] = {0};
         for (int64_t i = 0; i < n; i++) {
             ct_augment_draw d;
@@ -789,7 +773,6 @@ static void test_gather_trivial(void **state) {
         }
         for (int op = 0; op < CT_TA_OPS; op++)
             if (!ops_seen[op]) fail_msg("case %zu: op %d never drawn in %lld images", k, op, (long long)n);
-        b->free(b, d_src); b->free(b, d_idx); b->free(b, d_out);
         free(src); free(out); free(plain); free(want); free(idx);
     }
 }
