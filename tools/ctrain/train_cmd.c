@@ -55,6 +55,20 @@ static void on_signal(int sig) {
     raise(sig);
 }
 
+static const int k_signals[3] = {SIGINT, SIGTERM, SIGUSR1};
+
+/* on_signal for k_signals, their handlers before into old */
+static void catch_signals(struct sigaction old[3]) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART; /* (a write to a full pipe is not cut short by it) */
+    sigemptyset(&sa.sa_mask); /* (one handler at a time: it reads and writes g_interrupted_at) */
+    for (int k = 0; k < 3; k++) sigaddset(&sa.sa_mask, k_signals[k]);
+    g_interrupted = 0;
+    for (int k = 0; k < 3; k++) sigaction(k_signals[k], &sa, &old[k]);
+}
+
 typedef struct {
     progress_bar bar;
     int epochs_done;
@@ -257,7 +271,7 @@ int cmd_train(int argc, char **argv) {
         int r = train_resume_options(&o, flags, nflags, &ck);
         if (r != CLI_EXIT_OK) return r;
     }
-    struct sigaction old_int, old_term, old_usr1; /* (set before the Plan line) */
+    struct sigaction old_sigs[3]; /* (k_signals' before the Plan line) */
     int signals_set = 0;
     cli_model init; /* --init: the file whose weights the model starts from */
     int r_init = train_open_init(&o, flags, nflags, &init);
@@ -536,21 +550,7 @@ built:
      * stop the run cleanly after its current step (and checkpoint); one during the validation
      * before training takes effect at the first step (every rank stops at the same step). Set
      * before the Plan line: a shell's background job ignores SIGINT until then. */
-    if (!o.lr_find) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sa.sa_flags = SA_RESTART; /* (a write to a full pipe is not cut short by it) */
-        sigemptyset(&sa.sa_mask); /* (one handler at a time: it reads and writes g_interrupted_at) */
-        sigaddset(&sa.sa_mask, SIGINT);
-        sigaddset(&sa.sa_mask, SIGTERM);
-        sigaddset(&sa.sa_mask, SIGUSR1);
-        g_interrupted = 0;
-        sigaction(SIGINT, &sa, &old_int);
-        sigaction(SIGTERM, &sa, &old_term);
-        sigaction(SIGUSR1, &sa, &old_usr1);
-        signals_set = 1;
-    }
+    if (!o.lr_find) signals_set = 1, catch_signals(old_sigs);
     if (!o.quiet) {
         long long params = (long long)ct_model_param_count(m);
         char from[sizeof init.path + 96] = ""; /* --init */
@@ -781,11 +781,7 @@ restore:
 lib_error:
     rc = cli_dist_error(dist, s);
 done:
-    if (signals_set) {
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-        sigaction(SIGUSR1, &old_usr1, NULL);
-    }
+    for (int k = 0; signals_set && k < 3; k++) sigaction(k_signals[k], &old_sigs[k], NULL);
     if (run.log) fclose(run.log);
     train_tb_close(&run);
     ct_checkpoint_free(ck);
