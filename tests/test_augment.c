@@ -556,10 +556,11 @@ static void test_gather_mix(void **state) {
         const int cutmix = k & 1, augmented = k >> 1 & 1, use_idx = k >> 2 & 1, ta = k >= 8;
         ct_augment aug = {.c = C, .h = H, .w = W, .pad = augmented ? 2 : 0, .flip = augmented,
                           .seed = 5, .stream = 77, .first = 0};
-        if (augmented) /* (colour jitter and erasing too: each partner its own) */
-            aug.jitter[0] = aug.jitter[1] = 0.4f, aug.erase_p = 0.5f, aug.erase_fill[1] = 99.0f;
+        if (augmented) /* (colour jitter, greyscale and erasing too: each partner its own) */
+            aug.jitter[0] = aug.jitter[1] = 0.4f, aug.erase_p = 0.5f, aug.erase_fill[1] = 99.0f,
+            aug.grey_p = 0.5f;
         if (ta) /* (and TrivialAugmentWide's op, each partner its own) */
-            aug.jitter[0] = aug.jitter[1] = 0.0f, aug.ta_bins = 31;
+            aug.jitter[0] = aug.jitter[1] = 0.0f, aug.grey_p = 0.0f, aug.ta_bins = 31;
         const uint8_t *s_src = use_idx ? d_src : d_bsrc, *s_lab = use_idx ? d_lab : d_blab;
         const int32_t *s_idx = use_idx ? d_order : NULL;
         /* the whole batch, unmixed (sv: no mix) */

@@ -727,7 +727,10 @@ static void test_bad_configs(void **state) {
     cfg.augment_ta_bins = 31;
     assert_int_equal(ct_fit_check(m2c, small, idx, 8, idx + 8, 2, &cfg, hist), CT_ERR_INVALID);
     assert_non_null(strstr(ct_last_error(), "TrivialAugmentWide takes images of 1 or 3 channels"));
-    cfg.augment_ta_bins = 0;
+    cfg.augment_ta_bins = 0, cfg.augment_grey_p = 0.1f;
+    assert_int_equal(ct_fit_check(m2c, small, idx, 8, idx + 8, 2, &cfg, hist), CT_ERR_INVALID);
+    assert_non_null(strstr(ct_last_error(), "random greyscale takes images of 1 or 3 channels"));
+    cfg.augment_grey_p = 0.0f;
     assert_int_equal(ct_fit_check(m2c, small, idx, 8, idx + 8, 2, &cfg, hist), CT_OK);
     ct_model_free(m2c);
     ct_dataset_free(small);

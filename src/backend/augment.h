@@ -63,6 +63,10 @@
  * torchvision's _rgb2hsv, h + f modulo 1, _hsv2rgb; grey = 0.2989 r + 0.587 g + 0.114 b;
  * clamp to [0, bound]. Erased pixels are not jittered (erasing comes after).
  *
+ * RandomGrayscale: with chance grey_p (u24 of word 0 of the block (key seed, counter (stream |
+ * CT_AUGMENT_GREY_BIT, first + i)) < grey_p), a 3-channel image's pixels, as jittered, each
+ * take their grey (ct_augment_grey, in double) in every channel; other images stay as they are.
+ *
  * RandomErasing: with chance erase_p (u24 of word 0 of the block (key seed, counter (stream |
  * CT_AUGMENT_ERASE_BIT | CT_ERASE_TRIES << 40, first + i)) < erase_p), up to CT_ERASE_TRIES
  * tries, try k from the block (stream | CT_AUGMENT_ERASE_BIT | k << 40, first + i): a box of

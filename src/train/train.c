@@ -276,9 +276,10 @@ static ct_status fit_check(ct_model *m, const ct_dataset *ds, const int32_t *tra
     if (n_val > 0) CT_TRY(check_batch(cfg->eval_batch_size, "evaluation batch size"));
     CT_TRY(check_micro_batch(m, cfg));
     CT_TRY(check_data(m, ds));
-    if (cfg->augment_ta_bins && m->in_c != 1 && m->in_c != 3) /* (torchvision's, too) */
-        return ct_fail(CT_ERR_INVALID, "TrivialAugmentWide takes images of 1 or 3 channels, "
-                       "and these have %d", m->in_c);
+    if ((cfg->augment_ta_bins || cfg->augment_grey_p > 0.0f) && m->in_c != 1 && m->in_c != 3)
+        return ct_fail(CT_ERR_INVALID, "%s takes images of 1 or 3 channels (as torchvision's), "
+                       "and these have %d", cfg->augment_ta_bins ? "TrivialAugmentWide"
+                       : "random greyscale", m->in_c);
     if (n_train <= 0) return ct_fail(CT_ERR_INVALID, "no training samples");
     CT_TRY(check_indices(ds, train_idx, n_train, "training"));
     CT_TRY(check_indices(ds, val_idx, n_val, "validation"));

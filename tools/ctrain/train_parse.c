@@ -264,7 +264,8 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
                                 "magnitude bins in [2, %d], got \"%s\"", CT_MAX_TA_BINS,
                                 part + 8), -1;
             bit = 15, c->augment_ta_bins = (int)v;
-        } else if (strncmp(part, "grey", 4) == 0 && (part[4] == 0 || part[4] == '=')) {
+        } else if ((strncmp(part, "grey", 4) == 0 || strncmp(part, "gray", 4) == 0) &&
+                   (part[4] == 0 || part[4] == '=')) { /* (either spelling) */
             bit = 16, x = 0.1; /* RandomGrayscale's p */
             if (part[4] == '=' && (cli_parse_double(part + 5, &x) != 0 || !((float)x > 0) ||
                                    !(x <= 1)))
