@@ -1,7 +1,8 @@
 """augment_torch.py — bench/augment.sh's PyTorch side: MNIST's training images through the
 torchvision transforms that ctrain's --augment imitates, one image at a time as a Dataset's
 __getitem__ applies them (on the uint8 tensor made float in [0, 1], as ToTensor does;
-TrivialAugmentWide, which takes bytes, before that; one thread), and the images per second. Usage: python3 augment_torch.py MNIST_DIR [IMAGES]
+TrivialAugmentWide, which takes bytes, before that; one thread), and the images per second.
+Usage: python3 augment_torch.py MNIST_DIR [IMAGES]
 """
 import gzip
 import os

@@ -773,7 +773,8 @@ static void test_gather_trivial(void **state) {
             }
         }
         for (int op = 0; op < CT_TA_OPS; op++)
-            if (!ops_seen[op]) fail_msg("case %zu: op %d never drawn in %lld images", k, op, (long long)n);
+            if (!ops_seen[op])
+                fail_msg("case %zu: op %d never drawn in %lld images", k, op, (long long)n);
         free(src); free(out); free(plain); free(want); free(idx);
     }
 }

@@ -91,7 +91,9 @@ static inline CT_HD float ct_ta_linspace(float start, float end, int steps, int 
 static inline CT_HD int ct_ta_has_magnitude(int op) {
     return op != CT_TA_IDENTITY && op != CT_TA_AUTOCONTRAST && op != CT_TA_EQUALIZE;
 }
-static inline CT_HD int ct_ta_signed(int op) { return op >= CT_TA_SHEAR_X && op <= CT_TA_SHARPNESS; }
+static inline CT_HD int ct_ta_signed(int op) {
+    return op >= CT_TA_SHEAR_X && op <= CT_TA_SHARPNESS;
+}
 
 /* Bin k of op's magnitudes (of bins), as float(magnitudes[k]) */
 static inline CT_HD double ct_ta_magnitude(int op, int bins, int k) {
@@ -239,17 +241,20 @@ static inline CT_HD int ct_ta_places(const ct_augment *a, const ct_augment_draw 
     if (ct_ta_warps(op)) {
         const double *t = d->ta_m;
         double hx = 0.5 * (double)w, hy = 0.5 * (double)h;
-        double xb = CT_DADD(CT_DADD((double)x, 0.5), -hx), yb = CT_DADD(CT_DADD((double)y, 0.5), -hy);
+        double xb = CT_DADD(CT_DADD((double)x, 0.5), -hx);
+        double yb = CT_DADD(CT_DADD((double)y, 0.5), -hy);
         /* the source point in pixels (grid_sample's unnormalised, align_corners=False) */
-        double sx = CT_DADD(CT_DADD(CT_DADD(CT_DADD(CT_DMUL(t[0], xb), CT_DMUL(t[1], yb)), t[2]), hx), -0.5);
-        double sy = CT_DADD(CT_DADD(CT_DADD(CT_DADD(CT_DMUL(t[3], xb), CT_DMUL(t[4], yb)), t[5]), hy), -0.5);
+        double sx = CT_DADD(CT_DADD(CT_DADD(CT_DMUL(t[0], xb), CT_DMUL(t[1], yb)), t[2]), hx);
+        double sy = CT_DADD(CT_DADD(CT_DADD(CT_DMUL(t[3], xb), CT_DMUL(t[4], yb)), t[5]), hy);
+        sx = CT_DADD(sx, -0.5), sy = CT_DADD(sy, -0.5);
         if (a->bilinear) {
             double fx = floor(sx), fy = floor(sy), ex = CT_DADD(sx, -fx), ey = CT_DADD(sy, -fy);
             for (int k = 0; k < 4; k++) {
                 double xx = fx + (double)(k & 1), yy = fy + (double)(k >> 1);
                 int in = xx >= 0.0 && xx < (double)w && yy >= 0.0 && yy < (double)h;
                 ys[k] = in ? (int)yy : -1, xs[k] = in ? (int)xx : -1;
-                wt[k] = CT_DMUL((k & 1) ? ex : CT_DADD(1.0, -ex), (k >> 1) ? ey : CT_DADD(1.0, -ey));
+                wt[k] = CT_DMUL((k & 1) ? ex : CT_DADD(1.0, -ex),
+                                (k >> 1) ? ey : CT_DADD(1.0, -ey));
             }
             return 4;
         }

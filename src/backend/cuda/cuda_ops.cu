@@ -564,8 +564,10 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
                                 x >= sv->mix_x1 && x < sv->mix_x2;
                 if (mix == CT_MIX_MIXUP || cut) ct_ta_pixel(&a, &dp, &pst, pimg, y, x, scale, pv);
                 for (int ch = 0; ch < a.c; ch++)
-                    dst[i * row + ch * hw + j] = mix == CT_MIX_MIXUP ? __fadd_rn(__fmul_rn(lam, v[ch]), __fmul_rn(rest, pv[ch]))
-                                                 : cut ? pv[ch] : v[ch];
+                    dst[i * row + ch * hw + j] =
+                        mix == CT_MIX_MIXUP
+                            ? __fadd_rn(__fmul_rn(lam, v[ch]), __fmul_rn(rest, pv[ch]))
+                            : cut ? pv[ch] : v[ch];
             }
             __syncthreads(); /* (d is the next image's) */
             continue;
@@ -592,8 +594,10 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
                                 x >= sv->mix_x1 && x < sv->mix_x2;
                 if (mix == CT_MIX_MIXUP || cut) jitter_pixel(&a, &dp, pimg, y, x, scale, pv);
                 for (int ch = 0; ch < a.c; ch++)
-                    dst[i * row + ch * hw + j] = mix == CT_MIX_MIXUP ? __fadd_rn(__fmul_rn(lam, v[ch]), __fmul_rn(rest, pv[ch]))
-                                                 : cut ? pv[ch] : v[ch];
+                    dst[i * row + ch * hw + j] =
+                        mix == CT_MIX_MIXUP
+                            ? __fadd_rn(__fmul_rn(lam, v[ch]), __fmul_rn(rest, pv[ch]))
+                            : cut ? pv[ch] : v[ch];
             }
             __syncthreads(); /* (d is the next image's) */
             continue;
