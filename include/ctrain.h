@@ -469,8 +469,8 @@ typedef struct {
     float augment_scale_min;     /* zoom uniform in [min, max], 0 < min <= max <= */
     float augment_scale_max;     /* CT_MAX_AUGMENT_SCALE (both 0: none) */
     float augment_shear;         /* x shear uniform in [-s, s] degrees, s in [0, 89] (0: none) */
-    int augment_bilinear;        /* the warp samples bilinearly (1) or nearest (0, torchvision's
-                                  * default) */
+    int augment_bilinear;        /* the warps (this one's, TrivialAugmentWide's) sample
+                                  * bilinearly (1) or nearest (0, torchvision's default) */
     /* Instead of the warp and crop: torchvision's RandomResizedCrop((h, w), scale=(area_min,
      * area_max), ratio=(ratio_min, ratio_max)) of each image (then the flip): a box of a share
      * of the area in [area_min, area_max] (0 < min <= max <= 1; both 0: none) and a width /
@@ -493,11 +493,11 @@ typedef struct {
      * [0, 0.5]); 0: that one off. Saturation and hue change only 3-channel images. */
     float augment_jitter[4];
     /* torchvision's TrivialAugmentWide(num_magnitude_bins=augment_ta_bins) after the flip (in
-     * place of colour jitter), before the erasing: one of 14 ops a image (shears, shifts,
+     * place of colour jitter), before the erasing: one of 14 ops an image (shears, shifts,
      * rotation, brightness, colour, contrast, sharpness, posterize, solarize, autocontrast,
      * equalize, identity) at a random one of the bins' magnitudes, on the pixels rounded to
      * bytes, as torchvision's ops on a uint8 tensor; bins in [2, 1024], images of 1 or 3
-     * channels (0: none) */
+     * channels (0: none); its warps nearest, or bilinear with augment_bilinear */
     int augment_ta_bins;
     /* torchvision's RandomGrayscale(p=augment_grey_p) after the colour jitter, before the
      * erasing: with chance p (in [0, 1]; 0: none) a colour image's channels each take its
