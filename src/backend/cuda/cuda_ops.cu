@@ -499,6 +499,15 @@ __device__ static void jitter_pixel(const ct_augment *a, const ct_augment_draw *
     ct_augment_grey_px(d, out, a->c); /* (RandomGrayscale: of the floats, as the CPU's) */
 }
 
+/* Pixel (y, x) of an image under d, all its channels into out: TrivialAugmentWide's op (st:
+ * its figures) when a has it, else jittered and greyed; or erased */
+__device__ static void colour_pixel(const ct_augment *a, const ct_augment_draw *d,
+                                    const ct_ta_stats *st, const uint8_t *img, int y, int x,
+                                    float scale, float *out) {
+    if (a->ta_bins) ct_ta_pixel(a, d, st, img, y, x, scale, out);
+    else jitter_pixel(a, d, img, y, x, scale, out);
+}
+
 /* gather_u8_kernel with each image warped (or its box resized), cropped and flipped as
  * augment.h says (the CPU's augment_row): a block an image at a time; its thread 0 draws the
  * image (ct_augment_draw_at: sin, cos, tan in double) once into shared memory, its threads then
@@ -537,9 +546,10 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
         }
         __syncthreads();
         const uint8_t *img = src + (idx ? (int64_t)idx[i] : i) * row, *pimg = src + ps * row;
-        if (a.ta_bins) {
+        if (a.ta_bins || jit) { /* pixel by pixel, every channel at once */
             const int64_t hw = (int64_t)a.h * a.w;
-            const int count = ct_ta_needs_hist(&d), pcount = mix && ct_ta_needs_hist(&dp);
+            const int count = a.ta_bins && ct_ta_needs_hist(&d);
+            const int pcount = a.ta_bins && mix && ct_ta_needs_hist(&dp);
             if (count || pcount) { /* (d and dp are every thread's alike: all or none sync) */
                 for (int k = threadIdx.x; k < 2 * (CT_TA_MAX_C + 1) * 256; k += blockDim.x)
                     (&hist[0][0][0])[k] = 0u;
@@ -555,25 +565,7 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
                     if (pcount) ct_ta_stats_of(&a, &dp, hist[1], &pst);
                 }
                 __syncthreads();
-            }
-            for (int64_t j = threadIdx.x; j < hw; j += blockDim.x) {
-                const int y = (int)(j / a.w), x = (int)(j % a.w);
-                float v[CT_TA_MAX_C], pv[CT_TA_MAX_C];
-                ct_ta_pixel(&a, &d, &st, img, y, x, scale, v);
-                const int cut = mix == CT_MIX_CUTMIX && y >= sv->mix_y1 && y < sv->mix_y2 &&
-                                x >= sv->mix_x1 && x < sv->mix_x2;
-                if (mix == CT_MIX_MIXUP || cut) ct_ta_pixel(&a, &dp, &pst, pimg, y, x, scale, pv);
-                for (int ch = 0; ch < a.c; ch++)
-                    dst[i * row + ch * hw + j] =
-                        mix == CT_MIX_MIXUP
-                            ? __fadd_rn(__fmul_rn(lam, v[ch]), __fmul_rn(rest, pv[ch]))
-                            : cut ? pv[ch] : v[ch];
-            }
-            __syncthreads(); /* (d is the next image's) */
-            continue;
-        }
-        if (jit) {
-            if (a.jitter[1] > 0.0f) { /* the contrast's means */
+            } else if (jit && a.jitter[1] > 0.0f) { /* the contrast's means */
                 for (int k = threadIdx.x; k < CT_JITTER_CHUNKS; k += blockDim.x) {
                     part[k] = jitter_part(&a, &d, img, k, scale);
                     if (mix) ppart[k] = jitter_part(&a, &dp, pimg, k, scale);
@@ -585,14 +577,13 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
                 }
                 __syncthreads();
             }
-            const int64_t hw = (int64_t)a.h * a.w;
             for (int64_t j = threadIdx.x; j < hw; j += blockDim.x) {
                 const int y = (int)(j / a.w), x = (int)(j % a.w);
                 float v[CT_JITTER_MAX_C], pv[CT_JITTER_MAX_C];
-                jitter_pixel(&a, &d, img, y, x, scale, v);
+                colour_pixel(&a, &d, &st, img, y, x, scale, v);
                 const int cut = mix == CT_MIX_CUTMIX && y >= sv->mix_y1 && y < sv->mix_y2 &&
                                 x >= sv->mix_x1 && x < sv->mix_x2;
-                if (mix == CT_MIX_MIXUP || cut) jitter_pixel(&a, &dp, pimg, y, x, scale, pv);
+                if (mix == CT_MIX_MIXUP || cut) colour_pixel(&a, &dp, &pst, pimg, y, x, scale, pv);
                 for (int ch = 0; ch < a.c; ch++)
                     dst[i * row + ch * hw + j] =
                         mix == CT_MIX_MIXUP
