@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
     enum { CHUNK = 1000, ROW = 28 * 28 };
     float *out = malloc((size_t)CHUNK * ROW * sizeof *out);
     if (!out) return 1;
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < 10; k++) {
         ct_train_config c;
         ct_train_config_default(&c);
         const char *name = "none";
@@ -53,6 +53,11 @@ int main(int argc, char **argv) {
             c.augment_jitter[0] = c.augment_jitter[1] = 0.4f, c.augment_erase_p = 0.5f;
             break;
         case 7: name = "trivial", c.augment_ta_bins = 31; break;
+        case 8:
+            name = "randaugment", c.augment_ra_ops = 2, c.augment_ra_magnitude = 9;
+            c.augment_ra_bins = 31;
+            break;
+        case 9: name = "autoaugment", c.augment_aa_policy = CT_AUTOAUGMENT_IMAGENET; break;
         }
         double t0 = now_s();
         for (long i = 0; i < n; i += CHUNK) {

@@ -1,7 +1,8 @@
 """augment_torch.py — bench/augment.sh's PyTorch side: MNIST's training images through the
 torchvision transforms that ctrain's --augment imitates, one image at a time as a Dataset's
 __getitem__ applies them (on the uint8 tensor made float in [0, 1], as ToTensor does;
-TrivialAugmentWide, which takes bytes, before that; one thread), and the images per second.
+TrivialAugmentWide, RandAugment and AutoAugment, which take bytes, before that; one thread),
+and the images per second.
 Usage: python3 augment_torch.py MNIST_DIR [IMAGES]
 """
 import gzip
@@ -30,8 +31,10 @@ kinds = {
     "all": T.Compose([T.RandomResizedCrop(28, antialias=True), T.RandomHorizontalFlip(),
                       T.ColorJitter(brightness=0.4, contrast=0.4), T.RandomErasing(p=0.5)]),
     "trivial": T.TrivialAugmentWide(),
+    "randaugment": T.RandAugment(),
+    "autoaugment": T.AutoAugment(),
 }
-on_bytes = {"trivial"}
+on_bytes = {"trivial", "randaugment", "autoaugment"}
 torch.manual_seed(0)
 for name, tf in kinds.items():
     t0 = time.perf_counter()

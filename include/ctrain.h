@@ -238,7 +238,14 @@ enum { CT_CYCLIC_TRIANGULAR = 0, CT_CYCLIC_TRIANGULAR2, CT_CYCLIC_EXP_RANGE };
 #define CT_MAX_AUGMENT_SCALE 10.0f /* ct_train_config.augment_scale_max */
 #define CT_MAX_AUGMENT_RATIO 100.0f /* ct_train_config.augment_ratio_max */
 #define CT_MAX_JITTER 10.0f /* ct_train_config.augment_jitter[0..2] */
-#define CT_MAX_TA_BINS 1024 /* ct_train_config.augment_ta_bins */
+#define CT_MAX_TA_BINS 1024 /* ct_train_config.augment_ta_bins, augment_ra_bins */
+#define CT_MAX_RA_OPS 8 /* ct_train_config.augment_ra_ops */
+#define CT_RA_DEFAULT_OPS 2        /* RandAugment's num_ops, */
+#define CT_RA_DEFAULT_MAGNITUDE 9  /* magnitude and */
+#define CT_RA_DEFAULT_BINS 31      /* num_magnitude_bins */
+/* ct_train_config.augment_aa_policy: torchvision's AutoAugmentPolicy */
+enum { CT_AUTOAUGMENT_NONE = 0, CT_AUTOAUGMENT_IMAGENET, CT_AUTOAUGMENT_CIFAR10,
+       CT_AUTOAUGMENT_SVHN };
 #define CT_PATIENCE_NONE (-1) /* ct_train_config.plateau_patience: none (PyTorch's patience=0) */
 #define CT_THRESHOLD_NONE (-1.0f) /* ct_train_config.plateau_threshold: 0 (PyTorch's threshold=0) */
 
@@ -469,8 +476,9 @@ typedef struct {
     float augment_scale_min;     /* zoom uniform in [min, max], 0 < min <= max <= */
     float augment_scale_max;     /* CT_MAX_AUGMENT_SCALE (both 0: none) */
     float augment_shear;         /* x shear uniform in [-s, s] degrees, s in [0, 89] (0: none) */
-    int augment_bilinear;        /* the warps (this one's, TrivialAugmentWide's) sample
-                                  * bilinearly (1) or nearest (0, torchvision's default) */
+    int augment_bilinear;        /* the warps (this one's, TrivialAugmentWide's, RandAugment's,
+                                  * AutoAugment's) sample bilinearly (1) or nearest (0,
+                                  * torchvision's default) */
     /* Instead of the warp and crop: torchvision's RandomResizedCrop((h, w), scale=(area_min,
      * area_max), ratio=(ratio_min, ratio_max)) of each image (then the flip): a box of a share
      * of the area in [area_min, area_max] (0 < min <= max <= 1; both 0: none) and a width /
@@ -499,10 +507,22 @@ typedef struct {
      * bytes, as torchvision's ops on a uint8 tensor; bins in [2, 1024], images of 1 or 3
      * channels (0: none); its warps nearest, or bilinear with augment_bilinear */
     int augment_ta_bins;
+    /* torchvision's RandAugment(num_ops=augment_ra_ops, magnitude=augment_ra_magnitude,
+     * num_magnitude_bins=augment_ra_bins) in the same place: augment_ra_ops (1 to
+     * CT_MAX_RA_OPS; 0: none) ops an image one after another, each one of the 14 above at bin
+     * augment_ra_magnitude (0 to bins - 1) of RandAugment's magnitudes (bins in [2, 1024]);
+     * torchvision's defaults: 2 ops (CT_RA_DEFAULT_OPS), magnitude 9 and 31 bins (what
+     * ct_train_config_default sets). Not with TrivialAugmentWide. */
+    int augment_ra_ops, augment_ra_magnitude, augment_ra_bins;
+    /* torchvision's AutoAugment(policy) in the same place: CT_AUTOAUGMENT_IMAGENET, _CIFAR10
+     * or _SVHN (the policies learnt on those datasets: each image one of 25 pairs of ops,
+     * each op with its chance and magnitude, Invert among them); CT_AUTOAUGMENT_NONE: none.
+     * Not with TrivialAugmentWide or RandAugment. */
+    int augment_aa_policy;
     /* torchvision's RandomGrayscale(p=augment_grey_p) after the colour jitter, before the
      * erasing: with chance p (in [0, 1]; 0: none) a colour image's channels each take its
      * grey (rgb_to_grayscale's 0.2989 r + 0.587 g + 0.114 b); one channel stays as it is. Not
-     * with TrivialAugmentWide. */
+     * with TrivialAugmentWide, RandAugment or AutoAugment. */
     float augment_grey_p;
     /* Data-parallel training across the processes of an MPI job (ct_dist_init), or NULL for a
      * single process. Every rank must call ct_fit with the same model, data and settings. */

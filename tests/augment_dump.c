@@ -4,7 +4,15 @@
  * written as JSON lines with each image's drawn parameters (augment.h), so that
  * tests/torchvision_augment.py can redo every image with torchvision's functional.affine, pad,
  * crop, resized_crop and hflip and compare; then, for RandomResizedCrop's distribution, lines
- * of BOXES boxes drawn for images of a few sizes.
+ * of BOXES boxes drawn for images of a few sizes (and RandomErasing's, ColorJitter's draws).
+ * Then torchvision's automatic augmentations (autoaugment.h): TrivialAugmentWide (ta_dump:
+ * each image with its op and magnitude, the bytes the op takes, and the output; the ops'
+ * distribution; every op's magnitude tables), RandAugment and AutoAugment (aa_dump: each image
+ * with its whole list of ops [[op, magnitude], ...], AutoAugment's drawn pair, the bytes the
+ * first op takes and after each op (as the CPU backend computes them, with autoaugment.h's
+ * functions), and the output; RandAugment's ops' and AutoAugment's pairs' and chances'
+ * distributions; RandAugment's magnitude tables for a few (bins, h, w) and AutoAugment's for
+ * a few (h, w)), for torchvision_augment.py to redo with torchvision's own autoaugment._apply_op.
  * Usage: augment_dump > cases.jsonl
  */
 #include "backend/augment.h"
@@ -108,7 +116,8 @@ static int ta_dump(ct_rng *rng) {
             fprintf(stderr, "augment_dump: %s\n", ct_last_error());
             return 1;
         }
-        ct_augment a = {.c = t->c, .h = t->h, .w = t->w, .flip = 1, .ta_bins = t->bins,
+        ct_augment a = {.c = t->c, .h = t->h, .w = t->w, .flip = 1, .aa = CT_AA_TRIVIAL,
+                        .aa_bins = t->bins,
                         .bilinear = t->bilinear,
                         .area_min = cfg.augment_area_min, .area_max = cfg.augment_area_max,
                         .ratio_min = cfg.augment_ratio_min, .ratio_max = cfg.augment_ratio_max,
@@ -122,8 +131,8 @@ static int ta_dump(ct_rng *rng) {
             ct_augment_draw dr;
             ct_augment_draw_at(&a, (uint64_t)(first + i), &dr);
             printf("%s{\"op\": %d, \"mag\": %.17g, \"flip\": %d, \"box\": [%d, %d, %d, %d], "
-                   "\"erased\": [%d, %d, %d, %d], \"in\": [", i ? ", " : "", dr.ta_op,
-                   dr.ta_mag, dr.flip, dr.box_y, dr.box_x, dr.resized ? dr.box_h : 0, dr.box_w,
+                   "\"erased\": [%d, %d, %d, %d], \"in\": [", i ? ", " : "", dr.aa[0].op,
+                   dr.aa[0].mag, dr.flip, dr.box_y, dr.box_x, dr.resized ? dr.box_h : 0, dr.box_w,
                    dr.erase_y, dr.erase_x, dr.erased ? dr.erase_h : 0, dr.erase_w);
             for (int64_t j = 0; j < row; j++) printf("%s%d", j ? "," : "", img[i * row + j]);
             printf("], \"pre\": ["); /* (the bytes the op takes) */
@@ -138,12 +147,13 @@ static int ta_dump(ct_rng *rng) {
         free(out);
     }
     /* the ops' and magnitudes' distribution */
-    ct_augment a = {.c = 1, .h = 1, .w = 1, .ta_bins = 31, .seed = 9100, .stream = 5};
+    ct_augment a = {.c = 1, .h = 1, .w = 1, .aa = CT_AA_TRIVIAL, .aa_bins = 31, .seed = 9100,
+                    .stream = 5};
     printf("{\"ta_draws\": 31, \"draws\": [");
     for (int i = 0; i < 14 * 2000; i++) {
         ct_augment_draw dr;
         ct_augment_draw_at(&a, (uint64_t)i, &dr);
-        printf("%s[%d, %.17g]", i ? ", " : "", dr.ta_op, dr.ta_mag);
+        printf("%s[%d, %.17g]", i ? ", " : "", dr.aa[0].op, dr.aa[0].mag);
     }
     printf("]}\n");
     static const int tables[] = {2, 3, 7, 16, 31, 33, 100, 1024}; /* every op's magnitudes */
@@ -152,10 +162,204 @@ static int ta_dump(ct_rng *rng) {
         for (int op = 0; op < CT_TA_OPS; op++) {
             printf("%s[", op ? ", " : "");
             for (int b = 0; b < (ct_ta_has_magnitude(op) ? tables[k] : 1); b++)
-                printf("%s%.17g", b ? ", " : "", ct_ta_magnitude(op, tables[k], b));
+                printf("%s%.17g", b ? ", " : "", ct_ta_magnitude(&a, op, tables[k], b));
             printf("]");
         }
         printf("]}\n");
+    }
+    return 0;
+}
+
+/* RandAugment and AutoAugment (autoaugment.h), as TrivialAugmentWide above: each image with its
+ * whole list of ops ("ops": [[op, magnitude], ...], in the order they apply), and for
+ * AutoAugment the pair of the policy it drew (word 0 % 25 of its ops' block, autoaugment.h: the
+ * test holds the ops against that pair of torchvision's policy) */
+typedef struct { int aa, c, h, w, ops, mag, bins, policy, resized; float erase_p; int bilinear; }
+aa_case;
+static const aa_case k_aa_cases[] = {
+    {CT_AA_RAND, 3, 12, 10, 2, 9, 31, 0, 0, 0, 0}, /* RandAugment's defaults */
+    {CT_AA_RAND, 1, 28, 28, 2, 9, 31, 0, 0, 0, 0},
+    {CT_AA_RAND, 3, 13, 16, 3, 20, 31, 0, 0, 0, 1}, /* 3 ops at 20 of 31, bilinear */
+    {CT_AA_RAND, 1, 28, 28, 3, 20, 31, 0, 1, 0, 1},
+    {CT_AA_RAND, 3, 12, 10, 1, 5, 11, 0, 1, 0.5f, 0}, /* 1 op at 5 of 11, resized crop, erasing */
+    {CT_AA_RAND, 1, 13, 16, 1, 5, 11, 0, 1, 0.5f, 0},
+    {CT_AA_RAND, 3, 9, 7, 2, 30, 31, 0, 0, 0, 0}, /* the ends: the largest bin, and bin 0 */
+    {CT_AA_RAND, 1, 9, 7, 2, 0, 5, 0, 0, 0, 0},
+    {CT_AA_AUTO, 3, 12, 10, 0, 0, 0, CT_AUTOAUGMENT_IMAGENET, 0, 0, 0},
+    {CT_AA_AUTO, 1, 28, 28, 0, 0, 0, CT_AUTOAUGMENT_IMAGENET, 1, 0.3f, 1}, /* bilinear */
+    {CT_AA_AUTO, 3, 13, 16, 0, 0, 0, CT_AUTOAUGMENT_CIFAR10, 0, 0, 0},
+    {CT_AA_AUTO, 1, 28, 28, 0, 0, 0, CT_AUTOAUGMENT_CIFAR10, 0, 0.5f, 0},
+    {CT_AA_AUTO, 3, 12, 10, 0, 0, 0, CT_AUTOAUGMENT_SVHN, 1, 0, 0},
+    {CT_AA_AUTO, 1, 28, 28, 0, 0, 0, CT_AUTOAUGMENT_SVHN, 0, 0, 1}, /* bilinear */
+};
+#define AA_IMAGES 150
+#define RA_DRAWS (14 * 1000) /* images of the draws' distributions */
+#define AA_DRAWS (25 * 400)
+
+/* d's ops as [[op, magnitude], ...] */
+static void print_ops(const ct_augment_draw *d) {
+    printf("[");
+    for (int k = 0; k < d->aa_n; k++)
+        printf("%s[%d, %.17g]", k ? ", " : "", d->aa[k].op, d->aa[k].mag);
+    printf("]");
+}
+
+/* The bytes after each of d's ops of an image img, as "steps": [[...], ...]: from its bytes
+ * before them (ct_ta_byte), each op on the bytes the one before gave, with the functions the
+ * CPU backend's aa_row applies them by (autoaugment.h); buf: 2 x c x h x w bytes. (The test
+ * holds every op against torchvision's on the same bytes, and ctrain's output against the last
+ * step's, erased.) */
+static void print_steps(const ct_augment *a, const ct_augment_draw *d, const uint8_t *img,
+                        uint8_t *buf) {
+    const int c = a->c, h = a->h, w = a->w;
+    const int64_t hw = (int64_t)h * w, row = c * hw;
+    for (int64_t j = 0; j < row; j++)
+        buf[j] = (uint8_t)ct_ta_byte(a, d, img, (int)(j / hw), (int)(j / w % h), (int)(j % w));
+    printf("\"steps\": [");
+    for (int k = 0; k < d->aa_n; k++) {
+        const ct_aa_op *o = &d->aa[k];
+        const uint8_t *in = buf + (k & 1) * row;
+        uint8_t *out = buf + ((k + 1) & 1) * row;
+        ct_ta_stats st = {0};
+        if (ct_ta_needs_hist(o->op)) {
+            unsigned hist[CT_TA_MAX_C + 1][256] = {{0}};
+            for (int64_t j = 0; j < hw; j++) ct_ta_count(in, c, hw, j, hist);
+            ct_ta_stats_of(a, o->op, (const unsigned (*)[256])hist, &st);
+        }
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) ct_aa_op_pixel(a, o, &st, in, y, x, out);
+        printf("%s[", k ? ", " : "");
+        for (int64_t j = 0; j < row; j++) printf("%s%d", j ? "," : "", out[j]);
+        printf("]");
+    }
+    printf("], ");
+}
+
+/* AutoAugment's pair drawn for the image at `at` under a (autoaugment.h's ct_aa_draw_at) */
+static int aa_pair(const ct_augment *a, uint64_t at) {
+    uint32_t r[4];
+    ct_philox_block(a->seed, a->stream | CT_AUGMENT_TA_BIT, at, r);
+    return (int)(r[0] % (uint32_t)CT_AA_PAIRS);
+}
+
+/* Every op's magnitudes under a (ops 0 .. n - 1, bins of them) as "ops": [[...], ...] */
+static void print_tables(const ct_augment *a, int bins, int n) {
+    printf("\"ops\": [");
+    for (int op = 0; op < n; op++) {
+        printf("%s[", op ? ", " : "");
+        for (int b = 0; b < (ct_ta_has_magnitude(op) ? bins : 1); b++)
+            printf("%s%.17g", b ? ", " : "", ct_ta_magnitude(a, op, bins, b));
+        printf("]");
+    }
+    printf("]}\n");
+}
+
+static int aa_dump(ct_rng *rng) {
+    for (size_t k = 0; k < sizeof k_aa_cases / sizeof k_aa_cases[0]; k++) {
+        const aa_case *t = &k_aa_cases[k];
+        ct_train_config cfg;
+        ct_train_config_default(&cfg);
+        cfg.seed = 3500 + k;
+        cfg.augment_flip = 1, cfg.augment_erase_p = t->erase_p;
+        cfg.augment_bilinear = t->bilinear;
+        if (t->aa == CT_AA_RAND)
+            cfg.augment_ra_ops = t->ops, cfg.augment_ra_magnitude = t->mag,
+            cfg.augment_ra_bins = t->bins;
+        else
+            cfg.augment_aa_policy = t->policy;
+        if (t->resized)
+            cfg.augment_area_min = 0.3f, cfg.augment_area_max = 1.0f,
+            cfg.augment_ratio_min = R34, cfg.augment_ratio_max = R43;
+        for (int j = 0; j < 4; j++) cfg.augment_erase_fill[j] = k_erase_fill[j];
+        const int64_t row = (int64_t)t->c * t->h * t->w, first = 7 * (int64_t)k;
+        uint8_t *img = malloc((size_t)(AA_IMAGES * row)), *buf = malloc((size_t)(2 * row));
+        float *out = malloc((size_t)(AA_IMAGES * row) * sizeof *out);
+        if (!img || !out || !buf) return 1;
+        for (int i = 0; i < AA_IMAGES; i++) {
+            int lo = (int)ct_rng_below(rng, 200), span = 1 + (int)ct_rng_below(rng, 256 - lo);
+            for (int64_t j = 0; j < row; j++)
+                img[i * row + j] = (uint8_t)(lo + (int)ct_rng_below(rng, (uint32_t)span));
+        }
+        if (ct_augment_images(&cfg, img, AA_IMAGES, t->c, t->h, t->w, 1, first, out) != CT_OK) {
+            fprintf(stderr, "augment_dump: %s\n", ct_last_error());
+            return 1;
+        }
+        ct_augment a = {.c = t->c, .h = t->h, .w = t->w, .flip = 1, .bilinear = t->bilinear,
+                        .area_min = cfg.augment_area_min, .area_max = cfg.augment_area_max,
+                        .ratio_min = cfg.augment_ratio_min, .ratio_max = cfg.augment_ratio_max,
+                        .erase_p = t->erase_p, .seed = cfg.seed,
+                        .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) | 1};
+        (void)ct_aa_of_config(&cfg, &a); /* (as training sets them) */
+        if (t->aa == CT_AA_RAND)
+            printf("{\"ra\": [%d, %d, %d], ", t->ops, t->mag, t->bins);
+        else
+            printf("{\"autoaug\": %d, ", t->policy);
+        printf("\"bilinear\": %d, \"c\": %d, \"h\": %d, \"w\": %d, \"fill\": [%.9g, %.9g, %.9g], "
+               "\"images\": [", t->bilinear, t->c, t->h, t->w, (double)k_erase_fill[0],
+               (double)k_erase_fill[1], (double)k_erase_fill[2]);
+        for (int i = 0; i < AA_IMAGES; i++) {
+            ct_augment_draw dr;
+            ct_augment_draw_at(&a, (uint64_t)(first + i), &dr);
+            printf("%s{\"ops\": ", i ? ", " : "");
+            print_ops(&dr);
+            if (t->aa == CT_AA_AUTO) printf(", \"pair\": %d", aa_pair(&a, (uint64_t)(first + i)));
+            printf(", ");
+            print_steps(&a, &dr, img + i * row, buf);
+            printf("\"flip\": %d, \"box\": [%d, %d, %d, %d], \"erased\": [%d, %d, %d, %d], "
+                   "\"in\": [", dr.flip, dr.box_y, dr.box_x, dr.resized ? dr.box_h : 0, dr.box_w,
+                   dr.erase_y, dr.erase_x, dr.erased ? dr.erase_h : 0, dr.erase_w);
+            for (int64_t j = 0; j < row; j++) printf("%s%d", j ? "," : "", img[i * row + j]);
+            printf("], \"pre\": ["); /* (the bytes the first op takes) */
+            for (int64_t j = 0; j < row; j++)
+                printf("%s%d", j ? "," : "",
+                       ct_ta_byte(&a, &dr, img + i * row, (int)(j / (t->h * t->w)),
+                                  (int)(j / t->w % t->h), (int)(j % t->w)));
+            print_out(out + i * row, row);
+        }
+        printf("]}\n");
+        free(img);
+        free(out);
+        free(buf);
+    }
+    { /* RandAugment's ops' distribution: 2 ops at 9 of 31 on 28 x 28 */
+        ct_augment a = {.c = 1, .h = 28, .w = 28, .aa = CT_AA_RAND, .aa_ops = 2, .aa_mag = 9,
+                        .aa_bins = 31, .seed = 9200, .stream = 6};
+        printf("{\"ra_draws\": [2, 9, 31], \"h\": 28, \"w\": 28, \"draws\": [");
+        for (int i = 0; i < RA_DRAWS; i++) {
+            ct_augment_draw dr;
+            ct_augment_draw_at(&a, (uint64_t)i, &dr);
+            printf("%s", i ? ", " : "");
+            print_ops(&dr);
+        }
+        printf("]}\n");
+    }
+    for (int policy = CT_AUTOAUGMENT_IMAGENET; policy <= CT_AUTOAUGMENT_SVHN; policy++) {
+        /* AutoAugment's pairs and chances, on 32 x 32 */
+        ct_augment a = {.c = 3, .h = 32, .w = 32, .aa = CT_AA_AUTO, .aa_policy = policy,
+                        .seed = 9300 + (uint64_t)policy, .stream = 7};
+        printf("{\"aa_draws\": %d, \"h\": 32, \"w\": 32, \"draws\": [", policy);
+        for (int i = 0; i < AA_DRAWS; i++) {
+            ct_augment_draw dr;
+            ct_augment_draw_at(&a, (uint64_t)i, &dr);
+            printf("%s[%d, ", i ? ", " : "", aa_pair(&a, (uint64_t)i));
+            print_ops(&dr);
+            printf("]");
+        }
+        printf("]}\n");
+    }
+    /* RandAugment's magnitudes (bins, h, w), every op's; AutoAugment's (10 bins) by (h, w) */
+    static const int ra_tables[][3] = {{31, 28, 28}, {10, 32, 32}, {11, 13, 16}, {100, 224, 200},
+                                       {2, 12, 10}, {1024, 331, 500}, {17, 1, 3}};
+    for (size_t k = 0; k < sizeof ra_tables / sizeof ra_tables[0]; k++) {
+        ct_augment a = {.c = 3, .h = ra_tables[k][1], .w = ra_tables[k][2], .aa = CT_AA_RAND};
+        printf("{\"ra_table\": [%d, %d, %d], ", ra_tables[k][0], a.h, a.w);
+        print_tables(&a, ra_tables[k][0], CT_TA_OPS);
+    }
+    static const int aa_tables[][2] = {{32, 32}, {224, 224}, {13, 16}, {28, 28}, {500, 331}};
+    for (size_t k = 0; k < sizeof aa_tables / sizeof aa_tables[0]; k++) {
+        ct_augment a = {.c = 3, .h = aa_tables[k][0], .w = aa_tables[k][1], .aa = CT_AA_AUTO};
+        printf("{\"aa_table\": [%d, %d], ", a.h, a.w);
+        print_tables(&a, CT_AA_BINS, CT_TA_INVERT + 1); /* (with Invert) */
     }
     return 0;
 }
@@ -274,5 +478,6 @@ int main(void) {
         }
         printf("]}\n");
     }
-    return ta_dump(&rng);
+    if (ta_dump(&rng)) return 1;
+    return aa_dump(&rng);
 }

@@ -110,6 +110,12 @@ TA=(train --dataset idx --data "$tmp/small" --val-size 256 --epochs 2 --threads 
 train ta_cpu "$CT" "${TA[@]}" --device cpu
 train ta_cuda "$CT" "${TA[@]}" --device cuda
 compare ta_cpu ta_cuda 0.002 "--augment flip,trivial,erase=0.2, 2 epochs: cuda vs cpu"
+# RandAugment's chain of ops (bytes in the kernel's workspace), with MixUp's partners
+RA=(train --dataset idx --data "$tmp/small" --val-size 256 --epochs 2 --threads 1
+    --augment randaugment=3:12,bilinear --mixup-alpha 0.2)
+train ra_cpu "$CT" "${RA[@]}" --device cpu
+train ra_cuda "$CT" "${RA[@]}" --device cuda
+compare ra_cpu ra_cuda 0.002 "--augment randaugment=3:12,bilinear --mixup-alpha 0.2: cuda vs cpu"
 has cnn_cuda "^Device: cuda (CUDA: .*, cuDNN 0.0.0)"
 # a cuDNN that loads but cannot run (a driver too old for it, say): its test convolution at
 # start-up fails, and convolutions go by im2col

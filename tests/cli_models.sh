@@ -156,6 +156,37 @@ if [ "$have_mnist" -eq 1 ]; then
     plan=$(grep '^Plan: ' <<<"$out")
     grep -qF 'augment: TrivialAugmentWide (bilinear, 7 bins)' <<<"$plan" &&
         ok "trivial=7,bilinear is named: $plan" || bad "trivial=7,bilinear: plan: $plan, stderr: $err"
+    # RandAugment and AutoAugment: named, bound to a resume
+    run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment randaugment,erase=0.2 --save "$tmp/ra"
+    plan=$(grep '^Plan: ' <<<"$out")
+    [ "$rc" -eq 0 ] && grep -q '^test_loss: .*test_acc: 0\.[4-9]' <<<"$out" &&
+        grep -qF 'augment: RandAugment (2 ops, magnitude 9 of bins 0-30) + random erasing (p 0.2)' \
+            <<<"$plan" &&
+        ok "--augment randaugment,erase=0.2 trains and is named: $plan" ||
+        bad "--augment randaugment -> exit $rc, plan: $plan, stdout: $out, stderr: $err"
+    run train --resume "$tmp/ra" --epochs 2 --augment erase=0.2,randaugment=2:9:31 --quiet
+    [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" &&
+        ok "resume with the same RandAugment spelt otherwise -> continues" ||
+        bad "resume with RandAugment spelt otherwise -> exit $rc, stderr: $err"
+    run train --resume "$tmp/ra" --epochs 3 --augment randaugment=2:10,erase=0.2 --quiet
+    [ "$rc" -eq 2 ] && grep -qF 'saved with randaugment,erase=0.2' <<<"$err" &&
+        ok "resume with another RandAugment magnitude -> exit 2, names the saved setting" ||
+        bad "resume with another RandAugment magnitude -> exit $rc, stderr: $err"
+    run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment bilinear,randaugment=3:20:41
+    plan=$(grep '^Plan: ' <<<"$out")
+    [ "$rc" -eq 0 ] && grep -qF 'augment: RandAugment (3 ops, magnitude 20 of bins 0-40, bilinear)' \
+        <<<"$plan" && ok "randaugment=3:20:41,bilinear trains and is named: $plan" ||
+        bad "randaugment=3:20:41,bilinear -> exit $rc, plan: $plan, stderr: $err"
+    run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment autoaugment=cifar10 --save "$tmp/aa"
+    plan=$(grep '^Plan: ' <<<"$out")
+    [ "$rc" -eq 0 ] && grep -q '^test_loss: .*test_acc: 0\.[4-9]' <<<"$out" &&
+        grep -qF 'augment: AutoAugment (CIFAR-10 policy)' <<<"$plan" &&
+        ok "--augment autoaugment=cifar10 trains and is named: $plan" ||
+        bad "--augment autoaugment=cifar10 -> exit $rc, plan: $plan, stdout: $out, stderr: $err"
+    run train --resume "$tmp/aa" --epochs 2 --augment autoaugment --quiet
+    [ "$rc" -eq 2 ] && grep -qF 'saved with autoaugment=cifar10' <<<"$err" &&
+        ok "resume with another AutoAugment policy -> exit 2, names the saved setting" ||
+        bad "resume with another AutoAugment policy -> exit $rc, stderr: $err"
     # RandomGrayscale (digits have one channel: named, and they stay as they are)
     run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment flip,grey=0.2
     plan=$(grep '^Plan: ' <<<"$out")

@@ -516,6 +516,24 @@ static void test_train_state(void **state) {
         assert_int_equal(ct_checkpoint_open(rpath, &rcp), CT_OK);
         assert_int_equal(ct_checkpoint_load_train_state(rcp, m2, &got_rc, NULL, &rh, &rn), CT_OK);
         assert_int_equal(got_rc.augment_ta_bins, 7);
+        assert_int_equal(got_rc.augment_ra_ops, 0);
+        assert_int_equal(got_rc.augment_aa_policy, CT_AUTOAUGMENT_NONE);
+        free(rh);
+        ct_checkpoint_free(rcp);
+        rc.augment_ta_bins = 0, rc.augment_ra_ops = 3, rc.augment_ra_magnitude = 12; /* and */
+        rc.augment_ra_bins = 20;                        /* randaugment=3:12:20 */
+        assert_int_equal(ct_save_train_state(m, rpath, &rst), CT_OK);
+        assert_int_equal(ct_checkpoint_open(rpath, &rcp), CT_OK);
+        assert_int_equal(ct_checkpoint_load_train_state(rcp, m2, &got_rc, NULL, &rh, &rn), CT_OK);
+        assert_true(got_rc.augment_ta_bins == 0 && got_rc.augment_ra_ops == 3 &&
+                    got_rc.augment_ra_magnitude == 12 && got_rc.augment_ra_bins == 20);
+        free(rh);
+        ct_checkpoint_free(rcp);
+        rc.augment_ra_ops = 0, rc.augment_aa_policy = CT_AUTOAUGMENT_SVHN; /* autoaugment=svhn */
+        assert_int_equal(ct_save_train_state(m, rpath, &rst), CT_OK);
+        assert_int_equal(ct_checkpoint_open(rpath, &rcp), CT_OK);
+        assert_int_equal(ct_checkpoint_load_train_state(rcp, m2, &got_rc, NULL, &rh, &rn), CT_OK);
+        assert_true(got_rc.augment_ra_ops == 0 && got_rc.augment_aa_policy == CT_AUTOAUGMENT_SVHN);
         free(rh);
         ct_checkpoint_free(rcp);
     }

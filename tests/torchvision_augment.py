@@ -15,7 +15,23 @@ fill). RandomResizedCrop's and RandomErasing's boxes (drawn from ctrain's
 own random numbers) must be distributed as torchvision's get_params draws them: the
 two-sample Kolmogorov-Smirnov distance between 4000 of each, for the box's area, aspect ratio
 and place, at most 0.05 (for boxes of one distribution, a larger distance has a chance below
-1e-4). Usage: python3 torchvision_augment.py cases.jsonl
+1e-4). Then torchvision's automatic augmentations, against torchvision's own
+autoaugment._apply_op on uint8 tensors: TrivialAugmentWide (check_ta: each image's op on the
+bytes ctrain's op took, which must be torchvision's resized crop, rounded, and flip; exact but
+for a nearest warp's pixel in 2000 and bilinear sums within 1e-3 of a half; the ops and bins
+uniform, the signs half; the magnitude tables value for value), RandAugment and AutoAugment
+(check_aa: the magnitudes torchvision's, RandAugment's num_ops ops at bin `magnitude` of
+_augmentation_space(bins, (h, w)), AutoAugment's the ops of its policy's pair the image drew, in
+order, a subset, at table[magnitude_id]; each op, on the bytes ctrain's op before it gave, exactly
+torchvision's but for a warp's sampling points or sums within rounding of a half (op_allowed);
+the output the last op's bytes, erased; and torchvision's ops alone, one after another from the
+first bytes, exactly ctrain's output for every image with no such point or sum; check_ra_draws,
+check_aa_draws: RandAugment's ops uniform over the 14 and independent, AutoAugment's pair
+uniform over the 25 and each op applied with its chance, the signs half, all within 5 standard
+deviations; check_tables: RandAugment's and AutoAugment's magnitude tables value for value).
+Without AVX2 (CT_TA_NO_AVX2 set) the table comparisons print SKIP and the drawn magnitudes are
+held within 1e-6 (PyTorch's other kernels compute linspace's last bits otherwise).
+Usage: python3 torchvision_augment.py cases.jsonl
 """
 import json
 import math
@@ -131,6 +147,35 @@ def check_boxes(case):
 TA_WARPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
 
 
+def pre_bytes(im, c, h, w):
+    """the bytes an image's first op takes, as a uint8 tensor, and how many of them are not
+    torchvision's resized crop (rounded half to even from its float32: a value within float32
+    rounding of a half, 2e-5 at 255, may go either way) and flip of the input"""
+    x = torch.tensor(im["in"], dtype=torch.uint8).reshape(c, h, w)
+    pre = torch.tensor(im["pre"], dtype=torch.uint8).reshape(c, h, w)
+    top, left, bh, bw = im["box"]
+    x = x.double()
+    if bh:
+        x = F.resized_crop(x, top, left, bh, bw, [h, w],
+                           interpolation=InterpolationMode.BILINEAR, antialias=True)
+    if im["flip"]:
+        x = F.hflip(x)
+    near_half = ((x - x.floor()) - 0.5).abs() < 2e-5
+    pre_d = pre.double()
+    bad = int(((pre_d != x.round()) & ~(near_half & ((pre_d == x.floor()) |
+                                                     (pre_d == x.ceil())))).sum().item())
+    return pre, bad
+
+
+def erase_as(ref, im, case, c):
+    """ref (float64) with the box ctrain erased, if any, at the case's fill"""
+    ey, ex, eh, ew = im["erased"]
+    if not eh:
+        return ref
+    fill = torch.tensor([255.0 * f for f in case["fill"]][:c], dtype=torch.float64)
+    return F.erase(ref, ey, ex, eh, ew, fill[:, None, None])
+
+
 def check_ta(case):
     """TrivialAugmentWide: each image's op redone by torchvision's own autoaugment._apply_op on
     the uint8 tensor of the bytes ctrain's op took (which must be torchvision's resized crop,
@@ -145,22 +190,9 @@ def check_ta(case):
     name = "TrivialAugmentWide(%d, %s) of c%d %dx%d" % (bins, mode.value, c, h, w)
     in_table, pre_bad, pre_total, per_op = True, 0, 0, {}
     for im in case["images"]:
-        x = torch.tensor(im["in"], dtype=torch.uint8).reshape(c, h, w)
-        pre = torch.tensor(im["pre"], dtype=torch.uint8).reshape(c, h, w)
-        top, left, bh, bw = im["box"]
-        x = x.double()
-        if bh:
-            x = F.resized_crop(x, top, left, bh, bw, [h, w],
-                               interpolation=InterpolationMode.BILINEAR, antialias=True)
-        if im["flip"]:
-            x = F.hflip(x)
-        # rounded half to even from its float32; a value within float32 rounding of a half
-        # (2e-5 at 255) may go either way
-        near_half = ((x - x.floor()) - 0.5).abs() < 2e-5
-        pre_d = pre.double()
-        pre_bad += int(((pre_d != x.round()) & ~(near_half & ((pre_d == x.floor()) |
-                                                              (pre_d == x.ceil())))).sum().item())
-        pre_total += x.numel()
+        pre, bad = pre_bytes(im, c, h, w)
+        pre_bad += bad
+        pre_total += pre.numel()
         op, mag = names[im["op"]], im["mag"]
         mags, signed = space[op]
         table = [float(v) for v in mags.reshape(-1)]
@@ -231,6 +263,382 @@ def check_ta_draws(case):
           "TrivialAugmentWide's signs: %d of %d negative" % (neg, len(rotate)))
 
 
+def op_names():
+    """ctrain's op numbers (autoaugment.h's CT_TA_*): RandAugment's _augmentation_space order,
+    then AutoAugment's Invert"""
+    from torchvision.transforms import autoaugment as AA
+    return list(AA.RandAugment()._augmentation_space(2, (1, 1)).keys()) + ["Invert"]
+
+
+def same_mag(ours, theirs):
+    """a magnitude ctrain drew against torchvision's table value: exact (linspace's float32 as
+    PyTorch's AVX2 kernel gives it); without AVX2 here, PyTorch's other kernels compute the last
+    bits otherwise, so within 1e-6"""
+    if os.environ.get("CT_TA_NO_AVX2"):
+        return math.isclose(ours, theirs, rel_tol=1e-6, abs_tol=1e-9)
+    return ours == theirs
+
+
+def aa_policies(policy):
+    """torchvision's AutoAugment(policy).policies for ctrain's CT_AUTOAUGMENT_* number"""
+    from torchvision.transforms import autoaugment as AA
+    which = [AA.AutoAugmentPolicy.IMAGENET, AA.AutoAugmentPolicy.CIFAR10,
+             AA.AutoAugmentPolicy.SVHN][policy - 1]
+    return which.value, AA.AutoAugment(which).policies
+
+
+def aa_expected(pairs, space, pair):
+    """pair `pair`'s two ops as (name, chance, signed, magnitude): the table's value at the
+    pair's magnitude_id (0.0 without one), as AutoAugment.forward takes it"""
+    out = []
+    for name, p, mid in pairs[pair]:
+        mags, signed = space[name]
+        out.append((name, p, signed, float(mags[mid].item()) if mid is not None else 0.0))
+    return out
+
+
+def op_is(entry, names, exp):
+    """does ctrain's [op, magnitude] entry match the expected (name, p, signed, magnitude)"""
+    op, mag = entry
+    name, _, signed, value = exp
+    if names[op] != name:
+        return False
+    return same_mag(abs(mag), value) if signed else (mag >= 0 and same_mag(mag, value))
+
+
+def aa_outcome(ops, names, exp):
+    """which of the pair's ops an image's ops are, in order: 'none', 'both', 'first', 'second',
+    'one' (when the pair's two ops are the same op at the same magnitude), or None when they
+    are not the pair's"""
+    same = exp[0][0] == exp[1][0] and exp[0][3] == exp[1][3]
+    if not ops:
+        return "none"
+    if len(ops) == 2:
+        return "both" if op_is(ops[0], names, exp[0]) and op_is(ops[1], names, exp[1]) else None
+    if len(ops) != 1:
+        return None
+    if same:
+        return "one" if op_is(ops[0], names, exp[0]) else None
+    if op_is(ops[0], names, exp[0]):
+        return "first"
+    return "second" if op_is(ops[0], names, exp[1]) else None
+
+
+def warp_grid(name, mag, h, w):
+    """the float64 sampling grid of _apply_op's warp (name, mag) on an h x w image: F.affine's
+    (F.rotate's) inverse map as functional_tensor builds it for a float64 image"""
+    import torchvision.transforms.functional_tensor as F_t
+    center, angle, shift, shear = [0.0, 0.0], 0.0, [0.0, 0.0], [0.0, 0.0]
+    if name in ("ShearX", "ShearY"):  # (center=[0, 0]: the corner)
+        center = [0.0 - w * 0.5, 0.0 - h * 0.5]
+        shear[name == "ShearY"] = math.degrees(math.atan(mag))
+    elif name in ("TranslateX", "TranslateY"):
+        shift[name == "TranslateY"] = 1.0 * int(mag)
+    else:
+        angle = -mag
+    m = F._get_inverse_affine_matrix(center, angle, shift, 1.0, shear)
+    theta = torch.tensor(m, dtype=torch.float64).reshape(1, 2, 3)
+    return F_t._gen_affine_grid(theta, w=w, h=h, ow=w, oh=h)
+
+
+def op_allowed(x, name, mag, mode):
+    """torchvision's _apply_op(x, name, mag) on the uint8 tensor x, as float64, and the other
+    values a pixel may take (a list of tensors, NaN where none): for a warp where the pixel's
+    sampling point lies within 1e-4 pixel of a half (nearest: the grid nudged 1e-4 either way
+    in x and in y) or its sum within 1e-3 of a half (bilinear: the float64 sum's floor and
+    ceil), as torchvision's float32 grid and sums and ctrain's double ones may round either way
+    there; and whether the float64 grid above is torchvision's (its unnudged samples those of
+    _apply_op on a float64 tensor)"""
+    from torchvision.transforms import autoaugment as AA
+    ref = AA._apply_op(x, name, mag, interpolation=mode, fill=None).double()
+    if name not in TA_WARPS:
+        return ref, [], True
+    c, h, w = x.shape
+    grid, img = warp_grid(name, mag, h, w), x.double()[None]
+
+    def sample(g, how):
+        return torch.nn.functional.grid_sample(img, g, mode=how, padding_mode="zeros",
+                                               align_corners=False)[0]
+    exact = sample(grid, mode.value)
+    same = torch.equal(exact, AA._apply_op(x.double(), name, mag, interpolation=mode, fill=None))
+    if mode == InterpolationMode.NEAREST:
+        alts = [sample(grid + torch.tensor([sx * 2e-4 / w, sy * 2e-4 / h], dtype=torch.float64),
+                       "nearest") for sx in (-1, 1) for sy in (-1, 1)]
+        return ref, alts, same
+    near = ((exact - exact.floor()) - 0.5).abs() < 1e-3
+    nan = torch.full_like(exact, math.nan)
+    return ref, [torch.where(near, exact.floor(), nan), torch.where(near, exact.ceil(), nan)], same
+
+
+def matches(ours, ref, alts):
+    """the pixels of ours that are ref's or one of the alternatives' (within 1e-3), and those
+    where an alternative is not ref's (a point or sum at a half)"""
+    ok = (ours - ref).abs() <= 1e-3
+    at_half = torch.zeros_like(ok)
+    for alt in alts:
+        ok |= (ours - alt).abs() <= 1e-3
+        at_half |= (alt - ref).abs() > 1e-3
+    return ok, at_half
+
+
+def check_aa(case):
+    """RandAugment and AutoAugment, image by image, against torchvision's own
+    autoaugment._apply_op on uint8 tensors. The magnitudes must be torchvision's: RandAugment's
+    every op at its bin `magnitude` of _augmentation_space(bins, (h, w)), signed ones of either
+    sign, num_ops of them; AutoAugment's the ops of the policy's pair the image drew, in order,
+    a subset (each op with its chance), at table[magnitude_id] of _augmentation_space(10, (h,
+    w)). The bytes the first op takes must be torchvision's resized crop (rounded) and flip of
+    the input. Then each op, on the bytes ctrain's op before it gave (augment_dump's steps), must
+    give ctrain's bytes: exactly, but where a warp's sampling point (nearest) or sum (bilinear)
+    lies within rounding of a half (op_allowed: RandAugment's and AutoAugment's round
+    magnitudes, a shear of 0.2 or a rotation of 30 degrees, put whole rows and columns of
+    points exactly at a half, which torchvision's float32 grid and ctrain's double one may
+    round either way); ctrain's output must be the last step's bytes, erased. Last, the whole
+    chain from those first bytes by torchvision's ops alone, erased: exactly ctrain's output for
+    every image none of whose warps has a point or sum at a half (the others are counted and
+    shown: a pixel at a half rounded the other way is carried through the ops after it)"""
+    from torchvision.transforms import autoaugment as AA
+    c, h, w = case["c"], case["h"], case["w"]
+    names = op_names()
+    mode = InterpolationMode.BILINEAR if case["bilinear"] else InterpolationMode.NEAREST
+    if "ra" in case:
+        nops, mag_bin, bins = case["ra"]
+        space = AA.RandAugment()._augmentation_space(bins, (h, w))
+        name = "RandAugment(%d, %d, %d, %s) of c%d %dx%d" % (nops, mag_bin, bins, mode.value,
+                                                             c, h, w)
+    else:
+        pname, pairs = aa_policies(case["autoaug"])
+        space = AA.AutoAugment()._augmentation_space(10, (h, w))
+        name = "AutoAugment(%s, %s) of c%d %dx%d" % (pname, mode.value, c, h, w)
+    images = case["images"]
+    n_resized = sum(1 for im in images if im["box"][2])
+    n_erased = sum(1 for im in images if im["erased"][2])
+    if n_resized:
+        name += ", resized crop"
+    if n_erased:
+        name += ", erased"
+    mags_ok, count_ok, pre_bad, pre_total, seen = True, True, 0, 0, {}
+    step = {}  # op: [times, pixels unlike torchvision's (and no alternative's), pixels, at half]
+    grids_ok, out_bad, out_total = True, 0, 0
+    chain = {"exact": [0, 0, 0], "half": [0, 0, 0]}  # images, pixels, pixels differing
+    shown = []
+    for i, im in enumerate(images):
+        pre, bad = pre_bytes(im, c, h, w)
+        pre_bad += bad
+        pre_total += pre.numel()
+        ops = [(names[op], mag) for op, mag in im["ops"]]
+        if "ra" in case:
+            count_ok &= len(ops) == nops
+            for op, mag in ops:
+                mags, signed = space[op]
+                if mags.ndim == 0:
+                    mags_ok &= mag == 0
+                else:
+                    want = float(mags[mag_bin].item())
+                    mags_ok &= same_mag(abs(mag), want) if signed else same_mag(mag, want)
+        else:
+            mags_ok &= aa_outcome(im["ops"], names, aa_expected(pairs, space, im["pair"])) \
+                is not None
+        for op, mag in ops:
+            seen.setdefault(op, set())
+            if mag != 0:
+                seen[op].add(mag < 0)
+        # each op on ctrain's bytes before it
+        steps = [torch.tensor(s_, dtype=torch.uint8).reshape(c, h, w) for s_ in im["steps"]]
+        count_ok &= len(steps) == len(ops)
+        x = pre
+        for (op, mag), y in zip(ops, steps):
+            ref, alts, same = op_allowed(x, op, mag, mode)
+            grids_ok &= same
+            ok, at_half = matches(y.double(), ref, alts)
+            st = step.setdefault(op, [0, 0, 0, 0])
+            st[0] += 1
+            st[1] += int((~ok).sum().item())
+            st[2] += ok.numel()
+            st[3] += int((at_half & ((y.double() - ref).abs() > 1e-3)).sum().item())
+            if not bool(ok.all()) and len(shown) < 5:
+                shown.append("  image %d, %s %g on ctrain's bytes: %d pixels unlike torchvision's"
+                             % (i, op, mag, int((~ok).sum().item())))
+            x = y
+        ours = torch.tensor(im["out"], dtype=torch.float64).reshape(c, h, w)
+        out_bad += int(((ours - erase_as(x.double(), im, case, c)).abs() > 1e-3).sum().item())
+        out_total += ours.numel()
+        # the whole chain by torchvision's ops alone
+        x, half = pre, False
+        for op, mag in ops:
+            ref, alts, _ = op_allowed(x, op, mag, mode)
+            half |= bool(matches(ref, ref, alts)[1].any())
+            x = ref.to(torch.uint8)
+        differ = int(((ours - erase_as(x.double(), im, case, c)).abs() > 1e-3).sum().item())
+        ch = chain["half" if half else "exact"]
+        ch[0] += 1
+        ch[1] += ours.numel()
+        ch[2] += differ
+        if differ and not half and len(shown) < 10:
+            shown.append("  image %d, ops %s: %d pixels unlike torchvision's chain" % (
+                i, [(op, round(mag, 4)) for op, mag in ops], differ))
+    avx = " (within 1e-6: no AVX2 here)" if os.environ.get("CT_TA_NO_AVX2") else ""
+    if "ra" in case:
+        check(count_ok, "%s: every image %d ops" % (name, nops))
+        check(mags_ok, "%s: every op's magnitude bin %d of torchvision's _augmentation_space(%d, "
+              "(%d, %d)), signed ones of either sign%s" % (name, mag_bin, bins, h, w, avx))
+        signed = [op for op in space if space[op][1] and float(space[op][0][mag_bin]) != 0]
+        check(len(seen) == 14 and all(len(seen[op]) == 2 for op in signed),
+              "%s: all 14 ops drawn (%d), the signed ones with both signs" % (name, len(seen)))
+    else:
+        check(mags_ok and count_ok, "%s: every image's ops those of the pair it drew of "
+              "torchvision's policy, in order, at table[magnitude_id] of "
+              "_augmentation_space(10, (%d, %d))%s" % (name, h, w, avx))
+    check(pre_bad == 0, "%s: the bytes the first op takes are torchvision's resized crop "
+          "(rounded) and flip (%d of %d differ)" % (name, pre_bad, pre_total))
+    check(grids_ok, "%s: the warps' float64 grids here are torchvision's" % name)
+    for warps in (False, True):
+        ops_here = sorted(op for op in step if (op in TA_WARPS) == warps)
+        if not ops_here:
+            continue
+        n = sum(step[op][0] for op in ops_here)
+        bad = sum(step[op][1] for op in ops_here)
+        total = sum(step[op][2] for op in ops_here)
+        half = sum(step[op][3] for op in ops_here)
+        what = ("the warps (%s), %s" % (", ".join(ops_here), mode.value) if warps else
+                "the other ops (%d kinds)" % len(ops_here))
+        how = ("exact but for points or sums at a half (%d pixels differ, %d of them ctrain's "
+               "other way at a half)" % (bad + half, half) if warps else
+               "exact (%d pixels differ)" % bad)
+        check(bad == 0, "%s: %s, %d times, each on ctrain's bytes before it, as torchvision's "
+              "_apply_op on a uint8 tensor: %s" % (name, what, n, how))
+        for op in ops_here:
+            if step[op][1]:
+                print("  %s: %d times, %d of %d pixels unlike torchvision's" % (
+                    op, step[op][0], step[op][1], step[op][2]))
+    check(out_bad == 0, "%s: the output the last op's bytes, erased (%d of %d pixels differ)" % (
+        name, out_bad, out_total))
+    n, total, bad = chain["exact"]
+    hn, htotal, hbad = chain["half"]
+    check(bad == 0, "%s: torchvision's ops alone, one after another, exactly ctrain's output for "
+          "the %d images without a point or sum at a half (%d pixels differ; the %d images with "
+          "one: %d of %d pixels differ)" % (name, n, bad, hn, hbad, htotal))
+    for line in shown:
+        print(line)
+    if n_erased:
+        check(0 < n_erased < len(images), "%s: both sides of the erasing's coin" % name)
+
+
+def five_sd(counts, n, q):
+    """are all counts within 5 standard deviations of n q (a binomial's)"""
+    sd = math.sqrt(n * q * (1 - q))
+    return all(abs(k - n * q) <= 5 * sd for k in counts)
+
+
+def check_ra_draws(case):
+    """RandAugment's ops: each of num_ops uniform over the 14, independently (the 196 pairs
+    of the first two), every magnitude the bin's, the signs half and half"""
+    from torchvision.transforms import autoaugment as AA
+    nops, mag_bin, bins = case["ra_draws"]
+    h, w = case["h"], case["w"]
+    space = AA.RandAugment()._augmentation_space(bins, (h, w))
+    names = op_names()
+    draws = case["draws"]
+    n = len(draws)
+    name = "RandAugment(%d, %d, %d)'s draws of %d images" % (nops, mag_bin, bins, n)
+    check(all(len(d) == nops for d in draws), "%s: %d ops each" % (name, nops))
+    for k in range(nops):
+        counts = [sum(1 for d in draws if d[k][0] == op) for op in range(14)]
+        check(five_sd(counts, n, 1 / 14), "%s: op %d uniform over the 14 within 5 standard "
+              "deviations (%d to %d, expected %.0f)" % (name, k, min(counts), max(counts), n / 14))
+    if nops >= 2:
+        joint = {}
+        for d in draws:
+            joint[(d[0][0], d[1][0])] = joint.get((d[0][0], d[1][0]), 0) + 1
+        counts = [joint.get((i, j), 0) for i in range(14) for j in range(14)]
+        check(five_sd(counts, n, 1 / 196), "%s: ops 0 and 1 independent: each of the 196 pairs "
+              "within 5 standard deviations (%d to %d, expected %.1f)" % (
+                  name, min(counts), max(counts), n / 196))
+    mags_ok = True
+    for d in draws:
+        for op, mag in d:
+            mags, signed = space[names[op]]
+            want = float(mags[mag_bin].item()) if mags.ndim else 0.0
+            mags_ok &= same_mag(abs(mag) if signed else mag, want)
+    check(mags_ok, "%s: every magnitude bin %d of torchvision's table" % (name, mag_bin))
+    for k in range(nops):
+        signs = [mag < 0 for op, mag in (d[k] for d in draws) if space[names[op]][1]]
+        neg = sum(signs)
+        check(abs(neg - len(signs) / 2) <= 5 * math.sqrt(len(signs) / 4),
+              "%s: op %d's signs: %d of %d negative" % (name, k, neg, len(signs)))
+
+
+def check_aa_draws(case):
+    """AutoAugment's draws: the pair uniform over the 25, each pair's ops applied as their
+    chances (torch.rand(2) <= p: both, the first only, the second only, neither, each as often
+    as the chances give), the ops and magnitudes the pair's, the signs half and half"""
+    from torchvision.transforms import autoaugment as AA
+    policy, h, w = case["aa_draws"], case["h"], case["w"]
+    pname, pairs = aa_policies(policy)
+    space = AA.AutoAugment()._augmentation_space(10, (h, w))
+    names = op_names()
+    draws = case["draws"]
+    n = len(draws)
+    name = "AutoAugment(%s)'s draws of %d images" % (pname, n)
+    counts = [sum(1 for p, _ in draws if p == k) for k in range(len(pairs))]
+    check(len(pairs) == 25 and all(0 <= p < 25 for p, _ in draws) and five_sd(counts, n, 1 / 25),
+          "%s: the pair uniform over the 25 within 5 standard deviations (%d to %d, expected %d)"
+          % (name, min(counts), max(counts), n // 25))
+    outcomes = [{} for _ in pairs]
+    matched = True
+    for p, ops in draws:
+        o = aa_outcome(ops, names, aa_expected(pairs, space, p))
+        matched &= o is not None
+        outcomes[p][o] = outcomes[p].get(o, 0) + 1
+    check(matched, "%s: every image's ops those of its pair, in order, at its magnitudes" % name)
+    worst, worst_what, ok = 0.0, "", True
+    for k, exp in enumerate(aa_expected(pairs, space, k) for k in range(len(pairs))):
+        (n0, p0, _, _), (n1, p1, _, _) = exp
+        q = {"both": p0 * p1, "first": p0 * (1 - p1), "second": (1 - p0) * p1,
+             "none": (1 - p0) * (1 - p1)}
+        if n0 == n1 and exp[0][3] == exp[1][3]:
+            q = {"both": q["both"], "one": q["first"] + q["second"], "none": q["none"]}
+        m = counts[k]
+        for what, qq in q.items():
+            got = outcomes[k].get(what, 0)
+            sd = math.sqrt(m * qq * (1 - qq))
+            ok &= abs(got - m * qq) <= 5 * sd
+            z = abs(got - m * qq) / sd if sd else (0.0 if got == m * qq else math.inf)
+            if z >= worst:
+                worst, worst_what = z, "pair %d (%s %g, %s %g) %s: %d of %d" % (
+                    k, n0, p0, n1, p1, what, got, m)
+        ok &= all(what in q for what in outcomes[k])
+    check(ok, "%s: each pair's ops applied as their chances, within 5 standard deviations "
+          "(the farthest %.1f: %s)" % (name, worst, worst_what))
+    signs = [mag < 0 for _, ops in draws for op, mag in ops
+             if space[names[op]][1] and mag != 0]
+    neg = sum(signs)
+    check(abs(neg - len(signs) / 2) <= 5 * math.sqrt(len(signs) / 4),
+          "%s: signs: %d of %d negative" % (name, neg, len(signs)))
+
+
+def check_tables(case):
+    """RandAugment's (bins, h, w) and AutoAugment's (10 bins, h, w) magnitude tables, every op's,
+    value for value against torchvision's _augmentation_space"""
+    from torchvision.transforms import autoaugment as AA
+    names = op_names()
+    if "ra_table" in case:
+        bins, h, w = case["ra_table"]
+        what = "RandAugment's magnitude tables of %d bins for %dx%d" % (bins, h, w)
+        space = AA.RandAugment()._augmentation_space(bins, (h, w))
+    else:
+        bins, (h, w) = 10, case["aa_table"]
+        what = "AutoAugment's magnitude tables for %dx%d" % (h, w)
+        space = AA.AutoAugment()._augmentation_space(10, (h, w))
+    if os.environ.get("CT_TA_NO_AVX2"):
+        print("SKIP %s: no AVX2 here, and PyTorch's other kernels compute linspace's last bits "
+              "otherwise" % what)
+        return
+    ok = all(case["ops"][names.index(op)] == [float(v) for v in m.reshape(-1)]
+             for op, (m, _) in space.items())
+    check(ok and len(case["ops"]) >= len(space), "%s: torchvision's, value for value" % what)
+
+
 for line in open(sys.argv[1]):
     case = json.loads(line)
     if "ta" in case:
@@ -238,6 +646,18 @@ for line in open(sys.argv[1]):
         continue
     if "ta_draws" in case:
         check_ta_draws(case)
+        continue
+    if "ra" in case or "autoaug" in case:
+        check_aa(case)
+        continue
+    if "ra_draws" in case:
+        check_ra_draws(case)
+        continue
+    if "aa_draws" in case:
+        check_aa_draws(case)
+        continue
+    if "ra_table" in case or "aa_table" in case:
+        check_tables(case)
         continue
     if "ta_table" in case:
         if os.environ.get("CT_TA_NO_AVX2"):

@@ -9,8 +9,8 @@
  * pads), as Compose([RandomResizedCrop((h, w), scale=(area_min, area_max), ratio=(ratio_min,
  * ratio_max)), RandomHorizontalFlip()]) (below); then, with any of jitter[] > 0,
  * ColorJitter(brightness, contrast, saturation, hue) (below); then, with grey_p > 0,
- * RandomGrayscale(grey_p) (below); then, with ta_bins > 0,
- * TrivialAugmentWide(ta_bins) (autoaugment.h, on bytes); then, with erase_p > 0,
+ * RandomGrayscale(grey_p) (below); then, with aa set, TrivialAugmentWide, RandAugment or
+ * AutoAugment (autoaugment.h, on bytes); then, with erase_p > 0,
  * RandomErasing(p=erase_p, scale=(0.02, 0.33), ratio=(0.3, 3.3)) (below):
  * - the affine part (when any of degrees, translate, scale, shear is set) is RandomAffine's:
  *   angle uniform in [-degrees, degrees], a shift (tx, ty) uniform in +-translate * (w, h)
@@ -142,8 +142,11 @@ typedef struct {
     float erase_p;                /* RandomErasing's chance (0: none) */
     float erase_fill[4];          /* the erased pixels' value (0..255) by channel (< 4; more:
                                    * the first's) */
-    int ta_bins;                  /* TrivialAugmentWide's magnitude bins (autoaugment.h; 0:
-                                   * none) */
+    int aa;                       /* torchvision's automatic augmentation (autoaugment.h):
+                                   * CT_AA_NONE, CT_AA_TRIVIAL, CT_AA_RAND or CT_AA_AUTO */
+    int aa_bins;                  /* TrivialAugmentWide's and RandAugment's magnitude bins */
+    int aa_ops, aa_mag;           /* RandAugment's num_ops and magnitude (a bin) */
+    int aa_policy;                /* AutoAugment's (ctrain.h's CT_AUTOAUGMENT_IMAGENET, ...) */
     float grey_p;                 /* RandomGrayscale's chance (0: none) */
     uint64_t seed, stream, first;
     /* MixUp / CutMix (train/mix.c): 1 mixes each output row with the batch's row before it
@@ -160,6 +163,14 @@ static inline CT_HD int64_t ct_mix_partner(const ct_augment *a, int64_t i) {
     return (p < 0 ? p + a->mix_rows : p) - a->mix_row0;
 }
 
+/* An op of the automatic augmentation (autoaugment.h): which (CT_TA_*), its magnitude, and
+ * for a warp its inverse map */
+#define CT_AA_MAX_OPS 8 /* ops an image: ctrain.h's CT_MAX_RA_OPS */
+typedef struct {
+    int op;
+    double mag, m[6];
+} ct_aa_op;
+
 /* What image i of a batch gets: the crop's (ty, tx), the flip, and when affine, the inverse
  * map m from centred output coordinates to centred input ones, plus the drawn parameters
  * (tests compare them with torchvision's functional.affine). */
@@ -174,8 +185,8 @@ typedef struct {
     double jf[4];
     double jmean;                 /* contrast's mean (the callers compute it) */
     int grey;                     /* 1: RandomGrayscale's coin came up */
-    int ta_op;                    /* TrivialAugmentWide's op (autoaugment.h), magnitude and */
-    double ta_mag, ta_m[6];       /* (a warp's) inverse map */
+    int aa_n;                     /* the automatic augmentation's ops (autoaugment.h), in */
+    ct_aa_op aa[CT_AA_MAX_OPS];   /* the order they apply */
     int affine;
     double m[6];
     double angle, scale, shear;
@@ -406,8 +417,7 @@ static inline CT_HD void ct_augment_draw_of(const ct_augment *a, const uint32_t 
     for (int k = 0; k < 4; k++) d->jorder[k] = k, d->jf[k] = 1.0;
     d->jmean = 0.0;
     d->grey = 0;
-    d->ta_op = 0, d->ta_mag = 0.0; /* (the callers draw it: ct_ta_draw) */
-    for (int k = 0; k < 6; k++) d->ta_m[k] = 0.0;
+    d->aa_n = 0; /* (the callers draw the ops: ct_aa_draw_at) */
     d->angle = d->shear = 0.0, d->scale = 1.0, d->shift_x = d->shift_y = 0;
     for (int k = 0; k < 6; k++) d->m[k] = 0.0;
     if (!d->affine) return;
@@ -440,7 +450,7 @@ static inline CT_HD void ct_augment_draw_of(const ct_augment *a, const uint32_t 
     d->m[5] = CT_DADD(CT_DMUL(m3, tx), CT_DMUL(m4, ty));
 }
 
-static inline CT_HD void ct_ta_draw_at(const ct_augment *a, uint64_t at, ct_augment_draw *d);
+static inline CT_HD void ct_aa_draw_at(const ct_augment *a, uint64_t at, ct_augment_draw *d);
 
 /* The whole draw of the image at place pos (from a->first) under a: the crop and flips, the
  * warp, the resized crop's box, the colour jitter's order and factors, the erased box, each
@@ -465,7 +475,7 @@ static inline CT_HD void ct_augment_draw_at(const ct_augment *a, uint64_t pos,
         ct_philox_block(a->seed, a->stream | CT_AUGMENT_GREY_BIT, at, v4);
         d->grey = ct_augment_u24(v4[0]) < (double)a->grey_p;
     }
-    if (a->ta_bins) ct_ta_draw_at(a, at, d);
+    if (a->aa) ct_aa_draw_at(a, at, d);
     if (ct_augment_jitters(a)) {
         ct_philox_block(a->seed, a->stream | CT_AUGMENT_JITTER_BIT, at, v4);
         ct_philox_block(a->seed, a->stream | CT_AUGMENT_JITTER_BIT | (1ull << 40), at, w4);
@@ -532,13 +542,13 @@ static inline CT_HD double ct_augment_pixel_raw(const ct_augment *a, const ct_au
 }
 
 /* The unscaled value (0..255) of output pixel (ch, y, x) of an image img (c, h, w) under d
- * (but for TrivialAugmentWide's op: autoaugment.h) */
+ * (but for the automatic augmentation's ops: autoaugment.h) */
 static inline CT_HD double ct_augment_pixel(const ct_augment *a, const ct_augment_draw *d,
                                             const uint8_t *img, int ch, int y, int x) {
     if (ct_augment_in_erased(d, y, x)) return ct_augment_erase_fill(a, ch);
     return ct_augment_pixel_raw(a, d, img, ch, y, x);
 }
 
-#include "backend/autoaugment.h" /* (ct_ta_draw_at) */
+#include "backend/autoaugment.h" /* (ct_aa_draw_at) */
 
 #endif

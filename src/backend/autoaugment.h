@@ -1,18 +1,32 @@
 /*
- * autoaugment.h — torchvision's TrivialAugmentWide(num_magnitude_bins, NEAREST or BILINEAR) in
- * the augmentation of training images (augment.h): one definition for the CPU backend (cpu.c)
- * and the CUDA kernel (cuda_ops.cu).
+ * autoaugment.h — torchvision's automatic augmentations in the augmentation of training images
+ * (augment.h): TrivialAugmentWide(num_magnitude_bins), RandAugment(num_ops, magnitude,
+ * num_magnitude_bins) and AutoAugment(policy), NEAREST or BILINEAR; one definition for the CPU
+ * backend (cpu.c) and the CUDA kernel (cuda_ops.cu).
  *
- * It comes after the warp or resized crop and the flips, before the erasing, as in
+ * They come after the warp or resized crop and the flips, before the erasing, as in
  * torchvision's recipe Compose([RandomResizedCrop, RandomHorizontalFlip, TrivialAugmentWide,
- * PILToTensor, ..., RandomErasing]), and like torchvision's it works on bytes: the pixels it
- * takes are the rest's values rounded (half to even, as torch.round before a cast back to
- * uint8), and it gives bytes, each op as torchvision's functional op on a uint8 tensor (float32
- * arithmetic, products and sums rounded one by one, truncated back to a byte):
- * - the op uniform among the 14 below, from word 0 of the Philox block (key seed, counter
- *   (stream | CT_AUGMENT_TA_BIT, first + i)) % 14; for an op with magnitudes, the bin word 1 %
- *   bins of torch.linspace's float32 table (computed as ATen's linspace), negated when the op
- *   is signed and word 2 is odd;
+ * PILToTensor, ..., RandomErasing]), and like torchvision's they work on bytes: the pixels they
+ * take are the rest's values rounded (half to even, as torch.round before a cast back to
+ * uint8), and each op gives bytes, as torchvision's functional op on a uint8 tensor (float32
+ * arithmetic, products and sums rounded one by one, truncated back to a byte); an image's ops
+ * apply one after another, each to the bytes the one before gave.
+ * - The ops an image gets, from Philox blocks (key seed, counter (stream | CT_AUGMENT_TA_BIT |
+ *   k << 40, first + i)):
+ *   TrivialAugmentWide (CT_AA_TRIVIAL): one op, uniform among the 14 below (all but Invert),
+ *   word 0 % 14 of block 0; for an op with magnitudes, the bin word 1 % bins of its table,
+ *   negated when the op is signed and word 2 is odd;
+ *   RandAugment (CT_AA_RAND): aa_ops ops, op k from block k as TrivialAugmentWide's op, at the
+ *   bin aa_mag of RandAugment's tables (below), negated when signed and word 2 is odd;
+ *   AutoAugment (CT_AA_AUTO): the pair word 0 % 25 of block 0 of the policy's table, its op j
+ *   (0, 1) applied when u24(word 1 + j) <= its chance (torch.rand(2) <= p), at its magnitude's
+ *   bin of 10, negated when signed and bit j of word 3 is set.
+ * - The magnitudes are torch.linspace's float32 values as PyTorch 1.13's AVX2 kernel computes
+ *   them (ct_ta_linspace). TrivialAugmentWide's: shears 0..0.99, shifts 0..32 pixels, rotation
+ *   0..135 degrees, the factors 0..0.99, posterize 8 - round(k / ((bins - 1) / 6)) bits,
+ *   solarize 255..0. RandAugment's and AutoAugment's (their _augmentation_space): shears
+ *   0..0.3, shifts 0..150 / 331 of the width (x) or height (y), rotation 0..30, the factors
+ *   0..0.9, posterize 8 - round(k / ((bins - 1) / 4)), solarize 255..0.
  * - ShearX, ShearY (shear atan(m) in degrees about the corner (0, 0)), TranslateX, TranslateY
  *   (int(m) pixels), Rotate (m degrees counter-clockwise): functional.affine's or rotate's
  *   inverse map, nearest (round half to even) or, with a->bilinear, grid_sample's 4 taps
@@ -25,10 +39,14 @@
  *   [1, 5, 1], [1, 1, 1]] / 13 rounded inside a border of the pixels themselves;
  * - Posterize (keep the top int(m) bits), Solarize (255 - v where v >= m), AutoContrast (each
  *   channel's min..max stretched to 0..255), Equalize (each channel by torchvision's
- *   _scale_channel's table of its histogram), Identity.
+ *   _scale_channel's table of its histogram), Invert (255 - v; AutoAugment's only), Identity.
  * Images of 1 or 3 channels (torchvision's ops refuse others). The whole-image figures (the
  * mean, the min and max, the histograms) come from one histogram of bytes a channel (and of
  * the grey), integers, the same whichever order the pixels are counted in.
+ *
+ * The backends hold an image's bytes before the ops and after each (ct_aa_op_pixel reads one
+ * image and writes the next): 2 x c x h x w bytes an image (cpu.c: aa_row; cuda_ops.cu: a
+ * workspace a block).
  */
 #ifndef CT_AUTOAUGMENT_H
 #define CT_AUTOAUGMENT_H
@@ -36,16 +54,50 @@
 #include "backend/augment.h"
 #include "ctrain.h" /* (CT_MAX_TA_BINS) */
 
-/* counter_hi of TrivialAugmentWide's block: the stream with this bit set */
+/* counter_hi of the ops' blocks: the stream with this bit set (| k << 40: block k) */
 #define CT_AUGMENT_TA_BIT (1ull << 52)
 #define CT_TA_MAX_C 3   /* channels: 1 or 3 */
 
-/* torchvision's _augmentation_space order */
+/* ct_augment.aa */
+enum { CT_AA_NONE = 0, CT_AA_TRIVIAL, CT_AA_RAND, CT_AA_AUTO };
+
+/* The ops, in torchvision's _augmentation_space order (TrivialAugmentWide's and RandAugment's),
+ * and AutoAugment's Invert */
 enum {
     CT_TA_IDENTITY, CT_TA_SHEAR_X, CT_TA_SHEAR_Y, CT_TA_TRANSLATE_X, CT_TA_TRANSLATE_Y,
     CT_TA_ROTATE, CT_TA_BRIGHTNESS, CT_TA_COLOR, CT_TA_CONTRAST, CT_TA_SHARPNESS,
-    CT_TA_POSTERIZE, CT_TA_SOLARIZE, CT_TA_AUTOCONTRAST, CT_TA_EQUALIZE, CT_TA_OPS
+    CT_TA_POSTERIZE, CT_TA_SOLARIZE, CT_TA_AUTOCONTRAST, CT_TA_EQUALIZE, CT_TA_INVERT
 };
+#define CT_TA_OPS 14 /* TrivialAugmentWide's and RandAugment's: all but Invert */
+#define CT_AA_BINS 10 /* AutoAugment's magnitude bins */
+#define CT_AA_PAIRS 25 /* AutoAugment's pairs of ops a policy */
+typedef char ct_aa_max_ops_is_ctrain_h_s[CT_AA_MAX_OPS == CT_MAX_RA_OPS ? 1 : -1];
+
+/* How many of cfg's automatic augmentations are on (ct_train_config_check takes at most one) */
+static inline int ct_aa_configured(const ct_train_config *cfg) {
+    return (cfg->augment_ta_bins != 0) + (cfg->augment_ra_ops != 0) +
+           (cfg->augment_aa_policy != CT_AUTOAUGMENT_NONE);
+}
+
+/* cfg's automatic augmentation into a's aa fields; its name (torchvision's class), or NULL when
+ * there is none */
+static inline const char *ct_aa_of_config(const ct_train_config *cfg, ct_augment *a) {
+    a->aa = CT_AA_NONE, a->aa_bins = a->aa_ops = a->aa_mag = a->aa_policy = 0;
+    if (cfg->augment_ta_bins != 0) {
+        a->aa = CT_AA_TRIVIAL, a->aa_bins = cfg->augment_ta_bins;
+        return "TrivialAugmentWide";
+    }
+    if (cfg->augment_ra_ops != 0) {
+        a->aa = CT_AA_RAND, a->aa_bins = cfg->augment_ra_bins;
+        a->aa_ops = cfg->augment_ra_ops, a->aa_mag = cfg->augment_ra_magnitude;
+        return "RandAugment";
+    }
+    if (cfg->augment_aa_policy != CT_AUTOAUGMENT_NONE) {
+        a->aa = CT_AA_AUTO, a->aa_policy = cfg->augment_aa_policy;
+        return "AutoAugment";
+    }
+    return NULL;
+}
 
 /* float32 products, sums and quotients rounded one by one (never fused) */
 #ifdef __CUDA_ARCH__
@@ -87,36 +139,80 @@ static inline CT_HD float ct_ta_linspace(float start, float end, int steps, int 
     return ct_ta_at(start, end, step, steps, i);
 }
 
-/* Does op draw a magnitude (from bins), and is it signed? */
+
+/* Does op draw a magnitude, and is it signed? */
 static inline CT_HD int ct_ta_has_magnitude(int op) {
-    return op != CT_TA_IDENTITY && op != CT_TA_AUTOCONTRAST && op != CT_TA_EQUALIZE;
+    return op != CT_TA_IDENTITY && op != CT_TA_AUTOCONTRAST && op != CT_TA_EQUALIZE &&
+           op != CT_TA_INVERT;
 }
 static inline CT_HD int ct_ta_signed(int op) {
     return op >= CT_TA_SHEAR_X && op <= CT_TA_SHARPNESS;
 }
 
-/* Bin k of op's magnitudes (of bins), as float(magnitudes[k]) */
-static inline CT_HD double ct_ta_magnitude(int op, int bins, int k) {
-    switch (op) {
-    case CT_TA_TRANSLATE_X:
-    case CT_TA_TRANSLATE_Y: return (double)ct_ta_linspace(0.0f, 32.0f, bins, k);
-    case CT_TA_ROTATE: return (double)ct_ta_linspace(0.0f, 135.0f, bins, k);
-    case CT_TA_POSTERIZE: /* 8 - (arange(bins) / ((bins - 1) / 6)).round().int() */
-        return (double)(8 - (int)rintf(CT_FDIV((float)k, (float)((double)(bins - 1) / 6.0))));
-    case CT_TA_SOLARIZE: return (double)ct_ta_linspace(255.0f, 0.0f, bins, k);
-    default: return ct_ta_has_magnitude(op) ? (double)ct_ta_linspace(0.0f, 0.99f, bins, k) : 0.0;
-    }
+/* Bin k of op's magnitudes (of bins) under a's augmentation, as float(magnitudes[k]):
+ * TrivialAugmentWide's table, or RandAugment's and AutoAugment's (bins: a->aa_bins, or
+ * CT_AA_BINS for AutoAugment) */
+static inline CT_HD double ct_ta_magnitude(const ct_augment *a, int op, int bins, int k) {
+    if (!ct_ta_has_magnitude(op)) return 0.0;
+    const int wide = a->aa == CT_AA_TRIVIAL;
+    if (op == CT_TA_POSTERIZE) /* 8 - (arange(bins) / ((bins - 1) / D)).round().int() */
+        return (double)(8 - (int)rintf(CT_FDIV((float)k, (float)((double)(bins - 1) /
+                                                                  (wide ? 6.0 : 4.0)))));
+    if (op == CT_TA_SOLARIZE) return (double)ct_ta_linspace(255.0f, 0.0f, bins, k);
+    float end = wide ? 0.99f : 0.9f;
+    if (op == CT_TA_SHEAR_X || op == CT_TA_SHEAR_Y) end = wide ? 0.99f : 0.3f;
+    else if (op == CT_TA_ROTATE) end = wide ? 135.0f : 30.0f;
+    else if (op == CT_TA_TRANSLATE_X) end = wide ? 32.0f : (float)(150.0 / 331.0 * (double)a->w);
+    else if (op == CT_TA_TRANSLATE_Y) end = wide ? 32.0f : (float)(150.0 / 331.0 * (double)a->h);
+    return (double)ct_ta_linspace(0.0f, end, bins, k);
 }
 
-/* The op, its magnitude, and for the warps their inverse map (torchvision's
- * _get_inverse_affine_matrix, centred coordinates), from the block r */
-static inline CT_HD void ct_ta_draw(const ct_augment *a, const uint32_t r[4], ct_augment_draw *d) {
-    const int op = (int)(r[0] % (uint32_t)CT_TA_OPS);
-    double m = ct_ta_has_magnitude(op) ? ct_ta_magnitude(op, a->ta_bins,
-                                                          (int)(r[1] % (uint32_t)a->ta_bins))
-                                       : 0.0;
-    if (ct_ta_signed(op) && (r[2] & 1u)) m = -m;
-    d->ta_op = op, d->ta_mag = m;
+/* Pair `pair` of AutoAugment's policy (CT_AUTOAUGMENT_*), op j: its op, chance and bin
+ * (torchvision's _get_policies; bin 0 for the ops without magnitudes) */
+static inline CT_HD void ct_aa_policy_op(int policy, int pair, int j, int *op, float *p,
+                                         int *bin) {
+    /* {op, chance x 10, bin} for each op of each pair */
+    static const unsigned char t[3][2 * CT_AA_PAIRS * 3] = {
+        {/* imagenet */
+        10,4,8, 5,6,9, 11,6,5, 12,6,0, 13,8,0, 13,6,0,
+        10,6,7, 10,6,6, 13,4,0, 11,2,4, 13,4,0, 5,8,8,
+        11,6,3, 13,6,0, 10,8,5, 13,10,0, 5,2,3, 11,6,8,
+        13,6,0, 10,4,6, 5,8,8, 7,4,0, 5,4,9, 13,6,0,
+        13,0,0, 13,8,0, 14,6,0, 13,10,0, 7,6,4, 8,10,8,
+        5,8,8, 7,10,2, 7,8,8, 11,8,7, 9,4,7, 14,6,0,
+        1,6,5, 13,10,0, 7,4,0, 13,6,0, 13,4,0, 11,2,4,
+        11,6,5, 12,6,0, 14,6,0, 13,10,0, 7,6,4, 8,10,8,
+        13,8,0, 13,6,0},
+        {/* cifar10 */
+        14,1,0, 8,2,6, 5,7,2, 3,3,9, 9,8,1, 9,9,3,
+        2,5,8, 4,7,9, 12,5,0, 13,9,0, 2,2,7, 10,3,7,
+        7,4,3, 6,6,7, 9,3,9, 6,7,9, 13,6,0, 13,5,0,
+        8,6,7, 9,6,5, 7,7,7, 3,5,8, 13,3,0, 12,4,0,
+        4,4,3, 9,2,6, 6,9,6, 7,2,8, 11,5,2, 14,0,0,
+        13,2,0, 12,6,0, 13,2,0, 13,6,0, 7,9,9, 13,6,0,
+        12,8,0, 11,2,8, 6,1,3, 7,7,0, 11,4,5, 12,9,0,
+        4,9,9, 4,7,9, 12,9,0, 11,8,3, 13,8,0, 14,1,0,
+        4,7,9, 12,9,0},
+        {/* svhn */
+        1,9,4, 14,2,0, 2,9,8, 14,7,0, 13,6,0, 11,6,6,
+        14,9,0, 13,6,0, 13,6,0, 5,9,3, 1,9,4, 12,8,0,
+        2,9,8, 14,4,0, 2,9,5, 11,2,6, 14,9,0, 12,8,0,
+        13,6,0, 5,9,3, 1,9,4, 11,3,3, 2,8,8, 14,7,0,
+        13,9,0, 4,6,6, 14,9,0, 13,6,0, 8,3,3, 5,8,4,
+        14,8,0, 4,0,2, 2,7,6, 11,4,8, 14,6,0, 5,8,4,
+        2,3,7, 3,9,3, 1,1,6, 14,6,0, 11,7,2, 4,6,7,
+        2,8,4, 14,8,0, 1,7,9, 4,8,3, 2,8,5, 12,7,0,
+        1,7,2, 14,1,0},
+    };
+    const unsigned char *e = t[policy - 1] + (pair * 2 + j) * 3;
+    *op = e[0], *p = (float)((double)e[1] / 10.0), *bin = e[2];
+}
+
+/* An op o at magnitude m: for the warps, their inverse map (torchvision's
+ * _get_inverse_affine_matrix, centred coordinates) */
+static inline CT_HD void ct_aa_op_set(const ct_augment *a, int op, double m, ct_aa_op *o) {
+    o->op = op, o->mag = m;
+    for (int k = 0; k < 6; k++) o->m[k] = 0.0;
     if (op < CT_TA_SHEAR_X || op > CT_TA_ROTATE) return;
     const double pi = 3.14159265358979323846;
     double cx = 0.0, cy = 0.0, tx = 0.0, ty = 0.0, angle = 0.0, shx = 0.0, shy = 0.0;
@@ -137,23 +233,45 @@ static inline CT_HD void ct_ta_draw(const ct_augment *a, const uint32_t r[4], ct
     double csy = cos(sy), crs = cos(CT_DADD(rot, -sy)), srs = sin(CT_DADD(rot, -sy));
     double ma = crs / csy, mb = CT_DADD(-CT_DMUL(crs, tan(sx)) / csy, -sin(rot));
     double mc = srs / csy, md = CT_DADD(-CT_DMUL(srs, tan(sx)) / csy, cos(rot));
-    double *t = d->ta_m;
+    double *t = o->m;
     t[0] = md, t[1] = -mb, t[3] = -mc, t[4] = ma;
     t[2] = CT_DADD(CT_DADD(CT_DMUL(t[0], CT_DADD(-cx, -tx)), CT_DMUL(t[1], CT_DADD(-cy, -ty))), cx);
     t[5] = CT_DADD(CT_DADD(CT_DMUL(t[3], CT_DADD(-cx, -tx)), CT_DMUL(t[4], CT_DADD(-cy, -ty))), cy);
 }
 
-/* The draw of image at under a (called by ct_augment_draw_at) */
-static inline CT_HD void ct_ta_draw_at(const ct_augment *a, uint64_t at, ct_augment_draw *d) {
+/* The ops of the image at `at` under a (called by ct_augment_draw_at), into d->aa[0 ..
+ * d->aa_n) */
+static inline CT_HD void ct_aa_draw_at(const ct_augment *a, uint64_t at, ct_augment_draw *d) {
     uint32_t r[4];
-    ct_philox_block(a->seed, a->stream | CT_AUGMENT_TA_BIT, at, r);
-    ct_ta_draw(a, r, d);
+    d->aa_n = 0;
+    if (a->aa == CT_AA_AUTO) {
+        ct_philox_block(a->seed, a->stream | CT_AUGMENT_TA_BIT, at, r);
+        const int pair = (int)(r[0] % (uint32_t)CT_AA_PAIRS);
+        for (int j = 0; j < 2; j++) {
+            int op, bin;
+            float p;
+            ct_aa_policy_op(a->aa_policy, pair, j, &op, &p, &bin);
+            if (!(ct_augment_u24(r[1 + j]) <= (double)p)) continue;
+            double m = ct_ta_magnitude(a, op, CT_AA_BINS, bin);
+            if (ct_ta_signed(op) && (r[3] >> j & 1u)) m = -m;
+            ct_aa_op_set(a, op, m, &d->aa[d->aa_n++]);
+        }
+        return;
+    }
+    const int ops = a->aa == CT_AA_RAND ? a->aa_ops : 1;
+    for (int k = 0; k < ops && k < CT_AA_MAX_OPS; k++) {
+        ct_philox_block(a->seed, a->stream | CT_AUGMENT_TA_BIT | ((uint64_t)k << 40), at, r);
+        const int op = (int)(r[0] % (uint32_t)CT_TA_OPS);
+        const int bin = a->aa == CT_AA_RAND ? a->aa_mag : (int)(r[1] % (uint32_t)a->aa_bins);
+        double m = ct_ta_magnitude(a, op, a->aa_bins, bin);
+        if (ct_ta_signed(op) && (r[2] & 1u)) m = -m;
+        ct_aa_op_set(a, op, m, &d->aa[d->aa_n++]);
+    }
 }
 
-/* Does d's op need the image's histograms (ct_ta_stats)? */
-static inline CT_HD int ct_ta_needs_hist(const ct_augment_draw *d) {
-    return d->ta_op == CT_TA_CONTRAST || d->ta_op == CT_TA_AUTOCONTRAST ||
-           d->ta_op == CT_TA_EQUALIZE;
+/* Does op need the image's histograms (ct_ta_stats)? */
+static inline CT_HD int ct_ta_needs_hist(int op) {
+    return op == CT_TA_CONTRAST || op == CT_TA_AUTOCONTRAST || op == CT_TA_EQUALIZE;
 }
 
 /* rgb_to_grayscale of a uint8 pixel */
@@ -180,16 +298,16 @@ typedef struct {
     uint8_t lut[CT_TA_MAX_C][256];
 } ct_ta_stats;
 
-/* The figures d's op needs from the histograms (hist[c or CT_TA_MAX_C] the grey's when c == 3) */
-static inline CT_HD void ct_ta_stats_of(const ct_augment *a, const ct_augment_draw *d,
-                                        const unsigned (*hist)[256], ct_ta_stats *st) {
+/* The figures op needs from the histograms (hist[c or CT_TA_MAX_C] the grey's when c == 3) */
+static inline CT_HD void ct_ta_stats_of(const ct_augment *a, int op, const unsigned (*hist)[256],
+                                        ct_ta_stats *st) {
     const int c = a->c;
-    if (d->ta_op == CT_TA_CONTRAST) {
+    if (op == CT_TA_CONTRAST) {
         const unsigned *h = hist[c == 3 ? CT_TA_MAX_C : 0];
         long long sum = 0, n = 0;
         for (int v = 0; v < 256; v++) sum += (long long)v * h[v], n += h[v];
         st->mean = CT_FDIV((float)sum, (float)n);
-    } else if (d->ta_op == CT_TA_AUTOCONTRAST) {
+    } else if (op == CT_TA_AUTOCONTRAST) {
         for (int ch = 0; ch < c; ch++) {
             int lo = 0, hi = 255;
             while (lo < 255 && !hist[ch][lo]) lo++;
@@ -202,7 +320,7 @@ static inline CT_HD void ct_ta_stats_of(const ct_augment *a, const ct_augment_dr
                 st->scale[ch] = CT_FMUL(CT_FDIV(1.0f, CT_FADD((float)hi, -(float)lo)), 255.0f);
             }
         }
-    } else if (d->ta_op == CT_TA_EQUALIZE) {
+    } else if (op == CT_TA_EQUALIZE) {
         for (int ch = 0; ch < c; ch++) {
             const unsigned *h = hist[ch];
             long long total = 0, last = 0;
@@ -231,15 +349,15 @@ static inline CT_HD int ct_ta_round(float v) {
 
 static inline CT_HD int ct_ta_warps(int op) { return op >= CT_TA_SHEAR_X && op <= CT_TA_ROTATE; }
 
-/* The pre-op pixels output (y, x) needs, into ys, xs: the warp's source, nearest, or its 4
+/* The pixels output (y, x) of op o needs, into ys, xs: the warp's source, nearest, or its 4
  * taps with their weights wt when a->bilinear (grid_sample's, zeros outside: -1, value 0),
  * the sharpness' 3x3 (row by row) inside the image's border, else (y, x) itself; returns how
  * many (9 for the sharpness, 4 for a bilinear warp, else 1) */
-static inline CT_HD int ct_ta_places(const ct_augment *a, const ct_augment_draw *d, int y, int x,
+static inline CT_HD int ct_ta_places(const ct_augment *a, const ct_aa_op *o, int y, int x,
                                      int *ys, int *xs, double *wt) {
-    const int op = d->ta_op, h = a->h, w = a->w;
+    const int op = o->op, h = a->h, w = a->w;
     if (ct_ta_warps(op)) {
-        const double *t = d->ta_m;
+        const double *t = o->m;
         double hx = 0.5 * (double)w, hy = 0.5 * (double)h;
         double xb = CT_DADD(CT_DADD((double)x, 0.5), -hx);
         double yb = CT_DADD(CT_DADD((double)y, 0.5), -hy);
@@ -271,13 +389,13 @@ static inline CT_HD int ct_ta_places(const ct_augment *a, const ct_augment_draw 
     return 1;
 }
 
-/* The op's bytes out[ch] of a pixel from the pre-op bytes nb[ch][k] of ct_ta_places' places
+/* Op o's bytes out[ch] of a pixel from its input's bytes nb[ch][k] at ct_ta_places' places
  * (n of them, weights wt for a bilinear warp's) */
-static inline CT_HD void ct_ta_apply(const ct_augment *a, const ct_augment_draw *d,
+static inline CT_HD void ct_ta_apply(const ct_augment *a, const ct_aa_op *o,
                                      const ct_ta_stats *st, const int (*nb)[9], int n,
                                      const double *wt, int *out) {
-    const int c = a->c, op = d->ta_op;
-    const double f = 1.0 + d->ta_mag;
+    const int c = a->c, op = o->op;
+    const double f = 1.0 + o->mag;
     int grey = 0;
     if (c == 3 && op == CT_TA_COLOR) {
         const int px[3] = {nb[0][0], nb[1][0], nb[2][0]};
@@ -304,28 +422,32 @@ static inline CT_HD void ct_ta_apply(const ct_augment *a, const ct_augment_draw 
             out[ch] = a->h > 2 && a->w > 2 ? ct_ta_blend((float)v, (float)blur, f) : v;
             break;
         }
-        case CT_TA_POSTERIZE: out[ch] = v & (256 - (1 << (8 - (int)d->ta_mag))); break;
-        case CT_TA_SOLARIZE: out[ch] = (float)v >= (float)d->ta_mag ? 255 - v : v; break;
+        case CT_TA_POSTERIZE: out[ch] = v & (256 - (1 << (8 - (int)o->mag))); break;
+        case CT_TA_SOLARIZE: out[ch] = (float)v >= (float)o->mag ? 255 - v : v; break;
         case CT_TA_AUTOCONTRAST: {
             float s = CT_FMUL(CT_FADD((float)v, -st->lo[ch]), st->scale[ch]);
             out[ch] = (int)(s < 0.0f ? 0.0f : s > 255.0f ? 255.0f : s);
             break;
         }
         case CT_TA_EQUALIZE: out[ch] = st->equalized[ch] ? st->lut[ch][v] : v; break;
+        case CT_TA_INVERT: out[ch] = 255 - v; break;
         default: out[ch] = v; /* Identity; the warps' sample */
         }
     }
 }
 
-/* The pre-op byte of pixel (ch, y, x) (augment.h's value, without the erasing, which comes
- * after) */
+/* The byte before the ops of pixel (ch, y, x) (augment.h's value, without the erasing, which
+ * comes after) */
 static inline CT_HD int ct_ta_byte(const ct_augment *a, const ct_augment_draw *d,
                                    const uint8_t *img, int ch, int y, int x) {
     return ct_ta_round((float)ct_augment_pixel_raw(a, d, img, ch, y, x));
 }
 
-/* A pixel's pre-op bytes px counted into hist (ct_ta_stats_of's) */
-static inline CT_HD void ct_ta_count_px(const int *px, int c, unsigned (*hist)[256]) {
+/* Pixel j of an image's bytes img (c planes of hw) counted into hist (ct_ta_stats_of's) */
+static inline CT_HD void ct_ta_count(const uint8_t *img, int c, int64_t hw, int64_t j,
+                                     unsigned (*hist)[256]) {
+    int px[CT_TA_MAX_C];
+    for (int ch = 0; ch < c; ch++) px[ch] = img[ch * hw + j];
     for (int ch = 0; ch < c; ch++) {
 #ifdef __CUDA_ARCH__
         atomicAdd(&hist[ch][px[ch]], 1u);
@@ -342,31 +464,20 @@ static inline CT_HD void ct_ta_count_px(const int *px, int c, unsigned (*hist)[2
     }
 }
 
-/* Pixel (y, x)'s pre-op bytes, computed, counted into hist */
-static inline CT_HD void ct_ta_count(const ct_augment *a, const ct_augment_draw *d,
-                                     const uint8_t *img, int y, int x, unsigned (*hist)[256]) {
-    int px[CT_TA_MAX_C];
-    for (int ch = 0; ch < a->c; ch++) px[ch] = ct_ta_byte(a, d, img, ch, y, x);
-    ct_ta_count_px(px, a->c, hist);
-}
-
-/* Output pixel (y, x) of image img under d, all its channels into out (times scale): the op's
- * bytes, or the erased box's fill */
-static inline CT_HD void ct_ta_pixel(const ct_augment *a, const ct_augment_draw *d,
-                                     const ct_ta_stats *st, const uint8_t *img, int y, int x,
-                                     float scale, float *out) {
-    if (ct_augment_in_erased(d, y, x)) {
-        for (int ch = 0; ch < a->c; ch++) out[ch] = scale * (float)ct_augment_erase_fill(a, ch);
-        return;
-    }
+/* Pixel (y, x) of op o (st: its figures) on an image's bytes in, all its channels into out
+ * (c planes of h x w bytes, as in) */
+static inline CT_HD void ct_aa_op_pixel(const ct_augment *a, const ct_aa_op *o,
+                                        const ct_ta_stats *st, const uint8_t *in, int y, int x,
+                                        uint8_t *out) {
+    const int64_t hw = (int64_t)a->h * a->w, j = (int64_t)y * a->w + x;
     int ys[9], xs[9], nb[CT_TA_MAX_C][9], v[CT_TA_MAX_C];
     double wt[4] = {0.0, 0.0, 0.0, 0.0}; /* (set for a bilinear warp) */
-    const int n = ct_ta_places(a, d, y, x, ys, xs, wt);
+    const int n = ct_ta_places(a, o, y, x, ys, xs, wt);
     for (int ch = 0; ch < a->c; ch++)
         for (int k = 0; k < n; k++)
-            nb[ch][k] = ys[k] < 0 ? 0 : ct_ta_byte(a, d, img, ch, ys[k], xs[k]);
-    ct_ta_apply(a, d, st, (const int (*)[9])nb, n, wt, v);
-    for (int ch = 0; ch < a->c; ch++) out[ch] = scale * (float)v[ch];
+            nb[ch][k] = ys[k] < 0 ? 0 : in[ch * hw + (int64_t)ys[k] * a->w + xs[k]];
+    ct_ta_apply(a, o, st, (const int (*)[9])nb, n, wt, v);
+    for (int ch = 0; ch < a->c; ch++) out[ch * hw + j] = (uint8_t)v[ch];
 }
 
 #endif

@@ -88,7 +88,9 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  "\"swa_anneal_epochs\": %d, \"swa_anneal_linear\": %d, "
                  "\"plateau_threshold_abs\": %d, \"plateau_cooldown\": %d, "
                  "\"bias_wd_set\": %d, \"norm_wd_set\": %d, \"amsgrad\": %d, "
-                 "\"warmup_constant\": %d, \"cyclic_mode\": %d, \"augment_ta_bins\": %d",
+                 "\"warmup_constant\": %d, \"cyclic_mode\": %d, \"augment_ta_bins\": %d, "
+                 "\"augment_ra_ops\": %d, \"augment_ra_magnitude\": %d, "
+                 "\"augment_ra_bins\": %d, \"augment_aa_policy\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
                  c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered,
@@ -96,7 +98,8 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  c->augment_vflip, c->frozen_layers, c->swa, c->swa_start, c->swa_anneal_epochs,
                  c->swa_anneal_linear, c->plateau_threshold_abs, c->plateau_cooldown,
                  c->bias_wd_set, c->norm_wd_set, c->amsgrad, c->warmup_constant, c->cyclic_mode,
-                 c->augment_ta_bins);
+                 c->augment_ta_bins, c->augment_ra_ops, c->augment_ra_magnitude,
+                 c->augment_ra_bins, c->augment_aa_policy);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -409,6 +412,10 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("augment_flip", 0, 1, cfg->augment_flip);
     OPT_INT("augment_vflip", 0, 1, cfg->augment_vflip); /* (absent before 6 Dec 2026: 0) */
     OPT_INT("augment_ta_bins", 0, CT_MAX_TA_BINS, cfg->augment_ta_bins); /* (before 7 Dec: 0) */
+    OPT_INT("augment_ra_ops", 0, CT_MAX_RA_OPS, cfg->augment_ra_ops); /* (the same) */
+    OPT_INT("augment_ra_magnitude", 0, CT_MAX_TA_BINS - 1, cfg->augment_ra_magnitude);
+    OPT_INT("augment_ra_bins", 0, CT_MAX_TA_BINS, cfg->augment_ra_bins);
+    OPT_INT("augment_aa_policy", 0, CT_AUTOAUGMENT_SVHN, cfg->augment_aa_policy);
     OPT_INT("cycle_momentum", 0, 1, cfg->cycle_momentum); /* (absent before 5 Dec 2026: 0) */
     OPT_INT("three_phase", 0, 1, cfg->three_phase);       /* (the same) */
     OPT_INT("anneal_linear", 0, 1, cfg->anneal_linear);

@@ -26,6 +26,7 @@
  * With SWA's swa_lr, SWALR replaces all of it from epoch swa_start (ct_train_config.swa).
  */
 #include "core/core.h"
+#include "backend/augment.h" /* (ct_aa_configured, ct_aa_of_config) */
 #include "optim/optim.h"
 
 #include <float.h>
@@ -600,9 +601,9 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         return ct_fail(CT_ERR_INVALID, "augmentation interpolation must be 0 (nearest) or 1 "
                        "(bilinear), got %d", cfg->augment_bilinear);
     if (cfg->augment_bilinear && cfg->augment_degrees == 0.0f && cfg->augment_translate == 0.0f &&
-        cfg->augment_scale_max == 0.0f && cfg->augment_shear == 0.0f && cfg->augment_ta_bins == 0)
+        cfg->augment_scale_max == 0.0f && cfg->augment_shear == 0.0f && !ct_aa_configured(cfg))
         return ct_fail(CT_ERR_INVALID, "augmentation interpolation bilinear needs a warp "
-                       "(rotation, translation, scale, shear or TrivialAugmentWide's)");
+                       "(rotation, translation, scale, shear, or an automatic augmentation's)");
     if (!(cfg->augment_erase_p >= 0.0f && cfg->augment_erase_p <= 1.0f))
         return ct_fail(CT_ERR_INVALID, "random erasing's chance must be in [0, 1], got %g",
                        (double)cfg->augment_erase_p);
@@ -621,17 +622,36 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         (cfg->augment_ta_bins < 2 || cfg->augment_ta_bins > CT_MAX_TA_BINS))
         return ct_fail(CT_ERR_INVALID, "TrivialAugmentWide's magnitude bins must be in [2, %d], "
                        "got %d", CT_MAX_TA_BINS, cfg->augment_ta_bins);
-    if (cfg->augment_ta_bins != 0 &&
-        (cfg->augment_jitter[0] > 0.0f || cfg->augment_jitter[1] > 0.0f ||
-         cfg->augment_jitter[2] > 0.0f || cfg->augment_jitter[3] > 0.0f))
-        return ct_fail(CT_ERR_INVALID, "TrivialAugmentWide and colour jitter are not taken "
-                       "together (its ops include brightness, colour and contrast)");
+    if (cfg->augment_ra_ops < 0 || cfg->augment_ra_ops > CT_MAX_RA_OPS)
+        return ct_fail(CT_ERR_INVALID, "RandAugment's ops an image must be in [0, %d], got %d",
+                       CT_MAX_RA_OPS, cfg->augment_ra_ops);
+    if (cfg->augment_ra_ops != 0 &&
+        (cfg->augment_ra_bins < 2 || cfg->augment_ra_bins > CT_MAX_TA_BINS))
+        return ct_fail(CT_ERR_INVALID, "RandAugment's magnitude bins must be in [2, %d], got %d",
+                       CT_MAX_TA_BINS, cfg->augment_ra_bins);
+    if (cfg->augment_ra_ops != 0 &&
+        (cfg->augment_ra_magnitude < 0 || cfg->augment_ra_magnitude >= cfg->augment_ra_bins))
+        return ct_fail(CT_ERR_INVALID, "RandAugment's magnitude must be a bin in [0, %d], got "
+                       "%d", cfg->augment_ra_bins - 1, cfg->augment_ra_magnitude);
+    if (cfg->augment_aa_policy < CT_AUTOAUGMENT_NONE ||
+        cfg->augment_aa_policy > CT_AUTOAUGMENT_SVHN)
+        return ct_fail(CT_ERR_INVALID, "AutoAugment's policy must be 0 (none) to %d, got %d",
+                       CT_AUTOAUGMENT_SVHN, cfg->augment_aa_policy);
+    if (ct_aa_configured(cfg) > 1)
+        return ct_fail(CT_ERR_INVALID, "TrivialAugmentWide, RandAugment and AutoAugment are "
+                       "each a whole policy: one of them, not %d", ct_aa_configured(cfg));
+    ct_augment aa;
+    const char *aa_name = ct_aa_of_config(cfg, &aa);
+    if (aa_name && (cfg->augment_jitter[0] > 0.0f || cfg->augment_jitter[1] > 0.0f ||
+                    cfg->augment_jitter[2] > 0.0f || cfg->augment_jitter[3] > 0.0f))
+        return ct_fail(CT_ERR_INVALID, "%s and colour jitter are not taken together (its ops "
+                       "include brightness, colour and contrast)", aa_name);
     if (!(cfg->augment_grey_p >= 0.0f && cfg->augment_grey_p <= 1.0f))
         return ct_fail(CT_ERR_INVALID, "random greyscale's chance must be in [0, 1], got %g",
                        (double)cfg->augment_grey_p);
-    if (cfg->augment_grey_p > 0.0f && cfg->augment_ta_bins != 0)
-        return ct_fail(CT_ERR_INVALID, "TrivialAugmentWide and random greyscale are not taken "
-                       "together (TrivialAugmentWide works on the bytes before any colouring)");
+    if (cfg->augment_grey_p > 0.0f && aa_name)
+        return ct_fail(CT_ERR_INVALID, "%s and random greyscale are not taken together (%s "
+                       "works on the bytes before any colouring)", aa_name, aa_name);
     if (cfg->augment_area_min == 0.0f && cfg->augment_area_max == 0.0f) {
         if (cfg->augment_ratio_min != 0.0f || cfg->augment_ratio_max != 0.0f)
             return ct_fail(CT_ERR_INVALID, "a resized crop's ratio range [%g, %g] without its "

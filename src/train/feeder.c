@@ -22,7 +22,7 @@ static int augments(const ct_train_config *cfg) {
            cfg->augment_scale_max != 0.0f || cfg->augment_shear != 0.0f || cfg->augment_area_max != 0.0f ||
            cfg->augment_erase_p != 0.0f || cfg->augment_jitter[0] != 0.0f ||
            cfg->augment_jitter[1] != 0.0f || cfg->augment_jitter[2] != 0.0f ||
-           cfg->augment_jitter[3] != 0.0f || cfg->augment_ta_bins != 0 ||
+           cfg->augment_jitter[3] != 0.0f || ct_aa_configured(cfg) ||
            cfg->augment_grey_p != 0.0f;
 }
 
@@ -36,8 +36,7 @@ static ct_augment augment_of(const ct_train_config *cfg, int c, int h, int w, in
                     .shear = cfg->augment_shear, .bilinear = cfg->augment_bilinear,
                     .area_min = cfg->augment_area_min, .area_max = cfg->augment_area_max,
                     .ratio_min = cfg->augment_ratio_min, .ratio_max = cfg->augment_ratio_max,
-                    .erase_p = cfg->augment_erase_p, .ta_bins = cfg->augment_ta_bins,
-                    .grey_p = cfg->augment_grey_p,
+                    .erase_p = cfg->augment_erase_p, .grey_p = cfg->augment_grey_p,
                     .seed = cfg->seed,
                     .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) |
                               (uint64_t)epoch,
@@ -46,6 +45,7 @@ static ct_augment augment_of(const ct_train_config *cfg, int c, int h, int w, in
         a.erase_fill[k] = 255.0f * cfg->augment_erase_fill[k < CT_MAX_NORM_CHANNELS ? k : 0];
         a.jitter[k] = cfg->augment_jitter[k];
     }
+    (void)ct_aa_of_config(cfg, &a);
     return a;
 }
 

@@ -35,6 +35,8 @@ void ct_train_config_default(ct_train_config *cfg) {
     cfg->data_on_device = -1;
     cfg->seed = 42;
     cfg->swa_anneal_epochs = 10; /* (SWALR's anneal_epochs) */
+    cfg->augment_ra_magnitude = CT_RA_DEFAULT_MAGNITUDE; /* (RandAugment's, with ops > 0) */
+    cfg->augment_ra_bins = CT_RA_DEFAULT_BINS;
 }
 
 int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_on_device,
@@ -276,10 +278,11 @@ static ct_status fit_check(ct_model *m, const ct_dataset *ds, const int32_t *tra
     if (n_val > 0) CT_TRY(check_batch(cfg->eval_batch_size, "evaluation batch size"));
     CT_TRY(check_micro_batch(m, cfg));
     CT_TRY(check_data(m, ds));
-    if ((cfg->augment_ta_bins || cfg->augment_grey_p > 0.0f) && m->in_c != 1 && m->in_c != 3)
+    ct_augment aa;
+    const char *aa_name = ct_aa_of_config(cfg, &aa);
+    if ((aa_name || cfg->augment_grey_p > 0.0f) && m->in_c != 1 && m->in_c != 3)
         return ct_fail(CT_ERR_INVALID, "%s takes images of 1 or 3 channels (as torchvision's), "
-                       "and these have %d", cfg->augment_ta_bins ? "TrivialAugmentWide"
-                       : "random greyscale", m->in_c);
+                       "and these have %d", aa_name ? aa_name : "random greyscale", m->in_c);
     if (n_train <= 0) return ct_fail(CT_ERR_INVALID, "no training samples");
     CT_TRY(check_indices(ds, train_idx, n_train, "training"));
     CT_TRY(check_indices(ds, val_idx, n_val, "validation"));

@@ -381,6 +381,17 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
         else if (c->augment_bilinear) printf(" (bilinear)");
         else if (bins != 31) printf(" (%d bins)", bins);
     }
+    if (c->augment_ra_ops) {
+        printf("%sRandAugment (%d op%s, magnitude %d of bins 0-%d", sep, c->augment_ra_ops,
+               c->augment_ra_ops == 1 ? "" : "s", c->augment_ra_magnitude,
+               c->augment_ra_bins - 1);
+        printf("%s)", c->augment_bilinear ? ", bilinear" : ""), sep = " + ";
+    }
+    if (c->augment_aa_policy) {
+        static const char *const policies[] = {"", "ImageNet", "CIFAR-10", "SVHN"};
+        printf("%sAutoAugment (%s policy%s)", sep, policies[c->augment_aa_policy],
+               c->augment_bilinear ? ", bilinear" : ""), sep = " + ";
+    }
     if (c->augment_erase_p > 0)
         printf("%srandom erasing (p %g%s)", sep, (double)c->augment_erase_p,
                o->erase_to_mean ? ", to the normalize layer's mean" : "");

@@ -140,13 +140,43 @@ int train_parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, siz
 #define AUGMENT_PARTS "off, auto, or parts rotate=D, translate=F, scale=A:B, shear=S, " \
                       "bilinear, crop[=P], resized-crop[=A:B], ratio=A:B, flip, vflip, " \
                       "brightness=X, contrast=X, saturation=X, hue=X, grey[=P], " \
-                      "trivial[=BINS], " \
+                      "trivial[=BINS], randaugment[=N[:M[:BINS]]], autoaugment[=POLICY], " \
                       "erase[=P]"
 /* RandomResizedCrop's defaults: scale=(0.08, 1.0), ratio=(3/4, 4/3) */
 #define RESIZED_AREA_MIN 0.08f
 #define RESIZED_RATIO_MIN (3.0f / 4.0f)
 #define RESIZED_RATIO_MAX (4.0f / 3.0f)
 #define TA_DEFAULT_BINS 31 /* TrivialAugmentWide's num_magnitude_bins */
+static const char *const aa_policies[] = {"", "imagenet", "cifar10", "svhn"};
+
+/* randaugment's "N[:M[:BINS]]" into c: 0, or -1 when it is not that */
+static int parse_randaugment(const char *s, ct_train_config *c) {
+    long v[3] = {CT_RA_DEFAULT_OPS, CT_RA_DEFAULT_MAGNITUDE, CT_RA_DEFAULT_BINS};
+    int n = 0;
+    for (const char *p = s; n < 3; n++) {
+        char buf[16], *end;
+        size_t len = strcspn(p, ":");
+        if (len == 0 || len >= sizeof buf) return -1;
+        memcpy(buf, p, len);
+        buf[len] = 0;
+        if (!isdigit((unsigned char)buf[0])) return -1;
+        v[n] = strtol(buf, &end, 10);
+        if (*end) return -1;
+        p += len;
+        if (!*p) {
+            n++;
+            break;
+        }
+        p++;
+        if (n == 2) return -1; /* (a fourth number) */
+    }
+    if (n < 1 || v[0] < 1 || v[0] > CT_MAX_RA_OPS || v[2] < 2 || v[2] > CT_MAX_TA_BINS ||
+        v[1] < 0 || v[1] >= v[2])
+        return -1;
+    c->augment_ra_ops = (int)v[0], c->augment_ra_magnitude = (int)v[1];
+    c->augment_ra_bins = (int)v[2];
+    return 0;
+}
 
 /* "X<sep>Y" into *x and *y: 0, or -1 when it is not two numbers joined by sep */
 static int parse_two(const char *s, char sep, double *x, double *y) {
@@ -179,6 +209,9 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
     c->augment_erase_p = 0.0f;
     for (int k = 0; k < 4; k++) c->augment_jitter[k] = 0.0f;
     c->augment_ta_bins = 0;
+    c->augment_ra_ops = 0; /* (its magnitude and bins: ct_train_config_default's) */
+    c->augment_ra_magnitude = CT_RA_DEFAULT_MAGNITUDE, c->augment_ra_bins = CT_RA_DEFAULT_BINS;
+    c->augment_aa_policy = CT_AUTOAUGMENT_NONE;
     c->augment_grey_p = 0.0f;
     if (strcmp(spec, "off") == 0) return 0;
     if (strcmp(spec, "auto") == 0) {
@@ -264,6 +297,24 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
                                 "magnitude bins in [2, %d], got \"%s\"", CT_MAX_TA_BINS,
                                 part + 8), -1;
             bit = 15, c->augment_ta_bins = (int)v;
+        } else if (strncmp(part, "randaugment", 11) == 0 && (part[11] == 0 || part[11] == '=')) {
+            bit = 17;
+            c->augment_ra_ops = CT_RA_DEFAULT_OPS;
+            if (part[11] == '=' && parse_randaugment(part + 12, c) != 0)
+                return snprintf(err, err_bytes, "randaugment=N[:M[:BINS]]: N ops an image (1 "
+                                "to %d), at the magnitude M, a bin from 0 to BINS - 1 (BINS: 2 "
+                                "to %d; defaults 2:9:31), got \"%s\"", CT_MAX_RA_OPS, CT_MAX_TA_BINS,
+                                part + 12), -1;
+        } else if (strncmp(part, "autoaugment", 11) == 0 && (part[11] == 0 || part[11] == '=')) {
+            bit = 18, c->augment_aa_policy = CT_AUTOAUGMENT_IMAGENET;
+            if (part[11] == '=') {
+                c->augment_aa_policy = CT_AUTOAUGMENT_NONE;
+                for (int k = CT_AUTOAUGMENT_IMAGENET; k <= CT_AUTOAUGMENT_SVHN; k++)
+                    if (strcmp(part + 12, aa_policies[k]) == 0) c->augment_aa_policy = k;
+                if (c->augment_aa_policy == CT_AUTOAUGMENT_NONE)
+                    return snprintf(err, err_bytes, "autoaugment=POLICY: POLICY must be "
+                                    "imagenet, cifar10 or svhn, got \"%s\"", part + 12), -1;
+            }
         } else if ((strncmp(part, "grey", 4) == 0 || strncmp(part, "gray", 4) == 0) &&
                    (part[4] == 0 || part[4] == '=')) { /* (either spelling) */
             bit = 16, x = 0.1; /* RandomGrayscale's p */
@@ -297,10 +348,11 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
     }
     if (c->augment_bilinear && !(c->augment_degrees > 0 || c->augment_translate > 0 ||
                                  c->augment_scale_max > 0 || c->augment_shear > 0 ||
-                                 c->augment_ta_bins))
+                                 (seen & (0x5u << 15) || seen & (1u << 18))))
         return snprintf(err, err_bytes, "bilinear: the interpolation of rotate, translate, "
-                        "scale, shear or trivial's warps, none of which is in \"%s\" "
-                        "(resized-crop's is always bilinear)", spec), -1;
+                        "scale, shear or the warps of trivial, randaugment and autoaugment, "
+                        "none of which is in \"%s\" (resized-crop's is always bilinear)",
+                        spec), -1;
     if (c->augment_ratio_max > 0 && c->augment_area_max == 0)
         return snprintf(err, err_bytes, "ratio=A:B: the aspect ratios of resized-crop's boxes, "
                         "and there is no resized-crop in \"%s\"", spec), -1;
@@ -310,13 +362,18 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
         return snprintf(err, err_bytes, "resized-crop takes the place of rotate, translate, "
                         "scale, shear and crop (torchvision's RandomResizedCrop, then the flip): "
                         "not both in \"%s\"", spec), -1;
-    if (c->augment_ta_bins && (seen & (0xfu << 10)))
-        return snprintf(err, err_bytes, "trivial: TrivialAugmentWide has its own brightness, "
-                        "colour and contrast ops; not with brightness, contrast, saturation or "
-                        "hue in \"%s\"", spec), -1;
-    if (c->augment_ta_bins && c->augment_grey_p > 0)
-        return snprintf(err, err_bytes, "trivial: TrivialAugmentWide works on the bytes before "
-                        "any colouring; not with grey in \"%s\"", spec), -1;
+    const char *aa = seen & (1u << 15) ? "trivial" : seen & (1u << 17) ? "randaugment"
+                   : seen & (1u << 18) ? "autoaugment" : NULL;
+    if (__builtin_popcount(seen & (0x5u << 15 | 1u << 18)) > 1)
+        return snprintf(err, err_bytes, "trivial, randaugment and autoaugment are each a whole "
+                        "policy of ops: one of them, not more, in \"%s\"", spec), -1;
+    if (aa && (seen & (0xfu << 10)))
+        return snprintf(err, err_bytes, "%s: its ops include brightness, colour and contrast; "
+                        "not with brightness, contrast, saturation or hue in \"%s\"", aa,
+                        spec), -1;
+    if (aa && c->augment_grey_p > 0)
+        return snprintf(err, err_bytes, "%s works on the bytes before any colouring; not with "
+                        "grey in \"%s\"", aa, spec), -1;
     if (c->augment_area_max > 0 && c->augment_ratio_max == 0)
         c->augment_ratio_min = RESIZED_RATIO_MIN, c->augment_ratio_max = RESIZED_RATIO_MAX;
     return 0;
@@ -377,6 +434,17 @@ void train_format_augment(const ct_train_config *c, char *out, size_t out_bytes)
     }
     if (c->augment_ta_bins == TA_DEFAULT_BINS) PUT("trivial");
     else if (c->augment_ta_bins) PUT("trivial=%d", c->augment_ta_bins);
+    if (c->augment_ra_ops && c->augment_ra_bins != CT_RA_DEFAULT_BINS)
+        PUT("randaugment=%d:%d:%d", c->augment_ra_ops, c->augment_ra_magnitude,
+            c->augment_ra_bins);
+    else if (c->augment_ra_ops && (c->augment_ra_ops != CT_RA_DEFAULT_OPS ||
+                                   c->augment_ra_magnitude != CT_RA_DEFAULT_MAGNITUDE))
+        PUT("randaugment=%d:%d", c->augment_ra_ops, c->augment_ra_magnitude);
+    else if (c->augment_ra_ops) PUT("randaugment");
+    if (c->augment_aa_policy == CT_AUTOAUGMENT_IMAGENET) PUT("autoaugment");
+    else if (c->augment_aa_policy > CT_AUTOAUGMENT_IMAGENET &&
+             c->augment_aa_policy <= CT_AUTOAUGMENT_SVHN)
+        PUT("autoaugment=%s", aa_policies[c->augment_aa_policy]);
     if (c->augment_erase_p != 0.0f) {
         cli_shortest_float(c->augment_erase_p, num[0], sizeof num[0]);
         PUT("erase=%s", num[0]);

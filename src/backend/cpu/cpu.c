@@ -345,88 +345,65 @@ static void jitter_row(const ct_augment *a, ct_augment_draw *d, float *dst, floa
     }
 }
 
-#define CT_TA_STACK_VALUES 4096 /* pre-op images of up to this many values on the stack */
+/* The bytes of aa_row's scratch: the image as floats, and twice as bytes */
+static size_t aa_ws_bytes(const ct_augment *a) {
+    return (size_t)a->c * a->h * a->w * (sizeof(float) + 2);
+}
 
-/* TrivialAugmentWide (autoaugment.h) of an image under d, and the erasing: the pre-op image
- * by the row functions above (unscaled: each value the float the GPU rounds too), its bytes,
- * their histograms when d's op needs them, then each pixel from them (the GPU computes each
- * byte where the op takes it: the same values). Without memory for them (a large image),
- * pixel by pixel as the GPU. */
-static void ta_row(const ct_augment *a, const ct_augment_draw *d, const uint8_t *src,
-                   float *dst, float scale) {
+/* The automatic augmentation (autoaugment.h) of an image under d, and the erasing: the image
+ * before the ops by the row functions above (unscaled: each value the float the GPU rounds
+ * too) into ws's floats, its bytes into ws's first bytes, each op from one byte image to the
+ * other (after their histograms when the op needs them), then the last one's as floats times
+ * scale. ws: aa_ws_bytes(a). */
+static void aa_row(const ct_augment *a, const ct_augment_draw *d, const uint8_t *src,
+                   float *dst, float scale, void *ws) {
     const int h = a->h, w = a->w, c = a->c;
     const int64_t hw = (int64_t)h * w, row = c * hw;
-    float stack_f[CT_TA_STACK_VALUES];
-    uint8_t stack_b[CT_TA_STACK_VALUES];
-    float *pre_f = stack_f;
-    uint8_t *pre = stack_b;
-    if (row > CT_TA_STACK_VALUES) {
-        pre_f = malloc((size_t)row * (sizeof *pre_f + 1));
-        pre = pre_f ? (uint8_t *)(pre_f + row) : NULL;
-    }
-    ct_ta_stats st = {0};
-    if (!pre_f) {
-        if (ct_ta_needs_hist(d)) {
-            unsigned hist[CT_TA_MAX_C + 1][256] = {{0}};
-            for (int y = 0; y < h; y++)
-                for (int x = 0; x < w; x++) ct_ta_count(a, d, src, y, x, hist);
-            ct_ta_stats_of(a, d, (const unsigned (*)[256])hist, &st);
-        }
-        float px[CT_TA_MAX_C];
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                ct_ta_pixel(a, d, &st, src, y, x, scale, px);
-                for (int ch = 0; ch < c; ch++) dst[ch * hw + (int64_t)y * w + x] = px[ch];
-            }
-        return;
-    }
+    float *pre_f = ws;
+    uint8_t *img[2] = {(uint8_t *)(pre_f + row), (uint8_t *)(pre_f + row) + row};
     if (d->resized && h <= CT_RESIZED_ROW_MAX && w <= CT_RESIZED_ROW_MAX)
         resized_row(a, d, src, pre_f, 1.0f);
     else
         shifted_row(a, d, src, pre_f, 1.0f); /* (without the erasing) */
-    for (int64_t j = 0; j < row; j++) pre[j] = (uint8_t)ct_ta_round(pre_f[j]);
-    if (ct_ta_needs_hist(d)) {
-        unsigned hist[CT_TA_MAX_C + 1][256] = {{0}};
-        int v[CT_TA_MAX_C];
-        for (int64_t j = 0; j < hw; j++) {
-            for (int ch = 0; ch < c; ch++) v[ch] = pre[ch * hw + j];
-            ct_ta_count_px(v, c, hist);
+    for (int64_t j = 0; j < row; j++) img[0][j] = (uint8_t)ct_ta_round(pre_f[j]);
+    for (int k = 0; k < d->aa_n; k++) {
+        const ct_aa_op *o = &d->aa[k];
+        const uint8_t *in = img[k & 1];
+        uint8_t *out = img[(k + 1) & 1];
+        ct_ta_stats st = {0};
+        if (ct_ta_needs_hist(o->op)) {
+            unsigned hist[CT_TA_MAX_C + 1][256] = {{0}};
+            for (int64_t j = 0; j < hw; j++) ct_ta_count(in, c, hw, j, hist);
+            ct_ta_stats_of(a, o->op, (const unsigned (*)[256])hist, &st);
         }
-        ct_ta_stats_of(a, d, (const unsigned (*)[256])hist, &st);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) ct_aa_op_pixel(a, o, &st, in, y, x, out);
     }
-    int ys[9], xs[9], nb[CT_TA_MAX_C][9], v[CT_TA_MAX_C];
-    double wt[4] = {0.0, 0.0, 0.0, 0.0}; /* (set for a bilinear warp) */
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            const int64_t j = (int64_t)y * w + x;
-            if (ct_augment_in_erased(d, y, x)) {
-                for (int ch = 0; ch < c; ch++)
-                    dst[ch * hw + j] = scale * (float)ct_augment_erase_fill(a, ch);
-                continue;
+    const uint8_t *last = img[d->aa_n & 1];
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                const int64_t j = ch * hw + (int64_t)y * w + x;
+                dst[j] = scale * (float)(ct_augment_in_erased(d, y, x)
+                                             ? ct_augment_erase_fill(a, ch)
+                                             : (double)last[j]);
             }
-            const int n = ct_ta_places(a, d, y, x, ys, xs, wt);
-            for (int ch = 0; ch < c; ch++)
-                for (int k = 0; k < n; k++)
-                    nb[ch][k] = ys[k] < 0 ? 0 : pre[ch * hw + (int64_t)ys[k] * w + xs[k]];
-            ct_ta_apply(a, d, &st, (const int (*)[9])nb, n, wt, v);
-            for (int ch = 0; ch < c; ch++) dst[ch * hw + j] = scale * (float)v[ch];
-        }
-    if (pre_f != stack_f) free(pre_f);
 }
 
 /* One image (c, h, w) of src into dst, warped (or resized), cropped, flipped, jittered (or
- * TrivialAugmentWide's op) and erased as augment.h describes. */
+ * given the automatic augmentation's ops) and erased as augment.h describes. ws: the automatic
+ * augmentation's aa_ws_bytes(a) bytes (else unused). */
 static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, float scale,
-                        uint64_t pos) {
+                        uint64_t pos, void *ws) {
     if (!a->pad && !a->flip && !a->vflip && !ct_augment_is_affine(a) && a->area_max == 0.0f &&
-        a->erase_p == 0.0f && !ct_augment_colours(a) && !a->ta_bins) {
+        a->erase_p == 0.0f && !ct_augment_colours(a) && !a->aa) {
         ct_convert_u8(src, dst, (int64_t)a->c * a->h * a->w, scale); /* (mixing alone) */
         return;
     }
     ct_augment_draw d;
     ct_augment_draw_at(a, pos, &d);
-    if (a->ta_bins) { /* (no colour jitter with it: ct_gather_u8_check) */
-        ta_row(a, &d, src, dst, scale);
+    if (a->aa) { /* (no colour jitter with it: ct_gather_u8_check) */
+        aa_row(a, &d, src, dst, scale, ws);
         return;
     }
     const int h = a->h, w = a->w;
@@ -456,14 +433,14 @@ static void augment_row(const ct_augment *a, const uint8_t *src, float *dst, flo
  * partner's, gathered (and augmented at its place) here; the partners' labels */
 static ct_status mix_rows(const ct_augment *aug, const ct_step_vars *sv, const uint8_t *src,
                           const uint8_t *labels_src, const int32_t *idx, int64_t n, int64_t row,
-                          float scale, float *dst, uint8_t *mix_labels_dst) {
+                          float scale, float *dst, uint8_t *mix_labels_dst, void *ws) {
     float *tmp = ct_malloc((size_t)row * sizeof(float), "mixing row");
     if (!tmp) return CT_ERR_NOMEM;
     const float lam = sv->mix_lam, rest = 1.0f - lam;
     const int h = aug->h, w = aug->w;
     for (int64_t i = 0; i < n; i++) {
         int64_t q = ct_mix_partner(aug, i), s = idx ? idx[q] : q;
-        augment_row(aug, src + s * row, tmp, scale, (uint64_t)q);
+        augment_row(aug, src + s * row, tmp, scale, (uint64_t)q, ws);
         float *out = dst + i * row;
         if (mix_labels_dst && labels_src) mix_labels_dst[i] = labels_src[s];
         if (sv->mix_kind == CT_MIX_MIXUP) {
@@ -497,18 +474,24 @@ static ct_status cpu_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t 
             aug = &moved;
         }
     }
+    void *ws = NULL; /* the automatic augmentation's scratch (aa_row) */
+    if (aug && aug->aa && n > 0 && !(ws = ct_malloc(aa_ws_bytes(aug), "augmentation scratch")))
+        return CT_ERR_NOMEM;
     for (int64_t i = 0; i < n; i++) {
         int64_t s = idx ? idx[i] : i;
         if (idx && i + CT_GATHER_AHEAD < n) /* rows lie scattered over the dataset */
             for (int64_t off = 0; off < row; off += 64)
                 __builtin_prefetch(src + (int64_t)idx[i + CT_GATHER_AHEAD] * row + off);
-        if (aug) augment_row(aug, src + s * row, dst + i * row, scale, (uint64_t)i);
+        if (aug) augment_row(aug, src + s * row, dst + i * row, scale, (uint64_t)i, ws);
         else ct_convert_u8(src + s * row, dst + i * row, row, scale); // (row) -> (row)
     }
     if (labels_dst)
         for (int64_t i = 0; i < n; i++) labels_dst[i] = labels_src[idx ? idx[i] : i];
-    if (mix) CT_TRY(mix_rows(aug, sv, src, labels_src, idx, n, row, scale, dst, mix_labels_dst));
-    return CT_OK;
+    ct_status s = mix ? mix_rows(aug, sv, src, labels_src, idx, n, row, scale, dst,
+                                 mix_labels_dst, ws)
+                      : CT_OK;
+    free(ws);
+    return s;
 }
 
 static ct_status cpu_add_into(ct_backend *b, float *dst, const float *src, int64_t n) {

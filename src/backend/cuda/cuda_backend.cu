@@ -302,6 +302,7 @@ static ct_status cuda_graph_begin(ct_backend *b) {
     CT_CUDA_BIND(cb);
     /* thread-local: only this thread's unsafe calls (a blocking copy, say) break the recording */
     CT_CUDA_CHECK(cudaStreamBeginCapture(cb->compute, cudaStreamCaptureModeThreadLocal));
+    cb->recording = 1;
     return CT_OK;
 }
 
@@ -311,6 +312,7 @@ static ct_status cuda_graph_end(ct_backend *b, void **graph) {
     CT_CUDA_BIND(cb);
     cudaGraph_t g = NULL;
     cudaError_t e = cudaStreamEndCapture(cb->compute, &g);
+    cb->recording = 0;
     if (e != cudaSuccess) {
         if (g) (void)cudaGraphDestroy(g);
         return ct_cuda_fail(e, __FILE__, __LINE__, "cudaStreamEndCapture(compute, &graph)");
@@ -355,6 +357,7 @@ static void cuda_destroy(ct_backend *b) {
     ct_cuda_dnn_free(cb);
     if (cb->cublas) (void)cublasDestroy(cb->cublas);
     if (cb->cublas_workspace) (void)cudaFree(cb->cublas_workspace);
+    if (cb->aug_ws) (void)cudaFree(cb->aug_ws);
     for (int i = 0; i < CT_MAX_COPY_SLOTS; i++) {
         if (cb->copied[i]) (void)cudaEventDestroy(cb->copied[i]);
         if (cb->released[i]) (void)cudaEventDestroy(cb->released[i]);

@@ -35,6 +35,9 @@ typedef struct {
     cudaEvent_t released[CT_MAX_COPY_SLOTS];      /* recorded on `compute` by compute_mark */
     cublasHandle_t cublas;                        /* bound to `compute` */
     void *cublas_workspace;                       /* fixed workspace: no allocation inside ops */
+    uint8_t *aug_ws;                              /* gather_u8's automatic augmentation's, */
+    size_t aug_ws_bytes;                          /* grown outside recordings (cuda_ops.cu) */
+    int recording;                                /* a graph records the compute stream */
     void *coll;                                   /* NCCL, once loaded (cuda_coll.cu) */
     void *dnn;                                    /* cuDNN, when loaded (cuda_dnn.cu) */
     char dnn_name[32];                            /* "cuDNN 9.19.0" */

@@ -499,13 +499,70 @@ __device__ static void jitter_pixel(const ct_augment *a, const ct_augment_draw *
     ct_augment_grey_px(d, out, a->c); /* (RandomGrayscale: of the floats, as the CPU's) */
 }
 
-/* Pixel (y, x) of an image under d, all its channels into out: TrivialAugmentWide's op (st:
- * its figures) when a has it, else jittered and greyed; or erased */
+/* The automatic augmentation (autoaugment.h) of the images under d (and dp, the partner's,
+ * when mix), by the block: the bytes before the ops into buf[0] (pbuf[0]), then op k from
+ * buf[k & 1] into buf[~k & 1], after the histograms it needs (counted with shared-memory
+ * atomics: integers, the same in any order); the last op's bytes end in buf[d->aa_n & 1]. */
+__device__ static void aa_image(const ct_augment *a, const ct_augment_draw *d,
+                                const ct_augment_draw *dp, int mix, const uint8_t *img,
+                                const uint8_t *pimg, uint8_t *const buf[2],
+                                uint8_t *const pbuf[2], unsigned (*hist)[CT_TA_MAX_C + 1][256],
+                                ct_ta_stats *st, ct_ta_stats *pst) {
+    const int64_t hw = (int64_t)a->h * a->w, row = a->c * hw;
+    for (int64_t e = threadIdx.x; e < row; e += blockDim.x) {
+        const int ch = (int)(e / hw), y = (int)(e % hw / a->w), x = (int)(e % a->w);
+        buf[0][e] = (uint8_t)ct_ta_byte(a, d, img, ch, y, x);
+        if (mix) pbuf[0][e] = (uint8_t)ct_ta_byte(a, dp, pimg, ch, y, x);
+    }
+    __syncthreads();
+    const int ops = mix && dp->aa_n > d->aa_n ? dp->aa_n : d->aa_n;
+    for (int k = 0; k < ops; k++) { /* (d and dp are every thread's alike: all or none sync) */
+        const ct_aa_op *o = k < d->aa_n ? &d->aa[k] : NULL;
+        const ct_aa_op *po = mix && k < dp->aa_n ? &dp->aa[k] : NULL;
+        const int count = o && ct_ta_needs_hist(o->op), pcount = po && ct_ta_needs_hist(po->op);
+        if (count || pcount) {
+            for (int q = threadIdx.x; q < 2 * (CT_TA_MAX_C + 1) * 256; q += blockDim.x)
+                (&hist[0][0][0])[q] = 0u;
+            __syncthreads();
+            for (int64_t j = threadIdx.x; j < hw; j += blockDim.x) {
+                if (count) ct_ta_count(buf[k & 1], a->c, hw, j, hist[0]);
+                if (pcount) ct_ta_count(pbuf[k & 1], a->c, hw, j, hist[1]);
+            }
+            __syncthreads();
+            if (threadIdx.x == 0) {
+                if (count) ct_ta_stats_of(a, o->op, hist[0], st);
+                if (pcount) ct_ta_stats_of(a, po->op, hist[1], pst);
+            }
+            __syncthreads();
+        }
+        for (int64_t j = threadIdx.x; j < hw; j += blockDim.x) {
+            const int y = (int)(j / a->w), x = (int)(j % a->w);
+            if (o) ct_aa_op_pixel(a, o, st, buf[k & 1], y, x, buf[~k & 1]);
+            if (po) ct_aa_op_pixel(a, po, pst, pbuf[k & 1], y, x, pbuf[~k & 1]);
+        }
+        __syncthreads();
+    }
+}
+
+/* The workspace gather_u8_augment_kernel's block needs for an automatic augmentation of
+ * images of row values: two byte images, and two more for the mixing partner's */
+__host__ __device__ static int64_t aa_ws_slot(const ct_augment *a, int64_t row) {
+    return a->aa ? (a->mix ? 4 : 2) * row : 0;
+}
+
+/* Pixel (y, x) of an image under d, all its channels into out: its automatic augmentation's
+ * bytes from aa (when a has one), else jittered and greyed; or erased */
 __device__ static void colour_pixel(const ct_augment *a, const ct_augment_draw *d,
-                                    const ct_ta_stats *st, const uint8_t *img, int y, int x,
+                                    const uint8_t *aa, const uint8_t *img, int y, int x,
                                     float scale, float *out) {
-    if (a->ta_bins) ct_ta_pixel(a, d, st, img, y, x, scale, out);
-    else jitter_pixel(a, d, img, y, x, scale, out);
+    if (!a->aa) {
+        jitter_pixel(a, d, img, y, x, scale, out);
+        return;
+    }
+    const int64_t hw = (int64_t)a->h * a->w, j = (int64_t)y * a->w + x;
+    const int erased = ct_augment_in_erased(d, y, x);
+    for (int ch = 0; ch < a->c; ch++)
+        out[ch] = scale * (float)(erased ? ct_augment_erase_fill(a, ch) : (double)aa[ch * hw + j]);
 }
 
 /* gather_u8_kernel with each image warped (or its box resized), cropped and flipped as
@@ -515,12 +572,12 @@ __device__ static void colour_pixel(const ct_augment *a, const ct_augment_draw *
  * With a.mix and a mixing step (sv's kind), each image is mixed with its partner as the CPU's
  * mix_rows does (the partner drawn beside it; its label into mix_labels_dst). With colour
  * jitter, pixel by pixel (its adjustments mix the channels), after the contrast's means; with
- * TrivialAugmentWide (autoaugment.h), pixel by pixel too, after the histograms its op needs
- * (counted with shared-memory atomics: integers, the same in any order). */
+ * an automatic augmentation (autoaugment.h), pixel by pixel too, from the bytes aa_image
+ * leaves in the block's ws (aa_ws_slot(a, row) bytes a block). */
 __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labels_src,
                                          const int32_t *idx, int64_t n, int64_t row, float scale,
                                          ct_augment a, float *dst, uint8_t *mix_labels_dst,
-                                         const ct_step_vars *sv) {
+                                         const ct_step_vars *sv, uint8_t *ws) {
     /* (one a declaration: the emulator poisons each such one at every block) */
     __shared__ ct_augment_draw d;
     __shared__ ct_augment_draw dp;
@@ -546,25 +603,15 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
         }
         __syncthreads();
         const uint8_t *img = src + (idx ? (int64_t)idx[i] : i) * row, *pimg = src + ps * row;
-        if (a.ta_bins || jit) { /* pixel by pixel, every channel at once */
+        if (a.aa || jit) { /* pixel by pixel, every channel at once */
             const int64_t hw = (int64_t)a.h * a.w;
-            const int count = a.ta_bins && ct_ta_needs_hist(&d);
-            const int pcount = a.ta_bins && mix && ct_ta_needs_hist(&dp);
-            if (count || pcount) { /* (d and dp are every thread's alike: all or none sync) */
-                for (int k = threadIdx.x; k < 2 * (CT_TA_MAX_C + 1) * 256; k += blockDim.x)
-                    (&hist[0][0][0])[k] = 0u;
-                __syncthreads();
-                for (int64_t j = threadIdx.x; j < hw; j += blockDim.x) {
-                    const int y = (int)(j / a.w), x = (int)(j % a.w);
-                    if (count) ct_ta_count(&a, &d, img, y, x, hist[0]);
-                    if (pcount) ct_ta_count(&a, &dp, pimg, y, x, hist[1]);
-                }
-                __syncthreads();
-                if (threadIdx.x == 0) {
-                    if (count) ct_ta_stats_of(&a, &d, hist[0], &st);
-                    if (pcount) ct_ta_stats_of(&a, &dp, hist[1], &pst);
-                }
-                __syncthreads();
+            uint8_t *slot = ws + (int64_t)blockIdx.x * aa_ws_slot(&a, row);
+            uint8_t *const buf[2] = {slot, slot + row}; /* (the partner's: 4 x row a slot) */
+            uint8_t *const pbuf[2] = {mix ? slot + 2 * row : NULL, mix ? slot + 3 * row : NULL};
+            const uint8_t *last = NULL, *plast = NULL; /* the ops' bytes */
+            if (a.aa) {
+                aa_image(&a, &d, &dp, mix, img, pimg, buf, pbuf, hist, &st, &pst);
+                last = buf[d.aa_n & 1], plast = mix ? pbuf[dp.aa_n & 1] : NULL;
             } else if (jit && a.jitter[1] > 0.0f) { /* the contrast's means */
                 for (int k = threadIdx.x; k < CT_JITTER_CHUNKS; k += blockDim.x) {
                     part[k] = jitter_part(&a, &d, img, k, scale);
@@ -580,10 +627,10 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
             for (int64_t j = threadIdx.x; j < hw; j += blockDim.x) {
                 const int y = (int)(j / a.w), x = (int)(j % a.w);
                 float v[CT_JITTER_MAX_C], pv[CT_JITTER_MAX_C];
-                colour_pixel(&a, &d, &st, img, y, x, scale, v);
+                colour_pixel(&a, &d, last, img, y, x, scale, v);
                 const int cut = mix == CT_MIX_CUTMIX && y >= sv->mix_y1 && y < sv->mix_y2 &&
                                 x >= sv->mix_x1 && x < sv->mix_x2;
-                if (mix == CT_MIX_MIXUP || cut) colour_pixel(&a, &dp, &pst, pimg, y, x, scale, pv);
+                if (mix == CT_MIX_MIXUP || cut) colour_pixel(&a, &dp, plast, pimg, y, x, scale, pv);
                 for (int ch = 0; ch < a.c; ch++)
                     dst[i * row + ch * hw + j] =
                         mix == CT_MIX_MIXUP
@@ -611,6 +658,38 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
     }
 }
 
+#define CT_AUG_WS ((int64_t)64 << 20) /* aug_blocks' workspace at most (or one slot) */
+
+/* The blocks gather_u8_augment_kernel runs for n images of row values under aug: one an image
+ * up to 65535, and for an automatic augmentation as many as cb->aug_ws has slots for
+ * (aa_ws_slot), at most CT_AUG_WS bytes of them (or one slot, when larger). The workspace grows
+ * to them here, but not while a graph records: a training's steps are recorded after its first
+ * step ran unrecorded, whose gathers are its largest (a later one uses what it left, its grid
+ * smaller if need be), and its images keep their size, so no recorded graph outlives the
+ * workspace it holds. */
+static ct_status aug_blocks(ct_cuda *cb, const ct_augment *aug, int64_t n, int64_t row,
+                            unsigned *blocks) {
+    int64_t g = n < 65535 ? n : 65535;
+    const int64_t slot = aa_ws_slot(aug, row);
+    if (slot > 0) {
+        const int64_t cap = CT_AUG_WS / slot > 0 ? CT_AUG_WS / slot : 1;
+        const int64_t want = g < cap ? g : cap;
+        if ((int64_t)cb->aug_ws_bytes / slot < want && !cb->recording) {
+            if (cb->aug_ws) (void)cudaFree(cb->aug_ws); /* (after the work queued before) */
+            cb->aug_ws = NULL, cb->aug_ws_bytes = 0;
+            CT_TRY(cb->base.alloc(&cb->base, (size_t)(want * slot), (void **)&cb->aug_ws));
+            cb->aug_ws_bytes = (size_t)(want * slot);
+        }
+        const int64_t have = (int64_t)cb->aug_ws_bytes / slot;
+        if (have < 1)
+            return ct_fail(CT_ERR_INVALID, "gather_u8: the augmentation's workspace must "
+                           "grow to %lld bytes while a CUDA graph records", (long long)slot);
+        if (g > have) g = have;
+    }
+    *blocks = (unsigned)g;
+    return CT_OK;
+}
+
 static ct_status cuda_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t *labels_src,
                                 const int32_t *idx, int64_t n, int64_t row, float scale,
                                 const ct_augment *aug, const ct_step_vars *sv, float *dst,
@@ -627,9 +706,10 @@ static ct_status cuda_gather_u8(ct_backend *b, const uint8_t *src, const uint8_t
     CT_CUDA_BIND(cb);
     if (aug) {
         if (n * row > 0) {
-            gather_u8_augment_kernel<<<(unsigned)(n < 65535 ? n : 65535), CT_THREADS, 0,
-                                       cb->compute>>>(src, labels_src, idx, n, row, scale, *aug,
-                                                      dst, mix_labels_dst, sv);
+            unsigned blocks = 0;
+            CT_TRY(aug_blocks(cb, aug, n, row, &blocks));
+            gather_u8_augment_kernel<<<blocks, CT_THREADS, 0, cb->compute>>>(
+                src, labels_src, idx, n, row, scale, *aug, dst, mix_labels_dst, sv, cb->aug_ws);
             CT_CUDA_CHECK_LAUNCH("gather_u8_augment_kernel");
         }
         if (!labels_dst) return CT_OK;
