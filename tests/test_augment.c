@@ -2,9 +2,8 @@
  * test_augment.c — the uint8 row gather with augmentation (backend/augment.h: the padded crop
  * and flip, the affine warp, the resized crop, colour jitter, random erasing, MixUp and CutMix
  * partners) against references written here apart from augment.h, on every backend that can
- * be opened (torchvision itself checks the same: tests/cli_torchvision.sh); TrivialAugmentWide
- * (autoaugment.h, whose ops cli_torchvision holds against torchvision's) as the header's
- * functions give it on the host, bit for bit, with what can be said of its ops apart.
+ * be opened (torchvision itself checks the same: tests/cli_torchvision.sh). TrivialAugmentWide,
+ * RandAugment and AutoAugment: test_autoaugment.c.
  */
 #include "testutil.h"
 
@@ -298,21 +297,6 @@ static void test_gather_resized(void **state) {
     }
 }
 
-/* Rows idx[0..n) of src (rows of row bytes) gathered on b under aug into out and under plain
- * into plain_out (host memory) */
-static void gather_twice(ct_backend *b, const uint8_t *src, int64_t rows, const int32_t *idx,
-                         int64_t n, int64_t row, float scale, const ct_augment *aug,
-                         const ct_augment *plain, float *out, float *plain_out) {
-    uint8_t *d_src = dput(b, src, (size_t)(rows * row));
-    int32_t *d_idx = dput(b, idx, (size_t)n * 4);
-    float *d_out = dalloc(b, (size_t)(n * row) * 4);
-    OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, aug, NULL, d_out, NULL, NULL));
-    dget(b, out, d_out, (size_t)(n * row) * 4);
-    OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, plain, NULL, d_out, NULL, NULL));
-    dget(b, plain_out, d_out, (size_t)(n * row) * 4);
-    b->free(b, d_src); b->free(b, d_idx); b->free(b, d_out);
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* gather_u8 with RandomErasing on top of the rest: the box RandomErasing.get_params picks from */
 /* the image's Philox words (written out again here) takes the fill; every other pixel is the   */
@@ -369,7 +353,7 @@ static void test_gather_erase(void **state) {
         float *out = hmalloc((size_t)(n * row) * 4), *plain = hmalloc((size_t)(n * row) * 4);
         for (int64_t i = 0; i < rows * row; i++) src[i] = (uint8_t)ct_rng_below(&rng, 256);
         for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
-        gather_twice(b, src, rows, idx, n, row, scale, &aug, &plain_aug, out, plain);
+        tu_gather_twice(b, src, rows, idx, n, row, scale, &aug, &plain_aug, out, plain);
         int erased = 0;
         for (int64_t i = 0; i < n; i++) {
             int box[4];
@@ -451,7 +435,7 @@ static void test_gather_jitter(void **state) {
         int32_t *idx = hmalloc((size_t)n * 4);
         for (int64_t i = 0; i < rows * row; i++) src[i] = (uint8_t)ct_rng_below(&rng, 256);
         for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
-        gather_twice(b, src, rows, idx, n, row, scale, &aug, &plain_aug, out, plain);
+        tu_gather_twice(b, src, rows, idx, n, row, scale, &aug, &plain_aug, out, plain);
         int orders_seen[24] = {0}, changed = 0;
         for (int64_t i = 0; i < n; i++) {
             uint32_t r[4], r2[4];
@@ -644,7 +628,7 @@ static void test_gather_grey(void **state) {
         int32_t *idx = hmalloc((size_t)n * 4);
         for (int64_t i = 0; i < rows * row; i++) src[i] = (uint8_t)ct_rng_below(&rng, 256);
         for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
-        gather_twice(b, src, rows, idx, n, row, scale, &aug, &plain_aug, out, plain);
+        tu_gather_twice(b, src, rows, idx, n, row, scale, &aug, &plain_aug, out, plain);
         int greyed = 0;
         for (int64_t i = 0; i < n; i++) {
             uint32_t coin[4];
@@ -675,155 +659,6 @@ static void test_gather_grey(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* TrivialAugmentWide, RandAugment, AutoAugment: every backend gives autoaugment.h's definition */
-/* evaluated on the host, pixel by pixel, bit for bit (the bytes before the ops as augment.h's  */
-/* pixel function gives them, one at a time, then each op on the bytes before it); and apart    */
-/* from it, an image without ops (or Identity alone) is the plain gather rounded, a last        */
-/* Posterize keeps the top bits, a last AutoContrast spans 0..255, the erased box is filled.    */
-
-static void aa_reference(const ct_augment *a, const uint8_t *img, uint64_t pos, float scale,
-                         float *out, ct_augment_draw *d) {
-    ct_augment_draw_at(a, pos, d);
-    const int64_t hw = (int64_t)a->h * a->w, row = a->c * hw;
-    uint8_t *buf[2] = {hmalloc((size_t)row), hmalloc((size_t)row)};
-    for (int ch = 0; ch < a->c; ch++)
-        for (int y = 0; y < a->h; y++)
-            for (int x = 0; x < a->w; x++)
-                buf[0][ch * hw + (int64_t)y * a->w + x] = (uint8_t)ct_ta_byte(a, d, img, ch, y, x);
-    for (int k = 0; k < d->aa_n; k++) {
-        ct_ta_stats st = {0};
-        unsigned hist[CT_TA_MAX_C + 1][256] = {{0}};
-        for (int64_t j = 0; j < hw; j++) ct_ta_count(buf[k & 1], a->c, hw, j, hist);
-        ct_ta_stats_of(a, d->aa[k].op, (const unsigned (*)[256])hist, &st);
-        for (int y = 0; y < a->h; y++)
-            for (int x = 0; x < a->w; x++)
-                ct_aa_op_pixel(a, &d->aa[k], &st, buf[k & 1], y, x, buf[(k + 1) & 1]);
-    }
-    const uint8_t *last = buf[d->aa_n & 1];
-    for (int ch = 0; ch < a->c; ch++)
-        for (int y = 0; y < a->h; y++)
-            for (int x = 0; x < a->w; x++) {
-                const int64_t e = ch * hw + (int64_t)y * a->w + x;
-                out[e] = scale * (float)(ct_augment_in_erased(d, y, x)
-                                             ? ct_augment_erase_fill(a, ch) : (double)last[e]);
-            }
-    free(buf[0]);
-    free(buf[1]);
-}
-
-static void test_gather_auto(void **state) {
-    ct_backend *b = tu_backend(state);
-    ct_rng rng;
-    ct_rng_init(&rng, 23, 0);
-    const int64_t rows = 40, n = 160;
-    const float scale = 1.0f / 255.0f;
-    enum { TA = CT_AA_TRIVIAL, RA = CT_AA_RAND, AA = CT_AA_AUTO };
-    const struct {
-        int c, h, w, flip, bins;
-        float a0, deg, erase;
-        int pad, vflip, bil, aa, ops, mag, policy;
-    } cases[] = {
-        {1, 12, 10, 1, 31, 0, 0, 0, 0, 0, 0, TA, 0, 0, 0},       /* after a flip */
-        {3, 9, 11, 0, 31, 0.3f, 0, 0.5f, 0, 0, 0, TA, 0, 0, 0},  /* after a resized crop, erased */
-        {3, 8, 8, 1, 3, 0, 20, 0, 0, 0, 1, TA, 0, 0, 0},         /* after a bilinear warp, 3 bins, */
-        {1, 2, 6, 0, 31, 0, 0, 0, 0, 0, 0, TA, 0, 0, 0},         /* its warps bilinear; too small */
-        {3, 40, 36, 1, 31, 0.3f, 0, 0.2f, 0, 0, 0, TA, 0, 0, 0}, /* to blur; a larger image */
-        {1, 11, 13, 1, 31, 0, 0, 0, 3, 1, 0, TA, 0, 0, 0},       /* after a crop and both flips */
-        {1, 20, 18, 0, 31, 0, 15, 0, 0, 0, 0, TA, 0, 0, 0},      /* after a nearest warp */
-        {3, 12, 12, 0, 31, 0, 0, 0, 0, 0, 1, TA, 0, 0, 0},       /* bilinear, nothing before */
-        {1, 520, 5, 1, 31, 0.3f, 0, 0, 0, 0, 0, TA, 0, 0, 0},    /* a resized crop above 512 */
-        {3, 10, 12, 1, 31, 0, 0, 0.5f, 0, 0, 0, RA, 2, 9, 0},    /* RandAugment's defaults */
-        {1, 14, 9, 0, 11, 0.4f, 0, 0, 0, 0, 1, RA, 5, 10, 0},    /* 5 ops at the top of 11 bins */
-        {3, 7, 7, 0, 31, 0, 0, 0, 2, 0, 0, RA, 1, 0, 0},         /* 1 op at magnitude 0 */
-        {3, 16, 12, 1, 0, 0, 0, 0.3f, 0, 0, 0, AA, 0, 0, CT_AUTOAUGMENT_IMAGENET},
-        {3, 9, 9, 0, 0, 0.5f, 0, 0, 0, 0, 1, AA, 0, 0, CT_AUTOAUGMENT_CIFAR10},
-        {1, 13, 8, 0, 0, 0, 10, 0, 0, 1, 0, AA, 0, 0, CT_AUTOAUGMENT_SVHN},
-    };
-    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        const int c = cases[k].c, h = cases[k].h, w = cases[k].w;
-        const int64_t row = (int64_t)c * h * w;
-        ct_augment aug = {.c = c, .h = h, .w = w, .flip = cases[k].flip, .aa = cases[k].aa,
-                          .aa_bins = cases[k].bins, .aa_ops = cases[k].ops,
-                          .aa_mag = cases[k].mag, .aa_policy = cases[k].policy,
-                          .pad = cases[k].pad, .vflip = cases[k].vflip,
-                          .area_min = cases[k].a0, .area_max = cases[k].a0 > 0 ? 1.0f : 0.0f,
-                          .ratio_min = cases[k].a0 > 0 ? 0.75f : 0.0f,
-                          .ratio_max = cases[k].a0 > 0 ? 4.0f / 3.0f : 0.0f,
-                          .degrees = cases[k].deg, .bilinear = cases[k].bil,
-                          .erase_p = cases[k].erase, .erase_fill = {40, 80, 120, 0},
-                          .seed = 300 + k, .stream = 9, .first = 31 * k};
-        ct_augment plain_aug = aug;
-        plain_aug.aa = CT_AA_NONE, plain_aug.erase_p = 0.0f;
-        uint8_t *src = hmalloc((size_t)(rows * row));
-        float *out = hmalloc((size_t)(n * row) * 4), *plain = hmalloc((size_t)(n * row) * 4);
-        float *want = hmalloc((size_t)row * 4);
-        int32_t *idx = hmalloc((size_t)n * 4);
-        for (int64_t i = 0; i < rows; i++) { /* values of a random range: AutoContrast stretches */
-            int lo = (int)ct_rng_below(&rng, 200), span = 1 + (int)ct_rng_below(&rng, 256 - lo);
-            for (int64_t j = 0; j < row; j++)
-                src[i * row + j] = (uint8_t)(lo + (int)ct_rng_below(&rng, (uint32_t)span));
-        }
-        for (int64_t i = 0; i < n; i++) idx[i] = (int32_t)ct_rng_below(&rng, (uint32_t)rows);
-        gather_twice(b, src, rows, idx, n, row, scale, &aug, &plain_aug, out, plain);
-        int ops_seen[CT_TA_INVERT + 1] = {0}, counts[3] = {0};
-        for (int64_t i = 0; i < n; i++) {
-            ct_augment_draw d;
-            aa_reference(&aug, src + (int64_t)idx[i] * row, (uint64_t)i, scale, want, &d);
-            const int want_n = cases[k].aa == TA ? 1 : cases[k].aa == RA ? cases[k].ops : -1;
-            if (d.aa_n != want_n && (want_n >= 0 || d.aa_n > 2))
-                fail_msg("case %zu, image %lld: %d ops", k, (long long)i, d.aa_n);
-            if (cases[k].aa == AA) counts[d.aa_n]++;
-            for (int q = 0; q < d.aa_n; q++) ops_seen[d.aa[q].op]++;
-            const ct_aa_op *last = d.aa_n ? &d.aa[d.aa_n - 1] : NULL;
-            const int only = d.aa_n == 0 || (d.aa_n == 1 && last->op == CT_TA_IDENTITY);
-            const float *got = out + i * row;
-            for (int64_t j = 0; j < row; j++)
-                if (memcmp(&got[j], &want[j], 4) != 0)
-                    fail_msg("case %zu, image %lld (%d ops, the last %d at %g), value %lld: "
-                             "%.9g, autoaugment.h gives %.9g", k, (long long)i, d.aa_n,
-                             last ? last->op : -1, last ? last->mag : 0.0, (long long)j,
-                             (double)got[j], (double)want[j]);
-            for (int ch = 0; ch < c; ch++) {
-                int lo = 255, hi = 0;
-                for (int y = 0; y < h; y++)
-                    for (int x = 0; x < w; x++) {
-                        const int64_t e = ((int64_t)ch * h + y) * w + x;
-                        const float v = got[e] * 255.0f, p = plain[i * row + e] * 255.0f;
-                        const int byte = (int)lrintf(v);
-                        if (ct_augment_in_erased(&d, y, x)) {
-                            tu_near("erased pixel", (size_t)e, v, aug.erase_fill[ch], 1e-3);
-                            continue;
-                        }
-                        lo = byte < lo ? byte : lo, hi = byte > hi ? byte : hi;
-                        /* (a half, scaled and back, may land either side of it) */
-                        if (only && fabsf(p - floorf(p) - 0.5f) > 1e-3f)
-                            tu_near("no op: the plain gather, rounded", (size_t)e, v,
-                                    (float)rint((double)p), 1e-3);
-                        if (last && last->op == CT_TA_POSTERIZE &&
-                            (byte & ((1 << (8 - (int)last->mag)) - 1)) != 0)
-                            fail_msg("Posterize to %g bits gave %d", last->mag, byte);
-                    }
-                /* (the top may truncate to 254, as torchvision's float32 scale makes it) */
-                if (last && last->op == CT_TA_AUTOCONTRAST && !d.erased && hi > lo &&
-                    (lo != 0 || hi < 254))
-                    fail_msg("case %zu, image %lld: AutoContrast's channel %d spans %d..%d", k,
-                             (long long)i, ch, lo, hi);
-            }
-        }
-        if (cases[k].aa != AA) {
-            for (int op = 0; op < CT_TA_OPS; op++)
-                if (!ops_seen[op])
-                    fail_msg("case %zu: op %d never drawn in %lld images", k, op, (long long)n);
-            if (ops_seen[CT_TA_INVERT]) fail_msg("case %zu: Invert drawn", k);
-        } else if (!counts[1] || !counts[2] || !ops_seen[CT_TA_EQUALIZE]) {
-            fail_msg("case %zu: %d, %d and %d images of 0, 1 and 2 ops; Equalize %d times", k,
-                     counts[0], counts[1], counts[2], ops_seen[CT_TA_EQUALIZE]);
-        }
-        free(src); free(out); free(plain); free(want); free(idx);
-    }
-}
-
-/* ------------------------------------------------------------------------------------------ */
 
 int main(void) {
     tu_open_backends(&tu_backends[TU_CPU], &tu_backends[TU_CUDA]);
@@ -831,7 +666,7 @@ int main(void) {
         TU_ON_EACH(test_gather_augment), TU_ON_EACH(test_gather_affine),
         TU_ON_EACH(test_gather_resized), TU_ON_EACH(test_gather_erase),
         TU_ON_EACH(test_gather_jitter), TU_ON_EACH(test_gather_mix),
-        TU_ON_EACH(test_gather_auto), TU_ON_EACH(test_gather_grey),
+        TU_ON_EACH(test_gather_grey),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_close_backends();

@@ -92,6 +92,21 @@ void dget(ct_backend *b, void *host, const void *dev, size_t bytes) {
     OK(b->d2h(b, host, dev, bytes));
 }
 
+/* Rows idx[0..n) of src (rows of row bytes) gathered on b under aug into out and under plain
+ * into plain_out (host memory) */
+void tu_gather_twice(ct_backend *b, const uint8_t *src, int64_t rows, const int32_t *idx,
+                     int64_t n, int64_t row, float scale, const ct_augment *aug,
+                     const ct_augment *plain, float *out, float *plain_out) {
+    uint8_t *d_src = dput(b, src, (size_t)(rows * row));
+    int32_t *d_idx = dput(b, idx, (size_t)n * 4);
+    float *d_out = dalloc(b, (size_t)(n * row) * 4);
+    OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, aug, NULL, d_out, NULL, NULL));
+    dget(b, out, d_out, (size_t)(n * row) * 4);
+    OK(b->gather_u8(b, d_src, NULL, d_idx, n, row, scale, plain, NULL, d_out, NULL, NULL));
+    dget(b, plain_out, d_out, (size_t)(n * row) * 4);
+    b->free(b, d_src); b->free(b, d_idx); b->free(b, d_out);
+}
+
 void tu_open_backends(ct_backend **cpu, ct_backend **cuda) {
     const char *isa = getenv("CTRAIN_CPU_ISA");
     printf("CPU kernels: %s%s%s%s\n", ct_small_gemm_isa(), isa ? " (CTRAIN_CPU_ISA=" : "",

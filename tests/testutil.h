@@ -42,6 +42,11 @@ void *hmalloc(size_t bytes);
 void *dalloc(ct_backend *b, size_t bytes);
 void *dput(ct_backend *b, const void *host, size_t bytes);
 void dget(ct_backend *b, void *host, const void *dev, size_t bytes);
+/* Rows idx[0..n) of src (rows of row bytes, host memory) gathered on b under the augmentation
+ * aug into out and under plain into plain_out (host memory) */
+void tu_gather_twice(ct_backend *b, const uint8_t *src, int64_t rows, const int32_t *idx,
+                     int64_t n, int64_t row, float scale, const ct_augment *aug,
+                     const ct_augment *plain, float *out, float *plain_out);
 
 /* The test programs' backends: the CPU (or exit 1 with the reason) and CUDA (NULL after
  * "SKIP cuda: why"; exit 1 when cuda is required, tu_needed); first prints which CPU kernel

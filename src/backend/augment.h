@@ -1,6 +1,6 @@
 /*
  * augment.h — the augmentation of training images while they are gathered (gather_u8), one
- * definition for the CPU backend (cpu.c) and the CUDA kernel (cuda_ops.cu), so that every
+ * definition for the CPU backend (cpu.c) and the CUDA kernel (cuda_gather.cu), so that every
  * backend draws and warps the same way.
  *
  * As torchvision's transforms.Compose([RandomAffine(degrees, translate, scale, shear,

@@ -2,7 +2,7 @@
  * autoaugment.h — torchvision's automatic augmentations in the augmentation of training images
  * (augment.h): TrivialAugmentWide(num_magnitude_bins), RandAugment(num_ops, magnitude,
  * num_magnitude_bins) and AutoAugment(policy), NEAREST or BILINEAR; one definition for the CPU
- * backend (cpu.c) and the CUDA kernel (cuda_ops.cu).
+ * backend (cpu.c) and the CUDA kernel (cuda_gather.cu).
  *
  * They come after the warp or resized crop and the flips, before the erasing, as in
  * torchvision's recipe Compose([RandomResizedCrop, RandomHorizontalFlip, TrivialAugmentWide,
@@ -45,7 +45,7 @@
  * the grey), integers, the same whichever order the pixels are counted in.
  *
  * The backends hold an image's bytes before the ops and after each (ct_aa_op_pixel reads one
- * image and writes the next): 2 x c x h x w bytes an image (cpu.c: aa_row; cuda_ops.cu: a
+ * image and writes the next): 2 x c x h x w bytes an image (cpu.c: aa_row; cuda_gather.cu: a
  * workspace a block).
  */
 #ifndef CT_AUTOAUGMENT_H

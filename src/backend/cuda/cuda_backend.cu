@@ -5,7 +5,7 @@
  * The plugin exports exactly two C functions (see backend.h): ct_cuda_backend_open and
  * ct_cuda_list_devices. The CUDA runtime is linked statically, so a machine without an NVIDIA
  * driver loads this plugin fine and gets a clean CT_ERR_DEVICE ("no NVIDIA driver found") from
- * them instead of a loader error. The ops (kernels, cuBLAS) live in cuda_ops.cu.
+ * them instead of a loader error. The ops (kernels, cuBLAS) live in cuda_ops.cu and beside it.
  *
  * Streams: every op, memset and blocking copy runs on one compute stream; h2d_async uploads run
  * on a copy stream and record one event per slot; compute_mark records, per slot, the point at
@@ -424,6 +424,7 @@ static void fill_table(ct_cuda *cb, const cudaDeviceProp *prop, const char *dnn_
     b->graph_launch = cuda_graph_launch;
     b->graph_free = cuda_graph_free;
     ct_cuda_fill_ops(b);
+    ct_cuda_fill_gather_ops(b); /* cuda_gather.cu: the row gather and its augmentation */
     ct_cuda_fill_nn_ops(b); /* cuda_nn.cu: conv, pooling, dropout, batch norm, Adam, norms */
     ct_cuda_fill_mlp_ops(b); /* cuda_mlp.cu: the tutorial's MLP step, fused */
 #ifdef CT_HAVE_NCCL

@@ -1,7 +1,7 @@
 /*
  * cuda_internal.h — private to the CUDA plugin (libctrain_cuda.so): the backend's state, the
  * checking macros every CUDA/cuBLAS call goes through, and the op entry points that
- * cuda_ops.cu fills into the table.
+ * cuda_ops.cu, cuda_gather.cu and the others fill into the table.
  *
  * Nothing here is exported: the plugin builds with hidden visibility and a linker version script,
  * so only ct_cuda_backend_open and ct_cuda_list_devices leave the .so.
@@ -36,7 +36,7 @@ typedef struct {
     cublasHandle_t cublas;                        /* bound to `compute` */
     void *cublas_workspace;                       /* fixed workspace: no allocation inside ops */
     uint8_t *aug_ws;                              /* gather_u8's automatic augmentation's, */
-    size_t aug_ws_bytes;                          /* grown outside recordings (cuda_ops.cu) */
+    size_t aug_ws_bytes;                          /* grown outside recordings (cuda_gather.cu) */
     int recording;                                /* a graph records the compute stream */
     void *coll;                                   /* NCCL, once loaded (cuda_coll.cu) */
     void *dnn;                                    /* cuDNN, when loaded (cuda_dnn.cu) */
@@ -88,9 +88,10 @@ ct_status ct_cublas_fail(cublasStatus_t s, const char *file, int line, const cha
 /* ------------------------------------------------------------------------------------------ */
 /* ops (cuda_ops.cu)                                                                           */
 
-/* Fills gemm, bias_add, bias_grad, act_forward, act_backward, xent, gather_u8, add_into and
- * sgd_step. */
+/* Fills gemm, bias_add, bias_grad, act_forward, act_backward, xent, add_into and sgd_step. */
 void ct_cuda_fill_ops(ct_backend *b);
+/* Fills gather_u8 (cuda_gather.cu). */
+void ct_cuda_fill_gather_ops(ct_backend *b);
 /* Fills the CNN ops (cuda_nn.cu): conv2d_*, maxpool2d_*, avgpool2d_*, dropout_*,
  * batchnorm_*, adam_step, sumsq and clip_scale. */
 void ct_cuda_fill_nn_ops(ct_backend *b);
