@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
     enum { CHUNK = 1000, ROW = 28 * 28 };
     float *out = malloc((size_t)CHUNK * ROW * sizeof *out);
     if (!out) return 1;
-    for (int k = 0; k < 10; k++) {
+    for (int k = 0; k < 11; k++) {
         ct_train_config c;
         ct_train_config_default(&c);
         const char *name = "none";
@@ -58,6 +58,7 @@ int main(int argc, char **argv) {
             c.augment_ra_bins = 31;
             break;
         case 9: name = "autoaugment", c.augment_aa_policy = CT_AUTOAUGMENT_IMAGENET; break;
+        case 10: name = "augmix", c.augment_augmix_severity = 3, c.augment_bilinear = 1; break;
         }
         double t0 = now_s();
         for (long i = 0; i < n; i += CHUNK) {

@@ -31,6 +31,7 @@ theirs=$("$TPY" bench/augment_torch.py "$DATA" "$TORCH_N" 2>&1) || { echo "$thei
             d["jitter"] = "brightness=0.4,contrast=0.4"; d["erase"] = "erase"
             d["all"] = "resized-crop,flip,brightness=0.4,contrast=0.4,erase"; d["trivial"] = "trivial"
             d["randaugment"] = "randaugment"; d["autoaugment"] = "autoaugment"
+            d["augmix"] = "augmix,bilinear"
             printf "| `%s` | %d | %d | %.1fx |\n", d[n], a, b, (b > 0 ? a / b : 0) }'
     done <<<"$ours"
 } | tee bench/out/augment.md

@@ -1,8 +1,8 @@
 """augment_torch.py — bench/augment.sh's PyTorch side: MNIST's training images through the
 torchvision transforms that ctrain's --augment imitates, one image at a time as a Dataset's
 __getitem__ applies them (on the uint8 tensor made float in [0, 1], as ToTensor does;
-TrivialAugmentWide, RandAugment and AutoAugment, which take bytes, before that; one thread),
-and the images per second.
+TrivialAugmentWide, RandAugment, AutoAugment and AugMix, which take bytes, before that; one
+thread), and the images per second.
 Usage: python3 augment_torch.py MNIST_DIR [IMAGES]
 """
 import gzip
@@ -33,8 +33,9 @@ kinds = {
     "trivial": T.TrivialAugmentWide(),
     "randaugment": T.RandAugment(),
     "autoaugment": T.AutoAugment(),
+    "augmix": T.AugMix(),
 }
-on_bytes = {"trivial", "randaugment", "autoaugment"}
+on_bytes = {"trivial", "randaugment", "autoaugment", "augmix"}
 torch.manual_seed(0)
 for name, tf in kinds.items():
     t0 = time.perf_counter()

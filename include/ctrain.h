@@ -240,6 +240,10 @@ enum { CT_CYCLIC_TRIANGULAR = 0, CT_CYCLIC_TRIANGULAR2, CT_CYCLIC_EXP_RANGE };
 #define CT_MAX_JITTER 10.0f /* ct_train_config.augment_jitter[0..2] */
 #define CT_MAX_TA_BINS 1024 /* ct_train_config.augment_ta_bins, augment_ra_bins */
 #define CT_MAX_RA_OPS 8 /* ct_train_config.augment_ra_ops */
+#define CT_MAX_AUGMIX_SEVERITY 10 /* ct_train_config.augment_augmix_severity */
+#define CT_MAX_AUGMIX_WIDTH 4 /* ct_train_config.augment_augmix_width */
+#define CT_MAX_AUGMIX_DEPTH 4 /* ct_train_config.augment_augmix_depth */
+#define CT_MAX_AUGMIX_ALPHA 100.0f /* ct_train_config.augment_augmix_alpha */
 #define CT_RA_DEFAULT_OPS 2        /* RandAugment's num_ops, */
 #define CT_RA_DEFAULT_MAGNITUDE 9  /* magnitude and */
 #define CT_RA_DEFAULT_BINS 31      /* num_magnitude_bins */
@@ -519,6 +523,18 @@ typedef struct {
      * each op with its chance and magnitude, Invert among them); CT_AUTOAUGMENT_NONE: none.
      * Not with TrivialAugmentWide or RandAugment. */
     int augment_aa_policy;
+    /* torchvision's AugMix(severity, mixture_width, chain_depth, alpha) in the same place:
+     * severity 1 to CT_MAX_AUGMIX_SEVERITY (0: none), each image the mix of itself and
+     * augment_augmix_width (1 to CT_MAX_AUGMIX_WIDTH) chains of augment_augmix_depth ops (1 to
+     * CT_MAX_AUGMIX_DEPTH, or -1: 1 to 3 at random), each op one of 13 (the warps, posterize,
+     * solarize, autocontrast, equalize, brightness, colour, contrast, sharpness) at one of the
+     * first severity of 10 magnitudes, by weights m ~ Beta(alpha, alpha) for the image and (1 -
+     * m) Dirichlet(alpha, ...) for the chains (alpha in (0, CT_MAX_AUGMIX_ALPHA]); torchvision's
+     * defaults 3, 3, -1, 1 (what ct_train_config_default sets but for the severity). Its
+     * warps are bilinear only with augment_bilinear, as the others' (torchvision's AugMix is
+     * bilinear by default). Not with the three above. */
+    int augment_augmix_severity, augment_augmix_width, augment_augmix_depth;
+    float augment_augmix_alpha;
     /* torchvision's RandomGrayscale(p=augment_grey_p) after the colour jitter, before the
      * erasing: with chance p (in [0, 1]; 0: none) a colour image's channels each take its
      * grey (rgb_to_grayscale's 0.2989 r + 0.587 g + 0.114 b); one channel stays as it is. Not

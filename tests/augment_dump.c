@@ -12,7 +12,12 @@
  * first op takes and after each op (as the CPU backend computes them, with autoaugment.h's
  * functions), and the output; RandAugment's ops' and AutoAugment's pairs' and chances'
  * distributions; RandAugment's magnitude tables for a few (bins, h, w) and AutoAugment's for
- * a few (h, w)), for torchvision_augment.py to redo with torchvision's own autoaugment._apply_op.
+ * a few (h, w)), and AugMix (augmix_dump: each image with its chains' ops one chain after
+ * another, their depths, its float32 weights (the image's, each chain's), the bytes before the
+ * ops and after each op, each chain from those before the ops, and the output, their mix,
+ * erased; the depths', ops', bins', signs' and weights' distributions; its magnitude tables
+ * for a few (h, w)), for torchvision_augment.py (tests/torchvision_autoaugment.py) to redo with
+ * torchvision's own autoaugment._apply_op and AugMix.forward.
  * Usage: augment_dump > cases.jsonl
  */
 #include "backend/augment.h"
@@ -205,10 +210,11 @@ static void print_ops(const ct_augment_draw *d) {
 }
 
 /* The bytes after each of d's ops of an image img, as "steps": [[...], ...]: from its bytes
- * before them (ct_ta_byte), each op on the bytes the one before gave, with the functions the
- * CPU backend's aa_row applies them by (autoaugment.h); buf: 2 x c x h x w bytes. (The test
- * holds every op against torchvision's on the same bytes, and ctrain's output against the last
- * step's, erased.) */
+ * before them (ct_ta_byte), each op of a chain on the bytes the one before gave (the chain's
+ * first on those before the ops: AugMix's chains one after another, each from them), with the
+ * functions the CPU backend's aa_row applies them by (autoaugment.h); buf: 3 x c x h x w
+ * bytes. (The test holds every op against torchvision's on the same bytes, and ctrain's output
+ * against the last step's, erased, or AugMix's mix of its chains' last steps.) */
 static void print_steps(const ct_augment *a, const ct_augment_draw *d, const uint8_t *img,
                         uint8_t *buf) {
     const int c = a->c, h = a->h, w = a->w;
@@ -216,10 +222,12 @@ static void print_steps(const ct_augment *a, const ct_augment_draw *d, const uin
     for (int64_t j = 0; j < row; j++)
         buf[j] = (uint8_t)ct_ta_byte(a, d, img, (int)(j / hw), (int)(j / w % h), (int)(j % w));
     printf("\"steps\": [");
-    for (int k = 0; k < d->aa_n; k++) {
+    for (int k = 0, chain = 0, j0 = 0; k < d->aa_n; k++) {
+        while (chain < d->aa_chains - 1 && k - j0 >= d->aa_depth[chain])
+            j0 += d->aa_depth[chain++];
         const ct_aa_op *o = &d->aa[k];
-        const uint8_t *in = buf + (k & 1) * row;
-        uint8_t *out = buf + ((k + 1) & 1) * row;
+        const uint8_t *in = buf + ct_aa_in(k - j0) * row; /* (op k - j0 of its chain) */
+        uint8_t *out = buf + ct_aa_out(k - j0) * row;
         ct_ta_stats st = {0};
         if (ct_ta_needs_hist(o->op)) {
             unsigned hist[CT_TA_MAX_C + 1][256] = {{0}};
@@ -272,7 +280,7 @@ static int aa_dump(ct_rng *rng) {
             cfg.augment_ratio_min = R34, cfg.augment_ratio_max = R43;
         for (int j = 0; j < 4; j++) cfg.augment_erase_fill[j] = k_erase_fill[j];
         const int64_t row = (int64_t)t->c * t->h * t->w, first = 7 * (int64_t)k;
-        uint8_t *img = malloc((size_t)(AA_IMAGES * row)), *buf = malloc((size_t)(2 * row));
+        uint8_t *img = malloc((size_t)(AA_IMAGES * row)), *buf = malloc((size_t)(3 * row));
         float *out = malloc((size_t)(AA_IMAGES * row) * sizeof *out);
         if (!img || !out || !buf) return 1;
         for (int i = 0; i < AA_IMAGES; i++) {
@@ -360,6 +368,135 @@ static int aa_dump(ct_rng *rng) {
         ct_augment a = {.c = 3, .h = aa_tables[k][0], .w = aa_tables[k][1], .aa = CT_AA_AUTO};
         printf("{\"aa_table\": [%d, %d], ", a.h, a.w);
         print_tables(&a, CT_AA_BINS, CT_TA_INVERT + 1); /* (with Invert) */
+    }
+    return 0;
+}
+
+/* AugMix (autoaugment.h), as RandAugment above: each image with its chains' ops one chain after
+ * another ("ops"), their depths ("depths"), its weights ("weights": aa_w, the image's, then each
+ * chain's, float32 printed exactly), the bytes after each op, each chain from the bytes before
+ * the ops ("steps"), and the output (their mix, erased) */
+typedef struct { int c, h, w, severity, width, depth; float alpha; int resized; float erase_p;
+                 int bilinear; } augmix_case;
+static const augmix_case k_augmix_cases[] = {
+    {3, 12, 10, 3, 3, -1, 1.0f, 0, 0, 0},    /* AugMix's defaults, nearest */
+    {1, 28, 28, 3, 3, -1, 1.0f, 0, 0, 1},    /* and bilinear (torchvision's default) */
+    {3, 13, 16, 10, 4, 4, 0.3f, 1, 0.5f, 0}, /* the most ops, the largest bins, erasing */
+    {3, 9, 13, 6, 2, -1, 2.0f, 1, 0, 1},     /* a resized crop, bilinear */
+    {1, 9, 7, 1, 1, 1, 5.0f, 0, 0, 0},       /* one chain of one op, bin 0 */
+};
+#define AUGMIX_IMAGES 120
+#define AUGMIX_DRAWS 5000 /* images of the draws' distributions */
+
+/* d's AugMix weights as "weights": [...] (exact: %.9g gives a float32 back) */
+static void print_weights(const ct_augment_draw *d) {
+    printf("\"weights\": [");
+    for (int c = 0; c <= d->aa_chains; c++) printf("%s%.9g", c ? ", " : "", (double)d->aa_w[c]);
+    printf("]");
+}
+
+/* d's chains' depths as "depths": [...] */
+static void print_depths(const ct_augment_draw *d) {
+    printf("\"depths\": [");
+    for (int c = 0; c < d->aa_chains; c++) printf("%s%d", c ? ", " : "", d->aa_depth[c]);
+    printf("]");
+}
+
+static int augmix_dump(ct_rng *rng) {
+    for (size_t k = 0; k < sizeof k_augmix_cases / sizeof k_augmix_cases[0]; k++) {
+        const augmix_case *t = &k_augmix_cases[k];
+        ct_train_config cfg;
+        ct_train_config_default(&cfg);
+        cfg.seed = 3800 + k;
+        cfg.augment_flip = 1, cfg.augment_erase_p = t->erase_p;
+        cfg.augment_bilinear = t->bilinear;
+        cfg.augment_augmix_severity = t->severity, cfg.augment_augmix_width = t->width;
+        cfg.augment_augmix_depth = t->depth, cfg.augment_augmix_alpha = t->alpha;
+        if (t->resized)
+            cfg.augment_area_min = 0.3f, cfg.augment_area_max = 1.0f,
+            cfg.augment_ratio_min = R34, cfg.augment_ratio_max = R43;
+        for (int j = 0; j < 4; j++) cfg.augment_erase_fill[j] = k_erase_fill[j];
+        const int64_t row = (int64_t)t->c * t->h * t->w, first = 11 * (int64_t)k;
+        uint8_t *img = malloc((size_t)(AUGMIX_IMAGES * row)), *buf = malloc((size_t)(3 * row));
+        float *out = malloc((size_t)(AUGMIX_IMAGES * row) * sizeof *out);
+        if (!img || !out || !buf) return 1;
+        for (int i = 0; i < AUGMIX_IMAGES; i++) {
+            int lo = (int)ct_rng_below(rng, 200), span = 1 + (int)ct_rng_below(rng, 256 - lo);
+            for (int64_t j = 0; j < row; j++)
+                img[i * row + j] = (uint8_t)(lo + (int)ct_rng_below(rng, (uint32_t)span));
+        }
+        if (ct_augment_images(&cfg, img, AUGMIX_IMAGES, t->c, t->h, t->w, 1, first, out) !=
+            CT_OK) {
+            fprintf(stderr, "augment_dump: %s\n", ct_last_error());
+            return 1;
+        }
+        ct_augment a = {.c = t->c, .h = t->h, .w = t->w, .flip = 1, .bilinear = t->bilinear,
+                        .area_min = cfg.augment_area_min, .area_max = cfg.augment_area_max,
+                        .ratio_min = cfg.augment_ratio_min, .ratio_max = cfg.augment_ratio_max,
+                        .erase_p = t->erase_p, .seed = cfg.seed,
+                        .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) | 1};
+        (void)ct_aa_of_config(&cfg, &a); /* (as training sets them) */
+        printf("{\"augmix\": [%d, %d, %d, %#.9g], \"bilinear\": %d, \"c\": %d, \"h\": %d, "
+               "\"w\": %d, \"fill\": [%.9g, %.9g, %.9g], \"images\": [", t->severity, t->width,
+               t->depth, (double)t->alpha, t->bilinear, t->c, t->h, t->w,
+               (double)k_erase_fill[0], (double)k_erase_fill[1], (double)k_erase_fill[2]);
+        for (int i = 0; i < AUGMIX_IMAGES; i++) {
+            ct_augment_draw dr;
+            ct_augment_draw_at(&a, (uint64_t)(first + i), &dr);
+            printf("%s{\"ops\": ", i ? ", " : "");
+            print_ops(&dr);
+            printf(", ");
+            print_depths(&dr);
+            printf(", ");
+            print_weights(&dr);
+            printf(", ");
+            print_steps(&a, &dr, img + i * row, buf);
+            printf("\"flip\": %d, \"box\": [%d, %d, %d, %d], \"erased\": [%d, %d, %d, %d], "
+                   "\"in\": [", dr.flip, dr.box_y, dr.box_x, dr.resized ? dr.box_h : 0, dr.box_w,
+                   dr.erase_y, dr.erase_x, dr.erased ? dr.erase_h : 0, dr.erase_w);
+            for (int64_t j = 0; j < row; j++) printf("%s%d", j ? "," : "", img[i * row + j]);
+            printf("], \"pre\": ["); /* (the bytes each chain's first op takes) */
+            for (int64_t j = 0; j < row; j++)
+                printf("%s%d", j ? "," : "",
+                       ct_ta_byte(&a, &dr, img + i * row, (int)(j / (t->h * t->w)),
+                                  (int)(j / t->w % t->h), (int)(j % t->w)));
+            print_out(out + i * row, row);
+        }
+        printf("]}\n");
+        free(img);
+        free(out);
+        free(buf);
+    }
+    /* the draws' distributions on 32 x 32: {severity, width, depth, alpha} */
+    static const float draws[][4] = {{3, 3, -1, 1.0f}, {10, 4, -1, 0.3f}, {5, 2, 2, 4.0f},
+                                     {3, 1, -1, 1.0f}};
+    for (size_t k = 0; k < sizeof draws / sizeof draws[0]; k++) {
+        ct_augment a = {.c = 3, .h = 32, .w = 32, .aa = CT_AA_AUGMIX,
+                        .aa_severity = (int)draws[k][0], .aa_width = (int)draws[k][1],
+                        .aa_depth = (int)draws[k][2], .aa_alpha = draws[k][3],
+                        .seed = 9400 + (uint64_t)k, .stream = 8};
+        printf("{\"augmix_draws\": [%d, %d, %d, %#.9g], \"h\": 32, \"w\": 32, \"draws\": [",
+               a.aa_severity, a.aa_width, a.aa_depth, (double)a.aa_alpha);
+        for (int i = 0; i < AUGMIX_DRAWS; i++) {
+            ct_augment_draw dr;
+            ct_augment_draw_at(&a, (uint64_t)i, &dr);
+            printf("%s{", i ? ", " : "");
+            print_depths(&dr);
+            printf(", \"ops\": ");
+            print_ops(&dr);
+            printf(", ");
+            print_weights(&dr);
+            printf("}");
+        }
+        printf("]}\n");
+    }
+    /* AugMix's magnitudes (10 bins) by (h, w), every op's */
+    static const int tables[][2] = {{32, 32}, {224, 224}, {13, 16}, {28, 28}, {500, 331},
+                                    {7, 9}, {1, 2}};
+    for (size_t k = 0; k < sizeof tables / sizeof tables[0]; k++) {
+        ct_augment a = {.c = 3, .h = tables[k][0], .w = tables[k][1], .aa = CT_AA_AUGMIX};
+        printf("{\"augmix_table\": [%d, %d], ", a.h, a.w);
+        print_tables(&a, CT_AUGMIX_BINS, CT_TA_OPS);
     }
     return 0;
 }
@@ -478,6 +615,6 @@ int main(void) {
         }
         printf("]}\n");
     }
-    if (ta_dump(&rng)) return 1;
-    return aa_dump(&rng);
+    if (ta_dump(&rng) || aa_dump(&rng)) return 1;
+    return augmix_dump(&rng);
 }

@@ -116,6 +116,12 @@ RA=(train --dataset idx --data "$tmp/small" --val-size 256 --epochs 2 --threads 
 train ra_cpu "$CT" "${RA[@]}" --device cpu
 train ra_cuda "$CT" "${RA[@]}" --device cuda
 compare ra_cpu ra_cuda 0.002 "--augment randaugment=3:12,bilinear --mixup-alpha 0.2: cuda vs cpu"
+# AugMix's chains and mix (its sums in the workspace), with CutMix's partners
+AM=(train --dataset idx --data "$tmp/small" --val-size 256 --epochs 2 --threads 1
+    --augment augmix,bilinear,erase=0.2 --cutmix-alpha 1)
+train am_cpu "$CT" "${AM[@]}" --device cpu
+train am_cuda "$CT" "${AM[@]}" --device cuda
+compare am_cpu am_cuda 0.002 "--augment augmix,bilinear,erase=0.2 --cutmix-alpha 1: cuda vs cpu"
 has cnn_cuda "^Device: cuda (CUDA: .*, cuDNN 0.0.0)"
 # a cuDNN that loads but cannot run (a driver too old for it, say): its test convolution at
 # start-up fails, and convolutions go by im2col

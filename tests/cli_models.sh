@@ -187,6 +187,27 @@ if [ "$have_mnist" -eq 1 ]; then
     [ "$rc" -eq 2 ] && grep -qF 'saved with autoaugment=cifar10' <<<"$err" &&
         ok "resume with another AutoAugment policy -> exit 2, names the saved setting" ||
         bad "resume with another AutoAugment policy -> exit $rc, stderr: $err"
+    # AugMix: named, its settings spelt out, bound to a resume
+    run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment augmix,bilinear --save "$tmp/am"
+    plan=$(grep '^Plan: ' <<<"$out")
+    [ "$rc" -eq 0 ] && grep -q '^test_loss: .*test_acc: 0\.[4-9]' <<<"$out" &&
+        grep -qF 'augment: AugMix (severity 3, 3 chains of 1-3 ops, alpha 1, bilinear)' \
+            <<<"$plan" &&
+        ok "--augment augmix,bilinear trains and is named: $plan" ||
+        bad "--augment augmix,bilinear -> exit $rc, plan: $plan, stdout: $out, stderr: $err"
+    run train --resume "$tmp/am" --epochs 2 --augment bilinear,augmix=3:3:-1:1 --quiet
+    [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" &&
+        ok "resume with the same AugMix spelt otherwise -> continues" ||
+        bad "resume with AugMix spelt otherwise -> exit $rc, stderr: $err"
+    run train --resume "$tmp/am" --epochs 3 --augment augmix=3:2,bilinear --quiet
+    [ "$rc" -eq 2 ] && grep -qF 'saved with bilinear,augmix' <<<"$err" &&
+        ok "resume with other AugMix chains -> exit 2, names the saved setting" ||
+        bad "resume with other AugMix chains -> exit $rc, stderr: $err"
+    run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment augmix=5:2:2:0.5
+    plan=$(grep '^Plan: ' <<<"$out")
+    [ "$rc" -eq 0 ] && grep -qF 'augment: AugMix (severity 5, 2 chains of 2 ops, alpha 0.5)' \
+        <<<"$plan" && ok "augmix=5:2:2:0.5 trains and is named: $plan" ||
+        bad "augmix=5:2:2:0.5 -> exit $rc, plan: $plan, stderr: $err"
     # RandomGrayscale (digits have one channel: named, and they stay as they are)
     run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment flip,grey=0.2
     plan=$(grep '^Plan: ' <<<"$out")

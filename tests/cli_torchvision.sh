@@ -2,7 +2,8 @@
 # cli_torchvision.sh — ctrain's augmentation of training images (--augment: RandomAffine's
 # rotate, translate, scale and shear, nearest or bilinear, then RandomCrop's padding, or
 # RandomResizedCrop; RandomHorizontalFlip; ColorJitter, RandomGrayscale, or TrivialAugmentWide,
-# RandAugment, AutoAugment (each op against autoaugment._apply_op); RandomErasing) against
+# RandAugment, AutoAugment, AugMix (each op against autoaugment._apply_op, AugMix's mix against
+# AugMix.forward); RandomErasing) against
 # torchvision's functional
 # transforms, image by image with the parameters ctrain drew (augment_dump, beside ctrain in the
 # build folder, writes them; see torchvision_augment.py), and the boxes of RandomResizedCrop

@@ -545,8 +545,10 @@ static void test_gather_mix(void **state) {
             aug.grey_p = 0.5f;
         if (ta) { /* (and RandAugment's or AutoAugment's ops, each partner its own) */
             aug.jitter[0] = aug.jitter[1] = 0.0f, aug.grey_p = 0.0f;
-            aug.aa = k & 2 ? CT_AA_AUTO : CT_AA_RAND; /* (AutoAugment: 0 to 2 ops an image) */
+            /* (AutoAugment: 0 to 2 ops an image; AugMix: chains of 1 to 3, and its mix) */
+            aug.aa = !(k & 2) ? CT_AA_RAND : k & 1 ? CT_AA_AUGMIX : CT_AA_AUTO;
             aug.aa_bins = 31, aug.aa_ops = 3, aug.aa_mag = 12, aug.aa_policy = CT_AUTOAUGMENT_SVHN;
+            aug.aa_severity = 4, aug.aa_width = 3, aug.aa_depth = -1, aug.aa_alpha = 1.0f;
         }
         const uint8_t *s_src = use_idx ? d_src : d_bsrc, *s_lab = use_idx ? d_lab : d_blab;
         const int32_t *s_idx = use_idx ? d_order : NULL;
@@ -576,7 +578,7 @@ static void test_gather_mix(void **state) {
             char what[96];
             snprintf(what, sizeof what, "%s gather, %saugmented%s, %s, row %d",
                      cutmix ? "CutMix" : "MixUp", augmented ? "" : "not ",
-                     ta ? (k & 2 ? ", AutoAugment" : ", RandAugment") : "",
+                     !ta ? "" : !(k & 2) ? ", RandAugment" : k & 1 ? ", AugMix" : ", AutoAugment",
                      use_idx ? "rows by idx" : "a streamed batch", i);
             if (got_ml[i] != all_lab[p]) fail_msg("%s: partner label %d, not %d", what, got_ml[i], all_lab[p]);
             for (int ch = 0; ch < C; ch++)

@@ -143,10 +143,14 @@ typedef struct {
     float erase_fill[4];          /* the erased pixels' value (0..255) by channel (< 4; more:
                                    * the first's) */
     int aa;                       /* torchvision's automatic augmentation (autoaugment.h):
-                                   * CT_AA_NONE, CT_AA_TRIVIAL, CT_AA_RAND or CT_AA_AUTO */
+                                   * CT_AA_NONE, CT_AA_TRIVIAL, CT_AA_RAND, CT_AA_AUTO or
+                                   * CT_AA_AUGMIX */
     int aa_bins;                  /* TrivialAugmentWide's and RandAugment's magnitude bins */
     int aa_ops, aa_mag;           /* RandAugment's num_ops and magnitude (a bin) */
     int aa_policy;                /* AutoAugment's (ctrain.h's CT_AUTOAUGMENT_IMAGENET, ...) */
+    int aa_severity, aa_width;    /* AugMix's severity, mixture_width, */
+    int aa_depth;                 /* chain_depth (-1: 1 to 3 at random) */
+    float aa_alpha;               /* and alpha */
     float grey_p;                 /* RandomGrayscale's chance (0: none) */
     uint64_t seed, stream, first;
     /* MixUp / CutMix (train/mix.c): 1 mixes each output row with the batch's row before it
@@ -165,7 +169,8 @@ static inline CT_HD int64_t ct_mix_partner(const ct_augment *a, int64_t i) {
 
 /* An op of the automatic augmentation (autoaugment.h): which (CT_TA_*), its magnitude, and
  * for a warp its inverse map */
-#define CT_AA_MAX_OPS 8 /* ops an image: ctrain.h's CT_MAX_RA_OPS */
+#define CT_AA_MAX_OPS 16   /* ops an image: ctrain.h's CT_MAX_RA_OPS, CT_MAX_AUGMIX_WIDTH x */
+#define CT_AA_MAX_CHAINS 4 /* CT_MAX_AUGMIX_DEPTH; AugMix's chains: CT_MAX_AUGMIX_WIDTH */
 typedef struct {
     int op;
     double mag, m[6];
@@ -186,7 +191,10 @@ typedef struct {
     double jmean;                 /* contrast's mean (the callers compute it) */
     int grey;                     /* 1: RandomGrayscale's coin came up */
     int aa_n;                     /* the automatic augmentation's ops (autoaugment.h), in */
-    ct_aa_op aa[CT_AA_MAX_OPS];   /* the order they apply */
+    ct_aa_op aa[CT_AA_MAX_OPS];   /* the order they apply: */
+    int aa_chains;                /* chains of them (AugMix's; else 1), each from the image */
+    int aa_depth[CT_AA_MAX_CHAINS]; /* before the ops, of aa_depth[c] ops; AugMix's weights: */
+    float aa_w[CT_AA_MAX_CHAINS + 1]; /* [0] the image's, [1 + c] chain c's */
     int affine;
     double m[6];
     double angle, scale, shear;
@@ -417,7 +425,9 @@ static inline CT_HD void ct_augment_draw_of(const ct_augment *a, const uint32_t 
     for (int k = 0; k < 4; k++) d->jorder[k] = k, d->jf[k] = 1.0;
     d->jmean = 0.0;
     d->grey = 0;
-    d->aa_n = 0; /* (the callers draw the ops: ct_aa_draw_at) */
+    d->aa_n = 0, d->aa_chains = 1; /* (the callers draw the ops: ct_aa_draw_at) */
+    for (int c = 0; c < CT_AA_MAX_CHAINS; c++) d->aa_depth[c] = 0, d->aa_w[c + 1] = 0.0f;
+    d->aa_w[0] = 1.0f;
     d->angle = d->shear = 0.0, d->scale = 1.0, d->shift_x = d->shift_y = 0;
     for (int k = 0; k < 6; k++) d->m[k] = 0.0;
     if (!d->affine) return;

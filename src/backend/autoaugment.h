@@ -1,8 +1,9 @@
 /*
  * autoaugment.h — torchvision's automatic augmentations in the augmentation of training images
  * (augment.h): TrivialAugmentWide(num_magnitude_bins), RandAugment(num_ops, magnitude,
- * num_magnitude_bins) and AutoAugment(policy), NEAREST or BILINEAR; one definition for the CPU
- * backend (cpu.c) and the CUDA kernel (cuda_gather.cu).
+ * num_magnitude_bins), AutoAugment(policy) and AugMix(severity, mixture_width, chain_depth,
+ * alpha), NEAREST or BILINEAR; one definition for the CPU backend (cpu.c) and the CUDA kernel
+ * (cuda_gather.cu).
  *
  * They come after the warp or resized crop and the flips, before the erasing, as in
  * torchvision's recipe Compose([RandomResizedCrop, RandomHorizontalFlip, TrivialAugmentWide,
@@ -20,13 +21,19 @@
  *   bin aa_mag of RandAugment's tables (below), negated when signed and word 2 is odd;
  *   AutoAugment (CT_AA_AUTO): the pair word 0 % 25 of block 0 of the policy's table, its op j
  *   (0, 1) applied when u24(word 1 + j) <= its chance (torch.rand(2) <= p), at its magnitude's
- *   bin of 10, negated when signed and bit j of word 3 is set.
+ *   bin of 10, negated when signed and bit j of word 3 is set;
+ *   AugMix (CT_AA_AUGMIX): aa_width chains, each of aa_depth ops (-1: word c % 3 + 1 of block
+ *   0), op j of chain c from block 1 + 4 c + j: AugMix's op word 0 % 13, its bin word 1 %
+ *   aa_severity of 10, negated when signed and word 2 is odd; its weights (ct_augmix_draw)
+ *   from uniforms of blocks 32 and on by Marsaglia and Tsang's gamma method.
  * - The magnitudes are torch.linspace's float32 values as PyTorch 1.13's AVX2 kernel computes
  *   them (ct_ta_linspace). TrivialAugmentWide's: shears 0..0.99, shifts 0..32 pixels, rotation
  *   0..135 degrees, the factors 0..0.99, posterize 8 - round(k / ((bins - 1) / 6)) bits,
  *   solarize 255..0. RandAugment's and AutoAugment's (their _augmentation_space): shears
  *   0..0.3, shifts 0..150 / 331 of the width (x) or height (y), rotation 0..30, the factors
- *   0..0.9, posterize 8 - round(k / ((bins - 1) / 4)), solarize 255..0.
+ *   0..0.9, posterize 8 - round(k / ((bins - 1) / 4)), solarize 255..0. AugMix's: theirs but
+ *   for shifts 0..a third of the width or height and posterize 4 - round(k / ((bins - 1) /
+ *   4)) bits.
  * - ShearX, ShearY (shear atan(m) in degrees about the corner (0, 0)), TranslateX, TranslateY
  *   (int(m) pixels), Rotate (m degrees counter-clockwise): functional.affine's or rotate's
  *   inverse map, nearest (round half to even) or, with a->bilinear, grid_sample's 4 taps
@@ -44,9 +51,12 @@
  * mean, the min and max, the histograms) come from one histogram of bytes a channel (and of
  * the grey), integers, the same whichever order the pixels are counted in.
  *
- * The backends hold an image's bytes before the ops and after each (ct_aa_op_pixel reads one
- * image and writes the next): 2 x c x h x w bytes an image (cpu.c: aa_row; cuda_gather.cu: a
- * workspace a block).
+ * Each chain of ops starts from the image's bytes before them (AugMix's several chains; the
+ * others' one) and goes from byte image to byte image (ct_aa_in, ct_aa_out); AugMix then sums
+ * the image and its chains' results in float32 by its weights, in torchvision's order, and
+ * truncates the sum to bytes (ct_augmix_start, _add, _byte). The backends hold three byte
+ * images an image, and AugMix's float sums (cpu.c: aa_row; cuda_gather.cu: a workspace a
+ * block).
  */
 #ifndef CT_AUTOAUGMENT_H
 #define CT_AUTOAUGMENT_H
@@ -54,12 +64,14 @@
 #include "backend/augment.h"
 #include "ctrain.h" /* (CT_MAX_TA_BINS) */
 
+#include <float.h>
+
 /* counter_hi of the ops' blocks: the stream with this bit set (| k << 40: block k) */
 #define CT_AUGMENT_TA_BIT (1ull << 52)
 #define CT_TA_MAX_C 3   /* channels: 1 or 3 */
 
 /* ct_augment.aa */
-enum { CT_AA_NONE = 0, CT_AA_TRIVIAL, CT_AA_RAND, CT_AA_AUTO };
+enum { CT_AA_NONE = 0, CT_AA_TRIVIAL, CT_AA_RAND, CT_AA_AUTO, CT_AA_AUGMIX };
 
 /* The ops, in torchvision's _augmentation_space order (TrivialAugmentWide's and RandAugment's),
  * and AutoAugment's Invert */
@@ -71,18 +83,24 @@ enum {
 #define CT_TA_OPS 14 /* TrivialAugmentWide's and RandAugment's: all but Invert */
 #define CT_AA_BINS 10 /* AutoAugment's magnitude bins */
 #define CT_AA_PAIRS 25 /* AutoAugment's pairs of ops a policy */
-typedef char ct_aa_max_ops_is_ctrain_h_s[CT_AA_MAX_OPS == CT_MAX_RA_OPS ? 1 : -1];
+#define CT_AUGMIX_OPS 13 /* AugMix's (all_ops) */
+#define CT_AUGMIX_BINS 10 /* AugMix's magnitude bins (its _PARAMETER_MAX) */
+#define CT_AUGMIX_UNIFORM_BLOCKS 224 /* AugMix's weights' uniforms: blocks 32.. of its stream */
+typedef char ct_aa_max_ops_fit[CT_MAX_RA_OPS <= CT_AA_MAX_OPS &&
+                               CT_MAX_AUGMIX_WIDTH * CT_MAX_AUGMIX_DEPTH <= CT_AA_MAX_OPS &&
+                               CT_MAX_AUGMIX_WIDTH <= CT_AA_MAX_CHAINS ? 1 : -1];
 
 /* How many of cfg's automatic augmentations are on (ct_train_config_check takes at most one) */
 static inline int ct_aa_configured(const ct_train_config *cfg) {
     return (cfg->augment_ta_bins != 0) + (cfg->augment_ra_ops != 0) +
-           (cfg->augment_aa_policy != CT_AUTOAUGMENT_NONE);
+           (cfg->augment_aa_policy != CT_AUTOAUGMENT_NONE) + (cfg->augment_augmix_severity != 0);
 }
 
 /* cfg's automatic augmentation into a's aa fields; its name (torchvision's class), or NULL when
  * there is none */
 static inline const char *ct_aa_of_config(const ct_train_config *cfg, ct_augment *a) {
     a->aa = CT_AA_NONE, a->aa_bins = a->aa_ops = a->aa_mag = a->aa_policy = 0;
+    a->aa_severity = a->aa_width = a->aa_depth = 0, a->aa_alpha = 0.0f;
     if (cfg->augment_ta_bins != 0) {
         a->aa = CT_AA_TRIVIAL, a->aa_bins = cfg->augment_ta_bins;
         return "TrivialAugmentWide";
@@ -95,6 +113,12 @@ static inline const char *ct_aa_of_config(const ct_train_config *cfg, ct_augment
     if (cfg->augment_aa_policy != CT_AUTOAUGMENT_NONE) {
         a->aa = CT_AA_AUTO, a->aa_policy = cfg->augment_aa_policy;
         return "AutoAugment";
+    }
+    if (cfg->augment_augmix_severity != 0) {
+        a->aa = CT_AA_AUGMIX, a->aa_severity = cfg->augment_augmix_severity;
+        a->aa_width = cfg->augment_augmix_width, a->aa_depth = cfg->augment_augmix_depth;
+        a->aa_alpha = cfg->augment_augmix_alpha;
+        return "AugMix";
     }
     return NULL;
 }
@@ -151,10 +175,19 @@ static inline CT_HD int ct_ta_signed(int op) {
 
 /* Bin k of op's magnitudes (of bins) under a's augmentation, as float(magnitudes[k]):
  * TrivialAugmentWide's table, or RandAugment's and AutoAugment's (bins: a->aa_bins, or
- * CT_AA_BINS for AutoAugment) */
+ * CT_AA_BINS for AutoAugment), or AugMix's (CT_AUGMIX_BINS: RandAugment's but for shifts up
+ * to a third of the width or height and posterize 4 - round(k / ((bins - 1) / 4)) bits) */
 static inline CT_HD double ct_ta_magnitude(const ct_augment *a, int op, int bins, int k) {
     if (!ct_ta_has_magnitude(op)) return 0.0;
     const int wide = a->aa == CT_AA_TRIVIAL;
+    if (a->aa == CT_AA_AUGMIX) { /* AugMix's _augmentation_space */
+        if (op == CT_TA_POSTERIZE) /* 4 - (arange(bins) / ((bins - 1) / 4)).round().int() */
+            return (double)(4 - (int)rintf(CT_FDIV((float)k, (float)((double)(bins - 1) / 4.0))));
+        if (op == CT_TA_TRANSLATE_X)
+            return (double)ct_ta_linspace(0.0f, (float)((double)a->w / 3.0), bins, k);
+        if (op == CT_TA_TRANSLATE_Y)
+            return (double)ct_ta_linspace(0.0f, (float)((double)a->h / 3.0), bins, k);
+    }
     if (op == CT_TA_POSTERIZE) /* 8 - (arange(bins) / ((bins - 1) / D)).round().int() */
         return (double)(8 - (int)rintf(CT_FDIV((float)k, (float)((double)(bins - 1) /
                                                                   (wide ? 6.0 : 4.0)))));
@@ -239,11 +272,101 @@ static inline CT_HD void ct_aa_op_set(const ct_augment *a, int op, double m, ct_
     t[5] = CT_DADD(CT_DADD(CT_DMUL(t[3], CT_DADD(-cx, -tx)), CT_DMUL(t[4], CT_DADD(-cy, -ty))), cy);
 }
 
+/* AugMix's op k (its _augmentation_space's order with all_ops: the warps, Posterize, Solarize,
+ * AutoContrast, Equalize, Brightness, Color, Contrast, Sharpness) */
+static inline CT_HD int ct_augmix_op(int k) { return k < 5 ? k + 1 : k < 9 ? k + 5 : k - 3; }
+
+/* AugMix's uniforms in (0, 1) for its weights: word t % 4 of the block (key seed, counter
+ * (stream | CT_AUGMENT_TA_BIT | (32 + t / 4) << 40, at)), (w + 0.5) / 2^32 (past
+ * CT_AUGMIX_UNIFORM_BLOCKS blocks, 0.5: never in practice) */
+typedef struct {
+    uint64_t seed, hi, at;
+    int t;
+    uint32_t w[4];
+} ct_augmix_rng;
+static inline CT_HD double ct_augmix_uniform(ct_augmix_rng *r) {
+    if (r->t >= 4 * CT_AUGMIX_UNIFORM_BLOCKS) return 0.5;
+    if ((r->t & 3) == 0)
+        ct_philox_block(r->seed, r->hi | ((uint64_t)(32 + r->t / 4) << 40), r->at, r->w);
+    return ((double)r->w[r->t++ & 3] + 0.5) * 0x1p-32;
+}
+
+/* Gamma(alpha, 1), Marsaglia and Tsang's method (alpha < 1: Gamma(alpha + 1) u^(1 / alpha)),
+ * its normals by Box-Muller, a rejection loop cut at 1000 tries (then its mode) */
+static inline CT_HD double ct_augmix_gamma(ct_augmix_rng *r, double alpha) {
+    double boost = 1.0;
+    if (alpha < 1.0) {
+        boost = pow(ct_augmix_uniform(r), 1.0 / alpha);
+        alpha += 1.0;
+    }
+    const double pi = 3.14159265358979323846;
+    const double d = alpha - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
+    for (int k = 0; k < 1000; k++) {
+        const double u1 = ct_augmix_uniform(r), u2 = ct_augmix_uniform(r);
+        const double x = sqrt(-2.0 * log(u1)) * cos(2.0 * pi * u2);
+        double v = 1.0 + c * x;
+        if (v <= 0.0) continue;
+        v = v * v * v;
+        const double u = ct_augmix_uniform(r);
+        if (u < 1.0 - 0.0331 * (x * x) * (x * x) || log(u) < 0.5 * x * x + d * (1.0 - v + log(v)))
+            return d * v * boost;
+    }
+    return d * boost;
+}
+
+/* A share g / sum of a Dirichlet draw in float32 as PyTorch's CPU sampler gives it (its
+ * _s_dirichlet_cpu: clamped to [FLT_MIN, the float below 1]; its gammas at least DBL_MIN) */
+static inline CT_HD float ct_augmix_share(double g, double sum) {
+    const float v = (float)(g / sum);
+    return v < FLT_MIN ? FLT_MIN : v > 0x1.fffffep-1f ? 0x1.fffffep-1f : v;
+}
+
+/* AugMix's draws of the image at `at` (ct_aa_draw_at): the chains' depths (word c % 3 + 1 of
+ * block 0, unless a->aa_depth > 0), op j of chain c from block 1 + 4 c + j (the op word 0 %
+ * 13, the bin word 1 % severity, the sign word 2 & 1), and the weights: m = Dirichlet(alpha,
+ * alpha), the image's m[0], chain c's Dirichlet(alpha, ...)[c] x m[1], in float32 as
+ * torchvision's (each share as ct_augmix_share: one chain's is the float below 1) */
+static inline CT_HD void ct_augmix_draw(const ct_augment *a, uint64_t at, ct_augment_draw *d) {
+    uint32_t r[4];
+    const uint64_t hi = a->stream | CT_AUGMENT_TA_BIT;
+    ct_philox_block(a->seed, hi, at, r);
+    d->aa_chains = a->aa_width;
+    for (int c = 0; c < a->aa_width && c < CT_AA_MAX_CHAINS; c++) {
+        d->aa_depth[c] = a->aa_depth > 0 ? a->aa_depth : (int)(r[c] % 3u) + 1;
+        for (int j = 0; j < d->aa_depth[c] && d->aa_n < CT_AA_MAX_OPS; j++) {
+            uint32_t q[4];
+            ct_philox_block(a->seed, hi | ((uint64_t)(1 + 4 * c + j) << 40), at, q);
+            const int op = ct_augmix_op((int)(q[0] % (uint32_t)CT_AUGMIX_OPS));
+            double m = ct_ta_magnitude(a, op, CT_AUGMIX_BINS,
+                                       (int)(q[1] % (uint32_t)a->aa_severity));
+            if (ct_ta_signed(op) && (q[2] & 1u)) m = -m;
+            ct_aa_op_set(a, op, m, &d->aa[d->aa_n++]);
+        }
+    }
+    ct_augmix_rng g = {a->seed, hi, at, 0, {0, 0, 0, 0}};
+    const double alpha = (double)a->aa_alpha;
+    const double x = fmax(ct_augmix_gamma(&g, alpha), DBL_MIN);
+    const double y = fmax(ct_augmix_gamma(&g, alpha), DBL_MIN);
+    const float m0 = ct_augmix_share(x, x + y), m1 = ct_augmix_share(y, x + y);
+    double w[CT_AA_MAX_CHAINS], sum = 0.0;
+    for (int c = 0; c < d->aa_chains; c++) {
+        w[c] = fmax(ct_augmix_gamma(&g, alpha), DBL_MIN);
+        sum += w[c];
+    }
+    d->aa_w[0] = m0;
+    for (int c = 0; c < d->aa_chains; c++)
+        d->aa_w[1 + c] = CT_FMUL(ct_augmix_share(w[c], sum), m1);
+}
+
 /* The ops of the image at `at` under a (called by ct_augment_draw_at), into d->aa[0 ..
- * d->aa_n) */
+ * d->aa_n) (AugMix's: its chains one after another) */
 static inline CT_HD void ct_aa_draw_at(const ct_augment *a, uint64_t at, ct_augment_draw *d) {
     uint32_t r[4];
     d->aa_n = 0;
+    if (a->aa == CT_AA_AUGMIX) {
+        ct_augmix_draw(a, at, d);
+        return;
+    }
     if (a->aa == CT_AA_AUTO) {
         ct_philox_block(a->seed, a->stream | CT_AUGMENT_TA_BIT, at, r);
         const int pair = (int)(r[0] % (uint32_t)CT_AA_PAIRS);
@@ -256,6 +379,7 @@ static inline CT_HD void ct_aa_draw_at(const ct_augment *a, uint64_t at, ct_augm
             if (ct_ta_signed(op) && (r[3] >> j & 1u)) m = -m;
             ct_aa_op_set(a, op, m, &d->aa[d->aa_n++]);
         }
+        d->aa_chains = 1, d->aa_depth[0] = d->aa_n;
         return;
     }
     const int ops = a->aa == CT_AA_RAND ? a->aa_ops : 1;
@@ -267,6 +391,7 @@ static inline CT_HD void ct_aa_draw_at(const ct_augment *a, uint64_t at, ct_augm
         if (ct_ta_signed(op) && (r[2] & 1u)) m = -m;
         ct_aa_op_set(a, op, m, &d->aa[d->aa_n++]);
     }
+    d->aa_chains = 1, d->aa_depth[0] = d->aa_n;
 }
 
 /* Does op need the image's histograms (ct_ta_stats)? */
@@ -462,6 +587,26 @@ static inline CT_HD void ct_ta_count(const uint8_t *img, int c, int64_t hw, int6
         hist[CT_TA_MAX_C][ct_ta_grey(px)]++;
 #endif
     }
+}
+
+/* The byte images of a chain (autoaugment.h's backends hold three an image: 0 the bytes before
+ * the ops, 1 and 2 in turn after them): the one op j of a chain reads, the one it writes, and
+ * the one a chain of depth ops ends in */
+static inline CT_HD int ct_aa_in(int j) { return j == 0 ? 0 : 1 + ((j - 1) & 1); }
+static inline CT_HD int ct_aa_out(int j) { return 1 + (j & 1); }
+static inline CT_HD int ct_aa_last(int depth) { return depth == 0 ? 0 : ct_aa_out(depth - 1); }
+
+/* AugMix's mix of a value: the image's weight times its byte v0 plus chain c's weight times
+ * its last byte vc, summed in that order in float32 (torchvision's mix.add_), its accumulator
+ * acc; then the byte, truncated (.to(uint8)) */
+static inline CT_HD float ct_augmix_start(const ct_augment_draw *d, int v0) {
+    return CT_FMUL(d->aa_w[0], (float)v0);
+}
+static inline CT_HD float ct_augmix_add(const ct_augment_draw *d, int c, float acc, int vc) {
+    return CT_FADD(acc, CT_FMUL(d->aa_w[1 + c], (float)vc));
+}
+static inline CT_HD int ct_augmix_byte(float acc) {
+    return acc >= 255.0f ? 255 : acc <= 0.0f ? 0 : (int)acc;
 }
 
 /* Pixel (y, x) of op o (st: its figures) on an image's bytes in, all its channels into out

@@ -201,25 +201,35 @@ ct_status ct_gather_u8_check(const ct_augment *aug, int64_t row, const ct_step_v
         return ct_fail(CT_ERR_INVALID, "gather_u8: mixing rows needs the step's sv and the "
                        "batch's rows");
     if (aug->aa) {
-        const int bins_ok = aug->aa == CT_AA_AUTO ||
+        const int bins_ok = aug->aa == CT_AA_AUTO || aug->aa == CT_AA_AUGMIX ||
                             (aug->aa_bins >= 2 && aug->aa_bins <= CT_MAX_TA_BINS);
         const int rand_ok = aug->aa != CT_AA_RAND ||
-                            (aug->aa_ops >= 1 && aug->aa_ops <= CT_AA_MAX_OPS &&
+                            (aug->aa_ops >= 1 && aug->aa_ops <= CT_MAX_RA_OPS &&
                              aug->aa_mag >= 0 && aug->aa_mag < aug->aa_bins);
         const int auto_ok = aug->aa != CT_AA_AUTO || (aug->aa_policy >= CT_AUTOAUGMENT_IMAGENET &&
                                                       aug->aa_policy <= CT_AUTOAUGMENT_SVHN);
+        const int mix_ok = aug->aa != CT_AA_AUGMIX ||
+                           (aug->aa_severity >= 1 && aug->aa_severity <= CT_AUGMIX_BINS &&
+                            aug->aa_width >= 1 && aug->aa_width <= CT_AA_MAX_CHAINS &&
+                            (aug->aa_depth == -1 ||
+                             (aug->aa_depth >= 1 && aug->aa_depth <= CT_MAX_AUGMIX_DEPTH)) &&
+                            aug->aa_alpha > 0.0f && aug->aa_alpha <= CT_MAX_AUGMIX_ALPHA);
         const char *name = aug->aa == CT_AA_TRIVIAL ? "TrivialAugmentWide"
                            : aug->aa == CT_AA_RAND  ? "RandAugment"
                            : aug->aa == CT_AA_AUTO  ? "AutoAugment"
+                           : aug->aa == CT_AA_AUGMIX ? "AugMix"
                                                     : "an unknown automatic augmentation";
-        if (aug->aa < CT_AA_TRIVIAL || aug->aa > CT_AA_AUTO || !bins_ok || !rand_ok ||
-            !auto_ok || (aug->c != 1 && aug->c != 3) || ct_augment_jitters(aug))
+        if (aug->aa < CT_AA_TRIVIAL || aug->aa > CT_AA_AUGMIX || !bins_ok || !rand_ok ||
+            !auto_ok || !mix_ok || (aug->c != 1 && aug->c != 3) || ct_augment_jitters(aug))
             return ct_fail(CT_ERR_INVALID, "gather_u8: %s (kind %d: %d bins, %d ops at bin %d, "
-                           "policy %d) on images of %d channels%s (2 to %d bins, 1 to %d ops, "
-                           "policies 1 to 3, 1 or 3 channels, no colour jitter)", name, aug->aa,
-                           aug->aa_bins, aug->aa_ops, aug->aa_mag, aug->aa_policy, aug->c,
+                           "policy %d, severity %d, %d chains of depth %d, alpha %g) on images "
+                           "of %d channels%s (2 to %d bins, 1 to %d ops, policies 1 to 3, "
+                           "AugMix's ranges, 1 or 3 channels, no colour jitter)", name, aug->aa,
+                           aug->aa_bins, aug->aa_ops, aug->aa_mag, aug->aa_policy,
+                           aug->aa_severity, aug->aa_width, aug->aa_depth,
+                           (double)aug->aa_alpha, aug->c,
                            ct_augment_jitters(aug) ? " with colour jitter" : "", CT_MAX_TA_BINS,
-                           CT_AA_MAX_OPS);
+                           CT_MAX_RA_OPS);
     }
     if (ct_augment_colours(aug) && aug->c > CT_JITTER_MAX_C)
         return ct_fail(CT_ERR_INVALID, "gather_u8: colour jitter or greyscale of images of %d "

@@ -90,7 +90,9 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  "\"bias_wd_set\": %d, \"norm_wd_set\": %d, \"amsgrad\": %d, "
                  "\"warmup_constant\": %d, \"cyclic_mode\": %d, \"augment_ta_bins\": %d, "
                  "\"augment_ra_ops\": %d, \"augment_ra_magnitude\": %d, "
-                 "\"augment_ra_bins\": %d, \"augment_aa_policy\": %d",
+                 "\"augment_ra_bins\": %d, \"augment_aa_policy\": %d, "
+                 "\"augment_augmix_severity\": %d, \"augment_augmix_width\": %d, "
+                 "\"augment_augmix_depth\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
                  c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered,
@@ -99,7 +101,8 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  c->swa_anneal_linear, c->plateau_threshold_abs, c->plateau_cooldown,
                  c->bias_wd_set, c->norm_wd_set, c->amsgrad, c->warmup_constant, c->cyclic_mode,
                  c->augment_ta_bins, c->augment_ra_ops, c->augment_ra_magnitude,
-                 c->augment_ra_bins, c->augment_aa_policy);
+                 c->augment_ra_bins, c->augment_aa_policy, c->augment_augmix_severity,
+                 c->augment_augmix_width, c->augment_augmix_depth);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -128,6 +131,7 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
         {"augment_brightness", c->augment_jitter[0]}, {"augment_contrast", c->augment_jitter[1]},
         {"augment_saturation", c->augment_jitter[2]}, {"augment_hue", c->augment_jitter[3]},
         {"augment_grey_p", c->augment_grey_p},
+        {"augment_augmix_alpha", c->augment_augmix_alpha},
         {"power", c->power}, {"cyclic_base_lr", c->cyclic_base_lr},
         {"cyclic_up", c->cyclic_up}, {"cyclic_down", c->cyclic_down},
     };
@@ -416,6 +420,9 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("augment_ra_magnitude", 0, CT_MAX_TA_BINS - 1, cfg->augment_ra_magnitude);
     OPT_INT("augment_ra_bins", 0, CT_MAX_TA_BINS, cfg->augment_ra_bins);
     OPT_INT("augment_aa_policy", 0, CT_AUTOAUGMENT_SVHN, cfg->augment_aa_policy);
+    OPT_INT("augment_augmix_severity", 0, CT_MAX_AUGMIX_SEVERITY, cfg->augment_augmix_severity);
+    OPT_INT("augment_augmix_width", 0, CT_MAX_AUGMIX_WIDTH, cfg->augment_augmix_width);
+    OPT_INT("augment_augmix_depth", -1, CT_MAX_AUGMIX_DEPTH, cfg->augment_augmix_depth);
     OPT_INT("cycle_momentum", 0, 1, cfg->cycle_momentum); /* (absent before 5 Dec 2026: 0) */
     OPT_INT("three_phase", 0, 1, cfg->three_phase);       /* (the same) */
     OPT_INT("anneal_linear", 0, 1, cfg->anneal_linear);
@@ -476,6 +483,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
         {"augment_saturation", &cfg->augment_jitter[2]},
         {"augment_hue", &cfg->augment_jitter[3]},
         {"augment_grey_p", &cfg->augment_grey_p}, /* (absent before 7 Dec 2026: 0) */
+        {"augment_augmix_alpha", &cfg->augment_augmix_alpha}, /* (the same: 1) */
         {"power", &cfg->power}, /* (absent before 7 Dec 2026: 0) */
         {"cyclic_base_lr", &cfg->cyclic_base_lr}, /* (the same) */
         {"cyclic_up", &cfg->cyclic_up}, {"cyclic_down", &cfg->cyclic_down},

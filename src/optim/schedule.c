@@ -637,9 +637,24 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         cfg->augment_aa_policy > CT_AUTOAUGMENT_SVHN)
         return ct_fail(CT_ERR_INVALID, "AutoAugment's policy must be 0 (none) to %d, got %d",
                        CT_AUTOAUGMENT_SVHN, cfg->augment_aa_policy);
+    if (cfg->augment_augmix_severity < 0 || cfg->augment_augmix_severity > CT_MAX_AUGMIX_SEVERITY)
+        return ct_fail(CT_ERR_INVALID, "AugMix's severity must be in [0, %d], got %d",
+                       CT_MAX_AUGMIX_SEVERITY, cfg->augment_augmix_severity);
+    if (cfg->augment_augmix_severity != 0 &&
+        (cfg->augment_augmix_width < 1 || cfg->augment_augmix_width > CT_MAX_AUGMIX_WIDTH))
+        return ct_fail(CT_ERR_INVALID, "AugMix's chains (mixture width) must be 1 to %d, got %d",
+                       CT_MAX_AUGMIX_WIDTH, cfg->augment_augmix_width);
+    if (cfg->augment_augmix_severity != 0 && cfg->augment_augmix_depth != -1 &&
+        (cfg->augment_augmix_depth < 1 || cfg->augment_augmix_depth > CT_MAX_AUGMIX_DEPTH))
+        return ct_fail(CT_ERR_INVALID, "AugMix's chain depth must be 1 to %d, or -1 (1 to 3 at "
+                       "random), got %d", CT_MAX_AUGMIX_DEPTH, cfg->augment_augmix_depth);
+    if (cfg->augment_augmix_severity != 0 && !(cfg->augment_augmix_alpha > 0.0f &&
+                                               cfg->augment_augmix_alpha <= CT_MAX_AUGMIX_ALPHA))
+        return ct_fail(CT_ERR_INVALID, "AugMix's alpha must be in (0, %g], got %g",
+                       (double)CT_MAX_AUGMIX_ALPHA, (double)cfg->augment_augmix_alpha);
     if (ct_aa_configured(cfg) > 1)
-        return ct_fail(CT_ERR_INVALID, "TrivialAugmentWide, RandAugment and AutoAugment are "
-                       "each a whole policy: one of them, not %d", ct_aa_configured(cfg));
+        return ct_fail(CT_ERR_INVALID, "TrivialAugmentWide, RandAugment, AutoAugment and AugMix "
+                       "are each a whole policy: one of them, not %d", ct_aa_configured(cfg));
     ct_augment aa;
     const char *aa_name = ct_aa_of_config(cfg, &aa);
     if (aa_name && (cfg->augment_jitter[0] > 0.0f || cfg->augment_jitter[1] > 0.0f ||

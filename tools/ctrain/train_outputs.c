@@ -392,6 +392,16 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
         printf("%sAutoAugment (%s policy%s)", sep, policies[c->augment_aa_policy],
                c->augment_bilinear ? ", bilinear" : ""), sep = " + ";
     }
+    if (c->augment_augmix_severity) {
+        printf("%sAugMix (severity %d, %d chain%s of ", sep, c->augment_augmix_severity,
+               c->augment_augmix_width, c->augment_augmix_width == 1 ? "" : "s");
+        if (c->augment_augmix_depth > 0)
+            printf("%d op%s", c->augment_augmix_depth, c->augment_augmix_depth == 1 ? "" : "s");
+        else
+            printf("1-3 ops");
+        printf(", alpha %g%s)", (double)c->augment_augmix_alpha,
+               c->augment_bilinear ? ", bilinear" : ""), sep = " + ";
+    }
     if (c->augment_erase_p > 0)
         printf("%srandom erasing (p %g%s)", sep, (double)c->augment_erase_p,
                o->erase_to_mean ? ", to the normalize layer's mean" : "");

@@ -141,13 +141,51 @@ int train_parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, siz
                       "bilinear, crop[=P], resized-crop[=A:B], ratio=A:B, flip, vflip, " \
                       "brightness=X, contrast=X, saturation=X, hue=X, grey[=P], " \
                       "trivial[=BINS], randaugment[=N[:M[:BINS]]], autoaugment[=POLICY], " \
+                      "augmix[=S[:W[:D[:ALPHA]]]], " \
                       "erase[=P]"
 /* RandomResizedCrop's defaults: scale=(0.08, 1.0), ratio=(3/4, 4/3) */
 #define RESIZED_AREA_MIN 0.08f
 #define RESIZED_RATIO_MIN (3.0f / 4.0f)
 #define RESIZED_RATIO_MAX (4.0f / 3.0f)
 #define TA_DEFAULT_BINS 31 /* TrivialAugmentWide's num_magnitude_bins */
+#define AUGMIX_DEFAULT_SEVERITY 3 /* AugMix's severity and mixture_width */
+#define AUGMIX_DEFAULT_WIDTH 3
 static const char *const aa_policies[] = {"", "imagenet", "cifar10", "svhn"};
+
+/* augmix's "S[:W[:D[:ALPHA]]]" into c: 0, or -1 when it is not that */
+static int parse_augmix(const char *s, ct_train_config *c) {
+    double v[4] = {0, c->augment_augmix_width, c->augment_augmix_depth,
+                   c->augment_augmix_alpha};
+    int n = 0;
+    for (const char *p = s; n < 4; n++) {
+        char buf[32];
+        size_t len = strcspn(p, ":");
+        if (len == 0 || len >= sizeof buf) return -1;
+        memcpy(buf, p, len);
+        buf[len] = 0;
+        if (n < 3) { /* whole numbers (the depth may be -1) */
+            long x;
+            if (cli_parse_long(buf, n == 2 ? -1 : 0, 1000, &x) != 0) return -1;
+            v[n] = (double)x;
+        } else if (cli_parse_double(buf, &v[n]) != 0) {
+            return -1;
+        }
+        p += len;
+        if (!*p) {
+            n++;
+            break;
+        }
+        if (n == 3) return -1; /* (a fifth number) */
+        p++;
+    }
+    if (v[0] < 1 || v[0] > CT_MAX_AUGMIX_SEVERITY || v[1] < 1 || v[1] > CT_MAX_AUGMIX_WIDTH ||
+        !(v[2] == -1 || (v[2] >= 1 && v[2] <= CT_MAX_AUGMIX_DEPTH)) ||
+        !((float)v[3] > 0.0f && v[3] <= CT_MAX_AUGMIX_ALPHA))
+        return -1;
+    c->augment_augmix_severity = (int)v[0], c->augment_augmix_width = (int)v[1];
+    c->augment_augmix_depth = (int)v[2], c->augment_augmix_alpha = (float)v[3];
+    return 0;
+}
 
 /* randaugment's "N[:M[:BINS]]" into c: 0, or -1 when it is not that */
 static int parse_randaugment(const char *s, ct_train_config *c) {
@@ -212,6 +250,9 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
     c->augment_ra_ops = 0; /* (its magnitude and bins: ct_train_config_default's) */
     c->augment_ra_magnitude = CT_RA_DEFAULT_MAGNITUDE, c->augment_ra_bins = CT_RA_DEFAULT_BINS;
     c->augment_aa_policy = CT_AUTOAUGMENT_NONE;
+    c->augment_augmix_severity = 0; /* (its chains, depth and alpha: torchvision's) */
+    c->augment_augmix_width = AUGMIX_DEFAULT_WIDTH, c->augment_augmix_depth = -1;
+    c->augment_augmix_alpha = 1.0f;
     c->augment_grey_p = 0.0f;
     if (strcmp(spec, "off") == 0) return 0;
     if (strcmp(spec, "auto") == 0) {
@@ -303,8 +344,16 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
             if (part[11] == '=' && parse_randaugment(part + 12, c) != 0)
                 return snprintf(err, err_bytes, "randaugment=N[:M[:BINS]]: N ops an image (1 "
                                 "to %d), at the magnitude M, a bin from 0 to BINS - 1 (BINS: 2 "
-                                "to %d; defaults 2:9:31), got \"%s\"", CT_MAX_RA_OPS, CT_MAX_TA_BINS,
-                                part + 12), -1;
+                                "to %d; defaults 2:9:31), got \"%s\"", CT_MAX_RA_OPS,
+                                CT_MAX_TA_BINS, part + 12), -1;
+        } else if (strncmp(part, "augmix", 6) == 0 && (part[6] == 0 || part[6] == '=')) {
+            bit = 19, c->augment_augmix_severity = AUGMIX_DEFAULT_SEVERITY;
+            if (part[6] == '=' && parse_augmix(part + 7, c) != 0)
+                return snprintf(err, err_bytes, "augmix=S[:W[:D[:ALPHA]]]: severity S (1 to %d, "
+                                "default 3), W chains (1 to %d, default 3) of D ops (1 to %d, or "
+                                "-1, the default: 1 to 3 at random), ALPHA in (0, %g] (default "
+                                "1), got \"%s\"", CT_MAX_AUGMIX_SEVERITY, CT_MAX_AUGMIX_WIDTH,
+                                CT_MAX_AUGMIX_DEPTH, (double)CT_MAX_AUGMIX_ALPHA, part + 7), -1;
         } else if (strncmp(part, "autoaugment", 11) == 0 && (part[11] == 0 || part[11] == '=')) {
             bit = 18, c->augment_aa_policy = CT_AUTOAUGMENT_IMAGENET;
             if (part[11] == '=') {
@@ -348,9 +397,10 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
     }
     if (c->augment_bilinear && !(c->augment_degrees > 0 || c->augment_translate > 0 ||
                                  c->augment_scale_max > 0 || c->augment_shear > 0 ||
-                                 (seen & (0x5u << 15) || seen & (1u << 18))))
+                                 (seen & (0x5u << 15) || seen & (0x3u << 18))))
         return snprintf(err, err_bytes, "bilinear: the interpolation of rotate, translate, "
-                        "scale, shear or the warps of trivial, randaugment and autoaugment, "
+                        "scale, shear or the warps of trivial, randaugment, autoaugment and "
+                        "augmix, "
                         "none of which is in \"%s\" (resized-crop's is always bilinear)",
                         spec), -1;
     if (c->augment_ratio_max > 0 && c->augment_area_max == 0)
@@ -363,10 +413,10 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
                         "scale, shear and crop (torchvision's RandomResizedCrop, then the flip): "
                         "not both in \"%s\"", spec), -1;
     const char *aa = seen & (1u << 15) ? "trivial" : seen & (1u << 17) ? "randaugment"
-                   : seen & (1u << 18) ? "autoaugment" : NULL;
-    if (__builtin_popcount(seen & (0x5u << 15 | 1u << 18)) > 1)
-        return snprintf(err, err_bytes, "trivial, randaugment and autoaugment are each a whole "
-                        "policy of ops: one of them, not more, in \"%s\"", spec), -1;
+                   : seen & (1u << 18) ? "autoaugment" : seen & (1u << 19) ? "augmix" : NULL;
+    if (__builtin_popcount(seen & (0x5u << 15 | 0x3u << 18)) > 1)
+        return snprintf(err, err_bytes, "trivial, randaugment, autoaugment and augmix are each "
+                        "a whole policy of ops: one of them, not more, in \"%s\"", spec), -1;
     if (aa && (seen & (0xfu << 10)))
         return snprintf(err, err_bytes, "%s: its ops include brightness, colour and contrast; "
                         "not with brightness, contrast, saturation or hue in \"%s\"", aa,
@@ -445,6 +495,17 @@ void train_format_augment(const ct_train_config *c, char *out, size_t out_bytes)
     else if (c->augment_aa_policy > CT_AUTOAUGMENT_IMAGENET &&
              c->augment_aa_policy <= CT_AUTOAUGMENT_SVHN)
         PUT("autoaugment=%s", aa_policies[c->augment_aa_policy]);
+    if (c->augment_augmix_severity && (c->augment_augmix_width != AUGMIX_DEFAULT_WIDTH ||
+                                       c->augment_augmix_depth != -1 ||
+                                       c->augment_augmix_alpha != 1.0f)) {
+        cli_shortest_float(c->augment_augmix_alpha, num[0], sizeof num[0]);
+        PUT("augmix=%d:%d:%d:%s", c->augment_augmix_severity, c->augment_augmix_width,
+            c->augment_augmix_depth, num[0]);
+    } else if (c->augment_augmix_severity == AUGMIX_DEFAULT_SEVERITY) {
+        PUT("augmix");
+    } else if (c->augment_augmix_severity) {
+        PUT("augmix=%d", c->augment_augmix_severity);
+    }
     if (c->augment_erase_p != 0.0f) {
         cli_shortest_float(c->augment_erase_p, num[0], sizeof num[0]);
         PUT("erase=%s", num[0]);

@@ -345,48 +345,60 @@ static void jitter_row(const ct_augment *a, ct_augment_draw *d, float *dst, floa
     }
 }
 
-/* The bytes of aa_row's scratch: the image as floats, and twice as bytes */
+/* The bytes of aa_row's scratch: the image as floats, and three times as bytes */
 static size_t aa_ws_bytes(const ct_augment *a) {
-    return (size_t)a->c * a->h * a->w * (sizeof(float) + 2);
+    return (size_t)a->c * a->h * a->w * (sizeof(float) + 3);
 }
 
 /* The automatic augmentation (autoaugment.h) of an image under d, and the erasing: the image
  * before the ops by the row functions above (unscaled: each value the float the GPU rounds
- * too) into ws's floats, its bytes into ws's first bytes, each op from one byte image to the
- * other (after their histograms when the op needs them), then the last one's as floats times
- * scale. ws: aa_ws_bytes(a). */
+ * too) into ws's floats, its bytes into ws's first byte image, each chain's ops from one byte
+ * image to the next (ct_aa_in, ct_aa_out; after the histograms an op needs), AugMix's chains
+ * mixed into the floats as each ends, then the last bytes as floats times scale. ws:
+ * aa_ws_bytes(a). */
 static void aa_row(const ct_augment *a, const ct_augment_draw *d, const uint8_t *src,
                    float *dst, float scale, void *ws) {
     const int h = a->h, w = a->w, c = a->c;
     const int64_t hw = (int64_t)h * w, row = c * hw;
-    float *pre_f = ws;
-    uint8_t *img[2] = {(uint8_t *)(pre_f + row), (uint8_t *)(pre_f + row) + row};
+    float *pre_f = ws; /* (then AugMix's sums) */
+    uint8_t *img[3] = {(uint8_t *)(pre_f + row), (uint8_t *)(pre_f + row) + row,
+                       (uint8_t *)(pre_f + row) + 2 * row};
     if (d->resized && h <= CT_RESIZED_ROW_MAX && w <= CT_RESIZED_ROW_MAX)
         resized_row(a, d, src, pre_f, 1.0f);
     else
         shifted_row(a, d, src, pre_f, 1.0f); /* (without the erasing) */
     for (int64_t j = 0; j < row; j++) img[0][j] = (uint8_t)ct_ta_round(pre_f[j]);
-    for (int k = 0; k < d->aa_n; k++) {
-        const ct_aa_op *o = &d->aa[k];
-        const uint8_t *in = img[k & 1];
-        uint8_t *out = img[(k + 1) & 1];
-        ct_ta_stats st = {0};
-        if (ct_ta_needs_hist(o->op)) {
-            unsigned hist[CT_TA_MAX_C + 1][256] = {{0}};
-            for (int64_t j = 0; j < hw; j++) ct_ta_count(in, c, hw, j, hist);
-            ct_ta_stats_of(a, o->op, (const unsigned (*)[256])hist, &st);
+    int last = 0;
+    for (int ch = 0, k = 0; ch < d->aa_chains; ch++) {
+        for (int j = 0; j < d->aa_depth[ch] && k < d->aa_n; j++, k++) {
+            const ct_aa_op *o = &d->aa[k];
+            const uint8_t *in = img[ct_aa_in(j)];
+            ct_ta_stats st = {0};
+            if (ct_ta_needs_hist(o->op)) {
+                unsigned hist[CT_TA_MAX_C + 1][256] = {{0}};
+                for (int64_t e = 0; e < hw; e++) ct_ta_count(in, c, hw, e, hist);
+                ct_ta_stats_of(a, o->op, (const unsigned (*)[256])hist, &st);
+            }
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) ct_aa_op_pixel(a, o, &st, in, y, x, img[ct_aa_out(j)]);
         }
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) ct_aa_op_pixel(a, o, &st, in, y, x, out);
+        last = ct_aa_last(d->aa_depth[ch]);
+        if (a->aa == CT_AA_AUGMIX)
+            for (int64_t e = 0; e < row; e++)
+                pre_f[e] = ct_augmix_add(d, ch, ch ? pre_f[e] : ct_augmix_start(d, img[0][e]),
+                                         img[last][e]);
     }
-    const uint8_t *last = img[d->aa_n & 1];
+    if (a->aa == CT_AA_AUGMIX) {
+        for (int64_t e = 0; e < row; e++) img[1][e] = (uint8_t)ct_augmix_byte(pre_f[e]);
+        last = 1;
+    }
     for (int ch = 0; ch < c; ch++)
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++) {
                 const int64_t j = ch * hw + (int64_t)y * w + x;
                 dst[j] = scale * (float)(ct_augment_in_erased(d, y, x)
                                              ? ct_augment_erase_fill(a, ch)
-                                             : (double)last[j]);
+                                             : (double)img[last][j]);
             }
 }
 

@@ -86,54 +86,86 @@ __device__ static void jitter_pixel(const ct_augment *a, const ct_augment_draw *
 }
 
 /* The automatic augmentation (autoaugment.h) of the images under d (and dp, the partner's,
- * when mix), by the block: the bytes before the ops into buf[0] (pbuf[0]), then op k from
- * buf[k & 1] into buf[~k & 1], after the histograms it needs (counted with shared-memory
- * atomics: integers, the same in any order); the last op's bytes end in buf[d->aa_n & 1]. */
+ * when mix), by the block: the bytes before the ops into buf[0] (pbuf[0]), then each chain's
+ * op j from buf[ct_aa_in(j)] into buf[ct_aa_out(j)], after the histograms it needs (counted
+ * with shared-memory atomics: integers, the same in any order), AugMix's chains mixed into acc
+ * (pacc) as each ends and its bytes into buf[1] at the end; the result is aa_result's. */
 __device__ static void aa_image(const ct_augment *a, const ct_augment_draw *d,
                                 const ct_augment_draw *dp, int mix, const uint8_t *img,
-                                const uint8_t *pimg, uint8_t *const buf[2],
-                                uint8_t *const pbuf[2], unsigned (*hist)[CT_TA_MAX_C + 1][256],
-                                ct_ta_stats *st, ct_ta_stats *pst) {
+                                const uint8_t *pimg, uint8_t *const buf[3],
+                                uint8_t *const pbuf[3], float *acc, float *pacc,
+                                unsigned (*hist)[CT_TA_MAX_C + 1][256], ct_ta_stats *st,
+                                ct_ta_stats *pst) {
     const int64_t hw = (int64_t)a->h * a->w, row = a->c * hw;
+    const int augmix = a->aa == CT_AA_AUGMIX;
     for (int64_t e = threadIdx.x; e < row; e += blockDim.x) {
         const int ch = (int)(e / hw), y = (int)(e % hw / a->w), x = (int)(e % a->w);
         buf[0][e] = (uint8_t)ct_ta_byte(a, d, img, ch, y, x);
         if (mix) pbuf[0][e] = (uint8_t)ct_ta_byte(a, dp, pimg, ch, y, x);
     }
     __syncthreads();
-    const int ops = mix && dp->aa_n > d->aa_n ? dp->aa_n : d->aa_n;
-    for (int k = 0; k < ops; k++) { /* (d and dp are every thread's alike: all or none sync) */
-        const ct_aa_op *o = k < d->aa_n ? &d->aa[k] : NULL;
-        const ct_aa_op *po = mix && k < dp->aa_n ? &dp->aa[k] : NULL;
-        const int count = o && ct_ta_needs_hist(o->op), pcount = po && ct_ta_needs_hist(po->op);
-        if (count || pcount) {
-            for (int q = threadIdx.x; q < 2 * (CT_TA_MAX_C + 1) * 256; q += blockDim.x)
-                (&hist[0][0][0])[q] = 0u;
-            __syncthreads();
-            for (int64_t j = threadIdx.x; j < hw; j += blockDim.x) {
-                if (count) ct_ta_count(buf[k & 1], a->c, hw, j, hist[0]);
-                if (pcount) ct_ta_count(pbuf[k & 1], a->c, hw, j, hist[1]);
+    /* (d and dp are every thread's alike: all threads or none reach each barrier) */
+    for (int c = 0, k = 0, pk = 0; c < d->aa_chains; c++) {
+        const int depth = d->aa_depth[c], pdepth = mix ? dp->aa_depth[c] : 0;
+        for (int j = 0; j < depth || j < pdepth; j++) {
+            const ct_aa_op *o = j < depth ? &d->aa[k + j] : NULL;
+            const ct_aa_op *po = j < pdepth ? &dp->aa[pk + j] : NULL;
+            const int count = o && ct_ta_needs_hist(o->op), pcount = po && ct_ta_needs_hist(po->op);
+            if (count || pcount) {
+                for (int q = threadIdx.x; q < 2 * (CT_TA_MAX_C + 1) * 256; q += blockDim.x)
+                    (&hist[0][0][0])[q] = 0u;
+                __syncthreads();
+                for (int64_t e = threadIdx.x; e < hw; e += blockDim.x) {
+                    if (count) ct_ta_count(buf[ct_aa_in(j)], a->c, hw, e, hist[0]);
+                    if (pcount) ct_ta_count(pbuf[ct_aa_in(j)], a->c, hw, e, hist[1]);
+                }
+                __syncthreads();
+                if (threadIdx.x == 0) {
+                    if (count) ct_ta_stats_of(a, o->op, hist[0], st);
+                    if (pcount) ct_ta_stats_of(a, po->op, hist[1], pst);
+                }
+                __syncthreads();
             }
-            __syncthreads();
-            if (threadIdx.x == 0) {
-                if (count) ct_ta_stats_of(a, o->op, hist[0], st);
-                if (pcount) ct_ta_stats_of(a, po->op, hist[1], pst);
+            for (int64_t e = threadIdx.x; e < hw; e += blockDim.x) {
+                const int y = (int)(e / a->w), x = (int)(e % a->w);
+                if (o) ct_aa_op_pixel(a, o, st, buf[ct_aa_in(j)], y, x, buf[ct_aa_out(j)]);
+                if (po) ct_aa_op_pixel(a, po, pst, pbuf[ct_aa_in(j)], y, x, pbuf[ct_aa_out(j)]);
             }
             __syncthreads();
         }
-        for (int64_t j = threadIdx.x; j < hw; j += blockDim.x) {
-            const int y = (int)(j / a->w), x = (int)(j % a->w);
-            if (o) ct_aa_op_pixel(a, o, st, buf[k & 1], y, x, buf[~k & 1]);
-            if (po) ct_aa_op_pixel(a, po, pst, pbuf[k & 1], y, x, pbuf[~k & 1]);
+        k += depth, pk += pdepth;
+        if (!augmix) continue;
+        const uint8_t *last = buf[ct_aa_last(depth)], *plast = pbuf[ct_aa_last(pdepth)];
+        for (int64_t e = threadIdx.x; e < row; e += blockDim.x) {
+            acc[e] = ct_augmix_add(d, c, c ? acc[e] : ct_augmix_start(d, buf[0][e]), last[e]);
+            if (mix)
+                pacc[e] = ct_augmix_add(dp, c, c ? pacc[e] : ct_augmix_start(dp, pbuf[0][e]),
+                                        plast[e]);
         }
         __syncthreads();
     }
+    if (!augmix) return;
+    for (int64_t e = threadIdx.x; e < row; e += blockDim.x) {
+        buf[1][e] = (uint8_t)ct_augmix_byte(acc[e]);
+        if (mix) pbuf[1][e] = (uint8_t)ct_augmix_byte(pacc[e]);
+    }
+    __syncthreads();
+}
+
+/* The byte image aa_image leaves an image's result in */
+__device__ static int aa_result(const ct_augment *a, const ct_augment_draw *d) {
+    return a->aa == CT_AA_AUGMIX ? 1 : ct_aa_last(d->aa_depth[0]);
 }
 
 /* The workspace gather_u8_augment_kernel's block needs for an automatic augmentation of
- * images of row values: two byte images, and two more for the mixing partner's */
+ * images of row values: an image's part (AugMix's float sums, then three byte images, 16-byte
+ * aligned), and another for the mixing partner's */
+__host__ __device__ static int64_t aa_ws_part(const ct_augment *a, int64_t row) {
+    const int64_t bytes = (a->aa == CT_AA_AUGMIX ? 4 * row : 0) + 3 * row;
+    return (bytes + 15) / 16 * 16;
+}
 __host__ __device__ static int64_t aa_ws_slot(const ct_augment *a, int64_t row) {
-    return a->aa ? (a->mix ? 4 : 2) * row : 0;
+    return a->aa ? (a->mix ? 2 : 1) * aa_ws_part(a, row) : 0;
 }
 
 /* Pixel (y, x) of an image under d, all its channels into out: its automatic augmentation's
@@ -191,13 +223,18 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
         const uint8_t *img = src + (idx ? (int64_t)idx[i] : i) * row, *pimg = src + ps * row;
         if (a.aa || jit) { /* pixel by pixel, every channel at once */
             const int64_t hw = (int64_t)a.h * a.w;
+            /* the block's slot: the image's part, then the partner's (aa_ws_slot) */
             uint8_t *slot = ws + (int64_t)blockIdx.x * aa_ws_slot(&a, row);
-            uint8_t *const buf[2] = {slot, slot + row}; /* (the partner's: 4 x row a slot) */
-            uint8_t *const pbuf[2] = {mix ? slot + 2 * row : NULL, mix ? slot + 3 * row : NULL};
+            const int64_t half = aa_ws_part(&a, row), fl = a.aa == CT_AA_AUGMIX ? 4 * row : 0;
+            uint8_t *const buf[3] = {slot + fl, slot + fl + row, slot + fl + 2 * row};
+            uint8_t *const pbuf[3] = {mix ? slot + half + fl : NULL,
+                                      mix ? slot + half + fl + row : NULL,
+                                      mix ? slot + half + fl + 2 * row : NULL};
             const uint8_t *last = NULL, *plast = NULL; /* the ops' bytes */
             if (a.aa) {
-                aa_image(&a, &d, &dp, mix, img, pimg, buf, pbuf, hist, &st, &pst);
-                last = buf[d.aa_n & 1], plast = mix ? pbuf[dp.aa_n & 1] : NULL;
+                aa_image(&a, &d, &dp, mix, img, pimg, buf, pbuf, (float *)slot,
+                         mix ? (float *)(slot + half) : NULL, hist, &st, &pst);
+                last = buf[aa_result(&a, &d)], plast = mix ? pbuf[aa_result(&a, &dp)] : NULL;
             } else if (jit && a.jitter[1] > 0.0f) { /* the contrast's means */
                 for (int k = threadIdx.x; k < CT_JITTER_CHUNKS; k += blockDim.x) {
                     part[k] = jitter_part(&a, &d, img, k, scale);
