@@ -247,6 +247,10 @@ enum { CT_CYCLIC_TRIANGULAR = 0, CT_CYCLIC_TRIANGULAR2, CT_CYCLIC_EXP_RANGE };
 #define CT_RA_DEFAULT_OPS 2        /* RandAugment's num_ops, */
 #define CT_RA_DEFAULT_MAGNITUDE 9  /* magnitude and */
 #define CT_RA_DEFAULT_BINS 31      /* num_magnitude_bins */
+#define CT_AUGMIX_DEFAULT_SEVERITY 3 /* AugMix's severity, mixture_width, chain_depth (-1: 1 */
+#define CT_AUGMIX_DEFAULT_WIDTH 3    /* to 3 at random) and alpha */
+#define CT_AUGMIX_DEFAULT_DEPTH (-1)
+#define CT_AUGMIX_DEFAULT_ALPHA 1.0f
 /* ct_train_config.augment_aa_policy: torchvision's AutoAugmentPolicy */
 enum { CT_AUTOAUGMENT_NONE = 0, CT_AUTOAUGMENT_IMAGENET, CT_AUTOAUGMENT_CIFAR10,
        CT_AUTOAUGMENT_SVHN };
@@ -411,6 +415,16 @@ typedef struct {
     int warmup_constant;         /* 1: ConstantLR(factor = warmup_start_factor) instead: the lr
                                   * times the factor over the warm-up, then times 1
                                   * (torchvision's --lr-warmup-method constant) */
+    int warmup_sequential;       /* 1: the schedule starts after the warm-up (warmup_epochs; not
+                                  * with onecycle, cyclic, plateau), over the epochs left, as
+                                  * torchvision's SequentialLR([warm-up, schedule]) does; the
+                                  * warm-up multiplies the schedule's first lr. 0: it multiplies
+                                  * the schedule from the first step */
+    int lr_step_epoch;           /* 1: the schedules that move every step (cosine, onecycle,
+                                  * polynomial, cosine-restarts, cyclic) and the warm-up move once
+                                  * an epoch, as a loop calling scheduler.step() after each epoch
+                                  * (their lengths in epochs: cyclic's step sizes, onecycle's
+                                  * total) */
     float clip_norm;             /* clip the gradient's global L2 norm to this (0: off) */
     float clip_value;            /* clamp each gradient to [-this, this] (clip_grad_value_;
                                   * 0: off; not with clip_norm) */
@@ -538,7 +552,7 @@ typedef struct {
     /* torchvision's RandomGrayscale(p=augment_grey_p) after the colour jitter, before the
      * erasing: with chance p (in [0, 1]; 0: none) a colour image's channels each take its
      * grey (rgb_to_grayscale's 0.2989 r + 0.587 g + 0.114 b); one channel stays as it is. Not
-     * with TrivialAugmentWide, RandAugment or AutoAugment. */
+     * with TrivialAugmentWide, RandAugment, AutoAugment or AugMix. */
     float augment_grey_p;
     /* Data-parallel training across the processes of an MPI job (ct_dist_init), or NULL for a
      * single process. Every rank must call ct_fit with the same model, data and settings. */

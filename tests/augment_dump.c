@@ -226,8 +226,8 @@ static void print_steps(const ct_augment *a, const ct_augment_draw *d, const uin
         while (chain < d->aa_chains - 1 && k - j0 >= d->aa_depth[chain])
             j0 += d->aa_depth[chain++];
         const ct_aa_op *o = &d->aa[k];
-        const uint8_t *in = buf + ct_aa_in(k - j0) * row; /* (op k - j0 of its chain) */
-        uint8_t *out = buf + ct_aa_out(k - j0) * row;
+        const uint8_t *in = buf + ct_aa_in(1, k - j0) * row; /* (op k - j0 of its chain) */
+        uint8_t *out = buf + ct_aa_out(1, k - j0) * row;
         ct_ta_stats st = {0};
         if (ct_ta_needs_hist(o->op)) {
             unsigned hist[CT_TA_MAX_C + 1][256] = {{0}};

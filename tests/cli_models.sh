@@ -187,6 +187,21 @@ if [ "$have_mnist" -eq 1 ]; then
     [ "$rc" -eq 2 ] && grep -qF 'saved with autoaugment=cifar10' <<<"$err" &&
         ok "resume with another AutoAugment policy -> exit 2, names the saved setting" ||
         bad "resume with another AutoAugment policy -> exit $rc, stderr: $err"
+    # torchvision's schedule: the warm-up, then cosine, stepped once an epoch; bound to a resume
+    run train --epochs 2 --lr 0.5 "${CUT[@]}" --lr-schedule cosine --lr-step epoch \
+        --warmup-epochs 1 --warmup-sequential --warmup-start-factor 0.1 --save "$tmp/seq" \
+        --log "$tmp/seq.jsonl"
+    plan=$(grep '^Plan: ' <<<"$out")
+    lrs=$(grep -o '"lr": [0-9.e-]*' "$tmp/seq.jsonl" 2>/dev/null | cut -d' ' -f2 | tr '\n' ' ')
+    [ "$rc" -eq 0 ] && [ "$lrs" = "0.05 0.5 " ] &&
+        grep -qF 'warm-up 1 epoch from x0.1, then the schedule, the lr stepped once an epoch' \
+            <<<"$plan" &&
+        ok "--lr-step epoch --warmup-sequential: lr $lrs, named: $plan" ||
+        bad "--lr-step epoch --warmup-sequential -> exit $rc, lr $lrs, plan: $plan, stderr: $err"
+    run train --resume "$tmp/seq" --epochs 3 --lr-step step --quiet
+    [ "$rc" -eq 2 ] && grep -qF -- '--lr-step' <<<"$err" && grep -qF 'epoch' <<<"$err" &&
+        ok "resume with --lr-step step -> exit 2, names the saved setting" ||
+        bad "resume with another --lr-step -> exit $rc, stderr: $err"
     # AugMix: named, its settings spelt out, bound to a resume
     run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment augmix,bilinear --save "$tmp/am"
     plan=$(grep '^Plan: ' <<<"$out")

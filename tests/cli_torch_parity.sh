@@ -169,6 +169,19 @@ case_ batches_cosine_warmup --batch-size 100 --lr-schedule cosine --warmup-epoch
     --lr 0.5
 case_ batches_step --batch-size 100 --lr-schedule step --step-size 1 --gamma 0.5 --epochs 3 \
     --lr 0.02 --optimizer adam
+# torchvision's recipe: the warm-up, then the schedule (SequentialLR), stepped once an epoch or
+# every step; the per-step schedules stepped once an epoch
+case_ recipe_cosine_epoch --batch-size 100 --lr-schedule cosine --lr-step epoch --warmup-epochs 2 \
+    --warmup-sequential --warmup-start-factor 0.1 --epochs 5 --lr 0.5 --momentum 0.9
+case_ sequential_cosine_batches --batch-size 100 --lr-schedule cosine --warmup-epochs 1 \
+    --warmup-sequential --epochs 3 --lr 0.5
+case_ sequential_step_constant --batch-size 100 --lr-schedule step --step-size 1 --gamma 0.5 \
+    --warmup-epochs 2 --warmup-method constant --warmup-sequential --epochs 5 --lr 0.5
+case_ onecycle_epoch --batch-size 100 --lr-schedule onecycle --lr-step epoch --epochs 6 --lr 1.0
+case_ restarts_epoch --batch-size 100 --lr-schedule cosine-restarts --t0 2 --lr-step epoch \
+    --epochs 5 --lr 0.5
+case_ polynomial_epoch_warmup --batch-size 100 --lr-schedule polynomial --power 2 --lr-step epoch \
+    --warmup-epochs 2 --epochs 5 --lr 0.5
 # label smoothing (CrossEntropyLoss(label_smoothing=...): the val loss too), with batches
 case_ label_smoothing --label-smoothing 0.1 --epochs 5 --lr 0.5
 case_ label_smoothing_batches --label-smoothing 0.3 --batch-size 128 --epochs 3 --lr 0.2 \

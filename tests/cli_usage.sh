@@ -368,6 +368,11 @@ expect_usage '--augment' train --augment autoaugment=cifar
 expect_usage '--augment' train --augment autoaugment=
 expect_usage '--augment' train --augment autoaugment,randaugment
 expect_usage '--augment' train --augment autoaugment,grey
+expect_usage '--warmup-sequential' train --warmup-sequential
+expect_usage '--warmup-sequential' train --warmup-epochs 2 --warmup-sequential --lr-schedule onecycle
+expect_usage '--warmup-sequential' train --warmup-epochs 2 --warmup-sequential --lr-schedule plateau
+expect_usage '--lr-step' train --lr-step hourly
+expect_usage '--lr-step' train --lr-find --lr-step epoch
 expect_usage '--augment' train --augment augmix=0
 expect_usage '--augment' train --augment augmix=11
 expect_usage '--augment' train --augment augmix=3:5

@@ -536,19 +536,21 @@ static void test_gather_mix(void **state) {
     uint8_t *d_ol = dalloc(b, NB), *d_ml = dalloc(b, NB), all_lab[NB], got_ml[NB];
     ct_step_vars sv = {.pos = POS};
     ct_step_vars *d_sv = dput(b, &sv, sizeof sv);
-    for (int k = 0; k < 12; k++) { /* kind x augmented (no, jitter, RandAugment, AutoAugment) x idx */
-        const int cutmix = k & 1, augmented = k >> 1 & 1, use_idx = k >> 2 & 1, ta = k >= 8;
+    /* kind x augmented (no, jitter) x idx; then kind x idx for RandAugment, AutoAugment, AugMix */
+    for (int k = 0; k < 20; k++) {
+        const int ta = k >= 8, cutmix = k & 1, augmented = ta || (k >> 1 & 1);
+        const int use_idx = ta ? k >> 1 & 1 : k >> 2 & 1, kind = (k - 8) / 4;
         ct_augment aug = {.c = C, .h = H, .w = W, .pad = augmented ? 2 : 0, .flip = augmented,
                           .seed = 5, .stream = 77, .first = 0};
         if (augmented) /* (colour jitter, greyscale and erasing too: each partner its own) */
             aug.jitter[0] = aug.jitter[1] = 0.4f, aug.erase_p = 0.5f, aug.erase_fill[1] = 99.0f,
             aug.grey_p = 0.5f;
-        if (ta) { /* (and RandAugment's or AutoAugment's ops, each partner its own) */
+        if (ta) { /* (and the automatic augmentation's ops, each partner its own) */
             aug.jitter[0] = aug.jitter[1] = 0.0f, aug.grey_p = 0.0f;
             /* (AutoAugment: 0 to 2 ops an image; AugMix: chains of 1 to 3, and its mix) */
-            aug.aa = !(k & 2) ? CT_AA_RAND : k & 1 ? CT_AA_AUGMIX : CT_AA_AUTO;
+            aug.aa = kind == 0 ? CT_AA_RAND : kind == 1 ? CT_AA_AUTO : CT_AA_AUGMIX;
             aug.aa_bins = 31, aug.aa_ops = 3, aug.aa_mag = 12, aug.aa_policy = CT_AUTOAUGMENT_SVHN;
-            aug.aa_severity = 4, aug.aa_width = 3, aug.aa_depth = -1, aug.aa_alpha = 1.0f;
+            aug.aa_severity = 4, aug.aa_width = 4, aug.aa_depth = -1, aug.aa_alpha = 1.0f;
         }
         const uint8_t *s_src = use_idx ? d_src : d_bsrc, *s_lab = use_idx ? d_lab : d_blab;
         const int32_t *s_idx = use_idx ? d_order : NULL;
@@ -578,7 +580,8 @@ static void test_gather_mix(void **state) {
             char what[96];
             snprintf(what, sizeof what, "%s gather, %saugmented%s, %s, row %d",
                      cutmix ? "CutMix" : "MixUp", augmented ? "" : "not ",
-                     !ta ? "" : !(k & 2) ? ", RandAugment" : k & 1 ? ", AugMix" : ", AutoAugment",
+                     !ta ? "" : kind == 0 ? ", RandAugment" : kind == 1 ? ", AutoAugment"
+                                                                : ", AugMix",
                      use_idx ? "rows by idx" : "a streamed batch", i);
             if (got_ml[i] != all_lab[p]) fail_msg("%s: partner label %d, not %d", what, got_ml[i], all_lab[p]);
             for (int ch = 0; ch < C; ch++)

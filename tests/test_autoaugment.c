@@ -1,6 +1,6 @@
 /*
  * test_autoaugment.c — the automatic augmentations of the uint8 row gather (backend/
- * autoaugment.h: TrivialAugmentWide, RandAugment, AutoAugment) on every backend that can be
+ * autoaugment.h: TrivialAugmentWide, RandAugment, AutoAugment, AugMix) on every backend that can be
  * opened, bit for bit against the header's functions evaluated on the host (the bytes before
  * the ops by augment.h's pixel function, one at a time, apart from the backends' row
  * functions and workspaces), with what can be said of their ops apart (torchvision itself
@@ -16,9 +16,10 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------------------------------ */
-/* TrivialAugmentWide, RandAugment, AutoAugment: every backend gives autoaugment.h's definition */
-/* evaluated on the host, pixel by pixel, bit for bit (the bytes before the ops as augment.h's  */
-/* pixel function gives them, one at a time, then each op on the bytes before it); and apart    */
+/* TrivialAugmentWide, RandAugment, AutoAugment, AugMix: every backend gives autoaugment.h's    */
+/* definition evaluated on the host, pixel by pixel, bit for bit (the bytes before the ops as   */
+/* augment.h's pixel function gives them, one at a time, then each chain of ops on a copy of    */
+/* them, AugMix's mix summed apart); and apart                                                   */
 /* from it, an image without ops (or Identity alone) is the plain gather rounded, a last        */
 /* Posterize keeps the top bits, a last AutoContrast spans 0..255, the erased box is filled.    */
 

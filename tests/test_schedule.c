@@ -566,6 +566,39 @@ static void test_constant_warmup(void **state) {
     assert_int_equal(ct_train_config_check(&c), CT_ERR_INVALID);
 }
 
+/* torchvision's recipe: SequentialLR([LinearLR(start_factor 0.1, total_iters 2),
+ * CosineAnnealingLR(T_max 3)], milestones=[2]) stepped once an epoch (torch 1.13: 0.05 0.275 0.5
+ * 0.375 0.125), the same within each epoch's 4 steps; stepped every step instead, the warm-up
+ * over the first 2 epochs' 8 steps and the cosine over the last 12; then the settings refused */
+static void test_sequential_warmup(void **state) {
+    (void)state;
+    static const double torch_lr[5] = {0.05, 0.275, 0.5, 0.375, 0.12500000000000006};
+    ct_train_config c = tu_sched_config(CT_SCHED_COSINE, 5, 0.5f);
+    c.warmup_epochs = 2, c.warmup_start_factor = 0.1f, c.warmup_sequential = 1;
+    c.lr_step_epoch = 1;
+    for (int e = 0; e < 5; e++)
+        for (int i = 0; i < 4; i++)
+            tu_near("SequentialLR, once an epoch, vs PyTorch", (size_t)(4 * e + i),
+                    ct_schedule_lr(&c, e, i, 4), torch_lr[e], 1e-7);
+    c.lr_step_epoch = 0;
+    for (int g = 0; g < 20; g++) {
+        const double s = 0.1f, want = g < 8 ? 0.5 * (s + (1.0 - s) * g / 8.0)
+                                            : 0.5 * (1.0 + cos(M_PI * (g - 8) / 12.0)) / 2.0;
+        tu_near("SequentialLR, every step", (size_t)g, ct_schedule_lr(&c, g / 4, g % 4, 4), want,
+                1e-6 * want + 1e-9);
+    }
+    ct_train_config bad = c;
+    bad.schedule = CT_SCHED_ONECYCLE;
+    assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+    bad = c, bad.warmup_epochs = 0, bad.warmup_steps = 8;
+    assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+    bad = c, bad.warmup_sequential = 0, bad.lr_step_epoch = 1, bad.warmup_epochs = 0;
+    bad.warmup_steps = 8;
+    assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+    bad = c, bad.lr_step_epoch = 2;
+    assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+}
+
 /* CyclicLR(base_lr 0.1, max_lr 0.5, step_size_up 3, step_size_down 2) on SGD (torch 1.13, the
  * lr and momentum read before each step): triangular2 with its momentum cycled (0.8 and 0.9,
  * PyTorch's defaults), exp_range (gamma 0.9) without; 2 epochs of 7 steps; then the settings
@@ -633,6 +666,7 @@ int main(void) {
         cmocka_unit_test(test_cosine_restarts_schedule),
         cmocka_unit_test(test_multistep_polynomial_schedules),
         cmocka_unit_test(test_constant_warmup),     cmocka_unit_test(test_cyclic_schedule),
+        cmocka_unit_test(test_sequential_warmup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,9 +30,14 @@ import os
 import shlex
 import struct
 import sys
+import warnings
 
 import torch
 from torch import nn
+
+# SequentialLR (--warmup-sequential) steps its next scheduler with step(0), which PyTorch 1.13
+# warns of as deprecated: its closed form is what torchvision's recipes get too
+warnings.filterwarnings("ignore", message="The epoch parameter in `scheduler.step\\(\\)`")
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import ctrain_torch  # noqa: E402
@@ -297,26 +302,34 @@ def reference(data, f):
         return torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr0)
     sched_opt, warm_opt = stand_in(lr), stand_in(1.0)
     sched_name, sched, warm, plateau = f.get("lr-schedule", "phases"), None, None, None
+    # --lr-step epoch: the schedulers count epochs and step once an epoch; --warmup-sequential:
+    # torchvision's SequentialLR([warm-up, schedule], milestones=[W]) on the schedule's stand-in,
+    # the schedule over the epochs after the warm-up
+    by_epoch = f.get("lr-step") == "epoch"
+    units = 1 if by_epoch else spe
+    sequential = "warmup-sequential" in f
+    w_epochs = int(f.get("warmup-epochs", 0))
+    span = epochs - w_epochs if sequential else epochs  # (the schedule's epochs)
     per_epoch = None  # ExponentialLR, stepped once an epoch
     cycled = False
     gamma = float(f.get("gamma", 0.1))
     if sched_name == "step":
-        sched = torch.optim.lr_scheduler.StepLR(sched_opt, int(f["step-size"]) * spe, gamma)
+        sched = torch.optim.lr_scheduler.StepLR(sched_opt, int(f["step-size"]) * units, gamma)
     elif sched_name == "multistep":
         sched = torch.optim.lr_scheduler.MultiStepLR(
-            sched_opt, [int(m) * spe for m in f["milestones"].split(",")], gamma)
+            sched_opt, [int(m) * units for m in f["milestones"].split(",")], gamma)
     elif sched_name == "polynomial":
-        sched = torch.optim.lr_scheduler.PolynomialLR(sched_opt, total_iters=epochs * spe,
+        sched = torch.optim.lr_scheduler.PolynomialLR(sched_opt, total_iters=span * units,
                                                       power=float(f.get("power", 1)))
     elif sched_name == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(sched_opt, epochs * spe,
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(sched_opt, span * units,
                                                            eta_min=float(f.get("eta-min", 0)))
     elif sched_name == "onecycle":  # with cycle_momentum, the stand-in's momentum cycles too:
         # the real optimizer takes it as its momentum (SGD) or beta1 (Adam, AdamW)
         cyc = f.get("cycle-momentum", "off" if kind == "adagrad" else "on")
         base_m, max_m = (0.85, 0.95) if cyc in ("on", "off") else (float(v) for v in cyc.split(","))
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            sched_opt, max_lr=lr, total_steps=epochs * spe,
+            sched_opt, max_lr=lr, total_steps=epochs * units,
             pct_start=float(f.get("pct-start", 0.3)), cycle_momentum=cyc != "off",
             base_momentum=base_m, max_momentum=max_m, div_factor=float(f.get("div-factor", 25)),
             final_div_factor=float(f.get("final-div-factor", 1e4)),
@@ -347,14 +360,20 @@ def reference(data, f):
             threshold=float(f.get("lr-threshold", 1e-4)),
             threshold_mode=f.get("lr-threshold-mode", "rel"),
             cooldown=int(f.get("lr-cooldown", 0)), min_lr=float(f.get("min-lr", 0)))
-    if int(f.get("warmup-epochs", 0)) > 0 and f.get("warmup-method") == "constant":
+    warm_on = sched_opt if sequential else warm_opt
+    if w_epochs > 0 and f.get("warmup-method") == "constant":
         warm = torch.optim.lr_scheduler.ConstantLR(
-            warm_opt, factor=float(f.get("warmup-start-factor", 1 / 3)),
-            total_iters=int(f["warmup-epochs"]) * spe)
-    elif int(f.get("warmup-epochs", 0)) > 0:
+            warm_on, factor=float(f.get("warmup-start-factor", 1 / 3)),
+            total_iters=w_epochs * units)
+    elif w_epochs > 0:
         warm = torch.optim.lr_scheduler.LinearLR(
-            warm_opt, start_factor=float(f.get("warmup-start-factor", 1 / 3)),
-            total_iters=int(f["warmup-epochs"]) * spe)
+            warm_on, start_factor=float(f.get("warmup-start-factor", 1 / 3)),
+            total_iters=w_epochs * units)
+    if sequential:  # (torchvision's recipe: one scheduler, the warm-up's then the schedule's)
+        sched = torch.optim.lr_scheduler.SequentialLR(
+            sched_opt, [warm, sched or torch.optim.lr_scheduler.ConstantLR(sched_opt, 1.0)],
+            milestones=[w_epochs * units])
+        warm = None
     clip = float(f.get("clip-grad-norm", 0))
     clip_value, clamped = float(f.get("clip-grad-value", 0)), 0
     smooth = float(f.get("label-smoothing", 0))  # ctrain reports the smoothed loss everywhere
@@ -450,9 +469,16 @@ def reference(data, f):
                 correct += (logits.argmax(1) == hit_label).sum().item()
                 sched_opt.step()  # (no gradients: nothing moves; schedulers expect a step first)
                 warm_opt.step()
-                if sched and sched_name == "cosine-restarts":
+                if by_epoch:
+                    pass
+                elif sched and sched_name == "cosine-restarts" and not sequential:
                     sched.step(e + (i // batch + 1) / spe)
                 elif sched:
+                    sched.step()
+                if warm and not by_epoch:
+                    warm.step()
+            if by_epoch:  # (a loop calling scheduler.step() after each epoch)
+                if sched:
                     sched.step()
                 if warm:
                     warm.step()

@@ -169,8 +169,10 @@ static inline CT_HD int64_t ct_mix_partner(const ct_augment *a, int64_t i) {
 
 /* An op of the automatic augmentation (autoaugment.h): which (CT_TA_*), its magnitude, and
  * for a warp its inverse map */
-#define CT_AA_MAX_OPS 16   /* ops an image: ctrain.h's CT_MAX_RA_OPS, CT_MAX_AUGMIX_WIDTH x */
-#define CT_AA_MAX_CHAINS 4 /* CT_MAX_AUGMIX_DEPTH; AugMix's chains: CT_MAX_AUGMIX_WIDTH */
+/* ops an image (at least ctrain.h's CT_MAX_RA_OPS and CT_MAX_AUGMIX_WIDTH x
+ * CT_MAX_AUGMIX_DEPTH), and chains (AugMix's: CT_MAX_AUGMIX_WIDTH) */
+#define CT_AA_MAX_OPS 16
+#define CT_AA_MAX_CHAINS 4
 typedef struct {
     int op;
     double mag, m[6];

@@ -86,9 +86,13 @@ enum {
 #define CT_AUGMIX_OPS 13 /* AugMix's (all_ops) */
 #define CT_AUGMIX_BINS 10 /* AugMix's magnitude bins (its _PARAMETER_MAX) */
 #define CT_AUGMIX_UNIFORM_BLOCKS 224 /* AugMix's weights' uniforms: blocks 32.. of its stream */
+/* the draws' limits: the ops fit the draw; AugMix's depths are words of one block, its op
+ * blocks 1 + 4 c + j below its uniforms' 32.., all below 256 (k << 40 within bits 40..47) */
 typedef char ct_aa_max_ops_fit[CT_MAX_RA_OPS <= CT_AA_MAX_OPS &&
                                CT_MAX_AUGMIX_WIDTH * CT_MAX_AUGMIX_DEPTH <= CT_AA_MAX_OPS &&
-                               CT_MAX_AUGMIX_WIDTH <= CT_AA_MAX_CHAINS ? 1 : -1];
+                               CT_MAX_AUGMIX_WIDTH <= CT_AA_MAX_CHAINS &&
+                               CT_MAX_AUGMIX_WIDTH <= 4 && CT_MAX_AUGMIX_DEPTH <= 4 &&
+                               32 + CT_AUGMIX_UNIFORM_BLOCKS <= 256 ? 1 : -1];
 
 /* How many of cfg's automatic augmentations are on (ct_train_config_check takes at most one) */
 static inline int ct_aa_configured(const ct_train_config *cfg) {
@@ -292,7 +296,7 @@ static inline CT_HD double ct_augmix_uniform(ct_augmix_rng *r) {
 }
 
 /* Gamma(alpha, 1), Marsaglia and Tsang's method (alpha < 1: Gamma(alpha + 1) u^(1 / alpha)),
- * its normals by Box-Muller, a rejection loop cut at 1000 tries (then its mode) */
+ * its normals by Box-Muller, a rejection loop cut at 1000 tries (then d: never in practice) */
 static inline CT_HD double ct_augmix_gamma(ct_augmix_rng *r, double alpha) {
     double boost = 1.0;
     if (alpha < 1.0) {
@@ -589,12 +593,18 @@ static inline CT_HD void ct_ta_count(const uint8_t *img, int c, int64_t hw, int6
     }
 }
 
-/* The byte images of a chain (autoaugment.h's backends hold three an image: 0 the bytes before
- * the ops, 1 and 2 in turn after them): the one op j of a chain reads, the one it writes, and
- * the one a chain of depth ops ends in */
-static inline CT_HD int ct_aa_in(int j) { return j == 0 ? 0 : 1 + ((j - 1) & 1); }
-static inline CT_HD int ct_aa_out(int j) { return 1 + (j & 1); }
-static inline CT_HD int ct_aa_last(int depth) { return depth == 0 ? 0 : ct_aa_out(depth - 1); }
+/* The byte images of a chain, 0 holding the bytes before the ops: the one op j of a chain
+ * reads, the one it writes, and the one a chain of depth ops ends in. AugMix keeps image 0
+ * (keep: each of its chains starts there), its ops going 0 -> 1 -> 2 -> 1 ...; the others'
+ * one chain goes 0 -> 1 -> 0 ... (ct_aa_images: how many an image needs) */
+static inline CT_HD int ct_aa_images(const ct_augment *a) { return a->aa == CT_AA_AUGMIX ? 3 : 2; }
+static inline CT_HD int ct_aa_in(int keep, int j) {
+    return keep ? (j == 0 ? 0 : 1 + ((j - 1) & 1)) : (j & 1);
+}
+static inline CT_HD int ct_aa_out(int keep, int j) { return keep ? 1 + (j & 1) : (~j & 1); }
+static inline CT_HD int ct_aa_last(int keep, int depth) {
+    return depth == 0 ? 0 : ct_aa_out(keep, depth - 1);
+}
 
 /* AugMix's mix of a value: the image's weight times its byte v0 plus chain c's weight times
  * its last byte vc, summed in that order in float32 (torchvision's mix.add_), its accumulator

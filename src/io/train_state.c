@@ -92,7 +92,8 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  "\"augment_ra_ops\": %d, \"augment_ra_magnitude\": %d, "
                  "\"augment_ra_bins\": %d, \"augment_aa_policy\": %d, "
                  "\"augment_augmix_severity\": %d, \"augment_augmix_width\": %d, "
-                 "\"augment_augmix_depth\": %d",
+                 "\"augment_augmix_depth\": %d, \"warmup_sequential\": %d, "
+                 "\"lr_step_epoch\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
                  c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered,
@@ -102,7 +103,8 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  c->bias_wd_set, c->norm_wd_set, c->amsgrad, c->warmup_constant, c->cyclic_mode,
                  c->augment_ta_bins, c->augment_ra_ops, c->augment_ra_magnitude,
                  c->augment_ra_bins, c->augment_aa_policy, c->augment_augmix_severity,
-                 c->augment_augmix_width, c->augment_augmix_depth);
+                 c->augment_augmix_width, c->augment_augmix_depth, c->warmup_sequential,
+                 c->lr_step_epoch);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -441,6 +443,8 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("norm_wd_set", 0, 1, cfg->norm_wd_set);
     OPT_INT("amsgrad", 0, 1, cfg->amsgrad); /* (absent before 7 Dec 2026: 0) */
     OPT_INT("warmup_constant", 0, 1, cfg->warmup_constant); /* (the same) */
+    OPT_INT("warmup_sequential", 0, 1, cfg->warmup_sequential); /* (absent before 7 Dec: 0) */
+    OPT_INT("lr_step_epoch", 0, 1, cfg->lr_step_epoch);         /* (the same) */
     OPT_INT("cyclic_mode", 0, CT_CYCLIC_EXP_RANGE, cfg->cyclic_mode); /* (the same) */
 #undef OPT_INT
     struct { const char *key; float *dst; } floats[] = {

@@ -186,11 +186,30 @@ static double cyclic_scale(const ct_train_config *cfg, int64_t g) {
     }
 }
 
-/* The schedule's lr at (epoch, step), warm-up included: all of it but SWALR. */
+/* The schedule's steps when it moves once an epoch (lr_step_epoch): an epoch one step */
+static void epoch_steps(const ct_train_config *cfg, int64_t *step, int64_t *spe) {
+    if (cfg->lr_step_epoch && cfg->schedule != CT_SCHED_RANGE_TEST) *step = 0, *spe = 1;
+}
+
+/* The warm-up's steps (0: none) */
+static int64_t warm_steps(const ct_train_config *cfg, int64_t spe) {
+    return cfg->warmup_steps > 0 ? cfg->warmup_steps
+           : (int64_t)(cfg->warmup_epochs < CT_MAX_EPOCHS ? cfg->warmup_epochs : CT_MAX_EPOCHS) * spe;
+}
+
+/* The schedule's lr at (epoch, step), warm-up included: all of it but SWALR. With
+ * warmup_sequential, the schedule's own epoch, step and length start after the warm-up. */
 static double schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, int64_t spe) {
     double base = phase_lr(cfg, epoch);
     int64_t g, total;
+    epoch_steps(cfg, &step, &spe);
     spe = run_steps(cfg, epoch, step, spe, &g, &total);
+    const int64_t run_g = g, warm = warm_steps(cfg, spe); /* (the run's step, the warm-up's) */
+    if (cfg->warmup_sequential && warm > 0) {
+        epoch = epoch > cfg->warmup_epochs ? epoch - cfg->warmup_epochs : 0;
+        g = g > warm ? g - warm : 0;
+        total = total > warm ? total - warm : 0;
+    }
     double lr = base;
     switch (cfg->schedule) {
     case CT_SCHED_STEP:
@@ -235,12 +254,11 @@ static double schedule_lr(const ct_train_config *cfg, int epoch, int64_t step, i
         break;
     default: break;
     }
-    int64_t warm = cfg->warmup_steps > 0 ? cfg->warmup_steps
-                   : (int64_t)(cfg->warmup_epochs < CT_MAX_EPOCHS ? cfg->warmup_epochs : CT_MAX_EPOCHS) * spe;
     if (warm > 0) {
+        const int64_t r = run_g;
         double s = or_default(cfg->warmup_start_factor, CT_WARMUP_START_FACTOR);
-        lr *= cfg->warmup_constant ? (g < warm ? s : 1.0)
-                                   : s + (1.0 - s) * (double)(g < warm ? g : warm) / (double)warm;
+        lr *= cfg->warmup_constant ? (r < warm ? s : 1.0)
+                                   : s + (1.0 - s) * (double)(r < warm ? r : warm) / (double)warm;
     }
     return lr;
 }
@@ -305,6 +323,7 @@ float ct_schedule_momentum(const ct_train_config *cfg, int epoch, int64_t step, 
     float base, max;
     int64_t g, total;
     ct_cycled_momentum(cfg, &base, &max);
+    epoch_steps(cfg, &step, &spe); /* (warmup_sequential: not with onecycle, cyclic) */
     run_steps(cfg, epoch, step, spe, &g, &total);
     if (cfg->schedule == CT_SCHED_CYCLIC) { /* (the other way: max at the bottom of the lr) */
         /* SWALR from swa_start: the schedule is no longer stepped, its momentum stays */
@@ -537,6 +556,20 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
     if (cfg->warmup_constant != 0 && cfg->warmup_constant != 1)
         return ct_fail(CT_ERR_INVALID, "warmup_constant must be 0 or 1, got %d",
                        cfg->warmup_constant);
+    if ((cfg->warmup_sequential != 0 && cfg->warmup_sequential != 1) ||
+        (cfg->lr_step_epoch != 0 && cfg->lr_step_epoch != 1))
+        return ct_fail(CT_ERR_INVALID, "warmup_sequential and lr_step_epoch must be 0 or 1, got "
+                       "%d and %d", cfg->warmup_sequential, cfg->lr_step_epoch);
+    if (cfg->lr_step_epoch && cfg->warmup_steps > 0)
+        return ct_fail(CT_ERR_INVALID, "a warm-up of %d optimizer steps with a schedule that "
+                       "moves once an epoch: give warmup_epochs", cfg->warmup_steps);
+    if (cfg->warmup_sequential &&
+        (cfg->warmup_epochs <= 0 || cfg->warmup_steps > 0 || cfg->schedule == CT_SCHED_ONECYCLE ||
+         cfg->schedule == CT_SCHED_CYCLIC || cfg->schedule == CT_SCHED_PLATEAU ||
+         cfg->schedule == CT_SCHED_RANGE_TEST))
+        return ct_fail(CT_ERR_INVALID, "a sequential warm-up needs warmup_epochs (not steps) and "
+                       "a schedule of its own length (not onecycle, cyclic, plateau or the range "
+                       "test, which shape their own start)");
     if (!(cfg->clip_norm >= 0.0f))
         return ct_fail(CT_ERR_INVALID, "gradient clipping norm must be > 0, got %g",
                        cfg->clip_norm);

@@ -37,8 +37,9 @@ void ct_train_config_default(ct_train_config *cfg) {
     cfg->swa_anneal_epochs = 10; /* (SWALR's anneal_epochs) */
     cfg->augment_ra_magnitude = CT_RA_DEFAULT_MAGNITUDE; /* (RandAugment's, with ops > 0) */
     cfg->augment_ra_bins = CT_RA_DEFAULT_BINS;
-    cfg->augment_augmix_width = 3, cfg->augment_augmix_depth = -1; /* (AugMix's, with a */
-    cfg->augment_augmix_alpha = 1.0f;                              /* severity > 0) */
+    cfg->augment_augmix_width = CT_AUGMIX_DEFAULT_WIDTH; /* (AugMix's, with a severity) */
+    cfg->augment_augmix_depth = CT_AUGMIX_DEFAULT_DEPTH;
+    cfg->augment_augmix_alpha = CT_AUGMIX_DEFAULT_ALPHA;
 }
 
 int ct_data_on_device_choice(const ct_model *m, const ct_dataset *ds, int data_on_device,

@@ -102,6 +102,11 @@ train_lines = {
     "sgd": ["--momentum", "0.9", "--nesterov", "--weight-decay", "5e-4", "--seed", "7"],
     "cifar": ["--dataset", "cifar10", "--augment", "crop=4,flip", "--model", "cnn"],
     "trivial": ["--dataset", "cifar10", "--augment", "resized-crop,flip,trivial=15,erase=0.1"],
+    "recipe": ["--dataset", "cifar10", "--augment", "resized-crop,flip,randaugment=2:9,bilinear",
+               "--lr-schedule", "cosine", "--lr-step", "epoch", "--warmup-epochs", "2",
+               "--warmup-sequential", "--warmup-start-factor", "0.01"],
+    "autoaug": ["--augment", "flip,autoaugment=svhn,erase=0.2"],
+    "augmix": ["--augment", "augmix=3:3:-1:1,bilinear", "--mixup-alpha", "0.2"],
     "photos": ["--dataset", "folder", "--data", "p", "--augment",
                "resized-crop=0.08:1,ratio=0.75:1.33,flip,brightness=0.4,contrast=0.4,"
                "saturation=0.4,hue=0.1,grey=0.2,erase=0.25", "--mixup-alpha", "0.2",

@@ -18,7 +18,7 @@
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
 #define MODEL_SPEC_BYTES 2048 /* a spec of at most 2047 characters, as the library's */
-#define NUM_TRAIN_FLAGS 95       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 97       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -102,6 +102,8 @@ typedef struct {
     float min_lr;            /* plateau: PyTorch's min_lr, >= 0 (0) */
     int warmup_epochs;
     const char *warmup_method; /* linear (LinearLR) or constant (ConstantLR) */
+    int warmup_sequential;     /* the schedule after the warm-up (SequentialLR) */
+    const char *lr_step;       /* step or epoch: when the per-step schedules move */
     float warmup_start_factor, clip_norm, clip_value;
     float label_smoothing;   /* the loss's, in [0, 1] (0) */
     const char *class_weight; /* --class-weight: off, balanced or W0,W1,... (NULL: not given) */

@@ -44,6 +44,7 @@ void train_opts_init(train_opts *o) {
     o->t_mult = 1;
     o->power = 1.0f;
     o->warmup_method = "linear";
+    o->lr_step = "step";
     o->step_size_up = 2000.0f;
     o->cyclic_mode = "triangular";
     o->lr_find_range = "1e-7,10";
@@ -301,6 +302,19 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "step by step (linear: LinearLR), or stays --warmup-start-factor,\n"
                  "then is 1 (constant: ConstantLR; torchvision's --lr-warmup-method\n"
                  "constant, which runs it before the schedule, not over it)"},
+        {.name = "warmup-sequential", .kind = CLI_SWITCH, .dst = &o->warmup_sequential,
+         .help = "--warmup-epochs N: the schedule starts after the warm-up, at its\n"
+                 "beginning, over the epochs left (torchvision's recipes:\n"
+                 "SequentialLR([warm-up, schedule], milestones=[N])), instead of being\n"
+                 "multiplied by it from the first epoch (not with onecycle, cyclic,\n"
+                 "plateau)"},
+        {.name = "lr-step", .kind = CLI_CHOICE, .dst = &o->lr_step, .metavar = "WHEN",
+         .choices = "step|epoch",
+         .help = "when cosine, onecycle, polynomial, cosine-restarts, cyclic and the\n"
+                 "warm-up move the lr: every training step (batch i of epoch e at epoch\n"
+                 "e + i / batches), or once an epoch, as a PyTorch loop calling\n"
+                 "scheduler.step() after each epoch (torchvision's recipes; cyclic's\n"
+                 "--step-size-up and -down then count epochs)"},
         {.name = "warmup-start-factor", .kind = CLI_FLOAT, .range = CLI_POSITIVE,
          .dst = &o->warmup_start_factor, .metavar = "X",
          .help = "warm-up's first lr factor, in (0, 1] (constant: its only one;\n"

@@ -43,7 +43,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         "patience", "epochs", "lr", "schedule", "lr-schedule", "step-size", "gamma",
         "lr-patience", "lr-threshold", "lr-threshold-mode", "lr-cooldown", "min-lr", "min-delta",
         "eta-min", "t0", "t-mult", "pct-start", "cycle-momentum", "warmup-epochs",
-        "warmup-start-factor", "warmup-method", "milestones", "power", "base-lr",
+        "warmup-start-factor", "warmup-method", "warmup-sequential", "lr-step", "milestones",
+        "power", "base-lr",
         "step-size-up", "step-size-down", "cyclic-mode", "div-factor", "final-div-factor",
         "three-phase", "anneal",
         "class-names", "ema", "ema-warmup", "swa-start", "swa-lr", "swa-anneal-epochs",
@@ -215,6 +216,13 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--warmup-start-factor: needs --warmup-epochs > 0");
     if (SEEN("warmup-method") && o->warmup_epochs <= 0)
         return cli_usage_error("train", "--warmup-method: needs --warmup-epochs > 0");
+    if (SEEN("warmup-sequential") && o->warmup_epochs <= 0)
+        return cli_usage_error("train", "--warmup-sequential: needs --warmup-epochs > 0");
+    if (o->warmup_sequential && !o->resume_dir &&
+        (sched == CT_SCHED_ONECYCLE || sched == CT_SCHED_CYCLIC || sched == CT_SCHED_PLATEAU))
+        return cli_usage_error("train", "--warmup-sequential: not with --lr-schedule %s, which "
+                               "shapes its own start (it may multiply it: leave "
+                               "--warmup-sequential out)", o->lr_schedule);
     if (o->snapshots && o->save_every <= 0 && !SEEN("snapshots") && o->resume_dir)
         o->snapshots = 0; /* the resumed run's, ended by --save-every 0 */
     if (o->snapshots && o->save_every <= 0)
@@ -350,6 +358,8 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
     c->warmup_epochs = o->warmup_epochs;
     c->warmup_start_factor = o->warmup_start_factor;
     c->warmup_constant = o->warmup_epochs > 0 && strcmp(o->warmup_method, "constant") == 0;
+    c->warmup_sequential = o->warmup_epochs > 0 && o->warmup_sequential;
+    c->lr_step_epoch = strcmp(o->lr_step, "epoch") == 0;
     c->clip_norm = o->clip_norm;
     c->clip_value = o->clip_value;
     if (!(o->label_smoothing <= 1.0f))

@@ -306,7 +306,9 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
         printf(c->warmup_constant ? ", warm-up %d %s%s at x%g" : ", warm-up %d %s%s from x%g", n,
                c->warmup_steps > 0 ? "step" : "epoch", n == 1 ? "" : "s",
                (double)(c->warmup_start_factor > 0 ? c->warmup_start_factor : 1.0f / 3.0f));
+        if (c->warmup_sequential) printf(", then the schedule");
     }
+    if (c->lr_step_epoch) printf(", the lr stepped once an epoch");
     if (c->clip_norm > 0) printf(", clip grad norm %g", (double)c->clip_norm);
     if (c->clip_value > 0) printf(", clip grad value %g", (double)c->clip_value);
     if (c->label_smoothing > 0) printf(", label smoothing %g", (double)c->label_smoothing);

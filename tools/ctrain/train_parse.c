@@ -148,8 +148,6 @@ int train_parse_schedule(const char *s, ct_phase *ph, int *n_out, char *err, siz
 #define RESIZED_RATIO_MIN (3.0f / 4.0f)
 #define RESIZED_RATIO_MAX (4.0f / 3.0f)
 #define TA_DEFAULT_BINS 31 /* TrivialAugmentWide's num_magnitude_bins */
-#define AUGMIX_DEFAULT_SEVERITY 3 /* AugMix's severity and mixture_width */
-#define AUGMIX_DEFAULT_WIDTH 3
 static const char *const aa_policies[] = {"", "imagenet", "cifar10", "svhn"};
 
 /* augmix's "S[:W[:D[:ALPHA]]]" into c: 0, or -1 when it is not that */
@@ -251,8 +249,9 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
     c->augment_ra_magnitude = CT_RA_DEFAULT_MAGNITUDE, c->augment_ra_bins = CT_RA_DEFAULT_BINS;
     c->augment_aa_policy = CT_AUTOAUGMENT_NONE;
     c->augment_augmix_severity = 0; /* (its chains, depth and alpha: torchvision's) */
-    c->augment_augmix_width = AUGMIX_DEFAULT_WIDTH, c->augment_augmix_depth = -1;
-    c->augment_augmix_alpha = 1.0f;
+    c->augment_augmix_width = CT_AUGMIX_DEFAULT_WIDTH;
+    c->augment_augmix_depth = CT_AUGMIX_DEFAULT_DEPTH;
+    c->augment_augmix_alpha = CT_AUGMIX_DEFAULT_ALPHA;
     c->augment_grey_p = 0.0f;
     if (strcmp(spec, "off") == 0) return 0;
     if (strcmp(spec, "auto") == 0) {
@@ -347,7 +346,7 @@ int train_parse_augment(const char *spec, const char *dataset, ct_train_config *
                                 "to %d; defaults 2:9:31), got \"%s\"", CT_MAX_RA_OPS,
                                 CT_MAX_TA_BINS, part + 12), -1;
         } else if (strncmp(part, "augmix", 6) == 0 && (part[6] == 0 || part[6] == '=')) {
-            bit = 19, c->augment_augmix_severity = AUGMIX_DEFAULT_SEVERITY;
+            bit = 19, c->augment_augmix_severity = CT_AUGMIX_DEFAULT_SEVERITY;
             if (part[6] == '=' && parse_augmix(part + 7, c) != 0)
                 return snprintf(err, err_bytes, "augmix=S[:W[:D[:ALPHA]]]: severity S (1 to %d, "
                                 "default 3), W chains (1 to %d, default 3) of D ops (1 to %d, or "
@@ -495,13 +494,13 @@ void train_format_augment(const ct_train_config *c, char *out, size_t out_bytes)
     else if (c->augment_aa_policy > CT_AUTOAUGMENT_IMAGENET &&
              c->augment_aa_policy <= CT_AUTOAUGMENT_SVHN)
         PUT("autoaugment=%s", aa_policies[c->augment_aa_policy]);
-    if (c->augment_augmix_severity && (c->augment_augmix_width != AUGMIX_DEFAULT_WIDTH ||
-                                       c->augment_augmix_depth != -1 ||
-                                       c->augment_augmix_alpha != 1.0f)) {
+    if (c->augment_augmix_severity && (c->augment_augmix_width != CT_AUGMIX_DEFAULT_WIDTH ||
+                                       c->augment_augmix_depth != CT_AUGMIX_DEFAULT_DEPTH ||
+                                       c->augment_augmix_alpha != CT_AUGMIX_DEFAULT_ALPHA)) {
         cli_shortest_float(c->augment_augmix_alpha, num[0], sizeof num[0]);
         PUT("augmix=%d:%d:%d:%s", c->augment_augmix_severity, c->augment_augmix_width,
             c->augment_augmix_depth, num[0]);
-    } else if (c->augment_augmix_severity == AUGMIX_DEFAULT_SEVERITY) {
+    } else if (c->augment_augmix_severity == CT_AUGMIX_DEFAULT_SEVERITY) {
         PUT("augmix");
     } else if (c->augment_augmix_severity) {
         PUT("augmix=%d", c->augment_augmix_severity);

@@ -431,6 +431,14 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
         strcmp(o->warmup_method, warmup_method_saved) != 0)
         rc = differs(dir, "warmup-method", o->warmup_method, warmup_method_saved);
     if (saved.warmup_epochs > 0 || !SEEN("warmup-method")) o->warmup_method = warmup_method_saved;
+    if (rc == CLI_EXIT_OK && SEEN("warmup-sequential") && saved.warmup_epochs > 0 &&
+        !saved.warmup_sequential)
+        rc = differs(dir, "warmup-sequential", "(on)", "multiplying the schedule");
+    o->warmup_sequential = saved.warmup_sequential;
+    const char *lr_step_saved = saved.lr_step_epoch ? "epoch" : "step";
+    if (rc == CLI_EXIT_OK && SEEN("lr-step") && strcmp(o->lr_step, lr_step_saved) != 0)
+        rc = differs(dir, "lr-step", o->lr_step, lr_step_saved);
+    o->lr_step = lr_step_saved;
     SAME_NUM("clip-grad-norm", clip_norm, saved.clip_norm, "%g", double);
     SAME_NUM("clip-grad-value", clip_value, saved.clip_value, "%g", double);
     SAME_NUM("label-smoothing", label_smoothing, saved.label_smoothing, "%g", double);

@@ -353,7 +353,7 @@ static size_t aa_ws_bytes(const ct_augment *a) {
 /* The automatic augmentation (autoaugment.h) of an image under d, and the erasing: the image
  * before the ops by the row functions above (unscaled: each value the float the GPU rounds
  * too) into ws's floats, its bytes into ws's first byte image, each chain's ops from one byte
- * image to the next (ct_aa_in, ct_aa_out; after the histograms an op needs), AugMix's chains
+ * image to another (ct_aa_in, ct_aa_out; after the histograms an op needs), AugMix's chains
  * mixed into the floats as each ends, then the last bytes as floats times scale. ws:
  * aa_ws_bytes(a). */
 static void aa_row(const ct_augment *a, const ct_augment_draw *d, const uint8_t *src,
@@ -368,11 +368,12 @@ static void aa_row(const ct_augment *a, const ct_augment_draw *d, const uint8_t 
     else
         shifted_row(a, d, src, pre_f, 1.0f); /* (without the erasing) */
     for (int64_t j = 0; j < row; j++) img[0][j] = (uint8_t)ct_ta_round(pre_f[j]);
+    const int augmix = a->aa == CT_AA_AUGMIX;
     int last = 0;
     for (int ch = 0, k = 0; ch < d->aa_chains; ch++) {
         for (int j = 0; j < d->aa_depth[ch] && k < d->aa_n; j++, k++) {
             const ct_aa_op *o = &d->aa[k];
-            const uint8_t *in = img[ct_aa_in(j)];
+            const uint8_t *in = img[ct_aa_in(augmix, j)];
             ct_ta_stats st = {0};
             if (ct_ta_needs_hist(o->op)) {
                 unsigned hist[CT_TA_MAX_C + 1][256] = {{0}};
@@ -380,15 +381,16 @@ static void aa_row(const ct_augment *a, const ct_augment_draw *d, const uint8_t 
                 ct_ta_stats_of(a, o->op, (const unsigned (*)[256])hist, &st);
             }
             for (int y = 0; y < h; y++)
-                for (int x = 0; x < w; x++) ct_aa_op_pixel(a, o, &st, in, y, x, img[ct_aa_out(j)]);
+                for (int x = 0; x < w; x++)
+                    ct_aa_op_pixel(a, o, &st, in, y, x, img[ct_aa_out(augmix, j)]);
         }
-        last = ct_aa_last(d->aa_depth[ch]);
-        if (a->aa == CT_AA_AUGMIX)
+        last = ct_aa_last(augmix, d->aa_depth[ch]);
+        if (augmix)
             for (int64_t e = 0; e < row; e++)
                 pre_f[e] = ct_augmix_add(d, ch, ch ? pre_f[e] : ct_augmix_start(d, img[0][e]),
                                          img[last][e]);
     }
-    if (a->aa == CT_AA_AUGMIX) {
+    if (augmix) {
         for (int64_t e = 0; e < row; e++) img[1][e] = (uint8_t)ct_augmix_byte(pre_f[e]);
         last = 1;
     }

@@ -44,18 +44,16 @@ __global__ void gather_u8_kernel(const uint8_t *src, const uint8_t *labels_src, 
 
 /* Chunk k of ColorJitter's contrast mean of an image under d (the CPU's jitter_row): the
  * pixels as gathered, before the erasing, adjusted up to the contrast */
-__device__ static double jitter_part(const ct_augment *a, const ct_augment_draw *d0,
+__device__ static double jitter_part(const ct_augment *a, const ct_augment_draw *d,
                                      const uint8_t *img, int k, float scale) {
-    ct_augment_draw d = *d0;
-    d.erased = 0;
     const int64_t hw = (int64_t)a->h * a->w;
     const double bound = 255.0 * (double)scale;
     double part = 0.0, px[CT_JITTER_MAX_C];
     for (int64_t j = hw * k / CT_JITTER_CHUNKS; j < hw * (k + 1) / CT_JITTER_CHUNKS; j++) {
         const int y = (int)(j / a->w), x = (int)(j % a->w);
         for (int ch = 0; ch < a->c; ch++)
-            px[ch] = (double)(scale * (float)ct_augment_pixel(a, &d, img, ch, y, x));
-        ct_augment_jitter_apply(a, &d, px, a->c, bound, 1);
+            px[ch] = (double)(scale * (float)ct_augment_pixel_raw(a, d, img, ch, y, x));
+        ct_augment_jitter_apply(a, d, px, a->c, bound, 1); /* (pixel_raw: not erased) */
         part = CT_DADD(part, ct_augment_mean_term(px, a->c));
     }
     return part;
@@ -87,8 +85,8 @@ __device__ static void jitter_pixel(const ct_augment *a, const ct_augment_draw *
 
 /* The automatic augmentation (autoaugment.h) of the images under d (and dp, the partner's,
  * when mix), by the block: the bytes before the ops into buf[0] (pbuf[0]), then each chain's
- * op j from buf[ct_aa_in(j)] into buf[ct_aa_out(j)], after the histograms it needs (counted
- * with shared-memory atomics: integers, the same in any order), AugMix's chains mixed into acc
+ * op j from buf[ct_aa_in(augmix, j)] into buf[ct_aa_out(augmix, j)], after the histograms it
+ * needs (counted with shared-memory atomics: integers, the same in any order), AugMix's chains mixed into acc
  * (pacc) as each ends and its bytes into buf[1] at the end; the result is aa_result's. */
 __device__ static void aa_image(const ct_augment *a, const ct_augment_draw *d,
                                 const ct_augment_draw *dp, int mix, const uint8_t *img,
@@ -110,14 +108,15 @@ __device__ static void aa_image(const ct_augment *a, const ct_augment_draw *d,
         for (int j = 0; j < depth || j < pdepth; j++) {
             const ct_aa_op *o = j < depth ? &d->aa[k + j] : NULL;
             const ct_aa_op *po = j < pdepth ? &dp->aa[pk + j] : NULL;
+            const int in = ct_aa_in(augmix, j), out = ct_aa_out(augmix, j);
             const int count = o && ct_ta_needs_hist(o->op), pcount = po && ct_ta_needs_hist(po->op);
             if (count || pcount) {
                 for (int q = threadIdx.x; q < 2 * (CT_TA_MAX_C + 1) * 256; q += blockDim.x)
                     (&hist[0][0][0])[q] = 0u;
                 __syncthreads();
                 for (int64_t e = threadIdx.x; e < hw; e += blockDim.x) {
-                    if (count) ct_ta_count(buf[ct_aa_in(j)], a->c, hw, e, hist[0]);
-                    if (pcount) ct_ta_count(pbuf[ct_aa_in(j)], a->c, hw, e, hist[1]);
+                    if (count) ct_ta_count(buf[in], a->c, hw, e, hist[0]);
+                    if (pcount) ct_ta_count(pbuf[in], a->c, hw, e, hist[1]);
                 }
                 __syncthreads();
                 if (threadIdx.x == 0) {
@@ -128,14 +127,14 @@ __device__ static void aa_image(const ct_augment *a, const ct_augment_draw *d,
             }
             for (int64_t e = threadIdx.x; e < hw; e += blockDim.x) {
                 const int y = (int)(e / a->w), x = (int)(e % a->w);
-                if (o) ct_aa_op_pixel(a, o, st, buf[ct_aa_in(j)], y, x, buf[ct_aa_out(j)]);
-                if (po) ct_aa_op_pixel(a, po, pst, pbuf[ct_aa_in(j)], y, x, pbuf[ct_aa_out(j)]);
+                if (o) ct_aa_op_pixel(a, o, st, buf[in], y, x, buf[out]);
+                if (po) ct_aa_op_pixel(a, po, pst, pbuf[in], y, x, pbuf[out]);
             }
             __syncthreads();
         }
         k += depth, pk += pdepth;
         if (!augmix) continue;
-        const uint8_t *last = buf[ct_aa_last(depth)], *plast = pbuf[ct_aa_last(pdepth)];
+        const uint8_t *last = buf[ct_aa_last(1, depth)], *plast = pbuf[ct_aa_last(1, pdepth)];
         for (int64_t e = threadIdx.x; e < row; e += blockDim.x) {
             acc[e] = ct_augmix_add(d, c, c ? acc[e] : ct_augmix_start(d, buf[0][e]), last[e]);
             if (mix)
@@ -154,14 +153,14 @@ __device__ static void aa_image(const ct_augment *a, const ct_augment_draw *d,
 
 /* The byte image aa_image leaves an image's result in */
 __device__ static int aa_result(const ct_augment *a, const ct_augment_draw *d) {
-    return a->aa == CT_AA_AUGMIX ? 1 : ct_aa_last(d->aa_depth[0]);
+    return a->aa == CT_AA_AUGMIX ? 1 : ct_aa_last(0, d->aa_depth[0]);
 }
 
 /* The workspace gather_u8_augment_kernel's block needs for an automatic augmentation of
- * images of row values: an image's part (AugMix's float sums, then three byte images, 16-byte
- * aligned), and another for the mixing partner's */
+ * images of row values: an image's part (AugMix's float sums, then ct_aa_images byte images,
+ * 16-byte aligned), and another for the mixing partner's */
 __host__ __device__ static int64_t aa_ws_part(const ct_augment *a, int64_t row) {
-    const int64_t bytes = (a->aa == CT_AA_AUGMIX ? 4 * row : 0) + 3 * row;
+    const int64_t bytes = (a->aa == CT_AA_AUGMIX ? 4 * row : 0) + ct_aa_images(a) * row;
     return (bytes + 15) / 16 * 16;
 }
 __host__ __device__ static int64_t aa_ws_slot(const ct_augment *a, int64_t row) {
@@ -226,10 +225,12 @@ __global__ void gather_u8_augment_kernel(const uint8_t *src, const uint8_t *labe
             /* the block's slot: the image's part, then the partner's (aa_ws_slot) */
             uint8_t *slot = ws + (int64_t)blockIdx.x * aa_ws_slot(&a, row);
             const int64_t half = aa_ws_part(&a, row), fl = a.aa == CT_AA_AUGMIX ? 4 * row : 0;
-            uint8_t *const buf[3] = {slot + fl, slot + fl + row, slot + fl + 2 * row};
+            const int three = ct_aa_images(&a) == 3; /* (AugMix's third byte image) */
+            uint8_t *const buf[3] = {slot + fl, slot + fl + row,
+                                     three ? slot + fl + 2 * row : NULL};
             uint8_t *const pbuf[3] = {mix ? slot + half + fl : NULL,
                                       mix ? slot + half + fl + row : NULL,
-                                      mix ? slot + half + fl + 2 * row : NULL};
+                                      mix && three ? slot + half + fl + 2 * row : NULL};
             const uint8_t *last = NULL, *plast = NULL; /* the ops' bytes */
             if (a.aa) {
                 aa_image(&a, &d, &dp, mix, img, pimg, buf, pbuf, (float *)slot,
