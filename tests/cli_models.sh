@@ -194,7 +194,7 @@ if [ "$have_mnist" -eq 1 ]; then
     plan=$(grep '^Plan: ' <<<"$out")
     lrs=$(grep -o '"lr": [0-9.e-]*' "$tmp/seq.jsonl" 2>/dev/null | cut -d' ' -f2 | tr '\n' ' ')
     [ "$rc" -eq 0 ] && [ "$lrs" = "0.05 0.5 " ] &&
-        grep -qF 'warm-up 1 epoch from x0.1, then the schedule, the lr stepped once an epoch' \
+        grep -qF 'warm-up 1 epoch from x0.1, then the schedule (its epochs counted from there), the lr stepped once an epoch' \
             <<<"$plan" &&
         ok "--lr-step epoch --warmup-sequential: lr $lrs, named: $plan" ||
         bad "--lr-step epoch --warmup-sequential -> exit $rc, lr $lrs, plan: $plan, stderr: $err"

@@ -371,6 +371,7 @@ expect_usage '--augment' train --augment autoaugment,grey
 expect_usage '--warmup-sequential' train --warmup-sequential
 expect_usage '--warmup-sequential' train --warmup-epochs 2 --warmup-sequential --lr-schedule onecycle
 expect_usage '--warmup-sequential' train --warmup-epochs 2 --warmup-sequential --lr-schedule plateau
+expect_usage '--warmup-sequential' train --warmup-epochs 2 --warmup-sequential --schedule 3@0.5,3@0.1
 expect_usage '--lr-step' train --lr-step hourly
 expect_usage '--lr-step' train --lr-find --lr-step epoch
 expect_usage '--augment' train --augment augmix=0

@@ -597,6 +597,26 @@ static void test_sequential_warmup(void **state) {
     assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
     bad = c, bad.lr_step_epoch = 2;
     assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+    bad = c, bad.schedule = CT_SCHED_PHASES, bad.num_phases = 2; /* (their epochs: absolute) */
+    bad.phases[1] = (ct_phase){2, 0.1f};
+    assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+    /* SequentialLR([LinearLR(0.1, 2), StepLR(1, 0.5)]) once an epoch (torch 1.13), and
+     * MultiStepLR([1, 2], 0.5) after a ConstantLR(0.1, 2), every one of 3 steps */
+    static const double step_lr[5] = {0.05, 0.275, 0.5, 0.25, 0.125};
+    ct_train_config st = tu_sched_config(CT_SCHED_STEP, 5, 0.5f);
+    st.step_size = 1, st.gamma = 0.5f, st.warmup_epochs = 2, st.warmup_start_factor = 0.1f;
+    st.warmup_sequential = 1, st.lr_step_epoch = 1;
+    for (int e = 0; e < 5; e++)
+        tu_near("SequentialLR with StepLR", (size_t)e, ct_schedule_lr(&st, e, 1, 3), step_lr[e],
+                1e-7);
+    static const double multi_lr[5] = {0.05, 0.05, 0.5, 0.25, 0.125};
+    ct_train_config ms = tu_sched_config(CT_SCHED_MULTISTEP, 5, 0.5f);
+    ms.num_milestones = 2, ms.milestones[0] = 1, ms.milestones[1] = 2, ms.gamma = 0.5f;
+    ms.warmup_epochs = 2, ms.warmup_start_factor = 0.1f, ms.warmup_constant = 1;
+    ms.warmup_sequential = 1;
+    for (int g = 0; g < 15; g++)
+        tu_near("SequentialLR with MultiStepLR", (size_t)g, ct_schedule_lr(&ms, g / 3, g % 3, 3),
+                multi_lr[g / 3], 1e-7);
 }
 
 /* CyclicLR(base_lr 0.1, max_lr 0.5, step_size_up 3, step_size_down 2) on SGD (torch 1.13, the

@@ -77,7 +77,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              "phases=%s batch=%d eval_batch=%d micro_batch=%d optimizer=%d momentum=%.9g weight_decay=%.9g,%d,%.9g,%d,%.9g "
              "nesterov=%d betas=%.9g,%.9g eps=%.9g rmsprop=%.9g,%d amsgrad=%d nadam=%.9g adagrad=%.9g,%.9g schedule=%d step_size=%d "
              "milestones=%d,%016llx power=%.9g cyclic=%.9g,%.9g,%.9g,%d gamma=%.9g plateau_patience=%d,%d,%.9g,%d,%d,%.9g eta_min=%.9g restarts=%d,%d "
-             "onecycle=%.9g,%.9g,%.9g,%d,%d sequential,step_epoch=%d,%d "
+             "onecycle=%.9g,%.9g,%.9g,%d,%d warmup_seq=%d lr_step_epoch=%d "
              "cycle_momentum=%d,%.9g,%.9g warmup=%d,%d,%.9g,%d clip_norm=%.9g,%.9g "
              "label_smoothing=%.9g class_weights=%d,%016llx mix=%.9g,%.9g end_lr=%.9g ema=%.9g,%d "
              "augment=%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%d,%.9g,%.9g,%.9g,%.9g,"

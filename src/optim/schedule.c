@@ -24,6 +24,10 @@
  * same for step, plateau and cosine with eta_min 0; other values for cosine with eta_min > 0
  * and for onecycle: tests/cli_torch_parity.sh checks the product against PyTorch.)
  * With SWA's swa_lr, SWALR replaces all of it from epoch swa_start (ct_train_config.swa).
+ * lr_step_epoch: the same with an epoch one step (step 0 of each epoch throughout: a loop
+ * stepping its scheduler once an epoch). warmup_sequential: epoch, g and T of the schedule (not
+ * of the warm-up, nor the phase's base) count from the warm-up's end, as SequentialLR starts its
+ * second scheduler there.
  */
 #include "core/core.h"
 #include "backend/augment.h" /* (ct_aa_configured, ct_aa_of_config) */
@@ -568,8 +572,11 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
          cfg->schedule == CT_SCHED_CYCLIC || cfg->schedule == CT_SCHED_PLATEAU ||
          cfg->schedule == CT_SCHED_RANGE_TEST))
         return ct_fail(CT_ERR_INVALID, "a sequential warm-up needs warmup_epochs (not steps) and "
-                       "a schedule of its own length (not onecycle, cyclic, plateau or the range "
-                       "test, which shape their own start)");
+                       "a schedule SequentialLR can start after it (not onecycle, cyclic, "
+                       "plateau or the range test)");
+    if (cfg->warmup_sequential && cfg->schedule == CT_SCHED_PHASES && cfg->num_phases > 1)
+        return ct_fail(CT_ERR_INVALID, "a sequential warm-up with %d phases, whose epochs count "
+                       "from the run's start: give one lr, or a schedule", cfg->num_phases);
     if (!(cfg->clip_norm >= 0.0f))
         return ct_fail(CT_ERR_INVALID, "gradient clipping norm must be > 0, got %g",
                        cfg->clip_norm);

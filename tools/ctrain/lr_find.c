@@ -130,6 +130,7 @@ int train_lr_find(train_run *run, const ct_dataset *ds, const int32_t *train_idx
     cfg.end_lr = o->lr_find_end;
     cfg.batch_size = (int)batch;
     cfg.warmup_epochs = cfg.warmup_steps = 0;
+    cfg.warmup_sequential = cfg.lr_step_epoch = 0;
     cfg.resume = (ct_fit_position){0};
     if (n > INT32_MAX) /* (an epoch's samples: ct_fit's bound) */
         return cli_usage_error("train", "--lr-find-steps: %lld steps of batch %lld are %lld "

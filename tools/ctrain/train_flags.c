@@ -295,13 +295,13 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "warmup-epochs", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->warmup_epochs,
          .metavar = "N", .help = "warm-up over the first N epochs (LinearLR, or ConstantLR\n"
                                   "with --warmup-method constant), multiplying any\n"
-                                  "schedule's lr"},
+                                  "schedule's lr (or before it: --warmup-sequential)"},
         {.name = "warmup-method", .kind = CLI_CHOICE, .dst = &o->warmup_method,
          .metavar = "NAME", .choices = "linear|constant",
          .help = "--warmup-epochs: the lr factor rises from --warmup-start-factor to 1\n"
                  "step by step (linear: LinearLR), or stays --warmup-start-factor,\n"
                  "then is 1 (constant: ConstantLR; torchvision's --lr-warmup-method\n"
-                 "constant, which runs it before the schedule, not over it)"},
+                 "constant, which runs it before the schedule: --warmup-sequential)"},
         {.name = "warmup-sequential", .kind = CLI_SWITCH, .dst = &o->warmup_sequential,
          .help = "--warmup-epochs N: the schedule starts after the warm-up, at its\n"
                  "beginning, over the epochs left (torchvision's recipes:\n"

@@ -220,9 +220,9 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--warmup-sequential: needs --warmup-epochs > 0");
     if (o->warmup_sequential && !o->resume_dir &&
         (sched == CT_SCHED_ONECYCLE || sched == CT_SCHED_CYCLIC || sched == CT_SCHED_PLATEAU))
-        return cli_usage_error("train", "--warmup-sequential: not with --lr-schedule %s, which "
-                               "shapes its own start (it may multiply it: leave "
-                               "--warmup-sequential out)", o->lr_schedule);
+        return cli_usage_error("train", "--warmup-sequential: not with --lr-schedule %s, "
+                               "which SequentialLR cannot start after a warm-up (without "
+                               "--warmup-sequential the warm-up multiplies it)", o->lr_schedule);
     if (o->snapshots && o->save_every <= 0 && !SEEN("snapshots") && o->resume_dir)
         o->snapshots = 0; /* the resumed run's, ended by --save-every 0 */
     if (o->snapshots && o->save_every <= 0)
@@ -288,6 +288,11 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         if (train_parse_schedule(o->schedule, c->phases, &c->num_phases, err, sizeof err) != 0)
             return cli_usage_error("train", "--schedule: %s", err);
     }
+    if (o->warmup_sequential && o->warmup_epochs > 0 && sched == CT_SCHED_PHASES &&
+        c->num_phases > 1 && !o->resume_dir)
+        return cli_usage_error("train", "--warmup-sequential: not with %d phases (--schedule), "
+                               "whose epochs count from the run's start: give --lr, or "
+                               "--lr-schedule", c->num_phases);
     if (strcmp(o->model, "mlp") != 0 && cli_find(flags, nflags, "hidden")->seen)
         return cli_usage_error("train", "--hidden: only applies to --model mlp (got --model %s)",
                                o->model);

@@ -282,10 +282,10 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
     case CT_SCHED_CYCLIC: {
         static const char *const modes[] = {"triangular", "triangular2", "exp_range"};
         const float down = c->cyclic_down > 0.0f ? c->cyclic_down : c->cyclic_up;
-        printf(", cyclic lr %g <-> %g (%s, %g steps up, %g down", (double)c->cyclic_base_lr,
+        printf(", cyclic lr %g <-> %g (%s, %g %s up, %g down", (double)c->cyclic_base_lr,
                (double)c->phases[0].lr, modes[c->cyclic_mode >= 0 && c->cyclic_mode <= 2
                                                   ? c->cyclic_mode : 0],
-               (double)c->cyclic_up, (double)down);
+               (double)c->cyclic_up, c->lr_step_epoch ? "epochs" : "steps", (double)down);
         if (c->cyclic_mode == CT_CYCLIC_EXP_RANGE)
             printf(", gamma %g", (double)(c->gamma > 0 ? c->gamma : 1.0f));
         printf(")");
@@ -306,7 +306,7 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
         printf(c->warmup_constant ? ", warm-up %d %s%s at x%g" : ", warm-up %d %s%s from x%g", n,
                c->warmup_steps > 0 ? "step" : "epoch", n == 1 ? "" : "s",
                (double)(c->warmup_start_factor > 0 ? c->warmup_start_factor : 1.0f / 3.0f));
-        if (c->warmup_sequential) printf(", then the schedule");
+        if (c->warmup_sequential) printf(", then the schedule (its epochs counted from there)");
     }
     if (c->lr_step_epoch) printf(", the lr stepped once an epoch");
     if (c->clip_norm > 0) printf(", clip grad norm %g", (double)c->clip_norm);

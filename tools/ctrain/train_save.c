@@ -433,7 +433,7 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     if (saved.warmup_epochs > 0 || !SEEN("warmup-method")) o->warmup_method = warmup_method_saved;
     if (rc == CLI_EXIT_OK && SEEN("warmup-sequential") && saved.warmup_epochs > 0 &&
         !saved.warmup_sequential)
-        rc = differs(dir, "warmup-sequential", "(on)", "multiplying the schedule");
+        rc = differs(dir, "warmup-sequential", "(on)", "(off: the warm-up multiplying the schedule)");
     o->warmup_sequential = saved.warmup_sequential;
     const char *lr_step_saved = saved.lr_step_epoch ? "epoch" : "step";
     if (rc == CLI_EXIT_OK && SEEN("lr-step") && strcmp(o->lr_step, lr_step_saved) != 0)
