@@ -85,6 +85,27 @@ static void print_out(const float *out, int64_t row) {
     printf("]}");
 }
 
+/* n images (c, h, w) of random ranges of values (so that AutoContrast and Equalize change
+ * them) into *img, and their augmentation under cfg (images first.., epoch 1) into *out: 0, or
+ * 1 (the error printed) */
+static int augment_random(const ct_train_config *cfg, ct_rng *rng, int n, int c, int h, int w,
+                          int64_t first, uint8_t **img, float **out) {
+    const int64_t row = (int64_t)c * h * w;
+    *img = malloc((size_t)(n * row));
+    *out = malloc((size_t)(n * row) * sizeof **out);
+    if (!*img || !*out) return 1;
+    for (int i = 0; i < n; i++) {
+        int lo = (int)ct_rng_below(rng, 200), span = 1 + (int)ct_rng_below(rng, 256 - lo);
+        for (int64_t j = 0; j < row; j++)
+            (*img)[i * row + j] = (uint8_t)(lo + (int)ct_rng_below(rng, (uint32_t)span));
+    }
+    if (ct_augment_images(cfg, *img, n, c, h, w, 1, first, *out) != CT_OK) {
+        fprintf(stderr, "augment_dump: %s\n", ct_last_error());
+        return 1;
+    }
+    return 0;
+}
+
 /* TrivialAugmentWide (autoaugment.h): images of random ranges of values (so that AutoContrast
  * and Equalize change them), after a flip or a resized crop, some erased after; each with its
  * op and magnitude, for torchvision's own autoaugment._apply_op to redo */
@@ -109,18 +130,9 @@ static int ta_dump(ct_rng *rng) {
             cfg.augment_ratio_min = R34, cfg.augment_ratio_max = R43;
         for (int j = 0; j < 4; j++) cfg.augment_erase_fill[j] = k_erase_fill[j];
         const int64_t row = (int64_t)t->c * t->h * t->w, first = 5 * (int64_t)k;
-        uint8_t *img = malloc((size_t)(TA_IMAGES * row));
-        float *out = malloc((size_t)(TA_IMAGES * row) * sizeof *out);
-        if (!img || !out) return 1;
-        for (int i = 0; i < TA_IMAGES; i++) {
-            int lo = (int)ct_rng_below(rng, 200), span = 1 + (int)ct_rng_below(rng, 256 - lo);
-            for (int64_t j = 0; j < row; j++)
-                img[i * row + j] = (uint8_t)(lo + (int)ct_rng_below(rng, (uint32_t)span));
-        }
-        if (ct_augment_images(&cfg, img, TA_IMAGES, t->c, t->h, t->w, 1, first, out) != CT_OK) {
-            fprintf(stderr, "augment_dump: %s\n", ct_last_error());
-            return 1;
-        }
+        uint8_t *img;
+        float *out;
+        if (augment_random(&cfg, rng, TA_IMAGES, t->c, t->h, t->w, first, &img, &out)) return 1;
         ct_augment a = {.c = t->c, .h = t->h, .w = t->w, .flip = 1, .aa = CT_AA_TRIVIAL,
                         .aa_bins = t->bins,
                         .bilinear = t->bilinear,
@@ -280,18 +292,10 @@ static int aa_dump(ct_rng *rng) {
             cfg.augment_ratio_min = R34, cfg.augment_ratio_max = R43;
         for (int j = 0; j < 4; j++) cfg.augment_erase_fill[j] = k_erase_fill[j];
         const int64_t row = (int64_t)t->c * t->h * t->w, first = 7 * (int64_t)k;
-        uint8_t *img = malloc((size_t)(AA_IMAGES * row)), *buf = malloc((size_t)(3 * row));
-        float *out = malloc((size_t)(AA_IMAGES * row) * sizeof *out);
-        if (!img || !out || !buf) return 1;
-        for (int i = 0; i < AA_IMAGES; i++) {
-            int lo = (int)ct_rng_below(rng, 200), span = 1 + (int)ct_rng_below(rng, 256 - lo);
-            for (int64_t j = 0; j < row; j++)
-                img[i * row + j] = (uint8_t)(lo + (int)ct_rng_below(rng, (uint32_t)span));
-        }
-        if (ct_augment_images(&cfg, img, AA_IMAGES, t->c, t->h, t->w, 1, first, out) != CT_OK) {
-            fprintf(stderr, "augment_dump: %s\n", ct_last_error());
+        uint8_t *img, *buf = malloc((size_t)(3 * row));
+        float *out;
+        if (!buf || augment_random(&cfg, rng, AA_IMAGES, t->c, t->h, t->w, first, &img, &out))
             return 1;
-        }
         ct_augment a = {.c = t->c, .h = t->h, .w = t->w, .flip = 1, .bilinear = t->bilinear,
                         .area_min = cfg.augment_area_min, .area_max = cfg.augment_area_max,
                         .ratio_min = cfg.augment_ratio_min, .ratio_max = cfg.augment_ratio_max,
@@ -417,19 +421,11 @@ static int augmix_dump(ct_rng *rng) {
             cfg.augment_ratio_min = R34, cfg.augment_ratio_max = R43;
         for (int j = 0; j < 4; j++) cfg.augment_erase_fill[j] = k_erase_fill[j];
         const int64_t row = (int64_t)t->c * t->h * t->w, first = 11 * (int64_t)k;
-        uint8_t *img = malloc((size_t)(AUGMIX_IMAGES * row)), *buf = malloc((size_t)(3 * row));
-        float *out = malloc((size_t)(AUGMIX_IMAGES * row) * sizeof *out);
-        if (!img || !out || !buf) return 1;
-        for (int i = 0; i < AUGMIX_IMAGES; i++) {
-            int lo = (int)ct_rng_below(rng, 200), span = 1 + (int)ct_rng_below(rng, 256 - lo);
-            for (int64_t j = 0; j < row; j++)
-                img[i * row + j] = (uint8_t)(lo + (int)ct_rng_below(rng, (uint32_t)span));
-        }
-        if (ct_augment_images(&cfg, img, AUGMIX_IMAGES, t->c, t->h, t->w, 1, first, out) !=
-            CT_OK) {
-            fprintf(stderr, "augment_dump: %s\n", ct_last_error());
+        uint8_t *img, *buf = malloc((size_t)(3 * row));
+        float *out;
+        if (!buf ||
+            augment_random(&cfg, rng, AUGMIX_IMAGES, t->c, t->h, t->w, first, &img, &out))
             return 1;
-        }
         ct_augment a = {.c = t->c, .h = t->h, .w = t->w, .flip = 1, .bilinear = t->bilinear,
                         .area_min = cfg.augment_area_min, .area_max = cfg.augment_area_max,
                         .ratio_min = cfg.augment_ratio_min, .ratio_max = cfg.augment_ratio_max,

@@ -49,6 +49,21 @@ typedef struct {
 
 static inline ct_cuda *ct_cuda_of(ct_backend *b) { return (ct_cuda *)b; }
 
+/* 1-D kernels (cuda_ops.cu, cuda_gather.cu): threads a block, and grid-stride loops' grids */
+#define CT_THREADS 256              /* threads per block */
+#define CT_BLOCKS_PER_SM 32         /* grid-stride grids stop growing here */
+
+/* Blocks for a grid-stride loop over n items (n > 0). */
+static inline unsigned grid_for(const ct_cuda *cb, int64_t n) {
+    int64_t blocks = (n + CT_THREADS - 1) / CT_THREADS;
+    int64_t cap = (int64_t)cb->sm_count * CT_BLOCKS_PER_SM;
+    return (unsigned)(blocks < cap ? blocks : cap);
+}
+
+#define GRID_STRIDE(i, n)                                                                  \
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);              \
+         i += (int64_t)gridDim.x * blockDim.x)
+
 /* ------------------------------------------------------------------------------------------ */
 /* error checking: record file:line, the call, CUDA's message and a hint; never print or exit  */
 

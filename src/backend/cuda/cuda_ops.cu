@@ -13,22 +13,10 @@
 #include <limits.h>
 #include <math.h>
 
-#define CT_THREADS 256              /* threads per block for 1-D kernels */
-#define CT_BLOCKS_PER_SM 32         /* grid-stride grids stop growing here */
 #define CT_WARP 32
 #define CT_XENT_ROWS_PER_BLOCK (CT_THREADS / CT_WARP) /* one warp per row */
 #define CT_TILE_ROWS 8              /* bias_grad over (outer, channels): a 32x8 thread tile */
 
-/* Blocks for a grid-stride loop over n items (n > 0). */
-static unsigned grid_for(const ct_cuda *cb, int64_t n) {
-    int64_t blocks = (n + CT_THREADS - 1) / CT_THREADS;
-    int64_t cap = (int64_t)cb->sm_count * CT_BLOCKS_PER_SM;
-    return (unsigned)(blocks < cap ? blocks : cap);
-}
-
-#define GRID_STRIDE(i, n)                                                                  \
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);              \
-         i += (int64_t)gridDim.x * blockDim.x)
 
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = CT_WARP / 2; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
