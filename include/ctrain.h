@@ -168,6 +168,12 @@ ct_status ct_model_create(ct_backend *b, const char *spec, int in_c, int in_h, i
                           int max_batch, uint64_t seed, ct_model **out);
 /* The layers of preset name ("mlp", "lenet5", "cnn"), or NULL when name is not a preset. */
 const char *ct_model_preset(const char *name);
+/* A model's layer string as a message or a Model line shows it, in buf (returned): a preset's
+ * layers (not mlp's) by its name, as "resnet50", "resnet50 for 3 classes" (its last layer
+ * linear(3)), "cnn, after normalize(0.5,0.25)" (a normalize layer in front); other layers
+ * whole up to 240 characters, else their start and end "conv(...)...linear(10) (1818
+ * characters)"; in double quotes with quoted (a preset's name never is). */
+const char *ct_spec_text(const char *spec, int quoted, char *buf, size_t bytes);
 /* Draws the weights of m's convolutions again as torchvision's ResNets initialise theirs:
  * normal, mean 0, std sqrt(2 / (out_channels * k * k)) (nn.init.kaiming_normal_(w,
  * mode="fan_out", nonlinearity="relu")), from seed; their biases and the other layers keep

@@ -76,14 +76,14 @@ r=$(same_as_base conv conv1 conv2) && r2=$(same_as_base head conv1 conv2 linear1
 # a new head: 10 classes from the 5-class model (its last layer linear(5) -> linear(10))
 run train --dataset idx --data all --init base --freeze backbone --epochs 2 --lr 0.05 --val-size 0
 [ "$rc" -eq 0 ] &&
-    grep -q '^Model: .*linear(84),relu,linear(10) (61706 parameters, weights from base/model.safetensors but the last layer.s, new for these classes)$' <<<"$out" &&
+    grep -q '^Model: lenet5 (61706 parameters, weights from base/model.safetensors but the last layer.s, new for these classes)$' <<<"$out" &&
     grep -q '^Frozen: the layers up to linear2 (60856 parameters' <<<"$out" &&
     ok "--init on 10 classes: the last layer new, for them" ||
     bad "--init on 10 classes -> exit $rc: $(grep -E '^(Model|Frozen)' <<<"$out") $err"
 # ... and such a run resumes (its model saved with the new last layer)
 run train --dataset idx --data all --init base --epochs 1 --lr 0.05 --val-size 0 --save nh --quiet
 run train --resume nh --epochs 2
-[ "$rc" -eq 0 ] && grep -q '^Model: .*linear(84),relu,linear(10) (61706 parameters)$' <<<"$out" &&
+[ "$rc" -eq 0 ] && grep -q '^Model: lenet5 (61706 parameters)$' <<<"$out" &&
     grep -q '^Epoch \[1\]' <<<"$out" && ok "a run with a new last layer resumes" ||
     bad "--resume of a run with a new last layer -> exit $rc: $(grep '^Model' <<<"$out") $err"
 # a saved spec written loosely (spaces, capitals, as the spec parser takes them): its last
@@ -117,7 +117,7 @@ for part, n in (("train", 20), ("test", 10)):
             f.write(b"P5\n28 28\n255\n" + raw[16 + 784 * i:16 + 784 * (i + 1)])
 EOF
 run train --dataset folder --data folder --init base --epochs 1 --lr 0.05 --val-size 0
-[ "$rc" -eq 0 ] && grep -q 'linear(3) (61111 parameters, weights from base/model.safetensors but the last layer.s, new for these classes)$' <<<"$out" &&
+[ "$rc" -eq 0 ] && grep -q '^Model: lenet5 for 3 classes (61111 parameters, weights from base/model.safetensors but the last layer.s, new for these classes)$' <<<"$out" &&
     ok "--init on a folder of 3 classes: the last layer new, for them" ||
     bad "--init on a folder of 3 classes -> exit $rc: $(grep '^Model' <<<"$out") $err"
 
@@ -182,7 +182,7 @@ run summary --model "flatten,linear(10)" --freeze backbone
 [ "$rc" -eq 2 ] && grep -q "only layer with weights is its head" <<<"$err" &&
     ok "--freeze backbone of a one-layer model -> exit 2" || bad "summary --freeze backbone (one layer) -> exit $rc: $err"
 run train --dataset idx --data all --init base --model cnn --epochs 1 --val-size 0
-[ "$rc" -eq 2 ] && grep -q -- '--init: base/model.safetensors: tensor conv1.weight has shape \[6, 1, 5, 5\] but the model ".*" needs \[32, 1, 3, 3\]' <<<"$err" &&
+[ "$rc" -eq 2 ] && grep -q -- '--init: base/model.safetensors: tensor conv1.weight has shape \[6, 1, 5, 5\] but the model cnn needs \[32, 1, 3, 3\]' <<<"$err" &&
     ok "--init with a --model whose other layers differ -> exit 2" || bad "--init base --model cnn -> exit $rc: $err"
 
 echo

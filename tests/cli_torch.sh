@@ -97,28 +97,24 @@ same_in_torch cnn "normalize(0.1307,0.3081),conv(8,3,1,1),batchnorm,relu,maxpool
 same_in_torch res "conv(8,3,1,1),batchnorm,relu,residual(conv(8,3,1,1),batchnorm,relu,conv(8,3,1,1),batchnorm),relu,residual(conv(16,3,2,1),batchnorm,relu,conv(16,3,1,1),batchnorm),relu,globalavgpool,linear(10)" \
     "a ResNet (identity and projection shortcuts)"
 
-# ------------------------------------------------------------------ torchvision's ResNet-18
-# the resnet18 preset is torchvision.models.resnet18(num_classes=10) (its first conv on one
-# channel): the same parameter count, and ctrain's trained tensors, given in order to
-# torchvision's module by position (shapes checked), give ctrain eval's loss and accuracy
-if [ "${CTRAIN_TEST_SANITIZED:-OFF}" = ON ]; then # (its code paths: the small ResNet above)
-    echo "SKIP cli_torch resnet18: a sanitizer build (a minute of resnet18 there); the release tree runs it"
-elif ! "$PY" -c 'import torchvision' 2>/dev/null; then
-    echo "SKIP cli_torch resnet18: $PY cannot import torchvision (apt-get install python3-torchvision)"
-else
-    # (160 training images, no validation, 200 test images)
-    small_mnist "$dir" "$tmp/tiny" 160 200 || bad "could not cut 160 images from $dir"
+# ------------------------------------------------ torchvision's ResNet-18 and ResNet-50
+# the resnet18 and resnet50 presets are torchvision.models.resnet18 and resnet50(num_classes=10)
+# (their first conv on one channel; resnet34, 101 and 152 are built of the same blocks): the
+# same parameter count, and ctrain's trained tensors, given in order to torchvision's module by
+# position (shapes checked), give ctrain eval's loss and accuracy
+torchvision_resnet() { # NAME
+    local name=$1
     run train --dataset idx --data "$tmp/tiny" --val-size 0 --epochs 2 --batch-size 8 --lr 0.02 \
-        --model resnet18 --quiet --save "$tmp/r18"
-    ct=$("$CT" eval --model "$tmp/r18" --dataset idx --data "$tmp/tiny" 2>&1 | grep '^test_loss')
-    ct_params=$("$CT" summary --model resnet18 | sed -n 's/^Total params: \([0-9]*\) .*/\1/p')
-    pt=$("$PY" - "$here" "$tmp/tiny" "$tmp/r18" <<'EOF'
+        --model "$name" --quiet --save "$tmp/$name"
+    ct=$("$CT" eval --model "$tmp/$name" --dataset idx --data "$tmp/tiny" 2>&1 | grep '^test_loss')
+    ct_params=$("$CT" summary --model "$name" | sed -n 's/^Total params: \([0-9]*\) .*/\1/p')
+    pt=$("$PY" - "$here" "$tmp/tiny" "$tmp/$name" "$name" <<'EOF'
 import sys
 import torch, torchvision
 sys.path.insert(0, sys.argv[1])
 from torch_parity import idx  # (and tools/ on the path: ctrain_torch)
 import ctrain_torch
-tv = torchvision.models.resnet18(num_classes=10)
+tv = getattr(torchvision.models, sys.argv[4])(num_classes=10)
 tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)  # (MNIST: one channel)
 print("params %d" % sum(p.numel() for p in tv.parameters()))
 ours = ctrain_torch.load_state_dict(sys.argv[3])
@@ -144,8 +140,18 @@ EOF
         [ "$(grep '^params' <<<"$pt")" = "params $ct_params" ] &&
         # (trained: outputs far from uniform, whose loss would be ln 10 = 2.3026 in any model)
         awk -v l="${ct#test_loss: }" 'BEGIN { d = l - 2.3026; exit !(d > 0.05 || d < -0.05) }' &&
-        ok "resnet18 is torchvision's resnet18 ($ct_params parameters): its weights there give $ct, as ctrain eval" ||
-        bad "resnet18 vs torchvision: ctrain '$ct' ($ct_params parameters) vs '$pt' (train exit $rc: $err)"
+        ok "$name is torchvision's $name ($ct_params parameters): its weights there give $ct, as ctrain eval" ||
+        bad "$name vs torchvision: ctrain '$ct' ($ct_params parameters) vs '$pt' (train exit $rc: $err)"
+}
+if [ "${CTRAIN_TEST_SANITIZED:-OFF}" = ON ]; then # (its code paths: the small ResNet above)
+    echo "SKIP cli_torch resnet18, resnet50: a sanitizer build (minutes of them there); the release tree runs them"
+elif ! "$PY" -c 'import torchvision' 2>/dev/null; then
+    echo "SKIP cli_torch resnet18, resnet50: $PY cannot import torchvision (apt-get install python3-torchvision)"
+else
+    # (160 training images, no validation, 200 test images)
+    small_mnist "$dir" "$tmp/tiny" 160 200 || bad "could not cut 160 images from $dir"
+    torchvision_resnet resnet18
+    torchvision_resnet resnet50
 fi
 
 # ------------------------------------------------------------------ predict's probabilities

@@ -158,14 +158,14 @@ run summary --model ./run1 # a path: a saved model that is not there
 [ "$rc" -eq 1 ] && [ "$err" = "ctrain: ./run1: cannot open: No such file or directory" ] &&
     ok "summary --model ./run1 (no such folder) -> exit 1: $err" || bad "summary --model ./run1 -> exit $rc: $err"
 expect_usage '--model' summary --model 'flatten,linear(300000),relu,linear(300000),linear(10)'
-# a spec longer than a small buffer (282 characters) is built whole, up to the library's 2047
-# characters and 128 layers
+# a spec longer than a small buffer (282 characters) is built whole, up to the library's 8191
+# characters and 640 layers
 long="flatten,  linear(10)$(printf ',relu%.0s' $(seq 47)),linear(32),relu,linear(10)"
 run summary --model "$long"
 [ "$rc" -eq 0 ] && grep -q '^Total params: 8532 ' <<<"$out" && ok "summary of a ${#long}-character spec: all of it" ||
     bad "summary of a ${#long}-character spec -> exit $rc: $(tail -3 <<<"$out") $err"
-expect_usage 'longer than 2047 characters' summary --model "flatten,$(printf 'relu,%.0s' $(seq 410))linear(10)"
-expect_usage 'more than 128 layers' summary --model "flatten,$(printf 'relu,%.0s' $(seq 127))linear(10)"
+expect_usage 'longer than 8191 characters' summary --model "flatten,$(printf 'relu,%.0s' $(seq 1640))linear(10)"
+expect_usage 'more than 640 layers' summary --model "flatten,$(printf 'relu,%.0s' $(seq 639))linear(10)"
 # an error in a long spec quotes its start and end: what is wrong and where still fit the line
 expect_usage '(1210 characters): linear takes one integer in 1..16777216: linear(units) at position 1202' \
     summary --model "conv(16,3,1,1,0),$(printf 'residual(conv(16,3,1,1,0),batchnorm,relu,conv(16,3,1,1,0),batchnorm),relu,%.0s' $(seq 16))linear(0)"

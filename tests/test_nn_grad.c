@@ -360,7 +360,12 @@ static void test_presets(void **state) {
          * three: 272474 */
         {"resnet8", 77754, NULL},
         {"resnet20", 272186, NULL},
-        {"resnet18", 11175370, NULL}, /* torchvision's resnet18(num_classes=10), conv1 on 1 */
+        /* torchvision's resnet18 ... resnet152(num_classes=10), conv1 on one channel */
+        {"resnet18", 11175370, NULL},
+        {"resnet34", 21283530, NULL},
+        {"resnet50", 23522250, NULL},
+        {"resnet101", 42514378, NULL},
+        {"resnet152", 58158026, NULL},
         {"conv(4,3,1,1),residual(conv(8,3,2,1),relu,conv(8,3,1,1)),relu,globalavgpool,linear(10)",
          4 * 10 + 8 * 37 + 8 * 73 + 8 * 4 + 16 + 8 * 10 + 10,
          "conv1 conv2 relu conv3 conv4 batchnorm1 add relu globalavgpool linear1"},
@@ -369,21 +374,24 @@ static void test_presets(void **state) {
         ct_model *m = NULL;
         OK(ct_model_create(g_cpu, k[i].spec, 1, 28, 28, 4, 1, &m));
         assert_int_equal(ct_model_param_count(m), k[i].params);
-        char names[4096] = ""; /* (resnet20: 72 layers) */
+        char names[8192] = ""; /* (resnet152: 514 layers) */
         for (int l = 0; l < m->n_layers; l++) {
             strcat(names, m->layers[l].name);
             if (l + 1 < m->n_layers) strcat(names, " ");
         }
         if (k[i].names) assert_string_equal(names, k[i].names);
         assert_int_equal(ct_model_num_classes(m), 10);
-        char summary[16384];
+        char summary[65536];
         OK(ct_model_summary(m, 0, summary, sizeof summary));
         ct_model_free(m);
     }
     /* the ResNets' blocks: their adds, and the projection shortcuts where the shape changes */
-    const struct { const char *name; int adds, projections, width; } nets[] = {
-        {"resnet8", 3, 2, 64}, {"resnet20", 9, 2, 64}, {"resnet18", 8, 3, 512}};
-    for (size_t i = 0; i < 3; i++) {
+    const struct { const char *name; int adds, projections, width, layers; } nets[] = {
+        {"resnet8", 3, 2, 64, 30},          {"resnet20", 9, 2, 64, 72},
+        {"resnet18", 8, 3, 512, 68},        {"resnet34", 16, 3, 512, 124},
+        {"resnet50", 16, 4, 2048, 174},     {"resnet101", 33, 4, 2048, 344},
+        {"resnet152", 50, 4, 2048, 514}};
+    for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {
         ct_model *r = NULL;
         OK(ct_model_create(g_cpu, nets[i].name, 3, 32, 32, 2, 1, &r));
         int adds = 0, projections = 0;
@@ -394,6 +402,7 @@ static void test_presets(void **state) {
             projections += a->cfg.res.skip != a->cfg.res.begin;
             assert_int_equal(r->layers[a->cfg.res.begin].block, a->block);
         }
+        assert_int_equal(r->n_layers, nets[i].layers);
         assert_int_equal(adds, nets[i].adds);
         assert_int_equal(projections, nets[i].projections);
         assert_int_equal(r->layers[r->n_layers - 2].out_c, nets[i].width); /* global pooling */
@@ -406,6 +415,49 @@ static void test_presets(void **state) {
     assert_int_equal(m->layers[2].out_c * m->layers[2].out_h * m->layers[2].out_w, 64 * 24 * 24);
     assert_int_equal(m->layers[4].out_h, 12);
     ct_model_free(m);
+}
+
+/* ct_spec_text: a preset's layers by its name (for its classes, after a normalize layer), others
+ * whole, or by their start and end when long; the mlp's layers never named */
+static void test_spec_text(void **state) {
+    (void)state;
+    char buf[400], spec[8192];
+    const char *r50 = ct_model_preset("resnet50");
+    assert_string_equal(ct_spec_text(r50, 1, buf, sizeof buf), "resnet50");
+    const size_t body = strlen(r50) - strlen("linear(10)");
+    snprintf(spec, sizeof spec, "%.*slinear(3)", (int)body, r50);
+    assert_string_equal(ct_spec_text(spec, 0, buf, sizeof buf), "resnet50 for 3 classes");
+    snprintf(spec, sizeof spec, "normalize(0.5,0.25),%.*slinear(7)", (int)body, r50);
+    assert_string_equal(ct_spec_text(spec, 0, buf, sizeof buf),
+                        "resnet50 for 7 classes, after normalize(0.5,0.25)");
+    snprintf(spec, sizeof spec, "normalize(0.1307,0.3081),%s", ct_model_preset("lenet5"));
+    assert_string_equal(ct_spec_text(spec, 1, buf, sizeof buf), "lenet5, after normalize(0.1307,0.3081)");
+    assert_string_equal(ct_spec_text(ct_model_preset("resnet18"), 0, buf, sizeof buf), "resnet18");
+    /* not a preset's: the mlp's, another last layer, something after it, a changed layer */
+    const char *mlp = ct_model_preset("mlp");
+    assert_string_equal(ct_spec_text(mlp, 0, buf, sizeof buf), mlp);
+    snprintf(spec, sizeof spec, "\"%s\"", mlp);
+    assert_string_equal(ct_spec_text(mlp, 1, buf, sizeof buf), spec);
+    const char *bad_tails[] = {"linear(0)", "linear(3),relu", "linear(3 )", "linear(-3)", "linear()",
+                               "linear(x)", "relu"};
+    for (size_t i = 0; i < sizeof bad_tails / sizeof bad_tails[0]; i++) {
+        snprintf(spec, sizeof spec, "%.*s%s", (int)body, r50, bad_tails[i]);
+        ct_spec_text(spec, 0, buf, sizeof buf);
+        assert_string_not_equal(buf, "resnet50");
+        assert_non_null(strstr(buf, " characters)")); /* (long: shortened) */
+        assert_non_null(strstr(buf, bad_tails[i]));    /* (its end shown) */
+    }
+    snprintf(spec, sizeof spec, "%s", ct_model_preset("cnn"));
+    spec[6] = '3'; /* conv(32,...) -> conv(33,...) */
+    assert_string_equal(ct_spec_text(spec, 0, buf, sizeof buf), spec);
+    /* long layers: their first 120 and last 60 characters, quoted as asked */
+    snprintf(spec, sizeof spec, "flatten,%0300d,linear(10)", 0);
+    ct_spec_text(spec, 1, buf, sizeof buf);
+    assert_int_equal(strlen(buf), 1 + 120 + 3 + 60 + 1 + strlen(" (319 characters)"));
+    assert_memory_equal(buf, "\"flatten,000", 12);
+    assert_string_equal(buf + strlen(buf) - 30, "0,linear(10)\" (319 characters)");
+    /* a small buffer: cut, terminated */
+    assert_string_equal(ct_spec_text(r50, 0, buf, 5), "resn");
 }
 
 /* ct_model_init_kaiming: each conv's weights normal with std sqrt(2 / (out_c k k)), as
@@ -517,7 +569,7 @@ int main(void) {
         return 1;
     }
     enum { N_CASES = sizeof k_cases / sizeof k_cases[0] };
-    struct CMUnitTest tests[N_CASES + 4];
+    struct CMUnitTest tests[N_CASES + 5];
     for (int i = 0; i < N_CASES; i++)
         tests[i] = (struct CMUnitTest){k_cases[i].spec, test_model_grad, NULL, NULL,
                                        (void *)&k_cases[i]};
@@ -525,6 +577,7 @@ int main(void) {
     tests[N_CASES + 1] = (struct CMUnitTest)cmocka_unit_test(test_presets);
     tests[N_CASES + 2] = (struct CMUnitTest)cmocka_unit_test(test_spec_errors);
     tests[N_CASES + 3] = (struct CMUnitTest)cmocka_unit_test(test_init_kaiming);
+    tests[N_CASES + 4] = (struct CMUnitTest)cmocka_unit_test(test_spec_text);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ct_backend_free(g_cpu);
     return rc;

@@ -20,6 +20,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* the model as messages name it: a preset by its name, long layers by their start and end */
+#define SPEC_TEXT(m) ct_spec_text(ct_model_spec(m), 1, (char[320]){0}, 320)
+
 /* ------------------------------------------------------------------------------------------ */
 /* tensor lists                                                                                */
 
@@ -269,8 +272,8 @@ static ct_status seq_aliases(const ct_checkpoint *c, const ct_model *m, const ct
     for (int i = 0; i < l->n; i++) layers += i == 0 || l->info[i].layer != l->info[i - 1].layer;
     if (n != layers)
         return ct_fail(CT_ERR_FORMAT, "%s: its tensors are an nn.Sequential's, of %d modules "
-                       "with tensors, but the model \"%s\" has %d layers with tensors",
-                       c->path, n, ct_model_spec(m), layers);
+                       "with tensors, but the model %s has %d layers with tensors",
+                       c->path, n, SPEC_TEXT(m), layers);
     for (int i = 0, j = -1; i < l->n; i++) {
         j += i == 0 || l->info[i].layer != l->info[i - 1].layer;
         const char *dot = strchr(l->t[i].name, '.'), *file = "", *suffix;
@@ -310,8 +313,8 @@ static ct_status load_params(const ct_checkpoint *c, ct_model *m, const char *pr
     for (int i = 0; i < l.n && s == CT_OK; i++) {
         int k = ct_checkpoint_find(c, FILE_NAME(i));
         if (k < 0) {
-            s = ct_fail(CT_ERR_FORMAT, "%s: missing tensor %s (the model \"%s\" has it%s%s)",
-                        c->path, FILE_NAME(i), ct_model_spec(m), seq ? " as " : "",
+            s = ct_fail(CT_ERR_FORMAT, "%s: missing tensor %s (the model %s has it%s%s)",
+                        c->path, FILE_NAME(i), SPEC_TEXT(m), seq ? " as " : "",
                         seq ? l.t[i].name : "");
             break;
         }
@@ -333,8 +336,8 @@ static ct_status load_params(const ct_checkpoint *c, ct_model *m, const char *pr
             char got[160], want[160];
             ct_shape_text(e->shape, e->ndim, got, sizeof got);
             ct_shape_text(l.info[i].shape, l.info[i].ndim, want, sizeof want);
-            s = ct_fail(CT_ERR_FORMAT, "%s: tensor %s has shape %s but the model \"%s\" needs %s",
-                        c->path, e->name, got, ct_model_spec(m), want);
+            s = ct_fail(CT_ERR_FORMAT, "%s: tensor %s has shape %s but the model %s needs %s",
+                        c->path, e->name, got, SPEC_TEXT(m), want);
             break;
         }
         memcpy((void *)l.t[i].data, c->data + e->begin, (size_t)(e->end - e->begin));
@@ -351,8 +354,8 @@ static ct_status load_params(const ct_checkpoint *c, ct_model *m, const char *pr
         int found = 0;
         for (int i = 0; i < l.n && !found; i++) found = !strcmp(FILE_NAME(i), c->t[k].name);
         if (!found)
-            s = ct_fail(CT_ERR_FORMAT, "%s: unexpected tensor %s (the model \"%s\" has no such "
-                        "tensor)", c->path, c->t[k].name, ct_model_spec(m));
+            s = ct_fail(CT_ERR_FORMAT, "%s: unexpected tensor %s (the model %s has no such "
+                        "tensor)", c->path, c->t[k].name, SPEC_TEXT(m));
     }
 #undef FILE_NAME
     if (s == CT_OK) s = ct_host_state_set(m, &hs);

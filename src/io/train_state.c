@@ -771,9 +771,12 @@ ct_status ct_checkpoint_load_train_state(const ct_checkpoint *c, ct_model *m,
         char mine[64];
         ct_model_input_shape(m, &ic, &ih, &iw);
         snprintf(mine, sizeof mine, "[%d, %d, %d]", ic, ih, iw);
-        if (spec && strcmp(spec, ct_model_spec(m)) != 0)
-            s = BAD("%s: metadata model_spec \"%.200s\" is not the run's model \"%s\"", c->path,
-                    spec, ct_model_spec(m));
+        if (spec && strcmp(spec, ct_model_spec(m)) != 0) {
+            char theirs[320], ours[320];
+            s = BAD("%s: metadata model_spec %s is not the run's model %s", c->path,
+                    ct_spec_text(spec, 1, theirs, sizeof theirs),
+                    ct_spec_text(ct_model_spec(m), 1, ours, sizeof ours));
+        }
         else if (shape && strcmp(shape, mine) != 0)
             s = BAD("%s: metadata input_shape \"%.40s\" is not the run's input %s", c->path,
                     shape, mine);

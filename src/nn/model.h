@@ -13,8 +13,8 @@
 #include "nn/layer.h"
 #include "optim/optim.h"
 
-#define CT_MAX_LAYERS 128
-#define CT_SPEC_BYTES 2048
+#define CT_MAX_LAYERS 640   /* (resnet152: 514) */
+#define CT_SPEC_BYTES 8192  /* (resnet152: 5554 characters) */
 
 /* A shard processes a slice of each batch with its own buffers. On the CPU there is one shard
  * per thread, each running the ops single-threaded, and their gradients are summed before the

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(spec);
         return 0;
     }
-    static char summary[65536];
+    static char summary[1 << 18]; /* (as ctrain summary's) */
     if (ct_model_summary(m, 0, summary, sizeof summary) != CT_OK) abort();
     int classes = ct_model_num_classes(m);
     if (ct_model_param_count(m) <= 200000 && classes >= 1 && classes <= 256) {

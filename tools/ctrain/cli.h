@@ -70,6 +70,7 @@ int cli_build_model(cli_model *cm, const char *device, int threads, const char *
  * is not 10 (into buf); layers (and a preset at 10 classes) as they are (the library refuses
  * one too long). */
 const char *cli_model_spec(const char *model, int hidden, int classes, char *buf, size_t bytes);
+#define MODEL_SPEC_BYTES 8192 /* buf's size: a spec of at most 8191 characters, as the library's */
 /* The model takes ds's images (their shape) and has an output for every class of ds (dataset's
  * part, for the message)? Prints the error and returns CLI_EXIT_ERROR when not. */
 int cli_check_data(const cli_model *cm, const ct_dataset *ds, const char *dataset,

@@ -341,8 +341,9 @@ int cmd_eval(int argc, char **argv) {
         return rc;
     }
     int64_t n = val ? n_val : ct_dataset_count(test) - n_folder;
-    printf("Model: %s (%lld parameters) from %s\n", ct_model_spec(m),
-           (long long)ct_model_param_count(m), cm.path);
+    char text[400];
+    printf("Model: %s (%lld parameters) from %s\n", ct_spec_text(ct_model_spec(m), 0, text,
+           sizeof text), (long long)ct_model_param_count(m), cm.path);
     const char *ema = ct_checkpoint_meta(cm.ck, "ema_decay"); /* (train --ema: a number) */
     char *ema_end = NULL;
     double decay = ema ? strtod(ema, &ema_end) : 0.0;

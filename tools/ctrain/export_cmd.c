@@ -140,8 +140,10 @@ int cmd_export(int argc, char **argv) {
                             st_out.st_dev == st_stdout.st_dev && st_out.st_ino == st_stdout.st_ino
                         ? stderr
                         : stdout;
+        char text[400];
         fprintf(say, "Wrote %s: %s, input (batch, %d, %d, %d), outputs logits and probabilities "
-                "(batch, %d)\n", o.out, ct_model_spec(cm.m), c, h, w, ct_model_num_classes(cm.m));
+                "(batch, %d)\n", o.out, ct_spec_text(ct_model_spec(cm.m), 0, text, sizeof text),
+                c, h, w, ct_model_num_classes(cm.m));
     }
     cli_close_model(&cm);
     return rc;

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SUMMARY_BYTES (1 << 16)
+#define SUMMARY_BYTES (1 << 18) /* (640 layers of up to ~130 characters) */
 
 typedef struct {
     const char *model, *dataset, *data_dir, *image_size, *freeze;
@@ -25,8 +25,9 @@ enum { NUM_SUMMARY_FLAGS = 6 };
 static int summary_flags(summary_opts *o, cli_flag *f) {
     cli_flag t[NUM_SUMMARY_FLAGS] = {
         {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
-         .help = "a preset (mlp, lenet5, cnn, resnet8, resnet20, resnet18) or layers\n"
-                 "(below), as ctrain train --model;\n"
+         .help = "a preset (mlp, lenet5, cnn, resnet8, resnet20, resnet18, resnet34,\n"
+                 "resnet50, resnet101, resnet152) or layers (below), as ctrain train\n"
+                 "--model;\n"
                  "or a saved model (a --save folder or a .safetensors file)"},
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
          .choices = CLI_DATASETS, .help = "the input shape and classes to build for"},
@@ -102,8 +103,11 @@ void summary_help(FILE *out) {
           "                                (torchvision's projection shortcut); no nesting\n"
           "presets: mlp (the tutorial's), lenet5, cnn (Keras' MNIST convnet), resnet8 and\n"
           "resnet20 (He et al.'s CIFAR ResNets: a conv, 3 stages of 1 or 3 residual blocks of\n"
-          "16, 32, 64 channels, globalavgpool, linear(10)), resnet18 (torchvision's\n"
-          "resnet18(num_classes=10), its layers in its state_dict's order)\n"
+          "16, 32, 64 channels, globalavgpool, linear(10)), resnet18, resnet34, resnet50,\n"
+          "resnet101 and resnet152 (torchvision's resnet18(num_classes=10) ...: a 7x7 conv,\n"
+          "max pooling, 4 stages of basic blocks (18, 34) or bottlenecks (50, 101, 152) of\n"
+          "64 to 512 channels (bottlenecks' out: 4 times that), globalavgpool, linear(10);\n"
+          "their layers in their state_dict's order)\n"
           "\n"
           "flags:\n",
           out);
@@ -147,7 +151,9 @@ static int summary_saved(const char *arg, const summary_opts *o, int dataset_see
     if (rc == CLI_EXIT_OK) {
         int c, h, w;
         ct_model_input_shape(cm.m, &c, &h, &w);
-        printf("Model: %s, input %dx%dx%d, from %s\n", ct_model_spec(cm.m), c, h, w, cm.path);
+        char text[400];
+        printf("Model: %s, input %dx%dx%d, from %s\n",
+               ct_spec_text(ct_model_spec(cm.m), 0, text, sizeof text), c, h, w, cm.path);
         fputs(buf, stdout);
         if (*buf && buf[strlen(buf) - 1] != '\n') fputc('\n', stdout);
     }
@@ -203,7 +209,7 @@ int cmd_summary(int argc, char **argv) {
     int rc0 = cli_dataset_shape(o.dataset, o.data_dir, &in_c, &in_h, &in_w, &classes);
     if (rc0 != CLI_EXIT_OK) return rc0;
     if (ih) in_h = (int)ih, in_w = (int)iw; /* (the folder's channels and classes, this size) */
-    char spec_buf[2048];
+    char spec_buf[MODEL_SPEC_BYTES];
     const char *spec = cli_model_spec(o.model, o.hidden, classes, spec_buf, sizeof spec_buf);
     ct_backend *b = NULL;
     ct_model *m = NULL;
@@ -225,12 +231,9 @@ int cmd_summary(int argc, char **argv) {
         goto done;
     }
     if ((rc = print_summary(m, &o, buf)) != CLI_EXIT_OK) goto done;
-    if (!is_mlp && spec == spec_buf) /* a preset made for the data's classes */
-        printf("Model: %s for %d classes, input %dx%dx%d (%s)\n", o.model, classes, in_c, in_h,
-               in_w, o.dataset);
-    else
-        printf("Model: %s, input %dx%dx%d (%s)\n", is_mlp ? "mlp" : spec, in_c, in_h, in_w,
-               o.dataset);
+    char text[400]; /* (a preset by its name: "resnet18 for 3 classes") */
+    printf("Model: %s, input %dx%dx%d (%s)\n",
+           is_mlp ? "mlp" : ct_spec_text(spec, 0, text, sizeof text), in_c, in_h, in_w, o.dataset);
     fputs(buf, stdout);
     if (*buf && buf[strlen(buf) - 1] != '\n') fputc('\n', stdout);
     rc = CLI_EXIT_OK;

@@ -17,7 +17,6 @@
 #define SCHEDULE_BYTES 512
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
-#define MODEL_SPEC_BYTES 2048 /* a spec of at most 2047 characters, as the library's */
 #define NUM_TRAIN_FLAGS 97       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 

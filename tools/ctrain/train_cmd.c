@@ -387,10 +387,8 @@ int cmd_train(int argc, char **argv) {
     const char *spec = cli_model_spec(o.model, o.hidden, classes, spec_buf, sizeof spec_buf);
     /* (--init's model with a last layer for these classes: train_init.c) */
     spec = train_init_spec(&o, spec, classes, strcmp(o.dataset, "folder") == 0);
-    /* the Model line names a preset rather than its layers (with its classes, when made for
-     * them, and a normalize layer in front) */
+    /* a preset asked for by name (its ResNets' convs are initialised as torchvision's) */
     char preset[32] = "";
-    const int adapted = spec == spec_buf;
     if (strcmp(o.model, "mlp") != 0 && ct_model_preset(o.model)) /* (mlp: its layers, as before) */
         snprintf(preset, sizeof preset, "%s", o.model);
     char norm_err[256]; /* --normalize: a normalize layer in front, the run's model from now on
@@ -560,16 +558,11 @@ built:
         if (is_mlp)
             printf("Model: %lld -> %d -> ReLU -> %d (%lld parameters%s)\n",
                    (long long)in_c * in_h * in_w, o.hidden, classes, params, from);
-        else if (preset[0]) { /* "resnet18 for 3 classes, after normalize(0.5,0.25)" */
-            const char *close = strchr(spec, ')');
-            int norm = strncmp(spec, "normalize(", 10) == 0 && close;
-            printf("Model: %s", preset);
-            if (adapted) printf(" for %d classes", classes);
-            if (norm) printf(", after %.*s", (int)(close - spec + 1), spec);
-            printf(" (%lld parameters%s%s)\n", params,
-                   kaiming ? ", convs initialised as torchvision's ResNets" : "", from);
-        } else
-            printf("Model: %s (%lld parameters%s)\n", spec, params, from);
+        else { /* "resnet18 for 3 classes, after normalize(0.5,0.25)", or the layers */
+            char text[400];
+            printf("Model: %s (%lld parameters%s%s)\n", ct_spec_text(spec, 0, text, sizeof text),
+                   params, kaiming ? ", convs initialised as torchvision's ResNets" : "", from);
+        }
         if (cfg->frozen_layers > 0) {
             char what[160];
             train_frozen_text(m, cfg->frozen_layers, what, sizeof what);

@@ -95,8 +95,9 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .def = "10000"},
         {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
          .help = "\"mlp\" (flatten,linear(HIDDEN),relu,linear(CLASSES)), lenet5,\n"
-                 "cnn, resnet8, resnet20 (CIFAR ResNets), resnet18 (torchvision's)\n"
-                 "(a preset's last layer: an output a class of the data), or layers:\n"
+                 "cnn, resnet8, resnet20 (CIFAR ResNets), resnet18, resnet34, resnet50,\n"
+                 "resnet101, resnet152 (torchvision's) (a preset's last layer: an\n"
+                 "output a class of the data), or layers:\n"
                  "\"flatten,linear(64),relu,linear(10)\", residual blocks too:\n"
                  "\"...,residual(conv(16,3,1,1,0),batchnorm,relu,conv(16,3,1,1,0),\n"
                  "batchnorm),relu,...\" (the layers, ctrain summary --help)"},
