@@ -85,5 +85,19 @@ int main(void) {
     run(0, 1, 64, 128, 9216, "cnn dense forward");
     run(1, 0, 128, 9216, 64, "cnn dense dW");
     run(0, 0, 64, 9216, 128, "cnn dense dx");
+    /* resnet50 on 28x28, batch 64 (32 images a thread, cpu_nn.c's groups of images): 1x1 convs
+     * of the 7x7, 2x2 and 1x1 stages, the last stage's 3x3 conv */
+    run(0, 0, 256, 294, 64, "r50 7x7 1x1 forward");
+    run(1, 0, 64, 294, 256, "r50 7x7 1x1 dx (cols)");
+    run(0, 1, 256, 64, 294, "r50 7x7 1x1 dW");
+    run(0, 0, 1024, 128, 256, "r50 2x2 1x1 forward");
+    run(1, 0, 256, 128, 1024, "r50 2x2 1x1 dx (cols)");
+    run(0, 1, 1024, 256, 128, "r50 2x2 1x1 dW");
+    run(0, 0, 2048, 32, 512, "r50 1x1 1x1 forward");
+    run(1, 0, 512, 32, 2048, "r50 1x1 1x1 dx (cols)");
+    run(0, 1, 2048, 512, 32, "r50 1x1 1x1 dW");
+    run(0, 0, 512, 32, 4608, "r50 1x1 3x3 forward");
+    run(1, 0, 4608, 32, 512, "r50 1x1 3x3 dx (cols)");
+    run(0, 1, 512, 4608, 32, "r50 1x1 3x3 dW");
     return 0;
 }

@@ -43,6 +43,11 @@ static const conv_case k_convs[] = {
     /* the same kinds of layer that stay on im2col: too few channels, stride 2, 5x5 */
     {2, 16, 9, 9, 8, 3, 1, 1},   {2, 8, 9, 9, 16, 3, 1, 1},   {2, 16, 9, 9, 16, 3, 2, 1},
     {1, 16, 9, 9, 16, 5, 1, 2},
+    /* planes under 256 positions: the CPU computes several images in one product (cpu_nn.c's
+     * conv_group), some with a last group of fewer: 1x1 (a bottleneck's), 1x1 with stride 2 (a
+     * projection shortcut), 3x3 on 1x1 and 2x2 planes (a ResNet's last stage) */
+    {7, 8, 10, 10, 12, 1, 1, 0}, {20, 4, 9, 9, 8, 1, 2, 0},   {40, 8, 1, 1, 12, 1, 1, 0},
+    {60, 12, 1, 1, 8, 3, 1, 1},  {45, 8, 2, 2, 6, 3, 2, 1},
 };
 
 static void test_conv2d(void **state) {

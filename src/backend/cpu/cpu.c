@@ -80,10 +80,12 @@ static ct_status cpu_sync(ct_backend *b) { return CT_OK; }
 /* Where the register-blocked kernels beat single-threaded OpenBLAS (bench/gemm.c measures the
  * training shapes; with AVX-512 only, ct_small_gemm declines elsewhere): rank-1 kernels (TN,
  * NN) need at least 16 output columns; the dot-product kernel (NT) needs a long K to amortise
- * its final sums. Very large products go to OpenBLAS, whose cache blocking wins there. */
+ * its final sums, the longer the more outputs (it loses at 1024 x 256 x 128 and 256 x 64 x 294,
+ * wins at 64 x 10 x 256 and from K = 384 on). Very large products go to OpenBLAS, whose cache
+ * blocking wins there. */
 static int use_small_gemm(int ta, int tb, int M, int N, int K) {
     if ((double)M * N * K > (double)(1 << 28)) return 0;
-    if (!ta && tb) return K >= 128;
+    if (!ta && tb) return K >= 384 || (K >= 128 && (double)M * N <= 4096);
     if (!tb) return N >= 16;
     return 0;
 }

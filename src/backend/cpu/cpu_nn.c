@@ -1,7 +1,7 @@
 /*
  * cpu_nn.c — the CPU reference of the CNN ops of backend.h: conv2d (im2col + the backend's
- * gemm, one image at a time; 3x3 stride-1 layers with enough channels by Winograd F(4x4, 3x3),
- * cpu_winograd.c), max/average pooling, dropout from the counter-based Philox
+ * gemm, one image at a time, or several at once on small planes; 3x3 stride-1 layers with
+ * enough channels by Winograd F(4x4, 3x3), cpu_winograd.c), max/average pooling, dropout from the counter-based Philox
  * generator, batch normalisation, the Adam/AdamW update and the gradient-norm pair
  * (sumsq, clip_scale).
  *
@@ -18,11 +18,26 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------------------------------ */
-/* conv2d: im2col + gemm per image                                                             */
+/* conv2d: im2col + gemm per image, or per group of images                                    */
 
 static int conv_is_pointwise(const ct_conv2d_desc *d) { /* 1x1, stride 1, no padding */
     return d->kh == 1 && d->kw == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_h == 0 &&
            d->pad_w == 0;
+}
+
+/* Output positions a product should have at least. An image's product has OH x OW of them: on
+ * the small planes of a deep network's late layers (a ResNet's 7x7 down to 1x1) that is a
+ * matrix times a few vectors, which reads the whole weight for little arithmetic; there the
+ * images go CONV_COLS / (OH x OW) at a time, their columns side by side, and each product reads
+ * the weight once for the group. */
+#define CONV_COLS 256
+
+/* The images a product takes (1: one at a time, the planes' own layout) */
+static int conv_group(const ct_conv2d_desc *d) {
+    const int P = d->oh * d->ow;
+    if (P >= CONV_COLS || d->n <= 1) return 1;
+    const int g = (CONV_COLS + P - 1) / P;
+    return g < d->n ? g : d->n;
 }
 
 static ct_status conv_check(const ct_conv2d_desc *d, const char *op) {
@@ -37,10 +52,14 @@ static ct_status conv_check(const ct_conv2d_desc *d, const char *op) {
     return CT_OK;
 }
 
+/* (grows with d->n: a workspace sized for the largest batch fits every call) */
 static size_t cpu_conv2d_workspace(ct_backend *b, const ct_conv2d_desc *d) {
-    if (conv_is_pointwise(d)) return 0;
     if (ct_wino_eligible(d)) return ct_wino_workspace(d);
-    return (size_t)d->c * d->kh * d->kw * d->oh * d->ow * sizeof(float); // (C*KH*KW, OH*OW)
+    const size_t K = (size_t)d->c * d->kh * d->kw, P = (size_t)d->oh * d->ow;
+    const int g = conv_group(d);
+    if (g > 1) /* a group's columns, its outputs (or dy), its columns transposed */
+        return (2 * K + (size_t)d->oc) * (size_t)g * P * sizeof(float);
+    return conv_is_pointwise(d) ? 0 : K * P * sizeof(float); // (C*KH*KW, OH*OW)
 }
 
 /* conv_check, and a workspace (d->ws_bytes, when given) as large as the op needs */
@@ -62,13 +81,15 @@ static void valid_columns(int x0, int stride, int w, int ow, int *lo, int *hi) {
     if (*hi < *lo) *hi = *lo;
 }
 
-/* cols (c*kh*kw, oh*ow) from one image x (c, h, w); out-of-image positions are 0. */
-static void im2col(const ct_conv2d_desc *d, const float *restrict x, float *restrict cols) {
-    const int P = d->oh * d->ow, sw = d->stride_w;
+/* cols (c*kh*kw, oh*ow; rows ld apart) from one image x (c, h, w); out-of-image positions are
+ * 0. */
+static void im2col(const ct_conv2d_desc *d, const float *restrict x, float *restrict cols,
+                   size_t ld) {
+    const int sw = d->stride_w;
     for (int ci = 0; ci < d->c; ci++)
         for (int ki = 0; ki < d->kh; ki++)
             for (int kj = 0; kj < d->kw; kj++) {
-                float *row = cols + (size_t)((ci * d->kh + ki) * d->kw + kj) * P; // (OH*OW)
+                float *row = cols + (size_t)((ci * d->kh + ki) * d->kw + kj) * ld; // (OH*OW)
                 const float *plane = x + (size_t)ci * d->h * d->w;
                 const int x0 = kj - d->pad_w;
                 int lo, hi;
@@ -96,14 +117,16 @@ static void add_row(float *restrict out, const float *restrict in, int n) {
     for (int i = 0; i < n; i++) out[i] += in[i];
 }
 
-/* x (c, h, w) = cols (c*kh*kw, oh*ow) put back in place, overlapping taps added. */
-static void col2im(const ct_conv2d_desc *d, const float *restrict cols, float *restrict x) {
-    const int P = d->oh * d->ow, sw = d->stride_w;
+/* x (c, h, w) = cols (c*kh*kw, oh*ow; rows ld apart) put back in place, overlapping taps
+ * added. */
+static void col2im(const ct_conv2d_desc *d, const float *restrict cols, size_t ld,
+                   float *restrict x) {
+    const int sw = d->stride_w;
     memset(x, 0, (size_t)d->c * d->h * d->w * sizeof(float));
     for (int ci = 0; ci < d->c; ci++)
         for (int ki = 0; ki < d->kh; ki++)
             for (int kj = 0; kj < d->kw; kj++) {
-                const float *row = cols + (size_t)((ci * d->kh + ki) * d->kw + kj) * P;
+                const float *row = cols + (size_t)((ci * d->kh + ki) * d->kw + kj) * ld;
                 float *plane = x + (size_t)ci * d->h * d->w;
                 const int x0 = kj - d->pad_w;
                 int lo, hi;
@@ -121,16 +144,106 @@ static void col2im(const ct_conv2d_desc *d, const float *restrict cols, float *r
             }
 }
 
+/* On the small planes of a group (oh*ow < CONV_COLS) a tap reads the same positions in every
+ * image and channel: off[p], the position within a plane that output p reads at tap (ki, kj),
+ * or -1 in the padding, found once for them all. */
+static void tap_offsets(const ct_conv2d_desc *d, int ki, int kj, int *off) {
+    for (int oy = 0; oy < d->oh; oy++) {
+        const int iy = oy * d->stride_h - d->pad_h + ki;
+        for (int ox = 0; ox < d->ow; ox++) {
+            const int ix = ox * d->stride_w - d->pad_w + kj;
+            off[oy * d->ow + ox] =
+                iy >= 0 && iy < d->h && ix >= 0 && ix < d->w ? iy * d->w + ix : -1;
+        }
+    }
+}
+
+/* im2col of gn images x (gn, c, h, w) on a small plane: cols (c*kh*kw, gn*oh*ow; rows ld apart),
+ * image j's columns at j*oh*ow */
+static void im2col_group(const ct_conv2d_desc *d, const float *restrict x, int gn,
+                         float *restrict cols, size_t ld) {
+    const int P = d->oh * d->ow, pointwise = conv_is_pointwise(d);
+    const size_t hw = (size_t)d->h * d->w, in_size = (size_t)d->c * hw;
+    int off[CONV_COLS];
+    for (int ki = 0; ki < d->kh; ki++)
+        for (int kj = 0; kj < d->kw; kj++) {
+            tap_offsets(d, ki, kj, off);
+            for (int ci = 0; ci < d->c; ci++) {
+                float *row = cols + (size_t)((ci * d->kh + ki) * d->kw + kj) * ld;
+                for (int j = 0; j < gn; j++) {
+                    const float *plane = x + j * in_size + ci * hw;
+                    float *o = row + (size_t)j * P;
+                    if (pointwise) memcpy(o, plane, (size_t)P * sizeof(float));
+                    else
+                        for (int p = 0; p < P; p++) o[p] = off[p] >= 0 ? plane[off[p]] : 0.0f;
+                }
+            }
+        }
+}
+
+/* col2im of gn images: dx (gn, c, h, w) = cols (im2col_group's layout) put back in place,
+ * overlapping taps added */
+static void col2im_group(const ct_conv2d_desc *d, const float *restrict cols, size_t ld, int gn,
+                         float *restrict dx) {
+    const int P = d->oh * d->ow;
+    const size_t hw = (size_t)d->h * d->w, in_size = (size_t)d->c * hw;
+    int off[CONV_COLS];
+    memset(dx, 0, (size_t)gn * in_size * sizeof(float));
+    for (int ki = 0; ki < d->kh; ki++)
+        for (int kj = 0; kj < d->kw; kj++) {
+            tap_offsets(d, ki, kj, off);
+            for (int ci = 0; ci < d->c; ci++) {
+                const float *row = cols + (size_t)((ci * d->kh + ki) * d->kw + kj) * ld;
+                for (int j = 0; j < gn; j++) {
+                    float *plane = dx + j * in_size + ci * hw;
+                    const float *in = row + (size_t)j * P;
+                    for (int p = 0; p < P; p++)
+                        if (off[p] >= 0) plane[off[p]] += in[p];
+                }
+            }
+        }
+}
+
+/* A group's outputs (OC, gn x P), the images' side by side, to or from their planes y_j (OC, P):
+ * back (1) into the planes, or (0) from them. */
+static void conv_planes(const ct_conv2d_desc *d, float *restrict group, float *restrict y, int gn,
+                        int back) {
+    const size_t P = (size_t)d->oh * d->ow, ld = (size_t)gn * P, out_size = (size_t)d->oc * P;
+    for (int j = 0; j < gn; j++)
+        for (int o = 0; o < d->oc; o++) {
+            float *g = group + o * ld + j * P, *p = y + j * out_size + o * P;
+            memcpy(back ? p : g, back ? g : p, P * sizeof(float));
+        }
+}
+
+/* the forward of images [i0, i0 + gn) together: their columns side by side in ws (K, gn x P),
+ * then their outputs (OC, gn x P) after them */
+static ct_status conv_forward_group(ct_backend *b, const ct_conv2d_desc *d, const float *x,
+                                    const float *weight, float *y, float *ws, int i0, int gn) {
+    const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, N = gn * P;
+    const size_t in_size = (size_t)d->c * d->h * d->w;
+    float *cols = ws, *out = ws + (size_t)K * N;
+    im2col_group(d, x + (size_t)i0 * in_size, gn, cols, N);
+    /* out (OC, N) = weight (OC, K) · cols (K, N) */
+    CT_TRY(b->gemm(b, 0, 0, d->oc, N, K, 1.0f, weight, K, cols, N, 0.0f, out, N));
+    conv_planes(d, out, y + (size_t)i0 * d->oc * P, gn, 1);
+    return CT_OK;
+}
+
 static ct_status cpu_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                                     const float *weight, const float *bias, float *y, void *ws) {
     CT_TRY(conv_ready(b, d, "conv2d_forward"));
     if (ct_wino_eligible(d)) return ct_wino_forward(b, d, x, weight, bias, y, ws);
-    const int K = d->c * d->kh * d->kw, P = d->oh * d->ow;
+    const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, g = conv_group(d);
     const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
-    for (int i = 0; i < d->n; i++) {
+    for (int i = 0; i < d->n; i += g) {
+        if (g > 1) {
+            CT_TRY(conv_forward_group(b, d, x, weight, y, ws, i, d->n - i < g ? d->n - i : g));
+            continue;
+        }
         const float *cols = x + i * in_size; // (K, P)
         if (!conv_is_pointwise(d)) {
-            im2col(d, x + i * in_size, ws);
+            im2col(d, x + i * in_size, ws, P);
             cols = ws;
         }
         /* y_i (OC, P) = weight (OC, K) · cols (K, P) */
@@ -141,18 +254,57 @@ static ct_status cpu_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, cons
     return CT_OK;
 }
 
+/* t (cols, rows) = a (rows, cols)^T, in blocks of 16 x 16 */
+static void transpose(const float *restrict a, int rows, int cols, float *restrict t) {
+    for (int r0 = 0; r0 < rows; r0 += 16)
+        for (int c0 = 0; c0 < cols; c0 += 16) {
+            const int r1 = r0 + 16 < rows ? r0 + 16 : rows, c1 = c0 + 16 < cols ? c0 + 16 : cols;
+            for (int c = c0; c < c1; c++)
+                for (int r = r0; r < r1; r++) t[(size_t)c * rows + r] = a[(size_t)r * cols + c];
+        }
+}
+
+/* The backward of images [i0, i0 + gn) together (conv_forward_group's layout): dweight (when
+ * not NULL) plus or (first) set to their part, dx (when not NULL) theirs. dweight's product
+ * takes the columns transposed: as NN it runs on the CPU's rank-1 kernels, about twice as fast
+ * as NT with a short inner dimension (bench/gemm.c's r50 rows). */
+static ct_status conv_backward_group(ct_backend *b, const ct_conv2d_desc *d, const float *x,
+                                     const float *dy, const float *weight, float *dx,
+                                     float *dweight, float *ws, int i0, int gn, int first) {
+    const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, N = gn * P;
+    const size_t in_size = (size_t)d->c * d->h * d->w;
+    float *cols = ws, *dyg = ws + (size_t)K * N, *rows = dyg + (size_t)d->oc * N;
+    conv_planes(d, dyg, (float *)dy + (size_t)i0 * d->oc * P, gn, 0); /* (only read) */
+    if (dweight) { /* dweight (OC, K) += dy (OC, N) · rows (N, K), rows = cols^T */
+        im2col_group(d, x + (size_t)i0 * in_size, gn, cols, N);
+        transpose(cols, K, N, rows);
+        CT_TRY(b->gemm(b, 0, 0, d->oc, K, N, 1.0f, dyg, N, rows, K, first ? 0.0f : 1.0f,
+                       dweight, K));
+    }
+    if (dx) { /* dcols (K, N) = weight^T (K, OC) · dy (OC, N), into the images' planes */
+        CT_TRY(b->gemm(b, 1, 0, K, N, d->oc, 1.0f, weight, K, dyg, N, 0.0f, cols, N));
+        col2im_group(d, cols, N, gn, dx + (size_t)i0 * in_size);
+    }
+    return CT_OK;
+}
+
 static ct_status cpu_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *d, const float *dy,
                                           const float *weight, float *dx, void *ws) {
     CT_TRY(conv_ready(b, d, "conv2d_backward_data"));
     if (ct_wino_eligible(d)) return ct_wino_backward(b, d, NULL, dy, weight, dx, NULL, ws);
-    const int K = d->c * d->kh * d->kw, P = d->oh * d->ow;
+    const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, g = conv_group(d);
     const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
-    for (int i = 0; i < d->n; i++) {
+    for (int i = 0; i < d->n; i += g) {
+        if (g > 1) {
+            CT_TRY(conv_backward_group(b, d, NULL, dy, weight, dx, NULL, ws, i,
+                                       d->n - i < g ? d->n - i : g, 0));
+            continue;
+        }
         int direct = conv_is_pointwise(d);
         float *dcols = direct ? dx + i * in_size : ws; // (K, P)
         /* dcols (K, P) = weight^T (K, OC) · dy_i (OC, P) */
         CT_TRY(b->gemm(b, 1, 0, K, P, d->oc, 1.0f, weight, K, dy + i * out_size, P, 0.0f, dcols, P));
-        if (!direct) col2im(d, dcols, dx + i * in_size);
+        if (!direct) col2im(d, dcols, P, dx + i * in_size);
     }
     return CT_OK;
 }
@@ -165,13 +317,16 @@ static ct_status cpu_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc 
         CT_TRY(ct_wino_backward(b, d, x, dy, NULL, NULL, dweight, ws));
         return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, d->oh * d->ow) : CT_OK;
     }
-    const int K = d->c * d->kh * d->kw, P = d->oh * d->ow;
+    const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, g = conv_group(d);
     const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
     if (d->n == 0) memset(dweight, 0, (size_t)d->oc * K * sizeof(float));
-    for (int i = 0; i < d->n; i++) {
+    for (int i = 0; i < d->n && g > 1; i += g)
+        CT_TRY(conv_backward_group(b, d, x, dy, NULL, NULL, dweight, ws, i,
+                                   d->n - i < g ? d->n - i : g, i == 0));
+    for (int i = 0; i < d->n && g == 1; i++) {
         const float *cols = x + i * in_size; // (K, P)
         if (!conv_is_pointwise(d)) {
-            im2col(d, x + i * in_size, ws);
+            im2col(d, x + i * in_size, ws, P);
             cols = ws;
         }
         /* dweight (OC, K) += dy_i (OC, P) · cols^T (P, K) */
@@ -188,6 +343,14 @@ static ct_status cpu_conv2d_backward(ct_backend *b, const ct_conv2d_desc *d, con
     CT_TRY(conv_ready(b, d, "conv2d_backward"));
     if (dx && ct_wino_eligible(d)) { /* one transform of dy for both */
         CT_TRY(ct_wino_backward(b, d, x, dy, weight, dx, dweight, ws));
+        return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, d->oh * d->ow) : CT_OK;
+    }
+    const int g = conv_group(d);
+    if (g > 1 && !ct_wino_eligible(d)) { /* one gathering of each group's dy for both */
+        if (d->n == 0) memset(dweight, 0, (size_t)d->oc * d->c * d->kh * d->kw * sizeof(float));
+        for (int i = 0; i < d->n; i += g)
+            CT_TRY(conv_backward_group(b, d, x, dy, weight, dx, dweight, ws, i,
+                                       d->n - i < g ? d->n - i : g, i == 0));
         return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, d->oh * d->ow) : CT_OK;
     }
     CT_TRY(cpu_conv2d_backward_filter(b, d, x, dy, dweight, dbias, ws));

@@ -186,14 +186,18 @@ static const wino_kernels *pick(void) {
 /* ------------------------------------------------------------------------------------------ */
 /* shapes and workspace                                                                        */
 
+static int64_t tiles_of(int hout, int wout) {
+    return (int64_t)((hout + WINO_M - 1) / WINO_M) * ((wout + WINO_M - 1) / WINO_M);
+}
+
+/* Also: at least half of the tiles' 4x4 outputs inside the plane (36 products a tile against
+ * im2col's 9 an output: 2x fewer at half); a 2x2 or 5x5 plane stays on im2col, which takes
+ * the small planes of many images in one product (cpu_nn.c) */
 int ct_wino_eligible(const ct_conv2d_desc *d) {
     return WINO_BUILT && d->kh == 3 && d->kw == 3 && d->stride_h == 1 && d->stride_w == 1 &&
            d->c >= WINO_MIN_CH && d->oc >= WINO_MIN_CH &&
-           (size_t)WINO_A * WINO_A * d->oc * d->c * sizeof(float) <= WINO_MAX_U_BYTES;
-}
-
-static int64_t tiles_of(int hout, int wout) {
-    return (int64_t)((hout + WINO_M - 1) / WINO_M) * ((wout + WINO_M - 1) / WINO_M);
+           (size_t)WINO_A * WINO_A * d->oc * d->c * sizeof(float) <= WINO_MAX_U_BYTES &&
+           (int64_t)d->oh * d->ow * 2 >= tiles_of(d->oh, d->ow) * WINO_M * WINO_M;
 }
 
 static int round16(int64_t t) { return (int)((t + 15) / 16 * 16); }
