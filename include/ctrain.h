@@ -107,9 +107,14 @@ ct_status ct_dataset_load_cifar10(const char *dir, const char *part, ct_dataset 
  * every training class needs one; hidden files and folders are skipped. class_names (may be
  * NULL) receives the classes' names, one a line (malloc'd). The images are decoded on threads
  * CPU threads (0: the cores this process may run on; at most CT_MAX_THREADS): the same
- * dataset, and the same error (the first failing image's), on any number. */
+ * dataset, and the same error (the first failing image's), on any number. resize > 0 (at least
+ * the images' height and width): the evaluation images, test/'s and val/'s (not a split of
+ * train/'s), as torchvision's evaluation transform makes them: resized so that their shorter
+ * edge is resize pixels, then their centre height x width (ct_image_to_planes). */
 ct_status ct_dataset_load_folder(const char *dir, const char *part, int channels, int height,
-                                 int width, int threads, ct_dataset **out, char **class_names);
+                                 int width, int resize, int threads, ct_dataset **out,
+                                 char **class_names);
+#define CT_FOLDER_MAX_RESIZE 8192 /* resize's largest */
 /* The image files under dir (its sub-folders too, hidden ones skipped, links followed) in
  * ImageFolder's order, as ct_dataset_load_folder finds a class's: *n paths (each and the array
  * malloc'd: the caller frees them), none when there are none. Files of torchvision's image

@@ -340,6 +340,63 @@ EOF
     run train --dataset folder --data sized --val-size 100 --epochs 1
     [ "$rc" -eq 1 ] && grep -q "pixels, but the dataset's images are" <<<"$err" && grep -q -- "--image-size" <<<"$err" &&
         ok "images of many sizes without --image-size -> exit 1: $err" || bad "no --image-size -> exit $rc: $err"
+    # --val-resize 28: the test images as torchvision's evaluation transform makes them from the
+    # PIL images (Resize(28), CenterCrop((24, 20))), the training images as before: the numbers
+    # of IDX files of those pixels; eval, show and a resume read the test images so too
+    if "$PY" - sized sizedref sizedev <<'EOF'
+import os, shutil, struct, sys
+from PIL import Image
+from torchvision import transforms
+src, ref, out = sys.argv[1:4]
+os.makedirs(out, exist_ok=True)
+for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"):
+    shutil.copy(f"{ref}/{f}", f"{out}/{f}")
+tf = transforms.Compose([transforms.Resize(28), transforms.CenterCrop((24, 20))])
+pixels = b""
+for c in sorted(os.listdir(f"{src}/test")):
+    for name in sorted(os.listdir(f"{src}/test/{c}")):
+        pixels += tf(Image.open(f"{src}/test/{c}/{name}")).convert("L").tobytes()
+n = len(pixels) // (24 * 20)
+with open(f"{out}/t10k-images-idx3-ubyte", "wb") as f:
+    f.write(struct.pack(">IIII", 0x803, n, 24, 20) + pixels)
+EOF
+    then
+        "$CT" train --dataset idx --data sizedev "${S[@]}" >sev.out 2>&1 || bad "train on torchvision's pixels: $(cat sev.out)"
+        run train --dataset folder --data sized --image-size 24,20 --val-resize 28 "${S[@]}" --save srv
+        echo "$out" >srv.out
+        [ "$rc" -eq 0 ] && [ -n "$(results sev)" ] && [ "$(results srv)" = "$(results sev)" ] &&
+            [ "$(grep '^test_loss' sev.out)" != "$(grep '^test_loss' sized.out)" ] &&
+            ok "--val-resize 28 --image-size 24,20: the numbers of torchvision's Resize(28), CenterCrop((24, 20)): $(grep '^test_loss' sev.out)" ||
+            bad "--val-resize 28 -> exit $rc: $out $err"$'\n'"torchvision's: $(cat sev.out)"
+        t=$(grep '^test_loss' sev.out)
+        run eval --model srv --data sized
+        [ "$rc" -eq 0 ] && grep -qF "${t%%,*}" <<<"$out" && ok "eval of a --val-resize model reads the test images so: ${t%%,*}" ||
+            bad "eval --model srv -> exit $rc: $out $err (trained: $t)"
+        run train --resume srv --epochs 3
+        [ "$rc" -eq 0 ] && grep -q '^Data: .*(1x24x20; test: Resize(28), CenterCrop)' <<<"$out" && grep -q '^Epoch \[2\]' <<<"$out" &&
+            ok "--resume keeps --val-resize: $(grep '^Data: ' <<<"$out")" || bad "--resume srv -> exit $rc: $out $err"
+        run train --resume srv --epochs 4 --val-resize 30
+        [ "$rc" -eq 2 ] && grep -q -- "--val-resize 30: the run in srv was saved with --val-resize 28" <<<"$err" &&
+            ok "--resume with another --val-resize -> exit 2" || bad "--resume --val-resize 30 -> exit $rc: $err"
+        run show --model srv --data sized --count 4 --out srv.png
+        [ "$rc" -eq 0 ] && [ -s srv.png ] && ok "show --model of a --val-resize model: $out" || bad "show --model srv -> exit $rc: $err"
+        # predict reads each image as the test set's: its accuracy over test/ is eval's
+        e=$("$CT" eval --model srv --data sized | sed -n 's/^test_loss: .*, test_acc: //p')
+        run predict --model srv sized/test
+        acc=$(awk -F': ' '{ split($1, p, "/"); split($2, q, " "); n++; c += q[2] == p[3] }
+                          END { if (n) printf "%.4f", c / n }' <<<"$out")
+        [ "$rc" -eq 0 ] && [ "$(wc -l <<<"$out")" -eq 200 ] && [ -n "$e" ] && [ "$acc" = "$e" ] &&
+            ok "predict with a --val-resize model: test/'s 200 images at eval's accuracy, $acc" ||
+            bad "predict --model srv sized/test -> exit $rc: accuracy '$acc' vs eval's '$e' $err"
+    else
+        echo "SKIP cli_folder --val-resize: $PY cannot import torchvision (apt-get install python3-torchvision)"
+    fi
+    run train --dataset folder --data sized --image-size 24,20 --val-resize 20 --epochs 1
+    [ "$rc" -eq 2 ] && grep -q -- "--val-resize 20: less than the --image-size 24,20" <<<"$err" &&
+        ok "--val-resize under --image-size -> exit 2: $err" || bad "--val-resize 20 -> exit $rc: $err"
+    run train --val-resize 32 --epochs 1
+    [ "$rc" -eq 2 ] && grep -q -- "--val-resize: only for --dataset folder" <<<"$err" &&
+        ok "--val-resize on MNIST -> exit 2: $err" || bad "--val-resize on mnist -> exit $rc: $err"
 else
     echo "SKIP cli_folder --image-size: python3 has no PIL (apt-get install python3-pil)"
 fi

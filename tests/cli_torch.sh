@@ -114,20 +114,9 @@ import torch, torchvision
 sys.path.insert(0, sys.argv[1])
 from torch_parity import idx  # (and tools/ on the path: ctrain_torch)
 import ctrain_torch
-tv = getattr(torchvision.models, sys.argv[4])(num_classes=10)
-tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)  # (MNIST: one channel)
+tv = ctrain_torch.load_torchvision(sys.argv[3], sys.argv[4])  # torchvision's module, our weights
+assert type(tv) is getattr(torchvision.models, sys.argv[4])(num_classes=10).__class__
 print("params %d" % sum(p.numel() for p in tv.parameters()))
-ours = ctrain_torch.load_state_dict(sys.argv[3])
-order = ctrain_torch.build_model(ctrain_torch.load_metadata(sys.argv[3])["model_spec"],
-                                 (1, 28, 28)).state_dict().keys()
-theirs = tv.state_dict()
-assert len(order) == len(theirs), (len(order), len(theirs))
-mapped = {}
-for a, b in zip(theirs, order):
-    assert theirs[a].shape == ours[b].shape, (a, b, theirs[a].shape, ours[b].shape)
-    mapped[a] = ours[b].to(theirs[a].dtype)
-tv.load_state_dict(mapped, strict=True)
-tv.eval()
 x = idx(sys.argv[2] + "/t10k-images-idx3-ubyte").float().div(255).unsqueeze(1)
 y = idx(sys.argv[2] + "/t10k-labels-idx1-ubyte").long()
 with torch.no_grad():
@@ -152,6 +141,65 @@ else
     small_mnist "$dir" "$tmp/tiny" 160 200 || bad "could not cut 160 images from $dir"
     torchvision_resnet resnet18
     torchvision_resnet resnet50
+    # and the other way: torchvision's own state_dicts (as its pretrained weights, saved as
+    # safetensors), read by their names: ctrain eval of the file alone (the preset found from its
+    # tensors) gives torchvision's loss and accuracy; --init fine-tunes from it
+    for name in resnet18 resnet50; do
+        pt=$("$PY" - "$here" "$tmp/tiny" "$tmp/tv_$name.safetensors" "$name" <<'EOF'
+import sys
+import torch, torchvision
+sys.path.insert(0, sys.argv[1])
+from torch_parity import idx, save_state_dict
+torch.manual_seed(5)
+tv = getattr(torchvision.models, sys.argv[4])(num_classes=10)
+tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+for m in tv.modules():  # (batch norms not at their defaults: their order matters)
+    if isinstance(m, torch.nn.BatchNorm2d):
+        m.running_mean.uniform_(-0.2, 0.2), m.running_var.uniform_(0.5, 2.0)
+        m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-0.2, 0.2)
+tv.eval()
+save_state_dict(tv.state_dict(), sys.argv[3])
+x = idx(sys.argv[2] + "/t10k-images-idx3-ubyte").float().div(255).unsqueeze(1)
+y = idx(sys.argv[2] + "/t10k-labels-idx1-ubyte").long()
+with torch.no_grad():
+    out = tv(x)
+print("test_loss: %.4f, test_acc: %.4f" % (torch.nn.functional.cross_entropy(out, y).item(),
+                                           (out.argmax(1) == y).float().mean().item()))
+EOF
+)
+        run eval --model "$tmp/tv_$name.safetensors" --dataset idx --data "$tmp/tiny"
+        [ "$rc" -eq 0 ] && [ -n "$pt" ] && [ "$(grep '^test_loss' <<<"$out")" = "$pt" ] &&
+            grep -q "^Model: $name (" <<<"$out" &&
+            ok "torchvision's $name state_dict read by its names, the preset found: $pt, as torchvision" ||
+            bad "eval of torchvision's $name -> exit $rc: '$(grep '^test_loss' <<<"$out")' vs torchvision's '$pt' $err"
+    done
+    run eval --model "$tmp/tv_resnet18.safetensors" --spec resnet34 --dataset idx --data "$tmp/tiny"
+    [ "$rc" -eq 1 ] && [ "$(wc -l <<<"$err")" -eq 1 ] &&
+        grep -q "its tensors are a torchvision ResNet's, of 41 modules with tensors, but the model resnet34 has 73" <<<"$err" &&
+        ok "torchvision's resnet18 as --spec resnet34 -> exit 1: $err" || bad "tv_resnet18 --spec resnet34 -> exit $rc: $err"
+    run train --dataset idx --data "$tmp/tiny" --val-size 0 --epochs 1 --batch-size 8 --lr 0.01 \
+        --init "$tmp/tv_resnet18.safetensors" --quiet
+    [ "$rc" -eq 0 ] && grep -q '^test_loss' <<<"$out" && ok "--init from torchvision's resnet18 state_dict trains: $(grep '^test_loss' <<<"$out")" ||
+        bad "--init tv_resnet18 -> exit $rc: $out $err"
+    # every torchvision preset: its layers with weights, in order, hold as many as torchvision's
+    # modules in its state_dict's order (ctrain summary's rows against named_modules)
+    for name in resnet18 resnet34 resnet50 resnet101 resnet152 wide_resnet50_2 wide_resnet101_2; do
+        ours=$("$CT" summary --model "$name" | awk '/^Total params/ { exit } NR > 3 && $(NF - 1) > 0 { print $(NF - 1) }')
+        theirs=$("$PY" - "$name" <<'EOF'
+import sys
+import torch, torchvision
+m = getattr(torchvision.models, sys.argv[1])(num_classes=10)
+m.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)  # (MNIST: one channel)
+for _, mod in m.named_modules():
+    n = sum(p.numel() for p in mod.parameters(recurse=False))
+    if n:
+        print(n)
+EOF
+)
+        [ -n "$ours" ] && [ "$ours" = "$theirs" ] &&
+            ok "$name: its $(wc -l <<<"$ours") layers with weights hold torchvision's $name's modules' parameters, in order" ||
+            bad "$name vs torchvision's modules: $(diff <(echo "$ours") <(echo "$theirs") | head -5)"
+    done
 fi
 
 # ------------------------------------------------------------------ predict's probabilities

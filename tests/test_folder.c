@@ -99,7 +99,7 @@ static void test_folder_order_and_names(void **state) {
     put_image("train/b/.hidden.pgm", 1, 3, 2, 0);
     ct_dataset *ds = NULL;
     char *names = NULL;
-    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, &ds, &names));
+    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, 0, &ds, &names));
     assert_string_equal(names, "b\nc\nd");
     assert_int_equal(ct_dataset_count(ds), 5);
     assert_int_equal(ct_dataset_classes(ds), 3);
@@ -114,7 +114,7 @@ static void test_folder_order_and_names(void **state) {
     }
     ct_dataset_free(ds);
     free(names);
-    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, 0, &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_count(ds), 2);
     assert_int_equal(ct_dataset_classes(ds), 3);
     assert_int_equal(ct_dataset_labels(ds)[0], 0); /* b */
@@ -130,7 +130,7 @@ static void test_folder_order_and_names(void **state) {
      * classes are train's; test/ stays the test part) */
     put_image("val/d/v1.pgm", 1, 3, 2, 90);
     put_image("val/c/v2.pgm", 1, 3, 2, 95);
-    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_count(ds), 7);
     assert_int_equal(ct_dataset_val_count(ds), 2);
     assert_int_equal(ct_dataset_labels(ds)[5], 1); /* c's v2, then d's v1 (classes sorted) */
@@ -139,14 +139,14 @@ static void test_folder_order_and_names(void **state) {
     assert_int_equal(ct_dataset_images(ds)[6 * 6], 90);
     for (int i = 0; i < 5; i++) assert_int_equal(ct_dataset_images(ds)[i * 6], first_px[i]);
     ct_dataset_free(ds);
-    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, 0, &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_count(ds), 2); /* test/'s */
     assert_int_equal(ct_dataset_val_count(ds), 0);
     assert_int_equal(ct_dataset_images(ds)[0], 80);
     ct_dataset_free(ds);
     put_image("val/e/x.pgm", 1, 3, 2, 0); /* a class train lacks */
     ds = (ct_dataset *)&ds;
-    assert_int_equal(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, &ds, NULL),
+    assert_int_equal(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, 0, &ds, NULL),
                      CT_ERR_FORMAT);
     assert_null(ds);
     if (!strstr(ct_last_error(), "val/e: a class that the train folder does not have"))
@@ -163,7 +163,7 @@ static void test_folder_channels(void **state) {
     put_image("train/a/1.pgm", 1, 2, 2, 7);
     put_image("val/a/0.pgm", 1, 2, 2, 9);
     ct_dataset *ds = NULL;
-    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_channels(ds), 3);
     const uint8_t *px = ct_dataset_images(ds);
     assert_int_equal(px[0], 100);      /* image 0, R of pixel 0 */
@@ -172,7 +172,7 @@ static void test_folder_channels(void **state) {
     assert_int_equal(px[12 + 4], 7);
     assert_int_equal(px[12 + 8 + 3], 10);
     ct_dataset_free(ds);
-    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, 0, &ds, NULL)); /* (val/) */
+    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, 0, 0, &ds, NULL)); /* (val/) */
     assert_int_equal(ct_dataset_channels(ds), 3);
     assert_int_equal(ct_dataset_images(ds)[8], 9);
     ct_dataset_free(ds);
@@ -181,7 +181,7 @@ static void test_folder_channels(void **state) {
     put_image("train/a/0.pgm", 1, 2, 1, 5);
     put_image("train/b/1.ppm", 3, 2, 1, 200); /* a later colour image: colour */
     put_image("test/a/0.ppm", 3, 2, 1, 200);  /* pixel 0: (200, 201, 202) */
-    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_channels(ds), 3);
     assert_int_equal(ct_dataset_images(ds)[2 + 1], 6); /* the grey image's G, pixel 1 */
     ct_dataset_free(ds);
@@ -189,7 +189,7 @@ static void test_folder_channels(void **state) {
     snprintf(path, sizeof path, "%s/train/b/1.ppm", g_root);
     unlink(path);
     put_image("train/b/1.pgm", 1, 2, 1, 9);
-    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, 0, &ds, NULL));
+    OK(ct_dataset_load_folder(g_root, "test", 0, 0, 0, 0, 0, &ds, NULL));
     assert_int_equal(ct_dataset_channels(ds), 1);
     unsigned l = (200u * 19595u + 201u * 38470u + 202u * 7471u + 0x8000u) >> 16;
     assert_int_equal(ct_dataset_images(ds)[0], l);
@@ -199,7 +199,7 @@ static void test_folder_channels(void **state) {
 
 static void expect_refused(const char *part, ct_status want, const char *text) {
     ct_dataset *ds = (ct_dataset *)&ds;
-    assert_int_equal(ct_dataset_load_folder(g_root, part, 0, 0, 0, 0, &ds, NULL), want);
+    assert_int_equal(ct_dataset_load_folder(g_root, part, 0, 0, 0, 0, 0, &ds, NULL), want);
     assert_null(ds);
     if (!strstr(ct_last_error(), text)) fail_msg("\"%s\" lacks \"%s\"", ct_last_error(), text);
 }
@@ -231,8 +231,8 @@ static void test_folder_refusals(void **state) {
     mkdir(empty, 0755);
     expect_refused("test", CT_ERR_FORMAT, "train/b: no images in this class");
     ct_dataset *ds = NULL;
-    assert_int_equal(ct_dataset_load_folder(g_root, "val", 0, 0, 0, 0, &ds, NULL), CT_ERR_INVALID);
-    assert_int_equal(ct_dataset_load_folder(NULL, "train", 0, 0, 0, 0, &ds, NULL), CT_ERR_INVALID);
+    assert_int_equal(ct_dataset_load_folder(g_root, "val", 0, 0, 0, 0, 0, &ds, NULL), CT_ERR_INVALID);
+    assert_int_equal(ct_dataset_load_folder(NULL, "train", 0, 0, 0, 0, 0, &ds, NULL), CT_ERR_INVALID);
 }
 
 /* Decoding on threads: 1, 2, 3 and all cores give the same bytes (PNG files, and PGM ones,
@@ -250,12 +250,12 @@ static void test_folder_threads(void **state) {
         }
     put_png("test/c1/a.png", 9, 5, 7, 0);
     ct_dataset *one = NULL, *ds = NULL;
-    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 1, &one, NULL));
+    OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, 1, &one, NULL));
     assert_int_equal(ct_dataset_count(one), 330);
     assert_int_equal(ct_dataset_images(one)[45 * 2 + 1], 2 + 3 * 1); /* c0/002.png, pixel 1 */
     const int threads[] = {2, 3, 0};
     for (int t = 0; t < 3; t++) {
-        OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, threads[t], &ds, NULL));
+        OK(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, threads[t], &ds, NULL));
         assert_int_equal(ct_dataset_count(ds), 330);
         assert_memory_equal(ct_dataset_images(ds), ct_dataset_images(one), 330 * 45);
         assert_memory_equal(ct_dataset_labels(ds), ct_dataset_labels(one), 330);
@@ -269,7 +269,7 @@ static void test_folder_threads(void **state) {
     char first[1024];
     for (int t = 0; t < 4; t++) {
         ds = (ct_dataset *)&ds;
-        assert_int_not_equal(ct_dataset_load_folder(g_root, "train", 0, 0, 0, t + 1, &ds, NULL),
+        assert_int_not_equal(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, t + 1, &ds, NULL),
                              CT_OK);
         assert_null(ds);
         if (!strstr(ct_last_error(), "c1/040.png"))
@@ -277,7 +277,7 @@ static void test_folder_threads(void **state) {
         if (t == 0) snprintf(first, sizeof first, "%s", ct_last_error());
         else assert_string_equal(ct_last_error(), first);
     }
-    assert_int_equal(ct_dataset_load_folder(g_root, "train", 0, 0, 0, CT_MAX_THREADS + 1, &ds,
+    assert_int_equal(ct_dataset_load_folder(g_root, "train", 0, 0, 0, 0, CT_MAX_THREADS + 1, &ds,
                                             NULL), CT_ERR_INVALID);
 }
 
@@ -313,6 +313,82 @@ static void test_resize(void **state) {
     assert_int_equal(ct_image_resize(&pair, 0, 4, &out), CT_ERR_INVALID);
 }
 
+/* ct_image_to_planes with resize (torchvision's Resize(resize) then CenterCrop((h, w)); tests/
+ * cli_folder.sh holds it to torchvision's on PIL images): the crop's corner rounded half to even
+ * as Python rounds; the resize on the shorter edge; too small a resize refused. And --dataset
+ * folder's evaluation images (val/'s at the end of "train", test/'s) made so, train/'s not. */
+static void test_eval_resize(void **state) {
+    (void)state;
+    uint8_t px[20 * 11], out[16];
+    for (int i = 0; i < 20 * 11; i++) px[i] = (uint8_t)i;
+    const struct { int w, h, top, left; } k[] = {
+        {6, 10, 3, 1}, /* (10 - 4) / 2 = 3, (6 - 4) / 2 = 1 */
+        {6, 9, 2, 1},  /* 2.5: 2 (even) */
+        {6, 11, 4, 1}, /* 3.5: 4 (even) */
+        {7, 6, 1, 2},  /* landscape: (7 - 4) / 2 = 1.5: 2, (6 - 4) / 2 = 1 */
+    };
+    for (size_t t = 0; t < sizeof k / sizeof k[0]; t++) {
+        const int shorter = k[t].w < k[t].h ? k[t].w : k[t].h; /* (no resizing at this size) */
+        ct_image img = {.w = k[t].w, .h = k[t].h, .c = 1, .pixels = px};
+        OK(ct_image_to_planes(&img, 1, 4, 4, shorter, out));
+        for (int y = 0; y < 4; y++)
+            for (int x = 0; x < 4; x++)
+                assert_int_equal(out[y * 4 + x], px[(k[t].top + y) * k[t].w + k[t].left + x]);
+    }
+    /* 20x10 at resize 5: resized to 10x5 (ct_image_resize's pixels), then columns 3..6 */
+    ct_image wide = {.w = 20, .h = 10, .c = 1, .pixels = px}, small;
+    OK(ct_image_resize(&wide, 5, 10, &small));
+    OK(ct_image_to_planes(&wide, 1, 4, 4, 5, out));
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 4; x++) assert_int_equal(out[y * 4 + x], small.pixels[y * 10 + 3 + x]);
+    ct_image_free(&small);
+    /* 11x20 at resize 5: 5x9 (int(5 * 20 / 11) = 9), rows 2..5 ((9 - 4) / 2 = 2.5: 2) */
+    ct_image tall = {.w = 11, .h = 20, .c = 1, .pixels = px};
+    OK(ct_image_resize(&tall, 9, 5, &small));
+    OK(ct_image_to_planes(&tall, 1, 4, 4, 5, out));
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 4; x++) assert_int_equal(out[y * 4 + x], small.pixels[(2 + y) * 5 + x]);
+    ct_image_free(&small);
+    assert_int_equal(ct_image_to_planes(&wide, 1, 4, 6, 5, out), CT_ERR_INVALID); /* 5 < 6 */
+    assert_int_equal(ct_image_to_planes(&wide, 1, 4, 4, -1, out), CT_ERR_INVALID);
+
+    /* a folder: train/'s images as they are (4x4), val/'s and test/'s resized and cropped */
+    new_root("fr");
+    put_image("train/a/0.pgm", 1, 4, 4, 10);
+    put_image("train/b/0.pgm", 1, 4, 4, 20);
+    put_image("val/a/0.pgm", 1, 8, 6, 30);
+    put_image("test/b/0.pgm", 1, 9, 13, 40);
+    ct_dataset *ds = NULL;
+    for (int sized = 0; sized <= 1; sized++) { /* (--image-size 4 or none: the first image's) */
+        const int hw = sized ? 4 : 0;
+        OK(ct_dataset_load_folder(g_root, "train", 0, hw, hw, 5, 0, &ds, NULL));
+        assert_int_equal(ct_dataset_count(ds), 3);
+        assert_int_equal(ct_dataset_val_count(ds), 1);
+        const uint8_t *im = ct_dataset_images(ds);
+        for (int i = 0; i < 16; i++) assert_int_equal(im[i], 10 + i); /* as it is */
+        uint8_t v[8 * 6], want[16];
+        for (int i = 0; i < 48; i++) v[i] = (uint8_t)(30 + i);
+        ct_image vimg = {.w = 8, .h = 6, .c = 1, .pixels = v};
+        OK(ct_image_to_planes(&vimg, 1, 4, 4, 5, want));
+        assert_memory_equal(im + 32, want, 16);
+        ct_dataset_free(ds);
+        OK(ct_dataset_load_folder(g_root, "test", 0, hw, hw, 5, 0, &ds, NULL));
+        uint8_t tp[9 * 13];
+        for (int i = 0; i < 9 * 13; i++) tp[i] = (uint8_t)(40 + i);
+        ct_image timg = {.w = 9, .h = 13, .c = 1, .pixels = tp};
+        OK(ct_image_to_planes(&timg, 1, 4, 4, 5, want));
+        assert_memory_equal(ct_dataset_images(ds), want, 16);
+        ct_dataset_free(ds);
+    }
+    /* a resize under the images' size: refused, naming it */
+    assert_int_equal(ct_dataset_load_folder(g_root, "test", 0, 0, 0, 3, 0, &ds, NULL),
+                     CT_ERR_INVALID);
+    assert_non_null(strstr(ct_last_error(), "smaller than their centre crop of 4x4"));
+    assert_null(ds);
+    assert_int_equal(ct_dataset_load_folder(g_root, "test", 0, 0, 0, CT_FOLDER_MAX_RESIZE + 1, 0,
+                                            &ds, NULL), CT_ERR_INVALID);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_folder_order_and_names),
@@ -320,6 +396,7 @@ int main(void) {
         cmocka_unit_test(test_folder_refusals),
         cmocka_unit_test(test_folder_threads),
         cmocka_unit_test(test_resize),
+        cmocka_unit_test(test_eval_resize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -366,6 +366,8 @@ static void test_presets(void **state) {
         {"resnet50", 23522250, NULL},
         {"resnet101", 42514378, NULL},
         {"resnet152", 58158026, NULL},
+        {"wide_resnet50_2", 66848458, NULL},
+        {"wide_resnet101_2", 124851914, NULL},
         {"conv(4,3,1,1),residual(conv(8,3,2,1),relu,conv(8,3,1,1)),relu,globalavgpool,linear(10)",
          4 * 10 + 8 * 37 + 8 * 73 + 8 * 4 + 16 + 8 * 10 + 10,
          "conv1 conv2 relu conv3 conv4 batchnorm1 add relu globalavgpool linear1"},
@@ -390,7 +392,7 @@ static void test_presets(void **state) {
         {"resnet8", 3, 2, 64, 30},          {"resnet20", 9, 2, 64, 72},
         {"resnet18", 8, 3, 512, 68},        {"resnet34", 16, 3, 512, 124},
         {"resnet50", 16, 4, 2048, 174},     {"resnet101", 33, 4, 2048, 344},
-        {"resnet152", 50, 4, 2048, 514}};
+        {"resnet152", 50, 4, 2048, 514},    {"wide_resnet50_2", 16, 4, 2048, 174}};
     for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {
         ct_model *r = NULL;
         OK(ct_model_create(g_cpu, nets[i].name, 3, 32, 32, 2, 1, &r));

@@ -312,3 +312,31 @@ def load_model(path, spec=None, input_shape=None):
     model = build_model(spec, input_shape)
     model.load_state_dict(_ctrain_names(tensors, model), strict=True)
     return model.eval()
+
+
+def load_torchvision(path, arch):
+    """A model saved from one of ctrain's torchvision presets (resnet18 ... wide_resnet101_2) as
+    torchvision's own module: torchvision.models.<arch>(num_classes=its outputs), conv1 taking
+    its input's channels, its tensors given in order (the presets hold torchvision's state_dict
+    order; each shape checked), in eval() mode. ctrain reads torchvision's state_dicts (a
+    pretrained one saved as safetensors) the other way round: ctrain train --init FILE."""
+    import torchvision
+    meta = load_metadata(path)
+    ours = load_state_dict(path)
+    spec = meta.get("model_spec") or _infer_spec(ours)
+    shape = tuple(json.loads(meta["input_shape"])) if "input_shape" in meta else (1, 28, 28)
+    order = build_model(spec, shape).state_dict().keys()
+    tv = getattr(torchvision.models, arch)(num_classes=ours[list(order)[-2]].shape[0])
+    tv.conv1 = nn.Conv2d(shape[0], 64, 7, 2, 3, bias=False)
+    theirs = tv.state_dict()
+    if len(order) != len(theirs):
+        raise ValueError("%s holds %d tensors, torchvision's %s %d" % (path, len(order), arch,
+                                                                      len(theirs)))
+    mapped = OrderedDict()
+    for a, b in zip(theirs, order):
+        if theirs[a].shape != ours[b].shape:
+            raise ValueError("%s: %s has shape %s, torchvision's %s %s" % (
+                path, b, tuple(ours[b].shape), a, tuple(theirs[a].shape)))
+        mapped[a] = ours[b].to(theirs[a].dtype)
+    tv.load_state_dict(mapped, strict=True)
+    return tv.eval()

@@ -252,8 +252,12 @@ ct_status ct_image_to_input(const ct_image *img, int c, int h, int w, int invert
 ct_status ct_image_probe(const char *path, int *w, int *h, int *c);
 /* img as --dataset folder stores it into out (c, h, w) uint8: resized as ct_image_resize when
  * its size is not h x w, then given c channels (grey from colour as PIL's convert("L"):
- * (19595 R + 38470 G + 7471 B + 2^15) >> 16; colour from grey repeated). */
-ct_status ct_image_to_planes(const ct_image *img, int c, int h, int w, uint8_t *out);
+ * (19595 R + 38470 G + 7471 B + 2^15) >> 16; colour from grey repeated). With resize > 0
+ * (at least h and w), torchvision's evaluation transform instead: resized so that its shorter
+ * edge is resize pixels, the ratio kept (Resize(resize): the longer edge
+ * int(resize x longer / shorter)), then its centre h x w cut out (CenterCrop((h, w)): the
+ * corner at round((resized - h) / 2), halves to even, as Python rounds). */
+ct_status ct_image_to_planes(const ct_image *img, int c, int h, int w, int resize, uint8_t *out);
 /* img resized to w x h pixels into out (its channels kept; ct_image_free frees it) as PIL's
  * Image.resize((w, h), Image.BILINEAR) resizes it, pixel for pixel (an antialiased bilinear:
  * torchvision's transforms.Resize((h, w)) on the PIL images of an ImageFolder). */

@@ -313,6 +313,8 @@ ct_status ct_dataset_folder_shape(const char *dir, int height, int width, int *c
 typedef struct {
     const name_list *paths;
     int c, h, w, resized;
+    int resize;      /* images from first_eval on: ct_image_to_planes's resize (0: none) */
+    int64_t first_eval;
     uint8_t *images;
     _Atomic int64_t next, fail_at;
     int64_t failed[CT_MAX_THREADS]; /* each thread's first failing image (or n) */
@@ -334,13 +336,15 @@ static void decode_thread(void *arg, int t, int nt) {
             const char *path = j->paths->v[i];
             ct_image img;
             ct_status s = ct_image_load(path, &img);
+            const int resize = i >= j->first_eval ? j->resize : 0;
             if (s == CT_OK) {
-                if (!j->resized && (img.h != j->h || img.w != j->w))
+                if (!j->resized && !resize && (img.h != j->h || img.w != j->w))
                     s = ct_fail(CT_ERR_FORMAT, "%s: %dx%d pixels, but the dataset's images are "
                                 "%dx%d (as its first training image): resize them all to one "
                                 "size (--image-size)", path, img.w, img.h, j->w, j->h);
                 else
-                    s = ct_image_to_planes(&img, j->c, j->h, j->w, j->images + (size_t)i * bytes);
+                    s = ct_image_to_planes(&img, j->c, j->h, j->w, resize,
+                                           j->images + (size_t)i * bytes);
                 ct_image_free(&img);
             }
             if (s != CT_OK) {
@@ -354,12 +358,14 @@ static void decode_thread(void *arg, int t, int nt) {
     }
 }
 
-/* paths' images into images (c x h x w bytes each) on `threads` threads (0: the cores). */
+/* paths' images into images (c x h x w bytes each) on `threads` threads (0: the cores); those
+ * from first_eval on resized and cropped by resize (0: as the others). */
 static ct_status decode_all(const name_list *paths, int threads, int c, int h, int w,
-                            int resized, uint8_t *images) {
+                            int resized, int resize, int64_t first_eval, uint8_t *images) {
     decode_job *j = ct_calloc(1, sizeof *j, "image decoding");
     if (!j) return CT_ERR_NOMEM;
     j->paths = paths, j->c = c, j->h = h, j->w = w, j->resized = resized, j->images = images;
+    j->resize = resize, j->first_eval = first_eval;
     atomic_init(&j->next, 0);
     atomic_init(&j->fail_at, paths->n);
     int64_t per = (paths->n + DECODE_CHUNK - 1) / DECODE_CHUNK; /* (no idle threads) */
@@ -379,11 +385,13 @@ static ct_status decode_all(const name_list *paths, int threads, int c, int h, i
 }
 
 ct_status ct_dataset_load_folder(const char *dir, const char *part, int channels, int height,
-                                 int width, int threads, ct_dataset **out, char **class_names) {
+                                 int width, int resize, int threads, ct_dataset **out,
+                                 char **class_names) {
     if (out) *out = NULL;
     if (class_names) *class_names = NULL;
     if (!out || !dir || !part || (strcmp(part, "train") != 0 && strcmp(part, "test") != 0) ||
-        bad_size(channels, height, width) || threads < 0 || threads > CT_MAX_THREADS)
+        bad_size(channels, height, width) || threads < 0 || threads > CT_MAX_THREADS ||
+        resize < 0 || resize > CT_FOLDER_MAX_RESIZE)
         return ct_fail(CT_ERR_INVALID, "ct_dataset_load_folder: bad arguments");
     name_list classes = {0}, train_paths = {0}, part_paths = {0};
     uint8_t *train_labels = NULL, *part_labels = NULL, *images = NULL;
@@ -430,6 +438,12 @@ ct_status ct_dataset_load_folder(const char *dir, const char *part, int channels
         paths = &part_paths, labels = part_labels;
     }
     const int64_t n = paths->n;
+    if (resize > 0 && (resize < h || resize < w)) {
+        s = ct_fail(CT_ERR_INVALID, "%s: evaluation images resized to %d on their shorter edge "
+                    "are smaller than their centre crop of %dx%d, the training images' size",
+                    dir, resize, w, h);
+        goto done;
+    }
     size_t image_bytes = (size_t)c * (size_t)h * (size_t)w, total;
     if (!ct_mul_size(image_bytes, (size_t)n, &total) ||
         !(images = ct_malloc(total, "image folder"))) {
@@ -437,7 +451,11 @@ ct_status ct_dataset_load_folder(const char *dir, const char *part, int channels
                     h, w);
         goto done;
     }
-    if ((s = decode_all(paths, threads, c, h, w, height != 0, images)) != CT_OK) goto done;
+    /* resize: test/'s images, or train's from val/ on (its own validation set) */
+    const int64_t first_eval = strcmp(part, "test") == 0 ? 0 : n - n_val;
+    if ((s = decode_all(paths, threads, c, h, w, height != 0, resize, first_eval, images)) !=
+        CT_OK)
+        goto done;
     ct_dataset *ds = ct_calloc(1, sizeof *ds, "dataset");
     uint8_t *ds_labels = ds ? ct_malloc((size_t)n, "dataset labels") : NULL;
     if (!ds_labels) {

@@ -287,6 +287,85 @@ static ct_status seq_aliases(const ct_checkpoint *c, const ct_model *m, const ct
     return CT_OK;
 }
 
+/* torchvision's ResNet names ("conv1", "bn1", "layer2.0.conv3", "layer2.0.downsample.1", "fc"):
+ * the module's place in torchvision's state_dict order (the stem, the blocks of each stage,
+ * each block's convs and batch norms, then its downsample's, the fc last), or -1 for another. */
+static long tv_module_key(const char *mod) {
+    int n = 0, stage, block, k;
+    if (!strcmp(mod, "conv1")) return 0;
+    if (!strcmp(mod, "bn1")) return 1;
+    if (!strcmp(mod, "fc")) return 5L << 24;
+    if (sscanf(mod, "layer%d.%d.downsample.%d%n", &stage, &block, &k, &n) == 3 && !mod[n] &&
+        k >= 0 && k <= 1 && stage >= 1 && stage <= 4 && block >= 0 && block < 1000)
+        return ((long)stage << 24) + block * 64L + 32 + k;
+    if (sscanf(mod, "layer%d.%d.conv%d%n", &stage, &block, &k, &n) == 3 && !mod[n] &&
+        stage >= 1 && stage <= 4 && block >= 0 && block < 1000 && k >= 1 && k <= 9)
+        return ((long)stage << 24) + block * 64L + 2 * k;
+    if (sscanf(mod, "layer%d.%d.bn%d%n", &stage, &block, &k, &n) == 3 && !mod[n] &&
+        stage >= 1 && stage <= 4 && block >= 0 && block < 1000 && k >= 1 && k <= 9)
+        return ((long)stage << 24) + block * 64L + 2 * k + 1;
+    return -1;
+}
+
+static int by_key(const void *a, const void *b) {
+    const long x = *(const long *)a, y = *(const long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A torchvision ResNet's state_dict (resnet18 ... wide_resnet101_2: conv1.weight, bn1.*,
+ * layer1.0.conv1.weight, ..., fc.weight), as torchvision.models' pretrained weights are: its
+ * modules in torchvision's order hold the model's layers with tensors in order (the presets
+ * are built so); alias[i] becomes the file's name of the model's tensor i. 0 when the file's
+ * names are not all such; an error when their modules do not pair with the model's layers. */
+static ct_status tv_aliases(const ct_checkpoint *c, const ct_model *m, const ct_tensor_list *l,
+                            char (*alias)[CT_LIST_NAME_BYTES], int *used) {
+    *used = 0;
+    if (ct_checkpoint_find(c, "bn1.weight") < 0 || ct_checkpoint_find(c, "fc.weight") < 0)
+        return CT_OK;
+    long *keys = malloc(sizeof *keys * (size_t)(c->n > 0 ? c->n : 1));
+    if (!keys) return ct_fail(CT_ERR_NOMEM, "out of memory");
+    int n = 0;
+    for (int k = 0; k < c->n; k++) {
+        char mod[CT_LIST_NAME_BYTES];
+        const char *dot = strrchr(c->t[k].name, '.');
+        snprintf(mod, sizeof mod, "%.*s", dot ? (int)(dot - c->t[k].name) : 0, c->t[k].name);
+        long key = dot ? tv_module_key(mod) : -1;
+        if (key < 0) {
+            free(keys);
+            return CT_OK; /* (not torchvision's: the names are reported as missing) */
+        }
+        keys[n++] = key;
+    }
+    qsort(keys, (size_t)n, sizeof *keys, by_key);
+    int mods = 0;
+    for (int i = 0; i < n; i++) /* (unique) */
+        if (i == 0 || keys[i] != keys[mods - 1]) keys[mods++] = keys[i];
+    int layers = 0;
+    for (int i = 0; i < l->n; i++) layers += i == 0 || l->info[i].layer != l->info[i - 1].layer;
+    ct_status s = CT_OK;
+    if (mods != layers)
+        s = ct_fail(CT_ERR_FORMAT, "%s: its tensors are a torchvision ResNet's, of %d modules "
+                    "with tensors, but the model %s has %d layers with tensors", c->path, mods,
+                    SPEC_TEXT(m), layers);
+    for (int i = 0, j = -1; i < l->n && s == CT_OK; i++) {
+        j += i == 0 || l->info[i].layer != l->info[i - 1].layer;
+        const long key = keys[j], stage = key >> 24, in = key & ((1L << 24) - 1);
+        const long block = in / 64, slot = in % 64;
+        const char *dot = strchr(l->t[i].name, '.'), *what = dot ? dot + 1 : "";
+        if (key < 2) snprintf(alias[i], CT_LIST_NAME_BYTES, "%s.%s", key ? "bn1" : "conv1", what);
+        else if (stage == 5) snprintf(alias[i], CT_LIST_NAME_BYTES, "fc.%s", what);
+        else if (slot >= 32)
+            snprintf(alias[i], CT_LIST_NAME_BYTES, "layer%ld.%ld.downsample.%ld.%s", stage, block,
+                     slot - 32, what);
+        else
+            snprintf(alias[i], CT_LIST_NAME_BYTES, "layer%ld.%ld.%s%ld.%s", stage, block,
+                     slot % 2 ? "bn" : "conv", slot / 2, what);
+    }
+    free(keys);
+    if (s == CT_OK) *used = 1;
+    return s;
+}
+
 /* ct_checkpoint_load_params, or with new_head ct_checkpoint_load_backbone. */
 static ct_status load_params(const ct_checkpoint *c, ct_model *m, const char *prefix,
                              int *new_head) {
@@ -303,11 +382,14 @@ static ct_status load_params(const ct_checkpoint *c, ct_model *m, const char *pr
     /* a PyTorch nn.Sequential's state_dict ("0.weight", ...): its modules in order */
     char (*alias)[CT_LIST_NAME_BYTES] = NULL;
     int seq = 0;
-    if (s == CT_OK && !plen && l.n > 0 && ct_checkpoint_find(c, l.t[0].name) < 0) {
+    int own = 1; /* every tensor under the model's own names */
+    for (int i = 0; s == CT_OK && i < l.n && own; i++) own = ct_checkpoint_find(c, l.t[i].name) >= 0;
+    if (s == CT_OK && !plen && l.n > 0 && !own) {
         if (!(alias = calloc((size_t)l.n, sizeof *alias)))
             s = ct_fail(CT_ERR_NOMEM, "out of memory");
         else
             s = seq_aliases(c, m, &l, alias, &seq);
+        if (s == CT_OK && !seq) s = tv_aliases(c, m, &l, alias, &seq); /* (torchvision's) */
     }
 #define FILE_NAME(i) (seq ? alias[i] : l.t[i].name)
     for (int i = 0; i < l.n && s == CT_OK; i++) {
@@ -383,9 +465,41 @@ const char *ct_checkpoint_prefix(const ct_checkpoint *c) {
     return ct_checkpoint_meta(c, "ema_updates") ? "ema." : "model.";
 }
 
+/* A torchvision ResNet's state_dict (tv_aliases): which of the presets it is, by its blocks a
+ * stage, its bottlenecks' third conv and their width, written into spec with a last layer of
+ * fc.weight's outputs; 0 when the file is not one (or not one of those). */
+static int tv_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
+    static const struct { const char *name; int blocks[4], bottleneck, width; } k[] = {
+        {"resnet18", {2, 2, 2, 2}, 0, 64},        {"resnet34", {3, 4, 6, 3}, 0, 64},
+        {"resnet50", {3, 4, 6, 3}, 1, 64},        {"resnet101", {3, 4, 23, 3}, 1, 64},
+        {"resnet152", {3, 8, 36, 3}, 1, 64},      {"wide_resnet50_2", {3, 4, 6, 3}, 1, 128},
+        {"wide_resnet101_2", {3, 4, 23, 3}, 1, 128}};
+    const int fc = ct_checkpoint_find(c, "fc.weight"), w = ct_checkpoint_find(c, "layer1.0.conv1.weight");
+    if (fc < 0 || w < 0 || ct_checkpoint_find(c, "bn1.weight") < 0 || c->t[fc].ndim != 2) return 0;
+    int blocks[4] = {0, 0, 0, 0};
+    for (int s = 0; s < 4; s++) {
+        char name[64];
+        do snprintf(name, sizeof name, "layer%d.%d.conv1.weight", s + 1, blocks[s]);
+        while (ct_checkpoint_find(c, name) >= 0 && ++blocks[s] < 1000);
+    }
+    const int bottleneck = ct_checkpoint_find(c, "layer1.0.conv3.weight") >= 0;
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        if (memcmp(blocks, k[i].blocks, sizeof blocks) != 0 || bottleneck != k[i].bottleneck ||
+            c->t[w].shape[0] != k[i].width)
+            continue;
+        const char *p = ct_model_preset(k[i].name);
+        const size_t body = strlen(p) - strlen("linear(10)");
+        int n = snprintf(spec, bytes, "%.*slinear(%lld)", (int)body, p, (long long)c->t[fc].shape[0]);
+        return n > 0 && (size_t)n < bytes;
+    }
+    return 0;
+}
+
 /* "flatten,linear(a),relu,...,linear(z)" from tensors PREFIXlinear1.weight ... linearK.weight
- * (each with its bias, nothing else), for files without a model_spec (a PyTorch state_dict). */
+ * (each with its bias, nothing else), for files without a model_spec (a PyTorch state_dict);
+ * a torchvision ResNet's as its preset (tv_spec). */
 static ct_status infer_spec(const ct_checkpoint *c, const char *prefix, char *spec, size_t bytes) {
+    if (!*prefix && tv_spec(c, spec, bytes)) return CT_OK;
     size_t used = (size_t)snprintf(spec, bytes, "flatten");
     int layers = 0, own = 0;
     int64_t prev_out = -1;

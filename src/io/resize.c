@@ -129,17 +129,38 @@ ct_status ct_image_resize(const ct_image *in, int h, int w, ct_image *out) {
     return CT_OK;
 }
 
-ct_status ct_image_to_planes(const ct_image *img, int c, int h, int w, uint8_t *out) {
-    if (!img || !img->pixels || (c != 1 && c != 3) || (img->c != 1 && img->c != 3) || !out)
-        return ct_fail(CT_ERR_INVALID, "ct_image_to_planes: bad image or channels");
+/* Python's round(x / 2.0) of an integer x >= 0: halves to the even neighbour (CenterCrop's) */
+static int half_round_even(int x) {
+    const int k = x / 2;
+    return x % 2 == 0 || k % 2 == 0 ? k : k + 1;
+}
+
+ct_status ct_image_to_planes(const ct_image *img, int c, int h, int w, int resize, uint8_t *out) {
+    if (!img || !img->pixels || (c != 1 && c != 3) || (img->c != 1 && img->c != 3) || !out ||
+        resize < 0 || (resize > 0 && (resize < h || resize < w)))
+        return ct_fail(CT_ERR_INVALID, "ct_image_to_planes: bad image, channels or resize");
     ct_image sized = {0};
-    if (img->h != h || img->w != w) { /* Resize((h, w)) */
+    int top = 0, left = 0, stride = w; /* the crop's corner and the rows' length */
+    if (resize > 0) { /* Resize(resize): the shorter edge to resize, the ratio kept */
+        const int portrait = img->w <= img->h, shorter = portrait ? img->w : img->h;
+        const int64_t longer = (int64_t)resize * (portrait ? img->h : img->w) / shorter;
+        if (longer > (1 << 26) / resize)
+            return ct_fail(CT_ERR_INVALID, "an image of %dx%d pixels: resized to %d on its "
+                           "shorter edge, over 2^26 pixels", img->w, img->h, resize);
+        const int rh = portrait ? (int)longer : resize, rw = portrait ? resize : (int)longer;
+        if (img->h != rh || img->w != rw) {
+            CT_TRY(ct_image_resize(img, rh, rw, &sized));
+            img = &sized;
+        }
+        top = half_round_even(rh - h), left = half_round_even(rw - w), stride = rw;
+    } else if (img->h != h || img->w != w) { /* Resize((h, w)) */
         CT_TRY(ct_image_resize(img, h, w, &sized));
         img = &sized;
     }
     const size_t hw = (size_t)h * (size_t)w;
-    for (size_t i = 0; i < hw; i++) {
-        const uint8_t *px = img->pixels + i * (size_t)img->c;
+    for (size_t i = 0; i < hw; i++) { /* (CenterCrop((h, w)) of the resized image) */
+        const size_t y = i / (size_t)w + (size_t)top, x = i % (size_t)w + (size_t)left;
+        const uint8_t *px = img->pixels + (y * (size_t)stride + x) * (size_t)img->c;
         if (img->c == c) {
             for (int k = 0; k < c; k++) out[k * hw + i] = px[k];
         } else if (c == 1) { /* PIL's L = R 299/1000 + G 587/1000 + B 114/1000, rounded */

@@ -11,7 +11,8 @@
  * Parameterised layers are named kindN (linear1, linear2, conv1, batchnorm1, ...), which for
  * the tutorial's MLP gives exactly the tutorial's state_dict names (linear1.weight, ...).
  * Presets: mlp (the tutorial's), lenet5, cnn (the Keras MNIST convnet), resnet8 and resnet20
- * (He et al.'s CIFAR ResNets), resnet18, resnet34, resnet50, resnet101, resnet152 (torchvision's).
+ * (He et al.'s CIFAR ResNets), resnet18, resnet34, resnet50, resnet101, resnet152,
+ * wide_resnet50_2, wide_resnet101_2 (torchvision's).
  */
 #include "nn/model.h"
 
@@ -61,6 +62,11 @@
     BOTTLENECK(64, 256, 1) n1(BOTTLENECK(64, 256, 1)) BOTTLENECK(128, 512, 2)                   \
         n2(BOTTLENECK(128, 512, 1)) BOTTLENECK(256, 1024, 2) n3(BOTTLENECK(256, 1024, 1))       \
             BOTTLENECK(512, 2048, 2) n4(BOTTLENECK(512, 2048, 1))
+/* wide_resnet50_2 and wide_resnet101_2: the bottlenecks' inner convs twice as wide */
+#define WIDE_STAGES(n1, n2, n3, n4)                                                           \
+    BOTTLENECK(128, 256, 1) n1(BOTTLENECK(128, 256, 1)) BOTTLENECK(256, 512, 2)                 \
+        n2(BOTTLENECK(256, 512, 1)) BOTTLENECK(512, 1024, 2) n3(BOTTLENECK(512, 1024, 1))       \
+            BOTTLENECK(1024, 2048, 2) n4(BOTTLENECK(1024, 2048, 1))
 
 static const struct { const char *name, *spec; } k_presets[] = {
     {"mlp", "flatten,linear(32),relu,linear(10)"}, /* the tutorial's Mnistmodel */
@@ -81,6 +87,8 @@ static const struct { const char *name, *spec; } k_presets[] = {
     {"resnet50", TV_STEM BOTTLENECK_STAGES(B2, B3, B5, B2) RES_HEAD},
     {"resnet101", TV_STEM BOTTLENECK_STAGES(B2, B3, B22, B2) RES_HEAD},
     {"resnet152", TV_STEM BOTTLENECK_STAGES(B2, B7, B35, B2) RES_HEAD},
+    {"wide_resnet50_2", TV_STEM WIDE_STAGES(B2, B3, B5, B2) RES_HEAD},
+    {"wide_resnet101_2", TV_STEM WIDE_STAGES(B2, B3, B22, B2) RES_HEAD},
 };
 
 const char *ct_model_preset(const char *name) {

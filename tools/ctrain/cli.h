@@ -111,15 +111,19 @@ int cli_read_class_names(const char *cmd, const char *flag, const char *path, in
 /* Loads part ("train" or "test") of a dataset: mnist (fetched when missing), fashion-mnist,
  * cifar10, idx, folder (see ct_dataset_load_*; data_dir NULL: their default folders; folder
  * has none). shape (may be NULL): {channels, height, width} a folder's images take (0: as
- * found, see ct_dataset_load_folder).
- * names (may be NULL): a folder's class names, one a line (malloc'd), else NULL. Prints the
- * error and returns non-zero on failure. */
+ * found, see ct_dataset_load_folder); resize: a folder's evaluation images' (train
+ * --val-resize; 0: none). names (may be NULL): a folder's class names, one a line (malloc'd),
+ * else NULL. Prints the error and returns non-zero on failure. */
 int cli_load_dataset(const char *dataset, const char *data_dir, const char *part,
-                     const int *shape, ct_dataset **out, char **names);
+                     const int *shape, int resize, ct_dataset **out, char **names);
 /* The channels, height and width of the images a saved model takes (its metadata's input
  * shape) into shape, returned; NULL when cm holds no model or its file records none.
  * --dataset folder's images are made so (eval, show). */
 const int *cli_model_image_shape(const cli_model *cm, int shape[3]);
+/* The evaluation images' resize a saved model was trained with (train --val-resize, its
+ * metadata's val_resize) into *resize (0: none, or no model). Prints the error and returns
+ * non-zero when the metadata's value is not one. */
+int cli_model_val_resize(const cli_model *cm, int *resize);
 /* The dataset to use: the flag's when given (seen), else the one the model's metadata names,
  * else the flag's default. */
 const char *cli_dataset_of(const cli_model *cm, const char *given, int seen);

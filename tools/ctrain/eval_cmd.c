@@ -264,9 +264,10 @@ int cmd_eval(int argc, char **argv) {
     ct_dataset *test = NULL;
     o.dataset = cli_dataset_of(&cm, o.dataset, cli_find(flags, nflags, "dataset")->seen);
     const char *load = val ? "train" : o.part;
-    int shape[3];
-    if ((rc = cli_load_dataset(o.dataset, o.data_dir, load, cli_model_image_shape(&cm, shape), &test,
-                               NULL)) != CLI_EXIT_OK) {
+    int shape[3], resize;
+    if ((rc = cli_model_val_resize(&cm, &resize)) != CLI_EXIT_OK ||
+        (rc = cli_load_dataset(o.dataset, o.data_dir, load, cli_model_image_shape(&cm, shape),
+                               resize, &test, NULL)) != CLI_EXIT_OK) {
         cli_close_model(&cm);
         return rc;
     }
@@ -497,6 +498,7 @@ typedef struct {
     const char *model, *device, *spec, *invert, *fit, *class_names;
     int threads, top;
     int as_trained; /* a --dataset folder model, no --fit or --invert: read as training read */
+    int resize;     /* with as_trained: its evaluation images' (train --val-resize; 0: none) */
 } predict_opts;
 
 enum { NUM_PREDICT_FLAGS = 8 };
@@ -557,8 +559,9 @@ void predict_help(FILE *out) {
           "to [0, 1] as in training. MNIST digits are light on a dark background: for a\n"
           "one-channel model, a picture whose border is mostly light (a dark digit on paper)\n"
           "is inverted first, unless --invert no. A model trained on --dataset folder reads\n"
-          "each image as training read the folder's (resized as --image-size, channels as\n"
-          "its, never inverted), unless --fit or --invert is given.\n"
+          "each image as training read the folder's test images (resized as --image-size, or\n"
+          "as --val-resize and cropped; channels as its, never inverted), unless --fit or\n"
+          "--invert is given.\n"
           "\n"
           "output, one line per image (stdout):\n"
           "  IMAGE: CLASS (P)  top K: CLASS P, CLASS P, ...\n"
@@ -583,7 +586,7 @@ static int predict_one(cli_model *cm, const predict_opts *o, const cli_names *na
                        : !strcmp(o->fit, "digit") ? CT_FIT_DIGIT : CT_FIT_PAD;
     uint8_t *u8 = s == CT_OK && o->as_trained ? malloc((size_t)c * h * w) : NULL;
     if (s == CT_OK && o->as_trained) { /* resized and converted as the folder's images were */
-        s = u8 ? ct_image_to_planes(&img, c, h, w, u8) : CT_ERR_NOMEM;
+        s = u8 ? ct_image_to_planes(&img, c, h, w, o->resize, u8) : CT_ERR_NOMEM;
         for (size_t i = 0; s == CT_OK && i < (size_t)c * h * w; i++) x[i] = u8[i] * (1.0f / 255.0f);
     } else if (s == CT_OK) {
         s = ct_image_to_input(&img, c, h, w, invert, fit, x, &inverted);
@@ -648,7 +651,11 @@ int cmd_predict(int argc, char **argv) {
     const char *trained_on = ct_checkpoint_meta(cm.ck, "dataset");
     o.as_trained = trained_on && !strcmp(trained_on, "folder") &&
                    !cli_find(flags, nflags, "fit")->seen && !cli_find(flags, nflags, "invert")->seen;
-    if (c != 1 && !strcmp(o.fit, "digit")) {
+    if ((rc = cli_model_val_resize(&cm, &o.resize)) != CLI_EXIT_OK) {
+        cli_close_model(&cm);
+        free(pos);
+        return rc;
+    }    if (c != 1 && !strcmp(o.fit, "digit")) {
         cli_close_model(&cm);
         free(pos);
         return cli_usage_error("predict", "--fit digit: centres a digit as MNIST's were, for a "

@@ -5,6 +5,7 @@
  */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,12 +232,26 @@ const int *cli_model_image_shape(const cli_model *cm, int shape[3]) {
     return shape;
 }
 
+int cli_model_val_resize(const cli_model *cm, int *resize) {
+    *resize = 0;
+    const char *v = cm->ck ? ct_checkpoint_meta(cm->ck, "val_resize") : NULL;
+    if (!v) return CLI_EXIT_OK;
+    char *end;
+    errno = 0;
+    long r = strtol(v, &end, 10);
+    if (!isdigit((unsigned char)*v) || *end || errno || r > CT_FOLDER_MAX_RESIZE)
+        return cli_error("%s: metadata val_resize \"%.40s\" is not a size in 0..%d (0: none)",
+                         cm->path, v, CT_FOLDER_MAX_RESIZE);
+    *resize = (int)r;
+    return CLI_EXIT_OK;
+}
+
 int cli_dataset_from_files(const char *name) {
     return strcmp(name, "idx") == 0 || strcmp(name, "folder") == 0;
 }
 
 int cli_load_dataset(const char *dataset, const char *data_dir, const char *part,
-                     const int *shape, ct_dataset **out, char **names) {
+                     const int *shape, int resize, ct_dataset **out, char **names) {
     *out = NULL;
     if (names) *names = NULL;
     ct_status s;
@@ -246,7 +261,7 @@ int cli_load_dataset(const char *dataset, const char *data_dir, const char *part
                                    "holding train/CLASS/IMAGE and test/CLASS/IMAGE (the "
                                    "model's dataset, when --dataset is not given)");
         s = ct_dataset_load_folder(data_dir, part, shape ? shape[0] : 0, shape ? shape[1] : 0,
-                                   shape ? shape[2] : 0, 0, out, names); /* (on every core) */
+                                   shape ? shape[2] : 0, resize, 0, out, names); /* (every core) */
         if (s != CT_OK) return cli_lib_error(s);
         return CLI_EXIT_OK;
     }
@@ -326,8 +341,8 @@ int cli_dataset_shape(const char *dataset, const char *data_dir, int *in_c, int 
         return s == CT_OK ? CLI_EXIT_OK : cli_lib_error(s);
     }
     ct_dataset *ds = NULL, *test = NULL; /* its files say, as for ctrain train */
-    int rc = cli_load_dataset(dataset, data_dir, "train", NULL, &ds, NULL);
-    if (rc == CLI_EXIT_OK) rc = cli_load_dataset(dataset, data_dir, "test", NULL, &test, NULL);
+    int rc = cli_load_dataset(dataset, data_dir, "train", NULL, 0, &ds, NULL);
+    if (rc == CLI_EXIT_OK) rc = cli_load_dataset(dataset, data_dir, "test", NULL, 0, &test, NULL);
     if (rc == CLI_EXIT_OK) {
         *in_c = ct_dataset_channels(ds), *in_h = ct_dataset_height(ds);
         *in_w = ct_dataset_width(ds), *classes = ct_dataset_classes(ds);

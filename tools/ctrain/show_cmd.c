@@ -207,7 +207,9 @@ int cmd_show(int argc, char **argv) {
     const int *load_shape = cli_model_image_shape(&cm, shape);
     if (o.image_size) /* (the folder's channels, this size) */
         shape[0] = 0, shape[1] = (int)image_h, shape[2] = (int)image_w, load_shape = shape;
-    if ((rc = cli_load_dataset(o.dataset, o.data_dir, o.part, load_shape, &ds,
+    int resize; /* (a model's: its evaluation images as it was validated on them) */
+    if ((rc = cli_model_val_resize(&cm, &resize)) != CLI_EXIT_OK ||
+        (rc = cli_load_dataset(o.dataset, o.data_dir, o.part, load_shape, resize, &ds,
                                o.model ? NULL : &folder_names)) != CLI_EXIT_OK) {
         cli_close_model(&cm);
         return rc;

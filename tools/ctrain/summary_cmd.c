@@ -26,8 +26,8 @@ static int summary_flags(summary_opts *o, cli_flag *f) {
     cli_flag t[NUM_SUMMARY_FLAGS] = {
         {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
          .help = "a preset (mlp, lenet5, cnn, resnet8, resnet20, resnet18, resnet34,\n"
-                 "resnet50, resnet101, resnet152) or layers (below), as ctrain train\n"
-                 "--model;\n"
+                 "resnet50, resnet101, resnet152, wide_resnet50_2, wide_resnet101_2) or\n"
+                 "layers (below), as ctrain train --model;\n"
                  "or a saved model (a --save folder or a .safetensors file)"},
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
          .choices = CLI_DATASETS, .help = "the input shape and classes to build for"},
@@ -107,7 +107,8 @@ void summary_help(FILE *out) {
           "resnet101 and resnet152 (torchvision's resnet18(num_classes=10) ...: a 7x7 conv,\n"
           "max pooling, 4 stages of basic blocks (18, 34) or bottlenecks (50, 101, 152) of\n"
           "64 to 512 channels (bottlenecks' out: 4 times that), globalavgpool, linear(10);\n"
-          "their layers in their state_dict's order)\n"
+          "their layers in their state_dict's order), wide_resnet50_2 and wide_resnet101_2\n"
+          "(the bottlenecks' inner convs twice as wide)\n"
           "\n"
           "flags:\n",
           out);

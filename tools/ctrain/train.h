@@ -17,7 +17,7 @@
 #define SCHEDULE_BYTES 512
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
-#define NUM_TRAIN_FLAGS 97       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 98       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -121,6 +121,7 @@ typedef struct {
     const char *normalize;   /* off, auto, or "MEAN,STD" / "M1,...,MC,S1,...,SC" */
     const char *image_size;  /* --dataset folder: "SIDE" or "HEIGHT,WIDTH" (NULL: as found) */
     int image_h, image_w;    /* its numbers (0: none) */
+    int val_resize;          /* --val-resize: the evaluation images' shorter edge (0: none) */
     char image_size_saved[32]; /* a resumed folder run's: its model's input "H,W" */
     char augment_resumed[512]; /* (every part at 9 digits: about 260 characters) */
     char betas_resumed[64];

@@ -449,7 +449,7 @@ int cmd_train(int argc, char **argv) {
     }
     run.m = m;
     /* a new ResNet preset's convs as torchvision's ResNets draw theirs (kaiming_normal_, fan_out) */
-    kaiming = !ck && !o.init_path && strncmp(preset, "resnet", 6) == 0;
+    kaiming = !ck && !o.init_path && strstr(preset, "resnet") != NULL;
     if (kaiming && (s = ct_model_init_kaiming(m, o.seed)) != CT_OK) {
         cli_lib_error(s);
         goto built;
@@ -581,10 +581,14 @@ built:
         else
             snprintf(where, sizeof where, "%s, %d worker%s", why, cfg->workers,
                      cfg->workers == 1 ? "" : "s");
-        printf("Data: %lld train / %lld val%s / %lld test images (%dx%dx%d), %s\n",
-               (long long)run.n_train, (long long)run.n_val,
-               ct_dataset_val_count(train) && run.n_val ? " (the val folder)" : "",
-               (long long)ct_dataset_count(test), in_c, in_h, in_w, where);
+        const int val_folder = ct_dataset_val_count(train) && run.n_val;
+        char eval_tf[96] = ""; /* --val-resize: torchvision's evaluation transform */
+        if (o.val_resize)
+            snprintf(eval_tf, sizeof eval_tf, "; %s: Resize(%d), CenterCrop",
+                     val_folder ? "val and test" : "test", o.val_resize);
+        printf("Data: %lld train / %lld val%s / %lld test images (%dx%dx%d%s), %s\n",
+               (long long)run.n_train, (long long)run.n_val, val_folder ? " (the val folder)" : "",
+               (long long)ct_dataset_count(test), in_c, in_h, in_w, eval_tf, where);
         train_print_classes(&o, train); /* (--dataset folder) */
         if (!o.lr_find) train_print_plan(&o, total_epochs, run.n_train, run.save_dir);
     }

@@ -21,14 +21,16 @@ int train_load_data(const train_opts *o, ct_dist *dist, train_run *run, ct_datas
         const char *dir = o->data_dir && realpath(o->data_dir, abs_dir) ? abs_dir : o->data_dir;
         snprintf(run->data_dir, sizeof run->data_dir, "%s", dir ? dir : "(default)");
         const int shape[3] = {0, o->image_h, o->image_w}; /* (channels as the folder has) */
-        if (cli_load_dataset(o->dataset, o->data_dir, "train", shape, train, folder_names) != 0)
+        if (cli_load_dataset(o->dataset, o->data_dir, "train", shape, o->val_resize, train,
+                             folder_names) != 0)
             return CLI_EXIT_ERROR; /* message printed (or held) */
         if (folder_names && cli_check_class_names(o->data_dir, *folder_names) != CLI_EXIT_OK)
             return CLI_EXIT_ERROR; /* (the caller frees *train and *folder_names) */
         /* a folder's test images: the training set's channels, found once (not by reading
          * every training image's header again) */
         const int test_shape[3] = {ct_dataset_channels(*train), o->image_h, o->image_w};
-        if (cli_load_dataset(o->dataset, o->data_dir, "test", test_shape, test, NULL) != 0)
+        if (cli_load_dataset(o->dataset, o->data_dir, "test", test_shape, o->val_resize, test,
+                             NULL) != 0)
             return CLI_EXIT_ERROR;
         return CLI_EXIT_OK;
     }

@@ -85,6 +85,16 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "ImageFolder (bilinear, antialiased, the same pixels); eval and show\n"
                  "resize to the model's input",
          .def = "none: all images of the first one's size"},
+        {.name = "val-resize", .kind = CLI_INT, .range = CLI_POSITIVE, .dst = &o->val_resize,
+         .max = CT_FOLDER_MAX_RESIZE, .metavar = "SIDE",
+         .help = "--dataset folder: the evaluation images, test/'s and val/'s, as\n"
+                 "torchvision's recipes evaluate: resized so that their shorter edge is\n"
+                 "SIDE (Resize(SIDE), the ratio kept), then their centre at --image-size\n"
+                 "(CenterCrop; SIDE at least its height and width: 256 for 224, 232 for\n"
+                 "torchvision's newer weights), instead of resized as the training images;\n"
+                 "saved in the model: eval, predict and show read images so. A split of\n"
+                 "train/ (no val/) is validated on training images as loaded",
+         .def = "none: as the training images"},
         {.name = "val-size", .kind = CLI_STR, .dst = &o->val_size_text, .metavar = "N|F",
          .help = "training images held out for validation (a seeded random\n"
                  "split): N images, or a fraction F in (0, 1) of them (Keras'\n"
@@ -96,8 +106,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
          .help = "\"mlp\" (flatten,linear(HIDDEN),relu,linear(CLASSES)), lenet5,\n"
                  "cnn, resnet8, resnet20 (CIFAR ResNets), resnet18, resnet34, resnet50,\n"
-                 "resnet101, resnet152 (torchvision's) (a preset's last layer: an\n"
-                 "output a class of the data), or layers:\n"
+                 "resnet101, resnet152, wide_resnet50_2, wide_resnet101_2 (torchvision's)\n"
+                 "(a preset's last layer: an output a class of the data), or layers:\n"
                  "\"flatten,linear(64),relu,linear(10)\", residual blocks too:\n"
                  "\"...,residual(conv(16,3,1,1,0),batchnorm,relu,conv(16,3,1,1,0),\n"
                  "batchnorm),relu,...\" (the layers, ctrain summary --help)"},

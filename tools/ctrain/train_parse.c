@@ -722,5 +722,11 @@ int train_parse_image_size(train_opts *o) {
         h = sh, w = sw;
     }
     o->image_h = (int)h, o->image_w = (int)w;
+    if (o->val_resize && strcmp(o->dataset, "folder") != 0)
+        return cli_usage_error("train", "--val-resize: only for --dataset folder (%s's "
+                               "evaluation images have the training images' size)", o->dataset);
+    if (o->val_resize && (o->val_resize < h || o->val_resize < w))
+        return cli_usage_error("train", "--val-resize %d: less than the --image-size %ld,%ld "
+                               "its centre crop takes", o->val_resize, h, w);
     return CLI_EXIT_OK;
 }

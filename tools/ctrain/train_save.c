@@ -278,6 +278,21 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     int ic, ih, iw; /* --dataset folder: resized to the model's input, as the run was */
     if (!strcmp(dataset, "folder") && ct_checkpoint_input_shape(ck, &ic, &ih, &iw) == CT_OK)
         snprintf(o->image_size_saved, sizeof o->image_size_saved, "%d,%d", ih, iw);
+    /* --val-resize (absent in older files: none) */
+    const char *vr = ct_checkpoint_meta(ck, "val_resize");
+    char *vr_end = NULL;
+    long vr_saved = vr ? strtol(vr, &vr_end, 10) : 0;
+    if (rc == CLI_EXIT_OK && vr && (vr_end == vr || *vr_end || vr_saved < 0 ||
+                                    vr_saved > CT_FOLDER_MAX_RESIZE))
+        rc = cli_usage_error("train", "--resume %s: its val_resize \"%.40s\" is not a size", dir,
+                             vr);
+    if (rc == CLI_EXIT_OK && SEEN("val-resize") && o->val_resize != vr_saved) {
+        char given[24], was[32];
+        snprintf(given, sizeof given, "%d", o->val_resize);
+        snprintf(was, sizeof was, vr_saved ? "--val-resize %ld" : "none", vr_saved);
+        rc = differs(dir, "val-resize", given, was);
+    }
+    o->val_resize = (int)vr_saved;
     /* the data folder the run was trained on, unless --data says: MNIST's when it still holds
      * the files (else its usual folder, verified, fetched when missing: another machine);
      * another dataset given --data (idx has no usual folder) is found there */
@@ -586,13 +601,15 @@ static ct_status save_model_file(const train_run *r, const char *path, ct_fit_po
                                  const ct_eval_result *test) {
     const train_opts *o = r->o;
     char epoch[24], batch[24], seed[24], vl[32], va[32], tl[32], ta[32], ls[32], run_e[24];
-    char ema[32], val_size[24];
-    ct_meta model_meta[20];
+    char ema[32], val_size[24], val_resize[24];
+    ct_meta model_meta[21];
     int n = 0;
     snprintf(epoch, sizeof epoch, "%d", p.epoch);
     snprintf(batch, sizeof batch, "%lld", (long long)p.batch);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     model_meta[n++] = (ct_meta){"dataset", o->dataset};
+    snprintf(val_resize, sizeof val_resize, "%d", o->val_resize);
+    if (o->val_resize) model_meta[n++] = (ct_meta){"val_resize", val_resize};
     model_meta[n++] = (ct_meta){"optimizer", train_optimizer_name(o->cfg.optimizer)};
     model_meta[n++] = (ct_meta){"lr_schedule", train_schedule_name(o->cfg.schedule)};
     model_meta[n++] = (ct_meta){"input_scale", "pixel / 255"};
@@ -658,8 +675,10 @@ int train_save(train_run *r, const ct_eval_result *test) {
     const train_opts *o = r->o;
     ct_fit_position p = ct_model_fit_position(r->m);
     char path[PATH_MAX], hidden[24], val_size[24], threads[24], every[24], patience[24],
-        min_delta[32], best[8], best_from[24], restore[8], snap[8], sched[SCHEDULE_BYTES];
+        min_delta[32], best[8], best_from[24], restore[8], snap[8], sched[SCHEDULE_BYTES],
+        val_resize[24];
     snprintf(hidden, sizeof hidden, "%d", o->hidden);
+    snprintf(val_resize, sizeof val_resize, "%d", o->val_resize);
     snprintf(val_size, sizeof val_size, "%lld", (long long)o->val_size);
     snprintf(threads, sizeof threads, "%d", o->threads);
     snprintf(every, sizeof every, "%d", o->save_every);
@@ -680,6 +699,7 @@ int train_save(train_run *r, const ct_eval_result *test) {
         {"restore_best", restore}, {"snapshots", snap},
         {"optimizer", train_optimizer_name(o->cfg.optimizer)},
         {"lr_schedule", train_schedule_name(o->cfg.schedule)},
+        {"val_resize", val_resize},
         {"class_names", o->class_names_text}, /* (the last: left out when there are none) */
     };
     ct_train_state st = {.cfg = &o->cfg, .before = &r->before, .history = r->history,
