@@ -44,16 +44,10 @@ torch_eval() {
 import sys
 import torch
 sys.path.insert(0, sys.argv[1])
-from torch_parity import idx  # (and tools/ on the path: ctrain_torch)
+from torch_parity import test_outputs, test_line  # (and tools/ on the path: ctrain_torch)
 import ctrain_torch
-x = idx(sys.argv[2] + "/t10k-images-idx3-ubyte").float().div(255).unsqueeze(1)
-y = idx(sys.argv[2] + "/t10k-labels-idx1-ubyte").long()
-model = ctrain_torch.load_model(sys.argv[3])
-with torch.no_grad():
-    out = model(x)
-loss = torch.nn.functional.cross_entropy(out, y).item()
-acc = (out.argmax(1) == y).float().mean().item()
-print("test_loss: %.4f, test_acc: %.4f" % (loss, acc))
+out, y = test_outputs(ctrain_torch.load_model(sys.argv[3]), sys.argv[2])
+print(test_line(out, y))
 k = int(sys.argv[4])
 if k:
     hits = (out.topk(k, 1).indices == y.unsqueeze(1)).any(1).sum().item()
@@ -112,17 +106,12 @@ torchvision_resnet() { # NAME
 import sys
 import torch, torchvision
 sys.path.insert(0, sys.argv[1])
-from torch_parity import idx  # (and tools/ on the path: ctrain_torch)
+from torch_parity import test_outputs, test_line  # (and tools/ on the path: ctrain_torch)
 import ctrain_torch
 tv = ctrain_torch.load_torchvision(sys.argv[3], sys.argv[4])  # torchvision's module, our weights
 assert type(tv) is getattr(torchvision.models, sys.argv[4])(num_classes=10).__class__
 print("params %d" % sum(p.numel() for p in tv.parameters()))
-x = idx(sys.argv[2] + "/t10k-images-idx3-ubyte").float().div(255).unsqueeze(1)
-y = idx(sys.argv[2] + "/t10k-labels-idx1-ubyte").long()
-with torch.no_grad():
-    out = tv(x)
-print("test_loss: %.4f, test_acc: %.4f" % (torch.nn.functional.cross_entropy(out, y).item(),
-                                           (out.argmax(1) == y).float().mean().item()))
+print(test_line(*test_outputs(tv, sys.argv[2])))
 EOF
 )
     [ "$rc" -eq 0 ] && [ -n "$ct" ] && [ "$(grep '^test_loss' <<<"$pt")" = "$ct" ] &&
@@ -149,7 +138,7 @@ else
 import sys
 import torch, torchvision
 sys.path.insert(0, sys.argv[1])
-from torch_parity import idx, save_state_dict
+from torch_parity import save_state_dict, test_outputs, test_line
 torch.manual_seed(5)
 tv = getattr(torchvision.models, sys.argv[4])(num_classes=10)
 tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
@@ -159,12 +148,7 @@ for m in tv.modules():  # (batch norms not at their defaults: their order matter
         m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-0.2, 0.2)
 tv.eval()
 save_state_dict(tv.state_dict(), sys.argv[3])
-x = idx(sys.argv[2] + "/t10k-images-idx3-ubyte").float().div(255).unsqueeze(1)
-y = idx(sys.argv[2] + "/t10k-labels-idx1-ubyte").long()
-with torch.no_grad():
-    out = tv(x)
-print("test_loss: %.4f, test_acc: %.4f" % (torch.nn.functional.cross_entropy(out, y).item(),
-                                           (out.argmax(1) == y).float().mean().item()))
+print(test_line(*test_outputs(tv, sys.argv[2])))
 EOF
 )
         run eval --model "$tmp/tv_$name.safetensors" --dataset idx --data "$tmp/tiny"
@@ -250,7 +234,7 @@ import sys
 import torch
 from torch import nn
 sys.path.insert(0, sys.argv[5])
-from torch_parity import idx
+from torch_parity import idx, test_outputs, test_line
 torch.manual_seed(5)
 if sys.argv[3] == "mlp":
     m = nn.Sequential(nn.Flatten(), nn.Linear(784, 20), nn.ReLU(), nn.Linear(20, 10))
@@ -267,12 +251,7 @@ for i in range(0, 3000, 100):
 sys.path.insert(0, sys.argv[4])
 import save_sd
 save_sd.save(m.state_dict(), sys.argv[2])
-xt = idx(sys.argv[1] + "/t10k-images-idx3-ubyte").float().div(255).unsqueeze(1)
-yt = idx(sys.argv[1] + "/t10k-labels-idx1-ubyte").long()
-with torch.no_grad():
-    out = m(xt)
-print("test_loss: %.4f, test_acc: %.4f" % (nn.functional.cross_entropy(out, yt).item(),
-                                           (out.argmax(1) == yt).float().mean().item()))
+print(test_line(*test_outputs(m, sys.argv[1])))
 EOF
 )
     [ "$name" = mlp ] && want_mlp=$want

@@ -161,6 +161,20 @@ def idx(path):
     return torch.frombuffer(bytearray(raw[4 + 4 * nd:]), dtype=torch.uint8).reshape(dims)
 
 
+def test_outputs(model, data_dir):
+    """model's outputs on data_dir's IDX test images (pixels / 255), and their labels."""
+    x = idx(data_dir + "/t10k-images-idx3-ubyte").float().div(255).unsqueeze(1)
+    y = idx(data_dir + "/t10k-labels-idx1-ubyte").long()
+    with torch.no_grad():
+        return model(x), y
+
+
+def test_line(out, y):
+    """ctrain's "test_loss: L, test_acc: A" line of outputs out for labels y."""
+    return "test_loss: %.4f, test_acc: %.4f" % (torch.nn.functional.cross_entropy(out, y).item(),
+                                                 (out.argmax(1) == y).float().mean().item())
+
+
 def save_state_dict(sd, path):
     """What safetensors.torch.save_file writes (no metadata)."""
     header, blobs, off = {}, [], 0
