@@ -96,20 +96,22 @@ same_in_torch res "conv(8,3,1,1),batchnorm,relu,residual(conv(8,3,1,1),batchnorm
 # (their first conv on one channel; resnet34, 101 and 152 are built of the same blocks): the
 # same parameter count, and ctrain's trained tensors, given in order to torchvision's module by
 # position (shapes checked), give ctrain eval's loss and accuracy
-torchvision_resnet() { # NAME
-    local name=$1
+torchvision_resnet() { # NAME [FLAG...]
+    local name=$1 dir="$tmp/$1${2:+_flags}"
+    shift
     run train --dataset idx --data "$tmp/tiny" --val-size 0 --epochs 2 --batch-size 8 --lr 0.02 \
-        --model "$name" --quiet --save "$tmp/$name"
-    ct=$("$CT" eval --model "$tmp/$name" --dataset idx --data "$tmp/tiny" 2>&1 | grep '^test_loss')
+        --model "$name" --quiet --save "$dir" "$@"
+    ct=$("$CT" eval --model "$dir" --dataset idx --data "$tmp/tiny" 2>&1 | grep '^test_loss')
     ct_params=$("$CT" summary --model "$name" | sed -n 's/^Total params: \([0-9]*\) .*/\1/p')
-    pt=$("$PY" - "$here" "$tmp/tiny" "$tmp/$name" "$name" <<'EOF'
+    pt=$("$PY" - "$here" "$tmp/tiny" "$dir" "$name" <<'EOF'
 import sys
 import torch, torchvision
 sys.path.insert(0, sys.argv[1])
 from torch_parity import test_outputs, test_line  # (and tools/ on the path: ctrain_torch)
 import ctrain_torch
 tv = ctrain_torch.load_torchvision(sys.argv[3], sys.argv[4])  # torchvision's module, our weights
-assert type(tv) is getattr(torchvision.models, sys.argv[4])(num_classes=10).__class__
+resnet = tv[-1] if isinstance(tv, torch.nn.Sequential) else tv  # (after a normalize)
+assert type(resnet) is getattr(torchvision.models, sys.argv[4])(num_classes=10).__class__
 print("params %d" % sum(p.numel() for p in tv.parameters()))
 print(test_line(*test_outputs(tv, sys.argv[2])))
 EOF
@@ -118,8 +120,8 @@ EOF
         [ "$(grep '^params' <<<"$pt")" = "params $ct_params" ] &&
         # (trained: outputs far from uniform, whose loss would be ln 10 = 2.3026 in any model)
         awk -v l="${ct#test_loss: }" 'BEGIN { d = l - 2.3026; exit !(d > 0.05 || d < -0.05) }' &&
-        ok "$name is torchvision's $name ($ct_params parameters): its weights there give $ct, as ctrain eval" ||
-        bad "$name vs torchvision: ctrain '$ct' ($ct_params parameters) vs '$pt' (train exit $rc: $err)"
+        ok "$name${1:+ $*} is torchvision's $name ($ct_params parameters): its weights there give $ct, as ctrain eval" ||
+        bad "$name${1:+ $*} vs torchvision: ctrain '$ct' ($ct_params parameters) vs '$pt' (train exit $rc: $err)"
 }
 if [ "${CTRAIN_TEST_SANITIZED:-OFF}" = ON ]; then # (its code paths: the small ResNet above)
     echo "SKIP cli_torch resnet18, resnet50: a sanitizer build (minutes of them there); the release tree runs them"
@@ -130,6 +132,7 @@ else
     small_mnist "$dir" "$tmp/tiny" 160 200 || bad "could not cut 160 images from $dir"
     torchvision_resnet resnet18
     torchvision_resnet resnet50
+    torchvision_resnet resnet18 --normalize 0.1307,0.3081 # (nn.Sequential(Normalize, the ResNet))
     # and the other way: torchvision's own state_dicts (as its pretrained weights, saved as
     # safetensors), read by their names: ctrain eval of the file alone (the preset found from its
     # tensors) gives torchvision's loss and accuracy; --init fine-tunes from it
@@ -152,11 +155,35 @@ print(test_line(*test_outputs(tv, sys.argv[2])))
 EOF
 )
         run eval --model "$tmp/tv_$name.safetensors" --dataset idx --data "$tmp/tiny"
+        [ "$name" = resnet18 ] && pt18=$pt
         [ "$rc" -eq 0 ] && [ -n "$pt" ] && [ "$(grep '^test_loss' <<<"$out")" = "$pt" ] &&
             grep -q "^Model: $name (" <<<"$out" &&
             ok "torchvision's $name state_dict read by its names, the preset found: $pt, as torchvision" ||
             bad "eval of torchvision's $name -> exit $rc: '$(grep '^test_loss' <<<"$out")' vs torchvision's '$pt' $err"
     done
+    # torchvision's older weights have no num_batches_tracked (0, as load_state_dict makes it);
+    # a ResNeXt's (grouped convs) is named, not mistaken for a wide ResNet
+    "$PY" - "$here" "$tmp" <<'EOF' || bad "writing the older and the ResNeXt-like state_dicts"
+import sys
+import torch
+sys.path.insert(0, sys.argv[1])
+from torch_parity import save_state_dict
+from ctrain_torch import load_state_dict
+sd = load_state_dict(sys.argv[2] + "/tv_resnet18.safetensors")
+save_state_dict({k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")},
+                sys.argv[2] + "/tv_old.safetensors")
+save_state_dict({"conv1.weight": torch.zeros(64, 1, 7, 7), "bn1.weight": torch.ones(64),
+                 "layer1.0.conv1.weight": torch.zeros(128, 64, 1, 1),
+                 "layer1.0.conv2.weight": torch.zeros(128, 4, 3, 3),  # (32 groups)
+                 "fc.weight": torch.zeros(10, 2048)}, sys.argv[2] + "/tv_next.safetensors")
+EOF
+    run eval --model "$tmp/tv_old.safetensors" --dataset idx --data "$tmp/tiny"
+    [ "$rc" -eq 0 ] && [ "$(grep '^test_loss' <<<"$out")" = "$(grep '^test_loss' <<<"$pt18")" ] &&
+        ok "torchvision's resnet18 without num_batches_tracked: $(grep '^test_loss' <<<"$out"), as with" ||
+        bad "tv_old -> exit $rc: $out $err (with: $pt18)"
+    run eval --model "$tmp/tv_next.safetensors" --dataset idx --data "$tmp/tiny"
+    [ "$rc" -eq 1 ] && grep -q "a torchvision ResNet's but not of resnet18, .*ResNeXt's grouped convs" <<<"$err" &&
+        ok "a ResNeXt-like state_dict -> exit 1: $err" || bad "tv_next -> exit $rc: $out $err"
     run eval --model "$tmp/tv_resnet18.safetensors" --spec resnet34 --dataset idx --data "$tmp/tiny"
     [ "$rc" -eq 1 ] && [ "$(wc -l <<<"$err")" -eq 1 ] &&
         grep -q "its tensors are a torchvision ResNet's, of 41 modules with tensors, but the model resnet34 has 73" <<<"$err" &&
@@ -165,6 +192,16 @@ EOF
         --init "$tmp/tv_resnet18.safetensors" --quiet
     [ "$rc" -eq 0 ] && grep -q '^test_loss' <<<"$out" && ok "--init from torchvision's resnet18 state_dict trains: $(grep '^test_loss' <<<"$out")" ||
         bad "--init tv_resnet18 -> exit $rc: $out $err"
+    # an ImageNet-shaped one (3 input channels, 1000 classes) on grey digits: a new fc, and conv1
+    # summed over its input channels
+    "$PY" -c 'import sys, torch, torchvision; sys.path.insert(0, sys.argv[1]); from torch_parity import save_state_dict
+torch.manual_seed(6); save_state_dict(torchvision.models.resnet18().state_dict(), sys.argv[2])' "$here" "$tmp/tv_rgb.safetensors" ||
+        bad "writing an RGB resnet18"
+    run train --dataset idx --data "$tmp/tiny" --val-size 0 --epochs 1 --batch-size 8 --lr 0.01 \
+        --init "$tmp/tv_rgb.safetensors" --model resnet18
+    [ "$rc" -eq 0 ] && grep -q "^Model: resnet18 (11175370 parameters, weights from .*tv_rgb.safetensors but the last layer's, new for these classes, the first conv's summed over its 3 input channels for grey images)$" <<<"$out" &&
+        ok "--init from an RGB, 1000-class resnet18 on grey digits: $(grep '^Model' <<<"$out")" ||
+        bad "--init tv_rgb -> exit $rc: $(grep '^Model' <<<"$out") $err"
     # every torchvision preset: its layers with weights, in order, hold as many as torchvision's
     # modules in its state_dict's order (ctrain summary's rows against named_modules)
     for name in resnet18 resnet34 resnet50 resnet101 resnet152 wide_resnet50_2 wide_resnet101_2; do

@@ -221,23 +221,57 @@ static void test_load_backbone(void **state) {
     /* strict: refused */
     assert_int_equal(ct_checkpoint_load_params(ck, dst, ""), CT_ERR_FORMAT);
     assert_non_null(strstr(ct_last_error(), "linear2.weight"));
-    int new_head = -1;
-    OK(ct_checkpoint_load_backbone(ck, dst, "", &new_head));
+    int new_head = -1, grey = -1;
+    OK(ct_checkpoint_load_backbone(ck, dst, "", &new_head, &grey));
     assert_int_equal(new_head, 1);
+    assert_int_equal(grey, 0);
     OK(ct_model_get_params(dst, pd));
     assert_memory_equal(pd, ps, (size_t)head * 4);                          /* the backbone */
     assert_memory_equal(pd + head, init + head, (size_t)(nd - head) * 4);  /* its own head */
     /* the same model: new_head 0, everything loaded */
-    OK(ct_checkpoint_load_backbone(ck, src, "", &new_head));
+    OK(ct_checkpoint_load_backbone(ck, src, "", &new_head, &grey));
     assert_int_equal(new_head, 0);
     /* another layer differing: refused as by the strict load */
     OK(ct_model_create(b, "conv(6,3,1,1),batchnorm,relu,maxpool(2),dropout(0.25),flatten,"
                           "linear(17),relu,dropout(0.5),linear(5)", 1, S, S, 8, 2, &other));
-    assert_int_equal(ct_checkpoint_load_backbone(ck, other, "", &new_head), CT_ERR_FORMAT);
+    assert_int_equal(ct_checkpoint_load_backbone(ck, other, "", &new_head, &grey), CT_ERR_FORMAT);
     assert_non_null(strstr(ct_last_error(), "linear1.weight"));
     ct_checkpoint_free(ck);
     ct_model_free(src), ct_model_free(dst), ct_model_free(other);
     free(ps), free(pd), free(init);
+
+    /* an RGB model's first conv into a grey model's: summed over its 3 input channels (the
+     * grey image's response, R = G = B); the rest as it is; a strict load refuses it */
+    const char *rgb = "conv(4,3,1,1),relu,flatten,linear(5)";
+    ct_model *m3 = NULL, *m1 = NULL;
+    OK(ct_model_create(b, rgb, 3, S, S, 8, 3, &m3));
+    OK(ct_model_create(b, rgb, 1, S, S, 8, 4, &m1));
+    OK(ct_save_model(m3, path, NULL, 0));
+    OK(ct_checkpoint_open(path, &ck));
+    assert_int_equal(ct_checkpoint_load_params(ck, m1, ""), CT_ERR_FORMAT);
+    OK(ct_checkpoint_load_backbone(ck, m1, "", &new_head, &grey));
+    assert_int_equal(grey, 3);
+    assert_int_equal(new_head, 0);
+    const int64_t n3 = ct_model_param_count(m3), n1 = ct_model_param_count(m1);
+    float *p3 = hmalloc((size_t)n3 * 4), *p1 = hmalloc((size_t)n1 * 4);
+    OK(ct_model_get_params(m3, p3));
+    OK(ct_model_get_params(m1, p1));
+    for (int o = 0; o < 4; o++) /* weight (4, 3, 3, 3) -> (4, 1, 3, 3) */
+        for (int q = 0; q < 9; q++) {
+            const float *w = p3 + o * 27 + q;
+            assert_float_equal(p1[o * 9 + q], (float)((double)w[0] + w[9] + w[18]), 0.0f);
+        }
+    assert_memory_equal(p1 + 36, p3 + 108, (size_t)(n1 - 36) * 4); /* bias, linear1 */
+    /* the input sized for grey images: a grey picture gives the RGB model's outputs for R = G =
+     * B = it (up to float rounding) */
+    float x1[S * S], x3[3 * S * S], y1[5], y3[5];
+    for (int i = 0; i < S * S; i++) x1[i] = x3[i] = x3[S * S + i] = x3[2 * S * S + i] = (float)(i % 7) / 7;
+    OK(ct_model_predict(m1, x1, 1, y1));
+    OK(ct_model_predict(m3, x3, 1, y3));
+    for (int k = 0; k < 5; k++) assert_float_equal(y1[k], y3[k], 1e-5f);
+    ct_checkpoint_free(ck);
+    ct_model_free(m3), ct_model_free(m1);
+    free(p3), free(p1);
     ct_backend_free(b);
 }
 

@@ -318,8 +318,10 @@ def load_torchvision(path, arch):
     """A model saved from one of ctrain's torchvision presets (resnet18 ... wide_resnet101_2) as
     torchvision's own module: torchvision.models.<arch>(num_classes=its outputs), conv1 taking
     its input's channels, its tensors given in order (the presets hold torchvision's state_dict
-    order; each shape checked), in eval() mode. ctrain reads torchvision's state_dicts (a
-    pretrained one saved as safetensors) the other way round: ctrain train --init FILE."""
+    order; each shape checked), in eval() mode; a model trained with --normalize (a normalize
+    layer in front, which has no tensors) as nn.Sequential(that Normalize, the ResNet). ctrain
+    reads torchvision's state_dicts (a pretrained one saved as safetensors) the other way round:
+    ctrain train --init FILE."""
     import torchvision
     meta = load_metadata(path)
     ours = load_state_dict(path)
@@ -339,4 +341,6 @@ def load_torchvision(path, arch):
                 path, b, tuple(ours[b].shape), a, tuple(theirs[a].shape)))
         mapped[a] = ours[b].to(theirs[a].dtype)
     tv.load_state_dict(mapped, strict=True)
+    if _split(spec)[0][0] == "normalize":  # (its values are in the spec, not the tensors)
+        return nn.Sequential(build_model(spec[:spec.index(")") + 1], shape)[0], tv).eval()
     return tv.eval()

@@ -150,13 +150,18 @@ ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, cons
 /* Copies the tensors PREFIX + name into m: every tensor of the model must be there, F32 (I64
  * for num_batches_tracked) with the model's shape, and no other tensor may carry the prefix.
  * A file whose names are all an nn.Sequential's ("0.weight", "net.3.bias") gives its k-th
- * module with tensors to the model's k-th layer with tensors. */
+ * module with tensors to the model's k-th layer with tensors; one of a torchvision ResNet's
+ * names (conv1, bn1, layer1.0.conv1, ..., fc) its modules in torchvision's order. */
 ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const char *prefix);
 /* As ct_checkpoint_load_params, for fine-tuning on other classes: the model's last layer with
  * weights, when it is a linear layer of other outputs than the file's (of the same inputs),
- * keeps its initial weights (a new head; *new_head = 1, else 0). */
+ * keeps its initial weights (a new head; *new_head = 1, else 0). And for grey images: the
+ * model's first layer with weights, when it is a conv of one input channel and the file's
+ * takes more (an RGB model's, as torchvision's pretrained ones), gets the file's weights summed
+ * over their input channels (a grey image's response as R = G = B; timm's adapt_input_conv;
+ * *grey = the file's channels, else 0). */
 ct_status ct_checkpoint_load_backbone(const ct_checkpoint *c, ct_model *m, const char *prefix,
-                                      int *new_head);
+                                      int *new_head, int *grey);
 /* The prefix of the model's tensors in c: "" in a model file; in a train state "model.", or
  * "ema." when the run keeps a moving average of the weights (its model is the average, as its
  * model.safetensors; "model." then holds the weights being trained). */

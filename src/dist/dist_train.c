@@ -72,7 +72,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
     model_hashes h;
     CT_TRY(hash_model(m, &h));
     /* the settings first, so that a differing flag is named before what it causes */
-    char text[8192]; /* (the spec may take 2047 of it, the phases 512) */
+    char text[CT_SPEC_BYTES + 4096]; /* (the spec takes up to 8191 of it, the phases 512) */
     snprintf(text, sizeof text,
              "phases=%s batch=%d eval_batch=%d micro_batch=%d optimizer=%d momentum=%.9g weight_decay=%.9g,%d,%.9g,%d,%.9g "
              "nesterov=%d betas=%.9g,%.9g eps=%.9g rmsprop=%.9g,%d amsgrad=%d nadam=%.9g adagrad=%.9g,%.9g schedule=%d step_size=%d "

@@ -366,14 +366,35 @@ static ct_status tv_aliases(const ct_checkpoint *c, const ct_model *m, const ct_
     return s;
 }
 
-/* ct_checkpoint_load_params, or with new_head ct_checkpoint_load_backbone. */
+/* ct_checkpoint_load_backbone's grey stem: out (o, 1, k, k) = file's weight (o, cf, k, k) summed
+ * over its cf input channels (a grey image's response, R = G = B, to an RGB model's first conv) */
+static void sum_channels(const ct_st_entry *e, const uint8_t *data, float *out) {
+    const int64_t o = e->shape[0], cf = e->shape[1], kk = e->shape[2] * e->shape[3];
+    for (int64_t a = 0; a < o; a++)
+        for (int64_t q = 0; q < kk; q++) {
+            double sum = 0.0;
+            for (int64_t ch = 0; ch < cf; ch++) {
+                float v;
+                memcpy(&v, data + ((a * cf + ch) * kk + q) * sizeof v, sizeof v);
+                sum += v;
+            }
+            out[a * kk + q] = (float)sum;
+        }
+}
+
+/* ct_checkpoint_load_params, or with new_head (and grey) ct_checkpoint_load_backbone. */
 static ct_status load_params(const ct_checkpoint *c, ct_model *m, const char *prefix,
-                             int *new_head) {
+                             int *new_head, int *grey) {
     if (!prefix) prefix = "";
-    int head = -1; /* the model's last layer with weights, when it is a linear one */
+    int head = -1, stem = -1; /* the model's last layer with weights, when it is a linear one;
+                               * its first, when it is a conv of one input channel */
     for (int i = 0; i < m->n_layers; i++)
         if (m->layers[i].n_params) head = m->layers[i].ops == &ct_linear_ops ? i : -1;
+    for (int i = 0; i < m->n_layers && stem < 0; i++)
+        if (m->layers[i].n_params)
+            stem = m->layers[i].ops == &ct_conv2d_ops && m->layers[i].in_c == 1 ? i : m->n_layers;
     if (!new_head) head = -1;
+    if (!grey || stem == m->n_layers) stem = -1;
     size_t plen = strlen(prefix);
     ct_host_state hs;
     CT_TRY(ct_host_state_get(m, &hs)); /* every value is overwritten below */
@@ -381,7 +402,7 @@ static ct_status load_params(const ct_checkpoint *c, ct_model *m, const char *pr
     ct_status s = ct_tensor_list_model(m, &hs, prefix, 0, &l);
     /* a PyTorch nn.Sequential's state_dict ("0.weight", ...): its modules in order */
     char (*alias)[CT_LIST_NAME_BYTES] = NULL;
-    int seq = 0;
+    int seq = 0, tv = 0;
     int own = 1; /* every tensor under the model's own names */
     for (int i = 0; s == CT_OK && i < l.n && own; i++) own = ct_checkpoint_find(c, l.t[i].name) >= 0;
     if (s == CT_OK && !plen && l.n > 0 && !own) {
@@ -389,11 +410,16 @@ static ct_status load_params(const ct_checkpoint *c, ct_model *m, const char *pr
             s = ct_fail(CT_ERR_NOMEM, "out of memory");
         else
             s = seq_aliases(c, m, &l, alias, &seq);
-        if (s == CT_OK && !seq) s = tv_aliases(c, m, &l, alias, &seq); /* (torchvision's) */
+        if (s == CT_OK && !seq) s = tv_aliases(c, m, &l, alias, &tv); /* (torchvision's) */
+        seq |= tv;
     }
 #define FILE_NAME(i) (seq ? alias[i] : l.t[i].name)
     for (int i = 0; i < l.n && s == CT_OK; i++) {
         int k = ct_checkpoint_find(c, FILE_NAME(i));
+        if (k < 0 && tv && l.info[i].kind == CT_TENSOR_COUNTER) { /* torchvision's older */
+            hs.counters[l.info[i].layer] = 0; /* weights have none: 0, as load_state_dict */
+            continue;
+        }
         if (k < 0) {
             s = ct_fail(CT_ERR_FORMAT, "%s: missing tensor %s (the model %s has it%s%s)",
                         c->path, FILE_NAME(i), SPEC_TEXT(m), seq ? " as " : "",
@@ -412,6 +438,14 @@ static ct_status load_params(const ct_checkpoint *c, ct_model *m, const char *pr
             outputs_only = e->shape[d] == l.info[i].shape[d];
         if (!same && outputs_only && l.info[i].layer == head) { /* a new head: as it is */
             *new_head = 1;
+            continue;
+        }
+        if (!same && l.info[i].layer == stem && e->ndim == 4 && l.info[i].ndim == 4 &&
+            e->shape[1] > 1 && e->shape[0] == l.info[i].shape[0] &&
+            e->shape[2] == l.info[i].shape[2] && e->shape[3] == l.info[i].shape[3]) {
+            sum_channels(e, c->data + e->begin, (float *)l.t[i].data); /* a grey stem */
+            s = tensor_finite(&l.t[i], e->name, c->path, "cannot be loaded");
+            *grey = (int)e->shape[1];
             continue;
         }
         if (!same) {
@@ -448,13 +482,13 @@ static ct_status load_params(const ct_checkpoint *c, ct_model *m, const char *pr
 }
 
 ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const char *prefix) {
-    return load_params(c, m, prefix, NULL);
+    return load_params(c, m, prefix, NULL, NULL);
 }
 
 ct_status ct_checkpoint_load_backbone(const ct_checkpoint *c, ct_model *m, const char *prefix,
-                                      int *new_head) {
-    *new_head = 0;
-    return load_params(c, m, prefix, new_head);
+                                      int *new_head, int *grey) {
+    *new_head = 0, *grey = 0;
+    return load_params(c, m, prefix, new_head, grey);
 }
 
 const char *ct_checkpoint_prefix(const ct_checkpoint *c) {
@@ -467,7 +501,8 @@ const char *ct_checkpoint_prefix(const ct_checkpoint *c) {
 
 /* A torchvision ResNet's state_dict (tv_aliases): which of the presets it is, by its blocks a
  * stage, its bottlenecks' third conv and their width, written into spec with a last layer of
- * fc.weight's outputs; 0 when the file is not one (or not one of those). */
+ * fc.weight's outputs; 0 when the file is not one, -1 when it is none of those (a ResNeXt's
+ * grouped convs, other stages). */
 static int tv_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
     static const struct { const char *name; int blocks[4], bottleneck, width; } k[] = {
         {"resnet18", {2, 2, 2, 2}, 0, 64},        {"resnet34", {3, 4, 6, 3}, 0, 64},
@@ -483,6 +518,9 @@ static int tv_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
         while (ct_checkpoint_find(c, name) >= 0 && ++blocks[s] < 1000);
     }
     const int bottleneck = ct_checkpoint_find(c, "layer1.0.conv3.weight") >= 0;
+    const int w2 = ct_checkpoint_find(c, "layer1.0.conv2.weight"); /* (grouped: a ResNeXt's) */
+    if (w2 < 0 || c->t[w2].ndim != 4 || c->t[w].ndim != 4 || c->t[w2].shape[1] != c->t[w].shape[0])
+        return -1;
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         if (memcmp(blocks, k[i].blocks, sizeof blocks) != 0 || bottleneck != k[i].bottleneck ||
             c->t[w].shape[0] != k[i].width)
@@ -490,16 +528,22 @@ static int tv_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
         const char *p = ct_model_preset(k[i].name);
         const size_t body = strlen(p) - strlen("linear(10)");
         int n = snprintf(spec, bytes, "%.*slinear(%lld)", (int)body, p, (long long)c->t[fc].shape[0]);
-        return n > 0 && (size_t)n < bytes;
+        return n > 0 && (size_t)n < bytes ? 1 : -1;
     }
-    return 0;
+    return -1;
 }
 
 /* "flatten,linear(a),relu,...,linear(z)" from tensors PREFIXlinear1.weight ... linearK.weight
  * (each with its bias, nothing else), for files without a model_spec (a PyTorch state_dict);
  * a torchvision ResNet's as its preset (tv_spec). */
 static ct_status infer_spec(const ct_checkpoint *c, const char *prefix, char *spec, size_t bytes) {
-    if (!*prefix && tv_spec(c, spec, bytes)) return CT_OK;
+    const int tv = *prefix ? 0 : tv_spec(c, spec, bytes);
+    if (tv > 0) return CT_OK;
+    if (tv < 0)
+        return ct_fail(CT_ERR_FORMAT, "%s: no model_spec in the metadata, and its tensors are a "
+                       "torchvision ResNet's but not of resnet18, 34, 50, 101, 152, "
+                       "wide_resnet50_2 or 101_2 (a ResNeXt's grouped convs, say; give the "
+                       "spec: --spec)", c->path);
     size_t used = (size_t)snprintf(spec, bytes, "flatten");
     int layers = 0, own = 0;
     int64_t prev_out = -1;

@@ -123,6 +123,7 @@ const ct_layer_ops ct_conv2d_ops = {
     .forward = conv_forward,
     .backward = conv_backward,
     .scratch_bytes = conv_scratch_bytes,
+    .scratch_shared = 1, /* (im2col's columns, Winograd's transforms, cuDNN's workspace) */
 };
 
 /* ------------------------------------------------------------------------------------------ */

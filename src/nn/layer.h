@@ -54,6 +54,10 @@ typedef struct {
     /* Optional: bytes of device scratch one shard needs for up to max_batch samples (im2col
      * workspace, pooling argmax, batch norm's saved statistics), after setup. */
     size_t (*scratch_bytes)(const ct_layer *l, ct_backend *b, int max_batch);
+    /* 1: the scratch holds nothing from one call to the next (a conv's workspace): a shard's
+     * layers that say so share one buffer, as large as the largest of them needs; 0: the
+     * layer's own (argmax, statistics kept from forward for backward) */
+    int scratch_shared;
     /* Optional: initial values of the layer's buffers (n_buffers floats; batch norm's running
      * mean 0 and running variance 1). */
     void (*init_buffers)(ct_layer *l, float *host);

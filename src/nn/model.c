@@ -289,11 +289,20 @@ static ct_status shard_alloc(ct_model *m, ct_shard *sh, int64_t widest) {
     CT_TRY(model_alloc(m, 2 * sizeof(double), (void **)&sh->stats));
     CT_TRY(model_alloc(m, (size_t)m->n_params * sizeof(float), (void **)&sh->grads));
     CT_TRY(m->b->memset0(m->b, sh->stats, 2 * sizeof(double)));
-    for (int i = 0; i < m->n_layers; i++) { /* im2col workspace, argmax, saved statistics */
+    /* im2col workspace (one for all the convs: the largest), argmax, saved statistics */
+    size_t shared = 0;
+    void *shared_buf = NULL;
+    for (int i = 0; i < m->n_layers; i++) {
         const ct_layer *l = &m->layers[i];
         size_t bytes = l->ops->scratch_bytes ? l->ops->scratch_bytes(l, m->b, m->max_batch) : 0;
-        if (bytes) CT_TRY(model_alloc(m, bytes, &sh->scratch[i]));
         sh->scratch_bytes[i] = bytes;
+        if (l->ops->scratch_shared && bytes > shared) shared = bytes;
+    }
+    if (shared) CT_TRY(model_alloc(m, shared, &shared_buf));
+    for (int i = 0; i < m->n_layers; i++) {
+        const size_t bytes = sh->scratch_bytes[i];
+        if (bytes && m->layers[i].ops->scratch_shared) sh->scratch[i] = shared_buf;
+        else if (bytes) CT_TRY(model_alloc(m, bytes, &sh->scratch[i]));
     }
     return CT_OK;
 }

@@ -403,6 +403,7 @@ int cmd_train(int argc, char **argv) {
     }
     int64_t n_batches = 0; /* per epoch */
     int new_head = 0;      /* --init's weights but for its last layer's (other classes) */
+    int grey = 0;          /* --init's first conv summed over its `grey` input channels */
     int kaiming = 0;       /* a ResNet preset's convs drawn as torchvision's */
     int resumed_epochs = 0;
     rc = CLI_EXIT_ERROR;
@@ -457,7 +458,7 @@ int cmd_train(int argc, char **argv) {
     /* RandomErasing's value 0 after Normalize: the normalize layer's mean before it */
     if (o.cfg.augment_erase_p > 0.0f)
         o.erase_to_mean = ct_model_input_mean(m, o.cfg.augment_erase_fill);
-    if ((rc = train_load_init(&o, &init, m, &new_head)) != CLI_EXIT_OK ||
+    if ((rc = train_load_init(&o, &init, m, &new_head, &grey)) != CLI_EXIT_OK ||
         (rc = train_freeze(&o, m, cli_find(flags, nflags, "freeze")->seen)) != CLI_EXIT_OK)
         goto built;
     rc = CLI_EXIT_ERROR;
@@ -551,10 +552,13 @@ built:
     if (!o.lr_find) signals_set = 1, catch_signals(old_sigs);
     if (!o.quiet) {
         long long params = (long long)ct_model_param_count(m);
-        char from[sizeof init.path + 96] = ""; /* --init */
+        char from[sizeof init.path + 192] = "", summed[96] = ""; /* --init */
+        if (grey)
+            snprintf(summed, sizeof summed, ", the first conv's summed over its %d input "
+                     "channels for grey images", grey);
         if (o.init_path)
-            snprintf(from, sizeof from, ", weights from %s%s", init.path,
-                     new_head ? " but the last layer's, new for these classes" : "");
+            snprintf(from, sizeof from, ", weights from %s%s%s", init.path,
+                     new_head ? " but the last layer's, new for these classes" : "", summed);
         if (is_mlp)
             printf("Model: %lld -> %d -> ReLU -> %d (%lld parameters%s)\n",
                    (long long)in_c * in_h * in_w, o.hidden, classes, params, from);

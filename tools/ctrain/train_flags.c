@@ -531,13 +531,15 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "settings are kept (see below)", .def = "none"},
         {.name = "init", .kind = CLI_STR, .dst = &o->init_path, .metavar = "DIR",
          .help = "start a new run from the weights saved in DIR (a --save folder\n"
-                 "or a .safetensors file; its model unless --model/--hidden):\n"
-                 "fine-tuning, or training on other data; optimizer and schedule\n"
-                 "start afresh (PyTorch's load_state_dict, Keras' load_weights).\n"
-                 "On data of other classes (more than its model outputs; a folder's:\n"
-                 "another number), or with a --model for them, its last layer, a\n"
-                 "linear one, starts anew with an output a class (torchvision's\n"
-                 "recipe: model.fc replaced; Keras' include_top=False)",
+                 "or a .safetensors file, torchvision's ResNet state_dicts too; its\n"
+                 "model unless --model/--hidden): fine-tuning, or training on other\n"
+                 "data; optimizer and schedule start afresh (PyTorch's\n"
+                 "load_state_dict, Keras' load_weights). On data of other classes\n"
+                 "(more than its model outputs; a folder's: another number), or with\n"
+                 "a --model for them, its last layer, a linear one, starts anew with\n"
+                 "an output a class (torchvision's recipe: model.fc replaced; Keras'\n"
+                 "include_top=False); an RGB model's first conv on grey images takes\n"
+                 "its weights summed over the colours",
          .def = "none"},
         {.name = "freeze", .kind = CLI_STR, .dst = &o->freeze, .metavar = "LAYER",
          .help = "fine-tune the layers after LAYER only: LAYER (a name as ctrain\n"
