@@ -251,6 +251,7 @@ enum { CT_CYCLIC_TRIANGULAR = 0, CT_CYCLIC_TRIANGULAR2, CT_CYCLIC_EXP_RANGE };
 #define CT_MAX_JITTER 10.0f /* ct_train_config.augment_jitter[0..2] */
 #define CT_MAX_TA_BINS 1024 /* ct_train_config.augment_ta_bins, augment_ra_bins */
 #define CT_MAX_RA_OPS 8 /* ct_train_config.augment_ra_ops */
+#define CT_MAX_REPEATED_AUG 16 /* ct_train_config.repeated_aug */
 #define CT_MAX_AUGMIX_SEVERITY 10 /* ct_train_config.augment_augmix_severity */
 #define CT_MAX_AUGMIX_WIDTH 4 /* ct_train_config.augment_augmix_width */
 #define CT_MAX_AUGMIX_DEPTH 4 /* ct_train_config.augment_augmix_depth */
@@ -565,6 +566,12 @@ typedef struct {
      * grey (rgb_to_grayscale's 0.2989 r + 0.587 g + 0.114 b); one channel stays as it is. Not
      * with TrivialAugmentWide, RandAugment, AutoAugment or AugMix. */
     float augment_grey_p;
+    /* Repeated augmentation (torchvision's RASampler, --ra-sampler --ra-reps R; Hoffer et al.
+     * 2020, DeiT): each epoch's order is the shuffled training images each repeated_aug times
+     * in a row, the first of them up to the epoch's usual length (about n / R images, R copies
+     * each, every copy augmented by its own draw, mostly in one batch); 0 or 1: off, at most
+     * CT_MAX_REPEATED_AUG. */
+    int repeated_aug;
     /* Data-parallel training across the processes of an MPI job (ct_dist_init), or NULL for a
      * single process. Every rank must call ct_fit with the same model, data and settings. */
     ct_dist *dist;

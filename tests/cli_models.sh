@@ -172,6 +172,19 @@ if [ "$have_mnist" -eq 1 ]; then
     [ "$rc" -eq 2 ] && grep -qF 'saved with randaugment,erase=0.2' <<<"$err" &&
         ok "resume with another RandAugment magnitude -> exit 2, names the saved setting" ||
         bad "resume with another RandAugment magnitude -> exit $rc, stderr: $err"
+    # repeated augmentation (torchvision's RASampler): named, the epoch as long, bound to a resume
+    run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment randaugment --repeated-aug 3 --save "$tmp/rep"
+    plan=$(grep '^Plan: ' <<<"$out")
+    [ "$rc" -eq 0 ] && grep -q '^test_loss: .*test_acc: 0\.[2-9]' <<<"$out" && # (a third of the images)
+        grep -qF 'repeated augmentation (each image 3 times in a row)' <<<"$plan" &&
+        ok "--repeated-aug 3 trains and is named: $plan" ||
+        bad "--repeated-aug 3 -> exit $rc, plan: $plan, stdout: $out, stderr: $err"
+    run train --resume "$tmp/rep" --epochs 2 --repeated-aug 2 --quiet
+    [ "$rc" -eq 2 ] && grep -qF -- '--repeated-aug 2: the run in' <<<"$err" && grep -qF 'saved with --repeated-aug 3' <<<"$err" &&
+        ok "resume with another --repeated-aug -> exit 2" || bad "resume --repeated-aug 2 -> exit $rc, stderr: $err"
+    run train --resume "$tmp/rep" --epochs 2 --quiet
+    [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" && ok "resume keeps --repeated-aug" ||
+        bad "resume of --repeated-aug -> exit $rc, stderr: $err"
     run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment bilinear,randaugment=3:20:41
     plan=$(grep '^Plan: ' <<<"$out")
     [ "$rc" -eq 0 ] && grep -qF 'augment: RandAugment (3 ops, magnitude 20 of bins 0-40, bilinear)' \

@@ -540,6 +540,7 @@ static void test_train_state(void **state) {
         rc.augment_augmix_width = 2, rc.augment_augmix_depth = 4;               /* =7:2:4:0.375 */
         rc.augment_augmix_alpha = 0.375f;
         rc.warmup_epochs = 2, rc.warmup_sequential = 1, rc.lr_step_epoch = 1; /* (and these, */
+        rc.repeated_aug = 3;
         rc.schedule = CT_SCHED_COSINE, rc.num_phases = 1;                     /* on cosine) */
         assert_int_equal(ct_save_train_state(m, rpath, &rst), CT_OK);
         assert_int_equal(ct_checkpoint_open(rpath, &rcp), CT_OK);
@@ -547,7 +548,8 @@ static void test_train_state(void **state) {
         assert_true(got_rc.augment_aa_policy == CT_AUTOAUGMENT_NONE &&
                     got_rc.augment_augmix_severity == 7 && got_rc.augment_augmix_width == 2 &&
                     got_rc.augment_augmix_depth == 4 && got_rc.augment_augmix_alpha == 0.375f &&
-                    got_rc.warmup_sequential == 1 && got_rc.lr_step_epoch == 1);
+                    got_rc.warmup_sequential == 1 && got_rc.lr_step_epoch == 1 &&
+                    got_rc.repeated_aug == 3);
         free(rh);
         ct_checkpoint_free(rcp);
     }

@@ -280,6 +280,21 @@ static void test_order_by_seed_and_epoch(void **state) {
     assert_memory_equal(order, a1.order, N_SAMPLES * sizeof *order);
     ct_epoch_order(idx, N_SAMPLES, 43, 0, 1, order);
     assert_memory_equal(order, c0.order, N_SAMPLES * sizeof *order);
+    /* repeated augmentation (shuffle R > 1): the same permutation's first entries, each R times
+     * in a row, N_SAMPLES in all (the last one fewer times when R does not divide it) */
+    int32_t *rep = malloc(N_SAMPLES * sizeof *rep);
+    assert_non_null(rep);
+    for (int r = 2; r <= 7; r += 5) {
+        ct_epoch_order(idx, N_SAMPLES, 43, 0, r, rep);
+        for (int i = 0; i < N_SAMPLES; i++) assert_int_equal(rep[i], c0.order[i / r]);
+    }
+    /* through the loader: the batches carry that order */
+    ct_loader *rl = make_loader(f, idx, N_SAMPLES, 50, 3, 43, 2, 2);
+    stream r0 = run_epoch(f, rl, 0, N_SAMPLES, 50);
+    for (int i = 0; i < N_SAMPLES; i++) assert_int_equal(r0.order[i], c0.order[i / 3]);
+    stream_free(&r0);
+    ct_loader_free(rl);
+    free(rep);
     free(order);
     stream_free(&a0); stream_free(&a1); stream_free(&b0); stream_free(&c0); stream_free(&a0b);
     ct_loader_free(a);

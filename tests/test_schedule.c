@@ -595,6 +595,11 @@ static void test_sequential_warmup(void **state) {
     bad = c, bad.warmup_sequential = 0, bad.lr_step_epoch = 1, bad.warmup_epochs = 0;
     bad.warmup_steps = 8;
     assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+    bad = c, bad.repeated_aug = CT_MAX_REPEATED_AUG + 1;
+    assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
+    assert_non_null(strstr(ct_last_error(), "repeated augmentation"));
+    bad = c, bad.repeated_aug = -1;
+    assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
     bad = c, bad.lr_step_epoch = 2;
     assert_int_equal(ct_train_config_check(&bad), CT_ERR_INVALID);
     bad = c, bad.schedule = CT_SCHED_PHASES, bad.num_phases = 2; /* (their epochs: absolute) */

@@ -82,7 +82,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              "label_smoothing=%.9g class_weights=%d,%016llx mix=%.9g,%.9g end_lr=%.9g ema=%.9g,%d "
              "augment=%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%d,%.9g,%.9g,%.9g,%.9g,"
              "%.9g,%.9g,%.9g,%.9g,%.9g "
-             "jitter=%.9g,%.9g,%.9g,%.9g vflip=%d ta=%d ra=%d,%d,%d aa=%d augmix=%d,%d,%d,%.9g grey=%.9g frozen=%d swa=%d,%d,%.9g,%d,%d seed=%llu "
+             "jitter=%.9g,%.9g,%.9g,%.9g vflip=%d ta=%d ra=%d,%d,%d aa=%d augmix=%d,%d,%d,%.9g grey=%.9g repeated=%d frozen=%d swa=%d,%d,%.9g,%d,%d seed=%llu "
              "resume=%d,%lld,%.17g,%.17g device=%s model=%s "
              "data=%lldx%dx%dx%d,%016llx train=%lld,%016llx val=%lld,%016llx "
              "parameters=%016llx buffers=%016llx optimizer_state=%lld,%016llx,%lld "
@@ -125,7 +125,7 @@ ct_status ct_dist_check_fit(ct_dist *d, ct_model *m, const ct_dataset *ds,
              cfg->augment_ra_ops, cfg->augment_ra_magnitude, cfg->augment_ra_bins,
              cfg->augment_aa_policy, cfg->augment_augmix_severity, cfg->augment_augmix_width,
              cfg->augment_augmix_depth, (double)cfg->augment_augmix_alpha,
-             (double)cfg->augment_grey_p,
+             (double)cfg->augment_grey_p, cfg->repeated_aug,
              cfg->frozen_layers, cfg->swa,
              cfg->swa_start, (double)cfg->swa_lr, cfg->swa_anneal_epochs, cfg->swa_anneal_linear,
              (unsigned long long)cfg->seed, r->epoch, (long long)r->batch, r->loss_sum,

@@ -93,7 +93,7 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  "\"augment_ra_bins\": %d, \"augment_aa_policy\": %d, "
                  "\"augment_augmix_severity\": %d, \"augment_augmix_width\": %d, "
                  "\"augment_augmix_depth\": %d, \"warmup_sequential\": %d, "
-                 "\"lr_step_epoch\": %d",
+                 "\"lr_step_epoch\": %d, \"repeated_aug\": %d",
                  (int)c->optimizer, (int)c->schedule, c->step_size, c->plateau_patience,
                  c->warmup_steps, c->warmup_epochs, c->augment_pad, c->augment_flip,
                  c->cycle_momentum, c->three_phase, c->anneal_linear, c->ema_warmup, c->centered,
@@ -104,7 +104,7 @@ static void config_json(ct_jsonw *j, const ct_train_config *c) {
                  c->augment_ta_bins, c->augment_ra_ops, c->augment_ra_magnitude,
                  c->augment_ra_bins, c->augment_aa_policy, c->augment_augmix_severity,
                  c->augment_augmix_width, c->augment_augmix_depth, c->warmup_sequential,
-                 c->lr_step_epoch);
+                 c->lr_step_epoch, c->repeated_aug);
     const struct { const char *key; float v; } floats[] = {
         {"beta1", c->beta1}, {"beta2", c->beta2}, {"eps", c->eps}, {"gamma", c->gamma},
         {"eta_min", c->eta_min}, {"pct_start", c->pct_start}, {"div_factor", c->div_factor},
@@ -419,6 +419,7 @@ static ct_status parse_config(const ct_checkpoint *c, const json_t *o, ct_train_
     OPT_INT("augment_vflip", 0, 1, cfg->augment_vflip); /* (absent before 6 Dec 2026: 0) */
     OPT_INT("augment_ta_bins", 0, CT_MAX_TA_BINS, cfg->augment_ta_bins); /* (before 7 Dec: 0) */
     OPT_INT("augment_ra_ops", 0, CT_MAX_RA_OPS, cfg->augment_ra_ops); /* (the same) */
+    OPT_INT("repeated_aug", 0, CT_MAX_REPEATED_AUG, cfg->repeated_aug); /* (the same) */
     OPT_INT("augment_ra_magnitude", 0, CT_MAX_TA_BINS - 1, cfg->augment_ra_magnitude);
     OPT_INT("augment_ra_bins", 0, CT_MAX_TA_BINS, cfg->augment_ra_bins);
     OPT_INT("augment_aa_policy", 0, CT_AUTOAUGMENT_SVHN, cfg->augment_aa_policy);

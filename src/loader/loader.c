@@ -54,6 +54,8 @@ void ct_epoch_order(const int32_t *idx, int64_t n, uint64_t seed, int epoch, int
     ct_rng_init(&r, seed, CT_STREAM_SHUFFLE);
     r.counter += (uint64_t)epoch << 26; /* each epoch its own 2^28 words of the stream */
     ct_rng_shuffle_i32(&r, order, n);
+    for (int64_t i = n - 1; shuffle > 1 && i > 0; i--) /* (i / R <= i: read before written) */
+        order[i] = order[i / shuffle];
 }
 
 static int64_t batch_len(const ct_loader *l, int64_t batch) {

@@ -42,7 +42,9 @@ int ct_loader_next(ct_loader *l, ct_batch *out);
 /* Gives a batch's slot back to the workers. */
 void ct_loader_release(ct_loader *l, const ct_batch *batch);
 
-/* The epoch order on its own: idx permuted by (seed, epoch) into order (n entries). */
+/* The epoch order on its own: idx permuted by (seed, epoch) into order (n entries) when
+ * shuffle, as it is when 0; shuffle = R > 1: the permutation's first entries each R times in a
+ * row, n in all (ct_train_config.repeated_aug). */
 void ct_epoch_order(const int32_t *idx, int64_t n, uint64_t seed, int epoch, int shuffle,
                     int32_t *order);
 

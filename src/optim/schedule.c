@@ -662,6 +662,9 @@ ct_status ct_optimizer_config_check(const ct_train_config *cfg) {
         (cfg->augment_ta_bins < 2 || cfg->augment_ta_bins > CT_MAX_TA_BINS))
         return ct_fail(CT_ERR_INVALID, "TrivialAugmentWide's magnitude bins must be in [2, %d], "
                        "got %d", CT_MAX_TA_BINS, cfg->augment_ta_bins);
+    if (cfg->repeated_aug < 0 || cfg->repeated_aug > CT_MAX_REPEATED_AUG)
+        return ct_fail(CT_ERR_INVALID, "repeated augmentation's copies must be in [0, %d], got %d",
+                       CT_MAX_REPEATED_AUG, cfg->repeated_aug);
     if (cfg->augment_ra_ops < 0 || cfg->augment_ra_ops > CT_MAX_RA_OPS)
         return ct_fail(CT_ERR_INVALID, "RandAugment's ops an image must be in [0, %d], got %d",
                        CT_MAX_RA_OPS, cfg->augment_ra_ops);

@@ -403,7 +403,8 @@ ct_status ct_fit(ct_model *m, const ct_dataset *ds, const int32_t *train_idx, in
     }
     if (resident && (s = ct_device_data_init(&dd, b, ds))) goto done;
     if ((s = ct_feeder_init(&ftrain, m, ds, resident ? &dd : NULL, train_idx, n_train,
-                            cfg->batch_size, 1, cfg->seed, cfg->workers, cfg->prefetch)))
+                            cfg->batch_size, cfg->repeated_aug > 1 ? cfg->repeated_aug : 1,
+                            cfg->seed, cfg->workers, cfg->prefetch)))
         goto done;
     if (cfg->micro_batch > 0) ftrain.chunk = cfg->micro_batch; /* (<= the model's, checked) */
     if (ftrain.chunk < largest_share(cfg) && (s = ct_model_grad_acc(m))) goto done;

@@ -17,7 +17,7 @@
 #define SCHEDULE_BYTES 512
 #define MAX_TOTAL_EPOCHS CT_MAX_EPOCHS /* a sanity bound: history holds one entry per epoch */
 #define MAX_LR 1e30f /* --lr and --schedule's learning rates */
-#define NUM_TRAIN_FLAGS 98       /* the entries of train_make_flags' table */
+#define NUM_TRAIN_FLAGS 99       /* the entries of train_make_flags' table */
 #define TRAIN_MAX_VAL_SIZE 2147483647LL /* --val-size N (a sample's index is an int32) */
 
 typedef struct {
@@ -111,6 +111,7 @@ typedef struct {
     int erase_to_mean;       /* --augment erase: to the model's normalize mean (not black) */
     float ema_decay;         /* --ema: the moving average's decay, in [0, 1) (0: none) */
     int ema_warmup;          /* --ema-warmup */
+    int repeated_aug;        /* --repeated-aug R (0: off) */
     const char *swa_start;   /* --swa-start E|F (NULL or "off": no SWA; train_swa.c) */
     float swa_lr;            /* --swa-lr (0: the schedule's lr) */
     int swa_anneal_epochs;   /* --swa-anneal-epochs (10) */

@@ -449,6 +449,14 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "(for digits try rotate=10,translate=0.1,scale=0.9:1.1; for photos\n"
                  "resized-crop,flip, with trivial,bilinear,erase=0.1 as torchvision's\n"
                  "ImageNet recipe; ctrain show --augment SPEC draws what the model sees)"},
+        {.name = "repeated-aug", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->repeated_aug,
+         .max = CT_MAX_REPEATED_AUG, .metavar = "R",
+         .help = "repeated augmentation, as torchvision's --ra-sampler --ra-reps R\n"
+                 "(RASampler; DeiT's recipe): each epoch takes about 1 / R of the\n"
+                 "shuffled training images, each R times in a row, every copy\n"
+                 "augmented by its own draw (mostly in one batch); the epoch as long\n"
+                 "as without (torchvision's rounds it down to 256 images). 0 or 1: off",
+         .def = "0"},
         {.name = "normalize", .kind = CLI_STR, .dst = &o->normalize, .metavar = "SPEC",
          .help = "normalize the inputs, as torchvision's Normalize(mean, std) (Keras'\n"
                  "Normalization layer): a normalize(...) layer in front of the model, so\n"

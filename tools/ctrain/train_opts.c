@@ -401,6 +401,7 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--ema-warmup: needs --ema DECAY (the moving average it "
                                "warms up)");
     c->ema_warmup = o->ema_warmup;
+    c->repeated_aug = o->repeated_aug;
     if (train_swa_options(o, flags, nflags) != CLI_EXIT_OK) return CLI_EXIT_USAGE;
     /* the library's own check, for whatever combination the flags above let through */
     if (ct_train_config_check(c) != CT_OK) {

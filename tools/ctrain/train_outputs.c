@@ -324,6 +324,8 @@ void train_print_plan(const train_opts *o, int total_epochs, int64_t n_train,
             printf("%s%.4g", k ? "," : "", (double)c->class_weights[k]);
         if (c->n_class_weights > 16) printf(",... (%d)", c->n_class_weights);
     }
+    if (c->repeated_aug > 1)
+        printf(", repeated augmentation (each image %d times in a row)", c->repeated_aug);
     if (c->ema_decay > 0)
         printf(", EMA of the weights (decay %g%s)", (double)c->ema_decay,
                c->ema_warmup ? ", warm-up" : "");

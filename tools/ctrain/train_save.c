@@ -469,6 +469,15 @@ int train_resume_options(train_opts *o, cli_flag *flags, int nflags, ct_checkpoi
     if (rc == CLI_EXIT_OK && SEEN("ema-warmup") && !saved.ema_warmup)
         rc = differs(dir, "ema-warmup", "(on)", "no warm-up of its moving average");
     o->ema_warmup = saved.ema_warmup;
+    if (rc == CLI_EXIT_OK && SEEN("repeated-aug") && o->repeated_aug != saved.repeated_aug &&
+        (o->repeated_aug > 1 || saved.repeated_aug > 1)) {
+        char given[16], was[48];
+        snprintf(given, sizeof given, "%d", o->repeated_aug);
+        snprintf(was, sizeof was, saved.repeated_aug > 1 ? "--repeated-aug %d" : "none",
+                 saved.repeated_aug);
+        rc = differs(dir, "repeated-aug", given, was);
+    }
+    o->repeated_aug = saved.repeated_aug;
     if (rc == CLI_EXIT_OK) rc = train_swa_resumed(o, flags, nflags, &saved, dir);
     o->frozen_resumed = saved.frozen_layers; /* (--freeze: checked on the model, train_init.c) */
 #undef SAME_NUM
