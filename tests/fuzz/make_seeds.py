@@ -121,6 +121,27 @@ train_lines = {
 for name, args in train_lines.items():
     put("train_flags", name, "\n".join(args))
 
+# ---- checkpoints: torchvision ResNet names (a state_dict without ctrain's metadata): too few
+# stages for a preset, and a ResNeXt's grouped 3x3
+def safetensors(shapes):
+    import json
+    header, blob = {}, b""
+    for name, shape in shapes.items():
+        n = 1
+        for d in shape:
+            n *= d
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(blob), len(blob) + 4 * n]}
+        blob += struct.pack("<%df" % n, *[0.25] * n)
+    h = json.dumps(header).encode()
+    return struct.pack("<Q", len(h)) + h + blob
+
+
+tv = {"conv1.weight": [4, 1, 3, 3], "bn1.weight": [4], "bn1.bias": [4],
+      "layer1.0.conv1.weight": [4, 4, 1, 1], "layer1.0.conv2.weight": [4, 4, 3, 3],
+      "layer1.0.downsample.0.weight": [4, 4, 1, 1], "fc.weight": [3, 4], "fc.bias": [3]}
+put("checkpoint", "torchvision-names", safetensors(tv))
+put("checkpoint", "torchvision-grouped", safetensors(dict(tv, **{"layer1.0.conv2.weight": [4, 1, 3, 3]})))
+
 # ---- checkpoints: tiny trainings with ctrain
 with tempfile.TemporaryDirectory() as tmp:
     data = os.path.join(tmp, "data")
