@@ -185,6 +185,10 @@ if [ "$have_mnist" -eq 1 ]; then
     run train --resume "$tmp/rep" --epochs 2 --quiet
     [ "$rc" -eq 0 ] && grep -q '^Epoch \[1\]' <<<"$out" && ok "resume keeps --repeated-aug" ||
         bad "resume of --repeated-aug -> exit $rc, stderr: $err"
+    run train --epochs 1 "${CUT[@]}" --repeated-aug 3 --mixup-alpha 0.2
+    [ "$rc" -eq 2 ] && grep -qF -- '--repeated-aug 3: needs --augment' <<<"$err" &&
+        ok "--repeated-aug without --augment (MixUp alone) -> exit 2: $err" ||
+        bad "--repeated-aug without --augment -> exit $rc, stderr: $err"
     run train --epochs 1 --lr 0.5 "${CUT[@]}" --augment bilinear,randaugment=3:20:41
     plan=$(grep '^Plan: ' <<<"$out")
     [ "$rc" -eq 0 ] && grep -qF 'augment: RandAugment (3 ops, magnitude 20 of bins 0-40, bilinear)' \

@@ -133,6 +133,34 @@ else
     torchvision_resnet resnet18
     torchvision_resnet resnet50
     torchvision_resnet resnet18 --normalize 0.1307,0.3081 # (nn.Sequential(Normalize, the ResNet))
+    # ctrain export FILE.safetensors: the state_dict torchvision's own class loads, strict
+    for name in resnet18 resnet50; do
+        run export --model "$tmp/$name" --out "$tmp/$name.tv.safetensors"
+        pt=$("$PY" - "$here" "$tmp/tiny" "$tmp/$name.tv.safetensors" "$name" <<'EOF'
+import sys
+import torch, torchvision
+sys.path.insert(0, sys.argv[1])
+from torch_parity import test_outputs, test_line
+from ctrain_torch import load_state_dict  # (a safetensors reader)
+tv = getattr(torchvision.models, sys.argv[4])(num_classes=10)
+tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+tv.load_state_dict(load_state_dict(sys.argv[3]), strict=True)
+print(test_line(*test_outputs(tv.eval(), sys.argv[2])))
+EOF
+)
+        ct=$("$CT" eval --model "$tmp/$name" --dataset idx --data "$tmp/tiny" 2>&1 | grep '^test_loss')
+        [ "$rc" -eq 0 ] && grep -q "under torchvision's names (conv1 of 1 channel, fc of 10 outputs)" <<<"$out" &&
+            [ -n "$ct" ] && [ "$pt" = "$ct" ] &&
+            ok "export $name.safetensors: torchvision's $name loads it (strict) and gets $ct, as ctrain eval" ||
+            bad "export $name.safetensors -> exit $rc: $out $err; torchvision '$pt' vs ctrain '$ct'"
+    done
+    run export --model "$tmp/mlp" --out "$tmp/mlp.tv.safetensors"
+    [ "$rc" -eq 1 ] && grep -q "is not a torchvision ResNet's layers (linear1: a layer where" <<<"$err" &&
+        [ ! -e "$tmp/mlp.tv.safetensors" ] && ok "export of the MLP as torchvision's -> exit 1: $err" ||
+        bad "export mlp.safetensors -> exit $rc: $err"
+    run export --model "$tmp/resnet18" --out "$tmp/resnet18/model.safetensors"
+    [ "$rc" -eq 2 ] && grep -q "is the model's own file" <<<"$err" && ok "export onto the model's own file -> exit 2" ||
+        bad "export onto its own file -> exit $rc: $err"
     # and the other way: torchvision's own state_dicts (as its pretrained weights, saved as
     # safetensors), read by their names: ctrain eval of the file alone (the preset found from its
     # tensors) gives torchvision's loss and accuracy; --init fine-tunes from it
@@ -184,6 +212,9 @@ EOF
     run eval --model "$tmp/tv_next.safetensors" --dataset idx --data "$tmp/tiny"
     [ "$rc" -eq 1 ] && grep -q "a torchvision ResNet's but not of resnet18, .*ResNeXt's grouped convs" <<<"$err" &&
         ok "a ResNeXt-like state_dict -> exit 1: $err" || bad "tv_next -> exit $rc: $out $err"
+    run train --dataset idx --data "$tmp/tiny" --epochs 1 --init "$tmp/tv_next.safetensors"
+    [ "$rc" -eq 1 ] && grep -q "ResNeXt's grouped convs, say; give its layers: .*train's --model" <<<"$err" &&
+        ok "--init from a ResNeXt-like state_dict -> exit 1, says why" || bad "--init tv_next -> exit $rc: $err"
     run eval --model "$tmp/tv_resnet18.safetensors" --spec resnet34 --dataset idx --data "$tmp/tiny"
     [ "$rc" -eq 1 ] && [ "$(wc -l <<<"$err")" -eq 1 ] &&
         grep -q "its tensors are a torchvision ResNet's, of 41 modules with tensors, but the model resnet34 has 73" <<<"$err" &&

@@ -540,8 +540,11 @@ static void test_gather_mix(void **state) {
     for (int k = 0; k < 20; k++) {
         const int ta = k >= 8, cutmix = k & 1, augmented = ta || (k >> 1 & 1);
         const int use_idx = ta ? k >> 1 & 1 : k >> 2 & 1, kind = (k - 8) / 4;
+        /* (every third case with repeated augmentation's partner: 3 rows back, the image
+         * before's copy) */
+        const int shift = k % 3 == 2 ? 3 : 1;
         ct_augment aug = {.c = C, .h = H, .w = W, .pad = augmented ? 2 : 0, .flip = augmented,
-                          .seed = 5, .stream = 77, .first = 0};
+                          .seed = 5, .stream = 77, .first = 0, .mix_shift = shift == 3 ? 3 : 0};
         if (augmented) /* (colour jitter, greyscale and erasing too: each partner its own) */
             aug.jitter[0] = aug.jitter[1] = 0.4f, aug.erase_p = 0.5f, aug.erase_fill[1] = 99.0f,
             aug.grey_p = 0.5f;
@@ -576,10 +579,10 @@ static void test_gather_mix(void **state) {
         dget(b, got, d_out, sizeof got);
         dget(b, got_ml, d_ml, NB);
         for (int i = 0; i < NB; i++) {
-            int p = (i + NB - 1) % NB; /* torch's roll(1, 0) */
+            int p = (i + NB - shift) % NB; /* torch's roll(1, 0) (or roll(3, 0)) */
             char what[96];
-            snprintf(what, sizeof what, "%s gather, %saugmented%s, %s, row %d",
-                     cutmix ? "CutMix" : "MixUp", augmented ? "" : "not ",
+            snprintf(what, sizeof what, "%s gather (partner %d back), %saugmented%s, %s, row %d",
+                     cutmix ? "CutMix" : "MixUp", shift, augmented ? "" : "not ",
                      !ta ? "" : kind == 0 ? ", RandAugment" : kind == 1 ? ", AutoAugment"
                                                                 : ", AugMix",
                      use_idx ? "rows by idx" : "a streamed batch", i);

@@ -159,11 +159,14 @@ typedef struct {
     int mix;
     int64_t mix_rows;             /* the batch's rows */
     int64_t mix_row0;             /* the first output row's place in the batch */
+    int mix_shift;                /* the partner that many rows before (0: 1); repeated
+                                   * augmentation's R, the image before's copy, not its own */
 } ct_augment;
 
 /* Output row i's partner under mix: its offset from the first output row (may be negative) */
 static inline CT_HD int64_t ct_mix_partner(const ct_augment *a, int64_t i) {
-    int64_t p = a->mix_row0 + i - 1;
+    const int64_t shift = a->mix_shift > 1 ? a->mix_shift % a->mix_rows : 1;
+    int64_t p = a->mix_row0 + i - shift;
     return (p < 0 ? p + a->mix_rows : p) - a->mix_row0;
 }
 

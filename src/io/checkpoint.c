@@ -218,6 +218,75 @@ ct_status ct_save_model(const ct_model *m, const char *path, const ct_meta *extr
     return s;
 }
 
+/* torchvision's name for each of m's layers with parameters (tv_aliases' the other way round):
+ * names[i] for layer i (the others ""); an error when the layers are not a ResNet's. */
+static ct_status tv_names(const ct_model *m, char (*names)[CT_LIST_NAME_BYTES]) {
+    int stage = 0, block = -1, cur = 0, convs = 0, bns = 0, stem = 0, fc = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const ct_layer *l = &m->layers[i];
+        names[i][0] = 0;
+        if (!l->n_params && !l->n_buffers) continue;
+        const int conv = l->ops == &ct_conv2d_ops, bn = l->ops == &ct_batchnorm_ops;
+        const int lin = l->ops == &ct_linear_ops;
+        if (l->block && l->block != cur) { /* a block: a stage begins at its projection */
+            int projection = 0;
+            for (int j = i; j < m->n_layers && m->layers[j].block == l->block; j++)
+                projection |= m->layers[j].shortcut;
+            if (stage == 0 || (projection && block >= 0)) stage++, block = 0;
+            else block++;
+            cur = l->block, convs = bns = 0;
+        }
+        const char *bad = NULL;
+        if (fc) bad = "a layer with weights after the linear one";
+        else if (!l->block && stage == 0 && conv && stem == 0)
+            snprintf(names[i], CT_LIST_NAME_BYTES, "conv1"), stem = 1;
+        else if (!l->block && stage == 0 && bn && stem == 1)
+            snprintf(names[i], CT_LIST_NAME_BYTES, "bn1"), stem = 2;
+        else if (!l->block && lin && stage > 0)
+            snprintf(names[i], CT_LIST_NAME_BYTES, "fc"), fc = 1;
+        else if (l->block && stem == 2 && stage <= 4 && l->shortcut && (conv || bn))
+            snprintf(names[i], CT_LIST_NAME_BYTES, "layer%d.%d.downsample.%d", stage, block, bn);
+        else if (l->block && stem == 2 && stage <= 4 && conv && convs < 9)
+            snprintf(names[i], CT_LIST_NAME_BYTES, "layer%d.%d.conv%d", stage, block, ++convs);
+        else if (l->block && stem == 2 && stage <= 4 && bn && bns < 9)
+            snprintf(names[i], CT_LIST_NAME_BYTES, "layer%d.%d.bn%d", stage, block, ++bns);
+        else bad = "a layer where torchvision's ResNets have none";
+        if (bad)
+            return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision ResNet's layers "
+                           "(%s: %s)", SPEC_TEXT(m), l->name, bad);
+    }
+    if (!fc) return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision ResNet's layers "
+                            "(no linear layer at its end)", SPEC_TEXT(m));
+    return CT_OK;
+}
+
+ct_status ct_save_torchvision(const ct_model *m, const char *path) {
+    char (*names)[CT_LIST_NAME_BYTES] = calloc((size_t)m->n_layers, sizeof *names);
+    if (!names) return ct_fail(CT_ERR_NOMEM, "out of memory");
+    ct_status s = tv_names(m, names);
+    ct_host_state hs;
+    int have_hs = 0;
+    ct_tensor_list l = {0};
+    if (s == CT_OK && (s = ct_host_state_get(m, &hs)) == CT_OK) have_hs = 1;
+    if (s == CT_OK) s = ct_tensor_list_model(m, &hs, "", 0, &l);
+    if (s == CT_OK) s = ct_tensor_list_finite(&l, path, "not saved");
+    for (int i = 0; i < l.n && s == CT_OK; i++) { /* "conv3.weight" -> "layer1.0.conv1.weight" */
+        char *name = l.names + (size_t)i * CT_LIST_NAME_BYTES;
+        const char *dot = strchr(name, '.');
+        char renamed[CT_LIST_NAME_BYTES];
+        snprintf(renamed, sizeof renamed, "%s.%s", names[l.info[i].layer], dot ? dot + 1 : "");
+        memcpy(name, renamed, sizeof renamed);
+    }
+    if (s == CT_OK) {
+        const ct_meta meta[] = {{"format", "pt"}};
+        s = ct_st_write(path, l.t, l.n, meta, 1);
+    }
+    ct_tensor_list_free(&l);
+    if (have_hs) ct_host_state_free(&hs);
+    free(names);
+    return s;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* loading                                                                                     */
 
@@ -542,8 +611,8 @@ static ct_status infer_spec(const ct_checkpoint *c, const char *prefix, char *sp
     if (tv < 0)
         return ct_fail(CT_ERR_FORMAT, "%s: no model_spec in the metadata, and its tensors are a "
                        "torchvision ResNet's but not of resnet18, 34, 50, 101, 152, "
-                       "wide_resnet50_2 or 101_2 (a ResNeXt's grouped convs, say; give the "
-                       "spec: --spec)", c->path);
+                       "wide_resnet50_2 or 101_2 (a ResNeXt's grouped convs, say; give its "
+                       "layers: eval's --spec, train's --model)", c->path);
     size_t used = (size_t)snprintf(spec, bytes, "flatten");
     int layers = 0, own = 0;
     int64_t prev_out = -1;

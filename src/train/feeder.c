@@ -15,8 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Does cfg augment the training images? */
-static int augments(const ct_train_config *cfg) {
+int ct_augments(const ct_train_config *cfg) {
     return cfg->augment_pad > 0 || cfg->augment_flip || cfg->augment_vflip ||
            cfg->augment_degrees != 0.0f || cfg->augment_translate != 0.0f ||
            cfg->augment_scale_max != 0.0f || cfg->augment_shear != 0.0f || cfg->augment_area_max != 0.0f ||
@@ -40,7 +39,8 @@ static ct_augment augment_of(const ct_train_config *cfg, int c, int h, int w, in
                     .seed = cfg->seed,
                     .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) |
                               (uint64_t)epoch,
-                    .first = first};
+                    .first = first,
+                    .mix_shift = cfg->repeated_aug > 1 ? cfg->repeated_aug : 1};
     for (int k = 0; k < 4; k++) { /* (augment.h's pixels are 0..255) */
         a.erase_fill[k] = 255.0f * cfg->augment_erase_fill[k < CT_MAX_NORM_CHANNELS ? k : 0];
         a.jitter[k] = cfg->augment_jitter[k];
@@ -61,7 +61,7 @@ ct_status ct_augment_images(const ct_train_config *cfg, const uint8_t *images, i
     CT_TRY(ct_cpu_backend_create(1, &b));
     ct_augment aug = augment_of(cfg, c, h, w, epoch, (uint64_t)first);
     ct_status s = b->gather_u8(b, images, NULL, NULL, n, (int64_t)c * h * w, CT_PIXEL_SCALE,
-                               augments(cfg) ? &aug : NULL, NULL, out, NULL, NULL);
+                               ct_augments(cfg) ? &aug : NULL, NULL, out, NULL, NULL);
     b->destroy(b);
     return s;
 }
@@ -223,7 +223,7 @@ ct_status ct_feeder_init_fused(feeder *f, const ct_train_config *cfg) {
               : cfg->optimizer == CT_RADAM ? "off (RAdam: the fused step has SGD and Adam)"
               : cfg->optimizer == CT_ADAMAX ? "off (Adamax: the fused step has SGD and Adam)"
                                             : "off (Adagrad: the fused step has SGD and Adam)";
-    else if (augments(cfg)) why = "off (augmentation)";
+    else if (ct_augments(cfg)) why = "off (augmentation)";
     else if (ct_mix_on(cfg)) why = "off (MixUp / CutMix)";
     else if (!f->resident) why = "off (the data is streamed)";
     else if (m->n_shards != 1) why = "off (more than one shard)";
@@ -333,7 +333,7 @@ static ct_status slice_run(batch_job *j, int t, int64_t r0, int64_t rows) {
     int64_t pos = sv ? 0 : j->pos; /* what the host adds; with sv the device adds sv->pos */
     ct_augment aug, *augp = NULL;
     const int mix = j->a->train && cfg && sv && ct_mix_on(cfg); /* (the step's draws: sv's) */
-    if (j->a->train && cfg && (augments(cfg) || mix)) {
+    if (j->a->train && cfg && (ct_augments(cfg) || mix)) {
         aug = augment_of(cfg, m->in_c, m->in_h, m->in_w, j->a->epoch, (uint64_t)(pos + r0));
         aug.mix = mix, aug.mix_rows = j->nb, aug.mix_row0 = r0; /* (partners: the batch's) */
         augp = &aug;

@@ -87,6 +87,8 @@ int ct_mix_on(const ct_train_config *cfg);
 void ct_mix_draw(const ct_train_config *cfg, int epoch, int64_t batch, int h, int w,
                  ct_step_vars *sv);
 
+/* Does cfg augment each training image (a draw of its own; MixUp and CutMix aside)? */
+int ct_augments(const ct_train_config *cfg);
 /* The dataset on the device for resident feeding (on the CPU: the dataset itself). */
 ct_status ct_device_data_init(device_data *d, ct_backend *b, const ct_dataset *ds);
 void ct_device_data_release(device_data *d, ct_backend *b);

@@ -286,6 +286,10 @@ static ct_status fit_check(ct_model *m, const ct_dataset *ds, const int32_t *tra
     if ((aa_name || cfg->augment_grey_p > 0.0f) && m->in_c != 1 && m->in_c != 3)
         return ct_fail(CT_ERR_INVALID, "%s takes images of 1 or 3 channels (as torchvision's), "
                        "and these have %d", aa_name ? aa_name : "random greyscale", m->in_c);
+    if (cfg->repeated_aug > 1 && !ct_augments(cfg))
+        return ct_fail(CT_ERR_INVALID, "repeated augmentation (%d copies of each image) without "
+                       "an augmentation of each image: its copies would be the same image",
+                       cfg->repeated_aug);
     if (n_train <= 0) return ct_fail(CT_ERR_INVALID, "no training samples");
     CT_TRY(check_indices(ds, train_idx, n_train, "training"));
     CT_TRY(check_indices(ds, val_idx, n_val, "validation"));

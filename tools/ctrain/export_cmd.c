@@ -1,6 +1,7 @@
 /*
  * export_cmd.c — `ctrain export`: a saved model as an ONNX file (the library's ct_save_onnx), to
- * run where ctrain is not: ONNX Runtime, OpenCV's dnn, TensorRT, a browser.
+ * run where ctrain is not: ONNX Runtime, OpenCV's dnn, TensorRT, a browser; or a torchvision
+ * preset's weights as torchvision's own state_dict (ct_save_torchvision).
  */
 #include "cli.h"
 
@@ -23,8 +24,11 @@ static int export_flags(export_opts *o, cli_flag *f) {
          .help = "a checkpoint folder (its model.safetensors) or a .safetensors file",
          .def = "required"},
         {.name = "out", .kind = CLI_STR, .dst = &o->out, .metavar = "FILE",
-         .help = "the ONNX file to write (its name ends in .onnx); an existing\n"
-                 "file that is not an ONNX model is refused"},
+         .help = "the ONNX file to write (its name ends in .onnx), or, for the\n"
+                 "torchvision presets (resnet18 ... wide_resnet101_2), FILE.safetensors:\n"
+                 "the weights under torchvision's names, the state_dict that\n"
+                 "torchvision.models.resnet50(num_classes=K) loads (strict); an existing\n"
+                 "file that is not an ONNX model (or safetensors file) is refused"},
         {.name = "spec", .kind = CLI_STR, .dst = &o->spec, .metavar = "SPEC",
          .help = "the model's layers, for a file that does not record them (as ctrain\n"
                  "eval --spec)",
@@ -45,7 +49,7 @@ void export_help(FILE *out) {
     export_opts o;
     cli_flag flags[NUM_EXPORT_FLAGS];
     int n = export_flags(&o, flags);
-    fputs("usage: ctrain export --model PATH [--out FILE.onnx]\n"
+    fputs("usage: ctrain export --model PATH [--out FILE.onnx | FILE.safetensors]\n"
           "\n"
           "Writes a saved model as ONNX (opset 13), as torch.onnx.export writes the equivalent\n"
           "nn.Module in eval mode (dropout off, batch norm on its running statistics), to run\n"
@@ -69,13 +73,32 @@ void export_help(FILE *out) {
           out);
 }
 
-/* --out FILE: named *.onnx, in a folder that exists, and replacing nothing but an earlier ONNX
- * file (whose first field is ir_version: the byte 0x08). */
-static int check_out(const char *path) {
+static int ends_with(const char *s, const char *tail) {
+    size_t n = strlen(s), t = strlen(tail);
+    return n > t && strcmp(s + n - t, tail) == 0;
+}
+
+/* --out FILE: named *.onnx (or *.safetensors), in a folder that exists, and replacing nothing
+ * but an earlier ONNX file (whose first field is ir_version: the byte 0x08), or safetensors
+ * file (one that opens as one) other than the model's own. */
+static int check_out(const char *path, const char *model_file) {
     static const unsigned char ir_version_field[1] = {0x08};
-    size_t n = strlen(path);
-    if (n < 6 || strcmp(path + n - 5, ".onnx") != 0)
-        return cli_usage_error("export", "--out %s: the file's name must end in .onnx", path);
+    if (ends_with(path, ".safetensors")) {
+        struct stat a, b;
+        ct_checkpoint *ck = NULL;
+        if (stat(path, &a) == 0 && stat(model_file, &b) == 0 && a.st_dev == b.st_dev &&
+            a.st_ino == b.st_ino)
+            return cli_usage_error("export", "--out %s: is the model's own file", path);
+        if (stat(path, &a) == 0 && S_ISREG(a.st_mode) && a.st_size > 0 &&
+            ct_checkpoint_open(path, &ck) != CT_OK)
+            return cli_error("--out %s: exists and is not a safetensors file; not replaced",
+                             path);
+        ct_checkpoint_free(ck);
+        return cli_check_out("out", path, "", 0, "a safetensors file");
+    }
+    if (!ends_with(path, ".onnx"))
+        return cli_usage_error("export", "--out %s: the file's name must end in .onnx (or "
+                               ".safetensors)", path);
     return cli_check_out("out", path, ir_version_field, 1, "an ONNX model");
 }
 
@@ -90,10 +113,13 @@ int cmd_export(int argc, char **argv) {
     }
     if (!o.model) return cli_usage_error("export", "--model: required (a checkpoint folder or a "
                                          ".safetensors file)");
-    int rc = check_out(o.out), in_c = 0, in_h = 0, in_w = 0, classes;
-    if (rc != CLI_EXIT_OK) return rc;
+    int rc, in_c = 0, in_h = 0, in_w = 0, classes;
     cli_model cm;
     if ((rc = cli_open_checkpoint(o.model, &cm)) != CLI_EXIT_OK) return rc;
+    if ((rc = check_out(o.out, ct_checkpoint_path(cm.ck))) != CLI_EXIT_OK) {
+        cli_close_model(&cm);
+        return rc;
+    }
     int dataset_seen = cli_find(flags, nflags, "dataset")->seen;
     if (cli_find(flags, nflags, "data")->seen &&
         (!dataset_seen || !cli_dataset_from_files(o.dataset))) {
@@ -129,7 +155,9 @@ int cmd_export(int argc, char **argv) {
         const char *v = ct_checkpoint_meta(cm.ck, keys[i]);
         if (v) extra[n_extra++] = (ct_meta){keys[i], v};
     }
-    ct_status s = ct_save_onnx(cm.m, o.out, extra, n_extra);
+    const int torchvision = ends_with(o.out, ".safetensors");
+    ct_status s = torchvision ? ct_save_torchvision(cm.m, o.out)
+                              : ct_save_onnx(cm.m, o.out, extra, n_extra);
     if (s != CT_OK) rc = cli_lib_error(s);
     else { /* (the line not into the model: an --out that is stdout, a *.onnx link to it or a
             * pipe, gets it on stderr) */
@@ -141,9 +169,16 @@ int cmd_export(int argc, char **argv) {
                         ? stderr
                         : stdout;
         char text[400];
-        fprintf(say, "Wrote %s: %s, input (batch, %d, %d, %d), outputs logits and probabilities "
-                "(batch, %d)\n", o.out, ct_spec_text(ct_model_spec(cm.m), 0, text, sizeof text),
-                c, h, w, ct_model_num_classes(cm.m));
+        if (torchvision)
+            fprintf(say, "Wrote %s: %s's weights under torchvision's names (conv1 of %d "
+                    "channel%s, fc of %d outputs)\n", o.out,
+                    ct_spec_text(ct_model_spec(cm.m), 0, text, sizeof text), c,
+                    c == 1 ? "" : "s", ct_model_num_classes(cm.m));
+        else
+            fprintf(say, "Wrote %s: %s, input (batch, %d, %d, %d), outputs logits and "
+                    "probabilities (batch, %d)\n", o.out,
+                    ct_spec_text(ct_model_spec(cm.m), 0, text, sizeof text), c, h, w,
+                    ct_model_num_classes(cm.m));
     }
     cli_close_model(&cm);
     return rc;

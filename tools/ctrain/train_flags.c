@@ -546,8 +546,9 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "(more than its model outputs; a folder's: another number), or with\n"
                  "a --model for them, its last layer, a linear one, starts anew with\n"
                  "an output a class (torchvision's recipe: model.fc replaced; Keras'\n"
-                 "include_top=False); an RGB model's first conv on grey images takes\n"
-                 "its weights summed over the colours",
+                 "include_top=False); an RGB model's first conv on grey images (one\n"
+                 "without a normalize layer: torchvision's) takes its weights summed\n"
+                 "over the colours",
          .def = "none"},
         {.name = "freeze", .kind = CLI_STR, .dst = &o->freeze, .metavar = "LAYER",
          .help = "fine-tune the layers after LAYER only: LAYER (a name as ctrain\n"

@@ -30,7 +30,17 @@ int train_open_init(train_opts *o, cli_flag *flags, int nflags, cli_model *init)
         return CLI_EXIT_OK;
     if ((s = ct_checkpoint_model_spec(init->ck, o->model_resumed, sizeof o->model_resumed)) !=
         CT_OK) {
-        r = s == CT_ERR_FORMAT && !ct_checkpoint_meta(init->ck, "model_spec")
+        /* (a torchvision ResNet's names: the library's message says which it is not) */
+        int tv = 0;
+        for (int i = 0; i < ct_checkpoint_tensor_count(init->ck); i++) {
+            const char *name, *dtype;
+            int ndim;
+            const int64_t *shape;
+            const void *data;
+            if (ct_checkpoint_tensor(init->ck, i, &name, &dtype, &ndim, &shape, &data) == CT_OK)
+                tv |= !strcmp(name, "bn1.weight");
+        }
+        r = s == CT_ERR_FORMAT && !ct_checkpoint_meta(init->ck, "model_spec") && !tv
                 ? cli_usage_error("train", "--init: %s has no model_spec in its metadata, and "
                                   "its tensors are not a chain of linear layers: give its "
                                   "--model", init->path)

@@ -401,7 +401,13 @@ int train_finish_options(train_opts *o, cli_flag *flags, int nflags) {
         return cli_usage_error("train", "--ema-warmup: needs --ema DECAY (the moving average it "
                                "warms up)");
     c->ema_warmup = o->ema_warmup;
-    c->repeated_aug = o->repeated_aug;
+    c->repeated_aug = o->repeated_aug > 1 ? o->repeated_aug : 0; /* (1: off, as 0) */
+    char aug_text[512];
+    train_format_augment(c, aug_text, sizeof aug_text);
+    if (c->repeated_aug && strcmp(aug_text, "off") == 0)
+        return cli_usage_error("train", "--repeated-aug %d: needs --augment (each copy of an "
+                               "image augmented by its own draw; without, the copies are the "
+                               "same image)", o->repeated_aug);
     if (train_swa_options(o, flags, nflags) != CLI_EXIT_OK) return CLI_EXIT_USAGE;
     /* the library's own check, for whatever combination the flags above let through */
     if (ct_train_config_check(c) != CT_OK) {
