@@ -154,6 +154,10 @@ EOF
             ok "export $name.safetensors: torchvision's $name loads it (strict) and gets $ct, as ctrain eval" ||
             bad "export $name.safetensors -> exit $rc: $out $err; torchvision '$pt' vs ctrain '$ct'"
     done
+    run export --model "$tmp/resnet18_flags" --out "$tmp/r18n.tv.safetensors"
+    [ "$rc" -eq 0 ] && grep -q "normalize its inputs as the model's normalize layer does)$" <<<"$out" &&
+        ok "export of a --normalize resnet18 says its inputs want normalizing: $out" ||
+        bad "export resnet18_flags -> exit $rc: $out $err"
     run export --model "$tmp/mlp" --out "$tmp/mlp.tv.safetensors"
     [ "$rc" -eq 1 ] && grep -q "is not a torchvision ResNet's layers (linear1: a layer where" <<<"$err" &&
         [ ! -e "$tmp/mlp.tv.safetensors" ] && ok "export of the MLP as torchvision's -> exit 1: $err" ||

@@ -238,6 +238,7 @@ static ct_status tv_names(const ct_model *m, char (*names)[CT_LIST_NAME_BYTES]) 
         }
         const char *bad = NULL;
         if (fc) bad = "a layer with weights after the linear one";
+        else if (conv && l->cfg.conv.bias) bad = "a conv with a bias, which torchvision's have not";
         else if (!l->block && stage == 0 && conv && stem == 0)
             snprintf(names[i], CT_LIST_NAME_BYTES, "conv1"), stem = 1;
         else if (!l->block && stage == 0 && bn && stem == 1)

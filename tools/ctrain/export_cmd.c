@@ -169,11 +169,14 @@ int cmd_export(int argc, char **argv) {
                         ? stderr
                         : stdout;
         char text[400];
-        if (torchvision)
-            fprintf(say, "Wrote %s: %s's weights under torchvision's names (conv1 of %d "
-                    "channel%s, fc of %d outputs)\n", o.out,
+        if (torchvision) /* (a normalize layer has no weights: the ResNet's input is its) */
+            fprintf(say, "Wrote %s: the weights of %s under torchvision's names (conv1 of %d "
+                    "channel%s, fc of %d outputs%s)\n", o.out,
                     ct_spec_text(ct_model_spec(cm.m), 0, text, sizeof text), c,
-                    c == 1 ? "" : "s", ct_model_num_classes(cm.m));
+                    c == 1 ? "" : "s", ct_model_num_classes(cm.m),
+                    strncmp(ct_model_spec(cm.m), "normalize(", 10) == 0
+                        ? "; normalize its inputs as the model's normalize layer does"
+                        : "");
         else
             fprintf(say, "Wrote %s: %s, input (batch, %d, %d, %d), outputs logits and "
                     "probabilities (batch, %d)\n", o.out,
