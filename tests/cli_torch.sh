@@ -158,6 +158,10 @@ EOF
     [ "$rc" -eq 0 ] && grep -q "normalize its inputs as the model's normalize layer does)$" <<<"$out" &&
         ok "export of a --normalize resnet18 says its inputs want normalizing: $out" ||
         bad "export resnet18_flags -> exit $rc: $out $err"
+    run export --model "$tmp/res" --out "$tmp/res.tv.safetensors" # (its stem conv has a bias)
+    [ "$rc" -eq 1 ] && grep -q "(conv1: a conv with a bias, which torchvision's have not)" <<<"$err" &&
+        [ ! -e "$tmp/res.tv.safetensors" ] && ok "export of a ResNet whose convs have biases -> exit 1" ||
+        bad "export res.safetensors -> exit $rc: $err"
     run export --model "$tmp/mlp" --out "$tmp/mlp.tv.safetensors"
     [ "$rc" -eq 1 ] && grep -q "is not a torchvision ResNet's layers (linear1: a layer where" <<<"$err" &&
         [ ! -e "$tmp/mlp.tv.safetensors" ] && ok "export of the MLP as torchvision's -> exit 1: $err" ||

@@ -1,9 +1,9 @@
 /*
  * cpu_nn.c — the CPU reference of the CNN ops of backend.h: conv2d (im2col + the backend's
  * gemm, one image at a time, or several at once on small planes; 3x3 stride-1 layers with
- * enough channels by Winograd F(4x4, 3x3), cpu_winograd.c), max/average pooling, dropout from the counter-based Philox
- * generator, batch normalisation, the Adam/AdamW update and the gradient-norm pair
- * (sumsq, clip_scale).
+ * enough channels by Winograd F(4x4, 3x3), cpu_winograd.c), max/average pooling, dropout from
+ * the counter-based Philox generator, batch normalisation, the Adam/AdamW update and the
+ * gradient-norm pair (sumsq, clip_scale).
  *
  * Every op here is single-threaded: on the CPU the model runs one shard per thread (model.h),
  * and each shard calls the ops on its own rows. The loops are plain so that the compiler can
@@ -81,15 +81,13 @@ static void valid_columns(int x0, int stride, int w, int ow, int *lo, int *hi) {
     if (*hi < *lo) *hi = *lo;
 }
 
-/* cols (c*kh*kw, oh*ow; rows ld apart) from one image x (c, h, w); out-of-image positions are
- * 0. */
-static void im2col(const ct_conv2d_desc *d, const float *restrict x, float *restrict cols,
-                   size_t ld) {
-    const int sw = d->stride_w;
+/* cols (c*kh*kw, oh*ow) from one image x (c, h, w); out-of-image positions are 0. */
+static void im2col(const ct_conv2d_desc *d, const float *restrict x, float *restrict cols) {
+    const int P = d->oh * d->ow, sw = d->stride_w;
     for (int ci = 0; ci < d->c; ci++)
         for (int ki = 0; ki < d->kh; ki++)
             for (int kj = 0; kj < d->kw; kj++) {
-                float *row = cols + (size_t)((ci * d->kh + ki) * d->kw + kj) * ld; // (OH*OW)
+                float *row = cols + (size_t)((ci * d->kh + ki) * d->kw + kj) * P; // (OH*OW)
                 const float *plane = x + (size_t)ci * d->h * d->w;
                 const int x0 = kj - d->pad_w;
                 int lo, hi;
@@ -117,16 +115,14 @@ static void add_row(float *restrict out, const float *restrict in, int n) {
     for (int i = 0; i < n; i++) out[i] += in[i];
 }
 
-/* x (c, h, w) = cols (c*kh*kw, oh*ow; rows ld apart) put back in place, overlapping taps
- * added. */
-static void col2im(const ct_conv2d_desc *d, const float *restrict cols, size_t ld,
-                   float *restrict x) {
-    const int sw = d->stride_w;
+/* x (c, h, w) = cols (c*kh*kw, oh*ow) put back in place, overlapping taps added. */
+static void col2im(const ct_conv2d_desc *d, const float *restrict cols, float *restrict x) {
+    const int P = d->oh * d->ow, sw = d->stride_w;
     memset(x, 0, (size_t)d->c * d->h * d->w * sizeof(float));
     for (int ci = 0; ci < d->c; ci++)
         for (int ki = 0; ki < d->kh; ki++)
             for (int kj = 0; kj < d->kw; kj++) {
-                const float *row = cols + (size_t)((ci * d->kh + ki) * d->kw + kj) * ld;
+                const float *row = cols + (size_t)((ci * d->kh + ki) * d->kw + kj) * P;
                 float *plane = x + (size_t)ci * d->h * d->w;
                 const int x0 = kj - d->pad_w;
                 int lo, hi;
@@ -243,7 +239,7 @@ static ct_status cpu_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, cons
         }
         const float *cols = x + i * in_size; // (K, P)
         if (!conv_is_pointwise(d)) {
-            im2col(d, x + i * in_size, ws, P);
+            im2col(d, x + i * in_size, ws);
             cols = ws;
         }
         /* y_i (OC, P) = weight (OC, K) · cols (K, P) */
@@ -304,7 +300,7 @@ static ct_status cpu_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *d
         float *dcols = direct ? dx + i * in_size : ws; // (K, P)
         /* dcols (K, P) = weight^T (K, OC) · dy_i (OC, P) */
         CT_TRY(b->gemm(b, 1, 0, K, P, d->oc, 1.0f, weight, K, dy + i * out_size, P, 0.0f, dcols, P));
-        if (!direct) col2im(d, dcols, P, dx + i * in_size);
+        if (!direct) col2im(d, dcols, dx + i * in_size);
     }
     return CT_OK;
 }
@@ -326,7 +322,7 @@ static ct_status cpu_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc 
     for (int i = 0; i < d->n && g == 1; i++) {
         const float *cols = x + i * in_size; // (K, P)
         if (!conv_is_pointwise(d)) {
-            im2col(d, x + i * in_size, ws, P);
+            im2col(d, x + i * in_size, ws);
             cols = ws;
         }
         /* dweight (OC, K) += dy_i (OC, P) · cols^T (P, K) */
