@@ -454,8 +454,9 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "repeated augmentation, as torchvision's --ra-sampler --ra-reps R\n"
                  "(RASampler; DeiT's recipe): each epoch takes about 1 / R of the\n"
                  "shuffled training images, each R times in a row, every copy\n"
-                 "augmented by its own draw (mostly in one batch); the epoch as long\n"
-                 "as without (torchvision's rounds it down to 256 images). 0 or 1: off",
+                 "augmented by its own draw (mostly in one batch; needs --augment; a\n"
+                 "MixUp/CutMix partner: the image before's copy); the epoch as long as\n"
+                 "without (torchvision's rounds it down to 256 images). 0 or 1: off",
          .def = "0"},
         {.name = "normalize", .kind = CLI_STR, .dst = &o->normalize, .metavar = "SPEC",
          .help = "normalize the inputs, as torchvision's Normalize(mean, std) (Keras'\n"
