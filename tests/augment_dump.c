@@ -106,6 +106,66 @@ static int augment_random(const ct_train_config *cfg, ct_rng *rng, int n, int c,
     return 0;
 }
 
+/* The automatic augmentations' cases (TrivialAugmentWide's, RandAugment's and AutoAugment's,
+ * AugMix's) share these: the config (a flip, erasing, bilinear warps, a resized crop), the
+ * augmentation training makes of it, the case's head and each image's tail in the output. */
+static void case_config(ct_train_config *cfg, uint64_t seed, float erase_p, int bilinear,
+                        int resized) {
+    ct_train_config_default(cfg);
+    cfg->seed = seed;
+    cfg->augment_flip = 1, cfg->augment_erase_p = erase_p;
+    cfg->augment_bilinear = bilinear;
+    if (resized)
+        cfg->augment_area_min = 0.3f, cfg->augment_area_max = 1.0f,
+        cfg->augment_ratio_min = R34, cfg->augment_ratio_max = R43;
+    for (int j = 0; j < 4; j++) cfg->augment_erase_fill[j] = k_erase_fill[j];
+}
+
+static ct_augment case_augment(const ct_train_config *cfg, int c, int h, int w) {
+    ct_augment a = {.c = c, .h = h, .w = w, .flip = 1, .bilinear = cfg->augment_bilinear,
+                    .area_min = cfg->augment_area_min, .area_max = cfg->augment_area_max,
+                    .ratio_min = cfg->augment_ratio_min, .ratio_max = cfg->augment_ratio_max,
+                    .erase_p = cfg->augment_erase_p, .seed = cfg->seed,
+                    .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) | 1};
+    (void)ct_aa_of_config(cfg, &a); /* (as training sets them) */
+    return a;
+}
+
+/* after the case's own keys: "bilinear", "c", "h", "w", "fill", then its "images" */
+static void print_case_head(const ct_augment *a) {
+    printf("\"bilinear\": %d, \"c\": %d, \"h\": %d, \"w\": %d, \"fill\": [%.9g, %.9g, %.9g], "
+           "\"images\": [", a->bilinear, a->c, a->h, a->w, (double)k_erase_fill[0],
+           (double)k_erase_fill[1], (double)k_erase_fill[2]);
+}
+
+/* an image's draw of a crop, flip and erasing, its bytes in, the bytes its (first) op takes,
+ * and ctrain's output of it */
+static void print_image_tail(const ct_augment *a, const ct_augment_draw *dr, const uint8_t *img,
+                             const float *out) {
+    const int64_t hw = (int64_t)a->h * a->w, row = a->c * hw;
+    printf("\"flip\": %d, \"box\": [%d, %d, %d, %d], \"erased\": [%d, %d, %d, %d], \"in\": [",
+           dr->flip, dr->box_y, dr->box_x, dr->resized ? dr->box_h : 0, dr->box_w, dr->erase_y,
+           dr->erase_x, dr->erased ? dr->erase_h : 0, dr->erase_w);
+    for (int64_t j = 0; j < row; j++) printf("%s%d", j ? "," : "", img[j]);
+    printf("], \"pre\": [");
+    for (int64_t j = 0; j < row; j++)
+        printf("%s%d", j ? "," : "",
+               ct_ta_byte(a, dr, img, (int)(j / hw), (int)(j / a->w % a->h), (int)(j % a->w)));
+    print_out(out, row);
+}
+
+/* Every op's magnitudes under a (ops 0 .. n - 1, bins of them) as "ops": [[...], ...] */
+static void print_tables(const ct_augment *a, int bins, int n) {
+    printf("\"ops\": [");
+    for (int op = 0; op < n; op++) {
+        printf("%s[", op ? ", " : "");
+        for (int b = 0; b < (ct_ta_has_magnitude(op) ? bins : 1); b++)
+            printf("%s%.17g", b ? ", " : "", ct_ta_magnitude(a, op, bins, b));
+        printf("]");
+    }
+    printf("]}\n");
+}
+
 /* TrivialAugmentWide (autoaugment.h): images of random ranges of values (so that AutoContrast
  * and Equalize change them), after a flip or a resized crop, some erased after; each with its
  * op and magnitude, for torchvision's own autoaugment._apply_op to redo */
@@ -121,43 +181,20 @@ static int ta_dump(ct_rng *rng) {
     for (size_t k = 0; k < sizeof k_ta_cases / sizeof k_ta_cases[0]; k++) {
         const ta_case *t = &k_ta_cases[k];
         ct_train_config cfg;
-        ct_train_config_default(&cfg);
-        cfg.seed = 3000 + k;
-        cfg.augment_flip = 1, cfg.augment_ta_bins = t->bins, cfg.augment_erase_p = t->erase_p;
-        cfg.augment_bilinear = t->bilinear;
-        if (t->resized)
-            cfg.augment_area_min = 0.3f, cfg.augment_area_max = 1.0f,
-            cfg.augment_ratio_min = R34, cfg.augment_ratio_max = R43;
-        for (int j = 0; j < 4; j++) cfg.augment_erase_fill[j] = k_erase_fill[j];
+        case_config(&cfg, 3000 + k, t->erase_p, t->bilinear, t->resized);
+        cfg.augment_ta_bins = t->bins;
         const int64_t row = (int64_t)t->c * t->h * t->w, first = 5 * (int64_t)k;
         uint8_t *img;
         float *out;
         if (augment_random(&cfg, rng, TA_IMAGES, t->c, t->h, t->w, first, &img, &out)) return 1;
-        ct_augment a = {.c = t->c, .h = t->h, .w = t->w, .flip = 1, .aa = CT_AA_TRIVIAL,
-                        .aa_bins = t->bins,
-                        .bilinear = t->bilinear,
-                        .area_min = cfg.augment_area_min, .area_max = cfg.augment_area_max,
-                        .ratio_min = cfg.augment_ratio_min, .ratio_max = cfg.augment_ratio_max,
-                        .erase_p = t->erase_p, .seed = cfg.seed,
-                        .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) | 1};
-        printf("{\"ta\": %d, \"bilinear\": %d, \"c\": %d, \"h\": %d, \"w\": %d, "
-               "\"fill\": [%.9g, %.9g, %.9g], \"images\": [", t->bins, t->bilinear, t->c, t->h,
-               t->w, (double)k_erase_fill[0],
-               (double)k_erase_fill[1], (double)k_erase_fill[2]);
+        ct_augment a = case_augment(&cfg, t->c, t->h, t->w);
+        printf("{\"ta\": %d, ", t->bins);
+        print_case_head(&a);
         for (int i = 0; i < TA_IMAGES; i++) {
             ct_augment_draw dr;
             ct_augment_draw_at(&a, (uint64_t)(first + i), &dr);
-            printf("%s{\"op\": %d, \"mag\": %.17g, \"flip\": %d, \"box\": [%d, %d, %d, %d], "
-                   "\"erased\": [%d, %d, %d, %d], \"in\": [", i ? ", " : "", dr.aa[0].op,
-                   dr.aa[0].mag, dr.flip, dr.box_y, dr.box_x, dr.resized ? dr.box_h : 0, dr.box_w,
-                   dr.erase_y, dr.erase_x, dr.erased ? dr.erase_h : 0, dr.erase_w);
-            for (int64_t j = 0; j < row; j++) printf("%s%d", j ? "," : "", img[i * row + j]);
-            printf("], \"pre\": ["); /* (the bytes the op takes) */
-            for (int64_t j = 0; j < row; j++)
-                printf("%s%d", j ? "," : "",
-                       ct_ta_byte(&a, &dr, img + i * row, (int)(j / (t->h * t->w)),
-                                  (int)(j / t->w % t->h), (int)(j % t->w)));
-            print_out(out + i * row, row);
+            printf("%s{\"op\": %d, \"mag\": %.17g, ", i ? ", " : "", dr.aa[0].op, dr.aa[0].mag);
+            print_image_tail(&a, &dr, img + i * row, out + i * row);
         }
         printf("]}\n");
         free(img);
@@ -175,14 +212,8 @@ static int ta_dump(ct_rng *rng) {
     printf("]}\n");
     static const int tables[] = {2, 3, 7, 16, 31, 33, 100, 1024}; /* every op's magnitudes */
     for (size_t k = 0; k < sizeof tables / sizeof tables[0]; k++) {
-        printf("{\"ta_table\": %d, \"ops\": [", tables[k]);
-        for (int op = 0; op < CT_TA_OPS; op++) {
-            printf("%s[", op ? ", " : "");
-            for (int b = 0; b < (ct_ta_has_magnitude(op) ? tables[k] : 1); b++)
-                printf("%s%.17g", b ? ", " : "", ct_ta_magnitude(&a, op, tables[k], b));
-            printf("]");
-        }
-        printf("]}\n");
+        printf("{\"ta_table\": %d, ", tables[k]);
+        print_tables(&a, tables[k], CT_TA_OPS);
     }
     return 0;
 }
@@ -262,53 +293,27 @@ static int aa_pair(const ct_augment *a, uint64_t at) {
     return (int)(r[0] % (uint32_t)CT_AA_PAIRS);
 }
 
-/* Every op's magnitudes under a (ops 0 .. n - 1, bins of them) as "ops": [[...], ...] */
-static void print_tables(const ct_augment *a, int bins, int n) {
-    printf("\"ops\": [");
-    for (int op = 0; op < n; op++) {
-        printf("%s[", op ? ", " : "");
-        for (int b = 0; b < (ct_ta_has_magnitude(op) ? bins : 1); b++)
-            printf("%s%.17g", b ? ", " : "", ct_ta_magnitude(a, op, bins, b));
-        printf("]");
-    }
-    printf("]}\n");
-}
-
 static int aa_dump(ct_rng *rng) {
     for (size_t k = 0; k < sizeof k_aa_cases / sizeof k_aa_cases[0]; k++) {
         const aa_case *t = &k_aa_cases[k];
         ct_train_config cfg;
-        ct_train_config_default(&cfg);
-        cfg.seed = 3500 + k;
-        cfg.augment_flip = 1, cfg.augment_erase_p = t->erase_p;
-        cfg.augment_bilinear = t->bilinear;
+        case_config(&cfg, 3500 + k, t->erase_p, t->bilinear, t->resized);
         if (t->aa == CT_AA_RAND)
             cfg.augment_ra_ops = t->ops, cfg.augment_ra_magnitude = t->mag,
             cfg.augment_ra_bins = t->bins;
         else
             cfg.augment_aa_policy = t->policy;
-        if (t->resized)
-            cfg.augment_area_min = 0.3f, cfg.augment_area_max = 1.0f,
-            cfg.augment_ratio_min = R34, cfg.augment_ratio_max = R43;
-        for (int j = 0; j < 4; j++) cfg.augment_erase_fill[j] = k_erase_fill[j];
         const int64_t row = (int64_t)t->c * t->h * t->w, first = 7 * (int64_t)k;
         uint8_t *img, *buf = malloc((size_t)(3 * row));
         float *out;
         if (!buf || augment_random(&cfg, rng, AA_IMAGES, t->c, t->h, t->w, first, &img, &out))
             return 1;
-        ct_augment a = {.c = t->c, .h = t->h, .w = t->w, .flip = 1, .bilinear = t->bilinear,
-                        .area_min = cfg.augment_area_min, .area_max = cfg.augment_area_max,
-                        .ratio_min = cfg.augment_ratio_min, .ratio_max = cfg.augment_ratio_max,
-                        .erase_p = t->erase_p, .seed = cfg.seed,
-                        .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) | 1};
-        (void)ct_aa_of_config(&cfg, &a); /* (as training sets them) */
+        ct_augment a = case_augment(&cfg, t->c, t->h, t->w);
         if (t->aa == CT_AA_RAND)
             printf("{\"ra\": [%d, %d, %d], ", t->ops, t->mag, t->bins);
         else
             printf("{\"autoaug\": %d, ", t->policy);
-        printf("\"bilinear\": %d, \"c\": %d, \"h\": %d, \"w\": %d, \"fill\": [%.9g, %.9g, %.9g], "
-               "\"images\": [", t->bilinear, t->c, t->h, t->w, (double)k_erase_fill[0],
-               (double)k_erase_fill[1], (double)k_erase_fill[2]);
+        print_case_head(&a);
         for (int i = 0; i < AA_IMAGES; i++) {
             ct_augment_draw dr;
             ct_augment_draw_at(&a, (uint64_t)(first + i), &dr);
@@ -317,16 +322,7 @@ static int aa_dump(ct_rng *rng) {
             if (t->aa == CT_AA_AUTO) printf(", \"pair\": %d", aa_pair(&a, (uint64_t)(first + i)));
             printf(", ");
             print_steps(&a, &dr, img + i * row, buf);
-            printf("\"flip\": %d, \"box\": [%d, %d, %d, %d], \"erased\": [%d, %d, %d, %d], "
-                   "\"in\": [", dr.flip, dr.box_y, dr.box_x, dr.resized ? dr.box_h : 0, dr.box_w,
-                   dr.erase_y, dr.erase_x, dr.erased ? dr.erase_h : 0, dr.erase_w);
-            for (int64_t j = 0; j < row; j++) printf("%s%d", j ? "," : "", img[i * row + j]);
-            printf("], \"pre\": ["); /* (the bytes the first op takes) */
-            for (int64_t j = 0; j < row; j++)
-                printf("%s%d", j ? "," : "",
-                       ct_ta_byte(&a, &dr, img + i * row, (int)(j / (t->h * t->w)),
-                                  (int)(j / t->w % t->h), (int)(j % t->w)));
-            print_out(out + i * row, row);
+            print_image_tail(&a, &dr, img + i * row, out + i * row);
         }
         printf("]}\n");
         free(img);
@@ -410,32 +406,19 @@ static int augmix_dump(ct_rng *rng) {
     for (size_t k = 0; k < sizeof k_augmix_cases / sizeof k_augmix_cases[0]; k++) {
         const augmix_case *t = &k_augmix_cases[k];
         ct_train_config cfg;
-        ct_train_config_default(&cfg);
-        cfg.seed = 3800 + k;
-        cfg.augment_flip = 1, cfg.augment_erase_p = t->erase_p;
-        cfg.augment_bilinear = t->bilinear;
+        case_config(&cfg, 3800 + k, t->erase_p, t->bilinear, t->resized);
         cfg.augment_augmix_severity = t->severity, cfg.augment_augmix_width = t->width;
         cfg.augment_augmix_depth = t->depth, cfg.augment_augmix_alpha = t->alpha;
-        if (t->resized)
-            cfg.augment_area_min = 0.3f, cfg.augment_area_max = 1.0f,
-            cfg.augment_ratio_min = R34, cfg.augment_ratio_max = R43;
-        for (int j = 0; j < 4; j++) cfg.augment_erase_fill[j] = k_erase_fill[j];
         const int64_t row = (int64_t)t->c * t->h * t->w, first = 11 * (int64_t)k;
         uint8_t *img, *buf = malloc((size_t)(3 * row));
         float *out;
         if (!buf ||
             augment_random(&cfg, rng, AUGMIX_IMAGES, t->c, t->h, t->w, first, &img, &out))
             return 1;
-        ct_augment a = {.c = t->c, .h = t->h, .w = t->w, .flip = 1, .bilinear = t->bilinear,
-                        .area_min = cfg.augment_area_min, .area_max = cfg.augment_area_max,
-                        .ratio_min = cfg.augment_ratio_min, .ratio_max = cfg.augment_ratio_max,
-                        .erase_p = t->erase_p, .seed = cfg.seed,
-                        .stream = ((uint64_t)CT_STREAM_AUGMENT << CT_AUGMENT_PURPOSE_SHIFT) | 1};
-        (void)ct_aa_of_config(&cfg, &a); /* (as training sets them) */
-        printf("{\"augmix\": [%d, %d, %d, %#.9g], \"bilinear\": %d, \"c\": %d, \"h\": %d, "
-               "\"w\": %d, \"fill\": [%.9g, %.9g, %.9g], \"images\": [", t->severity, t->width,
-               t->depth, (double)t->alpha, t->bilinear, t->c, t->h, t->w,
-               (double)k_erase_fill[0], (double)k_erase_fill[1], (double)k_erase_fill[2]);
+        ct_augment a = case_augment(&cfg, t->c, t->h, t->w);
+        printf("{\"augmix\": [%d, %d, %d, %#.9g], ", t->severity, t->width, t->depth,
+               (double)t->alpha);
+        print_case_head(&a);
         for (int i = 0; i < AUGMIX_IMAGES; i++) {
             ct_augment_draw dr;
             ct_augment_draw_at(&a, (uint64_t)(first + i), &dr);
@@ -447,16 +430,7 @@ static int augmix_dump(ct_rng *rng) {
             print_weights(&dr);
             printf(", ");
             print_steps(&a, &dr, img + i * row, buf);
-            printf("\"flip\": %d, \"box\": [%d, %d, %d, %d], \"erased\": [%d, %d, %d, %d], "
-                   "\"in\": [", dr.flip, dr.box_y, dr.box_x, dr.resized ? dr.box_h : 0, dr.box_w,
-                   dr.erase_y, dr.erase_x, dr.erased ? dr.erase_h : 0, dr.erase_w);
-            for (int64_t j = 0; j < row; j++) printf("%s%d", j ? "," : "", img[i * row + j]);
-            printf("], \"pre\": ["); /* (the bytes each chain's first op takes) */
-            for (int64_t j = 0; j < row; j++)
-                printf("%s%d", j ? "," : "",
-                       ct_ta_byte(&a, &dr, img + i * row, (int)(j / (t->h * t->w)),
-                                  (int)(j / t->w % t->h), (int)(j % t->w)));
-            print_out(out + i * row, row);
+            print_image_tail(&a, &dr, img + i * row, out + i * row);
         }
         printf("]}\n");
         free(img);
