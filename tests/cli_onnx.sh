@@ -4,9 +4,10 @@
 # Debian's python3-onnx) and that ONNX Runtime (npm's onnxruntime-node, fetched once into
 # ~/.cache/ctrain/) runs to ctrain eval's test_loss and test_acc on MNIST's 10000 test images: the
 # tutorial's MLP, a CNN with every kind of layer, one that reshapes a flat vector back into an
-# image, and residual blocks (identity and projection shortcuts; on images and on flat vectors,
-# where the shortcut's 1x1 conv gives an image the add flattens). Bad flags and outputs are refused, and an existing file that is not ONNX is not
-# overwritten. Each reference prints SKIP where it cannot be had (no python3-onnx; no npm, node or
+# image, residual blocks (identity and projection shortcuts; on images and on flat vectors,
+# where the shortcut's 1x1 conv gives an image the add flattens), and grouped and depthwise
+# convs with ReLU6 (an inverted residual block). Bad flags and outputs are refused, and an
+# existing file that is not ONNX is not overwritten. Each reference prints SKIP where it cannot be had (no python3-onnx; no npm, node or
 # network for ONNX Runtime).
 # Usage: bash tests/cli_onnx.sh path/to/ctrain
 set -u
@@ -131,6 +132,12 @@ run train "${CUT[@]}" --model "flatten,linear(32),residual(linear(32),relu),resi
     --epochs 1 --val-size 0 --quiet --save flatres
 [ "$rc" -eq 0 ] || bad "train flatres -> exit $rc: $err"
 check flatres flatres "${CUT[@]}"
+# grouped and depthwise convs (Conv's group), ReLU6 (Clip), an inverted residual block
+mobile="conv(8,3,1,1,0),batchnorm,relu6,residual(conv(16,1,1,0,0),batchnorm,relu6,conv(16,3,1,1,0,16),batchnorm,relu6,conv(8,1,1,0,0),batchnorm),conv(16,3,2,1,0,4),batchnorm,relu6,globalavgpool,linear(10)"
+run train "${CUT[@]}" --model "$mobile" --optimizer adam --lr 0.01 --batch-size 32 --epochs 2 \
+    --val-size 0 --quiet --save mobile
+[ "$rc" -eq 0 ] && grep -q 'test_acc: 0\.[3-9]' <<<"$out" || bad "train mobile -> exit $rc: $out $err"
+check mobile mobile "${CUT[@]}"
 
 # ------------------------------------------------------------------ bad flags and outputs
 run export --out x.onnx

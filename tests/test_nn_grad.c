@@ -58,24 +58,28 @@ static void ref_layer(const ct_model *m, const ct_layer *l, const double *p, con
             }
     } else if (!strcmp(kind, "activation")) {
         for (int64_t i = 0; i < n * in; i++) {
-            if (l->cfg.act.kind == CT_ACT_RELU || l->cfg.act.kind == CT_ACT_LEAKY_RELU)
+            if (l->cfg.act.kind == CT_ACT_RELU || l->cfg.act.kind == CT_ACT_LEAKY_RELU ||
+                l->cfg.act.kind == CT_ACT_RELU6)
                 if (fabs(a[i]) < *kink) *kink = fabs(a[i]);
+            if (l->cfg.act.kind == CT_ACT_RELU6 && fabs(a[i] - 6) < *kink) *kink = fabs(a[i] - 6);
             out[i] = tu_act_ref(l->cfg.act.kind, l->cfg.act.param, a[i]);
         }
     } else if (!strcmp(kind, "conv")) {
         int k = l->cfg.conv.kernel, st = l->cfg.conv.stride, pd = l->cfg.conv.pad;
-        const double *Wt = p, *bias = l->cfg.conv.bias ? p + (int64_t)OC * C * k * k : NULL;
+        int cg = C / l->cfg.conv.groups, ocg = OC / l->cfg.conv.groups; /* a group's channels */
+        const double *Wt = p, *bias = l->cfg.conv.bias ? p + (int64_t)OC * cg * k * k : NULL;
         for (int s = 0; s < n; s++)
             for (int o = 0; o < OC; o++)
                 for (int oy = 0; oy < OH; oy++)
                     for (int ox = 0; ox < OW; ox++) {
                         double acc = bias ? bias[o] : 0.0;
-                        for (int c = 0; c < C; c++)
+                        for (int cj = 0; cj < cg; cj++)
                             for (int ky = 0; ky < k; ky++)
                                 for (int kx = 0; kx < k; kx++) {
                                     int iy = oy * st - pd + ky, ix = ox * st - pd + kx;
+                                    int c = o / ocg * cg + cj;
                                     if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                                    acc += Wt[((o * C + c) * k + ky) * k + kx] *
+                                    acc += Wt[((o * cg + cj) * k + ky) * k + kx] *
                                            a[s * in + (c * H + iy) * W + ix];
                                 }
                         out[s * osz + (o * OH + oy) * OW + ox] = acc;
@@ -208,6 +212,12 @@ static const grad_case k_cases[] = {
      5, 3},
     {"flatten,linear(6),normalize(0.5,3),sigmoid,linear(3)", 1, 3, 3, 2},
     {"conv(3,3,2,1,0),globalavgpool,tanh,linear(3)", 2, 5, 4, 3}, /* (no bias) */
+    /* grouped convs: two groups with a bias, depthwise (groups = channels) with a channel
+     * multiplier of 2 and without a bias, as MobileNetV2's and ResNeXt's blocks use them */
+    {"conv(4,3,1,1,1,2),tanh,conv(8,3,2,1,0,4),tanh,flatten,linear(3)", 2, 5, 5, 3},
+    {"conv(4,1),residual(conv(4,3,1,1,0,4),tanh,conv(4,1,1,0,0,2)),globalavgpool,linear(3)", 2,
+     4, 4, 2},
+    {"flatten,linear(6),relu6,linear(3)", 1, 3, 3, 2}, /* (MobileNetV2's activation) */
     /* residual blocks: identity shortcut; projection (stride 2, batch norm) after a conv whose
      * ReLU is fused (the block's input is the ReLU's output), and a ReLU after its add; a block on the input and one whose path has no
      * parameters; the shortcut the only parameters before the head; blocks on flat vectors */
@@ -516,6 +526,9 @@ static void test_spec_errors(void **state) {
         {"conv(32,3,1,-1),flatten,linear(10)", "conv(32,3,1,-1)"},
         {"conv(3,3),maxpool(0),flatten,linear(10)", "maxpool(0)"},
         {"conv(3,3,1,1,2),flatten,linear(10)", "conv(3,3,1,1,2)"}, /* bias: 0 or 1 */
+        {"conv(4,3,1,1,1,0),flatten,linear(10)", "conv(4,3,1,1,1,0)"}, /* groups >= 1 */
+        {"conv(4,3),conv(6,3,1,1,0,4),flatten,linear(10)", "conv(6,3,1,1,0,4)"}, /* 4 ∤ 6 */
+        {"conv(4,3,1,1,1,2),flatten,linear(10)", "conv(4,3,1,1,1,2)"}, /* 1 channel in */
         {"conv(3,3),avgpool(4,2,3),flatten,linear(10)", "avgpool(4,2,3)"},
         {"flatten,dropout(1.5),linear(10)", "dropout(1.5)"},
         {"flatten,batchnorm(0,0.1),linear(10)", "batchnorm(0,0.1)"},

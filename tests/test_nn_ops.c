@@ -29,25 +29,31 @@ static float *dgarbage(ct_backend *b, size_t n) {
 /* ------------------------------------------------------------------------------------------ */
 /* conv2d                                                                                      */
 
-typedef struct { int n, c, h, w, oc, k, s, p; } conv_case;
+typedef struct { int n, c, h, w, oc, k, s, p, g; } conv_case; /* g: groups (0: 1) */
 static const conv_case k_convs[] = {
-    {2, 1, 6, 6, 3, 3, 1, 0},   {3, 2, 7, 5, 4, 3, 2, 1}, {1, 3, 5, 5, 2, 1, 1, 0}, /* 1x1 */
-    {4, 3, 9, 8, 5, 5, 1, 2},   {2, 4, 8, 8, 6, 2, 2, 0}, {1, 1, 1, 1, 1, 1, 1, 0},
-    {5, 6, 12, 12, 8, 3, 1, 1}, {2, 2, 6, 7, 3, 4, 3, 2},
+    {2, 1, 6, 6, 3, 3, 1, 0, 1},   {3, 2, 7, 5, 4, 3, 2, 1, 1}, {1, 3, 5, 5, 2, 1, 1, 0, 1}, /* 1x1 */
+    {4, 3, 9, 8, 5, 5, 1, 2, 1},   {2, 4, 8, 8, 6, 2, 2, 0, 1}, {1, 1, 1, 1, 1, 1, 1, 0, 1},
+    {5, 6, 12, 12, 8, 3, 1, 1, 1}, {2, 2, 6, 7, 3, 4, 3, 2, 1},
     /* 3x3 stride 1 with >= 16 channels in and out: the CPU's Winograd F(4x4, 3x3) path
      * (cpu_winograd.c). Odd sizes (partial 4x4 tiles), padding 0, 1, 2, odd channel counts, the
      * cnn preset's conv2 (32 -> 64, 26x26), and 37 images of 2x2 tiles (148 tiles: two full
      * blocks of 64 and one of 20 with padding lanes) */
-    {2, 16, 9, 11, 16, 3, 1, 1}, {1, 17, 7, 6, 20, 3, 1, 0},  {2, 24, 5, 5, 16, 3, 1, 2},
-    {3, 32, 26, 26, 64, 3, 1, 0}, {37, 16, 6, 6, 16, 3, 1, 1}, {1, 64, 3, 3, 32, 3, 1, 1},
+    {2, 16, 9, 11, 16, 3, 1, 1, 1}, {1, 17, 7, 6, 20, 3, 1, 0, 1},  {2, 24, 5, 5, 16, 3, 1, 2, 1},
+    {3, 32, 26, 26, 64, 3, 1, 0, 1}, {37, 16, 6, 6, 16, 3, 1, 1, 1}, {1, 64, 3, 3, 32, 3, 1, 1, 1},
     /* the same kinds of layer that stay on im2col: too few channels, stride 2, 5x5 */
-    {2, 16, 9, 9, 8, 3, 1, 1},   {2, 8, 9, 9, 16, 3, 1, 1},   {2, 16, 9, 9, 16, 3, 2, 1},
-    {1, 16, 9, 9, 16, 5, 1, 2},
+    {2, 16, 9, 9, 8, 3, 1, 1, 1},   {2, 8, 9, 9, 16, 3, 1, 1, 1},   {2, 16, 9, 9, 16, 3, 2, 1, 1},
+    {1, 16, 9, 9, 16, 5, 1, 2, 1},
     /* planes under 256 positions: the CPU computes several images in one product (cpu_nn.c's
      * conv_group), some with a last group of fewer: 1x1 (a bottleneck's), 1x1 with stride 2 (a
      * projection shortcut), 3x3 on 1x1 and 2x2 planes (a ResNet's last stage) */
-    {7, 8, 10, 10, 12, 1, 1, 0}, {20, 4, 9, 9, 8, 1, 2, 0},   {40, 8, 1, 1, 12, 1, 1, 0},
-    {60, 12, 1, 1, 8, 3, 1, 1},  {45, 8, 2, 2, 6, 3, 2, 1},
+    {7, 8, 10, 10, 12, 1, 1, 0, 1}, {20, 4, 9, 9, 8, 1, 2, 0, 1},   {40, 8, 1, 1, 12, 1, 1, 0, 1},
+    {60, 12, 1, 1, 8, 3, 1, 1, 1},  {45, 8, 2, 2, 6, 3, 2, 1, 1},
+    /* groups: ResNeXt's (several channels a group), depthwise (one: groups = c, with a channel
+     * multiplier of 2 too), 1x1 grouped, on both the one-image and the several-image paths,
+     * and 3x3 stride-1 layers with 16+ channels (which leave Winograd for im2col) */
+    {3, 8, 9, 9, 8, 3, 1, 1, 4},     {2, 6, 7, 6, 9, 3, 2, 1, 3},  {2, 5, 8, 8, 5, 3, 1, 1, 5},
+    {3, 4, 7, 7, 8, 3, 2, 1, 4},     {5, 8, 6, 6, 12, 1, 1, 0, 2}, {30, 16, 3, 3, 16, 3, 1, 1, 16},
+    {20, 32, 4, 4, 32, 3, 1, 1, 8},  {2, 32, 17, 17, 32, 3, 1, 1, 32}, {9, 24, 2, 2, 48, 3, 2, 1, 24},
 };
 
 static void test_conv2d(void **state) {
@@ -58,10 +64,11 @@ static void test_conv2d(void **state) {
         conv_case cc = k_convs[t];
         ct_conv2d_desc d = {.n = cc.n, .c = cc.c, .h = cc.h, .w = cc.w, .oc = cc.oc, .kh = cc.k,
                             .kw = cc.k, .stride_h = cc.s, .stride_w = cc.s, .pad_h = cc.p,
-                            .pad_w = cc.p};
+                            .pad_w = cc.p, .groups = cc.g};
         d.oh = (cc.h + 2 * cc.p - cc.k) / cc.s + 1;
         d.ow = (cc.w + 2 * cc.p - cc.k) / cc.s + 1;
-        size_t nx = (size_t)cc.n * cc.c * cc.h * cc.w, K = (size_t)cc.c * cc.k * cc.k;
+        const int cg = cc.c / (cc.g ? cc.g : 1), ocg = cc.oc / (cc.g ? cc.g : 1);
+        size_t nx = (size_t)cc.n * cc.c * cc.h * cc.w, K = (size_t)cg * cc.k * cc.k;
         size_t nw = cc.oc * K, ny = (size_t)cc.n * cc.oc * d.oh * d.ow;
         float *x = hmalloc(nx * 4), *w = hmalloc(nw * 4), *bias = hmalloc(cc.oc * 4);
         float *dy = hmalloc(ny * 4), *y = hmalloc(ny * 4), *dx = hmalloc(nx * 4);
@@ -78,13 +85,14 @@ static void test_conv2d(void **state) {
                     for (int ox = 0; ox < d.ow; ox++) {
                         size_t yi = (((size_t)i * cc.oc + o) * d.oh + oy) * d.ow + ox;
                         double acc = bias[o];
-                        for (int ci = 0; ci < cc.c; ci++)
+                        for (int cj = 0; cj < cg; cj++) /* the group's input channels */
                             for (int ki = 0; ki < cc.k; ki++)
                                 for (int kj = 0; kj < cc.k; kj++) {
                                     int iy = oy * cc.s - cc.p + ki, ix = ox * cc.s - cc.p + kj;
                                     if (iy < 0 || iy >= cc.h || ix < 0 || ix >= cc.w) continue;
+                                    int ci = o / ocg * cg + cj;
                                     size_t xi = (((size_t)i * cc.c + ci) * cc.h + iy) * cc.w + ix;
-                                    size_t wi = (((size_t)o * cc.c + ci) * cc.k + ki) * cc.k + kj;
+                                    size_t wi = (((size_t)o * cg + cj) * cc.k + ki) * cc.k + kj;
                                     acc += (double)w[wi] * x[xi];
                                     mag[yi] += fabs((double)w[wi] * x[xi]);
                                     dxr[xi] += (double)w[wi] * dy[yi];
@@ -94,8 +102,8 @@ static void test_conv2d(void **state) {
                         dbr[o] += dy[yi];
                     }
         char what[128];
-        snprintf(what, sizeof what, "conv2d n%d c%d %dx%d oc%d k%d s%d p%d", cc.n, cc.c, cc.h,
-                 cc.w, cc.oc, cc.k, cc.s, cc.p);
+        snprintf(what, sizeof what, "conv2d n%d c%d %dx%d oc%d k%d s%d p%d g%d", cc.n, cc.c, cc.h,
+                 cc.w, cc.oc, cc.k, cc.s, cc.p, cc.g);
         size_t wsb = b->conv2d_workspace(b, &d);
         /* CTRAIN_TEST_DNN_WS: the bytes per image the emulated cuDNN's forward algorithm asks
          * for (CTRAIN_CUDA_EMU_CUDNN_WS), more than im2col's but within ctrain's cap: then the
@@ -169,6 +177,13 @@ static void test_conv2d(void **state) {
         free(x); free(w); free(bias); free(dy); free(y); free(dx); free(dw); free(db);
         free(yr); free(dxr); free(dwr); free(dbr); free(mag);
     }
+    /* groups that do not divide the channels: refused before any memory is touched */
+    ct_conv2d_desc bad = {.n = 1, .c = 4, .h = 3, .w = 3, .oc = 6, .kh = 1, .kw = 1, .stride_h = 1,
+                          .stride_w = 1, .oh = 3, .ow = 3, .groups = 4};
+    assert_int_equal(b->conv2d_forward(b, &bad, NULL, NULL, NULL, NULL, NULL), CT_ERR_INVALID);
+    assert_non_null(strstr(ct_last_error(), "4 groups of 4 input and 6 output channels"));
+    bad.groups = -1;
+    assert_int_equal(b->conv2d_backward_data(b, &bad, NULL, NULL, NULL, NULL), CT_ERR_INVALID);
 }
 
 /* Finite differences of the forward op against both backward ops, on shapes of both CPU paths
@@ -181,7 +196,8 @@ static void test_conv2d(void **state) {
 static double conv_loss(ct_backend *b, const ct_conv2d_desc *d, const float *x, const float *w,
                         const float *r, size_t ny, void *ws, double *mag) {
     float *d_x = dput(b, x, (size_t)d->n * d->c * d->h * d->w * 4);
-    float *d_w = dput(b, w, (size_t)d->oc * d->c * d->kh * d->kw * 4), *d_y = dgarbage(b, ny);
+    float *d_w = dput(b, w, (size_t)d->oc * (d->c / ct_conv_groups(d)) * d->kh * d->kw * 4);
+    float *d_y = dgarbage(b, ny);
     float *y = hmalloc(ny * 4);
     OK(b->conv2d_forward(b, d, d_x, d_w, NULL, d_y, ws));
     dget(b, y, d_y, ny * 4);
@@ -200,18 +216,20 @@ static void test_conv2d_fd(void **state) {
     ct_rng rng;
     ct_rng_init(&rng, 27, 0);
     static const conv_case cases[] = {
-        {3, 32, 26, 26, 64, 3, 1, 0}, {2, 16, 9, 11, 16, 3, 1, 1}, {37, 16, 6, 6, 16, 3, 1, 1},
-        {2, 24, 5, 5, 16, 3, 1, 2},   {2, 8, 9, 9, 16, 3, 1, 1},   {2, 16, 9, 9, 16, 3, 2, 1},
+        {3, 32, 26, 26, 64, 3, 1, 0, 1}, {2, 16, 9, 11, 16, 3, 1, 1, 1}, {37, 16, 6, 6, 16, 3, 1, 1, 1},
+        {2, 24, 5, 5, 16, 3, 1, 2, 1},   {2, 8, 9, 9, 16, 3, 1, 1, 1},   {2, 16, 9, 9, 16, 3, 2, 1, 1},
+        {3, 8, 9, 9, 8, 3, 1, 1, 4},  {2, 16, 9, 9, 16, 3, 2, 1, 16}, {30, 16, 3, 3, 32, 3, 1, 1, 16},
     };
     const float h = 0.5f;
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         conv_case cc = cases[t];
         ct_conv2d_desc d = {.n = cc.n, .c = cc.c, .h = cc.h, .w = cc.w, .oc = cc.oc, .kh = cc.k,
                             .kw = cc.k, .stride_h = cc.s, .stride_w = cc.s, .pad_h = cc.p,
-                            .pad_w = cc.p};
+                            .pad_w = cc.p, .groups = cc.g};
         d.oh = (cc.h + 2 * cc.p - cc.k) / cc.s + 1;
         d.ow = (cc.w + 2 * cc.p - cc.k) / cc.s + 1;
-        size_t nx = (size_t)cc.n * cc.c * cc.h * cc.w, nw = (size_t)cc.oc * cc.c * cc.k * cc.k;
+        size_t nx = (size_t)cc.n * cc.c * cc.h * cc.w;
+        size_t nw = (size_t)cc.oc * (cc.c / ct_conv_groups(&d)) * cc.k * cc.k;
         size_t ny = (size_t)cc.n * cc.oc * d.oh * d.ow;
         float *x = hmalloc(nx * 4), *w = hmalloc(nw * 4), *r = hmalloc(ny * 4);
         float *v = hmalloc(nx * 4), *u = hmalloc(nw * 4), *dx = hmalloc(nx * 4);
@@ -247,7 +265,8 @@ static void test_conv2d_fd(void **state) {
             for (size_t i = 0; i < n; i++) moved[i] = at[i] - h * dir[i];
             double lm = conv_loss(b, &d, wrt ? x : moved, wrt ? moved : w, r, ny, ws, &mag);
             snprintf(what, sizeof what, "conv2d finite difference d/d%s n%d c%d %dx%d oc%d k%d "
-                     "s%d p%d", wrt ? "w" : "x", cc.n, cc.c, cc.h, cc.w, cc.oc, cc.k, cc.s, cc.p);
+                     "s%d p%d g%d", wrt ? "w" : "x", cc.n, cc.c, cc.h, cc.w, cc.oc, cc.k, cc.s, cc.p,
+                     cc.g);
             tu_near(what, 0, lp - lm, predicted, 1e-6 * mag);
         }
         b->free(b, ws);

@@ -183,6 +183,7 @@ double tu_act_ref(ct_act kind, double p, double x) {
     case CT_ACT_LEAKY_RELU: return x > 0 ? x : p * x;
     case CT_ACT_SIGMOID: return 1 / (1 + exp(-x));
     case CT_ACT_TANH: return tanh(x);
+    case CT_ACT_RELU6: return x < 0 ? 0 : x > 6 ? 6 : x;
     default: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
     }
 }

@@ -17,7 +17,8 @@ nn.Sequential whose parameterised layers carry ctrain's names (linear1, conv1, b
 so that load_state_dict(strict=True) takes the file's tensors as they are:
 
     linear(U)                  nn.Linear(in, U)
-    conv(O, K[, S[, P[, B]]])  nn.Conv2d(C, O, K, S, P, bias=B != 0)
+    conv(O, K[, S[, P[, B[, G]]]])
+                               nn.Conv2d(C, O, K, S, P, bias=B != 0, groups=G)
     maxpool(K[, S[, P]])       nn.MaxPool2d(K, S or K, P)
     avgpool(K[, S[, P]])       nn.AvgPool2d(K, S or K, P)   (count_include_pad, as ctrain)
     dropout[(p)]               nn.Dropout(p, default 0.5)
@@ -29,6 +30,7 @@ so that load_state_dict(strict=True) takes the file's tensors as they are:
                                output: modules of the one Sequential
     flatten relu sigmoid tanh  nn.Flatten, nn.ReLU, nn.Sigmoid, nn.Tanh
     leakyrelu[(slope)] gelu    nn.LeakyReLU(slope, default 0.01), nn.GELU() (erf)
+    relu6                      nn.ReLU6()
     normalize(M.., S..)        (x - mean) * (1 / std) per channel (torchvision's Normalize)
 
 A file without a model_spec (a state_dict saved by PyTorch) gets the chain its linearN tensors
@@ -190,8 +192,8 @@ def build_model(spec, input_shape):
             return add("linear", nn.Linear(x.flatten(1).shape[1], i[0]), True)
         if name == "conv":
             return add("conv", nn.Conv2d(_image(x).shape[1], i[0], i[1], i[2] if len(i) > 2 else 1,
-                                         i[3] if len(i) > 3 else 0, bias=len(i) < 5 or i[4] == 1),
-                       True)
+                                         i[3] if len(i) > 3 else 0, bias=len(i) < 5 or i[4] == 1,
+                                         groups=i[5] if len(i) > 5 else 1), True)
         if name in ("maxpool", "avgpool"):
             cls = nn.MaxPool2d if name == "maxpool" else nn.AvgPool2d
             return add(name, cls(i[0], i[1] if len(i) > 1 else i[0], i[2] if len(i) > 2 else 0),
@@ -210,9 +212,9 @@ def build_model(spec, input_shape):
             return add(name, Normalize(a[:len(a) // 2], a[len(a) // 2:], x.dim()), False)
         if name == "leakyrelu":
             return add(name, nn.LeakyReLU(a[0] if a else 0.01), False)
-        if name in ("relu", "sigmoid", "tanh", "gelu"):
+        if name in ("relu", "sigmoid", "tanh", "gelu", "relu6"):
             return add(name, {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
-                              "gelu": nn.GELU}[name](), False)
+                              "gelu": nn.GELU, "relu6": nn.ReLU6}[name](), False)
         raise ValueError("unknown layer %r in model spec %r" % (name, spec))
 
     for name, a in _split(spec):

@@ -31,6 +31,8 @@ typedef enum {
     CT_ACT_SIGMOID,
     CT_ACT_TANH,
     CT_ACT_GELU,       /* exact (erf) form, as torch.nn.GELU() */
+    CT_ACT_RELU6,      /* min(max(x, 0), 6), as torch.nn.ReLU6 (gradient 0 at 0 and 6, as its
+                        * hardtanh_backward) */
     CT_ACT_COUNT
 } ct_act;
 
@@ -62,20 +64,26 @@ typedef struct {
 
 enum { CT_MIX_MIXUP = 1, CT_MIX_CUTMIX = 2 };
 
-/* A 2-D convolution as torch.nn.Conv2d computes it (a cross-correlation; groups 1, dilation 1,
- * zero padding): x (n, c, h, w) with weight (oc, c, kh, kw) gives y (n, oc, oh, ow), where
- * oh = (h + 2*pad_h - kh) / stride_h + 1 and ow = (w + 2*pad_w - kw) / stride_w + 1. */
+/* A 2-D convolution as torch.nn.Conv2d computes it (a cross-correlation; dilation 1, zero
+ * padding): x (n, c, h, w) with weight (oc, c / groups, kh, kw) gives y (n, oc, oh, ow), where
+ * oh = (h + 2*pad_h - kh) / stride_h + 1 and ow = (w + 2*pad_w - kw) / stride_w + 1. With
+ * groups g > 1 (c and oc multiples of g) output channels [j*oc/g, (j+1)*oc/g) read input
+ * channels [j*c/g, (j+1)*c/g) only: g = c is a depthwise convolution. */
 typedef struct {
     int n, c, h, w;                      /* input */
     int oc, kh, kw;                      /* filters */
     int stride_h, stride_w, pad_h, pad_w;
     int oh, ow;                          /* output plane */
+    int groups;                          /* 0 or 1: dense; else as above */
     int relu;                            /* forward only: 1 gives y = max(conv + bias, 0) (NaN:
                                           * 0), the ReLU that follows fused in (model.c) */
     size_t ws_bytes;                     /* the ops: the bytes at ws, conv2d_workspace of this
                                           * shape at this or a larger batch; 0: exactly
                                           * conv2d_workspace(d) */
 } ct_conv2d_desc;
+
+/* d's groups: 1 for a dense convolution (groups 0 or 1) */
+static inline int ct_conv_groups(const ct_conv2d_desc *d) { return d->groups > 1 ? d->groups : 1; }
 
 /* A 2-D pooling window (torch.nn.MaxPool2d / AvgPool2d, floor mode): x (n, c, h, w) gives
  * y (n, c, oh, ow) with oh, ow as for ct_conv2d_desc. Requires pad <= kernel / 2 (as PyTorch),
@@ -244,14 +252,14 @@ struct ct_backend {
      * with d->n: a workspace sized for the largest batch serves every smaller one. The ops
      * refuse a d->ws_bytes smaller than what they need. */
     size_t (*conv2d_workspace)(ct_backend *b, const ct_conv2d_desc *d);
-    /* y (n, oc, oh, ow) = conv(x (n, c, h, w), weight (oc, c, kh, kw)) + bias (oc); bias may be
-     * NULL. ws: conv2d_workspace(d) bytes, clobbered. */
+    /* y (n, oc, oh, ow) = conv(x (n, c, h, w), weight (oc, c / groups, kh, kw)) + bias (oc);
+     * bias may be NULL. ws: conv2d_workspace(d) bytes, clobbered. */
     ct_status (*conv2d_forward)(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                                 const float *weight, const float *bias, float *y, void *ws);
     /* dx (n, c, h, w) = the gradient of the input for dy (n, oc, oh, ow) (overwrites dx). */
     ct_status (*conv2d_backward_data)(ct_backend *b, const ct_conv2d_desc *d, const float *dy,
                                       const float *weight, float *dx, void *ws);
-    /* dweight (oc, c, kh, kw) = sum over the batch of dy ⋆ x, and dbias (oc) = sums of dy over
+    /* dweight (oc, c / groups, kh, kw) = sum over the batch of dy ⋆ x, and dbias (oc) = sums of dy over
      * (n, oh, ow) when dbias is not NULL (both overwritten). */
     ct_status (*conv2d_backward_filter)(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                                         const float *dy, float *dweight, float *dbias, void *ws);

@@ -3,7 +3,7 @@
  *
  * The scheme (the model names each layer with parameters kindN, model.c):
  *     linear:    NAME.weight (out, in)         NAME.bias (out)
- *     conv:      NAME.weight (out, in, k, k)   NAME.bias (out)
+ *     conv:      NAME.weight (out, in / groups, k, k)   NAME.bias (out)
  *     batchnorm: NAME.weight (C)  NAME.bias (C)  and the buffers NAME.running_mean (C),
  *                NAME.running_var (C), NAME.num_batches_tracked (I64 scalar)
  * Parameters are stored weight then bias in the model's one buffer, buffers in its buffer area,
@@ -51,10 +51,10 @@ static int layer_tensors(const ct_layer *l, ct_tensor_info *out) {
         set(&out[1], l, "bias", CT_TENSOR_PARAM, off + o * in, 1, (int64_t[]){o});
         return 2;
     }
-    int64_t k = l->cfg.conv.kernel;
-    const int has_bias = l->ops == &ct_conv2d_ops && l->cfg.conv.bias;
-    if (l->ops == &ct_conv2d_ops && n == o * l->in_c * k * k + (has_bias ? o : 0)) {
-        set(&out[0], l, "weight", CT_TENSOR_PARAM, off, 4, (int64_t[]){o, l->in_c, k, k});
+    const int conv = l->ops == &ct_conv2d_ops, has_bias = conv && l->cfg.conv.bias;
+    const int64_t k = l->cfg.conv.kernel, cg = conv ? l->in_c / l->cfg.conv.groups : 0;
+    if (conv && n == o * cg * k * k + (has_bias ? o : 0)) { /* (cg: channels a group) */
+        set(&out[0], l, "weight", CT_TENSOR_PARAM, off, 4, (int64_t[]){o, cg, k, k});
         if (has_bias) set(&out[1], l, "bias", CT_TENSOR_PARAM, off + n - o, 1, (int64_t[]){o});
         return 1 + has_bias;
     }

@@ -219,11 +219,12 @@ static ct_status layer_nodes(builder *b, const ct_layer *l) {
     } else if (k == &ct_conv2d_ops) {
         to_image(b, l);
         const char *in[3] = {b->cur, w, bias}; /* (B is optional) */
-        Onnx__AttributeProto *a[4] = {attr_ints(b, "kernel_shape", l->cfg.conv.kernel, 2),
+        Onnx__AttributeProto *a[5] = {attr_ints(b, "kernel_shape", l->cfg.conv.kernel, 2),
                                       attr_ints(b, "strides", l->cfg.conv.stride, 2),
                                       attr_ints(b, "pads", l->cfg.conv.pad, 4),
-                                      attr_ints(b, "dilations", 1, 2)};
-        node(b, "Conv", NULL, in, l->cfg.conv.bias ? 3 : 2, a, 4);
+                                      attr_ints(b, "dilations", 1, 2),
+                                      attr_int(b, "group", l->cfg.conv.groups)};
+        node(b, "Conv", NULL, in, l->cfg.conv.bias ? 3 : 2, a, 5);
     } else if (k == &ct_maxpool2d_ops || k == &ct_avgpool2d_ops) {
         to_image(b, l);
         int avg = k == &ct_avgpool2d_ops;
@@ -294,6 +295,16 @@ static ct_status layer_nodes(builder *b, const ct_layer *l) {
             node(b, "Mul", NULL, mul, 2, NULL, 0);
             const char *half[2] = {b->cur, c[2]};
             node(b, "Mul", NULL, half, 2, NULL, 0);
+            break;
+        }
+        case CT_ACT_RELU6: { /* Clip(x, 0, 6), as torch.onnx exports ReLU6 */
+            char lo[NAME_BYTES], hi[NAME_BYTES];
+            snprintf(lo, sizeof lo, "const_%d", ++b->serial);
+            scalar(b, lo, 0.0f);
+            snprintf(hi, sizeof hi, "const_%d", ++b->serial);
+            scalar(b, hi, 6.0f);
+            const char *in[3] = {b->cur, lo, hi};
+            node(b, "Clip", NULL, in, 3, NULL, 0);
             break;
         }
         default:

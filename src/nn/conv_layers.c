@@ -3,9 +3,10 @@
  * and BatchNorm (1d or 2d by input shape). Each keeps PyTorch's parameter layout and default
  * initialisation so that a checkpoint maps 1:1 onto a state_dict:
  *
- * - conv(out_c, k[, stride[, pad[, bias]]]): weight (out_c, C, k, k) then bias (out_c), both
- *   U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = C*k*k (kaiming_uniform_(a=sqrt(5))); bias
- *   0: none (Conv2d(bias=False), as before a batch norm, which would cancel it).
+ * - conv(out_c, k[, stride[, pad[, bias[, groups]]]]): weight (out_c, C/groups, k, k) then bias
+ *   (out_c), both U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = C/groups*k*k
+ *   (kaiming_uniform_(a=sqrt(5))); bias 0: none (Conv2d(bias=False), as before a batch norm,
+ *   which would cancel it); groups as Conv2d's (C and out_c multiples of it; C: depthwise).
  * - maxpool(k[, stride[, pad]]), avgpool(k[, stride[, pad]]): stride defaults to k; average
  *   pooling counts padding as zeros (count_include_pad=True).
  * - dropout[(p)]: p defaults to 0.5; identity when not training. The mask of element j of
@@ -41,33 +42,38 @@ static ct_status same_shape_setup(ct_layer *l) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Conv2d: y (N, OC, OH, OW) = conv(x (N, C, H, W), W (OC, C, K, K)) + b (OC)                  */
+/* Conv2d: y (N, OC, OH, OW) = conv(x (N, C, H, W), W (OC, C/G, K, K)) + b (OC)                */
 
 static const char *conv_configure(ct_layer *l, const double *a, int n) {
-    const char *usage = "conv takes conv(out_channels, kernel[, stride[, padding[, bias]]]) "
-                        "with positive integers (padding >= 0; bias 1, or 0 for none)";
-    if (n < 2 || n > 5) return usage;
+    const char *usage = "conv takes conv(out_channels, kernel[, stride[, padding[, bias[, "
+                        "groups]]]]) with positive integers (padding >= 0; bias 1, or 0 for none)";
+    if (n < 2 || n > 6) return usage;
     for (int i = 0; i < n; i++)
-        if (!ct_spec_is_int(a[i]) || a[i] < (i >= 3 ? 0 : 1) ||
-            a[i] > (i == 0 ? 1 << 16 : i == 4 ? 1 : 1 << 12))
+        if (!ct_spec_is_int(a[i]) || a[i] < (i == 3 || i == 4 ? 0 : 1) ||
+            a[i] > (i == 0 || i == 5 ? 1 << 16 : i == 4 ? 1 : 1 << 12))
             return usage;
     l->cfg.conv.out_c = (int)a[0];
     l->cfg.conv.kernel = (int)a[1];
     l->cfg.conv.stride = n > 2 ? (int)a[2] : 1;
     l->cfg.conv.pad = n > 3 ? (int)a[3] : 0;
     l->cfg.conv.bias = n > 4 ? (int)a[4] : 1;
+    l->cfg.conv.groups = n > 5 ? (int)a[5] : 1;
     return NULL;
 }
 
 static ct_status conv_setup(ct_layer *l) {
     int k = l->cfg.conv.kernel, s = l->cfg.conv.stride, p = l->cfg.conv.pad;
+    int g = l->cfg.conv.groups;
     l->out_c = l->cfg.conv.out_c;
+    if (l->in_c % g || l->out_c % g)
+        return ct_fail(CT_ERR_INVALID, "conv: its groups (%d) must divide both its input channels "
+                       "(%d) and its output channels (%d)", g, l->in_c, l->out_c);
     l->out_h = sweep(l->in_h, k, s, p);
     l->out_w = sweep(l->in_w, k, s, p);
     if (l->out_h <= 0 || l->out_w <= 0)
         return ct_fail(CT_ERR_INVALID, "conv: kernel %d does not fit the input (%d, %d, %d) "
                        "with padding %d", k, l->in_c, l->in_h, l->in_w, p);
-    int64_t fan_in = (int64_t)l->in_c * k * k; /* <= 2^31 * 2^26: no overflow */
+    int64_t fan_in = (int64_t)(l->in_c / g) * k * k; /* <= 2^31 * 2^26: no overflow */
     l->n_params = fan_in > INT32_MAX / l->out_c ? INT64_MAX /* (refused as too many) */
                                                 : fan_in * l->out_c +
                                                       (l->cfg.conv.bias ? l->out_c : 0);
@@ -75,7 +81,8 @@ static ct_status conv_setup(ct_layer *l) {
 }
 
 static void conv_init(ct_layer *l, float *host, ct_rng *rng) {
-    int64_t fan_in = (int64_t)l->in_c * l->cfg.conv.kernel * l->cfg.conv.kernel;
+    int64_t fan_in = (int64_t)(l->in_c / l->cfg.conv.groups) * l->cfg.conv.kernel *
+                     l->cfg.conv.kernel;
     int64_t nw = fan_in * l->out_c;
     float bound = 1.0f / sqrtf((float)fan_in);
     uniform_fill(host, nw, bound, rng);                                /* weight (OC, C, K, K) */
@@ -88,7 +95,7 @@ static ct_conv2d_desc conv_desc(const ct_layer *l, int n, size_t ws_bytes) {
     return (ct_conv2d_desc){.n = n, .c = l->in_c, .h = l->in_h, .w = l->in_w, .oc = l->out_c,
                             .kh = k, .kw = k, .stride_h = s, .stride_w = s, .pad_h = p,
                             .pad_w = p, .oh = l->out_h, .ow = l->out_w,
-                            .relu = l->cfg.conv.relu, .ws_bytes = ws_bytes};
+                            .groups = l->cfg.conv.groups, .relu = l->cfg.conv.relu, .ws_bytes = ws_bytes};
 }
 
 static size_t conv_scratch_bytes(const ct_layer *l, ct_backend *b, int max_batch) {

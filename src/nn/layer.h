@@ -86,9 +86,9 @@ struct ct_layer {
     union {                         /* settings, by kind */
         struct { int units; } linear;
         struct { ct_act kind; float param; } act;
-        /* conv(out_c, k[, stride[, pad[, bias]]]); bias 0: none; relu: its forward also applies
-         * the ReLU after it */
-        struct { int out_c, kernel, stride, pad, bias, relu; } conv;
+        /* conv(out_c, k[, stride[, pad[, bias[, groups]]]]); bias 0: none; groups >= 1; relu:
+         * its forward also applies the ReLU after it */
+        struct { int out_c, kernel, stride, pad, bias, groups, relu; } conv;
         struct { int kernel, stride, pad; } pool;          /* maxpool/avgpool(k[, stride[, pad]]) */
         struct { float p; } dropout;                       /* dropout(p) */
         /* batchnorm[(eps[, momentum])]: buffers running_mean (C) then running_var (C) */

@@ -592,8 +592,8 @@ ct_status ct_model_set_params(ct_model *m, const float *host) {
 static int64_t layer_mult_adds(const ct_layer *l) {
     if (l->ops == &ct_linear_ops) return ct_layer_in_size(l) * l->out_c;
     if (l->ops == &ct_conv2d_ops)
-        return (int64_t)l->out_c * l->in_c * l->cfg.conv.kernel * l->cfg.conv.kernel * l->out_h *
-               l->out_w;
+        return (int64_t)l->out_c * (l->in_c / l->cfg.conv.groups) * l->cfg.conv.kernel *
+               l->cfg.conv.kernel * l->out_h * l->out_w;
     return 0;
 }
 

@@ -24,7 +24,7 @@ ct_status ct_model_init_kaiming(ct_model *m, uint64_t seed) {
         const int64_t k2 = (int64_t)l->cfg.conv.kernel * l->cfg.conv.kernel;
         const double std = sqrt(2.0 / (double)(l->out_c * k2)); /* gain sqrt(2) / sqrt(fan_out) */
         float *w = host + l->offset;
-        for (int64_t j = 0; j < (int64_t)l->out_c * l->in_c * k2; j++)
+        for (int64_t j = 0; j < (int64_t)l->out_c * (l->in_c / l->cfg.conv.groups) * k2; j++)
             w[j] = (float)(std * ct_rng_normal(&rng));
     }
     if (s == CT_OK) s = ct_model_set_params(m, host);

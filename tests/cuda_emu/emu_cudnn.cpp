@@ -1,8 +1,9 @@
 /*
  * emu_cudnn.cpp — the CUDA emulator's cuDNN: the legacy convolution API that cuda_dnn.cu calls,
- * computed on the CPU (im2col and OpenBLAS per image) in stream order, with the checks cuDNN
- * makes: descriptors that agree with each other, NCHW float cross-correlation, buffers inside
- * device allocations, and a workspace of at least what the algorithm asked for.
+ * computed on the CPU (im2col and OpenBLAS per image and group) in stream order, with the checks
+ * cuDNN makes: descriptors that agree with each other (a filter of c / groups channels), NCHW
+ * float cross-correlation, buffers inside device allocations, and a workspace of at least what
+ * the algorithm asked for.
  *
  * Its heuristics rank first what ctrain must not take: a TF32 tensor-core algorithm for the
  * forward pass and non-deterministic ones (cuDNN's ALGO_0) for the two backward passes; the
@@ -28,28 +29,37 @@ struct ct_emu_dnn_tensor {
     bool set = false;
 };
 struct ct_emu_dnn_conv {
-    int pad_h = 0, pad_w = 0, u = 1, v = 1, dil_h = 1, dil_w = 1;
+    int pad_h = 0, pad_w = 0, u = 1, v = 1, dil_h = 1, dil_w = 1, groups = 1;
     cudnnConvolutionMode_t mode = CUDNN_CONVOLUTION;
     bool set = false;
 };
 
 namespace {
 
-/* One convolution's shape, checked: x (n, c, h, w), w (k, c, kh, kw), y (n, k, oh, ow). */
+/* One convolution's shape, checked: x (n, c, h, w), w (k, c / g, kh, kw), y (n, k, oh, ow).
+ * group() is the shape of one group's convolution (c / g and k / g channels). */
 struct Shape {
-    int n, c, h, w, k, kh, kw, oh, ow, ph, pw, sh, sw;
+    int n, c, h, w, k, kh, kw, oh, ow, ph, pw, sh, sw, g;
     size_t K() const { return (size_t)c * kh * kw; }
     size_t P() const { return (size_t)oh * ow; }
+    Shape group() const {
+        Shape s = *this;
+        s.c /= g;
+        s.k /= g;
+        s.g = 1;
+        return s;
+    }
 };
 
 bool shape_of(const ct_emu_dnn_tensor *x, const ct_emu_dnn_tensor *f, const ct_emu_dnn_conv *cv,
               const ct_emu_dnn_tensor *y, Shape *s) {
     if (!x || !f || !cv || !y || !x->set || !f->set || !cv->set || !y->set) return false;
     if (cv->mode != CUDNN_CROSS_CORRELATION || cv->dil_h != 1 || cv->dil_w != 1) return false;
-    *s = Shape{x->n, x->c, x->h, x->w, f->n, f->h, f->w, 0, 0, cv->pad_h, cv->pad_w, cv->u, cv->v};
+    *s = Shape{x->n, x->c, x->h, x->w, f->n, f->h, f->w, 0, 0, cv->pad_h, cv->pad_w, cv->u, cv->v,
+               cv->groups};
     s->oh = (x->h + 2 * cv->pad_h - f->h) / cv->u + 1;
     s->ow = (x->w + 2 * cv->pad_w - f->w) / cv->v + 1;
-    return f->c == x->c && y->n == x->n && y->c == f->n && y->h == s->oh && y->w == s->ow &&
+    return f->c * cv->groups == x->c && f->n % cv->groups == 0 && y->n == x->n && y->c == f->n && y->h == s->oh && y->w == s->ow &&
            s->oh > 0 && s->ow > 0;
 }
 
@@ -93,7 +103,7 @@ void col2im_add(const Shape &s, const float *cols, float *img) {
 }
 
 bool buffers_ok(const Shape &s, const void *x, const void *w, const void *y) {
-    size_t xs = (size_t)s.n * s.c * s.h * s.w, ws = (size_t)s.k * s.K(),
+    size_t xs = (size_t)s.n * s.c * s.h * s.w, ws = (size_t)s.k * s.K() / s.g,
            ys = (size_t)s.n * s.k * s.P();
     return (xs == 0 || ct_emu_in_device(x, xs * 4)) && ct_emu_in_device(w, ws * 4) &&
            (ys == 0 || ct_emu_in_device(y, ys * 4));
@@ -171,7 +181,12 @@ cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t c, in
     if (!c || pad_h < 0 || pad_w < 0 || u <= 0 || v <= 0 || dil_h <= 0 || dil_w <= 0 ||
         compute != CUDNN_DATA_FLOAT)
         return CUDNN_STATUS_BAD_PARAM;
-    *c = ct_emu_dnn_conv{pad_h, pad_w, u, v, dil_h, dil_w, mode, true};
+    *c = ct_emu_dnn_conv{pad_h, pad_w, u, v, dil_h, dil_w, 1, mode, true};
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnSetConvolutionGroupCount(cudnnConvolutionDescriptor_t c, int groups) {
+    if (!c || groups < 1) return CUDNN_STATUS_BAD_PARAM;
+    c->groups = groups;
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t c, cudnnMathType_t m) {
@@ -282,13 +297,16 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha,
     const float *X = (const float *)x, *W = (const float *)w;
     float *Y = (float *)y;
     ct_emu_enqueue(h->stream, [=]() {
-        std::vector<float> cols(s.K() * s.P());
-        for (int j = 0; j < s.n; j++) {
-            im2col(s, X + (size_t)j * s.c * s.h * s.w, cols.data());
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.k, (int)s.P(), (int)s.K(),
-                        al, W, (int)s.K(), cols.data(), (int)s.P(), be,
-                        Y + (size_t)j * s.k * s.P(), (int)s.P());
-        }
+        const Shape q = s.group(); /* group gi: its channels' planes, its filters' rows */
+        std::vector<float> cols(q.K() * q.P());
+        for (int j = 0; j < s.n; j++)
+            for (int gi = 0; gi < s.g; gi++) {
+                im2col(q, X + ((size_t)j * s.c + (size_t)gi * q.c) * s.h * s.w, cols.data());
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, q.k, (int)q.P(),
+                            (int)q.K(), al, W + (size_t)gi * q.k * q.K(), (int)q.K(), cols.data(),
+                            (int)q.P(), be, Y + ((size_t)j * s.k + (size_t)gi * q.k) * s.P(),
+                            (int)q.P());
+            }
     });
     return CUDNN_STATUS_SUCCESS;
 }
@@ -310,18 +328,21 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha,
     const float *W = (const float *)w, *DY = (const float *)dy;
     float *DX = (float *)dx;
     ct_emu_enqueue(h->stream, [=]() {
-        std::vector<float> cols(s.K() * s.P()), img((size_t)s.c * s.h * s.w);
-        for (int j = 0; j < s.n; j++) {
-            /* cols (K, P) = W^T (K, k) . dy_j (k, P) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)s.K(), (int)s.P(), s.k,
-                        1.0f, W, (int)s.K(), DY + (size_t)j * s.k * s.P(), (int)s.P(), 0.0f,
-                        cols.data(), (int)s.P());
-            std::fill(img.begin(), img.end(), 0.0f);
-            col2im_add(s, cols.data(), img.data());
-            float *out = DX + (size_t)j * img.size();
-            for (size_t i = 0; i < img.size(); i++)
-                out[i] = be == 0.0f ? al * img[i] : al * img[i] + be * out[i];
-        }
+        const Shape q = s.group();
+        std::vector<float> cols(q.K() * q.P()), img((size_t)q.c * s.h * s.w);
+        for (int j = 0; j < s.n; j++)
+            for (int gi = 0; gi < s.g; gi++) {
+                /* cols (K/g, P) = W_gi^T (K/g, k/g) . dy_j's group gi (k/g, P) */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)q.K(), (int)q.P(), q.k,
+                            1.0f, W + (size_t)gi * q.k * q.K(), (int)q.K(),
+                            DY + ((size_t)j * s.k + (size_t)gi * q.k) * s.P(), (int)q.P(), 0.0f,
+                            cols.data(), (int)q.P());
+                std::fill(img.begin(), img.end(), 0.0f);
+                col2im_add(q, cols.data(), img.data());
+                float *out = DX + ((size_t)j * s.c + (size_t)gi * q.c) * s.h * s.w;
+                for (size_t i = 0; i < img.size(); i++)
+                    out[i] = be == 0.0f ? al * img[i] : al * img[i] + be * out[i];
+            }
     });
     return CUDNN_STATUS_SUCCESS;
 }
@@ -343,14 +364,17 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
     const float *X = (const float *)x, *DY = (const float *)dy;
     float *DW = (float *)dw;
     ct_emu_enqueue(h->stream, [=]() {
-        std::vector<float> cols(s.K() * s.P());
-        for (int j = 0; j < s.n; j++) {
-            im2col(s, X + (size_t)j * s.c * s.h * s.w, cols.data());
-            /* dW (k, K) = al * sum_j dy_j (k, P) . cols_j^T (P, K) + be * dW */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.k, (int)s.K(), (int)s.P(), al,
-                        DY + (size_t)j * s.k * s.P(), (int)s.P(), cols.data(), (int)s.P(),
-                        j == 0 ? be : 1.0f, DW, (int)s.K());
-        }
+        const Shape q = s.group();
+        std::vector<float> cols(q.K() * q.P());
+        for (int j = 0; j < s.n; j++)
+            for (int gi = 0; gi < s.g; gi++) {
+                im2col(q, X + ((size_t)j * s.c + (size_t)gi * q.c) * s.h * s.w, cols.data());
+                /* dW_gi (k/g, K/g) = al * sum_j dy_j's group gi . cols^T + be * dW_gi */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, q.k, (int)q.K(), (int)q.P(),
+                            al, DY + ((size_t)j * s.k + (size_t)gi * q.k) * s.P(), (int)q.P(),
+                            cols.data(), (int)q.P(), j == 0 ? be : 1.0f,
+                            DW + (size_t)gi * q.k * q.K(), (int)q.K());
+            }
     });
     return CUDNN_STATUS_SUCCESS;
 }

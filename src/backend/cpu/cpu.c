@@ -173,6 +173,9 @@ static ct_status cpu_act_forward(ct_backend *b, ct_act kind, float param, const 
     case CT_ACT_GELU:
         for (int64_t i = 0; i < n; i++) y[i] = gelu(x[i]);
         break;
+    case CT_ACT_RELU6:
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i] > 6.0f ? 6.0f : x[i];
+        break;
     default: return ct_fail(CT_ERR_INVALID, "unknown activation %d", (int)kind);
     }
     return CT_OK;
@@ -203,6 +206,9 @@ static ct_status cpu_act_backward(ct_backend *b, ct_act kind, float param, const
         }
         break;
     }
+    case CT_ACT_RELU6:
+        for (int64_t i = 0; i < n; i++) dx[i] = x[i] <= 0.0f || x[i] >= 6.0f ? 0.0f : dy[i];
+        break;
     default: return ct_fail(CT_ERR_INVALID, "unknown activation %d", (int)kind);
     }
     return CT_OK;

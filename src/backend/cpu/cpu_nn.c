@@ -41,6 +41,10 @@ static int conv_group(const ct_conv2d_desc *d) {
 }
 
 static ct_status conv_check(const ct_conv2d_desc *d, const char *op) {
+    const int g = ct_conv_groups(d);
+    if (d->groups < 0 || d->c % g || d->oc % g)
+        return ct_fail(CT_ERR_INVALID, "%s: %d groups of %d input and %d output channels", op,
+                       d->groups, d->c, d->oc);
     if (d->n < 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->oc <= 0 || d->kh <= 0 ||
         d->kw <= 0 || d->stride_h <= 0 || d->stride_w <= 0 || d->pad_h < 0 || d->pad_w < 0 ||
         d->oh != (d->h + 2 * d->pad_h - d->kh) / d->stride_h + 1 ||
@@ -212,16 +216,29 @@ static void conv_planes(const ct_conv2d_desc *d, float *restrict group, float *r
         }
 }
 
+/* C_j = op(A_j) op(B_j) + beta C_j for each group j < g: the groups' blocks of the operands
+ * sa, sb and sc floats apart, each an (M, N, K) product (a dense conv's one group: one gemm) */
+static ct_status gemm_groups(ct_backend *b, int g, int ta, int tb, int M, int N, int K,
+                             const float *A, int lda, size_t sa, const float *B, int ldb,
+                             size_t sb, float beta, float *C, int ldc, size_t sc) {
+    for (int j = 0; j < g; j++)
+        CT_TRY(b->gemm(b, ta, tb, M, N, K, 1.0f, A + j * sa, lda, B + j * sb, ldb, beta,
+                       C + j * sc, ldc));
+    return CT_OK;
+}
+
 /* the forward of images [i0, i0 + gn) together: their columns side by side in ws (K, gn x P),
  * then their outputs (OC, gn x P) after them */
 static ct_status conv_forward_group(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                                     const float *weight, float *y, float *ws, int i0, int gn) {
-    const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, N = gn * P;
+    const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, N = gn * P, g = ct_conv_groups(d);
+    const int Kg = K / g, OCg = d->oc / g;
     const size_t in_size = (size_t)d->c * d->h * d->w;
     float *cols = ws, *out = ws + (size_t)K * N;
     im2col_group(d, x + (size_t)i0 * in_size, gn, cols, N);
-    /* out (OC, N) = weight (OC, K) · cols (K, N) */
-    CT_TRY(b->gemm(b, 0, 0, d->oc, N, K, 1.0f, weight, K, cols, N, 0.0f, out, N));
+    /* out_j (OC/g, N) = weight_j (OC/g, K/g) · cols_j (K/g, N) for each group j */
+    CT_TRY(gemm_groups(b, g, 0, 0, OCg, N, Kg, weight, Kg, (size_t)OCg * Kg, cols, N,
+                       (size_t)Kg * N, 0.0f, out, N, (size_t)OCg * N));
     conv_planes(d, out, y + (size_t)i0 * d->oc * P, gn, 1);
     return CT_OK;
 }
@@ -231,6 +248,7 @@ static ct_status cpu_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, cons
     CT_TRY(conv_ready(b, d, "conv2d_forward"));
     if (ct_wino_eligible(d)) return ct_wino_forward(b, d, x, weight, bias, y, ws);
     const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, g = conv_group(d);
+    const int groups = ct_conv_groups(d), Kg = K / groups, OCg = d->oc / groups;
     const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
     for (int i = 0; i < d->n; i += g) {
         if (g > 1) {
@@ -242,8 +260,9 @@ static ct_status cpu_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, cons
             im2col(d, x + i * in_size, ws);
             cols = ws;
         }
-        /* y_i (OC, P) = weight (OC, K) · cols (K, P) */
-        CT_TRY(b->gemm(b, 0, 0, d->oc, P, K, 1.0f, weight, K, cols, P, 0.0f, y + i * out_size, P));
+        /* y_i's group j (OC/g, P) = weight_j (OC/g, K/g) · cols_j (K/g, P) */
+        CT_TRY(gemm_groups(b, groups, 0, 0, OCg, P, Kg, weight, Kg, (size_t)OCg * Kg, cols, P,
+                           (size_t)Kg * P, 0.0f, y + i * out_size, P, (size_t)OCg * P));
     }
     if (bias) CT_TRY(b->bias_add(b, y, bias, d->n, d->oc, P));
     if (d->relu) CT_TRY(b->act_forward(b, CT_ACT_RELU, 0.0f, y, y, (int64_t)d->n * (int64_t)out_size));
@@ -267,18 +286,20 @@ static void transpose(const float *restrict a, int rows, int cols, float *restri
 static ct_status conv_backward_group(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                                      const float *dy, const float *weight, float *dx,
                                      float *dweight, float *ws, int i0, int gn, int first) {
-    const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, N = gn * P;
+    const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, N = gn * P, g = ct_conv_groups(d);
+    const int Kg = K / g, OCg = d->oc / g;
     const size_t in_size = (size_t)d->c * d->h * d->w;
     float *cols = ws, *dyg = ws + (size_t)K * N, *rows = dyg + (size_t)d->oc * N;
     conv_planes(d, dyg, (float *)dy + (size_t)i0 * d->oc * P, gn, 0); /* (only read) */
-    if (dweight) { /* dweight (OC, K) += dy (OC, N) · rows (N, K), rows = cols^T */
+    if (dweight) { /* dweight_j (OC/g, K/g) += dy_j (OC/g, N) · rows_j (N, K/g), rows = cols^T */
         im2col_group(d, x + (size_t)i0 * in_size, gn, cols, N);
         transpose(cols, K, N, rows);
-        CT_TRY(b->gemm(b, 0, 0, d->oc, K, N, 1.0f, dyg, N, rows, K, first ? 0.0f : 1.0f,
-                       dweight, K));
+        CT_TRY(gemm_groups(b, g, 0, 0, OCg, Kg, N, dyg, N, (size_t)OCg * N, rows, K, (size_t)Kg,
+                           first ? 0.0f : 1.0f, dweight, Kg, (size_t)OCg * Kg));
     }
-    if (dx) { /* dcols (K, N) = weight^T (K, OC) · dy (OC, N), into the images' planes */
-        CT_TRY(b->gemm(b, 1, 0, K, N, d->oc, 1.0f, weight, K, dyg, N, 0.0f, cols, N));
+    if (dx) { /* dcols_j (K/g, N) = weight_j^T · dy_j (OC/g, N), into the images' planes */
+        CT_TRY(gemm_groups(b, g, 1, 0, Kg, N, OCg, weight, Kg, (size_t)OCg * Kg, dyg, N,
+                           (size_t)OCg * N, 0.0f, cols, N, (size_t)Kg * N));
         col2im_group(d, cols, N, gn, dx + (size_t)i0 * in_size);
     }
     return CT_OK;
@@ -289,6 +310,7 @@ static ct_status cpu_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *d
     CT_TRY(conv_ready(b, d, "conv2d_backward_data"));
     if (ct_wino_eligible(d)) return ct_wino_backward(b, d, NULL, dy, weight, dx, NULL, ws);
     const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, g = conv_group(d);
+    const int groups = ct_conv_groups(d), Kg = K / groups, OCg = d->oc / groups;
     const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
     for (int i = 0; i < d->n; i += g) {
         if (g > 1) {
@@ -298,8 +320,9 @@ static ct_status cpu_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *d
         }
         int direct = conv_is_pointwise(d);
         float *dcols = direct ? dx + i * in_size : ws; // (K, P)
-        /* dcols (K, P) = weight^T (K, OC) · dy_i (OC, P) */
-        CT_TRY(b->gemm(b, 1, 0, K, P, d->oc, 1.0f, weight, K, dy + i * out_size, P, 0.0f, dcols, P));
+        /* dcols_j (K/g, P) = weight_j^T (K/g, OC/g) · dy_i's group j (OC/g, P) */
+        CT_TRY(gemm_groups(b, groups, 1, 0, Kg, P, OCg, weight, Kg, (size_t)OCg * Kg,
+                           dy + i * out_size, P, (size_t)OCg * P, 0.0f, dcols, P, (size_t)Kg * P));
         if (!direct) col2im(d, dcols, dx + i * in_size);
     }
     return CT_OK;
@@ -314,8 +337,9 @@ static ct_status cpu_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc 
         return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, d->oh * d->ow) : CT_OK;
     }
     const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, g = conv_group(d);
+    const int groups = ct_conv_groups(d), Kg = K / groups, OCg = d->oc / groups;
     const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
-    if (d->n == 0) memset(dweight, 0, (size_t)d->oc * K * sizeof(float));
+    if (d->n == 0) memset(dweight, 0, (size_t)d->oc * Kg * sizeof(float));
     for (int i = 0; i < d->n && g > 1; i += g)
         CT_TRY(conv_backward_group(b, d, x, dy, NULL, NULL, dweight, ws, i,
                                    d->n - i < g ? d->n - i : g, i == 0));
@@ -325,9 +349,10 @@ static ct_status cpu_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc 
             im2col(d, x + i * in_size, ws);
             cols = ws;
         }
-        /* dweight (OC, K) += dy_i (OC, P) · cols^T (P, K) */
-        CT_TRY(b->gemm(b, 0, 1, d->oc, K, P, 1.0f, dy + i * out_size, P, cols, P,
-                       i ? 1.0f : 0.0f, dweight, K));
+        /* dweight_j (OC/g, K/g) += dy_i's group j (OC/g, P) · cols_j^T (P, K/g) */
+        CT_TRY(gemm_groups(b, groups, 0, 1, OCg, Kg, P, dy + i * out_size, P, (size_t)OCg * P,
+                           cols, P, (size_t)Kg * P, i ? 1.0f : 0.0f, dweight, Kg,
+                           (size_t)OCg * Kg));
     }
     if (dbias) CT_TRY(b->bias_grad(b, dbias, dy, d->n, d->oc, P));
     return CT_OK;
@@ -343,7 +368,8 @@ static ct_status cpu_conv2d_backward(ct_backend *b, const ct_conv2d_desc *d, con
     }
     const int g = conv_group(d);
     if (g > 1 && !ct_wino_eligible(d)) { /* one gathering of each group's dy for both */
-        if (d->n == 0) memset(dweight, 0, (size_t)d->oc * d->c * d->kh * d->kw * sizeof(float));
+        if (d->n == 0)
+            memset(dweight, 0, (size_t)d->oc * (d->c / ct_conv_groups(d)) * d->kh * d->kw * 4);
         for (int i = 0; i < d->n; i += g)
             CT_TRY(conv_backward_group(b, d, x, dy, weight, dx, dweight, ws, i,
                                        d->n - i < g ? d->n - i : g, i == 0));

@@ -195,7 +195,7 @@ static int64_t tiles_of(int hout, int wout) {
  * the small planes of many images in one product (cpu_nn.c) */
 int ct_wino_eligible(const ct_conv2d_desc *d) {
     return WINO_BUILT && d->kh == 3 && d->kw == 3 && d->stride_h == 1 && d->stride_w == 1 &&
-           d->c >= WINO_MIN_CH && d->oc >= WINO_MIN_CH &&
+           ct_conv_groups(d) == 1 && d->c >= WINO_MIN_CH && d->oc >= WINO_MIN_CH &&
            (size_t)WINO_A * WINO_A * d->oc * d->c * sizeof(float) <= WINO_MAX_U_BYTES &&
            (int64_t)d->oh * d->ow * 2 >= tiles_of(d->oh, d->ow) * WINO_M * WINO_M;
 }

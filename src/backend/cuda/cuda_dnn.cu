@@ -32,7 +32,7 @@
 #ifndef CT_CUDNN_SONAME
 #define CT_CUDNN_SONAME "libcudnn.so.9"
 #endif
-#define CT_DNN_PLANS 32
+#define CT_DNN_PLANS 128 /* (mobilenet_v2 has 52 conv shapes, resnet152 18) */
 
 typedef struct {
     ct_conv2d_desc shape; /* n = 0 */
@@ -54,7 +54,8 @@ typedef struct {
     X(cudnnDestroyTensorDescriptor) X(cudnnCreateFilterDescriptor)                             \
     X(cudnnSetFilter4dDescriptor) X(cudnnDestroyFilterDescriptor)                              \
     X(cudnnCreateConvolutionDescriptor) X(cudnnSetConvolution2dDescriptor)                     \
-    X(cudnnSetConvolutionMathType) X(cudnnDestroyConvolutionDescriptor)                        \
+    X(cudnnSetConvolutionMathType) X(cudnnSetConvolutionGroupCount)                            \
+    X(cudnnDestroyConvolutionDescriptor)                                                       \
     X(cudnnGetConvolutionForwardAlgorithm_v7) X(cudnnGetConvolutionBackwardDataAlgorithm_v7)   \
     X(cudnnGetConvolutionBackwardFilterAlgorithm_v7) X(cudnnGetConvolutionForwardWorkspaceSize) \
     X(cudnnGetConvolutionBackwardDataWorkspaceSize)                                            \
@@ -133,12 +134,13 @@ static ct_status plan_describe(dnn_api *a, const ct_conv2d_desc *d, dnn_plan *p)
     DNN_CHECK(a, cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1,
                                             d->oc, 1, 1));
     DNN_CHECK(a, cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, d->oc,
-                                            d->c, d->kh, d->kw));
+                                            d->c / ct_conv_groups(d), d->kh, d->kw));
     /* torch.nn.Conv2d is a cross-correlation; FP32 accumulation; no tensor-core math */
     DNN_CHECK(a, cudnnSetConvolution2dDescriptor(p->conv, d->pad_h, d->pad_w, d->stride_h,
                                                  d->stride_w, 1, 1, CUDNN_CROSS_CORRELATION,
                                                  CUDNN_DATA_FLOAT));
     DNN_CHECK(a, cudnnSetConvolutionMathType(p->conv, CUDNN_FMA_MATH));
+    DNN_CHECK(a, cudnnSetConvolutionGroupCount(p->conv, ct_conv_groups(d)));
     return CT_OK;
 }
 
@@ -194,7 +196,8 @@ static ct_status plan_make(dnn_api *a, const ct_conv2d_desc *d, size_t ws, dnn_p
  * every shape, no workspace) must give 9s: cuDNN loads on machines where it cannot run (a
  * driver too old for it, a GPU it was not built for), and then im2col is the better choice. */
 static ct_status dnn_probe(dnn_api *a, ct_cuda *cb) {
-    const ct_conv2d_desc d = {1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 2, 2, 0, 0};
+    /* n c h w, oc kh kw, strides, pads, out 2x2, groups 1, no ReLU, workspace */
+    const ct_conv2d_desc d = {1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 2, 2, 1, 0, 0};
     float host[16], *dev = NULL; /* x (16), w (9), y (4) */
     for (int i = 0; i < 16; i++) host[i] = 1.0f;
     dnn_plan p;

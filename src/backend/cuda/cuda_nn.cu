@@ -1,9 +1,9 @@
 /*
  * cuda_nn.cu — the CUDA backend's CNN ops (semantics: backend.h; the reference is
  * backend/cpu/cpu_nn.c, which these mirror operation for operation): conv2d through a batched
- * im2col + one cuBLAS GEMM per chunk of images, max/average pooling, dropout from the same
- * Philox counter as the CPU, batch normalisation, the Adam/AdamW update and the gradient-norm
- * pair (sumsq, clip_scale).
+ * im2col + one cuBLAS GEMM per chunk of images (and group), max/average pooling, dropout from
+ * the same Philox counter as the CPU, batch normalisation, the Adam/AdamW update and the
+ * gradient-norm pair (sumsq, clip_scale).
  *
  * Determinism: pooling and col2im backward gather (each input element sums its windows in
  * increasing output order, like the CPU's scatter) instead of scattering with atomics; batch
@@ -56,6 +56,10 @@ __device__ double block_sum_double(double v) {
 /* conv2d                                                                                      */
 
 static ct_status conv_check(const ct_conv2d_desc *d, const char *op) {
+    const int g = ct_conv_groups(d);
+    if (d->groups < 0 || d->c % g || d->oc % g)
+        return ct_fail(CT_ERR_INVALID, "%s: %d groups of %d input and %d output channels", op,
+                       d->groups, d->c, d->oc);
     if (d->n < 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->oc <= 0 || d->kh <= 0 ||
         d->kw <= 0 || d->stride_h <= 0 || d->stride_w <= 0 || d->pad_h < 0 || d->pad_w < 0 ||
         d->oh != (d->h + 2 * d->pad_h - d->kh) / d->stride_h + 1 ||
@@ -170,6 +174,17 @@ __global__ void conv_dy_kernel(const float *dy, float *t, int oc, int nc, int64_
     }
 }
 
+/* C_j = op(A_j) op(B_j) + beta C_j for each group j < g, the operands' blocks sa, sb and sc
+ * floats apart (cpu_nn.c's gemm_groups: the columns of all groups come from one im2col) */
+static ct_status gemm_groups(ct_backend *b, int g, int ta, int tb, int M, int N, int K,
+                             const float *A, int lda, size_t sa, const float *B, int ldb,
+                             size_t sb, float beta, float *C, int ldc, size_t sc) {
+    for (int j = 0; j < g; j++)
+        CT_TRY(b->gemm(b, ta, tb, M, N, K, 1.0f, A + j * sa, lda, B + j * sb, ldb, beta,
+                       C + j * sc, ldc));
+    return CT_OK;
+}
+
 /* y = conv(x) + bias, by cuDNN or im2col and cuBLAS (d->relu is cuda_conv2d_forward's). */
 static ct_status conv_forward_linear(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                                      const float *weight, const float *bias, float *y, void *ws) {
@@ -179,7 +194,8 @@ static ct_status conv_forward_linear(ct_backend *b, const ct_conv2d_desc *d, con
     CT_TRY(conv_ws(b, d, "conv2d_forward", &have));
     if (ct_cuda_dnn_planned(cb, d, have))
         return ct_cuda_dnn_forward(cb, d, x, weight, bias, y, ws);
-    const int K = d->c * d->kh * d->kw, chunk = conv_chunk(d);
+    const int K = d->c * d->kh * d->kw, chunk = conv_chunk(d), g = ct_conv_groups(d);
+    const int Kg = K / g, OCg = d->oc / g;
     const int64_t P = (int64_t)d->oh * d->ow, in_size = (int64_t)d->c * d->h * d->w;
     float *cols = (float *)ws, *t = cols + (int64_t)K * chunk * P; // (K, nc*P), (OC, nc*P)
     for (int i0 = 0; i0 < d->n; i0 += chunk) {
@@ -188,8 +204,9 @@ static ct_status conv_forward_linear(ct_backend *b, const ct_conv2d_desc *d, con
         im2col_kernel<<<nn_grid(cb, (int64_t)K * cols_n), CT_NN_THREADS, 0, cb->compute>>>(
             x + i0 * in_size, cols, *d, nc);
         CT_CUDA_CHECK_LAUNCH("im2col_kernel");
-        /* t (OC, nc*P) = weight (OC, K) · cols (K, nc*P) */
-        CT_TRY(b->gemm(b, 0, 0, d->oc, cols_n, K, 1.0f, weight, K, cols, cols_n, 0.0f, t, cols_n));
+        /* t_j (OC/g, nc*P) = weight_j (OC/g, K/g) · cols_j (K/g, nc*P) for each group j */
+        CT_TRY(gemm_groups(b, g, 0, 0, OCg, cols_n, Kg, weight, Kg, (size_t)OCg * Kg, cols,
+                           cols_n, (size_t)Kg * cols_n, 0.0f, t, cols_n, (size_t)OCg * cols_n));
         conv_out_kernel<<<nn_grid(cb, (int64_t)d->oc * cols_n), CT_NN_THREADS, 0, cb->compute>>>(
             t, bias, y + (int64_t)i0 * d->oc * P, d->oc, nc, P);
         CT_CUDA_CHECK_LAUNCH("conv_out_kernel");
@@ -220,7 +237,8 @@ static ct_status cuda_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *
     CT_TRY(conv_ws(b, d, "conv2d_backward_data", &have));
     if (ct_cuda_dnn_planned(cb, d, have))
         return ct_cuda_dnn_backward_data(cb, d, dy, weight, dx, ws);
-    const int K = d->c * d->kh * d->kw, chunk = conv_chunk(d);
+    const int K = d->c * d->kh * d->kw, chunk = conv_chunk(d), g = ct_conv_groups(d);
+    const int Kg = K / g, OCg = d->oc / g;
     const int64_t P = (int64_t)d->oh * d->ow, in_size = (int64_t)d->c * d->h * d->w;
     float *cols = (float *)ws, *t = cols + (int64_t)K * chunk * P;
     for (int i0 = 0; i0 < d->n; i0 += chunk) {
@@ -229,8 +247,9 @@ static ct_status cuda_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *
         conv_dy_kernel<<<nn_grid(cb, (int64_t)d->oc * cols_n), CT_NN_THREADS, 0, cb->compute>>>(
             dy + (int64_t)i0 * d->oc * P, t, d->oc, nc, P);
         CT_CUDA_CHECK_LAUNCH("conv_dy_kernel");
-        /* cols (K, nc*P) = weight^T (K, OC) · t (OC, nc*P) */
-        CT_TRY(b->gemm(b, 1, 0, K, cols_n, d->oc, 1.0f, weight, K, t, cols_n, 0.0f, cols, cols_n));
+        /* cols_j (K/g, nc*P) = weight_j^T (K/g, OC/g) · t_j (OC/g, nc*P) */
+        CT_TRY(gemm_groups(b, g, 1, 0, Kg, cols_n, OCg, weight, Kg, (size_t)OCg * Kg, t, cols_n,
+                           (size_t)OCg * cols_n, 0.0f, cols, cols_n, (size_t)Kg * cols_n));
         col2im_kernel<<<nn_grid(cb, (int64_t)nc * in_size), CT_NN_THREADS, 0, cb->compute>>>(
             cols, dx + i0 * in_size, *d, nc);
         CT_CUDA_CHECK_LAUNCH("col2im_kernel");
@@ -244,10 +263,10 @@ static ct_status cuda_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc
     ct_cuda *cb = ct_cuda_of(b);
     CT_TRY(conv_check(d, "conv2d_backward_filter"));
     CT_CUDA_BIND(cb);
-    const int K = d->c * d->kh * d->kw;
+    const int K = d->c * d->kh * d->kw, g = ct_conv_groups(d), Kg = K / g, OCg = d->oc / g;
     const int64_t P = (int64_t)d->oh * d->ow, in_size = (int64_t)d->c * d->h * d->w;
     if (d->n == 0) {
-        CT_CUDA_CHECK(cudaMemsetAsync(dweight, 0, (size_t)d->oc * K * sizeof(float), cb->compute));
+        CT_CUDA_CHECK(cudaMemsetAsync(dweight, 0, (size_t)d->oc * Kg * sizeof(float), cb->compute));
         if (dbias) CT_CUDA_CHECK(cudaMemsetAsync(dbias, 0, (size_t)d->oc * sizeof(float), cb->compute));
         return CT_OK;
     }
@@ -268,9 +287,10 @@ static ct_status cuda_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc
         im2col_kernel<<<nn_grid(cb, (int64_t)K * cols_n), CT_NN_THREADS, 0, cb->compute>>>(
             x + i0 * in_size, cols, *d, nc);
         CT_CUDA_CHECK_LAUNCH("im2col_kernel");
-        /* dweight (OC, K) (+)= t (OC, nc*P) · cols^T (nc*P, K) */
-        CT_TRY(b->gemm(b, 0, 1, d->oc, K, cols_n, 1.0f, t, cols_n, cols, cols_n,
-                       i0 ? 1.0f : 0.0f, dweight, K));
+        /* dweight_j (OC/g, K/g) (+)= t_j (OC/g, nc*P) · cols_j^T (nc*P, K/g) */
+        CT_TRY(gemm_groups(b, g, 0, 1, OCg, Kg, cols_n, t, cols_n, (size_t)OCg * cols_n, cols,
+                           cols_n, (size_t)Kg * cols_n, i0 ? 1.0f : 0.0f, dweight, Kg,
+                           (size_t)OCg * Kg));
     }
     if (dbias) CT_TRY(b->bias_grad(b, dbias, dy, d->n, d->oc, P));
     return CT_OK;

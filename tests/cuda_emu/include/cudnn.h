@@ -83,6 +83,8 @@ CT_EMU_DNN_API cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDes
                                                              int dil_h, int dil_w,
                                                              cudnnConvolutionMode_t mode,
                                                              cudnnDataType_t compute);
+CT_EMU_DNN_API cudnnStatus_t cudnnSetConvolutionGroupCount(cudnnConvolutionDescriptor_t c,
+                                                            int groups);
 CT_EMU_DNN_API cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t c,
                                                          cudnnMathType_t m);
 CT_EMU_DNN_API cudnnStatus_t cudnnDestroyConvolutionDescriptor(cudnnConvolutionDescriptor_t c);
