@@ -179,11 +179,22 @@ const char *ct_model_preset(const char *name);
  * whole up to 240 characters, else their start and end "conv(...)...linear(10) (1818
  * characters)"; in double quotes with quoted (a preset's name never is). */
 const char *ct_spec_text(const char *spec, int quoted, char *buf, size_t bytes);
-/* Draws the weights of m's convolutions again as torchvision's ResNets initialise theirs:
- * normal, mean 0, std sqrt(2 / (out_channels * k * k)) (nn.init.kaiming_normal_(w,
- * mode="fan_out", nonlinearity="relu")), from seed; their biases and the other layers keep
- * theirs (batch norm's 1 and 0, linear layers' PyTorch defaults, as torchvision's). */
-ct_status ct_model_init_kaiming(ct_model *m, uint64_t seed);
+/* How torchvision draws the weights of a new model of one of its architectures: */
+typedef enum {
+    CT_INIT_DEFAULT = 0, /* not one of torchvision's: each layer's PyTorch default stands */
+    CT_INIT_RESNET,      /* ResNets (resnet8 and 20 too), wide ResNets, ResNeXts: convs
+                          * kaiming_normal_ (fan_out) */
+    CT_INIT_MOBILENET,   /* MobileNetV2: that, and linear layers N(0, 0.01) with biases 0 */
+} ct_init_scheme;
+/* The scheme of preset name (resnet50: CT_INIT_RESNET); CT_INIT_DEFAULT for others and NULL. */
+ct_init_scheme ct_model_preset_init(const char *name);
+/* Draws m's weights again as scheme says, from seed: each conv's weight normal, mean 0, std
+ * sqrt(2 / (out_channels * k * k)) (nn.init.kaiming_normal_(w, mode="fan_out"), a depthwise
+ * conv's fan_out as PyTorch counts it too); with CT_INIT_MOBILENET also the convs' biases 0 and
+ * the linear layers' weights normal, std 0.01, biases 0. The other layers keep theirs (batch
+ * norm's 1 and 0; with CT_INIT_RESNET the linear layers' PyTorch defaults, as torchvision's).
+ * CT_INIT_DEFAULT changes nothing. */
+ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t seed);
 void ct_model_free(ct_model *m);
 int64_t ct_model_param_count(const ct_model *m);
 #define CT_MAX_NORM_CHANNELS 4 /* a normalize layer's per-channel means and stds (or one pair) */

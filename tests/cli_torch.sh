@@ -91,12 +91,13 @@ same_in_torch cnn "normalize(0.1307,0.3081),conv(8,3,1,1),batchnorm,relu,maxpool
 same_in_torch res "conv(8,3,1,1),batchnorm,relu,residual(conv(8,3,1,1),batchnorm,relu,conv(8,3,1,1),batchnorm),relu,residual(conv(16,3,2,1),batchnorm,relu,conv(16,3,1,1),batchnorm),relu,globalavgpool,linear(10)" \
     "a ResNet (identity and projection shortcuts)"
 
-# ------------------------------------------------ torchvision's ResNet-18 and ResNet-50
-# the resnet18 and resnet50 presets are torchvision.models.resnet18 and resnet50(num_classes=10)
-# (their first conv on one channel; resnet34, 101 and 152 are built of the same blocks): the
-# same parameter count, and ctrain's trained tensors, given in order to torchvision's module by
-# position (shapes checked), give ctrain eval's loss and accuracy
-torchvision_resnet() { # NAME [FLAG...]
+# ------------------------------------------------ torchvision's ResNets, ResNeXt, MobileNetV2
+# the resnet18, resnet50, resnext50_32x4d and mobilenet_v2 presets are torchvision.models'
+# (num_classes=10; their first conv on one channel; resnet34, 101 and 152, the wide ResNets and
+# the other ResNeXts are built of the same blocks): the same parameter count, and ctrain's
+# trained tensors, given in order to torchvision's module by position (shapes checked), give
+# ctrain eval's loss and accuracy
+torchvision_preset() { # NAME [FLAG...]
     local name=$1 dir="$tmp/$1${2:+_flags}"
     shift
     run train --dataset idx --data "$tmp/tiny" --val-size 0 --epochs 2 --batch-size 8 --lr 0.02 \
@@ -110,8 +111,8 @@ sys.path.insert(0, sys.argv[1])
 from torch_parity import test_outputs, test_line  # (and tools/ on the path: ctrain_torch)
 import ctrain_torch
 tv = ctrain_torch.load_torchvision(sys.argv[3], sys.argv[4])  # torchvision's module, our weights
-resnet = tv[-1] if isinstance(tv, torch.nn.Sequential) else tv  # (after a normalize)
-assert type(resnet) is getattr(torchvision.models, sys.argv[4])(num_classes=10).__class__
+net = tv[-1] if isinstance(tv, torch.nn.Sequential) else tv  # (after a normalize)
+assert type(net) is getattr(torchvision.models, sys.argv[4])(num_classes=10).__class__
 print("params %d" % sum(p.numel() for p in tv.parameters()))
 print(test_line(*test_outputs(tv, sys.argv[2])))
 EOF
@@ -124,18 +125,23 @@ EOF
         bad "$name${1:+ $*} vs torchvision: ctrain '$ct' ($ct_params parameters) vs '$pt' (train exit $rc: $err)"
 }
 if [ "${CTRAIN_TEST_SANITIZED:-OFF}" = ON ]; then # (its code paths: the small ResNet above)
-    echo "SKIP cli_torch resnet18, resnet50: a sanitizer build (minutes of them there); the release tree runs them"
+    echo "SKIP cli_torch torchvision's presets: a sanitizer build (minutes of them there); the release tree runs them"
 elif ! "$PY" -c 'import torchvision' 2>/dev/null; then
-    echo "SKIP cli_torch resnet18, resnet50: $PY cannot import torchvision (apt-get install python3-torchvision)"
+    echo "SKIP cli_torch torchvision's presets: $PY cannot import torchvision (apt-get install python3-torchvision)"
 else
     # (160 training images, no validation, 200 test images)
     small_mnist "$dir" "$tmp/tiny" 160 200 || bad "could not cut 160 images from $dir"
-    torchvision_resnet resnet18
-    torchvision_resnet resnet50
-    torchvision_resnet resnet18 --normalize 0.1307,0.3081 # (nn.Sequential(Normalize, the ResNet))
+    torchvision_preset resnet18
+    torchvision_preset resnet50
+    torchvision_preset resnext50_32x4d # (grouped convs)
+    # (depthwise convs, ReLU6, inverted residuals; at lr 0.02 its outputs stay near uniform)
+    torchvision_preset mobilenet_v2 --lr 0.1
+    torchvision_preset resnet18 --normalize 0.1307,0.3081 # (nn.Sequential(Normalize, the ResNet))
     # ctrain export FILE.safetensors: the state_dict torchvision's own class loads, strict
-    for name in resnet18 resnet50; do
-        run export --model "$tmp/$name" --out "$tmp/$name.tv.safetensors"
+    for name in resnet18 resnet50 resnext50_32x4d mobilenet_v2; do
+        run_dir=$tmp/$name
+        [ -d "$run_dir" ] || run_dir=${run_dir}_flags # (mobilenet_v2's: trained with its --lr)
+        run export --model "$run_dir" --out "$tmp/$name.tv.safetensors"
         pt=$("$PY" - "$here" "$tmp/tiny" "$tmp/$name.tv.safetensors" "$name" <<'EOF'
 import sys
 import torch, torchvision
@@ -143,13 +149,16 @@ sys.path.insert(0, sys.argv[1])
 from torch_parity import test_outputs, test_line
 from ctrain_torch import load_state_dict  # (a safetensors reader)
 tv = getattr(torchvision.models, sys.argv[4])(num_classes=10)
-tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+if sys.argv[4] == "mobilenet_v2":
+    tv.features[0][0] = torch.nn.Conv2d(1, 32, 3, 2, 1, bias=False)
+else:
+    tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
 tv.load_state_dict(load_state_dict(sys.argv[3]), strict=True)
 print(test_line(*test_outputs(tv.eval(), sys.argv[2])))
 EOF
 )
-        ct=$("$CT" eval --model "$tmp/$name" --dataset idx --data "$tmp/tiny" 2>&1 | grep '^test_loss')
-        [ "$rc" -eq 0 ] && grep -q "under torchvision's names (conv1 of 1 channel, fc of 10 outputs)" <<<"$out" &&
+        ct=$("$CT" eval --model "$run_dir" --dataset idx --data "$tmp/tiny" 2>&1 | grep '^test_loss')
+        [ "$rc" -eq 0 ] && grep -q "under torchvision's names (its first conv on 1 channel, 10 outputs)" <<<"$out" &&
             [ -n "$ct" ] && [ "$pt" = "$ct" ] &&
             ok "export $name.safetensors: torchvision's $name loads it (strict) and gets $ct, as ctrain eval" ||
             bad "export $name.safetensors -> exit $rc: $out $err; torchvision '$pt' vs ctrain '$ct'"
@@ -166,13 +175,19 @@ EOF
     [ "$rc" -eq 1 ] && grep -q "is not a torchvision ResNet's layers (linear1: a layer where" <<<"$err" &&
         [ ! -e "$tmp/mlp.tv.safetensors" ] && ok "export of the MLP as torchvision's -> exit 1: $err" ||
         bad "export mlp.safetensors -> exit $rc: $err"
+    run train --dataset idx --data "$tmp/tiny" --val-size 0 --epochs 1 --quiet --save "$tmp/r6" \
+        --model "conv(8,3,1,1,0),batchnorm,relu6,conv(8,3,2,1,0,8),relu6,flatten,linear(10)"
+    run export --model "$tmp/r6" --out "$tmp/r6.tv.safetensors" # (ReLU6: taken for a MobileNetV2)
+    [ "$rc" -eq 1 ] && grep -q "is not a torchvision MobileNetV2's layers (conv2: a conv without a batch norm after it)" <<<"$err" &&
+        [ ! -e "$tmp/r6.tv.safetensors" ] && ok "export of a ReLU6 CNN that is no MobileNetV2 -> exit 1: $err" ||
+        bad "export r6.safetensors -> exit $rc: $err"
     run export --model "$tmp/resnet18" --out "$tmp/resnet18/model.safetensors"
     [ "$rc" -eq 2 ] && grep -q "is the model's own file" <<<"$err" && ok "export onto the model's own file -> exit 2" ||
         bad "export onto its own file -> exit $rc: $err"
     # and the other way: torchvision's own state_dicts (as its pretrained weights, saved as
     # safetensors), read by their names: ctrain eval of the file alone (the preset found from its
     # tensors) gives torchvision's loss and accuracy; --init fine-tunes from it
-    for name in resnet18 resnet50; do
+    for name in resnet18 resnet50 resnext50_32x4d mobilenet_v2; do
         pt=$("$PY" - "$here" "$tmp/tiny" "$tmp/tv_$name.safetensors" "$name" <<'EOF'
 import sys
 import torch, torchvision
@@ -180,7 +195,10 @@ sys.path.insert(0, sys.argv[1])
 from torch_parity import save_state_dict, test_outputs, test_line
 torch.manual_seed(5)
 tv = getattr(torchvision.models, sys.argv[4])(num_classes=10)
-tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+if sys.argv[4] == "mobilenet_v2":
+    tv.features[0][0] = torch.nn.Conv2d(1, 32, 3, 2, 1, bias=False)
+else:
+    tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
 for m in tv.modules():  # (batch norms not at their defaults: their order matters)
     if isinstance(m, torch.nn.BatchNorm2d):
         m.running_mean.uniform_(-0.2, 0.2), m.running_var.uniform_(0.5, 2.0)
@@ -198,7 +216,7 @@ EOF
             bad "eval of torchvision's $name -> exit $rc: '$(grep '^test_loss' <<<"$out")' vs torchvision's '$pt' $err"
     done
     # torchvision's older weights have no num_batches_tracked (0, as load_state_dict makes it);
-    # a ResNeXt's (grouped convs) is named, not mistaken for a wide ResNet
+    # a ResNeXt of no preset's groups (16 groups of 8) is named, not mistaken for another
     "$PY" - "$here" "$tmp" <<'EOF' || bad "writing the older and the ResNeXt-like state_dicts"
 import sys
 import torch
@@ -210,7 +228,7 @@ save_state_dict({k: v for k, v in sd.items() if not k.endswith("num_batches_trac
                 sys.argv[2] + "/tv_old.safetensors")
 save_state_dict({"conv1.weight": torch.zeros(64, 1, 7, 7), "bn1.weight": torch.ones(64),
                  "layer1.0.conv1.weight": torch.zeros(128, 64, 1, 1),
-                 "layer1.0.conv2.weight": torch.zeros(128, 4, 3, 3),  # (32 groups)
+                 "layer1.0.conv2.weight": torch.zeros(128, 8, 3, 3),  # (16 groups)
                  "fc.weight": torch.zeros(10, 2048)}, sys.argv[2] + "/tv_next.safetensors")
 EOF
     run eval --model "$tmp/tv_old.safetensors" --dataset idx --data "$tmp/tiny"
@@ -218,11 +236,11 @@ EOF
         ok "torchvision's resnet18 without num_batches_tracked: $(grep '^test_loss' <<<"$out"), as with" ||
         bad "tv_old -> exit $rc: $out $err (with: $pt18)"
     run eval --model "$tmp/tv_next.safetensors" --dataset idx --data "$tmp/tiny"
-    [ "$rc" -eq 1 ] && grep -q "a torchvision ResNet's but not of resnet18, .*ResNeXt's grouped convs" <<<"$err" &&
-        ok "a ResNeXt-like state_dict -> exit 1: $err" || bad "tv_next -> exit $rc: $out $err"
+    [ "$rc" -eq 1 ] && grep -q "a torchvision model's but of none of the presets resnet18 .*another width or depth" <<<"$err" &&
+        ok "a ResNeXt of 16 groups -> exit 1: $err" || bad "tv_next -> exit $rc: $out $err"
     run train --dataset idx --data "$tmp/tiny" --epochs 1 --init "$tmp/tv_next.safetensors"
-    [ "$rc" -eq 1 ] && grep -q "ResNeXt's grouped convs, say; give its layers: .*train's --model" <<<"$err" &&
-        ok "--init from a ResNeXt-like state_dict -> exit 1, says why" || bad "--init tv_next -> exit $rc: $err"
+    [ "$rc" -eq 1 ] && grep -q "another width or depth, say; give its layers: .*train's --model" <<<"$err" &&
+        ok "--init from a ResNeXt of 16 groups -> exit 1, says why" || bad "--init tv_next -> exit $rc: $err"
     run eval --model "$tmp/tv_resnet18.safetensors" --spec resnet34 --dataset idx --data "$tmp/tiny"
     [ "$rc" -eq 1 ] && [ "$(wc -l <<<"$err")" -eq 1 ] &&
         grep -q "its tensors are a torchvision ResNet's, of 41 modules with tensors, but the model resnet34 has 73" <<<"$err" &&
@@ -243,13 +261,17 @@ torch.manual_seed(6); save_state_dict(torchvision.models.resnet18().state_dict()
         bad "--init tv_rgb -> exit $rc: $(grep '^Model' <<<"$out") $err"
     # every torchvision preset: its layers with weights, in order, hold as many as torchvision's
     # modules in its state_dict's order (ctrain summary's rows against named_modules)
-    for name in resnet18 resnet34 resnet50 resnet101 resnet152 wide_resnet50_2 wide_resnet101_2; do
+    for name in resnet18 resnet34 resnet50 resnet101 resnet152 wide_resnet50_2 wide_resnet101_2 \
+        resnext50_32x4d resnext101_32x8d resnext101_64x4d mobilenet_v2; do
         ours=$("$CT" summary --model "$name" | awk '/^Total params/ { exit } NR > 3 && $(NF - 1) > 0 { print $(NF - 1) }')
         theirs=$("$PY" - "$name" <<'EOF'
 import sys
 import torch, torchvision
 m = getattr(torchvision.models, sys.argv[1])(num_classes=10)
-m.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)  # (MNIST: one channel)
+if sys.argv[1] == "mobilenet_v2":  # (MNIST: one channel)
+    m.features[0][0] = torch.nn.Conv2d(1, 32, 3, 2, 1, bias=False)
+else:
+    m.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
 for _, mod in m.named_modules():
     n = sum(p.numel() for p in mod.parameters(recurse=False))
     if n:

@@ -13,7 +13,7 @@
  *   too close (a kink inside the difference step);
  * plus parameter counts and names of the presets, batch norm's running statistics and
  * num_batches_tracked, spec errors that point at the offending token, and torchvision's ResNet
- * initialisation of convs (ct_model_init_kaiming: each conv's weights' std and mean).
+ * initialisation (ct_model_init_torchvision: each conv's and linear layer's weights' std and mean).
  */
 #include "testutil.h"
 
@@ -378,6 +378,10 @@ static void test_presets(void **state) {
         {"resnet152", 58158026, NULL},
         {"wide_resnet50_2", 66848458, NULL},
         {"wide_resnet101_2", 124851914, NULL},
+        {"resnext50_32x4d", 22994122, NULL},
+        {"resnext101_32x8d", 86756554, NULL},
+        {"resnext101_64x4d", 81420490, NULL},
+        {"mobilenet_v2", 2236106, NULL}, /* (torchvision's mobilenet_v2(num_classes=10)) */
         {"conv(4,3,1,1),residual(conv(8,3,2,1),relu,conv(8,3,1,1)),relu,globalavgpool,linear(10)",
          4 * 10 + 8 * 37 + 8 * 73 + 8 * 4 + 16 + 8 * 10 + 10,
          "conv1 conv2 relu conv3 conv4 batchnorm1 add relu globalavgpool linear1"},
@@ -472,51 +476,79 @@ static void test_spec_text(void **state) {
     assert_string_equal(ct_spec_text(r50, 0, buf, 5), "resn");
 }
 
-/* ct_model_init_kaiming: each conv's weights normal with std sqrt(2 / (out_c k k)), as
- * torchvision's ResNets draw them; biases, batch norm and linear layers as they were; the same
- * seed the same weights */
-static void test_init_kaiming(void **state) {
+/* the weights w[0..n) drawn normal with mean 0 and std want (to 6 / sqrt(n) of it) */
+static void assert_normal(const char *what, const float *w, int64_t n, double want) {
+    double s1 = 0, s2 = 0;
+    for (int64_t j = 0; j < n; j++) s1 += w[j], s2 += (double)w[j] * w[j];
+    const double mean = s1 / n, std = sqrt(s2 / n - mean * mean);
+    printf("# %s: %lld weights, std %.5f (want %.5f), mean %.5f\n", what, (long long)n, std,
+           want, mean);
+    assert_true(fabs(std / want - 1.0) < 6.0 / sqrt((double)n) + 0.005);
+    assert_true(fabs(mean) < 5.0 * want / sqrt((double)n));
+}
+
+/* ct_model_init_torchvision: each conv's weights normal with std sqrt(2 / (out_c k k)) (a
+ * grouped conv's too: PyTorch's fan_out is out_c k k whatever the groups), as torchvision's
+ * ResNets draw them; biases, batch norm and linear layers as they were; with MobileNetV2's
+ * scheme linear weights N(0, 0.01) and biases 0 too; the same seed the same weights;
+ * CT_INIT_DEFAULT nothing; and the presets' schemes */
+static void test_init_torchvision(void **state) {
     (void)state;
     const char *spec = "conv(64,3,1,1),batchnorm,relu,residual(conv(128,3,2,1,0),batchnorm,relu,"
-                       "conv(128,3,1,1,0),batchnorm),relu,globalavgpool,linear(10)";
-    ct_model *m = NULL, *again = NULL;
-    OK(ct_model_create(g_cpu, spec, 16, 8, 8, 2, 3, &m));
-    OK(ct_model_create(g_cpu, spec, 16, 8, 8, 2, 3, &again));
-    const int64_t n = ct_model_param_count(m);
-    float *before = hmalloc((size_t)n * 4), *after = hmalloc((size_t)n * 4);
-    float *other = hmalloc((size_t)n * 4);
-    OK(ct_model_get_params(m, before));
-    OK(ct_model_init_kaiming(m, 9));
-    OK(ct_model_init_kaiming(again, 9));
-    OK(ct_model_get_params(m, after));
-    OK(ct_model_get_params(again, other));
-    assert_memory_equal(after, other, (size_t)n * 4);
-    int convs = 0;
-    for (int i = 0; i < m->n_layers; i++) {
-        const ct_layer *l = &m->layers[i];
-        const float *b = before + l->offset, *a = after + l->offset;
-        if (l->ops != &ct_conv2d_ops) { /* untouched */
-            assert_memory_equal(a, b, (size_t)l->n_params * 4);
-            continue;
+                       "conv(128,3,1,1,0,32),batchnorm),relu,globalavgpool,linear(100)";
+    for (int scheme = CT_INIT_DEFAULT; scheme <= CT_INIT_MOBILENET; scheme++) {
+        ct_model *m = NULL, *again = NULL;
+        OK(ct_model_create(g_cpu, spec, 16, 8, 8, 2, 3, &m));
+        OK(ct_model_create(g_cpu, spec, 16, 8, 8, 2, 3, &again));
+        const int64_t n = ct_model_param_count(m);
+        float *before = hmalloc((size_t)n * 4), *after = hmalloc((size_t)n * 4);
+        float *other = hmalloc((size_t)n * 4);
+        OK(ct_model_get_params(m, before));
+        OK(ct_model_init_torchvision(m, (ct_init_scheme)scheme, 9));
+        OK(ct_model_init_torchvision(again, (ct_init_scheme)scheme, 9));
+        OK(ct_model_get_params(m, after));
+        OK(ct_model_get_params(again, other));
+        assert_memory_equal(after, other, (size_t)n * 4);
+        if (scheme == CT_INIT_DEFAULT) assert_memory_equal(after, before, (size_t)n * 4);
+        int convs = 0, linears = 0;
+        for (int i = 0; i < m->n_layers && scheme != CT_INIT_DEFAULT; i++) {
+            const ct_layer *l = &m->layers[i];
+            const float *b = before + l->offset, *a = after + l->offset;
+            if (l->ops == &ct_linear_ops && scheme == CT_INIT_MOBILENET) {
+                const int64_t nw = l->n_params - l->out_c;
+                assert_normal(l->name, a, nw, 0.01);
+                for (int o = 0; o < l->out_c; o++) assert_true(a[nw + o] == 0.0f);
+                linears++;
+                continue;
+            }
+            if (l->ops != &ct_conv2d_ops) { /* untouched */
+                assert_memory_equal(a, b, (size_t)l->n_params * 4);
+                continue;
+            }
+            convs++;
+            const int k2 = l->cfg.conv.kernel * l->cfg.conv.kernel; /* (the shortcut's: 1) */
+            const int64_t nw = (int64_t)l->out_c * (l->in_c / l->cfg.conv.groups) * k2;
+            assert_normal(l->name, a, nw, sqrt(2.0 / ((double)l->out_c * k2)));
+            if (l->cfg.conv.bias && scheme == CT_INIT_RESNET) /* conv1's: PyTorch's, kept */
+                assert_memory_equal(a + nw, b + nw, (size_t)l->out_c * 4);
+            for (int o = 0; l->cfg.conv.bias && scheme == CT_INIT_MOBILENET && o < l->out_c; o++)
+                assert_true(a[nw + o] == 0.0f);
         }
-        convs++;
-        const int k2 = l->cfg.conv.kernel * l->cfg.conv.kernel; /* (the shortcut's: 1) */
-        const int64_t nw = (int64_t)l->out_c * l->in_c * k2;
-        double s1 = 0, s2 = 0;
-        for (int64_t j = 0; j < nw; j++) s1 += a[j], s2 += (double)a[j] * a[j];
-        const double mean = s1 / nw, std = sqrt(s2 / nw - mean * mean);
-        const double want = sqrt(2.0 / ((double)l->out_c * k2));
-        printf("# %s: %lld weights, std %.5f (want %.5f), mean %.5f\n", l->name, (long long)nw,
-               std, want, mean);
-        assert_true(fabs(std / want - 1.0) < 6.0 / sqrt((double)nw) + 0.005);
-        assert_true(fabs(mean) < 5.0 * want / sqrt((double)nw));
-        if (l->cfg.conv.bias) /* conv1's bias: PyTorch's default, kept */
-            assert_memory_equal(a + nw, b + nw, (size_t)l->out_c * 4);
+        if (scheme != CT_INIT_DEFAULT) /* (conv4: the projection shortcut's 1x1) */
+            assert_int_equal(convs, 4), assert_int_equal(linears, scheme == CT_INIT_MOBILENET);
+        free(before), free(after), free(other);
+        ct_model_free(m);
+        ct_model_free(again);
     }
-    assert_int_equal(convs, 4); /* (conv4: the projection shortcut's 1x1) */
-    free(before), free(after), free(other);
-    ct_model_free(m);
-    ct_model_free(again);
+    assert_int_equal(ct_model_preset_init("resnet18"), CT_INIT_RESNET);
+    assert_int_equal(ct_model_preset_init("wide_resnet50_2"), CT_INIT_RESNET);
+    assert_int_equal(ct_model_preset_init("resnext50_32x4d"), CT_INIT_RESNET);
+    assert_int_equal(ct_model_preset_init("mobilenet_v2"), CT_INIT_MOBILENET);
+    assert_int_equal(ct_model_preset_init("resnet20"), CT_INIT_RESNET); /* (He et al.'s too) */
+    assert_int_equal(ct_model_preset_init("cnn"), CT_INIT_DEFAULT);
+    assert_int_equal(ct_model_preset_init("mlp"), CT_INIT_DEFAULT);
+    assert_int_equal(ct_model_preset_init("conv(4,3)"), CT_INIT_DEFAULT);
+    assert_int_equal(ct_model_preset_init(NULL), CT_INIT_DEFAULT);
 }
 
 static void test_spec_errors(void **state) {
@@ -591,7 +623,7 @@ int main(void) {
     tests[N_CASES] = (struct CMUnitTest)cmocka_unit_test(test_batchnorm_running);
     tests[N_CASES + 1] = (struct CMUnitTest)cmocka_unit_test(test_presets);
     tests[N_CASES + 2] = (struct CMUnitTest)cmocka_unit_test(test_spec_errors);
-    tests[N_CASES + 3] = (struct CMUnitTest)cmocka_unit_test(test_init_kaiming);
+    tests[N_CASES + 3] = (struct CMUnitTest)cmocka_unit_test(test_init_torchvision);
     tests[N_CASES + 4] = (struct CMUnitTest)cmocka_unit_test(test_spec_text);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ct_backend_free(g_cpu);

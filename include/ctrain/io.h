@@ -74,12 +74,15 @@ typedef struct {
  * Weights that are not finite are not written (CT_ERR_FORMAT; the file at path stays as it was);
  * nor are they loaded, by any of the loaders below. */
 ct_status ct_save_model(const ct_model *m, const char *path, const ct_meta *extra, int n_extra);
-/* As ct_save_model, under torchvision's ResNet names (conv1, bn1, layerS.B.convK, layerS.B.bnK,
- * layerS.B.downsample.0/1, fc; metadata format "pt" alone): the state_dict that
- * torchvision.models.resnet50(num_classes=K) (conv1 of the model's input channels) loads with
- * load_state_dict(strict=True), for the torchvision presets (resnet18 ... wide_resnet101_2).
- * Layers that are not a stem conv and batch norm, residual blocks in up to 4 stages (a stage
- * begins with a projection shortcut) and one linear layer are refused (CT_ERR_INVALID). */
+/* As ct_save_model, under torchvision's names (metadata format "pt" alone): the state_dict that
+ * torchvision.models.resnet50(num_classes=K) (its first conv on the model's input channels) and
+ * so on load with load_state_dict(strict=True), for the torchvision presets (resnet18 ...
+ * wide_resnet101_2, resnext50_32x4d ..., mobilenet_v2). A ResNet's or ResNeXt's names: conv1,
+ * bn1, layerS.B.convK, layerS.B.bnK, layerS.B.downsample.0/1, fc; layers that are not a stem
+ * conv and batch norm, residual blocks in up to 4 stages (a stage begins with a projection
+ * shortcut) and one linear layer are refused (CT_ERR_INVALID). A model with ReLU6 is taken for a
+ * MobileNetV2 (features.0.0, features.I.conv.J.K, ..., classifier.1), refused unless its layers
+ * are a stem conv, blocks and a last conv, each conv with a batch norm, and a linear layer. */
 ct_status ct_save_torchvision(const ct_model *m, const char *path);
 /* Writes n bytes to path as the files above are written (the whole of them or nothing: a new
  * file beside it renamed over it; a symbolic link's target replaced, the link kept; a device,

@@ -20,8 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* the model as messages name it: a preset by its name, long layers by their start and end */
-#define SPEC_TEXT(m) ct_spec_text(ct_model_spec(m), 1, (char[320]){0}, 320)
 
 /* ------------------------------------------------------------------------------------------ */
 /* tensor lists                                                                                */
@@ -218,76 +216,6 @@ ct_status ct_save_model(const ct_model *m, const char *path, const ct_meta *extr
     return s;
 }
 
-/* torchvision's name for each of m's layers with parameters (tv_aliases' the other way round):
- * names[i] for layer i (the others ""); an error when the layers are not a ResNet's. */
-static ct_status tv_names(const ct_model *m, char (*names)[CT_LIST_NAME_BYTES]) {
-    int stage = 0, block = -1, cur = 0, convs = 0, bns = 0, stem = 0, fc = 0;
-    for (int i = 0; i < m->n_layers; i++) {
-        const ct_layer *l = &m->layers[i];
-        names[i][0] = 0;
-        if (!l->n_params && !l->n_buffers) continue;
-        const int conv = l->ops == &ct_conv2d_ops, bn = l->ops == &ct_batchnorm_ops;
-        const int lin = l->ops == &ct_linear_ops;
-        if (l->block && l->block != cur) { /* a block: a stage begins at its projection */
-            int projection = 0;
-            for (int j = i; j < m->n_layers && m->layers[j].block == l->block; j++)
-                projection |= m->layers[j].shortcut;
-            if (stage == 0 || (projection && block >= 0)) stage++, block = 0;
-            else block++;
-            cur = l->block, convs = bns = 0;
-        }
-        const char *bad = NULL;
-        if (fc) bad = "a layer with weights after the linear one";
-        else if (conv && l->cfg.conv.bias) bad = "a conv with a bias, which torchvision's have not";
-        else if (!l->block && stage == 0 && conv && stem == 0)
-            snprintf(names[i], CT_LIST_NAME_BYTES, "conv1"), stem = 1;
-        else if (!l->block && stage == 0 && bn && stem == 1)
-            snprintf(names[i], CT_LIST_NAME_BYTES, "bn1"), stem = 2;
-        else if (!l->block && lin && stage > 0)
-            snprintf(names[i], CT_LIST_NAME_BYTES, "fc"), fc = 1;
-        else if (l->block && stem == 2 && stage <= 4 && l->shortcut && (conv || bn))
-            snprintf(names[i], CT_LIST_NAME_BYTES, "layer%d.%d.downsample.%d", stage, block, bn);
-        else if (l->block && stem == 2 && stage <= 4 && conv && convs < 9)
-            snprintf(names[i], CT_LIST_NAME_BYTES, "layer%d.%d.conv%d", stage, block, ++convs);
-        else if (l->block && stem == 2 && stage <= 4 && bn && bns < 9)
-            snprintf(names[i], CT_LIST_NAME_BYTES, "layer%d.%d.bn%d", stage, block, ++bns);
-        else bad = "a layer where torchvision's ResNets have none";
-        if (bad)
-            return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision ResNet's layers "
-                           "(%s: %s)", SPEC_TEXT(m), l->name, bad);
-    }
-    if (!fc) return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision ResNet's layers "
-                            "(no linear layer at its end)", SPEC_TEXT(m));
-    return CT_OK;
-}
-
-ct_status ct_save_torchvision(const ct_model *m, const char *path) {
-    char (*names)[CT_LIST_NAME_BYTES] = calloc((size_t)m->n_layers, sizeof *names);
-    if (!names) return ct_fail(CT_ERR_NOMEM, "out of memory");
-    ct_status s = tv_names(m, names);
-    ct_host_state hs;
-    int have_hs = 0;
-    ct_tensor_list l = {0};
-    if (s == CT_OK && (s = ct_host_state_get(m, &hs)) == CT_OK) have_hs = 1;
-    if (s == CT_OK) s = ct_tensor_list_model(m, &hs, "", 0, &l);
-    if (s == CT_OK) s = ct_tensor_list_finite(&l, path, "not saved");
-    for (int i = 0; i < l.n && s == CT_OK; i++) { /* "conv3.weight" -> "layer1.0.conv1.weight" */
-        char *name = l.names + (size_t)i * CT_LIST_NAME_BYTES;
-        const char *dot = strchr(name, '.');
-        char renamed[CT_LIST_NAME_BYTES];
-        snprintf(renamed, sizeof renamed, "%s.%s", names[l.info[i].layer], dot ? dot + 1 : "");
-        memcpy(name, renamed, sizeof renamed);
-    }
-    if (s == CT_OK) {
-        const ct_meta meta[] = {{"format", "pt"}};
-        s = ct_st_write(path, l.t, l.n, meta, 1);
-    }
-    ct_tensor_list_free(&l);
-    if (have_hs) ct_host_state_free(&hs);
-    free(names);
-    return s;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* loading                                                                                     */
 
@@ -357,85 +285,6 @@ static ct_status seq_aliases(const ct_checkpoint *c, const ct_model *m, const ct
     return CT_OK;
 }
 
-/* torchvision's ResNet names ("conv1", "bn1", "layer2.0.conv3", "layer2.0.downsample.1", "fc"):
- * the module's place in torchvision's state_dict order (the stem, the blocks of each stage,
- * each block's convs and batch norms, then its downsample's, the fc last), or -1 for another. */
-static long tv_module_key(const char *mod) {
-    int n = 0, stage, block, k;
-    if (!strcmp(mod, "conv1")) return 0;
-    if (!strcmp(mod, "bn1")) return 1;
-    if (!strcmp(mod, "fc")) return 5L << 24;
-    if (sscanf(mod, "layer%d.%d.downsample.%d%n", &stage, &block, &k, &n) == 3 && !mod[n] &&
-        k >= 0 && k <= 1 && stage >= 1 && stage <= 4 && block >= 0 && block < 1000)
-        return ((long)stage << 24) + block * 64L + 32 + k;
-    if (sscanf(mod, "layer%d.%d.conv%d%n", &stage, &block, &k, &n) == 3 && !mod[n] &&
-        stage >= 1 && stage <= 4 && block >= 0 && block < 1000 && k >= 1 && k <= 9)
-        return ((long)stage << 24) + block * 64L + 2 * k;
-    if (sscanf(mod, "layer%d.%d.bn%d%n", &stage, &block, &k, &n) == 3 && !mod[n] &&
-        stage >= 1 && stage <= 4 && block >= 0 && block < 1000 && k >= 1 && k <= 9)
-        return ((long)stage << 24) + block * 64L + 2 * k + 1;
-    return -1;
-}
-
-static int by_key(const void *a, const void *b) {
-    const long x = *(const long *)a, y = *(const long *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* A torchvision ResNet's state_dict (resnet18 ... wide_resnet101_2: conv1.weight, bn1.*,
- * layer1.0.conv1.weight, ..., fc.weight), as torchvision.models' pretrained weights are: its
- * modules in torchvision's order hold the model's layers with tensors in order (the presets
- * are built so); alias[i] becomes the file's name of the model's tensor i. 0 when the file's
- * names are not all such; an error when their modules do not pair with the model's layers. */
-static ct_status tv_aliases(const ct_checkpoint *c, const ct_model *m, const ct_tensor_list *l,
-                            char (*alias)[CT_LIST_NAME_BYTES], int *used) {
-    *used = 0;
-    if (ct_checkpoint_find(c, "bn1.weight") < 0 || ct_checkpoint_find(c, "fc.weight") < 0)
-        return CT_OK;
-    long *keys = malloc(sizeof *keys * (size_t)(c->n > 0 ? c->n : 1));
-    if (!keys) return ct_fail(CT_ERR_NOMEM, "out of memory");
-    int n = 0;
-    for (int k = 0; k < c->n; k++) {
-        char mod[CT_LIST_NAME_BYTES];
-        const char *dot = strrchr(c->t[k].name, '.');
-        snprintf(mod, sizeof mod, "%.*s", dot ? (int)(dot - c->t[k].name) : 0, c->t[k].name);
-        long key = dot ? tv_module_key(mod) : -1;
-        if (key < 0) {
-            free(keys);
-            return CT_OK; /* (not torchvision's: the names are reported as missing) */
-        }
-        keys[n++] = key;
-    }
-    qsort(keys, (size_t)n, sizeof *keys, by_key);
-    int mods = 0;
-    for (int i = 0; i < n; i++) /* (unique) */
-        if (i == 0 || keys[i] != keys[mods - 1]) keys[mods++] = keys[i];
-    int layers = 0;
-    for (int i = 0; i < l->n; i++) layers += i == 0 || l->info[i].layer != l->info[i - 1].layer;
-    ct_status s = CT_OK;
-    if (mods != layers)
-        s = ct_fail(CT_ERR_FORMAT, "%s: its tensors are a torchvision ResNet's, of %d modules "
-                    "with tensors, but the model %s has %d layers with tensors", c->path, mods,
-                    SPEC_TEXT(m), layers);
-    for (int i = 0, j = -1; i < l->n && s == CT_OK; i++) {
-        j += i == 0 || l->info[i].layer != l->info[i - 1].layer;
-        const long key = keys[j], stage = key >> 24, in = key & ((1L << 24) - 1);
-        const long block = in / 64, slot = in % 64;
-        const char *dot = strchr(l->t[i].name, '.'), *what = dot ? dot + 1 : "";
-        if (key < 2) snprintf(alias[i], CT_LIST_NAME_BYTES, "%s.%s", key ? "bn1" : "conv1", what);
-        else if (stage == 5) snprintf(alias[i], CT_LIST_NAME_BYTES, "fc.%s", what);
-        else if (slot >= 32)
-            snprintf(alias[i], CT_LIST_NAME_BYTES, "layer%ld.%ld.downsample.%ld.%s", stage, block,
-                     slot - 32, what);
-        else
-            snprintf(alias[i], CT_LIST_NAME_BYTES, "layer%ld.%ld.%s%ld.%s", stage, block,
-                     slot % 2 ? "bn" : "conv", slot / 2, what);
-    }
-    free(keys);
-    if (s == CT_OK) *used = 1;
-    return s;
-}
-
 /* ct_checkpoint_load_backbone's grey stem: out (o, 1, k, k) = file's weight (o, cf, k, k) summed
  * over its cf input channels (a grey image's response, R = G = B, to an RGB model's first conv) */
 static void sum_channels(const ct_st_entry *e, const uint8_t *data, float *out) {
@@ -480,7 +329,7 @@ static ct_status load_params(const ct_checkpoint *c, ct_model *m, const char *pr
             s = ct_fail(CT_ERR_NOMEM, "out of memory");
         else
             s = seq_aliases(c, m, &l, alias, &seq);
-        if (s == CT_OK && !seq) s = tv_aliases(c, m, &l, alias, &tv); /* (torchvision's) */
+        if (s == CT_OK && !seq) s = ct_tv_aliases(c, m, &l, alias, &tv); /* (torchvision's) */
         seq |= tv;
     }
 #define FILE_NAME(i) (seq ? alias[i] : l.t[i].name)
@@ -569,51 +418,18 @@ const char *ct_checkpoint_prefix(const ct_checkpoint *c) {
     return ct_checkpoint_meta(c, "ema_updates") ? "ema." : "model.";
 }
 
-/* A torchvision ResNet's state_dict (tv_aliases): which of the presets it is, by its blocks a
- * stage, its bottlenecks' third conv and their width, written into spec with a last layer of
- * fc.weight's outputs; 0 when the file is not one, -1 when it is none of those (a ResNeXt's
- * grouped convs, other stages). */
-static int tv_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
-    static const struct { const char *name; int blocks[4], bottleneck, width; } k[] = {
-        {"resnet18", {2, 2, 2, 2}, 0, 64},        {"resnet34", {3, 4, 6, 3}, 0, 64},
-        {"resnet50", {3, 4, 6, 3}, 1, 64},        {"resnet101", {3, 4, 23, 3}, 1, 64},
-        {"resnet152", {3, 8, 36, 3}, 1, 64},      {"wide_resnet50_2", {3, 4, 6, 3}, 1, 128},
-        {"wide_resnet101_2", {3, 4, 23, 3}, 1, 128}};
-    const int fc = ct_checkpoint_find(c, "fc.weight"), w = ct_checkpoint_find(c, "layer1.0.conv1.weight");
-    if (fc < 0 || w < 0 || ct_checkpoint_find(c, "bn1.weight") < 0 || c->t[fc].ndim != 2) return 0;
-    int blocks[4] = {0, 0, 0, 0};
-    for (int s = 0; s < 4; s++) {
-        char name[64];
-        do snprintf(name, sizeof name, "layer%d.%d.conv1.weight", s + 1, blocks[s]);
-        while (ct_checkpoint_find(c, name) >= 0 && ++blocks[s] < 1000);
-    }
-    const int bottleneck = ct_checkpoint_find(c, "layer1.0.conv3.weight") >= 0;
-    const int w2 = ct_checkpoint_find(c, "layer1.0.conv2.weight"); /* (grouped: a ResNeXt's) */
-    if (w2 < 0 || c->t[w2].ndim != 4 || c->t[w].ndim != 4 || c->t[w2].shape[1] != c->t[w].shape[0])
-        return -1;
-    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
-        if (memcmp(blocks, k[i].blocks, sizeof blocks) != 0 || bottleneck != k[i].bottleneck ||
-            c->t[w].shape[0] != k[i].width)
-            continue;
-        const char *p = ct_model_preset(k[i].name);
-        const size_t body = strlen(p) - strlen("linear(10)");
-        int n = snprintf(spec, bytes, "%.*slinear(%lld)", (int)body, p, (long long)c->t[fc].shape[0]);
-        return n > 0 && (size_t)n < bytes ? 1 : -1;
-    }
-    return -1;
-}
-
 /* "flatten,linear(a),relu,...,linear(z)" from tensors PREFIXlinear1.weight ... linearK.weight
  * (each with its bias, nothing else), for files without a model_spec (a PyTorch state_dict);
- * a torchvision ResNet's as its preset (tv_spec). */
+ * a torchvision model's as its preset (ct_tv_spec). */
 static ct_status infer_spec(const ct_checkpoint *c, const char *prefix, char *spec, size_t bytes) {
-    const int tv = *prefix ? 0 : tv_spec(c, spec, bytes);
+    const int tv = *prefix ? 0 : ct_tv_spec(c, spec, bytes);
     if (tv > 0) return CT_OK;
     if (tv < 0)
         return ct_fail(CT_ERR_FORMAT, "%s: no model_spec in the metadata, and its tensors are a "
-                       "torchvision ResNet's but not of resnet18, 34, 50, 101, 152, "
-                       "wide_resnet50_2 or 101_2 (a ResNeXt's grouped convs, say; give its "
-                       "layers: eval's --spec, train's --model)", c->path);
+                       "torchvision model's but of none of the presets resnet18 ... 152, "
+                       "wide_resnet50_2 or 101_2, resnext50_32x4d, resnext101_32x8d or "
+                       "101_64x4d, mobilenet_v2 (another width or depth, say; give its layers: "
+                       "eval's --spec, train's --model)", c->path);
     size_t used = (size_t)snprintf(spec, bytes, "flatten");
     int layers = 0, own = 0;
     int64_t prev_out = -1;

@@ -13,6 +13,9 @@
 #define CT_META_VALUE_BYTES 64
 #define CT_TRAIN_STATE_FORMAT "ctrain-train-state"     /* metadata "format" of a train state */
 
+/* the model as messages name it: a preset by its name, long layers by their start and end */
+#define SPEC_TEXT(m) ct_spec_text(ct_model_spec(m), 1, (char[320]){0}, 320)
+
 /* The model's state on the host: what a checkpoint holds. */
 typedef struct {
     float *params;      /* (n_params) */
@@ -52,6 +55,17 @@ int ct_model_meta(const ct_model *m, char (*buf)[CT_META_VALUE_BYTES], ct_meta *
 
 /* "[32, 784]" */
 void ct_shape_text(const int64_t *shape, int ndim, char *buf, size_t bytes);
+
+/* torchvision.c: torchvision's state_dicts (ResNets, wide ResNets, ResNeXts, MobileNetV2).
+ * ct_tv_aliases: when every tensor of c has such a name, alias[i] = the file's name of the
+ * model's tensor i in l (*used = 1); their modules, in torchvision's order, hold the model's
+ * layers with tensors, in order (the presets are built so); *used = 0 when the names are not
+ * torchvision's; an error when the modules do not pair with the layers. */
+ct_status ct_tv_aliases(const ct_checkpoint *c, const ct_model *m, const ct_tensor_list *l,
+                        char (*alias)[CT_LIST_NAME_BYTES], int *used);
+/* Which preset c's torchvision tensors are (written into spec, with a last layer of the file's
+ * classes): 1; 0 when c is not a torchvision model's; -1 when it is one of no preset. */
+int ct_tv_spec(const ct_checkpoint *c, char *spec, size_t bytes);
 
 
 /* One epoch as JSON (ct_epoch_json's object; with_count adds val_count). */

@@ -10,9 +10,7 @@
  * reads the block's input: layer.src) and its add; blocks do not nest.
  * Parameterised layers are named kindN (linear1, linear2, conv1, batchnorm1, ...), which for
  * the tutorial's MLP gives exactly the tutorial's state_dict names (linear1.weight, ...).
- * Presets: mlp (the tutorial's), lenet5, cnn (the Keras MNIST convnet), resnet8 and resnet20
- * (He et al.'s CIFAR ResNets), resnet18, resnet34, resnet50, resnet101, resnet152,
- * wide_resnet50_2, wide_resnet101_2 (torchvision's).
+ * The presets' layer strings are presets.c's.
  */
 #include "nn/model.h"
 
@@ -21,123 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ------------------------------------------------------------------------------------------ */
-/* presets                                                                                     */
-
-/* ResNets for small images, as He et al. (2016) section 4.2 build them for CIFAR-10: a 3x3 conv
- * of 16 channels, three stages of N basic blocks (two 3x3 convs with batch norm; 16, 32, 64
- * channels; the second and third stages' first block halves the plane), global average pooling,
- * linear(10): 6N + 2 layers with weights. The convs have no bias (each is followed by a batch
- * norm), and the shortcuts where the shape changes are torchvision's projections (1x1 conv with
- * stride 2, batch norm; the paper's option B). */
-#define RES_BLOCK(c, s)                                                                       \
-    "residual(conv(" #c ",3," #s ",1,0),batchnorm,relu,conv(" #c ",3,1,1,0),batchnorm),relu,"
-#define RES_STEM "conv(16,3,1,1,0),batchnorm,relu,"
-#define RES_HEAD "globalavgpool,linear(10)"
-/* torchvision's ResNets (resnet18 ... resnet152, num_classes=10): a 7x7 conv with stride 2 and a
- * 3x3 max pooling with stride 2, four stages of blocks of 64, 128, 256, 512 channels (the last
- * three halving the plane), global average pooling, linear(10); their layers and parameters in
- * torchvision's state_dict order. resnet18 and resnet34 stack basic blocks; resnet50, 101 and
- * 152 bottlenecks (ResNet v1.5, as torchvision: a 1x1 conv to the stage's width, the 3x3 conv
- * with the stride, a 1x1 conv to 4 times the width; the first block of each stage has the
- * projection shortcut) */
-#define TV_STEM "conv(64,7,2,3,0),batchnorm,relu,maxpool(3,2,1),"
-#define BOTTLENECK(w, o, s)                                                                   \
-    "residual(conv(" #w ",1,1,0,0),batchnorm,relu,conv(" #w ",3," #s ",1,0),batchnorm,relu,"   \
-    "conv(" #o ",1,1,0,0),batchnorm),relu,"
-#define B1(x) x
-#define B2(x) x x
-#define B3(x) x x x
-#define B4(x) x x x x
-#define B5(x) x x x x x
-#define B6(x) x x x x x x
-#define B7(x) x x x x x x x
-#define B22(x) B4(B5(x)) x x  /* 22 */
-#define B35(x) B5(B7(x))      /* 35 */
-#define BASIC_STAGES(n1, n2, n3, n4)                                                          \
-    RES_BLOCK(64, 1) n1(RES_BLOCK(64, 1)) RES_BLOCK(128, 2) n2(RES_BLOCK(128, 1))               \
-        RES_BLOCK(256, 2) n3(RES_BLOCK(256, 1)) RES_BLOCK(512, 2) n4(RES_BLOCK(512, 1))
-#define BOTTLENECK_STAGES(n1, n2, n3, n4)                                                     \
-    BOTTLENECK(64, 256, 1) n1(BOTTLENECK(64, 256, 1)) BOTTLENECK(128, 512, 2)                   \
-        n2(BOTTLENECK(128, 512, 1)) BOTTLENECK(256, 1024, 2) n3(BOTTLENECK(256, 1024, 1))       \
-            BOTTLENECK(512, 2048, 2) n4(BOTTLENECK(512, 2048, 1))
-/* wide_resnet50_2 and wide_resnet101_2: the bottlenecks' inner convs twice as wide */
-#define WIDE_STAGES(n1, n2, n3, n4)                                                           \
-    BOTTLENECK(128, 256, 1) n1(BOTTLENECK(128, 256, 1)) BOTTLENECK(256, 512, 2)                 \
-        n2(BOTTLENECK(256, 512, 1)) BOTTLENECK(512, 1024, 2) n3(BOTTLENECK(512, 1024, 1))       \
-            BOTTLENECK(1024, 2048, 2) n4(BOTTLENECK(1024, 2048, 1))
-
-static const struct { const char *name, *spec; } k_presets[] = {
-    {"mlp", "flatten,linear(32),relu,linear(10)"}, /* the tutorial's Mnistmodel */
-    /* LeNet-5 as PyTorch tutorials write it for 28x28 inputs (ReLU, max pooling) */
-    {"lenet5", "conv(6,5,1,2),relu,maxpool(2),conv(16,5),relu,maxpool(2),flatten,linear(120),"
-               "relu,linear(84),relu,linear(10)"},
-    /* the classic Keras MNIST convnet (examples/mnist_cnn.py) */
-    {"cnn", "conv(32,3),relu,conv(64,3),relu,maxpool(2),dropout(0.25),flatten,linear(128),relu,"
-            "dropout(0.5),linear(10)"},
-    {"resnet8", RES_STEM RES_BLOCK(16, 1) RES_BLOCK(32, 2) RES_BLOCK(64, 2) RES_HEAD},
-    {"resnet20", RES_STEM RES_BLOCK(16, 1) RES_BLOCK(16, 1) RES_BLOCK(16, 1) RES_BLOCK(32, 2)
-                     RES_BLOCK(32, 1) RES_BLOCK(32, 1) RES_BLOCK(64, 2) RES_BLOCK(64, 1)
-                         RES_BLOCK(64, 1) RES_HEAD},
-    /* torchvision's: blocks a stage [2, 2, 2, 2], [3, 4, 6, 3], [3, 4, 6, 3], [3, 4, 23, 3],
-     * [3, 8, 36, 3] (each stage's first block written apart: it may stride) */
-    {"resnet18", TV_STEM BASIC_STAGES(B1, B1, B1, B1) RES_HEAD},
-    {"resnet34", TV_STEM BASIC_STAGES(B2, B3, B5, B2) RES_HEAD},
-    {"resnet50", TV_STEM BOTTLENECK_STAGES(B2, B3, B5, B2) RES_HEAD},
-    {"resnet101", TV_STEM BOTTLENECK_STAGES(B2, B3, B22, B2) RES_HEAD},
-    {"resnet152", TV_STEM BOTTLENECK_STAGES(B2, B7, B35, B2) RES_HEAD},
-    {"wide_resnet50_2", TV_STEM WIDE_STAGES(B2, B3, B5, B2) RES_HEAD},
-    {"wide_resnet101_2", TV_STEM WIDE_STAGES(B2, B3, B22, B2) RES_HEAD},
-};
-
-const char *ct_model_preset(const char *name) {
-    for (size_t i = 0; i < sizeof k_presets / sizeof k_presets[0]; i++)
-        if (!strcmp(name, k_presets[i].name)) return k_presets[i].spec;
-    return NULL;
-}
-
-/* The preset whose layers body is, but for its last linear(10)'s units (*classes: body's, or 0
- * when 10), or -1 (mlp's layers are never named: its hidden width would be lost). */
-static int preset_of(const char *body, int *classes) {
-    static const char tail[] = "linear(10)";
-    const size_t tl = sizeof tail - 1;
-    for (int i = 1; i < (int)(sizeof k_presets / sizeof k_presets[0]); i++) {
-        const char *p = k_presets[i].spec;
-        size_t len = strlen(p);
-        if (len < tl || strcmp(p + len - tl, tail) != 0 || strncmp(body, p, len - tl + 7) != 0)
-            continue; /* (up to "linear(") */
-        const char *d = body + len - tl + 7;
-        char *end;
-        errno = 0;
-        long k = strtol(d, &end, 10);
-        if (!isdigit((unsigned char)*d) || errno || k < 1 || k > 1 << 24 || strcmp(end, ")") != 0)
-            continue;
-        *classes = k == 10 ? 0 : (int)k;
-        return i;
-    }
-    return -1;
-}
-
-const char *ct_spec_text(const char *spec, int quoted, char *buf, size_t bytes) {
-    if (!buf || !bytes) return "";
-    if (!spec) spec = "";
-    const char *body = spec, *close = strchr(spec, ')');
-    if (strncmp(spec, "normalize(", 10) == 0 && close && close[1] == ',') body = close + 2;
-    int classes, p = preset_of(body, &classes);
-    if (p >= 0) {
-        char k[40] = "", norm[200] = "";
-        if (classes) snprintf(k, sizeof k, " for %d classes", classes);
-        if (body != spec) snprintf(norm, sizeof norm, ", after %.*s", (int)(close - spec + 1), spec);
-        snprintf(buf, bytes, "%s%s%s", k_presets[p].name, k, norm);
-        return buf;
-    }
-    const char *q = quoted ? "\"" : "";
-    size_t n = strlen(spec);
-    if (n <= 240) snprintf(buf, bytes, "%s%s%s", q, spec, q);
-    else snprintf(buf, bytes, "%s%.120s...%s%s (%zu characters)", q, spec, spec + n - 60, q, n);
-    return buf;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* parsing                                                                                     */

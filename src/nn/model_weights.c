@@ -1,6 +1,6 @@
 /*
  * model_weights.c — what a training run may do to a model's weights besides training them:
- * draw them again as torchvision's ResNets do (ct_model_init_kaiming), and freeze its first
+ * draw them again as torchvision does (ct_model_init_torchvision), and freeze its first
  * layers for fine-tuning (ct_model_freeze_point names them; ct_fit's frozen_layers applies
  * them through ct_model_freeze).
  */
@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-ct_status ct_model_init_kaiming(ct_model *m, uint64_t seed) {
+ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t seed) {
+    if (scheme == CT_INIT_DEFAULT) return CT_OK;
     size_t bytes = (size_t)m->n_params * sizeof(float);
     float *host = ct_malloc(bytes ? bytes : 1, "parameters");
     if (!host) return CT_ERR_NOMEM;
@@ -20,12 +21,19 @@ ct_status ct_model_init_kaiming(ct_model *m, uint64_t seed) {
     ct_rng_init(&rng, seed, CT_STREAM_INIT_KAIMING);
     for (int i = 0; i < m->n_layers && s == CT_OK; i++) {
         const ct_layer *l = &m->layers[i];
+        float *w = host + l->offset;
+        if (l->ops == &ct_linear_ops && scheme == CT_INIT_MOBILENET) {
+            const int64_t nw = l->n_params - l->out_c; /* weight (out, in), bias (out) */
+            for (int64_t j = 0; j < nw; j++) w[j] = (float)(0.01 * ct_rng_normal(&rng));
+            memset(w + nw, 0, (size_t)l->out_c * sizeof(float));
+        }
         if (l->ops != &ct_conv2d_ops) continue;
         const int64_t k2 = (int64_t)l->cfg.conv.kernel * l->cfg.conv.kernel;
+        const int64_t nw = (int64_t)l->out_c * (l->in_c / l->cfg.conv.groups) * k2;
         const double std = sqrt(2.0 / (double)(l->out_c * k2)); /* gain sqrt(2) / sqrt(fan_out) */
-        float *w = host + l->offset;
-        for (int64_t j = 0; j < (int64_t)l->out_c * (l->in_c / l->cfg.conv.groups) * k2; j++)
-            w[j] = (float)(std * ct_rng_normal(&rng));
+        for (int64_t j = 0; j < nw; j++) w[j] = (float)(std * ct_rng_normal(&rng));
+        if (l->cfg.conv.bias && scheme == CT_INIT_MOBILENET)
+            memset(w + nw, 0, (size_t)l->out_c * sizeof(float));
     }
     if (s == CT_OK) s = ct_model_set_params(m, host);
     free(host);

@@ -25,10 +25,11 @@ static int export_flags(export_opts *o, cli_flag *f) {
          .def = "required"},
         {.name = "out", .kind = CLI_STR, .dst = &o->out, .metavar = "FILE",
          .help = "the ONNX file to write (its name ends in .onnx), or, for the\n"
-                 "torchvision presets (resnet18 ... wide_resnet101_2), FILE.safetensors:\n"
-                 "the weights under torchvision's names, the state_dict that\n"
-                 "torchvision.models.resnet50(num_classes=K) loads (strict); an existing\n"
-                 "file that is not an ONNX model (or safetensors file) is refused"},
+                 "torchvision presets (resnet18 ... wide_resnet101_2, resnext50_32x4d ...,\n"
+                 "mobilenet_v2), FILE.safetensors: the weights under torchvision's names,\n"
+                 "the state_dict torchvision.models.resnet50(num_classes=K) (and so on)\n"
+                 "loads (strict); an existing file that is not an ONNX model (or\n"
+                 "safetensors file) is refused"},
         {.name = "spec", .kind = CLI_STR, .dst = &o->spec, .metavar = "SPEC",
          .help = "the model's layers, for a file that does not record them (as ctrain\n"
                  "eval --spec)",
@@ -169,9 +170,9 @@ int cmd_export(int argc, char **argv) {
                         ? stderr
                         : stdout;
         char text[400];
-        if (torchvision) /* (a normalize layer has no weights: the ResNet's input is its) */
-            fprintf(say, "Wrote %s: the weights of %s under torchvision's names (conv1 of %d "
-                    "channel%s, fc of %d outputs%s)\n", o.out,
+        if (torchvision) /* (a normalize layer has no weights: the network's input is its) */
+            fprintf(say, "Wrote %s: the weights of %s under torchvision's names (its first "
+                    "conv on %d channel%s, %d outputs%s)\n", o.out,
                     ct_spec_text(ct_model_spec(cm.m), 0, text, sizeof text), c,
                     c == 1 ? "" : "s", ct_model_num_classes(cm.m),
                     strncmp(ct_model_spec(cm.m), "normalize(", 10) == 0

@@ -26,7 +26,8 @@ static int summary_flags(summary_opts *o, cli_flag *f) {
     cli_flag t[NUM_SUMMARY_FLAGS] = {
         {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
          .help = "a preset (mlp, lenet5, cnn, resnet8, resnet20, resnet18, resnet34,\n"
-                 "resnet50, resnet101, resnet152, wide_resnet50_2, wide_resnet101_2) or\n"
+                 "resnet50, resnet101, resnet152, wide_resnet50_2, wide_resnet101_2,\n"
+                 "resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, mobilenet_v2) or\n"
                  "layers (below), as ctrain train --model;\n"
                  "or a saved model (a --save folder or a .safetensors file)"},
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
@@ -91,11 +92,14 @@ void summary_help(FILE *out) {
           "\n"
           "layers (--model \"A,B,...\"; each runs on the one before's output):\n"
           "  linear(UNITS)                 (a flat input: after flatten or globalavgpool)\n"
-          "  conv(OUT, K[, STRIDE[, PAD[, BIAS]]])   BIAS 0: none (before a batchnorm)\n"
+          "  conv(OUT, K[, STRIDE[, PAD[, BIAS[, GROUPS]]]])   BIAS 0: none (before a\n"
+          "                                batchnorm); GROUPS: each slice of the output\n"
+          "                                channels reads its slice of the input's (the\n"
+          "                                input's channels: depthwise)\n"
           "  maxpool(K[, STRIDE[, PAD]])   avgpool(K[, STRIDE[, PAD]])\n"
           "  globalavgpool                 the mean of each channel (AdaptiveAvgPool2d(1))\n"
           "  batchnorm[(EPS[, MOMENTUM])]  dropout[(P)]   normalize(MEAN, STD)   flatten\n"
-          "  relu  leakyrelu[(SLOPE)]  sigmoid  tanh  gelu\n"
+          "  relu  leakyrelu[(SLOPE)]  sigmoid  tanh  gelu  relu6\n"
           "  residual(LAYER, ...)          a residual block, as ResNet's: its layers' output\n"
           "                                plus its input; where they change the shape (a\n"
           "                                stride, more channels), plus a 1x1 conv of that\n"
@@ -108,7 +112,9 @@ void summary_help(FILE *out) {
           "max pooling, 4 stages of basic blocks (18, 34) or bottlenecks (50, 101, 152) of\n"
           "64 to 512 channels (bottlenecks' out: 4 times that), globalavgpool, linear(10);\n"
           "their layers in their state_dict's order), wide_resnet50_2 and wide_resnet101_2\n"
-          "(the bottlenecks' inner convs twice as wide)\n"
+          "(the bottlenecks' inner convs twice as wide), resnext50_32x4d, resnext101_32x8d,\n"
+          "resnext101_64x4d (their 3x3 convs in 32 or 64 groups), mobilenet_v2 (torchvision's\n"
+          "mobilenet_v2(num_classes=10): inverted residual blocks of depthwise convs, ReLU6)\n"
           "\n"
           "flags:\n",
           out);

@@ -404,7 +404,7 @@ int cmd_train(int argc, char **argv) {
     int64_t n_batches = 0; /* per epoch */
     int new_head = 0;      /* --init's weights but for its last layer's (other classes) */
     int grey = 0;          /* --init's first conv summed over its `grey` input channels */
-    int kaiming = 0;       /* a ResNet preset's convs drawn as torchvision's */
+    ct_init_scheme tv_init = CT_INIT_DEFAULT; /* a torchvision preset's weights drawn as its */
     int resumed_epochs = 0;
     rc = CLI_EXIT_ERROR;
     cli_dist_hold(dist);
@@ -449,9 +449,9 @@ int cmd_train(int argc, char **argv) {
         goto built;
     }
     run.m = m;
-    /* a new ResNet preset's convs as torchvision's ResNets draw theirs (kaiming_normal_, fan_out) */
-    kaiming = !ck && !o.init_path && strstr(preset, "resnet") != NULL;
-    if (kaiming && (s = ct_model_init_kaiming(m, o.seed)) != CT_OK) {
+    /* a new torchvision preset's weights as torchvision draws them (convs kaiming_normal_) */
+    tv_init = !ck && !o.init_path ? ct_model_preset_init(preset) : CT_INIT_DEFAULT;
+    if ((s = ct_model_init_torchvision(m, tv_init, o.seed)) != CT_OK) {
         cli_lib_error(s);
         goto built;
     }
@@ -565,7 +565,9 @@ built:
         else { /* "resnet18 for 3 classes, after normalize(0.5,0.25)", or the layers */
             char text[400];
             printf("Model: %s (%lld parameters%s%s)\n", ct_spec_text(spec, 0, text, sizeof text),
-                   params, kaiming ? ", convs initialised as torchvision's ResNets" : "", from);
+                   params, tv_init == CT_INIT_RESNET ? ", convs initialised as torchvision's ResNets"
+                   : tv_init == CT_INIT_MOBILENET ? ", initialised as torchvision's MobileNetV2"
+                   : "", from);
         }
         if (cfg->frozen_layers > 0) {
             char what[160];

@@ -106,8 +106,10 @@ int train_make_flags(train_opts *o, cli_flag *f) {
         {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
          .help = "\"mlp\" (flatten,linear(HIDDEN),relu,linear(CLASSES)), lenet5,\n"
                  "cnn, resnet8, resnet20 (CIFAR ResNets), resnet18, resnet34, resnet50,\n"
-                 "resnet101, resnet152, wide_resnet50_2, wide_resnet101_2 (torchvision's)\n"
-                 "(a preset's last layer: an output a class of the data), or layers:\n"
+                 "resnet101, resnet152, wide_resnet50_2, wide_resnet101_2,\n"
+                 "resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, mobilenet_v2\n"
+                 "(torchvision's; a preset's last layer: an output a class of the data),\n"
+                 "or layers:\n"
                  "\"flatten,linear(64),relu,linear(10)\", residual blocks too:\n"
                  "\"...,residual(conv(16,3,1,1,0),batchnorm,relu,conv(16,3,1,1,0),\n"
                  "batchnorm),relu,...\" (the layers, ctrain summary --help)"},

@@ -1,0 +1,302 @@
+/*
+ * torchvision.c — torchvision's state_dicts, both ways: a model of one of ctrain's torchvision
+ * presets saved under torchvision's names (ct_save_torchvision: the file
+ * torchvision.models.resnet50(num_classes=K).load_state_dict takes, strict), and torchvision's
+ * own files read by their names (ct_tv_aliases, for ct_checkpoint_load_params) with the preset
+ * found from their tensors (ct_tv_spec), as its pretrained weights are saved.
+ *
+ * The names: ResNets, wide ResNets and ResNeXts conv1, bn1, layerS.B.convK, layerS.B.bnK,
+ * layerS.B.downsample.0/1, fc; MobileNetV2 features.0.0/1 (the stem's conv and batch norm),
+ * features.I.conv.J.0/1 (a block's convs with ReLU6), features.I.conv.J (its projecting conv,
+ * then batch norm), features.18.0/1, classifier.1. The presets hold their layers in
+ * torchvision's state_dict order, so that the file's modules sorted in that order pair with the
+ * model's layers with tensors one by one.
+ */
+#include "io/checkpoint.h"
+#include "nn/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* writing                                                                                     */
+
+/* torchvision's ResNet name for each of m's layers with parameters (the aliases the other way
+ * round): names[i] for layer i (the others ""); an error when the layers are not a ResNet's. */
+static ct_status resnet_names(const ct_model *m, char (*names)[CT_LIST_NAME_BYTES]) {
+    int stage = 0, block = -1, cur = 0, convs = 0, bns = 0, stem = 0, fc = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const ct_layer *l = &m->layers[i];
+        names[i][0] = 0;
+        if (!l->n_params && !l->n_buffers) continue;
+        const int conv = l->ops == &ct_conv2d_ops, bn = l->ops == &ct_batchnorm_ops;
+        const int lin = l->ops == &ct_linear_ops;
+        if (l->block && l->block != cur) { /* a block: a stage begins at its projection */
+            int projection = 0;
+            for (int j = i; j < m->n_layers && m->layers[j].block == l->block; j++)
+                projection |= m->layers[j].shortcut;
+            if (stage == 0 || (projection && block >= 0)) stage++, block = 0;
+            else block++;
+            cur = l->block, convs = bns = 0;
+        }
+        const char *bad = NULL;
+        if (fc) bad = "a layer with weights after the linear one";
+        else if (conv && l->cfg.conv.bias) bad = "a conv with a bias, which torchvision's have not";
+        else if (!l->block && stage == 0 && conv && stem == 0)
+            snprintf(names[i], CT_LIST_NAME_BYTES, "conv1"), stem = 1;
+        else if (!l->block && stage == 0 && bn && stem == 1)
+            snprintf(names[i], CT_LIST_NAME_BYTES, "bn1"), stem = 2;
+        else if (!l->block && lin && stage > 0)
+            snprintf(names[i], CT_LIST_NAME_BYTES, "fc"), fc = 1;
+        else if (l->block && stem == 2 && stage <= 4 && l->shortcut && (conv || bn))
+            snprintf(names[i], CT_LIST_NAME_BYTES, "layer%d.%d.downsample.%d", stage, block, bn);
+        else if (l->block && stem == 2 && stage <= 4 && conv && convs < 9)
+            snprintf(names[i], CT_LIST_NAME_BYTES, "layer%d.%d.conv%d", stage, block, ++convs);
+        else if (l->block && stem == 2 && stage <= 4 && bn && bns < 9)
+            snprintf(names[i], CT_LIST_NAME_BYTES, "layer%d.%d.bn%d", stage, block, ++bns);
+        else bad = "a layer where torchvision's ResNets have none";
+        if (bad)
+            return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision ResNet's layers "
+                           "(%s: %s)", SPEC_TEXT(m), l->name, bad);
+    }
+    if (!fc) return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision ResNet's layers "
+                            "(no linear layer at its end)", SPEC_TEXT(m));
+    return CT_OK;
+}
+
+
+/* torchvision's MobileNetV2 names (mobilenet_v2(num_classes=K)): the layers with parameters in
+ * triples conv, batch norm, and (when one follows) ReLU6: the stem's, then blocks of triples
+ * with ReLU6 closed by one without (the projection), then the last 1x1 conv's, then the linear
+ * layer. An error when the layers are not so. */
+static ct_status mobilenet_names(const ct_model *m, char (*names)[CT_LIST_NAME_BYTES]) {
+    int feature = 0, in_block = 0, part = 0, fc = 0;
+    for (int i = 0; i < m->n_layers; i++) names[i][0] = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const ct_layer *l = &m->layers[i];
+        if (!l->n_params && !l->n_buffers) continue;
+        const char *bad = NULL;
+        int next = i + 1; /* the batch norm after a conv, and what follows it */
+        if (fc) bad = "a layer with weights after the linear one";
+        else if (l->ops == &ct_linear_ops) {
+            if (in_block || feature < 2) bad = "a linear layer inside the features";
+            else snprintf(names[i], CT_LIST_NAME_BYTES, "classifier.1"), fc = 1;
+        } else if (l->ops != &ct_conv2d_ops) bad = "a layer where MobileNetV2 has none";
+        else if (l->cfg.conv.bias) bad = "a conv with a bias, which torchvision's have not";
+        else if (next >= m->n_layers || m->layers[next].ops != &ct_batchnorm_ops)
+            bad = "a conv without a batch norm after it";
+        if (bad)
+            return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision MobileNetV2's layers "
+                           "(%s: %s)", SPEC_TEXT(m), l->name, bad);
+        if (fc) continue;
+        const int act = next + 1 < m->n_layers && m->layers[next + 1].ops == &ct_act_ops &&
+                        m->layers[next + 1].cfg.act.kind == CT_ACT_RELU6;
+        int last = act; /* the last 1x1 conv: ReLU6, then no conv before the linear layer */
+        for (int j = next + 1; j < m->n_layers && last; j++) {
+            if (m->layers[j].ops == &ct_conv2d_ops) last = 0;
+            if (m->layers[j].ops == &ct_linear_ops) break;
+        }
+        if (feature == 0 || (last && !in_block)) { /* the stem, or the last conv */
+            snprintf(names[i], CT_LIST_NAME_BYTES, "features.%d.0", feature);
+            snprintf(names[next], CT_LIST_NAME_BYTES, "features.%d.1", feature);
+            feature++;
+        } else if (act) { /* a block's conv with ReLU6: conv.P.0 and conv.P.1 */
+            if (!in_block) in_block = 1, part = 0;
+            snprintf(names[i], CT_LIST_NAME_BYTES, "features.%d.conv.%d.0", feature, part);
+            snprintf(names[next], CT_LIST_NAME_BYTES, "features.%d.conv.%d.1", feature, part++);
+        } else if (in_block) { /* its projection: conv.P, then its batch norm conv.P+1 */
+            snprintf(names[i], CT_LIST_NAME_BYTES, "features.%d.conv.%d", feature, part);
+            snprintf(names[next], CT_LIST_NAME_BYTES, "features.%d.conv.%d", feature, part + 1);
+            in_block = 0, feature++;
+        } else {
+            return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision MobileNetV2's "
+                           "layers (%s: a conv without ReLU6 that ends no block)", SPEC_TEXT(m),
+                           l->name);
+        }
+        i = next; /* (the batch norm is named) */
+    }
+    if (!fc || in_block)
+        return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision MobileNetV2's layers "
+                       "(%s)", SPEC_TEXT(m), fc ? "a block without its projection" :
+                       "no linear layer at its end");
+    return CT_OK;
+}
+
+/* A model with ReLU6 is taken for a MobileNetV2, any other for a ResNet. */
+static int has_relu6(const ct_model *m) {
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].ops == &ct_act_ops && m->layers[i].cfg.act.kind == CT_ACT_RELU6) return 1;
+    return 0;
+}
+
+ct_status ct_save_torchvision(const ct_model *m, const char *path) {
+    char (*names)[CT_LIST_NAME_BYTES] = calloc((size_t)m->n_layers, sizeof *names);
+    if (!names) return ct_fail(CT_ERR_NOMEM, "out of memory");
+    ct_status s = has_relu6(m) ? mobilenet_names(m, names) : resnet_names(m, names);
+    ct_host_state hs;
+    int have_hs = 0;
+    ct_tensor_list l = {0};
+    if (s == CT_OK && (s = ct_host_state_get(m, &hs)) == CT_OK) have_hs = 1;
+    if (s == CT_OK) s = ct_tensor_list_model(m, &hs, "", 0, &l);
+    if (s == CT_OK) s = ct_tensor_list_finite(&l, path, "not saved");
+    for (int i = 0; i < l.n && s == CT_OK; i++) { /* "conv3.weight" -> "layer1.0.conv1.weight" */
+        char *name = l.names + (size_t)i * CT_LIST_NAME_BYTES;
+        const char *dot = strchr(name, '.');
+        char renamed[CT_LIST_NAME_BYTES];
+        snprintf(renamed, sizeof renamed, "%s.%s", names[l.info[i].layer], dot ? dot + 1 : "");
+        memcpy(name, renamed, sizeof renamed);
+    }
+    if (s == CT_OK) {
+        const ct_meta meta[] = {{"format", "pt"}};
+        s = ct_st_write(path, l.t, l.n, meta, 1);
+    }
+    ct_tensor_list_free(&l);
+    if (have_hs) ct_host_state_free(&hs);
+    free(names);
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* reading                                                                                     */
+
+/* A module's place in torchvision's state_dict order, or -1 for a name of neither family.
+ * ResNets ("conv1", "bn1", "layer2.0.conv3", "layer2.0.downsample.1", "fc"): the stem, the
+ * blocks of each stage, each block's convs and batch norms, then its downsample's, the fc last.
+ * MobileNetV2 ("features.0.0", "features.3.conv.1.0", "features.3.conv.2", "classifier.1"): the
+ * features in order, each one's parts in order, the classifier last. */
+static long tv_module_key(const char *mod) {
+    int n = 0, stage, block, k, j;
+    if (!strcmp(mod, "conv1")) return 0;
+    if (!strcmp(mod, "bn1")) return 1;
+    if (!strcmp(mod, "fc")) return 5L << 24;
+    if (sscanf(mod, "layer%d.%d.downsample.%d%n", &stage, &block, &k, &n) == 3 && !mod[n] &&
+        k >= 0 && k <= 1 && stage >= 1 && stage <= 4 && block >= 0 && block < 1000)
+        return ((long)stage << 24) + block * 64L + 32 + k;
+    if (sscanf(mod, "layer%d.%d.conv%d%n", &stage, &block, &k, &n) == 3 && !mod[n] &&
+        stage >= 1 && stage <= 4 && block >= 0 && block < 1000 && k >= 1 && k <= 9)
+        return ((long)stage << 24) + block * 64L + 2 * k;
+    if (sscanf(mod, "layer%d.%d.bn%d%n", &stage, &block, &k, &n) == 3 && !mod[n] &&
+        stage >= 1 && stage <= 4 && block >= 0 && block < 1000 && k >= 1 && k <= 9)
+        return ((long)stage << 24) + block * 64L + 2 * k + 1;
+    if (!strcmp(mod, "classifier.1")) return 9L << 24;
+    if (sscanf(mod, "features.%d.conv.%d.%d%n", &block, &j, &k, &n) == 3 && !mod[n] &&
+        block >= 0 && block < 1000 && j >= 0 && j < 16 && k >= 0 && k <= 1)
+        return (8L << 24) + ((long)block << 12) + j * 16L + k + 1;
+    if (sscanf(mod, "features.%d.conv.%d%n", &block, &j, &n) == 2 && !mod[n] && block >= 0 &&
+        block < 1000 && j >= 0 && j < 16)
+        return (8L << 24) + ((long)block << 12) + j * 16L;
+    if (sscanf(mod, "features.%d.%d%n", &block, &j, &n) == 2 && !mod[n] && block >= 0 &&
+        block < 1000 && j >= 0 && j <= 1)
+        return (8L << 24) + ((long)block << 12) + j * 16L;
+    return -1;
+}
+
+typedef struct {
+    long key;
+    int tensor; /* the file's first tensor of the module */
+} tv_module;
+
+static int by_key(const void *a, const void *b) {
+    const long x = ((const tv_module *)a)->key, y = ((const tv_module *)b)->key;
+    return x < y ? -1 : x > y;
+}
+
+ct_status ct_tv_aliases(const ct_checkpoint *c, const ct_model *m, const ct_tensor_list *l,
+                        char (*alias)[CT_LIST_NAME_BYTES], int *used) {
+    *used = 0;
+    const int resnet = ct_checkpoint_find(c, "bn1.weight") >= 0 && ct_checkpoint_find(c, "fc.weight") >= 0;
+    if (!resnet && (ct_checkpoint_find(c, "features.0.0.weight") < 0 ||
+                    ct_checkpoint_find(c, "classifier.1.weight") < 0))
+        return CT_OK;
+    tv_module *mods = malloc(sizeof *mods * (size_t)(c->n > 0 ? c->n : 1));
+    if (!mods) return ct_fail(CT_ERR_NOMEM, "out of memory");
+    int n = 0;
+    for (int k = 0; k < c->n; k++) {
+        char mod[CT_LIST_NAME_BYTES];
+        const char *dot = strrchr(c->t[k].name, '.');
+        snprintf(mod, sizeof mod, "%.*s", dot ? (int)(dot - c->t[k].name) : 0, c->t[k].name);
+        long key = dot ? tv_module_key(mod) : -1;
+        if (key < 0) {
+            free(mods);
+            return CT_OK; /* (not torchvision's: the names are reported as missing) */
+        }
+        mods[n++] = (tv_module){key, k};
+    }
+    qsort(mods, (size_t)n, sizeof *mods, by_key);
+    int unique = 0;
+    for (int i = 0; i < n; i++)
+        if (i == 0 || mods[i].key != mods[unique - 1].key) mods[unique++] = mods[i];
+    int layers = 0;
+    for (int i = 0; i < l->n; i++) layers += i == 0 || l->info[i].layer != l->info[i - 1].layer;
+    ct_status s = CT_OK;
+    if (unique != layers)
+        s = ct_fail(CT_ERR_FORMAT, "%s: its tensors are a torchvision %s's, of %d modules with "
+                    "tensors, but the model %s has %d layers with tensors", c->path,
+                    resnet ? "ResNet" : "MobileNetV2", unique, SPEC_TEXT(m), layers);
+    for (int i = 0, j = -1; i < l->n && s == CT_OK; i++) { /* module j's name, the tensor's kind */
+        j += i == 0 || l->info[i].layer != l->info[i - 1].layer;
+        const char *name = c->t[mods[j].tensor].name, *dot = strrchr(name, '.');
+        const char *what = strchr(l->t[i].name, '.');
+        snprintf(alias[i], CT_LIST_NAME_BYTES, "%.*s.%s", (int)(dot - name), name,
+                 what ? what + 1 : "");
+    }
+    free(mods);
+    if (s == CT_OK) *used = 1;
+    return s;
+}
+
+/* MobileNetV2's state_dict (width 1: a stem of 32 channels, 19 features, the last of 1280) as
+ * the preset: 1; -1 for another width or depth; 0 when c is none. */
+static int mobilenet_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
+    const int fc = ct_checkpoint_find(c, "classifier.1.weight");
+    const int stem = ct_checkpoint_find(c, "features.0.0.weight");
+    if (fc < 0 || stem < 0) return 0;
+    const int last = ct_checkpoint_find(c, "features.18.0.weight");
+    if (c->t[fc].ndim != 2 || c->t[stem].ndim != 4 || c->t[stem].shape[0] != 32 || last < 0 ||
+        c->t[last].shape[0] != 1280 || ct_checkpoint_find(c, "features.19.0.weight") >= 0)
+        return -1;
+    const char *p = ct_model_preset("mobilenet_v2");
+    const size_t body = strlen(p) - strlen("linear(10)");
+    int n = snprintf(spec, bytes, "%.*slinear(%lld)", (int)body, p, (long long)c->t[fc].shape[0]);
+    return n > 0 && (size_t)n < bytes ? 1 : -1;
+}
+
+/* A torchvision ResNet's state_dict: which of the presets it is, by its blocks a stage, its
+ * bottlenecks' third conv, their width and the groups of their 3x3 conv (ResNeXt's), written
+ * into spec with a last layer of fc.weight's outputs; 0 when the file is not a ResNet's, -1 when
+ * it is none of those (other stages, widths or groups). */
+int ct_tv_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
+    static const struct { const char *name; int blocks[4], bottleneck, width, groups; } k[] = {
+        {"resnet18", {2, 2, 2, 2}, 0, 64, 1},            {"resnet34", {3, 4, 6, 3}, 0, 64, 1},
+        {"resnet50", {3, 4, 6, 3}, 1, 64, 1},            {"resnet101", {3, 4, 23, 3}, 1, 64, 1},
+        {"resnet152", {3, 8, 36, 3}, 1, 64, 1},          {"wide_resnet50_2", {3, 4, 6, 3}, 1, 128, 1},
+        {"wide_resnet101_2", {3, 4, 23, 3}, 1, 128, 1},  {"resnext50_32x4d", {3, 4, 6, 3}, 1, 128, 32},
+        {"resnext101_32x8d", {3, 4, 23, 3}, 1, 256, 32}, {"resnext101_64x4d", {3, 4, 23, 3}, 1, 256, 64}};
+    const int mobile = mobilenet_spec(c, spec, bytes);
+    if (mobile) return mobile;
+    const int fc = ct_checkpoint_find(c, "fc.weight"), w = ct_checkpoint_find(c, "layer1.0.conv1.weight");
+    if (fc < 0 || w < 0 || ct_checkpoint_find(c, "bn1.weight") < 0 || c->t[fc].ndim != 2) return 0;
+    int blocks[4] = {0, 0, 0, 0};
+    for (int s = 0; s < 4; s++) {
+        char name[64];
+        do snprintf(name, sizeof name, "layer%d.%d.conv1.weight", s + 1, blocks[s]);
+        while (ct_checkpoint_find(c, name) >= 0 && ++blocks[s] < 1000);
+    }
+    const int bottleneck = ct_checkpoint_find(c, "layer1.0.conv3.weight") >= 0;
+    const int w2 = ct_checkpoint_find(c, "layer1.0.conv2.weight"); /* (width / groups inputs) */
+    if (w2 < 0 || c->t[w2].ndim != 4 || c->t[w].ndim != 4 || c->t[w2].shape[1] < 1 ||
+        c->t[w].shape[0] % c->t[w2].shape[1])
+        return -1;
+    const int64_t groups = c->t[w].shape[0] / c->t[w2].shape[1];
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        if (memcmp(blocks, k[i].blocks, sizeof blocks) != 0 || bottleneck != k[i].bottleneck ||
+            c->t[w].shape[0] != k[i].width || groups != k[i].groups)
+            continue;
+        const char *p = ct_model_preset(k[i].name);
+        const size_t body = strlen(p) - strlen("linear(10)");
+        int n = snprintf(spec, bytes, "%.*slinear(%lld)", (int)body, p, (long long)c->t[fc].shape[0]);
+        return n > 0 && (size_t)n < bytes ? 1 : -1;
+    }
+    return -1;
+}
