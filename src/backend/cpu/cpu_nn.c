@@ -1,7 +1,8 @@
 /*
  * cpu_nn.c — the CPU reference of the CNN ops of backend.h: conv2d (im2col + the backend's
- * gemm, one image at a time, or several at once on small planes; 3x3 stride-1 layers with
- * enough channels by Winograd F(4x4, 3x3), cpu_winograd.c), max/average pooling, dropout from
+ * gemm, one image at a time, or several at once on small planes, a GEMM per group of a grouped
+ * conv; 3x3 stride-1 layers with enough channels by Winograd F(4x4, 3x3), cpu_winograd.c;
+ * depthwise layers directly, cpu_depthwise.c), max/average pooling, dropout from
  * the counter-based Philox generator, batch normalisation, the Adam/AdamW update and the
  * gradient-norm pair (sumsq, clip_scale).
  *
@@ -10,6 +11,7 @@
  * vectorise them. Reductions (batch norm statistics, sums of squares) accumulate in double.
  */
 #include "backend/cpu/cpu_nn.h"
+#include "backend/cpu/cpu_depthwise.h"
 #include "backend/cpu/cpu_winograd.h"
 #include "backend/cpu/kernels.h"
 #include "core/core.h"
@@ -58,6 +60,7 @@ static ct_status conv_check(const ct_conv2d_desc *d, const char *op) {
 
 /* (grows with d->n: a workspace sized for the largest batch fits every call) */
 static size_t cpu_conv2d_workspace(ct_backend *b, const ct_conv2d_desc *d) {
+    if (ct_dw_eligible(d)) return ct_dw_workspace(d);
     if (ct_wino_eligible(d)) return ct_wino_workspace(d);
     const size_t K = (size_t)d->c * d->kh * d->kw, P = (size_t)d->oh * d->ow;
     const int g = conv_group(d);
@@ -250,7 +253,8 @@ static ct_status cpu_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, cons
     const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, g = conv_group(d);
     const int groups = ct_conv_groups(d), Kg = K / groups, OCg = d->oc / groups;
     const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
-    for (int i = 0; i < d->n; i += g) {
+    if (ct_dw_eligible(d)) ct_dw_forward(d, x, weight, y, ws);
+    for (int i = 0; i < d->n && !ct_dw_eligible(d); i += g) {
         if (g > 1) {
             CT_TRY(conv_forward_group(b, d, x, weight, y, ws, i, d->n - i < g ? d->n - i : g));
             continue;
@@ -309,6 +313,10 @@ static ct_status cpu_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *d
                                           const float *weight, float *dx, void *ws) {
     CT_TRY(conv_ready(b, d, "conv2d_backward_data"));
     if (ct_wino_eligible(d)) return ct_wino_backward(b, d, NULL, dy, weight, dx, NULL, ws);
+    if (ct_dw_eligible(d)) {
+        ct_dw_backward_data(d, dy, weight, dx, ws);
+        return CT_OK;
+    }
     const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, g = conv_group(d);
     const int groups = ct_conv_groups(d), Kg = K / groups, OCg = d->oc / groups;
     const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
@@ -332,8 +340,9 @@ static ct_status cpu_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc 
                                             const float *dy, float *dweight, float *dbias,
                                             void *ws) {
     CT_TRY(conv_ready(b, d, "conv2d_backward_filter"));
-    if (ct_wino_eligible(d)) {
-        CT_TRY(ct_wino_backward(b, d, x, dy, NULL, NULL, dweight, ws));
+    if (ct_wino_eligible(d) || ct_dw_eligible(d)) {
+        if (ct_dw_eligible(d)) ct_dw_backward_filter(d, x, dy, dweight, ws);
+        else CT_TRY(ct_wino_backward(b, d, x, dy, NULL, NULL, dweight, ws));
         return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, d->oh * d->ow) : CT_OK;
     }
     const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, g = conv_group(d);
@@ -367,7 +376,8 @@ static ct_status cpu_conv2d_backward(ct_backend *b, const ct_conv2d_desc *d, con
         return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, d->oh * d->ow) : CT_OK;
     }
     const int g = conv_group(d);
-    if (g > 1 && !ct_wino_eligible(d)) { /* one gathering of each group's dy for both */
+    if (g > 1 && !ct_wino_eligible(d) && !ct_dw_eligible(d)) { /* one gathering of each
+                                                                 * group's dy for both */
         if (d->n == 0)
             memset(dweight, 0, (size_t)d->oc * (d->c / ct_conv_groups(d)) * d->kh * d->kw * 4);
         for (int i = 0; i < d->n; i += g)

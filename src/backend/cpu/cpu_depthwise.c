@@ -1,0 +1,169 @@
+/*
+ * cpu_depthwise.c — depthwise convolutions (groups = input channels: output channel o reads
+ * input channel o / (oc / c) alone, MobileNet's 3x3 layers) computed directly, channels last.
+ *
+ * im2col would copy each input plane kh x kw times for products of one row (a GEMM of M = oc/c,
+ * K = kh x kw): on mobilenet_v2 that copying and col2im's scatter took a third of a training
+ * step (perf), and computing on the planes row by row was slower still on its small planes
+ * (7x7 down to 1x1: rows of a few columns, mostly padding). So the ops transpose the batch to
+ * channels last, (h*w, n, c), where one tap at one output position is the same product for
+ * every image and channel: y[p][i][:] += w[tap][:] * x[q][i][:], a contiguous row of c (or
+ * n*c) that vectorises, with the taps' positions (p, q) found once per shape. The weight
+ * gradient sums those row products over the batch and positions per tap. Workspace: the
+ * transposed input and output, n * (c*h*w + oc*oh*ow) floats, and the weights a tap a row.
+ */
+#include "backend/cpu/cpu_depthwise.h"
+#include "backend/cpu/kernels.h"
+
+#include <string.h>
+
+/* The ops' one inner loop, out[o] += a[o] * b[o] for o < n, built for each instruction set (as
+ * the GEMM kernels and Winograd's transforms; GCC's target pragmas, else the baseline alone). */
+#define DW_ROW(sfx)                                                                            \
+    static void row_fma_##sfx(float *restrict out, const float *restrict a,                   \
+                              const float *restrict b, int n) {                                \
+        for (int o = 0; o < n; o++) out[o] += a[o] * b[o];                                     \
+    }
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v4")
+DW_ROW(v4)
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v3")
+DW_ROW(v3)
+#pragma GCC pop_options
+#define DW_ISAS 1
+#endif
+DW_ROW(base)
+
+typedef void (*row_fma_fn)(float *restrict, const float *restrict, const float *restrict, int);
+
+/* for the instruction set the GEMM kernels use (CTRAIN_CPU_ISA included) */
+static row_fma_fn row_fma(void) {
+#ifdef DW_ISAS
+    const char *isa = ct_small_gemm_isa();
+    if (strcmp(isa, "AVX-512") == 0) return row_fma_v4;
+    if (strcmp(isa, "AVX2") == 0) return row_fma_v3;
+#endif
+    return row_fma_base;
+}
+
+int ct_dw_eligible(const ct_conv2d_desc *d) { return d->groups > 1 && d->groups == d->c; }
+
+size_t ct_dw_workspace(const ct_conv2d_desc *d) {
+    return ((size_t)d->n * ((size_t)d->c * d->h * d->w + (size_t)d->oc * d->oh * d->ow) +
+            (size_t)d->kh * d->kw * d->oc) * sizeof(float);
+}
+
+/* t (q, rows) = a (rows, q): (n*c, h*w) planes to channels last, or back with rows and q swapped */
+static void transpose(const float *restrict a, size_t rows, size_t q, float *restrict t) {
+    for (size_t r0 = 0; r0 < rows; r0 += 16)
+        for (size_t q0 = 0; q0 < q; q0 += 16) {
+            const size_t r1 = r0 + 16 < rows ? r0 + 16 : rows, q1 = q0 + 16 < q ? q0 + 16 : q;
+            for (size_t k = q0; k < q1; k++)
+                for (size_t r = r0; r < r1; r++) t[k * rows + r] = a[r * q + k];
+        }
+}
+
+/* The input position tap t = ki * kw + kj of output position p reads, or -1 in the padding. */
+static int tap_input(const ct_conv2d_desc *d, int p, int t) {
+    const int oy = p / d->ow, ox = p % d->ow, ki = t / d->kw, kj = t % d->kw;
+    const int iy = oy * d->stride_h - d->pad_h + ki, ix = ox * d->stride_w - d->pad_w + kj;
+    return iy >= 0 && iy < d->h && ix >= 0 && ix < d->w ? iy * d->w + ix : -1;
+}
+
+/* The workspace's parts: x channels last (h*w, n, c), y channels last (oh*ow, n, oc), and a
+ * (kh*kw, oc) table (the weights a tap a row, or the weight gradient's sums) */
+typedef struct {
+    float *xt, *yt, *taps;
+    int mult, kk, P, hw;
+} dw_parts;
+
+static dw_parts parts(const ct_conv2d_desc *d, float *ws) {
+    dw_parts s = {ws, NULL, NULL, d->oc / d->c, d->kh * d->kw, d->oh * d->ow, d->h * d->w};
+    s.yt = s.xt + (size_t)d->n * d->c * s.hw;
+    s.taps = s.yt + (size_t)d->n * d->oc * s.P;
+    return s;
+}
+
+static void weights_by_tap(const ct_conv2d_desc *d, const float *weight, const dw_parts *s) {
+    for (int o = 0; o < d->oc; o++)
+        for (int t = 0; t < s->kk; t++) s->taps[t * d->oc + o] = weight[o * s->kk + t];
+}
+
+void ct_dw_forward(const ct_conv2d_desc *d, const float *x, const float *weight, float *y,
+                   float *ws) {
+    const dw_parts s = parts(d, ws);
+    const int oc = d->oc, c = d->c;
+    const row_fma_fn axpy = row_fma();
+    weights_by_tap(d, weight, &s);
+    transpose(x, (size_t)d->n * c, (size_t)s.hw, s.xt);
+    memset(s.yt, 0, (size_t)d->n * oc * s.P * sizeof(float));
+    for (int p = 0; p < s.P; p++)
+        for (int t = 0; t < s.kk; t++) {
+            const int q = tap_input(d, p, t);
+            if (q < 0) continue;
+            const float *restrict w = s.taps + (size_t)t * oc;
+            for (int i = 0; i < d->n; i++) { /* y[p][i][:] += w[tap][:] * x[q][i][:] */
+                float *restrict out = s.yt + ((size_t)p * d->n + i) * oc;
+                const float *restrict in = s.xt + ((size_t)q * d->n + i) * c;
+                if (s.mult == 1)
+                    axpy(out, w, in, oc);
+                else
+                    for (int o = 0; o < oc; o++) out[o] += w[o] * in[o / s.mult];
+            }
+        }
+    transpose(s.yt, (size_t)s.P, (size_t)d->n * oc, y);
+}
+
+void ct_dw_backward_data(const ct_conv2d_desc *d, const float *dy, const float *weight,
+                         float *dx, float *ws) {
+    const dw_parts s = parts(d, ws); /* (xt holds dx, yt dy) */
+    const int oc = d->oc, c = d->c;
+    const row_fma_fn axpy = row_fma();
+    weights_by_tap(d, weight, &s);
+    transpose(dy, (size_t)d->n * oc, (size_t)s.P, s.yt);
+    memset(s.xt, 0, (size_t)d->n * c * s.hw * sizeof(float));
+    for (int p = 0; p < s.P; p++)
+        for (int t = 0; t < s.kk; t++) {
+            const int q = tap_input(d, p, t);
+            if (q < 0) continue;
+            const float *restrict w = s.taps + (size_t)t * oc;
+            for (int i = 0; i < d->n; i++) { /* dx[q][i][:] += w[tap][:] * dy[p][i][:] */
+                float *restrict in = s.xt + ((size_t)q * d->n + i) * c;
+                const float *restrict g = s.yt + ((size_t)p * d->n + i) * oc;
+                if (s.mult == 1)
+                    axpy(in, w, g, oc);
+                else
+                    for (int o = 0; o < oc; o++) in[o / s.mult] += w[o] * g[o];
+            }
+        }
+    transpose(s.xt, (size_t)s.hw, (size_t)d->n * c, dx);
+}
+
+void ct_dw_backward_filter(const ct_conv2d_desc *d, const float *x, const float *dy,
+                           float *dweight, float *ws) {
+    const dw_parts s = parts(d, ws); /* (taps: the sums) */
+    const int oc = d->oc, c = d->c;
+    const row_fma_fn axpy = row_fma();
+    transpose(x, (size_t)d->n * c, (size_t)s.hw, s.xt);
+    transpose(dy, (size_t)d->n * oc, (size_t)s.P, s.yt);
+    memset(s.taps, 0, (size_t)s.kk * oc * sizeof(float));
+    for (int p = 0; p < s.P; p++)
+        for (int t = 0; t < s.kk; t++) {
+            const int q = tap_input(d, p, t);
+            if (q < 0) continue;
+            float *restrict sum = s.taps + (size_t)t * oc;
+            for (int i = 0; i < d->n; i++) { /* dw[tap][:] += dy[p][i][:] * x[q][i][:] */
+                const float *restrict g = s.yt + ((size_t)p * d->n + i) * oc;
+                const float *restrict in = s.xt + ((size_t)q * d->n + i) * c;
+                if (s.mult == 1)
+                    axpy(sum, g, in, oc);
+                else
+                    for (int o = 0; o < oc; o++) sum[o] += g[o] * in[o / s.mult];
+            }
+        }
+    for (int o = 0; o < oc; o++)
+        for (int t = 0; t < s.kk; t++) dweight[o * s.kk + t] = s.taps[t * oc + o];
+}
