@@ -6,7 +6,7 @@
 # tutorial's MLP, a CNN with every kind of layer, one that reshapes a flat vector back into an
 # image, residual blocks (identity and projection shortcuts; on images and on flat vectors,
 # where the shortcut's 1x1 conv gives an image the add flattens), and grouped and depthwise
-# convs with ReLU6 (an inverted residual block). Bad flags and outputs are refused, and an
+# convs with ReLU6, Hardswish, SiLU and Hardsigmoid (an inverted residual block). Bad flags and outputs are refused, and an
 # existing file that is not ONNX is not overwritten. Each reference prints SKIP where it cannot be had (no python3-onnx; no npm, node or
 # network for ONNX Runtime).
 # Usage: bash tests/cli_onnx.sh path/to/ctrain
@@ -132,8 +132,9 @@ run train "${CUT[@]}" --model "flatten,linear(32),residual(linear(32),relu),resi
     --epochs 1 --val-size 0 --quiet --save flatres
 [ "$rc" -eq 0 ] || bad "train flatres -> exit $rc: $err"
 check flatres flatres "${CUT[@]}"
-# grouped and depthwise convs (Conv's group), ReLU6 (Clip), an inverted residual block
-mobile="conv(8,3,1,1,0),batchnorm,relu6,residual(conv(16,1,1,0,0),batchnorm,relu6,conv(16,3,1,1,0,16),batchnorm,relu6,conv(8,1,1,0,0),batchnorm),conv(16,3,2,1,0,4),batchnorm,relu6,globalavgpool,linear(10)"
+# grouped and depthwise convs (Conv's group), ReLU6 (Clip), an inverted residual block, SiLU
+# (x * Sigmoid), Hardswish (x * HardSigmoid: HardSwish is opset 14's) and Hardsigmoid
+mobile="conv(8,3,1,1,0),batchnorm,relu6,residual(conv(16,1,1,0,0),batchnorm,hardswish,conv(16,3,1,1,0,16),batchnorm,relu6,conv(8,1,1,0,0),batchnorm),conv(16,3,2,1,0,4),batchnorm,silu,globalavgpool,linear(16),hardsigmoid,linear(10)"
 run train "${CUT[@]}" --model "$mobile" --optimizer adam --lr 0.01 --batch-size 32 --epochs 2 \
     --val-size 0 --quiet --save mobile
 [ "$rc" -eq 0 ] && grep -q 'test_acc: 0\.[3-9]' <<<"$out" || bad "train mobile -> exit $rc: $out $err"

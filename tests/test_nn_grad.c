@@ -62,6 +62,9 @@ static void ref_layer(const ct_model *m, const ct_layer *l, const double *p, con
                 l->cfg.act.kind == CT_ACT_RELU6)
                 if (fabs(a[i]) < *kink) *kink = fabs(a[i]);
             if (l->cfg.act.kind == CT_ACT_RELU6 && fabs(a[i] - 6) < *kink) *kink = fabs(a[i] - 6);
+            if ((l->cfg.act.kind == CT_ACT_HARDSWISH || l->cfg.act.kind == CT_ACT_HARDSIGMOID) &&
+                fabs(fabs(a[i]) - 3) < *kink)
+                *kink = fabs(fabs(a[i]) - 3);
             out[i] = tu_act_ref(l->cfg.act.kind, l->cfg.act.param, a[i]);
         }
     } else if (!strcmp(kind, "conv")) {
@@ -218,6 +221,7 @@ static const grad_case k_cases[] = {
     {"conv(4,1),residual(conv(4,3,1,1,0,4),tanh,conv(4,1,1,0,0,2)),globalavgpool,linear(3)", 2,
      4, 4, 2},
     {"flatten,linear(6),relu6,linear(3)", 1, 3, 3, 2}, /* (MobileNetV2's activation) */
+    {"flatten,linear(6),silu,linear(5),hardswish,linear(4),hardsigmoid,linear(3)", 1, 3, 3, 2},
     /* residual blocks: identity shortcut; projection (stride 2, batch norm) after a conv whose
      * ReLU is fused (the block's input is the ReLU's output), and a ReLU after its add; a block on the input and one whose path has no
      * parameters; the shortcut the only parameters before the head; blocks on flat vectors */

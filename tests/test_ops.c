@@ -180,7 +180,8 @@ static const struct { ct_act kind; float param; const char *name; } k_acts[] = {
     {CT_ACT_RELU, 0.0f, "relu"},          {CT_ACT_LEAKY_RELU, 0.1f, "leakyrelu(0.1)"},
     {CT_ACT_LEAKY_RELU, 0.01f, "leakyrelu(0.01)"}, {CT_ACT_SIGMOID, 0.0f, "sigmoid"},
     {CT_ACT_TANH, 0.0f, "tanh"},          {CT_ACT_GELU, 0.0f, "gelu"},
-    {CT_ACT_RELU6, 0.0f, "relu6"},
+    {CT_ACT_RELU6, 0.0f, "relu6"},        {CT_ACT_SILU, 0.0f, "silu"},
+    {CT_ACT_HARDSWISH, 0.0f, "hardswish"}, {CT_ACT_HARDSIGMOID, 0.0f, "hardsigmoid"},
 };
 
 /* f(x) and f'(x) in double; at x == 0 PyTorch's convention (x > 0 is the positive side). */
@@ -192,6 +193,13 @@ static double act_ref(ct_act kind, double p, double x, double *deriv) {
     case CT_ACT_SIGMOID: s = 1 / (1 + exp(-x)); *deriv = s * (1 - s); return s;
     case CT_ACT_TANH: t = tanh(x); *deriv = 1 - t * t; return t;
     case CT_ACT_RELU6: *deriv = x > 0 && x < 6 ? 1 : 0; return x < 0 ? 0 : x > 6 ? 6 : x;
+    case CT_ACT_SILU: s = 1 / (1 + exp(-x)); *deriv = s * (1 + x * (1 - s)); return x * s;
+    case CT_ACT_HARDSWISH: /* (PyTorch's: x/3 + 1/2 on [-3, 3], at both ends too) */
+        *deriv = x < -3 ? 0 : x <= 3 ? x / 3 + 0.5 : 1;
+        return x * (x < -3 ? 0 : x > 3 ? 6 : x + 3) / 6;
+    case CT_ACT_HARDSIGMOID:
+        *deriv = x > -3 && x < 3 ? 1.0 / 6 : 0;
+        return (x < -3 ? 0 : x > 3 ? 6 : x + 3) / 6;
     default:
         cdf = 0.5 * (1 + erf(x / sqrt(2.0)));
         *deriv = cdf + x * exp(-0.5 * x * x) / sqrt(2 * M_PI);
@@ -215,6 +223,7 @@ static void test_act(void **state) {
             tu_fill(&rng, dy, n, -2, 2);
             if (n > 1) x[1] = 0.0f;
             if (n > 3) x[2] = 6.0f, x[3] = 7.25f; /* (ReLU6's top, and above it) */
+            if (n > 5) x[4] = -3.0f, x[5] = 3.0f; /* (the hard ones' ends) */
             for (int64_t i = 0; i < n; i++) {
                 double d;
                 fr[i] = act_ref(k_acts[a].kind, k_acts[a].param, x[i], &d);

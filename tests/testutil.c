@@ -184,6 +184,9 @@ double tu_act_ref(ct_act kind, double p, double x) {
     case CT_ACT_SIGMOID: return 1 / (1 + exp(-x));
     case CT_ACT_TANH: return tanh(x);
     case CT_ACT_RELU6: return x < 0 ? 0 : x > 6 ? 6 : x;
+    case CT_ACT_SILU: return x / (1 + exp(-x));
+    case CT_ACT_HARDSWISH: return x * (x < -3 ? 0 : x > 3 ? 6 : x + 3) / 6;
+    case CT_ACT_HARDSIGMOID: return (x < -3 ? 0 : x > 3 ? 6 : x + 3) / 6;
     default: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
     }
 }

@@ -30,7 +30,8 @@ so that load_state_dict(strict=True) takes the file's tensors as they are:
                                output: modules of the one Sequential
     flatten relu sigmoid tanh  nn.Flatten, nn.ReLU, nn.Sigmoid, nn.Tanh
     leakyrelu[(slope)] gelu    nn.LeakyReLU(slope, default 0.01), nn.GELU() (erf)
-    relu6                      nn.ReLU6()
+    relu6 silu                 nn.ReLU6(), nn.SiLU()
+    hardswish hardsigmoid      nn.Hardswish(), nn.Hardsigmoid()
     normalize(M.., S..)        (x - mean) * (1 / std) per channel (torchvision's Normalize)
 
 A file without a model_spec (a state_dict saved by PyTorch) gets the chain its linearN tensors
@@ -212,9 +213,11 @@ def build_model(spec, input_shape):
             return add(name, Normalize(a[:len(a) // 2], a[len(a) // 2:], x.dim()), False)
         if name == "leakyrelu":
             return add(name, nn.LeakyReLU(a[0] if a else 0.01), False)
-        if name in ("relu", "sigmoid", "tanh", "gelu", "relu6"):
-            return add(name, {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
-                              "gelu": nn.GELU, "relu6": nn.ReLU6}[name](), False)
+        acts = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU,
+                "relu6": nn.ReLU6, "silu": nn.SiLU, "hardswish": nn.Hardswish,
+                "hardsigmoid": nn.Hardsigmoid}
+        if name in acts:
+            return add(name, acts[name](), False)
         raise ValueError("unknown layer %r in model spec %r" % (name, spec))
 
     for name, a in _split(spec):

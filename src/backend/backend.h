@@ -33,6 +33,11 @@ typedef enum {
     CT_ACT_GELU,       /* exact (erf) form, as torch.nn.GELU() */
     CT_ACT_RELU6,      /* min(max(x, 0), 6), as torch.nn.ReLU6 (gradient 0 at 0 and 6, as its
                         * hardtanh_backward) */
+    CT_ACT_SILU,       /* x * sigmoid(x), torch.nn.SiLU (swish) */
+    CT_ACT_HARDSWISH,  /* x * relu6(x + 3) / 6, torch.nn.Hardswish (gradient x/3 + 1/2 on
+                        * [-3, 3], 0 below, 1 above, as PyTorch's) */
+    CT_ACT_HARDSIGMOID, /* relu6(x + 3) / 6, torch.nn.Hardsigmoid (gradient 1/6 inside
+                         * (-3, 3), else 0) */
     CT_ACT_COUNT
 } ct_act;
 

@@ -297,6 +297,27 @@ static ct_status layer_nodes(builder *b, const ct_layer *l) {
             node(b, "Mul", NULL, half, 2, NULL, 0);
             break;
         }
+        case CT_ACT_HARDSIGMOID: {
+            Onnx__AttributeProto *a[2] = {attr_float(b, "alpha", 1.0f / 6.0f),
+                                          attr_float(b, "beta", 0.5f)};
+            unary(b, "HardSigmoid", a, 2);
+            break;
+        }
+        case CT_ACT_SILU:      /* x * Sigmoid(x), as torch.onnx exports SiLU */
+        case CT_ACT_HARDSWISH: { /* x * HardSigmoid(x) (HardSwish: opset 14) */
+            char x[NAME_BYTES];
+            snprintf(x, sizeof x, "%s", b->cur);
+            if (l->cfg.act.kind == CT_ACT_SILU) {
+                unary(b, "Sigmoid", NULL, 0);
+            } else {
+                Onnx__AttributeProto *a[2] = {attr_float(b, "alpha", 1.0f / 6.0f),
+                                              attr_float(b, "beta", 0.5f)};
+                unary(b, "HardSigmoid", a, 2);
+            }
+            const char *mul[2] = {x, b->cur};
+            node(b, "Mul", NULL, mul, 2, NULL, 0);
+            break;
+        }
         case CT_ACT_RELU6: { /* Clip(x, 0, 6), as torch.onnx exports ReLU6 */
             char lo[NAME_BYTES], hi[NAME_BYTES];
             snprintf(lo, sizeof lo, "const_%d", ++b->serial);

@@ -197,6 +197,8 @@ const ct_layer_ops *ct_layer_kind(const char *name, ct_act *act) {
     static const struct { const char *name; ct_act act; } acts[] = {
         {"relu", CT_ACT_RELU},       {"leakyrelu", CT_ACT_LEAKY_RELU}, {"sigmoid", CT_ACT_SIGMOID},
         {"tanh", CT_ACT_TANH},       {"gelu", CT_ACT_GELU},            {"relu6", CT_ACT_RELU6},
+        {"silu", CT_ACT_SILU},       {"hardswish", CT_ACT_HARDSWISH},
+        {"hardsigmoid", CT_ACT_HARDSIGMOID},
     };
     static const ct_layer_ops *const kinds[] = {
         &ct_linear_ops,    &ct_flatten_ops, &ct_conv2d_ops,    &ct_maxpool2d_ops,

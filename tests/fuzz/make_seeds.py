@@ -80,7 +80,10 @@ for i, s in enumerate([
         "conv(4,3,1,1),relu,residual(conv(4,3,1,1),batchnorm,relu,conv(4,3,1,1)),relu,"
         "residual(conv(8,3,2,1),batchnorm),globalavgpool,linear(3)",
         "flatten,linear(6),residual(linear(4),tanh),residual(dropout),linear(2)",
-        "residual(maxpool(2)),flatten,linear(2)", "residual(residual(relu)),linear(2)"]):
+        "residual(maxpool(2)),flatten,linear(2)", "residual(residual(relu)),linear(2)",
+        "conv(8,3,1,1,0),relu6,residual(conv(16,1,1,0,0),relu6,conv(16,3,1,1,0,16),"
+        "conv(8,1,1,0,0)),conv(16,3,2,1,0,4),globalavgpool,linear(3)",
+        "conv(6,3,1,1,0,4),flatten,linear(2)"]):
     put("spec", "%02d" % i, s)
 
 # ---- train command lines (arguments separated by newlines)

@@ -99,7 +99,7 @@ void summary_help(FILE *out) {
           "  maxpool(K[, STRIDE[, PAD]])   avgpool(K[, STRIDE[, PAD]])\n"
           "  globalavgpool                 the mean of each channel (AdaptiveAvgPool2d(1))\n"
           "  batchnorm[(EPS[, MOMENTUM])]  dropout[(P)]   normalize(MEAN, STD)   flatten\n"
-          "  relu  leakyrelu[(SLOPE)]  sigmoid  tanh  gelu  relu6\n"
+          "  relu  leakyrelu[(SLOPE)]  sigmoid  tanh  gelu  relu6  silu  hardswish  hardsigmoid\n"
           "  residual(LAYER, ...)          a residual block, as ResNet's: its layers' output\n"
           "                                plus its input; where they change the shape (a\n"
           "                                stride, more channels), plus a 1x1 conv of that\n"

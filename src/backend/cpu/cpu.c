@@ -176,6 +176,16 @@ static ct_status cpu_act_forward(ct_backend *b, ct_act kind, float param, const 
     case CT_ACT_RELU6:
         for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i] > 6.0f ? 6.0f : x[i];
         break;
+    case CT_ACT_SILU:
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
+        break;
+    case CT_ACT_HARDSWISH:
+    case CT_ACT_HARDSIGMOID:
+        for (int64_t i = 0; i < n; i++) {
+            const float v = x[i], t = v + 3.0f, r = t < 0.0f ? 0.0f : t > 6.0f ? 6.0f : t;
+            y[i] = kind == CT_ACT_HARDSWISH ? v * r / 6.0f : r / 6.0f;
+        }
+        break;
     default: return ct_fail(CT_ERR_INVALID, "unknown activation %d", (int)kind);
     }
     return CT_OK;
@@ -210,6 +220,24 @@ static ct_status cpu_act_backward(ct_backend *b, ct_act kind, float param, const
         for (int64_t i = 0; i < n; i++) {
             const float g = dy[i];
             dx[i] = (x[i] <= 0.0f) | (x[i] >= 6.0f) ? 0.0f : g;
+        }
+        break;
+    case CT_ACT_SILU:
+        for (int64_t i = 0; i < n; i++) {
+            const float s = 1.0f / (1.0f + expf(-x[i]));
+            dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
+        }
+        break;
+    case CT_ACT_HARDSWISH:
+        for (int64_t i = 0; i < n; i++) {
+            const float g = dy[i], v = x[i];
+            dx[i] = v < -3.0f ? 0.0f : v <= 3.0f ? g * (v / 3.0f + 0.5f) : g;
+        }
+        break;
+    case CT_ACT_HARDSIGMOID:
+        for (int64_t i = 0; i < n; i++) {
+            const float g = dy[i];
+            dx[i] = (x[i] > -3.0f) & (x[i] < 3.0f) ? g * (1.0f / 6.0f) : 0.0f;
         }
         break;
     default: return ct_fail(CT_ERR_INVALID, "unknown activation %d", (int)kind);

@@ -244,10 +244,15 @@ __device__ __forceinline__ float act_f(float x, float param) {
     if (KIND == CT_ACT_SIGMOID) return 1.0f / (1.0f + expf(-x));
     if (KIND == CT_ACT_TANH) return tanhf(x);
     if (KIND == CT_ACT_RELU6) return x < 0.0f ? 0.0f : x > 6.0f ? 6.0f : x;
+    if (KIND == CT_ACT_SILU) return x / (1.0f + expf(-x));
+    if (KIND == CT_ACT_HARDSWISH || KIND == CT_ACT_HARDSIGMOID) {
+        const float t = x + 3.0f, r = t < 0.0f ? 0.0f : t > 6.0f ? 6.0f : t;
+        return KIND == CT_ACT_HARDSWISH ? x * r / 6.0f : r / 6.0f;
+    }
     return 0.5f * x * (1.0f + erff(x * CT_SQRT1_2)); /* GELU, exact */
 }
 
-/* f'(x) * dy, using x (ReLU, LeakyReLU, GELU, ReLU6) or y = f(x) (Sigmoid, Tanh), as the CPU does. */
+/* f'(x) * dy, using x (ReLU, LeakyReLU, GELU, ReLU6, SiLU, the hard ones) or y = f(x) (Sigmoid, Tanh), as the CPU does. */
 template <int KIND>
 __device__ __forceinline__ float act_df(float x, float y, float dy, float param) {
     if (KIND == CT_ACT_RELU) return x > 0.0f ? dy : 0.0f;
@@ -255,6 +260,12 @@ __device__ __forceinline__ float act_df(float x, float y, float dy, float param)
     if (KIND == CT_ACT_SIGMOID) return dy * y * (1.0f - y);
     if (KIND == CT_ACT_TANH) return dy * (1.0f - y * y);
     if (KIND == CT_ACT_RELU6) return x <= 0.0f || x >= 6.0f ? 0.0f : dy;
+    if (KIND == CT_ACT_SILU) {
+        const float s = 1.0f / (1.0f + expf(-x));
+        return dy * s * (1.0f + x * (1.0f - s));
+    }
+    if (KIND == CT_ACT_HARDSWISH) return x < -3.0f ? 0.0f : x <= 3.0f ? dy * (x / 3.0f + 0.5f) : dy;
+    if (KIND == CT_ACT_HARDSIGMOID) return x > -3.0f && x < 3.0f ? dy * (1.0f / 6.0f) : 0.0f;
     float cdf = 0.5f * (1.0f + erff(x * CT_SQRT1_2));
     float pdf = CT_INV_SQRT_2PI * expf(-0.5f * x * x);
     return dy * (cdf + x * pdf);
@@ -305,6 +316,9 @@ static ct_status cuda_act_forward(ct_backend *b, ct_act kind, float param, const
     case CT_ACT_SIGMOID: launch_act_forward<CT_ACT_SIGMOID>(cb, x, y, n, param); break;
     case CT_ACT_TANH: launch_act_forward<CT_ACT_TANH>(cb, x, y, n, param); break;
     case CT_ACT_RELU6: launch_act_forward<CT_ACT_RELU6>(cb, x, y, n, param); break;
+    case CT_ACT_SILU: launch_act_forward<CT_ACT_SILU>(cb, x, y, n, param); break;
+    case CT_ACT_HARDSWISH: launch_act_forward<CT_ACT_HARDSWISH>(cb, x, y, n, param); break;
+    case CT_ACT_HARDSIGMOID: launch_act_forward<CT_ACT_HARDSIGMOID>(cb, x, y, n, param); break;
     default: launch_act_forward<CT_ACT_GELU>(cb, x, y, n, param); break;
     }
     CT_CUDA_CHECK_LAUNCH("act_forward_kernel");
@@ -327,6 +341,13 @@ static ct_status cuda_act_backward(ct_backend *b, ct_act kind, float param, cons
     case CT_ACT_SIGMOID: launch_act_backward<CT_ACT_SIGMOID>(cb, x, y, dy, dx, n, param); break;
     case CT_ACT_TANH: launch_act_backward<CT_ACT_TANH>(cb, x, y, dy, dx, n, param); break;
     case CT_ACT_RELU6: launch_act_backward<CT_ACT_RELU6>(cb, x, y, dy, dx, n, param); break;
+    case CT_ACT_SILU: launch_act_backward<CT_ACT_SILU>(cb, x, y, dy, dx, n, param); break;
+    case CT_ACT_HARDSWISH:
+        launch_act_backward<CT_ACT_HARDSWISH>(cb, x, y, dy, dx, n, param);
+        break;
+    case CT_ACT_HARDSIGMOID:
+        launch_act_backward<CT_ACT_HARDSIGMOID>(cb, x, y, dy, dx, n, param);
+        break;
     default: launch_act_backward<CT_ACT_GELU>(cb, x, y, dy, dx, n, param); break;
     }
     CT_CUDA_CHECK_LAUNCH("act_backward_kernel");
