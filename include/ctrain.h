@@ -193,7 +193,7 @@ ct_init_scheme ct_model_preset_init(const char *name);
  * conv's fan_out as PyTorch counts it too); with CT_INIT_MOBILENET also the convs' biases 0 and
  * the linear layers' weights normal, std 0.01, biases 0. The other layers keep theirs (batch
  * norm's 1 and 0; with CT_INIT_RESNET the linear layers' PyTorch defaults, as torchvision's).
- * CT_INIT_DEFAULT changes nothing. */
+ * CT_INIT_DEFAULT changes nothing; another value is CT_ERR_INVALID. */
 ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t seed);
 void ct_model_free(ct_model *m);
 int64_t ct_model_param_count(const ct_model *m);

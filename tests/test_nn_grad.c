@@ -553,6 +553,10 @@ static void test_init_torchvision(void **state) {
     assert_int_equal(ct_model_preset_init("mlp"), CT_INIT_DEFAULT);
     assert_int_equal(ct_model_preset_init("conv(4,3)"), CT_INIT_DEFAULT);
     assert_int_equal(ct_model_preset_init(NULL), CT_INIT_DEFAULT);
+    ct_model *m = NULL;
+    OK(ct_model_create(g_cpu, "conv(2,3),flatten,linear(3)", 1, 5, 5, 2, 3, &m));
+    assert_int_equal(ct_model_init_torchvision(m, (ct_init_scheme)7, 1), CT_ERR_INVALID);
+    ct_model_free(m);
 }
 
 static void test_spec_errors(void **state) {

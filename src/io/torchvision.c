@@ -80,7 +80,7 @@ static ct_status mobilenet_names(const ct_model *m, char (*names)[CT_LIST_NAME_B
         int next = i + 1; /* the batch norm after a conv, and what follows it */
         if (fc) bad = "a layer with weights after the linear one";
         else if (l->ops == &ct_linear_ops) {
-            if (in_block || feature < 2) bad = "a linear layer inside the features";
+            if (in_block || feature < 2) bad = "a linear layer before the blocks and last conv";
             else snprintf(names[i], CT_LIST_NAME_BYTES, "classifier.1"), fc = 1;
         } else if (l->ops != &ct_conv2d_ops) bad = "a layer where MobileNetV2 has none";
         else if (l->cfg.conv.bias) bad = "a conv with a bias, which torchvision's have not";
@@ -116,10 +116,9 @@ static ct_status mobilenet_names(const ct_model *m, char (*names)[CT_LIST_NAME_B
         }
         i = next; /* (the batch norm is named) */
     }
-    if (!fc || in_block)
+    if (!fc) /* (a block left open ends in a linear layer, refused above) */
         return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision MobileNetV2's layers "
-                       "(%s)", SPEC_TEXT(m), fc ? "a block without its projection" :
-                       "no linear layer at its end");
+                       "(no linear layer at its end)", SPEC_TEXT(m));
     return CT_OK;
 }
 
@@ -254,7 +253,7 @@ static int mobilenet_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
     if (fc < 0 || stem < 0) return 0;
     const int last = ct_checkpoint_find(c, "features.18.0.weight");
     if (c->t[fc].ndim != 2 || c->t[stem].ndim != 4 || c->t[stem].shape[0] != 32 || last < 0 ||
-        c->t[last].shape[0] != 1280 || ct_checkpoint_find(c, "features.19.0.weight") >= 0)
+        c->t[last].ndim != 4 || c->t[last].shape[0] != 1280 || ct_checkpoint_find(c, "features.19.0.weight") >= 0)
         return -1;
     const char *p = ct_model_preset("mobilenet_v2");
     const size_t body = strlen(p) - strlen("linear(10)");

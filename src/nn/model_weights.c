@@ -13,6 +13,8 @@
 
 ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t seed) {
     if (scheme == CT_INIT_DEFAULT) return CT_OK;
+    if (scheme != CT_INIT_RESNET && scheme != CT_INIT_MOBILENET)
+        return ct_fail(CT_ERR_INVALID, "init_torchvision: unknown scheme %d", (int)scheme);
     size_t bytes = (size_t)m->n_params * sizeof(float);
     float *host = ct_malloc(bytes ? bytes : 1, "parameters");
     if (!host) return CT_ERR_NOMEM;

@@ -10,7 +10,8 @@
  * every image and channel: y[p][i][:] += w[tap][:] * x[q][i][:], a contiguous row of c (or
  * n*c) that vectorises, with the taps' positions (p, q) found once per shape. The weight
  * gradient sums those row products over the batch and positions per tap. Workspace: the
- * transposed input and output, n * (c*h*w + oc*oh*ow) floats, and the weights a tap a row.
+ * weights a tap a row, and the transposed input and output of a chunk of images (as many as fit
+ * in 32 MB, at least one: 224x224 images would need 771 MB a batch of 128 in one piece).
  */
 #include "backend/cpu/cpu_depthwise.h"
 #include "backend/cpu/kernels.h"
@@ -51,9 +52,20 @@ static row_fma_fn row_fma(void) {
 
 int ct_dw_eligible(const ct_conv2d_desc *d) { return d->groups > 1 && d->groups == d->c; }
 
+#define DW_CHUNK_BYTES ((size_t)32 << 20)
+
+/* The images a pass takes: as many as fit in DW_CHUNK_BYTES (at least 1, at most d->n). */
+static int dw_chunk(const ct_conv2d_desc *d) {
+    const size_t per = ((size_t)d->c * d->h * d->w + (size_t)d->oc * d->oh * d->ow) * sizeof(float);
+    size_t k = DW_CHUNK_BYTES / per;
+    if (k < 1) k = 1;
+    return k < (size_t)d->n ? (int)k : d->n > 0 ? d->n : 1;
+}
+
 size_t ct_dw_workspace(const ct_conv2d_desc *d) {
-    return ((size_t)d->n * ((size_t)d->c * d->h * d->w + (size_t)d->oc * d->oh * d->ow) +
-            (size_t)d->kh * d->kw * d->oc) * sizeof(float);
+    return ((size_t)d->kh * d->kw * d->oc +
+            (size_t)dw_chunk(d) * ((size_t)d->c * d->h * d->w + (size_t)d->oc * d->oh * d->ow)) *
+           sizeof(float);
 }
 
 /* t (q, rows) = a (rows, q): (n*c, h*w) planes to channels last, or back with rows and q swapped */
@@ -73,23 +85,19 @@ static int tap_input(const ct_conv2d_desc *d, int p, int t) {
     return iy >= 0 && iy < d->h && ix >= 0 && ix < d->w ? iy * d->w + ix : -1;
 }
 
-/* The workspace's parts: x channels last (h*w, n, c), y channels last (oh*ow, n, oc), and a
- * (kh*kw, oc) table (the weights a tap a row, or the weight gradient's sums) */
+/* The workspace's parts: a (kh*kw, oc) table (the weights a tap a row, or the weight
+ * gradient's sums), then a chunk's x channels last (h*w, chunk, c) and y (oh*ow, chunk, oc) */
 typedef struct {
-    float *xt, *yt, *taps;
-    int mult, kk, P, hw;
+    float *taps, *xt, *yt;
+    int mult, kk, P, hw, chunk;
 } dw_parts;
 
 static dw_parts parts(const ct_conv2d_desc *d, float *ws) {
-    dw_parts s = {ws, NULL, NULL, d->oc / d->c, d->kh * d->kw, d->oh * d->ow, d->h * d->w};
-    s.yt = s.xt + (size_t)d->n * d->c * s.hw;
-    s.taps = s.yt + (size_t)d->n * d->oc * s.P;
+    dw_parts s = {ws, NULL, NULL, d->oc / d->c, d->kh * d->kw, d->oh * d->ow, d->h * d->w,
+                  dw_chunk(d)};
+    s.xt = s.taps + (size_t)s.kk * d->oc;
+    s.yt = s.xt + (size_t)s.chunk * d->c * s.hw;
     return s;
-}
-
-static void weights_by_tap(const ct_conv2d_desc *d, const float *weight, const dw_parts *s) {
-    for (int o = 0; o < d->oc; o++)
-        for (int t = 0; t < s->kk; t++) s->taps[t * d->oc + o] = weight[o * s->kk + t];
 }
 
 void ct_dw_forward(const ct_conv2d_desc *d, const float *x, const float *weight, float *y,
@@ -97,24 +105,28 @@ void ct_dw_forward(const ct_conv2d_desc *d, const float *x, const float *weight,
     const dw_parts s = parts(d, ws);
     const int oc = d->oc, c = d->c;
     const row_fma_fn axpy = row_fma();
-    weights_by_tap(d, weight, &s);
-    transpose(x, (size_t)d->n * c, (size_t)s.hw, s.xt);
-    memset(s.yt, 0, (size_t)d->n * oc * s.P * sizeof(float));
-    for (int p = 0; p < s.P; p++)
-        for (int t = 0; t < s.kk; t++) {
-            const int q = tap_input(d, p, t);
-            if (q < 0) continue;
-            const float *restrict w = s.taps + (size_t)t * oc;
-            for (int i = 0; i < d->n; i++) { /* y[p][i][:] += w[tap][:] * x[q][i][:] */
-                float *restrict out = s.yt + ((size_t)p * d->n + i) * oc;
-                const float *restrict in = s.xt + ((size_t)q * d->n + i) * c;
-                if (s.mult == 1)
-                    axpy(out, w, in, oc);
-                else
-                    for (int o = 0; o < oc; o++) out[o] += w[o] * in[o / s.mult];
+    for (int o = 0; o < oc; o++)
+        for (int t = 0; t < s.kk; t++) s.taps[t * oc + o] = weight[o * s.kk + t];
+    for (int i0 = 0; i0 < d->n; i0 += s.chunk) {
+        const int nc = d->n - i0 < s.chunk ? d->n - i0 : s.chunk;
+        transpose(x + (size_t)i0 * c * s.hw, (size_t)nc * c, (size_t)s.hw, s.xt);
+        memset(s.yt, 0, (size_t)nc * oc * s.P * sizeof(float));
+        for (int p = 0; p < s.P; p++)
+            for (int t = 0; t < s.kk; t++) {
+                const int q = tap_input(d, p, t);
+                if (q < 0) continue;
+                const float *restrict w = s.taps + (size_t)t * oc;
+                for (int i = 0; i < nc; i++) { /* y[p][i][:] += w[tap][:] * x[q][i][:] */
+                    float *restrict out = s.yt + ((size_t)p * nc + i) * oc;
+                    const float *restrict in = s.xt + ((size_t)q * nc + i) * c;
+                    if (s.mult == 1)
+                        axpy(out, w, in, oc);
+                    else
+                        for (int o = 0; o < oc; o++) out[o] += w[o] * in[o / s.mult];
+                }
             }
-        }
-    transpose(s.yt, (size_t)s.P, (size_t)d->n * oc, y);
+        transpose(s.yt, (size_t)s.P, (size_t)nc * oc, y + (size_t)i0 * oc * s.P);
+    }
 }
 
 void ct_dw_backward_data(const ct_conv2d_desc *d, const float *dy, const float *weight,
@@ -122,48 +134,55 @@ void ct_dw_backward_data(const ct_conv2d_desc *d, const float *dy, const float *
     const dw_parts s = parts(d, ws); /* (xt holds dx, yt dy) */
     const int oc = d->oc, c = d->c;
     const row_fma_fn axpy = row_fma();
-    weights_by_tap(d, weight, &s);
-    transpose(dy, (size_t)d->n * oc, (size_t)s.P, s.yt);
-    memset(s.xt, 0, (size_t)d->n * c * s.hw * sizeof(float));
-    for (int p = 0; p < s.P; p++)
-        for (int t = 0; t < s.kk; t++) {
-            const int q = tap_input(d, p, t);
-            if (q < 0) continue;
-            const float *restrict w = s.taps + (size_t)t * oc;
-            for (int i = 0; i < d->n; i++) { /* dx[q][i][:] += w[tap][:] * dy[p][i][:] */
-                float *restrict in = s.xt + ((size_t)q * d->n + i) * c;
-                const float *restrict g = s.yt + ((size_t)p * d->n + i) * oc;
-                if (s.mult == 1)
-                    axpy(in, w, g, oc);
-                else
-                    for (int o = 0; o < oc; o++) in[o / s.mult] += w[o] * g[o];
+    for (int o = 0; o < oc; o++)
+        for (int t = 0; t < s.kk; t++) s.taps[t * oc + o] = weight[o * s.kk + t];
+    for (int i0 = 0; i0 < d->n; i0 += s.chunk) {
+        const int nc = d->n - i0 < s.chunk ? d->n - i0 : s.chunk;
+        transpose(dy + (size_t)i0 * oc * s.P, (size_t)nc * oc, (size_t)s.P, s.yt);
+        memset(s.xt, 0, (size_t)nc * c * s.hw * sizeof(float));
+        for (int p = 0; p < s.P; p++)
+            for (int t = 0; t < s.kk; t++) {
+                const int q = tap_input(d, p, t);
+                if (q < 0) continue;
+                const float *restrict w = s.taps + (size_t)t * oc;
+                for (int i = 0; i < nc; i++) { /* dx[q][i][:] += w[tap][:] * dy[p][i][:] */
+                    float *restrict in = s.xt + ((size_t)q * nc + i) * c;
+                    const float *restrict g = s.yt + ((size_t)p * nc + i) * oc;
+                    if (s.mult == 1)
+                        axpy(in, w, g, oc);
+                    else
+                        for (int o = 0; o < oc; o++) in[o / s.mult] += w[o] * g[o];
+                }
             }
-        }
-    transpose(s.xt, (size_t)s.hw, (size_t)d->n * c, dx);
+        transpose(s.xt, (size_t)s.hw, (size_t)nc * c, dx + (size_t)i0 * c * s.hw);
+    }
 }
 
 void ct_dw_backward_filter(const ct_conv2d_desc *d, const float *x, const float *dy,
                            float *dweight, float *ws) {
-    const dw_parts s = parts(d, ws); /* (taps: the sums) */
+    const dw_parts s = parts(d, ws); /* (taps: the sums, over every chunk) */
     const int oc = d->oc, c = d->c;
     const row_fma_fn axpy = row_fma();
-    transpose(x, (size_t)d->n * c, (size_t)s.hw, s.xt);
-    transpose(dy, (size_t)d->n * oc, (size_t)s.P, s.yt);
     memset(s.taps, 0, (size_t)s.kk * oc * sizeof(float));
-    for (int p = 0; p < s.P; p++)
-        for (int t = 0; t < s.kk; t++) {
-            const int q = tap_input(d, p, t);
-            if (q < 0) continue;
-            float *restrict sum = s.taps + (size_t)t * oc;
-            for (int i = 0; i < d->n; i++) { /* dw[tap][:] += dy[p][i][:] * x[q][i][:] */
-                const float *restrict g = s.yt + ((size_t)p * d->n + i) * oc;
-                const float *restrict in = s.xt + ((size_t)q * d->n + i) * c;
-                if (s.mult == 1)
-                    axpy(sum, g, in, oc);
-                else
-                    for (int o = 0; o < oc; o++) sum[o] += g[o] * in[o / s.mult];
+    for (int i0 = 0; i0 < d->n; i0 += s.chunk) {
+        const int nc = d->n - i0 < s.chunk ? d->n - i0 : s.chunk;
+        transpose(x + (size_t)i0 * c * s.hw, (size_t)nc * c, (size_t)s.hw, s.xt);
+        transpose(dy + (size_t)i0 * oc * s.P, (size_t)nc * oc, (size_t)s.P, s.yt);
+        for (int p = 0; p < s.P; p++)
+            for (int t = 0; t < s.kk; t++) {
+                const int q = tap_input(d, p, t);
+                if (q < 0) continue;
+                float *restrict sum = s.taps + (size_t)t * oc;
+                for (int i = 0; i < nc; i++) { /* dw[tap][:] += dy[p][i][:] * x[q][i][:] */
+                    const float *restrict g = s.yt + ((size_t)p * nc + i) * oc;
+                    const float *restrict in = s.xt + ((size_t)q * nc + i) * c;
+                    if (s.mult == 1)
+                        axpy(sum, g, in, oc);
+                    else
+                        for (int o = 0; o < oc; o++) sum[o] += g[o] * in[o / s.mult];
+                }
             }
-        }
+    }
     for (int o = 0; o < oc; o++)
         for (int t = 0; t < s.kk; t++) dweight[o * s.kk + t] = s.taps[t * oc + o];
 }

@@ -45,8 +45,8 @@ static int conv_group(const ct_conv2d_desc *d) {
 static ct_status conv_check(const ct_conv2d_desc *d, const char *op) {
     const int g = ct_conv_groups(d);
     if (d->groups < 0 || d->c % g || d->oc % g)
-        return ct_fail(CT_ERR_INVALID, "%s: %d groups of %d input and %d output channels", op,
-                       d->groups, d->c, d->oc);
+        return ct_fail(CT_ERR_INVALID, "%s: groups %d must divide the %d input and %d output "
+                       "channels", op, d->groups, d->c, d->oc);
     if (d->n < 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->oc <= 0 || d->kh <= 0 ||
         d->kw <= 0 || d->stride_h <= 0 || d->stride_w <= 0 || d->pad_h < 0 || d->pad_w < 0 ||
         d->oh != (d->h + 2 * d->pad_h - d->kh) / d->stride_h + 1 ||
@@ -379,7 +379,8 @@ static ct_status cpu_conv2d_backward(ct_backend *b, const ct_conv2d_desc *d, con
     if (g > 1 && !ct_wino_eligible(d) && !ct_dw_eligible(d)) { /* one gathering of each
                                                                  * group's dy for both */
         if (d->n == 0)
-            memset(dweight, 0, (size_t)d->oc * (d->c / ct_conv_groups(d)) * d->kh * d->kw * 4);
+            memset(dweight, 0,
+                   (size_t)d->oc * (d->c / ct_conv_groups(d)) * d->kh * d->kw * sizeof(float));
         for (int i = 0; i < d->n; i += g)
             CT_TRY(conv_backward_group(b, d, x, dy, weight, dx, dweight, ws, i,
                                        d->n - i < g ? d->n - i : g, i == 0));

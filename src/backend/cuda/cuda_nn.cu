@@ -58,8 +58,8 @@ __device__ double block_sum_double(double v) {
 static ct_status conv_check(const ct_conv2d_desc *d, const char *op) {
     const int g = ct_conv_groups(d);
     if (d->groups < 0 || d->c % g || d->oc % g)
-        return ct_fail(CT_ERR_INVALID, "%s: %d groups of %d input and %d output channels", op,
-                       d->groups, d->c, d->oc);
+        return ct_fail(CT_ERR_INVALID, "%s: groups %d must divide the %d input and %d output "
+                       "channels", op, d->groups, d->c, d->oc);
     if (d->n < 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->oc <= 0 || d->kh <= 0 ||
         d->kw <= 0 || d->stride_h <= 0 || d->stride_w <= 0 || d->pad_h < 0 || d->pad_w < 0 ||
         d->oh != (d->h + 2 * d->pad_h - d->kh) / d->stride_h + 1 ||
