@@ -264,8 +264,8 @@ struct ct_backend {
     /* dx (n, c, h, w) = the gradient of the input for dy (n, oc, oh, ow) (overwrites dx). */
     ct_status (*conv2d_backward_data)(ct_backend *b, const ct_conv2d_desc *d, const float *dy,
                                       const float *weight, float *dx, void *ws);
-    /* dweight (oc, c / groups, kh, kw) = sum over the batch of dy ⋆ x, and dbias (oc) = sums of dy over
-     * (n, oh, ow) when dbias is not NULL (both overwritten). */
+    /* dweight (oc, c / groups, kh, kw) = sum over the batch of dy ⋆ x, and dbias (oc) = sums of
+     * dy over (n, oh, ow) when dbias is not NULL (both overwritten). */
     ct_status (*conv2d_backward_filter)(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                                         const float *dy, float *dweight, float *dbias, void *ws);
     /* Optional (NULL: a layer calls conv2d_backward_filter, then conv2d_backward_data when it
@@ -509,6 +509,21 @@ static inline void ct_adam_variant_factors(int variant, float lr, float beta1, f
 }
 
 #define CT_COLL_ID_BYTES 128 /* ncclUniqueId */
+
+/* C_j = op(A_j) op(B_j) + beta C_j for each group j < g of a grouped convolution, the
+ * operands' blocks sa, sb and sc floats apart: one b->gemm a group (a dense conv: g = 1, one
+ * product). The conv2d ops of both backends take all groups' columns from one im2col. */
+static inline ct_status ct_gemm_groups(ct_backend *b, int g, int ta, int tb, int M, int N, int K,
+                                       const float *A, int lda, size_t sa, const float *B,
+                                       int ldb, size_t sb, float beta, float *C, int ldc,
+                                       size_t sc) {
+    for (int j = 0; j < g; j++) {
+        ct_status s = b->gemm(b, ta, tb, M, N, K, 1.0f, A + j * sa, lda, B + j * sb, ldb, beta,
+                              C + j * sc, ldc);
+        if (s != CT_OK) return s;
+    }
+    return CT_OK;
+}
 
 /* Opens the CPU backend (threads 0 = all cores). */
 ct_status ct_cpu_backend_create(int threads, ct_backend **out);

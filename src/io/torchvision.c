@@ -204,7 +204,8 @@ static int by_key(const void *a, const void *b) {
 ct_status ct_tv_aliases(const ct_checkpoint *c, const ct_model *m, const ct_tensor_list *l,
                         char (*alias)[CT_LIST_NAME_BYTES], int *used) {
     *used = 0;
-    const int resnet = ct_checkpoint_find(c, "bn1.weight") >= 0 && ct_checkpoint_find(c, "fc.weight") >= 0;
+    const int resnet =
+        ct_checkpoint_find(c, "bn1.weight") >= 0 && ct_checkpoint_find(c, "fc.weight") >= 0;
     if (!resnet && (ct_checkpoint_find(c, "features.0.0.weight") < 0 ||
                     ct_checkpoint_find(c, "classifier.1.weight") < 0))
         return CT_OK;
@@ -253,7 +254,8 @@ static int mobilenet_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
     if (fc < 0 || stem < 0) return 0;
     const int last = ct_checkpoint_find(c, "features.18.0.weight");
     if (c->t[fc].ndim != 2 || c->t[stem].ndim != 4 || c->t[stem].shape[0] != 32 || last < 0 ||
-        c->t[last].ndim != 4 || c->t[last].shape[0] != 1280 || ct_checkpoint_find(c, "features.19.0.weight") >= 0)
+        c->t[last].ndim != 4 || c->t[last].shape[0] != 1280 ||
+        ct_checkpoint_find(c, "features.19.0.weight") >= 0)
         return -1;
     const char *p = ct_model_preset("mobilenet_v2");
     const size_t body = strlen(p) - strlen("linear(10)");
@@ -267,14 +269,20 @@ static int mobilenet_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
  * it is none of those (other stages, widths or groups). */
 int ct_tv_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
     static const struct { const char *name; int blocks[4], bottleneck, width, groups; } k[] = {
-        {"resnet18", {2, 2, 2, 2}, 0, 64, 1},            {"resnet34", {3, 4, 6, 3}, 0, 64, 1},
-        {"resnet50", {3, 4, 6, 3}, 1, 64, 1},            {"resnet101", {3, 4, 23, 3}, 1, 64, 1},
-        {"resnet152", {3, 8, 36, 3}, 1, 64, 1},          {"wide_resnet50_2", {3, 4, 6, 3}, 1, 128, 1},
-        {"wide_resnet101_2", {3, 4, 23, 3}, 1, 128, 1},  {"resnext50_32x4d", {3, 4, 6, 3}, 1, 128, 32},
-        {"resnext101_32x8d", {3, 4, 23, 3}, 1, 256, 32}, {"resnext101_64x4d", {3, 4, 23, 3}, 1, 256, 64}};
+        {"resnet18", {2, 2, 2, 2}, 0, 64, 1},
+        {"resnet34", {3, 4, 6, 3}, 0, 64, 1},
+        {"resnet50", {3, 4, 6, 3}, 1, 64, 1},
+        {"resnet101", {3, 4, 23, 3}, 1, 64, 1},
+        {"resnet152", {3, 8, 36, 3}, 1, 64, 1},
+        {"wide_resnet50_2", {3, 4, 6, 3}, 1, 128, 1},
+        {"wide_resnet101_2", {3, 4, 23, 3}, 1, 128, 1},
+        {"resnext50_32x4d", {3, 4, 6, 3}, 1, 128, 32},
+        {"resnext101_32x8d", {3, 4, 23, 3}, 1, 256, 32},
+        {"resnext101_64x4d", {3, 4, 23, 3}, 1, 256, 64}};
     const int mobile = mobilenet_spec(c, spec, bytes);
     if (mobile) return mobile;
-    const int fc = ct_checkpoint_find(c, "fc.weight"), w = ct_checkpoint_find(c, "layer1.0.conv1.weight");
+    const int fc = ct_checkpoint_find(c, "fc.weight");
+    const int w = ct_checkpoint_find(c, "layer1.0.conv1.weight");
     if (fc < 0 || w < 0 || ct_checkpoint_find(c, "bn1.weight") < 0 || c->t[fc].ndim != 2) return 0;
     int blocks[4] = {0, 0, 0, 0};
     for (int s = 0; s < 4; s++) {

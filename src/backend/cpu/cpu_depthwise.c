@@ -100,31 +100,46 @@ static dw_parts parts(const ct_conv2d_desc *d, float *ws) {
     return s;
 }
 
+/* The weights a tap a row: taps (kh*kw, oc) = weight (oc, kh*kw) transposed */
+static void weights_by_tap(const ct_conv2d_desc *d, const float *weight, const dw_parts *s) {
+    for (int o = 0; o < d->oc; o++)
+        for (int t = 0; t < s->kk; t++) s->taps[t * d->oc + o] = weight[o * s->kk + t];
+}
+
+/* Every tap at every output position p, for nc images: forward, y[p][i][:] += w[tap][:] *
+ * x[q][i][:]; back (to the input), x[q][i][:] += w[tap][:] * y[p][i][:], q the input position
+ * the tap reads (taps in the padding skipped). */
+static void tap_rows(const ct_conv2d_desc *d, const dw_parts *s, int nc, int back,
+                     row_fma_fn axpy) {
+    const int oc = d->oc, c = d->c, m = s->mult;
+    for (int p = 0; p < s->P; p++)
+        for (int t = 0; t < s->kk; t++) {
+            const int q = tap_input(d, p, t);
+            if (q < 0) continue;
+            const float *restrict w = s->taps + (size_t)t * oc;
+            for (int i = 0; i < nc; i++) {
+                float *restrict yr = s->yt + ((size_t)p * nc + i) * oc;
+                float *restrict xr = s->xt + ((size_t)q * nc + i) * c;
+                if (m == 1 && back) axpy(xr, w, yr, oc);
+                else if (m == 1) axpy(yr, w, xr, oc);
+                else if (back) /* (a channel multiplier: m outputs read input o / m) */
+                    for (int o = 0; o < oc; o++) xr[o / m] += w[o] * yr[o];
+                else
+                    for (int o = 0; o < oc; o++) yr[o] += w[o] * xr[o / m];
+            }
+        }
+}
+
 void ct_dw_forward(const ct_conv2d_desc *d, const float *x, const float *weight, float *y,
                    float *ws) {
     const dw_parts s = parts(d, ws);
     const int oc = d->oc, c = d->c;
-    const row_fma_fn axpy = row_fma();
-    for (int o = 0; o < oc; o++)
-        for (int t = 0; t < s.kk; t++) s.taps[t * oc + o] = weight[o * s.kk + t];
+    weights_by_tap(d, weight, &s);
     for (int i0 = 0; i0 < d->n; i0 += s.chunk) {
         const int nc = d->n - i0 < s.chunk ? d->n - i0 : s.chunk;
         transpose(x + (size_t)i0 * c * s.hw, (size_t)nc * c, (size_t)s.hw, s.xt);
         memset(s.yt, 0, (size_t)nc * oc * s.P * sizeof(float));
-        for (int p = 0; p < s.P; p++)
-            for (int t = 0; t < s.kk; t++) {
-                const int q = tap_input(d, p, t);
-                if (q < 0) continue;
-                const float *restrict w = s.taps + (size_t)t * oc;
-                for (int i = 0; i < nc; i++) { /* y[p][i][:] += w[tap][:] * x[q][i][:] */
-                    float *restrict out = s.yt + ((size_t)p * nc + i) * oc;
-                    const float *restrict in = s.xt + ((size_t)q * nc + i) * c;
-                    if (s.mult == 1)
-                        axpy(out, w, in, oc);
-                    else
-                        for (int o = 0; o < oc; o++) out[o] += w[o] * in[o / s.mult];
-                }
-            }
+        tap_rows(d, &s, nc, 0, row_fma());
         transpose(s.yt, (size_t)s.P, (size_t)nc * oc, y + (size_t)i0 * oc * s.P);
     }
 }
@@ -133,27 +148,12 @@ void ct_dw_backward_data(const ct_conv2d_desc *d, const float *dy, const float *
                          float *dx, float *ws) {
     const dw_parts s = parts(d, ws); /* (xt holds dx, yt dy) */
     const int oc = d->oc, c = d->c;
-    const row_fma_fn axpy = row_fma();
-    for (int o = 0; o < oc; o++)
-        for (int t = 0; t < s.kk; t++) s.taps[t * oc + o] = weight[o * s.kk + t];
+    weights_by_tap(d, weight, &s);
     for (int i0 = 0; i0 < d->n; i0 += s.chunk) {
         const int nc = d->n - i0 < s.chunk ? d->n - i0 : s.chunk;
         transpose(dy + (size_t)i0 * oc * s.P, (size_t)nc * oc, (size_t)s.P, s.yt);
         memset(s.xt, 0, (size_t)nc * c * s.hw * sizeof(float));
-        for (int p = 0; p < s.P; p++)
-            for (int t = 0; t < s.kk; t++) {
-                const int q = tap_input(d, p, t);
-                if (q < 0) continue;
-                const float *restrict w = s.taps + (size_t)t * oc;
-                for (int i = 0; i < nc; i++) { /* dx[q][i][:] += w[tap][:] * dy[p][i][:] */
-                    float *restrict in = s.xt + ((size_t)q * nc + i) * c;
-                    const float *restrict g = s.yt + ((size_t)p * nc + i) * oc;
-                    if (s.mult == 1)
-                        axpy(in, w, g, oc);
-                    else
-                        for (int o = 0; o < oc; o++) in[o / s.mult] += w[o] * g[o];
-                }
-            }
+        tap_rows(d, &s, nc, 1, row_fma());
         transpose(s.xt, (size_t)s.hw, (size_t)nc * c, dx + (size_t)i0 * c * s.hw);
     }
 }

@@ -219,17 +219,6 @@ static void conv_planes(const ct_conv2d_desc *d, float *restrict group, float *r
         }
 }
 
-/* C_j = op(A_j) op(B_j) + beta C_j for each group j < g: the groups' blocks of the operands
- * sa, sb and sc floats apart, each an (M, N, K) product (a dense conv's one group: one gemm) */
-static ct_status gemm_groups(ct_backend *b, int g, int ta, int tb, int M, int N, int K,
-                             const float *A, int lda, size_t sa, const float *B, int ldb,
-                             size_t sb, float beta, float *C, int ldc, size_t sc) {
-    for (int j = 0; j < g; j++)
-        CT_TRY(b->gemm(b, ta, tb, M, N, K, 1.0f, A + j * sa, lda, B + j * sb, ldb, beta,
-                       C + j * sc, ldc));
-    return CT_OK;
-}
-
 /* the forward of images [i0, i0 + gn) together: their columns side by side in ws (K, gn x P),
  * then their outputs (OC, gn x P) after them */
 static ct_status conv_forward_group(ct_backend *b, const ct_conv2d_desc *d, const float *x,
@@ -240,8 +229,8 @@ static ct_status conv_forward_group(ct_backend *b, const ct_conv2d_desc *d, cons
     float *cols = ws, *out = ws + (size_t)K * N;
     im2col_group(d, x + (size_t)i0 * in_size, gn, cols, N);
     /* out_j (OC/g, N) = weight_j (OC/g, K/g) · cols_j (K/g, N) for each group j */
-    CT_TRY(gemm_groups(b, g, 0, 0, OCg, N, Kg, weight, Kg, (size_t)OCg * Kg, cols, N,
-                       (size_t)Kg * N, 0.0f, out, N, (size_t)OCg * N));
+    CT_TRY(ct_gemm_groups(b, g, 0, 0, OCg, N, Kg, weight, Kg, (size_t)OCg * Kg, cols, N,
+                          (size_t)Kg * N, 0.0f, out, N, (size_t)OCg * N));
     conv_planes(d, out, y + (size_t)i0 * d->oc * P, gn, 1);
     return CT_OK;
 }
@@ -265,8 +254,8 @@ static ct_status cpu_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, cons
             cols = ws;
         }
         /* y_i's group j (OC/g, P) = weight_j (OC/g, K/g) · cols_j (K/g, P) */
-        CT_TRY(gemm_groups(b, groups, 0, 0, OCg, P, Kg, weight, Kg, (size_t)OCg * Kg, cols, P,
-                           (size_t)Kg * P, 0.0f, y + i * out_size, P, (size_t)OCg * P));
+        CT_TRY(ct_gemm_groups(b, groups, 0, 0, OCg, P, Kg, weight, Kg, (size_t)OCg * Kg, cols, P,
+                              (size_t)Kg * P, 0.0f, y + i * out_size, P, (size_t)OCg * P));
     }
     if (bias) CT_TRY(b->bias_add(b, y, bias, d->n, d->oc, P));
     if (d->relu) CT_TRY(b->act_forward(b, CT_ACT_RELU, 0.0f, y, y, (int64_t)d->n * (int64_t)out_size));
@@ -298,12 +287,12 @@ static ct_status conv_backward_group(ct_backend *b, const ct_conv2d_desc *d, con
     if (dweight) { /* dweight_j (OC/g, K/g) += dy_j (OC/g, N) · rows_j (N, K/g), rows = cols^T */
         im2col_group(d, x + (size_t)i0 * in_size, gn, cols, N);
         transpose(cols, K, N, rows);
-        CT_TRY(gemm_groups(b, g, 0, 0, OCg, Kg, N, dyg, N, (size_t)OCg * N, rows, K, (size_t)Kg,
-                           first ? 0.0f : 1.0f, dweight, Kg, (size_t)OCg * Kg));
+        CT_TRY(ct_gemm_groups(b, g, 0, 0, OCg, Kg, N, dyg, N, (size_t)OCg * N, rows, K, (size_t)Kg,
+                              first ? 0.0f : 1.0f, dweight, Kg, (size_t)OCg * Kg));
     }
     if (dx) { /* dcols_j (K/g, N) = weight_j^T · dy_j (OC/g, N), into the images' planes */
-        CT_TRY(gemm_groups(b, g, 1, 0, Kg, N, OCg, weight, Kg, (size_t)OCg * Kg, dyg, N,
-                           (size_t)OCg * N, 0.0f, cols, N, (size_t)Kg * N));
+        CT_TRY(ct_gemm_groups(b, g, 1, 0, Kg, N, OCg, weight, Kg, (size_t)OCg * Kg, dyg, N,
+                              (size_t)OCg * N, 0.0f, cols, N, (size_t)Kg * N));
         col2im_group(d, cols, N, gn, dx + (size_t)i0 * in_size);
     }
     return CT_OK;
@@ -329,8 +318,8 @@ static ct_status cpu_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *d
         int direct = conv_is_pointwise(d);
         float *dcols = direct ? dx + i * in_size : ws; // (K, P)
         /* dcols_j (K/g, P) = weight_j^T (K/g, OC/g) · dy_i's group j (OC/g, P) */
-        CT_TRY(gemm_groups(b, groups, 1, 0, Kg, P, OCg, weight, Kg, (size_t)OCg * Kg,
-                           dy + i * out_size, P, (size_t)OCg * P, 0.0f, dcols, P, (size_t)Kg * P));
+        CT_TRY(ct_gemm_groups(b, groups, 1, 0, Kg, P, OCg, weight, Kg, (size_t)OCg * Kg,
+                              dy + i * out_size, P, (size_t)OCg * P, 0.0f, dcols, P, (size_t)Kg * P));
         if (!direct) col2im(d, dcols, dx + i * in_size);
     }
     return CT_OK;
@@ -359,9 +348,9 @@ static ct_status cpu_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc 
             cols = ws;
         }
         /* dweight_j (OC/g, K/g) += dy_i's group j (OC/g, P) · cols_j^T (P, K/g) */
-        CT_TRY(gemm_groups(b, groups, 0, 1, OCg, Kg, P, dy + i * out_size, P, (size_t)OCg * P,
-                           cols, P, (size_t)Kg * P, i ? 1.0f : 0.0f, dweight, Kg,
-                           (size_t)OCg * Kg));
+        CT_TRY(ct_gemm_groups(b, groups, 0, 1, OCg, Kg, P, dy + i * out_size, P, (size_t)OCg * P,
+                              cols, P, (size_t)Kg * P, i ? 1.0f : 0.0f, dweight, Kg,
+                              (size_t)OCg * Kg));
     }
     if (dbias) CT_TRY(b->bias_grad(b, dbias, dy, d->n, d->oc, P));
     return CT_OK;

@@ -174,17 +174,6 @@ __global__ void conv_dy_kernel(const float *dy, float *t, int oc, int nc, int64_
     }
 }
 
-/* C_j = op(A_j) op(B_j) + beta C_j for each group j < g, the operands' blocks sa, sb and sc
- * floats apart (cpu_nn.c's gemm_groups: the columns of all groups come from one im2col) */
-static ct_status gemm_groups(ct_backend *b, int g, int ta, int tb, int M, int N, int K,
-                             const float *A, int lda, size_t sa, const float *B, int ldb,
-                             size_t sb, float beta, float *C, int ldc, size_t sc) {
-    for (int j = 0; j < g; j++)
-        CT_TRY(b->gemm(b, ta, tb, M, N, K, 1.0f, A + j * sa, lda, B + j * sb, ldb, beta,
-                       C + j * sc, ldc));
-    return CT_OK;
-}
-
 /* y = conv(x) + bias, by cuDNN or im2col and cuBLAS (d->relu is cuda_conv2d_forward's). */
 static ct_status conv_forward_linear(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                                      const float *weight, const float *bias, float *y, void *ws) {
@@ -205,8 +194,8 @@ static ct_status conv_forward_linear(ct_backend *b, const ct_conv2d_desc *d, con
             x + i0 * in_size, cols, *d, nc);
         CT_CUDA_CHECK_LAUNCH("im2col_kernel");
         /* t_j (OC/g, nc*P) = weight_j (OC/g, K/g) · cols_j (K/g, nc*P) for each group j */
-        CT_TRY(gemm_groups(b, g, 0, 0, OCg, cols_n, Kg, weight, Kg, (size_t)OCg * Kg, cols,
-                           cols_n, (size_t)Kg * cols_n, 0.0f, t, cols_n, (size_t)OCg * cols_n));
+        CT_TRY(ct_gemm_groups(b, g, 0, 0, OCg, cols_n, Kg, weight, Kg, (size_t)OCg * Kg, cols,
+                              cols_n, (size_t)Kg * cols_n, 0.0f, t, cols_n, (size_t)OCg * cols_n));
         conv_out_kernel<<<nn_grid(cb, (int64_t)d->oc * cols_n), CT_NN_THREADS, 0, cb->compute>>>(
             t, bias, y + (int64_t)i0 * d->oc * P, d->oc, nc, P);
         CT_CUDA_CHECK_LAUNCH("conv_out_kernel");
@@ -248,8 +237,8 @@ static ct_status cuda_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *
             dy + (int64_t)i0 * d->oc * P, t, d->oc, nc, P);
         CT_CUDA_CHECK_LAUNCH("conv_dy_kernel");
         /* cols_j (K/g, nc*P) = weight_j^T (K/g, OC/g) · t_j (OC/g, nc*P) */
-        CT_TRY(gemm_groups(b, g, 1, 0, Kg, cols_n, OCg, weight, Kg, (size_t)OCg * Kg, t, cols_n,
-                           (size_t)OCg * cols_n, 0.0f, cols, cols_n, (size_t)Kg * cols_n));
+        CT_TRY(ct_gemm_groups(b, g, 1, 0, Kg, cols_n, OCg, weight, Kg, (size_t)OCg * Kg, t, cols_n,
+                              (size_t)OCg * cols_n, 0.0f, cols, cols_n, (size_t)Kg * cols_n));
         col2im_kernel<<<nn_grid(cb, (int64_t)nc * in_size), CT_NN_THREADS, 0, cb->compute>>>(
             cols, dx + i0 * in_size, *d, nc);
         CT_CUDA_CHECK_LAUNCH("col2im_kernel");
@@ -288,9 +277,9 @@ static ct_status cuda_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc
             x + i0 * in_size, cols, *d, nc);
         CT_CUDA_CHECK_LAUNCH("im2col_kernel");
         /* dweight_j (OC/g, K/g) (+)= t_j (OC/g, nc*P) · cols_j^T (nc*P, K/g) */
-        CT_TRY(gemm_groups(b, g, 0, 1, OCg, Kg, cols_n, t, cols_n, (size_t)OCg * cols_n, cols,
-                           cols_n, (size_t)Kg * cols_n, i0 ? 1.0f : 0.0f, dweight, Kg,
-                           (size_t)OCg * Kg));
+        CT_TRY(ct_gemm_groups(b, g, 0, 1, OCg, Kg, cols_n, t, cols_n, (size_t)OCg * cols_n, cols,
+                              cols_n, (size_t)Kg * cols_n, i0 ? 1.0f : 0.0f, dweight, Kg,
+                              (size_t)OCg * Kg));
     }
     if (dbias) CT_TRY(b->bias_grad(b, dbias, dy, d->n, d->oc, P));
     return CT_OK;
