@@ -5,11 +5,11 @@
  * im2col would copy each input plane kh x kw times for products of one row (a GEMM of M = oc/c,
  * K = kh x kw): on mobilenet_v2 that copying and col2im's scatter took a third of a training
  * step (perf), and computing on the planes row by row was slower still on its small planes
- * (7x7 down to 1x1: rows of a few columns, mostly padding). So the ops transpose the batch to
+ * (7x7 down to 1x1: rows of a few columns, mostly padding). So the ops transpose the images to
  * channels last, (h*w, n, c), where one tap at one output position is the same product for
- * every image and channel: y[p][i][:] += w[tap][:] * x[q][i][:], a contiguous row of c (or
- * n*c) that vectorises, with the taps' positions (p, q) found once per shape. The weight
- * gradient sums those row products over the batch and positions per tap. Workspace: the
+ * every image and channel: y[p][i][:] += w[tap][:] * x[q][i][:], a contiguous row of c that
+ * vectorises (q: the input position the tap reads there; taps in the padding skipped). The
+ * weight gradient sums those row products over the batch and positions per tap. Workspace: the
  * weights a tap a row, and the transposed input and output of a chunk of images (as many as fit
  * in 32 MB, at least one: 224x224 images would need 771 MB a batch of 128 in one piece).
  */
