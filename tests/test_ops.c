@@ -194,7 +194,7 @@ static double act_ref(ct_act kind, double p, double x, double *deriv) {
     case CT_ACT_TANH: t = tanh(x); *deriv = 1 - t * t; return t;
     case CT_ACT_RELU6: *deriv = x > 0 && x < 6 ? 1 : 0; return x < 0 ? 0 : x > 6 ? 6 : x;
     case CT_ACT_SILU: s = 1 / (1 + exp(-x)); *deriv = s * (1 + x * (1 - s)); return x * s;
-    case CT_ACT_HARDSWISH: /* (PyTorch's: x/3 + 1/2 on [-3, 3], at both ends too) */
+    case CT_ACT_HARDSWISH: /* (PyTorch's scalar and CUDA kernels': x/3 + 1/2 on [-3, 3]) */
         *deriv = x < -3 ? 0 : x <= 3 ? x / 3 + 0.5 : 1;
         return x * (x < -3 ? 0 : x > 3 ? 6 : x + 3) / 6;
     case CT_ACT_HARDSIGMOID:

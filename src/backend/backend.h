@@ -35,7 +35,8 @@ typedef enum {
                         * hardtanh_backward) */
     CT_ACT_SILU,       /* x * sigmoid(x), torch.nn.SiLU (swish) */
     CT_ACT_HARDSWISH,  /* x * relu6(x + 3) / 6, torch.nn.Hardswish (gradient x/3 + 1/2 on
-                        * [-3, 3], 0 below, 1 above, as PyTorch's) */
+                        * [-3, 3], 0 below, 1 above: PyTorch's scalar and CUDA kernels; its
+                        * vectorised CPU loop gives 1 at exactly 3) */
     CT_ACT_HARDSIGMOID, /* relu6(x + 3) / 6, torch.nn.Hardsigmoid (gradient 1/6 inside
                          * (-3, 3), else 0) */
     CT_ACT_COUNT

@@ -9,7 +9,8 @@
 
 /* 1 for a depthwise layer (groups = c > 1, any channel multiplier oc / c): these ops take it. */
 int ct_dw_eligible(const ct_conv2d_desc *d);
-/* The bytes of workspace (ws) each op needs: grows with d->n. */
+/* The bytes of workspace (ws) each op needs: grows with d->n up to the images 32 MB hold (a
+ * workspace sized for a batch serves every smaller one). */
 size_t ct_dw_workspace(const ct_conv2d_desc *d);
 /* y = conv(x, weight) without bias (overwritten) */
 void ct_dw_forward(const ct_conv2d_desc *d, const float *x, const float *weight, float *y,
