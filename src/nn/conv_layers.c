@@ -85,7 +85,7 @@ static void conv_init(ct_layer *l, float *host, ct_rng *rng) {
                      l->cfg.conv.kernel;
     int64_t nw = fan_in * l->out_c;
     float bound = 1.0f / sqrtf((float)fan_in);
-    uniform_fill(host, nw, bound, rng);                                /* weight (OC, C, K, K) */
+    uniform_fill(host, nw, bound, rng);                              /* weight (OC, C/G, K, K) */
     if (l->cfg.conv.bias) uniform_fill(host + nw, l->out_c, bound, rng); /* bias (OC) */
 }
 
@@ -95,7 +95,8 @@ static ct_conv2d_desc conv_desc(const ct_layer *l, int n, size_t ws_bytes) {
     return (ct_conv2d_desc){.n = n, .c = l->in_c, .h = l->in_h, .w = l->in_w, .oc = l->out_c,
                             .kh = k, .kw = k, .stride_h = s, .stride_w = s, .pad_h = p,
                             .pad_w = p, .oh = l->out_h, .ow = l->out_w,
-                            .groups = l->cfg.conv.groups, .relu = l->cfg.conv.relu, .ws_bytes = ws_bytes};
+                            .groups = l->cfg.conv.groups, .relu = l->cfg.conv.relu,
+                            .ws_bytes = ws_bytes};
 }
 
 static size_t conv_scratch_bytes(const ct_layer *l, ct_backend *b, int max_batch) {

@@ -439,13 +439,13 @@ int cmd_train(int argc, char **argv) {
     }
     if ((s = ct_model_create(b, spec, in_c, in_h, in_w, max_batch, o.seed, &m)) != CT_OK) {
         char text[400]; /* (a preset by its name: "mobilenet_v2 for 1000 classes") */
+        /* (the spec is the resumed or --init file's when o.model is o.model_resumed) */
         if (s == CT_ERR_INVALID && (o.resume_dir || o.model == o.model_resumed))
             cli_error("%s: its model %s cannot be built for these %dx%dx%d images: %s%s",
                       o.resume_dir ? ct_checkpoint_path(ck) : init.path,
                       ct_spec_text(o.model, 1, text, sizeof text), in_c, in_h, in_w,
                       ct_last_error(), o.resume_dir ? "" : " (--model with a last layer of "
                       "these classes fine-tunes from its weights: a preset's name, or its layers)");
-        /* (the spec is the resumed or --init file's) */
         else if (s != CT_ERR_INVALID)
             cli_lib_error(s);
         else
