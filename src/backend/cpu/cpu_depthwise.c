@@ -130,32 +130,33 @@ static void tap_rows(const ct_conv2d_desc *d, const dw_parts *s, int nc, int bac
         }
 }
 
-void ct_dw_forward(const ct_conv2d_desc *d, const float *x, const float *weight, float *y,
-                   float *ws) {
+/* out = the taps applied to in, chunk by chunk: forward (back 0) x (n, c, h*w) -> y (n, oc,
+ * oh*ow); back (1) dy -> dx. Each chunk: its images channels last, the other side zeroed, the
+ * taps, the result back to planes. */
+static void dw_apply(const ct_conv2d_desc *d, const float *weight, const float *in, float *out,
+                     float *ws, int back) {
     const dw_parts s = parts(d, ws);
-    const int oc = d->oc, c = d->c;
+    const size_t in_ch = back ? d->oc : d->c, in_q = back ? s.P : s.hw;
+    const size_t out_ch = back ? d->c : d->oc, out_q = back ? s.hw : s.P;
+    float *tin = back ? s.yt : s.xt, *tout = back ? s.xt : s.yt;
     weights_by_tap(d, weight, &s);
     for (int i0 = 0; i0 < d->n; i0 += s.chunk) {
-        const int nc = d->n - i0 < s.chunk ? d->n - i0 : s.chunk;
-        transpose(x + (size_t)i0 * c * s.hw, (size_t)nc * c, (size_t)s.hw, s.xt);
-        memset(s.yt, 0, (size_t)nc * oc * s.P * sizeof(float));
-        tap_rows(d, &s, nc, 0, row_fma());
-        transpose(s.yt, (size_t)s.P, (size_t)nc * oc, y + (size_t)i0 * oc * s.P);
+        const size_t nc = (size_t)(d->n - i0 < s.chunk ? d->n - i0 : s.chunk);
+        transpose(in + (size_t)i0 * in_ch * in_q, nc * in_ch, in_q, tin);
+        memset(tout, 0, nc * out_ch * out_q * sizeof(float));
+        tap_rows(d, &s, (int)nc, back, row_fma());
+        transpose(tout, out_q, nc * out_ch, out + (size_t)i0 * out_ch * out_q);
     }
+}
+
+void ct_dw_forward(const ct_conv2d_desc *d, const float *x, const float *weight, float *y,
+                   float *ws) {
+    dw_apply(d, weight, x, y, ws, 0);
 }
 
 void ct_dw_backward_data(const ct_conv2d_desc *d, const float *dy, const float *weight,
                          float *dx, float *ws) {
-    const dw_parts s = parts(d, ws); /* (xt holds dx, yt dy) */
-    const int oc = d->oc, c = d->c;
-    weights_by_tap(d, weight, &s);
-    for (int i0 = 0; i0 < d->n; i0 += s.chunk) {
-        const int nc = d->n - i0 < s.chunk ? d->n - i0 : s.chunk;
-        transpose(dy + (size_t)i0 * oc * s.P, (size_t)nc * oc, (size_t)s.P, s.yt);
-        memset(s.xt, 0, (size_t)nc * c * s.hw * sizeof(float));
-        tap_rows(d, &s, nc, 1, row_fma());
-        transpose(s.xt, (size_t)s.hw, (size_t)nc * c, dx + (size_t)i0 * c * s.hw);
-    }
+    dw_apply(d, weight, dy, dx, ws, 1);
 }
 
 void ct_dw_backward_filter(const ct_conv2d_desc *d, const float *x, const float *dy,
