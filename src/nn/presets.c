@@ -43,7 +43,6 @@
 #define B3(x) x x x
 #define B4(x) x x x x
 #define B5(x) x x x x x
-#define B6(x) x x x x x x
 #define B7(x) x x x x x x x
 #define B22(x) B4(B5(x)) x x  /* 22 */
 #define B35(x) B5(B7(x))      /* 35 */
