@@ -1,6 +1,7 @@
 /*
  * test_ops.c — the arithmetic ops of the backend table (backend/backend.h: gemm, bias,
- * activations, softmax cross-entropy, add_into, the SGD update) against a naive
+ * activations, softmax cross-entropy, add_into, the channel gate's scale_rows and dot_rows, the SGD
+ * update) against a naive
  * double-precision reference written here, on several shapes per op, on every backend that can
  * be opened: "cpu" always, "cuda" when a GPU is there (else one "SKIP cuda: why" line and the
  * CUDA cases are reported as skipped). test_data_ops.c has the data and memory ops.
@@ -475,6 +476,68 @@ static void test_add_into(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* scale_rows: y = x * s + add by rows (also x == y, add NULL); dot_rows: alpha * sums of x * y */
+/* (y NULL: of x) by rows                                                                      */
+
+static void test_rows(void **state) {
+    ct_backend *b = tu_backend(state);
+    if (!ct_backend_supports(b, scale_rows) || !ct_backend_supports(b, dot_rows))
+        TU_SKIP("rows", "the %s backend has no scale_rows or dot_rows", b->name);
+    ct_rng rng;
+    ct_rng_init(&rng, 23, 0);
+    /* (planes of a squeeze-and-excitation: 7x7, 1x1; remainders of 8 partial sums; a long row) */
+    const int64_t shapes[][2] = {{1, 1}, {6, 49}, {130, 9}, {3, 1000}, {64, 8}, {5, 0}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const int64_t R = shapes[k][0], C = shapes[k][1];
+        const size_t xb = (size_t)(R * C) * 4 + 4, rb = (size_t)R * 4, ob = xb > rb ? xb : rb;
+        float *x = hmalloc(xb), *y = hmalloc(xb), *s = hmalloc(rb), *a = hmalloc(rb),
+              *out = hmalloc(ob);
+        fill_signed(&rng, x, R * C);
+        fill_signed(&rng, y, R * C);
+        fill_signed(&rng, s, R);
+        fill_signed(&rng, a, R);
+        float *d_x = dput(b, x, xb), *d_y = dput(b, y, xb), *d_s = dput(b, s, rb),
+              *d_a = dput(b, a, rb), *d_o = dalloc(b, ob);
+        char what[64];
+        for (int with_add = 0; with_add < 2; with_add++) {
+            snprintf(what, sizeof what, "scale_rows (%lld, %lld)%s", (long long)R, (long long)C,
+                     with_add ? " + add" : "");
+            OK(b->scale_rows(b, d_x, d_s, with_add ? d_a : NULL, d_o, R, C));
+            dget(b, out, d_o, xb);
+            for (int64_t i = 0; i < R * C; i++) {
+                const double ref = (double)x[i] * s[i / C] + (with_add ? a[i / C] : 0.0);
+                tu_near(what, (size_t)i, out[i], ref, 4e-7 * fabs(ref) + 1e-7);
+            }
+        }
+        OK(b->scale_rows(b, d_y, d_s, d_a, d_y, R, C)); /* in place */
+        dget(b, out, d_y, xb);
+        for (int64_t i = 0; i < R * C; i++)
+            tu_near("scale_rows x == y", (size_t)i, out[i], (double)y[i] * s[i / C] + a[i / C],
+                    4e-7 * fabs((double)y[i] * s[i / C] + a[i / C]) + 1e-7);
+        b->free(b, d_y);
+        d_y = dput(b, y, xb);
+        for (int with_y = 0; with_y < 2; with_y++) {
+            const float alpha = with_y ? -0.75f : 1.0f / (float)(C ? C : 1);
+            snprintf(what, sizeof what, "dot_rows (%lld, %lld)%s", (long long)R, (long long)C,
+                     with_y ? " of x * y" : " of x");
+            OK(b->dot_rows(b, d_x, with_y ? d_y : NULL, d_o, R, C, alpha));
+            dget(b, out, d_o, rb);
+            for (int64_t r = 0; r < R; r++) {
+                double ref = 0.0, mag = 0.0;
+                for (int64_t j = 0; j < C; j++) {
+                    const double t = (double)x[r * C + j] * (with_y ? y[r * C + j] : 1.0);
+                    ref += t;
+                    mag += fabs(t);
+                }
+                tu_near(what, (size_t)r, out[r], alpha * ref, 1e-6 * fabs(alpha) * mag + 1e-7);
+            }
+        }
+        b->free(b, d_x); b->free(b, d_y); b->free(b, d_s); b->free(b, d_a); b->free(b, d_o);
+        free(x); free(y); free(s); free(a); free(out);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* sgd_step against torch.optim.SGD's documented algorithm (dampening 0), in double:            */
 /*   g = grad + wd*w; if momentum: buf = (t == 0) ? g : momentum*buf + g;                       */
 /*   g = nesterov ? g + momentum*buf : buf; w = w - lr*g                                        */
@@ -680,6 +743,7 @@ int main(void) {
         TU_ON_EACH(test_gemm), TU_ON_EACH(test_gemm_k0),           TU_ON_EACH(test_bias),
         TU_ON_EACH(test_act),  TU_ON_EACH(test_xent),              TU_ON_EACH(test_xent_large_logits),
         TU_ON_EACH(test_xent_argmax_nan),                          TU_ON_EACH(test_add_into),
+        TU_ON_EACH(test_rows),
         TU_ON_EACH(test_sgd),  TU_ON_EACH(test_ema_update),        TU_ON_EACH(test_rmsprop),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

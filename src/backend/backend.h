@@ -233,6 +233,15 @@ struct ct_backend {
                            uint8_t *labels_dst, uint8_t *mix_labels_dst);
     /* dst[i] += src[i] for i < n (summing gradients of shards or ranks) */
     ct_status (*add_into)(ct_backend *b, float *dst, const float *src, int64_t n);
+    /* y(rows, cols) = x(rows, cols) * s(rows) + add(rows), s and add broadcast along each row
+     * (add NULL: none); x == y allowed: a channel gate (squeeze-and-excitation's x * s, with a
+     * plane per row) and its input gradient dy * s + the pooling's d(mean) / (H*W) */
+    ct_status (*scale_rows)(ct_backend *b, const float *x, const float *s, const float *add,
+                            float *y, int64_t rows, int64_t cols);
+    /* out(rows) = alpha * the sum of each row of x(rows, cols) * y(rows, cols) (y NULL: of x;
+     * overwrites): global average pooling (alpha 1 / cols) and a gate's gradient */
+    ct_status (*dot_rows)(ct_backend *b, const float *x, const float *y, float *out,
+                          int64_t rows, int64_t cols, float alpha);
     /* PyTorch SGD over n parameters: g += wd*w; m = momentum*m + g (m = g on the first step);
      * g = nesterov ? g + momentum*m : m; w -= lr*g. m may be NULL when momentum == 0.
      * With sv, lr and first_step are sv->lr and sv->first, and momentum (where m is given)

@@ -471,6 +471,60 @@ static ct_status cuda_add_into(ct_backend *b, float *dst, const float *src, int6
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* a channel gate: y = x * s + add by rows, and sums of rows                                   */
+
+__global__ void scale_rows_kernel(const float *x, const float *s, const float *add, float *y,
+                                  int64_t rows, int64_t cols) {
+    GRID_STRIDE(e, rows * cols) {
+        const int64_t r = e / cols;
+        y[e] = x[e] * s[r] + (add ? add[r] : 0.0f);
+    }
+}
+
+static ct_status cuda_scale_rows(ct_backend *b, const float *x, const float *s, const float *add,
+                                 float *y, int64_t rows, int64_t cols) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (rows < 0 || cols < 0)
+        return ct_fail(CT_ERR_INVALID, "scale_rows: bad shape (%lld, %lld)", (long long)rows,
+                       (long long)cols);
+    if (rows == 0 || cols == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    scale_rows_kernel<<<grid_for(cb, rows * cols), CT_THREADS, 0, cb->compute>>>(x, s, add, y,
+                                                                                rows, cols);
+    CT_CUDA_CHECK_LAUNCH("scale_rows_kernel");
+    return CT_OK;
+}
+
+/* one warp per row (the planes of a squeeze-and-excitation are small: 7x7 .. 56x56) */
+#define CT_DOT_ROWS_PER_BLOCK (CT_THREADS / CT_WARP)
+__global__ void dot_rows_kernel(const float *x, const float *y, float *out, int64_t rows,
+                                int64_t cols, float alpha) {
+    const int lane = threadIdx.x % CT_WARP;
+    const int64_t r = (int64_t)blockIdx.x * CT_DOT_ROWS_PER_BLOCK + threadIdx.x / CT_WARP;
+    if (r >= rows) return; /* (uniform across the warp) */
+    const float *xr = x + r * cols, *yr = y ? y + r * cols : NULL;
+    float acc = 0.0f;
+    for (int64_t j = lane; j < cols; j += CT_WARP) acc += xr[j] * (yr ? yr[j] : 1.0f);
+    acc = warp_sum(acc);
+    if (lane == 0) out[r] = alpha * acc;
+}
+
+static ct_status cuda_dot_rows(ct_backend *b, const float *x, const float *y, float *out,
+                               int64_t rows, int64_t cols, float alpha) {
+    ct_cuda *cb = ct_cuda_of(b);
+    const int64_t blocks = (rows + CT_DOT_ROWS_PER_BLOCK - 1) / CT_DOT_ROWS_PER_BLOCK;
+    if (rows < 0 || cols < 0 || blocks > INT_MAX)
+        return ct_fail(CT_ERR_INVALID, "dot_rows: bad shape (%lld, %lld)", (long long)rows,
+                       (long long)cols);
+    if (rows == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    dot_rows_kernel<<<(unsigned)blocks, CT_THREADS, 0, cb->compute>>>(x, y, out, rows, cols,
+                                                                      alpha);
+    CT_CUDA_CHECK_LAUNCH("dot_rows_kernel");
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* optimizer                                                                                   */
 
 /* PyTorch SGD over w(n), g(n), m(n): d = g + wd*w; with momentum (m != NULL and, for this
@@ -565,6 +619,8 @@ void ct_cuda_fill_ops(ct_backend *b) {
     b->act_backward = cuda_act_backward;
     b->xent = cuda_xent;
     b->add_into = cuda_add_into;
+    b->scale_rows = cuda_scale_rows;
+    b->dot_rows = cuda_dot_rows;
     b->sgd_step = cuda_sgd_step;
     b->ema_update = cuda_ema_update;
     b->step_load = cuda_step_load;
