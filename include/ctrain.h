@@ -184,13 +184,15 @@ typedef enum {
     CT_INIT_DEFAULT = 0, /* not one of torchvision's: each layer's PyTorch default stands */
     CT_INIT_RESNET,      /* ResNets (resnet8 and 20 too), wide ResNets, ResNeXts: convs
                           * kaiming_normal_ (fan_out) */
-    CT_INIT_MOBILENET,   /* MobileNetV2: that, and linear layers N(0, 0.01) with biases 0 */
+    CT_INIT_MOBILENET,   /* MobileNetV2 and V3: that, and linear layers N(0, 0.01) with
+                          * biases 0 */
 } ct_init_scheme;
 /* The scheme of preset name (resnet50: CT_INIT_RESNET); CT_INIT_DEFAULT for others and NULL. */
 ct_init_scheme ct_model_preset_init(const char *name);
 /* Draws m's weights again as scheme says, from seed: each conv's weight normal, mean 0, std
  * sqrt(2 / (out_channels * k * k)) (nn.init.kaiming_normal_(w, mode="fan_out"), a depthwise
- * conv's fan_out as PyTorch counts it too); with CT_INIT_MOBILENET also the convs' biases 0 and
+ * conv's fan_out as PyTorch counts it too; a squeeze-and-excitation's two 1x1 convs alike, their
+ * biases 0); with CT_INIT_MOBILENET also the convs' biases 0 and
  * the linear layers' weights normal, std 0.01, biases 0. The other layers keep theirs (batch
  * norm's 1 and 0; with CT_INIT_RESNET the linear layers' PyTorch defaults, as torchvision's).
  * CT_INIT_DEFAULT changes nothing; another value is CT_ERR_INVALID. */

@@ -133,11 +133,13 @@ run train "${CUT[@]}" --model "flatten,linear(32),residual(linear(32),relu),resi
 [ "$rc" -eq 0 ] || bad "train flatres -> exit $rc: $err"
 check flatres flatres "${CUT[@]}"
 # grouped and depthwise convs (Conv's group), ReLU6 (Clip), an inverted residual block, SiLU
-# (x * Sigmoid), Hardswish (x * HardSigmoid: HardSwish is opset 14's) and Hardsigmoid
-mobile="conv(8,3,1,1,0),batchnorm,relu6,residual(conv(16,1,1,0,0),batchnorm,hardswish,conv(16,3,1,1,0,16),batchnorm,relu6,conv(8,1,1,0,0),batchnorm),conv(16,3,2,1,0,4),batchnorm,silu,globalavgpool,linear(16),hardsigmoid,linear(10)"
+# (x * Sigmoid), Hardswish (x * HardSigmoid: HardSwish is opset 14's), Hardsigmoid, squeeze-and-
+# excitation (GlobalAveragePool, 1x1 Convs, Mul)
+mobile="conv(8,3,1,1,0),batchnorm,relu6,residual(conv(16,1,1,0,0),batchnorm,hardswish,conv(16,3,1,1,0,16),batchnorm,relu6,se(8,relu,hardsigmoid),conv(8,1,1,0,0),batchnorm),conv(16,3,2,1,0,4),batchnorm,silu,se(4,silu),globalavgpool,linear(16),hardsigmoid,linear(10)"
 run train "${CUT[@]}" --model "$mobile" --optimizer adam --lr 0.01 --batch-size 32 --epochs 2 \
     --val-size 0 --quiet --save mobile
-[ "$rc" -eq 0 ] && grep -q 'test_acc: 0\.[3-9]' <<<"$out" || bad "train mobile -> exit $rc: $out $err"
+# (trained: twice chance at least; its gates learn slowly in 2 epochs, 0.31 here)
+[ "$rc" -eq 0 ] && grep -q 'test_acc: 0\.[2-9]' <<<"$out" || bad "train mobile -> exit $rc: $out $err"
 check mobile mobile "${CUT[@]}"
 
 # ------------------------------------------------------------------ bad flags and outputs

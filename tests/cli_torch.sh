@@ -86,7 +86,7 @@ same_in_torch() {
     [ "$rc" -eq 0 ] && [ -n "$ct" ] && [ "$ct" = "$pt" ] && ok "$3 in PyTorch: $pt, as ctrain eval" ||
         bad "$3: ctrain '$ct' vs PyTorch '$pt' (train exit $rc: $err)"
 }
-same_in_torch cnn "normalize(0.1307,0.3081),conv(8,3,1,1),batchnorm,relu,maxpool(2),conv(8,3,2,1),leakyrelu(0.2),avgpool(2,2,1),dropout(0.25),flatten,linear(32),batchnorm,gelu,linear(16),tanh,linear(16),sigmoid,linear(10)" \
+same_in_torch cnn "normalize(0.1307,0.3081),conv(8,3,1,1),batchnorm,relu,se(4),maxpool(2),conv(8,3,2,1),leakyrelu(0.2),avgpool(2,2,1),dropout(0.25),flatten,linear(32),batchnorm,gelu,linear(16),tanh,linear(16),sigmoid,linear(10)" \
     "a CNN of every layer kind"
 same_in_torch res "conv(8,3,1,1),batchnorm,relu,residual(conv(8,3,1,1),batchnorm,relu,conv(8,3,1,1),batchnorm),relu,residual(conv(16,3,2,1),batchnorm,relu,conv(16,3,1,1),batchnorm),relu,globalavgpool,linear(10)" \
     "a ResNet (identity and projection shortcuts)"

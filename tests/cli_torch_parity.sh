@@ -36,9 +36,10 @@ mlp="flatten,linear(16),relu,linear(10)"
 bn="flatten,linear(16),batchnorm,relu,linear(10)"
 bn2="flatten,linear(16),relu,batchnorm,linear(10)"
 res="conv(4,3,1,1,0),batchnorm,relu,residual(conv(4,3,1,1,0),batchnorm,relu,conv(4,3,1,1,0),batchnorm),relu,residual(conv(8,3,2,1,0),batchnorm,relu,conv(8,3,1,1,0),batchnorm),relu,globalavgpool,linear(10)"
-# MobileNet's inverted residual (expand, depthwise, project; ReLU6, Hardswish), a grouped
-# strided conv, SiLU and Hardsigmoid
-mob="conv(4,3,1,1,0),batchnorm,relu6,residual(conv(12,1,1,0,0),batchnorm,hardswish,conv(12,3,1,1,0,12),batchnorm,relu6,conv(4,1,1,0,0),batchnorm),conv(8,3,2,1,0,2),batchnorm,silu,globalavgpool,linear(16),hardsigmoid,linear(10)"
+# MobileNet's inverted residual (expand, depthwise, project; ReLU6, Hardswish; MobileNetV3's
+# squeeze-and-excitation), a grouped strided conv, SiLU and Hardsigmoid, EfficientNet's
+# squeeze-and-excitation
+mob="conv(4,3,1,1,0),batchnorm,relu6,residual(conv(12,1,1,0,0),batchnorm,hardswish,conv(12,3,1,1,0,12),batchnorm,relu6,se(4,relu,hardsigmoid),conv(4,1,1,0,0),batchnorm),conv(8,3,2,1,0,2),batchnorm,silu,se(2,silu),globalavgpool,linear(16),hardsigmoid,linear(10)"
 "$PY" "$here/torch_parity.py" init "$tmp/mlp.safetensors" "$mlp" 1 &&
     "$PY" "$here/torch_parity.py" init "$tmp/bn.safetensors" "$bn" 1 &&
     "$PY" "$here/torch_parity.py" init "$tmp/bn2.safetensors" "$bn2" 1 &&
@@ -208,7 +209,7 @@ case_ batchnorm --model "$bn" --init "$tmp/bn.safetensors" --epochs 5 --lr 0.2 -
 # a ResNet: residual blocks (identity and projection shortcuts), batch norm, global pooling
 case_ residual --model "$res" --init "$tmp/res.safetensors" --epochs 4 --lr 0.1 --momentum 0.9 \
     --batch-size 100
-# grouped and depthwise convolutions, ReLU6, Hardswish, SiLU, Hardsigmoid
+# grouped and depthwise convolutions, ReLU6, Hardswish, SiLU, Hardsigmoid, squeeze-and-excitation
 case_ grouped_relu6 --model "$mob" --init "$tmp/mob.safetensors" --epochs 4 --lr 0.1 \
     --momentum 0.9 --batch-size 100
 # (Adam on linear,batchnorm is ill-conditioned: the linear layer's bias has a gradient of zero

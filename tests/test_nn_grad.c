@@ -42,6 +42,16 @@ static void *hcalloc(size_t n, size_t size) {
 /* ------------------------------------------------------------------------------------------ */
 /* the double-precision reference forward (training mode), batch at a time                     */
 
+/* *kink: the smaller of it and v's distance to a kink of activation kind */
+static void note_kink(ct_act kind, double v, double *kink) {
+    if ((kind == CT_ACT_RELU || kind == CT_ACT_LEAKY_RELU || kind == CT_ACT_RELU6) &&
+        fabs(v) < *kink)
+        *kink = fabs(v);
+    if (kind == CT_ACT_RELU6 && fabs(v - 6) < *kink) *kink = fabs(v - 6);
+    if ((kind == CT_ACT_HARDSWISH || kind == CT_ACT_HARDSIGMOID) && fabs(fabs(v) - 3) < *kink)
+        *kink = fabs(fabs(v) - 3);
+}
+
 /* One layer on a (n, in) -> out (n, out); *kink tracks the smallest margin seen. */
 static void ref_layer(const ct_model *m, const ct_layer *l, const double *p, const double *a,
                       double *out, int n, double *kink) {
@@ -58,15 +68,34 @@ static void ref_layer(const ct_model *m, const ct_layer *l, const double *p, con
             }
     } else if (!strcmp(kind, "activation")) {
         for (int64_t i = 0; i < n * in; i++) {
-            if (l->cfg.act.kind == CT_ACT_RELU || l->cfg.act.kind == CT_ACT_LEAKY_RELU ||
-                l->cfg.act.kind == CT_ACT_RELU6)
-                if (fabs(a[i]) < *kink) *kink = fabs(a[i]);
-            if (l->cfg.act.kind == CT_ACT_RELU6 && fabs(a[i] - 6) < *kink) *kink = fabs(a[i] - 6);
-            if ((l->cfg.act.kind == CT_ACT_HARDSWISH || l->cfg.act.kind == CT_ACT_HARDSIGMOID) &&
-                fabs(fabs(a[i]) - 3) < *kink)
-                *kink = fabs(fabs(a[i]) - 3);
+            note_kink(l->cfg.act.kind, a[i], kink);
             out[i] = tu_act_ref(l->cfg.act.kind, l->cfg.act.param, a[i]);
         }
+    } else if (!strcmp(kind, "se")) { /* x * gate(fc2(act(fc1(mean of the plane)))) */
+        const int q = l->cfg.se.squeeze, P = H * W;
+        const double *W1 = p, *b1 = p + q * C, *W2 = b1 + q, *b2 = W2 + C * q;
+        double *pooled = hcalloc((size_t)C, 8), *a1 = hcalloc((size_t)q, 8);
+        for (int s = 0; s < n; s++) {
+            for (int c = 0; c < C; c++) {
+                pooled[c] = 0;
+                for (int e = 0; e < P; e++) pooled[c] += a[s * in + c * P + e] / P;
+            }
+            for (int j = 0; j < q; j++) {
+                double z = b1[j];
+                for (int c = 0; c < C; c++) z += W1[j * C + c] * pooled[c];
+                note_kink(l->cfg.se.act, z, kink);
+                a1[j] = tu_act_ref(l->cfg.se.act, l->cfg.se.act_param, z);
+            }
+            for (int c = 0; c < C; c++) {
+                double z = b2[c];
+                for (int j = 0; j < q; j++) z += W2[c * q + j] * a1[j];
+                note_kink(l->cfg.se.gate, z, kink);
+                const double g = tu_act_ref(l->cfg.se.gate, l->cfg.se.gate_param, z);
+                for (int e = 0; e < P; e++) out[s * in + c * P + e] = a[s * in + c * P + e] * g;
+            }
+        }
+        free(pooled);
+        free(a1);
     } else if (!strcmp(kind, "conv")) {
         int k = l->cfg.conv.kernel, st = l->cfg.conv.stride, pd = l->cfg.conv.pad;
         int cg = C / l->cfg.conv.groups, ocg = OC / l->cfg.conv.groups; /* a group's channels */
@@ -222,6 +251,15 @@ static const grad_case k_cases[] = {
      4, 4, 2},
     {"flatten,linear(6),relu6,linear(3)", 1, 3, 3, 2}, /* (MobileNetV2's activation) */
     {"flatten,linear(6),silu,linear(5),hardswish,linear(4),hardsigmoid,linear(3)", 1, 3, 3, 2},
+    /* squeeze-and-excitation: torchvision's defaults (ReLU, sigmoid); MobileNetV3's (ReLU,
+     * hardsigmoid) in an inverted residual block; EfficientNet's (SiLU, sigmoid); on the input
+     * (no input gradient); on a 1x1 plane */
+    {"conv(4,3,1,1),se(3),tanh,flatten,linear(3)", 1, 5, 5, 3},
+    {"conv(4,1),residual(conv(4,3,1,1,0,4),tanh,se(3,relu,hardsigmoid),conv(4,1,1,0,0)),"
+     "globalavgpool,linear(3)", 2, 4, 4, 2},
+    {"conv(6,3,2,1),se(2,silu,sigmoid),globalavgpool,linear(3)", 2, 5, 5, 3},
+    {"se(2,tanh,hardsigmoid),flatten,linear(3)", 3, 3, 2, 2},
+    {"flatten,linear(5),se(4),linear(3)", 1, 3, 3, 4},
     /* residual blocks: identity shortcut; projection (stride 2, batch norm) after a conv whose
      * ReLU is fused (the block's input is the ReLU's output), and a ReLU after its add; a block on the input and one whose path has no
      * parameters; the shortcut the only parameters before the head; blocks on flat vectors */
@@ -386,6 +424,8 @@ static void test_presets(void **state) {
         {"resnext101_32x8d", 86756554, NULL},
         {"resnext101_64x4d", 81420490, NULL},
         {"mobilenet_v2", 2236106, NULL}, /* (torchvision's mobilenet_v2(num_classes=10)) */
+        {"mobilenet_v3_large", 4214554, NULL}, /* (and mobilenet_v3_large ...) */
+        {"mobilenet_v3_small", 1527818, NULL},
         {"conv(4,3,1,1),residual(conv(8,3,2,1),relu,conv(8,3,1,1)),relu,globalavgpool,linear(10)",
          4 * 10 + 8 * 37 + 8 * 73 + 8 * 4 + 16 + 8 * 10 + 10,
          "conv1 conv2 relu conv3 conv4 batchnorm1 add relu globalavgpool linear1"},
@@ -493,13 +533,14 @@ static void assert_normal(const char *what, const float *w, int64_t n, double wa
 
 /* ct_model_init_torchvision: each conv's weights normal with std sqrt(2 / (out_c k k)) (a
  * grouped conv's too: PyTorch's fan_out is out_c k k whatever the groups), as torchvision's
- * ResNets draw them; biases, batch norm and linear layers as they were; with MobileNetV2's
- * scheme linear weights N(0, 0.01) and biases 0 too; the same seed the same weights;
+ * ResNets draw them (a squeeze-and-excitation's 1x1 convs alike, biases 0); biases, batch norm
+ * and linear layers as they were; with MobileNetV2's scheme linear weights N(0, 0.01) and
+ * biases 0 too; the same seed the same weights;
  * CT_INIT_DEFAULT nothing; and the presets' schemes */
 static void test_init_torchvision(void **state) {
     (void)state;
     const char *spec = "conv(64,3,1,1),batchnorm,relu,residual(conv(128,3,2,1,0),batchnorm,relu,"
-                       "conv(128,3,1,1,0,32),batchnorm),relu,globalavgpool,linear(100)";
+                       "conv(128,3,1,1,0,32),batchnorm,se(64)),relu,globalavgpool,linear(100)";
     for (int scheme = CT_INIT_DEFAULT; scheme <= CT_INIT_MOBILENET; scheme++) {
         ct_model *m = NULL, *again = NULL;
         OK(ct_model_create(g_cpu, spec, 16, 8, 8, 2, 3, &m));
@@ -514,7 +555,7 @@ static void test_init_torchvision(void **state) {
         OK(ct_model_get_params(again, other));
         assert_memory_equal(after, other, (size_t)n * 4);
         if (scheme == CT_INIT_DEFAULT) assert_memory_equal(after, before, (size_t)n * 4);
-        int convs = 0, linears = 0;
+        int convs = 0, linears = 0, ses = 0;
         for (int i = 0; i < m->n_layers && scheme != CT_INIT_DEFAULT; i++) {
             const ct_layer *l = &m->layers[i];
             const float *b = before + l->offset, *a = after + l->offset;
@@ -523,6 +564,15 @@ static void test_init_torchvision(void **state) {
                 assert_normal(l->name, a, nw, 0.01);
                 for (int o = 0; o < l->out_c; o++) assert_true(a[nw + o] == 0.0f);
                 linears++;
+                continue;
+            }
+            if (l->ops == &ct_se_ops) { /* fc1 (64, 128), fc2 (128, 64): fan_out 64, 128 */
+                const int64_t c = l->in_c, q = l->cfg.se.squeeze;
+                assert_normal("se1.fc1", a, q * c, sqrt(2.0 / (double)q));
+                assert_normal("se1.fc2", a + q * c + q, q * c, sqrt(2.0 / (double)c));
+                for (int64_t o = 0; o < q; o++) assert_true(a[q * c + o] == 0.0f);
+                for (int64_t o = 0; o < c; o++) assert_true(a[2 * q * c + q + o] == 0.0f);
+                ses++;
                 continue;
             }
             if (l->ops != &ct_conv2d_ops) { /* untouched */
@@ -539,7 +589,8 @@ static void test_init_torchvision(void **state) {
                 assert_true(a[nw + o] == 0.0f);
         }
         if (scheme != CT_INIT_DEFAULT) /* (conv4: the projection shortcut's 1x1) */
-            assert_int_equal(convs, 4), assert_int_equal(linears, scheme == CT_INIT_MOBILENET);
+            assert_int_equal(convs, 4), assert_int_equal(linears, scheme == CT_INIT_MOBILENET),
+                assert_int_equal(ses, 1);
         free(before), free(after), free(other);
         ct_model_free(m);
         ct_model_free(again);
@@ -548,6 +599,8 @@ static void test_init_torchvision(void **state) {
     assert_int_equal(ct_model_preset_init("wide_resnet50_2"), CT_INIT_RESNET);
     assert_int_equal(ct_model_preset_init("resnext50_32x4d"), CT_INIT_RESNET);
     assert_int_equal(ct_model_preset_init("mobilenet_v2"), CT_INIT_MOBILENET);
+    assert_int_equal(ct_model_preset_init("mobilenet_v3_small"), CT_INIT_MOBILENET);
+    assert_int_equal(ct_model_preset_init("mobilenet_v3_large"), CT_INIT_MOBILENET);
     assert_int_equal(ct_model_preset_init("resnet20"), CT_INIT_RESNET); /* (He et al.'s too) */
     assert_int_equal(ct_model_preset_init("cnn"), CT_INIT_DEFAULT);
     assert_int_equal(ct_model_preset_init("mlp"), CT_INIT_DEFAULT);

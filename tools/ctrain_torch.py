@@ -32,6 +32,8 @@ so that load_state_dict(strict=True) takes the file's tensors as they are:
     leakyrelu[(slope)] gelu    nn.LeakyReLU(slope, default 0.01), nn.GELU() (erf)
     relu6 silu                 nn.ReLU6(), nn.SiLU()
     hardswish hardsigmoid      nn.Hardswish(), nn.Hardsigmoid()
+    se(Q[, ACT[, GATE]])       torchvision.ops.SqueezeExcitation(C, Q, ACT, GATE) (ReLU and
+                               Sigmoid unless given): its fc1 and fc2 (1x1 convs with biases)
     normalize(M.., S..)        (x - mean) * (1 / std) per channel (torchvision's Normalize)
 
 A file without a model_spec (a state_dict saved by PyTorch) gets the chain its linearN tensors
@@ -109,7 +111,8 @@ def _split(spec):
             if name == "residual":
                 layers.append((name, _split(args[:args.rindex(")")])))
             else:
-                layers.append((name, [float(a) for a in args.rstrip(")").split(",") if a.strip()]))
+                args = [a.strip() for a in args.rstrip(")").split(",") if a.strip()]
+                layers.append((name, [a.lower() if a[0].isalpha() else float(a) for a in args]))
     return layers
 
 
@@ -188,7 +191,7 @@ def build_model(spec, input_shape):
         return module
 
     def layer(name, a, x):
-        i = [int(v) for v in a]
+        i = [int(v) for v in a if not isinstance(v, str)]
         if name == "linear":
             return add("linear", nn.Linear(x.flatten(1).shape[1], i[0]), True)
         if name == "conv":
@@ -211,13 +214,13 @@ def build_model(spec, input_shape):
             return add(name, nn.Flatten(), False)
         if name == "normalize":  # torchvision's Normalize(mean, std), per channel or for all
             return add(name, Normalize(a[:len(a) // 2], a[len(a) // 2:], x.dim()), False)
-        if name == "leakyrelu":
-            return add(name, nn.LeakyReLU(a[0] if a else 0.01), False)
-        acts = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU,
-                "relu6": nn.ReLU6, "silu": nn.SiLU, "hardswish": nn.Hardswish,
-                "hardsigmoid": nn.Hardsigmoid}
-        if name in acts:
-            return add(name, acts[name](), False)
+        if name == "se":
+            return add("se", SqueezeExcitation(_image(x).shape[1], int(a[0]),
+                                               _activation(a[1] if len(a) > 1 else "relu"),
+                                               _activation(a[2] if len(a) > 2 else "sigmoid")),
+                       True)
+        if name == "leakyrelu" or name in _ACTS:
+            return add(name, _activation(name, *a), False)
         raise ValueError("unknown layer %r in model spec %r" % (name, spec))
 
     for name, a in _split(spec):
@@ -247,6 +250,36 @@ def build_model(spec, input_shape):
     return model
 
 
+_ACTS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU,
+         "relu6": nn.ReLU6, "silu": nn.SiLU, "hardswish": nn.Hardswish,
+         "hardsigmoid": nn.Hardsigmoid}
+
+
+def _activation(name, *args):
+    """The activation module of ctrain's name (leakyrelu's slope: 0.01 unless given)."""
+    if name == "leakyrelu":
+        return nn.LeakyReLU(args[0] if args else 0.01)
+    if name not in _ACTS:
+        raise ValueError("unknown activation %r" % name)
+    return _ACTS[name]()
+
+
+class SqueezeExcitation(nn.Module):
+    """ctrain's se(q, act, gate): torchvision.ops.SqueezeExcitation(C, q, act, gate), its
+    forward and its names (fc1, fc2: 1x1 convs with biases)."""
+
+    def __init__(self, channels, squeeze, activation, scale_activation):
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.activation, self.scale_activation = activation, scale_activation
+
+    def forward(self, x):
+        s = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
+        return s * x
+
+
 def _image(x):
     """ctrain's view of a flat (N, F) tensor as an image (N, F, 1, 1); images as they are."""
     return x.reshape(x.shape[0], -1, 1, 1) if x.dim() == 2 else x
@@ -258,7 +291,8 @@ def _run(m, x, acts):
         return m(acts[m.main], acts[m.skip])
     if isinstance(m, nn.Linear) and x.dim() > 2:
         x = x.flatten(1)
-    elif isinstance(m, (nn.Conv2d, nn.AdaptiveAvgPool2d, nn.MaxPool2d, nn.AvgPool2d)):
+    elif isinstance(m, (nn.Conv2d, nn.AdaptiveAvgPool2d, nn.MaxPool2d, nn.AvgPool2d,
+                        SqueezeExcitation)):
         x = _image(x)
     return m(x)
 

@@ -6,6 +6,8 @@
  *     conv:      NAME.weight (out, in / groups, k, k)   NAME.bias (out)
  *     batchnorm: NAME.weight (C)  NAME.bias (C)  and the buffers NAME.running_mean (C),
  *                NAME.running_var (C), NAME.num_batches_tracked (I64 scalar)
+ *     se:        NAME.fc1.weight (q, C, 1, 1)  NAME.fc1.bias (q)  NAME.fc2.weight (C, q, 1, 1)
+ *                NAME.fc2.bias (C): torchvision.ops.SqueezeExcitation's
  * Parameters are stored weight then bias in the model's one buffer, buffers in its buffer area,
  * so each tensor is a slice of one of them. A kind with parameters that is not listed here gets
  * one flat tensor NAME.params, which ctrain reads back but PyTorch has no name for: add the kind
@@ -66,6 +68,14 @@ static int layer_tensors(const ct_layer *l, ct_tensor_info *out) {
         set(&out[3], l, "running_var", CT_TENSOR_BUFFER, l->buf_offset + c, 1, (int64_t[]){c});
         set(&out[4], l, "num_batches_tracked", CT_TENSOR_COUNTER, 0, 0, NULL);
         return 5;
+    }
+    const int64_t q = l->cfg.se.squeeze;
+    if (l->ops == &ct_se_ops && n == 2 * q * c + q + c) {
+        set(&out[0], l, "fc1.weight", CT_TENSOR_PARAM, off, 4, (int64_t[]){q, c, 1, 1});
+        set(&out[1], l, "fc1.bias", CT_TENSOR_PARAM, off + q * c, 1, (int64_t[]){q});
+        set(&out[2], l, "fc2.weight", CT_TENSOR_PARAM, off + q * c + q, 4, (int64_t[]){c, q, 1, 1});
+        set(&out[3], l, "fc2.bias", CT_TENSOR_PARAM, off + 2 * q * c + q, 1, (int64_t[]){c});
+        return 4;
     }
     int k_out = 0;
     if (n > 0) set(&out[k_out++], l, "params", CT_TENSOR_PARAM, off, 1, (int64_t[]){n});

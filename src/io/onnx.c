@@ -202,6 +202,75 @@ static void flatten(builder *b) {
     b->rank = 2;
 }
 
+/* The nodes of activation kind (param: LeakyReLU's slope) on b->cur, as torch.onnx exports
+ * them. */
+static ct_status act_nodes(builder *b, ct_act kind, float param, const char *layer) {
+    switch (kind) {
+    case CT_ACT_RELU: unary(b, "Relu", NULL, 0); break;
+    case CT_ACT_LEAKY_RELU: {
+        Onnx__AttributeProto *a[1] = {attr_float(b, "alpha", param)};
+        unary(b, "LeakyRelu", a, 1);
+        break;
+    }
+    case CT_ACT_SIGMOID: unary(b, "Sigmoid", NULL, 0); break;
+    case CT_ACT_TANH: unary(b, "Tanh", NULL, 0); break;
+    case CT_ACT_GELU: { /* x * 0.5 * (1 + erf(x / sqrt(2))), as torch.onnx exports GELU */
+        char x[NAME_BYTES], c[3][NAME_BYTES];
+        snprintf(x, sizeof x, "%s", b->cur);
+        const float v[3] = {(float)M_SQRT2, 1.0f, 0.5f};
+        for (int i = 0; i < 3; i++) {
+            snprintf(c[i], sizeof c[i], "const_%d", ++b->serial);
+            scalar(b, c[i], v[i]);
+        }
+        const char *div[2] = {x, c[0]};
+        node(b, "Div", NULL, div, 2, NULL, 0);
+        unary(b, "Erf", NULL, 0);
+        const char *add[2] = {b->cur, c[1]};
+        node(b, "Add", NULL, add, 2, NULL, 0);
+        const char *mul[2] = {x, b->cur};
+        node(b, "Mul", NULL, mul, 2, NULL, 0);
+        const char *half[2] = {b->cur, c[2]};
+        node(b, "Mul", NULL, half, 2, NULL, 0);
+        break;
+    }
+    case CT_ACT_HARDSIGMOID: {
+        Onnx__AttributeProto *a[2] = {attr_float(b, "alpha", 1.0f / 6.0f),
+                                      attr_float(b, "beta", 0.5f)};
+        unary(b, "HardSigmoid", a, 2);
+        break;
+    }
+    case CT_ACT_SILU:      /* x * Sigmoid(x), as torch.onnx exports SiLU */
+    case CT_ACT_HARDSWISH: { /* x * HardSigmoid(x) (HardSwish: opset 14) */
+        char x[NAME_BYTES];
+        snprintf(x, sizeof x, "%s", b->cur);
+        if (kind == CT_ACT_SILU) {
+            unary(b, "Sigmoid", NULL, 0);
+        } else {
+            Onnx__AttributeProto *a[2] = {attr_float(b, "alpha", 1.0f / 6.0f),
+                                          attr_float(b, "beta", 0.5f)};
+            unary(b, "HardSigmoid", a, 2);
+        }
+        const char *mul[2] = {x, b->cur};
+        node(b, "Mul", NULL, mul, 2, NULL, 0);
+        break;
+    }
+    case CT_ACT_RELU6: { /* Clip(x, 0, 6), as torch.onnx exports ReLU6 */
+        char lo[NAME_BYTES], hi[NAME_BYTES];
+        snprintf(lo, sizeof lo, "const_%d", ++b->serial);
+        scalar(b, lo, 0.0f);
+        snprintf(hi, sizeof hi, "const_%d", ++b->serial);
+        scalar(b, hi, 6.0f);
+        const char *in[3] = {b->cur, lo, hi};
+        node(b, "Clip", NULL, in, 3, NULL, 0);
+        break;
+    }
+    default:
+        return ct_fail(CT_ERR_INVALID, "ONNX export: activation %d of layer %s has no ONNX "
+                       "operator here", (int)kind, layer);
+    }
+    return CT_OK;
+}
+
 static ct_status layer_nodes(builder *b, const ct_layer *l) {
     char w[NAME_BYTES], bias[NAME_BYTES], mean[NAME_BYTES], var[NAME_BYTES];
     snprintf(w, sizeof w, "%s.weight", l->name);
@@ -269,69 +338,23 @@ static ct_status layer_nodes(builder *b, const ct_layer *l) {
         Onnx__AttributeProto *a[1] = {attr_float(b, "epsilon", l->cfg.bn.eps)};
         node(b, "BatchNormalization", NULL, in, 5, a, 1);
     } else if (k == &ct_act_ops) {
-        switch (l->cfg.act.kind) {
-        case CT_ACT_RELU: unary(b, "Relu", NULL, 0); break;
-        case CT_ACT_LEAKY_RELU: {
-            Onnx__AttributeProto *a[1] = {attr_float(b, "alpha", l->cfg.act.param)};
-            unary(b, "LeakyRelu", a, 1);
-            break;
+        CT_TRY(act_nodes(b, l->cfg.act.kind, l->cfg.act.param, l->name));
+    } else if (k == &ct_se_ops) { /* x * gate(fc2(act(fc1(GlobalAveragePool(x))))) */
+        to_image(b, l);
+        char x[NAME_BYTES], fc[4][NAME_BYTES];
+        snprintf(x, sizeof x, "%s", b->cur);
+        const char *part[4] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
+        for (int i = 0; i < 4; i++) snprintf(fc[i], sizeof fc[i], "%s.%s", l->name, part[i]);
+        unary(b, "GlobalAveragePool", NULL, 0);
+        for (int i = 0; i < 2; i++) {
+            const char *in[3] = {b->cur, fc[2 * i], fc[2 * i + 1]};
+            Onnx__AttributeProto *a[1] = {attr_ints(b, "kernel_shape", 1, 2)};
+            node(b, "Conv", NULL, in, 3, a, 1);
+            CT_TRY(act_nodes(b, i ? l->cfg.se.gate : l->cfg.se.act,
+                             i ? l->cfg.se.gate_param : l->cfg.se.act_param, l->name));
         }
-        case CT_ACT_SIGMOID: unary(b, "Sigmoid", NULL, 0); break;
-        case CT_ACT_TANH: unary(b, "Tanh", NULL, 0); break;
-        case CT_ACT_GELU: { /* x * 0.5 * (1 + erf(x / sqrt(2))), as torch.onnx exports GELU */
-            char x[NAME_BYTES], c[3][NAME_BYTES];
-            snprintf(x, sizeof x, "%s", b->cur);
-            const float v[3] = {(float)M_SQRT2, 1.0f, 0.5f};
-            for (int i = 0; i < 3; i++) {
-                snprintf(c[i], sizeof c[i], "const_%d", ++b->serial);
-                scalar(b, c[i], v[i]);
-            }
-            const char *div[2] = {x, c[0]};
-            node(b, "Div", NULL, div, 2, NULL, 0);
-            unary(b, "Erf", NULL, 0);
-            const char *add[2] = {b->cur, c[1]};
-            node(b, "Add", NULL, add, 2, NULL, 0);
-            const char *mul[2] = {x, b->cur};
-            node(b, "Mul", NULL, mul, 2, NULL, 0);
-            const char *half[2] = {b->cur, c[2]};
-            node(b, "Mul", NULL, half, 2, NULL, 0);
-            break;
-        }
-        case CT_ACT_HARDSIGMOID: {
-            Onnx__AttributeProto *a[2] = {attr_float(b, "alpha", 1.0f / 6.0f),
-                                          attr_float(b, "beta", 0.5f)};
-            unary(b, "HardSigmoid", a, 2);
-            break;
-        }
-        case CT_ACT_SILU:      /* x * Sigmoid(x), as torch.onnx exports SiLU */
-        case CT_ACT_HARDSWISH: { /* x * HardSigmoid(x) (HardSwish: opset 14) */
-            char x[NAME_BYTES];
-            snprintf(x, sizeof x, "%s", b->cur);
-            if (l->cfg.act.kind == CT_ACT_SILU) {
-                unary(b, "Sigmoid", NULL, 0);
-            } else {
-                Onnx__AttributeProto *a[2] = {attr_float(b, "alpha", 1.0f / 6.0f),
-                                              attr_float(b, "beta", 0.5f)};
-                unary(b, "HardSigmoid", a, 2);
-            }
-            const char *mul[2] = {x, b->cur};
-            node(b, "Mul", NULL, mul, 2, NULL, 0);
-            break;
-        }
-        case CT_ACT_RELU6: { /* Clip(x, 0, 6), as torch.onnx exports ReLU6 */
-            char lo[NAME_BYTES], hi[NAME_BYTES];
-            snprintf(lo, sizeof lo, "const_%d", ++b->serial);
-            scalar(b, lo, 0.0f);
-            snprintf(hi, sizeof hi, "const_%d", ++b->serial);
-            scalar(b, hi, 6.0f);
-            const char *in[3] = {b->cur, lo, hi};
-            node(b, "Clip", NULL, in, 3, NULL, 0);
-            break;
-        }
-        default:
-            return ct_fail(CT_ERR_INVALID, "ONNX export: activation %d of layer %s has no ONNX "
-                           "operator here", (int)l->cfg.act.kind, l->name);
-        }
+        const char *mul[2] = {x, b->cur};
+        node(b, "Mul", NULL, mul, 2, NULL, 0);
     } else {
         return ct_fail(CT_ERR_INVALID, "ONNX export: layer %s (%s) has no ONNX operator here",
                        l->name, k->kind);

@@ -99,6 +99,8 @@ struct ct_layer {
          * projection shortcut's output); begin: the index of the block's first layer, whose
          * input acts[begin] is the block's */
         struct { int begin, main, skip; } res;
+        /* se(squeeze[, act[, gate]]): squeeze-and-excitation (se.c) */
+        struct { int squeeze; ct_act act, gate; float act_param, gate_param; } se;
     } cfg;
 };
 
@@ -114,10 +116,10 @@ static inline int ct_spec_is_int(double v) {
     return v >= INT_MIN && v <= INT_MAX && v == (double)(int)v;
 }
 
-/* The known layer kinds (layers.c; conv_layers.c). */
+/* The known layer kinds (layers.c; conv_layers.c; se.c). */
 extern const ct_layer_ops ct_linear_ops, ct_flatten_ops, ct_act_ops, ct_normalize_ops;
 extern const ct_layer_ops ct_conv2d_ops, ct_maxpool2d_ops, ct_avgpool2d_ops, ct_dropout_ops,
-    ct_batchnorm_ops, ct_global_avgpool_ops;
+    ct_batchnorm_ops, ct_global_avgpool_ops, ct_se_ops;
 /* A residual block's add (model.c builds it at the block's ')'; its backward is the model's). */
 extern const ct_layer_ops ct_residual_ops;
 /* Finds a kind by the name used in specs ("linear", "relu", "tanh", ...). For activation names

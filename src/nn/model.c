@@ -4,6 +4,7 @@
  *
  * Spec grammar: a preset name, or comma-separated layers `kind` or `kind(arg, ...)`, e.g.
  *     flatten,linear(32),relu,linear(10)
+ * (arguments are numbers, then names where a layer takes them: se(16,relu,hardsigmoid))
  * and residual blocks `residual(layer, ...)`: the block's output is its layers' plus its input
  * (or, where the layers change the shape, a 1x1 strided conv and batch norm of it: the
  * projection shortcut). The layers stay one list: a block's layers, its shortcut's (whose first
@@ -25,10 +26,16 @@
 
 #define CT_MAX_LAYER_ARGS (2 * CT_MAX_NORM_CHANNELS) /* normalize's means and stds */
 
+#define CT_MAX_LAYER_WORDS 2 /* se's activation and gate */
+
 typedef struct {
     char kind[32];
     double args[CT_MAX_LAYER_ARGS];
     int n_args;
+    /* arguments that are names, after the numbers: se(16,relu,hardsigmoid) */
+    char words[CT_MAX_LAYER_WORDS][16];
+    int word_pos[CT_MAX_LAYER_WORDS];
+    int n_words;
     int pos;   /* character offset in the spec, for error messages */
     int opens; /* 1: "residual(", which opens a block of layers */
 } spec_token;
@@ -79,7 +86,24 @@ static ct_status spec_next(const char *spec, int *pos, spec_token *t) {
         for (;;) {
             while (isspace((unsigned char)spec[p])) p++;
             if (spec[p] == ')' && t->n_args == 0) break;
+            if (isalpha((unsigned char)spec[p])) { /* a name */
+                if (t->n_words == CT_MAX_LAYER_WORDS)
+                    return spec_error(spec, p, "too many arguments");
+                int len = 0;
+                t->word_pos[t->n_words] = p;
+                while (isalnum((unsigned char)spec[p]) || spec[p] == '_') {
+                    if (len + 1 >= (int)sizeof t->words[0])
+                        return spec_error(spec, t->word_pos[t->n_words], "name too long");
+                    t->words[t->n_words][len++] = (char)tolower((unsigned char)spec[p++]);
+                }
+                t->n_words++;
+                while (isspace((unsigned char)spec[p])) p++;
+                if (spec[p] == ',') { p++; continue; }
+                if (spec[p] == ')') break;
+                return spec_error(spec, p, "expected ',' or ')'");
+            }
             if (t->n_args == CT_MAX_LAYER_ARGS) return spec_error(spec, p, "too many arguments");
+            if (t->n_words) return spec_error(spec, p, "numbers come before names");
             char *end;
             errno = 0;
             double v = strtod(spec + p, &end);
@@ -107,6 +131,8 @@ static ct_status spec_layer(const char *spec, const spec_token *t, ct_layer *l) 
     const ct_layer_ops *ops = ct_layer_kind(t->kind, &act);
     if (!ops) return spec_error(spec, t->pos, "unknown layer");
     l->ops = ops;
+    if (t->n_words && ops != &ct_se_ops)
+        return spec_error(spec, t->word_pos[0], "expected a number");
     if (ops == &ct_linear_ops) {
         if (t->n_args != 1 || !ct_spec_is_int(t->args[0]) || t->args[0] < 1 ||
             t->args[0] > 1 << 24)
@@ -119,6 +145,21 @@ static ct_status spec_layer(const char *spec, const spec_token *t, ct_layer *l) 
         if (act == CT_ACT_LEAKY_RELU && t->n_args == 1) l->cfg.act.param = (float)t->args[0];
         else if (t->n_args != 0)
             return spec_error(spec, t->pos, "this activation takes no arguments");
+    } else if (ops == &ct_se_ops) {
+        if (t->n_args != 1 || !ct_spec_is_int(t->args[0]) || t->args[0] < 1 ||
+            t->args[0] > 1 << 16)
+            return spec_error(spec, t->pos, "se takes se(squeeze_channels[, activation[, gate]]) "
+                              "with squeeze_channels in 1..65536, e.g. se(16,relu,hardsigmoid)");
+        l->cfg.se.squeeze = (int)t->args[0];
+        ct_act a[2] = {CT_ACT_RELU, CT_ACT_SIGMOID}; /* (torchvision's defaults) */
+        for (int k = 0; k < t->n_words; k++)
+            if (ct_layer_kind(t->words[k], &a[k]) != &ct_act_ops)
+                return spec_error(spec, t->word_pos[k], "not an activation (relu, silu, sigmoid, "
+                                  "hardsigmoid, ...)");
+        l->cfg.se.act = a[0];
+        l->cfg.se.gate = a[1];
+        l->cfg.se.act_param = a[0] == CT_ACT_LEAKY_RELU ? 0.01f : 0.0f;
+        l->cfg.se.gate_param = a[1] == CT_ACT_LEAKY_RELU ? 0.01f : 0.0f;
     } else if (ops->configure) { /* conv, pooling, dropout, batchnorm (conv_layers.c) */
         const char *why = ops->configure(l, t->args, t->n_args);
         if (why) return spec_error(spec, t->pos, why);
@@ -472,6 +513,7 @@ ct_status ct_model_set_params(ct_model *m, const float *host) {
  * Mult-Adds also count the biases, and batch norm's scale and shift.) */
 static int64_t layer_mult_adds(const ct_layer *l) {
     if (l->ops == &ct_linear_ops) return ct_layer_in_size(l) * l->out_c;
+    if (l->ops == &ct_se_ops) return 2 * (int64_t)l->in_c * l->cfg.se.squeeze; /* its 1x1 convs */
     if (l->ops == &ct_conv2d_ops)
         return (int64_t)l->out_c * (l->in_c / l->cfg.conv.groups) * l->cfg.conv.kernel *
                l->cfg.conv.kernel * l->out_h * l->out_w;

@@ -29,6 +29,16 @@ ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t
             for (int64_t j = 0; j < nw; j++) w[j] = (float)(0.01 * ct_rng_normal(&rng));
             memset(w + nw, 0, (size_t)l->out_c * sizeof(float));
         }
+        if (l->ops == &ct_se_ops) { /* its two 1x1 convs (with biases: 0), as the others */
+            const int64_t c = l->in_c, q = l->cfg.se.squeeze;
+            float *fc[2] = {w, w + q * c + q};
+            for (int k = 0; k < 2; k++) {
+                const int64_t out = k ? c : q; /* fan_out */
+                const double std = sqrt(2.0 / (double)out);
+                for (int64_t j = 0; j < q * c; j++) fc[k][j] = (float)(std * ct_rng_normal(&rng));
+                memset(fc[k] + q * c, 0, (size_t)out * sizeof(float));
+            }
+        }
         if (l->ops != &ct_conv2d_ops) continue;
         const int64_t k2 = (int64_t)l->cfg.conv.kernel * l->cfg.conv.kernel;
         const int64_t nw = (int64_t)l->out_c * (l->in_c / l->cfg.conv.groups) * k2;

@@ -90,6 +90,55 @@
     MB_BLOCK(576, 160, 2) B2(MB_RES(960, 160)) MB_BLOCK(960, 320, 1)                          \
     "conv(1280,1,1,0,0),batchnorm,relu6,globalavgpool,dropout(0.2),linear(10)"
 
+/* MobileNetV3 (Howard et al. 2019, torchvision's mobilenet_v3_large and mobilenet_v3_small
+ * (num_classes=10), width 1): batch norms of eps 0.001 and momentum 0.01; a 3x3 conv of 16
+ * channels with stride 2 and Hardswish; inverted residual blocks (a 1x1 conv expanding to e
+ * channels unless e is the block's input; a depthwise conv of kernel k (padding p) with the
+ * block's stride; in some, squeeze-and-excitation through q channels, ReLU then Hardsigmoid; a
+ * 1x1 conv projecting to o channels without activation; the others with a: ReLU or Hardswish),
+ * the input added back where a block keeps the shape; a 1x1 conv to 6 times the last block's
+ * channels with Hardswish, global average pooling, linear(1280 or 1024), Hardswish,
+ * dropout(0.2), linear(10). */
+#define V3_BN "batchnorm(0.001,0.01),"
+#define V3_EXPAND(e, a) "conv(" #e ",1,1,0,0)," V3_BN #a ","
+#define V3_DW(e, k, p, s, a) "conv(" #e "," #k "," #s "," #p ",0," #e ")," V3_BN #a ","
+#define V3_SE(q) "se(" #q ",relu,hardsigmoid),"
+#define V3_PROJECT(o) "conv(" #o ",1,1,0,0),batchnorm(0.001,0.01)"
+/* a block that changes the shape; one that keeps it (its input added back) */
+#define V3_BLOCK(e, k, p, s, a, se, o) V3_EXPAND(e, a) V3_DW(e, k, p, s, a) se V3_PROJECT(o) ","
+#define V3_RES(e, k, p, a, se, o) "residual(" V3_EXPAND(e, a) V3_DW(e, k, p, 1, a) se V3_PROJECT(o) "),"
+#define V3_STEM "conv(16,3,2,1,0)," V3_BN "hardswish,"
+#define V3_HEAD(c, h)                                                                         \
+    "conv(" #c ",1,1,0,0)," V3_BN "hardswish,globalavgpool,linear(" #h "),hardswish,"          \
+    "dropout(0.2),linear(10)"
+/* blocks (k, e, o, q, a, stride): (3, 16, 16, -, relu, 1), (3, 64, 24, -, relu, 2),
+ * (3, 72, 24, -, relu, 1), (5, 72, 40, 24, relu, 2), 2 x (5, 120, 40, 32, relu, 1),
+ * (3, 240, 80, -, hs, 2), (3, 200, 80, -, hs, 1), 2 x (3, 184, 80, -, hs, 1),
+ * (3, 480, 112, 120, hs, 1), (3, 672, 112, 168, hs, 1), (5, 672, 160, 168, hs, 2),
+ * 2 x (5, 960, 160, 240, hs, 1) */
+#define V3_LARGE                                                                              \
+    V3_STEM "residual(" V3_DW(16, 3, 1, 1, relu) V3_PROJECT(16) "),"                           \
+    V3_BLOCK(64, 3, 1, 2, relu, , 24) V3_RES(72, 3, 1, relu, , 24)                             \
+    V3_BLOCK(72, 5, 2, 2, relu, V3_SE(24), 40) B2(V3_RES(120, 5, 2, relu, V3_SE(32), 40))      \
+    V3_BLOCK(240, 3, 1, 2, hardswish, , 80) V3_RES(200, 3, 1, hardswish, , 80)                 \
+    B2(V3_RES(184, 3, 1, hardswish, , 80))                                                    \
+    V3_BLOCK(480, 3, 1, 1, hardswish, V3_SE(120), 112)                                        \
+    V3_RES(672, 3, 1, hardswish, V3_SE(168), 112)                                             \
+    V3_BLOCK(672, 5, 2, 2, hardswish, V3_SE(168), 160)                                        \
+    B2(V3_RES(960, 5, 2, hardswish, V3_SE(240), 160)) V3_HEAD(960, 1280)
+/* blocks: (3, 16, 16, 8, relu, 2), (3, 72, 24, -, relu, 2), (3, 88, 24, -, relu, 1),
+ * (5, 96, 40, 24, hs, 2), 2 x (5, 240, 40, 64, hs, 1), (5, 120, 48, 32, hs, 1),
+ * (5, 144, 48, 40, hs, 1), (5, 288, 96, 72, hs, 2), 2 x (5, 576, 96, 144, hs, 1) */
+#define V3_SMALL                                                                              \
+    V3_STEM V3_DW(16, 3, 1, 2, relu) V3_SE(8) V3_PROJECT(16) ","                               \
+    V3_BLOCK(72, 3, 1, 2, relu, , 24) V3_RES(88, 3, 1, relu, , 24)                             \
+    V3_BLOCK(96, 5, 2, 2, hardswish, V3_SE(24), 40)                                           \
+    B2(V3_RES(240, 5, 2, hardswish, V3_SE(64), 40))                                           \
+    V3_BLOCK(120, 5, 2, 1, hardswish, V3_SE(32), 48)                                          \
+    V3_RES(144, 5, 2, hardswish, V3_SE(40), 48)                                               \
+    V3_BLOCK(288, 5, 2, 2, hardswish, V3_SE(72), 96)                                          \
+    B2(V3_RES(576, 5, 2, hardswish, V3_SE(144), 96)) V3_HEAD(576, 1024)
+
 static const struct { const char *name, *spec; ct_init_scheme init; } k_presets[] = {
     {"mlp", "flatten,linear(32),relu,linear(10)", CT_INIT_DEFAULT}, /* the tutorial's Mnistmodel */
     /* LeNet-5 as PyTorch tutorials write it for 28x28 inputs (ReLU, max pooling) */
@@ -119,6 +168,8 @@ static const struct { const char *name, *spec; ct_init_scheme init; } k_presets[
     {"resnext101_64x4d", TV_STEM XSTAGES(B2, B3, B22, B2, 256, 512, 1024, 2048, 64) RES_HEAD,
      CT_INIT_RESNET},
     {"mobilenet_v2", MB_STAGES, CT_INIT_MOBILENET},
+    {"mobilenet_v3_large", V3_LARGE, CT_INIT_MOBILENET},
+    {"mobilenet_v3_small", V3_SMALL, CT_INIT_MOBILENET},
 };
 
 ct_init_scheme ct_model_preset_init(const char *name) {
