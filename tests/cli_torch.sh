@@ -91,17 +91,17 @@ same_in_torch cnn "normalize(0.1307,0.3081),conv(8,3,1,1),batchnorm,relu,se(4),m
 same_in_torch res "conv(8,3,1,1),batchnorm,relu,residual(conv(8,3,1,1),batchnorm,relu,conv(8,3,1,1),batchnorm),relu,residual(conv(16,3,2,1),batchnorm,relu,conv(16,3,1,1),batchnorm),relu,globalavgpool,linear(10)" \
     "a ResNet (identity and projection shortcuts)"
 
-# ------------------------------------------------ torchvision's ResNets, ResNeXt, MobileNetV2
-# the resnet18, resnet50, resnext50_32x4d and mobilenet_v2 presets are torchvision.models'
-# (num_classes=10; their first conv on one channel; resnet34, 101 and 152, the wide ResNets and
-# the other ResNeXts are built of the same blocks): the same parameter count, and ctrain's
-# trained tensors, given in order to torchvision's module by position (shapes checked), give
-# ctrain eval's loss and accuracy
-torchvision_preset() { # NAME [FLAG...]
+# ------------------------------------ torchvision's ResNets, ResNeXt, MobileNetV2 and V3
+# the resnet18, resnet50, resnext50_32x4d, mobilenet_v2 and mobilenet_v3_small presets are
+# torchvision.models' (num_classes=10; their first conv on one channel; resnet34, 101 and 152,
+# the wide ResNets, the other ResNeXts and mobilenet_v3_large are built of the same blocks):
+# the same parameter count, and ctrain's trained tensors, given in order to torchvision's module
+# by position (shapes checked), give ctrain eval's loss and accuracy
+torchvision_preset() { # NAME [FLAG...] (with TV_LAYERS set: those layers trained, not NAME's)
     local name=$1 dir="$tmp/$1${2:+_flags}"
     shift
     run train --dataset idx --data "$tmp/tiny" --val-size 0 --epochs 2 --batch-size 8 --lr 0.02 \
-        --model "$name" --quiet --save "$dir" "$@"
+        --model "${TV_LAYERS:-$name}" --quiet --save "$dir" "$@"
     ct=$("$CT" eval --model "$dir" --dataset idx --data "$tmp/tiny" 2>&1 | grep '^test_loss')
     ct_params=$("$CT" summary --model "$name" | sed -n 's/^Total params: \([0-9]*\) .*/\1/p')
     pt=$("$PY" - "$here" "$tmp/tiny" "$dir" "$name" <<'EOF'
@@ -136,11 +136,19 @@ else
     torchvision_preset resnext50_32x4d # (grouped convs)
     # (depthwise convs, ReLU6, inverted residuals; at lr 0.02 its outputs stay near uniform)
     torchvision_preset mobilenet_v2 --lr 0.1
+    # (squeeze-and-excitation, Hardswish; its batch norms' momentum, 0.01, leaves their running
+    # statistics near their start in 40 steps, eval's outputs near uniform: trained with 0.5,
+    # which its state_dict does not hold, its layers otherwise the preset's)
+    run train --dataset idx --data "$tmp/tiny" --val-size 0 --epochs 1 --model mobilenet_v3_small \
+        --quiet --save "$tmp/v3_preset"
+    v3=$("$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import ctrain_torch
+print(ctrain_torch.load_metadata(sys.argv[2])["model_spec"].replace("batchnorm(0.001,0.01)", "batchnorm(0.001,0.5)"))' "$here/../tools" "$tmp/v3_preset")
+    TV_LAYERS=$v3 torchvision_preset mobilenet_v3_small --lr 0.1
     torchvision_preset resnet18 --normalize 0.1307,0.3081 # (nn.Sequential(Normalize, the ResNet))
     # ctrain export FILE.safetensors: the state_dict torchvision's own class loads, strict
-    for name in resnet18 resnet50 resnext50_32x4d mobilenet_v2; do
+    for name in resnet18 resnet50 resnext50_32x4d mobilenet_v2 mobilenet_v3_small; do
         run_dir=$tmp/$name
-        [ -d "$run_dir" ] || run_dir=${run_dir}_flags # (mobilenet_v2's: trained with its --lr)
+        [ -d "$run_dir" ] || run_dir=${run_dir}_flags # (the MobileNets': trained with an --lr)
         run export --model "$run_dir" --out "$tmp/$name.tv.safetensors"
         pt=$("$PY" - "$here" "$tmp/tiny" "$tmp/$name.tv.safetensors" "$name" <<'EOF'
 import sys
@@ -149,8 +157,8 @@ sys.path.insert(0, sys.argv[1])
 from torch_parity import test_outputs, test_line
 from ctrain_torch import load_state_dict  # (a safetensors reader)
 tv = getattr(torchvision.models, sys.argv[4])(num_classes=10)
-if sys.argv[4] == "mobilenet_v2":
-    tv.features[0][0] = torch.nn.Conv2d(1, 32, 3, 2, 1, bias=False)
+if sys.argv[4].startswith("mobilenet"):  # (a stem of 32 channels, V3's 16)
+    tv.features[0][0] = torch.nn.Conv2d(1, tv.features[0][0].out_channels, 3, 2, 1, bias=False)
 else:
     tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
 tv.load_state_dict(load_state_dict(sys.argv[3]), strict=True)
@@ -181,13 +189,19 @@ EOF
     [ "$rc" -eq 1 ] && grep -q "is not a torchvision MobileNetV2's layers (conv2: a conv without a batch norm after it)" <<<"$err" &&
         [ ! -e "$tmp/r6.tv.safetensors" ] && ok "export of a ReLU6 CNN that is no MobileNetV2 -> exit 1: $err" ||
         bad "export r6.safetensors -> exit $rc: $err"
+    run train --dataset idx --data "$tmp/tiny" --val-size 0 --epochs 1 --quiet --save "$tmp/se" \
+        --model "conv(8,3,1,1,0),batchnorm,relu,se(4),conv(16,1,1,0,0),batchnorm,hardswish,globalavgpool,linear(12),hardswish,linear(10)"
+    run export --model "$tmp/se" --out "$tmp/se.tv.safetensors" # (SE: taken for a MobileNetV3)
+    [ "$rc" -eq 1 ] && grep -q "is not a torchvision MobileNetV3's layers (se1: a layer where MobileNetV3 has none)" <<<"$err" &&
+        [ ! -e "$tmp/se.tv.safetensors" ] && ok "export of an SE CNN that is no MobileNetV3 -> exit 1: $err" ||
+        bad "export se.safetensors -> exit $rc: $err"
     run export --model "$tmp/resnet18" --out "$tmp/resnet18/model.safetensors"
     [ "$rc" -eq 2 ] && grep -q "is the model's own file" <<<"$err" && ok "export onto the model's own file -> exit 2" ||
         bad "export onto its own file -> exit $rc: $err"
     # and the other way: torchvision's own state_dicts (as its pretrained weights, saved as
     # safetensors), read by their names: ctrain eval of the file alone (the preset found from its
     # tensors) gives torchvision's loss and accuracy; --init fine-tunes from it
-    for name in resnet18 resnet50 resnext50_32x4d mobilenet_v2; do
+    for name in resnet18 resnet50 resnext50_32x4d mobilenet_v2 mobilenet_v3_large mobilenet_v3_small; do
         pt=$("$PY" - "$here" "$tmp/tiny" "$tmp/tv_$name.safetensors" "$name" <<'EOF'
 import sys
 import torch, torchvision
@@ -195,14 +209,16 @@ sys.path.insert(0, sys.argv[1])
 from torch_parity import save_state_dict, test_outputs, test_line
 torch.manual_seed(5)
 tv = getattr(torchvision.models, sys.argv[4])(num_classes=10)
-if sys.argv[4] == "mobilenet_v2":
-    tv.features[0][0] = torch.nn.Conv2d(1, 32, 3, 2, 1, bias=False)
+if sys.argv[4].startswith("mobilenet"):
+    tv.features[0][0] = torch.nn.Conv2d(1, tv.features[0][0].out_channels, 3, 2, 1, bias=False)
 else:
     tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
 for m in tv.modules():  # (batch norms not at their defaults: their order matters)
     if isinstance(m, torch.nn.BatchNorm2d):
         m.running_mean.uniform_(-0.2, 0.2), m.running_var.uniform_(0.5, 2.0)
         m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-0.2, 0.2)
+    if isinstance(m, torch.nn.Linear) and sys.argv[4].startswith("mobilenet"):
+        m.weight.data.normal_(0, 0.2)  # (not N(0, 0.01): outputs far from uniform)
 tv.eval()
 save_state_dict(tv.state_dict(), sys.argv[3])
 print(test_line(*test_outputs(tv, sys.argv[2])))
@@ -263,20 +279,25 @@ torch.manual_seed(6); save_state_dict(torchvision.models.resnet18().state_dict()
     # modules in its state_dict's order (ctrain summary's rows against named_modules; the
     # ResNeXt-101s are resnext50_32x4d's blocks, their parameter counts test_nn_grad's)
     for name in resnet18 resnet34 resnet50 resnet101 resnet152 wide_resnet50_2 wide_resnet101_2 \
-        resnext50_32x4d mobilenet_v2; do
+        resnext50_32x4d mobilenet_v2 mobilenet_v3_large mobilenet_v3_small; do
         ours=$("$CT" summary --model "$name" | awk '/^Total params/ { exit } NR > 3 && $(NF - 1) > 0 { print $(NF - 1) }')
         theirs=$("$PY" - "$name" <<'EOF'
 import sys
 import torch, torchvision
 m = getattr(torchvision.models, sys.argv[1])(num_classes=10)
-if sys.argv[1] == "mobilenet_v2":  # (MNIST: one channel)
-    m.features[0][0] = torch.nn.Conv2d(1, 32, 3, 2, 1, bias=False)
+if sys.argv[1].startswith("mobilenet"):  # (MNIST: one channel)
+    m.features[0][0] = torch.nn.Conv2d(1, m.features[0][0].out_channels, 3, 2, 1, bias=False)
 else:
     m.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
-for _, mod in m.named_modules():
-    n = sum(p.numel() for p in mod.parameters(recurse=False))
-    if n:
-        print(n)
+se = ()  # (a squeeze-and-excitation's fc1 and fc2: one layer, se(...), in ctrain)
+for name, mod in m.named_modules():
+    if isinstance(mod, torchvision.ops.SqueezeExcitation):
+        se = name + "."
+        print(sum(p.numel() for p in mod.parameters()))
+    elif not (se and name.startswith(se)):
+        n = sum(p.numel() for p in mod.parameters(recurse=False))
+        if n:
+            print(n)
 EOF
 )
         [ -n "$ours" ] && [ "$ours" = "$theirs" ] &&

@@ -355,7 +355,7 @@ def load_model(path, spec=None, input_shape=None):
 
 def load_torchvision(path, arch):
     """A model saved from one of ctrain's torchvision presets (resnet18 ... wide_resnet101_2,
-    resnext50_32x4d ..., mobilenet_v2) as torchvision's own module:
+    resnext50_32x4d ..., mobilenet_v2, mobilenet_v3_large and _small) as torchvision's own module:
     torchvision.models.<arch>(num_classes=its outputs), its first conv taking its input's
     channels, its tensors given in order (the presets hold torchvision's state_dict
     order; each shape checked), in eval() mode; a model trained with --normalize (a normalize
@@ -369,8 +369,9 @@ def load_torchvision(path, arch):
     shape = tuple(json.loads(meta["input_shape"])) if "input_shape" in meta else (1, 28, 28)
     order = build_model(spec, shape).state_dict().keys()
     tv = getattr(torchvision.models, arch)(num_classes=ours[list(order)[-2]].shape[0])
-    if arch == "mobilenet_v2":
-        tv.features[0][0] = nn.Conv2d(shape[0], 32, 3, 2, 1, bias=False)
+    if arch.startswith("mobilenet"):  # (a stem of 32 channels in V2, 16 in V3)
+        tv.features[0][0] = nn.Conv2d(shape[0], tv.features[0][0].out_channels, 3, 2, 1,
+                                      bias=False)
     else:
         tv.conv1 = nn.Conv2d(shape[0], 64, 7, 2, 3, bias=False)
     theirs = tv.state_dict()

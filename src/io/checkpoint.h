@@ -56,7 +56,7 @@ int ct_model_meta(const ct_model *m, char (*buf)[CT_META_VALUE_BYTES], ct_meta *
 /* "[32, 784]" */
 void ct_shape_text(const int64_t *shape, int ndim, char *buf, size_t bytes);
 
-/* torchvision.c: torchvision's state_dicts (ResNets, wide ResNets, ResNeXts, MobileNetV2).
+/* torchvision.c: torchvision's state_dicts (ResNets, wide ResNets, ResNeXts, MobileNetV2, V3).
  * ct_tv_aliases: when every tensor of c has such a name, alias[i] = the file's name of the
  * model's tensor i in l (*used = 1); their modules, in torchvision's order, hold the model's
  * layers with tensors, in order (the presets are built so); *used = 0 when the names are not

@@ -8,7 +8,9 @@
  * The names: ResNets, wide ResNets and ResNeXts conv1, bn1, layerS.B.convK, layerS.B.bnK,
  * layerS.B.downsample.0/1, fc; MobileNetV2 features.0.0/1 (the stem's conv and batch norm),
  * features.I.conv.J.0/1 (a block's convs with ReLU6), features.I.conv.J (its projecting conv,
- * then batch norm), features.18.0/1, classifier.1. The presets hold their layers in
+ * then batch norm), features.18.0/1, classifier.1; MobileNetV3 features.I.block.J.0/1 (a block's
+ * convs, the projection's too), features.I.block.J (its squeeze-and-excitation: fc1, fc2),
+ * classifier.0 and classifier.3. The presets hold their layers in
  * torchvision's state_dict order, so that the file's modules sorted in that order pair with the
  * model's layers with tensors one by one.
  */
@@ -66,11 +68,16 @@ static ct_status resnet_names(const ct_model *m, char (*names)[CT_LIST_NAME_BYTE
 }
 
 
-/* torchvision's MobileNetV2 names (mobilenet_v2(num_classes=K)): the layers with parameters in
- * triples conv, batch norm, and (when one follows) ReLU6: the stem's, then blocks of triples
- * with ReLU6 closed by one without (the projection), then the last 1x1 conv's, then the linear
- * layer. An error when the layers are not so. */
-static ct_status mobilenet_names(const ct_model *m, char (*names)[CT_LIST_NAME_BYTES]) {
+/* torchvision's MobileNetV2 and V3 names (mobilenet_v2(num_classes=K), mobilenet_v3_large ...):
+ * the layers with parameters in pairs conv and batch norm, most with an activation after them
+ * (V2: ReLU6): the stem's, then blocks of such pairs closed by one without activation (the
+ * projection; in V3 a squeeze-and-excitation may come before it), then the last 1x1 conv's,
+ * then the linear layer (V3: two). V2's block parts are features.I.conv.J.0/1 and its
+ * projection features.I.conv.J, its batch norm conv.J+1, the classifier.1; V3's are
+ * features.I.block.J.0/1 (the projection too) and features.I.block.J (the SE: fc1, fc2), the
+ * classifier.0 and classifier.3. An error when the layers are not so. */
+static ct_status mobilenet_names(const ct_model *m, int v3, char (*names)[CT_LIST_NAME_BYTES]) {
+    const char *arch = v3 ? "MobileNetV3" : "MobileNetV2";
     int feature = 0, in_block = 0, part = 0, fc = 0;
     for (int i = 0; i < m->n_layers; i++) names[i][0] = 0;
     for (int i = 0; i < m->n_layers; i++) {
@@ -78,21 +85,27 @@ static ct_status mobilenet_names(const ct_model *m, char (*names)[CT_LIST_NAME_B
         if (!l->n_params && !l->n_buffers) continue;
         const char *bad = NULL;
         int next = i + 1; /* the batch norm after a conv, and what follows it */
-        if (fc) bad = "a layer with weights after the linear one";
+        if (fc == (v3 ? 2 : 1)) bad = "a layer with weights after the last linear one";
         else if (l->ops == &ct_linear_ops) {
             if (in_block || feature < 2) bad = "a linear layer before the blocks and last conv";
-            else snprintf(names[i], CT_LIST_NAME_BYTES, "classifier.1"), fc = 1;
-        } else if (l->ops != &ct_conv2d_ops) bad = "a layer where MobileNetV2 has none";
+            else snprintf(names[i], CT_LIST_NAME_BYTES, "classifier.%d", v3 ? 3 * fc : 1), fc++;
+            continue;
+        } else if (fc) bad = "a layer with weights between the linear ones";
+        else if (l->ops == &ct_se_ops && v3 && in_block) {
+            snprintf(names[i], CT_LIST_NAME_BYTES, "features.%d.block.%d", feature, part++);
+            continue;
+        } else if (l->ops != &ct_conv2d_ops) bad = v3 ? "a layer where MobileNetV3 has none"
+                                                      : "a layer where MobileNetV2 has none";
         else if (l->cfg.conv.bias) bad = "a conv with a bias, which torchvision's have not";
         else if (next >= m->n_layers || m->layers[next].ops != &ct_batchnorm_ops)
             bad = "a conv without a batch norm after it";
         if (bad)
-            return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision MobileNetV2's layers "
-                           "(%s: %s)", SPEC_TEXT(m), l->name, bad);
-        if (fc) continue;
-        const int act = next + 1 < m->n_layers && m->layers[next + 1].ops == &ct_act_ops &&
-                        m->layers[next + 1].cfg.act.kind == CT_ACT_RELU6;
-        int last = act; /* the last 1x1 conv: ReLU6, then no conv before the linear layer */
+            return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision %s's layers (%s: %s)",
+                           SPEC_TEXT(m), arch, l->name, bad);
+        const ct_layer *after = next + 1 < m->n_layers ? &m->layers[next + 1] : NULL;
+        const int act = after && after->ops == &ct_act_ops &&
+                        (v3 || after->cfg.act.kind == CT_ACT_RELU6);
+        int last = act; /* the last 1x1 conv: its activation, then no conv before the linear */
         for (int j = next + 1; j < m->n_layers && last; j++) {
             if (m->layers[j].ops == &ct_conv2d_ops) last = 0;
             if (m->layers[j].ops == &ct_linear_ops) break;
@@ -101,11 +114,13 @@ static ct_status mobilenet_names(const ct_model *m, char (*names)[CT_LIST_NAME_B
             snprintf(names[i], CT_LIST_NAME_BYTES, "features.%d.0", feature);
             snprintf(names[next], CT_LIST_NAME_BYTES, "features.%d.1", feature);
             feature++;
-        } else if (act) { /* a block's conv with ReLU6: conv.P.0 and conv.P.1 */
+        } else if (act || v3) { /* a block's conv (V2: with ReLU6): its part P, P.0 and P.1 */
             if (!in_block) in_block = 1, part = 0;
-            snprintf(names[i], CT_LIST_NAME_BYTES, "features.%d.conv.%d.0", feature, part);
-            snprintf(names[next], CT_LIST_NAME_BYTES, "features.%d.conv.%d.1", feature, part++);
-        } else if (in_block) { /* its projection: conv.P, then its batch norm conv.P+1 */
+            const char *sub = v3 ? "block" : "conv";
+            snprintf(names[i], CT_LIST_NAME_BYTES, "features.%d.%s.%d.0", feature, sub, part);
+            snprintf(names[next], CT_LIST_NAME_BYTES, "features.%d.%s.%d.1", feature, sub, part++);
+            if (!act) in_block = 0, feature++; /* (V3's projection) */
+        } else if (in_block) { /* V2's projection: conv.P, then its batch norm conv.P+1 */
             snprintf(names[i], CT_LIST_NAME_BYTES, "features.%d.conv.%d", feature, part);
             snprintf(names[next], CT_LIST_NAME_BYTES, "features.%d.conv.%d", feature, part + 1);
             in_block = 0, feature++;
@@ -116,23 +131,30 @@ static ct_status mobilenet_names(const ct_model *m, char (*names)[CT_LIST_NAME_B
         }
         i = next; /* (the batch norm is named) */
     }
-    if (!fc) /* (a block left open ends in a linear layer, refused above) */
-        return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision MobileNetV2's layers "
-                       "(no linear layer at its end)", SPEC_TEXT(m));
+    if (fc != (v3 ? 2 : 1)) /* (a block left open ends in a linear layer, refused above) */
+        return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision %s's layers (%s)",
+                       SPEC_TEXT(m), arch, v3 ? "not two linear layers at its end"
+                                              : "no linear layer at its end");
     return CT_OK;
 }
 
-/* A model with ReLU6 is taken for a MobileNetV2, any other for a ResNet. */
-static int has_relu6(const ct_model *m) {
-    for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i].ops == &ct_act_ops && m->layers[i].cfg.act.kind == CT_ACT_RELU6) return 1;
-    return 0;
+/* A model with ReLU6 is taken for a MobileNetV2 (2), one with squeeze-and-excitation for a
+ * MobileNetV3 (3), any other for a ResNet (0). */
+static int family(const ct_model *m) {
+    int se = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const ct_layer *l = &m->layers[i];
+        if (l->ops == &ct_act_ops && l->cfg.act.kind == CT_ACT_RELU6) return 2;
+        se |= l->ops == &ct_se_ops;
+    }
+    return se ? 3 : 0;
 }
 
 ct_status ct_save_torchvision(const ct_model *m, const char *path) {
     char (*names)[CT_LIST_NAME_BYTES] = calloc((size_t)m->n_layers, sizeof *names);
     if (!names) return ct_fail(CT_ERR_NOMEM, "out of memory");
-    ct_status s = has_relu6(m) ? mobilenet_names(m, names) : resnet_names(m, names);
+    const int fam = family(m);
+    ct_status s = fam ? mobilenet_names(m, fam == 3, names) : resnet_names(m, names);
     ct_host_state hs;
     int have_hs = 0;
     ct_tensor_list l = {0};
@@ -162,8 +184,10 @@ ct_status ct_save_torchvision(const ct_model *m, const char *path) {
 /* A module's place in torchvision's state_dict order, or -1 for a name of neither family.
  * ResNets ("conv1", "bn1", "layer2.0.conv3", "layer2.0.downsample.1", "fc"): the stem, the
  * blocks of each stage, each block's convs and batch norms, then its downsample's, the fc last.
- * MobileNetV2 ("features.0.0", "features.3.conv.1.0", "features.3.conv.2", "classifier.1"): the
- * features in order, each one's parts in order, the classifier last. */
+ * MobileNetV2 ("features.0.0", "features.3.conv.1.0", "features.3.conv.2", "classifier.1") and V3
+ * ("features.4.block.1.0", "features.4.block.2": a squeeze-and-excitation, whose fc1 and fc2
+ * are one layer's, "classifier.0", "classifier.3"): the features in order, each one's parts in
+ * order, the classifier last. */
 static long tv_module_key(const char *mod) {
     int n = 0, stage, block, k, j;
     if (!strcmp(mod, "conv1")) return 0;
@@ -178,11 +202,14 @@ static long tv_module_key(const char *mod) {
     if (sscanf(mod, "layer%d.%d.bn%d%n", &stage, &block, &k, &n) == 3 && !mod[n] &&
         stage >= 1 && stage <= 4 && block >= 0 && block < 1000 && k >= 1 && k <= 9)
         return ((long)stage << 24) + block * 64L + 2 * k + 1;
-    if (!strcmp(mod, "classifier.1")) return 9L << 24;
-    if (sscanf(mod, "features.%d.conv.%d.%d%n", &block, &j, &k, &n) == 3 && !mod[n] &&
+    if (sscanf(mod, "classifier.%d%n", &k, &n) == 1 && !mod[n] && (k == 0 || k == 1 || k == 3))
+        return (9L << 24) + k;
+    if ((sscanf(mod, "features.%d.conv.%d.%d%n", &block, &j, &k, &n) == 3 ||
+         sscanf(mod, "features.%d.block.%d.%d%n", &block, &j, &k, &n) == 3) && !mod[n] &&
         block >= 0 && block < 1000 && j >= 0 && j < 16 && k >= 0 && k <= 1)
         return (8L << 24) + ((long)block << 12) + j * 16L + k + 1;
-    if (sscanf(mod, "features.%d.conv.%d%n", &block, &j, &n) == 2 && !mod[n] && block >= 0 &&
+    if ((sscanf(mod, "features.%d.conv.%d%n", &block, &j, &n) == 2 ||
+         sscanf(mod, "features.%d.block.%d%n", &block, &j, &n) == 2) && !mod[n] && block >= 0 &&
         block < 1000 && j >= 0 && j < 16)
         return (8L << 24) + ((long)block << 12) + j * 16L;
     if (sscanf(mod, "features.%d.%d%n", &block, &j, &n) == 2 && !mod[n] && block >= 0 &&
@@ -194,6 +221,7 @@ static long tv_module_key(const char *mod) {
 typedef struct {
     long key;
     int tensor; /* the file's first tensor of the module */
+    int len;    /* the module's name: the tensor's first len characters */
 } tv_module;
 
 static int by_key(const void *a, const void *b) {
@@ -206,8 +234,9 @@ ct_status ct_tv_aliases(const ct_checkpoint *c, const ct_model *m, const ct_tens
     *used = 0;
     const int resnet =
         ct_checkpoint_find(c, "bn1.weight") >= 0 && ct_checkpoint_find(c, "fc.weight") >= 0;
+    const int v3 = ct_checkpoint_find(c, "classifier.3.weight") >= 0;
     if (!resnet && (ct_checkpoint_find(c, "features.0.0.weight") < 0 ||
-                    ct_checkpoint_find(c, "classifier.1.weight") < 0))
+                    ct_checkpoint_find(c, v3 ? "classifier.0.weight" : "classifier.1.weight") < 0))
         return CT_OK;
     tv_module *mods = malloc(sizeof *mods * (size_t)(c->n > 0 ? c->n : 1));
     if (!mods) return ct_fail(CT_ERR_NOMEM, "out of memory");
@@ -216,12 +245,14 @@ ct_status ct_tv_aliases(const ct_checkpoint *c, const ct_model *m, const ct_tens
         char mod[CT_LIST_NAME_BYTES];
         const char *dot = strrchr(c->t[k].name, '.');
         snprintf(mod, sizeof mod, "%.*s", dot ? (int)(dot - c->t[k].name) : 0, c->t[k].name);
+        char *sub = strrchr(mod, '.'); /* a squeeze-and-excitation's fc1 or fc2: its module */
+        if (sub && (!strcmp(sub, ".fc1") || !strcmp(sub, ".fc2"))) *sub = 0;
         long key = dot ? tv_module_key(mod) : -1;
         if (key < 0) {
             free(mods);
             return CT_OK; /* (not torchvision's: the names are reported as missing) */
         }
-        mods[n++] = (tv_module){key, k};
+        mods[n++] = (tv_module){key, k, (int)strlen(mod)};
     }
     qsort(mods, (size_t)n, sizeof *mods, by_key);
     int unique = 0;
@@ -233,31 +264,43 @@ ct_status ct_tv_aliases(const ct_checkpoint *c, const ct_model *m, const ct_tens
     if (unique != layers)
         s = ct_fail(CT_ERR_FORMAT, "%s: its tensors are a torchvision %s's, of %d modules with "
                     "tensors, but the model %s has %d layers with tensors", c->path,
-                    resnet ? "ResNet" : "MobileNetV2", unique, SPEC_TEXT(m), layers);
+                    resnet ? "ResNet" : v3 ? "MobileNetV3" : "MobileNetV2", unique, SPEC_TEXT(m),
+                    layers);
     for (int i = 0, j = -1; i < l->n && s == CT_OK; i++) { /* module j's name, the tensor's kind */
         j += i == 0 || l->info[i].layer != l->info[i - 1].layer;
-        const char *name = c->t[mods[j].tensor].name, *dot = strrchr(name, '.');
-        const char *what = strchr(l->t[i].name, '.');
-        snprintf(alias[i], CT_LIST_NAME_BYTES, "%.*s.%s", (int)(dot - name), name,
-                 what ? what + 1 : "");
+        const char *name = c->t[mods[j].tensor].name, *what = strchr(l->t[i].name, '.');
+        snprintf(alias[i], CT_LIST_NAME_BYTES, "%.*s.%s", mods[j].len, name, what ? what + 1 : "");
     }
     free(mods);
     if (s == CT_OK) *used = 1;
     return s;
 }
 
-/* MobileNetV2's state_dict (width 1: a stem of 32 channels, 19 features, the last of 1280) as
- * the preset: 1; -1 for another width or depth; 0 when c is none. */
+/* A MobileNet's state_dict as the preset: V2's (width 1: a stem of 32 channels, 19 features,
+ * the last of 1280), V3's large (a stem of 16, 17 features, the last of 960) or small (13, the
+ * last of 576): 1; -1 for another width or depth; 0 when c is none. */
 static int mobilenet_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
-    const int fc = ct_checkpoint_find(c, "classifier.1.weight");
+    const int v3 = ct_checkpoint_find(c, "classifier.3.weight") >= 0;
+    const int fc = ct_checkpoint_find(c, v3 ? "classifier.3.weight" : "classifier.1.weight");
     const int stem = ct_checkpoint_find(c, "features.0.0.weight");
     if (fc < 0 || stem < 0) return 0;
-    const int last = ct_checkpoint_find(c, "features.18.0.weight");
-    if (c->t[fc].ndim != 2 || c->t[stem].ndim != 4 || c->t[stem].shape[0] != 32 || last < 0 ||
-        c->t[last].ndim != 4 || c->t[last].shape[0] != 1280 ||
-        ct_checkpoint_find(c, "features.19.0.weight") >= 0)
-        return -1;
-    const char *p = ct_model_preset("mobilenet_v2");
+    static const struct { const char *name; int v3, stem, features, last; } k[] = {
+        {"mobilenet_v2", 0, 32, 19, 1280},
+        {"mobilenet_v3_large", 1, 16, 17, 960},
+        {"mobilenet_v3_small", 1, 16, 13, 576}};
+    const char *preset = NULL;
+    for (size_t i = 0; i < sizeof k / sizeof k[0] && !preset; i++) {
+        char name[64], after[64];
+        snprintf(name, sizeof name, "features.%d.0.weight", k[i].features - 1);
+        snprintf(after, sizeof after, "features.%d.0.weight", k[i].features);
+        const int last = ct_checkpoint_find(c, name);
+        if (k[i].v3 == v3 && c->t[fc].ndim == 2 && c->t[stem].ndim == 4 &&
+            c->t[stem].shape[0] == k[i].stem && last >= 0 && c->t[last].ndim == 4 &&
+            c->t[last].shape[0] == k[i].last && ct_checkpoint_find(c, after) < 0)
+            preset = k[i].name;
+    }
+    if (!preset) return -1;
+    const char *p = ct_model_preset(preset);
     const size_t body = strlen(p) - strlen("linear(10)");
     int n = snprintf(spec, bytes, "%.*slinear(%lld)", (int)body, p, (long long)c->t[fc].shape[0]);
     return n > 0 && (size_t)n < bytes ? 1 : -1;

@@ -27,8 +27,9 @@ static int summary_flags(summary_opts *o, cli_flag *f) {
         {.name = "model", .kind = CLI_STR, .dst = &o->model, .metavar = "SPEC",
          .help = "a preset (mlp, lenet5, cnn, resnet8, resnet20, resnet18, resnet34,\n"
                  "resnet50, resnet101, resnet152, wide_resnet50_2, wide_resnet101_2,\n"
-                 "resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, mobilenet_v2) or\n"
-                 "layers (below), as ctrain train --model;\n"
+                 "resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, mobilenet_v2,\n"
+                 "mobilenet_v3_large, mobilenet_v3_small) or layers (below), as ctrain\n"
+                 "train --model;\n"
                  "or a saved model (a --save folder or a .safetensors file)"},
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
          .choices = CLI_DATASETS, .help = "the input shape and classes to build for"},
@@ -118,7 +119,9 @@ void summary_help(FILE *out) {
           "their layers in their state_dict's order), wide_resnet50_2 and wide_resnet101_2\n"
           "(the bottlenecks' inner convs twice as wide), resnext50_32x4d, resnext101_32x8d,\n"
           "resnext101_64x4d (their 3x3 convs in 32 or 64 groups), mobilenet_v2 (torchvision's\n"
-          "mobilenet_v2(num_classes=10): inverted residual blocks of depthwise convs, ReLU6)\n"
+          "mobilenet_v2(num_classes=10): inverted residual blocks of depthwise convs, ReLU6),\n"
+          "mobilenet_v3_large and mobilenet_v3_small (torchvision's: inverted residual blocks\n"
+          "with squeeze-and-excitation, Hardswish; batchnorm(0.001,0.01); a 2-layer head)\n"
           "\n"
           "flags:\n",
           out);
