@@ -186,6 +186,8 @@ typedef enum {
                           * kaiming_normal_ (fan_out) */
     CT_INIT_MOBILENET,   /* MobileNetV2 and V3: that, and linear layers N(0, 0.01) with
                           * biases 0 */
+    CT_INIT_EFFICIENTNET, /* EfficientNet: that, but linear layers U(-1/sqrt(out), 1/sqrt(out))
+                           * with biases 0 */
 } ct_init_scheme;
 /* The scheme of preset name (resnet50: CT_INIT_RESNET); CT_INIT_DEFAULT for others and NULL. */
 ct_init_scheme ct_model_preset_init(const char *name);
@@ -193,7 +195,8 @@ ct_init_scheme ct_model_preset_init(const char *name);
  * sqrt(2 / (out_channels * k * k)) (nn.init.kaiming_normal_(w, mode="fan_out"), a depthwise
  * conv's fan_out as PyTorch counts it too; a squeeze-and-excitation's two 1x1 convs alike, their
  * biases 0); with CT_INIT_MOBILENET also the convs' biases 0 and
- * the linear layers' weights normal, std 0.01, biases 0. The other layers keep theirs (batch
+ * the linear layers' weights normal, std 0.01, biases 0; with CT_INIT_EFFICIENTNET the convs'
+ * biases 0 and the linear layers' weights uniform in +-1/sqrt(out_features), biases 0. The other layers keep theirs (batch
  * norm's 1 and 0; with CT_INIT_RESNET the linear layers' PyTorch defaults, as torchvision's).
  * CT_INIT_DEFAULT changes nothing; another value is CT_ERR_INVALID. */
 ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t seed);

@@ -2,11 +2,12 @@
 # cli_onnx.sh — ctrain export: saved models as ONNX files that ONNX's own checker accepts
 # (onnx.checker.check_model with full_check: types and shapes inferred through the whole graph;
 # Debian's python3-onnx) and that ONNX Runtime (npm's onnxruntime-node, fetched once into
-# ~/.cache/ctrain/) runs to ctrain eval's test_loss and test_acc on MNIST's 10000 test images: the
+# ~/.cache/ctrain/) runs to ctrain eval's test_loss and test_acc on 2000 MNIST test images: the
 # tutorial's MLP, a CNN with every kind of layer, one that reshapes a flat vector back into an
 # image, residual blocks (identity and projection shortcuts; on images and on flat vectors,
-# where the shortcut's 1x1 conv gives an image the add flattens), and grouped and depthwise
-# convs with ReLU6, Hardswish, SiLU and Hardsigmoid (an inverted residual block). Bad flags and outputs are refused, and an
+# where the shortcut's 1x1 conv gives an image the add flattens; stochastic depth, the identity
+# at inference), and grouped and depthwise convs with ReLU6, Hardswish, SiLU, Hardsigmoid and
+# squeeze-and-excitation (an inverted residual block). Bad flags and outputs are refused, and an
 # existing file that is not ONNX is not overwritten. Each reference prints SKIP where it cannot be had (no python3-onnx; no npm, node or
 # network for ONNX Runtime).
 # Usage: bash tests/cli_onnx.sh path/to/ctrain
@@ -128,7 +129,7 @@ run train "${CUT[@]}" --model "$res" --lr 0.05 --momentum 0.9 --batch-size 32 --
     --quiet --save resnet
 [ "$rc" -eq 0 ] && grep -q 'test_acc: 0\.[3-9]' <<<"$out" || bad "train resnet -> exit $rc: $out $err"
 check resnet resnet "${CUT[@]}"
-run train "${CUT[@]}" --model "flatten,linear(32),residual(linear(32),relu),residual(linear(16),tanh),linear(10)" \
+run train "${CUT[@]}" --model "flatten,linear(32),residual(linear(32),relu,droppath(0.2)),residual(linear(16),tanh),linear(10)" \
     --epochs 1 --val-size 0 --quiet --save flatres
 [ "$rc" -eq 0 ] || bad "train flatres -> exit $rc: $err"
 check flatres flatres "${CUT[@]}"

@@ -91,9 +91,9 @@ same_in_torch cnn "normalize(0.1307,0.3081),conv(8,3,1,1),batchnorm,relu,se(4),m
 same_in_torch res "conv(8,3,1,1),batchnorm,relu,residual(conv(8,3,1,1),batchnorm,relu,conv(8,3,1,1),batchnorm),relu,residual(conv(16,3,2,1),batchnorm,relu,conv(16,3,1,1),batchnorm),relu,globalavgpool,linear(10)" \
     "a ResNet (identity and projection shortcuts)"
 
-# ------------------------------------ torchvision's ResNets, ResNeXt, MobileNetV2 and V3
-# the resnet18, resnet50, resnext50_32x4d, mobilenet_v2 and mobilenet_v3_small presets are
-# torchvision.models' (num_classes=10; their first conv on one channel; resnet34, 101 and 152,
+# --------------------- torchvision's ResNets, ResNeXt, MobileNetV2 and V3, EfficientNet-B0
+# the resnet18, resnet50, resnext50_32x4d, mobilenet_v2, mobilenet_v3_small and efficientnet_b0
+# presets are torchvision.models' (num_classes=10; their first conv on one channel; resnet34, 101 and 152,
 # the wide ResNets, the other ResNeXts and mobilenet_v3_large are built of the same blocks):
 # the same parameter count, and ctrain's trained tensors, given in order to torchvision's module
 # by position (shapes checked), give ctrain eval's loss and accuracy
@@ -144,9 +144,10 @@ else
     v3=$("$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import ctrain_torch
 print(ctrain_torch.load_metadata(sys.argv[2])["model_spec"].replace("batchnorm(0.001,0.01)", "batchnorm(0.001,0.5)"))' "$here/../tools" "$tmp/v3_preset")
     TV_LAYERS=$v3 torchvision_preset mobilenet_v3_small --lr 0.1
+    torchvision_preset efficientnet_b0 --lr 0.01 # (stochastic depth, SiLU, SE of SiLU and sigmoid)
     torchvision_preset resnet18 --normalize 0.1307,0.3081 # (nn.Sequential(Normalize, the ResNet))
     # ctrain export FILE.safetensors: the state_dict torchvision's own class loads, strict
-    for name in resnet18 resnet50 resnext50_32x4d mobilenet_v2 mobilenet_v3_small; do
+    for name in resnet18 resnet50 resnext50_32x4d mobilenet_v2 mobilenet_v3_small efficientnet_b0; do
         run_dir=$tmp/$name
         [ -d "$run_dir" ] || run_dir=${run_dir}_flags # (the MobileNets': trained with an --lr)
         run export --model "$run_dir" --out "$tmp/$name.tv.safetensors"
@@ -157,7 +158,7 @@ sys.path.insert(0, sys.argv[1])
 from torch_parity import test_outputs, test_line
 from ctrain_torch import load_state_dict  # (a safetensors reader)
 tv = getattr(torchvision.models, sys.argv[4])(num_classes=10)
-if sys.argv[4].startswith("mobilenet"):  # (a stem of 32 channels, V3's 16)
+if sys.argv[4].startswith(("mobilenet", "efficientnet")):  # (a stem of 32 channels, V3's 16)
     tv.features[0][0] = torch.nn.Conv2d(1, tv.features[0][0].out_channels, 3, 2, 1, bias=False)
 else:
     tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
@@ -190,8 +191,8 @@ EOF
         [ ! -e "$tmp/r6.tv.safetensors" ] && ok "export of a ReLU6 CNN that is no MobileNetV2 -> exit 1: $err" ||
         bad "export r6.safetensors -> exit $rc: $err"
     run train --dataset idx --data "$tmp/tiny" --val-size 0 --epochs 1 --quiet --save "$tmp/se" \
-        --model "conv(8,3,1,1,0),batchnorm,relu,se(4),conv(16,1,1,0,0),batchnorm,hardswish,globalavgpool,linear(12),hardswish,linear(10)"
-    run export --model "$tmp/se" --out "$tmp/se.tv.safetensors" # (SE: taken for a MobileNetV3)
+        --model "conv(8,3,1,1,0),batchnorm,relu,se(4,relu,hardsigmoid),conv(16,1,1,0,0),batchnorm,hardswish,globalavgpool,linear(12),hardswish,linear(10)"
+    run export --model "$tmp/se" --out "$tmp/se.tv.safetensors" # (a hard SE: a MobileNetV3's)
     [ "$rc" -eq 1 ] && grep -q "is not a torchvision MobileNetV3's layers (se1: a layer where MobileNetV3 has none)" <<<"$err" &&
         [ ! -e "$tmp/se.tv.safetensors" ] && ok "export of an SE CNN that is no MobileNetV3 -> exit 1: $err" ||
         bad "export se.safetensors -> exit $rc: $err"
@@ -201,7 +202,8 @@ EOF
     # and the other way: torchvision's own state_dicts (as its pretrained weights, saved as
     # safetensors), read by their names: ctrain eval of the file alone (the preset found from its
     # tensors) gives torchvision's loss and accuracy; --init fine-tunes from it
-    for name in resnet18 resnet50 resnext50_32x4d mobilenet_v2 mobilenet_v3_large mobilenet_v3_small; do
+    for name in resnet18 resnet50 resnext50_32x4d mobilenet_v2 mobilenet_v3_large mobilenet_v3_small \
+        efficientnet_b0; do
         pt=$("$PY" - "$here" "$tmp/tiny" "$tmp/tv_$name.safetensors" "$name" <<'EOF'
 import sys
 import torch, torchvision
@@ -209,7 +211,7 @@ sys.path.insert(0, sys.argv[1])
 from torch_parity import save_state_dict, test_outputs, test_line
 torch.manual_seed(5)
 tv = getattr(torchvision.models, sys.argv[4])(num_classes=10)
-if sys.argv[4].startswith("mobilenet"):
+if sys.argv[4].startswith(("mobilenet", "efficientnet")):
     tv.features[0][0] = torch.nn.Conv2d(1, tv.features[0][0].out_channels, 3, 2, 1, bias=False)
 else:
     tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
@@ -278,28 +280,32 @@ torch.manual_seed(6); save_state_dict(torchvision.models.resnet18().state_dict()
     # every torchvision preset: its layers with weights, in order, hold as many as torchvision's
     # modules in its state_dict's order (ctrain summary's rows against named_modules; the
     # ResNeXt-101s are resnext50_32x4d's blocks, their parameter counts test_nn_grad's)
-    for name in resnet18 resnet34 resnet50 resnet101 resnet152 wide_resnet50_2 wide_resnet101_2 \
-        resnext50_32x4d mobilenet_v2 mobilenet_v3_large mobilenet_v3_small; do
-        ours=$("$CT" summary --model "$name" | awk '/^Total params/ { exit } NR > 3 && $(NF - 1) > 0 { print $(NF - 1) }')
-        theirs=$("$PY" - "$name" <<'EOF'
+    presets="resnet18 resnet34 resnet50 resnet101 resnet152 wide_resnet50_2 wide_resnet101_2
+        resnext50_32x4d mobilenet_v2 mobilenet_v3_large mobilenet_v3_small efficientnet_b0"
+    "$PY" - "$tmp" $presets <<'EOF' || bad "torchvision's modules of $presets"
 import sys
 import torch, torchvision
-m = getattr(torchvision.models, sys.argv[1])(num_classes=10)
-if sys.argv[1].startswith("mobilenet"):  # (MNIST: one channel)
-    m.features[0][0] = torch.nn.Conv2d(1, m.features[0][0].out_channels, 3, 2, 1, bias=False)
-else:
-    m.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
-se = ()  # (a squeeze-and-excitation's fc1 and fc2: one layer, se(...), in ctrain)
-for name, mod in m.named_modules():
-    if isinstance(mod, torchvision.ops.SqueezeExcitation):
-        se = name + "."
-        print(sum(p.numel() for p in mod.parameters()))
-    elif not (se and name.startswith(se)):
-        n = sum(p.numel() for p in mod.parameters(recurse=False))
-        if n:
-            print(n)
+for arch in sys.argv[2:]:  # (one process for all: its imports take a second)
+    m = getattr(torchvision.models, arch)(num_classes=10)
+    if arch.startswith(("mobilenet", "efficientnet")):  # (MNIST: one channel)
+        m.features[0][0] = torch.nn.Conv2d(1, m.features[0][0].out_channels, 3, 2, 1, bias=False)
+    else:
+        m.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+    se, counts = (), []  # (a squeeze-and-excitation's fc1 and fc2: one layer, se(...), in ctrain)
+    for name, mod in m.named_modules():
+        if isinstance(mod, torchvision.ops.SqueezeExcitation):
+            se = name + "."
+            counts.append(sum(p.numel() for p in mod.parameters()))
+        elif not (se and name.startswith(se)):
+            n = sum(p.numel() for p in mod.parameters(recurse=False))
+            if n:
+                counts.append(n)
+    with open("%s/modules_%s.txt" % (sys.argv[1], arch), "w") as f:
+        f.write("".join("%d\n" % n for n in counts))
 EOF
-)
+    for name in $presets; do
+        ours=$("$CT" summary --model "$name" | awk '/^Total params/ { exit } NR > 3 && $(NF - 1) > 0 { print $(NF - 1) }')
+        theirs=$(cat "$tmp/modules_$name.txt" 2>/dev/null)
         [ -n "$ours" ] && [ "$ours" = "$theirs" ] &&
             ok "$name: its $(wc -l <<<"$ours") layers with weights hold torchvision's $name's modules' parameters, in order" ||
             bad "$name vs torchvision's modules: $(diff <(echo "$ours") <(echo "$theirs") | head -5)"

@@ -1,7 +1,7 @@
 /*
  * test_nn_grad.c — gradient checks of the CNN layers through the model API on the CPU backend:
  * conv (stride, padding), max and average pooling (overlapping windows, padding), batch norm
- * (1d and 2d, training mode), dropout (the mask of step 0, fixed), global average pooling and
+ * (1d and 2d, training mode), dropout and stochastic depth (the masks of step 0, fixed), global average pooling and
  * residual blocks (identity and projection shortcuts, a block on the input, a block whose path
  * has no parameters), in small models.
  *
@@ -160,6 +160,16 @@ static void ref_layer(const ct_model *m, const ct_layer *l, const double *p, con
             ct_philox4x32(m->seed, stream, (uint64_t)e >> 2, w);
             out[e] = (w[e & 3] >> 8) >= thr ? a[e] * (double)(1.0f / (1.0f - (float)pr)) : 0.0;
         }
+    } else if (!strcmp(kind, "droppath")) { /* dropout's mask of step 0, on the samples */
+        double pr = l->cfg.dropout.p;
+        uint64_t stream = (4ull << 56) | ((uint64_t)l->index << 40) | (uint64_t)m->opt.steps;
+        uint32_t thr = (uint32_t)(pr * 16777216.0);
+        for (int s = 0; s < n; s++) {
+            uint32_t w[4];
+            ct_philox4x32(m->seed, stream, (uint64_t)s >> 2, w);
+            const double keep = (w[s & 3] >> 8) >= thr ? (double)(1.0f / (1.0f - (float)pr)) : 0.0;
+            for (int64_t e = 0; e < in; e++) out[s * in + e] = a[s * in + e] * keep;
+        }
     } else if (!strcmp(kind, "batchnorm")) {
         int64_t inner = (int64_t)H * W, cnt = n * inner;
         for (int c = 0; c < C; c++) {
@@ -260,6 +270,11 @@ static const grad_case k_cases[] = {
     {"conv(6,3,2,1),se(2,silu,sigmoid),globalavgpool,linear(3)", 2, 5, 5, 3},
     {"se(2,tanh,hardsigmoid),flatten,linear(3)", 3, 3, 2, 2},
     {"flatten,linear(5),se(4),linear(3)", 1, 3, 3, 4},
+    /* stochastic depth closing residual blocks, as EfficientNet's (a batch of 8: samples kept and
+     * dropped), and on a flat vector */
+    {"conv(3,3,1,1),residual(conv(3,3,1,1),tanh,droppath(0.5)),residual(conv(3,1),droppath(0.3)),"
+     "globalavgpool,linear(3)", 1, 4, 4, 8},
+    {"flatten,linear(6),tanh,droppath(0.4),linear(3)", 1, 3, 3, 6},
     /* residual blocks: identity shortcut; projection (stride 2, batch norm) after a conv whose
      * ReLU is fused (the block's input is the ReLU's output), and a ReLU after its add; a block on the input and one whose path has no
      * parameters; the shortcut the only parameters before the head; blocks on flat vectors */
@@ -426,6 +441,7 @@ static void test_presets(void **state) {
         {"mobilenet_v2", 2236106, NULL}, /* (torchvision's mobilenet_v2(num_classes=10)) */
         {"mobilenet_v3_large", 4214554, NULL}, /* (and mobilenet_v3_large ...) */
         {"mobilenet_v3_small", 1527818, NULL},
+        {"efficientnet_b0", 4019782, NULL},
         {"conv(4,3,1,1),residual(conv(8,3,2,1),relu,conv(8,3,1,1)),relu,globalavgpool,linear(10)",
          4 * 10 + 8 * 37 + 8 * 73 + 8 * 4 + 16 + 8 * 10 + 10,
          "conv1 conv2 relu conv3 conv4 batchnorm1 add relu globalavgpool linear1"},
@@ -535,13 +551,13 @@ static void assert_normal(const char *what, const float *w, int64_t n, double wa
  * grouped conv's too: PyTorch's fan_out is out_c k k whatever the groups), as torchvision's
  * ResNets draw them (a squeeze-and-excitation's 1x1 convs alike, biases 0); biases, batch norm
  * and linear layers as they were; with MobileNetV2's scheme linear weights N(0, 0.01) and
- * biases 0 too; the same seed the same weights;
+ * biases 0 too, with EfficientNet's U(+-1/sqrt(out)) and 0; the same seed the same weights;
  * CT_INIT_DEFAULT nothing; and the presets' schemes */
 static void test_init_torchvision(void **state) {
     (void)state;
     const char *spec = "conv(64,3,1,1),batchnorm,relu,residual(conv(128,3,2,1,0),batchnorm,relu,"
                        "conv(128,3,1,1,0,32),batchnorm,se(64)),relu,globalavgpool,linear(100)";
-    for (int scheme = CT_INIT_DEFAULT; scheme <= CT_INIT_MOBILENET; scheme++) {
+    for (int scheme = CT_INIT_DEFAULT; scheme <= CT_INIT_EFFICIENTNET; scheme++) {
         ct_model *m = NULL, *again = NULL;
         OK(ct_model_create(g_cpu, spec, 16, 8, 8, 2, 3, &m));
         OK(ct_model_create(g_cpu, spec, 16, 8, 8, 2, 3, &again));
@@ -566,6 +582,23 @@ static void test_init_torchvision(void **state) {
                 linears++;
                 continue;
             }
+            if (l->ops == &ct_linear_ops && scheme == CT_INIT_EFFICIENTNET) {
+                /* U(-r, r), r = 1 / sqrt(100): mean 0, std r / sqrt(3), all within r */
+                const int64_t nw = l->n_params - l->out_c;
+                const double r = 1.0 / sqrt((double)l->out_c);
+                double s1 = 0, s2 = 0;
+                for (int64_t j = 0; j < nw; j++) {
+                    assert_true(fabs(a[j]) <= r);
+                    s1 += a[j], s2 += (double)a[j] * a[j];
+                }
+                const double sd = sqrt(s2 / nw - (s1 / nw) * (s1 / nw));
+                printf("# %s: %lld weights uniform, std %.5f (want %.5f)\n", l->name,
+                       (long long)nw, sd, r / sqrt(3.0));
+                assert_true(fabs(sd / (r / sqrt(3.0)) - 1.0) < 0.03);
+                for (int o = 0; o < l->out_c; o++) assert_true(a[nw + o] == 0.0f);
+                linears++;
+                continue;
+            }
             if (l->ops == &ct_se_ops) { /* fc1 (64, 128), fc2 (128, 64): fan_out 64, 128 */
                 const int64_t c = l->in_c, q = l->cfg.se.squeeze;
                 assert_normal("se1.fc1", a, q * c, sqrt(2.0 / (double)q));
@@ -585,11 +618,11 @@ static void test_init_torchvision(void **state) {
             assert_normal(l->name, a, nw, sqrt(2.0 / ((double)l->out_c * k2)));
             if (l->cfg.conv.bias && scheme == CT_INIT_RESNET) /* conv1's: PyTorch's, kept */
                 assert_memory_equal(a + nw, b + nw, (size_t)l->out_c * 4);
-            for (int o = 0; l->cfg.conv.bias && scheme == CT_INIT_MOBILENET && o < l->out_c; o++)
+            for (int o = 0; l->cfg.conv.bias && scheme != CT_INIT_RESNET && o < l->out_c; o++)
                 assert_true(a[nw + o] == 0.0f);
         }
         if (scheme != CT_INIT_DEFAULT) /* (conv4: the projection shortcut's 1x1) */
-            assert_int_equal(convs, 4), assert_int_equal(linears, scheme == CT_INIT_MOBILENET),
+            assert_int_equal(convs, 4), assert_int_equal(linears, scheme != CT_INIT_RESNET),
                 assert_int_equal(ses, 1);
         free(before), free(after), free(other);
         ct_model_free(m);
@@ -601,6 +634,7 @@ static void test_init_torchvision(void **state) {
     assert_int_equal(ct_model_preset_init("mobilenet_v2"), CT_INIT_MOBILENET);
     assert_int_equal(ct_model_preset_init("mobilenet_v3_small"), CT_INIT_MOBILENET);
     assert_int_equal(ct_model_preset_init("mobilenet_v3_large"), CT_INIT_MOBILENET);
+    assert_int_equal(ct_model_preset_init("efficientnet_b0"), CT_INIT_EFFICIENTNET);
     assert_int_equal(ct_model_preset_init("resnet20"), CT_INIT_RESNET); /* (He et al.'s too) */
     assert_int_equal(ct_model_preset_init("cnn"), CT_INIT_DEFAULT);
     assert_int_equal(ct_model_preset_init("mlp"), CT_INIT_DEFAULT);

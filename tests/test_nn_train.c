@@ -4,12 +4,14 @@
  * - a small CNN (conv, batch norm, ReLU, max and average pooling, dropout, linear) learns a
  *   synthetic 12x12 image task (3 classes of shapes: horizontal bar, vertical bar, hollow
  *   square, at random places on a noisy background) with Adam and a one-cycle schedule;
- * - dropout masks do not depend on the number of CPU shards: the same run on 1 and 2 threads
+ * - dropout and stochastic depth masks do not depend on the number of CPU shards: the same run
+ *   on 1 and 2 threads
  *   ends with the same parameters (up to the summation order of the gradients);
  * - augmentation (crop, flip) is the same whatever the threads and the data path;
  * - evaluation is deterministic (dropout off, batch norm on its running statistics);
  * - CUDA, when there, ends the same run as the CPU on one thread (one shard) with the same
- *   parameters and running statistics, augmentation included (else "SKIP cuda: why");
+ *   parameters and running statistics, augmentation, squeeze-and-excitation and stochastic
+ *   depth included (else "SKIP cuda: why");
  * - micro-batches (gradient accumulation, ct_train_config.micro_batch) train as whole batches:
  *   to float rounding without batch norm (uneven pieces, a shorter last batch, dropout and
  *   augmentation), and with it as the CPU's shards do (1 thread in pieces of half a batch is 2
@@ -160,10 +162,12 @@ static void max_diff(const float *a, const float *b, int64_t n, double *diff, do
     }
 }
 
-/* The same run with dropout on one thread and on two: dropout masks follow the global row. */
+/* The same run with dropout and stochastic depth on one thread and on two: their masks follow
+ * the global row. */
 static void test_dropout_shard_invariance(void **state) {
     ct_dataset *ds = make_shapes(96, 4);
-    const char *spec = "conv(4,3),relu,flatten,dropout(0.5),linear(16),relu,dropout(0.3),linear(3)";
+    const char *spec = "conv(4,3),relu,residual(conv(4,3,1,1),tanh,droppath(0.4)),flatten,"
+                       "dropout(0.5),linear(16),relu,dropout(0.3),linear(3)";
     int64_t P = 0;
     float *p1 = small_run(ds, spec, 1, -1, 0, 0, &P), *p2 = small_run(ds, spec, 2, -1, 0, 0, &P);
     double diff, mag;
@@ -211,8 +215,9 @@ static void test_cuda_matches_cpu(void **state) {
     OK(ct_backend_create("cpu", 1, &bk[0]));
     bk[2] = bk[1];
     ct_dataset *ds = make_shapes(200, 6);
-    const char *spec = "conv(6,3,1,1),batchnorm,relu,maxpool(2),conv(8,3,2,1),tanh,avgpool(3,1,1),"
-                       "flatten,dropout(0.3),linear(12),batchnorm,gelu,linear(3)";
+    const char *spec = "conv(6,3,1,1),batchnorm,relu,se(3,relu,hardsigmoid),maxpool(2),"
+                       "residual(conv(6,3,1,1),tanh,se(2,silu),droppath(0.3)),conv(8,3,2,1),tanh,"
+                       "avgpool(3,1,1),flatten,dropout(0.3),linear(12),batchnorm,gelu,linear(3)";
     float *p[3], *bufs[3];
     int64_t P = 0, B = 0;
     ct_epoch_result hist[3][2];
@@ -282,7 +287,9 @@ static void test_cuda_matches_cpu(void **state) {
     const double reach = 2 * 8 * 0.003 * (1 - 0.9) / sqrt(1 - 0.999); /* two runs apart */
     const int64_t conv1_bias = 6 * 1 * 3 * 3, conv2 = 8 * 6 * 3 * 3 + 8;
     const int64_t feat = 8 * 3 * 3; /* 12x12, maxpool 6x6, conv stride 2 3x3, avgpool 3x3 */
-    const int64_t lin_bias = conv1_bias + 6 + 2 * 6 + conv2 + 12 * feat;
+    /* se(3) on 6 channels, the block's conv, its se(2) */
+    const int64_t block = (2 * 3 * 6 + 3 + 6) + (6 * 6 * 3 * 3 + 6) + (2 * 2 * 6 + 2 + 6);
+    const int64_t lin_bias = conv1_bias + 6 + 2 * 6 + block + conv2 + 12 * feat;
     assert_true(lin_bias + 12 < P);
     for (int64_t j = 0; j < P; j++) {
         int noise = (j >= conv1_bias && j < conv1_bias + 6) || (j >= lin_bias && j < lin_bias + 12);

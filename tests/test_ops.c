@@ -476,13 +476,14 @@ static void test_add_into(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* scale_rows: y = x * s + add by rows (also x == y, add NULL); dot_rows: alpha * sums of x * y */
+/* fill; scale_rows: y = x * s + add by rows (also x == y, add NULL); dot_rows: alpha * sums of x * y */
 /* (y NULL: of x) by rows                                                                      */
 
 static void test_rows(void **state) {
     ct_backend *b = tu_backend(state);
-    if (!ct_backend_supports(b, scale_rows) || !ct_backend_supports(b, dot_rows))
-        TU_SKIP("rows", "the %s backend has no scale_rows or dot_rows", b->name);
+    if (!ct_backend_supports(b, scale_rows) || !ct_backend_supports(b, dot_rows) ||
+        !ct_backend_supports(b, fill))
+        TU_SKIP("rows", "the %s backend has no scale_rows, dot_rows or fill", b->name);
     ct_rng rng;
     ct_rng_init(&rng, 23, 0);
     /* (planes of a squeeze-and-excitation: 7x7, 1x1; remainders of 8 partial sums; a long row) */
@@ -509,6 +510,12 @@ static void test_rows(void **state) {
                 tu_near(what, (size_t)i, out[i], ref, 4e-7 * fabs(ref) + 1e-7);
             }
         }
+        const float sentinel = 777.0f; /* (fill: n floats, nothing past them) */
+        OK(b->h2d(b, d_o + R * C, &sentinel, sizeof sentinel));
+        OK(b->fill(b, d_o, -2.5f, R * C));
+        dget(b, out, d_o, xb);
+        for (int64_t i = 0; i < R * C; i++) tu_near("fill", (size_t)i, out[i], -2.5, 0.0);
+        tu_near("fill: past its n", 0, out[R * C], sentinel, 0.0);
         OK(b->scale_rows(b, d_y, d_s, d_a, d_y, R, C)); /* in place */
         dget(b, out, d_y, xb);
         for (int64_t i = 0; i < R * C; i++)

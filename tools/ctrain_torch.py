@@ -22,6 +22,7 @@ so that load_state_dict(strict=True) takes the file's tensors as they are:
     maxpool(K[, S[, P]])       nn.MaxPool2d(K, S or K, P)
     avgpool(K[, S[, P]])       nn.AvgPool2d(K, S or K, P)   (count_include_pad, as ctrain)
     dropout[(p)]               nn.Dropout(p, default 0.5)
+    droppath(p)                torchvision.ops.StochasticDepth(p, "row")
     batchnorm[(eps[, mom])]    nn.BatchNorm1d / 2d by the input's shape (eps 1e-5, momentum 0.1)
     globalavgpool              nn.AdaptiveAvgPool2d(1)
     residual(LAYERS)           its layers, then (where they change the shape) a projection
@@ -210,6 +211,8 @@ def build_model(spec, input_shape):
                                         momentum=a[1] if len(a) > 1 else 0.1), True)
         if name == "dropout":
             return add(name, nn.Dropout(a[0] if a else 0.5), False)
+        if name == "droppath":
+            return add(name, DropPath(a[0]), False)
         if name == "flatten":
             return add(name, nn.Flatten(), False)
         if name == "normalize":  # torchvision's Normalize(mean, std), per channel or for all
@@ -262,6 +265,22 @@ def _activation(name, *args):
     if name not in _ACTS:
         raise ValueError("unknown activation %r" % name)
     return _ACTS[name]()
+
+
+class DropPath(nn.Module):
+    """ctrain's droppath(p): torchvision.ops.StochasticDepth(p, "row"), each sample of a training
+    batch dropped whole with probability p, the others scaled by 1 / (1 - p)."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        noise = torch.empty([x.shape[0]] + [1] * (x.dim() - 1), dtype=x.dtype).bernoulli_(keep)
+        return x * (noise / keep if keep > 0.0 else noise)
 
 
 class SqueezeExcitation(nn.Module):
@@ -355,7 +374,8 @@ def load_model(path, spec=None, input_shape=None):
 
 def load_torchvision(path, arch):
     """A model saved from one of ctrain's torchvision presets (resnet18 ... wide_resnet101_2,
-    resnext50_32x4d ..., mobilenet_v2, mobilenet_v3_large and _small) as torchvision's own module:
+    resnext50_32x4d ..., mobilenet_v2, mobilenet_v3_large and _small, efficientnet_b0) as
+    torchvision's own module:
     torchvision.models.<arch>(num_classes=its outputs), its first conv taking its input's
     channels, its tensors given in order (the presets hold torchvision's state_dict
     order; each shape checked), in eval() mode; a model trained with --normalize (a normalize
@@ -369,7 +389,7 @@ def load_torchvision(path, arch):
     shape = tuple(json.loads(meta["input_shape"])) if "input_shape" in meta else (1, 28, 28)
     order = build_model(spec, shape).state_dict().keys()
     tv = getattr(torchvision.models, arch)(num_classes=ours[list(order)[-2]].shape[0])
-    if arch.startswith("mobilenet"):  # (a stem of 32 channels in V2, 16 in V3)
+    if arch.startswith(("mobilenet", "efficientnet")):  # (a stem of 32 channels, V3's 16)
         tv.features[0][0] = nn.Conv2d(shape[0], tv.features[0][0].out_channels, 3, 2, 1,
                                       bias=False)
     else:

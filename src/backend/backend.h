@@ -233,6 +233,8 @@ struct ct_backend {
                            uint8_t *labels_dst, uint8_t *mix_labels_dst);
     /* dst[i] += src[i] for i < n (summing gradients of shards or ranks) */
     ct_status (*add_into)(ct_backend *b, float *dst, const float *src, int64_t n);
+    /* dst[i] = value for i < n */
+    ct_status (*fill)(ct_backend *b, float *dst, float value, int64_t n);
     /* y(rows, cols) = x(rows, cols) * s(rows) + add(rows), s and add broadcast along each row
      * (add NULL: none); x == y allowed: a channel gate (squeeze-and-excitation's x * s, with a
      * plane per row) and its input gradient dy * s + the pooling's d(mean) / (H*W) */

@@ -316,7 +316,7 @@ static ct_status layer_nodes(builder *b, const ct_layer *l) {
         }
         const char *add[2] = {in[0], in[1]};
         node(b, "Add", NULL, add, 2, NULL, 0);
-    } else if (k == &ct_dropout_ops) {
+    } else if (k == &ct_dropout_ops || k == &ct_droppath_ops) {
         /* the identity of inference */
     } else if (k == &ct_normalize_ops) { /* (x - mean) * (1 / std), as ctrain computes it */
         int c = l->cfg.norm.n;

@@ -10,7 +10,8 @@
  * features.I.conv.J.0/1 (a block's convs with ReLU6), features.I.conv.J (its projecting conv,
  * then batch norm), features.18.0/1, classifier.1; MobileNetV3 features.I.block.J.0/1 (a block's
  * convs, the projection's too), features.I.block.J (its squeeze-and-excitation: fc1, fc2),
- * classifier.0 and classifier.3. The presets hold their layers in
+ * classifier.0 and classifier.3; EfficientNet features.S.B.block.J.0/1 and features.S.B.block.J
+ * (stage S, its block B), features.8.0/1, classifier.1. The presets hold their layers in
  * torchvision's state_dict order, so that the file's modules sorted in that order pair with the
  * model's layers with tensors one by one.
  */
@@ -68,93 +69,111 @@ static ct_status resnet_names(const ct_model *m, char (*names)[CT_LIST_NAME_BYTE
 }
 
 
-/* torchvision's MobileNetV2 and V3 names (mobilenet_v2(num_classes=K), mobilenet_v3_large ...):
- * the layers with parameters in pairs conv and batch norm, most with an activation after them
- * (V2: ReLU6): the stem's, then blocks of such pairs closed by one without activation (the
- * projection; in V3 a squeeze-and-excitation may come before it), then the last 1x1 conv's,
- * then the linear layer (V3: two). V2's block parts are features.I.conv.J.0/1 and its
- * projection features.I.conv.J, its batch norm conv.J+1, the classifier.1; V3's are
- * features.I.block.J.0/1 (the projection too) and features.I.block.J (the SE: fc1, fc2), the
- * classifier.0 and classifier.3. An error when the layers are not so. */
-static ct_status mobilenet_names(const ct_model *m, int v3, char (*names)[CT_LIST_NAME_BYTES]) {
-    const char *arch = v3 ? "MobileNetV3" : "MobileNetV2";
+/* torchvision's MobileNetV2, MobileNetV3 and EfficientNet names (mobilenet_v2(num_classes=K),
+ * mobilenet_v3_large, efficientnet_b0, ...; arch 2, 3 or 4): the layers with parameters in pairs
+ * conv and batch norm, most with an activation after them (V2: ReLU6): the stem's, then blocks
+ * of such pairs closed by one without activation (the projection; a squeeze-and-excitation may
+ * come before it), then the last 1x1 conv's, then the linear layer (V3: two). V2's block parts
+ * are features.I.conv.J.0/1 and its projection features.I.conv.J, its batch norm conv.J+1, the
+ * classifier.1; V3's features.I.block.J.0/1 (the projection too) and features.I.block.J (the
+ * SE: fc1, fc2), the classifier.0 and classifier.3; EfficientNet's as V3's but a stage and a
+ * block, features.S.B.block.J (a stage begins at each block without a residual add), and the
+ * classifier.1. An error when the layers are not so. */
+static ct_status mobilenet_names(const ct_model *m, int arch, char (*names)[CT_LIST_NAME_BYTES]) {
+    const char *what = arch == 2 ? "MobileNetV2" : arch == 3 ? "MobileNetV3" : "EfficientNet";
+    const int heads = arch == 3 ? 2 : 1; /* linear layers */
+    char none[48];
+    snprintf(none, sizeof none, "a layer where %s has none", what);
     int feature = 0, in_block = 0, part = 0, fc = 0;
+    int stage = 0, block = 0; /* EfficientNet's: features.STAGE.BLOCK */
+    char at[32] = "";         /* the block's name: "features.3", "features.3.1" */
     for (int i = 0; i < m->n_layers; i++) names[i][0] = 0;
     for (int i = 0; i < m->n_layers; i++) {
         const ct_layer *l = &m->layers[i];
         if (!l->n_params && !l->n_buffers) continue;
         const char *bad = NULL;
         int next = i + 1; /* the batch norm after a conv, and what follows it */
-        if (fc == (v3 ? 2 : 1)) bad = "a layer with weights after the last linear one";
+        if (fc == heads) bad = "a layer with weights after the last linear one";
         else if (l->ops == &ct_linear_ops) {
             if (in_block || feature < 2) bad = "a linear layer before the blocks and last conv";
-            else snprintf(names[i], CT_LIST_NAME_BYTES, "classifier.%d", v3 ? 3 * fc : 1), fc++;
+            else snprintf(names[i], CT_LIST_NAME_BYTES, "classifier.%d", arch == 3 ? 3 * fc : 1), fc++;
             continue;
         } else if (fc) bad = "a layer with weights between the linear ones";
-        else if (l->ops == &ct_se_ops && v3 && in_block) {
-            snprintf(names[i], CT_LIST_NAME_BYTES, "features.%d.block.%d", feature, part++);
+        else if (l->ops == &ct_se_ops && arch > 2 && in_block) {
+            snprintf(names[i], CT_LIST_NAME_BYTES, "%s.block.%d", at, part++);
             continue;
-        } else if (l->ops != &ct_conv2d_ops) bad = v3 ? "a layer where MobileNetV3 has none"
-                                                      : "a layer where MobileNetV2 has none";
+        } else if (l->ops != &ct_conv2d_ops) bad = none;
         else if (l->cfg.conv.bias) bad = "a conv with a bias, which torchvision's have not";
         else if (next >= m->n_layers || m->layers[next].ops != &ct_batchnorm_ops)
             bad = "a conv without a batch norm after it";
         if (bad)
             return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision %s's layers (%s: %s)",
-                           SPEC_TEXT(m), arch, l->name, bad);
+                           SPEC_TEXT(m), what, l->name, bad);
         const ct_layer *after = next + 1 < m->n_layers ? &m->layers[next + 1] : NULL;
         const int act = after && after->ops == &ct_act_ops &&
-                        (v3 || after->cfg.act.kind == CT_ACT_RELU6);
+                        (arch > 2 || after->cfg.act.kind == CT_ACT_RELU6);
         int last = act; /* the last 1x1 conv: its activation, then no conv before the linear */
         for (int j = next + 1; j < m->n_layers && last; j++) {
             if (m->layers[j].ops == &ct_conv2d_ops) last = 0;
             if (m->layers[j].ops == &ct_linear_ops) break;
         }
         if (feature == 0 || (last && !in_block)) { /* the stem, or the last conv */
+            if (arch == 4 && feature) feature = stage + 1;
             snprintf(names[i], CT_LIST_NAME_BYTES, "features.%d.0", feature);
             snprintf(names[next], CT_LIST_NAME_BYTES, "features.%d.1", feature);
             feature++;
-        } else if (act || v3) { /* a block's conv (V2: with ReLU6): its part P, P.0 and P.1 */
-            if (!in_block) in_block = 1, part = 0;
-            const char *sub = v3 ? "block" : "conv";
-            snprintf(names[i], CT_LIST_NAME_BYTES, "features.%d.%s.%d.0", feature, sub, part);
-            snprintf(names[next], CT_LIST_NAME_BYTES, "features.%d.%s.%d.1", feature, sub, part++);
-            if (!act) in_block = 0, feature++; /* (V3's projection) */
-        } else if (in_block) { /* V2's projection: conv.P, then its batch norm conv.P+1 */
-            snprintf(names[i], CT_LIST_NAME_BYTES, "features.%d.conv.%d", feature, part);
-            snprintf(names[next], CT_LIST_NAME_BYTES, "features.%d.conv.%d", feature, part + 1);
-            in_block = 0, feature++;
-        } else {
+            i = next; /* (the batch norm is named) */
+            continue;
+        }
+        if (!in_block && !act && arch == 2)
             return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision MobileNetV2's "
                            "layers (%s: a conv without ReLU6 that ends no block)", SPEC_TEXT(m),
                            l->name);
+        if (!in_block) { /* a block begins: its place */
+            in_block = 1, part = 0;
+            if (arch < 4) snprintf(at, sizeof at, "features.%d", feature);
+            else { /* (a block without an add begins a stage) */
+                if (!l->block || stage == 0) stage++, block = 0;
+                else block++;
+                snprintf(at, sizeof at, "features.%d.%d", stage, block);
+            }
+        }
+        if (act || arch > 2) { /* a block's conv (V2: with ReLU6): its part P, P.0 and P.1 */
+            const char *sub = arch > 2 ? "block" : "conv";
+            snprintf(names[i], CT_LIST_NAME_BYTES, "%s.%s.%d.0", at, sub, part);
+            snprintf(names[next], CT_LIST_NAME_BYTES, "%s.%s.%d.1", at, sub, part++);
+            if (!act) in_block = 0, feature += arch < 4; /* (the projection) */
+        } else { /* V2's projection: conv.P, then its batch norm conv.P+1 */
+            snprintf(names[i], CT_LIST_NAME_BYTES, "%s.conv.%d", at, part);
+            snprintf(names[next], CT_LIST_NAME_BYTES, "%s.conv.%d", at, part + 1);
+            in_block = 0, feature++;
         }
         i = next; /* (the batch norm is named) */
     }
-    if (fc != (v3 ? 2 : 1)) /* (a block left open ends in a linear layer, refused above) */
+    if (fc != heads) /* (a block left open ends in a linear layer, refused above) */
         return ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision %s's layers (%s)",
-                       SPEC_TEXT(m), arch, v3 ? "not two linear layers at its end"
-                                              : "no linear layer at its end");
+                       SPEC_TEXT(m), what, heads == 2 ? "not two linear layers at its end"
+                                                      : "no linear layer at its end");
     return CT_OK;
 }
 
 /* A model with ReLU6 is taken for a MobileNetV2 (2), one with squeeze-and-excitation for a
- * MobileNetV3 (3), any other for a ResNet (0). */
+ * MobileNetV3 (3: its gate hardsigmoid) or an EfficientNet (4), any other for a ResNet (0). */
 static int family(const ct_model *m) {
     int se = 0;
     for (int i = 0; i < m->n_layers; i++) {
         const ct_layer *l = &m->layers[i];
         if (l->ops == &ct_act_ops && l->cfg.act.kind == CT_ACT_RELU6) return 2;
-        se |= l->ops == &ct_se_ops;
+        if (l->ops == &ct_se_ops && !se) se = l->cfg.se.gate == CT_ACT_HARDSIGMOID ? 3 : 4;
     }
-    return se ? 3 : 0;
+    return se;
 }
 
 ct_status ct_save_torchvision(const ct_model *m, const char *path) {
     char (*names)[CT_LIST_NAME_BYTES] = calloc((size_t)m->n_layers, sizeof *names);
     if (!names) return ct_fail(CT_ERR_NOMEM, "out of memory");
     const int fam = family(m);
-    ct_status s = fam ? mobilenet_names(m, fam == 3, names) : resnet_names(m, names);
+    ct_status s = fam ? mobilenet_names(m, fam, names) : resnet_names(m, names);
     ct_host_state hs;
     int have_hs = 0;
     ct_tensor_list l = {0};
@@ -186,8 +205,8 @@ ct_status ct_save_torchvision(const ct_model *m, const char *path) {
  * blocks of each stage, each block's convs and batch norms, then its downsample's, the fc last.
  * MobileNetV2 ("features.0.0", "features.3.conv.1.0", "features.3.conv.2", "classifier.1") and V3
  * ("features.4.block.1.0", "features.4.block.2": a squeeze-and-excitation, whose fc1 and fc2
- * are one layer's, "classifier.0", "classifier.3"): the features in order, each one's parts in
- * order, the classifier last. */
+ * are one layer's, "classifier.0", "classifier.3") and EfficientNet ("features.2.1.block.0.0",
+ * a stage and a block): the features in order, each one's parts in order, the classifier last. */
 static long tv_module_key(const char *mod) {
     int n = 0, stage, block, k, j;
     if (!strcmp(mod, "conv1")) return 0;
@@ -204,6 +223,13 @@ static long tv_module_key(const char *mod) {
         return ((long)stage << 24) + block * 64L + 2 * k + 1;
     if (sscanf(mod, "classifier.%d%n", &k, &n) == 1 && !mod[n] && (k == 0 || k == 1 || k == 3))
         return (9L << 24) + k;
+    if (sscanf(mod, "features.%d.%d.block.%d.%d%n", &stage, &block, &j, &k, &n) == 4 && !mod[n] &&
+        stage >= 1 && stage < 16 && block >= 0 && block < 16 && j >= 0 && j < 16 && k >= 0 &&
+        k <= 1)
+        return (8L << 24) + ((long)stage << 12) + block * 256L + j * 16L + k + 1;
+    if (sscanf(mod, "features.%d.%d.block.%d%n", &stage, &block, &j, &n) == 3 && !mod[n] &&
+        stage >= 1 && stage < 16 && block >= 0 && block < 16 && j >= 0 && j < 16)
+        return (8L << 24) + ((long)stage << 12) + block * 256L + j * 16L;
     if ((sscanf(mod, "features.%d.conv.%d.%d%n", &block, &j, &k, &n) == 3 ||
          sscanf(mod, "features.%d.block.%d.%d%n", &block, &j, &k, &n) == 3) && !mod[n] &&
         block >= 0 && block < 1000 && j >= 0 && j < 16 && k >= 0 && k <= 1)
@@ -235,6 +261,7 @@ ct_status ct_tv_aliases(const ct_checkpoint *c, const ct_model *m, const ct_tens
     const int resnet =
         ct_checkpoint_find(c, "bn1.weight") >= 0 && ct_checkpoint_find(c, "fc.weight") >= 0;
     const int v3 = ct_checkpoint_find(c, "classifier.3.weight") >= 0;
+    const int eff = ct_checkpoint_find(c, "features.1.0.block.0.0.weight") >= 0;
     if (!resnet && (ct_checkpoint_find(c, "features.0.0.weight") < 0 ||
                     ct_checkpoint_find(c, v3 ? "classifier.0.weight" : "classifier.1.weight") < 0))
         return CT_OK;
@@ -264,7 +291,8 @@ ct_status ct_tv_aliases(const ct_checkpoint *c, const ct_model *m, const ct_tens
     if (unique != layers)
         s = ct_fail(CT_ERR_FORMAT, "%s: its tensors are a torchvision %s's, of %d modules with "
                     "tensors, but the model %s has %d layers with tensors", c->path,
-                    resnet ? "ResNet" : v3 ? "MobileNetV3" : "MobileNetV2", unique, SPEC_TEXT(m),
+                    resnet ? "ResNet" : v3 ? "MobileNetV3" : eff ? "EfficientNet" : "MobileNetV2",
+                    unique, SPEC_TEXT(m),
                     layers);
     for (int i = 0, j = -1; i < l->n && s == CT_OK; i++) { /* module j's name, the tensor's kind */
         j += i == 0 || l->info[i].layer != l->info[i - 1].layer;
@@ -276,28 +304,40 @@ ct_status ct_tv_aliases(const ct_checkpoint *c, const ct_model *m, const ct_tens
     return s;
 }
 
-/* A MobileNet's state_dict as the preset: V2's (width 1: a stem of 32 channels, 19 features,
- * the last of 1280), V3's large (a stem of 16, 17 features, the last of 960) or small (13, the
- * last of 576): 1; -1 for another width or depth; 0 when c is none. */
+/* A MobileNet's or EfficientNet's state_dict as the preset: V2's (width 1: a stem of 32
+ * channels, 19 features, the last of 1280), V3's large (a stem of 16, 17 features, the last of
+ * 960) or small (13, the last of 576), EfficientNet-B0's (a stem of 32, 9 features, the last of
+ * 1280, stages of 1, 2, 2, 3, 3, 4, 1 blocks): 1; -1 for another width or depth; 0 when c is
+ * none. */
 static int mobilenet_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
     const int v3 = ct_checkpoint_find(c, "classifier.3.weight") >= 0;
     const int fc = ct_checkpoint_find(c, v3 ? "classifier.3.weight" : "classifier.1.weight");
     const int stem = ct_checkpoint_find(c, "features.0.0.weight");
     if (fc < 0 || stem < 0) return 0;
-    static const struct { const char *name; int v3, stem, features, last; } k[] = {
-        {"mobilenet_v2", 0, 32, 19, 1280},
-        {"mobilenet_v3_large", 1, 16, 17, 960},
-        {"mobilenet_v3_small", 1, 16, 13, 576}};
+    const int eff = ct_checkpoint_find(c, "features.1.0.block.0.0.weight") >= 0;
+    static const struct { const char *name; int v3, eff, stem, features, last; } k[] = {
+        {"mobilenet_v2", 0, 0, 32, 19, 1280},
+        {"mobilenet_v3_large", 1, 0, 16, 17, 960},
+        {"mobilenet_v3_small", 1, 0, 16, 13, 576},
+        {"efficientnet_b0", 0, 1, 32, 9, 1280}};
     const char *preset = NULL;
     for (size_t i = 0; i < sizeof k / sizeof k[0] && !preset; i++) {
         char name[64], after[64];
         snprintf(name, sizeof name, "features.%d.0.weight", k[i].features - 1);
         snprintf(after, sizeof after, "features.%d.0.weight", k[i].features);
         const int last = ct_checkpoint_find(c, name);
-        if (k[i].v3 == v3 && c->t[fc].ndim == 2 && c->t[stem].ndim == 4 &&
+        if (k[i].v3 == v3 && k[i].eff == eff && c->t[fc].ndim == 2 && c->t[stem].ndim == 4 &&
             c->t[stem].shape[0] == k[i].stem && last >= 0 && c->t[last].ndim == 4 &&
             c->t[last].shape[0] == k[i].last && ct_checkpoint_find(c, after) < 0)
             preset = k[i].name;
+    }
+    static const int b0_blocks[7] = {1, 2, 2, 3, 3, 4, 1}; /* (B1 and up: more, deeper) */
+    for (int s = 0; eff && preset && s < 7; s++) {
+        char name[64];
+        snprintf(name, sizeof name, "features.%d.%d.block.0.0.weight", s + 1, b0_blocks[s] - 1);
+        const int here = ct_checkpoint_find(c, name) >= 0;
+        snprintf(name, sizeof name, "features.%d.%d.block.0.0.weight", s + 1, b0_blocks[s]);
+        if (!here || ct_checkpoint_find(c, name) >= 0) preset = NULL;
     }
     if (!preset) return -1;
     const char *p = ct_model_preset(preset);

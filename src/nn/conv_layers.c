@@ -294,6 +294,54 @@ const ct_layer_ops ct_dropout_ops = {
 };
 
 /* ------------------------------------------------------------------------------------------ */
+/* Stochastic depth, torchvision.ops.StochasticDepth(p, "row") (timm's DropPath): while        */
+/* training each sample is dropped whole with probability p, the kept ones scaled by 1/(1-p);  */
+/* at inference the identity. Its mask is dropout's over the samples (sample i of a shard is   */
+/* element row0 + i), kept in the scratch for the backward.                                    */
+
+static const char *droppath_configure(ct_layer *l, const double *a, int n) {
+    if (n != 1 || !(a[0] >= 0.0 && a[0] <= 1.0))
+        return "droppath takes droppath(p) with 0 <= p <= 1";
+    l->cfg.dropout.p = (float)a[0];
+    return NULL;
+}
+
+static size_t droppath_scratch_bytes(const ct_layer *l, ct_backend *b, int max_batch) {
+    return (size_t)max_batch * sizeof(float); /* (n): 0 or 1 / (1 - p) */
+}
+
+static ct_status droppath_forward(ct_layer *l, ct_backend *b, const float *x, float *y, int n,
+                                  const ct_layer_ctx *ctx) {
+    const int64_t size = ct_layer_in_size(l);
+    if (!ctx->train || l->cfg.dropout.p == 0.0f)
+        return b->d2d(b, y, x, (size_t)(n * size) * sizeof(float));
+    float *mask = ctx->scratch;
+    CT_TRY(b->fill(b, mask, 1.0f, n));
+    CT_TRY(b->dropout_forward(b, mask, mask, n, l->cfg.dropout.p, ctx->seed,
+                              dropout_stream(l, ctx), (uint64_t)ctx->row0, ctx->sv));
+    return b->scale_rows(b, x, mask, NULL, y, n, size);
+}
+
+static ct_status droppath_backward(ct_layer *l, ct_backend *b, const float *x, const float *y,
+                                   const float *dy, float *dx, float *dw, int n,
+                                   const ct_layer_ctx *ctx) {
+    const int64_t size = ct_layer_in_size(l);
+    if (!dx) return CT_OK;
+    if (!ctx->train || l->cfg.dropout.p == 0.0f)
+        return b->d2d(b, dx, dy, (size_t)(n * size) * sizeof(float));
+    return b->scale_rows(b, dy, ctx->scratch, NULL, dx, n, size);
+}
+
+const ct_layer_ops ct_droppath_ops = {
+    .kind = "droppath",
+    .configure = droppath_configure,
+    .setup = dropout_setup,
+    .forward = droppath_forward,
+    .backward = droppath_backward,
+    .scratch_bytes = droppath_scratch_bytes,
+};
+
+/* ------------------------------------------------------------------------------------------ */
 /* BatchNorm1d / BatchNorm2d over x (N, C, H*W)                                                */
 
 #define CT_BN_EPS 1e-5

@@ -90,7 +90,7 @@ struct ct_layer {
          * its forward also applies the ReLU after it */
         struct { int out_c, kernel, stride, pad, bias, groups, relu; } conv;
         struct { int kernel, stride, pad; } pool;          /* maxpool/avgpool(k[, stride[, pad]]) */
-        struct { float p; } dropout;                       /* dropout(p) */
+        struct { float p; } dropout;                       /* dropout(p), droppath(p) */
         /* batchnorm[(eps[, momentum])]: buffers running_mean (C) then running_var (C) */
         struct { float eps, momentum; int64_t batches_tracked; } bn;
         /* normalize(means..., stds...): n pairs (1: for every channel), 1 / std kept */
@@ -119,7 +119,7 @@ static inline int ct_spec_is_int(double v) {
 /* The known layer kinds (layers.c; conv_layers.c; se.c). */
 extern const ct_layer_ops ct_linear_ops, ct_flatten_ops, ct_act_ops, ct_normalize_ops;
 extern const ct_layer_ops ct_conv2d_ops, ct_maxpool2d_ops, ct_avgpool2d_ops, ct_dropout_ops,
-    ct_batchnorm_ops, ct_global_avgpool_ops, ct_se_ops;
+    ct_batchnorm_ops, ct_global_avgpool_ops, ct_se_ops, ct_droppath_ops;
 /* A residual block's add (model.c builds it at the block's ')'; its backward is the model's). */
 extern const ct_layer_ops ct_residual_ops;
 /* Finds a kind by the name used in specs ("linear", "relu", "tanh", ...). For activation names

@@ -13,7 +13,7 @@
 
 ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t seed) {
     if (scheme == CT_INIT_DEFAULT) return CT_OK;
-    if (scheme != CT_INIT_RESNET && scheme != CT_INIT_MOBILENET)
+    if (scheme != CT_INIT_RESNET && scheme != CT_INIT_MOBILENET && scheme != CT_INIT_EFFICIENTNET)
         return ct_fail(CT_ERR_INVALID, "init_torchvision: unknown scheme %d", (int)scheme);
     size_t bytes = (size_t)m->n_params * sizeof(float);
     float *host = ct_malloc(bytes ? bytes : 1, "parameters");
@@ -24,9 +24,13 @@ ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t
     for (int i = 0; i < m->n_layers && s == CT_OK; i++) {
         const ct_layer *l = &m->layers[i];
         float *w = host + l->offset;
-        if (l->ops == &ct_linear_ops && scheme == CT_INIT_MOBILENET) {
+        if (l->ops == &ct_linear_ops && scheme != CT_INIT_RESNET) {
             const int64_t nw = l->n_params - l->out_c; /* weight (out, in), bias (out) */
-            for (int64_t j = 0; j < nw; j++) w[j] = (float)(0.01 * ct_rng_normal(&rng));
+            const double range = 1.0 / sqrt((double)l->out_c);
+            for (int64_t j = 0; j < nw; j++)
+                w[j] = (float)(scheme == CT_INIT_MOBILENET
+                                   ? 0.01 * ct_rng_normal(&rng)
+                                   : range * (2.0 * ct_rng_uniform(&rng) - 1.0));
             memset(w + nw, 0, (size_t)l->out_c * sizeof(float));
         }
         if (l->ops == &ct_se_ops) { /* its two 1x1 convs (with biases: 0), as the others */
@@ -44,7 +48,7 @@ ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t
         const int64_t nw = (int64_t)l->out_c * (l->in_c / l->cfg.conv.groups) * k2;
         const double std = sqrt(2.0 / (double)(l->out_c * k2)); /* gain sqrt(2) / sqrt(fan_out) */
         for (int64_t j = 0; j < nw; j++) w[j] = (float)(std * ct_rng_normal(&rng));
-        if (l->cfg.conv.bias && scheme == CT_INIT_MOBILENET)
+        if (l->cfg.conv.bias && scheme != CT_INIT_RESNET)
             memset(w + nw, 0, (size_t)l->out_c * sizeof(float));
     }
     if (s == CT_OK) s = ct_model_set_params(m, host);

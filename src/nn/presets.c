@@ -139,6 +139,35 @@
     V3_BLOCK(288, 5, 2, 2, hardswish, V3_SE(72), 96)                                          \
     B2(V3_RES(576, 5, 2, hardswish, V3_SE(144), 96)) V3_HEAD(576, 1024)
 
+/* EfficientNet-B0 (Tan & Le 2019, torchvision's efficientnet_b0(num_classes=10)): a 3x3 conv of
+ * 32 channels with stride 2, batch norm, SiLU; 16 MBConv blocks in 7 stages (a 1x1 conv
+ * expanding the channels 6 times, but in the first; a depthwise conv of kernel k (padding p)
+ * with the block's stride; squeeze-and-excitation through a quarter (q) of the block's input
+ * channels, SiLU and sigmoid; a 1x1 conv projecting to o channels without activation: each conv
+ * with batch norm, the others with SiLU), the input added back where the shape stays, after
+ * stochastic depth of 0.2 x the block's index / 16 (d); a 1x1 conv to 1280 channels, SiLU,
+ * global average pooling, dropout(0.2), linear(10). Stages (expansion, k, stride, channels,
+ * blocks): (1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+ * (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1). */
+#define EF_EXPAND(e) "conv(" #e ",1,1,0,0),batchnorm,silu,"
+#define EF_DW(e, k, p, s) "conv(" #e "," #k "," #s "," #p ",0," #e "),batchnorm,silu,"
+#define EF_SE(q) "se(" #q ",silu),"
+#define EF_PROJECT(o) "conv(" #o ",1,1,0,0),batchnorm"
+#define EF_BLOCK(e, k, p, s, q, o) EF_EXPAND(e) EF_DW(e, k, p, s) EF_SE(q) EF_PROJECT(o) ","
+#define EF_RES(e, k, p, q, o, d)                                                              \
+    "residual(" EF_EXPAND(e) EF_DW(e, k, p, 1) EF_SE(q) EF_PROJECT(o) ",droppath(" #d ")),"
+#define EF_B0                                                                                 \
+    "conv(32,3,2,1,0),batchnorm,silu," EF_DW(32, 3, 1, 1) EF_SE(8) EF_PROJECT(16) ","          \
+    EF_BLOCK(96, 3, 1, 2, 4, 24) EF_RES(144, 3, 1, 6, 24, 0.025)                               \
+    EF_BLOCK(144, 5, 2, 2, 6, 40) EF_RES(240, 5, 2, 10, 40, 0.05)                              \
+    EF_BLOCK(240, 3, 1, 2, 10, 80) EF_RES(480, 3, 1, 20, 80, 0.075)                            \
+    EF_RES(480, 3, 1, 20, 80, 0.0875) EF_BLOCK(480, 5, 2, 1, 20, 112)                          \
+    EF_RES(672, 5, 2, 28, 112, 0.1125) EF_RES(672, 5, 2, 28, 112, 0.125)                       \
+    EF_BLOCK(672, 5, 2, 2, 28, 192) EF_RES(1152, 5, 2, 48, 192, 0.15)                          \
+    EF_RES(1152, 5, 2, 48, 192, 0.1625) EF_RES(1152, 5, 2, 48, 192, 0.175)                     \
+    EF_BLOCK(1152, 3, 1, 1, 48, 320)                                                          \
+    "conv(1280,1,1,0,0),batchnorm,silu,globalavgpool,dropout(0.2),linear(10)"
+
 static const struct { const char *name, *spec; ct_init_scheme init; } k_presets[] = {
     {"mlp", "flatten,linear(32),relu,linear(10)", CT_INIT_DEFAULT}, /* the tutorial's Mnistmodel */
     /* LeNet-5 as PyTorch tutorials write it for 28x28 inputs (ReLU, max pooling) */
@@ -170,6 +199,7 @@ static const struct { const char *name, *spec; ct_init_scheme init; } k_presets[
     {"mobilenet_v2", MB_STAGES, CT_INIT_MOBILENET},
     {"mobilenet_v3_large", V3_LARGE, CT_INIT_MOBILENET},
     {"mobilenet_v3_small", V3_SMALL, CT_INIT_MOBILENET},
+    {"efficientnet_b0", EF_B0, CT_INIT_EFFICIENTNET},
 };
 
 ct_init_scheme ct_model_preset_init(const char *name) {

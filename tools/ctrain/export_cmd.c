@@ -26,8 +26,8 @@ static int export_flags(export_opts *o, cli_flag *f) {
         {.name = "out", .kind = CLI_STR, .dst = &o->out, .metavar = "FILE",
          .help = "the ONNX file to write (its name ends in .onnx), or, for the\n"
                  "torchvision presets (resnet18 ... wide_resnet101_2, resnext50_32x4d ...,\n"
-                 "mobilenet_v2, mobilenet_v3_large and _small), FILE.safetensors: the\n"
-                 "weights under torchvision's names,\n"
+                 "mobilenet_v2, mobilenet_v3_large and _small, efficientnet_b0),\n"
+                 "FILE.safetensors: the weights under torchvision's names,\n"
                  "the state_dict torchvision.models.resnet50(num_classes=K) (and so on)\n"
                  "loads (strict); an existing file that is not an ONNX model (or\n"
                  "safetensors file) is refused"},

@@ -28,8 +28,8 @@ static int summary_flags(summary_opts *o, cli_flag *f) {
          .help = "a preset (mlp, lenet5, cnn, resnet8, resnet20, resnet18, resnet34,\n"
                  "resnet50, resnet101, resnet152, wide_resnet50_2, wide_resnet101_2,\n"
                  "resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, mobilenet_v2,\n"
-                 "mobilenet_v3_large, mobilenet_v3_small) or layers (below), as ctrain\n"
-                 "train --model;\n"
+                 "mobilenet_v3_large, mobilenet_v3_small, efficientnet_b0) or layers\n"
+                 "(below), as ctrain train --model;\n"
                  "or a saved model (a --save folder or a .safetensors file)"},
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
          .choices = CLI_DATASETS, .help = "the input shape and classes to build for"},
@@ -100,6 +100,9 @@ void summary_help(FILE *out) {
           "  maxpool(K[, STRIDE[, PAD]])   avgpool(K[, STRIDE[, PAD]])\n"
           "  globalavgpool                 the mean of each channel (AdaptiveAvgPool2d(1))\n"
           "  batchnorm[(EPS[, MOMENTUM])]  dropout[(P)]   normalize(MEAN, STD)   flatten\n"
+          "  droppath(P)                   stochastic depth: while training each image's\n"
+          "                                input dropped whole with probability P (the\n"
+          "                                last layer of a residual block: the block skipped)\n"
           "  relu  leakyrelu[(SLOPE)]  sigmoid  tanh  gelu  relu6  silu  hardswish  hardsigmoid\n"
           "  se(SQUEEZE[, ACT[, GATE]])    squeeze-and-excitation: each channel times\n"
           "                                GATE(fc2(ACT(fc1(its mean)))), 1x1 convs through\n"
@@ -121,7 +124,9 @@ void summary_help(FILE *out) {
           "resnext101_64x4d (their 3x3 convs in 32 or 64 groups), mobilenet_v2 (torchvision's\n"
           "mobilenet_v2(num_classes=10): inverted residual blocks of depthwise convs, ReLU6),\n"
           "mobilenet_v3_large and mobilenet_v3_small (torchvision's: inverted residual blocks\n"
-          "with squeeze-and-excitation, Hardswish; batchnorm(0.001,0.01); a 2-layer head)\n"
+          "with squeeze-and-excitation, Hardswish; batchnorm(0.001,0.01); a 2-layer head),\n"
+          "efficientnet_b0 (torchvision's: 16 MBConv blocks with squeeze-and-excitation, SiLU,\n"
+          "stochastic depth up to 0.175)\n"
           "\n"
           "flags:\n",
           out);

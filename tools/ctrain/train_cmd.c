@@ -570,7 +570,10 @@ built:
             char text[400];
             printf("Model: %s (%lld parameters%s%s)\n", ct_spec_text(spec, 0, text, sizeof text),
                    params, tv_init == CT_INIT_RESNET ? ", convs initialised as torchvision's ResNets"
-                   : tv_init == CT_INIT_MOBILENET ? ", initialised as torchvision's MobileNetV2"
+                   : tv_init == CT_INIT_MOBILENET ? (strncmp(preset, "mobilenet_v3", 12)
+                                                     ? ", initialised as torchvision's MobileNetV2"
+                                                     : ", initialised as torchvision's MobileNetV3")
+                   : tv_init == CT_INIT_EFFICIENTNET ? ", initialised as torchvision's EfficientNet"
                    : "", from);
         }
         if (cfg->frozen_layers > 0) {

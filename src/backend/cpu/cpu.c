@@ -552,6 +552,11 @@ static ct_status cpu_add_into(ct_backend *b, float *dst, const float *src, int64
     return CT_OK;
 }
 
+static ct_status cpu_fill(ct_backend *b, float *dst, float value, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = value;
+    return CT_OK;
+}
+
 static ct_status cpu_scale_rows(ct_backend *b, const float *x, const float *s, const float *add,
                                 float *y, int64_t rows, int64_t cols) {
     for (int64_t r = 0; r < rows; r++) {
@@ -672,6 +677,7 @@ ct_status ct_cpu_backend_create(int threads, ct_backend **out) {
     b->xent = cpu_xent;
     b->gather_u8 = cpu_gather_u8;
     b->add_into = cpu_add_into;
+    b->fill = cpu_fill;
     b->scale_rows = cpu_scale_rows;
     b->dot_rows = cpu_dot_rows;
     b->sgd_step = cpu_sgd_step;

@@ -470,6 +470,20 @@ static ct_status cuda_add_into(ct_backend *b, float *dst, const float *src, int6
     return CT_OK;
 }
 
+__global__ void fill_kernel(float *dst, float value, int64_t n) {
+    GRID_STRIDE(i, n) dst[i] = value;
+}
+
+static ct_status cuda_fill(ct_backend *b, float *dst, float value, int64_t n) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n < 0) return ct_fail(CT_ERR_INVALID, "fill: negative size %lld", (long long)n);
+    if (n == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    fill_kernel<<<grid_for(cb, n), CT_THREADS, 0, cb->compute>>>(dst, value, n);
+    CT_CUDA_CHECK_LAUNCH("fill_kernel");
+    return CT_OK;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* a channel gate: y = x * s + add by rows, and sums of rows                                   */
 
@@ -619,6 +633,7 @@ void ct_cuda_fill_ops(ct_backend *b) {
     b->act_backward = cuda_act_backward;
     b->xent = cuda_xent;
     b->add_into = cuda_add_into;
+    b->fill = cuda_fill;
     b->scale_rows = cuda_scale_rows;
     b->dot_rows = cuda_dot_rows;
     b->sgd_step = cuda_sgd_step;
