@@ -196,6 +196,17 @@ EOF
     [ "$rc" -eq 1 ] && grep -q "is not a torchvision MobileNetV3's layers (se1: a layer where MobileNetV3 has none)" <<<"$err" &&
         [ ! -e "$tmp/se.tv.safetensors" ] && ok "export of an SE CNN that is no MobileNetV3 -> exit 1: $err" ||
         bad "export se.safetensors -> exit $rc: $err"
+    # (a block with a projection shortcut; a linear layer before the last conv: refused, not
+    # written under names torchvision's modules have not)
+    for bad_mb in "conv(16,3,2,1,0),batchnorm,hardswish,residual(conv(16,3,1,1,0,16),batchnorm,relu,se(8,relu,hardsigmoid),conv(24,1,1,0,0),batchnorm),conv(32,1,1,0,0),batchnorm,hardswish,globalavgpool,linear(16),hardswish,linear(10)|conv4: a projection shortcut" \
+        "conv(8,3,2,1,0),batchnorm,relu6,flatten,linear(8),conv(48,1,1,0,0),batchnorm,relu6,conv(8,1,1,0,0),batchnorm,conv(16,1,1,0,0),batchnorm,relu6,linear(10)|linear1: a linear layer before the blocks"; do
+        rm -rf "$tmp/mb"
+        run train --dataset idx --data "$tmp/tiny" --val-size 0 --epochs 1 --quiet --save "$tmp/mb" --model "${bad_mb%|*}"
+        run export --model "$tmp/mb" --out "$tmp/mb.tv.safetensors"
+        [ "$rc" -eq 1 ] && grep -qF "${bad_mb#*|}" <<<"$err" && [ ! -e "$tmp/mb.tv.safetensors" ] &&
+            ok "export of a MobileNet-like model torchvision has no names for -> exit 1: ${err#*layers }" ||
+            bad "export of ${bad_mb%|*} -> exit $rc: $err"
+    done
     run export --model "$tmp/resnet18" --out "$tmp/resnet18/model.safetensors"
     [ "$rc" -eq 2 ] && grep -q "is the model's own file" <<<"$err" && ok "export onto the model's own file -> exit 2" ||
         bad "export onto its own file -> exit $rc: $err"

@@ -7,7 +7,8 @@
  * ops, whose recording stores each op and its arguments (copying the descriptors they point
  * to, as a kernel launch copies its parameters) instead of running it, and whose replay calls
  * the CPU ops again with exactly those arguments. Then:
- * - a CNN with every layer kind (conv, batch norm, pooling, dropout, GELU) trained with AdamW,
+ * - a CNN with every layer kind (conv, batch norm, pooling, squeeze-and-excitation,
+ *   a residual block closed by stochastic depth, dropout, GELU) trained with AdamW,
  *   warm-up + cosine, clipping, augmentation and a moving average of the weights ends with the
  *   same parameters, running statistics and losses bit for bit whether its steps are replayed
  *   or run op by op, and every full step but the run's first was replayed;
@@ -36,7 +37,7 @@ typedef enum {
     R_GATHER, R_STEP_LOAD, R_GEMM, R_BIAS_ADD, R_BIAS_GRAD, R_ACT_F, R_ACT_B, R_XENT, R_SGD,
     R_ADAM, R_CONV_F, R_CONV_BD, R_CONV_BF, R_CONV_B, R_MAXPOOL_F, R_MAXPOOL_B, R_AVGPOOL_F, R_AVGPOOL_B,
     R_DROPOUT_F, R_DROPOUT_B, R_BN_F, R_BN_B, R_SUMSQ, R_CLIP, R_MEMSET0, R_D2D, R_ADD_INTO,
-    R_EMA, R_RMSPROP
+    R_EMA, R_RMSPROP, R_FILL, R_SCALE_ROWS, R_DOT_ROWS
 } rec_kind;
 
 /* One recorded op: its arguments in generic slots, in the order its wrapper stores them. */
@@ -406,6 +407,31 @@ static ct_status w_add_into(ct_backend *b, float *dst, const float *src, int64_t
     return CT_OK;
 }
 
+static ct_status w_fill(ct_backend *b, float *dst, float value, int64_t n) {
+    rec_op *o = rec(b, R_FILL);
+    if (!o) return CPU(b)->fill(CPU(b), dst, value, n);
+    o->p[0] = dst, o->f[0] = value, o->i[0] = n;
+    return CT_OK;
+}
+
+static ct_status w_scale_rows(ct_backend *b, const float *x, const float *s, const float *add,
+                              float *y, int64_t rows, int64_t cols) {
+    rec_op *o = rec(b, R_SCALE_ROWS);
+    if (!o) return CPU(b)->scale_rows(CPU(b), x, s, add, y, rows, cols);
+    o->p[0] = (void *)x, o->p[1] = (void *)s, o->p[2] = (void *)add, o->p[3] = y;
+    o->i[0] = rows, o->i[1] = cols;
+    return CT_OK;
+}
+
+static ct_status w_dot_rows(ct_backend *b, const float *x, const float *y, float *out,
+                            int64_t rows, int64_t cols, float alpha) {
+    rec_op *o = rec(b, R_DOT_ROWS);
+    if (!o) return CPU(b)->dot_rows(CPU(b), x, y, out, rows, cols, alpha);
+    o->p[0] = (void *)x, o->p[1] = (void *)y, o->p[2] = out;
+    o->i[0] = rows, o->i[1] = cols, o->f[0] = alpha;
+    return CT_OK;
+}
+
 /* Runs one recorded op with its recorded arguments. */
 static ct_status replay(ct_backend *c, const rec_op *o) {
     const ct_augment *aug = o->has_aug ? &o->aug : NULL;
@@ -459,6 +485,9 @@ static ct_status replay(ct_backend *c, const rec_op *o) {
     case R_MEMSET0: return c->memset0(c, p[0], (size_t)i[0]);
     case R_D2D: return c->d2d(c, p[0], p[1], (size_t)i[0]);
     case R_ADD_INTO: return c->add_into(c, p[0], p[1], i[0]);
+    case R_FILL: return c->fill(c, p[0], (float)f[0], i[0]);
+    case R_SCALE_ROWS: return c->scale_rows(c, p[0], p[1], p[2], p[3], i[0], i[1]);
+    case R_DOT_ROWS: return c->dot_rows(c, p[0], p[1], p[2], i[0], i[1], (float)f[0]);
     case R_EMA: return c->ema_update(c, p[0], p[1], i[0], (float)f[0], p[2]);
     case R_RMSPROP:
         return c->rmsprop_step(c, p[0], p[1], p[2], p[3], p[4], i[0], (float)f[0], (float)f[1],
@@ -551,6 +580,9 @@ static ct_backend *recording_backend(int graphs, int refuse) {
     b->memset0 = w_memset0;
     b->d2d = w_d2d;
     b->add_into = w_add_into;
+    b->fill = w_fill;
+    b->scale_rows = w_scale_rows;
+    b->dot_rows = w_dot_rows;
     b->h2d = w_h2d;
     b->d2h = w_d2h;
     b->h2d_async = w_h2d_async;
@@ -702,7 +734,8 @@ static void same_run(const run_result *a, const run_result *e, const char *what)
                      e->hist[k].val.loss);
 }
 
-static const char *k_cnn = "conv(4,3,1,1),batchnorm,relu,maxpool(2),conv(6,3,1,1),tanh,"
+static const char *k_cnn = "conv(4,3,1,1),batchnorm,relu,se(2,relu,hardsigmoid),maxpool(2),"
+                           "residual(conv(4,3,1,1),tanh,droppath(0.3)),conv(6,3,1,1),tanh,"
                            "avgpool(2),flatten,dropout(0.3),linear(12),gelu,linear(3)";
 
 static void test_cnn_replayed_equals_op_by_op(void **state) {

@@ -94,10 +94,16 @@ static ct_status mobilenet_names(const ct_model *m, int arch, char (*names)[CT_L
         const char *bad = NULL;
         int next = i + 1; /* the batch norm after a conv, and what follows it */
         if (fc == heads) bad = "a layer with weights after the last linear one";
+        else if (l->shortcut) /* (a residual block's 1x1 conv and batch norm) */
+            bad = "a projection shortcut, which torchvision's have not";
         else if (l->ops == &ct_linear_ops) {
-            if (in_block || feature < 2) bad = "a linear layer before the blocks and last conv";
-            else snprintf(names[i], CT_LIST_NAME_BYTES, "classifier.%d", arch == 3 ? 3 * fc : 1), fc++;
-            continue;
+            if (in_block || feature < 2) {
+                bad = "a linear layer before the blocks and the last 1x1 conv";
+            } else {
+                snprintf(names[i], CT_LIST_NAME_BYTES, "classifier.%d", arch == 3 ? 3 * fc : 1);
+                fc++;
+                continue;
+            }
         } else if (fc) bad = "a layer with weights between the linear ones";
         else if (l->ops == &ct_se_ops && arch > 2 && in_block) {
             snprintf(names[i], CT_LIST_NAME_BYTES, "%s.block.%d", at, part++);

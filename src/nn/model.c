@@ -85,7 +85,8 @@ static ct_status spec_next(const char *spec, int *pos, spec_token *t) {
         p++;
         for (;;) {
             while (isspace((unsigned char)spec[p])) p++;
-            if (spec[p] == ')' && t->n_args == 0) break;
+            if (spec[p] == ')' && t->n_args == 0 && t->n_words == 0) break;
+            if (spec[p] == ')') return spec_error(spec, p, "expected an argument after ','");
             if (isalpha((unsigned char)spec[p])) { /* a name */
                 if (t->n_words == CT_MAX_LAYER_WORDS)
                     return spec_error(spec, p, "too many arguments");
