@@ -225,6 +225,7 @@ static void test_act(void **state) {
             if (n > 1) x[1] = 0.0f;
             if (n > 3) x[2] = 6.0f, x[3] = 7.25f; /* (ReLU6's top, and above it) */
             if (n > 5) x[4] = -3.0f, x[5] = 3.0f; /* (the hard ones' ends) */
+            if (n > 9) x[6] = -100.0f, x[7] = 100.0f, x[8] = -30.0f, x[9] = 30.0f; /* (tails) */
             for (int64_t i = 0; i < n; i++) {
                 double d;
                 fr[i] = act_ref(k_acts[a].kind, k_acts[a].param, x[i], &d);
@@ -253,6 +254,22 @@ static void test_act(void **state) {
             b->free(b, d_x); b->free(b, d_y); b->free(b, d_dy); b->free(b, d_dx); b->free(b, d_t);
             free(x); free(dy); free(y); free(dx); free(fr); free(dr);
         }
+    /* sigmoid and SiLU keep a NaN (the CPU's own exp: kernels_impl.h), as torch does */
+    const ct_act nan_kinds[] = {CT_ACT_SIGMOID, CT_ACT_SILU};
+    for (size_t k = 0; k < 2; k++) {
+        float v[4] = {NAN, 1.0f, -INFINITY, 0.5f}, out[4];
+        float *d_v = dput(b, v, sizeof v), *d_o = dalloc(b, sizeof v);
+        OK(b->act_forward(b, nan_kinds[k], 0.0f, d_v, d_o, 4));
+        dget(b, out, d_o, sizeof out);
+        if (!isnan(out[0]) || isnan(out[1]))
+            fail_msg("act_forward %d: NaN gave %g, 1 gave %g", (int)nan_kinds[k], out[0], out[1]);
+        OK(b->act_backward(b, nan_kinds[k], 0.0f, d_v, d_o, d_v, d_o, 4));
+        dget(b, out, d_o, sizeof out);
+        if (!isnan(out[0]))
+            fail_msg("act_backward %d: NaN gave %g", (int)nan_kinds[k], out[0]);
+        b->free(b, d_v);
+        b->free(b, d_o);
+    }
     /* an unknown kind is an error, not a crash */
     float *d = dalloc(b, 16);
     OK(b->memset0(b, d, 16));

@@ -165,7 +165,7 @@ static ct_status cpu_act_forward(ct_backend *b, ct_act kind, float param, const 
         for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : param * x[i];
         break;
     case CT_ACT_SIGMOID:
-        for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+        ct_sigmoid_forward(x, y, n);
         break;
     case CT_ACT_TANH:
         for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
@@ -177,7 +177,7 @@ static ct_status cpu_act_forward(ct_backend *b, ct_act kind, float param, const 
         for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i] > 6.0f ? 6.0f : x[i];
         break;
     case CT_ACT_SILU:
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
+        ct_silu_forward(x, y, n);
         break;
     case CT_ACT_HARDSWISH:
     case CT_ACT_HARDSIGMOID:
@@ -223,10 +223,7 @@ static ct_status cpu_act_backward(ct_backend *b, ct_act kind, float param, const
         }
         break;
     case CT_ACT_SILU:
-        for (int64_t i = 0; i < n; i++) {
-            const float s = 1.0f / (1.0f + expf(-x[i]));
-            dx[i] = dy[i] * s * (1.0f + x[i] * (1.0f - s));
-        }
+        ct_silu_backward(x, dy, dx, n);
         break;
     case CT_ACT_HARDSWISH:
         for (int64_t i = 0; i < n; i++) {

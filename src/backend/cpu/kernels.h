@@ -16,6 +16,11 @@ int ct_small_gemm(int ta, int tb, int M, int N, int K, float alpha, const float 
 void ct_convert_u8(const uint8_t *in, float *out, int64_t n, float scale); /* out = scale*in */
 void ct_relu_forward(const float *x, float *y, int64_t n);
 void ct_relu_backward(const float *x, const float *dy, float *dx, int64_t n);
+/* sigmoid and SiLU (x * sigmoid(x)) and SiLU's dx = dy * f'(x), through an exp of about 1e-7
+ * relative error (kernels_impl.h), the loops vectorised (x == y allowed; dx == dy too) */
+void ct_sigmoid_forward(const float *x, float *y, int64_t n);
+void ct_silu_forward(const float *x, float *y, int64_t n);
+void ct_silu_backward(const float *x, const float *dy, float *dx, int64_t n);
 void ct_bias_rows(float *y, const float *bias, int64_t rows, int64_t cols); /* y += bias */
 void ct_colsum(float *db, const float *dy, int64_t rows, int64_t cols);    /* db = sum rows */
 float ct_sum_f32(const float *x, int64_t n); /* x[0] + ... + x[n-1], in a fixed order */

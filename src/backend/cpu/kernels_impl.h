@@ -136,6 +136,49 @@ void KNAME(relu_backward)(const float *x, const float *dy, float *dx, int64_t n)
     for (int64_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
 }
 
+/* e^x for x in [-87, 88] (clamped there: a normal float, no overflow; NaN stays NaN), written
+ * so that the loops below vectorise, where glibc's expf is a call per element: x = n ln 2 + r
+ * with n the nearest integer to x / ln 2 (rounded by adding 1.5 * 2^23, which also leaves n in
+ * the low bits: no float-to-int conversion, with which GCC 12 saw "control flow" and vectorised
+ * nothing) and |r| <= ln 2 / 2 (ln 2 in two parts, Cody and Waite), e^r by Cephes' degree-7
+ * polynomial (relative error about 1e-7), 2^n built in the exponent bits. */
+static inline float KNAME(exp_f32)(float x) {
+    const float lo = x > -87.0f ? x : -87.0f; /* (NaN: -87) */
+    const float xc = lo < 88.0f ? lo : 88.0f;
+    const float k = xc * 1.44269504088896341f + 12582912.0f, fn = k - 12582912.0f;
+    int32_t kb;
+    memcpy(&kb, &k, sizeof kb);
+    const float r = (xc - fn * 0.693359375f) + fn * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const int32_t bits = (kb - 0x4B400000 + 127) * (1 << 23); /* (kb - 0x4B400000: n) */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    const float e = p * scale;
+    return x == x ? e : x;
+}
+
+/* sigmoid: y = 1 / (1 + e^-x); SiLU: y = x / (1 + e^-x) and dx = dy s (1 + x (1 - s)) */
+void KNAME(sigmoid_forward)(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + KNAME(exp_f32)(-x[i]));
+}
+
+void KNAME(silu_forward)(const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + KNAME(exp_f32)(-x[i]));
+}
+
+void KNAME(silu_backward)(const float *x, const float *dy, float *dx, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        const float v = x[i], s = 1.0f / (1.0f + KNAME(exp_f32)(-v));
+        dx[i] = dy[i] * s * (1.0f + v * (1.0f - s));
+    }
+}
+
 /* y(rows, cols) += bias(cols) */
 void KNAME(bias_rows)(float *restrict y, const float *restrict bias, int64_t rows, int64_t cols) {
     for (int64_t r = 0; r < rows; r++)
