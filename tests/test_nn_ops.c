@@ -456,10 +456,11 @@ static void test_batchnorm(void **state) {
     ct_backend *b = tu_backend(state);
     ct_rng rng;
     ct_rng_init(&rng, 24, 0);
-    /* (inner: the CPU sums a row in 16 lanes and a tail, in runs of 256; the last plane's
-     * values sit near 100, far from 0) */
+    /* (inner: the CPU sums a row in 16 lanes and a tail, in runs of 256, and takes planes under
+     * 16 positions every channel at once; the last plane's values sit near 100, far from 0) */
     const int64_t shapes[][3] = {{4, 3, 1}, {5, 2, 9}, {64, 16, 1}, {3, 8, 49}, {1, 4, 1},
-                                 {2, 3, 784}, {6, 2, 33}, {2, 2, 5000}};
+                                 {2, 3, 784}, {6, 2, 33}, {2, 2, 5000}, {6, 37, 4}, {3, 5, 15},
+                                 {2, 3, 16}};
     const float eps = 1e-5f, mom = 0.1f;
     for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
         int64_t n = shapes[t][0], c = shapes[t][1], inner = shapes[t][2], m = n * inner;
@@ -485,7 +486,8 @@ static void test_batchnorm(void **state) {
                                 d_sv, d_sv + c));
         dget(b, y, d_y, nx * 4);
         dget(b, sv, d_sv, 2 * c * 4);
-        float rm2[16], rv2[16];
+        float rm2[64], rv2[64];
+        assert_true(c <= 64);
         dget(b, rm2, d_rm, c * 4);
         dget(b, rv2, d_rv, c * 4);
         OK(b->batchnorm_backward(b, d_x, d_dy, d_dx, n, c, inner, d_g, d_sv, d_sv + c, d_dg,

@@ -3,7 +3,7 @@
  * gemm, one image at a time, or several at once on small planes, a GEMM per group of a grouped
  * conv; 3x3 stride-1 layers with enough channels by Winograd F(4x4, 3x3), cpu_winograd.c;
  * depthwise layers directly, cpu_depthwise.c), max/average pooling, dropout from
- * the counter-based Philox generator, batch normalisation, the Adam/AdamW update and the
+ * the counter-based Philox generator, the Adam/AdamW update and the
  * gradient-norm pair (sumsq, clip_scale).
  *
  * Every op here is single-threaded: on the CPU the model runs one shard per thread (model.h),
@@ -556,67 +556,6 @@ static ct_status cpu_dropout_backward(ct_backend *b, const float *dy, float *dx,
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* batch normalisation over x (n, c, inner)                                                    */
-
-static ct_status cpu_batchnorm_forward(ct_backend *b, int train, const float *x, float *y,
-                                       int64_t n, int64_t c, int64_t inner, const float *gamma,
-                                       const float *beta, float eps, float momentum,
-                                       float *running_mean, float *running_var, float *save_mean,
-                                       float *save_invstd) {
-    const int64_t m = n * inner, stride = c * inner;
-    if (n < 0 || c <= 0 || inner <= 0 || (train && m == 0))
-        return ct_fail(CT_ERR_INVALID, "batchnorm_forward: bad shape (%lld, %lld, %lld)",
-                       (long long)n, (long long)c, (long long)inner);
-    for (int64_t ch = 0; ch < c; ch++) {
-        const float *xc = x + ch * inner;
-        float mean_f, invstd_f;
-        if (train) { /* two passes: the mean, then the squares about it */
-            mean_f = (float)(ct_bn_sum(xc, n, stride, inner) / (double)m);
-            double var = ct_bn_sqdev(xc, n, stride, inner, mean_f) / (double)m;
-            invstd_f = (float)(1.0 / sqrt(var + (double)eps));
-            save_mean[ch] = mean_f;
-            save_invstd[ch] = invstd_f;
-            if (running_mean && running_var) {
-                float unbiased = (float)(m > 1 ? var * (double)m / (double)(m - 1) : var);
-                running_mean[ch] = (1.0f - momentum) * running_mean[ch] + momentum * mean_f;
-                running_var[ch] = (1.0f - momentum) * running_var[ch] + momentum * unbiased;
-            }
-        } else {
-            mean_f = running_mean[ch];
-            invstd_f = (float)(1.0 / sqrt((double)running_var[ch] + (double)eps));
-        }
-        ct_bn_apply(xc, y + ch * inner, n, stride, inner, mean_f, invstd_f * gamma[ch], beta[ch]);
-    }
-    return CT_OK;
-}
-
-/* dgamma = sum dy * xhat, dbeta = sum dy, and dx = gamma * invstd / m * (m * dy - dbeta - xhat *
- * dgamma) with xhat = (x - mean) * invstd: dx = a * dy + b * (x - mean) + c. */
-static ct_status cpu_batchnorm_backward(ct_backend *b, const float *x, const float *dy, float *dx,
-                                        int64_t n, int64_t c, int64_t inner, const float *gamma,
-                                        const float *save_mean, const float *save_invstd,
-                                        float *dgamma, float *dbeta) {
-    const int64_t m = n * inner, stride = c * inner;
-    if (n <= 0 || c <= 0 || inner <= 0)
-        return ct_fail(CT_ERR_INVALID, "batchnorm_backward: bad shape (%lld, %lld, %lld)",
-                       (long long)n, (long long)c, (long long)inner);
-    for (int64_t ch = 0; ch < c; ch++) {
-        const float *xc = x + ch * inner, *gc = dy + ch * inner;
-        const double invstd = save_invstd[ch];
-        double sdy, sdxc;
-        ct_bn_grad_sums(xc, gc, n, stride, inner, save_mean[ch], &sdy, &sdxc);
-        const double sdyx = sdxc * invstd;
-        dbeta[ch] = (float)sdy;
-        dgamma[ch] = (float)sdyx;
-        if (!dx) continue;
-        const double k1 = (double)gamma[ch] * invstd / (double)m;
-        ct_bn_grad_apply(xc, gc, dx + ch * inner, n, stride, inner, save_mean[ch],
-                         (float)(k1 * (double)m), (float)(-k1 * invstd * sdyx), (float)(-k1 * sdy));
-    }
-    return CT_OK;
-}
-
-/* ------------------------------------------------------------------------------------------ */
 /* Adam / AdamW / NAdam / RAdam / Adamax / Adagrad                                            */
 
 /* the variants whose update is not Adam's (a loop each) */
@@ -792,8 +731,7 @@ void ct_cpu_fill_nn_ops(ct_backend *b) {
     b->avgpool2d_backward = cpu_avgpool2d_backward;
     b->dropout_forward = cpu_dropout_forward;
     b->dropout_backward = cpu_dropout_backward;
-    b->batchnorm_forward = cpu_batchnorm_forward;
-    b->batchnorm_backward = cpu_batchnorm_backward;
+    ct_cpu_fill_bn_ops(b); /* cpu_bn.c */
     b->adam_step = cpu_adam_step;
     b->rmsprop_step = cpu_rmsprop_step;
     b->sumsq = cpu_sumsq;

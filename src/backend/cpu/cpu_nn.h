@@ -10,5 +10,7 @@
 /* Fills conv2d_*, maxpool2d_*, avgpool2d_*, dropout_*, batchnorm_*, adam_step, sumsq and
  * clip_scale into b (called at the end of ct_cpu_backend_create). */
 void ct_cpu_fill_nn_ops(ct_backend *b);
+/* Fills batchnorm_forward and batchnorm_backward (cpu_bn.c; called by ct_cpu_fill_nn_ops). */
+void ct_cpu_fill_bn_ops(ct_backend *b);
 
 #endif
