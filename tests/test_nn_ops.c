@@ -45,7 +45,8 @@ static const conv_case k_convs[] = {
     {1, 16, 9, 9, 16, 5, 1, 2, 1},
     /* planes under 256 positions: the CPU computes several images in one product (cpu_nn.c's
      * conv_group), some with a last group of fewer: 1x1 (a bottleneck's), 1x1 with stride 2 (a
-     * projection shortcut), 3x3 on 1x1 and 2x2 planes (a ResNet's last stage) */
+     * projection shortcut), 3x3 on 1x1 and 2x2 planes (a ResNet's last stage); a 1x1 conv on
+     * 1x1 planes (the 40 images here, the one image above) is a plain product instead */
     {7, 8, 10, 10, 12, 1, 1, 0, 1}, {20, 4, 9, 9, 8, 1, 2, 0, 1},   {40, 8, 1, 1, 12, 1, 1, 0, 1},
     {60, 12, 1, 1, 8, 3, 1, 1, 1},  {45, 8, 2, 2, 6, 3, 2, 1, 1},
     /* groups: ResNeXt's (several channels a group: on the one-image and the several-image
@@ -56,6 +57,9 @@ static const conv_case k_convs[] = {
     {3, 4, 7, 7, 8, 3, 2, 1, 4},     {5, 8, 6, 6, 12, 1, 1, 0, 2}, {30, 16, 3, 3, 16, 3, 1, 1, 16},
     {20, 32, 4, 4, 32, 3, 1, 1, 8},  {2, 32, 17, 17, 32, 3, 1, 1, 32}, {9, 24, 2, 2, 48, 3, 2, 1, 24},
     {40, 16, 1, 1, 16, 3, 1, 1, 16}, {5, 2, 1024, 1024, 2, 3, 2, 1, 2},
+    /* 1x1 convs on 1x1 planes (EfficientNet's and ResNets' last stages on MNIST): the CPU's
+     * products on (n, C) as it lies; grouped, and depthwise */
+    {33, 12, 1, 1, 18, 1, 1, 0, 3},  {6, 8, 1, 1, 8, 1, 1, 0, 8},  {50, 20, 1, 1, 7, 1, 1, 0, 1},
 };
 
 static void test_conv2d(void **state) {

@@ -235,10 +235,45 @@ static ct_status conv_forward_group(ct_backend *b, const ct_conv2d_desc *d, cons
     return CT_OK;
 }
 
+/* A 1x1 conv on 1x1 planes (a deep network's last stages on small images): x (n, C) and y
+ * (n, OC) are matrices as they lie, the conv a linear layer's products, one a group, without the
+ * copies that put small planes side by side. */
+static int conv_is_flat(const ct_conv2d_desc *d) {
+    return conv_is_pointwise(d) && d->h == 1 && d->w == 1;
+}
+
+/* y (n, OC) group j = x (n, C) group j · weight_j^T */
+static ct_status conv_flat_forward(ct_backend *b, const ct_conv2d_desc *d, const float *x,
+                                   const float *weight, float *y) {
+    const int g = ct_conv_groups(d), Cg = d->c / g, OCg = d->oc / g;
+    return ct_gemm_groups(b, g, 0, 1, d->n, OCg, Cg, x, d->c, (size_t)Cg, weight, Cg,
+                          (size_t)OCg * Cg, 0.0f, y, d->oc, (size_t)OCg);
+}
+
+/* dweight_j = dy_j^T (OC/g, n) · x_j (n, C/g); dx_j = dy_j (n, OC/g) · weight_j */
+static ct_status conv_flat_backward(ct_backend *b, const ct_conv2d_desc *d, const float *x,
+                                    const float *dy, const float *weight, float *dx,
+                                    float *dweight) {
+    const int g = ct_conv_groups(d), Cg = d->c / g, OCg = d->oc / g;
+    if (dweight)
+        CT_TRY(ct_gemm_groups(b, g, 1, 0, OCg, Cg, d->n, dy, d->oc, (size_t)OCg, x, d->c,
+                              (size_t)Cg, 0.0f, dweight, Cg, (size_t)OCg * Cg));
+    if (dx)
+        CT_TRY(ct_gemm_groups(b, g, 0, 0, d->n, Cg, OCg, dy, d->oc, (size_t)OCg, weight, Cg,
+                              (size_t)OCg * Cg, 0.0f, dx, d->c, (size_t)Cg));
+    return CT_OK;
+}
+
 static ct_status cpu_conv2d_forward(ct_backend *b, const ct_conv2d_desc *d, const float *x,
                                     const float *weight, const float *bias, float *y, void *ws) {
     CT_TRY(conv_ready(b, d, "conv2d_forward"));
     if (ct_wino_eligible(d)) return ct_wino_forward(b, d, x, weight, bias, y, ws);
+    if (conv_is_flat(d) && !ct_dw_eligible(d)) {
+        CT_TRY(conv_flat_forward(b, d, x, weight, y));
+        if (bias) CT_TRY(b->bias_add(b, y, bias, d->n, d->oc, 1));
+        if (d->relu) CT_TRY(b->act_forward(b, CT_ACT_RELU, 0.0f, y, y, (int64_t)d->n * d->oc));
+        return CT_OK;
+    }
     const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, g = conv_group(d);
     const int groups = ct_conv_groups(d), Kg = K / groups, OCg = d->oc / groups;
     const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
@@ -306,6 +341,7 @@ static ct_status cpu_conv2d_backward_data(ct_backend *b, const ct_conv2d_desc *d
         ct_dw_backward_data(d, dy, weight, dx, ws);
         return CT_OK;
     }
+    if (conv_is_flat(d)) return conv_flat_backward(b, d, NULL, dy, weight, dx, NULL);
     const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, g = conv_group(d);
     const int groups = ct_conv_groups(d), Kg = K / groups, OCg = d->oc / groups;
     const size_t in_size = (size_t)d->c * d->h * d->w, out_size = (size_t)d->oc * P;
@@ -333,6 +369,10 @@ static ct_status cpu_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc 
         if (ct_dw_eligible(d)) ct_dw_backward_filter(d, x, dy, dweight, ws);
         else CT_TRY(ct_wino_backward(b, d, x, dy, NULL, NULL, dweight, ws));
         return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, d->oh * d->ow) : CT_OK;
+    }
+    if (conv_is_flat(d)) {
+        CT_TRY(conv_flat_backward(b, d, x, dy, NULL, NULL, dweight));
+        return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, 1) : CT_OK;
     }
     const int K = d->c * d->kh * d->kw, P = d->oh * d->ow, g = conv_group(d);
     const int groups = ct_conv_groups(d), Kg = K / groups, OCg = d->oc / groups;
@@ -363,6 +403,10 @@ static ct_status cpu_conv2d_backward(ct_backend *b, const ct_conv2d_desc *d, con
     if (dx && ct_wino_eligible(d)) { /* one transform of dy for both */
         CT_TRY(ct_wino_backward(b, d, x, dy, weight, dx, dweight, ws));
         return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, d->oh * d->ow) : CT_OK;
+    }
+    if (conv_is_flat(d) && !ct_dw_eligible(d)) {
+        CT_TRY(conv_flat_backward(b, d, x, dy, weight, dx, dweight));
+        return dbias ? b->bias_grad(b, dbias, dy, d->n, d->oc, 1) : CT_OK;
     }
     const int g = conv_group(d);
     if (g > 1 && !ct_wino_eligible(d) && !ct_dw_eligible(d)) { /* one gathering of each
