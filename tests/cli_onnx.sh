@@ -137,10 +137,13 @@ check flatres flatres "${CUT[@]}"
 # (x * Sigmoid), Hardswish (x * HardSigmoid: HardSwish is opset 14's), Hardsigmoid, squeeze-and-
 # excitation (GlobalAveragePool, 1x1 Convs, Mul)
 mobile="conv(8,3,1,1,0),batchnorm,relu6,residual(conv(16,1,1,0,0),batchnorm,hardswish,conv(16,3,1,1,0,16),batchnorm,relu6,se(8,relu,hardsigmoid),conv(8,1,1,0,0),batchnorm),conv(16,3,2,1,0,4),batchnorm,silu,se(4,silu),globalavgpool,linear(16),hardsigmoid,linear(10)"
-run train "${CUT[@]}" --model "$mobile" --optimizer adam --lr 0.01 --batch-size 32 --epochs 2 \
+run train "${CUT[@]}" --model "$mobile" --optimizer adam --lr 0.005 --batch-size 32 --epochs 2 \
     --val-size 0 --quiet --save mobile
-# (trained: twice chance at least; its gates learn slowly in 2 epochs, 0.31 here)
-[ "$rc" -eq 0 ] && grep -q 'test_acc: 0\.[2-9]' <<<"$out" || bad "train mobile -> exit $rc: $out $err"
+# (trained: its loss well under chance's ln 10 = 2.3026; this small net with its gates learns
+# slowly in 2 epochs, 1.75 here, its accuracy anywhere from 0.17 to 0.43 as the float sums'
+# order changes)
+[ "$rc" -eq 0 ] && awk -v l="$(sed -n 's/^test_loss: \([0-9.]*\),.*/\1/p' <<<"$out")" 'BEGIN { exit !(l != "" && l < 2.2) }' ||
+    bad "train mobile -> exit $rc: $out $err"
 check mobile mobile "${CUT[@]}"
 
 # ------------------------------------------------------------------ bad flags and outputs

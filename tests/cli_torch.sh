@@ -37,6 +37,17 @@ dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
 small_mnist "$dir" "$tmp/small" 3000 500 || { echo "SKIP cli_torch: no MNIST in $dir"; exit 0; }
 echo "torch: $("$PY" -c 'import torch; print(torch.__version__)')"
 
+# near_line A B: two "test_loss: L, test_acc: A" lines that agree: the accuracy as printed, the
+# loss to a unit of its last printed digit plus 2e-6 of itself (the same network's float sums in
+# another order: a trained resnext50 whose eval loss is 1052.15 differs in its 4th decimal)
+near_line() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        if (split(a, x, /[:,] */) != 4 || split(b, y, /[:,] */) != 4 || x[1] != "test_loss" ||
+            y[1] != "test_loss") exit 1
+        d = x[2] - y[2]; m = x[2] < 0 ? -x[2] : x[2]
+        exit !(x[4] == y[4] && (d < 0 ? -d : d) <= 1.0001e-4 + 2e-6 * m) }'
+}
+
 # torch_eval MODEL [K]: "test_loss: L, test_acc: A" of the model in PyTorch, on the small test
 # set; with K, then "top-K accuracy: A (N of M)" (torch.topk)
 torch_eval() {
@@ -83,7 +94,7 @@ same_in_torch() {
         --quiet --save "$tmp/$1"
     ct=$("$CT" eval --model "$tmp/$1" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
     pt=$(torch_eval "$tmp/$1" 2>&1)
-    [ "$rc" -eq 0 ] && [ -n "$ct" ] && [ "$ct" = "$pt" ] && ok "$3 in PyTorch: $pt, as ctrain eval" ||
+    [ "$rc" -eq 0 ] && near_line "$ct" "$pt" && ok "$3 in PyTorch: $pt, as ctrain eval" ||
         bad "$3: ctrain '$ct' vs PyTorch '$pt' (train exit $rc: $err)"
 }
 same_in_torch cnn "normalize(0.1307,0.3081),conv(8,3,1,1),batchnorm,relu,se(4),maxpool(2),conv(8,3,2,1),leakyrelu(0.2),avgpool(2,2,1),dropout(0.25),flatten,linear(32),batchnorm,gelu,linear(16),tanh,linear(16),sigmoid,linear(10)" \
@@ -117,7 +128,7 @@ print("params %d" % sum(p.numel() for p in tv.parameters()))
 print(test_line(*test_outputs(tv, sys.argv[2])))
 EOF
 )
-    [ "$rc" -eq 0 ] && [ -n "$ct" ] && [ "$(grep '^test_loss' <<<"$pt")" = "$ct" ] &&
+    [ "$rc" -eq 0 ] && near_line "$ct" "$(grep '^test_loss' <<<"$pt")" &&
         [ "$(grep '^params' <<<"$pt")" = "params $ct_params" ] &&
         # (trained: outputs far from uniform, whose loss would be ln 10 = 2.3026 in any model)
         awk -v l="${ct#test_loss: }" 'BEGIN { d = l - 2.3026; exit !(d > 0.05 || d < -0.05) }' &&
@@ -168,7 +179,7 @@ EOF
 )
         ct=$("$CT" eval --model "$run_dir" --dataset idx --data "$tmp/tiny" 2>&1 | grep '^test_loss')
         [ "$rc" -eq 0 ] && grep -q "under torchvision's names (its first conv on 1 channel, 10 outputs)" <<<"$out" &&
-            [ -n "$ct" ] && [ "$pt" = "$ct" ] &&
+            near_line "$ct" "$pt" &&
             ok "export $name.safetensors: torchvision's $name loads it (strict) and gets $ct, as ctrain eval" ||
             bad "export $name.safetensors -> exit $rc: $out $err; torchvision '$pt' vs ctrain '$ct'"
     done
@@ -239,7 +250,7 @@ EOF
 )
         run eval --model "$tmp/tv_$name.safetensors" --dataset idx --data "$tmp/tiny"
         [ "$name" = resnet18 ] && pt18=$pt
-        [ "$rc" -eq 0 ] && [ -n "$pt" ] && [ "$(grep '^test_loss' <<<"$out")" = "$pt" ] &&
+        [ "$rc" -eq 0 ] && near_line "$pt" "$(grep '^test_loss' <<<"$out")" &&
             grep -q "^Model: $name (" <<<"$out" &&
             ok "torchvision's $name state_dict read by its names, the preset found: $pt, as torchvision" ||
             bad "eval of torchvision's $name -> exit $rc: '$(grep '^test_loss' <<<"$out")' vs torchvision's '$pt' $err"
