@@ -254,21 +254,49 @@ static void test_act(void **state) {
             b->free(b, d_x); b->free(b, d_y); b->free(b, d_dy); b->free(b, d_dx); b->free(b, d_t);
             free(x); free(dy); free(y); free(dx); free(fr); free(dr);
         }
-    /* sigmoid and SiLU keep a NaN (the CPU's own exp: kernels_impl.h), as torch does */
+    /* sigmoid and SiLU (the CPU's own exp: kernels_impl.h) keep a NaN, as torch does, go to 0
+     * (sigmoid, SiLU's -0) far below and stay x far above, not clamped values: sigmoid(-inf) 0,
+     * SiLU(-inf) NaN as torch's -inf * 0 */
     const ct_act nan_kinds[] = {CT_ACT_SIGMOID, CT_ACT_SILU};
     for (size_t k = 0; k < 2; k++) {
-        float v[4] = {NAN, 1.0f, -INFINITY, 0.5f}, out[4];
+        float v[6] = {NAN, 1.0f, -INFINITY, -100.0f, -1e38f, 1e30f}, out[6];
         float *d_v = dput(b, v, sizeof v), *d_o = dalloc(b, sizeof v);
+        OK(b->act_forward(b, nan_kinds[k], 0.0f, d_v, d_o, 6));
+        dget(b, out, d_o, sizeof out);
+        const int silu = nan_kinds[k] == CT_ACT_SILU;
+        if (!isnan(out[0]) || isnan(out[1]) || (silu ? !isnan(out[2]) : out[2] != 0.0f) ||
+            !(fabsf(out[3]) < 1e-38f) || !(fabsf(out[4]) < 1e-30f) ||
+            out[5] != (silu ? 1e30f : 1.0f))
+            fail_msg("act_forward %d: NaN, 1, -inf, -100, -1e38, 1e30 gave %g %g %g %g %g %g",
+                     (int)nan_kinds[k], out[0], out[1], out[2], out[3], out[4], out[5]);
         OK(b->act_forward(b, nan_kinds[k], 0.0f, d_v, d_o, 4));
         dget(b, out, d_o, sizeof out);
-        if (!isnan(out[0]) || isnan(out[1]))
-            fail_msg("act_forward %d: NaN gave %g, 1 gave %g", (int)nan_kinds[k], out[0], out[1]);
         OK(b->act_backward(b, nan_kinds[k], 0.0f, d_v, d_o, d_v, d_o, 4));
         dget(b, out, d_o, sizeof out);
         if (!isnan(out[0]))
             fail_msg("act_backward %d: NaN gave %g", (int)nan_kinds[k], out[0]);
         b->free(b, d_v);
         b->free(b, d_o);
+    }
+    /* the CPU's sigmoid and SiLU to a few ulps of double's over the float exp's range (its
+     * polynomial and reduction: 1 ulp; a division and a product more) */
+    if (strcmp(b->name, "cpu") == 0) {
+        const int64_t n = 12800;
+        float *xs = hmalloc(n * 4), *ys = hmalloc(n * 4);
+        for (int64_t i = 0; i < n; i++) xs[i] = -87.0f + 174.0f * (float)i / (float)n + 0.00037f;
+        float *d_v = dput(b, xs, n * 4), *d_o = dalloc(b, n * 4);
+        for (size_t k = 0; k < 2; k++) {
+            OK(b->act_forward(b, nan_kinds[k], 0.0f, d_v, d_o, n));
+            dget(b, ys, d_o, n * 4);
+            for (int64_t i = 0; i < n; i++) {
+                const double s = 1.0 / (1.0 + exp(-(double)xs[i]));
+                const double ref = nan_kinds[k] == CT_ACT_SILU ? xs[i] * s : s;
+                tu_near(nan_kinds[k] == CT_ACT_SILU ? "silu, tight" : "sigmoid, tight", (size_t)i,
+                        ys[i], ref, 4.5e-7 * fabs(ref) + 1e-45);
+            }
+        }
+        b->free(b, d_v), b->free(b, d_o);
+        free(xs), free(ys);
     }
     /* an unknown kind is an error, not a crash */
     float *d = dalloc(b, 16);

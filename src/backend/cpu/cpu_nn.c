@@ -27,6 +27,13 @@ static int conv_is_pointwise(const ct_conv2d_desc *d) { /* 1x1, stride 1, no pad
            d->pad_w == 0;
 }
 
+/* A 1x1 conv on 1x1 planes (a deep network's last stages on small images): x (n, C) and y
+ * (n, OC) are matrices as they lie, the conv a linear layer's products, one a group, without the
+ * copies that put small planes side by side (and no workspace). */
+static int conv_is_flat(const ct_conv2d_desc *d) {
+    return conv_is_pointwise(d) && d->h == 1 && d->w == 1;
+}
+
 /* Output positions a product should have at least. An image's product has OH x OW of them: on
  * the small planes of a deep network's late layers (a ResNet's 7x7 down to 1x1) that is a
  * matrix times a few vectors, which reads the whole weight for little arithmetic; there the
@@ -62,6 +69,7 @@ static ct_status conv_check(const ct_conv2d_desc *d, const char *op) {
 static size_t cpu_conv2d_workspace(ct_backend *b, const ct_conv2d_desc *d) {
     if (ct_dw_eligible(d)) return ct_dw_workspace(d);
     if (ct_wino_eligible(d)) return ct_wino_workspace(d);
+    if (conv_is_flat(d)) return 0;
     const size_t K = (size_t)d->c * d->kh * d->kw, P = (size_t)d->oh * d->ow;
     const int g = conv_group(d);
     if (g > 1) /* a group's columns, its outputs (or dy), its columns transposed */
@@ -233,13 +241,6 @@ static ct_status conv_forward_group(ct_backend *b, const ct_conv2d_desc *d, cons
                           (size_t)Kg * N, 0.0f, out, N, (size_t)OCg * N));
     conv_planes(d, out, y + (size_t)i0 * d->oc * P, gn, 1);
     return CT_OK;
-}
-
-/* A 1x1 conv on 1x1 planes (a deep network's last stages on small images): x (n, C) and y
- * (n, OC) are matrices as they lie, the conv a linear layer's products, one a group, without the
- * copies that put small planes side by side. */
-static int conv_is_flat(const ct_conv2d_desc *d) {
-    return conv_is_pointwise(d) && d->h == 1 && d->w == 1;
 }
 
 /* y (n, OC) group j = x (n, C) group j · weight_j^T */

@@ -136,7 +136,8 @@ void KNAME(relu_backward)(const float *x, const float *dy, float *dx, int64_t n)
     for (int64_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
 }
 
-/* e^x for x in [-87, 88] (clamped there: a normal float, no overflow; NaN stays NaN), written
+/* e^x: 0 below ln FLT_MIN = -87.3365, inf above ln FLT_MAX = 88.7228 (the polynomial's input
+ * clamped to [-87, 88]: a normal float, no overflow), NaN kept; written
  * so that the loops below vectorise, where glibc's expf is a call per element: x = n ln 2 + r
  * with n the nearest integer to x / ln 2 (rounded by adding 1.5 * 2^23, which also leaves n in
  * the low bits: no float-to-int conversion, with which GCC 12 saw "control flow" and vectorised
@@ -159,8 +160,9 @@ static inline float KNAME(exp_f32)(float x) {
     const int32_t bits = (kb - 0x4B400000 + 127) * (1 << 23); /* (kb - 0x4B400000: n) */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    const float e = p * scale;
-    return x == x ? e : x;
+    const float e = p * scale, lo_e = x < -87.3365f ? 0.0f : e; /* (below FLT_MIN: 0) */
+    const float hi_e = x > 88.7228f ? __builtin_inff() : lo_e;   /* (above FLT_MAX: inf) */
+    return x == x ? hi_e : x;
 }
 
 /* sigmoid: y = 1 / (1 + e^-x); SiLU: y = x / (1 + e^-x) and dx = dy s (1 + x (1 - s)) */
