@@ -2,7 +2,7 @@
  * test_core.c — the core module: the thread-local error slot (ct_fail, ct_fail_context,
  * ct_clear_error, CT_TRY), ct_status_name, checked sizes and allocation, the clock, and the
  * Philox4x32-10 generator (published known-answer vectors, stream layout, ct_rng_below,
- * ct_rng_uniform, ct_rng_shuffle_i32).
+ * ct_rng_uniform, ct_rng_shuffle_i32, the bulk fills).
  */
 #define _GNU_SOURCE
 #include "testutil.h"
@@ -308,6 +308,37 @@ static void test_rng_normal(void **state) {
     assert_true(fabs((double)below[2] / DRAWS - 0.977250) < 0.002);
 }
 
+/* ct_rng_fill_u32 / _uniform / _normal: the words, uniforms and normals the one-at-a-time calls
+ * give, in order, whatever the stream's place in its block and however many (a partial block,
+ * one pass, several), the stream left where the calls leave it */
+static void test_rng_fill(void **state) {
+    (void)state;
+    enum { MAX = 2600 };
+    static uint32_t wa[MAX + 1];
+    static float fa[MAX + 1];
+    const int lengths[] = {0, 1, 3, 4, 5, 17, 511, 512, 513, 1024, 1025, 2600};
+    for (int kind = 0; kind < 3; kind++)
+        for (int skip = 0; skip < 4; skip++)
+            for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
+                const int n = lengths[li];
+                ct_rng a, b;
+                ct_rng_init(&a, 77 + (uint64_t)kind, CT_STREAM_INIT);
+                ct_rng_init(&b, 77 + (uint64_t)kind, CT_STREAM_INIT);
+                for (int i = 0; i < skip; i++) ct_rng_u32(&a), ct_rng_u32(&b); /* mid-block */
+                wa[n] = 0xdeadbeefu, fa[n] = -7.0f;                          /* not written */
+                if (kind == 0) ct_rng_fill_u32(&a, wa, n);
+                if (kind == 1) ct_rng_fill_uniform(&a, fa, n);
+                if (kind == 2) ct_rng_fill_normal(&a, fa, n);
+                for (int i = 0; i < n; i++) {
+                    if (kind == 0) assert_int_equal(wa[i], ct_rng_u32(&b));
+                    if (kind == 1) assert_true(fa[i] == ct_rng_uniform(&b));
+                    if (kind == 2) assert_true(fa[i] == ct_rng_normal(&b));
+                }
+                assert_true(wa[n] == 0xdeadbeefu && fa[n] == -7.0f);
+                for (int i = 0; i < 9; i++) assert_int_equal(ct_rng_u32(&a), ct_rng_u32(&b));
+            }
+}
+
 static void test_rng_uniform_range(void **state) {
     (void)state;
     ct_rng r;
@@ -405,6 +436,7 @@ int main(void) {
         cmocka_unit_test(test_rng_below_uniform),
         cmocka_unit_test(test_rng_uniform_range),
         cmocka_unit_test(test_rng_normal),
+        cmocka_unit_test(test_rng_fill),
         cmocka_unit_test(test_shuffle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -123,12 +123,57 @@ uint32_t ct_rng_u32(ct_rng *r) {
     return r->buf[4 - r->have--];
 }
 
-float ct_rng_uniform(ct_rng *r) { return (float)(ct_rng_u32(r) >> 8) * (1.0f / 16777216.0f); }
+static float uniform_of(uint32_t w) { return (float)(w >> 8) * (1.0f / 16777216.0f); }
+
+static float normal_of(uint32_t w1, uint32_t w2) {
+    const double u1 = ((w1 >> 8) + 1.0) / 16777216.0; /* (0, 1]: log(u1) finite */
+    const double u2 = (w2 >> 8) / 16777216.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+float ct_rng_uniform(ct_rng *r) { return uniform_of(ct_rng_u32(r)); }
 
 float ct_rng_normal(ct_rng *r) {
-    const double u1 = ((ct_rng_u32(r) >> 8) + 1.0) / 16777216.0; /* (0, 1]: log(u1) finite */
-    const double u2 = (ct_rng_u32(r) >> 8) / 16777216.0;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+    const uint32_t w1 = ct_rng_u32(r);
+    return normal_of(w1, ct_rng_u32(r));
+}
+
+/* Blocks (key, (0, lo0 + b)) for b < blocks: the loop the compiler vectorises, its lanes as wide
+ * as this CPU's (integer arithmetic: every clone's words the same). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void philox_run(uint64_t key, uint64_t lo0, int64_t blocks, uint32_t *out) {
+    for (int64_t b = 0; b < blocks; b++) ct_philox_block(key, 0, lo0 + (uint64_t)b, out + 4 * b);
+}
+
+void ct_rng_fill_u32(ct_rng *r, uint32_t *out, int64_t n) {
+    int64_t i = 0;
+    while (i < n && r->have) out[i++] = ct_rng_u32(r); /* the block begun */
+    const int64_t blocks = (n - i) / 4;
+    philox_run(r->key, r->counter, blocks, out + i);
+    r->counter += (uint64_t)blocks;
+    for (i += 4 * blocks; i < n; i++) out[i] = ct_rng_u32(r);
+}
+
+enum { FILL_CHUNK = 1024 }; /* words a pass, on the stack */
+
+void ct_rng_fill_uniform(ct_rng *r, float *out, int64_t n) {
+    uint32_t w[FILL_CHUNK];
+    for (int64_t i = 0; i < n; i += FILL_CHUNK) {
+        const int64_t m = n - i < FILL_CHUNK ? n - i : FILL_CHUNK;
+        ct_rng_fill_u32(r, w, m);
+        for (int64_t j = 0; j < m; j++) out[i + j] = uniform_of(w[j]);
+    }
+}
+
+void ct_rng_fill_normal(ct_rng *r, float *out, int64_t n) {
+    uint32_t w[FILL_CHUNK];
+    for (int64_t i = 0; i < n; i += FILL_CHUNK / 2) {
+        const int64_t m = n - i < FILL_CHUNK / 2 ? n - i : FILL_CHUNK / 2;
+        ct_rng_fill_u32(r, w, 2 * m);
+        for (int64_t j = 0; j < m; j++) out[i + j] = normal_of(w[2 * j], w[2 * j + 1]);
+    }
 }
 
 uint32_t ct_rng_below(ct_rng *r, uint32_t n) {

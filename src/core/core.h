@@ -78,6 +78,12 @@ uint32_t ct_rng_u32(ct_rng *r);
 float ct_rng_uniform(ct_rng *r);              /* [0, 1) with 24 random bits */
 uint32_t ct_rng_below(ct_rng *r, uint32_t n); /* uniform in [0, n), unbiased */
 float ct_rng_normal(ct_rng *r);               /* N(0, 1), Box-Muller of two uniforms */
+/* The next n words, uniforms or normals at once: the values n calls of ct_rng_u32,
+ * ct_rng_uniform or ct_rng_normal return, in order, the stream left where they leave it (a
+ * model's initial weights: many blocks a loop). */
+void ct_rng_fill_u32(ct_rng *r, uint32_t *out, int64_t n);
+void ct_rng_fill_uniform(ct_rng *r, float *out, int64_t n);
+void ct_rng_fill_normal(ct_rng *r, float *out, int64_t n);
 /* Fisher–Yates shuffle of idx[0..n). */
 void ct_rng_shuffle_i32(ct_rng *r, int32_t *idx, int64_t n);
 

@@ -31,7 +31,8 @@ static int sweep(int in, int k, int stride, int pad) {
 }
 
 static void uniform_fill(float *p, int64_t n, float bound, ct_rng *rng) {
-    for (int64_t i = 0; i < n; i++) p[i] = (2.0f * ct_rng_uniform(rng) - 1.0f) * bound;
+    ct_rng_fill_uniform(rng, p, n);
+    for (int64_t i = 0; i < n; i++) p[i] = (2.0f * p[i] - 1.0f) * bound;
 }
 
 static ct_status same_shape_setup(ct_layer *l) {

@@ -27,10 +27,13 @@ ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t
         if (l->ops == &ct_linear_ops && scheme != CT_INIT_RESNET) {
             const int64_t nw = l->n_params - l->out_c; /* weight (out, in), bias (out) */
             const double range = 1.0 / sqrt((double)l->out_c);
-            for (int64_t j = 0; j < nw; j++)
-                w[j] = (float)(scheme == CT_INIT_MOBILENET
-                                   ? 0.01 * ct_rng_normal(&rng)
-                                   : range * (2.0 * ct_rng_uniform(&rng) - 1.0));
+            if (scheme == CT_INIT_MOBILENET) {
+                ct_rng_fill_normal(&rng, w, nw);
+                for (int64_t j = 0; j < nw; j++) w[j] = (float)(0.01 * w[j]);
+            } else {
+                ct_rng_fill_uniform(&rng, w, nw);
+                for (int64_t j = 0; j < nw; j++) w[j] = (float)(range * (2.0 * w[j] - 1.0));
+            }
             memset(w + nw, 0, (size_t)l->out_c * sizeof(float));
         }
         if (l->ops == &ct_se_ops) { /* its two 1x1 convs (with biases: 0), as the others */
@@ -39,7 +42,8 @@ ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t
             for (int k = 0; k < 2; k++) {
                 const int64_t out = k ? c : q; /* fan_out */
                 const double std = sqrt(2.0 / (double)out);
-                for (int64_t j = 0; j < q * c; j++) fc[k][j] = (float)(std * ct_rng_normal(&rng));
+                ct_rng_fill_normal(&rng, fc[k], q * c);
+                for (int64_t j = 0; j < q * c; j++) fc[k][j] = (float)(std * fc[k][j]);
                 memset(fc[k] + q * c, 0, (size_t)out * sizeof(float));
             }
         }
@@ -47,7 +51,8 @@ ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t
         const int64_t k2 = (int64_t)l->cfg.conv.kernel * l->cfg.conv.kernel;
         const int64_t nw = (int64_t)l->out_c * (l->in_c / l->cfg.conv.groups) * k2;
         const double std = sqrt(2.0 / (double)(l->out_c * k2)); /* gain sqrt(2) / sqrt(fan_out) */
-        for (int64_t j = 0; j < nw; j++) w[j] = (float)(std * ct_rng_normal(&rng));
+        ct_rng_fill_normal(&rng, w, nw);
+        for (int64_t j = 0; j < nw; j++) w[j] = (float)(std * w[j]);
         if (l->cfg.conv.bias && scheme != CT_INIT_RESNET)
             memset(w + nw, 0, (size_t)l->out_c * sizeof(float));
     }

@@ -27,9 +27,10 @@ static ct_status se_setup(ct_layer *l) {
 static void se_init(ct_layer *l, float *host, ct_rng *rng) {
     const int64_t c = l->in_c, q = l->cfg.se.squeeze;
     const float b1 = 1.0f / sqrtf((float)c), b2 = 1.0f / sqrtf((float)q); /* 1 / sqrt(fan_in) */
-    for (int64_t i = 0; i < q * c + q; i++) host[i] = (2.0f * ct_rng_uniform(rng) - 1.0f) * b1;
+    ct_rng_fill_uniform(rng, host, 2 * (q * c) + q + c);
+    for (int64_t i = 0; i < q * c + q; i++) host[i] = (2.0f * host[i] - 1.0f) * b1;
     host += q * c + q;
-    for (int64_t i = 0; i < c * q + c; i++) host[i] = (2.0f * ct_rng_uniform(rng) - 1.0f) * b2;
+    for (int64_t i = 0; i < c * q + c; i++) host[i] = (2.0f * host[i] - 1.0f) * b2;
 }
 
 /* The scratch of n samples: the forward's pooled (n, C), z1 and a1 = act(z1) (n, q), z2 and
