@@ -108,32 +108,62 @@ same_in_torch res "conv(8,3,1,1),batchnorm,relu,residual(conv(8,3,1,1),batchnorm
 # the wide ResNets, the other ResNeXts and mobilenet_v3_large are built of the same blocks):
 # the same parameter count, and ctrain's trained tensors, given in order to torchvision's module
 # by position (shapes checked), give ctrain eval's loss and accuracy
-torchvision_preset() { # NAME [FLAG...] (with TV_LAYERS set: those layers trained, not NAME's)
-    local name=$1 dir="$tmp/$1${2:+_flags}"
+# tv_train NAME [FLAG...]: NAME (with TV_LAYERS set: those layers, not NAME's) trained on the
+# tiny cut into $tmp/NAME (with flags: NAME_flags), its eval line and parameter count kept; the
+# models' weights are then given to torchvision's modules in one Python process (its imports
+# take a second or two a process) and tv_check compares
+declare -A TV_CT TV_PARAMS TV_RC TV_ERR TV_PT
+tv_keys=()
+: >"$tmp/tv_list"
+tv_train() {
+    local name=$1 key="$*" dir="$tmp/$1${2:+_flags}"
     shift
     run train --dataset idx --data "$tmp/tiny" --val-size 0 --epochs 2 --batch-size 8 --lr 0.02 \
         --model "${TV_LAYERS:-$name}" --quiet --save "$dir" "$@"
-    ct=$("$CT" eval --model "$dir" --dataset idx --data "$tmp/tiny" 2>&1 | grep '^test_loss')
-    ct_params=$("$CT" summary --model "$name" | sed -n 's/^Total params: \([0-9]*\) .*/\1/p')
-    pt=$("$PY" - "$here" "$tmp/tiny" "$dir" "$name" <<'EOF'
-import sys
+    TV_RC[$key]=$rc TV_ERR[$key]=$err
+    TV_CT[$key]=$("$CT" eval --model "$dir" --dataset idx --data "$tmp/tiny" 2>&1 | grep '^test_loss')
+    TV_PARAMS[$key]=$("$CT" summary --model "$name" | sed -n 's/^Total params: \([0-9]*\) .*/\1/p')
+    tv_keys+=("$key")
+    printf '%s\t%s\t%s\n' "$key" "$dir" "$name" >>"$tmp/tv_list"
+}
+# tv_python SCRIPT LIST: runs SCRIPT (stdin) on LIST's "KEY\tFILE\tNAME" lines; its "KEY\tLINE"
+# lines into TV_PT[KEY] (a model that fails says so on its line, the others still run; what
+# Python says on stderr in TV_PT[_err])
+tv_python() {
+    local key line
+    TV_PT=()
+    while IFS=$'\t' read -r key line; do
+        TV_PT[$key]+="${TV_PT[$key]:+$'\n'}$line"
+    done < <("$PY" - "$here" "$tmp/tiny" "$2" 2>"$tmp/tv_py.err" <<<"$1")
+    TV_PT[_err]=$(head -c 1500 "$tmp/tv_py.err")
+}
+TV_PY_HEAD='import sys, traceback
 import torch, torchvision
 sys.path.insert(0, sys.argv[1])
-from torch_parity import test_outputs, test_line  # (and tools/ on the path: ctrain_torch)
+from torch_parity import save_state_dict, test_outputs, test_line  # (and tools/: ctrain_torch)
 import ctrain_torch
-tv = ctrain_torch.load_torchvision(sys.argv[3], sys.argv[4])  # torchvision's module, our weights
-net = tv[-1] if isinstance(tv, torch.nn.Sequential) else tv  # (after a normalize)
-assert type(net) is getattr(torchvision.models, sys.argv[4])(num_classes=10).__class__
-print("params %d" % sum(p.numel() for p in tv.parameters()))
-print(test_line(*test_outputs(tv, sys.argv[2])))
-EOF
-)
-    [ "$rc" -eq 0 ] && near_line "$ct" "$(grep '^test_loss' <<<"$pt")" &&
-        [ "$(grep '^params' <<<"$pt")" = "params $ct_params" ] &&
+def one_channel(tv, arch):  # (MNIST: the first conv on one channel)
+    if arch.startswith(("mobilenet", "efficientnet")):  # (a stem of 32 channels, V3s 16)
+        tv.features[0][0] = torch.nn.Conv2d(1, tv.features[0][0].out_channels, 3, 2, 1, bias=False)
+    else:
+        tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+def each(job):
+    for line in open(sys.argv[3]):
+        key, path, arch = line.rstrip("\n").split("\t")
+        try:
+            for out in job(path, arch):
+                print("%s\t%s" % (key, out), flush=True)
+        except Exception:
+            print("%s\terror: %s" % (key, traceback.format_exc().replace("\n", " | ")), flush=True)
+'
+tv_check() { # KEY: ctrain's trained KEY in torchvision's module gives ctrain eval's line
+    local key=$1 name=${1%% *} ct=${TV_CT[$1]} params=${TV_PARAMS[$1]} pt=${TV_PT[$1]:-${TV_PT[_err]}}
+    [ "${TV_RC[$key]}" -eq 0 ] && near_line "$ct" "$(grep '^test_loss' <<<"$pt")" &&
+        [ "$(grep '^params' <<<"$pt")" = "params $params" ] &&
         # (trained: outputs far from uniform, whose loss would be ln 10 = 2.3026 in any model)
         awk -v l="${ct#test_loss: }" 'BEGIN { d = l - 2.3026; exit !(d > 0.05 || d < -0.05) }' &&
-        ok "$name${1:+ $*} is torchvision's $name ($ct_params parameters): its weights there give $ct, as ctrain eval" ||
-        bad "$name${1:+ $*} vs torchvision: ctrain '$ct' ($ct_params parameters) vs '$pt' (train exit $rc: $err)"
+        ok "$key is torchvision's $name ($params parameters): its weights there give $ct, as ctrain eval" ||
+        bad "$key vs torchvision: ctrain '$ct' ($params parameters) vs '$pt' (train exit ${TV_RC[$key]}: ${TV_ERR[$key]})"
 }
 if [ "${CTRAIN_TEST_SANITIZED:-OFF}" = ON ]; then # (its code paths: the small ResNet above)
     echo "SKIP cli_torch torchvision's presets: a sanitizer build (minutes of them there); the release tree runs them"
@@ -142,11 +172,11 @@ elif ! "$PY" -c 'import torchvision' 2>/dev/null; then
 else
     # (160 training images, no validation, 200 test images)
     small_mnist "$dir" "$tmp/tiny" 160 200 || bad "could not cut 160 images from $dir"
-    torchvision_preset resnet18
-    torchvision_preset resnet50
-    torchvision_preset resnext50_32x4d # (grouped convs)
+    tv_train resnet18
+    tv_train resnet50
+    tv_train resnext50_32x4d # (grouped convs)
     # (depthwise convs, ReLU6, inverted residuals; at lr 0.02 its outputs stay near uniform)
-    torchvision_preset mobilenet_v2 --lr 0.1
+    tv_train mobilenet_v2 --lr 0.1
     # (squeeze-and-excitation, Hardswish; its batch norms' momentum, 0.01, leaves their running
     # statistics near their start in 40 steps, eval's outputs near uniform: trained with 0.5,
     # which its state_dict does not hold, its layers otherwise the preset's)
@@ -154,34 +184,43 @@ else
         --quiet --save "$tmp/v3_preset"
     v3=$("$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import ctrain_torch
 print(ctrain_torch.load_metadata(sys.argv[2])["model_spec"].replace("batchnorm(0.001,0.01)", "batchnorm(0.001,0.5)"))' "$here/../tools" "$tmp/v3_preset")
-    TV_LAYERS=$v3 torchvision_preset mobilenet_v3_small --lr 0.1
-    torchvision_preset efficientnet_b0 --lr 0.01 # (stochastic depth, SiLU, SE of SiLU and sigmoid)
-    torchvision_preset resnet18 --normalize 0.1307,0.3081 # (nn.Sequential(Normalize, the ResNet))
+    TV_LAYERS=$v3 tv_train mobilenet_v3_small --lr 0.1
+    tv_train efficientnet_b0 --lr 0.01 # (stochastic depth, SiLU, SE of SiLU and sigmoid)
+    tv_train resnet18 --normalize 0.1307,0.3081 # (nn.Sequential(Normalize, the ResNet))
+    tv_python "$TV_PY_HEAD"'
+def job(path, arch):
+    tv = ctrain_torch.load_torchvision(path, arch)  # torchvision module, our weights
+    net = tv[-1] if isinstance(tv, torch.nn.Sequential) else tv  # (after a normalize)
+    assert type(net) is getattr(torchvision.models, arch)(num_classes=10).__class__
+    yield "params %d" % sum(p.numel() for p in tv.parameters())
+    yield test_line(*test_outputs(tv, sys.argv[2]))
+each(job)' "$tmp/tv_list"
+    for key in "${tv_keys[@]}"; do tv_check "$key"; done
     # ctrain export FILE.safetensors: the state_dict torchvision's own class loads, strict
-    for name in resnet18 resnet50 resnext50_32x4d mobilenet_v2 mobilenet_v3_small efficientnet_b0; do
+    : >"$tmp/tv_exports"
+    declare -A EX_RC EX_OUT EX_ERR EX_CT
+    exports="resnet18 resnet50 resnext50_32x4d mobilenet_v2 mobilenet_v3_small efficientnet_b0"
+    for name in $exports; do
         run_dir=$tmp/$name
         [ -d "$run_dir" ] || run_dir=${run_dir}_flags # (the MobileNets': trained with an --lr)
         run export --model "$run_dir" --out "$tmp/$name.tv.safetensors"
-        pt=$("$PY" - "$here" "$tmp/tiny" "$tmp/$name.tv.safetensors" "$name" <<'EOF'
-import sys
-import torch, torchvision
-sys.path.insert(0, sys.argv[1])
-from torch_parity import test_outputs, test_line
-from ctrain_torch import load_state_dict  # (a safetensors reader)
-tv = getattr(torchvision.models, sys.argv[4])(num_classes=10)
-if sys.argv[4].startswith(("mobilenet", "efficientnet")):  # (a stem of 32 channels, V3's 16)
-    tv.features[0][0] = torch.nn.Conv2d(1, tv.features[0][0].out_channels, 3, 2, 1, bias=False)
-else:
-    tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
-tv.load_state_dict(load_state_dict(sys.argv[3]), strict=True)
-print(test_line(*test_outputs(tv.eval(), sys.argv[2])))
-EOF
-)
-        ct=$("$CT" eval --model "$run_dir" --dataset idx --data "$tmp/tiny" 2>&1 | grep '^test_loss')
-        [ "$rc" -eq 0 ] && grep -q "under torchvision's names (its first conv on 1 channel, 10 outputs)" <<<"$out" &&
+        EX_RC[$name]=$rc EX_OUT[$name]=$out EX_ERR[$name]=$err
+        EX_CT[$name]=$("$CT" eval --model "$run_dir" --dataset idx --data "$tmp/tiny" 2>&1 | grep '^test_loss')
+        printf '%s\t%s\t%s\n' "$name" "$tmp/$name.tv.safetensors" "$name" >>"$tmp/tv_exports"
+    done
+    tv_python "$TV_PY_HEAD"'
+def job(path, arch):
+    tv = getattr(torchvision.models, arch)(num_classes=10)
+    one_channel(tv, arch)
+    tv.load_state_dict(ctrain_torch.load_state_dict(path), strict=True)
+    yield test_line(*test_outputs(tv.eval(), sys.argv[2]))
+each(job)' "$tmp/tv_exports"
+    for name in $exports; do
+        ct=${EX_CT[$name]} pt=${TV_PT[$name]:-${TV_PT[_err]}}
+        [ "${EX_RC[$name]}" -eq 0 ] && grep -q "under torchvision's names (its first conv on 1 channel, 10 outputs)" <<<"${EX_OUT[$name]}" &&
             near_line "$ct" "$pt" &&
             ok "export $name.safetensors: torchvision's $name loads it (strict) and gets $ct, as ctrain eval" ||
-            bad "export $name.safetensors -> exit $rc: $out $err; torchvision '$pt' vs ctrain '$ct'"
+            bad "export $name.safetensors -> exit ${EX_RC[$name]}: ${EX_OUT[$name]} ${EX_ERR[$name]}; torchvision '$pt' vs ctrain '$ct'"
     done
     run export --model "$tmp/resnet18_flags" --out "$tmp/r18n.tv.safetensors"
     [ "$rc" -eq 0 ] && grep -q "normalize its inputs as the model's normalize layer does)$" <<<"$out" &&
@@ -224,30 +263,25 @@ EOF
     # and the other way: torchvision's own state_dicts (as its pretrained weights, saved as
     # safetensors), read by their names: ctrain eval of the file alone (the preset found from its
     # tensors) gives torchvision's loss and accuracy; --init fine-tunes from it
-    for name in resnet18 resnet50 resnext50_32x4d mobilenet_v2 mobilenet_v3_large mobilenet_v3_small \
-        efficientnet_b0; do
-        pt=$("$PY" - "$here" "$tmp/tiny" "$tmp/tv_$name.safetensors" "$name" <<'EOF'
-import sys
-import torch, torchvision
-sys.path.insert(0, sys.argv[1])
-from torch_parity import save_state_dict, test_outputs, test_line
-torch.manual_seed(5)
-tv = getattr(torchvision.models, sys.argv[4])(num_classes=10)
-if sys.argv[4].startswith(("mobilenet", "efficientnet")):
-    tv.features[0][0] = torch.nn.Conv2d(1, tv.features[0][0].out_channels, 3, 2, 1, bias=False)
-else:
-    tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
-for m in tv.modules():  # (batch norms not at their defaults: their order matters)
-    if isinstance(m, torch.nn.BatchNorm2d):
-        m.running_mean.uniform_(-0.2, 0.2), m.running_var.uniform_(0.5, 2.0)
-        m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-0.2, 0.2)
-    if isinstance(m, torch.nn.Linear) and sys.argv[4].startswith("mobilenet"):
-        m.weight.data.normal_(0, 0.2)  # (not N(0, 0.01): outputs far from uniform)
-tv.eval()
-save_state_dict(tv.state_dict(), sys.argv[3])
-print(test_line(*test_outputs(tv, sys.argv[2])))
-EOF
-)
+    sds="resnet18 resnet50 resnext50_32x4d mobilenet_v2 mobilenet_v3_large mobilenet_v3_small efficientnet_b0"
+    for name in $sds; do printf '%s\t%s\t%s\n' "$name" "$tmp/tv_$name.safetensors" "$name"; done >"$tmp/tv_sds"
+    tv_python "$TV_PY_HEAD"'
+def job(path, arch):
+    torch.manual_seed(5)
+    tv = getattr(torchvision.models, arch)(num_classes=10)
+    one_channel(tv, arch)
+    for m in tv.modules():  # (batch norms not at their defaults: their order matters)
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2), m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-0.2, 0.2)
+        if isinstance(m, torch.nn.Linear) and arch.startswith("mobilenet"):
+            m.weight.data.normal_(0, 0.2)  # (not N(0, 0.01): outputs far from uniform)
+    tv.eval()
+    save_state_dict(tv.state_dict(), path)
+    yield test_line(*test_outputs(tv, sys.argv[2]))
+each(job)' "$tmp/tv_sds"
+    for name in $sds; do
+        pt=${TV_PT[$name]:-${TV_PT[_err]}}
         run eval --model "$tmp/tv_$name.safetensors" --dataset idx --data "$tmp/tiny"
         [ "$name" = resnet18 ] && pt18=$pt
         [ "$rc" -eq 0 ] && near_line "$pt" "$(grep '^test_loss' <<<"$out")" &&
