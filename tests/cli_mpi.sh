@@ -27,8 +27,9 @@ set -u
 CT=${1:?usage: bash cli_mpi.sh path/to/ctrain}
 CT=$(cd "$(dirname "$CT")" && pwd)/$(basename "$CT")
 tmp=$(mktemp -d)
-job=""
-trap '[ -n "$job" ] && kill -KILL "$job" 2>/dev/null; rm -rf "$tmp"' EXIT
+job="" bg_jobs=()
+trap '[ -n "$job" ] && kill -KILL "$job" 2>/dev/null
+for j in "${bg_jobs[@]}"; do pkill -KILL -P "$j"; done 2>/dev/null; rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 1
 skip() { echo "SKIP cli_mpi: $*"; exit 0; }
 
@@ -312,6 +313,32 @@ fi
 grep -q 'samples/s' "$tmp/mpi2.out" "$tmp/mpi2.err" && bad "mpirun -np 2 into files: a progress bar in them" ||
     ok "mpirun -np 2 into files: no progress bar in them"
 
+# ------------------------------------------------------------------ ranks that never finish
+# These runs wait out time limits (the CLI's watchdog, MPI_Init's and MPI_Finalize's): started
+# now in the background, they wait while the next cases run, and are checked after them.
+# bg_run NAME CMD...: CMD in the background: NAME.out, NAME.err, its exit status in NAME.rc and
+# its seconds in NAME.took
+bg_run() {
+    local name=$1
+    shift
+    (
+        start=$SECONDS
+        "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+        echo $? >"$tmp/$name.rc"
+        echo $((SECONDS - start)) >"$tmp/$name.took"
+    ) &
+    bg_jobs+=("$!")
+}
+# a poll of MPI that never returns (as when a rank stopped in the middle of writing into Open
+# MPI's shared memory holds its reader; played on every rank by CTRAIN_TEST_STALL_COLLECTIVE):
+# the ranks' own timeouts cannot fire, so the CLI's watchdog ends the job after
+# --dist-timeout + 5 s
+bg_run stall "${MPIRUN[@]}" -x CTRAIN_TEST_STALL_COLLECTIVE=1 -np 2 "$CT" train --epochs 1 --quiet \
+    --threads 1 --dist-timeout 3 --val-size 59000
+# a rank stopped before MPI_Init or at MPI_Finalize (the ranks' start and end, timed by the CLI)
+bg_run stop_init "${MPIRUN[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && kill -STOP $$; exec "$0" train --epochs 1 --quiet --threads 1 --dist-timeout 3' "$CT"
+bg_run stop_finalize "${MPIRUN[@]}" -x CTRAIN_TEST_STOP_AT_FINALIZE=1 -np 2 "$CT" train --epochs 1 --val-size 50000 --quiet --threads 1 --dist-timeout 3
+
 # ------------------------------------------------------------------ a killed rank ends the job
 "${MPIRUN[@]}" -np 2 "$CT" train --epochs 1000 --lr 0.1 --quiet --threads 1 >"$tmp/kill.out" 2>"$tmp/kill.err" &
 job=$!
@@ -325,21 +352,6 @@ job=$!
 # (or, where the stop holds the other inside MPI's poll, the watchdog below: 5 s later)
 kill_a_rank "$job" "$tmp/stop.out" "$tmp/stop.err" "2 ranks, --dist-timeout 3" STOP \
     '^ctrain: (rank [0-9]+: )?(MPI_I[a-z]+ \(.*\) did not finish within 3 s: a rank has not joined it|an MPI collective has not returned 5 s past its time limit)' 3
-
-# a poll of MPI that never returns (as when a rank stopped in the middle of writing into Open
-# MPI's shared memory holds its reader; played on every rank by CTRAIN_TEST_STALL_COLLECTIVE):
-# the ranks' own timeouts cannot fire, so the CLI's watchdog ends the job after
-# --dist-timeout + 5 s
-start=$SECONDS
-run stall "${MPIRUN[@]}" -x CTRAIN_TEST_STALL_COLLECTIVE=1 -np 2 "$CT" train --epochs 1 --quiet \
-    --threads 1 --dist-timeout 3 --val-size 59000
-took=$((SECONDS - start))
-if [ "$rc" -eq 1 ] && [ "$took" -ge 8 ] && [ "$took" -le 30 ] &&
-    grep -q '^ctrain: an MPI collective has not returned 5 s past its time limit (MPI itself is held' "$tmp/stall.err"; then
-    ok "an MPI poll that never returns -> the watchdog ends the job, exit 1 after $took s"
-else
-    bad "a stalled MPI poll -> exit $rc after $took s: $(head -c 1500 "$tmp/stall.err")"
-fi
 
 # ------------------------------------------------------------------ SIGUSR1 to mpirun stops the job
 # Open MPI forwards SIGUSR1 to every rank (Ctrl-C on mpirun kills them 1 s after a SIGTERM):
@@ -361,16 +373,17 @@ else
     bad "SIGUSR1 to mpirun -> exit $rc: $(head -c 2000 "$tmp/usr1.err")"
 fi
 
-# ------------------------------------------------------------------ a rank stopped before MPI_Init
-# or at MPI_Finalize (the ranks' start and end, timed by the CLI) ends the job too
+# ------------------------------------------------------------------ and those started above
+wait "${bg_jobs[@]}"
+rc=$(cat "$tmp/stall.rc") took=$(cat "$tmp/stall.took")
+if [ "$rc" -eq 1 ] && [ "$took" -ge 8 ] && [ "$took" -le 30 ] &&
+    grep -q '^ctrain: an MPI collective has not returned 5 s past its time limit (MPI itself is held' "$tmp/stall.err"; then
+    ok "an MPI poll that never returns -> the watchdog ends the job, exit 1 after $took s"
+else
+    bad "a stalled MPI poll -> exit $rc after $took s: $(head -c 1500 "$tmp/stall.err")"
+fi
 for where in init finalize; do
-    start=$(date +%s)
-    if [ "$where" = init ]; then
-        run "stop_$where" "${MPIRUN[@]}" -np 2 bash -c '[ "$OMPI_COMM_WORLD_RANK" = 1 ] && kill -STOP $$; exec "$0" train --epochs 1 --quiet --threads 1 --dist-timeout 3' "$CT"
-    else
-        run "stop_$where" "${MPIRUN[@]}" -x CTRAIN_TEST_STOP_AT_FINALIZE=1 -np 2 "$CT" train --epochs 1 --val-size 50000 --quiet --threads 1 --dist-timeout 3
-    fi
-    took=$(($(date +%s) - start))
+    rc=$(cat "$tmp/stop_$where.rc") took=$(cat "$tmp/stop_$where.took")
     what=$([ "$where" = init ] && echo MPI_Init || echo MPI_Finalize)
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$took" -le 60 ] &&
         grep -q "^ctrain: $what (the [a-z]* of the job) did not finish within 3 s: a rank has not reached it" "$tmp/stop_$where.err"; then
