@@ -1,6 +1,7 @@
 /*
- * checkpoint.h — what checkpoint.c and train_state.c share: a model's tensors as a list ready
- * for ct_st_write, the model's own metadata, and JSON of an epoch.
+ * checkpoint.h — what checkpoint.c, train_state.c and train_state_save.c share: a model's
+ * tensors as a list ready for ct_st_write, the model's own metadata, JSON of an epoch, the
+ * optimizer state's slot names.
  */
 #ifndef CT_IO_CHECKPOINT_H
 #define CT_IO_CHECKPOINT_H
@@ -48,6 +49,12 @@ void ct_tensor_list_free(ct_tensor_list *l);
  * element, and what of it (action: "not saved", "cannot be loaded"); path NULL: only the tensor
  * and the element. */
 ct_status ct_tensor_list_finite(const ct_tensor_list *l, const char *path, const char *action);
+
+/* train_state_save.c and train_state.c: the optimizer state's slots, at most
+ * CT_STATE_MAX_SLOTS floats per parameter, named as PyTorch's state keys for a state of k floats
+ * per parameter of optimizer kind (Adagrad's first slot unused, zeros; buf for "stateJ"). */
+#define CT_STATE_MAX_SLOTS 8
+const char *ct_state_slot_name(int kind, int k, int j, char *buf, size_t bytes);
 
 /* ctrain_version, model_spec, input_shape, classes, param_count into out (values in buf);
  * returns how many (at most CT_MODEL_META_MAX). */

@@ -49,7 +49,7 @@ typedef struct {
 
 static inline ct_cuda *ct_cuda_of(ct_backend *b) { return (ct_cuda *)b; }
 
-/* 1-D kernels (cuda_ops.cu, cuda_gather.cu): threads a block, and grid-stride loops' grids */
+/* 1-D kernels (cuda_ops.cu, cuda_optim.cu, cuda_gather.cu): threads a block, grid-stride grids */
 #define CT_THREADS 256              /* threads per block */
 #define CT_BLOCKS_PER_SM 32         /* grid-stride grids stop growing here */
 
@@ -103,12 +103,15 @@ ct_status ct_cublas_fail(cublasStatus_t s, const char *file, int line, const cha
 /* ------------------------------------------------------------------------------------------ */
 /* ops (cuda_ops.cu)                                                                           */
 
-/* Fills gemm, bias_add, bias_grad, act_forward, act_backward, xent, add_into and sgd_step. */
+/* Fills gemm, bias_add, normalize, bias_grad, act_forward, act_backward, xent, add_into, fill,
+ * scale_rows, dot_rows and step_load. */
 void ct_cuda_fill_ops(ct_backend *b);
+/* Fills sgd_step, ema_update, adam_step and rmsprop_step (cuda_optim.cu). */
+void ct_cuda_fill_optim_ops(ct_backend *b);
 /* Fills gather_u8 (cuda_gather.cu). */
 void ct_cuda_fill_gather_ops(ct_backend *b);
 /* Fills the CNN ops (cuda_nn.cu): conv2d_*, maxpool2d_*, avgpool2d_*, dropout_*,
- * batchnorm_*, adam_step, sumsq and clip_scale. */
+ * batchnorm_*, sumsq, clip_scale and clip_value. */
 void ct_cuda_fill_nn_ops(ct_backend *b);
 /* Fills the fused MLP step (cuda_mlp.cu): mlp_workspace, mlp_step. */
 void ct_cuda_fill_mlp_ops(ct_backend *b);

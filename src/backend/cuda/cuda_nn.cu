@@ -2,8 +2,8 @@
  * cuda_nn.cu — the CUDA backend's CNN ops (semantics: backend.h; the reference is
  * backend/cpu/cpu_nn.c, which these mirror operation for operation): conv2d through a batched
  * im2col + one cuBLAS GEMM per chunk of images (and group), max/average pooling, dropout from
- * the same Philox counter as the CPU, batch normalisation, the Adam/AdamW update and the
- * gradient-norm pair (sumsq, clip_scale).
+ * the same Philox counter as the CPU, batch normalisation and gradient clipping (sumsq,
+ * clip_scale, clip_value). The optimizers' updates: cuda_optim.cu.
  *
  * Determinism: pooling and col2im backward gather (each input element sums its windows in
  * increasing output order, like the CPU's scatter) instead of scattering with atomics; batch
@@ -637,140 +637,6 @@ static ct_status cuda_batchnorm_backward(ct_backend *b, const float *x, const fl
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Adam / AdamW                                                                                */
-
-__global__ void adam_kernel(float *w, const float *g, float *m, float *v, float *vmax, int64_t n,
-                            float beta1, float beta2, float omb1, float omb2, float eps,
-                            float decay, float l2, float step_size, float bc2_sqrt,
-                            float grad_size, const ct_step_vars *sv, float wd, int variant) {
-    const int nadam = variant == CT_ADAM_NADAM;
-    if (sv) { /* this step's factors, as cuda_adam_step computes them from its arguments */
-        beta1 = sv->momentum;
-        omb1 = 1.0f - beta1;
-        step_size = sv->adam_step_size;
-        bc2_sqrt = sv->adam_bc2_sqrt;
-        if (nadam) grad_size = sv->nadam_grad_size;
-        if (variant == CT_ADAM_DECOUPLED) /* no FMA: as the host */
-            decay = __fsub_rn(1.0f, __fmul_rn(sv->lr, wd));
-    }
-    if (variant >= CT_ADAM_RADAM) { /* (as cpu_nn.c's cpu_adam_other; l2 is wd) */
-        NN_GRID_STRIDE(i, n) {
-            float gi = g[i] + l2 * w[i];
-            if (variant == CT_ADAM_ADAGRAD) {
-                float vi = v[i] + gi * gi;
-                v[i] = vi;
-                w[i] -= step_size * (gi / (sqrtf(vi) + eps));
-                continue;
-            }
-            float mi = beta1 * m[i] + omb1 * gi;
-            m[i] = mi;
-            if (variant == CT_ADAM_ADAMAX) {
-                float vi = fmaxf(beta2 * v[i], fabsf(gi) + eps);
-                v[i] = vi;
-                w[i] -= step_size * (mi / vi);
-                continue;
-            }
-            float vi = beta2 * v[i] + omb2 * gi * gi;
-            v[i] = vi;
-            if (bc2_sqrt > 0.0f) w[i] -= step_size * mi * (bc2_sqrt / (sqrtf(vi) + eps));
-            else w[i] -= step_size * mi; /* (RAdam's first updates) */
-        }
-        return;
-    }
-    NN_GRID_STRIDE(i, n) {
-        float w0 = w[i];
-        float wi = w0 * decay;
-        float gi = g[i] + l2 * w0;
-        float mi = beta1 * m[i] + omb1 * gi;
-        float vi = beta2 * v[i] + omb2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        if (vmax) { /* AMSGrad (torch.maximum: a NaN kept) */
-            vi = vi > vmax[i] || vi != vi ? vi : vmax[i];
-            vmax[i] = vi;
-        }
-        float d = sqrtf(vi) / bc2_sqrt + eps;
-        if (nadam) wi = wi - grad_size * (gi / d);
-        w[i] = wi - step_size * (mi / d);
-    }
-}
-
-static ct_status cuda_adam_step(ct_backend *b, float *w, const float *g, float *m, float *v,
-                                float *vmax, int64_t n, float lr, float beta1, float beta2,
-                                float eps, float wd, int variant, float extra, int64_t t,
-                                const ct_step_vars *sv) {
-    ct_cuda *cb = ct_cuda_of(b);
-    if (n < 0 || t < 1 || variant < CT_ADAM_L2 || variant > CT_ADAM_ADAGRAD ||
-        (vmax && variant > CT_ADAM_DECOUPLED))
-        return ct_fail(CT_ERR_INVALID, "adam_step: bad size %lld, step %lld or variant %d%s",
-                       (long long)n, (long long)t, variant, vmax ? " (with AMSGrad)" : "");
-    if (n == 0) return CT_OK;
-    CT_CUDA_BIND(cb);
-    float step_size, bc2_sqrt, grad_size = 0.0f;
-    if (!sv) /* (with sv: the step table's) */
-        ct_adam_variant_factors(variant, lr, beta1, beta2, extra, t, &grad_size, &step_size,
-                                &bc2_sqrt);
-    else
-        step_size = bc2_sqrt = 0.0f; /* (the kernel reads sv's) */
-    const int decoupled = variant == CT_ADAM_DECOUPLED;
-    const float decay = decoupled ? 1.0f - lr * wd : 1.0f, l2 = decoupled ? 0.0f : wd;
-    adam_kernel<<<nn_grid(cb, n), CT_NN_THREADS, 0, cb->compute>>>(
-        w, g, m, v, vmax, n, beta1, beta2, 1.0f - beta1, 1.0f - beta2, eps, decay, l2, step_size,
-        bc2_sqrt, grad_size, sv, wd, variant);
-    CT_CUDA_CHECK_LAUNCH("adam_kernel");
-    return CT_OK;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* RMSprop                                                                                     */
-
-__global__ void rmsprop_kernel(float *w, const float *g, float *m, float *v, float *ga,
-                               int64_t n, float lr, float alpha, float oma, float eps, float wd,
-                               float momentum, int centered, const ct_step_vars *sv) {
-    if (sv) {
-        lr = sv->lr;
-        if (m) momentum = sv->momentum;
-    }
-    NN_GRID_STRIDE(i, n) {
-        float gi = g[i] + wd * w[i];
-        float vi = alpha * v[i] + oma * gi * gi;
-        v[i] = vi;
-        float d;
-        if (centered) {
-            float gai = alpha * ga[i] + oma * gi;
-            ga[i] = gai;
-            d = sqrtf(vi - gai * gai) + eps;
-        } else {
-            d = sqrtf(vi) + eps;
-        }
-        if (m && momentum != 0.0f) {
-            float mi = momentum * m[i] + gi / d;
-            m[i] = mi;
-            w[i] -= lr * mi;
-        } else {
-            w[i] -= lr * (gi / d);
-        }
-    }
-}
-
-static ct_status cuda_rmsprop_step(ct_backend *b, float *w, const float *g, float *m, float *v,
-                                   float *ga, int64_t n, float lr, float alpha, float eps,
-                                   float wd, float momentum, int centered,
-                                   const ct_step_vars *sv) {
-    ct_cuda *cb = ct_cuda_of(b);
-    if (n < 0) return ct_fail(CT_ERR_INVALID, "rmsprop_step: negative size %lld", (long long)n);
-    if ((centered && !ga) || (momentum != 0.0f && !m))
-        return ct_fail(CT_ERR_INVALID, "rmsprop_step: %s needs its buffer",
-                       centered && !ga ? "centered" : "momentum");
-    if (n == 0) return CT_OK;
-    CT_CUDA_BIND(cb);
-    rmsprop_kernel<<<nn_grid(cb, n), CT_NN_THREADS, 0, cb->compute>>>(
-        w, g, m, v, ga, n, lr, alpha, 1.0f - alpha, eps, wd, momentum, centered, sv);
-    CT_CUDA_CHECK_LAUNCH("rmsprop_kernel");
-    return CT_OK;
-}
-
-/* ------------------------------------------------------------------------------------------ */
 /* gradient norm                                                                               */
 
 __global__ void sumsq_kernel(const float *x, int64_t n, double *out) {
@@ -851,8 +717,6 @@ void ct_cuda_fill_nn_ops(ct_backend *b) {
     b->dropout_backward = cuda_dropout_backward;
     b->batchnorm_forward = cuda_batchnorm_forward;
     b->batchnorm_backward = cuda_batchnorm_backward;
-    b->adam_step = cuda_adam_step;
-    b->rmsprop_step = cuda_rmsprop_step;
     b->sumsq = cuda_sumsq;
     b->clip_scale = cuda_clip_scale;
     b->clip_value = cuda_clip_value;

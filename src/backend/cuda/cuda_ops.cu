@@ -1,8 +1,8 @@
 /*
  * cuda_ops.cu — the CUDA backend's ops: cuBLAS GEMM and small kernels for bias, activations,
- * softmax cross-entropy and the fused SGD step (semantics: backend.h; the reference is
- * backend/cpu/cpu.c), plus add_into for summing gradients (the uint8 row gather and its
- * augmentation: cuda_gather.cu).
+ * softmax cross-entropy, add_into for summing gradients, fill, scale_rows and dot_rows
+ * (semantics: backend.h; the reference is backend/cpu/cpu.c). The uint8 row gather and its
+ * augmentation: cuda_gather.cu; the optimizers' updates: cuda_optim.cu.
  *
  * Kernels are deliberately plain: grid-stride loops for elementwise work, one warp per row for
  * the softmax, one block per channel (or a 32-channel tile) for bias gradients. Everything is
@@ -539,66 +539,7 @@ static ct_status cuda_dot_rows(ct_backend *b, const float *x, const float *y, fl
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* optimizer                                                                                   */
-
-/* PyTorch SGD over w(n), g(n), m(n): d = g + wd*w; with momentum (m != NULL and, for this
- * step, momentum != 0: PyTorch leaves the buffer alone at 0, which a cycled momentum can be)
- * m = first ? d : momentum*m + d and d = nesterov ? d + momentum*m : m; then w -= lr*d. */
-__global__ void sgd_step_kernel(float *w, const float *g, float *m, int64_t n, float lr,
-                                float momentum, float weight_decay, int nesterov, int first_step,
-                                const ct_step_vars *sv) {
-    if (sv) {
-        lr = sv->lr;
-        first_step = sv->first;
-        momentum = sv->momentum;
-    }
-    GRID_STRIDE(i, n) {
-        float wi = w[i];
-        float d = g[i] + weight_decay * wi;
-        if (m && momentum != 0.0f) {
-            float v = first_step ? d : momentum * m[i] + d;
-            m[i] = v;
-            d = nesterov ? d + momentum * v : v;
-        }
-        w[i] = wi - lr * d;
-    }
-}
-
-static ct_status cuda_sgd_step(ct_backend *b, float *w, const float *g, float *m, int64_t n,
-                               float lr, float momentum, float weight_decay, int nesterov,
-                               int first_step, const ct_step_vars *sv) {
-    ct_cuda *cb = ct_cuda_of(b);
-    if (n < 0) return ct_fail(CT_ERR_INVALID, "sgd_step: negative size %lld", (long long)n);
-    if (momentum != 0.0f && !m)
-        return ct_fail(CT_ERR_INVALID, "sgd_step: momentum %g needs a momentum buffer",
-                       (double)momentum);
-    if (n == 0) return CT_OK;
-    CT_CUDA_BIND(cb);
-    sgd_step_kernel<<<grid_for(cb, n), CT_THREADS, 0, cb->compute>>>(
-        w, g, momentum != 0.0f ? m : NULL, n, lr, momentum, weight_decay, nesterov, first_step,
-        sv);
-    CT_CUDA_CHECK_LAUNCH("sgd_step_kernel");
-    return CT_OK;
-}
-
-/* avg = decay * avg + (1 - decay) * x (decay: sv's when sv is given), as the CPU's. */
-__global__ void ema_update_kernel(float *avg, const float *x, int64_t n, float decay,
-                                  const ct_step_vars *sv) {
-    if (sv) decay = sv->ema_decay;
-    float keep = 1.0f - decay;
-    GRID_STRIDE(i, n) { avg[i] = __fadd_rn(__fmul_rn(decay, avg[i]), __fmul_rn(keep, x[i])); }
-}
-
-static ct_status cuda_ema_update(ct_backend *b, float *avg, const float *x, int64_t n,
-                                 float decay, const ct_step_vars *sv) {
-    ct_cuda *cb = ct_cuda_of(b);
-    if (n < 0) return ct_fail(CT_ERR_INVALID, "ema_update: negative size %lld", (long long)n);
-    if (n == 0) return CT_OK;
-    CT_CUDA_BIND(cb);
-    ema_update_kernel<<<grid_for(cb, n), CT_THREADS, 0, cb->compute>>>(avg, x, n, decay, sv);
-    CT_CUDA_CHECK_LAUNCH("ema_update_kernel");
-    return CT_OK;
-}
+/* the step's variables: a CUDA graph's replay reads its step's row of the table               */
 
 __global__ void step_load_kernel(ct_step_vars *cur, const ct_step_vars *table, int64_t *cursor) {
     *cur = table[*cursor];
@@ -619,7 +560,7 @@ static ct_status cuda_step_load(ct_backend *b, ct_step_vars *cur, const ct_step_
 
 ct_status ct_cuda_probe_kernels(ct_cuda *cb) {
     cudaFuncAttributes attr;
-    CT_CUDA_CHECK(cudaFuncGetAttributes(&attr, sgd_step_kernel));
+    CT_CUDA_CHECK(cudaFuncGetAttributes(&attr, add_into_kernel));
     CT_CUDA_CHECK(cudaFuncGetAttributes(&attr, xent_kernel));
     return ct_cuda_probe_mlp_kernels();
 }
@@ -636,7 +577,5 @@ void ct_cuda_fill_ops(ct_backend *b) {
     b->fill = cuda_fill;
     b->scale_rows = cuda_scale_rows;
     b->dot_rows = cuda_dot_rows;
-    b->sgd_step = cuda_sgd_step;
-    b->ema_update = cuda_ema_update;
     b->step_load = cuda_step_load;
 }
