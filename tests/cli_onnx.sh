@@ -7,7 +7,8 @@
 # image, residual blocks (identity and projection shortcuts; on images and on flat vectors,
 # where the shortcut's 1x1 conv gives an image the add flattens; stochastic depth, the identity
 # at inference), and grouped and depthwise convs with ReLU6, Hardswish, SiLU, Hardsigmoid and
-# squeeze-and-excitation (an inverted residual block). Bad flags and outputs are refused, and an
+# squeeze-and-excitation (an inverted residual block), group and layer norm. Bad flags and
+# outputs are refused, and an
 # existing file that is not ONNX is not overwritten. Each reference prints SKIP where it cannot be had (no python3-onnx; no npm, node or
 # network for ONNX Runtime).
 # Usage: bash tests/cli_onnx.sh path/to/ctrain
@@ -145,6 +146,14 @@ run train "${CUT[@]}" --model "$mobile" --optimizer adam --lr 0.005 --batch-size
 [ "$rc" -eq 0 ] && awk -v l="$(sed -n 's/^test_loss: \([0-9.]*\),.*/\1/p' <<<"$out")" 'BEGIN { exit !(l != "" && l < 2.2) }' ||
     bad "train mobile -> exit $rc: $out $err"
 check mobile mobile "${CUT[@]}"
+# GroupNorm and LayerNorm (opset 13 has neither: ReduceMean, Sub, Mul, ReduceMean, Add, Sqrt,
+# Div, then the weight and bias; a group norm between Reshapes), on images, on a 1x1 plane and
+# on features
+norms="conv(8,3,1,1),groupnorm(4),relu,maxpool(2),conv(8,3,2,1),layernorm,tanh,conv(12,3,2,1),globalavgpool,layernorm(0.001),flatten,linear(32),groupnorm(2),relu,linear(10)"
+run train "${CUT[@]}" --model "$norms" --lr 0.05 --momentum 0.9 --batch-size 32 --epochs 1 \
+    --val-size 0 --quiet --save norms
+[ "$rc" -eq 0 ] && grep -q 'test_acc: 0\.[3-9]' <<<"$out" || bad "train norms -> exit $rc: $out $err"
+check norms norms "${CUT[@]}"
 
 # ------------------------------------------------------------------ bad flags and outputs
 run export --out x.onnx

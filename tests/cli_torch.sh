@@ -101,6 +101,10 @@ same_in_torch cnn "normalize(0.1307,0.3081),conv(8,3,1,1),batchnorm,relu,se(4),m
     "a CNN of every layer kind"
 same_in_torch res "conv(8,3,1,1),batchnorm,relu,residual(conv(8,3,1,1),batchnorm,relu,conv(8,3,1,1),batchnorm),relu,residual(conv(16,3,2,1),batchnorm,relu,conv(16,3,1,1),batchnorm),relu,globalavgpool,linear(10)" \
     "a ResNet (identity and projection shortcuts)"
+# GroupNorm and LayerNorm: on images (LayerNorm's weight of the image's shape), on a 1x1 plane
+# (its weight of (C)) and on flat features
+same_in_torch norms "conv(8,3,1,1),groupnorm(4),relu,maxpool(2),conv(8,3,2,1),layernorm,tanh,conv(12,3,2,1),globalavgpool,layernorm(0.001),flatten,linear(32),groupnorm(2),relu,linear(16),layernorm,linear(10)" \
+    "GroupNorm and LayerNorm"
 
 # --------------------- torchvision's ResNets, ResNeXt, MobileNetV2 and V3, EfficientNet-B0
 # the resnet18, resnet50, resnext50_32x4d, mobilenet_v2, mobilenet_v3_small and efficientnet_b0

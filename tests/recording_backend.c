@@ -21,7 +21,7 @@ typedef enum {
     R_GATHER, R_STEP_LOAD, R_GEMM, R_BIAS_ADD, R_BIAS_GRAD, R_ACT_F, R_ACT_B, R_XENT, R_SGD,
     R_ADAM, R_CONV_F, R_CONV_BD, R_CONV_BF, R_CONV_B, R_MAXPOOL_F, R_MAXPOOL_B, R_AVGPOOL_F, R_AVGPOOL_B,
     R_DROPOUT_F, R_DROPOUT_B, R_BN_F, R_BN_B, R_SUMSQ, R_CLIP, R_MEMSET0, R_D2D, R_ADD_INTO,
-    R_EMA, R_RMSPROP, R_FILL, R_SCALE_ROWS, R_DOT_ROWS
+    R_EMA, R_RMSPROP, R_FILL, R_SCALE_ROWS, R_DOT_ROWS, R_GN_F, R_GN_B
 } rec_kind;
 
 /* One recorded op: its arguments in generic slots, in the order its wrapper stores them. */
@@ -291,6 +291,29 @@ static ct_status w_bn_f(ct_backend *b, int train, const float *x, float *y, int6
     return CT_OK;
 }
 
+static ct_status w_gn_f(ct_backend *b, const float *x, float *y, int64_t n, int64_t c,
+                        int64_t inner, int64_t groups, const float *g, const float *be, float eps,
+                        float *sm, float *si) {
+    rec_op *o = rec(b, R_GN_F);
+    if (!o)
+        return CPU(b)->groupnorm_forward(CPU(b), x, y, n, c, inner, groups, g, be, eps, sm, si);
+    o->p[0] = (void *)x, o->p[1] = y, o->i[0] = n, o->i[1] = c, o->i[2] = inner;
+    o->i[3] = groups, o->p[2] = (void *)g, o->p[3] = (void *)be, o->f[0] = eps, o->p[4] = sm;
+    o->p[5] = si;
+    return CT_OK;
+}
+static ct_status w_gn_b(ct_backend *b, const float *x, const float *dy, float *dx, int64_t n,
+                        int64_t c, int64_t inner, int64_t groups, const float *g,
+                        const float *sm, const float *si, float *dg, float *db) {
+    rec_op *o = rec(b, R_GN_B);
+    if (!o)
+        return CPU(b)->groupnorm_backward(CPU(b), x, dy, dx, n, c, inner, groups, g, sm, si, dg,
+                                          db);
+    o->p[0] = (void *)x, o->p[1] = (void *)dy, o->p[2] = dx, o->i[0] = n, o->i[1] = c;
+    o->i[2] = inner, o->i[3] = groups, o->p[3] = (void *)g, o->p[4] = (void *)sm;
+    o->p[5] = (void *)si, o->p[6] = dg, o->p[7] = db;
+    return CT_OK;
+}
 static ct_status w_bn_b(ct_backend *b, const float *x, const float *dy, float *dx, int64_t n,
                         int64_t c, int64_t inner, const float *g, const float *sm,
                         const float *si, float *dg, float *db) {
@@ -464,6 +487,12 @@ static ct_status replay(ct_backend *c, const rec_op *o) {
     case R_BN_B:
         return c->batchnorm_backward(c, p[0], p[1], p[2], i[0], i[1], i[2], p[3], p[4], p[5], p[6],
                                      p[7]);
+    case R_GN_F:
+        return c->groupnorm_forward(c, p[0], p[1], i[0], i[1], i[2], i[3], p[2], p[3],
+                                    (float)f[0], p[4], p[5]);
+    case R_GN_B:
+        return c->groupnorm_backward(c, p[0], p[1], p[2], i[0], i[1], i[2], i[3], p[3], p[4],
+                                     p[5], p[6], p[7]);
     case R_SUMSQ: return c->sumsq(c, p[0], i[0], p[1]);
     case R_CLIP: return c->clip_scale(c, p[0], i[0], p[1], (int)i[1], (float)f[0]);
     case R_MEMSET0: return c->memset0(c, p[0], (size_t)i[0]);
@@ -558,6 +587,8 @@ ct_backend *recording_backend(int graphs, int refuse) {
     b->dropout_backward = w_dropout_b;
     b->batchnorm_forward = w_bn_f;
     b->batchnorm_backward = w_bn_b;
+    b->groupnorm_forward = w_gn_f;
+    b->groupnorm_backward = w_gn_b;
     b->sumsq = w_sumsq;
     b->clip_scale = w_clip;
     b->memset0 = w_memset0;

@@ -7,8 +7,9 @@
  * with graph ops, whose recording stores each op and its arguments (copying the descriptors
  * they point to, as a kernel launch copies its parameters) instead of running it, and whose
  * replay calls the CPU ops again with exactly those arguments. Then:
- * - a CNN with every layer kind (conv, batch norm, pooling, squeeze-and-excitation,
- *   a residual block closed by stochastic depth, dropout, GELU) trained with AdamW,
+ * - a CNN with every layer kind (conv, batch, group and layer norm, pooling,
+ *   squeeze-and-excitation, a residual block closed by stochastic depth, dropout, GELU) trained
+ *   with AdamW,
  *   warm-up + cosine, clipping, augmentation and a moving average of the weights ends with the
  *   same parameters, running statistics and losses bit for bit whether its steps are replayed
  *   or run op by op, and every full step but the run's first was replayed;
@@ -159,8 +160,9 @@ static void same_run(const run_result *a, const run_result *e, const char *what)
 }
 
 static const char *k_cnn = "conv(4,3,1,1),batchnorm,relu,se(2,relu,hardsigmoid),maxpool(2),"
-                           "residual(conv(4,3,1,1),tanh,droppath(0.3)),conv(6,3,1,1),tanh,"
-                           "avgpool(2),flatten,dropout(0.3),linear(12),gelu,linear(3)";
+                           "residual(conv(4,3,1,1),tanh,droppath(0.3)),conv(6,3,1,1),"
+                           "groupnorm(2),tanh,avgpool(2),flatten,dropout(0.3),linear(12),"
+                           "layernorm,gelu,linear(3)";
 
 static void test_cnn_replayed_equals_op_by_op(void **state) {
     ct_dataset *ds = make_data();

@@ -189,6 +189,25 @@ static void ref_layer(const ct_model *m, const ct_layer *l, const double *p, con
                     out[s * in + c * inner + q] =
                         (a[s * in + c * inner + q] - mean) * is * p[c] + p[C + c];
         }
+    } else if (!strcmp(kind, "groupnorm") || !strcmp(kind, "layernorm")) {
+        /* each sample's group normalised by its own statistics; layernorm: one group of every
+         * value, a weight and bias each */
+        const int ln = !strcmp(kind, "layernorm"), G = l->cfg.gn.groups;
+        const int64_t per = in / G, inner = ln ? 1 : (int64_t)H * W;
+        for (int s = 0; s < n; s++)
+            for (int g = 0; g < G; g++) {
+                const double *x = a + s * in + g * per;
+                double mean = 0, var = 0;
+                for (int64_t q = 0; q < per; q++) mean += x[q];
+                mean /= per;
+                for (int64_t q = 0; q < per; q++) var += (x[q] - mean) * (x[q] - mean);
+                var /= per;
+                const double is = 1 / sqrt(var + l->cfg.gn.eps);
+                for (int64_t q = 0; q < per; q++) {
+                    const int64_t ch = (g * per + q) / inner;
+                    out[s * in + g * per + q] = (x[q] - mean) * is * p[ch] + p[in / inner + ch];
+                }
+            }
     } else {
         fail_msg("no reference for layer kind %s", kind);
     }
@@ -275,6 +294,18 @@ static const grad_case k_cases[] = {
     {"conv(3,3,1,1),residual(conv(3,3,1,1),tanh,droppath(0.5)),residual(conv(3,1),droppath(0.3)),"
      "globalavgpool,linear(3)", 1, 4, 4, 8},
     {"flatten,linear(6),tanh,droppath(0.4),linear(3)", 1, 3, 3, 6},
+    /* group norm: 2 groups of 2 channels (5x5 planes), one group (a layer norm over C, H, W
+     * with a weight per channel), a group a channel (InstanceNorm's, with its affine; not
+     * before a global pooling, whose mean of it would be its bias alone), on a flat vector
+     * (groups of 4); layer norm after a linear layer (a weight per feature), on an image (a
+     * weight per value), on the input (no input gradient) */
+    {"conv(4,3,1,1),groupnorm(2),tanh,flatten,linear(3)", 1, 5, 5, 3},
+    {"conv(3,3,1,1),groupnorm(1,0.001),tanh,conv(3,1),groupnorm(3),tanh,flatten,linear(3)", 2,
+     4, 4, 2},
+    {"flatten,linear(8),groupnorm(2),tanh,linear(3)", 1, 3, 3, 4},
+    {"flatten,linear(6),layernorm,tanh,linear(3)", 1, 3, 3, 4},
+    {"conv(2,3),layernorm(0.01),tanh,flatten,linear(3)", 1, 5, 5, 3},
+    {"layernorm,flatten,linear(3)", 2, 3, 3, 3},
     /* residual blocks: identity shortcut; projection (stride 2, batch norm) after a conv whose
      * ReLU is fused (the block's input is the ReLU's output), and a ReLU after its add; a block on the input and one whose path has no
      * parameters; the shortcut the only parameters before the head; blocks on flat vectors */
@@ -673,6 +704,11 @@ static void test_spec_errors(void **state) {
         {"residual(relu;tanh),flatten,linear(10)", ";"},
         /* a shape no 1x1 strided convolution gives */
         {"residual(conv(3,3)),flatten,linear(10)", "residual(conv(3,3))"},
+        {"conv(6,3),groupnorm(4),flatten,linear(10)", "groupnorm(4)"}, /* 4 does not divide 6 */
+        {"conv(6,3),groupnorm,flatten,linear(10)", "groupnorm"},       /* groups required */
+        {"conv(6,3),groupnorm(2,0),flatten,linear(10)", "groupnorm(2,0)"}, /* eps > 0 */
+        {"conv(6,3),groupnorm(1.5),flatten,linear(10)", "groupnorm(1.5)"},
+        {"flatten,layernorm(1e-5,2),linear(10)", "layernorm(1e-5,2)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ct_model *m = NULL;

@@ -179,6 +179,61 @@ static void test_dropout_shard_invariance(void **state) {
     ct_dataset_free(ds);
 }
 
+/* Group and layer norm (each sample's own statistics): 2 epochs of SGD with momentum end alike
+ * on one CPU thread, on two (uneven shards: a sample's normalisation is its own) and on CUDA
+ * (when there: the emulator in make test); and they train (the loss falls). */
+static void test_norm_layers(void **state) {
+    ct_dataset *ds = make_shapes(96, 4);
+    const char *spec = "conv(6,3,1,1),groupnorm(3),relu,maxpool(2),conv(8,3),layernorm,tanh,"
+                       "flatten,linear(12),groupnorm(2,0.001),tanh,linear(12),layernorm,relu,"
+                       "linear(3)";
+    const char *device[3] = {"cpu", "cpu", "cuda"};
+    float *p[3] = {NULL, NULL, NULL};
+    double loss[3][2];
+    int64_t P = 0;
+    for (int k = 0; k < 3; k++) {
+        ct_backend *b = NULL;
+        if (ct_backend_create(device[k], k == 1 ? 2 : 1, &b) != CT_OK) {
+            if (tu_needed("cuda")) fail_msg("cuda (CTRAIN_TEST_NEED): %s", ct_last_error());
+            printf("SKIP test_norm_layers on cuda: %s\n", ct_last_error());
+            break;
+        }
+        ct_model *m = NULL;
+        OK(ct_model_create(b, spec, 1, S, S, 32, 5, &m));
+        ct_train_config c;
+        ct_train_config_default(&c);
+        c.num_phases = 1;
+        c.phases[0] = (ct_phase){2, 0.05f};
+        c.momentum = 0.9f;
+        c.batch_size = 31;
+        c.eval_batch_size = 32;
+        c.workers = 0;
+        int32_t *tr = range(0, 96);
+        ct_epoch_result hist[2];
+        OK(ct_fit(m, ds, tr, 96, NULL, 0, &c, NULL, hist));
+        loss[k][0] = hist[0].train_loss, loss[k][1] = hist[1].train_loss;
+        P = ct_model_param_count(m);
+        p[k] = malloc((size_t)P * 4);
+        assert_non_null(p[k]);
+        OK(ct_model_get_params(m, p[k]));
+        ct_model_free(m);
+        ct_backend_free(b);
+        free(tr);
+    }
+    printf("# loss %.4f then %.4f\n", loss[0][0], loss[0][1]);
+    if (!(loss[0][1] < loss[0][0])) fail_msg("loss %.4f then %.4f", loss[0][0], loss[0][1]);
+    for (int k = 1; k < 3 && p[k]; k++) {
+        double diff, mag;
+        max_diff(p[0], p[k], P, &diff, &mag);
+        if (!(diff <= 1e-4 * mag) || !(fabs(loss[k][1] - loss[0][1]) <= 1e-4 * (1 + loss[0][1])))
+            fail_msg("%s (%d threads) vs 1 CPU thread: parameters differ by %.3g (max |p| %.3g), "
+                     "last loss %.6f vs %.6f", device[k], k == 1 ? 2 : 1, diff, mag, loss[k][1],
+                     loss[0][1]);
+    }
+    for (int k = 0; k < 3; k++) free(p[k]);
+    ct_dataset_free(ds);
+}
+
 /* Augmentation (random affine, random crop with padding, flip): the same run on 1 thread with
  * the dataset resident and on 2 threads through the loader workers ends with the same
  * parameters (each image's transform follows its place in the epoch, not the thread or path
@@ -562,6 +617,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cnn_learns_shapes),
         cmocka_unit_test(test_dropout_shard_invariance),
+        cmocka_unit_test(test_norm_layers),
         cmocka_unit_test(test_augment_invariance),
         cmocka_unit_test(test_cuda_matches_cpu),
         cmocka_unit_test(test_cuda_fused_mlp),

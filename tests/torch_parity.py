@@ -44,6 +44,9 @@ import ctrain_torch  # noqa: E402
 
 RTOL = 1e-4
 M32 = 0xFFFFFFFF
+# torchvision's set_weight_decay's norm_classes (--norm-weight-decay)
+_NORM_CLASSES = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm,
+                 nn.modules.instancenorm._InstanceNorm, nn.LocalResponseNorm)
 
 
 # ------------------------------------------------------------------ ctrain's split (src/core/core.c)
@@ -271,7 +274,7 @@ def reference(data, f):
                 if not p.requires_grad:
                     continue
                 key = ("bias" if pname == "bias" and "bias-weight-decay" in f else
-                       "norm" if isinstance(mod, nn.modules.batchnorm._BatchNorm) and "norm-weight-decay" in f
+                       "norm" if isinstance(mod, _NORM_CLASSES) and "norm-weight-decay" in f
                        else "other")
                 groups.setdefault(key, []).append(p)
         opt_params = [{"params": ps, **({"weight_decay": float(f[key + "-weight-decay"])} if key != "other" else {})}

@@ -24,6 +24,9 @@ so that load_state_dict(strict=True) takes the file's tensors as they are:
     dropout[(p)]               nn.Dropout(p, default 0.5)
     droppath(p)                torchvision.ops.StochasticDepth(p, "row")
     batchnorm[(eps[, mom])]    nn.BatchNorm1d / 2d by the input's shape (eps 1e-5, momentum 0.1)
+    groupnorm(G[, eps])        nn.GroupNorm(G, C, eps) (eps 1e-5)
+    layernorm[(eps)]           nn.LayerNorm(the input's shape, eps): (F) on flat inputs (and
+                               planes of 1x1), else (C, H, W)
     globalavgpool              nn.AdaptiveAvgPool2d(1)
     residual(LAYERS)           its layers, then (where they change the shape) a projection
                                shortcut Conv2d(C, C', 1, stride, bias=False) and BatchNorm2d,
@@ -209,6 +212,13 @@ def build_model(spec, input_shape):
             cls = nn.BatchNorm2d if x.dim() == 4 else nn.BatchNorm1d
             return add("batchnorm", cls(x.shape[1], eps=a[0] if a else 1e-5,
                                         momentum=a[1] if len(a) > 1 else 0.1), True)
+        if name == "groupnorm":
+            return add(name, nn.GroupNorm(i[0], x.shape[1], eps=a[1] if len(a) > 1 else 1e-5),
+                       True)
+        if name == "layernorm":
+            flat = x.dim() == 2 or x.shape[2:] == (1, 1)
+            return add(name, LayerNorm((x[0].numel(),) if flat else tuple(x.shape[1:]),
+                                       eps=a[0] if a else 1e-5), True)
         if name == "dropout":
             return add(name, nn.Dropout(a[0] if a else 0.5), False)
         if name == "droppath":
@@ -297,6 +307,14 @@ class SqueezeExcitation(nn.Module):
     def forward(self, x):
         s = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
         return s * x
+
+
+class LayerNorm(nn.LayerNorm):
+    """nn.LayerNorm over each sample's values, its shape normalized_shape ((C, H, W), or (F) for
+    a flat input and a plane of 1x1), the output of the input's shape."""
+
+    def forward(self, x):
+        return super().forward(x.reshape(x.shape[0], *self.normalized_shape)).reshape(x.shape)
 
 
 def _image(x):

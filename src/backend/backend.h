@@ -339,6 +339,24 @@ struct ct_backend {
                                     int64_t n, int64_t c, int64_t inner, const float *gamma,
                                     const float *save_mean, const float *save_invstd,
                                     float *dgamma, float *dbeta);
+    /* Group normalisation (PyTorch's GroupNorm; its LayerNorm is one group of c features,
+     * inner 1) of x (n, c, inner): the c channels in `groups` groups of c / groups, each
+     * sample's group normalised by the mean and biased variance of its m = c / groups * inner
+     * values (in double), y = (x - mean) * invstd * gamma[ch] + beta[ch] with
+     * invstd = 1 / sqrt(var + eps); save_mean and save_invstd (n * groups, sample-major)
+     * receive them for the backward. The same in training and inference. */
+    ct_status (*groupnorm_forward)(ct_backend *b, const float *x, float *y, int64_t n,
+                                   int64_t c, int64_t inner, int64_t groups, const float *gamma,
+                                   const float *beta, float eps, float *save_mean,
+                                   float *save_invstd);
+    /* From the forward's statistics, with xhat = (x - mean) * invstd and g = dy * gamma[ch]:
+     * dx = invstd * (g - mean(g) - xhat * mean(g * xhat)), the means over each sample's group
+     * (dx may be NULL); dgamma[ch] = the sum over (n, inner) of dy * xhat and dbeta[ch] = of
+     * dy (overwritten). */
+    ct_status (*groupnorm_backward)(ct_backend *b, const float *x, const float *dy, float *dx,
+                                    int64_t n, int64_t c, int64_t inner, int64_t groups,
+                                    const float *gamma, const float *save_mean,
+                                    const float *save_invstd, float *dgamma, float *dbeta);
     /* torch.optim.Adam / AdamW / NAdam / RAdam / Adamax (amsgrad off) / Adagrad over n
      * parameters at step t >= 1 (1 on the first update), by variant (CT_ADAM_L2,
      * CT_ADAM_DECOUPLED, CT_ADAM_NADAM, CT_ADAM_RADAM, CT_ADAM_ADAMAX, CT_ADAM_ADAGRAD):

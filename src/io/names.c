@@ -8,6 +8,9 @@
  *                NAME.running_var (C), NAME.num_batches_tracked (I64 scalar)
  *     se:        NAME.fc1.weight (q, C, 1, 1)  NAME.fc1.bias (q)  NAME.fc2.weight (C, q, 1, 1)
  *                NAME.fc2.bias (C): torchvision.ops.SqueezeExcitation's
+ *     groupnorm: NAME.weight (C)  NAME.bias (C)
+ *     layernorm: NAME.weight  NAME.bias, of the input's shape: (F) (a plane of 1x1), else
+ *                (C, H, W), as nn.LayerNorm(that shape)'s
  * Parameters are stored weight then bias in the model's one buffer, buffers in its buffer area,
  * so each tensor is a slice of one of them. A kind with parameters that is not listed here gets
  * one flat tensor NAME.params, which ctrain reads back but PyTorch has no name for: add the kind
@@ -68,6 +71,15 @@ static int layer_tensors(const ct_layer *l, ct_tensor_info *out) {
         set(&out[3], l, "running_var", CT_TENSOR_BUFFER, l->buf_offset + c, 1, (int64_t[]){c});
         set(&out[4], l, "num_batches_tracked", CT_TENSOR_COUNTER, 0, 0, NULL);
         return 5;
+    }
+    if ((l->ops == &ct_groupnorm_ops && n == 2 * c) ||
+        (l->ops == &ct_layernorm_ops && n == 2 * in)) { /* PyTorch's shapes: LayerNorm's the
+                                                        * input's, (F) or (C, H, W) */
+        const int flat = l->ops == &ct_groupnorm_ops || (l->in_h == 1 && l->in_w == 1);
+        const int64_t image[3] = {c, l->in_h, l->in_w}, f[1] = {n / 2};
+        set(&out[0], l, "weight", CT_TENSOR_PARAM, off, flat ? 1 : 3, flat ? f : image);
+        set(&out[1], l, "bias", CT_TENSOR_PARAM, off + n / 2, flat ? 1 : 3, flat ? f : image);
+        return 2;
     }
     const int64_t q = l->cfg.se.squeeze;
     if (l->ops == &ct_se_ops && n == 2 * q * c + q + c) {

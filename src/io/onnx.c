@@ -10,7 +10,9 @@
  * is the identity of inference and batch norm uses its running statistics (model.eval()).
  * Layer by layer: flatten → Flatten(axis 1); linear → Gemm(transB 1) (after a Flatten when its
  * input is an image); conv → Conv; maxpool → MaxPool; avgpool → AveragePool(count_include_pad
- * 1); batchnorm → BatchNormalization; normalize → Sub, Mul (by 1 / std, as ctrain computes
+ * 1); batchnorm → BatchNormalization; groupnorm, layernorm → ReduceMean, Sub, Mul,
+ * ReduceMean, Add, Sqrt, Div, Mul, Add (a group norm between Reshapes to (batch, groups, rest)
+ * and back); normalize → Sub, Mul (by 1 / std, as ctrain computes
  * it); relu, leakyrelu, sigmoid, tanh → their ops; gelu → the
  * erf form torch exports, x * 0.5 * (1 + Erf(x / sqrt(2))). A conv or pool after a flatten
  * gets a Reshape back to (batch, C, H, W).
@@ -27,7 +29,7 @@
 
 #define ONNX_OPSET 13
 #define ONNX_IR_VERSION 7
-#define MAX_NODES (5 * CT_MAX_LAYERS + 8) /* (gelu: 5 nodes) */
+#define MAX_NODES (14 * CT_MAX_LAYERS + 8) /* (a group norm: 14 nodes) */
 #define MAX_INITS (8 * CT_MAX_LAYERS + 8)
 #define NAME_BYTES 96
 
@@ -120,6 +122,13 @@ static Onnx__AttributeProto *attr_ints(builder *b, const char *name, int64_t v, 
     return a;
 }
 
+/* ints v[0..n) */
+static Onnx__AttributeProto *attr_ints_of(builder *b, const char *name, const int64_t *v, int n) {
+    Onnx__AttributeProto *a = attr_ints(b, name, 0, n);
+    if (a) memcpy(a->ints, v, (size_t)n * sizeof *v);
+    return a;
+}
+
 /* A node op(inputs...) whose output is a fresh name (or `out`), which becomes b->cur. */
 static void node(builder *b, const char *op, const char *out, const char *const *in, int n_in,
                  Onnx__AttributeProto **attrs, int n_attrs) {
@@ -200,6 +209,76 @@ static void flatten(builder *b) {
     Onnx__AttributeProto *a[1] = {attr_int(b, "axis", 1)};
     unary(b, "Flatten", a, 1);
     b->rank = 2;
+}
+
+/* An int64 shape initializer of n values; its name into name. */
+static void shape_init(builder *b, const int64_t *v, int n, char name[NAME_BYTES]) {
+    snprintf(name, NAME_BYTES, "shape_%d", ++b->serial);
+    const int64_t dims[1] = {n};
+    init_tensor(b, name, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, dims, 1, v, (size_t)n * sizeof *v);
+}
+
+/* groupnorm and layernorm (opset 13 has neither: as torch.onnx writes them there): b->cur
+ * normalised over its last axes (a group norm's input reshaped to (batch, groups, rest) first,
+ * and back), (x - mean) / sqrt(mean((x - mean)^2) + eps), then times the weight and plus the
+ * bias (a group norm's of shape (C, 1, 1) on images). */
+static void norm_nodes(builder *b, const ct_layer *l, const char *w, const char *bias) {
+    const int group = l->ops == &ct_groupnorm_ops;
+    if (!group && l->in_h == 1 && l->in_w == 1) flatten(b); /* (a weight of (F)) */
+    char eps[NAME_BYTES], x[NAME_BYTES], d[NAME_BYTES], s[NAME_BYTES];
+    if (group) {
+        const int64_t split[3] = {0, l->cfg.gn.groups, -1};
+        shape_init(b, split, 3, s);
+        const char *in[2] = {b->cur, s};
+        node(b, "Reshape", NULL, in, 2, NULL, 0);
+    }
+    /* the axes reduced: a group's (batch, groups, rest) over 2; a layer norm's over 1.. */
+    const int64_t axes[3] = {1, 2, 3}, *ax = group ? axes + 1 : axes;
+    const int n_ax = group ? 1 : b->rank - 1;
+    snprintf(x, sizeof x, "%s", b->cur);
+    Onnx__AttributeProto *a[2] = {attr_ints_of(b, "axes", ax, n_ax),
+                                  attr_int(b, "keepdims", 1)};
+    unary(b, "ReduceMean", a, 2);
+    const char *sub[2] = {x, b->cur};
+    node(b, "Sub", NULL, sub, 2, NULL, 0);
+    snprintf(d, sizeof d, "%s", b->cur);
+    const char *sq[2] = {d, d};
+    node(b, "Mul", NULL, sq, 2, NULL, 0);
+    Onnx__AttributeProto *a2[2] = {attr_ints_of(b, "axes", ax, n_ax),
+                                   attr_int(b, "keepdims", 1)};
+    unary(b, "ReduceMean", a2, 2);
+    snprintf(eps, sizeof eps, "const_%d", ++b->serial);
+    scalar(b, eps, l->cfg.gn.eps);
+    const char *add[2] = {b->cur, eps};
+    node(b, "Add", NULL, add, 2, NULL, 0);
+    unary(b, "Sqrt", NULL, 0);
+    const char *div[2] = {d, b->cur};
+    node(b, "Div", NULL, div, 2, NULL, 0);
+    char wv[NAME_BYTES], bv[NAME_BYTES];
+    snprintf(wv, sizeof wv, "%s", w);
+    snprintf(bv, sizeof bv, "%s", bias);
+    if (group) {
+        const int64_t back4[4] = {-1, l->in_c, l->in_h, l->in_w}, back2[2] = {-1, l->in_c};
+        shape_init(b, b->rank == 4 ? back4 : back2, b->rank, s);
+        const char *in[2] = {b->cur, s};
+        node(b, "Reshape", NULL, in, 2, NULL, 0);
+        if (b->rank == 4) { /* the weight and bias (C) as (C, 1, 1) */
+            char y[NAME_BYTES], c11[NAME_BYTES];
+            snprintf(y, sizeof y, "%s", b->cur);
+            const int64_t per_channel[3] = {-1, 1, 1};
+            shape_init(b, per_channel, 3, c11);
+            const char *rw[2] = {w, c11}, *rb[2] = {bias, c11};
+            node(b, "Reshape", NULL, rw, 2, NULL, 0);
+            snprintf(wv, sizeof wv, "%s", b->cur);
+            node(b, "Reshape", NULL, rb, 2, NULL, 0);
+            snprintf(bv, sizeof bv, "%s", b->cur);
+            snprintf(b->cur, sizeof b->cur, "%s", y);
+        }
+    }
+    const char *mul[2] = {b->cur, wv};
+    node(b, "Mul", NULL, mul, 2, NULL, 0);
+    const char *plus[2] = {b->cur, bv};
+    node(b, "Add", NULL, plus, 2, NULL, 0);
 }
 
 /* The nodes of activation kind (param: LeakyReLU's slope) on b->cur, as torch.onnx exports
@@ -337,6 +416,8 @@ static ct_status layer_nodes(builder *b, const ct_layer *l) {
         const char *in[5] = {b->cur, w, bias, mean, var};
         Onnx__AttributeProto *a[1] = {attr_float(b, "epsilon", l->cfg.bn.eps)};
         node(b, "BatchNormalization", NULL, in, 5, a, 1);
+    } else if (k == &ct_groupnorm_ops || k == &ct_layernorm_ops) {
+        norm_nodes(b, l, w, bias);
     } else if (k == &ct_act_ops) {
         CT_TRY(act_nodes(b, l->cfg.act.kind, l->cfg.act.param, l->name));
     } else if (k == &ct_se_ops) { /* x * gate(fc2(act(fc1(GlobalAveragePool(x))))) */

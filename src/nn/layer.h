@@ -101,6 +101,8 @@ struct ct_layer {
         struct { int begin, main, skip; } res;
         /* se(squeeze[, act[, gate]]): squeeze-and-excitation (se.c) */
         struct { int squeeze; ct_act act, gate; float act_param, gate_param; } se;
+        /* groupnorm(groups[, eps]), layernorm[(eps)] (groups 1): norm.c */
+        struct { int groups; float eps; } gn;
     } cfg;
 };
 
@@ -116,10 +118,11 @@ static inline int ct_spec_is_int(double v) {
     return v >= INT_MIN && v <= INT_MAX && v == (double)(int)v;
 }
 
-/* The known layer kinds (layers.c; conv_layers.c; se.c). */
+/* The known layer kinds (layers.c; conv_layers.c; se.c; norm.c). */
 extern const ct_layer_ops ct_linear_ops, ct_flatten_ops, ct_act_ops, ct_normalize_ops;
 extern const ct_layer_ops ct_conv2d_ops, ct_maxpool2d_ops, ct_avgpool2d_ops, ct_dropout_ops,
-    ct_batchnorm_ops, ct_global_avgpool_ops, ct_se_ops, ct_droppath_ops;
+    ct_batchnorm_ops, ct_global_avgpool_ops, ct_se_ops, ct_droppath_ops, ct_groupnorm_ops,
+    ct_layernorm_ops;
 /* A residual block's add (model.c builds it at the block's ')'; its backward is the model's). */
 extern const ct_layer_ops ct_residual_ops;
 /* Finds a kind by the name used in specs ("linear", "relu", "tanh", ...). For activation names

@@ -204,7 +204,8 @@ const ct_layer_ops *ct_layer_kind(const char *name, ct_act *act) {
     static const ct_layer_ops *const kinds[] = {
         &ct_linear_ops,    &ct_flatten_ops, &ct_conv2d_ops,    &ct_maxpool2d_ops,
         &ct_avgpool2d_ops, &ct_dropout_ops, &ct_batchnorm_ops, &ct_normalize_ops,
-        &ct_global_avgpool_ops, &ct_se_ops, &ct_droppath_ops,
+        &ct_global_avgpool_ops, &ct_se_ops, &ct_droppath_ops, &ct_groupnorm_ops,
+        &ct_layernorm_ops,
     };
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (!strcmp(name, kinds[i]->kind)) return kinds[i];

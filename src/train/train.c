@@ -257,7 +257,8 @@ static ct_status decay_groups(ct_model *m, const ct_train_config *cfg) {
     for (int i = 0; i < np; i++) {
         const size_t len = strlen(t[i].name);
         const int bias = len >= 5 && strcmp(t[i].name + len - 5, ".bias") == 0;
-        const int norm = ct_model_batches_tracked(m, t[i].layer) >= 0;
+        const ct_layer_ops *k = m->layers[t[i].layer].ops; /* (torchvision's norm classes) */
+        const int norm = k == &ct_batchnorm_ops || k == &ct_groupnorm_ops || k == &ct_layernorm_ops;
         float wd = cfg->weight_decay;
         if (bias && cfg->bias_wd_set) wd = cfg->bias_weight_decay;
         else if (norm && cfg->norm_wd_set) wd = cfg->norm_weight_decay;

@@ -158,9 +158,9 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .def = "--weight-decay's"},
         {.name = "norm-weight-decay", .kind = CLI_FLOAT, .range = CLI_NONNEG,
          .dst = &o->norm_weight_decay, .metavar = "X",
-         .help = "the weight decay of batch norm's weights (and biases, without\n"
-                 "--bias-weight-decay), as torchvision's --norm-weight-decay (0 in\n"
-                 "its recipes)",
+         .help = "the weight decay of the norm layers' weights, batch, group and layer\n"
+                 "norm's (and biases, without --bias-weight-decay), as torchvision's\n"
+                 "--norm-weight-decay (0 in its recipes)",
          .def = "--weight-decay's"},
         {.name = "nesterov", .kind = CLI_SWITCH, .dst = &o->nesterov,
          .help = "Nesterov momentum (needs --momentum > 0, or onecycle's\n"

@@ -2,7 +2,9 @@
  * cpu_bn.c — the CPU's batch normalisation over x (n, c, inner), training (the batch's
  * statistics, the running ones updated) and inference (the running ones), and its backward
  * (see backend.h). Per channel the kernels' loops (kernels.c: its rows 16 float lanes at a time,
- * sums in double); planes under BN_SMALL positions every channel at once.
+ * sums in double); planes under BN_SMALL positions every channel at once. And group
+ * normalisation (GroupNorm, LayerNorm): a sample's group is one contiguous row, its sums the
+ * same kernels'.
  */
 #include "backend/cpu/cpu_nn.h"
 #include "backend/cpu/kernels.h"
@@ -178,7 +180,103 @@ static ct_status cpu_batchnorm_backward(ct_backend *b, const float *x, const flo
     return CT_OK;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* group normalisation: row r = (sample, group) is x[r m .. (r + 1) m), m = c / groups * inner */
+
+static ct_status gn_check(const char *op, int64_t n, int64_t c, int64_t inner, int64_t groups) {
+    if (n < 0 || c <= 0 || inner <= 0 || groups <= 0 || c % groups)
+        return ct_fail(CT_ERR_INVALID, "%s: bad shape (%lld, %lld, %lld) in %lld groups", op,
+                       (long long)n, (long long)c, (long long)inner, (long long)groups);
+    return CT_OK;
+}
+
+static ct_status cpu_groupnorm_forward(ct_backend *b, const float *x, float *y, int64_t n,
+                                       int64_t c, int64_t inner, int64_t groups,
+                                       const float *gamma, const float *beta, float eps,
+                                       float *save_mean, float *save_invstd) {
+    CT_TRY(gn_check("groupnorm_forward", n, c, inner, groups));
+    const int64_t cg = c / groups, m = cg * inner;
+    for (int64_t r = 0; r < n * groups; r++) {
+        const float *xr = x + r * m;
+        float *yr = y + r * m;
+        const float mean = (float)(ct_bn_sum(xr, 1, m, m) / (double)m);
+        const double var = ct_bn_sqdev(xr, 1, m, m, mean) / (double)m;
+        const float invstd = (float)(1.0 / sqrt(var + (double)eps));
+        save_mean[r] = mean;
+        save_invstd[r] = invstd;
+        const int64_t ch0 = (r % groups) * cg;
+        if (inner == 1) { /* (LayerNorm: a scale per feature) */
+            for (int64_t k = 0; k < m; k++)
+                yr[k] = (xr[k] - mean) * (invstd * gamma[ch0 + k]) + beta[ch0 + k];
+            continue;
+        }
+        for (int64_t k = 0; k < cg; k++)
+            ct_bn_apply(xr + k * inner, yr + k * inner, 1, inner, inner, mean,
+                        invstd * gamma[ch0 + k], beta[ch0 + k]);
+    }
+    return CT_OK;
+}
+
+/* Per row: s1 = sum g, S = sum g (x - mean) with g = dy * gamma[ch] (in double), then
+ * dx = invstd gamma[ch] dy - invstd^3 S / m (x - mean) - invstd s1 / m; per channel, over the
+ * rows: dbeta = sum dy, dgamma = sum invstd * (dy (x - mean)) (acc, in double). */
+static ct_status cpu_groupnorm_backward(ct_backend *b, const float *x, const float *dy, float *dx,
+                                        int64_t n, int64_t c, int64_t inner, int64_t groups,
+                                        const float *gamma, const float *save_mean,
+                                        const float *save_invstd, float *dgamma, float *dbeta) {
+    CT_TRY(gn_check("groupnorm_backward", n, c, inner, groups));
+    const int64_t cg = c / groups, m = cg * inner;
+    double *acc = calloc(2 * (size_t)c, sizeof *acc); /* sum dy, then sum dy * xhat */
+    if (!acc)
+        return ct_fail(CT_ERR_NOMEM, "groupnorm_backward: out of memory (%lld channels)",
+                       (long long)c);
+    for (int64_t r = 0; r < n * groups; r++) {
+        const float *xr = x + r * m, *gr = dy + r * m, mean = save_mean[r];
+        const double invstd = save_invstd[r];
+        const int64_t ch0 = (r % groups) * cg;
+        double s1 = 0.0, S = 0.0;
+        for (int64_t k = 0; k < cg; k++) {
+            double sdy = 0.0, sdxc = 0.0;
+            if (inner >= BN_SMALL) {
+                ct_bn_grad_sums(xr + k * inner, gr + k * inner, 1, inner, inner, mean, &sdy,
+                                &sdxc);
+            } else {
+                for (int64_t j = k * inner; j < (k + 1) * inner; j++) {
+                    sdy += gr[j];
+                    sdxc += (double)gr[j] * (xr[j] - mean);
+                }
+            }
+            acc[ch0 + k] += sdy;
+            acc[c + ch0 + k] += sdxc * invstd;
+            s1 += (double)gamma[ch0 + k] * sdy;
+            S += (double)gamma[ch0 + k] * sdxc;
+        }
+        if (!dx) continue;
+        float *dr = dx + r * m;
+        const float bb = (float)(-invstd * invstd * invstd * S / (double)m),
+                    cc = (float)(-invstd * s1 / (double)m);
+        for (int64_t k = 0; k < cg; k++) {
+            const float a = (float)(invstd * gamma[ch0 + k]);
+            if (inner >= BN_SMALL) {
+                ct_bn_grad_apply(xr + k * inner, gr + k * inner, dr + k * inner, 1, inner, inner,
+                                 mean, a, bb, cc);
+                continue;
+            }
+            for (int64_t j = k * inner; j < (k + 1) * inner; j++)
+                dr[j] = a * gr[j] + bb * (xr[j] - mean) + cc;
+        }
+    }
+    for (int64_t ch = 0; ch < c; ch++) {
+        dbeta[ch] = (float)acc[ch];
+        dgamma[ch] = (float)acc[c + ch];
+    }
+    free(acc);
+    return CT_OK;
+}
+
 void ct_cpu_fill_bn_ops(ct_backend *b) {
     b->batchnorm_forward = cpu_batchnorm_forward;
     b->batchnorm_backward = cpu_batchnorm_backward;
+    b->groupnorm_forward = cpu_groupnorm_forward;
+    b->groupnorm_backward = cpu_groupnorm_backward;
 }

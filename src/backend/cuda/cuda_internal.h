@@ -104,14 +104,14 @@ ct_status ct_cublas_fail(cublasStatus_t s, const char *file, int line, const cha
 /* ops (cuda_ops.cu)                                                                           */
 
 /* Fills gemm, bias_add, normalize, bias_grad, act_forward, act_backward, xent, add_into, fill,
- * scale_rows, dot_rows and step_load. */
+ * scale_rows, dot_rows, dropout_* and step_load. */
 void ct_cuda_fill_ops(ct_backend *b);
 /* Fills sgd_step, ema_update, adam_step and rmsprop_step (cuda_optim.cu). */
 void ct_cuda_fill_optim_ops(ct_backend *b);
 /* Fills gather_u8 (cuda_gather.cu). */
 void ct_cuda_fill_gather_ops(ct_backend *b);
-/* Fills the CNN ops (cuda_nn.cu): conv2d_*, maxpool2d_*, avgpool2d_*, dropout_*,
- * batchnorm_*, sumsq, clip_scale and clip_value. */
+/* Fills the CNN ops (cuda_nn.cu): conv2d_*, maxpool2d_*, avgpool2d_*, batchnorm_*,
+ * groupnorm_*, sumsq, clip_scale and clip_value. */
 void ct_cuda_fill_nn_ops(ct_backend *b);
 /* Fills the fused MLP step (cuda_mlp.cu): mlp_workspace, mlp_step. */
 void ct_cuda_fill_mlp_ops(ct_backend *b);

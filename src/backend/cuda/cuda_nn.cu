@@ -1,9 +1,9 @@
 /*
  * cuda_nn.cu — the CUDA backend's CNN ops (semantics: backend.h; the reference is
  * backend/cpu/cpu_nn.c, which these mirror operation for operation): conv2d through a batched
- * im2col + one cuBLAS GEMM per chunk of images (and group), max/average pooling, dropout from
- * the same Philox counter as the CPU, batch normalisation and gradient clipping (sumsq,
- * clip_scale, clip_value). The optimizers' updates: cuda_optim.cu.
+ * im2col + one cuBLAS GEMM per chunk of images (and group), max/average pooling, batch and
+ * group normalisation and gradient clipping (sumsq, clip_scale, clip_value). Dropout:
+ * cuda_ops.cu; the optimizers' updates: cuda_optim.cu.
  *
  * Determinism: pooling and col2im backward gather (each input element sums its windows in
  * increasing output order, like the CPU's scatter) instead of scattering with atomics; batch
@@ -467,60 +467,6 @@ static ct_status cuda_avgpool2d_backward(ct_backend *b, const ct_pool2d_desc *d,
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* dropout                                                                                     */
-
-/* out (n) = mask(in): one thread per Philox block of 4 elements. */
-__global__ void dropout_kernel(const float *in, float *out, int64_t n, uint64_t seed,
-                               uint64_t stream, uint64_t first, uint32_t thr, float scale,
-                               const ct_step_vars *sv) {
-    if (sv) stream += sv->step;
-    const uint64_t b0 = first >> 2, blocks = ((first + (uint64_t)n - 1) >> 2) - b0 + 1;
-    NN_GRID_STRIDE(k, (int64_t)blocks) {
-        uint32_t words[4];
-        uint64_t blk = b0 + (uint64_t)k;
-        philox4x32(seed, stream, blk, words);
-        for (int q = 0; q < 4; q++) {
-            uint64_t e = (blk << 2) + q;
-            if (e < first || e >= first + (uint64_t)n) continue;
-            int64_t i = (int64_t)(e - first);
-            out[i] = (words[q] >> 8) >= thr ? in[i] * scale : 0.0f;
-        }
-    }
-}
-
-static ct_status dropout_apply(ct_backend *b, const float *in, float *out, int64_t n, float p,
-                               uint64_t seed, uint64_t stream, uint64_t first,
-                               const ct_step_vars *sv, const char *op) {
-    ct_cuda *cb = ct_cuda_of(b);
-    if (n < 0 || !(p >= 0.0f))
-        return ct_fail(CT_ERR_INVALID, "%s: bad size %lld or p %g", op, (long long)n, (double)p);
-    if (n == 0) return CT_OK;
-    CT_CUDA_BIND(cb);
-    if (p >= 1.0f) {
-        CT_CUDA_CHECK(cudaMemsetAsync(out, 0, (size_t)n * sizeof(float), cb->compute));
-        return CT_OK;
-    }
-    const uint32_t thr = (uint32_t)((double)p * 16777216.0);
-    const float scale = 1.0f / (1.0f - p);
-    dropout_kernel<<<nn_grid(cb, n / 4 + 2), CT_NN_THREADS, 0, cb->compute>>>(
-        in, out, n, seed, stream, first, thr, scale, sv);
-    CT_CUDA_CHECK_LAUNCH("dropout_kernel");
-    return CT_OK;
-}
-
-static ct_status cuda_dropout_forward(ct_backend *b, const float *x, float *y, int64_t n, float p,
-                                      uint64_t seed, uint64_t stream, uint64_t first,
-                                      const ct_step_vars *sv) {
-    return dropout_apply(b, x, y, n, p, seed, stream, first, sv, "dropout_forward");
-}
-
-static ct_status cuda_dropout_backward(ct_backend *b, const float *dy, float *dx, int64_t n,
-                                       float p, uint64_t seed, uint64_t stream, uint64_t first,
-                                       const ct_step_vars *sv) {
-    return dropout_apply(b, dy, dx, n, p, seed, stream, first, sv, "dropout_backward");
-}
-
-/* ------------------------------------------------------------------------------------------ */
 /* batch normalisation over x (n, c, inner): one block per channel for the statistics          */
 
 __device__ __forceinline__ int64_t bn_index(int64_t e, int64_t c, int64_t ch, int64_t inner) {
@@ -637,6 +583,119 @@ static ct_status cuda_batchnorm_backward(ct_backend *b, const float *x, const fl
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* group normalisation: row r = (sample, group) is x[r * m .. (r + 1) * m), m = c / groups * inner;
+ * one block a row for its statistics and dx, one a channel for dgamma and dbeta               */
+
+/* Per row (block): mean and biased variance in double (two passes), then y. */
+__global__ void gn_forward_kernel(const float *x, float *y, int64_t c, int64_t inner,
+                                  int64_t groups, const float *gamma, const float *beta,
+                                  float eps, float *save_mean, float *save_invstd) {
+    const int64_t r = blockIdx.x, cg = c / groups, m = cg * inner, ch0 = (r % groups) * cg;
+    const float *xr = x + r * m;
+    double s = 0.0;
+    for (int64_t e = threadIdx.x; e < m; e += blockDim.x) s += xr[e];
+    const float mean = (float)(block_sum_double(s) / (double)m);
+    double q = 0.0;
+    for (int64_t e = threadIdx.x; e < m; e += blockDim.x) {
+        const float d = xr[e] - mean;
+        q += (double)d * d;
+    }
+    const float invstd = (float)(1.0 / sqrt(block_sum_double(q) / (double)m + (double)eps));
+    if (threadIdx.x == 0) {
+        save_mean[r] = mean;
+        save_invstd[r] = invstd;
+    }
+    for (int64_t e = threadIdx.x; e < m; e += blockDim.x) {
+        const int64_t ch = ch0 + e / inner;
+        y[r * m + e] = (xr[e] - mean) * (invstd * gamma[ch]) + beta[ch];
+    }
+}
+
+/* Per row (block): s1 = sum g, S = sum g (x - mean) with g = dy * gamma[ch], then
+ * dx = invstd gamma[ch] dy - invstd^3 S / m (x - mean) - invstd s1 / m. */
+__global__ void gn_dx_kernel(const float *x, const float *dy, float *dx, int64_t c,
+                             int64_t inner, int64_t groups, const float *gamma,
+                             const float *save_mean, const float *save_invstd) {
+    const int64_t r = blockIdx.x, cg = c / groups, m = cg * inner, ch0 = (r % groups) * cg;
+    const float *xr = x + r * m, *gr = dy + r * m, mean = save_mean[r];
+    const double invstd = save_invstd[r];
+    double s1 = 0.0, S = 0.0;
+    for (int64_t e = threadIdx.x; e < m; e += blockDim.x) {
+        const double g = (double)gr[e] * gamma[ch0 + e / inner];
+        s1 += g;
+        S += g * (xr[e] - mean);
+    }
+    s1 = block_sum_double(s1);
+    S = block_sum_double(S);
+    const float bb = (float)(-invstd * invstd * invstd * S / (double)m),
+                cc = (float)(-invstd * s1 / (double)m);
+    for (int64_t e = threadIdx.x; e < m; e += blockDim.x) {
+        const float a = (float)(invstd * gamma[ch0 + e / inner]);
+        dx[r * m + e] = a * gr[e] + bb * (xr[e] - mean) + cc;
+    }
+}
+
+/* Per channel (block): dbeta = sum dy, dgamma = sum dy * xhat over the samples and the plane. */
+__global__ void gn_dparams_kernel(const float *x, const float *dy, int64_t n, int64_t c,
+                                  int64_t inner, int64_t groups, const float *save_mean,
+                                  const float *save_invstd, float *dgamma, float *dbeta) {
+    const int64_t ch = blockIdx.x, g = ch / (c / groups), total = n * inner;
+    double sdy = 0.0, sdyx = 0.0;
+    for (int64_t e = threadIdx.x; e < total; e += blockDim.x) {
+        const int64_t i = e / inner, at = (i * c + ch) * inner + (e - i * inner);
+        const int64_t r = i * groups + g;
+        sdy += dy[at];
+        sdyx += (double)dy[at] * (x[at] - save_mean[r]) * (double)save_invstd[r];
+    }
+    sdy = block_sum_double(sdy);
+    sdyx = block_sum_double(sdyx);
+    if (threadIdx.x == 0) {
+        dbeta[ch] = (float)sdy;
+        dgamma[ch] = (float)sdyx;
+    }
+}
+
+static ct_status gn_check(const char *op, int64_t n, int64_t c, int64_t inner, int64_t groups) {
+    if (n < 0 || c <= 0 || c > INT_MAX || inner <= 0 || groups <= 0 || c % groups ||
+        n * groups > INT_MAX)
+        return ct_fail(CT_ERR_INVALID, "%s: bad shape (%lld, %lld, %lld) in %lld groups", op,
+                       (long long)n, (long long)c, (long long)inner, (long long)groups);
+    return CT_OK;
+}
+
+static ct_status cuda_groupnorm_forward(ct_backend *b, const float *x, float *y, int64_t n,
+                                        int64_t c, int64_t inner, int64_t groups,
+                                        const float *gamma, const float *beta, float eps,
+                                        float *save_mean, float *save_invstd) {
+    ct_cuda *cb = ct_cuda_of(b);
+    CT_TRY(gn_check("groupnorm_forward", n, c, inner, groups));
+    if (n == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    gn_forward_kernel<<<(unsigned)(n * groups), CT_NN_THREADS, 0, cb->compute>>>(
+        x, y, c, inner, groups, gamma, beta, eps, save_mean, save_invstd);
+    CT_CUDA_CHECK_LAUNCH("gn_forward_kernel");
+    return CT_OK;
+}
+
+static ct_status cuda_groupnorm_backward(ct_backend *b, const float *x, const float *dy,
+                                         float *dx, int64_t n, int64_t c, int64_t inner,
+                                         int64_t groups, const float *gamma,
+                                         const float *save_mean, const float *save_invstd,
+                                         float *dgamma, float *dbeta) {
+    ct_cuda *cb = ct_cuda_of(b);
+    CT_TRY(gn_check("groupnorm_backward", n, c, inner, groups));
+    CT_CUDA_BIND(cb);
+    gn_dparams_kernel<<<(unsigned)c, CT_NN_THREADS, 0, cb->compute>>>(
+        x, dy, n, c, inner, groups, save_mean, save_invstd, dgamma, dbeta);
+    CT_CUDA_CHECK_LAUNCH("gn_dparams_kernel");
+    if (!dx || n == 0) return CT_OK;
+    gn_dx_kernel<<<(unsigned)(n * groups), CT_NN_THREADS, 0, cb->compute>>>(
+        x, dy, dx, c, inner, groups, gamma, save_mean, save_invstd);
+    CT_CUDA_CHECK_LAUNCH("gn_dx_kernel");
+    return CT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* gradient norm                                                                               */
 
 __global__ void sumsq_kernel(const float *x, int64_t n, double *out) {
@@ -713,10 +772,10 @@ void ct_cuda_fill_nn_ops(ct_backend *b) {
     b->maxpool2d_backward = cuda_maxpool2d_backward;
     b->avgpool2d_forward = cuda_avgpool2d_forward;
     b->avgpool2d_backward = cuda_avgpool2d_backward;
-    b->dropout_forward = cuda_dropout_forward;
-    b->dropout_backward = cuda_dropout_backward;
     b->batchnorm_forward = cuda_batchnorm_forward;
     b->batchnorm_backward = cuda_batchnorm_backward;
+    b->groupnorm_forward = cuda_groupnorm_forward;
+    b->groupnorm_backward = cuda_groupnorm_backward;
     b->sumsq = cuda_sumsq;
     b->clip_scale = cuda_clip_scale;
     b->clip_value = cuda_clip_value;

@@ -1,7 +1,8 @@
 /*
  * cuda_ops.cu — the CUDA backend's ops: cuBLAS GEMM and small kernels for bias, activations,
- * softmax cross-entropy, add_into for summing gradients, fill, scale_rows and dot_rows
- * (semantics: backend.h; the reference is backend/cpu/cpu.c). The uint8 row gather and its
+ * softmax cross-entropy, add_into for summing gradients, fill, scale_rows, dot_rows and
+ * dropout, from the same Philox counter as the CPU (semantics: backend.h; the reference is
+ * backend/cpu/cpu.c and cpu_nn.c). The uint8 row gather and its
  * augmentation: cuda_gather.cu; the optimizers' updates: cuda_optim.cu.
  *
  * Kernels are deliberately plain: grid-stride loops for elementwise work, one warp per row for
@@ -539,6 +540,60 @@ static ct_status cuda_dot_rows(ct_backend *b, const float *x, const float *y, fl
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* dropout                                                                                     */
+
+/* out (n) = mask(in): one thread per Philox block of 4 elements. */
+__global__ void dropout_kernel(const float *in, float *out, int64_t n, uint64_t seed,
+                               uint64_t stream, uint64_t first, uint32_t thr, float scale,
+                               const ct_step_vars *sv) {
+    if (sv) stream += sv->step;
+    const uint64_t b0 = first >> 2, blocks = ((first + (uint64_t)n - 1) >> 2) - b0 + 1;
+    GRID_STRIDE(k, (int64_t)blocks) {
+        uint32_t words[4];
+        uint64_t blk = b0 + (uint64_t)k;
+        philox4x32(seed, stream, blk, words);
+        for (int q = 0; q < 4; q++) {
+            uint64_t e = (blk << 2) + q;
+            if (e < first || e >= first + (uint64_t)n) continue;
+            int64_t i = (int64_t)(e - first);
+            out[i] = (words[q] >> 8) >= thr ? in[i] * scale : 0.0f;
+        }
+    }
+}
+
+static ct_status dropout_apply(ct_backend *b, const float *in, float *out, int64_t n, float p,
+                               uint64_t seed, uint64_t stream, uint64_t first,
+                               const ct_step_vars *sv, const char *op) {
+    ct_cuda *cb = ct_cuda_of(b);
+    if (n < 0 || !(p >= 0.0f))
+        return ct_fail(CT_ERR_INVALID, "%s: bad size %lld or p %g", op, (long long)n, (double)p);
+    if (n == 0) return CT_OK;
+    CT_CUDA_BIND(cb);
+    if (p >= 1.0f) {
+        CT_CUDA_CHECK(cudaMemsetAsync(out, 0, (size_t)n * sizeof(float), cb->compute));
+        return CT_OK;
+    }
+    const uint32_t thr = (uint32_t)((double)p * 16777216.0);
+    const float scale = 1.0f / (1.0f - p);
+    dropout_kernel<<<grid_for(cb, n / 4 + 2), CT_THREADS, 0, cb->compute>>>(
+        in, out, n, seed, stream, first, thr, scale, sv);
+    CT_CUDA_CHECK_LAUNCH("dropout_kernel");
+    return CT_OK;
+}
+
+static ct_status cuda_dropout_forward(ct_backend *b, const float *x, float *y, int64_t n, float p,
+                                      uint64_t seed, uint64_t stream, uint64_t first,
+                                      const ct_step_vars *sv) {
+    return dropout_apply(b, x, y, n, p, seed, stream, first, sv, "dropout_forward");
+}
+
+static ct_status cuda_dropout_backward(ct_backend *b, const float *dy, float *dx, int64_t n,
+                                       float p, uint64_t seed, uint64_t stream, uint64_t first,
+                                       const ct_step_vars *sv) {
+    return dropout_apply(b, dy, dx, n, p, seed, stream, first, sv, "dropout_backward");
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* the step's variables: a CUDA graph's replay reads its step's row of the table               */
 
 __global__ void step_load_kernel(ct_step_vars *cur, const ct_step_vars *table, int64_t *cursor) {
@@ -577,5 +632,7 @@ void ct_cuda_fill_ops(ct_backend *b) {
     b->fill = cuda_fill;
     b->scale_rows = cuda_scale_rows;
     b->dot_rows = cuda_dot_rows;
+    b->dropout_forward = cuda_dropout_forward;
+    b->dropout_backward = cuda_dropout_backward;
     b->step_load = cuda_step_load;
 }
