@@ -655,6 +655,13 @@ __global__ void gn_dparams_kernel(const float *x, const float *dy, int64_t n, in
     }
 }
 
+/* Threads for a block that sums m values: a warp for a short row (a layer norm of a few dozen
+ * features), up to CT_NN_THREADS; a multiple of 32 (block_sum_double). */
+static unsigned gn_threads(int64_t m) {
+    const int64_t t = (m + 31) / 32 * 32;
+    return (unsigned)(t < 32 ? 32 : t > CT_NN_THREADS ? CT_NN_THREADS : t);
+}
+
 static ct_status gn_check(const char *op, int64_t n, int64_t c, int64_t inner, int64_t groups) {
     if (n < 0 || c <= 0 || c > INT_MAX || inner <= 0 || groups <= 0 || c % groups ||
         n * groups > INT_MAX)
@@ -671,7 +678,7 @@ static ct_status cuda_groupnorm_forward(ct_backend *b, const float *x, float *y,
     CT_TRY(gn_check("groupnorm_forward", n, c, inner, groups));
     if (n == 0) return CT_OK;
     CT_CUDA_BIND(cb);
-    gn_forward_kernel<<<(unsigned)(n * groups), CT_NN_THREADS, 0, cb->compute>>>(
+    gn_forward_kernel<<<(unsigned)(n * groups), gn_threads(c / groups * inner), 0, cb->compute>>>(
         x, y, c, inner, groups, gamma, beta, eps, save_mean, save_invstd);
     CT_CUDA_CHECK_LAUNCH("gn_forward_kernel");
     return CT_OK;
@@ -685,11 +692,11 @@ static ct_status cuda_groupnorm_backward(ct_backend *b, const float *x, const fl
     ct_cuda *cb = ct_cuda_of(b);
     CT_TRY(gn_check("groupnorm_backward", n, c, inner, groups));
     CT_CUDA_BIND(cb);
-    gn_dparams_kernel<<<(unsigned)c, CT_NN_THREADS, 0, cb->compute>>>(
+    gn_dparams_kernel<<<(unsigned)c, gn_threads(n * inner), 0, cb->compute>>>(
         x, dy, n, c, inner, groups, save_mean, save_invstd, dgamma, dbeta);
     CT_CUDA_CHECK_LAUNCH("gn_dparams_kernel");
     if (!dx || n == 0) return CT_OK;
-    gn_dx_kernel<<<(unsigned)(n * groups), CT_NN_THREADS, 0, cb->compute>>>(
+    gn_dx_kernel<<<(unsigned)(n * groups), gn_threads(c / groups * inner), 0, cb->compute>>>(
         x, dy, dx, c, inner, groups, gamma, save_mean, save_invstd);
     CT_CUDA_CHECK_LAUNCH("gn_dx_kernel");
     return CT_OK;
