@@ -224,7 +224,8 @@ static void shape_init(builder *b, const int64_t *v, int n, char name[NAME_BYTES
  * bias (a group norm's of shape (C, 1, 1) on images). */
 static void norm_nodes(builder *b, const ct_layer *l, const char *w, const char *bias) {
     const int group = l->ops == &ct_groupnorm_ops;
-    if (!group && l->in_h == 1 && l->in_w == 1) flatten(b); /* (a weight of (F)) */
+    if (l->in_h * l->in_w > 1) to_image(b, l); /* (an image flattened for a residual add) */
+    else if (!group) flatten(b);               /* (a layer norm's weight of (F)) */
     char eps[NAME_BYTES], x[NAME_BYTES], d[NAME_BYTES], s[NAME_BYTES];
     if (group) {
         const int64_t split[3] = {0, l->cfg.gn.groups, -1};
