@@ -219,7 +219,7 @@ static ct_status cpu_act_backward(ct_backend *b, ct_act kind, float param, const
     case CT_ACT_RELU6: /* (no short circuit, no conditional load: the loop vectorises) */
         for (int64_t i = 0; i < n; i++) {
             const float g = dy[i];
-            dx[i] = (x[i] <= 0.0f) | (x[i] >= 6.0f) ? 0.0f : g;
+            dx[i] = ((x[i] <= 0.0f) | (x[i] >= 6.0f)) ? 0.0f : g;
         }
         break;
     case CT_ACT_SILU:
@@ -234,7 +234,7 @@ static ct_status cpu_act_backward(ct_backend *b, ct_act kind, float param, const
     case CT_ACT_HARDSIGMOID:
         for (int64_t i = 0; i < n; i++) {
             const float g = dy[i];
-            dx[i] = (x[i] > -3.0f) & (x[i] < 3.0f) ? g * (1.0f / 6.0f) : 0.0f;
+            dx[i] = ((x[i] > -3.0f) & (x[i] < 3.0f)) ? g * (1.0f / 6.0f) : 0.0f;
         }
         break;
     default: return ct_fail(CT_ERR_INVALID, "unknown activation %d", (int)kind);
