@@ -140,14 +140,15 @@ float ct_rng_normal(ct_rng *r) {
 
 /* Blocks (key, (0, lo0 + b)) for b < blocks: the loop the compiler vectorises, its lanes as wide
  * as this CPU's (integer arithmetic: every clone's words the same). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)
+__attribute__((target_clones("avx512f", "avx2", "default"))) /* (an ifunc: glibc's) */
 #endif
 static void philox_run(uint64_t key, uint64_t lo0, int64_t blocks, uint32_t *out) {
     for (int64_t b = 0; b < blocks; b++) ct_philox_block(key, 0, lo0 + (uint64_t)b, out + 4 * b);
 }
 
 void ct_rng_fill_u32(ct_rng *r, uint32_t *out, int64_t n) {
+    if (n <= 0) return;
     int64_t i = 0;
     while (i < n && r->have) out[i++] = ct_rng_u32(r); /* the block begun */
     const int64_t blocks = (n - i) / 4;
