@@ -15,16 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GARBAGE 777.0f
-
-/* A device buffer of n floats, all GARBAGE. */
-static float *dgarbage(ct_backend *b, size_t n) {
-    float *h = hmalloc(n * 4);
-    for (size_t i = 0; i < n; i++) h[i] = GARBAGE;
-    float *d = dput(b, h, n * 4);
-    free(h);
-    return d;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* conv2d                                                                                      */

@@ -114,14 +114,16 @@ static void test_cnn_learns_shapes(void **state) {
     free(va);
 }
 
-/* The small run both invariance tests make: spec on 96 shapes, 2 epochs of SGD with momentum,
- * batch 31 (uneven shards), on `threads` CPU threads with the given data path (-1 auto, 0 the
- * loader workers, 1 resident) and augmentation.
- * Returns the final parameters (malloc'd; *P of them). */
-static float *small_run(const ct_dataset *ds, const char *spec, int threads, int data_on_device,
-                        int augment_pad, int augment_flip, int64_t *P) {
+/* The small run the invariance tests make: spec on 96 shapes, 2 epochs of SGD with momentum,
+ * batch 31 (uneven shards), on device (`threads` CPU threads) with the given data path (-1 auto,
+ * 0 the loader workers, 1 resident) and augmentation. Returns the final parameters (malloc'd;
+ * *P of them) and, when hist is not NULL, the epochs' results there; NULL when the device
+ * cannot be opened. */
+static float *small_run_on(const char *device, const ct_dataset *ds, const char *spec,
+                           int threads, int data_on_device, int augment_pad, int augment_flip,
+                           int64_t *P, ct_epoch_result *hist) {
     ct_backend *b = NULL;
-    OK(ct_backend_create("cpu", threads, &b));
+    if (ct_backend_create(device, threads, &b) != CT_OK) return NULL;
     ct_model *m = NULL;
     OK(ct_model_create(b, spec, 1, S, S, 32, 5, &m));
     ct_train_config c;
@@ -143,7 +145,7 @@ static float *small_run(const ct_dataset *ds, const char *spec, int threads, int
         c.augment_bilinear = 1;
     }
     int32_t *tr = range(0, 96);
-    OK(ct_fit(m, ds, tr, 96, NULL, 0, &c, NULL, NULL));
+    OK(ct_fit(m, ds, tr, 96, NULL, 0, &c, NULL, hist));
     *P = ct_model_param_count(m);
     float *p = malloc((size_t)*P * 4);
     assert_non_null(p);
@@ -151,6 +153,14 @@ static float *small_run(const ct_dataset *ds, const char *spec, int threads, int
     ct_model_free(m);
     ct_backend_free(b);
     free(tr);
+    return p;
+}
+
+static float *small_run(const ct_dataset *ds, const char *spec, int threads, int data_on_device,
+                        int augment_pad, int augment_flip, int64_t *P) {
+    float *p = small_run_on("cpu", ds, spec, threads, data_on_device, augment_pad, augment_flip,
+                            P, NULL);
+    assert_non_null(p);
     return p;
 }
 
@@ -192,33 +202,13 @@ static void test_norm_layers(void **state) {
     double loss[3][2];
     int64_t P = 0;
     for (int k = 0; k < 3; k++) {
-        ct_backend *b = NULL;
-        if (ct_backend_create(device[k], k == 1 ? 2 : 1, &b) != CT_OK) {
+        ct_epoch_result hist[2];
+        if (!(p[k] = small_run_on(device[k], ds, spec, k == 1 ? 2 : 1, -1, 0, 0, &P, hist))) {
             if (tu_needed("cuda")) fail_msg("cuda (CTRAIN_TEST_NEED): %s", ct_last_error());
             printf("SKIP test_norm_layers on cuda: %s\n", ct_last_error());
             break;
         }
-        ct_model *m = NULL;
-        OK(ct_model_create(b, spec, 1, S, S, 32, 5, &m));
-        ct_train_config c;
-        ct_train_config_default(&c);
-        c.num_phases = 1;
-        c.phases[0] = (ct_phase){2, 0.05f};
-        c.momentum = 0.9f;
-        c.batch_size = 31;
-        c.eval_batch_size = 32;
-        c.workers = 0;
-        int32_t *tr = range(0, 96);
-        ct_epoch_result hist[2];
-        OK(ct_fit(m, ds, tr, 96, NULL, 0, &c, NULL, hist));
         loss[k][0] = hist[0].train_loss, loss[k][1] = hist[1].train_loss;
-        P = ct_model_param_count(m);
-        p[k] = malloc((size_t)P * 4);
-        assert_non_null(p[k]);
-        OK(ct_model_get_params(m, p[k]));
-        ct_model_free(m);
-        ct_backend_free(b);
-        free(tr);
     }
     printf("# loss %.4f then %.4f\n", loss[0][0], loss[0][1]);
     if (!(loss[0][1] < loss[0][0])) fail_msg("loss %.4f then %.4f", loss[0][0], loss[0][1]);

@@ -16,15 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GARBAGE 777.0f
-
-static float *dgarbage(ct_backend *b, size_t n) {
-    float *h = hmalloc(n * 4);
-    for (size_t i = 0; i < n; i++) h[i] = GARBAGE;
-    float *d = dput(b, h, n * 4);
-    free(h);
-    return d;
-}
 
 static void test_groupnorm(void **state) {
     ct_backend *b = tu_backend(state);

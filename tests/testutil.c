@@ -92,6 +92,14 @@ void dget(ct_backend *b, void *host, const void *dev, size_t bytes) {
     OK(b->d2h(b, host, dev, bytes));
 }
 
+float *dgarbage(ct_backend *b, size_t n) {
+    float *h = hmalloc(n * sizeof *h);
+    for (size_t i = 0; i < n; i++) h[i] = TU_GARBAGE;
+    float *d = dput(b, h, n * sizeof *h);
+    free(h);
+    return d;
+}
+
 /* Rows idx[0..n) of src (rows of row bytes) gathered on b under aug into out and under plain
  * into plain_out (host memory) */
 void tu_gather_twice(ct_backend *b, const uint8_t *src, int64_t rows, const int32_t *idx,

@@ -37,11 +37,14 @@ ct_train_config tu_sched_config(ct_schedule_kind kind, int epochs, float lr);
     } while (0)
 
 /* Zeroed host memory (fails the test when out of memory); device buffers through backend b:
- * dalloc (uninitialised), dput (a copy of host[0..bytes)), dget (back to host). */
+ * dalloc (uninitialised), dput (a copy of host[0..bytes)), dget (back to host), dgarbage (n
+ * floats of TU_GARBAGE: an op's output pre-filled, so that "overwrites" is checked too). */
+#define TU_GARBAGE 777.0f
 void *hmalloc(size_t bytes);
 void *dalloc(ct_backend *b, size_t bytes);
 void *dput(ct_backend *b, const void *host, size_t bytes);
 void dget(ct_backend *b, void *host, const void *dev, size_t bytes);
+float *dgarbage(ct_backend *b, size_t n);
 /* Rows idx[0..n) of src (rows of row bytes, host memory) gathered on b under the augmentation
  * aug into out and under plain into plain_out (host memory) */
 void tu_gather_twice(ct_backend *b, const uint8_t *src, int64_t rows, const int32_t *idx,
