@@ -13,24 +13,25 @@
 
 #define CT_NORM_EPS 1e-5
 
-static const char *eps_arg(ct_layer *l, const double *a, int n, int at) {
-    if (n > at && !(a[at] > 0.0 && a[at] < 1.0)) return "bad";
+/* eps from argument `at` when given (else 1e-5); 0 when it is outside (0, 1) */
+static int eps_arg(ct_layer *l, const double *a, int n, int at) {
+    if (n > at && !(a[at] > 0.0 && a[at] < 1.0)) return 0;
     l->cfg.gn.eps = (float)(n > at ? a[at] : CT_NORM_EPS);
-    return NULL;
+    return 1;
 }
 
 static const char *gn_configure(ct_layer *l, const double *a, int n) {
     const char *usage = "groupnorm takes groupnorm(groups[, eps]) with groups in 1..65536 "
                         "dividing the channels and 0 < eps < 1, e.g. groupnorm(8)";
     if (n < 1 || n > 2 || !ct_spec_is_int(a[0]) || a[0] < 1 || a[0] > 65536 ||
-        eps_arg(l, a, n, 1))
+        !eps_arg(l, a, n, 1))
         return usage;
     l->cfg.gn.groups = (int)a[0];
     return NULL;
 }
 
 static const char *ln_configure(ct_layer *l, const double *a, int n) {
-    if (n > 1 || eps_arg(l, a, n, 0)) return "layernorm takes layernorm or layernorm(eps) with "
+    if (n > 1 || !eps_arg(l, a, n, 0)) return "layernorm takes layernorm or layernorm(eps) with "
                                               "0 < eps < 1";
     l->cfg.gn.groups = 1;
     return NULL;
