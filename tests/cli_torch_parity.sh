@@ -43,12 +43,17 @@ mob="conv(4,3,1,1,0),batchnorm,relu6,residual(conv(12,1,1,0,0),batchnorm,hardswi
 # GroupNorm (on images and on features) and LayerNorm (on an image: a weight per value; on
 # features)
 norms="conv(4,3,1,1,0),groupnorm(2),relu,maxpool(2),conv(8,3,2,1),layernorm,tanh,flatten,linear(16),groupnorm(4,0.001),relu,linear(12),layernorm,linear(10)"
+# a vision transformer: 7x7 patches as 16 tokens, a class token, position embeddings, an encoder
+# block (nn.MultiheadAttention of two heads, each token's LayerNorm and MLP), the class token's
+# features to the head
+vit="conv(8,7,7,0),tokens,clstoken,posembed,residual(layernorm(1e-6),attention(2)),residual(layernorm(1e-6),linear(16),gelu,linear(8)),layernorm,clspool,linear(10)"
 "$PY" "$here/torch_parity.py" init "$tmp/mlp.safetensors" "$mlp" 1 &&
     "$PY" "$here/torch_parity.py" init "$tmp/bn.safetensors" "$bn" 1 &&
     "$PY" "$here/torch_parity.py" init "$tmp/bn2.safetensors" "$bn2" 1 &&
     "$PY" "$here/torch_parity.py" init "$tmp/res.safetensors" "$res" 1 &&
     "$PY" "$here/torch_parity.py" init "$tmp/mob.safetensors" "$mob" 1 &&
-    "$PY" "$here/torch_parity.py" init "$tmp/norms.safetensors" "$norms" 1 ||
+    "$PY" "$here/torch_parity.py" init "$tmp/norms.safetensors" "$norms" 1 &&
+    "$PY" "$here/torch_parity.py" init "$tmp/vit.safetensors" "$vit" 1 ||
     { bad "torch_parity.py init"; finish cli_torch_parity; exit; }
 
 # case NAME FLAGS...: trains with ctrain (full batch: 500 training images, 100 held out, unless
@@ -220,6 +225,10 @@ case_ norm_layers --model "$norms" --init "$tmp/norms.safetensors" --epochs 4 --
     --momentum 0.9 --batch-size 100
 case_ norm_layers_adamw_wd_groups --model "$norms" --init "$tmp/norms.safetensors" --epochs 3 \
     --lr 0.01 --optimizer adamw --weight-decay 0.5 --norm-weight-decay 0 --batch-size 100
+case_ vit --model "$vit" --init "$tmp/vit.safetensors" --epochs 4 --lr 0.05 --momentum 0.9 \
+    --batch-size 100
+case_ vit_adamw --model "$vit" --init "$tmp/vit.safetensors" --epochs 3 --lr 0.003 \
+    --optimizer adamw --weight-decay 0.1 --batch-size 100
 # (Adam on linear,batchnorm is ill-conditioned: the linear layer's bias has a gradient of zero
 # but for rounding, which Adam scales up to steps of lr, and the bias moves running_mean, hence
 # val_loss; there PyTorch in float32 and in float64 differ by 6e-4. So after the ReLU.)

@@ -21,14 +21,15 @@ typedef enum {
     R_GATHER, R_STEP_LOAD, R_GEMM, R_BIAS_ADD, R_BIAS_GRAD, R_ACT_F, R_ACT_B, R_XENT, R_SGD,
     R_ADAM, R_CONV_F, R_CONV_BD, R_CONV_BF, R_CONV_B, R_MAXPOOL_F, R_MAXPOOL_B, R_AVGPOOL_F, R_AVGPOOL_B,
     R_DROPOUT_F, R_DROPOUT_B, R_BN_F, R_BN_B, R_SUMSQ, R_CLIP, R_MEMSET0, R_D2D, R_ADD_INTO,
-    R_EMA, R_RMSPROP, R_FILL, R_SCALE_ROWS, R_DOT_ROWS, R_GN_F, R_GN_B
+    R_EMA, R_RMSPROP, R_FILL, R_SCALE_ROWS, R_DOT_ROWS, R_GN_F, R_GN_B, R_GEMM_BATCHED,
+    R_SOFTMAX, R_SOFTMAX_B, R_TRANSPOSE, R_COPY2D
 } rec_kind;
 
 /* One recorded op: its arguments in generic slots, in the order its wrapper stores them. */
 typedef struct {
     rec_kind kind;
     void *p[12];
-    int64_t i[10];
+    int64_t i[12];
     double f[6];
     ct_augment aug;
     int has_aug;
@@ -430,6 +431,52 @@ static ct_status w_scale_rows(ct_backend *b, const float *x, const float *s, con
     return CT_OK;
 }
 
+static ct_status w_gemm_batched(ct_backend *b, int ta, int tb, int M, int N, int K,
+                                float alpha, const float *A, int lda, int64_t sa, const float *B,
+                                int ldb, int64_t sb, float beta, float *C, int ldc, int64_t sc,
+                                int batch) {
+    rec_op *o = rec(b, R_GEMM_BATCHED);
+    if (!o)
+        return CPU(b)->gemm_batched(CPU(b), ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta,
+                                    C, ldc, sc, batch);
+    const int64_t ints[12] = {ta, tb, M, N, K, lda, sa, ldb, sb, ldc, sc, batch};
+    memcpy(o->i, ints, sizeof ints);
+    o->p[0] = (void *)A, o->p[1] = (void *)B, o->p[2] = C, o->f[0] = alpha, o->f[1] = beta;
+    return CT_OK;
+}
+
+static ct_status w_softmax(ct_backend *b, const float *x, float *y, int64_t rows, int64_t cols) {
+    rec_op *o = rec(b, R_SOFTMAX);
+    if (!o) return CPU(b)->softmax_rows(CPU(b), x, y, rows, cols);
+    o->p[0] = (void *)x, o->p[1] = y, o->i[0] = rows, o->i[1] = cols;
+    return CT_OK;
+}
+
+static ct_status w_softmax_b(ct_backend *b, const float *y, const float *dy, float *dx,
+                             int64_t rows, int64_t cols) {
+    rec_op *o = rec(b, R_SOFTMAX_B);
+    if (!o) return CPU(b)->softmax_rows_backward(CPU(b), y, dy, dx, rows, cols);
+    o->p[0] = (void *)y, o->p[1] = (void *)dy, o->p[2] = dx, o->i[0] = rows, o->i[1] = cols;
+    return CT_OK;
+}
+
+static ct_status w_transpose(ct_backend *b, const float *x, float *y, int64_t batch,
+                             int64_t rows, int64_t cols) {
+    rec_op *o = rec(b, R_TRANSPOSE);
+    if (!o) return CPU(b)->transpose(CPU(b), x, y, batch, rows, cols);
+    o->p[0] = (void *)x, o->p[1] = y, o->i[0] = batch, o->i[1] = rows, o->i[2] = cols;
+    return CT_OK;
+}
+
+static ct_status w_copy2d(ct_backend *b, float *dst, int64_t ldd, const float *src, int64_t lds,
+                          int64_t rows, int64_t cols) {
+    rec_op *o = rec(b, R_COPY2D);
+    if (!o) return CPU(b)->copy2d(CPU(b), dst, ldd, src, lds, rows, cols);
+    o->p[0] = dst, o->p[1] = (void *)src, o->i[0] = ldd, o->i[1] = lds, o->i[2] = rows;
+    o->i[3] = cols;
+    return CT_OK;
+}
+
 static ct_status w_dot_rows(ct_backend *b, const float *x, const float *y, float *out,
                             int64_t rows, int64_t cols, float alpha) {
     rec_op *o = rec(b, R_DOT_ROWS);
@@ -493,6 +540,14 @@ static ct_status replay(ct_backend *c, const rec_op *o) {
     case R_GN_B:
         return c->groupnorm_backward(c, p[0], p[1], p[2], i[0], i[1], i[2], i[3], p[3], p[4],
                                      p[5], p[6], p[7]);
+    case R_GEMM_BATCHED:
+        return c->gemm_batched(c, (int)i[0], (int)i[1], (int)i[2], (int)i[3], (int)i[4],
+                               (float)f[0], p[0], (int)i[5], i[6], p[1], (int)i[7], i[8],
+                               (float)f[1], p[2], (int)i[9], i[10], (int)i[11]);
+    case R_SOFTMAX: return c->softmax_rows(c, p[0], p[1], i[0], i[1]);
+    case R_SOFTMAX_B: return c->softmax_rows_backward(c, p[0], p[1], p[2], i[0], i[1]);
+    case R_TRANSPOSE: return c->transpose(c, p[0], p[1], i[0], i[1], i[2]);
+    case R_COPY2D: return c->copy2d(c, p[0], i[0], p[1], i[1], i[2], i[3]);
     case R_SUMSQ: return c->sumsq(c, p[0], i[0], p[1]);
     case R_CLIP: return c->clip_scale(c, p[0], i[0], p[1], (int)i[1], (float)f[0]);
     case R_MEMSET0: return c->memset0(c, p[0], (size_t)i[0]);
@@ -589,6 +644,11 @@ ct_backend *recording_backend(int graphs, int refuse) {
     b->batchnorm_backward = w_bn_b;
     b->groupnorm_forward = w_gn_f;
     b->groupnorm_backward = w_gn_b;
+    b->gemm_batched = w_gemm_batched;
+    b->softmax_rows = w_softmax;
+    b->softmax_rows_backward = w_softmax_b;
+    b->transpose = w_transpose;
+    b->copy2d = w_copy2d;
     b->sumsq = w_sumsq;
     b->clip_scale = w_clip;
     b->memset0 = w_memset0;

@@ -8,7 +8,8 @@
  * they point to, as a kernel launch copies its parameters) instead of running it, and whose
  * replay calls the CPU ops again with exactly those arguments. Then:
  * - a CNN with every layer kind (conv, batch, group and layer norm, pooling,
- *   squeeze-and-excitation, a residual block closed by stochastic depth, dropout, GELU) trained
+ *   squeeze-and-excitation, a residual block closed by stochastic depth, dropout, GELU, and a
+ *   vision transformer's tokens, class token, position embedding and attention) trained
  *   with AdamW,
  *   warm-up + cosine, clipping, augmentation and a moving average of the weights ends with the
  *   same parameters, running statistics and losses bit for bit whether its steps are replayed
@@ -161,7 +162,8 @@ static void same_run(const run_result *a, const run_result *e, const char *what)
 
 static const char *k_cnn = "conv(4,3,1,1),batchnorm,relu,se(2,relu,hardsigmoid),maxpool(2),"
                            "residual(conv(4,3,1,1),tanh,droppath(0.3)),conv(6,3,1,1),"
-                           "groupnorm(2),tanh,avgpool(2),flatten,dropout(0.3),linear(12),"
+                           "groupnorm(2),tanh,avgpool(2),tokens,clstoken,posembed,"
+                           "residual(layernorm,attention(2),dropout(0.3)),clspool,linear(12),"
                            "layernorm,gelu,linear(3)";
 
 static void test_cnn_replayed_equals_op_by_op(void **state) {

@@ -8,6 +8,8 @@
  *   on 1 and 2 threads
  *   ends with the same parameters (up to the summation order of the gradients);
  * - augmentation (crop, flip) is the same whatever the threads and the data path;
+ * - group and layer norm, and a small vision transformer (attention), end alike on 1 and 2
+ *   threads and on CUDA;
  * - evaluation is deterministic (dropout off, batch norm on its running statistics);
  * - CUDA, when there, ends the same run as the CPU on one thread (one shard) with the same
  *   parameters and running statistics, augmentation, squeeze-and-excitation and stochastic
@@ -190,13 +192,10 @@ static void test_dropout_shard_invariance(void **state) {
     ct_dataset_free(ds);
 }
 
-/* Group and layer norm (each sample's own statistics): 2 epochs of SGD with momentum end alike
- * on one CPU thread, on two (uneven shards: a sample's normalisation is its own) and on CUDA
- * (when there: the emulator in make test); and they train (the loss falls). */
-static void test_norm_layers(void **state) {
+/* 2 epochs of SGD with momentum of spec end alike on one CPU thread, on two (uneven shards)
+ * and on CUDA (when there: the emulator in make test); and they train (the loss falls). */
+static void same_on_devices(const char *test, const char *spec) {
     ct_dataset *ds = make_shapes(96, 4);
-    const char *spec = "conv(4,3,2,1),groupnorm(2),relu,conv(6,3),layernorm,tanh,flatten,"
-                       "linear(12),groupnorm(2,0.001),tanh,linear(12),layernorm,relu,linear(3)";
     const char *device[3] = {"cpu", "cpu", "cuda"};
     float *p[3] = {NULL, NULL, NULL};
     double loss[3][2];
@@ -205,7 +204,7 @@ static void test_norm_layers(void **state) {
         ct_epoch_result hist[2];
         if (!(p[k] = small_run_on(device[k], ds, spec, k == 1 ? 2 : 1, -1, 0, 0, &P, hist))) {
             if (tu_needed("cuda")) fail_msg("cuda (CTRAIN_TEST_NEED): %s", ct_last_error());
-            printf("SKIP test_norm_layers on cuda: %s\n", ct_last_error());
+            printf("SKIP %s on cuda: %s\n", test, ct_last_error());
             break;
         }
         loss[k][0] = hist[0].train_loss, loss[k][1] = hist[1].train_loss;
@@ -222,6 +221,22 @@ static void test_norm_layers(void **state) {
     }
     for (int k = 0; k < 3; k++) free(p[k]);
     ct_dataset_free(ds);
+}
+
+/* Group and layer norm: each sample's own statistics, however the batch is split. */
+static void test_norm_layers(void **state) {
+    same_on_devices("test_norm_layers",
+                    "conv(4,3,2,1),groupnorm(2),relu,conv(6,3),layernorm,tanh,flatten,linear(12),"
+                    "groupnorm(2,0.001),tanh,linear(12),layernorm,relu,linear(3)");
+}
+
+/* A small vision transformer (attention.c): patches as tokens, a class token, position
+ * embeddings, an encoder block of attention and an MLP, each token's layer norm. */
+static void test_attention_layers(void **state) {
+    same_on_devices("test_attention_layers",
+                    "conv(8,3,3,0),tokens,clstoken,posembed,residual(layernorm(1e-6),attention(2)),"
+                    "residual(layernorm(1e-6),linear(16),gelu,linear(8)),layernorm,clspool,"
+                    "linear(3)");
 }
 
 /* Augmentation (random affine, random crop with padding, flip): the same run on 1 thread with
@@ -622,6 +637,7 @@ int main(void) {
         cmocka_unit_test(test_cnn_learns_shapes),
         cmocka_unit_test(test_dropout_shard_invariance),
         cmocka_unit_test(test_norm_layers),
+        cmocka_unit_test(test_attention_layers),
         cmocka_unit_test(test_augment_invariance),
         cmocka_unit_test(test_cuda_matches_cpu),
         cmocka_unit_test(test_cuda_fused_mlp),

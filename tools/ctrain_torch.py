@@ -39,6 +39,14 @@ so that load_state_dict(strict=True) takes the file's tensors as they are:
     se(Q[, ACT[, GATE]])       torchvision.ops.SqueezeExcitation(C, Q, ACT, GATE) (ReLU and
                                Sigmoid unless given): its fc1 and fc2 (1x1 convs with biases)
     normalize(M.., S..)        (x - mean) * (1 / std) per channel (torchvision's Normalize)
+    tokens                     an image (N, C, H, W) as a sequence (N, H*W, C), as
+                               torchvision's VisionTransformer after its conv_proj; on a
+                               sequence linear and layernorm act on each token (nn.Linear(D, U),
+                               nn.LayerNorm(D)), as on any (N, T, D) tensor
+    clstoken                   a learned class_token (1, 1, D) before the tokens
+    posembed                   a learned pos_embedding (1, T, D) added
+    attention(H)               nn.MultiheadAttention(D, H, batch_first=True) on (x, x, x)
+    clspool                    the first token, x[:, 0]
 
 A file without a model_spec (a state_dict saved by PyTorch) gets the chain its linearN tensors
 make, flatten,linear(a),relu,...,linear(z), as ctrain infers it; an nn.Sequential's names
@@ -197,7 +205,8 @@ def build_model(spec, input_shape):
     def layer(name, a, x):
         i = [int(v) for v in a if not isinstance(v, str)]
         if name == "linear":
-            return add("linear", nn.Linear(x.flatten(1).shape[1], i[0]), True)
+            features = x.shape[2] if x.dim() == 3 else x.flatten(1).shape[1]  # (a token's)
+            return add("linear", nn.Linear(features, i[0]), True)
         if name == "conv":
             return add("conv", nn.Conv2d(_image(x).shape[1], i[0], i[1], i[2] if len(i) > 2 else 1,
                                          i[3] if len(i) > 3 else 0, bias=len(i) < 5 or i[4] == 1,
@@ -215,6 +224,8 @@ def build_model(spec, input_shape):
         if name == "groupnorm":
             return add(name, nn.GroupNorm(i[0], x.shape[1], eps=a[1] if len(a) > 1 else 1e-5),
                        True)
+        if name == "layernorm" and x.dim() == 3:  # each token's features
+            return add(name, nn.LayerNorm(x.shape[2], eps=a[0] if a else 1e-5), True)
         if name == "layernorm":
             flat = x.dim() == 2 or x.shape[2:] == (1, 1)
             return add(name, LayerNorm((x[0].numel(),) if flat else tuple(x.shape[1:]),
@@ -232,6 +243,16 @@ def build_model(spec, input_shape):
                                                _activation(a[1] if len(a) > 1 else "relu"),
                                                _activation(a[2] if len(a) > 2 else "sigmoid")),
                        True)
+        if name == "tokens":
+            return add(name, Tokens(), False)
+        if name == "clstoken":
+            return add(name, ClassToken(x.shape[2]), True)
+        if name == "posembed":
+            return add(name, PosEmbedding(x.shape[1], x.shape[2]), True)
+        if name == "attention":
+            return add(name, SelfAttention(x.shape[2], i[0]), True)
+        if name == "clspool":
+            return add(name, ClsPool(), False)
         if name == "leakyrelu" or name in _ACTS:
             return add(name, _activation(name, *a), False)
         raise ValueError("unknown layer %r in model spec %r" % (name, spec))
@@ -317,6 +338,56 @@ class LayerNorm(nn.LayerNorm):
         return super().forward(x.reshape(x.shape[0], *self.normalized_shape)).reshape(x.shape)
 
 
+class Tokens(nn.Module):
+    """ctrain's tokens: an image (N, C, H, W) as H*W tokens of C features, (N, H*W, C), as
+    torchvision's VisionTransformer after its conv_proj (a flat (N, F): one token)."""
+
+    def forward(self, x):
+        x = _image(x)
+        return x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
+
+
+class ClassToken(nn.Module):
+    """ctrain's clstoken: a learned token (torchvision's class_token, zeros to start) before the
+    sequence's."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.class_token = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def forward(self, x):
+        return torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+class PosEmbedding(nn.Module):
+    """ctrain's posembed: a learned (1, T, D) added (torchvision's pos_embedding, N(0, 0.02^2))."""
+
+    def __init__(self, tokens, dim):
+        super().__init__()
+        self.pos_embedding = nn.Parameter(torch.empty(1, tokens, dim).normal_(std=0.02))
+
+    def forward(self, x):
+        return x + self.pos_embedding
+
+
+class SelfAttention(nn.MultiheadAttention):
+    """ctrain's attention(heads): nn.MultiheadAttention(D, heads, batch_first=True) on (x, x, x),
+    as torchvision's EncoderBlock calls it; its state_dict names."""
+
+    def __init__(self, dim, heads):
+        super().__init__(dim, heads, batch_first=True)
+
+    def forward(self, x):
+        return super().forward(x, x, x, need_weights=False)[0]
+
+
+class ClsPool(nn.Module):
+    """ctrain's clspool: the first token's features, torchvision's x[:, 0]."""
+
+    def forward(self, x):
+        return x[:, 0]
+
+
 def _image(x):
     """ctrain's view of a flat (N, F) tensor as an image (N, F, 1, 1); images as they are."""
     return x.reshape(x.shape[0], -1, 1, 1) if x.dim() == 2 else x
@@ -326,7 +397,7 @@ def _run(m, x, acts):
     """Module m on its input x as ctrain runs it (acts: the activations so far, for an Add)."""
     if isinstance(m, Add):
         return m(acts[m.main], acts[m.skip])
-    if isinstance(m, nn.Linear) and x.dim() > 2:
+    if isinstance(m, nn.Linear) and x.dim() > 3:  # (a sequence's: each token's)
         x = x.flatten(1)
     elif isinstance(m, (nn.Conv2d, nn.AdaptiveAvgPool2d, nn.MaxPool2d, nn.AvgPool2d,
                         SqueezeExcitation)):

@@ -357,6 +357,28 @@ struct ct_backend {
                                     int64_t n, int64_t c, int64_t inner, int64_t groups,
                                     const float *gamma, const float *save_mean,
                                     const float *save_invstd, float *dgamma, float *dbeta);
+    /* Token sequences (attention; cpu_seq.c, cuda_seq.cu). gemm over `batch` matrices at once:
+     * C_i = alpha * op(A_i) * op(B_i) + beta * C_i with A_i = A + i * stride_a, B_i and C_i
+     * alike (cuBLAS's strided batched GEMM); sizes and strides as gemm's. */
+    ct_status (*gemm_batched)(ct_backend *b, int trans_a, int trans_b, int M, int N, int K,
+                              float alpha, const float *A, int lda, int64_t stride_a,
+                              const float *B, int ldb, int64_t stride_b, float beta, float *C,
+                              int ldc, int64_t stride_c, int batch);
+    /* y = the softmax of each row of x (rows, cols), max-subtracted (x == y allowed) */
+    ct_status (*softmax_rows)(ct_backend *b, const float *x, float *y, int64_t rows,
+                              int64_t cols);
+    /* Its backward, from its output y: dx = y * (dy - the sum over the row of dy * y)
+     * (dx == dy allowed) */
+    ct_status (*softmax_rows_backward)(ct_backend *b, const float *y, const float *dy,
+                                       float *dx, int64_t rows, int64_t cols);
+    /* y_i (cols, rows) = x_i (rows, cols) transposed, for `batch` matrices one after the other
+     * (x and y do not overlap) */
+    ct_status (*transpose)(ct_backend *b, const float *x, float *y, int64_t batch, int64_t rows,
+                           int64_t cols);
+    /* dst row r (cols values, row stride ldd) = src row r (row stride lds; 0: every row is
+     * src's first, a broadcast), for r < rows (dst and src do not overlap) */
+    ct_status (*copy2d)(ct_backend *b, float *dst, int64_t ldd, const float *src, int64_t lds,
+                        int64_t rows, int64_t cols);
     /* torch.optim.Adam / AdamW / NAdam / RAdam / Adamax (amsgrad off) / Adagrad over n
      * parameters at step t >= 1 (1 on the first update), by variant (CT_ADAM_L2,
      * CT_ADAM_DECOUPLED, CT_ADAM_NADAM, CT_ADAM_RADAM, CT_ADAM_ADAMAX, CT_ADAM_ADAGRAD):

@@ -10,7 +10,11 @@
  *                NAME.fc2.bias (C): torchvision.ops.SqueezeExcitation's
  *     groupnorm: NAME.weight (C)  NAME.bias (C)
  *     layernorm: NAME.weight  NAME.bias, of the input's shape: (F) (a plane of 1x1), else
- *                (C, H, W), as nn.LayerNorm(that shape)'s
+ *                (C, H, W), as nn.LayerNorm(that shape)'s; on a token sequence (T, D): (D)
+ *     clstoken:  NAME.class_token (1, 1, D)       posembed: NAME.pos_embedding (1, T, D)
+ *     attention: NAME.in_proj_weight (3D, D)  NAME.in_proj_bias (3D)  NAME.out_proj.weight
+ *                (D, D)  NAME.out_proj.bias (D): nn.MultiheadAttention's
+ * (linear on a token sequence (T, D): weight (out, D), bias (out))
  * Parameters are stored weight then bias in the model's one buffer, buffers in its buffer area,
  * so each tensor is a slice of one of them. A kind with parameters that is not listed here gets
  * one flat tensor NAME.params, which ctrain reads back but PyTorch has no name for: add the kind
@@ -51,6 +55,11 @@ static void set(ct_tensor_info *t, const ct_layer *l, const char *what, ct_tenso
 /* The tensors of layer l (at most LAYER_MAX_TENSORS) into out; returns how many. */
 static int layer_tensors(const ct_layer *l, ct_tensor_info *out) {
     int64_t n = l->n_params, o = l->out_c, in = ct_layer_in_size(l), off = l->offset;
+    const int64_t D = l->in_w; /* a token's features, on a sequence */
+    if (l->in_seq && l->ops == &ct_linear_ops) { /* each token's (D) -> (out) */
+        o = l->out_w;
+        in = D;
+    }
     if (l->ops == &ct_linear_ops && n == o * in + o) {
         set(&out[0], l, "weight", CT_TENSOR_PARAM, off, 2, (int64_t[]){o, in});
         set(&out[1], l, "bias", CT_TENSOR_PARAM, off + o * in, 1, (int64_t[]){o});
@@ -73,9 +82,10 @@ static int layer_tensors(const ct_layer *l, ct_tensor_info *out) {
         return 5;
     }
     if ((l->ops == &ct_groupnorm_ops && n == 2 * c) ||
-        (l->ops == &ct_layernorm_ops && n == 2 * in)) { /* PyTorch's shapes: LayerNorm's the
-                                                        * input's, (F) or (C, H, W) */
-        const int flat = l->ops == &ct_groupnorm_ops || (l->in_h == 1 && l->in_w == 1);
+        (l->ops == &ct_layernorm_ops && n == 2 * (l->in_seq ? D : in))) { /* PyTorch's shapes:
+                                            * LayerNorm's the input's, (F) or (C, H, W), or (D) */
+        const int flat =
+            l->ops == &ct_groupnorm_ops || l->in_seq || (l->in_h == 1 && l->in_w == 1);
         const int64_t image[3] = {c, l->in_h, l->in_w}, f[1] = {n / 2};
         set(&out[0], l, "weight", CT_TENSOR_PARAM, off, flat ? 1 : 3, flat ? f : image);
         set(&out[1], l, "bias", CT_TENSOR_PARAM, off + n / 2, flat ? 1 : 3, flat ? f : image);
@@ -87,6 +97,23 @@ static int layer_tensors(const ct_layer *l, ct_tensor_info *out) {
         set(&out[1], l, "fc1.bias", CT_TENSOR_PARAM, off + q * c, 1, (int64_t[]){q});
         set(&out[2], l, "fc2.weight", CT_TENSOR_PARAM, off + q * c + q, 4, (int64_t[]){c, q, 1, 1});
         set(&out[3], l, "fc2.bias", CT_TENSOR_PARAM, off + 2 * q * c + q, 1, (int64_t[]){c});
+        return 4;
+    }
+    if (l->ops == &ct_clstoken_ops && n == D) {
+        set(&out[0], l, "class_token", CT_TENSOR_PARAM, off, 3, (int64_t[]){1, 1, D});
+        return 1;
+    }
+    if (l->ops == &ct_posembed_ops && n == in) {
+        set(&out[0], l, "pos_embedding", CT_TENSOR_PARAM, off, 3, (int64_t[]){1, c, D});
+        return 1;
+    }
+    if (l->ops == &ct_attention_ops && n == 4 * D * D + 4 * D) {
+        set(&out[0], l, "in_proj_weight", CT_TENSOR_PARAM, off, 2, (int64_t[]){3 * D, D});
+        set(&out[1], l, "in_proj_bias", CT_TENSOR_PARAM, off + 3 * D * D, 1, (int64_t[]){3 * D});
+        set(&out[2], l, "out_proj.weight", CT_TENSOR_PARAM, off + 3 * D * D + 3 * D, 2,
+            (int64_t[]){D, D});
+        set(&out[3], l, "out_proj.bias", CT_TENSOR_PARAM, off + 4 * D * D + 3 * D, 1,
+            (int64_t[]){D});
         return 4;
     }
     int k_out = 0;

@@ -358,6 +358,9 @@ static ct_status layer_nodes(builder *b, const ct_layer *l) {
     snprintf(mean, sizeof mean, "%s.running_mean", l->name);
     snprintf(var, sizeof var, "%s.running_var", l->name);
     const ct_layer_ops *k = l->ops;
+    if (l->in_seq || l->out_seq)
+        return ct_fail(CT_ERR_INVALID, "ONNX export: layer %s works on a token sequence, which "
+                       "ctrain does not export to ONNX yet", l->name);
     if (k == &ct_flatten_ops) {
         flatten(b);
     } else if (k == &ct_linear_ops) {

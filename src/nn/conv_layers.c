@@ -292,6 +292,7 @@ const ct_layer_ops ct_dropout_ops = {
     .setup = dropout_setup,
     .forward = dropout_forward,
     .backward = dropout_backward,
+    .seq = CT_SEQ_TOO,
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -340,6 +341,7 @@ const ct_layer_ops ct_droppath_ops = {
     .forward = droppath_forward,
     .backward = droppath_backward,
     .scratch_bytes = droppath_scratch_bytes,
+    .seq = CT_SEQ_TOO,
 };
 
 /* ------------------------------------------------------------------------------------------ */

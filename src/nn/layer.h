@@ -4,6 +4,8 @@
  * own settings. Layers call backend ops and never ask which device they are on.
  *
  * Shapes are per sample: (C, H, W); a flat feature vector is (F, 1, 1). Batches are batch-first.
+ * A token sequence (attention.c) of T tokens of D features is (T, 1, D) with in_seq / out_seq
+ * set: stored (N, T, D), each token's features together, as PyTorch's batch_first tensors.
  */
 #ifndef CT_LAYER_H
 #define CT_LAYER_H
@@ -16,6 +18,11 @@
 #define CT_LAYER_NAME_BYTES 48
 
 typedef struct ct_layer ct_layer;
+
+/* What a layer takes (ct_layer_ops.seq): images and flat vectors only (the default), token
+ * sequences too (linear and layernorm then act on each token, as PyTorch's on (N, T, D)), or
+ * token sequences only. */
+enum { CT_SEQ_NO = 0, CT_SEQ_TOO = 1, CT_SEQ_ONLY = 2 };
 
 /* What one forward or backward call of a layer knows besides its tensors (set by the model for
  * each shard pass; the backward of a step sees the same values as its forward). */
@@ -61,6 +68,7 @@ typedef struct {
     /* Optional: initial values of the layer's buffers (n_buffers floats; batch norm's running
      * mean 0 and running variance 1). */
     void (*init_buffers)(ct_layer *l, float *host);
+    int seq; /* CT_SEQ_NO, CT_SEQ_TOO or CT_SEQ_ONLY: see above */
 } ct_layer_ops;
 
 struct ct_layer {
@@ -68,6 +76,8 @@ struct ct_layer {
     char name[CT_LAYER_NAME_BYTES]; /* parameter prefix, e.g. "linear1" */
     int in_c, in_h, in_w;           /* per-sample input shape */
     int out_c, out_h, out_w;        /* per-sample output shape */
+    int in_seq, out_seq;            /* 1: a token sequence (T, 1, D); setup sets out_seq (the
+                                     * model sets it to in_seq before) */
     int64_t n_params;               /* floats of parameters (weights then biases) */
     int64_t offset;                 /* where they start in the model's parameter buffer */
     float *w;                       /* view into the model's parameter buffer */
@@ -103,6 +113,7 @@ struct ct_layer {
         struct { int squeeze; ct_act act, gate; float act_param, gate_param; } se;
         /* groupnorm(groups[, eps]), layernorm[(eps)] (groups 1): norm.c */
         struct { int groups; float eps; } gn;
+        struct { int heads; } attn; /* attention(heads) */
     } cfg;
 };
 
@@ -118,11 +129,12 @@ static inline int ct_spec_is_int(double v) {
     return v >= INT_MIN && v <= INT_MAX && v == (double)(int)v;
 }
 
-/* The known layer kinds (layers.c; conv_layers.c; se.c; norm.c). */
+/* The known layer kinds (layers.c; conv_layers.c; se.c; norm.c; attention.c). */
 extern const ct_layer_ops ct_linear_ops, ct_flatten_ops, ct_act_ops, ct_normalize_ops;
 extern const ct_layer_ops ct_conv2d_ops, ct_maxpool2d_ops, ct_avgpool2d_ops, ct_dropout_ops,
     ct_batchnorm_ops, ct_global_avgpool_ops, ct_se_ops, ct_droppath_ops, ct_groupnorm_ops,
-    ct_layernorm_ops;
+    ct_layernorm_ops, ct_tokens_ops, ct_clstoken_ops, ct_posembed_ops, ct_clspool_ops,
+    ct_attention_ops;
 /* A residual block's add (model.c builds it at the block's ')'; its backward is the model's). */
 extern const ct_layer_ops ct_residual_ops;
 /* Finds a kind by the name used in specs ("linear", "relu", "tanh", ...). For activation names

@@ -12,13 +12,25 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------------------------------ */
-/* Linear: y (N, out) = x (N, in) · W^T (in, out) + b                                          */
+/* Linear: y (N, out) = x (N, in) · W^T (in, out) + b; on a token sequence (T, D) each token's */
+/* features: y (N*T, out) = x (N*T, D) · W^T + b, the output (T, out)                          */
+
+/* features in, and rows a sample */
+static int linear_in(const ct_layer *l) { return l->in_seq ? l->in_w : (int)ct_layer_in_size(l); }
+static int linear_rows(const ct_layer *l) { return l->in_seq ? l->in_c : 1; }
 
 static ct_status linear_setup(ct_layer *l) {
     int64_t in = ct_layer_in_size(l);
     if (l->cfg.linear.units <= 0)
         return ct_fail(CT_ERR_INVALID, "linear: units must be positive, got %d",
                        l->cfg.linear.units);
+    if (l->in_seq) {
+        l->out_c = l->in_c; /* (T, 1, units) */
+        l->out_h = 1;
+        l->out_w = l->cfg.linear.units;
+        l->n_params = (int64_t)l->in_w * l->out_w + l->out_w;
+        return CT_OK;
+    }
     if (l->in_h != 1 || l->in_w != 1)
         return ct_fail(CT_ERR_INVALID,
                        "linear: input is (%d, %d, %d); put a flatten layer before it", l->in_c,
@@ -35,7 +47,7 @@ static void uniform_fill(float *p, int64_t n, float bound, ct_rng *rng) {
 }
 
 static void linear_init(ct_layer *l, float *host, ct_rng *rng) {
-    int64_t in = ct_layer_in_size(l), out = l->out_c;
+    int64_t in = linear_in(l), out = l->cfg.linear.units;
     float bound = 1.0f / sqrtf((float)in);
     uniform_fill(host, in * out, bound, rng);      /* weight (out, in) */
     uniform_fill(host + in * out, out, bound, rng); /* bias (out) */
@@ -43,7 +55,8 @@ static void linear_init(ct_layer *l, float *host, ct_rng *rng) {
 
 static ct_status linear_forward(ct_layer *l, ct_backend *b, const float *x, float *y, int n,
                                 const ct_layer_ctx *ctx) {
-    int in = (int)ct_layer_in_size(l), out = l->out_c;
+    int in = linear_in(l), out = l->cfg.linear.units;
+    n *= linear_rows(l);
     const float *W = l->w, *bias = l->w + (int64_t)in * out; // (out, in), (out)
     CT_TRY(b->gemm(b, 0, 1, n, out, in, 1.0f, x, in, W, in, 0.0f, y, out));
     return b->bias_add(b, y, bias, n, out, 1);
@@ -52,7 +65,8 @@ static ct_status linear_forward(ct_layer *l, ct_backend *b, const float *x, floa
 static ct_status linear_backward(ct_layer *l, ct_backend *b, const float *x, const float *y,
                                  const float *dy, float *dx, float *dw, int n,
                                  const ct_layer_ctx *ctx) {
-    int in = (int)ct_layer_in_size(l), out = l->out_c;
+    int in = linear_in(l), out = l->cfg.linear.units;
+    n *= linear_rows(l);
     float *dW = dw, *db = dw + (int64_t)in * out; // (out, in), (out)
     /* dW (out, in) = dy^T (out, N) · x (N, in) */
     CT_TRY(b->gemm(b, 1, 0, out, in, n, 1.0f, dy, out, x, in, 0.0f, dW, in));
@@ -68,6 +82,7 @@ const ct_layer_ops ct_linear_ops = {
     .init = linear_init,
     .forward = linear_forward,
     .backward = linear_backward,
+    .seq = CT_SEQ_TOO,
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -76,6 +91,7 @@ const ct_layer_ops ct_linear_ops = {
 static ct_status flatten_setup(ct_layer *l) {
     l->out_c = (int)ct_layer_in_size(l);
     l->out_h = l->out_w = 1;
+    l->out_seq = 0;
     l->n_params = 0;
     return CT_OK;
 }
@@ -84,6 +100,7 @@ const ct_layer_ops ct_flatten_ops = {
     .kind = "flatten",
     .setup = flatten_setup,
     .aliases_input = 1,
+    .seq = CT_SEQ_TOO, /* (T, D) -> (T*D) */
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -116,6 +133,7 @@ const ct_layer_ops ct_act_ops = {
     .setup = act_setup,
     .forward = act_forward,
     .backward = act_backward,
+    .seq = CT_SEQ_TOO,
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -189,6 +207,7 @@ const ct_layer_ops ct_residual_ops = {
     .kind = "residual",
     .setup = act_setup, /* (the shape kept; model.c checks the two inputs') */
     .forward = residual_forward,
+    .seq = CT_SEQ_TOO,
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -205,7 +224,8 @@ const ct_layer_ops *ct_layer_kind(const char *name, ct_act *act) {
         &ct_linear_ops,    &ct_flatten_ops, &ct_conv2d_ops,    &ct_maxpool2d_ops,
         &ct_avgpool2d_ops, &ct_dropout_ops, &ct_batchnorm_ops, &ct_normalize_ops,
         &ct_global_avgpool_ops, &ct_se_ops, &ct_droppath_ops, &ct_groupnorm_ops,
-        &ct_layernorm_ops,
+        &ct_layernorm_ops, &ct_tokens_ops, &ct_clstoken_ops, &ct_posembed_ops, &ct_clspool_ops,
+        &ct_attention_ops,
     };
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (!strcmp(name, kinds[i]->kind)) return kinds[i];

@@ -247,15 +247,24 @@ static ct_status next_layer(ct_model *m, ct_layer **out) {
 }
 
 /* Puts the configured layer next_layer gave (ops, cfg, src, block, shortcut set) on an input
- * of (c, h, w): its shapes, parameter count and name (kindN for a layer with parameters, the
- * Nth of its kind: conv1, linear2, ...; else `label`). pos: where the spec names it. */
+ * of (c, h, w) (seq: a token sequence of c tokens of w features): its shapes, parameter count
+ * and name (kindN for a layer with parameters, the Nth of its kind: conv1, linear2, ...; else
+ * `label`). pos: where the spec names it. */
 static ct_status place_layer(ct_model *m, const char *spec, int pos, const char *label, int c,
-                             int h, int w) {
+                             int h, int w, int seq) {
     ct_layer *l = &m->layers[m->n_layers];
     l->in_c = c;
     l->in_h = h;
     l->in_w = w;
+    l->in_seq = l->out_seq = seq;
     l->index = m->n_layers;
+    if (seq && l->ops->seq == CT_SEQ_NO)
+        return ct_fail(CT_ERR_INVALID, "model spec %s at position %d: %s takes an image or a "
+                       "vector, not a token sequence (%d, %d) (clspool or flatten first)",
+                       shown(spec).s, pos + 1, label, c, w);
+    if (!seq && l->ops->seq == CT_SEQ_ONLY)
+        return ct_fail(CT_ERR_INVALID, "model spec %s at position %d: %s takes a token sequence, "
+                       "not (%d, %d, %d) (tokens first)", shown(spec).s, pos + 1, label, c, h, w);
     ct_status s = l->ops->setup(l);
     if (s != CT_OK)
         return ct_fail_context(s, "model spec %s at position %d", shown(spec).s, pos + 1);
@@ -280,9 +289,11 @@ static ct_status place_layer(ct_model *m, const char *spec, int pos, const char 
  * torchvision's projection, conv(c, 1, stride) then batchnorm, with the one stride that gives
  * (h, w) — and the add. */
 static ct_status close_block(ct_model *m, const char *spec, int pos, int block, int begin, int bc,
-                             int bh, int bw, int c, int h, int w) {
+                             int bh, int bw, int bseq, int c, int h, int w, int seq) {
     const int main_end = m->n_layers;
     int skip = begin;
+    if ((seq || bseq) && (c != bc || h != bh || w != bw || seq != bseq))
+        return spec_error(spec, pos, "a residual block on a token sequence must keep its shape");
     if (c != bc || h != bh || w != bw) {
         int stride = 0;
         for (int st = 1; st <= (bh > bw ? bh : bw) && !stride; st++)
@@ -301,7 +312,7 @@ static ct_status close_block(ct_model *m, const char *spec, int pos, int block, 
         conv->src = begin;
         conv->block = block;
         conv->shortcut = 1;
-        CT_TRY(place_layer(m, spec, pos, "conv", bc, bh, bw));
+        CT_TRY(place_layer(m, spec, pos, "conv", bc, bh, bw, 0));
         CT_TRY(next_layer(m, &bn));
         bn->ops = &ct_batchnorm_ops;
         const char *why = bn->ops->configure(bn, NULL, 0);
@@ -309,7 +320,7 @@ static ct_status close_block(ct_model *m, const char *spec, int pos, int block, 
         bn->src = (int)(bn - m->layers);
         bn->block = block;
         bn->shortcut = 1;
-        CT_TRY(place_layer(m, spec, pos, "batchnorm", c, h, w));
+        CT_TRY(place_layer(m, spec, pos, "batchnorm", c, h, w, 0));
         skip = m->n_layers;
     }
     ct_layer *add = NULL;
@@ -320,18 +331,18 @@ static ct_status close_block(ct_model *m, const char *spec, int pos, int block, 
     add->cfg.res.begin = begin;
     add->cfg.res.main = main_end;
     add->cfg.res.skip = skip;
-    return place_layer(m, spec, pos, "add", c, h, w);
+    return place_layer(m, spec, pos, "add", c, h, w, seq);
 }
 
 /* Parses the spec into m->layers and works out every shape and parameter count. */
 static ct_status model_build(ct_model *m, const char *spec) {
-    int pos = 0, c = m->in_c, h = m->in_h, w = m->in_w;
+    int pos = 0, c = m->in_c, h = m->in_h, w = m->in_w, seq = 0;
     /* the kernels index one sample's values and a layer's parameters with 32-bit ints */
     if ((int64_t)c * h > INT32_MAX || (int64_t)c * h * w > INT32_MAX) /* c * h first */
         return ct_fail(CT_ERR_INVALID, "model: an input of (%d, %d, %d) is more than 2^31 - 1 "
                        "values", c, h, w);
     /* the open residual block: its number, first layer, input shape and where it opened */
-    int block = 0, blocks = 0, begin = 0, bc = 0, bh = 0, bw = 0, open_pos = 0;
+    int block = 0, blocks = 0, begin = 0, bc = 0, bh = 0, bw = 0, bseq = 0, open_pos = 0;
     for (;;) {
         spec_token t;
         CT_TRY(spec_next(spec, &pos, &t));
@@ -339,7 +350,7 @@ static ct_status model_build(ct_model *m, const char *spec) {
             if (block) return spec_error(spec, t.pos, "residual blocks do not nest");
             block = ++blocks;
             begin = m->n_layers;
-            bc = c, bh = h, bw = w;
+            bc = c, bh = h, bw = w, bseq = seq;
             open_pos = t.pos;
             continue; /* its first layer follows the '(' */
         }
@@ -348,13 +359,14 @@ static ct_status model_build(ct_model *m, const char *spec) {
         CT_TRY(spec_layer(spec, &t, l));
         l->src = m->n_layers;
         l->block = block;
-        CT_TRY(place_layer(m, spec, t.pos, t.kind, c, h, w));
+        CT_TRY(place_layer(m, spec, t.pos, t.kind, c, h, w, seq));
         c = l->out_c;
         h = l->out_h;
         w = l->out_w;
+        seq = l->out_seq;
         if (spec[pos] == ')') {
             if (!block) return spec_error(spec, pos, "')' closes no residual(");
-            CT_TRY(close_block(m, spec, open_pos, block, begin, bc, bh, bw, c, h, w));
+            CT_TRY(close_block(m, spec, open_pos, block, begin, bc, bh, bw, bseq, c, h, w, seq));
             block = 0;
             pos++;
             while (isspace((unsigned char)spec[pos])) pos++;
@@ -374,6 +386,10 @@ static ct_status model_build(ct_model *m, const char *spec) {
     if (m->n_params > INT32_MAX)
         return ct_fail(CT_ERR_INVALID, "model spec %s: %lld parameters, more than 2^31 - 1",
                        shown(spec).s, (long long)m->n_params);
+    if (seq)
+        return ct_fail(CT_ERR_INVALID, "model spec %s: the last layer must give a flat vector "
+                       "of class scores, not a token sequence (%d, %d) (clspool first)",
+                       shown(spec).s, c, w);
     if (h != 1 || w != 1)
         return ct_fail(CT_ERR_INVALID, "model spec %s: the last layer must give a flat "
                        "vector of class scores, not (%d, %d, %d)", shown(spec).s, c, h, w);
@@ -510,10 +526,14 @@ ct_status ct_model_set_params(ct_model *m, const float *host) {
 }
 
 /* Multiply-adds of one image through layer l's weights: a linear layer's in x units, a
- * convolution's weights times its output positions; 0 for the other layers. (torchinfo's
+ * convolution's weights times its output positions, attention's products; 0 for the other
+ * layers. (torchinfo's
  * Mult-Adds also count the biases, and batch norm's scale and shift.) */
 static int64_t layer_mult_adds(const ct_layer *l) {
-    if (l->ops == &ct_linear_ops) return ct_layer_in_size(l) * l->out_c;
+    if (l->ops == &ct_linear_ops) /* on a sequence: each token's */
+        return l->in_seq ? (int64_t)l->in_c * l->in_w * l->out_w : ct_layer_in_size(l) * l->out_c;
+    if (l->ops == &ct_attention_ops) /* the projections, the scores and their products with V */
+        return (int64_t)l->in_c * (4 * (int64_t)l->in_w * l->in_w + 2 * (int64_t)l->in_c * l->in_w);
     if (l->ops == &ct_se_ops) return 2 * (int64_t)l->in_c * l->cfg.se.squeeze; /* its 1x1 convs */
     if (l->ops == &ct_conv2d_ops)
         return (int64_t)l->out_c * (l->in_c / l->cfg.conv.groups) * l->cfg.conv.kernel *
@@ -550,7 +570,8 @@ ct_status ct_model_summary(const ct_model *m, int frozen_layers, char *buf, size
     for (int i = 0; i < m->n_layers; i++) {
         const ct_layer *l = &m->layers[i];
         char shape[64];
-        if (l->out_h == 1 && l->out_w == 1) snprintf(shape, sizeof shape, "(%d)", l->out_c);
+        if (l->out_seq) snprintf(shape, sizeof shape, "(%d, %d)", l->out_c, l->out_w);
+        else if (l->out_h == 1 && l->out_w == 1) snprintf(shape, sizeof shape, "(%d)", l->out_c);
         else snprintf(shape, sizeof shape, "(%d, %d, %d)", l->out_c, l->out_h, l->out_w);
         int64_t ma = layer_mult_adds(l);
         mult_adds += ma;
@@ -686,7 +707,7 @@ int ct_model_mlp_shape(const ct_model *m, int *in, int *hidden, int *classes) {
     int k = m->n_layers == 4 && m->layers[0].ops == &ct_flatten_ops ? 1 : 0;
     if (m->n_layers - k != 3) return 0;
     const ct_layer *l1 = &m->layers[k], *act = &m->layers[k + 1], *l2 = &m->layers[k + 2];
-    if (l1->ops != &ct_linear_ops || act->ops != &ct_act_ops ||
+    if (l1->ops != &ct_linear_ops || l1->in_seq || act->ops != &ct_act_ops ||
         act->cfg.act.kind != CT_ACT_RELU || l2->ops != &ct_linear_ops)
         return 0;
     if (l1->offset != 0 || l2->offset != l1->n_params || m->n_params != l1->n_params + l2->n_params)

@@ -25,8 +25,9 @@ ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t
         const ct_layer *l = &m->layers[i];
         float *w = host + l->offset;
         if (l->ops == &ct_linear_ops && scheme != CT_INIT_RESNET) {
-            const int64_t nw = l->n_params - l->out_c; /* weight (out, in), bias (out) */
-            const double range = 1.0 / sqrt((double)l->out_c);
+            const int64_t out = l->cfg.linear.units;
+            const int64_t nw = l->n_params - out; /* weight (out, in), bias (out) */
+            const double range = 1.0 / sqrt((double)out);
             if (scheme == CT_INIT_MOBILENET) {
                 ct_rng_fill_normal(&rng, w, nw);
                 for (int64_t j = 0; j < nw; j++) w[j] = (float)(0.01 * w[j]);
@@ -34,7 +35,7 @@ ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t
                 ct_rng_fill_uniform(&rng, w, nw);
                 for (int64_t j = 0; j < nw; j++) w[j] = (float)(range * (2.0 * w[j] - 1.0));
             }
-            memset(w + nw, 0, (size_t)l->out_c * sizeof(float));
+            memset(w + nw, 0, (size_t)out * sizeof(float));
         }
         if (l->ops == &ct_se_ops) { /* its two 1x1 convs (with biases: 0), as the others */
             const int64_t c = l->in_c, q = l->cfg.se.squeeze;

@@ -5,7 +5,8 @@
  *   flat (C) input in `groups` groups, each sample's group normalised over its C / groups
  *   channels and the plane, then a weight and a bias per channel (C each);
  * - layernorm[(eps)]: nn.LayerNorm(input shape, eps): each sample normalised over all its values,
- *   then a weight and a bias per value ((F) on flat inputs, (C, H, W) on images).
+ *   then a weight and a bias per value ((F) on flat inputs, (C, H, W) on images); on a token
+ *   sequence (T, D), nn.LayerNorm(D): each token normalised over its D features, (D) each.
  * eps 1e-5 by default; weight 1 and bias 0 to start, as PyTorch. Both are the backend's
  * groupnorm ops: a layer norm is one group of C*H*W channels of a plane of one.
  */
@@ -37,8 +38,16 @@ static const char *ln_configure(ct_layer *l, const double *a, int n) {
     return NULL;
 }
 
-/* The op's view: (channels, inner) of a sample, and the affine parameters per channel. */
+/* The op's rows a sample: a sequence's tokens, else 1 */
+static int64_t gn_rows(const ct_layer *l) { return l->in_seq ? l->in_c : 1; }
+
+/* The op's view: (channels, inner) of a row, and the affine parameters per channel. */
 static void gn_view(const ct_layer *l, int64_t *c, int64_t *inner) {
+    if (l->in_seq) { /* (a layer norm: groupnorm's kind takes no sequences) */
+        *c = l->in_w;
+        *inner = 1;
+        return;
+    }
     const int64_t plane = (int64_t)l->in_h * l->in_w;
     const int layer_norm = l->ops == &ct_layernorm_ops;
     *c = layer_norm ? l->in_c * plane : l->in_c;
@@ -68,17 +77,17 @@ static void gn_init(ct_layer *l, float *host, ct_rng *rng) {
 
 /* the forward's mean and invstd (n * groups each), kept for the backward */
 static size_t gn_scratch_bytes(const ct_layer *l, ct_backend *b, int max_batch) {
-    return 2 * (size_t)max_batch * (size_t)l->cfg.gn.groups * sizeof(float);
+    return 2 * (size_t)max_batch * (size_t)gn_rows(l) * (size_t)l->cfg.gn.groups * sizeof(float);
 }
 
 static ct_status gn_forward(ct_layer *l, ct_backend *b, const float *x, float *y, int n,
                             const ct_layer_ctx *ctx) {
     int64_t c, inner;
     gn_view(l, &c, &inner);
-    const int64_t g = l->cfg.gn.groups;
+    const int64_t g = l->cfg.gn.groups, rows = n * gn_rows(l);
     float *save = ctx->scratch;
-    return b->groupnorm_forward(b, x, y, n, c, inner, g, l->w, l->w + c, l->cfg.gn.eps, save,
-                                save + (int64_t)n * g);
+    return b->groupnorm_forward(b, x, y, rows, c, inner, g, l->w, l->w + c, l->cfg.gn.eps, save,
+                                save + rows * g);
 }
 
 static ct_status gn_backward(ct_layer *l, ct_backend *b, const float *x, const float *y,
@@ -86,9 +95,9 @@ static ct_status gn_backward(ct_layer *l, ct_backend *b, const float *x, const f
                              const ct_layer_ctx *ctx) {
     int64_t c, inner;
     gn_view(l, &c, &inner);
-    const int64_t g = l->cfg.gn.groups;
+    const int64_t g = l->cfg.gn.groups, rows = n * gn_rows(l);
     const float *save = ctx->scratch;
-    return b->groupnorm_backward(b, x, dy, dx, n, c, inner, g, l->w, save, save + (int64_t)n * g,
+    return b->groupnorm_backward(b, x, dy, dx, rows, c, inner, g, l->w, save, save + rows * g,
                                  dw, dw + c);
 }
 
@@ -110,4 +119,5 @@ const ct_layer_ops ct_layernorm_ops = {
     .forward = gn_forward,
     .backward = gn_backward,
     .scratch_bytes = gn_scratch_bytes,
+    .seq = CT_SEQ_TOO,
 };

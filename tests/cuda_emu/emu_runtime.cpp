@@ -706,6 +706,38 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
     return CUBLAS_STATUS_SUCCESS;
 }
 
+/* cublasSgemm's checks for the first and the last matrix (the others lie between), then each
+ * matrix's product in one queued op */
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
+                                         cublasOperation_t tb, int m, int n, int k,
+                                         const float *alpha, const float *A, int lda,
+                                         long long stride_a, const float *B, int ldb,
+                                         long long stride_b, const float *beta, float *C, int ldc,
+                                         long long stride_c, int batch) {
+    LOCK;
+    if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+    int rows_a = ta == CUBLAS_OP_N ? m : k, rows_b = tb == CUBLAS_OP_N ? k : n;
+    if (m < 0 || n < 0 || k < 0 || batch < 0 || lda < (rows_a > 1 ? rows_a : 1) ||
+        ldb < (rows_b > 1 ? rows_b : 1) || ldc < (m > 1 ? m : 1))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (m == 0 || n == 0 || batch == 0) return CUBLAS_STATUS_SUCCESS;
+    int cols_a = ta == CUBLAS_OP_N ? k : m, cols_b = tb == CUBLAS_OP_N ? n : k;
+    for (long long i : {0LL, (long long)batch - 1})
+        if ((k > 0 && (!in_device(A + i * stride_a, ((size_t)(cols_a - 1) * lda + rows_a) * sizeof(float)) ||
+                       !in_device(B + i * stride_b, ((size_t)(cols_b - 1) * ldb + rows_b) * sizeof(float)))) ||
+            !in_device(C + i * stride_c, ((size_t)(n - 1) * ldc + m) * sizeof(float)))
+            return CUBLAS_STATUS_INVALID_VALUE;
+    float al = *alpha, be = *beta;
+    CBLAS_TRANSPOSE a = ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans;
+    CBLAS_TRANSPOSE b = tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans;
+    enqueue(h->stream, [=]() {
+        for (long long i = 0; i < batch; i++)
+            cblas_sgemm(CblasColMajor, a, b, m, n, k, al, A + i * stride_a, lda, B + i * stride_b,
+                        ldb, be, C + i * stride_c, ldc);
+    });
+    return CUBLAS_STATUS_SUCCESS;
+}
+
 const char *cublasGetStatusName(cublasStatus_t s) {
     switch (s) {
     case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";

@@ -777,6 +777,7 @@ void ct_cpu_fill_nn_ops(ct_backend *b) {
     b->dropout_forward = cpu_dropout_forward;
     b->dropout_backward = cpu_dropout_backward;
     ct_cpu_fill_bn_ops(b); /* cpu_bn.c */
+    ct_cpu_fill_seq_ops(b); /* cpu_seq.c */
     b->adam_step = cpu_adam_step;
     b->rmsprop_step = cpu_rmsprop_step;
     b->sumsq = cpu_sumsq;

@@ -12,5 +12,8 @@
 void ct_cpu_fill_nn_ops(ct_backend *b);
 /* Fills batchnorm_forward and batchnorm_backward (cpu_bn.c; called by ct_cpu_fill_nn_ops). */
 void ct_cpu_fill_bn_ops(ct_backend *b);
+/* Fills gemm_batched, softmax_rows(_backward), transpose and copy2d (cpu_seq.c; called by
+ * ct_cpu_fill_nn_ops). */
+void ct_cpu_fill_seq_ops(ct_backend *b);
 
 #endif

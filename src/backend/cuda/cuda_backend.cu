@@ -427,6 +427,7 @@ static void fill_table(ct_cuda *cb, const cudaDeviceProp *prop, const char *dnn_
     ct_cuda_fill_gather_ops(b); /* cuda_gather.cu: the row gather and its augmentation */
     ct_cuda_fill_optim_ops(b); /* cuda_optim.cu: SGD, the weights' average, Adam, RMSprop */
     ct_cuda_fill_nn_ops(b); /* cuda_nn.cu: conv, pooling, batch and group norm, norms */
+    ct_cuda_fill_seq_ops(b); /* cuda_seq.cu: batched GEMM, softmax rows, transposes */
     ct_cuda_fill_mlp_ops(b); /* cuda_mlp.cu: the tutorial's MLP step, fused */
 #ifdef CT_HAVE_NCCL
     ct_cuda_fill_coll_ops(b); /* cuda_coll.cu: NCCL all-reduce across ranks */

@@ -113,6 +113,8 @@ void ct_cuda_fill_gather_ops(ct_backend *b);
 /* Fills the CNN ops (cuda_nn.cu): conv2d_*, maxpool2d_*, avgpool2d_*, batchnorm_*,
  * groupnorm_*, sumsq, clip_scale and clip_value. */
 void ct_cuda_fill_nn_ops(ct_backend *b);
+/* Fills gemm_batched, softmax_rows(_backward), transpose and copy2d (cuda_seq.cu). */
+void ct_cuda_fill_seq_ops(ct_backend *b);
 /* Fills the fused MLP step (cuda_mlp.cu): mlp_workspace, mlp_step. */
 void ct_cuda_fill_mlp_ops(ct_backend *b);
 ct_status ct_cuda_probe_mlp_kernels(void);
