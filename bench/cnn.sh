@@ -31,13 +31,16 @@ small_mnist "$DATA" "$tmp/data" "$N" 256 || { echo "cannot cut $N images from $D
     echo
     echo "| model | parameters | ctrain s/epoch | PyTorch s/epoch | ctrain images/s | PyTorch images/s | ratio |"
     echo "| --- | --- | --- | --- | --- | --- | --- |"
+    k=0
     for m in $MODELS; do
+        k=$((k + 1))
+        save=$tmp/model$k # (a spec can be longer than a file name may be)
         out=$("$BUILD/ctrain" train --dataset idx --data "$tmp/data" --model "$m" --val-size 0 \
               --epochs "$EPOCHS" --lr 0.05 --momentum 0.9 --threads "$THREADS" --quiet \
-              --save "$tmp/$m" 2>&1) || { echo "ctrain $m: $out" >&2; continue; }
+              --save "$save" 2>&1) || { echo "ctrain $m: $out" >&2; continue; }
         ours=$(sed -n 's/^Training time: .* s (\([0-9.]*\) s\/epoch)$/\1/p' <<<"$out")
-        params=$("$BUILD/ctrain" summary --model "$tmp/$m" | sed -n 's/^Total params: \([0-9]*\) .*/\1/p')
-        theirs=$("$TPY" bench/cnn_torch.py "$tmp/$m" "$tmp/data" "$EPOCHS" "$THREADS" 2>&1) ||
+        params=$("$BUILD/ctrain" summary --model "$save" | sed -n 's/^Total params: \([0-9]*\) .*/\1/p')
+        theirs=$("$TPY" bench/cnn_torch.py "$save" "$tmp/data" "$EPOCHS" "$THREADS" 2>&1) ||
             { echo "PyTorch $m: $theirs" >&2; continue; }
         t=$(awk '{print $3}' <<<"$theirs" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
         awk -v m="$m" -v p="$params" -v a="$ours" -v b="$t" -v n="$N" 'BEGIN {

@@ -15,7 +15,11 @@
  * and back); normalize → Sub, Mul (by 1 / std, as ctrain computes
  * it); relu, leakyrelu, sigmoid, tanh → their ops; gelu → the
  * erf form torch exports, x * 0.5 * (1 + Erf(x / sqrt(2))). A conv or pool after a flatten
- * gets a Reshape back to (batch, C, H, W).
+ * gets a Reshape back to (batch, C, H, W). Token sequences are (batch, T, D): tokens → Reshape,
+ * Transpose; clstoken → Concat of the token Expanded to the batch; posembed → Add; attention →
+ * MatMul, Add, Reshape, Transpose, Gather (Q, K, V), MatMul, Mul, Softmax, MatMul, Transpose,
+ * Reshape, MatMul, Add; clspool → Gather; linear on a sequence → MatMul by the weight's
+ * Transpose, Add; layernorm → over the last axis.
  */
 #include "io/atomic.h"
 #include "io/checkpoint.h"
@@ -224,8 +228,9 @@ static void shape_init(builder *b, const int64_t *v, int n, char name[NAME_BYTES
  * bias (a group norm's of shape (C, 1, 1) on images). */
 static void norm_nodes(builder *b, const ct_layer *l, const char *w, const char *bias) {
     const int group = l->ops == &ct_groupnorm_ops;
-    if (l->in_h * l->in_w > 1) to_image(b, l); /* (an image flattened for a residual add) */
-    else if (!group) flatten(b);               /* (a layer norm's weight of (F)) */
+    if (l->in_seq) {}                               /* (batch, T, D): over the last axis */
+    else if (l->in_h * l->in_w > 1) to_image(b, l); /* (an image flattened for a residual add) */
+    else if (!group) flatten(b);                    /* (a layer norm's weight of (F)) */
     char eps[NAME_BYTES], x[NAME_BYTES], d[NAME_BYTES], s[NAME_BYTES];
     if (group) {
         const int64_t split[3] = {0, l->cfg.gn.groups, -1};
@@ -233,9 +238,10 @@ static void norm_nodes(builder *b, const ct_layer *l, const char *w, const char 
         const char *in[2] = {b->cur, s};
         node(b, "Reshape", NULL, in, 2, NULL, 0);
     }
-    /* the axes reduced: a group's (batch, groups, rest) over 2; a layer norm's over 1.. */
-    const int64_t axes[3] = {1, 2, 3}, *ax = group ? axes + 1 : axes;
-    const int n_ax = group ? 1 : b->rank - 1;
+    /* the axes reduced: a group's (batch, groups, rest) over 2; a layer norm's over 1.., a
+     * sequence's over 2 (each token's) */
+    const int64_t axes[3] = {1, 2, 3}, *ax = group || l->in_seq ? axes + 1 : axes;
+    const int n_ax = group || l->in_seq ? 1 : b->rank - 1;
     snprintf(x, sizeof x, "%s", b->cur);
     Onnx__AttributeProto *a[2] = {attr_ints_of(b, "axes", ax, n_ax),
                                   attr_int(b, "keepdims", 1)};
@@ -280,6 +286,127 @@ static void norm_nodes(builder *b, const ct_layer *l, const char *w, const char 
     node(b, "Mul", NULL, mul, 2, NULL, 0);
     const char *plus[2] = {b->cur, bv};
     node(b, "Add", NULL, plus, 2, NULL, 0);
+}
+
+/* b->cur times the transpose of the 2-D weight w, plus bias: nn.Linear on (batch, T, D) */
+static void matmul_t(builder *b, const char *w, const char *bias) {
+    char x[NAME_BYTES];
+    snprintf(x, sizeof x, "%s", b->cur);
+    const char *tw[1] = {w};
+    node(b, "Transpose", NULL, tw, 1, NULL, 0); /* (the default perm reverses the axes) */
+    const char *mm[2] = {x, b->cur};
+    node(b, "MatMul", NULL, mm, 2, NULL, 0);
+    const char *plus[2] = {b->cur, bias};
+    node(b, "Add", NULL, plus, 2, NULL, 0);
+}
+
+/* Transpose of b->cur by perm (n axes) */
+static void transpose(builder *b, const int64_t *perm, int n) {
+    Onnx__AttributeProto *a[1] = {attr_ints_of(b, "perm", perm, n)};
+    unary(b, "Transpose", a, 1);
+}
+
+/* Reshape of b->cur to shape (n values; 0: that axis kept) */
+static void reshape(builder *b, const int64_t *shape, int n) {
+    char s[NAME_BYTES];
+    shape_init(b, shape, n, s);
+    const char *in[2] = {b->cur, s};
+    node(b, "Reshape", NULL, in, 2, NULL, 0);
+}
+
+/* An int64 scalar initializer (Gather's index); its name into name */
+static void index_init(builder *b, int64_t v, char name[NAME_BYTES]) {
+    snprintf(name, NAME_BYTES, "index_%d", ++b->serial);
+    init_tensor(b, name, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, NULL, 0, &v, sizeof v);
+}
+
+/* The token sequences' layers (attention.c) on b->cur, a (batch, T, D) tensor of rank 3 but
+ * for tokens' input (an image) and clspool's output (batch, D); linear and layernorm on a
+ * sequence too. As torch.onnx writes nn.MultiheadAttention: the input projection, the heads as
+ * (batch, heads, T, d), softmax(Q K^T / sqrt(d)) V, the output projection. */
+static void seq_nodes(builder *b, const ct_layer *l) {
+    const int64_t D = l->in_w;
+    char name[4][NAME_BYTES];
+    if (l->ops == &ct_tokens_ops) { /* (batch, C, H*W), then (batch, H*W, C) */
+        to_image(b, l);
+        const int64_t shape[3] = {0, l->in_c, -1}, perm[3] = {0, 2, 1};
+        reshape(b, shape, 3);
+        transpose(b, perm, 3);
+    } else if (l->ops == &ct_linear_ops) {
+        snprintf(name[0], NAME_BYTES, "%s.weight", l->name);
+        snprintf(name[1], NAME_BYTES, "%s.bias", l->name);
+        matmul_t(b, name[0], name[1]);
+    } else if (l->ops == &ct_clstoken_ops) { /* Concat(Expand(token, (batch, 1, D)), x) */
+        char x[NAME_BYTES], batch[NAME_BYTES];
+        snprintf(x, sizeof x, "%s", b->cur);
+        unary(b, "Shape", NULL, 0);
+        const int64_t zero = 0, one = 1, rest[2] = {1, D};
+        shape_init(b, &zero, 1, name[0]);
+        shape_init(b, &one, 1, name[1]);
+        const char *sl[3] = {b->cur, name[0], name[1]};
+        node(b, "Slice", NULL, sl, 3, NULL, 0);
+        snprintf(batch, sizeof batch, "%s", b->cur);
+        shape_init(b, rest, 2, name[2]);
+        const char *cat[2] = {batch, name[2]};
+        Onnx__AttributeProto *a0[1] = {attr_int(b, "axis", 0)};
+        node(b, "Concat", NULL, cat, 2, a0, 1);
+        snprintf(name[3], NAME_BYTES, "%s.class_token", l->name);
+        const char *ex[2] = {name[3], b->cur};
+        node(b, "Expand", NULL, ex, 2, NULL, 0);
+        const char *both[2] = {b->cur, x};
+        Onnx__AttributeProto *a1[1] = {attr_int(b, "axis", 1)};
+        node(b, "Concat", NULL, both, 2, a1, 1);
+    } else if (l->ops == &ct_posembed_ops) {
+        snprintf(name[0], NAME_BYTES, "%s.pos_embedding", l->name);
+        const char *plus[2] = {b->cur, name[0]};
+        node(b, "Add", NULL, plus, 2, NULL, 0);
+    } else if (l->ops == &ct_clspool_ops) { /* x[:, 0] */
+        index_init(b, 0, name[0]);
+        const char *in[2] = {b->cur, name[0]};
+        Onnx__AttributeProto *a[1] = {attr_int(b, "axis", 1)};
+        node(b, "Gather", NULL, in, 2, a, 1);
+        b->rank = 2;
+        return;
+    } else if (l->ops == &ct_attention_ops) {
+        const int64_t H = l->cfg.attn.heads, d = D / H;
+        snprintf(name[0], NAME_BYTES, "%s.in_proj_weight", l->name);
+        snprintf(name[1], NAME_BYTES, "%s.in_proj_bias", l->name);
+        matmul_t(b, name[0], name[1]); /* (batch, T, 3D) */
+        const int64_t split[5] = {0, 0, 3, H, d}, heads[5] = {2, 0, 3, 1, 4};
+        reshape(b, split, 5);
+        transpose(b, heads, 5); /* (3, batch, H, T, d) */
+        char qkv[NAME_BYTES], part[3][NAME_BYTES];
+        snprintf(qkv, sizeof qkv, "%s", b->cur);
+        for (int i = 0; i < 3; i++) {
+            char at[NAME_BYTES];
+            index_init(b, i, at);
+            const char *in[2] = {qkv, at};
+            Onnx__AttributeProto *a[1] = {attr_int(b, "axis", 0)};
+            node(b, "Gather", NULL, in, 2, a, 1);
+            snprintf(part[i], sizeof part[i], "%s", b->cur);
+        }
+        const int64_t kt[4] = {0, 1, 3, 2};
+        snprintf(b->cur, sizeof b->cur, "%s", part[1]);
+        transpose(b, kt, 4); /* K^T: (batch, H, d, T) */
+        const char *scores[2] = {part[0], b->cur};
+        node(b, "MatMul", NULL, scores, 2, NULL, 0);
+        char scale[NAME_BYTES];
+        snprintf(scale, sizeof scale, "const_%d", ++b->serial);
+        scalar(b, scale, 1.0f / sqrtf((float)d));
+        const char *mul[2] = {b->cur, scale};
+        node(b, "Mul", NULL, mul, 2, NULL, 0);
+        Onnx__AttributeProto *a[1] = {attr_int(b, "axis", -1)};
+        unary(b, "Softmax", a, 1);
+        const char *pv[2] = {b->cur, part[2]};
+        node(b, "MatMul", NULL, pv, 2, NULL, 0); /* (batch, H, T, d) */
+        const int64_t back[4] = {0, 2, 1, 3}, merged[3] = {0, 0, D};
+        transpose(b, back, 4);
+        reshape(b, merged, 3);
+        snprintf(name[2], NAME_BYTES, "%s.out_proj.weight", l->name);
+        snprintf(name[3], NAME_BYTES, "%s.out_proj.bias", l->name);
+        matmul_t(b, name[2], name[3]);
+    }
+    b->rank = 3;
 }
 
 /* The nodes of activation kind (param: LeakyReLU's slope) on b->cur, as torch.onnx exports
@@ -358,10 +485,10 @@ static ct_status layer_nodes(builder *b, const ct_layer *l) {
     snprintf(mean, sizeof mean, "%s.running_mean", l->name);
     snprintf(var, sizeof var, "%s.running_var", l->name);
     const ct_layer_ops *k = l->ops;
-    if (l->in_seq || l->out_seq)
-        return ct_fail(CT_ERR_INVALID, "ONNX export: layer %s works on a token sequence, which "
-                       "ctrain does not export to ONNX yet", l->name);
-    if (k == &ct_flatten_ops) {
+    if (k == &ct_tokens_ops || k == &ct_clstoken_ops || k == &ct_posembed_ops ||
+        k == &ct_clspool_ops || k == &ct_attention_ops || (l->in_seq && k == &ct_linear_ops)) {
+        seq_nodes(b, l);
+    } else if (k == &ct_flatten_ops) {
         flatten(b);
     } else if (k == &ct_linear_ops) {
         flatten(b);

@@ -153,8 +153,6 @@ static ct_status cpu_bias_grad(ct_backend *b, float *dbias, const float *dy, int
     return CT_OK;
 }
 
-static inline float gelu(float x) { return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2)); }
-
 static ct_status cpu_act_forward(ct_backend *b, ct_act kind, float param, const float *x,
                                  float *y, int64_t n) {
     switch (kind) {
@@ -171,7 +169,7 @@ static ct_status cpu_act_forward(ct_backend *b, ct_act kind, float param, const 
         for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
         break;
     case CT_ACT_GELU:
-        for (int64_t i = 0; i < n; i++) y[i] = gelu(x[i]);
+        ct_gelu_forward(x, y, n);
         break;
     case CT_ACT_RELU6:
         for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i] > 6.0f ? 6.0f : x[i];
@@ -206,16 +204,9 @@ static ct_status cpu_act_backward(ct_backend *b, ct_act kind, float param, const
     case CT_ACT_TANH:
         for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
         break;
-    case CT_ACT_GELU: {
-        const float inv_sqrt_2pi = 0.3989422804014327f;
-        for (int64_t i = 0; i < n; i++) {
-            float v = x[i];
-            float cdf = 0.5f * (1.0f + erff(v * (float)M_SQRT1_2));
-            float pdf = inv_sqrt_2pi * expf(-0.5f * v * v);
-            dx[i] = dy[i] * (cdf + v * pdf);
-        }
+    case CT_ACT_GELU:
+        ct_gelu_backward(x, dy, dx, n);
         break;
-    }
     case CT_ACT_RELU6: /* (no short circuit, no conditional load: the loop vectorises) */
         for (int64_t i = 0; i < n; i++) {
             const float g = dy[i];

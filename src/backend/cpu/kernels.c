@@ -76,6 +76,8 @@ typedef struct {
     void (*sigmoid_forward)(const float *x, float *y, int64_t n);
     void (*silu_forward)(const float *x, float *y, int64_t n);
     void (*silu_backward)(const float *x, const float *dy, float *dx, int64_t n);
+    void (*gelu_forward)(const float *x, float *y, int64_t n);
+    void (*gelu_backward)(const float *x, const float *dy, float *dx, int64_t n);
     void (*bias_rows)(float *y, const float *bias, int64_t rows, int64_t cols);
     void (*colsum)(float *db, const float *dy, int64_t rows, int64_t cols);
     float (*sum)(const float *x, int64_t n);
@@ -94,8 +96,8 @@ typedef struct {
 
 #define KERNEL_SET(isa_name, nt, rank1, sfx)                                                   \
     {isa_name, nt, rank1, convert_u8_##sfx, relu_forward_##sfx, relu_backward_##sfx,            \
-     sigmoid_forward_##sfx, silu_forward_##sfx, silu_backward_##sfx,                            \
-     bias_rows_##sfx, colsum_##sfx, sum_##sfx, philox_blocks_##sfx, dropout_mask_##sfx,        \
+     sigmoid_forward_##sfx, silu_forward_##sfx, silu_backward_##sfx, gelu_forward_##sfx,        \
+     gelu_backward_##sfx, bias_rows_##sfx, colsum_##sfx, sum_##sfx, philox_blocks_##sfx, dropout_mask_##sfx,        \
      bn_sum_##sfx, bn_sqdev_##sfx, bn_apply_##sfx, bn_grad_sums_##sfx, bn_grad_apply_##sfx}
 
 static const kernel_set k_base = KERNEL_SET("baseline", NULL, NULL, base);
@@ -147,6 +149,10 @@ void ct_sigmoid_forward(const float *x, float *y, int64_t n) {
 void ct_silu_forward(const float *x, float *y, int64_t n) { kernels()->silu_forward(x, y, n); }
 void ct_silu_backward(const float *x, const float *dy, float *dx, int64_t n) {
     kernels()->silu_backward(x, dy, dx, n);
+}
+void ct_gelu_forward(const float *x, float *y, int64_t n) { kernels()->gelu_forward(x, y, n); }
+void ct_gelu_backward(const float *x, const float *dy, float *dx, int64_t n) {
+    kernels()->gelu_backward(x, dy, dx, n);
 }
 void ct_bias_rows(float *y, const float *bias, int64_t rows, int64_t cols) {
     kernels()->bias_rows(y, bias, rows, cols);

@@ -21,6 +21,10 @@ void ct_relu_backward(const float *x, const float *dy, float *dx, int64_t n);
 void ct_sigmoid_forward(const float *x, float *y, int64_t n);
 void ct_silu_forward(const float *x, float *y, int64_t n);
 void ct_silu_backward(const float *x, const float *dy, float *dx, int64_t n);
+/* GELU (erf form) and its dx = dy * f'(x), through Numerical Recipes' erfc fit (fractional
+ * error 1.2e-7) and the exp above, vectorised */
+void ct_gelu_forward(const float *x, float *y, int64_t n);
+void ct_gelu_backward(const float *x, const float *dy, float *dx, int64_t n);
 void ct_bias_rows(float *y, const float *bias, int64_t rows, int64_t cols); /* y += bias */
 void ct_colsum(float *db, const float *dy, int64_t rows, int64_t cols);    /* db = sum rows */
 float ct_sum_f32(const float *x, int64_t n); /* x[0] + ... + x[n-1], in a fixed order */
