@@ -188,6 +188,9 @@ typedef enum {
                           * biases 0 */
     CT_INIT_EFFICIENTNET, /* EfficientNet: that, but linear layers U(-1/sqrt(out), 1/sqrt(out))
                            * with biases 0 */
+    CT_INIT_VIT,         /* VisionTransformer: the patch conv N(0, 1 / fan_in) (trunc_normal_,
+                          * whose +-2 that std never nears) with bias 0; each token's linear
+                          * layers xavier_uniform_ with biases N(0, 1e-12); the head 0 */
 } ct_init_scheme;
 /* The scheme of preset name (resnet50: CT_INIT_RESNET); CT_INIT_DEFAULT for others and NULL. */
 ct_init_scheme ct_model_preset_init(const char *name);
@@ -196,7 +199,8 @@ ct_init_scheme ct_model_preset_init(const char *name);
  * conv's fan_out as PyTorch counts it too; a squeeze-and-excitation's two 1x1 convs alike, their
  * biases 0); with CT_INIT_MOBILENET also the convs' biases 0 and
  * the linear layers' weights normal, std 0.01, biases 0; with CT_INIT_EFFICIENTNET the convs'
- * biases 0 and the linear layers' weights uniform in +-1/sqrt(out_features), biases 0. The other layers keep theirs (batch
+ * biases 0 and the linear layers' weights uniform in +-1/sqrt(out_features), biases 0; with
+ * CT_INIT_VIT only what that scheme says (above). The other layers keep theirs (batch
  * norm's 1 and 0; with CT_INIT_RESNET the linear layers' PyTorch defaults, as torchvision's).
  * CT_INIT_DEFAULT changes nothing; another value is CT_ERR_INVALID. */
 ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t seed);

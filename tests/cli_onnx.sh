@@ -166,6 +166,10 @@ run train "${CUT[@]}" --model "conv(16,4,4,0),tokens,attention(2),layernorm,line
     --optimizer adam --lr 0.003 --batch-size 64 --epochs 1 --val-size 0 --quiet --save seqflat
 [ "$rc" -eq 0 ] && grep -q 'test_acc: 0\.[3-9]' <<<"$out" || bad "train seqflat -> exit $rc: $out $err"
 check seqflat seqflat "${CUT[@]}"
+run train "${CUT[@]}" --model "conv(32,7,7,0),tokens,posembed,residual(layernorm,attention(2)),layernorm,globalavgpool,linear(10)" \
+    --optimizer adam --lr 0.01 --batch-size 64 --epochs 1 --val-size 0 --quiet --save seqmean
+[ "$rc" -eq 0 ] && grep -q 'test_acc: 0\.[3-9]' <<<"$out" || bad "train seqmean -> exit $rc: $out $err"
+check seqmean seqmean "${CUT[@]}"
 
 # ------------------------------------------------------------------ bad flags and outputs
 run export --out x.onnx

@@ -193,6 +193,13 @@ static void ref_layer(const ct_model *m, const ct_layer *l, const double *p, con
                             *kink = (best - second) * (KINK_MARGIN / POOL_MARGIN);
                         out[s * osz + (c * OH + oy) * OW + ox] = is_max ? best : sum / (k * k);
                     }
+    } else if (l->in_seq && !strcmp(kind, "globalavgpool")) { /* the mean of C tokens of W */
+        for (int s = 0; s < n; s++)
+            for (int d = 0; d < W; d++) {
+                double sum = 0;
+                for (int t = 0; t < C; t++) sum += a[s * in + t * W + d];
+                out[s * W + d] = sum / C;
+            }
     } else if (!strcmp(kind, "globalavgpool")) {
         for (int s = 0; s < n; s++)
             for (int c = 0; c < C; c++) {

@@ -185,6 +185,8 @@ static const grad_case k_cases[] = {
      4, 4, 3},
     /* four heads of one feature each; stochastic depth on sequences */
     {"tokens,attention(4),residual(linear(4),tanh,droppath(0.5)),flatten,linear(3)", 4, 2, 2, 6},
+    /* the mean of the tokens instead of a class token */
+    {"conv(4,2,2),tokens,posembed,attention(2),layernorm,globalavgpool,linear(3)", 1, 4, 4, 3},
 };
 
 static void test_seq_grad(void **state) { nn_grad_check(g_cpu, *state); }
@@ -199,7 +201,7 @@ static void test_seq_spec_errors(void **state) {
                                                 "sequence (784, 1)"},
         {"tokens,batchnorm,clspool,linear(10)", "batchnorm takes an image or a vector"},
         {"tokens,groupnorm(1),clspool,linear(10)", "groupnorm takes an image or a vector"},
-        {"tokens,globalavgpool,linear(10)", "globalavgpool takes an image or a vector"},
+        {"tokens,maxpool(2),linear(10)", "maxpool takes an image or a vector"},
         {"tokens,tokens,clspool,linear(10)", "tokens takes an image or a vector"},
         {"flatten,attention(2),linear(10)", "attention takes a token sequence, not (784, 1, 1) "
                                             "(tokens first)"},

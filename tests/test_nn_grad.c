@@ -219,6 +219,19 @@ static void test_presets(void **state) {
         assert_int_equal(r->layers[r->n_layers - 2].out_h, 1);
         ct_model_free(r);
     }
+    /* torchvision's vit_b_16 and vit_b_32(num_classes=10, image_size=32): their parameters (the
+     * larger ones' too, 303115274 for vit_l_16, 305471498 for vit_l_32, 630455050 for vit_h_14
+     * at 28, measured once: too large to build here), tokens and layers */
+    const struct { const char *name; int64_t params; int tokens; } vits[] = {
+        {"vit_b_16", 85658890, 5}, {"vit_b_32", 87426058, 2}};
+    for (size_t i = 0; i < sizeof vits / sizeof vits[0]; i++) {
+        ct_model *v = NULL;
+        OK(ct_model_create(g_cpu, vits[i].name, 3, 32, 32, 2, 1, &v));
+        assert_int_equal(ct_model_param_count(v), vits[i].params);
+        assert_int_equal(v->layers[3].out_c, vits[i].tokens); /* (posembed1's) */
+        assert_int_equal(v->n_layers, 4 + 12 * 8 + 3);
+        ct_model_free(v);
+    }
     /* the cnn's shapes: (32, 26, 26) (64, 24, 24) (64, 12, 12) */
     ct_model *m = NULL;
     OK(ct_model_create(g_cpu, "cnn", 1, 28, 28, 4, 1, &m));
@@ -369,6 +382,8 @@ static void test_init_torchvision(void **state) {
     assert_int_equal(ct_model_preset_init("mobilenet_v3_small"), CT_INIT_MOBILENET);
     assert_int_equal(ct_model_preset_init("mobilenet_v3_large"), CT_INIT_MOBILENET);
     assert_int_equal(ct_model_preset_init("efficientnet_b0"), CT_INIT_EFFICIENTNET);
+    assert_int_equal(ct_model_preset_init("vit_b_16"), CT_INIT_VIT);
+    assert_int_equal(ct_model_preset_init("vit_h_14"), CT_INIT_VIT);
     assert_int_equal(ct_model_preset_init("resnet20"), CT_INIT_RESNET); /* (He et al.'s too) */
     assert_int_equal(ct_model_preset_init("cnn"), CT_INIT_DEFAULT);
     assert_int_equal(ct_model_preset_init("mlp"), CT_INIT_DEFAULT);
@@ -378,6 +393,58 @@ static void test_init_torchvision(void **state) {
     OK(ct_model_create(g_cpu, "conv(2,3),flatten,linear(3)", 1, 5, 5, 2, 3, &m));
     assert_int_equal(ct_model_init_torchvision(m, (ct_init_scheme)7, 1), CT_ERR_INVALID);
     ct_model_free(m);
+}
+
+/* torchvision's VisionTransformer's scheme: the patch conv N(0, 1 / fan_in) with bias 0, each
+ * token's linear layers xavier_uniform_ with biases N(0, 1e-12), the head 0; attention, the
+ * layer norms, the class token and the position embeddings as drawn; the same seed the same */
+static void test_init_vit(void **state) {
+    (void)state;
+    const char *spec = "conv(64,4,4,0),tokens,clstoken,posembed,residual(layernorm(1e-6),"
+                       "attention(4)),residual(layernorm(1e-6),linear(256),gelu,linear(64)),"
+                       "layernorm(1e-6),clspool,linear(10)";
+    ct_model *m = NULL, *again = NULL;
+    OK(ct_model_create(g_cpu, spec, 3, 32, 32, 2, 3, &m));
+    OK(ct_model_create(g_cpu, spec, 3, 32, 32, 2, 3, &again));
+    const int64_t n = ct_model_param_count(m);
+    float *before = hmalloc((size_t)n * 4), *after = hmalloc((size_t)n * 4);
+    float *other = hmalloc((size_t)n * 4);
+    OK(ct_model_get_params(m, before));
+    OK(ct_model_init_torchvision(m, CT_INIT_VIT, 9));
+    OK(ct_model_init_torchvision(again, CT_INIT_VIT, 9));
+    OK(ct_model_get_params(m, after));
+    OK(ct_model_get_params(again, other));
+    assert_memory_equal(after, other, (size_t)n * 4);
+    int linears = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const ct_layer *l = &m->layers[i];
+        const float *a = after + l->offset, *b = before + l->offset;
+        if (l->ops == &ct_conv2d_ops) {
+            assert_normal(l->name, a, 64 * 48, sqrt(1.0 / 48.0));
+            for (int o = 0; o < 64; o++) assert_true(a[64 * 48 + o] == 0.0f);
+        } else if (l->ops == &ct_linear_ops && !l->in_seq) { /* the head */
+            for (int64_t j = 0; j < l->n_params; j++) assert_true(a[j] == 0.0f);
+        } else if (l->ops == &ct_linear_ops) { /* U(-r, r), r = sqrt(6 / (64 + 256)) */
+            const int64_t out = l->out_w, nw = out * l->in_w;
+            const double r = sqrt(6.0 / 320.0);
+            double s1 = 0, s2 = 0, bmax = 0;
+            for (int64_t j = 0; j < nw; j++) {
+                assert_true(fabs(a[j]) <= r);
+                s1 += a[j], s2 += (double)a[j] * a[j];
+            }
+            for (int64_t j = 0; j < out; j++) bmax = fmax(bmax, fabs(a[nw + j]));
+            const double sd = sqrt(s2 / nw - (s1 / nw) * (s1 / nw));
+            assert_true(fabs(sd / (r / sqrt(3.0)) - 1.0) < 0.03);
+            assert_true(bmax > 0 && bmax < 6e-6); /* (N(0, 1e-12): 16384 draws under 6 sigma) */
+            linears++;
+        } else {
+            assert_memory_equal(a, b, (size_t)l->n_params * 4);
+        }
+    }
+    assert_int_equal(linears, 2);
+    free(before), free(after), free(other);
+    ct_model_free(m);
+    ct_model_free(again);
 }
 
 static void test_spec_errors(void **state) {
@@ -450,7 +517,7 @@ int main(void) {
         return 1;
     }
     enum { N_CASES = sizeof k_cases / sizeof k_cases[0] };
-    struct CMUnitTest tests[N_CASES + 5];
+    struct CMUnitTest tests[N_CASES + 6];
     for (int i = 0; i < N_CASES; i++)
         tests[i] = (struct CMUnitTest){k_cases[i].spec, test_model_grad, NULL, NULL,
                                        (void *)&k_cases[i]};
@@ -459,6 +526,7 @@ int main(void) {
     tests[N_CASES + 2] = (struct CMUnitTest)cmocka_unit_test(test_spec_errors);
     tests[N_CASES + 3] = (struct CMUnitTest)cmocka_unit_test(test_init_torchvision);
     tests[N_CASES + 4] = (struct CMUnitTest)cmocka_unit_test(test_spec_text);
+    tests[N_CASES + 5] = (struct CMUnitTest)cmocka_unit_test(test_init_vit);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ct_backend_free(g_cpu);
     return rc;

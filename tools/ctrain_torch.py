@@ -46,7 +46,8 @@ so that load_state_dict(strict=True) takes the file's tensors as they are:
     clstoken                   a learned class_token (1, 1, D) before the tokens
     posembed                   a learned pos_embedding (1, T, D) added
     attention(H)               nn.MultiheadAttention(D, H, batch_first=True) on (x, x, x)
-    clspool                    the first token, x[:, 0]
+    clspool                    the first token, x[:, 0]; globalavgpool on a sequence: the
+                               tokens' mean, x.mean(1)
 
 A file without a model_spec (a state_dict saved by PyTorch) gets the chain its linearN tensors
 make, flatten,linear(a),relu,...,linear(z), as ctrain infers it; an nn.Sequential's names
@@ -215,6 +216,8 @@ def build_model(spec, input_shape):
             cls = nn.MaxPool2d if name == "maxpool" else nn.AvgPool2d
             return add(name, cls(i[0], i[1] if len(i) > 1 else i[0], i[2] if len(i) > 2 else 0),
                        False)
+        if name == "globalavgpool" and x.dim() == 3:  # the mean of the tokens
+            return add(name, TokenMean(), False)
         if name == "globalavgpool":
             return add(name, nn.AdaptiveAvgPool2d(1), False)
         if name == "batchnorm":
@@ -379,6 +382,13 @@ class SelfAttention(nn.MultiheadAttention):
 
     def forward(self, x):
         return super().forward(x, x, x, need_weights=False)[0]
+
+
+class TokenMean(nn.Module):
+    """ctrain's globalavgpool on a sequence: the mean of the tokens, x.mean(1)."""
+
+    def forward(self, x):
+        return x.mean(1)
 
 
 class ClsPool(nn.Module):

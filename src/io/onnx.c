@@ -19,7 +19,7 @@
  * Transpose; clstoken → Concat of the token Expanded to the batch; posembed → Add; attention →
  * MatMul, Add, Reshape, Transpose, Gather (Q, K, V), MatMul, Mul, Softmax, MatMul, Transpose,
  * Reshape, MatMul, Add; clspool → Gather; linear on a sequence → MatMul by the weight's
- * Transpose, Add; layernorm → over the last axis.
+ * Transpose, Add; layernorm → over the last axis; globalavgpool → ReduceMean over the tokens.
  */
 #include "io/atomic.h"
 #include "io/checkpoint.h"
@@ -512,6 +512,12 @@ static ct_status layer_nodes(builder *b, const ct_layer *l) {
                                       attr_ints(b, "pads", l->cfg.pool.pad, 4),
                                       avg ? attr_int(b, "count_include_pad", 1) : NULL};
         unary(b, avg ? "AveragePool" : "MaxPool", a, avg ? 4 : 3);
+    } else if (k == &ct_global_avgpool_ops && l->in_seq) { /* the tokens' mean */
+        const int64_t tokens_axis = 1;
+        Onnx__AttributeProto *a[2] = {attr_ints_of(b, "axes", &tokens_axis, 1),
+                                      attr_int(b, "keepdims", 0)};
+        unary(b, "ReduceMean", a, 2);
+        b->rank = 2;
     } else if (k == &ct_global_avgpool_ops) {
         to_image(b, l);
         unary(b, "GlobalAveragePool", NULL, 0);

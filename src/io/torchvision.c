@@ -176,7 +176,14 @@ static int family(const ct_model *m) {
 }
 
 ct_status ct_save_torchvision(const ct_model *m, const char *path) {
-    char (*names)[CT_LIST_NAME_BYTES] = calloc((size_t)m->n_layers, sizeof *names);
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].in_seq || m->layers[i].out_seq)
+            return ct_fail(CT_ERR_UNSUPPORTED, "the model %s works on token sequences: ctrain "
+                           "does not write vision transformers under torchvision's names yet "
+                           "(its model.safetensors keeps ctrain's; tools/ctrain_torch.py "
+                           "loads it)", SPEC_TEXT(m));
+    const size_t layers = m->n_layers > 0 ? (size_t)m->n_layers : 1;
+    char (*names)[CT_LIST_NAME_BYTES] = calloc(layers, sizeof *names);
     if (!names) return ct_fail(CT_ERR_NOMEM, "out of memory");
     const int fam = family(m);
     ct_status s = fam ? mobilenet_names(m, fam, names) : resnet_names(m, names);

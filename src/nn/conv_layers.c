@@ -224,19 +224,51 @@ const ct_layer_ops ct_avgpool2d_ops = {
 };
 
 /* Global average pooling (AdaptiveAvgPool2d(1), Keras' GlobalAveragePooling2D): (N, C, H, W) ->
- * (N, C, 1, 1), one window of the whole plane; a linear layer may follow without a flatten. */
+ * (N, C, 1, 1), one window of the whole plane; a linear layer may follow without a flatten. On a
+ * token sequence (T, D), the mean of the tokens (D), x.mean(1) (Keras' GlobalAveragePooling1D):
+ * per sample ones (1, T) / T times x (T, D), and back ones (T, 1) / T times dy (1, D). */
 static ct_status global_pool_setup(ct_layer *l) {
-    l->out_c = l->in_c;
+    l->out_c = l->in_seq ? l->in_w : l->in_c;
     l->out_h = l->out_w = 1;
+    l->out_seq = 0;
     l->n_params = 0;
     return CT_OK;
+}
+
+/* a sequence's row of T ones */
+static size_t global_pool_scratch_bytes(const ct_layer *l, ct_backend *b, int max_batch) {
+    (void)b, (void)max_batch;
+    return l->in_seq ? (size_t)l->in_c * sizeof(float) : 0;
+}
+
+static ct_status global_pool_forward(ct_layer *l, ct_backend *b, const float *x, float *y, int n,
+                                     const ct_layer_ctx *ctx) {
+    if (!l->in_seq) return avgpool_forward(l, b, x, y, n, ctx);
+    const int T = l->in_c, D = l->in_w;
+    CT_TRY(b->fill(b, ctx->scratch, 1.0f, T));
+    return b->gemm_batched(b, 0, 0, 1, D, T, 1.0f / (float)T, ctx->scratch, T, 0, x, D,
+                           (int64_t)T * D, 0.0f, y, D, D, n);
+}
+
+static ct_status global_pool_backward(ct_layer *l, ct_backend *b, const float *x, const float *y,
+                                      const float *dy, float *dx, float *dw, int n,
+                                      const ct_layer_ctx *ctx) {
+    if (!dx) return CT_OK;
+    if (!l->in_seq) return avgpool_backward(l, b, x, y, dy, dx, dw, n, ctx);
+    const int T = l->in_c, D = l->in_w;
+    CT_TRY(b->fill(b, ctx->scratch, 1.0f, T));
+    return b->gemm_batched(b, 0, 0, T, D, 1, 1.0f / (float)T, ctx->scratch, 1, 0, dy, D, D, 0.0f,
+                           dx, D, (int64_t)T * D, n);
 }
 
 const ct_layer_ops ct_global_avgpool_ops = { /* (avgpool's ops, on pool_desc's whole plane) */
     .kind = "globalavgpool",
     .setup = global_pool_setup,
-    .forward = avgpool_forward,
-    .backward = avgpool_backward,
+    .forward = global_pool_forward,
+    .backward = global_pool_backward,
+    .scratch_bytes = global_pool_scratch_bytes,
+    .scratch_shared = 1,
+    .seq = CT_SEQ_TOO,
 };
 
 /* ------------------------------------------------------------------------------------------ */

@@ -11,9 +11,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* torchvision's VisionTransformer: conv_proj N(0, 1 / fan_in), bias 0; each MLP's linear layers
+ * (on tokens) xavier_uniform_, biases N(0, 1e-6^2); the head (a linear layer on the pooled
+ * features) 0; the rest (attention, layer norms, the class token, the position embeddings) as
+ * the layers drew them, PyTorch's and torchvision's. */
+static void vit_init(const ct_layer *l, float *w, ct_rng *rng) {
+    if (l->ops == &ct_conv2d_ops) {
+        const int64_t k2 = (int64_t)l->cfg.conv.kernel * l->cfg.conv.kernel;
+        const int64_t fan_in = (int64_t)(l->in_c / l->cfg.conv.groups) * k2;
+        const int64_t nw = (int64_t)l->out_c * fan_in;
+        const double std = sqrt(1.0 / (double)fan_in);
+        ct_rng_fill_normal(rng, w, nw);
+        for (int64_t j = 0; j < nw; j++) w[j] = (float)(std * w[j]);
+        if (l->cfg.conv.bias) memset(w + nw, 0, (size_t)l->out_c * sizeof(float));
+    } else if (l->ops == &ct_linear_ops && !l->in_seq) { /* the head */
+        memset(w, 0, (size_t)l->n_params * sizeof(float));
+    } else if (l->ops == &ct_linear_ops) {
+        const int64_t out = l->cfg.linear.units, in = l->in_w, nw = out * in;
+        const double bound = sqrt(6.0 / (double)(in + out));
+        ct_rng_fill_uniform(rng, w, nw);
+        for (int64_t j = 0; j < nw; j++) w[j] = (float)(bound * (2.0 * w[j] - 1.0));
+        ct_rng_fill_normal(rng, w + nw, out);
+        for (int64_t j = 0; j < out; j++) w[nw + j] = (float)(1e-6 * w[nw + j]);
+    }
+}
+
 ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t seed) {
     if (scheme == CT_INIT_DEFAULT) return CT_OK;
-    if (scheme != CT_INIT_RESNET && scheme != CT_INIT_MOBILENET && scheme != CT_INIT_EFFICIENTNET)
+    if (scheme != CT_INIT_RESNET && scheme != CT_INIT_MOBILENET &&
+        scheme != CT_INIT_EFFICIENTNET && scheme != CT_INIT_VIT)
         return ct_fail(CT_ERR_INVALID, "init_torchvision: unknown scheme %d", (int)scheme);
     size_t bytes = (size_t)m->n_params * sizeof(float);
     float *host = ct_malloc(bytes ? bytes : 1, "parameters");
@@ -24,6 +50,10 @@ ct_status ct_model_init_torchvision(ct_model *m, ct_init_scheme scheme, uint64_t
     for (int i = 0; i < m->n_layers && s == CT_OK; i++) {
         const ct_layer *l = &m->layers[i];
         float *w = host + l->offset;
+        if (scheme == CT_INIT_VIT) {
+            vit_init(l, w, &rng);
+            continue;
+        }
         if (l->ops == &ct_linear_ops && scheme != CT_INIT_RESNET) {
             const int64_t out = l->cfg.linear.units;
             const int64_t nw = l->n_params - out; /* weight (out, in), bias (out) */

@@ -5,8 +5,9 @@
  *
  * Presets: mlp (the tutorial's), lenet5, cnn (the Keras MNIST convnet), resnet8 and resnet20
  * (He et al.'s CIFAR ResNets), resnet18, resnet34, resnet50, resnet101, resnet152,
- * wide_resnet50_2, wide_resnet101_2, resnext50_32x4d, resnext101_32x8d, resnext101_64x4d and
- * mobilenet_v2 (torchvision's).
+ * wide_resnet50_2, wide_resnet101_2, resnext50_32x4d, resnext101_32x8d, resnext101_64x4d,
+ * mobilenet_v2, mobilenet_v3_large and _small, efficientnet_b0, vit_b_16, vit_b_32, vit_l_16,
+ * vit_l_32 and vit_h_14 (torchvision's).
  */
 #include "nn/model.h"
 
@@ -168,6 +169,25 @@
     EF_BLOCK(1152, 3, 1, 1, 48, 320)                                                          \
     "conv(1280,1,1,0,0),batchnorm,silu,globalavgpool,dropout(0.2),linear(10)"
 
+/* Vision transformers (Dosovitskiy et al. 2021, torchvision's vit_b_16 ... vit_h_14
+ * (num_classes=10), dropout 0): a conv of kernel and stride P to D channels (the patches'
+ * embeddings), the patches as tokens, a class token before them, position embeddings added;
+ * L encoder blocks (each token's layer norm of eps 1e-6, attention of H heads, added back; a
+ * layer norm, an MLP of M GELU units, added back); a layer norm, the class token's features,
+ * linear(10). (P, L, H, D, M): b_16 (16, 12, 12, 768, 3072), b_32 (32, ...), l_16 (16, 24, 16,
+ * 1024, 4096), l_32, h_14 (14, 32, 16, 1280, 5120). The tokens follow the image's size, as
+ * torchvision's image_size: 224 gives 196 patches of 16. */
+#define VIT_BLOCK(h, d, m)                                                                    \
+    "residual(layernorm(1e-6),attention(" #h ")),residual(layernorm(1e-6),linear(" #m "),gelu," \
+    "linear(" #d ")),"
+#define VIT(p, d, blocks)                                                                     \
+    "conv(" #d "," #p "," #p ",0),tokens,clstoken,posembed," blocks                          \
+    "layernorm(1e-6),clspool,linear(10)"
+#define B8(x) B4(x) B4(x)
+#define B12(x) B8(x) B4(x)
+#define B24(x) B12(x) B12(x)
+#define B32(x) B24(x) B8(x)
+
 static const struct { const char *name, *spec; ct_init_scheme init; } k_presets[] = {
     {"mlp", "flatten,linear(32),relu,linear(10)", CT_INIT_DEFAULT}, /* the tutorial's Mnistmodel */
     /* LeNet-5 as PyTorch tutorials write it for 28x28 inputs (ReLU, max pooling) */
@@ -200,6 +220,11 @@ static const struct { const char *name, *spec; ct_init_scheme init; } k_presets[
     {"mobilenet_v3_large", V3_LARGE, CT_INIT_MOBILENET},
     {"mobilenet_v3_small", V3_SMALL, CT_INIT_MOBILENET},
     {"efficientnet_b0", EF_B0, CT_INIT_EFFICIENTNET},
+    {"vit_b_16", VIT(16, 768, B12(VIT_BLOCK(12, 768, 3072))), CT_INIT_VIT},
+    {"vit_b_32", VIT(32, 768, B12(VIT_BLOCK(12, 768, 3072))), CT_INIT_VIT},
+    {"vit_l_16", VIT(16, 1024, B24(VIT_BLOCK(16, 1024, 4096))), CT_INIT_VIT},
+    {"vit_l_32", VIT(32, 1024, B24(VIT_BLOCK(16, 1024, 4096))), CT_INIT_VIT},
+    {"vit_h_14", VIT(14, 1280, B32(VIT_BLOCK(16, 1280, 5120))), CT_INIT_VIT},
 };
 
 ct_init_scheme ct_model_preset_init(const char *name) {

@@ -28,7 +28,8 @@ static int summary_flags(summary_opts *o, cli_flag *f) {
          .help = "a preset (mlp, lenet5, cnn, resnet8, resnet20, resnet18, resnet34,\n"
                  "resnet50, resnet101, resnet152, wide_resnet50_2, wide_resnet101_2,\n"
                  "resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, mobilenet_v2,\n"
-                 "mobilenet_v3_large, mobilenet_v3_small, efficientnet_b0) or layers\n"
+                 "mobilenet_v3_large, mobilenet_v3_small, efficientnet_b0, vit_b_16,\n"
+                 "vit_b_32, vit_l_16, vit_l_32, vit_h_14) or layers\n"
                  "(below), as ctrain train --model;\n"
                  "or a saved model (a --save folder or a .safetensors file)"},
         {.name = "dataset", .kind = CLI_CHOICE, .dst = &o->dataset, .metavar = "NAME",
@@ -141,7 +142,10 @@ void summary_help(FILE *out) {
           "mobilenet_v3_large and mobilenet_v3_small (torchvision's: inverted residual blocks\n"
           "with squeeze-and-excitation, Hardswish; batchnorm(0.001,0.01); a 2-layer head),\n"
           "efficientnet_b0 (torchvision's: 16 MBConv blocks with squeeze-and-excitation, SiLU,\n"
-          "stochastic depth up to 0.175)\n"
+          "stochastic depth up to 0.175), vit_b_16, vit_b_32, vit_l_16, vit_l_32, vit_h_14\n"
+          "(torchvision's vision transformers: the image's P x P patches as tokens (P 16, 32,\n"
+          "14), a class token, position embeddings, 12 to 32 encoder blocks, each token's\n"
+          "layernorm(1e-6); the tokens follow the image size: 224 gives 196 of 16)\n"
           "\n"
           "flags:\n",
           out);

@@ -353,6 +353,7 @@ built:
                                                      ? ", initialised as torchvision's MobileNetV2"
                                                      : ", initialised as torchvision's MobileNetV3")
                    : tv_init == CT_INIT_EFFICIENTNET ? ", initialised as torchvision's EfficientNet"
+                   : tv_init == CT_INIT_VIT ? ", initialised as torchvision's VisionTransformer"
                    : "", from);
         }
         if (cfg->frozen_layers > 0) {

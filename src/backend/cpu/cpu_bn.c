@@ -217,9 +217,37 @@ static ct_status cpu_groupnorm_forward(ct_backend *b, const float *x, float *y, 
     return CT_OK;
 }
 
-/* Per row: s1 = sum g, S = sum g (x - mean) with g = dy * gamma[ch] (in double), then
- * dx = invstd gamma[ch] dy - invstd^3 S / m (x - mean) - invstd s1 / m; per channel, over the
- * rows: dbeta = sum dy, dgamma = sum invstd * (dy (x - mean)) (acc, in double). */
+/* A layer norm's row (inner 1: a scale per feature) in the backward: s[0] = sum g, s[1] =
+ * sum g (x - mean) with g = dy gamma, in 16 float lanes then double (as ct_bn_sum's rows); acc
+ * (2m doubles) += dy and dy (x - mean) invstd, feature by feature. The loops vectorise. */
+static void ln_row_sums(const float *x, const float *dy, const float *gamma, int64_t m,
+                        float mean, float invstd, double *acc, double s[2]) {
+    float l1[16] = {0}, l2[16] = {0};
+    int64_t k = 0;
+    for (; k + 16 <= m; k += 16)
+        for (int j = 0; j < 16; j++) {
+            const float g = dy[k + j] * gamma[k + j];
+            l1[j] += g;
+            l2[j] += g * (x[k + j] - mean);
+        }
+    double s1 = 0.0, S = 0.0;
+    for (int j = 0; j < 16; j++) s1 += l1[j], S += l2[j];
+    for (; k < m; k++) {
+        const float g = dy[k] * gamma[k];
+        s1 += g;
+        S += (double)g * (x[k] - mean);
+    }
+    for (k = 0; k < m; k++) {
+        acc[k] += dy[k];
+        acc[m + k] += (double)(dy[k] * (x[k] - mean)) * invstd;
+    }
+    s[0] = s1, s[1] = S;
+}
+
+/* Per row: s1 = sum g, S = sum g (x - mean) with g = dy * gamma[ch] (in double; a layer
+ * norm's rows by ln_row_sums), then dx = invstd gamma[ch] dy - invstd^3 S / m (x - mean) -
+ * invstd s1 / m; per channel, over the rows: dbeta = sum dy, dgamma = sum invstd * (dy (x -
+ * mean)) (acc, in double). */
 static ct_status cpu_groupnorm_backward(ct_backend *b, const float *x, const float *dy, float *dx,
                                         int64_t n, int64_t c, int64_t inner, int64_t groups,
                                         const float *gamma, const float *save_mean,
@@ -235,6 +263,18 @@ static ct_status cpu_groupnorm_backward(ct_backend *b, const float *x, const flo
         const double invstd = save_invstd[r];
         const int64_t ch0 = (r % groups) * cg;
         double s1 = 0.0, S = 0.0;
+        if (inner == 1 && groups == 1) { /* a layer norm's row: its loops vectorise */
+            double s[2];
+            ln_row_sums(xr, gr, gamma, m, mean, (float)invstd, acc, s);
+            if (!dx) continue;
+            float *dr = dx + r * m;
+            const float is = (float)invstd,
+                        bb = (float)(-invstd * invstd * invstd * s[1] / (double)m),
+                        cc = (float)(-invstd * s[0] / (double)m);
+            for (int64_t k = 0; k < m; k++)
+                dr[k] = is * gamma[k] * gr[k] + bb * (xr[k] - mean) + cc;
+            continue;
+        }
         for (int64_t k = 0; k < cg; k++) {
             double sdy = 0.0, sdxc = 0.0;
             if (inner >= BN_SMALL) {
