@@ -222,6 +222,13 @@ static void test_seq_spec_errors(void **state) {
         if (!strstr(ct_last_error(), bad[i].says))
             fail_msg("%s: \"%s\" does not say \"%s\"", bad[i].spec, ct_last_error(), bad[i].says);
     }
+    /* a batch's tokens are rows of 32-bit GEMMs: 4096 images of a million tokens are refused */
+    ct_model *big = NULL;
+    assert_int_equal(ct_model_create(g_cpu, "tokens,clspool,linear(10)", 1, 1000, 1000, 4096, 1,
+                                     &big), CT_ERR_INVALID);
+    assert_null(big);
+    assert_non_null(strstr(ct_last_error(), "a batch of 4096 sequences of 1000000 tokens is "
+                                            "more than 2^31 - 1 tokens"));
     /* a sequence of one token's features, flattened: a model */
     ct_model *m = NULL;
     OK(ct_model_create(g_cpu, "conv(6,7,7),tokens,attention(3),flatten,linear(10)", 1, 28, 28, 4,

@@ -236,13 +236,14 @@ static void attn_init(ct_layer *l, float *host, ct_rng *rng) {
 }
 
 /* The scratch of n samples: the forward's qkv (n, T, 3D), P (n, H, T, T) and O (n, T, D),
- * kept for the backward; the backward's dO (n, T, D), dS (n, H, T, T) and dqkv (n, T, 3D). */
+ * kept for the backward; and in the workspace (shared by the layers: a ViT's blocks need one)
+ * the backward's dO (n, T, D), dS (n, H, T, T) and dqkv (n, T, 3D). */
 typedef struct { float *qkv, *p, *o, *d_o, *ds, *dqkv; } attn_scratch;
 
 static size_t attn_scratch_bytes(const ct_layer *l, ct_backend *b, int max_batch) {
     (void)b;
     const size_t T = (size_t)l->in_c, D = (size_t)l->in_w, H = (size_t)l->cfg.attn.heads;
-    return (size_t)max_batch * (8 * T * D + 2 * H * T * T) * sizeof(float);
+    return (size_t)max_batch * (4 * T * D + H * T * T) * sizeof(float);
 }
 
 static attn_scratch attn_views(const ct_layer *l, const ct_layer_ctx *ctx, int n) {
@@ -251,9 +252,9 @@ static attn_scratch attn_views(const ct_layer *l, const ct_layer_ctx *ctx, int n
     v.qkv = ctx->scratch;
     v.p = v.qkv + tok * 3 * D;
     v.o = v.p + (int64_t)n * H * T * T;
-    v.d_o = v.o + tok * D;
-    v.ds = v.d_o + tok * D;
-    v.dqkv = v.ds + (int64_t)n * H * T * T;
+    v.d_o = ctx->workspace; /* (the same sizes) */
+    v.ds = v.d_o ? v.d_o + tok * D : NULL;
+    v.dqkv = v.ds ? v.ds + (int64_t)n * H * T * T : NULL;
     return v;
 }
 
@@ -328,5 +329,6 @@ const ct_layer_ops ct_attention_ops = {
     .forward = attn_forward,
     .backward = attn_backward,
     .scratch_bytes = attn_scratch_bytes,
+    .workspace_bytes = attn_scratch_bytes,
     .seq = CT_SEQ_ONLY,
 };

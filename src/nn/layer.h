@@ -38,6 +38,8 @@ typedef struct {
     int64_t step;     /* optimizer steps taken so far: dropout draws a new mask each step */
     const ct_step_vars *sv; /* device: the step's scalars while ct_fit trains (step is then
                              * sv->step, read on the device), else NULL */
+    void *workspace;  /* the shard's workspace: ops->workspace_bytes for up to max_batch
+                       * samples, shared by the layers (holds nothing from call to call) */
     float bn_momentum; /* > 0: batch norm's momentum instead of each layer's (ct_model's) */
 } ct_layer_ctx;
 
@@ -68,6 +70,10 @@ typedef struct {
     /* Optional: initial values of the layer's buffers (n_buffers floats; batch norm's running
      * mean 0 and running variance 1). */
     void (*init_buffers)(ct_layer *l, float *host);
+    /* Optional: bytes of device memory one call needs only while it runs, for up to max_batch
+     * samples (ctx->workspace; one buffer a shard, the largest any layer asks, shared with the
+     * scratch_shared layers' scratch): attention's backward temporaries. */
+    size_t (*workspace_bytes)(const ct_layer *l, ct_backend *b, int max_batch);
     int seq; /* CT_SEQ_NO, CT_SEQ_TOO or CT_SEQ_ONLY: see above */
 } ct_layer_ops;
 

@@ -220,8 +220,12 @@ static ct_status shard_alloc(ct_model *m, ct_shard *sh, int64_t widest) {
         size_t bytes = l->ops->scratch_bytes ? l->ops->scratch_bytes(l, m->b, m->max_batch) : 0;
         sh->scratch_bytes[i] = bytes;
         if (l->ops->scratch_shared && bytes > shared) shared = bytes;
+        const size_t ws =
+            l->ops->workspace_bytes ? l->ops->workspace_bytes(l, m->b, m->max_batch) : 0;
+        if (ws > shared) shared = ws;
     }
     if (shared) CT_TRY(model_alloc(m, shared, &shared_buf));
+    sh->workspace = shared_buf;
     for (int i = 0; i < m->n_layers; i++) {
         const size_t bytes = sh->scratch_bytes[i];
         if (bytes && m->layers[i].ops->scratch_shared) sh->scratch[i] = shared_buf;
@@ -268,6 +272,10 @@ static ct_status place_layer(ct_model *m, const char *spec, int pos, const char 
     ct_status s = l->ops->setup(l);
     if (s != CT_OK)
         return ct_fail_context(s, "model spec %s at position %d", shown(spec).s, pos + 1);
+    if (l->out_seq && ct_layer_out_size(l) > INT32_MAX)
+        return ct_fail(CT_ERR_INVALID, "model spec %s at position %d: %s gives a sequence of "
+                       "(%d, %d), more than 2^31 - 1 outputs per image", shown(spec).s, pos + 1,
+                       label, l->out_c, l->out_w);
     if (ct_layer_out_size(l) > INT32_MAX || l->n_params > INT32_MAX)
         return ct_fail(CT_ERR_INVALID, "model spec %s at position %d: %s of (%d, %d, %d) "
                        "gives more than 2^31 - 1 %s", shown(spec).s, pos + 1, label, c, h, w,
@@ -433,6 +441,15 @@ ct_status ct_model_create_capped(ct_backend *b, const char *spec, int in_c, int 
     int64_t widest = ct_model_input_size(m); /* the largest activation of one sample */
     for (int i = 0; i < m->n_layers; i++)
         if (ct_layer_out_size(&m->layers[i]) > widest) widest = ct_layer_out_size(&m->layers[i]);
+    for (int i = 0; i < m->n_layers; i++) { /* (a batch's tokens are rows of 32-bit GEMMs) */
+        const ct_layer *l = &m->layers[i];
+        const int tokens = l->in_seq ? l->in_c : l->out_c;
+        if ((l->in_seq || l->out_seq) && (int64_t)max_batch * tokens > INT32_MAX) {
+            s = ct_fail(CT_ERR_INVALID, "model spec %s: a batch of %d sequences of %d tokens is "
+                        "more than 2^31 - 1 tokens", shown(m->spec).s, max_batch, tokens);
+            goto fail;
+        }
+    }
     if (m->n_params > max_params || widest > max_activations / max_batch) {
         s = m->n_params > max_params
                 ? ct_fail(CT_ERR_INVALID, "model spec %s: %lld parameters, more than %lld",
@@ -607,7 +624,7 @@ ct_status ct_model_summary(const ct_model *m, int frozen_layers, char *buf, size
 static ct_layer_ctx shard_ctx(const ct_model *m, const ct_shard *sh, int train) {
     return (ct_layer_ctx){.train = train, .row0 = sh->row0, .seed = m->seed,
                           .step = m->opt.steps, .sv = train ? m->sv : NULL,
-                          .bn_momentum = m->bn_momentum};
+                          .bn_momentum = m->bn_momentum, .workspace = sh->workspace};
 }
 
 ct_status ct_model_forward_shard(ct_model *m, int s, int n, int train) {

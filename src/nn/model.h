@@ -35,6 +35,8 @@ typedef struct {
                                      * (ct_model_grad_acc) */
     void *scratch[CT_MAX_LAYERS];   /* layer i's scratch (ops->scratch_bytes) or NULL */
     size_t scratch_bytes[CT_MAX_LAYERS]; /* and its size */
+    void *workspace;                /* the layers' shared scratch (ops->scratch_shared, and
+                                     * ops->workspace_bytes), or NULL */
     int64_t row0;                   /* first row of the shard's slice within the current batch
                                      * (set by the caller before forward; 0 for one shard) */
 } ct_shard;
