@@ -59,6 +59,17 @@ if [ "$rc" -eq 1 ] && [ "$err" = "ctrain: --device cuda: CTRAIN_CUDA_PLUGIN=$tmp
 else
     bad "CTRAIN_CUDA_PLUGIN=missing: exit $rc, stderr: $err"
 fi
+# a plugin of another build of ctrain (its op table another size) is refused, not called
+fake=${CTRAIN_BUILD_DIR:-$(dirname "$CT")}/libct_fake_cuda_plugin.so
+for dev in cuda auto; do
+    CTRAIN_CUDA_PLUGIN=$fake run train --device $dev --epochs 1
+    if [ "$rc" -eq 1 ] && [ "$(nlines "$err")" -eq 1 ] &&
+        grep -q "^ctrain: --device $dev: the CUDA plugin $fake is from another build of ctrain (its op table [0-9]* bytes, this one's [0-9]*): rebuild it (make)$" <<<"$err"; then
+        ok "--device $dev with a plugin of another build -> exit 1: $err"
+    else
+        bad "--device $dev, CTRAIN_CUDA_PLUGIN=$fake: exit $rc, stderr: $err"
+    fi
+done
 
 # ------------------------------------------------------------------ the default job, 1 epoch
 dir=$("$CT" data path)

@@ -591,6 +591,10 @@ typedef ct_status (*ct_cuda_open_fn)(int device, ct_backend **out);
  * returns the number of GPUs, or -1 with ct_last_error() set when there is no driver. */
 typedef int (*ct_cuda_list_fn)(char *buf, size_t buf_bytes);
 #define CT_CUDA_LIST_SYMBOL "ct_cuda_list_devices"
+/* sizeof(ct_backend) as the plugin was built: a plugin of another build of ctrain (another op
+ * table, one op added, say) is refused rather than called through a table of another layout. */
+typedef size_t (*ct_cuda_table_fn)(void);
+#define CT_CUDA_TABLE_SYMBOL "ct_cuda_backend_bytes"
 
 /* Does backend b implement op (a member of the table)? */
 #define ct_backend_supports(b, op) ((b)->op != NULL)

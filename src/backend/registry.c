@@ -77,16 +77,31 @@ static ct_status load_plugin(void) {
     return s;
 }
 
-/* The loaded plugin's two entry points; on failure sets the error and g_cuda_reason. */
+/* The loaded plugin's entry points, once its op table is found to be this build's; on failure
+ * sets the error and g_cuda_reason. */
 static ct_status plugin_entries(ct_cuda_open_fn *open_fn, ct_cuda_list_fn *list) {
     CT_TRY(load_plugin());
     *open_fn = (ct_cuda_open_fn)dlsym(g_plugin, CT_CUDA_OPEN_SYMBOL);
     *list = (ct_cuda_list_fn)dlsym(g_plugin, CT_CUDA_LIST_SYMBOL);
-    if (*open_fn && *list) return CT_OK;
-    ct_status s = ct_fail(CT_ERR_DEVICE, "the CUDA plugin lacks %s%s%s (not a ctrain plugin?)",
-                          !*open_fn ? CT_CUDA_OPEN_SYMBOL : "", !*open_fn && !*list ? " and " : "",
-                          !*list ? CT_CUDA_LIST_SYMBOL : "");
-    snprintf(g_cuda_reason, sizeof g_cuda_reason, "%s", ct_last_error());
+    const ct_cuda_table_fn table = (ct_cuda_table_fn)dlsym(g_plugin, CT_CUDA_TABLE_SYMBOL);
+    char path[4096];
+    plugin_path(path, sizeof path);
+    ct_status s = CT_OK;
+    if (!*open_fn || !*list)
+        s = ct_fail(CT_ERR_DEVICE, "the CUDA plugin lacks %s%s%s (not a ctrain plugin?)",
+                    !*open_fn ? CT_CUDA_OPEN_SYMBOL : "", !*open_fn && !*list ? " and " : "",
+                    !*list ? CT_CUDA_LIST_SYMBOL : "");
+    else if (!table)
+        s = ct_fail(CT_ERR_DEVICE, "the CUDA plugin %s lacks %s: it is from an older build of "
+                    "ctrain (rebuild it: make)", path, CT_CUDA_TABLE_SYMBOL);
+    else if (table() != sizeof(ct_backend))
+        s = ct_fail(CT_ERR_DEVICE, "the CUDA plugin %s is from another build of ctrain (its op "
+                    "table %zu bytes, this one's %zu): rebuild it (make)", path, table(),
+                    sizeof(ct_backend));
+    if (s != CT_OK) {
+        *open_fn = NULL, *list = NULL;
+        snprintf(g_cuda_reason, sizeof g_cuda_reason, "%s", ct_last_error());
+    }
     return s;
 }
 

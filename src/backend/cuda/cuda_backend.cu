@@ -2,8 +2,8 @@
  * cuda_backend.cu — the CUDA backend plugin (libctrain_cuda.so): opening a GPU, listing GPUs,
  * memory, streams and copies, and the error reporting behind the checking macros.
  *
- * The plugin exports exactly two C functions (see backend.h): ct_cuda_backend_open and
- * ct_cuda_list_devices. The CUDA runtime is linked statically, so a machine without an NVIDIA
+ * The plugin exports exactly three C functions (see backend.h): ct_cuda_backend_open,
+ * ct_cuda_list_devices and ct_cuda_backend_bytes (its op table's size, checked by the loader). The CUDA runtime is linked statically, so a machine without an NVIDIA
  * driver loads this plugin fine and gets a clean CT_ERR_DEVICE ("no NVIDIA driver found") from
  * them instead of a loader error. The ops (kernels, cuBLAS) live in cuda_ops.cu and beside it.
  *
@@ -511,6 +511,11 @@ extern "C" __attribute__((visibility("default"))) int ct_cuda_list_devices(char 
     return count;
 }
 
+extern "C" __attribute__((visibility("default"))) size_t ct_cuda_backend_bytes(void) {
+    return sizeof(ct_backend);
+}
+
 /* The exports must match the types the loader casts them to (backend.h). */
 __attribute__((unused)) static const ct_cuda_open_fn ct_cuda_open_signature = ct_cuda_backend_open;
 __attribute__((unused)) static const ct_cuda_list_fn ct_cuda_list_signature = ct_cuda_list_devices;
+__attribute__((unused)) static const ct_cuda_table_fn ct_cuda_table_signature = ct_cuda_backend_bytes;
