@@ -582,6 +582,13 @@ ct_status ct_cpu_backend_create(int threads, ct_backend **out);
 /* gather_u8's checks of its augmentation, for every backend: aug's images of row values,
  * mixing with the step's sv, colour jitter of at most CT_JITTER_MAX_C channels (aug NULL: ok) */
 ct_status ct_gather_u8_check(const ct_augment *aug, int64_t row, const ct_step_vars *sv);
+/* The other checks every backend makes alike (registry.c): groupnorm_*'s shape, x (n, c, inner)
+ * in `groups` groups dividing c (rows n * groups and channels c 32-bit ints); the sequence ops'
+ * sizes, none negative (op: the message's name); copy2d's, and its row stride ldd at least the
+ * columns where there is a row to copy. */
+ct_status ct_groupnorm_check(const char *op, int64_t n, int64_t c, int64_t inner, int64_t groups);
+ct_status ct_seq_check(const char *op, int64_t a, int64_t b, int64_t c);
+ct_status ct_copy2d_check(int64_t ldd, int64_t lds, int64_t rows, int64_t cols);
 
 /* Entry point of the CUDA plugin (libctrain_cuda.so): opens GPU `device`. On failure returns
  * CT_ERR_DEVICE and sets ct_last_error() to the reason (no driver, no GPU, ...). */

@@ -207,6 +207,30 @@ ct_status ct_devices_list(char *buf, size_t bytes) {
     return CT_OK;
 }
 
+ct_status ct_groupnorm_check(const char *op, int64_t n, int64_t c, int64_t inner,
+                             int64_t groups) {
+    if (n < 0 || c <= 0 || c > INT32_MAX || inner <= 0 || groups <= 0 || c % groups ||
+        n * groups > INT32_MAX)
+        return ct_fail(CT_ERR_INVALID, "%s: bad shape (%lld, %lld, %lld) in %lld groups", op,
+                       (long long)n, (long long)c, (long long)inner, (long long)groups);
+    return CT_OK;
+}
+
+ct_status ct_seq_check(const char *op, int64_t a, int64_t b, int64_t c) {
+    if (a < 0 || b < 0 || c < 0)
+        return ct_fail(CT_ERR_INVALID, "%s: negative size (%lld, %lld, %lld)", op, (long long)a,
+                       (long long)b, (long long)c);
+    return CT_OK;
+}
+
+ct_status ct_copy2d_check(int64_t ldd, int64_t lds, int64_t rows, int64_t cols) {
+    CT_TRY(ct_seq_check("copy2d", rows, cols, lds));
+    if (rows > 0 && cols > 0 && ldd < cols)
+        return ct_fail(CT_ERR_INVALID, "copy2d: row stride %lld under the %lld columns",
+                       (long long)ldd, (long long)cols);
+    return CT_OK;
+}
+
 ct_status ct_gather_u8_check(const ct_augment *aug, int64_t row, const ct_step_vars *sv) {
     if (!aug) return CT_OK;
     if ((int64_t)aug->c * aug->h * aug->w != row)

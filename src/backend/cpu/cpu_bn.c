@@ -183,18 +183,11 @@ static ct_status cpu_batchnorm_backward(ct_backend *b, const float *x, const flo
 /* ------------------------------------------------------------------------------------------ */
 /* group normalisation: row r = (sample, group) is x[r m .. (r + 1) m), m = c / groups * inner */
 
-static ct_status gn_check(const char *op, int64_t n, int64_t c, int64_t inner, int64_t groups) {
-    if (n < 0 || c <= 0 || inner <= 0 || groups <= 0 || c % groups)
-        return ct_fail(CT_ERR_INVALID, "%s: bad shape (%lld, %lld, %lld) in %lld groups", op,
-                       (long long)n, (long long)c, (long long)inner, (long long)groups);
-    return CT_OK;
-}
-
 static ct_status cpu_groupnorm_forward(ct_backend *b, const float *x, float *y, int64_t n,
                                        int64_t c, int64_t inner, int64_t groups,
                                        const float *gamma, const float *beta, float eps,
                                        float *save_mean, float *save_invstd) {
-    CT_TRY(gn_check("groupnorm_forward", n, c, inner, groups));
+    CT_TRY(ct_groupnorm_check("groupnorm_forward", n, c, inner, groups));
     const int64_t cg = c / groups, m = cg * inner;
     for (int64_t r = 0; r < n * groups; r++) {
         const float *xr = x + r * m;
@@ -256,7 +249,7 @@ static ct_status cpu_groupnorm_backward(ct_backend *b, const float *x, const flo
                                         int64_t n, int64_t c, int64_t inner, int64_t groups,
                                         const float *gamma, const float *save_mean,
                                         const float *save_invstd, float *dgamma, float *dbeta) {
-    CT_TRY(gn_check("groupnorm_backward", n, c, inner, groups));
+    CT_TRY(ct_groupnorm_check("groupnorm_backward", n, c, inner, groups));
     const int64_t cg = c / groups, m = cg * inner;
     double *acc = calloc(2 * (size_t)c, sizeof *acc); /* sum dy, then sum dy * xhat */
     if (!acc)

@@ -9,20 +9,13 @@
 #include <math.h>
 #include <string.h>
 
-static ct_status seq_check(const char *op, int64_t a, int64_t b, int64_t c) {
-    if (a < 0 || b < 0 || c < 0)
-        return ct_fail(CT_ERR_INVALID, "%s: negative size (%lld, %lld, %lld)", op, (long long)a,
-                       (long long)b, (long long)c);
-    return CT_OK;
-}
-
 /* b->gemm for each matrix: the CPU's small-GEMM kernels or OpenBLAS, as one gemm picks */
 static ct_status cpu_gemm_batched(ct_backend *b, int ta, int tb, int M, int N, int K,
                                   float alpha, const float *A, int lda, int64_t sa,
                                   const float *B, int ldb, int64_t sb, float beta, float *C,
                                   int ldc, int64_t sc, int batch) {
-    CT_TRY(seq_check("gemm_batched", M, N, K));
-    CT_TRY(seq_check("gemm_batched", batch, 0, 0));
+    CT_TRY(ct_seq_check("gemm_batched", M, N, K));
+    CT_TRY(ct_seq_check("gemm_batched", batch, 0, 0));
     for (int i = 0; i < batch; i++)
         CT_TRY(b->gemm(b, ta, tb, M, N, K, alpha, A + i * sa, lda, B + i * sb, ldb, beta,
                        C + i * sc, ldc));
@@ -34,7 +27,7 @@ static ct_status cpu_gemm_batched(ct_backend *b, int ta, int tb, int M, int N, i
 static ct_status cpu_softmax_rows(ct_backend *b, const float *x, float *y, int64_t rows,
                                   int64_t cols) {
     (void)b;
-    CT_TRY(seq_check("softmax_rows", rows, cols, 0));
+    CT_TRY(ct_seq_check("softmax_rows", rows, cols, 0));
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
@@ -54,7 +47,7 @@ static ct_status cpu_softmax_rows(ct_backend *b, const float *x, float *y, int64
 static ct_status cpu_softmax_rows_backward(ct_backend *b, const float *y, const float *dy,
                                            float *dx, int64_t rows, int64_t cols) {
     (void)b;
-    CT_TRY(seq_check("softmax_rows_backward", rows, cols, 0));
+    CT_TRY(ct_seq_check("softmax_rows_backward", rows, cols, 0));
     for (int64_t r = 0; r < rows; r++) {
         const float *yr = y + r * cols, *gr = dy + r * cols;
         float *dr = dx + r * cols;
@@ -70,7 +63,7 @@ static ct_status cpu_softmax_rows_backward(ct_backend *b, const float *y, const 
 static ct_status cpu_transpose(ct_backend *b, const float *x, float *y, int64_t batch,
                                int64_t rows, int64_t cols) {
     (void)b;
-    CT_TRY(seq_check("transpose", batch, rows, cols));
+    CT_TRY(ct_seq_check("transpose", batch, rows, cols));
     enum { TILE = 32 };
     for (int64_t i = 0; i < batch; i++) {
         const float *xi = x + i * rows * cols;
@@ -89,10 +82,7 @@ static ct_status cpu_transpose(ct_backend *b, const float *x, float *y, int64_t 
 static ct_status cpu_copy2d(ct_backend *b, float *dst, int64_t ldd, const float *src,
                             int64_t lds, int64_t rows, int64_t cols) {
     (void)b;
-    CT_TRY(seq_check("copy2d", rows, cols, lds));
-    if (rows > 0 && cols > 0 && ldd < cols)
-        return ct_fail(CT_ERR_INVALID, "copy2d: row stride %lld under the %lld columns",
-                       (long long)ldd, (long long)cols);
+    CT_TRY(ct_copy2d_check(ldd, lds, rows, cols));
     for (int64_t r = 0; r < rows; r++)
         memcpy(dst + r * ldd, src + r * lds, (size_t)cols * sizeof(float));
     return CT_OK;

@@ -662,20 +662,12 @@ static unsigned gn_threads(int64_t m) {
     return (unsigned)(t < 32 ? 32 : t > CT_NN_THREADS ? CT_NN_THREADS : t);
 }
 
-static ct_status gn_check(const char *op, int64_t n, int64_t c, int64_t inner, int64_t groups) {
-    if (n < 0 || c <= 0 || c > INT_MAX || inner <= 0 || groups <= 0 || c % groups ||
-        n * groups > INT_MAX)
-        return ct_fail(CT_ERR_INVALID, "%s: bad shape (%lld, %lld, %lld) in %lld groups", op,
-                       (long long)n, (long long)c, (long long)inner, (long long)groups);
-    return CT_OK;
-}
-
 static ct_status cuda_groupnorm_forward(ct_backend *b, const float *x, float *y, int64_t n,
                                         int64_t c, int64_t inner, int64_t groups,
                                         const float *gamma, const float *beta, float eps,
                                         float *save_mean, float *save_invstd) {
     ct_cuda *cb = ct_cuda_of(b);
-    CT_TRY(gn_check("groupnorm_forward", n, c, inner, groups));
+    CT_TRY(ct_groupnorm_check("groupnorm_forward", n, c, inner, groups));
     if (n == 0) return CT_OK;
     CT_CUDA_BIND(cb);
     gn_forward_kernel<<<(unsigned)(n * groups), gn_threads(c / groups * inner), 0, cb->compute>>>(
@@ -690,7 +682,7 @@ static ct_status cuda_groupnorm_backward(ct_backend *b, const float *x, const fl
                                          const float *save_mean, const float *save_invstd,
                                          float *dgamma, float *dbeta) {
     ct_cuda *cb = ct_cuda_of(b);
-    CT_TRY(gn_check("groupnorm_backward", n, c, inner, groups));
+    CT_TRY(ct_groupnorm_check("groupnorm_backward", n, c, inner, groups));
     CT_CUDA_BIND(cb);
     gn_dparams_kernel<<<(unsigned)c, gn_threads(n * inner), 0, cb->compute>>>(
         x, dy, n, c, inner, groups, save_mean, save_invstd, dgamma, dbeta);

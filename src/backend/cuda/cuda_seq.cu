@@ -20,21 +20,14 @@ static __device__ __forceinline__ float seq_warp_max(float v) {
     return v;
 }
 
-static ct_status seq_check(const char *op, int64_t a, int64_t b, int64_t c) {
-    if (a < 0 || b < 0 || c < 0)
-        return ct_fail(CT_ERR_INVALID, "%s: negative size (%lld, %lld, %lld)", op, (long long)a,
-                       (long long)b, (long long)c);
-    return CT_OK;
-}
-
 /* Row-major as cuda_gemm: cuBLAS gets B first, A second, and (N, M, K). */
 static ct_status cuda_gemm_batched(ct_backend *b, int ta, int tb, int M, int N, int K,
                                    float alpha, const float *A, int lda, int64_t sa,
                                    const float *B, int ldb, int64_t sb, float beta, float *C,
                                    int ldc, int64_t sc, int batch) {
     ct_cuda *cb = ct_cuda_of(b);
-    CT_TRY(seq_check("gemm_batched", M, N, K));
-    CT_TRY(seq_check("gemm_batched", batch, 0, 0));
+    CT_TRY(ct_seq_check("gemm_batched", M, N, K));
+    CT_TRY(ct_seq_check("gemm_batched", batch, 0, 0));
     if (M == 0 || N == 0 || batch == 0) return CT_OK;
     if (K == 0) { /* C_i *= beta: gemm's own case */
         for (int i = 0; i < batch; i++)
@@ -88,7 +81,7 @@ static int64_t seq_blocks(int64_t rows) {
 static ct_status cuda_softmax_rows(ct_backend *b, const float *x, float *y, int64_t rows,
                                    int64_t cols) {
     ct_cuda *cb = ct_cuda_of(b);
-    CT_TRY(seq_check("softmax_rows", rows, cols, 0));
+    CT_TRY(ct_seq_check("softmax_rows", rows, cols, 0));
     if (rows == 0 || cols == 0) return CT_OK;
     if (seq_blocks(rows) > INT32_MAX)
         return ct_fail(CT_ERR_INVALID, "softmax_rows: %lld rows", (long long)rows);
@@ -102,7 +95,7 @@ static ct_status cuda_softmax_rows(ct_backend *b, const float *x, float *y, int6
 static ct_status cuda_softmax_rows_backward(ct_backend *b, const float *y, const float *dy,
                                             float *dx, int64_t rows, int64_t cols) {
     ct_cuda *cb = ct_cuda_of(b);
-    CT_TRY(seq_check("softmax_rows_backward", rows, cols, 0));
+    CT_TRY(ct_seq_check("softmax_rows_backward", rows, cols, 0));
     if (rows == 0 || cols == 0) return CT_OK;
     if (seq_blocks(rows) > INT32_MAX)
         return ct_fail(CT_ERR_INVALID, "softmax_rows_backward: %lld rows", (long long)rows);
@@ -127,7 +120,7 @@ __global__ void transpose_kernel(const float *x, float *y, int64_t batch, int64_
 static ct_status cuda_transpose(ct_backend *b, const float *x, float *y, int64_t batch,
                                 int64_t rows, int64_t cols) {
     ct_cuda *cb = ct_cuda_of(b);
-    CT_TRY(seq_check("transpose", batch, rows, cols));
+    CT_TRY(ct_seq_check("transpose", batch, rows, cols));
     const int64_t n = batch * rows * cols;
     if (n == 0) return CT_OK;
     CT_CUDA_BIND(cb);
@@ -147,11 +140,8 @@ __global__ void copy2d_kernel(float *dst, int64_t ldd, const float *src, int64_t
 static ct_status cuda_copy2d(ct_backend *b, float *dst, int64_t ldd, const float *src,
                              int64_t lds, int64_t rows, int64_t cols) {
     ct_cuda *cb = ct_cuda_of(b);
-    CT_TRY(seq_check("copy2d", rows, cols, lds));
+    CT_TRY(ct_copy2d_check(ldd, lds, rows, cols));
     if (rows == 0 || cols == 0) return CT_OK;
-    if (ldd < cols)
-        return ct_fail(CT_ERR_INVALID, "copy2d: row stride %lld under the %lld columns",
-                       (long long)ldd, (long long)cols);
     CT_CUDA_BIND(cb);
     copy2d_kernel<<<grid_for(cb, rows * cols), CT_THREADS, 0, cb->compute>>>(dst, ldd, src, lds,
                                                                              rows, cols);
