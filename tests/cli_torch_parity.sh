@@ -47,13 +47,9 @@ norms="conv(4,3,1,1,0),groupnorm(2),relu,maxpool(2),conv(8,3,2,1),layernorm,tanh
 # block (nn.MultiheadAttention of two heads, each token's LayerNorm and MLP), the class token's
 # features to the head
 vit="conv(8,7,7,0),tokens,clstoken,posembed,residual(layernorm(1e-6),attention(2)),residual(layernorm(1e-6),linear(16),gelu,linear(8)),layernorm,clspool,linear(10)"
-"$PY" "$here/torch_parity.py" init "$tmp/mlp.safetensors" "$mlp" 1 &&
-    "$PY" "$here/torch_parity.py" init "$tmp/bn.safetensors" "$bn" 1 &&
-    "$PY" "$here/torch_parity.py" init "$tmp/bn2.safetensors" "$bn2" 1 &&
-    "$PY" "$here/torch_parity.py" init "$tmp/res.safetensors" "$res" 1 &&
-    "$PY" "$here/torch_parity.py" init "$tmp/mob.safetensors" "$mob" 1 &&
-    "$PY" "$here/torch_parity.py" init "$tmp/norms.safetensors" "$norms" 1 &&
-    "$PY" "$here/torch_parity.py" init "$tmp/vit.safetensors" "$vit" 1 ||
+"$PY" "$here/torch_parity.py" init "$tmp/mlp.safetensors" "$mlp" 1 "$tmp/bn.safetensors" "$bn" 1 \
+    "$tmp/bn2.safetensors" "$bn2" 1 "$tmp/res.safetensors" "$res" 1 "$tmp/mob.safetensors" "$mob" 1 \
+    "$tmp/norms.safetensors" "$norms" 1 "$tmp/vit.safetensors" "$vit" 1 ||
     { bad "torch_parity.py init"; finish cli_torch_parity; exit; }
 
 # case NAME FLAGS...: trains with ctrain (full batch: 500 training images, 100 held out, unless

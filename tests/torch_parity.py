@@ -1,8 +1,9 @@
 """torch_parity.py — ctrain's training against a plain PyTorch loop, epoch by epoch
 (tests/cli_torch_parity.sh drives it).
 
-    torch_parity.py init OUT SPEC SEED        a state_dict of ctrain's model SPEC on MNIST's
+    torch_parity.py init OUT SPEC SEED ...    a state_dict of ctrain's model SPEC on MNIST's
                                               inputs, under ctrain's names, for --init OUT
+                                              (each triple: one process, one import of torch)
     torch_parity.py compare DATA CASES        CASES: one case a line, NAME|LOG|FLAGS: the
                                               --log LOG of `ctrain train FLAGS` (on --dataset
                                               idx --data DATA) against the same training in
@@ -599,11 +600,12 @@ def compare(name, log, f, data):
 
 
 def main(argv):
-    if argv[1] == "init":
-        out, spec, seed = argv[2], argv[3], int(argv[4])
-        torch.manual_seed(seed)
-        model = ctrain_torch.build_model(spec, (1, 28, 28))
-        save_state_dict(model.state_dict(), out)
+    if argv[1] == "init" and len(argv) > 2 and (len(argv) - 2) % 3 == 0:
+        for i in range(2, len(argv), 3):
+            out, spec, seed = argv[i], argv[i + 1], int(argv[i + 2])
+            torch.manual_seed(seed)
+            model = ctrain_torch.build_model(spec, (1, 28, 28))
+            save_state_dict(model.state_dict(), out)
         return 0
     if argv[1] == "compare":
         data, cases = argv[2], argv[3]

@@ -20,8 +20,9 @@
  * compiler saves the rest around the receiver). swapcontext saves the signal mask each time, a
  * system call: ten times slower here; glibc's _setjmp/_longjmp also save and check more (a
  * `ctrain eval` of the MLP on the emulator, mostly shuffles: 1.22 s with them, 0.88 s with
- * these). Under AddressSanitizer, which follows swapcontext but not a jump to another stack,
- * every switch is a swapcontext.
+ * these). AddressSanitizer, which follows swapcontext but not a jump to another stack, is told
+ * of each switch through its fiber interface (swapcontext there cleared the whole stack's
+ * shadow at each switch: a memset and a system call, three quarters of test_nn_train_cuda_emu).
  */
 #include "emu_internal.h"
 
@@ -31,6 +32,9 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <ucontext.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 #include <unordered_map>
 #include <vector>
@@ -53,35 +57,27 @@ namespace {
 /* (AT_SHUFFLE: a warp barrier met in a shuffle, AT_WARP_BARRIER: in __syncwarp) */
 enum { RUNNABLE, AT_WARP_BARRIER, AT_SHUFFLE, AT_BLOCK_BARRIER, AT_GRID_BARRIER, DONE };
 
-#if defined(__SANITIZE_ADDRESS__) /* which clears a stack's shadow at every swapcontext: a
-                                   * memset of an eighth of the stack, most of a switch's cost
-                                   * (256 KiB stacks made test_nn_train_cuda_emu 61 s, 64 KiB
-                                   * 27 s); an overflow hits the guard page and is reported */
-const size_t kStackBytes = 64 << 10;
-#else
 const size_t kStackBytes = 1 << 20; /* each, with a guard page below (mapped, not committed) */
-#endif
 const size_t kGuardBytes = 4096;
 const int kMaxThreads = 1024;
 const int kMaxFibers = 2 * kMaxThreads; /* a cooperative grid: 2 blocks (emu_runtime.cpp) */
 const int kWarp = 32;
 
-#if defined(__SANITIZE_ADDRESS__)
-#define CT_EMU_SWAPCONTEXT 1
-#else
-#define CT_EMU_SWAPCONTEXT 0
-#endif
-
 /* Where a switch resumes (__builtin_setjmp's buffer). jump_to is the other half: the two may
- * not be called from one function. */
+ * not be called from one function. It does not return, but is called through a pointer the
+ * compiler cannot see through: AddressSanitizer would otherwise unpoison the stack before each
+ * call to a function that does not return (a system call and a memset, most of a switch),
+ * where the switch abandons no frame but jump_to's own, of no poisoned locals. */
 typedef void *jump_buf[5];
-#if !CT_EMU_SWAPCONTEXT
-__attribute__((noinline, noreturn)) void jump_to(jump_buf jb) { __builtin_longjmp(jb, 1); }
-#endif
+__attribute__((noinline, no_sanitize_address)) void longjmp_to(jump_buf jb) {
+    __builtin_longjmp(jb, 1);
+}
+void (*volatile jump_to)(jump_buf) = longjmp_to;
 
 struct Fiber {
     ucontext_t ctx;
     jump_buf jb;
+    void *fake_stack;  /* AddressSanitizer's, while the fiber is switched away from */
     bool started;
     int state;
     uint3 idx, bidx; /* threadIdx, blockIdx */
@@ -97,8 +93,12 @@ struct Block {
     int nthreads = 0, current = 0; /* fibers (every block's threads when coop) */
     int per_block = 0, nblocks = 0;
     size_t smem_bytes = 0;     /* a block's dynamic shared memory */
-    ucontext_t scheduler;
     jump_buf scheduler_jb;
+    /* AddressSanitizer's: the scheduler's fake stack while a fiber runs, and the scheduler's
+     * stack as the fibers last found it */
+    void *scheduler_fake_stack = nullptr;
+    const void *scheduler_stack = nullptr;
+    size_t scheduler_stack_bytes = 0;
     std::vector<Fiber> fiber;
     std::vector<uint64_t> exchange; /* two slots per thread for the shuffles */
     std::vector<unsigned char> smem;
@@ -110,35 +110,68 @@ char *g_stacks = nullptr; /* kMaxFibers of a guard page and a stack of kStackByt
 const size_t kSlotBytes = kGuardBytes + kStackBytes;
 std::unordered_map<const void *, bool> g_plain; /* kernel -> may run as plain calls */
 
+char *stack_of(int t) { return g_stacks + (size_t)t * kSlotBytes + kGuardBytes; }
+
+/* AddressSanitizer's fiber interface (no-ops without it): before a switch to the fiber or
+ * scheduler, and on arriving there */
+void to_fiber(Block &b, int t) {
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_start_switch_fiber(&b.scheduler_fake_stack, stack_of(t), kStackBytes);
+#else
+    (void)b, (void)t;
+#endif
+}
+void in_scheduler(Block &b) {
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_finish_switch_fiber(b.scheduler_fake_stack, nullptr, nullptr);
+#else
+    (void)b;
+#endif
+}
+void to_scheduler(Block &b, Fiber &f) {
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_start_switch_fiber(&f.fake_stack, b.scheduler_stack, b.scheduler_stack_bytes);
+#else
+    (void)b, (void)f;
+#endif
+}
+void in_fiber(Block &b, Fiber &f) {
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_finish_switch_fiber(f.fake_stack, &b.scheduler_stack, &b.scheduler_stack_bytes);
+#else
+    (void)b, (void)f;
+#endif
+}
+
 /* A fiber runs the body for its thread of each block in turn: it is made once and then only
- * switched to (under AddressSanitizer it is made again for every block and returns). */
+ * switched to. */
 void fiber_main() {
     Block &b = g_block;
+    in_fiber(b, b.fiber[b.current]);
     for (;;) {
         (*b.body)();
         Fiber &f = b.fiber[b.current];
         f.state = DONE;
-#if CT_EMU_SWAPCONTEXT
-        return; /* to b.scheduler through uc_link */
-#else
-        if (__builtin_setjmp(f.jb) == 0) jump_to(b.scheduler_jb);
-#endif
+        if (__builtin_setjmp(f.jb) == 0) {
+            to_scheduler(b, f);
+            jump_to(b.scheduler_jb);
+        }
+        in_fiber(b, b.fiber[b.current]);
     }
 }
 
-/* The scheduler runs fiber f until it waits at a barrier or ends. */
-void resume(Block &b, Fiber &f) {
-#if CT_EMU_SWAPCONTEXT
-    swapcontext(&b.scheduler, &f.ctx);
-#else
+/* The scheduler runs fiber f (its t-th) until it waits at a barrier or ends. */
+void resume(Block &b, int t) {
+    Fiber &f = b.fiber[t];
     if (__builtin_setjmp(b.scheduler_jb) == 0) {
+        to_fiber(b, t);
         if (!f.started) {
             f.started = true;
             setcontext(&f.ctx);
         }
         jump_to(f.jb);
     }
-#endif
+    in_scheduler(b);
 }
 
 /* The current thread stops at a barrier of the given kind until the scheduler releases it. */
@@ -150,11 +183,11 @@ void wait_at(int kind) {
                      "none); rerun with CTRAIN_CUDA_EMU_FIBERS=1");
     Fiber &f = b.fiber[b.current];
     f.state = kind;
-#if CT_EMU_SWAPCONTEXT
-    swapcontext(&f.ctx, &b.scheduler);
-#else
-    if (__builtin_setjmp(f.jb) == 0) jump_to(b.scheduler_jb);
-#endif
+    if (__builtin_setjmp(f.jb) == 0) {
+        to_scheduler(b, f);
+        jump_to(b.scheduler_jb);
+    }
+    in_fiber(b, f);
     threadIdx = f.idx;
     blockIdx = f.bidx;
 }
@@ -240,13 +273,13 @@ void run_block_fibers(Block &b) {
     for (int t = 0; t < b.nthreads; t++) {
         Fiber &f = b.fiber[t];
         f.state = RUNNABLE;
-        if (f.started && !CT_EMU_SWAPCONTEXT) continue;
+        if (f.started) continue;
         getcontext(&f.ctx);
-        f.ctx.uc_stack.ss_sp = g_stacks + (size_t)t * kSlotBytes + kGuardBytes;
+        f.ctx.uc_stack.ss_sp = stack_of(t);
         f.ctx.uc_stack.ss_size = kStackBytes;
-        f.ctx.uc_link = &b.scheduler;
+        f.ctx.uc_link = nullptr; /* (fiber_main never returns) */
         makecontext(&f.ctx, fiber_main, 0);
-        f.started = false;
+        f.fake_stack = nullptr;
     }
     for (;;) {
         /* only the first block with runnable threads runs: in a cooperative launch a block
@@ -261,7 +294,7 @@ void run_block_fibers(Block &b) {
             b.current = t;
             threadIdx = f.idx;
             blockIdx = f.bidx;
-            resume(b, f);
+            resume(b, t);
         }
         int live = release(b);
         if (live == 0) return;
