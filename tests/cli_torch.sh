@@ -34,7 +34,9 @@ def save(sd, path):
     open(path, "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 EOF
 dir=$("$CT" data path) || { echo "FAIL - ctrain data path"; exit 1; }
-small_mnist "$dir" "$tmp/small" 3000 500 || { echo "SKIP cli_torch: no MNIST in $dir"; exit 0; }
+ntrain=3000 # (a sanitizer build 1000: the same code paths, a third of its minutes)
+[ "${CTRAIN_TEST_SANITIZED:-OFF}" = ON ] && ntrain=1000
+small_mnist "$dir" "$tmp/small" $ntrain 500 || { echo "SKIP cli_torch: no MNIST in $dir"; exit 0; }
 echo "torch: $("$PY" -c 'import torch; print(torch.__version__)')"
 
 # near_line A B: two "test_loss: L, test_acc: A" lines that agree: the accuracy as printed, the
@@ -66,36 +68,64 @@ if k:
 EOF
 }
 
+# later_eval KEY MODEL [K]: torch_eval's lines, later: torch_evals runs every one queued in one
+# Python process (its imports take a second a process) into PT[KEY]
+declare -A PT CTL
+: >"$tmp/evals"
+later_eval() { printf '%s\t%s\t%s\n' "$1" "$2" "${3:-0}" >>"$tmp/evals"; }
+torch_evals() {
+    local key line
+    PT=()
+    while IFS=$'\t' read -r key line; do
+        PT[$key]+="${PT[$key]:+$'\n'}$line"
+    done < <("$PY" - "$here" "$tmp/small" "$tmp/evals" 2>"$tmp/evals.err" <<'EOF'
+import sys, traceback
+import torch
+sys.path.insert(0, sys.argv[1])
+from torch_parity import test_outputs, test_line  # (and tools/ on the path: ctrain_torch)
+import ctrain_torch
+for job in open(sys.argv[3]):
+    key, path, k = job.rstrip("\n").split("\t")
+    try:
+        out, y = test_outputs(ctrain_torch.load_model(path), sys.argv[2])
+        print("%s\t%s" % (key, test_line(out, y)), flush=True)
+        if int(k):
+            hits = (out.topk(int(k), 1).indices == y.unsqueeze(1)).any(1).sum().item()
+            print("%s\ttop-%d accuracy: %.4f (%d of %d)" % (key, int(k), hits / len(y), hits, len(y)))
+    except Exception:
+        print("%s\terror: %s" % (key, traceback.format_exc().replace("\n", " | ")), flush=True)
+EOF
+    )
+    PT[_err]=$(head -c 1500 "$tmp/evals.err")
+}
+
 # ------------------------------------------------------------------ the tutorial's MLP
 run train --dataset idx --data "$tmp/small" --val-size 500 --epochs 2 --lr 0.5 --quiet --save "$tmp/mlp" --save-best
-ct=$("$CT" eval --model "$tmp/mlp" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
-pt=$(torch_eval "$tmp/mlp" 2>&1)
-[ "$rc" -eq 0 ] && [ -n "$ct" ] && [ "$ct" = "$pt" ] &&
-    ok "the MLP in PyTorch: $pt, as ctrain eval" || bad "MLP: ctrain '$ct' vs PyTorch '$pt' (train exit $rc: $err)"
+mlp_rc=$rc mlp_err=$err
+CTL[mlp]=$("$CT" eval --model "$tmp/mlp" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
+later_eval mlp "$tmp/mlp"
 # eval's top-K accuracy: PyTorch's topk (K 1 is test_acc)
 for k in 3 1; do
-    ct=$("$CT" eval --model "$tmp/mlp" --dataset idx --data "$tmp/small" --top-k $k 2>&1 | grep -E '^(test_loss|top-)')
-    pt=$(torch_eval "$tmp/mlp" $k 2>&1)
-    [ "$(grep -c '' <<<"$ct")" -eq 2 ] && [ "$ct" = "$pt" ] &&
-        ok "eval --top-k $k as PyTorch's topk: $(tail -n 1 <<<"$ct")" || bad "--top-k $k: ctrain '$ct' vs PyTorch '$pt'"
+    CTL[top$k]=$("$CT" eval --model "$tmp/mlp" --dataset idx --data "$tmp/small" --top-k $k 2>&1 | grep -E '^(test_loss|top-)')
+    later_eval top$k "$tmp/mlp" $k
 done
 for f in train_state.safetensors best.safetensors; do
-    pt2=$(torch_eval "$tmp/mlp/$f" 2>&1)
-    want=$("$CT" eval --model "$tmp/mlp/$f" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
-    [ -n "$want" ] && [ "$pt2" = "$want" ] &&
-        ok "$f in PyTorch: $pt2, as ctrain eval" || bad "$f in PyTorch: '$pt2' (ctrain eval: '$want')"
+    CTL[$f]=$("$CT" eval --model "$tmp/mlp/$f" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
+    later_eval $f "$tmp/mlp/$f"
 done
 
 # ------------------------------------------------------------------ every kind of layer; residual blocks
 # same_in_torch NAME SPEC WHAT: SPEC trained (2 epochs of Adam) into $tmp/NAME, rebuilt in
-# PyTorch, gives ctrain eval's loss and accuracy
+# PyTorch, gives ctrain eval's loss and accuracy (same_checks, after torch_evals)
+declare -A SAME_RC SAME_ERR SAME_WHAT
+same_names=()
 same_in_torch() {
     run train --dataset idx --data "$tmp/small" --val-size 500 --epochs 2 --model "$2" --optimizer adam \
         --quiet --save "$tmp/$1"
-    ct=$("$CT" eval --model "$tmp/$1" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
-    pt=$(torch_eval "$tmp/$1" 2>&1)
-    [ "$rc" -eq 0 ] && near_line "$ct" "$pt" && ok "$3 in PyTorch: $pt, as ctrain eval" ||
-        bad "$3: ctrain '$ct' vs PyTorch '$pt' (train exit $rc: $err)"
+    SAME_RC[$1]=$rc SAME_ERR[$1]=$err SAME_WHAT[$1]=$3
+    CTL[$1]=$("$CT" eval --model "$tmp/$1" --dataset idx --data "$tmp/small" 2>&1 | grep '^test_loss')
+    later_eval "$1" "$tmp/$1"
+    same_names+=("$1")
 }
 same_in_torch cnn "normalize(0.1307,0.3081),conv(8,3,1,1),batchnorm,relu,se(4),maxpool(2),conv(8,3,2,1),leakyrelu(0.2),avgpool(2,2,1),dropout(0.25),flatten,linear(32),batchnorm,gelu,linear(16),tanh,linear(16),sigmoid,linear(10)" \
     "a CNN of every layer kind"
@@ -113,6 +143,26 @@ same_in_torch seqflat "conv(8,4,4,0),tokens,attention(2),layernorm,flatten,linea
     "attention on 49 tokens, flattened"
 same_in_torch seqmean "conv(8,4,4,0),tokens,posembed,attention(2),layernorm,globalavgpool,linear(10)" \
     "attention on 49 tokens, averaged"
+
+torch_evals
+ct=${CTL[mlp]} pt=${PT[mlp]:-${PT[_err]}}
+[ "$mlp_rc" -eq 0 ] && [ -n "$ct" ] && [ "$ct" = "$pt" ] &&
+    ok "the MLP in PyTorch: $pt, as ctrain eval" || bad "MLP: ctrain '$ct' vs PyTorch '$pt' (train exit $mlp_rc: $mlp_err)"
+for k in 3 1; do
+    ct=${CTL[top$k]} pt=${PT[top$k]:-${PT[_err]}}
+    [ "$(grep -c '' <<<"$ct")" -eq 2 ] && [ "$ct" = "$pt" ] &&
+        ok "eval --top-k $k as PyTorch's topk: $(tail -n 1 <<<"$ct")" || bad "--top-k $k: ctrain '$ct' vs PyTorch '$pt'"
+done
+for f in train_state.safetensors best.safetensors; do
+    want=${CTL[$f]} pt2=${PT[$f]:-${PT[_err]}}
+    [ -n "$want" ] && [ "$pt2" = "$want" ] &&
+        ok "$f in PyTorch: $pt2, as ctrain eval" || bad "$f in PyTorch: '$pt2' (ctrain eval: '$want')"
+done
+for name in "${same_names[@]}"; do
+    ct=${CTL[$name]} pt=${PT[$name]:-${PT[_err]}} what=${SAME_WHAT[$name]}
+    [ "${SAME_RC[$name]}" -eq 0 ] && near_line "$ct" "$pt" && ok "$what in PyTorch: $pt, as ctrain eval" ||
+        bad "$what: ctrain '$ct' vs PyTorch '$pt' (train exit ${SAME_RC[$name]}: ${SAME_ERR[$name]})"
+done
 
 # --------------------- torchvision's ResNets, ResNeXt, MobileNetV2 and V3, EfficientNet-B0
 # the resnet18, resnet50, resnext50_32x4d, mobilenet_v2, mobilenet_v3_small and efficientnet_b0
@@ -155,7 +205,9 @@ sys.path.insert(0, sys.argv[1])
 from torch_parity import save_state_dict, test_outputs, test_line  # (and tools/: ctrain_torch)
 import ctrain_torch
 def one_channel(tv, arch):  # (MNIST: the first conv on one channel)
-    if arch.startswith(("mobilenet", "efficientnet")):  # (a stem of 32 channels, V3s 16)
+    if isinstance(tv, torchvision.models.VisionTransformer):
+        tv.conv_proj = torch.nn.Conv2d(1, tv.hidden_dim, tv.patch_size, tv.patch_size)
+    elif arch.startswith(("mobilenet", "efficientnet")):  # (a stem of 32 channels, V3s 16)
         tv.features[0][0] = torch.nn.Conv2d(1, tv.features[0][0].out_channels, 3, 2, 1, bias=False)
     else:
         tv.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)
@@ -220,9 +272,19 @@ each(job)' "$tmp/tv_list"
         EX_CT[$name]=$("$CT" eval --model "$run_dir" --dataset idx --data "$tmp/tiny" 2>&1 | grep '^test_loss')
         printf '%s\t%s\t%s\n' "$name" "$tmp/$name.tv.safetensors" "$name" >>"$tmp/tv_exports"
     done
+    # a ViT (the vit model above, its dropout too) under torchvision's names: the
+    # VisionTransformer the export line names (its conv_proj on one channel) loads it, strict
+    run export --model "$tmp/vit" --out "$tmp/vit.tv.safetensors"
+    vit_call=$(sed -n 's/.*; torchvision\.models\.\(VisionTransformer(.*)\) loads them$/\1/p' <<<"$out")
+    EX_RC[vit]=$rc EX_OUT[vit]=$out EX_ERR[vit]=$err
+    EX_CT[vit]=$("$CT" eval --model "$tmp/vit" --dataset idx --data "$tmp/tiny" 2>&1 | grep '^test_loss')
+    printf '%s\t%s\t%s\n' vit "$tmp/vit.tv.safetensors" "${vit_call:-none}" >>"$tmp/tv_exports"
     tv_python "$TV_PY_HEAD"'
 def job(path, arch):
-    tv = getattr(torchvision.models, arch)(num_classes=10)
+    if arch.startswith("VisionTransformer("):  # (the call the export line names)
+        tv = eval("torchvision.models." + arch)
+    else:
+        tv = getattr(torchvision.models, arch)(num_classes=10)
     one_channel(tv, arch)
     tv.load_state_dict(ctrain_torch.load_state_dict(path), strict=True)
     yield test_line(*test_outputs(tv.eval(), sys.argv[2]))
@@ -234,6 +296,11 @@ each(job)' "$tmp/tv_exports"
             ok "export $name.safetensors: torchvision's $name loads it (strict) and gets $ct, as ctrain eval" ||
             bad "export $name.safetensors -> exit ${EX_RC[$name]}: ${EX_OUT[$name]} ${EX_ERR[$name]}; torchvision '$pt' vs ctrain '$ct'"
     done
+    ct=${EX_CT[vit]} pt=${TV_PT[vit]:-${TV_PT[_err]}}
+    [ "${EX_RC[vit]}" -eq 0 ] && [ "$vit_call" = "VisionTransformer(image_size=28, patch_size=7, num_layers=1, num_heads=4, hidden_dim=16, mlp_dim=32, num_classes=10)" ] &&
+        near_line "$ct" "$pt" &&
+        ok "export vit.safetensors: torchvision's $vit_call loads it (strict) and gets $ct, as ctrain eval" ||
+        bad "export vit.safetensors -> exit ${EX_RC[vit]}: ${EX_OUT[vit]} ${EX_ERR[vit]}; torchvision '$pt' vs ctrain '$ct'"
     run export --model "$tmp/resnet18_flags" --out "$tmp/r18n.tv.safetensors"
     [ "$rc" -eq 0 ] && grep -q "normalize its inputs as the model's normalize layer does)$" <<<"$out" &&
         ok "export of a --normalize resnet18 says its inputs want normalizing: $out" ||
@@ -246,10 +313,10 @@ each(job)' "$tmp/tv_exports"
     [ "$rc" -eq 1 ] && grep -q "is not a torchvision ResNet's layers (linear1: a layer where" <<<"$err" &&
         [ ! -e "$tmp/mlp.tv.safetensors" ] && ok "export of the MLP as torchvision's -> exit 1: $err" ||
         bad "export mlp.safetensors -> exit $rc: $err"
-    run export --model "$tmp/vit" --out "$tmp/vit.tv.safetensors"
-    [ "$rc" -eq 1 ] && grep -q "works on token sequences: ctrain does not write vision transformers under torchvision's names yet" <<<"$err" &&
-        [ ! -e "$tmp/vit.tv.safetensors" ] && ok "export of a ViT as torchvision's -> exit 1: $err" ||
-        bad "export vit.safetensors -> exit $rc: $err"
+    run export --model "$tmp/seqflat" --out "$tmp/seqflat.tv.safetensors" # (no class token)
+    [ "$rc" -eq 1 ] && grep -q "is not a torchvision VisionTransformer's layers (not tokens,clstoken,posembed after the conv)" <<<"$err" &&
+        [ ! -e "$tmp/seqflat.tv.safetensors" ] && ok "export of attention that is no torchvision ViT -> exit 1: $err" ||
+        bad "export seqflat.safetensors -> exit $rc: $err"
     run train --dataset idx --data "$tmp/tiny" --val-size 0 --epochs 1 --quiet --save "$tmp/r6" \
         --model "conv(8,3,1,1,0),batchnorm,relu6,conv(8,3,2,1,0,8),relu6,flatten,linear(10)"
     run export --model "$tmp/r6" --out "$tmp/r6.tv.safetensors" # (ReLU6: taken for a MobileNetV2)
@@ -339,6 +406,40 @@ EOF
         --init "$tmp/tv_resnet18.safetensors" --quiet
     [ "$rc" -eq 0 ] && grep -q '^test_loss' <<<"$out" && ok "--init from torchvision's resnet18 state_dict trains: $(grep '^test_loss' <<<"$out")" ||
         bad "--init tv_resnet18 -> exit $rc: $out $err"
+    # torchvision's vit_b_16 (image_size 32, its conv_proj on one channel, its head not zeros)
+    # read by its names, the preset found from its tensors (the heads, which no tensor holds, the
+    # preset's 12): eval on 20 digits padded to 32x32 gives torchvision's loss; on 28x28 images
+    # its position embeddings do not fit, and that is said
+    vit_pt=$("$PY" - "$here" "$tmp" <<'EOF' 2>&1
+import os, struct, sys
+import torch, torchvision
+sys.path.insert(0, sys.argv[1])
+from torch_parity import idx, save_state_dict, test_outputs, test_line
+t = sys.argv[2]
+os.makedirs(t + "/tiny32", exist_ok=True)
+for part, n in (("train", 16), ("t10k", 20)):
+    x = torch.nn.functional.pad(idx(t + "/tiny/%s-images-idx3-ubyte" % part)[:n], (2, 2, 2, 2))
+    y = idx(t + "/tiny/%s-labels-idx1-ubyte" % part)[:n]
+    open(t + "/tiny32/%s-images-idx3-ubyte" % part, "wb").write(
+        struct.pack(">IIII", 0x803, n, 32, 32) + x.numpy().tobytes())
+    open(t + "/tiny32/%s-labels-idx1-ubyte" % part, "wb").write(
+        struct.pack(">II", 0x801, n) + y.numpy().tobytes())
+torch.manual_seed(7)
+tv = torchvision.models.vit_b_16(num_classes=10, image_size=32)
+tv.conv_proj = torch.nn.Conv2d(1, 768, 16, 16)
+torch.nn.init.normal_(tv.heads.head.weight, 0, 0.05)  # (torchvision's zeros: uniform outputs)
+save_state_dict(tv.state_dict(), t + "/tv_vit_b_16.safetensors")
+print(test_line(*test_outputs(tv.eval(), t + "/tiny32")))
+EOF
+)
+    run eval --model "$tmp/tv_vit_b_16.safetensors" --dataset idx --data "$tmp/tiny32"
+    [ "$rc" -eq 0 ] && near_line "$vit_pt" "$(grep '^test_loss' <<<"$out")" && grep -q "^Model: vit_b_16 (85265674 parameters" <<<"$out" &&
+        ok "torchvision's vit_b_16 state_dict read by its names, the preset found: $vit_pt, as torchvision" ||
+        bad "eval of torchvision's vit_b_16 -> exit $rc: '$(grep -E '^(Model|test_loss)' <<<"$out")' vs torchvision's '$vit_pt' $err"
+    run eval --model "$tmp/tv_vit_b_16.safetensors" --dataset idx --data "$tmp/tiny"
+    [ "$rc" -eq 1 ] && grep -q "tensor encoder.pos_embedding has shape \[1, 5, 768\] but the model vit_b_16 needs \[1, 2, 768\]" <<<"$err" &&
+        ok "torchvision's vit_b_16 of 32x32 images on 28x28 ones -> exit 1: $err" ||
+        bad "tv_vit_b_16 on 28x28 -> exit $rc: $err"
     # an ImageNet-shaped one (3 input channels, 1000 classes) on grey digits: a new fc, and conv1
     # summed over its input channels
     "$PY" -c 'import sys, torch, torchvision; sys.path.insert(0, sys.argv[1]); from torch_parity import save_state_dict

@@ -82,8 +82,18 @@ ct_status ct_save_model(const ct_model *m, const char *path, const ct_meta *extr
  * conv and batch norm, residual blocks in up to 4 stages (a stage begins with a projection
  * shortcut) and one linear layer are refused (CT_ERR_INVALID). A model with ReLU6 is taken for a
  * MobileNetV2 (features.0.0, features.I.conv.J.K, ..., classifier.1), refused unless its layers
- * are a stem conv, blocks and a last conv, each conv with a batch norm, and a linear layer. */
+ * are a stem conv, blocks and a last conv, each conv with a batch norm, and a linear layer;
+ * one of token sequences for a VisionTransformer (conv_proj, class_token,
+ * encoder.pos_embedding, encoder.layers.encoder_layer_K..., encoder.ln, heads.head: vit_b_16's
+ * and any of its layers: a patches' conv, tokens, clstoken, posembed, blocks of
+ * residual(layernorm,attention) and residual(layernorm,linear,gelu,linear), layernorm, clspool,
+ * linear). */
 ct_status ct_save_torchvision(const ct_model *m, const char *path);
+/* For a model ct_save_torchvision writes as a VisionTransformer, the torchvision module whose
+ * load_state_dict takes that file, in Python ("VisionTransformer(image_size=28, patch_size=7,
+ * num_layers=1, num_heads=4, hidden_dim=16, mlp_dim=32, num_classes=10)": the heads are in no
+ * tensor), into buf; "" for any other model. */
+void ct_torchvision_vit_call(const ct_model *m, char *buf, size_t bytes);
 /* Writes n bytes to path as the files above are written (the whole of them or nothing: a new
  * file beside it renamed over it; a symbolic link's target replaced, the link kept; a device,
  * pipe or /dev/stdout written to as it stands): ctrain eval --predictions' CSV. */

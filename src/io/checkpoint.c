@@ -428,8 +428,8 @@ static ct_status infer_spec(const ct_checkpoint *c, const char *prefix, char *sp
         return ct_fail(CT_ERR_FORMAT, "%s: no model_spec in the metadata, and its tensors are a "
                        "torchvision model's but of none of the presets resnet18 ... 152, "
                        "wide_resnet50_2 or 101_2, resnext50_32x4d, resnext101_32x8d or "
-                       "101_64x4d, mobilenet_v2, mobilenet_v3_large or _small, efficientnet_b0 "
-                       "(another width or depth, say; give its layers: "
+                       "101_64x4d, mobilenet_v2, mobilenet_v3_large or _small, efficientnet_b0, "
+                       "vit_b_16 ... vit_h_14 (another width or depth, say; give its layers: "
                        "eval's --spec, train's --model)", c->path);
     size_t used = (size_t)snprintf(spec, bytes, "flatten");
     int layers = 0, own = 0;

@@ -63,10 +63,11 @@ int ct_model_meta(const ct_model *m, char (*buf)[CT_META_VALUE_BYTES], ct_meta *
 /* "[32, 784]" */
 void ct_shape_text(const int64_t *shape, int ndim, char *buf, size_t bytes);
 
-/* torchvision.c: torchvision's state_dicts (ResNets, wide ResNets, ResNeXts, MobileNetV2, V3).
- * ct_tv_aliases: when every tensor of c has such a name, alias[i] = the file's name of the
- * model's tensor i in l (*used = 1); their modules, in torchvision's order, hold the model's
- * layers with tensors, in order (the presets are built so); *used = 0 when the names are not
+/* torchvision.c: torchvision's state_dicts (ResNets, wide ResNets, ResNeXts, MobileNetV2, V3,
+ * EfficientNet, VisionTransformer). ct_tv_aliases: when every tensor of c has such a name,
+ * alias[i] = the file's name of the model's tensor i in l (*used = 1); their modules, in
+ * torchvision's order, hold the model's layers with tensors, in order (the presets are built
+ * so; a ViT's are named from its layers' kinds); *used = 0 when the names are not
  * torchvision's; an error when the modules do not pair with the layers. */
 ct_status ct_tv_aliases(const ct_checkpoint *c, const ct_model *m, const ct_tensor_list *l,
                         char (*alias)[CT_LIST_NAME_BYTES], int *used);

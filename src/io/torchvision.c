@@ -11,7 +11,9 @@
  * then batch norm), features.18.0/1, classifier.1; MobileNetV3 features.I.block.J.0/1 (a block's
  * convs, the projection's too), features.I.block.J (its squeeze-and-excitation: fc1, fc2),
  * classifier.0 and classifier.3; EfficientNet features.S.B.block.J.0/1 and features.S.B.block.J
- * (stage S, its block B), features.8.0/1, classifier.1. The presets hold their layers in
+ * (stage S, its block B), features.8.0/1, classifier.1; VisionTransformer conv_proj,
+ * class_token, encoder.pos_embedding, encoder.layers.encoder_layer_K.ln_1, .self_attention,
+ * .ln_2, .mlp.0 and .mlp.3, encoder.ln, heads.head (named by their layers' kinds). The presets hold their layers in
  * torchvision's state_dict order, so that the file's modules sorted in that order pair with the
  * model's layers with tensors one by one.
  */
@@ -163,12 +165,83 @@ static ct_status mobilenet_names(const ct_model *m, int arch, char (*names)[CT_L
     return CT_OK;
 }
 
+/* torchvision's VisionTransformer names (vit_b_16(num_classes=K, image_size=S), ...): conv_proj
+ * (the patches' conv, with a bias, its stride its kernel), class_token, encoder.pos_embedding,
+ * encoder.layers.encoder_layer_K.ln_1, .self_attention, .ln_2, .mlp.0, .mlp.3 (the blocks:
+ * residual(layernorm,attention), residual(layernorm,linear,gelu,linear), dropout anywhere in
+ * them), encoder.ln, heads.head; class_token's name "" (a tensor of the module itself). NULL,
+ * or what is not so (a normalize layer may come first: it has no tensors). */
+static const char *vit_names(const ct_model *m, char (*names)[CT_LIST_NAME_BYTES]) {
+    /* the layers but dropout and a first normalize, in order */
+    int idx[CT_MAX_LAYERS], n = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        names[i][0] = 0;
+        const ct_layer *l = &m->layers[i];
+        if (l->ops != &ct_dropout_ops && !(n == 0 && l->ops == &ct_normalize_ops) &&
+            n < CT_MAX_LAYERS)
+            idx[n++] = i;
+    }
+#define AT(k) (&m->layers[idx[k]])
+#define IS(k, kind) ((k) < n && AT(k)->ops == &(kind))
+    const char *bad = NULL;
+    int k = 0, enc = 0;
+    if (!IS(0, ct_conv2d_ops) || AT(0)->block) bad = "not a conv first (conv_proj)";
+    else if (!AT(0)->cfg.conv.bias) bad = "a patches' conv without a bias, which torchvision's has";
+    else if (AT(0)->cfg.conv.stride != AT(0)->cfg.conv.kernel || AT(0)->cfg.conv.pad ||
+             AT(0)->cfg.conv.groups != 1)
+        bad = "a first conv that is not one of the patches (its stride its kernel, no padding)";
+    else if (!IS(1, ct_tokens_ops) || !IS(2, ct_clstoken_ops) || !IS(3, ct_posembed_ops))
+        bad = "not tokens,clstoken,posembed after the conv";
+    if (!bad) {
+        snprintf(names[idx[0]], CT_LIST_NAME_BYTES, "conv_proj");
+        snprintf(names[idx[3]], CT_LIST_NAME_BYTES, "encoder");
+        k = 4;
+    }
+    /* the blocks: LN, attention, add; LN, linear, GELU, linear, add */
+    while (!bad && IS(k, ct_layernorm_ops) && AT(k)->block) {
+        const int b1 = AT(k)->block, b2 = k + 3 < n ? AT(k + 3)->block : -1;
+        const int ok =
+            IS(k + 1, ct_attention_ops) && AT(k + 1)->block == b1 &&
+            IS(k + 2, ct_residual_ops) && AT(k + 2)->block == b1 &&
+            IS(k + 3, ct_layernorm_ops) && b2 && b2 != b1 &&
+            IS(k + 4, ct_linear_ops) && AT(k + 4)->block == b2 &&
+            IS(k + 5, ct_act_ops) && AT(k + 5)->cfg.act.kind == CT_ACT_GELU &&
+            AT(k + 5)->block == b2 && IS(k + 6, ct_linear_ops) && AT(k + 6)->block == b2 &&
+            IS(k + 7, ct_residual_ops) && AT(k + 7)->block == b2;
+        if (!ok) {
+            bad = "a block not torchvision's EncoderBlock: residual(layernorm,attention), "
+                  "residual(layernorm,linear,gelu,linear)";
+            break;
+        }
+        static const char *const part[8] = {"ln_1", "self_attention", NULL, "ln_2", "mlp.0",
+                                            NULL, "mlp.3", NULL};
+        for (int j = 0; j < 8; j++)
+            if (part[j])
+                snprintf(names[idx[k + j]], CT_LIST_NAME_BYTES,
+                         "encoder.layers.encoder_layer_%d.%s", enc, part[j]);
+        k += 8, enc++;
+    }
+    if (!bad && (!IS(k, ct_layernorm_ops) || AT(k)->block))
+        bad = "not a layer norm after the blocks (encoder.ln)";
+    else if (!bad && (!IS(k + 1, ct_clspool_ops) || !IS(k + 2, ct_linear_ops) || k + 3 != n))
+        bad = "not clspool,linear at its end (heads.head)";
+    if (!bad) {
+        snprintf(names[idx[k]], CT_LIST_NAME_BYTES, "encoder.ln");
+        snprintf(names[idx[k + 2]], CT_LIST_NAME_BYTES, "heads.head");
+    }
+#undef IS
+#undef AT
+    return bad;
+}
+
 /* A model with ReLU6 is taken for a MobileNetV2 (2), one with squeeze-and-excitation for a
- * MobileNetV3 (3: its gate hardsigmoid) or an EfficientNet (4), any other for a ResNet (0). */
+ * MobileNetV3 (3: its gate hardsigmoid) or an EfficientNet (4), one of token sequences for a
+ * VisionTransformer (5), any other for a ResNet (0). */
 static int family(const ct_model *m) {
     int se = 0;
     for (int i = 0; i < m->n_layers; i++) {
         const ct_layer *l = &m->layers[i];
+        if (l->in_seq || l->out_seq) return 5;
         if (l->ops == &ct_act_ops && l->cfg.act.kind == CT_ACT_RELU6) return 2;
         if (l->ops == &ct_se_ops && !se) se = l->cfg.se.gate == CT_ACT_HARDSIGMOID ? 3 : 4;
     }
@@ -176,17 +249,17 @@ static int family(const ct_model *m) {
 }
 
 ct_status ct_save_torchvision(const ct_model *m, const char *path) {
-    for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i].in_seq || m->layers[i].out_seq)
-            return ct_fail(CT_ERR_UNSUPPORTED, "the model %s works on token sequences: ctrain "
-                           "does not write vision transformers under torchvision's names yet "
-                           "(its model.safetensors keeps ctrain's; tools/ctrain_torch.py "
-                           "loads it)", SPEC_TEXT(m));
     const size_t layers = m->n_layers > 0 ? (size_t)m->n_layers : 1;
     char (*names)[CT_LIST_NAME_BYTES] = calloc(layers, sizeof *names);
     if (!names) return ct_fail(CT_ERR_NOMEM, "out of memory");
     const int fam = family(m);
-    ct_status s = fam ? mobilenet_names(m, fam, names) : resnet_names(m, names);
+    ct_status s = CT_OK;
+    const char *not_vit = fam == 5 ? vit_names(m, names) : NULL;
+    if (not_vit)
+        s = ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision VisionTransformer's "
+                    "layers (%s)", SPEC_TEXT(m), not_vit);
+    else if (fam != 5)
+        s = fam ? mobilenet_names(m, fam, names) : resnet_names(m, names);
     ct_host_state hs;
     int have_hs = 0;
     ct_tensor_list l = {0};
@@ -195,9 +268,9 @@ ct_status ct_save_torchvision(const ct_model *m, const char *path) {
     if (s == CT_OK) s = ct_tensor_list_finite(&l, path, "not saved");
     for (int i = 0; i < l.n && s == CT_OK; i++) { /* "conv3.weight" -> "layer1.0.conv1.weight" */
         char *name = l.names + (size_t)i * CT_LIST_NAME_BYTES;
-        const char *dot = strchr(name, '.');
-        char renamed[CT_LIST_NAME_BYTES];
-        snprintf(renamed, sizeof renamed, "%s.%s", names[l.info[i].layer], dot ? dot + 1 : "");
+        const char *dot = strchr(name, '.'), *mod = names[l.info[i].layer];
+        char renamed[CT_LIST_NAME_BYTES]; /* (a ViT's "clstoken1.class_token": "class_token") */
+        snprintf(renamed, sizeof renamed, "%s%s%s", mod, *mod ? "." : "", dot ? dot + 1 : "");
         memcpy(name, renamed, sizeof renamed);
     }
     if (s == CT_OK) {
@@ -208,6 +281,31 @@ ct_status ct_save_torchvision(const ct_model *m, const char *path) {
     if (have_hs) ct_host_state_free(&hs);
     free(names);
     return s;
+}
+
+void ct_torchvision_vit_call(const ct_model *m, char *buf, size_t bytes) {
+    if (bytes) buf[0] = 0;
+    const size_t layers = m->n_layers > 0 ? (size_t)m->n_layers : 1;
+    char (*names)[CT_LIST_NAME_BYTES] = calloc(layers, sizeof *names);
+    if (!names || family(m) != 5 || vit_names(m, names)) {
+        free(names);
+        return;
+    }
+    int patch = 0, blocks = 0, heads = 0, hidden = 0, mlp = 0, classes = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const ct_layer *l = &m->layers[i];
+        const char *mod = names[i], *part = strrchr(mod, '.');
+        if (!strcmp(mod, "conv_proj")) patch = l->cfg.conv.kernel, hidden = l->cfg.conv.out_c;
+        else if (!strcmp(mod, "heads.head")) classes = l->cfg.linear.units;
+        else if (part && !strcmp(part, ".self_attention")) blocks++, heads = l->cfg.attn.heads;
+        else if (part && !strcmp(part, ".0") && l->ops == &ct_linear_ops) mlp = l->cfg.linear.units;
+    }
+    free(names);
+    int c, h, w;
+    ct_model_input_shape(m, &c, &h, &w);
+    snprintf(buf, bytes, "VisionTransformer(image_size=%d, patch_size=%d, num_layers=%d, "
+             "num_heads=%d, hidden_dim=%d, mlp_dim=%d, num_classes=%d)", h, patch, blocks, heads,
+             hidden, mlp, classes);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -257,6 +355,28 @@ static long tv_module_key(const char *mod) {
     return -1;
 }
 
+/* A VisionTransformer's file: its names are the model's layers' (vit_names), each tensor's
+ * after its layer's module name. */
+static ct_status vit_aliases(const ct_checkpoint *c, const ct_model *m, const ct_tensor_list *l,
+                             char (*alias)[CT_LIST_NAME_BYTES], int *used) {
+    const size_t layers = m->n_layers > 0 ? (size_t)m->n_layers : 1;
+    char (*names)[CT_LIST_NAME_BYTES] = calloc(layers, sizeof *names);
+    if (!names) return ct_fail(CT_ERR_NOMEM, "out of memory");
+    const char *bad = vit_names(m, names);
+    ct_status s = CT_OK;
+    if (bad)
+        s = ct_fail(CT_ERR_FORMAT, "%s: its tensors are a torchvision VisionTransformer's, but "
+                    "the model %s is not one (%s)", c->path, SPEC_TEXT(m), bad);
+    for (int i = 0; i < l->n && s == CT_OK; i++) {
+        const char *mod = names[l->info[i].layer], *what = strchr(l->t[i].name, '.');
+        snprintf(alias[i], CT_LIST_NAME_BYTES, "%s%s%s", mod, *mod ? "." : "",
+                 what ? what + 1 : "");
+    }
+    free(names);
+    if (s == CT_OK) *used = 1;
+    return s;
+}
+
 typedef struct {
     long key;
     int tensor; /* the file's first tensor of the module */
@@ -271,6 +391,8 @@ static int by_key(const void *a, const void *b) {
 ct_status ct_tv_aliases(const ct_checkpoint *c, const ct_model *m, const ct_tensor_list *l,
                         char (*alias)[CT_LIST_NAME_BYTES], int *used) {
     *used = 0;
+    if (ct_checkpoint_find(c, "class_token") >= 0 && ct_checkpoint_find(c, "conv_proj.weight") >= 0)
+        return vit_aliases(c, m, l, alias, used);
     const int resnet =
         ct_checkpoint_find(c, "bn1.weight") >= 0 && ct_checkpoint_find(c, "fc.weight") >= 0;
     const int v3 = ct_checkpoint_find(c, "classifier.3.weight") >= 0;
@@ -359,6 +481,40 @@ static int mobilenet_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
     return n > 0 && (size_t)n < bytes ? 1 : -1;
 }
 
+/* A VisionTransformer's state_dict as the preset of its patches (conv_proj's kernel), width
+ * (its outputs), blocks (encoder_layer_0 ...) and MLP (mlp.0's outputs): vit_b_16 ... vit_h_14
+ * (their heads, which the tensors do not hold, the preset's); -1 for none of them; 0 when c is
+ * no ViT's. */
+static int vit_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
+    static const struct { const char *name; int patch, width, blocks, mlp; } k[] = {
+        {"vit_b_16", 16, 768, 12, 3072},  {"vit_b_32", 32, 768, 12, 3072},
+        {"vit_l_16", 16, 1024, 24, 4096}, {"vit_l_32", 32, 1024, 24, 4096},
+        {"vit_h_14", 14, 1280, 32, 5120}};
+    const int proj = ct_checkpoint_find(c, "conv_proj.weight");
+    const int head = ct_checkpoint_find(c, "heads.head.weight");
+    const int mlp = ct_checkpoint_find(c, "encoder.layers.encoder_layer_0.mlp.0.weight");
+    if (proj < 0 || ct_checkpoint_find(c, "class_token") < 0) return 0;
+    if (head < 0 || mlp < 0 || c->t[proj].ndim != 4 || c->t[head].ndim != 2 ||
+        c->t[mlp].ndim != 2)
+        return -1;
+    int blocks = 0;
+    char name[64];
+    do snprintf(name, sizeof name, "encoder.layers.encoder_layer_%d.ln_1.weight", blocks);
+    while (ct_checkpoint_find(c, name) >= 0 && ++blocks < 1000);
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        if (c->t[proj].shape[0] != k[i].width || c->t[proj].shape[2] != k[i].patch ||
+            c->t[proj].shape[3] != k[i].patch || blocks != k[i].blocks ||
+            c->t[mlp].shape[0] != k[i].mlp)
+            continue;
+        const char *p = ct_model_preset(k[i].name);
+        const size_t body = strlen(p) - strlen("linear(10)");
+        int n = snprintf(spec, bytes, "%.*slinear(%lld)", (int)body, p,
+                         (long long)c->t[head].shape[0]);
+        return n > 0 && (size_t)n < bytes ? 1 : -1;
+    }
+    return -1;
+}
+
 /* A torchvision ResNet's state_dict: which of the presets it is, by its blocks a stage, its
  * bottlenecks' third conv, their width and the groups of their 3x3 conv (ResNeXt's), written
  * into spec with a last layer of fc.weight's outputs; 0 when the file is not a ResNet's, -1 when
@@ -375,8 +531,9 @@ int ct_tv_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
         {"resnext50_32x4d", {3, 4, 6, 3}, 1, 128, 32},
         {"resnext101_32x8d", {3, 4, 23, 3}, 1, 256, 32},
         {"resnext101_64x4d", {3, 4, 23, 3}, 1, 256, 64}};
-    const int mobile = mobilenet_spec(c, spec, bytes);
+    const int mobile = mobilenet_spec(c, spec, bytes), vit = vit_spec(c, spec, bytes);
     if (mobile) return mobile;
+    if (vit) return vit;
     const int fc = ct_checkpoint_find(c, "fc.weight");
     const int w = ct_checkpoint_find(c, "layer1.0.conv1.weight");
     if (fc < 0 || w < 0 || ct_checkpoint_find(c, "bn1.weight") < 0 || c->t[fc].ndim != 2) return 0;

@@ -26,9 +26,11 @@ static int export_flags(export_opts *o, cli_flag *f) {
         {.name = "out", .kind = CLI_STR, .dst = &o->out, .metavar = "FILE",
          .help = "the ONNX file to write (its name ends in .onnx), or, for the\n"
                  "torchvision presets (resnet18 ... wide_resnet101_2, resnext50_32x4d ...,\n"
-                 "mobilenet_v2, mobilenet_v3_large and _small, efficientnet_b0),\n"
+                 "mobilenet_v2, mobilenet_v3_large and _small, efficientnet_b0) and\n"
+                 "vision transformers (vit_b_16 ..., or any of their layers),\n"
                  "FILE.safetensors: the weights under torchvision's names,\n"
-                 "the state_dict torchvision.models.resnet50(num_classes=K) (and so on)\n"
+                 "the state_dict torchvision.models.resnet50(num_classes=K) (and so on;\n"
+                 "a ViT's: the VisionTransformer(...) the line written names)\n"
                  "loads (strict); an existing file that is not an ONNX model (or\n"
                  "safetensors file) is refused"},
         {.name = "spec", .kind = CLI_STR, .dst = &o->spec, .metavar = "SPEC",
@@ -170,15 +172,20 @@ int cmd_export(int argc, char **argv) {
                             st_out.st_dev == st_stdout.st_dev && st_out.st_ino == st_stdout.st_ino
                         ? stderr
                         : stdout;
-        char text[400];
+        char text[400], vit[200];
+        ct_torchvision_vit_call(cm.m, vit, sizeof vit);
         if (torchvision) /* (a normalize layer has no weights: the network's input is its) */
             fprintf(say, "Wrote %s: the weights of %s under torchvision's names (its first "
-                    "conv on %d channel%s, %d outputs%s)\n", o.out,
+                    "conv on %d channel%s, %d outputs%s)%s%s%s\n", o.out,
                     ct_spec_text(ct_model_spec(cm.m), 0, text, sizeof text), c,
                     c == 1 ? "" : "s", ct_model_num_classes(cm.m),
                     strncmp(ct_model_spec(cm.m), "normalize(", 10) == 0
                         ? "; normalize its inputs as the model's normalize layer does"
-                        : "");
+                        : "",
+                    *vit ? "; torchvision.models." : "", vit,
+                    *vit ? (h == w ? " loads them" : " loads them (its images square: "
+                                                     "image_size as their height)")
+                         : "");
         else
             fprintf(say, "Wrote %s: %s, input (batch, %d, %d, %d), outputs logits and "
                     "probabilities (batch, %d)\n", o.out,
