@@ -440,6 +440,51 @@ EOF
     [ "$rc" -eq 1 ] && grep -q "tensor encoder.pos_embedding has shape \[1, 5, 768\] but the model vit_b_16 needs \[1, 2, 768\]" <<<"$err" &&
         ok "torchvision's vit_b_16 of 32x32 images on 28x28 ones -> exit 1: $err" ||
         bad "tv_vit_b_16 on 28x28 -> exit $rc: $err"
+    # fine-tuning a ViT on images of another size: torchvision's VisionTransformer of 4x4
+    # patches of 7 (image_size 28) --init on 35x35 digits, 5x5 patches: its position embeddings
+    # resized as torchvision's interpolate_embeddings resizes them (bicubic), said on the Model
+    # line (the layers up to them frozen: saved as loaded)
+    vit_small="conv(16,7,7,0),tokens,clstoken,posembed,residual(layernorm(1e-6),attention(4)),residual(layernorm(1e-6),linear(32),gelu,linear(16)),layernorm(1e-6),clspool,linear(10)"
+    "$PY" - "$here" "$tmp" <<'EOF' || bad "writing the 35x35 digits and a small ViT's state_dict"
+import os, struct, sys
+import torch, torchvision
+sys.path.insert(0, sys.argv[1])
+from torch_parity import idx, save_state_dict
+t = sys.argv[2]
+os.makedirs(t + "/tiny35", exist_ok=True)
+for part in ("train", "t10k"):
+    x = torch.nn.functional.pad(idx(t + "/tiny/%s-images-idx3-ubyte" % part), (3, 4, 3, 4))
+    open(t + "/tiny35/%s-images-idx3-ubyte" % part, "wb").write(
+        struct.pack(">IIII", 0x803, x.shape[0], 35, 35) + x.numpy().tobytes())
+    open(t + "/tiny35/%s-labels-idx1-ubyte" % part, "wb").write(
+        open(t + "/tiny/%s-labels-idx1-ubyte" % part, "rb").read())
+torch.manual_seed(8)
+tv = torchvision.models.VisionTransformer(image_size=28, patch_size=7, num_layers=1, num_heads=4,
+                                          hidden_dim=16, mlp_dim=32, num_classes=10)
+tv.conv_proj = torch.nn.Conv2d(1, 16, 7, 7)
+torch.nn.init.normal_(tv.encoder.pos_embedding, 0, 1)  # (not 0.02: differences that show)
+save_state_dict(tv.state_dict(), t + "/tv_vit_small.safetensors")
+EOF
+    run train --dataset idx --data "$tmp/tiny35" --val-size 0 --epochs 1 --batch-size 32 --model "$vit_small" \
+        --init "$tmp/tv_vit_small.safetensors" --freeze posembed1 --save "$tmp/vit35"
+    pos=$("$PY" - "$here" "$tmp" 2>&1 <<'EOF'
+import sys
+import torch
+from torchvision.models.vision_transformer import interpolate_embeddings
+sys.path.insert(0, sys.argv[1] + "/../tools")
+import ctrain_torch
+t = sys.argv[2]
+want = interpolate_embeddings(35, 7, ctrain_torch.load_state_dict(t + "/tv_vit_small.safetensors"))
+want = want["encoder.pos_embedding"]
+got = ctrain_torch.load_state_dict(t + "/vit35/model.safetensors")["posembed1.pos_embedding"]
+print("shape %s, largest difference %.3g of %.3g" % (tuple(got.shape), (got - want).abs().max(),
+                                                     want.abs().max()))
+EOF
+)
+    [ "$rc" -eq 0 ] && grep -q "^Model: .*weights from .*tv_vit_small.safetensors, the position embeddings resized from 4x4 to 5x5 patches)$" <<<"$out" &&
+        awk -v p="$pos" 'BEGIN { exit !(p ~ /^shape \(1, 26, 16\), largest difference/ && split(p, w, " ") && w[7] + 0 < 1e-5) }' &&
+        ok "--init from a ViT of 4x4 patches on 35x35 images: $pos, as torchvision's interpolate_embeddings" ||
+        bad "--init tv_vit_small on 35x35 -> exit $rc: $(grep '^Model' <<<"$out") $err; $pos"
     # an ImageNet-shaped one (3 input channels, 1000 classes) on grey digits: a new fc, and conv1
     # summed over its input channels
     "$PY" -c 'import sys, torch, torchvision; sys.path.insert(0, sys.argv[1]); from torch_parity import save_state_dict

@@ -221,20 +221,21 @@ static void test_load_backbone(void **state) {
     /* strict: refused */
     assert_int_equal(ct_checkpoint_load_params(ck, dst, ""), CT_ERR_FORMAT);
     assert_non_null(strstr(ct_last_error(), "linear2.weight"));
-    int new_head = -1, grey = -1;
-    OK(ct_checkpoint_load_backbone(ck, dst, "", &new_head, &grey));
-    assert_int_equal(new_head, 1);
-    assert_int_equal(grey, 0);
+    ct_backbone_fit fit = {-1, -1, -1, -1, -1};
+    OK(ct_checkpoint_load_backbone(ck, dst, "", &fit));
+    assert_int_equal(fit.new_head, 1);
+    assert_int_equal(fit.grey, 0);
+    assert_int_equal(fit.pos_from, 0);
     OK(ct_model_get_params(dst, pd));
     assert_memory_equal(pd, ps, (size_t)head * 4);                          /* the backbone */
     assert_memory_equal(pd + head, init + head, (size_t)(nd - head) * 4);  /* its own head */
     /* the same model: new_head 0, everything loaded */
-    OK(ct_checkpoint_load_backbone(ck, src, "", &new_head, &grey));
-    assert_int_equal(new_head, 0);
+    OK(ct_checkpoint_load_backbone(ck, src, "", &fit));
+    assert_int_equal(fit.new_head, 0);
     /* another layer differing: refused as by the strict load */
     OK(ct_model_create(b, "conv(6,3,1,1),batchnorm,relu,maxpool(2),dropout(0.25),flatten,"
                           "linear(17),relu,dropout(0.5),linear(5)", 1, S, S, 8, 2, &other));
-    assert_int_equal(ct_checkpoint_load_backbone(ck, other, "", &new_head, &grey), CT_ERR_FORMAT);
+    assert_int_equal(ct_checkpoint_load_backbone(ck, other, "", &fit), CT_ERR_FORMAT);
     assert_non_null(strstr(ct_last_error(), "linear1.weight"));
     ct_checkpoint_free(ck);
     ct_model_free(src), ct_model_free(dst), ct_model_free(other);
@@ -249,9 +250,9 @@ static void test_load_backbone(void **state) {
     OK(ct_save_model(m3, path, NULL, 0));
     OK(ct_checkpoint_open(path, &ck));
     assert_int_equal(ct_checkpoint_load_params(ck, m1, ""), CT_ERR_FORMAT);
-    OK(ct_checkpoint_load_backbone(ck, m1, "", &new_head, &grey));
-    assert_int_equal(grey, 3);
-    assert_int_equal(new_head, 0);
+    OK(ct_checkpoint_load_backbone(ck, m1, "", &fit));
+    assert_int_equal(fit.grey, 3);
+    assert_int_equal(fit.new_head, 0);
     const int64_t n3 = ct_model_param_count(m3), n1 = ct_model_param_count(m1);
     float *p3 = hmalloc((size_t)n3 * 4), *p1 = hmalloc((size_t)n1 * 4);
     OK(ct_model_get_params(m3, p3));
@@ -275,6 +276,87 @@ static void test_load_backbone(void **state) {
     ct_backend_free(b);
 }
 
+/* A ViT's position embeddings for images of another size: 4x4 patches (28x28 images) into 3x3
+ * (21x21) and 2x2 (14x14): the class token's row as it is; a grid of embeddings that rise
+ * linearly across it (bicubic weights sum to 1 and keep a line, align_corners putting the
+ * corners on the corners) as the same line on the new grid; a strict load refuses it, and a
+ * grid that is not square, or a model without patches, is not resized. */
+#define VIT(c) "conv(4,7,7,0),tokens," c "posembed,residual(layernorm,attention(2)),layernorm," \
+               "globalavgpool,linear(3)"
+static void test_load_backbone_positions(void **state) {
+    (void)state;
+    ct_backend *b = NULL;
+    OK(ct_backend_create("cpu", 1, &b));
+    const char *path = tu_tmp_path("vit.safetensors");
+    const int64_t conv = 4 * 49 + 4, d = 4;
+    for (int cls = 0; cls <= 1; cls++) {
+        const char *spec = cls ? VIT("clstoken,") : VIT("");
+        ct_model *big = NULL;
+        OK(ct_model_create(b, spec, 1, 28, 28, 2, 1, &big));
+        const int64_t nb = ct_model_param_count(big), pos = conv + cls * d; /* posembed's */
+        float *pb = hmalloc((size_t)nb * 4);
+        OK(ct_model_get_params(big, pb));
+        for (int64_t f = 0; f < d * cls; f++) pb[conv + f] = 7.0f + (float)f; /* the class token's */
+        for (int64_t f = 0; f < d * cls; f++) pb[pos + f] = -3.0f - (float)f;
+        for (int y = 0; y < 4; y++) /* value f + 0.5 x - 0.25 y at patch (y, x) */
+            for (int x = 0; x < 4; x++)
+                for (int64_t f = 0; f < d; f++)
+                    pb[pos + (cls + y * 4 + x) * d + f] = (float)f + 0.5f * x - 0.25f * y;
+        OK(ct_model_set_params(big, pb));
+        OK(ct_save_model(big, path, NULL, 0));
+        ct_checkpoint *ck = NULL;
+        OK(ct_checkpoint_open(path, &ck));
+        for (int side = 3; side >= 2; side--) {
+            ct_model *small = NULL;
+            OK(ct_model_create(b, spec, 1, 7 * side, 7 * side, 2, 2, &small));
+            assert_int_equal(ct_checkpoint_load_params(ck, small, ""), CT_ERR_FORMAT);
+            assert_non_null(strstr(ct_last_error(), "pos_embedding"));
+            ct_backbone_fit fit;
+            OK(ct_checkpoint_load_backbone(ck, small, "", &fit));
+            assert_int_equal(fit.pos_from, 4);
+            assert_int_equal(fit.pos_to_h, side);
+            assert_int_equal(fit.pos_to_w, side);
+            assert_int_equal(fit.new_head, 0);
+            const int64_t ns = ct_model_param_count(small);
+            float *ps = hmalloc((size_t)ns * 4);
+            OK(ct_model_get_params(small, ps));
+            assert_memory_equal(ps, pb, (size_t)pos * 4); /* conv, class token */
+            for (int64_t f = 0; f < d * cls; f++) assert_float_equal(ps[pos + f], -3.0f - (float)f, 0.0f);
+            const double step = 3.0 / (side - 1); /* (the new patches' places on the old grid) */
+            for (int y = 0; y < side; y++)
+                for (int x = 0; x < side; x++)
+                    for (int64_t f = 0; f < d; f++)
+                        assert_float_equal(ps[pos + (cls + y * side + x) * d + f],
+                                           (double)f + 0.5 * step * x - 0.25 * step * y, 1e-5);
+            /* the rest as the file has it */
+            const int64_t rest = pos + (cls + side * side) * d;
+            assert_memory_equal(ps + rest, pb + pos + (cls + 16) * d, (size_t)(ns - rest) * 4);
+            free(ps);
+            ct_model_free(small);
+        }
+        /* 28x21 images: a grid of 4x3 patches, resized to (each side its own) */
+        ct_model *wide = NULL;
+        OK(ct_model_create(b, spec, 1, 28, 21, 2, 2, &wide));
+        ct_backbone_fit fit;
+        OK(ct_checkpoint_load_backbone(ck, wide, "", &fit));
+        assert_true(fit.pos_from == 4 && fit.pos_to_h == 4 && fit.pos_to_w == 3);
+        ct_model_free(wide);
+        ct_checkpoint_free(ck);
+        /* a file of 4x3 patches (not square): not resized, the shapes named */
+        ct_model *rect = NULL, *square = NULL;
+        OK(ct_model_create(b, spec, 1, 28, 21, 2, 3, &rect));
+        OK(ct_save_model(rect, path, NULL, 0));
+        OK(ct_checkpoint_open(path, &ck));
+        OK(ct_model_create(b, spec, 1, 14, 14, 2, 3, &square));
+        assert_int_equal(ct_checkpoint_load_backbone(ck, square, "", &fit), CT_ERR_FORMAT);
+        assert_non_null(strstr(ct_last_error(), "pos_embedding has shape"));
+        ct_checkpoint_free(ck);
+        ct_model_free(rect), ct_model_free(square), ct_model_free(big);
+        free(pb);
+    }
+    ct_backend_free(b);
+}
+
 int main(void) {
     tu_open_backends(&tu_backends[TU_CPU], &tu_backends[TU_CUDA]);
     const struct CMUnitTest tests[] = {
@@ -283,6 +365,7 @@ int main(void) {
         TU_ON_EACH(test_one_step_as_unfrozen),
         TU_ON_EACH(test_frozen_refused),
         cmocka_unit_test(test_load_backbone),
+        cmocka_unit_test(test_load_backbone_positions),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_close_backends();

@@ -173,15 +173,23 @@ ct_status ct_checkpoint_create_model(const ct_checkpoint *c, ct_backend *b, cons
  * module with tensors to the model's k-th layer with tensors; one of a torchvision ResNet's
  * names (conv1, bn1, layer1.0.conv1, ..., fc) its modules in torchvision's order. */
 ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const char *prefix);
+/* What ct_checkpoint_load_backbone fitted to the model (0s: nothing). */
+typedef struct {
+    int new_head; /* 1: the last linear layer kept its initial weights (other classes) */
+    int grey;     /* the file's input channels, summed into the first conv's one */
+    int pos_from, pos_to_h, pos_to_w; /* position embeddings resized from the file's grid of
+                                       * pos_from x pos_from patches to pos_to_h x pos_to_w */
+} ct_backbone_fit;
 /* As ct_checkpoint_load_params, for fine-tuning on other classes: the model's last layer with
  * weights, when it is a linear layer of other outputs than the file's (of the same inputs),
- * keeps its initial weights (a new head; *new_head = 1, else 0). And for grey images: the
- * model's first layer with weights, when it is a conv of one input channel and the file's
- * takes more (an RGB model's, as torchvision's pretrained ones), gets the file's weights summed
- * over their input channels (a grey image's response as R = G = B; timm's adapt_input_conv;
- * *grey = the file's channels, else 0). */
+ * keeps its initial weights (a new head). For grey images: the model's first layer with
+ * weights, when it is a conv of one input channel and the file's takes more (an RGB model's,
+ * as torchvision's pretrained ones), gets the file's weights summed over their input channels
+ * (a grey image's response as R = G = B; timm's adapt_input_conv). For images of another size:
+ * a ViT's position embeddings of a square grid of patches (a class token's first) resized
+ * bicubically to the model's grid, as torchvision's interpolate_embeddings does. */
 ct_status ct_checkpoint_load_backbone(const ct_checkpoint *c, ct_model *m, const char *prefix,
-                                      int *new_head, int *grey);
+                                      ct_backbone_fit *fit);
 /* The prefix of the model's tensors in c: "" in a model file; in a train state "model.", or
  * "ema." when the run keeps a moving average of the weights (its model is the average, as its
  * model.safetensors; "model." then holds the weights being trained). */

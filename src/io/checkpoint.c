@@ -301,9 +301,69 @@ static void sum_channels(const ct_st_entry *e, const uint8_t *data, float *out) 
         }
 }
 
-/* ct_checkpoint_load_params, or with new_head (and grey) ct_checkpoint_load_backbone. */
+/* PyTorch's bicubic weights (cubic convolution, A = -0.75) of the 4 taps around a source
+ * position at fraction t past its floor. */
+static void cubic_weights(double t, double w[4]) {
+    const double a = -0.75, u = t + 1.0, v = 1.0 - t, x = 2.0 - t;
+    w[0] = ((a * u - 5.0 * a) * u + 8.0 * a) * u - 4.0 * a;
+    w[1] = ((a + 2.0) * t - (a + 3.0)) * t * t + 1.0;
+    w[2] = ((a + 2.0) * v - (a + 3.0)) * v * v + 1.0;
+    w[3] = ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a;
+}
+
+/* A pretrained ViT's position embeddings for the model's grid of patches, for fine-tuning on
+ * images of another size (torchvision's interpolate_embeddings): the file's (1, [1 +] S*S, D)
+ * resized per feature as an S x S image to the model's GH x GW patches, bicubic with
+ * align_corners (F.interpolate's; taps past the edge clamped to it), the class token's row
+ * (a model with one before its posembed) as it is. 1 when done (*from the file's S, *to_h
+ * and *to_w the model's grid), 0 when the shapes are not so. */
+static int fit_positions(const ct_st_entry *e, const uint8_t *data, const ct_model *m,
+                         int layer, const int64_t *want, float *out, int *from, int *to_h,
+                         int *to_w) {
+    int tokens = layer, cls = 0;
+    while (tokens >= 0 && m->layers[tokens].ops != &ct_tokens_ops) tokens--;
+    if (tokens < 0 || e->ndim != 3 || e->shape[0] != 1 || e->shape[2] != want[2]) return 0;
+    for (int k = tokens + 1; k < layer; k++) cls |= m->layers[k].ops == &ct_clstoken_ops;
+    const int gh = m->layers[tokens].in_h, gw = m->layers[tokens].in_w;
+    const int64_t d = e->shape[2], grid = e->shape[1] - cls;
+    int64_t s = (int64_t)sqrt((double)grid);
+    while (s * s > grid) s--;
+    while ((s + 1) * (s + 1) <= grid) s++;
+    if (s < 1 || s * s != grid || want[1] != (int64_t)gh * gw + cls || s > 1 << 15) return 0;
+    float v;
+    for (int64_t q = 0; q < cls * d; q++) memcpy(&out[q], data + q * sizeof v, sizeof v);
+    const double sy = gh > 1 ? (double)(s - 1) / (gh - 1) : 0.0;
+    const double sx = gw > 1 ? (double)(s - 1) / (gw - 1) : 0.0;
+    for (int y = 0; y < gh; y++)
+        for (int x = 0; x < gw; x++) {
+            const double ry = sy * y, rx = sx * x;
+            const int64_t y0 = (int64_t)floor(ry), x0 = (int64_t)floor(rx);
+            double wy[4], wx[4];
+            cubic_weights(ry - (double)y0, wy);
+            cubic_weights(rx - (double)x0, wx);
+            for (int64_t f = 0; f < d; f++) {
+                double sum = 0.0;
+                for (int i = 0; i < 4; i++) {
+                    int64_t yy = y0 - 1 + i;
+                    yy = yy < 0 ? 0 : yy >= s ? s - 1 : yy;
+                    for (int j = 0; j < 4; j++) {
+                        int64_t xx = x0 - 1 + j;
+                        xx = xx < 0 ? 0 : xx >= s ? s - 1 : xx;
+                        memcpy(&v, data + ((cls + yy * s + xx) * d + f) * sizeof v, sizeof v);
+                        sum += wy[i] * wx[j] * v;
+                    }
+                }
+                out[(cls + (int64_t)y * gw + x) * d + f] = (float)sum;
+            }
+        }
+    *from = (int)s, *to_h = gh, *to_w = gw;
+    return 1;
+}
+
+/* ct_checkpoint_load_params, or with fit ct_checkpoint_load_backbone. */
 static ct_status load_params(const ct_checkpoint *c, ct_model *m, const char *prefix,
-                             int *new_head, int *grey) {
+                             ct_backbone_fit *fit) {
+    int *new_head = fit ? &fit->new_head : NULL, *grey = fit ? &fit->grey : NULL;
     if (!prefix) prefix = "";
     int head = -1, stem = -1; /* the model's last layer with weights, when it is a linear one;
                                * its first, when it is a conv of one input channel */
@@ -367,6 +427,13 @@ static ct_status load_params(const ct_checkpoint *c, ct_model *m, const char *pr
             *grey = (int)e->shape[1];
             continue;
         }
+        if (!same && fit && m->layers[l.info[i].layer].ops == &ct_posembed_ops &&
+            fit_positions(e, c->data + e->begin, m, l.info[i].layer, l.info[i].shape,
+                          (float *)l.t[i].data, &fit->pos_from, &fit->pos_to_h,
+                          &fit->pos_to_w)) {
+            s = tensor_finite(&l.t[i], e->name, c->path, "cannot be loaded");
+            continue;
+        }
         if (!same) {
             char got[160], want[160];
             ct_shape_text(e->shape, e->ndim, got, sizeof got);
@@ -401,13 +468,13 @@ static ct_status load_params(const ct_checkpoint *c, ct_model *m, const char *pr
 }
 
 ct_status ct_checkpoint_load_params(const ct_checkpoint *c, ct_model *m, const char *prefix) {
-    return load_params(c, m, prefix, NULL, NULL);
+    return load_params(c, m, prefix, NULL);
 }
 
 ct_status ct_checkpoint_load_backbone(const ct_checkpoint *c, ct_model *m, const char *prefix,
-                                      int *new_head, int *grey) {
-    *new_head = 0, *grey = 0;
-    return load_params(c, m, prefix, new_head, grey);
+                                      ct_backbone_fit *fit) {
+    memset(fit, 0, sizeof *fit);
+    return load_params(c, m, prefix, fit);
 }
 
 const char *ct_checkpoint_prefix(const ct_checkpoint *c) {

@@ -266,8 +266,7 @@ int train_resume_check_schedule(const train_opts *o, const ct_checkpoint *ck);
  * or CLI_EXIT_ERROR. */
 int train_open_init(train_opts *o, cli_flag *flags, int nflags, cli_model *init);
 const char *train_init_spec(train_opts *o, const char *spec, int classes, int folder);
-int train_load_init(const train_opts *o, cli_model *init, ct_model *m, int *new_head,
-                    int *grey);
+int train_load_init(const train_opts *o, cli_model *init, ct_model *m, ct_backbone_fit *fit);
 int train_freeze(train_opts *o, const ct_model *m, int given);
 /* "the layers up to NAME" (NAME: the last with weights of m's first n), or "no layer". */
 void train_frozen_text(const ct_model *m, int n, char *out, size_t bytes);

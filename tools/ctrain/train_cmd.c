@@ -181,8 +181,7 @@ int cmd_train(int argc, char **argv) {
         spec = o.model = o.model_normalized;
     }
     int64_t n_batches = 0; /* per epoch */
-    int new_head = 0;      /* --init's weights but for its last layer's (other classes) */
-    int grey = 0;          /* --init's first conv summed over its `grey` input channels */
+    ct_backbone_fit fit = {0}; /* what --init's weights were fitted to the model */
     ct_init_scheme tv_init = CT_INIT_DEFAULT; /* a torchvision preset's weights drawn as its */
     int resumed_epochs = 0;
     rc = CLI_EXIT_ERROR;
@@ -241,7 +240,7 @@ int cmd_train(int argc, char **argv) {
     /* RandomErasing's value 0 after Normalize: the normalize layer's mean before it */
     if (o.cfg.augment_erase_p > 0.0f)
         o.erase_to_mean = ct_model_input_mean(m, o.cfg.augment_erase_fill);
-    if ((rc = train_load_init(&o, &init, m, &new_head, &grey)) != CLI_EXIT_OK ||
+    if ((rc = train_load_init(&o, &init, m, &fit)) != CLI_EXIT_OK ||
         (rc = train_freeze(&o, m, cli_find(flags, nflags, "freeze")->seen)) != CLI_EXIT_OK)
         goto built;
     rc = CLI_EXIT_ERROR;
@@ -335,13 +334,17 @@ built:
     if (!o.lr_find) signals_set = 1, train_catch_signals(old_sigs);
     if (!o.quiet) {
         long long params = (long long)ct_model_param_count(m);
-        char from[sizeof init.path + 192] = "", summed[96] = ""; /* --init */
-        if (grey)
+        char from[sizeof init.path + 256] = "", summed[160] = ""; /* --init */
+        if (fit.grey)
             snprintf(summed, sizeof summed, ", the first conv's summed over its %d input "
-                     "channels for grey images", grey);
+                     "channels for grey images", fit.grey);
+        if (fit.pos_from) /* (as torchvision's interpolate_embeddings) */
+            snprintf(summed + strlen(summed), sizeof summed - strlen(summed), ", the position "
+                     "embeddings resized from %dx%d to %dx%d patches", fit.pos_from,
+                     fit.pos_from, fit.pos_to_h, fit.pos_to_w);
         if (o.init_path)
             snprintf(from, sizeof from, ", weights from %s%s%s", init.path,
-                     new_head ? " but the last layer's, new for these classes" : "", summed);
+                     fit.new_head ? " but the last layer's, new for these classes" : "", summed);
         if (is_mlp)
             printf("Model: %lld -> %d -> ReLU -> %d (%lld parameters%s)\n",
                    (long long)in_c * in_h * in_w, o.hidden, classes, params, from);

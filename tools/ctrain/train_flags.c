@@ -553,7 +553,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
                  "an output a class (torchvision's recipe: model.fc replaced; Keras'\n"
                  "include_top=False); an RGB model's first conv on grey images (one\n"
                  "without a normalize layer: torchvision's) takes its weights summed\n"
-                 "over the colours",
+                 "over the colours; a ViT's position embeddings on images of another\n"
+                 "size are resized to its patches (torchvision's interpolate_embeddings)",
          .def = "none"},
         {.name = "freeze", .kind = CLI_STR, .dst = &o->freeze, .metavar = "LAYER",
          .help = "fine-tune the layers after LAYER only: LAYER (a name as ctrain\n"

@@ -87,12 +87,10 @@ const char *train_init_spec(train_opts *o, const char *spec, int classes, int fo
     return o->model = o->model_resumed;
 }
 
-int train_load_init(const train_opts *o, cli_model *init, ct_model *m, int *new_head,
-                    int *grey) {
-    *new_head = 0, *grey = 0;
+int train_load_init(const train_opts *o, cli_model *init, ct_model *m, ct_backbone_fit *fit) {
+    memset(fit, 0, sizeof *fit);
     if (!init->ck) return CLI_EXIT_OK;
-    ct_status s = ct_checkpoint_load_backbone(init->ck, m, ct_checkpoint_prefix(init->ck),
-                                              new_head, grey);
+    ct_status s = ct_checkpoint_load_backbone(init->ck, m, ct_checkpoint_prefix(init->ck), fit);
     if (s == CT_OK) return CLI_EXIT_OK;
     /* the error names the file and the tensor */
     if (o->model == o->model_resumed) return cli_lib_error(s); /* the file is at fault */
