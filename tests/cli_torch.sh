@@ -410,7 +410,7 @@ EOF
     # read by its names, the preset found from its tensors (the heads, which no tensor holds, the
     # preset's 12): eval on 20 digits padded to 32x32 gives torchvision's loss; on 28x28 images
     # its position embeddings do not fit, and that is said
-    vit_pt=$("$PY" - "$here" "$tmp" <<'EOF' 2>&1
+    vit_pt=$("$PY" - "$here" "$tmp" <<'EOF' 2>"$tmp/vit_pt.err"
 import os, struct, sys
 import torch, torchvision
 sys.path.insert(0, sys.argv[1])
@@ -435,7 +435,7 @@ EOF
     run eval --model "$tmp/tv_vit_b_16.safetensors" --dataset idx --data "$tmp/tiny32"
     [ "$rc" -eq 0 ] && near_line "$vit_pt" "$(grep '^test_loss' <<<"$out")" && grep -q "^Model: vit_b_16 (85265674 parameters" <<<"$out" &&
         ok "torchvision's vit_b_16 state_dict read by its names, the preset found: $vit_pt, as torchvision" ||
-        bad "eval of torchvision's vit_b_16 -> exit $rc: '$(grep -E '^(Model|test_loss)' <<<"$out")' vs torchvision's '$vit_pt' $err"
+        bad "eval of torchvision's vit_b_16 -> exit $rc: '$(grep -E '^(Model|test_loss)' <<<"$out")' vs torchvision's '$vit_pt' $err $(head -c 1500 "$tmp/vit_pt.err")"
     run eval --model "$tmp/tv_vit_b_16.safetensors" --dataset idx --data "$tmp/tiny"
     [ "$rc" -eq 1 ] && grep -q "tensor encoder.pos_embedding has shape \[1, 5, 768\] but the model vit_b_16 needs \[1, 2, 768\]" <<<"$err" &&
         ok "torchvision's vit_b_16 of 32x32 images on 28x28 ones -> exit 1: $err" ||
@@ -467,7 +467,7 @@ save_state_dict(tv.state_dict(), t + "/tv_vit_small.safetensors")
 EOF
     run train --dataset idx --data "$tmp/tiny35" --val-size 0 --epochs 1 --batch-size 32 --model "$vit_small" \
         --init "$tmp/tv_vit_small.safetensors" --freeze posembed1 --save "$tmp/vit35"
-    pos=$("$PY" - "$here" "$tmp" 2>&1 <<'EOF'
+    pos=$("$PY" - "$here" "$tmp" 2>"$tmp/pos.err" <<'EOF'
 import sys
 import torch
 from torchvision.models.vision_transformer import interpolate_embeddings
@@ -484,7 +484,22 @@ EOF
     [ "$rc" -eq 0 ] && grep -q "^Model: .*weights from .*tv_vit_small.safetensors, the position embeddings resized from 4x4 to 5x5 patches)$" <<<"$out" &&
         awk -v p="$pos" 'BEGIN { exit !(p ~ /^shape \(1, 26, 16\), largest difference/ && split(p, w, " ") && w[7] + 0 < 1e-5) }' &&
         ok "--init from a ViT of 4x4 patches on 35x35 images: $pos, as torchvision's interpolate_embeddings" ||
-        bad "--init tv_vit_small on 35x35 -> exit $rc: $(grep '^Model' <<<"$out") $err; $pos"
+        bad "--init tv_vit_small on 35x35 -> exit $rc: $(grep '^Model' <<<"$out") $err; $pos $(head -c 1500 "$tmp/pos.err")"
+    # what torchvision's VisionTransformer cannot be: refused, nothing written (a layer norm of
+    # eps 1e-5: its are 1e-6; blocks of 4 and 2 heads: its have one num_heads; 32x32 images in
+    # patches of 7)
+    two_heads="conv(16,7,7,0),tokens,clstoken,posembed,residual(layernorm(1e-6),attention(4)),residual(layernorm(1e-6),linear(32),gelu,linear(16)),residual(layernorm(1e-6),attention(2)),residual(layernorm(1e-6),linear(32),gelu,linear(16)),layernorm(1e-6),clspool,linear(10)"
+    for bad_vit in "${vit_small%layernorm(1e-6),clspool*}layernorm,clspool,linear(10)|tiny|a layer norm of another eps than 1e-6" \
+        "$two_heads|tiny|blocks of other heads or MLP widths than the first's: torchvision's have one num_heads and mlp_dim" \
+        "$vit_small|tiny32|takes 32x32 images: torchvision's VisionTransformer takes square ones, a multiple of its patch (7)"; do
+        IFS='|' read -r spec data want <<<"$bad_vit"
+        rm -rf "$tmp/bv" "$tmp/bv.tv.safetensors"
+        run train --dataset idx --data "$tmp/$data" --val-size 0 --epochs 1 --quiet --save "$tmp/bv" --model "$spec"
+        run export --model "$tmp/bv" --out "$tmp/bv.tv.safetensors"
+        [ "$rc" -eq 1 ] && grep -qF "$want" <<<"$err" && [ ! -e "$tmp/bv.tv.safetensors" ] &&
+            ok "export of a ViT torchvision's class cannot hold -> exit 1: ...${err#*\" }" ||
+            bad "export of $spec on $data -> exit $rc: $err"
+    done
     # an ImageNet-shaped one (3 input channels, 1000 classes) on grey digits: a new fc, and conv1
     # summed over its input channels
     "$PY" -c 'import sys, torch, torchvision; sys.path.insert(0, sys.argv[1]); from torch_parity import save_state_dict

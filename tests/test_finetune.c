@@ -276,11 +276,12 @@ static void test_load_backbone(void **state) {
     ct_backend_free(b);
 }
 
-/* A ViT's position embeddings for images of another size: 4x4 patches (28x28 images) into 3x3
- * (21x21) and 2x2 (14x14): the class token's row as it is; a grid of embeddings that rise
- * linearly across it (bicubic weights sum to 1 and keep a line, align_corners putting the
- * corners on the corners) as the same line on the new grid; a strict load refuses it, and a
- * grid that is not square, or a model without patches, is not resized. */
+/* A ViT's position embeddings for images of another size: 4x4 patches (28x28 images) into 5x5
+ * (35x35), 3x3 (21x21) and 2x2 (14x14): the class token's row as it is; a grid of embeddings
+ * f + 0.5 x - 0.25 y as PyTorch's F.interpolate(mode="bicubic", align_corners=True) resizes it:
+ * per axis, the ramp 0, 1, 2, 3 to 5 points is 0, 0.66796875, 1.5, 2.33203125, 3 (as torch
+ * 1.13 computes it; to 3 and 2 points the ramp's values at 0, 1.5, 3 and 0, 3); a strict load
+ * refuses it, and a file of a grid that is not square is not resized. */
 #define VIT(c) "conv(4,7,7,0),tokens," c "posembed,residual(layernorm,attention(2)),layernorm," \
                "globalavgpool,linear(3)"
 static void test_load_backbone_positions(void **state) {
@@ -306,7 +307,10 @@ static void test_load_backbone_positions(void **state) {
         OK(ct_save_model(big, path, NULL, 0));
         ct_checkpoint *ck = NULL;
         OK(ct_checkpoint_open(path, &ck));
-        for (int side = 3; side >= 2; side--) {
+        static const double ramp[6][5] = {[2] = {0, 3}, [3] = {0, 1.5, 3},
+                                          [5] = {0, 0.66796875, 1.5, 2.33203125, 3}};
+        for (int side = 5; side >= 2; side--) {
+            if (side == 4) continue;
             ct_model *small = NULL;
             OK(ct_model_create(b, spec, 1, 7 * side, 7 * side, 2, 2, &small));
             assert_int_equal(ct_checkpoint_load_params(ck, small, ""), CT_ERR_FORMAT);
@@ -322,12 +326,12 @@ static void test_load_backbone_positions(void **state) {
             OK(ct_model_get_params(small, ps));
             assert_memory_equal(ps, pb, (size_t)pos * 4); /* conv, class token */
             for (int64_t f = 0; f < d * cls; f++) assert_float_equal(ps[pos + f], -3.0f - (float)f, 0.0f);
-            const double step = 3.0 / (side - 1); /* (the new patches' places on the old grid) */
             for (int y = 0; y < side; y++)
                 for (int x = 0; x < side; x++)
                     for (int64_t f = 0; f < d; f++)
                         assert_float_equal(ps[pos + (cls + y * side + x) * d + f],
-                                           (double)f + 0.5 * step * x - 0.25 * step * y, 1e-5);
+                                           (double)f + 0.5 * ramp[side][x] - 0.25 * ramp[side][y],
+                                           1e-6);
             /* the rest as the file has it */
             const int64_t rest = pos + (cls + side * side) * d;
             assert_memory_equal(ps + rest, pb + pos + (cls + 16) * d, (size_t)(ns - rest) * 4);

@@ -87,7 +87,8 @@ ct_status ct_save_model(const ct_model *m, const char *path, const ct_meta *extr
  * encoder.pos_embedding, encoder.layers.encoder_layer_K..., encoder.ln, heads.head: vit_b_16's
  * and any of its layers: a patches' conv, tokens, clstoken, posembed, blocks of
  * residual(layernorm,attention) and residual(layernorm,linear,gelu,linear), layernorm, clspool,
- * linear). */
+ * linear; one head count and MLP width, layer norms of eps 1e-6, square images a multiple of
+ * the patch, as torchvision's class has them). */
 ct_status ct_save_torchvision(const ct_model *m, const char *path);
 /* For a model ct_save_torchvision writes as a VisionTransformer, the torchvision module whose
  * load_state_dict takes that file, in Python ("VisionTransformer(image_size=28, patch_size=7,

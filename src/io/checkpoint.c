@@ -326,6 +326,7 @@ static int fit_positions(const ct_st_entry *e, const uint8_t *data, const ct_mod
     for (int k = tokens + 1; k < layer; k++) cls |= m->layers[k].ops == &ct_clstoken_ops;
     const int gh = m->layers[tokens].in_h, gw = m->layers[tokens].in_w;
     const int64_t d = e->shape[2], grid = e->shape[1] - cls;
+    if (grid < 1 || grid > (int64_t)1 << 30) return 0;
     int64_t s = (int64_t)sqrt((double)grid);
     while (s * s > grid) s--;
     while ((s + 1) * (s + 1) <= grid) s++;

@@ -184,7 +184,7 @@ static const char *vit_names(const ct_model *m, char (*names)[CT_LIST_NAME_BYTES
 #define AT(k) (&m->layers[idx[k]])
 #define IS(k, kind) ((k) < n && AT(k)->ops == &(kind))
     const char *bad = NULL;
-    int k = 0, enc = 0;
+    int k = 0, enc = 0, heads = 0, mlp = 0;
     if (!IS(0, ct_conv2d_ops) || AT(0)->block) bad = "not a conv first (conv_proj)";
     else if (!AT(0)->cfg.conv.bias) bad = "a patches' conv without a bias, which torchvision's has";
     else if (AT(0)->cfg.conv.stride != AT(0)->cfg.conv.kernel || AT(0)->cfg.conv.pad ||
@@ -213,6 +213,12 @@ static const char *vit_names(const ct_model *m, char (*names)[CT_LIST_NAME_BYTES
                   "residual(layernorm,linear,gelu,linear)";
             break;
         }
+        if (enc == 0) heads = AT(k + 1)->cfg.attn.heads, mlp = AT(k + 4)->cfg.linear.units;
+        if (AT(k + 1)->cfg.attn.heads != heads || AT(k + 4)->cfg.linear.units != mlp) {
+            bad = "blocks of other heads or MLP widths than the first's: torchvision's have one "
+                  "num_heads and mlp_dim";
+            break;
+        }
         static const char *const part[8] = {"ln_1", "self_attention", NULL, "ln_2", "mlp.0",
                                             NULL, "mlp.3", NULL};
         for (int j = 0; j < 8; j++)
@@ -229,9 +235,19 @@ static const char *vit_names(const ct_model *m, char (*names)[CT_LIST_NAME_BYTES
         snprintf(names[idx[k]], CT_LIST_NAME_BYTES, "encoder.ln");
         snprintf(names[idx[k + 2]], CT_LIST_NAME_BYTES, "heads.head");
     }
+    for (int j = 0; j < n && !bad; j++) /* (torchvision's norm_layer: LayerNorm(eps=1e-6)) */
+        if (IS(j, ct_layernorm_ops) && AT(j)->cfg.gn.eps != 1e-6f)
+            bad = "a layer norm of another eps than 1e-6, torchvision's: layernorm(1e-6)";
 #undef IS
 #undef AT
     return bad;
+}
+
+/* The index of m's first layer with parameters (vit_names made sure it is the patches' conv). */
+static int first_with_params(const ct_model *m) {
+    int i = 0;
+    while (i + 1 < m->n_layers && !m->layers[i].n_params) i++;
+    return i;
 }
 
 /* A model with ReLU6 is taken for a MobileNetV2 (2), one with squeeze-and-excitation for a
@@ -255,9 +271,15 @@ ct_status ct_save_torchvision(const ct_model *m, const char *path) {
     const int fam = family(m);
     ct_status s = CT_OK;
     const char *not_vit = fam == 5 ? vit_names(m, names) : NULL;
+    int c, h, w;
+    ct_model_input_shape(m, &c, &h, &w);
     if (not_vit)
         s = ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision VisionTransformer's "
                     "layers (%s)", SPEC_TEXT(m), not_vit);
+    else if (fam == 5 && (h != w || h % m->layers[first_with_params(m)].cfg.conv.kernel))
+        s = ct_fail(CT_ERR_INVALID, "the model %s takes %dx%d images: torchvision's "
+                    "VisionTransformer takes square ones, a multiple of its patch (%d)",
+                    SPEC_TEXT(m), h, w, m->layers[first_with_params(m)].cfg.conv.kernel);
     else if (fam != 5)
         s = fam ? mobilenet_names(m, fam, names) : resnet_names(m, names);
     ct_host_state hs;
@@ -303,6 +325,7 @@ void ct_torchvision_vit_call(const ct_model *m, char *buf, size_t bytes) {
     free(names);
     int c, h, w;
     ct_model_input_shape(m, &c, &h, &w);
+    if (h != w || h % patch) return; /* (refused by ct_save_torchvision) */
     snprintf(buf, bytes, "VisionTransformer(image_size=%d, patch_size=%d, num_layers=%d, "
              "num_heads=%d, hidden_dim=%d, mlp_dim=%d, num_classes=%d)", h, patch, blocks, heads,
              hidden, mlp, classes);

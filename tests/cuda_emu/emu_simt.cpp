@@ -32,7 +32,18 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <ucontext.h>
+/* AddressSanitizer: GCC says so by __SANITIZE_ADDRESS__, clang (before 22) by __has_feature */
 #if defined(__SANITIZE_ADDRESS__)
+#define CT_EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CT_EMU_ASAN 1
+#endif
+#endif
+#ifndef CT_EMU_ASAN
+#define CT_EMU_ASAN 0
+#endif
+#if CT_EMU_ASAN
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -115,28 +126,28 @@ char *stack_of(int t) { return g_stacks + (size_t)t * kSlotBytes + kGuardBytes; 
 /* AddressSanitizer's fiber interface (no-ops without it): before a switch to the fiber or
  * scheduler, and on arriving there */
 void to_fiber(Block &b, int t) {
-#if defined(__SANITIZE_ADDRESS__)
+#if CT_EMU_ASAN
     __sanitizer_start_switch_fiber(&b.scheduler_fake_stack, stack_of(t), kStackBytes);
 #else
     (void)b, (void)t;
 #endif
 }
 void in_scheduler(Block &b) {
-#if defined(__SANITIZE_ADDRESS__)
+#if CT_EMU_ASAN
     __sanitizer_finish_switch_fiber(b.scheduler_fake_stack, nullptr, nullptr);
 #else
     (void)b;
 #endif
 }
 void to_scheduler(Block &b, Fiber &f) {
-#if defined(__SANITIZE_ADDRESS__)
+#if CT_EMU_ASAN
     __sanitizer_start_switch_fiber(&f.fake_stack, b.scheduler_stack, b.scheduler_stack_bytes);
 #else
     (void)b, (void)f;
 #endif
 }
 void in_fiber(Block &b, Fiber &f) {
-#if defined(__SANITIZE_ADDRESS__)
+#if CT_EMU_ASAN
     __sanitizer_finish_switch_fiber(f.fake_stack, &b.scheduler_stack, &b.scheduler_stack_bytes);
 #else
     (void)b, (void)f;
@@ -259,7 +270,7 @@ void run_block_fibers(Block &b) {
             mprotect((char *)p + t * kSlotBytes, kGuardBytes, PROT_NONE);
         g_stacks = (char *)p;
     }
-#if !defined(__SANITIZE_ADDRESS__) /* (which reports faults itself) */
+#if !CT_EMU_ASAN /* (which reports faults itself) */
     /* a stack overflow's SIGSEGV is handled on a stack of its own (emu_runtime.cpp) */
     static thread_local void *alt_stack = nullptr; /* kept for the thread's life */
     if (!alt_stack) {

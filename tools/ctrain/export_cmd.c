@@ -182,10 +182,7 @@ int cmd_export(int argc, char **argv) {
                     strncmp(ct_model_spec(cm.m), "normalize(", 10) == 0
                         ? "; normalize its inputs as the model's normalize layer does"
                         : "",
-                    *vit ? "; torchvision.models." : "", vit,
-                    *vit ? (h == w ? " loads them" : " loads them (its images square: "
-                                                     "image_size as their height)")
-                         : "");
+                    *vit ? "; torchvision.models." : "", vit, *vit ? " loads them" : "");
         else
             fprintf(say, "Wrote %s: %s, input (batch, %d, %d, %d), outputs logits and "
                     "probabilities (batch, %d)\n", o.out,
