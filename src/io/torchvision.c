@@ -13,7 +13,8 @@
  * classifier.0 and classifier.3; EfficientNet features.S.B.block.J.0/1 and features.S.B.block.J
  * (stage S, its block B), features.8.0/1, classifier.1; VisionTransformer conv_proj,
  * class_token, encoder.pos_embedding, encoder.layers.encoder_layer_K.ln_1, .self_attention,
- * .ln_2, .mlp.0 and .mlp.3, encoder.ln, heads.head (named by their layers' kinds). The presets hold their layers in
+ * .ln_2, .mlp.0 and .mlp.3, encoder.ln, heads.head (named by their layers' kinds). The
+ * presets hold their layers in
  * torchvision's state_dict order, so that the file's modules sorted in that order pair with the
  * model's layers with tensors one by one.
  */
@@ -184,7 +185,7 @@ static const char *vit_names(const ct_model *m, char (*names)[CT_LIST_NAME_BYTES
 #define AT(k) (&m->layers[idx[k]])
 #define IS(k, kind) ((k) < n && AT(k)->ops == &(kind))
     const char *bad = NULL;
-    int k = 0, enc = 0, heads = 0, mlp = 0;
+    int k = 0, enc = 0;
     if (!IS(0, ct_conv2d_ops) || AT(0)->block) bad = "not a conv first (conv_proj)";
     else if (!AT(0)->cfg.conv.bias) bad = "a patches' conv without a bias, which torchvision's has";
     else if (AT(0)->cfg.conv.stride != AT(0)->cfg.conv.kernel || AT(0)->cfg.conv.pad ||
@@ -213,12 +214,6 @@ static const char *vit_names(const ct_model *m, char (*names)[CT_LIST_NAME_BYTES
                   "residual(layernorm,linear,gelu,linear)";
             break;
         }
-        if (enc == 0) heads = AT(k + 1)->cfg.attn.heads, mlp = AT(k + 4)->cfg.linear.units;
-        if (AT(k + 1)->cfg.attn.heads != heads || AT(k + 4)->cfg.linear.units != mlp) {
-            bad = "blocks of other heads or MLP widths than the first's: torchvision's have one "
-                  "num_heads and mlp_dim";
-            break;
-        }
         static const char *const part[8] = {"ln_1", "self_attention", NULL, "ln_2", "mlp.0",
                                             NULL, "mlp.3", NULL};
         for (int j = 0; j < 8; j++)
@@ -235,19 +230,38 @@ static const char *vit_names(const ct_model *m, char (*names)[CT_LIST_NAME_BYTES
         snprintf(names[idx[k]], CT_LIST_NAME_BYTES, "encoder.ln");
         snprintf(names[idx[k + 2]], CT_LIST_NAME_BYTES, "heads.head");
     }
-    for (int j = 0; j < n && !bad; j++) /* (torchvision's norm_layer: LayerNorm(eps=1e-6)) */
-        if (IS(j, ct_layernorm_ops) && AT(j)->cfg.gn.eps != 1e-6f)
-            bad = "a layer norm of another eps than 1e-6, torchvision's: layernorm(1e-6)";
 #undef IS
 #undef AT
     return bad;
 }
 
-/* The index of m's first layer with parameters (vit_names made sure it is the patches' conv). */
-static int first_with_params(const ct_model *m) {
-    int i = 0;
-    while (i + 1 < m->n_layers && !m->layers[i].n_params) i++;
-    return i;
+/* What of a model of vit_names' layers torchvision's VisionTransformer class cannot be (its
+ * constructor takes one num_heads and mlp_dim, its norm_layer is LayerNorm(eps=1e-6), its
+ * images square, a multiple of the patch), or NULL. (A file's weights load into such a model
+ * all the same: no tensor holds the heads or eps.) */
+static const char *vit_not_torchvisions(const ct_model *m) {
+    int heads = 0, mlp = 0, c, h, w, patch = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const ct_layer *l = &m->layers[i];
+        if (l->ops == &ct_conv2d_ops && !patch) patch = l->cfg.conv.kernel;
+        if (l->ops == &ct_attention_ops && heads && l->cfg.attn.heads != heads)
+            return "blocks of other heads than the first's: torchvision's have one num_heads";
+        if (l->ops == &ct_attention_ops) heads = l->cfg.attn.heads;
+        /* (the MLPs' first linear layers: those before a GELU) */
+        if (l->ops == &ct_linear_ops && l->block && i + 1 < m->n_layers &&
+            m->layers[i + 1].ops == &ct_act_ops) {
+            if (mlp && l->cfg.linear.units != mlp)
+                return "MLPs of other widths than the first's: torchvision's have one mlp_dim";
+            mlp = l->cfg.linear.units;
+        }
+        if (l->ops == &ct_layernorm_ops && l->cfg.gn.eps != 1e-6f)
+            return "a layer norm of another eps than 1e-6, torchvision's: layernorm(1e-6)";
+    }
+    ct_model_input_shape(m, &c, &h, &w);
+    static _Thread_local char why[120];
+    snprintf(why, sizeof why, "%dx%d images in patches of %d: torchvision's take square ones, "
+             "a multiple of the patch", h, w, patch);
+    return h != w || patch < 1 || h % patch ? why : NULL;
 }
 
 /* A model with ReLU6 is taken for a MobileNetV2 (2), one with squeeze-and-excitation for a
@@ -271,15 +285,10 @@ ct_status ct_save_torchvision(const ct_model *m, const char *path) {
     const int fam = family(m);
     ct_status s = CT_OK;
     const char *not_vit = fam == 5 ? vit_names(m, names) : NULL;
-    int c, h, w;
-    ct_model_input_shape(m, &c, &h, &w);
+    if (fam == 5 && !not_vit) not_vit = vit_not_torchvisions(m);
     if (not_vit)
         s = ct_fail(CT_ERR_INVALID, "the model %s is not a torchvision VisionTransformer's "
                     "layers (%s)", SPEC_TEXT(m), not_vit);
-    else if (fam == 5 && (h != w || h % m->layers[first_with_params(m)].cfg.conv.kernel))
-        s = ct_fail(CT_ERR_INVALID, "the model %s takes %dx%d images: torchvision's "
-                    "VisionTransformer takes square ones, a multiple of its patch (%d)",
-                    SPEC_TEXT(m), h, w, m->layers[first_with_params(m)].cfg.conv.kernel);
     else if (fam != 5)
         s = fam ? mobilenet_names(m, fam, names) : resnet_names(m, names);
     ct_host_state hs;
@@ -309,7 +318,7 @@ void ct_torchvision_vit_call(const ct_model *m, char *buf, size_t bytes) {
     if (bytes) buf[0] = 0;
     const size_t layers = m->n_layers > 0 ? (size_t)m->n_layers : 1;
     char (*names)[CT_LIST_NAME_BYTES] = calloc(layers, sizeof *names);
-    if (!names || family(m) != 5 || vit_names(m, names)) {
+    if (!names || family(m) != 5 || vit_names(m, names) || vit_not_torchvisions(m)) {
         free(names);
         return;
     }
@@ -325,7 +334,6 @@ void ct_torchvision_vit_call(const ct_model *m, char *buf, size_t bytes) {
     free(names);
     int c, h, w;
     ct_model_input_shape(m, &c, &h, &w);
-    if (h != w || h % patch) return; /* (refused by ct_save_torchvision) */
     snprintf(buf, bytes, "VisionTransformer(image_size=%d, patch_size=%d, num_layers=%d, "
              "num_heads=%d, hidden_dim=%d, mlp_dim=%d, num_classes=%d)", h, patch, blocks, heads,
              hidden, mlp, classes);
