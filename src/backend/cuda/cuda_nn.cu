@@ -112,18 +112,25 @@ static ct_status conv_ws(ct_backend *b, const ct_conv2d_desc *d, const char *op,
     return CT_OK;
 }
 
-/* cols (K, nc*P) from images x (nc, C, H, W): cols[k][j*P + p], zero outside the image. */
+/* cols (K, nc*P) from images x (nc, C, H, W): cols[k][j*P + p], zero outside the image. A
+ * thread an input channel, image and output place (ci, j, p) writes its kh*kw rows k = ci*kh*kw
+ * + (ki, kj) (Caffe's im2col_gpu: the index divided out once for all taps, not once a value;
+ * neighbouring threads write neighbouring places of a row). */
 __global__ void im2col_kernel(const float *x, float *cols, ct_conv2d_desc d, int nc) {
-    const int64_t P = (int64_t)d.oh * d.ow, K = (int64_t)d.c * d.kh * d.kw;
-    NN_GRID_STRIDE(e, K * nc * P) {
-        int64_t k = e / (nc * P), r = e - k * nc * P, j = r / P, p = r - j * P;
+    const int64_t P = (int64_t)d.oh * d.ow, NP = (int64_t)nc * P, HW = (int64_t)d.h * d.w;
+    NN_GRID_STRIDE(e, (int64_t)d.c * NP) {
+        int64_t ci = e / NP, r = e - ci * NP, j = r / P, p = r - j * P;
         int oy = (int)(p / d.ow), ox = (int)(p - (int64_t)oy * d.ow);
-        int ci = (int)(k / (d.kh * d.kw)), kk = (int)(k - (int64_t)ci * d.kh * d.kw);
-        int ki = kk / d.kw, kj = kk - ki * d.kw;
-        int iy = oy * d.stride_h - d.pad_h + ki, ix = ox * d.stride_w - d.pad_w + kj;
-        cols[e] = iy >= 0 && iy < d.h && ix >= 0 && ix < d.w
-                      ? x[((j * d.c + ci) * (int64_t)d.h + iy) * d.w + ix]
-                      : 0.0f;
+        const float *xc = x + (j * d.c + ci) * HW;
+        float *col = cols + ci * d.kh * d.kw * NP + r;
+        for (int ki = 0; ki < d.kh; ki++) {
+            int iy = oy * d.stride_h - d.pad_h + ki;
+            for (int kj = 0; kj < d.kw; kj++) {
+                int ix = ox * d.stride_w - d.pad_w + kj;
+                col[(int64_t)(ki * d.kw + kj) * NP] =
+                    iy >= 0 && iy < d.h && ix >= 0 && ix < d.w ? xc[(int64_t)iy * d.w + ix] : 0.0f;
+            }
+        }
     }
 }
 
@@ -190,7 +197,7 @@ static ct_status conv_forward_linear(ct_backend *b, const ct_conv2d_desc *d, con
     for (int i0 = 0; i0 < d->n; i0 += chunk) {
         int nc = d->n - i0 < chunk ? d->n - i0 : chunk;
         int cols_n = (int)(nc * P);
-        im2col_kernel<<<nn_grid(cb, (int64_t)K * cols_n), CT_NN_THREADS, 0, cb->compute>>>(
+        im2col_kernel<<<nn_grid(cb, (int64_t)d->c * cols_n), CT_NN_THREADS, 0, cb->compute>>>(
             x + i0 * in_size, cols, *d, nc);
         CT_CUDA_CHECK_LAUNCH("im2col_kernel");
         /* t_j (OC/g, nc*P) = weight_j (OC/g, K/g) · cols_j (K/g, nc*P) for each group j */
@@ -273,7 +280,7 @@ static ct_status cuda_conv2d_backward_filter(ct_backend *b, const ct_conv2d_desc
         conv_dy_kernel<<<nn_grid(cb, (int64_t)d->oc * cols_n), CT_NN_THREADS, 0, cb->compute>>>(
             dy + (int64_t)i0 * d->oc * P, t, d->oc, nc, P);
         CT_CUDA_CHECK_LAUNCH("conv_dy_kernel");
-        im2col_kernel<<<nn_grid(cb, (int64_t)K * cols_n), CT_NN_THREADS, 0, cb->compute>>>(
+        im2col_kernel<<<nn_grid(cb, (int64_t)d->c * cols_n), CT_NN_THREADS, 0, cb->compute>>>(
             x + i0 * in_size, cols, *d, nc);
         CT_CUDA_CHECK_LAUNCH("im2col_kernel");
         /* dweight_j (OC/g, K/g) (+)= t_j (OC/g, nc*P) · cols_j^T (nc*P, K/g) */
