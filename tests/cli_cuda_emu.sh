@@ -227,6 +227,8 @@ compare wide_cpu wide_cuda 0.002 "--micro-batch 16 in 48 MiB of device memory: c
 if command -v mpirun >/dev/null && mpirun --version 2>&1 | grep -q 'Open MPI' &&
     { ldd "$(dirname "$CT")/libctrain.so" 2>/dev/null || ldd "$CT"; } | grep -q libmpi; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+    # (its session files here: not raced for with cli_mpi's mpiruns, see there)
+    mkdir -p "$tmp/ompi" && export OMPI_MCA_orte_tmpdir_base="$tmp/ompi"
     # Open MPI keeps memory until exit; a sanitizer build should not count that as our leak
     export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
     MPIRUN=(timeout 120 mpirun --bind-to none -np 2)

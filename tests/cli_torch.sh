@@ -338,14 +338,18 @@ each(job)' "$tmp/tv_exports"
         bad "export se.safetensors -> exit $rc: $err"
     # (a block with a projection shortcut; a linear layer before the last conv: refused, not
     # written under names torchvision's modules have not)
+    # refused_export SPEC DATA WANT WHAT: SPEC trained a little on $tmp/DATA, its export under
+    # torchvision's names refused (exit 1, its message with WANT), nothing written
+    refused_export() {
+        rm -rf "$tmp/bx" "$tmp/bx.tv.safetensors"
+        run train --dataset idx --data "$tmp/$2" --val-size 0 --epochs 1 --quiet --save "$tmp/bx" --model "$1"
+        run export --model "$tmp/bx" --out "$tmp/bx.tv.safetensors"
+        [ "$rc" -eq 1 ] && grep -qF "$3" <<<"$err" && [ ! -e "$tmp/bx.tv.safetensors" ] &&
+            ok "export of $4 -> exit 1: ...${err#*\" }" || bad "export of $1 on $2 -> exit $rc: $err"
+    }
     for bad_mb in "conv(16,3,2,1,0),batchnorm,hardswish,residual(conv(16,3,1,1,0,16),batchnorm,relu,se(8,relu,hardsigmoid),conv(24,1,1,0,0),batchnorm),conv(32,1,1,0,0),batchnorm,hardswish,globalavgpool,linear(16),hardswish,linear(10)|conv4: a projection shortcut" \
         "conv(8,3,2,1,0),batchnorm,relu6,flatten,linear(8),conv(48,1,1,0,0),batchnorm,relu6,conv(8,1,1,0,0),batchnorm,conv(16,1,1,0,0),batchnorm,relu6,linear(10)|linear1: a linear layer before the blocks"; do
-        rm -rf "$tmp/mb"
-        run train --dataset idx --data "$tmp/tiny" --val-size 0 --epochs 1 --quiet --save "$tmp/mb" --model "${bad_mb%|*}"
-        run export --model "$tmp/mb" --out "$tmp/mb.tv.safetensors"
-        [ "$rc" -eq 1 ] && grep -qF "${bad_mb#*|}" <<<"$err" && [ ! -e "$tmp/mb.tv.safetensors" ] &&
-            ok "export of a MobileNet-like model torchvision has no names for -> exit 1: ${err#*layers }" ||
-            bad "export of ${bad_mb%|*} -> exit $rc: $err"
+        refused_export "${bad_mb%|*}" tiny "${bad_mb#*|}" "a MobileNet-like model torchvision has no names for"
     done
     run export --model "$tmp/resnet18" --out "$tmp/resnet18/model.safetensors"
     [ "$rc" -eq 2 ] && grep -q "is the model's own file" <<<"$err" && ok "export onto the model's own file -> exit 2" ||
@@ -500,12 +504,7 @@ EOF
         "$two_heads|tiny|blocks of other heads than the first's: torchvision's have one num_heads" \
         "$vit_small|tiny32|(32x32 images in patches of 7: torchvision's take square ones, a multiple of the patch)"; do
         IFS='|' read -r spec data want <<<"$bad_vit"
-        rm -rf "$tmp/bv" "$tmp/bv.tv.safetensors"
-        run train --dataset idx --data "$tmp/$data" --val-size 0 --epochs 1 --quiet --save "$tmp/bv" --model "$spec"
-        run export --model "$tmp/bv" --out "$tmp/bv.tv.safetensors"
-        [ "$rc" -eq 1 ] && grep -qF "$want" <<<"$err" && [ ! -e "$tmp/bv.tv.safetensors" ] &&
-            ok "export of a ViT torchvision's class cannot hold -> exit 1: ...${err#*\" }" ||
-            bad "export of $spec on $data -> exit $rc: $err"
+        refused_export "$spec" "$data" "$want" "a ViT torchvision's class cannot be"
     done
     # an ImageNet-shaped one (3 input channels, 1000 classes) on grey digits: a new fc, and conv1
     # summed over its input channels
