@@ -299,6 +299,40 @@ static void assert_normal(const char *what, const float *w, int64_t n, double wa
     assert_true(fabs(mean) < 5.0 * want / sqrt((double)n));
 }
 
+/* w[0..n) drawn from U(-r, r): every one within r, their std r / sqrt(3) to 3% */
+static void assert_uniform(const char *what, const float *w, int64_t n, double r) {
+    double s1 = 0, s2 = 0;
+    for (int64_t j = 0; j < n; j++) {
+        assert_true(fabs(w[j]) <= r);
+        s1 += w[j], s2 += (double)w[j] * w[j];
+    }
+    const double sd = sqrt(s2 / n - (s1 / n) * (s1 / n));
+    printf("# %s: %lld weights uniform, std %.5f (want %.5f)\n", what, (long long)n, sd,
+           r / sqrt(3.0));
+    assert_true(fabs(sd / (r / sqrt(3.0)) - 1.0) < 0.03);
+}
+
+/* spec (c, h, w) with ct_model_init_torchvision(scheme, seed 9): the model, its parameters
+ * before and after (*before, *after, n of them); a second model so made draws the same */
+static ct_model *init_twice(const char *spec, int c, int h, int w, ct_init_scheme scheme,
+                            float **before, float **after) {
+    ct_model *m = NULL, *again = NULL;
+    OK(ct_model_create(g_cpu, spec, c, h, w, 2, 3, &m));
+    OK(ct_model_create(g_cpu, spec, c, h, w, 2, 3, &again));
+    const int64_t n = ct_model_param_count(m);
+    float *other = hmalloc((size_t)n * 4);
+    *before = hmalloc((size_t)n * 4), *after = hmalloc((size_t)n * 4);
+    OK(ct_model_get_params(m, *before));
+    OK(ct_model_init_torchvision(m, scheme, 9));
+    OK(ct_model_init_torchvision(again, scheme, 9));
+    OK(ct_model_get_params(m, *after));
+    OK(ct_model_get_params(again, other));
+    assert_memory_equal(*after, other, (size_t)n * 4);
+    free(other);
+    ct_model_free(again);
+    return m;
+}
+
 /* ct_model_init_torchvision: each conv's weights normal with std sqrt(2 / (out_c k k)) (a
  * grouped conv's too: PyTorch's fan_out is out_c k k whatever the groups), as torchvision's
  * ResNets draw them (a squeeze-and-excitation's 1x1 convs alike, biases 0); biases, batch norm
@@ -310,18 +344,9 @@ static void test_init_torchvision(void **state) {
     const char *spec = "conv(64,3,1,1),batchnorm,relu,residual(conv(128,3,2,1,0),batchnorm,relu,"
                        "conv(128,3,1,1,0,32),batchnorm,se(64)),relu,globalavgpool,linear(100)";
     for (int scheme = CT_INIT_DEFAULT; scheme <= CT_INIT_EFFICIENTNET; scheme++) {
-        ct_model *m = NULL, *again = NULL;
-        OK(ct_model_create(g_cpu, spec, 16, 8, 8, 2, 3, &m));
-        OK(ct_model_create(g_cpu, spec, 16, 8, 8, 2, 3, &again));
+        float *before, *after;
+        ct_model *m = init_twice(spec, 16, 8, 8, (ct_init_scheme)scheme, &before, &after);
         const int64_t n = ct_model_param_count(m);
-        float *before = hmalloc((size_t)n * 4), *after = hmalloc((size_t)n * 4);
-        float *other = hmalloc((size_t)n * 4);
-        OK(ct_model_get_params(m, before));
-        OK(ct_model_init_torchvision(m, (ct_init_scheme)scheme, 9));
-        OK(ct_model_init_torchvision(again, (ct_init_scheme)scheme, 9));
-        OK(ct_model_get_params(m, after));
-        OK(ct_model_get_params(again, other));
-        assert_memory_equal(after, other, (size_t)n * 4);
         if (scheme == CT_INIT_DEFAULT) assert_memory_equal(after, before, (size_t)n * 4);
         int convs = 0, linears = 0, ses = 0;
         for (int i = 0; i < m->n_layers && scheme != CT_INIT_DEFAULT; i++) {
@@ -335,18 +360,9 @@ static void test_init_torchvision(void **state) {
                 continue;
             }
             if (l->ops == &ct_linear_ops && scheme == CT_INIT_EFFICIENTNET) {
-                /* U(-r, r), r = 1 / sqrt(100): mean 0, std r / sqrt(3), all within r */
+                /* U(-r, r), r = 1 / sqrt(100) */
                 const int64_t nw = l->n_params - l->out_c;
-                const double r = 1.0 / sqrt((double)l->out_c);
-                double s1 = 0, s2 = 0;
-                for (int64_t j = 0; j < nw; j++) {
-                    assert_true(fabs(a[j]) <= r);
-                    s1 += a[j], s2 += (double)a[j] * a[j];
-                }
-                const double sd = sqrt(s2 / nw - (s1 / nw) * (s1 / nw));
-                printf("# %s: %lld weights uniform, std %.5f (want %.5f)\n", l->name,
-                       (long long)nw, sd, r / sqrt(3.0));
-                assert_true(fabs(sd / (r / sqrt(3.0)) - 1.0) < 0.03);
+                assert_uniform(l->name, a, nw, 1.0 / sqrt((double)l->out_c));
                 for (int o = 0; o < l->out_c; o++) assert_true(a[nw + o] == 0.0f);
                 linears++;
                 continue;
@@ -376,9 +392,8 @@ static void test_init_torchvision(void **state) {
         if (scheme != CT_INIT_DEFAULT) /* (conv4: the projection shortcut's 1x1) */
             assert_int_equal(convs, 4), assert_int_equal(linears, scheme != CT_INIT_RESNET),
                 assert_int_equal(ses, 1);
-        free(before), free(after), free(other);
+        free(before), free(after);
         ct_model_free(m);
-        ct_model_free(again);
     }
     assert_int_equal(ct_model_preset_init("resnet18"), CT_INIT_RESNET);
     assert_int_equal(ct_model_preset_init("wide_resnet50_2"), CT_INIT_RESNET);
@@ -408,18 +423,8 @@ static void test_init_vit(void **state) {
     const char *spec = "conv(64,4,4,0),tokens,clstoken,posembed,residual(layernorm(1e-6),"
                        "attention(4)),residual(layernorm(1e-6),linear(256),gelu,linear(64)),"
                        "layernorm(1e-6),clspool,linear(10)";
-    ct_model *m = NULL, *again = NULL;
-    OK(ct_model_create(g_cpu, spec, 3, 32, 32, 2, 3, &m));
-    OK(ct_model_create(g_cpu, spec, 3, 32, 32, 2, 3, &again));
-    const int64_t n = ct_model_param_count(m);
-    float *before = hmalloc((size_t)n * 4), *after = hmalloc((size_t)n * 4);
-    float *other = hmalloc((size_t)n * 4);
-    OK(ct_model_get_params(m, before));
-    OK(ct_model_init_torchvision(m, CT_INIT_VIT, 9));
-    OK(ct_model_init_torchvision(again, CT_INIT_VIT, 9));
-    OK(ct_model_get_params(m, after));
-    OK(ct_model_get_params(again, other));
-    assert_memory_equal(after, other, (size_t)n * 4);
+    float *before, *after;
+    ct_model *m = init_twice(spec, 3, 32, 32, CT_INIT_VIT, &before, &after);
     int linears = 0;
     for (int i = 0; i < m->n_layers; i++) {
         const ct_layer *l = &m->layers[i];
@@ -431,15 +436,9 @@ static void test_init_vit(void **state) {
             for (int64_t j = 0; j < l->n_params; j++) assert_true(a[j] == 0.0f);
         } else if (l->ops == &ct_linear_ops) { /* U(-r, r), r = sqrt(6 / (64 + 256)) */
             const int64_t out = l->out_w, nw = out * l->in_w;
-            const double r = sqrt(6.0 / 320.0);
-            double s1 = 0, s2 = 0, bmax = 0;
-            for (int64_t j = 0; j < nw; j++) {
-                assert_true(fabs(a[j]) <= r);
-                s1 += a[j], s2 += (double)a[j] * a[j];
-            }
+            assert_uniform(l->name, a, nw, sqrt(6.0 / 320.0));
+            double bmax = 0;
             for (int64_t j = 0; j < out; j++) bmax = fmax(bmax, fabs(a[nw + j]));
-            const double sd = sqrt(s2 / nw - (s1 / nw) * (s1 / nw));
-            assert_true(fabs(sd / (r / sqrt(3.0)) - 1.0) < 0.03);
             assert_true(bmax > 0 && bmax < 6e-6); /* (N(0, 1e-12): 16384 draws under 6 sigma) */
             linears++;
         } else {
@@ -447,9 +446,8 @@ static void test_init_vit(void **state) {
         }
     }
     assert_int_equal(linears, 2);
-    free(before), free(after), free(other);
+    free(before), free(after);
     ct_model_free(m);
-    ct_model_free(again);
 }
 
 static void test_spec_errors(void **state) {

@@ -562,8 +562,9 @@ int ct_tv_spec(const ct_checkpoint *c, char *spec, size_t bytes) {
         {"resnext50_32x4d", {3, 4, 6, 3}, 1, 128, 32},
         {"resnext101_32x8d", {3, 4, 23, 3}, 1, 256, 32},
         {"resnext101_64x4d", {3, 4, 23, 3}, 1, 256, 64}};
-    const int mobile = mobilenet_spec(c, spec, bytes), vit = vit_spec(c, spec, bytes);
+    const int mobile = mobilenet_spec(c, spec, bytes);
     if (mobile) return mobile;
+    const int vit = vit_spec(c, spec, bytes);
     if (vit) return vit;
     const int fc = ct_checkpoint_find(c, "fc.weight");
     const int w = ct_checkpoint_find(c, "layer1.0.conv1.weight");

@@ -172,8 +172,8 @@ int cmd_export(int argc, char **argv) {
                             st_out.st_dev == st_stdout.st_dev && st_out.st_ino == st_stdout.st_ino
                         ? stderr
                         : stdout;
-        char text[400], vit[200];
-        ct_torchvision_vit_call(cm.m, vit, sizeof vit);
+        char text[400], vit[200] = "";
+        if (torchvision) ct_torchvision_vit_call(cm.m, vit, sizeof vit);
         if (torchvision) /* (a normalize layer has no weights: the network's input is its) */
             fprintf(say, "Wrote %s: the weights of %s under torchvision's names (its first "
                     "conv on %d channel%s, %d outputs%s)%s%s%s\n", o.out,
