@@ -135,9 +135,9 @@ same_in_torch res "conv(8,3,1,1),batchnorm,relu,residual(conv(8,3,1,1),batchnorm
 # (its weight of (C)) and on flat features
 same_in_torch norms "conv(8,3,1,1),groupnorm(4),relu,maxpool(2),conv(8,3,2,1),layernorm,tanh,conv(12,3,2,1),globalavgpool,layernorm(0.001),flatten,linear(32),groupnorm(2),relu,linear(16),layernorm,linear(10)" \
     "GroupNorm and LayerNorm"
-# a vision transformer (nn.MultiheadAttention, each token's LayerNorm and MLP), and a sequence
-# flattened
-same_in_torch vit "conv(16,7,7,0),tokens,clstoken,posembed,residual(layernorm(1e-6),attention(4),dropout(0.1)),residual(layernorm(1e-6),linear(32),gelu,dropout(0.1),linear(16),dropout(0.1)),layernorm(1e-6),clspool,linear(10)" \
+# a vision transformer (nn.MultiheadAttention, its dropout too, each token's LayerNorm and MLP),
+# and a sequence flattened
+same_in_torch vit "conv(16,7,7,0),tokens,clstoken,posembed,residual(layernorm(1e-6),attention(4,0.1),dropout(0.1)),residual(layernorm(1e-6),linear(32),gelu,dropout(0.1),linear(16),dropout(0.1)),layernorm(1e-6),clspool,linear(10)" \
     "a vision transformer"
 same_in_torch seqflat "conv(8,4,4,0),tokens,attention(2),layernorm,flatten,linear(10)" \
     "attention on 49 tokens, flattened"

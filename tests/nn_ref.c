@@ -81,6 +81,11 @@ static void ref_layer(const ct_model *m, const ct_layer *l, const double *p, con
             for (int d = 0; d < W; d++) out[s * W + d] = a[s * in + d];
     } else if (!strcmp(kind, "attention")) { /* nn.MultiheadAttention's self-attention */
         const int T = C, D = W, NH = l->cfg.attn.heads, dh = D / NH;
+        /* its dropout: dropout's mask of step 0 on the weights P (n, NH, T, T) */
+        const double pr = l->cfg.attn.dropout;
+        const uint64_t stream = (4ull << 56) | ((uint64_t)l->index << 40) | (uint64_t)m->opt.steps;
+        const uint32_t thr = (uint32_t)(pr * 16777216.0);
+        const double kept = (double)(1.0f / (1.0f - (float)pr));
         const double *w_in = p, *b_in = p + 3 * D * D, *w_out = b_in + 3 * D, *b_out = w_out + D * D;
         double *qkv = hcalloc((size_t)T * 3 * D, 8), *o = hcalloc((size_t)T * D, 8);
         double *sc = hcalloc((size_t)T, 8);
@@ -103,6 +108,12 @@ static void ref_layer(const ct_model *m, const ct_layer *l, const double *p, con
                         mx = sc[u] > mx ? sc[u] : mx;
                     }
                     for (int u = 0; u < T; u++) sum += (sc[u] = exp(sc[u] - mx));
+                    for (int u = 0; u < T && pr > 0; u++) {
+                        const uint64_t e = (((uint64_t)s * NH + h) * T + t) * T + u;
+                        uint32_t w[4];
+                        ct_philox4x32(m->seed, stream, e >> 2, w);
+                        sc[u] *= (w[e & 3] >> 8) >= thr ? kept : 0.0;
+                    }
                     for (int e = 0; e < dh; e++) {
                         double acc = 0;
                         for (int u = 0; u < T; u++)

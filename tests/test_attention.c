@@ -187,9 +187,50 @@ static const grad_case k_cases[] = {
     {"tokens,attention(4),residual(linear(4),tanh,droppath(0.5)),flatten,linear(3)", 4, 2, 2, 6},
     /* the mean of the tokens instead of a class token */
     {"conv(4,2,2),tokens,posembed,attention(2),layernorm,globalavgpool,linear(3)", 1, 4, 4, 3},
+    /* attention's dropout (nn.MultiheadAttention's dropout=p) on its weights; in two blocks
+     * (their masks their own: each layer's stream). (Two bare attention blocks bend the loss
+     * enough that the loose float differences, steps of 1e-2, can miss by 4-10% where the
+     * double ones agree, with dropout or without: at 0.3 and 0.2, or on two channels.) */
+    {"conv(4,2,2),tokens,clstoken,posembed,residual(layernorm,attention(2,0.3)),clspool,linear(3)",
+     1, 4, 4, 3},
+    {"conv(4,2,2),tokens,clstoken,posembed,residual(layernorm,attention(2,0.1)),"
+     "residual(layernorm,attention(1,0.1)),clspool,linear(3)", 1, 4, 4, 3},
 };
 
 static void test_seq_grad(void **state) { nn_grad_check(g_cpu, *state); }
+
+/* attention(h, p): in evaluation its weights undropped, the model attention(h)'s (the same
+ * parameters from the same seed); while training they are dropped, and at p = 1 all of them
+ * (the attention's output its out_proj's bias alone: the loss of any input the same) */
+static void test_attention_dropout_modes(void **state) {
+    (void)state;
+    const char *spec[3] = {"conv(4,2,2),tokens,clstoken,posembed,attention(2),clspool,linear(3)",
+                           "conv(4,2,2),tokens,clstoken,posembed,attention(2,0.5),clspool,linear(3)",
+                           "conv(4,2,2),tokens,clstoken,posembed,attention(2,1),clspool,linear(3)"};
+    enum { N = 4, IN = 16 };
+    float x[N * IN], x2[N * IN];
+    uint8_t lab[N] = {0, 1, 2, 1};
+    ct_rng rng;
+    ct_rng_init(&rng, 5, 0);
+    for (int i = 0; i < N * IN; i++) x[i] = 2.0f * ct_rng_uniform(&rng) - 1.0f;
+    for (int i = 0; i < N * IN; i++) x2[i] = 2.0f * ct_rng_uniform(&rng) - 1.0f;
+    double eval[3], train[3], train2 = 0.0;
+    for (int k = 0; k < 3; k++) {
+        ct_model *m = NULL;
+        OK(ct_model_create(g_cpu, spec[k], 1, 4, 4, N, 7, &m));
+        eval[k] = tu_model_pass(m, x, lab, N, 0, NULL, NULL);
+        train[k] = tu_model_pass(m, x, lab, N, 1, NULL, NULL);
+        if (k == 2) train2 = tu_model_pass(m, x2, lab, N, 1, NULL, NULL);
+        ct_model_free(m);
+    }
+    assert_true(eval[1] == eval[0] && eval[2] == eval[0]);
+    assert_true(train[0] == eval[0]);
+    if (!(fabs(train[1] - train[0]) > 1e-6))
+        fail_msg("attention(2,0.5) trains as attention(2): loss %.9g", train[1]);
+    /* (the class token's attention output: out_proj's bias, whatever the tokens) */
+    if (!(fabs(train2 - train[2]) < 1e-6))
+        fail_msg("attention(2,1): losses %.9g and %.9g of two inputs", train[2], train2);
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* what a spec may not do with sequences                                                       */
@@ -209,8 +250,9 @@ static void test_seq_spec_errors(void **state) {
         {"conv(4,3),posembed,flatten,linear(10)", "posembed takes a token sequence"},
         {"clspool,linear(10)", "clspool takes a token sequence"},
         {"conv(6,7,7),tokens,attention(4),clspool,linear(10)", "4 heads do not divide the 6"},
-        {"conv(6,7,7),tokens,attention(0),clspool,linear(10)", "attention takes attention(heads)"},
-        {"conv(6,7,7),tokens,attention(2,1),clspool,linear(10)", "attention takes attention(heads)"},
+        {"conv(6,7,7),tokens,attention(0),clspool,linear(10)", "attention takes attention(heads[, dropout])"},
+        {"conv(6,7,7),tokens,attention(2,1.5),clspool,linear(10)", "attention takes attention(heads[, dropout])"},
+        {"conv(6,7,7),tokens,attention(2,0.1,3),clspool,linear(10)", "0 <= dropout <= 1"},
         {"conv(6,7,7),tokens,linear(8)", "not a token sequence (16, 8) (clspool first)"},
         {"conv(6,7,7),tokens,residual(linear(8)),clspool,linear(10)", "must keep its shape"},
     };
@@ -241,7 +283,7 @@ int main(void) {
     tu_open_backends(&tu_backends[TU_CPU], &tu_backends[TU_CUDA]);
     g_cpu = tu_backends[TU_CPU];
     enum { N_CASES = sizeof k_cases / sizeof k_cases[0], N_OPS = 6 };
-    struct CMUnitTest tests[N_OPS + N_CASES + 1] = {
+    struct CMUnitTest tests[N_OPS + N_CASES + 2] = {
         TU_ON_EACH(test_gemm_batched),
         TU_ON_EACH(test_softmax_rows),
         TU_ON_EACH(test_transpose_copy2d),
@@ -250,6 +292,7 @@ int main(void) {
         tests[N_OPS + i] = (struct CMUnitTest){k_cases[i].spec, test_seq_grad, NULL, NULL,
                                                (void *)&k_cases[i]};
     tests[N_OPS + N_CASES] = (struct CMUnitTest)cmocka_unit_test(test_seq_spec_errors);
+    tests[N_OPS + N_CASES + 1] = (struct CMUnitTest)cmocka_unit_test(test_attention_dropout_modes);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tu_close_backends();
     return rc;

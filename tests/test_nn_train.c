@@ -193,8 +193,9 @@ static void test_dropout_shard_invariance(void **state) {
 }
 
 /* 2 epochs of SGD with momentum of spec end alike on one CPU thread, on two (uneven shards)
- * and on CUDA (when there: the emulator in make test); and they train (the loss falls). */
-static void same_on_devices(const char *test, const char *spec) {
+ * and on CUDA (when there: the emulator in make test); and, when learns, they train (the loss
+ * falls). */
+static void same_on_devices(const char *test, const char *spec, int learns) {
     ct_dataset *ds = make_shapes(96, 4);
     const char *device[3] = {"cpu", "cpu", "cuda"};
     float *p[3] = {NULL, NULL, NULL};
@@ -210,7 +211,8 @@ static void same_on_devices(const char *test, const char *spec) {
         loss[k][0] = hist[0].train_loss, loss[k][1] = hist[1].train_loss;
     }
     printf("# loss %.4f then %.4f\n", loss[0][0], loss[0][1]);
-    if (!(loss[0][1] < loss[0][0])) fail_msg("loss %.4f then %.4f", loss[0][0], loss[0][1]);
+    if (learns && !(loss[0][1] < loss[0][0]))
+        fail_msg("loss %.4f then %.4f", loss[0][0], loss[0][1]);
     for (int k = 1; k < 3 && p[k]; k++) {
         double diff, mag;
         max_diff(p[0], p[k], P, &diff, &mag);
@@ -227,16 +229,23 @@ static void same_on_devices(const char *test, const char *spec) {
 static void test_norm_layers(void **state) {
     same_on_devices("test_norm_layers",
                     "conv(4,3,2,1),groupnorm(2),relu,conv(6,3),layernorm,tanh,flatten,linear(12),"
-                    "groupnorm(2,0.001),tanh,linear(12),layernorm,relu,linear(3)");
+                    "groupnorm(2,0.001),tanh,linear(12),layernorm,relu,linear(3)", 1);
 }
 
 /* A small vision transformer (attention.c): patches as tokens, a class token, position
- * embeddings, an encoder block of attention and an MLP, each token's layer norm. */
+ * embeddings, an encoder block of attention and an MLP, each token's layer norm. Then with
+ * attention's dropout (its weights'), whose masks are the batch's on each shard and on the GPU
+ * (its loss then wanders in these 2 epochs: 1.204, 1.223 at 0.05; 1.215, 1.214 without). */
 static void test_attention_layers(void **state) {
     same_on_devices("test_attention_layers",
                     "conv(8,3,3,0),tokens,clstoken,posembed,residual(layernorm(1e-6),attention(2)),"
                     "residual(layernorm(1e-6),linear(16),gelu,linear(8)),layernorm,clspool,"
-                    "linear(3)");
+                    "linear(3)", 1);
+    same_on_devices("test_attention_layers (dropout)",
+                    "conv(8,3,3,0),tokens,clstoken,posembed,"
+                    "residual(layernorm(1e-6),attention(2,0.2)),"
+                    "residual(layernorm(1e-6),linear(16),gelu,linear(8)),layernorm,clspool,"
+                    "linear(3)", 0);
 }
 
 /* Augmentation (random affine, random crop with padding, flip): the same run on 1 thread with

@@ -45,7 +45,8 @@ so that load_state_dict(strict=True) takes the file's tensors as they are:
                                nn.LayerNorm(D)), as on any (N, T, D) tensor
     clstoken                   a learned class_token (1, 1, D) before the tokens
     posembed                   a learned pos_embedding (1, T, D) added
-    attention(H)               nn.MultiheadAttention(D, H, batch_first=True) on (x, x, x)
+    attention(H[, p])          nn.MultiheadAttention(D, H, dropout=p, batch_first=True) on
+                               (x, x, x) (p: 0 unless given)
     clspool                    the first token, x[:, 0]; globalavgpool on a sequence: the
                                tokens' mean, x.mean(1)
 
@@ -253,7 +254,8 @@ def build_model(spec, input_shape):
         if name == "posembed":
             return add(name, PosEmbedding(x.shape[1], x.shape[2]), True)
         if name == "attention":
-            return add(name, SelfAttention(x.shape[2], i[0]), True)
+            return add(name, SelfAttention(x.shape[2], i[0], float(a[1]) if len(a) > 1 else 0.0),
+                       True)
         if name == "clspool":
             return add(name, ClsPool(), False)
         if name == "leakyrelu" or name in _ACTS:
@@ -374,11 +376,12 @@ class PosEmbedding(nn.Module):
 
 
 class SelfAttention(nn.MultiheadAttention):
-    """ctrain's attention(heads): nn.MultiheadAttention(D, heads, batch_first=True) on (x, x, x),
-    as torchvision's EncoderBlock calls it; its state_dict names."""
+    """ctrain's attention(heads[, p]): nn.MultiheadAttention(D, heads, dropout=p,
+    batch_first=True) on (x, x, x), as torchvision's EncoderBlock calls it; its state_dict
+    names."""
 
-    def __init__(self, dim, heads):
-        super().__init__(dim, heads, batch_first=True)
+    def __init__(self, dim, heads, dropout=0.0):
+        super().__init__(dim, heads, dropout=dropout, batch_first=True)
 
     def forward(self, x):
         return super().forward(x, x, x, need_weights=False)[0]

@@ -7,10 +7,12 @@
  *   (1, 1, D), zeros to start;
  * - posembed: a learned (T, D) added to every sequence: its pos_embedding (1, T, D), drawn
  *   N(0, 0.02^2) to start;
- * - attention(heads): nn.MultiheadAttention(D, heads, batch_first=True) as self-attention,
- *   attn(x, x, x): in_proj_weight (3D, D), in_proj_bias (3D), out_proj.weight (D, D),
- *   out_proj.bias (D), initialised as PyTorch's (xavier_uniform_ in_proj_weight, the biases 0,
- *   out_proj.weight as nn.Linear's);
+ * - attention(heads[, p]): nn.MultiheadAttention(D, heads, dropout=p, batch_first=True) as
+ *   self-attention, attn(x, x, x): in_proj_weight (3D, D), in_proj_bias (3D), out_proj.weight
+ *   (D, D), out_proj.bias (D), initialised as PyTorch's (xavier_uniform_ in_proj_weight, the
+ *   biases 0, out_proj.weight as nn.Linear's); p (default 0; torchvision's attention_dropout)
+ *   drops attention weights while training, as dropout(p) would the (n, H, T, T) scores after
+ *   the softmax (its mask from the layer's Philox stream, as dropout's);
  * - clspool: the first token's features (D), torchvision's x[:, 0] before its head.
  * linear, layernorm, the activations, dropout and residual blocks act on each token of a
  * sequence (layers.c, norm.c), as PyTorch's on (N, T, D): a ViT encoder block is
@@ -18,7 +20,7 @@
  * dropout(p),linear(D),dropout(p)).
  *
  * Attention on a sample's x (T, D), heads h of d = D / H features:
- *     [Q K V] = x W_in^T + b_in      P_h = softmax(Q_h K_h^T / sqrt(d))      O_h = P_h V_h
+ *     [Q K V] = x W_in^T + b_in      P_h = softmax(Q_h K_h^T / sqrt(d))      O_h = drop(P_h) V_h
  *     y = [O_1 ... O_H] W_out^T + b_out
  * the projections one GEMM over the batch's n * T tokens, the scores and the products with V
  * a batched GEMM for each head over the n samples.
@@ -203,10 +205,12 @@ const ct_layer_ops ct_clspool_ops = {
 /* attention(heads): multi-head self-attention                                                 */
 
 static const char *attn_configure(ct_layer *l, const double *a, int n) {
-    if (n != 1 || !ct_spec_is_int(a[0]) || a[0] < 1 || a[0] > 65536)
-        return "attention takes attention(heads) with heads in 1..65536 dividing the tokens' "
-               "features, e.g. attention(4)";
+    if (n < 1 || n > 2 || !ct_spec_is_int(a[0]) || a[0] < 1 || a[0] > 65536 ||
+        (n == 2 && !(a[1] >= 0.0 && a[1] <= 1.0)))
+        return "attention takes attention(heads[, dropout]) with heads in 1..65536 dividing the "
+               "tokens' features and 0 <= dropout <= 1, e.g. attention(4) or attention(4,0.1)";
     l->cfg.attn.heads = (int)a[0];
+    l->cfg.attn.dropout = n == 2 ? (float)a[1] : 0.0f;
     return NULL;
 }
 
@@ -235,15 +239,23 @@ static void attn_init(ct_layer *l, float *host, ct_rng *rng) {
     for (int64_t i = 0; i < D; i++) b_out[i] = 0.0f;
 }
 
-/* The scratch of n samples: the forward's qkv (n, T, 3D), P (n, H, T, T) and O (n, T, D),
- * kept for the backward; and in the workspace (shared by the layers: a ViT's blocks need one)
- * the backward's dO (n, T, D), dS (n, H, T, T) and dqkv (n, T, 3D). */
-typedef struct { float *qkv, *p, *o, *d_o, *ds, *dqkv; } attn_scratch;
+/* The scratch of n samples: the forward's qkv (n, T, 3D), P (n, H, T, T), O (n, T, D) and,
+ * with dropout, P dropped (n, H, T, T), kept for the backward; and in the workspace (shared by
+ * the layers: a ViT's blocks need one) the backward's dO (n, T, D), dS (n, H, T, T) and dqkv
+ * (n, T, 3D). */
+typedef struct { float *qkv, *p, *o, *pd, *d_o, *ds, *dqkv; } attn_scratch;
 
+static size_t attn_bytes(const ct_layer *l, int max_batch, int dropped) {
+    const size_t T = (size_t)l->in_c, D = (size_t)l->in_w, H = (size_t)l->cfg.attn.heads;
+    return (size_t)max_batch * (4 * T * D + (dropped ? 2 : 1) * H * T * T) * sizeof(float);
+}
 static size_t attn_scratch_bytes(const ct_layer *l, ct_backend *b, int max_batch) {
     (void)b;
-    const size_t T = (size_t)l->in_c, D = (size_t)l->in_w, H = (size_t)l->cfg.attn.heads;
-    return (size_t)max_batch * (4 * T * D + H * T * T) * sizeof(float);
+    return attn_bytes(l, max_batch, l->cfg.attn.dropout > 0.0f);
+}
+static size_t attn_workspace_bytes(const ct_layer *l, ct_backend *b, int max_batch) {
+    (void)b;
+    return attn_bytes(l, max_batch, 0);
 }
 
 static attn_scratch attn_views(const ct_layer *l, const ct_layer_ctx *ctx, int n) {
@@ -252,6 +264,7 @@ static attn_scratch attn_views(const ct_layer *l, const ct_layer_ctx *ctx, int n
     v.qkv = ctx->scratch;
     v.p = v.qkv + tok * 3 * D;
     v.o = v.p + (int64_t)n * H * T * T;
+    v.pd = l->cfg.attn.dropout > 0.0f ? v.o + tok * D : v.p;
     v.d_o = ctx->workspace; /* (the same sizes) */
     v.ds = v.d_o ? v.d_o + tok * D : NULL;
     v.dqkv = v.ds ? v.ds + (int64_t)n * H * T * T : NULL;
@@ -274,8 +287,14 @@ static ct_status attn_forward(ct_layer *l, ct_backend *b, const float *x, float 
                                v.p + h * TT, T, H * TT, n));
     }
     CT_TRY(b->softmax_rows(b, v.p, v.p, (int64_t)n * H * T, T));
-    for (int h = 0; h < H; h++) /* O_h (T, d) = P_h V_h */
-        CT_TRY(b->gemm_batched(b, 0, 0, T, d, T, 1.0f, v.p + h * TT, T, H * TT,
+    /* P's dropout while training (in eval, and without it, P itself) */
+    const float *pd = ctx->train && v.pd != v.p ? v.pd : v.p;
+    if (pd != v.p)
+        CT_TRY(b->dropout_forward(b, v.p, v.pd, (int64_t)n * H * TT, l->cfg.attn.dropout,
+                                  ctx->seed, ct_dropout_stream(l, ctx),
+                                  (uint64_t)(ctx->row0 * H * TT), ctx->sv));
+    for (int h = 0; h < H; h++) /* O_h (T, d) = drop(P_h) V_h */
+        CT_TRY(b->gemm_batched(b, 0, 0, T, d, T, 1.0f, pd + h * TT, T, H * TT,
                                v.qkv + 2 * D + h * d, 3 * D, s3, 0.0f, v.o + h * d, D,
                                (int64_t)T * D, n));
     CT_TRY(b->gemm(b, 0, 1, tok, D, D, 1.0f, v.o, D, w_out, D, 0.0f, y, D));
@@ -297,14 +316,20 @@ static ct_status attn_backward(ct_layer *l, ct_backend *b, const float *x, const
     CT_TRY(b->gemm(b, 1, 0, D, D, tok, 1.0f, dy, D, v.o, D, 0.0f, dw_out, D));
     CT_TRY(b->bias_grad(b, db_out, dy, tok, D, 1));
     CT_TRY(b->gemm(b, 0, 0, tok, D, D, 1.0f, dy, D, w_out, D, 0.0f, v.d_o, D));
+    const int dropped = ctx->train && v.pd != v.p;
     for (int h = 0; h < H; h++) {
-        const float *vh = v.qkv + 2 * D + h * d, *ph = v.p + h * TT, *doh = v.d_o + h * d;
-        /* dP_h (T, T) = dO_h V_h^T; dV_h (T, d) = P_h^T dO_h */
+        const float *vh = v.qkv + 2 * D + h * d, *ph = (dropped ? v.pd : v.p) + h * TT,
+                    *doh = v.d_o + h * d;
+        /* dP_h (T, T) = dO_h V_h^T; dV_h (T, d) = drop(P_h)^T dO_h */
         CT_TRY(b->gemm_batched(b, 0, 1, T, T, d, 1.0f, doh, D, s1, vh, 3 * D, s3, 0.0f,
                                v.ds + h * TT, T, H * TT, n));
         CT_TRY(b->gemm_batched(b, 1, 0, T, d, T, 1.0f, ph, T, H * TT, doh, D, s1, 0.0f,
                                v.dqkv + 2 * D + h * d, 3 * D, s3, n));
     }
+    if (dropped) /* through the dropout: dP's elements where it kept P's, scaled as they were */
+        CT_TRY(b->dropout_backward(b, v.ds, v.ds, (int64_t)n * H * TT, l->cfg.attn.dropout,
+                                   ctx->seed, ct_dropout_stream(l, ctx),
+                                   (uint64_t)(ctx->row0 * H * TT), ctx->sv));
     CT_TRY(b->softmax_rows_backward(b, v.p, v.ds, v.ds, (int64_t)n * H * T, T));
     for (int h = 0; h < H; h++) {
         const float *qh = v.qkv + h * d, *kh = qh + D, *dsh = v.ds + h * TT;
@@ -329,6 +354,6 @@ const ct_layer_ops ct_attention_ops = {
     .forward = attn_forward,
     .backward = attn_backward,
     .scratch_bytes = attn_scratch_bytes,
-    .workspace_bytes = attn_scratch_bytes,
+    .workspace_bytes = attn_workspace_bytes,
     .seq = CT_SEQ_ONLY,
 };

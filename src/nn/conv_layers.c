@@ -286,8 +286,7 @@ static const char *dropout_configure(ct_layer *l, const double *a, int n) {
     return NULL;
 }
 
-/* With ctx->sv the op adds the step (sv->step) on the device. */
-static uint64_t dropout_stream(const ct_layer *l, const ct_layer_ctx *ctx) {
+uint64_t ct_dropout_stream(const ct_layer *l, const ct_layer_ctx *ctx) {
     return ((uint64_t)CT_STREAM_DROPOUT << CT_DROPOUT_PURPOSE_SHIFT) |
            ((uint64_t)l->index << CT_DROPOUT_LAYER_SHIFT) |
            (ctx->sv ? 0 : (uint64_t)ctx->step & ((1ull << CT_DROPOUT_LAYER_SHIFT) - 1));
@@ -299,7 +298,7 @@ static ct_status dropout_forward(ct_layer *l, ct_backend *b, const float *x, flo
     if (!ctx->train || l->cfg.dropout.p == 0.0f)
         return b->d2d(b, y, x, (size_t)count * sizeof(float));
     return b->dropout_forward(b, x, y, count, l->cfg.dropout.p, ctx->seed,
-                              dropout_stream(l, ctx), (uint64_t)(ctx->row0 * size), ctx->sv);
+                              ct_dropout_stream(l, ctx), (uint64_t)(ctx->row0 * size), ctx->sv);
 }
 
 static ct_status dropout_backward(ct_layer *l, ct_backend *b, const float *x, const float *y,
@@ -310,7 +309,7 @@ static ct_status dropout_backward(ct_layer *l, ct_backend *b, const float *x, co
     if (!ctx->train || l->cfg.dropout.p == 0.0f)
         return b->d2d(b, dx, dy, (size_t)count * sizeof(float));
     return b->dropout_backward(b, dy, dx, count, l->cfg.dropout.p, ctx->seed,
-                               dropout_stream(l, ctx), (uint64_t)(ctx->row0 * size), ctx->sv);
+                               ct_dropout_stream(l, ctx), (uint64_t)(ctx->row0 * size), ctx->sv);
 }
 
 static ct_status dropout_setup(ct_layer *l) {
@@ -352,7 +351,7 @@ static ct_status droppath_forward(ct_layer *l, ct_backend *b, const float *x, fl
     float *mask = ctx->scratch;
     CT_TRY(b->fill(b, mask, 1.0f, n));
     CT_TRY(b->dropout_forward(b, mask, mask, n, l->cfg.dropout.p, ctx->seed,
-                              dropout_stream(l, ctx), (uint64_t)ctx->row0, ctx->sv));
+                              ct_dropout_stream(l, ctx), (uint64_t)ctx->row0, ctx->sv));
     return b->scale_rows(b, x, mask, NULL, y, n, size);
 }
 

@@ -119,7 +119,7 @@ struct ct_layer {
         struct { int squeeze; ct_act act, gate; float act_param, gate_param; } se;
         /* groupnorm(groups[, eps]), layernorm[(eps)] (groups 1): norm.c */
         struct { int groups; float eps; } gn;
-        struct { int heads; } attn; /* attention(heads) */
+        struct { int heads; float dropout; } attn; /* attention(heads[, dropout]) */
     } cfg;
 };
 
@@ -141,6 +141,9 @@ extern const ct_layer_ops ct_conv2d_ops, ct_maxpool2d_ops, ct_avgpool2d_ops, ct_
     ct_batchnorm_ops, ct_global_avgpool_ops, ct_se_ops, ct_droppath_ops, ct_groupnorm_ops,
     ct_layernorm_ops, ct_tokens_ops, ct_clstoken_ops, ct_posembed_ops, ct_clspool_ops,
     ct_attention_ops;
+/* The Philox stream of layer l's dropout masks at ctx's step (dropout, droppath and attention's
+ * dropout: conv_layers.c); with ctx->sv the op adds the step on the device. */
+uint64_t ct_dropout_stream(const ct_layer *l, const ct_layer_ctx *ctx);
 /* A residual block's add (model.c builds it at the block's ')'; its backward is the model's). */
 extern const ct_layer_ops ct_residual_ops;
 /* Finds a kind by the name used in specs ("linear", "relu", "tanh", ...). For activation names
