@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include "ctrain/io.h"
+#include "io/json_out.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -291,8 +292,39 @@ static void test_confusion(void **state) {
     assert_int_equal(ct_confusion_png(path, NULL, K, NULL, 0, NULL), CT_ERR_INVALID);
 }
 
+/* Text that is not valid UTF-8 (a class folder named in Latin-1, a long name cut in a label
+ * mid-character) drawn with U+FFFD in its place: cairo would draw nothing more after it and fail
+ * the picture. */
+static void test_text_not_utf8(void **state) {
+    (void)state;
+    char t[64];
+    assert_string_equal(ct_utf8_clean(t, sizeof t, "b\xe9" "\xc3\xa9"), "b\xef\xbf\xbd\xc3\xa9");
+    assert_string_equal(ct_utf8_clean(t, 4, "\xc3\xa9\xc3\xa9"), "\xc3\xa9"); /* (not half of one) */
+    /* a surrogate, a code point past U+10FFFF: a U+FFFD a byte */
+    const char *const R = "\xef\xbf\xbd";
+    char want[64];
+    snprintf(want, sizeof want, "%s%s%sx%s%s%s%s", R, R, R, R, R, R, R);
+    assert_string_equal(ct_utf8_clean(t, sizeof t, "\xed\xa0\x80x\xf4\x90\x80\x80"), want);
+    char long_name[200]; /* 66 two-byte letters: cut mid-letter by the confusion matrix's labels */
+    for (int i = 0; i < 66; i++) memcpy(long_name + 2 * i, "\xc3\xa9", 2);
+    long_name[132] = 0;
+    const char *bad[3] = {"a", "b\xe9", long_name};
+    int64_t cm[9] = {5, 1, 0, 0, 5, 1, 1, 0, 5};
+    const char *path = tu_tmp_path("cm_latin1.png");
+    assert_int_equal(ct_confusion_png(path, cm, 3, bad, 3, "caf\xe9"), CT_OK);
+    uint8_t images[3 * 8 * 8] = {0};
+    int labels[3] = {0, 1, 2}, preds[3] = {0, 2, 1};
+    path = tu_tmp_path("grid_latin1.png");
+    assert_int_equal(ct_grid_png(path, images, 3, 1, 8, 8, labels, preds, bad, 3, 3, 4, "t\xe9"),
+                     CT_OK);
+    ct_series s = {"\xff", (double[]){0, 1}, (double[]){1, 2}, 2};
+    path = tu_tmp_path("plot_latin1.png");
+    assert_int_equal(ct_plot_png(path, "\xe9", "x", "y", &s, 1, 320, 200), CT_OK);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_text_not_utf8),
         cmocka_unit_test(test_plot), cmocka_unit_test(test_plot_log_x),
         cmocka_unit_test(test_plot_muted),        cmocka_unit_test(test_plot_end_points),
         cmocka_unit_test(test_grid),

@@ -71,6 +71,22 @@ static int utf8_len(const unsigned char *s) {
     return n;
 }
 
+char *ct_utf8_clean(char *dst, size_t bytes, const char *src) {
+    const unsigned char *s = (const unsigned char *)(src ? src : "");
+    size_t at = 0;
+    while (*s) {
+        int n = utf8_len(s);
+        const char *put = n ? (const char *)s : "\xEF\xBF\xBD";
+        size_t len = n ? (size_t)n : 3;
+        if (at + len >= bytes) break;
+        memcpy(dst + at, put, len);
+        at += len;
+        s += n ? n : 1;
+    }
+    dst[at] = 0;
+    return dst;
+}
+
 void ct_jw_string(ct_jsonw *j, const char *str) {
     const unsigned char *s = (const unsigned char *)(str ? str : "");
     ct_jw_raw(j, "\"", 1);

@@ -32,5 +32,9 @@ void ct_fmt_float(char *buf, size_t bytes, float v);
 void ct_jw_double(ct_jsonw *j, double v);                /* shortest exact, or null */
 void ct_jw_float(ct_jsonw *j, float v);                  /* shortest that reads back, or null */
 void ct_jw_key(ct_jsonw *j, int first, const char *key); /* [,]"key": */
+/* src into dst (bytes > 0) as valid UTF-8: each byte that starts no valid sequence as U+FFFD, cut
+ * at a character's end where dst is full (cairo refuses to draw invalid UTF-8: a class folder
+ * named in Latin-1, a long name cut mid-character). Returns dst. */
+char *ct_utf8_clean(char *dst, size_t bytes, const char *src);
 
 #endif /* CT_IO_JSON_OUT_H */

@@ -6,6 +6,7 @@
  * ct_confusion_png, a confusion matrix like scikit-learn's ConfusionMatrixDisplay.
  */
 #include "io/atomic.h"
+#include "io/json_out.h"
 
 #include "ctrain/io.h"
 
@@ -111,11 +112,23 @@ static double px_y(const frame *f, double y) {
     return f->y1 - (y - f->ay.lo) / (f->ay.hi - f->ay.lo) * (f->y1 - f->y0);
 }
 
+/* cairo's text calls on s made valid UTF-8 (ct_utf8_clean): cairo draws nothing more after
+ * invalid text (a class named in Latin-1, a label cut mid-character), and says so only at the
+ * end, the whole picture failed */
+static void text_extents(cairo_t *cr, const char *s, cairo_text_extents_t *e) {
+    char t[1024];
+    cairo_text_extents(cr, ct_utf8_clean(t, sizeof t, s), e);
+}
+static void show_text(cairo_t *cr, const char *s) {
+    char t[1024];
+    cairo_show_text(cr, ct_utf8_clean(t, sizeof t, s));
+}
+
 static void text_at(cairo_t *cr, const char *s, double x, double y, double ax, double ay) {
     cairo_text_extents_t e;
-    cairo_text_extents(cr, s, &e);
+    text_extents(cr, s, &e);
     cairo_move_to(cr, x - e.x_bearing - ax * e.width, y - e.y_bearing - ay * e.height);
-    cairo_show_text(cr, s);
+    show_text(cr, s);
 }
 
 static void draw_axes(cairo_t *cr, const frame *f, const char *xlabel, const char *ylabel) {
@@ -223,7 +236,7 @@ static void draw_legend(cairo_t *cr, const frame *f, const ct_series *s, int n, 
         const char *label = i < n ? s[i].label : i == n ? muted : i == n + 1 ? end : mark;
         if (i >= n && !label) continue;
         cairo_text_extents_t e;
-        cairo_text_extents(cr, label ? label : "", &e);
+        text_extents(cr, label ? label : "", &e);
         tw = e.x_advance > tw ? e.x_advance : tw;
     }
     int rows = n + (muted != NULL) + (end != NULL) + (mark != NULL);
@@ -463,7 +476,7 @@ static int fit_text(cairo_t *cr, const char *s, double max_w) {
     for (int size = 13; size >= 7; size--) {
         cairo_text_extents_t e;
         cairo_set_font_size(cr, size);
-        cairo_text_extents(cr, s, &e);
+        text_extents(cr, s, &e);
         if (e.x_advance <= max_w) return size;
     }
     return 0;
@@ -509,7 +522,7 @@ static ct_status grid_png(const char *path, const uint8_t *images, int n, int c,
         cairo_select_font_face(pc, FONT, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
         cairo_set_font_size(pc, 14);
         cairo_text_extents_t e;
-        cairo_text_extents(pc, title, &e);
+        text_extents(pc, title, &e);
         if (e.width + 2 * GRID_PAD + 8 > width && e.width < 4096)
             width = (int)e.width + 2 * GRID_PAD + 8;
         cairo_destroy(pc);
@@ -617,12 +630,12 @@ ct_status ct_confusion_png(const char *path, const int64_t *cm, int k, const cha
     char label[96];
     cairo_text_extents_t e;
     snprintf(label, sizeof label, "%d", k - 1);
-    cairo_text_extents(pc, label, &e);
+    text_extents(pc, label, &e);
     num_w = e.x_advance;
     for (int t = 0; t < k; t++) {
         if (names && cell >= 12) snprintf(label, sizeof label, "%d %s", t, names[t] ? names[t] : "");
         else snprintf(label, sizeof label, "%d", t);
-        cairo_text_extents(pc, label, &e);
+        text_extents(pc, label, &e);
         if (e.x_advance > row_w) row_w = e.x_advance;
     }
     cairo_destroy(pc);
