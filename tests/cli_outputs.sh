@@ -406,6 +406,30 @@ run train --epochs 1 "${CUT[@]}" --quiet --save best --hidden 8
 [ "$rc" -eq 2 ] && cmp -s keep.model best/model.safetensors && [ -e best/best.safetensors ] && [ -z "$out" ] &&
     grep -qx "ctrain: --save best: holds another run's checkpoint (train_state.safetensors); continue it with --resume best, or replace it with --overwrite (see ctrain train --help)" <<<"$err" &&
     ok "a fresh --save onto another run's checkpoint: refused, exit 2, nothing written" || bad "--save onto a checkpoint -> exit $rc: $out $err"
+# a folder another ctrain is writing in (it holds the folder's lock; here this shell does, with
+# flock(1)): refused, exit 1, nothing written there, by train --save (--overwrite too), train
+# --resume and sweep --save (two runs saving at once would leave one's model beside the other's
+# train state)
+mkdir -p swl
+if command -v flock >/dev/null && exec 8<best 9<swl && flock -n 8 && flock -n 9; then
+    cp best/model.safetensors keep.model
+    locked=0
+    for cmd in "--save best|train --epochs 1 ${CUT[*]} --quiet --save best --overwrite" \
+        "--resume best|train --epochs 2 ${CUT[*]} --quiet --resume best" \
+        "--save swl|sweep --lr 0.1,0.2 --epochs 1 ${CUT[*]} --save swl"; do
+        IFS='|' read -r what args <<<"$cmd"
+        read -ra words <<<"$args"
+        run "${words[@]}"
+        [ "$rc" -eq 1 ] && cmp -s keep.model best/model.safetensors && [ -z "$(ls swl)" ] &&
+            [ "$(grep -c '' <<<"$err")" -eq 1 ] &&
+            grep -q "^ctrain: $what: another ctrain is writing in this folder (it holds its lock)" <<<"$err" &&
+            locked=$((locked + 1)) || bad "ctrain $args into a locked folder -> exit $rc: $err"
+    done
+    exec 8<&- 9<&-
+    [ "$locked" -eq 3 ] && ok "a folder another ctrain writes in (its lock held): train --save, --resume and sweep --save refused, exit 1, nothing written"
+else
+    echo "SKIP the save folder's lock: flock(1) (util-linux) missing or failing"
+fi
 run train --epochs 1 "${CUT[@]}" --quiet --save best --hidden 8 --overwrite
 if [ "$rc" -eq 0 ] && [ ! -e best/best.safetensors ] && ! cmp -s keep.model best/model.safetensors &&
     "$CT" summary --model best | grep -q 'linear1  *(8)'; then

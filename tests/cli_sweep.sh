@@ -76,6 +76,14 @@ run train "${again[@]}"
 run train --resume "$tmp/s1/trial_2" --epochs 4
 [ "$rc" -eq 0 ] && grep -q '^Epoch \[3\]' <<<"$out" && ok "a trial's folder resumes as ctrain train's" ||
     bad "resume of a trial -> exit $rc: $err"
+# CTRAIN_SWEEP_PID (ctrain sweep's, for its trials): a trial whose sweep is not its parent (it
+# died) does not train, exit 130; a value that is no process id is refused, exit 2
+CTRAIN_SWEEP_PID=1 run train --epochs 1 "${D[@]}"
+[ "$rc" -eq 130 ] && grep -qx "ctrain: train: CTRAIN_SWEEP_PID=1: the sweep this run was started by has ended; not training" <<<"$err" &&
+    ok "CTRAIN_SWEEP_PID of a sweep that is gone: not trained, exit 130" || bad "CTRAIN_SWEEP_PID=1 -> exit $rc: $err"
+CTRAIN_SWEEP_PID=abc run train --epochs 1 "${D[@]}"
+[ "$rc" -eq 2 ] && grep -qx "ctrain: train: CTRAIN_SWEEP_PID=abc: not a process id (ctrain sweep sets it for its trials; unset it)" <<<"$err" &&
+    ok "CTRAIN_SWEEP_PID=abc: refused, exit 2" || bad "CTRAIN_SWEEP_PID=abc -> exit $rc: $err"
 
 # ------------------------------------------------------------------ --objective val_acc, --plot
 run sweep --lr 0.05,0.5,1 --epochs 2 "${D[@]}" --objective val_acc --plot "$tmp/p"
@@ -169,6 +177,14 @@ rc=$?
     [ -s rs/trial_1/train_state.safetensors ] && [ ! -e rs/trial_2 ] && grep -qx -- "$tmp/rs" rs/sweep.args &&
     grep -qx -- "--save" rs/sweep.args && ok "a sweep stopped in its first trial: exit 130, the trial checkpointed, sweep.args saved (paths absolute)" ||
     bad "sweep stopped by CTRAIN_TEST_INTERRUPT_AT -> exit $rc: $(cat rs1.out rs1.err)"
+# a stopped trial that fails at once when carried on (its checkpoint cut short) stops the resumed
+# sweep, exit 1, as a new trial failing before its first epoch does (its log's epochs of before
+# are not this run's)
+cp -r rs rf && head -c 100 rs/trial_1/train_state.safetensors >rf/trial_1/train_state.safetensors
+run sweep --resume rf
+[ "$rc" -eq 1 ] && grep -q "^ctrain: sweep: trial 1 failed before its first epoch of this run ended (exit 1, its message above); the sweep stops$" <<<"$err" &&
+    ! grep -q '^Trial 2/4' <<<"$out" && ok "--resume: a carried-on trial failing at once stops the sweep, exit 1" ||
+    bad "--resume rf (a cut checkpoint) -> exit $rc: $out $err"
 same_csv() { # A B: the same table but for the seconds
     [ "$(cut -d, -f1-9 "$1")" = "$(cut -d, -f1-9 "$2")" ]
 }

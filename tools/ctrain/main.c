@@ -211,8 +211,16 @@ static void hold_rank_errors(int argc, char **argv) {
 static int end_with_sweep(void) {
     const char *v = getenv("CTRAIN_SWEEP_PID");
     if (!v) return CLI_EXIT_OK;
+    char *end;
+    errno = 0;
+    long pid = strtol(v, &end, 10);
+    if (end == v || *end || errno || pid < 1) {
+        fprintf(stderr, "ctrain: train: CTRAIN_SWEEP_PID=%s: not a process id (ctrain sweep sets "
+                "it for its trials; unset it)\n", v);
+        return CLI_EXIT_USAGE;
+    }
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (atol(v) == (long)getppid()) return CLI_EXIT_OK;
+    if (pid == (long)getppid()) return CLI_EXIT_OK;
     /* (it died before this trial could ask: or this is not a sweep's trial) */
     fprintf(stderr, "ctrain: train: CTRAIN_SWEEP_PID=%s: the sweep this run was started by has "
             "ended; not training\n", v);
@@ -241,7 +249,8 @@ static int run_command(int argc, char **argv) {
         return CLI_EXIT_OK;
     }
     if (strcmp(cmd, "train") == 0) {
-        if (end_with_sweep() != CLI_EXIT_OK) return CLI_EXIT_INTERRUPTED;
+        int swept = end_with_sweep();
+        if (swept != CLI_EXIT_OK) return swept;
         return cmd_train(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);

@@ -72,6 +72,7 @@ typedef struct {
     int pid;            /* while it runs */
     double t0;          /* when it started */
     int epochs;         /* lines in its log */
+    int epochs_before;  /* --resume: the lines its log had when it was carried on */
     int best_epoch;     /* by the objective (-1: none finite) */
     double val_loss, val_acc; /* at best_epoch; swa: of the SWA average */
     int swa;            /* its --swa-start average validated ("SWA: ..." in its output): the

@@ -218,6 +218,17 @@ static void remove_tmp(const sweep_spec *s, const char *dir, int trials) {
     rmdir(dir);
 }
 
+/* The lines of a trial's log (0 when it cannot be read), counted as sweep_read_results counts
+ * its epochs */
+static int log_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    int lines = 0;
+    while (f && fgets(line, sizeof line, f)) lines++;
+    if (f) fclose(f);
+    return lines;
+}
+
 int cmd_sweep(int argc, char **argv) {
     sweep_spec *s = calloc(1, sizeof *s);
     sweep_trial *tr = NULL;
@@ -230,7 +241,7 @@ int cmd_sweep(int argc, char **argv) {
     char **saved = NULL; /* --resume DIR: the sweep's command line, read back */
     int nsaved = 0, ran = 0, interrupted = 0, acc = 0;
     struct sigaction old_sig[3];
-    int handlers = 0;
+    int handlers = 0, lock = -1;
     int rc = sweep_resume_args(argc, argv, &resume, &nsaved, &saved);
     if (rc != CLI_EXIT_OK) goto done; /* (said why) */
     rc = saved ? sweep_parse(nsaved, saved, s, &want, &seed, &objective)
@@ -345,7 +356,8 @@ int cmd_sweep(int argc, char **argv) {
     if (s->prune == SWEEP_PRUNE_HYPERBAND) sweep_hyperband(s, tr, n);
     if (s->save_dir) {
         cli_made made = {0};
-        if (cli_mkdirs(s->save_dir, &made) != 0) { /* (said why) */
+        if (cli_mkdirs(s->save_dir, &made) != 0 || /* (said why) */
+            (lock = cli_lock_dir(s->save_dir, resume ? "--resume" : "--save")) < 0) {
             rc = CLI_EXIT_ERROR;
             goto done;
         }
@@ -484,6 +496,7 @@ int cmd_sweep(int argc, char **argv) {
                 stop_launch = 1;
                 break;
             }
+            t->epochs_before = resumed ? log_lines(log) : 0;
             int na = resumed ? resumed_argv(s, k, log, dirs, args)
                              : trial_argv(s, t->combo, (int)k + 1, log, dirs, args);
             if (na < 0) { /* (checked above) */
@@ -584,11 +597,13 @@ int cmd_sweep(int argc, char **argv) {
             interrupted = 1;
             stop_launch = 1;
         }
+        /* (a resumed trial: before its first epoch of this run) */
         if (t->rc != 0 && !t->diverged && !interrupted &&
-            (t->rc == CLI_EXIT_USAGE || t->epochs == 0)) {
+            (t->rc == CLI_EXIT_USAGE || t->epochs <= t->epochs_before)) {
             if (!stop_launch) {
-                rc = cli_error("sweep: trial %ld failed before its first epoch ended (exit %d, "
-                               "its message above); the sweep stops%s", k + 1, t->rc,
+                rc = cli_error("sweep: trial %ld failed before its first epoch %sended (exit %d, "
+                               "its message above); the sweep stops%s", k + 1,
+                               t->epochs_before ? "of this run " : "", t->rc,
                                running ? " (the trials running: after their current step)" : "");
                 sweep_signal_trials(SIGINT); /* (they checkpoint, as on Ctrl-C) */
             }
@@ -645,6 +660,7 @@ int cmd_sweep(int argc, char **argv) {
         rc = CLI_EXIT_INTERRUPTED;
     }
 done:
+    if (lock >= 0) close(lock);
     if (handlers) sweep_restore_signals(old_sig);
     unsetenv(SWEEP_PRUNE_ENV);
     unsetenv("CTRAIN_SWEEP_PID");

@@ -214,6 +214,7 @@ typedef struct {
     train_opts *o;
     ct_model *m;
     const char *save_dir;        /* where checkpoints go (NULL: none) */
+    int save_lock;               /* its lock's descriptor (cli_lock_dir), or -1 */
     char data_dir[PATH_MAX];     /* the resolved data folder */
     char data_fingerprint[24];   /* the training part's (ct_dataset_fingerprint), in hex */
     int64_t n_train, n_val;
@@ -395,6 +396,11 @@ int cli_mkdirs(const char *dir, cli_made *made);
 /* Removes the folders of made (cli_mkdirs' of dir), innermost first, while they are empty;
  * made is emptied. */
 void cli_rmdirs(const char *dir, cli_made *made);
+/* Takes the lock of folder dir for this process (flock on the folder: held until the returned
+ * descriptor is closed or the process ends, however it ends): two runs saving into one folder
+ * would leave one's model beside the other's train state. -1 when another process holds it or
+ * it cannot be taken (said, naming flag and dir). */
+int cli_lock_dir(const char *dir, const char *flag);
 
 /* --lr-patience's number for a config's plateau_patience (0: 10, CT_PATIENCE_NONE: 0), and back. */
 static inline int train_patience_flag(int plateau_patience) {

@@ -111,6 +111,7 @@ int cmd_train(int argc, char **argv) {
     ct_model *m = NULL;
     train_run run;
     memset(&run, 0, sizeof run);
+    run.save_lock = -1;
     run.o = &o;
     run.total_epochs = total_epochs;
     run.save_dir = quiet_rank ? NULL : o.save_dir ? o.save_dir : o.resume_dir;
@@ -405,6 +406,9 @@ built:
     cli_made made_save = {0}, made_plot = {0};
     int outs_rc = CLI_EXIT_ERROR;
     if (run.save_dir && cli_mkdirs(run.save_dir, &made_save) != 0) {
+    } else if (run.save_dir && (run.save_lock = cli_lock_dir(run.save_dir, o.save_dir ?
+                                                              "--save" : "--resume")) < 0) {
+        made_save.n = 0; /* (a folder this run made is the other's now: not taken away) */
     } else if (o.plot_dir && cli_mkdirs(o.plot_dir, &made_plot) != 0) {
     } else if (train_tb_prepare(&run, resumed_epochs) == 0 &&
                train_log_open(&run, resumed_epochs) == 0) {
@@ -575,6 +579,7 @@ lib_error:
     rc = cli_dist_error(dist, s);
 done:
     if (signals_set) train_restore_signals(old_sigs);
+    if (run.save_lock >= 0) close(run.save_lock);
     if (run.log) fclose(run.log);
     train_tb_close(&run);
     ct_checkpoint_free(ck);

@@ -498,7 +498,8 @@ int train_make_flags(train_opts *o, cli_flag *f) {
          .help = "no progress bar, no Device/Model/Data/Classes/Plan lines"},
         {.name = "save", .kind = CLI_STR, .dst = &o->save_dir, .metavar = "DIR",
          .help = "checkpoint into DIR (model.safetensors, train_state.safetensors)\n"
-                 "at the end, on Ctrl-C and every --save-every epochs",
+                 "at the end, on Ctrl-C and every --save-every epochs (a folder\n"
+                 "another ctrain is writing in is refused: it holds the folder's lock)",
          .def = "none; with --resume, the resumed folder"},
         {.name = "save-every", .kind = CLI_INT, .range = CLI_NONNEG, .dst = &o->save_every,
          .metavar = "N", .help = "also checkpoint after every N epochs (0: only at the end)"},

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
+#include <sys/file.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,26 @@ int cli_mkdirs(const char *dir, cli_made *made) {
     close(fd);
     unlink(probe);
     return 0;
+}
+
+int cli_lock_dir(const char *dir, const char *flag) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        cli_error("%s %s: cannot open the folder: %s", flag, dir, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            cli_error("%s %s: another ctrain is writing in this folder (it holds its lock) and "
+                      "would overwrite what this run saves; wait for it to end, or give another "
+                      "folder", flag, dir);
+        else
+            cli_error("%s %s: cannot lock the folder: %s", flag, dir, strerror(e));
+        return -1;
+    }
+    return fd;
 }
 
 /* "5@0.5,5@0.1" with every digit the float needs (%.9g), so that it parses back exactly. */
