@@ -308,11 +308,13 @@ static inline CT_HD double ct_augmix_gamma(ct_augmix_rng *r, double alpha) {
     for (int k = 0; k < 1000; k++) {
         const double u1 = ct_augmix_uniform(r), u2 = ct_augmix_uniform(r);
         const double x = sqrt(-2.0 * log(u1)) * cos(2.0 * pi * u2);
-        double v = 1.0 + c * x;
+        /* (each product and sum rounded alone: nvcc would fuse them into multiply-adds) */
+        double v = CT_DADD(1.0, CT_DMUL(c, x));
         if (v <= 0.0) continue;
         v = v * v * v;
-        const double u = ct_augmix_uniform(r);
-        if (u < 1.0 - 0.0331 * (x * x) * (x * x) || log(u) < 0.5 * x * x + d * (1.0 - v + log(v)))
+        const double u = ct_augmix_uniform(r), x2 = x * x;
+        if (u < CT_DADD(1.0, -CT_DMUL(0.0331 * x2, x2)) ||
+            log(u) < CT_DADD(CT_DMUL(0.5 * x, x), CT_DMUL(d, CT_DADD(1.0 - v, log(v)))))
             return d * v * boost;
     }
     return d * boost;

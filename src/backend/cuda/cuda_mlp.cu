@@ -166,10 +166,12 @@ static ct_status cuda_mlp_step(ct_backend *b, const ct_mlp_step_desc *d,
                      grid.x, grid.x == 1 ? "" : "s");
             return CT_OK;
         }
-        /* fewer blocks fit than the occupancy said (the GPU shared, under MPS), or a tool that
-         * cannot launch cooperatively: three launches a step then, unless cooperative was
+        /* fewer blocks fit than the occupancy said (the GPU shared, under MPS; a tool such as
+         * compute-sanitizer, which instruments the kernel, taking more registers), or a tool
+         * that cannot launch cooperatively: three launches a step then, unless cooperative was
          * asked for */
-        if ((e != cudaErrorCooperativeLaunchTooLarge && e != cudaErrorNotSupported) || mode == 1)
+        if ((e != cudaErrorCooperativeLaunchTooLarge && e != cudaErrorNotSupported &&
+             e != cudaErrorLaunchOutOfResources) || mode == 1)
             return ct_cuda_fail(e, __FILE__, __LINE__,
                                 "cudaLaunchCooperativeKernel(mlp_coop_kernel)");
         (void)cudaGetLastError();
