@@ -4,6 +4,7 @@
  * backend.h). Each runs on the calling thread: the model's shards are the CPU's threads.
  */
 #include "backend/cpu/cpu_nn.h"
+#include "backend/cpu/kernels.h"
 #include "core/core.h"
 
 #include <math.h>
@@ -22,25 +23,13 @@ static ct_status cpu_gemm_batched(ct_backend *b, int ta, int tb, int M, int N, i
     return CT_OK;
 }
 
-/* A row's softmax: the max subtracted, exp and sum in double (as the loss's softmax), then
- * scaled by 1 / sum. */
+/* A row's softmax: the max subtracted, exp (vectorised) and sum, then scaled by 1 / sum
+ * (kernels.c). */
 static ct_status cpu_softmax_rows(ct_backend *b, const float *x, float *y, int64_t rows,
                                   int64_t cols) {
     (void)b;
     CT_TRY(ct_seq_check("softmax_rows", rows, cols, 0));
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * cols;
-        float *yr = y + r * cols;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < cols; j++) mx = xr[j] > mx ? xr[j] : mx;
-        double sum = 0.0;
-        for (int64_t j = 0; j < cols; j++) {
-            yr[j] = expf(xr[j] - mx);
-            sum += yr[j];
-        }
-        const float inv = (float)(1.0 / sum);
-        for (int64_t j = 0; j < cols; j++) yr[j] *= inv;
-    }
+    for (int64_t r = 0; r < rows; r++) ct_softmax_row(x + r * cols, y + r * cols, cols);
     return CT_OK;
 }
 

@@ -81,6 +81,7 @@ typedef struct {
     void (*bias_rows)(float *y, const float *bias, int64_t rows, int64_t cols);
     void (*colsum)(float *db, const float *dy, int64_t rows, int64_t cols);
     float (*sum)(const float *x, int64_t n);
+    void (*softmax_row)(const float *x, float *y, int64_t n);
     void (*philox_blocks)(uint64_t key, uint64_t hi, uint64_t lo0, int64_t nblocks, uint32_t *out);
     void (*dropout_mask)(const uint32_t *words, const float *in, float *out, int64_t n,
                          uint32_t thr, float scale);
@@ -97,7 +98,8 @@ typedef struct {
 #define KERNEL_SET(isa_name, nt, rank1, sfx)                                                   \
     {isa_name, nt, rank1, convert_u8_##sfx, relu_forward_##sfx, relu_backward_##sfx,            \
      sigmoid_forward_##sfx, silu_forward_##sfx, silu_backward_##sfx, gelu_forward_##sfx,        \
-     gelu_backward_##sfx, bias_rows_##sfx, colsum_##sfx, sum_##sfx, philox_blocks_##sfx, dropout_mask_##sfx,        \
+     gelu_backward_##sfx, bias_rows_##sfx, colsum_##sfx, sum_##sfx, softmax_row_##sfx,           \
+     philox_blocks_##sfx, dropout_mask_##sfx,                                                    \
      bn_sum_##sfx, bn_sqdev_##sfx, bn_apply_##sfx, bn_grad_sums_##sfx, bn_grad_apply_##sfx}
 
 static const kernel_set k_base = KERNEL_SET("baseline", NULL, NULL, base);
@@ -154,6 +156,7 @@ void ct_gelu_forward(const float *x, float *y, int64_t n) { kernels()->gelu_forw
 void ct_gelu_backward(const float *x, const float *dy, float *dx, int64_t n) {
     kernels()->gelu_backward(x, dy, dx, n);
 }
+void ct_softmax_row(const float *x, float *y, int64_t n) { kernels()->softmax_row(x, y, n); }
 void ct_bias_rows(float *y, const float *bias, int64_t rows, int64_t cols) {
     kernels()->bias_rows(y, bias, rows, cols);
 }

@@ -28,6 +28,8 @@ void ct_gelu_backward(const float *x, const float *dy, float *dx, int64_t n);
 void ct_bias_rows(float *y, const float *bias, int64_t rows, int64_t cols); /* y += bias */
 void ct_colsum(float *db, const float *dy, int64_t rows, int64_t cols);    /* db = sum rows */
 float ct_sum_f32(const float *x, int64_t n); /* x[0] + ... + x[n-1], in a fixed order */
+/* y = softmax(x) of one row of n (y may be x), through the exp above, the sum in a fixed order */
+void ct_softmax_row(const float *x, float *y, int64_t n);
 /* Batch norm's loops over one channel of x (n, c, inner): n rows of `inner` floats, `stride`
  * apart (each row summed in 16 float lanes, the rows in double). ct_bn_sum: the sum of x;
  * ct_bn_sqdev: of (x - mean)^2; ct_bn_apply: y = (x - mean) * scale + shift; ct_bn_grad_sums:
