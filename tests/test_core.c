@@ -44,7 +44,15 @@ static void test_fail_context_prefixes(void **state) {
 
 static void test_fail_long_messages_truncate(void **state) {
     (void)state;
-    char big[4000];
+    /* two paths of PATH_MAX bytes and why: whole (the why, at the end, not cut off) */
+    static char path[4096];
+    memset(path, 'p', sizeof path - 1);
+    ct_fail(CT_ERR_IO, "%s -> %s: path too long", path, path);
+    assert_int_equal(strlen(ct_last_error()), 2 * 4095 + strlen(" -> : path too long"));
+    ct_fail_context(CT_ERR_IO, "--save %s", path);
+    assert_non_null(strstr(ct_last_error(), ": path too long"));
+    /* longer ones are cut */
+    static char big[20000];
     memset(big, 'a', sizeof big - 1);
     big[sizeof big - 1] = 0;
     ct_fail(CT_ERR_INVALID, "%s", big);

@@ -21,7 +21,9 @@
 /* ------------------------------------------------------------------------------------------ */
 /* errors                                                                                      */
 
-#define CT_ERROR_BYTES 1024
+/* room for a message naming two paths of PATH_MAX (4096) bytes and why: one cut short would
+ * lose the why, at its end */
+#define CT_ERROR_BYTES 16384
 static _Thread_local char g_error[CT_ERROR_BYTES];
 
 const char *ct_last_error(void) { return g_error; }

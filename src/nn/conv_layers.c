@@ -47,7 +47,8 @@ static ct_status same_shape_setup(ct_layer *l) {
 
 static const char *conv_configure(ct_layer *l, const double *a, int n) {
     const char *usage = "conv takes conv(out_channels, kernel[, stride[, padding[, bias[, "
-                        "groups]]]]) with positive integers (padding >= 0; bias 1, or 0 for none)";
+                        "groups]]]]) with out_channels and groups in 1..65536, kernel and stride "
+                        "in 1..4096, padding in 0..4096, bias 1, or 0 for none";
     if (n < 2 || n > 6) return usage;
     for (int i = 0; i < n; i++)
         if (!ct_spec_is_int(a[i]) || a[i] < (i == 3 || i == 4 ? 0 : 1) ||
@@ -140,7 +141,7 @@ const ct_layer_ops ct_conv2d_ops = {
 
 static const char *pool_configure(ct_layer *l, const double *a, int n) {
     const char *usage = "pooling takes maxpool(kernel[, stride[, padding]]) (avgpool alike) "
-                        "with positive integers, padding <= kernel/2";
+                        "with kernel and stride in 1..4096, padding in 0..kernel/2";
     if (n < 1 || n > 3) return usage;
     for (int i = 0; i < n; i++)
         if (!ct_spec_is_int(a[i]) || a[i] < (i == 2 ? 0 : 1) || a[i] > 1 << 12) return usage;
