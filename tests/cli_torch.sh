@@ -251,11 +251,17 @@ print(ctrain_torch.load_metadata(sys.argv[2])["model_spec"].replace("batchnorm(0
     TV_LAYERS=$v3 tv_train mobilenet_v3_small --lr 0.1
     tv_train efficientnet_b0 --lr 0.01 # (stochastic depth, SiLU, SE of SiLU and sigmoid)
     tv_train resnet18 --normalize 0.1307,0.3081 # (nn.Sequential(Normalize, the ResNet))
+    # a ViT (7x7 patches, two encoder blocks, attention's dropout in one): torchvision's
+    # VisionTransformer class, by ctrain_torch.load_torchvision(path, "VisionTransformer")
+    TV_LAYERS="conv(16,7,7,0),tokens,clstoken,posembed,residual(layernorm(1e-6),attention(4,0.1)),residual(layernorm(1e-6),linear(32),gelu,linear(16)),residual(layernorm(1e-6),attention(4)),residual(layernorm(1e-6),linear(32),gelu,linear(16)),layernorm(1e-6),clspool,linear(10)" \
+        tv_train VisionTransformer
+    TV_PARAMS[VisionTransformer]=$("$CT" summary --model "$tmp/VisionTransformer" | sed -n 's/^Total params: \([0-9]*\) .*/\1/p')
     tv_python "$TV_PY_HEAD"'
 def job(path, arch):
     tv = ctrain_torch.load_torchvision(path, arch)  # torchvision module, our weights
     net = tv[-1] if isinstance(tv, torch.nn.Sequential) else tv  # (after a normalize)
-    assert type(net) is getattr(torchvision.models, arch)(num_classes=10).__class__
+    assert type(net) is (torchvision.models.VisionTransformer if arch == "VisionTransformer" else
+                         getattr(torchvision.models, arch)(num_classes=10).__class__)
     yield "params %d" % sum(p.numel() for p in tv.parameters())
     yield test_line(*test_outputs(tv, sys.argv[2]))
 each(job)' "$tmp/tv_list"

@@ -474,29 +474,73 @@ def load_model(path, spec=None, input_shape=None):
     return model.eval()
 
 
+def _vision_transformer(spec, shape, ours, arch):
+    """ctrain's ViT layers (conv(D, P, P),tokens,clstoken,posembed, blocks of
+    residual(layernorm(1e-6),attention(H)) and residual(layernorm(1e-6),linear(M),gelu,
+    linear(D)), layernorm(1e-6),clspool,linear(K); dropout anywhere) as torchvision's
+    VisionTransformer: arch a vit_* preset's name (torchvision.models.<arch>(num_classes=K,
+    image_size=S)) or "VisionTransformer" (any such model), its conv_proj on the input's
+    channels. What its constructor cannot be is a ValueError, as ctrain export says it."""
+    import torchvision
+    flat = []
+    for name, a in _split(spec):
+        flat += a if name == "residual" else [(name, a)]
+    heads = {int(a[0]) for n, a in flat if n == "attention"}
+    eps = {a[0] if a else 1e-5 for n, a in flat if n == "layernorm"}
+    units = [int(a[0]) for n, a in flat if n == "linear"]
+    patch, c, h, w = ours["conv1.weight"].shape[-1], shape[0], shape[1], shape[2]
+    why = ("blocks of other heads than the first's" if len(heads) != 1 else
+           "a layer norm of another eps than 1e-6" if eps != {1e-6} else
+           "MLPs of other widths than the first's" if len(set(units[:-1][::2])) > 1 else
+           "%dx%d images in patches of %d: torchvision's take square ones, a multiple of the "
+           "patch" % (h, w, patch) if h != w or h % patch else None)
+    if why:
+        raise ValueError("%s is not a torchvision VisionTransformer's layers (%s)" % (spec, why))
+    hidden, classes = ours["conv1.weight"].shape[0], units[-1]
+    if arch == "VisionTransformer":
+        tv = torchvision.models.VisionTransformer(
+            image_size=h, patch_size=patch, num_layers=len(units[:-1]) // 2,
+            num_heads=heads.pop(), hidden_dim=hidden, mlp_dim=units[0], num_classes=classes)
+    else:
+        tv = getattr(torchvision.models, arch)(num_classes=classes, image_size=h)
+    tv.conv_proj = nn.Conv2d(c, hidden, patch, patch)
+    return tv
+
+
 def load_torchvision(path, arch):
     """A model saved from one of ctrain's torchvision presets (resnet18 ... wide_resnet101_2,
-    resnext50_32x4d ..., mobilenet_v2, mobilenet_v3_large and _small, efficientnet_b0) as
-    torchvision's own module:
+    resnext50_32x4d ..., mobilenet_v2, mobilenet_v3_large and _small, efficientnet_b0, vit_b_16
+    ... vit_h_14) as torchvision's own module:
     torchvision.models.<arch>(num_classes=its outputs), its first conv taking its input's
-    channels, its tensors given in order (the presets hold torchvision's state_dict
-    order; each shape checked), in eval() mode; a model trained with --normalize (a normalize
-    layer in front, which has no tensors) as nn.Sequential(that Normalize, the network). ctrain
-    reads torchvision's state_dicts (a pretrained one saved as safetensors) the other way round:
-    ctrain train --init FILE."""
+    channels (a ViT's image_size its input's), its tensors given in order (the presets hold
+    torchvision's state_dict order, a ViT's class token aside; each shape checked), in eval()
+    mode; arch "VisionTransformer": any ViT of ctrain's layers that torchvision's
+    VisionTransformer class can be (ctrain export names the same call). A model trained with
+    --normalize (a normalize layer in front, which has no tensors) as nn.Sequential(that
+    Normalize, the network). ctrain reads torchvision's state_dicts (a pretrained one saved as
+    safetensors) the other way round: ctrain train --init FILE."""
     import torchvision
     meta = load_metadata(path)
     ours = load_state_dict(path)
     spec = meta.get("model_spec") or _infer_spec(ours)
     shape = tuple(json.loads(meta["input_shape"])) if "input_shape" in meta else (1, 28, 28)
     order = build_model(spec, shape).state_dict().keys()
-    tv = getattr(torchvision.models, arch)(num_classes=ours[list(order)[-2]].shape[0])
-    if arch.startswith(("mobilenet", "efficientnet")):  # (a stem of 32 channels, V3's 16)
-        tv.features[0][0] = nn.Conv2d(shape[0], tv.features[0][0].out_channels, 3, 2, 1,
-                                      bias=False)
+    vit = arch == "VisionTransformer" or arch.startswith("vit_")
+    if vit:
+        tv = _vision_transformer(spec, shape, ours, arch)
     else:
-        tv.conv1 = nn.Conv2d(shape[0], 64, 7, 2, 3, bias=False)
+        tv = getattr(torchvision.models, arch)(num_classes=ours[list(order)[-2]].shape[0])
+        if arch.startswith(("mobilenet", "efficientnet")):  # (a stem of 32 channels, V3's 16)
+            tv.features[0][0] = nn.Conv2d(shape[0], tv.features[0][0].out_channels, 3, 2, 1,
+                                          bias=False)
+        else:
+            tv.conv1 = nn.Conv2d(shape[0], 64, 7, 2, 3, bias=False)
     theirs = tv.state_dict()
+    if vit:  # (its class_token first, ours after the patches' conv)
+        theirs = OrderedDict([(k, v) for k, v in theirs.items() if k.startswith("conv_proj.")] +
+                             [("class_token", theirs["class_token"])] +
+                             [(k, v) for k, v in theirs.items()
+                              if k != "class_token" and not k.startswith("conv_proj.")])
     if len(order) != len(theirs):
         raise ValueError("%s holds %d tensors, torchvision's %s %d" % (path, len(order), arch,
                                                                       len(theirs)))
