@@ -77,10 +77,12 @@ run train --resume "$tmp/s1/trial_2" --epochs 4
 [ "$rc" -eq 0 ] && grep -q '^Epoch \[3\]' <<<"$out" && ok "a trial's folder resumes as ctrain train's" ||
     bad "resume of a trial -> exit $rc: $err"
 # CTRAIN_SWEEP_PID (ctrain sweep's, for its trials): a trial whose sweep is not its parent (it
-# died) does not train, exit 130; a value that is no process id is refused, exit 2
-CTRAIN_SWEEP_PID=1 run train --epochs 1 "${D[@]}"
-[ "$rc" -eq 130 ] && grep -qx "ctrain: train: CTRAIN_SWEEP_PID=1: the sweep this run was started by has ended; not training" <<<"$err" &&
-    ok "CTRAIN_SWEEP_PID of a sweep that is gone: not trained, exit 130" || bad "CTRAIN_SWEEP_PID=1 -> exit $rc: $err"
+# died: here a process that has ended) does not train, exit 130; a value that is no process id
+# is refused, exit 2
+gone=$(sh -c 'echo $$')
+CTRAIN_SWEEP_PID=$gone run train --epochs 1 "${D[@]}"
+[ "$rc" -eq 130 ] && grep -qx "ctrain: train: CTRAIN_SWEEP_PID=$gone: the sweep this run was started by has ended; not training" <<<"$err" &&
+    ok "CTRAIN_SWEEP_PID of a sweep that is gone: not trained, exit 130" || bad "CTRAIN_SWEEP_PID=$gone -> exit $rc: $err"
 CTRAIN_SWEEP_PID=abc run train --epochs 1 "${D[@]}"
 [ "$rc" -eq 2 ] && grep -qx "ctrain: train: CTRAIN_SWEEP_PID=abc: not a process id (ctrain sweep sets it for its trials; unset it)" <<<"$err" &&
     ok "CTRAIN_SWEEP_PID=abc: refused, exit 2" || bad "CTRAIN_SWEEP_PID=abc -> exit $rc: $err"

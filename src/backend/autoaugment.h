@@ -311,10 +311,10 @@ static inline CT_HD double ct_augmix_gamma(ct_augmix_rng *r, double alpha) {
         /* (each product and sum rounded alone: nvcc would fuse them into multiply-adds) */
         double v = CT_DADD(1.0, CT_DMUL(c, x));
         if (v <= 0.0) continue;
-        v = v * v * v;
+        v = CT_DMUL(CT_DMUL(v, v), v);
         const double u = ct_augmix_uniform(r), x2 = x * x;
         if (u < CT_DADD(1.0, -CT_DMUL(0.0331 * x2, x2)) ||
-            log(u) < CT_DADD(CT_DMUL(0.5 * x, x), CT_DMUL(d, CT_DADD(1.0 - v, log(v)))))
+            log(u) < CT_DADD(CT_DMUL(0.5 * x, x), CT_DMUL(d, CT_DADD(CT_DADD(1.0, -v), log(v)))))
             return d * v * boost;
     }
     return d * boost;

@@ -239,23 +239,17 @@ static void attn_init(ct_layer *l, float *host, ct_rng *rng) {
     for (int64_t i = 0; i < D; i++) b_out[i] = 0.0f;
 }
 
-/* The scratch of n samples: the forward's qkv (n, T, 3D), P (n, H, T, T), O (n, T, D) and,
- * with dropout, P dropped (n, H, T, T), kept for the backward; and in the workspace (shared by
- * the layers: a ViT's blocks need one) the backward's dO (n, T, D), dS (n, H, T, T) and dqkv
- * (n, T, 3D). */
-typedef struct { float *qkv, *p, *o, *pd, *d_o, *ds, *dqkv; } attn_scratch;
+/* The scratch of n samples: the forward's qkv (n, T, 3D), P (n, H, T, T) and O (n, T, D),
+ * kept for the backward; and in the workspace (shared by the layers: a ViT's blocks need one)
+ * the backward's dO (n, T, D), dS (n, H, T, T) and dqkv (n, T, 3D). With dropout, drop(P) is
+ * made in dS's place, by the forward and again by the backward (its mask drawn again: no
+ * second (n, H, T, T) kept, 22 MB a sample for vit_b_16's 12 blocks). */
+typedef struct { float *qkv, *p, *o, *d_o, *ds, *dqkv; } attn_scratch;
 
-static size_t attn_bytes(const ct_layer *l, int max_batch, int dropped) {
-    const size_t T = (size_t)l->in_c, D = (size_t)l->in_w, H = (size_t)l->cfg.attn.heads;
-    return (size_t)max_batch * (4 * T * D + (dropped ? 2 : 1) * H * T * T) * sizeof(float);
-}
 static size_t attn_scratch_bytes(const ct_layer *l, ct_backend *b, int max_batch) {
     (void)b;
-    return attn_bytes(l, max_batch, l->cfg.attn.dropout > 0.0f);
-}
-static size_t attn_workspace_bytes(const ct_layer *l, ct_backend *b, int max_batch) {
-    (void)b;
-    return attn_bytes(l, max_batch, 0);
+    const size_t T = (size_t)l->in_c, D = (size_t)l->in_w, H = (size_t)l->cfg.attn.heads;
+    return (size_t)max_batch * (4 * T * D + H * T * T) * sizeof(float);
 }
 
 static attn_scratch attn_views(const ct_layer *l, const ct_layer_ctx *ctx, int n) {
@@ -264,11 +258,21 @@ static attn_scratch attn_views(const ct_layer *l, const ct_layer_ctx *ctx, int n
     v.qkv = ctx->scratch;
     v.p = v.qkv + tok * 3 * D;
     v.o = v.p + (int64_t)n * H * T * T;
-    v.pd = l->cfg.attn.dropout > 0.0f ? v.o + tok * D : v.p;
     v.d_o = ctx->workspace; /* (the same sizes) */
     v.ds = v.d_o ? v.d_o + tok * D : NULL;
     v.dqkv = v.ds ? v.ds + (int64_t)n * H * T * T : NULL;
     return v;
+}
+
+/* drop(P) into pd: P's dropout of this layer and step (the forward's and the backward's the
+ * same mask), the element of sample i, head h, row t, column u at (((row0 + i) H + h) T + t) T
+ * + u, as dropout's of a row-major (n, H, T, T) */
+static ct_status attn_drop(const ct_layer *l, ct_backend *b, const float *p, float *pd, int n,
+                           const ct_layer_ctx *ctx) {
+    const int64_t H = l->cfg.attn.heads, TT = (int64_t)l->in_c * l->in_c;
+    if (!pd) return ct_fail(CT_ERR_INVALID, "attention: no workspace for its dropout");
+    return b->dropout_forward(b, p, pd, n * H * TT, l->cfg.attn.dropout, ctx->seed,
+                              ct_dropout_stream(l, ctx), (uint64_t)(ctx->row0 * H * TT), ctx->sv);
 }
 
 static ct_status attn_forward(ct_layer *l, ct_backend *b, const float *x, float *y, int n,
@@ -288,11 +292,11 @@ static ct_status attn_forward(ct_layer *l, ct_backend *b, const float *x, float 
     }
     CT_TRY(b->softmax_rows(b, v.p, v.p, (int64_t)n * H * T, T));
     /* P's dropout while training (in eval, and without it, P itself) */
-    const float *pd = ctx->train && v.pd != v.p ? v.pd : v.p;
-    if (pd != v.p)
-        CT_TRY(b->dropout_forward(b, v.p, v.pd, (int64_t)n * H * TT, l->cfg.attn.dropout,
-                                  ctx->seed, ct_dropout_stream(l, ctx),
-                                  (uint64_t)(ctx->row0 * H * TT), ctx->sv));
+    const float *pd = v.p;
+    if (ctx->train && l->cfg.attn.dropout > 0.0f) {
+        CT_TRY(attn_drop(l, b, v.p, v.ds, n, ctx));
+        pd = v.ds;
+    }
     for (int h = 0; h < H; h++) /* O_h (T, d) = drop(P_h) V_h */
         CT_TRY(b->gemm_batched(b, 0, 0, T, d, T, 1.0f, pd + h * TT, T, H * TT,
                                v.qkv + 2 * D + h * d, 3 * D, s3, 0.0f, v.o + h * d, D,
@@ -316,15 +320,16 @@ static ct_status attn_backward(ct_layer *l, ct_backend *b, const float *x, const
     CT_TRY(b->gemm(b, 1, 0, D, D, tok, 1.0f, dy, D, v.o, D, 0.0f, dw_out, D));
     CT_TRY(b->bias_grad(b, db_out, dy, tok, D, 1));
     CT_TRY(b->gemm(b, 0, 0, tok, D, D, 1.0f, dy, D, w_out, D, 0.0f, v.d_o, D));
-    const int dropped = ctx->train && v.pd != v.p;
+    const int dropped = ctx->train && l->cfg.attn.dropout > 0.0f;
+    if (dropped) CT_TRY(attn_drop(l, b, v.p, v.ds, n, ctx)); /* drop(P) again, in dS's place */
     for (int h = 0; h < H; h++) {
-        const float *vh = v.qkv + 2 * D + h * d, *ph = (dropped ? v.pd : v.p) + h * TT,
+        const float *vh = v.qkv + 2 * D + h * d, *ph = (dropped ? v.ds : v.p) + h * TT,
                     *doh = v.d_o + h * d;
-        /* dP_h (T, T) = dO_h V_h^T; dV_h (T, d) = drop(P_h)^T dO_h */
-        CT_TRY(b->gemm_batched(b, 0, 1, T, T, d, 1.0f, doh, D, s1, vh, 3 * D, s3, 0.0f,
-                               v.ds + h * TT, T, H * TT, n));
+        /* dV_h (T, d) = drop(P_h)^T dO_h; then dP_h (T, T) = dO_h V_h^T over it */
         CT_TRY(b->gemm_batched(b, 1, 0, T, d, T, 1.0f, ph, T, H * TT, doh, D, s1, 0.0f,
                                v.dqkv + 2 * D + h * d, 3 * D, s3, n));
+        CT_TRY(b->gemm_batched(b, 0, 1, T, T, d, 1.0f, doh, D, s1, vh, 3 * D, s3, 0.0f,
+                               v.ds + h * TT, T, H * TT, n));
     }
     if (dropped) /* through the dropout: dP's elements where it kept P's, scaled as they were */
         CT_TRY(b->dropout_backward(b, v.ds, v.ds, (int64_t)n * H * TT, l->cfg.attn.dropout,
@@ -354,6 +359,6 @@ const ct_layer_ops ct_attention_ops = {
     .forward = attn_forward,
     .backward = attn_backward,
     .scratch_bytes = attn_scratch_bytes,
-    .workspace_bytes = attn_workspace_bytes,
+    .workspace_bytes = attn_scratch_bytes,
     .seq = CT_SEQ_ONLY,
 };

@@ -357,7 +357,7 @@ int cmd_sweep(int argc, char **argv) {
     if (s->save_dir) {
         cli_made made = {0};
         if (cli_mkdirs(s->save_dir, &made) != 0 || /* (said why) */
-            (lock = cli_lock_dir(s->save_dir, resume ? "--resume" : "--save")) < 0) {
+            (lock = cli_lock_dir(s->save_dir, resume ? "--resume" : "--save")) == -1) {
             rc = CLI_EXIT_ERROR;
             goto done;
         }

@@ -214,7 +214,7 @@ typedef struct {
     train_opts *o;
     ct_model *m;
     const char *save_dir;        /* where checkpoints go (NULL: none) */
-    int save_lock;               /* its lock's descriptor (cli_lock_dir), or -1 */
+    int save_lock;               /* its lock's descriptor (cli_lock_dir), or < 0: none */
     char data_dir[PATH_MAX];     /* the resolved data folder */
     char data_fingerprint[24];   /* the training part's (ct_dataset_fingerprint), in hex */
     int64_t n_train, n_val;
@@ -398,8 +398,10 @@ int cli_mkdirs(const char *dir, cli_made *made);
 void cli_rmdirs(const char *dir, cli_made *made);
 /* Takes the lock of folder dir for this process (flock on the folder: held until the returned
  * descriptor is closed or the process ends, however it ends): two runs saving into one folder
- * would leave one's model beside the other's train state. -1 when another process holds it or
- * it cannot be taken (said, naming flag and dir). */
+ * would leave one's model beside the other's train state. -1 when another process holds it
+ * (said, naming flag and dir); CLI_NO_LOCK where the folder's filesystem takes no lock on a
+ * folder (NFS: the run goes on unlocked, as before there were locks). */
+#define CLI_NO_LOCK (-2)
 int cli_lock_dir(const char *dir, const char *flag);
 
 /* --lr-patience's number for a config's plateau_patience (0: 10, CT_PATIENCE_NONE: 0), and back. */

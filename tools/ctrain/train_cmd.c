@@ -407,7 +407,7 @@ built:
     int outs_rc = CLI_EXIT_ERROR;
     if (run.save_dir && cli_mkdirs(run.save_dir, &made_save) != 0) {
     } else if (run.save_dir && (run.save_lock = cli_lock_dir(run.save_dir, o.save_dir ?
-                                                              "--save" : "--resume")) < 0) {
+                                                              "--save" : "--resume")) == -1) {
         made_save.n = 0; /* (a folder this run made is the other's now: not taken away) */
     } else if (o.plot_dir && cli_mkdirs(o.plot_dir, &made_plot) != 0) {
     } else if (train_tb_prepare(&run, resumed_epochs) == 0 &&
@@ -579,9 +579,10 @@ lib_error:
     rc = cli_dist_error(dist, s);
 done:
     if (signals_set) train_restore_signals(old_sigs);
-    if (run.save_lock >= 0) close(run.save_lock);
     if (run.log) fclose(run.log);
     train_tb_close(&run);
+    if (run.save_lock >= 0) close(run.save_lock); /* (after the log's last lines: a sweep
+                                                   * trial's is in the folder) */
     ct_checkpoint_free(ck);
     cli_close_model(&init);
     free(run.history);

@@ -76,22 +76,15 @@ int cli_mkdirs(const char *dir, cli_made *made) {
 
 int cli_lock_dir(const char *dir, const char *flag) {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        cli_error("%s %s: cannot open the folder: %s", flag, dir, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        close(fd);
-        if (e == EWOULDBLOCK)
-            cli_error("%s %s: another ctrain is writing in this folder (it holds its lock) and "
-                      "would overwrite what this run saves; wait for it to end, or give another "
-                      "folder", flag, dir);
-        else
-            cli_error("%s %s: cannot lock the folder: %s", flag, dir, strerror(e));
-        return -1;
-    }
-    return fd;
+    if (fd < 0) return CLI_NO_LOCK; /* (a folder it may write in but not read: no lock) */
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return fd;
+    int e = errno;
+    close(fd);
+    if (e != EWOULDBLOCK) return CLI_NO_LOCK; /* (NFS's flock of a folder: EBADF or ENOLCK) */
+    cli_error("%s %s: another ctrain is writing in this folder (it holds its lock) and would "
+              "overwrite what this run saves; wait for it to end, or give another folder", flag,
+              dir);
+    return -1;
 }
 
 /* "5@0.5,5@0.1" with every digit the float needs (%.9g), so that it parses back exactly. */
