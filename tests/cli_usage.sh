@@ -130,6 +130,8 @@ expect_usage '--lr' train --lr abc
 expect_usage '--lr' train --lr 0
 expect_usage '--lr' train --lr -0.5
 expect_usage '--lr' train --lr=-1
+# a control character quoted back (a terminal escape from a script or a file) shown as '?'
+expect_usage '--lr: expected a positive number, got "1?[31mred"' train --lr $'1\e[31mred'
 expect_usage '--lr: expected a finite number (a positive number), got "nan"' train --lr nan
 expect_usage '--lr: expected a finite number (a positive number), got "inf"' train --lr inf
 expect_usage '--lr' train --lr 1e999

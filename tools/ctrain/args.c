@@ -70,13 +70,15 @@ void cli_release_errors(int say) {
     g_held_key = 0;
 }
 
-/* One error line, "ctrain: [rank R: ]<fmt...><tail>\n" with any newline in it folded, written
- * at once (ranks' lines do not interleave mid-line) or held. */
+/* One error line, "ctrain: [rank R: ]<fmt...><tail>\n" with any newline in it folded and any
+ * other control character (a file's bytes quoted: an escape would drive the terminal) a '?',
+ * written at once (ranks' lines do not interleave mid-line) or held. */
 static void say(const char *tail, const char *fmt, va_list ap) {
     char *msg = NULL;
     if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
     for (char *c = msg; c && *c; c++)
         if (*c == '\n' || *c == '\r') *c = ' ';
+        else if ((unsigned char)*c < 0x20 ? *c != '\t' : *c == 0x7f) *c = '?';
     char rank[32] = "";
     if (g_error_rank > 0) snprintf(rank, sizeof rank, "rank %d: ", g_error_rank);
     FILE *f = g_held ? g_held : stderr;
