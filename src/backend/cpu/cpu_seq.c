@@ -7,7 +7,6 @@
 #include "backend/cpu/kernels.h"
 #include "core/core.h"
 
-#include <math.h>
 #include <string.h>
 
 /* b->gemm for each matrix: the CPU's small-GEMM kernels or OpenBLAS, as one gemm picks */
